@@ -1,0 +1,217 @@
+"""Every CQC workflow is a nox session. `make help` lists the common ones; `nox -l` lists them all.
+
+Sessions reuse their virtualenvs and skip reinstalling when the pinned requirements have not changed
+(a stamp file in each venv records what was installed), so a second run starts in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+BUILD = ROOT / ".build"
+TOOLS_REQ = ROOT / "tools" / "requirements.txt"
+TEST_REQ = ROOT / "tools" / "requirements-test.txt"
+PY_PKG = ROOT / "packages" / "python"
+GO_PKG = ROOT / "packages" / "go"
+TS_PKG = ROOT / "packages" / "typescript"
+GENERATED_PATHS = [
+    "packages/python/src/cqc",
+    "packages/go/gen",
+    "packages/typescript/src/gen",
+]
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["test"]
+
+PYTHON = "3.11"
+
+
+def _install_once(session: nox.Session, *args: str, files: tuple[Path, ...] = ()) -> None:
+    """pip-installs `args` unless this venv already holds exactly them (same args, same file contents)."""
+    digest = hashlib.sha256(" ".join(args).encode())
+    for f in files:
+        digest.update(f.read_bytes())
+    stamp = Path(session.virtualenv.location) / ".cqc-installed"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return
+    session.install("--disable-pip-version-check", *args)
+    stamp.write_text(digest.hexdigest())
+
+
+def _tools(session: nox.Session) -> None:
+    _install_once(session, "-r", str(TOOLS_REQ), files=(TOOLS_REQ,))
+
+
+def _npm_ci(session: nox.Session) -> None:
+    """Installs packages/typescript's locked dependencies when node_modules is missing or stale."""
+    lock = TS_PKG / "package-lock.json"
+    stamp = TS_PKG / "node_modules" / ".cqc-lock-sha256"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    session.run("npm", "ci", "--no-audit", "--no-fund", external=True, env={"npm_config_update_notifier": "false"})
+    stamp.write_text(digest)
+
+
+def _go_env() -> dict[str, str]:
+    return {"GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}
+
+
+@nox.session(python=PYTHON)
+def generate(session: nox.Session) -> None:
+    """Regenerates Python, Go and TypeScript code from proto/ (all three, in one run)."""
+    _tools(session)
+    with session.chdir(TS_PKG):
+        _npm_ci(session)
+    session.run("python", "tools/cqcgen.py", "generate", *session.posargs, env=_go_env())
+
+
+@nox.session(name="check-generated", python=PYTHON)
+def check_generated(session: nox.Session) -> None:
+    """Regenerates, then fails if the committed generated code differs from what the protos produce."""
+    generate(session)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--", *GENERATED_PATHS],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if status.strip():
+        diff = subprocess.run(["git", "diff", "--stat", "--", *GENERATED_PATHS], cwd=ROOT, capture_output=True, text=True)
+        session.error(
+            "generated code is stale or was edited by hand; run `nox -s generate` and commit the result:\n"
+            + status
+            + diff.stdout
+        )
+    session.log("generated code matches proto/")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """buf format (check only) and buf lint (STANDARD + COMMENTS) on every CQC proto."""
+    _tools(session)
+    session.run("buf", "format", "proto", "--diff", "--exit-code")
+    image = BUILD / "image.binpb"
+    session.run("python", "tools/cqcgen.py", "image", str(image))
+    session.run("buf", "lint", str(image), "--config", "buf.yaml", "--path", "cqc")
+    session.log("buf format and buf lint passed")
+
+
+@nox.session(name="format", python=PYTHON)
+def format_(session: nox.Session) -> None:
+    """Rewrites the protos in buf's canonical format."""
+    _tools(session)
+    session.run("buf", "format", "proto", "--write")
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _git_ok(*args: str) -> bool:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True).returncode == 0
+
+
+def _breaking_baselines() -> list[tuple[str, str]]:
+    """The refs the protos must stay compatible with: main (or, on main itself, the previous commit) and the
+    newest proto release tag. Override with CQC_BREAKING_AGAINST=<ref>."""
+    if os.environ.get("CQC_BREAKING_AGAINST"):
+        return [("CQC_BREAKING_AGAINST", os.environ["CQC_BREAKING_AGAINST"])]
+    baselines: list[tuple[str, str]] = []
+    head = _git("rev-parse", "HEAD") if _git_ok("rev-parse", "--verify", "HEAD") else ""
+    for ref in ("origin/main", "main"):
+        if _git_ok("rev-parse", "--verify", "--quiet", ref):
+            if _git("rev-parse", ref) != head:
+                baselines.append(("main", _git("merge-base", ref, "HEAD")))
+            elif _git_ok("rev-parse", "--verify", "--quiet", "HEAD~1"):
+                baselines.append(("previous commit on main", _git("rev-parse", "HEAD~1")))
+            break
+    tags = _git("tag", "--list", "proto/v*", "--sort=-v:refname").splitlines()
+    if tags:
+        baselines.append((f"last release {tags[0]}", tags[0]))
+    return baselines
+
+
+@nox.session(python=PYTHON)
+def breaking(session: nox.Session) -> None:
+    """buf breaking (WIRE_JSON) against main and the last proto release; passes when there is no baseline."""
+    _tools(session)
+    image = BUILD / "image.binpb"
+    session.run("python", "tools/cqcgen.py", "image", str(image))
+    baselines = _breaking_baselines()
+    if not baselines:
+        session.log("no baseline to compare with (first commit, no release tag): nothing can break yet")
+        return
+    for label, ref in baselines:
+        against_dir = BUILD / "against" / "tree"
+        if against_dir.exists():
+            shutil.rmtree(against_dir)
+        against_dir.mkdir(parents=True)
+        listing = _git("ls-tree", "-r", "--name-only", ref, "--", "proto")
+        if not listing:
+            session.log(f"{label} ({ref[:12]}) has no protos: nothing to compare")
+            continue
+        archive = subprocess.run(["git", "archive", ref, "proto"], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(against_dir)], input=archive, check=True)
+        against_image = BUILD / "against" / "image.binpb"
+        session.run(
+            "python", "tools/cqcgen.py", "image", str(against_image), "--proto-root", str(against_dir / "proto")
+        )
+        session.log(f"buf breaking against {label} ({ref[:12]})")
+        session.run(
+            "buf", "breaking", str(image), "--against", str(against_image), "--config", "buf.yaml", "--path", "cqc"
+        )
+
+
+@nox.session(name="test-python", python=PYTHON)
+def test_python(session: nox.Session) -> None:
+    """pytest, mypy --strict and ruff for packages/python (installed editable with its pinned test tools)."""
+    _install_once(
+        session,
+        "-r",
+        str(TOOLS_REQ),
+        "-r",
+        str(TEST_REQ),
+        "-e",
+        str(PY_PKG),
+        files=(TOOLS_REQ, TEST_REQ, PY_PKG / "pyproject.toml"),
+    )
+    with session.chdir(PY_PKG):
+        session.run("ruff", "check", "src/cqc", "tests", "--exclude", "src/cqc/*/v1", "--exclude", "src/cqc/_gen")
+        session.run("mypy", "--strict", "src/cqc", "tests")
+        session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session(name="test-go", python=False)
+def test_go(session: nox.Session) -> None:
+    """go vet and go test for packages/go."""
+    with session.chdir(GO_PKG):
+        session.run("go", "vet", "./...", external=True, env=_go_env())
+        session.run("go", "test", "-count=1", "./...", *session.posargs, external=True, env=_go_env())
+
+
+@nox.session(name="test-typescript", python=False)
+def test_typescript(session: nox.Session) -> None:
+    """tsc --strict type check, build, and node's test runner for packages/typescript."""
+    with session.chdir(TS_PKG):
+        _npm_ci(session)
+        session.run("npm", "run", "--silent", "typecheck", external=True)
+        session.run("npm", "run", "--silent", "build", external=True)
+        session.run("npm", "test", "--silent", external=True)
+
+
+@nox.session(python=False)
+def test(session: nox.Session) -> None:
+    """Everything CI runs: contract checks, then every package's tests."""
+    for name in ("lint", "breaking", "check-generated", "test-python", "test-go", "test-typescript"):
+        session.notify(name)
