@@ -75,24 +75,34 @@ def generate(session: nox.Session) -> None:
     session.run("python", "tools/cqcgen.py", "generate", *session.posargs, env=_go_env())
 
 
+def _snapshot() -> dict[str, str]:
+    """sha256 of every file under the generated paths, keyed by repository-relative path."""
+    digests: dict[str, str] = {}
+    for generated in GENERATED_PATHS:
+        for path in (ROOT / generated).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digests[path.relative_to(ROOT).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
 @nox.session(name="check-generated", python=PYTHON)
 def check_generated(session: nox.Session) -> None:
-    """Regenerates, then fails if the committed generated code differs from what the protos produce."""
+    """Regenerates, then fails if the generated code (as it was in the working tree, and as committed)
+    differs from what the protos produce."""
+    before = _snapshot()
     generate(session)
-    status = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all", "--", *GENERATED_PATHS],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    if status.strip():
-        diff = subprocess.run(["git", "diff", "--stat", "--", *GENERATED_PATHS], cwd=ROOT, capture_output=True, text=True)
+    after = _snapshot()
+    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    if changed:
         session.error(
-            "generated code is stale or was edited by hand; run `nox -s generate` and commit the result:\n"
-            + status
-            + diff.stdout
+            "generated code differed from what proto/ produces (edited by hand, or stale); it has now been "
+            "regenerated. Review and commit it. Files:\n  " + "\n  ".join(changed)
         )
+    if os.environ.get("CI"):
+        # In CI the tree is a clean clone: anything regenerated that git does not already hold is a failure.
+        status = _git("status", "--porcelain", "--untracked-files=all", "--", *GENERATED_PATHS)
+        if status:
+            session.error("generated code is not committed; run `nox -s generate` and commit:\n" + status)
     session.log("generated code matches proto/")
 
 
