@@ -225,3 +225,10 @@ def test(session: nox.Session) -> None:
     """Everything CI runs: contract checks, then every package's tests."""
     for name in ("lint", "breaking", "check-generated", "test-python", "test-go", "test-typescript"):
         session.notify(name)
+
+
+@nox.session(python=PYTHON)
+def check(session: nox.Session) -> None:
+    """Checks some protos in isolation (compile, buf lint, their examples and cases): `nox -s check -- FILE...`."""
+    _tools(session)
+    session.run("python", "tools/cqccheck.py", *session.posargs)
