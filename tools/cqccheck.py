@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,10 @@ def main(argv: list[str]) -> int:
     if not argv:
         raise SystemExit(__doc__)
     files = [Path(a).as_posix().removeprefix("proto/") for a in argv]
-    deps = cqcgen.write_deps(cqcgen.BUILD / "deps.binpb")
-    image = cqcgen.BUILD / "check" / "image.binpb"
-    image.parent.mkdir(parents=True, exist_ok=True)
+    # Private scratch files: several checks may run at once.
+    scratch = Path(tempfile.mkdtemp(prefix="cqccheck-"))
+    deps = cqcgen.write_deps(scratch / "deps.binpb")
+    image = scratch / "image.binpb"
     cqcgen.protoc(
         [
             f"--descriptor_set_in={deps}",
