@@ -6,5 +6,11 @@ package all
 
 import (
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/assets/v1"
+	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1"
+	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/identifiers/v1"
+	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
+	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
+	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
 )

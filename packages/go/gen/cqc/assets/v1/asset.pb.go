@@ -8,7 +8,7 @@ package assetsv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -208,8 +208,9 @@ func (AssetStatus) EnumDescriptor() ([]byte, []int) {
 }
 
 // Asset is one economic asset, independent of chain and venue: "USDC", "Bitcoin", "US dollar".
-// Its deployments on chains (AssetDeployment), its ids in external sources (Identifier), its links to
-// other assets (AssetRelationship) and its risk flags (AssetQualityFlag) are separate records keyed by
+// Its deployments on chains (AssetDeployment), its ids in external sources (AssetIdentifier, and
+// cqc.identifiers.v1.Identifier), its links to other assets (AssetRelationship), its risk flags
+// (AssetQualityFlag) and its group memberships (AssetGroupMember) are separate records keyed by
 // asset_id. Owned by the AssetRegistry service, which assigns asset_id.
 type Asset struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -267,7 +268,31 @@ type Asset struct {
 	// create_time is when the registry first stored this asset. Set by AssetRegistry (output only).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the registry last changed this asset. Set by AssetRegistry (output only).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// source_record is the registry record the asset was mapped from (CoinGecko /coins/{id}, CMC
+	// listing), verbatim, so fields without a typed home here are not lost. Unset for manual entries.
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,22,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// source_update_time is when the source last updated the record (CoinGecko/CMC `last_updated`), on
+	// the source's clock. Unset when unknown.
+	SourceUpdateTime *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=source_update_time,json=sourceUpdateTime,proto3" json:"source_update_time,omitempty"`
+	// whitepaper_url is the project's whitepaper, an absolute URI. Empty when unknown.
+	WhitepaperUrl string `protobuf:"bytes,24,opt,name=whitepaper_url,json=whitepaperUrl,proto3" json:"whitepaper_url,omitempty"`
+	// explorer_urls are block-explorer pages of the asset (token pages, the chain explorer for native
+	// coins), most preferred first. Absolute URIs; at most 20.
+	ExplorerUrls []string `protobuf:"bytes,25,rep,name=explorer_urls,json=explorerUrls,proto3" json:"explorer_urls,omitempty"`
+	// source_code_urls are the project's source repositories ("https://github.com/bitcoin/bitcoin").
+	// Absolute URIs; at most 20.
+	SourceCodeUrls []string `protobuf:"bytes,26,rep,name=source_code_urls,json=sourceCodeUrls,proto3" json:"source_code_urls,omitempty"`
+	// genesis_time is when the asset came into existence (genesis block of a chain-native coin, token
+	// launch), as published by the source (CoinGecko genesis_date is a date: stored as 00:00:00Z that
+	// day). Unset when unknown.
+	GenesisTime *timestamppb.Timestamp `protobuf:"bytes,27,opt,name=genesis_time,json=genesisTime,proto3" json:"genesis_time,omitempty"`
+	// hashing_algorithm is the proof-of-work hashing algorithm of a chain-native coin, as published
+	// ("SHA-256", "Scrypt"). Empty when not applicable or unknown. At most 64 characters.
+	HashingAlgorithm string `protobuf:"bytes,28,opt,name=hashing_algorithm,json=hashingAlgorithm,proto3" json:"hashing_algorithm,omitempty"`
+	// country_origin is the ISO 3166-1 alpha-2 country of the issuer or project ("US"). Unset when
+	// unknown or not applicable.
+	CountryOrigin *string `protobuf:"bytes,29,opt,name=country_origin,json=countryOrigin,proto3,oneof" json:"country_origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -449,11 +474,67 @@ func (x *Asset) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Asset) GetSourceRecord() *v1.SourceRecord {
+	if x != nil {
+		return x.SourceRecord
+	}
+	return nil
+}
+
+func (x *Asset) GetSourceUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SourceUpdateTime
+	}
+	return nil
+}
+
+func (x *Asset) GetWhitepaperUrl() string {
+	if x != nil {
+		return x.WhitepaperUrl
+	}
+	return ""
+}
+
+func (x *Asset) GetExplorerUrls() []string {
+	if x != nil {
+		return x.ExplorerUrls
+	}
+	return nil
+}
+
+func (x *Asset) GetSourceCodeUrls() []string {
+	if x != nil {
+		return x.SourceCodeUrls
+	}
+	return nil
+}
+
+func (x *Asset) GetGenesisTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GenesisTime
+	}
+	return nil
+}
+
+func (x *Asset) GetHashingAlgorithm() string {
+	if x != nil {
+		return x.HashingAlgorithm
+	}
+	return ""
+}
+
+func (x *Asset) GetCountryOrigin() string {
+	if x != nil && x.CountryOrigin != nil {
+		return *x.CountryOrigin
+	}
+	return ""
+}
+
 var File_cqc_assets_v1_asset_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_asset_proto_rawDesc = "" +
 	"\n" +
-	"\x19cqc/assets/v1/asset.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\r\n" +
+	"\x19cqc/assets/v1/asset.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x12\n" +
 	"\x05Asset\x12'\n" +
 	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12,\n" +
 	"\x06symbol\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f2\r^[^\\s]{1,32}$R\x06symbol\x12\x1e\n" +
@@ -486,17 +567,27 @@ const file_cqc_assets_v1_asset_proto_rawDesc = "" +
 	"\vcreate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime:\xd4\x03\xbaH\xd0\x03\x1a\x86\x01\n" +
+	"updateTime\x12?\n" +
+	"\rsource_record\x18\x16 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12H\n" +
+	"\x12source_update_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\x10sourceUpdateTime\x125\n" +
+	"\x0ewhitepaper_url\x18\x18 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\rwhitepaperUrl\x127\n" +
+	"\rexplorer_urls\x18\x19 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x14\"\br\x06\x18\x80\x10\x88\x01\x01R\fexplorerUrls\x12<\n" +
+	"\x10source_code_urls\x18\x1a \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x14\"\br\x06\x18\x80\x10\x88\x01\x01R\x0esourceCodeUrls\x12=\n" +
+	"\fgenesis_time\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\vgenesisTime\x124\n" +
+	"\x11hashing_algorithm\x18\x1c \x01(\tB\a\xbaH\x04r\x02\x18@R\x10hashingAlgorithm\x12=\n" +
+	"\x0ecountry_origin\x18\x1d \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[A-Z]{2}$H\aR\rcountryOrigin\x88\x01\x01:\xde\x04\xbaH\xda\x04\x1a\x86\x01\n" +
 	"\x1basset.native_requires_chain\x12:native_chain_id must be set when type is ASSET_TYPE_NATIVE\x1a+this.type != 1 || has(this.native_chain_id)\x1a\x7f\n" +
-	"\x1basset.fiat_requires_iso4217\x125iso4217_code must be set when type is ASSET_TYPE_FIAT\x1a)this.type != 12 || has(this.iso4217_code)\x1a\xc3\x01\n" +
-	"\x1casset.circulating_within_max\x12-circulating_supply must not exceed max_supply\x1at!has(this.circulating_supply) || !has(this.max_supply) || double(this.circulating_supply) <= double(this.max_supply)B\x12\n" +
+	"\x1basset.fiat_requires_iso4217\x125iso4217_code must be set when type is ASSET_TYPE_FIAT\x1a)this.type != 12 || has(this.iso4217_code)\x1a\xcd\x02\n" +
+	"\x1casset.circulating_within_max\x12-circulating_supply must not exceed max_supply\x1a\xfd\x01!(this.circulating_supply.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.max_supply.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.circulating_supply) || !has(this.max_supply) || double(this.circulating_supply) <= double(this.max_supply))B\x12\n" +
 	"\x10_native_chain_idB\x0f\n" +
 	"\r_iso4217_codeB\x0f\n" +
 	"\r_peg_currencyB\a\n" +
 	"\x05_isinB\x0f\n" +
 	"\r_total_supplyB\x15\n" +
 	"\x13_circulating_supplyB\r\n" +
-	"\v_max_supply*\xea\x03\n" +
+	"\v_max_supplyB\x11\n" +
+	"\x0f_country_origin*\xea\x03\n" +
 	"\tAssetType\x12\x1a\n" +
 	"\x16ASSET_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ASSET_TYPE_NATIVE\x10\x01\x12\x14\n" +
@@ -545,6 +636,7 @@ var file_cqc_assets_v1_asset_proto_goTypes = []any{
 	(AssetStatus)(0),              // 1: cqc.assets.v1.AssetStatus
 	(*Asset)(nil),                 // 2: cqc.assets.v1.Asset
 	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*v1.SourceRecord)(nil),       // 4: cqc.types.v1.SourceRecord
 }
 var file_cqc_assets_v1_asset_proto_depIdxs = []int32{
 	0, // 0: cqc.assets.v1.Asset.type:type_name -> cqc.assets.v1.AssetType
@@ -552,11 +644,14 @@ var file_cqc_assets_v1_asset_proto_depIdxs = []int32{
 	3, // 2: cqc.assets.v1.Asset.supply_time:type_name -> google.protobuf.Timestamp
 	3, // 3: cqc.assets.v1.Asset.create_time:type_name -> google.protobuf.Timestamp
 	3, // 4: cqc.assets.v1.Asset.update_time:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 5: cqc.assets.v1.Asset.source_record:type_name -> cqc.types.v1.SourceRecord
+	3, // 6: cqc.assets.v1.Asset.source_update_time:type_name -> google.protobuf.Timestamp
+	3, // 7: cqc.assets.v1.Asset.genesis_time:type_name -> google.protobuf.Timestamp
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_cqc_assets_v1_asset_proto_init() }

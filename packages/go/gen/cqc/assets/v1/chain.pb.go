@@ -182,8 +182,9 @@ func (ChainLayer) EnumDescriptor() ([]byte, []int) {
 // on-chain venues (DEXs, lending protocols) run. Owned by the AssetRegistry service.
 //
 // Per-source chain names differ (CoinGecko `arbitrum-one`, DefiLlama `arbitrum`, CoinMarketCap
-// platform id `1027` for Ethereum); those mappings are Identifier records with entity type CHAIN,
-// never extra fields here.
+// platform id `1027` for Ethereum, a venue's deposit network code); the chain carries them itself in
+// `identifiers` (ChainIdentifier), so a source's chain key resolves to one Chain without a separate
+// lookup table.
 type Chain struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// chain_id is the registry's stable id of this chain: "chn_" followed by a 26-character ULID,
@@ -232,7 +233,11 @@ type Chain struct {
 	// create_time is when the registry first stored this chain. Set by AssetRegistry (output only).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the registry last changed this chain. Set by AssetRegistry (output only).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// identifiers are this chain's ids in external sources (CoinGecko asset platform "arbitrum-one",
+	// DefiLlama "arbitrum", CoinMarketCap platform "1027", venue network codes), at most 100. At most one
+	// entry per (source, venue_id, value); enforced by AssetRegistry.
+	Identifiers   []*ChainIdentifier `protobuf:"bytes,18,rep,name=identifiers,proto3" json:"identifiers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -386,11 +391,98 @@ func (x *Chain) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Chain) GetIdentifiers() []*ChainIdentifier {
+	if x != nil {
+		return x.Identifiers
+	}
+	return nil
+}
+
+// ChainIdentifier is one id of a chain in an external source, e.g. CoinGecko asset platform
+// "arbitrum-one", DefiLlama chain slug "arbitrum", CoinMarketCap platform id "1027" (Ethereum), CAIP-2
+// "eip155:42161", or Binance's deposit network code "ARBITRUM". Carried inside Chain.identifiers.
+type ChainIdentifier struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// source is the source the value belongs to (DataSource). Required (UNSPECIFIED rejected).
+	Source DataSource `protobuf:"varint,1,opt,name=source,proto3,enum=cqc.assets.v1.DataSource" json:"source,omitempty"`
+	// value is the source's key for the chain exactly as published (case preserved), a string even when
+	// numeric ("arbitrum-one", "1027", "ARBITRUM", OKX "USDC-Arbitrum One"). 1 to 256 characters, no
+	// leading or trailing whitespace. Required.
+	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// secondary_value is a second key the source publishes for the chain (CoinMarketCap platform slug
+	// "ethereum", CoinGecko chain_identifier "42161", a venue's network display name). Empty when none.
+	// At most 256 characters.
+	SecondaryValue string `protobuf:"bytes,3,opt,name=secondary_value,json=secondaryValue,proto3" json:"secondary_value,omitempty"`
+	// venue_id is the venue whose network code value is ("ven_" + ULID). Required when source is
+	// DATA_SOURCE_VENUE; may also scope a vendor's per-exchange code (CCXT network ids). Unset otherwise.
+	VenueId       *string `protobuf:"bytes,4,opt,name=venue_id,json=venueId,proto3,oneof" json:"venue_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainIdentifier) Reset() {
+	*x = ChainIdentifier{}
+	mi := &file_cqc_assets_v1_chain_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainIdentifier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainIdentifier) ProtoMessage() {}
+
+func (x *ChainIdentifier) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_assets_v1_chain_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainIdentifier.ProtoReflect.Descriptor instead.
+func (*ChainIdentifier) Descriptor() ([]byte, []int) {
+	return file_cqc_assets_v1_chain_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ChainIdentifier) GetSource() DataSource {
+	if x != nil {
+		return x.Source
+	}
+	return DataSource_DATA_SOURCE_UNSPECIFIED
+}
+
+func (x *ChainIdentifier) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *ChainIdentifier) GetSecondaryValue() string {
+	if x != nil {
+		return x.SecondaryValue
+	}
+	return ""
+}
+
+func (x *ChainIdentifier) GetVenueId() string {
+	if x != nil && x.VenueId != nil {
+		return *x.VenueId
+	}
+	return ""
+}
+
 var File_cqc_assets_v1_chain_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_chain_proto_rawDesc = "" +
 	"\n" +
-	"\x19cqc/assets/v1/chain.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\v\n" +
+	"\x19cqc/assets/v1/chain.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\v\n" +
 	"\x05Chain\x12'\n" +
 	"\bchain_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnR\achainId\x121\n" +
 	"\x04slug\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[a-z][a-z0-9-]{1,63}$R\x04slug\x12\x1d\n" +
@@ -416,12 +508,23 @@ const file_cqc_assets_v1_chain_proto_rawDesc = "" +
 	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime:\xc1\x03\xbaH\xbd\x03\x1a\xd8\x01\n" +
+	"updateTime\x12J\n" +
+	"\videntifiers\x18\x12 \x03(\v2\x1e.cqc.assets.v1.ChainIdentifierB\b\xbaH\x05\x92\x01\x02\x10dR\videntifiers:\xc1\x03\xbaH\xbd\x03\x1a\xd8\x01\n" +
 	" chain.evm_chain_id_matches_caip2\x12Oevm_chain_id must be set for EVM chains and caip2 must be eip155:<evm_chain_id>\x1acthis.family != 1 || (has(this.evm_chain_id) && this.caip2 == 'eip155:' + string(this.evm_chain_id))\x1a\xdf\x01\n" +
 	"\x1fchain.parent_required_for_l2_l3\x12Nparent_chain_id must be set for L2 and L3 chains and must differ from chain_id\x1al(this.layer != 2 && this.layer != 3) || (has(this.parent_chain_id) && this.parent_chain_id != this.chain_id)B\x0f\n" +
 	"\r_evm_chain_idB\x12\n" +
 	"\x10_native_asset_idB\x12\n" +
-	"\x10_parent_chain_id*\xb6\x02\n" +
+	"\x10_parent_chain_id\"\xf5\x05\n" +
+	"\x0fChainIdentifier\x12=\n" +
+	"\x06source\x18\x01 \x01(\x0e2\x19.cqc.assets.v1.DataSourceB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06source\x12.\n" +
+	"\x05value\x18\x02 \x01(\tB\x18\xbaH\x15r\x132\x11^\\S(.{0,254}\\S)?$R\x05value\x121\n" +
+	"\x0fsecondary_value\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x0esecondaryValue\x12,\n" +
+	"\bvenue_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venH\x00R\avenueId\x88\x01\x01:\x84\x04\xbaH\x80\x04\x1a\x91\x01\n" +
+	"0chain_identifier.venue_required_for_venue_source\x125venue_id must be set when source is DATA_SOURCE_VENUE\x1a&this.source != 8 || has(this.venue_id)\x1a\xb6\x01\n" +
+	"&chain_identifier.coinmarketcap_numeric\x12Na CoinMarketCap platform id must be numeric without leading zeros, e.g. \"1027\"\x1a<this.source != 2 || this.value.matches('^[1-9][0-9]{0,19}$')\x1a\xb0\x01\n" +
+	"\x1dchain_identifier.caip2_format\x12?a CAIP-2 value must be <namespace>:<reference>, e.g. \"eip155:1\"\x1aNthis.source != 4 || this.value.matches('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$')B\v\n" +
+	"\t_venue_id*\xb6\x02\n" +
 	"\vChainFamily\x12\x1c\n" +
 	"\x18CHAIN_FAMILY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10CHAIN_FAMILY_EVM\x10\x01\x12\x14\n" +
@@ -459,25 +562,29 @@ func file_cqc_assets_v1_chain_proto_rawDescGZIP() []byte {
 }
 
 var file_cqc_assets_v1_chain_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cqc_assets_v1_chain_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_cqc_assets_v1_chain_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_cqc_assets_v1_chain_proto_goTypes = []any{
 	(ChainFamily)(0),              // 0: cqc.assets.v1.ChainFamily
 	(ChainLayer)(0),               // 1: cqc.assets.v1.ChainLayer
 	(*Chain)(nil),                 // 2: cqc.assets.v1.Chain
-	(*durationpb.Duration)(nil),   // 3: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*ChainIdentifier)(nil),       // 3: cqc.assets.v1.ChainIdentifier
+	(*durationpb.Duration)(nil),   // 4: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(DataSource)(0),               // 6: cqc.assets.v1.DataSource
 }
 var file_cqc_assets_v1_chain_proto_depIdxs = []int32{
 	0, // 0: cqc.assets.v1.Chain.family:type_name -> cqc.assets.v1.ChainFamily
 	1, // 1: cqc.assets.v1.Chain.layer:type_name -> cqc.assets.v1.ChainLayer
-	3, // 2: cqc.assets.v1.Chain.block_time:type_name -> google.protobuf.Duration
-	4, // 3: cqc.assets.v1.Chain.create_time:type_name -> google.protobuf.Timestamp
-	4, // 4: cqc.assets.v1.Chain.update_time:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 2: cqc.assets.v1.Chain.block_time:type_name -> google.protobuf.Duration
+	5, // 3: cqc.assets.v1.Chain.create_time:type_name -> google.protobuf.Timestamp
+	5, // 4: cqc.assets.v1.Chain.update_time:type_name -> google.protobuf.Timestamp
+	3, // 5: cqc.assets.v1.Chain.identifiers:type_name -> cqc.assets.v1.ChainIdentifier
+	6, // 6: cqc.assets.v1.ChainIdentifier.source:type_name -> cqc.assets.v1.DataSource
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_cqc_assets_v1_chain_proto_init() }
@@ -485,14 +592,16 @@ func file_cqc_assets_v1_chain_proto_init() {
 	if File_cqc_assets_v1_chain_proto != nil {
 		return
 	}
+	file_cqc_assets_v1_asset_identifier_proto_init()
 	file_cqc_assets_v1_chain_proto_msgTypes[0].OneofWrappers = []any{}
+	file_cqc_assets_v1_chain_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_assets_v1_chain_proto_rawDesc), len(file_cqc_assets_v1_chain_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from cqc.types.v1 import source_pb2 as _source_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -161,8 +162,9 @@ Global___AssetStatus: _TypeAlias = AssetStatus  # noqa: Y015
 @_typing.final
 class Asset(_message.Message):
     """Asset is one economic asset, independent of chain and venue: "USDC", "Bitcoin", "US dollar".
-    Its deployments on chains (AssetDeployment), its ids in external sources (Identifier), its links to
-    other assets (AssetRelationship) and its risk flags (AssetQualityFlag) are separate records keyed by
+    Its deployments on chains (AssetDeployment), its ids in external sources (AssetIdentifier, and
+    cqc.identifiers.v1.Identifier), its links to other assets (AssetRelationship), its risk flags
+    (AssetQualityFlag) and its group memberships (AssetGroupMember) are separate records keyed by
     asset_id. Owned by the AssetRegistry service, which assigns asset_id.
     """
 
@@ -189,6 +191,14 @@ class Asset(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    SOURCE_UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    WHITEPAPER_URL_FIELD_NUMBER: _builtins.int
+    EXPLORER_URLS_FIELD_NUMBER: _builtins.int
+    SOURCE_CODE_URLS_FIELD_NUMBER: _builtins.int
+    GENESIS_TIME_FIELD_NUMBER: _builtins.int
+    HASHING_ALGORITHM_FIELD_NUMBER: _builtins.int
+    COUNTRY_ORIGIN_FIELD_NUMBER: _builtins.int
     asset_id: _builtins.str
     """asset_id is the registry's stable id of the asset: "ast_" followed by a 26-character ULID, e.g.
     "ast_01JD7Y5Q4N8X2M3K6P9R0S1T2V". Never a ticker (tickers collide and change). Required.
@@ -244,6 +254,16 @@ class Asset(_message.Message):
     """logo_url is an image of the asset's logo, an absolute URI. Empty when unknown."""
     description: _builtins.str
     """description is free text about the asset, at most 10000 characters."""
+    whitepaper_url: _builtins.str
+    """whitepaper_url is the project's whitepaper, an absolute URI. Empty when unknown."""
+    hashing_algorithm: _builtins.str
+    """hashing_algorithm is the proof-of-work hashing algorithm of a chain-native coin, as published
+    ("SHA-256", "Scrypt"). Empty when not applicable or unknown. At most 64 characters.
+    """
+    country_origin: _builtins.str
+    """country_origin is the ISO 3166-1 alpha-2 country of the issuer or project ("US"). Unset when
+    unknown or not applicable.
+    """
     @_builtins.property
     def supply_time(self) -> _timestamp_pb2.Timestamp:
         """supply_time is when the supply figures were observed by their source. Set whenever any supply field is."""
@@ -262,6 +282,37 @@ class Asset(_message.Message):
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """update_time is when the registry last changed this asset. Set by AssetRegistry (output only)."""
+
+    @_builtins.property
+    def source_record(self) -> _source_pb2.SourceRecord:
+        """source_record is the registry record the asset was mapped from (CoinGecko /coins/{id}, CMC
+        listing), verbatim, so fields without a typed home here are not lost. Unset for manual entries.
+        """
+
+    @_builtins.property
+    def source_update_time(self) -> _timestamp_pb2.Timestamp:
+        """source_update_time is when the source last updated the record (CoinGecko/CMC `last_updated`), on
+        the source's clock. Unset when unknown.
+        """
+
+    @_builtins.property
+    def explorer_urls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """explorer_urls are block-explorer pages of the asset (token pages, the chain explorer for native
+        coins), most preferred first. Absolute URIs; at most 20.
+        """
+
+    @_builtins.property
+    def source_code_urls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """source_code_urls are the project's source repositories ("https://github.com/bitcoin/bitcoin").
+        Absolute URIs; at most 20.
+        """
+
+    @_builtins.property
+    def genesis_time(self) -> _timestamp_pb2.Timestamp:
+        """genesis_time is when the asset came into existence (genesis block of a chain-native coin, token
+        launch), as published by the source (CoinGecko genesis_date is a date: stored as 00:00:00Z that
+        day). Unset when unknown.
+        """
 
     def __init__(
         self,
@@ -287,13 +338,23 @@ class Asset(_message.Message):
         description: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        source_record: _source_pb2.SourceRecord | None = ...,
+        source_update_time: _timestamp_pb2.Timestamp | None = ...,
+        whitepaper_url: _builtins.str = ...,
+        explorer_urls: _abc.Iterable[_builtins.str] | None = ...,
+        source_code_urls: _abc.Iterable[_builtins.str] | None = ...,
+        genesis_time: _timestamp_pb2.Timestamp | None = ...,
+        hashing_algorithm: _builtins.str = ...,
+        country_origin: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply", "_isin", b"_isin", "_iso4217_code", b"_iso4217_code", "_max_supply", b"_max_supply", "_native_chain_id", b"_native_chain_id", "_peg_currency", b"_peg_currency", "_total_supply", b"_total_supply", "circulating_supply", b"circulating_supply", "create_time", b"create_time", "isin", b"isin", "iso4217_code", b"iso4217_code", "max_supply", b"max_supply", "native_chain_id", b"native_chain_id", "peg_currency", b"peg_currency", "supply_time", b"supply_time", "total_supply", b"total_supply", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply", "_country_origin", b"_country_origin", "_isin", b"_isin", "_iso4217_code", b"_iso4217_code", "_max_supply", b"_max_supply", "_native_chain_id", b"_native_chain_id", "_peg_currency", b"_peg_currency", "_total_supply", b"_total_supply", "circulating_supply", b"circulating_supply", "country_origin", b"country_origin", "create_time", b"create_time", "genesis_time", b"genesis_time", "isin", b"isin", "iso4217_code", b"iso4217_code", "max_supply", b"max_supply", "native_chain_id", b"native_chain_id", "peg_currency", b"peg_currency", "source_record", b"source_record", "source_update_time", b"source_update_time", "supply_time", b"supply_time", "total_supply", b"total_supply", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply", "_isin", b"_isin", "_iso4217_code", b"_iso4217_code", "_max_supply", b"_max_supply", "_native_chain_id", b"_native_chain_id", "_peg_currency", b"_peg_currency", "_total_supply", b"_total_supply", "asset_id", b"asset_id", "categories", b"categories", "circulating_supply", b"circulating_supply", "create_time", b"create_time", "description", b"description", "homepage_url", b"homepage_url", "isin", b"isin", "iso4217_code", b"iso4217_code", "issuer", b"issuer", "logo_url", b"logo_url", "max_supply", b"max_supply", "name", b"name", "native_chain_id", b"native_chain_id", "peg_currency", b"peg_currency", "precision", b"precision", "status", b"status", "supply_time", b"supply_time", "symbol", b"symbol", "total_supply", b"total_supply", "type", b"type", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply", "_country_origin", b"_country_origin", "_isin", b"_isin", "_iso4217_code", b"_iso4217_code", "_max_supply", b"_max_supply", "_native_chain_id", b"_native_chain_id", "_peg_currency", b"_peg_currency", "_total_supply", b"_total_supply", "asset_id", b"asset_id", "categories", b"categories", "circulating_supply", b"circulating_supply", "country_origin", b"country_origin", "create_time", b"create_time", "description", b"description", "explorer_urls", b"explorer_urls", "genesis_time", b"genesis_time", "hashing_algorithm", b"hashing_algorithm", "homepage_url", b"homepage_url", "isin", b"isin", "iso4217_code", b"iso4217_code", "issuer", b"issuer", "logo_url", b"logo_url", "max_supply", b"max_supply", "name", b"name", "native_chain_id", b"native_chain_id", "peg_currency", b"peg_currency", "precision", b"precision", "source_code_urls", b"source_code_urls", "source_record", b"source_record", "source_update_time", b"source_update_time", "status", b"status", "supply_time", b"supply_time", "symbol", b"symbol", "total_supply", b"total_supply", "type", b"type", "update_time", b"update_time", "whitepaper_url", b"whitepaper_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__circulating_supply: _TypeAlias = _typing.Literal["circulating_supply"]  # noqa: Y015
     _WhichOneofArgType__circulating_supply: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply"]  # noqa: Y015
+    _WhichOneofReturnType__country_origin: _TypeAlias = _typing.Literal["country_origin"]  # noqa: Y015
+    _WhichOneofArgType__country_origin: _TypeAlias = _typing.Literal["_country_origin", b"_country_origin"]  # noqa: Y015
     _WhichOneofReturnType__isin: _TypeAlias = _typing.Literal["isin"]  # noqa: Y015
     _WhichOneofArgType__isin: _TypeAlias = _typing.Literal["_isin", b"_isin"]  # noqa: Y015
     _WhichOneofReturnType__iso4217_code: _TypeAlias = _typing.Literal["iso4217_code"]  # noqa: Y015
@@ -308,6 +369,8 @@ class Asset(_message.Message):
     _WhichOneofArgType__total_supply: _TypeAlias = _typing.Literal["_total_supply", b"_total_supply"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__circulating_supply) -> _WhichOneofReturnType__circulating_supply | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__country_origin) -> _WhichOneofReturnType__country_origin | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__isin) -> _WhichOneofReturnType__isin | None: ...
     @_typing.overload

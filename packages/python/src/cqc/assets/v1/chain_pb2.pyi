@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from cqc.assets.v1 import asset_identifier_pb2 as _asset_identifier_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
@@ -129,8 +130,9 @@ class Chain(_message.Message):
     on-chain venues (DEXs, lending protocols) run. Owned by the AssetRegistry service.
 
     Per-source chain names differ (CoinGecko `arbitrum-one`, DefiLlama `arbitrum`, CoinMarketCap
-    platform id `1027` for Ethereum); those mappings are Identifier records with entity type CHAIN,
-    never extra fields here.
+    platform id `1027` for Ethereum, a venue's deposit network code); the chain carries them itself in
+    `identifiers` (ChainIdentifier), so a source's chain key resolves to one Chain without a separate
+    lookup table.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -152,6 +154,7 @@ class Chain(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
     chain_id: _builtins.str
     """chain_id is the registry's stable id of this chain: "chn_" followed by a 26-character ULID,
     e.g. "chn_01JD7Y5Q4N8X2M3K6P9R0S1T2V". Assigned by AssetRegistry on creation; required.
@@ -218,6 +221,13 @@ class Chain(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """update_time is when the registry last changed this chain. Set by AssetRegistry (output only)."""
 
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChainIdentifier]:
+        """identifiers are this chain's ids in external sources (CoinGecko asset platform "arbitrum-one",
+        DefiLlama "arbitrum", CoinMarketCap platform "1027", venue network codes), at most 100. At most one
+        entry per (source, venue_id, value); enforced by AssetRegistry.
+        """
+
     def __init__(
         self,
         *,
@@ -238,10 +248,11 @@ class Chain(_message.Message):
         description: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        identifiers: _abc.Iterable[Global___ChainIdentifier] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_evm_chain_id", b"_evm_chain_id", "_native_asset_id", b"_native_asset_id", "_parent_chain_id", b"_parent_chain_id", "block_time", b"block_time", "create_time", b"create_time", "evm_chain_id", b"evm_chain_id", "native_asset_id", b"native_asset_id", "parent_chain_id", b"parent_chain_id", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_evm_chain_id", b"_evm_chain_id", "_native_asset_id", b"_native_asset_id", "_parent_chain_id", b"_parent_chain_id", "block_time", b"block_time", "caip2", b"caip2", "chain_id", b"chain_id", "create_time", b"create_time", "description", b"description", "evm_chain_id", b"evm_chain_id", "explorer_urls", b"explorer_urls", "family", b"family", "finality_confirmations", b"finality_confirmations", "is_testnet", b"is_testnet", "layer", b"layer", "name", b"name", "native_asset_id", b"native_asset_id", "native_decimals", b"native_decimals", "parent_chain_id", b"parent_chain_id", "slug", b"slug", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_evm_chain_id", b"_evm_chain_id", "_native_asset_id", b"_native_asset_id", "_parent_chain_id", b"_parent_chain_id", "block_time", b"block_time", "caip2", b"caip2", "chain_id", b"chain_id", "create_time", b"create_time", "description", b"description", "evm_chain_id", b"evm_chain_id", "explorer_urls", b"explorer_urls", "family", b"family", "finality_confirmations", b"finality_confirmations", "identifiers", b"identifiers", "is_testnet", b"is_testnet", "layer", b"layer", "name", b"name", "native_asset_id", b"native_asset_id", "native_decimals", b"native_decimals", "parent_chain_id", b"parent_chain_id", "slug", b"slug", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__evm_chain_id: _TypeAlias = _typing.Literal["evm_chain_id"]  # noqa: Y015
     _WhichOneofArgType__evm_chain_id: _TypeAlias = _typing.Literal["_evm_chain_id", b"_evm_chain_id"]  # noqa: Y015
@@ -257,3 +268,50 @@ class Chain(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__parent_chain_id) -> _WhichOneofReturnType__parent_chain_id | None: ...
 
 Global___Chain: _TypeAlias = Chain  # noqa: Y015
+
+@_typing.final
+class ChainIdentifier(_message.Message):
+    """ChainIdentifier is one id of a chain in an external source, e.g. CoinGecko asset platform
+    "arbitrum-one", DefiLlama chain slug "arbitrum", CoinMarketCap platform id "1027" (Ethereum), CAIP-2
+    "eip155:42161", or Binance's deposit network code "ARBITRUM". Carried inside Chain.identifiers.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    SECONDARY_VALUE_FIELD_NUMBER: _builtins.int
+    VENUE_ID_FIELD_NUMBER: _builtins.int
+    source: _asset_identifier_pb2.DataSource.ValueType
+    """source is the source the value belongs to (DataSource). Required (UNSPECIFIED rejected)."""
+    value: _builtins.str
+    """value is the source's key for the chain exactly as published (case preserved), a string even when
+    numeric ("arbitrum-one", "1027", "ARBITRUM", OKX "USDC-Arbitrum One"). 1 to 256 characters, no
+    leading or trailing whitespace. Required.
+    """
+    secondary_value: _builtins.str
+    """secondary_value is a second key the source publishes for the chain (CoinMarketCap platform slug
+    "ethereum", CoinGecko chain_identifier "42161", a venue's network display name). Empty when none.
+    At most 256 characters.
+    """
+    venue_id: _builtins.str
+    """venue_id is the venue whose network code value is ("ven_" + ULID). Required when source is
+    DATA_SOURCE_VENUE; may also scope a vendor's per-exchange code (CCXT network ids). Unset otherwise.
+    """
+    def __init__(
+        self,
+        *,
+        source: _asset_identifier_pb2.DataSource.ValueType = ...,
+        value: _builtins.str = ...,
+        secondary_value: _builtins.str = ...,
+        venue_id: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_venue_id", b"_venue_id", "venue_id", b"venue_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_venue_id", b"_venue_id", "secondary_value", b"secondary_value", "source", b"source", "value", b"value", "venue_id", b"venue_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__venue_id: _TypeAlias = _typing.Literal["venue_id"]  # noqa: Y015
+    _WhichOneofArgType__venue_id: _TypeAlias = _typing.Literal["_venue_id", b"_venue_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__venue_id) -> _WhichOneofReturnType__venue_id | None: ...
+
+Global___ChainIdentifier: _TypeAlias = ChainIdentifier  # noqa: Y015

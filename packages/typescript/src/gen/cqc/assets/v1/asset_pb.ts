@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { file_cqc_types_v1_rules } from "../../types/v1/rules_pb.js";
+import type { SourceRecord } from "../../types/v1/source_pb.js";
+import { file_cqc_types_v1_source } from "../../types/v1/source_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,12 +16,13 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/assets/v1/asset.proto.
  */
 export const file_cqc_assets_v1_asset: GenFile = /*@__PURE__*/
-  fileDesc("ChljcWMvYXNzZXRzL3YxL2Fzc2V0LnByb3RvEg1jcWMuYXNzZXRzLnYxIscLCgVBc3NldBIeCghhc3NldF9pZBgBIAEoCUIMukgJcgeiiCcDYXN0EiQKBnN5bWJvbBgCIAEoCUIUukgRcg8yDV5bXlxzXXsxLDMyfSQSGAoEbmFtZRgDIAEoCUIKukgHcgUQARjIARIyCgR0eXBlGAQgASgOMhguY3FjLmFzc2V0cy52MS5Bc3NldFR5cGVCCrpIB4IBBBABIAASNAoGc3RhdHVzGAUgASgOMhouY3FjLmFzc2V0cy52MS5Bc3NldFN0YXR1c0IIukgFggECEAESGgoJcHJlY2lzaW9uGAYgASgNQge6SAQqAhgkEioKD25hdGl2ZV9jaGFpbl9pZBgHIAEoCUIMukgJcgeiiCcDY2huSACIAQESLAoMaXNvNDIxN19jb2RlGAggASgJQhG6SA5yDDIKXltBLVpdezN9JEgBiAEBEiwKDHBlZ19jdXJyZW5jeRgJIAEoCUIRukgOcgwyCl5bQS1aXXszfSRIAogBARI0CgRpc2luGAogASgJQiG6SB5yHDIaXltBLVpdezJ9W0EtWjAtOV17OX1bMC05XSRIA4gBARIYCgZpc3N1ZXIYCyABKAlCCLpIBXIDGMgBEiQKDHRvdGFsX3N1cHBseRgMIAEoCUIJukgGcgSQiCcBSASIAQESKgoSY2lyY3VsYXRpbmdfc3VwcGx5GA0gASgJQgm6SAZyBJCIJwFIBYgBARIiCgptYXhfc3VwcGx5GA4gASgJQgm6SAZyBJCIJwFIBogBARIvCgtzdXBwbHlfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQwoKY2F0ZWdvcmllcxgQIAMoCUIvukgskgEpEDIYASIjciEyH15bYS16MC05XVthLXowLTkgLl8vJistXXswLDYzfSQSJAoMaG9tZXBhZ2VfdXJsGBEgASgJQg66SAtyBhiAEIgBAdgBARIgCghsb2dvX3VybBgSIAEoCUIOukgLcgYYgBCIAQHYAQESHQoLZGVzY3JpcHRpb24YEyABKAlCCLpIBXIDGJBOEi8KC2NyZWF0ZV90aW1lGBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgVIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA61AO6SNADGoYBChthc3NldC5uYXRpdmVfcmVxdWlyZXNfY2hhaW4SOm5hdGl2ZV9jaGFpbl9pZCBtdXN0IGJlIHNldCB3aGVuIHR5cGUgaXMgQVNTRVRfVFlQRV9OQVRJVkUaK3RoaXMudHlwZSAhPSAxIHx8IGhhcyh0aGlzLm5hdGl2ZV9jaGFpbl9pZCkafwobYXNzZXQuZmlhdF9yZXF1aXJlc19pc280MjE3EjVpc280MjE3X2NvZGUgbXVzdCBiZSBzZXQgd2hlbiB0eXBlIGlzIEFTU0VUX1RZUEVfRklBVBopdGhpcy50eXBlICE9IDEyIHx8IGhhcyh0aGlzLmlzbzQyMTdfY29kZSkawwEKHGFzc2V0LmNpcmN1bGF0aW5nX3dpdGhpbl9tYXgSLWNpcmN1bGF0aW5nX3N1cHBseSBtdXN0IG5vdCBleGNlZWQgbWF4X3N1cHBseRp0IWhhcyh0aGlzLmNpcmN1bGF0aW5nX3N1cHBseSkgfHwgIWhhcyh0aGlzLm1heF9zdXBwbHkpIHx8IGRvdWJsZSh0aGlzLmNpcmN1bGF0aW5nX3N1cHBseSkgPD0gZG91YmxlKHRoaXMubWF4X3N1cHBseSlCEgoQX25hdGl2ZV9jaGFpbl9pZEIPCg1faXNvNDIxN19jb2RlQg8KDV9wZWdfY3VycmVuY3lCBwoFX2lzaW5CDwoNX3RvdGFsX3N1cHBseUIVChNfY2lyY3VsYXRpbmdfc3VwcGx5Qg0KC19tYXhfc3VwcGx5KuoDCglBc3NldFR5cGUSGgoWQVNTRVRfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUFTU0VUX1RZUEVfTkFUSVZFEAESFAoQQVNTRVRfVFlQRV9FUkMyMBACEhIKDkFTU0VUX1RZUEVfU1BMEAMSFgoSQVNTRVRfVFlQRV9XUkFQUEVEEAQSGAoUQVNTRVRfVFlQRV9TWU5USEVUSUMQBRIZChVBU1NFVF9UWVBFX1NUQUJMRUNPSU4QBhIXChNBU1NFVF9UWVBFX0xQX1RPS0VOEAcSHAoYQVNTRVRfVFlQRV9SRUNFSVBUX1RPS0VOEAgSGQoVQVNTRVRfVFlQRV9ERUJUX1RPS0VOEAkSIwofQVNTRVRfVFlQRV9MSVFVSURfU1RBS0lOR19UT0tFThAKEhoKFkFTU0VUX1RZUEVfVkFVTFRfU0hBUkUQCxITCg9BU1NFVF9UWVBFX0ZJQVQQDBIfChtBU1NFVF9UWVBFX0NPTU1PRElUWV9CQUNLRUQQDRIhCh1BU1NFVF9UWVBFX1RPS0VOSVpFRF9TRUNVUklUWRAOEhQKEEFTU0VUX1RZUEVfSU5ERVgQDxIdChlBU1NFVF9UWVBFX1BST1RPQ09MX1RPS0VOEBASEgoOQVNTRVRfVFlQRV9ORlQQESqXAQoLQXNzZXRTdGF0dXMSHAoYQVNTRVRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTQVNTRVRfU1RBVFVTX0FDVElWRRABEhsKF0FTU0VUX1NUQVRVU19ERVBSRUNBVEVEEAISGQoVQVNTRVRfU1RBVFVTX01JR1JBVEVEEAMSGQoVQVNTRVRfU1RBVFVTX0RFTElTVEVEEARCcQodY29tLmNyeXB0b3F1YW50LmNxYy5hc3NldHMudjFCCkFzc2V0UHJvdG9QAVpCZ2l0aHViLmNvbS9jcnlwdG8tcXVhbnQvY3FjL3BhY2thZ2VzL2dvL2dlbi9jcWMvYXNzZXRzL3YxO2Fzc2V0c3YxYgZwcm90bzM", [file_buf_validate_validate, file_cqc_types_v1_rules, file_google_protobuf_timestamp]);
+  fileDesc("ChljcWMvYXNzZXRzL3YxL2Fzc2V0LnByb3RvEg1jcWMuYXNzZXRzLnYxItYPCgVBc3NldBIeCghhc3NldF9pZBgBIAEoCUIMukgJcgeiiCcDYXN0EiQKBnN5bWJvbBgCIAEoCUIUukgRcg8yDV5bXlxzXXsxLDMyfSQSGAoEbmFtZRgDIAEoCUIKukgHcgUQARjIARIyCgR0eXBlGAQgASgOMhguY3FjLmFzc2V0cy52MS5Bc3NldFR5cGVCCrpIB4IBBBABIAASNAoGc3RhdHVzGAUgASgOMhouY3FjLmFzc2V0cy52MS5Bc3NldFN0YXR1c0IIukgFggECEAESGgoJcHJlY2lzaW9uGAYgASgNQge6SAQqAhgkEioKD25hdGl2ZV9jaGFpbl9pZBgHIAEoCUIMukgJcgeiiCcDY2huSACIAQESLAoMaXNvNDIxN19jb2RlGAggASgJQhG6SA5yDDIKXltBLVpdezN9JEgBiAEBEiwKDHBlZ19jdXJyZW5jeRgJIAEoCUIRukgOcgwyCl5bQS1aXXszfSRIAogBARI0CgRpc2luGAogASgJQiG6SB5yHDIaXltBLVpdezJ9W0EtWjAtOV17OX1bMC05XSRIA4gBARIYCgZpc3N1ZXIYCyABKAlCCLpIBXIDGMgBEiQKDHRvdGFsX3N1cHBseRgMIAEoCUIJukgGcgSQiCcBSASIAQESKgoSY2lyY3VsYXRpbmdfc3VwcGx5GA0gASgJQgm6SAZyBJCIJwFIBYgBARIiCgptYXhfc3VwcGx5GA4gASgJQgm6SAZyBJCIJwFIBogBARIvCgtzdXBwbHlfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQwoKY2F0ZWdvcmllcxgQIAMoCUIvukgskgEpEDIYASIjciEyH15bYS16MC05XVthLXowLTkgLl8vJistXXswLDYzfSQSJAoMaG9tZXBhZ2VfdXJsGBEgASgJQg66SAtyBhiAEIgBAdgBARIgCghsb2dvX3VybBgSIAEoCUIOukgLcgYYgBCIAQHYAQESHQoLZGVzY3JpcHRpb24YEyABKAlCCLpIBXIDGJBOEi8KC2NyZWF0ZV90aW1lGBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgVIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNc291cmNlX3JlY29yZBgWIAEoCzIaLmNxYy50eXBlcy52MS5Tb3VyY2VSZWNvcmQSNgoSc291cmNlX3VwZGF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCg53aGl0ZXBhcGVyX3VybBgYIAEoCUIOukgLcgYYgBCIAQHYAQESKQoNZXhwbG9yZXJfdXJscxgZIAMoCUISukgPkgEMEBQiCHIGGIAQiAEBEiwKEHNvdXJjZV9jb2RlX3VybHMYGiADKAlCErpID5IBDBAUIghyBhiAEIgBARIwCgxnZW5lc2lzX3RpbWUYGyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKEWhhc2hpbmdfYWxnb3JpdGhtGBwgASgJQge6SARyAhhAEi4KDmNvdW50cnlfb3JpZ2luGB0gASgJQhG6SA5yDDIKXltBLVpdezJ9JEgHiAEBOt4EukjaBBqGAQobYXNzZXQubmF0aXZlX3JlcXVpcmVzX2NoYWluEjpuYXRpdmVfY2hhaW5faWQgbXVzdCBiZSBzZXQgd2hlbiB0eXBlIGlzIEFTU0VUX1RZUEVfTkFUSVZFGit0aGlzLnR5cGUgIT0gMSB8fCBoYXModGhpcy5uYXRpdmVfY2hhaW5faWQpGn8KG2Fzc2V0LmZpYXRfcmVxdWlyZXNfaXNvNDIxNxI1aXNvNDIxN19jb2RlIG11c3QgYmUgc2V0IHdoZW4gdHlwZSBpcyBBU1NFVF9UWVBFX0ZJQVQaKXRoaXMudHlwZSAhPSAxMiB8fCBoYXModGhpcy5pc280MjE3X2NvZGUpGs0CChxhc3NldC5jaXJjdWxhdGluZ193aXRoaW5fbWF4Ei1jaXJjdWxhdGluZ19zdXBwbHkgbXVzdCBub3QgZXhjZWVkIG1heF9zdXBwbHka/QEhKHRoaXMuY2lyY3VsYXRpbmdfc3VwcGx5Lm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSAmJiB0aGlzLm1heF9zdXBwbHkubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpKSB8fCAoIWhhcyh0aGlzLmNpcmN1bGF0aW5nX3N1cHBseSkgfHwgIWhhcyh0aGlzLm1heF9zdXBwbHkpIHx8IGRvdWJsZSh0aGlzLmNpcmN1bGF0aW5nX3N1cHBseSkgPD0gZG91YmxlKHRoaXMubWF4X3N1cHBseSkpQhIKEF9uYXRpdmVfY2hhaW5faWRCDwoNX2lzbzQyMTdfY29kZUIPCg1fcGVnX2N1cnJlbmN5QgcKBV9pc2luQg8KDV90b3RhbF9zdXBwbHlCFQoTX2NpcmN1bGF0aW5nX3N1cHBseUINCgtfbWF4X3N1cHBseUIRCg9fY291bnRyeV9vcmlnaW4q6gMKCUFzc2V0VHlwZRIaChZBU1NFVF9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRQVNTRVRfVFlQRV9OQVRJVkUQARIUChBBU1NFVF9UWVBFX0VSQzIwEAISEgoOQVNTRVRfVFlQRV9TUEwQAxIWChJBU1NFVF9UWVBFX1dSQVBQRUQQBBIYChRBU1NFVF9UWVBFX1NZTlRIRVRJQxAFEhkKFUFTU0VUX1RZUEVfU1RBQkxFQ09JThAGEhcKE0FTU0VUX1RZUEVfTFBfVE9LRU4QBxIcChhBU1NFVF9UWVBFX1JFQ0VJUFRfVE9LRU4QCBIZChVBU1NFVF9UWVBFX0RFQlRfVE9LRU4QCRIjCh9BU1NFVF9UWVBFX0xJUVVJRF9TVEFLSU5HX1RPS0VOEAoSGgoWQVNTRVRfVFlQRV9WQVVMVF9TSEFSRRALEhMKD0FTU0VUX1RZUEVfRklBVBAMEh8KG0FTU0VUX1RZUEVfQ09NTU9ESVRZX0JBQ0tFRBANEiEKHUFTU0VUX1RZUEVfVE9LRU5JWkVEX1NFQ1VSSVRZEA4SFAoQQVNTRVRfVFlQRV9JTkRFWBAPEh0KGUFTU0VUX1RZUEVfUFJPVE9DT0xfVE9LRU4QEBISCg5BU1NFVF9UWVBFX05GVBARKpcBCgtBc3NldFN0YXR1cxIcChhBU1NFVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNBU1NFVF9TVEFUVVNfQUNUSVZFEAESGwoXQVNTRVRfU1RBVFVTX0RFUFJFQ0FURUQQAhIZChVBU1NFVF9TVEFUVVNfTUlHUkFURUQQAxIZChVBU1NFVF9TVEFUVVNfREVMSVNURUQQBEJxCh1jb20uY3J5cHRvcXVhbnQuY3FjLmFzc2V0cy52MUIKQXNzZXRQcm90b1ABWkJnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9hc3NldHMvdjE7YXNzZXRzdjFiBnByb3RvMw", [file_buf_validate_validate, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_google_protobuf_timestamp]);
 
 /**
  * Asset is one economic asset, independent of chain and venue: "USDC", "Bitcoin", "US dollar".
- * Its deployments on chains (AssetDeployment), its ids in external sources (Identifier), its links to
- * other assets (AssetRelationship) and its risk flags (AssetQualityFlag) are separate records keyed by
+ * Its deployments on chains (AssetDeployment), its ids in external sources (AssetIdentifier, and
+ * cqc.identifiers.v1.Identifier), its links to other assets (AssetRelationship), its risk flags
+ * (AssetQualityFlag) and its group memberships (AssetGroupMember) are separate records keyed by
  * asset_id. Owned by the AssetRegistry service, which assigns asset_id.
  *
  * @generated from message cqc.assets.v1.Asset
@@ -184,6 +187,70 @@ export type Asset = Message<"cqc.assets.v1.Asset"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 21;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * source_record is the registry record the asset was mapped from (CoinGecko /coins/{id}, CMC
+   * listing), verbatim, so fields without a typed home here are not lost. Unset for manual entries.
+   *
+   * @generated from field: cqc.types.v1.SourceRecord source_record = 22;
+   */
+  sourceRecord?: SourceRecord | undefined;
+
+  /**
+   * source_update_time is when the source last updated the record (CoinGecko/CMC `last_updated`), on
+   * the source's clock. Unset when unknown.
+   *
+   * @generated from field: google.protobuf.Timestamp source_update_time = 23;
+   */
+  sourceUpdateTime?: Timestamp | undefined;
+
+  /**
+   * whitepaper_url is the project's whitepaper, an absolute URI. Empty when unknown.
+   *
+   * @generated from field: string whitepaper_url = 24;
+   */
+  whitepaperUrl: string;
+
+  /**
+   * explorer_urls are block-explorer pages of the asset (token pages, the chain explorer for native
+   * coins), most preferred first. Absolute URIs; at most 20.
+   *
+   * @generated from field: repeated string explorer_urls = 25;
+   */
+  explorerUrls: string[];
+
+  /**
+   * source_code_urls are the project's source repositories ("https://github.com/bitcoin/bitcoin").
+   * Absolute URIs; at most 20.
+   *
+   * @generated from field: repeated string source_code_urls = 26;
+   */
+  sourceCodeUrls: string[];
+
+  /**
+   * genesis_time is when the asset came into existence (genesis block of a chain-native coin, token
+   * launch), as published by the source (CoinGecko genesis_date is a date: stored as 00:00:00Z that
+   * day). Unset when unknown.
+   *
+   * @generated from field: google.protobuf.Timestamp genesis_time = 27;
+   */
+  genesisTime?: Timestamp | undefined;
+
+  /**
+   * hashing_algorithm is the proof-of-work hashing algorithm of a chain-native coin, as published
+   * ("SHA-256", "Scrypt"). Empty when not applicable or unknown. At most 64 characters.
+   *
+   * @generated from field: string hashing_algorithm = 28;
+   */
+  hashingAlgorithm: string;
+
+  /**
+   * country_origin is the ISO 3166-1 alpha-2 country of the issuer or project ("US"). Unset when
+   * unknown or not applicable.
+   *
+   * @generated from field: optional string country_origin = 29;
+   */
+  countryOrigin?: string | undefined;
 };
 
 /**

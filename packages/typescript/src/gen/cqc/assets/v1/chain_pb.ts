@@ -5,6 +5,8 @@
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import type { DataSource } from "./asset_identifier_pb.js";
+import { file_cqc_assets_v1_asset_identifier } from "./asset_identifier_pb.js";
 import { file_cqc_types_v1_rules } from "../../types/v1/rules_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,15 +16,16 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/assets/v1/chain.proto.
  */
 export const file_cqc_assets_v1_chain: GenFile = /*@__PURE__*/
-  fileDesc("ChljcWMvYXNzZXRzL3YxL2NoYWluLnByb3RvEg1jcWMuYXNzZXRzLnYxIsYJCgVDaGFpbhIeCghjaGFpbl9pZBgBIAEoCUIMukgJcgeiiCcDY2huEisKBHNsdWcYAiABKAlCHbpIGnIYMhZeW2Etel1bYS16MC05LV17MSw2M30kEhcKBG5hbWUYAyABKAlCCbpIBnIEEAEYZBI6CgVjYWlwMhgEIAEoCUIrukgociYyJF5bLWEtejAtOV17Myw4fTpbLV9hLXpBLVowLTldezEsMzJ9JBI2CgZmYW1pbHkYBSABKA4yGi5jcWMuYXNzZXRzLnYxLkNoYWluRmFtaWx5Qgq6SAeCAQQQASAAEiIKDGV2bV9jaGFpbl9pZBgGIAEoBEIHukgEMgIgAEgAiAEBEioKD25hdGl2ZV9hc3NldF9pZBgHIAEoCUIMukgJcgeiiCcDYXN0SAGIAQESIAoPbmF0aXZlX2RlY2ltYWxzGAggASgNQge6SAQqAhgkEjIKBWxheWVyGAkgASgOMhkuY3FjLmFzc2V0cy52MS5DaGFpbkxheWVyQgi6SAWCAQIQARIqCg9wYXJlbnRfY2hhaW5faWQYCiABKAlCDLpICXIHoognA2NobkgCiAEBEhIKCmlzX3Rlc3RuZXQYCyABKAgSNwoKYmxvY2tfdGltZRgMIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECKgASHgoWZmluYWxpdHlfY29uZmlybWF0aW9ucxgNIAEoDRImCg1leHBsb3Jlcl91cmxzGA4gAygJQg+6SAySAQkQCiIFcgOIAQESHQoLZGVzY3JpcHRpb24YDyABKAlCCLpIBXIDGNAPEi8KC2NyZWF0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6wQO6SL0DGtgBCiBjaGFpbi5ldm1fY2hhaW5faWRfbWF0Y2hlc19jYWlwMhJPZXZtX2NoYWluX2lkIG11c3QgYmUgc2V0IGZvciBFVk0gY2hhaW5zIGFuZCBjYWlwMiBtdXN0IGJlIGVpcDE1NTo8ZXZtX2NoYWluX2lkPhpjdGhpcy5mYW1pbHkgIT0gMSB8fCAoaGFzKHRoaXMuZXZtX2NoYWluX2lkKSAmJiB0aGlzLmNhaXAyID09ICdlaXAxNTU6JyArIHN0cmluZyh0aGlzLmV2bV9jaGFpbl9pZCkpGt8BCh9jaGFpbi5wYXJlbnRfcmVxdWlyZWRfZm9yX2wyX2wzEk5wYXJlbnRfY2hhaW5faWQgbXVzdCBiZSBzZXQgZm9yIEwyIGFuZCBMMyBjaGFpbnMgYW5kIG11c3QgZGlmZmVyIGZyb20gY2hhaW5faWQabCh0aGlzLmxheWVyICE9IDIgJiYgdGhpcy5sYXllciAhPSAzKSB8fCAoaGFzKHRoaXMucGFyZW50X2NoYWluX2lkKSAmJiB0aGlzLnBhcmVudF9jaGFpbl9pZCAhPSB0aGlzLmNoYWluX2lkKUIPCg1fZXZtX2NoYWluX2lkQhIKEF9uYXRpdmVfYXNzZXRfaWRCEgoQX3BhcmVudF9jaGFpbl9pZCq2AgoLQ2hhaW5GYW1pbHkSHAoYQ0hBSU5fRkFNSUxZX1VOU1BFQ0lGSUVEEAASFAoQQ0hBSU5fRkFNSUxZX0VWTRABEhQKEENIQUlOX0ZBTUlMWV9TVk0QAhIVChFDSEFJTl9GQU1JTFlfVVRYTxADEhUKEUNIQUlOX0ZBTUlMWV9NT1ZFEAQSGgoWQ0hBSU5fRkFNSUxZX1NVQlNUUkFURRAFEhcKE0NIQUlOX0ZBTUlMWV9DT1NNT1MQBhIaChZDSEFJTl9GQU1JTFlfSFlQRVJDT1JFEAcSFQoRQ0hBSU5fRkFNSUxZX1RST04QCBIUChBDSEFJTl9GQU1JTFlfVE9OEAkSGQoVQ0hBSU5fRkFNSUxZX0FMR09SQU5EEAoSFgoSQ0hBSU5fRkFNSUxZX09USEVSEGQqgAEKCkNoYWluTGF5ZXISGwoXQ0hBSU5fTEFZRVJfVU5TUEVDSUZJRUQQABISCg5DSEFJTl9MQVlFUl9MMRABEhIKDkNIQUlOX0xBWUVSX0wyEAISEgoOQ0hBSU5fTEFZRVJfTDMQAxIZChVDSEFJTl9MQVlFUl9TSURFQ0hBSU4QBEJxCh1jb20uY3J5cHRvcXVhbnQuY3FjLmFzc2V0cy52MUIKQ2hhaW5Qcm90b1ABWkJnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9hc3NldHMvdjE7YXNzZXRzdjFiBnByb3RvMw", [file_buf_validate_validate, file_cqc_types_v1_rules, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChljcWMvYXNzZXRzL3YxL2NoYWluLnByb3RvEg1jcWMuYXNzZXRzLnYxIoUKCgVDaGFpbhIeCghjaGFpbl9pZBgBIAEoCUIMukgJcgeiiCcDY2huEisKBHNsdWcYAiABKAlCHbpIGnIYMhZeW2Etel1bYS16MC05LV17MSw2M30kEhcKBG5hbWUYAyABKAlCCbpIBnIEEAEYZBI6CgVjYWlwMhgEIAEoCUIrukgociYyJF5bLWEtejAtOV17Myw4fTpbLV9hLXpBLVowLTldezEsMzJ9JBI2CgZmYW1pbHkYBSABKA4yGi5jcWMuYXNzZXRzLnYxLkNoYWluRmFtaWx5Qgq6SAeCAQQQASAAEiIKDGV2bV9jaGFpbl9pZBgGIAEoBEIHukgEMgIgAEgAiAEBEioKD25hdGl2ZV9hc3NldF9pZBgHIAEoCUIMukgJcgeiiCcDYXN0SAGIAQESIAoPbmF0aXZlX2RlY2ltYWxzGAggASgNQge6SAQqAhgkEjIKBWxheWVyGAkgASgOMhkuY3FjLmFzc2V0cy52MS5DaGFpbkxheWVyQgi6SAWCAQIQARIqCg9wYXJlbnRfY2hhaW5faWQYCiABKAlCDLpICXIHoognA2NobkgCiAEBEhIKCmlzX3Rlc3RuZXQYCyABKAgSNwoKYmxvY2tfdGltZRgMIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECKgASHgoWZmluYWxpdHlfY29uZmlybWF0aW9ucxgNIAEoDRImCg1leHBsb3Jlcl91cmxzGA4gAygJQg+6SAySAQkQCiIFcgOIAQESHQoLZGVzY3JpcHRpb24YDyABKAlCCLpIBXIDGNAPEi8KC2NyZWF0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPQoLaWRlbnRpZmllcnMYEiADKAsyHi5jcWMuYXNzZXRzLnYxLkNoYWluSWRlbnRpZmllckIIukgFkgECEGQ6wQO6SL0DGtgBCiBjaGFpbi5ldm1fY2hhaW5faWRfbWF0Y2hlc19jYWlwMhJPZXZtX2NoYWluX2lkIG11c3QgYmUgc2V0IGZvciBFVk0gY2hhaW5zIGFuZCBjYWlwMiBtdXN0IGJlIGVpcDE1NTo8ZXZtX2NoYWluX2lkPhpjdGhpcy5mYW1pbHkgIT0gMSB8fCAoaGFzKHRoaXMuZXZtX2NoYWluX2lkKSAmJiB0aGlzLmNhaXAyID09ICdlaXAxNTU6JyArIHN0cmluZyh0aGlzLmV2bV9jaGFpbl9pZCkpGt8BCh9jaGFpbi5wYXJlbnRfcmVxdWlyZWRfZm9yX2wyX2wzEk5wYXJlbnRfY2hhaW5faWQgbXVzdCBiZSBzZXQgZm9yIEwyIGFuZCBMMyBjaGFpbnMgYW5kIG11c3QgZGlmZmVyIGZyb20gY2hhaW5faWQabCh0aGlzLmxheWVyICE9IDIgJiYgdGhpcy5sYXllciAhPSAzKSB8fCAoaGFzKHRoaXMucGFyZW50X2NoYWluX2lkKSAmJiB0aGlzLnBhcmVudF9jaGFpbl9pZCAhPSB0aGlzLmNoYWluX2lkKUIPCg1fZXZtX2NoYWluX2lkQhIKEF9uYXRpdmVfYXNzZXRfaWRCEgoQX3BhcmVudF9jaGFpbl9pZCLNBQoPQ2hhaW5JZGVudGlmaWVyEjUKBnNvdXJjZRgBIAEoDjIZLmNxYy5hc3NldHMudjEuRGF0YVNvdXJjZUIKukgHggEEEAEgABInCgV2YWx1ZRgCIAEoCUIYukgVchMyEV5cUyguezAsMjU0fVxTKT8kEiEKD3NlY29uZGFyeV92YWx1ZRgDIAEoCUIIukgFcgMYgAISIwoIdmVudWVfaWQYBCABKAlCDLpICXIHoognA3ZlbkgAiAEBOoQEukiABBqRAQowY2hhaW5faWRlbnRpZmllci52ZW51ZV9yZXF1aXJlZF9mb3JfdmVudWVfc291cmNlEjV2ZW51ZV9pZCBtdXN0IGJlIHNldCB3aGVuIHNvdXJjZSBpcyBEQVRBX1NPVVJDRV9WRU5VRRomdGhpcy5zb3VyY2UgIT0gOCB8fCBoYXModGhpcy52ZW51ZV9pZCkatgEKJmNoYWluX2lkZW50aWZpZXIuY29pbm1hcmtldGNhcF9udW1lcmljEk5hIENvaW5NYXJrZXRDYXAgcGxhdGZvcm0gaWQgbXVzdCBiZSBudW1lcmljIHdpdGhvdXQgbGVhZGluZyB6ZXJvcywgZS5nLiAiMTAyNyIaPHRoaXMuc291cmNlICE9IDIgfHwgdGhpcy52YWx1ZS5tYXRjaGVzKCdeWzEtOV1bMC05XXswLDE5fSQnKRqwAQodY2hhaW5faWRlbnRpZmllci5jYWlwMl9mb3JtYXQSP2EgQ0FJUC0yIHZhbHVlIG11c3QgYmUgPG5hbWVzcGFjZT46PHJlZmVyZW5jZT4sIGUuZy4gImVpcDE1NToxIhpOdGhpcy5zb3VyY2UgIT0gNCB8fCB0aGlzLnZhbHVlLm1hdGNoZXMoJ15bLWEtejAtOV17Myw4fTpbLV9hLXpBLVowLTldezEsMzJ9JCcpQgsKCV92ZW51ZV9pZCq2AgoLQ2hhaW5GYW1pbHkSHAoYQ0hBSU5fRkFNSUxZX1VOU1BFQ0lGSUVEEAASFAoQQ0hBSU5fRkFNSUxZX0VWTRABEhQKEENIQUlOX0ZBTUlMWV9TVk0QAhIVChFDSEFJTl9GQU1JTFlfVVRYTxADEhUKEUNIQUlOX0ZBTUlMWV9NT1ZFEAQSGgoWQ0hBSU5fRkFNSUxZX1NVQlNUUkFURRAFEhcKE0NIQUlOX0ZBTUlMWV9DT1NNT1MQBhIaChZDSEFJTl9GQU1JTFlfSFlQRVJDT1JFEAcSFQoRQ0hBSU5fRkFNSUxZX1RST04QCBIUChBDSEFJTl9GQU1JTFlfVE9OEAkSGQoVQ0hBSU5fRkFNSUxZX0FMR09SQU5EEAoSFgoSQ0hBSU5fRkFNSUxZX09USEVSEGQqgAEKCkNoYWluTGF5ZXISGwoXQ0hBSU5fTEFZRVJfVU5TUEVDSUZJRUQQABISCg5DSEFJTl9MQVlFUl9MMRABEhIKDkNIQUlOX0xBWUVSX0wyEAISEgoOQ0hBSU5fTEFZRVJfTDMQAxIZChVDSEFJTl9MQVlFUl9TSURFQ0hBSU4QBEJxCh1jb20uY3J5cHRvcXVhbnQuY3FjLmFzc2V0cy52MUIKQ2hhaW5Qcm90b1ABWkJnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9hc3NldHMvdjE7YXNzZXRzdjFiBnByb3RvMw", [file_buf_validate_validate, file_cqc_assets_v1_asset_identifier, file_cqc_types_v1_rules, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Chain is one blockchain network (mainnet or testnet) on which assets are deployed and on which
  * on-chain venues (DEXs, lending protocols) run. Owned by the AssetRegistry service.
  *
  * Per-source chain names differ (CoinGecko `arbitrum-one`, DefiLlama `arbitrum`, CoinMarketCap
- * platform id `1027` for Ethereum); those mappings are Identifier records with entity type CHAIN,
- * never extra fields here.
+ * platform id `1027` for Ethereum, a venue's deposit network code); the chain carries them itself in
+ * `identifiers` (ChainIdentifier), so a source's chain key resolves to one Chain without a separate
+ * lookup table.
  *
  * @generated from message cqc.assets.v1.Chain
  */
@@ -158,6 +161,15 @@ export type Chain = Message<"cqc.assets.v1.Chain"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 17;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * identifiers are this chain's ids in external sources (CoinGecko asset platform "arbitrum-one",
+   * DefiLlama "arbitrum", CoinMarketCap platform "1027", venue network codes), at most 100. At most one
+   * entry per (source, venue_id, value); enforced by AssetRegistry.
+   *
+   * @generated from field: repeated cqc.assets.v1.ChainIdentifier identifiers = 18;
+   */
+  identifiers: ChainIdentifier[];
 };
 
 /**
@@ -166,6 +178,55 @@ export type Chain = Message<"cqc.assets.v1.Chain"> & {
  */
 export const ChainSchema: GenMessage<Chain> = /*@__PURE__*/
   messageDesc(file_cqc_assets_v1_chain, 0);
+
+/**
+ * ChainIdentifier is one id of a chain in an external source, e.g. CoinGecko asset platform
+ * "arbitrum-one", DefiLlama chain slug "arbitrum", CoinMarketCap platform id "1027" (Ethereum), CAIP-2
+ * "eip155:42161", or Binance's deposit network code "ARBITRUM". Carried inside Chain.identifiers.
+ *
+ * @generated from message cqc.assets.v1.ChainIdentifier
+ */
+export type ChainIdentifier = Message<"cqc.assets.v1.ChainIdentifier"> & {
+  /**
+   * source is the source the value belongs to (DataSource). Required (UNSPECIFIED rejected).
+   *
+   * @generated from field: cqc.assets.v1.DataSource source = 1;
+   */
+  source: DataSource;
+
+  /**
+   * value is the source's key for the chain exactly as published (case preserved), a string even when
+   * numeric ("arbitrum-one", "1027", "ARBITRUM", OKX "USDC-Arbitrum One"). 1 to 256 characters, no
+   * leading or trailing whitespace. Required.
+   *
+   * @generated from field: string value = 2;
+   */
+  value: string;
+
+  /**
+   * secondary_value is a second key the source publishes for the chain (CoinMarketCap platform slug
+   * "ethereum", CoinGecko chain_identifier "42161", a venue's network display name). Empty when none.
+   * At most 256 characters.
+   *
+   * @generated from field: string secondary_value = 3;
+   */
+  secondaryValue: string;
+
+  /**
+   * venue_id is the venue whose network code value is ("ven_" + ULID). Required when source is
+   * DATA_SOURCE_VENUE; may also scope a vendor's per-exchange code (CCXT network ids). Unset otherwise.
+   *
+   * @generated from field: optional string venue_id = 4;
+   */
+  venueId?: string | undefined;
+};
+
+/**
+ * Describes the message cqc.assets.v1.ChainIdentifier.
+ * Use `create(ChainIdentifierSchema)` to create a new message.
+ */
+export const ChainIdentifierSchema: GenMessage<ChainIdentifier> = /*@__PURE__*/
+  messageDesc(file_cqc_assets_v1_chain, 1);
 
 /**
  * ChainFamily groups chains that share an execution model, address format and tooling.
