@@ -91,21 +91,42 @@ def main(argv: list[str]) -> int:
     ]
     for path in sorted((TESTDATA / "conformance" / "cases").glob("*.json")):
         for raw in json.loads(path.read_text())["cases"]:
-            value = raw["json"] if "json" in raw else merge_patch(examples[raw["base"]], raw.get("patch", {}))
+            if "json" in raw:
+                value = raw["json"]
+            elif "base" in raw:
+                value: Any = merge_patch(examples[raw["base"]], raw.get("patch", {}))
+            else:
+                continue  # json_text and binary cases test decoders: the package runners run them
             cases.append((raw["name"], raw["type"], value, raw["expect"]))
 
     validator = protovalidate.Validator()
+    # Known Python-runtime leniencies (testdata/conformance/expected-failures.json) are reported, not failed.
+    xfail_path = TESTDATA / "conformance" / "expected-failures.json"
+    python_xfail = {
+        e["case"]: e["reason"]
+        for e in (json.loads(xfail_path.read_text())["expected_failures"] if xfail_path.exists() else [])
+        if "python" in e["languages"]
+    }
     checked = 0
     for name, type_name, value, expect in cases:
         if type_name not in declared:
             continue
         checked += 1
+        if name in python_xfail:
+            print(f"XFAIL {name}: {python_xfail[name]}")
+            continue
         cls = message_factory.GetMessageClass(pool.FindMessageTypeByName(type_name))
+        expect_parse_error = isinstance(expect, dict) and expect.get("parse_error")
         try:
             message = json_format.ParseDict(value, cls())
-        except json_format.ParseError as error:
+        except (json_format.ParseError, ValueError) as error:
+            if not expect_parse_error:
+                failures += 1
+                print(f"FAIL {name}: does not decode as {type_name}: {error}")
+            continue
+        if expect_parse_error:
             failures += 1
-            print(f"FAIL {name}: does not decode as {type_name}: {error}")
+            print(f"FAIL {name}: decoded as {type_name} but a parse error was expected")
             continue
         found = set()
         for violation in validator.collect_violations(message):

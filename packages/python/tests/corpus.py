@@ -1,8 +1,14 @@
-"""Reads testdata/: the examples and the conformance cases that every package's tests run."""
+"""Reads testdata/: the examples, the conformance cases, the golden JSON and the expected failures.
+
+The format is documented in testdata/conformance/README.md; the Go (internal/corpus) and TypeScript
+(test/corpus.ts) readers implement the same rules.
+"""
 
 from __future__ import annotations
 
+import base64
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,16 +18,41 @@ from conftest import TESTDATA
 
 Json = Any
 
+CONFORMANCE = TESTDATA / "conformance"
+GOLDEN = CONFORMANCE / "golden"
+LANGUAGES = ("python", "go", "typescript")
+
 
 @dataclass(frozen=True)
 class Case:
-    """One conformance case: decode `value` as `type`, then expect `valid` or exactly `violations`."""
+    """One conformance case: decode the input as `type`, then expect `valid`, exactly `violations`, or a
+    decode error (`parse_error`).
+
+    Exactly one input is set: `value` (a JSON value: `json`, or `base` + `patch`), `json_text` (raw JSON
+    text, for key order, duplicate keys and number spelling) or `binary` (wire format bytes).
+    """
 
     name: str
     type: str
-    value: Json
-    valid: bool
-    violations: frozenset[tuple[str, str]]
+    value: Json = None
+    json_text: str | None = None
+    binary: bytes | None = None
+    valid: bool = False
+    violations: frozenset[tuple[str, str]] = frozenset()
+    parse_error: bool = False
+    reencoded: bytes | None = None  # binary cases: the exact bytes decode + encode must give
+    json_encodable: bool = True  # False: decodes (binary) but has no canonical JSON form
+    example: str | None = None  # "<Type>/<name>" for the examples themselves
+    file: str = ""
+    problem: str | None = None  # set when the case itself is malformed (e.g. a duplicate name): it fails
+
+    @property
+    def input_kind(self) -> str:
+        return "binary" if self.binary is not None else "json_text" if self.json_text is not None else "json"
+
+    @property
+    def expected_verdict(self) -> str:
+        return "parse_error" if self.parse_error else "valid" if self.valid else "invalid"
 
 
 def merge_patch(target: Json, patch: Json) -> Json:
@@ -45,19 +76,97 @@ def examples() -> dict[str, Json]:
     return found
 
 
+def _binary(raw: dict[str, Json], key: str) -> bytes | None:
+    if f"{key}_hex" in raw:
+        return bytes.fromhex("".join(str(raw[f"{key}_hex"]).split()))
+    if f"{key}_base64" in raw:
+        return base64.b64decode(raw[f"{key}_base64"])
+    return None
+
+
+def parse_case(raw: dict[str, Json], loaded: dict[str, Json], file: str) -> Case:
+    """One case of a case file, its input resolved and its expectation normalized."""
+    name, type_name, expect = raw["name"], raw["type"], raw["expect"]
+    value: Json = None
+    json_text: str | None = None
+    binary = _binary(raw, "binary")
+    if binary is None:
+        if "json_text" in raw:
+            json_text = raw["json_text"]
+        elif "json" in raw:
+            value = raw["json"]
+        else:
+            if raw.get("base") not in loaded:
+                raise KeyError(f"{file}: case {name!r} names unknown base {raw.get('base')!r}")
+            value = merge_patch(loaded[raw["base"]], raw.get("patch", {}))
+    parse_error = isinstance(expect, dict) and bool(expect.get("parse_error"))
+    violations: frozenset[tuple[str, str]] = frozenset()
+    if isinstance(expect, dict) and "violations" in expect:
+        violations = frozenset((v["field"], v["rule"]) for v in expect["violations"])
+    if expect != "valid" and not parse_error and not violations:
+        raise ValueError(f'{file}: case {name!r}: expect must be "valid", violations or parse_error')
+    return Case(
+        name=name,
+        type=type_name,
+        value=value,
+        json_text=json_text,
+        binary=binary,
+        valid=expect == "valid",
+        violations=violations,
+        parse_error=parse_error,
+        reencoded=_binary(raw, "reencoded"),
+        json_encodable=bool(raw.get("json_encodable", True)),
+        file=file,
+    )
+
+
 def cases() -> list[Case]:
-    """Every case: each example as a valid case, then every case file under testdata/conformance/cases."""
+    """Every case: each example as a valid case, then every case file under testdata/conformance/cases.
+    Case names are unique across the corpus (a duplicate is an error)."""
     loaded = examples()
     result = [
-        Case(name=f"example/{key}", type=key.split("/")[0], value=value, valid=True, violations=frozenset())
+        Case(name=f"example/{key}", type=key.split("/")[0], value=value, valid=True, example=key, file="examples")
         for key, value in loaded.items()
     ]
-    for path in sorted((TESTDATA / "conformance" / "cases").glob("*.json")):
+    for path in sorted((CONFORMANCE / "cases").glob("*.json")):
         for raw in json.loads(Path(path).read_text())["cases"]:
-            value = raw["json"] if "json" in raw else merge_patch(loaded[raw["base"]], raw.get("patch", {}))
-            expect = raw["expect"]
-            violations = frozenset() if expect == "valid" else frozenset(
-                (v["field"], v["rule"]) for v in expect["violations"]
+            result.append(parse_case(raw, loaded, path.name))
+    # A repeated name is kept as a failing case, "<name> (duplicate 2)", so every language reports it.
+    seen: dict[str, int] = {}
+    for index, case in enumerate(result):
+        seen[case.name] = seen.get(case.name, 0) + 1
+        if seen[case.name] > 1:
+            result[index] = dataclasses.replace(
+                case,
+                name=f"{case.name} (duplicate {seen[case.name]})",
+                problem=f"case name used twice (second use in {case.file})",
             )
-            result.append(Case(raw["name"], raw["type"], value, expect == "valid", violations))
     return result
+
+
+@dataclass(frozen=True)
+class ExpectedFailure:
+    """A known, justified runtime difference: `case` fails in `languages` for `reason`."""
+
+    case: str
+    languages: frozenset[str]
+    reason: str
+
+
+def expected_failures() -> dict[str, ExpectedFailure]:
+    """testdata/conformance/expected-failures.json, keyed by case name."""
+    path = CONFORMANCE / "expected-failures.json"
+    if not path.exists():
+        return {}
+    found = {}
+    for raw in json.loads(path.read_text())["expected_failures"]:
+        if not raw.get("reason"):
+            raise ValueError(f"expected failure {raw['case']!r} has no reason")
+        found[raw["case"]] = ExpectedFailure(raw["case"], frozenset(raw["languages"]), raw["reason"])
+    return found
+
+
+def golden_path(example: str) -> Path:
+    """testdata/conformance/golden/<Type>/<name>.json for the example "<Type>/<name>"."""
+    type_name, name = example.split("/", 1)
+    return GOLDEN / type_name / f"{name}.json"
