@@ -33,6 +33,10 @@ lint: $(NOX) ## buf format check and buf lint (STANDARD + COMMENTS)
 format: $(NOX) ## Rewrite protos in buf's canonical format
 	$(NOX) -s format
 
+.PHONY: release-check
+release-check: $(NOX) ## Build the three release artifacts, run consumer smoke tests on them (see docs/RELEASING.md)
+	$(NOX) -s release-check
+
 .PHONY: sessions
 sessions: $(NOX) ## List every nox session
 	$(NOX) -l

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -146,7 +148,13 @@ def _breaking_baselines() -> list[tuple[str, str]]:
             elif _git_ok("rev-parse", "--verify", "--quiet", "HEAD~1"):
                 baselines.append(("previous commit on main", _git("rev-parse", "HEAD~1")))
             break
-    tags = _git("tag", "--list", "proto/v*", "--sort=-v:refname").splitlines()
+    # The newest package release tag (python/vX.Y.Z, typescript/vX.Y.Z, packages/go/vX.Y.Z): newest created
+    # first, then highest version. Every package ships the same protos.
+    tags = _git(
+        "for-each-ref", "--sort=-v:refname", "--sort=-creatordate", "--format=%(refname:short)",
+        "refs/tags/python/v*", "refs/tags/typescript/v*", "refs/tags/packages/go/v*",
+    ).splitlines()  # fmt: skip
+    tags = [t for t in tags if re.fullmatch(r"(python|typescript|packages/go)/v\d+\.\d+\.\d+", t)]
     if tags:
         baselines.append((f"last release {tags[0]}", tags[0]))
     return baselines
@@ -154,7 +162,8 @@ def _breaking_baselines() -> list[tuple[str, str]]:
 
 @nox.session(python=PYTHON)
 def breaking(session: nox.Session) -> None:
-    """buf breaking (WIRE_JSON) against main and the last proto release; passes when there is no baseline."""
+    """buf breaking (WIRE_JSON) against main and the last package release tag; passes when there is no baseline.
+    A breaking change passes only together with a major version bump of every package."""
     _tools(session)
     image = BUILD / "image.binpb"
     session.run("python", "tools/cqcgen.py", "image", str(image))
@@ -178,9 +187,23 @@ def breaking(session: nox.Session) -> None:
             "python", "tools/cqcgen.py", "image", str(against_image), "--proto-root", str(against_dir / "proto")
         )
         session.log(f"buf breaking against {label} ({ref[:12]})")
-        session.run(
-            "buf", "breaking", str(image), "--against", str(against_image), "--config", "buf.yaml", "--path", "cqc"
-        )
+        try:
+            session.run(
+                "buf", "breaking", str(image), "--against", str(against_image), "--config", "buf.yaml", "--path", "cqc"
+            )
+        except nox.command.CommandFailed:
+            # Allowed only when every package's major version is greater than at the baseline (docs/RELEASING.md).
+            bumped = subprocess.run(
+                [str(Path(session.bin) / "python"), "tools/release.py", "major-bumped", ref],
+                cwd=ROOT, capture_output=True, text=True,
+            )  # fmt: skip
+            if bumped.returncode != 0:
+                session.error(
+                    f"wire/JSON-breaking change against {label}. Put it in a new proto package version (v2), or "
+                    "bump every package's major version (`nox -s release -- <lang> major`, see docs/RELEASING.md):\n"
+                    + bumped.stdout + bumped.stderr
+                )
+            session.warn(f"breaking change against {label} accepted, every package's major is bumped:\n{bumped.stdout}")
 
 
 @nox.session(name="test-python", python=PYTHON)
@@ -223,7 +246,7 @@ def test_typescript(session: nox.Session) -> None:
 @nox.session(python=False)
 def test(session: nox.Session) -> None:
     """Everything CI runs: contract checks, then every package's tests."""
-    for name in ("lint", "breaking", "check-generated", "test-python", "test-go", "test-typescript"):
+    for name in ("lint", "breaking", "check-generated", "test-python", "test-go", "test-typescript", "conformance", "release-check"):
         session.notify(name)
 
 
@@ -232,3 +255,131 @@ def check(session: nox.Session) -> None:
     """Checks some protos in isolation (compile, buf lint, their examples and cases): `nox -s check -- FILE...`."""
     _tools(session)
     session.run("python", "tools/cqccheck.py", *session.posargs)
+
+
+# --- Releases: thin wrappers around tools/release.py (see docs/RELEASING.md) ---------------------------------
+
+RELEASE_REQ = ROOT / "tools" / "requirements-release.txt"
+RELEASE_LANGS = ("python", "typescript", "go")
+
+
+def _release_py(session: nox.Session, *args: str) -> None:
+    session.run("python", "tools/release.py", *args, env=_go_env())
+
+
+def _release_tools(session: nox.Session) -> None:
+    _install_once(session, "-r", str(RELEASE_REQ), files=(RELEASE_REQ,))
+
+
+@nox.session(name="build-python", python=PYTHON)
+def build_python(session: nox.Session) -> None:
+    """sdist + wheel into .build/release/python/dist: reproducible, the sdist builds the same wheel, twine check."""
+    _release_tools(session)
+    _release_py(session, "build-python")
+
+
+@nox.session(name="build-typescript", python=PYTHON)
+def build_typescript(session: nox.Session) -> None:
+    """npm pack into .build/release/typescript: only dist/ JS + .d.ts, reproducible."""
+    with session.chdir(TS_PKG):
+        _npm_ci(session)
+    _release_py(session, "build-typescript")
+
+
+@nox.session(name="verify-go", python=PYTHON)
+def verify_go(session: nox.Session) -> None:
+    """packages/go: `go mod tidy` leaves no diff, go vet, go build; exports the module files for the consumer."""
+    _release_py(session, "verify-go")
+
+
+@nox.session(name="release-check", python=PYTHON)
+def release_check(session: nox.Session) -> None:
+    """Builds every artifact, installs each into a fresh environment and runs the consumer smoke tests; checks
+    versions, changelogs and workflows. `nox -s release-check -- go` checks one language."""
+    langs = session.posargs or list(RELEASE_LANGS)
+    _release_tools(session)
+    _release_py(session, "versions")
+    session.run("python", "-m", "unittest", "discover", "-s", "tools/tests", "-t", ".", "-q")
+    _release_py(session, "lint-workflows")
+    for lang in langs:
+        if lang == "python":
+            _release_py(session, "build-python")
+        elif lang == "typescript":
+            build_typescript(session)
+        elif lang == "go":
+            _release_py(session, "verify-go")
+        else:
+            session.error(f"unknown language {lang!r}: one of {', '.join(RELEASE_LANGS)}")
+        _release_py(session, "consumer", lang)
+
+
+@nox.session(python=False)
+def release(session: nox.Session) -> None:
+    """Cuts a release: bumps the version, moves the CHANGELOG notes, prints the tag: `nox -s release -- go minor`."""
+    if len(session.posargs) != 2:
+        session.error("usage: nox -s release -- <python|typescript|go> <major|minor|patch|X.Y.Z>")
+    session.run(sys.executable, "tools/release.py", "bump", *session.posargs)
+
+
+@nox.session(name="verify-tag", python=False)
+def verify_tag(session: nox.Session) -> None:
+    """Fails unless the tag (`nox -s verify-tag -- python/v1.2.3`) matches the checked-out version and CHANGELOG."""
+    session.run(sys.executable, "tools/release.py", "verify-tag", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def publish(session: nox.Session) -> None:
+    """Publishes what release-check built and tested (release workflows): `nox -s publish -- python [--dry-run]`."""
+    _release_tools(session)
+    _release_py(session, "publish", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def conformance(session: nox.Session) -> None:
+    """Cross-language conformance: every case of testdata/ in Python, Go and TypeScript, then each language
+    decodes the other two's encodings; prints a table and fails on any disagreement (testdata/conformance/
+    README.md). `nox -s conformance -- golden` first rewrites testdata/conformance/golden/ from the examples."""
+    _install_once(
+        session,
+        "-r",
+        str(TOOLS_REQ),
+        "-r",
+        str(TEST_REQ),
+        "-e",
+        str(PY_PKG),
+        files=(TOOLS_REQ, TEST_REQ, PY_PKG / "pyproject.toml"),
+    )
+    with session.chdir(TS_PKG):
+        _npm_ci(session)
+    # Every run writes to its own .build/conformance/<run>/ (concurrent runs on one tree never mix results).
+    run = os.urandom(8).hex()
+    env = {"CQC_CONFORMANCE_RUN": run, **_go_env()}
+    import time
+
+    for old in (BUILD / "conformance").glob("*"):  # results of runs older than an hour
+        if old.stat().st_mtime < time.time() - 3600:
+            shutil.rmtree(old, ignore_errors=True)
+    if "golden" in session.posargs:
+        with session.chdir(PY_PKG):
+            session.run("python", "tests/conformance_golden.py", env=env)
+    node_test = ["node", "--import", "tsx", "--test", "--test-reporter=dot"]
+    phases = {
+        "phase 1: every case in each language": [
+            (PY_PKG, ["pytest", "-q", "--no-header", "-p", "no:cacheprovider", "tests/test_conformance.py"]),
+            (GO_PKG, ["go", "test", "-count=1", "-run", "^TestConformance$|^TestGolden", "."]),
+            (TS_PKG, [*node_test, "test/conformance.test.ts"]),
+        ],
+        "phase 2: each language decodes the other two's encodings": [
+            (PY_PKG, ["pytest", "-q", "--no-header", "-p", "no:cacheprovider", "tests/conformance_cross.py"]),
+            (GO_PKG, ["go", "test", "-count=1", "-tags", "conformance_cross", "-run", "^TestConformanceCross$", "."]),
+            (TS_PKG, [*node_test, "test/conformance-cross.ts"]),
+        ],
+    }
+    for title, runs in phases.items():
+        session.log(title)
+        for where, command in runs:
+            with session.chdir(where):
+                # A failing runner still writes its results; the report below decides and explains.
+                session.run(*command, env=env, external=True, success_codes=[0, 1, 2])
+    with session.chdir(PY_PKG):
+        session.run("python", "tests/conformance_report.py", env=env)
