@@ -212,6 +212,20 @@ def generate_typescript(deps: Path) -> None:
                 *proto_files(),
             ]
         )
+        # google.rpc (Status, ErrorInfo, BadRequest, Code): the error-detail types CQC services send. Their
+        # sources come from the pinned googleapis-common-protos package, never from this repository.
+        import google.rpc
+
+        googleapis = Path(google.rpc.__path__[0]).parent.parent
+        protoc(
+            [
+                f"-I{googleapis}",
+                f"--plugin=protoc-gen-es={plugin}",
+                f"--es_out={out}",
+                "--es_opt=target=ts,import_extension=js",
+                *GOOGLE_RPC_PROTOS,
+            ]
+        )
         # One barrel per proto package, so consumers import "@crypto-quant/cqc/assets/v1".
         for package_dir in sorted({p.parent for p in out.rglob("*_pb.ts")}):
             modules = sorted(p.stem for p in package_dir.glob("*_pb.ts"))
@@ -230,6 +244,8 @@ def generate_typescript(deps: Path) -> None:
         (out / "files.ts").write_text("".join(lines))
         _replace_tree(out, TS_GEN)
 
+
+GOOGLE_RPC_PROTOS = ["google/rpc/code.proto", "google/rpc/error_details.proto", "google/rpc/status.proto"]
 
 LANGUAGES = {"python": generate_python, "go": generate_go, "typescript": generate_typescript}
 

@@ -45,6 +45,9 @@ import { file_cqc_venues_v1_order } from "./cqc/venues/v1/order_pb.js";
 import { file_cqc_venues_v1_trading } from "./cqc/venues/v1/trading_pb.js";
 import { file_cqc_venues_v1_venue_asset } from "./cqc/venues/v1/venue_asset_pb.js";
 import { file_cqc_venues_v1_venue } from "./cqc/venues/v1/venue_pb.js";
+import { file_google_rpc_code } from "./google/rpc/code_pb.js";
+import { file_google_rpc_error_details } from "./google/rpc/error_details_pb.js";
+import { file_google_rpc_status } from "./google/rpc/status_pb.js";
 
 /** Every file of the CQC contract, in a stable order. */
 export const files: readonly DescFile[] = [
@@ -92,4 +95,7 @@ export const files: readonly DescFile[] = [
   file_cqc_venues_v1_trading,
   file_cqc_venues_v1_venue_asset,
   file_cqc_venues_v1_venue,
+  file_google_rpc_code,
+  file_google_rpc_error_details,
+  file_google_rpc_status,
 ];
