@@ -8,7 +8,8 @@ package marketsv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -210,70 +211,6 @@ func (MarketStatus) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{1}
 }
 
-// QuantityUnit is what one unit of an order quantity on the market is.
-type QuantityUnit int32
-
-const (
-	// Not set. Never valid on input.
-	QuantityUnit_QUANTITY_UNIT_UNSPECIFIED QuantityUnit = 0
-	// Units of the base asset (Binance spot and USD-M BTCUSDT: "0.001" BTC; Coinbase; Hyperliquid;
-	// Deribit options: amount in the base coin).
-	QuantityUnit_QUANTITY_UNIT_BASE QuantityUnit = 1
-	// Units of the quote asset (quote-sized market orders, some spot venues).
-	QuantityUnit_QUANTITY_UNIT_QUOTE QuantityUnit = 2
-	// Number of contracts, each worth Instrument.contract_size (OKX minSz/lotSz "1" contract of 100 USD,
-	// Binance COIN-M).
-	QuantityUnit_QUANTITY_UNIT_CONTRACTS QuantityUnit = 3
-	// US dollars of notional (Deribit inverse futures and perpetuals: amount "10" = 10 USD, a multiple of
-	// contract_size).
-	QuantityUnit_QUANTITY_UNIT_USD QuantityUnit = 4
-)
-
-// Enum value maps for QuantityUnit.
-var (
-	QuantityUnit_name = map[int32]string{
-		0: "QUANTITY_UNIT_UNSPECIFIED",
-		1: "QUANTITY_UNIT_BASE",
-		2: "QUANTITY_UNIT_QUOTE",
-		3: "QUANTITY_UNIT_CONTRACTS",
-		4: "QUANTITY_UNIT_USD",
-	}
-	QuantityUnit_value = map[string]int32{
-		"QUANTITY_UNIT_UNSPECIFIED": 0,
-		"QUANTITY_UNIT_BASE":        1,
-		"QUANTITY_UNIT_QUOTE":       2,
-		"QUANTITY_UNIT_CONTRACTS":   3,
-		"QUANTITY_UNIT_USD":         4,
-	}
-)
-
-func (x QuantityUnit) Enum() *QuantityUnit {
-	p := new(QuantityUnit)
-	*p = x
-	return p
-}
-
-func (x QuantityUnit) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (QuantityUnit) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_markets_v1_market_proto_enumTypes[2].Descriptor()
-}
-
-func (QuantityUnit) Type() protoreflect.EnumType {
-	return &file_cqc_markets_v1_market_proto_enumTypes[2]
-}
-
-func (x QuantityUnit) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use QuantityUnit.Descriptor instead.
-func (QuantityUnit) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{2}
-}
-
 // AmmType is the pricing model of an AMM pool (NT AmmType).
 type AmmType int32
 
@@ -327,11 +264,11 @@ func (x AmmType) String() string {
 }
 
 func (AmmType) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_markets_v1_market_proto_enumTypes[3].Descriptor()
+	return file_cqc_markets_v1_market_proto_enumTypes[2].Descriptor()
 }
 
 func (AmmType) Type() protoreflect.EnumType {
-	return &file_cqc_markets_v1_market_proto_enumTypes[3]
+	return &file_cqc_markets_v1_market_proto_enumTypes[2]
 }
 
 func (x AmmType) Number() protoreflect.EnumNumber {
@@ -340,7 +277,7 @@ func (x AmmType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AmmType.Descriptor instead.
 func (AmmType) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{3}
+	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{2}
 }
 
 // FundingSpecs are a perpetual market's funding terms as this venue applies them. Any field left unset
@@ -1160,7 +1097,7 @@ type Market struct {
 	// auction_mode, OKX call auction until auction_end_time).
 	AuctionMode bool `protobuf:"varint,20,opt,name=auction_mode,json=auctionMode,proto3" json:"auction_mode,omitempty"`
 	// quantity_unit is what one unit of order quantity is (base, quote, contracts, USD). Required.
-	QuantityUnit QuantityUnit `protobuf:"varint,21,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.markets.v1.QuantityUnit" json:"quantity_unit,omitempty"`
+	QuantityUnit v1.QuantityUnit `protobuf:"varint,21,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"quantity_unit,omitempty"`
 	// tick_size is the fixed price increment, in quote asset per unit of base (Binance PRICE_FILTER
 	// tickSize "0.01000000", OKX tickSz "0.1", Deribit futures "2.5"). Equal to tick_rule.fixed.tick_size
 	// when the rule is fixed; the smallest (base) increment for a stepped rule; unset for a significant-
@@ -1229,7 +1166,7 @@ type Market struct {
 	// source_record is the venue record the market was mapped from (Binance exchangeInfo symbol, OKX
 	// instrument, Deribit get_instrument result, subgraph Pool, Aave reserve data), verbatim, so nothing
 	// the venue said is lost.
-	SourceRecord *v1.SourceRecord `protobuf:"bytes,60,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	SourceRecord *v11.SourceRecord `protobuf:"bytes,60,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
 	// create_time is when the registry first stored this market. Set by the registry (output only).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,61,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the registry last changed this market (rules refreshed). Set by the registry
@@ -1409,11 +1346,11 @@ func (x *Market) GetAuctionMode() bool {
 	return false
 }
 
-func (x *Market) GetQuantityUnit() QuantityUnit {
+func (x *Market) GetQuantityUnit() v1.QuantityUnit {
 	if x != nil {
 		return x.QuantityUnit
 	}
-	return QuantityUnit_QUANTITY_UNIT_UNSPECIFIED
+	return v1.QuantityUnit(0)
 }
 
 func (x *Market) GetTickSize() string {
@@ -1583,7 +1520,7 @@ func (x *Market) GetLendingReserve() *LendingReserveSpecs {
 	return nil
 }
 
-func (x *Market) GetSourceRecord() *v1.SourceRecord {
+func (x *Market) GetSourceRecord() *v11.SourceRecord {
 	if x != nil {
 		return x.SourceRecord
 	}
@@ -1634,7 +1571,7 @@ var File_cqc_markets_v1_market_proto protoreflect.FileDescriptor
 
 const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcqc/markets/v1/market.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcqc/markets/v1/instrument.proto\x1a!cqc/markets/v1/market_rules.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x05\n" +
+	"\x1bcqc/markets/v1/market.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcqc/markets/v1/instrument.proto\x1a!cqc/markets/v1/market_rules.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x05\n" +
 	"\fFundingSpecs\x12N\n" +
 	"\x10funding_interval\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x0ffundingInterval\x128\n" +
 	"\x10funding_rate_cap\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x0efundingRateCap\x88\x01\x01\x12<\n" +
@@ -1735,7 +1672,7 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x15deposit_instrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\x13depositInstrumentId\x12C\n" +
 	"\x14borrow_instrument_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x00R\x12borrowInstrumentId\x88\x01\x01\x129\n" +
 	"\x05state\x18\x03 \x01(\v2#.cqc.markets.v1.LendingReserveStateR\x05stateB\x17\n" +
-	"\x15_borrow_instrument_id\"\x8c \n" +
+	"\x15_borrow_instrument_id\"\x8b \n" +
 	"\x06Market\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x121\n" +
@@ -1764,8 +1701,8 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\vcancel_only\x18\x12 \x01(\bR\n" +
 	"cancelOnly\x12)\n" +
 	"\x10trading_disabled\x18\x13 \x01(\bR\x0ftradingDisabled\x12!\n" +
-	"\fauction_mode\x18\x14 \x01(\bR\vauctionMode\x12M\n" +
-	"\rquantity_unit\x18\x15 \x01(\x0e2\x1c.cqc.markets.v1.QuantityUnitB\n" +
+	"\fauction_mode\x18\x14 \x01(\bR\vauctionMode\x12L\n" +
+	"\rquantity_unit\x18\x15 \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\fquantityUnit\x12+\n" +
 	"\ttick_size\x18\x16 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\btickSize\x88\x01\x01\x12)\n" +
 	"\blot_size\x18\x17 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x02R\alotSize\x88\x01\x01\x125\n" +
@@ -1838,13 +1775,7 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x12\x1c\n" +
 	"\x18MARKET_STATUS_DELIVERING\x10\v\x12\x19\n" +
 	"\x15MARKET_STATUS_EXPIRED\x10\f\x12\x1a\n" +
-	"\x16MARKET_STATUS_DELISTED\x10\r*\x92\x01\n" +
-	"\fQuantityUnit\x12\x1d\n" +
-	"\x19QUANTITY_UNIT_UNSPECIFIED\x10\x00\x12\x16\n" +
-	"\x12QUANTITY_UNIT_BASE\x10\x01\x12\x17\n" +
-	"\x13QUANTITY_UNIT_QUOTE\x10\x02\x12\x1b\n" +
-	"\x17QUANTITY_UNIT_CONTRACTS\x10\x03\x12\x15\n" +
-	"\x11QUANTITY_UNIT_USD\x10\x04*\xbc\x01\n" +
+	"\x16MARKET_STATUS_DELISTED\x10\r*\xbc\x01\n" +
 	"\aAmmType\x12\x18\n" +
 	"\x14AMM_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eAMM_TYPE_CPAMM\x10\x01\x12\x12\n" +
@@ -1867,23 +1798,23 @@ func file_cqc_markets_v1_market_proto_rawDescGZIP() []byte {
 	return file_cqc_markets_v1_market_proto_rawDescData
 }
 
-var file_cqc_markets_v1_market_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_cqc_markets_v1_market_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_cqc_markets_v1_market_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_cqc_markets_v1_market_proto_goTypes = []any{
 	(MarketType)(0),               // 0: cqc.markets.v1.MarketType
 	(MarketStatus)(0),             // 1: cqc.markets.v1.MarketStatus
-	(QuantityUnit)(0),             // 2: cqc.markets.v1.QuantityUnit
-	(AmmType)(0),                  // 3: cqc.markets.v1.AmmType
-	(*FundingSpecs)(nil),          // 4: cqc.markets.v1.FundingSpecs
-	(*DerivativeSpecs)(nil),       // 5: cqc.markets.v1.DerivativeSpecs
-	(*AmmPoolState)(nil),          // 6: cqc.markets.v1.AmmPoolState
-	(*AmmPoolSpecs)(nil),          // 7: cqc.markets.v1.AmmPoolSpecs
-	(*LendingReserveState)(nil),   // 8: cqc.markets.v1.LendingReserveState
-	(*LendingReserveSpecs)(nil),   // 9: cqc.markets.v1.LendingReserveSpecs
-	(*Market)(nil),                // 10: cqc.markets.v1.Market
-	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
-	(*MarginTerms)(nil),           // 12: cqc.markets.v1.MarginTerms
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(AmmType)(0),                  // 2: cqc.markets.v1.AmmType
+	(*FundingSpecs)(nil),          // 3: cqc.markets.v1.FundingSpecs
+	(*DerivativeSpecs)(nil),       // 4: cqc.markets.v1.DerivativeSpecs
+	(*AmmPoolState)(nil),          // 5: cqc.markets.v1.AmmPoolState
+	(*AmmPoolSpecs)(nil),          // 6: cqc.markets.v1.AmmPoolSpecs
+	(*LendingReserveState)(nil),   // 7: cqc.markets.v1.LendingReserveState
+	(*LendingReserveSpecs)(nil),   // 8: cqc.markets.v1.LendingReserveSpecs
+	(*Market)(nil),                // 9: cqc.markets.v1.Market
+	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
+	(*MarginTerms)(nil),           // 11: cqc.markets.v1.MarginTerms
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(v1.QuantityUnit)(0),          // 13: cqc.venues.v1.QuantityUnit
 	(*TickRule)(nil),              // 14: cqc.markets.v1.TickRule
 	(*Precisions)(nil),            // 15: cqc.markets.v1.Precisions
 	(*OrderSizeLimits)(nil),       // 16: cqc.markets.v1.OrderSizeLimits
@@ -1897,21 +1828,21 @@ var file_cqc_markets_v1_market_proto_goTypes = []any{
 	(*TradingPermissions)(nil),    // 24: cqc.markets.v1.TradingPermissions
 	(*FeeSchedule)(nil),           // 25: cqc.markets.v1.FeeSchedule
 	(*BlockTradeRules)(nil),       // 26: cqc.markets.v1.BlockTradeRules
-	(*v1.SourceRecord)(nil),       // 27: cqc.types.v1.SourceRecord
+	(*v11.SourceRecord)(nil),      // 27: cqc.types.v1.SourceRecord
 }
 var file_cqc_markets_v1_market_proto_depIdxs = []int32{
-	11, // 0: cqc.markets.v1.FundingSpecs.funding_interval:type_name -> google.protobuf.Duration
-	4,  // 1: cqc.markets.v1.DerivativeSpecs.funding:type_name -> cqc.markets.v1.FundingSpecs
-	12, // 2: cqc.markets.v1.DerivativeSpecs.margin:type_name -> cqc.markets.v1.MarginTerms
-	13, // 3: cqc.markets.v1.AmmPoolState.state_time:type_name -> google.protobuf.Timestamp
-	3,  // 4: cqc.markets.v1.AmmPoolSpecs.amm_type:type_name -> cqc.markets.v1.AmmType
-	13, // 5: cqc.markets.v1.AmmPoolSpecs.creation_time:type_name -> google.protobuf.Timestamp
-	6,  // 6: cqc.markets.v1.AmmPoolSpecs.state:type_name -> cqc.markets.v1.AmmPoolState
-	13, // 7: cqc.markets.v1.LendingReserveState.last_update_time:type_name -> google.protobuf.Timestamp
-	8,  // 8: cqc.markets.v1.LendingReserveSpecs.state:type_name -> cqc.markets.v1.LendingReserveState
+	10, // 0: cqc.markets.v1.FundingSpecs.funding_interval:type_name -> google.protobuf.Duration
+	3,  // 1: cqc.markets.v1.DerivativeSpecs.funding:type_name -> cqc.markets.v1.FundingSpecs
+	11, // 2: cqc.markets.v1.DerivativeSpecs.margin:type_name -> cqc.markets.v1.MarginTerms
+	12, // 3: cqc.markets.v1.AmmPoolState.state_time:type_name -> google.protobuf.Timestamp
+	2,  // 4: cqc.markets.v1.AmmPoolSpecs.amm_type:type_name -> cqc.markets.v1.AmmType
+	12, // 5: cqc.markets.v1.AmmPoolSpecs.creation_time:type_name -> google.protobuf.Timestamp
+	5,  // 6: cqc.markets.v1.AmmPoolSpecs.state:type_name -> cqc.markets.v1.AmmPoolState
+	12, // 7: cqc.markets.v1.LendingReserveState.last_update_time:type_name -> google.protobuf.Timestamp
+	7,  // 8: cqc.markets.v1.LendingReserveSpecs.state:type_name -> cqc.markets.v1.LendingReserveState
 	0,  // 9: cqc.markets.v1.Market.market_type:type_name -> cqc.markets.v1.MarketType
 	1,  // 10: cqc.markets.v1.Market.status:type_name -> cqc.markets.v1.MarketStatus
-	2,  // 11: cqc.markets.v1.Market.quantity_unit:type_name -> cqc.markets.v1.QuantityUnit
+	13, // 11: cqc.markets.v1.Market.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
 	14, // 12: cqc.markets.v1.Market.tick_rule:type_name -> cqc.markets.v1.TickRule
 	15, // 13: cqc.markets.v1.Market.precisions:type_name -> cqc.markets.v1.Precisions
 	16, // 14: cqc.markets.v1.Market.limit_order_size:type_name -> cqc.markets.v1.OrderSizeLimits
@@ -1926,15 +1857,15 @@ var file_cqc_markets_v1_market_proto_depIdxs = []int32{
 	24, // 23: cqc.markets.v1.Market.permissions:type_name -> cqc.markets.v1.TradingPermissions
 	25, // 24: cqc.markets.v1.Market.fees:type_name -> cqc.markets.v1.FeeSchedule
 	26, // 25: cqc.markets.v1.Market.block_trade:type_name -> cqc.markets.v1.BlockTradeRules
-	13, // 26: cqc.markets.v1.Market.listing_time:type_name -> google.protobuf.Timestamp
-	13, // 27: cqc.markets.v1.Market.delisting_time:type_name -> google.protobuf.Timestamp
-	13, // 28: cqc.markets.v1.Market.auction_end_time:type_name -> google.protobuf.Timestamp
-	5,  // 29: cqc.markets.v1.Market.derivative:type_name -> cqc.markets.v1.DerivativeSpecs
-	7,  // 30: cqc.markets.v1.Market.amm_pool:type_name -> cqc.markets.v1.AmmPoolSpecs
-	9,  // 31: cqc.markets.v1.Market.lending_reserve:type_name -> cqc.markets.v1.LendingReserveSpecs
+	12, // 26: cqc.markets.v1.Market.listing_time:type_name -> google.protobuf.Timestamp
+	12, // 27: cqc.markets.v1.Market.delisting_time:type_name -> google.protobuf.Timestamp
+	12, // 28: cqc.markets.v1.Market.auction_end_time:type_name -> google.protobuf.Timestamp
+	4,  // 29: cqc.markets.v1.Market.derivative:type_name -> cqc.markets.v1.DerivativeSpecs
+	6,  // 30: cqc.markets.v1.Market.amm_pool:type_name -> cqc.markets.v1.AmmPoolSpecs
+	8,  // 31: cqc.markets.v1.Market.lending_reserve:type_name -> cqc.markets.v1.LendingReserveSpecs
 	27, // 32: cqc.markets.v1.Market.source_record:type_name -> cqc.types.v1.SourceRecord
-	13, // 33: cqc.markets.v1.Market.create_time:type_name -> google.protobuf.Timestamp
-	13, // 34: cqc.markets.v1.Market.update_time:type_name -> google.protobuf.Timestamp
+	12, // 33: cqc.markets.v1.Market.create_time:type_name -> google.protobuf.Timestamp
+	12, // 34: cqc.markets.v1.Market.update_time:type_name -> google.protobuf.Timestamp
 	35, // [35:35] is the sub-list for method output_type
 	35, // [35:35] is the sub-list for method input_type
 	35, // [35:35] is the sub-list for extension type_name
@@ -1964,7 +1895,7 @@ func file_cqc_markets_v1_market_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_markets_v1_market_proto_rawDesc), len(file_cqc_markets_v1_market_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      3,
 			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -9,6 +9,7 @@ package portfoliov1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -262,63 +263,6 @@ func (RiskLimitAction) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{2}
 }
 
-// TradingState is the RiskEngine's trading permission for a scope (NautilusTrader TradingState).
-type TradingState int32
-
-const (
-	// Not set. Never valid when a state is reported.
-	TradingState_TRADING_STATE_UNSPECIFIED TradingState = 0
-	// Trading allowed, subject to limits.
-	TradingState_TRADING_STATE_ACTIVE TradingState = 1
-	// No new orders allowed; working orders are canceled.
-	TradingState_TRADING_STATE_HALTED TradingState = 2
-	// Only orders that reduce existing positions are allowed.
-	TradingState_TRADING_STATE_REDUCING TradingState = 3
-)
-
-// Enum value maps for TradingState.
-var (
-	TradingState_name = map[int32]string{
-		0: "TRADING_STATE_UNSPECIFIED",
-		1: "TRADING_STATE_ACTIVE",
-		2: "TRADING_STATE_HALTED",
-		3: "TRADING_STATE_REDUCING",
-	}
-	TradingState_value = map[string]int32{
-		"TRADING_STATE_UNSPECIFIED": 0,
-		"TRADING_STATE_ACTIVE":      1,
-		"TRADING_STATE_HALTED":      2,
-		"TRADING_STATE_REDUCING":    3,
-	}
-)
-
-func (x TradingState) Enum() *TradingState {
-	p := new(TradingState)
-	*p = x
-	return p
-}
-
-func (x TradingState) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (TradingState) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_portfolio_v1_risk_proto_enumTypes[3].Descriptor()
-}
-
-func (TradingState) Type() protoreflect.EnumType {
-	return &file_cqc_portfolio_v1_risk_proto_enumTypes[3]
-}
-
-func (x TradingState) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use TradingState.Descriptor instead.
-func (TradingState) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{3}
-}
-
 // RiskDecision is the verdict of a pre-trade risk check.
 type RiskDecision int32
 
@@ -361,11 +305,11 @@ func (x RiskDecision) String() string {
 }
 
 func (RiskDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_portfolio_v1_risk_proto_enumTypes[4].Descriptor()
+	return file_cqc_portfolio_v1_risk_proto_enumTypes[3].Descriptor()
 }
 
 func (RiskDecision) Type() protoreflect.EnumType {
-	return &file_cqc_portfolio_v1_risk_proto_enumTypes[4]
+	return &file_cqc_portfolio_v1_risk_proto_enumTypes[3]
 }
 
 func (x RiskDecision) Number() protoreflect.EnumNumber {
@@ -374,7 +318,7 @@ func (x RiskDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RiskDecision.Descriptor instead.
 func (RiskDecision) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{4}
+	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{3}
 }
 
 // RiskLimit is one limit the RiskEngine enforces on one scope: "metric must stay below threshold, else
@@ -706,7 +650,7 @@ type RiskCheckResult struct {
 	Messages []string `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
 	// trading_state is the trading state of the order's scope at check time (a HALTED scope denies every
 	// order). UNSPECIFIED when not reported.
-	TradingState TradingState `protobuf:"varint,5,opt,name=trading_state,json=tradingState,proto3,enum=cqc.portfolio.v1.TradingState" json:"trading_state,omitempty"`
+	TradingState v1.TradingState `protobuf:"varint,5,opt,name=trading_state,json=tradingState,proto3,enum=cqc.venues.v1.TradingState" json:"trading_state,omitempty"`
 	// check_time is when the check ran (RiskEngine clock). Required.
 	CheckTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=check_time,json=checkTime,proto3" json:"check_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -771,11 +715,11 @@ func (x *RiskCheckResult) GetMessages() []string {
 	return nil
 }
 
-func (x *RiskCheckResult) GetTradingState() TradingState {
+func (x *RiskCheckResult) GetTradingState() v1.TradingState {
 	if x != nil {
 		return x.TradingState
 	}
-	return TradingState_TRADING_STATE_UNSPECIFIED
+	return v1.TradingState(0)
 }
 
 func (x *RiskCheckResult) GetCheckTime() *timestamppb.Timestamp {
@@ -789,7 +733,7 @@ var File_cqc_portfolio_v1_risk_proto protoreflect.FileDescriptor
 
 const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcqc/portfolio/v1/risk.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x10\n" +
+	"\x1bcqc/portfolio/v1/risk.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x10\n" +
 	"\tRiskLimit\x12'\n" +
 	"\blimit_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03limR\alimitId\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
@@ -831,14 +775,14 @@ const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"\"risk_limit.effective_to_after_from\x123effective_to_time must be after effective_from_time\x1as!has(this.effective_from_time) || !has(this.effective_to_time) || this.effective_to_time > this.effective_from_timeB\x0e\n" +
 	"\x05scope\x12\x05\xbaH\x02\b\x01B\x15\n" +
 	"\x13_threshold_asset_idB\x14\n" +
-	"\x12_warning_threshold\"\xf4\x05\n" +
+	"\x12_warning_threshold\"\xf1\x05\n" +
 	"\x0fRiskCheckResult\x12F\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x1e.cqc.portfolio.v1.RiskDecisionB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bdecision\x12,\n" +
 	"\border_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x00R\aorderId\x88\x01\x01\x12C\n" +
 	"\x12breached_limit_ids\x18\x03 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\x18\x01\"\tr\a\xa2\x88'\x03limR\x10breachedLimitIds\x12-\n" +
-	"\bmessages\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10d\"\ar\x05\x10\x01\x18\xe8\aR\bmessages\x12M\n" +
-	"\rtrading_state\x18\x05 \x01(\x0e2\x1e.cqc.portfolio.v1.TradingStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\ftradingState\x12A\n" +
+	"\bmessages\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10d\"\ar\x05\x10\x01\x18\xe8\aR\bmessages\x12J\n" +
+	"\rtrading_state\x18\x05 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\ftradingState\x12A\n" +
 	"\n" +
 	"check_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tcheckTime:\xd7\x02\xbaH\xd3\x02\x1a\x94\x01\n" +
 	"'risk_check_result.allow_has_no_breaches\x12/an ALLOW decision must not list breached limits\x1a8this.decision != 1 || size(this.breached_limit_ids) == 0\x1a\xb9\x01\n" +
@@ -875,12 +819,7 @@ const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"\"RISK_LIMIT_ACTION_BLOCK_NEW_ORDERS\x10\x02\x12!\n" +
 	"\x1dRISK_LIMIT_ACTION_REDUCE_ONLY\x10\x03\x12\x1d\n" +
 	"\x19RISK_LIMIT_ACTION_FLATTEN\x10\x04\x12\"\n" +
-	"\x1eRISK_LIMIT_ACTION_HALT_TRADING\x10\x05*}\n" +
-	"\fTradingState\x12\x1d\n" +
-	"\x19TRADING_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
-	"\x14TRADING_STATE_ACTIVE\x10\x01\x12\x18\n" +
-	"\x14TRADING_STATE_HALTED\x10\x02\x12\x1a\n" +
-	"\x16TRADING_STATE_REDUCING\x10\x03*v\n" +
+	"\x1eRISK_LIMIT_ACTION_HALT_TRADING\x10\x05*v\n" +
 	"\fRiskDecision\x12\x1d\n" +
 	"\x19RISK_DECISION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13RISK_DECISION_ALLOW\x10\x01\x12\x16\n" +
@@ -900,31 +839,31 @@ func file_cqc_portfolio_v1_risk_proto_rawDescGZIP() []byte {
 	return file_cqc_portfolio_v1_risk_proto_rawDescData
 }
 
-var file_cqc_portfolio_v1_risk_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_cqc_portfolio_v1_risk_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_cqc_portfolio_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_cqc_portfolio_v1_risk_proto_goTypes = []any{
 	(RiskMetric)(0),               // 0: cqc.portfolio.v1.RiskMetric
 	(RiskLimitUnit)(0),            // 1: cqc.portfolio.v1.RiskLimitUnit
 	(RiskLimitAction)(0),          // 2: cqc.portfolio.v1.RiskLimitAction
-	(TradingState)(0),             // 3: cqc.portfolio.v1.TradingState
-	(RiskDecision)(0),             // 4: cqc.portfolio.v1.RiskDecision
-	(*RiskLimit)(nil),             // 5: cqc.portfolio.v1.RiskLimit
-	(*RiskCheckResult)(nil),       // 6: cqc.portfolio.v1.RiskCheckResult
-	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(RiskDecision)(0),             // 3: cqc.portfolio.v1.RiskDecision
+	(*RiskLimit)(nil),             // 4: cqc.portfolio.v1.RiskLimit
+	(*RiskCheckResult)(nil),       // 5: cqc.portfolio.v1.RiskCheckResult
+	(*durationpb.Duration)(nil),   // 6: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(v1.TradingState)(0),          // 8: cqc.venues.v1.TradingState
 }
 var file_cqc_portfolio_v1_risk_proto_depIdxs = []int32{
 	0,  // 0: cqc.portfolio.v1.RiskLimit.metric:type_name -> cqc.portfolio.v1.RiskMetric
 	1,  // 1: cqc.portfolio.v1.RiskLimit.unit:type_name -> cqc.portfolio.v1.RiskLimitUnit
 	2,  // 2: cqc.portfolio.v1.RiskLimit.action:type_name -> cqc.portfolio.v1.RiskLimitAction
-	7,  // 3: cqc.portfolio.v1.RiskLimit.window:type_name -> google.protobuf.Duration
-	8,  // 4: cqc.portfolio.v1.RiskLimit.effective_from_time:type_name -> google.protobuf.Timestamp
-	8,  // 5: cqc.portfolio.v1.RiskLimit.effective_to_time:type_name -> google.protobuf.Timestamp
-	8,  // 6: cqc.portfolio.v1.RiskLimit.create_time:type_name -> google.protobuf.Timestamp
-	8,  // 7: cqc.portfolio.v1.RiskLimit.update_time:type_name -> google.protobuf.Timestamp
-	4,  // 8: cqc.portfolio.v1.RiskCheckResult.decision:type_name -> cqc.portfolio.v1.RiskDecision
-	3,  // 9: cqc.portfolio.v1.RiskCheckResult.trading_state:type_name -> cqc.portfolio.v1.TradingState
-	8,  // 10: cqc.portfolio.v1.RiskCheckResult.check_time:type_name -> google.protobuf.Timestamp
+	6,  // 3: cqc.portfolio.v1.RiskLimit.window:type_name -> google.protobuf.Duration
+	7,  // 4: cqc.portfolio.v1.RiskLimit.effective_from_time:type_name -> google.protobuf.Timestamp
+	7,  // 5: cqc.portfolio.v1.RiskLimit.effective_to_time:type_name -> google.protobuf.Timestamp
+	7,  // 6: cqc.portfolio.v1.RiskLimit.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 7: cqc.portfolio.v1.RiskLimit.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 8: cqc.portfolio.v1.RiskCheckResult.decision:type_name -> cqc.portfolio.v1.RiskDecision
+	8,  // 9: cqc.portfolio.v1.RiskCheckResult.trading_state:type_name -> cqc.venues.v1.TradingState
+	7,  // 10: cqc.portfolio.v1.RiskCheckResult.check_time:type_name -> google.protobuf.Timestamp
 	11, // [11:11] is the sub-list for method output_type
 	11, // [11:11] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
@@ -951,7 +890,7 @@ func file_cqc_portfolio_v1_risk_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_portfolio_v1_risk_proto_rawDesc), len(file_cqc_portfolio_v1_risk_proto_rawDesc)),
-			NumEnums:      5,
+			NumEnums:      4,
 			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,

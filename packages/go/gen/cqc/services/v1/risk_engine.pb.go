@@ -12,6 +12,7 @@ import (
 	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1"
 	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	v13 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -935,7 +936,7 @@ func (x *GetTradingStateRequest) GetScope() *RiskScope {
 type GetTradingStateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// state is ACTIVE, REDUCING or HALTED. Always set (ACTIVE when never changed).
-	State v1.TradingState `protobuf:"varint,1,opt,name=state,proto3,enum=cqc.portfolio.v1.TradingState" json:"state,omitempty"`
+	State v13.TradingState `protobuf:"varint,1,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
 	// reason is why the state was last set, as given to SetTradingState. Empty for the default ACTIVE.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// update_time is when the state was last set (RiskEngine clock). Unset for the default ACTIVE.
@@ -974,11 +975,11 @@ func (*GetTradingStateResponse) Descriptor() ([]byte, []int) {
 	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{16}
 }
 
-func (x *GetTradingStateResponse) GetState() v1.TradingState {
+func (x *GetTradingStateResponse) GetState() v13.TradingState {
 	if x != nil {
 		return x.State
 	}
-	return v1.TradingState(0)
+	return v13.TradingState(0)
 }
 
 func (x *GetTradingStateResponse) GetReason() string {
@@ -1001,7 +1002,7 @@ type SetTradingStateRequest struct {
 	// scope is the portfolio or account. Required.
 	Scope *RiskScope `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
 	// state is the new state. Required.
-	State v1.TradingState `protobuf:"varint,2,opt,name=state,proto3,enum=cqc.portfolio.v1.TradingState" json:"state,omitempty"`
+	State v13.TradingState `protobuf:"varint,2,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
 	// reason says why, for the audit trail and the TradingStateChanged event. 1 to 2000 characters.
 	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1045,11 +1046,11 @@ func (x *SetTradingStateRequest) GetScope() *RiskScope {
 	return nil
 }
 
-func (x *SetTradingStateRequest) GetState() v1.TradingState {
+func (x *SetTradingStateRequest) GetState() v13.TradingState {
 	if x != nil {
 		return x.State
 	}
-	return v1.TradingState(0)
+	return v13.TradingState(0)
 }
 
 func (x *SetTradingStateRequest) GetReason() string {
@@ -1063,7 +1064,7 @@ func (x *SetTradingStateRequest) GetReason() string {
 type SetTradingStateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// state is the state now in force.
-	State v1.TradingState `protobuf:"varint,1,opt,name=state,proto3,enum=cqc.portfolio.v1.TradingState" json:"state,omitempty"`
+	State v13.TradingState `protobuf:"varint,1,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
 	// update_time is when it took effect (RiskEngine clock).
 	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1100,11 +1101,11 @@ func (*SetTradingStateResponse) Descriptor() ([]byte, []int) {
 	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{18}
 }
 
-func (x *SetTradingStateResponse) GetState() v1.TradingState {
+func (x *SetTradingStateResponse) GetState() v13.TradingState {
 	if x != nil {
 		return x.State
 	}
-	return v1.TradingState(0)
+	return v13.TradingState(0)
 }
 
 func (x *SetTradingStateResponse) GetUpdateTime() *timestamppb.Timestamp {
@@ -1636,7 +1637,7 @@ var File_cqc_services_v1_risk_engine_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"\n" +
-	"!cqc/services/v1/risk_engine.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/assets/v1/quality_flag.proto\x1a\x1fcqc/events/v1/risk_events.proto\x1a\x1fcqc/portfolio/v1/exposure.proto\x1a\x1bcqc/portfolio/v1/risk.proto\x1a#cqc/services/v1/venue_gateway.proto\x1a\x18cqc/types/v1/rules.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n" +
+	"!cqc/services/v1/risk_engine.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/assets/v1/quality_flag.proto\x1a\x1fcqc/events/v1/risk_events.proto\x1a\x1fcqc/portfolio/v1/exposure.proto\x1a\x1bcqc/portfolio/v1/risk.proto\x1a#cqc/services/v1/venue_gateway.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n" +
 	"\x11CheckOrderRequest\x127\n" +
 	"\x05order\x18\x01 \x01(\v2\x19.cqc.services.v1.NewOrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\"O\n" +
 	"\x12CheckOrderResponse\x129\n" +
@@ -1699,20 +1700,20 @@ const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"\n" +
 	"risk_alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertR\triskAlert\"R\n" +
 	"\x16GetTradingStateRequest\x128\n" +
-	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\"\xa4\x01\n" +
-	"\x17GetTradingStateResponse\x124\n" +
-	"\x05state\x18\x01 \x01(\x0e2\x1e.cqc.portfolio.v1.TradingStateR\x05state\x12\x16\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\"\xa1\x01\n" +
+	"\x17GetTradingStateResponse\x121\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12;\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xb8\x01\n" +
+	"updateTime\"\xb5\x01\n" +
 	"\x16SetTradingStateRequest\x128\n" +
-	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12@\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x1e.cqc.portfolio.v1.TradingStateB\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12=\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12\"\n" +
 	"\x06reason\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\"\x8c\x01\n" +
-	"\x17SetTradingStateResponse\x124\n" +
-	"\x05state\x18\x01 \x01(\x0e2\x1e.cqc.portfolio.v1.TradingStateR\x05state\x12;\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\"\x89\x01\n" +
+	"\x17SetTradingStateResponse\x121\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateR\x05state\x12;\n" +
 	"\vupdate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\">\n" +
 	"\x13GetRiskLimitRequest\x12'\n" +
@@ -1824,7 +1825,7 @@ var file_cqc_services_v1_risk_engine_proto_goTypes = []any{
 	(v12.FlagSeverity)(0),                // 34: cqc.assets.v1.FlagSeverity
 	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
 	(*v11.RiskAlert)(nil),                // 36: cqc.events.v1.RiskAlert
-	(v1.TradingState)(0),                 // 37: cqc.portfolio.v1.TradingState
+	(v13.TradingState)(0),                // 37: cqc.venues.v1.TradingState
 	(*v1.RiskLimit)(nil),                 // 38: cqc.portfolio.v1.RiskLimit
 	(*fieldmaskpb.FieldMask)(nil),        // 39: google.protobuf.FieldMask
 }
@@ -1848,11 +1849,11 @@ var file_cqc_services_v1_risk_engine_proto_depIdxs = []int32{
 	36, // 16: cqc.services.v1.AcknowledgeRiskAlertResponse.risk_alert:type_name -> cqc.events.v1.RiskAlert
 	36, // 17: cqc.services.v1.ResolveRiskAlertResponse.risk_alert:type_name -> cqc.events.v1.RiskAlert
 	2,  // 18: cqc.services.v1.GetTradingStateRequest.scope:type_name -> cqc.services.v1.RiskScope
-	37, // 19: cqc.services.v1.GetTradingStateResponse.state:type_name -> cqc.portfolio.v1.TradingState
+	37, // 19: cqc.services.v1.GetTradingStateResponse.state:type_name -> cqc.venues.v1.TradingState
 	35, // 20: cqc.services.v1.GetTradingStateResponse.update_time:type_name -> google.protobuf.Timestamp
 	2,  // 21: cqc.services.v1.SetTradingStateRequest.scope:type_name -> cqc.services.v1.RiskScope
-	37, // 22: cqc.services.v1.SetTradingStateRequest.state:type_name -> cqc.portfolio.v1.TradingState
-	37, // 23: cqc.services.v1.SetTradingStateResponse.state:type_name -> cqc.portfolio.v1.TradingState
+	37, // 22: cqc.services.v1.SetTradingStateRequest.state:type_name -> cqc.venues.v1.TradingState
+	37, // 23: cqc.services.v1.SetTradingStateResponse.state:type_name -> cqc.venues.v1.TradingState
 	35, // 24: cqc.services.v1.SetTradingStateResponse.update_time:type_name -> google.protobuf.Timestamp
 	38, // 25: cqc.services.v1.GetRiskLimitResponse.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
 	38, // 26: cqc.services.v1.ListRiskLimitsResponse.risk_limits:type_name -> cqc.portfolio.v1.RiskLimit

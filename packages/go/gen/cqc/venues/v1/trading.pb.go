@@ -1142,9 +1142,12 @@ const (
 	QuantityUnit_QUANTITY_UNIT_BASE QuantityUnit = 1
 	// Number of contracts; each is the instrument's contract size (OKX "sz" on SWAP/FUTURES, Bybit inverse).
 	QuantityUnit_QUANTITY_UNIT_CONTRACTS QuantityUnit = 2
-	// Units of the quote asset (Deribit inverse futures "amount" in USD; BN quoteOrderQty is carried in
+	// Units of the quote asset (quote-sized orders on some spot venues; BN quoteOrderQty is carried in
 	// Order.quote_quantity instead).
 	QuantityUnit_QUANTITY_UNIT_QUOTE QuantityUnit = 3
+	// US dollars of notional (Deribit inverse futures and perpetuals: amount "10" = 10 USD, a multiple of
+	// the instrument's contract_size).
+	QuantityUnit_QUANTITY_UNIT_USD QuantityUnit = 4
 )
 
 // Enum value maps for QuantityUnit.
@@ -1154,12 +1157,14 @@ var (
 		1: "QUANTITY_UNIT_BASE",
 		2: "QUANTITY_UNIT_CONTRACTS",
 		3: "QUANTITY_UNIT_QUOTE",
+		4: "QUANTITY_UNIT_USD",
 	}
 	QuantityUnit_value = map[string]int32{
 		"QUANTITY_UNIT_UNSPECIFIED": 0,
 		"QUANTITY_UNIT_BASE":        1,
 		"QUANTITY_UNIT_CONTRACTS":   2,
 		"QUANTITY_UNIT_QUOTE":       3,
+		"QUANTITY_UNIT_USD":         4,
 	}
 )
 
@@ -1626,12 +1631,13 @@ const file_cqc_venues_v1_trading_proto_rawDesc = "" +
 	"\x1aPEG_PRICE_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PEG_PRICE_TYPE_PRIMARY\x10\x01\x12\x19\n" +
 	"\x15PEG_PRICE_TYPE_MARKET\x10\x02\x12\x16\n" +
-	"\x12PEG_PRICE_TYPE_MID\x10\x03*{\n" +
+	"\x12PEG_PRICE_TYPE_MID\x10\x03*\x92\x01\n" +
 	"\fQuantityUnit\x12\x1d\n" +
 	"\x19QUANTITY_UNIT_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12QUANTITY_UNIT_BASE\x10\x01\x12\x1b\n" +
 	"\x17QUANTITY_UNIT_CONTRACTS\x10\x02\x12\x17\n" +
-	"\x13QUANTITY_UNIT_QUOTE\x10\x03*\xb4\x04\n" +
+	"\x13QUANTITY_UNIT_QUOTE\x10\x03\x12\x15\n" +
+	"\x11QUANTITY_UNIT_USD\x10\x04*\xb4\x04\n" +
 	"\x11OrderRejectReason\x12#\n" +
 	"\x1fORDER_REJECT_REASON_UNSPECIFIED\x10\x00\x12,\n" +
 	"(ORDER_REJECT_REASON_INSUFFICIENT_BALANCE\x10\x01\x12<\n" +

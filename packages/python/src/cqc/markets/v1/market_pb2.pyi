@@ -7,6 +7,7 @@ from collections import abc as _abc
 from cqc.markets.v1 import instrument_pb2 as _instrument_pb2
 from cqc.markets.v1 import market_rules_pb2 as _market_rules_pb2
 from cqc.types.v1 import source_pb2 as _source_pb2
+from cqc.venues.v1 import trading_pb2 as _trading_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
@@ -179,50 +180,6 @@ history.
 MARKET_STATUS_DELISTED: MarketStatus.ValueType  # 13
 """Removed from the venue (Coinbase "delisted", HL isDelisted, Binance "CLOSE"). Kept for history."""
 Global___MarketStatus: _TypeAlias = MarketStatus  # noqa: Y015
-
-class _QuantityUnit:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _QuantityUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_QuantityUnit.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    QUANTITY_UNIT_UNSPECIFIED: _QuantityUnit.ValueType  # 0
-    """Not set. Never valid on input."""
-    QUANTITY_UNIT_BASE: _QuantityUnit.ValueType  # 1
-    """Units of the base asset (Binance spot and USD-M BTCUSDT: "0.001" BTC; Coinbase; Hyperliquid;
-    Deribit options: amount in the base coin).
-    """
-    QUANTITY_UNIT_QUOTE: _QuantityUnit.ValueType  # 2
-    """Units of the quote asset (quote-sized market orders, some spot venues)."""
-    QUANTITY_UNIT_CONTRACTS: _QuantityUnit.ValueType  # 3
-    """Number of contracts, each worth Instrument.contract_size (OKX minSz/lotSz "1" contract of 100 USD,
-    Binance COIN-M).
-    """
-    QUANTITY_UNIT_USD: _QuantityUnit.ValueType  # 4
-    """US dollars of notional (Deribit inverse futures and perpetuals: amount "10" = 10 USD, a multiple of
-    contract_size).
-    """
-
-class QuantityUnit(_QuantityUnit, metaclass=_QuantityUnitEnumTypeWrapper):
-    """QuantityUnit is what one unit of an order quantity on the market is."""
-
-QUANTITY_UNIT_UNSPECIFIED: QuantityUnit.ValueType  # 0
-"""Not set. Never valid on input."""
-QUANTITY_UNIT_BASE: QuantityUnit.ValueType  # 1
-"""Units of the base asset (Binance spot and USD-M BTCUSDT: "0.001" BTC; Coinbase; Hyperliquid;
-Deribit options: amount in the base coin).
-"""
-QUANTITY_UNIT_QUOTE: QuantityUnit.ValueType  # 2
-"""Units of the quote asset (quote-sized market orders, some spot venues)."""
-QUANTITY_UNIT_CONTRACTS: QuantityUnit.ValueType  # 3
-"""Number of contracts, each worth Instrument.contract_size (OKX minSz/lotSz "1" contract of 100 USD,
-Binance COIN-M).
-"""
-QUANTITY_UNIT_USD: QuantityUnit.ValueType  # 4
-"""US dollars of notional (Deribit inverse futures and perpetuals: amount "10" = 10 USD, a multiple of
-contract_size).
-"""
-Global___QuantityUnit: _TypeAlias = QuantityUnit  # noqa: Y015
 
 class _AmmType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -908,7 +865,7 @@ class Market(_message.Message):
     """auction_mode is true while the market runs an auction instead of continuous matching (Coinbase
     auction_mode, OKX call auction until auction_end_time).
     """
-    quantity_unit: Global___QuantityUnit.ValueType
+    quantity_unit: _trading_pb2.QuantityUnit.ValueType
     """quantity_unit is what one unit of order quantity is (base, quote, contracts, USD). Required."""
     tick_size: _builtins.str
     """tick_size is the fixed price increment, in quote asset per unit of base (Binance PRICE_FILTER
@@ -1070,7 +1027,7 @@ class Market(_message.Message):
         cancel_only: _builtins.bool = ...,
         trading_disabled: _builtins.bool = ...,
         auction_mode: _builtins.bool = ...,
-        quantity_unit: Global___QuantityUnit.ValueType = ...,
+        quantity_unit: _trading_pb2.QuantityUnit.ValueType = ...,
         tick_size: _builtins.str | None = ...,
         lot_size: _builtins.str | None = ...,
         tick_rule: _market_rules_pb2.TickRule | None = ...,

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from cqc.venues.v1 import account_pb2 as _account_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
@@ -68,7 +69,7 @@ class _RiskMetricEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskMetric
 
 class RiskMetric(_RiskMetric, metaclass=_RiskMetricEnumTypeWrapper):
     """Risk entities managed by the RiskEngine service: the limits it enforces (RiskLimit), the trading state
-    it puts a scope in (TradingState) and the answer of a pre-trade check (RiskCheckResult). The alert
+    it puts a scope in (cqc.venues.v1.TradingState, shared with VenueAccount) and the answer of a pre-trade check (RiskCheckResult). The alert
     raised when a limit is breached is the RiskAlert event of the events package (cqc.events.v1), which
     references RiskLimit.limit_id; it is not defined here.
 
@@ -189,34 +190,6 @@ RISK_LIMIT_ACTION_FLATTEN: RiskLimitAction.ValueType  # 4
 RISK_LIMIT_ACTION_HALT_TRADING: RiskLimitAction.ValueType  # 5
 """Put the scope in TRADING_STATE_HALTED: deny every new order and cancel working orders."""
 Global___RiskLimitAction: _TypeAlias = RiskLimitAction  # noqa: Y015
-
-class _TradingState:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _TradingStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TradingState.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    TRADING_STATE_UNSPECIFIED: _TradingState.ValueType  # 0
-    """Not set. Never valid when a state is reported."""
-    TRADING_STATE_ACTIVE: _TradingState.ValueType  # 1
-    """Trading allowed, subject to limits."""
-    TRADING_STATE_HALTED: _TradingState.ValueType  # 2
-    """No new orders allowed; working orders are canceled."""
-    TRADING_STATE_REDUCING: _TradingState.ValueType  # 3
-    """Only orders that reduce existing positions are allowed."""
-
-class TradingState(_TradingState, metaclass=_TradingStateEnumTypeWrapper):
-    """TradingState is the RiskEngine's trading permission for a scope (NautilusTrader TradingState)."""
-
-TRADING_STATE_UNSPECIFIED: TradingState.ValueType  # 0
-"""Not set. Never valid when a state is reported."""
-TRADING_STATE_ACTIVE: TradingState.ValueType  # 1
-"""Trading allowed, subject to limits."""
-TRADING_STATE_HALTED: TradingState.ValueType  # 2
-"""No new orders allowed; working orders are canceled."""
-TRADING_STATE_REDUCING: TradingState.ValueType  # 3
-"""Only orders that reduce existing positions are allowed."""
-Global___TradingState: _TypeAlias = TradingState  # noqa: Y015
 
 class _RiskDecision:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -419,7 +392,7 @@ class RiskCheckResult(_message.Message):
     """order_id is the CQC Order that was checked ("ord_" + ULID). Unset when the check ran on a draft order
     that has no id yet.
     """
-    trading_state: Global___TradingState.ValueType
+    trading_state: _account_pb2.TradingState.ValueType
     """trading_state is the trading state of the order's scope at check time (a HALTED scope denies every
     order). UNSPECIFIED when not reported.
     """
@@ -446,7 +419,7 @@ class RiskCheckResult(_message.Message):
         order_id: _builtins.str | None = ...,
         breached_limit_ids: _abc.Iterable[_builtins.str] | None = ...,
         messages: _abc.Iterable[_builtins.str] | None = ...,
-        trading_state: Global___TradingState.ValueType = ...,
+        trading_state: _account_pb2.TradingState.ValueType = ...,
         check_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "check_time", b"check_time", "order_id", b"order_id"]  # noqa: Y015

@@ -9,6 +9,7 @@ from cqc.events.v1 import risk_events_pb2 as _risk_events_pb2
 from cqc.portfolio.v1 import exposure_pb2 as _exposure_pb2
 from cqc.portfolio.v1 import risk_pb2 as _risk_pb2
 from cqc.services.v1 import venue_gateway_pb2 as _venue_gateway_pb2
+from cqc.venues.v1 import account_pb2 as _account_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
@@ -478,7 +479,7 @@ class GetTradingStateResponse(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
-    state: _risk_pb2.TradingState.ValueType
+    state: _account_pb2.TradingState.ValueType
     """state is ACTIVE, REDUCING or HALTED. Always set (ACTIVE when never changed)."""
     reason: _builtins.str
     """reason is why the state was last set, as given to SetTradingState. Empty for the default ACTIVE."""
@@ -489,7 +490,7 @@ class GetTradingStateResponse(_message.Message):
     def __init__(
         self,
         *,
-        state: _risk_pb2.TradingState.ValueType = ...,
+        state: _account_pb2.TradingState.ValueType = ...,
         reason: _builtins.str = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
@@ -510,7 +511,7 @@ class SetTradingStateRequest(_message.Message):
     SCOPE_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
-    state: _risk_pb2.TradingState.ValueType
+    state: _account_pb2.TradingState.ValueType
     """state is the new state. Required."""
     reason: _builtins.str
     """reason says why, for the audit trail and the TradingStateChanged event. 1 to 2000 characters."""
@@ -522,7 +523,7 @@ class SetTradingStateRequest(_message.Message):
         self,
         *,
         scope: Global___RiskScope | None = ...,
-        state: _risk_pb2.TradingState.ValueType = ...,
+        state: _account_pb2.TradingState.ValueType = ...,
         reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
@@ -541,7 +542,7 @@ class SetTradingStateResponse(_message.Message):
 
     STATE_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
-    state: _risk_pb2.TradingState.ValueType
+    state: _account_pb2.TradingState.ValueType
     """state is the state now in force."""
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
@@ -550,7 +551,7 @@ class SetTradingStateResponse(_message.Message):
     def __init__(
         self,
         *,
-        state: _risk_pb2.TradingState.ValueType = ...,
+        state: _account_pb2.TradingState.ValueType = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015

@@ -702,8 +702,12 @@ class _QuantityUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Quantity
     QUANTITY_UNIT_CONTRACTS: _QuantityUnit.ValueType  # 2
     """Number of contracts; each is the instrument's contract size (OKX "sz" on SWAP/FUTURES, Bybit inverse)."""
     QUANTITY_UNIT_QUOTE: _QuantityUnit.ValueType  # 3
-    """Units of the quote asset (Deribit inverse futures "amount" in USD; BN quoteOrderQty is carried in
+    """Units of the quote asset (quote-sized orders on some spot venues; BN quoteOrderQty is carried in
     Order.quote_quantity instead).
+    """
+    QUANTITY_UNIT_USD: _QuantityUnit.ValueType  # 4
+    """US dollars of notional (Deribit inverse futures and perpetuals: amount "10" = 10 USD, a multiple of
+    the instrument's contract_size).
     """
 
 class QuantityUnit(_QuantityUnit, metaclass=_QuantityUnitEnumTypeWrapper):
@@ -718,8 +722,12 @@ QUANTITY_UNIT_BASE: QuantityUnit.ValueType  # 1
 QUANTITY_UNIT_CONTRACTS: QuantityUnit.ValueType  # 2
 """Number of contracts; each is the instrument's contract size (OKX "sz" on SWAP/FUTURES, Bybit inverse)."""
 QUANTITY_UNIT_QUOTE: QuantityUnit.ValueType  # 3
-"""Units of the quote asset (Deribit inverse futures "amount" in USD; BN quoteOrderQty is carried in
+"""Units of the quote asset (quote-sized orders on some spot venues; BN quoteOrderQty is carried in
 Order.quote_quantity instead).
+"""
+QUANTITY_UNIT_USD: QuantityUnit.ValueType  # 4
+"""US dollars of notional (Deribit inverse futures and perpetuals: amount "10" = 10 USD, a multiple of
+the instrument's contract_size).
 """
 Global___QuantityUnit: _TypeAlias = QuantityUnit  # noqa: Y015
 
