@@ -5394,10 +5394,11 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x12CreateAssetRequest\x122\n" +
 	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01R\x05asset\"A\n" +
 	"\x13CreateAssetResponse\x12*\n" +
-	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetR\x05asset\"\x8d\x01\n" +
+	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetR\x05asset\"\xed\x01\n" +
 	"\x12UpdateAssetRequest\x122\n" +
-	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01R\x05asset\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01R\x05asset\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"A\n" +
 	"\x13UpdateAssetResponse\x12*\n" +
 	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetR\x05asset\":\n" +
@@ -5418,10 +5419,11 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x12CreateChainRequest\x122\n" +
 	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainB\x06\xbaH\x03\xc8\x01\x01R\x05chain\"A\n" +
 	"\x13CreateChainResponse\x12*\n" +
-	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainR\x05chain\"\x8d\x01\n" +
+	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainR\x05chain\"\xed\x01\n" +
 	"\x12UpdateChainRequest\x122\n" +
-	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainB\x06\xbaH\x03\xc8\x01\x01R\x05chain\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainB\x06\xbaH\x03\xc8\x01\x01R\x05chain\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"A\n" +
 	"\x13UpdateChainResponse\x12*\n" +
 	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainR\x05chain\"N\n" +
@@ -5445,10 +5447,11 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x1cCreateAssetDeploymentRequest\x12Q\n" +
 	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentB\x06\xbaH\x03\xc8\x01\x01R\x0fassetDeployment\"j\n" +
 	"\x1dCreateAssetDeploymentResponse\x12I\n" +
-	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentR\x0fassetDeployment\"\xb6\x01\n" +
+	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentR\x0fassetDeployment\"\x96\x02\n" +
 	"\x1cUpdateAssetDeploymentRequest\x12Q\n" +
-	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentB\x06\xbaH\x03\xc8\x01\x01R\x0fassetDeployment\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentB\x06\xbaH\x03\xc8\x01\x01R\x0fassetDeployment\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"j\n" +
 	"\x1dUpdateAssetDeploymentResponse\x12I\n" +
 	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentR\x0fassetDeployment\"T\n" +
@@ -5471,10 +5474,11 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x1eCreateAssetRelationshipRequest\x12W\n" +
 	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipB\x06\xbaH\x03\xc8\x01\x01R\x11assetRelationship\"r\n" +
 	"\x1fCreateAssetRelationshipResponse\x12O\n" +
-	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipR\x11assetRelationship\"\xbe\x01\n" +
+	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipR\x11assetRelationship\"\x9e\x02\n" +
 	"\x1eUpdateAssetRelationshipRequest\x12W\n" +
-	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipB\x06\xbaH\x03\xc8\x01\x01R\x11assetRelationship\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipB\x06\xbaH\x03\xc8\x01\x01R\x11assetRelationship\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"r\n" +
 	"\x1fUpdateAssetRelationshipResponse\x12O\n" +
 	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipR\x11assetRelationship\"C\n" +
@@ -5497,10 +5501,11 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x1dCreateAssetQualityFlagRequest\x12U\n" +
 	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x10assetQualityFlag\"o\n" +
 	"\x1eCreateAssetQualityFlagResponse\x12M\n" +
-	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagR\x10assetQualityFlag\"\xbb\x01\n" +
+	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagR\x10assetQualityFlag\"\x9b\x02\n" +
 	"\x1dUpdateAssetQualityFlagRequest\x12U\n" +
-	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x10assetQualityFlag\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x10assetQualityFlag\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"o\n" +
 	"\x1eUpdateAssetQualityFlagResponse\x12M\n" +
 	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagR\x10assetQualityFlag\"?\n" +
@@ -5522,11 +5527,12 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"assetGroup\"V\n" +
 	"\x18CreateAssetGroupResponse\x12:\n" +
 	"\vasset_group\x18\x01 \x01(\v2\x19.cqc.assets.v1.AssetGroupR\n" +
-	"assetGroup\"\xa2\x01\n" +
+	"assetGroup\"\x82\x02\n" +
 	"\x17UpdateAssetGroupRequest\x12B\n" +
 	"\vasset_group\x18\x01 \x01(\v2\x19.cqc.assets.v1.AssetGroupB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"assetGroup\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"assetGroup\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"V\n" +
 	"\x18UpdateAssetGroupResponse\x12:\n" +
 	"\vasset_group\x18\x01 \x01(\v2\x19.cqc.assets.v1.AssetGroupR\n" +
@@ -5555,12 +5561,13 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x18CreateInstrumentResponse\x12:\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1a.cqc.markets.v1.InstrumentR\n" +
-	"instrument\"\xa2\x01\n" +
+	"instrument\"\x82\x02\n" +
 	"\x17UpdateInstrumentRequest\x12B\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1a.cqc.markets.v1.InstrumentB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"instrument\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"instrument\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"V\n" +
 	"\x18UpdateInstrumentResponse\x12:\n" +
 	"\n" +
@@ -5585,10 +5592,11 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x13CreateMarketRequest\x126\n" +
 	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01R\x06market\"F\n" +
 	"\x14CreateMarketResponse\x12.\n" +
-	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"\x92\x01\n" +
+	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"\xf2\x01\n" +
 	"\x13UpdateMarketRequest\x126\n" +
-	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01R\x06market\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01R\x06market\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"F\n" +
 	"\x14UpdateMarketResponse\x12.\n" +
 	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"I\n" +
@@ -5621,12 +5629,13 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x18CreateIdentifierResponse\x12>\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\v2\x1e.cqc.identifiers.v1.IdentifierR\n" +
-	"identifier\"\xa6\x01\n" +
+	"identifier\"\x86\x02\n" +
 	"\x17UpdateIdentifierRequest\x12F\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\v2\x1e.cqc.identifiers.v1.IdentifierB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"identifier\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"identifier\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"Z\n" +
 	"\x18UpdateIdentifierResponse\x12>\n" +
 	"\n" +
@@ -5647,10 +5656,11 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x12CreateVenueRequest\x122\n" +
 	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueB\x06\xbaH\x03\xc8\x01\x01R\x05venue\"A\n" +
 	"\x13CreateVenueResponse\x12*\n" +
-	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueR\x05venue\"\x8d\x01\n" +
+	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueR\x05venue\"\xed\x01\n" +
 	"\x12UpdateVenueRequest\x122\n" +
-	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueB\x06\xbaH\x03\xc8\x01\x01R\x05venue\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueB\x06\xbaH\x03\xc8\x01\x01R\x05venue\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"A\n" +
 	"\x13UpdateVenueResponse\x12*\n" +
 	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueR\x05venue\"J\n" +
@@ -5676,11 +5686,12 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"venueAsset\"V\n" +
 	"\x18CreateVenueAssetResponse\x12:\n" +
 	"\vvenue_asset\x18\x01 \x01(\v2\x19.cqc.venues.v1.VenueAssetR\n" +
-	"venueAsset\"\xa2\x01\n" +
+	"venueAsset\"\x82\x02\n" +
 	"\x17UpdateVenueAssetRequest\x12B\n" +
 	"\vvenue_asset\x18\x01 \x01(\v2\x19.cqc.venues.v1.VenueAssetB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"venueAsset\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"venueAsset\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"V\n" +
 	"\x18UpdateVenueAssetResponse\x12:\n" +
 	"\vvenue_asset\x18\x01 \x01(\v2\x19.cqc.venues.v1.VenueAssetR\n" +

@@ -425,7 +425,7 @@ type ComputePnLRequest struct {
 	// scope says what the PnL is about (POSITION, ACCOUNT, STRATEGY or PORTFOLIO). Required.
 	Scope v1.PnlScope `protobuf:"varint,1,opt,name=scope,proto3,enum=cqc.portfolio.v1.PnlScope" json:"scope,omitempty"`
 	// scope_id is the id of the position ("pos_"), account ("acc_"), portfolio ("pfl_") or the strategy
-	// name. 1 to 64 characters. Required.
+	// name. 1 to 128 characters (the bound of PnL.scope_id). Required.
 	ScopeId string `protobuf:"bytes,2,opt,name=scope_id,json=scopeId,proto3" json:"scope_id,omitempty"`
 	// period_start is the start of the period (inclusive). Required.
 	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
@@ -1492,15 +1492,17 @@ const file_cqc_services_v1_portfolio_proto_rawDesc = "" +
 	"$list_transactions.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_time\"\x85\x01\n" +
 	"\x18ListTransactionsResponse\x12A\n" +
 	"\ftransactions\x18\x01 \x03(\v2\x1d.cqc.portfolio.v1.TransactionR\ftransactions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc8\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf1\x05\n" +
 	"\x11ComputePnLRequest\x12<\n" +
 	"\x05scope\x18\x01 \x01(\x0e2\x1a.cqc.portfolio.v1.PnlScopeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05scope\x12$\n" +
-	"\bscope_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\ascopeId\x12E\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05scope\x12%\n" +
+	"\bscope_id\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\ascopeId\x12E\n" +
 	"\fperiod_start\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vperiodStart\x12A\n" +
 	"\n" +
 	"period_end\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tperiodEnd\x12?\n" +
-	"\x12reporting_asset_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\x10reportingAssetId\x88\x01\x01:m\xbaHj\x1ah\n" +
+	"\x12reporting_asset_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\x10reportingAssetId\x88\x01\x01:\x94\x03\xbaH\x90\x03\x1a\xa3\x02\n" +
+	"\"compute_pnl.scope_id_matches_scope\x12Wscope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes\x1a\xa3\x01this.scope == 1 ? this.scope_id.startsWith('pos_') : this.scope == 2 ? this.scope_id.startsWith('acc_') : this.scope == 4 ? this.scope_id.startsWith('pfl_') : true\x1ah\n" +
 	"\x1acompute_pnl.period_ordered\x12%period_end must be after period_start\x1a#this.period_end > this.period_startB\x15\n" +
 	"\x13_reporting_asset_id\"=\n" +
 	"\x12ComputePnLResponse\x12'\n" +
@@ -1522,10 +1524,11 @@ const file_cqc_services_v1_portfolio_proto_rawDesc = "" +
 	"\x16CreatePortfolioRequest\x12A\n" +
 	"\tportfolio\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01R\tportfolio\"T\n" +
 	"\x17CreatePortfolioResponse\x129\n" +
-	"\tportfolio\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.PortfolioR\tportfolio\"\xa0\x01\n" +
+	"\tportfolio\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.PortfolioR\tportfolio\"\x80\x02\n" +
 	"\x16UpdatePortfolioRequest\x12A\n" +
-	"\tportfolio\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01R\tportfolio\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"\tportfolio\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01R\tportfolio\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"T\n" +
 	"\x17UpdatePortfolioResponse\x129\n" +
 	"\tportfolio\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.PortfolioR\tportfolio\"I\n" +
@@ -1552,12 +1555,13 @@ const file_cqc_services_v1_portfolio_proto_rawDesc = "" +
 	"\x18CreateAllocationResponse\x12<\n" +
 	"\n" +
 	"allocation\x18\x01 \x01(\v2\x1c.cqc.portfolio.v1.AllocationR\n" +
-	"allocation\"\xa4\x01\n" +
+	"allocation\"\x84\x02\n" +
 	"\x17UpdateAllocationRequest\x12D\n" +
 	"\n" +
 	"allocation\x18\x01 \x01(\v2\x1c.cqc.portfolio.v1.AllocationB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"allocation\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"allocation\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"X\n" +
 	"\x18UpdateAllocationResponse\x12<\n" +
 	"\n" +

@@ -1741,11 +1741,12 @@ const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"risk_limit\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.RiskLimitB\x06\xbaH\x03\xc8\x01\x01R\triskLimit\"U\n" +
 	"\x17CreateRiskLimitResponse\x12:\n" +
 	"\n" +
-	"risk_limit\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.RiskLimitR\triskLimit\"\xa1\x01\n" +
+	"risk_limit\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.RiskLimitR\triskLimit\"\x81\x02\n" +
 	"\x16UpdateRiskLimitRequest\x12B\n" +
 	"\n" +
-	"risk_limit\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.RiskLimitB\x06\xbaH\x03\xc8\x01\x01R\triskLimit\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"risk_limit\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.RiskLimitB\x06\xbaH\x03\xc8\x01\x01R\triskLimit\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"U\n" +
 	"\x17UpdateRiskLimitResponse\x12:\n" +
 	"\n" +

@@ -85,7 +85,10 @@ type NewOrder struct {
 	// strategy_id names the strategy that owns the order, for attribution (free text, at most 64 characters).
 	StrategyId string `protobuf:"bytes,22,opt,name=strategy_id,json=strategyId,proto3" json:"strategy_id,omitempty"`
 	// tags are free labels copied onto the order record (at most 10, each 1 to 64 characters).
-	Tags          []string `protobuf:"bytes,23,rep,name=tags,proto3" json:"tags,omitempty"`
+	Tags []string `protobuf:"bytes,23,rep,name=tags,proto3" json:"tags,omitempty"`
+	// peg is how a PEGGED order's price follows the book (reference price, offset). Required for
+	// ORDER_TYPE_PEGGED, unset for every other type.
+	Peg           *v1.PegInstructions `protobuf:"bytes,24,opt,name=peg,proto3" json:"peg,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -277,6 +280,13 @@ func (x *NewOrder) GetStrategyId() string {
 func (x *NewOrder) GetTags() []string {
 	if x != nil {
 		return x.Tags
+	}
+	return nil
+}
+
+func (x *NewOrder) GetPeg() *v1.PegInstructions {
+	if x != nil {
+		return x.Peg
 	}
 	return nil
 }
@@ -1708,7 +1718,7 @@ type GetDepositAddressResponse struct {
 	// memo is the tag/memo the transfer MUST carry for the venue to credit the account (XRP tag, TON
 	// comment). Empty: the network needs none.
 	Memo string `protobuf:"bytes,2,opt,name=memo,proto3" json:"memo,omitempty"`
-	// deployment_id echoes the network of the address.
+	// deployment_id echoes the network of the address ("dep_" + ULID).
 	DeploymentId  string `protobuf:"bytes,3,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2582,7 +2592,7 @@ var File_cqc_services_v1_venue_gateway_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\n" +
-	"#cqc/services/v1/venue_gateway.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a\"cqc/portfolio/v1/transaction.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1bcqc/venues/v1/balance.proto\x1a\x1dcqc/venues/v1/execution.proto\x1a\x19cqc/venues/v1/order.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x16\n" +
+	"#cqc/services/v1/venue_gateway.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a\"cqc/portfolio/v1/transaction.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1bcqc/venues/v1/balance.proto\x1a\x1dcqc/venues/v1/execution.proto\x1a\x19cqc/venues/v1/order.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x1d\n" +
 	"\bNewOrder\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12)\n" +
@@ -2617,15 +2627,18 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"strategyId\x12$\n" +
 	"\x04tags\x18\x17 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\n" +
-	"\"\x06r\x04\x10\x01\x18@R\x04tags:\xc3\n" +
-	"\xbaH\xbf\n" +
-	"\x1a\xee\x01\n" +
-	"$new_order.quantity_or_quote_quantity\x12]exactly one of quantity and quote_quantity must be set; quote_quantity only for MARKET orders\x1ag(has(this.quantity) != has(this.quote_quantity)) && (!has(this.quote_quantity) || this.order_type == 1)\x1a\xa1\x02\n" +
-	"(new_order.price_required_for_limit_types\x12\x84\x01price must be set for LIMIT, STOP_LIMIT, LIMIT_IF_TOUCHED and TRAILING_STOP_LIMIT orders and unset for MARKET and STOP_MARKET orders\x1an(this.order_type in [2, 4, 6, 8]) ? has(this.price) : (!(this.order_type in [1, 3, 5, 7]) || !has(this.price))\x1a\xdb\x01\n" +
+	"\"\x06r\x04\x10\x01\x18@R\x04tags\x120\n" +
+	"\x03peg\x18\x18 \x01(\v2\x1e.cqc.venues.v1.PegInstructionsR\x03peg:\xb8\x11\xbaH\xb4\x11\x1a\xee\x01\n" +
+	"$new_order.quantity_or_quote_quantity\x12]exactly one of quantity and quote_quantity must be set; quote_quantity only for MARKET orders\x1ag(has(this.quantity) != has(this.quote_quantity)) && (!has(this.quote_quantity) || this.order_type == 1)\x1a\xb2\x02\n" +
+	"(new_order.price_required_for_limit_types\x12\x98\x01price must be set for LIMIT, STOP_LIMIT and LIMIT_IF_TOUCHED orders and unset for MARKET, STOP_MARKET, MARKET_IF_TOUCHED and TRAILING_STOP_MARKET orders\x1ak(this.order_type in [2, 4, 6]) ? has(this.price) : (!(this.order_type in [1, 3, 5, 7]) || !has(this.price))\x1a\xdb\x01\n" +
 	"4new_order.trigger_price_required_for_triggered_types\x12dtrigger_price must be set for STOP_MARKET, STOP_LIMIT, MARKET_IF_TOUCHED and LIMIT_IF_TOUCHED orders\x1a=!(this.order_type in [3, 4, 5, 6]) || has(this.trigger_price)\x1a\xe5\x01\n" +
 	"5new_order.trailing_offset_required_for_trailing_types\x12Mtrailing_offset and trailing_offset_type must be set for trailing stop orders\x1a]!(this.order_type in [7, 8]) || (has(this.trailing_offset) && this.trailing_offset_type != 0)\x1a\x95\x01\n" +
 	"\x1dnew_order.expire_time_iff_gtd\x12@expire_time must be set when time_in_force is GTD, and only then\x1a2(this.time_in_force == 4) == has(this.expire_time)\x1a\xc9\x01\n" +
-	"&new_order.post_only_excludes_immediate\x12>post_only orders must be LIMIT orders and cannot be IOC or FOK\x1a_!this.post_only || (this.order_type == 2 && this.time_in_force != 2 && this.time_in_force != 3)B\x12\n" +
+	"&new_order.post_only_excludes_immediate\x12>post_only orders must be LIMIT orders and cannot be IOC or FOK\x1a_!this.post_only || (this.order_type == 2 && this.time_in_force != 2 && this.time_in_force != 3)\x1a\xbd\x01\n" +
+	"0new_order.trigger_price_only_for_triggered_types\x12Ftrigger_price may be set only for stop, if-touched and trailing orders\x1aA!has(this.trigger_price) || this.order_type in [3, 4, 5, 6, 7, 8]\x1a\xe3\x01\n" +
+	"1new_order.trailing_offset_only_for_trailing_types\x12Qtrailing_offset and trailing_offset_type may be set only for trailing stop orders\x1a[(!has(this.trailing_offset) && this.trailing_offset_type == 0) || this.order_type in [7, 8]\x1az\n" +
+	"\x18new_order.peg_iff_pegged\x124peg must be set for PEGGED orders, and only for them\x1a((this.order_type == 10) == has(this.peg)\x1a\xbf\x02\n" +
+	"!new_order.display_within_quantity\x12)display_quantity must not exceed quantity\x1a\xee\x01!has(this.display_quantity) || !has(this.quantity) || !this.display_quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || !this.quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.display_quantity) <= double(this.quantity)B\x12\n" +
 	"\x10_client_order_idB\v\n" +
 	"\t_quantityB\x11\n" +
 	"\x0f_quote_quantityB\b\n" +
@@ -2749,11 +2762,11 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
 	"\basset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x121\n" +
-	"\rdeployment_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\"n\n" +
+	"\rdeployment_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\"|\n" +
 	"\x19GetDepositAddressResponse\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
-	"\x04memo\x18\x02 \x01(\tR\x04memo\x12#\n" +
-	"\rdeployment_id\x18\x03 \x01(\tR\fdeploymentId\"\xcf\x01\n" +
+	"\x04memo\x18\x02 \x01(\tR\x04memo\x121\n" +
+	"\rdeployment_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\"\xcf\x01\n" +
 	"\x13ListDepositsRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
@@ -2810,10 +2823,11 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\x19CreateVenueAccountRequest\x12H\n" +
 	"\rvenue_account\x18\x01 \x01(\v2\x1b.cqc.venues.v1.VenueAccountB\x06\xbaH\x03\xc8\x01\x01R\fvenueAccount\"^\n" +
 	"\x1aCreateVenueAccountResponse\x12@\n" +
-	"\rvenue_account\x18\x01 \x01(\v2\x1b.cqc.venues.v1.VenueAccountR\fvenueAccount\"\xaa\x01\n" +
+	"\rvenue_account\x18\x01 \x01(\v2\x1b.cqc.venues.v1.VenueAccountR\fvenueAccount\"\x8a\x02\n" +
 	"\x19UpdateVenueAccountRequest\x12H\n" +
-	"\rvenue_account\x18\x01 \x01(\v2\x1b.cqc.venues.v1.VenueAccountB\x06\xbaH\x03\xc8\x01\x01R\fvenueAccount\x12C\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"\rvenue_account\x18\x01 \x01(\v2\x1b.cqc.venues.v1.VenueAccountB\x06\xbaH\x03\xc8\x01\x01R\fvenueAccount\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"^\n" +
 	"\x1aUpdateVenueAccountResponse\x12@\n" +
 	"\rvenue_account\x18\x01 \x01(\v2\x1b.cqc.venues.v1.VenueAccountR\fvenueAccount2\xe2\x0f\n" +
@@ -2906,12 +2920,13 @@ var file_cqc_services_v1_venue_gateway_proto_goTypes = []any{
 	(v1.SelfTradePreventionMode)(0),        // 47: cqc.venues.v1.SelfTradePreventionMode
 	(v1.PositionSide)(0),                   // 48: cqc.venues.v1.PositionSide
 	(v1.MarginMode)(0),                     // 49: cqc.venues.v1.MarginMode
-	(*v1.Order)(nil),                       // 50: cqc.venues.v1.Order
-	(*v1.ExecutionReport)(nil),             // 51: cqc.venues.v1.ExecutionReport
-	(*v1.Balance)(nil),                     // 52: cqc.venues.v1.Balance
-	(*v11.Transaction)(nil),                // 53: cqc.portfolio.v1.Transaction
-	(*v1.VenueAccount)(nil),                // 54: cqc.venues.v1.VenueAccount
-	(*fieldmaskpb.FieldMask)(nil),          // 55: google.protobuf.FieldMask
+	(*v1.PegInstructions)(nil),             // 50: cqc.venues.v1.PegInstructions
+	(*v1.Order)(nil),                       // 51: cqc.venues.v1.Order
+	(*v1.ExecutionReport)(nil),             // 52: cqc.venues.v1.ExecutionReport
+	(*v1.Balance)(nil),                     // 53: cqc.venues.v1.Balance
+	(*v11.Transaction)(nil),                // 54: cqc.portfolio.v1.Transaction
+	(*v1.VenueAccount)(nil),                // 55: cqc.venues.v1.VenueAccount
+	(*fieldmaskpb.FieldMask)(nil),          // 56: google.protobuf.FieldMask
 }
 var file_cqc_services_v1_venue_gateway_proto_depIdxs = []int32{
 	40, // 0: cqc.services.v1.NewOrder.side:type_name -> cqc.venues.v1.Side
@@ -2924,78 +2939,79 @@ var file_cqc_services_v1_venue_gateway_proto_depIdxs = []int32{
 	47, // 7: cqc.services.v1.NewOrder.self_trade_prevention_mode:type_name -> cqc.venues.v1.SelfTradePreventionMode
 	48, // 8: cqc.services.v1.NewOrder.position_side:type_name -> cqc.venues.v1.PositionSide
 	49, // 9: cqc.services.v1.NewOrder.margin_mode:type_name -> cqc.venues.v1.MarginMode
-	0,  // 10: cqc.services.v1.PlaceOrderRequest.order:type_name -> cqc.services.v1.NewOrder
-	50, // 11: cqc.services.v1.PlaceOrderResponse.order:type_name -> cqc.venues.v1.Order
-	3,  // 12: cqc.services.v1.AmendOrderRequest.order:type_name -> cqc.services.v1.OrderRef
-	50, // 13: cqc.services.v1.AmendOrderResponse.order:type_name -> cqc.venues.v1.Order
-	3,  // 14: cqc.services.v1.CancelOrderRequest.order:type_name -> cqc.services.v1.OrderRef
-	50, // 15: cqc.services.v1.CancelOrderResponse.order:type_name -> cqc.venues.v1.Order
-	50, // 16: cqc.services.v1.CancelAllOrdersResponse.orders:type_name -> cqc.venues.v1.Order
-	3,  // 17: cqc.services.v1.GetOrderRequest.order:type_name -> cqc.services.v1.OrderRef
-	50, // 18: cqc.services.v1.GetOrderResponse.order:type_name -> cqc.venues.v1.Order
-	43, // 19: cqc.services.v1.ListOrdersRequest.since_time:type_name -> google.protobuf.Timestamp
-	43, // 20: cqc.services.v1.ListOrdersRequest.until_time:type_name -> google.protobuf.Timestamp
-	50, // 21: cqc.services.v1.ListOrdersResponse.orders:type_name -> cqc.venues.v1.Order
-	50, // 22: cqc.services.v1.StreamOrdersResponse.order:type_name -> cqc.venues.v1.Order
-	43, // 23: cqc.services.v1.ListExecutionReportsRequest.since_time:type_name -> google.protobuf.Timestamp
-	43, // 24: cqc.services.v1.ListExecutionReportsRequest.until_time:type_name -> google.protobuf.Timestamp
-	51, // 25: cqc.services.v1.ListExecutionReportsResponse.execution_reports:type_name -> cqc.venues.v1.ExecutionReport
-	51, // 26: cqc.services.v1.StreamExecutionReportsResponse.execution_report:type_name -> cqc.venues.v1.ExecutionReport
-	52, // 27: cqc.services.v1.ListBalancesResponse.balances:type_name -> cqc.venues.v1.Balance
-	52, // 28: cqc.services.v1.StreamBalancesResponse.balance:type_name -> cqc.venues.v1.Balance
-	53, // 29: cqc.services.v1.ListDepositsResponse.deposits:type_name -> cqc.portfolio.v1.Transaction
-	53, // 30: cqc.services.v1.RequestWithdrawalResponse.withdrawal:type_name -> cqc.portfolio.v1.Transaction
-	53, // 31: cqc.services.v1.ListWithdrawalsResponse.withdrawals:type_name -> cqc.portfolio.v1.Transaction
-	54, // 32: cqc.services.v1.GetVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
-	54, // 33: cqc.services.v1.ListVenueAccountsResponse.venue_accounts:type_name -> cqc.venues.v1.VenueAccount
-	54, // 34: cqc.services.v1.CreateVenueAccountRequest.venue_account:type_name -> cqc.venues.v1.VenueAccount
-	54, // 35: cqc.services.v1.CreateVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
-	54, // 36: cqc.services.v1.UpdateVenueAccountRequest.venue_account:type_name -> cqc.venues.v1.VenueAccount
-	55, // 37: cqc.services.v1.UpdateVenueAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	54, // 38: cqc.services.v1.UpdateVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
-	1,  // 39: cqc.services.v1.VenueGateway.PlaceOrder:input_type -> cqc.services.v1.PlaceOrderRequest
-	4,  // 40: cqc.services.v1.VenueGateway.AmendOrder:input_type -> cqc.services.v1.AmendOrderRequest
-	6,  // 41: cqc.services.v1.VenueGateway.CancelOrder:input_type -> cqc.services.v1.CancelOrderRequest
-	8,  // 42: cqc.services.v1.VenueGateway.CancelAllOrders:input_type -> cqc.services.v1.CancelAllOrdersRequest
-	10, // 43: cqc.services.v1.VenueGateway.GetOrder:input_type -> cqc.services.v1.GetOrderRequest
-	12, // 44: cqc.services.v1.VenueGateway.ListOrders:input_type -> cqc.services.v1.ListOrdersRequest
-	14, // 45: cqc.services.v1.VenueGateway.StreamOrders:input_type -> cqc.services.v1.StreamOrdersRequest
-	16, // 46: cqc.services.v1.VenueGateway.ListExecutionReports:input_type -> cqc.services.v1.ListExecutionReportsRequest
-	18, // 47: cqc.services.v1.VenueGateway.StreamExecutionReports:input_type -> cqc.services.v1.StreamExecutionReportsRequest
-	20, // 48: cqc.services.v1.VenueGateway.ListBalances:input_type -> cqc.services.v1.ListBalancesRequest
-	22, // 49: cqc.services.v1.VenueGateway.StreamBalances:input_type -> cqc.services.v1.StreamBalancesRequest
-	24, // 50: cqc.services.v1.VenueGateway.GetDepositAddress:input_type -> cqc.services.v1.GetDepositAddressRequest
-	26, // 51: cqc.services.v1.VenueGateway.ListDeposits:input_type -> cqc.services.v1.ListDepositsRequest
-	28, // 52: cqc.services.v1.VenueGateway.RequestWithdrawal:input_type -> cqc.services.v1.RequestWithdrawalRequest
-	30, // 53: cqc.services.v1.VenueGateway.ListWithdrawals:input_type -> cqc.services.v1.ListWithdrawalsRequest
-	32, // 54: cqc.services.v1.VenueGateway.GetVenueAccount:input_type -> cqc.services.v1.GetVenueAccountRequest
-	34, // 55: cqc.services.v1.VenueGateway.ListVenueAccounts:input_type -> cqc.services.v1.ListVenueAccountsRequest
-	36, // 56: cqc.services.v1.VenueGateway.CreateVenueAccount:input_type -> cqc.services.v1.CreateVenueAccountRequest
-	38, // 57: cqc.services.v1.VenueGateway.UpdateVenueAccount:input_type -> cqc.services.v1.UpdateVenueAccountRequest
-	2,  // 58: cqc.services.v1.VenueGateway.PlaceOrder:output_type -> cqc.services.v1.PlaceOrderResponse
-	5,  // 59: cqc.services.v1.VenueGateway.AmendOrder:output_type -> cqc.services.v1.AmendOrderResponse
-	7,  // 60: cqc.services.v1.VenueGateway.CancelOrder:output_type -> cqc.services.v1.CancelOrderResponse
-	9,  // 61: cqc.services.v1.VenueGateway.CancelAllOrders:output_type -> cqc.services.v1.CancelAllOrdersResponse
-	11, // 62: cqc.services.v1.VenueGateway.GetOrder:output_type -> cqc.services.v1.GetOrderResponse
-	13, // 63: cqc.services.v1.VenueGateway.ListOrders:output_type -> cqc.services.v1.ListOrdersResponse
-	15, // 64: cqc.services.v1.VenueGateway.StreamOrders:output_type -> cqc.services.v1.StreamOrdersResponse
-	17, // 65: cqc.services.v1.VenueGateway.ListExecutionReports:output_type -> cqc.services.v1.ListExecutionReportsResponse
-	19, // 66: cqc.services.v1.VenueGateway.StreamExecutionReports:output_type -> cqc.services.v1.StreamExecutionReportsResponse
-	21, // 67: cqc.services.v1.VenueGateway.ListBalances:output_type -> cqc.services.v1.ListBalancesResponse
-	23, // 68: cqc.services.v1.VenueGateway.StreamBalances:output_type -> cqc.services.v1.StreamBalancesResponse
-	25, // 69: cqc.services.v1.VenueGateway.GetDepositAddress:output_type -> cqc.services.v1.GetDepositAddressResponse
-	27, // 70: cqc.services.v1.VenueGateway.ListDeposits:output_type -> cqc.services.v1.ListDepositsResponse
-	29, // 71: cqc.services.v1.VenueGateway.RequestWithdrawal:output_type -> cqc.services.v1.RequestWithdrawalResponse
-	31, // 72: cqc.services.v1.VenueGateway.ListWithdrawals:output_type -> cqc.services.v1.ListWithdrawalsResponse
-	33, // 73: cqc.services.v1.VenueGateway.GetVenueAccount:output_type -> cqc.services.v1.GetVenueAccountResponse
-	35, // 74: cqc.services.v1.VenueGateway.ListVenueAccounts:output_type -> cqc.services.v1.ListVenueAccountsResponse
-	37, // 75: cqc.services.v1.VenueGateway.CreateVenueAccount:output_type -> cqc.services.v1.CreateVenueAccountResponse
-	39, // 76: cqc.services.v1.VenueGateway.UpdateVenueAccount:output_type -> cqc.services.v1.UpdateVenueAccountResponse
-	58, // [58:77] is the sub-list for method output_type
-	39, // [39:58] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	50, // 10: cqc.services.v1.NewOrder.peg:type_name -> cqc.venues.v1.PegInstructions
+	0,  // 11: cqc.services.v1.PlaceOrderRequest.order:type_name -> cqc.services.v1.NewOrder
+	51, // 12: cqc.services.v1.PlaceOrderResponse.order:type_name -> cqc.venues.v1.Order
+	3,  // 13: cqc.services.v1.AmendOrderRequest.order:type_name -> cqc.services.v1.OrderRef
+	51, // 14: cqc.services.v1.AmendOrderResponse.order:type_name -> cqc.venues.v1.Order
+	3,  // 15: cqc.services.v1.CancelOrderRequest.order:type_name -> cqc.services.v1.OrderRef
+	51, // 16: cqc.services.v1.CancelOrderResponse.order:type_name -> cqc.venues.v1.Order
+	51, // 17: cqc.services.v1.CancelAllOrdersResponse.orders:type_name -> cqc.venues.v1.Order
+	3,  // 18: cqc.services.v1.GetOrderRequest.order:type_name -> cqc.services.v1.OrderRef
+	51, // 19: cqc.services.v1.GetOrderResponse.order:type_name -> cqc.venues.v1.Order
+	43, // 20: cqc.services.v1.ListOrdersRequest.since_time:type_name -> google.protobuf.Timestamp
+	43, // 21: cqc.services.v1.ListOrdersRequest.until_time:type_name -> google.protobuf.Timestamp
+	51, // 22: cqc.services.v1.ListOrdersResponse.orders:type_name -> cqc.venues.v1.Order
+	51, // 23: cqc.services.v1.StreamOrdersResponse.order:type_name -> cqc.venues.v1.Order
+	43, // 24: cqc.services.v1.ListExecutionReportsRequest.since_time:type_name -> google.protobuf.Timestamp
+	43, // 25: cqc.services.v1.ListExecutionReportsRequest.until_time:type_name -> google.protobuf.Timestamp
+	52, // 26: cqc.services.v1.ListExecutionReportsResponse.execution_reports:type_name -> cqc.venues.v1.ExecutionReport
+	52, // 27: cqc.services.v1.StreamExecutionReportsResponse.execution_report:type_name -> cqc.venues.v1.ExecutionReport
+	53, // 28: cqc.services.v1.ListBalancesResponse.balances:type_name -> cqc.venues.v1.Balance
+	53, // 29: cqc.services.v1.StreamBalancesResponse.balance:type_name -> cqc.venues.v1.Balance
+	54, // 30: cqc.services.v1.ListDepositsResponse.deposits:type_name -> cqc.portfolio.v1.Transaction
+	54, // 31: cqc.services.v1.RequestWithdrawalResponse.withdrawal:type_name -> cqc.portfolio.v1.Transaction
+	54, // 32: cqc.services.v1.ListWithdrawalsResponse.withdrawals:type_name -> cqc.portfolio.v1.Transaction
+	55, // 33: cqc.services.v1.GetVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
+	55, // 34: cqc.services.v1.ListVenueAccountsResponse.venue_accounts:type_name -> cqc.venues.v1.VenueAccount
+	55, // 35: cqc.services.v1.CreateVenueAccountRequest.venue_account:type_name -> cqc.venues.v1.VenueAccount
+	55, // 36: cqc.services.v1.CreateVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
+	55, // 37: cqc.services.v1.UpdateVenueAccountRequest.venue_account:type_name -> cqc.venues.v1.VenueAccount
+	56, // 38: cqc.services.v1.UpdateVenueAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	55, // 39: cqc.services.v1.UpdateVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
+	1,  // 40: cqc.services.v1.VenueGateway.PlaceOrder:input_type -> cqc.services.v1.PlaceOrderRequest
+	4,  // 41: cqc.services.v1.VenueGateway.AmendOrder:input_type -> cqc.services.v1.AmendOrderRequest
+	6,  // 42: cqc.services.v1.VenueGateway.CancelOrder:input_type -> cqc.services.v1.CancelOrderRequest
+	8,  // 43: cqc.services.v1.VenueGateway.CancelAllOrders:input_type -> cqc.services.v1.CancelAllOrdersRequest
+	10, // 44: cqc.services.v1.VenueGateway.GetOrder:input_type -> cqc.services.v1.GetOrderRequest
+	12, // 45: cqc.services.v1.VenueGateway.ListOrders:input_type -> cqc.services.v1.ListOrdersRequest
+	14, // 46: cqc.services.v1.VenueGateway.StreamOrders:input_type -> cqc.services.v1.StreamOrdersRequest
+	16, // 47: cqc.services.v1.VenueGateway.ListExecutionReports:input_type -> cqc.services.v1.ListExecutionReportsRequest
+	18, // 48: cqc.services.v1.VenueGateway.StreamExecutionReports:input_type -> cqc.services.v1.StreamExecutionReportsRequest
+	20, // 49: cqc.services.v1.VenueGateway.ListBalances:input_type -> cqc.services.v1.ListBalancesRequest
+	22, // 50: cqc.services.v1.VenueGateway.StreamBalances:input_type -> cqc.services.v1.StreamBalancesRequest
+	24, // 51: cqc.services.v1.VenueGateway.GetDepositAddress:input_type -> cqc.services.v1.GetDepositAddressRequest
+	26, // 52: cqc.services.v1.VenueGateway.ListDeposits:input_type -> cqc.services.v1.ListDepositsRequest
+	28, // 53: cqc.services.v1.VenueGateway.RequestWithdrawal:input_type -> cqc.services.v1.RequestWithdrawalRequest
+	30, // 54: cqc.services.v1.VenueGateway.ListWithdrawals:input_type -> cqc.services.v1.ListWithdrawalsRequest
+	32, // 55: cqc.services.v1.VenueGateway.GetVenueAccount:input_type -> cqc.services.v1.GetVenueAccountRequest
+	34, // 56: cqc.services.v1.VenueGateway.ListVenueAccounts:input_type -> cqc.services.v1.ListVenueAccountsRequest
+	36, // 57: cqc.services.v1.VenueGateway.CreateVenueAccount:input_type -> cqc.services.v1.CreateVenueAccountRequest
+	38, // 58: cqc.services.v1.VenueGateway.UpdateVenueAccount:input_type -> cqc.services.v1.UpdateVenueAccountRequest
+	2,  // 59: cqc.services.v1.VenueGateway.PlaceOrder:output_type -> cqc.services.v1.PlaceOrderResponse
+	5,  // 60: cqc.services.v1.VenueGateway.AmendOrder:output_type -> cqc.services.v1.AmendOrderResponse
+	7,  // 61: cqc.services.v1.VenueGateway.CancelOrder:output_type -> cqc.services.v1.CancelOrderResponse
+	9,  // 62: cqc.services.v1.VenueGateway.CancelAllOrders:output_type -> cqc.services.v1.CancelAllOrdersResponse
+	11, // 63: cqc.services.v1.VenueGateway.GetOrder:output_type -> cqc.services.v1.GetOrderResponse
+	13, // 64: cqc.services.v1.VenueGateway.ListOrders:output_type -> cqc.services.v1.ListOrdersResponse
+	15, // 65: cqc.services.v1.VenueGateway.StreamOrders:output_type -> cqc.services.v1.StreamOrdersResponse
+	17, // 66: cqc.services.v1.VenueGateway.ListExecutionReports:output_type -> cqc.services.v1.ListExecutionReportsResponse
+	19, // 67: cqc.services.v1.VenueGateway.StreamExecutionReports:output_type -> cqc.services.v1.StreamExecutionReportsResponse
+	21, // 68: cqc.services.v1.VenueGateway.ListBalances:output_type -> cqc.services.v1.ListBalancesResponse
+	23, // 69: cqc.services.v1.VenueGateway.StreamBalances:output_type -> cqc.services.v1.StreamBalancesResponse
+	25, // 70: cqc.services.v1.VenueGateway.GetDepositAddress:output_type -> cqc.services.v1.GetDepositAddressResponse
+	27, // 71: cqc.services.v1.VenueGateway.ListDeposits:output_type -> cqc.services.v1.ListDepositsResponse
+	29, // 72: cqc.services.v1.VenueGateway.RequestWithdrawal:output_type -> cqc.services.v1.RequestWithdrawalResponse
+	31, // 73: cqc.services.v1.VenueGateway.ListWithdrawals:output_type -> cqc.services.v1.ListWithdrawalsResponse
+	33, // 74: cqc.services.v1.VenueGateway.GetVenueAccount:output_type -> cqc.services.v1.GetVenueAccountResponse
+	35, // 75: cqc.services.v1.VenueGateway.ListVenueAccounts:output_type -> cqc.services.v1.ListVenueAccountsResponse
+	37, // 76: cqc.services.v1.VenueGateway.CreateVenueAccount:output_type -> cqc.services.v1.CreateVenueAccountResponse
+	39, // 77: cqc.services.v1.VenueGateway.UpdateVenueAccount:output_type -> cqc.services.v1.UpdateVenueAccountResponse
+	59, // [59:78] is the sub-list for method output_type
+	40, // [40:59] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_cqc_services_v1_venue_gateway_proto_init() }

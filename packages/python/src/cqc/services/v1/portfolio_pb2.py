@@ -33,7 +33,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63qc/services/v1/portfolio.proto\x12\x0f\x63qc.services.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!cqc/portfolio/v1/allocation.proto\x1a\x1a\x63qc/portfolio/v1/pnl.proto\x1a cqc/portfolio/v1/portfolio.proto\x1a\x1f\x63qc/portfolio/v1/position.proto\x1a\"cqc/portfolio/v1/transaction.proto\x1a\x18\x63qc/types/v1/rules.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x02\n\x14ListPositionsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12%\n\naccount_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61\x63\x63H\x00\x88\x01\x01\x12\'\n\x0cportfolio_id\x18\x04 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pflH\x01\x88\x01\x01\x12$\n\tmarket_id\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03mktH\x02\x88\x01\x01\x12\x11\n\topen_only\x18\x06 \x01(\x08\x42\r\n\x0b_account_idB\x0f\n\r_portfolio_idB\x0c\n\n_market_id\"_\n\x15ListPositionsResponse\x12-\n\tpositions\x18\x01 \x03(\x0b\x32\x1a.cqc.portfolio.v1.Position\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x16StreamPositionsRequest\x12,\n\x0b\x61\x63\x63ount_ids\x18\x01 \x03(\tB\x17\xbaH\x14\x92\x01\x11\x08\x01\x10\x64\x18\x01\"\tr\x07\xa2\x88\'\x03\x61\x63\x63\"\\\n\x17StreamPositionsResponse\x12,\n\x08position\x18\x01 \x01(\x0b\x32\x1a.cqc.portfolio.v1.Position\x12\x13\n\x0bis_snapshot\x18\x02 \x01(\x08\"\xc9\x03\n\x17ListTransactionsRequest\x12 \n\naccount_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61\x63\x63\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x45\n\x05types\x18\x04 \x03(\x0e\x32!.cqc.portfolio.v1.TransactionTypeB\x13\xbaH\x10\x92\x01\r\x10\x1e\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\x12.\n\nsince_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nuntil_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\xa7\x01\xbaH\xa3\x01\x1a\xa0\x01\n$list_transactions.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_time\"h\n\x18ListTransactionsResponse\x12\x33\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1d.cqc.portfolio.v1.Transaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8e\x03\n\x11\x43omputePnLRequest\x12\x35\n\x05scope\x18\x01 \x01(\x0e\x32\x1a.cqc.portfolio.v1.PnlScopeB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1b\n\x08scope_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x38\n\x0cperiod_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x36\n\nperiod_end\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12-\n\x12reporting_asset_id\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61stH\x00\x88\x01\x01:m\xbaHj\x1ah\n\x1a\x63ompute_pnl.period_ordered\x12%period_end must be after period_start\x1a#this.period_end > this.period_startB\x15\n\x13_reporting_asset_id\"8\n\x12\x43omputePnLResponse\x12\"\n\x03pnl\x18\x01 \x01(\x0b\x32\x15.cqc.portfolio.v1.PnL\"9\n\x13GetPortfolioRequest\x12\"\n\x0cportfolio_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pfl\"F\n\x14GetPortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\"T\n\x15ListPortfoliosRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"b\n\x16ListPortfoliosResponse\x12/\n\nportfolios\x18\x01 \x03(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x16\x43reatePortfolioRequest\x12\x36\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01\"I\n\x17\x43reatePortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\"\x89\x01\n\x16UpdatePortfolioRequest\x12\x36\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\"I\n\x17UpdatePortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\";\n\x14GetAllocationRequest\x12#\n\rallocation_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61lc\"I\n\x15GetAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"\x8f\x01\n\x16ListAllocationsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\'\n\x0cportfolio_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pflH\x00\x88\x01\x01\x42\x0f\n\r_portfolio_id\"e\n\x17ListAllocationsResponse\x12\x31\n\x0b\x61llocations\x18\x01 \x03(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x17\x43reateAllocationRequest\x12\x38\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.AllocationB\x06\xbaH\x03\xc8\x01\x01\"L\n\x18\x43reateAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"\x8c\x01\n\x17UpdateAllocationRequest\x12\x38\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.AllocationB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\"L\n\x18UpdateAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"7\n\x12GetPositionRequest\x12!\n\x0bposition_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pos\"C\n\x13GetPositionResponse\x12,\n\x08position\x18\x01 \x01(\x0b\x32\x1a.cqc.portfolio.v1.Position2\xd2\n\n\tPortfolio\x12\x63\n\rListPositions\x12%.cqc.services.v1.ListPositionsRequest\x1a&.cqc.services.v1.ListPositionsResponse\"\x03\x90\x02\x01\x12k\n\x0fStreamPositions\x12\'.cqc.services.v1.StreamPositionsRequest\x1a(.cqc.services.v1.StreamPositionsResponse\"\x03\x90\x02\x01\x30\x01\x12l\n\x10ListTransactions\x12(.cqc.services.v1.ListTransactionsRequest\x1a).cqc.services.v1.ListTransactionsResponse\"\x03\x90\x02\x01\x12Z\n\nComputePnL\x12\".cqc.services.v1.ComputePnLRequest\x1a#.cqc.services.v1.ComputePnLResponse\"\x03\x90\x02\x01\x12`\n\x0cGetPortfolio\x12$.cqc.services.v1.GetPortfolioRequest\x1a%.cqc.services.v1.GetPortfolioResponse\"\x03\x90\x02\x01\x12\x66\n\x0eListPortfolios\x12&.cqc.services.v1.ListPortfoliosRequest\x1a\'.cqc.services.v1.ListPortfoliosResponse\"\x03\x90\x02\x01\x12i\n\x0f\x43reatePortfolio\x12\'.cqc.services.v1.CreatePortfolioRequest\x1a(.cqc.services.v1.CreatePortfolioResponse\"\x03\x90\x02\x02\x12i\n\x0fUpdatePortfolio\x12\'.cqc.services.v1.UpdatePortfolioRequest\x1a(.cqc.services.v1.UpdatePortfolioResponse\"\x03\x90\x02\x02\x12\x63\n\rGetAllocation\x12%.cqc.services.v1.GetAllocationRequest\x1a&.cqc.services.v1.GetAllocationResponse\"\x03\x90\x02\x01\x12i\n\x0fListAllocations\x12\'.cqc.services.v1.ListAllocationsRequest\x1a(.cqc.services.v1.ListAllocationsResponse\"\x03\x90\x02\x01\x12l\n\x10\x43reateAllocation\x12(.cqc.services.v1.CreateAllocationRequest\x1a).cqc.services.v1.CreateAllocationResponse\"\x03\x90\x02\x02\x12l\n\x10UpdateAllocation\x12(.cqc.services.v1.UpdateAllocationRequest\x1a).cqc.services.v1.UpdateAllocationResponse\"\x03\x90\x02\x02\x12]\n\x0bGetPosition\x12#.cqc.services.v1.GetPositionRequest\x1a$.cqc.services.v1.GetPositionResponse\"\x03\x90\x02\x01\x42{\n\x1f\x63om.cryptoquant.cqc.services.v1B\x0ePortfolioProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63qc/services/v1/portfolio.proto\x12\x0f\x63qc.services.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!cqc/portfolio/v1/allocation.proto\x1a\x1a\x63qc/portfolio/v1/pnl.proto\x1a cqc/portfolio/v1/portfolio.proto\x1a\x1f\x63qc/portfolio/v1/position.proto\x1a\"cqc/portfolio/v1/transaction.proto\x1a\x18\x63qc/types/v1/rules.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x02\n\x14ListPositionsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12%\n\naccount_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61\x63\x63H\x00\x88\x01\x01\x12\'\n\x0cportfolio_id\x18\x04 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pflH\x01\x88\x01\x01\x12$\n\tmarket_id\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03mktH\x02\x88\x01\x01\x12\x11\n\topen_only\x18\x06 \x01(\x08\x42\r\n\x0b_account_idB\x0f\n\r_portfolio_idB\x0c\n\n_market_id\"_\n\x15ListPositionsResponse\x12-\n\tpositions\x18\x01 \x03(\x0b\x32\x1a.cqc.portfolio.v1.Position\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x16StreamPositionsRequest\x12,\n\x0b\x61\x63\x63ount_ids\x18\x01 \x03(\tB\x17\xbaH\x14\x92\x01\x11\x08\x01\x10\x64\x18\x01\"\tr\x07\xa2\x88\'\x03\x61\x63\x63\"\\\n\x17StreamPositionsResponse\x12,\n\x08position\x18\x01 \x01(\x0b\x32\x1a.cqc.portfolio.v1.Position\x12\x13\n\x0bis_snapshot\x18\x02 \x01(\x08\"\xc9\x03\n\x17ListTransactionsRequest\x12 \n\naccount_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61\x63\x63\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x45\n\x05types\x18\x04 \x03(\x0e\x32!.cqc.portfolio.v1.TransactionTypeB\x13\xbaH\x10\x92\x01\r\x10\x1e\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\x12.\n\nsince_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nuntil_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\xa7\x01\xbaH\xa3\x01\x1a\xa0\x01\n$list_transactions.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_time\"h\n\x18ListTransactionsResponse\x12\x33\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1d.cqc.portfolio.v1.Transaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb7\x05\n\x11\x43omputePnLRequest\x12\x35\n\x05scope\x18\x01 \x01(\x0e\x32\x1a.cqc.portfolio.v1.PnlScopeB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1c\n\x08scope_id\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01\x12\x38\n\x0cperiod_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x36\n\nperiod_end\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12-\n\x12reporting_asset_id\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61stH\x00\x88\x01\x01:\x94\x03\xbaH\x90\x03\x1a\xa3\x02\n\"compute_pnl.scope_id_matches_scope\x12Wscope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes\x1a\xa3\x01this.scope == 1 ? this.scope_id.startsWith(\'pos_\') : this.scope == 2 ? this.scope_id.startsWith(\'acc_\') : this.scope == 4 ? this.scope_id.startsWith(\'pfl_\') : true\x1ah\n\x1a\x63ompute_pnl.period_ordered\x12%period_end must be after period_start\x1a#this.period_end > this.period_startB\x15\n\x13_reporting_asset_id\"8\n\x12\x43omputePnLResponse\x12\"\n\x03pnl\x18\x01 \x01(\x0b\x32\x15.cqc.portfolio.v1.PnL\"9\n\x13GetPortfolioRequest\x12\"\n\x0cportfolio_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pfl\"F\n\x14GetPortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\"T\n\x15ListPortfoliosRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"b\n\x16ListPortfoliosResponse\x12/\n\nportfolios\x18\x01 \x03(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x16\x43reatePortfolioRequest\x12\x36\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01\"I\n\x17\x43reatePortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\"\xe9\x01\n\x16UpdatePortfolioRequest\x12\x36\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01\x12\x96\x01\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01\"I\n\x17UpdatePortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\";\n\x14GetAllocationRequest\x12#\n\rallocation_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61lc\"I\n\x15GetAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"\x8f\x01\n\x16ListAllocationsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\'\n\x0cportfolio_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pflH\x00\x88\x01\x01\x42\x0f\n\r_portfolio_id\"e\n\x17ListAllocationsResponse\x12\x31\n\x0b\x61llocations\x18\x01 \x03(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x17\x43reateAllocationRequest\x12\x38\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.AllocationB\x06\xbaH\x03\xc8\x01\x01\"L\n\x18\x43reateAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"\xec\x01\n\x17UpdateAllocationRequest\x12\x38\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.AllocationB\x06\xbaH\x03\xc8\x01\x01\x12\x96\x01\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01\"L\n\x18UpdateAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"7\n\x12GetPositionRequest\x12!\n\x0bposition_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pos\"C\n\x13GetPositionResponse\x12,\n\x08position\x18\x01 \x01(\x0b\x32\x1a.cqc.portfolio.v1.Position2\xd2\n\n\tPortfolio\x12\x63\n\rListPositions\x12%.cqc.services.v1.ListPositionsRequest\x1a&.cqc.services.v1.ListPositionsResponse\"\x03\x90\x02\x01\x12k\n\x0fStreamPositions\x12\'.cqc.services.v1.StreamPositionsRequest\x1a(.cqc.services.v1.StreamPositionsResponse\"\x03\x90\x02\x01\x30\x01\x12l\n\x10ListTransactions\x12(.cqc.services.v1.ListTransactionsRequest\x1a).cqc.services.v1.ListTransactionsResponse\"\x03\x90\x02\x01\x12Z\n\nComputePnL\x12\".cqc.services.v1.ComputePnLRequest\x1a#.cqc.services.v1.ComputePnLResponse\"\x03\x90\x02\x01\x12`\n\x0cGetPortfolio\x12$.cqc.services.v1.GetPortfolioRequest\x1a%.cqc.services.v1.GetPortfolioResponse\"\x03\x90\x02\x01\x12\x66\n\x0eListPortfolios\x12&.cqc.services.v1.ListPortfoliosRequest\x1a\'.cqc.services.v1.ListPortfoliosResponse\"\x03\x90\x02\x01\x12i\n\x0f\x43reatePortfolio\x12\'.cqc.services.v1.CreatePortfolioRequest\x1a(.cqc.services.v1.CreatePortfolioResponse\"\x03\x90\x02\x02\x12i\n\x0fUpdatePortfolio\x12\'.cqc.services.v1.UpdatePortfolioRequest\x1a(.cqc.services.v1.UpdatePortfolioResponse\"\x03\x90\x02\x02\x12\x63\n\rGetAllocation\x12%.cqc.services.v1.GetAllocationRequest\x1a&.cqc.services.v1.GetAllocationResponse\"\x03\x90\x02\x01\x12i\n\x0fListAllocations\x12\'.cqc.services.v1.ListAllocationsRequest\x1a(.cqc.services.v1.ListAllocationsResponse\"\x03\x90\x02\x01\x12l\n\x10\x43reateAllocation\x12(.cqc.services.v1.CreateAllocationRequest\x1a).cqc.services.v1.CreateAllocationResponse\"\x03\x90\x02\x02\x12l\n\x10UpdateAllocation\x12(.cqc.services.v1.UpdateAllocationRequest\x1a).cqc.services.v1.UpdateAllocationResponse\"\x03\x90\x02\x02\x12]\n\x0bGetPosition\x12#.cqc.services.v1.GetPositionRequest\x1a$.cqc.services.v1.GetPositionResponse\"\x03\x90\x02\x01\x42{\n\x1f\x63om.cryptoquant.cqc.services.v1B\x0ePortfolioProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -66,7 +66,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPUTEPNLREQUEST'].fields_by_name['scope']._loaded_options = None
   _globals['_COMPUTEPNLREQUEST'].fields_by_name['scope']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
   _globals['_COMPUTEPNLREQUEST'].fields_by_name['scope_id']._loaded_options = None
-  _globals['_COMPUTEPNLREQUEST'].fields_by_name['scope_id']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_COMPUTEPNLREQUEST'].fields_by_name['scope_id']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
   _globals['_COMPUTEPNLREQUEST'].fields_by_name['period_start']._loaded_options = None
   _globals['_COMPUTEPNLREQUEST'].fields_by_name['period_start']._serialized_options = b'\272H\003\310\001\001'
   _globals['_COMPUTEPNLREQUEST'].fields_by_name['period_end']._loaded_options = None
@@ -74,7 +74,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPUTEPNLREQUEST'].fields_by_name['reporting_asset_id']._loaded_options = None
   _globals['_COMPUTEPNLREQUEST'].fields_by_name['reporting_asset_id']._serialized_options = b'\272H\tr\007\242\210\'\003ast'
   _globals['_COMPUTEPNLREQUEST']._loaded_options = None
-  _globals['_COMPUTEPNLREQUEST']._serialized_options = b'\272Hj\032h\n\032compute_pnl.period_ordered\022%period_end must be after period_start\032#this.period_end > this.period_start'
+  _globals['_COMPUTEPNLREQUEST']._serialized_options = b'\272H\220\003\032\243\002\n\"compute_pnl.scope_id_matches_scope\022Wscope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes\032\243\001this.scope == 1 ? this.scope_id.startsWith(\'pos_\') : this.scope == 2 ? this.scope_id.startsWith(\'acc_\') : this.scope == 4 ? this.scope_id.startsWith(\'pfl_\') : true\032h\n\032compute_pnl.period_ordered\022%period_end must be after period_start\032#this.period_end > this.period_start'
   _globals['_GETPORTFOLIOREQUEST'].fields_by_name['portfolio_id']._loaded_options = None
   _globals['_GETPORTFOLIOREQUEST'].fields_by_name['portfolio_id']._serialized_options = b'\272H\tr\007\242\210\'\003pfl'
   _globals['_LISTPORTFOLIOSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -86,7 +86,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEPORTFOLIOREQUEST'].fields_by_name['portfolio']._loaded_options = None
   _globals['_UPDATEPORTFOLIOREQUEST'].fields_by_name['portfolio']._serialized_options = b'\272H\003\310\001\001'
   _globals['_UPDATEPORTFOLIOREQUEST'].fields_by_name['update_mask']._loaded_options = None
-  _globals['_UPDATEPORTFOLIOREQUEST'].fields_by_name['update_mask']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_UPDATEPORTFOLIOREQUEST'].fields_by_name['update_mask']._serialized_options = b'\272Hb\272\001\\\n\025update_mask.non_empty\022-update_mask must list at least one field path\032\024size(this.paths) > 0\310\001\001'
   _globals['_GETALLOCATIONREQUEST'].fields_by_name['allocation_id']._loaded_options = None
   _globals['_GETALLOCATIONREQUEST'].fields_by_name['allocation_id']._serialized_options = b'\272H\tr\007\242\210\'\003alc'
   _globals['_LISTALLOCATIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -100,7 +100,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEALLOCATIONREQUEST'].fields_by_name['allocation']._loaded_options = None
   _globals['_UPDATEALLOCATIONREQUEST'].fields_by_name['allocation']._serialized_options = b'\272H\003\310\001\001'
   _globals['_UPDATEALLOCATIONREQUEST'].fields_by_name['update_mask']._loaded_options = None
-  _globals['_UPDATEALLOCATIONREQUEST'].fields_by_name['update_mask']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_UPDATEALLOCATIONREQUEST'].fields_by_name['update_mask']._serialized_options = b'\272Hb\272\001\\\n\025update_mask.non_empty\022-update_mask must list at least one field path\032\024size(this.paths) > 0\310\001\001'
   _globals['_GETPOSITIONREQUEST'].fields_by_name['position_id']._loaded_options = None
   _globals['_GETPOSITIONREQUEST'].fields_by_name['position_id']._serialized_options = b'\272H\tr\007\242\210\'\003pos'
   _globals['_PORTFOLIO'].methods_by_name['ListPositions']._loaded_options = None
@@ -142,45 +142,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=1332
   _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=1436
   _globals['_COMPUTEPNLREQUEST']._serialized_start=1439
-  _globals['_COMPUTEPNLREQUEST']._serialized_end=1837
-  _globals['_COMPUTEPNLRESPONSE']._serialized_start=1839
-  _globals['_COMPUTEPNLRESPONSE']._serialized_end=1895
-  _globals['_GETPORTFOLIOREQUEST']._serialized_start=1897
-  _globals['_GETPORTFOLIOREQUEST']._serialized_end=1954
-  _globals['_GETPORTFOLIORESPONSE']._serialized_start=1956
-  _globals['_GETPORTFOLIORESPONSE']._serialized_end=2026
-  _globals['_LISTPORTFOLIOSREQUEST']._serialized_start=2028
-  _globals['_LISTPORTFOLIOSREQUEST']._serialized_end=2112
-  _globals['_LISTPORTFOLIOSRESPONSE']._serialized_start=2114
-  _globals['_LISTPORTFOLIOSRESPONSE']._serialized_end=2212
-  _globals['_CREATEPORTFOLIOREQUEST']._serialized_start=2214
-  _globals['_CREATEPORTFOLIOREQUEST']._serialized_end=2294
-  _globals['_CREATEPORTFOLIORESPONSE']._serialized_start=2296
-  _globals['_CREATEPORTFOLIORESPONSE']._serialized_end=2369
-  _globals['_UPDATEPORTFOLIOREQUEST']._serialized_start=2372
-  _globals['_UPDATEPORTFOLIOREQUEST']._serialized_end=2509
-  _globals['_UPDATEPORTFOLIORESPONSE']._serialized_start=2511
-  _globals['_UPDATEPORTFOLIORESPONSE']._serialized_end=2584
-  _globals['_GETALLOCATIONREQUEST']._serialized_start=2586
-  _globals['_GETALLOCATIONREQUEST']._serialized_end=2645
-  _globals['_GETALLOCATIONRESPONSE']._serialized_start=2647
-  _globals['_GETALLOCATIONRESPONSE']._serialized_end=2720
-  _globals['_LISTALLOCATIONSREQUEST']._serialized_start=2723
-  _globals['_LISTALLOCATIONSREQUEST']._serialized_end=2866
-  _globals['_LISTALLOCATIONSRESPONSE']._serialized_start=2868
-  _globals['_LISTALLOCATIONSRESPONSE']._serialized_end=2969
-  _globals['_CREATEALLOCATIONREQUEST']._serialized_start=2971
-  _globals['_CREATEALLOCATIONREQUEST']._serialized_end=3054
-  _globals['_CREATEALLOCATIONRESPONSE']._serialized_start=3056
-  _globals['_CREATEALLOCATIONRESPONSE']._serialized_end=3132
-  _globals['_UPDATEALLOCATIONREQUEST']._serialized_start=3135
-  _globals['_UPDATEALLOCATIONREQUEST']._serialized_end=3275
-  _globals['_UPDATEALLOCATIONRESPONSE']._serialized_start=3277
-  _globals['_UPDATEALLOCATIONRESPONSE']._serialized_end=3353
-  _globals['_GETPOSITIONREQUEST']._serialized_start=3355
-  _globals['_GETPOSITIONREQUEST']._serialized_end=3410
-  _globals['_GETPOSITIONRESPONSE']._serialized_start=3412
-  _globals['_GETPOSITIONRESPONSE']._serialized_end=3479
-  _globals['_PORTFOLIO']._serialized_start=3482
-  _globals['_PORTFOLIO']._serialized_end=4844
+  _globals['_COMPUTEPNLREQUEST']._serialized_end=2134
+  _globals['_COMPUTEPNLRESPONSE']._serialized_start=2136
+  _globals['_COMPUTEPNLRESPONSE']._serialized_end=2192
+  _globals['_GETPORTFOLIOREQUEST']._serialized_start=2194
+  _globals['_GETPORTFOLIOREQUEST']._serialized_end=2251
+  _globals['_GETPORTFOLIORESPONSE']._serialized_start=2253
+  _globals['_GETPORTFOLIORESPONSE']._serialized_end=2323
+  _globals['_LISTPORTFOLIOSREQUEST']._serialized_start=2325
+  _globals['_LISTPORTFOLIOSREQUEST']._serialized_end=2409
+  _globals['_LISTPORTFOLIOSRESPONSE']._serialized_start=2411
+  _globals['_LISTPORTFOLIOSRESPONSE']._serialized_end=2509
+  _globals['_CREATEPORTFOLIOREQUEST']._serialized_start=2511
+  _globals['_CREATEPORTFOLIOREQUEST']._serialized_end=2591
+  _globals['_CREATEPORTFOLIORESPONSE']._serialized_start=2593
+  _globals['_CREATEPORTFOLIORESPONSE']._serialized_end=2666
+  _globals['_UPDATEPORTFOLIOREQUEST']._serialized_start=2669
+  _globals['_UPDATEPORTFOLIOREQUEST']._serialized_end=2902
+  _globals['_UPDATEPORTFOLIORESPONSE']._serialized_start=2904
+  _globals['_UPDATEPORTFOLIORESPONSE']._serialized_end=2977
+  _globals['_GETALLOCATIONREQUEST']._serialized_start=2979
+  _globals['_GETALLOCATIONREQUEST']._serialized_end=3038
+  _globals['_GETALLOCATIONRESPONSE']._serialized_start=3040
+  _globals['_GETALLOCATIONRESPONSE']._serialized_end=3113
+  _globals['_LISTALLOCATIONSREQUEST']._serialized_start=3116
+  _globals['_LISTALLOCATIONSREQUEST']._serialized_end=3259
+  _globals['_LISTALLOCATIONSRESPONSE']._serialized_start=3261
+  _globals['_LISTALLOCATIONSRESPONSE']._serialized_end=3362
+  _globals['_CREATEALLOCATIONREQUEST']._serialized_start=3364
+  _globals['_CREATEALLOCATIONREQUEST']._serialized_end=3447
+  _globals['_CREATEALLOCATIONRESPONSE']._serialized_start=3449
+  _globals['_CREATEALLOCATIONRESPONSE']._serialized_end=3525
+  _globals['_UPDATEALLOCATIONREQUEST']._serialized_start=3528
+  _globals['_UPDATEALLOCATIONREQUEST']._serialized_end=3764
+  _globals['_UPDATEALLOCATIONRESPONSE']._serialized_start=3766
+  _globals['_UPDATEALLOCATIONRESPONSE']._serialized_end=3842
+  _globals['_GETPOSITIONREQUEST']._serialized_start=3844
+  _globals['_GETPOSITIONREQUEST']._serialized_end=3899
+  _globals['_GETPOSITIONRESPONSE']._serialized_start=3901
+  _globals['_GETPOSITIONRESPONSE']._serialized_end=3968
+  _globals['_PORTFOLIO']._serialized_start=3971
+  _globals['_PORTFOLIO']._serialized_end=5333
 # @@protoc_insertion_point(module_scope)

@@ -249,7 +249,7 @@ class ComputePnLRequest(_message.Message):
     """scope says what the PnL is about (POSITION, ACCOUNT, STRATEGY or PORTFOLIO). Required."""
     scope_id: _builtins.str
     """scope_id is the id of the position ("pos_"), account ("acc_"), portfolio ("pfl_") or the strategy
-    name. 1 to 64 characters. Required.
+    name. 1 to 128 characters (the bound of PnL.scope_id). Required.
     """
     reporting_asset_id: _builtins.str
     """reporting_asset_id is the asset to express totals in (e.g. USD or USDT). Unset: the scope's default

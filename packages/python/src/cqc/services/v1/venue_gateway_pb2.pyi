@@ -57,6 +57,7 @@ class NewOrder(_message.Message):
     MARGIN_MODE_FIELD_NUMBER: _builtins.int
     STRATEGY_ID_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
+    PEG_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the venue account that places the order ("acc_" + ULID). Required."""
     market_id: _builtins.str
@@ -124,6 +125,12 @@ class NewOrder(_message.Message):
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """tags are free labels copied onto the order record (at most 10, each 1 to 64 characters)."""
 
+    @_builtins.property
+    def peg(self) -> _order_pb2.PegInstructions:
+        """peg is how a PEGGED order's price follows the book (reference price, offset). Required for
+        ORDER_TYPE_PEGGED, unset for every other type.
+        """
+
     def __init__(
         self,
         *,
@@ -150,10 +157,11 @@ class NewOrder(_message.Message):
         margin_mode: _trading_pb2.MarginMode.ValueType = ...,
         strategy_id: _builtins.str = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
+        peg: _order_pb2.PegInstructions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id", "_display_quantity", b"_display_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "client_order_id", b"client_order_id", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "price", b"price", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "trailing_offset", b"trailing_offset", "trigger_price", b"trigger_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id", "_display_quantity", b"_display_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "client_order_id", b"client_order_id", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "peg", b"peg", "price", b"price", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "trailing_offset", b"trailing_offset", "trigger_price", b"trigger_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id", "_display_quantity", b"_display_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "account_id", b"account_id", "client_order_id", b"client_order_id", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "margin_mode", b"margin_mode", "market_id", b"market_id", "order_type", b"order_type", "position_side", b"position_side", "post_only", b"post_only", "price", b"price", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "reduce_only", b"reduce_only", "self_trade_prevention_mode", b"self_trade_prevention_mode", "side", b"side", "strategy_id", b"strategy_id", "tags", b"tags", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trigger_direction", b"trigger_direction", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id", "_display_quantity", b"_display_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "account_id", b"account_id", "client_order_id", b"client_order_id", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "margin_mode", b"margin_mode", "market_id", b"market_id", "order_type", b"order_type", "peg", b"peg", "position_side", b"position_side", "post_only", b"post_only", "price", b"price", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "reduce_only", b"reduce_only", "self_trade_prevention_mode", b"self_trade_prevention_mode", "side", b"side", "strategy_id", b"strategy_id", "tags", b"tags", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trigger_direction", b"trigger_direction", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__client_order_id: _TypeAlias = _typing.Literal["client_order_id"]  # noqa: Y015
     _WhichOneofArgType__client_order_id: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id"]  # noqa: Y015
@@ -923,7 +931,7 @@ class GetDepositAddressResponse(_message.Message):
     comment). Empty: the network needs none.
     """
     deployment_id: _builtins.str
-    """deployment_id echoes the network of the address."""
+    """deployment_id echoes the network of the address ("dep_" + ULID)."""
     def __init__(
         self,
         *,
