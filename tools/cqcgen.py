@@ -137,9 +137,10 @@ def generate_python(deps: Path) -> None:
                 "buf/validate/validate.proto",
             ]
         )
-        # grpc_python writes a *_pb2_grpc module for every file; keep only those that define a service.
+        # grpc_python writes a *_pb2_grpc module for every file; keep only those that define a service
+        # (grpcio-tools >= 1.6x writes `class FooStub:`, older versions `class FooStub(object):`).
         for grpc_module in sorted(out.rglob("*_pb2_grpc.py")):
-            if "Stub(object)" not in grpc_module.read_text():
+            if not re.search(r"^class \w+Stub\b", grpc_module.read_text(), re.MULTILINE):
                 grpc_module.unlink()
                 grpc_module.with_suffix(".pyi").unlink(missing_ok=True)
         for path in sorted(out.rglob("*.py*")):
