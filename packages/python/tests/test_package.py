@@ -33,3 +33,20 @@ def test_unknown_message_name_is_a_clear_error() -> None:
 def test_package_is_typed_and_versioned() -> None:
     assert importlib.resources.files("cqc").joinpath("py.typed").is_file()
     assert cqc.__version__.count(".") == 2
+
+
+def test_every_service_has_grpc_stub_and_servicer() -> None:
+    import importlib
+
+    from google.protobuf import descriptor_pool
+
+    pool = descriptor_pool.Default()
+    services = []
+    for module in generated_modules():
+        file_descriptor = pool.FindFileByName(module.replace(".", "/").removesuffix("_pb2") + ".proto")
+        for service in file_descriptor.services_by_name.values():
+            grpc_module = importlib.import_module(module + "_grpc")
+            assert hasattr(grpc_module, f"{service.name}Stub"), service.full_name
+            assert hasattr(grpc_module, f"{service.name}Servicer"), service.full_name
+            services.append(service.name)
+    assert sorted(services) == ["AssetRegistry", "MarketData", "Portfolio", "RiskEngine", "VenueGateway"]
