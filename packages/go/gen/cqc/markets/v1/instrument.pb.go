@@ -1038,8 +1038,12 @@ type PerpContract struct {
 	// on a perpetual, Binance deliveryDate updated on delist). Unset while no delisting is scheduled:
 	// venue sentinels (year 2100 / 3000) never land here.
 	DelistingTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=delisting_time,json=delistingTime,proto3" json:"delisting_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// pre_listing_end_time is when a pre-market perpetual became (or becomes) a normal perpetual (OKX
+	// preMktSwTime; venue clock). Unset for perpetuals that were never pre-market or while the switch is
+	// not scheduled.
+	PreListingEndTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=pre_listing_end_time,json=preListingEndTime,proto3" json:"pre_listing_end_time,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PerpContract) Reset() {
@@ -1117,6 +1121,13 @@ func (x *PerpContract) GetPreListing() bool {
 func (x *PerpContract) GetDelistingTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.DelistingTime
+	}
+	return nil
+}
+
+func (x *PerpContract) GetPreListingEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreListingEndTime
 	}
 	return nil
 }
@@ -2122,7 +2133,7 @@ const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"\r_max_leverageB\x16\n" +
 	"\x14_initial_margin_rateB\x1a\n" +
 	"\x18_maintenance_margin_rateB\x17\n" +
-	"\x15_liquidation_fee_rate\"\xda\x06\n" +
+	"\x15_liquidation_fee_rate\"\xa7\a\n" +
 	"\fPerpContract\x12N\n" +
 	"\x10funding_interval\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x0ffundingInterval\x128\n" +
 	"\x10funding_rate_cap\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x0efundingRateCap\x88\x01\x01\x12<\n" +
@@ -2131,7 +2142,8 @@ const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"\x06margin\x18\x05 \x01(\v2\x1b.cqc.markets.v1.MarginTermsR\x06margin\x12\x1f\n" +
 	"\vpre_listing\x18\x06 \x01(\bR\n" +
 	"preListing\x12A\n" +
-	"\x0edelisting_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rdelistingTime:\xf5\x02\xbaH\xf1\x02\x1a\xee\x02\n" +
+	"\x0edelisting_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rdelistingTime\x12K\n" +
+	"\x14pre_listing_end_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x11preListingEndTime:\xf5\x02\xbaH\xf1\x02\x1a\xee\x02\n" +
 	"%perp_contract.funding_floor_below_cap\x123funding_rate_floor must not exceed funding_rate_cap\x1a\x8f\x02!(this.funding_rate_cap.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.funding_rate_floor.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.funding_rate_floor) || !has(this.funding_rate_cap) || double(this.funding_rate_floor) <= double(this.funding_rate_cap))B\x13\n" +
 	"\x11_funding_rate_capB\x15\n" +
 	"\x13_funding_rate_floorB\x10\n" +
@@ -2327,25 +2339,26 @@ var file_cqc_markets_v1_instrument_proto_depIdxs = []int32{
 	21, // 14: cqc.markets.v1.PerpContract.funding_interval:type_name -> google.protobuf.Duration
 	9,  // 15: cqc.markets.v1.PerpContract.margin:type_name -> cqc.markets.v1.MarginTerms
 	19, // 16: cqc.markets.v1.PerpContract.delisting_time:type_name -> google.protobuf.Timestamp
-	19, // 17: cqc.markets.v1.FutureContract.expiry_time:type_name -> google.protobuf.Timestamp
-	19, // 18: cqc.markets.v1.FutureContract.delivery_time:type_name -> google.protobuf.Timestamp
-	2,  // 19: cqc.markets.v1.FutureContract.cycle:type_name -> cqc.markets.v1.ExpiryCycle
-	3,  // 20: cqc.markets.v1.FutureContract.settlement_method:type_name -> cqc.markets.v1.SettlementMethod
-	9,  // 21: cqc.markets.v1.FutureContract.margin:type_name -> cqc.markets.v1.MarginTerms
-	19, // 22: cqc.markets.v1.OptionSeries.expiry_time:type_name -> google.protobuf.Timestamp
-	3,  // 23: cqc.markets.v1.OptionSeries.settlement_method:type_name -> cqc.markets.v1.SettlementMethod
-	2,  // 24: cqc.markets.v1.OptionSeries.cycle:type_name -> cqc.markets.v1.ExpiryCycle
-	13, // 25: cqc.markets.v1.LendingReserve.rate_strategy:type_name -> cqc.markets.v1.InterestRateStrategy
-	14, // 26: cqc.markets.v1.LendingReserve.flags:type_name -> cqc.markets.v1.LendingReserveFlags
-	15, // 27: cqc.markets.v1.LendingReserve.emode_category:type_name -> cqc.markets.v1.EModeCategory
-	16, // 28: cqc.markets.v1.LendingDeposit.reserve:type_name -> cqc.markets.v1.LendingReserve
-	16, // 29: cqc.markets.v1.LendingBorrow.reserve:type_name -> cqc.markets.v1.LendingReserve
-	4,  // 30: cqc.markets.v1.LendingBorrow.rate_mode:type_name -> cqc.markets.v1.LendingRateMode
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	19, // 17: cqc.markets.v1.PerpContract.pre_listing_end_time:type_name -> google.protobuf.Timestamp
+	19, // 18: cqc.markets.v1.FutureContract.expiry_time:type_name -> google.protobuf.Timestamp
+	19, // 19: cqc.markets.v1.FutureContract.delivery_time:type_name -> google.protobuf.Timestamp
+	2,  // 20: cqc.markets.v1.FutureContract.cycle:type_name -> cqc.markets.v1.ExpiryCycle
+	3,  // 21: cqc.markets.v1.FutureContract.settlement_method:type_name -> cqc.markets.v1.SettlementMethod
+	9,  // 22: cqc.markets.v1.FutureContract.margin:type_name -> cqc.markets.v1.MarginTerms
+	19, // 23: cqc.markets.v1.OptionSeries.expiry_time:type_name -> google.protobuf.Timestamp
+	3,  // 24: cqc.markets.v1.OptionSeries.settlement_method:type_name -> cqc.markets.v1.SettlementMethod
+	2,  // 25: cqc.markets.v1.OptionSeries.cycle:type_name -> cqc.markets.v1.ExpiryCycle
+	13, // 26: cqc.markets.v1.LendingReserve.rate_strategy:type_name -> cqc.markets.v1.InterestRateStrategy
+	14, // 27: cqc.markets.v1.LendingReserve.flags:type_name -> cqc.markets.v1.LendingReserveFlags
+	15, // 28: cqc.markets.v1.LendingReserve.emode_category:type_name -> cqc.markets.v1.EModeCategory
+	16, // 29: cqc.markets.v1.LendingDeposit.reserve:type_name -> cqc.markets.v1.LendingReserve
+	16, // 30: cqc.markets.v1.LendingBorrow.reserve:type_name -> cqc.markets.v1.LendingReserve
+	4,  // 31: cqc.markets.v1.LendingBorrow.rate_mode:type_name -> cqc.markets.v1.LendingRateMode
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_cqc_markets_v1_instrument_proto_init() }

@@ -1171,9 +1171,17 @@ type Market struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,61,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the registry last changed this market (rules refreshed). Set by the registry
 	// (output only).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,62,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,62,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// daily_settlement is true when the venue settles this market's profit and loss into the account
+	// every day instead of only at expiry (OKX futureSettlement, cross-margin futures), false when the venue
+	// says it does not, and unset when the venue does not say.
+	DailySettlement *bool `protobuf:"varint,63,opt,name=daily_settlement,json=dailySettlement,proto3,oneof" json:"daily_settlement,omitempty"`
+	// trade_quote_asset_ids are further quote assets an order on this spot market may be priced and paid
+	// in, besides the instrument's quote asset (OKX tradeQuoteCcyList: a BTC-USD pair also tradable with
+	// USDC). Registry asset ids ("ast_" + ULID), unique, at most 20. Empty: only the instrument's quote asset.
+	TradeQuoteAssetIds []string `protobuf:"bytes,64,rep,name=trade_quote_asset_ids,json=tradeQuoteAssetIds,proto3" json:"trade_quote_asset_ids,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Market) Reset() {
@@ -1541,6 +1549,20 @@ func (x *Market) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Market) GetDailySettlement() bool {
+	if x != nil && x.DailySettlement != nil {
+		return *x.DailySettlement
+	}
+	return false
+}
+
+func (x *Market) GetTradeQuoteAssetIds() []string {
+	if x != nil {
+		return x.TradeQuoteAssetIds
+	}
+	return nil
+}
+
 type isMarket_Specifics interface {
 	isMarket_Specifics()
 }
@@ -1672,7 +1694,7 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x15deposit_instrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\x13depositInstrumentId\x12C\n" +
 	"\x14borrow_instrument_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x00R\x12borrowInstrumentId\x88\x01\x01\x129\n" +
 	"\x05state\x18\x03 \x01(\v2#.cqc.markets.v1.LendingReserveStateR\x05stateB\x17\n" +
-	"\x15_borrow_instrument_id\"\x8b \n" +
+	"\x15_borrow_instrument_id\"\x9a!\n" +
 	"\x06Market\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x121\n" +
@@ -1736,7 +1758,9 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\vcreate_time\x18= \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18> \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime:\x81\v\xbaH\xfd\n" +
+	"updateTime\x12.\n" +
+	"\x10daily_settlement\x18? \x01(\bH\x03R\x0fdailySettlement\x88\x01\x01\x12H\n" +
+	"\x15trade_quote_asset_ids\x18@ \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10\x14\x18\x01\"\tr\a\xa2\x88'\x03astR\x12tradeQuoteAssetIds:\x81\v\xbaH\xfd\n" +
 	"\x1a\x98\x01\n" +
 	"\x1cmarket.amm_pool_matches_type\x12Iamm_pool is required for and only allowed on MARKET_TYPE_AMM_POOL markets\x1a-has(this.amm_pool) == (this.market_type == 6)\x1a\xb4\x01\n" +
 	"#market.lending_reserve_matches_type\x12Wlending_reserve is required for and only allowed on MARKET_TYPE_LENDING_RESERVE markets\x1a4has(this.lending_reserve) == (this.market_type == 7)\x1a\xae\x01\n" +
@@ -1748,7 +1772,8 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\tspecificsB\f\n" +
 	"\n" +
 	"_tick_sizeB\v\n" +
-	"\t_lot_size*\xf4\x01\n" +
+	"\t_lot_sizeB\x13\n" +
+	"\x11_daily_settlement*\xf4\x01\n" +
 	"\n" +
 	"MarketType\x12\x1b\n" +
 	"\x17MARKET_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +

@@ -666,6 +666,7 @@ class PerpContract(_message.Message):
     MARGIN_FIELD_NUMBER: _builtins.int
     PRE_LISTING_FIELD_NUMBER: _builtins.int
     DELISTING_TIME_FIELD_NUMBER: _builtins.int
+    PRE_LISTING_END_TIME_FIELD_NUMBER: _builtins.int
     funding_rate_cap: _builtins.str
     """funding_rate_cap is the highest funding rate per funding_interval, as a fraction of position notional
     (0.00375 = 0.375% per interval; Bybit upperFundingRate, Binance adjustedFundingRateCap). Decimal;
@@ -701,6 +702,13 @@ class PerpContract(_message.Message):
         venue sentinels (year 2100 / 3000) never land here.
         """
 
+    @_builtins.property
+    def pre_listing_end_time(self) -> _timestamp_pb2.Timestamp:
+        """pre_listing_end_time is when a pre-market perpetual became (or becomes) a normal perpetual (OKX
+        preMktSwTime; venue clock). Unset for perpetuals that were never pre-market or while the switch is
+        not scheduled.
+        """
+
     def __init__(
         self,
         *,
@@ -711,10 +719,11 @@ class PerpContract(_message.Message):
         margin: Global___MarginTerms | None = ...,
         pre_listing: _builtins.bool = ...,
         delisting_time: _timestamp_pb2.Timestamp | None = ...,
+        pre_listing_end_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap", "_funding_rate_floor", b"_funding_rate_floor", "_interest_rate", b"_interest_rate", "delisting_time", b"delisting_time", "funding_interval", b"funding_interval", "funding_rate_cap", b"funding_rate_cap", "funding_rate_floor", b"funding_rate_floor", "interest_rate", b"interest_rate", "margin", b"margin"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap", "_funding_rate_floor", b"_funding_rate_floor", "_interest_rate", b"_interest_rate", "delisting_time", b"delisting_time", "funding_interval", b"funding_interval", "funding_rate_cap", b"funding_rate_cap", "funding_rate_floor", b"funding_rate_floor", "interest_rate", b"interest_rate", "margin", b"margin", "pre_listing_end_time", b"pre_listing_end_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap", "_funding_rate_floor", b"_funding_rate_floor", "_interest_rate", b"_interest_rate", "delisting_time", b"delisting_time", "funding_interval", b"funding_interval", "funding_rate_cap", b"funding_rate_cap", "funding_rate_floor", b"funding_rate_floor", "interest_rate", b"interest_rate", "margin", b"margin", "pre_listing", b"pre_listing"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap", "_funding_rate_floor", b"_funding_rate_floor", "_interest_rate", b"_interest_rate", "delisting_time", b"delisting_time", "funding_interval", b"funding_interval", "funding_rate_cap", b"funding_rate_cap", "funding_rate_floor", b"funding_rate_floor", "interest_rate", b"interest_rate", "margin", b"margin", "pre_listing", b"pre_listing", "pre_listing_end_time", b"pre_listing_end_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__funding_rate_cap: _TypeAlias = _typing.Literal["funding_rate_cap"]  # noqa: Y015
     _WhichOneofArgType__funding_rate_cap: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap"]  # noqa: Y015

@@ -799,6 +799,8 @@ class Market(_message.Message):
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    DAILY_SETTLEMENT_FIELD_NUMBER: _builtins.int
+    TRADE_QUOTE_ASSET_IDS_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the registry's stable id of the market: "mkt_" followed by a 26-character ULID, e.g.
     "mkt_01JDBNBTCVSDTSP0T000000000". Required.
@@ -878,6 +880,11 @@ class Market(_message.Message):
     (Binance LOT_SIZE.stepSize "0.00001000", OKX lotSz "1" contract, Bybit qtyStep, Deribit
     min_trade_amount for futures "10" USD, Hyperliquid 10^-szDecimals "0.00001"). Unset when the market
     has no size grid (AMM pools, lending). Positive decimal.
+    """
+    daily_settlement: _builtins.bool
+    """daily_settlement is true when the venue settles this market's profit and loss into the account
+    every day instead of only at expiry (OKX futureSettlement, cross-margin futures), false when the venue
+    says it does not, and unset when the venue does not say.
     """
     @_builtins.property
     def venue_tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1004,6 +1011,13 @@ class Market(_message.Message):
         (output only).
         """
 
+    @_builtins.property
+    def trade_quote_asset_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """trade_quote_asset_ids are further quote assets an order on this spot market may be priced and paid
+        in, besides the instrument's quote asset (OKX tradeQuoteCcyList: a BTC-USD pair also tradable with
+        USDC). Registry asset ids ("ast_" + ULID), unique, at most 20. Empty: only the instrument's quote asset.
+        """
+
     def __init__(
         self,
         *,
@@ -1053,17 +1067,23 @@ class Market(_message.Message):
         source_record: _source_pb2.SourceRecord | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        daily_settlement: _builtins.bool | None = ...,
+        trade_quote_asset_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "block_trade", b"block_trade", "create_time", b"create_time", "delisting_time", b"delisting_time", "derivative", b"derivative", "fees", b"fees", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_order_size", b"market_order_size", "notional_limits", b"notional_limits", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_daily_settlement", b"_daily_settlement", "_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "block_trade", b"block_trade", "create_time", b"create_time", "daily_settlement", b"daily_settlement", "delisting_time", b"delisting_time", "derivative", b"derivative", "fees", b"fees", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_order_size", b"market_order_size", "notional_limits", b"notional_limits", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "auction_mode", b"auction_mode", "block_trade", b"block_trade", "cancel_only", b"cancel_only", "create_time", b"create_time", "delisting_time", b"delisting_time", "derivative", b"derivative", "display_name", b"display_name", "fees", b"fees", "instrument_id", b"instrument_id", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_only", b"limit_only", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_id", b"market_id", "market_order_size", b"market_order_size", "market_type", b"market_type", "notional_limits", b"notional_limits", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "post_only", b"post_only", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "quantity_unit", b"quantity_unit", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "status", b"status", "symbol", b"symbol", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "trading_disabled", b"trading_disabled", "update_time", b"update_time", "venue_base_symbol", b"venue_base_symbol", "venue_id", b"venue_id", "venue_market_type", b"venue_market_type", "venue_numeric_id", b"venue_numeric_id", "venue_quote_symbol", b"venue_quote_symbol", "venue_settlement_symbol", b"venue_settlement_symbol", "venue_status", b"venue_status", "venue_symbol", b"venue_symbol", "venue_tags", b"venue_tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_daily_settlement", b"_daily_settlement", "_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "auction_mode", b"auction_mode", "block_trade", b"block_trade", "cancel_only", b"cancel_only", "create_time", b"create_time", "daily_settlement", b"daily_settlement", "delisting_time", b"delisting_time", "derivative", b"derivative", "display_name", b"display_name", "fees", b"fees", "instrument_id", b"instrument_id", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_only", b"limit_only", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_id", b"market_id", "market_order_size", b"market_order_size", "market_type", b"market_type", "notional_limits", b"notional_limits", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "post_only", b"post_only", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "quantity_unit", b"quantity_unit", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "status", b"status", "symbol", b"symbol", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "trade_quote_asset_ids", b"trade_quote_asset_ids", "trading_disabled", b"trading_disabled", "update_time", b"update_time", "venue_base_symbol", b"venue_base_symbol", "venue_id", b"venue_id", "venue_market_type", b"venue_market_type", "venue_numeric_id", b"venue_numeric_id", "venue_quote_symbol", b"venue_quote_symbol", "venue_settlement_symbol", b"venue_settlement_symbol", "venue_status", b"venue_status", "venue_symbol", b"venue_symbol", "venue_tags", b"venue_tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__daily_settlement: _TypeAlias = _typing.Literal["daily_settlement"]  # noqa: Y015
+    _WhichOneofArgType__daily_settlement: _TypeAlias = _typing.Literal["_daily_settlement", b"_daily_settlement"]  # noqa: Y015
     _WhichOneofReturnType__lot_size: _TypeAlias = _typing.Literal["lot_size"]  # noqa: Y015
     _WhichOneofArgType__lot_size: _TypeAlias = _typing.Literal["_lot_size", b"_lot_size"]  # noqa: Y015
     _WhichOneofReturnType__tick_size: _TypeAlias = _typing.Literal["tick_size"]  # noqa: Y015
     _WhichOneofArgType__tick_size: _TypeAlias = _typing.Literal["_tick_size", b"_tick_size"]  # noqa: Y015
     _WhichOneofReturnType_specifics: _TypeAlias = _typing.Literal["derivative", "amm_pool", "lending_reserve"]  # noqa: Y015
     _WhichOneofArgType_specifics: _TypeAlias = _typing.Literal["specifics", b"specifics"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__daily_settlement) -> _WhichOneofReturnType__daily_settlement | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__lot_size) -> _WhichOneofReturnType__lot_size | None: ...
     @_typing.overload
