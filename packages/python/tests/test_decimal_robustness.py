@@ -60,9 +60,12 @@ def _decimal_paths(message: Message, prefix: str = "") -> Iterator[tuple[str, Me
                 yield from _decimal_paths(value, f"{path}.")
 
 
+EXAMPLES = examples()
+
+
 def _cases() -> list[tuple[str, str, str]]:
     found = []
-    for key, value in examples().items():
+    for key, value in EXAMPLES.items():
         type_name = key.split("/")[0]
         message = json_format.ParseDict(value, message_class(type_name)())
         for path, _, _, _ in _decimal_paths(message):
@@ -80,7 +83,7 @@ def test_examples_have_decimals_to_break() -> None:
 @pytest.mark.parametrize("malformed", ["abc", "1e5", ""])
 @pytest.mark.parametrize(("key", "type_name", "path"), CASES, ids=[f"{k}:{p}" for k, _, p in CASES])
 def test_malformed_decimal_is_a_violation_not_a_crash(key: str, type_name: str, path: str, malformed: str) -> None:
-    message = json_format.ParseDict(examples()[key], message_class(type_name)())
+    message = json_format.ParseDict(EXAMPLES[key], message_class(type_name)())
     for candidate, owner, field, rule in _decimal_paths(message):
         if candidate == path:
             setattr(owner, field.name, malformed)
