@@ -222,15 +222,21 @@ def test_python(session: nox.Session) -> None:
     with session.chdir(PY_PKG):
         session.run("ruff", "check", "src/cqc", "tests", "--exclude", "src/cqc/*/v1", "--exclude", "src/cqc/_gen")
         session.run("mypy", "--strict", "src/cqc", "tests")
-        session.run("pytest", "-q", *session.posargs)
+        # The conformance corpus runs in the `conformance` session (all three languages, cross-checked).
+        session.run("pytest", "-q", "--ignore", "tests/test_conformance.py", *session.posargs)
 
 
 @nox.session(name="test-go", python=False)
 def test_go(session: nox.Session) -> None:
-    """go vet and go test for packages/go."""
+    """go vet and go test for packages/go, then for the Go examples (examples/go, their own module)."""
     with session.chdir(GO_PKG):
         session.run("go", "vet", "./...", external=True, env=_go_env())
-        session.run("go", "test", "-count=1", "./...", *session.posargs, external=True, env=_go_env())
+        # The conformance corpus runs in the `conformance` session (all three languages, cross-checked).
+        skip = ["-skip", "^TestConformance$|^TestGolden"]
+        session.run("go", "test", "-count=1", *skip, "./...", *session.posargs, external=True, env=_go_env())
+    with session.chdir(ROOT / "examples" / "go"):
+        session.run("go", "vet", "./...", external=True, env=_go_env())
+        session.run("go", "test", "-count=1", "./...", external=True, env=_go_env())
 
 
 @nox.session(name="test-typescript", python=False)
@@ -240,13 +246,27 @@ def test_typescript(session: nox.Session) -> None:
         _npm_ci(session)
         session.run("npm", "run", "--silent", "typecheck", external=True)
         session.run("npm", "run", "--silent", "build", external=True)
-        session.run("npm", "test", "--silent", external=True)
+        # The conformance corpus runs in the `conformance` session (all three languages, cross-checked).
+        unit_tests = sorted(str(p.relative_to(TS_PKG)) for p in (TS_PKG / "test").glob("*.test.ts"))
+        unit_tests.remove("test/conformance.test.ts")
+        session.run("node", "--import", "tsx", "--test", *unit_tests, external=True)
 
 
 @nox.session(python=False)
 def test(session: nox.Session) -> None:
     """Everything CI runs: contract checks, then every package's tests."""
-    for name in ("lint", "breaking", "check-generated", "test-python", "test-go", "test-typescript", "conformance", "release-check"):
+    sessions = (
+        "lint",
+        "breaking",
+        "check-generated",
+        "test-python",
+        "test-go",
+        "test-typescript",
+        "conformance",
+        "interop",
+        "release-check",
+    )
+    for name in sessions:
         session.notify(name)
 
 
@@ -383,3 +403,23 @@ def conformance(session: nox.Session) -> None:
                 session.run(*command, env=env, external=True, success_codes=[0, 1, 2])
     with session.chdir(PY_PKG):
         session.run("python", "tests/conformance_report.py", env=env)
+
+
+@nox.session(python=PYTHON)
+def interop(session: nox.Session) -> None:
+    """Cross-language gRPC: the Python and Go reference servers on 127.0.0.1, the Python, Go and TypeScript
+    scenario clients against each, every language's examples and `buf curl`; prints a matrix and fails on any
+    failure (testdata/interop/README.md). `nox -s interop -- --servers go --clients typescript` runs a part."""
+    _install_once(
+        session,
+        "-r",
+        str(TOOLS_REQ),
+        "-r",
+        str(TEST_REQ),
+        "-e",
+        f"{PY_PKG}[testing]",
+        files=(TOOLS_REQ, TEST_REQ, PY_PKG / "pyproject.toml"),
+    )
+    with session.chdir(TS_PKG):
+        _npm_ci(session)
+    session.run("python", "tools/interop.py", *session.posargs, env=_go_env())

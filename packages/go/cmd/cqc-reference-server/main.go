@@ -1,0 +1,81 @@
+// Command cqc-reference-server serves the in-memory CQC reference implementations of AssetRegistry,
+// MarketData and VenueGateway (package cqctest), seeded with the examples of a testdata directory, plus
+// gRPC health and server reflection:
+//
+//	cqc-reference-server --addr 127.0.0.1:50051 --testdata ../../testdata
+//	cqc-reference-server --addr 127.0.0.1:0 --port-file port.txt --testdata testdata
+//
+// With --port-file the bound port is written (atomically) once the server accepts connections. SIGTERM
+// and SIGINT stop it gracefully.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/crypto-quant/cqc/packages/go/cqctest"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:50051", "address to listen on (port 0: any free port)")
+	portFile := flag.String("port-file", "", "write the bound port to this file once serving")
+	testdata := flag.String("testdata", "", "testdata directory whose examples/ seed the server")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("cqc-reference-server: ")
+	if err := run(*addr, *portFile, *testdata); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(addr, portFile, testdata string) error {
+	if testdata == "" {
+		log.Print("no --testdata: serving with no seed data")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	srv, err := cqctest.Start(ctx, cqctest.Options{Addr: addr, Testdata: testdata})
+	if err != nil {
+		return err
+	}
+	if portFile != "" {
+		if err := writeAtomically(portFile, strconv.Itoa(srv.Port())+"\n"); err != nil {
+			srv.Stop()
+			return err
+		}
+	}
+	log.Printf("serving AssetRegistry, MarketData, VenueGateway, health and reflection on %s", srv.Addr())
+	<-ctx.Done()
+	srv.Stop()
+	log.Print("stopped")
+	return srv.Wait()
+}
+
+// writeAtomically writes a temporary file beside path and renames it, so readers never see a partial port.
+func writeAtomically(path, content string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".port-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("port file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+"""Assembling a reference server: the three CQC services, health, reflection (v1 and v1alpha)."""
+
+from __future__ import annotations
+
+import os
+from concurrent import futures
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+from cqc.services.v1 import asset_registry_pb2_grpc, market_data_pb2_grpc, venue_gateway_pb2_grpc
+from cqc.testing._asset_registry import AssetRegistryServicer
+from cqc.testing._interceptor import ReferenceInterceptor
+from cqc.testing._market_data import MarketDataServicer
+from cqc.testing._store import Store
+from cqc.testing._venue_gateway import VenueGatewayServicer
+
+__all__ = ["SERVICE_NAMES", "ReferenceServer"]
+
+SERVICE_NAMES = (
+    "cqc.services.v1.AssetRegistry",
+    "cqc.services.v1.MarketData",
+    "cqc.services.v1.VenueGateway",
+)
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+class ReferenceServer:
+    """An in-memory CQC reference server (grpcio) on ``host:port``; port 0 picks a free port.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`. ``target`` is what
+    ``grpc.insecure_channel`` takes once started.
+    """
+
+    def __init__(
+        self,
+        testdata: str | os.PathLike[str] | None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_workers: int = 32,
+        server_name: str = "python",
+    ) -> None:
+        self.store = Store(testdata)
+        self.host = host
+        self._requested_port = port
+        self.port = 0
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cqc-testing"),
+            interceptors=[ReferenceInterceptor(server_name)],
+        )
+        asset_registry_pb2_grpc.add_AssetRegistryServicer_to_server(
+            AssetRegistryServicer(self.store),  # type: ignore[abstract]  # unimplemented RPCs: generated default
+            self._server,
+        )
+        market_data_pb2_grpc.add_MarketDataServicer_to_server(
+            MarketDataServicer(self.store),  # type: ignore[abstract]
+            self._server,
+        )
+        venue_gateway_pb2_grpc.add_VenueGatewayServicer_to_server(
+            VenueGatewayServicer(self.store),  # type: ignore[abstract]
+            self._server,
+        )
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        _enable_reflection(self._server, (*SERVICE_NAMES, health.SERVICE_NAME))
+
+    @property
+    def target(self) -> str:
+        """``host:port`` of the running server, for ``grpc.insecure_channel``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def start(self) -> ReferenceServer:
+        address = f"[{self.host}]" if ":" in self.host else self.host
+        self.port = self._server.add_insecure_port(f"{address}:{self._requested_port}")
+        if not self.port:
+            raise OSError(f"cannot listen on {self.host}:{self._requested_port}")
+        self._server.start()
+        return self
+
+    def stop(self, grace: float | None = 0.5) -> None:
+        """Stops serving; open streams are cancelled after ``grace`` seconds."""
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._server.stop(grace).wait()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Blocks until the server stops (or ``timeout`` passes); True when it stopped."""
+        return bool(self._server.wait_for_termination(timeout))
+
+    def __enter__(self) -> ReferenceServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _enable_reflection(server: grpc.Server, service_names: tuple[str, ...]) -> None:
+    """grpcio-reflection serves only v1alpha; v1 (which buf curl and grpcurl try first) has the same messages
+    under another package name, so the same servicer answers both with the v1alpha message classes."""
+    names = (*service_names, reflection.SERVICE_NAME, REFLECTION_V1)
+    reflection.enable_server_reflection(names, server)
+    servicer = reflection.ReflectionServicer(names)
+    handler = grpc.method_handlers_generic_handler(
+        REFLECTION_V1,
+        {
+            "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                servicer.ServerReflectionInfo,
+                request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+            )
+        },
+    )
+    server.add_generic_rpc_handlers((handler,))
