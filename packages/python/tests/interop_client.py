@@ -12,7 +12,6 @@ Importable: :func:`run_scenarios` returns the results without writing anything.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import re
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 import google.rpc.error_details_pb2 as error_details_pb2
 import google.rpc.status_pb2 as status_pb2
 import grpc
+from corpus import merge_patch  # tests/corpus.py: the RFC 7386 merge patch the case files use
 from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2_grpc
@@ -63,19 +63,6 @@ class Outcome:
 
 
 # --- Requests ---------------------------------------------------------------------------------------------
-
-
-def merge_patch(target: Json, patch: Json) -> Json:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 def resolve_examples(value: Json, examples: Path) -> Json:

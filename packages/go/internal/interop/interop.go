@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crypto-quant/cqc/packages/go/internal/corpus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -567,7 +568,7 @@ func (r *Runner) resolve(v any) (any, error) {
 				return nil, fmt.Errorf("$example %s: %w", ref, err)
 			}
 			if patch, ok := t["$patch"]; ok {
-				example = mergePatch(example, patch)
+				example = corpus.MergePatch(example, patch)
 			}
 			return example, nil
 		}
@@ -592,28 +593,6 @@ func (r *Runner) resolve(v any) (any, error) {
 		return out, nil
 	}
 	return v, nil
-}
-
-// mergePatch applies an RFC 7386 JSON merge patch.
-func mergePatch(target, patch any) any {
-	patchObj, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	result := map[string]any{}
-	if targetObj, ok := target.(map[string]any); ok {
-		for k, v := range targetObj {
-			result[k] = v
-		}
-	}
-	for k, v := range patchObj {
-		if v == nil {
-			delete(result, k)
-		} else {
-			result[k] = mergePatch(result[k], v)
-		}
-	}
-	return result
 }
 
 // --- responses ----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import { AssetRegistry, MarketData, VenueGateway } from "../../src/gen/cqc/servi
 import { BadRequestSchema, ErrorInfoSchema } from "../../src/gen/google/rpc/index.js";
 import { registry } from "../../src/registry.js";
 import { Health } from "./health.js";
+import { mergePatch } from "../corpus.js"; // the RFC 7386 merge patch the case files use
 
 type JsonObject = { [key: string]: JsonValue };
 
@@ -82,21 +83,6 @@ export function grpcCodeName(code: Code): string {
 }
 
 /** RFC 7386 JSON merge patch. */
-export function mergePatch(target: JsonValue | undefined, patch: JsonValue): JsonValue {
-  if (!isObject(patch)) {
-    return patch;
-  }
-  const result: JsonObject = isObject(target) ? { ...target } : {};
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) {
-      delete result[key];
-    } else {
-      result[key] = mergePatch(result[key], value);
-    }
-  }
-  return result;
-}
-
 /** Replaces every {"$example": "<Type>/<name>", "$patch": {...}} by that example of testdata/examples, patched. */
 export function expandExamples(value: JsonValue, testdata: string): JsonValue {
   if (Array.isArray(value)) {
