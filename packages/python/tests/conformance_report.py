@@ -2,20 +2,19 @@
 
 Run by `nox -s conformance` after both phases. It fails when a language's results are missing or from
 another run, when the languages ran different numbers of cases, when any case failed (or passed while
-listed in expected-failures.json), or when any language decoded another's encoding differently.
+listed in expected-failures.json), when any language decoded another's encoding differently, or when a
+message of the contract lacks a valid or a rejecting case (conformance_coverage.py computes the measure).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
+from conformance_coverage import Coverage, compute
 from conformance_engine import RESULTS, run_id
 from corpus import GOLDEN, LANGUAGES, cases, examples
-
-from cqc.registry import message_names
 
 SHOWN = 15  # failures listed per language
 
@@ -32,17 +31,10 @@ def load(name: str, problems: list[str]) -> dict[str, Any] | None:
     return document
 
 
-def corpus_problems() -> list[str]:
-    """What is wrong with the corpus itself: uncovered messages, stale golden files."""
-    problems = []
-    corpus = cases()
-    valid = {c.type for c in corpus if c.valid}
-    rejected = {c.type for c in corpus if not c.valid}
-    for name in message_names():
-        if name not in valid:
-            problems.append(f"corpus: {name} has no valid example or case")
-        if name not in rejected:
-            problems.append(f"corpus: {name} has no case it must reject")
+def corpus_problems(coverage: Coverage) -> list[str]:
+    """What is wrong with the corpus itself: uncovered messages, unresolvable violation paths, stale golden
+    files. Every one fails the run."""
+    problems = coverage.gaps() + coverage.problems
     goldens = {f"{p.parent.name}/{p.stem}" for p in GOLDEN.glob("*/*.json")}
     for stale in sorted(goldens - set(examples())):
         problems.append(f"corpus: golden {stale}.json has no example; regenerate: nox -s conformance -- golden")
@@ -100,14 +92,17 @@ def main() -> int:
         print(f"{lang:<12}" + "".join(cells))
     print("(+Nx: N disagreements listed in testdata/conformance/expected-failures.json)")
 
-    coverage = corpus_problems()
-    print(f"\nCorpus: {len(cases())} cases; {len(coverage)} coverage gap(s)" + (": " if coverage else ""))
-    for gap in coverage[:SHOWN]:
+    corpus = cases()
+    coverage = compute(corpus)
+    gaps = corpus_problems(coverage)
+    print(f"\nCorpus: {len(corpus)} cases; {len(gaps)} gap(s)" + (":" if gaps else ""))
+    for gap in gaps:  # all of them: this list is the to-do
         print(f"  {gap}")
-    if len(coverage) > SHOWN:
-        print(f"  ... and {len(coverage) - SHOWN} more")
-    if coverage and os.environ.get("CQC_CONFORMANCE_REQUIRE_COVERAGE") == "1":
-        problems.extend(coverage)
+    print(
+        f"coverage: {len(coverage.covered())}/{len(coverage.messages)} messages have a valid and a rejecting case"
+        " (testdata/conformance/README.md, Coverage)"
+    )
+    problems.extend(gaps)
 
     if problems:
         print(f"\nFAILED: {len(problems)} problem(s)")
