@@ -357,8 +357,9 @@ def publish(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def conformance(session: nox.Session) -> None:
     """Cross-language conformance: every case of testdata/ in Python, Go and TypeScript, then each language
-    decodes the other two's encodings; prints a table and fails on any disagreement (testdata/conformance/
-    README.md). `nox -s conformance -- golden` first rewrites testdata/conformance/golden/ from the examples."""
+    decodes the other two's encodings; prints a table and fails on any disagreement, or when a message of the
+    contract lacks a valid or a rejecting case (testdata/conformance/README.md, Coverage).
+    `nox -s conformance -- golden` first rewrites testdata/conformance/golden/ from the examples."""
     _install_once(
         session,
         "-r",
@@ -423,3 +424,27 @@ def interop(session: nox.Session) -> None:
     with session.chdir(TS_PKG):
         _npm_ci(session)
     session.run("python", "tools/interop.py", *session.posargs, env=_go_env())
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not tests; not part of `test`): binary and canonical JSON encode/decode and protovalidate
+    validation of five examples in Python, Go and TypeScript; prints ns/op, ops/s and encoded sizes, and one
+    table of all three (docs/BENCHMARKS.md). Results also go to .build/bench/."""
+    _install_once(session, "-r", str(TOOLS_REQ), "-e", str(PY_PKG), files=(TOOLS_REQ, PY_PKG / "pyproject.toml"))
+    with session.chdir(TS_PKG):
+        _npm_ci(session)
+    out = BUILD / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("python.json", "go.txt", "typescript.json"):
+        (out / stale).unlink(missing_ok=True)
+    session.run("python", "tools/bench/bench_python.py", "--json", str(out / "python.json"))
+    with session.chdir(GO_PKG):
+        # Three runs of 100 ms per benchmark; report.py keeps the best, as the other two languages do.
+        bench_go = ["go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "100ms", "-count", "3", "."]
+        output = session.run(*bench_go, external=True, env=_go_env(), silent=True)
+    (out / "go.txt").write_text(str(output))
+    print(output, flush=True)
+    with session.chdir(TS_PKG):
+        session.run("node", "--import", "tsx", "test/bench.ts", "--json", str(out / "typescript.json"), external=True)
+    session.run("python", "tools/bench/report.py", str(out))
