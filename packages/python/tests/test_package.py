@@ -50,3 +50,18 @@ def test_every_service_has_grpc_stub_and_servicer() -> None:
             assert hasattr(grpc_module, f"{service.name}Servicer"), service.full_name
             services.append(service.name)
     assert sorted(services) == ["AssetRegistry", "MarketData", "Portfolio", "RiskEngine", "VenueGateway"]
+
+
+def test_gitattributes_marks_every_generated_python_folder() -> None:
+    from pathlib import Path
+
+    import cqc as package
+
+    root = Path(package.__file__).parent
+    attributes = (Path(__file__).resolve().parents[3] / ".gitattributes").read_text()
+    generated = sorted(
+        p.name for p in root.iterdir() if p.is_dir() and (p / "__init__.py").read_text().startswith("# Code generated")
+    )
+    assert "assets" in generated and "_gen" in generated
+    for name in generated:
+        assert f"packages/python/src/cqc/{name}/** linguist-generated=true" in attributes, name
