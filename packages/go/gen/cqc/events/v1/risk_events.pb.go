@@ -264,7 +264,10 @@ func (ThresholdOperator) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_events_v1_risk_events_proto_rawDescGZIP(), []int{2}
 }
 
-// MetricUnit is the unit of a risk alert's observed and threshold values.
+// MetricUnit is the unit of a risk alert's observed and threshold values. An alert raised by a RiskLimit
+// maps the limit's cqc.portfolio.v1.RiskLimitUnit by name, not by number: AMOUNT -> ASSET_AMOUNT (with
+// unit_asset_id = the limit's threshold_asset_id), FRACTION -> FRACTION, MULTIPLE -> RATIO, COUNT ->
+// COUNT, QUANTITY (5) -> QUANTITY (7).
 type MetricUnit int32
 
 const (
@@ -283,6 +286,9 @@ const (
 	MetricUnit_METRIC_UNIT_SECONDS MetricUnit = 5
 	// Units of the market's quote asset per unit of its base asset (a price level).
 	MetricUnit_METRIC_UNIT_PRICE MetricUnit = 6
+	// The quantity unit of the alert's market_id (Market.quantity_unit: base units, contracts, quote or
+	// USD), as in a RISK_LIMIT_UNIT_QUANTITY limit (position or order size). market_id is set with it.
+	MetricUnit_METRIC_UNIT_QUANTITY MetricUnit = 7
 )
 
 // Enum value maps for MetricUnit.
@@ -295,6 +301,7 @@ var (
 		4: "METRIC_UNIT_COUNT",
 		5: "METRIC_UNIT_SECONDS",
 		6: "METRIC_UNIT_PRICE",
+		7: "METRIC_UNIT_QUANTITY",
 	}
 	MetricUnit_value = map[string]int32{
 		"METRIC_UNIT_UNSPECIFIED":  0,
@@ -304,6 +311,7 @@ var (
 		"METRIC_UNIT_COUNT":        4,
 		"METRIC_UNIT_SECONDS":      5,
 		"METRIC_UNIT_PRICE":        6,
+		"METRIC_UNIT_QUANTITY":     7,
 	}
 )
 
@@ -907,7 +915,7 @@ var File_cqc_events_v1_risk_events_proto protoreflect.FileDescriptor
 
 const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcqc/events/v1/risk_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/assets/v1/quality_flag.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x1e\n" +
+	"\x1fcqc/events/v1/risk_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/assets/v1/quality_flag.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x1f\n" +
 	"\tRiskAlert\x12'\n" +
 	"\balert_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrR\aalertId\x12<\n" +
 	"\arule_id\x18\x02 \x01(\tB#\xbaH r\x1e2\x1c^[a-z0-9][a-z0-9._-]{0,127}$R\x06ruleId\x12'\n" +
@@ -951,14 +959,15 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\x0esuppress_until\x18\x1e \x01(\v2\x1a.google.protobuf.TimestampR\rsuppressUntil\x127\n" +
 	"\x12recommended_action\x18\x1f \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x11recommendedAction\x129\n" +
 	"\revidence_urls\x18  \x03(\tB\x14\xbaH\x11\x92\x01\x0e\x10\x14\x18\x01\"\br\x06\x18\x80\x10\x88\x01\x01R\fevidenceUrls\x122\n" +
-	"\x10occurrence_count\x18! \x01(\rB\a\xbaH\x04*\x02(\x01R\x0foccurrenceCount:\x8d\x0e\xbaH\x89\x0e\x1a\xb1\x02\n" +
+	"\x10occurrence_count\x18! \x01(\rB\a\xbaH\x04*\x02(\x01R\x0foccurrenceCount:\xb6\x0f\xbaH\xb2\x0f\x1a\xb1\x02\n" +
 	"\x16risk_alert.has_subject\x12oat least one of portfolio_id, account_id, market_id, asset_id, venue_id, position_id, instrument_id must be set\x1a\xa5\x01has(this.portfolio_id) || has(this.account_id) || has(this.market_id) || has(this.asset_id) || has(this.venue_id) || has(this.position_id) || has(this.instrument_id)\x1a\xa2\x01\n" +
 	"$risk_alert.resolved_iff_resolve_time\x12Lresolve_time must be set if and only if status is RISK_ALERT_STATUS_RESOLVED\x1a,has(this.resolve_time) == (this.status == 3)\x1a\x93\x01\n" +
 	" risk_alert.resolve_after_trigger\x12,resolve_time must not be before trigger_time\x1aA!has(this.resolve_time) || this.resolve_time >= this.trigger_time\x1a\xd2\x01\n" +
 	" risk_alert.acknowledged_has_time\x12^acknowledge_time and acknowledged_by must be set when status is RISK_ALERT_STATUS_ACKNOWLEDGED\x1aNthis.status != 2 || (has(this.acknowledge_time) && this.acknowledged_by != '')\x1a\xa3\x01\n" +
 	"$risk_alert.acknowledge_after_trigger\x120acknowledge_time must not be before trigger_time\x1aI!has(this.acknowledge_time) || this.acknowledge_time >= this.trigger_time\x1a\xa5\x01\n" +
 	"(risk_alert.suppress_only_when_suppressed\x12Jsuppress_until may be set only when status is RISK_ALERT_STATUS_SUPPRESSED\x1a-!has(this.suppress_until) || this.status == 4\x1a\x9d\x01\n" +
-	"#risk_alert.asset_amount_needs_asset\x12Iunit_asset_id must be set if and only if unit is METRIC_UNIT_ASSET_AMOUNT\x1a+has(this.unit_asset_id) == (this.unit == 1)\x1a\x97\x01\n" +
+	"#risk_alert.asset_amount_needs_asset\x12Iunit_asset_id must be set if and only if unit is METRIC_UNIT_ASSET_AMOUNT\x1a+has(this.unit_asset_id) == (this.unit == 1)\x1a\xa6\x01\n" +
+	" risk_alert.quantity_needs_market\x12[market_id must be set when unit is METRIC_UNIT_QUANTITY (the quantity unit is the market's)\x1a%this.unit != 7 || has(this.market_id)\x1a\x97\x01\n" +
 	"#risk_alert.limit_breach_needs_limit\x12Flimit_id must be set when category is RISK_ALERT_CATEGORY_LIMIT_BREACH\x1a(this.category != 1 || has(this.limit_id)\x1a\x9a\x01\n" +
 	"\"risk_alert.quality_flag_needs_flag\x12Kflag_id must be set when category is RISK_ALERT_CATEGORY_ASSET_QUALITY_FLAG\x1a'this.category != 6 || has(this.flag_id)\x1a\x9d\x01\n" +
 	"#risk_alert.threshold_needs_operator\x12:threshold_operator must be set when threshold_value is set\x1a:!has(this.threshold_value) || this.threshold_operator != 0B\v\n" +
@@ -1036,7 +1045,7 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"(THRESHOLD_OPERATOR_GREATER_THAN_OR_EQUAL\x10\x02\x12 \n" +
 	"\x1cTHRESHOLD_OPERATOR_LESS_THAN\x10\x03\x12)\n" +
 	"%THRESHOLD_OPERATOR_LESS_THAN_OR_EQUAL\x10\x04\x12'\n" +
-	"#THRESHOLD_OPERATOR_ABS_GREATER_THAN\x10\x05*\xbf\x01\n" +
+	"#THRESHOLD_OPERATOR_ABS_GREATER_THAN\x10\x05*\xd9\x01\n" +
 	"\n" +
 	"MetricUnit\x12\x1b\n" +
 	"\x17METRIC_UNIT_UNSPECIFIED\x10\x00\x12\x1c\n" +
@@ -1045,7 +1054,8 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\x11METRIC_UNIT_RATIO\x10\x03\x12\x15\n" +
 	"\x11METRIC_UNIT_COUNT\x10\x04\x12\x17\n" +
 	"\x13METRIC_UNIT_SECONDS\x10\x05\x12\x15\n" +
-	"\x11METRIC_UNIT_PRICE\x10\x06Bv\n" +
+	"\x11METRIC_UNIT_PRICE\x10\x06\x12\x18\n" +
+	"\x14METRIC_UNIT_QUANTITY\x10\aBv\n" +
 	"\x1dcom.cryptoquant.cqc.events.v1B\x0fRiskEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3"
 
 var (

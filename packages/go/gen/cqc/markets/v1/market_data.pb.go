@@ -258,33 +258,39 @@ func (FundingRateStatus) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_markets_v1_market_data_proto_rawDescGZIP(), []int{2}
 }
 
-// OpenInterestUnit is the unit OpenInterest.amount is counted in.
+// OpenInterestUnit is the unit OpenInterest.amount is counted in. Values 1 to 4 mirror
+// cqc.venues.v1.QuantityUnit number for number (BASE, CONTRACTS, QUOTE, USD).
 type OpenInterestUnit int32
 
 const (
 	// Not set. Never valid on input.
 	OpenInterestUnit_OPEN_INTEREST_UNIT_UNSPECIFIED OpenInterestUnit = 0
-	// Number of contracts (OKX "oi"; one OKX BTC-USD-SWAP contract = 100 USD of notional).
-	OpenInterestUnit_OPEN_INTEREST_UNIT_CONTRACTS OpenInterestUnit = 1
 	// Units of the market's base asset (Binance openInterest in BTC; OKX "oiCcy"; Hyperliquid openInterest).
-	OpenInterestUnit_OPEN_INTEREST_UNIT_BASE OpenInterestUnit = 2
-	// Units of the market's quote asset (Deribit inverse futures open_interest in USD).
+	OpenInterestUnit_OPEN_INTEREST_UNIT_BASE OpenInterestUnit = 1
+	// Number of contracts (OKX "oi"; one OKX BTC-USD-SWAP contract = 100 USD of notional).
+	OpenInterestUnit_OPEN_INTEREST_UNIT_CONTRACTS OpenInterestUnit = 2
+	// Units of the market's quote asset (venues that count open interest in the quote asset).
 	OpenInterestUnit_OPEN_INTEREST_UNIT_QUOTE OpenInterestUnit = 3
+	// US dollars of notional (Deribit inverse futures and perpetuals open_interest, counted in USD like
+	// their order amounts, QUANTITY_UNIT_USD).
+	OpenInterestUnit_OPEN_INTEREST_UNIT_USD OpenInterestUnit = 4
 )
 
 // Enum value maps for OpenInterestUnit.
 var (
 	OpenInterestUnit_name = map[int32]string{
 		0: "OPEN_INTEREST_UNIT_UNSPECIFIED",
-		1: "OPEN_INTEREST_UNIT_CONTRACTS",
-		2: "OPEN_INTEREST_UNIT_BASE",
+		1: "OPEN_INTEREST_UNIT_BASE",
+		2: "OPEN_INTEREST_UNIT_CONTRACTS",
 		3: "OPEN_INTEREST_UNIT_QUOTE",
+		4: "OPEN_INTEREST_UNIT_USD",
 	}
 	OpenInterestUnit_value = map[string]int32{
 		"OPEN_INTEREST_UNIT_UNSPECIFIED": 0,
-		"OPEN_INTEREST_UNIT_CONTRACTS":   1,
-		"OPEN_INTEREST_UNIT_BASE":        2,
+		"OPEN_INTEREST_UNIT_BASE":        1,
+		"OPEN_INTEREST_UNIT_CONTRACTS":   2,
 		"OPEN_INTEREST_UNIT_QUOTE":       3,
+		"OPEN_INTEREST_UNIT_USD":         4,
 	}
 )
 
@@ -794,7 +800,7 @@ type OpenInterest struct {
 	// amount is the open interest counted in amount_unit (CCXT openInterestAmount; OKX "oi" in contracts).
 	// Non-negative decimal string. Required.
 	Amount string `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
-	// amount_unit says what amount counts: contracts, base or quote units. Required.
+	// amount_unit says what amount counts: base units, contracts, quote units or USD. Required.
 	AmountUnit OpenInterestUnit `protobuf:"varint,3,opt,name=amount_unit,json=amountUnit,proto3,enum=cqc.markets.v1.OpenInterestUnit" json:"amount_unit,omitempty"`
 	// base_amount is the same open interest in units of the market's base asset when the venue publishes
 	// it beside a contract or quote count (OKX "oiCcy" in BTC). Non-negative; unset otherwise.
@@ -946,7 +952,9 @@ type Trade struct {
 	// Unset when the venue has none.
 	Sequence *uint64 `protobuf:"varint,13,opt,name=sequence,proto3,oneof" json:"sequence,omitempty"`
 	// event_time is when the trade was matched, on the venue's clock (Binance trade "T", Coinbase "time",
-	// OKX "ts", TARDIS timestamp, FIX 60). Required.
+	// OKX "ts", TARDIS timestamp, FIX 60). Required. Note: this is the match time, which an account's own
+	// fill carries as ExecutionReport.transact_time; ExecutionReport.event_time is the venue's message time
+	// (Binance "E"), not the match time.
 	EventTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
 	// receive_time is when a CQC ingest service received the trade, on CQC's clock (TARDIS
 	// localTimestamp). Required.
@@ -1196,7 +1204,7 @@ const file_cqc_markets_v1_market_data_proto_rawDesc = "" +
 	"\freceive_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
 	"\rsource_record\x18\b \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\x82\x03\xbaH\xfe\x02\x1a\xc0\x01\n" +
 	" open_interest.value_non_negative\x12!value.amount must not be negative\x1ay!(this.value.amount.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.value) || double(this.value.amount) >= 0.0)\x1a\xb8\x01\n" +
-	"(open_interest.base_amount_not_duplicated\x12[base_amount must not be set when amount_unit is OPEN_INTEREST_UNIT_BASE (amount already is)\x1a/!has(this.base_amount) || this.amount_unit != 2B\x0e\n" +
+	"(open_interest.base_amount_not_duplicated\x12[base_amount must not be set when amount_unit is OPEN_INTEREST_UNIT_BASE (amount already is)\x1a/!has(this.base_amount) || this.amount_unit != 1B\x0e\n" +
 	"\f_base_amount\"\xc3\b\n" +
 	"\x05Trade\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12%\n" +
@@ -1254,12 +1262,13 @@ const file_cqc_markets_v1_market_data_proto_rawDesc = "" +
 	"\x11FundingRateStatus\x12#\n" +
 	"\x1fFUNDING_RATE_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dFUNDING_RATE_STATUS_ESTIMATED\x10\x01\x12\x1f\n" +
-	"\x1bFUNDING_RATE_STATUS_SETTLED\x10\x02*\x93\x01\n" +
+	"\x1bFUNDING_RATE_STATUS_SETTLED\x10\x02*\xaf\x01\n" +
 	"\x10OpenInterestUnit\x12\"\n" +
-	"\x1eOPEN_INTEREST_UNIT_UNSPECIFIED\x10\x00\x12 \n" +
-	"\x1cOPEN_INTEREST_UNIT_CONTRACTS\x10\x01\x12\x1b\n" +
-	"\x17OPEN_INTEREST_UNIT_BASE\x10\x02\x12\x1c\n" +
-	"\x18OPEN_INTEREST_UNIT_QUOTE\x10\x03By\n" +
+	"\x1eOPEN_INTEREST_UNIT_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17OPEN_INTEREST_UNIT_BASE\x10\x01\x12 \n" +
+	"\x1cOPEN_INTEREST_UNIT_CONTRACTS\x10\x02\x12\x1c\n" +
+	"\x18OPEN_INTEREST_UNIT_QUOTE\x10\x03\x12\x1a\n" +
+	"\x16OPEN_INTEREST_UNIT_USD\x10\x04By\n" +
 	"\x1ecom.cryptoquant.cqc.markets.v1B\x0fMarketDataProtoP\x01ZDgithub.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1;marketsv1b\x06proto3"
 
 var (

@@ -28,22 +28,29 @@ const (
 
 // PositionQuantityUnit is what one unit of Position.quantity is. Venues count positions differently:
 // Binance USD-M in base coin (BTC), OKX swaps and futures in contracts, Deribit inverse futures in USD.
+// Values 1 to 4 mirror cqc.venues.v1.QuantityUnit number for number (BASE, CONTRACTS, QUOTE, USD), so a
+// position's unit is its market's Market.quantity_unit; LIQUIDITY has no market counterpart.
 type PositionQuantityUnit int32
 
 const (
 	// Not set. Never valid on a position record.
 	PositionQuantityUnit_POSITION_QUANTITY_UNIT_UNSPECIFIED PositionQuantityUnit = 0
 	// Whole units of the base (or, for lending and spot holdings, the held) asset: "0.250" BTC on Binance
-	// USD-M BTCUSDT (positionAmt), "250000.123456" USDC supplied to Aave.
+	// USD-M BTCUSDT (positionAmt), "250000.123456" USDC supplied to Aave. Mirrors QUANTITY_UNIT_BASE.
 	PositionQuantityUnit_POSITION_QUANTITY_UNIT_BASE PositionQuantityUnit = 1
 	// Number of contracts: OKX pos "-5" on BTC-USD-SWAP. Position.contract_size and contract_size_asset_id
 	// say what one contract is worth (OKX ctVal "100" ctValCcy "USD"); contract_size is then required.
+	// Mirrors QUANTITY_UNIT_CONTRACTS.
 	PositionQuantityUnit_POSITION_QUANTITY_UNIT_CONTRACTS PositionQuantityUnit = 2
-	// Whole units of the quote asset (Deribit inverse futures and perpetuals size positions in USD).
+	// Whole units of the market's quote asset (quote-sized holdings). Mirrors QUANTITY_UNIT_QUOTE. Deribit
+	// inverse positions, sized in US dollars, use POSITION_QUANTITY_UNIT_USD.
 	PositionQuantityUnit_POSITION_QUANTITY_UNIT_QUOTE PositionQuantityUnit = 3
+	// US dollars of notional: Deribit inverse futures and perpetuals size positions in USD ("size" -100 on
+	// BTC-PERPETUAL = short 100 USD, a multiple of the instrument's contract_size). Mirrors QUANTITY_UNIT_USD.
+	PositionQuantityUnit_POSITION_QUANTITY_UNIT_USD PositionQuantityUnit = 4
 	// Concentrated-liquidity units of an AMM position (Uniswap v3 `liquidity`, a raw uint128 integer).
 	// Used with Position.liquidity_range; the quantity equals liquidity_range.liquidity.
-	PositionQuantityUnit_POSITION_QUANTITY_UNIT_LIQUIDITY PositionQuantityUnit = 4
+	PositionQuantityUnit_POSITION_QUANTITY_UNIT_LIQUIDITY PositionQuantityUnit = 5
 )
 
 // Enum value maps for PositionQuantityUnit.
@@ -53,14 +60,16 @@ var (
 		1: "POSITION_QUANTITY_UNIT_BASE",
 		2: "POSITION_QUANTITY_UNIT_CONTRACTS",
 		3: "POSITION_QUANTITY_UNIT_QUOTE",
-		4: "POSITION_QUANTITY_UNIT_LIQUIDITY",
+		4: "POSITION_QUANTITY_UNIT_USD",
+		5: "POSITION_QUANTITY_UNIT_LIQUIDITY",
 	}
 	PositionQuantityUnit_value = map[string]int32{
 		"POSITION_QUANTITY_UNIT_UNSPECIFIED": 0,
 		"POSITION_QUANTITY_UNIT_BASE":        1,
 		"POSITION_QUANTITY_UNIT_CONTRACTS":   2,
 		"POSITION_QUANTITY_UNIT_QUOTE":       3,
-		"POSITION_QUANTITY_UNIT_LIQUIDITY":   4,
+		"POSITION_QUANTITY_UNIT_USD":         4,
+		"POSITION_QUANTITY_UNIT_LIQUIDITY":   5,
 	}
 )
 
@@ -126,8 +135,8 @@ type Position struct {
 	// send an unsigned size plus a side (OKX hedge mode `pos` with posSide "short", CCXT `contracts` with
 	// side "short") are negated on ingest; Binance positionAmt and OKX net-mode pos are already signed.
 	Quantity string `protobuf:"bytes,7,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	// quantity_unit says what one unit of quantity is (base asset, contracts, quote asset, AMM liquidity).
-	// Required.
+	// quantity_unit says what one unit of quantity is (base asset, contracts, quote asset, USD, AMM
+	// liquidity): for venue positions, the market's Market.quantity_unit (same enum numbers). Required.
 	QuantityUnit PositionQuantityUnit `protobuf:"varint,8,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.portfolio.v1.PositionQuantityUnit" json:"quantity_unit,omitempty"`
 	// contract_size is the value of one contract in contract_size_asset_id (OKX ctVal "100" with ctValCcy
 	// "USD" for BTC-USD-SWAP; CCXT contractSize). Positive decimal. Required when quantity_unit is CONTRACTS;
@@ -982,7 +991,7 @@ const file_cqc_portfolio_v1_position_proto_rawDesc = "" +
 	"\x1fposition.long_side_non_negative\x125quantity must be >= 0 when side is POSITION_SIDE_LONG\x1abthis.side != 2 || !this.quantity.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.quantity) >= 0.0\x1a\xbe\x01\n" +
 	" position.short_side_non_positive\x126quantity must be <= 0 when side is POSITION_SIDE_SHORT\x1abthis.side != 3 || !this.quantity.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.quantity) <= 0.0\x1a\xb0\x01\n" +
 	"(position.contracts_require_contract_size\x12Pcontract_size must be set when quantity_unit is POSITION_QUANTITY_UNIT_CONTRACTS\x1a2this.quantity_unit != 2 || has(this.contract_size)\x1a\xc4\x02\n" +
-	"&position.liquidity_unit_requires_range\x12\x8d\x01quantity_unit POSITION_QUANTITY_UNIT_LIQUIDITY is only valid with liquidity_range set, and then quantity must equal liquidity_range.liquidity\x1a\x89\x01(this.quantity_unit == 4) == has(this.liquidity_range) && (!has(this.liquidity_range) || this.quantity == this.liquidity_range.liquidity)\x1aq\n" +
+	"&position.liquidity_unit_requires_range\x12\x8d\x01quantity_unit POSITION_QUANTITY_UNIT_LIQUIDITY is only valid with liquidity_range set, and then quantity must equal liquidity_range.liquidity\x1a\x89\x01(this.quantity_unit == 5) == has(this.liquidity_range) && (!has(this.liquidity_range) || this.quantity == this.liquidity_range.liquidity)\x1aq\n" +
 	"\x1bposition.inverse_not_quanto\x12,a position cannot be both inverse and quanto\x1a$!(this.is_inverse && this.is_quanto)\x1a\xb0\x01\n" +
 	"/position.isolated_margin_requires_isolated_mode\x12Hisolated_margin may only be set when margin_mode is MARGIN_MODE_ISOLATED\x1a3!has(this.isolated_margin) || this.margin_mode == 3\x1a\xfe\x01\n" +
 	")position.liquidation_penalty_non_negative\x128liquidation_penalty.amount must be >= 0 (an amount paid)\x1a\x96\x01!has(this.liquidation_penalty) || !this.liquidation_penalty.amount.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.liquidation_penalty.amount) >= 0.0\x1a\x8a\x01\n" +
@@ -1048,13 +1057,14 @@ const file_cqc_portfolio_v1_position_proto_rawDesc = "" +
 	"\x11_supplied_balanceB\x13\n" +
 	"\x11_borrowed_balanceB\r\n" +
 	"\v_supply_apyB\r\n" +
-	"\v_borrow_apy*\xcd\x01\n" +
+	"\v_borrow_apy*\xed\x01\n" +
 	"\x14PositionQuantityUnit\x12&\n" +
 	"\"POSITION_QUANTITY_UNIT_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bPOSITION_QUANTITY_UNIT_BASE\x10\x01\x12$\n" +
 	" POSITION_QUANTITY_UNIT_CONTRACTS\x10\x02\x12 \n" +
-	"\x1cPOSITION_QUANTITY_UNIT_QUOTE\x10\x03\x12$\n" +
-	" POSITION_QUANTITY_UNIT_LIQUIDITY\x10\x04B}\n" +
+	"\x1cPOSITION_QUANTITY_UNIT_QUOTE\x10\x03\x12\x1e\n" +
+	"\x1aPOSITION_QUANTITY_UNIT_USD\x10\x04\x12$\n" +
+	" POSITION_QUANTITY_UNIT_LIQUIDITY\x10\x05B}\n" +
 	" com.cryptoquant.cqc.portfolio.v1B\rPositionProtoP\x01ZHgithub.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1;portfoliov1b\x06proto3"
 
 var (

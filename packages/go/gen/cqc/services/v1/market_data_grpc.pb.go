@@ -52,7 +52,8 @@ type MarketDataClient interface {
 	// GetPrice returns the latest observed price of one type for one market. Unary.
 	GetPrice(ctx context.Context, in *GetPriceRequest, opts ...grpc.CallOption) (*GetPriceResponse, error)
 	// ListPrices returns the latest prices of several markets and price types in one call (a batch
-	// GetPrice). Unary. Pairs without data are omitted rather than failing the call.
+	// GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
+	// request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
 	ListPrices(ctx context.Context, in *ListPricesRequest, opts ...grpc.CallOption) (*ListPricesResponse, error)
 	// StreamPrices sends the latest price of every requested market and type first, then each new
 	// observation as it arrives. Server streaming.
@@ -280,7 +281,8 @@ type MarketDataServer interface {
 	// GetPrice returns the latest observed price of one type for one market. Unary.
 	GetPrice(context.Context, *GetPriceRequest) (*GetPriceResponse, error)
 	// ListPrices returns the latest prices of several markets and price types in one call (a batch
-	// GetPrice). Unary. Pairs without data are omitted rather than failing the call.
+	// GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
+	// request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
 	ListPrices(context.Context, *ListPricesRequest) (*ListPricesResponse, error)
 	// StreamPrices sends the latest price of every requested market and type first, then each new
 	// observation as it arrives. Server streaming.

@@ -214,7 +214,12 @@ type ListExposuresRequest struct {
 	// scope is the portfolio or account. Required.
 	Scope *RiskScope `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
 	// dimension is the axis to aggregate along (ASSET, UNDERLYING, VENUE, ...). Required.
-	Dimension     v1.ExposureDimension `protobuf:"varint,2,opt,name=dimension,proto3,enum=cqc.portfolio.v1.ExposureDimension" json:"dimension,omitempty"`
+	Dimension v1.ExposureDimension `protobuf:"varint,2,opt,name=dimension,proto3,enum=cqc.portfolio.v1.ExposureDimension" json:"dimension,omitempty"`
+	// page_size is the maximum number of exposures to return, 0 to 1000; 0 means the server default (100).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the previous response's next_page_token, or empty for the first page. Opaque; the other
+	// fields must be unchanged between pages (else INVALID_ARGUMENT, INVALID_PAGE_TOKEN).
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -263,11 +268,27 @@ func (x *ListExposuresRequest) GetDimension() v1.ExposureDimension {
 	return v1.ExposureDimension(0)
 }
 
+func (x *ListExposuresRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListExposuresRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListExposuresResponse carries the exposures.
 type ListExposuresResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// exposures has one entry per key of the dimension (e.g. one per asset), largest gross first.
-	Exposures     []*v1.Exposure `protobuf:"bytes,1,rep,name=exposures,proto3" json:"exposures,omitempty"`
+	Exposures []*v1.Exposure `protobuf:"bytes,1,rep,name=exposures,proto3" json:"exposures,omitempty"`
+	// next_page_token continues the listing; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -307,6 +328,13 @@ func (x *ListExposuresResponse) GetExposures() []*v1.Exposure {
 		return x.Exposures
 	}
 	return nil
+}
+
+func (x *ListExposuresResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // StreamExposuresRequest subscribes to exposures of one scope along one dimension.
@@ -1646,13 +1674,18 @@ const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"\fportfolio_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03pflH\x00R\vportfolioId\x12-\n" +
 	"\n" +
 	"account_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accH\x00R\taccountIdB\v\n" +
-	"\x02id\x12\x05\xbaH\x02\b\x01\"\x9f\x01\n" +
+	"\x02id\x12\x05\xbaH\x02\b\x01\"\xf1\x01\n" +
 	"\x14ListExposuresRequest\x128\n" +
 	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12M\n" +
 	"\tdimension\x18\x02 \x01(\x0e2#.cqc.portfolio.v1.ExposureDimensionB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\tdimension\"Q\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\tdimension\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"y\n" +
 	"\x15ListExposuresResponse\x128\n" +
-	"\texposures\x18\x01 \x03(\v2\x1a.cqc.portfolio.v1.ExposureR\texposures\"\xa1\x01\n" +
+	"\texposures\x18\x01 \x03(\v2\x1a.cqc.portfolio.v1.ExposureR\texposures\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa1\x01\n" +
 	"\x16StreamExposuresRequest\x128\n" +
 	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12M\n" +
 	"\tdimension\x18\x02 \x01(\x0e2#.cqc.portfolio.v1.ExposureDimensionB\n" +

@@ -51,9 +51,14 @@ type RiskEngineClient interface {
 	// CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
 	// and returns the decision without placing anything. Unary, read-only: the same order gives the same
 	// decision until positions, limits or state change. A DENY is a normal response, not an error.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+	// UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
+	// denial, never place the order unchecked).
 	CheckOrder(ctx context.Context, in *CheckOrderRequest, opts ...grpc.CallOption) (*CheckOrderResponse, error)
 	// ListExposures returns current exposures of a portfolio or account along one dimension (asset,
-	// underlying, venue, chain, ...). Unary, read-only.
+	// underlying, venue, chain, ...), page by page, largest gross first. Unary, read-only. Errors:
+	// INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (NOT_FOUND_RESOURCE for an unknown
+	// portfolio, NOT_FOUND_ACCOUNT for an unknown account).
 	ListExposures(ctx context.Context, in *ListExposuresRequest, opts ...grpc.CallOption) (*ListExposuresResponse, error)
 	// StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
 	// streaming; at most one message per exposure per min_interval.
@@ -70,11 +75,14 @@ type RiskEngineClient interface {
 	AcknowledgeRiskAlert(ctx context.Context, in *AcknowledgeRiskAlertRequest, opts ...grpc.CallOption) (*AcknowledgeRiskAlertResponse, error)
 	// ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND.
 	ResolveRiskAlert(ctx context.Context, in *ResolveRiskAlertRequest, opts ...grpc.CallOption) (*ResolveRiskAlertResponse, error)
-	// GetTradingState returns the trading state of an account or portfolio. Unary, read-only.
+	// GetTradingState returns the trading state of an account or portfolio. Unary, read-only. Errors:
+	// INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
 	GetTradingState(ctx context.Context, in *GetTradingStateRequest, opts ...grpc.CallOption) (*GetTradingStateResponse, error)
 	// SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
 	// REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
 	// TradingStateChanged event.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
+	// PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
 	SetTradingState(ctx context.Context, in *SetTradingStateRequest, opts ...grpc.CallOption) (*SetTradingStateResponse, error)
 	// GetRiskLimit returns one risk limit by limit_id. Unary, read-only.
 	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no risk limit has the id.
@@ -279,9 +287,14 @@ type RiskEngineServer interface {
 	// CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
 	// and returns the decision without placing anything. Unary, read-only: the same order gives the same
 	// decision until positions, limits or state change. A DENY is a normal response, not an error.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+	// UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
+	// denial, never place the order unchecked).
 	CheckOrder(context.Context, *CheckOrderRequest) (*CheckOrderResponse, error)
 	// ListExposures returns current exposures of a portfolio or account along one dimension (asset,
-	// underlying, venue, chain, ...). Unary, read-only.
+	// underlying, venue, chain, ...), page by page, largest gross first. Unary, read-only. Errors:
+	// INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (NOT_FOUND_RESOURCE for an unknown
+	// portfolio, NOT_FOUND_ACCOUNT for an unknown account).
 	ListExposures(context.Context, *ListExposuresRequest) (*ListExposuresResponse, error)
 	// StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
 	// streaming; at most one message per exposure per min_interval.
@@ -298,11 +311,14 @@ type RiskEngineServer interface {
 	AcknowledgeRiskAlert(context.Context, *AcknowledgeRiskAlertRequest) (*AcknowledgeRiskAlertResponse, error)
 	// ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND.
 	ResolveRiskAlert(context.Context, *ResolveRiskAlertRequest) (*ResolveRiskAlertResponse, error)
-	// GetTradingState returns the trading state of an account or portfolio. Unary, read-only.
+	// GetTradingState returns the trading state of an account or portfolio. Unary, read-only. Errors:
+	// INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
 	GetTradingState(context.Context, *GetTradingStateRequest) (*GetTradingStateResponse, error)
 	// SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
 	// REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
 	// TradingStateChanged event.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
+	// PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
 	SetTradingState(context.Context, *SetTradingStateRequest) (*SetTradingStateResponse, error)
 	// GetRiskLimit returns one risk limit by limit_id. Unary, read-only.
 	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no risk limit has the id.

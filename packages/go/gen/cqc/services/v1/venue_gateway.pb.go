@@ -1449,7 +1449,12 @@ type ListBalancesRequest struct {
 	// account_id is the account ("acc_" + ULID). Required.
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// include_zero also returns assets whose total is zero when true (by default they are omitted).
-	IncludeZero   bool `protobuf:"varint,2,opt,name=include_zero,json=includeZero,proto3" json:"include_zero,omitempty"`
+	IncludeZero bool `protobuf:"varint,2,opt,name=include_zero,json=includeZero,proto3" json:"include_zero,omitempty"`
+	// page_size is the maximum number of balances to return, 0 to 1000; 0 means the server default (100).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the previous response's next_page_token, or empty for the first page. Opaque; the other
+	// fields must be unchanged between pages (else INVALID_ARGUMENT, INVALID_PAGE_TOKEN).
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1498,11 +1503,27 @@ func (x *ListBalancesRequest) GetIncludeZero() bool {
 	return false
 }
 
+func (x *ListBalancesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListBalancesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListBalancesResponse carries the account's balances.
 type ListBalancesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// balances has one entry per asset (and wallet) of the account, ordered by asset_id.
-	Balances      []*v1.Balance `protobuf:"bytes,1,rep,name=balances,proto3" json:"balances,omitempty"`
+	Balances []*v1.Balance `protobuf:"bytes,1,rep,name=balances,proto3" json:"balances,omitempty"`
+	// next_page_token continues the listing; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1542,6 +1563,13 @@ func (x *ListBalancesResponse) GetBalances() []*v1.Balance {
 		return x.Balances
 	}
 	return nil
+}
+
+func (x *ListBalancesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // StreamBalancesRequest subscribes to an account's balance changes.
@@ -2744,13 +2772,18 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\n" +
 	"market_ids\x18\x02 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\"k\n" +
 	"\x1eStreamExecutionReportsResponse\x12I\n" +
-	"\x10execution_report\x18\x01 \x01(\v2\x1e.cqc.venues.v1.ExecutionReportR\x0fexecutionReport\"e\n" +
+	"\x10execution_report\x18\x01 \x01(\v2\x1e.cqc.venues.v1.ExecutionReportR\x0fexecutionReport\"\xb7\x01\n" +
 	"\x13ListBalancesRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12!\n" +
-	"\finclude_zero\x18\x02 \x01(\bR\vincludeZero\"J\n" +
+	"\finclude_zero\x18\x02 \x01(\bR\vincludeZero\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"r\n" +
 	"\x14ListBalancesResponse\x122\n" +
-	"\bbalances\x18\x01 \x03(\v2\x16.cqc.venues.v1.BalanceR\bbalances\"D\n" +
+	"\bbalances\x18\x01 \x03(\v2\x16.cqc.venues.v1.BalanceR\bbalances\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"D\n" +
 	"\x15StreamBalancesRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\"k\n" +

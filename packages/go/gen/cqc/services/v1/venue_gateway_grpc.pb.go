@@ -93,7 +93,9 @@ type VenueGatewayClient interface {
 	// cancels, rejects, expiries). Server streaming, no snapshot: use ListExecutionReports with since_time
 	// to fill a gap after reconnecting. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
 	StreamExecutionReports(ctx context.Context, in *StreamExecutionReportsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamExecutionReportsResponse], error)
-	// ListBalances returns an account's balances, one per asset (and wallet). Unary, read-only.
+	// ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
 	// Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
 	ListBalances(ctx context.Context, in *ListBalancesRequest, opts ...grpc.CallOption) (*ListBalancesResponse, error)
 	// StreamBalances sends an account's balances: first all of them (is_snapshot = true), then each change.
@@ -411,7 +413,9 @@ type VenueGatewayServer interface {
 	// cancels, rejects, expiries). Server streaming, no snapshot: use ListExecutionReports with since_time
 	// to fill a gap after reconnecting. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
 	StreamExecutionReports(*StreamExecutionReportsRequest, grpc.ServerStreamingServer[StreamExecutionReportsResponse]) error
-	// ListBalances returns an account's balances, one per asset (and wallet). Unary, read-only.
+	// ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
 	// Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
 	ListBalances(context.Context, *ListBalancesRequest) (*ListBalancesResponse, error)
 	// StreamBalances sends an account's balances: first all of them (is_snapshot = true), then each change.

@@ -261,7 +261,8 @@ func (AccountPermission) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_venues_v1_account_proto_rawDescGZIP(), []int{2}
 }
 
-// TradingState is CQC's risk-engine state for an account (NautilusTrader TradingState).
+// TradingState is CQC's risk-engine trading state for an account or a portfolio (RiskEngine.GetTradingState /
+// SetTradingState; NautilusTrader TradingState). Set only by the RiskEngine.
 type TradingState int32
 
 const (

@@ -207,12 +207,13 @@ func (x *MiscFee) GetFeeType() string {
 }
 
 // TradePrevention is what self-trade prevention did on an execution (Binance executionReport
-// conditional fields v, A, B, u, U, Cs, pl, pL, pY; FIX 25024-25031). Quantities are in the order's
-// quantity unit, prices in quote asset per unit of base.
+// conditional fields v, A, B, u, U, Cs, pl, pL, pY; FIX 25024-25031). Quantities are in the report's
+// ExecutionReport.quantity_unit (the market's unit when UNSPECIFIED), prices in quote asset per unit of
+// base.
 type TradePrevention struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// prevented_match_id is the venue's id of the prevented match (Binance "v"). Required; 1 to 128
-	// characters.
+	// prevented_match_id is the venue's id of the prevented match (Binance "v", a JSON integer kept as its
+	// decimal string: 3 -> "3"). Required; 1 to 128 characters.
 	PreventedMatchId string `protobuf:"bytes,1,opt,name=prevented_match_id,json=preventedMatchId,proto3" json:"prevented_match_id,omitempty"`
 	// prevented_quantity is the order's cumulative quantity removed by STP (Binance "A"). Unset when not
 	// reported.
@@ -336,7 +337,10 @@ func (x *TradePrevention) GetPreventedExecutionQuoteQuantity() string {
 // reject, an STP prevention (FIX 35=8, Binance executionReport, Binance USD-M ORDER_TRADE_UPDATE).
 // Reports are immutable; the Order record is the running state built from them.
 //
-// Quantities are in the order's quantity unit (quantity_unit), prices in quote asset per unit of base.
+// Quantities (order_quantity, last_quantity, cum_quantity, leaves_quantity, display_quantity and the
+// trade_prevention quantities) are in quantity_unit, which is UNSPECIFIED when they are in the market's
+// own unit (Market.quantity_unit: base units for Binance spot, contracts for OKX swaps, USD for Deribit
+// inverse futures). Prices are in quote asset per unit of base.
 // Binance sentinels: l/L/Y "0.00000000" on non-TRADE reports, P/F/Q "0.00000000", t -1, g -1, C "" and
 // N null all mean "not applicable" and map to unset or empty fields.
 type ExecutionReport struct {
@@ -475,10 +479,14 @@ type ExecutionReport struct {
 	VenueReasonCode string `protobuf:"bytes,52,opt,name=venue_reason_code,json=venueReasonCode,proto3" json:"venue_reason_code,omitempty"`
 	// reason_text is the human-readable reason (FIX 58 Text). Empty when none. At most 2000 characters.
 	ReasonText string `protobuf:"bytes,53,opt,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
-	// self_trade_prevention_mode is the order's STP mode (Binance "V", Binance USD-M "V"). UNSPECIFIED when
-	// not reported.
+	// self_trade_prevention_mode is the order's STP mode (Binance "V", Binance USD-M "V"; "NONE" maps to
+	// SELF_TRADE_PREVENTION_MODE_NONE, not UNSPECIFIED). UNSPECIFIED when not reported.
 	SelfTradePreventionMode SelfTradePreventionMode `protobuf:"varint,54,opt,name=self_trade_prevention_mode,json=selfTradePreventionMode,proto3,enum=cqc.venues.v1.SelfTradePreventionMode" json:"self_trade_prevention_mode,omitempty"`
-	// trade_prevention is what STP did. Required for TRADE_PREVENTION reports; unset otherwise.
+	// trade_prevention is what self-trade prevention did or is linked to. Required for TRADE_PREVENTION
+	// reports (rule execution_report.prevention_requires_data). On other reports it is set whenever the venue
+	// sends any prevention field and unset otherwise: Binance's documented NEW executionReport carries
+	// "v": 3 (preventedMatchId) with "V": "NONE", which maps to trade_prevention.prevented_match_id "3", and
+	// EXPIRED reports of STP-expired orders (X "EXPIRED_IN_MATCH") carry v, A, B, ... as well.
 	TradePrevention *TradePrevention `protobuf:"bytes,55,opt,name=trade_prevention,json=tradePrevention,proto3" json:"trade_prevention,omitempty"`
 	// special_execution marks forced fills (liquidation, ADL, insurance fund, settlement, delivery).
 	// UNSPECIFIED for normal executions.
@@ -510,8 +518,14 @@ type ExecutionReport struct {
 	// rather than receiving it live (NautilusTrader OrderFilled.reconciliation).
 	Reconciliation bool `protobuf:"varint,67,opt,name=reconciliation,proto3" json:"reconciliation,omitempty"`
 	// source_record is the venue message this report was mapped from, verbatim. Required for reports from
-	// a venue (audit); unset only for reports CQC generated in reconciliation.
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,68,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// a venue (audit; rule execution_report.source_record_required); may be unset only when reconciliation
+	// is true (reports CQC generated while reconciling).
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,68,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// quantity_unit is the unit of order_quantity, last_quantity, cum_quantity, leaves_quantity,
+	// display_quantity and the trade_prevention quantities; the same as the order's Order.quantity_unit.
+	// UNSPECIFIED (the usual case) means the market's quantity unit (Market.quantity_unit). Set by the
+	// gateway only when the venue reports sizes in another unit than the market's.
+	QuantityUnit  QuantityUnit `protobuf:"varint,69,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"quantity_unit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1020,6 +1034,13 @@ func (x *ExecutionReport) GetSourceRecord() *v1.SourceRecord {
 		return x.SourceRecord
 	}
 	return nil
+}
+
+func (x *ExecutionReport) GetQuantityUnit() QuantityUnit {
+	if x != nil {
+		return x.QuantityUnit
+	}
+	return QuantityUnit_QUANTITY_UNIT_UNSPECIFIED
 }
 
 // OrderStatusReport is a venue's snapshot of one order, used to reconcile CQC's Order records with the
@@ -1642,7 +1663,7 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\x18_last_prevented_quantityB\x1f\n" +
 	"\x1d_prevented_execution_quantityB\x1c\n" +
 	"\x1a_prevented_execution_priceB%\n" +
-	"#_prevented_execution_quote_quantity\"\xba.\n" +
+	"#_prevented_execution_quote_quantity\"\xc90\n" +
 	"\x0fExecutionReport\x12%\n" +
 	"\aexec_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeR\x06execId\x12,\n" +
 	"\rvenue_exec_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\vvenueExecId\x12@\n" +
@@ -1728,12 +1749,14 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\x11venue_strategy_id\x18A \x01(\tB\x14\xbaH\x11r\x0f2\r^[0-9]{1,20}$H\x11R\x0fvenueStrategyId\x88\x01\x01\x12I\n" +
 	"\x13venue_strategy_type\x18B \x01(\tB\x14\xbaH\x11r\x0f2\r^[0-9]{1,20}$H\x12R\x11venueStrategyType\x88\x01\x01\x12&\n" +
 	"\x0ereconciliation\x18C \x01(\bR\x0ereconciliation\x12?\n" +
-	"\rsource_record\x18D \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\xe6\v\xbaH\xe2\v\x1a\x9f\x02\n" +
+	"\rsource_record\x18D \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12J\n" +
+	"\rquantity_unit\x18E \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\b\xbaH\x05\x82\x01\x02\x10\x01R\fquantityUnit:\xa9\r\xbaH\xa5\r\x1a\x9f\x02\n" +
 	"\x1dexecution_report.trade_fields\x12=TRADE reports need trade_id, last_quantity > 0 and last_price\x1a\xbe\x01this.exec_type != 2 || (this.trade_id != '' && has(this.last_quantity) && (!this.last_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') || double(this.last_quantity) > 0.0) && has(this.last_price))\x1a\x99\x02\n" +
 	" execution_report.cum_covers_last\x12+cum_quantity must be at least last_quantity\x1a\xc7\x01!(this.cum_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.last_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (!has(this.last_quantity) || double(this.cum_quantity) >= double(this.last_quantity))\x1a\xa6\x02\n" +
 	"*execution_report.cum_within_order_quantity\x12+cum_quantity must not exceed order_quantity\x1a\xca\x01!(this.cum_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.order_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (!has(this.order_quantity) || double(this.cum_quantity) <= double(this.order_quantity))\x1a\x83\x02\n" +
 	"%execution_report.filled_has_no_leaves\x12=when order_status is FILLED, leaves_quantity must be 0 if set\x1a\x9a\x01!(this.leaves_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (this.order_status != 7 || !has(this.leaves_quantity) || double(this.leaves_quantity) == 0.0)\x1a\xe1\x01\n" +
-	"(execution_report.correction_requires_ref\x12LTRADE_CORRECT and TRADE_CANCEL reports need ref_exec_id or ref_venue_exec_id\x1ag(this.exec_type != 13 && this.exec_type != 14) || has(this.ref_exec_id) || this.ref_venue_exec_id != ''\x1a\x8e\x01\n" +
+	"(execution_report.correction_requires_ref\x12LTRADE_CORRECT and TRADE_CANCEL reports need ref_exec_id or ref_venue_exec_id\x1ag(this.exec_type != 13 && this.exec_type != 14) || has(this.ref_exec_id) || this.ref_venue_exec_id != ''\x1a\xc0\x01\n" +
+	"'execution_report.source_record_required\x12esource_record must be set unless reconciliation is true (reports from a venue keep the venue message)\x1a.this.reconciliation || has(this.source_record)\x1a\x8e\x01\n" +
 	")execution_report.prevention_requires_data\x12.TRADE_PREVENTION reports need trade_prevention\x1a1this.exec_type != 7 || has(this.trade_prevention)B\v\n" +
 	"\t_order_idB\x16\n" +
 	"\x14_venue_order_list_idB\x11\n" +
@@ -1897,7 +1920,8 @@ var file_cqc_venues_v1_execution_proto_goTypes = []any{
 	(SelfTradePreventionMode)(0),  // 20: cqc.venues.v1.SelfTradePreventionMode
 	(PositionSide)(0),             // 21: cqc.venues.v1.PositionSide
 	(*v1.SourceRecord)(nil),       // 22: cqc.types.v1.SourceRecord
-	(ContingencyType)(0),          // 23: cqc.venues.v1.ContingencyType
+	(QuantityUnit)(0),             // 23: cqc.venues.v1.QuantityUnit
+	(ContingencyType)(0),          // 24: cqc.venues.v1.ContingencyType
 }
 var file_cqc_venues_v1_execution_proto_depIdxs = []int32{
 	8,  // 0: cqc.venues.v1.MiscFee.amount:type_name -> cqc.types.v1.AssetAmount
@@ -1928,34 +1952,35 @@ var file_cqc_venues_v1_execution_proto_depIdxs = []int32{
 	21, // 25: cqc.venues.v1.ExecutionReport.position_side:type_name -> cqc.venues.v1.PositionSide
 	8,  // 26: cqc.venues.v1.ExecutionReport.realized_pnl:type_name -> cqc.types.v1.AssetAmount
 	22, // 27: cqc.venues.v1.ExecutionReport.source_record:type_name -> cqc.types.v1.SourceRecord
-	23, // 28: cqc.venues.v1.OrderStatusReport.contingency_type:type_name -> cqc.venues.v1.ContingencyType
-	11, // 29: cqc.venues.v1.OrderStatusReport.side:type_name -> cqc.venues.v1.Side
-	12, // 30: cqc.venues.v1.OrderStatusReport.order_type:type_name -> cqc.venues.v1.OrderType
-	13, // 31: cqc.venues.v1.OrderStatusReport.time_in_force:type_name -> cqc.venues.v1.TimeInForce
-	10, // 32: cqc.venues.v1.OrderStatusReport.status:type_name -> cqc.venues.v1.OrderStatus
-	15, // 33: cqc.venues.v1.OrderStatusReport.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
-	16, // 34: cqc.venues.v1.OrderStatusReport.trailing_offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
-	14, // 35: cqc.venues.v1.OrderStatusReport.expire_time:type_name -> google.protobuf.Timestamp
-	14, // 36: cqc.venues.v1.OrderStatusReport.accept_time:type_name -> google.protobuf.Timestamp
-	14, // 37: cqc.venues.v1.OrderStatusReport.trigger_time:type_name -> google.protobuf.Timestamp
-	14, // 38: cqc.venues.v1.OrderStatusReport.last_update_time:type_name -> google.protobuf.Timestamp
-	14, // 39: cqc.venues.v1.OrderStatusReport.receive_time:type_name -> google.protobuf.Timestamp
-	22, // 40: cqc.venues.v1.OrderStatusReport.source_record:type_name -> cqc.types.v1.SourceRecord
-	11, // 41: cqc.venues.v1.FillReport.side:type_name -> cqc.venues.v1.Side
-	8,  // 42: cqc.venues.v1.FillReport.commission:type_name -> cqc.types.v1.AssetAmount
-	17, // 43: cqc.venues.v1.FillReport.liquidity_side:type_name -> cqc.venues.v1.LiquiditySide
-	14, // 44: cqc.venues.v1.FillReport.transact_time:type_name -> google.protobuf.Timestamp
-	14, // 45: cqc.venues.v1.FillReport.receive_time:type_name -> google.protobuf.Timestamp
-	22, // 46: cqc.venues.v1.FillReport.source_record:type_name -> cqc.types.v1.SourceRecord
-	21, // 47: cqc.venues.v1.PositionStatusReport.position_side:type_name -> cqc.venues.v1.PositionSide
-	14, // 48: cqc.venues.v1.PositionStatusReport.last_update_time:type_name -> google.protobuf.Timestamp
-	14, // 49: cqc.venues.v1.PositionStatusReport.receive_time:type_name -> google.protobuf.Timestamp
-	22, // 50: cqc.venues.v1.PositionStatusReport.source_record:type_name -> cqc.types.v1.SourceRecord
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	23, // 28: cqc.venues.v1.ExecutionReport.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
+	24, // 29: cqc.venues.v1.OrderStatusReport.contingency_type:type_name -> cqc.venues.v1.ContingencyType
+	11, // 30: cqc.venues.v1.OrderStatusReport.side:type_name -> cqc.venues.v1.Side
+	12, // 31: cqc.venues.v1.OrderStatusReport.order_type:type_name -> cqc.venues.v1.OrderType
+	13, // 32: cqc.venues.v1.OrderStatusReport.time_in_force:type_name -> cqc.venues.v1.TimeInForce
+	10, // 33: cqc.venues.v1.OrderStatusReport.status:type_name -> cqc.venues.v1.OrderStatus
+	15, // 34: cqc.venues.v1.OrderStatusReport.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
+	16, // 35: cqc.venues.v1.OrderStatusReport.trailing_offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
+	14, // 36: cqc.venues.v1.OrderStatusReport.expire_time:type_name -> google.protobuf.Timestamp
+	14, // 37: cqc.venues.v1.OrderStatusReport.accept_time:type_name -> google.protobuf.Timestamp
+	14, // 38: cqc.venues.v1.OrderStatusReport.trigger_time:type_name -> google.protobuf.Timestamp
+	14, // 39: cqc.venues.v1.OrderStatusReport.last_update_time:type_name -> google.protobuf.Timestamp
+	14, // 40: cqc.venues.v1.OrderStatusReport.receive_time:type_name -> google.protobuf.Timestamp
+	22, // 41: cqc.venues.v1.OrderStatusReport.source_record:type_name -> cqc.types.v1.SourceRecord
+	11, // 42: cqc.venues.v1.FillReport.side:type_name -> cqc.venues.v1.Side
+	8,  // 43: cqc.venues.v1.FillReport.commission:type_name -> cqc.types.v1.AssetAmount
+	17, // 44: cqc.venues.v1.FillReport.liquidity_side:type_name -> cqc.venues.v1.LiquiditySide
+	14, // 45: cqc.venues.v1.FillReport.transact_time:type_name -> google.protobuf.Timestamp
+	14, // 46: cqc.venues.v1.FillReport.receive_time:type_name -> google.protobuf.Timestamp
+	22, // 47: cqc.venues.v1.FillReport.source_record:type_name -> cqc.types.v1.SourceRecord
+	21, // 48: cqc.venues.v1.PositionStatusReport.position_side:type_name -> cqc.venues.v1.PositionSide
+	14, // 49: cqc.venues.v1.PositionStatusReport.last_update_time:type_name -> google.protobuf.Timestamp
+	14, // 50: cqc.venues.v1.PositionStatusReport.receive_time:type_name -> google.protobuf.Timestamp
+	22, // 51: cqc.venues.v1.PositionStatusReport.source_record:type_name -> cqc.types.v1.SourceRecord
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_cqc_venues_v1_execution_proto_init() }

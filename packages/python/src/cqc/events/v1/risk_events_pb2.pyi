@@ -232,9 +232,17 @@ class _MetricUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MetricUnit
     """Seconds (data staleness, venue downtime)."""
     METRIC_UNIT_PRICE: _MetricUnit.ValueType  # 6
     """Units of the market's quote asset per unit of its base asset (a price level)."""
+    METRIC_UNIT_QUANTITY: _MetricUnit.ValueType  # 7
+    """The quantity unit of the alert's market_id (Market.quantity_unit: base units, contracts, quote or
+    USD), as in a RISK_LIMIT_UNIT_QUANTITY limit (position or order size). market_id is set with it.
+    """
 
 class MetricUnit(_MetricUnit, metaclass=_MetricUnitEnumTypeWrapper):
-    """MetricUnit is the unit of a risk alert's observed and threshold values."""
+    """MetricUnit is the unit of a risk alert's observed and threshold values. An alert raised by a RiskLimit
+    maps the limit's cqc.portfolio.v1.RiskLimitUnit by name, not by number: AMOUNT -> ASSET_AMOUNT (with
+    unit_asset_id = the limit's threshold_asset_id), FRACTION -> FRACTION, MULTIPLE -> RATIO, COUNT ->
+    COUNT, QUANTITY (5) -> QUANTITY (7).
+    """
 
 METRIC_UNIT_UNSPECIFIED: MetricUnit.ValueType  # 0
 """Not set: the values are unset or dimensionless without a more specific unit. Allowed."""
@@ -252,6 +260,10 @@ METRIC_UNIT_SECONDS: MetricUnit.ValueType  # 5
 """Seconds (data staleness, venue downtime)."""
 METRIC_UNIT_PRICE: MetricUnit.ValueType  # 6
 """Units of the market's quote asset per unit of its base asset (a price level)."""
+METRIC_UNIT_QUANTITY: MetricUnit.ValueType  # 7
+"""The quantity unit of the alert's market_id (Market.quantity_unit: base units, contracts, quote or
+USD), as in a RISK_LIMIT_UNIT_QUANTITY limit (position or order size). market_id is set with it.
+"""
 Global___MetricUnit: _TypeAlias = MetricUnit  # noqa: Y015
 
 @_typing.final

@@ -219,24 +219,34 @@ class _OpenInterestUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Open
     DESCRIPTOR: _descriptor.EnumDescriptor
     OPEN_INTEREST_UNIT_UNSPECIFIED: _OpenInterestUnit.ValueType  # 0
     """Not set. Never valid on input."""
-    OPEN_INTEREST_UNIT_CONTRACTS: _OpenInterestUnit.ValueType  # 1
-    """Number of contracts (OKX "oi"; one OKX BTC-USD-SWAP contract = 100 USD of notional)."""
-    OPEN_INTEREST_UNIT_BASE: _OpenInterestUnit.ValueType  # 2
+    OPEN_INTEREST_UNIT_BASE: _OpenInterestUnit.ValueType  # 1
     """Units of the market's base asset (Binance openInterest in BTC; OKX "oiCcy"; Hyperliquid openInterest)."""
+    OPEN_INTEREST_UNIT_CONTRACTS: _OpenInterestUnit.ValueType  # 2
+    """Number of contracts (OKX "oi"; one OKX BTC-USD-SWAP contract = 100 USD of notional)."""
     OPEN_INTEREST_UNIT_QUOTE: _OpenInterestUnit.ValueType  # 3
-    """Units of the market's quote asset (Deribit inverse futures open_interest in USD)."""
+    """Units of the market's quote asset (venues that count open interest in the quote asset)."""
+    OPEN_INTEREST_UNIT_USD: _OpenInterestUnit.ValueType  # 4
+    """US dollars of notional (Deribit inverse futures and perpetuals open_interest, counted in USD like
+    their order amounts, QUANTITY_UNIT_USD).
+    """
 
 class OpenInterestUnit(_OpenInterestUnit, metaclass=_OpenInterestUnitEnumTypeWrapper):
-    """OpenInterestUnit is the unit OpenInterest.amount is counted in."""
+    """OpenInterestUnit is the unit OpenInterest.amount is counted in. Values 1 to 4 mirror
+    cqc.venues.v1.QuantityUnit number for number (BASE, CONTRACTS, QUOTE, USD).
+    """
 
 OPEN_INTEREST_UNIT_UNSPECIFIED: OpenInterestUnit.ValueType  # 0
 """Not set. Never valid on input."""
-OPEN_INTEREST_UNIT_CONTRACTS: OpenInterestUnit.ValueType  # 1
-"""Number of contracts (OKX "oi"; one OKX BTC-USD-SWAP contract = 100 USD of notional)."""
-OPEN_INTEREST_UNIT_BASE: OpenInterestUnit.ValueType  # 2
+OPEN_INTEREST_UNIT_BASE: OpenInterestUnit.ValueType  # 1
 """Units of the market's base asset (Binance openInterest in BTC; OKX "oiCcy"; Hyperliquid openInterest)."""
+OPEN_INTEREST_UNIT_CONTRACTS: OpenInterestUnit.ValueType  # 2
+"""Number of contracts (OKX "oi"; one OKX BTC-USD-SWAP contract = 100 USD of notional)."""
 OPEN_INTEREST_UNIT_QUOTE: OpenInterestUnit.ValueType  # 3
-"""Units of the market's quote asset (Deribit inverse futures open_interest in USD)."""
+"""Units of the market's quote asset (venues that count open interest in the quote asset)."""
+OPEN_INTEREST_UNIT_USD: OpenInterestUnit.ValueType  # 4
+"""US dollars of notional (Deribit inverse futures and perpetuals open_interest, counted in USD like
+their order amounts, QUANTITY_UNIT_USD).
+"""
 Global___OpenInterestUnit: _TypeAlias = OpenInterestUnit  # noqa: Y015
 
 @_typing.final
@@ -598,7 +608,7 @@ class OpenInterest(_message.Message):
     Non-negative decimal string. Required.
     """
     amount_unit: Global___OpenInterestUnit.ValueType
-    """amount_unit says what amount counts: contracts, base or quote units. Required."""
+    """amount_unit says what amount counts: base units, contracts, quote units or USD. Required."""
     base_amount: _builtins.str
     """base_amount is the same open interest in units of the market's base asset when the venue publishes
     it beside a contract or quote count (OKX "oiCcy" in BTC). Non-negative; unset otherwise.
@@ -725,7 +735,9 @@ class Trade(_message.Message):
     @_builtins.property
     def event_time(self) -> _timestamp_pb2.Timestamp:
         """event_time is when the trade was matched, on the venue's clock (Binance trade "T", Coinbase "time",
-        OKX "ts", TARDIS timestamp, FIX 60). Required.
+        OKX "ts", TARDIS timestamp, FIX 60). Required. Note: this is the match time, which an account's own
+        fill carries as ExecutionReport.transact_time; ExecutionReport.event_time is the venue's message time
+        (Binance "E"), not the match time.
         """
 
     @_builtins.property

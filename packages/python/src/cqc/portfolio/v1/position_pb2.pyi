@@ -34,15 +34,22 @@ class _PositionQuantityUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_
     """Not set. Never valid on a position record."""
     POSITION_QUANTITY_UNIT_BASE: _PositionQuantityUnit.ValueType  # 1
     """Whole units of the base (or, for lending and spot holdings, the held) asset: "0.250" BTC on Binance
-    USD-M BTCUSDT (positionAmt), "250000.123456" USDC supplied to Aave.
+    USD-M BTCUSDT (positionAmt), "250000.123456" USDC supplied to Aave. Mirrors QUANTITY_UNIT_BASE.
     """
     POSITION_QUANTITY_UNIT_CONTRACTS: _PositionQuantityUnit.ValueType  # 2
     """Number of contracts: OKX pos "-5" on BTC-USD-SWAP. Position.contract_size and contract_size_asset_id
     say what one contract is worth (OKX ctVal "100" ctValCcy "USD"); contract_size is then required.
+    Mirrors QUANTITY_UNIT_CONTRACTS.
     """
     POSITION_QUANTITY_UNIT_QUOTE: _PositionQuantityUnit.ValueType  # 3
-    """Whole units of the quote asset (Deribit inverse futures and perpetuals size positions in USD)."""
-    POSITION_QUANTITY_UNIT_LIQUIDITY: _PositionQuantityUnit.ValueType  # 4
+    """Whole units of the market's quote asset (quote-sized holdings). Mirrors QUANTITY_UNIT_QUOTE. Deribit
+    inverse positions, sized in US dollars, use POSITION_QUANTITY_UNIT_USD.
+    """
+    POSITION_QUANTITY_UNIT_USD: _PositionQuantityUnit.ValueType  # 4
+    """US dollars of notional: Deribit inverse futures and perpetuals size positions in USD ("size" -100 on
+    BTC-PERPETUAL = short 100 USD, a multiple of the instrument's contract_size). Mirrors QUANTITY_UNIT_USD.
+    """
+    POSITION_QUANTITY_UNIT_LIQUIDITY: _PositionQuantityUnit.ValueType  # 5
     """Concentrated-liquidity units of an AMM position (Uniswap v3 `liquidity`, a raw uint128 integer).
     Used with Position.liquidity_range; the quantity equals liquidity_range.liquidity.
     """
@@ -50,21 +57,30 @@ class _PositionQuantityUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_
 class PositionQuantityUnit(_PositionQuantityUnit, metaclass=_PositionQuantityUnitEnumTypeWrapper):
     """PositionQuantityUnit is what one unit of Position.quantity is. Venues count positions differently:
     Binance USD-M in base coin (BTC), OKX swaps and futures in contracts, Deribit inverse futures in USD.
+    Values 1 to 4 mirror cqc.venues.v1.QuantityUnit number for number (BASE, CONTRACTS, QUOTE, USD), so a
+    position's unit is its market's Market.quantity_unit; LIQUIDITY has no market counterpart.
     """
 
 POSITION_QUANTITY_UNIT_UNSPECIFIED: PositionQuantityUnit.ValueType  # 0
 """Not set. Never valid on a position record."""
 POSITION_QUANTITY_UNIT_BASE: PositionQuantityUnit.ValueType  # 1
 """Whole units of the base (or, for lending and spot holdings, the held) asset: "0.250" BTC on Binance
-USD-M BTCUSDT (positionAmt), "250000.123456" USDC supplied to Aave.
+USD-M BTCUSDT (positionAmt), "250000.123456" USDC supplied to Aave. Mirrors QUANTITY_UNIT_BASE.
 """
 POSITION_QUANTITY_UNIT_CONTRACTS: PositionQuantityUnit.ValueType  # 2
 """Number of contracts: OKX pos "-5" on BTC-USD-SWAP. Position.contract_size and contract_size_asset_id
 say what one contract is worth (OKX ctVal "100" ctValCcy "USD"); contract_size is then required.
+Mirrors QUANTITY_UNIT_CONTRACTS.
 """
 POSITION_QUANTITY_UNIT_QUOTE: PositionQuantityUnit.ValueType  # 3
-"""Whole units of the quote asset (Deribit inverse futures and perpetuals size positions in USD)."""
-POSITION_QUANTITY_UNIT_LIQUIDITY: PositionQuantityUnit.ValueType  # 4
+"""Whole units of the market's quote asset (quote-sized holdings). Mirrors QUANTITY_UNIT_QUOTE. Deribit
+inverse positions, sized in US dollars, use POSITION_QUANTITY_UNIT_USD.
+"""
+POSITION_QUANTITY_UNIT_USD: PositionQuantityUnit.ValueType  # 4
+"""US dollars of notional: Deribit inverse futures and perpetuals size positions in USD ("size" -100 on
+BTC-PERPETUAL = short 100 USD, a multiple of the instrument's contract_size). Mirrors QUANTITY_UNIT_USD.
+"""
+POSITION_QUANTITY_UNIT_LIQUIDITY: PositionQuantityUnit.ValueType  # 5
 """Concentrated-liquidity units of an AMM position (Uniswap v3 `liquidity`, a raw uint128 integer).
 Used with Position.liquidity_range; the quantity equals liquidity_range.liquidity.
 """
@@ -166,8 +182,8 @@ class Position(_message.Message):
     side "short") are negated on ingest; Binance positionAmt and OKX net-mode pos are already signed.
     """
     quantity_unit: Global___PositionQuantityUnit.ValueType
-    """quantity_unit says what one unit of quantity is (base asset, contracts, quote asset, AMM liquidity).
-    Required.
+    """quantity_unit says what one unit of quantity is (base asset, contracts, quote asset, USD, AMM
+    liquidity): for venue positions, the market's Market.quantity_unit (same enum numbers). Required.
     """
     contract_size: _builtins.str
     """contract_size is the value of one contract in contract_size_asset_id (OKX ctVal "100" with ctValCcy

@@ -46,7 +46,8 @@ class MarketDataStub:
     """GetPrice returns the latest observed price of one type for one market. Unary."""
     ListPrices: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.ListPricesRequest, _market_data_pb2.ListPricesResponse]
     """ListPrices returns the latest prices of several markets and price types in one call (a batch
-    GetPrice). Unary. Pairs without data are omitted rather than failing the call.
+    GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
+    request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
     """
     StreamPrices: _grpc.UnaryStreamMultiCallable[_market_data_pb2.StreamPricesRequest, _market_data_pb2.StreamPricesResponse]
     """StreamPrices sends the latest price of every requested market and type first, then each new
@@ -106,7 +107,8 @@ class MarketDataAsyncStub(MarketDataStub):
     """GetPrice returns the latest observed price of one type for one market. Unary."""
     ListPrices: _aio.UnaryUnaryMultiCallable[_market_data_pb2.ListPricesRequest, _market_data_pb2.ListPricesResponse]  # type: ignore[assignment]
     """ListPrices returns the latest prices of several markets and price types in one call (a batch
-    GetPrice). Unary. Pairs without data are omitted rather than failing the call.
+    GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
+    request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
     """
     StreamPrices: _aio.UnaryStreamMultiCallable[_market_data_pb2.StreamPricesRequest, _market_data_pb2.StreamPricesResponse]  # type: ignore[assignment]
     """StreamPrices sends the latest price of every requested market and type first, then each new
@@ -175,7 +177,8 @@ class MarketDataServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_market_data_pb2.ListPricesResponse, _abc.Awaitable[_market_data_pb2.ListPricesResponse]]:
         """ListPrices returns the latest prices of several markets and price types in one call (a batch
-        GetPrice). Unary. Pairs without data are omitted rather than failing the call.
+        GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
+        request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
         """
 
     @_abc_1.abstractmethod

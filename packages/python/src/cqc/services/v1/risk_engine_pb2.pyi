@@ -110,8 +110,16 @@ class ListExposuresRequest(_message.Message):
 
     SCOPE_FIELD_NUMBER: _builtins.int
     DIMENSION_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     dimension: _exposure_pb2.ExposureDimension.ValueType
     """dimension is the axis to aggregate along (ASSET, UNDERLYING, VENUE, ...). Required."""
+    page_size: _builtins.int
+    """page_size is the maximum number of exposures to return, 0 to 1000; 0 means the server default (100)."""
+    page_token: _builtins.str
+    """page_token is the previous response's next_page_token, or empty for the first page. Opaque; the other
+    fields must be unchanged between pages (else INVALID_ARGUMENT, INVALID_PAGE_TOKEN).
+    """
     @_builtins.property
     def scope(self) -> Global___RiskScope:
         """scope is the portfolio or account. Required."""
@@ -121,10 +129,12 @@ class ListExposuresRequest(_message.Message):
         *,
         scope: Global___RiskScope | None = ...,
         dimension: _exposure_pb2.ExposureDimension.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "page_size", b"page_size", "page_token", b"page_token", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -137,6 +147,9 @@ class ListExposuresResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPOSURES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token continues the listing; empty on the last page."""
     @_builtins.property
     def exposures(self) -> _containers.RepeatedCompositeFieldContainer[_exposure_pb2.Exposure]:
         """exposures has one entry per key of the dimension (e.g. one per asset), largest gross first."""
@@ -145,10 +158,11 @@ class ListExposuresResponse(_message.Message):
         self,
         *,
         exposures: _abc.Iterable[_exposure_pb2.Exposure] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposures", b"exposures"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposures", b"exposures", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

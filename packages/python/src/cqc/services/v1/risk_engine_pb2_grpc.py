@@ -129,6 +129,9 @@ class RiskEngineServicer:
         """CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
         and returns the decision without placing anything. Unary, read-only: the same order gives the same
         decision until positions, limits or state change. A DENY is a normal response, not an error.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+        UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
+        denial, never place the order unchecked).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,7 +139,9 @@ class RiskEngineServicer:
 
     def ListExposures(self, request, context):
         """ListExposures returns current exposures of a portfolio or account along one dimension (asset,
-        underlying, venue, chain, ...). Unary, read-only.
+        underlying, venue, chain, ...), page by page, largest gross first. Unary, read-only. Errors:
+        INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (NOT_FOUND_RESOURCE for an unknown
+        portfolio, NOT_FOUND_ACCOUNT for an unknown account).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,7 +188,8 @@ class RiskEngineServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetTradingState(self, request, context):
-        """GetTradingState returns the trading state of an account or portfolio. Unary, read-only.
+        """GetTradingState returns the trading state of an account or portfolio. Unary, read-only. Errors:
+        INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -193,6 +199,8 @@ class RiskEngineServicer:
         """SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
         REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
         TradingStateChanged event.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
+        PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -45,10 +45,15 @@ class RiskEngineStub:
     """CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
     and returns the decision without placing anything. Unary, read-only: the same order gives the same
     decision until positions, limits or state change. A DENY is a normal response, not an error.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+    UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
+    denial, never place the order unchecked).
     """
     ListExposures: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.ListExposuresRequest, _risk_engine_pb2.ListExposuresResponse]
     """ListExposures returns current exposures of a portfolio or account along one dimension (asset,
-    underlying, venue, chain, ...). Unary, read-only.
+    underlying, venue, chain, ...), page by page, largest gross first. Unary, read-only. Errors:
+    INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (NOT_FOUND_RESOURCE for an unknown
+    portfolio, NOT_FOUND_ACCOUNT for an unknown account).
     """
     StreamExposures: _grpc.UnaryStreamMultiCallable[_risk_engine_pb2.StreamExposuresRequest, _risk_engine_pb2.StreamExposuresResponse]
     """StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
@@ -70,11 +75,15 @@ class RiskEngineStub:
     ResolveRiskAlert: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.ResolveRiskAlertRequest, _risk_engine_pb2.ResolveRiskAlertResponse]
     """ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND."""
     GetTradingState: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.GetTradingStateRequest, _risk_engine_pb2.GetTradingStateResponse]
-    """GetTradingState returns the trading state of an account or portfolio. Unary, read-only."""
+    """GetTradingState returns the trading state of an account or portfolio. Unary, read-only. Errors:
+    INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
+    """
     SetTradingState: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.SetTradingStateRequest, _risk_engine_pb2.SetTradingStateResponse]
     """SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
     REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
     TradingStateChanged event.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
+    PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
     """
     GetRiskLimit: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.GetRiskLimitRequest, _risk_engine_pb2.GetRiskLimitResponse]
     """GetRiskLimit returns one risk limit by limit_id. Unary, read-only.
@@ -118,10 +127,15 @@ class RiskEngineAsyncStub(RiskEngineStub):
     """CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
     and returns the decision without placing anything. Unary, read-only: the same order gives the same
     decision until positions, limits or state change. A DENY is a normal response, not an error.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+    UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
+    denial, never place the order unchecked).
     """
     ListExposures: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.ListExposuresRequest, _risk_engine_pb2.ListExposuresResponse]  # type: ignore[assignment]
     """ListExposures returns current exposures of a portfolio or account along one dimension (asset,
-    underlying, venue, chain, ...). Unary, read-only.
+    underlying, venue, chain, ...), page by page, largest gross first. Unary, read-only. Errors:
+    INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (NOT_FOUND_RESOURCE for an unknown
+    portfolio, NOT_FOUND_ACCOUNT for an unknown account).
     """
     StreamExposures: _aio.UnaryStreamMultiCallable[_risk_engine_pb2.StreamExposuresRequest, _risk_engine_pb2.StreamExposuresResponse]  # type: ignore[assignment]
     """StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
@@ -143,11 +157,15 @@ class RiskEngineAsyncStub(RiskEngineStub):
     ResolveRiskAlert: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.ResolveRiskAlertRequest, _risk_engine_pb2.ResolveRiskAlertResponse]  # type: ignore[assignment]
     """ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND."""
     GetTradingState: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.GetTradingStateRequest, _risk_engine_pb2.GetTradingStateResponse]  # type: ignore[assignment]
-    """GetTradingState returns the trading state of an account or portfolio. Unary, read-only."""
+    """GetTradingState returns the trading state of an account or portfolio. Unary, read-only. Errors:
+    INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
+    """
     SetTradingState: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.SetTradingStateRequest, _risk_engine_pb2.SetTradingStateResponse]  # type: ignore[assignment]
     """SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
     REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
     TradingStateChanged event.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
+    PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
     """
     GetRiskLimit: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.GetRiskLimitRequest, _risk_engine_pb2.GetRiskLimitResponse]  # type: ignore[assignment]
     """GetRiskLimit returns one risk limit by limit_id. Unary, read-only.
@@ -194,6 +212,9 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
         """CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
         and returns the decision without placing anything. Unary, read-only: the same order gives the same
         decision until positions, limits or state change. A DENY is a normal response, not an error.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+        UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
+        denial, never place the order unchecked).
         """
 
     @_abc_1.abstractmethod
@@ -203,7 +224,9 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_risk_engine_pb2.ListExposuresResponse, _abc.Awaitable[_risk_engine_pb2.ListExposuresResponse]]:
         """ListExposures returns current exposures of a portfolio or account along one dimension (asset,
-        underlying, venue, chain, ...). Unary, read-only.
+        underlying, venue, chain, ...), page by page, largest gross first. Unary, read-only. Errors:
+        INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (NOT_FOUND_RESOURCE for an unknown
+        portfolio, NOT_FOUND_ACCOUNT for an unknown account).
         """
 
     @_abc_1.abstractmethod
@@ -261,7 +284,9 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
         request: _risk_engine_pb2.GetTradingStateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_risk_engine_pb2.GetTradingStateResponse, _abc.Awaitable[_risk_engine_pb2.GetTradingStateResponse]]:
-        """GetTradingState returns the trading state of an account or portfolio. Unary, read-only."""
+        """GetTradingState returns the trading state of an account or portfolio. Unary, read-only. Errors:
+        INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
+        """
 
     @_abc_1.abstractmethod
     def SetTradingState(
@@ -272,6 +297,8 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
         """SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
         REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
         TradingStateChanged event.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
+        PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
         """
 
     @_abc_1.abstractmethod

@@ -791,19 +791,29 @@ class ListBalancesRequest(_message.Message):
 
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     INCLUDE_ZERO_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account ("acc_" + ULID). Required."""
     include_zero: _builtins.bool
     """include_zero also returns assets whose total is zero when true (by default they are omitted)."""
+    page_size: _builtins.int
+    """page_size is the maximum number of balances to return, 0 to 1000; 0 means the server default (100)."""
+    page_token: _builtins.str
+    """page_token is the previous response's next_page_token, or empty for the first page. Opaque; the other
+    fields must be unchanged between pages (else INVALID_ARGUMENT, INVALID_PAGE_TOKEN).
+    """
     def __init__(
         self,
         *,
         account_id: _builtins.str = ...,
         include_zero: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "include_zero", b"include_zero"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "include_zero", b"include_zero", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -816,6 +826,9 @@ class ListBalancesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     BALANCES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token continues the listing; empty on the last page."""
     @_builtins.property
     def balances(self) -> _containers.RepeatedCompositeFieldContainer[_balance_pb2.Balance]:
         """balances has one entry per asset (and wallet) of the account, ordered by asset_id."""
@@ -824,10 +837,11 @@ class ListBalancesResponse(_message.Message):
         self,
         *,
         balances: _abc.Iterable[_balance_pb2.Balance] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -238,7 +238,9 @@ class VenueGatewayServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListBalances(self, request, context):
-        """ListBalances returns an account's balances, one per asset (and wallet). Unary, read-only.
+        """ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+        (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
         Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

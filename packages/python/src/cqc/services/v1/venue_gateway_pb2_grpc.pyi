@@ -90,7 +90,9 @@ class VenueGatewayStub:
     to fill a gap after reconnecting. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
     """
     ListBalances: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListBalancesRequest, _venue_gateway_pb2.ListBalancesResponse]
-    """ListBalances returns an account's balances, one per asset (and wallet). Unary, read-only.
+    """ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+    (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
     Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
     """
     StreamBalances: _grpc.UnaryStreamMultiCallable[_venue_gateway_pb2.StreamBalancesRequest, _venue_gateway_pb2.StreamBalancesResponse]
@@ -200,7 +202,9 @@ class VenueGatewayAsyncStub(VenueGatewayStub):
     to fill a gap after reconnecting. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
     """
     ListBalances: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListBalancesRequest, _venue_gateway_pb2.ListBalancesResponse]  # type: ignore[assignment]
-    """ListBalances returns an account's balances, one per asset (and wallet). Unary, read-only.
+    """ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+    (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
     Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
     """
     StreamBalances: _aio.UnaryStreamMultiCallable[_venue_gateway_pb2.StreamBalancesRequest, _venue_gateway_pb2.StreamBalancesResponse]  # type: ignore[assignment]
@@ -367,7 +371,9 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _venue_gateway_pb2.ListBalancesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.ListBalancesResponse, _abc.Awaitable[_venue_gateway_pb2.ListBalancesResponse]]:
-        """ListBalances returns an account's balances, one per asset (and wallet). Unary, read-only.
+        """ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+        (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
         Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
         """
 

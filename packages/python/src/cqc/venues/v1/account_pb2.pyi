@@ -190,7 +190,9 @@ class _TradingStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TradingS
     """Only orders that reduce exposure are allowed."""
 
 class TradingState(_TradingState, metaclass=_TradingStateEnumTypeWrapper):
-    """TradingState is CQC's risk-engine state for an account (NautilusTrader TradingState)."""
+    """TradingState is CQC's risk-engine trading state for an account or a portfolio (RiskEngine.GetTradingState /
+    SetTradingState; NautilusTrader TradingState). Set only by the RiskEngine.
+    """
 
 TRADING_STATE_UNSPECIFIED: TradingState.ValueType  # 0
 """Not set: reads as ACTIVE."""

@@ -127,8 +127,9 @@ Global___MiscFee: _TypeAlias = MiscFee  # noqa: Y015
 @_typing.final
 class TradePrevention(_message.Message):
     """TradePrevention is what self-trade prevention did on an execution (Binance executionReport
-    conditional fields v, A, B, u, U, Cs, pl, pL, pY; FIX 25024-25031). Quantities are in the order's
-    quantity unit, prices in quote asset per unit of base.
+    conditional fields v, A, B, u, U, Cs, pl, pL, pY; FIX 25024-25031). Quantities are in the report's
+    ExecutionReport.quantity_unit (the market's unit when UNSPECIFIED), prices in quote asset per unit of
+    base.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -143,8 +144,8 @@ class TradePrevention(_message.Message):
     PREVENTED_EXECUTION_PRICE_FIELD_NUMBER: _builtins.int
     PREVENTED_EXECUTION_QUOTE_QUANTITY_FIELD_NUMBER: _builtins.int
     prevented_match_id: _builtins.str
-    """prevented_match_id is the venue's id of the prevented match (Binance "v"). Required; 1 to 128
-    characters.
+    """prevented_match_id is the venue's id of the prevented match (Binance "v", a JSON integer kept as its
+    decimal string: 3 -> "3"). Required; 1 to 128 characters.
     """
     prevented_quantity: _builtins.str
     """prevented_quantity is the order's cumulative quantity removed by STP (Binance "A"). Unset when not
@@ -218,7 +219,10 @@ class ExecutionReport(_message.Message):
     reject, an STP prevention (FIX 35=8, Binance executionReport, Binance USD-M ORDER_TRADE_UPDATE).
     Reports are immutable; the Order record is the running state built from them.
 
-    Quantities are in the order's quantity unit (quantity_unit), prices in quote asset per unit of base.
+    Quantities (order_quantity, last_quantity, cum_quantity, leaves_quantity, display_quantity and the
+    trade_prevention quantities) are in quantity_unit, which is UNSPECIFIED when they are in the market's
+    own unit (Market.quantity_unit: base units for Binance spot, contracts for OKX swaps, USD for Deribit
+    inverse futures). Prices are in quote asset per unit of base.
     Binance sentinels: l/L/Y "0.00000000" on non-TRADE reports, P/F/Q "0.00000000", t -1, g -1, C "" and
     N null all mean "not applicable" and map to unset or empty fields.
     """
@@ -293,6 +297,7 @@ class ExecutionReport(_message.Message):
     VENUE_STRATEGY_TYPE_FIELD_NUMBER: _builtins.int
     RECONCILIATION_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    QUANTITY_UNIT_FIELD_NUMBER: _builtins.int
     exec_id: _builtins.str
     """exec_id is CQC's id of this report: "exe_" followed by a 26-character ULID. Assigned on ingest.
     Required.
@@ -428,8 +433,8 @@ class ExecutionReport(_message.Message):
     reason_text: _builtins.str
     """reason_text is the human-readable reason (FIX 58 Text). Empty when none. At most 2000 characters."""
     self_trade_prevention_mode: _trading_pb2.SelfTradePreventionMode.ValueType
-    """self_trade_prevention_mode is the order's STP mode (Binance "V", Binance USD-M "V"). UNSPECIFIED when
-    not reported.
+    """self_trade_prevention_mode is the order's STP mode (Binance "V", Binance USD-M "V"; "NONE" maps to
+    SELF_TRADE_PREVENTION_MODE_NONE, not UNSPECIFIED). UNSPECIFIED when not reported.
     """
     special_execution: Global___SpecialExecution.ValueType
     """special_execution marks forced fills (liquidation, ADL, insurance fund, settlement, delivery).
@@ -460,6 +465,12 @@ class ExecutionReport(_message.Message):
     reconciliation: _builtins.bool
     """reconciliation is true when CQC generated this report while reconciling with the venue's state
     rather than receiving it live (NautilusTrader OrderFilled.reconciliation).
+    """
+    quantity_unit: _trading_pb2.QuantityUnit.ValueType
+    """quantity_unit is the unit of order_quantity, last_quantity, cum_quantity, leaves_quantity,
+    display_quantity and the trade_prevention quantities; the same as the order's Order.quantity_unit.
+    UNSPECIFIED (the usual case) means the market's quantity unit (Market.quantity_unit). Set by the
+    gateway only when the venue reports sizes in another unit than the market's.
     """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
@@ -508,7 +519,12 @@ class ExecutionReport(_message.Message):
 
     @_builtins.property
     def trade_prevention(self) -> Global___TradePrevention:
-        """trade_prevention is what STP did. Required for TRADE_PREVENTION reports; unset otherwise."""
+        """trade_prevention is what self-trade prevention did or is linked to. Required for TRADE_PREVENTION
+        reports (rule execution_report.prevention_requires_data). On other reports it is set whenever the venue
+        sends any prevention field and unset otherwise: Binance's documented NEW executionReport carries
+        "v": 3 (preventedMatchId) with "V": "NONE", which maps to trade_prevention.prevented_match_id "3", and
+        EXPIRED reports of STP-expired orders (X "EXPIRED_IN_MATCH") carry v, A, B, ... as well.
+        """
 
     @_builtins.property
     def realized_pnl(self) -> _amount_pb2.AssetAmount:
@@ -519,7 +535,8 @@ class ExecutionReport(_message.Message):
     @_builtins.property
     def source_record(self) -> _source_pb2.SourceRecord:
         """source_record is the venue message this report was mapped from, verbatim. Required for reports from
-        a venue (audit); unset only for reports CQC generated in reconciliation.
+        a venue (audit; rule execution_report.source_record_required); may be unset only when reconciliation
+        is true (reports CQC generated while reconciling).
         """
 
     def __init__(
@@ -593,10 +610,11 @@ class ExecutionReport(_message.Message):
         venue_strategy_type: _builtins.str | None = ...,
         reconciliation: _builtins.bool = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        quantity_unit: _trading_pb2.QuantityUnit.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_price", b"_avg_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_is_working", b"_is_working", "_last_price", b"_last_price", "_last_quantity", b"_last_quantity", "_last_quote_quantity", b"_last_quote_quantity", "_leaves_quantity", b"_leaves_quantity", "_order_id", b"_order_id", "_order_price", b"_order_price", "_order_quantity", b"_order_quantity", "_quote_order_quantity", b"_quote_order_quantity", "_ref_exec_id", b"_ref_exec_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "activation_price", b"activation_price", "avg_price", b"avg_price", "commission", b"commission", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "event_time", b"event_time", "expire_time", b"expire_time", "is_working", b"is_working", "last_price", b"last_price", "last_quantity", b"last_quantity", "last_quote_quantity", b"last_quote_quantity", "leaves_quantity", b"leaves_quantity", "order_create_time", b"order_create_time", "order_id", b"order_id", "order_price", b"order_price", "order_quantity", b"order_quantity", "quote_order_quantity", b"quote_order_quantity", "realized_pnl", b"realized_pnl", "receive_time", b"receive_time", "ref_exec_id", b"ref_exec_id", "source_record", b"source_record", "trade_prevention", b"trade_prevention", "trailing_offset", b"trailing_offset", "trailing_time", b"trailing_time", "transact_time", b"transact_time", "trigger_price", b"trigger_price", "venue_order_list_id", b"venue_order_list_id", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "working_time", b"working_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_price", b"_avg_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_is_working", b"_is_working", "_last_price", b"_last_price", "_last_quantity", b"_last_quantity", "_last_quote_quantity", b"_last_quote_quantity", "_leaves_quantity", b"_leaves_quantity", "_order_id", b"_order_id", "_order_price", b"_order_price", "_order_quantity", b"_order_quantity", "_quote_order_quantity", b"_quote_order_quantity", "_ref_exec_id", b"_ref_exec_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "account_id", b"account_id", "activation_price", b"activation_price", "avg_price", b"avg_price", "client_order_id", b"client_order_id", "close_position", b"close_position", "commission", b"commission", "commission_type", b"commission_type", "cum_quantity", b"cum_quantity", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "event_time", b"event_time", "exec_id", b"exec_id", "exec_type", b"exec_type", "expire_time", b"expire_time", "expiry_reason", b"expiry_reason", "is_working", b"is_working", "last_price", b"last_price", "last_quantity", b"last_quantity", "last_quote_quantity", b"last_quote_quantity", "leaves_quantity", b"leaves_quantity", "liquidity_side", b"liquidity_side", "market_id", b"market_id", "misc_fees", b"misc_fees", "order_create_time", b"order_create_time", "order_id", b"order_id", "order_price", b"order_price", "order_quantity", b"order_quantity", "order_status", b"order_status", "order_type", b"order_type", "orig_client_order_id", b"orig_client_order_id", "original_order_type", b"original_order_type", "position_side", b"position_side", "post_only", b"post_only", "price_protect", b"price_protect", "quote_order_quantity", b"quote_order_quantity", "realized_pnl", b"realized_pnl", "reason_text", b"reason_text", "receive_time", b"receive_time", "reconciliation", b"reconciliation", "reduce_only", b"reduce_only", "ref_exec_id", b"ref_exec_id", "ref_venue_exec_id", b"ref_venue_exec_id", "reject_reason", b"reject_reason", "self_trade_prevention_mode", b"self_trade_prevention_mode", "side", b"side", "source_record", b"source_record", "special_execution", b"special_execution", "time_in_force", b"time_in_force", "trade_id", b"trade_id", "trade_prevention", b"trade_prevention", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trailing_time", b"trailing_time", "transact_time", b"transact_time", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type", "venue_exec_id", b"venue_exec_id", "venue_exec_type", b"venue_exec_type", "venue_id", b"venue_id", "venue_order_id", b"venue_order_id", "venue_order_list_id", b"venue_order_list_id", "venue_order_status", b"venue_order_status", "venue_order_type", b"venue_order_type", "venue_position_id", b"venue_position_id", "venue_reason_code", b"venue_reason_code", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "working_time", b"working_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_price", b"_avg_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_is_working", b"_is_working", "_last_price", b"_last_price", "_last_quantity", b"_last_quantity", "_last_quote_quantity", b"_last_quote_quantity", "_leaves_quantity", b"_leaves_quantity", "_order_id", b"_order_id", "_order_price", b"_order_price", "_order_quantity", b"_order_quantity", "_quote_order_quantity", b"_quote_order_quantity", "_ref_exec_id", b"_ref_exec_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "account_id", b"account_id", "activation_price", b"activation_price", "avg_price", b"avg_price", "client_order_id", b"client_order_id", "close_position", b"close_position", "commission", b"commission", "commission_type", b"commission_type", "cum_quantity", b"cum_quantity", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "event_time", b"event_time", "exec_id", b"exec_id", "exec_type", b"exec_type", "expire_time", b"expire_time", "expiry_reason", b"expiry_reason", "is_working", b"is_working", "last_price", b"last_price", "last_quantity", b"last_quantity", "last_quote_quantity", b"last_quote_quantity", "leaves_quantity", b"leaves_quantity", "liquidity_side", b"liquidity_side", "market_id", b"market_id", "misc_fees", b"misc_fees", "order_create_time", b"order_create_time", "order_id", b"order_id", "order_price", b"order_price", "order_quantity", b"order_quantity", "order_status", b"order_status", "order_type", b"order_type", "orig_client_order_id", b"orig_client_order_id", "original_order_type", b"original_order_type", "position_side", b"position_side", "post_only", b"post_only", "price_protect", b"price_protect", "quantity_unit", b"quantity_unit", "quote_order_quantity", b"quote_order_quantity", "realized_pnl", b"realized_pnl", "reason_text", b"reason_text", "receive_time", b"receive_time", "reconciliation", b"reconciliation", "reduce_only", b"reduce_only", "ref_exec_id", b"ref_exec_id", "ref_venue_exec_id", b"ref_venue_exec_id", "reject_reason", b"reject_reason", "self_trade_prevention_mode", b"self_trade_prevention_mode", "side", b"side", "source_record", b"source_record", "special_execution", b"special_execution", "time_in_force", b"time_in_force", "trade_id", b"trade_id", "trade_prevention", b"trade_prevention", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trailing_time", b"trailing_time", "transact_time", b"transact_time", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type", "venue_exec_id", b"venue_exec_id", "venue_exec_type", b"venue_exec_type", "venue_id", b"venue_id", "venue_order_id", b"venue_order_id", "venue_order_list_id", b"venue_order_list_id", "venue_order_status", b"venue_order_status", "venue_order_type", b"venue_order_type", "venue_position_id", b"venue_position_id", "venue_reason_code", b"venue_reason_code", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "working_time", b"working_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__activation_price: _TypeAlias = _typing.Literal["activation_price"]  # noqa: Y015
     _WhichOneofArgType__activation_price: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price"]  # noqa: Y015

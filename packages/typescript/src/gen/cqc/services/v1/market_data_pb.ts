@@ -818,7 +818,8 @@ export const MarketData: GenService<{
   },
   /**
    * ListPrices returns the latest prices of several markets and price types in one call (a batch
-   * GetPrice). Unary. Pairs without data are omitted rather than failing the call.
+   * GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
+   * request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
    *
    * @generated from rpc cqc.services.v1.MarketData.ListPrices
    */

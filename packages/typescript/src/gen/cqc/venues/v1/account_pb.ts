@@ -675,7 +675,8 @@ export const AccountPermissionSchema: GenEnum<AccountPermission> = /*@__PURE__*/
   enumDesc(file_cqc_venues_v1_account, 2);
 
 /**
- * TradingState is CQC's risk-engine state for an account (NautilusTrader TradingState).
+ * TradingState is CQC's risk-engine trading state for an account or a portfolio (RiskEngine.GetTradingState /
+ * SetTradingState; NautilusTrader TradingState). Set only by the RiskEngine.
  *
  * @generated from enum cqc.venues.v1.TradingState
  */
