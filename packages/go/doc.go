@@ -6,5 +6,7 @@
 //
 // This package adds validation with the protovalidate rules written in the protos: Validate and
 // Violations report each broken rule with its field path and rule id, identically to the Python and
-// TypeScript packages.
+// TypeScript packages. ParseDecimal, FormatDecimal, IsMultiple and RoundToIncrement convert CQC decimal
+// strings to exact values and back; NewEvent, EventPayload and CloudEventAttributes build and read the
+// cqc.events.v1.Event envelope. Package cqctest runs in-memory reference gRPC servers for tests.
 package cqc
