@@ -22,7 +22,7 @@ generate: $(NOX) ## Regenerate Python, Go and TypeScript code from proto/
 	$(NOX) -s generate
 
 .PHONY: test
-test: $(NOX) ## Everything CI runs: lint, breaking, check-generated and all package tests
+test: $(NOX) ## Everything CI runs: lint, breaking, check-generated, package tests, conformance, interop, release-check
 	$(NOX) -s test
 
 .PHONY: lint
@@ -37,10 +37,22 @@ format: $(NOX) ## Rewrite protos in buf's canonical format
 release-check: $(NOX) ## Build the three release artifacts, run consumer smoke tests on them (see docs/RELEASING.md)
 	$(NOX) -s release-check
 
+.PHONY: conformance
+conformance: $(NOX) ## The shared case corpus in Python, Go and TypeScript, cross-decoded (testdata/conformance)
+	$(NOX) -s conformance
+
+.PHONY: interop
+interop: $(NOX) ## Reference servers + clients of every language on 127.0.0.1: the client x server matrix
+	$(NOX) -s interop
+
+.PHONY: bench
+bench: $(NOX) ## Encode/decode/validate benchmarks in all three languages (docs/BENCHMARKS.md)
+	$(NOX) -s bench
+
 .PHONY: sessions
 sessions: $(NOX) ## List every nox session
 	$(NOX) -l
 
 .PHONY: clean
 clean: ## Remove virtualenvs, build output and node_modules
-	rm -rf $(VENV) .nox .build packages/typescript/node_modules packages/typescript/dist
+	rm -rf $(VENV) .nox .build packages/typescript/node_modules packages/typescript/dist examples/typescript/node_modules
