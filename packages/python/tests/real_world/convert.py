@@ -227,3 +227,68 @@ OKX_ALIAS: dict[str, int] = {
     "quarter": instrument_pb2.EXPIRY_CYCLE_QUARTER,
     "next_quarter": instrument_pb2.EXPIRY_CYCLE_NEXT_QUARTER,
 }
+
+# --- Deribit, Bybit, Coinbase (documentation-example records) ----------------------------------------------------
+
+
+def deribit_decimal(value: float | int) -> str:
+    """Deribit sends JSON numbers: written in plain notation from their shortest repr (0.0005 -> "0.0005")."""
+    return fmt(Decimal(repr(value)))
+
+
+DERIBIT_KIND: dict[str, int] = {
+    "future": market_pb2.MARKET_TYPE_FUTURE,
+    "option": market_pb2.MARKET_TYPE_OPTION,
+}
+DERIBIT_CONTRACT_TYPE: dict[str, int] = {
+    "linear": instrument_pb2.CONTRACT_TYPE_LINEAR,
+    "reversed": instrument_pb2.CONTRACT_TYPE_INVERSE,
+}
+# ExpiryCycle comments: Deribit settlement_period day / week / month.
+DERIBIT_SETTLEMENT_PERIOD: dict[str, int] = {
+    "day": instrument_pb2.EXPIRY_CYCLE_DAY,
+    "week": instrument_pb2.EXPIRY_CYCLE_THIS_WEEK,
+    "month": instrument_pb2.EXPIRY_CYCLE_THIS_MONTH,
+}
+DERIBIT_OPTION_TYPE = {"call": "CALL", "put": "PUT"}
+
+
+def deribit_is_active(active: bool) -> int:
+    """Deribit is_active: true = open for trading; false = no longer trading (expired / closed)."""
+    return market_pb2.MARKET_STATUS_TRADING if active else market_pb2.MARKET_STATUS_EXPIRED
+
+
+BYBIT_MARKET_STATUS: dict[str, int] = {
+    "PreLaunch": market_pb2.MARKET_STATUS_PRE_LISTING,
+    "Trading": market_pb2.MARKET_STATUS_TRADING,
+    "Delivering": market_pb2.MARKET_STATUS_DELIVERING,
+    "Closed": market_pb2.MARKET_STATUS_DELISTED,
+}
+BYBIT_CONTRACT_TYPE: dict[str, tuple[int, int]] = {
+    "LinearPerpetual": (market_pb2.MARKET_TYPE_PERPETUAL, instrument_pb2.CONTRACT_TYPE_LINEAR),
+    "InversePerpetual": (market_pb2.MARKET_TYPE_PERPETUAL, instrument_pb2.CONTRACT_TYPE_INVERSE),
+    "LinearFutures": (market_pb2.MARKET_TYPE_FUTURE, instrument_pb2.CONTRACT_TYPE_LINEAR),
+    "InverseFutures": (market_pb2.MARKET_TYPE_FUTURE, instrument_pb2.CONTRACT_TYPE_INVERSE),
+}
+
+
+def bybit_base(coin: str) -> tuple[str, str]:
+    """Bybit multiplier-prefixed base coin "1000000BABYDOGE" -> ("BABYDOGE", "1000000"): one unit of the venue's
+    base is 10^k of the asset (DOMAIN-CHECKLIST DENOMINATION_MULTIPLE). A plain coin "BTC" -> ("BTC", "1")."""
+    digits = len(coin) - len(coin.lstrip("0123456789"))
+    if digits and coin[:digits].startswith("1") and set(coin[1:digits]) <= {"0"} and digits < len(coin):
+        return coin[digits:], coin[:digits]
+    return coin, "1"
+
+
+def bybit_ms(value: str) -> Timestamp | None:
+    """Bybit ms epoch string; "0" = none (deliveryTime of a perpetual)."""
+    return None if value in ("", "0") else timestamp_ms(int(value))
+
+
+COINBASE_MARKET_STATUS: dict[str, int] = {
+    "online": market_pb2.MARKET_STATUS_TRADING,
+    "offline": market_pb2.MARKET_STATUS_HALTED,
+    "internal": market_pb2.MARKET_STATUS_HALTED,
+    "delisted": market_pb2.MARKET_STATUS_DELISTED,
+}

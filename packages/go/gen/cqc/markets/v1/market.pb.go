@@ -499,9 +499,16 @@ type AmmPoolState struct {
 	BlockNumber uint64 `protobuf:"varint,11,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
 	// state_time is the timestamp of block_number (chain clock), or the source's observation time when the
 	// block is unknown.
-	StateTime     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=state_time,json=stateTime,proto3" json:"state_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=state_time,json=stateTime,proto3" json:"state_time,omitempty"`
+	// fee_growth_global0_x128 is the pool's cumulative token0 fees per unit of liquidity, the raw uint256
+	// Q128.128 accumulator as an integer decimal string (Uniswap v3 feeGrowthGlobal0X128; subgraph
+	// feeGrowthGlobal0X128). With the position's and ticks' feeGrowthInside it gives an LP position's
+	// uncollected fees. Unset for pools without the concept.
+	FeeGrowthGlobal0X128 *string `protobuf:"bytes,13,opt,name=fee_growth_global0_x128,json=feeGrowthGlobal0X128,proto3,oneof" json:"fee_growth_global0_x128,omitempty"`
+	// fee_growth_global1_x128 is the same accumulator for token1 fees (Uniswap v3 feeGrowthGlobal1X128).
+	FeeGrowthGlobal1X128 *string `protobuf:"bytes,14,opt,name=fee_growth_global1_x128,json=feeGrowthGlobal1X128,proto3,oneof" json:"fee_growth_global1_x128,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *AmmPoolState) Reset() {
@@ -616,6 +623,20 @@ func (x *AmmPoolState) GetStateTime() *timestamppb.Timestamp {
 		return x.StateTime
 	}
 	return nil
+}
+
+func (x *AmmPoolState) GetFeeGrowthGlobal0X128() string {
+	if x != nil && x.FeeGrowthGlobal0X128 != nil {
+		return *x.FeeGrowthGlobal0X128
+	}
+	return ""
+}
+
+func (x *AmmPoolState) GetFeeGrowthGlobal1X128() string {
+	if x != nil && x.FeeGrowthGlobal1X128 != nil {
+		return *x.FeeGrowthGlobal1X128
+	}
+	return ""
 }
 
 // AmmPoolSpecs describe a DEX pool listed as a market (NT defi Pool/Dex, Uniswap v3 subgraph Pool).
@@ -835,9 +856,20 @@ type LendingReserveState struct {
 	// chain clock).
 	LastUpdateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_update_time,json=lastUpdateTime,proto3" json:"last_update_time,omitempty"`
 	// block_number is the block at which the state was read. 0 when unknown.
-	BlockNumber   uint64 `protobuf:"varint,13,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	BlockNumber uint64 `protobuf:"varint,13,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	// accrued_to_treasury is the reserve interest owed to the protocol treasury and not yet minted to it as
+	// aTokens, whole tokens (Aave accruedToTreasury is scaled: x liquidityIndex / 1e27 / 10^decimals). It
+	// counts against supply_cap: headroom = supply_cap - (total_supplied + accrued_to_treasury + unbacked).
+	AccruedToTreasury *string `protobuf:"bytes,14,opt,name=accrued_to_treasury,json=accruedToTreasury,proto3,oneof" json:"accrued_to_treasury,omitempty"`
+	// unbacked is the amount of aTokens minted without underlying (Aave v3 Portal bridging, mintUnbacked),
+	// whole tokens (Aave unbacked / 10^decimals). Counts against supply_cap. "0" when the reserve has none.
+	Unbacked *string `protobuf:"bytes,15,opt,name=unbacked,proto3,oneof" json:"unbacked,omitempty"`
+	// isolation_mode_total_debt is the debt, in USD, currently borrowed against this asset as isolation-mode
+	// collateral; compare with LendingReserve.debt_ceiling (Aave isolationModeTotalDebt with
+	// debtCeilingDecimals 2: 150000 -> "1500.00"). Unset when the asset is not an isolation collateral.
+	IsolationModeTotalDebt *string `protobuf:"bytes,16,opt,name=isolation_mode_total_debt,json=isolationModeTotalDebt,proto3,oneof" json:"isolation_mode_total_debt,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *LendingReserveState) Reset() {
@@ -959,6 +991,27 @@ func (x *LendingReserveState) GetBlockNumber() uint64 {
 		return x.BlockNumber
 	}
 	return 0
+}
+
+func (x *LendingReserveState) GetAccruedToTreasury() string {
+	if x != nil && x.AccruedToTreasury != nil {
+		return *x.AccruedToTreasury
+	}
+	return ""
+}
+
+func (x *LendingReserveState) GetUnbacked() string {
+	if x != nil && x.Unbacked != nil {
+		return *x.Unbacked
+	}
+	return ""
+}
+
+func (x *LendingReserveState) GetIsolationModeTotalDebt() string {
+	if x != nil && x.IsolationModeTotalDebt != nil {
+		return *x.IsolationModeTotalDebt
+	}
+	return ""
 }
 
 // LendingReserveSpecs link a LENDING_RESERVE market to its two instruments and carry its live state.
@@ -1180,8 +1233,12 @@ type Market struct {
 	// in, besides the instrument's quote asset (OKX tradeQuoteCcyList: a BTC-USD pair also tradable with
 	// USDC). Registry asset ids ("ast_" + ULID), unique, at most 20. Empty: only the instrument's quote asset.
 	TradeQuoteAssetIds []string `protobuf:"bytes,64,rep,name=trade_quote_asset_ids,json=tradeQuoteAssetIds,proto3" json:"trade_quote_asset_ids,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// status_message is the venue's free-text explanation of the current status, as published (Coinbase
+	// status_message, e.g. why a product is in cancel-only or offline). At most 1000 characters; empty when
+	// the venue gives none. Informational: status and the trading flags are authoritative.
+	StatusMessage string `protobuf:"bytes,65,opt,name=status_message,json=statusMessage,proto3" json:"status_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Market) Reset() {
@@ -1563,6 +1620,13 @@ func (x *Market) GetTradeQuoteAssetIds() []string {
 	return nil
 }
 
+func (x *Market) GetStatusMessage() string {
+	if x != nil {
+		return x.StatusMessage
+	}
+	return ""
+}
+
 type isMarket_Specifics interface {
 	isMarket_Specifics()
 }
@@ -1610,7 +1674,7 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\afunding\x18\x04 \x01(\v2\x1c.cqc.markets.v1.FundingSpecsR\afunding\x123\n" +
 	"\x06margin\x18\x05 \x01(\v2\x1b.cqc.markets.v1.MarginTermsR\x06margin\x120\n" +
 	"\x14isolated_margin_only\x18\x06 \x01(\bR\x12isolatedMarginOnly\x12/\n" +
-	"\x0fmargin_table_id\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\rmarginTableId\"\xda\x05\n" +
+	"\x0fmargin_table_id\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\rmarginTableId\"\xa0\a\n" +
 	"\fAmmPoolState\x12,\n" +
 	"\tliquidity\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\tliquidity\x88\x01\x01\x124\n" +
 	"\x0esqrt_price_x96\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\fsqrtPriceX96\x88\x01\x01\x12\x17\n" +
@@ -1626,7 +1690,10 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	" \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\tR\afeesUsd\x88\x01\x01\x12!\n" +
 	"\fblock_number\x18\v \x01(\x04R\vblockNumber\x129\n" +
 	"\n" +
-	"state_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tstateTimeB\f\n" +
+	"state_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tstateTime\x12E\n" +
+	"\x17fee_growth_global0_x128\x18\r \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\n" +
+	"R\x14feeGrowthGlobal0X128\x88\x01\x01\x12E\n" +
+	"\x17fee_growth_global1_x128\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\vR\x14feeGrowthGlobal1X128\x88\x01\x01B\f\n" +
 	"\n" +
 	"_liquidityB\x11\n" +
 	"\x0f_sqrt_price_x96B\a\n" +
@@ -1638,7 +1705,9 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\n" +
 	"\b_tvl_usdB\r\n" +
 	"\v_volume_usdB\v\n" +
-	"\t_fees_usd\"\xe6\a\n" +
+	"\t_fees_usdB\x1a\n" +
+	"\x18_fee_growth_global0_x128B\x1a\n" +
+	"\x18_fee_growth_global1_x128\"\xe6\a\n" +
 	"\fAmmPoolSpecs\x12'\n" +
 	"\bchain_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnR\achainId\x12=\n" +
 	"\bdex_name\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\adexName\x121\n" +
@@ -1660,7 +1729,7 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x05state\x18\x0f \x01(\v2\x1c.cqc.markets.v1.AmmPoolStateR\x05state:\x9a\x01\xbaH\x96\x01\x1a\x93\x01\n" +
 	"\x1eamm_pool_specs.distinct_tokens\x129token0_deployment_id and token1_deployment_id must differ\x1a6this.token0_deployment_id != this.token1_deployment_idB\v\n" +
 	"\t_fee_rateB\x0f\n" +
-	"\r_tick_spacing\"\xea\a\n" +
+	"\r_tick_spacing\"\xe4\t\n" +
 	"\x13LendingReserveState\x125\n" +
 	"\x0etotal_supplied\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\rtotalSupplied\x88\x01\x01\x12>\n" +
 	"\x13total_variable_debt\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x11totalVariableDebt\x88\x01\x01\x12:\n" +
@@ -1678,7 +1747,10 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x15variable_borrow_index\x18\v \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\n" +
 	"R\x13variableBorrowIndex\x88\x01\x01\x12D\n" +
 	"\x10last_update_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0elastUpdateTime\x12!\n" +
-	"\fblock_number\x18\r \x01(\x04R\vblockNumberB\x11\n" +
+	"\fblock_number\x18\r \x01(\x04R\vblockNumber\x12>\n" +
+	"\x13accrued_to_treasury\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\vR\x11accruedToTreasury\x88\x01\x01\x12*\n" +
+	"\bunbacked\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\fR\bunbacked\x88\x01\x01\x12I\n" +
+	"\x19isolation_mode_total_debt\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\rR\x16isolationModeTotalDebt\x88\x01\x01B\x11\n" +
 	"\x0f_total_suppliedB\x16\n" +
 	"\x14_total_variable_debtB\x14\n" +
 	"\x12_total_stable_debtB\x16\n" +
@@ -1689,12 +1761,15 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\v_supply_apyB\x16\n" +
 	"\x14_variable_borrow_apyB\x12\n" +
 	"\x10_liquidity_indexB\x18\n" +
-	"\x16_variable_borrow_index\"\xf0\x01\n" +
+	"\x16_variable_borrow_indexB\x16\n" +
+	"\x14_accrued_to_treasuryB\v\n" +
+	"\t_unbackedB\x1c\n" +
+	"\x1a_isolation_mode_total_debt\"\xf0\x01\n" +
 	"\x13LendingReserveSpecs\x12@\n" +
 	"\x15deposit_instrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\x13depositInstrumentId\x12C\n" +
 	"\x14borrow_instrument_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x00R\x12borrowInstrumentId\x88\x01\x01\x129\n" +
 	"\x05state\x18\x03 \x01(\v2#.cqc.markets.v1.LendingReserveStateR\x05stateB\x17\n" +
-	"\x15_borrow_instrument_id\"\x9a!\n" +
+	"\x15_borrow_instrument_id\"\xcb!\n" +
 	"\x06Market\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x121\n" +
@@ -1760,7 +1835,8 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\vupdate_time\x18> \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12.\n" +
 	"\x10daily_settlement\x18? \x01(\bH\x03R\x0fdailySettlement\x88\x01\x01\x12H\n" +
-	"\x15trade_quote_asset_ids\x18@ \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10\x14\x18\x01\"\tr\a\xa2\x88'\x03astR\x12tradeQuoteAssetIds:\x81\v\xbaH\xfd\n" +
+	"\x15trade_quote_asset_ids\x18@ \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10\x14\x18\x01\"\tr\a\xa2\x88'\x03astR\x12tradeQuoteAssetIds\x12/\n" +
+	"\x0estatus_message\x18A \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\rstatusMessage:\x81\v\xbaH\xfd\n" +
 	"\x1a\x98\x01\n" +
 	"\x1cmarket.amm_pool_matches_type\x12Iamm_pool is required for and only allowed on MARKET_TYPE_AMM_POOL markets\x1a-has(this.amm_pool) == (this.market_type == 6)\x1a\xb4\x01\n" +
 	"#market.lending_reserve_matches_type\x12Wlending_reserve is required for and only allowed on MARKET_TYPE_LENDING_RESERVE markets\x1a4has(this.lending_reserve) == (this.market_type == 7)\x1a\xae\x01\n" +

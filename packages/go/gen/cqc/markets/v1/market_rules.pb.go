@@ -1069,8 +1069,12 @@ type OrderLimits struct {
 	MaxTwapOrderSize *string `protobuf:"bytes,17,opt,name=max_twap_order_size,json=maxTwapOrderSize,proto3,oneof" json:"max_twap_order_size,omitempty"`
 	// max_stop_order_size is the largest quantity of one stop (TP/SL) market order (OKX maxStopSz).
 	MaxStopOrderSize *string `protobuf:"bytes,18,opt,name=max_stop_order_size,json=maxStopOrderSize,proto3,oneof" json:"max_stop_order_size,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// max_post_only_order_size is the largest quantity of one post-only limit order, in quantity_unit, when
+	// the venue caps it separately from limit_order_size.max_quantity (Bybit lotSizeFilter
+	// postOnlyMaxOrderQty "60000000"). Non-negative decimal; unset when no separate cap.
+	MaxPostOnlyOrderSize *string `protobuf:"bytes,19,opt,name=max_post_only_order_size,json=maxPostOnlyOrderSize,proto3,oneof" json:"max_post_only_order_size,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *OrderLimits) Reset() {
@@ -1225,6 +1229,13 @@ func (x *OrderLimits) GetMaxTwapOrderSize() string {
 func (x *OrderLimits) GetMaxStopOrderSize() string {
 	if x != nil && x.MaxStopOrderSize != nil {
 		return *x.MaxStopOrderSize
+	}
+	return ""
+}
+
+func (x *OrderLimits) GetMaxPostOnlyOrderSize() string {
+	if x != nil && x.MaxPostOnlyOrderSize != nil {
+		return *x.MaxPostOnlyOrderSize
 	}
 	return ""
 }
@@ -1899,7 +1910,7 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"!leverage_limits.min_not_above_max\x12)min_leverage must not exceed max_leverage\x1a\xf1\x01!(this.max_leverage.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.min_leverage.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.min_leverage) || !has(this.max_leverage) || double(this.min_leverage) <= double(this.max_leverage))B\x0f\n" +
 	"\r_min_leverageB\x0f\n" +
 	"\r_max_leverageB\x10\n" +
-	"\x0e_leverage_step\"\xa8\f\n" +
+	"\x0e_leverage_step\"\x8d\r\n" +
 	"\vOrderLimits\x12+\n" +
 	"\x0fmax_open_orders\x18\x01 \x01(\rH\x00R\rmaxOpenOrders\x88\x01\x01\x12+\n" +
 	"\x0fmax_algo_orders\x18\x02 \x01(\rH\x01R\rmaxAlgoOrders\x88\x01\x01\x12/\n" +
@@ -1920,7 +1931,8 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x16max_iceberg_order_size\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x0eR\x13maxIcebergOrderSize\x88\x01\x01\x12C\n" +
 	"\x16max_trigger_order_size\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x0fR\x13maxTriggerOrderSize\x88\x01\x01\x12=\n" +
 	"\x13max_twap_order_size\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x10R\x10maxTwapOrderSize\x88\x01\x01\x12=\n" +
-	"\x13max_stop_order_size\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x11R\x10maxStopOrderSize\x88\x01\x01B\x12\n" +
+	"\x13max_stop_order_size\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x11R\x10maxStopOrderSize\x88\x01\x01\x12F\n" +
+	"\x18max_post_only_order_size\x18\x13 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x12R\x14maxPostOnlyOrderSize\x88\x01\x01B\x12\n" +
 	"\x10_max_open_ordersB\x12\n" +
 	"\x10_max_algo_ordersB\x14\n" +
 	"\x12_max_iceberg_partsB\x15\n" +
@@ -1938,7 +1950,8 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x17_max_iceberg_order_sizeB\x19\n" +
 	"\x17_max_trigger_order_sizeB\x16\n" +
 	"\x14_max_twap_order_sizeB\x16\n" +
-	"\x14_max_stop_order_size\"\xd8\b\n" +
+	"\x14_max_stop_order_sizeB\x1b\n" +
+	"\x19_max_post_only_order_size\"\xd8\b\n" +
 	"\rOrderFeatures\x12L\n" +
 	"\vorder_types\x18\x01 \x03(\x0e2\x18.cqc.venues.v1.OrderTypeB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\n" +
 	"orderTypes\x12S\n" +

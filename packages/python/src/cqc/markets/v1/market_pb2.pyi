@@ -358,6 +358,8 @@ class AmmPoolState(_message.Message):
     FEES_USD_FIELD_NUMBER: _builtins.int
     BLOCK_NUMBER_FIELD_NUMBER: _builtins.int
     STATE_TIME_FIELD_NUMBER: _builtins.int
+    FEE_GROWTH_GLOBAL0_X128_FIELD_NUMBER: _builtins.int
+    FEE_GROWTH_GLOBAL1_X128_FIELD_NUMBER: _builtins.int
     liquidity: _builtins.str
     """liquidity is the pool's active in-range liquidity L, the raw uint128 as an integer decimal string
     (Uniswap v3 liquidity). Unset for pools without the concept.
@@ -394,6 +396,14 @@ class AmmPoolState(_message.Message):
     """fees_usd is the cumulative swap fees since pool creation, in USD (subgraph feesUSD)."""
     block_number: _builtins.int
     """block_number is the block at which the state was read. 0 when unknown."""
+    fee_growth_global0_x128: _builtins.str
+    """fee_growth_global0_x128 is the pool's cumulative token0 fees per unit of liquidity, the raw uint256
+    Q128.128 accumulator as an integer decimal string (Uniswap v3 feeGrowthGlobal0X128; subgraph
+    feeGrowthGlobal0X128). With the position's and ticks' feeGrowthInside it gives an LP position's
+    uncollected fees. Unset for pools without the concept.
+    """
+    fee_growth_global1_x128: _builtins.str
+    """fee_growth_global1_x128 is the same accumulator for token1 fees (Uniswap v3 feeGrowthGlobal1X128)."""
     @_builtins.property
     def state_time(self) -> _timestamp_pb2.Timestamp:
         """state_time is the timestamp of block_number (chain clock), or the source's observation time when the
@@ -415,11 +425,17 @@ class AmmPoolState(_message.Message):
         fees_usd: _builtins.str | None = ...,
         block_number: _builtins.int = ...,
         state_time: _timestamp_pb2.Timestamp | None = ...,
+        fee_growth_global0_x128: _builtins.str | None = ...,
+        fee_growth_global1_x128: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_fees_usd", b"_fees_usd", "_liquidity", b"_liquidity", "_sqrt_price_x96", b"_sqrt_price_x96", "_tick", b"_tick", "_token0_price", b"_token0_price", "_token0_reserve", b"_token0_reserve", "_token1_price", b"_token1_price", "_token1_reserve", b"_token1_reserve", "_tvl_usd", b"_tvl_usd", "_volume_usd", b"_volume_usd", "fees_usd", b"fees_usd", "liquidity", b"liquidity", "sqrt_price_x96", b"sqrt_price_x96", "state_time", b"state_time", "tick", b"tick", "token0_price", b"token0_price", "token0_reserve", b"token0_reserve", "token1_price", b"token1_price", "token1_reserve", b"token1_reserve", "tvl_usd", b"tvl_usd", "volume_usd", b"volume_usd"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fee_growth_global0_x128", b"_fee_growth_global0_x128", "_fee_growth_global1_x128", b"_fee_growth_global1_x128", "_fees_usd", b"_fees_usd", "_liquidity", b"_liquidity", "_sqrt_price_x96", b"_sqrt_price_x96", "_tick", b"_tick", "_token0_price", b"_token0_price", "_token0_reserve", b"_token0_reserve", "_token1_price", b"_token1_price", "_token1_reserve", b"_token1_reserve", "_tvl_usd", b"_tvl_usd", "_volume_usd", b"_volume_usd", "fee_growth_global0_x128", b"fee_growth_global0_x128", "fee_growth_global1_x128", b"fee_growth_global1_x128", "fees_usd", b"fees_usd", "liquidity", b"liquidity", "sqrt_price_x96", b"sqrt_price_x96", "state_time", b"state_time", "tick", b"tick", "token0_price", b"token0_price", "token0_reserve", b"token0_reserve", "token1_price", b"token1_price", "token1_reserve", b"token1_reserve", "tvl_usd", b"tvl_usd", "volume_usd", b"volume_usd"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fees_usd", b"_fees_usd", "_liquidity", b"_liquidity", "_sqrt_price_x96", b"_sqrt_price_x96", "_tick", b"_tick", "_token0_price", b"_token0_price", "_token0_reserve", b"_token0_reserve", "_token1_price", b"_token1_price", "_token1_reserve", b"_token1_reserve", "_tvl_usd", b"_tvl_usd", "_volume_usd", b"_volume_usd", "block_number", b"block_number", "fees_usd", b"fees_usd", "liquidity", b"liquidity", "sqrt_price_x96", b"sqrt_price_x96", "state_time", b"state_time", "tick", b"tick", "token0_price", b"token0_price", "token0_reserve", b"token0_reserve", "token1_price", b"token1_price", "token1_reserve", b"token1_reserve", "tvl_usd", b"tvl_usd", "volume_usd", b"volume_usd"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fee_growth_global0_x128", b"_fee_growth_global0_x128", "_fee_growth_global1_x128", b"_fee_growth_global1_x128", "_fees_usd", b"_fees_usd", "_liquidity", b"_liquidity", "_sqrt_price_x96", b"_sqrt_price_x96", "_tick", b"_tick", "_token0_price", b"_token0_price", "_token0_reserve", b"_token0_reserve", "_token1_price", b"_token1_price", "_token1_reserve", b"_token1_reserve", "_tvl_usd", b"_tvl_usd", "_volume_usd", b"_volume_usd", "block_number", b"block_number", "fee_growth_global0_x128", b"fee_growth_global0_x128", "fee_growth_global1_x128", b"fee_growth_global1_x128", "fees_usd", b"fees_usd", "liquidity", b"liquidity", "sqrt_price_x96", b"sqrt_price_x96", "state_time", b"state_time", "tick", b"tick", "token0_price", b"token0_price", "token0_reserve", b"token0_reserve", "token1_price", b"token1_price", "token1_reserve", b"token1_reserve", "tvl_usd", b"tvl_usd", "volume_usd", b"volume_usd"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fee_growth_global0_x128: _TypeAlias = _typing.Literal["fee_growth_global0_x128"]  # noqa: Y015
+    _WhichOneofArgType__fee_growth_global0_x128: _TypeAlias = _typing.Literal["_fee_growth_global0_x128", b"_fee_growth_global0_x128"]  # noqa: Y015
+    _WhichOneofReturnType__fee_growth_global1_x128: _TypeAlias = _typing.Literal["fee_growth_global1_x128"]  # noqa: Y015
+    _WhichOneofArgType__fee_growth_global1_x128: _TypeAlias = _typing.Literal["_fee_growth_global1_x128", b"_fee_growth_global1_x128"]  # noqa: Y015
     _WhichOneofReturnType__fees_usd: _TypeAlias = _typing.Literal["fees_usd"]  # noqa: Y015
     _WhichOneofArgType__fees_usd: _TypeAlias = _typing.Literal["_fees_usd", b"_fees_usd"]  # noqa: Y015
     _WhichOneofReturnType__liquidity: _TypeAlias = _typing.Literal["liquidity"]  # noqa: Y015
@@ -440,6 +456,10 @@ class AmmPoolState(_message.Message):
     _WhichOneofArgType__tvl_usd: _TypeAlias = _typing.Literal["_tvl_usd", b"_tvl_usd"]  # noqa: Y015
     _WhichOneofReturnType__volume_usd: _TypeAlias = _typing.Literal["volume_usd"]  # noqa: Y015
     _WhichOneofArgType__volume_usd: _TypeAlias = _typing.Literal["_volume_usd", b"_volume_usd"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fee_growth_global0_x128) -> _WhichOneofReturnType__fee_growth_global0_x128 | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fee_growth_global1_x128) -> _WhichOneofReturnType__fee_growth_global1_x128 | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__fees_usd) -> _WhichOneofReturnType__fees_usd | None: ...
     @_typing.overload
@@ -597,6 +617,9 @@ class LendingReserveState(_message.Message):
     VARIABLE_BORROW_INDEX_FIELD_NUMBER: _builtins.int
     LAST_UPDATE_TIME_FIELD_NUMBER: _builtins.int
     BLOCK_NUMBER_FIELD_NUMBER: _builtins.int
+    ACCRUED_TO_TREASURY_FIELD_NUMBER: _builtins.int
+    UNBACKED_FIELD_NUMBER: _builtins.int
+    ISOLATION_MODE_TOTAL_DEBT_FIELD_NUMBER: _builtins.int
     total_supplied: _builtins.str
     """total_supplied is the total supplied to the reserve (aToken total supply), whole tokens."""
     total_variable_debt: _builtins.str
@@ -625,6 +648,20 @@ class LendingReserveState(_message.Message):
     """variable_borrow_index is the cumulative variable borrow index, converted from ray the same way."""
     block_number: _builtins.int
     """block_number is the block at which the state was read. 0 when unknown."""
+    accrued_to_treasury: _builtins.str
+    """accrued_to_treasury is the reserve interest owed to the protocol treasury and not yet minted to it as
+    aTokens, whole tokens (Aave accruedToTreasury is scaled: x liquidityIndex / 1e27 / 10^decimals). It
+    counts against supply_cap: headroom = supply_cap - (total_supplied + accrued_to_treasury + unbacked).
+    """
+    unbacked: _builtins.str
+    """unbacked is the amount of aTokens minted without underlying (Aave v3 Portal bridging, mintUnbacked),
+    whole tokens (Aave unbacked / 10^decimals). Counts against supply_cap. "0" when the reserve has none.
+    """
+    isolation_mode_total_debt: _builtins.str
+    """isolation_mode_total_debt is the debt, in USD, currently borrowed against this asset as isolation-mode
+    collateral; compare with LendingReserve.debt_ceiling (Aave isolationModeTotalDebt with
+    debtCeilingDecimals 2: 150000 -> "1500.00"). Unset when the asset is not an isolation collateral.
+    """
     @_builtins.property
     def last_update_time(self) -> _timestamp_pb2.Timestamp:
         """last_update_time is when the reserve's indexes were last updated on chain (Aave lastUpdateTimestamp,
@@ -647,13 +684,20 @@ class LendingReserveState(_message.Message):
         variable_borrow_index: _builtins.str | None = ...,
         last_update_time: _timestamp_pb2.Timestamp | None = ...,
         block_number: _builtins.int = ...,
+        accrued_to_treasury: _builtins.str | None = ...,
+        unbacked: _builtins.str | None = ...,
+        isolation_mode_total_debt: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_available_liquidity", b"_available_liquidity", "_liquidity_index", b"_liquidity_index", "_supply_apy", b"_supply_apy", "_supply_rate", b"_supply_rate", "_total_stable_debt", b"_total_stable_debt", "_total_supplied", b"_total_supplied", "_total_variable_debt", b"_total_variable_debt", "_utilization", b"_utilization", "_variable_borrow_apy", b"_variable_borrow_apy", "_variable_borrow_index", b"_variable_borrow_index", "_variable_borrow_rate", b"_variable_borrow_rate", "available_liquidity", b"available_liquidity", "last_update_time", b"last_update_time", "liquidity_index", b"liquidity_index", "supply_apy", b"supply_apy", "supply_rate", b"supply_rate", "total_stable_debt", b"total_stable_debt", "total_supplied", b"total_supplied", "total_variable_debt", b"total_variable_debt", "utilization", b"utilization", "variable_borrow_apy", b"variable_borrow_apy", "variable_borrow_index", b"variable_borrow_index", "variable_borrow_rate", b"variable_borrow_rate"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accrued_to_treasury", b"_accrued_to_treasury", "_available_liquidity", b"_available_liquidity", "_isolation_mode_total_debt", b"_isolation_mode_total_debt", "_liquidity_index", b"_liquidity_index", "_supply_apy", b"_supply_apy", "_supply_rate", b"_supply_rate", "_total_stable_debt", b"_total_stable_debt", "_total_supplied", b"_total_supplied", "_total_variable_debt", b"_total_variable_debt", "_unbacked", b"_unbacked", "_utilization", b"_utilization", "_variable_borrow_apy", b"_variable_borrow_apy", "_variable_borrow_index", b"_variable_borrow_index", "_variable_borrow_rate", b"_variable_borrow_rate", "accrued_to_treasury", b"accrued_to_treasury", "available_liquidity", b"available_liquidity", "isolation_mode_total_debt", b"isolation_mode_total_debt", "last_update_time", b"last_update_time", "liquidity_index", b"liquidity_index", "supply_apy", b"supply_apy", "supply_rate", b"supply_rate", "total_stable_debt", b"total_stable_debt", "total_supplied", b"total_supplied", "total_variable_debt", b"total_variable_debt", "unbacked", b"unbacked", "utilization", b"utilization", "variable_borrow_apy", b"variable_borrow_apy", "variable_borrow_index", b"variable_borrow_index", "variable_borrow_rate", b"variable_borrow_rate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_available_liquidity", b"_available_liquidity", "_liquidity_index", b"_liquidity_index", "_supply_apy", b"_supply_apy", "_supply_rate", b"_supply_rate", "_total_stable_debt", b"_total_stable_debt", "_total_supplied", b"_total_supplied", "_total_variable_debt", b"_total_variable_debt", "_utilization", b"_utilization", "_variable_borrow_apy", b"_variable_borrow_apy", "_variable_borrow_index", b"_variable_borrow_index", "_variable_borrow_rate", b"_variable_borrow_rate", "available_liquidity", b"available_liquidity", "block_number", b"block_number", "last_update_time", b"last_update_time", "liquidity_index", b"liquidity_index", "supply_apy", b"supply_apy", "supply_rate", b"supply_rate", "total_stable_debt", b"total_stable_debt", "total_supplied", b"total_supplied", "total_variable_debt", b"total_variable_debt", "utilization", b"utilization", "variable_borrow_apy", b"variable_borrow_apy", "variable_borrow_index", b"variable_borrow_index", "variable_borrow_rate", b"variable_borrow_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accrued_to_treasury", b"_accrued_to_treasury", "_available_liquidity", b"_available_liquidity", "_isolation_mode_total_debt", b"_isolation_mode_total_debt", "_liquidity_index", b"_liquidity_index", "_supply_apy", b"_supply_apy", "_supply_rate", b"_supply_rate", "_total_stable_debt", b"_total_stable_debt", "_total_supplied", b"_total_supplied", "_total_variable_debt", b"_total_variable_debt", "_unbacked", b"_unbacked", "_utilization", b"_utilization", "_variable_borrow_apy", b"_variable_borrow_apy", "_variable_borrow_index", b"_variable_borrow_index", "_variable_borrow_rate", b"_variable_borrow_rate", "accrued_to_treasury", b"accrued_to_treasury", "available_liquidity", b"available_liquidity", "block_number", b"block_number", "isolation_mode_total_debt", b"isolation_mode_total_debt", "last_update_time", b"last_update_time", "liquidity_index", b"liquidity_index", "supply_apy", b"supply_apy", "supply_rate", b"supply_rate", "total_stable_debt", b"total_stable_debt", "total_supplied", b"total_supplied", "total_variable_debt", b"total_variable_debt", "unbacked", b"unbacked", "utilization", b"utilization", "variable_borrow_apy", b"variable_borrow_apy", "variable_borrow_index", b"variable_borrow_index", "variable_borrow_rate", b"variable_borrow_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__accrued_to_treasury: _TypeAlias = _typing.Literal["accrued_to_treasury"]  # noqa: Y015
+    _WhichOneofArgType__accrued_to_treasury: _TypeAlias = _typing.Literal["_accrued_to_treasury", b"_accrued_to_treasury"]  # noqa: Y015
     _WhichOneofReturnType__available_liquidity: _TypeAlias = _typing.Literal["available_liquidity"]  # noqa: Y015
     _WhichOneofArgType__available_liquidity: _TypeAlias = _typing.Literal["_available_liquidity", b"_available_liquidity"]  # noqa: Y015
+    _WhichOneofReturnType__isolation_mode_total_debt: _TypeAlias = _typing.Literal["isolation_mode_total_debt"]  # noqa: Y015
+    _WhichOneofArgType__isolation_mode_total_debt: _TypeAlias = _typing.Literal["_isolation_mode_total_debt", b"_isolation_mode_total_debt"]  # noqa: Y015
     _WhichOneofReturnType__liquidity_index: _TypeAlias = _typing.Literal["liquidity_index"]  # noqa: Y015
     _WhichOneofArgType__liquidity_index: _TypeAlias = _typing.Literal["_liquidity_index", b"_liquidity_index"]  # noqa: Y015
     _WhichOneofReturnType__supply_apy: _TypeAlias = _typing.Literal["supply_apy"]  # noqa: Y015
@@ -666,6 +710,8 @@ class LendingReserveState(_message.Message):
     _WhichOneofArgType__total_supplied: _TypeAlias = _typing.Literal["_total_supplied", b"_total_supplied"]  # noqa: Y015
     _WhichOneofReturnType__total_variable_debt: _TypeAlias = _typing.Literal["total_variable_debt"]  # noqa: Y015
     _WhichOneofArgType__total_variable_debt: _TypeAlias = _typing.Literal["_total_variable_debt", b"_total_variable_debt"]  # noqa: Y015
+    _WhichOneofReturnType__unbacked: _TypeAlias = _typing.Literal["unbacked"]  # noqa: Y015
+    _WhichOneofArgType__unbacked: _TypeAlias = _typing.Literal["_unbacked", b"_unbacked"]  # noqa: Y015
     _WhichOneofReturnType__utilization: _TypeAlias = _typing.Literal["utilization"]  # noqa: Y015
     _WhichOneofArgType__utilization: _TypeAlias = _typing.Literal["_utilization", b"_utilization"]  # noqa: Y015
     _WhichOneofReturnType__variable_borrow_apy: _TypeAlias = _typing.Literal["variable_borrow_apy"]  # noqa: Y015
@@ -675,7 +721,11 @@ class LendingReserveState(_message.Message):
     _WhichOneofReturnType__variable_borrow_rate: _TypeAlias = _typing.Literal["variable_borrow_rate"]  # noqa: Y015
     _WhichOneofArgType__variable_borrow_rate: _TypeAlias = _typing.Literal["_variable_borrow_rate", b"_variable_borrow_rate"]  # noqa: Y015
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__accrued_to_treasury) -> _WhichOneofReturnType__accrued_to_treasury | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__available_liquidity) -> _WhichOneofReturnType__available_liquidity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__isolation_mode_total_debt) -> _WhichOneofReturnType__isolation_mode_total_debt | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidity_index) -> _WhichOneofReturnType__liquidity_index | None: ...
     @_typing.overload
@@ -688,6 +738,8 @@ class LendingReserveState(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__total_supplied) -> _WhichOneofReturnType__total_supplied | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__total_variable_debt) -> _WhichOneofReturnType__total_variable_debt | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__unbacked) -> _WhichOneofReturnType__unbacked | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__utilization) -> _WhichOneofReturnType__utilization | None: ...
     @_typing.overload
@@ -801,6 +853,7 @@ class Market(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     DAILY_SETTLEMENT_FIELD_NUMBER: _builtins.int
     TRADE_QUOTE_ASSET_IDS_FIELD_NUMBER: _builtins.int
+    STATUS_MESSAGE_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the registry's stable id of the market: "mkt_" followed by a 26-character ULID, e.g.
     "mkt_01JDBNBTCVSDTSP0T000000000". Required.
@@ -885,6 +938,11 @@ class Market(_message.Message):
     """daily_settlement is true when the venue settles this market's profit and loss into the account
     every day instead of only at expiry (OKX futureSettlement, cross-margin futures), false when the venue
     says it does not, and unset when the venue does not say.
+    """
+    status_message: _builtins.str
+    """status_message is the venue's free-text explanation of the current status, as published (Coinbase
+    status_message, e.g. why a product is in cancel-only or offline). At most 1000 characters; empty when
+    the venue gives none. Informational: status and the trading flags are authoritative.
     """
     @_builtins.property
     def venue_tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1069,10 +1127,11 @@ class Market(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         daily_settlement: _builtins.bool | None = ...,
         trade_quote_asset_ids: _abc.Iterable[_builtins.str] | None = ...,
+        status_message: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_daily_settlement", b"_daily_settlement", "_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "block_trade", b"block_trade", "create_time", b"create_time", "daily_settlement", b"daily_settlement", "delisting_time", b"delisting_time", "derivative", b"derivative", "fees", b"fees", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_order_size", b"market_order_size", "notional_limits", b"notional_limits", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_daily_settlement", b"_daily_settlement", "_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "auction_mode", b"auction_mode", "block_trade", b"block_trade", "cancel_only", b"cancel_only", "create_time", b"create_time", "daily_settlement", b"daily_settlement", "delisting_time", b"delisting_time", "derivative", b"derivative", "display_name", b"display_name", "fees", b"fees", "instrument_id", b"instrument_id", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_only", b"limit_only", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_id", b"market_id", "market_order_size", b"market_order_size", "market_type", b"market_type", "notional_limits", b"notional_limits", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "post_only", b"post_only", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "quantity_unit", b"quantity_unit", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "status", b"status", "symbol", b"symbol", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "trade_quote_asset_ids", b"trade_quote_asset_ids", "trading_disabled", b"trading_disabled", "update_time", b"update_time", "venue_base_symbol", b"venue_base_symbol", "venue_id", b"venue_id", "venue_market_type", b"venue_market_type", "venue_numeric_id", b"venue_numeric_id", "venue_quote_symbol", b"venue_quote_symbol", "venue_settlement_symbol", b"venue_settlement_symbol", "venue_status", b"venue_status", "venue_symbol", b"venue_symbol", "venue_tags", b"venue_tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_daily_settlement", b"_daily_settlement", "_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "auction_mode", b"auction_mode", "block_trade", b"block_trade", "cancel_only", b"cancel_only", "create_time", b"create_time", "daily_settlement", b"daily_settlement", "delisting_time", b"delisting_time", "derivative", b"derivative", "display_name", b"display_name", "fees", b"fees", "instrument_id", b"instrument_id", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_only", b"limit_only", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_id", b"market_id", "market_order_size", b"market_order_size", "market_type", b"market_type", "notional_limits", b"notional_limits", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "post_only", b"post_only", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "quantity_unit", b"quantity_unit", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "status", b"status", "status_message", b"status_message", "symbol", b"symbol", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "trade_quote_asset_ids", b"trade_quote_asset_ids", "trading_disabled", b"trading_disabled", "update_time", b"update_time", "venue_base_symbol", b"venue_base_symbol", "venue_id", b"venue_id", "venue_market_type", b"venue_market_type", "venue_numeric_id", b"venue_numeric_id", "venue_quote_symbol", b"venue_quote_symbol", "venue_settlement_symbol", b"venue_settlement_symbol", "venue_status", b"venue_status", "venue_symbol", b"venue_symbol", "venue_tags", b"venue_tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__daily_settlement: _TypeAlias = _typing.Literal["daily_settlement"]  # noqa: Y015
     _WhichOneofArgType__daily_settlement: _TypeAlias = _typing.Literal["_daily_settlement", b"_daily_settlement"]  # noqa: Y015
