@@ -53,6 +53,21 @@ def _tools(session: nox.Session) -> None:
     _install_once(session, "-r", str(TOOLS_REQ), files=(TOOLS_REQ,))
 
 
+def _test_env(session: nox.Session) -> None:
+    """The Python test environment (test-python, conformance, interop): pinned tools and test tools, and
+    packages/python installed editable with its `testing` extra (reference servers)."""
+    _install_once(
+        session,
+        "-r",
+        str(TOOLS_REQ),
+        "-r",
+        str(TEST_REQ),
+        "-e",
+        f"{PY_PKG}[testing]",
+        files=(TOOLS_REQ, TEST_REQ, PY_PKG / "pyproject.toml"),
+    )
+
+
 def _npm_ci(session: nox.Session) -> None:
     """Installs packages/typescript's locked dependencies when node_modules is missing or stale."""
     lock = TS_PKG / "package-lock.json"
@@ -209,16 +224,7 @@ def breaking(session: nox.Session) -> None:
 @nox.session(name="test-python", python=PYTHON)
 def test_python(session: nox.Session) -> None:
     """pytest, mypy --strict and ruff for packages/python (installed editable with its pinned test tools)."""
-    _install_once(
-        session,
-        "-r",
-        str(TOOLS_REQ),
-        "-r",
-        str(TEST_REQ),
-        "-e",
-        str(PY_PKG),
-        files=(TOOLS_REQ, TEST_REQ, PY_PKG / "pyproject.toml"),
-    )
+    _test_env(session)
     with session.chdir(PY_PKG):
         session.run("ruff", "check", "src/cqc", "tests", "--exclude", "src/cqc/*/v1", "--exclude", "src/cqc/_gen")
         session.run("mypy", "--strict", "src/cqc", "tests")
@@ -360,16 +366,7 @@ def conformance(session: nox.Session) -> None:
     decodes the other two's encodings; prints a table and fails on any disagreement, or when a message of the
     contract lacks a valid or a rejecting case (testdata/conformance/README.md, Coverage).
     `nox -s conformance -- golden` first rewrites testdata/conformance/golden/ from the examples."""
-    _install_once(
-        session,
-        "-r",
-        str(TOOLS_REQ),
-        "-r",
-        str(TEST_REQ),
-        "-e",
-        str(PY_PKG),
-        files=(TOOLS_REQ, TEST_REQ, PY_PKG / "pyproject.toml"),
-    )
+    _test_env(session)
     with session.chdir(TS_PKG):
         _npm_ci(session)
     # Every run writes to its own .build/conformance/<run>/ (concurrent runs on one tree never mix results).
@@ -411,16 +408,7 @@ def interop(session: nox.Session) -> None:
     """Cross-language gRPC: the Python and Go reference servers on 127.0.0.1, the Python, Go and TypeScript
     scenario clients against each, every language's examples and `buf curl`; prints a matrix and fails on any
     failure (testdata/interop/README.md). `nox -s interop -- --servers go --clients typescript` runs a part."""
-    _install_once(
-        session,
-        "-r",
-        str(TOOLS_REQ),
-        "-r",
-        str(TEST_REQ),
-        "-e",
-        f"{PY_PKG}[testing]",
-        files=(TOOLS_REQ, TEST_REQ, PY_PKG / "pyproject.toml"),
-    )
+    _test_env(session)
     with session.chdir(TS_PKG):
         _npm_ci(session)
     session.run("python", "tools/interop.py", *session.posargs, env=_go_env())
