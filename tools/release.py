@@ -317,17 +317,20 @@ def verify_tag(tag: str, root: Path = ROOT) -> tuple[str, str]:
 
 
 def major_bumped_since(ref: str, root: Path = ROOT) -> tuple[bool, list[str]]:
-    """Whether every package's major version is greater now than at `ref` (the condition for landing a
-    breaking proto change). Returns (allowed, one line per package)."""
+    """Whether a breaking proto change against `ref` may land: every package's major version is greater now
+    than at `ref`, or the package was still in initial development there (0.y.z: semantic versioning's
+    "anything may change" phase, which ends with 1.0.0). Returns (allowed, one line per package)."""
     lines: list[str] = []
     allowed = True
     for lang in PACKAGES:
         now = package_version(lang, root)
         then = package_version(lang, root, ref)
         assert now is not None
-        ok = then is None or parse_version(now)[0] > parse_version(then)[0]
+        initial = then is not None and parse_version(then)[0] == 0
+        ok = then is None or initial or parse_version(now)[0] > parse_version(then)[0]
         allowed = allowed and ok
-        lines.append(f"  {lang}: {then or '(unversioned)'} -> {now}" + ("" if ok else "  (major not bumped)"))
+        why = "  (initial development: 0.y.z)" if initial else ("" if ok else "  (major not bumped)")
+        lines.append(f"  {lang}: {then or '(unversioned)'} -> {now}" + why)
     return allowed, lines
 
 

@@ -114,13 +114,22 @@ class VersionTests(FakeRepo):
             release.verify_tag("v0.1.0", self.root)
         self.assertEqual(release.parse_tag("packages/go/v1.2.3"), ("go", "1.2.3"))
 
-    def test_major_bump_of_every_package_allows_breaking_changes(self) -> None:
+    def test_initial_development_allows_breaking_changes(self) -> None:
+        # 0.y.z at the baseline: the contract is still in initial development, anything may change.
         self.commit_and_tag("python/v0.1.0")
-        allowed, _ = release.major_bumped_since("python/v0.1.0", self.root)
-        self.assertFalse(allowed)
+        allowed, lines = release.major_bumped_since("python/v0.1.0", self.root)
+        self.assertTrue(allowed, lines)
+        self.assertIn("initial development", lines[0])
+
+    def test_major_bump_of_every_package_allows_breaking_changes(self) -> None:
         for lang in release.PACKAGES:
             release.set_version(lang, "1.0.0", self.root)
-            allowed, lines = release.major_bumped_since("python/v0.1.0", self.root)
+        self.commit_and_tag("python/v1.0.0")
+        allowed, _ = release.major_bumped_since("python/v1.0.0", self.root)
+        self.assertFalse(allowed)
+        for lang in release.PACKAGES:
+            release.set_version(lang, "2.0.0", self.root)
+            allowed, lines = release.major_bumped_since("python/v1.0.0", self.root)
             self.assertEqual(allowed, lang == "go", lines)  # go is bumped last: only then all three are
 
 
