@@ -254,9 +254,9 @@ def binance_execution_report(payload: Json, ids: ExecutionIds) -> execution_pb2.
     "0.00000000", t -1, g -1, C "", N null, r "NONE") map to unset or empty fields (ExecutionReport comment)."""
     p = payload
     report = execution_pb2.ExecutionReport(
-        exec_id=ids.exec_id,
+        execution_id=ids.exec_id,
         order_id=ids.order_id,
-        venue_exec_id=str(p["I"]) if "I" in p else "",
+        venue_execution_id=str(p["I"]) if "I" in p else "",
         exec_type=BINANCE_EXEC_TYPE[p["x"]],  # type: ignore[arg-type]
         venue_exec_type=p["x"],
         order_status=BINANCE_ORDER_STATUS[p["X"]],  # type: ignore[arg-type]
@@ -275,7 +275,7 @@ def binance_execution_report(payload: Json, ids: ExecutionIds) -> execution_pb2.
         order_quantity=binance_sentinel_zero(p["q"]),
         order_price=binance_sentinel_zero(p["p"]),
         trigger_price=binance_sentinel_zero(p["P"]),
-        trade_id="" if p["t"] == -1 else str(p["t"]),
+        venue_trade_id="" if p["t"] == -1 else str(p["t"]),
         cum_quantity=p["z"],
         cum_quote_quantity=p["Z"],
         is_working=p["w"],
