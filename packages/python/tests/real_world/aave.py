@@ -105,10 +105,14 @@ def _reserve(p: Json, ids: AaveReserveIds) -> instrument_pb2.LendingReserve:
         underlying_deployment_id=ids.deployments[p["underlyingAsset"].lower()],
         rate_strategy=instrument_pb2.InterestRateStrategy(
             strategy_address=p["interestRateStrategyAddress"],
-            base_variable_borrow_rate=ray(p["baseVariableBorrowRate"]),
-            variable_rate_slope1=ray(p["variableRateSlope1"]),
-            variable_rate_slope2=ray(p["variableRateSlope2"]),
-            optimal_usage_ratio=ray(p["optimalUsageRatio"]),
+            borrow_curve=instrument_pb2.RateCurve(
+                base_rate=ray(p["baseVariableBorrowRate"]),
+                kink=ray(p["optimalUsageRatio"]),
+                slope_below_kink=ray(p["variableRateSlope1"]),
+                slope_above_kink=ray(p["variableRateSlope2"]),
+                slope_convention=instrument_pb2.SLOPE_CONVENTION_SEGMENT_TOTAL,
+                rate_period=instrument_pb2.RATE_PERIOD_YEAR,
+            ),
         ),
         ltv=bps(p["baseLTVasCollateral"]),
         liquidation_threshold=bps(p["reserveLiquidationThreshold"]),

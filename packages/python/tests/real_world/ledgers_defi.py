@@ -103,10 +103,10 @@ def aave_reserve_ledger(deployments: Mapping[str, str], token_assets: Mapping[st
             "separate baseCurrencyInfo (not in this element): an observation for a Price message, not the reserve"
         ),
         "priceOracle": mapped(*_reserve("oracle_address", lambda v, _r: v)),
-        "variableRateSlope1": mapped(*_reserve("rate_strategy.variable_rate_slope1", _ray, "decimal")),
-        "variableRateSlope2": mapped(*_reserve("rate_strategy.variable_rate_slope2", _ray, "decimal")),
-        "baseVariableBorrowRate": mapped(*_reserve("rate_strategy.base_variable_borrow_rate", _ray, "decimal")),
-        "optimalUsageRatio": mapped(*_reserve("rate_strategy.optimal_usage_ratio", _ray, "decimal")),
+        "variableRateSlope1": mapped(*_reserve("rate_strategy.borrow_curve.slope_below_kink", _ray, "decimal")),
+        "variableRateSlope2": mapped(*_reserve("rate_strategy.borrow_curve.slope_above_kink", _ray, "decimal")),
+        "baseVariableBorrowRate": mapped(*_reserve("rate_strategy.borrow_curve.base_rate", _ray, "decimal")),
+        "optimalUsageRatio": mapped(*_reserve("rate_strategy.borrow_curve.kink", _ray, "decimal")),
         "accruedToTreasury": mapped(
             Target(MKT, f"{STATE}.accrued_to_treasury", _ray_mul_units("liquidityIndex"), "decimal")  # type: ignore[arg-type]
         ),
@@ -188,17 +188,20 @@ def uniswap_v3_pool_ledger(deployments: Mapping[str, str]) -> dict[str, Entry]:
         "collectedFeesToken0": RawOnly("fees already collected by LPs: position accounting, not pool state"),
         "collectedFeesToken1": RawOnly("fees already collected by LPs: position accounting, not pool state"),
         "collectedFeesUSD": RawOnly("fees already collected by LPs: position accounting, not pool state"),
-        "totalValueLockedToken0": mapped(dec(MKT, f"{state}.token0_reserve")),
-        "totalValueLockedToken1": mapped(dec(MKT, f"{state}.token1_reserve")),
+        "totalValueLockedToken0": mapped(dec(MKT, f"{state}.tokens[0].balance")),
+        "totalValueLockedToken1": mapped(dec(MKT, f"{state}.tokens[1].balance")),
         "totalValueLockedETH": RawOnly("TVL in ETH: tvl_usd over the ETH price, derivable"),
         "totalValueLockedUSD": mapped(dec(MKT, f"{state}.tvl_usd")),
         "totalValueLockedUSDUntracked": RawOnly("TVL including non-whitelisted pricing: an indexer artefact"),
         "liquidityProviderCount": RawOnly("subgraph counter (not maintained by v3-subgraph): no trading meaning"),
     }
-    for side, message, symbol_field in (("token0", T0, "venue_base_symbol"), ("token1", T1, "venue_quote_symbol")):
+    for index, (side, message, symbol_field) in enumerate(
+        (("token0", T0, "venue_base_symbol"), ("token1", T1, "venue_quote_symbol"))
+    ):
         ledger[f"{side}.id"] = mapped(
             same(message, "address"),
-            Target(MKT, f"{pool}.{side}_deployment_id", lambda v, _r: deployments[str(v).lower()]),
+            Target(MKT, f"{pool}.tokens[{index}].deployment_id", lambda v, _r: deployments[str(v).lower()]),
+            Target(MKT, f"{state}.tokens[{index}].deployment_id", lambda v, _r: deployments[str(v).lower()]),
             Target(message, "deployment_id", lambda v, _r: deployments[str(v).lower()]),
         )
         ledger[f"{side}.symbol"] = mapped(same(message, "symbol"), same(MKT, symbol_field))

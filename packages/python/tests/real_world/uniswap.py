@@ -101,8 +101,10 @@ def uniswap_v3_pool(payload: Json, ids: PoolIds) -> dict[str, Message]:
             factory_address=ids.factory_address,
             amm_type=market_pb2.AMM_TYPE_CLAMM,
             pool_address=p["id"],
-            token0_deployment_id=ids.deployments[p["token0"]["id"].lower()],
-            token1_deployment_id=ids.deployments[p["token1"]["id"].lower()],
+            tokens=[
+                market_pb2.AmmPoolToken(deployment_id=ids.deployments[p["token0"]["id"].lower()]),
+                market_pb2.AmmPoolToken(deployment_id=ids.deployments[p["token1"]["id"].lower()]),
+            ],
             fee_tier=int(p["feeTier"]),
             fee_rate=fee,
             tick_spacing=V3_TICK_SPACING.get(int(p["feeTier"])),
@@ -114,8 +116,14 @@ def uniswap_v3_pool(payload: Json, ids: PoolIds) -> dict[str, Message]:
                 tick=None if p["tick"] is None else int(p["tick"]),
                 token0_price=p["token1Price"],
                 token1_price=p["token0Price"],
-                token0_reserve=p["totalValueLockedToken0"],
-                token1_reserve=p["totalValueLockedToken1"],
+                tokens=[
+                    market_pb2.AmmPoolTokenState(
+                        deployment_id=ids.deployments[p["token0"]["id"].lower()], balance=p["totalValueLockedToken0"]
+                    ),
+                    market_pb2.AmmPoolTokenState(
+                        deployment_id=ids.deployments[p["token1"]["id"].lower()], balance=p["totalValueLockedToken1"]
+                    ),
+                ],
                 tvl_usd=p["totalValueLockedUSD"],
                 volume_usd=p["volumeUSD"],
                 fees_usd=p["feesUSD"],
