@@ -14,6 +14,7 @@ import (
 	"github.com/crypto-quant/cqc/packages/go"
 	assetsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/assets/v1"
 	eventsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1"
+	venuesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -23,7 +24,7 @@ import (
 
 const examplesDir = "../../testdata/examples"
 
-var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+var uuidV7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // eventCase is one case of testdata/helpers/events-cases.json.
 type eventCase struct {
@@ -177,8 +178,16 @@ func TestNewEventForEveryEventType(t *testing.T) {
 					t.Fatal(err)
 				}
 				occurredAt := time.Now()
+				producer, err := cqc.ProducerSource(typeName)
+				if err != nil {
+					t.Fatal(err)
+				}
+				key, err := cqc.PartitionKeyOf(payload)
+				if err != nil {
+					t.Fatal(err)
+				}
 				event, err := cqc.NewEvent(payload, cqc.EventOptions{
-					Source:        "//cqc/helper-test",
+					Source:        producer + "/helper-test",
 					Subject:       "ast_01JDVSDC000000000000000000",
 					OccurredAt:    occurredAt,
 					Sequence:      1,
@@ -190,10 +199,10 @@ func TestNewEventForEveryEventType(t *testing.T) {
 				if err := cqc.Validate(event); err != nil {
 					t.Fatal(err)
 				}
-				if !uuidV4.MatchString(event.GetEventId()) || event.GetCorrelationId() != event.GetEventId() {
+				if !uuidV7.MatchString(event.GetEventId()) || event.GetCorrelationId() != event.GetEventId() {
 					t.Fatalf("event_id %q, correlation_id %q", event.GetEventId(), event.GetCorrelationId())
 				}
-				if event.GetEventType() != string(typeName) || event.GetPartitionKey() != event.GetSubject() ||
+				if event.GetEventType() != string(typeName) || event.GetPartitionKey() != key || key == "" ||
 					event.GetCausationId() != "" || event.GetSchemaVersion() != 1 ||
 					!event.GetOccurredAt().AsTime().Equal(occurredAt) {
 					t.Fatalf("unexpected envelope %v", event)
@@ -278,7 +287,7 @@ func TestNewEventOptions(t *testing.T) {
 		Source:        "//cqc/asset-registry",
 		Subject:       "ast_01JDVSDC000000000000000000",
 		OccurredAt:    occurred,
-		PartitionKey:  "acc_01JDBNSP0TMA1N000000000000",
+		PartitionKey:  "ast_01JDVSDC000000000000000000",
 		CorrelationID: "0193499a-2b40-7c11-8e0f-5a1d3c7b9e21",
 		CausationID:   "01972941-a1c3-7e55-b0d2-93f4c6e8a017",
 		Sequence:      7,
@@ -291,7 +300,7 @@ func TestNewEventOptions(t *testing.T) {
 	if _, ok := event.GetPayload().(*eventsv1.Event_AssetCreated); !ok {
 		t.Fatalf("payload case %T", event.GetPayload())
 	}
-	if event.GetPartitionKey() != "acc_01JDBNSP0TMA1N000000000000" || event.GetSequence() != 7 ||
+	if event.GetPartitionKey() != "ast_01JDVSDC000000000000000000" || event.GetSequence() != 7 ||
 		event.GetCorrelationId() != "0193499a-2b40-7c11-8e0f-5a1d3c7b9e21" ||
 		event.GetCausationId() != "01972941-a1c3-7e55-b0d2-93f4c6e8a017" {
 		t.Fatalf("unexpected envelope %v", event)
@@ -334,7 +343,7 @@ func TestNewEventAcceptsDynamicMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	event, err := cqc.NewEvent(dynamic, cqc.EventOptions{
-		Source: "//cqc/x", Subject: "ast_01JDVSDC000000000000000000", OccurredAt: time.Now(), Sequence: 1, SourceVersion: "1.4.2",
+		Source: "//cqc/asset-registry", Subject: "ast_01JDVSDC000000000000000000", OccurredAt: time.Now(), Sequence: 1, SourceVersion: "1.4.2",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -366,5 +375,172 @@ func TestCloudEventAttributesRejectsOutOfRangeTimes(t *testing.T) {
 	event.OccurredAt.Seconds = 253402300800 // 10000-01-01
 	if _, err := cqc.CloudEventAttributes(event); err == nil || !strings.Contains(err.Error(), "occurred_at") {
 		t.Fatalf("expected an occurred_at error, got %v", err)
+	}
+}
+
+func TestNewEventRefusesAKeyOrSourceOtherThanTheOptions(t *testing.T) {
+	placed := &eventsv1.OrderPlaced{Order: &venuesv1.Order{AccountId: "acc_01JDBNSP0TMA1N000000000000"}}
+	base := cqc.EventOptions{Subject: "ord_01JDBNGTCBVY00000000000000", OccurredAt: time.Now(), Sequence: 1, SourceVersion: "1.0.0"}
+	for want, opts := range map[string]func(o *cqc.EventOptions){
+		"is not the cqc.events.v1.OrderPlaced key": func(o *cqc.EventOptions) {
+			o.Source, o.PartitionKey = "//cqc/venue-gateway", "ord_01JDBNGTCBVY00000000000000"
+		},
+		`producer "//cqc/venue-gateway"`: func(o *cqc.EventOptions) { o.Source = "//cqc/portfolio" },
+		"producer":                       func(o *cqc.EventOptions) { o.Source = "//cqc/venue-gateway-2" },
+	} {
+		o := base
+		opts(&o)
+		if _, err := cqc.NewEvent(placed, o); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%q: %v", want, err)
+		}
+	}
+	o := base
+	o.Source = "//cqc/venue-gateway"
+	if _, err := cqc.NewEvent(&eventsv1.OrderPlaced{}, o); err == nil ||
+		!strings.Contains(err.Error(), "has no partition key: order.account_id is empty") {
+		t.Fatalf("empty key: %v", err)
+	}
+	o.Source = "//cqc/venue-gateway/okx"
+	event, err := cqc.NewEvent(placed, o)
+	if err != nil || event.GetPartitionKey() != "acc_01JDBNSP0TMA1N000000000000" {
+		t.Fatalf("%v, %v", event, err)
+	}
+	for typeName, want := range map[protoreflect.FullName]string{
+		"cqc.events.v1.PositionChanged": "//cqc/portfolio", "cqc.events.v1.RiskAlert": "//cqc/risk-engine",
+		"cqc.events.v1.MarketCreated": "//cqc/asset-registry", "cqc.events.v1.PriceUpdated": "//cqc/market-data",
+	} {
+		if got, err := cqc.ProducerSource(typeName); err != nil || got != want {
+			t.Fatalf("%s: %q, %v", typeName, got, err)
+		}
+	}
+	if _, err := cqc.EventTypeOptions("cqc.assets.v1.Asset"); err == nil {
+		t.Fatal("options of a non-event")
+	}
+}
+
+func TestEveryEventTypeHasTheEventOption(t *testing.T) {
+	fields := (&eventsv1.Event{}).ProtoReflect().Descriptor().Oneofs().ByName("payload").Fields()
+	for i := 0; i < fields.Len(); i++ {
+		options, err := cqc.EventTypeOptions(fields.Get(i).Message().FullName())
+		if err != nil || options.GetProducer() == "" || len(options.GetPartitionKey()) == 0 || options.GetLifecycle() == "" {
+			t.Fatalf("%s: %v, %v", fields.Get(i).Message().FullName(), options, err)
+		}
+	}
+}
+
+func TestUUIDv7(t *testing.T) {
+	value := cqc.UUIDv7At(0x0193A8F26C1E)
+	if !uuidV7.MatchString(value) || !strings.HasPrefix(value, "0193a8f2-6c1e-7") {
+		t.Fatalf("UUIDv7At: %q", value)
+	}
+	if !(cqc.UUIDv7At(1) < cqc.UUIDv7At(2) && cqc.UUIDv7At(2) < cqc.NewUUIDv7()) {
+		t.Fatal("UUIDv7 values do not sort by time")
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		seen[cqc.UUIDv7At(5)] = true
+	}
+	if len(seen) != 1000 || !uuidV7.MatchString(cqc.UUIDv7At(1<<48-1)) {
+		t.Fatalf("%d distinct ids", len(seen))
+	}
+}
+
+// streamCase is one case of testdata/helpers/event-stream-cases.json.
+type streamCase struct {
+	Name   string `json:"name"`
+	Window int    `json:"window"`
+	Steps  []struct {
+		Offer *struct {
+			EventID      string `json:"event_id"`
+			Source       string `json:"source"`
+			PartitionKey string `json:"partition_key"`
+			Sequence     uint64 `json:"sequence"`
+		} `json:"offer"`
+		Resync *struct {
+			Source       string `json:"source"`
+			PartitionKey string `json:"partition_key"`
+			Sequence     uint64 `json:"sequence"`
+		} `json:"resync"`
+		Action     string   `json:"action"`
+		Released   []string `json:"released"`
+		Superseded []string `json:"superseded"`
+	} `json:"steps"`
+	Positions []struct {
+		Source       string `json:"source"`
+		PartitionKey string `json:"partition_key"`
+		Sequence     uint64 `json:"sequence"`
+	} `json:"positions"`
+	Applied []string `json:"applied"`
+}
+
+func eventIDs(events []*eventsv1.Event) []string {
+	ids := []string{}
+	for _, event := range events {
+		ids = append(ids, event.GetEventId())
+	}
+	return ids
+}
+
+func TestEventStreamCases(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/helpers/event-stream-cases.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Cases []streamCase `json:"cases"`
+	}
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Cases) < 10 {
+		t.Fatalf("only %d cases", len(file.Cases))
+	}
+	for _, c := range file.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			tracker := cqc.NewEventStreamTracker(c.Window)
+			applied := []string{}
+			for i, step := range c.Steps {
+				var decision cqc.Decision
+				if step.Offer != nil {
+					decision = tracker.Offer(&eventsv1.Event{
+						EventId: step.Offer.EventID, Source: step.Offer.Source,
+						PartitionKey: step.Offer.PartitionKey, Sequence: step.Offer.Sequence,
+					})
+					if string(decision.Action) != step.Action {
+						t.Fatalf("step %d: action %q, want %q", i, decision.Action, step.Action)
+					}
+				} else {
+					decision = tracker.Resync(step.Resync.Source, step.Resync.PartitionKey, step.Resync.Sequence)
+				}
+				released := eventIDs(decision.Released)
+				if strings.Join(released, ",") != strings.Join(step.Released, ",") {
+					t.Fatalf("step %d: released %v, want %v", i, released, step.Released)
+				}
+				if got := eventIDs(decision.Superseded); strings.Join(got, ",") != strings.Join(step.Superseded, ",") {
+					t.Fatalf("step %d: superseded %v, want %v", i, got, step.Superseded)
+				}
+				applied = append(applied, released...)
+			}
+			if strings.Join(applied, ",") != strings.Join(c.Applied, ",") {
+				t.Fatalf("applied %v, want %v", applied, c.Applied)
+			}
+			for _, p := range c.Positions {
+				if got := tracker.Position(p.Source, p.PartitionKey); got != p.Sequence {
+					t.Fatalf("position of %s %s: %d, want %d", p.Source, p.PartitionKey, got, p.Sequence)
+				}
+			}
+		})
+	}
+}
+
+func TestEventStreamTrackerFallsBackToSubject(t *testing.T) {
+	tracker := cqc.NewEventStreamTracker(0)
+	event := &eventsv1.Event{EventId: "x-1", Source: "//cqc/portfolio", Subject: "pos_01JDBNBTCVSDTPERP10NG00000", Sequence: 1}
+	if d := tracker.Offer(event); d.Action != cqc.StreamApply {
+		t.Fatalf("%v", d)
+	}
+	if tracker.Position("//cqc/portfolio", "pos_01JDBNBTCVSDTPERP10NG00000") != 1 ||
+		len(tracker.Held("//cqc/portfolio", "pos_01JDBNBTCVSDTPERP10NG00000")) != 0 {
+		t.Fatal("stream not keyed by the subject")
 	}
 }

@@ -1,4 +1,5 @@
-// The events helpers: the shared cases of testdata/helpers/events-cases.json, and newEvent for every event type.
+// The events helpers: the shared cases of testdata/helpers/ (events-cases.json, event-stream-cases.json), and
+// newEvent for every event type.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -7,21 +8,27 @@ import { fileURLToPath } from "node:url";
 import { create, equals, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { AssetSchema } from "../src/gen/cqc/assets/v1/index.js";
-import { AssetCreatedSchema, type Event, EventSchema } from "../src/gen/cqc/events/v1/index.js";
+import { AssetCreatedSchema, type Event, EventSchema, OrderPlacedSchema } from "../src/gen/cqc/events/v1/index.js";
+import { OrderSchema } from "../src/gen/cqc/venues/v1/index.js";
 import {
   CONTENT_TYPE_PROTOBUF,
   cloudEventAttributes,
   type DataContentType,
+  eventOptions,
   eventPayload,
+  EventStreamTracker,
   newEvent,
   NoPayloadError,
+  partitionKeyOf,
+  producerSource,
+  uuid7,
 } from "../src/events.js";
 import { messageSchema } from "../src/registry.js";
 import { validate } from "../src/validation.js";
 
 const testdata = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "testdata");
 const examples = join(testdata, "examples");
-const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 interface EventCase {
   name: string;
@@ -108,17 +115,18 @@ describe("newEvent", () => {
         const payload = fromJson(schema, readJson(join(dir, file)));
         const occurredAt = new Date();
         const event = newEvent(payload, {
-          source: "//cqc/helper-test",
+          source: `${producerSource(typeName)}/helper-test`,
           subject: "ast_01JDVSDC000000000000000000",
           occurredAt,
           sequence: 1n,
           sourceVersion: "0.1.0",
         });
         validate(EventSchema, event);
-        assert.match(event.eventId, UUID_V4);
+        assert.match(event.eventId, UUID_V7);
         assert.equal(event.eventType, typeName);
         assert.equal(event.payload.case, field.localName);
-        assert.equal(event.partitionKey, "ast_01JDVSDC000000000000000000");
+        assert.equal(event.partitionKey, partitionKeyOf(payload));
+        assert.notEqual(event.partitionKey, "");
         assert.equal(event.correlationId, event.eventId);
         assert.equal(event.causationId, "");
         assert.equal(event.schemaVersion, 1);
@@ -165,7 +173,7 @@ describe("newEvent", () => {
       source: "//cqc/asset-registry",
       subject: "ast_01JDVSDC000000000000000000",
       occurredAt,
-      partitionKey: "acc_01JDBNSP0TMA1N000000000000",
+      partitionKey: "ast_01JDVSDC000000000000000000",
       correlationId: "0193499a-2b40-7c11-8e0f-5a1d3c7b9e21",
       causationId: "01972941-a1c3-7e55-b0d2-93f4c6e8a017",
       sequence: 7n,
@@ -176,7 +184,7 @@ describe("newEvent", () => {
     assert.notEqual(event.occurredAt, occurredAt); // a copy
     assert.deepEqual(
       [event.partitionKey, event.correlationId, event.causationId, event.sequence],
-      ["acc_01JDBNSP0TMA1N000000000000", "0193499a-2b40-7c11-8e0f-5a1d3c7b9e21", "01972941-a1c3-7e55-b0d2-93f4c6e8a017", 7n],
+      ["ast_01JDVSDC000000000000000000", "0193499a-2b40-7c11-8e0f-5a1d3c7b9e21", "01972941-a1c3-7e55-b0d2-93f4c6e8a017", 7n],
     );
     const attributes = cloudEventAttributes(event);
     assert.equal(attributes["time"], "2024-11-20T09:00:00.123456789Z");
@@ -195,7 +203,7 @@ describe("newEvent", () => {
 
   it("rejects what is not an event, naming the type", () => {
     const options = {
-      source: "//cqc/x",
+      source: "//cqc/asset-registry",
       subject: "ast_01JDVSDC000000000000000000",
       occurredAt: new Date(),
       sequence: 1n,
@@ -203,5 +211,122 @@ describe("newEvent", () => {
     };
     assert.throws(() => newEvent(create(AssetSchema), options), /cqc\.assets\.v1\.Asset is not an event/);
     assert.throws(() => newEvent(create(EventSchema), options), /cqc\.events\.v1\.Event is not an event/);
+  });
+});
+
+describe("event options, partition keys and producers", () => {
+  it("every event type names its producer, partition key and lifecycle", () => {
+    for (const field of payloadFields) {
+      const options = eventOptions(field.message!.typeName);
+      assert.ok(["AssetRegistry", "MarketData", "VenueGateway", "Portfolio", "RiskEngine"].includes(options.producer));
+      assert.ok(options.partitionKey.length > 0 && options.lifecycle !== "", field.message!.typeName);
+    }
+    assert.equal(producerSource("cqc.events.v1.OrderPlaced"), "//cqc/venue-gateway");
+    assert.equal(producerSource("cqc.events.v1.PriceUpdated"), "//cqc/market-data");
+    assert.throws(() => eventOptions("cqc.assets.v1.Asset"), /is not an event/);
+  });
+
+  it("newEvent refuses a key or a source other than the option's", () => {
+    const placed = create(OrderPlacedSchema, {
+      order: create(OrderSchema, { accountId: "acc_01JDBNSP0TMA1N000000000000" }),
+    });
+    const base = {
+      subject: "ord_01JDBNGTCBVY00000000000000",
+      occurredAt: new Date(),
+      sequence: 1n,
+      sourceVersion: "1.0.0",
+    };
+    assert.throws(
+      () => newEvent(placed, { ...base, source: "//cqc/venue-gateway", partitionKey: base.subject }),
+      /is not the cqc\.events\.v1\.OrderPlaced key/,
+    );
+    assert.throws(() => newEvent(placed, { ...base, source: "//cqc/portfolio" }), /producer "\/\/cqc\/venue-gateway"/);
+    assert.throws(() => newEvent(placed, { ...base, source: "//cqc/venue-gateway-2" }), /producer/);
+    assert.throws(
+      () => newEvent(create(OrderPlacedSchema), { ...base, source: "//cqc/venue-gateway" }),
+      /has no partition key: order\.account_id is empty/,
+    );
+    const event = newEvent(placed, { ...base, source: "//cqc/venue-gateway/okx" });
+    assert.equal(event.partitionKey, "acc_01JDBNSP0TMA1N000000000000");
+  });
+
+  it("uuid7 has the RFC 9562 layout and sorts by time", () => {
+    const value = uuid7(0x0193a8f26c1e);
+    assert.match(value, UUID_V7);
+    assert.ok(value.startsWith("0193a8f2-6c1e-7"));
+    assert.ok(uuid7(1) < uuid7(2) && uuid7(2) < uuid7());
+    assert.equal(new Set(Array.from({ length: 1000 }, () => uuid7(5))).size, 1000);
+    assert.match(uuid7(2 ** 48 - 1), UUID_V7);
+    assert.throws(() => uuid7(2 ** 48), /48-bit/);
+  });
+});
+
+interface StreamSpec {
+  source: string;
+  partition_key: string;
+  sequence: number;
+}
+interface StreamCase {
+  name: string;
+  window?: number;
+  steps: Array<{
+    offer?: StreamSpec & { event_id: string };
+    resync?: StreamSpec;
+    action?: string;
+    released: string[];
+    superseded?: string[];
+  }>;
+  positions: StreamSpec[];
+  applied: string[];
+}
+
+describe("EventStreamTracker (event-stream-cases.json)", () => {
+  const streamCases = (readJson(join(testdata, "helpers", "event-stream-cases.json")) as unknown as { cases: StreamCase[] })
+    .cases;
+  it("has the shared cases", () => assert.ok(streamCases.length >= 10));
+  for (const c of streamCases) {
+    it(c.name, () => {
+      const tracker = new EventStreamTracker(c.window);
+      const applied: string[] = [];
+      c.steps.forEach((step, index) => {
+        let decision;
+        if (step.offer !== undefined) {
+          decision = tracker.offer(
+            create(EventSchema, {
+              eventId: step.offer.event_id,
+              source: step.offer.source,
+              partitionKey: step.offer.partition_key,
+              sequence: BigInt(step.offer.sequence),
+            }),
+          );
+          assert.equal(decision.action, step.action, `step ${index}`);
+        } else {
+          const spec = step.resync!;
+          decision = tracker.resync(spec.source, spec.partition_key, BigInt(spec.sequence));
+        }
+        const released = decision.released.map((e) => e.eventId);
+        assert.deepEqual(released, step.released, `step ${index}`);
+        assert.deepEqual(
+          decision.superseded.map((e) => e.eventId),
+          step.superseded ?? [],
+          `step ${index}`,
+        );
+        applied.push(...released);
+      });
+      assert.deepEqual(applied, c.applied);
+      for (const p of c.positions) {
+        assert.equal(tracker.position(p.source, p.partition_key), BigInt(p.sequence), `${p.source} ${p.partition_key}`);
+      }
+    });
+  }
+
+  it("keys a stream by the subject when partition_key is empty", () => {
+    const tracker = new EventStreamTracker();
+    const subject = "pos_01JDBNBTCVSDTPERP10NG00000";
+    const event = create(EventSchema, { eventId: "x-1", source: "//cqc/portfolio", subject, sequence: 1n });
+    assert.equal(tracker.offer(event).action, "apply");
+    assert.equal(tracker.position("//cqc/portfolio", subject), 1n);
+    assert.deepEqual(tracker.held("//cqc/portfolio", subject), []);
+    assert.throws(() => new EventStreamTracker(0), RangeError);
   });
 });
