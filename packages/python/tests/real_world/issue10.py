@@ -1,0 +1,185 @@
+"""The record kinds added for issue 10, recognised by their "source", with registry-shaped stand-in ids.
+
+`issue10_kinds(path, source, keys)` returns (payload key, mapper, ledger) triples for test_real_world's
+kind_cases; [] for a source it does not know. Registry facts the records do not carry (ids, the chain of a
+network, the Balancer v2 Vault, the CRV token, the dYdX collateral, an asset's type, the Comet proxy address
+kept beside the payload) are supplied here, never read from the payload's values as if the venue said them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import Message
+
+from cqc.assets.v1 import asset_pb2
+
+from .aggregators import (
+    AggregatorIds,
+    coingecko_coin_market,
+    coingecko_coin_market_ledger,
+    coinmarketcap_listing,
+    coinmarketcap_listing_ledger,
+)
+from .amm import AmmIds, balancer_pool, balancer_pool_ledger, curve_pool, curve_pool_ledger
+from .binance_capital import (
+    CapitalIds,
+    binance_deposit,
+    binance_deposit_ledger,
+    binance_withdrawal,
+    binance_withdrawal_ledger,
+)
+from .coinbase_fills import FillIds, coinbase_fill, coinbase_fill_ledger
+from .compound import CometIds, comet_market, comet_market_ledger
+from .convert import Json
+from .dydx import DydxIds, dydx_perpetual_market, dydx_perpetual_market_ledger
+from .ledger import Entry
+
+RECEIVE_TIME = datetime(2025, 11, 20, 9, 0, tzinfo=UTC)
+ETHEREUM = "chn_01JDETHEREVM10000000000000"
+BALANCER_V2_VAULT = "0xBA12222222228d8Ba445958a75a0704d566BF2C8"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+Mapper = Callable[[Any], dict[str, Message]]
+LedgerFor = Callable[[Any], Mapping[str, Entry]]
+Kind = tuple[str, Mapper, LedgerFor]
+
+
+def stand_in(prefix: str, key: str) -> str:
+    """A deterministic "<prefix>_<26 Crockford base32>" id (the same scheme as test_real_world.stand_in_id)."""
+    number = int.from_bytes(hashlib.sha256(f"{prefix}:{key}".encode()).digest()[:17], "big")
+    return f"{prefix}_" + "".join(_CROCKFORD[(number >> (5 * i)) & 31] for i in range(26))
+
+
+class _ByCode(dict[str, str]):
+    """Venue code or address -> stand-in id, created on first use (a registry lookup that always resolves)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+
+    def __missing__(self, key: str) -> str:
+        value = stand_in(self._prefix, key)
+        self[key] = value
+        return value
+
+
+class _ByPair(dict[tuple[str, str], str]):
+    def __missing__(self, key: tuple[str, str]) -> str:
+        value = stand_in("dep", f"{key[0]}@{key[1]}")
+        self[key] = value
+        return value
+
+
+def _dydx(name: str) -> Kind:
+    ids = DydxIds(
+        stand_in("mkt", name), stand_in("ins", name), stand_in("ven", "dydx-v4"), _ByCode("ast"), RECEIVE_TIME
+    )
+    return ("payload", lambda p: dydx_perpetual_market(p, ids), lambda p: dydx_perpetual_market_ledger(ids.assets, p))
+
+
+def _coingecko(name: str) -> Kind:
+    ids = AggregatorIds(
+        stand_in("ast", name),
+        stand_in("aid", f"coingecko:{name}"),
+        asset_pb2.ASSET_TYPE_PROTOCOL_TOKEN,
+        stand_in("ast", "USD"),
+        RECEIVE_TIME,
+    )
+    return ("payload", lambda p: coingecko_coin_market(p, ids), coingecko_coin_market_ledger)
+
+
+def _coinmarketcap(name: str) -> Kind:
+    chains = _ByCode("chn")
+    chains["ethereum"] = ETHEREUM
+    ids = AggregatorIds(
+        stand_in("ast", name),
+        stand_in("aid", f"coinmarketcap:{name}"),
+        asset_pb2.ASSET_TYPE_STABLECOIN,
+        stand_in("ast", "USD"),
+        RECEIVE_TIME,
+        chains,
+        stand_in("dep", name),
+    )
+    return ("payload", lambda p: coinmarketcap_listing(p, ids), lambda _p: coinmarketcap_listing_ledger(chains))
+
+
+def _comet(name: str, record: Json) -> Kind:
+    symbols = ["base", *record["payload"]["assets"]]
+    ids = CometIds(
+        venue_id=stand_in("ven", f"compound-v3:{record['comet_address']}"),
+        chain_id=ETHEREUM,
+        comet_address=record["comet_address"],
+        base_decimals=6,  # USDC on Ethereum (the registry's deployment of baseTokenAddress)
+        market_ids={s: stand_in("mkt", f"{name}:{s}") for s in symbols},
+        deposit_ids={s: stand_in("ins", f"{name}:{s}:deposit") for s in symbols},
+        borrow_id=stand_in("ins", f"{name}:borrow"),
+        deployments=_ByCode("dep"),
+        assets=_ByCode("ast"),
+        receive_time=RECEIVE_TIME,
+    )
+    return ("payload", lambda p: comet_market(p, ids), lambda p: comet_market_ledger(ids, p))
+
+
+def _amm_ids(name: str) -> AmmIds:
+    return AmmIds(
+        market_id=stand_in("mkt", name),
+        venue_id=stand_in("ven", name.split("-")[0]),
+        instrument_id=stand_in("ins", name),
+        chain_id=ETHEREUM,
+        chains={"ethereum": ETHEREUM},
+        deployments=_ByCode("dep"),
+        assets=_ByCode("ast"),
+        usd_asset_id=stand_in("ast", "USD"),
+        receive_time=RECEIVE_TIME,
+        vault_address=BALANCER_V2_VAULT,
+        crv_deployment_id=stand_in("dep", "CRV@ethereum"),
+    )
+
+
+def _capital(name: str, withdrawal: bool) -> Kind:
+    chains = _ByCode("chn")
+    chains["ETH"] = ETHEREUM
+    ids = CapitalIds(
+        stand_in("txn", name), stand_in("acc", "binance-main"), _ByCode("ast"), chains, _ByPair(), RECEIVE_TIME
+    )
+    if withdrawal:
+        return ("payload", lambda p: binance_withdrawal(p, ids), lambda _p: binance_withdrawal_ledger(ids))
+    return ("payload", lambda p: binance_deposit(p, ids), lambda _p: binance_deposit_ledger(ids))
+
+
+def _coinbase_fill() -> Kind:
+    ids = FillIds(_ByCode("acc"), _ByCode("mkt"), _ByCode("ast"), RECEIVE_TIME)
+    return ("payload", lambda p: coinbase_fill(p, ids), lambda _p: coinbase_fill_ledger(ids))
+
+
+def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
+    """The (key, mapper, ledger) of a record file of an issue-10 kind, by its "source"; [] otherwise."""
+    del keys
+    name = path.stem
+    if "dYdX v4 indexer GET /v4/perpetualMarkets" in source:
+        return [_dydx(name)]
+    if "CoinGecko GET /api/v3/coins/markets" in source:
+        return [_coingecko(name)]
+    if "CoinMarketCap GET /v1/cryptocurrency/listings/latest" in source:
+        return [_coinmarketcap(name)]
+    if "Compound III (Comet) deployment configuration" in source:
+        return [_comet(name, json.loads(path.read_text()))]
+    if "Balancer v2 subgraph Pool" in source:
+        ids = _amm_ids(name)
+        return [("payload", lambda p: balancer_pool(p, ids), lambda p: balancer_pool_ledger(ids, p))]
+    if "Curve API GET /v1/getPools" in source:
+        ids = _amm_ids(name)
+        return [("payload", lambda p: curve_pool(p, ids), lambda p: curve_pool_ledger(ids, p))]
+    if "Binance GET /sapi/v1/capital/withdraw/history" in source:
+        return [_capital(name, withdrawal=True)]
+    if "Binance GET /sapi/v1/capital/deposit/hisrec" in source:
+        return [_capital(name, withdrawal=False)]
+    if "Coinbase Advanced Trade GET /api/v3/brokerage/orders/historical/fills" in source:
+        return [_coinbase_fill()]
+    return []
