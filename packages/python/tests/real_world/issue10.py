@@ -39,6 +39,19 @@ from .compound import CometIds, comet_market, comet_market_ledger
 from .convert import Json
 from .dydx import DydxIds, dydx_perpetual_market, dydx_perpetual_market_ledger
 from .ledger import Entry
+from .market_data_records import (
+    FeedIds,
+    binance_force_order,
+    binance_force_order_ledger,
+    binance_open_interest_hist,
+    binance_open_interest_hist_ledger,
+    bybit_option_ticker,
+    bybit_option_ticker_ledger,
+    okx_funding_history,
+    okx_funding_history_ledger,
+    okx_index_ticker,
+    okx_index_ticker_ledger,
+)
 
 RECEIVE_TIME = datetime(2025, 11, 20, 9, 0, tzinfo=UTC)
 ETHEREUM = "chn_01JDETHEREVM10000000000000"
@@ -158,6 +171,43 @@ def _coinbase_fill() -> Kind:
     return ("payload", lambda p: coinbase_fill(p, ids), lambda _p: coinbase_fill_ledger(ids))
 
 
+def _feed(record: Json, source: str) -> Kind:
+    """Market-data records: the venue symbol resolves to a stand-in market; quotes are registry facts."""
+    ids = FeedIds(_ByCode("mkt"), _ByCode("ast"), RECEIVE_TIME)
+    markets = ids.markets
+    if "tickers.{symbol} (option)" in source:
+        ts = int(record["ts"])  # the message's ts, kept beside the data object
+        return (
+            "payload",
+            lambda p: bybit_option_ticker(p, ids, ts, "USDC"),  # Bybit options are quoted in USDC
+            lambda p: bybit_option_ticker_ledger(markets, p),
+        )
+    if "@forceOrder" in source:
+        return ("payload", lambda p: binance_force_order(p, ids), lambda _p: binance_force_order_ledger(markets))
+    if "funding-rate-history" in source:
+        return ("payload", lambda p: okx_funding_history(p, ids), lambda _p: okx_funding_history_ledger(markets))
+    if "openInterestHist" in source:
+        return (
+            "payload",
+            lambda p: binance_open_interest_hist(p, ids, "USDT"),  # BTCUSDT values in its quote asset
+            lambda _p: binance_open_interest_hist_ledger(markets),
+        )
+    return (
+        "payload",
+        lambda p: okx_index_ticker(p, ids, p["instId"].split("-")[1]),
+        lambda _p: okx_index_ticker_ledger(markets),
+    )
+
+
+FEEDS = (
+    "Bybit V5 public WebSocket tickers.{symbol} (option)",
+    "Binance USD-M WebSocket <symbol>@forceOrder",
+    "OKX GET /api/v5/public/funding-rate-history",
+    "Binance USD-M GET /futures/data/openInterestHist",
+    "OKX GET /api/v5/market/index-tickers",
+)
+
+
 def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
     """The (key, mapper, ledger) of a record file of an issue-10 kind, by its "source"; [] otherwise."""
     del keys
@@ -182,4 +232,6 @@ def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
         return [_capital(name, withdrawal=False)]
     if "Coinbase Advanced Trade GET /api/v3/brokerage/orders/historical/fills" in source:
         return [_coinbase_fill()]
+    if any(feed in source for feed in FEEDS):
+        return [_feed(json.loads(path.read_text()), source)]
     return []
