@@ -190,9 +190,9 @@ def same_value_sets() -> list[str]:
             short = "_".join(item.words).upper()
             if short != "UNSPECIFIED":
                 values[enum_full].add(short)
-    for enum, names in values.items():
-        if len(names) >= 2:
-            by_values.setdefault(frozenset(names), []).append(enum)
+    for enum, declared in values.items():
+        if len(declared) >= 2:
+            by_values.setdefault(frozenset(declared), []).append(enum)
     problems = []
     for names, enums in by_values.items():
         if len(enums) > 1 and frozenset(enums) not in allowed:

@@ -242,5 +242,11 @@ def is_decimal_field(field_descriptor: FieldDescriptor) -> bool:
         string_rules = rules.string
     return any(
         string_rules.HasExtension(ext) and string_rules.Extensions[ext]
-        for ext in (rules_pb2.decimal, rules_pb2.non_negative_decimal, rules_pb2.positive_decimal)
+        for ext in (
+            rules_pb2.decimal,
+            rules_pb2.non_negative_decimal,
+            rules_pb2.positive_decimal,
+            rules_pb2.fraction,
+            rules_pb2.fee_rate,
+        )
     )

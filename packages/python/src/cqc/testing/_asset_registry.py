@@ -2,46 +2,155 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TypeVar
+
 import grpc
+from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 
-from cqc.markets.v1 import instrument_pb2
+from cqc.assets.v1 import asset_pb2, chain_pb2, deployment_pb2
+from cqc.identifiers.v1 import identifier_pb2
+from cqc.markets.v1 import instrument_pb2, market_pb2
 from cqc.services.v1 import asset_registry_pb2 as pb
 from cqc.services.v1 import asset_registry_pb2_grpc
 from cqc.testing._errors import failed_precondition, not_found
-from cqc.testing._store import Store
+from cqc.testing._registry_reads import (
+    bounded_page,
+    check_batch_size,
+    checked_mask,
+    for_create,
+    readable,
+    require_etag,
+)
+from cqc.testing._store import Store, Table
+from cqc.venues.v1 import venue_asset_pb2, venue_pb2
 
 __all__ = ["AssetRegistryServicer"]
 
 Ctx = grpc.ServicerContext
+M = TypeVar("M", bound=Message)
 
 
 def _has(request: Message, field: str) -> bool:
     return request.HasField(field)
 
 
+def _page(
+    table: Table[M], request: Message, cls: type[M], keep: Callable[[M], bool] = lambda _: True
+) -> tuple[list[M], str]:
+    """One page of a List RPC: filtered, masked, etag set, and ended early before 4 MiB."""
+    mask = checked_mask(request, cls)
+    size, token = getattr(request, "page_size"), getattr(request, "page_token")  # noqa: B009  # any List request
+    items, token = table.list(size, token, keep)
+    return bounded_page([readable(item, mask) for item in items], token, table)
+
+
+def _get(table: Table[M], request: Message, cls: type[M], resource_id: str) -> M:
+    return readable(table.get(resource_id), checked_mask(request, cls))
+
+
+def _update(table: Table[M], resource: M, mask: field_mask_pb2.FieldMask, etag: str = "") -> M:
+    require_etag(table, resource, etag, mask)
+    return readable(table.update(resource, mask), None)
+
+
+def _create(table: Table[M], resource: M) -> M:
+    return readable(table.create(for_create(resource)), None)
+
+
+def _batch(table: Table[M], request: Message, cls: type[M], ids: list[str]) -> list[M]:
+    """All or nothing: NOT_FOUND on the first unknown id; RESPONSE_TOO_LARGE over 4 MiB."""
+    mask = checked_mask(request, cls)
+    found = [readable(table.get(resource_id), mask) for resource_id in ids]
+    check_batch_size(found)
+    return found
+
+
+def _decimal(value: str) -> Decimal:
+    return Decimal(value)
+
+
+def _instrument_filter(request: pb.ListInstrumentsRequest) -> Callable[[instrument_pb2.Instrument], bool]:
+    """ListInstruments filters, combined with AND: type, base, status, expiry range, strike range, option type."""
+    low = request.min_expiry_time.ToNanoseconds() if request.HasField("min_expiry_time") else None
+    high = request.max_expiry_time.ToNanoseconds() if request.HasField("max_expiry_time") else None
+    min_strike = _decimal(request.min_strike) if request.HasField("min_strike") else None
+    max_strike = _decimal(request.max_strike) if request.HasField("max_strike") else None
+    option_only = min_strike is not None or max_strike is not None or bool(request.option_type)
+
+    def keep(i: instrument_pb2.Instrument) -> bool:
+        if request.instrument_type and i.instrument_type != request.instrument_type:
+            return False
+        if _has(request, "base_asset_id") and i.base_asset_id != request.base_asset_id:
+            return False
+        if request.status and i.status != request.status:
+            return False
+        if low is not None or high is not None:
+            subtype = i.future if i.HasField("future") else i.option if i.HasField("option") else None
+            if subtype is None:
+                return False
+            expiry = subtype.expiry_time.ToNanoseconds()
+            if (low is not None and expiry < low) or (high is not None and expiry > high):
+                return False
+        if option_only:
+            if not i.HasField("option"):
+                return False
+            strike = _decimal(i.option.strike)
+            if (min_strike is not None and strike < min_strike) or (max_strike is not None and strike > max_strike):
+                return False
+            if request.option_type and i.option.option_type != request.option_type:
+                return False
+        return True
+
+    return keep
+
+
 class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
     """Every AssetRegistry RPC on assets, chains, deployments, instruments, markets, identifiers, venues and
-    venue assets; relationships, quality flags and groups answer UNIMPLEMENTED (the generated default)."""
+    venue assets, with read masks, etags, 4 MiB-bounded pages, batch get and batch resolve; relationships,
+    quality flags and groups answer UNIMPLEMENTED (the generated default)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    # --- ResolveMarket and the typed instrument getters ---------------------------------------------------
+    # --- ResolveMarket, BatchResolveMarkets and the typed instrument getters ------------------------------
+
+    def _resolve(self, venue_id: str, venue_symbol: str) -> market_pb2.Market | None:
+        for market in self.store.markets.all():
+            if market.venue_id == venue_id and market.venue_symbol == venue_symbol:
+                return market
+        return None
 
     def ResolveMarket(self, request: pb.ResolveMarketRequest, context: Ctx) -> pb.ResolveMarketResponse:
-        for market in self.store.markets.all():
-            if market.venue_id == request.venue_id and market.venue_symbol == request.venue_symbol:
-                return pb.ResolveMarketResponse(market=market)
-        raise not_found(
-            "NOT_FOUND_MARKET",
-            f"venue {request.venue_id} lists no market {request.venue_symbol!r}",
-            venue_id=request.venue_id,
-            venue_symbol=request.venue_symbol,
-        )
+        mask = checked_mask(request, market_pb2.Market)
+        market = self._resolve(request.venue_id, request.venue_symbol)
+        if market is None:
+            raise not_found(
+                "NOT_FOUND_MARKET",
+                f"venue {request.venue_id} lists no market {request.venue_symbol!r}",
+                venue_id=request.venue_id,
+                venue_symbol=request.venue_symbol,
+            )
+        return pb.ResolveMarketResponse(market=readable(market, mask))
+
+    def BatchResolveMarkets(
+        self, request: pb.BatchResolveMarketsRequest, context: Ctx
+    ) -> pb.BatchResolveMarketsResponse:
+        mask = checked_mask(request, market_pb2.Market)
+        results = []
+        for symbol in request.symbols:
+            market = self._resolve(symbol.venue_id, symbol.venue_symbol)
+            result = pb.ResolvedMarket(symbol=symbol)
+            if market is not None:
+                result.market.CopyFrom(readable(market, mask))
+            results.append(result)
+        check_batch_size(results)
+        return pb.BatchResolveMarketsResponse(results=results)
 
     def _typed(self, instrument_id: str, expected: str) -> instrument_pb2.Instrument:
-        instrument = self.store.instruments.get(instrument_id)
+        instrument = readable(self.store.instruments.get(instrument_id), None)
         if instrument.instrument_type != expected:
             raise failed_precondition(
                 "WRONG_INSTRUMENT_TYPE",
@@ -76,15 +185,32 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         found = self._typed(request.instrument_id, "LENDING_BORROW")
         return pb.GetLendingBorrowResponse(instrument=found, lending_borrow=found.lending_borrow)
 
+    # --- Batch gets ------------------------------------------------------------------------------------------
+
+    def BatchGetAssets(self, request: pb.BatchGetAssetsRequest, context: Ctx) -> pb.BatchGetAssetsResponse:
+        found = _batch(self.store.assets, request, asset_pb2.Asset, list(request.asset_ids))
+        return pb.BatchGetAssetsResponse(assets=found)
+
+    def BatchGetInstruments(
+        self, request: pb.BatchGetInstrumentsRequest, context: Ctx
+    ) -> pb.BatchGetInstrumentsResponse:
+        found = _batch(self.store.instruments, request, instrument_pb2.Instrument, list(request.instrument_ids))
+        return pb.BatchGetInstrumentsResponse(instruments=found)
+
+    def BatchGetMarkets(self, request: pb.BatchGetMarketsRequest, context: Ctx) -> pb.BatchGetMarketsResponse:
+        found = _batch(self.store.markets, request, market_pb2.Market, list(request.market_ids))
+        return pb.BatchGetMarketsResponse(markets=found)
+
     # --- Assets ----------------------------------------------------------------------------------------------
 
     def GetAsset(self, request: pb.GetAssetRequest, context: Ctx) -> pb.GetAssetResponse:
-        return pb.GetAssetResponse(asset=self.store.assets.get(request.asset_id))
+        return pb.GetAssetResponse(asset=_get(self.store.assets, request, asset_pb2.Asset, request.asset_id))
 
     def ListAssets(self, request: pb.ListAssetsRequest, context: Ctx) -> pb.ListAssetsResponse:
-        items, token = self.store.assets.list(
-            request.page_size,
-            request.page_token,
+        items, token = _page(
+            self.store.assets,
+            request,
+            asset_pb2.Asset,
             lambda a: (
                 (not request.type or a.type == request.type)
                 and (not request.symbol or a.symbol == request.symbol)
@@ -94,20 +220,22 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.ListAssetsResponse(assets=items, next_page_token=token)
 
     def CreateAsset(self, request: pb.CreateAssetRequest, context: Ctx) -> pb.CreateAssetResponse:
-        return pb.CreateAssetResponse(asset=self.store.assets.create(request.asset))
+        return pb.CreateAssetResponse(asset=_create(self.store.assets, request.asset))
 
     def UpdateAsset(self, request: pb.UpdateAssetRequest, context: Ctx) -> pb.UpdateAssetResponse:
-        return pb.UpdateAssetResponse(asset=self.store.assets.update(request.asset, request.update_mask))
+        updated = _update(self.store.assets, request.asset, request.update_mask, request.etag)
+        return pb.UpdateAssetResponse(asset=updated)
 
     # --- Chains ----------------------------------------------------------------------------------------------
 
     def GetChain(self, request: pb.GetChainRequest, context: Ctx) -> pb.GetChainResponse:
-        return pb.GetChainResponse(chain=self.store.chains.get(request.chain_id))
+        return pb.GetChainResponse(chain=_get(self.store.chains, request, chain_pb2.Chain, request.chain_id))
 
     def ListChains(self, request: pb.ListChainsRequest, context: Ctx) -> pb.ListChainsResponse:
-        items, token = self.store.chains.list(
-            request.page_size,
-            request.page_token,
+        items, token = _page(
+            self.store.chains,
+            request,
+            chain_pb2.Chain,
             lambda c: (
                 (not request.family or c.family == request.family) and (request.include_testnets or not c.is_testnet)
             ),
@@ -115,22 +243,25 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.ListChainsResponse(chains=items, next_page_token=token)
 
     def CreateChain(self, request: pb.CreateChainRequest, context: Ctx) -> pb.CreateChainResponse:
-        return pb.CreateChainResponse(chain=self.store.chains.create(request.chain))
+        return pb.CreateChainResponse(chain=_create(self.store.chains, request.chain))
 
     def UpdateChain(self, request: pb.UpdateChainRequest, context: Ctx) -> pb.UpdateChainResponse:
-        return pb.UpdateChainResponse(chain=self.store.chains.update(request.chain, request.update_mask))
+        updated = _update(self.store.chains, request.chain, request.update_mask, request.etag)
+        return pb.UpdateChainResponse(chain=updated)
 
     # --- Asset deployments -----------------------------------------------------------------------------------
 
     def GetAssetDeployment(self, request: pb.GetAssetDeploymentRequest, context: Ctx) -> pb.GetAssetDeploymentResponse:
-        return pb.GetAssetDeploymentResponse(asset_deployment=self.store.deployments.get(request.deployment_id))
+        found = _get(self.store.deployments, request, deployment_pb2.AssetDeployment, request.deployment_id)
+        return pb.GetAssetDeploymentResponse(asset_deployment=found)
 
     def ListAssetDeployments(
         self, request: pb.ListAssetDeploymentsRequest, context: Ctx
     ) -> pb.ListAssetDeploymentsResponse:
-        items, token = self.store.deployments.list(
-            request.page_size,
-            request.page_token,
+        items, token = _page(
+            self.store.deployments,
+            request,
+            deployment_pb2.AssetDeployment,
             lambda d: (
                 (not _has(request, "asset_id") or d.asset_id == request.asset_id)
                 and (not _has(request, "chain_id") or d.chain_id == request.chain_id)
@@ -142,69 +273,69 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
     def CreateAssetDeployment(
         self, request: pb.CreateAssetDeploymentRequest, context: Ctx
     ) -> pb.CreateAssetDeploymentResponse:
-        created = self.store.deployments.create(request.asset_deployment)
+        created = _create(self.store.deployments, request.asset_deployment)
         return pb.CreateAssetDeploymentResponse(asset_deployment=created)
 
     def UpdateAssetDeployment(
         self, request: pb.UpdateAssetDeploymentRequest, context: Ctx
     ) -> pb.UpdateAssetDeploymentResponse:
-        updated = self.store.deployments.update(request.asset_deployment, request.update_mask)
+        updated = _update(self.store.deployments, request.asset_deployment, request.update_mask, request.etag)
         return pb.UpdateAssetDeploymentResponse(asset_deployment=updated)
 
     # --- Instruments -----------------------------------------------------------------------------------------
 
     def GetInstrument(self, request: pb.GetInstrumentRequest, context: Ctx) -> pb.GetInstrumentResponse:
-        return pb.GetInstrumentResponse(instrument=self.store.instruments.get(request.instrument_id))
+        found = _get(self.store.instruments, request, instrument_pb2.Instrument, request.instrument_id)
+        return pb.GetInstrumentResponse(instrument=found)
 
     def ListInstruments(self, request: pb.ListInstrumentsRequest, context: Ctx) -> pb.ListInstrumentsResponse:
-        items, token = self.store.instruments.list(
-            request.page_size,
-            request.page_token,
-            lambda i: (
-                (not request.instrument_type or i.instrument_type == request.instrument_type)
-                and (not _has(request, "base_asset_id") or i.base_asset_id == request.base_asset_id)
-            ),
-        )
+        items, token = _page(self.store.instruments, request, instrument_pb2.Instrument, _instrument_filter(request))
         return pb.ListInstrumentsResponse(instruments=items, next_page_token=token)
 
     def CreateInstrument(self, request: pb.CreateInstrumentRequest, context: Ctx) -> pb.CreateInstrumentResponse:
-        return pb.CreateInstrumentResponse(instrument=self.store.instruments.create(request.instrument))
+        return pb.CreateInstrumentResponse(instrument=_create(self.store.instruments, request.instrument))
 
     def UpdateInstrument(self, request: pb.UpdateInstrumentRequest, context: Ctx) -> pb.UpdateInstrumentResponse:
-        updated = self.store.instruments.update(request.instrument, request.update_mask)
+        updated = _update(self.store.instruments, request.instrument, request.update_mask, request.etag)
         return pb.UpdateInstrumentResponse(instrument=updated)
 
     # --- Markets ---------------------------------------------------------------------------------------------
 
     def GetMarket(self, request: pb.GetMarketRequest, context: Ctx) -> pb.GetMarketResponse:
-        return pb.GetMarketResponse(market=self.store.markets.get(request.market_id))
+        return pb.GetMarketResponse(market=_get(self.store.markets, request, market_pb2.Market, request.market_id))
 
     def ListMarkets(self, request: pb.ListMarketsRequest, context: Ctx) -> pb.ListMarketsResponse:
-        items, token = self.store.markets.list(
-            request.page_size,
-            request.page_token,
+        items, token = _page(
+            self.store.markets,
+            request,
+            market_pb2.Market,
             lambda m: (
                 (not _has(request, "venue_id") or m.venue_id == request.venue_id)
                 and (not _has(request, "instrument_id") or m.instrument_id == request.instrument_id)
+                and (not request.market_type or m.market_type == request.market_type)
+                and (not request.status or m.status == request.status)
             ),
         )
         return pb.ListMarketsResponse(markets=items, next_page_token=token)
 
     def CreateMarket(self, request: pb.CreateMarketRequest, context: Ctx) -> pb.CreateMarketResponse:
-        return pb.CreateMarketResponse(market=self.store.markets.create(request.market))
+        return pb.CreateMarketResponse(market=_create(self.store.markets, request.market))
 
     def UpdateMarket(self, request: pb.UpdateMarketRequest, context: Ctx) -> pb.UpdateMarketResponse:
-        return pb.UpdateMarketResponse(market=self.store.markets.update(request.market, request.update_mask))
+        updated = _update(self.store.markets, request.market, request.update_mask, request.etag)
+        return pb.UpdateMarketResponse(market=updated)
 
     # --- Identifiers -----------------------------------------------------------------------------------------
 
     def GetIdentifier(self, request: pb.GetIdentifierRequest, context: Ctx) -> pb.GetIdentifierResponse:
-        return pb.GetIdentifierResponse(identifier=self.store.identifiers.get(request.identifier_id))
+        found = _get(self.store.identifiers, request, identifier_pb2.Identifier, request.identifier_id)
+        return pb.GetIdentifierResponse(identifier=found)
 
     def ListIdentifiers(self, request: pb.ListIdentifiersRequest, context: Ctx) -> pb.ListIdentifiersResponse:
-        items, token = self.store.identifiers.list(
-            request.page_size,
-            request.page_token,
+        items, token = _page(
+            self.store.identifiers,
+            request,
+            identifier_pb2.Identifier,
             lambda i: (
                 (not _has(request, "asset_id") or i.asset_id == request.asset_id)
                 and (not _has(request, "instrument_id") or i.instrument_id == request.instrument_id)
@@ -215,36 +346,38 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.ListIdentifiersResponse(identifiers=items, next_page_token=token)
 
     def CreateIdentifier(self, request: pb.CreateIdentifierRequest, context: Ctx) -> pb.CreateIdentifierResponse:
-        return pb.CreateIdentifierResponse(identifier=self.store.identifiers.create(request.identifier))
+        return pb.CreateIdentifierResponse(identifier=_create(self.store.identifiers, request.identifier))
 
     def UpdateIdentifier(self, request: pb.UpdateIdentifierRequest, context: Ctx) -> pb.UpdateIdentifierResponse:
-        updated = self.store.identifiers.update(request.identifier, request.update_mask)
+        updated = _update(self.store.identifiers, request.identifier, request.update_mask, request.etag)
         return pb.UpdateIdentifierResponse(identifier=updated)
 
     # --- Venues ----------------------------------------------------------------------------------------------
 
     def GetVenue(self, request: pb.GetVenueRequest, context: Ctx) -> pb.GetVenueResponse:
-        return pb.GetVenueResponse(venue=self.store.venues.get(request.venue_id))
+        return pb.GetVenueResponse(venue=_get(self.store.venues, request, venue_pb2.Venue, request.venue_id))
 
     def ListVenues(self, request: pb.ListVenuesRequest, context: Ctx) -> pb.ListVenuesResponse:
-        items, token = self.store.venues.list(request.page_size, request.page_token)
+        items, token = _page(self.store.venues, request, venue_pb2.Venue)
         return pb.ListVenuesResponse(venues=items, next_page_token=token)
 
     def CreateVenue(self, request: pb.CreateVenueRequest, context: Ctx) -> pb.CreateVenueResponse:
-        return pb.CreateVenueResponse(venue=self.store.venues.create(request.venue))
+        return pb.CreateVenueResponse(venue=_create(self.store.venues, request.venue))
 
     def UpdateVenue(self, request: pb.UpdateVenueRequest, context: Ctx) -> pb.UpdateVenueResponse:
-        return pb.UpdateVenueResponse(venue=self.store.venues.update(request.venue, request.update_mask))
+        return pb.UpdateVenueResponse(venue=_update(self.store.venues, request.venue, request.update_mask))
 
     # --- Venue assets ----------------------------------------------------------------------------------------
 
     def GetVenueAsset(self, request: pb.GetVenueAssetRequest, context: Ctx) -> pb.GetVenueAssetResponse:
-        return pb.GetVenueAssetResponse(venue_asset=self.store.venue_assets.get(request.venue_asset_id))
+        found = _get(self.store.venue_assets, request, venue_asset_pb2.VenueAsset, request.venue_asset_id)
+        return pb.GetVenueAssetResponse(venue_asset=found)
 
     def ListVenueAssets(self, request: pb.ListVenueAssetsRequest, context: Ctx) -> pb.ListVenueAssetsResponse:
-        items, token = self.store.venue_assets.list(
-            request.page_size,
-            request.page_token,
+        items, token = _page(
+            self.store.venue_assets,
+            request,
+            venue_asset_pb2.VenueAsset,
             lambda v: (
                 (not _has(request, "venue_id") or v.venue_id == request.venue_id)
                 and (not _has(request, "asset_id") or v.asset_id == request.asset_id)
@@ -253,8 +386,8 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.ListVenueAssetsResponse(venue_assets=items, next_page_token=token)
 
     def CreateVenueAsset(self, request: pb.CreateVenueAssetRequest, context: Ctx) -> pb.CreateVenueAssetResponse:
-        return pb.CreateVenueAssetResponse(venue_asset=self.store.venue_assets.create(request.venue_asset))
+        return pb.CreateVenueAssetResponse(venue_asset=_create(self.store.venue_assets, request.venue_asset))
 
     def UpdateVenueAsset(self, request: pb.UpdateVenueAssetRequest, context: Ctx) -> pb.UpdateVenueAssetResponse:
-        updated = self.store.venue_assets.update(request.venue_asset, request.update_mask)
+        updated = _update(self.store.venue_assets, request.venue_asset, request.update_mask)
         return pb.UpdateVenueAssetResponse(venue_asset=updated)
