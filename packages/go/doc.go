@@ -8,5 +8,6 @@
 // Violations report each broken rule with its field path and rule id, identically to the Python and
 // TypeScript packages. ParseDecimal, FormatDecimal, IsMultiple and RoundToIncrement convert CQC decimal
 // strings to exact values and back; NewEvent, EventPayload and CloudEventAttributes build and read the
-// cqc.events.v1.Event envelope. Package cqctest runs in-memory reference gRPC servers for tests.
+// cqc.events.v1.Event envelope, and EventStreamTracker applies the consumer's ordering and
+// de-duplication rules to delivered events. Package cqctest runs in-memory reference gRPC servers for tests.
 package cqc
