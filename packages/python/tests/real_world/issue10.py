@@ -35,6 +35,14 @@ from .binance_capital import (
     binance_withdrawal_ledger,
 )
 from .coinbase_fills import FillIds, coinbase_fill, coinbase_fill_ledger
+from .combos import (
+    ComboIds,
+    deribit_combo,
+    deribit_combo_ledger,
+    deribit_combo_legs_ledger,
+    okx_spread,
+    okx_spread_ledger,
+)
 from .compound import CometIds, comet_market, comet_market_ledger
 from .convert import Json
 from .dydx import DydxIds, dydx_perpetual_market, dydx_perpetual_market_ledger
@@ -199,6 +207,35 @@ def _feed(record: Json, source: str) -> Kind:
     )
 
 
+def _combo_ids(name: str, venue: str) -> ComboIds:
+    return ComboIds(
+        stand_in("mkt", name),
+        stand_in("ins", name),
+        stand_in("ven", venue),
+        _ByCode("ast"),
+        _ByCode("ins"),
+        RECEIVE_TIME,
+    )
+
+
+def _deribit_combo(name: str, record: Json) -> list[Kind]:
+    """Two cases: the get_instruments element (listing) and the get_combos element (legs) of one combo."""
+    ids = _combo_ids(name, "deribit")
+    combo, instrument = record["combo"], record["payload"]
+    return [
+        (
+            "payload",
+            lambda p: deribit_combo(p, combo, ids, "instrument"),
+            lambda _p: deribit_combo_ledger(ids.assets),
+        ),
+        (
+            "combo",
+            lambda c: deribit_combo(instrument, c, ids, "combo"),
+            lambda c: deribit_combo_legs_ledger(ids.instruments, c),
+        ),
+    ]
+
+
 FEEDS = (
     "Bybit V5 public WebSocket tickers.{symbol} (option)",
     "Binance USD-M WebSocket <symbol>@forceOrder",
@@ -232,6 +269,17 @@ def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
         return [_capital(name, withdrawal=False)]
     if "Coinbase Advanced Trade GET /api/v3/brokerage/orders/historical/fills" in source:
         return [_coinbase_fill()]
+    if "Deribit JSON-RPC method get_instruments (kind=future_combo)" in source:
+        return _deribit_combo(name, json.loads(path.read_text()))
+    if "OKX GET /api/v5/sprd/spreads" in source:
+        spread = _combo_ids(name, "okx")
+        return [
+            (
+                "payload",
+                lambda p: okx_spread(p, spread),
+                lambda p: okx_spread_ledger(spread.assets, spread.instruments, p),
+            )
+        ]
     if any(feed in source for feed in FEEDS):
         return [_feed(json.loads(path.read_text()), source)]
     return []
