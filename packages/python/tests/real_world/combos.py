@@ -34,8 +34,11 @@ DERIBIT_CYCLE = {
     "month": instrument_pb2.EXPIRY_CYCLE_THIS_MONTH,
 }
 DERIBIT_CONTRACT = {"reversed": instrument_pb2.CONTRACT_TYPE_INVERSE, "linear": instrument_pb2.CONTRACT_TYPE_LINEAR}
-OKX_STATE = {"live": market_pb2.MARKET_STATUS_TRADING, "suspend": market_pb2.MARKET_STATUS_HALTED}
-OKX_SIDE = {"buy": trading_pb2.SIDE_BUY, "sell": trading_pb2.SIDE_SELL}
+OKX_STATE: dict[str, market_pb2.MarketStatus.ValueType] = {
+    "live": market_pb2.MARKET_STATUS_TRADING,
+    "suspend": market_pb2.MARKET_STATUS_HALTED,
+}
+OKX_SIDE: dict[str, trading_pb2.Side.ValueType] = {"buy": trading_pb2.SIDE_BUY, "sell": trading_pb2.SIDE_SELL}
 OKX_CONTRACT = {"inverse": instrument_pb2.CONTRACT_TYPE_INVERSE, "linear": instrument_pb2.CONTRACT_TYPE_LINEAR}
 
 
@@ -54,7 +57,9 @@ def d(value: float | int) -> str:
     return fmt(Decimal(repr(value)).normalize())
 
 
-def _leg(instrument_id: str, amount: Decimal, side: int | None = None) -> instrument_pb2.ComboLeg:
+def _leg(
+    instrument_id: str, amount: Decimal, side: trading_pb2.Side.ValueType | None = None
+) -> instrument_pb2.ComboLeg:
     return instrument_pb2.ComboLeg(
         instrument_id=instrument_id,
         ratio=fmt(abs(amount)),
@@ -238,7 +243,7 @@ def okx_spread(payload: Json, ids: ComboIds) -> dict[str, Message]:
         venue_market_type=p["sprdType"],
         venue_base_symbol=p["baseCcy"],
         venue_quote_symbol=p["quoteCcy"],
-        status=OKX_STATE[p["state"]],  # type: ignore[arg-type]
+        status=OKX_STATE[p["state"]],
         venue_status=p["state"],
         quantity_unit=unit,
         tick_size=p["tickSz"],
