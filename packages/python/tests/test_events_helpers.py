@@ -296,9 +296,11 @@ def _expected_rules() -> dict[str, str]:
 def test_envelope_rules_follow_the_options() -> None:
     rules = {rule.id: rule.expression for rule in Event.DESCRIPTOR.GetOptions().Extensions[validate_pb2.message].cel}
     for rule_id, expression in _expected_rules().items():
+        clauses = re.findall(r".*?(?:&& |true$)", expression)
+        proto_lines = "\n".join('      "' + clause.replace("\\", "\\\\") + '"' for clause in clauses)
         assert rules.get(rule_id) == expression, (
-            f"rule {rule_id} in envelope.proto does not follow the (cqc.events.v1.event) options; it must read:\n"
-            + expression
+            f"rule {rule_id} in envelope.proto does not follow the (cqc.events.v1.event) options; its expression"
+            f" must read:\n{proto_lines}"
         )
 
 
