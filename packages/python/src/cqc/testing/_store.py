@@ -247,6 +247,8 @@ class Store:
         self.prices: list[market_data_pb2.Price] = []
         self.order_books: list[order_book_pb2.OrderBook] = []
         self.trades: list[market_data_pb2.Trade] = []
+        # The examples directory the store was seeded from (MarketData loads its other feeds from it).
+        self.examples_directory: Path | None = None
         # PlaceOrder / CancelOrder idempotency: request_id -> (request payload, order_id).
         self.placements: dict[str, tuple[Message, str]] = {}
         self.cancellations: dict[str, tuple[Message, str]] = {}
@@ -254,6 +256,7 @@ class Store:
             self.seed(examples_dir(testdata))
 
     def seed(self, directory: Path) -> None:
+        self.examples_directory = directory
         _fill(self.assets, directory)
         _fill(self.chains, directory)
         _fill(self.deployments, directory)
