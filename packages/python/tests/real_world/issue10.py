@@ -47,6 +47,13 @@ from .compound import CometIds, comet_market, comet_market_ledger
 from .convert import Json
 from .dydx import DydxIds, dydx_perpetual_market, dydx_perpetual_market_ledger
 from .ledger import Entry
+from .listings import (
+    ListingIds,
+    bitmex_instrument,
+    bitmex_instrument_ledger,
+    kraken_asset_pair,
+    kraken_asset_pair_ledger,
+)
 from .market_data_records import (
     FeedIds,
     binance_force_order,
@@ -280,6 +287,24 @@ def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
                 lambda p: okx_spread_ledger(spread.assets, spread.instruments, p),
             )
         ]
+    if "Kraken GET /0/public/AssetPairs" in source:
+        kraken = ListingIds(
+            stand_in("mkt", name), stand_in("ins", name), stand_in("ven", "kraken"), _ByCode("ast"), RECEIVE_TIME
+        )
+        return [
+            (
+                "payload",
+                lambda p: kraken_asset_pair(p, kraken),
+                lambda p: kraken_asset_pair_ledger(kraken.assets, p),
+            )
+        ]
+    if "BitMEX GET /api/v1/instrument" in source:
+        assets = _ByCode("ast")
+        assets["XBt"] = assets["XBT"]  # XBt is BitMEX's code for XBT counted in satoshi (1e-8 XBT)
+        bitmex = ListingIds(
+            stand_in("mkt", name), stand_in("ins", name), stand_in("ven", "bitmex"), assets, RECEIVE_TIME
+        )
+        return [("payload", lambda p: bitmex_instrument(p, bitmex), lambda _p: bitmex_instrument_ledger(assets))]
     if any(feed in source for feed in FEEDS):
         return [_feed(json.loads(path.read_text()), source)]
     return []
