@@ -22,24 +22,35 @@ type assetRegistry struct {
 
 func optionalEq(filter *string, value string) bool { return filter == nil || *filter == value }
 
-func (r *assetRegistry) ResolveMarket(_ context.Context, req *servicesv1.ResolveMarketRequest) (*servicesv1.ResolveMarketResponse, error) {
+func (r *assetRegistry) resolve(venueID, symbol string) (*marketsv1.Market, error) {
 	found, _, err := list(r.s, r.s.markets, 1, "", func(m *marketsv1.Market) bool {
-		return m.GetVenueId() == req.GetVenueId() && m.GetVenueSymbol() == req.GetVenueSymbol()
+		return m.GetVenueId() == venueID && m.GetVenueSymbol() == symbol
 	})
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	return found[0], nil
+}
+
+func (r *assetRegistry) ResolveMarket(_ context.Context, req *servicesv1.ResolveMarketRequest) (*servicesv1.ResolveMarketResponse, error) {
+	if err := checkReadMask(req.GetReadMask(), (&marketsv1.Market{}).ProtoReflect().Descriptor()); err != nil {
+		return nil, err
+	}
+	found, err := r.resolve(req.GetVenueId(), req.GetVenueSymbol())
 	if err != nil {
 		return nil, err
 	}
-	if len(found) == 0 {
+	if found == nil {
 		return nil, newError(codes.NotFound, "NOT_FOUND_MARKET",
 			map[string]string{"venue_id": req.GetVenueId(), "venue_symbol": req.GetVenueSymbol()},
 			"venue %s lists no market %q", req.GetVenueId(), req.GetVenueSymbol())
 	}
-	return &servicesv1.ResolveMarketResponse{Market: found[0]}, nil
+	return &servicesv1.ResolveMarketResponse{Market: readable(found, req.GetReadMask())}, nil
 }
 
 // typedInstrument returns the instrument, or FAILED_PRECONDITION WRONG_INSTRUMENT_TYPE if it has another type.
 func (r *assetRegistry) typedInstrument(id, want string) (*marketsv1.Instrument, error) {
-	ins, err := get[*marketsv1.Instrument](r.s, r.s.instruments, id)
+	ins, err := regGet[*marketsv1.Instrument](r.s, r.s.instruments, id, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -102,12 +113,12 @@ func (r *assetRegistry) GetLendingBorrow(_ context.Context, req *servicesv1.GetL
 // --- assets -------------------------------------------------------------------------------------------
 
 func (r *assetRegistry) GetAsset(_ context.Context, req *servicesv1.GetAssetRequest) (*servicesv1.GetAssetResponse, error) {
-	m, err := get[*assetsv1.Asset](r.s, r.s.assets, req.GetAssetId())
+	m, err := regGet[*assetsv1.Asset](r.s, r.s.assets, req.GetAssetId(), req.GetReadMask())
 	return &servicesv1.GetAssetResponse{Asset: m}, err
 }
 
 func (r *assetRegistry) ListAssets(_ context.Context, req *servicesv1.ListAssetsRequest) (*servicesv1.ListAssetsResponse, error) {
-	items, next, err := list(r.s, r.s.assets, req.GetPageSize(), req.GetPageToken(), func(a *assetsv1.Asset) bool {
+	items, next, err := regList(r.s, r.s.assets, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(a *assetsv1.Asset) bool {
 		return (req.GetType() == 0 || a.GetType() == req.GetType()) &&
 			(req.GetSymbol() == "" || a.GetSymbol() == req.GetSymbol()) &&
 			(req.GetStatus() == 0 || a.GetStatus() == req.GetStatus())
@@ -116,48 +127,48 @@ func (r *assetRegistry) ListAssets(_ context.Context, req *servicesv1.ListAssets
 }
 
 func (r *assetRegistry) CreateAsset(_ context.Context, req *servicesv1.CreateAssetRequest) (*servicesv1.CreateAssetResponse, error) {
-	m, err := create(r.s, r.s.assets, req.GetAsset())
+	m, err := regCreate(r.s, r.s.assets, req.GetAsset())
 	return &servicesv1.CreateAssetResponse{Asset: m}, err
 }
 
 func (r *assetRegistry) UpdateAsset(_ context.Context, req *servicesv1.UpdateAssetRequest) (*servicesv1.UpdateAssetResponse, error) {
-	m, err := update(r.s, r.s.assets, req.GetAsset(), req.GetUpdateMask())
+	m, err := regUpdate(r.s, r.s.assets, req.GetAsset(), req.GetUpdateMask(), req.GetEtag())
 	return &servicesv1.UpdateAssetResponse{Asset: m}, err
 }
 
 // --- chains -------------------------------------------------------------------------------------------
 
 func (r *assetRegistry) GetChain(_ context.Context, req *servicesv1.GetChainRequest) (*servicesv1.GetChainResponse, error) {
-	m, err := get[*assetsv1.Chain](r.s, r.s.chains, req.GetChainId())
+	m, err := regGet[*assetsv1.Chain](r.s, r.s.chains, req.GetChainId(), req.GetReadMask())
 	return &servicesv1.GetChainResponse{Chain: m}, err
 }
 
 func (r *assetRegistry) ListChains(_ context.Context, req *servicesv1.ListChainsRequest) (*servicesv1.ListChainsResponse, error) {
-	items, next, err := list(r.s, r.s.chains, req.GetPageSize(), req.GetPageToken(), func(c *assetsv1.Chain) bool {
+	items, next, err := regList(r.s, r.s.chains, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(c *assetsv1.Chain) bool {
 		return (req.GetFamily() == 0 || c.GetFamily() == req.GetFamily()) && (req.GetIncludeTestnets() || !c.GetIsTestnet())
 	})
 	return &servicesv1.ListChainsResponse{Chains: items, NextPageToken: next}, err
 }
 
 func (r *assetRegistry) CreateChain(_ context.Context, req *servicesv1.CreateChainRequest) (*servicesv1.CreateChainResponse, error) {
-	m, err := create(r.s, r.s.chains, req.GetChain())
+	m, err := regCreate(r.s, r.s.chains, req.GetChain())
 	return &servicesv1.CreateChainResponse{Chain: m}, err
 }
 
 func (r *assetRegistry) UpdateChain(_ context.Context, req *servicesv1.UpdateChainRequest) (*servicesv1.UpdateChainResponse, error) {
-	m, err := update(r.s, r.s.chains, req.GetChain(), req.GetUpdateMask())
+	m, err := regUpdate(r.s, r.s.chains, req.GetChain(), req.GetUpdateMask(), req.GetEtag())
 	return &servicesv1.UpdateChainResponse{Chain: m}, err
 }
 
 // --- asset deployments --------------------------------------------------------------------------------
 
 func (r *assetRegistry) GetAssetDeployment(_ context.Context, req *servicesv1.GetAssetDeploymentRequest) (*servicesv1.GetAssetDeploymentResponse, error) {
-	m, err := get[*assetsv1.AssetDeployment](r.s, r.s.deployments, req.GetDeploymentId())
+	m, err := regGet[*assetsv1.AssetDeployment](r.s, r.s.deployments, req.GetDeploymentId(), req.GetReadMask())
 	return &servicesv1.GetAssetDeploymentResponse{AssetDeployment: m}, err
 }
 
 func (r *assetRegistry) ListAssetDeployments(_ context.Context, req *servicesv1.ListAssetDeploymentsRequest) (*servicesv1.ListAssetDeploymentsResponse, error) {
-	items, next, err := list(r.s, r.s.deployments, req.GetPageSize(), req.GetPageToken(), func(d *assetsv1.AssetDeployment) bool {
+	items, next, err := regList(r.s, r.s.deployments, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(d *assetsv1.AssetDeployment) bool {
 		addressOK := req.GetAddress() == "" || d.GetAddress() == req.GetAddress() ||
 			(strings.HasPrefix(req.GetAddress(), "0x") && strings.EqualFold(d.GetAddress(), req.GetAddress()))
 		return optionalEq(req.AssetId, d.GetAssetId()) && optionalEq(req.ChainId, d.GetChainId()) && addressOK
@@ -166,73 +177,76 @@ func (r *assetRegistry) ListAssetDeployments(_ context.Context, req *servicesv1.
 }
 
 func (r *assetRegistry) CreateAssetDeployment(_ context.Context, req *servicesv1.CreateAssetDeploymentRequest) (*servicesv1.CreateAssetDeploymentResponse, error) {
-	m, err := create(r.s, r.s.deployments, req.GetAssetDeployment())
+	m, err := regCreate(r.s, r.s.deployments, req.GetAssetDeployment())
 	return &servicesv1.CreateAssetDeploymentResponse{AssetDeployment: m}, err
 }
 
 func (r *assetRegistry) UpdateAssetDeployment(_ context.Context, req *servicesv1.UpdateAssetDeploymentRequest) (*servicesv1.UpdateAssetDeploymentResponse, error) {
-	m, err := update(r.s, r.s.deployments, req.GetAssetDeployment(), req.GetUpdateMask())
+	m, err := regUpdate(r.s, r.s.deployments, req.GetAssetDeployment(), req.GetUpdateMask(), req.GetEtag())
 	return &servicesv1.UpdateAssetDeploymentResponse{AssetDeployment: m}, err
 }
 
 // --- instruments --------------------------------------------------------------------------------------
 
 func (r *assetRegistry) GetInstrument(_ context.Context, req *servicesv1.GetInstrumentRequest) (*servicesv1.GetInstrumentResponse, error) {
-	m, err := get[*marketsv1.Instrument](r.s, r.s.instruments, req.GetInstrumentId())
+	m, err := regGet[*marketsv1.Instrument](r.s, r.s.instruments, req.GetInstrumentId(), req.GetReadMask())
 	return &servicesv1.GetInstrumentResponse{Instrument: m}, err
 }
 
 func (r *assetRegistry) ListInstruments(_ context.Context, req *servicesv1.ListInstrumentsRequest) (*servicesv1.ListInstrumentsResponse, error) {
-	items, next, err := list(r.s, r.s.instruments, req.GetPageSize(), req.GetPageToken(), func(i *marketsv1.Instrument) bool {
-		return (req.GetInstrumentType() == "" || i.GetInstrumentType() == req.GetInstrumentType()) &&
-			optionalEq(req.BaseAssetId, i.GetBaseAssetId())
-	})
+	keep, err := instrumentFilter(req)
+	if err != nil {
+		return nil, err
+	}
+	items, next, err := regList(r.s, r.s.instruments, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), keep)
 	return &servicesv1.ListInstrumentsResponse{Instruments: items, NextPageToken: next}, err
 }
 
 func (r *assetRegistry) CreateInstrument(_ context.Context, req *servicesv1.CreateInstrumentRequest) (*servicesv1.CreateInstrumentResponse, error) {
-	m, err := create(r.s, r.s.instruments, req.GetInstrument())
+	m, err := regCreate(r.s, r.s.instruments, req.GetInstrument())
 	return &servicesv1.CreateInstrumentResponse{Instrument: m}, err
 }
 
 func (r *assetRegistry) UpdateInstrument(_ context.Context, req *servicesv1.UpdateInstrumentRequest) (*servicesv1.UpdateInstrumentResponse, error) {
-	m, err := update(r.s, r.s.instruments, req.GetInstrument(), req.GetUpdateMask())
+	m, err := regUpdate(r.s, r.s.instruments, req.GetInstrument(), req.GetUpdateMask(), req.GetEtag())
 	return &servicesv1.UpdateInstrumentResponse{Instrument: m}, err
 }
 
 // --- markets ------------------------------------------------------------------------------------------
 
 func (r *assetRegistry) GetMarket(_ context.Context, req *servicesv1.GetMarketRequest) (*servicesv1.GetMarketResponse, error) {
-	m, err := get[*marketsv1.Market](r.s, r.s.markets, req.GetMarketId())
+	m, err := regGet[*marketsv1.Market](r.s, r.s.markets, req.GetMarketId(), req.GetReadMask())
 	return &servicesv1.GetMarketResponse{Market: m}, err
 }
 
 func (r *assetRegistry) ListMarkets(_ context.Context, req *servicesv1.ListMarketsRequest) (*servicesv1.ListMarketsResponse, error) {
-	items, next, err := list(r.s, r.s.markets, req.GetPageSize(), req.GetPageToken(), func(m *marketsv1.Market) bool {
-		return optionalEq(req.VenueId, m.GetVenueId()) && optionalEq(req.InstrumentId, m.GetInstrumentId())
+	items, next, err := regList(r.s, r.s.markets, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(m *marketsv1.Market) bool {
+		return optionalEq(req.VenueId, m.GetVenueId()) && optionalEq(req.InstrumentId, m.GetInstrumentId()) &&
+			(req.GetMarketType() == 0 || m.GetMarketType() == req.GetMarketType()) &&
+			(req.GetStatus() == 0 || m.GetStatus() == req.GetStatus())
 	})
 	return &servicesv1.ListMarketsResponse{Markets: items, NextPageToken: next}, err
 }
 
 func (r *assetRegistry) CreateMarket(_ context.Context, req *servicesv1.CreateMarketRequest) (*servicesv1.CreateMarketResponse, error) {
-	m, err := create(r.s, r.s.markets, req.GetMarket())
+	m, err := regCreate(r.s, r.s.markets, req.GetMarket())
 	return &servicesv1.CreateMarketResponse{Market: m}, err
 }
 
 func (r *assetRegistry) UpdateMarket(_ context.Context, req *servicesv1.UpdateMarketRequest) (*servicesv1.UpdateMarketResponse, error) {
-	m, err := update(r.s, r.s.markets, req.GetMarket(), req.GetUpdateMask())
+	m, err := regUpdate(r.s, r.s.markets, req.GetMarket(), req.GetUpdateMask(), req.GetEtag())
 	return &servicesv1.UpdateMarketResponse{Market: m}, err
 }
 
 // --- identifiers --------------------------------------------------------------------------------------
 
 func (r *assetRegistry) GetIdentifier(_ context.Context, req *servicesv1.GetIdentifierRequest) (*servicesv1.GetIdentifierResponse, error) {
-	m, err := get[*identifiersv1.Identifier](r.s, r.s.identifiers, req.GetIdentifierId())
+	m, err := regGet[*identifiersv1.Identifier](r.s, r.s.identifiers, req.GetIdentifierId(), req.GetReadMask())
 	return &servicesv1.GetIdentifierResponse{Identifier: m}, err
 }
 
 func (r *assetRegistry) ListIdentifiers(_ context.Context, req *servicesv1.ListIdentifiersRequest) (*servicesv1.ListIdentifiersResponse, error) {
-	items, next, err := list(r.s, r.s.identifiers, req.GetPageSize(), req.GetPageToken(), func(i *identifiersv1.Identifier) bool {
+	items, next, err := regList(r.s, r.s.identifiers, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(i *identifiersv1.Identifier) bool {
 		return optionalEq(req.AssetId, i.GetAssetId()) && optionalEq(req.InstrumentId, i.GetInstrumentId()) &&
 			optionalEq(req.MarketId, i.GetMarketId()) && (req.GetValue() == "" || i.GetValue() == req.GetValue())
 	})
@@ -240,57 +254,57 @@ func (r *assetRegistry) ListIdentifiers(_ context.Context, req *servicesv1.ListI
 }
 
 func (r *assetRegistry) CreateIdentifier(_ context.Context, req *servicesv1.CreateIdentifierRequest) (*servicesv1.CreateIdentifierResponse, error) {
-	m, err := create(r.s, r.s.identifiers, req.GetIdentifier())
+	m, err := regCreate(r.s, r.s.identifiers, req.GetIdentifier())
 	return &servicesv1.CreateIdentifierResponse{Identifier: m}, err
 }
 
 func (r *assetRegistry) UpdateIdentifier(_ context.Context, req *servicesv1.UpdateIdentifierRequest) (*servicesv1.UpdateIdentifierResponse, error) {
-	m, err := update(r.s, r.s.identifiers, req.GetIdentifier(), req.GetUpdateMask())
+	m, err := regUpdate(r.s, r.s.identifiers, req.GetIdentifier(), req.GetUpdateMask(), req.GetEtag())
 	return &servicesv1.UpdateIdentifierResponse{Identifier: m}, err
 }
 
 // --- venues -------------------------------------------------------------------------------------------
 
 func (r *assetRegistry) GetVenue(_ context.Context, req *servicesv1.GetVenueRequest) (*servicesv1.GetVenueResponse, error) {
-	m, err := get[*venuesv1.Venue](r.s, r.s.venues, req.GetVenueId())
+	m, err := regGet[*venuesv1.Venue](r.s, r.s.venues, req.GetVenueId(), req.GetReadMask())
 	return &servicesv1.GetVenueResponse{Venue: m}, err
 }
 
 func (r *assetRegistry) ListVenues(_ context.Context, req *servicesv1.ListVenuesRequest) (*servicesv1.ListVenuesResponse, error) {
-	items, next, err := list[*venuesv1.Venue](r.s, r.s.venues, req.GetPageSize(), req.GetPageToken(), nil)
+	items, next, err := regList[*venuesv1.Venue](r.s, r.s.venues, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), nil)
 	return &servicesv1.ListVenuesResponse{Venues: items, NextPageToken: next}, err
 }
 
 func (r *assetRegistry) CreateVenue(_ context.Context, req *servicesv1.CreateVenueRequest) (*servicesv1.CreateVenueResponse, error) {
-	m, err := create(r.s, r.s.venues, req.GetVenue())
+	m, err := regCreate(r.s, r.s.venues, req.GetVenue())
 	return &servicesv1.CreateVenueResponse{Venue: m}, err
 }
 
 func (r *assetRegistry) UpdateVenue(_ context.Context, req *servicesv1.UpdateVenueRequest) (*servicesv1.UpdateVenueResponse, error) {
-	m, err := update(r.s, r.s.venues, req.GetVenue(), req.GetUpdateMask())
+	m, err := regUpdate(r.s, r.s.venues, req.GetVenue(), req.GetUpdateMask(), "")
 	return &servicesv1.UpdateVenueResponse{Venue: m}, err
 }
 
 // --- venue assets -------------------------------------------------------------------------------------
 
 func (r *assetRegistry) GetVenueAsset(_ context.Context, req *servicesv1.GetVenueAssetRequest) (*servicesv1.GetVenueAssetResponse, error) {
-	m, err := get[*venuesv1.VenueAsset](r.s, r.s.venueAssets, req.GetVenueAssetId())
+	m, err := regGet[*venuesv1.VenueAsset](r.s, r.s.venueAssets, req.GetVenueAssetId(), req.GetReadMask())
 	return &servicesv1.GetVenueAssetResponse{VenueAsset: m}, err
 }
 
 func (r *assetRegistry) ListVenueAssets(_ context.Context, req *servicesv1.ListVenueAssetsRequest) (*servicesv1.ListVenueAssetsResponse, error) {
-	items, next, err := list(r.s, r.s.venueAssets, req.GetPageSize(), req.GetPageToken(), func(v *venuesv1.VenueAsset) bool {
+	items, next, err := regList(r.s, r.s.venueAssets, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(v *venuesv1.VenueAsset) bool {
 		return optionalEq(req.VenueId, v.GetVenueId()) && optionalEq(req.AssetId, v.GetAssetId())
 	})
 	return &servicesv1.ListVenueAssetsResponse{VenueAssets: items, NextPageToken: next}, err
 }
 
 func (r *assetRegistry) CreateVenueAsset(_ context.Context, req *servicesv1.CreateVenueAssetRequest) (*servicesv1.CreateVenueAssetResponse, error) {
-	m, err := create(r.s, r.s.venueAssets, req.GetVenueAsset())
+	m, err := regCreate(r.s, r.s.venueAssets, req.GetVenueAsset())
 	return &servicesv1.CreateVenueAssetResponse{VenueAsset: m}, err
 }
 
 func (r *assetRegistry) UpdateVenueAsset(_ context.Context, req *servicesv1.UpdateVenueAssetRequest) (*servicesv1.UpdateVenueAssetResponse, error) {
-	m, err := update(r.s, r.s.venueAssets, req.GetVenueAsset(), req.GetUpdateMask())
+	m, err := regUpdate(r.s, r.s.venueAssets, req.GetVenueAsset(), req.GetUpdateMask(), "")
 	return &servicesv1.UpdateVenueAssetResponse{VenueAsset: m}, err
 }

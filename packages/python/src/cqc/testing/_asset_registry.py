@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TypeVar
@@ -51,9 +52,10 @@ def _get(table: Table[M], request: Message, cls: type[M], resource_id: str) -> M
     return readable(table.get(resource_id), checked_mask(request, cls))
 
 
-def _update(table: Table[M], resource: M, mask: field_mask_pb2.FieldMask, etag: str = "") -> M:
-    require_etag(table, resource, etag, mask)
-    return readable(table.update(resource, mask), None)
+def _update(lock: threading.RLock, table: Table[M], resource: M, mask: field_mask_pb2.FieldMask, etag: str = "") -> M:
+    with lock:  # the store's re-entrant lock: the etag check and the write it guards are atomic
+        require_etag(table, resource, etag, mask)
+        return readable(table.update(resource, mask), None)
 
 
 def _create(table: Table[M], resource: M) -> M:
@@ -114,6 +116,7 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.lock = store.lock
 
     # --- ResolveMarket, BatchResolveMarkets and the typed instrument getters ------------------------------
 
@@ -223,7 +226,7 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.CreateAssetResponse(asset=_create(self.store.assets, request.asset))
 
     def UpdateAsset(self, request: pb.UpdateAssetRequest, context: Ctx) -> pb.UpdateAssetResponse:
-        updated = _update(self.store.assets, request.asset, request.update_mask, request.etag)
+        updated = _update(self.lock, self.store.assets, request.asset, request.update_mask, request.etag)
         return pb.UpdateAssetResponse(asset=updated)
 
     # --- Chains ----------------------------------------------------------------------------------------------
@@ -246,7 +249,7 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.CreateChainResponse(chain=_create(self.store.chains, request.chain))
 
     def UpdateChain(self, request: pb.UpdateChainRequest, context: Ctx) -> pb.UpdateChainResponse:
-        updated = _update(self.store.chains, request.chain, request.update_mask, request.etag)
+        updated = _update(self.lock, self.store.chains, request.chain, request.update_mask, request.etag)
         return pb.UpdateChainResponse(chain=updated)
 
     # --- Asset deployments -----------------------------------------------------------------------------------
@@ -279,7 +282,9 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
     def UpdateAssetDeployment(
         self, request: pb.UpdateAssetDeploymentRequest, context: Ctx
     ) -> pb.UpdateAssetDeploymentResponse:
-        updated = _update(self.store.deployments, request.asset_deployment, request.update_mask, request.etag)
+        updated = _update(
+            self.store.lock, self.store.deployments, request.asset_deployment, request.update_mask, request.etag
+        )
         return pb.UpdateAssetDeploymentResponse(asset_deployment=updated)
 
     # --- Instruments -----------------------------------------------------------------------------------------
@@ -296,7 +301,9 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.CreateInstrumentResponse(instrument=_create(self.store.instruments, request.instrument))
 
     def UpdateInstrument(self, request: pb.UpdateInstrumentRequest, context: Ctx) -> pb.UpdateInstrumentResponse:
-        updated = _update(self.store.instruments, request.instrument, request.update_mask, request.etag)
+        updated = _update(
+            self.store.lock, self.store.instruments, request.instrument, request.update_mask, request.etag
+        )
         return pb.UpdateInstrumentResponse(instrument=updated)
 
     # --- Markets ---------------------------------------------------------------------------------------------
@@ -322,7 +329,7 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.CreateMarketResponse(market=_create(self.store.markets, request.market))
 
     def UpdateMarket(self, request: pb.UpdateMarketRequest, context: Ctx) -> pb.UpdateMarketResponse:
-        updated = _update(self.store.markets, request.market, request.update_mask, request.etag)
+        updated = _update(self.lock, self.store.markets, request.market, request.update_mask, request.etag)
         return pb.UpdateMarketResponse(market=updated)
 
     # --- Identifiers -----------------------------------------------------------------------------------------
@@ -349,7 +356,9 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.CreateIdentifierResponse(identifier=_create(self.store.identifiers, request.identifier))
 
     def UpdateIdentifier(self, request: pb.UpdateIdentifierRequest, context: Ctx) -> pb.UpdateIdentifierResponse:
-        updated = _update(self.store.identifiers, request.identifier, request.update_mask, request.etag)
+        updated = _update(
+            self.store.lock, self.store.identifiers, request.identifier, request.update_mask, request.etag
+        )
         return pb.UpdateIdentifierResponse(identifier=updated)
 
     # --- Venues ----------------------------------------------------------------------------------------------
@@ -365,7 +374,7 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.CreateVenueResponse(venue=_create(self.store.venues, request.venue))
 
     def UpdateVenue(self, request: pb.UpdateVenueRequest, context: Ctx) -> pb.UpdateVenueResponse:
-        return pb.UpdateVenueResponse(venue=_update(self.store.venues, request.venue, request.update_mask))
+        return pb.UpdateVenueResponse(venue=_update(self.lock, self.store.venues, request.venue, request.update_mask))
 
     # --- Venue assets ----------------------------------------------------------------------------------------
 
@@ -389,5 +398,5 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.CreateVenueAssetResponse(venue_asset=_create(self.store.venue_assets, request.venue_asset))
 
     def UpdateVenueAsset(self, request: pb.UpdateVenueAssetRequest, context: Ctx) -> pb.UpdateVenueAssetResponse:
-        updated = _update(self.store.venue_assets, request.venue_asset, request.update_mask)
+        updated = _update(self.lock, self.store.venue_assets, request.venue_asset, request.update_mask)
         return pb.UpdateVenueAssetResponse(venue_asset=updated)
