@@ -19,6 +19,19 @@ from google.protobuf.message import Message
 
 from cqc.assets.v1 import asset_pb2
 
+from .accounts import (
+    AccountIds,
+    binance_usdm_balance,
+    binance_usdm_balance_ledger,
+    bybit_unified_wallet,
+    bybit_unified_wallet_ledger,
+    dydx_transfer,
+    dydx_transfer_ledger,
+    okx_option_summary,
+    okx_option_summary_ledger,
+    okx_trade_fee,
+    okx_trade_fee_ledger,
+)
 from .aggregators import (
     AggregatorIds,
     coingecko_coin_market,
@@ -252,6 +265,30 @@ FEEDS = (
 )
 
 
+def _account_kind(name: str, source: str) -> Kind | None:
+    ids = AccountIds(
+        account_id=stand_in("acc", name),
+        venue_id=stand_in("ven", name.split("-")[0]),
+        assets=_ByCode("ast"),
+        markets=_ByCode("mkt"),
+        receive_time=RECEIVE_TIME,
+        external_account_id=f"stand-in:{name}",
+        chain_id=stand_in("chn", "dydx-mainnet"),
+        transaction_id=stand_in("txn", name),
+    )
+    if "Binance USD-M GET /fapi/v2/balance" in source:
+        return ("payload", lambda p: binance_usdm_balance(p, ids), lambda _p: binance_usdm_balance_ledger(ids))
+    if "Bybit V5 GET /v5/account/wallet-balance" in source:
+        return ("payload", lambda p: bybit_unified_wallet(p, ids), lambda p: bybit_unified_wallet_ledger(ids, p))
+    if "OKX GET /api/v5/account/trade-fee" in source:
+        return ("payload", lambda p: okx_trade_fee(p, ids), lambda _p: okx_trade_fee_ledger())
+    if "dYdX v4 indexer GET /v4/transfers" in source:
+        return ("payload", lambda p: dydx_transfer(p, ids), lambda _p: dydx_transfer_ledger(ids))
+    if "OKX GET /api/v5/public/opt-summary" in source:
+        return ("payload", lambda p: okx_option_summary(p, ids), lambda _p: okx_option_summary_ledger(ids.markets))
+    return None
+
+
 def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
     """The (key, mapper, ledger) of a record file of an issue-10 kind, by its "source"; [] otherwise."""
     del keys
@@ -305,6 +342,9 @@ def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
             stand_in("mkt", name), stand_in("ins", name), stand_in("ven", "bitmex"), assets, RECEIVE_TIME
         )
         return [("payload", lambda p: bitmex_instrument(p, bitmex), lambda _p: bitmex_instrument_ledger(assets))]
+    account = _account_kind(name, source)
+    if account is not None:
+        return [account]
     if any(feed in source for feed in FEEDS):
         return [_feed(json.loads(path.read_text()), source)]
     return []

@@ -1,0 +1,346 @@
+"""Account-side records -> Balance, MarginSummary, VenueAccount fee level, a spot-margin tier, a dYdX
+transfer, and OKX option implied volatilities.
+
+Sources and conversions (balance.proto / account.proto / transaction.proto / market_rules.proto comments):
+  - Binance USD-M GET /fapi/v2/balance element -> Balance (balance = wallet balance; availableBalance may
+    exceed it with cross unrealised profit, so nothing ties available to wallet here).
+  - Bybit V5 wallet-balance (UNIFIED) -> MarginSummary (account totals, USD) and one Balance per coin with
+    its spot borrow (borrowAmount) and accrued interest.
+  - OKX GET /api/v5/account/trade-fee element -> VenueAccount.fee_tier and commission_rates. OKX signs fee
+    rates the other way round: negative = a commission the user pays, positive = a rebate; CQC's rates are
+    positive when paid, so they are negated.
+  - OKX position-tiers (instType MARGIN) element -> MarginTier of a SPOT market's spot_margin.
+  - dYdX v4 indexer transfer element -> Transaction (DEPOSIT into a subaccount, on the dYdX chain).
+  - OKX opt-summary element -> OptionGreeks (bidVol / askVol / markVol fractions; fwdPx the forward price the
+    volatilities refer to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cqc.markets.v1 import market_data_pb2
+from cqc.portfolio.v1 import transaction_pb2
+from cqc.venues.v1 import account_pb2, balance_pb2, trading_pb2
+
+from .convert import Json, fmt, source_record, timestamp_ms
+from .gaps import open_gap, raw
+from .ledger import UNSET, Entry, Expect, Target, mapped
+from .ledgers import same
+
+
+@dataclass(frozen=True)
+class AccountIds:
+    account_id: str
+    venue_id: str
+    assets: Mapping[str, str]
+    markets: Mapping[str, str]
+    receive_time: datetime
+    external_account_id: str = ""
+    """The venue's id of the account, known to the registry (not in these records)."""
+    chain_id: str = ""
+    transaction_id: str = ""
+
+
+def _dec(message: str, path: str) -> Target:
+    return Target(message, path, lambda v, _r: Decimal(v), "decimal")
+
+
+def _rx(message: Message, ids: AccountIds) -> Message:
+    message.receive_time.FromDatetime(ids.receive_time)  # type: ignore[attr-defined]
+    return message
+
+
+# --- Binance USD-M balance ------------------------------------------------------------------------------------------
+
+
+def binance_usdm_balance(payload: Json, ids: AccountIds) -> dict[str, Message]:
+    p = payload
+    record = source_record("binance-usdm", "GET /fapi/v2/balance", payload, ids.receive_time)
+    balance = balance_pb2.Balance(
+        account_id=ids.account_id,
+        asset_id=ids.assets[p["asset"]],
+        wallet="futures",
+        wallet_balance=p["balance"],
+        cross_wallet_balance=p["crossWalletBalance"],
+        cross_unrealized_pnl=p["crossUnPnl"],
+        available=p["availableBalance"],
+        max_withdraw_amount=p["maxWithdrawAmount"],
+        is_reported=True,
+        update_time=timestamp_ms(p["updateTime"]),
+        source_record=record,
+    )
+    return {"balance": _rx(balance, ids)}
+
+
+def binance_usdm_balance_ledger(ids: AccountIds) -> dict[str, Entry]:
+    b = "balance"
+    return {
+        "accountAlias": raw("Binance's short alias of the account (resolved to account_id by the registry)"),
+        "asset": mapped(Target(b, "asset_id", lambda v, _r: ids.assets[v])),
+        "balance": mapped(_dec(b, "wallet_balance")),
+        "crossWalletBalance": mapped(_dec(b, "cross_wallet_balance")),
+        "crossUnPnl": mapped(_dec(b, "cross_unrealized_pnl")),
+        "availableBalance": mapped(_dec(b, "available")),
+        "maxWithdrawAmount": mapped(_dec(b, "max_withdraw_amount")),
+        "marginAvailable": open_gap(
+            "whether the asset may be used as margin in multi-assets mode (per account and asset); "
+            "MarginAsset.margin_available is a market's rule, Balance has no flag",
+            "venue-accounts",
+        ),
+        "updateTime": mapped(Target(b, "update_time", lambda v, _r: int(v), "time")),
+    }
+
+
+# --- Bybit unified wallet --------------------------------------------------------------------------------------------
+
+
+def bybit_unified_wallet(payload: Json, ids: AccountIds) -> dict[str, Message]:
+    """result.list[0] of wallet-balance -> {"summary", "balance:<COIN>"}."""
+    p = payload
+    record = source_record("bybit", "GET /v5/account/wallet-balance?accountType=UNIFIED", payload, ids.receive_time)
+    summary = balance_pb2.MarginSummary(
+        account_id=ids.account_id,
+        asset_id=ids.assets["USD"],
+        margin_mode=trading_pb2.MARGIN_MODE_CROSS,
+        equity=p["totalEquity"],
+        adjusted_equity=p["totalMarginBalance"],
+        wallet_balance=p["totalWalletBalance"],
+        unrealized_pnl=p["totalPerpUPL"],
+        initial_margin=p["totalInitialMargin"],
+        maintenance_margin=p["totalMaintenanceMargin"],
+        available_for_trading=p["totalAvailableBalance"],
+        is_reported=True,
+        source_record=record,
+    )
+    # The element carries no update time: MarginSummary.update_time is then CQC's time of the figures.
+    summary.update_time.FromDatetime(ids.receive_time)
+    out: dict[str, Message] = {"summary": _rx(summary, ids)}
+    for coin in p["coin"]:
+        out[f"balance:{coin['coin']}"] = _rx(
+            balance_pb2.Balance(
+                account_id=ids.account_id,
+                asset_id=ids.assets[coin["coin"]],
+                wallet="unified",
+                wallet_balance=coin["walletBalance"],
+                locked=coin["locked"],
+                borrowed=coin["borrowAmount"],
+                accrued_interest=coin["accruedInterest"],
+                equity=coin["equity"],
+                unrealized_pnl=coin["unrealisedPnl"],
+                value_usd=coin["usdValue"],
+                max_withdraw_amount=coin["availableToWithdraw"],
+                is_reported=True,
+                update_time=summary.update_time,
+                source_record=record,
+            ),
+            ids,
+        )
+    return out
+
+
+def bybit_unified_wallet_ledger(ids: AccountIds, payload: Json) -> dict[str, Entry]:
+    s = "summary"
+    ledger: dict[str, Entry] = {
+        "totalEquity": mapped(_dec(s, "equity")),
+        "accountIMRate": open_gap(
+            "initial margin rate of the account (initial margin / margin balance); MarginSummary has no IM rate",
+            "venue-accounts",
+        ),
+        "totalMarginBalance": mapped(_dec(s, "adjusted_equity")),
+        "totalInitialMargin": mapped(_dec(s, "initial_margin")),
+        "accountType": raw("UNIFIED: the account's type, a registry fact of the VenueAccount"),
+        "totalAvailableBalance": mapped(_dec(s, "available_for_trading")),
+        "accountMMRate": open_gap(
+            "maintenance margin rate of the account (maintenance margin / margin balance); MarginSummary has "
+            "margin_ratio (CQC definition) and venue_margin_ratio (a string), no MM rate of its own",
+            "venue-accounts",
+        ),
+        "totalPerpUPL": mapped(_dec(s, "unrealized_pnl")),
+        "totalWalletBalance": mapped(_dec(s, "wallet_balance")),
+        "accountLTV": open_gap("loan-to-value of the account's borrowings", "venue-accounts"),
+        "totalMaintenanceMargin": mapped(_dec(s, "maintenance_margin")),
+    }
+    ledger.update(
+        {
+            "coin[*].coin": mapped(
+                *(Target(f"balance:{c['coin']}", "asset_id", _const(ids.assets[c["coin"]])) for c in payload["coin"])
+            ),
+            "coin[*].walletBalance": mapped(*_each(payload, "walletBalance", "wallet_balance")),
+            "coin[*].locked": mapped(*_each(payload, "locked", "locked")),
+            "coin[*].borrowAmount": mapped(*_each(payload, "borrowAmount", "borrowed")),
+            "coin[*].accruedInterest": mapped(*_each(payload, "accruedInterest", "accrued_interest")),
+            "coin[*].equity": mapped(*_each(payload, "equity", "equity")),
+            "coin[*].unrealisedPnl": mapped(*_each(payload, "unrealisedPnl", "unrealized_pnl")),
+            "coin[*].usdValue": mapped(*_each(payload, "usdValue", "value_usd")),
+            "coin[*].availableToWithdraw": mapped(*_each(payload, "availableToWithdraw", "max_withdraw_amount")),
+            "coin[*].availableToBorrow": open_gap("how much more of the coin the account may borrow", "venue-accounts"),
+            "coin[*].bonus": open_gap("trading bonus (credit usable as margin, not withdrawable)", "venue-accounts"),
+            "coin[*].cumRealisedPnl": open_gap("cumulative realised PnL of the coin's positions", "venue-accounts"),
+            "coin[*].collateralSwitch": open_gap(
+                "whether the account chose to use the coin as collateral (per account and asset)", "venue-accounts"
+            ),
+            "coin[*].marginCollateral": open_gap(
+                "whether the venue allows the coin as collateral (per account and asset)", "venue-accounts"
+            ),
+            "coin[*].spotHedgingQty": open_gap("quantity of the coin used for spot hedging", "venue-accounts"),
+            "coin[*].spotBorrow": open_gap(
+                "the part of the coin's borrow taken by spot trading on margin (borrowAmount is the total borrow)",
+                "venue-accounts",
+            ),
+        }
+    )
+    return ledger
+
+
+def _const(value: object) -> Expect:
+    return lambda _v, _r: value
+
+
+def _each(payload: Json, key: str, field: str) -> list[Target]:
+    return [Target(f"balance:{c['coin']}", field, _const(Decimal(c[key])), "decimal") for c in payload["coin"]]
+
+
+# --- OKX trade fee ----------------------------------------------------------------------------------------------------
+
+
+def okx_trade_fee(payload: Json, ids: AccountIds) -> dict[str, Message]:
+    p = payload
+    record = source_record("okx", f"GET /api/v5/account/trade-fee?instType={p['instType']}", payload, ids.receive_time)
+    account = account_pb2.VenueAccount(
+        account_id=ids.account_id,
+        venue_id=ids.venue_id,
+        name="OKX trading account",
+        external_account_id=ids.external_account_id,
+        account_type=account_pb2.ACCOUNT_TYPE_UNIFIED,
+        status=account_pb2.ACCOUNT_STATUS_ACTIVE,
+        fee_tier=p["level"],
+        commission_rates=account_pb2.CommissionRates(
+            maker_fee_rate=fmt(-Decimal(p["maker"])), taker_fee_rate=fmt(-Decimal(p["taker"]))
+        ),
+        venue_update_time=timestamp_ms(int(p["ts"])),
+        source_record=record,
+    )
+    return {"account": account}
+
+
+def okx_trade_fee_ledger() -> dict[str, Entry]:
+    a = "account"
+    negated = lambda v, _r: -Decimal(v)  # noqa: E731
+    return {
+        "category": raw("deprecated OKX fee category ('1'); the level decides the rates"),
+        "delivery": open_gap("delivery fee rate of futures (empty for SPOT)", "venue-accounts"),
+        "exercise": open_gap("exercise fee rate of options (empty for SPOT)", "venue-accounts"),
+        "instType": raw("the instrument family the rates apply to (SPOT): the request's filter"),
+        "level": mapped(same(a, "fee_tier")),
+        "maker": mapped(Target(a, "commission_rates.maker_fee_rate", negated, "decimal")),
+        "makerU": open_gap("maker rate for USDT-margined contracts (empty for SPOT)", "venue-accounts"),
+        "makerUSDC": open_gap("maker rate for USDC pairs / contracts (empty here)", "venue-accounts"),
+        "taker": mapped(Target(a, "commission_rates.taker_fee_rate", negated, "decimal")),
+        "takerU": open_gap("taker rate for USDT-margined contracts (empty for SPOT)", "venue-accounts"),
+        "takerUSDC": open_gap("taker rate for USDC pairs / contracts (empty here)", "venue-accounts"),
+        "ts": mapped(Target(a, "venue_update_time", lambda v, _r: int(v), "time")),
+        "uly": raw("underlying filter of the request (empty for SPOT)"),
+    }
+
+
+# --- dYdX transfer --------------------------------------------------------------------------------------------------
+
+
+def dydx_transfer(payload: Json, ids: AccountIds) -> dict[str, Message]:
+    p = payload
+    record = source_record("dydx-v4-indexer", "GET /v4/transfers", payload, ids.receive_time)
+    created = Timestamp()
+    created.FromJsonString(p["createdAt"])
+    txn = transaction_pb2.Transaction(
+        transaction_id=ids.transaction_id,
+        venue_transaction_id=p["id"],
+        account_id=ids.account_id,
+        asset_id=ids.assets[p["asset"]],
+        type=balance_pb2.BALANCE_CHANGE_REASON_DEPOSIT,
+        amount=p["amount"],
+        direction=transaction_pb2.TRANSACTION_DIRECTION_IN,
+        status=transaction_pb2.TRANSACTION_STATUS_COMPLETED,
+        venue_status=p["type"],
+        on_chain=transaction_pb2.OnChainDetails(
+            chain_id=ids.chain_id,
+            tx_hash=p["transactionHash"],
+            from_address=p["sender"]["address"],
+            to_address=p["recipient"]["address"],
+            block_number=int(p["createdAtHeight"]),
+        ),
+        create_time=created,
+        wallet=f"subaccount-{p['recipient']['subaccountNumber']}",
+        source_record=record,
+    )
+    return {"transaction": txn}
+
+
+def dydx_transfer_ledger(ids: AccountIds) -> dict[str, Entry]:
+    t = "transaction"
+    return {
+        "id": mapped(same(t, "venue_transaction_id")),
+        "sender.address": mapped(same(t, "on_chain.from_address")),
+        "sender.subaccountNumber": open_gap(
+            "the sending subaccount number (a deposit's sender is the same wallet's subaccount here); "
+            "Transaction has counterparty_wallet for transfers, no field for the source subaccount of a deposit",
+            "venue-accounts",
+        ),
+        "recipient.address": mapped(same(t, "on_chain.to_address")),
+        "recipient.subaccountNumber": mapped(Target(t, "wallet", lambda v, _r: f"subaccount-{v}")),
+        "amount": mapped(_dec(t, "amount")),
+        "createdAt": mapped(Target(t, "create_time", lambda v, _r: _iso_ms(v), "time")),
+        "createdAtHeight": mapped(Target(t, "on_chain.block_number", lambda v, _r: int(v))),
+        "asset": mapped(Target(t, "asset_id", lambda v, _r: ids.assets[v])),
+        "type": mapped(
+            same(t, "venue_status"),
+            Target(t, "type", lambda v, _r: balance_pb2.BALANCE_CHANGE_REASON_DEPOSIT if v == "DEPOSIT" else UNSET),
+        ),
+        "transactionHash": mapped(same(t, "on_chain.tx_hash")),
+    }
+
+
+def _iso_ms(value: str) -> int:
+    stamp = Timestamp()
+    stamp.FromJsonString(value)
+    return stamp.ToMilliseconds()
+
+
+# --- OKX option summary ----------------------------------------------------------------------------------------------
+
+
+def okx_option_summary(payload: Json, ids: AccountIds) -> dict[str, Message]:
+    p = payload
+    record = source_record("okx", "GET /api/v5/public/opt-summary", payload, ids.receive_time)
+    greeks = market_data_pb2.OptionGreeks(
+        market_id=ids.markets[p["instId"]],
+        source="okx",
+        bid_iv=p["bidVol"],
+        ask_iv=p["askVol"],
+        mark_iv=p["markVol"],
+        underlying_price=p["fwdPx"],
+        underlying_name="forward",
+        event_time=timestamp_ms(int(p["ts"])),
+        source_record=record,
+    )
+    return {"greeks": _rx(greeks, ids)}
+
+
+def okx_option_summary_ledger(markets: Mapping[str, str]) -> dict[str, Entry]:
+    g = "greeks"
+    return {
+        "instType": raw("OPTION: the market already says it"),
+        "instId": mapped(Target(g, "market_id", lambda v, _r: markets[v])),
+        "uly": raw("the option family's underlying (BTC-USD): the instrument's, and the request's filter"),
+        "bidVol": mapped(_dec(g, "bid_iv")),
+        "askVol": mapped(_dec(g, "ask_iv")),
+        "markVol": mapped(_dec(g, "mark_iv")),
+        "fwdPx": mapped(_dec(g, "underlying_price"), Target(g, "underlying_name", lambda _v, _r: "forward")),
+        "ts": mapped(Target(g, "event_time", lambda v, _r: int(v), "time")),
+    }
