@@ -161,12 +161,12 @@ def binance_usdm_symbol(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.
     market_type, cycle = BINANCE_CONTRACT_KIND[symbol["contractType"]]
     record = source_record("binance", "GET /fapi/v1/exchangeInfo", payload, ids.receive_time)
 
-    margin = instrument_pb2.MarginTerms(
+    margin = market_rules_pb2.MarginTerms(
         initial_margin_rate=percent_to_fraction(symbol["requiredMarginPercent"]),
         maintenance_margin_rate=percent_to_fraction(symbol["maintMarginPercent"]),
         liquidation_fee_rate=symbol["liquidationFee"],
         margin_assets=[
-            instrument_pb2.MarginAsset(
+            market_rules_pb2.MarginAsset(
                 asset_id=ids.assets[a["asset"]],
                 margin_available=a["marginAvailable"],
                 auto_exchange_threshold=a["autoAssetExchange"],
@@ -184,23 +184,16 @@ def binance_usdm_symbol(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.
         quote_asset_id=ids.assets[quote],
         settlement_asset_id=ids.assets[settle],
         contract_type=contract_type,  # type: ignore[arg-type]
-        # USD-M quantities are in the base asset: one contract is one unit of base (Instrument.contract_size).
-        contract_size="1",
-        contract_size_asset_id=ids.assets[base],
         listing_time=timestamp_ms(symbol["onboardDate"]),
-        price_index=symbol["pair"],
         source_record=record,
     )
     delivery = binance_delivery(symbol["deliveryDate"])
     if kind == "perpetual":
-        instrument.perpetual.margin.CopyFrom(margin)
-        if delivery is not None:
-            instrument.perpetual.delisting_time.CopyFrom(delivery)
+        instrument.perpetual.SetInParent()  # margin and delisting are the listing's (Market)
     else:
         assert delivery is not None, "a dated contract has a real deliveryDate"
         instrument.future.expiry_time.CopyFrom(delivery)
         instrument.future.cycle = cycle  # type: ignore[assignment]
-        instrument.future.margin.CopyFrom(margin)
 
     market = market_pb2.Market(
         market_id=ids.market_id,
@@ -232,6 +225,9 @@ def binance_usdm_symbol(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.
         listing_time=timestamp_ms(symbol["onboardDate"]),
         derivative=market_pb2.DerivativeSpecs(index_price_source=symbol["pair"], margin=margin),
         source_record=record,
+        # USD-M quantities are in the base asset: one contract is one unit of base (Market.contract_size).
+        contract_size="1",
+        contract_size_asset_id=ids.assets[base],
     )
     if kind == "perpetual" and delivery is not None:
         market.delisting_time.CopyFrom(delivery)

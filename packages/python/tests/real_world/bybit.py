@@ -42,13 +42,15 @@ def bybit_instrument(
     delisting = bybit_ms(p["deliveryTime"])
     lev, price, lot, risk = p["leverageFilter"], p["priceFilter"], p["lotSizeFilter"], p["riskParameters"]
 
-    perpetual = instrument_pb2.PerpContract(
-        funding_interval=Duration(seconds=60 * int(p["fundingInterval"])),
-        funding_rate_cap=okx_optional(p["upperFundingRate"]),
-        funding_rate_floor=okx_optional(p["lowerFundingRate"]),
-        margin=instrument_pb2.MarginTerms(max_leverage=lev["maxLeverage"]),
+    # Funding, leverage and pre-market status are the listing's (Market.derivative), not the instrument's.
+    derivative = market_pb2.DerivativeSpecs(
+        funding=market_pb2.FundingSpecs(
+            funding_interval=Duration(seconds=60 * int(p["fundingInterval"])),
+            funding_rate_cap=okx_optional(p["upperFundingRate"]),
+            funding_rate_floor=okx_optional(p["lowerFundingRate"]),
+        ),
+        margin=market_rules_pb2.MarginTerms(max_leverage=lev["maxLeverage"]),
         pre_listing=p["isPreListing"],
-        delisting_time=delisting,
     )
     instrument = instrument_pb2.Instrument(
         instrument_id=ids.instrument_id,
@@ -59,10 +61,8 @@ def bybit_instrument(
         quote_asset_id=ids.assets[quote],
         settlement_asset_id=ids.assets[settle],
         contract_type=contract_type,  # type: ignore[arg-type]
-        contract_size=multiplier,
-        contract_size_asset_id=ids.assets[base],
         listing_time=listing,
-        perpetual=perpetual,
+        perpetual=instrument_pb2.PerpContract(),
         source_record=record,
     )
     status = BYBIT_MARKET_STATUS[p["status"]]
@@ -113,7 +113,10 @@ def bybit_instrument(
         fees=market_rules_pb2.FeeSchedule(fee_group=p.get("symbolType", "")),
         listing_time=listing,
         delisting_time=delisting,
+        derivative=derivative,
         source_record=record,
+        contract_size=multiplier,
+        contract_size_asset_id=ids.assets[base],
     )
     assert Decimal(multiplier) > 0
     return instrument, market

@@ -2,6 +2,7 @@
 
 Coinbase sends decimals as strings; status is "online" / "offline" / "internal" / "delisted", and the
 post_only / limit_only / cancel_only / trading_disabled / auction_mode booleans say which orders are accepted.
+The contract has one trading state, Market.status: the booleans fold into it (see MarketStatus).
 """
 
 from __future__ import annotations
@@ -11,6 +12,24 @@ from cqc.venues.v1 import trading_pb2
 
 from .convert import COINBASE_MARKET_STATUS, Json, instrument_status, okx_optional, percent_to_fraction, source_record
 from .ids import ListingIds
+
+
+def coinbase_status(p: Json) -> int:
+    """The unified MarketStatus of a product: its status, refined by the order-acceptance booleans while
+    "online" (precedence as documented on MarketStatus)."""
+    status = COINBASE_MARKET_STATUS[p["status"]]
+    if status != market_pb2.MARKET_STATUS_TRADING:
+        return status
+    for flag, folded in (
+        ("trading_disabled", market_pb2.MARKET_STATUS_HALTED),
+        ("cancel_only", market_pb2.MARKET_STATUS_CANCEL_ONLY),
+        ("limit_only", market_pb2.MARKET_STATUS_LIMIT_ONLY),
+        ("post_only", market_pb2.MARKET_STATUS_POST_ONLY),
+        ("auction_mode", market_pb2.MARKET_STATUS_PRE_OPEN),
+    ):
+        if p[flag]:
+            return folded
+    return status
 
 
 def coinbase_product(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.Instrument, market_pb2.Market]:
@@ -41,14 +60,9 @@ def coinbase_product(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.Ins
         venue_tags=[*(["fx_stablecoin:true"] if p["fx_stablecoin"] else [])],
         venue_base_symbol=base,
         venue_quote_symbol=quote,
-        status=status,  # type: ignore[arg-type]
+        status=coinbase_status(p),  # type: ignore[arg-type]
         venue_status=p["status"],
         status_message=p["status_message"],
-        post_only=p["post_only"],
-        limit_only=p["limit_only"],
-        cancel_only=p["cancel_only"],
-        trading_disabled=p["trading_disabled"],
-        auction_mode=p["auction_mode"],
         quantity_unit=trading_pb2.QUANTITY_UNIT_BASE,
         tick_size=p["quote_increment"],
         lot_size=p["base_increment"],

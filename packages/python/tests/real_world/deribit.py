@@ -55,10 +55,7 @@ def deribit_instrument(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.I
         quote_asset_id=ids.assets[quote],
         settlement_asset_id=ids.assets[settle],
         contract_type=DERIBIT_CONTRACT_TYPE[p["instrument_type"]],  # type: ignore[arg-type]
-        contract_size=d(p["contract_size"]),
-        contract_size_asset_id=ids.assets[size_asset],
         listing_time=listing,
-        price_index=p["price_index"],
         source_record=record,
     )
     cycle = DERIBIT_SETTLEMENT_PERIOD.get(p["settlement_period"], instrument_pb2.EXPIRY_CYCLE_OTHER)
@@ -66,8 +63,6 @@ def deribit_instrument(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.I
         instrument.future.expiry_time.CopyFrom(expiry)
         instrument.future.cycle = cycle  # type: ignore[assignment]
         instrument.future.settlement_method = instrument_pb2.SETTLEMENT_METHOD_CASH
-        instrument.future.margin.max_leverage = d(p["max_leverage"])
-        instrument.future.margin.liquidation_fee_rate = d(p["max_liquidation_commission"])
         symbol = f"{base}/{counter}:{settle}-{yymmdd}"
     else:
         option_type = DERIBIT_OPTION_TYPE[p["option_type"]]
@@ -134,7 +129,12 @@ def deribit_instrument(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.I
         delisting_time=expiry,
         derivative=market_pb2.DerivativeSpecs(index_price_source=p["price_index"]),
         source_record=record,
+        contract_size=d(p["contract_size"]),
+        contract_size_asset_id=ids.assets[size_asset],
     )
     if kind == "future":
         market.leverage_limits.max_leverage = d(p["max_leverage"])
+        # Leverage and liquidation fee are the listing's (Market.derivative.margin).
+        market.derivative.margin.max_leverage = d(p["max_leverage"])
+        market.derivative.margin.liquidation_fee_rate = d(p["max_liquidation_commission"])
     return instrument, market

@@ -202,12 +202,8 @@ def binance_usdm_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, E
     """GET /fapi/v1/exchangeInfo: top-level futuresType and assets[] plus one `symbols` element as `symbol`."""
     contract_type = payload["symbol"]["contractType"]
     perpetual = contract_type == "PERPETUAL"
-    sub = "perpetual" if perpetual else "future"
-    margin = f"{sub}.margin"
     delivery = (
-        mapped(binance_delivery(INS, "perpetual.delisting_time"), binance_delivery(MKT, "delisting_time"))
-        if perpetual
-        else mapped(millis(INS, "future.expiry_time"))
+        mapped(binance_delivery(MKT, "delisting_time")) if perpetual else mapped(millis(INS, "future.expiry_time"))
     )
     contract_kind = [
         same(MKT, "venue_market_type"),
@@ -218,36 +214,23 @@ def binance_usdm_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, E
         contract_kind.append(Target(INS, "future.cycle", lambda v, _r: BINANCE_CONTRACT_KIND[v][1]))
     return {
         "futuresType": mapped(tag("futuresType"), enum(INS, "contract_type", BINANCE_FUTURES_CONTRACT_TYPE)),
-        "assets[*].asset": mapped(
-            asset(MKT, "derivative.margin.margin_assets[{i}].asset_id", assets),
-            asset(INS, f"{margin}.margin_assets[{{i}}].asset_id", assets),
-        ),
-        "assets[*].marginAvailable": mapped(
-            same(MKT, "derivative.margin.margin_assets[{i}].margin_available"),
-            same(INS, f"{margin}.margin_assets[{{i}}].margin_available"),
-        ),
-        "assets[*].autoAssetExchange": mapped(
-            dec(MKT, "derivative.margin.margin_assets[{i}].auto_exchange_threshold"),
-            dec(INS, f"{margin}.margin_assets[{{i}}].auto_exchange_threshold"),
-        ),
+        "assets[*].asset": mapped(asset(MKT, "derivative.margin.margin_assets[{i}].asset_id", assets)),
+        "assets[*].marginAvailable": mapped(same(MKT, "derivative.margin.margin_assets[{i}].margin_available")),
+        "assets[*].autoAssetExchange": mapped(dec(MKT, "derivative.margin.margin_assets[{i}].auto_exchange_threshold")),
         "symbol.symbol": mapped(same(MKT, "venue_symbol")),
-        "symbol.pair": mapped(same(INS, "price_index"), same(MKT, "derivative.index_price_source")),
+        "symbol.pair": mapped(same(MKT, "derivative.index_price_source")),
         "symbol.contractType": mapped(*contract_kind),
         "symbol.deliveryDate": delivery,
         "symbol.onboardDate": mapped(millis(INS, "listing_time"), millis(MKT, "listing_time")),
         "symbol.status": _status(),
-        "symbol.maintMarginPercent": mapped(
-            percent(INS, f"{margin}.maintenance_margin_rate"), percent(MKT, "derivative.margin.maintenance_margin_rate")
-        ),
-        "symbol.requiredMarginPercent": mapped(
-            percent(INS, f"{margin}.initial_margin_rate"), percent(MKT, "derivative.margin.initial_margin_rate")
-        ),
+        "symbol.maintMarginPercent": mapped(percent(MKT, "derivative.margin.maintenance_margin_rate")),
+        "symbol.requiredMarginPercent": mapped(percent(MKT, "derivative.margin.initial_margin_rate")),
         "symbol.baseAsset": mapped(
             same(MKT, "venue_base_symbol"),
             asset(INS, "base_asset_id", assets),
-            # USD-M quantities are in base: one contract = 1 base (Instrument.contract_size comment).
-            asset(INS, "contract_size_asset_id", assets),
-            constant(INS, "contract_size", Decimal(1), "decimal"),
+            # USD-M quantities are in base: one contract = 1 base (Market.contract_size comment).
+            asset(MKT, "contract_size_asset_id", assets),
+            constant(MKT, "contract_size", Decimal(1), "decimal"),
             constant(MKT, "quantity_unit", trading_pb2.QUANTITY_UNIT_BASE),
         ),
         "symbol.quoteAsset": mapped(same(MKT, "venue_quote_symbol"), asset(INS, "quote_asset_id", assets)),
@@ -260,9 +243,7 @@ def binance_usdm_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, E
         "symbol.underlyingSubType": mapped(tag("underlyingSubType")),
         "symbol.settlePlan": mapped(tag("settlePlan")),
         "symbol.triggerProtect": mapped(dec(MKT, "price_bands.trigger_protect")),
-        "symbol.liquidationFee": mapped(
-            dec(INS, f"{margin}.liquidation_fee_rate"), dec(MKT, "derivative.margin.liquidation_fee_rate")
-        ),
+        "symbol.liquidationFee": mapped(dec(MKT, "derivative.margin.liquidation_fee_rate")),
         "symbol.marketTakeBound": mapped(dec(MKT, "price_bands.market_take_bound")),
         "symbol.orderTypes": mapped(
             same(MKT, "order_features.venue_order_types"),
@@ -377,7 +358,6 @@ def _okx_auction_end(_value: Json, r: Json) -> Any:
 def okx_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, Entry]:
     """GET /api/v5/public/instruments element of a SWAP or FUTURES instrument."""
     perpetual = payload["instType"] == "SWAP"
-    sub = "perpetual" if perpetual else "future"
     entries: dict[str, Entry] = {
         "alias": (
             Inapplicable("expiry alias of dated FUTURES (FutureContract.cycle); '' on SWAP")
@@ -391,20 +371,16 @@ def okx_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, Entry]:
         "baseCcy": mapped(same(MKT, "venue_base_symbol")),
         "quoteCcy": mapped(same(MKT, "venue_quote_symbol")),
         "category": mapped(same(MKT, "fees.fee_group"), tag("category")),
-        "ctMult": mapped(okx_dec(INS, "contract_multiplier")),
+        "ctMult": mapped(okx_dec(MKT, "contract_multiplier")),
         "ctType": mapped(enum(INS, "contract_type", OKX_CONTRACT_TYPE)),
-        # contract_size "already includes" ctMult (Instrument.contract_multiplier); quantities are contracts.
+        # contract_size "already includes" ctMult (Market.contract_multiplier); quantities are contracts.
         "ctVal": mapped(
-            Target(INS, "contract_size", lambda v, r: Decimal(v) * Decimal(r["ctMult"]), "decimal"),
+            Target(MKT, "contract_size", lambda v, r: Decimal(v) * Decimal(r["ctMult"]), "decimal"),
             constant(MKT, "quantity_unit", trading_pb2.QUANTITY_UNIT_CONTRACTS),
         ),
-        "ctValCcy": mapped(asset(INS, "contract_size_asset_id", assets)),
+        "ctValCcy": mapped(asset(MKT, "contract_size_asset_id", assets)),
         # On a SWAP, expTime is the scheduled delisting ("" while none); on FUTURES the expiry.
-        "expTime": (
-            mapped(millis(INS, "perpetual.delisting_time"), millis(MKT, "delisting_time"))
-            if perpetual
-            else mapped(millis(INS, "future.expiry_time"))
-        ),
+        "expTime": (mapped(millis(MKT, "delisting_time")) if perpetual else mapped(millis(INS, "future.expiry_time"))),
         "futureSettlement": mapped(Target(MKT, "daily_settlement", lambda v, _r: v)),
         "instFamily": mapped(tag("instFamily")),
         "instId": mapped(same(MKT, "venue_symbol")),
@@ -414,7 +390,7 @@ def okx_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, Entry]:
             enum(MKT, "market_type", OKX_INST_TYPE),
             Target(INS, "instrument_type", lambda v, _r: "PERPETUAL" if v == "SWAP" else "FUTURE"),
         ),
-        "lever": mapped(okx_dec(MKT, "leverage_limits.max_leverage"), okx_dec(INS, f"{sub}.margin.max_leverage")),
+        "lever": mapped(okx_dec(MKT, "leverage_limits.max_leverage"), okx_dec(MKT, "derivative.margin.max_leverage")),
         "listTime": mapped(millis(INS, "listing_time"), millis(MKT, "listing_time")),
         "lotSz": mapped(okx_dec(MKT, "lot_size")),
         "tickSz": mapped(okx_dec(MKT, "tick_size"), okx_dec(MKT, "tick_rule.fixed.tick_size")),
@@ -443,13 +419,13 @@ def okx_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, Entry]:
         "optType": Inapplicable("option type C/P: OPTION only (OptionSeries.option_type); '' otherwise"),
         "stk": Inapplicable("strike: OPTION only (OptionSeries.strike); '' otherwise"),
         "preMktSwTime": (
-            mapped(millis(INS, "perpetual.pre_listing_end_time"))
+            mapped(millis(MKT, "derivative.pre_listing_end_time"))
             if perpetual
-            else Inapplicable("pre-market switch time: SWAP only (PerpContract.pre_listing_end_time)")
+            else Inapplicable("pre-market switch time: SWAP only (DerivativeSpecs.pre_listing_end_time)")
         ),
         "ruleType": mapped(
             tag("ruleType"),
-            *([Target(INS, "perpetual.pre_listing", lambda v, _r: v == "pre_market")] if perpetual else []),
+            *([Target(MKT, "derivative.pre_listing", lambda v, _r: v == "pre_market")] if perpetual else []),
         ),
         "settleCcy": mapped(same(MKT, "venue_settlement_symbol"), asset(INS, "settlement_asset_id", assets)),
         "state": mapped(
@@ -457,11 +433,8 @@ def okx_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, Entry]:
             same(MKT, "venue_status"),
             Target(INS, "status", lambda v, _r: instrument_status(OKX_MARKET_STATUS[v])),
         ),
-        "tradeQuoteCcyList": mapped(
-            Target(MKT, "trade_quote_asset_ids", lambda v, _r: [assets[code] for code in v])
-        ),
+        "tradeQuoteCcyList": mapped(Target(MKT, "trade_quote_asset_ids", lambda v, _r: [assets[code] for code in v])),
         "uly": mapped(
-            same(INS, "price_index"),
             same(MKT, "derivative.index_price_source"),
             Target(INS, "base_asset_id", lambda v, _r: assets[v.split("-")[0]]),
             Target(INS, "quote_asset_id", lambda v, _r: assets[v.split("-")[1]]),

@@ -11,6 +11,7 @@ from decimal import Decimal
 from cqc.markets.v1 import instrument_pb2, market_rules_pb2
 from cqc.venues.v1 import trading_pb2
 
+from .coinbase import coinbase_status
 from .convert import (
     BYBIT_MARKET_STATUS,
     COINBASE_MARKET_STATUS,
@@ -68,12 +69,12 @@ def deribit_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, Entry]
         "settlement_currency": mapped(same(MKT, "venue_settlement_symbol"), asset(INS, "settlement_asset_id", assets)),
         # Futures: the USD the contract value and quantities are counted in (= quote); options: the strike's.
         "counter_currency": mapped(
-            asset(INS, "contract_size_asset_id", assets) if future else asset(INS, "option.strike_asset_id", assets)
+            asset(MKT, "contract_size_asset_id", assets) if future else asset(INS, "option.strike_asset_id", assets)
         ),
         "contract_size": mapped(
-            _num(INS, "contract_size"),
+            _num(MKT, "contract_size"),
             Target(
-                INS,
+                MKT,
                 "contract_size_asset_id",
                 lambda _v, r: assets[r["counter_currency"] if future else r["base_currency"]],
             ),
@@ -84,7 +85,7 @@ def deribit_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, Entry]
         "settlement_period": mapped(
             Target(INS, f"{sub}.cycle", lambda v, _r: DERIBIT_SETTLEMENT_PERIOD.get(v, 100)),
         ),
-        "price_index": mapped(same(INS, "price_index"), same(MKT, "derivative.index_price_source")),
+        "price_index": mapped(same(MKT, "derivative.index_price_source")),
         "tick_size": mapped(
             _num(MKT, "tick_size"),
             _num(
@@ -103,8 +104,8 @@ def deribit_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, Entry]
         "block_trade_min_trade_amount": mapped(_num(MKT, "block_trade.min_quantity")),
         "block_trade_tick_size": mapped(_num(MKT, "block_trade.tick_size")),
         # Kinds-specific keys.
-        "max_leverage": mapped(_num(INS, "future.margin.max_leverage"), _num(MKT, "leverage_limits.max_leverage")),
-        "max_liquidation_commission": mapped(_num(INS, "future.margin.liquidation_fee_rate")),
+        "max_leverage": mapped(_num(MKT, "derivative.margin.max_leverage"), _num(MKT, "leverage_limits.max_leverage")),
+        "max_liquidation_commission": mapped(_num(MKT, "derivative.margin.liquidation_fee_rate")),
         "future_type": RawOnly("deprecated duplicate of instrument_type (Deribit docs: use instrument_type)"),
         "strike": mapped(_num(INS, "option.strike")),
         "option_type": mapped(Target(INS, "option.option_type", lambda v, _r: v.upper())),
@@ -147,18 +148,18 @@ def bybit_ledger(assets: Mapping[str, str], _payload: Json) -> dict[str, Entry]:
         "baseCoin": mapped(
             same(MKT, "venue_base_symbol"),
             Target(INS, "base_asset_id", lambda v, _r: assets[bybit_base(v)[0]]),
-            Target(INS, "contract_size", lambda v, _r: Decimal(bybit_base(v)[1]), "decimal"),
-            Target(INS, "contract_size_asset_id", lambda v, _r: assets[bybit_base(v)[0]]),
+            Target(MKT, "contract_size", lambda v, _r: Decimal(bybit_base(v)[1]), "decimal"),
+            Target(MKT, "contract_size_asset_id", lambda v, _r: assets[bybit_base(v)[0]]),
         ),
         "quoteCoin": mapped(same(MKT, "venue_quote_symbol"), asset(INS, "quote_asset_id", assets)),
         "settleCoin": mapped(same(MKT, "venue_settlement_symbol"), asset(INS, "settlement_asset_id", assets)),
         "launchTime": mapped(millis(INS, "listing_time"), millis(MKT, "listing_time")),
-        "deliveryTime": mapped(_bybit_time(INS, "perpetual.delisting_time"), _bybit_time(MKT, "delisting_time")),
-        "deliveryFeeRate": Inapplicable("delivery fee of dated futures (FutureContract.delivery_fee_rate); '' here"),
+        "deliveryTime": mapped(_bybit_time(MKT, "delisting_time")),
+        "deliveryFeeRate": Inapplicable("delivery fee of dated futures (FeeSchedule.settlement_fee_rate); '' here"),
         "priceScale": mapped(Target(MKT, "precisions.price_decimals", lambda v, _r: int(v))),
         f"{lev}.minLeverage": mapped(dec(MKT, "leverage_limits.min_leverage")),
         f"{lev}.maxLeverage": mapped(
-            dec(MKT, "leverage_limits.max_leverage"), dec(INS, "perpetual.margin.max_leverage")
+            dec(MKT, "leverage_limits.max_leverage"), dec(MKT, "derivative.margin.max_leverage")
         ),
         f"{lev}.leverageStep": mapped(dec(MKT, "leverage_limits.leverage_step")),
         f"{pf}.minPrice": mapped(dec(MKT, "price_limits.min_price")),
@@ -178,15 +179,17 @@ def bybit_ledger(assets: Mapping[str, str], _payload: Json) -> dict[str, Entry]:
         "unifiedMarginTrade": mapped(
             Target(MKT, "venue_tags", lambda v, _r: [str(v).lower()], "tags", "unifiedMarginTrade")
         ),
-        "fundingInterval": mapped(Target(INS, "perpetual.funding_interval", lambda v, _r: int(v) * 60_000, "duration")),
+        "fundingInterval": mapped(
+            Target(MKT, "derivative.funding.funding_interval", lambda v, _r: int(v) * 60_000, "duration")
+        ),
         "copyTrading": mapped(tag("copyTrading")),
-        "upperFundingRate": mapped(okx_dec(INS, "perpetual.funding_rate_cap")),
-        "lowerFundingRate": mapped(okx_dec(INS, "perpetual.funding_rate_floor")),
-        "isPreListing": mapped(same(INS, "perpetual.pre_listing")),
+        "upperFundingRate": mapped(okx_dec(MKT, "derivative.funding.funding_rate_cap")),
+        "lowerFundingRate": mapped(okx_dec(MKT, "derivative.funding.funding_rate_floor")),
+        "isPreListing": mapped(same(MKT, "derivative.pre_listing")),
         "preListingInfo": Gap(
             "pre-market auction schedule (curAuctionPhase, phases[{phase, startTime, endTime}], auctionFeeInfo): "
-            "the contract has auction_mode / auction_end_time and PerpContract.pre_listing_end_time, not the "
-            "phase table; null on a normal perpetual",
+            "the contract has MARKET_STATUS_PRE_OPEN / auction_end_time and DerivativeSpecs.pre_listing_end_time, "
+            "not the phase table; null on a normal perpetual",
             (None,),
         ),
         f"{risk}.priceLimitRatioX": mapped(okx_dec(MKT, "price_bands.price_limit_ratio_x")),
@@ -213,17 +216,18 @@ def coinbase_ledger(assets: Mapping[str, str], _payload: Json) -> dict[str, Entr
             Target(MKT, "notional_limits.notional_asset_id", lambda _v, r: assets[r["quote_currency"]]),
         ),
         "margin_enabled": mapped(same(MKT, "permissions.margin_trading_allowed")),
-        "post_only": mapped(same(MKT, "post_only")),
-        "limit_only": mapped(same(MKT, "limit_only")),
-        "cancel_only": mapped(same(MKT, "cancel_only")),
+        # The order-acceptance booleans fold into the one trading state, Market.status (MarketStatus comment).
+        "post_only": mapped(Target(MKT, "status", lambda _v, r: coinbase_status(r))),
+        "limit_only": mapped(Target(MKT, "status", lambda _v, r: coinbase_status(r))),
+        "cancel_only": mapped(Target(MKT, "status", lambda _v, r: coinbase_status(r))),
         "status": mapped(
-            enum(MKT, "status", COINBASE_MARKET_STATUS),
+            Target(MKT, "status", lambda _v, r: coinbase_status(r)),
             same(MKT, "venue_status"),
             Target(INS, "status", lambda v, _r: instrument_status(COINBASE_MARKET_STATUS[v])),
         ),
         "status_message": mapped(same(MKT, "status_message")),
-        "auction_mode": mapped(same(MKT, "auction_mode")),
-        "trading_disabled": mapped(same(MKT, "trading_disabled")),
+        "auction_mode": mapped(Target(MKT, "status", lambda _v, r: coinbase_status(r))),
+        "trading_disabled": mapped(Target(MKT, "status", lambda _v, r: coinbase_status(r))),
         "fx_stablecoin": mapped(
             Target(MKT, "venue_tags", lambda v, _r: ["true"] if v else [], "tags", "fx_stablecoin")
         ),

@@ -47,28 +47,24 @@ def okx_instrument(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.Instr
         quote_asset_id=ids.assets[quote],
         settlement_asset_id=ids.assets[settle],
         contract_type=contract_type,  # type: ignore[arg-type]
-        # Instrument.contract_size "already includes" ctMult; contract_multiplier keeps the venue's factor.
-        contract_size=fmt(Decimal(p["ctVal"]) * Decimal(p["ctMult"])),
-        contract_size_asset_id=ids.assets[p["ctValCcy"]],
-        contract_multiplier=p["ctMult"],
         listing_time=listing,
-        price_index=p["uly"],
         source_record=record,
     )
-    margin = instrument_pb2.MarginTerms(max_leverage=okx_optional(p["lever"]))
+    # Leverage, pre-market status and delisting are the listing's (Market.derivative, Market.delisting_time).
+    derivative = market_pb2.DerivativeSpecs(
+        index_price_source=p["uly"],
+        margin=market_rules_pb2.MarginTerms(max_leverage=okx_optional(p["lever"])),
+    )
     if kind == "perpetual":
-        instrument.perpetual.margin.CopyFrom(margin)
-        instrument.perpetual.pre_listing = p["ruleType"] == "pre_market"
-        if expiry is not None:  # expTime on a SWAP is its scheduled delisting
-            instrument.perpetual.delisting_time.CopyFrom(expiry)
+        instrument.perpetual.SetInParent()
+        derivative.pre_listing = p["ruleType"] == "pre_market"
         pre_listing_end = okx_timestamp(p["preMktSwTime"])
         if pre_listing_end is not None:
-            instrument.perpetual.pre_listing_end_time.CopyFrom(pre_listing_end)
+            derivative.pre_listing_end_time.CopyFrom(pre_listing_end)
     else:
         assert expiry is not None, "a dated contract has an expTime"
         instrument.future.expiry_time.CopyFrom(expiry)
         instrument.future.cycle = OKX_ALIAS.get(p["alias"], instrument_pb2.EXPIRY_CYCLE_UNSPECIFIED)  # type: ignore[assignment]
-        instrument.future.margin.CopyFrom(margin)
 
     market = market_pb2.Market(
         market_id=ids.market_id,
@@ -112,8 +108,12 @@ def okx_instrument(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.Instr
         ),
         fees=market_rules_pb2.FeeSchedule(fee_group=p["category"]),
         listing_time=listing,
-        derivative=market_pb2.DerivativeSpecs(index_price_source=p["uly"]),
+        derivative=derivative,
         source_record=record,
+        # Market.contract_size "already includes" ctMult; contract_multiplier keeps the venue's factor.
+        contract_size=fmt(Decimal(p["ctVal"]) * Decimal(p["ctMult"])),
+        contract_size_asset_id=ids.assets[p["ctValCcy"]],
+        contract_multiplier=p["ctMult"],
     )
     market.daily_settlement = p["futureSettlement"]
     market.trade_quote_asset_ids.extend(ids.assets[code] for code in p["tradeQuoteCcyList"])
