@@ -323,8 +323,12 @@ func TestStreamsAndStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := trades.Recv(); err != nil {
-		t.Fatal(err)
+	// The stream starts with the (empty) snapshot's marker, then the seeded spot trade plays the live feed.
+	if msg, err := trades.Recv(); err != nil || !msg.GetSnapshotComplete() || msg.GetTrade() != nil {
+		t.Fatalf("first trade stream message %v, %v", msg, err)
+	}
+	if msg, err := trades.Recv(); err != nil || msg.GetTrade() == nil || msg.GetResumeToken() == "" {
+		t.Fatalf("second trade stream message %v, %v", msg, err)
 	}
 	stopped := make(chan struct{})
 	go func() { srv.Stop(); close(stopped) }()

@@ -94,11 +94,6 @@ func (d *marketData) StreamOrderBook(req *servicesv1.StreamOrderBookRequest, str
 	if !d.marketKnown(req.GetMarketId()) {
 		return notFound("NOT_FOUND_MARKET", "market_id", req.GetMarketId())
 	}
-	if book := d.snapshot(req.GetMarketId(), req.GetDepth()); book != nil {
-		if err := stream.Send(&servicesv1.StreamOrderBookResponse{OrderBook: book}); err != nil {
-			return err
-		}
-	}
 	var deltas []*marketsv1.OrderBook
 	d.s.mu.RLock()
 	for _, b := range d.s.books {
@@ -108,8 +103,26 @@ func (d *marketData) StreamOrderBook(req *servicesv1.StreamOrderBookRequest, str
 	}
 	d.s.mu.RUnlock()
 	sort.SliceStable(deltas, func(i, j int) bool { return deltas[i].GetLastUpdateId() < deltas[j].GetLastUpdateId() })
-	for _, delta := range deltas {
-		if err := stream.Send(&servicesv1.StreamOrderBookResponse{OrderBook: delta}); err != nil {
+	// Position 0 is the snapshot, position i the i-th delta: a resume replays the deltas after the token.
+	start, err := mdResumePosition("book", req.ResumeToken, len(deltas))
+	if err != nil {
+		return err
+	}
+	if req.ResumeToken == nil {
+		if book := d.snapshot(req.GetMarketId(), req.GetDepth()); book != nil {
+			msg := &servicesv1.StreamOrderBookResponse{OrderBook: book, ResumeToken: mdResumeToken("book", 0), SnapshotComplete: true}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		}
+	}
+	for i := start; i < len(deltas); i++ {
+		delta := deltas[i]
+		if depth := int(req.GetDepth()); depth > 0 {
+			delta.Bids = delta.Bids[:min(depth, len(delta.Bids))]
+			delta.Asks = delta.Asks[:min(depth, len(delta.Asks))]
+		}
+		if err := stream.Send(&servicesv1.StreamOrderBookResponse{OrderBook: delta, ResumeToken: mdResumeToken("book", i+1)}); err != nil {
 			return err
 		}
 	}
@@ -140,8 +153,17 @@ func (d *marketData) StreamPrices(req *servicesv1.StreamPricesRequest, stream se
 		}
 		return micros(a.GetReceiveTime()) < micros(b.GetReceiveTime())
 	})
-	for _, p := range found {
-		if err := stream.Send(&servicesv1.StreamPricesResponse{Price: p, IsSnapshot: true}); err != nil {
+	start, err := mdResumePosition("prices", req.ResumeToken, len(found))
+	if err != nil {
+		return err
+	}
+	if start == 0 && len(found) == 0 {
+		return stream.Send(&servicesv1.StreamPricesResponse{ResumeToken: mdResumeToken("prices", 0), SnapshotComplete: true})
+	}
+	for i := start; i < len(found); i++ {
+		msg := &servicesv1.StreamPricesResponse{Price: found[i], IsSnapshot: start == 0, ResumeToken: mdResumeToken("prices", i+1),
+			SnapshotComplete: start == 0 && i == len(found)-1}
+		if err := stream.Send(msg); err != nil {
 			return err
 		}
 	}
@@ -159,17 +181,33 @@ func (d *marketData) StreamTrades(req *servicesv1.StreamTradesRequest, stream se
 	}
 	d.s.mu.RUnlock()
 	sort.SliceStable(found, func(i, j int) bool { return micros(found[i].GetEventTime()) < micros(found[j].GetEventTime()) })
-	for _, t := range found {
-		if err := stream.Send(&servicesv1.StreamTradesResponse{Trade: t}); err != nil {
+	start, err := mdResumePosition("trades", req.ResumeToken, len(found))
+	if err != nil {
+		return err
+	}
+	if start == 0 { // trades have no state: the snapshot is empty, the marker says so
+		if err := stream.Send(&servicesv1.StreamTradesResponse{ResumeToken: mdResumeToken("trades", 0), SnapshotComplete: true}); err != nil {
 			return err
 		}
 	}
+	// The seeded trades play the live feed, each with its position as resume token.
+	for i := start; i < len(found); i++ {
+		if err := stream.Send(&servicesv1.StreamTradesResponse{Trade: found[i], ResumeToken: mdResumeToken("trades", i+1)}); err != nil {
+			return err
+		}
+	}
+	return d.waitLive(stream.Context())
+}
+
+// waitLive keeps a live stream with nothing new open until the client goes away, its deadline or the
+// server stops.
+func (d *marketData) waitLive(ctx context.Context) error {
 	// A live feed with nothing new: open until the client goes away, its deadline or the server stops.
 	// At a deadline grpc-go's transport resets the stream (RST_STREAM CANCEL), which some clients (e.g.
 	// connect-node) may report as CANCELLED when the reset beats their own timer; ending the call with an
 	// explicit DEADLINE_EXCEEDED status just before the deadline gives every client the same answer.
 	var deadline <-chan time.Time
-	if d, ok := stream.Context().Deadline(); ok {
+	if d, ok := ctx.Deadline(); ok {
 		left := time.Until(d)
 		timer := time.NewTimer(left - min(left/10, 50*time.Millisecond))
 		defer timer.Stop()
@@ -178,8 +216,8 @@ func (d *marketData) StreamTrades(req *servicesv1.StreamTradesRequest, stream se
 	select {
 	case <-deadline:
 		return status.Error(codes.DeadlineExceeded, "deadline reached; the live feed had nothing new")
-	case <-stream.Context().Done():
-		return stream.Context().Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	case <-d.s.closing:
 		return status.Error(codes.Unavailable, "the reference server is shutting down")
 	}

@@ -54,6 +54,7 @@ type state struct {
 	prices []*marketsv1.Price
 	books  []*marketsv1.OrderBook
 	trades []*marketsv1.Trade
+	feeds  marketDataFeeds // funding, open interest, liquidations, tickers, greeks, asset market data
 
 	orders    map[string]*orderEntry // by order_id
 	nextSeq   int
@@ -150,8 +151,11 @@ func (s *state) seed(testdata string) error {
 		func(m proto.Message) { s.books = append(s.books, m.(*marketsv1.OrderBook)) }); err != nil {
 		return err
 	}
-	return load("cqc.markets.v1.Trade", func() proto.Message { return &marketsv1.Trade{} },
-		func(m proto.Message) { s.trades = append(s.trades, m.(*marketsv1.Trade)) })
+	if err := load("cqc.markets.v1.Trade", func() proto.Message { return &marketsv1.Trade{} },
+		func(m proto.Message) { s.trades = append(s.trades, m.(*marketsv1.Trade)) }); err != nil {
+		return err
+	}
+	return s.feeds.seed(load)
 }
 
 // --- page tokens --------------------------------------------------------------------------------------
