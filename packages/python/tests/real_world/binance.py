@@ -144,7 +144,7 @@ def binance_spot_symbol(payload: Json, ids: ListingIds) -> tuple[instrument_pb2.
     features.post_only_allowed = "LIMIT_MAKER" in payload["orderTypes"]
     features.iceberg_allowed = payload["icebergAllowed"]
     features.oco_allowed = payload["ocoAllowed"]
-    features.quote_order_qty_market_allowed = payload["quoteOrderQtyMarketAllowed"]
+    features.quote_order_quantity_market_allowed = payload["quoteOrderQtyMarketAllowed"]
     permissions = market.permissions
     permissions.spot_trading_allowed = payload["isSpotTradingAllowed"]
     permissions.margin_trading_allowed = payload["isMarginTradingAllowed"]
@@ -310,5 +310,5 @@ def binance_execution_report(payload: Json, ids: ExecutionIds) -> execution_pb2.
     if "V" in p:
         report.self_trade_prevention_mode = BINANCE_STP_MODE[p["V"]]  # type: ignore[assignment]
     if "v" in p:
-        report.trade_prevention.prevented_match_id = str(p["v"])
+        report.trade_prevention.venue_prevention_id = str(p["v"])
     return report
