@@ -28,7 +28,7 @@ from cqc.markets.v1 import instrument_pb2, market_data_pb2, market_pb2
 from cqc.venues.v1 import trading_pb2
 
 from .convert import Json, fmt, source_record
-from .gaps import open_gap, raw
+from .gaps import raw
 from .ledger import UNSET, Entry, Expect, Target, mapped
 from .ledgers import same
 
@@ -244,14 +244,15 @@ def curve_pool(payload: Json, ids: AmmIds) -> dict[str, Message]:
     ]
     if p.get("gaugeCrvApy"):
         low, high = p["gaugeCrvApy"]
-        rewards.append(
-            instrument_pb2.RewardEmission(
-                reward_deployment_id=ids.crv_deployment_id,
-                apr=_apr(low),
-                max_apr=_apr(high),
-                distributor_address=p["gaugeAddress"],
-            )
+        crv = instrument_pb2.RewardEmission(
+            reward_deployment_id=ids.crv_deployment_id,
+            apr=_apr(low),
+            max_apr=_apr(high),
+            distributor_address=p["gaugeAddress"],
         )
+        if p.get("gaugeFutureCrvApy"):
+            crv.projected_apr, crv.projected_max_apr = (_apr(v) for v in p["gaugeFutureCrvApy"])
+        rewards.append(crv)
     created = Timestamp()
     created.FromSeconds(int(p["creationTs"]))
     spec = market_pb2.AmmPoolSpecs(
@@ -267,6 +268,9 @@ def curve_pool(payload: Json, ids: AmmIds) -> dict[str, Message]:
         base_pool_address=p["basePoolAddress"] if p["isMetaPool"] else "",
         underlying_deployment_ids=[dep(c["address"]) for c in p["underlyingCoins"]] if p["isMetaPool"] else [],
         rewards=rewards,
+        deposit_zap_address=p.get("zapAddress") or "",
+        exchange_received_supported=p["hasMethods"]["exchange_received"],
+        exchange_extended_supported=p["hasMethods"]["exchange_extended"],
         creation_block=int(p["creationBlockNumber"]),
         creation_time=created,
         state=market_pb2.AmmPoolState(
@@ -276,12 +280,20 @@ def curve_pool(payload: Json, ids: AmmIds) -> dict[str, Message]:
                 )
                 for c in coins
             ],
+            underlying_tokens=[
+                market_pb2.AmmPoolTokenState(
+                    deployment_id=dep(c["address"]), balance=_units(c["poolBalance"], c["decimals"])
+                )
+                for c in (p["underlyingCoins"] if p["isMetaPool"] else [])
+            ],
             amplification=market_pb2.AmmAmplification(value=p["amplificationCoefficient"], precision=1),
             lp_token_supply=_units(p["totalSupply"], 18),
             virtual_price=_units(p["virtualPrice"], 18),
             tvl_usd=fmt(Decimal(repr(p["usdTotal"]))),
         ),
     )
+    if p["priceOracle"] is not None:  # the pool's EMA oracle: price of coins[1] in coins[0]
+        spec.state.tokens[1].oracle_price = fmt(Decimal(repr(p["priceOracle"])))
     market = _market(ids, p["address"], "/".join(c["symbol"] for c in coins), p["name"], record, spec)
     market.venue_numeric_id = p["id"]  # type: ignore[attr-defined]
     market.venue_tags.append(f"registry:{p['registryId']}")  # type: ignore[attr-defined]
@@ -328,16 +340,16 @@ def curve_pool_ledger(ids: AmmIds, payload: Json) -> dict[str, Entry]:
         "name": mapped(same(MKT, "display_name")),
         "assetType": raw("Curve's numeric peg class of the pool (0 = USD): a UI grouping, as assetTypeName"),
         "assetTypeName": raw("Curve's peg class name of the pool ('usd', 'eth', 'btc', 'crypto'): a UI grouping"),
-        "priceOracle": open_gap(
-            "the pool's internal price oracle (EMA price, cryptoswap and stableswap-ng pools; null here): no "
-            "AmmPoolState field",
-            "registry-defi",
+        "priceOracle": mapped(
+            Target(
+                MKT,
+                f"{STATE}.tokens[1].oracle_price",
+                lambda v, _r: UNSET if v is None else Decimal(repr(v)),
+                "decimal",
+            )
         ),
         "implementation": raw("name of the pool's implementation template ('' here): a deployment detail"),
-        "zapAddress": open_gap(
-            "the deposit zap contract used to add or remove liquidity in underlying coins of a metapool",
-            "registry-defi",
-        ),
+        "zapAddress": mapped(same(MKT, f"{SPEC}.deposit_zap_address")),
         "coins[*].address": mapped(
             Target(MKT, f"{SPEC}.tokens[{{i}}].deployment_id", dep),
             Target(MKT, f"{STATE}.tokens[{{i}}].deployment_id", dep),
@@ -393,10 +405,13 @@ def curve_pool_ledger(ids: AmmIds, payload: Json) -> dict[str, Entry]:
         "underlyingCoins[*].name": mapped(
             *(Target(f"coin:{c['address'].lower()}", "name", const(c["name"])) for c in p["underlyingCoins"])
         ),
-        "underlyingCoins[*].poolBalance": open_gap(
-            "the metapool's look-through balance of each underlying coin (its own coin, plus its share of the "
-            "base pool's coins): no per-underlying state in AmmPoolState",
-            "registry-defi",
+        "underlyingCoins[*].poolBalance": mapped(
+            Target(
+                MKT,
+                f"{STATE}.underlying_tokens[{{i}}].balance",
+                lambda v, r: Decimal(int(v)).scaleb(-int(_coin_of(r, "underlyingCoins", v)["decimals"])),
+                "decimal",
+            )
         ),
         "usdTotalExcludingBasePool": raw("TVL without the base-pool LP token's value: derived from the balances"),
         "gaugeAddress": mapped(
@@ -427,10 +442,19 @@ def curve_pool_ledger(ids: AmmIds, payload: Json) -> dict[str, Entry]:
                 "decimal",
             ),
         ),
-        "gaugeFutureCrvApy": open_gap(
-            "the CRV APR range projected for the next gauge-weight epoch (min, max): RewardEmission has the "
-            "current apr / max_apr only",
-            "registry-defi",
+        "gaugeFutureCrvApy": mapped(
+            Target(
+                MKT,
+                f"{SPEC}.rewards[{len(p['gaugeRewards'])}].projected_apr",
+                lambda v, _r: Decimal(repr(v[0])) / 100,
+                "decimal",
+            ),
+            Target(
+                MKT,
+                f"{SPEC}.rewards[{len(p['gaugeRewards'])}].projected_max_apr",
+                lambda v, _r: Decimal(repr(v[1])) / 100,
+                "decimal",
+            ),
         ),
         "usesRateOracle": mapped(
             *(
@@ -443,16 +467,8 @@ def curve_pool_ledger(ids: AmmIds, payload: Json) -> dict[str, Entry]:
                 MKT, "status", lambda v, _r: market_pb2.MARKET_STATUS_HALTED if v else market_pb2.MARKET_STATUS_TRADING
             )
         ),
-        "hasMethods.exchange_received": open_gap(
-            "whether the pool supports exchange_received (swap of tokens already transferred in): an execution "
-            "capability with no AmmPoolSpecs field",
-            "registry-defi",
-        ),
-        "hasMethods.exchange_extended": open_gap(
-            "whether the pool supports exchange_extended (swap with a callback): an execution capability with "
-            "no AmmPoolSpecs field",
-            "registry-defi",
-        ),
+        "hasMethods.exchange_received": mapped(Target(MKT, f"{SPEC}.exchange_received_supported", lambda v, _r: v)),
+        "hasMethods.exchange_extended": mapped(Target(MKT, f"{SPEC}.exchange_extended_supported", lambda v, _r: v)),
         "creationTs": mapped(Target(MKT, f"{SPEC}.creation_time", lambda v, _r: int(v) * 1000, "time")),
         "creationBlockNumber": mapped(Target(MKT, f"{SPEC}.creation_block", lambda v, _r: int(v))),
         "blockchainId": mapped(Target(MKT, f"{SPEC}.chain_id", lambda v, _r: ids.chains[v])),
