@@ -303,10 +303,10 @@ func acctFillReports(orders []*venuesv1.Order, receive *timestamppb.Timestamp) [
 			f = proto.Clone(f).(*venuesv1.OrderFill)
 			r := &venuesv1.FillReport{
 				AccountId: o.GetAccountId(), MarketId: o.GetMarketId(), VenueOrderId: acctVenueOrderID(o),
-				ClientOrderId: o.GetClientOrderId(), VenueTradeId: f.GetTradeId(), Side: o.GetSide(),
+				ClientOrderId: o.GetClientOrderId(), VenueTradeId: f.GetVenueTradeId(), Side: o.GetSide(),
 				LastQuantity: proto.String(f.GetQuantity()), LastPrice: f.GetPrice(), Commission: f.GetCommission(),
 				LiquiditySide: f.GetLiquiditySide(), TransactTime: f.GetTransactTime(), ReceiveTime: receive,
-				ExecutionId: f.ExecId, OrderId: proto.String(o.GetOrderId()), PositionSide: o.GetPositionSide(),
+				ExecutionId: f.ExecutionId, OrderId: proto.String(o.GetOrderId()), PositionSide: o.GetPositionSide(),
 				QuantityUnit: o.GetQuantityUnit(),
 			}
 			if r.TransactTime == nil {

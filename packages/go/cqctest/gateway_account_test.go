@@ -92,7 +92,7 @@ func storeFilledPerp(t *testing.T, g *venueGateway, side venuesv1.Side, start in
 	}
 	total := 0.0
 	for i, f := range fills {
-		o.Fills = append(o.Fills, &venuesv1.OrderFill{TradeId: fmt.Sprintf("%s-%d", o.GetVenueOrderId(), i), Quantity: f[0], Price: f[1],
+		o.Fills = append(o.Fills, &venuesv1.OrderFill{VenueTradeId: fmt.Sprintf("%s-%d", o.GetVenueOrderId(), i), Quantity: f[0], Price: f[1],
 			LiquiditySide: venuesv1.LiquiditySide_LIQUIDITY_SIDE_TAKER, TransactTime: timestamppb.New(time.Unix(start+int64(i), 0)),
 			Commission: &typesv1.AssetAmount{Amount: "0.1", AssetId: acctUSDT}})
 		var q float64

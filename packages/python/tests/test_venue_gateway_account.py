@@ -100,7 +100,7 @@ def _filled_perp_order(
     total = 0.0
     for i, (quantity, price) in enumerate(quantities):
         order.fills.add(
-            trade_id=f"{order.venue_order_id}-{i}",
+            venue_trade_id=f"{order.venue_order_id}-{i}",
             quantity=quantity,
             price=price,
             liquidity_side=trading_pb2.LIQUIDITY_SIDE_TAKER,

@@ -301,7 +301,7 @@ class VenueAccountMixin:
                     market_id=order.market_id,
                     venue_order_id=_venue_order_id(order),
                     client_order_id=order.client_order_id,
-                    venue_trade_id=fill.trade_id,
+                    venue_trade_id=fill.venue_trade_id,
                     side=order.side,
                     last_quantity=fill.quantity,
                     last_price=fill.price,
@@ -310,8 +310,8 @@ class VenueAccountMixin:
                     position_side=order.position_side,
                     quantity_unit=order.quantity_unit,
                 )
-                if fill.HasField("exec_id"):
-                    report.execution_id = fill.exec_id
+                if fill.HasField("execution_id"):
+                    report.execution_id = fill.execution_id
                 if fill.HasField("commission"):
                     report.commission.CopyFrom(fill.commission)
                 report.transact_time.CopyFrom(
