@@ -80,6 +80,13 @@ from .market_data_records import (
     okx_index_ticker,
     okx_index_ticker_ledger,
 )
+from .positions import (
+    PositionIds,
+    kraken_margin_position,
+    kraken_margin_position_ledger,
+    okx_position,
+    okx_position_ledger,
+)
 
 RECEIVE_TIME = datetime(2025, 11, 20, 9, 0, tzinfo=UTC)
 ETHEREUM = "chn_01JDETHEREVM10000000000000"
@@ -265,6 +272,25 @@ FEEDS = (
 )
 
 
+def _position(name: str, source: str, record: Json) -> Kind:
+    ids = PositionIds(
+        position_id=stand_in("pos", name),
+        account_id=stand_in("acc", name),
+        markets=_ByCode("mkt"),
+        assets=_ByCode("ast"),
+        contract_sizes={"BTC-USDT-SWAP": ("0.01", "BTC")},  # OKX ctVal / ctValCcy of the market (registry)
+        receive_time=RECEIVE_TIME,
+    )
+    if "OKX" in source:
+        return ("payload", lambda p: okx_position(p, ids), lambda _p: okx_position_ledger(ids))
+    txid = record["venue_key"]  # the position's txid: the key of the result object
+    return (
+        "payload",
+        lambda p: kraken_margin_position(p, ids, txid, "ZUSD"),  # XXBTZUSD is quoted in ZUSD
+        lambda _p: kraken_margin_position_ledger(ids, txid),
+    )
+
+
 def _account_kind(name: str, source: str) -> Kind | None:
     ids = AccountIds(
         account_id=stand_in("acc", name),
@@ -342,6 +368,8 @@ def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
             stand_in("mkt", name), stand_in("ins", name), stand_in("ven", "bitmex"), assets, RECEIVE_TIME
         )
         return [("payload", lambda p: bitmex_instrument(p, bitmex), lambda _p: bitmex_instrument_ledger(assets))]
+    if "OKX GET /api/v5/account/positions" in source or "Kraken POST /0/private/OpenPositions" in source:
+        return [_position(name, source, json.loads(path.read_text()))]
     account = _account_kind(name, source)
     if account is not None:
         return [account]
