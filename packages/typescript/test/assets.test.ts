@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create, equals, fromBinary, fromJson, toBinary, toJson } from "@bufbuild/protobuf";
-import { AssetSchema, AssetType, ChainFamily, ChainSchema } from "../src/gen/cqc/assets/v1/index.js";
+import { AssetSchema, AssetType, ChainFamily, ChainSchema, DataSource } from "../src/gen/cqc/assets/v1/index.js";
 import { messageNames } from "../src/registry.js";
 import { InvalidMessageError, validate, violations } from "../src/validation.js";
 
@@ -15,6 +15,7 @@ function usdc() {
     precision: 6,
     pegCurrency: "USD",
     totalSupply: "74123456789.123456",
+    supplySource: DataSource.COINGECKO,
   });
 }
 
