@@ -13,13 +13,14 @@ import (
 
 func usdc() *assetsv1.Asset {
 	return &assetsv1.Asset{
-		AssetId:     "ast_01JDVSDC000000000000000000",
-		Symbol:      "USDC",
-		Name:        "USDC",
-		Type:        assetsv1.AssetType_ASSET_TYPE_STABLECOIN,
-		Precision:   6,
-		PegCurrency: proto.String("USD"),
-		TotalSupply: proto.String("74123456789.123456"),
+		AssetId:      "ast_01JDVSDC000000000000000000",
+		Symbol:       "USDC",
+		Name:         "USDC",
+		Type:         assetsv1.AssetType_ASSET_TYPE_STABLECOIN,
+		Precision:    proto.Uint32(6),
+		PegCurrency:  proto.String("USD"),
+		TotalSupply:  proto.String("74123456789.123456"),
+		SupplySource: assetsv1.DataSource_DATA_SOURCE_COINGECKO,
 	}
 }
 

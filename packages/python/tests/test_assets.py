@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf import json_format
 
-from cqc.assets.v1 import asset_pb2, chain_pb2
+from cqc.assets.v1 import asset_identifier_pb2, asset_pb2, chain_pb2
 from cqc.validation import ContractViolation, InvalidMessageError, validate, violations
 
 
@@ -18,6 +18,7 @@ def usdc() -> asset_pb2.Asset:
         precision=6,
         peg_currency="USD",
         total_supply="74123456789.123456",
+        supply_source=asset_identifier_pb2.DATA_SOURCE_COINGECKO,
     )
 
 
