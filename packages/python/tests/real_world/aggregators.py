@@ -22,7 +22,7 @@ from cqc.assets.v1 import asset_identifier_pb2, asset_pb2, deployment_pb2
 from cqc.markets.v1 import liquidity_pb2
 
 from .convert import Json, fmt, source_record
-from .gaps import open_gap, raw
+from .gaps import raw
 from .ledger import UNSET, Entry, Target, mapped
 from .ledgers import same
 
@@ -110,6 +110,8 @@ def coingecko_coin_market(payload: Json, ids: AggregatorIds) -> dict[str, Messag
         fully_diluted_valuation=number(p["fully_diluted_valuation"]),
         market_cap_rank=p["market_cap_rank"],
         circulating_supply=number(p["circulating_supply"]),
+        market_cap_change_24h=number(p["market_cap_change_24h"]),
+        market_cap_change_rate_24h=fraction(p["market_cap_change_percentage_24h"]),
     )
     asset = _asset(
         ids,
@@ -153,6 +155,8 @@ def coinmarketcap_listing(payload: Json, ids: AggregatorIds) -> dict[str, Messag
         market_cap=number(usd["market_cap"]),
         market_cap_rank=p["cmc_rank"],
         circulating_supply=number(p["circulating_supply"]),
+        price_change_rate_1h=fraction(usd["percent_change_1h"]),
+        price_change_rate_7d=fraction(usd["percent_change_7d"]),
     )
     asset = _asset(
         ids,
@@ -228,14 +232,8 @@ def coingecko_coin_market_ledger(_payload: Json) -> dict[str, Entry]:
         "low_24h": mapped(_num(AMD, "low_24h")),
         "price_change_24h": mapped(_num(AMD, "price_change_24h")),
         "price_change_percentage_24h": mapped(_pct(AMD, "price_change_rate_24h")),
-        "market_cap_change_24h": open_gap(
-            "absolute 24 h change of the market cap (AssetMarketData has the 24 h change of the price only)",
-            "markets",
-        ),
-        "market_cap_change_percentage_24h": open_gap(
-            "24 h change of the market cap as a percent (AssetMarketData has the 24 h change of the price only)",
-            "markets",
-        ),
+        "market_cap_change_24h": mapped(_num(AMD, "market_cap_change_24h")),
+        "market_cap_change_percentage_24h": mapped(_pct(AMD, "market_cap_change_rate_24h")),
         "circulating_supply": mapped(_num(AMD, "circulating_supply"), _num(AST, "circulating_supply")),
         "total_supply": mapped(_num(AST, "total_supply")),
         "max_supply": mapped(_num(AST, "max_supply")),
@@ -274,9 +272,9 @@ def coinmarketcap_listing_ledger(chains: Mapping[str, str]) -> dict[str, Entry]:
         "last_updated": mapped(_time(AST, "supply_time"), _time(AST, "source_update_time")),
         f"{q}.price": mapped(_num(AMD, "price")),
         f"{q}.volume_24h": mapped(_num(AMD, "volume_24h")),
-        f"{q}.percent_change_1h": open_gap("1 h price change (AssetMarketData has the 24 h change only)", "markets"),
+        f"{q}.percent_change_1h": mapped(_pct(AMD, "price_change_rate_1h")),
         f"{q}.percent_change_24h": mapped(_pct(AMD, "price_change_rate_24h")),
-        f"{q}.percent_change_7d": open_gap("7 d price change (AssetMarketData has the 24 h change only)", "markets"),
+        f"{q}.percent_change_7d": mapped(_pct(AMD, "price_change_rate_7d")),
         f"{q}.market_cap": mapped(_num(AMD, "market_cap")),
         f"{q}.last_updated": mapped(_time(AMD, "as_of_time")),
     }

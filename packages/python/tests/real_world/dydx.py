@@ -23,7 +23,7 @@ from cqc.markets.v1 import instrument_pb2, market_data_pb2, market_pb2, market_r
 from cqc.venues.v1 import trading_pb2
 
 from .convert import Json, source_record
-from .gaps import open_gap
+from .gaps import raw
 from .ledger import UNSET, Entry, Target, mapped
 from .ledgers import dec, same, text
 
@@ -83,6 +83,7 @@ def dydx_perpetual_market(payload: Json, ids: DydxIds) -> dict[str, Message]:
                 open_interest_lower_cap=p["openInterestLowerCap"],
                 open_interest_upper_cap=p["openInterestUpperCap"],
                 open_interest_asset_id=ids.assets[ids.collateral],
+                base_open_interest=p["baseOpenInterest"],
             )
         )
     market = market_pb2.Market(
@@ -116,6 +117,10 @@ def dydx_perpetual_market(payload: Json, ids: DydxIds) -> dict[str, Message]:
         derivative=market_pb2.DerivativeSpecs(
             margin=margin,
             isolated_margin_only=p["marketType"] == "ISOLATED",
+            # defaultFundingRate1H is per hour: dYdX v4 settles funding hourly.
+            funding=market_pb2.FundingSpecs(
+                funding_interval=Duration(seconds=3600), default_funding_rate=p["defaultFundingRate1H"]
+            ),
         ),
         source_record=record,
     )
@@ -177,7 +182,6 @@ def _scaling(field: str) -> Target:
 
 def dydx_perpetual_market_ledger(assets: Mapping[str, str], payload: Json) -> dict[str, Entry]:
     """Every key of a perpetualMarkets element (indexer v4)."""
-    del payload
     q = "on_chain_quantization"
     return {
         "clobPairId": mapped(text(MKT, "venue_numeric_id"), _int(MKT, f"{q}.clob_pair_id")),
@@ -213,14 +217,20 @@ def dydx_perpetual_market_ledger(assets: Mapping[str, str], payload: Json) -> di
         ),
         "openInterestLowerCap": mapped(_scaling("open_interest_lower_cap")),
         "openInterestUpperCap": mapped(_scaling("open_interest_upper_cap")),
-        "baseOpenInterest": open_gap(
-            "the open interest the margin scaling is evaluated against (dYdX baseOpenInterest, distinct from the "
-            "live openInterest); OpenInterestMarginScaling has the caps but not this base",
-            "markets",
+        "baseOpenInterest": (
+            raw("open interest read only by the OI margin scaling, which this market does not apply (caps 0/0)")
+            if _no_scaling(payload)
+            else mapped(
+                Target(
+                    MKT,
+                    "derivative.margin.open_interest_scaling.base_open_interest",
+                    lambda v, _r: Decimal(v),
+                    "decimal",
+                )
+            )
         ),
-        "defaultFundingRate1H": open_gap(
-            "the venue's default (premium-independent) funding rate per hour; FundingSpecs.interest_rate is per "
-            "funding interval and the element publishes no interval",
-            "markets",
+        "defaultFundingRate1H": mapped(
+            dec(MKT, "derivative.funding.default_funding_rate"),
+            Target(MKT, "derivative.funding.funding_interval", lambda _v, _r: 3600 * 1000, "duration"),
         ),
     }

@@ -235,6 +235,13 @@ def bitmex_interval(value: str) -> Duration:
     return Duration(seconds=seconds)
 
 
+def per_interval(daily: float, interval: str) -> str:
+    """BitMEX fundingBaseRate / fundingQuoteRate are daily rates (its funding formula divides them by the number of
+    intervals per day: I = (Q - B) / 3 for 8 h funding) -> the rate per funding interval."""
+    seconds = bitmex_interval(interval).seconds
+    return fmt((Decimal(repr(daily)) * seconds / 86400).normalize())
+
+
 def sats(value: int) -> str:
     return fmt((Decimal(value) * SATOSHI).normalize())
 
@@ -304,7 +311,14 @@ def bitmex_instrument(payload: Json, ids: ListingIds) -> dict[str, Message]:
         derivative=market_pb2.DerivativeSpecs(
             mark_price_source=p["markMethod"],
             index_price_source=p["referenceSymbol"],
-            funding=market_pb2.FundingSpecs(funding_interval=bitmex_interval(p["fundingInterval"])),
+            funding=market_pb2.FundingSpecs(
+                funding_interval=bitmex_interval(p["fundingInterval"]),
+                base_interest_rate=per_interval(p["fundingBaseRate"], p["fundingInterval"]),
+                quote_interest_rate=per_interval(p["fundingQuoteRate"], p["fundingInterval"]),
+                base_interest_index=p["fundingBaseSymbol"],
+                quote_interest_index=p["fundingQuoteSymbol"],
+                premium_index=p["fundingPremiumSymbol"],
+            ),
             margin=margin,
         ),
         source_record=record,
@@ -334,6 +348,7 @@ def bitmex_instrument(payload: Json, ids: ListingIds) -> dict[str, Message]:
         interval=bitmex_interval(p["fundingInterval"]),
         funding_time=iso(p["fundingTimestamp"]),
         next_funding_rate=num(p["indicativeFundingRate"]),
+        capped=p["capped"],
         event_time=when,
         source_record=record,
     )
@@ -391,6 +406,16 @@ def _sat(message: str, path: str) -> Target:
     return Target(message, path, lambda v, _r: Decimal(v) * SATOSHI, "decimal")
 
 
+def _daily(path: str) -> Target:
+    """A daily BitMEX interest rate, expected per funding interval (x interval / 1 day)."""
+    return Target(
+        MKT,
+        path,
+        lambda v, r: Decimal(repr(v)) * bitmex_interval(r["fundingInterval"]).seconds / 86400,
+        "decimal",
+    )
+
+
 def _iso(message: str, path: str) -> Target:
     return Target(message, path, lambda v, _r: iso(v).ToMilliseconds(), "time")
 
@@ -444,14 +469,13 @@ def bitmex_instrument_ledger(assets: Mapping[str, str]) -> dict[str, Entry]:
         "makerFee": mapped(_n(MKT, "fees.maker_fee_rate")),
         "takerFee": mapped(_n(MKT, "fees.taker_fee_rate")),
         "settlementFee": mapped(_n(MKT, "fees.settlement_fee_rate")),
-        "fundingBaseSymbol": open_gap(
-            "the index of the base currency's interest rate feeding the funding rate (.XBTBON8H)", "markets"
-        ),
-        "fundingQuoteSymbol": open_gap(
-            "the index of the quote currency's interest rate feeding the funding rate (.USDBON8H)", "markets"
-        ),
-        "fundingPremiumSymbol": open_gap("the premium index feeding the funding rate (.XBTUSDPI8H)", "markets"),
         "fundingTimestamp": mapped(_iso("funding", "funding_time")),
+        "fundingBaseSymbol": mapped(same(MKT, "derivative.funding.base_interest_index")),
+        "fundingQuoteSymbol": mapped(same(MKT, "derivative.funding.quote_interest_index")),
+        "fundingPremiumSymbol": mapped(same(MKT, "derivative.funding.premium_index")),
+        "fundingBaseRate": mapped(_daily("derivative.funding.base_interest_rate")),
+        "fundingQuoteRate": mapped(_daily("derivative.funding.quote_interest_rate")),
+        "capped": mapped(Target("funding", "capped", lambda v, _r: v)),
         "fundingInterval": mapped(
             Target(MKT, "derivative.funding.funding_interval", lambda v, _r: _ms(bitmex_interval(v)), "duration"),
             Target("funding", "interval", lambda v, _r: _ms(bitmex_interval(v)), "duration"),
@@ -505,9 +529,6 @@ def bitmex_instrument_ledger(assets: Mapping[str, str]) -> dict[str, Entry]:
         "instantPnl": raw("whether unrealised PnL counts as available margin at once: an account-level rule"),
         "timestamp": mapped(_iso("ticker", "close_time"), _iso("mark", "event_time")),
         "minTick": open_gap("the smallest tick the price may move by when smaller than tickSize (0.01)", "markets"),
-        "fundingBaseRate": open_gap("the base currency's interest rate in the funding formula", "markets"),
-        "fundingQuoteRate": open_gap("the quote currency's interest rate in the funding formula", "markets"),
-        "capped": open_gap("whether the funding rate is at its cap", "markets"),
     }
     return ledger
 
