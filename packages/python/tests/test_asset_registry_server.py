@@ -14,6 +14,7 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 
 import cqc.testing
 import cqc.testing._registry_reads as reads
+from cqc.assets.v1 import asset_identifier_pb2
 from cqc.markets.v1 import market_pb2
 from cqc.services.v1 import asset_registry_pb2 as pb
 from cqc.services.v1 import asset_registry_pb2_grpc
@@ -188,3 +189,34 @@ def test_option_chain_filters(stub: asset_registry_pb2_grpc.AssetRegistryStub) -
         assert listed.HasField("option")
     dated = stub.ListInstruments(pb.ListInstrumentsRequest(min_expiry_time=timestamp_pb2.Timestamp(seconds=0)))
     assert all(i.HasField("future") or i.HasField("option") for i in dated.instruments)
+
+
+def test_asset_identifiers_crud_and_filters(stub: asset_registry_pb2_grpc.AssetRegistryStub) -> None:
+    coingecko = "aid_01JDCGVSDC0000000000000000"
+    found = stub.GetAssetIdentifier(pb.GetAssetIdentifierRequest(identifier_id=coingecko)).asset_identifier
+    assert (found.value, found.etag.startswith("W1-")) == ("usd-coin", True)
+    listed = stub.ListAssetIdentifiers(
+        pb.ListAssetIdentifiersRequest(asset_id=USDC, source=asset_identifier_pb2.DATA_SOURCE_COINMARKETCAP)
+    ).asset_identifiers
+    assert [i.value for i in listed] == ["3408"]
+    new = asset_identifier_pb2.AssetIdentifier()
+    new.CopyFrom(listed[0])
+    new.identifier_id = "aid_01JDNEWTEST0000000000000000"[:30]
+    new.source = asset_identifier_pb2.DATA_SOURCE_DTI
+    new.value = "4H95J0R2X"
+    new.ClearField("etag")
+    created = stub.CreateAssetIdentifier(pb.CreateAssetIdentifierRequest(asset_identifier=new)).asset_identifier
+    assert created.identifier_id == new.identifier_id and created.etag
+    again = stub.CreateAssetIdentifier(pb.CreateAssetIdentifierRequest(asset_identifier=created)).asset_identifier
+    assert again.etag == created.etag, "an identical Create (etag ignored on input) returns the stored identifier"
+    created.confidence = "0.9"
+    mask = field_mask_pb2.FieldMask(paths=["confidence"])
+    updated = stub.UpdateAssetIdentifier(
+        pb.UpdateAssetIdentifierRequest(asset_identifier=created, update_mask=mask, etag=created.etag)
+    ).asset_identifier
+    assert updated.confidence == "0.9" and updated.etag != created.etag
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.UpdateAssetIdentifier(
+            pb.UpdateAssetIdentifierRequest(asset_identifier=created, update_mask=mask, etag=created.etag)
+        )
+    assert _error(caught.value)[:2] == (grpc.StatusCode.ABORTED, "ETAG_MISMATCH")

@@ -11,7 +11,7 @@ import grpc
 from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 
-from cqc.assets.v1 import asset_pb2, chain_pb2, deployment_pb2
+from cqc.assets.v1 import asset_identifier_pb2, asset_pb2, chain_pb2, deployment_pb2
 from cqc.identifiers.v1 import identifier_pb2
 from cqc.markets.v1 import instrument_pb2, market_pb2
 from cqc.services.v1 import asset_registry_pb2 as pb
@@ -360,6 +360,42 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
             self.store.lock, self.store.identifiers, request.identifier, request.update_mask, request.etag
         )
         return pb.UpdateIdentifierResponse(identifier=updated)
+
+    # --- Asset identifiers -----------------------------------------------------------------------------------
+
+    def GetAssetIdentifier(self, request: pb.GetAssetIdentifierRequest, context: Ctx) -> pb.GetAssetIdentifierResponse:
+        found = _get(self.store.asset_identifiers, request, asset_identifier_pb2.AssetIdentifier, request.identifier_id)
+        return pb.GetAssetIdentifierResponse(asset_identifier=found)
+
+    def ListAssetIdentifiers(
+        self, request: pb.ListAssetIdentifiersRequest, context: Ctx
+    ) -> pb.ListAssetIdentifiersResponse:
+        items, token = _page(
+            self.store.asset_identifiers,
+            request,
+            asset_identifier_pb2.AssetIdentifier,
+            lambda i: (
+                (not _has(request, "asset_id") or i.asset_id == request.asset_id)
+                and (not request.source or i.source == request.source)
+                and (not _has(request, "deployment_id") or i.deployment_id == request.deployment_id)
+                and (not request.value or i.value == request.value)
+            ),
+        )
+        return pb.ListAssetIdentifiersResponse(asset_identifiers=items, next_page_token=token)
+
+    def CreateAssetIdentifier(
+        self, request: pb.CreateAssetIdentifierRequest, context: Ctx
+    ) -> pb.CreateAssetIdentifierResponse:
+        created = _create(self.store.asset_identifiers, request.asset_identifier)
+        return pb.CreateAssetIdentifierResponse(asset_identifier=created)
+
+    def UpdateAssetIdentifier(
+        self, request: pb.UpdateAssetIdentifierRequest, context: Ctx
+    ) -> pb.UpdateAssetIdentifierResponse:
+        updated = _update(
+            self.lock, self.store.asset_identifiers, request.asset_identifier, request.update_mask, request.etag
+        )
+        return pb.UpdateAssetIdentifierResponse(asset_identifier=updated)
 
     # --- Venues ----------------------------------------------------------------------------------------------
 

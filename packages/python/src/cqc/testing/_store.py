@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 from google.protobuf import field_mask_pb2, json_format
 from google.protobuf.message import Message
 
-from cqc.assets.v1 import asset_pb2, chain_pb2, deployment_pb2
+from cqc.assets.v1 import asset_identifier_pb2, asset_pb2, chain_pb2, deployment_pb2
 from cqc.identifiers.v1 import identifier_pb2
 from cqc.markets.v1 import instrument_pb2, market_data_pb2, market_pb2, order_book_pb2
 from cqc.testing._errors import already_exists, invalid_argument, not_found, validation_failed
@@ -63,6 +63,7 @@ DEPLOYMENT = Kind(deployment_pb2.AssetDeployment, "deployment_id", "NOT_FOUND_RE
 INSTRUMENT = Kind(instrument_pb2.Instrument, "instrument_id", "NOT_FOUND_INSTRUMENT")
 MARKET = Kind(market_pb2.Market, "market_id", "NOT_FOUND_MARKET")
 IDENTIFIER = Kind(identifier_pb2.Identifier, "identifier_id", "NOT_FOUND_IDENTIFIER")
+ASSET_IDENTIFIER = Kind(asset_identifier_pb2.AssetIdentifier, "identifier_id", "NOT_FOUND_IDENTIFIER")
 VENUE = Kind(venue_pb2.Venue, "venue_id", "NOT_FOUND_VENUE")
 VENUE_ASSET = Kind(venue_asset_pb2.VenueAsset, "venue_asset_id", "NOT_FOUND_VENUE_ASSET")
 ACCOUNT = Kind(account_pb2.VenueAccount, "account_id", "NOT_FOUND_ACCOUNT")
@@ -204,6 +205,7 @@ SEEDED = (
     order_book_pb2.OrderBook,
     market_data_pb2.Trade,
     identifier_pb2.Identifier,
+    asset_identifier_pb2.AssetIdentifier,
     venue_pb2.Venue,
     venue_asset_pb2.VenueAsset,
     account_pb2.VenueAccount,
@@ -240,6 +242,7 @@ class Store:
         self.instruments = Table(INSTRUMENT, self.lock)
         self.markets = Table(MARKET, self.lock)
         self.identifiers = Table(IDENTIFIER, self.lock)
+        self.asset_identifiers = Table(ASSET_IDENTIFIER, self.lock)
         self.venues = Table(VENUE, self.lock)
         self.venue_assets = Table(VENUE_ASSET, self.lock)
         self.accounts = Table(ACCOUNT, self.lock)
@@ -263,6 +266,7 @@ class Store:
         _fill(self.instruments, directory)
         _fill(self.markets, directory)
         _fill(self.identifiers, directory)
+        _fill(self.asset_identifiers, directory)
         _fill(self.venues, directory)
         _fill(self.venue_assets, directory)
         _fill(self.accounts, directory)
