@@ -87,6 +87,9 @@ func (d *marketData) GetOrderBook(_ context.Context, req *servicesv1.GetOrderBoo
 	if book == nil {
 		return nil, d.missing(req.GetMarketId(), "order book snapshot", map[string]string{})
 	}
+	if !req.GetIncludeSourceRecord() {
+		book.SourceRecord = nil
+	}
 	return &servicesv1.GetOrderBookResponse{OrderBook: book}, nil
 }
 

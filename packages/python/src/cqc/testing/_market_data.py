@@ -59,7 +59,10 @@ class MarketDataServicer(MarketDataFeedsMixin, market_data_pb2_grpc.MarketDataSe
         snapshot = self._snapshot(request.market_id)
         if snapshot is None:
             raise self._missing(request.market_id, "order book")
-        return pb.GetOrderBookResponse(order_book=_truncated(snapshot, request.depth))
+        book = _truncated(snapshot, request.depth)
+        if not request.include_source_record:
+            book.ClearField("source_record")
+        return pb.GetOrderBookResponse(order_book=book)
 
     def StreamOrderBook(self, request: pb.StreamOrderBookRequest, context: Ctx) -> Iterator[pb.StreamOrderBookResponse]:
         if self.store.markets.find(request.market_id) is None:
