@@ -126,3 +126,28 @@ func instrumentFilter(req *servicesv1.ListInstrumentsRequest) (func(*marketsv1.I
 		return true
 	}, nil
 }
+
+// --- asset identifiers ----------------------------------------------------------------------------------
+
+func (r *assetRegistry) GetAssetIdentifier(_ context.Context, req *servicesv1.GetAssetIdentifierRequest) (*servicesv1.GetAssetIdentifierResponse, error) {
+	m, err := regGet[*assetsv1.AssetIdentifier](r.s, r.s.assetIdentifiers, req.GetIdentifierId(), req.GetReadMask())
+	return &servicesv1.GetAssetIdentifierResponse{AssetIdentifier: m}, err
+}
+
+func (r *assetRegistry) ListAssetIdentifiers(_ context.Context, req *servicesv1.ListAssetIdentifiersRequest) (*servicesv1.ListAssetIdentifiersResponse, error) {
+	items, next, err := regList(r.s, r.s.assetIdentifiers, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(i *assetsv1.AssetIdentifier) bool {
+		return optionalEq(req.AssetId, i.GetAssetId()) && (req.GetSource() == 0 || i.GetSource() == req.GetSource()) &&
+			optionalEq(req.DeploymentId, i.GetDeploymentId()) && (req.GetValue() == "" || i.GetValue() == req.GetValue())
+	})
+	return &servicesv1.ListAssetIdentifiersResponse{AssetIdentifiers: items, NextPageToken: next}, err
+}
+
+func (r *assetRegistry) CreateAssetIdentifier(_ context.Context, req *servicesv1.CreateAssetIdentifierRequest) (*servicesv1.CreateAssetIdentifierResponse, error) {
+	m, err := regCreate(r.s, r.s.assetIdentifiers, req.GetAssetIdentifier())
+	return &servicesv1.CreateAssetIdentifierResponse{AssetIdentifier: m}, err
+}
+
+func (r *assetRegistry) UpdateAssetIdentifier(_ context.Context, req *servicesv1.UpdateAssetIdentifierRequest) (*servicesv1.UpdateAssetIdentifierResponse, error) {
+	m, err := regUpdate(r.s, r.s.assetIdentifiers, req.GetAssetIdentifier(), req.GetUpdateMask(), req.GetEtag())
+	return &servicesv1.UpdateAssetIdentifierResponse{AssetIdentifier: m}, err
+}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	assetsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/assets/v1"
 	marketsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
 	servicesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1"
 	"github.com/crypto-quant/cqc/packages/go/internal/corpus"
@@ -257,4 +258,39 @@ func TestRegistryFilters(t *testing.T) {
 			t.Fatalf("a strike filter keeps only options: %s", id)
 		}
 	}
+}
+
+func TestRegistryAssetIdentifiers(t *testing.T) {
+	reg := registryClient(t)
+	ctx := context.Background()
+	got, err := reg.GetAssetIdentifier(ctx, &servicesv1.GetAssetIdentifierRequest{IdentifierId: "aid_01JDCGVSDC0000000000000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetAssetIdentifier().GetValue() != "usd-coin" || got.GetAssetIdentifier().GetEtag() == "" {
+		t.Fatalf("got %v", got.GetAssetIdentifier())
+	}
+	listed, err := reg.ListAssetIdentifiers(ctx, &servicesv1.ListAssetIdentifiersRequest{
+		AssetId: proto.String(regUSDC), Source: assetsv1.DataSource_DATA_SOURCE_COINMARKETCAP,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed.GetAssetIdentifiers()) != 1 || listed.GetAssetIdentifiers()[0].GetValue() != "3408" {
+		t.Fatalf("listed %v", listed.GetAssetIdentifiers())
+	}
+	created := proto.Clone(listed.GetAssetIdentifiers()[0]).(*assetsv1.AssetIdentifier)
+	created.IdentifierId, created.Source, created.Value, created.Etag = "aid_01JDNEWTEST000000000000000", assetsv1.DataSource_DATA_SOURCE_DTI, "4H95J0R2X", ""
+	stored, err := reg.CreateAssetIdentifier(ctx, &servicesv1.CreateAssetIdentifierRequest{AssetIdentifier: created})
+	if err != nil {
+		t.Fatal(err)
+	}
+	etag := stored.GetAssetIdentifier().GetEtag()
+	mask := &fieldmaskpb.FieldMask{Paths: []string{"confidence"}}
+	created.Confidence = proto.String("0.9")
+	if _, err := reg.UpdateAssetIdentifier(ctx, &servicesv1.UpdateAssetIdentifierRequest{AssetIdentifier: created, UpdateMask: mask, Etag: etag}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = reg.UpdateAssetIdentifier(ctx, &servicesv1.UpdateAssetIdentifierRequest{AssetIdentifier: created, UpdateMask: mask, Etag: etag})
+	wantError(t, err, codes.Aborted, "ETAG_MISMATCH")
 }

@@ -50,6 +50,7 @@ type state struct {
 
 	assets, chains, deployments, instruments, markets *collection
 	identifiers, venues, venueAssets, accounts        *collection
+	assetIdentifiers                                  *collection
 
 	prices []*marketsv1.Price
 	books  []*marketsv1.OrderBook
@@ -66,19 +67,20 @@ type state struct {
 
 func newState() *state {
 	return &state{
-		assets:      newCollection("asset_id", "NOT_FOUND_ASSET"),
-		chains:      newCollection("chain_id", "NOT_FOUND_CHAIN"),
-		deployments: newCollection("deployment_id", "NOT_FOUND_RESOURCE"),
-		instruments: newCollection("instrument_id", "NOT_FOUND_INSTRUMENT"),
-		markets:     newCollection("market_id", "NOT_FOUND_MARKET"),
-		identifiers: newCollection("identifier_id", "NOT_FOUND_IDENTIFIER"),
-		venues:      newCollection("venue_id", "NOT_FOUND_VENUE"),
-		venueAssets: newCollection("venue_asset_id", "NOT_FOUND_VENUE_ASSET"),
-		accounts:    newCollection("account_id", "NOT_FOUND_ACCOUNT"),
-		orders:      map[string]*orderEntry{},
-		requests:    map[string]requestEntry{},
-		closing:     make(chan struct{}),
-		now:         time.Now,
+		assets:           newCollection("asset_id", "NOT_FOUND_ASSET"),
+		chains:           newCollection("chain_id", "NOT_FOUND_CHAIN"),
+		deployments:      newCollection("deployment_id", "NOT_FOUND_RESOURCE"),
+		instruments:      newCollection("instrument_id", "NOT_FOUND_INSTRUMENT"),
+		markets:          newCollection("market_id", "NOT_FOUND_MARKET"),
+		identifiers:      newCollection("identifier_id", "NOT_FOUND_IDENTIFIER"),
+		assetIdentifiers: newCollection("identifier_id", "NOT_FOUND_IDENTIFIER"),
+		venues:           newCollection("venue_id", "NOT_FOUND_VENUE"),
+		venueAssets:      newCollection("venue_asset_id", "NOT_FOUND_VENUE_ASSET"),
+		accounts:         newCollection("account_id", "NOT_FOUND_ACCOUNT"),
+		orders:           map[string]*orderEntry{},
+		requests:         map[string]requestEntry{},
+		closing:          make(chan struct{}),
+		now:              time.Now,
 	}
 }
 
@@ -103,6 +105,7 @@ func (s *state) seed(testdata string) error {
 		"cqc.markets.v1.Instrument":     s.instruments,
 		"cqc.markets.v1.Market":         s.markets,
 		"cqc.identifiers.v1.Identifier": s.identifiers,
+		"cqc.assets.v1.AssetIdentifier": s.assetIdentifiers,
 		"cqc.venues.v1.Venue":           s.venues,
 		"cqc.venues.v1.VenueAsset":      s.venueAssets,
 		"cqc.venues.v1.VenueAccount":    s.accounts,
@@ -133,6 +136,7 @@ func (s *state) seed(testdata string) error {
 		"cqc.markets.v1.Instrument":     func() proto.Message { return &marketsv1.Instrument{} },
 		"cqc.markets.v1.Market":         func() proto.Message { return &marketsv1.Market{} },
 		"cqc.identifiers.v1.Identifier": func() proto.Message { return &identifiersv1.Identifier{} },
+		"cqc.assets.v1.AssetIdentifier": func() proto.Message { return &assetsv1.AssetIdentifier{} },
 		"cqc.venues.v1.Venue":           func() proto.Message { return &venuesv1.Venue{} },
 		"cqc.venues.v1.VenueAsset":      func() proto.Message { return &venuesv1.VenueAsset{} },
 		"cqc.venues.v1.VenueAccount":    func() proto.Message { return &venuesv1.VenueAccount{} },
