@@ -72,6 +72,7 @@ def binance_usdm_balance(payload: Json, ids: AccountIds) -> dict[str, Message]:
         cross_unrealized_pnl=p["crossUnPnl"],
         available=p["availableBalance"],
         max_withdraw_amount=p["maxWithdrawAmount"],
+        collateral_eligible=p["marginAvailable"],
         is_reported=True,
         update_time=timestamp_ms(p["updateTime"]),
         source_record=record,
@@ -89,11 +90,7 @@ def binance_usdm_balance_ledger(ids: AccountIds) -> dict[str, Entry]:
         "crossUnPnl": mapped(_dec(b, "cross_unrealized_pnl")),
         "availableBalance": mapped(_dec(b, "available")),
         "maxWithdrawAmount": mapped(_dec(b, "max_withdraw_amount")),
-        "marginAvailable": open_gap(
-            "whether the asset may be used as margin in multi-assets mode (per account and asset); "
-            "MarginAsset.margin_available is a market's rule, Balance has no flag",
-            "venue-accounts",
-        ),
+        "marginAvailable": mapped(Target(b, "collateral_eligible", lambda v, _r: v)),
         "updateTime": mapped(Target(b, "update_time", lambda v, _r: int(v), "time")),
     }
 
@@ -116,6 +113,9 @@ def bybit_unified_wallet(payload: Json, ids: AccountIds) -> dict[str, Message]:
         initial_margin=p["totalInitialMargin"],
         maintenance_margin=p["totalMaintenanceMargin"],
         available_for_trading=p["totalAvailableBalance"],
+        initial_margin_ratio=p["accountIMRate"],
+        margin_ratio=p["accountMMRate"],
+        ltv=p["accountLTV"],
         is_reported=True,
         source_record=record,
     )
@@ -136,6 +136,13 @@ def bybit_unified_wallet(payload: Json, ids: AccountIds) -> dict[str, Message]:
                 unrealized_pnl=coin["unrealisedPnl"],
                 value_usd=coin["usdValue"],
                 max_withdraw_amount=coin["availableToWithdraw"],
+                available_to_borrow=coin["availableToBorrow"],
+                spot_borrowed=coin["spotBorrow"],
+                bonus=coin["bonus"],
+                cumulative_realized_pnl=coin["cumRealisedPnl"],
+                spot_hedging_quantity=coin["spotHedgingQty"],
+                collateral_eligible=coin["marginCollateral"],
+                collateral_enabled=coin["collateralSwitch"],
                 is_reported=True,
                 update_time=summary.update_time,
                 source_record=record,
@@ -149,22 +156,15 @@ def bybit_unified_wallet_ledger(ids: AccountIds, payload: Json) -> dict[str, Ent
     s = "summary"
     ledger: dict[str, Entry] = {
         "totalEquity": mapped(_dec(s, "equity")),
-        "accountIMRate": open_gap(
-            "initial margin rate of the account (initial margin / margin balance); MarginSummary has no IM rate",
-            "venue-accounts",
-        ),
+        "accountIMRate": mapped(_dec(s, "initial_margin_ratio")),
         "totalMarginBalance": mapped(_dec(s, "adjusted_equity")),
         "totalInitialMargin": mapped(_dec(s, "initial_margin")),
         "accountType": raw("UNIFIED: the account's type, a registry fact of the VenueAccount"),
         "totalAvailableBalance": mapped(_dec(s, "available_for_trading")),
-        "accountMMRate": open_gap(
-            "maintenance margin rate of the account (maintenance margin / margin balance); MarginSummary has "
-            "margin_ratio (CQC definition) and venue_margin_ratio (a string), no MM rate of its own",
-            "venue-accounts",
-        ),
+        "accountMMRate": mapped(_dec(s, "margin_ratio")),
         "totalPerpUPL": mapped(_dec(s, "unrealized_pnl")),
         "totalWalletBalance": mapped(_dec(s, "wallet_balance")),
-        "accountLTV": open_gap("loan-to-value of the account's borrowings", "venue-accounts"),
+        "accountLTV": mapped(_dec(s, "ltv")),
         "totalMaintenanceMargin": mapped(_dec(s, "maintenance_margin")),
     }
     ledger.update(
@@ -180,20 +180,13 @@ def bybit_unified_wallet_ledger(ids: AccountIds, payload: Json) -> dict[str, Ent
             "coin[*].unrealisedPnl": mapped(*_each(payload, "unrealisedPnl", "unrealized_pnl")),
             "coin[*].usdValue": mapped(*_each(payload, "usdValue", "value_usd")),
             "coin[*].availableToWithdraw": mapped(*_each(payload, "availableToWithdraw", "max_withdraw_amount")),
-            "coin[*].availableToBorrow": open_gap("how much more of the coin the account may borrow", "venue-accounts"),
-            "coin[*].bonus": open_gap("trading bonus (credit usable as margin, not withdrawable)", "venue-accounts"),
-            "coin[*].cumRealisedPnl": open_gap("cumulative realised PnL of the coin's positions", "venue-accounts"),
-            "coin[*].collateralSwitch": open_gap(
-                "whether the account chose to use the coin as collateral (per account and asset)", "venue-accounts"
-            ),
-            "coin[*].marginCollateral": open_gap(
-                "whether the venue allows the coin as collateral (per account and asset)", "venue-accounts"
-            ),
-            "coin[*].spotHedgingQty": open_gap("quantity of the coin used for spot hedging", "venue-accounts"),
-            "coin[*].spotBorrow": open_gap(
-                "the part of the coin's borrow taken by spot trading on margin (borrowAmount is the total borrow)",
-                "venue-accounts",
-            ),
+            "coin[*].availableToBorrow": mapped(*_each(payload, "availableToBorrow", "available_to_borrow")),
+            "coin[*].bonus": mapped(*_each(payload, "bonus", "bonus")),
+            "coin[*].cumRealisedPnl": mapped(*_each(payload, "cumRealisedPnl", "cumulative_realized_pnl")),
+            "coin[*].collateralSwitch": mapped(*_flags(payload, "collateralSwitch", "collateral_enabled")),
+            "coin[*].marginCollateral": mapped(*_flags(payload, "marginCollateral", "collateral_eligible")),
+            "coin[*].spotHedgingQty": mapped(*_each(payload, "spotHedgingQty", "spot_hedging_quantity")),
+            "coin[*].spotBorrow": mapped(*_each(payload, "spotBorrow", "spot_borrowed")),
         }
     )
     return ledger
@@ -201,6 +194,10 @@ def bybit_unified_wallet_ledger(ids: AccountIds, payload: Json) -> dict[str, Ent
 
 def _const(value: object) -> Expect:
     return lambda _v, _r: value
+
+
+def _flags(payload: Json, key: str, field: str) -> list[Target]:
+    return [Target(f"balance:{c['coin']}", field, _const(c[key])) for c in payload["coin"]]
 
 
 def _each(payload: Json, key: str, field: str) -> list[Target]:
@@ -274,9 +271,10 @@ def dydx_transfer(payload: Json, ids: AccountIds) -> dict[str, Message]:
             from_address=p["sender"]["address"],
             to_address=p["recipient"]["address"],
             block_number=int(p["createdAtHeight"]),
+            from_venue_subaccount_id=str(p["sender"]["subaccountNumber"]),
+            to_venue_subaccount_id=str(p["recipient"]["subaccountNumber"]),
         ),
         create_time=created,
-        wallet=f"subaccount-{p['recipient']['subaccountNumber']}",
         source_record=record,
     )
     return {"transaction": txn}
@@ -287,13 +285,9 @@ def dydx_transfer_ledger(ids: AccountIds) -> dict[str, Entry]:
     return {
         "id": mapped(same(t, "venue_transaction_id")),
         "sender.address": mapped(same(t, "on_chain.from_address")),
-        "sender.subaccountNumber": open_gap(
-            "the sending subaccount number (a deposit's sender is the same wallet's subaccount here); "
-            "Transaction has counterparty_wallet for transfers, no field for the source subaccount of a deposit",
-            "venue-accounts",
-        ),
+        "sender.subaccountNumber": mapped(Target(t, "on_chain.from_venue_subaccount_id", lambda v, _r: str(v))),
         "recipient.address": mapped(same(t, "on_chain.to_address")),
-        "recipient.subaccountNumber": mapped(Target(t, "wallet", lambda v, _r: f"subaccount-{v}")),
+        "recipient.subaccountNumber": mapped(Target(t, "on_chain.to_venue_subaccount_id", lambda v, _r: str(v))),
         "amount": mapped(_dec(t, "amount")),
         "createdAt": mapped(Target(t, "create_time", lambda v, _r: _iso_ms(v), "time")),
         "createdAtHeight": mapped(Target(t, "on_chain.block_number", lambda v, _r: int(v))),

@@ -24,7 +24,7 @@ from cqc.types.v1 import amount_pb2
 from cqc.venues.v1 import balance_pb2
 
 from .convert import Json, fmt, source_record
-from .gaps import open_gap, raw
+from .gaps import raw
 from .ledger import UNSET, Entry, Target, mapped
 from .ledgers import same
 
@@ -122,7 +122,10 @@ def binance_deposit(payload: Json, ids: CapitalIds) -> dict[str, Message]:
     p = payload
     record = source_record("binance", "GET /sapi/v1/capital/deposit/hisrec", payload, ids.receive_time)
     on_chain = _on_chain(p, ids)
-    on_chain.confirmations = int(p["confirmTimes"].split("/")[0])
+    seen, required = p["confirmTimes"].split("/")
+    on_chain.confirmations = int(seen)
+    on_chain.required_confirmations = int(required)
+    on_chain.unlock_confirmations = int(p["unlockConfirm"])
     created = Timestamp()
     created.FromMilliseconds(int(p["insertTime"]))
     txn = transaction_pb2.Transaction(
@@ -206,13 +209,10 @@ def binance_deposit_ledger(ids: CapitalIds) -> dict[str, Entry]:
         ),
         "addressTag": mapped(Target(TXN, "on_chain.tag", lambda v, _r: v if v else UNSET)),
         "insertTime": mapped(Target(TXN, "create_time", lambda v, _r: int(v), "time")),
-        # "1/1" = confirmations seen / confirmations required: the first number maps; the second is a gap.
+        # "1/1" = confirmations seen / confirmations required.
         "confirmTimes": mapped(
             Target(TXN, "on_chain.confirmations", lambda v, _r: int(v.split("/")[0])),
+            Target(TXN, "on_chain.required_confirmations", lambda v, _r: int(v.split("/")[1])),
         ),
-        "unlockConfirm": open_gap(
-            "confirmations after which the credited deposit may be withdrawn (and, from confirmTimes "
-            "'seen/required', the required count): OnChainDetails has only the confirmations seen",
-            "venue-accounts",
-        ),
+        "unlockConfirm": mapped(Target(TXN, "on_chain.unlock_confirmations", lambda v, _r: int(v))),
     }

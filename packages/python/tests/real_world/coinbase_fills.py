@@ -21,12 +21,16 @@ from cqc.types.v1 import amount_pb2
 from cqc.venues.v1 import execution_pb2, trading_pb2
 
 from .convert import Json, source_record
-from .gaps import open_gap
-from .ledger import UNSET, Entry, Gap, Target, mapped
+from .ledger import UNSET, Entry, Target, mapped
 from .ledgers import same
 
 FILL = "fill"
 SIDE = {"BUY": trading_pb2.SIDE_BUY, "SELL": trading_pb2.SIDE_SELL}
+COINBASE_TRADE_TYPE: dict[str, trading_pb2.ExecType.ValueType] = {
+    "FILL": trading_pb2.EXEC_TYPE_TRADE,
+    "CORRECTION": trading_pb2.EXEC_TYPE_TRADE_CORRECT,
+    "REVERSAL": trading_pb2.EXEC_TYPE_TRADE_CANCEL,
+}
 LIQUIDITY = {"MAKER": trading_pb2.LIQUIDITY_SIDE_MAKER, "TAKER": trading_pb2.LIQUIDITY_SIDE_TAKER}
 
 
@@ -64,6 +68,10 @@ def coinbase_fill(payload: Json, ids: FillIds) -> dict[str, Message]:
         liquidity_side=LIQUIDITY[p["liquidity_indicator"]],
         quantity_unit=trading_pb2.QUANTITY_UNIT_QUOTE if p["size_in_quote"] else trading_pb2.QUANTITY_UNIT_BASE,
         transact_time=rfc3339(p["trade_time"]),
+        sequence_time=rfc3339(p["sequence_timestamp"]),
+        exec_type=COINBASE_TRADE_TYPE[p["trade_type"]],
+        venue_exec_type=p["trade_type"],
+        venue_portfolio_id=p["retail_portfolio_id"],
         source_record=record,
     )
     if p["size_in_quote"]:
@@ -81,10 +89,8 @@ def coinbase_fill_ledger(ids: FillIds) -> dict[str, Entry]:
         "trade_id": mapped(same(FILL, "venue_trade_id")),
         "order_id": mapped(same(FILL, "venue_order_id")),
         "trade_time": mapped(Target(FILL, "transact_time", lambda v, _r: rfc3339(v).ToMilliseconds(), "time")),
-        "trade_type": open_gap(
-            "the kind of the entry: FILL, REVERSAL (a fill undone) or CORRECTION (a fill amended); FillReport "
-            "has no correction/reversal kind (ExecutionReport has ref_execution_id but no kind either)",
-            "venue-accounts",
+        "trade_type": mapped(
+            same(FILL, "venue_exec_type"), Target(FILL, "exec_type", lambda v, _r: COINBASE_TRADE_TYPE[v])
         ),
         "price": mapped(Target(FILL, "last_price", lambda v, _r: Decimal(v), "decimal")),
         "size": mapped(
@@ -96,11 +102,7 @@ def coinbase_fill_ledger(ids: FillIds) -> dict[str, Entry]:
             Target(FILL, "commission.asset_id", lambda _v, r: ids.quote_assets[r["product_id"]]),
         ),
         "product_id": mapped(Target(FILL, "market_id", lambda v, _r: ids.markets[v])),
-        "sequence_timestamp": open_gap(
-            "the venue's sequence time of the fill (microsecond ordering stamp, distinct from trade_time); "
-            "FillReport has no venue sequence (ExecutionReport.venue_sequence_number is an integer)",
-            "venue-accounts",
-        ),
+        "sequence_timestamp": mapped(Target(FILL, "sequence_time", lambda v, _r: rfc3339(v).ToMilliseconds(), "time")),
         "liquidity_indicator": mapped(Target(FILL, "liquidity_side", lambda v, _r: LIQUIDITY[v])),
         "size_in_quote": mapped(
             Target(
@@ -111,7 +113,5 @@ def coinbase_fill_ledger(ids: FillIds) -> dict[str, Entry]:
         ),
         "user_id": mapped(Target(FILL, "account_id", lambda v, _r: ids.accounts[v])),
         "side": mapped(Target(FILL, "side", lambda v, _r: SIDE[v])),
-        "retail_portfolio_id": Gap(
-            "the Coinbase retail portfolio (a sub-account) of the fill: no FillReport field; empty here",
-        ),
+        "retail_portfolio_id": mapped(same(FILL, "venue_portfolio_id")),
     }
