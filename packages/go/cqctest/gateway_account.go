@@ -660,10 +660,10 @@ func (g *venueGateway) SetLeverage(_ context.Context, req *servicesv1.SetLeverag
 		if err != nil {
 			return nil, err
 		}
-		if limit := a.GetLimits().MaxLeverage; limit != nil && acctRat(req.GetLeverage()).Cmp(acctRat(*limit)) > 0 {
+		if limit := a.GetLimits().GetMaxLeverage(); a.GetLimits() != nil && a.GetLimits().MaxLeverage != nil && acctRat(req.GetLeverage()).Cmp(acctRat(limit)) > 0 {
 			return nil, newError(codes.InvalidArgument, "LEVERAGE_OUT_OF_RANGE",
-				map[string]string{"market_id": req.GetMarketId(), "max_leverage": *limit},
-				"leverage %s is above the account's maximum %s", req.GetLeverage(), *limit)
+				map[string]string{"market_id": req.GetMarketId(), "max_leverage": limit},
+				"leverage %s is above the account's maximum %s", req.GetLeverage(), limit)
 		}
 		s := acctLeverageEntry(a, req.GetMarketId())
 		switch req.GetPositionSide() {
@@ -921,17 +921,17 @@ func (g *venueGateway) Borrow(_ context.Context, req *servicesv1.BorrowRequest) 
 		}
 		st := g.acct()
 		amount := acctRat(req.GetAmount())
-		if limit := a.GetLimits().MaxBorrowNotional; limit != nil && a.GetLimits().GetLimitAssetId() == req.GetAssetId() {
+		if limit := a.GetLimits().GetMaxBorrowNotional(); a.GetLimits() != nil && a.GetLimits().MaxBorrowNotional != nil && a.GetLimits().GetLimitAssetId() == req.GetAssetId() {
 			total := new(big.Rat)
 			for k, v := range st.debts {
 				if strings.HasPrefix(k, a.GetAccountId()+"|"+req.GetAssetId()+"|") {
 					total.Add(total, v)
 				}
 			}
-			if new(big.Rat).Add(total, amount).Cmp(acctRat(*limit)) > 0 {
+			if new(big.Rat).Add(total, amount).Cmp(acctRat(limit)) > 0 {
 				return nil, newError(codes.FailedPrecondition, "BORROW_LIMIT_EXCEEDED",
-					map[string]string{"asset_id": req.GetAssetId(), "max_borrowable": acctDec(new(big.Rat).Sub(acctRat(*limit), total))},
-					"borrowing %s would exceed the account's limit %s", req.GetAmount(), *limit)
+					map[string]string{"asset_id": req.GetAssetId(), "max_borrowable": acctDec(new(big.Rat).Sub(acctRat(limit), total))},
+					"borrowing %s would exceed the account's limit %s", req.GetAmount(), limit)
 			}
 		}
 		key := req.GetAccountId() + "|" + req.GetAssetId() + "|" + req.GetMarketId()

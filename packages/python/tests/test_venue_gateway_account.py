@@ -402,3 +402,32 @@ def test_transfer_borrow_repay_fee_rates_margin(served: Any) -> None:
             )
         )
     assert _reason(caught.value)[:2] == (grpc.StatusCode.FAILED_PRECONDITION, "RESUME_TOKEN_EXPIRED")
+
+
+def test_margin_summary_stream_change_and_resume(served: Any) -> None:
+    _, stub = served
+    unified = "acc_01JDBNVN1F1ED0000000000000"
+    account = account_pb2.VenueAccount(
+        account_id=unified,
+        venue_id="ven_01JDB1NANCE000000000000000",
+        name="Binance portfolio margin",
+        external_account_id="354937868",
+        account_type=account_pb2.ACCOUNT_TYPE_UNIFIED,
+        status=account_pb2.ACCOUNT_STATUS_ACTIVE,
+        margin_mode=trading_pb2.MARGIN_MODE_PORTFOLIO,
+        base_asset_id=USDC,
+    )
+    stub.CreateVenueAccount(pb.CreateVenueAccountRequest(venue_account=account))
+    stream = stub.StreamMarginSummaries(apb.StreamMarginSummariesRequest(account_id=unified), timeout=5)
+    first, marker = next(stream), next(stream)
+    assert first.is_snapshot and marker.snapshot_complete
+    stub.Borrow(apb.BorrowRequest(request_id=_rid(), account_id=unified, asset_id=USDC, amount="250"))
+    change = next(stream)
+    assert (change.is_snapshot, change.margin_summary.borrowed) == (False, "250")
+    stream.cancel()
+    resumed = stub.StreamMarginSummaries(
+        apb.StreamMarginSummariesRequest(account_id=unified, resume_token=marker.resume_token), timeout=5
+    )
+    replayed = next(resumed)
+    assert (replayed.snapshot_complete, replayed.margin_summary.borrowed) == (False, "250")
+    resumed.cancel()
