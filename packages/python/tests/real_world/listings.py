@@ -301,7 +301,11 @@ def bitmex_instrument(payload: Json, ids: ListingIds) -> dict[str, Message]:
         tick_rule=market_rules_pb2.TickRule(fixed=market_rules_pb2.FixedTick(tick_size=num(p["tickSize"]))),
         lot_size=num(p["lotSize"]),
         limit_order_size=market_rules_pb2.OrderSizeLimits(max_quantity=num(p["maxOrderQty"])),
-        price_limits=market_rules_pb2.PriceLimits(max_price=num(p["maxPrice"])),
+        price_limits=market_rules_pb2.PriceLimits(
+            max_price=num(p["maxPrice"]),
+            limit_up_price=None if p["limitUpPrice"] is None else num(p["limitUpPrice"]),
+            limit_down_price=None if p["limitDownPrice"] is None else num(p["limitDownPrice"]),
+        ),
         fees=market_rules_pb2.FeeSchedule(
             maker_fee_rate=num(p["makerFee"]),
             taker_fee_rate=num(p["takerFee"]),
@@ -310,6 +314,7 @@ def bitmex_instrument(payload: Json, ids: ListingIds) -> dict[str, Message]:
         listing_time=listed,
         derivative=market_pb2.DerivativeSpecs(
             mark_price_source=p["markMethod"],
+            fair_price_method=p["fairMethod"],
             index_price_source=p["referenceSymbol"],
             funding=market_pb2.FundingSpecs(
                 funding_interval=bitmex_interval(p["fundingInterval"]),
@@ -338,6 +343,10 @@ def bitmex_instrument(payload: Json, ids: ListingIds) -> dict[str, Message]:
         previous_close_price=num(p["prevClosePrice"]),
         open_price=num(p["prevPrice24h"]),
         lifetime_volume=num(p["totalVolume"]),
+        session_volume=num(p["volume"]),
+        settlement_volume=sats(p["turnover24h"]),
+        session_settlement_volume=sats(p["turnover"]),
+        lifetime_settlement_volume=sats(p["totalTurnover"]),
         close_time=when,
         source_record=record,
     )
@@ -395,11 +404,18 @@ BITMEX_PRICES = (
     ("ask", "askPrice", market_data_pb2.PRICE_TYPE_ASK),
     ("mid", "midPrice", market_data_pb2.PRICE_TYPE_MID),
     ("last", "lastPrice", market_data_pb2.PRICE_TYPE_LAST),
+    ("protected_last", "lastPriceProtected", market_data_pb2.PRICE_TYPE_PROTECTED_LAST),
+    ("basis", "fairBasis", market_data_pb2.PRICE_TYPE_BASIS),
+    ("basis_rate", "fairBasisRate", market_data_pb2.PRICE_TYPE_BASIS_RATE),
 )
 
 
 def _n(message: str, path: str) -> Target:
     return Target(message, path, lambda v, _r: Decimal(repr(v)), "decimal")
+
+
+def _num_or_unset(v: object, _r: object) -> object:
+    return UNSET if v is None else Decimal(repr(v))
 
 
 def _sat(message: str, path: str) -> Target:
@@ -483,21 +499,16 @@ def bitmex_instrument_ledger(assets: Mapping[str, str]) -> dict[str, Entry]:
         "fundingRate": mapped(_n("funding", "funding_rate")),
         "indicativeFundingRate": mapped(_n("funding", "next_funding_rate")),
         "prevClosePrice": mapped(_n("ticker", "previous_close_price")),
-        "limitDownPrice": mapped(Target(MKT, "price_limits.min_price", lambda v, _r: UNSET if v is None else v)),
-        "limitUpPrice": open_gap(
-            "a daily upper price limit (null here); PriceLimits.max_price holds maxPrice, the order price cap",
-            "markets",
-        ),
+        "limitDownPrice": mapped(Target(MKT, "price_limits.limit_down_price", _num_or_unset, "decimal")),
+        "limitUpPrice": mapped(Target(MKT, "price_limits.limit_up_price", _num_or_unset, "decimal")),
         "prevTotalVolume": raw("lifetime volume before the current session: totalVolume minus volume"),
         "totalVolume": mapped(_n("ticker", "lifetime_volume")),
-        "volume": open_gap("volume of the current session (since the last daily close), not 24 h", "markets"),
+        "volume": mapped(_n("ticker", "session_volume")),
         "volume24h": mapped(_n("ticker", "volume")),
         "prevTotalTurnover": raw("lifetime turnover before the current session (satoshi)"),
-        "totalTurnover": open_gap(
-            "lifetime turnover in satoshi (TickerStatistics.lifetime_quote_volume is in quote)", "markets"
-        ),
-        "turnover": open_gap("turnover of the current session in satoshi", "markets"),
-        "turnover24h": open_gap("24 h turnover in satoshi (the settlement asset), beside the quote volume", "markets"),
+        "totalTurnover": mapped(_sat("ticker", "lifetime_settlement_volume")),
+        "turnover": mapped(_sat("ticker", "session_settlement_volume")),
+        "turnover24h": mapped(_sat("ticker", "settlement_volume")),
         "homeNotional24h": mapped(_n("ticker", "base_volume")),
         "foreignNotional24h": mapped(_n("ticker", "quote_volume")),
         "prevPrice24h": mapped(_n("ticker", "open_price")),
@@ -505,9 +516,7 @@ def bitmex_instrument_ledger(assets: Mapping[str, str]) -> dict[str, Entry]:
         "highPrice": mapped(_n("ticker", "high_price")),
         "lowPrice": mapped(_n("ticker", "low_price")),
         "lastPrice": mapped(_n("ticker", "last_price"), _n("last", "value")),
-        "lastPriceProtected": open_gap(
-            "the last price protected against outliers (BitMEX's own last-price filter)", "markets"
-        ),
+        "lastPriceProtected": mapped(_n("protected_last", "value")),
         "lastTickDirection": raw("direction of the last tick (PlusTick): derivable from consecutive trades"),
         "lastChangePcnt": mapped(_n("ticker", "price_change_rate")),
         "bidPrice": mapped(_n("bid", "value")),
@@ -519,9 +528,9 @@ def bitmex_instrument_ledger(assets: Mapping[str, str]) -> dict[str, Entry]:
         "hasLiquidity": raw("whether the book is within the impact bands: derivable from the impact prices"),
         "openInterest": mapped(_n("open_interest", "amount")),
         "openValue": mapped(Target("open_interest", "value.amount", lambda v, _r: Decimal(v) * SATOSHI, "decimal")),
-        "fairMethod": open_gap("how the fair price is computed (FundingRate basis)", "markets"),
-        "fairBasisRate": open_gap("annualised basis rate of the fair price", "markets"),
-        "fairBasis": open_gap("fair price minus index (the basis)", "markets"),
+        "fairMethod": mapped(same(MKT, "derivative.fair_price_method")),
+        "fairBasisRate": mapped(_n("basis_rate", "value")),
+        "fairBasis": mapped(_n("basis", "value")),
         "fairPrice": mapped(_n("fair", "value")),
         "markMethod": mapped(same(MKT, "derivative.mark_price_source")),
         "markPrice": mapped(_n("mark", "value")),
