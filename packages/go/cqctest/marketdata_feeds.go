@@ -180,6 +180,32 @@ func (d *marketData) ListPrices(_ context.Context, req *servicesv1.ListPricesReq
 	return resp, nil
 }
 
+// --- trades -------------------------------------------------------------------------------------------
+
+func (d *marketData) ListTrades(_ context.Context, req *servicesv1.ListTradesRequest) (*servicesv1.ListTradesResponse, error) {
+	if !d.marketKnown(req.GetMarketId()) {
+		return nil, notFound("NOT_FOUND_MARKET", "market_id", req.GetMarketId())
+	}
+	found := clones(d, func() []*marketsv1.Trade { return d.s.trades }, func(t *marketsv1.Trade) bool {
+		return t.GetMarketId() == req.GetMarketId() &&
+			window(micros(t.GetEventTime()), micros(req.GetSinceTime()), micros(req.GetUntilTime()), req.GetSinceTime() != nil, req.GetUntilTime() != nil)
+	})
+	sort.SliceStable(found, func(i, j int) bool {
+		if micros(found[i].GetEventTime()) != micros(found[j].GetEventTime()) {
+			return micros(found[i].GetEventTime()) < micros(found[j].GetEventTime())
+		}
+		return found[i].GetVenueTradeId() < found[j].GetVenueTradeId()
+	})
+	for _, t := range found {
+		dropSource(t, req.GetIncludeSourceRecords())
+	}
+	page, next, err := pageOf(found, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	return &servicesv1.ListTradesResponse{Trades: page, NextPageToken: next}, nil
+}
+
 // --- funding ------------------------------------------------------------------------------------------
 
 func (d *marketData) fundingOf(markets map[string]bool) []*marketsv1.FundingRate {

@@ -192,3 +192,18 @@ func TestMarketDataOrderBookResume(t *testing.T) {
 		t.Errorf("resumed book: %d messages", len(rest))
 	}
 }
+
+func TestMarketDataListTrades(t *testing.T) {
+	md := marketDataClient(t)
+	ctx := context.Background()
+	page, err := md.ListTrades(ctx, &servicesv1.ListTradesRequest{MarketId: mdSpot, PageSize: 1})
+	if err != nil || len(page.GetTrades()) != 1 || page.GetTrades()[0].GetSourceRecord() != nil {
+		t.Fatalf("ListTrades: %v %v", page, err)
+	}
+	full, err := md.ListTrades(ctx, &servicesv1.ListTradesRequest{MarketId: mdSpot, IncludeSourceRecords: true})
+	if err != nil || full.GetTrades()[0].GetSourceRecord() == nil {
+		t.Fatalf("ListTrades with records: %v %v", full, err)
+	}
+	_, err = md.ListTrades(ctx, &servicesv1.ListTradesRequest{MarketId: mdSpot, PageToken: "garbage"})
+	errorInfo(t, err, codes.InvalidArgument, "INVALID_PAGE_TOKEN")
+}

@@ -136,3 +136,14 @@ def test_trade_stream_starts_with_the_snapshot_marker(md: market_data_pb2_grpc.M
     with pytest.raises(grpc.RpcError) as caught:
         next(resumed)  # nothing after the last seeded trade: the live feed waits until the deadline
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_list_trades_pages_and_leaves_records_out(md: market_data_pb2_grpc.MarketDataStub) -> None:
+    page = md.ListTrades(pb.ListTradesRequest(market_id=SPOT, page_size=1))
+    assert len(page.trades) == 1 and page.trades[0].venue_trade_id
+    assert not page.trades[0].HasField("source_record")
+    with_records = md.ListTrades(pb.ListTradesRequest(market_id=SPOT, include_source_records=True))
+    assert with_records.trades[0].HasField("source_record")
+    with pytest.raises(grpc.RpcError) as caught:
+        md.ListTrades(pb.ListTradesRequest(market_id=SPOT, page_token="garbage"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

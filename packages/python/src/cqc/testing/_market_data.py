@@ -30,8 +30,8 @@ def _truncated(book: order_book_pb2.OrderBook, depth: int) -> order_book_pb2.Ord
 
 
 class MarketDataServicer(MarketDataFeedsMixin, market_data_pb2_grpc.MarketDataServicer):
-    """Every MarketData RPC over the seeded data except ListTrades, ListCandles, GetMarketDepth,
-    GetLiquidityMetrics and GetVWAP, which answer UNIMPLEMENTED (the generated default). Streams carry resume
+    """Every MarketData RPC over the seeded data except ListCandles, GetMarketDepth, GetLiquidityMetrics and
+    GetVWAP, which answer UNIMPLEMENTED (the generated default). Streams carry resume
     tokens (a position in the stream's ordered seed data) and mark the end of their snapshot."""
 
     def __init__(self, store: Store) -> None:

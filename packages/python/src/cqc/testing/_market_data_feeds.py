@@ -140,6 +140,28 @@ class MarketDataFeedsMixin:
             prices.append(_without_source(copy, request.include_source_records))
         return pb.ListPricesResponse(prices=prices)
 
+    # --- trades -------------------------------------------------------------------------------------------
+
+    def ListTrades(self, request: pb.ListTradesRequest, context: Ctx) -> pb.ListTradesResponse:
+        if self.store.markets.find(request.market_id) is None:
+            raise self._missing(request.market_id, "trades")
+        found = []
+        for trade in self.store.trades:
+            if trade.market_id != request.market_id or not _in_range(
+                _micros(trade, "event_time"),
+                request.since_time,
+                request.until_time,
+                request.HasField("since_time"),
+                request.HasField("until_time"),
+            ):
+                continue
+            copy = market_data_pb2.Trade()
+            copy.CopyFrom(trade)
+            found.append(_without_source(copy, request.include_source_records))
+        found.sort(key=lambda t: (_micros(t, "event_time"), t.venue_trade_id))
+        chosen, token = _page(found, request.page_size, request.page_token)
+        return pb.ListTradesResponse(trades=chosen, next_page_token=token)
+
     # --- funding --------------------------------------------------------------------------------------------
 
     def _funding(self, market_id: str) -> list[market_data_pb2.FundingRate]:
