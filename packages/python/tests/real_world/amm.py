@@ -143,9 +143,9 @@ def balancer_pool(payload: Json, ids: AmmIds) -> dict[str, Message]:
     )
     if p.get("amp") is not None:
         spec.state.amplification.CopyFrom(market_pb2.AmmAmplification(value=p["amp"], precision=1))
-    symbols = "/".join(t["symbol"] for t in ordered if t["address"] != p["address"])
+    symbols = "/".join(t["symbol"] for t in ordered)
     out: dict[str, Message] = {
-        MKT: _market(ids, p["id"], symbols, f"Balancer v2 {p['poolType']} {symbols}", record, spec)
+        MKT: _market(ids, p["address"], symbols, f"Balancer v2 {p['poolType']} {symbols}", record, spec)
     }
     for i, t in enumerate(ordered):
         out[f"token{i}"] = _deployment(t["address"], int(t["decimals"]), t["symbol"], t["symbol"], ids, record)
@@ -157,8 +157,12 @@ def balancer_pool_ledger(ids: AmmIds, payload: Json) -> dict[str, Entry]:
     order = {a: i for i, a in enumerate(payload["tokensList"])}
     dep = lambda v, _r: ids.deployments[str(v).lower()]  # noqa: E731
     ledger: dict[str, Entry] = {
-        "id": mapped(same(MKT, "venue_symbol"), same(MKT, f"{SPEC}.pool_id")),
-        "address": mapped(same(MKT, f"{SPEC}.pool_address"), Target(MKT, f"{SPEC}.lp_token_deployment_id", dep)),
+        "id": mapped(same(MKT, f"{SPEC}.pool_id")),
+        "address": mapped(
+            same(MKT, "venue_symbol"),
+            same(MKT, f"{SPEC}.pool_address"),
+            Target(MKT, f"{SPEC}.lp_token_deployment_id", dep),
+        ),
         "poolType": mapped(Target(MKT, f"{SPEC}.amm_type", lambda v, _r: BALANCER_AMM_TYPE[v])),
         "swapFee": mapped(Target(MKT, f"{SPEC}.fee_rate", lambda v, _r: Decimal(v), "decimal")),
         "totalShares": mapped(Target(MKT, f"{STATE}.lp_token_supply", lambda v, _r: Decimal(v), "decimal")),

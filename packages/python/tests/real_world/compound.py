@@ -55,6 +55,8 @@ class CometIds:
     assets: Mapping[str, str]
     """Lower-case token address -> "ast_" id."""
     receive_time: datetime
+    chain_name: str = ""
+    """Display name of the chain ("Ethereum"), for instrument names."""
 
 
 def units(value: str, decimals: int) -> str:
@@ -112,7 +114,7 @@ def comet_market(payload: Json, ids: CometIds) -> dict[str, Message]:
     deposit = instrument_pb2.Instrument(
         instrument_id=ids.deposit_ids["base"],
         instrument_type="LENDING_DEPOSIT",
-        name=f"{p['name']} supply",
+        name=_name(ids, p, p["baseToken"], "supply"),
         status=instrument_pb2.INSTRUMENT_STATUS_ACTIVE,
         base_asset_id=ids.assets[base_address],
         lending_deposit=instrument_pb2.LendingDeposit(reserve=base, rewards=[_reward(p, ids, "baseSupplySpeed")]),
@@ -121,7 +123,7 @@ def comet_market(payload: Json, ids: CometIds) -> dict[str, Message]:
     borrow = instrument_pb2.Instrument(
         instrument_id=ids.borrow_id,
         instrument_type="LENDING_BORROW",
-        name=f"{p['name']} borrow",
+        name=_name(ids, p, p["baseToken"], "borrow"),
         status=instrument_pb2.INSTRUMENT_STATUS_ACTIVE,
         base_asset_id=ids.assets[base_address],
         lending_borrow=instrument_pb2.LendingBorrow(
@@ -157,7 +159,7 @@ def comet_market(payload: Json, ids: CometIds) -> dict[str, Message]:
         out[f"deposit:{symbol}"] = instrument_pb2.Instrument(
             instrument_id=ids.deposit_ids[symbol],
             instrument_type="LENDING_DEPOSIT",
-            name=f"{p['name']} {symbol} collateral",
+            name=_name(ids, p, symbol, "collateral"),
             status=instrument_pb2.INSTRUMENT_STATUS_ACTIVE,
             base_asset_id=ids.assets[address],
             lending_deposit=instrument_pb2.LendingDeposit(reserve=reserve),
@@ -165,6 +167,11 @@ def comet_market(payload: Json, ids: CometIds) -> dict[str, Message]:
         )
         out[f"market:{symbol}"] = _market(ids, symbol, p["symbol"], p["name"], symbol, record, None)
     return out
+
+
+def _name(ids: CometIds, p: Json, token: str, role: str) -> str:
+    """ "Compound v3 Ethereum cUSDCv3 USDC supply" (display text)."""
+    return " ".join(x for x in ("Compound v3", ids.chain_name, p["symbol"], token, role) if x)
 
 
 def _market(

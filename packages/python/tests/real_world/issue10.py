@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,31 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 Mapper = Callable[[Any], dict[str, Message]]
 LedgerFor = Callable[[Any], Mapping[str, Entry]]
-Kind = tuple[str, Mapper, LedgerFor]
+Kind = tuple[str, Mapper, LedgerFor] | tuple[str, Mapper, LedgerFor, Mapping[str, str], tuple[str, ...]]
+"""(payload key, mapper, ledger[, hand-made examples to agree with, their understood differences])."""
+
+EXAMPLES = Path(__file__).resolve().parents[4] / "testdata" / "examples"
+# Hand-made examples written from these records by the domain helpers: the mapped messages must agree with
+# them on every field both set, so the mapping uses the examples' registry ids.
+CURVE_EXAMPLE = "cqc.markets.v1.Market/curve-mim-3crv-metapool.json"
+BALANCER_EXAMPLE = "cqc.markets.v1.Market/balancer-v2-bb-a-usd-composable-stable.json"
+COMET_EXAMPLES = {
+    "deposit": "cqc.markets.v1.Instrument/compound-v3-ethereum-usdc-deposit.json",
+    "borrow": "cqc.markets.v1.Instrument/compound-v3-ethereum-usdc-borrow.json",
+    "deposit:WETH": "cqc.markets.v1.Instrument/compound-v3-ethereum-weth-collateral.json",
+}
+
+
+def _example(path: str) -> Json:
+    return json.loads((EXAMPLES / path).read_text())
+
+
+def _capture(endpoint: str, mapped_endpoint: str, seconds: int) -> tuple[str, ...]:
+    """The example keeps its own capture metadata (endpoint text, receive time); the test maps at its own."""
+    return (
+        f"source_record.endpoint: mapped {mapped_endpoint!r} != example {endpoint!r}",
+        f"source_record.receive_time.seconds: mapped {int(RECEIVE_TIME.timestamp())} != example {seconds}",
+    )
 
 
 def stand_in(prefix: str, key: str) -> str:
@@ -158,20 +183,50 @@ def _coinmarketcap(name: str) -> Kind:
 
 
 def _comet(name: str, record: Json) -> Kind:
-    symbols = ["base", *record["payload"]["assets"]]
+    p = record["payload"]
+    symbols = ["base", *p["assets"]]
+    deployments, assets = _ByCode("dep"), _ByCode("ast")
+    deposit_ids = {s: stand_in("ins", f"{name}:{s}:deposit") for s in symbols}
+    borrow_id = stand_in("ins", f"{name}:borrow")
+    chain = ETHEREUM
+    examples: dict[str, str] = {}
+    if all((EXAMPLES / path).exists() for path in COMET_EXAMPLES.values()):
+        deposit, borrow = _example(COMET_EXAMPLES["deposit"]), _example(COMET_EXAMPLES["borrow"])
+        weth = _example(COMET_EXAMPLES["deposit:WETH"])
+        reserve = deposit["lendingDeposit"]["reserve"]
+        chain = reserve["chainId"]
+        deposit_ids["base"], borrow_id = deposit["instrumentId"], borrow["instrumentId"]
+        deployments[p["baseTokenAddress"].lower()] = reserve["underlyingDeploymentId"]
+        assets[p["baseTokenAddress"].lower()] = deposit["baseAssetId"]
+        deployments[p["rewardTokenAddress"].lower()] = deposit["lendingDeposit"]["rewards"][0]["rewardDeploymentId"]
+        deposit_ids["WETH"] = weth["instrumentId"]
+        deployments[p["assets"]["WETH"]["address"].lower()] = weth["lendingDeposit"]["reserve"][
+            "underlyingDeploymentId"
+        ]
+        assets[p["assets"]["WETH"]["address"].lower()] = weth["baseAssetId"]
+        examples = dict(COMET_EXAMPLES)
     ids = CometIds(
         venue_id=stand_in("ven", f"compound-v3:{record['comet_address']}"),
-        chain_id=ETHEREUM,
+        chain_id=chain,
         comet_address=record["comet_address"],
         base_decimals=6,  # USDC on Ethereum (the registry's deployment of baseTokenAddress)
         market_ids={s: stand_in("mkt", f"{name}:{s}") for s in symbols},
-        deposit_ids={s: stand_in("ins", f"{name}:{s}:deposit") for s in symbols},
-        borrow_id=stand_in("ins", f"{name}:borrow"),
-        deployments=_ByCode("dep"),
-        assets=_ByCode("ast"),
+        deposit_ids=deposit_ids,
+        borrow_id=borrow_id,
+        deployments=deployments,
+        assets=assets,
         receive_time=RECEIVE_TIME,
+        chain_name="Ethereum",
     )
-    return ("payload", lambda p: comet_market(p, ids), lambda p: comet_market_ledger(ids, p))
+    known: tuple[str, ...] = ()
+    if examples:
+        capture = _example(COMET_EXAMPLES["deposit"])["sourceRecord"]
+        known = _capture(capture["endpoint"], f"configuration.json ({p['symbol']})", _seconds(capture["receiveTime"]))
+    return ("payload", lambda q: comet_market(q, ids), lambda q: comet_market_ledger(ids, q), examples, known)
+
+
+def _seconds(rfc3339: str) -> int:
+    return int(datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp())
 
 
 def _amm_ids(name: str) -> AmmIds:
@@ -187,6 +242,76 @@ def _amm_ids(name: str) -> AmmIds:
         receive_time=RECEIVE_TIME,
         vault_address=BALANCER_V2_VAULT,
         crv_deployment_id=stand_in("dep", "CRV@ethereum"),
+    )
+
+
+def _pool_ids(ids: AmmIds, example: Json) -> AmmIds:
+    chain = example["ammPool"]["chainId"]
+    return replace(
+        ids,
+        market_id=example["marketId"],
+        venue_id=example["venueId"],
+        instrument_id=example["instrumentId"],
+        chain_id=chain,
+        chains={"ethereum": chain},
+    )
+
+
+def _balancer(name: str, p: Json) -> Kind:
+    ids = _amm_ids(name)
+    if not (EXAMPLES / BALANCER_EXAMPLE).exists():
+        return ("payload", lambda q: balancer_pool(q, ids), lambda q: balancer_pool_ledger(ids, q))
+    example = _example(BALANCER_EXAMPLE)
+    for address, token in zip(p["tokensList"], example["ammPool"]["tokens"], strict=True):
+        ids.deployments[address.lower()] = token["deploymentId"]  # type: ignore[index]
+    ids = _pool_ids(ids, example)
+    mapped = balancer_pool(p, ids)["market"]
+    capture = example["sourceRecord"]
+    known = (
+        # display text: the example names the pool by its BPT
+        f"display_name: mapped {mapped.display_name!r} != example {example['displayName']!r}",  # type: ignore[attr-defined]
+        *_capture(capture["endpoint"], mapped.source_record.endpoint, _seconds(capture["receiveTime"])),  # type: ignore[attr-defined]
+    )
+    return (
+        "payload",
+        lambda q: balancer_pool(q, ids),
+        lambda q: balancer_pool_ledger(ids, q),
+        {"market": BALANCER_EXAMPLE},
+        known,
+    )
+
+
+def _curve(name: str, p: Json) -> Kind:
+    ids = _amm_ids(name)
+    if not (EXAMPLES / CURVE_EXAMPLE).exists():
+        return ("payload", lambda q: curve_pool(q, ids), lambda q: curve_pool_ledger(ids, q))
+    example = _example(CURVE_EXAMPLE)
+    amm = example["ammPool"]
+    dep = ids.deployments
+    for coin, token in zip(p["coins"], amm["tokens"], strict=True):
+        dep[coin["address"].lower()] = token["deploymentId"]  # type: ignore[index]
+    dep[p["lpTokenAddress"].lower()] = amm["lpTokenDeploymentId"]  # type: ignore[index]
+    for coin, deployment in zip(p["underlyingCoins"], amm["underlyingDeploymentIds"], strict=True):
+        dep[coin["address"].lower()] = deployment  # type: ignore[index]
+    for gauge, reward in zip(p["gaugeRewards"], amm["rewards"], strict=False):
+        dep[gauge["tokenAddress"].lower()] = reward["rewardDeploymentId"]  # type: ignore[index]
+    ids = replace(
+        _pool_ids(ids, example), crv_deployment_id=amm["rewards"][len(p["gaugeRewards"])]["rewardDeploymentId"]
+    )
+    mapped = curve_pool(p, ids)["market"]
+    capture = example["sourceRecord"]
+    known: tuple[str, ...] = ()
+    created = _seconds(amm["creationTime"])
+    if created != int(p["creationTs"]):
+        # Finding: the hand-made example's creation time differs from the record's creationTs.
+        known += (f"amm_pool.creation_time.seconds: mapped {int(p['creationTs'])} != example {created}",)
+    known += _capture(capture["endpoint"], mapped.source_record.endpoint, _seconds(capture["receiveTime"]))  # type: ignore[attr-defined]
+    return (
+        "payload",
+        lambda q: curve_pool(q, ids),
+        lambda q: curve_pool_ledger(ids, q),
+        {"market": CURVE_EXAMPLE},
+        known,
     )
 
 
@@ -315,8 +440,16 @@ def _account_kind(name: str, source: str) -> Kind | None:
     return None
 
 
-def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
-    """The (key, mapper, ledger) of a record file of an issue-10 kind, by its "source"; [] otherwise."""
+FullKind = tuple[str, Mapper, LedgerFor, Mapping[str, str], tuple[str, ...]]
+
+
+def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[FullKind]:
+    """The (key, mapper, ledger, examples, known differences) of a record file of an issue-10 kind, by its
+    "source"; [] otherwise."""
+    return [(*kind[:3], *(kind[3:] if len(kind) == 5 else ({}, ()))) for kind in _kinds(path, source, keys)]
+
+
+def _kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
     del keys
     name = path.stem
     if "dYdX v4 indexer GET /v4/perpetualMarkets" in source:
@@ -328,11 +461,9 @@ def issue10_kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
     if "Compound III (Comet) deployment configuration" in source:
         return [_comet(name, json.loads(path.read_text()))]
     if "Balancer v2 subgraph Pool" in source:
-        ids = _amm_ids(name)
-        return [("payload", lambda p: balancer_pool(p, ids), lambda p: balancer_pool_ledger(ids, p))]
+        return [_balancer(name, json.loads(path.read_text())["payload"])]
     if "Curve API GET /v1/getPools" in source:
-        ids = _amm_ids(name)
-        return [("payload", lambda p: curve_pool(p, ids), lambda p: curve_pool_ledger(ids, p))]
+        return [_curve(name, json.loads(path.read_text())["payload"])]
     if "Binance GET /sapi/v1/capital/withdraw/history" in source:
         return [_capital(name, withdrawal=True)]
     if "Binance GET /sapi/v1/capital/deposit/hisrec" in source:
