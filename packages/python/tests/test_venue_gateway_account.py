@@ -431,3 +431,45 @@ def test_margin_summary_stream_change_and_resume(served: Any) -> None:
     replayed = next(resumed)
     assert (replayed.snapshot_complete, replayed.margin_summary.borrowed) == (False, "250")
     resumed.cancel()
+
+
+def test_balances_list_and_stream(served: Any) -> None:
+    _, stub = served
+    stub.TransferInternal(
+        apb.TransferInternalRequest(
+            request_id=_rid(),
+            account_id=SPOT,
+            from_wallet="spot",
+            to_account_id=MARGIN,
+            to_wallet="cross_margin",
+            asset_id=USDC,
+            amount="5000",
+        )
+    )
+    listed = stub.ListBalances(pb.ListBalancesRequest(account_id=MARGIN)).balances
+    assert [(b.asset_id, b.wallet, b.wallet_balance, b.is_reported) for b in listed] == [
+        (USDC, "cross_margin", "5000", False)
+    ]
+    assert all(not violations(b) for b in listed)
+    stream = stub.StreamBalances(pb.StreamBalancesRequest(account_id=MARGIN), timeout=5)
+    first, marker = next(stream), next(stream)
+    assert first.is_snapshot and first.balance.wallet_balance == "5000" and marker.snapshot_complete
+    stub.Borrow(apb.BorrowRequest(request_id=_rid(), account_id=MARGIN, asset_id=USDC, amount="1000"))
+    change = next(stream)
+    assert (change.balance.wallet_balance, change.balance.borrowed, change.reason) == (
+        "1000",
+        "1000",
+        balance_pb2.BALANCE_CHANGE_REASON_BORROW,
+    )  # the borrow lands in the account's default ledger ("")
+    assert change.balance.last_delta.amount == "1000" and not violations(change)
+    stream.cancel()
+    resumed = stub.StreamBalances(
+        pb.StreamBalancesRequest(account_id=MARGIN, resume_token=marker.resume_token), timeout=5
+    )
+    assert next(resumed).balance.borrowed == "1000"
+    resumed.cancel()
+    code, reason, _ = _fails(
+        lambda r: next(iter(stub.StreamBalances(r, timeout=5))),
+        pb.StreamBalancesRequest(account_id=MARGIN, resume_token="bm9wZQ"),
+    )
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "RESUME_TOKEN_EXPIRED")

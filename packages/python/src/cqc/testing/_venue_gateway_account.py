@@ -74,6 +74,8 @@ class _AccountState:
     debts: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)  # (account, asset, market) -> principal
     isolated: dict[tuple[str, str, int], Decimal] = field(default_factory=dict)  # (account, market, side) -> margin
     margin_log: list[balance_pb2.MarginSummary] = field(default_factory=list)
+    balances: dict[tuple[str, str, str], balance_pb2.Balance] = field(default_factory=dict)  # (account, asset, wallet)
+    balance_log: list[tuple[balance_pb2.Balance, int]] = field(default_factory=list)  # (balance after, reason)
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -193,7 +195,98 @@ class VenueAccountMixin:
         if broken:
             raise ServiceError(grpc.StatusCode.INTERNAL, "INTERNAL", f"built an invalid transaction: {broken}")
         self._accounts_state().ledger.append(entry)
+        borrowed = Decimal(entry.amount) if entry.type == balance_pb2.BALANCE_CHANGE_REASON_BORROW else Decimal(0)
+        if entry.type == balance_pb2.BALANCE_CHANGE_REASON_REPAY:
+            borrowed = Decimal(entry.amount)
+        self._move(entry.account_id, entry.asset_id, entry.wallet, Decimal(entry.amount), borrowed, entry.type)
+        if entry.type == balance_pb2.BALANCE_CHANGE_REASON_TRANSFER and (
+            entry.HasField("counterparty_account_id") or entry.counterparty_wallet
+        ):
+            target = entry.counterparty_account_id if entry.HasField("counterparty_account_id") else entry.account_id
+            if entry.counterparty_wallet != "isolated_margin":  # isolated margin is held by the position, not a ledger
+                self._move(
+                    target, entry.asset_id, entry.counterparty_wallet, -Decimal(entry.amount), Decimal(0), entry.type
+                )
         return entry
+
+    def _move(
+        self, account_id: str, asset_id: str, wallet: str, amount: Decimal, borrowed: Decimal, reason: int
+    ) -> None:
+        """Applies a change to the computed balance of (account, asset, wallet) and logs it for StreamBalances;
+        the caller holds the lock. Balances here are computed by CQC from the server's own ledger (is_reported
+        false): the reference venue publishes none."""
+        state = self._accounts_state()
+        key = (account_id, asset_id, wallet)
+        balance = state.balances.get(key)
+        if balance is None:
+            balance = balance_pb2.Balance(account_id=account_id, asset_id=asset_id, wallet=wallet, wallet_balance="0")
+        balance.wallet_balance = _dec(Decimal(balance.wallet_balance or "0") + amount)
+        if borrowed or balance.HasField("borrowed"):
+            balance.borrowed = _dec(max(Decimal(balance.borrowed or "0") + borrowed, Decimal(0)))
+        balance.update_time.CopyFrom(_now())
+        balance.last_delta.amount = _dec(amount)
+        balance.last_delta.reason = reason  # type: ignore[assignment]
+        balance.last_delta.clear_time.CopyFrom(balance.update_time)
+        state.balances[key] = balance
+        logged = balance_pb2.Balance()
+        logged.CopyFrom(balance)
+        state.balance_log.append((logged, reason))
+        state.cond.notify_all()
+
+    def _account_balances(self, account_id: str) -> list[balance_pb2.Balance]:
+        """The account's computed balances ordered by (asset_id, wallet); the caller holds the lock."""
+        state = self._accounts_state()
+        found = [b for (acc, _, _), b in sorted(state.balances.items()) if acc == account_id]
+        copies = []
+        for balance in found:
+            copy = balance_pb2.Balance()
+            copy.CopyFrom(balance)
+            copy.ClearField("last_delta")
+            copies.append(copy)
+        return copies
+
+    def ListBalances(self, request: pb.ListBalancesRequest, context: Ctx) -> pb.ListBalancesResponse:
+        with self.store.lock:
+            self._account(request.account_id)
+            balances = [
+                b
+                for b in self._account_balances(request.account_id)
+                if request.include_zero or Decimal(b.wallet_balance) != 0 or Decimal(b.borrowed or "0") != 0
+            ]
+        chosen, token = _paged(balances, lambda b: f"{b.asset_id}/{b.wallet}", request.page_size, request.page_token)
+        return pb.ListBalancesResponse(balances=chosen, next_page_token=token)
+
+    def StreamBalances(self, request: pb.StreamBalancesRequest, context: Ctx) -> Iterator[pb.StreamBalancesResponse]:
+        state = self._accounts_state()
+        scope = request.account_id
+        with self.store.lock:
+            self._account(request.account_id)
+            position = len(state.balance_log)
+            snapshot = [
+                b
+                for b in self._account_balances(request.account_id)
+                if Decimal(b.wallet_balance) != 0 or Decimal(b.borrowed or "0") != 0
+            ]
+            if request.HasField("resume_token"):
+                position = _resume_position("balances", request.resume_token, scope, position)
+        if not request.HasField("resume_token"):
+            token = _token("balances", scope, position)
+            for balance in snapshot:
+                yield pb.StreamBalancesResponse(balance=balance, is_snapshot=True, resume_token=token)
+            yield pb.StreamBalancesResponse(snapshot_complete=True, resume_token=token)
+        while context.is_active():
+            with state.cond:
+                if position >= len(state.balance_log):
+                    state.cond.wait(timeout=0.2)
+                changes = state.balance_log[position:]
+            for balance, reason in changes:
+                position += 1
+                if balance.account_id == request.account_id:
+                    yield pb.StreamBalancesResponse(
+                        balance=balance,
+                        reason=reason,  # type: ignore[arg-type]
+                        resume_token=_token("balances", scope, position),
+                    )
 
     def _entry(
         self, account_id: str, asset_id: str, reason: int, amount: Decimal, status: int = T.TRANSACTION_STATUS_COMPLETED
@@ -904,6 +997,7 @@ class VenueAccountMixin:
                 )
             found.status = T.TRANSACTION_STATUS_CANCELED
             found.update_time.CopyFrom(_now())
+            self._move(found.account_id, found.asset_id, found.wallet, -Decimal(found.amount), Decimal(0), found.type)
             result = transaction_pb2.Transaction()
             result.CopyFrom(found)
             return apb.CancelWithdrawalResponse(withdrawal=result)
