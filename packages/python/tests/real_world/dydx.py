@@ -92,7 +92,7 @@ def dydx_perpetual_market(payload: Json, ids: DydxIds) -> dict[str, Message]:
         instrument_id=ids.instrument_id,
         venue_symbol=p["ticker"],
         venue_numeric_id=p["clobPairId"],
-        symbol=f"{base}/{quote}-PERP",
+        symbol=f"{base}/{quote}:{ids.collateral}",  # unified (CCXT-style) symbol of a linear perpetual
         display_name=f"dYdX {p['ticker']} perpetual",
         market_type=market_pb2.MARKET_TYPE_PERPETUAL,
         venue_market_type=p["marketType"],

@@ -37,6 +37,20 @@ from .ledger import UNSET, Entry, Expect, Target, mapped
 from .ledgers import same
 
 INS, MKT = "instrument", "market"
+# Unified (CCXT-style) codes of the venues' own asset codes: BitMEX XBT / XBt (satoshi) and Kraken's X/Z-prefixed
+# four-letter codes.
+UNIFIED_CODE = {"XBT": "BTC", "XBt": "BTC", "XXBT": "BTC", "XETH": "ETH", "ZUSD": "USD", "ZEUR": "EUR"}
+
+
+def unified(code: str) -> str:
+    return UNIFIED_CODE.get(code, code)
+
+
+def kraken_symbol(wsname: str) -> str:
+    """Kraken wsname "XBT/USDT" -> unified "BTC/USDT"."""
+    return "/".join(unified(code) for code in wsname.split("/"))
+
+
 THIRTY_DAYS = Duration(seconds=30 * 24 * 3600)
 KRAKEN_STATUS = {
     "online": market_pb2.MARKET_STATUS_TRADING,
@@ -99,7 +113,7 @@ def kraken_asset_pair(payload: Json, ids: ListingIds) -> dict[str, Message]:
         venue_id=ids.venue_id,
         instrument_id=ids.instrument_id,
         venue_symbol=p["altname"],
-        symbol=p["wsname"],
+        symbol=kraken_symbol(p["wsname"]),
         display_name=f"Kraken {p['wsname']}",
         market_type=market_pb2.MARKET_TYPE_SPOT,
         venue_base_symbol=p["base"],
@@ -159,7 +173,7 @@ def kraken_asset_pair_ledger(assets: Mapping[str, str], payload: Json) -> dict[s
 
     return {
         "altname": mapped(same(MKT, "venue_symbol")),
-        "wsname": mapped(same(MKT, "symbol")),
+        "wsname": mapped(Target(MKT, "symbol", lambda v, _r: kraken_symbol(v)), same(INS, "name")),
         "aclass_base": raw("Kraken asset class of the base ('currency'): every spot pair's asset class"),
         "base": mapped(same(MKT, "venue_base_symbol"), Target(INS, "base_asset_id", lambda v, _r: assets[v])),
         "aclass_quote": raw("Kraken asset class of the quote ('currency')"),
@@ -283,7 +297,7 @@ def bitmex_instrument(payload: Json, ids: ListingIds) -> dict[str, Message]:
         venue_id=ids.venue_id,
         instrument_id=ids.instrument_id,
         venue_symbol=p["symbol"],
-        symbol=f"{p['underlying']}/{p['quoteCurrency']}-PERP",
+        symbol=f"{unified(p['underlying'])}/{unified(p['quoteCurrency'])}:{unified(p['settlCurrency'])}",
         display_name=f"BitMEX {p['symbol']}",
         market_type=market_pb2.MARKET_TYPE_PERPETUAL,
         venue_market_type=p["typ"],
