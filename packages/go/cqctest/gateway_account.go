@@ -47,7 +47,15 @@ type accountState struct {
 	debts    map[string]*big.Rat // account|asset|market -> principal
 	isolated map[string]*big.Rat // account|market|side -> isolated margin
 	margin   []*venuesv1.MarginSummary
-	changed  chan struct{}
+	changed  chan struct{} // closed and replaced on every margin or balance change
+
+	balances   map[string]*venuesv1.Balance // account|asset|wallet -> balance computed from the ledger
+	balanceLog []balanceChange
+}
+
+type balanceChange struct {
+	balance *venuesv1.Balance
+	reason  venuesv1.BalanceChangeReason
 }
 
 var accountStates sync.Map // *state -> *accountState
@@ -56,7 +64,7 @@ var accountStates sync.Map // *state -> *accountState
 func (g *venueGateway) acct() *accountState {
 	v, _ := accountStates.LoadOrStore(g.s, &accountState{
 		requests: map[string]acctRequest{}, debts: map[string]*big.Rat{}, isolated: map[string]*big.Rat{},
-		changed: make(chan struct{}),
+		changed: make(chan struct{}), balances: map[string]*venuesv1.Balance{},
 	})
 	return v.(*accountState)
 }
@@ -782,7 +790,145 @@ func (g *venueGateway) book(t *portfoliov1.Transaction) (*portfoliov1.Transactio
 	}
 	st := g.acct()
 	st.ledger = append(st.ledger, t)
+	borrowed := new(big.Rat)
+	if t.GetType() == venuesv1.BalanceChangeReason_BALANCE_CHANGE_REASON_BORROW || t.GetType() == venuesv1.BalanceChangeReason_BALANCE_CHANGE_REASON_REPAY {
+		borrowed = acctRat(t.GetAmount())
+	}
+	g.move(t.GetAccountId(), t.GetAssetId(), t.GetWallet(), acctRat(t.GetAmount()), borrowed, t.GetType())
+	if t.GetType() == venuesv1.BalanceChangeReason_BALANCE_CHANGE_REASON_TRANSFER && (t.CounterpartyAccountId != nil || t.GetCounterpartyWallet() != "") &&
+		t.GetCounterpartyWallet() != "isolated_margin" { // isolated margin is held by the position, not a ledger
+		target := t.GetAccountId()
+		if t.CounterpartyAccountId != nil {
+			target = t.GetCounterpartyAccountId()
+		}
+		g.move(target, t.GetAssetId(), t.GetCounterpartyWallet(), new(big.Rat).Neg(acctRat(t.GetAmount())), new(big.Rat), t.GetType())
+	}
 	return proto.Clone(t).(*portfoliov1.Transaction), nil
+}
+
+// move applies a change to the computed balance of (account, asset, wallet) and logs it for StreamBalances;
+// the caller holds g.s.mu. These balances are computed by CQC from the server's own ledger (is_reported
+// false): the reference venue publishes none.
+func (g *venueGateway) move(accountID, assetID, wallet string, amount, borrowed *big.Rat, reason venuesv1.BalanceChangeReason) {
+	st := g.acct()
+	key := accountID + "|" + assetID + "|" + wallet
+	b := st.balances[key]
+	if b == nil {
+		b = &venuesv1.Balance{AccountId: accountID, AssetId: assetID, Wallet: wallet, WalletBalance: proto.String("0")}
+		st.balances[key] = b
+	}
+	b.WalletBalance = proto.String(acctDec(new(big.Rat).Add(acctRat(b.GetWalletBalance()), amount)))
+	if borrowed.Sign() != 0 || b.Borrowed != nil {
+		total := new(big.Rat).Add(acctRat(b.GetBorrowed()), borrowed)
+		if total.Sign() < 0 {
+			total = new(big.Rat)
+		}
+		b.Borrowed = proto.String(acctDec(total))
+	}
+	now := timestamppb.New(g.s.now())
+	b.UpdateTime = now
+	b.LastDelta = &venuesv1.BalanceDelta{Amount: acctDec(amount), ClearTime: now, Reason: reason}
+	st.balanceLog = append(st.balanceLog, balanceChange{balance: proto.Clone(b).(*venuesv1.Balance), reason: reason})
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
+// accountBalances returns copies of the account's computed balances by (asset_id, wallet); the caller holds g.s.mu.
+func (g *venueGateway) accountBalances(accountID string, includeZero bool) []*venuesv1.Balance {
+	var out []*venuesv1.Balance
+	for _, b := range g.acct().balances {
+		if b.GetAccountId() != accountID || (!includeZero && acctRat(b.GetWalletBalance()).Sign() == 0 && acctRat(b.GetBorrowed()).Sign() == 0) {
+			continue
+		}
+		c := proto.Clone(b).(*venuesv1.Balance)
+		c.LastDelta = nil
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].GetAssetId() != out[j].GetAssetId() {
+			return out[i].GetAssetId() < out[j].GetAssetId()
+		}
+		return out[i].GetWallet() < out[j].GetWallet()
+	})
+	return out
+}
+
+func (g *venueGateway) ListBalances(_ context.Context, req *servicesv1.ListBalancesRequest) (*servicesv1.ListBalancesResponse, error) {
+	g.s.mu.Lock()
+	_, err := g.account(req.GetAccountId())
+	balances := g.accountBalances(req.GetAccountId(), req.GetIncludeZero())
+	g.s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	chosen, next, err := acctPage(balances, func(b *venuesv1.Balance) string { return b.GetAssetId() + "/" + b.GetWallet() }, req.GetPageSize(), req.GetPageToken())
+	return &servicesv1.ListBalancesResponse{Balances: chosen, NextPageToken: next}, err
+}
+
+func (g *venueGateway) StreamBalances(req *servicesv1.StreamBalancesRequest, stream servicesv1.VenueGateway_StreamBalancesServer) error {
+	scope := req.GetAccountId()
+	g.s.mu.Lock()
+	_, err := g.account(req.GetAccountId())
+	snapshot := g.accountBalances(req.GetAccountId(), false)
+	position := len(g.acct().balanceLog)
+	if err == nil && req.ResumeToken != nil {
+		position, err = acctResumePosition("balances", req.GetResumeToken(), scope, position)
+	}
+	g.s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if req.ResumeToken == nil {
+		token := acctToken("balances", scope, position)
+		for _, b := range snapshot {
+			if err := stream.Send(&servicesv1.StreamBalancesResponse{Balance: b, IsSnapshot: true, ResumeToken: token}); err != nil {
+				return err
+			}
+		}
+		if err := stream.Send(&servicesv1.StreamBalancesResponse{SnapshotComplete: true, ResumeToken: token}); err != nil {
+			return err
+		}
+	}
+	for {
+		g.s.mu.Lock()
+		st := g.acct()
+		changes := append([]balanceChange(nil), st.balanceLog[position:]...)
+		wait := st.changed
+		g.s.mu.Unlock()
+		for _, c := range changes {
+			position++
+			if c.balance.GetAccountId() == req.GetAccountId() {
+				if err := stream.Send(&servicesv1.StreamBalancesResponse{Balance: c.balance, Reason: c.reason, ResumeToken: acctToken("balances", scope, position)}); err != nil {
+					return err
+				}
+			}
+		}
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case <-g.s.closing:
+			return nil
+		case <-wait:
+		}
+	}
+}
+
+func acctToken(kind, scope string, position int) string {
+	return base64.URLEncoding.EncodeToString(fmt.Appendf(nil, "%s|%s|%d", kind, scope, position))
+}
+
+// acctResumePosition returns the log position a resume token names, or RESUME_TOKEN_EXPIRED.
+func acctResumePosition(kind, token, scope string, end int) (int, error) {
+	raw, err := base64.URLEncoding.DecodeString(token)
+	parts := strings.Split(string(raw), "|")
+	if err != nil || len(parts) != 3 || parts[0] != kind || parts[1] != scope {
+		return 0, newError(codes.FailedPrecondition, "RESUME_TOKEN_EXPIRED", nil, "resume_token was not issued by this %s stream", kind)
+	}
+	p, err := strconv.Atoi(parts[2])
+	if err != nil || p < 0 || p > end {
+		return 0, newError(codes.FailedPrecondition, "RESUME_TOKEN_EXPIRED", nil, "resume_token was not issued by this %s stream", kind)
+	}
+	return p, nil
 }
 
 func (g *venueGateway) AdjustIsolatedMargin(_ context.Context, req *servicesv1.AdjustIsolatedMarginRequest) (*servicesv1.AdjustIsolatedMarginResponse, error) {
@@ -1182,6 +1328,7 @@ func (g *venueGateway) CancelWithdrawal(_ context.Context, req *servicesv1.Cance
 		}
 		found.Status = portfoliov1.TransactionStatus_TRANSACTION_STATUS_CANCELED
 		found.UpdateTime = timestamppb.New(g.s.now())
+		g.move(found.GetAccountId(), found.GetAssetId(), found.GetWallet(), new(big.Rat).Neg(acctRat(found.GetAmount())), new(big.Rat), found.GetType())
 		return &servicesv1.CancelWithdrawalResponse{Withdrawal: proto.Clone(found).(*portfoliov1.Transaction)}, nil
 	})
 	if err != nil {
