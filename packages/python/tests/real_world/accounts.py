@@ -30,7 +30,7 @@ from cqc.portfolio.v1 import transaction_pb2
 from cqc.venues.v1 import account_pb2, balance_pb2, trading_pb2
 
 from .convert import Json, fmt, source_record, timestamp_ms
-from .gaps import open_gap, raw
+from .gaps import raw
 from .ledger import UNSET, Entry, Expect, Target, mapped
 from .ledgers import same
 
@@ -219,7 +219,18 @@ def okx_trade_fee(payload: Json, ids: AccountIds) -> dict[str, Message]:
         status=account_pb2.ACCOUNT_STATUS_ACTIVE,
         fee_tier=p["level"],
         commission_rates=account_pb2.CommissionRates(
-            maker_fee_rate=fmt(-Decimal(p["maker"])), taker_fee_rate=fmt(-Decimal(p["taker"]))
+            maker_fee_rate=fmt(-Decimal(p["maker"])),
+            taker_fee_rate=fmt(-Decimal(p["taker"])),
+            settlement_fee_rate=_okx_rate(p["delivery"]),
+            exercise_fee_rate=_okx_rate(p["exercise"]),
+            by_settlement_asset=[
+                account_pb2.SettlementAssetFeeRates(
+                    settlement_asset_id=ids.assets[asset],
+                    maker_fee_rate=fmt(-Decimal(p[f"maker{suffix}"])),
+                    taker_fee_rate=fmt(-Decimal(p[f"taker{suffix}"])),
+                )
+                for suffix, asset in _okx_families(p)
+            ],
         ),
         venue_update_time=timestamp_ms(int(p["ts"])),
         source_record=record,
@@ -227,21 +238,54 @@ def okx_trade_fee(payload: Json, ids: AccountIds) -> dict[str, Message]:
     return {"account": account}
 
 
-def okx_trade_fee_ledger() -> dict[str, Entry]:
+OKX_FAMILIES = (("U", "USDT"), ("USDC", "USDC"))
+
+
+def _okx_families(p: Json) -> list[tuple[str, str]]:
+    """The settlement-asset families OKX publishes separate rates for ("" = not applicable)."""
+    return [(suffix, asset) for suffix, asset in OKX_FAMILIES if p[f"maker{suffix}"] or p[f"taker{suffix}"]]
+
+
+def _okx_rate(value: str) -> str | None:
+    """An OKX fee rate, negated to CQC's sign (positive = paid); "" = not applicable -> unset."""
+    return None if value == "" else fmt(-Decimal(value))
+
+
+def _okx_expect(v: object, _r: object) -> object:
+    return UNSET if v == "" else -Decimal(str(v))
+
+
+def _family(payload: Json | None, suffix: str, side: str) -> list[Target]:
+    """makerU / takerU / makerUSDC / takerUSDC: the family's entry in by_settlement_asset (its position among the
+    published families), or no entry when OKX sends "" (a family that does not apply)."""
+    if payload is None:
+        return []
+    families = [s for s, _a in _okx_families(payload)]
+    if suffix not in families:
+        return [Target("account", f"commission_rates.by_settlement_asset[{len(families)}].{side}_fee_rate", _unset)]
+    i = families.index(suffix)
+    return [Target("account", f"commission_rates.by_settlement_asset[{i}].{side}_fee_rate", _okx_expect, "decimal")]
+
+
+def _unset(_v: object, _r: object) -> object:
+    return UNSET
+
+
+def okx_trade_fee_ledger(payload: Json | None = None) -> dict[str, Entry]:
     a = "account"
     negated = lambda v, _r: -Decimal(v)  # noqa: E731
     return {
         "category": raw("deprecated OKX fee category ('1'); the level decides the rates"),
-        "delivery": open_gap("delivery fee rate of futures (empty for SPOT)", "venue-accounts"),
-        "exercise": open_gap("exercise fee rate of options (empty for SPOT)", "venue-accounts"),
+        "delivery": mapped(Target(a, "commission_rates.settlement_fee_rate", _okx_expect, "decimal")),
+        "exercise": mapped(Target(a, "commission_rates.exercise_fee_rate", _okx_expect, "decimal")),
         "instType": raw("the instrument family the rates apply to (SPOT): the request's filter"),
         "level": mapped(same(a, "fee_tier")),
         "maker": mapped(Target(a, "commission_rates.maker_fee_rate", negated, "decimal")),
-        "makerU": open_gap("maker rate for USDT-margined contracts (empty for SPOT)", "venue-accounts"),
-        "makerUSDC": open_gap("maker rate for USDC pairs / contracts (empty here)", "venue-accounts"),
+        "makerU": mapped(*_family(payload, "U", "maker")),
+        "makerUSDC": mapped(*_family(payload, "USDC", "maker")),
         "taker": mapped(Target(a, "commission_rates.taker_fee_rate", negated, "decimal")),
-        "takerU": open_gap("taker rate for USDT-margined contracts (empty for SPOT)", "venue-accounts"),
-        "takerUSDC": open_gap("taker rate for USDC pairs / contracts (empty here)", "venue-accounts"),
+        "takerU": mapped(*_family(payload, "U", "taker")),
+        "takerUSDC": mapped(*_family(payload, "USDC", "taker")),
         "ts": mapped(Target(a, "venue_update_time", lambda v, _r: int(v), "time")),
         "uly": raw("underlying filter of the request (empty for SPOT)"),
     }

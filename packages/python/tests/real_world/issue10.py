@@ -432,7 +432,7 @@ def _account_kind(name: str, source: str) -> Kind | None:
     if "Bybit V5 GET /v5/account/wallet-balance" in source:
         return ("payload", lambda p: bybit_unified_wallet(p, ids), lambda p: bybit_unified_wallet_ledger(ids, p))
     if "OKX GET /api/v5/account/trade-fee" in source:
-        return ("payload", lambda p: okx_trade_fee(p, ids), lambda _p: okx_trade_fee_ledger())
+        return ("payload", lambda p: okx_trade_fee(p, ids), okx_trade_fee_ledger)
     if "dYdX v4 indexer GET /v4/transfers" in source:
         return ("payload", lambda p: dydx_transfer(p, ids), lambda _p: dydx_transfer_ledger(ids))
     if "OKX GET /api/v5/public/opt-summary" in source:
