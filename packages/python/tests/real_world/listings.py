@@ -32,7 +32,7 @@ from cqc.types.v1 import amount_pb2
 from cqc.venues.v1 import trading_pb2
 
 from .convert import Json, fmt, source_record
-from .gaps import open_gap, raw
+from .gaps import raw
 from .ledger import UNSET, Entry, Expect, Target, mapped
 from .ledgers import same
 
@@ -313,6 +313,7 @@ def bitmex_instrument(payload: Json, ids: ListingIds) -> dict[str, Message]:
         contract_multiplier=num(abs(p["multiplier"])),
         tick_size=num(p["tickSize"]),
         tick_rule=market_rules_pb2.TickRule(fixed=market_rules_pb2.FixedTick(tick_size=num(p["tickSize"]))),
+        precisions=market_rules_pb2.Precisions(min_price_increment=num(p["minTick"])),
         lot_size=num(p["lotSize"]),
         limit_order_size=market_rules_pb2.OrderSizeLimits(max_quantity=num(p["maxOrderQty"])),
         price_limits=market_rules_pb2.PriceLimits(
@@ -551,7 +552,7 @@ def bitmex_instrument_ledger(assets: Mapping[str, str]) -> dict[str, Entry]:
         "indicativeSettlePrice": mapped(_n("estimated_settlement", "value")),
         "instantPnl": raw("whether unrealised PnL counts as available margin at once: an account-level rule"),
         "timestamp": mapped(_iso("ticker", "close_time"), _iso("mark", "event_time")),
-        "minTick": open_gap("the smallest tick the price may move by when smaller than tickSize (0.01)", "markets"),
+        "minTick": mapped(_n(MKT, "precisions.min_price_increment")),
     }
     return ledger
 
