@@ -67,9 +67,13 @@ def write_deps(out: Path) -> Path:
     from google.protobuf import descriptor_pb2, duration_pb2, field_mask_pb2, timestamp_pb2
     from protovalidate._gen.buf.validate import validate_pb  # pinned in tools/requirements.txt
 
+    # google/api/{http,annotations}.proto (the google.api.http REST mappings) come from the pinned
+    # googleapis-common-protos package, like google/rpc.
+    from google.api import annotations_pb2, http_pb2
+
     validate = descriptor_pb2.FileDescriptorProto.FromString(validate_pb.Rule.desc().file.proto.to_binary())
     by_name: dict[str, descriptor_pb2.FileDescriptorProto] = {}
-    for module in (descriptor_pb2, duration_pb2, field_mask_pb2, timestamp_pb2):
+    for module in (descriptor_pb2, duration_pb2, field_mask_pb2, timestamp_pb2, http_pb2, annotations_pb2):
         fdp = descriptor_pb2.FileDescriptorProto()
         module.DESCRIPTOR.CopyToProto(fdp)
         by_name[fdp.name] = fdp
@@ -79,6 +83,7 @@ def write_deps(out: Path) -> Path:
     fds = descriptor_pb2.FileDescriptorSet()
     fds.file.extend(by_name[dep] for dep in validate.dependency)
     fds.file.append(validate)
+    fds.file.extend(by_name[name] for name in GOOGLE_API_PROTOS)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(fds.SerializeToString(deterministic=True))
     return out
@@ -225,6 +230,7 @@ def generate_typescript(deps: Path) -> None:
                 f"--es_out={out}",
                 "--es_opt=target=ts,import_extension=js",
                 *GOOGLE_RPC_PROTOS,
+                *GOOGLE_API_PROTOS,
             ]
         )
         # One barrel per proto package, so consumers import "@crypto-quant/cqc/assets/v1".
@@ -247,6 +253,8 @@ def generate_typescript(deps: Path) -> None:
 
 
 GOOGLE_RPC_PROTOS = ["google/rpc/code.proto", "google/rpc/error_details.proto", "google/rpc/status.proto"]
+# google.api.http annotations on the service RPCs (REST mappings, AIP-127); http.proto precedes its importer.
+GOOGLE_API_PROTOS = ["google/api/http.proto", "google/api/annotations.proto"]
 
 LANGUAGES = {"python": generate_python, "go": generate_go, "typescript": generate_typescript}
 
