@@ -281,7 +281,7 @@ func (r *assetRegistry) CreateVenue(_ context.Context, req *servicesv1.CreateVen
 }
 
 func (r *assetRegistry) UpdateVenue(_ context.Context, req *servicesv1.UpdateVenueRequest) (*servicesv1.UpdateVenueResponse, error) {
-	m, err := regUpdate(r.s, r.s.venues, req.GetVenue(), req.GetUpdateMask(), "")
+	m, err := regUpdate(r.s, r.s.venues, req.GetVenue(), req.GetUpdateMask(), req.GetEtag())
 	return &servicesv1.UpdateVenueResponse{Venue: m}, err
 }
 
@@ -305,6 +305,6 @@ func (r *assetRegistry) CreateVenueAsset(_ context.Context, req *servicesv1.Crea
 }
 
 func (r *assetRegistry) UpdateVenueAsset(_ context.Context, req *servicesv1.UpdateVenueAssetRequest) (*servicesv1.UpdateVenueAssetResponse, error) {
-	m, err := regUpdate(r.s, r.s.venueAssets, req.GetVenueAsset(), req.GetUpdateMask(), "")
+	m, err := regUpdate(r.s, r.s.venueAssets, req.GetVenueAsset(), req.GetUpdateMask(), req.GetEtag())
 	return &servicesv1.UpdateVenueAssetResponse{VenueAsset: m}, err
 }

@@ -410,7 +410,8 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.CreateVenueResponse(venue=_create(self.store.venues, request.venue))
 
     def UpdateVenue(self, request: pb.UpdateVenueRequest, context: Ctx) -> pb.UpdateVenueResponse:
-        return pb.UpdateVenueResponse(venue=_update(self.lock, self.store.venues, request.venue, request.update_mask))
+        updated = _update(self.lock, self.store.venues, request.venue, request.update_mask, request.etag)
+        return pb.UpdateVenueResponse(venue=updated)
 
     # --- Venue assets ----------------------------------------------------------------------------------------
 
@@ -434,5 +435,5 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
         return pb.CreateVenueAssetResponse(venue_asset=_create(self.store.venue_assets, request.venue_asset))
 
     def UpdateVenueAsset(self, request: pb.UpdateVenueAssetRequest, context: Ctx) -> pb.UpdateVenueAssetResponse:
-        updated = _update(self.lock, self.store.venue_assets, request.venue_asset, request.update_mask)
+        updated = _update(self.lock, self.store.venue_assets, request.venue_asset, request.update_mask, request.etag)
         return pb.UpdateVenueAssetResponse(venue_asset=updated)
