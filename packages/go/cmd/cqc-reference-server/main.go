@@ -4,6 +4,10 @@
 //
 //	cqc-reference-server --addr 127.0.0.1:50051 --testdata ../../testdata
 //	cqc-reference-server --addr 127.0.0.1:0 --port-file port.txt --testdata testdata
+//	cqc-reference-server --addr 127.0.0.1:0 --rest-addr 127.0.0.1:0 --rest-port-file rest.txt --testdata testdata
+//
+// With --rest-addr it also serves REST (the google.api.http mappings of the unary RPCs, transcoded by
+// connectrpc.com/vanguard; errors as google.rpc.Status JSON) on a second port, written to --rest-port-file.
 //
 // With --port-file the bound port is written (atomically) once the server accepts connections. SIGTERM
 // and SIGINT stop it gracefully.
@@ -27,15 +31,17 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:50051", "address to listen on (port 0: any free port)")
 	portFile := flag.String("port-file", "", "write the bound port to this file once serving")
 	testdata := flag.String("testdata", "", "testdata directory whose examples/ seed the server")
+	restAddr := flag.String("rest-addr", "", "also serve REST (google.api.http mappings) on this address")
+	restPortFile := flag.String("rest-port-file", "", "write the bound REST port to this file once serving")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("cqc-reference-server: ")
-	if err := run(*addr, *portFile, *testdata); err != nil {
+	if err := run(*addr, *portFile, *testdata, *restAddr, *restPortFile); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, portFile, testdata string) error {
+func run(addr, portFile, testdata, restAddr, restPortFile string) error {
 	if testdata == "" {
 		log.Print("no --testdata: serving with no seed data")
 	}
@@ -44,6 +50,21 @@ func run(addr, portFile, testdata string) error {
 	srv, err := cqctest.Start(ctx, cqctest.Options{Addr: addr, Testdata: testdata})
 	if err != nil {
 		return err
+	}
+	if restAddr != "" {
+		rest, err := cqctest.StartREST(ctx, srv, restAddr)
+		if err != nil {
+			srv.Stop()
+			return err
+		}
+		defer func() { _ = rest.Stop() }()
+		if restPortFile != "" {
+			if err := writeAtomically(restPortFile, strconv.Itoa(rest.Port())+"\n"); err != nil {
+				srv.Stop()
+				return err
+			}
+		}
+		log.Printf("serving REST on %s", rest.Addr())
 	}
 	if portFile != "" {
 		if err := writeAtomically(portFile, strconv.Itoa(srv.Port())+"\n"); err != nil {
