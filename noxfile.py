@@ -27,6 +27,7 @@ GENERATED_PATHS = [
     "packages/python/src/cqc",
     "packages/go/gen",
     "packages/typescript/src/gen",
+    "schemas/jsonschema",
 ]
 
 nox.options.default_venv_backend = "venv"

@@ -256,7 +256,41 @@ GOOGLE_RPC_PROTOS = ["google/rpc/code.proto", "google/rpc/error_details.proto", 
 # google.api.http annotations on the service RPCs (REST mappings, AIP-127); http.proto precedes its importer.
 GOOGLE_API_PROTOS = ["google/api/http.proto", "google/api/annotations.proto"]
 
-LANGUAGES = {"python": generate_python, "go": generate_go, "typescript": generate_typescript}
+JSONSCHEMA_TOOLS = ROOT / "tools" / "jsonschema"  # tools-only Go module pinning protoc-gen-jsonschema
+JSONSCHEMA_OUT = ROOT / "schemas" / "jsonschema"
+
+
+def generate_jsonschema(deps: Path) -> None:
+    """JSON Schema (2020-12) of every CQC message, by bufbuild's protoc-gen-jsonschema (pinned in
+    tools/jsonschema/go.mod). `target=json` is the canonical proto JSON variant: lowerCamelCase json names,
+    int64 accepted as strings, enums as names, default-valued fields optional. (`json-strict` would demand
+    int64 as JSON numbers and every default-valued field present, which canonical output never has; the
+    `proto*` targets use snake_case proto names; `*-bundle` would copy every dependency into every file.)
+    Each file is `<full.MessageName>.jsonschema.json`, referring to others by relative `$ref`."""
+    plugin = subprocess.run(
+        ["go", "tool", "-n", "protoc-gen-jsonschema"], cwd=JSONSCHEMA_TOOLS, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        protoc(
+            [
+                f"--descriptor_set_in={deps}",
+                f"-I{PROTO}",
+                f"--plugin=protoc-gen-jsonschema={plugin}",
+                f"--jsonschema_out={out}",
+                "--jsonschema_opt=target=json",
+                *proto_files(),
+            ]
+        )
+        _replace_tree(out, JSONSCHEMA_OUT)
+
+
+LANGUAGES = {
+    "python": generate_python,
+    "go": generate_go,
+    "typescript": generate_typescript,
+    "jsonschema": generate_jsonschema,
+}
 
 
 def generate(languages: Iterable[str]) -> None:
