@@ -438,3 +438,11 @@ def bench(session: nox.Session) -> None:
     with session.chdir(TS_PKG):
         session.run("node", "--import", "tsx", "test/bench.ts", "--json", str(out / "typescript.json"), external=True)
     session.run("python", "tools/bench/report.py", str(out))
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """API reference from the protos (docs/reference/: Markdown per package, catalog.json for agents; links the
+    JSON Schema, OpenAPI and AsyncAPI files). `make test` checks it is fresh (packages/python/tests/test_docs.py)."""
+    _test_env(session)
+    session.run("python", "tools/cqcdocs.py", "build", env=_go_env())

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import corpus
 import pytest
 from conftest import REPO_ROOT
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from referencing import Registry, Resource
 
 SCHEMAS = REPO_ROOT / "schemas" / "jsonschema"
@@ -65,7 +64,7 @@ def _camel(name: str) -> str:
 def present(value: Any, path: str) -> bool:
     """Whether the field at a protovalidate path (proto names, `a.b[0].c`, `m["k"]`) is in the JSON value."""
     cursor = value
-    for segment in re.findall(r'[A-Za-z_][A-Za-z0-9_]*|\[[^\]]*\]', path):
+    for segment in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\[[^\]]*\]", path):
         if segment.startswith("["):
             key = segment[1:-1]
             key = json.loads(key) if key.startswith('"') else int(key)
@@ -101,8 +100,7 @@ def _is_oneof(type_name: str, path: str) -> bool:
 
 def expressible(case: corpus.Case) -> bool:
     return case.value is not None and any(
-        rule in EXPRESSIBLE
-        and (present(case.value, field) if rule != "required" else not _is_oneof(case.type, field))
+        rule in EXPRESSIBLE and (present(case.value, field) if rule != "required" else not _is_oneof(case.type, field))
         for field, rule in case.violations
     )
 
@@ -121,14 +119,19 @@ def test_every_message_has_a_schema() -> None:
 def test_counts() -> None:
     """The numbers reported for issue 14 (printed with `pytest -s`)."""
     rejecting = [c for c in CASES if c.violations]
-    print(f"\nschemas: {len(list(SCHEMAS.glob('*.jsonschema.json')))}; examples: {len(EXAMPLES)}; "
-          f"rejecting cases: {len(rejecting)}, expressible: {len(REJECTING)}")
+    print(
+        f"\nschemas: {len(list(SCHEMAS.glob('*.jsonschema.json')))}; examples: {len(EXAMPLES)}; "
+        f"rejecting cases: {len(rejecting)}, expressible: {len(REJECTING)}"
+    )
     assert REJECTING
 
 
 @pytest.mark.parametrize("case", EXAMPLES, ids=lambda c: c.name)
 def test_example_validates(case: corpus.Case) -> None:
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in validator(case.type).iter_errors(case.value)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}"
+        for e in validator(case.type).iter_errors(case.value)
+    ]
     assert not errors, errors
 
 
