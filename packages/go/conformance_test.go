@@ -69,7 +69,7 @@ func decode(c corpus.Case) (proto.Message, error) {
 		return nil, err
 	}
 	if c.Binary != nil {
-		err = proto.Unmarshal(c.Binary, msg)
+		err = cqc.UnmarshalBinary(c.Binary, msg)
 	} else {
 		err = protojson.Unmarshal(c.JSON, msg)
 	}

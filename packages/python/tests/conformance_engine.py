@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError, Message
 
 from cqc.registry import message_class
 from cqc.validation import violations
+from cqc.wire import decode_binary, decode_json, decode_json_text
 
 LANGUAGE = "python"
 
@@ -36,14 +37,12 @@ RESULTS = REPO_ROOT / ".build" / "conformance" / (run_id() or "none")
 
 def decode(case: Case) -> Message:
     """The case's input decoded as its type; raises on malformed input (the parse_error outcome)."""
-    message = message_class(case.type)()
+    cls = message_class(case.type)
     if case.binary is not None:
-        message.ParseFromString(case.binary)
-    elif case.json_text is not None:
-        json_format.Parse(case.json_text, message)
-    else:
-        json_format.ParseDict(case.value, message)
-    return message
+        return decode_binary(cls, case.binary)
+    if case.json_text is not None:
+        return decode_json_text(cls, case.json_text)
+    return decode_json(cls, case.value)
 
 
 def canonical_json(message: Message) -> Any:

@@ -8,12 +8,12 @@ import {
   equals,
   fromBinary,
   fromJson,
-  fromJsonString,
   type JsonValue,
   type Message,
   toBinary,
   toJson,
 } from "@bufbuild/protobuf";
+import { decodeBinary, decodeJson, decodeJsonString } from "../src/decode.js";
 import { messageSchema, registry } from "../src/registry.js";
 import { violations } from "../src/validation.js";
 import { type Case, type ExpectedFailure, expectedVerdict, goldenPath, inputKind, testdata } from "./corpus.js";
@@ -46,9 +46,9 @@ export interface CaseRecord {
 /** The case's input decoded as its type; throws on malformed input (the parse_error outcome). */
 export function decode(c: Case): Message {
   const schema = messageSchema(c.type);
-  if (c.binary !== undefined) return fromBinary(schema, c.binary);
-  if (c.jsonText !== undefined) return fromJsonString(schema, c.jsonText, { registry });
-  return fromJson(schema, (c.value ?? null) as JsonValue, { registry });
+  if (c.binary !== undefined) return decodeBinary(schema, c.binary);
+  if (c.jsonText !== undefined) return decodeJsonString(schema, c.jsonText);
+  return decodeJson(schema, (c.value ?? null) as JsonValue);
 }
 
 /** Equality as protobuf values, unknown fields included. */
