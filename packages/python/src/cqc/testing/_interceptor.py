@@ -4,6 +4,7 @@ the mapping of :class:`ServiceError` (and unexpected exceptions) to rich gRPC st
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
@@ -12,7 +13,8 @@ from google.protobuf.message import Message
 from grpc_status import rpc_status
 
 from cqc.testing._errors import ServiceError, validation_failed
-from cqc.validation import violations
+from cqc.testing._limits import MAX_STREAM_LIFETIME_SECONDS, LifetimeContext, StreamLimiter
+from cqc.validation import size_violations, violations
 
 __all__ = ["REQUEST_ID_HEADER", "SERVER_TRAILER", "ReferenceInterceptor"]
 
@@ -40,7 +42,7 @@ class _Call:
             self.context.send_initial_metadata(echo[:1])
         self.context.set_trailing_metadata((self.trailer,))
         if isinstance(request, Message) and request.DESCRIPTOR.full_name.startswith("cqc."):
-            broken = violations(request)
+            broken = size_violations(request) or violations(request)  # lengths first: no walk of a huge list
             if broken:
                 raise validation_failed(request.DESCRIPTOR.full_name, broken)
 
@@ -50,8 +52,10 @@ class _Call:
             self.context.set_trailing_metadata((self.trailer,))
             if isinstance(error, NotImplementedError):
                 self.context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{self.method} is not implemented here")
-            _log.error("%s failed", self.method, exc_info=error)
-            self.context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+            # The exception text stays in the server log: the client gets a correlation id to quote.
+            correlation_id = uuid.uuid4().hex
+            _log.error("%s failed (correlation_id=%s)", self.method, correlation_id, exc_info=error)
+            self.context.abort(grpc.StatusCode.INTERNAL, f"internal error (correlation_id={correlation_id})")
         status = rpc_status.to_status(error.to_rpc_status())
         self.context.set_trailing_metadata((*status.trailing_metadata, self.trailer))
         self.context.abort(status.code, status.details)
@@ -60,8 +64,15 @@ class _Call:
 class ReferenceInterceptor(grpc.ServerInterceptor):
     """Wraps every unary-request handler (unary and server-streaming responses) of the server."""
 
-    def __init__(self, server_name: str = "python") -> None:
+    def __init__(
+        self,
+        server_name: str = "python",
+        limiter: StreamLimiter | None = None,
+        stream_lifetime: float = MAX_STREAM_LIFETIME_SECONDS,
+    ) -> None:
         self.server_name = server_name
+        self.limiter = limiter or StreamLimiter()
+        self.stream_lifetime = stream_lifetime
 
     def intercept_service(
         self,
@@ -73,6 +84,8 @@ class ReferenceInterceptor(grpc.ServerInterceptor):
             return handler  # reflection (stream-stream) keeps its own behaviour
         method = handler_call_details.method
         server_name = self.server_name
+        limiter = self.limiter
+        lifetime = self.stream_lifetime
         wrapped: Any
         if handler.response_streaming:
             stream = handler.unary_stream
@@ -80,11 +93,21 @@ class ReferenceInterceptor(grpc.ServerInterceptor):
 
             def serve_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 call = _Call(context, method, server_name)
+                peer = context.peer()
+                counted = False
                 try:
                     call.begin(request)
-                    yield from stream(request, context)
+                    limiter.acquire(peer)  # over a limit: RESOURCE_EXHAUSTED RATE_LIMITED, no thread kept
+                    counted = True
+                    limited = LifetimeContext(context, lifetime)
+                    yield from stream(request, limited)  # type: ignore[arg-type]  # a ServicerContext proxy
+                    if limited.expired and context.is_active():
+                        raise limited.lifetime_error()
                 except Exception as error:  # every failure becomes a status
                     call.fail(error)
+                finally:
+                    if counted:
+                        limiter.release(peer)
 
             wrapped = grpc.unary_stream_rpc_method_handler(
                 serve_stream, handler.request_deserializer, handler.response_serializer

@@ -13,6 +13,14 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from cqc.services.v1 import asset_registry_pb2_grpc, market_data_pb2_grpc, venue_gateway_pb2_grpc
 from cqc.testing._asset_registry import AssetRegistryServicer
 from cqc.testing._interceptor import ReferenceInterceptor
+from cqc.testing._limits import (
+    DEFAULT_MAX_WORKERS,
+    MAX_RECEIVE_MESSAGE_BYTES,
+    MAX_STREAM_LIFETIME_SECONDS,
+    MAX_STREAMS_PER_CLIENT,
+    MAX_STREAMS_TOTAL,
+    StreamLimiter,
+)
 from cqc.testing._market_data import MarketDataServicer
 from cqc.testing._store import Store
 from cqc.testing._venue_gateway import VenueGatewayServicer
@@ -31,7 +39,9 @@ class ReferenceServer:
     """An in-memory CQC reference server (grpcio) on ``host:port``; port 0 picks a free port.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`. ``target`` is what
-    ``grpc.insecure_channel`` takes once started.
+    ``grpc.insecure_channel`` takes once started. The limits (streams per client and in total, stream
+    lifetime, request size) are described in :mod:`cqc.testing._limits`; the total stream limit is kept below
+    ``max_workers`` so unary calls and health checks always find a thread.
     """
 
     def __init__(
@@ -40,16 +50,25 @@ class ReferenceServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        max_workers: int = 32,
+        max_workers: int = DEFAULT_MAX_WORKERS,
         server_name: str = "python",
+        max_streams_per_client: int = MAX_STREAMS_PER_CLIENT,
+        max_streams_total: int = MAX_STREAMS_TOTAL,
+        max_stream_lifetime: float = MAX_STREAM_LIFETIME_SECONDS,
     ) -> None:
         self.store = Store(testdata)
         self.host = host
         self._requested_port = port
         self.port = 0
+        # Streams may hold at most 3/4 of the threads: the rest serve unary calls, health and refusals.
+        total = max(1, min(max_streams_total, max_workers * 3 // 4))
+        self.limiter = StreamLimiter(per_client=max_streams_per_client, total=total)
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cqc-testing"),
-            interceptors=[ReferenceInterceptor(server_name)],
+            interceptors=[ReferenceInterceptor(server_name, self.limiter, max_stream_lifetime)],
+            options=[
+                ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
+            ],
         )
         asset_registry_pb2_grpc.add_AssetRegistryServicer_to_server(
             AssetRegistryServicer(self.store),  # type: ignore[abstract]  # unimplemented RPCs: generated default

@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from cqc.assets.v1 import asset_identifier_pb2, asset_pb2, chain_pb2, deployment_pb2
 from cqc.identifiers.v1 import identifier_pb2
 from cqc.markets.v1 import instrument_pb2, market_data_pb2, market_pb2, order_book_pb2
+from cqc.testing._equality import same_request
 from cqc.testing._errors import already_exists, invalid_argument, not_found, validation_failed
 from cqc.validation import violations
 from cqc.venues.v1 import account_pb2, order_pb2, venue_asset_pb2, venue_pb2
@@ -146,7 +147,7 @@ class Table(Generic[M]):
         resource_id = self.kind.id_of(message)
         with self._lock:
             existing = self._items.get(resource_id)
-            if existing is not None and existing != message:
+            if existing is not None and not same_request(existing, message):
                 raise already_exists(
                     "ALREADY_EXISTS",
                     f"{self.kind.cls.DESCRIPTOR.name} {resource_id!r} exists with different content",

@@ -27,6 +27,7 @@ from cqc.markets.v1 import market_pb2
 from cqc.portfolio.v1 import transaction_pb2
 from cqc.services.v1 import venue_gateway_account_pb2 as apb
 from cqc.services.v1 import venue_gateway_pb2 as pb
+from cqc.testing._equality import same_request
 from cqc.testing._errors import ServiceError, already_exists, failed_precondition, invalid_argument, not_found
 from cqc.testing._store import DEFAULT_PAGE_SIZE, Store, new_ulid
 from cqc.validation import violations
@@ -159,7 +160,7 @@ class VenueAccountMixin:
         with self.store.lock:
             earlier = state.requests.get(request_id)
             if earlier is not None:
-                if earlier[0] != request:
+                if not same_request(earlier[0], request):
                     raise already_exists(
                         "REQUEST_ID_REUSED",
                         f"request_id {request_id} was used for a different request",

@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 
 from cqc.services.v1 import errors_pb2
 from cqc.services.v1 import venue_gateway_pb2 as pb
+from cqc.testing._equality import same_request
 from cqc.testing._errors import (
     ServiceError,
     already_exists,
@@ -135,7 +136,7 @@ class OrderEntryMixin:
         earlier = self._orders().requests.get(request_id)
         if earlier is None:
             return None
-        if type(earlier.request) is not type(request) or earlier.request != request:
+        if not same_request(earlier.request, request):
             raise already_exists(
                 "REQUEST_ID_REUSED", f"request_id {request_id} was used for a different request", request_id=request_id
             )
