@@ -8,6 +8,7 @@ from cqc.services.v1 import venue_gateway_pb2 as pb
 from cqc.services.v1 import venue_gateway_pb2_grpc
 from cqc.testing._store import Store
 from cqc.testing._venue_gateway_account import VenueAccountMixin
+from cqc.testing._venue_gateway_executions import ExecutionReportsMixin
 from cqc.testing._venue_gateway_orders import OrderEntryMixin
 
 __all__ = ["VenueGatewayServicer"]
@@ -15,10 +16,12 @@ __all__ = ["VenueGatewayServicer"]
 Ctx = grpc.ServicerContext
 
 
-class VenueGatewayServicer(OrderEntryMixin, VenueAccountMixin, venue_gateway_pb2_grpc.VenueGatewayServicer):
+class VenueGatewayServicer(
+    OrderEntryMixin, VenueAccountMixin, ExecutionReportsMixin, venue_gateway_pb2_grpc.VenueGatewayServicer
+):
     """The order RPCs (OrderEntryMixin: place, lists, batches, amend, cancel, cancel-all, dead-man switch,
-    reads, StreamOrders) and the venue-account RPCs; the other RPCs answer UNIMPLEMENTED (the generated
-    default)."""
+    reads, StreamOrders), the venue-account RPCs and the execution reports (ExecutionReportsMixin); the other
+    RPCs answer UNIMPLEMENTED (the generated default). Every mutating RPC shares one store of request ids."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -30,6 +30,7 @@ from cqc.services.v1 import venue_gateway_pb2 as pb
 from cqc.testing._equality import same_request
 from cqc.testing._errors import ServiceError, already_exists, failed_precondition, invalid_argument, not_found
 from cqc.testing._store import DEFAULT_PAGE_SIZE, Store, new_ulid
+from cqc.testing._venue_gateway_requests import AnsweredRequest, shared_request_ids
 from cqc.validation import violations
 from cqc.venues.v1 import account_pb2, balance_pb2, execution_pb2, order_pb2, trading_pb2
 
@@ -70,7 +71,8 @@ class _AccountState:
     """Account-side state shared by every call on one Store."""
 
     cond: threading.Condition
-    requests: dict[str, tuple[Message, Message]] = field(default_factory=dict)  # request_id -> (request, response)
+    # request_id -> (request, response); the servicer's one request-id store (shared with order entry)
+    requests: dict[str, tuple[Message, Message]] = field(default_factory=dict)
     ledger: list[transaction_pb2.Transaction] = field(default_factory=list)  # withdrawals, transfers, loans
     debts: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)  # (account, asset, market) -> principal
     isolated: dict[tuple[str, str, int], Decimal] = field(default_factory=dict)  # (account, market, side) -> margin
@@ -149,7 +151,9 @@ class VenueAccountMixin:
         with self.store.lock:
             state = getattr(self.store, "_venue_accounts", None)
             if state is None:
-                state = _AccountState(cond=threading.Condition(self.store.lock))
+                state = _AccountState(
+                    cond=threading.Condition(self.store.lock), requests=shared_request_ids(self.store)
+                )
                 setattr(self.store, "_venue_accounts", state)  # noqa: B010
             assert isinstance(state, _AccountState)
             return state
@@ -170,7 +174,7 @@ class VenueAccountMixin:
             response = act()
             stored = type(request)()
             stored.CopyFrom(request)
-            state.requests[request_id] = (stored, response)
+            state.requests[request_id] = AnsweredRequest(stored, response)
             return response
 
     def _account(self, account_id: str) -> account_pb2.VenueAccount:

@@ -23,6 +23,7 @@ import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
+from cqc.markets.v1 import market_pb2
 from cqc.services.v1 import errors_pb2
 from cqc.services.v1 import venue_gateway_pb2 as pb
 from cqc.testing._equality import same_request
@@ -34,6 +35,8 @@ from cqc.testing._errors import (
     not_found,
 )
 from cqc.testing._store import ORDER, Store, encode_page_token, new_ulid, page
+from cqc.testing._venue_gateway_executions import VENUE_FILL_TAG, record_execution
+from cqc.testing._venue_gateway_requests import shared_request_ids
 from cqc.validation import violations
 from cqc.venues.v1 import order_pb2, trading_pb2
 
@@ -88,6 +91,12 @@ class _Request:
     order_ids: list[str]
     extra: Message | None = None
 
+    def __getitem__(self, index: int) -> Message:
+        """entry[0] is the request, as for every entry of the servicer's one request-id store."""
+        if index != 0:
+            raise IndexError(index)
+        return self.request
+
 
 @dataclass
 class _OrderState:
@@ -113,7 +122,7 @@ class OrderEntryMixin:
         with self.store.lock:
             state = getattr(self.store, "_order_entry", None)
             if state is None:
-                state = _OrderState(cond=threading.Condition(self.store.lock))
+                state = _OrderState(cond=threading.Condition(self.store.lock), requests=shared_request_ids(self.store))
                 setattr(self.store, "_order_entry", state)  # noqa: B010
             assert isinstance(state, _OrderState)
             return state
@@ -128,8 +137,35 @@ class OrderEntryMixin:
         snapshot = order_pb2.Order()
         snapshot.CopyFrom(order)
         state.log.append((len(state.log) + 1, snapshot))
+        record_execution(self.store, snapshot)  # what the venue reports about this change
         state.cond.notify_all()
         return order
+
+    def _venue_fill(self, order: order_pb2.Order) -> order_pb2.Order:
+        """The simulated venue fills an accepted order tagged VENUE_FILL_TAG whole at its limit price."""
+        if (
+            VENUE_FILL_TAG not in order.tags
+            or order.status != trading_pb2.ORDER_STATUS_NEW
+            or not order.HasField("quantity")
+            or not order.HasField("price")
+        ):
+            return order
+        now = _now()
+        order.fills.add(
+            venue_trade_id=f"{order.venue_order_id}-1",
+            quantity=order.quantity,
+            price=order.price,
+            liquidity_side=trading_pb2.LIQUIDITY_SIDE_TAKER,
+            transact_time=now,
+        )
+        order.previous_status = order.status
+        order.status = trading_pb2.ORDER_STATUS_FILLED
+        order.filled_quantity = order.quantity
+        order.leaves_quantity = "0"
+        order.avg_fill_price = order.price
+        order.update_time.CopyFrom(now)
+        order.close_time.CopyFrom(now)
+        return self._save(order)
 
     def _remembered(self, request_id: str, request: Message) -> _Request | None:
         """The first use of request_id, or None; ALREADY_EXISTS when it was used for another request."""
@@ -174,10 +210,15 @@ class OrderEntryMixin:
 
     # --- placing -----------------------------------------------------------------------------------------------
 
-    def _build(self, new: pb.NewOrder, request_id: str, ulid: str | None = None) -> order_pb2.Order:
-        """The Order for a NewOrder after the checks made before the venue (errors create no order)."""
+    def _build(
+        self, new: pb.NewOrder, request_id: str, ulid: str | None = None, path: str = "order"
+    ) -> order_pb2.Order:
+        """The Order for a NewOrder after the checks made before the venue (errors create no order); path is
+        the NewOrder's field path in the request, for error metadata."""
         self.store.accounts.get(new.account_id)
         market = self.store.markets.get(new.market_id)
+        _check_tradable(market)
+        _check_price_signs(market, new, path)
         if new.HasField("client_order_id") and self._open_with_client_id(new.account_id, new.client_order_id):
             holder = self._open_with_client_id(new.account_id, new.client_order_id)
             assert holder is not None
@@ -234,7 +275,7 @@ class OrderEntryMixin:
             earlier = self._remembered(request.request_id, request.order)
             if earlier is not None:
                 return self.store.orders.get(earlier.order_ids[0])
-            order = self._save(self._build(request.order, request.request_id))
+            order = self._venue_fill(self._save(self._build(request.order, request.request_id)))
             self._remember(request.request_id, request.order, [order.order_id])
             return order
 
@@ -262,7 +303,7 @@ class OrderEntryMixin:
                     market_id=request.market_id,
                     feature="contingency_type",
                 )
-            orders = [self._build(leg, request.request_id) for leg in request.orders]
+            orders = [self._build(leg, request.request_id, path=f"orders[{i}]") for i, leg in enumerate(request.orders)]
             state.next_list_id += 1
             list_id = str(state.next_list_id)
             ids = [o.order_id for o in orders]
@@ -325,6 +366,9 @@ class OrderEntryMixin:
                 return self.store.orders.get(earlier.order_ids[0])
             order = self._find(request.order)
             _check_changeable(order)
+            market = self.store.markets.get(order.market_id)
+            _check_tradable(market)
+            _check_price_signs(market, request, "")
             if request.HasField("new_client_order_id"):
                 holder = self._open_with_client_id(order.account_id, request.new_client_order_id)
                 if holder is not None and holder.order_id != order.order_id:
@@ -532,6 +576,53 @@ class OrderEntryMixin:
                 position = sequence
                 if mine(order):
                     yield pb.StreamOrdersResponse(order=order, resume_token=_token(scope, sequence))
+
+
+def _check_tradable(market: market_pb2.Market) -> None:
+    """MARKET_NOT_TRADABLE for a market that cannot take orders by its kind (a published index)."""
+    if market.market_type == market_pb2.MARKET_TYPE_INDEX:
+        raise failed_precondition(
+            "MARKET_NOT_TRADABLE",
+            f"market {market.market_id} is an index and takes no orders",
+            market_id=market.market_id,
+            market_type=market_pb2.MarketType.Name(market.market_type),
+        )
+
+
+_PRICE_FIELDS = ("price", "trigger_price", "activation_price")
+
+
+def _check_price_signs(market: market_pb2.Market, message: Message, path: str) -> None:
+    """PRICE_SIGN_NOT_ALLOWED for a zero or negative price (order, trigger, activation, attached take-profit /
+    stop-loss) on a market whose negative_prices_allowed is false; validation accepts every sign."""
+    if market.negative_prices_allowed:
+        return
+    prefix = f"{path}." if path else ""
+    found: list[tuple[str, str]] = []
+    fields = message.DESCRIPTOR.fields_by_name
+    for name in _PRICE_FIELDS:
+        if name in fields and message.HasField(name):
+            found.append((prefix + name, getattr(message, name)))
+    for attached in ("take_profit", "stop_loss"):
+        if attached in fields and message.HasField(attached):
+            leg = getattr(message, attached)
+            if leg.trigger_price:
+                found.append((f"{prefix}{attached}.trigger_price", leg.trigger_price))
+            if leg.HasField("price"):
+                found.append((f"{prefix}{attached}.price", leg.price))
+    for where, value in found:
+        try:
+            positive = Decimal(value) > 0
+        except ArithmeticError:
+            continue  # not a decimal: validation reports it
+        if not positive:
+            raise invalid_argument(
+                "PRICE_SIGN_NOT_ALLOWED",
+                f"{where} {value} must be positive: market {market.market_id} does not allow negative or zero prices",
+                market_id=market.market_id,
+                field=where,
+                price=value,
+            )
 
 
 def _check_changeable(order: order_pb2.Order) -> None:
