@@ -1,7 +1,8 @@
 """Every CQC workflow is a nox session. `make help` lists the common ones; `nox -l` lists them all.
 
-Sessions reuse their virtualenvs and skip reinstalling when the pinned requirements have not changed
-(a stamp file in each venv records what was installed), so a second run starts in seconds.
+Every Python session runs in one shared environment (.nox/cqc-py311: tools, test and release requirements and
+packages/python editable), installed once and again only when a requirements file changes (a stamp records
+their digest), so a fresh clone pays for one install and a second run starts in seconds.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ GENERATED_PATHS = [
     "schemas/jsonschema",
 ]
 
-nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["test"]
@@ -38,35 +38,61 @@ nox.options.sessions = ["test"]
 PYTHON = "3.11"
 
 
+RELEASE_REQ = ROOT / "tools" / "requirements-release.txt"
+# One Python environment for every session: the pinned tools, test tools, release tools and packages/python
+# (editable, with its `testing` extra). One install instead of one per session keeps `make test` on a fresh
+# clone fast; sessions put its bin/ first on PATH, so `python`, `pytest`, `buf`, ... are the pinned ones.
+PYENV = ROOT / ".nox" / "cqc-py311"
+PYENV_INPUTS = (TOOLS_REQ, TEST_REQ, RELEASE_REQ, PY_PKG / "pyproject.toml")
+os.environ["PATH"] = f"{PYENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ["VIRTUAL_ENV"] = str(PYENV)
+
+
+def _python_env(session: nox.Session) -> None:
+    """Creates the shared environment once and (re)installs it only when a requirements file or
+    packages/python/pyproject.toml changed (a stamp records their digest). Safe when sessions run at once."""
+    import fcntl
+
+    digest = hashlib.sha256()
+    for f in PYENV_INPUTS:
+        digest.update(f.read_bytes())
+    stamp = PYENV / ".cqc-installed"
+    PYENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(PYENV.parent / ".cqc-py311.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == digest.hexdigest():
+            return
+        if not (PYENV / "bin" / "python").exists():
+            session.run(f"python{PYTHON}", "-m", "venv", str(PYENV), external=True)
+        pip = [str(PYENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        requirements = [arg for req in (TOOLS_REQ, TEST_REQ, RELEASE_REQ) for arg in ("-r", str(req))]
+        session.run(*pip, *requirements, "-e", f"{PY_PKG}[testing]", external=True)
+        stamp.write_text(digest.hexdigest())
+
+
 def _install_once(session: nox.Session, *args: str, files: tuple[Path, ...] = ()) -> None:
-    """pip-installs `args` unless this venv already holds exactly them (same args, same file contents)."""
+    """Installs extra `args` into the shared environment unless it already holds exactly them (same args,
+    same file contents); for a session's own additional requirements."""
+    _python_env(session)
+    key = hashlib.sha256(" ".join(args).encode()).hexdigest()[:16]
     digest = hashlib.sha256(" ".join(args).encode())
     for f in files:
         digest.update(f.read_bytes())
-    stamp = Path(session.virtualenv.location) / ".cqc-installed"
+    stamp = PYENV / f".cqc-extra-{key}"
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         return
-    session.install("--disable-pip-version-check", *args)
+    session.run(str(PYENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                *args, external=True)  # fmt: skip
     stamp.write_text(digest.hexdigest())
 
 
 def _tools(session: nox.Session) -> None:
-    _install_once(session, "-r", str(TOOLS_REQ), files=(TOOLS_REQ,))
+    _python_env(session)
 
 
 def _test_env(session: nox.Session) -> None:
-    """The Python test environment (test-python, conformance, interop): pinned tools and test tools, and
-    packages/python installed editable with its `testing` extra (reference servers)."""
-    _install_once(
-        session,
-        "-r",
-        str(TOOLS_REQ),
-        "-r",
-        str(TEST_REQ),
-        "-e",
-        f"{PY_PKG}[testing]",
-        files=(TOOLS_REQ, TEST_REQ, PY_PKG / "pyproject.toml"),
-    )
+    """The Python test environment (test-python, conformance, interop, ...): the shared environment."""
+    _python_env(session)
 
 
 def _npm_ci(session: nox.Session) -> None:
@@ -84,7 +110,7 @@ def _go_env() -> dict[str, str]:
     return {"GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def generate(session: nox.Session) -> None:
     """Regenerates Python, Go and TypeScript code from proto/ (all three, in one run)."""
     _tools(session)
@@ -103,7 +129,7 @@ def _snapshot() -> dict[str, str]:
     return digests
 
 
-@nox.session(name="check-generated", python=PYTHON)
+@nox.session(name="check-generated", python=False)
 def check_generated(session: nox.Session) -> None:
     """Regenerates, then fails if the generated code (as it was in the working tree, and as committed)
     differs from what the protos produce."""
@@ -124,7 +150,7 @@ def check_generated(session: nox.Session) -> None:
     session.log("generated code matches proto/")
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def lint(session: nox.Session) -> None:
     """buf format (check only) and buf lint (STANDARD + COMMENTS) on every CQC proto."""
     _tools(session)
@@ -135,7 +161,7 @@ def lint(session: nox.Session) -> None:
     session.log("buf format and buf lint passed")
 
 
-@nox.session(name="format", python=PYTHON)
+@nox.session(name="format", python=False)
 def format_(session: nox.Session) -> None:
     """Rewrites the protos in buf's canonical format."""
     _tools(session)
@@ -176,7 +202,7 @@ def _breaking_baselines() -> list[tuple[str, str]]:
     return baselines
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def breaking(session: nox.Session) -> None:
     """buf breaking (WIRE_JSON) against main and the last package release tag; passes when there is no baseline.
     A breaking change passes only together with a major version bump of every package."""
@@ -211,7 +237,7 @@ def breaking(session: nox.Session) -> None:
             # Allowed only when every package's major version is greater than at the baseline, or the baseline is
             # still in initial development (0.y.z) (docs/RELEASING.md).
             bumped = subprocess.run(
-                [str(Path(session.bin) / "python"), "tools/release.py", "major-bumped", ref],
+                [str(PYENV / "bin" / "python"), "tools/release.py", "major-bumped", ref],
                 cwd=ROOT, capture_output=True, text=True,
             )  # fmt: skip
             if bumped.returncode != 0:
@@ -223,7 +249,7 @@ def breaking(session: nox.Session) -> None:
             session.warn(f"breaking change against {label} accepted:\n{bumped.stdout}")
 
 
-@nox.session(name="test-python", python=PYTHON)
+@nox.session(name="test-python", python=False)
 def test_python(session: nox.Session) -> None:
     """pytest, mypy --strict and ruff for packages/python (installed editable with its pinned test tools)."""
     _test_env(session)
@@ -278,7 +304,7 @@ def test(session: nox.Session) -> None:
         session.notify(name)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def check(session: nox.Session) -> None:
     """Checks some protos in isolation (compile, buf lint, their examples and cases): `nox -s check -- FILE...`."""
     _tools(session)
@@ -287,7 +313,6 @@ def check(session: nox.Session) -> None:
 
 # --- Releases: thin wrappers around tools/release.py (see docs/RELEASING.md) ---------------------------------
 
-RELEASE_REQ = ROOT / "tools" / "requirements-release.txt"
 RELEASE_LANGS = ("python", "typescript", "go")
 
 
@@ -296,17 +321,17 @@ def _release_py(session: nox.Session, *args: str) -> None:
 
 
 def _release_tools(session: nox.Session) -> None:
-    _install_once(session, "-r", str(RELEASE_REQ), files=(RELEASE_REQ,))
+    _python_env(session)
 
 
-@nox.session(name="build-python", python=PYTHON)
+@nox.session(name="build-python", python=False)
 def build_python(session: nox.Session) -> None:
     """sdist + wheel into .build/release/python/dist: reproducible, the sdist builds the same wheel, twine check."""
     _release_tools(session)
     _release_py(session, "build-python")
 
 
-@nox.session(name="build-typescript", python=PYTHON)
+@nox.session(name="build-typescript", python=False)
 def build_typescript(session: nox.Session) -> None:
     """npm pack into .build/release/typescript: only dist/ JS + .d.ts, reproducible."""
     with session.chdir(TS_PKG):
@@ -314,13 +339,13 @@ def build_typescript(session: nox.Session) -> None:
     _release_py(session, "build-typescript")
 
 
-@nox.session(name="verify-go", python=PYTHON)
+@nox.session(name="verify-go", python=False)
 def verify_go(session: nox.Session) -> None:
     """packages/go: `go mod tidy` leaves no diff, go vet, go build; exports the module files for the consumer."""
     _release_py(session, "verify-go")
 
 
-@nox.session(name="release-check", python=PYTHON)
+@nox.session(name="release-check", python=False)
 def release_check(session: nox.Session) -> None:
     """Builds every artifact, installs each into a fresh environment and runs the consumer smoke tests; checks
     versions, changelogs and workflows. `nox -s release-check -- go` checks one language."""
@@ -355,14 +380,14 @@ def verify_tag(session: nox.Session) -> None:
     session.run(sys.executable, "tools/release.py", "verify-tag", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def publish(session: nox.Session) -> None:
     """Publishes what release-check built and tested (release workflows): `nox -s publish -- python [--dry-run]`."""
     _release_tools(session)
     _release_py(session, "publish", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def conformance(session: nox.Session) -> None:
     """Cross-language conformance: every case of testdata/ in Python, Go and TypeScript, then each language
     decodes the other two's encodings; prints a table and fails on any disagreement, or when a message of the
@@ -405,7 +430,7 @@ def conformance(session: nox.Session) -> None:
         session.run("python", "tests/conformance_report.py", env=env)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def interop(session: nox.Session) -> None:
     """Cross-language gRPC: the Python and Go reference servers on 127.0.0.1, the Python, Go and TypeScript
     scenario clients against each, every language's examples and `buf curl`; prints a matrix and fails on any
@@ -416,12 +441,12 @@ def interop(session: nox.Session) -> None:
     session.run("python", "tools/interop.py", *session.posargs, env=_go_env())
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks (not tests; not part of `test`): binary and canonical JSON encode/decode and protovalidate
     validation of five examples in Python, Go and TypeScript; prints ns/op, ops/s and encoded sizes, and one
     table of all three (docs/BENCHMARKS.md). Results also go to .build/bench/."""
-    _install_once(session, "-r", str(TOOLS_REQ), "-e", str(PY_PKG), files=(TOOLS_REQ, PY_PKG / "pyproject.toml"))
+    _python_env(session)
     with session.chdir(TS_PKG):
         _npm_ci(session)
     out = BUILD / "bench"
@@ -440,7 +465,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "tools/bench/report.py", str(out))
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def docs(session: nox.Session) -> None:
     """API reference from the protos (docs/reference/: Markdown per package, catalog.json for agents; links the
     JSON Schema, OpenAPI and AsyncAPI files). `make test` checks it is fresh (packages/python/tests/test_docs.py)."""

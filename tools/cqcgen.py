@@ -84,9 +84,18 @@ def write_deps(out: Path) -> Path:
     fds.file.extend(by_name[dep] for dep in validate.dependency)
     fds.file.append(validate)
     fds.file.extend(by_name[name] for name in GOOGLE_API_PROTOS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(fds.SerializeToString(deterministic=True))
+    _write_atomic(out, fds.SerializeToString(deterministic=True))
     return out
+
+
+def _write_atomic(out: Path, data: bytes) -> None:
+    """Writes `out` through a temporary file and a rename, so a concurrent reader (sessions run in
+    parallel) sees the old or the new file, never a partial one."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", delete=False) as tmp:
+        tmp.write(data)
+    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile creates 0600; generated and packaged files are world-readable
+    os.replace(tmp.name, out)
 
 
 def write_image(out: Path, deps: Path, root: Path = PROTO) -> Path:
@@ -106,10 +115,22 @@ def write_image(out: Path, deps: Path, root: Path = PROTO) -> Path:
 
 
 def _replace_tree(generated: Path, target: Path) -> None:
+    """Makes `target` hold exactly the files of `generated`: writes only files whose bytes differ (atomically)
+    and removes files that are no longer generated. Regenerating unchanged protos touches nothing, so tests
+    running beside `check-generated` never see a half-written tree."""
+    wanted = {p.relative_to(generated) for p in generated.rglob("*") if p.is_file()}
     if target.exists():
-        shutil.rmtree(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(generated, target)
+        for path in sorted(target.rglob("*"), reverse=True):
+            rel = path.relative_to(target)
+            if path.is_file() and rel not in wanted and "__pycache__" not in rel.parts:
+                path.unlink()
+            elif path.is_dir() and rel.name != "__pycache__" and not any(path.iterdir()):
+                path.rmdir()
+    for rel in sorted(wanted):
+        data = (generated / rel).read_bytes()
+        dest = target / rel
+        if not dest.is_file() or dest.read_bytes() != data:
+            _write_atomic(dest, data)
 
 
 def generate_python(deps: Path) -> None:

@@ -56,7 +56,7 @@ func errorStatus(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return status.FromContextError(err).Err()
 	}
-	return status.Error(codes.Internal, err.Error())
+	return internalError(err) // the error text stays in the server log
 }
 
 // validationStatus is the INVALID_ARGUMENT answer to a request with violations: ErrorInfo
@@ -82,9 +82,12 @@ func validationStatus(msg proto.Message, violations []cqc.Violation) error {
 
 // validate answers nil for a valid message, the INVALID_ARGUMENT status for an invalid one.
 func validate(msg proto.Message) error {
+	if sizes := sizeViolations(msg); len(sizes) > 0 { // lengths first: no walk of an oversized list
+		return validationStatus(msg, sizes)
+	}
 	violations, err := cqc.Violations(msg)
 	if err != nil {
-		return status.Errorf(codes.Internal, "validating %s: %v", msg.ProtoReflect().Descriptor().FullName(), err)
+		return internalError(fmt.Errorf("validating %s: %w", msg.ProtoReflect().Descriptor().FullName(), err))
 	}
 	if len(violations) > 0 {
 		return validationStatus(msg, violations)

@@ -111,7 +111,7 @@ func acctDec(r *big.Rat) string {
 func (g *venueGateway) idempotent(requestID string, req proto.Message, act func() (proto.Message, error)) (proto.Message, error) {
 	st := g.acct()
 	if prior, ok := st.requests[requestID]; ok {
-		if prior.request.ProtoReflect().Descriptor() != req.ProtoReflect().Descriptor() || !proto.Equal(prior.request, req) {
+		if !sameRequest(prior.request, req) {
 			return nil, newError(codes.AlreadyExists, "REQUEST_ID_REUSED", map[string]string{"request_id": requestID},
 				"request_id %s was used for a different request", requestID)
 		}

@@ -117,7 +117,7 @@ func (g *venueGateway) remembered(requestID string, request proto.Message) (*req
 	if !ok {
 		return nil, nil
 	}
-	if prior.request.ProtoReflect().Descriptor() != request.ProtoReflect().Descriptor() || !proto.Equal(prior.request, request) {
+	if !sameRequest(prior.request, request) {
 		return nil, reused(requestID)
 	}
 	return &prior, nil

@@ -32,38 +32,45 @@ type Options struct {
 	Testdata string
 	// ServerOptions are added to the grpc.Server's options (after the CQC interceptors).
 	ServerOptions []grpc.ServerOption
+	// MaxStreamsPerClient, MaxStreamsTotal and MaxStreamLifetime override the limits of the same names
+	// (limits.go) when positive.
+	MaxStreamsPerClient, MaxStreamsTotal int
+	MaxStreamLifetime                    time.Duration
 }
 
 // Server is a running reference server; create it with Start and stop it with Stop.
 type Server struct {
-	grpc   *grpc.Server
-	health *health.Server
-	state  *state
-	lis    net.Listener
-	done   chan struct{}
-	err    error
-	once   sync.Once
+	grpc    *grpc.Server
+	health  *health.Server
+	limiter *streamLimiter
+	state   *state
+	lis     net.Listener
+	done    chan struct{}
+	err     error
+	once    sync.Once
 }
 
 // New builds a gRPC server with the reference services, health and reflection registered and the CQC
 // interceptors installed, without listening: use it to serve on a listener of your own. The returned
 // stop function ends the live streams (StreamTrades) so that GracefulStop can return.
 func New(opts Options) (srv *grpc.Server, stop func(), err error) {
-	s, hs, st, err := build(opts)
+	s, hs, st, _, err := build(opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	return s, func() { st.close(); hs.Shutdown() }, nil
 }
 
-func build(opts Options) (*grpc.Server, *health.Server, *state, error) {
+func build(opts Options) (*grpc.Server, *health.Server, *state, *streamLimiter, error) {
 	st := newState()
 	if err := st.seed(opts.Testdata); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
+	limiter := newStreamLimiter(opts.MaxStreamsPerClient, opts.MaxStreamsTotal, opts.MaxStreamLifetime)
 	serverOptions := append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unaryInterceptor),
-		grpc.ChainStreamInterceptor(streamInterceptor),
+		grpc.ChainStreamInterceptor(streamInterceptor, limiter.interceptor),
+		grpc.MaxRecvMsgSize(MaxReceiveMessageBytes),
 	}, opts.ServerOptions...)
 	s := grpc.NewServer(serverOptions...)
 	servicesv1.RegisterAssetRegistryServer(s, &assetRegistry{s: st})
@@ -76,7 +83,7 @@ func build(opts Options) (*grpc.Server, *health.Server, *state, error) {
 	}
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s) // grpc.reflection.v1 and v1alpha
-	return s, hs, st, nil
+	return s, hs, st, limiter, nil
 }
 
 // Start listens on opts.Addr and serves the reference services until Stop is called or ctx is done.
@@ -85,7 +92,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	s, hs, st, err := build(opts)
+	s, hs, st, limiter, err := build(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +100,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cqctest: listen %s: %w", addr, err)
 	}
-	srv := &Server{grpc: s, health: hs, state: st, lis: lis, done: make(chan struct{})}
+	srv := &Server{grpc: s, health: hs, limiter: limiter, state: st, lis: lis, done: make(chan struct{})}
 	go func() {
 		defer close(srv.done)
 		if err := s.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {

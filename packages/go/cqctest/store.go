@@ -259,7 +259,7 @@ func create[T proto.Message](s *state, c *collection, msg T) (T, error) {
 	defer s.mu.Unlock()
 	id := c.idOf(msg)
 	if existing, ok := c.items[id]; ok {
-		if proto.Equal(withoutOutputOnly(existing), withoutOutputOnly(msg)) {
+		if sameRequest(withoutOutputOnly(existing), withoutOutputOnly(msg)) {
 			return proto.Clone(existing).(T), nil
 		}
 		var zero T
