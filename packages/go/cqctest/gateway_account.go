@@ -35,14 +35,8 @@ const defaultLeverage = "1"
 // maxPageBytes bounds a page's encoded size (the contract's 4 MiB, with headroom).
 const maxPageBytes = 3 << 20
 
-type acctRequest struct {
-	request  proto.Message
-	response proto.Message
-}
-
 // accountState is the account-side state of one server state; guarded by state.mu.
 type accountState struct {
-	requests map[string]acctRequest
 	ledger   []*portfoliov1.Transaction
 	debts    map[string]*big.Rat // account|asset|market -> principal
 	isolated map[string]*big.Rat // account|market|side -> isolated margin
@@ -63,7 +57,7 @@ var accountStates sync.Map // *state -> *accountState
 // acct returns the account-side state; the caller holds g.s.mu.
 func (g *venueGateway) acct() *accountState {
 	v, _ := accountStates.LoadOrStore(g.s, &accountState{
-		requests: map[string]acctRequest{}, debts: map[string]*big.Rat{}, isolated: map[string]*big.Rat{},
+		debts: map[string]*big.Rat{}, isolated: map[string]*big.Rat{},
 		changed: make(chan struct{}), balances: map[string]*venuesv1.Balance{},
 	})
 	return v.(*accountState)
@@ -107,21 +101,21 @@ func acctDec(r *big.Rat) string {
 }
 
 // idempotent answers a repeated request_id with its first answer, or runs act and remembers its answer;
-// the caller holds g.s.mu for writing.
+// the caller holds g.s.mu for writing. Request ids live in the server's one store (state.requests), shared
+// with order entry: a request_id used by any other VenueGateway request is REQUEST_ID_REUSED.
 func (g *venueGateway) idempotent(requestID string, req proto.Message, act func() (proto.Message, error)) (proto.Message, error) {
-	st := g.acct()
-	if prior, ok := st.requests[requestID]; ok {
+	if prior, ok := g.s.requests[requestID]; ok {
 		if !sameRequest(prior.request, req) {
 			return nil, newError(codes.AlreadyExists, "REQUEST_ID_REUSED", map[string]string{"request_id": requestID},
 				"request_id %s was used for a different request", requestID)
 		}
-		return proto.Clone(prior.response), nil
+		return proto.Clone(prior.extra), nil
 	}
 	resp, err := act()
 	if err != nil {
 		return nil, err
 	}
-	st.requests[requestID] = acctRequest{request: proto.Clone(req), response: proto.Clone(resp)}
+	g.s.requests[requestID] = requestEntry{request: proto.Clone(req), extra: proto.Clone(resp)}
 	return resp, nil
 }
 

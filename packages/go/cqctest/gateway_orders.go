@@ -108,7 +108,7 @@ func (g *venueGateway) save(o *venuesv1.Order) error {
 	l.changes = append(l.changes, proto.Clone(o).(*venuesv1.Order))
 	close(l.changed)
 	l.changed = make(chan struct{})
-	return nil
+	return g.recordExecution(o) // what the venue reports about this change (gateway_executions.go)
 }
 
 // remembered returns the first use of requestID, nil when unused, or REQUEST_ID_REUSED.
@@ -174,7 +174,8 @@ func (g *venueGateway) find(ref *servicesv1.OrderRef) (*orderEntry, error) {
 
 // build makes the Order of a NewOrder after the checks made before the venue (an error creates no order);
 // the caller holds the lock for writing.
-func (g *venueGateway) build(in *servicesv1.NewOrder, requestID string) (*venuesv1.Order, error) {
+// path is the NewOrder's field path in the request, for error metadata.
+func (g *venueGateway) build(in *servicesv1.NewOrder, requestID, path string) (*venuesv1.Order, error) {
 	if _, ok := g.s.accounts.items[in.GetAccountId()]; !ok {
 		return nil, notFound("NOT_FOUND_ACCOUNT", "account_id", in.GetAccountId())
 	}
@@ -183,6 +184,12 @@ func (g *venueGateway) build(in *servicesv1.NewOrder, requestID string) (*venues
 		return nil, notFound("NOT_FOUND_MARKET", "market_id", in.GetMarketId())
 	}
 	market := m.(*marketsv1.Market)
+	if err := checkTradable(market); err != nil {
+		return nil, err
+	}
+	if err := checkPriceSigns(market, path, newOrderPrices(in)); err != nil {
+		return nil, err
+	}
 	if in.ClientOrderId != nil {
 		if holder := g.openWithClientID(in.GetAccountId(), in.GetClientOrderId()); holder != nil {
 			return nil, newError(codes.AlreadyExists, "DUPLICATE_CLIENT_ORDER_ID",
@@ -249,11 +256,14 @@ func (g *venueGateway) place(req *servicesv1.PlaceOrderRequest) (*venuesv1.Order
 		}
 		return nil, err
 	}
-	order, err := g.build(req.GetOrder(), req.GetRequestId())
+	order, err := g.build(req.GetOrder(), req.GetRequestId(), "order")
 	if err != nil {
 		return nil, err
 	}
 	if err := g.save(order); err != nil {
+		return nil, err
+	}
+	if order, err = g.venueFill(order); err != nil {
 		return nil, err
 	}
 	g.remember(req.GetRequestId(), req.GetOrder(), []string{order.GetOrderId()}, nil)
@@ -323,8 +333,8 @@ func (g *venueGateway) PlaceOrderList(_ context.Context, req *servicesv1.PlaceOr
 	var orders []*venuesv1.Order
 	var ids []string
 	rejected := false
-	for _, leg := range req.GetOrders() {
-		o, err := g.build(leg, req.GetRequestId())
+	for i, leg := range req.GetOrders() {
+		o, err := g.build(leg, req.GetRequestId(), fmt.Sprintf("orders[%d]", i))
 		if err != nil {
 			return nil, err
 		}
@@ -439,6 +449,15 @@ func (g *venueGateway) amend(req *servicesv1.AmendOrderRequest) (*venuesv1.Order
 	o := proto.Clone(e.order).(*venuesv1.Order)
 	if err := checkChangeable(o); err != nil {
 		return nil, err
+	}
+	if m, ok := g.s.markets.items[o.GetMarketId()]; ok {
+		market := m.(*marketsv1.Market)
+		if err := checkTradable(market); err != nil {
+			return nil, err
+		}
+		if err := checkPriceSigns(market, "", map[string]*string{"price": req.Price, "trigger_price": req.TriggerPrice}); err != nil {
+			return nil, err
+		}
 	}
 	if req.NewClientOrderId != nil {
 		if holder := g.openWithClientID(o.GetAccountId(), req.GetNewClientOrderId()); holder != nil && holder.GetOrderId() != o.GetOrderId() {
