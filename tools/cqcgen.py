@@ -314,42 +314,11 @@ def generate_jsonschema(deps: Path) -> None:
         _replace_tree(out, JSONSCHEMA_OUT)
 
 
-OPENAPI_TOOLS = ROOT / "tools" / "openapi"  # tools-only Go module pinning gnostic's protoc-gen-openapi
-
-
-def generate_openapi(deps: Path) -> None:
-    """One OpenAPI 3 document per service (docs/openapi/<service>.openapi.yaml): gnostic's protoc-gen-openapi
-    from the google.api.http mappings, post-processed by tools/cqcopenapi.py (validation rules, error model;
-    it also fails on a broken mapping)."""
-    import cqcopenapi
-
-    plugin = subprocess.run(
-        ["go", "tool", "-n", "protoc-gen-openapi"], cwd=OPENAPI_TOOLS, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    service_files = [f for f in proto_files() if re.search(r"^service ", (PROTO / f).read_text(), re.MULTILINE)]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        protoc(
-            [
-                f"--descriptor_set_in={deps}",
-                f"-I{PROTO}",
-                f"--plugin=protoc-gen-openapi={plugin}",
-                f"--openapi_out={out}",
-                "--openapi_opt=output_mode=source_relative,enum_type=string,fq_schema_naming=true,"
-                "default_response=true",
-                *service_files,
-            ]
-        )
-        image = write_image(out / "image.binpb", deps)
-        cqcopenapi.write_documents(out, image)
-
-
 LANGUAGES = {
     "python": generate_python,
     "go": generate_go,
     "typescript": generate_typescript,
     "jsonschema": generate_jsonschema,
-    "openapi": generate_openapi,
 }
 
 
