@@ -299,6 +299,7 @@ def test(session: nox.Session) -> None:
         "conformance",
         "interop",
         "release-check",
+        "config-schemas",
     )
     for name in sessions:
         session.notify(name)
@@ -471,3 +472,12 @@ def docs(session: nox.Session) -> None:
     JSON Schema, OpenAPI and AsyncAPI files). `make test` checks it is fresh (packages/python/tests/test_docs.py)."""
     _test_env(session)
     session.run("python", "tools/cqcdocs.py", "build", env=_go_env())
+
+
+@nox.session(name="config-schemas", python=False)
+def config_schemas(session: nox.Session) -> None:
+    """Every example service configuration (examples/config/*.yaml) against its generated JSON Schema with a
+    standard Go validator (santhosh-tekuri/jsonschema, pinned in the tools-only module tools/jsonschema). The
+    Python (jsonschema) and TypeScript (ajv) checks run in test-python and test-typescript."""
+    with session.chdir(ROOT / "tools" / "jsonschema"):
+        session.run("go", "test", "-count=1", ".", external=True, env=_go_env())
