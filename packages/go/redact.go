@@ -314,7 +314,7 @@ var (
 	scrubHeader    = regexp.MustCompile(`(?i)[ \t]+(` + credentialNames(CredentialParameters) + `)[ ]*:[ ]*[^ \t]*`)
 	scrubRule      = regexp.MustCompile(`(?i)(^|[^A-Za-z0-9])(` + credentialNames(CredentialParameters) + `)["']?[ ]*[=:]`)
 	scrubJSONValue = regexp.MustCompile(`(?i)("(` + credentialNames(CredentialJSONKeys) + `)"[ \t\r\n]*:[ \t\r\n]*)"(?:[^"\\]|\\.)+"`)
-	scrubQuery     = regexp.MustCompile(`\?([^\s#]*)`)
+	scrubQuery     = regexp.MustCompile(`\?([^\t\n\f\r #]*)`)
 	scrubScheme    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*`)
 )
 

@@ -259,7 +259,7 @@ _JSON_VALUE = _re.compile(
     f"(\"({_names(list(CREDENTIAL_JSON_KEYS))})\"[ \\t\\r\\n]*:[ \\t\\r\\n]*)\"(?:[^\"\\\\]|\\\\.)+\"",
     _re.IGNORECASE,
 )
-_QUERY = _re.compile(r"\?([^\s#]*)")
+_QUERY = _re.compile(r"\?([^\t\n\f\r #]*)")
 
 
 def scrub_endpoint(endpoint: str) -> str:
