@@ -411,7 +411,7 @@ def _position(name: str, source: str, record: Json) -> Kind:
     txid = record["venue_key"]  # the position's txid: the key of the result object
     return (
         "payload",
-        lambda p: kraken_margin_position(p, ids, txid, "ZUSD"),  # XXBTZUSD is quoted in ZUSD
+        lambda p: kraken_margin_position(p, ids, txid, "ZUSD", "XXBT"),  # XXBTZUSD: base XXBT, quote ZUSD
         lambda _p: kraken_margin_position_ledger(ids, txid),
     )
 

@@ -15,11 +15,13 @@ Sources and conversions (position.proto comments; proto/README.md sign conventio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -28,7 +30,7 @@ from cqc.types.v1 import amount_pb2
 from cqc.venues.v1 import trading_pb2
 
 from .convert import Json, fmt, source_record, timestamp_ms
-from .gaps import open_gap, raw
+from .gaps import raw
 from .ledger import UNSET, Entry, Target, mapped
 from .ledgers import same
 
@@ -99,6 +101,16 @@ def okx_position(payload: Json, ids: PositionIds) -> dict[str, Message]:
         position.realized_pnl.CopyFrom(_amount(p["pnl"], ccy))
     if _none_if_zero(p["liqPenalty"]):
         position.liquidation_penalty.CopyFrom(_amount(fmt(-Decimal(p["liqPenalty"])), ccy))
+    if p["uplLastPx"] != "":
+        position.unrealized_pnl_last_price.CopyFrom(_amount(p["uplLastPx"], ccy))
+    if p["uplRatioLastPx"] != "":
+        position.unrealized_pnl_last_price_fraction = p["uplRatioLastPx"]
+    if p["baseBal"] != "":
+        position.isolated_base_balance = p["baseBal"]
+    if p["quoteBal"] != "":
+        position.isolated_quote_balance = p["quoteBal"]
+    if _none_if_zero(p["spotInUseAmt"]):
+        position.spot_in_use.CopyFrom(_amount(p["spotInUseAmt"], ids.assets[p["spotInUseCcy"]]))
     if _none_if_zero(p["quoteBorrowed"]):
         position.margin_loan.CopyFrom(
             position_pb2.MarginLoan(
@@ -119,6 +131,10 @@ def _dec_or_unset(path: str) -> Target:
     return Target(POS, path, lambda v, _r: UNSET if not v or Decimal(v) == 0 else Decimal(v), "decimal")
 
 
+def _dec_or_empty(path: str) -> Target:
+    return Target(POS, path, lambda v, _r: UNSET if v == "" else Decimal(v), "decimal")
+
+
 def _negated(path: str) -> Target:
     return Target(POS, path, lambda v, _r: -Decimal(v), "decimal")
 
@@ -136,7 +152,7 @@ def okx_position_ledger(ids: PositionIds) -> dict[str, Entry]:
         "posId": mapped(same(POS, "venue_position_id")),
         "posSide": mapped(Target(POS, "side", lambda v, _r: OKX_SIDE[v])),
         "pos": mapped(Target(POS, "quantity", signed, "decimal")),
-        "baseBal": open_gap("quick-margin base balance of a MARGIN position", "portfolio-risk"),
+        "baseBal": mapped(_dec_or_empty("isolated_base_balance")),
         "ccy": mapped(Target(POS, "settlement_asset_id", lambda v, _r: ids.assets[v])),
         "fee": mapped(_negated("commissions[0].amount")),
         "lever": mapped(_dec("leverage")),
@@ -165,8 +181,8 @@ def okx_position_ledger(ids: PositionIds) -> dict[str, Entry]:
         "adl": mapped(Target(POS, "adl_indicator", lambda v, _r: int(v))),
         "cTime": mapped(Target(POS, "open_time", lambda v, _r: int(v), "time")),
         "realizedPnl": raw("= pnl + fee + fundingFee + liqPenalty (OKX): derived from the components mapped"),
-        "uplLastPx": open_gap("unrealised PnL valued at the last price (beside upl at mark)", "portfolio-risk"),
-        "uplRatioLastPx": open_gap("uplLastPx over the initial margin", "portfolio-risk"),
+        "uplLastPx": mapped(_dec_or_empty("unrealized_pnl_last_price.amount")),
+        "uplRatioLastPx": mapped(_dec_or_empty("unrealized_pnl_last_price_fraction")),
         "availPos": mapped(_dec("closable_quantity")),
         "bePx": mapped(_dec_or_unset("break_even_price")),
         "fundingFee": mapped(_negated("funding.amount")),
@@ -183,11 +199,17 @@ def okx_position_ledger(ids: PositionIds) -> dict[str, Entry]:
         "pendingCloseOrdLiabVal": mapped(_dec_or_unset(f"{loan}.pending_close_liability")),
         "pnl": mapped(_dec_or_unset("realized_pnl.amount")),
         "posCcy": raw("position currency of a MARGIN position; a swap counts contracts (quantity_unit)"),
-        "quoteBal": open_gap("quick-margin quote balance of a MARGIN position", "portfolio-risk"),
+        "quoteBal": mapped(_dec_or_empty("isolated_quote_balance")),
         "quoteBorrowed": mapped(_dec_or_unset(f"{loan}.liability")),
         "quoteInterest": mapped(_dec_or_unset(f"{loan}.accrued_interest")),
-        "spotInUseAmt": open_gap("spot balance used to hedge the position (spot-derivatives mode)", "portfolio-risk"),
-        "spotInUseCcy": open_gap("currency of spotInUseAmt", "portfolio-risk"),
+        "spotInUseAmt": mapped(_dec_or_unset("spot_in_use.amount")),
+        "spotInUseCcy": mapped(
+            Target(
+                POS,
+                "spot_in_use.asset_id",
+                lambda v, r: ids.assets[str(v)] if _none_if_zero(r["spotInUseAmt"]) else UNSET,
+            )
+        ),
         "usdPx": raw("USD price of the margin currency: a conversion rate (market data)"),
     }
 
@@ -195,7 +217,7 @@ def okx_position_ledger(ids: PositionIds) -> dict[str, Entry]:
 # --- Kraken spot margin position ------------------------------------------------------------------------------------
 
 
-def kraken_margin_position(payload: Json, ids: PositionIds, txid: str, quote: str) -> dict[str, Message]:
+def kraken_margin_position(payload: Json, ids: PositionIds, txid: str, quote: str, base: str) -> dict[str, Message]:
     p = payload
     record = source_record("kraken", f"POST /0/private/OpenPositions ({txid})", payload, ids.receive_time)
     opened = Timestamp()
@@ -219,10 +241,33 @@ def kraken_margin_position(payload: Json, ids: PositionIds, txid: str, quote: st
         open_time=opened,
         source_record=record,
     )
+    position.venue_opening_order_id = p["ordertxid"]
+    rate, period = kraken_rollover_terms(p["terms"])
+    next_rollover = Timestamp()
+    next_rollover.FromSeconds(int(p["rollovertm"]))
+    # A long borrows the quote asset, a short the base asset; Kraken publishes the terms, not the amount.
+    position.margin_loan.CopyFrom(
+        position_pb2.MarginLoan(
+            liability_asset_id=ids.assets[quote] if p["type"] == "buy" else ids.assets[base],
+            interest_rate=rate,
+            interest_period=period,
+            next_interest_time=next_rollover,
+        )
+    )
     if Decimal(p["vol_closed"]) == 0:
         # Kraken publishes no update time; a position nothing was closed from last changed when it opened.
         position.update_time.CopyFrom(opened)
     return {POS: position}
+
+
+def kraken_rollover_terms(terms: str) -> tuple[str, Duration]:
+    """Kraken terms "0.0200% per 4 hours" -> (rate as a fraction "0.0002", period 4 h)."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)% per ([0-9]+) hours?", terms)
+    if not match:
+        raise ValueError(f"unrecognised Kraken rollover terms {terms!r}")
+    period = Duration()
+    period.FromSeconds(int(match[2]) * 3600)
+    return fmt((Decimal(match[1]) / 100).normalize()), period
 
 
 def kraken_margin_position_ledger(ids: PositionIds, txid: str) -> dict[str, Entry]:
@@ -233,10 +278,7 @@ def kraken_margin_position_ledger(ids: PositionIds, txid: str) -> dict[str, Entr
         return size if r["type"] == "buy" else -size
 
     return {
-        "ordertxid": open_gap(
-            "the venue id of the order that opened the position (Position.opening_order_id is a CQC id)",
-            "portfolio-risk",
-        ),
+        "ordertxid": mapped(same(POS, "venue_opening_order_id")),
         "pair": mapped(Target(POS, "market_id", lambda v, _r: ids.markets[v])),
         "time": mapped(
             Target(POS, "open_time", lambda v, _r: int(Decimal(repr(v)) * 1000), "time"),
@@ -261,9 +303,16 @@ def kraken_margin_position_ledger(ids: PositionIds, txid: str) -> dict[str, Entr
         "vol_closed": mapped(Target(POS, "quantity", open_size, "decimal")),
         "margin": mapped(_dec("initial_margin")),
         "posstatus": raw("'open': the endpoint lists open positions only"),
-        "terms": open_gap(
-            "the margin loan's rollover interest terms ('0.0200% per 4 hours'): MarginLoan has no rate or period",
-            "portfolio-risk",
+        "terms": mapped(
+            Target(
+                POS, "margin_loan.interest_rate", lambda v, _r: Decimal(kraken_rollover_terms(str(v))[0]), "decimal"
+            ),
+            Target(
+                POS,
+                "margin_loan.interest_period",
+                lambda v, _r: kraken_rollover_terms(str(v))[1].ToMilliseconds(),
+                "duration",
+            ),
         ),
-        "rollovertm": open_gap("time of the next rollover (interest charge) of the margin loan", "portfolio-risk"),
+        "rollovertm": mapped(Target(POS, "margin_loan.next_interest_time", lambda v, _r: int(str(v)) * 1000, "time")),
     }
