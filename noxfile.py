@@ -29,6 +29,7 @@ GENERATED_PATHS = [
     "packages/go/gen",
     "packages/typescript/src/gen",
     "schemas/jsonschema",
+    "docs/asyncapi",
 ]
 
 nox.options.reuse_existing_virtualenvs = True
@@ -96,14 +97,21 @@ def _test_env(session: nox.Session) -> None:
 
 
 def _npm_ci(session: nox.Session) -> None:
-    """Installs packages/typescript's locked dependencies when node_modules is missing or stale."""
+    """Installs packages/typescript's locked dependencies when node_modules is missing or stale (one session
+    at a time: a lock file serialises concurrent sessions)."""
+    import fcntl
+
     lock = TS_PKG / "package-lock.json"
     stamp = TS_PKG / "node_modules" / ".cqc-lock-sha256"
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest:
-        return
-    session.run("npm", "ci", "--no-audit", "--no-fund", external=True, env={"npm_config_update_notifier": "false"})
-    stamp.write_text(digest)
+    (ROOT / ".nox").mkdir(exist_ok=True)
+    with open(ROOT / ".nox" / ".cqc-npm.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == digest:
+            return
+        env = {"npm_config_update_notifier": "false"}
+        session.run("npm", "ci", "--no-audit", "--no-fund", external=True, env=env)
+        stamp.write_text(digest)
 
 
 def _go_env() -> dict[str, str]:
@@ -298,7 +306,9 @@ def test(session: nox.Session) -> None:
         "test-typescript",
         "conformance",
         "interop",
+        "events",
         "release-check",
+        "fuzz",
         "config-schemas",
     )
     for name in sessions:
@@ -472,6 +482,29 @@ def docs(session: nox.Session) -> None:
     JSON Schema, OpenAPI and AsyncAPI files). `make test` checks it is fresh (packages/python/tests/test_docs.py)."""
     _test_env(session)
     session.run("python", "tools/cqcdocs.py", "build", env=_go_env())
+
+
+@nox.session(python=False)
+def events(session: nox.Session) -> None:
+    """CQC events on a real NATS JetStream server (pinned, built from tools/nats into .build/): each of Python,
+    Go and TypeScript publishes and consumes; a consumer killed and restarted, publisher retries, a server
+    restart, dead letters; prints the matrix and the counts and fails on any loss, duplicate or order
+    violation (tools/events.py)."""
+    _test_env(session)
+    with session.chdir(TS_PKG):
+        _npm_ci(session)
+    session.run("python", "tools/events.py", *session.posargs, env=_go_env())
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """Differential fuzzing (tools/fuzz.py): seeded mutations of the examples through one Python, Go and
+    TypeScript executor each; fails on any disagreement not explained by an expected failure.
+    `nox -s fuzz -- --count 100000 --seed 7` runs longer (default: 3000 inputs, seed 1)."""
+    _test_env(session)
+    with session.chdir(TS_PKG):
+        _npm_ci(session)
+    session.run("python", "tools/fuzz.py", *session.posargs, env=_go_env())
 
 
 @nox.session(name="config-schemas", python=False)
