@@ -13,7 +13,9 @@
  *
  * {@link decodeJson} / {@link decodeJsonString} do the same for proto3 JSON: before `fromJson`, they reject
  * `google.protobuf.Timestamp` strings that are not real RFC 3339 instants (`T24:00:00Z`, `2023-02-29`), which
- * `@bufbuild/protobuf` would otherwise roll over to another instant.
+ * `@bufbuild/protobuf` would otherwise roll over to another instant, and drop oneof members given as `null`
+ * (unset in proto3 JSON), which `@bufbuild/protobuf` would count as set; bytes must be well-formed base64
+ * (`"AAEC="` is rejected, as in Go).
  */
 import {
   type DescField,
@@ -22,6 +24,7 @@ import {
   fromJson,
   type JsonValue,
   type MessageShape,
+  ScalarType,
 } from "@bufbuild/protobuf";
 import { registry } from "./registry.js";
 
@@ -150,29 +153,63 @@ function checkTimestamp(text: string): void {
   }
 }
 
-function checkJson(schema: DescMessage, value: JsonValue, depth: number): void {
-  if (depth > MAX_BINARY_DEPTH) return;
+/** Standard or URL-safe base64, padded (to a multiple of 4) or not, as Go's protojson accepts it. */
+function checkBase64(text: string): void {
+  const ok = /^[A-Za-z0-9+/_-]*={0,2}$/.test(text) && (text.includes("=") ? text.length % 4 === 0 : text.length % 4 !== 1);
+  if (!ok) throw new DecodeError(`invalid base64 ${JSON.stringify(text)}`);
+}
+
+/**
+ * Checks `value` against `schema` and returns it normalised: a oneof member given as JSON `null` (unset, in
+ * proto3 JSON) is dropped, because @bufbuild/protobuf counts it as set and then rejects a second member that
+ * Go and Python accept. The input is never modified (changed objects are copied).
+ */
+function checkJson(schema: DescMessage, value: JsonValue, depth: number): JsonValue {
+  if (depth > MAX_BINARY_DEPTH) return value;
   if (schema.typeName === "google.protobuf.Timestamp") {
     if (typeof value === "string") checkTimestamp(value);
-    return;
+    return value;
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return;
+  if (value === null || typeof value !== "object" || Array.isArray(value) || schema.typeName.startsWith("google.protobuf.")) {
+    return value;
+  }
+  let out: { [key: string]: JsonValue } = value;
+  const set = (key: string, v: JsonValue | undefined): void => {
+    if (out === value) out = { ...value };
+    if (v === undefined) delete out[key];
+    else out[key] = v;
+  };
   for (const field of schema.fields) {
-    const v = value[field.jsonName] ?? value[field.name];
-    if (v === undefined || v === null) continue;
-    if (field.fieldKind === "message") checkJson(field.message, v, depth + 1);
-    else if (field.fieldKind === "list" && field.listKind === "message" && Array.isArray(v)) {
-      for (const item of v) checkJson(field.message, item, depth + 1);
-    } else if (field.fieldKind === "map" && field.mapKind === "message" && typeof v === "object" && !Array.isArray(v)) {
-      for (const item of Object.values(v)) checkJson(field.message, item, depth + 1);
+    for (const key of field.jsonName === field.name ? [field.name] : [field.jsonName, field.name]) {
+      const v = value[key];
+      if (v === undefined) continue;
+      if (v === null) {
+        const isValue = field.fieldKind === "message" && field.message.typeName === "google.protobuf.Value";
+        if (field.oneof !== undefined && !isValue) set(key, undefined);
+        continue;
+      }
+      if (field.fieldKind === "scalar" && field.scalar === ScalarType.BYTES && typeof v === "string") {
+        checkBase64(v);
+      } else if (field.fieldKind === "list" && field.scalar === ScalarType.BYTES && Array.isArray(v)) {
+        for (const item of v) if (typeof item === "string") checkBase64(item);
+      } else if (field.fieldKind === "message") {
+        const checked = checkJson(field.message, v, depth + 1);
+        if (checked !== v) set(key, checked);
+      } else if (field.fieldKind === "list" && field.listKind === "message" && Array.isArray(v)) {
+        const items = v.map((item) => checkJson(field.message, item, depth + 1));
+        if (items.some((item, i) => item !== v[i])) set(key, items);
+      } else if (field.fieldKind === "map" && field.mapKind === "message" && typeof v === "object" && !Array.isArray(v)) {
+        const entries = Object.entries(v).map(([k, item]) => [k, checkJson(field.message, item, depth + 1)] as const);
+        if (entries.some(([k, item]) => item !== v[k])) set(key, Object.fromEntries(entries));
+      }
     }
   }
+  return out;
 }
 
 /** Decodes an untrusted proto3 JSON value as `schema` (after CQC's pre-checks); throws on malformed input. */
 export function decodeJson<Desc extends DescMessage>(schema: Desc, value: JsonValue): MessageShape<Desc> {
-  checkJson(schema, value, 0);
-  return fromJson(schema, value, { registry });
+  return fromJson(schema, checkJson(schema, value, 0), { registry });
 }
 
 /** Decodes untrusted proto3 JSON text as `schema` (after CQC's pre-checks); throws on malformed input. */

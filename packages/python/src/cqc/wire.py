@@ -7,10 +7,11 @@ exactly to their end, groups end with their own end tag, and nothing (sub-messag
 included) nests deeper than :data:`MAX_BINARY_DEPTH`. The runtimes differ on the last point (Python's stops at
 100 levels, TypeScript's at 99, Go's at 10,000); CQC's helpers pin one limit so all three accept the same bytes.
 
-:func:`decode_json` rejects, before ``json_format`` sees them, two leniencies of protobuf's Python JSON parser
+:func:`decode_json` rejects, before ``json_format`` sees them, leniencies of protobuf's Python JSON parser
 that Go and TypeScript do not have: an enum given as a numeric *string* (``"type": "1"``), as ``true`` or as
 a fractional number, a timestamp with a decimal point but no fractional digits (``"2025-01-01T00:00:00.Z"``),
-a duration with more than 9 fractional digits, and a message that is not a JSON object (``[]``).
+a duration with more than 9 fractional digits, malformed base64 for bytes (``"AAEC="``), and a message
+that is not a JSON object (``[]``).
 """
 
 from __future__ import annotations
@@ -109,7 +110,17 @@ def _scan(descriptor: Descriptor | None, data: memoryview, pos: int, end: int, d
 
 _EMPTY_FRACTION = re.compile(r"\.(Z|[+-]\d\d:\d\d)$")
 _LONG_FRACTION = re.compile(r"\.\d{10,}s$")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
 _NUMBER = re.compile(r"\s*[-+]?\d+(\.\d*)?([eE][-+]?\d+)?\s*")
+
+
+def _is_base64(text: str) -> bool:
+    """Standard or URL-safe base64, padded (to a multiple of 4) or not, as Go's protojson accepts it."""
+    if not _BASE64.fullmatch(text):
+        return False
+    if "=" in text:
+        return len(text) % 4 == 0
+    return len(text) % 4 != 1
 
 
 def _check_json(descriptor: Descriptor, value: Any, depth: int) -> None:
@@ -129,8 +140,16 @@ def _check_json(descriptor: Descriptor, value: Any, depth: int) -> None:
         item = value.get(field.json_name, value.get(field.name))
         if item is None:
             continue
-        values = item if isinstance(item, list) else list(item.values()) if isinstance(item, dict) else [item]
-        if field.type == FieldDescriptor.TYPE_ENUM:
+        is_map = field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry
+        if is_map:
+            values = list(item.values()) if isinstance(item, dict) else []
+        else:
+            values = item if field.is_repeated and isinstance(item, list) else [item]
+        if field.type == FieldDescriptor.TYPE_BYTES:
+            for v in values:
+                if isinstance(v, str) and not _is_base64(v):
+                    raise json_format.ParseError(f"bytes {field.name}: {v!r} is not base64")
+        elif field.type == FieldDescriptor.TYPE_ENUM:
             for v in values:
                 if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
                     raise json_format.ParseError(f"enum {field.name}: {v!r} is neither a value name nor an integer")
@@ -138,12 +157,14 @@ def _check_json(descriptor: Descriptor, value: Any, depth: int) -> None:
                     raise json_format.ParseError(f"enum {field.name}: a number must be a JSON number, not {v!r}")
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             sub = field.message_type
-            if sub.GetOptions().map_entry:
+            if is_map:
                 value_field = sub.fields_by_name["value"]
                 if value_field.type != FieldDescriptor.TYPE_MESSAGE:
                     continue
                 sub = value_field.message_type
             for v in values:
+                if v is not None and not isinstance(v, dict) and not sub.full_name.startswith("google.protobuf."):
+                    raise json_format.ParseError(f"{field.name}: {sub.full_name} must be a JSON object")
                 _check_json(sub, v, depth + 1)
 
 
