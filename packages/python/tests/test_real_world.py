@@ -34,6 +34,7 @@ from real_world.aave import AaveReserveIds, aave_reserve
 from real_world.bybit import bybit_instrument
 from real_world.coinbase import coinbase_product
 from real_world.deribit import deribit_instrument
+from real_world.fix import fix_fields
 from real_world.issue10 import issue10_kinds
 from real_world.ledger import Account, Entry, account, is_decimal_field
 from real_world.ledgers import binance_execution_report_ledger, binance_spot_ledger, binance_usdm_ledger, okx_ledger
@@ -131,7 +132,9 @@ class Case:
         return f"{self.record}:{self.key}"
 
     def payload(self) -> Any:
-        return json.loads((REAL_WORLD / self.record).read_text())[self.key]
+        value = json.loads((REAL_WORLD / self.record).read_text())[self.key]
+        # A text payload is a FIX tag=value message (the only non-JSON kind here): accounted field by field.
+        return fix_fields(value) if isinstance(value, str) else value
 
 
 def _listing(mapper: Callable[[Any, ListingIds], tuple[Message, Message]], ids: ListingIds) -> Mapper:

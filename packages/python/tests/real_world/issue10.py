@@ -60,6 +60,7 @@ from .combos import (
 from .compound import CometIds, comet_market, comet_market_ledger
 from .convert import Json
 from .dydx import DydxIds, dydx_perpetual_market, dydx_perpetual_market_ledger
+from .fix import FixIds, binance_fix_execution_report, binance_fix_execution_report_ledger
 from .ledger import Entry
 from .listings import (
     ListingIds,
@@ -67,6 +68,8 @@ from .listings import (
     bitmex_instrument_ledger,
     kraken_asset_pair,
     kraken_asset_pair_ledger,
+    okx_margin_tier,
+    okx_margin_tier_ledger,
 )
 from .market_data_records import (
     FeedIds,
@@ -499,6 +502,27 @@ def _kinds(path: Path, source: str, keys: list[str]) -> list[Kind]:
             stand_in("mkt", name), stand_in("ins", name), stand_in("ven", "bitmex"), assets, RECEIVE_TIME
         )
         return [("payload", lambda p: bitmex_instrument(p, bitmex), lambda _p: bitmex_instrument_ledger(assets))]
+    if "Binance Spot FIX API ExecutionReport" in source:
+        text = json.loads(path.read_text())["payload"]
+        fix_ids = FixIds(  # the ids of the hand-made example, so that both compare
+            execution_id="exe_01J03BNF1XNEW0000000000000",
+            account_id="acc_01JDBNSP0TMA1N000000000000",
+            venue_id="ven_01JDB1NANCE000000000000000",
+            markets={"LTCBNB": "mkt_01JDBN7TCBNBSP0T0000000000"},
+            receive_time=datetime(2024, 6, 11, 9, 1, 46, 231000, tzinfo=UTC),
+        )
+        return [
+            (
+                "payload",
+                lambda f: binance_fix_execution_report(f, text, fix_ids),
+                lambda _f: binance_fix_execution_report_ledger(fix_ids),
+                {"report": "cqc.venues.v1.ExecutionReport/binance-fix-new-ltcbnb.json"},
+                (),
+            )
+        ]
+    if "OKX GET /api/v5/public/position-tiers?instType=MARGIN" in source:
+        assets = _ByCode("ast")
+        return [("payload", lambda p: okx_margin_tier(p, assets), lambda _p: okx_margin_tier_ledger(assets))]
     if "OKX GET /api/v5/account/positions" in source or "Kraken POST /0/private/OpenPositions" in source:
         return [_position(name, source, json.loads(path.read_text()))]
     account = _account_kind(name, source)

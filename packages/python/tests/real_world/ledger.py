@@ -219,9 +219,18 @@ def account(payload: Json, ledger: Ledger, messages: Mapping[str, Message]) -> A
                 kind = "not applicable to this kind" if isinstance(entry, Inapplicable) else "no contract field"
                 result.problems.append(f"{leaf.path}: {leaf.value!r} would be lost ({kind}: {entry.reason})")
     for name, message in messages.items():
+        if "source_record" not in message.DESCRIPTOR.fields_by_name:
+            continue  # a component (e.g. one MarginTier row) travels inside a message that carries the record
         raw = resolve(message, "source_record.raw_json")
-        if raw is UNSET or json.loads(raw) != payload:
-            result.problems.append(f"{name}.source_record.raw_json does not hold the payload")
+        text = resolve(message, "source_record.raw_text")
+        if raw not in (UNSET, ""):
+            kept = json.loads(raw) == payload
+        else:  # a text record (FIX tag=value): its fields, parsed as the payload was
+            from .fix import fix_fields
+
+            kept = text is not UNSET and fix_fields(text) == payload
+        if not kept:
+            result.problems.append(f"{name}.source_record does not hold the payload")
     return result
 
 

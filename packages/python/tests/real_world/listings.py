@@ -33,7 +33,7 @@ from cqc.venues.v1 import trading_pb2
 
 from .convert import Json, fmt, source_record
 from .gaps import raw
-from .ledger import UNSET, Entry, Expect, Target, mapped
+from .ledger import UNSET, Entry, Expect, Inapplicable, Target, mapped
 from .ledgers import same
 
 INS, MKT = "instrument", "market"
@@ -566,3 +566,49 @@ def _contract_type(_v: object, r: Json) -> instrument_pb2.ContractType.ValueType
 
 def _ms(duration: Duration) -> int:
     return duration.ToMilliseconds()
+
+
+# --- OKX position tier (one row of a spot-margin tier table) ---------------------------------------------------------
+
+TIER = "tier"
+
+
+def okx_margin_tier(payload: Json, assets: Mapping[str, str]) -> dict[str, Message]:
+    """OKX GET /api/v5/public/position-tiers?instType=MARGIN element -> one MarginTier of the market's
+    `spot_margin.margin_tiers` (a tier row alone is not a Market: the Market holding the table is instId's).
+    minSz / maxSz are in the base asset of instId; imr / mmr are fractions; loans are in base and quote."""
+    p = payload
+    base = p["instId"].split("-")[0]
+    tier = market_rules_pb2.MarginTier(
+        tier=int(p["tier"]),
+        notional_floor=p["minSz"],
+        notional_cap=p["maxSz"],
+        notional_asset_id=assets[base],
+        max_leverage=p["maxLever"],
+        maintenance_margin_rate=p["mmr"],
+        initial_margin_rate=p["imr"],
+        max_base_loan=p["baseMaxLoan"],
+        max_quote_loan=p["quoteMaxLoan"],
+    )
+    return {TIER: tier}
+
+
+def okx_margin_tier_ledger(assets: Mapping[str, str]) -> dict[str, Entry]:
+    def dec(path: str) -> Target:
+        return Target(TIER, path, lambda v, _r: Decimal(str(v)), "decimal")
+
+    derivatives_only = "derivative (SWAP/FUTURES/OPTION) tiers only; empty on a MARGIN tier"
+    return {
+        "instId": mapped(Target(TIER, "notional_asset_id", lambda v, _r: assets[str(v).split("-")[0]])),
+        "tier": mapped(Target(TIER, "tier", lambda v, _r: int(str(v)))),
+        "minSz": mapped(dec("notional_floor")),
+        "maxSz": mapped(dec("notional_cap")),
+        "maxLever": mapped(dec("max_leverage")),
+        "imr": mapped(dec("initial_margin_rate")),
+        "mmr": mapped(dec("maintenance_margin_rate")),
+        "baseMaxLoan": mapped(dec("max_base_loan")),
+        "quoteMaxLoan": mapped(dec("max_quote_loan")),
+        "optMgnFactor": Inapplicable("option margin factor: OPTION tiers only ('0' on a MARGIN tier)", ("0", "")),
+        "uly": Inapplicable(derivatives_only),
+        "instFamily": Inapplicable(derivatives_only),
+    }
