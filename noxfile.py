@@ -294,9 +294,52 @@ def test_typescript(session: nox.Session) -> None:
         session.run("node", "--import", "tsx", "--test", *unit_tests, external=True)
 
 
+# `test` runs its sessions in two lanes at once (the machine has two cores and most sessions use one). A lane
+# runs its sessions in order; sessions that share files stay in one lane: test-typescript and release-check both
+# rebuild packages/typescript/dist, lint and breaking both write .build/image.binpb. Generation rewrites only
+# changed files, atomically, and the shared environment and node_modules are installed under locks, so the other
+# lane never sees a half-written tree. Every other session goes to lane A.
+TEST_LANE_B = ("test-go", "test-typescript", "interop", "events", "rest", "release-check")
+
+
+def _run_lanes(session: nox.Session, sessions: tuple[str, ...]) -> None:
+    """Runs `sessions` as two `nox` processes (lane A, lane B), prints each lane's output when it ends, and fails
+    when any session failed. CQC_TEST_SERIAL=1 runs them one after the other in this process instead."""
+    if os.environ.get("CQC_TEST_SERIAL"):
+        for name in sessions:
+            session.notify(name)
+        return
+    import tempfile
+    import time
+
+    lanes = {
+        "A": [name for name in sessions if name not in TEST_LANE_B],
+        "B": [name for name in sessions if name in TEST_LANE_B],
+    }
+    started = time.monotonic()
+    procs = {}
+    for lane, names in lanes.items():
+        log = tempfile.TemporaryFile(mode="w+")
+        command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--no-stop-on-first-error", "-s", *names]
+        session.log(f"lane {lane}: {' '.join(names)}")
+        procs[lane] = (subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), log)
+    failed = []
+    for lane, (proc, log) in procs.items():
+        code = proc.wait()
+        log.seek(0)
+        print(f"\n======== lane {lane} ({' '.join(lanes[lane])}): exit {code} ========", flush=True)
+        sys.stdout.write(log.read())
+        sys.stdout.flush()
+        if code != 0:
+            failed.append(lane)
+    session.log(f"both lanes finished in {time.monotonic() - started:.0f} s")
+    if failed:
+        session.error(f"lane(s) {', '.join(failed)} failed: see the session summaries above")
+
+
 @nox.session(python=False)
 def test(session: nox.Session) -> None:
-    """Everything CI runs: contract checks, then every package's tests."""
+    """Everything CI runs: contract checks, then every package's tests (two lanes at once; see _run_lanes)."""
     sessions = (
         "lint",
         "breaking",
@@ -311,8 +354,7 @@ def test(session: nox.Session) -> None:
         "fuzz",
         "config-schemas",
     )
-    for name in sessions:
-        session.notify(name)
+    _run_lanes(session, sessions)
 
 
 @nox.session(python=False)
