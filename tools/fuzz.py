@@ -629,6 +629,9 @@ def _has_wrong_wire_type(descriptor: Any, data: bytes, depth: int) -> bool:
     return False
 
 
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+
+
 def _odd(pattern: str, language: str) -> bool:
     return pattern.startswith(f"{language} vs ")
 
@@ -668,6 +671,23 @@ KNOWN = [
             item.kind == "json"
             and _odd(p, "typescript")
             and re.search(r"[:\[,]\s*-?\d{16,}", str(item.data)) is not None
+        ),
+    ),
+    Known(
+        "go's protojson decodes a lone UTF-16 surrogate escape (\\ud800) as U+FFFD; Python and TypeScript reject it",
+        "edge-disagreements/json/parse-error/lone-surrogate-escape",
+        lambda item, aspect, p, r: (
+            item.kind == "json"
+            and aspect == "verdict"
+            and _odd(p, "go")
+            and _LONE_SURROGATE.search(str(item.data)) is not None
+        ),
+    ),
+    Known(
+        'typescript rejects a 64-bit integer string in exponent form ("1e2") that Go and Python accept',
+        "edge-disagreements/json/accepts/int64-string-exponent",
+        lambda item, aspect, p, r: (
+            item.kind == "json" and aspect == "verdict" and _odd(p, "typescript") and '"1e2"' in str(item.data)
         ),
     ),
     Known(

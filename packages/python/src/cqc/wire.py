@@ -10,7 +10,8 @@ included) nests deeper than :data:`MAX_BINARY_DEPTH`. The runtimes differ on the
 :func:`decode_json` rejects, before ``json_format`` sees them, leniencies of protobuf's Python JSON parser
 that Go and TypeScript do not have: an enum given as a numeric *string* (``"type": "1"``), as ``true`` or as
 a fractional number, a timestamp with a decimal point but no fractional digits (``"2025-01-01T00:00:00.Z"``),
-a duration with more than 9 fractional digits, malformed base64 for bytes (``"AAEC="``), and a message
+a duration with more than 9 fractional digits, malformed base64 for bytes (``"AAEC="``),
+whitespace around a timestamp or duration, and a message
 that is not a JSON object (``[]``).
 """
 
@@ -126,6 +127,9 @@ def _is_base64(text: str) -> bool:
 def _check_json(descriptor: Descriptor, value: Any, depth: int) -> None:
     if depth > MAX_BINARY_DEPTH:
         return
+    if descriptor.full_name in ("google.protobuf.Timestamp", "google.protobuf.Duration"):
+        if isinstance(value, str) and value != value.strip():
+            raise json_format.ParseError(f"invalid {descriptor.name} {value!r}: surrounding whitespace")
     if descriptor.full_name == "google.protobuf.Timestamp":
         if isinstance(value, str) and _EMPTY_FRACTION.search(value):
             raise json_format.ParseError(f"invalid timestamp {value!r}: a decimal point needs digits")
