@@ -38,7 +38,7 @@ def _message(type_name: str, value: dict[str, Any]) -> Any:
 
 
 def _account() -> account_pb2.VenueAccount:
-    return _message("cqc.venues.v1.VenueAccount", REDACTION["cases"][0]["input"])
+    return json_format.ParseDict(REDACTION["cases"][0]["input"], account_pb2.VenueAccount())
 
 
 def test_marker_is_shared() -> None:
@@ -70,8 +70,8 @@ def test_safe_forms_hide_every_redacted_value() -> None:
         str(wrapped),
         repr(wrapped),
         f"{wrapped}",
-        "%s" % wrapped,
-        "{}".format(wrapped),
+        "%s" % wrapped,  # noqa: UP031 - the %-operator is one of the forms under test
+        f"{wrapped}",
         redaction.to_text(account),
         redaction.to_text(account, as_one_line=False),
         redaction.to_json(account),

@@ -165,15 +165,17 @@ def test_comments_match_redaction() -> None:
     comments = _comments()
     fields = dict(_fields())
     undocumented = [
-        name for name, field in fields.items() if field.GetOptions().debug_redact and not re.search(r"\bredacted\b", comments.get(name, ""), re.IGNORECASE)
+        name
+        for name, field in fields.items()
+        if field.GetOptions().debug_redact and not re.search(r"\bredacted\b", comments.get(name, ""), re.IGNORECASE)
     ]
-    assert not undocumented, f"debug_redact fields whose comment does not say \"Redacted\": {undocumented}"
+    assert not undocumented, f'debug_redact fields whose comment does not say "Redacted": {undocumented}'
     claimed = [
         name
         for name, comment in comments.items()
         if re.search(r"\bRedacted\b", comment) and name in fields and not fields[name].GetOptions().debug_redact
     ]
-    assert not claimed, f"comments that say \"Redacted\" on fields without debug_redact: {claimed}"
+    assert not claimed, f'comments that say "Redacted" on fields without debug_redact: {claimed}'
 
 
 def test_comment_parser_sees_every_field() -> None:

@@ -28,6 +28,9 @@ The input message is never modified.
 from __future__ import annotations
 
 import logging
+import re as _re
+from datetime import UTC
+from datetime import datetime as _datetime
 from typing import Any, TypeVar
 
 from google.protobuf import any_pb2, json_format, symbol_database, text_format
@@ -51,10 +54,7 @@ def _is_map(field: FieldDescriptor) -> bool:
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
-    repeated = getattr(field, "is_repeated", None)  # protobuf >= 6.31; `label` is deprecated there
-    if repeated is None:
-        return field.label == FieldDescriptor.LABEL_REPEATED
-    return bool(repeated() if callable(repeated) else repeated)
+    return bool(field.is_repeated)
 
 
 def _needs_redaction(descriptor: Descriptor, visiting: frozenset[str] = frozenset()) -> bool:
@@ -96,7 +96,7 @@ def _redact_any(message: any_pb2.Any) -> None:
 
 
 def _redact_in_place(message: Message) -> None:
-    descriptor = message.DESCRIPTOR
+    descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
     if not _needs_redaction(descriptor):
         return
     if descriptor.full_name == _ANY:
@@ -120,6 +120,7 @@ def _redact_in_place(message: Message) -> None:
 
 def _redact_field(message: Message, field: FieldDescriptor, value: Any) -> None:
     if _is_map(field):
+        assert field.message_type is not None
         value_field = field.message_type.fields_by_name["value"]
         if value_field.type == FieldDescriptor.TYPE_STRING:
             for key in list(value.keys()):
@@ -228,10 +229,6 @@ __all__ += ["RedactingFormatter"]
 # and credential values in raw_json (cqc.no_credential_json_values); these helpers remove them first. The
 # algorithm is the same in Go and TypeScript; testdata/helpers/scrub-cases.json is the shared spec.
 
-import re as _re
-from datetime import datetime as _datetime
-from datetime import timezone as _timezone
-
 
 def _names(words: list[str]) -> str:
     # "-" and "_" alike; case-insensitive matching is done by the caller's flags
@@ -239,16 +236,51 @@ def _names(words: list[str]) -> str:
 
 
 CREDENTIAL_PARAMETERS = (
-    "signature", "sign", "apikey", "api_key", "apisecret", "secret", "secretkey", "passphrase", "password",
-    "token", "access_token", "listenkey", "privatekey", "private_key", "x-mbx-apikey", "ok-access-key",
-    "ok-access-sign", "ok-access-passphrase", "cb-access-key", "cb-access-sign", "cb-access-passphrase",
+    "signature",
+    "sign",
+    "apikey",
+    "api_key",
+    "apisecret",
+    "secret",
+    "secretkey",
+    "passphrase",
+    "password",
+    "token",
+    "access_token",
+    "listenkey",
+    "privatekey",
+    "private_key",
+    "x-mbx-apikey",
+    "ok-access-key",
+    "ok-access-sign",
+    "ok-access-passphrase",
+    "cb-access-key",
+    "cb-access-sign",
+    "cb-access-passphrase",
 )
 """Parameter and header names dropped from endpoints (compared case-insensitively, "-" and "_" alike)."""
 
 CREDENTIAL_JSON_KEYS = (
-    "signature", "apikey", "api_key", "apisecret", "api_secret", "secret", "secretkey", "secret_key",
-    "passphrase", "password", "privatekey", "private_key", "listenkey", "x-mbx-apikey", "ok-access-key",
-    "ok-access-sign", "ok-access-passphrase", "cb-access-key", "cb-access-sign", "cb-access-passphrase",
+    "signature",
+    "apikey",
+    "api_key",
+    "apisecret",
+    "api_secret",
+    "secret",
+    "secretkey",
+    "secret_key",
+    "passphrase",
+    "password",
+    "privatekey",
+    "private_key",
+    "listenkey",
+    "x-mbx-apikey",
+    "ok-access-key",
+    "ok-access-sign",
+    "ok-access-passphrase",
+    "cb-access-key",
+    "cb-access-sign",
+    "cb-access-passphrase",
 )
 """JSON keys whose string values are replaced by the marker in raw JSON."""
 
@@ -256,7 +288,7 @@ _PARAM = _re.compile(f"^({_names(list(CREDENTIAL_PARAMETERS))})$", _re.IGNORECAS
 _HEADER = _re.compile(f"[ \\t]+({_names(list(CREDENTIAL_PARAMETERS))})[ ]*:[ ]*[^ \\t]*", _re.IGNORECASE)
 _RULE = _re.compile(f"(^|[^A-Za-z0-9])({_names(list(CREDENTIAL_PARAMETERS))})[\"']?[ ]*[=:]", _re.IGNORECASE)
 _JSON_VALUE = _re.compile(
-    f"(\"({_names(list(CREDENTIAL_JSON_KEYS))})\"[ \\t\\r\\n]*:[ \\t\\r\\n]*)\"(?:[^\"\\\\]|\\\\.)+\"",
+    f'("({_names(list(CREDENTIAL_JSON_KEYS))})"[ \\t\\r\\n]*:[ \\t\\r\\n]*)"(?:[^"\\\\]|\\\\.)+"',
     _re.IGNORECASE,
 )
 _QUERY = _re.compile(r"\?([^\t\n\f\r #]*)")
@@ -292,7 +324,7 @@ def endpoint_from_request(method: str, url: str) -> str:
     rest = url
     scheme = _re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*", rest)
     if scheme:
-        rest = rest[scheme.end():]
+        rest = rest[scheme.end() :]
     if not rest.startswith("/"):
         rest = "/" + rest
     return scrub_endpoint(f"{method.upper()} {rest}" if method else rest)
@@ -305,7 +337,7 @@ def source_record(
     raw_json: str = "",
     raw_text: str = "",
     raw_bytes: bytes = b"",
-    format: int = 0,  # noqa: A002 - mirrors the proto field name
+    format: int = 0,
     receive_time: _datetime | None = None,
 ) -> Any:
     """A ``cqc.types.v1.SourceRecord`` with ``endpoint`` and ``raw_json`` scrubbed; ``receive_time``
@@ -320,7 +352,7 @@ def source_record(
         raw_bytes=raw_bytes,
         format=format,  # type: ignore[arg-type]
     )
-    record.receive_time.FromDatetime(receive_time or _datetime.now(_timezone.utc))
+    record.receive_time.FromDatetime(receive_time or _datetime.now(UTC))
     return record
 
 
