@@ -311,7 +311,121 @@ def generate_jsonschema(deps: Path) -> None:
                 *proto_files(),
             ]
         )
+        add_cqc_rules_to_jsonschema(out, write_image(Path(tmp) / "image.binpb", deps))
         _replace_tree(out, JSONSCHEMA_OUT)
+
+
+# CQC's predefined string rules (proto/cqc/types/v1/rules.proto) that a JSON Schema can state exactly; the
+# plugin knows only buf.validate's own rules. Keys: extension field numbers in buf.validate.StringRules.
+_ID_PREFIX = 80004
+_CQC_STRING_RULES: dict[int, dict[str, object]] = {
+    80001: {"pattern": r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$", "maxLength": 100, "not": {"pattern": r"^-0(\.0+)?$"}},
+    80002: {"pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", "maxLength": 100},
+    80003: {"pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", "maxLength": 100, "not": {"pattern": r"^0(\.0+)?$"}},
+    80020: {"pattern": r"^(0(\.[0-9]+)?|1(\.0+)?)$", "maxLength": 100},
+    80021: {"pattern": r"^-?0(\.(0[0-9]*|10*))?$", "maxLength": 100, "not": {"pattern": r"^-0(\.0+)?$"}},
+}
+
+
+def _wire_fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    """(field number, value) of every field in protobuf wire bytes (varints as int, length-delimited as bytes)."""
+    fields: list[tuple[int, int | bytes]] = []
+    i = 0
+
+    def varint() -> int:
+        nonlocal i
+        shift = result = 0
+        while True:
+            b = data[i]
+            i += 1
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return result
+
+    while i < len(data):
+        key = varint()
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            fields.append((number, varint()))
+        elif wire == 2:
+            size = varint()
+            fields.append((number, data[i : i + size]))
+            i += size
+        elif wire in (1, 5):
+            i += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+    return fields
+
+
+def _string_rule_keywords(field_rules: bytes) -> tuple[dict[str, object], str]:
+    """JSON Schema keywords for the CQC predefined rules in a buf.validate.FieldRules, and where they apply
+    ("" the value itself, "items" repeated items, "values" map values)."""
+    for number, value in _wire_fields(field_rules):
+        if number == 14 and isinstance(value, bytes):  # FieldRules.string
+            keywords: dict[str, object] = {}
+            for ext, ext_value in _wire_fields(value):
+                if ext == _ID_PREFIX and isinstance(ext_value, bytes) and ext_value:
+                    prefix = ext_value.decode()
+                    keywords = {"pattern": f"^{re.escape(prefix)}_[0-9A-HJKMNP-TV-Z]{{26}}$"}
+                elif ext in _CQC_STRING_RULES and ext_value:
+                    keywords = dict(_CQC_STRING_RULES[ext])
+            return keywords, ""
+        if number in (18, 19) and isinstance(value, bytes):  # FieldRules.repeated / map
+            inner = 4 if number == 18 else 5  # RepeatedRules.items / MapRules.values
+            for sub, sub_value in _wire_fields(value):
+                if sub == inner and isinstance(sub_value, bytes):
+                    keywords, _ = _string_rule_keywords(sub_value)
+                    return keywords, "items" if number == 18 else "values"
+    return {}, ""
+
+
+def add_cqc_rules_to_jsonschema(out: Path, image: Path) -> None:
+    """Adds the JSON Schema form of CQC's predefined string rules (ids, decimals, fractions, fee rates) to the
+    schemas protoc-gen-jsonschema wrote in `out`; the plugin leaves them out as it does not know them."""
+    import json
+
+    from google.protobuf import descriptor_pb2
+
+    fds = descriptor_pb2.FileDescriptorSet.FromString(image.read_bytes())
+
+    def visit(scope: str, message: descriptor_pb2.DescriptorProto) -> None:
+        name = f"{scope}.{message.name}"
+        for nested in message.nested_type:
+            visit(name, nested)
+        path = out / f"{name}.jsonschema.json"
+        if message.options.map_entry or not path.exists():
+            return
+        schema = json.loads(path.read_text())
+        changed = False
+        for field in message.field:
+            rules = next((v for n, v in _wire_fields(field.options.SerializeToString()) if n == 1159), None)
+            if not isinstance(rules, bytes):
+                continue
+            keywords, where = _string_rule_keywords(rules)
+            if not keywords:
+                continue
+            targets = [schema.get("properties", {}).get(field.json_name)]
+            targets.append(schema.get("patternProperties", {}).get(f"^({field.name})$"))
+            for target in filter(None, targets):
+                if where == "items":
+                    target = target.get("items", {})
+                elif where == "values":
+                    target = target.get("additionalProperties", {})
+                if target.get("type") == "string":
+                    target.update(keywords)
+                    changed = True
+        if changed:
+            # Written as the plugin writes (Go encoding/json: sorted keys, "<", ">", "&" escaped).
+            text = json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True)
+            text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            path.write_text(text + "\n")
+
+    for file in fds.file:
+        if file.name.startswith("cqc/"):
+            for message in file.message_type:
+                visit(file.package, message)
 
 
 LANGUAGES = {
