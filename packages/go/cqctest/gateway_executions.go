@@ -341,7 +341,7 @@ func (g *venueGateway) StreamExecutionReports(req *servicesv1.StreamExecutionRep
 		}
 		select {
 		case <-stream.Context().Done():
-			return nil
+			return stream.Context().Err() // DEADLINE_EXCEEDED or CANCELLED, as the client's side ended it
 		case <-g.s.closing:
 			return nil
 		case <-wait:
