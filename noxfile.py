@@ -542,7 +542,7 @@ def events(session: nox.Session) -> None:
 def fuzz(session: nox.Session) -> None:
     """Differential fuzzing (tools/fuzz.py): seeded mutations of the examples through one Python, Go and
     TypeScript executor each; fails on any disagreement not explained by an expected failure.
-    `nox -s fuzz -- --count 100000 --seed 7` runs longer (default: 3000 inputs, seed 1)."""
+    `nox -s fuzz -- --count 100000 --seed 7` runs longer (default: 2000 inputs, seed 1)."""
     _test_env(session)
     with session.chdir(TS_PKG):
         _npm_ci(session)

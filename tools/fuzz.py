@@ -18,7 +18,7 @@ Every disagreement gets a class (mutation, what differs, which language is the o
 printed once with its smallest reproducer. A class is *explained* when it matches one of KNOWN below, each a
 runtime difference listed in testdata/conformance/expected-failures.json; the run fails on any other.
 
-    python tools/fuzz.py --count 3000 --seed 1      # what `nox -s fuzz` runs (part of `make test`)
+    python tools/fuzz.py --count 2000 --seed 1      # what `nox -s fuzz` runs (part of `make test`)
     nox -s fuzz -- --count 100000 --seed 7          # a longer run
 """
 
@@ -711,9 +711,10 @@ class Class:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=3000, help="inputs to generate (default 3000)")
+    parser.add_argument("--count", type=int, default=2000, help="inputs to generate (default 2000)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument("--no-build", action="store_true", help="do not rebuild the Go executor")
+    parser.add_argument("--max-seconds", type=float, default=0, help="stop early after this long (0: no limit)")
     args = parser.parse_args()
     started = time.monotonic()
     if not args.no_build:
@@ -729,6 +730,9 @@ def main() -> int:
             if len(batch) == BATCH:
                 done += _run_batch(batch, executors, classes, verdicts)
                 batch = []
+                if args.max_seconds and time.monotonic() - started > args.max_seconds:
+                    print(f"fuzz: stopping after {args.max_seconds:.0f} s (--max-seconds)", flush=True)
+                    break
         if batch:
             done += _run_batch(batch, executors, classes, verdicts)
     finally:
