@@ -428,11 +428,19 @@ def add_cqc_rules_to_jsonschema(out: Path, image: Path) -> None:
                 visit(file.package, message)
 
 
+def generate_asyncapi(deps: Path) -> None:
+    """docs/asyncapi/cqc-events.yaml, the AsyncAPI 3.0 document of the events on NATS JetStream, from the
+    generated Python descriptors (tools/asyncapigen.py; run after `python`)."""
+    del deps
+    subprocess.run([sys.executable, str(ROOT / "tools" / "asyncapigen.py")], check=True)
+
+
 LANGUAGES = {
     "python": generate_python,
     "go": generate_go,
     "typescript": generate_typescript,
     "jsonschema": generate_jsonschema,
+    "asyncapi": generate_asyncapi,
 }
 
 

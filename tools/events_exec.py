@@ -26,11 +26,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
-
 from cqc.envelope import new_event, partition_key_of, payload, producer_source
 from cqc.events.v1.envelope_pb2 import Event
-from cqc.nats import EVENTS_STREAM, Consumer, FileStateStore, Publisher, connect, ensure_streams
+from cqc.nats import (
+    EVENTS_STREAM,
+    Consumer,
+    FileStateStore,
+    Publisher,
+    connect,
+    ensure_streams,
+)
+from google.protobuf import json_format
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "testdata" / "examples" / "cqc.events.v1.Event"

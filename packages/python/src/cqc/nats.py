@@ -392,7 +392,7 @@ class Consumer:
             return
         found = violations(event)
         if found:
-            reason = "invalid: " + "; ".join(f"{v.field_path}: {v.message} [{v.rule_id}]" for v in found)
+            reason = "invalid: " + "; ".join(str(v) for v in found)
             await self._deadletter(msg, reason, event.event_type)
             return
         if event.event_id in self._id_set:
@@ -430,7 +430,7 @@ class Consumer:
         while stop is None or not stop.is_set():
             try:
                 messages = await sub.fetch(batch, timeout=idle if idle is not None else 1.0)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 if idle is not None:
                     return
                 continue
