@@ -25,6 +25,7 @@ PY_PKG = ROOT / "packages" / "python"
 GO_PKG = ROOT / "packages" / "go"
 TS_PKG = ROOT / "packages" / "typescript"
 GENERATED_PATHS = [
+    "docs/openapi",
     "packages/python/src/cqc",
     "packages/go/gen",
     "packages/typescript/src/gen",
@@ -353,6 +354,7 @@ def test(session: nox.Session) -> None:
         "release-check",
         "fuzz",
         "config-schemas",
+        "rest",
     )
     _run_lanes(session, sessions)
 
@@ -556,3 +558,20 @@ def config_schemas(session: nox.Session) -> None:
     Python (jsonschema) and TypeScript (ajv) checks run in test-python and test-typescript."""
     with session.chdir(ROOT / "tools" / "jsonschema"):
         session.run("go", "test", "-count=1", ".", external=True, env=_go_env())
+
+
+@nox.session(python=False)
+def rest(session: nox.Session) -> None:
+    """REST and OpenAPI against a live server (tools/rest.py): docs/openapi/*.openapi.yaml validate
+    (openapi-spec-validator), the google.api.http mappings pass their check, schemathesis runs every
+    operation against the Go reference server's REST endpoint (vanguard transcoding; checks
+    not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance),
+    and the plain-HTTP REST examples of Python, Go and TypeScript run against it."""
+    rest_req = ROOT / "tools" / "requirements-rest.txt"
+    _install_once(session, "-r", str(rest_req), files=(rest_req,))
+    with session.chdir(TS_PKG):
+        _npm_ci(session)
+    server = BUILD / "cqc-reference-server"
+    with session.chdir(GO_PKG):
+        session.run("go", "build", "-o", str(server), "./cmd/cqc-reference-server", external=True, env=_go_env())
+    session.run("python", "tools/rest.py", str(server), *session.posargs, env=_go_env())

@@ -428,6 +428,36 @@ def add_cqc_rules_to_jsonschema(out: Path, image: Path) -> None:
                 visit(file.package, message)
 
 
+OPENAPI_TOOLS = ROOT / "tools" / "openapi"  # tools-only Go module pinning gnostic's protoc-gen-openapi
+
+
+def generate_openapi(deps: Path) -> None:
+    """One OpenAPI 3 document per service (docs/openapi/<service>.openapi.yaml): gnostic's protoc-gen-openapi
+    from the google.api.http mappings, post-processed by tools/cqcopenapi.py (validation rules, error model;
+    it also fails on a broken mapping)."""
+    import cqcopenapi
+
+    plugin = subprocess.run(
+        ["go", "tool", "-n", "protoc-gen-openapi"], cwd=OPENAPI_TOOLS, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    service_files = [f for f in proto_files() if re.search(r"^service ", (PROTO / f).read_text(), re.MULTILINE)]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        protoc(
+            [
+                f"--descriptor_set_in={deps}",
+                f"-I{PROTO}",
+                f"--plugin=protoc-gen-openapi={plugin}",
+                f"--openapi_out={out}",
+                "--openapi_opt=output_mode=source_relative,enum_type=string,fq_schema_naming=true,"
+                "default_response=true",
+                *service_files,
+            ]
+        )
+        image = write_image(out / "image.binpb", deps)
+        cqcopenapi.write_documents(out, image)
+
+
 def generate_asyncapi(deps: Path) -> None:
     """docs/asyncapi/cqc-events.yaml, the AsyncAPI 3.0 document of the events on NATS JetStream, from the
     generated Python descriptors (tools/asyncapigen.py; run after `python`)."""
@@ -440,6 +470,7 @@ LANGUAGES = {
     "go": generate_go,
     "typescript": generate_typescript,
     "jsonschema": generate_jsonschema,
+    "openapi": generate_openapi,
     "asyncapi": generate_asyncapi,
 }
 

@@ -114,8 +114,23 @@ func TestREST(t *testing.T) {
 		t.Fatalf("invalid id: details %v", status["details"])
 	}
 
+	// A body that is not proto JSON for the request (negative uint32) is INVALID_ARGUMENT too, not a 500.
+	if code, status := restCall(t, "POST", base, "/v1/assets", `{"assetId":"`+id+`","precision":-1}`); code != 400 || status["code"] != float64(3) {
+		t.Fatalf("bad body: %d %v", code, status)
+	}
+
 	// NOT_FOUND maps to 404.
 	if code, _ := restCall(t, "GET", base, "/v1/assets/ast_01JDZZZZZZZZZZZZZZZZZZZZZZ", ""); code != 404 {
 		t.Fatalf("unknown asset: %d", code)
+	}
+}
+
+func TestUnimplemented(t *testing.T) {
+	got := strings.Join(Unimplemented(), " ")
+	if !strings.Contains(got, "cqc.services.v1.Portfolio.ListPositions") {
+		t.Fatalf("unregistered service missing: %s", got)
+	}
+	if strings.Contains(got, "cqc.services.v1.AssetRegistry.GetAsset ") {
+		t.Fatalf("implemented method listed: %s", got)
 	}
 }

@@ -33,7 +33,14 @@ func main() {
 	testdata := flag.String("testdata", "", "testdata directory whose examples/ seed the server")
 	restAddr := flag.String("rest-addr", "", "also serve REST (google.api.http mappings) on this address")
 	restPortFile := flag.String("rest-port-file", "", "write the bound REST port to this file once serving")
+	listUnimplemented := flag.Bool("list-unimplemented", false, "print the RPCs answered with UNIMPLEMENTED and exit")
 	flag.Parse()
+	if *listUnimplemented {
+		for _, name := range cqctest.Unimplemented() {
+			fmt.Println(name)
+		}
+		return
+	}
 	log.SetFlags(0)
 	log.SetPrefix("cqc-reference-server: ")
 	if err := run(*addr, *portFile, *testdata, *restAddr, *restPortFile); err != nil {
