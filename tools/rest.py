@@ -16,8 +16,9 @@
                                  validation rules the post-processor added);
    operations the reference server answers with UNIMPLEMENTED (`--list-unimplemented`: RPCs it does not
    implement yet, whole services it does not serve) are skipped and counted;
-5. the REST examples (examples/python/rest_example.py, examples/go/rest, examples/typescript/rest-example.ts)
-   run against the same server, each with plain HTTP (no generated code).
+5. the REST examples (examples/python/rest/rest_example.py, examples/go/rest/client,
+   examples/typescript/rest/rest-example.ts) run against the same server, each with plain HTTP (no generated
+   code). They live in rest/ subdirectories so that the gRPC examples runner (tools/interop.py) skips them.
 """
 
 from __future__ import annotations
@@ -112,9 +113,9 @@ def finish_schemathesis(doc: Path, tested: int, skipped: int, proc: subprocess.P
 def run_examples(base: str, go_env: dict[str, str]) -> None:
     env = {**os.environ, **go_env, "CQC_REST_URL": base}
     commands = [
-        ([sys.executable, "examples/python/rest_example.py"], ROOT),
-        (["go", "run", "./rest"], ROOT / "examples" / "go"),
-        (["node", "--import", "tsx", "../../examples/typescript/rest-example.ts"], ROOT / "packages" / "typescript"),
+        ([sys.executable, "examples/python/rest/rest_example.py"], ROOT),
+        (["go", "run", "./rest/client"], ROOT / "examples" / "go"),
+        (["node", "--import", "tsx", "../../examples/typescript/rest/rest-example.ts"], ROOT / "packages" / "typescript"),
     ]
     for command, cwd in commands:
         result = subprocess.run(command, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=180)

@@ -1,7 +1,7 @@
 """REST with nothing but the standard library: resolve Binance BTCUSDT over AssetRegistry's REST mapping
 (GET /v1/markets:resolve), then show the error model (a google.rpc.Status JSON body) on a malformed id.
 
-python rest_example.py --url http://127.0.0.1:8080      (or set CQC_REST_URL)
+python rest/rest_example.py --url http://127.0.0.1:8080      (or set CQC_REST_URL)
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-// Command rest calls AssetRegistry over REST with net/http only (no generated code): it resolves Binance's
+// Command client calls AssetRegistry over REST with net/http only (no generated code): it resolves Binance's
 // "BTCUSDT" (GET /v1/markets:resolve) and shows the error model, a google.rpc.Status JSON body, on a
 // malformed id.
 //
-//	go run ./rest -url http://127.0.0.1:8080      (or set CQC_REST_URL)
+//	go run ./rest/client -url http://127.0.0.1:8080      (or set CQC_REST_URL)
 package main
 
 import (

@@ -1,7 +1,7 @@
 // REST with fetch only (no generated code): resolve Binance's "BTCUSDT" over AssetRegistry's REST mapping
 // (GET /v1/markets:resolve), then show the error model (a google.rpc.Status JSON body) on a malformed id.
 //
-//   CQC_REST_URL=http://127.0.0.1:8080 npx tsx rest-example.ts
+//   CQC_REST_URL=http://127.0.0.1:8080 npx tsx rest/rest-example.ts
 
 const BINANCE = "ven_01JDB1NANCE000000000000000";
 const base = (process.env.CQC_REST_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
