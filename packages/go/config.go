@@ -87,4 +87,3 @@ func LoadConfigBytes(data []byte, isYAML bool, file string, msg proto.Message) e
 	}
 	return nil
 }
-
