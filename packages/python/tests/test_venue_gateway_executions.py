@@ -6,6 +6,7 @@ MARKET_NOT_TRADABLE)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -198,6 +199,10 @@ def test_stream_execution_reports_replays_marks_and_resumes(served: Any) -> None
     received: list[Any] = []
     done = threading.Event()
     threading.Thread(target=_collect, args=(stream, 3, received, done), daemon=True).start()
+    for _ in range(100):  # place the next order only once the replay has ended (bounded wait)
+        if len(received) >= 2:
+            break
+        time.sleep(0.05)
     second = _place(stub, _limit(price="58000"))
     assert done.wait(10)
     stream.cancel()
