@@ -518,6 +518,8 @@ def bench(session: nox.Session) -> None:
     with session.chdir(TS_PKG):
         session.run("node", "--import", "tsx", "test/bench.ts", "--json", str(out / "typescript.json"), external=True)
     session.run("python", "tools/bench/report.py", str(out))
+    # Events on a real nats-server: events/s published and consumed per language vs bytes of the same size.
+    session.run("python", "tools/events.py", "--bench", "2000", "--json", str(out / "events.json"), env=_go_env())
 
 
 @nox.session(python=False)

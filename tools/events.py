@@ -283,10 +283,43 @@ def check_consumer(state: Path, published: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def bench(count: int, out: Path | None) -> int:
+    """`nox -s bench`: per language, events/s published (with ack) and consumed (decode, validate, order,
+    apply, ack) by the helpers, vs a bytes-only payload of the same size on the same broker."""
+    build_nats_server()
+    build_go_exec()
+    work = Path(tempfile.mkdtemp(prefix="cqc-events-bench-"))
+    server = Server(work / "store")
+    results = {}
+    try:
+        server.start()
+        for lang in LANGS:  # one at a time: they share the machine
+            results[lang] = run_all({lang: ["bench", "--url", server.url, "--lang", SHORT[lang], "--count", str(count)]})[lang]
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    log(f"\nEvents on NATS JetStream ({count} events of {results['python']['size']} bytes; bytes-only payload of the "
+        "same size as the ceiling; publish waits for each ack):")
+    log(f"{'':<12}{'pub ev/s':>10}{'pub raw/s':>11}{'ratio':>7}{'con ev/s':>10}{'con raw/s':>11}{'ratio':>7}")
+    for lang in LANGS:
+        r = results[lang]
+        log(f"{lang:<12}{r['events_published_s']:>10.0f}{r['raw_published_s']:>11.0f}"
+            f"{r['events_published_s'] / r['raw_published_s']:>7.2f}{r['events_consumed_s']:>10.0f}"
+            f"{r['raw_consumed_s']:>11.0f}{r['events_consumed_s'] / r['raw_consumed_s']:>7.2f}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--bench", type=int, metavar="N", help="throughput only: N events per language")
+    parser.add_argument("--json", type=Path, help="with --bench: write the results here")
     args = parser.parse_args()
+    if args.bench:
+        return bench(args.bench, args.json)
     started = time.monotonic()
     build_nats_server()
     build_go_exec()

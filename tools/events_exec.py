@@ -129,6 +129,50 @@ async def consume(args: argparse.Namespace) -> dict[str, Any]:
     return {"counts": consumer.counts.__dict__}
 
 
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Events/s published (with ack) and consumed (decode, validate, order, apply, ack) vs a bytes-only payload
+    of the same size, published and consumed with ack on the same broker (stream CQC_BENCH_RAW)."""
+    from nats.js.api import StreamConfig
+
+    client, js = await connect(args.url)
+    await ensure_streams(js)
+    await js.add_stream(StreamConfig(name="CQC_BENCH_RAW_" + args.lang, subjects=[f"cqcbench.{args.lang}.>"]))
+    example = examples()[0]
+    body = payload(example)
+    source = producer_source(body) + "/bench-" + args.lang
+    events = [
+        new_event(body, source=source, subject=example.subject, occurred_at=example.occurred_at, sequence=i + 1,
+                  source_version="1.0.0")
+        for i in range(args.count)
+    ]
+    publisher = Publisher(js)
+    began = time.perf_counter()
+    for event in events:
+        await publisher.publish(event)
+    pub = args.count / (time.perf_counter() - began)
+    size = len(events[0].SerializeToString())
+    consumer = Consumer(js, "bench-" + args.lang, lambda e: None, filter_subject=f"cqc.events.v1.*.{events[0].partition_key}")
+    began = time.perf_counter()
+    await consumer.run(idle=0.3)
+    con = consumer.counts.applied / (time.perf_counter() - began - 0.3)
+    raw = os.urandom(size)
+    began = time.perf_counter()
+    for i in range(args.count):
+        await js.publish(f"cqcbench.{args.lang}.k", raw, headers={"Nats-Msg-Id": f"raw-{i}"})
+    raw_pub = args.count / (time.perf_counter() - began)
+    sub = await js.pull_subscribe(f"cqcbench.{args.lang}.>", durable="raw-" + args.lang)
+    got = 0
+    began = time.perf_counter()
+    while got < args.count:
+        for msg in await sub.fetch(min(256, args.count - got), timeout=5):
+            await msg.ack()
+            got += 1
+    raw_con = got / (time.perf_counter() - began)
+    await client.close()
+    return {"size": size, "events_published_s": pub, "events_consumed_s": con, "raw_published_s": raw_pub,
+            "raw_consumed_s": raw_con, "applied": consumer.counts.applied}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,8 +194,13 @@ def main() -> None:
     c.add_argument("--idle", type=float, default=1.0)
     c.add_argument("--ack-wait", type=float, default=1.0)
     c.add_argument("--die-after", type=int)
+    b = sub.add_parser("bench")
+    b.add_argument("--url", required=True)
+    b.add_argument("--lang", required=True)
+    b.add_argument("--count", type=int, default=2000)
     args = parser.parse_args()
-    result = asyncio.run({"publish": publish, "replay": replay, "consume": consume}[args.command](args))
+    commands = {"publish": publish, "replay": replay, "consume": consume, "bench": bench}
+    result = asyncio.run(commands[args.command](args))
     print(json.dumps(result), flush=True)
     sys.exit(0)
 

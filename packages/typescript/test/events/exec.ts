@@ -4,7 +4,7 @@
  * tools/events_exec.py (read its docstring). Run: node --import tsx test/events/exec.ts <command> ...
  */
 import { fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -124,6 +124,65 @@ if (command === "publish") {
     }
   }
   console.log(JSON.stringify({ counts: consumer.counts }));
+} else if (command === "bench") {
+  // Events/s published (with ack) and consumed (decode, validate, order, apply, ack) vs a bytes-only
+  // payload of the same size, published and consumed with ack on the same broker.
+  await ensureStreams(jsm);
+  const lang = values.lang!;
+  const count = Number(values.count);
+  await jsm.streams.add({ name: `CQC_BENCH_RAW_${lang}`, subjects: [`cqcbench.${lang}.>`] });
+  const dir = values.examples!;
+  const first = readdirSync(dir).filter((f) => f.endsWith(".json")).sort()[0]!;
+  const example = fromJsonString(EventSchema, readFileSync(join(dir, first), "utf8"), { ignoreUnknownFields: true });
+  const source = `${producerSource(typeName(example))}/bench-${lang}`;
+  const events = Array.from({ length: count }, (_, i) =>
+    newEvent(eventPayload(example), {
+      source,
+      subject: example.subject,
+      occurredAt: example.occurredAt!,
+      sequence: BigInt(i + 1),
+      sourceVersion: "1.0.0",
+    }),
+  );
+  let began = performance.now();
+  for (const e of events) {
+    await publisher.publish(e);
+  }
+  const pub = count / ((performance.now() - began) / 1000);
+  const size = toBinary(EventSchema, events[0]!).length;
+  const consumer = new Consumer(js, jsm, `bench-${lang}`, () => {}, {
+    filterSubject: `cqc.events.v1.*.${events[0]!.partitionKey}`,
+  });
+  began = performance.now();
+  await consumer.run(300);
+  const con = consumer.counts.applied / ((performance.now() - began) / 1000 - 1.0);
+  const raw = new Uint8Array(size);
+  began = performance.now();
+  for (let i = 0; i < count; i++) {
+    await js.publish(`cqcbench.${lang}.k`, raw, { msgID: `raw-${i}` });
+  }
+  const rawPub = count / ((performance.now() - began) / 1000);
+  await jsm.consumers.add(`CQC_BENCH_RAW_${lang}`, { durable_name: `raw-${lang}`, ack_policy: AckPolicy.Explicit });
+  const c = await js.consumers.get(`CQC_BENCH_RAW_${lang}`, `raw-${lang}`);
+  let got = 0;
+  began = performance.now();
+  while (got < count) {
+    for await (const m of await c.fetch({ max_messages: Math.min(256, count - got), expires: 5000 })) {
+      m.ack();
+      got++;
+    }
+  }
+  const rawCon = got / ((performance.now() - began) / 1000);
+  console.log(
+    JSON.stringify({
+      size,
+      events_published_s: pub,
+      events_consumed_s: con,
+      raw_published_s: rawPub,
+      raw_consumed_s: rawCon,
+      applied: consumer.counts.applied,
+    }),
+  );
 } else {
   throw new Error(`unknown command ${command}`);
 }

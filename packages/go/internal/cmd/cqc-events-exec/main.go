@@ -197,6 +197,54 @@ func main() {
 			}
 		}
 		printJSON(map[string]any{"counts": consumer.Counts})
+	case "bench":
+		// Events/s published (with ack) and consumed (decode, validate, order, apply, ack) vs a bytes-only
+		// payload of the same size, published and consumed with ack on the same broker.
+		if err := cqcnats.EnsureStreams(ctx, js); err != nil {
+			fail(err)
+		}
+		raw := "cqcbench." + *lang
+		must(js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "CQC_BENCH_RAW_" + *lang, Subjects: []string{raw + ".>"}}))
+		example := examples(*examplesDir)[0]
+		body := must(cqc.EventPayload(example))
+		source := must(cqc.ProducerSource(body.ProtoReflect().Descriptor().FullName())) + "/bench-" + *lang
+		events := make([]*eventsv1.Event, *count)
+		for i := range events {
+			events[i] = must(cqc.NewEvent(body, cqc.EventOptions{Source: source, Subject: example.GetSubject(),
+				OccurredAt: example.GetOccurredAt().AsTime(), Sequence: uint64(i + 1), SourceVersion: "1.0.0"}))
+		}
+		began := time.Now()
+		for _, e := range events {
+			must(publisher.Publish(ctx, e))
+		}
+		pub := float64(*count) / time.Since(began).Seconds()
+		size := len(must(proto.Marshal(events[0])))
+		consumer := must(cqcnats.NewConsumer(js, "bench-"+*lang, "cqc.events.v1.*."+events[0].GetPartitionKey(), 30*time.Second, nil,
+			func(*eventsv1.Event) error { return nil }))
+		began = time.Now()
+		if err := consumer.Run(ctx, 300*time.Millisecond); err != nil {
+			fail(err)
+		}
+		con := float64(consumer.Counts.Applied) / (time.Since(began).Seconds() - 0.3)
+		payload := make([]byte, size)
+		began = time.Now()
+		for i := 0; i < *count; i++ {
+			must(js.Publish(ctx, raw+".k", payload, jetstream.WithMsgID(fmt.Sprintf("raw-%d", i))))
+		}
+		rawPub := float64(*count) / time.Since(began).Seconds()
+		cons := must(js.CreateOrUpdateConsumer(ctx, "CQC_BENCH_RAW_"+*lang, jetstream.ConsumerConfig{Durable: "raw-" + *lang, AckPolicy: jetstream.AckExplicitPolicy}))
+		got := 0
+		began = time.Now()
+		for got < *count {
+			batch := must(cons.Fetch(min(256, *count-got), jetstream.FetchMaxWait(5*time.Second)))
+			for msg := range batch.Messages() {
+				_ = msg.Ack()
+				got++
+			}
+		}
+		rawCon := float64(got) / time.Since(began).Seconds()
+		printJSON(map[string]any{"size": size, "events_published_s": pub, "events_consumed_s": con,
+			"raw_published_s": rawPub, "raw_consumed_s": rawCon, "applied": consumer.Counts.Applied})
 	default:
 		fail(fmt.Errorf("unknown command %q", os.Args[1]))
 	}
