@@ -198,8 +198,8 @@ async def deadletters(url: str) -> list[dict[str, str]]:
         found.append(
             {
                 "subject": msg.subject or "",
-                "reason": headers.get("CQC-Deadletter-Reason", ""),
-                "original": headers.get("CQC-Deadletter-Subject", ""),
+                "reason": str(headers.get("CQC-Deadletter-Reason", "")),
+                "original": str(headers.get("CQC-Deadletter-Subject", "")),
             }
         )
     await client.close()
