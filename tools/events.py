@@ -12,9 +12,9 @@ packages/go/internal/cmd/cqc-events-exec, packages/typescript/test/events/exec.t
    published too.
 3. Each language consumes everything with its own durable consumer, killed mid-stream (exit 137 with
    nothing saved, acked or flushed), then restarted: it resumes (durable consumer + persisted positions).
-4. Each publisher re-publishes its events (same event ids): the broker must report every one a duplicate.
-5. The server is restarted on the same store; each language publishes a second batch; each consumer
-   resumes and drains.
+4. The server is restarted on the same store; each publisher re-publishes its first batch (same event
+   ids: the broker must report every one a duplicate, its duplicate window survived the restart) while it
+   publishes a second batch; each consumer resumes and drains.
 6. Checks, per consumer: every published event applied exactly once, per stream (source, partition key) in
    sequence order without gaps; the two bad messages in the dead-letter stream with their reasons.
    Prints the matrix and the counts; exits 1 on any failure.
@@ -142,11 +142,12 @@ def cwd(lang: str) -> Path:
 def run_all(commands: dict[str, list[str]], ok_codes: tuple[int, ...] = (0,)) -> dict[str, dict[str, Any]]:
     """Runs one command per language in parallel (each bounded to 90 s); returns their JSON output."""
     began = time.monotonic()
-    procs = {
-        lang: subprocess.Popen(
-            executor(lang, *args), cwd=cwd(lang), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=GO_ENV
+    procs = {  # keys: a language, or "<language>:<tag>" to run two commands of one language at once
+        key: subprocess.Popen(
+            executor(key.split(":")[0], *args), cwd=cwd(key.split(":")[0]), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=GO_ENV,
         )
-        for lang, args in commands.items()
+        for key, args in commands.items()
     }
     results: dict[str, dict[str, Any]] = {}
     for lang, proc in procs.items():
@@ -356,24 +357,21 @@ def main() -> int:
         killed = consume(die=True)
         resumed = consume(die=False)
 
-        # 3. Publisher retries: the same events again.
-        replay = run_all(
-            {
-                lang: ["replay", "--url", url, "--in", str(work / f"{lang}-1.jsonl"),
-                       "--content-type", CONTENT_TYPES[lang]]
-                for lang in LANGS
-            }
-        )
-        # 4. Server restart; a second batch; consumers resume.
+        # 3. Server restart (the file store and the duplicate window survive it); publisher retries (the same
+        # events again, the broker must drop every one) beside a second batch; then consumers resume.
         server.stop()
         server.start()
-        pub2 = run_all(
-            {
-                lang: ["publish", "--url", url, "--lang", SHORT[lang], "--from", str(BATCH1), "--count", str(BATCH2),
-                       "--content-type", CONTENT_TYPES[lang], "--out", str(work / f"{lang}-2.jsonl")]
-                for lang in LANGS
-            }
-        )
+        commands = {
+            lang: ["publish", "--url", url, "--lang", SHORT[lang], "--from", str(BATCH1), "--count", str(BATCH2),
+                   "--content-type", CONTENT_TYPES[lang], "--out", str(work / f"{lang}-2.jsonl")]
+            for lang in LANGS
+        }
+        for lang in LANGS:
+            commands[f"{lang}:replay"] = ["replay", "--url", url, "--in", str(work / f"{lang}-1.jsonl"),
+                                          "--content-type", CONTENT_TYPES[lang]]
+        both = run_all(commands)
+        pub2 = {lang: both[lang] for lang in LANGS}
+        replay = {lang: both[f"{lang}:replay"] for lang in LANGS}
         final = consume(die=False)
         dead = asyncio.run(deadletters(url))
         began = time.monotonic()

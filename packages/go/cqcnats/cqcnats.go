@@ -362,7 +362,13 @@ func (c *Consumer) deadletter(ctx context.Context, msg jetstream.Msg, reason, ev
 	if len(reason) > 1024 {
 		reason = reason[:1024]
 	}
-	header.Set(ReasonHeader, strings.NewReplacer("\r", " ", "\n", " ").Replace(reason))
+	// Header values stay printable ASCII (Go's protobuf errors contain U+00A0, for one).
+	header.Set(ReasonHeader, strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return ' '
+		}
+		return r
+	}, reason))
 	header.Set(OriginalSubject, msg.Subject())
 	if id := msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
 		header.Set(jetstream.MsgIDHeader, "dl-"+id)
