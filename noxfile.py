@@ -304,13 +304,13 @@ TEST_LANE_B = ("test-go", "test-typescript", "interop", "events", "rest", "relea
 
 
 def _run_lanes(session: nox.Session, sessions: tuple[str, ...]) -> None:
-    """Runs `sessions` as two `nox` processes (lane A, lane B), prints each lane's output when it ends, and fails
-    when any session failed. CQC_TEST_SERIAL=1 runs them one after the other in this process instead."""
+    """Runs `sessions` as two `nox` processes (lane A, lane B), prints each lane's output when it ends (while they
+    run: `tail -f .build/lanes/A.log`), and fails when any session failed. CQC_TEST_SERIAL=1 runs them one after
+    the other in this process instead."""
     if os.environ.get("CQC_TEST_SERIAL"):
         for name in sessions:
             session.notify(name)
         return
-    import tempfile
     import time
 
     lanes = {
@@ -319,8 +319,9 @@ def _run_lanes(session: nox.Session, sessions: tuple[str, ...]) -> None:
     }
     started = time.monotonic()
     procs = {}
+    (BUILD / "lanes").mkdir(parents=True, exist_ok=True)
     for lane, names in lanes.items():
-        log = tempfile.TemporaryFile(mode="w+")
+        log = open(BUILD / "lanes" / f"{lane}.log", "w+")  # noqa: SIM115 (closed below); tail it to follow
         command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--no-stop-on-first-error", "-s", *names]
         session.log(f"lane {lane}: {' '.join(names)}")
         procs[lane] = (subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), log)
@@ -331,6 +332,7 @@ def _run_lanes(session: nox.Session, sessions: tuple[str, ...]) -> None:
         print(f"\n======== lane {lane} ({' '.join(lanes[lane])}): exit {code} ========", flush=True)
         sys.stdout.write(log.read())
         sys.stdout.flush()
+        log.close()
         if code != 0:
             failed.append(lane)
     session.log(f"both lanes finished in {time.monotonic() - started:.0f} s")
