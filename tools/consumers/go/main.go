@@ -41,13 +41,14 @@ func main() {
 	check(cqc.Version == os.Args[1], "cqc.Version %s != %s", cqc.Version, os.Args[1])
 
 	asset := &assetsv1.Asset{
-		AssetId:     "ast_01JDVSDC000000000000000000",
-		Symbol:      "USDC",
-		Name:        "USDC",
-		Type:        assetsv1.AssetType_ASSET_TYPE_STABLECOIN,
-		Precision:   6,
-		PegCurrency: proto.String("USD"),
-		TotalSupply: proto.String("74123456789.123456"),
+		AssetId:      "ast_01JDVSDC000000000000000000",
+		Symbol:       "USDC",
+		Name:         "USDC",
+		Type:         assetsv1.AssetType_ASSET_TYPE_STABLECOIN,
+		Precision:    proto.Uint32(6),
+		PegCurrency:  proto.String("USD"),
+		TotalSupply:  proto.String("74123456789.123456"),
+		SupplySource: assetsv1.DataSource_DATA_SOURCE_ISSUER,
 	}
 	chain := &assetsv1.Chain{
 		ChainId:        "chn_01JDETHEREVM10000000000000",

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import cqc
-from cqc.assets.v1 import asset_pb2, chain_pb2
+from cqc.assets.v1 import asset_identifier_pb2, asset_pb2, chain_pb2
 from cqc.validation import InvalidMessageError, validate, violations
 from google.protobuf import json_format
 
@@ -35,6 +35,7 @@ def main(expected_version: str) -> None:
         precision=6,
         peg_currency="USD",
         total_supply="74123456789.123456",
+        supply_source=asset_identifier_pb2.DATA_SOURCE_ISSUER,
     )
     chain = chain_pb2.Chain(
         chain_id="chn_01JDETHEREVM10000000000000",

@@ -2,7 +2,7 @@
 // Usage: node build/main.js EXPECTED_VERSION
 import { clone, create, equals, fromBinary, fromJson, toBinary, toJson, type DescMessage } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { AssetSchema, AssetType, ChainFamily, ChainLayer, ChainSchema } from "@crypto-quant/cqc/assets/v1";
+import { AssetSchema, AssetType, ChainFamily, ChainLayer, ChainSchema, DataSource } from "@crypto-quant/cqc/assets/v1";
 import { InvalidMessageError, validate, violations } from "@crypto-quant/cqc/validation";
 import { createRequire } from "node:module";
 
@@ -27,6 +27,7 @@ const asset = create(AssetSchema, {
   precision: 6,
   pegCurrency: "USD",
   totalSupply: "74123456789.123456",
+  supplySource: DataSource.ISSUER,
 });
 const chain = create(ChainSchema, {
   chainId: "chn_01JDETHEREVM10000000000000",
