@@ -6,6 +6,7 @@ package all
 
 import (
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/assets/v1"
+	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/config/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/identifiers/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"

@@ -8,8 +8,10 @@ import { file_cqc_assets_v1_deployment } from "./cqc/assets/v1/deployment_pb.js"
 import { file_cqc_assets_v1_group } from "./cqc/assets/v1/group_pb.js";
 import { file_cqc_assets_v1_quality_flag } from "./cqc/assets/v1/quality_flag_pb.js";
 import { file_cqc_assets_v1_relationship } from "./cqc/assets/v1/relationship_pb.js";
+import { file_cqc_config_v1_config } from "./cqc/config/v1/config_pb.js";
 import { file_cqc_events_v1_envelope } from "./cqc/events/v1/envelope_pb.js";
 import { file_cqc_events_v1_market_events } from "./cqc/events/v1/market_events_pb.js";
+import { file_cqc_events_v1_options } from "./cqc/events/v1/options_pb.js";
 import { file_cqc_events_v1_portfolio_events } from "./cqc/events/v1/portfolio_events_pb.js";
 import { file_cqc_events_v1_registry_events } from "./cqc/events/v1/registry_events_pb.js";
 import { file_cqc_events_v1_risk_events } from "./cqc/events/v1/risk_events_pb.js";
@@ -34,6 +36,7 @@ import { file_cqc_services_v1_errors } from "./cqc/services/v1/errors_pb.js";
 import { file_cqc_services_v1_market_data } from "./cqc/services/v1/market_data_pb.js";
 import { file_cqc_services_v1_portfolio } from "./cqc/services/v1/portfolio_pb.js";
 import { file_cqc_services_v1_risk_engine } from "./cqc/services/v1/risk_engine_pb.js";
+import { file_cqc_services_v1_venue_gateway_account } from "./cqc/services/v1/venue_gateway_account_pb.js";
 import { file_cqc_services_v1_venue_gateway } from "./cqc/services/v1/venue_gateway_pb.js";
 import { file_cqc_types_v1_amount } from "./cqc/types/v1/amount_pb.js";
 import { file_cqc_types_v1_rules } from "./cqc/types/v1/rules_pb.js";
@@ -45,6 +48,8 @@ import { file_cqc_venues_v1_order } from "./cqc/venues/v1/order_pb.js";
 import { file_cqc_venues_v1_trading } from "./cqc/venues/v1/trading_pb.js";
 import { file_cqc_venues_v1_venue_asset } from "./cqc/venues/v1/venue_asset_pb.js";
 import { file_cqc_venues_v1_venue } from "./cqc/venues/v1/venue_pb.js";
+import { file_google_api_annotations } from "./google/api/annotations_pb.js";
+import { file_google_api_http } from "./google/api/http_pb.js";
 import { file_google_rpc_code } from "./google/rpc/code_pb.js";
 import { file_google_rpc_error_details } from "./google/rpc/error_details_pb.js";
 import { file_google_rpc_status } from "./google/rpc/status_pb.js";
@@ -58,8 +63,10 @@ export const files: readonly DescFile[] = [
   file_cqc_assets_v1_group,
   file_cqc_assets_v1_quality_flag,
   file_cqc_assets_v1_relationship,
+  file_cqc_config_v1_config,
   file_cqc_events_v1_envelope,
   file_cqc_events_v1_market_events,
+  file_cqc_events_v1_options,
   file_cqc_events_v1_portfolio_events,
   file_cqc_events_v1_registry_events,
   file_cqc_events_v1_risk_events,
@@ -84,6 +91,7 @@ export const files: readonly DescFile[] = [
   file_cqc_services_v1_market_data,
   file_cqc_services_v1_portfolio,
   file_cqc_services_v1_risk_engine,
+  file_cqc_services_v1_venue_gateway_account,
   file_cqc_services_v1_venue_gateway,
   file_cqc_types_v1_amount,
   file_cqc_types_v1_rules,
@@ -95,6 +103,8 @@ export const files: readonly DescFile[] = [
   file_cqc_venues_v1_trading,
   file_cqc_venues_v1_venue_asset,
   file_cqc_venues_v1_venue,
+  file_google_api_annotations,
+  file_google_api_http,
   file_google_rpc_code,
   file_google_rpc_error_details,
   file_google_rpc_status,

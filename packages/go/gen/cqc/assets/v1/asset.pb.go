@@ -227,9 +227,11 @@ type Asset struct {
 	// status is the registry lifecycle state. UNSPECIFIED reads as ACTIVE.
 	Status AssetStatus `protobuf:"varint,5,opt,name=status,proto3,enum=cqc.assets.v1.AssetStatus" json:"status,omitempty"`
 	// precision is the number of decimal places used to display and round amounts of this asset in CQC
-	// (8 for BTC, 6 for USDC, 2 for USD). 0 to 36. Chain decimals are per deployment
-	// (AssetDeployment.decimals) and venue precision per venue (VenueAsset), which may differ.
-	Precision uint32 `protobuf:"varint,6,opt,name=precision,proto3" json:"precision,omitempty"`
+	// (8 for BTC, 6 for USDC, 2 for USD). 0 to 36; "0" means whole units only. Unset means the registry
+	// has not fixed a display precision (CoinGecko and CoinMarketCap publish none): consumers then use
+	// the amount's own precision, i.e. the deployment's decimals (AssetDeployment.decimals) on chain or
+	// the venue's precision (VenueAsset) on a venue, which may differ from each other.
+	Precision *uint32 `protobuf:"varint,6,opt,name=precision,proto3,oneof" json:"precision,omitempty"`
 	// native_chain_id is the chain whose gas token this asset is. Required when type is NATIVE, unset
 	// otherwise.
 	NativeChainId *string `protobuf:"bytes,7,opt,name=native_chain_id,json=nativeChainId,proto3,oneof" json:"native_chain_id,omitempty"`
@@ -253,8 +255,15 @@ type Asset struct {
 	// max_supply is the hard cap on units, in whole units. Unset when the supply is uncapped (ETH, USDC) or
 	// unknown: "no cap" is an unset field, never "0".
 	MaxSupply *string `protobuf:"bytes,14,opt,name=max_supply,json=maxSupply,proto3,oneof" json:"max_supply,omitempty"`
-	// supply_time is when the supply figures were observed by their source. Set whenever any supply field is.
+	// supply_time is when the supply figures were observed by their source (CoinGecko/CMC `last_updated`
+	// of the market data, the block time of an on-chain read). Unset when the source gives no time.
 	SupplyTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=supply_time,json=supplyTime,proto3" json:"supply_time,omitempty"`
+	// supply_source is where total_supply, circulating_supply and max_supply came from: an aggregator
+	// (DATA_SOURCE_COINGECKO, DATA_SOURCE_COINMARKETCAP, DATA_SOURCE_DEFILLAMA), the chain itself
+	// (DATA_SOURCE_ON_CHAIN: totalSupply() of the canonical deployments, summed) or the issuer's
+	// publication (DATA_SOURCE_ISSUER). Required (not UNSPECIFIED) whenever any supply field is set, so
+	// that figures from different sources are never compared unknowingly; UNSPECIFIED otherwise.
+	SupplySource DataSource `protobuf:"varint,30,opt,name=supply_source,json=supplySource,proto3,enum=cqc.assets.v1.DataSource" json:"supply_source,omitempty"`
 	// categories are free-form classification tags as published by registries ("stablecoins",
 	// "layer-1", "defi"), lower-case, at most 50, each 1 to 64 characters. Grouping for risk or
 	// strategy belongs in AssetGroup.
@@ -293,6 +302,11 @@ type Asset struct {
 	// country_origin is the ISO 3166-1 alpha-2 country of the issuer or project ("US"). Unset when
 	// unknown or not applicable.
 	CountryOrigin *string `protobuf:"bytes,29,opt,name=country_origin,json=countryOrigin,proto3,oneof" json:"country_origin,omitempty"`
+	// etag identifies this version of the asset: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in UpdateAssetRequest.etag to write
+	// only if nobody changed the asset since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque: compare
+	// for equality only. At most 128 characters; empty on messages that did not come from AssetRegistry.
+	Etag          string `protobuf:"bytes,31,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -363,8 +377,8 @@ func (x *Asset) GetStatus() AssetStatus {
 }
 
 func (x *Asset) GetPrecision() uint32 {
-	if x != nil {
-		return x.Precision
+	if x != nil && x.Precision != nil {
+		return *x.Precision
 	}
 	return 0
 }
@@ -430,6 +444,13 @@ func (x *Asset) GetSupplyTime() *timestamppb.Timestamp {
 		return x.SupplyTime
 	}
 	return nil
+}
+
+func (x *Asset) GetSupplySource() DataSource {
+	if x != nil {
+		return x.SupplySource
+	}
+	return DataSource_DATA_SOURCE_UNSPECIFIED
 }
 
 func (x *Asset) GetCategories() []string {
@@ -530,11 +551,18 @@ func (x *Asset) GetCountryOrigin() string {
 	return ""
 }
 
+func (x *Asset) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 var File_cqc_assets_v1_asset_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_asset_proto_rawDesc = "" +
 	"\n" +
-	"\x19cqc/assets/v1/asset.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x12\n" +
+	"\x19cqc/assets/v1/asset.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x15\n" +
 	"\x05Asset\x12'\n" +
 	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12,\n" +
 	"\x06symbol\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f2\r^[^\\s]{1,32}$R\x06symbol\x12\x1e\n" +
@@ -542,22 +570,23 @@ const file_cqc_assets_v1_asset_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x128\n" +
 	"\x04type\x18\x04 \x01(\x0e2\x18.cqc.assets.v1.AssetTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04type\x12<\n" +
-	"\x06status\x18\x05 \x01(\x0e2\x1a.cqc.assets.v1.AssetStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12%\n" +
-	"\tprecision\x18\x06 \x01(\rB\a\xbaH\x04*\x02\x18$R\tprecision\x129\n" +
-	"\x0fnative_chain_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnH\x00R\rnativeChainId\x88\x01\x01\x129\n" +
+	"\x06status\x18\x05 \x01(\x0e2\x1a.cqc.assets.v1.AssetStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12*\n" +
+	"\tprecision\x18\x06 \x01(\rB\a\xbaH\x04*\x02\x18$H\x00R\tprecision\x88\x01\x01\x129\n" +
+	"\x0fnative_chain_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnH\x01R\rnativeChainId\x88\x01\x01\x129\n" +
 	"\fiso4217_code\x18\b \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{3}$H\x01R\viso4217Code\x88\x01\x01\x129\n" +
+	"^[A-Z]{3}$H\x02R\viso4217Code\x88\x01\x01\x129\n" +
 	"\fpeg_currency\x18\t \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{3}$H\x02R\vpegCurrency\x88\x01\x01\x12:\n" +
+	"^[A-Z]{3}$H\x03R\vpegCurrency\x88\x01\x01\x12:\n" +
 	"\x04isin\x18\n" +
-	" \x01(\tB!\xbaH\x1er\x1c2\x1a^[A-Z]{2}[A-Z0-9]{9}[0-9]$H\x03R\x04isin\x88\x01\x01\x12 \n" +
+	" \x01(\tB!\xbaH\x1er\x1c2\x1a^[A-Z]{2}[A-Z0-9]{9}[0-9]$H\x04R\x04isin\x88\x01\x01\x12 \n" +
 	"\x06issuer\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06issuer\x121\n" +
-	"\ftotal_supply\x18\f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\vtotalSupply\x88\x01\x01\x12=\n" +
-	"\x12circulating_supply\x18\r \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x11circulatingSupply\x88\x01\x01\x12-\n" +
+	"\ftotal_supply\x18\f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\vtotalSupply\x88\x01\x01\x12=\n" +
+	"\x12circulating_supply\x18\r \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\x11circulatingSupply\x88\x01\x01\x12-\n" +
 	"\n" +
-	"max_supply\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\tmaxSupply\x88\x01\x01\x12;\n" +
+	"max_supply\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\tmaxSupply\x88\x01\x01\x12;\n" +
 	"\vsupply_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"supplyTime\x12O\n" +
+	"supplyTime\x12H\n" +
+	"\rsupply_source\x18\x1e \x01(\x0e2\x19.cqc.assets.v1.DataSourceB\b\xbaH\x05\x82\x01\x02\x10\x01R\fsupplySource\x12O\n" +
 	"\n" +
 	"categories\x18\x10 \x03(\tB/\xbaH,\x92\x01)\x102\x18\x01\"#r!2\x1f^[a-z0-9][a-z0-9 ._/&+-]{0,63}$R\n" +
 	"categories\x121\n" +
@@ -576,10 +605,14 @@ const file_cqc_assets_v1_asset_proto_rawDesc = "" +
 	"\fgenesis_time\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\vgenesisTime\x124\n" +
 	"\x11hashing_algorithm\x18\x1c \x01(\tB\a\xbaH\x04r\x02\x18@R\x10hashingAlgorithm\x12=\n" +
 	"\x0ecountry_origin\x18\x1d \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{2}$H\aR\rcountryOrigin\x88\x01\x01:\xde\x04\xbaH\xda\x04\x1a\x86\x01\n" +
+	"^[A-Z]{2}$H\bR\rcountryOrigin\x88\x01\x01\x12\x1c\n" +
+	"\x04etag\x18\x1f \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag:\xc3\x06\xbaH\xbf\x06\x1a\x86\x01\n" +
 	"\x1basset.native_requires_chain\x12:native_chain_id must be set when type is ASSET_TYPE_NATIVE\x1a+this.type != 1 || has(this.native_chain_id)\x1a\x7f\n" +
-	"\x1basset.fiat_requires_iso4217\x125iso4217_code must be set when type is ASSET_TYPE_FIAT\x1a)this.type != 12 || has(this.iso4217_code)\x1a\xcd\x02\n" +
-	"\x1casset.circulating_within_max\x12-circulating_supply must not exceed max_supply\x1a\xfd\x01!(this.circulating_supply.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.max_supply.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.circulating_supply) || !has(this.max_supply) || double(this.circulating_supply) <= double(this.max_supply))B\x12\n" +
+	"\x1basset.fiat_requires_iso4217\x125iso4217_code must be set when type is ASSET_TYPE_FIAT\x1a)this.type != 12 || has(this.iso4217_code)\x1a\xe2\x01\n" +
+	"\x1casset.supply_requires_source\x12Tsupply_source must be set when total_supply, circulating_supply or max_supply is set\x1al!(has(this.total_supply) || has(this.circulating_supply) || has(this.max_supply)) || this.supply_source != 0\x1a\xcd\x02\n" +
+	"\x1casset.circulating_within_max\x12-circulating_supply must not exceed max_supply\x1a\xfd\x01!(this.circulating_supply.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.max_supply.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.circulating_supply) || !has(this.max_supply) || double(this.circulating_supply) <= double(this.max_supply))B\f\n" +
+	"\n" +
+	"_precisionB\x12\n" +
 	"\x10_native_chain_idB\x0f\n" +
 	"\r_iso4217_codeB\x0f\n" +
 	"\r_peg_currencyB\a\n" +
@@ -636,22 +669,24 @@ var file_cqc_assets_v1_asset_proto_goTypes = []any{
 	(AssetStatus)(0),              // 1: cqc.assets.v1.AssetStatus
 	(*Asset)(nil),                 // 2: cqc.assets.v1.Asset
 	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
-	(*v1.SourceRecord)(nil),       // 4: cqc.types.v1.SourceRecord
+	(DataSource)(0),               // 4: cqc.assets.v1.DataSource
+	(*v1.SourceRecord)(nil),       // 5: cqc.types.v1.SourceRecord
 }
 var file_cqc_assets_v1_asset_proto_depIdxs = []int32{
 	0, // 0: cqc.assets.v1.Asset.type:type_name -> cqc.assets.v1.AssetType
 	1, // 1: cqc.assets.v1.Asset.status:type_name -> cqc.assets.v1.AssetStatus
 	3, // 2: cqc.assets.v1.Asset.supply_time:type_name -> google.protobuf.Timestamp
-	3, // 3: cqc.assets.v1.Asset.create_time:type_name -> google.protobuf.Timestamp
-	3, // 4: cqc.assets.v1.Asset.update_time:type_name -> google.protobuf.Timestamp
-	4, // 5: cqc.assets.v1.Asset.source_record:type_name -> cqc.types.v1.SourceRecord
-	3, // 6: cqc.assets.v1.Asset.source_update_time:type_name -> google.protobuf.Timestamp
-	3, // 7: cqc.assets.v1.Asset.genesis_time:type_name -> google.protobuf.Timestamp
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	4, // 3: cqc.assets.v1.Asset.supply_source:type_name -> cqc.assets.v1.DataSource
+	3, // 4: cqc.assets.v1.Asset.create_time:type_name -> google.protobuf.Timestamp
+	3, // 5: cqc.assets.v1.Asset.update_time:type_name -> google.protobuf.Timestamp
+	5, // 6: cqc.assets.v1.Asset.source_record:type_name -> cqc.types.v1.SourceRecord
+	3, // 7: cqc.assets.v1.Asset.source_update_time:type_name -> google.protobuf.Timestamp
+	3, // 8: cqc.assets.v1.Asset.genesis_time:type_name -> google.protobuf.Timestamp
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_cqc_assets_v1_asset_proto_init() }
@@ -659,6 +694,7 @@ func file_cqc_assets_v1_asset_proto_init() {
 	if File_cqc_assets_v1_asset_proto != nil {
 		return
 	}
+	file_cqc_assets_v1_asset_identifier_proto_init()
 	file_cqc_assets_v1_asset_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

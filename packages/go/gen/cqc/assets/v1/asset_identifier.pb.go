@@ -76,6 +76,13 @@ const (
 	DataSource_DATA_SOURCE_PYTH DataSource = 15
 	// ISO 24165 Digital Token Identifier (DTI), 9 characters ("4H95J0R2X" for Bitcoin).
 	DataSource_DATA_SOURCE_DTI DataSource = 16
+	// The chain itself, read directly (a token contract's totalSupply(), a pool's or reserve's state). A
+	// data source, not an identifier scheme: AssetIdentifier, ChainIdentifier and Identifier reject it (the
+	// on-chain id of a token is its CAIP-19 id). Used by Asset.supply_source.
+	DataSource_DATA_SOURCE_ON_CHAIN DataSource = 17
+	// The asset's issuer's own publication (reserve attestation, transparency page, e.g. Circle's USDC
+	// circulation report). A data source, not an identifier scheme: rejected on identifiers like ON_CHAIN.
+	DataSource_DATA_SOURCE_ISSUER DataSource = 18
 	// Any other source. The record's secondary_value or source_record says which; request a dedicated
 	// value if it recurs.
 	DataSource_DATA_SOURCE_OTHER DataSource = 100
@@ -101,6 +108,8 @@ var (
 		14:  "DATA_SOURCE_TOKEN_LIST",
 		15:  "DATA_SOURCE_PYTH",
 		16:  "DATA_SOURCE_DTI",
+		17:  "DATA_SOURCE_ON_CHAIN",
+		18:  "DATA_SOURCE_ISSUER",
 		100: "DATA_SOURCE_OTHER",
 	}
 	DataSource_value = map[string]int32{
@@ -121,6 +130,8 @@ var (
 		"DATA_SOURCE_TOKEN_LIST":    14,
 		"DATA_SOURCE_PYTH":          15,
 		"DATA_SOURCE_DTI":           16,
+		"DATA_SOURCE_ON_CHAIN":      17,
+		"DATA_SOURCE_ISSUER":        18,
 		"DATA_SOURCE_OTHER":         100,
 	}
 )
@@ -154,19 +165,20 @@ func (DataSource) EnumDescriptor() ([]byte, []int) {
 
 // AssetIdentifier is one id of an asset in an external source: CoinGecko "usd-coin", CoinMarketCap
 // "3408", DefiLlama "ethereum:0xA0b8...", CAIP-19, ISIN or a venue's coin code. An asset has many,
-// at most one primary per (source, venue_id). Owned by AssetRegistry; ids are "idf_" + ULID, the same
-// prefix as cqc.identifiers.v1.Identifier (which maps instruments and markets too).
+// at most one primary per (source, venue_id). Owned by AssetRegistry; ids are "aid_" + ULID (its own
+// prefix: cqc.identifiers.v1.Identifier, which maps instruments and markets too, uses "idf").
 //
 // When the external id names one deployment of the asset rather than the asset as a whole (DefiLlama
 // "chain:address" keys, CAIP-19 ids, token-list entries), deployment_id and chain_id scope it.
 type AssetIdentifier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// identifier_id is the registry's id of this mapping record: "idf_" + 26-character ULID, e.g.
-	// "idf_01JDCGVSDC0000000000000000". Assigned by AssetRegistry; required.
+	// identifier_id is the registry's id of this mapping record: "aid_" + 26-character ULID, e.g.
+	// "aid_01JDCGVSDC0000000000000000". Assigned by AssetRegistry; required.
 	IdentifierId string `protobuf:"bytes,1,opt,name=identifier_id,json=identifierId,proto3" json:"identifier_id,omitempty"`
 	// asset_id is the CQC asset the external id denotes ("ast_" + ULID). Required.
 	AssetId string `protobuf:"bytes,2,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
-	// source is the external scheme or source the value belongs to. Required (UNSPECIFIED rejected).
+	// source is the external scheme or source the value belongs to. Required (UNSPECIFIED rejected);
+	// ON_CHAIN and ISSUER are data sources, not identifier schemes, and are rejected too.
 	Source DataSource `protobuf:"varint,3,opt,name=source,proto3,enum=cqc.assets.v1.DataSource" json:"source,omitempty"`
 	// value is the external key exactly as the source writes it (case preserved), always a string even
 	// when numeric: "usd-coin", "3408", "ethereum:0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48". 1 to 512
@@ -223,7 +235,12 @@ type AssetIdentifier struct {
 	// create_time is when the registry first stored this mapping. Set by AssetRegistry (output only).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the registry last changed this mapping. Set by AssetRegistry (output only).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// etag identifies this version of the identifier: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in the Update request's etag to write
+	// only if nobody changed the identifier since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+	// compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+	Etag          string `protobuf:"bytes,21,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,16 +415,22 @@ func (x *AssetIdentifier) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AssetIdentifier) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 var File_cqc_assets_v1_asset_identifier_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_asset_identifier_proto_rawDesc = "" +
 	"\n" +
-	"$cqc/assets/v1/asset_identifier.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x12\n" +
+	"$cqc/assets/v1/asset_identifier.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x12\n" +
 	"\x0fAssetIdentifier\x121\n" +
-	"\ridentifier_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03idfR\fidentifierId\x12'\n" +
-	"\basset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12=\n" +
-	"\x06source\x18\x03 \x01(\x0e2\x19.cqc.assets.v1.DataSourceB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06source\x12.\n" +
+	"\ridentifier_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03aidR\fidentifierId\x12'\n" +
+	"\basset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12A\n" +
+	"\x06source\x18\x03 \x01(\x0e2\x19.cqc.assets.v1.DataSourceB\x0e\xbaH\v\x82\x01\b\x10\x01 \x00 \x11 \x12R\x06source\x12.\n" +
 	"\x05value\x18\x04 \x01(\tB\x18\xbaH\x15r\x132\x11^\\S(.{0,510}\\S)?$R\x05value\x12A\n" +
 	"\x0fsecondary_value\x18\x05 \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x102\x0e^[^\\s]{1,256}$R\x0esecondaryValue\x12,\n" +
 	"\bvenue_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venH\x00R\avenueId\x88\x01\x01\x12,\n" +
@@ -417,9 +440,9 @@ const file_cqc_assets_v1_asset_identifier_proto_rawDesc = "" +
 	"\vsource_name\x18\n" +
 	" \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
 	"sourceName\x125\n" +
-	"\x0fsource_decimals\x18\v \x01(\rB\a\xbaH\x04*\x02\x18$H\x03R\x0esourceDecimals\x88\x01\x01\x12I\n" +
+	"\x0fsource_decimals\x18\v \x01(\rB\a\xbaH\x04*\x02\x18$H\x03R\x0esourceDecimals\x88\x01\x01\x12.\n" +
 	"\n" +
-	"confidence\x18\f \x01(\tB$\xbaH!r\x1f\x90\x88'\x012\x19^(0(\\.[0-9]+)?|1(\\.0+)?)$H\x04R\n" +
+	"confidence\x18\f \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x04R\n" +
 	"confidence\x88\x01\x01\x12\x1d\n" +
 	"\n" +
 	"is_primary\x18\r \x01(\bR\tisPrimary\x12B\n" +
@@ -432,7 +455,8 @@ const file_cqc_assets_v1_asset_identifier_proto_rawDesc = "" +
 	"\vcreate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime:\xf2\b\xbaH\xee\b\x1a\x91\x01\n" +
+	"updateTime\x12\x1c\n" +
+	"\x04etag\x18\x15 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag:\xf2\b\xbaH\xee\b\x1a\x91\x01\n" +
 	"0asset_identifier.venue_required_for_venue_source\x125venue_id must be set when source is DATA_SOURCE_VENUE\x1a&this.source != 8 || has(this.venue_id)\x1a\xbe\x01\n" +
 	"*asset_identifier.valid_to_after_valid_from\x12+valid_to_time must be after valid_from_time\x1ac!has(this.valid_from_time) || !has(this.valid_to_time) || this.valid_to_time > this.valid_from_time\x1a\xb5\x01\n" +
 	"&asset_identifier.coinmarketcap_numeric\x12Ma CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\"\x1a<this.source != 2 || this.value.matches('^[1-9][0-9]{0,19}$')\x1a\xa8\x01\n" +
@@ -444,7 +468,7 @@ const file_cqc_assets_v1_asset_identifier_proto_rawDesc = "" +
 	"\x0e_deployment_idB\x12\n" +
 	"\x10_source_decimalsB\r\n" +
 	"\v_confidenceB\x14\n" +
-	"\x12_redirect_asset_id*\xcd\x03\n" +
+	"\x12_redirect_asset_id*\xff\x03\n" +
 	"\n" +
 	"DataSource\x12\x1b\n" +
 	"\x17DATA_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -464,7 +488,9 @@ const file_cqc_assets_v1_asset_identifier_proto_rawDesc = "" +
 	"\x14DATA_SOURCE_INTERNAL\x10\r\x12\x1a\n" +
 	"\x16DATA_SOURCE_TOKEN_LIST\x10\x0e\x12\x14\n" +
 	"\x10DATA_SOURCE_PYTH\x10\x0f\x12\x13\n" +
-	"\x0fDATA_SOURCE_DTI\x10\x10\x12\x15\n" +
+	"\x0fDATA_SOURCE_DTI\x10\x10\x12\x18\n" +
+	"\x14DATA_SOURCE_ON_CHAIN\x10\x11\x12\x16\n" +
+	"\x12DATA_SOURCE_ISSUER\x10\x12\x12\x15\n" +
 	"\x11DATA_SOURCE_OTHER\x10dB{\n" +
 	"\x1dcom.cryptoquant.cqc.assets.v1B\x14AssetIdentifierProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/assets/v1;assetsv1b\x06proto3"
 

@@ -237,7 +237,12 @@ type Chain struct {
 	// identifiers are this chain's ids in external sources (CoinGecko asset platform "arbitrum-one",
 	// DefiLlama "arbitrum", CoinMarketCap platform "1027", venue network codes), at most 100. At most one
 	// entry per (source, venue_id, value); enforced by AssetRegistry.
-	Identifiers   []*ChainIdentifier `protobuf:"bytes,18,rep,name=identifiers,proto3" json:"identifiers,omitempty"`
+	Identifiers []*ChainIdentifier `protobuf:"bytes,18,rep,name=identifiers,proto3" json:"identifiers,omitempty"`
+	// etag identifies this version of the chain: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in the Update request's etag to write
+	// only if nobody changed the chain since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+	// compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+	Etag          string `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,12 +403,20 @@ func (x *Chain) GetIdentifiers() []*ChainIdentifier {
 	return nil
 }
 
+func (x *Chain) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // ChainIdentifier is one id of a chain in an external source, e.g. CoinGecko asset platform
 // "arbitrum-one", DefiLlama chain slug "arbitrum", CoinMarketCap platform id "1027" (Ethereum), CAIP-2
 // "eip155:42161", or Binance's deposit network code "ARBITRUM". Carried inside Chain.identifiers.
 type ChainIdentifier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// source is the source the value belongs to (DataSource). Required (UNSPECIFIED rejected).
+	// source is the source the value belongs to (DataSource). Required (UNSPECIFIED rejected); ON_CHAIN
+	// and ISSUER are data sources, not identifier schemes, and are rejected too.
 	Source DataSource `protobuf:"varint,1,opt,name=source,proto3,enum=cqc.assets.v1.DataSource" json:"source,omitempty"`
 	// value is the source's key for the chain exactly as published (case preserved), a string even when
 	// numeric ("arbitrum-one", "1027", "ARBITRUM", OKX "USDC-Arbitrum One"). 1 to 256 characters, no
@@ -482,7 +495,7 @@ var File_cqc_assets_v1_chain_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_chain_proto_rawDesc = "" +
 	"\n" +
-	"\x19cqc/assets/v1/chain.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\v\n" +
+	"\x19cqc/assets/v1/chain.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf5\v\n" +
 	"\x05Chain\x12'\n" +
 	"\bchain_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnR\achainId\x121\n" +
 	"\x04slug\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[a-z][a-z0-9-]{1,63}$R\x04slug\x12\x1d\n" +
@@ -509,15 +522,15 @@ const file_cqc_assets_v1_chain_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12J\n" +
-	"\videntifiers\x18\x12 \x03(\v2\x1e.cqc.assets.v1.ChainIdentifierB\b\xbaH\x05\x92\x01\x02\x10dR\videntifiers:\xc1\x03\xbaH\xbd\x03\x1a\xd8\x01\n" +
+	"\videntifiers\x18\x12 \x03(\v2\x1e.cqc.assets.v1.ChainIdentifierB\b\xbaH\x05\x92\x01\x02\x10dR\videntifiers\x12\x1c\n" +
+	"\x04etag\x18\x13 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag:\xc1\x03\xbaH\xbd\x03\x1a\xd8\x01\n" +
 	" chain.evm_chain_id_matches_caip2\x12Oevm_chain_id must be set for EVM chains and caip2 must be eip155:<evm_chain_id>\x1acthis.family != 1 || (has(this.evm_chain_id) && this.caip2 == 'eip155:' + string(this.evm_chain_id))\x1a\xdf\x01\n" +
 	"\x1fchain.parent_required_for_l2_l3\x12Nparent_chain_id must be set for L2 and L3 chains and must differ from chain_id\x1al(this.layer != 2 && this.layer != 3) || (has(this.parent_chain_id) && this.parent_chain_id != this.chain_id)B\x0f\n" +
 	"\r_evm_chain_idB\x12\n" +
 	"\x10_native_asset_idB\x12\n" +
-	"\x10_parent_chain_id\"\xf5\x05\n" +
-	"\x0fChainIdentifier\x12=\n" +
-	"\x06source\x18\x01 \x01(\x0e2\x19.cqc.assets.v1.DataSourceB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06source\x12.\n" +
+	"\x10_parent_chain_id\"\xf9\x05\n" +
+	"\x0fChainIdentifier\x12A\n" +
+	"\x06source\x18\x01 \x01(\x0e2\x19.cqc.assets.v1.DataSourceB\x0e\xbaH\v\x82\x01\b\x10\x01 \x00 \x11 \x12R\x06source\x12.\n" +
 	"\x05value\x18\x02 \x01(\tB\x18\xbaH\x15r\x132\x11^\\S(.{0,254}\\S)?$R\x05value\x121\n" +
 	"\x0fsecondary_value\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x0esecondaryValue\x12,\n" +
 	"\bvenue_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venH\x00R\avenueId\x88\x01\x01:\x84\x04\xbaH\x80\x04\x1a\x91\x01\n" +

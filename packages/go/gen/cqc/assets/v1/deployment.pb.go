@@ -135,7 +135,8 @@ func (TokenStandard) EnumDescriptor() ([]byte, []int) {
 type DeploymentKind int32
 
 const (
-	// Not set. Never valid on input.
+	// Not known: the source does not say how the deployment relates to the issuer. Valid; consumers
+	// must not assume CANONICAL.
 	DeploymentKind_DEPLOYMENT_KIND_UNSPECIFIED DeploymentKind = 0
 	// Issued natively on this chain by the asset's issuer or protocol ("native issuance"): USDC on
 	// Ethereum, Solana and Arbitrum (Circle mints there, incl. via CCTP), BTC on Bitcoin, ETH on Ethereum.
@@ -299,8 +300,11 @@ type AssetDeployment struct {
 	// name is the token's on-chain name ("USD Coin (PoS)", "Bridged USDC"). Empty when unknown. At most
 	// 200 characters.
 	Name string `protobuf:"bytes,8,opt,name=name,proto3" json:"name,omitempty"`
-	// kind says whether this is the issuer's own deployment or a bridged/wrapped representation.
-	// Required (UNSPECIFIED rejected).
+	// kind says whether this is the issuer's own deployment or a bridged/wrapped representation. Unset
+	// (UNSPECIFIED) means not known: the source does not say (CoinGecko detail_platforms and token lists
+	// do not distinguish native issuance from bridged copies), and consumers MUST NOT assume CANONICAL.
+	// Set it when the source or the issuer states it; BRIDGED then requires bridge_name and
+	// source_deployment_id.
 	Kind DeploymentKind `protobuf:"varint,9,opt,name=kind,proto3,enum=cqc.assets.v1.DeploymentKind" json:"kind,omitempty"`
 	// bridge_name is the bridge that mints a BRIDGED deployment, as a lower-case slug ("polygon-pos-bridge",
 	// "arbitrum-bridge", "wormhole", "layerzero-oft"). Required when kind is BRIDGED; empty otherwise.
@@ -337,7 +341,12 @@ type AssetDeployment struct {
 	// create_time is when the registry first stored this deployment. Set by AssetRegistry (output only).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the registry last changed this deployment. Set by AssetRegistry (output only).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// etag identifies this version of the deployment: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in the Update request's etag to write
+	// only if nobody changed the deployment since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+	// compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+	Etag          string `protobuf:"bytes,22,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -519,6 +528,13 @@ func (x *AssetDeployment) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AssetDeployment) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // VenueNetwork is one venue's code for the network of this deployment.
 type AssetDeployment_VenueNetwork struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -590,7 +606,7 @@ var File_cqc_assets_v1_deployment_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_deployment_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecqc/assets/v1/deployment.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x16\n" +
+	"\x1ecqc/assets/v1/deployment.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x16\n" +
 	"\x0fAssetDeployment\x121\n" +
 	"\rdeployment_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\x12'\n" +
 	"\basset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12'\n" +
@@ -600,9 +616,8 @@ const file_cqc_assets_v1_deployment_proto_rawDesc = "" +
 	"\aaddress\x18\x05 \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x102\x0e^[^\\s]{1,256}$R\aaddress\x12(\n" +
 	"\bdecimals\x18\x06 \x01(\rB\a\xbaH\x04*\x02\x18$H\x00R\bdecimals\x88\x01\x01\x12\x1f\n" +
 	"\x06symbol\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x06symbol\x12\x1c\n" +
-	"\x04name\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12=\n" +
-	"\x04kind\x18\t \x01(\x0e2\x1d.cqc.assets.v1.DeploymentKindB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12F\n" +
+	"\x04name\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12;\n" +
+	"\x04kind\x18\t \x01(\x0e2\x1d.cqc.assets.v1.DeploymentKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12F\n" +
 	"\vbridge_name\x18\n" +
 	" \x01(\tB%\xbaH\"\xd8\x01\x01r\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\n" +
 	"bridgeName\x12C\n" +
@@ -619,7 +634,8 @@ const file_cqc_assets_v1_deployment_proto_rawDesc = "" +
 	"\vcreate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x1a\xa8\x01\n" +
+	"updateTime\x12\x1c\n" +
+	"\x04etag\x18\x16 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\x1a\xa8\x01\n" +
 	"\fVenueNetwork\x12'\n" +
 	"\bvenue_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12:\n" +
 	"\fnetwork_code\x18\x02 \x01(\tB\x17\xbaH\x14r\x122\x10^\\S(.{0,62}\\S)?$R\vnetworkCode\x123\n" +

@@ -196,7 +196,12 @@ type AssetGroup struct {
 	// create_time is when the registry first stored this group. Set by AssetRegistry (output only).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the registry last changed this group. Set by AssetRegistry (output only).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// etag identifies this version of the group: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in the Update request's etag to write
+	// only if nobody changed the group since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+	// compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+	Etag          string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -299,6 +304,13 @@ func (x *AssetGroup) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *AssetGroup) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
 }
 
 // AssetGroupMember is one asset's membership in an AssetGroup over a time interval, with its weight and
@@ -434,9 +446,10 @@ func (x *AssetGroupMember) GetUpdateTime() *timestamppb.Timestamp {
 }
 
 // CorrelationParameters are the risk parameters a lending protocol applies when collateral and debt
-// are both members of the class (Aave v3 eMode category {id, label, maxLTV, liquidationThreshold,
-// liquidationPenalty}). Fractions are converted on ingest from the protocol's units (Aave bps:
-// 9300 -> "0.93"; liquidation bonus 10100 -> penalty "0.01").
+// are both members of the class (Aave v3 eMode category {id, label, ltv, liquidationThreshold,
+// liquidationBonus}; the same parameters as cqc.markets.v1.EModeCategory, under the same names).
+// Fractions are converted on ingest from the protocol's units (Aave bps: 9300 -> "0.93"; liquidation
+// bonus 10100 -> "0.01").
 type AssetGroup_CorrelationParameters struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// protocol is the lending protocol, as a lower-case slug ("aave-v3"). Required. 2 to 64 characters
@@ -448,18 +461,18 @@ type AssetGroup_CorrelationParameters struct {
 	// category_id is the protocol's id of the class, verbatim (Aave eModeCategoryId "1"). 1 to 64
 	// characters. Required.
 	CategoryId string `protobuf:"bytes,3,opt,name=category_id,json=categoryId,proto3" json:"category_id,omitempty"`
-	// max_ltv is the maximum loan-to-value inside the class, as a fraction of collateral value
-	// ("0.93" = 93%; Aave bps 9300). From 0 to 1; unset when unknown.
-	MaxLtv *string `protobuf:"bytes,4,opt,name=max_ltv,json=maxLtv,proto3,oneof" json:"max_ltv,omitempty"`
+	// ltv is the maximum loan-to-value inside the class, as a fraction of collateral value ("0.93" =
+	// 93%; Aave eMode ltv bps 9300). From 0 to 1; unset when unknown.
+	Ltv *string `protobuf:"bytes,4,opt,name=ltv,proto3,oneof" json:"ltv,omitempty"`
 	// liquidation_threshold is the debt-to-collateral-value ratio at which a position becomes
-	// liquidatable, as a fraction ("0.95"; Aave bps 9500). From 0 to 1; at least max_ltv. Unset when
+	// liquidatable, as a fraction ("0.95"; Aave bps 9500). From 0 to 1; at least ltv. Unset when
 	// unknown.
 	LiquidationThreshold *string `protobuf:"bytes,5,opt,name=liquidation_threshold,json=liquidationThreshold,proto3,oneof" json:"liquidation_threshold,omitempty"`
-	// liquidation_penalty is the bonus paid to liquidators as a fraction of the repaid debt value
-	// ("0.01" = 1%; Aave liquidationBonus 10100 minus 10000, in bps). Non-negative; unset when unknown.
-	LiquidationPenalty *string `protobuf:"bytes,6,opt,name=liquidation_penalty,json=liquidationPenalty,proto3,oneof" json:"liquidation_penalty,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// liquidation_bonus is what the liquidator gains inside the class: the discount on seized collateral,
+	// a fraction ("0.01" = 1%; Aave eMode liquidationBonus 10100 minus 10000, in bps). Unset when unknown.
+	LiquidationBonus *string `protobuf:"bytes,6,opt,name=liquidation_bonus,json=liquidationBonus,proto3,oneof" json:"liquidation_bonus,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AssetGroup_CorrelationParameters) Reset() {
@@ -513,9 +526,9 @@ func (x *AssetGroup_CorrelationParameters) GetCategoryId() string {
 	return ""
 }
 
-func (x *AssetGroup_CorrelationParameters) GetMaxLtv() string {
-	if x != nil && x.MaxLtv != nil {
-		return *x.MaxLtv
+func (x *AssetGroup_CorrelationParameters) GetLtv() string {
+	if x != nil && x.Ltv != nil {
+		return *x.Ltv
 	}
 	return ""
 }
@@ -527,9 +540,9 @@ func (x *AssetGroup_CorrelationParameters) GetLiquidationThreshold() string {
 	return ""
 }
 
-func (x *AssetGroup_CorrelationParameters) GetLiquidationPenalty() string {
-	if x != nil && x.LiquidationPenalty != nil {
-		return *x.LiquidationPenalty
+func (x *AssetGroup_CorrelationParameters) GetLiquidationBonus() string {
+	if x != nil && x.LiquidationBonus != nil {
+		return *x.LiquidationBonus
 	}
 	return ""
 }
@@ -538,7 +551,7 @@ var File_cqc_assets_v1_group_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_group_proto_rawDesc = "" +
 	"\n" +
-	"\x19cqc/assets/v1/group.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\f\n" +
+	"\x19cqc/assets/v1/group.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\f\n" +
 	"\n" +
 	"AssetGroup\x12'\n" +
 	"\bgroup_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03grpR\agroupId\x12\x1e\n" +
@@ -555,21 +568,21 @@ const file_cqc_assets_v1_group_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x1a\xd3\x06\n" +
+	"updateTime\x12\x1c\n" +
+	"\x04etag\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\x1a\xfc\x05\n" +
 	"\x15CorrelationParameters\x12>\n" +
 	"\bprotocol\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\bprotocol\x12,\n" +
 	"\bchain_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnH\x00R\achainId\x88\x01\x01\x12*\n" +
 	"\vcategory_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
-	"categoryId\x12B\n" +
-	"\amax_ltv\x18\x04 \x01(\tB$\xbaH!r\x1f\x90\x88'\x012\x19^(0(\\.[0-9]+)?|1(\\.0+)?)$H\x01R\x06maxLtv\x88\x01\x01\x12^\n" +
-	"\x15liquidation_threshold\x18\x05 \x01(\tB$\xbaH!r\x1f\x90\x88'\x012\x19^(0(\\.[0-9]+)?|1(\\.0+)?)$H\x02R\x14liquidationThreshold\x88\x01\x01\x12?\n" +
-	"\x13liquidation_penalty\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x12liquidationPenalty\x88\x01\x01:\xef\x02\xbaH\xeb\x02\x1a\xe8\x02\n" +
-	"7asset_group.correlation_parameters.ltv_within_threshold\x12-max_ltv must not exceed liquidation_threshold\x1a\xfd\x01!(this.liquidation_threshold.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.max_ltv.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.max_ltv) || !has(this.liquidation_threshold) || double(this.max_ltv) <= double(this.liquidation_threshold))B\v\n" +
-	"\t_chain_idB\n" +
-	"\n" +
-	"\b_max_ltvB\x18\n" +
-	"\x16_liquidation_thresholdB\x16\n" +
-	"\x14_liquidation_penalty:\xd3\x01\xbaH\xcf\x01\x1a\xcc\x01\n" +
+	"categoryId\x12 \n" +
+	"\x03ltv\x18\x04 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x01R\x03ltv\x88\x01\x01\x12C\n" +
+	"\x15liquidation_threshold\x18\x05 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x02R\x14liquidationThreshold\x88\x01\x01\x12;\n" +
+	"\x11liquidation_bonus\x18\x06 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x03R\x10liquidationBonus\x88\x01\x01:\xdf\x02\xbaH\xdb\x02\x1a\xd8\x02\n" +
+	"7asset_group.correlation_parameters.ltv_within_threshold\x12)ltv must not exceed liquidation_threshold\x1a\xf1\x01!(this.liquidation_threshold.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.ltv.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.ltv) || !has(this.liquidation_threshold) || double(this.ltv) <= double(this.liquidation_threshold))B\v\n" +
+	"\t_chain_idB\x06\n" +
+	"\x04_ltvB\x18\n" +
+	"\x16_liquidation_thresholdB\x14\n" +
+	"\x12_liquidation_bonus:\xd3\x01\xbaH\xcf\x01\x1a\xcc\x01\n" +
 	"=asset_group.correlation_parameters_only_for_correlation_class\x12Vcorrelation_parameters may only be set when kind is ASSET_GROUP_KIND_CORRELATION_CLASS\x1a3!has(this.correlation_parameters) || this.kind == 7\"\xd6\x05\n" +
 	"\x10AssetGroupMember\x12'\n" +
 	"\bgroup_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03grpR\agroupId\x12'\n" +

@@ -349,7 +349,12 @@ type AssetQualityFlag struct {
 	// create_time is when the registry first stored this flag. Set by AssetRegistry (output only).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the registry last changed this flag. Set by AssetRegistry (output only).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// etag identifies this version of the flag: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in the Update request's etag to write
+	// only if nobody changed the flag since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+	// compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+	Etag          string `protobuf:"bytes,23,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -538,11 +543,18 @@ func (x *AssetQualityFlag) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AssetQualityFlag) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 var File_cqc_assets_v1_quality_flag_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_quality_flag_proto_rawDesc = "" +
 	"\n" +
-	" cqc/assets/v1/quality_flag.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x13\n" +
+	" cqc/assets/v1/quality_flag.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x14\n" +
 	"\x10AssetQualityFlag\x12%\n" +
 	"\aflag_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03flgR\x06flagId\x127\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x17.cqc.assets.v1.FlagTypeB\n" +
@@ -575,7 +587,8 @@ const file_cqc_assets_v1_quality_flag_proto_rawDesc = "" +
 	"\vcreate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime:\x85\n" +
+	"updateTime\x12\x1c\n" +
+	"\x04etag\x18\x17 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag:\x85\n" +
 	"\xbaH\x81\n" +
 	"\x1a\x8e\x01\n" +
 	"0asset_quality_flag.asset_scope_requires_asset_id\x123asset_id must be set when scope is FLAG_SCOPE_ASSET\x1a%this.scope != 1 || has(this.asset_id)\x1a\xa7\x01\n" +

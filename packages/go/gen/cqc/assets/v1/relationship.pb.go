@@ -201,7 +201,12 @@ type AssetRelationship struct {
 	// create_time is when the registry first stored this edge. Set by AssetRegistry (output only).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the registry last changed this edge. Set by AssetRegistry (output only).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// etag identifies this version of the relationship: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in the Update request's etag to write
+	// only if nobody changed the relationship since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+	// compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+	Etag          string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,11 +360,18 @@ func (x *AssetRelationship) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AssetRelationship) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 var File_cqc_assets_v1_relationship_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_relationship_proto_rawDesc = "" +
 	"\n" +
-	" cqc/assets/v1/relationship.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\f\n" +
+	" cqc/assets/v1/relationship.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\f\n" +
 	"\x11AssetRelationship\x125\n" +
 	"\x0frelationship_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03relR\x0erelationshipId\x126\n" +
 	"\x10subject_asset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\x0esubjectAssetId\x12?\n" +
@@ -375,9 +387,9 @@ const file_cqc_assets_v1_relationship_proto_rawDesc = "" +
 	"\fvia_chain_id\x18\t \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnH\x01R\n" +
 	"viaChainId\x88\x01\x01\x12=\n" +
 	"\x06source\x18\n" +
-	" \x01(\tB%\xbaH\"\xd8\x01\x01r\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\x06source\x12I\n" +
+	" \x01(\tB%\xbaH\"\xd8\x01\x01r\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\x06source\x12.\n" +
 	"\n" +
-	"confidence\x18\v \x01(\tB$\xbaH!r\x1f\x90\x88'\x012\x19^(0(\\.[0-9]+)?|1(\\.0+)?)$H\x02R\n" +
+	"confidence\x18\v \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x02R\n" +
 	"confidence\x88\x01\x01\x12B\n" +
 	"\x0fvalid_from_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rvalidFromTime\x12>\n" +
 	"\rvalid_to_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vvalidToTime\x12*\n" +
@@ -386,7 +398,8 @@ const file_cqc_assets_v1_relationship_proto_rawDesc = "" +
 	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime:\xd7\x03\xbaH\xd3\x03\x1a\x88\x01\n" +
+	"updateTime\x12\x1c\n" +
+	"\x04etag\x18\x12 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag:\xd7\x03\xbaH\xd3\x03\x1a\x88\x01\n" +
 	"%asset_relationship.subject_not_object\x120subject_asset_id and object_asset_id must differ\x1a-this.subject_asset_id != this.object_asset_id\x1a\xc0\x01\n" +
 	",asset_relationship.valid_to_after_valid_from\x12+valid_to_time must be after valid_from_time\x1ac!has(this.valid_from_time) || !has(this.valid_to_time) || this.valid_to_time > this.valid_from_time\x1a\x82\x01\n" +
 	"!asset_relationship.ratio_required\x129ratio must be set for DENOMINATION_MULTIPLE relationships\x1a\"this.type != 12 || has(this.ratio)B\b\n" +

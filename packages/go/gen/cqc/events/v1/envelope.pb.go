@@ -26,8 +26,51 @@ const (
 // Event is the one envelope of every inter-service event in CQC: a producer wraps exactly one event
 // message of this package in `payload` and publishes the envelope (protobuf binary, or canonical proto
 // JSON) to the event bus. Consumers dispatch on the populated payload case (or on event_type, which the
-// validation rule `event.type_matches_payload` guarantees names the same message), de-duplicate by
-// event_id, and rely on per-partition_key ordering checked with sequence.
+// validation rule `event.type_matches_payload` guarantees names the same message) and apply events by
+// the ordering rules below.
+//
+// Producer and partition key. Every event message carries the option (cqc.events.v1.event) naming its
+// ONE producing service and the field path(s) of its partition key (options.proto). partition_key is
+// always set, to that value (rule `event.partition_key_matches_payload`), and source always names that
+// service (rule `event.source_matches_producer`). All events of one entity's lifecycle share one key:
+// every market event (MarketCreated, MarketUpdated, MarketStatusChanged, VenueMarketListed,
+// VenueMarketDelisted) is keyed by the market_id; every order, fill, balance and position event by the
+// account_id.
+//
+// Ordering and de-duplication. One key may be written by several producers: the account_id is the key of
+// the VenueGateway's order and balance events, of the Portfolio's position events and of the RiskEngine's
+// TradingStateChanged, each with its own counter. So ordering is defined per STREAM, never per key alone:
+//
+//   - A stream is the pair (source, partition_key). source names the owner of the sequence counter:
+//     every instance that may publish for the same key shares one counter and writes the same source.
+//   - sequence numbers the events of one stream: the first event of a stream has sequence 1, each next one
+//     the previous + 1 (gap-free), across producer restarts. A producer keeps this either by storing the
+//     counter with the state change the event describes, in the same transaction (outbox), or, when it
+//     cannot persist it, by starting a new epoch on restart: a new source instance path
+//     ("//cqc/risk-engine/e1733356800", the epoch start in Unix seconds), hence a new stream starting at 1.
+//   - The bus delivers one key in publication order (Kafka partition / JetStream subject). Sequences of
+//     different streams are never compared: streams of one key are ordered among themselves only by
+//     causation_id and occurred_at.
+//   - A consumer keeps per stream the last applied sequence L (0 for a stream it has never seen, or the
+//     position it re-synced to) and the event_ids of the events it applied or holds within a de-duplication
+//     window (at least the last 1024 sequences of the stream, and at least the bus's redelivery horizon).
+//     For each event, in delivery order:
+//     1. DUPLICATE: its event_id was already applied or is held: acknowledge it and drop it. This is the
+//     only case in which an event is dropped.
+//     2. APPLY: sequence == L + 1: apply it, set L = sequence, then apply the held events that now follow
+//     without a gap, in sequence order.
+//     3. GAP: sequence > L + 1: events are missing. Hold it (buffer) until the missing ones arrive, and
+//     apply it then. If they do not arrive within the consumer's gap timeout, re-sync: read the entity's
+//     current state from the producing service and set L to the position that state reflects (the
+//     stream position the service reports with it, or else the highest held sequence: a state read now
+//     includes every event already published); held events at or below L are acknowledged without
+//     applying, those above it are applied. Never skip a gap silently.
+//     4. RESET: sequence <= L with an event_id not seen: the producer lost its counter (a contract
+//     violation) or the event is older than the window. Do not drop it: re-sync the entity from the
+//     producing service, set L = sequence and apply the event.
+//
+// The event helpers (Python cqc.envelope.EventStreamTracker, Go cqc.EventStreamTracker, TypeScript
+// EventStreamTracker) implement these rules, with shared cases in testdata/helpers/.
 //
 // CloudEvents 1.0 mapping. When an Event is carried over a CloudEvents binding (Kafka, HTTP, NATS), the
 // attributes are set as follows, and a consumer reading CloudEvents rebuilds the envelope the same way:
@@ -43,7 +86,7 @@ const (
 // | `dataschema`          | "urn:cqc:proto:" + event_type, e.g. "urn:cqc:proto:cqc.events.v1.AssetCreated" |
 // | `subject`             | subject, e.g. "ast_01JDVSDC000000000000000000"                            |
 // | `time`                | occurred_at in RFC 3339, e.g. "2024-11-20T14:03:07.125Z"                  |
-// | `partitionkey`        | partition_key, or subject when partition_key is empty (Kafka message key) |
+// | `partitionkey`        | partition_key (Kafka message key; subject if an unknown event's is empty) |
 // | `sequence`            | sequence as a decimal string, e.g. "42" (CloudEvents sequence extension)  |
 // | `correlationid`       | correlation_id                                                            |
 // | `causationid`         | causation_id (attribute omitted when empty)                               |
@@ -63,19 +106,23 @@ const (
 // file: 100-199 registry, 200-299 market data, 300-399 trading, 400-499 portfolio, 500-599 risk.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// event_id identifies this event: a UUID (RFC 9562, lower-case with hyphens; producers SHOULD use
-	// UUIDv7 so ids sort by time), e.g. "0193a8f2-6c1e-7b3a-9d4e-2f5a6b7c8d9e". Unique across all events
-	// and assigned once by the producer: a retried publish reuses it, so consumers de-duplicate on it.
-	// Required.
+	// event_id identifies this event: a UUID (RFC 9562, lower-case with hyphens), e.g.
+	// "0193a8f2-6c1e-7b3a-9d4e-2f5a6b7c8d9e". Producers MUST use UUIDv7 (time-ordered: the first 48 bits are
+	// the Unix time in milliseconds) for new events; the event helpers do. Unique across all events and
+	// assigned once by the producer: a retried publish reuses it, so consumers de-duplicate on it (rule 1
+	// of the ordering rules above; it is also the JetStream Nats-Msg-Id). Required.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// event_type is the full proto name of the payload message: "cqc.events.v1.AssetCreated",
 	// "cqc.events.v1.OrderPlaced", ... It MUST name the message in the populated payload case (rule
 	// event.type_matches_payload), so routers can filter without decoding the payload. Required.
 	EventType string `protobuf:"bytes,2,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
 	// source names the producing service as a URI reference "//cqc/<service>", optionally followed by an
-	// instance path: "//cqc/asset-registry", "//cqc/venue-gateway/binance", "//cqc/risk-engine". Lower-case
-	// service name [a-z0-9-]; at most 256 characters. Together with event_id it is globally unique (as in
-	// CloudEvents). Required.
+	// instance path: "//cqc/asset-registry", "//cqc/venue-gateway/binance", "//cqc/risk-engine". The service
+	// is the one the payload's (cqc.events.v1.event) option names, in kebab case (rule
+	// event.source_matches_producer). source is also the owner of the sequence counter: (source,
+	// partition_key) is the ordering stream, so instances with separate counters use separate instance
+	// paths, and instances sharing a counter the same one. Lower-case service name [a-z0-9-]; at most 256
+	// characters. Together with event_id it is globally unique (as in CloudEvents). Required.
 	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
 	// source_version is the version of the producing service's build: a semantic version ("1.4.2",
 	// "2.0.0-rc.1") or a commit hash ("9f2c1ab"). Used to trace a bad event to the release that produced it.
@@ -96,10 +143,13 @@ type Event struct {
 	// RiskAlert (each event's comment says which). Lets consumers filter without decoding the payload.
 	// Required.
 	Subject string `protobuf:"bytes,7,opt,name=subject,proto3" json:"subject,omitempty"`
-	// partition_key is the ordering key: all events with the same partition_key are delivered to consumers
-	// in publication order (it is the Kafka message key / CloudEvents `partitionkey`). Empty means the key
-	// is subject. Each event's comment names the key its producer uses, e.g. the account_id for all of one
-	// account's order, fill, balance and position events. At most 256 characters.
+	// partition_key is the delivery key: all events with the same partition_key are delivered to consumers
+	// in publication order (the Kafka message key, the JetStream subject token, CloudEvents `partitionkey`).
+	// Its value is the payload field the payload's (cqc.events.v1.event) option names, e.g. the account_id
+	// (order.account_id) for all of one account's order, fill and balance events (rule
+	// event.partition_key_matches_payload); the event helpers fill it from the option. Ordering is per
+	// stream (source, partition_key), not per key: see the ordering rules above. Required, at most 256
+	// characters.
 	PartitionKey string `protobuf:"bytes,8,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
 	// correlation_id groups all events that stem from one originating action or observation (a strategy
 	// decision, an operator request, one venue message): a UUID. The first event of a chain sets it to its
@@ -113,10 +163,13 @@ type Event struct {
 	// changes only with a new package (cqc.events.v2), whose envelope carries 2; additive changes within v1
 	// keep 1. Required.
 	SchemaVersion uint32 `protobuf:"varint,11,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
-	// sequence is the producer's position of this event within its partition key (partition_key, or
-	// subject when empty): starts at 1 and increases by at least 1 with every event of that key, across
-	// producer restarts. Consumers use it to detect gaps and to drop stale redeliveries (an event whose
-	// sequence is not greater than the last applied one for the key is a duplicate). Required, at least 1.
+	// sequence is this event's position in its stream (source, partition_key): 1 for the stream's first
+	// event, then exactly the previous + 1 (no gaps), across producer restarts (a persisted counter, or a
+	// new epoch = a new source instance path starting again at 1). Consumers compare it only with events of
+	// the same stream: sequence == last + 1 applies, a larger one reveals a gap (hold and wait, or re-sync;
+	// never skip silently), a smaller or equal one is a duplicate only when its event_id was seen, else a
+	// producer reset (re-sync). Never compare sequences of different sources, even for the same key.
+	// Required, at least 1.
 	Sequence uint64 `protobuf:"varint,12,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// payload is the event itself: exactly one event message of this package. Required. Removed events are
 	// listed as `reserved` numbers and names in this message; numbers are never reused.
@@ -767,7 +820,7 @@ var File_cqc_events_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_cqc_events_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccqc/events/v1/envelope.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a!cqc/events/v1/market_events.proto\x1a$cqc/events/v1/portfolio_events.proto\x1a#cqc/events/v1/registry_events.proto\x1a\x1fcqc/events/v1/risk_events.proto\x1a\"cqc/events/v1/trading_events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd51\n" +
+	"\x1ccqc/events/v1/envelope.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a!cqc/events/v1/market_events.proto\x1a$cqc/events/v1/portfolio_events.proto\x1a#cqc/events/v1/registry_events.proto\x1a\x1fcqc/events/v1/risk_events.proto\x1a\"cqc/events/v1/trading_events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2V\n" +
 	"\x05Event\x12#\n" +
 	"\bevent_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aeventId\x12P\n" +
 	"\n" +
@@ -815,8 +868,11 @@ const file_cqc_events_v1_envelope_proto_rawDesc = "" +
 	"\n" +
 	"risk_alert\x18\xf4\x03 \x01(\v2\x18.cqc.events.v1.RiskAlertH\x00R\triskAlert\x12c\n" +
 	"\x19risk_alert_status_changed\x18\xf5\x03 \x01(\v2%.cqc.events.v1.RiskAlertStatusChangedH\x00R\x16riskAlertStatusChanged\x12Y\n" +
-	"\x15trading_state_changed\x18\xf6\x03 \x01(\v2\".cqc.events.v1.TradingStateChangedH\x00R\x13tradingStateChanged:\xe1\x18\xbaH\xdd\x18\x1a\xf0\x15\n" +
-	"\x1aevent.type_matches_payload\x12tevent_type must be the full name of the populated payload message, e.g. cqc.events.v1.AssetCreated for asset_created\x1a\xdb\x14(has(this.asset_created) && this.event_type == 'cqc.events.v1.AssetCreated') || (has(this.asset_updated) && this.event_type == 'cqc.events.v1.AssetUpdated') || (has(this.asset_deployment_created) && this.event_type == 'cqc.events.v1.AssetDeploymentCreated') || (has(this.relationship_established) && this.event_type == 'cqc.events.v1.RelationshipEstablished') || (has(this.asset_quality_flag_raised) && this.event_type == 'cqc.events.v1.AssetQualityFlagRaised') || (has(this.asset_quality_flag_resolved) && this.event_type == 'cqc.events.v1.AssetQualityFlagResolved') || (has(this.chain_created) && this.event_type == 'cqc.events.v1.ChainCreated') || (has(this.instrument_created) && this.event_type == 'cqc.events.v1.InstrumentCreated') || (has(this.market_created) && this.event_type == 'cqc.events.v1.MarketCreated') || (has(this.market_updated) && this.event_type == 'cqc.events.v1.MarketUpdated') || (has(this.market_status_changed) && this.event_type == 'cqc.events.v1.MarketStatusChanged') || (has(this.venue_asset_listed) && this.event_type == 'cqc.events.v1.VenueAssetListed') || (has(this.venue_market_listed) && this.event_type == 'cqc.events.v1.VenueMarketListed') || (has(this.venue_market_delisted) && this.event_type == 'cqc.events.v1.VenueMarketDelisted') || (has(this.price_updated) && this.event_type == 'cqc.events.v1.PriceUpdated') || (has(this.funding_rate_updated) && this.event_type == 'cqc.events.v1.FundingRateUpdated') || (has(this.open_interest_updated) && this.event_type == 'cqc.events.v1.OpenInterestUpdated') || (has(this.order_placed) && this.event_type == 'cqc.events.v1.OrderPlaced') || (has(this.order_updated) && this.event_type == 'cqc.events.v1.OrderUpdated') || (has(this.order_filled) && this.event_type == 'cqc.events.v1.OrderFilled') || (has(this.order_canceled) && this.event_type == 'cqc.events.v1.OrderCanceled') || (has(this.order_rejected) && this.event_type == 'cqc.events.v1.OrderRejected') || (has(this.order_request_rejected) && this.event_type == 'cqc.events.v1.OrderRequestRejected') || (has(this.balance_updated) && this.event_type == 'cqc.events.v1.BalanceUpdated') || (has(this.position_changed) && this.event_type == 'cqc.events.v1.PositionChanged') || (has(this.position_adjusted) && this.event_type == 'cqc.events.v1.PositionAdjusted') || (has(this.portfolio_valued) && this.event_type == 'cqc.events.v1.PortfolioValued') || (has(this.risk_alert) && this.event_type == 'cqc.events.v1.RiskAlert') || (has(this.risk_alert_status_changed) && this.event_type == 'cqc.events.v1.RiskAlertStatusChanged') || (has(this.trading_state_changed) && this.event_type == 'cqc.events.v1.TradingStateChanged')\x1a\xe1\x01\n" +
+	"\x15trading_state_changed\x18\xf6\x03 \x01(\v2\".cqc.events.v1.TradingStateChangedH\x00R\x13tradingStateChanged:\xee=\xbaH\xea=\x1a\xf0\x15\n" +
+	"\x1aevent.type_matches_payload\x12tevent_type must be the full name of the populated payload message, e.g. cqc.events.v1.AssetCreated for asset_created\x1a\xdb\x14(has(this.asset_created) && this.event_type == 'cqc.events.v1.AssetCreated') || (has(this.asset_updated) && this.event_type == 'cqc.events.v1.AssetUpdated') || (has(this.asset_deployment_created) && this.event_type == 'cqc.events.v1.AssetDeploymentCreated') || (has(this.relationship_established) && this.event_type == 'cqc.events.v1.RelationshipEstablished') || (has(this.asset_quality_flag_raised) && this.event_type == 'cqc.events.v1.AssetQualityFlagRaised') || (has(this.asset_quality_flag_resolved) && this.event_type == 'cqc.events.v1.AssetQualityFlagResolved') || (has(this.chain_created) && this.event_type == 'cqc.events.v1.ChainCreated') || (has(this.instrument_created) && this.event_type == 'cqc.events.v1.InstrumentCreated') || (has(this.market_created) && this.event_type == 'cqc.events.v1.MarketCreated') || (has(this.market_updated) && this.event_type == 'cqc.events.v1.MarketUpdated') || (has(this.market_status_changed) && this.event_type == 'cqc.events.v1.MarketStatusChanged') || (has(this.venue_asset_listed) && this.event_type == 'cqc.events.v1.VenueAssetListed') || (has(this.venue_market_listed) && this.event_type == 'cqc.events.v1.VenueMarketListed') || (has(this.venue_market_delisted) && this.event_type == 'cqc.events.v1.VenueMarketDelisted') || (has(this.price_updated) && this.event_type == 'cqc.events.v1.PriceUpdated') || (has(this.funding_rate_updated) && this.event_type == 'cqc.events.v1.FundingRateUpdated') || (has(this.open_interest_updated) && this.event_type == 'cqc.events.v1.OpenInterestUpdated') || (has(this.order_placed) && this.event_type == 'cqc.events.v1.OrderPlaced') || (has(this.order_updated) && this.event_type == 'cqc.events.v1.OrderUpdated') || (has(this.order_filled) && this.event_type == 'cqc.events.v1.OrderFilled') || (has(this.order_canceled) && this.event_type == 'cqc.events.v1.OrderCanceled') || (has(this.order_rejected) && this.event_type == 'cqc.events.v1.OrderRejected') || (has(this.order_request_rejected) && this.event_type == 'cqc.events.v1.OrderRequestRejected') || (has(this.balance_updated) && this.event_type == 'cqc.events.v1.BalanceUpdated') || (has(this.position_changed) && this.event_type == 'cqc.events.v1.PositionChanged') || (has(this.position_adjusted) && this.event_type == 'cqc.events.v1.PositionAdjusted') || (has(this.portfolio_valued) && this.event_type == 'cqc.events.v1.PortfolioValued') || (has(this.risk_alert) && this.event_type == 'cqc.events.v1.RiskAlert') || (has(this.risk_alert_status_changed) && this.event_type == 'cqc.events.v1.RiskAlertStatusChanged') || (has(this.trading_state_changed) && this.event_type == 'cqc.events.v1.TradingStateChanged')\x1a\x97\x1a\n" +
+	"#event.partition_key_matches_payload\x12\x8c\x01partition_key must equal the payload's partition key field named by its (cqc.events.v1.event) option, e.g. order.account_id for order_placed\x1a\xe0\x18(!has(this.asset_created) || this.partition_key == this.asset_created.asset.asset_id) && (!has(this.asset_updated) || this.partition_key == this.asset_updated.asset.asset_id) && (!has(this.asset_deployment_created) || this.partition_key == this.asset_deployment_created.deployment.asset_id) && (!has(this.relationship_established) || this.partition_key == this.relationship_established.relationship.subject_asset_id) && (!has(this.asset_quality_flag_raised) || this.partition_key == this.asset_quality_flag_raised.flag.flag_id) && (!has(this.asset_quality_flag_resolved) || this.partition_key == this.asset_quality_flag_resolved.flag.flag_id) && (!has(this.chain_created) || this.partition_key == this.chain_created.chain.chain_id) && (!has(this.instrument_created) || this.partition_key == this.instrument_created.instrument.instrument_id) && (!has(this.market_created) || this.partition_key == this.market_created.market.market_id) && (!has(this.market_updated) || this.partition_key == this.market_updated.market.market_id) && (!has(this.market_status_changed) || this.partition_key == this.market_status_changed.market_id) && (!has(this.venue_asset_listed) || this.partition_key == this.venue_asset_listed.venue_asset.venue_id) && (!has(this.venue_market_listed) || this.partition_key == this.venue_market_listed.market.market_id) && (!has(this.venue_market_delisted) || this.partition_key == this.venue_market_delisted.market_id) && (!has(this.price_updated) || this.partition_key == (has(this.price_updated.price.market_id) ? this.price_updated.price.market_id : this.price_updated.price.asset_id)) && (!has(this.funding_rate_updated) || this.partition_key == this.funding_rate_updated.funding_rate.market_id) && (!has(this.open_interest_updated) || this.partition_key == this.open_interest_updated.open_interest.market_id) && (!has(this.order_placed) || this.partition_key == this.order_placed.order.account_id) && (!has(this.order_updated) || this.partition_key == this.order_updated.order.account_id) && (!has(this.order_filled) || this.partition_key == this.order_filled.order.account_id) && (!has(this.order_canceled) || this.partition_key == this.order_canceled.order.account_id) && (!has(this.order_rejected) || this.partition_key == this.order_rejected.order.account_id) && (!has(this.order_request_rejected) || this.partition_key == this.order_request_rejected.account_id) && (!has(this.balance_updated) || this.partition_key == this.balance_updated.balance.account_id) && (!has(this.position_changed) || this.partition_key == this.position_changed.position.account_id) && (!has(this.position_adjusted) || this.partition_key == this.position_adjusted.account_id) && (!has(this.portfolio_valued) || this.partition_key == this.portfolio_valued.portfolio.portfolio_id) && (!has(this.risk_alert) || this.partition_key == this.risk_alert.alert_id) && (!has(this.risk_alert_status_changed) || this.partition_key == this.risk_alert_status_changed.alert.alert_id) && (!has(this.trading_state_changed) || this.partition_key == (has(this.trading_state_changed.account_id) ? this.trading_state_changed.account_id : this.trading_state_changed.portfolio_id)) && true\x1a\xf0\n" +
+	"\n" +
+	"\x1devent.source_matches_producer\x12\x80\x01source must be the producer named by the payload's (cqc.events.v1.event) option, e.g. //cqc/venue-gateway[/...] for order events\x1a\xcb\t(!(has(this.asset_created) || has(this.asset_updated) || has(this.asset_deployment_created) || has(this.relationship_established) || has(this.asset_quality_flag_raised) || has(this.asset_quality_flag_resolved) || has(this.chain_created) || has(this.instrument_created) || has(this.market_created) || has(this.market_updated) || has(this.market_status_changed) || has(this.venue_asset_listed) || has(this.venue_market_listed) || has(this.venue_market_delisted)) || this.source.matches('^//cqc/asset-registry(/|$)')) && (!(has(this.price_updated) || has(this.funding_rate_updated) || has(this.open_interest_updated)) || this.source.matches('^//cqc/market-data(/|$)')) && (!(has(this.order_placed) || has(this.order_updated) || has(this.order_filled) || has(this.order_canceled) || has(this.order_rejected) || has(this.order_request_rejected) || has(this.balance_updated)) || this.source.matches('^//cqc/venue-gateway(/|$)')) && (!(has(this.position_changed) || has(this.position_adjusted) || has(this.portfolio_valued)) || this.source.matches('^//cqc/portfolio(/|$)')) && (!(has(this.risk_alert) || has(this.risk_alert_status_changed) || has(this.trading_state_changed)) || this.source.matches('^//cqc/risk-engine(/|$)')) && true\x1a\xe1\x01\n" +
 	"\"event.recorded_not_before_occurred\x12Orecorded_at must not be more than 60s before occurred_at (clock skew allowance)\x1aj!has(this.recorded_at) || !has(this.occurred_at) || this.recorded_at >= this.occurred_at - duration('60s')\x1a\x83\x01\n" +
 	"\x1aevent.not_caused_by_itself\x12&causation_id must differ from event_id\x1a=this.causation_id == '' || this.causation_id != this.event_idB\x10\n" +
 	"\apayload\x12\x05\xbaH\x02\b\x01Bt\n" +

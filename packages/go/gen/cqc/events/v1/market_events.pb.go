@@ -73,8 +73,9 @@ func (x *PriceUpdated) GetPrice() *v1.Price {
 }
 
 // FundingRateUpdated publishes a perpetual market's funding rate: a live estimate for the running
-// period (status ESTIMATED, republished as it moves) or the final rate applied at a settlement (status
-// SETTLED, once per settlement). Position funding payments themselves are PositionAdjusted events.
+// period (status ESTIMATED, republished as it moves), the rate once the venue has fixed it but not yet
+// paid it (status FIXED, once), or the final rate applied at a settlement (status SETTLED, once per
+// settlement). Position funding payments themselves are PositionAdjusted events.
 type FundingRateUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// funding_rate is the funding record. Required.
@@ -171,13 +172,19 @@ var File_cqc_events_v1_market_events_proto protoreflect.FileDescriptor
 
 const file_cqc_events_v1_market_events_proto_rawDesc = "" +
 	"\n" +
-	"!cqc/events/v1/market_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/markets/v1/market_data.proto\"C\n" +
+	"!cqc/events/v1/market_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bcqc/events/v1/options.proto\x1a cqc/markets/v1/market_data.proto\"}\n" +
 	"\fPriceUpdated\x123\n" +
-	"\x05price\x18\x01 \x01(\v2\x15.cqc.markets.v1.PriceB\x06\xbaH\x03\xc8\x01\x01R\x05price\"\\\n" +
+	"\x05price\x18\x01 \x01(\v2\x15.cqc.markets.v1.PriceB\x06\xbaH\x03\xc8\x01\x01R\x05price:8\xa2\x8e'4\n" +
+	"\n" +
+	"MarketData\x12\x0fprice.market_id\x12\x0eprice.asset_id\x1a\x05Price\"\x93\x01\n" +
 	"\x12FundingRateUpdated\x12F\n" +
-	"\ffunding_rate\x18\x01 \x01(\v2\x1b.cqc.markets.v1.FundingRateB\x06\xbaH\x03\xc8\x01\x01R\vfundingRate\"`\n" +
+	"\ffunding_rate\x18\x01 \x01(\v2\x1b.cqc.markets.v1.FundingRateB\x06\xbaH\x03\xc8\x01\x01R\vfundingRate:5\xa2\x8e'1\n" +
+	"\n" +
+	"MarketData\x12\x16funding_rate.market_id\x1a\vFundingRate\"\x99\x01\n" +
 	"\x13OpenInterestUpdated\x12I\n" +
-	"\ropen_interest\x18\x01 \x01(\v2\x1c.cqc.markets.v1.OpenInterestB\x06\xbaH\x03\xc8\x01\x01R\fopenInterestBx\n" +
+	"\ropen_interest\x18\x01 \x01(\v2\x1c.cqc.markets.v1.OpenInterestB\x06\xbaH\x03\xc8\x01\x01R\fopenInterest:7\xa2\x8e'3\n" +
+	"\n" +
+	"MarketData\x12\x17open_interest.market_id\x1a\fOpenInterestBx\n" +
 	"\x1dcom.cryptoquant.cqc.events.v1B\x11MarketEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3"
 
 var (
@@ -217,6 +224,7 @@ func file_cqc_events_v1_market_events_proto_init() {
 	if File_cqc_events_v1_market_events_proto != nil {
 		return
 	}
+	file_cqc_events_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

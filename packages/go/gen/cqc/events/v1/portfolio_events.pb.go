@@ -243,27 +243,33 @@ type PositionChanged struct {
 	// quantity is the signed quantity after the change, in position.quantity_unit; equals
 	// position.quantity. Decimal string. Required.
 	Quantity string `protobuf:"bytes,4,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	// last_qty is the quantity of the fill that caused the change, unsigned, in position.quantity_unit
-	// (NautilusTrader last_qty, FIX 32 LastQty). Positive; set with last_px; unset for ADJUSTED changes
-	// that no fill caused.
-	LastQty *string `protobuf:"bytes,5,opt,name=last_qty,json=lastQty,proto3,oneof" json:"last_qty,omitempty"`
-	// last_px is the price of that fill, per unit of the market's base asset in its quote asset
-	// (NautilusTrader last_px, FIX 31 LastPx). Non-negative; set with last_qty.
-	LastPx *string `protobuf:"bytes,6,opt,name=last_px,json=lastPx,proto3,oneof" json:"last_px,omitempty"`
+	// last_quantity is the quantity of the fill that caused the change, unsigned, in
+	// position.quantity_unit (NautilusTrader last_qty, FIX 32 LastQty). Positive; set with last_price;
+	// unset for ADJUSTED changes that no fill caused.
+	LastQuantity *string `protobuf:"bytes,5,opt,name=last_quantity,json=lastQuantity,proto3,oneof" json:"last_quantity,omitempty"`
+	// last_price is the price of that fill, per unit of the market's base asset in its quote asset
+	// (NautilusTrader last_px, FIX 31 LastPx). Signed decimal: the market's rules
+	// (Market.negative_prices_allowed) decide whether a non-positive price is possible. Set with
+	// last_quantity.
+	LastPrice *string `protobuf:"bytes,6,opt,name=last_price,json=lastPrice,proto3,oneof" json:"last_price,omitempty"`
 	// order_id is the CQC order whose fill caused the change ("ord_" + ULID). Unset for adjustments.
 	OrderId *string `protobuf:"bytes,7,opt,name=order_id,json=orderId,proto3,oneof" json:"order_id,omitempty"`
-	// exec_id is the CQC execution report of the fill ("exe_" + ULID); the OrderFilled event with the same
-	// report carries the venue's trade id. Unset for adjustments.
-	ExecId *string `protobuf:"bytes,8,opt,name=exec_id,json=execId,proto3,oneof" json:"exec_id,omitempty"`
-	// realized_pnl is the PnL realized by this change alone (a reducing, closing or flipping fill), in the
-	// position's settlement asset (USDT for USDT-margined, BTC for inverse), before commissions. Signed;
-	// "0" for opening and increasing fills. The running total is position.realized_pnl. Required.
+	// execution_id is the CQC execution report of the fill ("exe_" + ULID); the OrderFilled event with the
+	// same report carries the venue's trade id (position.last_venue_trade_id repeats it). Unset for
+	// adjustments.
+	ExecutionId *string `protobuf:"bytes,8,opt,name=execution_id,json=executionId,proto3,oneof" json:"execution_id,omitempty"`
+	// realized_pnl is the trading PnL realized by this change alone (a reducing, closing or flipping fill),
+	// in the position's settlement asset (USDT for USDT-margined, BTC for inverse), excluding the
+	// commission, funding and interest (proto/README.md "Sign conventions": positive = gain). "0" for
+	// opening and increasing fills. The running total is position.realized_pnl. Required.
 	RealizedPnl *v11.AssetAmount `protobuf:"bytes,9,opt,name=realized_pnl,json=realizedPnl,proto3" json:"realized_pnl,omitempty"`
 	// unrealized_pnl is the position's unrealized PnL right after the change, at the mark price Portfolio
-	// used (position.mark_price), in the settlement asset. Signed. Unset when no mark price was available.
+	// used (position.mark_price), in the settlement asset. PnL sign: positive = gain. Unset when no mark
+	// price was available.
 	UnrealizedPnl *v11.AssetAmount `protobuf:"bytes,10,opt,name=unrealized_pnl,json=unrealizedPnl,proto3" json:"unrealized_pnl,omitempty"`
-	// commission is the commission of the fill that caused the change (positive = paid, negative = rebate),
-	// in the asset it was charged in (BNB, USDT, BTC). Unset when none or for adjustments.
+	// commission is the commission of the fill that caused the change, in the asset it was charged in (BNB,
+	// USDT, BTC). Charge sign: positive = paid, negative = rebate received (the same value as the fill's
+	// ExecutionReport commission). Unset when none or for adjustments.
 	Commission *v11.AssetAmount `protobuf:"bytes,11,opt,name=commission,proto3" json:"commission,omitempty"`
 	// realized_return is the return realized by a closing or flipping change as a signed fraction of the
 	// entry notional ("0.0125" = +1.25%; NautilusTrader realized_return). Unset for other changes.
@@ -330,16 +336,16 @@ func (x *PositionChanged) GetQuantity() string {
 	return ""
 }
 
-func (x *PositionChanged) GetLastQty() string {
-	if x != nil && x.LastQty != nil {
-		return *x.LastQty
+func (x *PositionChanged) GetLastQuantity() string {
+	if x != nil && x.LastQuantity != nil {
+		return *x.LastQuantity
 	}
 	return ""
 }
 
-func (x *PositionChanged) GetLastPx() string {
-	if x != nil && x.LastPx != nil {
-		return *x.LastPx
+func (x *PositionChanged) GetLastPrice() string {
+	if x != nil && x.LastPrice != nil {
+		return *x.LastPrice
 	}
 	return ""
 }
@@ -351,9 +357,9 @@ func (x *PositionChanged) GetOrderId() string {
 	return ""
 }
 
-func (x *PositionChanged) GetExecId() string {
-	if x != nil && x.ExecId != nil {
-		return *x.ExecId
+func (x *PositionChanged) GetExecutionId() string {
+	if x != nil && x.ExecutionId != nil {
+		return *x.ExecutionId
 	}
 	return ""
 }
@@ -403,9 +409,13 @@ type PositionAdjusted struct {
 	// quantity_change is the signed change of the position's quantity, in its quantity_unit
 	// (NautilusTrader quantity_change). Unset when the quantity did not change (funding, commission).
 	QuantityChange *string `protobuf:"bytes,5,opt,name=quantity_change,json=quantityChange,proto3,oneof" json:"quantity_change,omitempty"`
-	// pnl_change is the signed change of the position's realized PnL, in the asset it was booked in:
-	// positive when the account received money (funding received), negative when it paid ("-1.27" USDT
-	// funding paid by a long). Unset when only the quantity changed.
+	// pnl_change is the effect of the adjustment on the position's net PnL, in the asset it was booked in,
+	// with the PnL sign (proto/README.md "Sign conventions"): positive = gain (funding or a rebate
+	// received), negative = loss ("-1.27" USDT of funding paid by a long). It is booked in one component of
+	// the position, by adjustment_type: FUNDING in position.funding, COMMISSION in position.commissions,
+	// LIQUIDATION_FEE in position.liquidation_penalty (those are charges, so they move by -pnl_change),
+	// INTEREST in the account's interest, CORRECTION in position.realized_pnl (by +pnl_change). Unset when
+	// only the quantity changed.
 	PnlChange *v11.AssetAmount `protobuf:"bytes,6,opt,name=pnl_change,json=pnlChange,proto3" json:"pnl_change,omitempty"`
 	// funding_rate is the funding rate applied, a signed fraction of notional per funding interval
 	// ("0.00010000" = 0.01%). Only for FUNDING; unset otherwise.
@@ -603,39 +613,39 @@ var File_cqc_events_v1_portfolio_events_proto protoreflect.FileDescriptor
 
 const file_cqc_events_v1_portfolio_events_proto_rawDesc = "" +
 	"\n" +
-	"$cqc/events/v1/portfolio_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/portfolio/v1/portfolio.proto\x1a\x1fcqc/portfolio/v1/position.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\"\x9e\x19\n" +
+	"$cqc/events/v1/portfolio_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bcqc/events/v1/options.proto\x1a cqc/portfolio/v1/portfolio.proto\x1a\x1fcqc/portfolio/v1/position.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\"\x83\x1a\n" +
 	"\x0fPositionChanged\x12>\n" +
 	"\bposition\x18\x01 \x01(\v2\x1a.cqc.portfolio.v1.PositionB\x06\xbaH\x03\xc8\x01\x01R\bposition\x12N\n" +
 	"\vchange_type\x18\x02 \x01(\x0e2!.cqc.events.v1.PositionChangeTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\n" +
 	"changeType\x126\n" +
 	"\x11previous_quantity\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x10previousQuantity\x12%\n" +
-	"\bquantity\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\bquantity\x12)\n" +
-	"\blast_qty\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\alastQty\x88\x01\x01\x12'\n" +
-	"\alast_px\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x06lastPx\x88\x01\x01\x12,\n" +
-	"\border_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x02R\aorderId\x88\x01\x01\x12*\n" +
-	"\aexec_id\x18\b \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeH\x03R\x06execId\x88\x01\x01\x12D\n" +
+	"\bquantity\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\bquantity\x123\n" +
+	"\rlast_quantity\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\flastQuantity\x88\x01\x01\x12-\n" +
+	"\n" +
+	"last_price\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\tlastPrice\x88\x01\x01\x12,\n" +
+	"\border_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x02R\aorderId\x88\x01\x01\x124\n" +
+	"\fexecution_id\x18\b \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeH\x03R\vexecutionId\x88\x01\x01\x12D\n" +
 	"\frealized_pnl\x18\t \x01(\v2\x19.cqc.types.v1.AssetAmountB\x06\xbaH\x03\xc8\x01\x01R\vrealizedPnl\x12@\n" +
 	"\x0eunrealized_pnl\x18\n" +
 	" \x01(\v2\x19.cqc.types.v1.AssetAmountR\runrealizedPnl\x129\n" +
 	"\n" +
 	"commission\x18\v \x01(\v2\x19.cqc.types.v1.AssetAmountR\n" +
 	"commission\x127\n" +
-	"\x0frealized_return\x18\f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\x0erealizedReturn\x88\x01\x01:\xab\x13\xbaH\xa7\x13\x1a\x93\x02\n" +
+	"\x0frealized_return\x18\f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\x0erealizedReturn\x88\x01\x01:\xe9\x13\xbaH\xb8\x13\x1a\x93\x02\n" +
 	"*position_changed.quantity_matches_position\x12%quantity must equal position.quantity\x1a\xbd\x01!(this.position.quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (double(this.quantity) == double(this.position.quantity))\x1a\xba\x02\n" +
 	"\x17position_changed.opened\x126OPENED requires previous_quantity 0 and quantity not 0\x1a\xe6\x01!(this.previous_quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (this.change_type != 1 || (double(this.previous_quantity) == 0.0 && double(this.quantity) != 0.0))\x1a\xe2\x03\n" +
 	"\x1aposition_changed.increased\x12^INCREASED requires quantity on the same side as previous_quantity and larger in absolute value\x1a\xe3\x02!(this.previous_quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (this.change_type != 2 || (double(this.previous_quantity) > 0.0 && double(this.quantity) > double(this.previous_quantity)) || (double(this.previous_quantity) < 0.0 && double(this.quantity) < double(this.previous_quantity)))\x1a\xa4\x04\n" +
 	"\x18position_changed.reduced\x12dREDUCED requires quantity on the same side as previous_quantity, smaller in absolute value and not 0\x1a\xa1\x03!(this.previous_quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (this.change_type != 3 || (double(this.previous_quantity) > 0.0 && double(this.quantity) > 0.0 && double(this.quantity) < double(this.previous_quantity)) || (double(this.previous_quantity) < 0.0 && double(this.quantity) < 0.0 && double(this.quantity) > double(this.previous_quantity)))\x1a\xba\x02\n" +
 	"\x17position_changed.closed\x126CLOSED requires previous_quantity not 0 and quantity 0\x1a\xe6\x01!(this.previous_quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (this.change_type != 4 || (double(this.previous_quantity) != 0.0 && double(this.quantity) == 0.0))\x1a\x8d\x03\n" +
-	"\x18position_changed.flipped\x12AFLIPPED requires previous_quantity and quantity of opposite signs\x1a\xad\x02!(this.previous_quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (this.change_type != 5 || (double(this.previous_quantity) > 0.0 && double(this.quantity) < 0.0) || (double(this.previous_quantity) < 0.0 && double(this.quantity) > 0.0))\x1ay\n" +
-	"#position_changed.last_fill_complete\x12)last_qty and last_px must be set together\x1a'has(this.last_qty) == has(this.last_px)B\v\n" +
-	"\t_last_qtyB\n" +
-	"\n" +
-	"\b_last_pxB\v\n" +
-	"\t_order_idB\n" +
-	"\n" +
-	"\b_exec_idB\x12\n" +
-	"\x10_realized_return\"\xc7\t\n" +
+	"\x18position_changed.flipped\x12AFLIPPED requires previous_quantity and quantity of opposite signs\x1a\xad\x02!(this.previous_quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (this.change_type != 5 || (double(this.previous_quantity) > 0.0 && double(this.quantity) < 0.0) || (double(this.previous_quantity) < 0.0 && double(this.quantity) > 0.0))\x1a\x89\x01\n" +
+	"#position_changed.last_fill_complete\x121last_quantity and last_price must be set together\x1a/has(this.last_quantity) == has(this.last_price)\xa2\x8e')\n" +
+	"\tPortfolio\x12\x13position.account_id\x1a\aAccountB\x10\n" +
+	"\x0e_last_quantityB\r\n" +
+	"\v_last_priceB\v\n" +
+	"\t_order_idB\x0f\n" +
+	"\r_execution_idB\x12\n" +
+	"\x10_realized_return\"\xeb\t\n" +
 	"\x10PositionAdjusted\x12-\n" +
 	"\vposition_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03posR\n" +
 	"positionId\x12+\n" +
@@ -653,18 +663,21 @@ const file_cqc_events_v1_portfolio_events_proto_rawDesc = "" +
 	"\x06reason\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\x128\n" +
 	"\x0etransaction_id\x18\n" +
 	" \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03txnH\x03R\rtransactionId\x88\x01\x01\x126\n" +
-	"\bposition\x18\v \x01(\v2\x1a.cqc.portfolio.v1.PositionR\bposition:\x9f\x04\xbaH\x9b\x04\x1a\x94\x01\n" +
+	"\bposition\x18\v \x01(\v2\x1a.cqc.portfolio.v1.PositionR\bposition:\xc3\x04\xbaH\x9b\x04\x1a\x94\x01\n" +
 	"#position_adjusted.changes_something\x12:at least one of quantity_change and pnl_change must be set\x1a1has(this.quantity_change) || has(this.pnl_change)\x1a\xea\x01\n" +
 	"1position_adjusted.funding_fields_only_for_funding\x12dfunding_rate and mark_price may be set only when adjustment_type is POSITION_ADJUSTMENT_TYPE_FUNDING\x1aOthis.adjustment_type == 1 || (!has(this.funding_rate) && !has(this.mark_price))\x1a\x94\x01\n" +
-	"\x1fposition_adjusted.same_position\x12+position.position_id must equal position_id\x1aD!has(this.position) || this.position.position_id == this.position_idB\x12\n" +
+	"\x1fposition_adjusted.same_position\x12+position.position_id must equal position_id\x1aD!has(this.position) || this.position.position_id == this.position_id\xa2\x8e' \n" +
+	"\tPortfolio\x12\n" +
+	"account_id\x1a\aAccountB\x12\n" +
 	"\x10_quantity_changeB\x0f\n" +
 	"\r_funding_rateB\r\n" +
 	"\v_mark_priceB\x11\n" +
-	"\x0f_transaction_id\"\xf1\x01\n" +
+	"\x0f_transaction_id\"\xa5\x02\n" +
 	"\x0fPortfolioValued\x12A\n" +
 	"\tportfolio\x18\x01 \x01(\v2\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01R\tportfolio\x12C\n" +
 	"\atrigger\x18\x02 \x01(\x0e2\x1f.cqc.events.v1.ValuationTriggerB\b\xbaH\x05\x82\x01\x02\x10\x01R\atrigger\x12>\n" +
-	"\x13total_equity_change\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x11totalEquityChange\x88\x01\x01B\x16\n" +
+	"\x13total_equity_change\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x11totalEquityChange\x88\x01\x01:2\xa2\x8e'.\n" +
+	"\tPortfolio\x12\x16portfolio.portfolio_id\x1a\tPortfolioB\x16\n" +
 	"\x14_total_equity_change*\x87\x02\n" +
 	"\x12PositionChangeType\x12$\n" +
 	" POSITION_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n" +
@@ -737,6 +750,7 @@ func file_cqc_events_v1_portfolio_events_proto_init() {
 	if File_cqc_events_v1_portfolio_events_proto != nil {
 		return
 	}
+	file_cqc_events_v1_options_proto_init()
 	file_cqc_events_v1_portfolio_events_proto_msgTypes[0].OneofWrappers = []any{}
 	file_cqc_events_v1_portfolio_events_proto_msgTypes[1].OneofWrappers = []any{}
 	file_cqc_events_v1_portfolio_events_proto_msgTypes[2].OneofWrappers = []any{}

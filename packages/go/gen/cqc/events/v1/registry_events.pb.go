@@ -242,7 +242,8 @@ func (x *RelationshipEstablished) GetRelationship() *v1.AssetRelationship {
 
 // AssetQualityFlagRaised announces a new risk or quality flag on an asset, deployment, market or venue
 // (DEPEGGED, EXPLOITED, SCAM, ...). Risk consumers react to it (see RiskAlert category
-// ASSET_QUALITY_FLAG). Envelope subject: flag.flag_id; partition key: the flagged entity's id.
+// ASSET_QUALITY_FLAG). Envelope subject and partition key: flag.flag_id, so a flag's raise and
+// resolution stay in one stream.
 type AssetQualityFlagRaised struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// flag is the flag as stored, active, with raise_time set. Required.
@@ -289,8 +290,8 @@ func (x *AssetQualityFlagRaised) GetFlag() *v1.AssetQualityFlag {
 }
 
 // AssetQualityFlagResolved announces that a flag no longer applies (peg restored, exploit remediated,
-// false positive withdrawn). Envelope subject: flag.flag_id; partition key: the flagged entity's id, the
-// same as the AssetQualityFlagRaised it closes.
+// false positive withdrawn). Envelope subject and partition key: flag.flag_id, the same as the
+// AssetQualityFlagRaised it closes.
 type AssetQualityFlagResolved struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// flag is the flag as stored after resolution: resolve_time set, active false. Required.
@@ -724,7 +725,9 @@ func (x *VenueAssetListed) GetListTime() *timestamppb.Timestamp {
 }
 
 // VenueMarketListed announces that a venue listed a market: the listing opened (or will open) for
-// trading, e.g. Binance listing BTCUSDT spot. Envelope subject: market.market_id; partition key: venue_id.
+// trading, e.g. Binance listing BTCUSDT spot. Envelope subject and partition key: market.market_id, the
+// key of every event of the market's lifecycle (MarketCreated, MarketUpdated, MarketStatusChanged,
+// VenueMarketDelisted), so one consumer sees them in order.
 type VenueMarketListed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// market is the listed market as stored by the registry, with its trading rules. Required.
@@ -792,7 +795,7 @@ func (x *VenueMarketListed) GetListTime() *timestamppb.Timestamp {
 
 // VenueMarketDelisted announces that a venue delisted a market, or announced that it will: no trading
 // after delist_time. Open orders on the market are canceled by the venue; positions may be settled.
-// Envelope subject: market_id; partition key: venue_id.
+// Envelope subject and partition key: market_id, the key of the market's whole lifecycle.
 type VenueMarketDelisted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// market_id is the delisted market ("mkt_" + ULID). Required.
@@ -890,41 +893,52 @@ var File_cqc_events_v1_registry_events_proto protoreflect.FileDescriptor
 
 const file_cqc_events_v1_registry_events_proto_rawDesc = "" +
 	"\n" +
-	"#cqc/events/v1/registry_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/assets/v1/asset.proto\x1a\x19cqc/assets/v1/chain.proto\x1a\x1ecqc/assets/v1/deployment.proto\x1a cqc/assets/v1/quality_flag.proto\x1a cqc/assets/v1/relationship.proto\x1a\x1fcqc/markets/v1/instrument.proto\x1a\x1bcqc/markets/v1/market.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fcqc/venues/v1/venue_asset.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"B\n" +
+	"#cqc/events/v1/registry_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/assets/v1/asset.proto\x1a\x19cqc/assets/v1/chain.proto\x1a\x1ecqc/assets/v1/deployment.proto\x1a cqc/assets/v1/quality_flag.proto\x1a cqc/assets/v1/relationship.proto\x1a\x1bcqc/events/v1/options.proto\x1a\x1fcqc/markets/v1/instrument.proto\x1a\x1bcqc/markets/v1/market.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fcqc/venues/v1/venue_asset.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"n\n" +
 	"\fAssetCreated\x122\n" +
-	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01R\x05asset\"\xed\x02\n" +
+	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01R\x05asset:*\xa2\x8e'&\n" +
+	"\rAssetRegistry\x12\x0easset.asset_id\x1a\x05Asset\"\x97\x03\n" +
 	"\fAssetUpdated\x122\n" +
 	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01R\x05asset\x12;\n" +
 	"\x0eprevious_asset\x18\x02 \x01(\v2\x14.cqc.assets.v1.AssetR\rpreviousAsset\x12C\n" +
 	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"updateMask:\xa6\x01\xbaH\xa2\x01\x1a\x9f\x01\n" +
-	"\x18asset_updated.same_asset\x121previous_asset.asset_id must equal asset.asset_id\x1aP!has(this.previous_asset) || this.previous_asset.asset_id == this.asset.asset_id\"`\n" +
+	"updateMask:\xd0\x01\xbaH\xa2\x01\x1a\x9f\x01\n" +
+	"\x18asset_updated.same_asset\x121previous_asset.asset_id must equal asset.asset_id\x1aP!has(this.previous_asset) || this.previous_asset.asset_id == this.asset.asset_id\xa2\x8e'&\n" +
+	"\rAssetRegistry\x12\x0easset.asset_id\x1a\x05Asset\"\x91\x01\n" +
 	"\x16AssetDeploymentCreated\x12F\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"deployment\"g\n" +
+	"deployment:/\xa2\x8e'+\n" +
+	"\rAssetRegistry\x12\x13deployment.asset_id\x1a\x05Asset\"\xa2\x01\n" +
 	"\x17RelationshipEstablished\x12L\n" +
-	"\frelationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipB\x06\xbaH\x03\xc8\x01\x01R\frelationship\"U\n" +
+	"\frelationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipB\x06\xbaH\x03\xc8\x01\x01R\frelationship:9\xa2\x8e'5\n" +
+	"\rAssetRegistry\x12\x1drelationship.subject_asset_id\x1a\x05Asset\"\x8a\x01\n" +
 	"\x16AssetQualityFlagRaised\x12;\n" +
-	"\x04flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x04flag\"\x8f\x02\n" +
+	"\x04flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x04flag:3\xa2\x8e'/\n" +
+	"\rAssetRegistry\x12\fflag.flag_id\x1a\x10AssetQualityFlag\"\xc2\x02\n" +
 	"\x18AssetQualityFlagResolved\x12;\n" +
 	"\x04flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x04flag\x121\n" +
-	"\x0fresolution_note\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x0eresolutionNote:\x82\x01\xbaH\x7f\x1a}\n" +
-	",asset_quality_flag_resolved.has_resolve_time\x120flag.resolve_time must be set on a resolved flag\x1a\x1bhas(this.flag.resolve_time)\"B\n" +
+	"\x0fresolution_note\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x0eresolutionNote:\xb5\x01\xbaH\x7f\x1a}\n" +
+	",asset_quality_flag_resolved.has_resolve_time\x120flag.resolve_time must be set on a resolved flag\x1a\x1bhas(this.flag.resolve_time)\xa2\x8e'/\n" +
+	"\rAssetRegistry\x12\fflag.flag_id\x1a\x10AssetQualityFlag\"n\n" +
 	"\fChainCreated\x122\n" +
-	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainB\x06\xbaH\x03\xc8\x01\x01R\x05chain\"W\n" +
+	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainB\x06\xbaH\x03\xc8\x01\x01R\x05chain:*\xa2\x8e'&\n" +
+	"\rAssetRegistry\x12\x0echain.chain_id\x1a\x05Chain\"\x92\x01\n" +
 	"\x11InstrumentCreated\x12B\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1a.cqc.markets.v1.InstrumentB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"instrument\"G\n" +
+	"instrument:9\xa2\x8e'5\n" +
+	"\rAssetRegistry\x12\x18instrument.instrument_id\x1a\n" +
+	"Instrument\"v\n" +
 	"\rMarketCreated\x126\n" +
-	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01R\x06market\"\x81\x03\n" +
+	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01R\x06market:-\xa2\x8e')\n" +
+	"\rAssetRegistry\x12\x10market.market_id\x1a\x06Market\"\xae\x03\n" +
 	"\rMarketUpdated\x126\n" +
 	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01R\x06market\x12?\n" +
 	"\x0fprevious_market\x18\x02 \x01(\v2\x16.cqc.markets.v1.MarketR\x0epreviousMarket\x12C\n" +
 	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"updateMask:\xb1\x01\xbaH\xad\x01\x1a\xaa\x01\n" +
-	"\x1amarket_updated.same_market\x125previous_market.market_id must equal market.market_id\x1aU!has(this.previous_market) || this.previous_market.market_id == this.market.market_id\"\x9c\x05\n" +
+	"updateMask:\xde\x01\xbaH\xad\x01\x1a\xaa\x01\n" +
+	"\x1amarket_updated.same_market\x125previous_market.market_id must equal market.market_id\x1aU!has(this.previous_market) || this.previous_market.market_id == this.market.market_id\xa2\x8e')\n" +
+	"\rAssetRegistry\x12\x10market.market_id\x1a\x06Market\"\xc2\x05\n" +
 	"\x13MarketStatusChanged\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12O\n" +
 	"\x0fprevious_status\x18\x02 \x01(\x0e2\x1c.cqc.markets.v1.MarketStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0epreviousStatus\x12@\n" +
@@ -933,18 +947,22 @@ const file_cqc_events_v1_registry_events_proto_rawDesc = "" +
 	"\fvenue_status\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\vvenueStatus\x12 \n" +
 	"\x06reason\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\x12A\n" +
 	"\x0eeffective_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\x12.\n" +
-	"\x06market\x18\a \x01(\v2\x16.cqc.markets.v1.MarketR\x06market:\x85\x02\xbaH\x81\x02\x1at\n" +
+	"\x06market\x18\a \x01(\v2\x16.cqc.markets.v1.MarketR\x06market:\xab\x02\xbaH\x81\x02\x1at\n" +
 	"$market_status_changed.status_differs\x12'status must differ from previous_status\x1a#this.status != this.previous_status\x1a\x88\x01\n" +
-	"!market_status_changed.same_market\x12%market.market_id must equal market_id\x1a<!has(this.market) || this.market.market_id == this.market_id\"\x8f\x01\n" +
+	"!market_status_changed.same_market\x12%market.market_id must equal market_id\x1a<!has(this.market) || this.market.market_id == this.market_id\xa2\x8e'\"\n" +
+	"\rAssetRegistry\x12\tmarket_id\x1a\x06Market\"\xc6\x01\n" +
 	"\x10VenueAssetListed\x12B\n" +
 	"\vvenue_asset\x18\x01 \x01(\v2\x19.cqc.venues.v1.VenueAssetB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"venueAsset\x127\n" +
-	"\tlist_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\blistTime\"\xb2\x02\n" +
+	"\tlist_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\blistTime:5\xa2\x8e'1\n" +
+	"\rAssetRegistry\x12\x14venue_asset.venue_id\x1a\n" +
+	"VenueAsset\"\xe0\x02\n" +
 	"\x11VenueMarketListed\x126\n" +
 	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01R\x06market\x12'\n" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12?\n" +
-	"\tlist_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\blistTime:{\xbaHx\x1av\n" +
-	"(venue_market_listed.venue_matches_market\x12#venue_id must equal market.venue_id\x1a%this.venue_id == this.market.venue_id\"\xa0\x04\n" +
+	"\tlist_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\blistTime:\xa8\x01\xbaHx\x1av\n" +
+	"(venue_market_listed.venue_matches_market\x12#venue_id must equal market.venue_id\x1a%this.venue_id == this.market.venue_id\xa2\x8e')\n" +
+	"\rAssetRegistry\x12\x10market.market_id\x1a\x06Market\"\xc6\x04\n" +
 	"\x13VenueMarketDelisted\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12C\n" +
@@ -952,8 +970,9 @@ const file_cqc_events_v1_registry_events_proto_rawDesc = "" +
 	"delistTime\x12 \n" +
 	"\x06reason\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\x129\n" +
 	"\x10announcement_url\x18\x05 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\x0fannouncementUrl\x12.\n" +
-	"\x06market\x18\x06 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market:\xe2\x01\xbaH\xde\x01\x1a\xdb\x01\n" +
-	"!venue_market_delisted.same_market\x12Mmarket.market_id must equal market_id and market.venue_id must equal venue_id\x1ag!has(this.market) || (this.market.market_id == this.market_id && this.market.venue_id == this.venue_id)Bz\n" +
+	"\x06market\x18\x06 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market:\x88\x02\xbaH\xde\x01\x1a\xdb\x01\n" +
+	"!venue_market_delisted.same_market\x12Mmarket.market_id must equal market_id and market.venue_id must equal venue_id\x1ag!has(this.market) || (this.market.market_id == this.market_id && this.market.venue_id == this.venue_id)\xa2\x8e'\"\n" +
+	"\rAssetRegistry\x12\tmarket_id\x1a\x06MarketBz\n" +
 	"\x1dcom.cryptoquant.cqc.events.v1B\x13RegistryEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3"
 
 var (
@@ -1033,6 +1052,7 @@ func file_cqc_events_v1_registry_events_proto_init() {
 	if File_cqc_events_v1_registry_events_proto != nil {
 		return
 	}
+	file_cqc_events_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

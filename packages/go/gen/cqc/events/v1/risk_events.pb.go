@@ -9,8 +9,9 @@ package eventsv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/assets/v1"
+	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
-	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
+	v12 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -264,84 +265,6 @@ func (ThresholdOperator) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_events_v1_risk_events_proto_rawDescGZIP(), []int{2}
 }
 
-// MetricUnit is the unit of a risk alert's observed and threshold values. An alert raised by a RiskLimit
-// maps the limit's cqc.portfolio.v1.RiskLimitUnit by name, not by number: AMOUNT -> ASSET_AMOUNT (with
-// unit_asset_id = the limit's threshold_asset_id), FRACTION -> FRACTION, MULTIPLE -> RATIO, COUNT ->
-// COUNT, QUANTITY (5) -> QUANTITY (7).
-type MetricUnit int32
-
-const (
-	// Not set: the values are unset or dimensionless without a more specific unit. Allowed.
-	MetricUnit_METRIC_UNIT_UNSPECIFIED MetricUnit = 0
-	// Whole units of the asset named by unit_asset_id (USD, USDT, BTC): notional, loss, equity, depth.
-	MetricUnit_METRIC_UNIT_ASSET_AMOUNT MetricUnit = 1
-	// A fraction: 0.0001 = 1 bp, 0.05 = 5% (deviation from peg, drawdown, concentration share, margin
-	// ratio, funding rate per interval, reject rate). Never percent.
-	MetricUnit_METRIC_UNIT_FRACTION MetricUnit = 2
-	// A plain multiple ("3.5" = 3.5x): leverage, health factor.
-	MetricUnit_METRIC_UNIT_RATIO MetricUnit = 3
-	// A count of things (rejected orders, unreconciled fills).
-	MetricUnit_METRIC_UNIT_COUNT MetricUnit = 4
-	// Seconds (data staleness, venue downtime).
-	MetricUnit_METRIC_UNIT_SECONDS MetricUnit = 5
-	// Units of the market's quote asset per unit of its base asset (a price level).
-	MetricUnit_METRIC_UNIT_PRICE MetricUnit = 6
-	// The quantity unit of the alert's market_id (Market.quantity_unit: base units, contracts, quote or
-	// USD), as in a RISK_LIMIT_UNIT_QUANTITY limit (position or order size). market_id is set with it.
-	MetricUnit_METRIC_UNIT_QUANTITY MetricUnit = 7
-)
-
-// Enum value maps for MetricUnit.
-var (
-	MetricUnit_name = map[int32]string{
-		0: "METRIC_UNIT_UNSPECIFIED",
-		1: "METRIC_UNIT_ASSET_AMOUNT",
-		2: "METRIC_UNIT_FRACTION",
-		3: "METRIC_UNIT_RATIO",
-		4: "METRIC_UNIT_COUNT",
-		5: "METRIC_UNIT_SECONDS",
-		6: "METRIC_UNIT_PRICE",
-		7: "METRIC_UNIT_QUANTITY",
-	}
-	MetricUnit_value = map[string]int32{
-		"METRIC_UNIT_UNSPECIFIED":  0,
-		"METRIC_UNIT_ASSET_AMOUNT": 1,
-		"METRIC_UNIT_FRACTION":     2,
-		"METRIC_UNIT_RATIO":        3,
-		"METRIC_UNIT_COUNT":        4,
-		"METRIC_UNIT_SECONDS":      5,
-		"METRIC_UNIT_PRICE":        6,
-		"METRIC_UNIT_QUANTITY":     7,
-	}
-)
-
-func (x MetricUnit) Enum() *MetricUnit {
-	p := new(MetricUnit)
-	*p = x
-	return p
-}
-
-func (x MetricUnit) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (MetricUnit) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_events_v1_risk_events_proto_enumTypes[3].Descriptor()
-}
-
-func (MetricUnit) Type() protoreflect.EnumType {
-	return &file_cqc_events_v1_risk_events_proto_enumTypes[3]
-}
-
-func (x MetricUnit) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use MetricUnit.Descriptor instead.
-func (MetricUnit) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_events_v1_risk_events_proto_rawDescGZIP(), []int{3}
-}
-
 // RiskAlert is one alert raised by the RiskEngine when a rule or limit is breached: what was measured,
 // on what, against which threshold, and its lifecycle. Published as an event when raised, and again with
 // the same alert_id when its observed value is refreshed while OPEN; consumers upsert by alert_id.
@@ -409,8 +332,10 @@ type RiskAlert struct {
 	// threshold_operator says how observed_value is compared with threshold_value. Required when
 	// threshold_value is set.
 	ThresholdOperator ThresholdOperator `protobuf:"varint,21,opt,name=threshold_operator,json=thresholdOperator,proto3,enum=cqc.events.v1.ThresholdOperator" json:"threshold_operator,omitempty"`
-	// unit is the unit of observed_value and threshold_value. UNSPECIFIED when they are unset.
-	Unit MetricUnit `protobuf:"varint,22,opt,name=unit,proto3,enum=cqc.events.v1.MetricUnit" json:"unit,omitempty"`
+	// unit is the unit of observed_value and threshold_value, from the same enum as RiskLimit.unit (an alert
+	// raised by a limit carries the limit's unit and unit_asset_id unchanged). UNSPECIFIED when they are
+	// unset.
+	Unit v11.MetricUnit `protobuf:"varint,22,opt,name=unit,proto3,enum=cqc.portfolio.v1.MetricUnit" json:"unit,omitempty"`
 	// unit_asset_id is the asset the values are denominated in when unit is ASSET_AMOUNT ("ast_" + ULID,
 	// e.g. USD). Required for ASSET_AMOUNT; unset otherwise.
 	UnitAssetId *string `protobuf:"bytes,23,opt,name=unit_asset_id,json=unitAssetId,proto3,oneof" json:"unit_asset_id,omitempty"`
@@ -625,11 +550,11 @@ func (x *RiskAlert) GetThresholdOperator() ThresholdOperator {
 	return ThresholdOperator_THRESHOLD_OPERATOR_UNSPECIFIED
 }
 
-func (x *RiskAlert) GetUnit() MetricUnit {
+func (x *RiskAlert) GetUnit() v11.MetricUnit {
 	if x != nil {
 		return x.Unit
 	}
-	return MetricUnit_METRIC_UNIT_UNSPECIFIED
+	return v11.MetricUnit(0)
 }
 
 func (x *RiskAlert) GetUnitAssetId() string {
@@ -807,9 +732,9 @@ type TradingStateChanged struct {
 	// ("pfl_" + ULID). Unset when the change concerns one account only.
 	PortfolioId *string `protobuf:"bytes,2,opt,name=portfolio_id,json=portfolioId,proto3,oneof" json:"portfolio_id,omitempty"`
 	// previous_state is the trading state before the change. UNSPECIFIED reads as ACTIVE.
-	PreviousState v11.TradingState `protobuf:"varint,3,opt,name=previous_state,json=previousState,proto3,enum=cqc.venues.v1.TradingState" json:"previous_state,omitempty"`
+	PreviousState v12.TradingState `protobuf:"varint,3,opt,name=previous_state,json=previousState,proto3,enum=cqc.venues.v1.TradingState" json:"previous_state,omitempty"`
 	// state is the trading state after the change. Required.
-	State v11.TradingState `protobuf:"varint,4,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
+	State v12.TradingState `protobuf:"varint,4,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
 	// reason explains the change ("daily loss limit breached: -2.1% vs -2.0%", "manual resume after
 	// review"). 1 to 2000 characters.
 	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
@@ -818,11 +743,13 @@ type TradingStateChanged struct {
 	// changed_by is who made the change: "svc:risk-engine" for automatic changes or a user handle
 	// ("user:jdoe"). 1 to 200 characters.
 	ChangedBy string `protobuf:"bytes,7,opt,name=changed_by,json=changedBy,proto3" json:"changed_by,omitempty"`
-	// effective_until is when a temporary halt or reduction lifts automatically, on CQC's clock (e.g. end
-	// of a cool-down after a loss limit). Unset: until changed by another TradingStateChanged.
-	EffectiveUntil *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=effective_until,json=effectiveUntil,proto3" json:"effective_until,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// expire_time is when a temporary halt or reduction lifts automatically and the scope returns to
+	// TRADING_STATE_ACTIVE, on the RiskEngine's clock (SetTradingStateRequest.expire_time or duration, or
+	// the end of a cool-down after a loss limit); the return is announced by its own TradingStateChanged.
+	// Unset: until changed by another TradingStateChanged.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TradingStateChanged) Reset() {
@@ -869,18 +796,18 @@ func (x *TradingStateChanged) GetPortfolioId() string {
 	return ""
 }
 
-func (x *TradingStateChanged) GetPreviousState() v11.TradingState {
+func (x *TradingStateChanged) GetPreviousState() v12.TradingState {
 	if x != nil {
 		return x.PreviousState
 	}
-	return v11.TradingState(0)
+	return v12.TradingState(0)
 }
 
-func (x *TradingStateChanged) GetState() v11.TradingState {
+func (x *TradingStateChanged) GetState() v12.TradingState {
 	if x != nil {
 		return x.State
 	}
-	return v11.TradingState(0)
+	return v12.TradingState(0)
 }
 
 func (x *TradingStateChanged) GetReason() string {
@@ -904,9 +831,9 @@ func (x *TradingStateChanged) GetChangedBy() string {
 	return ""
 }
 
-func (x *TradingStateChanged) GetEffectiveUntil() *timestamppb.Timestamp {
+func (x *TradingStateChanged) GetExpireTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.EffectiveUntil
+		return x.ExpireTime
 	}
 	return nil
 }
@@ -915,7 +842,7 @@ var File_cqc_events_v1_risk_events_proto protoreflect.FileDescriptor
 
 const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcqc/events/v1/risk_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/assets/v1/quality_flag.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x1f\n" +
+	"\x1fcqc/events/v1/risk_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/assets/v1/quality_flag.proto\x1a\x1bcqc/events/v1/options.proto\x1a\x1bcqc/portfolio/v1/risk.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x1f\n" +
 	"\tRiskAlert\x12'\n" +
 	"\balert_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrR\aalertId\x12<\n" +
 	"\arule_id\x18\x02 \x01(\tB#\xbaH r\x1e2\x1c^[a-z0-9][a-z0-9._-]{0,127}$R\x06ruleId\x12'\n" +
@@ -946,8 +873,8 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\x0eobserved_value\x18\x13 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\tR\robservedValue\x88\x01\x01\x127\n" +
 	"\x0fthreshold_value\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\n" +
 	"R\x0ethresholdValue\x88\x01\x01\x12Y\n" +
-	"\x12threshold_operator\x18\x15 \x01(\x0e2 .cqc.events.v1.ThresholdOperatorB\b\xbaH\x05\x82\x01\x02\x10\x01R\x11thresholdOperator\x127\n" +
-	"\x04unit\x18\x16 \x01(\x0e2\x19.cqc.events.v1.MetricUnitB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04unit\x125\n" +
+	"\x12threshold_operator\x18\x15 \x01(\x0e2 .cqc.events.v1.ThresholdOperatorB\b\xbaH\x05\x82\x01\x02\x10\x01R\x11thresholdOperator\x12:\n" +
+	"\x04unit\x18\x16 \x01(\x0e2\x1c.cqc.portfolio.v1.MetricUnitB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04unit\x125\n" +
 	"\runit_asset_id\x18\x17 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\vR\vunitAssetId\x88\x01\x01\x12E\n" +
 	"\ftrigger_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vtriggerTime\x12=\n" +
 	"\fobserve_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\vobserveTime\x12E\n" +
@@ -959,7 +886,7 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\x0esuppress_until\x18\x1e \x01(\v2\x1a.google.protobuf.TimestampR\rsuppressUntil\x127\n" +
 	"\x12recommended_action\x18\x1f \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x11recommendedAction\x129\n" +
 	"\revidence_urls\x18  \x03(\tB\x14\xbaH\x11\x92\x01\x0e\x10\x14\x18\x01\"\br\x06\x18\x80\x10\x88\x01\x01R\fevidenceUrls\x122\n" +
-	"\x10occurrence_count\x18! \x01(\rB\a\xbaH\x04*\x02(\x01R\x0foccurrenceCount:\xb6\x0f\xbaH\xb2\x0f\x1a\xb1\x02\n" +
+	"\x10occurrence_count\x18! \x01(\rB\a\xbaH\x04*\x02(\x01R\x0foccurrenceCount:\xdb\x0f\xbaH\xb2\x0f\x1a\xb1\x02\n" +
 	"\x16risk_alert.has_subject\x12oat least one of portfolio_id, account_id, market_id, asset_id, venue_id, position_id, instrument_id must be set\x1a\xa5\x01has(this.portfolio_id) || has(this.account_id) || has(this.market_id) || has(this.asset_id) || has(this.venue_id) || has(this.position_id) || has(this.instrument_id)\x1a\xa2\x01\n" +
 	"$risk_alert.resolved_iff_resolve_time\x12Lresolve_time must be set if and only if status is RISK_ALERT_STATUS_RESOLVED\x1a,has(this.resolve_time) == (this.status == 3)\x1a\x93\x01\n" +
 	" risk_alert.resolve_after_trigger\x12,resolve_time must not be before trigger_time\x1aA!has(this.resolve_time) || this.resolve_time >= this.trigger_time\x1a\xd2\x01\n" +
@@ -970,7 +897,9 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	" risk_alert.quantity_needs_market\x12[market_id must be set when unit is METRIC_UNIT_QUANTITY (the quantity unit is the market's)\x1a%this.unit != 7 || has(this.market_id)\x1a\x97\x01\n" +
 	"#risk_alert.limit_breach_needs_limit\x12Flimit_id must be set when category is RISK_ALERT_CATEGORY_LIMIT_BREACH\x1a(this.category != 1 || has(this.limit_id)\x1a\x9a\x01\n" +
 	"\"risk_alert.quality_flag_needs_flag\x12Kflag_id must be set when category is RISK_ALERT_CATEGORY_ASSET_QUALITY_FLAG\x1a'this.category != 6 || has(this.flag_id)\x1a\x9d\x01\n" +
-	"#risk_alert.threshold_needs_operator\x12:threshold_operator must be set when threshold_value is set\x1a:!has(this.threshold_value) || this.threshold_operator != 0B\v\n" +
+	"#risk_alert.threshold_needs_operator\x12:threshold_operator must be set when threshold_value is set\x1a:!has(this.threshold_value) || this.threshold_operator != 0\xa2\x8e'!\n" +
+	"\n" +
+	"RiskEngine\x12\balert_id\x1a\tRiskAlertB\v\n" +
 	"\t_limit_idB\x0f\n" +
 	"\r_portfolio_idB\r\n" +
 	"\v_account_idB\f\n" +
@@ -984,7 +913,7 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\b_flag_idB\x11\n" +
 	"\x0f_observed_valueB\x12\n" +
 	"\x10_threshold_valueB\x10\n" +
-	"\x0e_unit_asset_id\"\xa7\x04\n" +
+	"\x0e_unit_asset_id\"\xd2\x04\n" +
 	"\x16RiskAlertStatusChanged\x126\n" +
 	"\x05alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertB\x06\xbaH\x03\xc8\x01\x01R\x05alert\x12S\n" +
 	"\x0fprevious_status\x18\x02 \x01(\x0e2\x1e.cqc.events.v1.RiskAlertStatusB\n" +
@@ -994,9 +923,11 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\n" +
 	"changed_by\x18\x04 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\tchangedBy\x12\x1c\n" +
-	"\x04note\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note:\xf2\x01\xbaH\xee\x01\x1ar\n" +
+	"\x04note\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note:\x9d\x02\xbaH\xee\x01\x1ar\n" +
 	".risk_alert_status_changed.status_matches_alert\x12\x1estatus must equal alert.status\x1a this.status == this.alert.status\x1ax\n" +
-	"(risk_alert_status_changed.status_differs\x12'status must differ from previous_status\x1a#this.status != this.previous_status\"\xec\x05\n" +
+	"(risk_alert_status_changed.status_differs\x12'status must differ from previous_status\x1a#this.status != this.previous_status\xa2\x8e''\n" +
+	"\n" +
+	"RiskEngine\x12\x0ealert.alert_id\x1a\tRiskAlert\"\xd3\a\n" +
 	"\x13TradingStateChanged\x120\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accH\x00R\taccountId\x88\x01\x01\x124\n" +
@@ -1009,10 +940,15 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\balert_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrH\x02R\aalertId\x88\x01\x01\x12)\n" +
 	"\n" +
 	"changed_by\x18\a \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\tchangedBy\x12C\n" +
-	"\x0feffective_until\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0eeffectiveUntil:\xf0\x01\xbaH\xec\x01\x1ay\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\tchangedBy\x12;\n" +
+	"\vexpire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime:\xdf\x03\xbaH\xa3\x03\x1ay\n" +
 	"\x1ftrading_state_changed.has_scope\x12&account_id or portfolio_id must be set\x1a.has(this.account_id) || has(this.portfolio_id)\x1ao\n" +
-	"#trading_state_changed.state_differs\x12%state must differ from previous_state\x1a!this.state != this.previous_stateB\r\n" +
+	"#trading_state_changed.state_differs\x12%state must differ from previous_state\x1a!this.state != this.previous_state\x1a\xb4\x01\n" +
+	")trading_state_changed.no_expiry_on_active\x12\\expire_time returns the scope to ACTIVE and cannot be set when state is TRADING_STATE_ACTIVE\x1a)this.state != 1 || !has(this.expire_time)\xa2\x8e'4\n" +
+	"\n" +
+	"RiskEngine\x12\n" +
+	"account_id\x12\fportfolio_id\x1a\fTradingStateB\r\n" +
 	"\v_account_idB\x0f\n" +
 	"\r_portfolio_idB\v\n" +
 	"\t_alert_id*\xe8\x04\n" +
@@ -1045,17 +981,7 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"(THRESHOLD_OPERATOR_GREATER_THAN_OR_EQUAL\x10\x02\x12 \n" +
 	"\x1cTHRESHOLD_OPERATOR_LESS_THAN\x10\x03\x12)\n" +
 	"%THRESHOLD_OPERATOR_LESS_THAN_OR_EQUAL\x10\x04\x12'\n" +
-	"#THRESHOLD_OPERATOR_ABS_GREATER_THAN\x10\x05*\xd9\x01\n" +
-	"\n" +
-	"MetricUnit\x12\x1b\n" +
-	"\x17METRIC_UNIT_UNSPECIFIED\x10\x00\x12\x1c\n" +
-	"\x18METRIC_UNIT_ASSET_AMOUNT\x10\x01\x12\x18\n" +
-	"\x14METRIC_UNIT_FRACTION\x10\x02\x12\x15\n" +
-	"\x11METRIC_UNIT_RATIO\x10\x03\x12\x15\n" +
-	"\x11METRIC_UNIT_COUNT\x10\x04\x12\x17\n" +
-	"\x13METRIC_UNIT_SECONDS\x10\x05\x12\x15\n" +
-	"\x11METRIC_UNIT_PRICE\x10\x06\x12\x18\n" +
-	"\x14METRIC_UNIT_QUANTITY\x10\aBv\n" +
+	"#THRESHOLD_OPERATOR_ABS_GREATER_THAN\x10\x05Bv\n" +
 	"\x1dcom.cryptoquant.cqc.events.v1B\x0fRiskEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3"
 
 var (
@@ -1070,37 +996,37 @@ func file_cqc_events_v1_risk_events_proto_rawDescGZIP() []byte {
 	return file_cqc_events_v1_risk_events_proto_rawDescData
 }
 
-var file_cqc_events_v1_risk_events_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_cqc_events_v1_risk_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_cqc_events_v1_risk_events_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_cqc_events_v1_risk_events_proto_goTypes = []any{
 	(RiskAlertCategory)(0),         // 0: cqc.events.v1.RiskAlertCategory
 	(RiskAlertStatus)(0),           // 1: cqc.events.v1.RiskAlertStatus
 	(ThresholdOperator)(0),         // 2: cqc.events.v1.ThresholdOperator
-	(MetricUnit)(0),                // 3: cqc.events.v1.MetricUnit
-	(*RiskAlert)(nil),              // 4: cqc.events.v1.RiskAlert
-	(*RiskAlertStatusChanged)(nil), // 5: cqc.events.v1.RiskAlertStatusChanged
-	(*TradingStateChanged)(nil),    // 6: cqc.events.v1.TradingStateChanged
-	(v1.FlagSeverity)(0),           // 7: cqc.assets.v1.FlagSeverity
+	(*RiskAlert)(nil),              // 3: cqc.events.v1.RiskAlert
+	(*RiskAlertStatusChanged)(nil), // 4: cqc.events.v1.RiskAlertStatusChanged
+	(*TradingStateChanged)(nil),    // 5: cqc.events.v1.TradingStateChanged
+	(v1.FlagSeverity)(0),           // 6: cqc.assets.v1.FlagSeverity
+	(v11.MetricUnit)(0),            // 7: cqc.portfolio.v1.MetricUnit
 	(*timestamppb.Timestamp)(nil),  // 8: google.protobuf.Timestamp
-	(v11.TradingState)(0),          // 9: cqc.venues.v1.TradingState
+	(v12.TradingState)(0),          // 9: cqc.venues.v1.TradingState
 }
 var file_cqc_events_v1_risk_events_proto_depIdxs = []int32{
 	0,  // 0: cqc.events.v1.RiskAlert.category:type_name -> cqc.events.v1.RiskAlertCategory
-	7,  // 1: cqc.events.v1.RiskAlert.severity:type_name -> cqc.assets.v1.FlagSeverity
+	6,  // 1: cqc.events.v1.RiskAlert.severity:type_name -> cqc.assets.v1.FlagSeverity
 	1,  // 2: cqc.events.v1.RiskAlert.status:type_name -> cqc.events.v1.RiskAlertStatus
 	2,  // 3: cqc.events.v1.RiskAlert.threshold_operator:type_name -> cqc.events.v1.ThresholdOperator
-	3,  // 4: cqc.events.v1.RiskAlert.unit:type_name -> cqc.events.v1.MetricUnit
+	7,  // 4: cqc.events.v1.RiskAlert.unit:type_name -> cqc.portfolio.v1.MetricUnit
 	8,  // 5: cqc.events.v1.RiskAlert.trigger_time:type_name -> google.protobuf.Timestamp
 	8,  // 6: cqc.events.v1.RiskAlert.observe_time:type_name -> google.protobuf.Timestamp
 	8,  // 7: cqc.events.v1.RiskAlert.acknowledge_time:type_name -> google.protobuf.Timestamp
 	8,  // 8: cqc.events.v1.RiskAlert.resolve_time:type_name -> google.protobuf.Timestamp
 	8,  // 9: cqc.events.v1.RiskAlert.suppress_until:type_name -> google.protobuf.Timestamp
-	4,  // 10: cqc.events.v1.RiskAlertStatusChanged.alert:type_name -> cqc.events.v1.RiskAlert
+	3,  // 10: cqc.events.v1.RiskAlertStatusChanged.alert:type_name -> cqc.events.v1.RiskAlert
 	1,  // 11: cqc.events.v1.RiskAlertStatusChanged.previous_status:type_name -> cqc.events.v1.RiskAlertStatus
 	1,  // 12: cqc.events.v1.RiskAlertStatusChanged.status:type_name -> cqc.events.v1.RiskAlertStatus
 	9,  // 13: cqc.events.v1.TradingStateChanged.previous_state:type_name -> cqc.venues.v1.TradingState
 	9,  // 14: cqc.events.v1.TradingStateChanged.state:type_name -> cqc.venues.v1.TradingState
-	8,  // 15: cqc.events.v1.TradingStateChanged.effective_until:type_name -> google.protobuf.Timestamp
+	8,  // 15: cqc.events.v1.TradingStateChanged.expire_time:type_name -> google.protobuf.Timestamp
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -1113,6 +1039,7 @@ func file_cqc_events_v1_risk_events_proto_init() {
 	if File_cqc_events_v1_risk_events_proto != nil {
 		return
 	}
+	file_cqc_events_v1_options_proto_init()
 	file_cqc_events_v1_risk_events_proto_msgTypes[0].OneofWrappers = []any{}
 	file_cqc_events_v1_risk_events_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
@@ -1120,7 +1047,7 @@ func file_cqc_events_v1_risk_events_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_events_v1_risk_events_proto_rawDesc), len(file_cqc_events_v1_risk_events_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      3,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,

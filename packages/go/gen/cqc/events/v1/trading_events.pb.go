@@ -24,131 +24,23 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// BalanceChangeReason is why an account's balance of an asset changed.
-type BalanceChangeReason int32
-
-const (
-	// Not known: the venue reported a new balance without a cause (Binance outboundAccountPosition when no
-	// matching order or transfer event was seen). Allowed.
-	BalanceChangeReason_BALANCE_CHANGE_REASON_UNSPECIFIED BalanceChangeReason = 0
-	// A fill bought or sold the asset (Binance executionReport x=TRADE).
-	BalanceChangeReason_BALANCE_CHANGE_REASON_TRADE BalanceChangeReason = 1
-	// A trading commission was charged in the asset.
-	BalanceChangeReason_BALANCE_CHANGE_REASON_COMMISSION BalanceChangeReason = 2
-	// A maker rebate or fee refund was credited.
-	BalanceChangeReason_BALANCE_CHANGE_REASON_REBATE BalanceChangeReason = 3
-	// A perpetual funding payment was paid or received (Binance USD-M income type FUNDING_FEE).
-	BalanceChangeReason_BALANCE_CHANGE_REASON_FUNDING BalanceChangeReason = 4
-	// Realized PnL of a derivatives position was booked (Binance USD-M REALIZED_PNL).
-	BalanceChangeReason_BALANCE_CHANGE_REASON_REALIZED_PNL BalanceChangeReason = 5
-	// An on-chain or fiat deposit was credited (Binance balanceUpdate for a deposit).
-	BalanceChangeReason_BALANCE_CHANGE_REASON_DEPOSIT BalanceChangeReason = 6
-	// A withdrawal was debited, including its fee.
-	BalanceChangeReason_BALANCE_CHANGE_REASON_WITHDRAWAL BalanceChangeReason = 7
-	// A transfer between the venue's own accounts or sub-accounts (spot to futures, main to sub).
-	BalanceChangeReason_BALANCE_CHANGE_REASON_TRANSFER BalanceChangeReason = 8
-	// Interest was charged on borrowed funds or paid on lent funds.
-	BalanceChangeReason_BALANCE_CHANGE_REASON_INTEREST BalanceChangeReason = 9
-	// Funds were borrowed on margin (liability up) or repaid.
-	BalanceChangeReason_BALANCE_CHANGE_REASON_BORROW BalanceChangeReason = 10
-	// A liquidation closed positions or seized collateral (Binance USD-M INSURANCE_CLEAR, liquidation fee).
-	BalanceChangeReason_BALANCE_CHANGE_REASON_LIQUIDATION BalanceChangeReason = 11
-	// A contract was settled or delivered at expiry.
-	BalanceChangeReason_BALANCE_CHANGE_REASON_SETTLEMENT BalanceChangeReason = 12
-	// Funds were locked or released by placing or canceling an order (total unchanged, free and locked move).
-	BalanceChangeReason_BALANCE_CHANGE_REASON_ORDER_LOCK BalanceChangeReason = 13
-	// The venue converted one asset into another (dust conversion, auto-exchange of negative balances).
-	BalanceChangeReason_BALANCE_CHANGE_REASON_CONVERSION BalanceChangeReason = 14
-	// Staking rewards, airdrops and other distributions credited by the venue.
-	BalanceChangeReason_BALANCE_CHANGE_REASON_DISTRIBUTION BalanceChangeReason = 15
-	// CQC's reconciliation found the venue's balance differs from CQC's record and corrected it.
-	BalanceChangeReason_BALANCE_CHANGE_REASON_RECONCILIATION BalanceChangeReason = 16
-	// Any other cause; see BalanceUpdated.venue_reason.
-	BalanceChangeReason_BALANCE_CHANGE_REASON_OTHER BalanceChangeReason = 100
-)
-
-// Enum value maps for BalanceChangeReason.
-var (
-	BalanceChangeReason_name = map[int32]string{
-		0:   "BALANCE_CHANGE_REASON_UNSPECIFIED",
-		1:   "BALANCE_CHANGE_REASON_TRADE",
-		2:   "BALANCE_CHANGE_REASON_COMMISSION",
-		3:   "BALANCE_CHANGE_REASON_REBATE",
-		4:   "BALANCE_CHANGE_REASON_FUNDING",
-		5:   "BALANCE_CHANGE_REASON_REALIZED_PNL",
-		6:   "BALANCE_CHANGE_REASON_DEPOSIT",
-		7:   "BALANCE_CHANGE_REASON_WITHDRAWAL",
-		8:   "BALANCE_CHANGE_REASON_TRANSFER",
-		9:   "BALANCE_CHANGE_REASON_INTEREST",
-		10:  "BALANCE_CHANGE_REASON_BORROW",
-		11:  "BALANCE_CHANGE_REASON_LIQUIDATION",
-		12:  "BALANCE_CHANGE_REASON_SETTLEMENT",
-		13:  "BALANCE_CHANGE_REASON_ORDER_LOCK",
-		14:  "BALANCE_CHANGE_REASON_CONVERSION",
-		15:  "BALANCE_CHANGE_REASON_DISTRIBUTION",
-		16:  "BALANCE_CHANGE_REASON_RECONCILIATION",
-		100: "BALANCE_CHANGE_REASON_OTHER",
-	}
-	BalanceChangeReason_value = map[string]int32{
-		"BALANCE_CHANGE_REASON_UNSPECIFIED":    0,
-		"BALANCE_CHANGE_REASON_TRADE":          1,
-		"BALANCE_CHANGE_REASON_COMMISSION":     2,
-		"BALANCE_CHANGE_REASON_REBATE":         3,
-		"BALANCE_CHANGE_REASON_FUNDING":        4,
-		"BALANCE_CHANGE_REASON_REALIZED_PNL":   5,
-		"BALANCE_CHANGE_REASON_DEPOSIT":        6,
-		"BALANCE_CHANGE_REASON_WITHDRAWAL":     7,
-		"BALANCE_CHANGE_REASON_TRANSFER":       8,
-		"BALANCE_CHANGE_REASON_INTEREST":       9,
-		"BALANCE_CHANGE_REASON_BORROW":         10,
-		"BALANCE_CHANGE_REASON_LIQUIDATION":    11,
-		"BALANCE_CHANGE_REASON_SETTLEMENT":     12,
-		"BALANCE_CHANGE_REASON_ORDER_LOCK":     13,
-		"BALANCE_CHANGE_REASON_CONVERSION":     14,
-		"BALANCE_CHANGE_REASON_DISTRIBUTION":   15,
-		"BALANCE_CHANGE_REASON_RECONCILIATION": 16,
-		"BALANCE_CHANGE_REASON_OTHER":          100,
-	}
-)
-
-func (x BalanceChangeReason) Enum() *BalanceChangeReason {
-	p := new(BalanceChangeReason)
-	*p = x
-	return p
-}
-
-func (x BalanceChangeReason) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (BalanceChangeReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_events_v1_trading_events_proto_enumTypes[0].Descriptor()
-}
-
-func (BalanceChangeReason) Type() protoreflect.EnumType {
-	return &file_cqc_events_v1_trading_events_proto_enumTypes[0]
-}
-
-func (x BalanceChangeReason) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use BalanceChangeReason.Descriptor instead.
-func (BalanceChangeReason) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_events_v1_trading_events_proto_rawDescGZIP(), []int{0}
-}
-
-// OrderRequestType is the kind of request on an existing order that a venue refused.
+// OrderRequestType is the kind of order request that was refused (OrderRequestRejected).
 type OrderRequestType int32
 
 const (
 	// Not set. Never valid.
 	OrderRequestType_ORDER_REQUEST_TYPE_UNSPECIFIED OrderRequestType = 0
-	// A cancel request (FIX 35=F OrderCancelRequest; NautilusTrader OrderCancelRejected).
+	// A cancel request (FIX 35=F OrderCancelRequest; NautilusTrader OrderCancelRejected): CancelOrder or an
+	// item of BatchCancelOrders.
 	OrderRequestType_ORDER_REQUEST_TYPE_CANCEL OrderRequestType = 1
 	// An amend / cancel-replace request changing quantity, price or trigger price (FIX 35=G;
-	// NautilusTrader OrderModifyRejected).
-	OrderRequestType_ORDER_REQUEST_TYPE_MODIFY OrderRequestType = 2
+	// NautilusTrader OrderModifyRejected): AmendOrder or an item of BatchAmendOrders.
+	OrderRequestType_ORDER_REQUEST_TYPE_AMEND OrderRequestType = 2
+	// A new order (FIX 35=D; NautilusTrader OrderDenied) refused before it reached the venue: PlaceOrder or
+	// an item of BatchPlaceOrders. No Order exists for it.
+	OrderRequestType_ORDER_REQUEST_TYPE_PLACE OrderRequestType = 3
+	// A contingent order list (PlaceOrderList) refused before it reached the venue. No Order exists for it.
+	OrderRequestType_ORDER_REQUEST_TYPE_PLACE_LIST OrderRequestType = 4
 )
 
 // Enum value maps for OrderRequestType.
@@ -156,12 +48,16 @@ var (
 	OrderRequestType_name = map[int32]string{
 		0: "ORDER_REQUEST_TYPE_UNSPECIFIED",
 		1: "ORDER_REQUEST_TYPE_CANCEL",
-		2: "ORDER_REQUEST_TYPE_MODIFY",
+		2: "ORDER_REQUEST_TYPE_AMEND",
+		3: "ORDER_REQUEST_TYPE_PLACE",
+		4: "ORDER_REQUEST_TYPE_PLACE_LIST",
 	}
 	OrderRequestType_value = map[string]int32{
 		"ORDER_REQUEST_TYPE_UNSPECIFIED": 0,
 		"ORDER_REQUEST_TYPE_CANCEL":      1,
-		"ORDER_REQUEST_TYPE_MODIFY":      2,
+		"ORDER_REQUEST_TYPE_AMEND":       2,
+		"ORDER_REQUEST_TYPE_PLACE":       3,
+		"ORDER_REQUEST_TYPE_PLACE_LIST":  4,
 	}
 )
 
@@ -176,11 +72,11 @@ func (x OrderRequestType) String() string {
 }
 
 func (OrderRequestType) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_events_v1_trading_events_proto_enumTypes[1].Descriptor()
+	return file_cqc_events_v1_trading_events_proto_enumTypes[0].Descriptor()
 }
 
 func (OrderRequestType) Type() protoreflect.EnumType {
-	return &file_cqc_events_v1_trading_events_proto_enumTypes[1]
+	return &file_cqc_events_v1_trading_events_proto_enumTypes[0]
 }
 
 func (x OrderRequestType) Number() protoreflect.EnumNumber {
@@ -189,7 +85,7 @@ func (x OrderRequestType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OrderRequestType.Descriptor instead.
 func (OrderRequestType) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_events_v1_trading_events_proto_rawDescGZIP(), []int{1}
+	return file_cqc_events_v1_trading_events_proto_rawDescGZIP(), []int{0}
 }
 
 // OrderPlaced announces that CQC accepted an order request and sent it to the venue (NautilusTrader
@@ -517,11 +413,12 @@ func (x *OrderCanceled) GetReconciliation() bool {
 	return false
 }
 
-// OrderRejected announces that an order was refused, by the venue (status REJECTED) or by CQC's pre-trade
-// risk checks (status DENIED, never sent) (NautilusTrader OrderRejected and OrderDenied). Terminal.
+// OrderRejected announces that the VENUE refused an order after CQC sent it (status REJECTED; FIX 39=8,
+// Binance X=REJECTED; NautilusTrader OrderRejected). Terminal. A request CQC refuses before sending it
+// creates no Order and is announced by OrderRequestRejected instead (see the VenueGateway service).
 type OrderRejected struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// order is the order as stored after the rejection, status REJECTED or DENIED. Required.
+	// order is the order as stored after the rejection, status REJECTED. Required.
 	Order *v1.Order `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
 	// reason is the normalised rejection reason. Required: OTHER when the venue's code has no mapping, with
 	// the raw code and text below.
@@ -530,14 +427,14 @@ type OrderRejected struct {
 	// (Binance "WOULD_MATCH_IMMEDIATELY" / LIMIT_MAKER rejection, BN-F GTX expiry; NautilusTrader
 	// due_post_only). Then reason is WOULD_MATCH_IMMEDIATELY. Strategies re-price instead of retrying.
 	DuePostOnly bool `protobuf:"varint,3,opt,name=due_post_only,json=duePostOnly,proto3" json:"due_post_only,omitempty"`
-	// venue_reject_code is the venue's error code as sent (Binance "-2010", OKX sCode "51008", FIX 103
-	// value). At most 64 characters; empty for CQC-side denials.
-	VenueRejectCode string `protobuf:"bytes,4,opt,name=venue_reject_code,json=venueRejectCode,proto3" json:"venue_reject_code,omitempty"`
-	// reject_text is the human-readable message from the venue or the risk engine ("Account has
-	// insufficient balance for requested action.", FIX 58 Text). At most 2000 characters.
-	RejectText string `protobuf:"bytes,5,opt,name=reject_text,json=rejectText,proto3" json:"reject_text,omitempty"`
-	// request_id is the idempotency key of the PlaceOrder request that was rejected (UUID). Unset when the
-	// rejection concerns an amend or an order CQC did not place.
+	// venue_reason_code is the venue's error code as sent (Binance "-2010", OKX sCode "51008", FIX 103
+	// value). At most 64 characters; empty when the venue gave none.
+	VenueReasonCode string `protobuf:"bytes,4,opt,name=venue_reason_code,json=venueReasonCode,proto3" json:"venue_reason_code,omitempty"`
+	// reason_text is the venue's human-readable message ("Account has insufficient balance for requested
+	// action.", FIX 58 Text). At most 2000 characters.
+	ReasonText string `protobuf:"bytes,5,opt,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
+	// request_id is the idempotency key of the PlaceOrder (or PlaceOrderList, BatchPlaceOrders item) request
+	// whose order the venue rejected (UUID). Unset for an order CQC did not place.
 	RequestId     *string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3,oneof" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -594,16 +491,16 @@ func (x *OrderRejected) GetDuePostOnly() bool {
 	return false
 }
 
-func (x *OrderRejected) GetVenueRejectCode() string {
+func (x *OrderRejected) GetVenueReasonCode() string {
 	if x != nil {
-		return x.VenueRejectCode
+		return x.VenueReasonCode
 	}
 	return ""
 }
 
-func (x *OrderRejected) GetRejectText() string {
+func (x *OrderRejected) GetReasonText() string {
 	if x != nil {
-		return x.RejectText
+		return x.ReasonText
 	}
 	return ""
 }
@@ -615,28 +512,59 @@ func (x *OrderRejected) GetRequestId() string {
 	return ""
 }
 
-// OrderRequestRejected announces that the venue refused a cancel or an amendment of a working order
-// (NautilusTrader OrderCancelRejected and OrderModifyRejected; FIX OrderCancelReject 35=9; Binance
-// "Unknown order sent." -2011). The order itself is unchanged and keeps working.
+// OrderRequestRejected announces that an order request did not take effect (one shape, see the
+// VenueGateway service comment):
+//   - a placement (PlaceOrder, PlaceOrderList, a BatchPlaceOrders item) refused BEFORE it reached the venue
+//     (validation, market rules, unsupported feature, pre-trade risk, trading state, account suspended,
+//     funds known locally; NautilusTrader OrderDenied): no Order exists, order is unset;
+//   - a cancel or amend refused by CQC or by the venue (FIX OrderCancelReject 35=9, Binance -2011 "Unknown
+//     order sent.", too late to cancel, already pending; NautilusTrader OrderCancelRejected and
+//     OrderModifyRejected): order is the order, unchanged by the request.
+//
+// The RPC that carried the request failed with error_reason. An order the venue rejects after submission
+// is announced by OrderRejected instead.
 type OrderRequestRejected struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// order is the order as stored, unchanged by the refused request. Required.
+	// order is the order the refused cancel or amend named, as stored (unchanged by the request, or updated
+	// from the venue's answer, e.g. FILLED after TOO_LATE_TO_CANCEL). Set for CANCEL and AMEND; unset for
+	// PLACE and PLACE_LIST (no order was created).
 	Order *v1.Order `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
-	// request_type says whether a cancel or an amendment was refused. Required.
+	// request_type says which request was refused. Required.
 	RequestType OrderRequestType `protobuf:"varint,2,opt,name=request_type,json=requestType,proto3,enum=cqc.events.v1.OrderRequestType" json:"request_type,omitempty"`
-	// request_id is the idempotency key of the CancelOrder or AmendOrder request that was refused (UUID).
-	// Unset when the request did not come through the VenueGateway API.
+	// request_id is the idempotency key of the refused request (UUID; the item's own request_id for a batch
+	// item). Unset when the request did not come through the VenueGateway API.
 	RequestId *string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3,oneof" json:"request_id,omitempty"`
-	// reason is the normalised reason (UNKNOWN_ORDER when the venue no longer knows the order, e.g. it
-	// filled meanwhile). Required: OTHER when the venue's code has no mapping.
+	// reason is the normalised reason (RISK_LIMIT for a risk denial, UNKNOWN_ORDER when the venue no longer
+	// knows the order, TOO_LATE_TO_CANCEL, ALREADY_PENDING, UNSUPPORTED_FEATURE...). Required: OTHER when
+	// nothing fits, with error_reason and the raw code and text.
 	Reason v1.OrderRejectReason `protobuf:"varint,4,opt,name=reason,proto3,enum=cqc.venues.v1.OrderRejectReason" json:"reason,omitempty"`
-	// venue_reject_code is the venue's error code as sent (Binance "-2011", FIX 102 CxlRejReason). At most
-	// 64 characters; empty when none.
-	VenueRejectCode string `protobuf:"bytes,5,opt,name=venue_reject_code,json=venueRejectCode,proto3" json:"venue_reject_code,omitempty"`
-	// reject_text is the venue's message ("Unknown order sent.", FIX 58 Text). At most 2000 characters.
-	RejectText    string `protobuf:"bytes,6,opt,name=reject_text,json=rejectText,proto3" json:"reject_text,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// venue_reason_code is the venue's error code as sent (Binance "-2011", FIX 102 CxlRejReason). At most
+	// 64 characters; empty when CQC refused the request itself.
+	VenueReasonCode string `protobuf:"bytes,5,opt,name=venue_reason_code,json=venueReasonCode,proto3" json:"venue_reason_code,omitempty"`
+	// reason_text is the human-readable explanation (the venue's message, FIX 58 Text, or the gRPC error
+	// message CQC returned). At most 2000 characters.
+	ReasonText string `protobuf:"bytes,6,opt,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
+	// account_id is the account the request was for ("acc_" + ULID); the event's partition key. Required.
+	AccountId string `protobuf:"bytes,7,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// market_id is the market of the request ("mkt_" + ULID). Unset only when the request named no market
+	// and no known order.
+	MarketId *string `protobuf:"bytes,8,opt,name=market_id,json=marketId,proto3,oneof" json:"market_id,omitempty"`
+	// client_order_id is the client order id of the request: the NewOrder's, the list's
+	// list_client_order_id, or the id the cancel or amend named. Empty when none was given. At most 128
+	// characters.
+	ClientOrderId string `protobuf:"bytes,9,opt,name=client_order_id,json=clientOrderId,proto3" json:"client_order_id,omitempty"`
+	// error_reason is the google.rpc.ErrorInfo reason the RPC (or the batch item) failed with: an
+	// ErrorReason name without its prefix ("RISK_DENIED", "TOO_LATE_TO_CANCEL"). Required; 1 to 64
+	// characters of upper-case letters, digits and underscores.
+	ErrorReason string `protobuf:"bytes,10,opt,name=error_reason,json=errorReason,proto3" json:"error_reason,omitempty"`
+	// risk_limit_ids are the risk limits that denied the request ("lim_" ids), when error_reason is
+	// RISK_DENIED. At most 50, unique.
+	RiskLimitIds []string `protobuf:"bytes,11,rep,name=risk_limit_ids,json=riskLimitIds,proto3" json:"risk_limit_ids,omitempty"`
+	// refused_by_venue is true when the venue refused the request (a cancel or amend it answered with an
+	// error), false when CQC refused it before sending anything.
+	RefusedByVenue bool `protobuf:"varint,12,opt,name=refused_by_venue,json=refusedByVenue,proto3" json:"refused_by_venue,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *OrderRequestRejected) Reset() {
@@ -697,18 +625,60 @@ func (x *OrderRequestRejected) GetReason() v1.OrderRejectReason {
 	return v1.OrderRejectReason(0)
 }
 
-func (x *OrderRequestRejected) GetVenueRejectCode() string {
+func (x *OrderRequestRejected) GetVenueReasonCode() string {
 	if x != nil {
-		return x.VenueRejectCode
+		return x.VenueReasonCode
 	}
 	return ""
 }
 
-func (x *OrderRequestRejected) GetRejectText() string {
+func (x *OrderRequestRejected) GetReasonText() string {
 	if x != nil {
-		return x.RejectText
+		return x.ReasonText
 	}
 	return ""
+}
+
+func (x *OrderRequestRejected) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *OrderRequestRejected) GetMarketId() string {
+	if x != nil && x.MarketId != nil {
+		return *x.MarketId
+	}
+	return ""
+}
+
+func (x *OrderRequestRejected) GetClientOrderId() string {
+	if x != nil {
+		return x.ClientOrderId
+	}
+	return ""
+}
+
+func (x *OrderRequestRejected) GetErrorReason() string {
+	if x != nil {
+		return x.ErrorReason
+	}
+	return ""
+}
+
+func (x *OrderRequestRejected) GetRiskLimitIds() []string {
+	if x != nil {
+		return x.RiskLimitIds
+	}
+	return nil
+}
+
+func (x *OrderRequestRejected) GetRefusedByVenue() bool {
+	if x != nil {
+		return x.RefusedByVenue
+	}
+	return false
 }
 
 // BalanceUpdated announces a change of one account's balance of one asset: the balance after the change
@@ -716,15 +686,18 @@ func (x *OrderRequestRejected) GetRejectText() string {
 // AccountState). Envelope subject and partition key: balance.account_id.
 type BalanceUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// balance is the account's balance of the asset after the change (total, free, locked, borrowed).
-	// Required.
+	// balance is the account's balance of the asset after the change, with the figures the venue reported
+	// (wallet balance, available, locked, borrowed...). Required.
 	Balance *v1.Balance `protobuf:"bytes,1,opt,name=balance,proto3" json:"balance,omitempty"`
-	// delta is the signed change of balance.total caused by this event, in whole units of balance.asset_id:
-	// "-0.00001875" for a BTC commission, "1000" for a deposit. "0" when only free and locked moved
-	// (ORDER_LOCK). Decimal string. Required.
-	Delta string `protobuf:"bytes,2,opt,name=delta,proto3" json:"delta,omitempty"`
-	// reason is why the balance changed. UNSPECIFIED when the venue gave no cause.
-	Reason BalanceChangeReason `protobuf:"varint,3,opt,name=reason,proto3,enum=cqc.events.v1.BalanceChangeReason" json:"reason,omitempty"`
+	// delta is the signed change of balance.wallet_balance caused by this event, in whole units of
+	// balance.asset_id: "-0.00001875" for a BTC commission, "1000" for a deposit, "0" when only available
+	// and locked moved (ORDER_LOCK). Unset when the venue reported the new balance without the change (Binance
+	// outboundAccountPosition, Binance USD-M ACCOUNT_UPDATE without "bc"): consumers then compare with the
+	// previous balance themselves; the gateway never derives a delta it was not given.
+	Delta *string `protobuf:"bytes,2,opt,name=delta,proto3,oneof" json:"delta,omitempty"`
+	// reason is why the balance changed, in the contract's one balance-change vocabulary (the same enum as
+	// cqc.portfolio.v1.Transaction.type). UNSPECIFIED when the venue gave no cause.
+	Reason v1.BalanceChangeReason `protobuf:"varint,3,opt,name=reason,proto3,enum=cqc.venues.v1.BalanceChangeReason" json:"reason,omitempty"`
 	// venue_reason is the venue's own cause code as sent (Binance USD-M incomeType "FUNDING_FEE", OKX bill
 	// type "2"). At most 64 characters; empty when the venue sent none.
 	VenueReason string `protobuf:"bytes,4,opt,name=venue_reason,json=venueReason,proto3" json:"venue_reason,omitempty"`
@@ -776,17 +749,17 @@ func (x *BalanceUpdated) GetBalance() *v1.Balance {
 }
 
 func (x *BalanceUpdated) GetDelta() string {
-	if x != nil {
-		return x.Delta
+	if x != nil && x.Delta != nil {
+		return *x.Delta
 	}
 	return ""
 }
 
-func (x *BalanceUpdated) GetReason() BalanceChangeReason {
+func (x *BalanceUpdated) GetReason() v1.BalanceChangeReason {
 	if x != nil {
 		return x.Reason
 	}
-	return BalanceChangeReason_BALANCE_CHANGE_REASON_UNSPECIFIED
+	return v1.BalanceChangeReason(0)
 }
 
 func (x *BalanceUpdated) GetVenueReason() string {
@@ -814,28 +787,31 @@ var File_cqc_events_v1_trading_events_proto protoreflect.FileDescriptor
 
 const file_cqc_events_v1_trading_events_proto_rawDesc = "" +
 	"\n" +
-	"\"cqc/events/v1/trading_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/balance.proto\x1a\x1dcqc/venues/v1/execution.proto\x1a\x19cqc/venues/v1/order.proto\x1a\x1bcqc/venues/v1/trading.proto\"j\n" +
+	"\"cqc/events/v1/trading_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bcqc/events/v1/options.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/balance.proto\x1a\x1dcqc/venues/v1/execution.proto\x1a\x19cqc/venues/v1/order.proto\x1a\x1bcqc/venues/v1/trading.proto\"\x99\x01\n" +
 	"\vOrderPlaced\x122\n" +
 	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\x12'\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\"\xb1\x03\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId:-\xa2\x8e')\n" +
+	"\fVenueGateway\x12\x10order.account_id\x1a\aAccount\"\xdf\x03\n" +
 	"\fOrderUpdated\x122\n" +
 	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\x12M\n" +
 	"\x0fprevious_status\x18\x02 \x01(\x0e2\x1a.cqc.venues.v1.OrderStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0epreviousStatus\x12>\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x1a.cqc.venues.v1.OrderStatusB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12I\n" +
 	"\x10execution_report\x18\x04 \x01(\v2\x1e.cqc.venues.v1.ExecutionReportR\x0fexecutionReport\x12&\n" +
-	"\x0ereconciliation\x18\x05 \x01(\bR\x0ereconciliation:k\xbaHh\x1af\n" +
-	"\"order_updated.status_matches_order\x12\x1estatus must equal order.status\x1a this.status == this.order.status\"\xc7\x04\n" +
+	"\x0ereconciliation\x18\x05 \x01(\bR\x0ereconciliation:\x98\x01\xbaHh\x1af\n" +
+	"\"order_updated.status_matches_order\x12\x1estatus must equal order.status\x1a this.status == this.order.status\xa2\x8e')\n" +
+	"\fVenueGateway\x12\x10order.account_id\x1a\aAccount\"\xf4\x04\n" +
 	"\vOrderFilled\x12Q\n" +
 	"\x10execution_report\x18\x01 \x01(\v2\x1e.cqc.venues.v1.ExecutionReportB\x06\xbaH\x03\xc8\x01\x01R\x0fexecutionReport\x122\n" +
 	"\x05order\x18\x02 \x01(\v2\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\x122\n" +
 	"\vposition_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03posH\x00R\n" +
 	"positionId\x88\x01\x01\x12&\n" +
-	"\x0ereconciliation\x18\x04 \x01(\bR\x0ereconciliation:\xc4\x02\xbaH\xc0\x02\x1a\xaa\x01\n" +
+	"\x0ereconciliation\x18\x04 \x01(\bR\x0ereconciliation:\xf1\x02\xbaH\xc0\x02\x1a\xaa\x01\n" +
 	"\x1eorder_filled.exec_type_is_fill\x12Texecution_report.exec_type must be TRADE, LIQUIDATION, AUTO_DELEVERAGE or SETTLEMENT\x1a2this.execution_report.exec_type in [2, 18, 19, 20]\x1a\x90\x01\n" +
-	"\x17order_filled.same_order\x12>execution_report.order_id must be set and equal order.order_id\x1a5this.execution_report.order_id == this.order.order_idB\x0e\n" +
-	"\f_position_id\"\xce\x02\n" +
+	"\x17order_filled.same_order\x12>execution_report.order_id must be set and equal order.order_id\x1a5this.execution_report.order_id == this.order.order_id\xa2\x8e')\n" +
+	"\fVenueGateway\x12\x10order.account_id\x1a\aAccountB\x0e\n" +
+	"\f_position_id\"\xfd\x02\n" +
 	"\rOrderCanceled\x122\n" +
 	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\x12,\n" +
 	"\n" +
@@ -843,67 +819,69 @@ const file_cqc_events_v1_trading_events_proto_rawDesc = "" +
 	"\x11canceled_by_venue\x18\x03 \x01(\bR\x0fcanceledByVenue\x12-\n" +
 	"\rcancel_reason\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\fcancelReason\x12I\n" +
 	"\x10execution_report\x18\x05 \x01(\v2\x1e.cqc.venues.v1.ExecutionReportR\x0fexecutionReport\x12&\n" +
-	"\x0ereconciliation\x18\x06 \x01(\bR\x0ereconciliationB\r\n" +
-	"\v_request_id\"\x82\x05\n" +
+	"\x0ereconciliation\x18\x06 \x01(\bR\x0ereconciliation:-\xa2\x8e')\n" +
+	"\fVenueGateway\x12\x10order.account_id\x1a\aAccountB\r\n" +
+	"\v_request_id\"\xfd\x04\n" +
 	"\rOrderRejected\x122\n" +
 	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\x12D\n" +
 	"\x06reason\x18\x02 \x01(\x0e2 .cqc.venues.v1.OrderRejectReasonB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06reason\x12\"\n" +
 	"\rdue_post_only\x18\x03 \x01(\bR\vduePostOnly\x123\n" +
-	"\x11venue_reject_code\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueRejectCode\x12)\n" +
-	"\vreject_text\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\n" +
-	"rejectText\x12,\n" +
+	"\x11venue_reason_code\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueReasonCode\x12)\n" +
+	"\vreason_text\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\n" +
+	"reasonText\x12,\n" +
 	"\n" +
-	"request_id\x18\x06 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\trequestId\x88\x01\x01:\xb5\x02\xbaH\xb1\x02\x1a\x95\x01\n" +
-	"\x1forder_rejected.post_only_reason\x12Idue_post_only requires reason ORDER_REJECT_REASON_WOULD_MATCH_IMMEDIATELY\x1a'!this.due_post_only || this.reason == 3\x1a\x96\x01\n" +
-	"\x1eorder_rejected.terminal_status\x12Aorder.status must be ORDER_STATUS_REJECTED or ORDER_STATUS_DENIED\x1a1this.order.status == 11 || this.order.status == 2B\r\n" +
-	"\v_request_id\"\xfd\x02\n" +
-	"\x14OrderRequestRejected\x122\n" +
-	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\x12N\n" +
+	"request_id\x18\x06 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\trequestId\x88\x01\x01:\xb0\x02\xbaH\xff\x01\x1a\x95\x01\n" +
+	"\x1forder_rejected.post_only_reason\x12Idue_post_only requires reason ORDER_REJECT_REASON_WOULD_MATCH_IMMEDIATELY\x1a'!this.due_post_only || this.reason == 3\x1ae\n" +
+	"\x1eorder_rejected.terminal_status\x12*order.status must be ORDER_STATUS_REJECTED\x1a\x17this.order.status == 11\xa2\x8e')\n" +
+	"\fVenueGateway\x12\x10order.account_id\x1a\aAccountB\r\n" +
+	"\v_request_id\"\xad\n" +
+	"\n" +
+	"\x14OrderRequestRejected\x12*\n" +
+	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderR\x05order\x12N\n" +
 	"\frequest_type\x18\x02 \x01(\x0e2\x1f.cqc.events.v1.OrderRequestTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\vrequestType\x12,\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\trequestId\x88\x01\x01\x12D\n" +
 	"\x06reason\x18\x04 \x01(\x0e2 .cqc.venues.v1.OrderRejectReasonB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06reason\x123\n" +
-	"\x11venue_reject_code\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueRejectCode\x12)\n" +
-	"\vreject_text\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\n" +
-	"rejectTextB\r\n" +
-	"\v_request_id\"\x8d\x04\n" +
+	"\x11venue_reason_code\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueReasonCode\x12)\n" +
+	"\vreason_text\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\n" +
+	"reasonText\x12+\n" +
+	"\n" +
+	"account_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12.\n" +
+	"\tmarket_id\x18\b \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x01R\bmarketId\x88\x01\x01\x120\n" +
+	"\x0fclient_order_id\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rclientOrderId\x12@\n" +
+	"\ferror_reason\x18\n" +
+	" \x01(\tB\x1d\xbaH\x1ar\x182\x16^[A-Z][A-Z0-9_]{0,63}$R\verrorReason\x12;\n" +
+	"\x0erisk_limit_ids\x18\v \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x102\x18\x01\"\tr\a\xa2\x88'\x03limR\friskLimitIds\x12(\n" +
+	"\x10refused_by_venue\x18\f \x01(\bR\x0erefusedByVenue:\xef\x04\xbaH\xc4\x04\x1a\xf7\x01\n" +
+	"7order_request_rejected.order_iff_existing_order_request\x12[order must be set for CANCEL and AMEND requests and unset for PLACE and PLACE_LIST requests\x1a_this.request_type == 0 || has(this.order) == (this.request_type == 1 || this.request_type == 2)\x1a\x8b\x01\n" +
+	"#order_request_rejected.same_account\x12&order.account_id must equal account_id\x1a<!has(this.order) || this.order.account_id == this.account_id\x1a\xb9\x01\n" +
+	"0order_request_rejected.risk_limits_only_for_risk\x12?risk_limit_ids may be set only when error_reason is RISK_DENIED\x1aDsize(this.risk_limit_ids) == 0 || this.error_reason == 'RISK_DENIED'\xa2\x8e'#\n" +
+	"\fVenueGateway\x12\n" +
+	"account_id\x1a\aAccountB\r\n" +
+	"\v_request_idB\f\n" +
+	"\n" +
+	"_market_id\"\xcb\x04\n" +
 	"\x0eBalanceUpdated\x128\n" +
-	"\abalance\x18\x01 \x01(\v2\x16.cqc.venues.v1.BalanceB\x06\xbaH\x03\xc8\x01\x01R\abalance\x12\x1f\n" +
-	"\x05delta\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x05delta\x12D\n" +
-	"\x06reason\x18\x03 \x01(\x0e2\".cqc.events.v1.BalanceChangeReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason\x12*\n" +
+	"\abalance\x18\x01 \x01(\v2\x16.cqc.venues.v1.BalanceB\x06\xbaH\x03\xc8\x01\x01R\abalance\x12$\n" +
+	"\x05delta\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x05delta\x88\x01\x01\x12D\n" +
+	"\x06reason\x18\x03 \x01(\x0e2\".cqc.venues.v1.BalanceChangeReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason\x12*\n" +
 	"\fvenue_reason\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\vvenueReason\x12,\n" +
-	"\border_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x00R\aorderId\x88\x01\x01\x128\n" +
-	"\x0etransaction_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03txnH\x01R\rtransactionId\x88\x01\x01:\xa5\x01\xbaH\xa1\x01\x1a\x9e\x01\n" +
-	"(balance_updated.other_needs_venue_reason\x12Cvenue_reason must be set when reason is BALANCE_CHANGE_REASON_OTHER\x1a-this.reason != 100 || this.venue_reason != ''B\v\n" +
+	"\border_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x01R\aorderId\x88\x01\x01\x128\n" +
+	"\x0etransaction_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03txnH\x02R\rtransactionId\x88\x01\x01:\xd4\x01\xbaH\xa1\x01\x1a\x9e\x01\n" +
+	"(balance_updated.other_needs_venue_reason\x12Cvenue_reason must be set when reason is BALANCE_CHANGE_REASON_OTHER\x1a-this.reason != 100 || this.venue_reason != ''\xa2\x8e'+\n" +
+	"\fVenueGateway\x12\x12balance.account_id\x1a\aAccountB\b\n" +
+	"\x06_deltaB\v\n" +
 	"\t_order_idB\x11\n" +
-	"\x0f_transaction_id*\xaf\x05\n" +
-	"\x13BalanceChangeReason\x12%\n" +
-	"!BALANCE_CHANGE_REASON_UNSPECIFIED\x10\x00\x12\x1f\n" +
-	"\x1bBALANCE_CHANGE_REASON_TRADE\x10\x01\x12$\n" +
-	" BALANCE_CHANGE_REASON_COMMISSION\x10\x02\x12 \n" +
-	"\x1cBALANCE_CHANGE_REASON_REBATE\x10\x03\x12!\n" +
-	"\x1dBALANCE_CHANGE_REASON_FUNDING\x10\x04\x12&\n" +
-	"\"BALANCE_CHANGE_REASON_REALIZED_PNL\x10\x05\x12!\n" +
-	"\x1dBALANCE_CHANGE_REASON_DEPOSIT\x10\x06\x12$\n" +
-	" BALANCE_CHANGE_REASON_WITHDRAWAL\x10\a\x12\"\n" +
-	"\x1eBALANCE_CHANGE_REASON_TRANSFER\x10\b\x12\"\n" +
-	"\x1eBALANCE_CHANGE_REASON_INTEREST\x10\t\x12 \n" +
-	"\x1cBALANCE_CHANGE_REASON_BORROW\x10\n" +
-	"\x12%\n" +
-	"!BALANCE_CHANGE_REASON_LIQUIDATION\x10\v\x12$\n" +
-	" BALANCE_CHANGE_REASON_SETTLEMENT\x10\f\x12$\n" +
-	" BALANCE_CHANGE_REASON_ORDER_LOCK\x10\r\x12$\n" +
-	" BALANCE_CHANGE_REASON_CONVERSION\x10\x0e\x12&\n" +
-	"\"BALANCE_CHANGE_REASON_DISTRIBUTION\x10\x0f\x12(\n" +
-	"$BALANCE_CHANGE_REASON_RECONCILIATION\x10\x10\x12\x1f\n" +
-	"\x1bBALANCE_CHANGE_REASON_OTHER\x10d*t\n" +
+	"\x0f_transaction_id*\xb4\x01\n" +
 	"\x10OrderRequestType\x12\"\n" +
 	"\x1eORDER_REQUEST_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
-	"\x19ORDER_REQUEST_TYPE_CANCEL\x10\x01\x12\x1d\n" +
-	"\x19ORDER_REQUEST_TYPE_MODIFY\x10\x02By\n" +
+	"\x19ORDER_REQUEST_TYPE_CANCEL\x10\x01\x12\x1c\n" +
+	"\x18ORDER_REQUEST_TYPE_AMEND\x10\x02\x12\x1c\n" +
+	"\x18ORDER_REQUEST_TYPE_PLACE\x10\x03\x12!\n" +
+	"\x1dORDER_REQUEST_TYPE_PLACE_LIST\x10\x04By\n" +
 	"\x1dcom.cryptoquant.cqc.events.v1B\x12TradingEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3"
 
 var (
@@ -918,41 +896,41 @@ func file_cqc_events_v1_trading_events_proto_rawDescGZIP() []byte {
 	return file_cqc_events_v1_trading_events_proto_rawDescData
 }
 
-var file_cqc_events_v1_trading_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_cqc_events_v1_trading_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_cqc_events_v1_trading_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_cqc_events_v1_trading_events_proto_goTypes = []any{
-	(BalanceChangeReason)(0),     // 0: cqc.events.v1.BalanceChangeReason
-	(OrderRequestType)(0),        // 1: cqc.events.v1.OrderRequestType
-	(*OrderPlaced)(nil),          // 2: cqc.events.v1.OrderPlaced
-	(*OrderUpdated)(nil),         // 3: cqc.events.v1.OrderUpdated
-	(*OrderFilled)(nil),          // 4: cqc.events.v1.OrderFilled
-	(*OrderCanceled)(nil),        // 5: cqc.events.v1.OrderCanceled
-	(*OrderRejected)(nil),        // 6: cqc.events.v1.OrderRejected
-	(*OrderRequestRejected)(nil), // 7: cqc.events.v1.OrderRequestRejected
-	(*BalanceUpdated)(nil),       // 8: cqc.events.v1.BalanceUpdated
-	(*v1.Order)(nil),             // 9: cqc.venues.v1.Order
-	(v1.OrderStatus)(0),          // 10: cqc.venues.v1.OrderStatus
-	(*v1.ExecutionReport)(nil),   // 11: cqc.venues.v1.ExecutionReport
-	(v1.OrderRejectReason)(0),    // 12: cqc.venues.v1.OrderRejectReason
-	(*v1.Balance)(nil),           // 13: cqc.venues.v1.Balance
+	(OrderRequestType)(0),        // 0: cqc.events.v1.OrderRequestType
+	(*OrderPlaced)(nil),          // 1: cqc.events.v1.OrderPlaced
+	(*OrderUpdated)(nil),         // 2: cqc.events.v1.OrderUpdated
+	(*OrderFilled)(nil),          // 3: cqc.events.v1.OrderFilled
+	(*OrderCanceled)(nil),        // 4: cqc.events.v1.OrderCanceled
+	(*OrderRejected)(nil),        // 5: cqc.events.v1.OrderRejected
+	(*OrderRequestRejected)(nil), // 6: cqc.events.v1.OrderRequestRejected
+	(*BalanceUpdated)(nil),       // 7: cqc.events.v1.BalanceUpdated
+	(*v1.Order)(nil),             // 8: cqc.venues.v1.Order
+	(v1.OrderStatus)(0),          // 9: cqc.venues.v1.OrderStatus
+	(*v1.ExecutionReport)(nil),   // 10: cqc.venues.v1.ExecutionReport
+	(v1.OrderRejectReason)(0),    // 11: cqc.venues.v1.OrderRejectReason
+	(*v1.Balance)(nil),           // 12: cqc.venues.v1.Balance
+	(v1.BalanceChangeReason)(0),  // 13: cqc.venues.v1.BalanceChangeReason
 }
 var file_cqc_events_v1_trading_events_proto_depIdxs = []int32{
-	9,  // 0: cqc.events.v1.OrderPlaced.order:type_name -> cqc.venues.v1.Order
-	9,  // 1: cqc.events.v1.OrderUpdated.order:type_name -> cqc.venues.v1.Order
-	10, // 2: cqc.events.v1.OrderUpdated.previous_status:type_name -> cqc.venues.v1.OrderStatus
-	10, // 3: cqc.events.v1.OrderUpdated.status:type_name -> cqc.venues.v1.OrderStatus
-	11, // 4: cqc.events.v1.OrderUpdated.execution_report:type_name -> cqc.venues.v1.ExecutionReport
-	11, // 5: cqc.events.v1.OrderFilled.execution_report:type_name -> cqc.venues.v1.ExecutionReport
-	9,  // 6: cqc.events.v1.OrderFilled.order:type_name -> cqc.venues.v1.Order
-	9,  // 7: cqc.events.v1.OrderCanceled.order:type_name -> cqc.venues.v1.Order
-	11, // 8: cqc.events.v1.OrderCanceled.execution_report:type_name -> cqc.venues.v1.ExecutionReport
-	9,  // 9: cqc.events.v1.OrderRejected.order:type_name -> cqc.venues.v1.Order
-	12, // 10: cqc.events.v1.OrderRejected.reason:type_name -> cqc.venues.v1.OrderRejectReason
-	9,  // 11: cqc.events.v1.OrderRequestRejected.order:type_name -> cqc.venues.v1.Order
-	1,  // 12: cqc.events.v1.OrderRequestRejected.request_type:type_name -> cqc.events.v1.OrderRequestType
-	12, // 13: cqc.events.v1.OrderRequestRejected.reason:type_name -> cqc.venues.v1.OrderRejectReason
-	13, // 14: cqc.events.v1.BalanceUpdated.balance:type_name -> cqc.venues.v1.Balance
-	0,  // 15: cqc.events.v1.BalanceUpdated.reason:type_name -> cqc.events.v1.BalanceChangeReason
+	8,  // 0: cqc.events.v1.OrderPlaced.order:type_name -> cqc.venues.v1.Order
+	8,  // 1: cqc.events.v1.OrderUpdated.order:type_name -> cqc.venues.v1.Order
+	9,  // 2: cqc.events.v1.OrderUpdated.previous_status:type_name -> cqc.venues.v1.OrderStatus
+	9,  // 3: cqc.events.v1.OrderUpdated.status:type_name -> cqc.venues.v1.OrderStatus
+	10, // 4: cqc.events.v1.OrderUpdated.execution_report:type_name -> cqc.venues.v1.ExecutionReport
+	10, // 5: cqc.events.v1.OrderFilled.execution_report:type_name -> cqc.venues.v1.ExecutionReport
+	8,  // 6: cqc.events.v1.OrderFilled.order:type_name -> cqc.venues.v1.Order
+	8,  // 7: cqc.events.v1.OrderCanceled.order:type_name -> cqc.venues.v1.Order
+	10, // 8: cqc.events.v1.OrderCanceled.execution_report:type_name -> cqc.venues.v1.ExecutionReport
+	8,  // 9: cqc.events.v1.OrderRejected.order:type_name -> cqc.venues.v1.Order
+	11, // 10: cqc.events.v1.OrderRejected.reason:type_name -> cqc.venues.v1.OrderRejectReason
+	8,  // 11: cqc.events.v1.OrderRequestRejected.order:type_name -> cqc.venues.v1.Order
+	0,  // 12: cqc.events.v1.OrderRequestRejected.request_type:type_name -> cqc.events.v1.OrderRequestType
+	11, // 13: cqc.events.v1.OrderRequestRejected.reason:type_name -> cqc.venues.v1.OrderRejectReason
+	12, // 14: cqc.events.v1.BalanceUpdated.balance:type_name -> cqc.venues.v1.Balance
+	13, // 15: cqc.events.v1.BalanceUpdated.reason:type_name -> cqc.venues.v1.BalanceChangeReason
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -965,6 +943,7 @@ func file_cqc_events_v1_trading_events_proto_init() {
 	if File_cqc_events_v1_trading_events_proto != nil {
 		return
 	}
+	file_cqc_events_v1_options_proto_init()
 	file_cqc_events_v1_trading_events_proto_msgTypes[2].OneofWrappers = []any{}
 	file_cqc_events_v1_trading_events_proto_msgTypes[3].OneofWrappers = []any{}
 	file_cqc_events_v1_trading_events_proto_msgTypes[4].OneofWrappers = []any{}
@@ -975,7 +954,7 @@ func file_cqc_events_v1_trading_events_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_events_v1_trading_events_proto_rawDesc), len(file_cqc_events_v1_trading_events_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      1,
 			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,

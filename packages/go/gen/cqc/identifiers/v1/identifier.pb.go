@@ -28,7 +28,8 @@ const (
 // Identifier maps one CQC entity (an asset, an instrument or a market) to its id in one external
 // source: CoinGecko "usd-coin" for the USDC asset, Tardis "BTCUSDT" for a Binance market, NautilusTrader
 // "BTCUSDT-PERP.BINANCE" for a market, CCXT "BTC/USDT:USDT" for an instrument. It is the one generic
-// lookup table services use to resolve a foreign key to a CQC id. Ids are "idf_" + ULID.
+// lookup table services use to resolve a foreign key to a CQC id. Ids are "idf_" + ULID (a prefix of
+// its own: cqc.assets.v1.AssetIdentifier uses "aid").
 //
 // Exactly one of asset_id, instrument_id, market_id is set (the `entity` oneof, required) and it MUST
 // match entity_type: "ASSET" with asset_id, "INSTRUMENT" with instrument_id, "MARKET" with market_id
@@ -57,7 +58,8 @@ type Identifier struct {
 	//	*Identifier_MarketId
 	Entity isIdentifier_Entity `protobuf_oneof:"entity"`
 	// source is the external scheme or source the value belongs to (shared enum, see the message
-	// comment). Required (UNSPECIFIED rejected).
+	// comment). Required (UNSPECIFIED rejected); the data
+	// sources ON_CHAIN and ISSUER are not identifier schemes and are rejected too.
 	Source v1.DataSource `protobuf:"varint,6,opt,name=source,proto3,enum=cqc.assets.v1.DataSource" json:"source,omitempty"`
 	// value is the external key exactly as the source writes it (case preserved), always a string even
 	// when numeric: "usd-coin", "3408", "BTCUSDT", "BTC/USDT:USDT", "BTCUSDT-PERP.BINANCE". 1 to 512
@@ -91,7 +93,12 @@ type Identifier struct {
 	// create_time is when the mapping was first stored. Set by the owning service (output only).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the mapping was last changed. Set by the owning service (output only).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// etag identifies this version of the identifier: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in the Update request's etag to write
+	// only if nobody changed the identifier since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+	// compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+	Etag          string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -258,6 +265,13 @@ func (x *Identifier) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Identifier) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 type isIdentifier_Entity interface {
 	isIdentifier_Entity()
 }
@@ -287,7 +301,7 @@ var File_cqc_identifiers_v1_identifier_proto protoreflect.FileDescriptor
 
 const file_cqc_identifiers_v1_identifier_proto_rawDesc = "" +
 	"\n" +
-	"#cqc/identifiers/v1/identifier.proto\x12\x12cqc.identifiers.v1\x1a\x1bbuf/validate/validate.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x13\n" +
+	"#cqc/identifiers/v1/identifier.proto\x12\x12cqc.identifiers.v1\x1a\x1bbuf/validate/validate.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x13\n" +
 	"\n" +
 	"Identifier\x121\n" +
 	"\ridentifier_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03idfR\fidentifierId\x12A\n" +
@@ -296,16 +310,15 @@ const file_cqc_identifiers_v1_identifier_proto_rawDesc = "" +
 	"entityType\x12)\n" +
 	"\basset_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\aassetId\x123\n" +
 	"\rinstrument_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x00R\finstrumentId\x12+\n" +
-	"\tmarket_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x12=\n" +
-	"\x06source\x18\x06 \x01(\x0e2\x19.cqc.assets.v1.DataSourceB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06source\x12.\n" +
+	"\tmarket_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x12A\n" +
+	"\x06source\x18\x06 \x01(\x0e2\x19.cqc.assets.v1.DataSourceB\x0e\xbaH\v\x82\x01\b\x10\x01 \x00 \x11 \x12R\x06source\x12.\n" +
 	"\x05value\x18\a \x01(\tB\x18\xbaH\x15r\x132\x11^\\S(.{0,510}\\S)?$R\x05value\x12A\n" +
 	"\x0fsecondary_value\x18\b \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x102\x0e^[^\\s]{1,256}$R\x0esecondaryValue\x12,\n" +
 	"\bchain_id\x18\t \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnH\x01R\achainId\x88\x01\x01\x12,\n" +
 	"\bvenue_id\x18\n" +
-	" \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venH\x02R\avenueId\x88\x01\x01\x12I\n" +
+	" \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venH\x02R\avenueId\x88\x01\x01\x12.\n" +
 	"\n" +
-	"confidence\x18\v \x01(\tB$\xbaH!r\x1f\x90\x88'\x012\x19^(0(\\.[0-9]+)?|1(\\.0+)?)$H\x03R\n" +
+	"confidence\x18\v \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x03R\n" +
 	"confidence\x88\x01\x01\x12\x1d\n" +
 	"\n" +
 	"is_primary\x18\f \x01(\bR\tisPrimary\x12B\n" +
@@ -315,7 +328,8 @@ const file_cqc_identifiers_v1_identifier_proto_rawDesc = "" +
 	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime:\x8c\v\xbaH\x88\v\x1a\xd2\x03\n" +
+	"updateTime\x12\x1c\n" +
+	"\x04etag\x18\x12 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag:\x8c\v\xbaH\x88\v\x1a\xd2\x03\n" +
 	"!identifier.entity_type_matches_id\x12tentity_type must match the id that is set: ASSET with asset_id, INSTRUMENT with instrument_id, MARKET with market_id\x1a\xb6\x02(!has(this.asset_id) && !has(this.instrument_id) && !has(this.market_id)) || (this.entity_type == 'ASSET' && has(this.asset_id)) || (this.entity_type == 'INSTRUMENT' && has(this.instrument_id)) || (this.entity_type == 'MARKET' && has(this.market_id)) || !(this.entity_type in ['ASSET', 'INSTRUMENT', 'MARKET'])\x1a\x8b\x01\n" +
 	"*identifier.venue_required_for_venue_source\x125venue_id must be set when source is DATA_SOURCE_VENUE\x1a&this.source != 8 || has(this.venue_id)\x1a\xb8\x01\n" +
 	"$identifier.valid_to_after_valid_from\x12+valid_to_time must be after valid_from_time\x1ac!has(this.valid_from_time) || !has(this.valid_to_time) || this.valid_to_time > this.valid_from_time\x1a\xaf\x01\n" +

@@ -337,8 +337,9 @@ func (x *BarSpecification) GetIntervalType() BarIntervalType {
 }
 
 // Candle is one OHLCV bar of one market, e.g. a Binance BTCUSDT 1-minute kline (NautilusTrader Bar, CCXT
-// OHLCV, TARDIS trade_bar). Prices are in the market's quote asset per unit of base and are non-negative,
-// except for PREMIUM_INDEX bars, whose values are signed fractions.
+// OHLCV, TARDIS trade_bar). Prices are signed decimals in the market's quote asset per unit of base: a
+// non-positive price is acceptable only on a market with Market.negative_prices_allowed, which the
+// service checks (validation accepts any sign); PREMIUM_INDEX bars hold signed fractions.
 type Candle struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// market_id is the market the bar is of ("mkt_" + ULID). Required.
@@ -571,7 +572,7 @@ type VWAP struct {
 	// market_id is the market whose trades are averaged ("mkt_" + ULID). Required.
 	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
 	// vwap is the volume-weighted average price in the market's quote asset per unit of base
-	// ("43051.27450000"). Non-negative decimal string. Required.
+	// ("43051.27450000"). Signed decimal string (see Candle on negative prices). Required.
 	Vwap string `protobuf:"bytes,2,opt,name=vwap,proto3" json:"vwap,omitempty"`
 	// start_time is the inclusive start of the window, on the venue's clock (Binance avgPrice closeTime -
 	// mins). Required.
@@ -722,7 +723,7 @@ const file_cqc_markets_v1_candle_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\tpriceType\x12\\\n" +
 	"\x12aggregation_source\x18\x04 \x01(\x0e2!.cqc.markets.v1.AggregationSourceB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x11aggregationSource\x12N\n" +
-	"\rinterval_type\x18\x05 \x01(\x0e2\x1f.cqc.markets.v1.BarIntervalTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\fintervalType\"\xd8\x19\n" +
+	"\rinterval_type\x18\x05 \x01(\x0e2\x1f.cqc.markets.v1.BarIntervalTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\fintervalType\"\x95\x19\n" +
 	"\x06Candle\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12N\n" +
 	"\rspecification\x18\x02 \x01(\v2 .cqc.markets.v1.BarSpecificationB\x06\xbaH\x03\xc8\x01\x01R\rspecification\x12\x1d\n" +
@@ -738,7 +739,7 @@ const file_cqc_markets_v1_candle_proto_rawDesc = "" +
 	"tradeCount\x88\x01\x01\x12A\n" +
 	"\x15taker_buy_base_volume\x18\v \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x12takerBuyBaseVolume\x88\x01\x01\x12C\n" +
 	"\x16taker_buy_quote_volume\x18\f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\x13takerBuyQuoteVolume\x88\x01\x01\x12\"\n" +
-	"\x04vwap\x18\r \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x04vwap\x88\x01\x01\x12?\n" +
+	"\x04vwap\x18\r \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x05R\x04vwap\x88\x01\x01\x12?\n" +
 	"\topen_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\bopenTime\x12A\n" +
 	"\n" +
 	"close_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tcloseTime\x12\x1b\n" +
@@ -746,13 +747,12 @@ const file_cqc_markets_v1_candle_proto_rawDesc = "" +
 	"\n" +
 	"event_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12E\n" +
 	"\freceive_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
-	"\rsource_record\x18\x13 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\x9e\x11\xbaH\x9a\x11\x1a\xfe\x01\n" +
+	"\rsource_record\x18\x13 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\xdb\x10\xbaH\xd7\x10\x1a\xfe\x01\n" +
 	"\x17candle.close_after_open\x12Iclose_time must be after open_time (equal allowed only for non-time bars)\x1a\x97\x01this.close_time > this.open_time || (this.close_time == this.open_time && (this.specification.aggregation < 10 || this.specification.aggregation > 17))\x1a\xcd\x01\n" +
 	"\x15candle.low_below_high\x12\x18low must not exceed high\x1a\x99\x01!(this.high.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.low.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (double(this.low) <= double(this.high))\x1a\xbc\x02\n" +
 	"\x18candle.open_within_range\x12\"open must lie between low and high\x1a\xfb\x01!(this.high.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.low.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.open.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (double(this.low) <= double(this.open) && double(this.open) <= double(this.high))\x1a\xc1\x02\n" +
-	"\x19candle.close_within_range\x12#close must lie between low and high\x1a\xfe\x01!(this.close.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.high.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.low.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (double(this.low) <= double(this.close) && double(this.close) <= double(this.high))\x1a\xa4\x01\n" +
-	"\x18candle.vwap_within_range\x12\"vwap must lie between low and high\x1ad!has(this.vwap) || (double(this.low) <= double(this.vwap) && double(this.vwap) <= double(this.high))\x1a\xed\x01\n" +
-	"\x1acandle.prices_non_negative\x12Sprices must not be negative unless the bar's price_type is PRICE_TYPE_PREMIUM_INDEX\x1az!(this.low.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (this.specification.price_type == 16 || double(this.low) >= 0.0)\x1a\xb6\x02\n" +
+	"\x19candle.close_within_range\x12#close must lie between low and high\x1a\xfe\x01!(this.close.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.high.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.low.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (double(this.low) <= double(this.close) && double(this.close) <= double(this.high))\x1a\xd1\x02\n" +
+	"\x18candle.vwap_within_range\x12\"vwap must lie between low and high\x1a\x90\x02!(this.vwap.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.high.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.low.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.vwap) || (double(this.low) <= double(this.vwap) && double(this.vwap) <= double(this.high)))\x1a\xb6\x02\n" +
 	"\x1ecandle.taker_buy_within_volume\x12,taker_buy_base_volume must not exceed volume\x1a\xe5\x01!(this.taker_buy_base_volume.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.volume.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.taker_buy_base_volume) || double(this.taker_buy_base_volume) <= double(this.volume))\x1a\xf3\x02\n" +
 	"*candle.taker_buy_quote_within_quote_volume\x123taker_buy_quote_volume must not exceed quote_volume\x1a\x8f\x02!(this.quote_volume.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.taker_buy_quote_volume.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.taker_buy_quote_volume) || !has(this.quote_volume) || double(this.taker_buy_quote_volume) <= double(this.quote_volume))B\x0f\n" +
 	"\r_quote_volumeB\x12\n" +
@@ -763,7 +763,7 @@ const file_cqc_markets_v1_candle_proto_rawDesc = "" +
 	"\x05_vwap\"\x8c\x06\n" +
 	"\x04VWAP\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12\x1d\n" +
-	"\x04vwap\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\x04vwap\x12A\n" +
+	"\x04vwap\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x04vwap\x12A\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
 	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\x12&\n" +

@@ -9,6 +9,7 @@ package marketsv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -293,8 +294,8 @@ type LendingRateMode int32
 const (
 	// Not set. Never valid on a LendingBorrow.
 	LendingRateMode_LENDING_RATE_MODE_UNSPECIFIED LendingRateMode = 0
-	// Variable rate following the reserve's utilization curve (Aave interestRateMode 2). The only mode
-	// open to new borrows in Aave v3.1+.
+	// Variable rate following the reserve's utilization curve (Aave interestRateMode 2, every Compound
+	// borrow). The only mode open to new borrows in Aave v3.1+.
 	LendingRateMode_LENDING_RATE_MODE_VARIABLE LendingRateMode = 1
 	// Stable rate (Aave interestRateMode 1). Deprecated by Aave (disabled in v3.1); kept to represent
 	// historical positions and v3.0 deployments.
@@ -342,11 +343,135 @@ func (LendingRateMode) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{4}
 }
 
+// RatePeriod is the period a protocol's per-period rate is expressed in, before any annualisation.
+// Protocols publish per-second (Aave, Compound v3), per-block (Compound v2) or annual figures; CQC keeps
+// the protocol's own period so that no seconds-per-year or blocks-per-year assumption is baked in.
+type RatePeriod int32
+
+const (
+	// Not set. Never valid where a rate needs a period.
+	RatePeriod_RATE_PERIOD_UNSPECIFIED RatePeriod = 0
+	// Per second (Compound v3 supplyPerSecondInterestRateBase, Aave emissionPerSecond).
+	RatePeriod_RATE_PERIOD_SECOND RatePeriod = 1
+	// Per block of the chain (Compound v2 baseRatePerBlock, multiplierPerBlock).
+	RatePeriod_RATE_PERIOD_BLOCK RatePeriod = 2
+	// Per day (reward programmes published as tokens per day).
+	RatePeriod_RATE_PERIOD_DAY RatePeriod = 3
+	// Per year: an annual rate (APR) (Aave v3 strategy parameters, which are annual rays).
+	RatePeriod_RATE_PERIOD_YEAR RatePeriod = 4
+)
+
+// Enum value maps for RatePeriod.
+var (
+	RatePeriod_name = map[int32]string{
+		0: "RATE_PERIOD_UNSPECIFIED",
+		1: "RATE_PERIOD_SECOND",
+		2: "RATE_PERIOD_BLOCK",
+		3: "RATE_PERIOD_DAY",
+		4: "RATE_PERIOD_YEAR",
+	}
+	RatePeriod_value = map[string]int32{
+		"RATE_PERIOD_UNSPECIFIED": 0,
+		"RATE_PERIOD_SECOND":      1,
+		"RATE_PERIOD_BLOCK":       2,
+		"RATE_PERIOD_DAY":         3,
+		"RATE_PERIOD_YEAR":        4,
+	}
+)
+
+func (x RatePeriod) Enum() *RatePeriod {
+	p := new(RatePeriod)
+	*p = x
+	return p
+}
+
+func (x RatePeriod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RatePeriod) Descriptor() protoreflect.EnumDescriptor {
+	return file_cqc_markets_v1_instrument_proto_enumTypes[5].Descriptor()
+}
+
+func (RatePeriod) Type() protoreflect.EnumType {
+	return &file_cqc_markets_v1_instrument_proto_enumTypes[5]
+}
+
+func (x RatePeriod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RatePeriod.Descriptor instead.
+func (RatePeriod) EnumDescriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{5}
+}
+
+// SlopeConvention says how a RateCurve's slopes turn utilization into a rate; the two common
+// conventions give different rates for the same numbers.
+type SlopeConvention int32
+
+const (
+	// Not set. Never valid on a RateCurve.
+	SlopeConvention_SLOPE_CONVENTION_UNSPECIFIED SlopeConvention = 0
+	// Each slope is the rate added across its whole segment (Aave): below the kink
+	// rate = base + slope_below_kink x utilization / kink; above it
+	// rate = base + slope_below_kink + slope_above_kink x (utilization - kink) / (1 - kink).
+	SlopeConvention_SLOPE_CONVENTION_SEGMENT_TOTAL SlopeConvention = 1
+	// Each slope is the rate added per unit (1.0) of utilization (Compound v2 JumpRateModel, Compound v3):
+	// below the kink rate = base + slope_below_kink x utilization; above it
+	// rate = base + slope_below_kink x kink + slope_above_kink x (utilization - kink).
+	SlopeConvention_SLOPE_CONVENTION_PER_UNIT_UTILIZATION SlopeConvention = 2
+)
+
+// Enum value maps for SlopeConvention.
+var (
+	SlopeConvention_name = map[int32]string{
+		0: "SLOPE_CONVENTION_UNSPECIFIED",
+		1: "SLOPE_CONVENTION_SEGMENT_TOTAL",
+		2: "SLOPE_CONVENTION_PER_UNIT_UTILIZATION",
+	}
+	SlopeConvention_value = map[string]int32{
+		"SLOPE_CONVENTION_UNSPECIFIED":          0,
+		"SLOPE_CONVENTION_SEGMENT_TOTAL":        1,
+		"SLOPE_CONVENTION_PER_UNIT_UTILIZATION": 2,
+	}
+)
+
+func (x SlopeConvention) Enum() *SlopeConvention {
+	p := new(SlopeConvention)
+	*p = x
+	return p
+}
+
+func (x SlopeConvention) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SlopeConvention) Descriptor() protoreflect.EnumDescriptor {
+	return file_cqc_markets_v1_instrument_proto_enumTypes[6].Descriptor()
+}
+
+func (SlopeConvention) Type() protoreflect.EnumType {
+	return &file_cqc_markets_v1_instrument_proto_enumTypes[6]
+}
+
+func (x SlopeConvention) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SlopeConvention.Descriptor instead.
+func (SlopeConvention) EnumDescriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{6}
+}
+
 // Instrument is the economic definition of a tradable product, independent of the venues that list it:
-// what one unit is, in which asset it is priced and settled, and the subtype's terms (funding, expiry,
-// strike, lending reserve). Tick size, lot size, fees and order rules are venue-specific and live on
-// Market, which references the instrument by instrument_id. Owned by the AssetRegistry service, which
-// assigns instrument_id.
+// what it gives exposure to, in which asset it is priced and settled, and the subtype's terms (expiry,
+// strike, legs, index constituents, lending reserve). One instrument is shared by every venue listing the
+// same product: Binance USD-M BTCUSDT and OKX BTC-USDT-SWAP are both listings (Markets) of one "BTC/USDT
+// linear perpetual settled in USDT" instrument, although OKX counts 0.01 BTC per contract and Binance 1 BTC.
+// Everything one venue's listing decides lives on Market: contract size and multiplier, tick and lot
+// size, fees, funding interval and caps, margin tiers and leverage, index source, listing and delisting
+// times. Owned by the AssetRegistry service, which assigns instrument_id.
 //
 // Perpetual-ness is the subtype (PerpContract), never a sentinel expiry: Deribit's
 // expiration_timestamp 32503708800000 (year 3000) and Binance's deliveryDate 4133404800000 (year 2100)
@@ -357,8 +482,12 @@ type Instrument struct {
 	// e.g. "ins_01JDBTCVSDTSPT000000000000". Never a venue symbol. Required.
 	InstrumentId string `protobuf:"bytes,1,opt,name=instrument_id,json=instrumentId,proto3" json:"instrument_id,omitempty"`
 	// instrument_type is the kind of product, exactly one of "SPOT", "PERPETUAL", "FUTURE", "OPTION",
-	// "LENDING_DEPOSIT", "LENDING_BORROW". It MUST match the populated subtype (rule
-	// instrument.type_matches_subtype). Required.
+	// "LENDING_DEPOSIT", "LENDING_BORROW", "COMBO", "INDEX". It MUST match the populated subtype (rule
+	// instrument.type_matches_subtype). Required. "COMBO" (a package of legs traded as one: Deribit
+	// future_combo / option_combo, calendar spreads, listed as MARKET_TYPE_COMBO) and "INDEX" (a reference
+	// rate such as Deribit's btc_usd index or a CF Benchmarks rate, which derivatives settle against but
+	// nobody trades directly) extend the six values fixed by DESIGN.md: both are products with their own
+	// economic terms (legs; constituents and methodology) that no other subtype can carry.
 	InstrumentType string `protobuf:"bytes,2,opt,name=instrument_type,json=instrumentType,proto3" json:"instrument_type,omitempty"`
 	// name is a human-readable description, e.g. "BTC/USDT spot", "BTC-USD inverse perpetual, 100 USD
 	// contracts". Display only; 0 to 200 characters.
@@ -376,32 +505,15 @@ type Instrument struct {
 	QuoteAssetId *string `protobuf:"bytes,6,opt,name=quote_asset_id,json=quoteAssetId,proto3,oneof" json:"quote_asset_id,omitempty"`
 	// settlement_asset_id is the asset margin, PnL, funding and settlement are paid in: USDT for Binance
 	// USD-M BTCUSDT, BTC for OKX BTC-USD-SWAP (inverse), BTC for Deribit BTC-29SEP23. Binance marginAsset,
-	// OKX settleCcy, Deribit settlement_currency, Bybit settleCoin. Required for PERPETUAL, FUTURE and
-	// OPTION; unset for spot (both legs settle) and lending.
+	// OKX settleCcy, Deribit settlement_currency, Bybit settleCoin. Required for PERPETUAL, FUTURE, OPTION
+	// and COMBO; unset for spot (both legs settle), lending and indices.
 	SettlementAssetId *string `protobuf:"bytes,7,opt,name=settlement_asset_id,json=settlementAssetId,proto3,oneof" json:"settlement_asset_id,omitempty"`
 	// contract_type says how value relates to quote and settlement assets. Required for PERPETUAL and
 	// FUTURE; optional for OPTION (Deribit BTC options are INVERSE, USDC options LINEAR); unset otherwise.
 	ContractType ContractType `protobuf:"varint,8,opt,name=contract_type,json=contractType,proto3,enum=cqc.markets.v1.ContractType" json:"contract_type,omitempty"`
-	// contract_size is the value of one contract, in contract_size_asset_id units: "100" USD for OKX
-	// BTC-USD-SWAP (ctVal), "10" USD for Deribit BTC futures, "1" ETH for Deribit ETH options, "0.1" ETH
-	// for OKX ETH-USD options (ctVal x ctMult = 1 x 0.1), "1" BTC for Binance BTCUSDT perpetual (quantity is
-	// in base). Positive decimal. Required for PERPETUAL, FUTURE and OPTION; unset for spot and lending.
-	ContractSize *string `protobuf:"bytes,9,opt,name=contract_size,json=contractSize,proto3,oneof" json:"contract_size,omitempty"`
-	// contract_size_asset_id is the asset contract_size is measured in (OKX ctValCcy, Deribit: USD for
-	// inverse futures, the base coin for options). Set whenever contract_size is.
-	ContractSizeAssetId *string `protobuf:"bytes,10,opt,name=contract_size_asset_id,json=contractSizeAssetId,proto3,oneof" json:"contract_size_asset_id,omitempty"`
-	// contract_multiplier is the venue's separate multiplier applied on top of contract_size when it
-	// publishes one (OKX ctMult: "1" for swaps, "0.1" for ETH options). contract_size already includes it
-	// when set by CQC; this field keeps the venue's factor for reconciliation. Unset when the venue has no
-	// separate multiplier.
-	ContractMultiplier *string `protobuf:"bytes,11,opt,name=contract_multiplier,json=contractMultiplier,proto3,oneof" json:"contract_multiplier,omitempty"`
-	// listing_time is when the instrument first became tradable (venue clock): Binance onboardDate, OKX
-	// listTime, Deribit creation_timestamp, Bybit launchTime. Unset when unknown.
+	// listing_time is when the instrument first became tradable on any venue (the earliest listing's
+	// clock). Each venue's own listing time is Market.listing_time. Unset when unknown.
 	ListingTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=listing_time,json=listingTime,proto3" json:"listing_time,omitempty"`
-	// price_index is the reference index or underlying family the instrument prices against, as the
-	// venue names it: Deribit price_index "btc_usd", OKX uly "BTC-USD", Binance USD-M pair "BTCUSDT".
-	// Empty when the instrument has no index (spot, lending). At most 128 characters.
-	PriceIndex string `protobuf:"bytes,13,opt,name=price_index,json=priceIndex,proto3" json:"price_index,omitempty"`
 	// subtype carries the terms of the instrument's kind. Exactly one is required and it MUST agree with
 	// instrument_type.
 	//
@@ -413,6 +525,8 @@ type Instrument struct {
 	//	*Instrument_Option
 	//	*Instrument_LendingDeposit
 	//	*Instrument_LendingBorrow
+	//	*Instrument_Combo
+	//	*Instrument_Index
 	Subtype isInstrument_Subtype `protobuf_oneof:"subtype"`
 	// source_record is the venue or protocol record the instrument was defined from (e.g. OKX
 	// /api/v5/public/instruments element, Aave getReserveData), kept verbatim. Unset for hand-defined
@@ -421,7 +535,12 @@ type Instrument struct {
 	// create_time is when the registry first stored this instrument. Set by the registry (output only).
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,31,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the registry last changed this instrument. Set by the registry (output only).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,32,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,32,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// etag identifies this version of the instrument: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in the UpdateInstrumentRequest.etag to
+	// write only if nobody changed the instrument since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+	// compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+	Etag          string `protobuf:"bytes,33,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -512,39 +631,11 @@ func (x *Instrument) GetContractType() ContractType {
 	return ContractType_CONTRACT_TYPE_UNSPECIFIED
 }
 
-func (x *Instrument) GetContractSize() string {
-	if x != nil && x.ContractSize != nil {
-		return *x.ContractSize
-	}
-	return ""
-}
-
-func (x *Instrument) GetContractSizeAssetId() string {
-	if x != nil && x.ContractSizeAssetId != nil {
-		return *x.ContractSizeAssetId
-	}
-	return ""
-}
-
-func (x *Instrument) GetContractMultiplier() string {
-	if x != nil && x.ContractMultiplier != nil {
-		return *x.ContractMultiplier
-	}
-	return ""
-}
-
 func (x *Instrument) GetListingTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ListingTime
 	}
 	return nil
-}
-
-func (x *Instrument) GetPriceIndex() string {
-	if x != nil {
-		return x.PriceIndex
-	}
-	return ""
 }
 
 func (x *Instrument) GetSubtype() isInstrument_Subtype {
@@ -608,6 +699,24 @@ func (x *Instrument) GetLendingBorrow() *LendingBorrow {
 	return nil
 }
 
+func (x *Instrument) GetCombo() *ComboInstrument {
+	if x != nil {
+		if x, ok := x.Subtype.(*Instrument_Combo); ok {
+			return x.Combo
+		}
+	}
+	return nil
+}
+
+func (x *Instrument) GetIndex() *IndexInstrument {
+	if x != nil {
+		if x, ok := x.Subtype.(*Instrument_Index); ok {
+			return x.Index
+		}
+	}
+	return nil
+}
+
 func (x *Instrument) GetSourceRecord() *v1.SourceRecord {
 	if x != nil {
 		return x.SourceRecord
@@ -627,6 +736,13 @@ func (x *Instrument) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Instrument) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
 }
 
 type isInstrument_Subtype interface {
@@ -663,6 +779,16 @@ type Instrument_LendingBorrow struct {
 	LendingBorrow *LendingBorrow `protobuf:"bytes,25,opt,name=lending_borrow,json=lendingBorrow,proto3,oneof"`
 }
 
+type Instrument_Combo struct {
+	// combo is set when instrument_type is "COMBO".
+	Combo *ComboInstrument `protobuf:"bytes,26,opt,name=combo,proto3,oneof"`
+}
+
+type Instrument_Index struct {
+	// index is set when instrument_type is "INDEX".
+	Index *IndexInstrument `protobuf:"bytes,27,opt,name=index,proto3,oneof"`
+}
+
 func (*Instrument_Spot) isInstrument_Subtype() {}
 
 func (*Instrument_Perpetual) isInstrument_Subtype() {}
@@ -674,6 +800,10 @@ func (*Instrument_Option) isInstrument_Subtype() {}
 func (*Instrument_LendingDeposit) isInstrument_Subtype() {}
 
 func (*Instrument_LendingBorrow) isInstrument_Subtype() {}
+
+func (*Instrument_Combo) isInstrument_Subtype() {}
+
+func (*Instrument_Index) isInstrument_Subtype() {}
 
 // SpotInstrument is the exchange of base_asset_id for quote_asset_id with immediate delivery (NT
 // CurrencyPair, CCXT spot, Binance baseAsset/quoteAsset, OKX SPOT baseCcy/quoteCcy). Spot has no terms
@@ -715,340 +845,23 @@ func (*SpotInstrument) Descriptor() ([]byte, []int) {
 	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{1}
 }
 
-// MarginAsset is one asset accepted as margin collateral for a derivative (Binance USD-M multi-assets
-// mode `assets[]`).
-type MarginAsset struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// asset_id is the registry id of the collateral asset ("ast_" + ULID). Required.
-	AssetId string `protobuf:"bytes,1,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
-	// margin_available says whether the asset currently counts as margin (Binance marginAvailable).
-	MarginAvailable bool `protobuf:"varint,2,opt,name=margin_available,json=marginAvailable,proto3" json:"margin_available,omitempty"`
-	// haircut is the fraction of the asset's value NOT counted as margin (0.05 = counted at 95%). Decimal
-	// fraction from 0 to 1. Unset when the venue publishes none.
-	Haircut *string `protobuf:"bytes,3,opt,name=haircut,proto3,oneof" json:"haircut,omitempty"`
-	// auto_exchange_threshold is the balance of this asset, in whole units of the asset, below which the
-	// venue automatically converts other collateral to cover it (Binance autoAssetExchange, e.g. "-100" USDT,
-	// "-0.00100000" BTC; usually negative). Unset when the venue has no auto-exchange.
-	AutoExchangeThreshold *string `protobuf:"bytes,4,opt,name=auto_exchange_threshold,json=autoExchangeThreshold,proto3,oneof" json:"auto_exchange_threshold,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
-}
-
-func (x *MarginAsset) Reset() {
-	*x = MarginAsset{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *MarginAsset) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*MarginAsset) ProtoMessage() {}
-
-func (x *MarginAsset) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use MarginAsset.ProtoReflect.Descriptor instead.
-func (*MarginAsset) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *MarginAsset) GetAssetId() string {
-	if x != nil {
-		return x.AssetId
-	}
-	return ""
-}
-
-func (x *MarginAsset) GetMarginAvailable() bool {
-	if x != nil {
-		return x.MarginAvailable
-	}
-	return false
-}
-
-func (x *MarginAsset) GetHaircut() string {
-	if x != nil && x.Haircut != nil {
-		return *x.Haircut
-	}
-	return ""
-}
-
-func (x *MarginAsset) GetAutoExchangeThreshold() string {
-	if x != nil && x.AutoExchangeThreshold != nil {
-		return *x.AutoExchangeThreshold
-	}
-	return ""
-}
-
-// MarginTier is one row of a tiered margin table: from position notional notional_floor upward, the
-// maximum leverage and maintenance margin rate that apply (HL marginTables, OKX position-tiers, Binance
-// leverage brackets, CCXT LeverageTier).
-type MarginTier struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// tier is the 1-based position of the row in the table, as the venue numbers it (Binance bracket).
-	Tier uint32 `protobuf:"varint,1,opt,name=tier,proto3" json:"tier,omitempty"`
-	// notional_floor is the position notional from which this tier applies (inclusive), in
-	// notional_asset_id units (Binance notionalFloor, HL lowerBound). Non-negative decimal. Required.
-	NotionalFloor string `protobuf:"bytes,2,opt,name=notional_floor,json=notionalFloor,proto3" json:"notional_floor,omitempty"`
-	// notional_cap is the position notional where the next tier starts (exclusive), same unit. Unset for
-	// the last, unbounded tier.
-	NotionalCap *string `protobuf:"bytes,3,opt,name=notional_cap,json=notionalCap,proto3,oneof" json:"notional_cap,omitempty"`
-	// notional_asset_id is the asset the notional bounds are measured in. Unset means the instrument's
-	// quote asset (USDT for BTCUSDT, USD for HL and OKX inverse; OKX inverse tiers in contracts are
-	// converted to USD on ingest).
-	NotionalAssetId *string `protobuf:"bytes,4,opt,name=notional_asset_id,json=notionalAssetId,proto3,oneof" json:"notional_asset_id,omitempty"`
-	// max_leverage is the highest leverage allowed in this tier, e.g. "125" (times). Positive decimal.
-	MaxLeverage *string `protobuf:"bytes,5,opt,name=max_leverage,json=maxLeverage,proto3,oneof" json:"max_leverage,omitempty"`
-	// maintenance_margin_rate is the maintenance margin as a fraction of position notional in this tier
-	// (0.004 = 0.4%; Binance maintMarginRatio). Non-negative decimal.
-	MaintenanceMarginRate *string `protobuf:"bytes,6,opt,name=maintenance_margin_rate,json=maintenanceMarginRate,proto3,oneof" json:"maintenance_margin_rate,omitempty"`
-	// initial_margin_rate is the initial margin as a fraction of notional in this tier when the venue
-	// publishes it separately (OKX imr). Unset means 1 / max_leverage.
-	InitialMarginRate *string `protobuf:"bytes,7,opt,name=initial_margin_rate,json=initialMarginRate,proto3,oneof" json:"initial_margin_rate,omitempty"`
-	// maintenance_amount is the fixed deduction used with the tier rate so that maintenance margin is
-	// continuous across tiers (Binance cum), in notional_asset_id units. Unset when not published.
-	MaintenanceAmount *string `protobuf:"bytes,8,opt,name=maintenance_amount,json=maintenanceAmount,proto3,oneof" json:"maintenance_amount,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
-}
-
-func (x *MarginTier) Reset() {
-	*x = MarginTier{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *MarginTier) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*MarginTier) ProtoMessage() {}
-
-func (x *MarginTier) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use MarginTier.ProtoReflect.Descriptor instead.
-func (*MarginTier) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *MarginTier) GetTier() uint32 {
-	if x != nil {
-		return x.Tier
-	}
-	return 0
-}
-
-func (x *MarginTier) GetNotionalFloor() string {
-	if x != nil {
-		return x.NotionalFloor
-	}
-	return ""
-}
-
-func (x *MarginTier) GetNotionalCap() string {
-	if x != nil && x.NotionalCap != nil {
-		return *x.NotionalCap
-	}
-	return ""
-}
-
-func (x *MarginTier) GetNotionalAssetId() string {
-	if x != nil && x.NotionalAssetId != nil {
-		return *x.NotionalAssetId
-	}
-	return ""
-}
-
-func (x *MarginTier) GetMaxLeverage() string {
-	if x != nil && x.MaxLeverage != nil {
-		return *x.MaxLeverage
-	}
-	return ""
-}
-
-func (x *MarginTier) GetMaintenanceMarginRate() string {
-	if x != nil && x.MaintenanceMarginRate != nil {
-		return *x.MaintenanceMarginRate
-	}
-	return ""
-}
-
-func (x *MarginTier) GetInitialMarginRate() string {
-	if x != nil && x.InitialMarginRate != nil {
-		return *x.InitialMarginRate
-	}
-	return ""
-}
-
-func (x *MarginTier) GetMaintenanceAmount() string {
-	if x != nil && x.MaintenanceAmount != nil {
-		return *x.MaintenanceAmount
-	}
-	return ""
-}
-
-// MarginTerms are the margin and leverage economics of a perpetual or future as the instrument defines
-// them. A Market may override any of them for one venue (Market.derivative).
-type MarginTerms struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// max_leverage is the highest leverage the contract allows, e.g. "125" (times; OKX lever, Deribit
-	// max_leverage, HL maxLeverage). Positive decimal; unset when not published.
-	MaxLeverage *string `protobuf:"bytes,1,opt,name=max_leverage,json=maxLeverage,proto3,oneof" json:"max_leverage,omitempty"`
-	// margin_tiers is the tiered leverage / maintenance table, ascending by notional_floor. Empty when the
-	// contract has a single flat rate (see the rates below). At most 100 tiers.
-	MarginTiers []*MarginTier `protobuf:"bytes,2,rep,name=margin_tiers,json=marginTiers,proto3" json:"margin_tiers,omitempty"`
-	// initial_margin_rate is the flat initial margin as a fraction of notional (0.05 = 5%). Binance
-	// requiredMarginPercent is a percent string ("5.0000" = 5%) and is divided by 100 on ingest. Unset when
-	// only the tier table applies.
-	InitialMarginRate *string `protobuf:"bytes,3,opt,name=initial_margin_rate,json=initialMarginRate,proto3,oneof" json:"initial_margin_rate,omitempty"`
-	// maintenance_margin_rate is the flat maintenance margin as a fraction of notional (0.025 = 2.5%; Binance
-	// maintMarginPercent "2.5000" divided by 100 on ingest). Unset when only the tier table applies.
-	MaintenanceMarginRate *string `protobuf:"bytes,4,opt,name=maintenance_margin_rate,json=maintenanceMarginRate,proto3,oneof" json:"maintenance_margin_rate,omitempty"`
-	// liquidation_fee_rate is the fee charged on liquidation as a fraction of the liquidated notional
-	// (Binance liquidationFee "0.012000" = 1.2%; Deribit max_liquidation_commission). Unset when unknown.
-	LiquidationFeeRate *string `protobuf:"bytes,5,opt,name=liquidation_fee_rate,json=liquidationFeeRate,proto3,oneof" json:"liquidation_fee_rate,omitempty"`
-	// margin_assets are the assets accepted as margin in multi-asset mode (Binance `assets[]`). Empty means
-	// only the settlement asset. At most 200.
-	MarginAssets  []*MarginAsset `protobuf:"bytes,6,rep,name=margin_assets,json=marginAssets,proto3" json:"margin_assets,omitempty"`
+// PerpContract is a perpetual swap: a contract with no expiry whose price is tied to an index by periodic
+// funding payments (NT CryptoPerpetual, Binance USD-M PERPETUAL, OKX SWAP, Bybit linear/inverse
+// perpetual, HL perps, Deribit BTC-PERPETUAL). It never carries an expiry: venue sentinel dates
+// (Deribit year 3000, Binance year 2100) are dropped on ingest. A perpetual has no venue-independent
+// terms beyond the Instrument's assets and contract_type: funding interval and caps
+// (Market.derivative.funding), margin and leverage (Market.derivative.margin), pre-market status
+// (Market.derivative.pre_listing) and delisting (Market.delisting_time) are decided by each listing. The
+// message exists so that the subtype says "perpetual" and can grow without breaking.
+type PerpContract struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *MarginTerms) Reset() {
-	*x = MarginTerms{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *MarginTerms) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*MarginTerms) ProtoMessage() {}
-
-func (x *MarginTerms) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use MarginTerms.ProtoReflect.Descriptor instead.
-func (*MarginTerms) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *MarginTerms) GetMaxLeverage() string {
-	if x != nil && x.MaxLeverage != nil {
-		return *x.MaxLeverage
-	}
-	return ""
-}
-
-func (x *MarginTerms) GetMarginTiers() []*MarginTier {
-	if x != nil {
-		return x.MarginTiers
-	}
-	return nil
-}
-
-func (x *MarginTerms) GetInitialMarginRate() string {
-	if x != nil && x.InitialMarginRate != nil {
-		return *x.InitialMarginRate
-	}
-	return ""
-}
-
-func (x *MarginTerms) GetMaintenanceMarginRate() string {
-	if x != nil && x.MaintenanceMarginRate != nil {
-		return *x.MaintenanceMarginRate
-	}
-	return ""
-}
-
-func (x *MarginTerms) GetLiquidationFeeRate() string {
-	if x != nil && x.LiquidationFeeRate != nil {
-		return *x.LiquidationFeeRate
-	}
-	return ""
-}
-
-func (x *MarginTerms) GetMarginAssets() []*MarginAsset {
-	if x != nil {
-		return x.MarginAssets
-	}
-	return nil
-}
-
-// PerpContract is a perpetual swap: a contract with no expiry whose price is tied to an index by periodic
-// funding payments (NT CryptoPerpetual, Binance USD-M PERPETUAL, OKX SWAP, Bybit linear/inverse
-// perpetual, HL perps, Deribit BTC-PERPETUAL). It never carries an expiry: venue sentinel dates
-// (Deribit year 3000, Binance year 2100) are dropped on ingest.
-type PerpContract struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// funding_interval is the time between funding payments: 8h on Binance BTCUSDT, 1h on Hyperliquid.
-	// Venues publish minutes (Bybit fundingInterval 240 = "14400s") or hours (Binance
-	// fundingIntervalHours 8 = "28800s"); converted on ingest. Unset when unknown.
-	FundingInterval *durationpb.Duration `protobuf:"bytes,1,opt,name=funding_interval,json=fundingInterval,proto3" json:"funding_interval,omitempty"`
-	// funding_rate_cap is the highest funding rate per funding_interval, as a fraction of position notional
-	// (0.00375 = 0.375% per interval; Bybit upperFundingRate, Binance adjustedFundingRateCap). Decimal;
-	// unset when uncapped or unknown.
-	FundingRateCap *string `protobuf:"bytes,2,opt,name=funding_rate_cap,json=fundingRateCap,proto3,oneof" json:"funding_rate_cap,omitempty"`
-	// funding_rate_floor is the lowest funding rate per funding_interval, as a fraction (usually negative,
-	// e.g. "-0.00375"; Bybit lowerFundingRate). At most funding_rate_cap. Unset when unknown.
-	FundingRateFloor *string `protobuf:"bytes,3,opt,name=funding_rate_floor,json=fundingRateFloor,proto3,oneof" json:"funding_rate_floor,omitempty"`
-	// interest_rate is the interest component of the funding formula per funding_interval, as a fraction
-	// (Binance premiumIndex interestRate "0.00010000" = 0.01% per 8h). Unset when the venue has none.
-	InterestRate *string `protobuf:"bytes,4,opt,name=interest_rate,json=interestRate,proto3,oneof" json:"interest_rate,omitempty"`
-	// margin holds leverage, tier table, margin rates, liquidation fee and accepted margin assets.
-	Margin *MarginTerms `protobuf:"bytes,5,opt,name=margin,proto3" json:"margin,omitempty"`
-	// pre_listing is true for pre-market perpetuals traded before the underlying is listed (Bybit
-	// isPreListing, OKX ruleType "pre_market"); they can have special funding and price limits.
-	PreListing bool `protobuf:"varint,6,opt,name=pre_listing,json=preListing,proto3" json:"pre_listing,omitempty"`
-	// delisting_time is when the perpetual is scheduled to stop trading (venue clock; Bybit deliveryTime
-	// on a perpetual, Binance deliveryDate updated on delist). Unset while no delisting is scheduled:
-	// venue sentinels (year 2100 / 3000) never land here.
-	DelistingTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=delisting_time,json=delistingTime,proto3" json:"delisting_time,omitempty"`
-	// pre_listing_end_time is when a pre-market perpetual became (or becomes) a normal perpetual (OKX
-	// preMktSwTime; venue clock). Unset for perpetuals that were never pre-market or while the switch is
-	// not scheduled.
-	PreListingEndTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=pre_listing_end_time,json=preListingEndTime,proto3" json:"pre_listing_end_time,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
-}
-
 func (x *PerpContract) Reset() {
 	*x = PerpContract{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[5]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +873,7 @@ func (x *PerpContract) String() string {
 func (*PerpContract) ProtoMessage() {}
 
 func (x *PerpContract) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[5]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,67 +886,13 @@ func (x *PerpContract) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PerpContract.ProtoReflect.Descriptor instead.
 func (*PerpContract) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{5}
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *PerpContract) GetFundingInterval() *durationpb.Duration {
-	if x != nil {
-		return x.FundingInterval
-	}
-	return nil
-}
-
-func (x *PerpContract) GetFundingRateCap() string {
-	if x != nil && x.FundingRateCap != nil {
-		return *x.FundingRateCap
-	}
-	return ""
-}
-
-func (x *PerpContract) GetFundingRateFloor() string {
-	if x != nil && x.FundingRateFloor != nil {
-		return *x.FundingRateFloor
-	}
-	return ""
-}
-
-func (x *PerpContract) GetInterestRate() string {
-	if x != nil && x.InterestRate != nil {
-		return *x.InterestRate
-	}
-	return ""
-}
-
-func (x *PerpContract) GetMargin() *MarginTerms {
-	if x != nil {
-		return x.Margin
-	}
-	return nil
-}
-
-func (x *PerpContract) GetPreListing() bool {
-	if x != nil {
-		return x.PreListing
-	}
-	return false
-}
-
-func (x *PerpContract) GetDelistingTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.DelistingTime
-	}
-	return nil
-}
-
-func (x *PerpContract) GetPreListingEndTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.PreListingEndTime
-	}
-	return nil
-}
-
-// FutureContract is a dated future: PerpContract's economics without funding, plus an expiry (NT
-// CryptoFuture, Deribit BTC-29SEP23, OKX FUTURES, Binance CURRENT_QUARTER, Bybit LinearFutures).
+// FutureContract is a dated future: a perpetual's economics without funding, plus an expiry (NT
+// CryptoFuture, Deribit BTC-29SEP23, OKX FUTURES, Binance CURRENT_QUARTER, Bybit LinearFutures). Margin,
+// leverage, the settlement price source and the delivery fee are decided by each listing
+// (Market.derivative, Market.fees.settlement_fee_rate).
 type FutureContract struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// expiry_time is when trading stops and the contract settles (venue clock): Deribit
@@ -1149,21 +908,13 @@ type FutureContract struct {
 	// settlement_method says whether the future is cash-settled or physically delivered. Unset when not
 	// published.
 	SettlementMethod SettlementMethod `protobuf:"varint,4,opt,name=settlement_method,json=settlementMethod,proto3,enum=cqc.markets.v1.SettlementMethod" json:"settlement_method,omitempty"`
-	// settlement_price_source describes the price used to settle, e.g. "btc_usd index 30-minute TWAP before
-	// expiry" (Deribit) or an index name. Free text, at most 256 characters; empty when unknown.
-	SettlementPriceSource string `protobuf:"bytes,5,opt,name=settlement_price_source,json=settlementPriceSource,proto3" json:"settlement_price_source,omitempty"`
-	// delivery_fee_rate is the fee charged at delivery as a fraction of the delivered notional (Bybit
-	// deliveryFeeRate "0.0005"). Unset when none or not published (Bybit "" maps to unset).
-	DeliveryFeeRate *string `protobuf:"bytes,6,opt,name=delivery_fee_rate,json=deliveryFeeRate,proto3,oneof" json:"delivery_fee_rate,omitempty"`
-	// margin holds leverage, tier table, margin rates, liquidation fee and accepted margin assets.
-	Margin        *MarginTerms `protobuf:"bytes,7,opt,name=margin,proto3" json:"margin,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *FutureContract) Reset() {
 	*x = FutureContract{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[6]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +926,7 @@ func (x *FutureContract) String() string {
 func (*FutureContract) ProtoMessage() {}
 
 func (x *FutureContract) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[6]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +939,7 @@ func (x *FutureContract) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FutureContract.ProtoReflect.Descriptor instead.
 func (*FutureContract) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{6}
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FutureContract) GetExpiryTime() *timestamppb.Timestamp {
@@ -1219,23 +970,321 @@ func (x *FutureContract) GetSettlementMethod() SettlementMethod {
 	return SettlementMethod_SETTLEMENT_METHOD_UNSPECIFIED
 }
 
-func (x *FutureContract) GetSettlementPriceSource() string {
+// ComboLeg is one component of a combo instrument: an instrument, how many units of it one combo unit
+// holds, and in which direction.
+type ComboLeg struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// instrument_id is the leg's instrument ("ins_" + ULID), e.g. the Deribit BTC-29SEP23 future. Required.
+	InstrumentId string `protobuf:"bytes,1,opt,name=instrument_id,json=instrumentId,proto3" json:"instrument_id,omitempty"`
+	// ratio is how many units of the leg one unit of the combo contains (Deribit legs[].amount in absolute
+	// value, "1" for a one-by-one spread, "2" for the wings of a butterfly). Positive decimal. Required.
+	Ratio string `protobuf:"bytes,2,opt,name=ratio,proto3" json:"ratio,omitempty"`
+	// side is the leg's direction when the combo is bought: BUY for a leg bought with the combo (Deribit
+	// combo leg with a positive amount), SELL for a leg sold with it (negative amount; the near leg of a
+	// calendar spread). Required.
+	Side          v11.Side `protobuf:"varint,3,opt,name=side,proto3,enum=cqc.venues.v1.Side" json:"side,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComboLeg) Reset() {
+	*x = ComboLeg{}
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComboLeg) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComboLeg) ProtoMessage() {}
+
+func (x *ComboLeg) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[4]
 	if x != nil {
-		return x.SettlementPriceSource
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComboLeg.ProtoReflect.Descriptor instead.
+func (*ComboLeg) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ComboLeg) GetInstrumentId() string {
+	if x != nil {
+		return x.InstrumentId
 	}
 	return ""
 }
 
-func (x *FutureContract) GetDeliveryFeeRate() string {
-	if x != nil && x.DeliveryFeeRate != nil {
-		return *x.DeliveryFeeRate
+func (x *ComboLeg) GetRatio() string {
+	if x != nil {
+		return x.Ratio
 	}
 	return ""
 }
 
-func (x *FutureContract) GetMargin() *MarginTerms {
+func (x *ComboLeg) GetSide() v11.Side {
 	if x != nil {
-		return x.Margin
+		return x.Side
+	}
+	return v11.Side(0)
+}
+
+// ComboInstrument is a package of legs traded as one product at one net price (Deribit future_combo
+// BTC-FS-29SEP23_PERP and option_combo, CME calendar spreads, OKX spread trading). Listed as
+// MARKET_TYPE_COMBO. Its net price may be negative (a calendar spread in backwardation): such markets set
+// Market.negative_prices_allowed.
+type ComboInstrument struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// legs are the components, at least 2 and at most 16, each instrument once, in the venue's order.
+	Legs []*ComboLeg `protobuf:"bytes,1,rep,name=legs,proto3" json:"legs,omitempty"`
+	// strategy is the venue's name of the combo strategy when it publishes one ("future_spread",
+	// "call_spread", "straddle", "butterfly"; Deribit combo kind / strategy). Lower-case [a-z0-9_], at most
+	// 64 characters; empty when not published.
+	Strategy string `protobuf:"bytes,2,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	// expiry_time is when the combo stops trading: the earliest expiry of its dated legs (Deribit combo
+	// expiration_timestamp, OKX spread expTime; venue clock). Unset when every leg is perpetual or the venue
+	// does not say.
+	ExpiryTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expiry_time,json=expiryTime,proto3" json:"expiry_time,omitempty"`
+	// cycle is the venue's rolling alias of that expiry (Deribit settlement_period "day", "week"). Hint only.
+	Cycle         ExpiryCycle `protobuf:"varint,4,opt,name=cycle,proto3,enum=cqc.markets.v1.ExpiryCycle" json:"cycle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComboInstrument) Reset() {
+	*x = ComboInstrument{}
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComboInstrument) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComboInstrument) ProtoMessage() {}
+
+func (x *ComboInstrument) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComboInstrument.ProtoReflect.Descriptor instead.
+func (*ComboInstrument) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ComboInstrument) GetLegs() []*ComboLeg {
+	if x != nil {
+		return x.Legs
+	}
+	return nil
+}
+
+func (x *ComboInstrument) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *ComboInstrument) GetExpiryTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiryTime
+	}
+	return nil
+}
+
+func (x *ComboInstrument) GetCycle() ExpiryCycle {
+	if x != nil {
+		return x.Cycle
+	}
+	return ExpiryCycle_EXPIRY_CYCLE_UNSPECIFIED
+}
+
+// IndexConstituent is one source of an index: a market (or an asset price from elsewhere) and its weight.
+type IndexConstituent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_id is the market whose price enters the index ("mkt_" + ULID), e.g. Coinbase BTC-USD for
+	// Deribit's btc_usd index. Unset when the source is not a market known to the registry (then
+	// source_name says which it is).
+	MarketId *string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3,oneof" json:"market_id,omitempty"`
+	// source_name names the constituent as the index provider publishes it ("coinbase", "bitstamp",
+	// "kraken"; OKX index-components exch). 1 to 64 characters. Required.
+	SourceName string `protobuf:"bytes,2,opt,name=source_name,json=sourceName,proto3" json:"source_name,omitempty"`
+	// weight is the constituent's share of the index, a fraction from 0 to 1 (OKX index-components wgt
+	// "0.25"; Deribit equal weights). Unset when the provider publishes no weights (e.g. median-based
+	// indices).
+	Weight *string `protobuf:"bytes,3,opt,name=weight,proto3,oneof" json:"weight,omitempty"`
+	// venue_symbol is the constituent's symbol on its source as published ("BTC-USD", "XBT/USD"). At most
+	// 256 characters; empty when not published.
+	VenueSymbol   string `protobuf:"bytes,4,opt,name=venue_symbol,json=venueSymbol,proto3" json:"venue_symbol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndexConstituent) Reset() {
+	*x = IndexConstituent{}
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndexConstituent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndexConstituent) ProtoMessage() {}
+
+func (x *IndexConstituent) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndexConstituent.ProtoReflect.Descriptor instead.
+func (*IndexConstituent) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *IndexConstituent) GetMarketId() string {
+	if x != nil && x.MarketId != nil {
+		return *x.MarketId
+	}
+	return ""
+}
+
+func (x *IndexConstituent) GetSourceName() string {
+	if x != nil {
+		return x.SourceName
+	}
+	return ""
+}
+
+func (x *IndexConstituent) GetWeight() string {
+	if x != nil && x.Weight != nil {
+		return *x.Weight
+	}
+	return ""
+}
+
+func (x *IndexConstituent) GetVenueSymbol() string {
+	if x != nil {
+		return x.VenueSymbol
+	}
+	return ""
+}
+
+// IndexInstrument is a reference rate or price index: a published number derivatives are marked and
+// settled against, not traded itself (Deribit btc_usd / eth_usd indices, OKX index BTC-USD, Binance
+// USD-M price index, CF Benchmarks BRR). Instrument.base_asset_id is what the index measures (BTC) and
+// quote_asset_id the currency it is expressed in (USD). Its values are Prices of PRICE_TYPE_INDEX on the
+// index's Market (a listing of the index by its provider). Derivative markets point at it with
+// DerivativeSpecs.index_instrument_id.
+type IndexInstrument struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// provider is who computes and publishes the index ("deribit", "okx", "cf-benchmarks"). Lower-case
+	// [a-z0-9._-], 2 to 64 characters. Required.
+	Provider string `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	// venue_index_name is the provider's own name of the index exactly as used in its API (Deribit
+	// "btc_usd", OKX "BTC-USD", CF Benchmarks "BRR"). 1 to 128 characters. Required.
+	VenueIndexName string `protobuf:"bytes,2,opt,name=venue_index_name,json=venueIndexName,proto3" json:"venue_index_name,omitempty"`
+	// constituents are the sources the index aggregates, when the provider publishes them (OKX GET
+	// /api/v5/market/index-components). At most 100; empty when not published.
+	Constituents []*IndexConstituent `protobuf:"bytes,3,rep,name=constituents,proto3" json:"constituents,omitempty"`
+	// methodology_url is the provider's published methodology (how constituents are weighted, filtered
+	// and combined), an absolute URI. Unset when not published.
+	MethodologyUrl *string `protobuf:"bytes,4,opt,name=methodology_url,json=methodologyUrl,proto3,oneof" json:"methodology_url,omitempty"`
+	// calculation_interval is how often the provider recomputes the index ("1s" for Deribit, "60s" for
+	// a one-minute benchmark). Positive; unset when not published.
+	CalculationInterval *durationpb.Duration `protobuf:"bytes,5,opt,name=calculation_interval,json=calculationInterval,proto3" json:"calculation_interval,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *IndexInstrument) Reset() {
+	*x = IndexInstrument{}
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndexInstrument) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndexInstrument) ProtoMessage() {}
+
+func (x *IndexInstrument) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndexInstrument.ProtoReflect.Descriptor instead.
+func (*IndexInstrument) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *IndexInstrument) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *IndexInstrument) GetVenueIndexName() string {
+	if x != nil {
+		return x.VenueIndexName
+	}
+	return ""
+}
+
+func (x *IndexInstrument) GetConstituents() []*IndexConstituent {
+	if x != nil {
+		return x.Constituents
+	}
+	return nil
+}
+
+func (x *IndexInstrument) GetMethodologyUrl() string {
+	if x != nil && x.MethodologyUrl != nil {
+		return *x.MethodologyUrl
+	}
+	return ""
+}
+
+func (x *IndexInstrument) GetCalculationInterval() *durationpb.Duration {
+	if x != nil {
+		return x.CalculationInterval
 	}
 	return nil
 }
@@ -1243,8 +1292,8 @@ func (x *FutureContract) GetMargin() *MarginTerms {
 // OptionSeries is one option contract: right to buy (CALL) or sell (PUT) the underlying
 // (Instrument.base_asset_id) at strike on expiry (NT CryptoOption, Deribit BTC-13JAN23-16000-P, OKX
 // OPTION, Bybit option). Deribit inverse options quote the premium in the coin (BTC, ETH) while the
-// strike is in USD: premium_asset_id and strike_asset_id say which. Contract size is
-// Instrument.contract_size / contract_size_asset_id; settlement asset is Instrument.settlement_asset_id.
+// strike is in USD: premium_asset_id and strike_asset_id say which. Contract size is the listing's
+// (Market.contract_size / contract_size_asset_id); settlement asset is Instrument.settlement_asset_id.
 type OptionSeries struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// option_type is "CALL" or "PUT" exactly (Deribit option_type call/put, OKX optType C/P, Bybit
@@ -1289,7 +1338,7 @@ type OptionSeries struct {
 
 func (x *OptionSeries) Reset() {
 	*x = OptionSeries{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[7]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1350,7 @@ func (x *OptionSeries) String() string {
 func (*OptionSeries) ProtoMessage() {}
 
 func (x *OptionSeries) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[7]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1363,7 @@ func (x *OptionSeries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptionSeries.ProtoReflect.Descriptor instead.
 func (*OptionSeries) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{7}
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *OptionSeries) GetOptionType() string {
@@ -1394,28 +1443,137 @@ func (x *OptionSeries) GetCycle() ExpiryCycle {
 	return ExpiryCycle_EXPIRY_CYCLE_UNSPECIFIED
 }
 
-// InterestRateStrategy is a lending reserve's interest rate curve (Aave DefaultReserveInterestRateStrategy).
-// All rates are annual rates (APR) as fractions: Aave publishes them in ray (1e27 = 100%), converted on
-// ingest by dividing by 1e27 (e.g. 60000000000000000000000000 ray = "0.06").
+// RateCurve is a kinked (two-slope) utilization rate model: one rate at zero utilization, one slope up
+// to the kink and a steeper one beyond it. Rates are fractions per rate_period, converted on ingest from
+// the protocol's fixed point (Aave ray / 1e27: 65000000000000000000000000 -> "0.065"; Compound 1e18
+// mantissa / 1e18: 1585489599 per second -> "0.000000001585489599"). How the slopes combine with
+// utilization is slope_convention.
+type RateCurve struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// base_rate is the rate at zero utilization, per rate_period (Aave baseVariableBorrowRate, Compound v3
+	// borrowPerSecondInterestRateBase). Unset when not published.
+	BaseRate *string `protobuf:"bytes,1,opt,name=base_rate,json=baseRate,proto3,oneof" json:"base_rate,omitempty"`
+	// kink is the utilization at which the slope changes, a fraction (Aave optimalUsageRatio "0.92",
+	// Compound borrowKink / supplyKink 1e18 -> "0.9"). Unset when not published.
+	Kink *string `protobuf:"bytes,2,opt,name=kink,proto3,oneof" json:"kink,omitempty"`
+	// slope_below_kink is the slope up to the kink, per rate_period, read with slope_convention (Aave
+	// variableRateSlope1, Compound v3 borrowPerSecondInterestRateSlopeLow, Compound v2 multiplierPerBlock).
+	SlopeBelowKink *string `protobuf:"bytes,3,opt,name=slope_below_kink,json=slopeBelowKink,proto3,oneof" json:"slope_below_kink,omitempty"`
+	// slope_above_kink is the slope beyond the kink, per rate_period, read with slope_convention (Aave
+	// variableRateSlope2, Compound v3 ...SlopeHigh, Compound v2 jumpMultiplierPerBlock).
+	SlopeAboveKink *string `protobuf:"bytes,4,opt,name=slope_above_kink,json=slopeAboveKink,proto3,oneof" json:"slope_above_kink,omitempty"`
+	// slope_convention is how the slopes apply (segment totals in Aave, per unit of utilization in
+	// Compound). Required.
+	SlopeConvention SlopeConvention `protobuf:"varint,5,opt,name=slope_convention,json=slopeConvention,proto3,enum=cqc.markets.v1.SlopeConvention" json:"slope_convention,omitempty"`
+	// rate_period is the period base_rate and the slopes are expressed in (Aave YEAR, Compound v3 SECOND,
+	// Compound v2 BLOCK). Required.
+	RatePeriod RatePeriod `protobuf:"varint,6,opt,name=rate_period,json=ratePeriod,proto3,enum=cqc.markets.v1.RatePeriod" json:"rate_period,omitempty"`
+	// periods_per_year is the protocol's own constant for annualising a per-period rate (Compound v3
+	// SECONDS_PER_YEAR 31536000; Compound v2 blocksPerYear 2102400 or 2628000). Unset for YEAR rates and
+	// when the protocol defines none.
+	PeriodsPerYear *uint64 `protobuf:"varint,7,opt,name=periods_per_year,json=periodsPerYear,proto3,oneof" json:"periods_per_year,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RateCurve) Reset() {
+	*x = RateCurve{}
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateCurve) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateCurve) ProtoMessage() {}
+
+func (x *RateCurve) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateCurve.ProtoReflect.Descriptor instead.
+func (*RateCurve) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RateCurve) GetBaseRate() string {
+	if x != nil && x.BaseRate != nil {
+		return *x.BaseRate
+	}
+	return ""
+}
+
+func (x *RateCurve) GetKink() string {
+	if x != nil && x.Kink != nil {
+		return *x.Kink
+	}
+	return ""
+}
+
+func (x *RateCurve) GetSlopeBelowKink() string {
+	if x != nil && x.SlopeBelowKink != nil {
+		return *x.SlopeBelowKink
+	}
+	return ""
+}
+
+func (x *RateCurve) GetSlopeAboveKink() string {
+	if x != nil && x.SlopeAboveKink != nil {
+		return *x.SlopeAboveKink
+	}
+	return ""
+}
+
+func (x *RateCurve) GetSlopeConvention() SlopeConvention {
+	if x != nil {
+		return x.SlopeConvention
+	}
+	return SlopeConvention_SLOPE_CONVENTION_UNSPECIFIED
+}
+
+func (x *RateCurve) GetRatePeriod() RatePeriod {
+	if x != nil {
+		return x.RatePeriod
+	}
+	return RatePeriod_RATE_PERIOD_UNSPECIFIED
+}
+
+func (x *RateCurve) GetPeriodsPerYear() uint64 {
+	if x != nil && x.PeriodsPerYear != nil {
+		return *x.PeriodsPerYear
+	}
+	return 0
+}
+
+// InterestRateStrategy is a lending reserve's interest rate model (Aave DefaultReserveInterestRateStrategy,
+// Compound v3 Comet's supply and borrow curves, Compound v2 JumpRateModel).
 type InterestRateStrategy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// strategy_address is the on-chain address of the rate strategy contract, as published (checksummed or
-	// lower case). Empty when unknown. At most 128 characters.
+	// lower case). Empty when unknown or when the curve lives in the market contract itself (Compound v3).
+	// At most 128 characters.
 	StrategyAddress string `protobuf:"bytes,1,opt,name=strategy_address,json=strategyAddress,proto3" json:"strategy_address,omitempty"`
-	// base_variable_borrow_rate is the variable borrow APR at zero utilization, fraction (ray / 1e27).
-	BaseVariableBorrowRate *string `protobuf:"bytes,2,opt,name=base_variable_borrow_rate,json=baseVariableBorrowRate,proto3,oneof" json:"base_variable_borrow_rate,omitempty"`
-	// variable_rate_slope1 is the APR added from 0 to optimal_usage_ratio, fraction (ray / 1e27).
-	VariableRateSlope1 *string `protobuf:"bytes,3,opt,name=variable_rate_slope1,json=variableRateSlope1,proto3,oneof" json:"variable_rate_slope1,omitempty"`
-	// variable_rate_slope2 is the APR added from optimal_usage_ratio to 100% utilization, fraction
-	// (ray / 1e27).
-	VariableRateSlope2 *string `protobuf:"bytes,4,opt,name=variable_rate_slope2,json=variableRateSlope2,proto3,oneof" json:"variable_rate_slope2,omitempty"`
-	// optimal_usage_ratio is the utilization kink between slope1 and slope2, fraction from 0 to 1
-	// (Aave optimalUsageRatio ray / 1e27, e.g. "0.92").
-	OptimalUsageRatio *string `protobuf:"bytes,5,opt,name=optimal_usage_ratio,json=optimalUsageRatio,proto3,oneof" json:"optimal_usage_ratio,omitempty"`
-	// stable_rate_slope1 is the stable-rate slope below the kink, fraction (ray / 1e27). Aave v3.0 only;
-	// unset where stable borrowing was removed.
+	// borrow_curve gives the variable borrow rate as a function of utilization (Aave variable rate,
+	// Compound borrow rate). Unset when not known.
+	BorrowCurve *RateCurve `protobuf:"bytes,2,opt,name=borrow_curve,json=borrowCurve,proto3" json:"borrow_curve,omitempty"`
+	// supply_curve gives the supply rate as a function of utilization when the protocol defines it
+	// directly (Compound v3 supplyKink and supplyPerSecondInterestRate*). Unset when the supply rate is
+	// derived from borrowing (Aave, Compound v2: borrow rate x utilization x (1 - reserve_factor)).
+	SupplyCurve *RateCurve `protobuf:"bytes,3,opt,name=supply_curve,json=supplyCurve,proto3" json:"supply_curve,omitempty"`
+	// stable_rate_slope1 is the Aave v3.0 stable-rate slope below the kink, an annual fraction (ray /
+	// 1e27). Unset where stable borrowing was removed (Aave v3.1+) or never existed.
 	StableRateSlope1 *string `protobuf:"bytes,6,opt,name=stable_rate_slope1,json=stableRateSlope1,proto3,oneof" json:"stable_rate_slope1,omitempty"`
-	// stable_rate_slope2 is the stable-rate slope above the kink, fraction (ray / 1e27). Aave v3.0 only.
+	// stable_rate_slope2 is the Aave v3.0 stable-rate slope above the kink, an annual fraction (ray / 1e27).
 	StableRateSlope2 *string `protobuf:"bytes,7,opt,name=stable_rate_slope2,json=stableRateSlope2,proto3,oneof" json:"stable_rate_slope2,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
@@ -1423,7 +1581,7 @@ type InterestRateStrategy struct {
 
 func (x *InterestRateStrategy) Reset() {
 	*x = InterestRateStrategy{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[8]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1593,7 @@ func (x *InterestRateStrategy) String() string {
 func (*InterestRateStrategy) ProtoMessage() {}
 
 func (x *InterestRateStrategy) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[8]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1606,7 @@ func (x *InterestRateStrategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterestRateStrategy.ProtoReflect.Descriptor instead.
 func (*InterestRateStrategy) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{8}
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InterestRateStrategy) GetStrategyAddress() string {
@@ -1458,32 +1616,18 @@ func (x *InterestRateStrategy) GetStrategyAddress() string {
 	return ""
 }
 
-func (x *InterestRateStrategy) GetBaseVariableBorrowRate() string {
-	if x != nil && x.BaseVariableBorrowRate != nil {
-		return *x.BaseVariableBorrowRate
+func (x *InterestRateStrategy) GetBorrowCurve() *RateCurve {
+	if x != nil {
+		return x.BorrowCurve
 	}
-	return ""
+	return nil
 }
 
-func (x *InterestRateStrategy) GetVariableRateSlope1() string {
-	if x != nil && x.VariableRateSlope1 != nil {
-		return *x.VariableRateSlope1
+func (x *InterestRateStrategy) GetSupplyCurve() *RateCurve {
+	if x != nil {
+		return x.SupplyCurve
 	}
-	return ""
-}
-
-func (x *InterestRateStrategy) GetVariableRateSlope2() string {
-	if x != nil && x.VariableRateSlope2 != nil {
-		return *x.VariableRateSlope2
-	}
-	return ""
-}
-
-func (x *InterestRateStrategy) GetOptimalUsageRatio() string {
-	if x != nil && x.OptimalUsageRatio != nil {
-		return *x.OptimalUsageRatio
-	}
-	return ""
+	return nil
 }
 
 func (x *InterestRateStrategy) GetStableRateSlope1() string {
@@ -1500,19 +1644,22 @@ func (x *InterestRateStrategy) GetStableRateSlope2() string {
 	return ""
 }
 
-// LendingReserveFlags are a lending reserve's on/off switches (Aave ReserveConfiguration bits).
+// LendingReserveFlags are a lending reserve's on/off switches (Aave ReserveConfiguration bits, Compound
+// v3 pause flags). A switch the protocol does not have reads false, which is its true state there.
 type LendingReserveFlags struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// active is false once the reserve is deactivated: no supply, borrow, repay or withdraw (Aave isActive).
+	// Protocols without the switch (Compound) set true.
 	Active bool `protobuf:"varint,1,opt,name=active,proto3" json:"active,omitempty"`
 	// frozen blocks new supplies and borrows; repay, withdraw and liquidation still work (Aave isFrozen).
 	Frozen bool `protobuf:"varint,2,opt,name=frozen,proto3" json:"frozen,omitempty"`
 	// paused blocks every action on the reserve, including liquidations (Aave isPaused).
 	Paused bool `protobuf:"varint,3,opt,name=paused,proto3" json:"paused,omitempty"`
-	// borrowing_enabled says whether the asset can be borrowed (Aave borrowingEnabled).
+	// borrowing_enabled says whether the asset can be borrowed (Aave borrowingEnabled; in Compound v3 true
+	// for the base asset only).
 	BorrowingEnabled bool `protobuf:"varint,4,opt,name=borrowing_enabled,json=borrowingEnabled,proto3" json:"borrowing_enabled,omitempty"`
 	// collateral_enabled says whether supplied balances can count as collateral, i.e. LTV > 0 (Aave
-	// usageAsCollateralEnabled).
+	// usageAsCollateralEnabled; Compound v3 collateral assets).
 	CollateralEnabled bool `protobuf:"varint,5,opt,name=collateral_enabled,json=collateralEnabled,proto3" json:"collateral_enabled,omitempty"`
 	// stable_borrow_enabled says whether stable-rate borrowing is open (Aave v3.0
 	// stableBorrowRateEnabled; always false from v3.1).
@@ -1528,13 +1675,23 @@ type LendingReserveFlags struct {
 	SiloedBorrowing bool `protobuf:"varint,9,opt,name=siloed_borrowing,json=siloedBorrowing,proto3" json:"siloed_borrowing,omitempty"`
 	// flash_loan_enabled says whether the reserve can be flash-borrowed (Aave flashLoanEnabled).
 	FlashLoanEnabled bool `protobuf:"varint,10,opt,name=flash_loan_enabled,json=flashLoanEnabled,proto3" json:"flash_loan_enabled,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// supply_paused blocks supplies only (Compound v3 isSupplyPaused).
+	SupplyPaused bool `protobuf:"varint,11,opt,name=supply_paused,json=supplyPaused,proto3" json:"supply_paused,omitempty"`
+	// withdraw_paused blocks withdrawals and borrows (Compound v3 isWithdrawPaused).
+	WithdrawPaused bool `protobuf:"varint,12,opt,name=withdraw_paused,json=withdrawPaused,proto3" json:"withdraw_paused,omitempty"`
+	// transfer_paused blocks transfers of balances between accounts (Compound v3 isTransferPaused).
+	TransferPaused bool `protobuf:"varint,13,opt,name=transfer_paused,json=transferPaused,proto3" json:"transfer_paused,omitempty"`
+	// liquidation_paused blocks liquidations (Compound v3 isAbsorbPaused).
+	LiquidationPaused bool `protobuf:"varint,14,opt,name=liquidation_paused,json=liquidationPaused,proto3" json:"liquidation_paused,omitempty"`
+	// collateral_sale_paused blocks the protocol's sale of seized collateral (Compound v3 isBuyPaused).
+	CollateralSalePaused bool `protobuf:"varint,15,opt,name=collateral_sale_paused,json=collateralSalePaused,proto3" json:"collateral_sale_paused,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *LendingReserveFlags) Reset() {
 	*x = LendingReserveFlags{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[9]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1703,7 @@ func (x *LendingReserveFlags) String() string {
 func (*LendingReserveFlags) ProtoMessage() {}
 
 func (x *LendingReserveFlags) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[9]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1716,7 @@ func (x *LendingReserveFlags) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LendingReserveFlags.ProtoReflect.Descriptor instead.
 func (*LendingReserveFlags) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{9}
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LendingReserveFlags) GetActive() bool {
@@ -1632,6 +1789,41 @@ func (x *LendingReserveFlags) GetFlashLoanEnabled() bool {
 	return false
 }
 
+func (x *LendingReserveFlags) GetSupplyPaused() bool {
+	if x != nil {
+		return x.SupplyPaused
+	}
+	return false
+}
+
+func (x *LendingReserveFlags) GetWithdrawPaused() bool {
+	if x != nil {
+		return x.WithdrawPaused
+	}
+	return false
+}
+
+func (x *LendingReserveFlags) GetTransferPaused() bool {
+	if x != nil {
+		return x.TransferPaused
+	}
+	return false
+}
+
+func (x *LendingReserveFlags) GetLiquidationPaused() bool {
+	if x != nil {
+		return x.LiquidationPaused
+	}
+	return false
+}
+
+func (x *LendingReserveFlags) GetCollateralSalePaused() bool {
+	if x != nil {
+		return x.CollateralSalePaused
+	}
+	return false
+}
+
 // EModeCategory is an Aave efficiency-mode category: assets in it get higher LTV and liquidation
 // threshold when collateral and debt are all in the same category (e.g. stablecoins, ETH-correlated).
 // Risk parameters are fractions converted from basis points (bps / 10000).
@@ -1655,7 +1847,7 @@ type EModeCategory struct {
 
 func (x *EModeCategory) Reset() {
 	*x = EModeCategory{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[10]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1859,7 @@ func (x *EModeCategory) String() string {
 func (*EModeCategory) ProtoMessage() {}
 
 func (x *EModeCategory) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[10]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1872,7 @@ func (x *EModeCategory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EModeCategory.ProtoReflect.Descriptor instead.
 func (*EModeCategory) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{10}
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EModeCategory) GetCategoryId() uint32 {
@@ -1718,44 +1910,223 @@ func (x *EModeCategory) GetLiquidationBonus() string {
 	return ""
 }
 
-// LendingReserve is the configuration of one lending-protocol reserve (an Aave v3 reserve: one
-// underlying token in one pool on one chain). Both sides of the reserve (LendingDeposit, LendingBorrow)
-// carry it. Risk parameters published in basis points (LTV 8650, threshold 8800, reserve factor 1000)
-// are converted to fractions by dividing by 10000; liquidation bonus, published as 10000 + bonus bps
-// (10450), becomes the bonus alone as a fraction ("0.045").
+// RewardEmission is one incentive programme paying a reward token to the participants of a lending
+// reserve side or an AMM pool (Aave RewardsController emissions, Compound v3 baseTrackingSupplySpeed /
+// baseTrackingBorrowSpeed in COMP, Curve gauge rewards). Who is paid is given by what carries it:
+// LendingDeposit.rewards pay suppliers, LendingBorrow.rewards borrowers, AmmPoolSpecs.rewards liquidity
+// providers.
+type RewardEmission struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reward_deployment_id is the AssetDeployment of the reward token (COMP, stkAAVE, ARB), "dep_" + ULID.
+	// Required.
+	RewardDeploymentId string `protobuf:"bytes,1,opt,name=reward_deployment_id,json=rewardDeploymentId,proto3" json:"reward_deployment_id,omitempty"`
+	// emission_rate is the number of whole reward tokens emitted per rate_period to all participants,
+	// shared pro rata (Aave emissionPerSecond / 10^decimals; Compound v3 baseTrackingSupplySpeed /
+	// indexScale: "0e15" / 1e15 -> "0" COMP per second). "0" when the programme is paused. Unset when the
+	// source publishes only a yield (apr), as the Curve API does for gauge rewards.
+	EmissionRate *string `protobuf:"bytes,2,opt,name=emission_rate,json=emissionRate,proto3,oneof" json:"emission_rate,omitempty"`
+	// rate_period is the period emission_rate is expressed in (SECOND on chain; DAY for programmes
+	// published per day). Required when emission_rate is set (rule reward_emission.rate_has_period).
+	RatePeriod RatePeriod `protobuf:"varint,3,opt,name=rate_period,json=ratePeriod,proto3,enum=cqc.markets.v1.RatePeriod" json:"rate_period,omitempty"`
+	// apr is the reward yield as the source publishes it, an annual fraction of the participant's value
+	// (Curve gaugeRewards apy 0 -> "0"; gaugeCrvApy [5.86, 14.67] percent -> apr "0.0586"). Unset when not
+	// published. It depends on prices and is an observation, not a programme parameter.
+	Apr *string `protobuf:"bytes,8,opt,name=apr,proto3,oneof" json:"apr,omitempty"`
+	// max_apr is the highest yield reachable with the protocol's boost (Curve gaugeCrvApy second element,
+	// for a fully boosted veCRV holder: 14.67 percent -> "0.1467"). Unset when there is no boost.
+	MaxApr *string `protobuf:"bytes,9,opt,name=max_apr,json=maxApr,proto3,oneof" json:"max_apr,omitempty"`
+	// projected_apr is the yield the source projects for the next emission period (Curve gaugeFutureCrvApy
+	// first element: the CRV APR after the next gauge-weight vote takes effect), annual fraction. Unset
+	// when not published.
+	ProjectedApr *string `protobuf:"bytes,10,opt,name=projected_apr,json=projectedApr,proto3,oneof" json:"projected_apr,omitempty"`
+	// projected_max_apr is the boosted counterpart of projected_apr (Curve gaugeFutureCrvApy second
+	// element). Unset when not published or without a boost.
+	ProjectedMaxApr *string `protobuf:"bytes,11,opt,name=projected_max_apr,json=projectedMaxApr,proto3,oneof" json:"projected_max_apr,omitempty"`
+	// start_time is when emissions begin (chain clock). Unset when already running or not published.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// end_time is when emissions stop (Aave distributionEnd, chain clock). Unset when open-ended
+	// (Compound tracking speeds have no end).
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// min_balance is the smallest balance, in whole tokens of the reserve's underlying (or LP tokens for a
+	// pool), that accrues rewards (Compound v3 baseMinForRewards / 10^decimals: "1000000e6" -> "1000000").
+	// Unset when there is no minimum.
+	MinBalance *string `protobuf:"bytes,6,opt,name=min_balance,json=minBalance,proto3,oneof" json:"min_balance,omitempty"`
+	// distributor_address is the contract that accounts and pays the rewards (Aave RewardsController,
+	// Compound v3 CometRewards, a Curve gauge), as published. Empty when unknown. At most 128 characters.
+	DistributorAddress string `protobuf:"bytes,7,opt,name=distributor_address,json=distributorAddress,proto3" json:"distributor_address,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *RewardEmission) Reset() {
+	*x = RewardEmission{}
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewardEmission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewardEmission) ProtoMessage() {}
+
+func (x *RewardEmission) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewardEmission.ProtoReflect.Descriptor instead.
+func (*RewardEmission) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RewardEmission) GetRewardDeploymentId() string {
+	if x != nil {
+		return x.RewardDeploymentId
+	}
+	return ""
+}
+
+func (x *RewardEmission) GetEmissionRate() string {
+	if x != nil && x.EmissionRate != nil {
+		return *x.EmissionRate
+	}
+	return ""
+}
+
+func (x *RewardEmission) GetRatePeriod() RatePeriod {
+	if x != nil {
+		return x.RatePeriod
+	}
+	return RatePeriod_RATE_PERIOD_UNSPECIFIED
+}
+
+func (x *RewardEmission) GetApr() string {
+	if x != nil && x.Apr != nil {
+		return *x.Apr
+	}
+	return ""
+}
+
+func (x *RewardEmission) GetMaxApr() string {
+	if x != nil && x.MaxApr != nil {
+		return *x.MaxApr
+	}
+	return ""
+}
+
+func (x *RewardEmission) GetProjectedApr() string {
+	if x != nil && x.ProjectedApr != nil {
+		return *x.ProjectedApr
+	}
+	return ""
+}
+
+func (x *RewardEmission) GetProjectedMaxApr() string {
+	if x != nil && x.ProjectedMaxApr != nil {
+		return *x.ProjectedMaxApr
+	}
+	return ""
+}
+
+func (x *RewardEmission) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *RewardEmission) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *RewardEmission) GetMinBalance() string {
+	if x != nil && x.MinBalance != nil {
+		return *x.MinBalance
+	}
+	return ""
+}
+
+func (x *RewardEmission) GetDistributorAddress() string {
+	if x != nil {
+		return x.DistributorAddress
+	}
+	return ""
+}
+
+// LendingReserve is the configuration of one lending-protocol reserve: one underlying token in one pool
+// on one chain (an Aave v3 reserve; a Compound v3 market's base asset or one of its collateral assets).
+// Both sides of the reserve (LendingDeposit, LendingBorrow) carry it. Risk parameters published in basis
+// points (LTV 8650, threshold 8800, reserve factor 1000) are converted to fractions by dividing by
+// 10000; Aave's liquidation bonus, published as 10000 + bonus bps (10450), becomes the bonus alone as a
+// fraction ("0.045"); Compound's 1e18 mantissas are divided by 1e18.
 type LendingReserve struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// protocol is the lending protocol slug, e.g. "aave-v3", "compound-v3", "spark". Lower-case
 	// [a-z0-9.-], 2 to 64 characters. Required.
 	Protocol string `protobuf:"bytes,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	// market_name is the protocol's name of the pool / market, e.g. "AaveV3Ethereum" or "Aave Ethereum
-	// Market". At most 128 characters; empty when unknown.
+	// market_name is the protocol's name of the pool / market, e.g. "AaveV3Ethereum", "cUSDCv3". At most
+	// 128 characters; empty when unknown.
 	MarketName string `protobuf:"bytes,2,opt,name=market_name,json=marketName,proto3" json:"market_name,omitempty"`
 	// chain_id is the registry id of the chain the pool is deployed on ("chn_" + ULID). Required.
 	ChainId string `protobuf:"bytes,3,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
 	// pool_address is the lending pool contract address as published (Aave v3 Ethereum Pool
-	// "0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2"). 1 to 128 characters. Required.
+	// "0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2", Compound v3 cUSDCv3 Comet proxy
+	// "0xc3d688B66703497DAA19211EEdff47f25384cdc3"). 1 to 128 characters. Required.
 	PoolAddress string `protobuf:"bytes,4,opt,name=pool_address,json=poolAddress,proto3" json:"pool_address,omitempty"`
 	// underlying_deployment_id is the AssetDeployment of the reserve token (USDC on Ethereum; Aave
-	// underlyingAsset), "dep_" + ULID. Required.
+	// underlyingAsset, Compound v3 baseToken or a collateral asset), "dep_" + ULID. Required.
 	UnderlyingDeploymentId string `protobuf:"bytes,5,opt,name=underlying_deployment_id,json=underlyingDeploymentId,proto3" json:"underlying_deployment_id,omitempty"`
-	// rate_strategy is the reserve's interest rate curve. Unset when not known.
+	// rate_strategy is the reserve's interest rate model. Unset when not known, and for reserves that
+	// earn and cost no interest (Compound v3 collateral assets).
 	RateStrategy *InterestRateStrategy `protobuf:"bytes,6,opt,name=rate_strategy,json=rateStrategy,proto3" json:"rate_strategy,omitempty"`
 	// ltv is the maximum loan-to-value of the asset used as collateral, fraction converted from bps
-	// (Aave baseLTVasCollateral 7500 -> "0.75"). "0" means the asset cannot back new borrows. Unset when
-	// not published.
+	// (Aave baseLTVasCollateral 7500 -> "0.75"; Compound v3 borrowCollateralFactor / 1e18). "0" means the
+	// asset cannot back new borrows. Unset when not published.
 	Ltv *string `protobuf:"bytes,7,opt,name=ltv,proto3,oneof" json:"ltv,omitempty"`
 	// liquidation_threshold is the debt-to-collateral ratio at which positions become liquidatable,
-	// fraction converted from bps (reserveLiquidationThreshold 7800 -> "0.78").
+	// fraction (Aave reserveLiquidationThreshold 7800 -> "0.78"; Compound v3 liquidateCollateralFactor /
+	// 1e18).
 	LiquidationThreshold *string `protobuf:"bytes,8,opt,name=liquidation_threshold,json=liquidationThreshold,proto3,oneof" json:"liquidation_threshold,omitempty"`
-	// liquidation_bonus is the discount a liquidator receives on seized collateral, fraction over 1
-	// converted from Aave's 10000 + bps encoding (reserveLiquidationBonus 10450 -> "0.045").
+	// liquidation_bonus is what the LIQUIDATOR gains: the discount at which a liquidator receives seized
+	// collateral, a fraction over 1 converted from Aave's 10000 + bps encoding (reserveLiquidationBonus
+	// 10450 -> "0.045"). Unset where liquidators buy no discounted collateral directly (Compound v3
+	// absorbs positions into the protocol: see liquidation_penalty and collateral_sale_discount_factor).
 	LiquidationBonus *string `protobuf:"bytes,9,opt,name=liquidation_bonus,json=liquidationBonus,proto3,oneof" json:"liquidation_bonus,omitempty"`
+	// liquidation_penalty is what the BORROWER loses on liquidation, as a fraction of the seized collateral
+	// value (Compound v3 publishes liquidationFactor, the share credited back: 0.93e18 -> penalty "0.07").
+	// In Aave it equals liquidation_bonus (the liquidator's gain, of which the protocol takes its
+	// liquidation fee) and may be left unset. Unset when not published.
+	LiquidationPenalty *string `protobuf:"bytes,18,opt,name=liquidation_penalty,json=liquidationPenalty,proto3,oneof" json:"liquidation_penalty,omitempty"`
+	// collateral_sale_discount_factor is the share of liquidation_penalty passed on as a discount to
+	// buyers of collateral the protocol seized (Compound v3 storeFrontPriceFactor / 1e18: "0.5" sells at a
+	// discount of 0.5 x penalty). Unset for protocols that do not sell seized collateral themselves.
+	CollateralSaleDiscountFactor *string `protobuf:"bytes,19,opt,name=collateral_sale_discount_factor,json=collateralSaleDiscountFactor,proto3,oneof" json:"collateral_sale_discount_factor,omitempty"`
 	// reserve_factor is the share of borrow interest diverted to the protocol treasury, fraction
-	// converted from bps (reserveFactor 1000 -> "0.1").
+	// converted from bps (reserveFactor 1000 -> "0.1"). Unset when not published (Compound v3 keeps the
+	// spread between its supply and borrow curves instead).
 	ReserveFactor *string `protobuf:"bytes,10,opt,name=reserve_factor,json=reserveFactor,proto3,oneof" json:"reserve_factor,omitempty"`
+	// target_reserves is the protocol reserve level, in whole tokens of the underlying, below which the
+	// protocol sells seized collateral and above which it stops (Compound v3 targetReserves / 10^decimals).
+	// Unset for protocols without the concept.
+	TargetReserves *string `protobuf:"bytes,20,opt,name=target_reserves,json=targetReserves,proto3,oneof" json:"target_reserves,omitempty"`
+	// min_borrow is the smallest debt a position may hold, in whole tokens of the underlying (Compound v3
+	// baseBorrowMin / 10^decimals: 100000000 -> "100" USDC). Unset when there is no minimum.
+	MinBorrow *string `protobuf:"bytes,21,opt,name=min_borrow,json=minBorrow,proto3,oneof" json:"min_borrow,omitempty"`
 	// supply_cap is the maximum total supply, in whole tokens of the underlying (not base units). Unset
-	// means no cap: Aave's sentinel supplyCap 0 ("no cap") is mapped to unset, never to "0".
+	// means no cap: Aave's sentinel supplyCap 0 ("no cap") is mapped to unset, never to "0". Compound v3
+	// collateral supplyCap is a real cap ("0" there means no supply is accepted).
 	SupplyCap *string `protobuf:"bytes,11,opt,name=supply_cap,json=supplyCap,proto3,oneof" json:"supply_cap,omitempty"`
 	// borrow_cap is the maximum total borrowed, in whole tokens. Unset means no cap (Aave borrowCap 0 ->
 	// unset).
@@ -1770,7 +2141,8 @@ type LendingReserve struct {
 	// eModeCategoryId 0).
 	EmodeCategory *EModeCategory `protobuf:"bytes,15,opt,name=emode_category,json=emodeCategory,proto3" json:"emode_category,omitempty"`
 	// oracle_address is the price source contract used by the protocol for this asset (Aave
-	// priceOracle / Chainlink aggregator address). Empty when unknown. At most 128 characters.
+	// priceOracle / Chainlink aggregator address, Compound v3 priceFeed). Empty when unknown. At most 128
+	// characters.
 	OracleAddress string `protobuf:"bytes,16,opt,name=oracle_address,json=oracleAddress,proto3" json:"oracle_address,omitempty"`
 	// decimals is the underlying token's on-chain decimals (6 for USDC), used to convert base units.
 	// 0 to 36.
@@ -1781,7 +2153,7 @@ type LendingReserve struct {
 
 func (x *LendingReserve) Reset() {
 	*x = LendingReserve{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[11]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +2165,7 @@ func (x *LendingReserve) String() string {
 func (*LendingReserve) ProtoMessage() {}
 
 func (x *LendingReserve) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[11]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +2178,7 @@ func (x *LendingReserve) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LendingReserve.ProtoReflect.Descriptor instead.
 func (*LendingReserve) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{11}
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LendingReserve) GetProtocol() string {
@@ -1872,9 +2244,37 @@ func (x *LendingReserve) GetLiquidationBonus() string {
 	return ""
 }
 
+func (x *LendingReserve) GetLiquidationPenalty() string {
+	if x != nil && x.LiquidationPenalty != nil {
+		return *x.LiquidationPenalty
+	}
+	return ""
+}
+
+func (x *LendingReserve) GetCollateralSaleDiscountFactor() string {
+	if x != nil && x.CollateralSaleDiscountFactor != nil {
+		return *x.CollateralSaleDiscountFactor
+	}
+	return ""
+}
+
 func (x *LendingReserve) GetReserveFactor() string {
 	if x != nil && x.ReserveFactor != nil {
 		return *x.ReserveFactor
+	}
+	return ""
+}
+
+func (x *LendingReserve) GetTargetReserves() string {
+	if x != nil && x.TargetReserves != nil {
+		return *x.TargetReserves
+	}
+	return ""
+}
+
+func (x *LendingReserve) GetMinBorrow() string {
+	if x != nil && x.MinBorrow != nil {
+		return *x.MinBorrow
 	}
 	return ""
 }
@@ -1929,21 +2329,26 @@ func (x *LendingReserve) GetDecimals() uint32 {
 }
 
 // LendingDeposit is supplying the reserve's underlying to a lending pool and earning the supply rate,
-// represented by a receipt token (Aave aToken). Instrument.base_asset_id is the underlying asset.
+// possibly represented by a receipt token (Aave aToken, Compound v3 cUSDCv3 for the base asset).
+// Instrument.base_asset_id is the underlying asset.
 type LendingDeposit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// reserve is the lending reserve's configuration. Required.
 	Reserve *LendingReserve `protobuf:"bytes,1,opt,name=reserve,proto3" json:"reserve,omitempty"`
-	// receipt_token_deployment_id is the AssetDeployment of the interest-bearing receipt token (Aave
-	// aTokenAddress, e.g. aEthUSDC), "dep_" + ULID. Required.
-	ReceiptTokenDeploymentId string `protobuf:"bytes,2,opt,name=receipt_token_deployment_id,json=receiptTokenDeploymentId,proto3" json:"receipt_token_deployment_id,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// receipt_token_deployment_id is the AssetDeployment of the token that represents the deposit (Aave
+	// aTokenAddress, e.g. aEthUSDC; Compound v3 base supply: the Comet contract itself, cUSDCv3),
+	// "dep_" + ULID. Unset when the protocol issues no token for the deposit (Compound v3 collateral
+	// supplies are internal balances of the Comet contract).
+	ReceiptTokenDeploymentId *string `protobuf:"bytes,2,opt,name=receipt_token_deployment_id,json=receiptTokenDeploymentId,proto3,oneof" json:"receipt_token_deployment_id,omitempty"`
+	// rewards are the incentive programmes paying suppliers of this reserve. At most 20; empty when none.
+	Rewards       []*RewardEmission `protobuf:"bytes,3,rep,name=rewards,proto3" json:"rewards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LendingDeposit) Reset() {
 	*x = LendingDeposit{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[12]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1955,7 +2360,7 @@ func (x *LendingDeposit) String() string {
 func (*LendingDeposit) ProtoMessage() {}
 
 func (x *LendingDeposit) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[12]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1968,7 +2373,7 @@ func (x *LendingDeposit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LendingDeposit.ProtoReflect.Descriptor instead.
 func (*LendingDeposit) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{12}
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LendingDeposit) GetReserve() *LendingReserve {
@@ -1979,30 +2384,41 @@ func (x *LendingDeposit) GetReserve() *LendingReserve {
 }
 
 func (x *LendingDeposit) GetReceiptTokenDeploymentId() string {
-	if x != nil {
-		return x.ReceiptTokenDeploymentId
+	if x != nil && x.ReceiptTokenDeploymentId != nil {
+		return *x.ReceiptTokenDeploymentId
 	}
 	return ""
 }
 
-// LendingBorrow is borrowing the reserve's underlying from a lending pool at rate_mode, represented by a
-// debt token (Aave variableDebtToken). Instrument.base_asset_id is the borrowed asset.
+func (x *LendingDeposit) GetRewards() []*RewardEmission {
+	if x != nil {
+		return x.Rewards
+	}
+	return nil
+}
+
+// LendingBorrow is borrowing the reserve's underlying from a lending pool at rate_mode, possibly
+// represented by a debt token (Aave variableDebtToken). Instrument.base_asset_id is the borrowed asset.
 type LendingBorrow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// reserve is the lending reserve's configuration. Required.
 	Reserve *LendingReserve `protobuf:"bytes,1,opt,name=reserve,proto3" json:"reserve,omitempty"`
-	// rate_mode is the borrow's interest rate mode. Required; VARIABLE for new Aave v3 borrows.
+	// rate_mode is the borrow's interest rate mode. Required; VARIABLE for new Aave v3 borrows and every
+	// Compound borrow.
 	RateMode LendingRateMode `protobuf:"varint,2,opt,name=rate_mode,json=rateMode,proto3,enum=cqc.markets.v1.LendingRateMode" json:"rate_mode,omitempty"`
 	// debt_token_deployment_id is the AssetDeployment of the debt token for rate_mode (Aave
-	// variableDebtTokenAddress, or stableDebtTokenAddress for STABLE), "dep_" + ULID. Required.
-	DebtTokenDeploymentId string `protobuf:"bytes,3,opt,name=debt_token_deployment_id,json=debtTokenDeploymentId,proto3" json:"debt_token_deployment_id,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// variableDebtTokenAddress, or stableDebtTokenAddress for STABLE), "dep_" + ULID. Unset when the
+	// protocol issues no debt token (Compound v3 records debt as a negative Comet balance).
+	DebtTokenDeploymentId *string `protobuf:"bytes,3,opt,name=debt_token_deployment_id,json=debtTokenDeploymentId,proto3,oneof" json:"debt_token_deployment_id,omitempty"`
+	// rewards are the incentive programmes paying borrowers of this reserve. At most 20; empty when none.
+	Rewards       []*RewardEmission `protobuf:"bytes,4,rep,name=rewards,proto3" json:"rewards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LendingBorrow) Reset() {
 	*x = LendingBorrow{}
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[13]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2430,7 @@ func (x *LendingBorrow) String() string {
 func (*LendingBorrow) ProtoMessage() {}
 
 func (x *LendingBorrow) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[13]
+	mi := &file_cqc_markets_v1_instrument_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2443,7 @@ func (x *LendingBorrow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LendingBorrow.ProtoReflect.Descriptor instead.
 func (*LendingBorrow) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{13}
+	return file_cqc_markets_v1_instrument_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LendingBorrow) GetReserve() *LendingReserve {
@@ -2045,120 +2461,98 @@ func (x *LendingBorrow) GetRateMode() LendingRateMode {
 }
 
 func (x *LendingBorrow) GetDebtTokenDeploymentId() string {
-	if x != nil {
-		return x.DebtTokenDeploymentId
+	if x != nil && x.DebtTokenDeploymentId != nil {
+		return *x.DebtTokenDeploymentId
 	}
 	return ""
+}
+
+func (x *LendingBorrow) GetRewards() []*RewardEmission {
+	if x != nil {
+		return x.Rewards
+	}
+	return nil
 }
 
 var File_cqc_markets_v1_instrument_proto protoreflect.FileDescriptor
 
 const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcqc/markets/v1/instrument.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x1a\n" +
+	"\x1fcqc/markets/v1/instrument.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x19\n" +
 	"\n" +
 	"Instrument\x121\n" +
-	"\rinstrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\finstrumentId\x12p\n" +
-	"\x0finstrument_type\x18\x02 \x01(\tBG\xbaHDrBR\x04SPOTR\tPERPETUALR\x06FUTURER\x06OPTIONR\x0fLENDING_DEPOSITR\x0eLENDING_BORROWR\x0einstrumentType\x12\x1c\n" +
+	"\rinstrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\finstrumentId\x12~\n" +
+	"\x0finstrument_type\x18\x02 \x01(\tBU\xbaHRrPR\x04SPOTR\tPERPETUALR\x06FUTURER\x06OPTIONR\x0fLENDING_DEPOSITR\x0eLENDING_BORROWR\x05COMBOR\x05INDEXR\x0einstrumentType\x12\x1c\n" +
 	"\x04name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12B\n" +
 	"\x06status\x18\x04 \x01(\x0e2 .cqc.markets.v1.InstrumentStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x120\n" +
 	"\rbase_asset_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\vbaseAssetId\x127\n" +
 	"\x0equote_asset_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\fquoteAssetId\x88\x01\x01\x12A\n" +
 	"\x13settlement_asset_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x02R\x11settlementAssetId\x88\x01\x01\x12K\n" +
-	"\rcontract_type\x18\b \x01(\x0e2\x1c.cqc.markets.v1.ContractTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\fcontractType\x123\n" +
-	"\rcontract_size\x18\t \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x03R\fcontractSize\x88\x01\x01\x12F\n" +
-	"\x16contract_size_asset_id\x18\n" +
-	" \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x04R\x13contractSizeAssetId\x88\x01\x01\x12?\n" +
-	"\x13contract_multiplier\x18\v \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x05R\x12contractMultiplier\x88\x01\x01\x12=\n" +
-	"\flisting_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vlistingTime\x12)\n" +
-	"\vprice_index\x18\r \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\n" +
-	"priceIndex\x124\n" +
+	"\rcontract_type\x18\b \x01(\x0e2\x1c.cqc.markets.v1.ContractTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\fcontractType\x12=\n" +
+	"\flisting_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vlistingTime\x124\n" +
 	"\x04spot\x18\x14 \x01(\v2\x1e.cqc.markets.v1.SpotInstrumentH\x00R\x04spot\x12<\n" +
 	"\tperpetual\x18\x15 \x01(\v2\x1c.cqc.markets.v1.PerpContractH\x00R\tperpetual\x128\n" +
 	"\x06future\x18\x16 \x01(\v2\x1e.cqc.markets.v1.FutureContractH\x00R\x06future\x126\n" +
 	"\x06option\x18\x17 \x01(\v2\x1c.cqc.markets.v1.OptionSeriesH\x00R\x06option\x12I\n" +
 	"\x0flending_deposit\x18\x18 \x01(\v2\x1e.cqc.markets.v1.LendingDepositH\x00R\x0elendingDeposit\x12F\n" +
-	"\x0elending_borrow\x18\x19 \x01(\v2\x1d.cqc.markets.v1.LendingBorrowH\x00R\rlendingBorrow\x12?\n" +
+	"\x0elending_borrow\x18\x19 \x01(\v2\x1d.cqc.markets.v1.LendingBorrowH\x00R\rlendingBorrow\x127\n" +
+	"\x05combo\x18\x1a \x01(\v2\x1f.cqc.markets.v1.ComboInstrumentH\x00R\x05combo\x127\n" +
+	"\x05index\x18\x1b \x01(\v2\x1f.cqc.markets.v1.IndexInstrumentH\x00R\x05index\x12?\n" +
 	"\rsource_record\x18\x1e \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12;\n" +
 	"\vcreate_time\x18\x1f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18  \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime:\xbd\x0e\xbaH\xb9\x0e\x1a\xc2\x04\n" +
-	"\x1finstrument.type_matches_subtype\x12\xaf\x01instrument_type must match the populated subtype (SPOT/spot, PERPETUAL/perpetual, FUTURE/future, OPTION/option, LENDING_DEPOSIT/lending_deposit, LENDING_BORROW/lending_borrow)\x1a\xec\x02this.instrument_type == 'SPOT' ? has(this.spot) : this.instrument_type == 'PERPETUAL' ? has(this.perpetual) : this.instrument_type == 'FUTURE' ? has(this.future) : this.instrument_type == 'OPTION' ? has(this.option) : this.instrument_type == 'LENDING_DEPOSIT' ? has(this.lending_deposit) : this.instrument_type == 'LENDING_BORROW' ? has(this.lending_borrow) : true\x1a\xb3\x01\n" +
-	"\x19instrument.quote_required\x12Mquote_asset_id is required for SPOT, PERPETUAL, FUTURE and OPTION instruments\x1aGthis.instrument_type.startsWith('LENDING_') || has(this.quote_asset_id)\x1a\xcd\x01\n" +
-	"\x1einstrument.settlement_required\x12Lsettlement_asset_id is required for PERPETUAL, FUTURE and OPTION instruments\x1a]!(this.instrument_type in ['PERPETUAL', 'FUTURE', 'OPTION']) || has(this.settlement_asset_id)\x1a\xb2\x01\n" +
-	"!instrument.contract_type_required\x12>contract_type is required for PERPETUAL and FUTURE instruments\x1aM!(this.instrument_type in ['PERPETUAL', 'FUTURE']) || this.contract_type != 0\x1a\x86\x02\n" +
-	"!instrument.contract_size_required\x12bcontract_size and contract_size_asset_id are required for PERPETUAL, FUTURE and OPTION instruments\x1a}!(this.instrument_type in ['PERPETUAL', 'FUTURE', 'OPTION']) || (has(this.contract_size) && has(this.contract_size_asset_id))\x1a\xd5\x01\n" +
+	"updateTime\x12\x1c\n" +
+	"\x04etag\x18! \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag:\x89\x0f\xbaH\x85\x0f\x1a\xc4\x05\n" +
+	"\x1finstrument.type_matches_subtype\x12\xc9\x01instrument_type must match the populated subtype (SPOT/spot, PERPETUAL/perpetual, FUTURE/future, OPTION/option, LENDING_DEPOSIT/lending_deposit, LENDING_BORROW/lending_borrow, COMBO/combo, INDEX/index)\x1a\xd4\x03this.instrument_type == 'SPOT' ? has(this.spot) : this.instrument_type == 'PERPETUAL' ? has(this.perpetual) : this.instrument_type == 'FUTURE' ? has(this.future) : this.instrument_type == 'OPTION' ? has(this.option) : this.instrument_type == 'LENDING_DEPOSIT' ? has(this.lending_deposit) : this.instrument_type == 'LENDING_BORROW' ? has(this.lending_borrow) : this.instrument_type == 'COMBO' ? has(this.combo) : this.instrument_type == 'INDEX' ? has(this.index) : true\x1a\xc1\x01\n" +
+	"\x19instrument.quote_required\x12[quote_asset_id is required for SPOT, PERPETUAL, FUTURE, OPTION, COMBO and INDEX instruments\x1aGthis.instrument_type.startsWith('LENDING_') || has(this.quote_asset_id)\x1a\xdd\x01\n" +
+	"\x1einstrument.settlement_required\x12Ssettlement_asset_id is required for PERPETUAL, FUTURE, OPTION and COMBO instruments\x1af!(this.instrument_type in ['PERPETUAL', 'FUTURE', 'OPTION', 'COMBO']) || has(this.settlement_asset_id)\x1a\xb2\x01\n" +
+	"!instrument.contract_type_required\x12>contract_type is required for PERPETUAL and FUTURE instruments\x1aM!(this.instrument_type in ['PERPETUAL', 'FUTURE']) || this.contract_type != 0\x1a\xb2\x01\n" +
+	"\x1dinstrument.combo_leg_not_self\x12>a combo's legs must be other instruments than the combo itself\x1aQ!has(this.combo) || this.combo.legs.all(l, l.instrument_id != this.instrument_id)\x1a\xd5\x01\n" +
 	"&instrument.future_expiry_after_listing\x12-future.expiry_time must be after listing_time\x1a|!has(this.future) || !has(this.listing_time) || !has(this.future.expiry_time) || this.future.expiry_time > this.listing_time\x1a\xd5\x01\n" +
 	"&instrument.option_expiry_after_listing\x12-option.expiry_time must be after listing_time\x1a|!has(this.option) || !has(this.listing_time) || !has(this.option.expiry_time) || this.option.expiry_time > this.listing_timeB\x10\n" +
 	"\asubtype\x12\x05\xbaH\x02\b\x01B\x11\n" +
 	"\x0f_quote_asset_idB\x16\n" +
-	"\x14_settlement_asset_idB\x10\n" +
-	"\x0e_contract_sizeB\x19\n" +
-	"\x17_contract_size_asset_idB\x16\n" +
-	"\x14_contract_multiplier\"\x10\n" +
-	"\x0eSpotInstrument\"\xfb\x01\n" +
-	"\vMarginAsset\x12'\n" +
-	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12)\n" +
-	"\x10margin_available\x18\x02 \x01(\bR\x0fmarginAvailable\x12(\n" +
-	"\ahaircut\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\ahaircut\x88\x01\x01\x12F\n" +
-	"\x17auto_exchange_threshold\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\x15autoExchangeThreshold\x88\x01\x01B\n" +
-	"\n" +
-	"\b_haircutB\x1a\n" +
-	"\x18_auto_exchange_threshold\"\xf8\x06\n" +
-	"\n" +
-	"MarginTier\x12\x1b\n" +
-	"\x04tier\x18\x01 \x01(\rB\a\xbaH\x04*\x02(\x01R\x04tier\x120\n" +
-	"\x0enotional_floor\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\rnotionalFloor\x121\n" +
-	"\fnotional_cap\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\vnotionalCap\x88\x01\x01\x12=\n" +
-	"\x11notional_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\x0fnotionalAssetId\x88\x01\x01\x121\n" +
-	"\fmax_leverage\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x02R\vmaxLeverage\x88\x01\x01\x12F\n" +
-	"\x17maintenance_margin_rate\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x15maintenanceMarginRate\x88\x01\x01\x12>\n" +
-	"\x13initial_margin_rate\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\x11initialMarginRate\x88\x01\x01\x12=\n" +
-	"\x12maintenance_amount\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x11maintenanceAmount\x88\x01\x01:\xab\x02\xbaH\xa7\x02\x1a\xa4\x02\n" +
-	"\x1bmargin_tier.floor_below_cap\x12)notional_floor must be below notional_cap\x1a\xd9\x01!(this.notional_cap.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.notional_floor.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.notional_cap) || double(this.notional_floor) < double(this.notional_cap))B\x0f\n" +
-	"\r_notional_capB\x14\n" +
-	"\x12_notional_asset_idB\x0f\n" +
-	"\r_max_leverageB\x1a\n" +
-	"\x18_maintenance_margin_rateB\x16\n" +
-	"\x14_initial_margin_rateB\x15\n" +
-	"\x13_maintenance_amount\"\xfe\x03\n" +
-	"\vMarginTerms\x121\n" +
-	"\fmax_leverage\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\vmaxLeverage\x88\x01\x01\x12G\n" +
-	"\fmargin_tiers\x18\x02 \x03(\v2\x1a.cqc.markets.v1.MarginTierB\b\xbaH\x05\x92\x01\x02\x10dR\vmarginTiers\x12>\n" +
-	"\x13initial_margin_rate\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x11initialMarginRate\x88\x01\x01\x12F\n" +
-	"\x17maintenance_margin_rate\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x15maintenanceMarginRate\x88\x01\x01\x12@\n" +
-	"\x14liquidation_fee_rate\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x12liquidationFeeRate\x88\x01\x01\x12K\n" +
-	"\rmargin_assets\x18\x06 \x03(\v2\x1b.cqc.markets.v1.MarginAssetB\t\xbaH\x06\x92\x01\x03\x10\xc8\x01R\fmarginAssetsB\x0f\n" +
-	"\r_max_leverageB\x16\n" +
-	"\x14_initial_margin_rateB\x1a\n" +
-	"\x18_maintenance_margin_rateB\x17\n" +
-	"\x15_liquidation_fee_rate\"\xa7\a\n" +
-	"\fPerpContract\x12N\n" +
-	"\x10funding_interval\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x0ffundingInterval\x128\n" +
-	"\x10funding_rate_cap\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x0efundingRateCap\x88\x01\x01\x12<\n" +
-	"\x12funding_rate_floor\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\x10fundingRateFloor\x88\x01\x01\x123\n" +
-	"\rinterest_rate\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\finterestRate\x88\x01\x01\x123\n" +
-	"\x06margin\x18\x05 \x01(\v2\x1b.cqc.markets.v1.MarginTermsR\x06margin\x12\x1f\n" +
-	"\vpre_listing\x18\x06 \x01(\bR\n" +
-	"preListing\x12A\n" +
-	"\x0edelisting_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rdelistingTime\x12K\n" +
-	"\x14pre_listing_end_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x11preListingEndTime:\xf5\x02\xbaH\xf1\x02\x1a\xee\x02\n" +
-	"%perp_contract.funding_floor_below_cap\x123funding_rate_floor must not exceed funding_rate_cap\x1a\x8f\x02!(this.funding_rate_cap.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.funding_rate_floor.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.funding_rate_floor) || !has(this.funding_rate_cap) || double(this.funding_rate_floor) <= double(this.funding_rate_cap))B\x13\n" +
-	"\x11_funding_rate_capB\x15\n" +
-	"\x13_funding_rate_floorB\x10\n" +
-	"\x0e_interest_rate\"\x9d\x05\n" +
+	"\x14_settlement_asset_id\"\x10\n" +
+	"\x0eSpotInstrument\"\x0e\n" +
+	"\fPerpContract\"\xd4\x03\n" +
 	"\x0eFutureContract\x12C\n" +
 	"\vexpiry_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"expiryTime\x12?\n" +
 	"\rdelivery_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fdeliveryTime\x12;\n" +
 	"\x05cycle\x18\x03 \x01(\x0e2\x1b.cqc.markets.v1.ExpiryCycleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05cycle\x12W\n" +
-	"\x11settlement_method\x18\x04 \x01(\x0e2 .cqc.markets.v1.SettlementMethodB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10settlementMethod\x12@\n" +
-	"\x17settlement_price_source\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x15settlementPriceSource\x12:\n" +
-	"\x11delivery_fee_rate\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\x0fdeliveryFeeRate\x88\x01\x01\x123\n" +
-	"\x06margin\x18\a \x01(\v2\x1b.cqc.markets.v1.MarginTermsR\x06margin:\xa5\x01\xbaH\xa1\x01\x1a\x9e\x01\n" +
-	"*future_contract.delivery_not_before_expiry\x12,delivery_time must not be before expiry_time\x1aB!has(this.delivery_time) || this.delivery_time >= this.expiry_timeB\x14\n" +
-	"\x12_delivery_fee_rate\"\xa2\x05\n" +
+	"\x11settlement_method\x18\x04 \x01(\x0e2 .cqc.markets.v1.SettlementMethodB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10settlementMethod:\xa5\x01\xbaH\xa1\x01\x1a\x9e\x01\n" +
+	"*future_contract.delivery_not_before_expiry\x12,delivery_time must not be before expiry_time\x1aB!has(this.delivery_time) || this.delivery_time >= this.expiry_time\"\x93\x01\n" +
+	"\bComboLeg\x121\n" +
+	"\rinstrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\finstrumentId\x12\x1f\n" +
+	"\x05ratio\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\x05ratio\x123\n" +
+	"\x04side\x18\x03 \x01(\x0e2\x13.cqc.venues.v1.SideB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04side\"\xa1\x03\n" +
+	"\x0fComboInstrument\x128\n" +
+	"\x04legs\x18\x01 \x03(\v2\x18.cqc.markets.v1.ComboLegB\n" +
+	"\xbaH\a\x92\x01\x04\b\x02\x10\x10R\x04legs\x127\n" +
+	"\bstrategy\x18\x02 \x01(\tB\x1b\xbaH\x18r\x162\x14^([a-z0-9_]{1,64})?$R\bstrategy\x12;\n" +
+	"\vexpiry_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expiryTime\x12;\n" +
+	"\x05cycle\x18\x04 \x01(\x0e2\x1b.cqc.markets.v1.ExpiryCycleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05cycle:\xa0\x01\xbaH\x9c\x01\x1a\x99\x01\n" +
+	"\x1ecombo_instrument.legs_distinct\x12(each leg instrument may appear only once\x1aMthis.legs.all(a, this.legs.exists_one(b, b.instrument_id == a.instrument_id))\"\xdc\x01\n" +
+	"\x10IndexConstituent\x12.\n" +
+	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x88\x01\x01\x12*\n" +
+	"\vsource_name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
+	"sourceName\x12&\n" +
+	"\x06weight\x18\x03 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x01R\x06weight\x88\x01\x01\x12+\n" +
+	"\fvenue_symbol\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vvenueSymbolB\f\n" +
+	"\n" +
+	"_market_idB\t\n" +
+	"\a_weight\"\xfe\x02\n" +
+	"\x0fIndexInstrument\x12>\n" +
+	"\bprovider\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\bprovider\x124\n" +
+	"\x10venue_index_name\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0evenueIndexName\x12N\n" +
+	"\fconstituents\x18\x03 \x03(\v2 .cqc.markets.v1.IndexConstituentB\b\xbaH\x05\x92\x01\x02\x10dR\fconstituents\x129\n" +
+	"\x0fmethodology_url\x18\x04 \x01(\tB\v\xbaH\br\x06\x18\x80\x10\x88\x01\x01H\x00R\x0emethodologyUrl\x88\x01\x01\x12V\n" +
+	"\x14calculation_interval\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x13calculationIntervalB\x12\n" +
+	"\x10_methodology_url\"\xa2\x05\n" +
 	"\fOptionSeries\x121\n" +
 	"\voption_type\x18\x01 \x01(\tB\x10\xbaH\rr\vR\x04CALLR\x03PUTR\n" +
 	"optionType\x12@\n" +
@@ -2175,21 +2569,32 @@ const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"series_key\x18\n" +
 	" \x01(\tB\a\xbaH\x04r\x02\x18@R\tseriesKey\x12;\n" +
 	"\x05cycle\x18\v \x01(\x0e2\x1b.cqc.markets.v1.ExpiryCycleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05cycleB\x1b\n" +
-	"\x19_underlying_instrument_id\"\xec\x04\n" +
+	"\x19_underlying_instrument_id\"\xff\x03\n" +
+	"\tRateCurve\x12+\n" +
+	"\tbase_rate\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\bbaseRate\x88\x01\x01\x12\"\n" +
+	"\x04kink\x18\x02 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x01R\x04kink\x88\x01\x01\x128\n" +
+	"\x10slope_below_kink\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x0eslopeBelowKink\x88\x01\x01\x128\n" +
+	"\x10slope_above_kink\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x0eslopeAboveKink\x88\x01\x01\x12V\n" +
+	"\x10slope_convention\x18\x05 \x01(\x0e2\x1f.cqc.markets.v1.SlopeConventionB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x0fslopeConvention\x12G\n" +
+	"\vrate_period\x18\x06 \x01(\x0e2\x1a.cqc.markets.v1.RatePeriodB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\n" +
+	"ratePeriod\x126\n" +
+	"\x10periods_per_year\x18\a \x01(\x04B\a\xbaH\x042\x02 \x00H\x04R\x0eperiodsPerYear\x88\x01\x01B\f\n" +
+	"\n" +
+	"_base_rateB\a\n" +
+	"\x05_kinkB\x13\n" +
+	"\x11_slope_below_kinkB\x13\n" +
+	"\x11_slope_above_kinkB\x13\n" +
+	"\x11_periods_per_year\"\xf1\x02\n" +
 	"\x14InterestRateStrategy\x123\n" +
-	"\x10strategy_address\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0fstrategyAddress\x12I\n" +
-	"\x19base_variable_borrow_rate\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\x16baseVariableBorrowRate\x88\x01\x01\x12@\n" +
-	"\x14variable_rate_slope1\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x12variableRateSlope1\x88\x01\x01\x12@\n" +
-	"\x14variable_rate_slope2\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x12variableRateSlope2\x88\x01\x01\x12>\n" +
-	"\x13optimal_usage_ratio\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x11optimalUsageRatio\x88\x01\x01\x12<\n" +
-	"\x12stable_rate_slope1\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\x10stableRateSlope1\x88\x01\x01\x12<\n" +
-	"\x12stable_rate_slope2\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x10stableRateSlope2\x88\x01\x01B\x1c\n" +
-	"\x1a_base_variable_borrow_rateB\x17\n" +
-	"\x15_variable_rate_slope1B\x17\n" +
-	"\x15_variable_rate_slope2B\x16\n" +
-	"\x14_optimal_usage_ratioB\x15\n" +
+	"\x10strategy_address\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0fstrategyAddress\x12<\n" +
+	"\fborrow_curve\x18\x02 \x01(\v2\x19.cqc.markets.v1.RateCurveR\vborrowCurve\x12<\n" +
+	"\fsupply_curve\x18\x03 \x01(\v2\x19.cqc.markets.v1.RateCurveR\vsupplyCurve\x12<\n" +
+	"\x12stable_rate_slope1\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\x10stableRateSlope1\x88\x01\x01\x12<\n" +
+	"\x12stable_rate_slope2\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x10stableRateSlope2\x88\x01\x01B\x15\n" +
 	"\x13_stable_rate_slope1B\x15\n" +
-	"\x13_stable_rate_slope2\"\xb1\x03\n" +
+	"\x13_stable_rate_slope2\"\x8d\x05\n" +
 	"\x13LendingReserveFlags\x12\x16\n" +
 	"\x06active\x18\x01 \x01(\bR\x06active\x12\x16\n" +
 	"\x06frozen\x18\x02 \x01(\bR\x06frozen\x12\x16\n" +
@@ -2201,18 +2606,49 @@ const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"\x17borrowable_in_isolation\x18\b \x01(\bR\x15borrowableInIsolation\x12)\n" +
 	"\x10siloed_borrowing\x18\t \x01(\bR\x0fsiloedBorrowing\x12,\n" +
 	"\x12flash_loan_enabled\x18\n" +
-	" \x01(\bR\x10flashLoanEnabled\"\xb7\x02\n" +
+	" \x01(\bR\x10flashLoanEnabled\x12#\n" +
+	"\rsupply_paused\x18\v \x01(\bR\fsupplyPaused\x12'\n" +
+	"\x0fwithdraw_paused\x18\f \x01(\bR\x0ewithdrawPaused\x12'\n" +
+	"\x0ftransfer_paused\x18\r \x01(\bR\x0etransferPaused\x12-\n" +
+	"\x12liquidation_paused\x18\x0e \x01(\bR\x11liquidationPaused\x124\n" +
+	"\x16collateral_sale_paused\x18\x0f \x01(\bR\x14collateralSalePaused\"\x85\x05\n" +
 	"\rEModeCategory\x12+\n" +
 	"\vcategory_id\x18\x01 \x01(\rB\n" +
 	"\xbaH\a*\x05\x18\xff\x01(\x01R\n" +
 	"categoryId\x12\x1d\n" +
 	"\x05label\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x05label\x12 \n" +
-	"\x03ltv\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\x03ltv\x88\x01\x01\x12C\n" +
-	"\x15liquidation_threshold\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x14liquidationThreshold\x88\x01\x01\x12;\n" +
-	"\x11liquidation_bonus\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x10liquidationBonus\x88\x01\x01B\x06\n" +
+	"\x03ltv\x18\x03 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x00R\x03ltv\x88\x01\x01\x12C\n" +
+	"\x15liquidation_threshold\x18\x04 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x01R\x14liquidationThreshold\x88\x01\x01\x12;\n" +
+	"\x11liquidation_bonus\x18\x05 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x02R\x10liquidationBonus\x88\x01\x01:\xcb\x02\xbaH\xc7\x02\x1a\xc4\x02\n" +
+	"#emode_category.ltv_within_threshold\x12)ltv must not exceed liquidation_threshold\x1a\xf1\x01!(this.liquidation_threshold.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.ltv.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.ltv) || !has(this.liquidation_threshold) || double(this.ltv) <= double(this.liquidation_threshold))B\x06\n" +
 	"\x04_ltvB\x18\n" +
 	"\x16_liquidation_thresholdB\x14\n" +
-	"\x12_liquidation_bonus\"\xaa\b\n" +
+	"\x12_liquidation_bonus\"\xed\a\n" +
+	"\x0eRewardEmission\x12>\n" +
+	"\x14reward_deployment_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\x12rewardDeploymentId\x123\n" +
+	"\remission_rate\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\femissionRate\x88\x01\x01\x12E\n" +
+	"\vrate_period\x18\x03 \x01(\x0e2\x1a.cqc.markets.v1.RatePeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\n" +
+	"ratePeriod\x12 \n" +
+	"\x03apr\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x03apr\x88\x01\x01\x12'\n" +
+	"\amax_apr\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x06maxApr\x88\x01\x01\x123\n" +
+	"\rprojected_apr\x18\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\fprojectedApr\x88\x01\x01\x12:\n" +
+	"\x11projected_max_apr\x18\v \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\x0fprojectedMaxApr\x88\x01\x01\x129\n" +
+	"\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12/\n" +
+	"\vmin_balance\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\n" +
+	"minBalance\x88\x01\x01\x129\n" +
+	"\x13distributor_address\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x12distributorAddress:\xa6\x02\xbaH\xa2\x02\x1a\x87\x01\n" +
+	"\x1freward_emission.rate_has_period\x121rate_period is required when emission_rate is set\x1a1!has(this.emission_rate) || this.rate_period != 0\x1a\x95\x01\n" +
+	"\x1freward_emission.end_after_start\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_timeB\x10\n" +
+	"\x0e_emission_rateB\x06\n" +
+	"\x04_aprB\n" +
+	"\n" +
+	"\b_max_aprB\x10\n" +
+	"\x0e_projected_aprB\x14\n" +
+	"\x12_projected_max_aprB\x0e\n" +
+	"\f_min_balance\"\xd8\r\n" +
 	"\x0eLendingReserve\x12=\n" +
 	"\bprotocol\x18\x01 \x01(\tB!\xbaH\x1er\x1c2\x1a^[a-z0-9][a-z0-9.-]{1,63}$R\bprotocol\x12)\n" +
 	"\vmarket_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\n" +
@@ -2222,35 +2658,50 @@ const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vpoolAddress\x12F\n" +
 	"\x18underlying_deployment_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\x16underlyingDeploymentId\x12I\n" +
 	"\rrate_strategy\x18\x06 \x01(\v2$.cqc.markets.v1.InterestRateStrategyR\frateStrategy\x12 \n" +
-	"\x03ltv\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\x03ltv\x88\x01\x01\x12C\n" +
-	"\x15liquidation_threshold\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x14liquidationThreshold\x88\x01\x01\x12;\n" +
-	"\x11liquidation_bonus\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x10liquidationBonus\x88\x01\x01\x125\n" +
+	"\x03ltv\x18\a \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x00R\x03ltv\x88\x01\x01\x12C\n" +
+	"\x15liquidation_threshold\x18\b \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x01R\x14liquidationThreshold\x88\x01\x01\x12;\n" +
+	"\x11liquidation_bonus\x18\t \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x02R\x10liquidationBonus\x88\x01\x01\x12?\n" +
+	"\x13liquidation_penalty\x18\x12 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x03R\x12liquidationPenalty\x88\x01\x01\x12U\n" +
+	"\x1fcollateral_sale_discount_factor\x18\x13 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x04R\x1ccollateralSaleDiscountFactor\x88\x01\x01\x125\n" +
 	"\x0ereserve_factor\x18\n" +
-	" \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\rreserveFactor\x88\x01\x01\x12-\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x05R\rreserveFactor\x88\x01\x01\x127\n" +
+	"\x0ftarget_reserves\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\x0etargetReserves\x88\x01\x01\x12-\n" +
 	"\n" +
-	"supply_cap\x18\v \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\tsupplyCap\x88\x01\x01\x12-\n" +
+	"min_borrow\x18\x15 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\tminBorrow\x88\x01\x01\x12-\n" +
 	"\n" +
-	"borrow_cap\x18\f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\tborrowCap\x88\x01\x01\x121\n" +
-	"\fdebt_ceiling\x18\r \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\vdebtCeiling\x88\x01\x01\x12A\n" +
+	"supply_cap\x18\v \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\bR\tsupplyCap\x88\x01\x01\x12-\n" +
+	"\n" +
+	"borrow_cap\x18\f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\tR\tborrowCap\x88\x01\x01\x121\n" +
+	"\fdebt_ceiling\x18\r \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\n" +
+	"R\vdebtCeiling\x88\x01\x01\x12A\n" +
 	"\x05flags\x18\x0e \x01(\v2#.cqc.markets.v1.LendingReserveFlagsB\x06\xbaH\x03\xc8\x01\x01R\x05flags\x12D\n" +
 	"\x0eemode_category\x18\x0f \x01(\v2\x1d.cqc.markets.v1.EModeCategoryR\remodeCategory\x12/\n" +
 	"\x0eoracle_address\x18\x10 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\roracleAddress\x12#\n" +
-	"\bdecimals\x18\x11 \x01(\rB\a\xbaH\x04*\x02\x18$R\bdecimalsB\x06\n" +
+	"\bdecimals\x18\x11 \x01(\rB\a\xbaH\x04*\x02\x18$R\bdecimals:\xcc\x02\xbaH\xc8\x02\x1a\xc5\x02\n" +
+	"$lending_reserve.ltv_within_threshold\x12)ltv must not exceed liquidation_threshold\x1a\xf1\x01!(this.liquidation_threshold.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.ltv.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.ltv) || !has(this.liquidation_threshold) || double(this.ltv) <= double(this.liquidation_threshold))B\x06\n" +
 	"\x04_ltvB\x18\n" +
 	"\x16_liquidation_thresholdB\x14\n" +
-	"\x12_liquidation_bonusB\x11\n" +
-	"\x0f_reserve_factorB\r\n" +
+	"\x12_liquidation_bonusB\x16\n" +
+	"\x14_liquidation_penaltyB\"\n" +
+	" _collateral_sale_discount_factorB\x11\n" +
+	"\x0f_reserve_factorB\x12\n" +
+	"\x10_target_reservesB\r\n" +
+	"\v_min_borrowB\r\n" +
 	"\v_supply_capB\r\n" +
 	"\v_borrow_capB\x0f\n" +
-	"\r_debt_ceiling\"\x9f\x01\n" +
+	"\r_debt_ceiling\"\x88\x02\n" +
 	"\x0eLendingDeposit\x12@\n" +
-	"\areserve\x18\x01 \x01(\v2\x1e.cqc.markets.v1.LendingReserveB\x06\xbaH\x03\xc8\x01\x01R\areserve\x12K\n" +
-	"\x1breceipt_token_deployment_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\x18receiptTokenDeploymentId\"\xe2\x01\n" +
+	"\areserve\x18\x01 \x01(\v2\x1e.cqc.markets.v1.LendingReserveB\x06\xbaH\x03\xc8\x01\x01R\areserve\x12P\n" +
+	"\x1breceipt_token_deployment_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depH\x00R\x18receiptTokenDeploymentId\x88\x01\x01\x12B\n" +
+	"\arewards\x18\x03 \x03(\v2\x1e.cqc.markets.v1.RewardEmissionB\b\xbaH\x05\x92\x01\x02\x10\x14R\arewardsB\x1e\n" +
+	"\x1c_receipt_token_deployment_id\"\xc8\x02\n" +
 	"\rLendingBorrow\x12@\n" +
 	"\areserve\x18\x01 \x01(\v2\x1e.cqc.markets.v1.LendingReserveB\x06\xbaH\x03\xc8\x01\x01R\areserve\x12H\n" +
 	"\trate_mode\x18\x02 \x01(\x0e2\x1f.cqc.markets.v1.LendingRateModeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\brateMode\x12E\n" +
-	"\x18debt_token_deployment_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\x15debtTokenDeploymentId*|\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\brateMode\x12J\n" +
+	"\x18debt_token_deployment_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depH\x00R\x15debtTokenDeploymentId\x88\x01\x01\x12B\n" +
+	"\arewards\x18\x04 \x03(\v2\x1e.cqc.markets.v1.RewardEmissionB\b\xbaH\x05\x92\x01\x02\x10\x14R\arewardsB\x1b\n" +
+	"\x19_debt_token_deployment_id*|\n" +
 	"\fContractType\x12\x1d\n" +
 	"\x19CONTRACT_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CONTRACT_TYPE_LINEAR\x10\x01\x12\x19\n" +
@@ -2280,7 +2731,18 @@ const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"\x0fLendingRateMode\x12!\n" +
 	"\x1dLENDING_RATE_MODE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aLENDING_RATE_MODE_VARIABLE\x10\x01\x12\x1c\n" +
-	"\x18LENDING_RATE_MODE_STABLE\x10\x02By\n" +
+	"\x18LENDING_RATE_MODE_STABLE\x10\x02*\x83\x01\n" +
+	"\n" +
+	"RatePeriod\x12\x1b\n" +
+	"\x17RATE_PERIOD_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12RATE_PERIOD_SECOND\x10\x01\x12\x15\n" +
+	"\x11RATE_PERIOD_BLOCK\x10\x02\x12\x13\n" +
+	"\x0fRATE_PERIOD_DAY\x10\x03\x12\x14\n" +
+	"\x10RATE_PERIOD_YEAR\x10\x04*\x82\x01\n" +
+	"\x0fSlopeConvention\x12 \n" +
+	"\x1cSLOPE_CONVENTION_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eSLOPE_CONVENTION_SEGMENT_TOTAL\x10\x01\x12)\n" +
+	"%SLOPE_CONVENTION_PER_UNIT_UTILIZATION\x10\x02By\n" +
 	"\x1ecom.cryptoquant.cqc.markets.v1B\x0fInstrumentProtoP\x01ZDgithub.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1;marketsv1b\x06proto3"
 
 var (
@@ -2295,70 +2757,86 @@ func file_cqc_markets_v1_instrument_proto_rawDescGZIP() []byte {
 	return file_cqc_markets_v1_instrument_proto_rawDescData
 }
 
-var file_cqc_markets_v1_instrument_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_cqc_markets_v1_instrument_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_cqc_markets_v1_instrument_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_cqc_markets_v1_instrument_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_cqc_markets_v1_instrument_proto_goTypes = []any{
 	(ContractType)(0),             // 0: cqc.markets.v1.ContractType
 	(InstrumentStatus)(0),         // 1: cqc.markets.v1.InstrumentStatus
 	(ExpiryCycle)(0),              // 2: cqc.markets.v1.ExpiryCycle
 	(SettlementMethod)(0),         // 3: cqc.markets.v1.SettlementMethod
 	(LendingRateMode)(0),          // 4: cqc.markets.v1.LendingRateMode
-	(*Instrument)(nil),            // 5: cqc.markets.v1.Instrument
-	(*SpotInstrument)(nil),        // 6: cqc.markets.v1.SpotInstrument
-	(*MarginAsset)(nil),           // 7: cqc.markets.v1.MarginAsset
-	(*MarginTier)(nil),            // 8: cqc.markets.v1.MarginTier
-	(*MarginTerms)(nil),           // 9: cqc.markets.v1.MarginTerms
-	(*PerpContract)(nil),          // 10: cqc.markets.v1.PerpContract
-	(*FutureContract)(nil),        // 11: cqc.markets.v1.FutureContract
-	(*OptionSeries)(nil),          // 12: cqc.markets.v1.OptionSeries
-	(*InterestRateStrategy)(nil),  // 13: cqc.markets.v1.InterestRateStrategy
-	(*LendingReserveFlags)(nil),   // 14: cqc.markets.v1.LendingReserveFlags
-	(*EModeCategory)(nil),         // 15: cqc.markets.v1.EModeCategory
-	(*LendingReserve)(nil),        // 16: cqc.markets.v1.LendingReserve
-	(*LendingDeposit)(nil),        // 17: cqc.markets.v1.LendingDeposit
-	(*LendingBorrow)(nil),         // 18: cqc.markets.v1.LendingBorrow
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(*v1.SourceRecord)(nil),       // 20: cqc.types.v1.SourceRecord
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(RatePeriod)(0),               // 5: cqc.markets.v1.RatePeriod
+	(SlopeConvention)(0),          // 6: cqc.markets.v1.SlopeConvention
+	(*Instrument)(nil),            // 7: cqc.markets.v1.Instrument
+	(*SpotInstrument)(nil),        // 8: cqc.markets.v1.SpotInstrument
+	(*PerpContract)(nil),          // 9: cqc.markets.v1.PerpContract
+	(*FutureContract)(nil),        // 10: cqc.markets.v1.FutureContract
+	(*ComboLeg)(nil),              // 11: cqc.markets.v1.ComboLeg
+	(*ComboInstrument)(nil),       // 12: cqc.markets.v1.ComboInstrument
+	(*IndexConstituent)(nil),      // 13: cqc.markets.v1.IndexConstituent
+	(*IndexInstrument)(nil),       // 14: cqc.markets.v1.IndexInstrument
+	(*OptionSeries)(nil),          // 15: cqc.markets.v1.OptionSeries
+	(*RateCurve)(nil),             // 16: cqc.markets.v1.RateCurve
+	(*InterestRateStrategy)(nil),  // 17: cqc.markets.v1.InterestRateStrategy
+	(*LendingReserveFlags)(nil),   // 18: cqc.markets.v1.LendingReserveFlags
+	(*EModeCategory)(nil),         // 19: cqc.markets.v1.EModeCategory
+	(*RewardEmission)(nil),        // 20: cqc.markets.v1.RewardEmission
+	(*LendingReserve)(nil),        // 21: cqc.markets.v1.LendingReserve
+	(*LendingDeposit)(nil),        // 22: cqc.markets.v1.LendingDeposit
+	(*LendingBorrow)(nil),         // 23: cqc.markets.v1.LendingBorrow
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*v1.SourceRecord)(nil),       // 25: cqc.types.v1.SourceRecord
+	(v11.Side)(0),                 // 26: cqc.venues.v1.Side
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
 }
 var file_cqc_markets_v1_instrument_proto_depIdxs = []int32{
 	1,  // 0: cqc.markets.v1.Instrument.status:type_name -> cqc.markets.v1.InstrumentStatus
 	0,  // 1: cqc.markets.v1.Instrument.contract_type:type_name -> cqc.markets.v1.ContractType
-	19, // 2: cqc.markets.v1.Instrument.listing_time:type_name -> google.protobuf.Timestamp
-	6,  // 3: cqc.markets.v1.Instrument.spot:type_name -> cqc.markets.v1.SpotInstrument
-	10, // 4: cqc.markets.v1.Instrument.perpetual:type_name -> cqc.markets.v1.PerpContract
-	11, // 5: cqc.markets.v1.Instrument.future:type_name -> cqc.markets.v1.FutureContract
-	12, // 6: cqc.markets.v1.Instrument.option:type_name -> cqc.markets.v1.OptionSeries
-	17, // 7: cqc.markets.v1.Instrument.lending_deposit:type_name -> cqc.markets.v1.LendingDeposit
-	18, // 8: cqc.markets.v1.Instrument.lending_borrow:type_name -> cqc.markets.v1.LendingBorrow
-	20, // 9: cqc.markets.v1.Instrument.source_record:type_name -> cqc.types.v1.SourceRecord
-	19, // 10: cqc.markets.v1.Instrument.create_time:type_name -> google.protobuf.Timestamp
-	19, // 11: cqc.markets.v1.Instrument.update_time:type_name -> google.protobuf.Timestamp
-	8,  // 12: cqc.markets.v1.MarginTerms.margin_tiers:type_name -> cqc.markets.v1.MarginTier
-	7,  // 13: cqc.markets.v1.MarginTerms.margin_assets:type_name -> cqc.markets.v1.MarginAsset
-	21, // 14: cqc.markets.v1.PerpContract.funding_interval:type_name -> google.protobuf.Duration
-	9,  // 15: cqc.markets.v1.PerpContract.margin:type_name -> cqc.markets.v1.MarginTerms
-	19, // 16: cqc.markets.v1.PerpContract.delisting_time:type_name -> google.protobuf.Timestamp
-	19, // 17: cqc.markets.v1.PerpContract.pre_listing_end_time:type_name -> google.protobuf.Timestamp
-	19, // 18: cqc.markets.v1.FutureContract.expiry_time:type_name -> google.protobuf.Timestamp
-	19, // 19: cqc.markets.v1.FutureContract.delivery_time:type_name -> google.protobuf.Timestamp
-	2,  // 20: cqc.markets.v1.FutureContract.cycle:type_name -> cqc.markets.v1.ExpiryCycle
-	3,  // 21: cqc.markets.v1.FutureContract.settlement_method:type_name -> cqc.markets.v1.SettlementMethod
-	9,  // 22: cqc.markets.v1.FutureContract.margin:type_name -> cqc.markets.v1.MarginTerms
-	19, // 23: cqc.markets.v1.OptionSeries.expiry_time:type_name -> google.protobuf.Timestamp
-	3,  // 24: cqc.markets.v1.OptionSeries.settlement_method:type_name -> cqc.markets.v1.SettlementMethod
-	2,  // 25: cqc.markets.v1.OptionSeries.cycle:type_name -> cqc.markets.v1.ExpiryCycle
-	13, // 26: cqc.markets.v1.LendingReserve.rate_strategy:type_name -> cqc.markets.v1.InterestRateStrategy
-	14, // 27: cqc.markets.v1.LendingReserve.flags:type_name -> cqc.markets.v1.LendingReserveFlags
-	15, // 28: cqc.markets.v1.LendingReserve.emode_category:type_name -> cqc.markets.v1.EModeCategory
-	16, // 29: cqc.markets.v1.LendingDeposit.reserve:type_name -> cqc.markets.v1.LendingReserve
-	16, // 30: cqc.markets.v1.LendingBorrow.reserve:type_name -> cqc.markets.v1.LendingReserve
-	4,  // 31: cqc.markets.v1.LendingBorrow.rate_mode:type_name -> cqc.markets.v1.LendingRateMode
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	24, // 2: cqc.markets.v1.Instrument.listing_time:type_name -> google.protobuf.Timestamp
+	8,  // 3: cqc.markets.v1.Instrument.spot:type_name -> cqc.markets.v1.SpotInstrument
+	9,  // 4: cqc.markets.v1.Instrument.perpetual:type_name -> cqc.markets.v1.PerpContract
+	10, // 5: cqc.markets.v1.Instrument.future:type_name -> cqc.markets.v1.FutureContract
+	15, // 6: cqc.markets.v1.Instrument.option:type_name -> cqc.markets.v1.OptionSeries
+	22, // 7: cqc.markets.v1.Instrument.lending_deposit:type_name -> cqc.markets.v1.LendingDeposit
+	23, // 8: cqc.markets.v1.Instrument.lending_borrow:type_name -> cqc.markets.v1.LendingBorrow
+	12, // 9: cqc.markets.v1.Instrument.combo:type_name -> cqc.markets.v1.ComboInstrument
+	14, // 10: cqc.markets.v1.Instrument.index:type_name -> cqc.markets.v1.IndexInstrument
+	25, // 11: cqc.markets.v1.Instrument.source_record:type_name -> cqc.types.v1.SourceRecord
+	24, // 12: cqc.markets.v1.Instrument.create_time:type_name -> google.protobuf.Timestamp
+	24, // 13: cqc.markets.v1.Instrument.update_time:type_name -> google.protobuf.Timestamp
+	24, // 14: cqc.markets.v1.FutureContract.expiry_time:type_name -> google.protobuf.Timestamp
+	24, // 15: cqc.markets.v1.FutureContract.delivery_time:type_name -> google.protobuf.Timestamp
+	2,  // 16: cqc.markets.v1.FutureContract.cycle:type_name -> cqc.markets.v1.ExpiryCycle
+	3,  // 17: cqc.markets.v1.FutureContract.settlement_method:type_name -> cqc.markets.v1.SettlementMethod
+	26, // 18: cqc.markets.v1.ComboLeg.side:type_name -> cqc.venues.v1.Side
+	11, // 19: cqc.markets.v1.ComboInstrument.legs:type_name -> cqc.markets.v1.ComboLeg
+	24, // 20: cqc.markets.v1.ComboInstrument.expiry_time:type_name -> google.protobuf.Timestamp
+	2,  // 21: cqc.markets.v1.ComboInstrument.cycle:type_name -> cqc.markets.v1.ExpiryCycle
+	13, // 22: cqc.markets.v1.IndexInstrument.constituents:type_name -> cqc.markets.v1.IndexConstituent
+	27, // 23: cqc.markets.v1.IndexInstrument.calculation_interval:type_name -> google.protobuf.Duration
+	24, // 24: cqc.markets.v1.OptionSeries.expiry_time:type_name -> google.protobuf.Timestamp
+	3,  // 25: cqc.markets.v1.OptionSeries.settlement_method:type_name -> cqc.markets.v1.SettlementMethod
+	2,  // 26: cqc.markets.v1.OptionSeries.cycle:type_name -> cqc.markets.v1.ExpiryCycle
+	6,  // 27: cqc.markets.v1.RateCurve.slope_convention:type_name -> cqc.markets.v1.SlopeConvention
+	5,  // 28: cqc.markets.v1.RateCurve.rate_period:type_name -> cqc.markets.v1.RatePeriod
+	16, // 29: cqc.markets.v1.InterestRateStrategy.borrow_curve:type_name -> cqc.markets.v1.RateCurve
+	16, // 30: cqc.markets.v1.InterestRateStrategy.supply_curve:type_name -> cqc.markets.v1.RateCurve
+	5,  // 31: cqc.markets.v1.RewardEmission.rate_period:type_name -> cqc.markets.v1.RatePeriod
+	24, // 32: cqc.markets.v1.RewardEmission.start_time:type_name -> google.protobuf.Timestamp
+	24, // 33: cqc.markets.v1.RewardEmission.end_time:type_name -> google.protobuf.Timestamp
+	17, // 34: cqc.markets.v1.LendingReserve.rate_strategy:type_name -> cqc.markets.v1.InterestRateStrategy
+	18, // 35: cqc.markets.v1.LendingReserve.flags:type_name -> cqc.markets.v1.LendingReserveFlags
+	19, // 36: cqc.markets.v1.LendingReserve.emode_category:type_name -> cqc.markets.v1.EModeCategory
+	21, // 37: cqc.markets.v1.LendingDeposit.reserve:type_name -> cqc.markets.v1.LendingReserve
+	20, // 38: cqc.markets.v1.LendingDeposit.rewards:type_name -> cqc.markets.v1.RewardEmission
+	21, // 39: cqc.markets.v1.LendingBorrow.reserve:type_name -> cqc.markets.v1.LendingReserve
+	4,  // 40: cqc.markets.v1.LendingBorrow.rate_mode:type_name -> cqc.markets.v1.LendingRateMode
+	20, // 41: cqc.markets.v1.LendingBorrow.rewards:type_name -> cqc.markets.v1.RewardEmission
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_cqc_markets_v1_instrument_proto_init() }
@@ -2373,23 +2851,26 @@ func file_cqc_markets_v1_instrument_proto_init() {
 		(*Instrument_Option)(nil),
 		(*Instrument_LendingDeposit)(nil),
 		(*Instrument_LendingBorrow)(nil),
+		(*Instrument_Combo)(nil),
+		(*Instrument_Index)(nil),
 	}
-	file_cqc_markets_v1_instrument_proto_msgTypes[2].OneofWrappers = []any{}
-	file_cqc_markets_v1_instrument_proto_msgTypes[3].OneofWrappers = []any{}
-	file_cqc_markets_v1_instrument_proto_msgTypes[4].OneofWrappers = []any{}
-	file_cqc_markets_v1_instrument_proto_msgTypes[5].OneofWrappers = []any{}
 	file_cqc_markets_v1_instrument_proto_msgTypes[6].OneofWrappers = []any{}
 	file_cqc_markets_v1_instrument_proto_msgTypes[7].OneofWrappers = []any{}
 	file_cqc_markets_v1_instrument_proto_msgTypes[8].OneofWrappers = []any{}
+	file_cqc_markets_v1_instrument_proto_msgTypes[9].OneofWrappers = []any{}
 	file_cqc_markets_v1_instrument_proto_msgTypes[10].OneofWrappers = []any{}
-	file_cqc_markets_v1_instrument_proto_msgTypes[11].OneofWrappers = []any{}
+	file_cqc_markets_v1_instrument_proto_msgTypes[12].OneofWrappers = []any{}
+	file_cqc_markets_v1_instrument_proto_msgTypes[13].OneofWrappers = []any{}
+	file_cqc_markets_v1_instrument_proto_msgTypes[14].OneofWrappers = []any{}
+	file_cqc_markets_v1_instrument_proto_msgTypes[15].OneofWrappers = []any{}
+	file_cqc_markets_v1_instrument_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_markets_v1_instrument_proto_rawDesc), len(file_cqc_markets_v1_instrument_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   14,
+			NumEnums:      7,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -197,7 +197,8 @@ type MarketDepth struct {
 	// market_id is the market whose book is measured ("mkt_" + ULID). Required.
 	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
 	// reference_price is the price the bands are centred on, in the market's quote asset per unit of base
-	// (usually the mid). Positive decimal string. Required.
+	// (usually the mid). Signed decimal string (validation accepts any sign; see
+	// Market.negative_prices_allowed). Required.
 	ReferencePrice string `protobuf:"bytes,2,opt,name=reference_price,json=referencePrice,proto3" json:"reference_price,omitempty"`
 	// reference_price_type is which price reference_price is: MID (default practice), LAST, MARK or INDEX.
 	// Required.
@@ -746,6 +747,273 @@ func (x *LiquidityMetrics) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
+// AssetMarketData is an aggregator's market summary of one ASSET across all the venues it tracks, not of
+// one market: reference price, 24 h change and range, total volume, market capitalisation, fully diluted
+// valuation and rank (CoinGecko /coins/markets, CoinMarketCap /v1/cryptocurrency/listings/latest quote,
+// DefiLlama coins and protocols). Keyed by asset_id and source: each aggregator publishes its own numbers.
+// Every statistic is optional: unset means the source does not publish it (never "0").
+type AssetMarketData struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_id is the asset summarised ("ast_" + ULID). Required.
+	AssetId string `protobuf:"bytes,1,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
+	// source names the aggregator: "coingecko", "coinmarketcap", "defillama". Lower-case [a-z0-9._-], 2 to
+	// 64 characters. Required.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// quote_asset_id is the asset every price, volume and capitalisation below is expressed in (USD for
+	// CoinGecko vs_currency=usd and CoinMarketCap convert=USD). Required.
+	QuoteAssetId string `protobuf:"bytes,3,opt,name=quote_asset_id,json=quoteAssetId,proto3" json:"quote_asset_id,omitempty"`
+	// price is the aggregator's reference price of one whole unit of the asset (CoinGecko current_price,
+	// CoinMarketCap quote.USD.price, DefiLlama coins price). Non-negative: unlike a market's price (see
+	// Market.negative_prices_allowed), the value of holding an asset cannot be below zero.
+	Price *string `protobuf:"bytes,4,opt,name=price,proto3,oneof" json:"price,omitempty"`
+	// price_change_24h is the absolute price change over the last 24 h (CoinGecko price_change_24h). Signed.
+	PriceChange_24H *string `protobuf:"bytes,5,opt,name=price_change_24h,json=priceChange24h,proto3,oneof" json:"price_change_24h,omitempty"`
+	// price_change_rate_24h is the 24 h price change as a signed fraction (CoinGecko
+	// price_change_percentage_24h and CoinMarketCap percent_change_24h divided by 100: -2.1 -> "-0.021").
+	PriceChangeRate_24H *string `protobuf:"bytes,6,opt,name=price_change_rate_24h,json=priceChangeRate24h,proto3,oneof" json:"price_change_rate_24h,omitempty"`
+	// high_24h is the highest price over the last 24 h (CoinGecko high_24h). Non-negative.
+	High_24H *string `protobuf:"bytes,7,opt,name=high_24h,json=high24h,proto3,oneof" json:"high_24h,omitempty"`
+	// low_24h is the lowest price over the last 24 h (CoinGecko low_24h). Non-negative, at most high_24h.
+	Low_24H *string `protobuf:"bytes,8,opt,name=low_24h,json=low24h,proto3,oneof" json:"low_24h,omitempty"`
+	// volume_24h is the value traded over the last 24 h on every tracked market (CoinGecko total_volume,
+	// CoinMarketCap volume_24h). Non-negative.
+	Volume_24H *string `protobuf:"bytes,9,opt,name=volume_24h,json=volume24h,proto3,oneof" json:"volume_24h,omitempty"`
+	// market_cap is price x circulating supply (CoinGecko market_cap, CoinMarketCap market_cap).
+	// Non-negative.
+	MarketCap *string `protobuf:"bytes,10,opt,name=market_cap,json=marketCap,proto3,oneof" json:"market_cap,omitempty"`
+	// fully_diluted_valuation is price x maximum (or total) supply (CoinGecko fully_diluted_valuation,
+	// CoinMarketCap fully_diluted_market_cap). Non-negative; unset for uncapped supplies the source leaves
+	// null.
+	FullyDilutedValuation *string `protobuf:"bytes,11,opt,name=fully_diluted_valuation,json=fullyDilutedValuation,proto3,oneof" json:"fully_diluted_valuation,omitempty"`
+	// market_cap_rank is the asset's rank by market cap in the source's list, 1 = largest (CoinGecko
+	// market_cap_rank, CoinMarketCap cmc_rank). At least 1; unset when unranked (CoinGecko null).
+	MarketCapRank *uint32 `protobuf:"varint,12,opt,name=market_cap_rank,json=marketCapRank,proto3,oneof" json:"market_cap_rank,omitempty"`
+	// market_cap_dominance is the asset's share of the total crypto market cap, a fraction from 0 to 1
+	// (CoinMarketCap market_cap_dominance 52.3 divided by 100). Unset when not published.
+	MarketCapDominance *string `protobuf:"bytes,13,opt,name=market_cap_dominance,json=marketCapDominance,proto3,oneof" json:"market_cap_dominance,omitempty"`
+	// total_value_locked is the value locked in the protocol the asset governs or represents (DefiLlama
+	// tvl, CoinGecko total_value_locked). Non-negative.
+	TotalValueLocked *string `protobuf:"bytes,14,opt,name=total_value_locked,json=totalValueLocked,proto3,oneof" json:"total_value_locked,omitempty"`
+	// circulating_supply is the supply the source used for market_cap, in whole units of the asset
+	// (CoinGecko circulating_supply). Kept here so market_cap can be checked; the asset's own supply
+	// figures live with the asset. Non-negative.
+	CirculatingSupply *string `protobuf:"bytes,15,opt,name=circulating_supply,json=circulatingSupply,proto3,oneof" json:"circulating_supply,omitempty"`
+	// as_of_time is when the source last updated these numbers, on its clock (CoinGecko last_updated,
+	// CoinMarketCap quote.USD.last_updated). Required.
+	AsOfTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
+	// receive_time is when a CQC ingest service received the record, on CQC's clock. Required.
+	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
+	// source_record is the raw source record (CoinGecko /coins/markets element). Optional.
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,18,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// price_change_rate_1h is the 1 h price change as a signed fraction (CoinMarketCap percent_change_1h / 100).
+	PriceChangeRate_1H *string `protobuf:"bytes,19,opt,name=price_change_rate_1h,json=priceChangeRate1h,proto3,oneof" json:"price_change_rate_1h,omitempty"`
+	// price_change_rate_7d is the 7 day price change as a signed fraction (CoinMarketCap percent_change_7d /
+	// 100).
+	PriceChangeRate_7D *string `protobuf:"bytes,20,opt,name=price_change_rate_7d,json=priceChangeRate7d,proto3,oneof" json:"price_change_rate_7d,omitempty"`
+	// market_cap_change_24h is the absolute 24 h change of market_cap (CoinGecko market_cap_change_24h).
+	// Signed.
+	MarketCapChange_24H *string `protobuf:"bytes,21,opt,name=market_cap_change_24h,json=marketCapChange24h,proto3,oneof" json:"market_cap_change_24h,omitempty"`
+	// market_cap_change_rate_24h is the 24 h change of market_cap as a signed fraction (CoinGecko
+	// market_cap_change_percentage_24h / 100).
+	MarketCapChangeRate_24H *string `protobuf:"bytes,22,opt,name=market_cap_change_rate_24h,json=marketCapChangeRate24h,proto3,oneof" json:"market_cap_change_rate_24h,omitempty"`
+	// market_pair_count is the number of markets the source aggregates for the asset (CoinMarketCap
+	// num_market_pairs). Unset when not published.
+	MarketPairCount *uint32 `protobuf:"varint,23,opt,name=market_pair_count,json=marketPairCount,proto3,oneof" json:"market_pair_count,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AssetMarketData) Reset() {
+	*x = AssetMarketData{}
+	mi := &file_cqc_markets_v1_liquidity_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssetMarketData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssetMarketData) ProtoMessage() {}
+
+func (x *AssetMarketData) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_liquidity_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssetMarketData.ProtoReflect.Descriptor instead.
+func (*AssetMarketData) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_liquidity_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AssetMarketData) GetAssetId() string {
+	if x != nil {
+		return x.AssetId
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetQuoteAssetId() string {
+	if x != nil {
+		return x.QuoteAssetId
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetPrice() string {
+	if x != nil && x.Price != nil {
+		return *x.Price
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetPriceChange_24H() string {
+	if x != nil && x.PriceChange_24H != nil {
+		return *x.PriceChange_24H
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetPriceChangeRate_24H() string {
+	if x != nil && x.PriceChangeRate_24H != nil {
+		return *x.PriceChangeRate_24H
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetHigh_24H() string {
+	if x != nil && x.High_24H != nil {
+		return *x.High_24H
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetLow_24H() string {
+	if x != nil && x.Low_24H != nil {
+		return *x.Low_24H
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetVolume_24H() string {
+	if x != nil && x.Volume_24H != nil {
+		return *x.Volume_24H
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetMarketCap() string {
+	if x != nil && x.MarketCap != nil {
+		return *x.MarketCap
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetFullyDilutedValuation() string {
+	if x != nil && x.FullyDilutedValuation != nil {
+		return *x.FullyDilutedValuation
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetMarketCapRank() uint32 {
+	if x != nil && x.MarketCapRank != nil {
+		return *x.MarketCapRank
+	}
+	return 0
+}
+
+func (x *AssetMarketData) GetMarketCapDominance() string {
+	if x != nil && x.MarketCapDominance != nil {
+		return *x.MarketCapDominance
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetTotalValueLocked() string {
+	if x != nil && x.TotalValueLocked != nil {
+		return *x.TotalValueLocked
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetCirculatingSupply() string {
+	if x != nil && x.CirculatingSupply != nil {
+		return *x.CirculatingSupply
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetAsOfTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOfTime
+	}
+	return nil
+}
+
+func (x *AssetMarketData) GetReceiveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceiveTime
+	}
+	return nil
+}
+
+func (x *AssetMarketData) GetSourceRecord() *v1.SourceRecord {
+	if x != nil {
+		return x.SourceRecord
+	}
+	return nil
+}
+
+func (x *AssetMarketData) GetPriceChangeRate_1H() string {
+	if x != nil && x.PriceChangeRate_1H != nil {
+		return *x.PriceChangeRate_1H
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetPriceChangeRate_7D() string {
+	if x != nil && x.PriceChangeRate_7D != nil {
+		return *x.PriceChangeRate_7D
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetMarketCapChange_24H() string {
+	if x != nil && x.MarketCapChange_24H != nil {
+		return *x.MarketCapChange_24H
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetMarketCapChangeRate_24H() string {
+	if x != nil && x.MarketCapChangeRate_24H != nil {
+		return *x.MarketCapChangeRate_24H
+	}
+	return ""
+}
+
+func (x *AssetMarketData) GetMarketPairCount() uint32 {
+	if x != nil && x.MarketPairCount != nil {
+		return *x.MarketPairCount
+	}
+	return 0
+}
+
 var File_cqc_markets_v1_liquidity_proto protoreflect.FileDescriptor
 
 const file_cqc_markets_v1_liquidity_proto_rawDesc = "" +
@@ -764,7 +1032,7 @@ const file_cqc_markets_v1_liquidity_proto_rawDesc = "" +
 	"\x10_ask_level_count\"\xe2\x11\n" +
 	"\vMarketDepth\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x122\n" +
-	"\x0freference_price\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\x0ereferencePrice\x12W\n" +
+	"\x0freference_price\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x0ereferencePrice\x12W\n" +
 	"\x14reference_price_type\x18\x03 \x01(\x0e2\x19.cqc.markets.v1.PriceTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x12referencePriceType\x128\n" +
 	"\x11notional_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\x0fnotionalAssetId\x129\n" +
@@ -785,8 +1053,8 @@ const file_cqc_markets_v1_liquidity_proto_rawDesc = "" +
 	"\x0f_last_update_id\"\xaa\x01\n" +
 	"\vImpactPrice\x12%\n" +
 	"\bnotional\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\bnotional\x12+\n" +
-	"\tbid_price\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\bbidPrice\x88\x01\x01\x12+\n" +
-	"\task_price\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\baskPrice\x88\x01\x01B\f\n" +
+	"\tbid_price\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\bbidPrice\x88\x01\x01\x12+\n" +
+	"\task_price\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\baskPrice\x88\x01\x01B\f\n" +
 	"\n" +
 	"_bid_priceB\f\n" +
 	"\n" +
@@ -798,14 +1066,14 @@ const file_cqc_markets_v1_liquidity_proto_rawDesc = "" +
 	"is_anomaly\x18\x02 \x01(\bR\tisAnomaly\x12\x19\n" +
 	"\bis_stale\x18\x03 \x01(\bR\aisStale\x12B\n" +
 	"\x0flast_trade_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rlastTradeTime\x12D\n" +
-	"\x10last_update_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0elastUpdateTime\"\x8d\x18\n" +
+	"\x10last_update_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0elastUpdateTime\"\xf9\x16\n" +
 	"\x10LiquidityMetrics\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12@\n" +
 	"\n" +
 	"as_of_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\basOfTime\x12:\n" +
 	"\x06source\x18\x03 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\x06source\x12)\n" +
-	"\bbest_bid\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\abestBid\x88\x01\x01\x12)\n" +
-	"\bbest_ask\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\abestAsk\x88\x01\x01\x12&\n" +
+	"\bbest_bid\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\abestBid\x88\x01\x01\x12)\n" +
+	"\bbest_ask\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\abestAsk\x88\x01\x01\x12&\n" +
 	"\x06spread\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x06spread\x88\x01\x01\x12-\n" +
 	"\n" +
 	"spread_bps\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\tspreadBps\x88\x01\x01\x12=\n" +
@@ -821,14 +1089,15 @@ const file_cqc_markets_v1_liquidity_proto_rawDesc = "" +
 	"\x14volume_24h_converted\x18\x0f \x01(\v2\x19.cqc.types.v1.AssetAmountR\x12volume24hConverted\x12A\n" +
 	"\ropen_interest\x18\x10 \x01(\v2\x1c.cqc.markets.v1.OpenInterestR\fopenInterest\x12G\n" +
 	"\x12total_value_locked\x18\x11 \x01(\v2\x19.cqc.types.v1.AssetAmountR\x10totalValueLocked\x120\n" +
-	"\vutilization\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\tR\vutilization\x88\x01\x01\x12;\n" +
+	"\vutilization\x18\x12 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\tR\vutilization\x88\x01\x01\x12;\n" +
 	"\aquality\x18\x13 \x01(\v2!.cqc.markets.v1.MarketDataQualityR\aquality\x12\\\n" +
 	"\x12aggregation_source\x18\x14 \x01(\x0e2!.cqc.markets.v1.AggregationSourceB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x11aggregationSource\x12E\n" +
 	"\freceive_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
-	"\rsource_record\x18\x16 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\x93\f\xbaH\x8f\f\x1a\xa0\x02\n" +
-	"\x1fliquidity_metrics.bid_below_ask\x12!best_bid must not exceed best_ask\x1a\xd9\x01!(this.best_ask.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.best_bid.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.best_bid) || !has(this.best_ask) || double(this.best_bid) <= double(this.best_ask))\x1a\x91\x01\n" +
-	")liquidity_metrics.utilization_at_most_one\x12)utilization is a fraction between 0 and 1\x1a9!has(this.utilization) || double(this.utilization) <= 1.0\x1a\x91\x02\n" +
+	"\rsource_record\x18\x16 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\xff\n" +
+	"\xbaH\xfb\n" +
+	"\x1a\xa0\x02\n" +
+	"\x1fliquidity_metrics.bid_below_ask\x12!best_bid must not exceed best_ask\x1a\xd9\x01!(this.best_ask.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.best_bid.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.best_bid) || !has(this.best_ask) || double(this.best_bid) <= double(this.best_ask))\x1a\x91\x02\n" +
 	"-liquidity_metrics.depth_band_distances_unique\x12)each depth band distance must appear once\x1a\xb4\x01!this.depth_bands.all(g, g.distance.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || this.depth_bands.all(a, this.depth_bands.exists_one(b, double(b.distance) == double(a.distance)))\x1a\xa7\x01\n" +
 	"+liquidity_metrics.open_interest_same_market\x12,open_interest.market_id must equal market_id\x1aJ!has(this.open_interest) || this.open_interest.market_id == this.market_id\x1a\xc1\x03\n" +
 	"&liquidity_metrics.amounts_non_negative\x12Nvolume_24h_converted.amount and total_value_locked.amount must not be negative\x1a\xc6\x02(!has(this.volume_24h_converted) || !this.volume_24h_converted.amount.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.volume_24h_converted.amount) >= 0.0) && (!has(this.total_value_locked) || !this.total_value_locked.amount.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.total_value_locked.amount) >= 0.0)\x1a\xd3\x01\n" +
@@ -842,7 +1111,55 @@ const file_cqc_markets_v1_liquidity_proto_rawDesc = "" +
 	"\x11_volume_24h_quoteB\x12\n" +
 	"\x10_volume_30d_baseB\x13\n" +
 	"\x11_volume_30d_quoteB\x0e\n" +
-	"\f_utilization*l\n" +
+	"\f_utilization\"\xd8\x0f\n" +
+	"\x0fAssetMarketData\x12'\n" +
+	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12:\n" +
+	"\x06source\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\x06source\x122\n" +
+	"\x0equote_asset_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\fquoteAssetId\x12$\n" +
+	"\x05price\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\x05price\x88\x01\x01\x128\n" +
+	"\x10price_change_24h\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\x0epriceChange24h\x88\x01\x01\x12A\n" +
+	"\x15price_change_rate_24h\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\x12priceChangeRate24h\x88\x01\x01\x12)\n" +
+	"\bhigh_24h\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\ahigh24h\x88\x01\x01\x12'\n" +
+	"\alow_24h\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\x06low24h\x88\x01\x01\x12-\n" +
+	"\n" +
+	"volume_24h\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\tvolume24h\x88\x01\x01\x12-\n" +
+	"\n" +
+	"market_cap\x18\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\tmarketCap\x88\x01\x01\x12F\n" +
+	"\x17fully_diluted_valuation\x18\v \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\x15fullyDilutedValuation\x88\x01\x01\x124\n" +
+	"\x0fmarket_cap_rank\x18\f \x01(\rB\a\xbaH\x04*\x02(\x01H\bR\rmarketCapRank\x88\x01\x01\x12@\n" +
+	"\x14market_cap_dominance\x18\r \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\tR\x12marketCapDominance\x88\x01\x01\x12<\n" +
+	"\x12total_value_locked\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\n" +
+	"R\x10totalValueLocked\x88\x01\x01\x12=\n" +
+	"\x12circulating_supply\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\vR\x11circulatingSupply\x88\x01\x01\x12@\n" +
+	"\n" +
+	"as_of_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\basOfTime\x12E\n" +
+	"\freceive_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
+	"\rsource_record\x18\x12 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12?\n" +
+	"\x14price_change_rate_1h\x18\x13 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\fR\x11priceChangeRate1h\x88\x01\x01\x12?\n" +
+	"\x14price_change_rate_7d\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\rR\x11priceChangeRate7d\x88\x01\x01\x12A\n" +
+	"\x15market_cap_change_24h\x18\x15 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x0eR\x12marketCapChange24h\x88\x01\x01\x12J\n" +
+	"\x1amarket_cap_change_rate_24h\x18\x16 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x0fR\x16marketCapChangeRate24h\x88\x01\x01\x12/\n" +
+	"\x11market_pair_count\x18\x17 \x01(\rH\x10R\x0fmarketPairCount\x88\x01\x01:\xa5\x02\xbaH\xa1\x02\x1a\x9e\x02\n" +
+	"$asset_market_data.low_not_above_high\x12 low_24h must not exceed high_24h\x1a\xd3\x01!has(this.low_24h) || !has(this.high_24h) || !this.low_24h.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || !this.high_24h.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.low_24h) <= double(this.high_24h)B\b\n" +
+	"\x06_priceB\x13\n" +
+	"\x11_price_change_24hB\x18\n" +
+	"\x16_price_change_rate_24hB\v\n" +
+	"\t_high_24hB\n" +
+	"\n" +
+	"\b_low_24hB\r\n" +
+	"\v_volume_24hB\r\n" +
+	"\v_market_capB\x1a\n" +
+	"\x18_fully_diluted_valuationB\x12\n" +
+	"\x10_market_cap_rankB\x17\n" +
+	"\x15_market_cap_dominanceB\x15\n" +
+	"\x13_total_value_lockedB\x15\n" +
+	"\x13_circulating_supplyB\x17\n" +
+	"\x15_price_change_rate_1hB\x17\n" +
+	"\x15_price_change_rate_7dB\x18\n" +
+	"\x16_market_cap_change_24hB\x1d\n" +
+	"\x1b_market_cap_change_rate_24hB\x14\n" +
+	"\x12_market_pair_count*l\n" +
 	"\n" +
 	"TrustScore\x12\x1b\n" +
 	"\x17TRUST_SCORE_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -864,7 +1181,7 @@ func file_cqc_markets_v1_liquidity_proto_rawDescGZIP() []byte {
 }
 
 var file_cqc_markets_v1_liquidity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cqc_markets_v1_liquidity_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_cqc_markets_v1_liquidity_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_cqc_markets_v1_liquidity_proto_goTypes = []any{
 	(TrustScore)(0),               // 0: cqc.markets.v1.TrustScore
 	(*DepthBand)(nil),             // 1: cqc.markets.v1.DepthBand
@@ -872,40 +1189,44 @@ var file_cqc_markets_v1_liquidity_proto_goTypes = []any{
 	(*ImpactPrice)(nil),           // 3: cqc.markets.v1.ImpactPrice
 	(*MarketDataQuality)(nil),     // 4: cqc.markets.v1.MarketDataQuality
 	(*LiquidityMetrics)(nil),      // 5: cqc.markets.v1.LiquidityMetrics
-	(PriceType)(0),                // 6: cqc.markets.v1.PriceType
-	(*OrderBookLevel)(nil),        // 7: cqc.markets.v1.OrderBookLevel
-	(AggregationSource)(0),        // 8: cqc.markets.v1.AggregationSource
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*v1.AssetAmount)(nil),        // 10: cqc.types.v1.AssetAmount
-	(*OpenInterest)(nil),          // 11: cqc.markets.v1.OpenInterest
-	(*v1.SourceRecord)(nil),       // 12: cqc.types.v1.SourceRecord
+	(*AssetMarketData)(nil),       // 6: cqc.markets.v1.AssetMarketData
+	(PriceType)(0),                // 7: cqc.markets.v1.PriceType
+	(*OrderBookLevel)(nil),        // 8: cqc.markets.v1.OrderBookLevel
+	(AggregationSource)(0),        // 9: cqc.markets.v1.AggregationSource
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*v1.AssetAmount)(nil),        // 11: cqc.types.v1.AssetAmount
+	(*OpenInterest)(nil),          // 12: cqc.markets.v1.OpenInterest
+	(*v1.SourceRecord)(nil),       // 13: cqc.types.v1.SourceRecord
 }
 var file_cqc_markets_v1_liquidity_proto_depIdxs = []int32{
-	6,  // 0: cqc.markets.v1.MarketDepth.reference_price_type:type_name -> cqc.markets.v1.PriceType
+	7,  // 0: cqc.markets.v1.MarketDepth.reference_price_type:type_name -> cqc.markets.v1.PriceType
 	1,  // 1: cqc.markets.v1.MarketDepth.bands:type_name -> cqc.markets.v1.DepthBand
-	7,  // 2: cqc.markets.v1.MarketDepth.top_bids:type_name -> cqc.markets.v1.OrderBookLevel
-	7,  // 3: cqc.markets.v1.MarketDepth.top_asks:type_name -> cqc.markets.v1.OrderBookLevel
-	8,  // 4: cqc.markets.v1.MarketDepth.aggregation_source:type_name -> cqc.markets.v1.AggregationSource
-	9,  // 5: cqc.markets.v1.MarketDepth.event_time:type_name -> google.protobuf.Timestamp
-	9,  // 6: cqc.markets.v1.MarketDepth.receive_time:type_name -> google.protobuf.Timestamp
+	8,  // 2: cqc.markets.v1.MarketDepth.top_bids:type_name -> cqc.markets.v1.OrderBookLevel
+	8,  // 3: cqc.markets.v1.MarketDepth.top_asks:type_name -> cqc.markets.v1.OrderBookLevel
+	9,  // 4: cqc.markets.v1.MarketDepth.aggregation_source:type_name -> cqc.markets.v1.AggregationSource
+	10, // 5: cqc.markets.v1.MarketDepth.event_time:type_name -> google.protobuf.Timestamp
+	10, // 6: cqc.markets.v1.MarketDepth.receive_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: cqc.markets.v1.MarketDataQuality.trust_score:type_name -> cqc.markets.v1.TrustScore
-	9,  // 8: cqc.markets.v1.MarketDataQuality.last_trade_time:type_name -> google.protobuf.Timestamp
-	9,  // 9: cqc.markets.v1.MarketDataQuality.last_update_time:type_name -> google.protobuf.Timestamp
-	9,  // 10: cqc.markets.v1.LiquidityMetrics.as_of_time:type_name -> google.protobuf.Timestamp
+	10, // 8: cqc.markets.v1.MarketDataQuality.last_trade_time:type_name -> google.protobuf.Timestamp
+	10, // 9: cqc.markets.v1.MarketDataQuality.last_update_time:type_name -> google.protobuf.Timestamp
+	10, // 10: cqc.markets.v1.LiquidityMetrics.as_of_time:type_name -> google.protobuf.Timestamp
 	1,  // 11: cqc.markets.v1.LiquidityMetrics.depth_bands:type_name -> cqc.markets.v1.DepthBand
 	3,  // 12: cqc.markets.v1.LiquidityMetrics.impact_prices:type_name -> cqc.markets.v1.ImpactPrice
-	10, // 13: cqc.markets.v1.LiquidityMetrics.volume_24h_converted:type_name -> cqc.types.v1.AssetAmount
-	11, // 14: cqc.markets.v1.LiquidityMetrics.open_interest:type_name -> cqc.markets.v1.OpenInterest
-	10, // 15: cqc.markets.v1.LiquidityMetrics.total_value_locked:type_name -> cqc.types.v1.AssetAmount
+	11, // 13: cqc.markets.v1.LiquidityMetrics.volume_24h_converted:type_name -> cqc.types.v1.AssetAmount
+	12, // 14: cqc.markets.v1.LiquidityMetrics.open_interest:type_name -> cqc.markets.v1.OpenInterest
+	11, // 15: cqc.markets.v1.LiquidityMetrics.total_value_locked:type_name -> cqc.types.v1.AssetAmount
 	4,  // 16: cqc.markets.v1.LiquidityMetrics.quality:type_name -> cqc.markets.v1.MarketDataQuality
-	8,  // 17: cqc.markets.v1.LiquidityMetrics.aggregation_source:type_name -> cqc.markets.v1.AggregationSource
-	9,  // 18: cqc.markets.v1.LiquidityMetrics.receive_time:type_name -> google.protobuf.Timestamp
-	12, // 19: cqc.markets.v1.LiquidityMetrics.source_record:type_name -> cqc.types.v1.SourceRecord
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	9,  // 17: cqc.markets.v1.LiquidityMetrics.aggregation_source:type_name -> cqc.markets.v1.AggregationSource
+	10, // 18: cqc.markets.v1.LiquidityMetrics.receive_time:type_name -> google.protobuf.Timestamp
+	13, // 19: cqc.markets.v1.LiquidityMetrics.source_record:type_name -> cqc.types.v1.SourceRecord
+	10, // 20: cqc.markets.v1.AssetMarketData.as_of_time:type_name -> google.protobuf.Timestamp
+	10, // 21: cqc.markets.v1.AssetMarketData.receive_time:type_name -> google.protobuf.Timestamp
+	13, // 22: cqc.markets.v1.AssetMarketData.source_record:type_name -> cqc.types.v1.SourceRecord
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_cqc_markets_v1_liquidity_proto_init() }
@@ -920,13 +1241,14 @@ func file_cqc_markets_v1_liquidity_proto_init() {
 	file_cqc_markets_v1_liquidity_proto_msgTypes[1].OneofWrappers = []any{}
 	file_cqc_markets_v1_liquidity_proto_msgTypes[2].OneofWrappers = []any{}
 	file_cqc_markets_v1_liquidity_proto_msgTypes[4].OneofWrappers = []any{}
+	file_cqc_markets_v1_liquidity_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_markets_v1_liquidity_proto_rawDesc), len(file_cqc_markets_v1_liquidity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -49,9 +49,13 @@ const (
 	MarketType_MARKET_TYPE_AMM_POOL MarketType = 6
 	// Lending protocol reserve (Aave v3 reserve, Compound v3 market). Requires `lending_reserve`.
 	MarketType_MARKET_TYPE_LENDING_RESERVE MarketType = 7
-	// Combination / spread of several legs traded as one (Deribit future_combo, option_combo). May carry
-	// `derivative` (without funding).
+	// Combination / spread of several legs traded as one (Deribit future_combo, option_combo). The
+	// instrument is a ComboInstrument. May carry `derivative` (without funding).
 	MarketType_MARKET_TYPE_COMBO MarketType = 8
+	// A published index or reference rate, not tradable (Deribit btc_usd index, OKX index BTC-USD): the
+	// instrument is an IndexInstrument and the market exists so that index values (Price of
+	// PRICE_TYPE_INDEX) key on a market_id like every other market data. Carries no order rules.
+	MarketType_MARKET_TYPE_INDEX MarketType = 9
 )
 
 // Enum value maps for MarketType.
@@ -66,6 +70,7 @@ var (
 		6: "MARKET_TYPE_AMM_POOL",
 		7: "MARKET_TYPE_LENDING_RESERVE",
 		8: "MARKET_TYPE_COMBO",
+		9: "MARKET_TYPE_INDEX",
 	}
 	MarketType_value = map[string]int32{
 		"MARKET_TYPE_UNSPECIFIED":     0,
@@ -77,6 +82,7 @@ var (
 		"MARKET_TYPE_AMM_POOL":        6,
 		"MARKET_TYPE_LENDING_RESERVE": 7,
 		"MARKET_TYPE_COMBO":           8,
+		"MARKET_TYPE_INDEX":           9,
 	}
 )
 
@@ -107,8 +113,12 @@ func (MarketType) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{0}
 }
 
-// MarketStatus is the unified trading state of a market. Venue states are mapped as noted; the raw
-// string stays in Market.venue_status.
+// MarketStatus is the unified trading state of a market, the one place the contract says which orders a
+// market accepts. Venue states and flags are mapped as noted (Coinbase's status "online" plus its
+// post_only / limit_only / cancel_only / trading_disabled / auction_mode booleans fold into one value:
+// trading_disabled -> HALTED, cancel_only -> CANCEL_ONLY, limit_only -> LIMIT_ONLY, post_only ->
+// POST_ONLY, auction_mode -> PRE_OPEN, in that order of precedence); the raw string stays in
+// Market.venue_status.
 type MarketStatus int32
 
 const (
@@ -223,12 +233,18 @@ const (
 	AmmType_AMM_TYPE_CLAMM AmmType = 2
 	// Concentrated liquidity with hooks / singleton (Uniswap v4).
 	AmmType_AMM_TYPE_CLAMM_ENHANCED AmmType = 3
-	// StableSwap invariant for pegged assets (Curve).
+	// StableSwap invariant for pegged assets, 2 to 8 coins, with an amplification coefficient (Curve
+	// plain and meta pools, stableswap-ng; Balancer v3 stable pools). AmmPoolState.amplification is set.
 	AmmType_AMM_TYPE_STABLE_SWAP AmmType = 4
-	// Weighted constant mean (Balancer weighted pools).
+	// Weighted constant mean over 2 to 8 tokens (Balancer weighted pools, e.g. 80/20 BAL/WETH). Every
+	// AmmPoolToken.weight is set.
 	AmmType_AMM_TYPE_WEIGHTED_POOL AmmType = 5
-	// Composable / nested pools (Balancer composable stable).
+	// Balancer v2 composable stable pool: a StableSwap pool whose own pool token (BPT) is one of its
+	// tokens, with rate providers for yield-bearing tokens. AmmPoolState.amplification is set.
 	AmmType_AMM_TYPE_COMPOSABLE_POOL AmmType = 6
+	// Curve v2 cryptoswap for volatile assets (tricrypto, twocrypto-ng): StableSwap with an internal price
+	// scale; amplification and gamma are set in AmmPoolState.
+	AmmType_AMM_TYPE_CRYPTO_SWAP AmmType = 7
 )
 
 // Enum value maps for AmmType.
@@ -241,6 +257,7 @@ var (
 		4: "AMM_TYPE_STABLE_SWAP",
 		5: "AMM_TYPE_WEIGHTED_POOL",
 		6: "AMM_TYPE_COMPOSABLE_POOL",
+		7: "AMM_TYPE_CRYPTO_SWAP",
 	}
 	AmmType_value = map[string]int32{
 		"AMM_TYPE_UNSPECIFIED":     0,
@@ -250,6 +267,7 @@ var (
 		"AMM_TYPE_STABLE_SWAP":     4,
 		"AMM_TYPE_WEIGHTED_POOL":   5,
 		"AMM_TYPE_COMPOSABLE_POOL": 6,
+		"AMM_TYPE_CRYPTO_SWAP":     7,
 	}
 )
 
@@ -280,19 +298,45 @@ func (AmmType) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{2}
 }
 
-// FundingSpecs are a perpetual market's funding terms as this venue applies them. Any field left unset
-// falls back to the instrument's PerpContract.
+// FundingSpecs are a perpetual market's funding terms as this venue applies them (funding is decided by
+// the listing, not the instrument: Binance BTCUSDT funds every 8 h, Hyperliquid BTC every hour). Every
+// field is unset when the venue does not publish it.
 type FundingSpecs struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// funding_interval is the time between funding payments ("28800s" = 8h on Binance BTCUSDT, "3600s" on
-	// HL; Bybit minutes and Binance hours converted). Unset = PerpContract.funding_interval.
+	// HL; Bybit fundingInterval minutes and Binance fundingIntervalHours converted). Unset when the venue
+	// does not publish it.
 	FundingInterval *durationpb.Duration `protobuf:"bytes,1,opt,name=funding_interval,json=fundingInterval,proto3" json:"funding_interval,omitempty"`
-	// funding_rate_cap is the highest funding rate per interval, fraction of notional. Unset = instrument's.
+	// funding_rate_cap is the highest funding rate per interval, fraction of position notional (Bybit
+	// upperFundingRate, Binance adjustedFundingRateCap "0.02"). Unset when uncapped or not published.
 	FundingRateCap *string `protobuf:"bytes,2,opt,name=funding_rate_cap,json=fundingRateCap,proto3,oneof" json:"funding_rate_cap,omitempty"`
-	// funding_rate_floor is the lowest funding rate per interval, fraction (usually negative).
+	// funding_rate_floor is the lowest funding rate per interval, fraction (usually negative; Bybit
+	// lowerFundingRate "-0.005"). At most funding_rate_cap. Unset when not published.
 	FundingRateFloor *string `protobuf:"bytes,3,opt,name=funding_rate_floor,json=fundingRateFloor,proto3,oneof" json:"funding_rate_floor,omitempty"`
-	// interest_rate is the interest component per interval, fraction (Binance "0.00010000").
-	InterestRate  *string `protobuf:"bytes,4,opt,name=interest_rate,json=interestRate,proto3,oneof" json:"interest_rate,omitempty"`
+	// interest_rate is the interest component of the funding formula per interval, fraction (Binance
+	// premiumIndex interestRate "0.00010000" = 0.01% per 8 h). Unset when the venue has none.
+	InterestRate *string `protobuf:"bytes,4,opt,name=interest_rate,json=interestRate,proto3,oneof" json:"interest_rate,omitempty"`
+	// default_funding_rate is the baseline rate the venue applies per funding_interval when the premium is
+	// zero (dYdX v4 defaultFundingRate1H, per hour, dYdX's funding interval: set funding_interval "3600s"
+	// with it). Signed fraction; unset when not published.
+	DefaultFundingRate *string `protobuf:"bytes,5,opt,name=default_funding_rate,json=defaultFundingRate,proto3,oneof" json:"default_funding_rate,omitempty"`
+	// base_interest_rate is the interest rate of the base currency entering the funding formula, fraction per
+	// funding_interval. BitMEX fundingBaseRate is a DAILY rate: divide it by the funding intervals per day
+	// (0.0003 / 3 = "0.0001" per 8 h). Unset when not published.
+	BaseInterestRate *string `protobuf:"bytes,6,opt,name=base_interest_rate,json=baseInterestRate,proto3,oneof" json:"base_interest_rate,omitempty"`
+	// quote_interest_rate is the interest rate of the quote currency entering the funding formula, fraction
+	// per funding_interval. BitMEX fundingQuoteRate is a DAILY rate: divide it by the funding intervals per
+	// day (0.0006 / 3 = "0.0002" per 8 h). Unset when not published.
+	QuoteInterestRate *string `protobuf:"bytes,7,opt,name=quote_interest_rate,json=quoteInterestRate,proto3,oneof" json:"quote_interest_rate,omitempty"`
+	// base_interest_index is the venue's index symbol of the base interest rate (BitMEX fundingBaseSymbol
+	// ".XBTBON8H"). At most 64 characters; empty when not published.
+	BaseInterestIndex string `protobuf:"bytes,8,opt,name=base_interest_index,json=baseInterestIndex,proto3" json:"base_interest_index,omitempty"`
+	// quote_interest_index is the venue's index symbol of the quote interest rate (BitMEX
+	// fundingQuoteSymbol ".USDBON8H"). At most 64 characters; empty when not published.
+	QuoteInterestIndex string `protobuf:"bytes,9,opt,name=quote_interest_index,json=quoteInterestIndex,proto3" json:"quote_interest_index,omitempty"`
+	// premium_index is the venue's symbol of the premium index the rate is computed from (BitMEX
+	// fundingPremiumSymbol ".XBTUSDPI8H"). At most 64 characters; empty when not published.
+	PremiumIndex  string `protobuf:"bytes,10,opt,name=premium_index,json=premiumIndex,proto3" json:"premium_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,16 +399,59 @@ func (x *FundingSpecs) GetInterestRate() string {
 	return ""
 }
 
+func (x *FundingSpecs) GetDefaultFundingRate() string {
+	if x != nil && x.DefaultFundingRate != nil {
+		return *x.DefaultFundingRate
+	}
+	return ""
+}
+
+func (x *FundingSpecs) GetBaseInterestRate() string {
+	if x != nil && x.BaseInterestRate != nil {
+		return *x.BaseInterestRate
+	}
+	return ""
+}
+
+func (x *FundingSpecs) GetQuoteInterestRate() string {
+	if x != nil && x.QuoteInterestRate != nil {
+		return *x.QuoteInterestRate
+	}
+	return ""
+}
+
+func (x *FundingSpecs) GetBaseInterestIndex() string {
+	if x != nil {
+		return x.BaseInterestIndex
+	}
+	return ""
+}
+
+func (x *FundingSpecs) GetQuoteInterestIndex() string {
+	if x != nil {
+		return x.QuoteInterestIndex
+	}
+	return ""
+}
+
+func (x *FundingSpecs) GetPremiumIndex() string {
+	if x != nil {
+		return x.PremiumIndex
+	}
+	return ""
+}
+
 // DerivativeSpecs are the venue-specific derivative terms of a PERPETUAL, FUTURE, OPTION or COMBO
-// market: price sources, funding and margin as this venue applies them. Unset fields fall back to the
-// instrument's PerpContract / FutureContract terms.
+// market: price sources, funding, margin and pre-market status as this venue applies them. The
+// instrument carries none of these: they are decided by each listing.
 type DerivativeSpecs struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// mark_price_source describes how the venue computes the mark price (e.g. "premium index EMA + index",
 	// "Deribit mark = index + EMA basis"). Free text, at most 256 characters; empty when unknown.
 	MarkPriceSource string `protobuf:"bytes,1,opt,name=mark_price_source,json=markPriceSource,proto3" json:"mark_price_source,omitempty"`
-	// index_price_source names the index the market references (Deribit price_index "eth_usd", Binance
-	// pair "BTCUSDT", OKX uly "BTC-USD"). At most 128 characters; empty = Instrument.price_index.
+	// index_price_source names the index the market references, as the venue names it (Deribit
+	// price_index "eth_usd", Binance pair "BTCUSDT", OKX uly "BTC-USD"). At most 128 characters; empty when
+	// the venue does not name one.
 	IndexPriceSource string `protobuf:"bytes,2,opt,name=index_price_source,json=indexPriceSource,proto3" json:"index_price_source,omitempty"`
 	// settlement_price_source describes the price used at expiry / delivery for dated contracts (e.g. "30-
 	// minute TWAP of eth_usd before 08:00 UTC"). At most 256 characters; empty when not applicable.
@@ -372,17 +459,33 @@ type DerivativeSpecs struct {
 	// funding is the perpetual's funding terms on this venue. Only for PERPETUAL markets (rule
 	// market.funding_only_perpetual).
 	Funding *FundingSpecs `protobuf:"bytes,4,opt,name=funding,proto3" json:"funding,omitempty"`
-	// margin is the venue's leverage, margin tiers, margin rates, liquidation fee and margin assets for this
-	// market (Binance liquidationFee, maint/requiredMarginPercent converted to fractions, `assets[]`).
-	// Unset = the instrument's MarginTerms.
+	// margin is the venue's leverage, margin tiers or risk-limit steps, margin rates, open-interest scaling,
+	// auto-deleverage, liquidation fee and margin assets for this market (Binance liquidationFee,
+	// maint/requiredMarginPercent converted to fractions, `assets[]`; BitMEX riskStep; dYdX liquidity
+	// tiers). Unset when the venue publishes none.
 	Margin *MarginTerms `protobuf:"bytes,5,opt,name=margin,proto3" json:"margin,omitempty"`
 	// isolated_margin_only is true when positions may only use isolated margin (HL onlyIsolated).
 	IsolatedMarginOnly bool `protobuf:"varint,6,opt,name=isolated_margin_only,json=isolatedMarginOnly,proto3" json:"isolated_margin_only,omitempty"`
 	// margin_table_id is the venue's id of the margin tier table the market uses (HL marginTableId). At
 	// most 64 characters; empty when none.
 	MarginTableId string `protobuf:"bytes,7,opt,name=margin_table_id,json=marginTableId,proto3" json:"margin_table_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// index_instrument_id is the INDEX instrument the market marks and settles against ("ins_" + ULID), when
+	// the registry holds it (Deribit btc_usd as an IndexInstrument). Unset when not registered;
+	// index_price_source still names the index.
+	IndexInstrumentId *string `protobuf:"bytes,8,opt,name=index_instrument_id,json=indexInstrumentId,proto3,oneof" json:"index_instrument_id,omitempty"`
+	// pre_listing is true for pre-market perpetuals and futures traded before the underlying is listed
+	// (Bybit isPreListing, OKX ruleType "pre_market"); they can have special funding and price limits.
+	PreListing bool `protobuf:"varint,9,opt,name=pre_listing,json=preListing,proto3" json:"pre_listing,omitempty"`
+	// pre_listing_end_time is when a pre-market contract became (or becomes) a normal one (OKX
+	// preMktSwTime; venue clock). Unset for contracts that were never pre-market or while the switch is not
+	// scheduled.
+	PreListingEndTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=pre_listing_end_time,json=preListingEndTime,proto3" json:"pre_listing_end_time,omitempty"`
+	// fair_price_method is how the venue computes the fair price it marks positions at, as the venue names it
+	// (BitMEX fairMethod "FundingRate", "ImpactMidPrice"; mark_price_source keeps markMethod "FairPrice"). At
+	// most 64 characters; empty when not published.
+	FairPriceMethod string `protobuf:"bytes,11,opt,name=fair_price_method,json=fairPriceMethod,proto3" json:"fair_price_method,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DerivativeSpecs) Reset() {
@@ -464,6 +567,228 @@ func (x *DerivativeSpecs) GetMarginTableId() string {
 	return ""
 }
 
+func (x *DerivativeSpecs) GetIndexInstrumentId() string {
+	if x != nil && x.IndexInstrumentId != nil {
+		return *x.IndexInstrumentId
+	}
+	return ""
+}
+
+func (x *DerivativeSpecs) GetPreListing() bool {
+	if x != nil {
+		return x.PreListing
+	}
+	return false
+}
+
+func (x *DerivativeSpecs) GetPreListingEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreListingEndTime
+	}
+	return nil
+}
+
+func (x *DerivativeSpecs) GetFairPriceMethod() string {
+	if x != nil {
+		return x.FairPriceMethod
+	}
+	return ""
+}
+
+// AmmAmplification is the amplification coefficient of a StableSwap-family pool (Curve `A`, Balancer
+// stable `amp`), exactly as the pool stores it, with the precision it is scaled by. The effective
+// coefficient is value / precision: Balancer getAmplificationParameter() returns (200000, false, 1000)
+// for A = 200; Curve stableswap-ng A() returns 200 while A_precise() returns 20000 with A_PRECISION 100.
+type AmmAmplification struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// value is the current amplification as the pool stores it (scaled by precision), an integer decimal
+	// string (Balancer "200000", Curve A_precise "20000"). Positive. Required.
+	Value string `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	// precision is the scale of value: the effective A is value / precision (Balancer AMP_PRECISION 1000,
+	// Curve A_PRECISION 100; 1 when the source publishes the unscaled A). Positive. Required.
+	Precision uint32 `protobuf:"varint,2,opt,name=precision,proto3" json:"precision,omitempty"`
+	// is_updating is true while the pool ramps A from its current value towards target_value (Balancer
+	// isUpdating; Curve future_A_time in the future).
+	IsUpdating bool `protobuf:"varint,3,opt,name=is_updating,json=isUpdating,proto3" json:"is_updating,omitempty"`
+	// target_value is the amplification the ramp ends at, scaled by precision like value (Curve future_A,
+	// Balancer endValue). Unset when no ramp is scheduled or the source does not say.
+	TargetValue *string `protobuf:"bytes,4,opt,name=target_value,json=targetValue,proto3,oneof" json:"target_value,omitempty"`
+	// ramp_end_time is when the ramp reaches target_value (Curve future_A_time, Balancer endTime), chain
+	// clock. Set together with target_value.
+	RampEndTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=ramp_end_time,json=rampEndTime,proto3" json:"ramp_end_time,omitempty"`
+	// gamma is the Curve v2 cryptoswap gamma parameter converted from its 1e18 fixed point (raw
+	// 11809167828997 -> "0.000011809167828997"). Unset for StableSwap pools, which have no gamma.
+	Gamma         *string `protobuf:"bytes,6,opt,name=gamma,proto3,oneof" json:"gamma,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AmmAmplification) Reset() {
+	*x = AmmAmplification{}
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AmmAmplification) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AmmAmplification) ProtoMessage() {}
+
+func (x *AmmAmplification) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AmmAmplification.ProtoReflect.Descriptor instead.
+func (*AmmAmplification) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AmmAmplification) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *AmmAmplification) GetPrecision() uint32 {
+	if x != nil {
+		return x.Precision
+	}
+	return 0
+}
+
+func (x *AmmAmplification) GetIsUpdating() bool {
+	if x != nil {
+		return x.IsUpdating
+	}
+	return false
+}
+
+func (x *AmmAmplification) GetTargetValue() string {
+	if x != nil && x.TargetValue != nil {
+		return *x.TargetValue
+	}
+	return ""
+}
+
+func (x *AmmAmplification) GetRampEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RampEndTime
+	}
+	return nil
+}
+
+func (x *AmmAmplification) GetGamma() string {
+	if x != nil && x.Gamma != nil {
+		return *x.Gamma
+	}
+	return ""
+}
+
+// AmmPoolTokenState is one token's holdings in an AMM pool at the block of the enclosing
+// AmmPoolState. Amounts are whole tokens of that deployment (raw base units / 10^decimals).
+type AmmPoolTokenState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deployment_id is the token this entry is about ("dep_" + ULID); it MUST be one of the pool's
+	// AmmPoolSpecs.tokens (rule amm_pool_specs.state_tokens_match), or of its underlying_deployment_ids in
+	// AmmPoolState.underlying_tokens. Required.
+	DeploymentId string `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	// balance is the pool's total balance of the token, whole tokens, including any managed part (Balancer
+	// getPoolTokens balances; Curve balances(i); Uniswap subgraph totalValueLockedToken0/1). Unset when the
+	// source publishes none.
+	Balance *string `protobuf:"bytes,2,opt,name=balance,proto3,oneof" json:"balance,omitempty"`
+	// managed_balance is the part of balance lent out by the pool's asset manager and not held as cash
+	// (Balancer v2 getPoolTokenInfo managed), whole tokens; cash = balance - managed_balance. Unset when the
+	// pool has no asset manager for the token.
+	ManagedBalance *string `protobuf:"bytes,3,opt,name=managed_balance,json=managedBalance,proto3,oneof" json:"managed_balance,omitempty"`
+	// rate is the token's current rate from its rate provider, converted from 1e18 fixed point (wstETH
+	// getRate 1150000000000000000 -> "1.15"): the value of one token in the unit the invariant prices it
+	// in. Unset when the token has no rate provider.
+	Rate *string `protobuf:"bytes,4,opt,name=rate,proto3,oneof" json:"rate,omitempty"`
+	// oracle_price is the pool's own moving-average oracle price of this token in units of the pool's
+	// first token (Curve cryptoswap price_oracle(i - 1), stableswap-ng price_oracle), converted from 1e18
+	// fixed point. Unset for the first token and for pools without an internal oracle (Curve API
+	// priceOracle null).
+	OraclePrice   *string `protobuf:"bytes,5,opt,name=oracle_price,json=oraclePrice,proto3,oneof" json:"oracle_price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AmmPoolTokenState) Reset() {
+	*x = AmmPoolTokenState{}
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AmmPoolTokenState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AmmPoolTokenState) ProtoMessage() {}
+
+func (x *AmmPoolTokenState) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AmmPoolTokenState.ProtoReflect.Descriptor instead.
+func (*AmmPoolTokenState) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AmmPoolTokenState) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *AmmPoolTokenState) GetBalance() string {
+	if x != nil && x.Balance != nil {
+		return *x.Balance
+	}
+	return ""
+}
+
+func (x *AmmPoolTokenState) GetManagedBalance() string {
+	if x != nil && x.ManagedBalance != nil {
+		return *x.ManagedBalance
+	}
+	return ""
+}
+
+func (x *AmmPoolTokenState) GetRate() string {
+	if x != nil && x.Rate != nil {
+		return *x.Rate
+	}
+	return ""
+}
+
+func (x *AmmPoolTokenState) GetOraclePrice() string {
+	if x != nil && x.OraclePrice != nil {
+		return *x.OraclePrice
+	}
+	return ""
+}
+
 // AmmPoolState is an AMM pool's state at one block. Large integers (uint128 liquidity, uint160
 // sqrtPriceX96) are carried as exact decimal strings; token amounts are in whole tokens (not base units).
 type AmmPoolState struct {
@@ -477,18 +802,27 @@ type AmmPoolState struct {
 	// tick is the current tick index (Uniswap v3 slot0.tick, may be negative). Unset for pools without
 	// ticks.
 	Tick *int32 `protobuf:"zigzag32,3,opt,name=tick,proto3,oneof" json:"tick,omitempty"`
-	// token0_price is the price of one token0 in token1, in whole tokens (for USDC/WETH: WETH per USDC).
-	// Careful: the Uniswap v3 subgraph's `token1Price` is this value and its `token0Price` is the inverse.
+	// token0_price is the price of one tokens[0] in tokens[1], in whole tokens (for USDC/WETH: WETH per
+	// USDC). Two-token pools only; unset for pools of three or more tokens. Careful: the Uniswap v3
+	// subgraph's `token1Price` is this value and its `token0Price` is the inverse.
 	Token0Price *string `protobuf:"bytes,4,opt,name=token0_price,json=token0Price,proto3,oneof" json:"token0_price,omitempty"`
-	// token1_price is the price of one token1 in token0, in whole tokens (for USDC/WETH: USDC per WETH;
-	// the subgraph's `token0Price`).
+	// token1_price is the price of one tokens[1] in tokens[0], in whole tokens (for USDC/WETH: USDC per
+	// WETH; the subgraph's `token0Price`). Two-token pools only.
 	Token1Price *string `protobuf:"bytes,5,opt,name=token1_price,json=token1Price,proto3,oneof" json:"token1_price,omitempty"`
-	// token0_reserve is the amount of token0 held by the pool, whole tokens (subgraph
-	// totalValueLockedToken0).
-	Token0Reserve *string `protobuf:"bytes,6,opt,name=token0_reserve,json=token0Reserve,proto3,oneof" json:"token0_reserve,omitempty"`
-	// token1_reserve is the amount of token1 held by the pool, whole tokens (subgraph
-	// totalValueLockedToken1).
-	Token1Reserve *string `protobuf:"bytes,7,opt,name=token1_reserve,json=token1Reserve,proto3,oneof" json:"token1_reserve,omitempty"`
+	// tokens are the pool's per-token holdings, in the order of AmmPoolSpecs.tokens (one entry per token,
+	// or none when balances are unknown). At most 50.
+	Tokens []*AmmPoolTokenState `protobuf:"bytes,15,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	// amplification is the StableSwap amplification coefficient (Curve A, Balancer amp). Set for
+	// STABLE_SWAP, COMPOSABLE_POOL and CRYPTO_SWAP pools when known; unset for other pool types.
+	Amplification *AmmAmplification `protobuf:"bytes,16,opt,name=amplification,proto3" json:"amplification,omitempty"`
+	// lp_token_supply is the total supply of the pool's LP token, whole tokens (Curve totalSupply,
+	// Balancer getActualSupply, Uniswap v2 pair totalSupply). Unset for pools without a fungible LP token
+	// (Uniswap v3/v4 positions are NFTs) or when unknown.
+	LpTokenSupply *string `protobuf:"bytes,17,opt,name=lp_token_supply,json=lpTokenSupply,proto3,oneof" json:"lp_token_supply,omitempty"`
+	// virtual_price is the value of one LP token in units of the pool's invariant, converted from 1e18
+	// fixed point (Curve get_virtual_price, Balancer pool getRate: 1012345678901234567 -> "1.012345678901234567").
+	// Grows with fees; used to value LP positions. Unset when the pool publishes none.
+	VirtualPrice *string `protobuf:"bytes,18,opt,name=virtual_price,json=virtualPrice,proto3,oneof" json:"virtual_price,omitempty"`
 	// tvl_usd is the total value locked in the pool, in USD (subgraph totalValueLockedUSD).
 	TvlUsd *string `protobuf:"bytes,8,opt,name=tvl_usd,json=tvlUsd,proto3,oneof" json:"tvl_usd,omitempty"`
 	// volume_usd is the cumulative swap volume since pool creation, in USD (subgraph volumeUSD).
@@ -507,13 +841,21 @@ type AmmPoolState struct {
 	FeeGrowthGlobal0X128 *string `protobuf:"bytes,13,opt,name=fee_growth_global0_x128,json=feeGrowthGlobal0X128,proto3,oneof" json:"fee_growth_global0_x128,omitempty"`
 	// fee_growth_global1_x128 is the same accumulator for token1 fees (Uniswap v3 feeGrowthGlobal1X128).
 	FeeGrowthGlobal1X128 *string `protobuf:"bytes,14,opt,name=fee_growth_global1_x128,json=feeGrowthGlobal1X128,proto3,oneof" json:"fee_growth_global1_x128,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// swap_fee_rate is the swap fee in force at this block when the pool's fee changes over time (Balancer
+	// setSwapFeePercentage, Uniswap v4 dynamic-fee hooks, Curve dynamic fees off peg), as a fraction of the
+	// input amount. Unset when the fee is the static AmmPoolSpecs.fee_rate.
+	SwapFeeRate *string `protobuf:"bytes,19,opt,name=swap_fee_rate,json=swapFeeRate,proto3,oneof" json:"swap_fee_rate,omitempty"`
+	// underlying_tokens are a metapool's look-through holdings of its underlying tokens, in the order of
+	// AmmPoolSpecs.underlying_deployment_ids: its own coin plus its share of the base pool's coins (Curve
+	// underlyingCoins[*].poolBalance / 10^decimals). Empty for pools without underlying tokens. At most 50.
+	UnderlyingTokens []*AmmPoolTokenState `protobuf:"bytes,20,rep,name=underlying_tokens,json=underlyingTokens,proto3" json:"underlying_tokens,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AmmPoolState) Reset() {
 	*x = AmmPoolState{}
-	mi := &file_cqc_markets_v1_market_proto_msgTypes[2]
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +867,7 @@ func (x *AmmPoolState) String() string {
 func (*AmmPoolState) ProtoMessage() {}
 
 func (x *AmmPoolState) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_market_proto_msgTypes[2]
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +880,7 @@ func (x *AmmPoolState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AmmPoolState.ProtoReflect.Descriptor instead.
 func (*AmmPoolState) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{2}
+	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AmmPoolState) GetLiquidity() string {
@@ -576,16 +918,30 @@ func (x *AmmPoolState) GetToken1Price() string {
 	return ""
 }
 
-func (x *AmmPoolState) GetToken0Reserve() string {
-	if x != nil && x.Token0Reserve != nil {
-		return *x.Token0Reserve
+func (x *AmmPoolState) GetTokens() []*AmmPoolTokenState {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *AmmPoolState) GetAmplification() *AmmAmplification {
+	if x != nil {
+		return x.Amplification
+	}
+	return nil
+}
+
+func (x *AmmPoolState) GetLpTokenSupply() string {
+	if x != nil && x.LpTokenSupply != nil {
+		return *x.LpTokenSupply
 	}
 	return ""
 }
 
-func (x *AmmPoolState) GetToken1Reserve() string {
-	if x != nil && x.Token1Reserve != nil {
-		return *x.Token1Reserve
+func (x *AmmPoolState) GetVirtualPrice() string {
+	if x != nil && x.VirtualPrice != nil {
+		return *x.VirtualPrice
 	}
 	return ""
 }
@@ -639,8 +995,134 @@ func (x *AmmPoolState) GetFeeGrowthGlobal1X128() string {
 	return ""
 }
 
-// AmmPoolSpecs describe a DEX pool listed as a market (NT defi Pool/Dex, Uniswap v3 subgraph Pool).
-// Market.venue_symbol carries the pool address (or v4 pool id) too.
+func (x *AmmPoolState) GetSwapFeeRate() string {
+	if x != nil && x.SwapFeeRate != nil {
+		return *x.SwapFeeRate
+	}
+	return ""
+}
+
+func (x *AmmPoolState) GetUnderlyingTokens() []*AmmPoolTokenState {
+	if x != nil {
+		return x.UnderlyingTokens
+	}
+	return nil
+}
+
+// AmmPoolToken is one token of an AMM pool with its static parameters.
+type AmmPoolToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deployment_id is the token's AssetDeployment ("dep_" + ULID). Required.
+	DeploymentId string `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	// weight is the token's normalized weight in a weighted pool, a fraction of 1 converted from the
+	// protocol's 1e18 fixed point (Balancer getNormalizedWeights 800000000000000000 -> "0.8"). Set for
+	// every token of a WEIGHTED_POOL (rule amm_pool_specs.weighted_pool_weights), unset otherwise.
+	Weight *string `protobuf:"bytes,2,opt,name=weight,proto3,oneof" json:"weight,omitempty"`
+	// rate_provider_address is the contract that reports the token's exchange rate to the pool (Balancer
+	// rateProviders, Curve stableswap-ng oracle for rate-bearing coins), as published. Empty when the
+	// token has none (the zero address is stored as empty). At most 128 characters.
+	RateProviderAddress string `protobuf:"bytes,3,opt,name=rate_provider_address,json=rateProviderAddress,proto3" json:"rate_provider_address,omitempty"`
+	// scaling_factor is the factor the pool multiplies the token's raw base-unit balances by before its
+	// invariant math, converted from the protocol's 1e18 fixed point: 10^(18 - decimals), times the rate
+	// for rate-provided tokens (Balancer getScalingFactors 1000000000000000000000000000000 for USDC ->
+	// "1000000000000"; Curve stableswap-ng stored_rates / 1e18). Unset when not published.
+	ScalingFactor *string `protobuf:"bytes,4,opt,name=scaling_factor,json=scalingFactor,proto3,oneof" json:"scaling_factor,omitempty"`
+	// asset_manager_address is the Balancer v2 asset manager allowed to lend out part of the token's
+	// balance (see AmmPoolTokenState.managed_balance). Empty when none. At most 128 characters.
+	AssetManagerAddress string `protobuf:"bytes,5,opt,name=asset_manager_address,json=assetManagerAddress,proto3" json:"asset_manager_address,omitempty"`
+	// yield_fee_exempt is true when the protocol takes no yield fee on this token's rate growth (Balancer
+	// composable stable exemptFromYieldProtocolFee, Balancer v3 paysYieldFees false).
+	YieldFeeExempt bool `protobuf:"varint,6,opt,name=yield_fee_exempt,json=yieldFeeExempt,proto3" json:"yield_fee_exempt,omitempty"`
+	// base_pool_share is true when this token is the LP token of the base pool a metapool trades against
+	// (Curve isBasePoolLpToken: 3Crv in the MIM/3Crv metapool); see AmmPoolSpecs.base_pool_address. A
+	// pool's own LP token listed among its tokens (Balancer composable stable BPT) is recognised by
+	// deployment_id == AmmPoolSpecs.lp_token_deployment_id instead.
+	BasePoolShare bool `protobuf:"varint,7,opt,name=base_pool_share,json=basePoolShare,proto3" json:"base_pool_share,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AmmPoolToken) Reset() {
+	*x = AmmPoolToken{}
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AmmPoolToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AmmPoolToken) ProtoMessage() {}
+
+func (x *AmmPoolToken) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AmmPoolToken.ProtoReflect.Descriptor instead.
+func (*AmmPoolToken) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AmmPoolToken) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *AmmPoolToken) GetWeight() string {
+	if x != nil && x.Weight != nil {
+		return *x.Weight
+	}
+	return ""
+}
+
+func (x *AmmPoolToken) GetRateProviderAddress() string {
+	if x != nil {
+		return x.RateProviderAddress
+	}
+	return ""
+}
+
+func (x *AmmPoolToken) GetScalingFactor() string {
+	if x != nil && x.ScalingFactor != nil {
+		return *x.ScalingFactor
+	}
+	return ""
+}
+
+func (x *AmmPoolToken) GetAssetManagerAddress() string {
+	if x != nil {
+		return x.AssetManagerAddress
+	}
+	return ""
+}
+
+func (x *AmmPoolToken) GetYieldFeeExempt() bool {
+	if x != nil {
+		return x.YieldFeeExempt
+	}
+	return false
+}
+
+func (x *AmmPoolToken) GetBasePoolShare() bool {
+	if x != nil {
+		return x.BasePoolShare
+	}
+	return false
+}
+
+// AmmPoolSpecs describe a DEX pool listed as a market (NT defi Pool/Dex, Uniswap v3 subgraph Pool,
+// Balancer Vault pool, Curve pool). Market.venue_symbol carries the pool address (or pool id) too.
 type AmmPoolSpecs struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// chain_id is the registry id of the chain the pool lives on ("chn_" + ULID). Required.
@@ -648,26 +1130,49 @@ type AmmPoolSpecs struct {
 	// dex_name is the DEX and version slug, e.g. "uniswap-v3", "curve", "balancer-v2". Lower-case, 2 to 64
 	// characters. Required.
 	DexName string `protobuf:"bytes,2,opt,name=dex_name,json=dexName,proto3" json:"dex_name,omitempty"`
-	// factory_address is the factory (or v4 PoolManager) contract that created the pool (Uniswap v3
-	// Ethereum factory "0x1F98431c8aD98523631AE4a59f267346ea31F984"). Empty when unknown. At most 128.
+	// factory_address is the factory contract that created the pool (Uniswap v3 Ethereum factory
+	// "0x1F98431c8aD98523631AE4a59f267346ea31F984", Curve stableswap-ng factory). Empty when unknown. At
+	// most 128.
 	FactoryAddress string `protobuf:"bytes,3,opt,name=factory_address,json=factoryAddress,proto3" json:"factory_address,omitempty"`
 	// amm_type is the pool's pricing model. Required.
 	AmmType AmmType `protobuf:"varint,4,opt,name=amm_type,json=ammType,proto3,enum=cqc.markets.v1.AmmType" json:"amm_type,omitempty"`
-	// pool_address is the pool contract address, or the bytes32 pool id for Uniswap v4 singleton pools,
-	// as published (checksummed or lower case). 1 to 128 characters. Required.
+	// pool_address is the address of the pool's own contract, as published (checksummed or lower case):
+	// the Uniswap v2/v3 pair or pool, the Curve pool, the Balancer pool contract (which is also its BPT
+	// token). For Uniswap v4, whose pools live inside the PoolManager singleton, it is the PoolManager
+	// address and pool_id names the pool. 1 to 128 characters. Required.
 	PoolAddress string `protobuf:"bytes,5,opt,name=pool_address,json=poolAddress,proto3" json:"pool_address,omitempty"`
-	// token0_deployment_id is the AssetDeployment of token0, the token with the lower address (Uniswap
-	// orders tokens by address; USDC 0xA0b8... < WETH 0xC02a...). "dep_" + ULID. Required.
-	Token0DeploymentId string `protobuf:"bytes,6,opt,name=token0_deployment_id,json=token0DeploymentId,proto3" json:"token0_deployment_id,omitempty"`
-	// token1_deployment_id is the AssetDeployment of token1, the token with the higher address. Required.
-	Token1DeploymentId string `protobuf:"bytes,7,opt,name=token1_deployment_id,json=token1DeploymentId,proto3" json:"token1_deployment_id,omitempty"`
-	// fee_tier is the swap fee in hundredths of a basis point (1e-6 units) as the protocol encodes it:
-	// Uniswap feeTier 500 = 0.05%, 3000 = 0.3%, 10000 = 1%. 0 to 1000000; 0 when the pool has a dynamic
-	// fee (v4 hooks) or none.
-	FeeTier uint32 `protobuf:"varint,8,opt,name=fee_tier,json=feeTier,proto3" json:"fee_tier,omitempty"`
-	// fee_rate is the same swap fee as a fraction of the input amount (fee_tier / 1e6: 500 -> "0.0005").
-	// Unset when dynamic.
+	// pool_id is the pool's id where the protocol keys pools by an id distinct from pool_address: the
+	// Balancer v2 bytes32 pool id (pool address + specialization + nonce,
+	// "0x5c6ee304399dbdb9c8ef030ab642b10820db8f56000200000000000000000014"), the Uniswap v4 PoolKey hash.
+	// Empty for pools keyed by their address alone (Uniswap v2/v3, Curve, Balancer v3). At most 128
+	// characters.
+	PoolId string `protobuf:"bytes,16,opt,name=pool_id,json=poolId,proto3" json:"pool_id,omitempty"`
+	// vault_address is the contract that holds the pool's tokens when it is not the pool itself (Balancer
+	// v2/v3 Vault "0xBA12222222228d8Ba445958a75a0704d566BF2C8", Uniswap v4 PoolManager). Empty when the
+	// pool holds its own tokens. At most 128 characters.
+	VaultAddress string `protobuf:"bytes,17,opt,name=vault_address,json=vaultAddress,proto3" json:"vault_address,omitempty"`
+	// tokens are the pool's tokens in the pool's own order: the index a swap or the pool's getters use
+	// (Uniswap token0 then token1, ordered by address; Balancer Vault registration order, sorted by
+	// address; Curve coins(i)). 2 to 50 tokens (Balancer weighted and Curve pools hold up to 8, Balancer
+	// v2 managed pools up to 50), each deployment once. Required.
+	Tokens []*AmmPoolToken `protobuf:"bytes,18,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	// lp_token_deployment_id is the AssetDeployment of the pool's fungible LP token (Curve LP token of an
+	// older pool, Balancer BPT, Uniswap v2 pair token). Unset when positions are not fungible tokens
+	// (Uniswap v3/v4) or the LP token is not registered.
+	LpTokenDeploymentId *string `protobuf:"bytes,19,opt,name=lp_token_deployment_id,json=lpTokenDeploymentId,proto3,oneof" json:"lp_token_deployment_id,omitempty"`
+	// fee_tier is the swap fee in hundredths of a basis point (1e-6 units) as Uniswap encodes it: feeTier
+	// 500 = 0.05%, 3000 = 0.3%, 10000 = 1%. 0 to 1000000. Unset when the protocol does not encode its fee
+	// this way (Curve, Balancer) or the fee is dynamic (Uniswap v4 dynamic-fee flag).
+	FeeTier *uint32 `protobuf:"varint,8,opt,name=fee_tier,json=feeTier,proto3,oneof" json:"fee_tier,omitempty"`
+	// fee_rate is the static swap fee as a fraction of the input amount (Uniswap fee_tier / 1e6: 500 ->
+	// "0.0005"; Curve fee / 1e10: 4000000 -> "0.0004"; Balancer swapFeePercentage / 1e18). Unset when the
+	// fee is dynamic (then AmmPoolState.swap_fee_rate carries the current one).
 	FeeRate *string `protobuf:"bytes,9,opt,name=fee_rate,json=feeRate,proto3,oneof" json:"fee_rate,omitempty"`
+	// protocol_fee_share is the share of each swap fee the protocol keeps instead of the liquidity
+	// providers, a fraction (Curve admin_fee / 1e10: 5000000000 -> "0.5"; Balancer protocol swap fee
+	// percentage / 1e18; Uniswap v3 feeProtocol 1/N -> "0.25" for N = 4). "0" when the protocol takes none;
+	// unset when unknown.
+	ProtocolFeeShare *string `protobuf:"bytes,20,opt,name=protocol_fee_share,json=protocolFeeShare,proto3,oneof" json:"protocol_fee_share,omitempty"`
 	// tick_spacing is the spacing of initializable ticks (Uniswap v3: 10 for the 0.05% tier, 60 for 0.3%).
 	// Unset for pools without ticks.
 	TickSpacing *int32 `protobuf:"varint,10,opt,name=tick_spacing,json=tickSpacing,proto3,oneof" json:"tick_spacing,omitempty"`
@@ -683,14 +1188,36 @@ type AmmPoolSpecs struct {
 	// At most 128 characters.
 	CreationTransactionHash string `protobuf:"bytes,14,opt,name=creation_transaction_hash,json=creationTransactionHash,proto3" json:"creation_transaction_hash,omitempty"`
 	// state is the pool's latest known state. Unset when only the static definition is known.
-	State         *AmmPoolState `protobuf:"bytes,15,opt,name=state,proto3" json:"state,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	State *AmmPoolState `protobuf:"bytes,15,opt,name=state,proto3" json:"state,omitempty"`
+	// base_pool_address is the pool a metapool's base_pool_share token belongs to (Curve basePoolAddress:
+	// 3pool "0xbEbc44782C7dB0a1A60Cb6fe97d0b483032FF1C7" under MIM/3Crv). Empty for pools that are not
+	// metapools. At most 128 characters.
+	BasePoolAddress string `protobuf:"bytes,21,opt,name=base_pool_address,json=basePoolAddress,proto3" json:"base_pool_address,omitempty"`
+	// underlying_deployment_ids are the tokens a metapool swaps through its base pool, in the index order
+	// of its exchange_underlying (Curve underlyingCoins: MIM, DAI, USDC, USDT). Empty for pools without
+	// underlying tokens. At most 50, each "dep_" + ULID.
+	UnderlyingDeploymentIds []string `protobuf:"bytes,22,rep,name=underlying_deployment_ids,json=underlyingDeploymentIds,proto3" json:"underlying_deployment_ids,omitempty"`
+	// rewards are the incentive programmes paying the pool's liquidity providers (Curve gauge rewards and
+	// CRV emissions, Balancer gauges). At most 20; empty when none or unknown.
+	Rewards []*RewardEmission `protobuf:"bytes,23,rep,name=rewards,proto3" json:"rewards,omitempty"`
+	// deposit_zap_address is the helper contract that adds or removes a metapool's liquidity in its
+	// underlying tokens in one transaction (Curve zapAddress), as published. Empty when none. At most 128
+	// characters.
+	DepositZapAddress string `protobuf:"bytes,24,opt,name=deposit_zap_address,json=depositZapAddress,proto3" json:"deposit_zap_address,omitempty"`
+	// exchange_received_supported says whether the pool can swap tokens already transferred to it, without
+	// an allowance (Curve stableswap-ng exchange_received; hasMethods.exchange_received). Unset when not
+	// known.
+	ExchangeReceivedSupported *bool `protobuf:"varint,25,opt,name=exchange_received_supported,json=exchangeReceivedSupported,proto3,oneof" json:"exchange_received_supported,omitempty"`
+	// exchange_extended_supported says whether the pool offers a swap with a callback that pulls the input
+	// tokens (Curve exchange_extended; hasMethods.exchange_extended). Unset when not known.
+	ExchangeExtendedSupported *bool `protobuf:"varint,26,opt,name=exchange_extended_supported,json=exchangeExtendedSupported,proto3,oneof" json:"exchange_extended_supported,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *AmmPoolSpecs) Reset() {
 	*x = AmmPoolSpecs{}
-	mi := &file_cqc_markets_v1_market_proto_msgTypes[3]
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +1229,7 @@ func (x *AmmPoolSpecs) String() string {
 func (*AmmPoolSpecs) ProtoMessage() {}
 
 func (x *AmmPoolSpecs) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_market_proto_msgTypes[3]
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +1242,7 @@ func (x *AmmPoolSpecs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AmmPoolSpecs.ProtoReflect.Descriptor instead.
 func (*AmmPoolSpecs) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{3}
+	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AmmPoolSpecs) GetChainId() string {
@@ -753,23 +1280,37 @@ func (x *AmmPoolSpecs) GetPoolAddress() string {
 	return ""
 }
 
-func (x *AmmPoolSpecs) GetToken0DeploymentId() string {
+func (x *AmmPoolSpecs) GetPoolId() string {
 	if x != nil {
-		return x.Token0DeploymentId
+		return x.PoolId
 	}
 	return ""
 }
 
-func (x *AmmPoolSpecs) GetToken1DeploymentId() string {
+func (x *AmmPoolSpecs) GetVaultAddress() string {
 	if x != nil {
-		return x.Token1DeploymentId
+		return x.VaultAddress
+	}
+	return ""
+}
+
+func (x *AmmPoolSpecs) GetTokens() []*AmmPoolToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *AmmPoolSpecs) GetLpTokenDeploymentId() string {
+	if x != nil && x.LpTokenDeploymentId != nil {
+		return *x.LpTokenDeploymentId
 	}
 	return ""
 }
 
 func (x *AmmPoolSpecs) GetFeeTier() uint32 {
-	if x != nil {
-		return x.FeeTier
+	if x != nil && x.FeeTier != nil {
+		return *x.FeeTier
 	}
 	return 0
 }
@@ -777,6 +1318,13 @@ func (x *AmmPoolSpecs) GetFeeTier() uint32 {
 func (x *AmmPoolSpecs) GetFeeRate() string {
 	if x != nil && x.FeeRate != nil {
 		return *x.FeeRate
+	}
+	return ""
+}
+
+func (x *AmmPoolSpecs) GetProtocolFeeShare() string {
+	if x != nil && x.ProtocolFeeShare != nil {
+		return *x.ProtocolFeeShare
 	}
 	return ""
 }
@@ -821,6 +1369,48 @@ func (x *AmmPoolSpecs) GetState() *AmmPoolState {
 		return x.State
 	}
 	return nil
+}
+
+func (x *AmmPoolSpecs) GetBasePoolAddress() string {
+	if x != nil {
+		return x.BasePoolAddress
+	}
+	return ""
+}
+
+func (x *AmmPoolSpecs) GetUnderlyingDeploymentIds() []string {
+	if x != nil {
+		return x.UnderlyingDeploymentIds
+	}
+	return nil
+}
+
+func (x *AmmPoolSpecs) GetRewards() []*RewardEmission {
+	if x != nil {
+		return x.Rewards
+	}
+	return nil
+}
+
+func (x *AmmPoolSpecs) GetDepositZapAddress() string {
+	if x != nil {
+		return x.DepositZapAddress
+	}
+	return ""
+}
+
+func (x *AmmPoolSpecs) GetExchangeReceivedSupported() bool {
+	if x != nil && x.ExchangeReceivedSupported != nil {
+		return *x.ExchangeReceivedSupported
+	}
+	return false
+}
+
+func (x *AmmPoolSpecs) GetExchangeExtendedSupported() bool {
+	if x != nil && x.ExchangeExtendedSupported != nil {
+		return *x.ExchangeExtendedSupported
+	}
+	return false
 }
 
 // LendingReserveState is a lending reserve's state at one point in time (Aave getReserveData /
@@ -868,13 +1458,18 @@ type LendingReserveState struct {
 	// collateral; compare with LendingReserve.debt_ceiling (Aave isolationModeTotalDebt with
 	// debtCeilingDecimals 2: 150000 -> "1500.00"). Unset when the asset is not an isolation collateral.
 	IsolationModeTotalDebt *string `protobuf:"bytes,16,opt,name=isolation_mode_total_debt,json=isolationModeTotalDebt,proto3,oneof" json:"isolation_mode_total_debt,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// reserves is the protocol's own reserve of the underlying, whole tokens: interest kept by the protocol
+	// minus bad debt it absorbed (Compound v3 getReserves() / 10^decimals). Signed: Compound v3 reserves go
+	// negative after absorbing more bad debt than accumulated; compare with LendingReserve.target_reserves.
+	// Unset for protocols that publish no such figure.
+	Reserves      *string `protobuf:"bytes,17,opt,name=reserves,proto3,oneof" json:"reserves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LendingReserveState) Reset() {
 	*x = LendingReserveState{}
-	mi := &file_cqc_markets_v1_market_proto_msgTypes[4]
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1481,7 @@ func (x *LendingReserveState) String() string {
 func (*LendingReserveState) ProtoMessage() {}
 
 func (x *LendingReserveState) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_market_proto_msgTypes[4]
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1494,7 @@ func (x *LendingReserveState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LendingReserveState.ProtoReflect.Descriptor instead.
 func (*LendingReserveState) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{4}
+	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LendingReserveState) GetTotalSupplied() string {
@@ -1014,6 +1609,13 @@ func (x *LendingReserveState) GetIsolationModeTotalDebt() string {
 	return ""
 }
 
+func (x *LendingReserveState) GetReserves() string {
+	if x != nil && x.Reserves != nil {
+		return *x.Reserves
+	}
+	return ""
+}
+
 // LendingReserveSpecs link a LENDING_RESERVE market to its two instruments and carry its live state.
 // The reserve's configuration (risk params, caps, flags, rate strategy) lives on the instruments'
 // LendingReserve.
@@ -1033,7 +1635,7 @@ type LendingReserveSpecs struct {
 
 func (x *LendingReserveSpecs) Reset() {
 	*x = LendingReserveSpecs{}
-	mi := &file_cqc_markets_v1_market_proto_msgTypes[5]
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1647,7 @@ func (x *LendingReserveSpecs) String() string {
 func (*LendingReserveSpecs) ProtoMessage() {}
 
 func (x *LendingReserveSpecs) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_market_proto_msgTypes[5]
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1660,7 @@ func (x *LendingReserveSpecs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LendingReserveSpecs.ProtoReflect.Descriptor instead.
 func (*LendingReserveSpecs) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{5}
+	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LendingReserveSpecs) GetDepositInstrumentId() string {
@@ -1133,23 +1735,16 @@ type Market struct {
 	// venue_settlement_symbol is the venue's code of the settlement / margin asset (Binance marginAsset
 	// "USDT", OKX settleCcy "BTC"). Empty for spot. At most 64 characters.
 	VenueSettlementSymbol string `protobuf:"bytes,13,opt,name=venue_settlement_symbol,json=venueSettlementSymbol,proto3" json:"venue_settlement_symbol,omitempty"`
-	// status is the unified trading state. Required.
+	// status is the unified trading state: which orders the market accepts right now. Required. It is the
+	// only trading-state field (venue flags such as Coinbase post_only / cancel_only fold into it, see
+	// MarketStatus).
 	Status MarketStatus `protobuf:"varint,14,opt,name=status,proto3,enum=cqc.markets.v1.MarketStatus" json:"status,omitempty"`
 	// venue_status is the venue's status exactly as published ("TRADING", "live", "Trading", "online",
 	// "open"), for audit and for states the unified enum folds together. At most 64 characters.
 	VenueStatus string `protobuf:"bytes,15,opt,name=venue_status,json=venueStatus,proto3" json:"venue_status,omitempty"`
-	// post_only is true while the venue accepts only post-only orders (Coinbase post_only).
-	PostOnly bool `protobuf:"varint,16,opt,name=post_only,json=postOnly,proto3" json:"post_only,omitempty"`
-	// limit_only is true while the venue accepts only limit orders (Coinbase limit_only).
-	LimitOnly bool `protobuf:"varint,17,opt,name=limit_only,json=limitOnly,proto3" json:"limit_only,omitempty"`
-	// cancel_only is true while the venue accepts only cancellations (Coinbase cancel_only).
-	CancelOnly bool `protobuf:"varint,18,opt,name=cancel_only,json=cancelOnly,proto3" json:"cancel_only,omitempty"`
-	// trading_disabled is true while trading is disabled (Coinbase trading_disabled, HL isDelisted).
-	TradingDisabled bool `protobuf:"varint,19,opt,name=trading_disabled,json=tradingDisabled,proto3" json:"trading_disabled,omitempty"`
-	// auction_mode is true while the market runs an auction instead of continuous matching (Coinbase
-	// auction_mode, OKX call auction until auction_end_time).
-	AuctionMode bool `protobuf:"varint,20,opt,name=auction_mode,json=auctionMode,proto3" json:"auction_mode,omitempty"`
-	// quantity_unit is what one unit of order quantity is (base, quote, contracts, USD). Required.
+	// quantity_unit is what one unit of order quantity is (base, quote, contracts, USD). Required. Inverse
+	// contracts worth exactly 1 USD each (BitMEX XBTUSD) and Deribit's futures, whose amounts are USD, use USD;
+	// CONTRACTS is for contracts worth anything else (OKX BTC-USD-SWAP, 100 USD each).
 	QuantityUnit v1.QuantityUnit `protobuf:"varint,21,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"quantity_unit,omitempty"`
 	// tick_size is the fixed price increment, in quote asset per unit of base (Binance PRICE_FILTER
 	// tickSize "0.01000000", OKX tickSz "0.1", Deribit futures "2.5"). Equal to tick_rule.fixed.tick_size
@@ -1235,15 +1830,63 @@ type Market struct {
 	TradeQuoteAssetIds []string `protobuf:"bytes,64,rep,name=trade_quote_asset_ids,json=tradeQuoteAssetIds,proto3" json:"trade_quote_asset_ids,omitempty"`
 	// status_message is the venue's free-text explanation of the current status, as published (Coinbase
 	// status_message, e.g. why a product is in cancel-only or offline). At most 1000 characters; empty when
-	// the venue gives none. Informational: status and the trading flags are authoritative.
+	// the venue gives none. Informational: status is authoritative.
 	StatusMessage string `protobuf:"bytes,65,opt,name=status_message,json=statusMessage,proto3" json:"status_message,omitempty"`
+	// contract_size is the value of one contract of this listing, in contract_size_asset_id units: "100"
+	// USD for OKX BTC-USD-SWAP (ctVal), "0.01" BTC for OKX BTC-USDT-SWAP, "1" BTC for Binance USD-M BTCUSDT
+	// (quantity in base), "10" USD for Deribit BTC futures, "1" ETH for Deribit ETH options, "0.1" ETH for
+	// OKX ETH-USD options (ctVal x ctMult = 1 x 0.1). A property of the listing, not of the instrument: two
+	// venues listing the same perpetual with different contract sizes share one Instrument. Positive
+	// decimal. Required on PERPETUAL, FUTURE and OPTION markets (rule market.contract_size_required); unset
+	// on spot, AMM and lending markets. A venue that counts quantity in base units and publishes no contract
+	// size (Binance USD-M, dYdX, Hyperliquid) has, by definition of quantity_unit BASE, a contract of "1"
+	// base asset: writing it is the unit conversion, not a guessed number.
+	ContractSize *string `protobuf:"bytes,66,opt,name=contract_size,json=contractSize,proto3,oneof" json:"contract_size,omitempty"`
+	// contract_size_asset_id is the asset contract_size is measured in (OKX ctValCcy, Deribit: USD for
+	// inverse futures, the base coin for options). Set exactly when contract_size is.
+	ContractSizeAssetId *string `protobuf:"bytes,67,opt,name=contract_size_asset_id,json=contractSizeAssetId,proto3,oneof" json:"contract_size_asset_id,omitempty"`
+	// contract_multiplier is the venue's separate multiplier applied on top of its contract value when it
+	// publishes one (OKX ctMult: "1" for swaps, "0.1" for ETH options; Kraken lot_multiplier). contract_size
+	// already includes it; this field keeps the venue's factor for reconciliation. Unset when the venue has
+	// no separate multiplier. BitMEX's signed multiplier (XBTUSD -100000000 satoshi) is not copied here: its
+	// sign is Instrument.contract_type (negative = INVERSE) and its magnitude is folded into contract_size.
+	ContractMultiplier *string `protobuf:"bytes,68,opt,name=contract_multiplier,json=contractMultiplier,proto3,oneof" json:"contract_multiplier,omitempty"`
+	// negative_prices_allowed is true when orders, trades, book levels and price limits of this market may
+	// carry zero or negative prices (calendar spreads and combos in backwardation, some rate and power
+	// products; CME allowed negative WTI prices in April 2020). Every price field of the contract is a signed
+	// decimal; validation accepts any sign, and services MUST reject a non-positive price on a market where
+	// this is false (order RPCs with INVALID_ARGUMENT PRICE_SIGN_NOT_ALLOWED; market data ingest by dropping
+	// the record). The one exception validation checks is price_limits (rule market.price_limits_sign). False
+	// by default: prices must be positive.
+	NegativePricesAllowed bool `protobuf:"varint,69,opt,name=negative_prices_allowed,json=negativePricesAllowed,proto3" json:"negative_prices_allowed,omitempty"`
+	// on_chain_quantization is how an on-chain order book encodes size and price as integers (dYdX v4
+	// atomicResolution, quantumConversionExponent, stepBaseQuantums, subticksPerTick, clobPairId), enough
+	// to build an on-chain order from the contract alone. Unset for off-chain venues.
+	OnChainQuantization *OnChainQuantization `protobuf:"bytes,70,opt,name=on_chain_quantization,json=onChainQuantization,proto3" json:"on_chain_quantization,omitempty"`
+	// spot_margin is the margin terms of a SPOT or MARGIN market traded on borrowed funds: max leverage,
+	// margin-call and stop-out levels (Binance cross margin marginCallBar / forceLiquidationBar, Kraken
+	// margin call and liquidation levels). Only on SPOT and MARGIN markets (rule
+	// market.spot_margin_only_spot); derivatives use derivative.margin. Unset when the venue publishes none.
+	SpotMargin *MarginTerms `protobuf:"bytes,71,opt,name=spot_margin,json=spotMargin,proto3" json:"spot_margin,omitempty"`
+	// status_change_time is when the venue last changed status, on the venue's clock (Deribit combo
+	// state_timestamp, OKX uTime when the state changed). Unset when the venue does not say.
+	StatusChangeTime *timestamppb.Timestamp `protobuf:"bytes,74,opt,name=status_change_time,json=statusChangeTime,proto3" json:"status_change_time,omitempty"`
+	// venue_alternate_symbols are other names the venue uses for this market in its APIs, exactly as
+	// published (Kraken altname "XBTUSDT" and wsname "XBT/USDT" beside the REST key "XBTUSDT"). Resolvable
+	// like venue_symbol. At most 10, each 1 to 256 characters.
+	VenueAlternateSymbols []string `protobuf:"bytes,75,rep,name=venue_alternate_symbols,json=venueAlternateSymbols,proto3" json:"venue_alternate_symbols,omitempty"`
+	// etag identifies this version of the market: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in the UpdateMarketRequest.etag to
+	// write only if nobody changed the market since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+	// compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+	Etag          string `protobuf:"bytes,72,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Market) Reset() {
 	*x = Market{}
-	mi := &file_cqc_markets_v1_market_proto_msgTypes[6]
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1255,7 +1898,7 @@ func (x *Market) String() string {
 func (*Market) ProtoMessage() {}
 
 func (x *Market) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_market_proto_msgTypes[6]
+	mi := &file_cqc_markets_v1_market_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1268,7 +1911,7 @@ func (x *Market) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Market.ProtoReflect.Descriptor instead.
 func (*Market) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{6}
+	return file_cqc_markets_v1_market_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Market) GetMarketId() string {
@@ -1374,41 +2017,6 @@ func (x *Market) GetVenueStatus() string {
 		return x.VenueStatus
 	}
 	return ""
-}
-
-func (x *Market) GetPostOnly() bool {
-	if x != nil {
-		return x.PostOnly
-	}
-	return false
-}
-
-func (x *Market) GetLimitOnly() bool {
-	if x != nil {
-		return x.LimitOnly
-	}
-	return false
-}
-
-func (x *Market) GetCancelOnly() bool {
-	if x != nil {
-		return x.CancelOnly
-	}
-	return false
-}
-
-func (x *Market) GetTradingDisabled() bool {
-	if x != nil {
-		return x.TradingDisabled
-	}
-	return false
-}
-
-func (x *Market) GetAuctionMode() bool {
-	if x != nil {
-		return x.AuctionMode
-	}
-	return false
 }
 
 func (x *Market) GetQuantityUnit() v1.QuantityUnit {
@@ -1627,6 +2235,69 @@ func (x *Market) GetStatusMessage() string {
 	return ""
 }
 
+func (x *Market) GetContractSize() string {
+	if x != nil && x.ContractSize != nil {
+		return *x.ContractSize
+	}
+	return ""
+}
+
+func (x *Market) GetContractSizeAssetId() string {
+	if x != nil && x.ContractSizeAssetId != nil {
+		return *x.ContractSizeAssetId
+	}
+	return ""
+}
+
+func (x *Market) GetContractMultiplier() string {
+	if x != nil && x.ContractMultiplier != nil {
+		return *x.ContractMultiplier
+	}
+	return ""
+}
+
+func (x *Market) GetNegativePricesAllowed() bool {
+	if x != nil {
+		return x.NegativePricesAllowed
+	}
+	return false
+}
+
+func (x *Market) GetOnChainQuantization() *OnChainQuantization {
+	if x != nil {
+		return x.OnChainQuantization
+	}
+	return nil
+}
+
+func (x *Market) GetSpotMargin() *MarginTerms {
+	if x != nil {
+		return x.SpotMargin
+	}
+	return nil
+}
+
+func (x *Market) GetStatusChangeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StatusChangeTime
+	}
+	return nil
+}
+
+func (x *Market) GetVenueAlternateSymbols() []string {
+	if x != nil {
+		return x.VenueAlternateSymbols
+	}
+	return nil
+}
+
+func (x *Market) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 type isMarket_Specifics interface {
 	isMarket_Specifics()
 }
@@ -1657,16 +2328,26 @@ var File_cqc_markets_v1_market_proto protoreflect.FileDescriptor
 
 const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcqc/markets/v1/market.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcqc/markets/v1/instrument.proto\x1a!cqc/markets/v1/market_rules.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x05\n" +
+	"\x1bcqc/markets/v1/market.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcqc/markets/v1/instrument.proto\x1a!cqc/markets/v1/market_rules.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\b\n" +
 	"\fFundingSpecs\x12N\n" +
 	"\x10funding_interval\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x0ffundingInterval\x128\n" +
 	"\x10funding_rate_cap\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x0efundingRateCap\x88\x01\x01\x12<\n" +
 	"\x12funding_rate_floor\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\x10fundingRateFloor\x88\x01\x01\x123\n" +
-	"\rinterest_rate\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\finterestRate\x88\x01\x01:\xed\x02\xbaH\xe9\x02\x1a\xe6\x02\n" +
+	"\rinterest_rate\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\finterestRate\x88\x01\x01\x12@\n" +
+	"\x14default_funding_rate\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\x12defaultFundingRate\x88\x01\x01\x12<\n" +
+	"\x12base_interest_rate\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\x10baseInterestRate\x88\x01\x01\x12>\n" +
+	"\x13quote_interest_rate\x18\a \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x05R\x11quoteInterestRate\x88\x01\x01\x127\n" +
+	"\x13base_interest_index\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\x11baseInterestIndex\x129\n" +
+	"\x14quote_interest_index\x18\t \x01(\tB\a\xbaH\x04r\x02\x18@R\x12quoteInterestIndex\x12,\n" +
+	"\rpremium_index\x18\n" +
+	" \x01(\tB\a\xbaH\x04r\x02\x18@R\fpremiumIndex:\xed\x02\xbaH\xe9\x02\x1a\xe6\x02\n" +
 	"\x1dfunding_specs.floor_below_cap\x123funding_rate_floor must not exceed funding_rate_cap\x1a\x8f\x02!(this.funding_rate_cap.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.funding_rate_floor.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.funding_rate_floor) || !has(this.funding_rate_cap) || double(this.funding_rate_floor) <= double(this.funding_rate_cap))B\x13\n" +
 	"\x11_funding_rate_capB\x15\n" +
 	"\x13_funding_rate_floorB\x10\n" +
-	"\x0e_interest_rate\"\x91\x03\n" +
+	"\x0e_interest_rateB\x17\n" +
+	"\x15_default_funding_rateB\x15\n" +
+	"\x13_base_interest_rateB\x16\n" +
+	"\x14_quote_interest_rate\"\x8f\x05\n" +
 	"\x0fDerivativeSpecs\x124\n" +
 	"\x11mark_price_source\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x0fmarkPriceSource\x126\n" +
 	"\x12index_price_source\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x10indexPriceSource\x12@\n" +
@@ -1674,15 +2355,46 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\afunding\x18\x04 \x01(\v2\x1c.cqc.markets.v1.FundingSpecsR\afunding\x123\n" +
 	"\x06margin\x18\x05 \x01(\v2\x1b.cqc.markets.v1.MarginTermsR\x06margin\x120\n" +
 	"\x14isolated_margin_only\x18\x06 \x01(\bR\x12isolatedMarginOnly\x12/\n" +
-	"\x0fmargin_table_id\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\rmarginTableId\"\xa0\a\n" +
+	"\x0fmargin_table_id\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\rmarginTableId\x12A\n" +
+	"\x13index_instrument_id\x18\b \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x00R\x11indexInstrumentId\x88\x01\x01\x12\x1f\n" +
+	"\vpre_listing\x18\t \x01(\bR\n" +
+	"preListing\x12K\n" +
+	"\x14pre_listing_end_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x11preListingEndTime\x123\n" +
+	"\x11fair_price_method\x18\v \x01(\tB\a\xbaH\x04r\x02\x18@R\x0ffairPriceMethodB\x16\n" +
+	"\x14_index_instrument_id\"\xc0\x03\n" +
+	"\x10AmmAmplification\x12\x1f\n" +
+	"\x05value\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\x05value\x12%\n" +
+	"\tprecision\x18\x02 \x01(\rB\a\xbaH\x04*\x02 \x00R\tprecision\x12\x1f\n" +
+	"\vis_updating\x18\x03 \x01(\bR\n" +
+	"isUpdating\x121\n" +
+	"\ftarget_value\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\vtargetValue\x88\x01\x01\x12>\n" +
+	"\rramp_end_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vrampEndTime\x12$\n" +
+	"\x05gamma\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\x05gamma\x88\x01\x01:\x8e\x01\xbaH\x8a\x01\x1a\x87\x01\n" +
+	"!amm_amplification.ramp_has_target\x12/target_value and ramp_end_time are set together\x1a1has(this.target_value) == has(this.ramp_end_time)B\x0f\n" +
+	"\r_target_valueB\b\n" +
+	"\x06_gamma\"\xba\x02\n" +
+	"\x11AmmPoolTokenState\x121\n" +
+	"\rdeployment_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\x12(\n" +
+	"\abalance\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\abalance\x88\x01\x01\x127\n" +
+	"\x0fmanaged_balance\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x0emanagedBalance\x88\x01\x01\x12\"\n" +
+	"\x04rate\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x02R\x04rate\x88\x01\x01\x121\n" +
+	"\foracle_price\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x03R\voraclePrice\x88\x01\x01B\n" +
+	"\n" +
+	"\b_balanceB\x12\n" +
+	"\x10_managed_balanceB\a\n" +
+	"\x05_rateB\x0f\n" +
+	"\r_oracle_price\"\xcc\t\n" +
 	"\fAmmPoolState\x12,\n" +
 	"\tliquidity\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\tliquidity\x88\x01\x01\x124\n" +
 	"\x0esqrt_price_x96\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\fsqrtPriceX96\x88\x01\x01\x12\x17\n" +
 	"\x04tick\x18\x03 \x01(\x11H\x02R\x04tick\x88\x01\x01\x121\n" +
 	"\ftoken0_price\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\vtoken0Price\x88\x01\x01\x121\n" +
-	"\ftoken1_price\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\vtoken1Price\x88\x01\x01\x125\n" +
-	"\x0etoken0_reserve\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\rtoken0Reserve\x88\x01\x01\x125\n" +
-	"\x0etoken1_reserve\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\rtoken1Reserve\x88\x01\x01\x12'\n" +
+	"\ftoken1_price\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\vtoken1Price\x88\x01\x01\x12C\n" +
+	"\x06tokens\x18\x0f \x03(\v2!.cqc.markets.v1.AmmPoolTokenStateB\b\xbaH\x05\x92\x01\x02\x102R\x06tokens\x12F\n" +
+	"\ramplification\x18\x10 \x01(\v2 .cqc.markets.v1.AmmAmplificationR\ramplification\x126\n" +
+	"\x0flp_token_supply\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\rlpTokenSupply\x88\x01\x01\x123\n" +
+	"\rvirtual_price\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x06R\fvirtualPrice\x88\x01\x01\x12'\n" +
 	"\atvl_usd\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\x06tvlUsd\x88\x01\x01\x12-\n" +
 	"\n" +
 	"volume_usd\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\bR\tvolumeUsd\x88\x01\x01\x12)\n" +
@@ -1693,21 +2405,34 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"state_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tstateTime\x12E\n" +
 	"\x17fee_growth_global0_x128\x18\r \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\n" +
 	"R\x14feeGrowthGlobal0X128\x88\x01\x01\x12E\n" +
-	"\x17fee_growth_global1_x128\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\vR\x14feeGrowthGlobal1X128\x88\x01\x01B\f\n" +
+	"\x17fee_growth_global1_x128\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\vR\x14feeGrowthGlobal1X128\x88\x01\x01\x122\n" +
+	"\rswap_fee_rate\x18\x13 \x01(\tB\t\xbaH\x06r\x04\xa8\x89'\x01H\fR\vswapFeeRate\x88\x01\x01\x12X\n" +
+	"\x11underlying_tokens\x18\x14 \x03(\v2!.cqc.markets.v1.AmmPoolTokenStateB\b\xbaH\x05\x92\x01\x02\x102R\x10underlyingTokensB\f\n" +
 	"\n" +
 	"_liquidityB\x11\n" +
 	"\x0f_sqrt_price_x96B\a\n" +
 	"\x05_tickB\x0f\n" +
 	"\r_token0_priceB\x0f\n" +
-	"\r_token1_priceB\x11\n" +
-	"\x0f_token0_reserveB\x11\n" +
-	"\x0f_token1_reserveB\n" +
+	"\r_token1_priceB\x12\n" +
+	"\x10_lp_token_supplyB\x10\n" +
+	"\x0e_virtual_priceB\n" +
 	"\n" +
 	"\b_tvl_usdB\r\n" +
 	"\v_volume_usdB\v\n" +
 	"\t_fees_usdB\x1a\n" +
 	"\x18_fee_growth_global0_x128B\x1a\n" +
-	"\x18_fee_growth_global1_x128\"\xe6\a\n" +
+	"\x18_fee_growth_global1_x128B\x10\n" +
+	"\x0e_swap_fee_rate\"\x8c\x03\n" +
+	"\fAmmPoolToken\x121\n" +
+	"\rdeployment_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\x12&\n" +
+	"\x06weight\x18\x02 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x00R\x06weight\x88\x01\x01\x12<\n" +
+	"\x15rate_provider_address\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x13rateProviderAddress\x125\n" +
+	"\x0escaling_factor\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\rscalingFactor\x88\x01\x01\x12<\n" +
+	"\x15asset_manager_address\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x13assetManagerAddress\x12(\n" +
+	"\x10yield_fee_exempt\x18\x06 \x01(\bR\x0eyieldFeeExempt\x12&\n" +
+	"\x0fbase_pool_share\x18\a \x01(\bR\rbasePoolShareB\t\n" +
+	"\a_weightB\x11\n" +
+	"\x0f_scaling_factor\"\x84\x13\n" +
 	"\fAmmPoolSpecs\x12'\n" +
 	"\bchain_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnR\achainId\x12=\n" +
 	"\bdex_name\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\adexName\x121\n" +
@@ -1715,27 +2440,46 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\bamm_type\x18\x04 \x01(\x0e2\x17.cqc.markets.v1.AmmTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aammType\x12-\n" +
 	"\fpool_address\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vpoolAddress\x12>\n" +
-	"\x14token0_deployment_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\x12token0DeploymentId\x12>\n" +
-	"\x14token1_deployment_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\x12token1DeploymentId\x12$\n" +
-	"\bfee_tier\x18\b \x01(\rB\t\xbaH\x06*\x04\x18\xc0\x84=R\afeeTier\x12)\n" +
-	"\bfee_rate\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\afeeRate\x88\x01\x01\x12/\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vpoolAddress\x12!\n" +
+	"\apool_id\x18\x10 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06poolId\x12-\n" +
+	"\rvault_address\x18\x11 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\fvaultAddress\x12@\n" +
+	"\x06tokens\x18\x12 \x03(\v2\x1c.cqc.markets.v1.AmmPoolTokenB\n" +
+	"\xbaH\a\x92\x01\x04\b\x02\x102R\x06tokens\x12F\n" +
+	"\x16lp_token_deployment_id\x18\x13 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depH\x00R\x13lpTokenDeploymentId\x88\x01\x01\x12)\n" +
+	"\bfee_tier\x18\b \x01(\rB\t\xbaH\x06*\x04\x18\xc0\x84=H\x01R\afeeTier\x88\x01\x01\x12)\n" +
+	"\bfee_rate\x18\t \x01(\tB\t\xbaH\x06r\x04\xa8\x89'\x01H\x02R\afeeRate\x88\x01\x01\x12<\n" +
+	"\x12protocol_fee_share\x18\x14 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x03R\x10protocolFeeShare\x88\x01\x01\x12/\n" +
 	"\ftick_spacing\x18\n" +
-	" \x01(\x05B\a\xbaH\x04\x1a\x02 \x00H\x01R\vtickSpacing\x88\x01\x01\x12-\n" +
+	" \x01(\x05B\a\xbaH\x04\x1a\x02 \x00H\x04R\vtickSpacing\x88\x01\x01\x12-\n" +
 	"\rhooks_address\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\fhooksAddress\x12%\n" +
 	"\x0ecreation_block\x18\f \x01(\x04R\rcreationBlock\x12?\n" +
 	"\rcreation_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\fcreationTime\x12D\n" +
 	"\x19creation_transaction_hash\x18\x0e \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x17creationTransactionHash\x122\n" +
-	"\x05state\x18\x0f \x01(\v2\x1c.cqc.markets.v1.AmmPoolStateR\x05state:\x9a\x01\xbaH\x96\x01\x1a\x93\x01\n" +
-	"\x1eamm_pool_specs.distinct_tokens\x129token0_deployment_id and token1_deployment_id must differ\x1a6this.token0_deployment_id != this.token1_deployment_idB\v\n" +
-	"\t_fee_rateB\x0f\n" +
-	"\r_tick_spacing\"\xe4\t\n" +
+	"\x05state\x18\x0f \x01(\v2\x1c.cqc.markets.v1.AmmPoolStateR\x05state\x124\n" +
+	"\x11base_pool_address\x18\x15 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0fbasePoolAddress\x12O\n" +
+	"\x19underlying_deployment_ids\x18\x16 \x03(\tB\x13\xbaH\x10\x92\x01\r\x102\"\tr\a\xa2\x88'\x03depR\x17underlyingDeploymentIds\x12B\n" +
+	"\arewards\x18\x17 \x03(\v2\x1e.cqc.markets.v1.RewardEmissionB\b\xbaH\x05\x92\x01\x02\x10\x14R\arewards\x128\n" +
+	"\x13deposit_zap_address\x18\x18 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x11depositZapAddress\x12C\n" +
+	"\x1bexchange_received_supported\x18\x19 \x01(\bH\x05R\x19exchangeReceivedSupported\x88\x01\x01\x12C\n" +
+	"\x1bexchange_extended_supported\x18\x1a \x01(\bH\x06R\x19exchangeExtendedSupported\x88\x01\x01:\x8b\a\xbaH\x87\a\x1a\xa2\x01\n" +
+	"\x1eamm_pool_specs.distinct_tokens\x12%tokens must name distinct deployments\x1aYthis.tokens.all(t, this.tokens.filter(u, u.deployment_id == t.deployment_id).size() == 1)\x1a\xb4\x01\n" +
+	"$amm_pool_specs.weighted_pool_weights\x12Qevery token of a WEIGHTED_POOL has a weight, and only weighted pools have weights\x1a9this.tokens.all(t, has(t.weight) == (this.amm_type == 5))\x1a\xfb\x01\n" +
+	"!amm_pool_specs.state_tokens_match\x12Ostate.tokens must be empty or list exactly the pool's tokens, in the same order\x1a\x84\x01!has(this.state) || size(this.state.tokens) == 0 || this.state.tokens.map(s, s.deployment_id) == this.tokens.map(t, t.deployment_id)\x1a\xaa\x02\n" +
+	",amm_pool_specs.state_underlying_tokens_match\x12bstate.underlying_tokens must be empty or list exactly underlying_deployment_ids, in the same order\x1a\x95\x01!has(this.state) || size(this.state.underlying_tokens) == 0 || this.state.underlying_tokens.map(s, s.deployment_id) == this.underlying_deployment_idsB\x19\n" +
+	"\x17_lp_token_deployment_idB\v\n" +
+	"\t_fee_tierB\v\n" +
+	"\t_fee_rateB\x15\n" +
+	"\x13_protocol_fee_shareB\x0f\n" +
+	"\r_tick_spacingB\x1e\n" +
+	"\x1c_exchange_received_supportedB\x1e\n" +
+	"\x1c_exchange_extended_supported\"\x9d\n" +
+	"\n" +
 	"\x13LendingReserveState\x125\n" +
 	"\x0etotal_supplied\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\rtotalSupplied\x88\x01\x01\x12>\n" +
 	"\x13total_variable_debt\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x11totalVariableDebt\x88\x01\x01\x12:\n" +
 	"\x11total_stable_debt\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x0ftotalStableDebt\x88\x01\x01\x12?\n" +
 	"\x13available_liquidity\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x12availableLiquidity\x88\x01\x01\x120\n" +
-	"\vutilization\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\vutilization\x88\x01\x01\x12/\n" +
+	"\vutilization\x18\x05 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x04R\vutilization\x88\x01\x01\x12/\n" +
 	"\vsupply_rate\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\n" +
 	"supplyRate\x88\x01\x01\x12@\n" +
 	"\x14variable_borrow_rate\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\x12variableBorrowRate\x88\x01\x01\x12-\n" +
@@ -1750,7 +2494,8 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\fblock_number\x18\r \x01(\x04R\vblockNumber\x12>\n" +
 	"\x13accrued_to_treasury\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\vR\x11accruedToTreasury\x88\x01\x01\x12*\n" +
 	"\bunbacked\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\fR\bunbacked\x88\x01\x01\x12I\n" +
-	"\x19isolation_mode_total_debt\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\rR\x16isolationModeTotalDebt\x88\x01\x01B\x11\n" +
+	"\x19isolation_mode_total_debt\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\rR\x16isolationModeTotalDebt\x88\x01\x01\x12*\n" +
+	"\breserves\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x0eR\breserves\x88\x01\x01B\x11\n" +
 	"\x0f_total_suppliedB\x16\n" +
 	"\x14_total_variable_debtB\x14\n" +
 	"\x12_total_stable_debtB\x16\n" +
@@ -1764,12 +2509,13 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x16_variable_borrow_indexB\x16\n" +
 	"\x14_accrued_to_treasuryB\v\n" +
 	"\t_unbackedB\x1c\n" +
-	"\x1a_isolation_mode_total_debt\"\xf0\x01\n" +
+	"\x1a_isolation_mode_total_debtB\v\n" +
+	"\t_reserves\"\xf0\x01\n" +
 	"\x13LendingReserveSpecs\x12@\n" +
 	"\x15deposit_instrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\x13depositInstrumentId\x12C\n" +
 	"\x14borrow_instrument_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x00R\x12borrowInstrumentId\x88\x01\x01\x129\n" +
 	"\x05state\x18\x03 \x01(\v2#.cqc.markets.v1.LendingReserveStateR\x05stateB\x17\n" +
-	"\x15_borrow_instrument_id\"\xcb!\n" +
+	"\x15_borrow_instrument_id\"\xf9+\n" +
 	"\x06Market\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x121\n" +
@@ -1791,14 +2537,7 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x17venue_settlement_symbol\x18\r \x01(\tB\a\xbaH\x04r\x02\x18@R\x15venueSettlementSymbol\x12@\n" +
 	"\x06status\x18\x0e \x01(\x0e2\x1c.cqc.markets.v1.MarketStatusB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12*\n" +
-	"\fvenue_status\x18\x0f \x01(\tB\a\xbaH\x04r\x02\x18@R\vvenueStatus\x12\x1b\n" +
-	"\tpost_only\x18\x10 \x01(\bR\bpostOnly\x12\x1d\n" +
-	"\n" +
-	"limit_only\x18\x11 \x01(\bR\tlimitOnly\x12\x1f\n" +
-	"\vcancel_only\x18\x12 \x01(\bR\n" +
-	"cancelOnly\x12)\n" +
-	"\x10trading_disabled\x18\x13 \x01(\bR\x0ftradingDisabled\x12!\n" +
-	"\fauction_mode\x18\x14 \x01(\bR\vauctionMode\x12L\n" +
+	"\fvenue_status\x18\x0f \x01(\tB\a\xbaH\x04r\x02\x18@R\vvenueStatus\x12L\n" +
 	"\rquantity_unit\x18\x15 \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\fquantityUnit\x12+\n" +
 	"\ttick_size\x18\x16 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\btickSize\x88\x01\x01\x12)\n" +
@@ -1836,20 +2575,37 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"updateTime\x12.\n" +
 	"\x10daily_settlement\x18? \x01(\bH\x03R\x0fdailySettlement\x88\x01\x01\x12H\n" +
 	"\x15trade_quote_asset_ids\x18@ \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10\x14\x18\x01\"\tr\a\xa2\x88'\x03astR\x12tradeQuoteAssetIds\x12/\n" +
-	"\x0estatus_message\x18A \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\rstatusMessage:\x81\v\xbaH\xfd\n" +
-	"\x1a\x98\x01\n" +
+	"\x0estatus_message\x18A \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\rstatusMessage\x123\n" +
+	"\rcontract_size\x18B \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x04R\fcontractSize\x88\x01\x01\x12F\n" +
+	"\x16contract_size_asset_id\x18C \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x05R\x13contractSizeAssetId\x88\x01\x01\x12?\n" +
+	"\x13contract_multiplier\x18D \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x06R\x12contractMultiplier\x88\x01\x01\x126\n" +
+	"\x17negative_prices_allowed\x18E \x01(\bR\x15negativePricesAllowed\x12W\n" +
+	"\x15on_chain_quantization\x18F \x01(\v2#.cqc.markets.v1.OnChainQuantizationR\x13onChainQuantization\x12<\n" +
+	"\vspot_margin\x18G \x01(\v2\x1b.cqc.markets.v1.MarginTermsR\n" +
+	"spotMargin\x12H\n" +
+	"\x12status_change_time\x18J \x01(\v2\x1a.google.protobuf.TimestampR\x10statusChangeTime\x12I\n" +
+	"\x17venue_alternate_symbols\x18K \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\n" +
+	"\"\ar\x05\x10\x01\x18\x80\x02R\x15venueAlternateSymbols\x12\x1c\n" +
+	"\x04etag\x18H \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag:\xd5\x11\xbaH\xd1\x11\x1a\x98\x01\n" +
 	"\x1cmarket.amm_pool_matches_type\x12Iamm_pool is required for and only allowed on MARKET_TYPE_AMM_POOL markets\x1a-has(this.amm_pool) == (this.market_type == 6)\x1a\xb4\x01\n" +
 	"#market.lending_reserve_matches_type\x12Wlending_reserve is required for and only allowed on MARKET_TYPE_LENDING_RESERVE markets\x1a4has(this.lending_reserve) == (this.market_type == 7)\x1a\xae\x01\n" +
 	"&market.derivative_only_for_derivatives\x12Iderivative is only allowed on PERPETUAL, FUTURE, OPTION and COMBO markets\x1a9!has(this.derivative) || this.market_type in [3, 4, 5, 8]\x1a\xb5\x01\n" +
-	"\x1dmarket.funding_only_perpetual\x12Cderivative.funding is only allowed on MARKET_TYPE_PERPETUAL markets\x1aO!has(this.derivative) || !has(this.derivative.funding) || this.market_type == 3\x1a\x94\x01\n" +
-	"\x19market.tick_rule_required\x12Dtick_rule is required except on AMM_POOL and LENDING_RESERVE markets\x1a1has(this.tick_rule) || this.market_type in [6, 7]\x1a\xf9\x02\n" +
+	"\x1dmarket.funding_only_perpetual\x12Cderivative.funding is only allowed on MARKET_TYPE_PERPETUAL markets\x1aO!has(this.derivative) || !has(this.derivative.funding) || this.market_type == 3\x1a\x9e\x01\n" +
+	"\x19market.tick_rule_required\x12Ktick_rule is required except on AMM_POOL, LENDING_RESERVE and INDEX markets\x1a4has(this.tick_rule) || this.market_type in [6, 7, 9]\x1a\xe1\x01\n" +
+	"\x1dmarket.contract_size_required\x12]contract_size and contract_size_asset_id are required on PERPETUAL, FUTURE and OPTION markets\x1aa!(this.market_type in [3, 4, 5]) || (has(this.contract_size) && has(this.contract_size_asset_id))\x1a\x9e\x01\n" +
+	"$market.contract_size_asset_with_size\x129contract_size_asset_id and contract_size are set together\x1a;has(this.contract_size) == has(this.contract_size_asset_id)\x1a\x8c\x01\n" +
+	"\x1cmarket.spot_margin_only_spot\x126spot_margin is only allowed on SPOT and MARGIN markets\x1a4!has(this.spot_margin) || this.market_type in [1, 2]\x1a\xb3\x02\n" +
+	"\x18market.price_limits_sign\x12Hprice_limits must not be negative unless negative_prices_allowed is true\x1a\xcc\x01this.negative_prices_allowed || ((!has(this.price_limits.min_price) || !this.price_limits.min_price.startsWith('-')) && (!has(this.price_limits.max_price) || !this.price_limits.max_price.startsWith('-')))\x1a\xf9\x02\n" +
 	"#market.tick_size_matches_fixed_rule\x12Jtick_size must equal tick_rule.fixed.tick_size when the tick rule is fixed\x1a\x85\x02!(this.tick_rule.fixed.tick_size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.tick_size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.tick_size) || !has(this.tick_rule.fixed) || double(this.tick_size) == double(this.tick_rule.fixed.tick_size))\x1a\xac\x01\n" +
 	"\x1emarket.delisting_after_listing\x12)delisting_time must be after listing_time\x1a_!has(this.delisting_time) || !has(this.listing_time) || this.delisting_time > this.listing_timeB\v\n" +
 	"\tspecificsB\f\n" +
 	"\n" +
 	"_tick_sizeB\v\n" +
 	"\t_lot_sizeB\x13\n" +
-	"\x11_daily_settlement*\xf4\x01\n" +
+	"\x11_daily_settlementB\x10\n" +
+	"\x0e_contract_sizeB\x19\n" +
+	"\x17_contract_size_asset_idB\x16\n" +
+	"\x14_contract_multiplier*\x8b\x02\n" +
 	"\n" +
 	"MarketType\x12\x1b\n" +
 	"\x17MARKET_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -1860,7 +2616,8 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x12MARKET_TYPE_OPTION\x10\x05\x12\x18\n" +
 	"\x14MARKET_TYPE_AMM_POOL\x10\x06\x12\x1f\n" +
 	"\x1bMARKET_TYPE_LENDING_RESERVE\x10\a\x12\x15\n" +
-	"\x11MARKET_TYPE_COMBO\x10\b*\xa3\x03\n" +
+	"\x11MARKET_TYPE_COMBO\x10\b\x12\x15\n" +
+	"\x11MARKET_TYPE_INDEX\x10\t*\xa3\x03\n" +
 	"\fMarketStatus\x12\x1d\n" +
 	"\x19MARKET_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19MARKET_STATUS_PRE_LISTING\x10\x01\x12\x1a\n" +
@@ -1876,7 +2633,7 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x12\x1c\n" +
 	"\x18MARKET_STATUS_DELIVERING\x10\v\x12\x19\n" +
 	"\x15MARKET_STATUS_EXPIRED\x10\f\x12\x1a\n" +
-	"\x16MARKET_STATUS_DELISTED\x10\r*\xbc\x01\n" +
+	"\x16MARKET_STATUS_DELISTED\x10\r*\xd6\x01\n" +
 	"\aAmmType\x12\x18\n" +
 	"\x14AMM_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eAMM_TYPE_CPAMM\x10\x01\x12\x12\n" +
@@ -1884,7 +2641,8 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x17AMM_TYPE_CLAMM_ENHANCED\x10\x03\x12\x18\n" +
 	"\x14AMM_TYPE_STABLE_SWAP\x10\x04\x12\x1a\n" +
 	"\x16AMM_TYPE_WEIGHTED_POOL\x10\x05\x12\x1c\n" +
-	"\x18AMM_TYPE_COMPOSABLE_POOL\x10\x06Bu\n" +
+	"\x18AMM_TYPE_COMPOSABLE_POOL\x10\x06\x12\x18\n" +
+	"\x14AMM_TYPE_CRYPTO_SWAP\x10\aBu\n" +
 	"\x1ecom.cryptoquant.cqc.markets.v1B\vMarketProtoP\x01ZDgithub.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1;marketsv1b\x06proto3"
 
 var (
@@ -1900,78 +2658,93 @@ func file_cqc_markets_v1_market_proto_rawDescGZIP() []byte {
 }
 
 var file_cqc_markets_v1_market_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cqc_markets_v1_market_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_cqc_markets_v1_market_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_cqc_markets_v1_market_proto_goTypes = []any{
 	(MarketType)(0),               // 0: cqc.markets.v1.MarketType
 	(MarketStatus)(0),             // 1: cqc.markets.v1.MarketStatus
 	(AmmType)(0),                  // 2: cqc.markets.v1.AmmType
 	(*FundingSpecs)(nil),          // 3: cqc.markets.v1.FundingSpecs
 	(*DerivativeSpecs)(nil),       // 4: cqc.markets.v1.DerivativeSpecs
-	(*AmmPoolState)(nil),          // 5: cqc.markets.v1.AmmPoolState
-	(*AmmPoolSpecs)(nil),          // 6: cqc.markets.v1.AmmPoolSpecs
-	(*LendingReserveState)(nil),   // 7: cqc.markets.v1.LendingReserveState
-	(*LendingReserveSpecs)(nil),   // 8: cqc.markets.v1.LendingReserveSpecs
-	(*Market)(nil),                // 9: cqc.markets.v1.Market
-	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
-	(*MarginTerms)(nil),           // 11: cqc.markets.v1.MarginTerms
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(v1.QuantityUnit)(0),          // 13: cqc.venues.v1.QuantityUnit
-	(*TickRule)(nil),              // 14: cqc.markets.v1.TickRule
-	(*Precisions)(nil),            // 15: cqc.markets.v1.Precisions
-	(*OrderSizeLimits)(nil),       // 16: cqc.markets.v1.OrderSizeLimits
-	(*NotionalLimits)(nil),        // 17: cqc.markets.v1.NotionalLimits
-	(*PriceLimits)(nil),           // 18: cqc.markets.v1.PriceLimits
-	(*PriceBands)(nil),            // 19: cqc.markets.v1.PriceBands
-	(*LeverageLimits)(nil),        // 20: cqc.markets.v1.LeverageLimits
-	(*OrderLimits)(nil),           // 21: cqc.markets.v1.OrderLimits
-	(*OrderFeatures)(nil),         // 22: cqc.markets.v1.OrderFeatures
-	(*SelfTradePrevention)(nil),   // 23: cqc.markets.v1.SelfTradePrevention
-	(*TradingPermissions)(nil),    // 24: cqc.markets.v1.TradingPermissions
-	(*FeeSchedule)(nil),           // 25: cqc.markets.v1.FeeSchedule
-	(*BlockTradeRules)(nil),       // 26: cqc.markets.v1.BlockTradeRules
-	(*v11.SourceRecord)(nil),      // 27: cqc.types.v1.SourceRecord
+	(*AmmAmplification)(nil),      // 5: cqc.markets.v1.AmmAmplification
+	(*AmmPoolTokenState)(nil),     // 6: cqc.markets.v1.AmmPoolTokenState
+	(*AmmPoolState)(nil),          // 7: cqc.markets.v1.AmmPoolState
+	(*AmmPoolToken)(nil),          // 8: cqc.markets.v1.AmmPoolToken
+	(*AmmPoolSpecs)(nil),          // 9: cqc.markets.v1.AmmPoolSpecs
+	(*LendingReserveState)(nil),   // 10: cqc.markets.v1.LendingReserveState
+	(*LendingReserveSpecs)(nil),   // 11: cqc.markets.v1.LendingReserveSpecs
+	(*Market)(nil),                // 12: cqc.markets.v1.Market
+	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
+	(*MarginTerms)(nil),           // 14: cqc.markets.v1.MarginTerms
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*RewardEmission)(nil),        // 16: cqc.markets.v1.RewardEmission
+	(v1.QuantityUnit)(0),          // 17: cqc.venues.v1.QuantityUnit
+	(*TickRule)(nil),              // 18: cqc.markets.v1.TickRule
+	(*Precisions)(nil),            // 19: cqc.markets.v1.Precisions
+	(*OrderSizeLimits)(nil),       // 20: cqc.markets.v1.OrderSizeLimits
+	(*NotionalLimits)(nil),        // 21: cqc.markets.v1.NotionalLimits
+	(*PriceLimits)(nil),           // 22: cqc.markets.v1.PriceLimits
+	(*PriceBands)(nil),            // 23: cqc.markets.v1.PriceBands
+	(*LeverageLimits)(nil),        // 24: cqc.markets.v1.LeverageLimits
+	(*OrderLimits)(nil),           // 25: cqc.markets.v1.OrderLimits
+	(*OrderFeatures)(nil),         // 26: cqc.markets.v1.OrderFeatures
+	(*SelfTradePrevention)(nil),   // 27: cqc.markets.v1.SelfTradePrevention
+	(*TradingPermissions)(nil),    // 28: cqc.markets.v1.TradingPermissions
+	(*FeeSchedule)(nil),           // 29: cqc.markets.v1.FeeSchedule
+	(*BlockTradeRules)(nil),       // 30: cqc.markets.v1.BlockTradeRules
+	(*v11.SourceRecord)(nil),      // 31: cqc.types.v1.SourceRecord
+	(*OnChainQuantization)(nil),   // 32: cqc.markets.v1.OnChainQuantization
 }
 var file_cqc_markets_v1_market_proto_depIdxs = []int32{
-	10, // 0: cqc.markets.v1.FundingSpecs.funding_interval:type_name -> google.protobuf.Duration
+	13, // 0: cqc.markets.v1.FundingSpecs.funding_interval:type_name -> google.protobuf.Duration
 	3,  // 1: cqc.markets.v1.DerivativeSpecs.funding:type_name -> cqc.markets.v1.FundingSpecs
-	11, // 2: cqc.markets.v1.DerivativeSpecs.margin:type_name -> cqc.markets.v1.MarginTerms
-	12, // 3: cqc.markets.v1.AmmPoolState.state_time:type_name -> google.protobuf.Timestamp
-	2,  // 4: cqc.markets.v1.AmmPoolSpecs.amm_type:type_name -> cqc.markets.v1.AmmType
-	12, // 5: cqc.markets.v1.AmmPoolSpecs.creation_time:type_name -> google.protobuf.Timestamp
-	5,  // 6: cqc.markets.v1.AmmPoolSpecs.state:type_name -> cqc.markets.v1.AmmPoolState
-	12, // 7: cqc.markets.v1.LendingReserveState.last_update_time:type_name -> google.protobuf.Timestamp
-	7,  // 8: cqc.markets.v1.LendingReserveSpecs.state:type_name -> cqc.markets.v1.LendingReserveState
-	0,  // 9: cqc.markets.v1.Market.market_type:type_name -> cqc.markets.v1.MarketType
-	1,  // 10: cqc.markets.v1.Market.status:type_name -> cqc.markets.v1.MarketStatus
-	13, // 11: cqc.markets.v1.Market.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
-	14, // 12: cqc.markets.v1.Market.tick_rule:type_name -> cqc.markets.v1.TickRule
-	15, // 13: cqc.markets.v1.Market.precisions:type_name -> cqc.markets.v1.Precisions
-	16, // 14: cqc.markets.v1.Market.limit_order_size:type_name -> cqc.markets.v1.OrderSizeLimits
-	16, // 15: cqc.markets.v1.Market.market_order_size:type_name -> cqc.markets.v1.OrderSizeLimits
-	17, // 16: cqc.markets.v1.Market.notional_limits:type_name -> cqc.markets.v1.NotionalLimits
-	18, // 17: cqc.markets.v1.Market.price_limits:type_name -> cqc.markets.v1.PriceLimits
-	19, // 18: cqc.markets.v1.Market.price_bands:type_name -> cqc.markets.v1.PriceBands
-	20, // 19: cqc.markets.v1.Market.leverage_limits:type_name -> cqc.markets.v1.LeverageLimits
-	21, // 20: cqc.markets.v1.Market.order_limits:type_name -> cqc.markets.v1.OrderLimits
-	22, // 21: cqc.markets.v1.Market.order_features:type_name -> cqc.markets.v1.OrderFeatures
-	23, // 22: cqc.markets.v1.Market.self_trade_prevention:type_name -> cqc.markets.v1.SelfTradePrevention
-	24, // 23: cqc.markets.v1.Market.permissions:type_name -> cqc.markets.v1.TradingPermissions
-	25, // 24: cqc.markets.v1.Market.fees:type_name -> cqc.markets.v1.FeeSchedule
-	26, // 25: cqc.markets.v1.Market.block_trade:type_name -> cqc.markets.v1.BlockTradeRules
-	12, // 26: cqc.markets.v1.Market.listing_time:type_name -> google.protobuf.Timestamp
-	12, // 27: cqc.markets.v1.Market.delisting_time:type_name -> google.protobuf.Timestamp
-	12, // 28: cqc.markets.v1.Market.auction_end_time:type_name -> google.protobuf.Timestamp
-	4,  // 29: cqc.markets.v1.Market.derivative:type_name -> cqc.markets.v1.DerivativeSpecs
-	6,  // 30: cqc.markets.v1.Market.amm_pool:type_name -> cqc.markets.v1.AmmPoolSpecs
-	8,  // 31: cqc.markets.v1.Market.lending_reserve:type_name -> cqc.markets.v1.LendingReserveSpecs
-	27, // 32: cqc.markets.v1.Market.source_record:type_name -> cqc.types.v1.SourceRecord
-	12, // 33: cqc.markets.v1.Market.create_time:type_name -> google.protobuf.Timestamp
-	12, // 34: cqc.markets.v1.Market.update_time:type_name -> google.protobuf.Timestamp
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	14, // 2: cqc.markets.v1.DerivativeSpecs.margin:type_name -> cqc.markets.v1.MarginTerms
+	15, // 3: cqc.markets.v1.DerivativeSpecs.pre_listing_end_time:type_name -> google.protobuf.Timestamp
+	15, // 4: cqc.markets.v1.AmmAmplification.ramp_end_time:type_name -> google.protobuf.Timestamp
+	6,  // 5: cqc.markets.v1.AmmPoolState.tokens:type_name -> cqc.markets.v1.AmmPoolTokenState
+	5,  // 6: cqc.markets.v1.AmmPoolState.amplification:type_name -> cqc.markets.v1.AmmAmplification
+	15, // 7: cqc.markets.v1.AmmPoolState.state_time:type_name -> google.protobuf.Timestamp
+	6,  // 8: cqc.markets.v1.AmmPoolState.underlying_tokens:type_name -> cqc.markets.v1.AmmPoolTokenState
+	2,  // 9: cqc.markets.v1.AmmPoolSpecs.amm_type:type_name -> cqc.markets.v1.AmmType
+	8,  // 10: cqc.markets.v1.AmmPoolSpecs.tokens:type_name -> cqc.markets.v1.AmmPoolToken
+	15, // 11: cqc.markets.v1.AmmPoolSpecs.creation_time:type_name -> google.protobuf.Timestamp
+	7,  // 12: cqc.markets.v1.AmmPoolSpecs.state:type_name -> cqc.markets.v1.AmmPoolState
+	16, // 13: cqc.markets.v1.AmmPoolSpecs.rewards:type_name -> cqc.markets.v1.RewardEmission
+	15, // 14: cqc.markets.v1.LendingReserveState.last_update_time:type_name -> google.protobuf.Timestamp
+	10, // 15: cqc.markets.v1.LendingReserveSpecs.state:type_name -> cqc.markets.v1.LendingReserveState
+	0,  // 16: cqc.markets.v1.Market.market_type:type_name -> cqc.markets.v1.MarketType
+	1,  // 17: cqc.markets.v1.Market.status:type_name -> cqc.markets.v1.MarketStatus
+	17, // 18: cqc.markets.v1.Market.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
+	18, // 19: cqc.markets.v1.Market.tick_rule:type_name -> cqc.markets.v1.TickRule
+	19, // 20: cqc.markets.v1.Market.precisions:type_name -> cqc.markets.v1.Precisions
+	20, // 21: cqc.markets.v1.Market.limit_order_size:type_name -> cqc.markets.v1.OrderSizeLimits
+	20, // 22: cqc.markets.v1.Market.market_order_size:type_name -> cqc.markets.v1.OrderSizeLimits
+	21, // 23: cqc.markets.v1.Market.notional_limits:type_name -> cqc.markets.v1.NotionalLimits
+	22, // 24: cqc.markets.v1.Market.price_limits:type_name -> cqc.markets.v1.PriceLimits
+	23, // 25: cqc.markets.v1.Market.price_bands:type_name -> cqc.markets.v1.PriceBands
+	24, // 26: cqc.markets.v1.Market.leverage_limits:type_name -> cqc.markets.v1.LeverageLimits
+	25, // 27: cqc.markets.v1.Market.order_limits:type_name -> cqc.markets.v1.OrderLimits
+	26, // 28: cqc.markets.v1.Market.order_features:type_name -> cqc.markets.v1.OrderFeatures
+	27, // 29: cqc.markets.v1.Market.self_trade_prevention:type_name -> cqc.markets.v1.SelfTradePrevention
+	28, // 30: cqc.markets.v1.Market.permissions:type_name -> cqc.markets.v1.TradingPermissions
+	29, // 31: cqc.markets.v1.Market.fees:type_name -> cqc.markets.v1.FeeSchedule
+	30, // 32: cqc.markets.v1.Market.block_trade:type_name -> cqc.markets.v1.BlockTradeRules
+	15, // 33: cqc.markets.v1.Market.listing_time:type_name -> google.protobuf.Timestamp
+	15, // 34: cqc.markets.v1.Market.delisting_time:type_name -> google.protobuf.Timestamp
+	15, // 35: cqc.markets.v1.Market.auction_end_time:type_name -> google.protobuf.Timestamp
+	4,  // 36: cqc.markets.v1.Market.derivative:type_name -> cqc.markets.v1.DerivativeSpecs
+	9,  // 37: cqc.markets.v1.Market.amm_pool:type_name -> cqc.markets.v1.AmmPoolSpecs
+	11, // 38: cqc.markets.v1.Market.lending_reserve:type_name -> cqc.markets.v1.LendingReserveSpecs
+	31, // 39: cqc.markets.v1.Market.source_record:type_name -> cqc.types.v1.SourceRecord
+	15, // 40: cqc.markets.v1.Market.create_time:type_name -> google.protobuf.Timestamp
+	15, // 41: cqc.markets.v1.Market.update_time:type_name -> google.protobuf.Timestamp
+	32, // 42: cqc.markets.v1.Market.on_chain_quantization:type_name -> cqc.markets.v1.OnChainQuantization
+	14, // 43: cqc.markets.v1.Market.spot_margin:type_name -> cqc.markets.v1.MarginTerms
+	15, // 44: cqc.markets.v1.Market.status_change_time:type_name -> google.protobuf.Timestamp
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_cqc_markets_v1_market_proto_init() }
@@ -1982,11 +2755,15 @@ func file_cqc_markets_v1_market_proto_init() {
 	file_cqc_markets_v1_instrument_proto_init()
 	file_cqc_markets_v1_market_rules_proto_init()
 	file_cqc_markets_v1_market_proto_msgTypes[0].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_proto_msgTypes[1].OneofWrappers = []any{}
 	file_cqc_markets_v1_market_proto_msgTypes[2].OneofWrappers = []any{}
 	file_cqc_markets_v1_market_proto_msgTypes[3].OneofWrappers = []any{}
 	file_cqc_markets_v1_market_proto_msgTypes[4].OneofWrappers = []any{}
 	file_cqc_markets_v1_market_proto_msgTypes[5].OneofWrappers = []any{}
-	file_cqc_markets_v1_market_proto_msgTypes[6].OneofWrappers = []any{
+	file_cqc_markets_v1_market_proto_msgTypes[6].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_proto_msgTypes[7].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_proto_msgTypes[8].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_proto_msgTypes[9].OneofWrappers = []any{
 		(*Market_Derivative)(nil),
 		(*Market_AmmPool)(nil),
 		(*Market_LendingReserve)(nil),
@@ -1997,7 +2774,7 @@ func file_cqc_markets_v1_market_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_markets_v1_market_proto_rawDesc), len(file_cqc_markets_v1_market_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   7,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

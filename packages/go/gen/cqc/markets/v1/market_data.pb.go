@@ -68,9 +68,22 @@ const (
 	// Mid of the impact bid and impact ask prices (Binance "impact mid" used to compute the premium index).
 	PriceType_PRICE_TYPE_IMPACT_MID PriceType = 15
 	// Premium index: (impact price - index price) / index price, a signed fraction, not a price in quote
-	// units (Binance premiumIndexKlines; Hyperliquid "premium"). The only price type whose value may be
-	// negative.
+	// units (Binance premiumIndexKlines; Hyperliquid "premium"). Negative whenever the market trades below
+	// its index, whatever Market.negative_prices_allowed says.
 	PriceType_PRICE_TYPE_PREMIUM_INDEX PriceType = 16
+	// Forward (underlying futures) price an option expiry is priced against (OKX opt-summary fwdPx, Bybit
+	// option ticker underlyingPrice, Deribit underlying_price of a synthetic future). Keyed on the option
+	// market.
+	PriceType_PRICE_TYPE_FORWARD PriceType = 17
+	// Basis: the fair or mark price minus the index price, a signed amount in the quote asset (BitMEX
+	// fairBasis). Not a price of the market: it may be negative on any market.
+	PriceType_PRICE_TYPE_BASIS PriceType = 18
+	// Annualised basis rate: the basis as a signed fraction of the index per year (BitMEX fairBasisRate
+	// "0.1" = 10% a year). Not a price: it may be negative on any market.
+	PriceType_PRICE_TYPE_BASIS_RATE PriceType = 19
+	// Last price protected from manipulation, used by the venue to trigger stops (BitMEX
+	// lastPriceProtected).
+	PriceType_PRICE_TYPE_PROTECTED_LAST PriceType = 20
 )
 
 // Enum value maps for PriceType.
@@ -93,6 +106,10 @@ var (
 		14: "PRICE_TYPE_FAIR",
 		15: "PRICE_TYPE_IMPACT_MID",
 		16: "PRICE_TYPE_PREMIUM_INDEX",
+		17: "PRICE_TYPE_FORWARD",
+		18: "PRICE_TYPE_BASIS",
+		19: "PRICE_TYPE_BASIS_RATE",
+		20: "PRICE_TYPE_PROTECTED_LAST",
 	}
 	PriceType_value = map[string]int32{
 		"PRICE_TYPE_UNSPECIFIED":          0,
@@ -112,6 +129,10 @@ var (
 		"PRICE_TYPE_FAIR":                 14,
 		"PRICE_TYPE_IMPACT_MID":           15,
 		"PRICE_TYPE_PREMIUM_INDEX":        16,
+		"PRICE_TYPE_FORWARD":              17,
+		"PRICE_TYPE_BASIS":                18,
+		"PRICE_TYPE_BASIS_RATE":           19,
+		"PRICE_TYPE_PROTECTED_LAST":       20,
 	}
 )
 
@@ -215,6 +236,10 @@ const (
 	// The rate applied at funding_time, final (Binance GET /fapi/v1/fundingRate, OKX funding-rate-history,
 	// CCXT FundingRateHistory).
 	FundingRateStatus_FUNDING_RATE_STATUS_SETTLED FundingRateStatus = 2
+	// The rate is fixed (will not change any more) but not yet paid: funding_time is still ahead (BitMEX
+	// announces the rate 8 h before it is paid; dYdX between the funding sample and the payment). Becomes
+	// SETTLED at funding_time.
+	FundingRateStatus_FUNDING_RATE_STATUS_FIXED FundingRateStatus = 3
 )
 
 // Enum value maps for FundingRateStatus.
@@ -223,11 +248,13 @@ var (
 		0: "FUNDING_RATE_STATUS_UNSPECIFIED",
 		1: "FUNDING_RATE_STATUS_ESTIMATED",
 		2: "FUNDING_RATE_STATUS_SETTLED",
+		3: "FUNDING_RATE_STATUS_FIXED",
 	}
 	FundingRateStatus_value = map[string]int32{
 		"FUNDING_RATE_STATUS_UNSPECIFIED": 0,
 		"FUNDING_RATE_STATUS_ESTIMATED":   1,
 		"FUNDING_RATE_STATUS_SETTLED":     2,
+		"FUNDING_RATE_STATUS_FIXED":       3,
 	}
 )
 
@@ -258,69 +285,6 @@ func (FundingRateStatus) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_markets_v1_market_data_proto_rawDescGZIP(), []int{2}
 }
 
-// OpenInterestUnit is the unit OpenInterest.amount is counted in. Values 1 to 4 mirror
-// cqc.venues.v1.QuantityUnit number for number (BASE, CONTRACTS, QUOTE, USD).
-type OpenInterestUnit int32
-
-const (
-	// Not set. Never valid on input.
-	OpenInterestUnit_OPEN_INTEREST_UNIT_UNSPECIFIED OpenInterestUnit = 0
-	// Units of the market's base asset (Binance openInterest in BTC; OKX "oiCcy"; Hyperliquid openInterest).
-	OpenInterestUnit_OPEN_INTEREST_UNIT_BASE OpenInterestUnit = 1
-	// Number of contracts (OKX "oi"; one OKX BTC-USD-SWAP contract = 100 USD of notional).
-	OpenInterestUnit_OPEN_INTEREST_UNIT_CONTRACTS OpenInterestUnit = 2
-	// Units of the market's quote asset (venues that count open interest in the quote asset).
-	OpenInterestUnit_OPEN_INTEREST_UNIT_QUOTE OpenInterestUnit = 3
-	// US dollars of notional (Deribit inverse futures and perpetuals open_interest, counted in USD like
-	// their order amounts, QUANTITY_UNIT_USD).
-	OpenInterestUnit_OPEN_INTEREST_UNIT_USD OpenInterestUnit = 4
-)
-
-// Enum value maps for OpenInterestUnit.
-var (
-	OpenInterestUnit_name = map[int32]string{
-		0: "OPEN_INTEREST_UNIT_UNSPECIFIED",
-		1: "OPEN_INTEREST_UNIT_BASE",
-		2: "OPEN_INTEREST_UNIT_CONTRACTS",
-		3: "OPEN_INTEREST_UNIT_QUOTE",
-		4: "OPEN_INTEREST_UNIT_USD",
-	}
-	OpenInterestUnit_value = map[string]int32{
-		"OPEN_INTEREST_UNIT_UNSPECIFIED": 0,
-		"OPEN_INTEREST_UNIT_BASE":        1,
-		"OPEN_INTEREST_UNIT_CONTRACTS":   2,
-		"OPEN_INTEREST_UNIT_QUOTE":       3,
-		"OPEN_INTEREST_UNIT_USD":         4,
-	}
-)
-
-func (x OpenInterestUnit) Enum() *OpenInterestUnit {
-	p := new(OpenInterestUnit)
-	*p = x
-	return p
-}
-
-func (x OpenInterestUnit) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (OpenInterestUnit) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_markets_v1_market_data_proto_enumTypes[3].Descriptor()
-}
-
-func (OpenInterestUnit) Type() protoreflect.EnumType {
-	return &file_cqc_markets_v1_market_data_proto_enumTypes[3]
-}
-
-func (x OpenInterestUnit) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use OpenInterestUnit.Descriptor instead.
-func (OpenInterestUnit) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_market_data_proto_rawDescGZIP(), []int{3}
-}
-
 // Price is one observed price of one kind (bid, mark, index, oracle...) at one time, e.g. Binance
 // BTCUSDT perpetual mark price "43050.12340000" USDT. Keyed by market_id for venue prices; an aggregated
 // price that belongs to no market (CoinGecko BTC/USD) keys on asset_id instead: exactly one is set.
@@ -336,8 +300,9 @@ type Price struct {
 	// price_type says what the price measures. Required.
 	PriceType PriceType `protobuf:"varint,3,opt,name=price_type,json=priceType,proto3,enum=cqc.markets.v1.PriceType" json:"price_type,omitempty"`
 	// value is the price in quote_asset_id units per one unit of the subject's base (market base asset or
-	// asset_id), e.g. "43050.12340000". Decimal string, trailing zeros kept as sent. Non-negative, except
-	// for PRICE_TYPE_PREMIUM_INDEX, where it is a signed fraction of the index price. Required.
+	// asset_id), e.g. "43050.12340000". Signed decimal string, trailing zeros kept as sent: a negative value
+	// is valid only on a market with Market.negative_prices_allowed (checked by the service, not by
+	// validation). For PRICE_TYPE_PREMIUM_INDEX it is a signed fraction of the index price. Required.
 	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
 	// quote_asset_id is the asset value is denominated in ("ast_" + ULID): USDT for Binance BTCUSDT, USD for
 	// OKX BTC-USD-SWAP and CoinGecko usd prices. For PRICE_TYPE_PREMIUM_INDEX it names the quote asset of
@@ -362,7 +327,8 @@ type Price struct {
 	ConfidenceInterval *string `protobuf:"bytes,10,opt,name=confidence_interval,json=confidenceInterval,proto3,oneof" json:"confidence_interval,omitempty"`
 	// impact_notional is the order size an impact price was computed for, in quote_asset_id units
 	// (Binance impact margin notional, e.g. "200" USDT / initial margin rate; Hyperliquid uses a fixed USD
-	// notional). Only for IMPACT_* price types; unset when the venue does not publish it.
+	// notional). Only for IMPACT_* price types. Optional even there: unset means the venue does not publish
+	// the notional (Hyperliquid impactPxs), never "zero".
 	ImpactNotional *string `protobuf:"bytes,11,opt,name=impact_notional,json=impactNotional,proto3,oneof" json:"impact_notional,omitempty"`
 	// averaging_window is the length of the window a PRICE_TYPE_TWAP averages over, ending at event_time
 	// (e.g. "1800s" for Deribit's 30-minute delivery TWAP). Only for TWAP; positive when set.
@@ -574,11 +540,15 @@ type FundingRate struct {
 	Status FundingRateStatus `protobuf:"varint,3,opt,name=status,proto3,enum=cqc.markets.v1.FundingRateStatus" json:"status,omitempty"`
 	// interval is the length of one funding period, the period funding_rate applies to ("28800s" for
 	// Binance's 8 h; Binance fundingInfo fundingIntervalHours, Bybit fundingInterval minutes and
-	// NautilusTrader interval minutes converted). Required and positive.
+	// NautilusTrader interval minutes converted). Positive. Unset when the record does not say (Binance
+	// premiumIndex and fundingRate history carry no interval; read Market.derivative.funding): never
+	// guessed.
 	Interval *durationpb.Duration `protobuf:"bytes,4,opt,name=interval,proto3" json:"interval,omitempty"`
 	// funding_time is the settlement time funding_rate applies to, on the venue's clock (Binance premiumIndex
 	// nextFundingTime for an estimate, fundingTime for a settled rate; OKX fundingTime; CCXT
-	// fundingTimestamp). Required.
+	// fundingTimestamp). Required for SETTLED and FIXED rates (rule funding_rate.funding_time_when_final);
+	// unset on an estimate whose settlement time the venue does not publish (Hyperliquid predicted
+	// fundings).
 	FundingTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=funding_time,json=fundingTime,proto3" json:"funding_time,omitempty"`
 	// next_funding_time is the settlement after funding_time, when the venue publishes a rate for it
 	// (OKX nextFundingTime). Venue clock. Unset when the venue does not say (Binance premiumIndex).
@@ -611,10 +581,11 @@ type FundingRate struct {
 	// interval (OKX maxFundingRate "0.00375"). Unset when not published.
 	MaxFundingRate *string `protobuf:"bytes,14,opt,name=max_funding_rate,json=maxFundingRate,proto3,oneof" json:"max_funding_rate,omitempty"`
 	// mark_price is the market's mark price at event_time, in the market's quote asset per unit of base
-	// (Binance premiumIndex markPrice "43050.12340000"). Non-negative; unset when not in the same record.
+	// (Binance premiumIndex markPrice "43050.12340000"). Signed (see the price convention above); unset when
+	// not in the same record.
 	MarkPrice *string `protobuf:"bytes,15,opt,name=mark_price,json=markPrice,proto3,oneof" json:"mark_price,omitempty"`
 	// index_price is the underlying index price at event_time, in the market's quote asset per unit of base
-	// (Binance premiumIndex indexPrice "43041.12"). Non-negative; unset when not in the same record.
+	// (Binance premiumIndex indexPrice "43041.12"). Signed; unset when not in the same record.
 	IndexPrice *string `protobuf:"bytes,16,opt,name=index_price,json=indexPrice,proto3,oneof" json:"index_price,omitempty"`
 	// event_time is when the venue published this funding record, on the venue's clock (Binance
 	// premiumIndex "time", OKX "ts"). Unset when the venue stamps none.
@@ -622,7 +593,10 @@ type FundingRate struct {
 	// receive_time is when a CQC ingest service received the record, on CQC's clock. Required.
 	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
 	// source_record is the raw venue record (Binance premiumIndex, OKX funding-rate). Optional.
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,19,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,19,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// capped says whether the venue clamped funding_rate to min_funding_rate / max_funding_rate (BitMEX
+	// capped). Unset when the venue does not say.
+	Capped        *bool `protobuf:"varint,20,opt,name=capped,proto3,oneof" json:"capped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -790,6 +764,13 @@ func (x *FundingRate) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
+func (x *FundingRate) GetCapped() bool {
+	if x != nil && x.Capped != nil {
+		return *x.Capped
+	}
+	return false
+}
+
 // OpenInterest is the total size of open positions in a derivatives market at one time, counted once
 // per contract (long side), e.g. OKX BTC-USD-SWAP 2816358 contracts (CCXT OpenInterest, TARDIS
 // derivative_ticker openInterest).
@@ -800,8 +781,10 @@ type OpenInterest struct {
 	// amount is the open interest counted in amount_unit (CCXT openInterestAmount; OKX "oi" in contracts).
 	// Non-negative decimal string. Required.
 	Amount string `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
-	// amount_unit says what amount counts: base units, contracts, quote units or USD. Required.
-	AmountUnit OpenInterestUnit `protobuf:"varint,3,opt,name=amount_unit,json=amountUnit,proto3,enum=cqc.markets.v1.OpenInterestUnit" json:"amount_unit,omitempty"`
+	// amount_unit says what amount counts: base units (Binance openInterest in BTC, OKX "oiCcy",
+	// Hyperliquid), contracts (OKX "oi"), quote units, or USD of notional (Deribit inverse contracts).
+	// Required.
+	AmountUnit v11.QuantityUnit `protobuf:"varint,3,opt,name=amount_unit,json=amountUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"amount_unit,omitempty"`
 	// base_amount is the same open interest in units of the market's base asset when the venue publishes
 	// it beside a contract or quote count (OKX "oiCcy" in BTC). Non-negative; unset otherwise.
 	BaseAmount *string `protobuf:"bytes,4,opt,name=base_amount,json=baseAmount,proto3,oneof" json:"base_amount,omitempty"`
@@ -815,7 +798,11 @@ type OpenInterest struct {
 	// receive_time is when a CQC ingest service received the record, on CQC's clock. Required.
 	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
 	// source_record is the raw venue record (OKX GET /api/v5/public/open-interest element). Optional.
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,8,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,8,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// period is the length of the bucket a historical open interest record summarises, ending at event_time
+	// (Binance openInterestHist period "5m" = "300s", OKX open-interest-history period). Unset for a point
+	// observation.
+	Period        *durationpb.Duration `protobuf:"bytes,9,opt,name=period,proto3" json:"period,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -864,11 +851,11 @@ func (x *OpenInterest) GetAmount() string {
 	return ""
 }
 
-func (x *OpenInterest) GetAmountUnit() OpenInterestUnit {
+func (x *OpenInterest) GetAmountUnit() v11.QuantityUnit {
 	if x != nil {
 		return x.AmountUnit
 	}
-	return OpenInterestUnit_OPEN_INTEREST_UNIT_UNSPECIFIED
+	return v11.QuantityUnit(0)
 }
 
 func (x *OpenInterest) GetBaseAmount() string {
@@ -906,6 +893,13 @@ func (x *OpenInterest) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
+func (x *OpenInterest) GetPeriod() *durationpb.Duration {
+	if x != nil {
+		return x.Period
+	}
+	return nil
+}
+
 // Trade is one public trade (match) printed on a market's tape, e.g. a Binance BTCUSDT spot trade of
 // "0.01200000" BTC at "43050.10000000" USDT (NautilusTrader TradeTick, CCXT Trade, TARDIS trade). An
 // account's own fills are venues' ExecutionReport, not this message.
@@ -913,11 +907,12 @@ type Trade struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// market_id is the market the trade printed on ("mkt_" + ULID). Required.
 	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
-	// trade_id is the venue's id of the trade, as sent ("3334567890" Binance "t", Coinbase trade_id, OKX
-	// tradeId, TARDIS id). Unique per market on the venue. 1 to 128 characters. Required.
-	TradeId string `protobuf:"bytes,2,opt,name=trade_id,json=tradeId,proto3" json:"trade_id,omitempty"`
-	// price is the execution price in the market's quote asset per unit of base ("43050.10000000"). Positive
-	// decimal string. Required.
+	// venue_trade_id is the venue's id of the trade, as sent ("3334567890" Binance "t", Coinbase trade_id,
+	// OKX tradeId, TARDIS id). Unique per market on the venue. 1 to 128 characters. Required.
+	VenueTradeId string `protobuf:"bytes,2,opt,name=venue_trade_id,json=venueTradeId,proto3" json:"venue_trade_id,omitempty"`
+	// price is the execution price in the market's quote asset per unit of base ("43050.10000000"). Signed
+	// decimal string: zero or negative only on a market with Market.negative_prices_allowed (a spread or
+	// combo), which the service checks, not validation. Required.
 	Price string `protobuf:"bytes,3,opt,name=price,proto3" json:"price,omitempty"`
 	// size is the traded quantity in the market's quantity unit (base asset for Binance spot, contracts for
 	// OKX swaps). Positive decimal string. Required.
@@ -1002,9 +997,9 @@ func (x *Trade) GetMarketId() string {
 	return ""
 }
 
-func (x *Trade) GetTradeId() string {
+func (x *Trade) GetVenueTradeId() string {
 	if x != nil {
-		return x.TradeId
+		return x.VenueTradeId
 	}
 	return ""
 }
@@ -1107,11 +1102,736 @@ func (x *Trade) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
+// Liquidation is one forced liquidation order a venue publishes on its public feed (Binance USD-M
+// forceOrder stream, Bybit allLiquidation, OKX liquidation-orders, Deribit trades with liquidation flag,
+// CCXT Liquidation). It describes the venue's order closing a bankrupt position, not the account: venues
+// publish no account ids. Each fill of that order also prints as a Trade with is_liquidation = true.
+type Liquidation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_id is the market the position was liquidated on ("mkt_" + ULID). Required.
+	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
+	// side is the side of the liquidation order: SELL closes a long position, BUY closes a short (Binance
+	// forceOrder "S"; Bybit allLiquidation "S" is the position side and is inverted on ingest; OKX posSide
+	// "long" -> SELL). Required.
+	Side v11.Side `protobuf:"varint,2,opt,name=side,proto3,enum=cqc.venues.v1.Side" json:"side,omitempty"`
+	// price is the liquidation order's price (Binance forceOrder "p", the bankruptcy price; Bybit "p"), in
+	// the market's quote asset per unit of base. Signed decimal (see the price convention). Required.
+	Price string `protobuf:"bytes,3,opt,name=price,proto3" json:"price,omitempty"`
+	// size is the liquidated quantity, in the market's quantity unit (Binance "q" base units; OKX "sz"
+	// contracts; Bybit "v"). Positive decimal. Required.
+	Size string `protobuf:"bytes,4,opt,name=size,proto3" json:"size,omitempty"`
+	// average_price is the average fill price of the liquidation order so far (Binance forceOrder "ap").
+	// Signed decimal; unset when not published.
+	AveragePrice *string `protobuf:"bytes,5,opt,name=average_price,json=averagePrice,proto3,oneof" json:"average_price,omitempty"`
+	// filled_size is the quantity filled so far (Binance forceOrder "z" accumulated fill). Non-negative;
+	// unset when not published.
+	FilledSize *string `protobuf:"bytes,6,opt,name=filled_size,json=filledSize,proto3,oneof" json:"filled_size,omitempty"`
+	// venue_order_id is the venue's id of the liquidation order when published. 1 to 128 characters; unset
+	// otherwise (Binance, Bybit and OKX publish none).
+	VenueOrderId *string `protobuf:"bytes,7,opt,name=venue_order_id,json=venueOrderId,proto3,oneof" json:"venue_order_id,omitempty"`
+	// event_time is when the liquidation happened, on the venue's clock (Binance forceOrder "T" trade time,
+	// OKX "ts", Bybit "T"). Required.
+	EventTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	// receive_time is when a CQC ingest service received the record, on CQC's clock. Required.
+	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
+	// source_record is the raw venue record (Binance forceOrder event). Optional.
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,10,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// order_type is the liquidation order's type (Binance forceOrder "o" LIMIT). UNSPECIFIED when not
+	// published.
+	OrderType v11.OrderType `protobuf:"varint,11,opt,name=order_type,json=orderType,proto3,enum=cqc.venues.v1.OrderType" json:"order_type,omitempty"`
+	// time_in_force is the liquidation order's time in force (Binance forceOrder "f" IOC). UNSPECIFIED when
+	// not published.
+	TimeInForce v11.TimeInForce `protobuf:"varint,12,opt,name=time_in_force,json=timeInForce,proto3,enum=cqc.venues.v1.TimeInForce" json:"time_in_force,omitempty"`
+	// venue_order_status is the liquidation order's status exactly as published (Binance forceOrder "X"
+	// "FILLED"). At most 64 characters; empty when not published.
+	VenueOrderStatus string `protobuf:"bytes,13,opt,name=venue_order_status,json=venueOrderStatus,proto3" json:"venue_order_status,omitempty"`
+	// last_filled_size is the quantity of the latest fill of the liquidation order (Binance forceOrder "l").
+	// Non-negative; unset when not published.
+	LastFilledSize *string `protobuf:"bytes,14,opt,name=last_filled_size,json=lastFilledSize,proto3,oneof" json:"last_filled_size,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Liquidation) Reset() {
+	*x = Liquidation{}
+	mi := &file_cqc_markets_v1_market_data_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Liquidation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Liquidation) ProtoMessage() {}
+
+func (x *Liquidation) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_data_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Liquidation.ProtoReflect.Descriptor instead.
+func (*Liquidation) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_data_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Liquidation) GetMarketId() string {
+	if x != nil {
+		return x.MarketId
+	}
+	return ""
+}
+
+func (x *Liquidation) GetSide() v11.Side {
+	if x != nil {
+		return x.Side
+	}
+	return v11.Side(0)
+}
+
+func (x *Liquidation) GetPrice() string {
+	if x != nil {
+		return x.Price
+	}
+	return ""
+}
+
+func (x *Liquidation) GetSize() string {
+	if x != nil {
+		return x.Size
+	}
+	return ""
+}
+
+func (x *Liquidation) GetAveragePrice() string {
+	if x != nil && x.AveragePrice != nil {
+		return *x.AveragePrice
+	}
+	return ""
+}
+
+func (x *Liquidation) GetFilledSize() string {
+	if x != nil && x.FilledSize != nil {
+		return *x.FilledSize
+	}
+	return ""
+}
+
+func (x *Liquidation) GetVenueOrderId() string {
+	if x != nil && x.VenueOrderId != nil {
+		return *x.VenueOrderId
+	}
+	return ""
+}
+
+func (x *Liquidation) GetEventTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EventTime
+	}
+	return nil
+}
+
+func (x *Liquidation) GetReceiveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceiveTime
+	}
+	return nil
+}
+
+func (x *Liquidation) GetSourceRecord() *v1.SourceRecord {
+	if x != nil {
+		return x.SourceRecord
+	}
+	return nil
+}
+
+func (x *Liquidation) GetOrderType() v11.OrderType {
+	if x != nil {
+		return x.OrderType
+	}
+	return v11.OrderType(0)
+}
+
+func (x *Liquidation) GetTimeInForce() v11.TimeInForce {
+	if x != nil {
+		return x.TimeInForce
+	}
+	return v11.TimeInForce(0)
+}
+
+func (x *Liquidation) GetVenueOrderStatus() string {
+	if x != nil {
+		return x.VenueOrderStatus
+	}
+	return ""
+}
+
+func (x *Liquidation) GetLastFilledSize() string {
+	if x != nil && x.LastFilledSize != nil {
+		return *x.LastFilledSize
+	}
+	return ""
+}
+
+// TickerStatistics are a market's rolling-window statistics as the venue publishes them, usually over
+// the last 24 hours (Binance GET /api/v3/ticker/24hr and USD-M /fapi/v1/ticker/24hr, OKX tickers
+// open24h/high24h/low24h/vol24h/volCcy24h, Bybit tickers, Coinbase stats, CCXT Ticker). Prices are in the
+// market's quote asset per unit of base and signed (see the price convention); volumes are non-negative.
+// Every statistic is optional: unset means the venue does not publish it.
+type TickerStatistics struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_id is the market ("mkt_" + ULID). Required.
+	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
+	// window is the length of the rolling window ("86400s" for 24 h tickers; Binance rolling window
+	// statistics "1h", "4h", "7d"). Positive. Required.
+	Window *durationpb.Duration `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	// open_price is the first price of the window (Binance openPrice, OKX open24h / sodUtc0 per the
+	// venue's definition). Unset when not published.
+	OpenPrice *string `protobuf:"bytes,3,opt,name=open_price,json=openPrice,proto3,oneof" json:"open_price,omitempty"`
+	// high_price is the highest trade price in the window (Binance highPrice, OKX high24h).
+	HighPrice *string `protobuf:"bytes,4,opt,name=high_price,json=highPrice,proto3,oneof" json:"high_price,omitempty"`
+	// low_price is the lowest trade price in the window (Binance lowPrice, OKX low24h). At most high_price.
+	LowPrice *string `protobuf:"bytes,5,opt,name=low_price,json=lowPrice,proto3,oneof" json:"low_price,omitempty"`
+	// last_price is the last trade price (Binance lastPrice, OKX last, Bybit lastPrice).
+	LastPrice *string `protobuf:"bytes,6,opt,name=last_price,json=lastPrice,proto3,oneof" json:"last_price,omitempty"`
+	// volume is the quantity traded in the window, in the market's quantity unit (Binance volume in base,
+	// OKX vol24h in contracts for derivatives). Non-negative.
+	Volume *string `protobuf:"bytes,7,opt,name=volume,proto3,oneof" json:"volume,omitempty"`
+	// quote_volume is the value traded in the window, in the market's quote asset (Binance quoteVolume,
+	// Bybit turnover24h; OKX volCcy24h for spot). Non-negative.
+	QuoteVolume *string `protobuf:"bytes,8,opt,name=quote_volume,json=quoteVolume,proto3,oneof" json:"quote_volume,omitempty"`
+	// base_volume is the quantity traded in base-asset units when the venue publishes it beside a contract
+	// count (OKX volCcy24h for derivatives, in the base coin). Non-negative; unset otherwise.
+	BaseVolume *string `protobuf:"bytes,9,opt,name=base_volume,json=baseVolume,proto3,oneof" json:"base_volume,omitempty"`
+	// price_change is last_price - open_price, in the market's quote asset (Binance priceChange). Signed.
+	PriceChange *string `protobuf:"bytes,10,opt,name=price_change,json=priceChange,proto3,oneof" json:"price_change,omitempty"`
+	// price_change_rate is price_change / open_price as a signed fraction (Binance priceChangePercent
+	// "-1.25" divided by 100 -> "-0.0125"; Bybit price24hPcnt is already a fraction). Unset when not
+	// published.
+	PriceChangeRate *string `protobuf:"bytes,11,opt,name=price_change_rate,json=priceChangeRate,proto3,oneof" json:"price_change_rate,omitempty"`
+	// weighted_average_price is the volume-weighted average price of the window (Binance
+	// weightedAvgPrice). Signed.
+	WeightedAveragePrice *string `protobuf:"bytes,12,opt,name=weighted_average_price,json=weightedAveragePrice,proto3,oneof" json:"weighted_average_price,omitempty"`
+	// trade_count is the number of trades in the window (Binance count). Unset when not published.
+	TradeCount *uint64 `protobuf:"varint,13,opt,name=trade_count,json=tradeCount,proto3,oneof" json:"trade_count,omitempty"`
+	// open_time is the start of the window, on the venue's clock (Binance openTime). Unset when not
+	// published.
+	OpenTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=open_time,json=openTime,proto3" json:"open_time,omitempty"`
+	// close_time is the end of the window, on the venue's clock (Binance closeTime, OKX ts). Unset when not
+	// published.
+	CloseTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=close_time,json=closeTime,proto3" json:"close_time,omitempty"`
+	// receive_time is when a CQC ingest service received the record, on CQC's clock. Required.
+	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
+	// source_record is the raw venue record (Binance 24hr ticker element). Optional.
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,17,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// previous_close_price is the last price before the window opened (Binance prevClosePrice, BitMEX
+	// prevClosePrice). Signed.
+	PreviousClosePrice *string `protobuf:"bytes,18,opt,name=previous_close_price,json=previousClosePrice,proto3,oneof" json:"previous_close_price,omitempty"`
+	// session_open_prices are the opening prices of calendar days in given time zones when the venue
+	// publishes them beside the rolling window (OKX sodUtc0 and sodUtc8). At most 4.
+	SessionOpenPrices []*SessionOpenPrice `protobuf:"bytes,19,rep,name=session_open_prices,json=sessionOpenPrices,proto3" json:"session_open_prices,omitempty"`
+	// lifetime_volume is the quantity traded since the market opened, in the market's quantity unit (Bybit
+	// totalVolume, BitMEX totalVolume). Non-negative; unset when not published.
+	LifetimeVolume *string `protobuf:"bytes,20,opt,name=lifetime_volume,json=lifetimeVolume,proto3,oneof" json:"lifetime_volume,omitempty"`
+	// lifetime_quote_volume is the value traded since the market opened, in the quote asset (Bybit
+	// totalTurnover). Non-negative; unset when not published.
+	LifetimeQuoteVolume *string `protobuf:"bytes,21,opt,name=lifetime_quote_volume,json=lifetimeQuoteVolume,proto3,oneof" json:"lifetime_quote_volume,omitempty"`
+	// settlement_volume is the value traded in the window expressed in the settlement asset, when the venue
+	// publishes it beside the quote volume (BitMEX turnover24h in satoshi, converted to XBT). Non-negative;
+	// unset when not published.
+	SettlementVolume *string `protobuf:"bytes,22,opt,name=settlement_volume,json=settlementVolume,proto3,oneof" json:"settlement_volume,omitempty"`
+	// lifetime_settlement_volume is the value traded since the market opened in the settlement asset
+	// (BitMEX totalTurnover, satoshi converted to XBT). Non-negative; unset when not published.
+	LifetimeSettlementVolume *string `protobuf:"bytes,23,opt,name=lifetime_settlement_volume,json=lifetimeSettlementVolume,proto3,oneof" json:"lifetime_settlement_volume,omitempty"`
+	// session_volume is the quantity traded since the venue's last daily session close, in the market's
+	// quantity unit (BitMEX volume). Non-negative; unset when not published.
+	SessionVolume *string `protobuf:"bytes,24,opt,name=session_volume,json=sessionVolume,proto3,oneof" json:"session_volume,omitempty"`
+	// session_settlement_volume is the value traded since the last daily session close in the settlement
+	// asset (BitMEX turnover, satoshi converted to XBT). Non-negative; unset when not published.
+	SessionSettlementVolume *string `protobuf:"bytes,25,opt,name=session_settlement_volume,json=sessionSettlementVolume,proto3,oneof" json:"session_settlement_volume,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *TickerStatistics) Reset() {
+	*x = TickerStatistics{}
+	mi := &file_cqc_markets_v1_market_data_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TickerStatistics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TickerStatistics) ProtoMessage() {}
+
+func (x *TickerStatistics) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_data_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TickerStatistics.ProtoReflect.Descriptor instead.
+func (*TickerStatistics) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_data_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TickerStatistics) GetMarketId() string {
+	if x != nil {
+		return x.MarketId
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *TickerStatistics) GetOpenPrice() string {
+	if x != nil && x.OpenPrice != nil {
+		return *x.OpenPrice
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetHighPrice() string {
+	if x != nil && x.HighPrice != nil {
+		return *x.HighPrice
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetLowPrice() string {
+	if x != nil && x.LowPrice != nil {
+		return *x.LowPrice
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetLastPrice() string {
+	if x != nil && x.LastPrice != nil {
+		return *x.LastPrice
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetVolume() string {
+	if x != nil && x.Volume != nil {
+		return *x.Volume
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetQuoteVolume() string {
+	if x != nil && x.QuoteVolume != nil {
+		return *x.QuoteVolume
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetBaseVolume() string {
+	if x != nil && x.BaseVolume != nil {
+		return *x.BaseVolume
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetPriceChange() string {
+	if x != nil && x.PriceChange != nil {
+		return *x.PriceChange
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetPriceChangeRate() string {
+	if x != nil && x.PriceChangeRate != nil {
+		return *x.PriceChangeRate
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetWeightedAveragePrice() string {
+	if x != nil && x.WeightedAveragePrice != nil {
+		return *x.WeightedAveragePrice
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetTradeCount() uint64 {
+	if x != nil && x.TradeCount != nil {
+		return *x.TradeCount
+	}
+	return 0
+}
+
+func (x *TickerStatistics) GetOpenTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OpenTime
+	}
+	return nil
+}
+
+func (x *TickerStatistics) GetCloseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CloseTime
+	}
+	return nil
+}
+
+func (x *TickerStatistics) GetReceiveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceiveTime
+	}
+	return nil
+}
+
+func (x *TickerStatistics) GetSourceRecord() *v1.SourceRecord {
+	if x != nil {
+		return x.SourceRecord
+	}
+	return nil
+}
+
+func (x *TickerStatistics) GetPreviousClosePrice() string {
+	if x != nil && x.PreviousClosePrice != nil {
+		return *x.PreviousClosePrice
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetSessionOpenPrices() []*SessionOpenPrice {
+	if x != nil {
+		return x.SessionOpenPrices
+	}
+	return nil
+}
+
+func (x *TickerStatistics) GetLifetimeVolume() string {
+	if x != nil && x.LifetimeVolume != nil {
+		return *x.LifetimeVolume
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetLifetimeQuoteVolume() string {
+	if x != nil && x.LifetimeQuoteVolume != nil {
+		return *x.LifetimeQuoteVolume
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetSettlementVolume() string {
+	if x != nil && x.SettlementVolume != nil {
+		return *x.SettlementVolume
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetLifetimeSettlementVolume() string {
+	if x != nil && x.LifetimeSettlementVolume != nil {
+		return *x.LifetimeSettlementVolume
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetSessionVolume() string {
+	if x != nil && x.SessionVolume != nil {
+		return *x.SessionVolume
+	}
+	return ""
+}
+
+func (x *TickerStatistics) GetSessionSettlementVolume() string {
+	if x != nil && x.SessionSettlementVolume != nil {
+		return *x.SessionSettlementVolume
+	}
+	return ""
+}
+
+// SessionOpenPrice is the opening price of the calendar day in one time zone (OKX sodUtc0: 00:00 UTC,
+// sodUtc8: 00:00 UTC+8).
+type SessionOpenPrice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// utc_offset is the time zone's offset from UTC ("0s" for UTC, "28800s" for UTC+8). -14 h to +14 h.
+	UtcOffset *durationpb.Duration `protobuf:"bytes,1,opt,name=utc_offset,json=utcOffset,proto3" json:"utc_offset,omitempty"`
+	// price is the first price of that day. Signed decimal. Required.
+	Price         string `protobuf:"bytes,2,opt,name=price,proto3" json:"price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionOpenPrice) Reset() {
+	*x = SessionOpenPrice{}
+	mi := &file_cqc_markets_v1_market_data_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionOpenPrice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionOpenPrice) ProtoMessage() {}
+
+func (x *SessionOpenPrice) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_data_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionOpenPrice.ProtoReflect.Descriptor instead.
+func (*SessionOpenPrice) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_data_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SessionOpenPrice) GetUtcOffset() *durationpb.Duration {
+	if x != nil {
+		return x.UtcOffset
+	}
+	return nil
+}
+
+func (x *SessionOpenPrice) GetPrice() string {
+	if x != nil {
+		return x.Price
+	}
+	return ""
+}
+
+// OptionGreeks are one option market's implied volatilities and sensitivities at one time, as the venue
+// (or a CQC model) computes them (Deribit ticker greeks / bid_iv / ask_iv / mark_iv, OKX opt-summary,
+// Bybit option tickers, CCXT Greeks). Implied volatilities are annualised fractions (Deribit mark_iv
+// 45.31 percent -> "0.4531"); greeks are in the units the source documents, stated per field. Every
+// value is optional: unset means the source does not publish it.
+type OptionGreeks struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_id is the option market ("mkt_" + ULID), e.g. Deribit BTC-29SEP23-30000-C. Required.
+	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
+	// source names who computed the values: the venue slug ("deribit", "okx") or "cqc" for a CQC model.
+	// Lower-case [a-z0-9._-], 2 to 64 characters. Required.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// bid_iv is the implied volatility of the best bid, annualised fraction (Deribit bid_iv / 100; OKX
+	// bidVol). Non-negative.
+	BidIv *string `protobuf:"bytes,3,opt,name=bid_iv,json=bidIv,proto3,oneof" json:"bid_iv,omitempty"`
+	// ask_iv is the implied volatility of the best ask, annualised fraction (Deribit ask_iv / 100; OKX
+	// askVol). Non-negative.
+	AskIv *string `protobuf:"bytes,4,opt,name=ask_iv,json=askIv,proto3,oneof" json:"ask_iv,omitempty"`
+	// mark_iv is the implied volatility of the mark price, annualised fraction (Deribit mark_iv / 100; OKX
+	// markVol; Bybit markIv). Non-negative.
+	MarkIv *string `protobuf:"bytes,5,opt,name=mark_iv,json=markIv,proto3,oneof" json:"mark_iv,omitempty"`
+	// delta is the change of the option value per unit change of the underlying price (Deribit
+	// greeks.delta; OKX deltaBS). Signed, usually -1 to 1.
+	Delta *string `protobuf:"bytes,6,opt,name=delta,proto3,oneof" json:"delta,omitempty"`
+	// gamma is the change of delta per unit change of the underlying price (Deribit greeks.gamma). Signed.
+	Gamma *string `protobuf:"bytes,7,opt,name=gamma,proto3,oneof" json:"gamma,omitempty"`
+	// vega is the change of the option value, in the premium asset, per 1 percentage point of implied
+	// volatility (Deribit greeks.vega). Signed.
+	Vega *string `protobuf:"bytes,8,opt,name=vega,proto3,oneof" json:"vega,omitempty"`
+	// theta is the change of the option value, in the premium asset, per calendar day (Deribit
+	// greeks.theta). Signed, usually negative.
+	Theta *string `protobuf:"bytes,9,opt,name=theta,proto3,oneof" json:"theta,omitempty"`
+	// rho is the change of the option value, in the premium asset, per 1 percentage point of the interest
+	// rate (Deribit greeks.rho). Signed.
+	Rho *string `protobuf:"bytes,10,opt,name=rho,proto3,oneof" json:"rho,omitempty"`
+	// underlying_price is the price of the underlying the greeks were computed against, in the strike
+	// asset (Deribit underlying_price, the synthetic future or index). Signed decimal.
+	UnderlyingPrice *string `protobuf:"bytes,11,opt,name=underlying_price,json=underlyingPrice,proto3,oneof" json:"underlying_price,omitempty"`
+	// underlying_name is what underlying_price is, as the source names it (Deribit underlying_index
+	// "SYN.BTC-29SEP23" or "BTC-29SEP23", "index_price"). At most 128 characters; empty when not published.
+	UnderlyingName string `protobuf:"bytes,12,opt,name=underlying_name,json=underlyingName,proto3" json:"underlying_name,omitempty"`
+	// mark_price is the option's mark price at the same time, in the premium asset (Deribit mark_price
+	// "0.0345" BTC). Signed decimal.
+	MarkPrice *string `protobuf:"bytes,13,opt,name=mark_price,json=markPrice,proto3,oneof" json:"mark_price,omitempty"`
+	// interest_rate is the annual interest rate the model used, fraction (Deribit interest_rate 0). Signed.
+	InterestRate *string `protobuf:"bytes,14,opt,name=interest_rate,json=interestRate,proto3,oneof" json:"interest_rate,omitempty"`
+	// event_time is when the source computed the values, on its clock (Deribit timestamp). Unset when the
+	// source stamps none.
+	EventTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	// receive_time is when a CQC service received (or computed) the values, on CQC's clock. Required.
+	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
+	// source_record is the raw source record (Deribit public/ticker result). Optional.
+	SourceRecord  *v1.SourceRecord `protobuf:"bytes,17,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OptionGreeks) Reset() {
+	*x = OptionGreeks{}
+	mi := &file_cqc_markets_v1_market_data_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OptionGreeks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OptionGreeks) ProtoMessage() {}
+
+func (x *OptionGreeks) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_data_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OptionGreeks.ProtoReflect.Descriptor instead.
+func (*OptionGreeks) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_data_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *OptionGreeks) GetMarketId() string {
+	if x != nil {
+		return x.MarketId
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetBidIv() string {
+	if x != nil && x.BidIv != nil {
+		return *x.BidIv
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetAskIv() string {
+	if x != nil && x.AskIv != nil {
+		return *x.AskIv
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetMarkIv() string {
+	if x != nil && x.MarkIv != nil {
+		return *x.MarkIv
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetDelta() string {
+	if x != nil && x.Delta != nil {
+		return *x.Delta
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetGamma() string {
+	if x != nil && x.Gamma != nil {
+		return *x.Gamma
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetVega() string {
+	if x != nil && x.Vega != nil {
+		return *x.Vega
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetTheta() string {
+	if x != nil && x.Theta != nil {
+		return *x.Theta
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetRho() string {
+	if x != nil && x.Rho != nil {
+		return *x.Rho
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetUnderlyingPrice() string {
+	if x != nil && x.UnderlyingPrice != nil {
+		return *x.UnderlyingPrice
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetUnderlyingName() string {
+	if x != nil {
+		return x.UnderlyingName
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetMarkPrice() string {
+	if x != nil && x.MarkPrice != nil {
+		return *x.MarkPrice
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetInterestRate() string {
+	if x != nil && x.InterestRate != nil {
+		return *x.InterestRate
+	}
+	return ""
+}
+
+func (x *OptionGreeks) GetEventTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EventTime
+	}
+	return nil
+}
+
+func (x *OptionGreeks) GetReceiveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceiveTime
+	}
+	return nil
+}
+
+func (x *OptionGreeks) GetSourceRecord() *v1.SourceRecord {
+	if x != nil {
+		return x.SourceRecord
+	}
+	return nil
+}
+
 var File_cqc_markets_v1_market_data_proto protoreflect.FileDescriptor
 
 const file_cqc_markets_v1_market_data_proto_rawDesc = "" +
 	"\n" +
-	" cqc/markets/v1/market_data.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x0e\n" +
+	" cqc/markets/v1/market_data.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\v\n" +
 	"\x05Price\x12+\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x12)\n" +
 	"\basset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\aassetId\x12D\n" +
@@ -1127,7 +1847,7 @@ const file_cqc_markets_v1_market_data_proto_rawDesc = "" +
 	"source_ref\x18\b \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02H\x01R\tsourceRef\x88\x01\x01\x12.\n" +
 	"\n" +
-	"confidence\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\n" +
+	"confidence\x18\t \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x02R\n" +
 	"confidence\x88\x01\x01\x12?\n" +
 	"\x13confidence_interval\x18\n" +
 	" \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x12confidenceInterval\x88\x01\x01\x127\n" +
@@ -1137,24 +1857,22 @@ const file_cqc_markets_v1_market_data_proto_rawDesc = "" +
 	"\n" +
 	"event_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12E\n" +
 	"\freceive_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
-	"\rsource_record\x18\x10 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\xb2\x06\xbaH\xae\x06\x1a\xd6\x01\n" +
-	"\x18price.value_non_negative\x12Hvalue must not be negative unless price_type is PRICE_TYPE_PREMIUM_INDEX\x1ap!(this.value.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (this.price_type == 16 || double(this.value) >= 0.0)\x1a\xf9\x01\n" +
+	"\rsource_record\x18\x10 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\x95\x03\xbaH\x91\x03\x1a\xf9\x01\n" +
 	"%price.impact_notional_only_for_impact\x12iimpact_notional may be set only for PRICE_TYPE_IMPACT_BID, PRICE_TYPE_IMPACT_ASK or PRICE_TYPE_IMPACT_MID\x1ae!has(this.impact_notional) || this.price_type == 11 || this.price_type == 12 || this.price_type == 15\x1a\x92\x01\n" +
-	"$price.averaging_window_only_for_twap\x124averaging_window may be set only for PRICE_TYPE_TWAP\x1a4!has(this.averaging_window) || this.price_type == 13\x1a\xc1\x01\n" +
-	"\x1cprice.confidence_at_most_one\x12%confidence is a score between 0 and 1\x1az!(this.confidence.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.confidence) || double(this.confidence) <= 1.0)B\x10\n" +
+	"$price.averaging_window_only_for_twap\x124averaging_window may be set only for PRICE_TYPE_TWAP\x1a4!has(this.averaging_window) || this.price_type == 13B\x10\n" +
 	"\asubject\x12\x05\xbaH\x02\b\x01B\r\n" +
 	"\v_source_refB\r\n" +
 	"\v_confidenceB\x16\n" +
 	"\x14_confidence_intervalB\x12\n" +
 	"\x10_impact_notionalB\v\n" +
-	"\t_sequence\"\x8a\x15\n" +
+	"\t_sequence\"\x9c\x17\n" +
 	"\vFundingRate\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12,\n" +
 	"\ffunding_rate\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\vfundingRate\x12E\n" +
 	"\x06status\x18\x03 \x01(\x0e2!.cqc.markets.v1.FundingRateStatusB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12B\n" +
-	"\binterval\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\v\xbaH\b\xc8\x01\x01\xaa\x01\x02*\x00R\binterval\x12E\n" +
-	"\ffunding_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vfundingTime\x12F\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12?\n" +
+	"\binterval\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\binterval\x12=\n" +
+	"\ffunding_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vfundingTime\x12F\n" +
 	"\x11next_funding_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextFundingTime\x12:\n" +
 	"\x11next_funding_rate\x18\a \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x0fnextFundingRate\x88\x01\x01\x12B\n" +
 	"\x15previous_funding_rate\x18\b \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\x13previousFundingRate\x88\x01\x01\x12N\n" +
@@ -1166,17 +1884,17 @@ const file_cqc_markets_v1_market_data_proto_rawDesc = "" +
 	"\x10min_funding_rate\x18\r \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x05R\x0eminFundingRate\x88\x01\x01\x128\n" +
 	"\x10max_funding_rate\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x06R\x0emaxFundingRate\x88\x01\x01\x12-\n" +
 	"\n" +
-	"mark_price\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\tmarkPrice\x88\x01\x01\x12/\n" +
-	"\vindex_price\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\bR\n" +
+	"mark_price\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\aR\tmarkPrice\x88\x01\x01\x12/\n" +
+	"\vindex_price\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\bR\n" +
 	"indexPrice\x88\x01\x01\x129\n" +
 	"\n" +
 	"event_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12E\n" +
 	"\freceive_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
-	"\rsource_record\x18\x13 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\xe3\n" +
-	"\xbaH\xdf\n" +
-	"\x1a\xa0\x01\n" +
-	"$funding_rate.next_after_funding_time\x12,next_funding_time must be after funding_time\x1aJ!has(this.next_funding_time) || this.next_funding_time > this.funding_time\x1a\xb2\x01\n" +
-	")funding_rate.previous_before_funding_time\x121previous_funding_time must be before funding_time\x1aR!has(this.previous_funding_time) || this.previous_funding_time < this.funding_time\x1a\xa1\x01\n" +
+	"\rsource_record\x18\x13 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12\x1b\n" +
+	"\x06capped\x18\x14 \x01(\bH\tR\x06capped\x88\x01\x01:\xd8\f\xbaH\xd4\f\x1a\xbb\x01\n" +
+	"$funding_rate.next_after_funding_time\x12,next_funding_time must be after funding_time\x1ae!has(this.next_funding_time) || !has(this.funding_time) || this.next_funding_time > this.funding_time\x1a\xcd\x01\n" +
+	")funding_rate.previous_before_funding_time\x121previous_funding_time must be before funding_time\x1am!has(this.previous_funding_time) || !has(this.funding_time) || this.previous_funding_time < this.funding_time\x1a\xbc\x01\n" +
+	"$funding_rate.funding_time_when_final\x12`funding_time is required when status is FUNDING_RATE_STATUS_SETTLED or FUNDING_RATE_STATUS_FIXED\x1a2has(this.funding_time) || !(this.status in [2, 3])\x1a\xa1\x01\n" +
 	"'funding_rate.realized_only_when_settled\x12Hrealized_rate may be set only when status is FUNDING_RATE_STATUS_SETTLED\x1a,!has(this.realized_rate) || this.status == 2\x1a\xdb\x02\n" +
 	"\x1afunding_rate.min_below_max\x121min_funding_rate must not exceed max_funding_rate\x1a\x89\x02!(this.max_funding_rate.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.min_funding_rate.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.min_funding_rate) || !has(this.max_funding_rate) || double(this.min_funding_rate) <= double(this.max_funding_rate))\x1a\x82\x04\n" +
 	"\x1ffunding_rate.rate_within_bounds\x12Ufunding_rate must lie between min_funding_rate and max_funding_rate when they are set\x1a\x87\x03!this.funding_rate.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || ((!has(this.min_funding_rate) || !this.min_funding_rate.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.funding_rate) >= double(this.min_funding_rate)) && (!has(this.max_funding_rate) || !this.max_funding_rate.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.funding_rate) <= double(this.max_funding_rate)))B\x14\n" +
@@ -1189,11 +1907,12 @@ const file_cqc_markets_v1_market_data_proto_rawDesc = "" +
 	"\x11_min_funding_rateB\x13\n" +
 	"\x11_max_funding_rateB\r\n" +
 	"\v_mark_priceB\x0e\n" +
-	"\f_index_price\"\xe5\x06\n" +
+	"\f_index_priceB\t\n" +
+	"\a_capped\"\x98\a\n" +
 	"\fOpenInterest\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12!\n" +
-	"\x06amount\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\x06amount\x12M\n" +
-	"\vamount_unit\x18\x03 \x01(\x0e2 .cqc.markets.v1.OpenInterestUnitB\n" +
+	"\x06amount\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\x06amount\x12H\n" +
+	"\vamount_unit\x18\x03 \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\n" +
 	"amountUnit\x12/\n" +
 	"\vbase_amount\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\n" +
@@ -1202,15 +1921,16 @@ const file_cqc_markets_v1_market_data_proto_rawDesc = "" +
 	"\n" +
 	"event_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12E\n" +
 	"\freceive_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
-	"\rsource_record\x18\b \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\x82\x03\xbaH\xfe\x02\x1a\xc0\x01\n" +
-	" open_interest.value_non_negative\x12!value.amount must not be negative\x1ay!(this.value.amount.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.value) || double(this.value.amount) >= 0.0)\x1a\xb8\x01\n" +
-	"(open_interest.base_amount_not_duplicated\x12[base_amount must not be set when amount_unit is OPEN_INTEREST_UNIT_BASE (amount already is)\x1a/!has(this.base_amount) || this.amount_unit != 1B\x0e\n" +
-	"\f_base_amount\"\xc3\b\n" +
+	"\rsource_record\x18\b \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12;\n" +
+	"\x06period\x18\t \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x06period:\xfd\x02\xbaH\xf9\x02\x1a\xc0\x01\n" +
+	" open_interest.value_non_negative\x12!value.amount must not be negative\x1ay!(this.value.amount.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.value) || double(this.value.amount) >= 0.0)\x1a\xb3\x01\n" +
+	"(open_interest.base_amount_not_duplicated\x12Vbase_amount must not be set when amount_unit is QUANTITY_UNIT_BASE (amount already is)\x1a/!has(this.base_amount) || this.amount_unit != 1B\x0e\n" +
+	"\f_base_amount\"\xce\b\n" +
 	"\x05Trade\x12)\n" +
-	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12%\n" +
-	"\btrade_id\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\atradeId\x12\x1f\n" +
-	"\x05price\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\x05price\x12\x1d\n" +
+	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x120\n" +
+	"\x0evenue_trade_id\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\fvenueTradeId\x12\x1f\n" +
+	"\x05price\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x05price\x12\x1d\n" +
 	"\x04size\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\x04size\x12-\n" +
 	"\n" +
 	"quote_size\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\tquoteSize\x88\x01\x01\x12M\n" +
@@ -1233,7 +1953,127 @@ const file_cqc_markets_v1_market_data_proto_rawDesc = "" +
 	"\v_quote_sizeB\x17\n" +
 	"\x15_maker_venue_order_idB\x17\n" +
 	"\x15_taker_venue_order_idB\v\n" +
-	"\t_sequence*\xad\x03\n" +
+	"\t_sequence\"\x9e\n" +
+	"\n" +
+	"\vLiquidation\x12)\n" +
+	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x123\n" +
+	"\x04side\x18\x02 \x01(\x0e2\x13.cqc.venues.v1.SideB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04side\x12\x1f\n" +
+	"\x05price\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x05price\x12\x1d\n" +
+	"\x04size\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\x04size\x123\n" +
+	"\raverage_price\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\faveragePrice\x88\x01\x01\x12/\n" +
+	"\vfilled_size\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\n" +
+	"filledSize\x88\x01\x01\x125\n" +
+	"\x0evenue_order_id\x18\a \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\x02R\fvenueOrderId\x88\x01\x01\x12A\n" +
+	"\n" +
+	"event_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\teventTime\x12E\n" +
+	"\freceive_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
+	"\rsource_record\x18\n" +
+	" \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12A\n" +
+	"\n" +
+	"order_type\x18\v \x01(\x0e2\x18.cqc.venues.v1.OrderTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\torderType\x12H\n" +
+	"\rtime_in_force\x18\f \x01(\x0e2\x1a.cqc.venues.v1.TimeInForceB\b\xbaH\x05\x82\x01\x02\x10\x01R\vtimeInForce\x125\n" +
+	"\x12venue_order_status\x18\r \x01(\tB\a\xbaH\x04r\x02\x18@R\x10venueOrderStatus\x128\n" +
+	"\x10last_filled_size\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x0elastFilledSize\x88\x01\x01:\xbe\x03\xbaH\xba\x03\x1a\xb7\x03\n" +
+	"!liquidation.filled_not_above_size\x125filled_size and last_filled_size must not exceed size\x1a\xda\x02!this.size.matches('^(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || ((!has(this.filled_size) || !this.filled_size.matches('^(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.filled_size) <= double(this.size)) && (!has(this.last_filled_size) || !this.last_filled_size.matches('^(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.last_filled_size) <= double(this.size)))B\x10\n" +
+	"\x0e_average_priceB\x0e\n" +
+	"\f_filled_sizeB\x11\n" +
+	"\x0f_venue_order_idB\x13\n" +
+	"\x11_last_filled_size\"\xfd\x11\n" +
+	"\x10TickerStatistics\x12)\n" +
+	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12>\n" +
+	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\v\xbaH\b\xc8\x01\x01\xaa\x01\x02*\x00R\x06window\x12-\n" +
+	"\n" +
+	"open_price\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\topenPrice\x88\x01\x01\x12-\n" +
+	"\n" +
+	"high_price\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\thighPrice\x88\x01\x01\x12+\n" +
+	"\tlow_price\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\blowPrice\x88\x01\x01\x12-\n" +
+	"\n" +
+	"last_price\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\tlastPrice\x88\x01\x01\x12&\n" +
+	"\x06volume\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\x06volume\x88\x01\x01\x121\n" +
+	"\fquote_volume\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\vquoteVolume\x88\x01\x01\x12/\n" +
+	"\vbase_volume\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\n" +
+	"baseVolume\x88\x01\x01\x121\n" +
+	"\fprice_change\x18\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\aR\vpriceChange\x88\x01\x01\x12:\n" +
+	"\x11price_change_rate\x18\v \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\bR\x0fpriceChangeRate\x88\x01\x01\x12D\n" +
+	"\x16weighted_average_price\x18\f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\tR\x14weightedAveragePrice\x88\x01\x01\x12$\n" +
+	"\vtrade_count\x18\r \x01(\x04H\n" +
+	"R\n" +
+	"tradeCount\x88\x01\x01\x127\n" +
+	"\topen_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bopenTime\x129\n" +
+	"\n" +
+	"close_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12E\n" +
+	"\freceive_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
+	"\rsource_record\x18\x11 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12@\n" +
+	"\x14previous_close_price\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\vR\x12previousClosePrice\x88\x01\x01\x12Z\n" +
+	"\x13session_open_prices\x18\x13 \x03(\v2 .cqc.markets.v1.SessionOpenPriceB\b\xbaH\x05\x92\x01\x02\x10\x04R\x11sessionOpenPrices\x127\n" +
+	"\x0flifetime_volume\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\fR\x0elifetimeVolume\x88\x01\x01\x12B\n" +
+	"\x15lifetime_quote_volume\x18\x15 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\rR\x13lifetimeQuoteVolume\x88\x01\x01\x12;\n" +
+	"\x11settlement_volume\x18\x16 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x0eR\x10settlementVolume\x88\x01\x01\x12L\n" +
+	"\x1alifetime_settlement_volume\x18\x17 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x0fR\x18lifetimeSettlementVolume\x88\x01\x01\x125\n" +
+	"\x0esession_volume\x18\x18 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x10R\rsessionVolume\x88\x01\x01\x12J\n" +
+	"\x19session_settlement_volume\x18\x19 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x11R\x17sessionSettlementVolume\x88\x01\x01:\xd1\x03\xbaH\xcd\x03\x1a\xae\x02\n" +
+	"$ticker_statistics.low_not_above_high\x12$low_price must not exceed high_price\x1a\xdf\x01!has(this.low_price) || !has(this.high_price) || !this.low_price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || !this.high_price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.low_price) <= double(this.high_price)\x1a\x99\x01\n" +
+	" ticker_statistics.window_ordered\x12\"close_time must be after open_time\x1aQ!has(this.open_time) || !has(this.close_time) || this.close_time > this.open_timeB\r\n" +
+	"\v_open_priceB\r\n" +
+	"\v_high_priceB\f\n" +
+	"\n" +
+	"_low_priceB\r\n" +
+	"\v_last_priceB\t\n" +
+	"\a_volumeB\x0f\n" +
+	"\r_quote_volumeB\x0e\n" +
+	"\f_base_volumeB\x0f\n" +
+	"\r_price_changeB\x14\n" +
+	"\x12_price_change_rateB\x19\n" +
+	"\x17_weighted_average_priceB\x0e\n" +
+	"\f_trade_countB\x17\n" +
+	"\x15_previous_close_priceB\x12\n" +
+	"\x10_lifetime_volumeB\x18\n" +
+	"\x16_lifetime_quote_volumeB\x14\n" +
+	"\x12_settlement_volumeB\x1d\n" +
+	"\x1b_lifetime_settlement_volumeB\x11\n" +
+	"\x0f_session_volumeB\x1c\n" +
+	"\x1a_session_settlement_volume\"\x8b\x01\n" +
+	"\x10SessionOpenPrice\x12V\n" +
+	"\n" +
+	"utc_offset\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\x1c\xbaH\x19\xc8\x01\x01\xaa\x01\x13\"\x04\b\xe0\x89\x032\v\b\xa0\xf6\xfc\xff\xff\xff\xff\xff\xff\x01R\tutcOffset\x12\x1f\n" +
+	"\x05price\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x05price\"\xc0\a\n" +
+	"\fOptionGreeks\x12)\n" +
+	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12:\n" +
+	"\x06source\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\x06source\x12%\n" +
+	"\x06bid_iv\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\x05bidIv\x88\x01\x01\x12%\n" +
+	"\x06ask_iv\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x05askIv\x88\x01\x01\x12'\n" +
+	"\amark_iv\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x06markIv\x88\x01\x01\x12$\n" +
+	"\x05delta\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\x05delta\x88\x01\x01\x12$\n" +
+	"\x05gamma\x18\a \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\x05gamma\x88\x01\x01\x12\"\n" +
+	"\x04vega\x18\b \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x05R\x04vega\x88\x01\x01\x12$\n" +
+	"\x05theta\x18\t \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x06R\x05theta\x88\x01\x01\x12 \n" +
+	"\x03rho\x18\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\aR\x03rho\x88\x01\x01\x129\n" +
+	"\x10underlying_price\x18\v \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\bR\x0funderlyingPrice\x88\x01\x01\x121\n" +
+	"\x0funderlying_name\x18\f \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0eunderlyingName\x12-\n" +
+	"\n" +
+	"mark_price\x18\r \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\tR\tmarkPrice\x88\x01\x01\x123\n" +
+	"\rinterest_rate\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\n" +
+	"R\finterestRate\x88\x01\x01\x129\n" +
+	"\n" +
+	"event_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12E\n" +
+	"\freceive_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
+	"\rsource_record\x18\x11 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecordB\t\n" +
+	"\a_bid_ivB\t\n" +
+	"\a_ask_ivB\n" +
+	"\n" +
+	"\b_mark_ivB\b\n" +
+	"\x06_deltaB\b\n" +
+	"\x06_gammaB\a\n" +
+	"\x05_vegaB\b\n" +
+	"\x06_thetaB\x06\n" +
+	"\x04_rhoB\x13\n" +
+	"\x11_underlying_priceB\r\n" +
+	"\v_mark_priceB\x10\n" +
+	"\x0e_interest_rate*\x95\x04\n" +
 	"\tPriceType\x12\x1a\n" +
 	"\x16PRICE_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0ePRICE_TYPE_BID\x10\x01\x12\x12\n" +
@@ -1252,23 +2092,22 @@ const file_cqc_markets_v1_market_data_proto_rawDesc = "" +
 	"\x0fPRICE_TYPE_TWAP\x10\r\x12\x13\n" +
 	"\x0fPRICE_TYPE_FAIR\x10\x0e\x12\x19\n" +
 	"\x15PRICE_TYPE_IMPACT_MID\x10\x0f\x12\x1c\n" +
-	"\x18PRICE_TYPE_PREMIUM_INDEX\x10\x10*\xb1\x01\n" +
+	"\x18PRICE_TYPE_PREMIUM_INDEX\x10\x10\x12\x16\n" +
+	"\x12PRICE_TYPE_FORWARD\x10\x11\x12\x14\n" +
+	"\x10PRICE_TYPE_BASIS\x10\x12\x12\x19\n" +
+	"\x15PRICE_TYPE_BASIS_RATE\x10\x13\x12\x1d\n" +
+	"\x19PRICE_TYPE_PROTECTED_LAST\x10\x14*\xb1\x01\n" +
 	"\x0fPriceSourceType\x12!\n" +
 	"\x1dPRICE_SOURCE_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17PRICE_SOURCE_TYPE_VENUE\x10\x01\x12 \n" +
 	"\x1cPRICE_SOURCE_TYPE_AGGREGATOR\x10\x02\x12\x1c\n" +
 	"\x18PRICE_SOURCE_TYPE_ORACLE\x10\x03\x12\x1e\n" +
-	"\x1aPRICE_SOURCE_TYPE_INTERNAL\x10\x04*|\n" +
+	"\x1aPRICE_SOURCE_TYPE_INTERNAL\x10\x04*\x9b\x01\n" +
 	"\x11FundingRateStatus\x12#\n" +
 	"\x1fFUNDING_RATE_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dFUNDING_RATE_STATUS_ESTIMATED\x10\x01\x12\x1f\n" +
-	"\x1bFUNDING_RATE_STATUS_SETTLED\x10\x02*\xaf\x01\n" +
-	"\x10OpenInterestUnit\x12\"\n" +
-	"\x1eOPEN_INTEREST_UNIT_UNSPECIFIED\x10\x00\x12\x1b\n" +
-	"\x17OPEN_INTEREST_UNIT_BASE\x10\x01\x12 \n" +
-	"\x1cOPEN_INTEREST_UNIT_CONTRACTS\x10\x02\x12\x1c\n" +
-	"\x18OPEN_INTEREST_UNIT_QUOTE\x10\x03\x12\x1a\n" +
-	"\x16OPEN_INTEREST_UNIT_USD\x10\x04By\n" +
+	"\x1bFUNDING_RATE_STATUS_SETTLED\x10\x02\x12\x1d\n" +
+	"\x19FUNDING_RATE_STATUS_FIXED\x10\x03By\n" +
 	"\x1ecom.cryptoquant.cqc.markets.v1B\x0fMarketDataProtoP\x01ZDgithub.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1;marketsv1b\x06proto3"
 
 var (
@@ -1283,52 +2122,76 @@ func file_cqc_markets_v1_market_data_proto_rawDescGZIP() []byte {
 	return file_cqc_markets_v1_market_data_proto_rawDescData
 }
 
-var file_cqc_markets_v1_market_data_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_cqc_markets_v1_market_data_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_cqc_markets_v1_market_data_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_cqc_markets_v1_market_data_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_cqc_markets_v1_market_data_proto_goTypes = []any{
 	(PriceType)(0),                // 0: cqc.markets.v1.PriceType
 	(PriceSourceType)(0),          // 1: cqc.markets.v1.PriceSourceType
 	(FundingRateStatus)(0),        // 2: cqc.markets.v1.FundingRateStatus
-	(OpenInterestUnit)(0),         // 3: cqc.markets.v1.OpenInterestUnit
-	(*Price)(nil),                 // 4: cqc.markets.v1.Price
-	(*FundingRate)(nil),           // 5: cqc.markets.v1.FundingRate
-	(*OpenInterest)(nil),          // 6: cqc.markets.v1.OpenInterest
-	(*Trade)(nil),                 // 7: cqc.markets.v1.Trade
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*v1.SourceRecord)(nil),       // 10: cqc.types.v1.SourceRecord
-	(*v1.AssetAmount)(nil),        // 11: cqc.types.v1.AssetAmount
-	(v11.AggressorSide)(0),        // 12: cqc.venues.v1.AggressorSide
+	(*Price)(nil),                 // 3: cqc.markets.v1.Price
+	(*FundingRate)(nil),           // 4: cqc.markets.v1.FundingRate
+	(*OpenInterest)(nil),          // 5: cqc.markets.v1.OpenInterest
+	(*Trade)(nil),                 // 6: cqc.markets.v1.Trade
+	(*Liquidation)(nil),           // 7: cqc.markets.v1.Liquidation
+	(*TickerStatistics)(nil),      // 8: cqc.markets.v1.TickerStatistics
+	(*SessionOpenPrice)(nil),      // 9: cqc.markets.v1.SessionOpenPrice
+	(*OptionGreeks)(nil),          // 10: cqc.markets.v1.OptionGreeks
+	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*v1.SourceRecord)(nil),       // 13: cqc.types.v1.SourceRecord
+	(v11.QuantityUnit)(0),         // 14: cqc.venues.v1.QuantityUnit
+	(*v1.AssetAmount)(nil),        // 15: cqc.types.v1.AssetAmount
+	(v11.AggressorSide)(0),        // 16: cqc.venues.v1.AggressorSide
+	(v11.Side)(0),                 // 17: cqc.venues.v1.Side
+	(v11.OrderType)(0),            // 18: cqc.venues.v1.OrderType
+	(v11.TimeInForce)(0),          // 19: cqc.venues.v1.TimeInForce
 }
 var file_cqc_markets_v1_market_data_proto_depIdxs = []int32{
 	0,  // 0: cqc.markets.v1.Price.price_type:type_name -> cqc.markets.v1.PriceType
 	1,  // 1: cqc.markets.v1.Price.source_type:type_name -> cqc.markets.v1.PriceSourceType
-	8,  // 2: cqc.markets.v1.Price.averaging_window:type_name -> google.protobuf.Duration
-	9,  // 3: cqc.markets.v1.Price.event_time:type_name -> google.protobuf.Timestamp
-	9,  // 4: cqc.markets.v1.Price.receive_time:type_name -> google.protobuf.Timestamp
-	10, // 5: cqc.markets.v1.Price.source_record:type_name -> cqc.types.v1.SourceRecord
+	11, // 2: cqc.markets.v1.Price.averaging_window:type_name -> google.protobuf.Duration
+	12, // 3: cqc.markets.v1.Price.event_time:type_name -> google.protobuf.Timestamp
+	12, // 4: cqc.markets.v1.Price.receive_time:type_name -> google.protobuf.Timestamp
+	13, // 5: cqc.markets.v1.Price.source_record:type_name -> cqc.types.v1.SourceRecord
 	2,  // 6: cqc.markets.v1.FundingRate.status:type_name -> cqc.markets.v1.FundingRateStatus
-	8,  // 7: cqc.markets.v1.FundingRate.interval:type_name -> google.protobuf.Duration
-	9,  // 8: cqc.markets.v1.FundingRate.funding_time:type_name -> google.protobuf.Timestamp
-	9,  // 9: cqc.markets.v1.FundingRate.next_funding_time:type_name -> google.protobuf.Timestamp
-	9,  // 10: cqc.markets.v1.FundingRate.previous_funding_time:type_name -> google.protobuf.Timestamp
-	9,  // 11: cqc.markets.v1.FundingRate.event_time:type_name -> google.protobuf.Timestamp
-	9,  // 12: cqc.markets.v1.FundingRate.receive_time:type_name -> google.protobuf.Timestamp
-	10, // 13: cqc.markets.v1.FundingRate.source_record:type_name -> cqc.types.v1.SourceRecord
-	3,  // 14: cqc.markets.v1.OpenInterest.amount_unit:type_name -> cqc.markets.v1.OpenInterestUnit
-	11, // 15: cqc.markets.v1.OpenInterest.value:type_name -> cqc.types.v1.AssetAmount
-	9,  // 16: cqc.markets.v1.OpenInterest.event_time:type_name -> google.protobuf.Timestamp
-	9,  // 17: cqc.markets.v1.OpenInterest.receive_time:type_name -> google.protobuf.Timestamp
-	10, // 18: cqc.markets.v1.OpenInterest.source_record:type_name -> cqc.types.v1.SourceRecord
-	12, // 19: cqc.markets.v1.Trade.aggressor_side:type_name -> cqc.venues.v1.AggressorSide
-	9,  // 20: cqc.markets.v1.Trade.event_time:type_name -> google.protobuf.Timestamp
-	9,  // 21: cqc.markets.v1.Trade.receive_time:type_name -> google.protobuf.Timestamp
-	10, // 22: cqc.markets.v1.Trade.source_record:type_name -> cqc.types.v1.SourceRecord
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	11, // 7: cqc.markets.v1.FundingRate.interval:type_name -> google.protobuf.Duration
+	12, // 8: cqc.markets.v1.FundingRate.funding_time:type_name -> google.protobuf.Timestamp
+	12, // 9: cqc.markets.v1.FundingRate.next_funding_time:type_name -> google.protobuf.Timestamp
+	12, // 10: cqc.markets.v1.FundingRate.previous_funding_time:type_name -> google.protobuf.Timestamp
+	12, // 11: cqc.markets.v1.FundingRate.event_time:type_name -> google.protobuf.Timestamp
+	12, // 12: cqc.markets.v1.FundingRate.receive_time:type_name -> google.protobuf.Timestamp
+	13, // 13: cqc.markets.v1.FundingRate.source_record:type_name -> cqc.types.v1.SourceRecord
+	14, // 14: cqc.markets.v1.OpenInterest.amount_unit:type_name -> cqc.venues.v1.QuantityUnit
+	15, // 15: cqc.markets.v1.OpenInterest.value:type_name -> cqc.types.v1.AssetAmount
+	12, // 16: cqc.markets.v1.OpenInterest.event_time:type_name -> google.protobuf.Timestamp
+	12, // 17: cqc.markets.v1.OpenInterest.receive_time:type_name -> google.protobuf.Timestamp
+	13, // 18: cqc.markets.v1.OpenInterest.source_record:type_name -> cqc.types.v1.SourceRecord
+	11, // 19: cqc.markets.v1.OpenInterest.period:type_name -> google.protobuf.Duration
+	16, // 20: cqc.markets.v1.Trade.aggressor_side:type_name -> cqc.venues.v1.AggressorSide
+	12, // 21: cqc.markets.v1.Trade.event_time:type_name -> google.protobuf.Timestamp
+	12, // 22: cqc.markets.v1.Trade.receive_time:type_name -> google.protobuf.Timestamp
+	13, // 23: cqc.markets.v1.Trade.source_record:type_name -> cqc.types.v1.SourceRecord
+	17, // 24: cqc.markets.v1.Liquidation.side:type_name -> cqc.venues.v1.Side
+	12, // 25: cqc.markets.v1.Liquidation.event_time:type_name -> google.protobuf.Timestamp
+	12, // 26: cqc.markets.v1.Liquidation.receive_time:type_name -> google.protobuf.Timestamp
+	13, // 27: cqc.markets.v1.Liquidation.source_record:type_name -> cqc.types.v1.SourceRecord
+	18, // 28: cqc.markets.v1.Liquidation.order_type:type_name -> cqc.venues.v1.OrderType
+	19, // 29: cqc.markets.v1.Liquidation.time_in_force:type_name -> cqc.venues.v1.TimeInForce
+	11, // 30: cqc.markets.v1.TickerStatistics.window:type_name -> google.protobuf.Duration
+	12, // 31: cqc.markets.v1.TickerStatistics.open_time:type_name -> google.protobuf.Timestamp
+	12, // 32: cqc.markets.v1.TickerStatistics.close_time:type_name -> google.protobuf.Timestamp
+	12, // 33: cqc.markets.v1.TickerStatistics.receive_time:type_name -> google.protobuf.Timestamp
+	13, // 34: cqc.markets.v1.TickerStatistics.source_record:type_name -> cqc.types.v1.SourceRecord
+	9,  // 35: cqc.markets.v1.TickerStatistics.session_open_prices:type_name -> cqc.markets.v1.SessionOpenPrice
+	11, // 36: cqc.markets.v1.SessionOpenPrice.utc_offset:type_name -> google.protobuf.Duration
+	12, // 37: cqc.markets.v1.OptionGreeks.event_time:type_name -> google.protobuf.Timestamp
+	12, // 38: cqc.markets.v1.OptionGreeks.receive_time:type_name -> google.protobuf.Timestamp
+	13, // 39: cqc.markets.v1.OptionGreeks.source_record:type_name -> cqc.types.v1.SourceRecord
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_cqc_markets_v1_market_data_proto_init() }
@@ -1343,13 +2206,16 @@ func file_cqc_markets_v1_market_data_proto_init() {
 	file_cqc_markets_v1_market_data_proto_msgTypes[1].OneofWrappers = []any{}
 	file_cqc_markets_v1_market_data_proto_msgTypes[2].OneofWrappers = []any{}
 	file_cqc_markets_v1_market_data_proto_msgTypes[3].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_data_proto_msgTypes[4].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_data_proto_msgTypes[5].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_data_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_markets_v1_market_data_proto_rawDesc), len(file_cqc_markets_v1_market_data_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   4,
+			NumEnums:      3,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

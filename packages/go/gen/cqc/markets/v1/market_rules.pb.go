@@ -94,6 +94,73 @@ func (FeeSide) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{0}
 }
 
+// FeeTierBasis is what places an account in a fee tier.
+type FeeTierBasis int32
+
+const (
+	// Not set or not published.
+	FeeTierBasis_FEE_TIER_BASIS_UNSPECIFIED FeeTierBasis = 0
+	// Trading volume over FeeTier.volume_window (Kraken 30-day USD volume, Coinbase 30-day volume).
+	FeeTierBasis_FEE_TIER_BASIS_VOLUME FeeTierBasis = 1
+	// A VIP level the venue assigns from volume and/or assets (Binance VIP 0-9, OKX VIP1-8); FeeTier.level
+	// names it.
+	FeeTierBasis_FEE_TIER_BASIS_VIP_LEVEL FeeTierBasis = 2
+	// Holding of a venue token or balance (OKX Lv1-Lv5 by OKB holding, Binance BNB balance,
+	// dYdX staked DYDX); FeeTier.holding_threshold gives the amount.
+	FeeTierBasis_FEE_TIER_BASIS_TOKEN_HOLDING FeeTierBasis = 3
+	// Volume OR holding, whichever places the account higher (Binance VIP: 30-day volume or BNB balance).
+	FeeTierBasis_FEE_TIER_BASIS_VOLUME_OR_HOLDING FeeTierBasis = 4
+	// Assets held on the venue (OKX total assets thresholds).
+	FeeTierBasis_FEE_TIER_BASIS_ASSET_BALANCE FeeTierBasis = 5
+)
+
+// Enum value maps for FeeTierBasis.
+var (
+	FeeTierBasis_name = map[int32]string{
+		0: "FEE_TIER_BASIS_UNSPECIFIED",
+		1: "FEE_TIER_BASIS_VOLUME",
+		2: "FEE_TIER_BASIS_VIP_LEVEL",
+		3: "FEE_TIER_BASIS_TOKEN_HOLDING",
+		4: "FEE_TIER_BASIS_VOLUME_OR_HOLDING",
+		5: "FEE_TIER_BASIS_ASSET_BALANCE",
+	}
+	FeeTierBasis_value = map[string]int32{
+		"FEE_TIER_BASIS_UNSPECIFIED":       0,
+		"FEE_TIER_BASIS_VOLUME":            1,
+		"FEE_TIER_BASIS_VIP_LEVEL":         2,
+		"FEE_TIER_BASIS_TOKEN_HOLDING":     3,
+		"FEE_TIER_BASIS_VOLUME_OR_HOLDING": 4,
+		"FEE_TIER_BASIS_ASSET_BALANCE":     5,
+	}
+)
+
+func (x FeeTierBasis) Enum() *FeeTierBasis {
+	p := new(FeeTierBasis)
+	*p = x
+	return p
+}
+
+func (x FeeTierBasis) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FeeTierBasis) Descriptor() protoreflect.EnumDescriptor {
+	return file_cqc_markets_v1_market_rules_proto_enumTypes[1].Descriptor()
+}
+
+func (FeeTierBasis) Type() protoreflect.EnumType {
+	return &file_cqc_markets_v1_market_rules_proto_enumTypes[1]
+}
+
+func (x FeeTierBasis) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FeeTierBasis.Descriptor instead.
+func (FeeTierBasis) EnumDescriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{1}
+}
+
 // FixedTick is a constant price increment: every price must be a whole multiple of tick_size.
 type FixedTick struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -146,8 +213,8 @@ func (x *FixedTick) GetTickSize() string {
 type TickStep struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// above_price is the price above which this row's tick_size applies (exclusive), in the same unit as
-	// the market's prices (Deribit tick_size_steps[].above_price, e.g. "0.005" ETH). Non-negative decimal.
-	// Required.
+	// the market's prices (Deribit tick_size_steps[].above_price, e.g. "0.005" ETH). Signed decimal like every
+	// price (Market.negative_prices_allowed). Required.
 	AbovePrice string `protobuf:"bytes,1,opt,name=above_price,json=abovePrice,proto3" json:"above_price,omitempty"`
 	// tick_size is the increment above above_price (Deribit tick_size_steps[].tick_size "0.0005").
 	// Positive decimal. Required.
@@ -455,8 +522,12 @@ type Precisions struct {
 	QuoteCommissionDecimals *uint32 `protobuf:"varint,6,opt,name=quote_commission_decimals,json=quoteCommissionDecimals,proto3,oneof" json:"quote_commission_decimals,omitempty"`
 	// notional_decimals is the precision of notional (cost) amounts (CCXT precision.cost).
 	NotionalDecimals *uint32 `protobuf:"varint,7,opt,name=notional_decimals,json=notionalDecimals,proto3,oneof" json:"notional_decimals,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// min_price_increment is the finest price increment the venue publishes for the market beside the order
+	// tick, when it is finer (BitMEX minTick "0.01" beside tickSize "0.1"), in the quote asset. Order prices
+	// still follow Market.tick_rule. Positive decimal; unset when the venue publishes none.
+	MinPriceIncrement *string `protobuf:"bytes,8,opt,name=min_price_increment,json=minPriceIncrement,proto3,oneof" json:"min_price_increment,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Precisions) Reset() {
@@ -536,6 +607,13 @@ func (x *Precisions) GetNotionalDecimals() uint32 {
 		return *x.NotionalDecimals
 	}
 	return 0
+}
+
+func (x *Precisions) GetMinPriceIncrement() string {
+	if x != nil && x.MinPriceIncrement != nil {
+		return *x.MinPriceIncrement
+	}
+	return ""
 }
 
 // OrderSizeLimits bound the quantity of one order of a given kind (limit or market orders), in the
@@ -721,16 +799,27 @@ func (x *NotionalLimits) GetNotionalAssetId() string {
 }
 
 // PriceLimits are the absolute bounds of an order price, in quote asset per unit of base (Binance
-// PRICE_FILTER minPrice/maxPrice, Bybit priceFilter).
+// PRICE_FILTER minPrice/maxPrice, Bybit priceFilter). Both bounds are signed: a market that allows
+// negative prices (Market.negative_prices_allowed: spreads, combos, power and rate products) may publish a
+// negative min_price; whether a non-positive bound is acceptable is decided by the service against the
+// market, not by validation.
 type PriceLimits struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// min_price is the lowest price accepted (Binance minPrice "0.01000000"; USD-M "402"). Unset when
-	// none (Binance "0" disables the bound).
+	// min_price is the lowest price accepted (Binance minPrice "0.01000000"; USD-M "402"; a spread market
+	// "-500"). Signed decimal. Unset when none (Binance "0" disables the bound).
 	MinPrice *string `protobuf:"bytes,1,opt,name=min_price,json=minPrice,proto3,oneof" json:"min_price,omitempty"`
-	// max_price is the highest price accepted (Binance maxPrice "1000000.00000000"). Unset when none.
-	MaxPrice      *string `protobuf:"bytes,2,opt,name=max_price,json=maxPrice,proto3,oneof" json:"max_price,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// max_price is the highest price accepted (Binance maxPrice "1000000.00000000"). Signed decimal. Unset
+	// when none.
+	MaxPrice *string `protobuf:"bytes,2,opt,name=max_price,json=maxPrice,proto3,oneof" json:"max_price,omitempty"`
+	// limit_up_price is the current daily limit-up price, a dynamic bound that moves with the session's
+	// reference price, beside the static max_price (BitMEX limitUpPrice). Signed decimal. Unset when the
+	// market has no daily limit (BitMEX null).
+	LimitUpPrice *string `protobuf:"bytes,3,opt,name=limit_up_price,json=limitUpPrice,proto3,oneof" json:"limit_up_price,omitempty"`
+	// limit_down_price is the current daily limit-down price (BitMEX limitDownPrice). Signed decimal. Unset
+	// when the market has no daily limit.
+	LimitDownPrice *string `protobuf:"bytes,4,opt,name=limit_down_price,json=limitDownPrice,proto3,oneof" json:"limit_down_price,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PriceLimits) Reset() {
@@ -773,6 +862,20 @@ func (x *PriceLimits) GetMinPrice() string {
 func (x *PriceLimits) GetMaxPrice() string {
 	if x != nil && x.MaxPrice != nil {
 		return *x.MaxPrice
+	}
+	return ""
+}
+
+func (x *PriceLimits) GetLimitUpPrice() string {
+	if x != nil && x.LimitUpPrice != nil {
+		return *x.LimitUpPrice
+	}
+	return ""
+}
+
+func (x *PriceLimits) GetLimitDownPrice() string {
+	if x != nil && x.LimitDownPrice != nil {
+		return *x.LimitDownPrice
 	}
 	return ""
 }
@@ -962,7 +1065,13 @@ type LeverageLimits struct {
 	// max_leverage is the highest selectable leverage (OKX lever "100", Bybit maxLeverage). Positive decimal.
 	MaxLeverage *string `protobuf:"bytes,2,opt,name=max_leverage,json=maxLeverage,proto3,oneof" json:"max_leverage,omitempty"`
 	// leverage_step is the increment between selectable leverages (Bybit leverageStep "0.01").
-	LeverageStep  *string `protobuf:"bytes,3,opt,name=leverage_step,json=leverageStep,proto3,oneof" json:"leverage_step,omitempty"`
+	LeverageStep *string `protobuf:"bytes,3,opt,name=leverage_step,json=leverageStep,proto3,oneof" json:"leverage_step,omitempty"`
+	// buy_leverages are the leverages a buy order may select when the venue publishes a list per side
+	// (Kraken leverage_buy [2, 3, 4, 5]). Positive decimals, unique, at most 50; empty when not published.
+	BuyLeverages []string `protobuf:"bytes,4,rep,name=buy_leverages,json=buyLeverages,proto3" json:"buy_leverages,omitempty"`
+	// sell_leverages are the leverages a sell order may select (Kraken leverage_sell). Positive decimals,
+	// unique, at most 50; empty when not published.
+	SellLeverages []string `protobuf:"bytes,5,rep,name=sell_leverages,json=sellLeverages,proto3" json:"sell_leverages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1018,6 +1127,20 @@ func (x *LeverageLimits) GetLeverageStep() string {
 	return ""
 }
 
+func (x *LeverageLimits) GetBuyLeverages() []string {
+	if x != nil {
+		return x.BuyLeverages
+	}
+	return nil
+}
+
+func (x *LeverageLimits) GetSellLeverages() []string {
+	if x != nil {
+		return x.SellLeverages
+	}
+	return nil
+}
+
 // OrderLimits are per-account counts and special-order size caps on the market. Every field is unset
 // when the venue imposes no such limit. Sizes are in the market's quantity_unit.
 type OrderLimits struct {
@@ -1044,7 +1167,7 @@ type OrderLimits struct {
 	// (OKX "").
 	MaxPositionNotional *string `protobuf:"bytes,8,opt,name=max_position_notional,json=maxPositionNotional,proto3,oneof" json:"max_position_notional,omitempty"`
 	// max_position_share is the largest share of the platform's open interest one account may hold, as a
-	// fraction (OKX posLmtPct converted from percent). Unset when none.
+	// fraction from 0 to 1 (OKX posLmtPct converted from percent). Unset when none.
 	MaxPositionShare *string `protobuf:"bytes,9,opt,name=max_position_share,json=maxPositionShare,proto3,oneof" json:"max_position_share,omitempty"`
 	// max_platform_open_interest is the platform-wide open interest cap, in USD (OKX maxPlatOILmt). Unset
 	// when none.
@@ -1073,8 +1196,15 @@ type OrderLimits struct {
 	// the venue caps it separately from limit_order_size.max_quantity (Bybit lotSizeFilter
 	// postOnlyMaxOrderQty "60000000"). Non-negative decimal; unset when no separate cap.
 	MaxPostOnlyOrderSize *string `protobuf:"bytes,19,opt,name=max_post_only_order_size,json=maxPostOnlyOrderSize,proto3,oneof" json:"max_post_only_order_size,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// max_long_position_quantity is the largest long position an account may hold, in quantity_unit, when the
+	// venue limits each side separately (BitMEX and Deribit per-side position limits; OKX long posLmt in
+	// long/short mode). Unset when no separate long limit (max_position_quantity then applies to both).
+	MaxLongPositionQuantity *string `protobuf:"bytes,20,opt,name=max_long_position_quantity,json=maxLongPositionQuantity,proto3,oneof" json:"max_long_position_quantity,omitempty"`
+	// max_short_position_quantity is the largest short position an account may hold, in quantity_unit, when
+	// the venue limits each side separately. Unset when no separate short limit.
+	MaxShortPositionQuantity *string `protobuf:"bytes,21,opt,name=max_short_position_quantity,json=maxShortPositionQuantity,proto3,oneof" json:"max_short_position_quantity,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *OrderLimits) Reset() {
@@ -1240,6 +1370,20 @@ func (x *OrderLimits) GetMaxPostOnlyOrderSize() string {
 	return ""
 }
 
+func (x *OrderLimits) GetMaxLongPositionQuantity() string {
+	if x != nil && x.MaxLongPositionQuantity != nil {
+		return *x.MaxLongPositionQuantity
+	}
+	return ""
+}
+
+func (x *OrderLimits) GetMaxShortPositionQuantity() string {
+	if x != nil && x.MaxShortPositionQuantity != nil {
+		return *x.MaxShortPositionQuantity
+	}
+	return ""
+}
+
 // OrderFeatures are the order types, times in force and order features a market accepts. Optional
 // booleans are unset when the venue's record does not say (older Binance payloads lack otoAllowed), so
 // "not published" differs from "not allowed".
@@ -1271,9 +1415,9 @@ type OrderFeatures struct {
 	OtoAllowed *bool `protobuf:"varint,9,opt,name=oto_allowed,json=otoAllowed,proto3,oneof" json:"oto_allowed,omitempty"`
 	// opo_allowed says whether one-places-the-other lists are accepted (Binance opoAllowed).
 	OpoAllowed *bool `protobuf:"varint,10,opt,name=opo_allowed,json=opoAllowed,proto3,oneof" json:"opo_allowed,omitempty"`
-	// quote_order_qty_market_allowed says whether market orders may be sized in quote asset (Binance
+	// quote_order_quantity_market_allowed says whether market orders may be sized in quote asset (Binance
 	// quoteOrderQtyMarketAllowed).
-	QuoteOrderQtyMarketAllowed *bool `protobuf:"varint,11,opt,name=quote_order_qty_market_allowed,json=quoteOrderQtyMarketAllowed,proto3,oneof" json:"quote_order_qty_market_allowed,omitempty"`
+	QuoteOrderQuantityMarketAllowed *bool `protobuf:"varint,11,opt,name=quote_order_quantity_market_allowed,json=quoteOrderQuantityMarketAllowed,proto3,oneof" json:"quote_order_quantity_market_allowed,omitempty"`
 	// trailing_stop_allowed says whether trailing stop orders are accepted (Binance allowTrailingStop).
 	TrailingStopAllowed *bool `protobuf:"varint,12,opt,name=trailing_stop_allowed,json=trailingStopAllowed,proto3,oneof" json:"trailing_stop_allowed,omitempty"`
 	// cancel_replace_allowed says whether atomic cancel-replace is accepted (Binance cancelReplaceAllowed).
@@ -1387,9 +1531,9 @@ func (x *OrderFeatures) GetOpoAllowed() bool {
 	return false
 }
 
-func (x *OrderFeatures) GetQuoteOrderQtyMarketAllowed() bool {
-	if x != nil && x.QuoteOrderQtyMarketAllowed != nil {
-		return *x.QuoteOrderQtyMarketAllowed
+func (x *OrderFeatures) GetQuoteOrderQuantityMarketAllowed() bool {
+	if x != nil && x.QuoteOrderQuantityMarketAllowed != nil {
+		return *x.QuoteOrderQuantityMarketAllowed
 	}
 	return false
 }
@@ -1626,7 +1770,9 @@ type FeeSchedule struct {
 	// taker_fee_rate is the fee for liquidity-taking fills, fraction of notional (e.g. "0.0005"). Unset when
 	// not published.
 	TakerFeeRate *string `protobuf:"bytes,2,opt,name=taker_fee_rate,json=takerFeeRate,proto3,oneof" json:"taker_fee_rate,omitempty"`
-	// tier_based is true when the rates depend on the account's volume / holding tier (CCXT tierBased).
+	// tier_based is true when the rates depend on the account's volume / holding tier (CCXT tierBased). The
+	// tiers themselves, when published, are in tiers; maker_fee_rate / taker_fee_rate are the base (lowest)
+	// tier's rates.
 	TierBased bool `protobuf:"varint,3,opt,name=tier_based,json=tierBased,proto3" json:"tier_based,omitempty"`
 	// fee_side says which asset fees are charged in. UNSPECIFIED when not published.
 	FeeSide FeeSide `protobuf:"varint,4,opt,name=fee_side,json=feeSide,proto3,enum=cqc.markets.v1.FeeSide" json:"fee_side,omitempty"`
@@ -1639,14 +1785,22 @@ type FeeSchedule struct {
 	// block_trade_fee_rate is the fee for block trades, fraction of notional (Deribit
 	// block_trade_commission). Unset when not published.
 	BlockTradeFeeRate *string `protobuf:"bytes,7,opt,name=block_trade_fee_rate,json=blockTradeFeeRate,proto3,oneof" json:"block_trade_fee_rate,omitempty"`
-	// option_fee_cap is the cap of an option fee as a fraction of the option price (Deribit: fees never
-	// exceed 12.5% of the premium, "0.125"). Unset when not applicable.
+	// option_fee_cap is the cap of an option fee as a fraction of the option price, from 0 to 1 (Deribit:
+	// fees never exceed 12.5% of the premium, "0.125"). Unset when not applicable.
 	OptionFeeCap *string `protobuf:"bytes,8,opt,name=option_fee_cap,json=optionFeeCap,proto3,oneof" json:"option_fee_cap,omitempty"`
-	// settlement_fee_rate is the fee charged at expiry / delivery, fraction of notional (Deribit delivery
-	// fee; Bybit deliveryFeeRate). Unset when none.
+	// settlement_fee_rate is the fee charged at expiry, delivery or cash settlement, fraction of the settled
+	// notional (Deribit delivery fee; Bybit deliveryFeeRate "0.0005"; Bybit "" maps to unset). The one name
+	// for delivery and settlement fees. Unset when none or not published.
 	SettlementFeeRate *string `protobuf:"bytes,9,opt,name=settlement_fee_rate,json=settlementFeeRate,proto3,oneof" json:"settlement_fee_rate,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// tier_basis is what decides an account's tier in tiers. UNSPECIFIED when tiers is empty or the venue
+	// does not say.
+	TierBasis FeeTierBasis `protobuf:"varint,10,opt,name=tier_basis,json=tierBasis,proto3,enum=cqc.markets.v1.FeeTierBasis" json:"tier_basis,omitempty"`
+	// tiers is the venue's published fee tier table, ascending by tier (Kraken's 9 volume tiers from
+	// 0.25%/0.40% down to 0%/0.08%; Binance VIP 0-9; OKX Lv1-Lv5 / VIP1-VIP8). At most 50; empty when the
+	// schedule has a single tier or the tiers are not published.
+	Tiers         []*FeeTier `protobuf:"bytes,11,rep,name=tiers,proto3" json:"tiers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FeeSchedule) Reset() {
@@ -1742,6 +1896,148 @@ func (x *FeeSchedule) GetSettlementFeeRate() string {
 	return ""
 }
 
+func (x *FeeSchedule) GetTierBasis() FeeTierBasis {
+	if x != nil {
+		return x.TierBasis
+	}
+	return FeeTierBasis_FEE_TIER_BASIS_UNSPECIFIED
+}
+
+func (x *FeeSchedule) GetTiers() []*FeeTier {
+	if x != nil {
+		return x.Tiers
+	}
+	return nil
+}
+
+// FeeTier is one row of a venue's fee tier table: from a volume (or holding) threshold upward, the maker
+// and taker fee rates that apply (Kraken "Volume (30-day) $0+ 0.25% / 0.40%", Binance VIP 1 "30d volume
+// >= 1,000,000 USD or BNB >= 25").
+type FeeTier struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tier is the 1-based position of the row, lowest (most expensive) tier first. Required.
+	Tier uint32 `protobuf:"varint,1,opt,name=tier,proto3" json:"tier,omitempty"`
+	// level is the venue's name of the tier when it has one ("VIP 1", "Lv2", "Tier 3"). At most 64
+	// characters; empty when the venue only numbers its tiers.
+	Level string `protobuf:"bytes,2,opt,name=level,proto3" json:"level,omitempty"`
+	// volume_threshold is the trading volume from which the tier applies (inclusive), in
+	// volume_asset_id units over volume_window (Kraken "50000" USD over 30 days). Unset when the tier is not
+	// volume-based.
+	VolumeThreshold *string `protobuf:"bytes,3,opt,name=volume_threshold,json=volumeThreshold,proto3,oneof" json:"volume_threshold,omitempty"`
+	// volume_asset_id is the asset volume_threshold is counted in (USD for Kraken and Binance). Set
+	// whenever volume_threshold is.
+	VolumeAssetId *string `protobuf:"bytes,4,opt,name=volume_asset_id,json=volumeAssetId,proto3,oneof" json:"volume_asset_id,omitempty"`
+	// volume_window is the trailing window the volume is summed over ("2592000s" = 30 days; Binance and
+	// Kraken 30 days, Coinbase 30 days). Unset when the tier is not volume-based.
+	VolumeWindow *durationpb.Duration `protobuf:"bytes,5,opt,name=volume_window,json=volumeWindow,proto3" json:"volume_window,omitempty"`
+	// holding_threshold is the balance of holding_asset_id from which the tier applies (Binance BNB
+	// "25", OKX OKB "500"). Unset when the tier is not holding-based.
+	HoldingThreshold *string `protobuf:"bytes,6,opt,name=holding_threshold,json=holdingThreshold,proto3,oneof" json:"holding_threshold,omitempty"`
+	// holding_asset_id is the asset holding_threshold is counted in (BNB, OKB). Set whenever
+	// holding_threshold is.
+	HoldingAssetId *string `protobuf:"bytes,7,opt,name=holding_asset_id,json=holdingAssetId,proto3,oneof" json:"holding_asset_id,omitempty"`
+	// maker_fee_rate is the tier's maker fee, signed fraction of notional (Kraken top tier "0"; rebate
+	// tiers negative, e.g. "-0.00005"). Required.
+	MakerFeeRate string `protobuf:"bytes,8,opt,name=maker_fee_rate,json=makerFeeRate,proto3" json:"maker_fee_rate,omitempty"`
+	// taker_fee_rate is the tier's taker fee, fraction of notional (Kraken first tier "0.0040"). Required.
+	TakerFeeRate  string `protobuf:"bytes,9,opt,name=taker_fee_rate,json=takerFeeRate,proto3" json:"taker_fee_rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeeTier) Reset() {
+	*x = FeeTier{}
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeeTier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeeTier) ProtoMessage() {}
+
+func (x *FeeTier) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeeTier.ProtoReflect.Descriptor instead.
+func (*FeeTier) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *FeeTier) GetTier() uint32 {
+	if x != nil {
+		return x.Tier
+	}
+	return 0
+}
+
+func (x *FeeTier) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *FeeTier) GetVolumeThreshold() string {
+	if x != nil && x.VolumeThreshold != nil {
+		return *x.VolumeThreshold
+	}
+	return ""
+}
+
+func (x *FeeTier) GetVolumeAssetId() string {
+	if x != nil && x.VolumeAssetId != nil {
+		return *x.VolumeAssetId
+	}
+	return ""
+}
+
+func (x *FeeTier) GetVolumeWindow() *durationpb.Duration {
+	if x != nil {
+		return x.VolumeWindow
+	}
+	return nil
+}
+
+func (x *FeeTier) GetHoldingThreshold() string {
+	if x != nil && x.HoldingThreshold != nil {
+		return *x.HoldingThreshold
+	}
+	return ""
+}
+
+func (x *FeeTier) GetHoldingAssetId() string {
+	if x != nil && x.HoldingAssetId != nil {
+		return *x.HoldingAssetId
+	}
+	return ""
+}
+
+func (x *FeeTier) GetMakerFeeRate() string {
+	if x != nil {
+		return x.MakerFeeRate
+	}
+	return ""
+}
+
+func (x *FeeTier) GetTakerFeeRate() string {
+	if x != nil {
+		return x.TakerFeeRate
+	}
+	return ""
+}
+
 // BlockTradeRules are the rules for privately negotiated block trades on the market (Deribit
 // block_trade_min_trade_amount, block_trade_tick_size).
 type BlockTradeRules struct {
@@ -1758,7 +2054,7 @@ type BlockTradeRules struct {
 
 func (x *BlockTradeRules) Reset() {
 	*x = BlockTradeRules{}
-	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[17]
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +2066,7 @@ func (x *BlockTradeRules) String() string {
 func (*BlockTradeRules) ProtoMessage() {}
 
 func (x *BlockTradeRules) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[17]
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +2079,7 @@ func (x *BlockTradeRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockTradeRules.ProtoReflect.Descriptor instead.
 func (*BlockTradeRules) Descriptor() ([]byte, []int) {
-	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{17}
+	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BlockTradeRules) GetMinQuantity() string {
@@ -1800,6 +2096,693 @@ func (x *BlockTradeRules) GetTickSize() string {
 	return ""
 }
 
+// MarginAsset is one asset accepted as margin collateral for a derivative (Binance USD-M multi-assets
+// mode `assets[]`).
+type MarginAsset struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_id is the registry id of the collateral asset ("ast_" + ULID). Required.
+	AssetId string `protobuf:"bytes,1,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
+	// margin_available says whether the asset currently counts as margin (Binance marginAvailable).
+	MarginAvailable bool `protobuf:"varint,2,opt,name=margin_available,json=marginAvailable,proto3" json:"margin_available,omitempty"`
+	// collateral_ratio is the share of the asset's value counted as margin, a fraction from 0 to 1
+	// (1 - haircut: "0.95" = counted at 95%). Unset when the venue publishes none.
+	CollateralRatio *string `protobuf:"bytes,3,opt,name=collateral_ratio,json=collateralRatio,proto3,oneof" json:"collateral_ratio,omitempty"`
+	// auto_exchange_threshold is the balance of this asset, in whole units of the asset, below which the
+	// venue automatically converts other collateral to cover it (Binance autoAssetExchange, e.g. "-100" USDT,
+	// "-0.00100000" BTC; usually negative). Unset when the venue has no auto-exchange.
+	AutoExchangeThreshold *string `protobuf:"bytes,4,opt,name=auto_exchange_threshold,json=autoExchangeThreshold,proto3,oneof" json:"auto_exchange_threshold,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *MarginAsset) Reset() {
+	*x = MarginAsset{}
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarginAsset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarginAsset) ProtoMessage() {}
+
+func (x *MarginAsset) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarginAsset.ProtoReflect.Descriptor instead.
+func (*MarginAsset) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *MarginAsset) GetAssetId() string {
+	if x != nil {
+		return x.AssetId
+	}
+	return ""
+}
+
+func (x *MarginAsset) GetMarginAvailable() bool {
+	if x != nil {
+		return x.MarginAvailable
+	}
+	return false
+}
+
+func (x *MarginAsset) GetCollateralRatio() string {
+	if x != nil && x.CollateralRatio != nil {
+		return *x.CollateralRatio
+	}
+	return ""
+}
+
+func (x *MarginAsset) GetAutoExchangeThreshold() string {
+	if x != nil && x.AutoExchangeThreshold != nil {
+		return *x.AutoExchangeThreshold
+	}
+	return ""
+}
+
+// MarginTier is one row of a tiered margin table: from position notional notional_floor upward, the
+// maximum leverage and maintenance margin rate that apply (HL marginTables, OKX position-tiers, Binance
+// leverage brackets, CCXT LeverageTier). Rates are fractions from 0 to 1: Binance's top brackets reach a
+// maintenance margin rate of 0.5 and an initial rate of 1 (1x).
+type MarginTier struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tier is the 1-based position of the row in the table, as the venue numbers it (Binance bracket).
+	Tier uint32 `protobuf:"varint,1,opt,name=tier,proto3" json:"tier,omitempty"`
+	// notional_floor is the position notional from which this tier applies (inclusive), in
+	// notional_asset_id units (Binance notionalFloor, HL lowerBound). Non-negative decimal. Required.
+	NotionalFloor string `protobuf:"bytes,2,opt,name=notional_floor,json=notionalFloor,proto3" json:"notional_floor,omitempty"`
+	// notional_cap is the position notional where the next tier starts (exclusive), same unit. Unset for
+	// the last, unbounded tier.
+	NotionalCap *string `protobuf:"bytes,3,opt,name=notional_cap,json=notionalCap,proto3,oneof" json:"notional_cap,omitempty"`
+	// notional_asset_id is the asset the notional bounds are measured in. Unset means the instrument's
+	// quote asset (USDT for BTCUSDT, USD for HL and OKX inverse; OKX inverse tiers in contracts are
+	// converted to USD on ingest).
+	NotionalAssetId *string `protobuf:"bytes,4,opt,name=notional_asset_id,json=notionalAssetId,proto3,oneof" json:"notional_asset_id,omitempty"`
+	// max_leverage is the highest leverage allowed in this tier, e.g. "125" (times). Positive decimal.
+	MaxLeverage *string `protobuf:"bytes,5,opt,name=max_leverage,json=maxLeverage,proto3,oneof" json:"max_leverage,omitempty"`
+	// maintenance_margin_rate is the maintenance margin as a fraction of position notional in this tier
+	// (0.004 = 0.4%; Binance maintMarginRatio). Fraction from 0 to 1.
+	MaintenanceMarginRate *string `protobuf:"bytes,6,opt,name=maintenance_margin_rate,json=maintenanceMarginRate,proto3,oneof" json:"maintenance_margin_rate,omitempty"`
+	// initial_margin_rate is the initial margin as a fraction of notional in this tier when the venue
+	// publishes it separately (OKX imr). Fraction from 0 to 1. Unset means 1 / max_leverage.
+	InitialMarginRate *string `protobuf:"bytes,7,opt,name=initial_margin_rate,json=initialMarginRate,proto3,oneof" json:"initial_margin_rate,omitempty"`
+	// maintenance_amount is the fixed deduction used with the tier rate so that maintenance margin is
+	// continuous across tiers (Binance cum), in notional_asset_id units. Unset when not published.
+	MaintenanceAmount *string `protobuf:"bytes,8,opt,name=maintenance_amount,json=maintenanceAmount,proto3,oneof" json:"maintenance_amount,omitempty"`
+	// max_base_loan is the most of the base asset an account may borrow in this tier, in whole units of the
+	// base asset (OKX margin position-tiers baseMaxLoan). Unset when not published or not a margin tier.
+	MaxBaseLoan *string `protobuf:"bytes,9,opt,name=max_base_loan,json=maxBaseLoan,proto3,oneof" json:"max_base_loan,omitempty"`
+	// max_quote_loan is the most of the quote asset an account may borrow in this tier, in whole units of
+	// the quote asset (OKX quoteMaxLoan). Unset when not published or not a margin tier.
+	MaxQuoteLoan  *string `protobuf:"bytes,10,opt,name=max_quote_loan,json=maxQuoteLoan,proto3,oneof" json:"max_quote_loan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarginTier) Reset() {
+	*x = MarginTier{}
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarginTier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarginTier) ProtoMessage() {}
+
+func (x *MarginTier) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarginTier.ProtoReflect.Descriptor instead.
+func (*MarginTier) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *MarginTier) GetTier() uint32 {
+	if x != nil {
+		return x.Tier
+	}
+	return 0
+}
+
+func (x *MarginTier) GetNotionalFloor() string {
+	if x != nil {
+		return x.NotionalFloor
+	}
+	return ""
+}
+
+func (x *MarginTier) GetNotionalCap() string {
+	if x != nil && x.NotionalCap != nil {
+		return *x.NotionalCap
+	}
+	return ""
+}
+
+func (x *MarginTier) GetNotionalAssetId() string {
+	if x != nil && x.NotionalAssetId != nil {
+		return *x.NotionalAssetId
+	}
+	return ""
+}
+
+func (x *MarginTier) GetMaxLeverage() string {
+	if x != nil && x.MaxLeverage != nil {
+		return *x.MaxLeverage
+	}
+	return ""
+}
+
+func (x *MarginTier) GetMaintenanceMarginRate() string {
+	if x != nil && x.MaintenanceMarginRate != nil {
+		return *x.MaintenanceMarginRate
+	}
+	return ""
+}
+
+func (x *MarginTier) GetInitialMarginRate() string {
+	if x != nil && x.InitialMarginRate != nil {
+		return *x.InitialMarginRate
+	}
+	return ""
+}
+
+func (x *MarginTier) GetMaintenanceAmount() string {
+	if x != nil && x.MaintenanceAmount != nil {
+		return *x.MaintenanceAmount
+	}
+	return ""
+}
+
+func (x *MarginTier) GetMaxBaseLoan() string {
+	if x != nil && x.MaxBaseLoan != nil {
+		return *x.MaxBaseLoan
+	}
+	return ""
+}
+
+func (x *MarginTier) GetMaxQuoteLoan() string {
+	if x != nil && x.MaxQuoteLoan != nil {
+		return *x.MaxQuoteLoan
+	}
+	return ""
+}
+
+// RiskLimitSteps generate a margin table from a step rule instead of listing every tier (BitMEX
+// instrument riskLimit / riskStep with initMargin / maintMargin increments; Bybit risk limit ids with a
+// step). Tier k (k = 0, 1, ...) covers positions up to base_risk_limit + k x risk_step, with margin rates
+// base + k x increment, up to max_risk_limit.
+type RiskLimitSteps struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// base_risk_limit is the largest position of the first step, in risk_limit_asset_id units (BitMEX
+	// riskLimit 200 XBT given in satoshi 20000000000 -> "200"). Positive decimal. Required.
+	BaseRiskLimit string `protobuf:"bytes,1,opt,name=base_risk_limit,json=baseRiskLimit,proto3" json:"base_risk_limit,omitempty"`
+	// risk_step is how much each further step raises the position limit, same unit (BitMEX riskStep 100
+	// XBT). Positive decimal. Required.
+	RiskStep string `protobuf:"bytes,2,opt,name=risk_step,json=riskStep,proto3" json:"risk_step,omitempty"`
+	// max_risk_limit is the highest position limit the steps can reach, same unit. Unset when unbounded or
+	// not published.
+	MaxRiskLimit *string `protobuf:"bytes,3,opt,name=max_risk_limit,json=maxRiskLimit,proto3,oneof" json:"max_risk_limit,omitempty"`
+	// risk_limit_asset_id is the asset the limits are counted in (XBT for BitMEX XBTUSD; USDT for Bybit
+	// linear). Unset means the instrument's settlement asset.
+	RiskLimitAssetId *string `protobuf:"bytes,4,opt,name=risk_limit_asset_id,json=riskLimitAssetId,proto3,oneof" json:"risk_limit_asset_id,omitempty"`
+	// initial_margin_increment is the initial margin rate added per step, fraction (BitMEX initMargin
+	// step "0.005"). Unset when the initial rate does not step.
+	InitialMarginIncrement *string `protobuf:"bytes,5,opt,name=initial_margin_increment,json=initialMarginIncrement,proto3,oneof" json:"initial_margin_increment,omitempty"`
+	// maintenance_margin_increment is the maintenance margin rate added per step, fraction (BitMEX
+	// maintMargin step "0.005"). Unset when the maintenance rate does not step.
+	MaintenanceMarginIncrement *string `protobuf:"bytes,6,opt,name=maintenance_margin_increment,json=maintenanceMarginIncrement,proto3,oneof" json:"maintenance_margin_increment,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
+}
+
+func (x *RiskLimitSteps) Reset() {
+	*x = RiskLimitSteps{}
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RiskLimitSteps) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RiskLimitSteps) ProtoMessage() {}
+
+func (x *RiskLimitSteps) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RiskLimitSteps.ProtoReflect.Descriptor instead.
+func (*RiskLimitSteps) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RiskLimitSteps) GetBaseRiskLimit() string {
+	if x != nil {
+		return x.BaseRiskLimit
+	}
+	return ""
+}
+
+func (x *RiskLimitSteps) GetRiskStep() string {
+	if x != nil {
+		return x.RiskStep
+	}
+	return ""
+}
+
+func (x *RiskLimitSteps) GetMaxRiskLimit() string {
+	if x != nil && x.MaxRiskLimit != nil {
+		return *x.MaxRiskLimit
+	}
+	return ""
+}
+
+func (x *RiskLimitSteps) GetRiskLimitAssetId() string {
+	if x != nil && x.RiskLimitAssetId != nil {
+		return *x.RiskLimitAssetId
+	}
+	return ""
+}
+
+func (x *RiskLimitSteps) GetInitialMarginIncrement() string {
+	if x != nil && x.InitialMarginIncrement != nil {
+		return *x.InitialMarginIncrement
+	}
+	return ""
+}
+
+func (x *RiskLimitSteps) GetMaintenanceMarginIncrement() string {
+	if x != nil && x.MaintenanceMarginIncrement != nil {
+		return *x.MaintenanceMarginIncrement
+	}
+	return ""
+}
+
+// OpenInterestMarginScaling raises the initial margin rate with the market's open interest (dYdX v4
+// perpetual liquidity tiers: openInterestLowerCap, openInterestUpperCap, and the initial margin fraction
+// that rises linearly to 100% between them). Below open_interest_lower_cap the base initial rate applies;
+// between the caps it rises linearly; at open_interest_upper_cap it reaches max_initial_margin_rate. A
+// venue that publishes both caps as 0 (dYdX BTC-USD: no scaling) is mapped to an unset message, never to
+// 0/0 (rule open_interest_margin_scaling.lower_below_upper).
+type OpenInterestMarginScaling struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// open_interest_lower_cap is the open interest notional below which no scaling applies, in
+	// open_interest_asset_id units (dYdX openInterestLowerCap, quote quantums converted to USDC,
+	// e.g. "20000000"). Non-negative decimal. Required.
+	OpenInterestLowerCap string `protobuf:"bytes,1,opt,name=open_interest_lower_cap,json=openInterestLowerCap,proto3" json:"open_interest_lower_cap,omitempty"`
+	// open_interest_upper_cap is the open interest notional at which the initial margin rate reaches
+	// max_initial_margin_rate (dYdX openInterestUpperCap, e.g. "50000000"). Required; above the lower cap.
+	OpenInterestUpperCap string `protobuf:"bytes,2,opt,name=open_interest_upper_cap,json=openInterestUpperCap,proto3" json:"open_interest_upper_cap,omitempty"`
+	// open_interest_asset_id is the asset both caps are in (USDC for dYdX). Unset means the instrument's
+	// quote asset.
+	OpenInterestAssetId *string `protobuf:"bytes,3,opt,name=open_interest_asset_id,json=openInterestAssetId,proto3,oneof" json:"open_interest_asset_id,omitempty"`
+	// max_initial_margin_rate is the initial margin rate reached at open_interest_upper_cap, fraction
+	// (dYdX: "1", i.e. no new leverage). Unset means 1.
+	MaxInitialMarginRate *string `protobuf:"bytes,4,opt,name=max_initial_margin_rate,json=maxInitialMarginRate,proto3,oneof" json:"max_initial_margin_rate,omitempty"`
+	// base_open_interest is the open interest notional the venue counts before the market's own open
+	// interest when applying the caps, same unit (dYdX baseOpenInterest). Unset when not published.
+	BaseOpenInterest *string `protobuf:"bytes,5,opt,name=base_open_interest,json=baseOpenInterest,proto3,oneof" json:"base_open_interest,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *OpenInterestMarginScaling) Reset() {
+	*x = OpenInterestMarginScaling{}
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenInterestMarginScaling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenInterestMarginScaling) ProtoMessage() {}
+
+func (x *OpenInterestMarginScaling) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenInterestMarginScaling.ProtoReflect.Descriptor instead.
+func (*OpenInterestMarginScaling) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *OpenInterestMarginScaling) GetOpenInterestLowerCap() string {
+	if x != nil {
+		return x.OpenInterestLowerCap
+	}
+	return ""
+}
+
+func (x *OpenInterestMarginScaling) GetOpenInterestUpperCap() string {
+	if x != nil {
+		return x.OpenInterestUpperCap
+	}
+	return ""
+}
+
+func (x *OpenInterestMarginScaling) GetOpenInterestAssetId() string {
+	if x != nil && x.OpenInterestAssetId != nil {
+		return *x.OpenInterestAssetId
+	}
+	return ""
+}
+
+func (x *OpenInterestMarginScaling) GetMaxInitialMarginRate() string {
+	if x != nil && x.MaxInitialMarginRate != nil {
+		return *x.MaxInitialMarginRate
+	}
+	return ""
+}
+
+func (x *OpenInterestMarginScaling) GetBaseOpenInterest() string {
+	if x != nil && x.BaseOpenInterest != nil {
+		return *x.BaseOpenInterest
+	}
+	return ""
+}
+
+// MarginTerms are the margin and leverage economics a venue applies to one derivative or margin market
+// (Market.derivative.margin, Market.spot_margin). All rates are fractions from 0 to 1 (rule
+// `cqc.fraction`): real maintenance rates reach 0.5 in top tiers, initial rates 1 at 1x leverage.
+type MarginTerms struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// max_leverage is the highest leverage the contract allows, e.g. "125" (times; OKX lever, Deribit
+	// max_leverage, HL maxLeverage). Positive decimal; unset when not published.
+	MaxLeverage *string `protobuf:"bytes,1,opt,name=max_leverage,json=maxLeverage,proto3,oneof" json:"max_leverage,omitempty"`
+	// margin_tiers is the tiered leverage / maintenance table, ascending by notional_floor. Empty when the
+	// contract has a single flat rate (see the rates below) or a step rule (risk_limit_steps). At most 100
+	// tiers.
+	MarginTiers []*MarginTier `protobuf:"bytes,2,rep,name=margin_tiers,json=marginTiers,proto3" json:"margin_tiers,omitempty"`
+	// initial_margin_rate is the flat initial margin as a fraction of notional (0.05 = 5%). Binance
+	// requiredMarginPercent is a percent string ("5.0000" = 5%) and is divided by 100 on ingest. Unset when
+	// only the tier table applies.
+	InitialMarginRate *string `protobuf:"bytes,3,opt,name=initial_margin_rate,json=initialMarginRate,proto3,oneof" json:"initial_margin_rate,omitempty"`
+	// maintenance_margin_rate is the flat maintenance margin as a fraction of notional (0.025 = 2.5%; Binance
+	// maintMarginPercent "2.5000" divided by 100 on ingest). Unset when only the tier table applies.
+	MaintenanceMarginRate *string `protobuf:"bytes,4,opt,name=maintenance_margin_rate,json=maintenanceMarginRate,proto3,oneof" json:"maintenance_margin_rate,omitempty"`
+	// liquidation_fee_rate is the fee charged on liquidation as a fraction of the liquidated notional
+	// (Binance liquidationFee "0.012000" = 1.2%; Deribit max_liquidation_commission). Unset when unknown.
+	LiquidationFeeRate *string `protobuf:"bytes,5,opt,name=liquidation_fee_rate,json=liquidationFeeRate,proto3,oneof" json:"liquidation_fee_rate,omitempty"`
+	// margin_assets are the assets accepted as margin in multi-asset mode (Binance `assets[]`). Empty means
+	// only the settlement asset. At most 200.
+	MarginAssets []*MarginAsset `protobuf:"bytes,6,rep,name=margin_assets,json=marginAssets,proto3" json:"margin_assets,omitempty"`
+	// risk_limit_steps generate the margin table from a step rule (BitMEX riskLimit / riskStep). Unset when
+	// the venue lists tiers (margin_tiers) or has a flat rate.
+	RiskLimitSteps *RiskLimitSteps `protobuf:"bytes,7,opt,name=risk_limit_steps,json=riskLimitSteps,proto3" json:"risk_limit_steps,omitempty"`
+	// open_interest_scaling raises the initial margin rate with open interest (dYdX v4). Unset when the
+	// venue does not scale margin by open interest.
+	OpenInterestScaling *OpenInterestMarginScaling `protobuf:"bytes,8,opt,name=open_interest_scaling,json=openInterestScaling,proto3" json:"open_interest_scaling,omitempty"`
+	// auto_deleverage says whether the venue may close profitable opposite positions when the insurance
+	// fund cannot absorb a liquidation (ADL: Binance, Bybit, OKX, BitMEX, dYdX deleveraging). Unset when
+	// the venue does not say.
+	AutoDeleverage *bool `protobuf:"varint,9,opt,name=auto_deleverage,json=autoDeleverage,proto3,oneof" json:"auto_deleverage,omitempty"`
+	// margin_call_level is the margin level (equity / maintenance margin, or the venue's margin ratio, as a
+	// ratio: "1.5" = 150%) at which the venue warns or restricts the account (Binance cross margin
+	// marginCallBar 1.5, Kraken margin call 80% = "0.8" on its equity/used-margin ratio). Positive decimal;
+	// unset when not published.
+	MarginCallLevel *string `protobuf:"bytes,10,opt,name=margin_call_level,json=marginCallLevel,proto3,oneof" json:"margin_call_level,omitempty"`
+	// stop_out_level is the margin level at which the venue starts liquidating (Binance cross margin
+	// forceLiquidationBar 1.1, Kraken 40% = "0.4"), same ratio as margin_call_level. Positive decimal; unset
+	// when not published.
+	StopOutLevel *string `protobuf:"bytes,11,opt,name=stop_out_level,json=stopOutLevel,proto3,oneof" json:"stop_out_level,omitempty"`
+	// margin_level_basis says how margin_call_level and stop_out_level are computed, as the venue
+	// documents it ("equity/maintenance_margin", "total_assets/total_debt" for Binance margin, "equity/
+	// used_margin" for Kraken). At most 128 characters; empty when neither level is set.
+	MarginLevelBasis string `protobuf:"bytes,12,opt,name=margin_level_basis,json=marginLevelBasis,proto3" json:"margin_level_basis,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *MarginTerms) Reset() {
+	*x = MarginTerms{}
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarginTerms) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarginTerms) ProtoMessage() {}
+
+func (x *MarginTerms) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarginTerms.ProtoReflect.Descriptor instead.
+func (*MarginTerms) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *MarginTerms) GetMaxLeverage() string {
+	if x != nil && x.MaxLeverage != nil {
+		return *x.MaxLeverage
+	}
+	return ""
+}
+
+func (x *MarginTerms) GetMarginTiers() []*MarginTier {
+	if x != nil {
+		return x.MarginTiers
+	}
+	return nil
+}
+
+func (x *MarginTerms) GetInitialMarginRate() string {
+	if x != nil && x.InitialMarginRate != nil {
+		return *x.InitialMarginRate
+	}
+	return ""
+}
+
+func (x *MarginTerms) GetMaintenanceMarginRate() string {
+	if x != nil && x.MaintenanceMarginRate != nil {
+		return *x.MaintenanceMarginRate
+	}
+	return ""
+}
+
+func (x *MarginTerms) GetLiquidationFeeRate() string {
+	if x != nil && x.LiquidationFeeRate != nil {
+		return *x.LiquidationFeeRate
+	}
+	return ""
+}
+
+func (x *MarginTerms) GetMarginAssets() []*MarginAsset {
+	if x != nil {
+		return x.MarginAssets
+	}
+	return nil
+}
+
+func (x *MarginTerms) GetRiskLimitSteps() *RiskLimitSteps {
+	if x != nil {
+		return x.RiskLimitSteps
+	}
+	return nil
+}
+
+func (x *MarginTerms) GetOpenInterestScaling() *OpenInterestMarginScaling {
+	if x != nil {
+		return x.OpenInterestScaling
+	}
+	return nil
+}
+
+func (x *MarginTerms) GetAutoDeleverage() bool {
+	if x != nil && x.AutoDeleverage != nil {
+		return *x.AutoDeleverage
+	}
+	return false
+}
+
+func (x *MarginTerms) GetMarginCallLevel() string {
+	if x != nil && x.MarginCallLevel != nil {
+		return *x.MarginCallLevel
+	}
+	return ""
+}
+
+func (x *MarginTerms) GetStopOutLevel() string {
+	if x != nil && x.StopOutLevel != nil {
+		return *x.StopOutLevel
+	}
+	return ""
+}
+
+func (x *MarginTerms) GetMarginLevelBasis() string {
+	if x != nil {
+		return x.MarginLevelBasis
+	}
+	return ""
+}
+
+// OnChainQuantization is how an on-chain order book (dYdX v4 CLOB) encodes quantity and price as
+// integers, so an adapter can build an on-chain order from the contract alone (dYdX v4 perpetual
+// atomicResolution, quantumConversionExponent, stepBaseQuantums, subticksPerTick, clobPairId). With
+// q = atomic_resolution and e = quantum_conversion_exponent: quantums = size x 10^-q (size in base
+// units), subticks = price x 10^(-e - q + quote_atomic_resolution) where quote_atomic_resolution is -6
+// for USDC; quantums must be a multiple of step_base_quantums and subticks a multiple of
+// subticks_per_tick.
+type OnChainQuantization struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// clob_pair_id is the on-chain order book's numeric id of the market (dYdX clobPairId "0" for
+	// BTC-USD), used in every order's OrderId. 0 is a real id (BTC-USD).
+	ClobPairId uint32 `protobuf:"varint,1,opt,name=clob_pair_id,json=clobPairId,proto3" json:"clob_pair_id,omitempty"`
+	// atomic_resolution is the base-10 exponent of one base quantum (dYdX atomicResolution -10: one
+	// quantum = 10^-10 BTC). Usually negative, -40 to 40.
+	AtomicResolution int32 `protobuf:"zigzag32,2,opt,name=atomic_resolution,json=atomicResolution,proto3" json:"atomic_resolution,omitempty"`
+	// quantum_conversion_exponent is the exponent converting subticks to a price (dYdX
+	// quantumConversionExponent -9). -40 to 40.
+	QuantumConversionExponent int32 `protobuf:"zigzag32,3,opt,name=quantum_conversion_exponent,json=quantumConversionExponent,proto3" json:"quantum_conversion_exponent,omitempty"`
+	// step_base_quantums is the order size increment, in base quantums (dYdX stepBaseQuantums 1000000).
+	// At least 1.
+	StepBaseQuantums uint64 `protobuf:"varint,4,opt,name=step_base_quantums,json=stepBaseQuantums,proto3" json:"step_base_quantums,omitempty"`
+	// subticks_per_tick is the price increment, in subticks (dYdX subticksPerTick 100000). At least 1.
+	SubticksPerTick uint32 `protobuf:"varint,5,opt,name=subticks_per_tick,json=subticksPerTick,proto3" json:"subticks_per_tick,omitempty"`
+	// quote_atomic_resolution is the base-10 exponent of one quote quantum (dYdX USDC -6). Unset means -6
+	// (USDC on dYdX v4).
+	QuoteAtomicResolution *int32 `protobuf:"zigzag32,6,opt,name=quote_atomic_resolution,json=quoteAtomicResolution,proto3,oneof" json:"quote_atomic_resolution,omitempty"`
+	// venue_perpetual_id is the on-chain perpetual id when it differs from clob_pair_id (dYdX
+	// perpetualId). Unset when equal or not applicable.
+	VenuePerpetualId *uint32 `protobuf:"varint,7,opt,name=venue_perpetual_id,json=venuePerpetualId,proto3,oneof" json:"venue_perpetual_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *OnChainQuantization) Reset() {
+	*x = OnChainQuantization{}
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OnChainQuantization) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OnChainQuantization) ProtoMessage() {}
+
+func (x *OnChainQuantization) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_markets_v1_market_rules_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OnChainQuantization.ProtoReflect.Descriptor instead.
+func (*OnChainQuantization) Descriptor() ([]byte, []int) {
+	return file_cqc_markets_v1_market_rules_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *OnChainQuantization) GetClobPairId() uint32 {
+	if x != nil {
+		return x.ClobPairId
+	}
+	return 0
+}
+
+func (x *OnChainQuantization) GetAtomicResolution() int32 {
+	if x != nil {
+		return x.AtomicResolution
+	}
+	return 0
+}
+
+func (x *OnChainQuantization) GetQuantumConversionExponent() int32 {
+	if x != nil {
+		return x.QuantumConversionExponent
+	}
+	return 0
+}
+
+func (x *OnChainQuantization) GetStepBaseQuantums() uint64 {
+	if x != nil {
+		return x.StepBaseQuantums
+	}
+	return 0
+}
+
+func (x *OnChainQuantization) GetSubticksPerTick() uint32 {
+	if x != nil {
+		return x.SubticksPerTick
+	}
+	return 0
+}
+
+func (x *OnChainQuantization) GetQuoteAtomicResolution() int32 {
+	if x != nil && x.QuoteAtomicResolution != nil {
+		return *x.QuoteAtomicResolution
+	}
+	return 0
+}
+
+func (x *OnChainQuantization) GetVenuePerpetualId() uint32 {
+	if x != nil && x.VenuePerpetualId != nil {
+		return *x.VenuePerpetualId
+	}
+	return 0
+}
+
 var File_cqc_markets_v1_market_rules_proto protoreflect.FileDescriptor
 
 const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
@@ -1808,7 +2791,7 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\tFixedTick\x12&\n" +
 	"\ttick_size\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\btickSize\"^\n" +
 	"\bTickStep\x12*\n" +
-	"\vabove_price\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\n" +
+	"\vabove_price\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\n" +
 	"abovePrice\x12&\n" +
 	"\ttick_size\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\btickSize\"z\n" +
 	"\vSteppedTick\x12/\n" +
@@ -1823,7 +2806,7 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x05fixed\x18\x01 \x01(\v2\x19.cqc.markets.v1.FixedTickH\x00R\x05fixed\x127\n" +
 	"\astepped\x18\x02 \x01(\v2\x1b.cqc.markets.v1.SteppedTickH\x00R\astepped\x12Y\n" +
 	"\x13significant_figures\x18\x03 \x01(\v2&.cqc.markets.v1.SignificantFiguresTickH\x00R\x12significantFiguresB\r\n" +
-	"\x04rule\x12\x05\xbaH\x02\b\x01\"\xf2\x04\n" +
+	"\x04rule\x12\x05\xbaH\x02\b\x01\"\xca\x05\n" +
 	"\n" +
 	"Precisions\x123\n" +
 	"\x0eprice_decimals\x18\x01 \x01(\rB\a\xbaH\x04*\x02\x18$H\x00R\rpriceDecimals\x88\x01\x01\x129\n" +
@@ -1832,14 +2815,16 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x14quote_asset_decimals\x18\x04 \x01(\rB\a\xbaH\x04*\x02\x18$H\x03R\x12quoteAssetDecimals\x88\x01\x01\x12F\n" +
 	"\x18base_commission_decimals\x18\x05 \x01(\rB\a\xbaH\x04*\x02\x18$H\x04R\x16baseCommissionDecimals\x88\x01\x01\x12H\n" +
 	"\x19quote_commission_decimals\x18\x06 \x01(\rB\a\xbaH\x04*\x02\x18$H\x05R\x17quoteCommissionDecimals\x88\x01\x01\x129\n" +
-	"\x11notional_decimals\x18\a \x01(\rB\a\xbaH\x04*\x02\x18$H\x06R\x10notionalDecimals\x88\x01\x01B\x11\n" +
+	"\x11notional_decimals\x18\a \x01(\rB\a\xbaH\x04*\x02\x18$H\x06R\x10notionalDecimals\x88\x01\x01\x12>\n" +
+	"\x13min_price_increment\x18\b \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\aR\x11minPriceIncrement\x88\x01\x01B\x11\n" +
 	"\x0f_price_decimalsB\x14\n" +
 	"\x12_quantity_decimalsB\x16\n" +
 	"\x14_base_asset_decimalsB\x17\n" +
 	"\x15_quote_asset_decimalsB\x1b\n" +
 	"\x19_base_commission_decimalsB\x1c\n" +
 	"\x1a_quote_commission_decimalsB\x14\n" +
-	"\x12_notional_decimals\"\xa2\x04\n" +
+	"\x12_notional_decimalsB\x16\n" +
+	"\x14_min_price_increment\"\xa2\x04\n" +
 	"\x0fOrderSizeLimits\x121\n" +
 	"\fmin_quantity\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\vminQuantity\x88\x01\x01\x121\n" +
 	"\fmax_quantity\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\vmaxQuantity\x88\x01\x01\x12+\n" +
@@ -1848,7 +2833,7 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\r_min_quantityB\x0f\n" +
 	"\r_max_quantityB\f\n" +
 	"\n" +
-	"_step_size\"\x8b\x06\n" +
+	"_step_size\"\x91\a\n" +
 	"\x0eNotionalLimits\x121\n" +
 	"\fmin_notional\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\vminNotional\x88\x01\x01\x121\n" +
 	"\fmax_notional\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\vmaxNotional\x88\x01\x01\x122\n" +
@@ -1856,22 +2841,26 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x13apply_max_to_market\x18\x04 \x01(\bH\x03R\x10applyMaxToMarket\x88\x01\x01\x12U\n" +
 	"\x14average_price_window\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\x12averagePriceWindow\x12I\n" +
 	"\x19max_market_order_notional\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\x16maxMarketOrderNotional\x88\x01\x01\x12=\n" +
-	"\x11notional_asset_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x05R\x0fnotionalAssetId\x88\x01\x01:\xc3\x01\xbaH\xbf\x01\x1a\xbc\x01\n" +
-	"!notional_limits.min_not_above_max\x12)min_notional must not exceed max_notional\x1al!has(this.min_notional) || !has(this.max_notional) || double(this.min_notional) <= double(this.max_notional)B\x0f\n" +
+	"\x11notional_asset_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x05R\x0fnotionalAssetId\x88\x01\x01:\xc9\x02\xbaH\xc5\x02\x1a\xc2\x02\n" +
+	"!notional_limits.min_not_above_max\x12)min_notional must not exceed max_notional\x1a\xf1\x01!(this.max_notional.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.min_notional.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.min_notional) || !has(this.max_notional) || double(this.min_notional) <= double(this.max_notional))B\x0f\n" +
 	"\r_min_notionalB\x0f\n" +
 	"\r_max_notionalB\x16\n" +
 	"\x14_apply_min_to_marketB\x16\n" +
 	"\x14_apply_max_to_marketB\x1c\n" +
 	"\x1a_max_market_order_notionalB\x14\n" +
-	"\x12_notional_asset_id\"\xb4\x03\n" +
+	"\x12_notional_asset_id\"\xcc\x04\n" +
 	"\vPriceLimits\x12+\n" +
-	"\tmin_price\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\bminPrice\x88\x01\x01\x12+\n" +
-	"\tmax_price\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\bmaxPrice\x88\x01\x01:\xae\x02\xbaH\xaa\x02\x1a\xa7\x02\n" +
+	"\tmin_price\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\bminPrice\x88\x01\x01\x12+\n" +
+	"\tmax_price\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\bmaxPrice\x88\x01\x01\x124\n" +
+	"\x0elimit_up_price\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\flimitUpPrice\x88\x01\x01\x128\n" +
+	"\x10limit_down_price\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\x0elimitDownPrice\x88\x01\x01:\xae\x02\xbaH\xaa\x02\x1a\xa7\x02\n" +
 	"\x1eprice_limits.min_not_above_max\x12#min_price must not exceed max_price\x1a\xdf\x01!(this.max_price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.min_price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.min_price) || !has(this.max_price) || double(this.min_price) <= double(this.max_price))B\f\n" +
 	"\n" +
 	"_min_priceB\f\n" +
 	"\n" +
-	"_max_price\"\xfc\b\n" +
+	"_max_priceB\x11\n" +
+	"\x0f_limit_up_priceB\x13\n" +
+	"\x11_limit_down_price\"\xfc\b\n" +
 	"\n" +
 	"PriceBands\x123\n" +
 	"\rmultiplier_up\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\fmultiplierUp\x88\x01\x01\x127\n" +
@@ -1882,14 +2871,14 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x13ask_multiplier_down\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x11askMultiplierDown\x88\x01\x01\x12U\n" +
 	"\x14average_price_window\x18\a \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\x12averagePriceWindow\x12=\n" +
 	"\x13multiplier_decimals\x18\b \x01(\rB\a\xbaH\x04*\x02\x18$H\x06R\x12multiplierDecimals\x88\x01\x01\x12:\n" +
-	"\x11market_take_bound\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\x0fmarketTakeBound\x88\x01\x01\x127\n" +
+	"\x11market_take_bound\x18\t \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\aR\x0fmarketTakeBound\x88\x01\x01\x127\n" +
 	"\x0ftrigger_protect\x18\n" +
-	" \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\bR\x0etriggerProtect\x88\x01\x01\x12=\n" +
-	"\x13price_limit_ratio_x\x18\v \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\tR\x10priceLimitRatioX\x88\x01\x01\x12=\n" +
-	"\x13price_limit_ratio_y\x18\f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\bR\x0etriggerProtect\x88\x01\x01\x12=\n" +
+	"\x13price_limit_ratio_x\x18\v \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\tR\x10priceLimitRatioX\x88\x01\x01\x12=\n" +
+	"\x13price_limit_ratio_y\x18\f \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\n" +
 	"R\x10priceLimitRatioY\x88\x01\x01\x121\n" +
-	"\fmax_slippage\x18\r \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\vR\vmaxSlippage\x88\x01\x01\x124\n" +
-	"\x0ehigh_bid_limit\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\fR\fhighBidLimit\x88\x01\x01B\x10\n" +
+	"\fmax_slippage\x18\r \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\vR\vmaxSlippage\x88\x01\x01\x124\n" +
+	"\x0ehigh_bid_limit\x18\x0e \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\fR\fhighBidLimit\x88\x01\x01B\x10\n" +
 	"\x0e_multiplier_upB\x12\n" +
 	"\x10_multiplier_downB\x14\n" +
 	"\x12_bid_multiplier_upB\x16\n" +
@@ -1902,15 +2891,17 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x14_price_limit_ratio_xB\x16\n" +
 	"\x14_price_limit_ratio_yB\x0f\n" +
 	"\r_max_slippageB\x11\n" +
-	"\x0f_high_bid_limit\"\xab\x04\n" +
+	"\x0f_high_bid_limit\"\x9f\x05\n" +
 	"\x0eLeverageLimits\x121\n" +
 	"\fmin_leverage\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\vminLeverage\x88\x01\x01\x121\n" +
 	"\fmax_leverage\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\vmaxLeverage\x88\x01\x01\x123\n" +
-	"\rleverage_step\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x02R\fleverageStep\x88\x01\x01:\xc9\x02\xbaH\xc5\x02\x1a\xc2\x02\n" +
+	"\rleverage_step\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x02R\fleverageStep\x88\x01\x01\x127\n" +
+	"\rbuy_leverages\x18\x04 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x102\x18\x01\"\x06r\x04\x98\x88'\x01R\fbuyLeverages\x129\n" +
+	"\x0esell_leverages\x18\x05 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x102\x18\x01\"\x06r\x04\x98\x88'\x01R\rsellLeverages:\xc9\x02\xbaH\xc5\x02\x1a\xc2\x02\n" +
 	"!leverage_limits.min_not_above_max\x12)min_leverage must not exceed max_leverage\x1a\xf1\x01!(this.max_leverage.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.min_leverage.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.min_leverage) || !has(this.max_leverage) || double(this.min_leverage) <= double(this.max_leverage))B\x0f\n" +
 	"\r_min_leverageB\x0f\n" +
 	"\r_max_leverageB\x10\n" +
-	"\x0e_leverage_step\"\x8d\r\n" +
+	"\x0e_leverage_step\"\xe8\x0e\n" +
 	"\vOrderLimits\x12+\n" +
 	"\x0fmax_open_orders\x18\x01 \x01(\rH\x00R\rmaxOpenOrders\x88\x01\x01\x12+\n" +
 	"\x0fmax_algo_orders\x18\x02 \x01(\rH\x01R\rmaxAlgoOrders\x88\x01\x01\x12/\n" +
@@ -1920,7 +2911,7 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x0fmax_order_lists\x18\x06 \x01(\rH\x05R\rmaxOrderLists\x88\x01\x01\x12B\n" +
 	"\x15max_position_quantity\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\x13maxPositionQuantity\x88\x01\x01\x12B\n" +
 	"\x15max_position_notional\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\x13maxPositionNotional\x88\x01\x01\x12<\n" +
-	"\x12max_position_share\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\bR\x10maxPositionShare\x88\x01\x01\x12K\n" +
+	"\x12max_position_share\x18\t \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\bR\x10maxPositionShare\x88\x01\x01\x12K\n" +
 	"\x1amax_platform_open_interest\x18\n" +
 	" \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\tR\x17maxPlatformOpenInterest\x88\x01\x01\x12C\n" +
 	"\x1cmin_trailing_above_delta_bps\x18\v \x01(\rH\n" +
@@ -1932,7 +2923,9 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x16max_trigger_order_size\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x0fR\x13maxTriggerOrderSize\x88\x01\x01\x12=\n" +
 	"\x13max_twap_order_size\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x10R\x10maxTwapOrderSize\x88\x01\x01\x12=\n" +
 	"\x13max_stop_order_size\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x11R\x10maxStopOrderSize\x88\x01\x01\x12F\n" +
-	"\x18max_post_only_order_size\x18\x13 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x12R\x14maxPostOnlyOrderSize\x88\x01\x01B\x12\n" +
+	"\x18max_post_only_order_size\x18\x13 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x12R\x14maxPostOnlyOrderSize\x88\x01\x01\x12K\n" +
+	"\x1amax_long_position_quantity\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x13R\x17maxLongPositionQuantity\x88\x01\x01\x12M\n" +
+	"\x1bmax_short_position_quantity\x18\x15 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x14R\x18maxShortPositionQuantity\x88\x01\x01B\x12\n" +
 	"\x10_max_open_ordersB\x12\n" +
 	"\x10_max_algo_ordersB\x14\n" +
 	"\x12_max_iceberg_partsB\x15\n" +
@@ -1951,7 +2944,9 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x17_max_trigger_order_sizeB\x16\n" +
 	"\x14_max_twap_order_sizeB\x16\n" +
 	"\x14_max_stop_order_sizeB\x1b\n" +
-	"\x19_max_post_only_order_size\"\xd8\b\n" +
+	"\x19_max_post_only_order_sizeB\x1d\n" +
+	"\x1b_max_long_position_quantityB\x1e\n" +
+	"\x1c_max_short_position_quantity\"\xe7\b\n" +
 	"\rOrderFeatures\x12L\n" +
 	"\vorder_types\x18\x01 \x03(\x0e2\x18.cqc.venues.v1.OrderTypeB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\n" +
 	"orderTypes\x12S\n" +
@@ -1969,8 +2964,8 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"otoAllowed\x88\x01\x01\x12$\n" +
 	"\vopo_allowed\x18\n" +
 	" \x01(\bH\x05R\n" +
-	"opoAllowed\x88\x01\x01\x12G\n" +
-	"\x1equote_order_qty_market_allowed\x18\v \x01(\bH\x06R\x1aquoteOrderQtyMarketAllowed\x88\x01\x01\x127\n" +
+	"opoAllowed\x88\x01\x01\x12Q\n" +
+	"#quote_order_quantity_market_allowed\x18\v \x01(\bH\x06R\x1fquoteOrderQuantityMarketAllowed\x88\x01\x01\x127\n" +
 	"\x15trailing_stop_allowed\x18\f \x01(\bH\aR\x13trailingStopAllowed\x88\x01\x01\x129\n" +
 	"\x16cancel_replace_allowed\x18\r \x01(\bH\bR\x14cancelReplaceAllowed\x88\x01\x01\x12(\n" +
 	"\ramend_allowed\x18\x0e \x01(\bH\tR\famendAllowed\x88\x01\x01\x12=\n" +
@@ -1981,8 +2976,8 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x10_iceberg_allowedB\x0e\n" +
 	"\f_oco_allowedB\x0e\n" +
 	"\f_oto_allowedB\x0e\n" +
-	"\f_opo_allowedB!\n" +
-	"\x1f_quote_order_qty_market_allowedB\x18\n" +
+	"\f_opo_allowedB&\n" +
+	"$_quote_order_quantity_market_allowedB\x18\n" +
 	"\x16_trailing_stop_allowedB\x19\n" +
 	"\x17_cancel_replace_allowedB\x10\n" +
 	"\x0e_amend_allowedB\x1b\n" +
@@ -2000,31 +2995,134 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\x0fpermission_sets\x18\x04 \x03(\v2\x1d.cqc.markets.v1.PermissionSetB\b\xbaH\x05\x92\x01\x02\x102R\x0epermissionSets\x12O\n" +
 	"\fmargin_modes\x18\x05 \x03(\x0e2\x19.cqc.venues.v1.MarginModeB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\vmarginModesB\x17\n" +
 	"\x15_spot_trading_allowedB\x19\n" +
-	"\x17_margin_trading_allowed\"\xe3\x04\n" +
+	"\x17_margin_trading_allowed\"\xe3\x05\n" +
 	"\vFeeSchedule\x124\n" +
-	"\x0emaker_fee_rate\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\fmakerFeeRate\x88\x01\x01\x124\n" +
-	"\x0etaker_fee_rate\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\ftakerFeeRate\x88\x01\x01\x12\x1d\n" +
+	"\x0emaker_fee_rate\x18\x01 \x01(\tB\t\xbaH\x06r\x04\xa8\x89'\x01H\x00R\fmakerFeeRate\x88\x01\x01\x124\n" +
+	"\x0etaker_fee_rate\x18\x02 \x01(\tB\t\xbaH\x06r\x04\xa8\x89'\x01H\x01R\ftakerFeeRate\x88\x01\x01\x12\x1d\n" +
 	"\n" +
 	"tier_based\x18\x03 \x01(\bR\ttierBased\x12<\n" +
 	"\bfee_side\x18\x04 \x01(\x0e2\x17.cqc.markets.v1.FeeSideB\b\xbaH\x05\x82\x01\x02\x10\x01R\afeeSide\x123\n" +
 	"\ffee_asset_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x02R\n" +
 	"feeAssetId\x88\x01\x01\x12$\n" +
 	"\tfee_group\x18\x06 \x01(\tB\a\xbaH\x04r\x02\x18@R\bfeeGroup\x12?\n" +
-	"\x14block_trade_fee_rate\x18\a \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\x11blockTradeFeeRate\x88\x01\x01\x124\n" +
-	"\x0eoption_fee_cap\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\foptionFeeCap\x88\x01\x01\x12>\n" +
-	"\x13settlement_fee_rate\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x11settlementFeeRate\x88\x01\x01B\x11\n" +
+	"\x14block_trade_fee_rate\x18\a \x01(\tB\t\xbaH\x06r\x04\xa8\x89'\x01H\x03R\x11blockTradeFeeRate\x88\x01\x01\x124\n" +
+	"\x0eoption_fee_cap\x18\b \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x04R\foptionFeeCap\x88\x01\x01\x12>\n" +
+	"\x13settlement_fee_rate\x18\t \x01(\tB\t\xbaH\x06r\x04\xa8\x89'\x01H\x05R\x11settlementFeeRate\x88\x01\x01\x12E\n" +
+	"\n" +
+	"tier_basis\x18\n" +
+	" \x01(\x0e2\x1c.cqc.markets.v1.FeeTierBasisB\b\xbaH\x05\x82\x01\x02\x10\x01R\ttierBasis\x127\n" +
+	"\x05tiers\x18\v \x03(\v2\x17.cqc.markets.v1.FeeTierB\b\xbaH\x05\x92\x01\x02\x102R\x05tiersB\x11\n" +
 	"\x0f_maker_fee_rateB\x11\n" +
 	"\x0f_taker_fee_rateB\x0f\n" +
 	"\r_fee_asset_idB\x17\n" +
 	"\x15_block_trade_fee_rateB\x11\n" +
 	"\x0f_option_fee_capB\x16\n" +
-	"\x14_settlement_fee_rate\"\x90\x01\n" +
+	"\x14_settlement_fee_rate\"\xf7\x06\n" +
+	"\aFeeTier\x12\x1b\n" +
+	"\x04tier\x18\x01 \x01(\rB\a\xbaH\x04*\x02(\x01R\x04tier\x12\x1d\n" +
+	"\x05level\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x05level\x129\n" +
+	"\x10volume_threshold\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\x0fvolumeThreshold\x88\x01\x01\x129\n" +
+	"\x0fvolume_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\rvolumeAssetId\x88\x01\x01\x12H\n" +
+	"\rvolume_window\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\fvolumeWindow\x12;\n" +
+	"\x11holding_threshold\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x10holdingThreshold\x88\x01\x01\x12;\n" +
+	"\x10holding_asset_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x03R\x0eholdingAssetId\x88\x01\x01\x12/\n" +
+	"\x0emaker_fee_rate\x18\b \x01(\tB\t\xbaH\x06r\x04\xa8\x89'\x01R\fmakerFeeRate\x12/\n" +
+	"\x0etaker_fee_rate\x18\t \x01(\tB\t\xbaH\x06r\x04\xa8\x89'\x01R\ftakerFeeRate:\xbf\x02\xbaH\xbb\x02\x1a\x98\x01\n" +
+	"$fee_tier.volume_asset_with_threshold\x127volume_asset_id is set exactly when volume_threshold is\x1a7has(this.volume_threshold) == has(this.volume_asset_id)\x1a\x9d\x01\n" +
+	"%fee_tier.holding_asset_with_threshold\x129holding_asset_id is set exactly when holding_threshold is\x1a9has(this.holding_threshold) == has(this.holding_asset_id)B\x13\n" +
+	"\x11_volume_thresholdB\x12\n" +
+	"\x10_volume_asset_idB\x14\n" +
+	"\x12_holding_thresholdB\x13\n" +
+	"\x11_holding_asset_id\"\x90\x01\n" +
 	"\x0fBlockTradeRules\x121\n" +
 	"\fmin_quantity\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\vminQuantity\x88\x01\x01\x12+\n" +
 	"\ttick_size\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\btickSize\x88\x01\x01B\x0f\n" +
 	"\r_min_quantityB\f\n" +
 	"\n" +
-	"_tick_size*\x9c\x01\n" +
+	"_tick_size\"\x95\x02\n" +
+	"\vMarginAsset\x12'\n" +
+	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12)\n" +
+	"\x10margin_available\x18\x02 \x01(\bR\x0fmarginAvailable\x129\n" +
+	"\x10collateral_ratio\x18\x03 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x00R\x0fcollateralRatio\x88\x01\x01\x12F\n" +
+	"\x17auto_exchange_threshold\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\x15autoExchangeThreshold\x88\x01\x01B\x13\n" +
+	"\x11_collateral_ratioB\x1a\n" +
+	"\x18_auto_exchange_threshold\"\x87\b\n" +
+	"\n" +
+	"MarginTier\x12\x1b\n" +
+	"\x04tier\x18\x01 \x01(\rB\a\xbaH\x04*\x02(\x01R\x04tier\x120\n" +
+	"\x0enotional_floor\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\rnotionalFloor\x121\n" +
+	"\fnotional_cap\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\vnotionalCap\x88\x01\x01\x12=\n" +
+	"\x11notional_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\x0fnotionalAssetId\x88\x01\x01\x121\n" +
+	"\fmax_leverage\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x02R\vmaxLeverage\x88\x01\x01\x12F\n" +
+	"\x17maintenance_margin_rate\x18\x06 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x03R\x15maintenanceMarginRate\x88\x01\x01\x12>\n" +
+	"\x13initial_margin_rate\x18\a \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x04R\x11initialMarginRate\x88\x01\x01\x12=\n" +
+	"\x12maintenance_amount\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x11maintenanceAmount\x88\x01\x01\x122\n" +
+	"\rmax_base_loan\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\vmaxBaseLoan\x88\x01\x01\x124\n" +
+	"\x0emax_quote_loan\x18\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\fmaxQuoteLoan\x88\x01\x01:\xab\x02\xbaH\xa7\x02\x1a\xa4\x02\n" +
+	"\x1bmargin_tier.floor_below_cap\x12)notional_floor must be below notional_cap\x1a\xd9\x01!(this.notional_cap.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && this.notional_floor.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (!has(this.notional_cap) || double(this.notional_floor) < double(this.notional_cap))B\x0f\n" +
+	"\r_notional_capB\x14\n" +
+	"\x12_notional_asset_idB\x0f\n" +
+	"\r_max_leverageB\x1a\n" +
+	"\x18_maintenance_margin_rateB\x16\n" +
+	"\x14_initial_margin_rateB\x15\n" +
+	"\x13_maintenance_amountB\x10\n" +
+	"\x0e_max_base_loanB\x11\n" +
+	"\x0f_max_quote_loan\"\xa5\x06\n" +
+	"\x0eRiskLimitSteps\x121\n" +
+	"\x0fbase_risk_limit\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\rbaseRiskLimit\x12&\n" +
+	"\trisk_step\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\briskStep\x124\n" +
+	"\x0emax_risk_limit\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\fmaxRiskLimit\x88\x01\x01\x12@\n" +
+	"\x13risk_limit_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\x10riskLimitAssetId\x88\x01\x01\x12H\n" +
+	"\x18initial_margin_increment\x18\x05 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x02R\x16initialMarginIncrement\x88\x01\x01\x12P\n" +
+	"\x1cmaintenance_margin_increment\x18\x06 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x03R\x1amaintenanceMarginIncrement\x88\x01\x01:\xba\x02\xbaH\xb6\x02\x1a\xb3\x02\n" +
+	"#risk_limit_steps.base_not_above_max\x12.base_risk_limit must not exceed max_risk_limit\x1a\xdb\x01!has(this.max_risk_limit) || !this.max_risk_limit.matches('^(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || !this.base_risk_limit.matches('^(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.base_risk_limit) <= double(this.max_risk_limit)B\x11\n" +
+	"\x0f_max_risk_limitB\x16\n" +
+	"\x14_risk_limit_asset_idB\x1b\n" +
+	"\x19_initial_margin_incrementB\x1f\n" +
+	"\x1d_maintenance_margin_increment\"\x95\x06\n" +
+	"\x19OpenInterestMarginScaling\x12@\n" +
+	"\x17open_interest_lower_cap\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\x14openInterestLowerCap\x12@\n" +
+	"\x17open_interest_upper_cap\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\x14openInterestUpperCap\x12F\n" +
+	"\x16open_interest_asset_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\x13openInterestAssetId\x88\x01\x01\x12E\n" +
+	"\x17max_initial_margin_rate\x18\x04 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x01R\x14maxInitialMarginRate\x88\x01\x01\x12<\n" +
+	"\x12base_open_interest\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x10baseOpenInterest\x88\x01\x01:\xd8\x02\xbaH\xd4\x02\x1a\xd1\x02\n" +
+	".open_interest_margin_scaling.lower_below_upper\x12=open_interest_lower_cap must be below open_interest_upper_cap\x1a\xdf\x01!this.open_interest_lower_cap.matches('^(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || !this.open_interest_upper_cap.matches('^(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.open_interest_lower_cap) < double(this.open_interest_upper_cap)B\x19\n" +
+	"\x17_open_interest_asset_idB\x1a\n" +
+	"\x18_max_initial_margin_rateB\x15\n" +
+	"\x13_base_open_interest\"\xbc\a\n" +
+	"\vMarginTerms\x121\n" +
+	"\fmax_leverage\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\vmaxLeverage\x88\x01\x01\x12G\n" +
+	"\fmargin_tiers\x18\x02 \x03(\v2\x1a.cqc.markets.v1.MarginTierB\b\xbaH\x05\x92\x01\x02\x10dR\vmarginTiers\x12>\n" +
+	"\x13initial_margin_rate\x18\x03 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x01R\x11initialMarginRate\x88\x01\x01\x12F\n" +
+	"\x17maintenance_margin_rate\x18\x04 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x02R\x15maintenanceMarginRate\x88\x01\x01\x12@\n" +
+	"\x14liquidation_fee_rate\x18\x05 \x01(\tB\t\xbaH\x06r\x04\xa8\x89'\x01H\x03R\x12liquidationFeeRate\x88\x01\x01\x12K\n" +
+	"\rmargin_assets\x18\x06 \x03(\v2\x1b.cqc.markets.v1.MarginAssetB\t\xbaH\x06\x92\x01\x03\x10\xc8\x01R\fmarginAssets\x12H\n" +
+	"\x10risk_limit_steps\x18\a \x01(\v2\x1e.cqc.markets.v1.RiskLimitStepsR\x0eriskLimitSteps\x12]\n" +
+	"\x15open_interest_scaling\x18\b \x01(\v2).cqc.markets.v1.OpenInterestMarginScalingR\x13openInterestScaling\x12,\n" +
+	"\x0fauto_deleverage\x18\t \x01(\bH\x04R\x0eautoDeleverage\x88\x01\x01\x12:\n" +
+	"\x11margin_call_level\x18\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x05R\x0fmarginCallLevel\x88\x01\x01\x124\n" +
+	"\x0estop_out_level\x18\v \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x06R\fstopOutLevel\x88\x01\x01\x126\n" +
+	"\x12margin_level_basis\x18\f \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x10marginLevelBasisB\x0f\n" +
+	"\r_max_leverageB\x16\n" +
+	"\x14_initial_margin_rateB\x1a\n" +
+	"\x18_maintenance_margin_rateB\x17\n" +
+	"\x15_liquidation_fee_rateB\x12\n" +
+	"\x10_auto_deleverageB\x14\n" +
+	"\x12_margin_call_levelB\x11\n" +
+	"\x0f_stop_out_level\"\xd4\x03\n" +
+	"\x13OnChainQuantization\x12 \n" +
+	"\fclob_pair_id\x18\x01 \x01(\rR\n" +
+	"clobPairId\x126\n" +
+	"\x11atomic_resolution\x18\x02 \x01(\x11B\t\xbaH\x06:\x04\x18P(OR\x10atomicResolution\x12I\n" +
+	"\x1bquantum_conversion_exponent\x18\x03 \x01(\x11B\t\xbaH\x06:\x04\x18P(OR\x19quantumConversionExponent\x125\n" +
+	"\x12step_base_quantums\x18\x04 \x01(\x04B\a\xbaH\x042\x02(\x01R\x10stepBaseQuantums\x123\n" +
+	"\x11subticks_per_tick\x18\x05 \x01(\rB\a\xbaH\x04*\x02(\x01R\x0fsubticksPerTick\x12F\n" +
+	"\x17quote_atomic_resolution\x18\x06 \x01(\x11B\t\xbaH\x06:\x04\x18P(OH\x00R\x15quoteAtomicResolution\x88\x01\x01\x121\n" +
+	"\x12venue_perpetual_id\x18\a \x01(\rH\x01R\x10venuePerpetualId\x88\x01\x01B\x1a\n" +
+	"\x18_quote_atomic_resolutionB\x15\n" +
+	"\x13_venue_perpetual_id*\x9c\x01\n" +
 	"\aFeeSide\x12\x18\n" +
 	"\x14FEE_SIDE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fFEE_SIDE_GET\x10\x01\x12\x11\n" +
@@ -2032,7 +3130,14 @@ const file_cqc_markets_v1_market_rules_proto_rawDesc = "" +
 	"\rFEE_SIDE_BASE\x10\x03\x12\x12\n" +
 	"\x0eFEE_SIDE_QUOTE\x10\x04\x12\x17\n" +
 	"\x13FEE_SIDE_SETTLEMENT\x10\x05\x12\x12\n" +
-	"\x0eFEE_SIDE_OTHER\x10\x06Bz\n" +
+	"\x0eFEE_SIDE_OTHER\x10\x06*\xd1\x01\n" +
+	"\fFeeTierBasis\x12\x1e\n" +
+	"\x1aFEE_TIER_BASIS_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15FEE_TIER_BASIS_VOLUME\x10\x01\x12\x1c\n" +
+	"\x18FEE_TIER_BASIS_VIP_LEVEL\x10\x02\x12 \n" +
+	"\x1cFEE_TIER_BASIS_TOKEN_HOLDING\x10\x03\x12$\n" +
+	" FEE_TIER_BASIS_VOLUME_OR_HOLDING\x10\x04\x12 \n" +
+	"\x1cFEE_TIER_BASIS_ASSET_BALANCE\x10\x05Bz\n" +
 	"\x1ecom.cryptoquant.cqc.markets.v1B\x10MarketRulesProtoP\x01ZDgithub.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1;marketsv1b\x06proto3"
 
 var (
@@ -2047,53 +3152,68 @@ func file_cqc_markets_v1_market_rules_proto_rawDescGZIP() []byte {
 	return file_cqc_markets_v1_market_rules_proto_rawDescData
 }
 
-var file_cqc_markets_v1_market_rules_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cqc_markets_v1_market_rules_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_cqc_markets_v1_market_rules_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_cqc_markets_v1_market_rules_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_cqc_markets_v1_market_rules_proto_goTypes = []any{
-	(FeeSide)(0),                    // 0: cqc.markets.v1.FeeSide
-	(*FixedTick)(nil),               // 1: cqc.markets.v1.FixedTick
-	(*TickStep)(nil),                // 2: cqc.markets.v1.TickStep
-	(*SteppedTick)(nil),             // 3: cqc.markets.v1.SteppedTick
-	(*SignificantFiguresTick)(nil),  // 4: cqc.markets.v1.SignificantFiguresTick
-	(*TickRule)(nil),                // 5: cqc.markets.v1.TickRule
-	(*Precisions)(nil),              // 6: cqc.markets.v1.Precisions
-	(*OrderSizeLimits)(nil),         // 7: cqc.markets.v1.OrderSizeLimits
-	(*NotionalLimits)(nil),          // 8: cqc.markets.v1.NotionalLimits
-	(*PriceLimits)(nil),             // 9: cqc.markets.v1.PriceLimits
-	(*PriceBands)(nil),              // 10: cqc.markets.v1.PriceBands
-	(*LeverageLimits)(nil),          // 11: cqc.markets.v1.LeverageLimits
-	(*OrderLimits)(nil),             // 12: cqc.markets.v1.OrderLimits
-	(*OrderFeatures)(nil),           // 13: cqc.markets.v1.OrderFeatures
-	(*SelfTradePrevention)(nil),     // 14: cqc.markets.v1.SelfTradePrevention
-	(*PermissionSet)(nil),           // 15: cqc.markets.v1.PermissionSet
-	(*TradingPermissions)(nil),      // 16: cqc.markets.v1.TradingPermissions
-	(*FeeSchedule)(nil),             // 17: cqc.markets.v1.FeeSchedule
-	(*BlockTradeRules)(nil),         // 18: cqc.markets.v1.BlockTradeRules
-	(*durationpb.Duration)(nil),     // 19: google.protobuf.Duration
-	(v1.OrderType)(0),               // 20: cqc.venues.v1.OrderType
-	(v1.TimeInForce)(0),             // 21: cqc.venues.v1.TimeInForce
-	(v1.SelfTradePreventionMode)(0), // 22: cqc.venues.v1.SelfTradePreventionMode
-	(v1.MarginMode)(0),              // 23: cqc.venues.v1.MarginMode
+	(FeeSide)(0),                      // 0: cqc.markets.v1.FeeSide
+	(FeeTierBasis)(0),                 // 1: cqc.markets.v1.FeeTierBasis
+	(*FixedTick)(nil),                 // 2: cqc.markets.v1.FixedTick
+	(*TickStep)(nil),                  // 3: cqc.markets.v1.TickStep
+	(*SteppedTick)(nil),               // 4: cqc.markets.v1.SteppedTick
+	(*SignificantFiguresTick)(nil),    // 5: cqc.markets.v1.SignificantFiguresTick
+	(*TickRule)(nil),                  // 6: cqc.markets.v1.TickRule
+	(*Precisions)(nil),                // 7: cqc.markets.v1.Precisions
+	(*OrderSizeLimits)(nil),           // 8: cqc.markets.v1.OrderSizeLimits
+	(*NotionalLimits)(nil),            // 9: cqc.markets.v1.NotionalLimits
+	(*PriceLimits)(nil),               // 10: cqc.markets.v1.PriceLimits
+	(*PriceBands)(nil),                // 11: cqc.markets.v1.PriceBands
+	(*LeverageLimits)(nil),            // 12: cqc.markets.v1.LeverageLimits
+	(*OrderLimits)(nil),               // 13: cqc.markets.v1.OrderLimits
+	(*OrderFeatures)(nil),             // 14: cqc.markets.v1.OrderFeatures
+	(*SelfTradePrevention)(nil),       // 15: cqc.markets.v1.SelfTradePrevention
+	(*PermissionSet)(nil),             // 16: cqc.markets.v1.PermissionSet
+	(*TradingPermissions)(nil),        // 17: cqc.markets.v1.TradingPermissions
+	(*FeeSchedule)(nil),               // 18: cqc.markets.v1.FeeSchedule
+	(*FeeTier)(nil),                   // 19: cqc.markets.v1.FeeTier
+	(*BlockTradeRules)(nil),           // 20: cqc.markets.v1.BlockTradeRules
+	(*MarginAsset)(nil),               // 21: cqc.markets.v1.MarginAsset
+	(*MarginTier)(nil),                // 22: cqc.markets.v1.MarginTier
+	(*RiskLimitSteps)(nil),            // 23: cqc.markets.v1.RiskLimitSteps
+	(*OpenInterestMarginScaling)(nil), // 24: cqc.markets.v1.OpenInterestMarginScaling
+	(*MarginTerms)(nil),               // 25: cqc.markets.v1.MarginTerms
+	(*OnChainQuantization)(nil),       // 26: cqc.markets.v1.OnChainQuantization
+	(*durationpb.Duration)(nil),       // 27: google.protobuf.Duration
+	(v1.OrderType)(0),                 // 28: cqc.venues.v1.OrderType
+	(v1.TimeInForce)(0),               // 29: cqc.venues.v1.TimeInForce
+	(v1.SelfTradePreventionMode)(0),   // 30: cqc.venues.v1.SelfTradePreventionMode
+	(v1.MarginMode)(0),                // 31: cqc.venues.v1.MarginMode
 }
 var file_cqc_markets_v1_market_rules_proto_depIdxs = []int32{
-	2,  // 0: cqc.markets.v1.SteppedTick.steps:type_name -> cqc.markets.v1.TickStep
-	1,  // 1: cqc.markets.v1.TickRule.fixed:type_name -> cqc.markets.v1.FixedTick
-	3,  // 2: cqc.markets.v1.TickRule.stepped:type_name -> cqc.markets.v1.SteppedTick
-	4,  // 3: cqc.markets.v1.TickRule.significant_figures:type_name -> cqc.markets.v1.SignificantFiguresTick
-	19, // 4: cqc.markets.v1.NotionalLimits.average_price_window:type_name -> google.protobuf.Duration
-	19, // 5: cqc.markets.v1.PriceBands.average_price_window:type_name -> google.protobuf.Duration
-	20, // 6: cqc.markets.v1.OrderFeatures.order_types:type_name -> cqc.venues.v1.OrderType
-	21, // 7: cqc.markets.v1.OrderFeatures.time_in_forces:type_name -> cqc.venues.v1.TimeInForce
-	22, // 8: cqc.markets.v1.SelfTradePrevention.default_mode:type_name -> cqc.venues.v1.SelfTradePreventionMode
-	22, // 9: cqc.markets.v1.SelfTradePrevention.allowed_modes:type_name -> cqc.venues.v1.SelfTradePreventionMode
-	15, // 10: cqc.markets.v1.TradingPermissions.permission_sets:type_name -> cqc.markets.v1.PermissionSet
-	23, // 11: cqc.markets.v1.TradingPermissions.margin_modes:type_name -> cqc.venues.v1.MarginMode
+	3,  // 0: cqc.markets.v1.SteppedTick.steps:type_name -> cqc.markets.v1.TickStep
+	2,  // 1: cqc.markets.v1.TickRule.fixed:type_name -> cqc.markets.v1.FixedTick
+	4,  // 2: cqc.markets.v1.TickRule.stepped:type_name -> cqc.markets.v1.SteppedTick
+	5,  // 3: cqc.markets.v1.TickRule.significant_figures:type_name -> cqc.markets.v1.SignificantFiguresTick
+	27, // 4: cqc.markets.v1.NotionalLimits.average_price_window:type_name -> google.protobuf.Duration
+	27, // 5: cqc.markets.v1.PriceBands.average_price_window:type_name -> google.protobuf.Duration
+	28, // 6: cqc.markets.v1.OrderFeatures.order_types:type_name -> cqc.venues.v1.OrderType
+	29, // 7: cqc.markets.v1.OrderFeatures.time_in_forces:type_name -> cqc.venues.v1.TimeInForce
+	30, // 8: cqc.markets.v1.SelfTradePrevention.default_mode:type_name -> cqc.venues.v1.SelfTradePreventionMode
+	30, // 9: cqc.markets.v1.SelfTradePrevention.allowed_modes:type_name -> cqc.venues.v1.SelfTradePreventionMode
+	16, // 10: cqc.markets.v1.TradingPermissions.permission_sets:type_name -> cqc.markets.v1.PermissionSet
+	31, // 11: cqc.markets.v1.TradingPermissions.margin_modes:type_name -> cqc.venues.v1.MarginMode
 	0,  // 12: cqc.markets.v1.FeeSchedule.fee_side:type_name -> cqc.markets.v1.FeeSide
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	1,  // 13: cqc.markets.v1.FeeSchedule.tier_basis:type_name -> cqc.markets.v1.FeeTierBasis
+	19, // 14: cqc.markets.v1.FeeSchedule.tiers:type_name -> cqc.markets.v1.FeeTier
+	27, // 15: cqc.markets.v1.FeeTier.volume_window:type_name -> google.protobuf.Duration
+	22, // 16: cqc.markets.v1.MarginTerms.margin_tiers:type_name -> cqc.markets.v1.MarginTier
+	21, // 17: cqc.markets.v1.MarginTerms.margin_assets:type_name -> cqc.markets.v1.MarginAsset
+	23, // 18: cqc.markets.v1.MarginTerms.risk_limit_steps:type_name -> cqc.markets.v1.RiskLimitSteps
+	24, // 19: cqc.markets.v1.MarginTerms.open_interest_scaling:type_name -> cqc.markets.v1.OpenInterestMarginScaling
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_cqc_markets_v1_market_rules_proto_init() }
@@ -2117,13 +3237,20 @@ func file_cqc_markets_v1_market_rules_proto_init() {
 	file_cqc_markets_v1_market_rules_proto_msgTypes[15].OneofWrappers = []any{}
 	file_cqc_markets_v1_market_rules_proto_msgTypes[16].OneofWrappers = []any{}
 	file_cqc_markets_v1_market_rules_proto_msgTypes[17].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_rules_proto_msgTypes[18].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_rules_proto_msgTypes[19].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_rules_proto_msgTypes[20].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_rules_proto_msgTypes[21].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_rules_proto_msgTypes[22].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_rules_proto_msgTypes[23].OneofWrappers = []any{}
+	file_cqc_markets_v1_market_rules_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_markets_v1_market_rules_proto_rawDesc), len(file_cqc_markets_v1_market_rules_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   18,
+			NumEnums:      2,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

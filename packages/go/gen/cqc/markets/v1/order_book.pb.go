@@ -150,8 +150,9 @@ func (BookAction) EnumDescriptor() ([]byte, []int) {
 // OrderBookLevel is one price level (L1/L2) or one resting order (L3) on one side of a book.
 type OrderBookLevel struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// price is the level's price in the market's quote asset per unit of base ("43050.10"). Non-negative
-	// decimal string; "0" only with BOOK_ACTION_CLEAR. Required.
+	// price is the level's price in the market's quote asset per unit of base ("43050.10"). Signed decimal
+	// string: zero or negative only on a market with Market.negative_prices_allowed (checked by the
+	// service, not by validation); "0" with BOOK_ACTION_CLEAR. Required.
 	Price string `protobuf:"bytes,1,opt,name=price,proto3" json:"price,omitempty"`
 	// size is the total resting quantity at the level (L2) or the order's remaining quantity (L3), in the
 	// market's quantity unit (base for Binance, contracts for OKX swaps). Snapshots: positive. Deltas: the
@@ -473,7 +474,7 @@ const file_cqc_markets_v1_order_book_proto_rawDesc = "" +
 	"\n" +
 	"\x1fcqc/markets/v1/order_book.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x01\n" +
 	"\x0eOrderBookLevel\x12\x1f\n" +
-	"\x05price\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\x05price\x12\x1d\n" +
+	"\x05price\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x05price\x12\x1d\n" +
 	"\x04size\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\x04size\x12$\n" +
 	"\vorder_count\x18\x03 \x01(\rH\x00R\n" +
 	"orderCount\x88\x01\x01\x12*\n" +
@@ -499,7 +500,7 @@ const file_cqc_markets_v1_order_book_proto_rawDesc = "" +
 	"\x05depth\x18\v \x01(\rH\x05R\x05depth\x88\x01\x01\x125\n" +
 	"\x0eprice_grouping\x18\f \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x06R\rpriceGrouping\x88\x01\x01\x12L\n" +
 	"\x0fupdate_interval\x18\r \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x0eupdateInterval\x129\n" +
-	"\x10indicative_price\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\x0findicativePrice\x88\x01\x01\x127\n" +
+	"\x10indicative_price\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\aR\x0findicativePrice\x88\x01\x01\x127\n" +
 	"\x0findicative_size\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\bR\x0eindicativeSize\x88\x01\x01\x129\n" +
 	"\n" +
 	"event_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12?\n" +

@@ -216,10 +216,19 @@ func (x *FxRate) GetRateTime() *timestamppb.Timestamp {
 // broken into its components, in one asset (asset_id) and optionally converted to a reporting asset.
 // Computed by the Portfolio service from fills, funding, fees and marks.
 //
-// All component fields are SIGNED CONTRIBUTIONS to PnL in whole units of asset_id: positive adds to
-// profit, negative reduces it. So fees paid are negative, rebates received positive, funding received
-// positive and funding paid negative. The identities are gross_pnl = realized_pnl + unrealized_pnl and
-// net_pnl = gross_pnl + fees + funding + interest + rebates (unset components count as 0).
+// Signs follow proto/README.md "Sign conventions", in whole units of asset_id: the PnL figures
+// (realized_pnl, unrealized_pnl, gross_pnl, net_pnl) are positive for a gain and negative for a loss; the
+// charges (fees, funding, interest) are positive when the scope PAID them and negative when it RECEIVED
+// them (a maker rebate is a negative fee, funding received is negative funding, interest earned is
+// negative interest). realized_pnl is trading PnL only: funding, fees and interest are never part of it.
+// The identities, with unset charges counting as 0, are
+//
+//	gross_pnl = realized_pnl + unrealized_pnl
+//	net_pnl   = gross_pnl - fees - funding - interest
+//
+// Validation checks both (rules pnl.gross_identity and pnl.net_identity). CEL has no exact decimal type,
+// so the check allows a difference of at most 1e-9 of the sum of the absolute values of the terms; it
+// catches a wrong sign or a missing component, and producers MUST make the identities hold exactly.
 //
 // Inverse (coin-margined) contracts realise PnL in the base coin, not in the quote currency: the PnL of an
 // OKX BTC-USD-SWAP position is in BTC (asset_id = BTC) even though prices are in USD; converting it to
@@ -242,27 +251,30 @@ type PnL struct {
 	// asset_id is the asset all PnL components are in ("ast_" + ULID): the settlement asset of the position
 	// (BTC for inverse contracts, USDT for USDT-margined), or the reporting asset of an aggregate. Required.
 	AssetId string `protobuf:"bytes,6,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
-	// realized_pnl is the PnL realised by reductions during the period, before fees and funding, in
-	// asset_id (NautilusTrader realized_pnl). Decimal; required ("0" when nothing was realised).
+	// realized_pnl is the trading PnL realised by reductions during the period (price difference against
+	// the cost basis of valuation_method), in asset_id; fees, funding and interest are NOT part of it
+	// (NautilusTrader realized_pnl before commissions). PnL sign: positive = gain. Decimal; required ("0"
+	// when nothing was realised).
 	RealizedPnl string `protobuf:"bytes,7,opt,name=realized_pnl,json=realizedPnl,proto3" json:"realized_pnl,omitempty"`
 	// unrealized_pnl is the change in unrealised PnL over the period for MARK_TO_MARKET, otherwise the
-	// unrealised PnL of the open quantity at period_end_time, in asset_id. Decimal; required.
+	// unrealised PnL of the open quantity at period_end_time, in asset_id, before fees, funding and
+	// interest. PnL sign: positive = gain. Decimal; required.
 	UnrealizedPnl string `protobuf:"bytes,8,opt,name=unrealized_pnl,json=unrealizedPnl,proto3" json:"unrealized_pnl,omitempty"`
-	// fees are the trading commissions paid in the period, as a contribution (<= 0), in asset_id. Fees paid
-	// in other assets are converted with fx_rates. Unset when none.
+	// fees are the net trading commissions of the period, in asset_id; fees charged in other assets are
+	// converted with fx_rates. Charge sign: positive = paid, negative = net rebate received (a maker-only
+	// period can have negative fees). Decimal; unset when none (counts as 0).
 	Fees *string `protobuf:"bytes,9,opt,name=fees,proto3,oneof" json:"fees,omitempty"`
-	// funding is the net perpetual funding of the period, as a contribution (received > 0, paid < 0), in
-	// asset_id. Unset for non-perpetual scopes.
+	// funding is the net perpetual funding of the period, in asset_id. Charge sign: positive = paid by the
+	// scope, negative = received. Decimal; unset when none or for non-perpetual scopes (counts as 0).
 	Funding *string `protobuf:"bytes,10,opt,name=funding,proto3,oneof" json:"funding,omitempty"`
-	// interest is the net interest of the period (borrow interest paid < 0, lending interest earned > 0),
-	// in asset_id. Unset when none.
+	// interest is the net interest of the period, in asset_id. Charge sign: positive = paid (borrow and
+	// margin-loan interest), negative = earned (lending interest). Decimal; unset when none (counts as 0).
 	Interest *string `protobuf:"bytes,11,opt,name=interest,proto3,oneof" json:"interest,omitempty"`
-	// rebates are maker rebates and fee kickbacks received in the period, as a contribution (>= 0), in
-	// asset_id. Unset when none.
-	Rebates *string `protobuf:"bytes,12,opt,name=rebates,proto3,oneof" json:"rebates,omitempty"`
-	// gross_pnl is realized_pnl + unrealized_pnl, in asset_id. Decimal; required.
+	// gross_pnl is realized_pnl + unrealized_pnl, in asset_id (rule pnl.gross_identity). PnL sign.
+	// Decimal; required.
 	GrossPnl string `protobuf:"bytes,13,opt,name=gross_pnl,json=grossPnl,proto3" json:"gross_pnl,omitempty"`
-	// net_pnl is gross_pnl + fees + funding + interest + rebates, in asset_id. Decimal; required.
+	// net_pnl is gross_pnl - fees - funding - interest, in asset_id (rule pnl.net_identity). PnL sign:
+	// positive = the scope made money after every charge. Decimal; required.
 	NetPnl string `protobuf:"bytes,14,opt,name=net_pnl,json=netPnl,proto3" json:"net_pnl,omitempty"`
 	// reporting_asset_id is the asset reporting_net_pnl is expressed in ("ast_" + ULID), e.g. USD. Unset
 	// when no conversion was made (asset_id is then the reporting asset).
@@ -397,13 +409,6 @@ func (x *PnL) GetInterest() string {
 	return ""
 }
 
-func (x *PnL) GetRebates() string {
-	if x != nil && x.Rebates != nil {
-		return *x.Rebates
-	}
-	return ""
-}
-
 func (x *PnL) GetGrossPnl() string {
 	if x != nil {
 		return x.GrossPnl
@@ -482,7 +487,7 @@ const file_cqc_portfolio_v1_pnl_proto_rawDesc = "" +
 	"\x06FxRate\x12'\n" +
 	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12\x1d\n" +
 	"\x04rate\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\x04rate\x12?\n" +
-	"\trate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\brateTime\"\xed\x12\n" +
+	"\trate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\brateTime\"\xf7\x1a\n" +
 	"\x03PnL\x12#\n" +
 	"\x06pnl_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03pnlR\x05pnlId\x12<\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x1a.cqc.portfolio.v1.PnlScopeB\n" +
@@ -497,32 +502,29 @@ const file_cqc_portfolio_v1_pnl_proto_rawDesc = "" +
 	"\x04fees\x18\t \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x04fees\x88\x01\x01\x12(\n" +
 	"\afunding\x18\n" +
 	" \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\afunding\x88\x01\x01\x12*\n" +
-	"\binterest\x18\v \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\binterest\x88\x01\x01\x12(\n" +
-	"\arebates\x18\f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\arebates\x88\x01\x01\x12&\n" +
+	"\binterest\x18\v \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\binterest\x88\x01\x01\x12&\n" +
 	"\tgross_pnl\x18\r \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\bgrossPnl\x12\"\n" +
 	"\anet_pnl\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x06netPnl\x12?\n" +
-	"\x12reporting_asset_id\x18\x0f \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x04R\x10reportingAssetId\x88\x01\x01\x12:\n" +
-	"\x11reporting_net_pnl\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x05R\x0freportingNetPnl\x88\x01\x01\x12=\n" +
+	"\x12reporting_asset_id\x18\x0f \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x03R\x10reportingAssetId\x88\x01\x01\x12:\n" +
+	"\x11reporting_net_pnl\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\x0freportingNetPnl\x88\x01\x01\x12=\n" +
 	"\bfx_rates\x18\x11 \x03(\v2\x18.cqc.portfolio.v1.FxRateB\b\xbaH\x05\x92\x01\x02\x10dR\afxRates\x127\n" +
-	"\x0freturn_fraction\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x06R\x0ereturnFraction\x88\x01\x01\x12V\n" +
+	"\x0freturn_fraction\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x05R\x0ereturnFraction\x88\x01\x01\x12V\n" +
 	"\x10valuation_method\x18\x13 \x01(\x0e2!.cqc.portfolio.v1.ValuationMethodB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0fvaluationMethod\x12-\n" +
 	"\n" +
-	"mark_price\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\tmarkPrice\x88\x01\x01\x12B\n" +
+	"mark_price\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\tmarkPrice\x88\x01\x01\x12B\n" +
 	"\x0fmark_price_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\rmarkPriceTime\x12;\n" +
 	"\vcreate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime:\xcb\b\xbaH\xc7\b\x1a|\n" +
+	"createTime:\x8b\x11\xbaH\x87\x11\x1a|\n" +
 	"\x1apnl.period_end_after_start\x12/period_end_time must be after period_start_time\x1a-this.period_end_time > this.period_start_time\x1a\x9b\x02\n" +
-	"\x1apnl.scope_id_matches_scope\x12Wscope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes\x1a\xa3\x01this.scope == 1 ? this.scope_id.startsWith('pos_') : this.scope == 2 ? this.scope_id.startsWith('acc_') : this.scope == 4 ? this.scope_id.startsWith('pfl_') : true\x1a\xd2\x01\n" +
-	"\x15pnl.fees_non_positive\x12\\fees is a contribution to PnL and must be <= 0 (fees paid reduce PnL; rebates go in rebates)\x1a[!has(this.fees) || !this.fees.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.fees) <= 0.0\x1a\xb3\x01\n" +
-	"\x18pnl.rebates_non_negative\x121rebates is a contribution to PnL and must be >= 0\x1ad!has(this.rebates) || !this.rebates.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.rebates) >= 0.0\x1a\xa0\x01\n" +
+	"\x1apnl.scope_id_matches_scope\x12Wscope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes\x1a\xa3\x01this.scope == 1 ? this.scope_id.startsWith('pos_') : this.scope == 2 ? this.scope_id.startsWith('acc_') : this.scope == 4 ? this.scope_id.startsWith('pfl_') : true\x1a\xfa\x03\n" +
+	"\x12pnl.gross_identity\x122gross_pnl must equal realized_pnl + unrealized_pnl\x1a\xaf\x03!(this.gross_pnl.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$') && this.realized_pnl.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$') && this.unrealized_pnl.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$')) || [[double(this.gross_pnl) - double(this.realized_pnl) - double(this.unrealized_pnl), double(this.gross_pnl), double(this.realized_pnl), double(this.unrealized_pnl)]].all(v, v[0] * v[0] <= 1e-18 * (v[1] * v[1] + v[2] * v[2] + v[3] * v[3]))\x1a\xcb\a\n" +
+	"\x10pnl.net_identity\x12Ynet_pnl must equal gross_pnl - fees - funding - interest (charges are positive when paid)\x1a\xdb\x06!(this.net_pnl.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$') && this.gross_pnl.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$') && (!has(this.fees) || this.fees.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$')) && (!has(this.funding) || this.funding.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$')) && (!has(this.interest) || this.interest.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$'))) || [[double(this.net_pnl) - double(this.gross_pnl) + (has(this.fees) ? double(this.fees) : 0.0) + (has(this.funding) ? double(this.funding) : 0.0) + (has(this.interest) ? double(this.interest) : 0.0), double(this.net_pnl), double(this.gross_pnl), (has(this.fees) ? double(this.fees) : 0.0), (has(this.funding) ? double(this.funding) : 0.0), (has(this.interest) ? double(this.interest) : 0.0)]].all(v, v[0] * v[0] <= 1e-18 * (v[1] * v[1] + v[2] * v[2] + v[3] * v[3] + v[4] * v[4] + v[5] * v[5]))\x1a\xa0\x01\n" +
 	"\"pnl.reporting_value_requires_asset\x12<reporting_asset_id must be set when reporting_net_pnl is set\x1a<!has(this.reporting_net_pnl) || has(this.reporting_asset_id)\x1a{\n" +
 	" pnl.mark_price_only_for_position\x12-mark_price may only be set for POSITION scope\x1a(!has(this.mark_price) || this.scope == 1B\a\n" +
 	"\x05_feesB\n" +
 	"\n" +
 	"\b_fundingB\v\n" +
-	"\t_interestB\n" +
-	"\n" +
-	"\b_rebatesB\x15\n" +
+	"\t_interestB\x15\n" +
 	"\x13_reporting_asset_idB\x14\n" +
 	"\x12_reporting_net_pnlB\x12\n" +
 	"\x10_return_fractionB\r\n" +

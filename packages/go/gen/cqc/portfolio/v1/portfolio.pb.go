@@ -40,7 +40,8 @@ type Portfolio struct {
 	// name is the display name, e.g. "Main fund", "BTC basis book". 1 to 200 characters.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// owner identifies who the portfolio belongs to: a fund, desk, team or user handle as used by the
-	// firm's identity system (e.g. "desk:delta-one"). 1 to 200 characters.
+	// firm's identity system (e.g. "desk:delta-one"). 1 to 200 characters. Redacted in debug output: a
+	// user handle is personal data.
 	Owner string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
 	// reporting_asset_id is the asset all "in reporting asset" values are expressed in ("ast_" + ULID),
 	// typically USD or USDT. Required.
@@ -61,20 +62,23 @@ type Portfolio struct {
 	// equity_by_asset is the equity held in each asset, in whole units of that asset (NautilusTrader
 	// total_equity per currency: e.g. 1.2 BTC of coin-margined equity and 250000 USDT). One entry per asset.
 	EquityByAsset []*v1.AssetAmount `protobuf:"bytes,9,rep,name=equity_by_asset,json=equityByAsset,proto3" json:"equity_by_asset,omitempty"`
-	// total_collateral is the value of assets counted as collateral, in reporting asset, after venue
-	// haircuts where known (Aave totalCollateralBase, OKX disEq). Non-negative decimal; unset when unknown.
+	// total_collateral is the value of assets counted as collateral, in reporting asset: each asset's value
+	// times its collateral_ratio (the share of value counted, 1 - haircut) where the venue publishes one
+	// (Aave totalCollateralBase, OKX disEq). Non-negative decimal; unset when unknown.
 	TotalCollateral *string `protobuf:"bytes,10,opt,name=total_collateral,json=totalCollateral,proto3,oneof" json:"total_collateral,omitempty"`
-	// total_debt is the value of borrowed assets including accrued interest, in reporting asset (Aave
-	// totalDebtBase, OKX liab). Non-negative decimal; unset when unknown.
+	// total_debt is the value of everything owed, principal plus accrued interest, in reporting asset: the
+	// sum over balances of (borrowed + accrued_interest) x price, plus DeFi debt (Aave totalDebtBase).
+	// Non-negative decimal; unset when unknown.
 	TotalDebt *string `protobuf:"bytes,11,opt,name=total_debt,json=totalDebt,proto3,oneof" json:"total_debt,omitempty"`
-	// unrealized_pnl is the unrealized PnL of all open positions, in reporting asset. Decimal; unset when
-	// unknown.
+	// unrealized_pnl is the unrealized PnL of all open positions, in reporting asset. PnL sign (proto/README.md
+	// "Sign conventions"): positive = gain. Decimal; unset when unknown.
 	UnrealizedPnl *string `protobuf:"bytes,12,opt,name=unrealized_pnl,json=unrealizedPnl,proto3,oneof" json:"unrealized_pnl,omitempty"`
 	// unrealized_pnls is the unrealized PnL per asset it accrues in (BTC for inverse contracts, USDT for
 	// linear ones), in whole units of that asset (NautilusTrader unrealized_pnls). At most 10000 entries.
 	UnrealizedPnls []*v1.AssetAmount `protobuf:"bytes,13,rep,name=unrealized_pnls,json=unrealizedPnls,proto3" json:"unrealized_pnls,omitempty"`
-	// realized_pnl is the PnL realised since the portfolio's inception, in reporting asset, converted at the
-	// rates of each realisation. Decimal; unset when unknown.
+	// realized_pnl is the trading PnL realised since the portfolio's inception (excluding fees, funding and
+	// interest, which PnL records carry as separate components), in reporting asset, converted at the rates
+	// of each realisation. PnL sign: positive = gain. Decimal; unset when unknown.
 	RealizedPnl *string `protobuf:"bytes,14,opt,name=realized_pnl,json=realizedPnl,proto3,oneof" json:"realized_pnl,omitempty"`
 	// realized_pnls is the realised PnL per asset it was realised in, in whole units of that asset
 	// (NautilusTrader realized_pnls). At most 10000 entries.
@@ -309,11 +313,17 @@ type PortfolioBalance struct {
 	// AccountBalance.total, CCXT total). Decimal; negative only for venues that report negative cash
 	// balances (unified accounts with auto-borrow).
 	Total string `protobuf:"bytes,2,opt,name=total,proto3" json:"total,omitempty"`
-	// borrowed is the amount owed in this asset including accrued interest, in whole units (CCXT debt, OKX
-	// liab + interest). Non-negative decimal; unset when nothing is borrowed.
+	// borrowed is the principal borrowed in this asset and not yet repaid, EXCLUDING accrued interest,
+	// summed over the portfolio's accounts, in whole units: the same meaning as the venues domain's
+	// Balance.borrowed (CCXT debt, OKX liab without interest, Binance margin "borrowed"). Not included in
+	// total. Non-negative decimal; unset when nothing is borrowed.
 	Borrowed *string `protobuf:"bytes,3,opt,name=borrowed,proto3,oneof" json:"borrowed,omitempty"`
-	// value is (total - borrowed) at the valuation price, in the portfolio's reporting asset. Decimal;
-	// unset when no price was available.
+	// accrued_interest is interest owed on borrowed and not yet paid, summed over the portfolio's accounts,
+	// in whole units of asset_id (the same meaning as Balance.accrued_interest). Non-negative decimal;
+	// unset when none.
+	AccruedInterest *string `protobuf:"bytes,7,opt,name=accrued_interest,json=accruedInterest,proto3,oneof" json:"accrued_interest,omitempty"`
+	// value is (total - borrowed - accrued_interest) at the valuation price, in the portfolio's reporting
+	// asset. Decimal; unset when no price was available.
 	Value *string `protobuf:"bytes,4,opt,name=value,proto3,oneof" json:"value,omitempty"`
 	// price is the valuation price used: reporting asset per one unit of asset_id. Non-negative decimal;
 	// unset when no price was available.
@@ -376,6 +386,13 @@ func (x *PortfolioBalance) GetBorrowed() string {
 	return ""
 }
 
+func (x *PortfolioBalance) GetAccruedInterest() string {
+	if x != nil && x.AccruedInterest != nil {
+		return *x.AccruedInterest
+	}
+	return ""
+}
+
 func (x *PortfolioBalance) GetValue() string {
 	if x != nil && x.Value != nil {
 		return *x.Value
@@ -401,13 +418,12 @@ var File_cqc_portfolio_v1_portfolio_proto protoreflect.FileDescriptor
 
 const file_cqc_portfolio_v1_portfolio_proto_rawDesc = "" +
 	"\n" +
-	" cqc/portfolio/v1/portfolio.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x10\n" +
+	" cqc/portfolio/v1/portfolio.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x11\n" +
 	"\tPortfolio\x12/\n" +
 	"\fportfolio_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03pflR\vportfolioId\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12 \n" +
-	"\x05owner\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05owner\x12:\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12#\n" +
+	"\x05owner\x18\x03 \x01(\tB\r\xbaH\ar\x05\x10\x01\x18\xc8\x01\x80\x01\x01R\x05owner\x12:\n" +
 	"\x12reporting_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\x10reportingAssetId\x127\n" +
 	"\vaccount_ids\x18\x05 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\xe8\a\x18\x01\"\tr\a\xa2\x88'\x03accR\n" +
 	"accountIds\x129\n" +
@@ -447,15 +463,17 @@ const file_cqc_portfolio_v1_portfolio_proto_rawDesc = "" +
 	"\x0e_health_factorB\n" +
 	"\n" +
 	"\b_net_apyB\x18\n" +
-	"\x16_valuation_snapshot_id\"\xa8\x02\n" +
+	"\x16_valuation_snapshot_id\"\xf8\x02\n" +
 	"\x10PortfolioBalance\x12'\n" +
 	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12\x1f\n" +
 	"\x05total\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x05total\x12*\n" +
-	"\bborrowed\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\bborrowed\x88\x01\x01\x12$\n" +
-	"\x05value\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\x05value\x88\x01\x01\x12$\n" +
-	"\x05price\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x05price\x88\x01\x01\x12&\n" +
-	"\x06weight\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\x06weight\x88\x01\x01B\v\n" +
-	"\t_borrowedB\b\n" +
+	"\bborrowed\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\bborrowed\x88\x01\x01\x129\n" +
+	"\x10accrued_interest\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x0faccruedInterest\x88\x01\x01\x12$\n" +
+	"\x05value\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\x05value\x88\x01\x01\x12$\n" +
+	"\x05price\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x05price\x88\x01\x01\x12&\n" +
+	"\x06weight\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\x06weight\x88\x01\x01B\v\n" +
+	"\t_borrowedB\x13\n" +
+	"\x11_accrued_interestB\b\n" +
 	"\x06_valueB\b\n" +
 	"\x06_priceB\t\n" +
 	"\a_weightB~\n" +

@@ -8,7 +8,8 @@ package portfoliov1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
+	v12 "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
 	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -26,80 +27,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// PositionQuantityUnit is what one unit of Position.quantity is. Venues count positions differently:
-// Binance USD-M in base coin (BTC), OKX swaps and futures in contracts, Deribit inverse futures in USD.
-// Values 1 to 4 mirror cqc.venues.v1.QuantityUnit number for number (BASE, CONTRACTS, QUOTE, USD), so a
-// position's unit is its market's Market.quantity_unit; LIQUIDITY has no market counterpart.
-type PositionQuantityUnit int32
-
-const (
-	// Not set. Never valid on a position record.
-	PositionQuantityUnit_POSITION_QUANTITY_UNIT_UNSPECIFIED PositionQuantityUnit = 0
-	// Whole units of the base (or, for lending and spot holdings, the held) asset: "0.250" BTC on Binance
-	// USD-M BTCUSDT (positionAmt), "250000.123456" USDC supplied to Aave. Mirrors QUANTITY_UNIT_BASE.
-	PositionQuantityUnit_POSITION_QUANTITY_UNIT_BASE PositionQuantityUnit = 1
-	// Number of contracts: OKX pos "-5" on BTC-USD-SWAP. Position.contract_size and contract_size_asset_id
-	// say what one contract is worth (OKX ctVal "100" ctValCcy "USD"); contract_size is then required.
-	// Mirrors QUANTITY_UNIT_CONTRACTS.
-	PositionQuantityUnit_POSITION_QUANTITY_UNIT_CONTRACTS PositionQuantityUnit = 2
-	// Whole units of the market's quote asset (quote-sized holdings). Mirrors QUANTITY_UNIT_QUOTE. Deribit
-	// inverse positions, sized in US dollars, use POSITION_QUANTITY_UNIT_USD.
-	PositionQuantityUnit_POSITION_QUANTITY_UNIT_QUOTE PositionQuantityUnit = 3
-	// US dollars of notional: Deribit inverse futures and perpetuals size positions in USD ("size" -100 on
-	// BTC-PERPETUAL = short 100 USD, a multiple of the instrument's contract_size). Mirrors QUANTITY_UNIT_USD.
-	PositionQuantityUnit_POSITION_QUANTITY_UNIT_USD PositionQuantityUnit = 4
-	// Concentrated-liquidity units of an AMM position (Uniswap v3 `liquidity`, a raw uint128 integer).
-	// Used with Position.liquidity_range; the quantity equals liquidity_range.liquidity.
-	PositionQuantityUnit_POSITION_QUANTITY_UNIT_LIQUIDITY PositionQuantityUnit = 5
-)
-
-// Enum value maps for PositionQuantityUnit.
-var (
-	PositionQuantityUnit_name = map[int32]string{
-		0: "POSITION_QUANTITY_UNIT_UNSPECIFIED",
-		1: "POSITION_QUANTITY_UNIT_BASE",
-		2: "POSITION_QUANTITY_UNIT_CONTRACTS",
-		3: "POSITION_QUANTITY_UNIT_QUOTE",
-		4: "POSITION_QUANTITY_UNIT_USD",
-		5: "POSITION_QUANTITY_UNIT_LIQUIDITY",
-	}
-	PositionQuantityUnit_value = map[string]int32{
-		"POSITION_QUANTITY_UNIT_UNSPECIFIED": 0,
-		"POSITION_QUANTITY_UNIT_BASE":        1,
-		"POSITION_QUANTITY_UNIT_CONTRACTS":   2,
-		"POSITION_QUANTITY_UNIT_QUOTE":       3,
-		"POSITION_QUANTITY_UNIT_USD":         4,
-		"POSITION_QUANTITY_UNIT_LIQUIDITY":   5,
-	}
-)
-
-func (x PositionQuantityUnit) Enum() *PositionQuantityUnit {
-	p := new(PositionQuantityUnit)
-	*p = x
-	return p
-}
-
-func (x PositionQuantityUnit) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (PositionQuantityUnit) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_portfolio_v1_position_proto_enumTypes[0].Descriptor()
-}
-
-func (PositionQuantityUnit) Type() protoreflect.EnumType {
-	return &file_cqc_portfolio_v1_position_proto_enumTypes[0]
-}
-
-func (x PositionQuantityUnit) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use PositionQuantityUnit.Descriptor instead.
-func (PositionQuantityUnit) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_portfolio_v1_position_proto_rawDescGZIP(), []int{0}
-}
-
 // Position is the holding of one account in one market: a perpetual, future or option position on a
 // venue, a margin position, or a DeFi position (an AMM liquidity range or a lending reserve balance,
 // carried in the `defi` oneof). One record per (account_id, market_id, side): one-way accounts have one
@@ -109,6 +36,8 @@ func (PositionQuantityUnit) EnumDescriptor() ([]byte, []int) {
 // Unless a field says otherwise, prices are the price of one unit of the market's base asset in its quote
 // asset (USD per BTC for BTC-USD-SWAP and USDT per BTC for BTCUSDT), and money amounts (margins, PnL,
 // fees) are in the settlement asset: BTC for inverse (coin-margined) contracts, USDT for USDT-margined.
+// Signs follow proto/README.md "Sign conventions": PnL positive = gain; commissions, funding and
+// penalties positive = paid by the account.
 type Position struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// position_id is CQC's id of the position: "pos_" followed by a 26-character ULID, e.g.
@@ -135,46 +64,55 @@ type Position struct {
 	// send an unsigned size plus a side (OKX hedge mode `pos` with posSide "short", CCXT `contracts` with
 	// side "short") are negated on ingest; Binance positionAmt and OKX net-mode pos are already signed.
 	Quantity string `protobuf:"bytes,7,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	// quantity_unit says what one unit of quantity is (base asset, contracts, quote asset, USD, AMM
-	// liquidity): for venue positions, the market's Market.quantity_unit (same enum numbers). Required.
-	QuantityUnit PositionQuantityUnit `protobuf:"varint,8,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.portfolio.v1.PositionQuantityUnit" json:"quantity_unit,omitempty"`
-	// contract_size is the value of one contract in contract_size_asset_id (OKX ctVal "100" with ctValCcy
-	// "USD" for BTC-USD-SWAP; CCXT contractSize). Positive decimal. Required when quantity_unit is CONTRACTS;
-	// unset otherwise.
+	// quantity_unit says what one unit of quantity is: BASE (Binance USD-M positionAmt in BTC, Aave
+	// supplied USDC), CONTRACTS (OKX pos on swaps and futures; contract_size is then required), QUOTE, USD
+	// (Deribit inverse "size" in US dollars) or LIQUIDITY (Uniswap v3 liquidity; liquidity_range is then
+	// required and quantity equals liquidity_range.liquidity). For venue positions it is the market's
+	// Market.quantity_unit. Required.
+	QuantityUnit v1.QuantityUnit `protobuf:"varint,8,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"quantity_unit,omitempty"`
+	// contract_size is the value of one contract in contract_size_asset_id, with every venue multiplier
+	// already folded in: OKX ctVal x ctMult ("100" USD for BTC-USD-SWAP, "0.1" ETH for ETH-USD options
+	// with ctVal 1 and ctMult 0.1), CCXT contractSize; the same value as the listing's
+	// Market.contract_size. Nothing else scales it: the notional of a position is counted once, as
+	//   - BASE: |quantity| x price, in quote asset;
+	//   - CONTRACTS with contract_size in the base asset (linear): |quantity| x contract_size x price, in
+	//     quote asset;
+	//   - CONTRACTS with contract_size in the quote asset or USD (inverse): |quantity| x contract_size, in
+	//     that asset (divide by price for the value in the base coin);
+	//   - USD: |quantity| US dollars.
+	//
+	// Positive decimal. Required when quantity_unit is CONTRACTS; unset otherwise.
 	ContractSize *string `protobuf:"bytes,9,opt,name=contract_size,json=contractSize,proto3,oneof" json:"contract_size,omitempty"`
 	// contract_size_asset_id is the asset contract_size is counted in ("ast_" + ULID): USD for OKX inverse
 	// swaps, BTC for OKX linear BTC-USDT-SWAP (ctVal "0.01" BTC). Unset when contract_size is unset.
 	ContractSizeAssetId *string `protobuf:"bytes,10,opt,name=contract_size_asset_id,json=contractSizeAssetId,proto3,oneof" json:"contract_size_asset_id,omitempty"`
-	// multiplier scales quantity × contract_size into notional (OKX ctMult, NautilusTrader multiplier;
-	// "1" for most perpetuals, "0.01" for OKX options). Positive decimal; unset means 1.
-	Multiplier *string `protobuf:"bytes,11,opt,name=multiplier,proto3,oneof" json:"multiplier,omitempty"`
-	// is_inverse is true for coin-margined (inverse) contracts, whose size is in quote currency (USD) and
-	// whose margin and PnL are in the base coin (OKX ctType "inverse", Deribit "reversed", BN COIN-M).
-	// False for linear contracts, spot and DeFi positions.
-	IsInverse bool `protobuf:"varint,12,opt,name=is_inverse,json=isInverse,proto3" json:"is_inverse,omitempty"`
-	// is_quanto is true for quanto contracts, whose settlement asset is neither base nor quote (BitMEX
-	// ETHUSD in XBT). False otherwise. Never true together with is_inverse.
-	IsQuanto bool `protobuf:"varint,13,opt,name=is_quanto,json=isQuanto,proto3" json:"is_quanto,omitempty"`
+	// contract_type is how the position's contract is margined and settled, as its instrument's
+	// Instrument.contract_type: LINEAR (Binance USD-M, OKX BTC-USDT-SWAP: PnL in the quote asset), INVERSE
+	// (OKX ctType "inverse", Deribit "reversed", Binance COIN-M: sized in USD, margin and PnL in the base
+	// coin) or QUANTO (BitMEX ETHUSD, settled in a third asset). UNSPECIFIED for spot, margin and DeFi
+	// positions, which hold no contract.
+	ContractType v11.ContractType `protobuf:"varint,12,opt,name=contract_type,json=contractType,proto3,enum=cqc.markets.v1.ContractType" json:"contract_type,omitempty"`
 	// settlement_asset_id is the asset margin and PnL of the position are paid in ("ast_" + ULID): BTC for
 	// OKX BTC-USD-SWAP, USDT for Binance BTCUSDT (OKX settleCcy; NautilusTrader settlement_currency).
 	// Unset for DeFi positions, whose amounts are per token (liquidity_range.tokens_owed, lending balances).
 	SettlementAssetId *string `protobuf:"bytes,14,opt,name=settlement_asset_id,json=settlementAssetId,proto3,oneof" json:"settlement_asset_id,omitempty"`
 	// avg_entry_price is the average price at which the current quantity was opened, in quote asset per
-	// base unit (NautilusTrader avg_px_open, BN-F entryPrice, OKX avgPx, CCXT entryPrice). Non-negative
-	// decimal; unset when flat or unknown (Binance entryPrice "0.0" on a flat position is mapped to unset).
+	// base unit (NautilusTrader avg_px_open, BN-F entryPrice, OKX avgPx, CCXT entryPrice). Signed decimal
+	// (prices are signed contract-wide; the market's negative_prices_allowed says whether a non-positive
+	// price can occur); unset when flat or unknown (Binance entryPrice "0.0" on a flat position is mapped to unset).
 	AvgEntryPrice *string `protobuf:"bytes,15,opt,name=avg_entry_price,json=avgEntryPrice,proto3,oneof" json:"avg_entry_price,omitempty"`
 	// avg_close_price is the average price of the fills that reduced the position, in quote asset per base
-	// unit (NautilusTrader avg_px_close). Non-negative decimal; unset until the position is first reduced.
+	// unit (NautilusTrader avg_px_close). Signed decimal; unset until the position is first reduced.
 	AvgClosePrice *string `protobuf:"bytes,16,opt,name=avg_close_price,json=avgClosePrice,proto3,oneof" json:"avg_close_price,omitempty"`
 	// break_even_price is the price at which closing the position would realise zero PnL after fees and
 	// funding paid so far, in quote asset per base unit (BN-F breakEvenPrice, OKX bePx). Decimal; unset when
 	// the venue does not report it (OKX bePx "" and Binance "0.0" on a flat position map to unset).
 	BreakEvenPrice *string `protobuf:"bytes,17,opt,name=break_even_price,json=breakEvenPrice,proto3,oneof" json:"break_even_price,omitempty"`
 	// mark_price is the venue's mark price used to value the position, in quote asset per base unit (BN-F
-	// markPrice, OKX markPx). Non-negative decimal; unset when the venue sent none (spot, DeFi).
+	// markPrice, OKX markPx). Signed decimal; unset when the venue sent none (spot, DeFi).
 	MarkPrice *string `protobuf:"bytes,18,opt,name=mark_price,json=markPrice,proto3,oneof" json:"mark_price,omitempty"`
 	// liquidation_price is the estimated mark price at which the venue would liquidate the position, in quote
-	// asset per base unit (BN-F liquidationPrice, OKX liqPx, CCXT liquidationPrice). Non-negative decimal.
+	// asset per base unit (BN-F liquidationPrice, OKX liqPx, CCXT liquidationPrice). Signed decimal.
 	// Unset when no liquidation price applies: Binance "0" and OKX "" (e.g. fully collateralised cross
 	// positions) are mapped to unset, never to "0".
 	LiquidationPrice *string `protobuf:"bytes,19,opt,name=liquidation_price,json=liquidationPrice,proto3,oneof" json:"liquidation_price,omitempty"`
@@ -195,23 +133,26 @@ type Position struct {
 	// settlement asset (BN-F initialMargin / positionInitialMargin, OKX imr, CCXT initialMargin).
 	// Non-negative decimal; unset when unknown.
 	InitialMargin *string `protobuf:"bytes,24,opt,name=initial_margin,json=initialMargin,proto3,oneof" json:"initial_margin,omitempty"`
-	// initial_margin_fraction is initial_margin as a fraction of notional (0.1 = 10%, i.e. 1 / leverage;
+	// initial_margin_rate is initial_margin as a fraction of notional (0.1 = 10%, i.e. 1 / leverage;
 	// CCXT initialMarginPercentage). Non-negative decimal; venue percents are divided by 100 on ingest.
-	InitialMarginFraction *string `protobuf:"bytes,25,opt,name=initial_margin_fraction,json=initialMarginFraction,proto3,oneof" json:"initial_margin_fraction,omitempty"`
+	// Unset when unknown.
+	InitialMarginRate *string `protobuf:"bytes,25,opt,name=initial_margin_rate,json=initialMarginRate,proto3,oneof" json:"initial_margin_rate,omitempty"`
 	// maintenance_margin is the margin below which the position is liquidated, in settlement asset (BN-F
 	// maintMargin, OKX mmr, CCXT maintenanceMargin). Non-negative decimal; unset when unknown.
 	MaintenanceMargin *string `protobuf:"bytes,26,opt,name=maintenance_margin,json=maintenanceMargin,proto3,oneof" json:"maintenance_margin,omitempty"`
-	// maintenance_margin_fraction is the maintenance margin rate as a fraction of notional (0.004 = 0.4% for
-	// Binance BTCUSDT's first bracket; CCXT maintenanceMarginPercentage). Non-negative decimal.
-	MaintenanceMarginFraction *string `protobuf:"bytes,27,opt,name=maintenance_margin_fraction,json=maintenanceMarginFraction,proto3,oneof" json:"maintenance_margin_fraction,omitempty"`
+	// maintenance_margin_rate is the maintenance margin as a fraction of notional (0.004 = 0.4% for
+	// Binance BTCUSDT's first bracket; CCXT maintenanceMarginPercentage). Non-negative decimal; unset when
+	// unknown.
+	MaintenanceMarginRate *string `protobuf:"bytes,27,opt,name=maintenance_margin_rate,json=maintenanceMarginRate,proto3,oneof" json:"maintenance_margin_rate,omitempty"`
 	// margin_ratio is maintenance margin divided by the margin balance backing the position (equity for
 	// cross, isolated margin + unrealized PnL for isolated), as a fraction: 1 or more means liquidation is
 	// due (CCXT marginRatio, Binance account-level uniMMR convention). OKX mgnRatio is the reciprocal
 	// (equity over maintenance margin, liquidation at 1): adapters store 1 / mgnRatio here and keep the
 	// venue value in source_record. Non-negative decimal; unset when unknown.
 	MarginRatio *string `protobuf:"bytes,28,opt,name=margin_ratio,json=marginRatio,proto3,oneof" json:"margin_ratio,omitempty"`
-	// notional is the absolute value of the position at mark_price, in notional_asset_id (CCXT notional;
-	// BN-F notional in USDT, whose sign is dropped because quantity carries direction; OKX notionalCcy).
+	// notional is the absolute value of the position at mark_price, in notional_asset_id, computed as
+	// contract_size's comment says (counted once: no further multiplier applies). CCXT notional; BN-F
+	// notional in USDT, whose sign is dropped because quantity carries direction; OKX notionalCcy.
 	// Non-negative decimal; unset when unknown.
 	Notional *string `protobuf:"bytes,29,opt,name=notional,proto3,oneof" json:"notional,omitempty"`
 	// notional_asset_id is the asset notional is counted in ("ast_" + ULID): USDT for Binance USD-M, BTC
@@ -220,36 +161,44 @@ type Position struct {
 	// notional_usd is the absolute value of the position in US dollars (OKX notionalUsd), for cross-venue
 	// comparison. Non-negative decimal; unset when not computed.
 	NotionalUsd *string `protobuf:"bytes,31,opt,name=notional_usd,json=notionalUsd,proto3,oneof" json:"notional_usd,omitempty"`
-	// unrealized_pnl is the profit (positive) or loss (negative) if the position were closed at mark_price,
-	// in the asset the venue settles it in: BTC for inverse contracts (OKX upl), USDT for Binance USD-M
-	// (unRealizedProfit). Unset when unknown.
-	UnrealizedPnl *v11.AssetAmount `protobuf:"bytes,32,opt,name=unrealized_pnl,json=unrealizedPnl,proto3" json:"unrealized_pnl,omitempty"`
+	// unrealized_pnl is what closing the whole position at mark_price would realise, before fees, funding
+	// and interest, in the asset the venue settles it in: BTC for inverse contracts (OKX upl), USDT for
+	// Binance USD-M (unRealizedProfit). PnL sign (proto/README.md "Sign conventions"): positive = gain,
+	// negative = loss. Unset when unknown.
+	UnrealizedPnl *v12.AssetAmount `protobuf:"bytes,32,opt,name=unrealized_pnl,json=unrealizedPnl,proto3" json:"unrealized_pnl,omitempty"`
 	// unrealized_pnl_fraction is unrealized_pnl divided by the position's initial margin, as a fraction
 	// (OKX uplRatio "0.0382" = 3.82%). Decimal; unset when unknown.
 	UnrealizedPnlFraction *string `protobuf:"bytes,33,opt,name=unrealized_pnl_fraction,json=unrealizedPnlFraction,proto3,oneof" json:"unrealized_pnl_fraction,omitempty"`
-	// realized_pnl is the PnL realised by reductions of this position since it was opened, before fees and
-	// funding, in settlement asset (NautilusTrader realized_pnl, OKX realizedPnl includes fees and funding:
-	// adapters subtract them). Positive = profit. Unset when nothing was realised.
-	RealizedPnl *v11.AssetAmount `protobuf:"bytes,34,opt,name=realized_pnl,json=realizedPnl,proto3" json:"realized_pnl,omitempty"`
-	// funding_fee is the net funding of the position since it was opened, in settlement asset: positive =
-	// received by the account, negative = paid (OKX fundingFee sign). Unset for non-perpetual positions.
-	FundingFee *v11.AssetAmount `protobuf:"bytes,35,opt,name=funding_fee,json=fundingFee,proto3" json:"funding_fee,omitempty"`
-	// commissions are the trading fees paid on the fills of this position, one entry per fee asset
-	// (NautilusTrader commissions; fees may be charged in BNB or in the quote asset): positive = paid,
-	// negative = rebate received (OKX fee is negative when paid: negated on ingest). At most 16 entries.
-	Commissions []*v11.AssetAmount `protobuf:"bytes,36,rep,name=commissions,proto3" json:"commissions,omitempty"`
-	// liquidation_penalty is the penalty the venue charged when it liquidated (part of) the position, as a
-	// non-negative amount paid (OKX liqPenalty is sent negative: negated on ingest). Unset when none.
-	LiquidationPenalty *v11.AssetAmount `protobuf:"bytes,37,opt,name=liquidation_penalty,json=liquidationPenalty,proto3" json:"liquidation_penalty,omitempty"`
+	// realized_pnl is the trading PnL realised by reductions of this position since it was opened: price
+	// difference only, EXCLUDING commissions, funding and interest, which are the separate components
+	// below (NautilusTrader realized_pnl before commissions; OKX realizedPnl includes fees and funding and
+	// adapters take them out). In settlement asset. PnL sign: positive = gain. Unset when nothing was
+	// realised. The position's net PnL is realized_pnl + unrealized_pnl - commissions (those in the
+	// settlement asset) - funding - liquidation_penalty.
+	RealizedPnl *v12.AssetAmount `protobuf:"bytes,34,opt,name=realized_pnl,json=realizedPnl,proto3" json:"realized_pnl,omitempty"`
+	// funding is the net perpetual funding of the position since it was opened, in settlement asset. Charge
+	// sign (proto/README.md "Sign conventions"): positive = paid by the account, negative = received. OKX
+	// fundingFee and Binance income FUNDING_FEE are positive when received: adapters negate them. Unset for
+	// non-perpetual positions or when not tracked.
+	Funding *v12.AssetAmount `protobuf:"bytes,35,opt,name=funding,proto3" json:"funding,omitempty"`
+	// commissions are the trading fees of the fills of this position, one entry per fee asset
+	// (NautilusTrader commissions; fees may be charged in BNB or in the quote asset). Charge sign: positive
+	// = paid, negative = net rebate received (OKX fee is negative when paid: negated on ingest). At most 16
+	// entries, one per asset.
+	Commissions []*v12.AssetAmount `protobuf:"bytes,36,rep,name=commissions,proto3" json:"commissions,omitempty"`
+	// liquidation_penalty is the penalty the venue charged when it liquidated (part of) the position. Charge
+	// sign, and never a receipt: non-negative (OKX liqPenalty is sent negative: negated on ingest). Unset
+	// when none.
+	LiquidationPenalty *v12.AssetAmount `protobuf:"bytes,37,opt,name=liquidation_penalty,json=liquidationPenalty,proto3" json:"liquidation_penalty,omitempty"`
 	// adl_indicator is the venue's auto-deleveraging queue indicator: OKX adl 1 (lowest) to 5 (highest risk
 	// of being deleveraged), Binance adlQuantile 0 to 4. The scale is the venue's; compare only within one
 	// venue. 0 to 10; unset when not reported.
 	AdlIndicator *uint32 `protobuf:"varint,38,opt,name=adl_indicator,json=adlIndicator,proto3,oneof" json:"adl_indicator,omitempty"`
 	// take_profit_price is the trigger price of a take-profit attached to the position, in quote asset per
-	// base unit (CCXT takeProfitPrice, OKX closeOrderAlgo tpTriggerPx). Unset when none is attached.
+	// base unit (CCXT takeProfitPrice, OKX closeOrderAlgo tpTriggerPx). Signed decimal; unset when none is attached.
 	TakeProfitPrice *string `protobuf:"bytes,39,opt,name=take_profit_price,json=takeProfitPrice,proto3,oneof" json:"take_profit_price,omitempty"`
 	// stop_loss_price is the trigger price of a stop-loss attached to the position, in quote asset per base
-	// unit (CCXT stopLossPrice, OKX closeOrderAlgo slTriggerPx). Unset when none is attached.
+	// unit (CCXT stopLossPrice, OKX closeOrderAlgo slTriggerPx). Signed decimal; unset when none is attached.
 	StopLossPrice *string `protobuf:"bytes,40,opt,name=stop_loss_price,json=stopLossPrice,proto3,oneof" json:"stop_loss_price,omitempty"`
 	// opening_order_id is the CQC Order whose fill opened the position ("ord_" + ULID; NautilusTrader
 	// opening_order_id). Unset when the position predates CQC or was opened outside it.
@@ -281,9 +230,46 @@ type Position struct {
 	// source_record is the venue or chain record the position was mapped from (OKX GET
 	// /api/v5/account/positions element, BN-F positionRisk element, a subgraph Position). Unset when the
 	// position was computed by CQC from fills.
-	SourceRecord  *v11.SourceRecord `protobuf:"bytes,50,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SourceRecord *v12.SourceRecord `protobuf:"bytes,50,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// closable_quantity is how much of the position can be closed right now, unsigned, in quantity_unit:
+	// |quantity| minus what pending close orders already cover (OKX availPos). Non-negative decimal, at
+	// most |quantity|; unset when the venue does not report it (then all of |quantity| is assumed
+	// closable).
+	ClosableQuantity *string `protobuf:"bytes,51,opt,name=closable_quantity,json=closableQuantity,proto3,oneof" json:"closable_quantity,omitempty"`
+	// last_venue_trade_id is the venue's id of the last trade (fill) that changed the position, exactly as
+	// sent (OKX tradeId "1234567"; the venue_trade_id of the matching ExecutionReport). 1 to 128
+	// characters; unset when the venue does not report it or no fill changed the position yet.
+	LastVenueTradeId *string `protobuf:"bytes,52,opt,name=last_venue_trade_id,json=lastVenueTradeId,proto3,oneof" json:"last_venue_trade_id,omitempty"`
+	// margin_loan is what the account borrowed to carry the position (spot margin and unified-account
+	// positions: OKX MARGIN positions' liab, liabCcy, interest and pendingCloseOrdLiabVal). Unset when the
+	// position carries no loan (derivatives, spot without borrowing, DeFi, where Aave debt is in
+	// LendingPosition).
+	MarginLoan *MarginLoan `protobuf:"bytes,53,opt,name=margin_loan,json=marginLoan,proto3" json:"margin_loan,omitempty"`
+	// unrealized_pnl_last_price is unrealized PnL valued at the market's last trade price instead of the mark
+	// price (OKX uplLastPx), in the same asset as unrealized_pnl; positive = gain. Venues show it beside the
+	// mark-based figure because the two diverge in fast markets. Unset when the venue does not report it.
+	UnrealizedPnlLastPrice *v12.AssetAmount `protobuf:"bytes,54,opt,name=unrealized_pnl_last_price,json=unrealizedPnlLastPrice,proto3" json:"unrealized_pnl_last_price,omitempty"`
+	// unrealized_pnl_last_price_fraction is unrealized_pnl_last_price as a fraction of the position's initial
+	// margin (OKX uplRatioLastPx, the same basis as unrealized_pnl_fraction); "0.05" = +5 %. Decimal; unset
+	// when not reported.
+	UnrealizedPnlLastPriceFraction *string `protobuf:"bytes,55,opt,name=unrealized_pnl_last_price_fraction,json=unrealizedPnlLastPriceFraction,proto3,oneof" json:"unrealized_pnl_last_price_fraction,omitempty"`
+	// isolated_base_balance and isolated_quote_balance are the balances held inside an isolated spot-margin
+	// position, in whole units of the market's base and quote assets (OKX baseBal / quoteBal, "Quick Margin"
+	// mode): what the position owns (bought base, sale proceeds) as opposed to margin_loan, what it owes.
+	// Decimals (negative when the venue reports a deficit); unset outside isolated spot margin.
+	IsolatedBaseBalance *string `protobuf:"bytes,56,opt,name=isolated_base_balance,json=isolatedBaseBalance,proto3,oneof" json:"isolated_base_balance,omitempty"`
+	// isolated_quote_balance: see isolated_base_balance (OKX quoteBal).
+	IsolatedQuoteBalance *string `protobuf:"bytes,57,opt,name=isolated_quote_balance,json=isolatedQuoteBalance,proto3,oneof" json:"isolated_quote_balance,omitempty"`
+	// spot_in_use is the spot balance the venue counts as hedging this derivatives position in portfolio or
+	// unified margin (OKX spotInUseAmt with spotInUseCcy): that amount of the asset offsets the position's
+	// margin and is not free for other use. Non-negative amount; unset when spot hedging does not apply.
+	SpotInUse *v12.AssetAmount `protobuf:"bytes,58,opt,name=spot_in_use,json=spotInUse,proto3" json:"spot_in_use,omitempty"`
+	// venue_opening_order_id is the venue's id of the order whose fill opened the position, exactly as sent
+	// (Kraken ordertxid "OABCDE-FGHIJ-KLMNOP"), for positions opened outside CQC or before CQC knew the
+	// order; opening_order_id is the CQC Order when there is one. 1 to 128 characters; unset when unknown.
+	VenueOpeningOrderId *string `protobuf:"bytes,59,opt,name=venue_opening_order_id,json=venueOpeningOrderId,proto3,oneof" json:"venue_opening_order_id,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Position) Reset() {
@@ -365,11 +351,11 @@ func (x *Position) GetQuantity() string {
 	return ""
 }
 
-func (x *Position) GetQuantityUnit() PositionQuantityUnit {
+func (x *Position) GetQuantityUnit() v1.QuantityUnit {
 	if x != nil {
 		return x.QuantityUnit
 	}
-	return PositionQuantityUnit_POSITION_QUANTITY_UNIT_UNSPECIFIED
+	return v1.QuantityUnit(0)
 }
 
 func (x *Position) GetContractSize() string {
@@ -386,25 +372,11 @@ func (x *Position) GetContractSizeAssetId() string {
 	return ""
 }
 
-func (x *Position) GetMultiplier() string {
-	if x != nil && x.Multiplier != nil {
-		return *x.Multiplier
-	}
-	return ""
-}
-
-func (x *Position) GetIsInverse() bool {
+func (x *Position) GetContractType() v11.ContractType {
 	if x != nil {
-		return x.IsInverse
+		return x.ContractType
 	}
-	return false
-}
-
-func (x *Position) GetIsQuanto() bool {
-	if x != nil {
-		return x.IsQuanto
-	}
-	return false
+	return v11.ContractType(0)
 }
 
 func (x *Position) GetSettlementAssetId() string {
@@ -484,9 +456,9 @@ func (x *Position) GetInitialMargin() string {
 	return ""
 }
 
-func (x *Position) GetInitialMarginFraction() string {
-	if x != nil && x.InitialMarginFraction != nil {
-		return *x.InitialMarginFraction
+func (x *Position) GetInitialMarginRate() string {
+	if x != nil && x.InitialMarginRate != nil {
+		return *x.InitialMarginRate
 	}
 	return ""
 }
@@ -498,9 +470,9 @@ func (x *Position) GetMaintenanceMargin() string {
 	return ""
 }
 
-func (x *Position) GetMaintenanceMarginFraction() string {
-	if x != nil && x.MaintenanceMarginFraction != nil {
-		return *x.MaintenanceMarginFraction
+func (x *Position) GetMaintenanceMarginRate() string {
+	if x != nil && x.MaintenanceMarginRate != nil {
+		return *x.MaintenanceMarginRate
 	}
 	return ""
 }
@@ -533,7 +505,7 @@ func (x *Position) GetNotionalUsd() string {
 	return ""
 }
 
-func (x *Position) GetUnrealizedPnl() *v11.AssetAmount {
+func (x *Position) GetUnrealizedPnl() *v12.AssetAmount {
 	if x != nil {
 		return x.UnrealizedPnl
 	}
@@ -547,28 +519,28 @@ func (x *Position) GetUnrealizedPnlFraction() string {
 	return ""
 }
 
-func (x *Position) GetRealizedPnl() *v11.AssetAmount {
+func (x *Position) GetRealizedPnl() *v12.AssetAmount {
 	if x != nil {
 		return x.RealizedPnl
 	}
 	return nil
 }
 
-func (x *Position) GetFundingFee() *v11.AssetAmount {
+func (x *Position) GetFunding() *v12.AssetAmount {
 	if x != nil {
-		return x.FundingFee
+		return x.Funding
 	}
 	return nil
 }
 
-func (x *Position) GetCommissions() []*v11.AssetAmount {
+func (x *Position) GetCommissions() []*v12.AssetAmount {
 	if x != nil {
 		return x.Commissions
 	}
 	return nil
 }
 
-func (x *Position) GetLiquidationPenalty() *v11.AssetAmount {
+func (x *Position) GetLiquidationPenalty() *v12.AssetAmount {
 	if x != nil {
 		return x.LiquidationPenalty
 	}
@@ -670,11 +642,74 @@ func (x *Position) GetLending() *LendingPosition {
 	return nil
 }
 
-func (x *Position) GetSourceRecord() *v11.SourceRecord {
+func (x *Position) GetSourceRecord() *v12.SourceRecord {
 	if x != nil {
 		return x.SourceRecord
 	}
 	return nil
+}
+
+func (x *Position) GetClosableQuantity() string {
+	if x != nil && x.ClosableQuantity != nil {
+		return *x.ClosableQuantity
+	}
+	return ""
+}
+
+func (x *Position) GetLastVenueTradeId() string {
+	if x != nil && x.LastVenueTradeId != nil {
+		return *x.LastVenueTradeId
+	}
+	return ""
+}
+
+func (x *Position) GetMarginLoan() *MarginLoan {
+	if x != nil {
+		return x.MarginLoan
+	}
+	return nil
+}
+
+func (x *Position) GetUnrealizedPnlLastPrice() *v12.AssetAmount {
+	if x != nil {
+		return x.UnrealizedPnlLastPrice
+	}
+	return nil
+}
+
+func (x *Position) GetUnrealizedPnlLastPriceFraction() string {
+	if x != nil && x.UnrealizedPnlLastPriceFraction != nil {
+		return *x.UnrealizedPnlLastPriceFraction
+	}
+	return ""
+}
+
+func (x *Position) GetIsolatedBaseBalance() string {
+	if x != nil && x.IsolatedBaseBalance != nil {
+		return *x.IsolatedBaseBalance
+	}
+	return ""
+}
+
+func (x *Position) GetIsolatedQuoteBalance() string {
+	if x != nil && x.IsolatedQuoteBalance != nil {
+		return *x.IsolatedQuoteBalance
+	}
+	return ""
+}
+
+func (x *Position) GetSpotInUse() *v12.AssetAmount {
+	if x != nil {
+		return x.SpotInUse
+	}
+	return nil
+}
+
+func (x *Position) GetVenueOpeningOrderId() string {
+	if x != nil && x.VenueOpeningOrderId != nil {
+		return *x.VenueOpeningOrderId
+	}
+	return ""
 }
 
 type isPosition_Defi interface {
@@ -695,6 +730,120 @@ func (*Position_LiquidityRange) isPosition_Defi() {}
 
 func (*Position_Lending) isPosition_Defi() {}
 
+// MarginLoan is the borrowing that carries a margin position. Amounts are owed by the account, so they
+// are non-negative and in whole units of liability_asset_id. liability has the meaning of the venues
+// domain's Balance.borrowed: principal borrowed and not yet repaid, EXCLUDING accrued interest, which is
+// the separate accrued_interest; the total owed is liability + accrued_interest.
+type MarginLoan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// liability is the principal borrowed and not repaid, excluding interest (OKX liab without interest,
+	// sign dropped: OKX sends it negative). Non-negative decimal ("0" once repaid); unset when the venue
+	// publishes the loan's terms but not its amount (Kraken margin positions give cost and margin, not the
+	// loan: the adapter must not derive one).
+	Liability *string `protobuf:"bytes,1,opt,name=liability,proto3,oneof" json:"liability,omitempty"`
+	// liability_asset_id is the asset borrowed ("ast_" + ULID): USDT for a long BTC-USDT margin position,
+	// BTC for a short one (OKX liabCcy). Required.
+	LiabilityAssetId string `protobuf:"bytes,2,opt,name=liability_asset_id,json=liabilityAssetId,proto3" json:"liability_asset_id,omitempty"`
+	// accrued_interest is interest accrued on the liability and not yet paid, in liability_asset_id (OKX
+	// interest). Non-negative decimal; unset when the venue does not report it.
+	AccruedInterest *string `protobuf:"bytes,3,opt,name=accrued_interest,json=accruedInterest,proto3,oneof" json:"accrued_interest,omitempty"`
+	// pending_close_liability is the part of liability that working close orders of the position will repay
+	// when they fill, in liability_asset_id (OKX pendingCloseOrdLiabVal). Non-negative decimal, at most
+	// liability; unset when none or not reported.
+	PendingCloseLiability *string `protobuf:"bytes,4,opt,name=pending_close_liability,json=pendingCloseLiability,proto3,oneof" json:"pending_close_liability,omitempty"`
+	// interest_rate is the rate charged on the liability per interest_period, as a fraction (Kraken terms
+	// "0.0200% per 4 hours" -> "0.0002" with interest_period 4 h; OKX interest rate per hour -> 1 h).
+	// Non-negative decimal, at most 1; unset when the venue does not publish the loan's terms.
+	InterestRate *string `protobuf:"bytes,5,opt,name=interest_rate,json=interestRate,proto3,oneof" json:"interest_rate,omitempty"`
+	// interest_period is the period interest_rate applies to and the interval at which interest is charged
+	// (rolled over) (Kraken "per 4 hours"). Positive; required when interest_rate is set.
+	InterestPeriod *durationpb.Duration `protobuf:"bytes,6,opt,name=interest_period,json=interestPeriod,proto3" json:"interest_period,omitempty"`
+	// next_interest_time is when interest is next charged on the liability (Kraken rollovertm: the next
+	// rollover). Unset when not reported.
+	NextInterestTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_interest_time,json=nextInterestTime,proto3" json:"next_interest_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *MarginLoan) Reset() {
+	*x = MarginLoan{}
+	mi := &file_cqc_portfolio_v1_position_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarginLoan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarginLoan) ProtoMessage() {}
+
+func (x *MarginLoan) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_portfolio_v1_position_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarginLoan.ProtoReflect.Descriptor instead.
+func (*MarginLoan) Descriptor() ([]byte, []int) {
+	return file_cqc_portfolio_v1_position_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MarginLoan) GetLiability() string {
+	if x != nil && x.Liability != nil {
+		return *x.Liability
+	}
+	return ""
+}
+
+func (x *MarginLoan) GetLiabilityAssetId() string {
+	if x != nil {
+		return x.LiabilityAssetId
+	}
+	return ""
+}
+
+func (x *MarginLoan) GetAccruedInterest() string {
+	if x != nil && x.AccruedInterest != nil {
+		return *x.AccruedInterest
+	}
+	return ""
+}
+
+func (x *MarginLoan) GetPendingCloseLiability() string {
+	if x != nil && x.PendingCloseLiability != nil {
+		return *x.PendingCloseLiability
+	}
+	return ""
+}
+
+func (x *MarginLoan) GetInterestRate() string {
+	if x != nil && x.InterestRate != nil {
+		return *x.InterestRate
+	}
+	return ""
+}
+
+func (x *MarginLoan) GetInterestPeriod() *durationpb.Duration {
+	if x != nil {
+		return x.InterestPeriod
+	}
+	return nil
+}
+
+func (x *MarginLoan) GetNextInterestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextInterestTime
+	}
+	return nil
+}
+
 // LiquidityRange is a concentrated-liquidity AMM position (Uniswap v3, PancakeSwap v3 and forks): liquidity
 // provided between two ticks of a pool. The pool is Position.market_id; the NFT token id is
 // Position.venue_position_id; Position.quantity equals liquidity.
@@ -714,18 +863,18 @@ type LiquidityRange struct {
 	InRange *bool `protobuf:"varint,4,opt,name=in_range,json=inRange,proto3,oneof" json:"in_range,omitempty"`
 	// amounts are the token amounts the liquidity is currently worth at the pool price, in whole token units
 	// (deposited amount0/amount1 adjusted by the price move). At most 2 entries, one per pool token.
-	Amounts []*v11.AssetAmount `protobuf:"bytes,5,rep,name=amounts,proto3" json:"amounts,omitempty"`
+	Amounts []*v12.AssetAmount `protobuf:"bytes,5,rep,name=amounts,proto3" json:"amounts,omitempty"`
 	// tokens_owed are fees and withdrawn liquidity collectable from the pool, in whole token units
 	// (Uniswap tokensOwed0/tokensOwed1 converted from base units with each token's decimals). At most 2
 	// entries, each non-negative.
-	TokensOwed    []*v11.AssetAmount `protobuf:"bytes,6,rep,name=tokens_owed,json=tokensOwed,proto3" json:"tokens_owed,omitempty"`
+	TokensOwed    []*v12.AssetAmount `protobuf:"bytes,6,rep,name=tokens_owed,json=tokensOwed,proto3" json:"tokens_owed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LiquidityRange) Reset() {
 	*x = LiquidityRange{}
-	mi := &file_cqc_portfolio_v1_position_proto_msgTypes[1]
+	mi := &file_cqc_portfolio_v1_position_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +886,7 @@ func (x *LiquidityRange) String() string {
 func (*LiquidityRange) ProtoMessage() {}
 
 func (x *LiquidityRange) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_portfolio_v1_position_proto_msgTypes[1]
+	mi := &file_cqc_portfolio_v1_position_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +899,7 @@ func (x *LiquidityRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LiquidityRange.ProtoReflect.Descriptor instead.
 func (*LiquidityRange) Descriptor() ([]byte, []int) {
-	return file_cqc_portfolio_v1_position_proto_rawDescGZIP(), []int{1}
+	return file_cqc_portfolio_v1_position_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LiquidityRange) GetTickLower() int32 {
@@ -781,14 +930,14 @@ func (x *LiquidityRange) GetInRange() bool {
 	return false
 }
 
-func (x *LiquidityRange) GetAmounts() []*v11.AssetAmount {
+func (x *LiquidityRange) GetAmounts() []*v12.AssetAmount {
 	if x != nil {
 		return x.Amounts
 	}
 	return nil
 }
 
-func (x *LiquidityRange) GetTokensOwed() []*v11.AssetAmount {
+func (x *LiquidityRange) GetTokensOwed() []*v12.AssetAmount {
 	if x != nil {
 		return x.TokensOwed
 	}
@@ -798,7 +947,7 @@ func (x *LiquidityRange) GetTokensOwed() []*v11.AssetAmount {
 // LendingPosition is an account's balance in one lending-protocol reserve (Aave v3 UserReserveData): what
 // it supplied and what it borrowed of the reserve's asset. The reserve is Position.market_id; the account
 // is the wallet (Position.account_id); Position.quantity is supplied minus borrowed, in whole units of the
-// reserve asset (POSITION_QUANTITY_UNIT_BASE).
+// reserve asset (QUANTITY_UNIT_BASE).
 type LendingPosition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// reserve_asset_id is the asset supplied or borrowed ("ast_" + ULID): USDC for the Aave USDC reserve.
@@ -832,7 +981,7 @@ type LendingPosition struct {
 
 func (x *LendingPosition) Reset() {
 	*x = LendingPosition{}
-	mi := &file_cqc_portfolio_v1_position_proto_msgTypes[2]
+	mi := &file_cqc_portfolio_v1_position_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +993,7 @@ func (x *LendingPosition) String() string {
 func (*LendingPosition) ProtoMessage() {}
 
 func (x *LendingPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_portfolio_v1_position_proto_msgTypes[2]
+	mi := &file_cqc_portfolio_v1_position_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +1006,7 @@ func (x *LendingPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LendingPosition.ProtoReflect.Descriptor instead.
 func (*LendingPosition) Descriptor() ([]byte, []int) {
-	return file_cqc_portfolio_v1_position_proto_rawDescGZIP(), []int{2}
+	return file_cqc_portfolio_v1_position_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LendingPosition) GetReserveAssetId() string {
@@ -920,7 +1069,7 @@ var File_cqc_portfolio_v1_position_proto protoreflect.FileDescriptor
 
 const file_cqc_portfolio_v1_position_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcqc/portfolio/v1/position.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee+\n" +
+	"\x1fcqc/portfolio/v1/position.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcqc/markets/v1/instrument.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc15\n" +
 	"\bPosition\x12-\n" +
 	"\vposition_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03posR\n" +
 	"positionId\x12;\n" +
@@ -932,53 +1081,47 @@ const file_cqc_portfolio_v1_position_proto_rawDesc = "" +
 	"\rinstrument_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x02R\finstrumentId\x88\x01\x01\x12;\n" +
 	"\x04side\x18\x06 \x01(\x0e2\x1b.cqc.venues.v1.PositionSideB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04side\x12%\n" +
-	"\bquantity\x18\a \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\bquantity\x12W\n" +
-	"\rquantity_unit\x18\b \x01(\x0e2&.cqc.portfolio.v1.PositionQuantityUnitB\n" +
+	"\bquantity\x18\a \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\bquantity\x12L\n" +
+	"\rquantity_unit\x18\b \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\fquantityUnit\x123\n" +
 	"\rcontract_size\x18\t \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x03R\fcontractSize\x88\x01\x01\x12F\n" +
 	"\x16contract_size_asset_id\x18\n" +
-	" \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x04R\x13contractSizeAssetId\x88\x01\x01\x12.\n" +
+	" \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x04R\x13contractSizeAssetId\x88\x01\x01\x12K\n" +
+	"\rcontract_type\x18\f \x01(\x0e2\x1c.cqc.markets.v1.ContractTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\fcontractType\x12A\n" +
+	"\x13settlement_asset_id\x18\x0e \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x05R\x11settlementAssetId\x88\x01\x01\x126\n" +
+	"\x0favg_entry_price\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x06R\ravgEntryPrice\x88\x01\x01\x126\n" +
+	"\x0favg_close_price\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\aR\ravgClosePrice\x88\x01\x01\x128\n" +
+	"\x10break_even_price\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\bR\x0ebreakEvenPrice\x88\x01\x01\x12-\n" +
 	"\n" +
-	"multiplier\x18\v \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x05R\n" +
-	"multiplier\x88\x01\x01\x12\x1d\n" +
-	"\n" +
-	"is_inverse\x18\f \x01(\bR\tisInverse\x12\x1b\n" +
-	"\tis_quanto\x18\r \x01(\bR\bisQuanto\x12A\n" +
-	"\x13settlement_asset_id\x18\x0e \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x06R\x11settlementAssetId\x88\x01\x01\x126\n" +
-	"\x0favg_entry_price\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\ravgEntryPrice\x88\x01\x01\x126\n" +
-	"\x0favg_close_price\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\bR\ravgClosePrice\x88\x01\x01\x128\n" +
-	"\x10break_even_price\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\tR\x0ebreakEvenPrice\x88\x01\x01\x12-\n" +
-	"\n" +
-	"mark_price\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\n" +
-	"R\tmarkPrice\x88\x01\x01\x12;\n" +
-	"\x11liquidation_price\x18\x13 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\vR\x10liquidationPrice\x88\x01\x01\x12*\n" +
-	"\bleverage\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\fR\bleverage\x88\x01\x01\x12D\n" +
+	"mark_price\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\tR\tmarkPrice\x88\x01\x01\x12;\n" +
+	"\x11liquidation_price\x18\x13 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\n" +
+	"R\x10liquidationPrice\x88\x01\x01\x12*\n" +
+	"\bleverage\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\vR\bleverage\x88\x01\x01\x12D\n" +
 	"\vmargin_mode\x18\x15 \x01(\x0e2\x19.cqc.venues.v1.MarginModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\n" +
 	"marginMode\x127\n" +
-	"\x0fisolated_margin\x18\x16 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\rR\x0eisolatedMargin\x88\x01\x01\x12+\n" +
-	"\x0fauto_add_margin\x18\x17 \x01(\bH\x0eR\rautoAddMargin\x88\x01\x01\x125\n" +
-	"\x0einitial_margin\x18\x18 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x0fR\rinitialMargin\x88\x01\x01\x12F\n" +
-	"\x17initial_margin_fraction\x18\x19 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x10R\x15initialMarginFraction\x88\x01\x01\x12=\n" +
-	"\x12maintenance_margin\x18\x1a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x11R\x11maintenanceMargin\x88\x01\x01\x12N\n" +
-	"\x1bmaintenance_margin_fraction\x18\x1b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x12R\x19maintenanceMarginFraction\x88\x01\x01\x121\n" +
-	"\fmargin_ratio\x18\x1c \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x13R\vmarginRatio\x88\x01\x01\x12*\n" +
-	"\bnotional\x18\x1d \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x14R\bnotional\x88\x01\x01\x12=\n" +
-	"\x11notional_asset_id\x18\x1e \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x15R\x0fnotionalAssetId\x88\x01\x01\x121\n" +
-	"\fnotional_usd\x18\x1f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x16R\vnotionalUsd\x88\x01\x01\x12@\n" +
+	"\x0fisolated_margin\x18\x16 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\fR\x0eisolatedMargin\x88\x01\x01\x12+\n" +
+	"\x0fauto_add_margin\x18\x17 \x01(\bH\rR\rautoAddMargin\x88\x01\x01\x125\n" +
+	"\x0einitial_margin\x18\x18 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x0eR\rinitialMargin\x88\x01\x01\x12>\n" +
+	"\x13initial_margin_rate\x18\x19 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x0fR\x11initialMarginRate\x88\x01\x01\x12=\n" +
+	"\x12maintenance_margin\x18\x1a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x10R\x11maintenanceMargin\x88\x01\x01\x12F\n" +
+	"\x17maintenance_margin_rate\x18\x1b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x11R\x15maintenanceMarginRate\x88\x01\x01\x121\n" +
+	"\fmargin_ratio\x18\x1c \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x12R\vmarginRatio\x88\x01\x01\x12*\n" +
+	"\bnotional\x18\x1d \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x13R\bnotional\x88\x01\x01\x12=\n" +
+	"\x11notional_asset_id\x18\x1e \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x14R\x0fnotionalAssetId\x88\x01\x01\x121\n" +
+	"\fnotional_usd\x18\x1f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x15R\vnotionalUsd\x88\x01\x01\x12@\n" +
 	"\x0eunrealized_pnl\x18  \x01(\v2\x19.cqc.types.v1.AssetAmountR\runrealizedPnl\x12F\n" +
-	"\x17unrealized_pnl_fraction\x18! \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x17R\x15unrealizedPnlFraction\x88\x01\x01\x12<\n" +
-	"\frealized_pnl\x18\" \x01(\v2\x19.cqc.types.v1.AssetAmountR\vrealizedPnl\x12:\n" +
-	"\vfunding_fee\x18# \x01(\v2\x19.cqc.types.v1.AssetAmountR\n" +
-	"fundingFee\x12E\n" +
+	"\x17unrealized_pnl_fraction\x18! \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x16R\x15unrealizedPnlFraction\x88\x01\x01\x12<\n" +
+	"\frealized_pnl\x18\" \x01(\v2\x19.cqc.types.v1.AssetAmountR\vrealizedPnl\x123\n" +
+	"\afunding\x18# \x01(\v2\x19.cqc.types.v1.AssetAmountR\afunding\x12E\n" +
 	"\vcommissions\x18$ \x03(\v2\x19.cqc.types.v1.AssetAmountB\b\xbaH\x05\x92\x01\x02\x10\x10R\vcommissions\x12J\n" +
 	"\x13liquidation_penalty\x18% \x01(\v2\x19.cqc.types.v1.AssetAmountR\x12liquidationPenalty\x121\n" +
 	"\radl_indicator\x18& \x01(\rB\a\xbaH\x04*\x02\x18\n" +
-	"H\x18R\fadlIndicator\x88\x01\x01\x12:\n" +
-	"\x11take_profit_price\x18' \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x19R\x0ftakeProfitPrice\x88\x01\x01\x126\n" +
-	"\x0fstop_loss_price\x18( \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x1aR\rstopLossPrice\x88\x01\x01\x12;\n" +
-	"\x10opening_order_id\x18) \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x1bR\x0eopeningOrderId\x88\x01\x01\x12;\n" +
-	"\x10closing_order_id\x18* \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x1cR\x0eclosingOrderId\x88\x01\x01\x123\n" +
-	"\rpeak_quantity\x18+ \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x1dR\fpeakQuantity\x88\x01\x01\x127\n" +
+	"H\x17R\fadlIndicator\x88\x01\x01\x12:\n" +
+	"\x11take_profit_price\x18' \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x18R\x0ftakeProfitPrice\x88\x01\x01\x126\n" +
+	"\x0fstop_loss_price\x18( \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x19R\rstopLossPrice\x88\x01\x01\x12;\n" +
+	"\x10opening_order_id\x18) \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x1aR\x0eopeningOrderId\x88\x01\x01\x12;\n" +
+	"\x10closing_order_id\x18* \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x1bR\x0eclosingOrderId\x88\x01\x01\x123\n" +
+	"\rpeak_quantity\x18+ \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x1cR\fpeakQuantity\x88\x01\x01\x127\n" +
 	"\topen_time\x18, \x01(\v2\x1a.google.protobuf.TimestampR\bopenTime\x12C\n" +
 	"\vupdate_time\x18- \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"updateTime\x129\n" +
@@ -987,14 +1130,28 @@ const file_cqc_portfolio_v1_position_proto_rawDesc = "" +
 	"\bduration\x18/ \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\bduration\x12K\n" +
 	"\x0fliquidity_range\x180 \x01(\v2 .cqc.portfolio.v1.LiquidityRangeH\x00R\x0eliquidityRange\x12=\n" +
 	"\alending\x181 \x01(\v2!.cqc.portfolio.v1.LendingPositionH\x00R\alending\x12?\n" +
-	"\rsource_record\x182 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\xa1\x10\xbaH\x9d\x10\x1a\xbc\x01\n" +
+	"\rsource_record\x182 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12;\n" +
+	"\x11closable_quantity\x183 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x1dR\x10closableQuantity\x88\x01\x01\x12>\n" +
+	"\x13last_venue_trade_id\x184 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\x1eR\x10lastVenueTradeId\x88\x01\x01\x12=\n" +
+	"\vmargin_loan\x185 \x01(\v2\x1c.cqc.portfolio.v1.MarginLoanR\n" +
+	"marginLoan\x12T\n" +
+	"\x19unrealized_pnl_last_price\x186 \x01(\v2\x19.cqc.types.v1.AssetAmountR\x16unrealizedPnlLastPrice\x12Z\n" +
+	"\"unrealized_pnl_last_price_fraction\x187 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x1fR\x1eunrealizedPnlLastPriceFraction\x88\x01\x01\x12B\n" +
+	"\x15isolated_base_balance\x188 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H R\x13isolatedBaseBalance\x88\x01\x01\x12D\n" +
+	"\x16isolated_quote_balance\x189 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H!R\x14isolatedQuoteBalance\x88\x01\x01\x129\n" +
+	"\vspot_in_use\x18: \x01(\v2\x19.cqc.types.v1.AssetAmountR\tspotInUse\x12D\n" +
+	"\x16venue_opening_order_id\x18; \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\"R\x13venueOpeningOrderId\x88\x01\x01:\xae\x14\xbaH\xaa\x14\x1a\xbc\x01\n" +
 	"\x1fposition.long_side_non_negative\x125quantity must be >= 0 when side is POSITION_SIDE_LONG\x1abthis.side != 2 || !this.quantity.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.quantity) >= 0.0\x1a\xbe\x01\n" +
-	" position.short_side_non_positive\x126quantity must be <= 0 when side is POSITION_SIDE_SHORT\x1abthis.side != 3 || !this.quantity.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.quantity) <= 0.0\x1a\xb0\x01\n" +
-	"(position.contracts_require_contract_size\x12Pcontract_size must be set when quantity_unit is POSITION_QUANTITY_UNIT_CONTRACTS\x1a2this.quantity_unit != 2 || has(this.contract_size)\x1a\xc4\x02\n" +
-	"&position.liquidity_unit_requires_range\x12\x8d\x01quantity_unit POSITION_QUANTITY_UNIT_LIQUIDITY is only valid with liquidity_range set, and then quantity must equal liquidity_range.liquidity\x1a\x89\x01(this.quantity_unit == 5) == has(this.liquidity_range) && (!has(this.liquidity_range) || this.quantity == this.liquidity_range.liquidity)\x1aq\n" +
-	"\x1bposition.inverse_not_quanto\x12,a position cannot be both inverse and quanto\x1a$!(this.is_inverse && this.is_quanto)\x1a\xb0\x01\n" +
-	"/position.isolated_margin_requires_isolated_mode\x12Hisolated_margin may only be set when margin_mode is MARGIN_MODE_ISOLATED\x1a3!has(this.isolated_margin) || this.margin_mode == 3\x1a\xfe\x01\n" +
-	")position.liquidation_penalty_non_negative\x128liquidation_penalty.amount must be >= 0 (an amount paid)\x1a\x96\x01!has(this.liquidation_penalty) || !this.liquidation_penalty.amount.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.liquidation_penalty.amount) >= 0.0\x1a\x8a\x01\n" +
+	" position.short_side_non_positive\x126quantity must be <= 0 when side is POSITION_SIDE_SHORT\x1abthis.side != 3 || !this.quantity.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.quantity) <= 0.0\x1a\xa7\x01\n" +
+	"(position.contracts_require_contract_size\x12Gcontract_size must be set when quantity_unit is QUANTITY_UNIT_CONTRACTS\x1a2this.quantity_unit != 2 || has(this.contract_size)\x1a\xbb\x02\n" +
+	"&position.liquidity_unit_requires_range\x12\x84\x01quantity_unit QUANTITY_UNIT_LIQUIDITY is only valid with liquidity_range set, and then quantity must equal liquidity_range.liquidity\x1a\x89\x01(this.quantity_unit == 5) == has(this.liquidity_range) && (!has(this.liquidity_range) || this.quantity == this.liquidity_range.liquidity)\x1a\xb0\x01\n" +
+	"/position.isolated_margin_requires_isolated_mode\x12Hisolated_margin may only be set when margin_mode is MARGIN_MODE_ISOLATED\x1a3!has(this.isolated_margin) || this.margin_mode == 3\x1a\x90\x01\n" +
+	"!position.spot_in_use_non_negative\x12'spot_in_use.amount must not be negative\x1aB!has(this.spot_in_use) || !this.spot_in_use.amount.startsWith('-')\x1a\xfe\x01\n" +
+	")position.liquidation_penalty_non_negative\x128liquidation_penalty.amount must be >= 0 (an amount paid)\x1a\x96\x01!has(this.liquidation_penalty) || !this.liquidation_penalty.amount.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.liquidation_penalty.amount) >= 0.0\x1a\xee\x02\n" +
+	"!position.closable_within_quantity\x12@closable_quantity must not exceed the absolute value of quantity\x1a\x86\x02!has(this.closable_quantity) || !this.closable_quantity.matches('^-?[0-9]+([.][0-9]+)?$') || !this.quantity.matches('^-?[0-9]+([.][0-9]+)?$') || (double(this.closable_quantity) <= double(this.quantity) || double(this.closable_quantity) <= -double(this.quantity))\x1a\x8b\x01\n" +
+	"%position.commissions_unique_per_asset\x124commissions must have at most one entry per asset_id\x1a,this.commissions.map(c, c.asset_id).unique()\x1a\x8a\x01\n" +
 	" position.notional_requires_asset\x122notional_asset_id must be set when notional is set\x1a2!has(this.notional) || has(this.notional_asset_id)\x1a\x98\x01\n" +
 	"\x19position.close_after_open\x12'close_time must not be before open_time\x1aR!has(this.open_time) || !has(this.close_time) || this.close_time >= this.open_time\x1a\xd1\x02\n" +
 	"\x1dposition.peak_covers_quantity\x127peak_quantity must be >= the absolute value of quantity\x1a\xf6\x01!has(this.peak_quantity) || !this.peak_quantity.matches('^-?[0-9]+([.][0-9]+)?$') || !this.quantity.matches('^-?[0-9]+([.][0-9]+)?$') || (double(this.peak_quantity) >= double(this.quantity) && double(this.peak_quantity) >= -double(this.quantity))B\x06\n" +
@@ -1002,8 +1159,7 @@ const file_cqc_portfolio_v1_position_proto_rawDesc = "" +
 	"\x12_venue_position_idB\x10\n" +
 	"\x0e_instrument_idB\x10\n" +
 	"\x0e_contract_sizeB\x19\n" +
-	"\x17_contract_size_asset_idB\r\n" +
-	"\v_multiplierB\x16\n" +
+	"\x17_contract_size_asset_idB\x16\n" +
 	"\x14_settlement_asset_idB\x12\n" +
 	"\x10_avg_entry_priceB\x12\n" +
 	"\x10_avg_close_priceB\x13\n" +
@@ -1013,10 +1169,10 @@ const file_cqc_portfolio_v1_position_proto_rawDesc = "" +
 	"\t_leverageB\x12\n" +
 	"\x10_isolated_marginB\x12\n" +
 	"\x10_auto_add_marginB\x11\n" +
-	"\x0f_initial_marginB\x1a\n" +
-	"\x18_initial_margin_fractionB\x15\n" +
-	"\x13_maintenance_marginB\x1e\n" +
-	"\x1c_maintenance_margin_fractionB\x0f\n" +
+	"\x0f_initial_marginB\x16\n" +
+	"\x14_initial_margin_rateB\x15\n" +
+	"\x13_maintenance_marginB\x1a\n" +
+	"\x18_maintenance_margin_rateB\x0f\n" +
 	"\r_margin_ratioB\v\n" +
 	"\t_notionalB\x14\n" +
 	"\x12_notional_asset_idB\x0f\n" +
@@ -1027,7 +1183,30 @@ const file_cqc_portfolio_v1_position_proto_rawDesc = "" +
 	"\x10_stop_loss_priceB\x13\n" +
 	"\x11_opening_order_idB\x13\n" +
 	"\x11_closing_order_idB\x10\n" +
-	"\x0e_peak_quantity\"\xfb\x04\n" +
+	"\x0e_peak_quantityB\x14\n" +
+	"\x12_closable_quantityB\x16\n" +
+	"\x14_last_venue_trade_idB%\n" +
+	"#_unrealized_pnl_last_price_fractionB\x18\n" +
+	"\x16_isolated_base_balanceB\x19\n" +
+	"\x17_isolated_quote_balanceB\x19\n" +
+	"\x17_venue_opening_order_id\"\x9d\t\n" +
+	"\n" +
+	"MarginLoan\x12,\n" +
+	"\tliability\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\tliability\x88\x01\x01\x12:\n" +
+	"\x12liability_asset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\x10liabilityAssetId\x129\n" +
+	"\x10accrued_interest\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x0faccruedInterest\x88\x01\x01\x12F\n" +
+	"\x17pending_close_liability\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x15pendingCloseLiability\x88\x01\x01\x123\n" +
+	"\rinterest_rate\x18\x05 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x03R\finterestRate\x88\x01\x01\x12L\n" +
+	"\x0finterest_period\x18\x06 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x0einterestPeriod\x12H\n" +
+	"\x12next_interest_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x10nextInterestTime:\x83\x05\xbaH\xff\x04\x1a\xd6\x02\n" +
+	"*margin_loan.pending_close_within_liability\x121pending_close_liability must not exceed liability\x1a\xf4\x01!has(this.pending_close_liability) || !has(this.liability) || !this.pending_close_liability.matches('^-?[0-9]+([.][0-9]+)?$') || !this.liability.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.pending_close_liability) <= double(this.liability)\x1a\x95\x01\n" +
+	"%margin_loan.interest_period_with_rate\x125interest_period must be set when interest_rate is set\x1a5!has(this.interest_rate) || has(this.interest_period)\x1a\x8b\x01\n" +
+	"\x15margin_loan.not_empty\x12Ba margin loan carries at least its liability or its interest terms\x1a.has(this.liability) || has(this.interest_rate)B\f\n" +
+	"\n" +
+	"_liabilityB\x13\n" +
+	"\x11_accrued_interestB\x1a\n" +
+	"\x18_pending_close_liabilityB\x10\n" +
+	"\x0e_interest_rate\"\xfb\x04\n" +
 	"\x0eLiquidityRange\x12,\n" +
 	"\n" +
 	"tick_lower\x18\x01 \x01(\x11B\r\xbaH\n" +
@@ -1057,14 +1236,7 @@ const file_cqc_portfolio_v1_position_proto_rawDesc = "" +
 	"\x11_supplied_balanceB\x13\n" +
 	"\x11_borrowed_balanceB\r\n" +
 	"\v_supply_apyB\r\n" +
-	"\v_borrow_apy*\xed\x01\n" +
-	"\x14PositionQuantityUnit\x12&\n" +
-	"\"POSITION_QUANTITY_UNIT_UNSPECIFIED\x10\x00\x12\x1f\n" +
-	"\x1bPOSITION_QUANTITY_UNIT_BASE\x10\x01\x12$\n" +
-	" POSITION_QUANTITY_UNIT_CONTRACTS\x10\x02\x12 \n" +
-	"\x1cPOSITION_QUANTITY_UNIT_QUOTE\x10\x03\x12\x1e\n" +
-	"\x1aPOSITION_QUANTITY_UNIT_USD\x10\x04\x12$\n" +
-	" POSITION_QUANTITY_UNIT_LIQUIDITY\x10\x05B}\n" +
+	"\v_borrow_apyB}\n" +
 	" com.cryptoquant.cqc.portfolio.v1B\rPositionProtoP\x01ZHgithub.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1;portfoliov1b\x06proto3"
 
 var (
@@ -1079,43 +1251,50 @@ func file_cqc_portfolio_v1_position_proto_rawDescGZIP() []byte {
 	return file_cqc_portfolio_v1_position_proto_rawDescData
 }
 
-var file_cqc_portfolio_v1_position_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cqc_portfolio_v1_position_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_cqc_portfolio_v1_position_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_cqc_portfolio_v1_position_proto_goTypes = []any{
-	(PositionQuantityUnit)(0),     // 0: cqc.portfolio.v1.PositionQuantityUnit
-	(*Position)(nil),              // 1: cqc.portfolio.v1.Position
+	(*Position)(nil),              // 0: cqc.portfolio.v1.Position
+	(*MarginLoan)(nil),            // 1: cqc.portfolio.v1.MarginLoan
 	(*LiquidityRange)(nil),        // 2: cqc.portfolio.v1.LiquidityRange
 	(*LendingPosition)(nil),       // 3: cqc.portfolio.v1.LendingPosition
 	(v1.PositionSide)(0),          // 4: cqc.venues.v1.PositionSide
-	(v1.MarginMode)(0),            // 5: cqc.venues.v1.MarginMode
-	(*v11.AssetAmount)(nil),       // 6: cqc.types.v1.AssetAmount
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
-	(*v11.SourceRecord)(nil),      // 9: cqc.types.v1.SourceRecord
+	(v1.QuantityUnit)(0),          // 5: cqc.venues.v1.QuantityUnit
+	(v11.ContractType)(0),         // 6: cqc.markets.v1.ContractType
+	(v1.MarginMode)(0),            // 7: cqc.venues.v1.MarginMode
+	(*v12.AssetAmount)(nil),       // 8: cqc.types.v1.AssetAmount
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
+	(*v12.SourceRecord)(nil),      // 11: cqc.types.v1.SourceRecord
 }
 var file_cqc_portfolio_v1_position_proto_depIdxs = []int32{
 	4,  // 0: cqc.portfolio.v1.Position.side:type_name -> cqc.venues.v1.PositionSide
-	0,  // 1: cqc.portfolio.v1.Position.quantity_unit:type_name -> cqc.portfolio.v1.PositionQuantityUnit
-	5,  // 2: cqc.portfolio.v1.Position.margin_mode:type_name -> cqc.venues.v1.MarginMode
-	6,  // 3: cqc.portfolio.v1.Position.unrealized_pnl:type_name -> cqc.types.v1.AssetAmount
-	6,  // 4: cqc.portfolio.v1.Position.realized_pnl:type_name -> cqc.types.v1.AssetAmount
-	6,  // 5: cqc.portfolio.v1.Position.funding_fee:type_name -> cqc.types.v1.AssetAmount
-	6,  // 6: cqc.portfolio.v1.Position.commissions:type_name -> cqc.types.v1.AssetAmount
-	6,  // 7: cqc.portfolio.v1.Position.liquidation_penalty:type_name -> cqc.types.v1.AssetAmount
-	7,  // 8: cqc.portfolio.v1.Position.open_time:type_name -> google.protobuf.Timestamp
-	7,  // 9: cqc.portfolio.v1.Position.update_time:type_name -> google.protobuf.Timestamp
-	7,  // 10: cqc.portfolio.v1.Position.close_time:type_name -> google.protobuf.Timestamp
-	8,  // 11: cqc.portfolio.v1.Position.duration:type_name -> google.protobuf.Duration
-	2,  // 12: cqc.portfolio.v1.Position.liquidity_range:type_name -> cqc.portfolio.v1.LiquidityRange
-	3,  // 13: cqc.portfolio.v1.Position.lending:type_name -> cqc.portfolio.v1.LendingPosition
-	9,  // 14: cqc.portfolio.v1.Position.source_record:type_name -> cqc.types.v1.SourceRecord
-	6,  // 15: cqc.portfolio.v1.LiquidityRange.amounts:type_name -> cqc.types.v1.AssetAmount
-	6,  // 16: cqc.portfolio.v1.LiquidityRange.tokens_owed:type_name -> cqc.types.v1.AssetAmount
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	5,  // 1: cqc.portfolio.v1.Position.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
+	6,  // 2: cqc.portfolio.v1.Position.contract_type:type_name -> cqc.markets.v1.ContractType
+	7,  // 3: cqc.portfolio.v1.Position.margin_mode:type_name -> cqc.venues.v1.MarginMode
+	8,  // 4: cqc.portfolio.v1.Position.unrealized_pnl:type_name -> cqc.types.v1.AssetAmount
+	8,  // 5: cqc.portfolio.v1.Position.realized_pnl:type_name -> cqc.types.v1.AssetAmount
+	8,  // 6: cqc.portfolio.v1.Position.funding:type_name -> cqc.types.v1.AssetAmount
+	8,  // 7: cqc.portfolio.v1.Position.commissions:type_name -> cqc.types.v1.AssetAmount
+	8,  // 8: cqc.portfolio.v1.Position.liquidation_penalty:type_name -> cqc.types.v1.AssetAmount
+	9,  // 9: cqc.portfolio.v1.Position.open_time:type_name -> google.protobuf.Timestamp
+	9,  // 10: cqc.portfolio.v1.Position.update_time:type_name -> google.protobuf.Timestamp
+	9,  // 11: cqc.portfolio.v1.Position.close_time:type_name -> google.protobuf.Timestamp
+	10, // 12: cqc.portfolio.v1.Position.duration:type_name -> google.protobuf.Duration
+	2,  // 13: cqc.portfolio.v1.Position.liquidity_range:type_name -> cqc.portfolio.v1.LiquidityRange
+	3,  // 14: cqc.portfolio.v1.Position.lending:type_name -> cqc.portfolio.v1.LendingPosition
+	11, // 15: cqc.portfolio.v1.Position.source_record:type_name -> cqc.types.v1.SourceRecord
+	1,  // 16: cqc.portfolio.v1.Position.margin_loan:type_name -> cqc.portfolio.v1.MarginLoan
+	8,  // 17: cqc.portfolio.v1.Position.unrealized_pnl_last_price:type_name -> cqc.types.v1.AssetAmount
+	8,  // 18: cqc.portfolio.v1.Position.spot_in_use:type_name -> cqc.types.v1.AssetAmount
+	10, // 19: cqc.portfolio.v1.MarginLoan.interest_period:type_name -> google.protobuf.Duration
+	9,  // 20: cqc.portfolio.v1.MarginLoan.next_interest_time:type_name -> google.protobuf.Timestamp
+	8,  // 21: cqc.portfolio.v1.LiquidityRange.amounts:type_name -> cqc.types.v1.AssetAmount
+	8,  // 22: cqc.portfolio.v1.LiquidityRange.tokens_owed:type_name -> cqc.types.v1.AssetAmount
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_cqc_portfolio_v1_position_proto_init() }
@@ -1129,19 +1308,19 @@ func file_cqc_portfolio_v1_position_proto_init() {
 	}
 	file_cqc_portfolio_v1_position_proto_msgTypes[1].OneofWrappers = []any{}
 	file_cqc_portfolio_v1_position_proto_msgTypes[2].OneofWrappers = []any{}
+	file_cqc_portfolio_v1_position_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_portfolio_v1_position_proto_rawDesc), len(file_cqc_portfolio_v1_position_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   3,
+			NumEnums:      0,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_cqc_portfolio_v1_position_proto_goTypes,
 		DependencyIndexes: file_cqc_portfolio_v1_position_proto_depIdxs,
-		EnumInfos:         file_cqc_portfolio_v1_position_proto_enumTypes,
 		MessageInfos:      file_cqc_portfolio_v1_position_proto_msgTypes,
 	}.Build()
 	File_cqc_portfolio_v1_position_proto = out.File

@@ -27,25 +27,31 @@ const (
 )
 
 // RiskMetric is the quantity a RiskLimit bounds. Each value says what is measured and in which
-// RiskLimitUnit its threshold is normally given.
+// MetricUnit its threshold is normally given.
 type RiskMetric int32
 
 const (
 	// Not set. Never valid on a limit.
 	RiskMetric_RISK_METRIC_UNSPECIFIED RiskMetric = 0
-	// Absolute notional value of open positions in the scope (AMOUNT, e.g. USD).
+	// Absolute notional value of open positions in the scope, each counted once as Position.contract_size
+	// says (ASSET_AMOUNT, e.g. USD).
 	RiskMetric_RISK_METRIC_NOTIONAL RiskMetric = 1
-	// Absolute position size in the market's quantity unit (QUANTITY: base units or contracts).
+	// Absolute position size in the market's quantity unit (QUANTITY: base units or contracts); the limit is
+	// scoped to that market.
 	RiskMetric_RISK_METRIC_POSITION_SIZE RiskMetric = 2
 	// Gross leverage: gross notional / equity (MULTIPLE, e.g. "3").
 	RiskMetric_RISK_METRIC_LEVERAGE RiskMetric = 3
-	// Loss over the window: realised plus unrealised PnL below zero, as a positive amount (AMOUNT), e.g.
-	// daily loss limit. Requires window.
+	// Loss over the window: the scope's net PnL over the window (PnL.net_pnl: realised plus unrealised,
+	// minus fees, funding and interest) when below zero, as a positive amount (ASSET_AMOUNT; "0" when the
+	// window is in profit), e.g. a daily loss limit. Requires window.
 	RiskMetric_RISK_METRIC_LOSS RiskMetric = 4
 	// Drawdown from the equity peak within the window, as a fraction of the peak (FRACTION, "0.2" = 20%).
 	// Requires window.
 	RiskMetric_RISK_METRIC_DRAWDOWN RiskMetric = 5
-	// Share of the scope's equity in one asset, market or issuer (FRACTION).
+	// Largest share of the scope's equity in one bucket of RiskLimit.concentration_dimension (FRACTION,
+	// "0.25" = no bucket may exceed 25%): gross value of the bucket (the Exposure of that dimension and key)
+	// divided by the scope's total equity. With dimension ASSET, no single asset above the share; ISSUER,
+	// no single issuer; VENUE, no single venue. concentration_dimension is required with this metric.
 	RiskMetric_RISK_METRIC_CONCENTRATION RiskMetric = 6
 	// Number of orders submitted within the window (COUNT). Requires window.
 	RiskMetric_RISK_METRIC_ORDER_RATE RiskMetric = 7
@@ -54,16 +60,17 @@ const (
 	// Margin ratio: maintenance margin / margin balance, as in Position.margin_ratio (FRACTION; 1 =
 	// liquidation).
 	RiskMetric_RISK_METRIC_MARGIN_RATIO RiskMetric = 9
-	// Value at risk at the engine's configured confidence and horizon (AMOUNT).
+	// Value at risk at the engine's configured confidence and horizon (ASSET_AMOUNT).
 	RiskMetric_RISK_METRIC_VAR RiskMetric = 10
-	// Notional value of a single order (AMOUNT); checked pre-trade ("fat finger" limit).
+	// Notional value of a single order (ASSET_AMOUNT); checked pre-trade ("fat finger" limit).
 	RiskMetric_RISK_METRIC_ORDER_NOTIONAL RiskMetric = 11
 	// Number of open (working) orders at once (COUNT).
 	RiskMetric_RISK_METRIC_OPEN_ORDER_COUNT RiskMetric = 12
 	// Deviation of an order's price from the mark price, as a fraction of the mark (FRACTION); checked
 	// pre-trade.
 	RiskMetric_RISK_METRIC_PRICE_DEVIATION RiskMetric = 13
-	// Absolute net delta of the scope in underlying units or notional (QUANTITY or AMOUNT).
+	// Absolute net delta of the scope: in the market's quantity unit for a market-scoped limit (QUANTITY),
+	// else as delta-adjusted notional (ASSET_AMOUNT).
 	RiskMetric_RISK_METRIC_NET_DELTA RiskMetric = 14
 )
 
@@ -132,69 +139,138 @@ func (RiskMetric) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{0}
 }
 
-// RiskLimitUnit is the unit of RiskLimit.threshold and warning_threshold.
-type RiskLimitUnit int32
+// MetricUnit is the unit of a risk value: RiskLimit.threshold and warning_threshold, LimitCheck values,
+// and the observed and threshold values of a cqc.events.v1.RiskAlert. One enum for limits and alerts, so
+// an alert raised by a limit carries the limit's unit unchanged.
+type MetricUnit int32
 
 const (
-	// Not set. Never valid on a limit.
-	RiskLimitUnit_RISK_LIMIT_UNIT_UNSPECIFIED RiskLimitUnit = 0
-	// Whole units of RiskLimit.threshold_asset_id (e.g. "5000000" USD). threshold_asset_id is required.
-	RiskLimitUnit_RISK_LIMIT_UNIT_AMOUNT RiskLimitUnit = 1
-	// A fraction (0.2 = 20%).
-	RiskLimitUnit_RISK_LIMIT_UNIT_FRACTION RiskLimitUnit = 2
-	// A multiple (leverage "3" = 3x).
-	RiskLimitUnit_RISK_LIMIT_UNIT_MULTIPLE RiskLimitUnit = 3
-	// A count (orders, positions).
-	RiskLimitUnit_RISK_LIMIT_UNIT_COUNT RiskLimitUnit = 4
-	// The market's quantity unit (base units or contracts, as in Position.quantity_unit).
-	RiskLimitUnit_RISK_LIMIT_UNIT_QUANTITY RiskLimitUnit = 5
+	// Not set. Never valid on a limit or a limit check; on an alert it means the alert carries no values.
+	MetricUnit_METRIC_UNIT_UNSPECIFIED MetricUnit = 0
+	// Whole units of an asset named beside the value (RiskLimit.unit_asset_id, RiskAlert.unit_asset_id):
+	// notional, loss, equity, depth ("5000000" USD).
+	MetricUnit_METRIC_UNIT_ASSET_AMOUNT MetricUnit = 1
+	// A fraction: 0.0001 = 1 bp, 0.2 = 20% (drawdown, concentration share, margin ratio, price deviation,
+	// peg deviation, reject rate). Never percent.
+	MetricUnit_METRIC_UNIT_FRACTION MetricUnit = 2
+	// A plain multiple ("3" = 3x): leverage, health factor.
+	MetricUnit_METRIC_UNIT_MULTIPLE MetricUnit = 3
+	// A count of things (orders per window, open orders, rejected orders).
+	MetricUnit_METRIC_UNIT_COUNT MetricUnit = 4
+	// Seconds (data staleness, venue downtime).
+	MetricUnit_METRIC_UNIT_SECONDS MetricUnit = 5
+	// Units of the market's quote asset per unit of its base asset (a price level); the market is named
+	// beside the value.
+	MetricUnit_METRIC_UNIT_PRICE MetricUnit = 6
+	// The quantity unit of the market named beside the value (Market.quantity_unit: base units, contracts,
+	// quote or USD): position and order sizes.
+	MetricUnit_METRIC_UNIT_QUANTITY MetricUnit = 7
 )
 
-// Enum value maps for RiskLimitUnit.
+// Enum value maps for MetricUnit.
 var (
-	RiskLimitUnit_name = map[int32]string{
-		0: "RISK_LIMIT_UNIT_UNSPECIFIED",
-		1: "RISK_LIMIT_UNIT_AMOUNT",
-		2: "RISK_LIMIT_UNIT_FRACTION",
-		3: "RISK_LIMIT_UNIT_MULTIPLE",
-		4: "RISK_LIMIT_UNIT_COUNT",
-		5: "RISK_LIMIT_UNIT_QUANTITY",
+	MetricUnit_name = map[int32]string{
+		0: "METRIC_UNIT_UNSPECIFIED",
+		1: "METRIC_UNIT_ASSET_AMOUNT",
+		2: "METRIC_UNIT_FRACTION",
+		3: "METRIC_UNIT_MULTIPLE",
+		4: "METRIC_UNIT_COUNT",
+		5: "METRIC_UNIT_SECONDS",
+		6: "METRIC_UNIT_PRICE",
+		7: "METRIC_UNIT_QUANTITY",
 	}
-	RiskLimitUnit_value = map[string]int32{
-		"RISK_LIMIT_UNIT_UNSPECIFIED": 0,
-		"RISK_LIMIT_UNIT_AMOUNT":      1,
-		"RISK_LIMIT_UNIT_FRACTION":    2,
-		"RISK_LIMIT_UNIT_MULTIPLE":    3,
-		"RISK_LIMIT_UNIT_COUNT":       4,
-		"RISK_LIMIT_UNIT_QUANTITY":    5,
+	MetricUnit_value = map[string]int32{
+		"METRIC_UNIT_UNSPECIFIED":  0,
+		"METRIC_UNIT_ASSET_AMOUNT": 1,
+		"METRIC_UNIT_FRACTION":     2,
+		"METRIC_UNIT_MULTIPLE":     3,
+		"METRIC_UNIT_COUNT":        4,
+		"METRIC_UNIT_SECONDS":      5,
+		"METRIC_UNIT_PRICE":        6,
+		"METRIC_UNIT_QUANTITY":     7,
 	}
 )
 
-func (x RiskLimitUnit) Enum() *RiskLimitUnit {
-	p := new(RiskLimitUnit)
+func (x MetricUnit) Enum() *MetricUnit {
+	p := new(MetricUnit)
 	*p = x
 	return p
 }
 
-func (x RiskLimitUnit) String() string {
+func (x MetricUnit) String() string {
 	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
 }
 
-func (RiskLimitUnit) Descriptor() protoreflect.EnumDescriptor {
+func (MetricUnit) Descriptor() protoreflect.EnumDescriptor {
 	return file_cqc_portfolio_v1_risk_proto_enumTypes[1].Descriptor()
 }
 
-func (RiskLimitUnit) Type() protoreflect.EnumType {
+func (MetricUnit) Type() protoreflect.EnumType {
 	return &file_cqc_portfolio_v1_risk_proto_enumTypes[1]
 }
 
-func (x RiskLimitUnit) Number() protoreflect.EnumNumber {
+func (x MetricUnit) Number() protoreflect.EnumNumber {
 	return protoreflect.EnumNumber(x)
 }
 
-// Deprecated: Use RiskLimitUnit.Descriptor instead.
-func (RiskLimitUnit) EnumDescriptor() ([]byte, []int) {
+// Deprecated: Use MetricUnit.Descriptor instead.
+func (MetricUnit) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{1}
+}
+
+// RiskLimitState says whether the RiskEngine enforces a limit. There is no default: a limit must be
+// created ENABLED or DISABLED explicitly (UNSPECIFIED is rejected), so a limit can never be switched
+// off by leaving a field out.
+type RiskLimitState int32
+
+const (
+	// Not set. Never valid on a limit.
+	RiskLimitState_RISK_LIMIT_STATE_UNSPECIFIED RiskLimitState = 0
+	// Enforced from effective_from_time to effective_to_time.
+	RiskLimitState_RISK_LIMIT_STATE_ENABLED RiskLimitState = 1
+	// Kept for history and not enforced; can be re-enabled with UpdateRiskLimit.
+	RiskLimitState_RISK_LIMIT_STATE_DISABLED RiskLimitState = 2
+)
+
+// Enum value maps for RiskLimitState.
+var (
+	RiskLimitState_name = map[int32]string{
+		0: "RISK_LIMIT_STATE_UNSPECIFIED",
+		1: "RISK_LIMIT_STATE_ENABLED",
+		2: "RISK_LIMIT_STATE_DISABLED",
+	}
+	RiskLimitState_value = map[string]int32{
+		"RISK_LIMIT_STATE_UNSPECIFIED": 0,
+		"RISK_LIMIT_STATE_ENABLED":     1,
+		"RISK_LIMIT_STATE_DISABLED":    2,
+	}
+)
+
+func (x RiskLimitState) Enum() *RiskLimitState {
+	p := new(RiskLimitState)
+	*p = x
+	return p
+}
+
+func (x RiskLimitState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RiskLimitState) Descriptor() protoreflect.EnumDescriptor {
+	return file_cqc_portfolio_v1_risk_proto_enumTypes[2].Descriptor()
+}
+
+func (RiskLimitState) Type() protoreflect.EnumType {
+	return &file_cqc_portfolio_v1_risk_proto_enumTypes[2]
+}
+
+func (x RiskLimitState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RiskLimitState.Descriptor instead.
+func (RiskLimitState) EnumDescriptor() ([]byte, []int) {
+	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{2}
 }
 
 // RiskLimitAction is what the RiskEngine does when a limit is breached. Every breach also raises a
@@ -210,7 +286,8 @@ const (
 	RiskLimitAction_RISK_LIMIT_ACTION_BLOCK_NEW_ORDERS RiskLimitAction = 2
 	// Put the scope in TRADING_STATE_REDUCING: only orders that reduce positions are allowed.
 	RiskLimitAction_RISK_LIMIT_ACTION_REDUCE_ONLY RiskLimitAction = 3
-	// Cancel working orders and close the scope's positions at market, then REDUCING.
+	// Cancel working orders and close the scope's positions at market, then REDUCING: what the
+	// RiskEngine.Flatten RPC does on demand, done automatically on breach.
 	RiskLimitAction_RISK_LIMIT_ACTION_FLATTEN RiskLimitAction = 4
 	// Put the scope in TRADING_STATE_HALTED: deny every new order and cancel working orders.
 	RiskLimitAction_RISK_LIMIT_ACTION_HALT_TRADING RiskLimitAction = 5
@@ -247,11 +324,11 @@ func (x RiskLimitAction) String() string {
 }
 
 func (RiskLimitAction) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_portfolio_v1_risk_proto_enumTypes[2].Descriptor()
+	return file_cqc_portfolio_v1_risk_proto_enumTypes[3].Descriptor()
 }
 
 func (RiskLimitAction) Type() protoreflect.EnumType {
-	return &file_cqc_portfolio_v1_risk_proto_enumTypes[2]
+	return &file_cqc_portfolio_v1_risk_proto_enumTypes[3]
 }
 
 func (x RiskLimitAction) Number() protoreflect.EnumNumber {
@@ -260,7 +337,7 @@ func (x RiskLimitAction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RiskLimitAction.Descriptor instead.
 func (RiskLimitAction) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{2}
+	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{3}
 }
 
 // RiskDecision is the verdict of a pre-trade risk check.
@@ -271,7 +348,8 @@ const (
 	RiskDecision_RISK_DECISION_UNSPECIFIED RiskDecision = 0
 	// The order may be sent; no limit is breached or warned.
 	RiskDecision_RISK_DECISION_ALLOW RiskDecision = 1
-	// The order must not be sent; breached_limit_ids or messages say why.
+	// The order must not be sent: a limit_checks entry with outcome BREACHED on a limit whose action is not
+	// ALERT, or the scope's trading state forbids it (messages say so).
 	RiskDecision_RISK_DECISION_DENY RiskDecision = 2
 	// The order may be sent, but at least one limit's warning_threshold is crossed (or an ALERT-only limit
 	// is breached).
@@ -305,11 +383,11 @@ func (x RiskDecision) String() string {
 }
 
 func (RiskDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_portfolio_v1_risk_proto_enumTypes[3].Descriptor()
+	return file_cqc_portfolio_v1_risk_proto_enumTypes[4].Descriptor()
 }
 
 func (RiskDecision) Type() protoreflect.EnumType {
-	return &file_cqc_portfolio_v1_risk_proto_enumTypes[3]
+	return &file_cqc_portfolio_v1_risk_proto_enumTypes[4]
 }
 
 func (x RiskDecision) Number() protoreflect.EnumNumber {
@@ -318,7 +396,127 @@ func (x RiskDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RiskDecision.Descriptor instead.
 func (RiskDecision) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{3}
+	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{4}
+}
+
+// LimitCheckOutcome is where an order would leave one limit.
+type LimitCheckOutcome int32
+
+const (
+	// Not set. Never valid.
+	LimitCheckOutcome_LIMIT_CHECK_OUTCOME_UNSPECIFIED LimitCheckOutcome = 0
+	// projected_value stays at or below warning_threshold (or threshold when there is no warning level).
+	LimitCheckOutcome_LIMIT_CHECK_OUTCOME_WITHIN LimitCheckOutcome = 1
+	// projected_value is above warning_threshold and at or below threshold.
+	LimitCheckOutcome_LIMIT_CHECK_OUTCOME_WARNING LimitCheckOutcome = 2
+	// projected_value is above threshold.
+	LimitCheckOutcome_LIMIT_CHECK_OUTCOME_BREACHED LimitCheckOutcome = 3
+)
+
+// Enum value maps for LimitCheckOutcome.
+var (
+	LimitCheckOutcome_name = map[int32]string{
+		0: "LIMIT_CHECK_OUTCOME_UNSPECIFIED",
+		1: "LIMIT_CHECK_OUTCOME_WITHIN",
+		2: "LIMIT_CHECK_OUTCOME_WARNING",
+		3: "LIMIT_CHECK_OUTCOME_BREACHED",
+	}
+	LimitCheckOutcome_value = map[string]int32{
+		"LIMIT_CHECK_OUTCOME_UNSPECIFIED": 0,
+		"LIMIT_CHECK_OUTCOME_WITHIN":      1,
+		"LIMIT_CHECK_OUTCOME_WARNING":     2,
+		"LIMIT_CHECK_OUTCOME_BREACHED":    3,
+	}
+)
+
+func (x LimitCheckOutcome) Enum() *LimitCheckOutcome {
+	p := new(LimitCheckOutcome)
+	*p = x
+	return p
+}
+
+func (x LimitCheckOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LimitCheckOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_cqc_portfolio_v1_risk_proto_enumTypes[5].Descriptor()
+}
+
+func (LimitCheckOutcome) Type() protoreflect.EnumType {
+	return &file_cqc_portfolio_v1_risk_proto_enumTypes[5]
+}
+
+func (x LimitCheckOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LimitCheckOutcome.Descriptor instead.
+func (LimitCheckOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{5}
+}
+
+// RiskReservationState is the lifecycle of a RiskReservation. HELD is the only state that counts
+// against limits; the other three are terminal.
+type RiskReservationState int32
+
+const (
+	// Not set. Never valid.
+	RiskReservationState_RISK_RESERVATION_STATE_UNSPECIFIED RiskReservationState = 0
+	// Created by ReserveOrder and counting against every limit it was checked against until expire_time.
+	RiskReservationState_RISK_RESERVATION_STATE_HELD RiskReservationState = 1
+	// Consumed by the placed order (CommitReservation): the order itself now counts, as a working order
+	// and then through its fills, and the reservation no longer does.
+	RiskReservationState_RISK_RESERVATION_STATE_COMMITTED RiskReservationState = 2
+	// Given back before expiry (ReleaseReservation): the order was not placed or the venue rejected it.
+	RiskReservationState_RISK_RESERVATION_STATE_RELEASED RiskReservationState = 3
+	// Reached expire_time while HELD and was released by the RiskEngine.
+	RiskReservationState_RISK_RESERVATION_STATE_EXPIRED RiskReservationState = 4
+)
+
+// Enum value maps for RiskReservationState.
+var (
+	RiskReservationState_name = map[int32]string{
+		0: "RISK_RESERVATION_STATE_UNSPECIFIED",
+		1: "RISK_RESERVATION_STATE_HELD",
+		2: "RISK_RESERVATION_STATE_COMMITTED",
+		3: "RISK_RESERVATION_STATE_RELEASED",
+		4: "RISK_RESERVATION_STATE_EXPIRED",
+	}
+	RiskReservationState_value = map[string]int32{
+		"RISK_RESERVATION_STATE_UNSPECIFIED": 0,
+		"RISK_RESERVATION_STATE_HELD":        1,
+		"RISK_RESERVATION_STATE_COMMITTED":   2,
+		"RISK_RESERVATION_STATE_RELEASED":    3,
+		"RISK_RESERVATION_STATE_EXPIRED":     4,
+	}
+)
+
+func (x RiskReservationState) Enum() *RiskReservationState {
+	p := new(RiskReservationState)
+	*p = x
+	return p
+}
+
+func (x RiskReservationState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RiskReservationState) Descriptor() protoreflect.EnumDescriptor {
+	return file_cqc_portfolio_v1_risk_proto_enumTypes[6].Descriptor()
+}
+
+func (RiskReservationState) Type() protoreflect.EnumType {
+	return &file_cqc_portfolio_v1_risk_proto_enumTypes[6]
+}
+
+func (x RiskReservationState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RiskReservationState.Descriptor instead.
+func (RiskReservationState) EnumDescriptor() ([]byte, []int) {
+	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{6}
 }
 
 // RiskLimit is one limit the RiskEngine enforces on one scope: "metric must stay below threshold, else
@@ -346,15 +544,20 @@ type RiskLimit struct {
 	Scope isRiskLimit_Scope `protobuf_oneof:"scope"`
 	// metric is what is bounded. Required.
 	Metric RiskMetric `protobuf:"varint,10,opt,name=metric,proto3,enum=cqc.portfolio.v1.RiskMetric" json:"metric,omitempty"`
+	// concentration_dimension is the dimension a RISK_METRIC_CONCENTRATION limit measures: the share of
+	// the largest bucket of this dimension (ASSET, UNDERLYING, ISSUER, VENUE, CHAIN, PROTOCOL, GROUP, MARKET,
+	// ACCOUNT) in the scope's equity. Required with CONCENTRATION; UNSPECIFIED for every other metric.
+	ConcentrationDimension ExposureDimension `protobuf:"varint,23,opt,name=concentration_dimension,json=concentrationDimension,proto3,enum=cqc.portfolio.v1.ExposureDimension" json:"concentration_dimension,omitempty"`
 	// threshold is the value at which the limit is breached (breach when metric > threshold), in unit.
 	// Losses and drawdowns are positive numbers ("50000" USD loss, "0.2" drawdown). Non-negative decimal;
 	// required.
 	Threshold string `protobuf:"bytes,11,opt,name=threshold,proto3" json:"threshold,omitempty"`
-	// unit is the unit of threshold and warning_threshold. Required.
-	Unit RiskLimitUnit `protobuf:"varint,12,opt,name=unit,proto3,enum=cqc.portfolio.v1.RiskLimitUnit" json:"unit,omitempty"`
-	// threshold_asset_id is the asset an AMOUNT threshold is counted in ("ast_" + ULID), e.g. USD. Set
-	// exactly when unit is AMOUNT.
-	ThresholdAssetId *string `protobuf:"bytes,13,opt,name=threshold_asset_id,json=thresholdAssetId,proto3,oneof" json:"threshold_asset_id,omitempty"`
+	// unit is the unit of threshold and warning_threshold (and of the values of the LimitChecks and
+	// RiskAlerts the limit produces). Required. QUANTITY and PRICE need a market_id scope.
+	Unit MetricUnit `protobuf:"varint,12,opt,name=unit,proto3,enum=cqc.portfolio.v1.MetricUnit" json:"unit,omitempty"`
+	// unit_asset_id is the asset an ASSET_AMOUNT threshold is counted in ("ast_" + ULID), e.g. USD. Set
+	// exactly when unit is ASSET_AMOUNT.
+	UnitAssetId *string `protobuf:"bytes,13,opt,name=unit_asset_id,json=unitAssetId,proto3,oneof" json:"unit_asset_id,omitempty"`
 	// warning_threshold is the value at which a warning (RiskDecision WARN, RiskAlert) is raised before the
 	// breach, in unit; <= threshold. Non-negative decimal; unset means no early warning.
 	WarningThreshold *string `protobuf:"bytes,14,opt,name=warning_threshold,json=warningThreshold,proto3,oneof" json:"warning_threshold,omitempty"`
@@ -364,9 +567,10 @@ type RiskLimit struct {
 	// loss), DRAWDOWN (peak within the window) and ORDER_RATE ("1s", "60s"); unset for point-in-time metrics.
 	// Positive.
 	Window *durationpb.Duration `protobuf:"bytes,16,opt,name=window,proto3" json:"window,omitempty"`
-	// enabled is whether the RiskEngine enforces the limit. A disabled limit is kept for history and can be
-	// re-enabled.
-	Enabled bool `protobuf:"varint,17,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// state is whether the RiskEngine enforces the limit: ENABLED or DISABLED, always explicit. Required:
+	// a limit sent without a state is rejected, never stored as switched off. A disabled limit is kept for
+	// history and can be re-enabled.
+	State RiskLimitState `protobuf:"varint,17,opt,name=state,proto3,enum=cqc.portfolio.v1.RiskLimitState" json:"state,omitempty"`
 	// effective_from_time is when the limit starts to apply. Unset means immediately on creation.
 	EffectiveFromTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=effective_from_time,json=effectiveFromTime,proto3" json:"effective_from_time,omitempty"`
 	// effective_to_time is when the limit stops applying (exclusive); after effective_from_time. Unset means
@@ -502,6 +706,13 @@ func (x *RiskLimit) GetMetric() RiskMetric {
 	return RiskMetric_RISK_METRIC_UNSPECIFIED
 }
 
+func (x *RiskLimit) GetConcentrationDimension() ExposureDimension {
+	if x != nil {
+		return x.ConcentrationDimension
+	}
+	return ExposureDimension_EXPOSURE_DIMENSION_UNSPECIFIED
+}
+
 func (x *RiskLimit) GetThreshold() string {
 	if x != nil {
 		return x.Threshold
@@ -509,16 +720,16 @@ func (x *RiskLimit) GetThreshold() string {
 	return ""
 }
 
-func (x *RiskLimit) GetUnit() RiskLimitUnit {
+func (x *RiskLimit) GetUnit() MetricUnit {
 	if x != nil {
 		return x.Unit
 	}
-	return RiskLimitUnit_RISK_LIMIT_UNIT_UNSPECIFIED
+	return MetricUnit_METRIC_UNIT_UNSPECIFIED
 }
 
-func (x *RiskLimit) GetThresholdAssetId() string {
-	if x != nil && x.ThresholdAssetId != nil {
-		return *x.ThresholdAssetId
+func (x *RiskLimit) GetUnitAssetId() string {
+	if x != nil && x.UnitAssetId != nil {
+		return *x.UnitAssetId
 	}
 	return ""
 }
@@ -544,11 +755,11 @@ func (x *RiskLimit) GetWindow() *durationpb.Duration {
 	return nil
 }
 
-func (x *RiskLimit) GetEnabled() bool {
+func (x *RiskLimit) GetState() RiskLimitState {
 	if x != nil {
-		return x.Enabled
+		return x.State
 	}
-	return false
+	return RiskLimitState_RISK_LIMIT_STATE_UNSPECIFIED
 }
 
 func (x *RiskLimit) GetEffectiveFromTime() *timestamppb.Timestamp {
@@ -633,28 +844,41 @@ func (*RiskLimit_VenueId) isRiskLimit_Scope() {}
 
 func (*RiskLimit_StrategyId) isRiskLimit_Scope() {}
 
-// RiskCheckResult is the RiskEngine's answer to a pre-trade check of one order (or order list) against
-// every enabled limit of the scopes the order touches.
+// RiskCheckResult is the RiskEngine's answer to a pre-trade check of one order against every enabled
+// limit of the scopes the order touches (RiskEngine.CheckOrder, ReserveOrder). It is the one shape of a
+// risk verdict: CheckOrder and ReserveOrder return it with status OK whenever the check ran, DENY
+// included; VenueGateway.PlaceOrder turns a DENY into FAILED_PRECONDITION with ErrorReason RISK_DENIED,
+// whose "limit_ids" metadata lists the limit_checks entries with outcome BREACHED (TRADING_HALTED when
+// only the trading state denied it).
 type RiskCheckResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// decision is the verdict. Required.
 	Decision RiskDecision `protobuf:"varint,1,opt,name=decision,proto3,enum=cqc.portfolio.v1.RiskDecision" json:"decision,omitempty"`
-	// order_id is the CQC Order that was checked ("ord_" + ULID). Unset when the check ran on a draft order
-	// that has no id yet.
+	// order_id is the CQC Order that was checked ("ord_" + ULID). Unset when the check ran on an order that
+	// has no id yet (the usual case before placement).
 	OrderId *string `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3,oneof" json:"order_id,omitempty"`
-	// breached_limit_ids are the RiskLimits the order would breach (DENY) or whose warning threshold it
-	// would cross (WARN), "lim_" + ULID each. Unique; at most 100. Empty for ALLOW.
-	BreachedLimitIds []string `protobuf:"bytes,3,rep,name=breached_limit_ids,json=breachedLimitIds,proto3" json:"breached_limit_ids,omitempty"`
+	// limit_checks has one entry per enabled limit the order was evaluated against, with the limit's value
+	// now and after the order: the WITHIN ones too, so a caller sees its headroom. At most 1000, one per
+	// limit_id.
+	LimitChecks []*LimitCheck `protobuf:"bytes,3,rep,name=limit_checks,json=limitChecks,proto3" json:"limit_checks,omitempty"`
 	// messages are human-readable explanations, one per finding, e.g. "notional 5120000 USD would exceed
-	// limit 5000000 USD on BTCUSDT perp". At most 100, each 1 to 1000 characters.
+	// limit 5000000 USD on BTCUSDT perp", or "account is HALTED" for a denial by trading state. At most
+	// 100, each 1 to 1000 characters.
 	Messages []string `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
 	// trading_state is the trading state of the order's scope at check time (a HALTED scope denies every
-	// order). UNSPECIFIED when not reported.
+	// order, a REDUCING one every order that would increase a position). UNSPECIFIED when not reported.
 	TradingState v1.TradingState `protobuf:"varint,5,opt,name=trading_state,json=tradingState,proto3,enum=cqc.venues.v1.TradingState" json:"trading_state,omitempty"`
 	// check_time is when the check ran (RiskEngine clock). Required.
-	CheckTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=check_time,json=checkTime,proto3" json:"check_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CheckTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=check_time,json=checkTime,proto3" json:"check_time,omitempty"`
+	// reservation_id is the RiskReservation ReserveOrder created for this order ("rsv_" + ULID): its
+	// projected contribution now counts against every limit in limit_checks until it is committed,
+	// released or expires. Set only by ReserveOrder, and only for ALLOW and WARN; never by CheckOrder.
+	ReservationId *string `protobuf:"bytes,7,opt,name=reservation_id,json=reservationId,proto3,oneof" json:"reservation_id,omitempty"`
+	// reservation_expire_time is when the reservation lapses if not committed or released (RiskEngine
+	// clock). Set exactly when reservation_id is.
+	ReservationExpireTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=reservation_expire_time,json=reservationExpireTime,proto3" json:"reservation_expire_time,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *RiskCheckResult) Reset() {
@@ -701,9 +925,9 @@ func (x *RiskCheckResult) GetOrderId() string {
 	return ""
 }
 
-func (x *RiskCheckResult) GetBreachedLimitIds() []string {
+func (x *RiskCheckResult) GetLimitChecks() []*LimitCheck {
 	if x != nil {
-		return x.BreachedLimitIds
+		return x.LimitChecks
 	}
 	return nil
 }
@@ -729,11 +953,298 @@ func (x *RiskCheckResult) GetCheckTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *RiskCheckResult) GetReservationId() string {
+	if x != nil && x.ReservationId != nil {
+		return *x.ReservationId
+	}
+	return ""
+}
+
+func (x *RiskCheckResult) GetReservationExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReservationExpireTime
+	}
+	return nil
+}
+
+// LimitCheck is the evaluation of one RiskLimit for one order: the metric's value now, its value if the
+// order were placed and filled in full, and where that leaves the limit. Values are in unit (and
+// unit_asset_id for ASSET_AMOUNT), as in the limit.
+type LimitCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// limit_id is the evaluated RiskLimit ("lim_" + ULID). Required.
+	LimitId string `protobuf:"bytes,1,opt,name=limit_id,json=limitId,proto3" json:"limit_id,omitempty"`
+	// metric is the limit's metric. Required.
+	Metric RiskMetric `protobuf:"varint,2,opt,name=metric,proto3,enum=cqc.portfolio.v1.RiskMetric" json:"metric,omitempty"`
+	// unit is the unit of every value below, the limit's unit. Required.
+	Unit MetricUnit `protobuf:"varint,3,opt,name=unit,proto3,enum=cqc.portfolio.v1.MetricUnit" json:"unit,omitempty"`
+	// unit_asset_id is the asset of ASSET_AMOUNT values ("ast_" + ULID). Set exactly when unit is
+	// ASSET_AMOUNT.
+	UnitAssetId *string `protobuf:"bytes,4,opt,name=unit_asset_id,json=unitAssetId,proto3,oneof" json:"unit_asset_id,omitempty"`
+	// threshold is the limit's threshold at check time. Non-negative decimal; required.
+	Threshold string `protobuf:"bytes,5,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// warning_threshold is the limit's warning level at check time. Non-negative decimal, <= threshold;
+	// unset when the limit has none.
+	WarningThreshold *string `protobuf:"bytes,6,opt,name=warning_threshold,json=warningThreshold,proto3,oneof" json:"warning_threshold,omitempty"`
+	// observed_value is the metric now, before this order: positions, working orders and every HELD
+	// reservation of the scope counted (so two concurrent reservations see each other). Signed decimal
+	// (losses and drawdowns are positive amounts, as in the limit). Required.
+	ObservedValue string `protobuf:"bytes,7,opt,name=observed_value,json=observedValue,proto3" json:"observed_value,omitempty"`
+	// projected_value is the metric if this order were placed and filled in full on top of observed_value
+	// (for ORDER_SIZE, ORDER_NOTIONAL and PRICE_DEVIATION: the order's own value). Signed decimal; compared
+	// with threshold to give outcome. Required.
+	ProjectedValue string `protobuf:"bytes,8,opt,name=projected_value,json=projectedValue,proto3" json:"projected_value,omitempty"`
+	// outcome is where projected_value falls against the thresholds (rule limit_check.outcome_matches_values).
+	// Required.
+	Outcome LimitCheckOutcome `protobuf:"varint,9,opt,name=outcome,proto3,enum=cqc.portfolio.v1.LimitCheckOutcome" json:"outcome,omitempty"`
+	// action is what the limit does on breach: ALERT makes a BREACHED outcome a WARN decision, every other
+	// action makes it a DENY. Required.
+	Action        RiskLimitAction `protobuf:"varint,10,opt,name=action,proto3,enum=cqc.portfolio.v1.RiskLimitAction" json:"action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LimitCheck) Reset() {
+	*x = LimitCheck{}
+	mi := &file_cqc_portfolio_v1_risk_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LimitCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LimitCheck) ProtoMessage() {}
+
+func (x *LimitCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_portfolio_v1_risk_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LimitCheck.ProtoReflect.Descriptor instead.
+func (*LimitCheck) Descriptor() ([]byte, []int) {
+	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LimitCheck) GetLimitId() string {
+	if x != nil {
+		return x.LimitId
+	}
+	return ""
+}
+
+func (x *LimitCheck) GetMetric() RiskMetric {
+	if x != nil {
+		return x.Metric
+	}
+	return RiskMetric_RISK_METRIC_UNSPECIFIED
+}
+
+func (x *LimitCheck) GetUnit() MetricUnit {
+	if x != nil {
+		return x.Unit
+	}
+	return MetricUnit_METRIC_UNIT_UNSPECIFIED
+}
+
+func (x *LimitCheck) GetUnitAssetId() string {
+	if x != nil && x.UnitAssetId != nil {
+		return *x.UnitAssetId
+	}
+	return ""
+}
+
+func (x *LimitCheck) GetThreshold() string {
+	if x != nil {
+		return x.Threshold
+	}
+	return ""
+}
+
+func (x *LimitCheck) GetWarningThreshold() string {
+	if x != nil && x.WarningThreshold != nil {
+		return *x.WarningThreshold
+	}
+	return ""
+}
+
+func (x *LimitCheck) GetObservedValue() string {
+	if x != nil {
+		return x.ObservedValue
+	}
+	return ""
+}
+
+func (x *LimitCheck) GetProjectedValue() string {
+	if x != nil {
+		return x.ProjectedValue
+	}
+	return ""
+}
+
+func (x *LimitCheck) GetOutcome() LimitCheckOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return LimitCheckOutcome_LIMIT_CHECK_OUTCOME_UNSPECIFIED
+}
+
+func (x *LimitCheck) GetAction() RiskLimitAction {
+	if x != nil {
+		return x.Action
+	}
+	return RiskLimitAction_RISK_LIMIT_ACTION_UNSPECIFIED
+}
+
+// RiskReservation is the hold a checked order keeps on the limits it was checked against, between the
+// check and the moment the order itself is counted (check-and-reserve, RiskEngine.ReserveOrder). While
+// HELD, its projected contribution is part of every later check's observed_value, so two concurrent
+// orders cannot both pass a limit that only one of them fits. Created by ReserveOrder; ends COMMITTED
+// (CommitReservation), RELEASED (ReleaseReservation) or EXPIRED (at expire_time).
+type RiskReservation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reservation_id is the id of the reservation: "rsv_" followed by a 26-character ULID. Assigned by the
+	// RiskEngine; required.
+	ReservationId string `protobuf:"bytes,1,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
+	// state is where the reservation is in its life. Required.
+	State RiskReservationState `protobuf:"varint,2,opt,name=state,proto3,enum=cqc.portfolio.v1.RiskReservationState" json:"state,omitempty"`
+	// account_id is the account of the reserved order ("acc_" + ULID). Required.
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// market_id is the market of the reserved order ("mkt_" + ULID). Required.
+	MarketId string `protobuf:"bytes,4,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
+	// client_order_id is the reserved order's client order id, as in NewOrder.client_order_id (1 to 36
+	// characters of [A-Za-z0-9._:-]); the order placed with it is the one that may commit the reservation.
+	// Unset when the order had none.
+	ClientOrderId *string `protobuf:"bytes,5,opt,name=client_order_id,json=clientOrderId,proto3,oneof" json:"client_order_id,omitempty"`
+	// limit_ids are the limits the reservation counts against ("lim_" + ULID each). Unique; at most 1000.
+	LimitIds []string `protobuf:"bytes,6,rep,name=limit_ids,json=limitIds,proto3" json:"limit_ids,omitempty"`
+	// order_id is the CQC Order that consumed the reservation ("ord_" + ULID). Set exactly when state is
+	// COMMITTED.
+	OrderId *string `protobuf:"bytes,7,opt,name=order_id,json=orderId,proto3,oneof" json:"order_id,omitempty"`
+	// expire_time is when a HELD reservation lapses (RiskEngine clock): create_time + the requested ttl.
+	// Required.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// create_time is when ReserveOrder created it (RiskEngine clock). Set by the RiskEngine (output only).
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// update_time is when the state last changed (RiskEngine clock). Set by the RiskEngine (output only).
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RiskReservation) Reset() {
+	*x = RiskReservation{}
+	mi := &file_cqc_portfolio_v1_risk_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RiskReservation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RiskReservation) ProtoMessage() {}
+
+func (x *RiskReservation) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_portfolio_v1_risk_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RiskReservation.ProtoReflect.Descriptor instead.
+func (*RiskReservation) Descriptor() ([]byte, []int) {
+	return file_cqc_portfolio_v1_risk_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RiskReservation) GetReservationId() string {
+	if x != nil {
+		return x.ReservationId
+	}
+	return ""
+}
+
+func (x *RiskReservation) GetState() RiskReservationState {
+	if x != nil {
+		return x.State
+	}
+	return RiskReservationState_RISK_RESERVATION_STATE_UNSPECIFIED
+}
+
+func (x *RiskReservation) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *RiskReservation) GetMarketId() string {
+	if x != nil {
+		return x.MarketId
+	}
+	return ""
+}
+
+func (x *RiskReservation) GetClientOrderId() string {
+	if x != nil && x.ClientOrderId != nil {
+		return *x.ClientOrderId
+	}
+	return ""
+}
+
+func (x *RiskReservation) GetLimitIds() []string {
+	if x != nil {
+		return x.LimitIds
+	}
+	return nil
+}
+
+func (x *RiskReservation) GetOrderId() string {
+	if x != nil && x.OrderId != nil {
+		return *x.OrderId
+	}
+	return ""
+}
+
+func (x *RiskReservation) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *RiskReservation) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *RiskReservation) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 var File_cqc_portfolio_v1_risk_proto protoreflect.FileDescriptor
 
 const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcqc/portfolio/v1/risk.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x10\n" +
+	"\x1bcqc/portfolio/v1/risk.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcqc/portfolio/v1/exposure.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x14\n" +
 	"\tRiskLimit\x12'\n" +
 	"\blimit_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03limR\alimitId\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
@@ -750,16 +1261,18 @@ const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"strategyId\x12@\n" +
 	"\x06metric\x18\n" +
 	" \x01(\x0e2\x1c.cqc.portfolio.v1.RiskMetricB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06metric\x12'\n" +
-	"\tthreshold\x18\v \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\tthreshold\x12?\n" +
-	"\x04unit\x18\f \x01(\x0e2\x1f.cqc.portfolio.v1.RiskLimitUnitB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04unit\x12?\n" +
-	"\x12threshold_asset_id\x18\r \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\x10thresholdAssetId\x88\x01\x01\x12;\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06metric\x12f\n" +
+	"\x17concentration_dimension\x18\x17 \x01(\x0e2#.cqc.portfolio.v1.ExposureDimensionB\b\xbaH\x05\x82\x01\x02\x10\x01R\x16concentrationDimension\x12'\n" +
+	"\tthreshold\x18\v \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\tthreshold\x12<\n" +
+	"\x04unit\x18\f \x01(\x0e2\x1c.cqc.portfolio.v1.MetricUnitB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04unit\x125\n" +
+	"\runit_asset_id\x18\r \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\vunitAssetId\x88\x01\x01\x12;\n" +
 	"\x11warning_threshold\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x10warningThreshold\x88\x01\x01\x12E\n" +
 	"\x06action\x18\x0f \x01(\x0e2!.cqc.portfolio.v1.RiskLimitActionB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06action\x12;\n" +
-	"\x06window\x18\x10 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x06window\x12\x18\n" +
-	"\aenabled\x18\x11 \x01(\bR\aenabled\x12J\n" +
+	"\x06window\x18\x10 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x06window\x12B\n" +
+	"\x05state\x18\x11 \x01(\x0e2 .cqc.portfolio.v1.RiskLimitStateB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12J\n" +
 	"\x13effective_from_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\x11effectiveFromTime\x12F\n" +
 	"\x11effective_to_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x0feffectiveToTime\x12)\n" +
 	"\n" +
@@ -768,25 +1281,77 @@ const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"\vcreate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime:\xcc\x06\xbaH\xc8\x06\x1a\x9d\x02\n" +
-	"&risk_limit.warning_not_above_threshold\x12&warning_threshold must be <= threshold\x1a\xca\x01!has(this.warning_threshold) || !this.warning_threshold.matches('^-?[0-9]+([.][0-9]+)?$') || !this.threshold.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.warning_threshold) <= double(this.threshold)\x1a\xa6\x01\n" +
-	" risk_limit.amount_requires_asset\x12Pthreshold_asset_id must be set when and only when unit is RISK_LIMIT_UNIT_AMOUNT\x1a0(this.unit == 1) == has(this.threshold_asset_id)\x1a\xab\x01\n" +
+	"updateTime:\xf5\t\xbaH\xf1\t\x1a\x9d\x02\n" +
+	"&risk_limit.warning_not_above_threshold\x12&warning_threshold must be <= threshold\x1a\xca\x01!has(this.warning_threshold) || !this.warning_threshold.matches('^-?[0-9]+([.][0-9]+)?$') || !this.threshold.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.warning_threshold) <= double(this.threshold)\x1a\x9e\x01\n" +
+	" risk_limit.amount_requires_asset\x12Munit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT\x1a+(this.unit == 1) == has(this.unit_asset_id)\x1a\xe7\x01\n" +
+	"&risk_limit.market_unit_requires_market\x12\x81\x01a METRIC_UNIT_QUANTITY or METRIC_UNIT_PRICE limit must be scoped to one market (market_id), whose quantity unit and price it uses\x1a9(this.unit != 6 && this.unit != 7) || has(this.market_id)\x1a\xc4\x01\n" +
+	"+risk_limit.concentration_requires_dimension\x12Zconcentration_dimension must be set when and only when metric is RISK_METRIC_CONCENTRATION\x1a9(this.metric == 6) == (this.concentration_dimension != 0)\x1a\xab\x01\n" +
 	"\x1arisk_limit.window_required\x12<window must be set for LOSS, DRAWDOWN and ORDER_RATE metrics\x1aO!(this.metric == 4 || this.metric == 5 || this.metric == 7) || has(this.window)\x1a\xce\x01\n" +
 	"\"risk_limit.effective_to_after_from\x123effective_to_time must be after effective_from_time\x1as!has(this.effective_from_time) || !has(this.effective_to_time) || this.effective_to_time > this.effective_from_timeB\x0e\n" +
-	"\x05scope\x12\x05\xbaH\x02\b\x01B\x15\n" +
-	"\x13_threshold_asset_idB\x14\n" +
-	"\x12_warning_threshold\"\xf1\x05\n" +
+	"\x05scope\x12\x05\xbaH\x02\b\x01B\x10\n" +
+	"\x0e_unit_asset_idB\x14\n" +
+	"\x12_warning_threshold\"\xf9\f\n" +
 	"\x0fRiskCheckResult\x12F\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x1e.cqc.portfolio.v1.RiskDecisionB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bdecision\x12,\n" +
-	"\border_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x00R\aorderId\x88\x01\x01\x12C\n" +
-	"\x12breached_limit_ids\x18\x03 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\x18\x01\"\tr\a\xa2\x88'\x03limR\x10breachedLimitIds\x12-\n" +
+	"\border_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x00R\aorderId\x88\x01\x01\x12J\n" +
+	"\flimit_checks\x18\x03 \x03(\v2\x1c.cqc.portfolio.v1.LimitCheckB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vlimitChecks\x12-\n" +
 	"\bmessages\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10d\"\ar\x05\x10\x01\x18\xe8\aR\bmessages\x12J\n" +
 	"\rtrading_state\x18\x05 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\ftradingState\x12A\n" +
 	"\n" +
-	"check_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tcheckTime:\xd7\x02\xbaH\xd3\x02\x1a\x94\x01\n" +
-	"'risk_check_result.allow_has_no_breaches\x12/an ALLOW decision must not list breached limits\x1a8this.decision != 1 || size(this.breached_limit_ids) == 0\x1a\xb9\x01\n" +
-	"!risk_check_result.deny_has_reason\x12@a DENY decision must list at least one breached limit or message\x1aRthis.decision != 2 || size(this.breached_limit_ids) > 0 || size(this.messages) > 0B\v\n" +
+	"check_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tcheckTime\x128\n" +
+	"\x0ereservation_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03rsvH\x01R\rreservationId\x88\x01\x01\x12R\n" +
+	"\x17reservation_expire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x15reservationExpireTime:\xb7\b\xbaH\xb3\b\x1a\x9f\x01\n" +
+	"'risk_check_result.allow_has_no_findings\x124an ALLOW decision must have every limit check WITHIN\x1a>this.decision != 1 || this.limit_checks.all(c, c.outcome == 1)\x1a\xc0\x01\n" +
+	"!risk_check_result.deny_has_reason\x12=a DENY decision must have a BREACHED limit check or a message\x1a\\this.decision != 2 || this.limit_checks.exists(c, c.outcome == 3) || size(this.messages) > 0\x1a\xf1\x01\n" +
+	"\"risk_check_result.warn_has_finding\x12[a WARN decision must have a limit check WARNING or BREACHED (ALERT-only limit) or a message\x1anthis.decision != 3 || this.limit_checks.exists(c, c.outcome == 2 || c.outcome == 3) || size(this.messages) > 0\x1a\x8d\x01\n" +
+	"%risk_check_result.limit_checks_unique\x125limit_checks must have at most one entry per limit_id\x1a-this.limit_checks.map(c, c.limit_id).unique()\x1a\xa8\x01\n" +
+	"&risk_check_result.reservation_complete\x12?reservation_id and reservation_expire_time must be set together\x1a=has(this.reservation_id) == has(this.reservation_expire_time)\x1a\x9c\x01\n" +
+	")risk_check_result.deny_has_no_reservation\x12>a DENY decision reserves nothing: reservation_id must be unset\x1a/this.decision != 2 || !has(this.reservation_id)B\v\n" +
+	"\t_order_idB\x11\n" +
+	"\x0f_reservation_id\"\x9d\r\n" +
+	"\n" +
+	"LimitCheck\x12'\n" +
+	"\blimit_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03limR\alimitId\x12@\n" +
+	"\x06metric\x18\x02 \x01(\x0e2\x1c.cqc.portfolio.v1.RiskMetricB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06metric\x12<\n" +
+	"\x04unit\x18\x03 \x01(\x0e2\x1c.cqc.portfolio.v1.MetricUnitB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04unit\x125\n" +
+	"\runit_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\vunitAssetId\x88\x01\x01\x12'\n" +
+	"\tthreshold\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\tthreshold\x12;\n" +
+	"\x11warning_threshold\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x10warningThreshold\x88\x01\x01\x120\n" +
+	"\x0eobserved_value\x18\a \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\robservedValue\x122\n" +
+	"\x0fprojected_value\x18\b \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x0eprojectedValue\x12I\n" +
+	"\aoutcome\x18\t \x01(\x0e2#.cqc.portfolio.v1.LimitCheckOutcomeB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x12E\n" +
+	"\x06action\x18\n" +
+	" \x01(\x0e2!.cqc.portfolio.v1.RiskLimitActionB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06action:\xa8\b\xbaH\xa4\b\x1a\x9f\x01\n" +
+	"!limit_check.amount_requires_asset\x12Munit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT\x1a+(this.unit == 1) == has(this.unit_asset_id)\x1a\xb0\x02\n" +
+	"'limit_check.warning_not_above_threshold\x12&warning_threshold must be <= threshold\x1a\xdc\x01!has(this.warning_threshold) || !this.warning_threshold.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$') || !this.threshold.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$') || double(this.warning_threshold) <= double(this.threshold)\x1a\xcc\x04\n" +
+	"\"limit_check.outcome_matches_values\x12\x85\x01outcome must be BREACHED when projected_value > threshold, WARNING when warning_threshold < projected_value <= threshold, else WITHIN\x1a\x9d\x03!this.projected_value.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$') || !this.threshold.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$') || (has(this.warning_threshold) && !this.warning_threshold.matches('^-?(0|[1-9][0-9]*)([.][0-9]+)?$')) || this.outcome == (double(this.projected_value) > double(this.threshold) ? 3 : (has(this.warning_threshold) && double(this.projected_value) > double(this.warning_threshold)) ? 2 : 1)B\x10\n" +
+	"\x0e_unit_asset_idB\x14\n" +
+	"\x12_warning_threshold\"\xcd\a\n" +
+	"\x0fRiskReservation\x123\n" +
+	"\x0ereservation_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03rsvR\rreservationId\x12H\n" +
+	"\x05state\x18\x02 \x01(\x0e2&.cqc.portfolio.v1.RiskReservationStateB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12+\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12)\n" +
+	"\tmarket_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12K\n" +
+	"\x0fclient_order_id\x18\x05 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._:-]{1,36}$H\x00R\rclientOrderId\x88\x01\x01\x123\n" +
+	"\tlimit_ids\x18\x06 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\xe8\a\x18\x01\"\tr\a\xa2\x88'\x03limR\blimitIds\x12,\n" +
+	"\border_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x01R\aorderId\x88\x01\x01\x12C\n" +
+	"\vexpire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"expireTime\x12;\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime:\xd2\x02\xbaH\xce\x02\x1a\xa2\x01\n" +
+	"$risk_reservation.committed_has_order\x12Qorder_id must be set when and only when state is RISK_RESERVATION_STATE_COMMITTED\x1a'(this.state == 2) == has(this.order_id)\x1a\xa6\x01\n" +
+	"$risk_reservation.expire_after_create\x12%expire_time must be after create_time\x1aW!has(this.create_time) || !has(this.expire_time) || this.expire_time > this.create_timeB\x12\n" +
+	"\x10_client_order_idB\v\n" +
 	"\t_order_id*\xb4\x03\n" +
 	"\n" +
 	"RiskMetric\x12\x1b\n" +
@@ -805,14 +1370,21 @@ const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"\x1aRISK_METRIC_ORDER_NOTIONAL\x10\v\x12 \n" +
 	"\x1cRISK_METRIC_OPEN_ORDER_COUNT\x10\f\x12\x1f\n" +
 	"\x1bRISK_METRIC_PRICE_DEVIATION\x10\r\x12\x19\n" +
-	"\x15RISK_METRIC_NET_DELTA\x10\x0e*\xc1\x01\n" +
-	"\rRiskLimitUnit\x12\x1f\n" +
-	"\x1bRISK_LIMIT_UNIT_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16RISK_LIMIT_UNIT_AMOUNT\x10\x01\x12\x1c\n" +
-	"\x18RISK_LIMIT_UNIT_FRACTION\x10\x02\x12\x1c\n" +
-	"\x18RISK_LIMIT_UNIT_MULTIPLE\x10\x03\x12\x19\n" +
-	"\x15RISK_LIMIT_UNIT_COUNT\x10\x04\x12\x1c\n" +
-	"\x18RISK_LIMIT_UNIT_QUANTITY\x10\x05*\xdf\x01\n" +
+	"\x15RISK_METRIC_NET_DELTA\x10\x0e*\xdc\x01\n" +
+	"\n" +
+	"MetricUnit\x12\x1b\n" +
+	"\x17METRIC_UNIT_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18METRIC_UNIT_ASSET_AMOUNT\x10\x01\x12\x18\n" +
+	"\x14METRIC_UNIT_FRACTION\x10\x02\x12\x18\n" +
+	"\x14METRIC_UNIT_MULTIPLE\x10\x03\x12\x15\n" +
+	"\x11METRIC_UNIT_COUNT\x10\x04\x12\x17\n" +
+	"\x13METRIC_UNIT_SECONDS\x10\x05\x12\x15\n" +
+	"\x11METRIC_UNIT_PRICE\x10\x06\x12\x18\n" +
+	"\x14METRIC_UNIT_QUANTITY\x10\a*o\n" +
+	"\x0eRiskLimitState\x12 \n" +
+	"\x1cRISK_LIMIT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18RISK_LIMIT_STATE_ENABLED\x10\x01\x12\x1d\n" +
+	"\x19RISK_LIMIT_STATE_DISABLED\x10\x02*\xdf\x01\n" +
 	"\x0fRiskLimitAction\x12!\n" +
 	"\x1dRISK_LIMIT_ACTION_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17RISK_LIMIT_ACTION_ALERT\x10\x01\x12&\n" +
@@ -824,7 +1396,18 @@ const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"\x19RISK_DECISION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13RISK_DECISION_ALLOW\x10\x01\x12\x16\n" +
 	"\x12RISK_DECISION_DENY\x10\x02\x12\x16\n" +
-	"\x12RISK_DECISION_WARN\x10\x03By\n" +
+	"\x12RISK_DECISION_WARN\x10\x03*\x9b\x01\n" +
+	"\x11LimitCheckOutcome\x12#\n" +
+	"\x1fLIMIT_CHECK_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aLIMIT_CHECK_OUTCOME_WITHIN\x10\x01\x12\x1f\n" +
+	"\x1bLIMIT_CHECK_OUTCOME_WARNING\x10\x02\x12 \n" +
+	"\x1cLIMIT_CHECK_OUTCOME_BREACHED\x10\x03*\xce\x01\n" +
+	"\x14RiskReservationState\x12&\n" +
+	"\"RISK_RESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bRISK_RESERVATION_STATE_HELD\x10\x01\x12$\n" +
+	" RISK_RESERVATION_STATE_COMMITTED\x10\x02\x12#\n" +
+	"\x1fRISK_RESERVATION_STATE_RELEASED\x10\x03\x12\"\n" +
+	"\x1eRISK_RESERVATION_STATE_EXPIRED\x10\x04By\n" +
 	" com.cryptoquant.cqc.portfolio.v1B\tRiskProtoP\x01ZHgithub.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1;portfoliov1b\x06proto3"
 
 var (
@@ -839,36 +1422,54 @@ func file_cqc_portfolio_v1_risk_proto_rawDescGZIP() []byte {
 	return file_cqc_portfolio_v1_risk_proto_rawDescData
 }
 
-var file_cqc_portfolio_v1_risk_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_cqc_portfolio_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_cqc_portfolio_v1_risk_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_cqc_portfolio_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_cqc_portfolio_v1_risk_proto_goTypes = []any{
 	(RiskMetric)(0),               // 0: cqc.portfolio.v1.RiskMetric
-	(RiskLimitUnit)(0),            // 1: cqc.portfolio.v1.RiskLimitUnit
-	(RiskLimitAction)(0),          // 2: cqc.portfolio.v1.RiskLimitAction
-	(RiskDecision)(0),             // 3: cqc.portfolio.v1.RiskDecision
-	(*RiskLimit)(nil),             // 4: cqc.portfolio.v1.RiskLimit
-	(*RiskCheckResult)(nil),       // 5: cqc.portfolio.v1.RiskCheckResult
-	(*durationpb.Duration)(nil),   // 6: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(v1.TradingState)(0),          // 8: cqc.venues.v1.TradingState
+	(MetricUnit)(0),               // 1: cqc.portfolio.v1.MetricUnit
+	(RiskLimitState)(0),           // 2: cqc.portfolio.v1.RiskLimitState
+	(RiskLimitAction)(0),          // 3: cqc.portfolio.v1.RiskLimitAction
+	(RiskDecision)(0),             // 4: cqc.portfolio.v1.RiskDecision
+	(LimitCheckOutcome)(0),        // 5: cqc.portfolio.v1.LimitCheckOutcome
+	(RiskReservationState)(0),     // 6: cqc.portfolio.v1.RiskReservationState
+	(*RiskLimit)(nil),             // 7: cqc.portfolio.v1.RiskLimit
+	(*RiskCheckResult)(nil),       // 8: cqc.portfolio.v1.RiskCheckResult
+	(*LimitCheck)(nil),            // 9: cqc.portfolio.v1.LimitCheck
+	(*RiskReservation)(nil),       // 10: cqc.portfolio.v1.RiskReservation
+	(ExposureDimension)(0),        // 11: cqc.portfolio.v1.ExposureDimension
+	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(v1.TradingState)(0),          // 14: cqc.venues.v1.TradingState
 }
 var file_cqc_portfolio_v1_risk_proto_depIdxs = []int32{
 	0,  // 0: cqc.portfolio.v1.RiskLimit.metric:type_name -> cqc.portfolio.v1.RiskMetric
-	1,  // 1: cqc.portfolio.v1.RiskLimit.unit:type_name -> cqc.portfolio.v1.RiskLimitUnit
-	2,  // 2: cqc.portfolio.v1.RiskLimit.action:type_name -> cqc.portfolio.v1.RiskLimitAction
-	6,  // 3: cqc.portfolio.v1.RiskLimit.window:type_name -> google.protobuf.Duration
-	7,  // 4: cqc.portfolio.v1.RiskLimit.effective_from_time:type_name -> google.protobuf.Timestamp
-	7,  // 5: cqc.portfolio.v1.RiskLimit.effective_to_time:type_name -> google.protobuf.Timestamp
-	7,  // 6: cqc.portfolio.v1.RiskLimit.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 7: cqc.portfolio.v1.RiskLimit.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 8: cqc.portfolio.v1.RiskCheckResult.decision:type_name -> cqc.portfolio.v1.RiskDecision
-	8,  // 9: cqc.portfolio.v1.RiskCheckResult.trading_state:type_name -> cqc.venues.v1.TradingState
-	7,  // 10: cqc.portfolio.v1.RiskCheckResult.check_time:type_name -> google.protobuf.Timestamp
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 1: cqc.portfolio.v1.RiskLimit.concentration_dimension:type_name -> cqc.portfolio.v1.ExposureDimension
+	1,  // 2: cqc.portfolio.v1.RiskLimit.unit:type_name -> cqc.portfolio.v1.MetricUnit
+	3,  // 3: cqc.portfolio.v1.RiskLimit.action:type_name -> cqc.portfolio.v1.RiskLimitAction
+	12, // 4: cqc.portfolio.v1.RiskLimit.window:type_name -> google.protobuf.Duration
+	2,  // 5: cqc.portfolio.v1.RiskLimit.state:type_name -> cqc.portfolio.v1.RiskLimitState
+	13, // 6: cqc.portfolio.v1.RiskLimit.effective_from_time:type_name -> google.protobuf.Timestamp
+	13, // 7: cqc.portfolio.v1.RiskLimit.effective_to_time:type_name -> google.protobuf.Timestamp
+	13, // 8: cqc.portfolio.v1.RiskLimit.create_time:type_name -> google.protobuf.Timestamp
+	13, // 9: cqc.portfolio.v1.RiskLimit.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 10: cqc.portfolio.v1.RiskCheckResult.decision:type_name -> cqc.portfolio.v1.RiskDecision
+	9,  // 11: cqc.portfolio.v1.RiskCheckResult.limit_checks:type_name -> cqc.portfolio.v1.LimitCheck
+	14, // 12: cqc.portfolio.v1.RiskCheckResult.trading_state:type_name -> cqc.venues.v1.TradingState
+	13, // 13: cqc.portfolio.v1.RiskCheckResult.check_time:type_name -> google.protobuf.Timestamp
+	13, // 14: cqc.portfolio.v1.RiskCheckResult.reservation_expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 15: cqc.portfolio.v1.LimitCheck.metric:type_name -> cqc.portfolio.v1.RiskMetric
+	1,  // 16: cqc.portfolio.v1.LimitCheck.unit:type_name -> cqc.portfolio.v1.MetricUnit
+	5,  // 17: cqc.portfolio.v1.LimitCheck.outcome:type_name -> cqc.portfolio.v1.LimitCheckOutcome
+	3,  // 18: cqc.portfolio.v1.LimitCheck.action:type_name -> cqc.portfolio.v1.RiskLimitAction
+	6,  // 19: cqc.portfolio.v1.RiskReservation.state:type_name -> cqc.portfolio.v1.RiskReservationState
+	13, // 20: cqc.portfolio.v1.RiskReservation.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 21: cqc.portfolio.v1.RiskReservation.create_time:type_name -> google.protobuf.Timestamp
+	13, // 22: cqc.portfolio.v1.RiskReservation.update_time:type_name -> google.protobuf.Timestamp
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_cqc_portfolio_v1_risk_proto_init() }
@@ -876,6 +1477,7 @@ func file_cqc_portfolio_v1_risk_proto_init() {
 	if File_cqc_portfolio_v1_risk_proto != nil {
 		return
 	}
+	file_cqc_portfolio_v1_exposure_proto_init()
 	file_cqc_portfolio_v1_risk_proto_msgTypes[0].OneofWrappers = []any{
 		(*RiskLimit_PortfolioId)(nil),
 		(*RiskLimit_AccountId)(nil),
@@ -885,13 +1487,15 @@ func file_cqc_portfolio_v1_risk_proto_init() {
 		(*RiskLimit_StrategyId)(nil),
 	}
 	file_cqc_portfolio_v1_risk_proto_msgTypes[1].OneofWrappers = []any{}
+	file_cqc_portfolio_v1_risk_proto_msgTypes[2].OneofWrappers = []any{}
+	file_cqc_portfolio_v1_risk_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_portfolio_v1_risk_proto_rawDesc), len(file_cqc_portfolio_v1_risk_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   2,
+			NumEnums:      7,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -8,7 +8,8 @@ package portfoliov1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -23,151 +24,6 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
-
-// TransactionType is why an account's balance of an asset changed. Venue codes map as noted (CCXT
-// LedgerEntry.type, Binance USD-M income types, Binance balanceUpdate, OKX bills type).
-type TransactionType int32
-
-const (
-	// Not set. Never valid on a transaction record.
-	TransactionType_TRANSACTION_TYPE_UNSPECIFIED TransactionType = 0
-	// Proceeds or cost of a trade fill (CCXT "trade"; OKX bills type 2).
-	TransactionType_TRANSACTION_TYPE_TRADE TransactionType = 1
-	// A trading fee charged (CCXT "fee"; BN-F income "COMMISSION").
-	TransactionType_TRANSACTION_TYPE_FEE TransactionType = 2
-	// A fee rebate or commission kickback credited (CCXT "rebate"; BN-F "COMMISSION_REBATE", "API_REBATE").
-	TransactionType_TRANSACTION_TYPE_REBATE TransactionType = 3
-	// A perpetual funding payment, paid or received (BN-F "FUNDING_FEE"; OKX bills type 8; NautilusTrader
-	// FundingSettlement).
-	TransactionType_TRANSACTION_TYPE_FUNDING TransactionType = 4
-	// Interest charged on borrowing or earned on savings (CCXT BorrowInterest; OKX bills type 7).
-	TransactionType_TRANSACTION_TYPE_INTEREST TransactionType = 5
-	// Proceeds of a loan credited (margin borrow, Aave borrow).
-	TransactionType_TRANSACTION_TYPE_BORROW TransactionType = 6
-	// Repayment of a loan debited (margin repay, Aave repay).
-	TransactionType_TRANSACTION_TYPE_REPAY TransactionType = 7
-	// Balance change from a forced liquidation, including the liquidation penalty (OKX bills type 5; Aave
-	// liquidationCall on the borrower).
-	TransactionType_TRANSACTION_TYPE_LIQUIDATION TransactionType = 8
-	// Cash settlement of an expiring or periodically settled contract (OKX bills type 9 and USDC-margined
-	// session settlement).
-	TransactionType_TRANSACTION_TYPE_SETTLEMENT TransactionType = 9
-	// Physical delivery of an expiring contract (BN COIN-M delivery; BN-F "DELIVERED_SETTELMENT").
-	TransactionType_TRANSACTION_TYPE_DELIVERY TransactionType = 10
-	// A deposit from outside the account (CCXT Transaction type "deposit"). On-chain details in on_chain.
-	TransactionType_TRANSACTION_TYPE_DEPOSIT TransactionType = 11
-	// A withdrawal to outside the account (CCXT Transaction type "withdrawal"). On-chain details in on_chain.
-	TransactionType_TRANSACTION_TYPE_WITHDRAWAL TransactionType = 12
-	// A transfer between accounts of the same owner (sub-accounts, spot to futures wallet; CCXT
-	// TransferEntry; BN-F "TRANSFER"). counterparty_account_id names the other side.
-	TransactionType_TRANSACTION_TYPE_TRANSFER TransactionType = 13
-	// Conversion of one asset into another outside the order book (CCXT Conversion; Binance Convert, dust
-	// conversion; BN-F "AUTO_EXCHANGE"). The other leg is a second transaction in related_transaction_id.
-	TransactionType_TRANSACTION_TYPE_CONVERSION TransactionType = 14
-	// Staking reward credited (CCXT "reward" for staking; Binance "STAKING").
-	TransactionType_TRANSACTION_TYPE_STAKING_REWARD TransactionType = 15
-	// Airdrop or distribution of tokens (Binance "DISTRIBUTION").
-	TransactionType_TRANSACTION_TYPE_AIRDROP TransactionType = 16
-	// Realised PnL booked to the balance when a derivatives position is reduced or closed (BN-F
-	// "REALIZED_PNL"; OKX bills subtype close).
-	TransactionType_TRANSACTION_TYPE_REALIZED_PNL TransactionType = 17
-	// Manual or venue correction that fits no other type (CCXT "adjustment"). Description says why.
-	TransactionType_TRANSACTION_TYPE_ADJUSTMENT TransactionType = 18
-	// Insurance fund payout or charge after a liquidation (BN-F "INSURANCE_CLEAR").
-	TransactionType_TRANSACTION_TYPE_INSURANCE_FUND TransactionType = 19
-	// Referral reward credited (BN-F "REFERRAL_KICKBACK").
-	TransactionType_TRANSACTION_TYPE_REFERRAL_REWARD TransactionType = 20
-	// Promotional bonus, voucher or trial fund credited or reclaimed (BN-F "WELCOME_BONUS", OKX bonus).
-	TransactionType_TRANSACTION_TYPE_BONUS TransactionType = 21
-	// Supply of an asset to a lending protocol (Aave supply) or its withdrawal back to the wallet; sign
-	// says which.
-	TransactionType_TRANSACTION_TYPE_LENDING_SUPPLY TransactionType = 22
-	// Gas paid for an on-chain transaction, debited in the chain's gas token.
-	TransactionType_TRANSACTION_TYPE_GAS TransactionType = 23
-)
-
-// Enum value maps for TransactionType.
-var (
-	TransactionType_name = map[int32]string{
-		0:  "TRANSACTION_TYPE_UNSPECIFIED",
-		1:  "TRANSACTION_TYPE_TRADE",
-		2:  "TRANSACTION_TYPE_FEE",
-		3:  "TRANSACTION_TYPE_REBATE",
-		4:  "TRANSACTION_TYPE_FUNDING",
-		5:  "TRANSACTION_TYPE_INTEREST",
-		6:  "TRANSACTION_TYPE_BORROW",
-		7:  "TRANSACTION_TYPE_REPAY",
-		8:  "TRANSACTION_TYPE_LIQUIDATION",
-		9:  "TRANSACTION_TYPE_SETTLEMENT",
-		10: "TRANSACTION_TYPE_DELIVERY",
-		11: "TRANSACTION_TYPE_DEPOSIT",
-		12: "TRANSACTION_TYPE_WITHDRAWAL",
-		13: "TRANSACTION_TYPE_TRANSFER",
-		14: "TRANSACTION_TYPE_CONVERSION",
-		15: "TRANSACTION_TYPE_STAKING_REWARD",
-		16: "TRANSACTION_TYPE_AIRDROP",
-		17: "TRANSACTION_TYPE_REALIZED_PNL",
-		18: "TRANSACTION_TYPE_ADJUSTMENT",
-		19: "TRANSACTION_TYPE_INSURANCE_FUND",
-		20: "TRANSACTION_TYPE_REFERRAL_REWARD",
-		21: "TRANSACTION_TYPE_BONUS",
-		22: "TRANSACTION_TYPE_LENDING_SUPPLY",
-		23: "TRANSACTION_TYPE_GAS",
-	}
-	TransactionType_value = map[string]int32{
-		"TRANSACTION_TYPE_UNSPECIFIED":     0,
-		"TRANSACTION_TYPE_TRADE":           1,
-		"TRANSACTION_TYPE_FEE":             2,
-		"TRANSACTION_TYPE_REBATE":          3,
-		"TRANSACTION_TYPE_FUNDING":         4,
-		"TRANSACTION_TYPE_INTEREST":        5,
-		"TRANSACTION_TYPE_BORROW":          6,
-		"TRANSACTION_TYPE_REPAY":           7,
-		"TRANSACTION_TYPE_LIQUIDATION":     8,
-		"TRANSACTION_TYPE_SETTLEMENT":      9,
-		"TRANSACTION_TYPE_DELIVERY":        10,
-		"TRANSACTION_TYPE_DEPOSIT":         11,
-		"TRANSACTION_TYPE_WITHDRAWAL":      12,
-		"TRANSACTION_TYPE_TRANSFER":        13,
-		"TRANSACTION_TYPE_CONVERSION":      14,
-		"TRANSACTION_TYPE_STAKING_REWARD":  15,
-		"TRANSACTION_TYPE_AIRDROP":         16,
-		"TRANSACTION_TYPE_REALIZED_PNL":    17,
-		"TRANSACTION_TYPE_ADJUSTMENT":      18,
-		"TRANSACTION_TYPE_INSURANCE_FUND":  19,
-		"TRANSACTION_TYPE_REFERRAL_REWARD": 20,
-		"TRANSACTION_TYPE_BONUS":           21,
-		"TRANSACTION_TYPE_LENDING_SUPPLY":  22,
-		"TRANSACTION_TYPE_GAS":             23,
-	}
-)
-
-func (x TransactionType) Enum() *TransactionType {
-	p := new(TransactionType)
-	*p = x
-	return p
-}
-
-func (x TransactionType) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (TransactionType) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_portfolio_v1_transaction_proto_enumTypes[0].Descriptor()
-}
-
-func (TransactionType) Type() protoreflect.EnumType {
-	return &file_cqc_portfolio_v1_transaction_proto_enumTypes[0]
-}
-
-func (x TransactionType) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use TransactionType.Descriptor instead.
-func (TransactionType) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_portfolio_v1_transaction_proto_rawDescGZIP(), []int{0}
-}
 
 // TransactionDirection is whether a transaction credits or debits the account (CCXT LedgerEntry.direction).
 type TransactionDirection int32
@@ -206,11 +62,11 @@ func (x TransactionDirection) String() string {
 }
 
 func (TransactionDirection) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_portfolio_v1_transaction_proto_enumTypes[1].Descriptor()
+	return file_cqc_portfolio_v1_transaction_proto_enumTypes[0].Descriptor()
 }
 
 func (TransactionDirection) Type() protoreflect.EnumType {
-	return &file_cqc_portfolio_v1_transaction_proto_enumTypes[1]
+	return &file_cqc_portfolio_v1_transaction_proto_enumTypes[0]
 }
 
 func (x TransactionDirection) Number() protoreflect.EnumNumber {
@@ -219,40 +75,78 @@ func (x TransactionDirection) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransactionDirection.Descriptor instead.
 func (TransactionDirection) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_portfolio_v1_transaction_proto_rawDescGZIP(), []int{1}
+	return file_cqc_portfolio_v1_transaction_proto_rawDescGZIP(), []int{0}
 }
 
-// TransactionStatus is the state of a transaction (CCXT Transaction.status).
+// TransactionStatus is the state of a transaction (CCXT Transaction.status, refined with the states venues
+// publish for deposits and withdrawals). The venue's own status code is kept in Transaction.venue_status.
+// Binance withdrawal status 0 Email Sent, 1 Cancelled, 2 Awaiting Approval, 3 Rejected, 4 Processing,
+// 5 Failure, 6 Completed map to AWAITING_USER_CONFIRMATION, CANCELED, AWAITING_APPROVAL, REJECTED,
+// PROCESSING, FAILED, COMPLETED; Binance deposit status 0 pending, 6 credited but cannot withdraw, 7 wrong
+// deposit, 8 waiting user confirm, 1 success, 2 rejected map to PENDING, CREDITED, REJECTED,
+// AWAITING_USER_CONFIRMATION, COMPLETED, REJECTED.
 type TransactionStatus int32
 
 const (
 	// Not set. Never valid on a transaction record.
 	TransactionStatus_TRANSACTION_STATUS_UNSPECIFIED TransactionStatus = 0
-	// Initiated but not final: awaiting confirmations, approval or processing (CCXT "pending").
+	// Initiated, not final, and the venue says nothing more precise: awaiting confirmations or processing
+	// (CCXT "pending"; Binance deposit 0).
 	TransactionStatus_TRANSACTION_STATUS_PENDING TransactionStatus = 1
-	// Final and booked to the balance (CCXT "ok"). Only COMPLETED transactions have settle_time.
+	// Final and booked to the balance (CCXT "ok"; Binance withdrawal 6, deposit 1).
 	TransactionStatus_TRANSACTION_STATUS_COMPLETED TransactionStatus = 2
-	// Failed; no balance change remains (CCXT "failed"; a reverted on-chain transaction).
+	// Failed after processing started; no balance change remains (CCXT "failed"; Binance withdrawal 5; a
+	// reverted on-chain transaction).
 	TransactionStatus_TRANSACTION_STATUS_FAILED TransactionStatus = 3
-	// Canceled before completion, by the user or the venue (CCXT "canceled").
+	// Canceled before completion, by the account holder or CQC (CCXT "canceled"; Binance withdrawal 1;
+	// VenueGateway.CancelWithdrawal).
 	TransactionStatus_TRANSACTION_STATUS_CANCELED TransactionStatus = 4
+	// Waiting for the account holder to confirm (e-mail or 2FA link: Binance withdrawal 0 "Email Sent",
+	// deposit 8 "waiting user confirm").
+	TransactionStatus_TRANSACTION_STATUS_AWAITING_USER_CONFIRMATION TransactionStatus = 5
+	// Waiting for the venue's review or an approver (travel-rule or risk review, sub-account approval:
+	// Binance withdrawal 2 "Awaiting Approval").
+	TransactionStatus_TRANSACTION_STATUS_AWAITING_APPROVAL TransactionStatus = 6
+	// Approved and being processed or broadcast; not yet confirmed (Binance withdrawal 4 "Processing").
+	TransactionStatus_TRANSACTION_STATUS_PROCESSING TransactionStatus = 7
+	// Refused by the venue before processing, funds returned (Binance withdrawal 3 "Rejected", deposit 2
+	// "rejected" and 7 "wrong deposit").
+	TransactionStatus_TRANSACTION_STATUS_REJECTED TransactionStatus = 8
+	// Credited to the balance but not final: the funds cannot be withdrawn until more confirmations arrive
+	// (Binance deposit 6 "credited but cannot withdraw").
+	TransactionStatus_TRANSACTION_STATUS_CREDITED TransactionStatus = 9
+	// Was COMPLETED or CREDITED and was later reversed by the venue (chain reorganisation, fiat chargeback,
+	// correction); a reversing entry records the balance effect.
+	TransactionStatus_TRANSACTION_STATUS_REVERSED TransactionStatus = 10
 )
 
 // Enum value maps for TransactionStatus.
 var (
 	TransactionStatus_name = map[int32]string{
-		0: "TRANSACTION_STATUS_UNSPECIFIED",
-		1: "TRANSACTION_STATUS_PENDING",
-		2: "TRANSACTION_STATUS_COMPLETED",
-		3: "TRANSACTION_STATUS_FAILED",
-		4: "TRANSACTION_STATUS_CANCELED",
+		0:  "TRANSACTION_STATUS_UNSPECIFIED",
+		1:  "TRANSACTION_STATUS_PENDING",
+		2:  "TRANSACTION_STATUS_COMPLETED",
+		3:  "TRANSACTION_STATUS_FAILED",
+		4:  "TRANSACTION_STATUS_CANCELED",
+		5:  "TRANSACTION_STATUS_AWAITING_USER_CONFIRMATION",
+		6:  "TRANSACTION_STATUS_AWAITING_APPROVAL",
+		7:  "TRANSACTION_STATUS_PROCESSING",
+		8:  "TRANSACTION_STATUS_REJECTED",
+		9:  "TRANSACTION_STATUS_CREDITED",
+		10: "TRANSACTION_STATUS_REVERSED",
 	}
 	TransactionStatus_value = map[string]int32{
-		"TRANSACTION_STATUS_UNSPECIFIED": 0,
-		"TRANSACTION_STATUS_PENDING":     1,
-		"TRANSACTION_STATUS_COMPLETED":   2,
-		"TRANSACTION_STATUS_FAILED":      3,
-		"TRANSACTION_STATUS_CANCELED":    4,
+		"TRANSACTION_STATUS_UNSPECIFIED":                0,
+		"TRANSACTION_STATUS_PENDING":                    1,
+		"TRANSACTION_STATUS_COMPLETED":                  2,
+		"TRANSACTION_STATUS_FAILED":                     3,
+		"TRANSACTION_STATUS_CANCELED":                   4,
+		"TRANSACTION_STATUS_AWAITING_USER_CONFIRMATION": 5,
+		"TRANSACTION_STATUS_AWAITING_APPROVAL":          6,
+		"TRANSACTION_STATUS_PROCESSING":                 7,
+		"TRANSACTION_STATUS_REJECTED":                   8,
+		"TRANSACTION_STATUS_CREDITED":                   9,
+		"TRANSACTION_STATUS_REVERSED":                   10,
 	}
 )
 
@@ -267,11 +161,11 @@ func (x TransactionStatus) String() string {
 }
 
 func (TransactionStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_cqc_portfolio_v1_transaction_proto_enumTypes[2].Descriptor()
+	return file_cqc_portfolio_v1_transaction_proto_enumTypes[1].Descriptor()
 }
 
 func (TransactionStatus) Type() protoreflect.EnumType {
-	return &file_cqc_portfolio_v1_transaction_proto_enumTypes[2]
+	return &file_cqc_portfolio_v1_transaction_proto_enumTypes[1]
 }
 
 func (x TransactionStatus) Number() protoreflect.EnumNumber {
@@ -280,13 +174,15 @@ func (x TransactionStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransactionStatus.Descriptor instead.
 func (TransactionStatus) EnumDescriptor() ([]byte, []int) {
-	return file_cqc_portfolio_v1_transaction_proto_rawDescGZIP(), []int{2}
+	return file_cqc_portfolio_v1_transaction_proto_rawDescGZIP(), []int{1}
 }
 
 // Transaction is one ledger entry: a change of one account's balance of one asset, with its cause
-// (CCXT LedgerEntry, Transaction, TransferEntry; Binance USD-M income history; OKX bills). A trade that
-// moves two assets is two transactions, one per asset. Owned by the Portfolio service, which assigns
-// transaction_id and maps venue records into it.
+// (CCXT LedgerEntry, Transaction, TransferEntry; Binance USD-M income history; OKX bills; Binance deposit
+// and withdrawal history). A trade that moves two assets is two transactions, one per asset. The
+// Portfolio service books ledger entries; the VenueGateway returns deposits, withdrawals, transfers,
+// borrows and repayments it initiated or listed in the same shape. Signs: amount positive = credit to the
+// account; fee positive = paid by the account (the sign table is in proto/README.md).
 type Transaction struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// transaction_id is CQC's id of the entry: "txn_" followed by a 26-character ULID. Assigned by the
@@ -299,8 +195,9 @@ type Transaction struct {
 	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// asset_id is the asset whose balance changed ("ast_" + ULID). Required.
 	AssetId string `protobuf:"bytes,4,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
-	// type is the cause of the change. Required.
-	Type TransactionType `protobuf:"varint,5,opt,name=type,proto3,enum=cqc.portfolio.v1.TransactionType" json:"type,omitempty"`
+	// type is the cause of the change (the ledger entry type), in the contract's one balance-change
+	// vocabulary. Required; never UNSPECIFIED or ORDER_LOCK (a lock moves no balance).
+	Type v1.BalanceChangeReason `protobuf:"varint,5,opt,name=type,proto3,enum=cqc.venues.v1.BalanceChangeReason" json:"type,omitempty"`
 	// amount is the signed change of the balance, in whole units of asset_id: positive credits, negative
 	// debits (BN-F income "-0.71260000" for funding paid). Excludes fee, which is reported separately.
 	// Venues that send an unsigned amount plus a direction (CCXT LedgerEntry) are signed on ingest.
@@ -317,8 +214,9 @@ type Transaction struct {
 	// the same asset), in whole units (CCXT after, OKX bal). Decimal; unset when not reported.
 	BalanceAfter *string `protobuf:"bytes,10,opt,name=balance_after,json=balanceAfter,proto3,oneof" json:"balance_after,omitempty"`
 	// fee is the fee charged for this transaction (withdrawal network fee, conversion fee) as a non-negative
-	// amount paid, possibly in another asset (CCXT fee {cost, currency}). Unset when no fee.
-	Fee *v1.AssetAmount `protobuf:"bytes,11,opt,name=fee,proto3" json:"fee,omitempty"`
+	// amount paid by the account; fee.asset_id is the fee asset, which may differ from asset_id (CCXT fee
+	// {cost, currency}; a withdrawal of USDT on Ethereum may charge its fee in ETH). Unset when no fee.
+	Fee *v11.AssetAmount `protobuf:"bytes,11,opt,name=fee,proto3" json:"fee,omitempty"`
 	// on_chain carries the blockchain details of deposits, withdrawals and wallet transactions. Unset for
 	// off-chain entries.
 	OnChain *OnChainDetails `protobuf:"bytes,12,opt,name=on_chain,json=onChain,proto3" json:"on_chain,omitempty"`
@@ -347,12 +245,34 @@ type Transaction struct {
 	// update_time is when the entry's status last changed, by the venue's clock (CCXT updated). Unset when
 	// never updated.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// settle_time is when the entry became final (COMPLETED) and was booked to the balance. Unset unless
-	// status is COMPLETED; not before create_time.
+	// settle_time is when the entry was booked to the balance (COMPLETED or CREDITED; kept when later
+	// REVERSED). Unset otherwise; not before create_time.
 	SettleTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=settle_time,json=settleTime,proto3" json:"settle_time,omitempty"`
 	// source_record is the venue record the entry was mapped from (a BN-F income element, a CCXT
 	// Transaction's info, an OKX bill). Unset for entries CQC computed.
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,23,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	SourceRecord *v11.SourceRecord `protobuf:"bytes,23,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// venue_status is the venue's own status of the entry exactly as sent, beside the normalised status
+	// (Binance withdrawal status "4", OKX deposit state "2", Coinbase "completed"). Empty when the venue sends
+	// none. At most 64 characters.
+	VenueStatus string `protobuf:"bytes,24,opt,name=venue_status,json=venueStatus,proto3" json:"venue_status,omitempty"`
+	// client_transaction_id is the caller's own id of a withdrawal or transfer, sent to the venue (Binance
+	// withdrawOrderId, OKX clientId; RequestWithdrawalRequest.client_transaction_id). Unset when none.
+	// 1 to 64 characters of [A-Za-z0-9._:-].
+	ClientTransactionId *string `protobuf:"bytes,25,opt,name=client_transaction_id,json=clientTransactionId,proto3,oneof" json:"client_transaction_id,omitempty"`
+	// deployment_id is the asset deployment (token on a chain) that moved for an on-chain deposit or
+	// withdrawal ("dep_" + ULID): USDT on Ethereum vs USDT on Tron. Unset for off-chain entries and when
+	// the network is unknown.
+	DeploymentId *string `protobuf:"bytes,26,opt,name=deployment_id,json=deploymentId,proto3,oneof" json:"deployment_id,omitempty"`
+	// wallet is the sub-ledger of the account whose balance changed (the same values as
+	// cqc.venues.v1.Balance.wallet: "spot", "funding", "isolated_margin"). Empty when the account has one
+	// ledger.
+	Wallet string `protobuf:"bytes,27,opt,name=wallet,proto3" json:"wallet,omitempty"`
+	// counterparty_wallet is the other sub-ledger of an internal transfer (Balance.wallet values); with
+	// counterparty_account_id unset it is a transfer between two wallets of account_id. Empty otherwise.
+	CounterpartyWallet string `protobuf:"bytes,28,opt,name=counterparty_wallet,json=counterpartyWallet,proto3" json:"counterparty_wallet,omitempty"`
+	// market_id is the market a transfer, borrow or repayment concerns when it is tied to one (an
+	// isolated-margin pair or position: "mkt_" + ULID). Unset otherwise.
+	MarketId      *string `protobuf:"bytes,29,opt,name=market_id,json=marketId,proto3,oneof" json:"market_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -415,11 +335,11 @@ func (x *Transaction) GetAssetId() string {
 	return ""
 }
 
-func (x *Transaction) GetType() TransactionType {
+func (x *Transaction) GetType() v1.BalanceChangeReason {
 	if x != nil {
 		return x.Type
 	}
-	return TransactionType_TRANSACTION_TYPE_UNSPECIFIED
+	return v1.BalanceChangeReason(0)
 }
 
 func (x *Transaction) GetAmount() string {
@@ -457,7 +377,7 @@ func (x *Transaction) GetBalanceAfter() string {
 	return ""
 }
 
-func (x *Transaction) GetFee() *v1.AssetAmount {
+func (x *Transaction) GetFee() *v11.AssetAmount {
 	if x != nil {
 		return x.Fee
 	}
@@ -541,11 +461,53 @@ func (x *Transaction) GetSettleTime() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *Transaction) GetSourceRecord() *v1.SourceRecord {
+func (x *Transaction) GetSourceRecord() *v11.SourceRecord {
 	if x != nil {
 		return x.SourceRecord
 	}
 	return nil
+}
+
+func (x *Transaction) GetVenueStatus() string {
+	if x != nil {
+		return x.VenueStatus
+	}
+	return ""
+}
+
+func (x *Transaction) GetClientTransactionId() string {
+	if x != nil && x.ClientTransactionId != nil {
+		return *x.ClientTransactionId
+	}
+	return ""
+}
+
+func (x *Transaction) GetDeploymentId() string {
+	if x != nil && x.DeploymentId != nil {
+		return *x.DeploymentId
+	}
+	return ""
+}
+
+func (x *Transaction) GetWallet() string {
+	if x != nil {
+		return x.Wallet
+	}
+	return ""
+}
+
+func (x *Transaction) GetCounterpartyWallet() string {
+	if x != nil {
+		return x.CounterpartyWallet
+	}
+	return ""
+}
+
+func (x *Transaction) GetMarketId() string {
+	if x != nil && x.MarketId != nil {
+		return *x.MarketId
+	}
+	return ""
 }
 
 // OnChainDetails is the blockchain side of a deposit, withdrawal or wallet transaction (CCXT Transaction
@@ -561,12 +523,14 @@ type OnChainDetails struct {
 	TxHash string `protobuf:"bytes,2,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
 	// from_address is the sending address as the chain writes it (checksum case preserved; CCXT
 	// addressFrom). Empty when unknown (venue hot wallets are often not disclosed). At most 128 characters.
+	// Redacted in debug output.
 	FromAddress string `protobuf:"bytes,3,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
 	// to_address is the receiving address (CCXT addressTo / address). Empty when unknown. At most 128
-	// characters.
+	// characters. Redacted in debug output: it links CQC's holdings to an address.
 	ToAddress string `protobuf:"bytes,4,opt,name=to_address,json=toAddress,proto3" json:"to_address,omitempty"`
 	// tag is the destination tag or memo some chains require to credit the right customer (XRP tag, TON
-	// and Cosmos memo; CCXT tag). Unset when the chain uses none. At most 256 characters.
+	// and Cosmos memo; CCXT tag). Unset when the chain uses none. At most 256 characters. Redacted in debug
+	// output.
 	Tag *string `protobuf:"bytes,5,opt,name=tag,proto3,oneof" json:"tag,omitempty"`
 	// block_number is the number (height) of the block that includes the transaction (Uniswap subgraph
 	// Transaction.blockNumber). Unset while unconfirmed.
@@ -579,9 +543,26 @@ type OnChainDetails struct {
 	LogIndex *uint32 `protobuf:"varint,8,opt,name=log_index,json=logIndex,proto3,oneof" json:"log_index,omitempty"`
 	// internal is true when the venue settled the deposit or withdrawal within its own books, without a
 	// chain transaction (CCXT internal; Binance internal transfer). tx_hash may then be a venue id.
-	Internal      bool `protobuf:"varint,9,opt,name=internal,proto3" json:"internal,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Internal bool `protobuf:"varint,9,opt,name=internal,proto3" json:"internal,omitempty"`
+	// venue_network_code is the venue's code of the network used, exactly as sent (Binance "network" "ETH",
+	// "BSC", "TRX"; OKX chain "USDT-ERC20"). Empty when not reported. At most 64 characters.
+	VenueNetworkCode string `protobuf:"bytes,10,opt,name=venue_network_code,json=venueNetworkCode,proto3" json:"venue_network_code,omitempty"`
+	// required_confirmations is how many confirmations the venue needs before it credits a deposit (Binance
+	// "confirmTimes" "12/12": the part after "/"; confirmations holds the part before). Unset when not
+	// published.
+	RequiredConfirmations *uint32 `protobuf:"varint,11,opt,name=required_confirmations,json=requiredConfirmations,proto3,oneof" json:"required_confirmations,omitempty"`
+	// unlock_confirmations is how many confirmations the venue needs before credited funds can be withdrawn
+	// (Binance "unlockConfirm"); until then the transaction is CREDITED. Unset when not published.
+	UnlockConfirmations *uint32 `protobuf:"varint,12,opt,name=unlock_confirmations,json=unlockConfirmations,proto3,oneof" json:"unlock_confirmations,omitempty"`
+	// from_venue_subaccount_id is the venue's sub-account of the sender, when an on-chain venue addresses
+	// sub-accounts under one address (dYdX v4 sender.subaccountNumber "0"). Empty otherwise. Redacted in debug
+	// output. At most 128 characters.
+	FromVenueSubaccountId string `protobuf:"bytes,13,opt,name=from_venue_subaccount_id,json=fromVenueSubaccountId,proto3" json:"from_venue_subaccount_id,omitempty"`
+	// to_venue_subaccount_id is the venue's sub-account of the recipient (dYdX v4 recipient.subaccountNumber).
+	// Empty otherwise. Redacted in debug output. At most 128 characters.
+	ToVenueSubaccountId string `protobuf:"bytes,14,opt,name=to_venue_subaccount_id,json=toVenueSubaccountId,proto3" json:"to_venue_subaccount_id,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *OnChainDetails) Reset() {
@@ -677,20 +658,54 @@ func (x *OnChainDetails) GetInternal() bool {
 	return false
 }
 
+func (x *OnChainDetails) GetVenueNetworkCode() string {
+	if x != nil {
+		return x.VenueNetworkCode
+	}
+	return ""
+}
+
+func (x *OnChainDetails) GetRequiredConfirmations() uint32 {
+	if x != nil && x.RequiredConfirmations != nil {
+		return *x.RequiredConfirmations
+	}
+	return 0
+}
+
+func (x *OnChainDetails) GetUnlockConfirmations() uint32 {
+	if x != nil && x.UnlockConfirmations != nil {
+		return *x.UnlockConfirmations
+	}
+	return 0
+}
+
+func (x *OnChainDetails) GetFromVenueSubaccountId() string {
+	if x != nil {
+		return x.FromVenueSubaccountId
+	}
+	return ""
+}
+
+func (x *OnChainDetails) GetToVenueSubaccountId() string {
+	if x != nil {
+		return x.ToVenueSubaccountId
+	}
+	return ""
+}
+
 var File_cqc_portfolio_v1_transaction_proto protoreflect.FileDescriptor
 
 const file_cqc_portfolio_v1_transaction_proto_rawDesc = "" +
 	"\n" +
-	"\"cqc/portfolio/v1/transaction.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x13\n" +
+	"\"cqc/portfolio/v1/transaction.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/balance.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x17\n" +
 	"\vTransaction\x123\n" +
 	"\x0etransaction_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03txnR\rtransactionId\x12A\n" +
 	"\x14venue_transaction_id\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\x00R\x12venueTransactionId\x88\x01\x01\x12+\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
-	"\basset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12A\n" +
-	"\x04type\x18\x05 \x01(\x0e2!.cqc.portfolio.v1.TransactionTypeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04type\x12!\n" +
+	"\basset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12D\n" +
+	"\x04type\x18\x05 \x01(\x0e2\".cqc.venues.v1.BalanceChangeReasonB\f\xbaH\t\x82\x01\x06\x10\x01 \x00 \x18R\x04type\x12!\n" +
 	"\x06amount\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x06amount\x12P\n" +
 	"\tdirection\x18\a \x01(\x0e2&.cqc.portfolio.v1.TransactionDirectionB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\tdirection\x12G\n" +
@@ -716,11 +731,18 @@ const file_cqc_portfolio_v1_transaction_proto_rawDesc = "" +
 	"updateTime\x12;\n" +
 	"\vsettle_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"settleTime\x12?\n" +
-	"\rsource_record\x18\x17 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\xae\a\xbaH\xaa\a\x1a\x93\x02\n" +
-	")transaction.direction_matches_amount_sign\x12Gamount must be >= 0 when direction is IN and <= 0 when direction is OUT\x1a\x9c\x01!this.amount.matches('^-?[0-9]+([.][0-9]+)?$') || (this.direction == 1 && double(this.amount) >= 0.0) || (this.direction == 2 && double(this.amount) <= 0.0)\x1a\xa1\x01\n" +
-	"*transaction.settle_time_requires_completed\x12Gsettle_time may only be set when status is TRANSACTION_STATUS_COMPLETED\x1a*!has(this.settle_time) || this.status == 2\x1a\x8d\x01\n" +
-	"\x1ftransaction.settle_after_create\x12*settle_time must not be before create_time\x1a>!has(this.settle_time) || this.settle_time >= this.create_time\x1a\xae\x01\n" +
-	" transaction.counterparty_differs\x123counterparty_account_id must differ from account_id\x1aU!has(this.counterparty_account_id) || this.counterparty_account_id != this.account_id\x1a\xac\x01\n" +
+	"\rsource_record\x18\x17 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12*\n" +
+	"\fvenue_status\x18\x18 \x01(\tB\a\xbaH\x04r\x02\x18@R\vvenueStatus\x12W\n" +
+	"\x15client_transaction_id\x18\x19 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._:-]{1,64}$H\tR\x13clientTransactionId\x88\x01\x01\x126\n" +
+	"\rdeployment_id\x18\x1a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depH\n" +
+	"R\fdeploymentId\x88\x01\x01\x12=\n" +
+	"\x06wallet\x18\x1b \x01(\tB%\xbaH\"r 2\x1e^([a-z0-9][a-z0-9_.-]{0,63})?$R\x06wallet\x12V\n" +
+	"\x13counterparty_wallet\x18\x1c \x01(\tB%\xbaH\"r 2\x1e^([a-z0-9][a-z0-9_.-]{0,63})?$R\x12counterpartyWallet\x12.\n" +
+	"\tmarket_id\x18\x1d \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\vR\bmarketId\x88\x01\x01:\xfd\a\xbaH\xf9\a\x1a\x93\x02\n" +
+	")transaction.direction_matches_amount_sign\x12Gamount must be >= 0 when direction is IN and <= 0 when direction is OUT\x1a\x9c\x01!this.amount.matches('^-?[0-9]+([.][0-9]+)?$') || (this.direction == 1 && double(this.amount) >= 0.0) || (this.direction == 2 && double(this.amount) <= 0.0)\x1a\xaa\x01\n" +
+	"'transaction.settle_time_requires_booked\x12Jsettle_time may only be set when status is COMPLETED, CREDITED or REVERSED\x1a3!has(this.settle_time) || this.status in [2, 9, 10]\x1a\x8d\x01\n" +
+	"\x1ftransaction.settle_after_create\x12*settle_time must not be before create_time\x1a>!has(this.settle_time) || this.settle_time >= this.create_time\x1a\xf4\x01\n" +
+	" transaction.counterparty_differs\x12Mcounterparty_account_id must differ from account_id unless the wallets differ\x1a\x80\x01!has(this.counterparty_account_id) || this.counterparty_account_id != this.account_id || this.wallet != this.counterparty_wallet\x1a\xac\x01\n" +
 	"\x1ctransaction.fee_non_negative\x12$fee.amount must be >= 0 (a fee paid)\x1af!has(this.fee) || !this.fee.amount.matches('^-?[0-9]+([.][0-9]+)?$') || double(this.fee.amount) >= 0.0B\x17\n" +
 	"\x15_venue_transaction_idB\x11\n" +
 	"\x0f_balance_beforeB\x10\n" +
@@ -730,59 +752,52 @@ const file_cqc_portfolio_v1_transaction_proto_rawDesc = "" +
 	"\f_position_idB\x19\n" +
 	"\x17_related_transaction_idB\x15\n" +
 	"\x13_venue_reference_idB\x1a\n" +
-	"\x18_counterparty_account_id\"\xbb\x03\n" +
+	"\x18_counterparty_account_idB\x18\n" +
+	"\x16_client_transaction_idB\x10\n" +
+	"\x0e_deployment_idB\f\n" +
+	"\n" +
+	"_market_id\"\xab\x06\n" +
 	"\x0eOnChainDetails\x12'\n" +
 	"\bchain_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnR\achainId\x12+\n" +
-	"\atx_hash\x18\x02 \x01(\tB\x12\xbaH\x0fr\r\x18\x80\x012\b^[^\\s]*$R\x06txHash\x125\n" +
-	"\ffrom_address\x18\x03 \x01(\tB\x12\xbaH\x0fr\r\x18\x80\x012\b^[^\\s]*$R\vfromAddress\x121\n" +
+	"\atx_hash\x18\x02 \x01(\tB\x12\xbaH\x0fr\r\x18\x80\x012\b^[^\\s]*$R\x06txHash\x128\n" +
+	"\ffrom_address\x18\x03 \x01(\tB\x15\xbaH\x0fr\r\x18\x80\x012\b^[^\\s]*$\x80\x01\x01R\vfromAddress\x124\n" +
 	"\n" +
-	"to_address\x18\x04 \x01(\tB\x12\xbaH\x0fr\r\x18\x80\x012\b^[^\\s]*$R\ttoAddress\x12\x1f\n" +
-	"\x03tag\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02H\x00R\x03tag\x88\x01\x01\x12&\n" +
+	"to_address\x18\x04 \x01(\tB\x15\xbaH\x0fr\r\x18\x80\x012\b^[^\\s]*$\x80\x01\x01R\ttoAddress\x12\"\n" +
+	"\x03tag\x18\x05 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01H\x00R\x03tag\x88\x01\x01\x12&\n" +
 	"\fblock_number\x18\x06 \x01(\x04H\x01R\vblockNumber\x88\x01\x01\x12)\n" +
 	"\rconfirmations\x18\a \x01(\rH\x02R\rconfirmations\x88\x01\x01\x12 \n" +
 	"\tlog_index\x18\b \x01(\rH\x03R\blogIndex\x88\x01\x01\x12\x1a\n" +
-	"\binternal\x18\t \x01(\bR\binternalB\x06\n" +
+	"\binternal\x18\t \x01(\bR\binternal\x125\n" +
+	"\x12venue_network_code\x18\n" +
+	" \x01(\tB\a\xbaH\x04r\x02\x18@R\x10venueNetworkCode\x12:\n" +
+	"\x16required_confirmations\x18\v \x01(\rH\x04R\x15requiredConfirmations\x88\x01\x01\x126\n" +
+	"\x14unlock_confirmations\x18\f \x01(\rH\x05R\x13unlockConfirmations\x88\x01\x01\x12D\n" +
+	"\x18from_venue_subaccount_id\x18\r \x01(\tB\v\xbaH\x05r\x03\x18\x80\x01\x80\x01\x01R\x15fromVenueSubaccountId\x12@\n" +
+	"\x16to_venue_subaccount_id\x18\x0e \x01(\tB\v\xbaH\x05r\x03\x18\x80\x01\x80\x01\x01R\x13toVenueSubaccountIdB\x06\n" +
 	"\x04_tagB\x0f\n" +
 	"\r_block_numberB\x10\n" +
 	"\x0e_confirmationsB\f\n" +
 	"\n" +
-	"_log_index*\x8a\x06\n" +
-	"\x0fTransactionType\x12 \n" +
-	"\x1cTRANSACTION_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16TRANSACTION_TYPE_TRADE\x10\x01\x12\x18\n" +
-	"\x14TRANSACTION_TYPE_FEE\x10\x02\x12\x1b\n" +
-	"\x17TRANSACTION_TYPE_REBATE\x10\x03\x12\x1c\n" +
-	"\x18TRANSACTION_TYPE_FUNDING\x10\x04\x12\x1d\n" +
-	"\x19TRANSACTION_TYPE_INTEREST\x10\x05\x12\x1b\n" +
-	"\x17TRANSACTION_TYPE_BORROW\x10\x06\x12\x1a\n" +
-	"\x16TRANSACTION_TYPE_REPAY\x10\a\x12 \n" +
-	"\x1cTRANSACTION_TYPE_LIQUIDATION\x10\b\x12\x1f\n" +
-	"\x1bTRANSACTION_TYPE_SETTLEMENT\x10\t\x12\x1d\n" +
-	"\x19TRANSACTION_TYPE_DELIVERY\x10\n" +
-	"\x12\x1c\n" +
-	"\x18TRANSACTION_TYPE_DEPOSIT\x10\v\x12\x1f\n" +
-	"\x1bTRANSACTION_TYPE_WITHDRAWAL\x10\f\x12\x1d\n" +
-	"\x19TRANSACTION_TYPE_TRANSFER\x10\r\x12\x1f\n" +
-	"\x1bTRANSACTION_TYPE_CONVERSION\x10\x0e\x12#\n" +
-	"\x1fTRANSACTION_TYPE_STAKING_REWARD\x10\x0f\x12\x1c\n" +
-	"\x18TRANSACTION_TYPE_AIRDROP\x10\x10\x12!\n" +
-	"\x1dTRANSACTION_TYPE_REALIZED_PNL\x10\x11\x12\x1f\n" +
-	"\x1bTRANSACTION_TYPE_ADJUSTMENT\x10\x12\x12#\n" +
-	"\x1fTRANSACTION_TYPE_INSURANCE_FUND\x10\x13\x12$\n" +
-	" TRANSACTION_TYPE_REFERRAL_REWARD\x10\x14\x12\x1a\n" +
-	"\x16TRANSACTION_TYPE_BONUS\x10\x15\x12#\n" +
-	"\x1fTRANSACTION_TYPE_LENDING_SUPPLY\x10\x16\x12\x18\n" +
-	"\x14TRANSACTION_TYPE_GAS\x10\x17*z\n" +
+	"_log_indexB\x19\n" +
+	"\x17_required_confirmationsB\x17\n" +
+	"\x15_unlock_confirmations*z\n" +
 	"\x14TransactionDirection\x12%\n" +
 	"!TRANSACTION_DIRECTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18TRANSACTION_DIRECTION_IN\x10\x01\x12\x1d\n" +
-	"\x19TRANSACTION_DIRECTION_OUT\x10\x02*\xb9\x01\n" +
+	"\x19TRANSACTION_DIRECTION_OUT\x10\x02*\x9c\x03\n" +
 	"\x11TransactionStatus\x12\"\n" +
 	"\x1eTRANSACTION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aTRANSACTION_STATUS_PENDING\x10\x01\x12 \n" +
 	"\x1cTRANSACTION_STATUS_COMPLETED\x10\x02\x12\x1d\n" +
 	"\x19TRANSACTION_STATUS_FAILED\x10\x03\x12\x1f\n" +
-	"\x1bTRANSACTION_STATUS_CANCELED\x10\x04B\x80\x01\n" +
+	"\x1bTRANSACTION_STATUS_CANCELED\x10\x04\x121\n" +
+	"-TRANSACTION_STATUS_AWAITING_USER_CONFIRMATION\x10\x05\x12(\n" +
+	"$TRANSACTION_STATUS_AWAITING_APPROVAL\x10\x06\x12!\n" +
+	"\x1dTRANSACTION_STATUS_PROCESSING\x10\a\x12\x1f\n" +
+	"\x1bTRANSACTION_STATUS_REJECTED\x10\b\x12\x1f\n" +
+	"\x1bTRANSACTION_STATUS_CREDITED\x10\t\x12\x1f\n" +
+	"\x1bTRANSACTION_STATUS_REVERSED\x10\n" +
+	"B\x80\x01\n" +
 	" com.cryptoquant.cqc.portfolio.v1B\x10TransactionProtoP\x01ZHgithub.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1;portfoliov1b\x06proto3"
 
 var (
@@ -797,24 +812,24 @@ func file_cqc_portfolio_v1_transaction_proto_rawDescGZIP() []byte {
 	return file_cqc_portfolio_v1_transaction_proto_rawDescData
 }
 
-var file_cqc_portfolio_v1_transaction_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_cqc_portfolio_v1_transaction_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_cqc_portfolio_v1_transaction_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_cqc_portfolio_v1_transaction_proto_goTypes = []any{
-	(TransactionType)(0),          // 0: cqc.portfolio.v1.TransactionType
-	(TransactionDirection)(0),     // 1: cqc.portfolio.v1.TransactionDirection
-	(TransactionStatus)(0),        // 2: cqc.portfolio.v1.TransactionStatus
-	(*Transaction)(nil),           // 3: cqc.portfolio.v1.Transaction
-	(*OnChainDetails)(nil),        // 4: cqc.portfolio.v1.OnChainDetails
-	(*v1.AssetAmount)(nil),        // 5: cqc.types.v1.AssetAmount
+	(TransactionDirection)(0),     // 0: cqc.portfolio.v1.TransactionDirection
+	(TransactionStatus)(0),        // 1: cqc.portfolio.v1.TransactionStatus
+	(*Transaction)(nil),           // 2: cqc.portfolio.v1.Transaction
+	(*OnChainDetails)(nil),        // 3: cqc.portfolio.v1.OnChainDetails
+	(v1.BalanceChangeReason)(0),   // 4: cqc.venues.v1.BalanceChangeReason
+	(*v11.AssetAmount)(nil),       // 5: cqc.types.v1.AssetAmount
 	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*v1.SourceRecord)(nil),       // 7: cqc.types.v1.SourceRecord
+	(*v11.SourceRecord)(nil),      // 7: cqc.types.v1.SourceRecord
 }
 var file_cqc_portfolio_v1_transaction_proto_depIdxs = []int32{
-	0, // 0: cqc.portfolio.v1.Transaction.type:type_name -> cqc.portfolio.v1.TransactionType
-	1, // 1: cqc.portfolio.v1.Transaction.direction:type_name -> cqc.portfolio.v1.TransactionDirection
-	2, // 2: cqc.portfolio.v1.Transaction.status:type_name -> cqc.portfolio.v1.TransactionStatus
+	4, // 0: cqc.portfolio.v1.Transaction.type:type_name -> cqc.venues.v1.BalanceChangeReason
+	0, // 1: cqc.portfolio.v1.Transaction.direction:type_name -> cqc.portfolio.v1.TransactionDirection
+	1, // 2: cqc.portfolio.v1.Transaction.status:type_name -> cqc.portfolio.v1.TransactionStatus
 	5, // 3: cqc.portfolio.v1.Transaction.fee:type_name -> cqc.types.v1.AssetAmount
-	4, // 4: cqc.portfolio.v1.Transaction.on_chain:type_name -> cqc.portfolio.v1.OnChainDetails
+	3, // 4: cqc.portfolio.v1.Transaction.on_chain:type_name -> cqc.portfolio.v1.OnChainDetails
 	6, // 5: cqc.portfolio.v1.Transaction.create_time:type_name -> google.protobuf.Timestamp
 	6, // 6: cqc.portfolio.v1.Transaction.update_time:type_name -> google.protobuf.Timestamp
 	6, // 7: cqc.portfolio.v1.Transaction.settle_time:type_name -> google.protobuf.Timestamp
@@ -838,7 +853,7 @@ func file_cqc_portfolio_v1_transaction_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_portfolio_v1_transaction_proto_rawDesc), len(file_cqc_portfolio_v1_transaction_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      2,
 			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -13,9 +13,11 @@ import (
 	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
 	v13 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -34,8 +36,15 @@ type ResolveMarketRequest struct {
 	// venue_id is the venue whose symbol is given ("ven_" + 26-character ULID). Required.
 	VenueId string `protobuf:"bytes,1,opt,name=venue_id,json=venueId,proto3" json:"venue_id,omitempty"`
 	// venue_symbol is the symbol exactly as the venue publishes it ("BTCUSDT", "BTC-USD-SWAP",
-	// "BTC-29SEP23", "BTC" on Hyperliquid, a pool address on a DEX). 1 to 128 characters. Required.
-	VenueSymbol   string `protobuf:"bytes,2,opt,name=venue_symbol,json=venueSymbol,proto3" json:"venue_symbol,omitempty"`
+	// "BTC-29SEP23", "BTC" on Hyperliquid, a pool address on a DEX). 1 to 256 characters, the same bound as
+	// Market.venue_symbol, so every symbol a market can hold can be resolved. Required.
+	VenueSymbol string `protobuf:"bytes,2,opt,name=venue_symbol,json=venueSymbol,proto3" json:"venue_symbol,omitempty"`
+	// read_mask lists the fields of each returned market to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -84,6 +93,13 @@ func (x *ResolveMarketRequest) GetVenueSymbol() string {
 	return ""
 }
 
+func (x *ResolveMarketRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ResolveMarketResponse carries the market found.
 type ResolveMarketResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -130,6 +146,540 @@ func (x *ResolveMarketResponse) GetMarket() *v1.Market {
 	return nil
 }
 
+// MarketSymbol names a market the way a venue does: the venue and its own symbol.
+type MarketSymbol struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// venue_id is the venue whose symbol is given ("ven_" + 26-character ULID). Required.
+	VenueId string `protobuf:"bytes,1,opt,name=venue_id,json=venueId,proto3" json:"venue_id,omitempty"`
+	// venue_symbol is the symbol exactly as the venue publishes it, case-sensitive; 1 to 256 characters
+	// like Market.venue_symbol. Required.
+	VenueSymbol   string `protobuf:"bytes,2,opt,name=venue_symbol,json=venueSymbol,proto3" json:"venue_symbol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarketSymbol) Reset() {
+	*x = MarketSymbol{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarketSymbol) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarketSymbol) ProtoMessage() {}
+
+func (x *MarketSymbol) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarketSymbol.ProtoReflect.Descriptor instead.
+func (*MarketSymbol) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MarketSymbol) GetVenueId() string {
+	if x != nil {
+		return x.VenueId
+	}
+	return ""
+}
+
+func (x *MarketSymbol) GetVenueSymbol() string {
+	if x != nil {
+		return x.VenueSymbol
+	}
+	return ""
+}
+
+// BatchResolveMarketsRequest names up to 100 markets by venue symbol.
+type BatchResolveMarketsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// symbols are the (venue, venue symbol) pairs to resolve, 1 to 100. Required.
+	Symbols []*MarketSymbol `protobuf:"bytes,1,rep,name=symbols,proto3" json:"symbols,omitempty"`
+	// read_mask lists the fields of each returned market to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResolveMarketsRequest) Reset() {
+	*x = BatchResolveMarketsRequest{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResolveMarketsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResolveMarketsRequest) ProtoMessage() {}
+
+func (x *BatchResolveMarketsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResolveMarketsRequest.ProtoReflect.Descriptor instead.
+func (*BatchResolveMarketsRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BatchResolveMarketsRequest) GetSymbols() []*MarketSymbol {
+	if x != nil {
+		return x.Symbols
+	}
+	return nil
+}
+
+func (x *BatchResolveMarketsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
+// ResolvedMarket is the outcome of resolving one MarketSymbol.
+type ResolvedMarket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// symbol is the pair asked for, echoed. Always set.
+	Symbol *MarketSymbol `protobuf:"bytes,1,opt,name=symbol,proto3" json:"symbol,omitempty"`
+	// market is the venue's listing under that symbol. Unset when the venue lists no such symbol.
+	Market        *v1.Market `protobuf:"bytes,2,opt,name=market,proto3" json:"market,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolvedMarket) Reset() {
+	*x = ResolvedMarket{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolvedMarket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolvedMarket) ProtoMessage() {}
+
+func (x *ResolvedMarket) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolvedMarket.ProtoReflect.Descriptor instead.
+func (*ResolvedMarket) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ResolvedMarket) GetSymbol() *MarketSymbol {
+	if x != nil {
+		return x.Symbol
+	}
+	return nil
+}
+
+func (x *ResolvedMarket) GetMarket() *v1.Market {
+	if x != nil {
+		return x.Market
+	}
+	return nil
+}
+
+// BatchResolveMarketsResponse carries one result per requested symbol.
+type BatchResolveMarketsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results are in the order of BatchResolveMarketsRequest.symbols, one per symbol.
+	Results       []*ResolvedMarket `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResolveMarketsResponse) Reset() {
+	*x = BatchResolveMarketsResponse{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResolveMarketsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResolveMarketsResponse) ProtoMessage() {}
+
+func (x *BatchResolveMarketsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResolveMarketsResponse.ProtoReflect.Descriptor instead.
+func (*BatchResolveMarketsResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *BatchResolveMarketsResponse) GetResults() []*ResolvedMarket {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// BatchGetAssetsRequest asks for several assets by id.
+type BatchGetAssetsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_ids are the assets to return, 1 to 100 distinct ids ("ast_" + 26-character ULID).
+	// Required.
+	AssetIds []string `protobuf:"bytes,1,rep,name=asset_ids,json=assetIds,proto3" json:"asset_ids,omitempty"`
+	// read_mask lists the fields of each returned asset to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetAssetsRequest) Reset() {
+	*x = BatchGetAssetsRequest{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetAssetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetAssetsRequest) ProtoMessage() {}
+
+func (x *BatchGetAssetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetAssetsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetAssetsRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BatchGetAssetsRequest) GetAssetIds() []string {
+	if x != nil {
+		return x.AssetIds
+	}
+	return nil
+}
+
+func (x *BatchGetAssetsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
+// BatchGetAssetsResponse carries the assets asked for.
+type BatchGetAssetsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// assets are the requested assets, in the order of BatchGetAssetsRequest.asset_ids, one per id.
+	Assets        []*v11.Asset `protobuf:"bytes,1,rep,name=assets,proto3" json:"assets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetAssetsResponse) Reset() {
+	*x = BatchGetAssetsResponse{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetAssetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetAssetsResponse) ProtoMessage() {}
+
+func (x *BatchGetAssetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetAssetsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetAssetsResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *BatchGetAssetsResponse) GetAssets() []*v11.Asset {
+	if x != nil {
+		return x.Assets
+	}
+	return nil
+}
+
+// BatchGetInstrumentsRequest asks for several instruments by id.
+type BatchGetInstrumentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// instrument_ids are the instruments to return, 1 to 100 distinct ids ("ins_" + 26-character ULID).
+	// Required.
+	InstrumentIds []string `protobuf:"bytes,1,rep,name=instrument_ids,json=instrumentIds,proto3" json:"instrument_ids,omitempty"`
+	// read_mask lists the fields of each returned instrument to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetInstrumentsRequest) Reset() {
+	*x = BatchGetInstrumentsRequest{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetInstrumentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetInstrumentsRequest) ProtoMessage() {}
+
+func (x *BatchGetInstrumentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetInstrumentsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetInstrumentsRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BatchGetInstrumentsRequest) GetInstrumentIds() []string {
+	if x != nil {
+		return x.InstrumentIds
+	}
+	return nil
+}
+
+func (x *BatchGetInstrumentsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
+// BatchGetInstrumentsResponse carries the instruments asked for.
+type BatchGetInstrumentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// instruments are the requested instruments, in the order of BatchGetInstrumentsRequest.instrument_ids.
+	Instruments   []*v1.Instrument `protobuf:"bytes,1,rep,name=instruments,proto3" json:"instruments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetInstrumentsResponse) Reset() {
+	*x = BatchGetInstrumentsResponse{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetInstrumentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetInstrumentsResponse) ProtoMessage() {}
+
+func (x *BatchGetInstrumentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetInstrumentsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetInstrumentsResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BatchGetInstrumentsResponse) GetInstruments() []*v1.Instrument {
+	if x != nil {
+		return x.Instruments
+	}
+	return nil
+}
+
+// BatchGetMarketsRequest asks for several markets by id.
+type BatchGetMarketsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_ids are the markets to return, 1 to 100 distinct ids ("mkt_" + 26-character ULID).
+	// Required.
+	MarketIds []string `protobuf:"bytes,1,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	// read_mask lists the fields of each returned market to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetMarketsRequest) Reset() {
+	*x = BatchGetMarketsRequest{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetMarketsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetMarketsRequest) ProtoMessage() {}
+
+func (x *BatchGetMarketsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetMarketsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetMarketsRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *BatchGetMarketsRequest) GetMarketIds() []string {
+	if x != nil {
+		return x.MarketIds
+	}
+	return nil
+}
+
+func (x *BatchGetMarketsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
+// BatchGetMarketsResponse carries the markets asked for.
+type BatchGetMarketsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// markets are the requested markets, in the order of BatchGetMarketsRequest.market_ids, one per id.
+	Markets       []*v1.Market `protobuf:"bytes,1,rep,name=markets,proto3" json:"markets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetMarketsResponse) Reset() {
+	*x = BatchGetMarketsResponse{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetMarketsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetMarketsResponse) ProtoMessage() {}
+
+func (x *BatchGetMarketsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetMarketsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetMarketsResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *BatchGetMarketsResponse) GetMarkets() []*v1.Market {
+	if x != nil {
+		return x.Markets
+	}
+	return nil
+}
+
 // GetSpotInstrumentRequest asks for a spot pair by instrument id.
 type GetSpotInstrumentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -141,7 +691,7 @@ type GetSpotInstrumentRequest struct {
 
 func (x *GetSpotInstrumentRequest) Reset() {
 	*x = GetSpotInstrumentRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[2]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -153,7 +703,7 @@ func (x *GetSpotInstrumentRequest) String() string {
 func (*GetSpotInstrumentRequest) ProtoMessage() {}
 
 func (x *GetSpotInstrumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[2]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -166,7 +716,7 @@ func (x *GetSpotInstrumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpotInstrumentRequest.ProtoReflect.Descriptor instead.
 func (*GetSpotInstrumentRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{2}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetSpotInstrumentRequest) GetInstrumentId() string {
@@ -189,7 +739,7 @@ type GetSpotInstrumentResponse struct {
 
 func (x *GetSpotInstrumentResponse) Reset() {
 	*x = GetSpotInstrumentResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[3]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -201,7 +751,7 @@ func (x *GetSpotInstrumentResponse) String() string {
 func (*GetSpotInstrumentResponse) ProtoMessage() {}
 
 func (x *GetSpotInstrumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[3]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -214,7 +764,7 @@ func (x *GetSpotInstrumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpotInstrumentResponse.ProtoReflect.Descriptor instead.
 func (*GetSpotInstrumentResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{3}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetSpotInstrumentResponse) GetInstrument() *v1.Instrument {
@@ -242,7 +792,7 @@ type GetPerpContractRequest struct {
 
 func (x *GetPerpContractRequest) Reset() {
 	*x = GetPerpContractRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[4]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +804,7 @@ func (x *GetPerpContractRequest) String() string {
 func (*GetPerpContractRequest) ProtoMessage() {}
 
 func (x *GetPerpContractRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[4]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,7 +817,7 @@ func (x *GetPerpContractRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPerpContractRequest.ProtoReflect.Descriptor instead.
 func (*GetPerpContractRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{4}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetPerpContractRequest) GetInstrumentId() string {
@@ -290,7 +840,7 @@ type GetPerpContractResponse struct {
 
 func (x *GetPerpContractResponse) Reset() {
 	*x = GetPerpContractResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[5]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -302,7 +852,7 @@ func (x *GetPerpContractResponse) String() string {
 func (*GetPerpContractResponse) ProtoMessage() {}
 
 func (x *GetPerpContractResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[5]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -315,7 +865,7 @@ func (x *GetPerpContractResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPerpContractResponse.ProtoReflect.Descriptor instead.
 func (*GetPerpContractResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{5}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetPerpContractResponse) GetInstrument() *v1.Instrument {
@@ -343,7 +893,7 @@ type GetFutureContractRequest struct {
 
 func (x *GetFutureContractRequest) Reset() {
 	*x = GetFutureContractRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[6]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +905,7 @@ func (x *GetFutureContractRequest) String() string {
 func (*GetFutureContractRequest) ProtoMessage() {}
 
 func (x *GetFutureContractRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[6]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +918,7 @@ func (x *GetFutureContractRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFutureContractRequest.ProtoReflect.Descriptor instead.
 func (*GetFutureContractRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{6}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetFutureContractRequest) GetInstrumentId() string {
@@ -391,7 +941,7 @@ type GetFutureContractResponse struct {
 
 func (x *GetFutureContractResponse) Reset() {
 	*x = GetFutureContractResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[7]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -403,7 +953,7 @@ func (x *GetFutureContractResponse) String() string {
 func (*GetFutureContractResponse) ProtoMessage() {}
 
 func (x *GetFutureContractResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[7]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -416,7 +966,7 @@ func (x *GetFutureContractResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFutureContractResponse.ProtoReflect.Descriptor instead.
 func (*GetFutureContractResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{7}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetFutureContractResponse) GetInstrument() *v1.Instrument {
@@ -444,7 +994,7 @@ type GetOptionSeriesRequest struct {
 
 func (x *GetOptionSeriesRequest) Reset() {
 	*x = GetOptionSeriesRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[8]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +1006,7 @@ func (x *GetOptionSeriesRequest) String() string {
 func (*GetOptionSeriesRequest) ProtoMessage() {}
 
 func (x *GetOptionSeriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[8]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +1019,7 @@ func (x *GetOptionSeriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOptionSeriesRequest.ProtoReflect.Descriptor instead.
 func (*GetOptionSeriesRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{8}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetOptionSeriesRequest) GetInstrumentId() string {
@@ -492,7 +1042,7 @@ type GetOptionSeriesResponse struct {
 
 func (x *GetOptionSeriesResponse) Reset() {
 	*x = GetOptionSeriesResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[9]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -504,7 +1054,7 @@ func (x *GetOptionSeriesResponse) String() string {
 func (*GetOptionSeriesResponse) ProtoMessage() {}
 
 func (x *GetOptionSeriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[9]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -517,7 +1067,7 @@ func (x *GetOptionSeriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOptionSeriesResponse.ProtoReflect.Descriptor instead.
 func (*GetOptionSeriesResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{9}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetOptionSeriesResponse) GetInstrument() *v1.Instrument {
@@ -545,7 +1095,7 @@ type GetLendingDepositRequest struct {
 
 func (x *GetLendingDepositRequest) Reset() {
 	*x = GetLendingDepositRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[10]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +1107,7 @@ func (x *GetLendingDepositRequest) String() string {
 func (*GetLendingDepositRequest) ProtoMessage() {}
 
 func (x *GetLendingDepositRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[10]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +1120,7 @@ func (x *GetLendingDepositRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLendingDepositRequest.ProtoReflect.Descriptor instead.
 func (*GetLendingDepositRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{10}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetLendingDepositRequest) GetInstrumentId() string {
@@ -593,7 +1143,7 @@ type GetLendingDepositResponse struct {
 
 func (x *GetLendingDepositResponse) Reset() {
 	*x = GetLendingDepositResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[11]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +1155,7 @@ func (x *GetLendingDepositResponse) String() string {
 func (*GetLendingDepositResponse) ProtoMessage() {}
 
 func (x *GetLendingDepositResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[11]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +1168,7 @@ func (x *GetLendingDepositResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLendingDepositResponse.ProtoReflect.Descriptor instead.
 func (*GetLendingDepositResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{11}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetLendingDepositResponse) GetInstrument() *v1.Instrument {
@@ -646,7 +1196,7 @@ type GetLendingBorrowRequest struct {
 
 func (x *GetLendingBorrowRequest) Reset() {
 	*x = GetLendingBorrowRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[12]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +1208,7 @@ func (x *GetLendingBorrowRequest) String() string {
 func (*GetLendingBorrowRequest) ProtoMessage() {}
 
 func (x *GetLendingBorrowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[12]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +1221,7 @@ func (x *GetLendingBorrowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLendingBorrowRequest.ProtoReflect.Descriptor instead.
 func (*GetLendingBorrowRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{12}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetLendingBorrowRequest) GetInstrumentId() string {
@@ -694,7 +1244,7 @@ type GetLendingBorrowResponse struct {
 
 func (x *GetLendingBorrowResponse) Reset() {
 	*x = GetLendingBorrowResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[13]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +1256,7 @@ func (x *GetLendingBorrowResponse) String() string {
 func (*GetLendingBorrowResponse) ProtoMessage() {}
 
 func (x *GetLendingBorrowResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[13]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +1269,7 @@ func (x *GetLendingBorrowResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLendingBorrowResponse.ProtoReflect.Descriptor instead.
 func (*GetLendingBorrowResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{13}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetLendingBorrowResponse) GetInstrument() *v1.Instrument {
@@ -740,14 +1290,20 @@ func (x *GetLendingBorrowResponse) GetLendingBorrow() *v1.LendingBorrow {
 type GetAssetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// asset_id is the id of the asset to return ("ast_" + 26-character ULID). Required.
-	AssetId       string `protobuf:"bytes,1,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
+	AssetId string `protobuf:"bytes,1,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
+	// read_mask lists the fields of each returned asset to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetAssetRequest) Reset() {
 	*x = GetAssetRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[14]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +1315,7 @@ func (x *GetAssetRequest) String() string {
 func (*GetAssetRequest) ProtoMessage() {}
 
 func (x *GetAssetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[14]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +1328,7 @@ func (x *GetAssetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetRequest.ProtoReflect.Descriptor instead.
 func (*GetAssetRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{14}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetAssetRequest) GetAssetId() string {
@@ -780,6 +1336,13 @@ func (x *GetAssetRequest) GetAssetId() string {
 		return x.AssetId
 	}
 	return ""
+}
+
+func (x *GetAssetRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetAssetResponse carries the requested asset.
@@ -793,7 +1356,7 @@ type GetAssetResponse struct {
 
 func (x *GetAssetResponse) Reset() {
 	*x = GetAssetResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[15]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +1368,7 @@ func (x *GetAssetResponse) String() string {
 func (*GetAssetResponse) ProtoMessage() {}
 
 func (x *GetAssetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[15]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +1381,7 @@ func (x *GetAssetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetResponse.ProtoReflect.Descriptor instead.
 func (*GetAssetResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{15}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetAssetResponse) GetAsset() *v11.Asset {
@@ -833,6 +1396,8 @@ type ListAssetsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of assets to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
@@ -842,14 +1407,20 @@ type ListAssetsRequest struct {
 	// symbol keeps only assets whose symbol equals this exactly (case-sensitive, e.g. "USDC"). Empty: any.
 	Symbol string `protobuf:"bytes,4,opt,name=symbol,proto3" json:"symbol,omitempty"`
 	// status keeps only assets in this lifecycle state. UNSPECIFIED: any state.
-	Status        v11.AssetStatus `protobuf:"varint,5,opt,name=status,proto3,enum=cqc.assets.v1.AssetStatus" json:"status,omitempty"`
+	Status v11.AssetStatus `protobuf:"varint,5,opt,name=status,proto3,enum=cqc.assets.v1.AssetStatus" json:"status,omitempty"`
+	// read_mask lists the fields of each returned asset to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,6,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAssetsRequest) Reset() {
 	*x = ListAssetsRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[16]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1432,7 @@ func (x *ListAssetsRequest) String() string {
 func (*ListAssetsRequest) ProtoMessage() {}
 
 func (x *ListAssetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[16]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1445,7 @@ func (x *ListAssetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetsRequest.ProtoReflect.Descriptor instead.
 func (*ListAssetsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{16}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListAssetsRequest) GetPageSize() int32 {
@@ -912,6 +1483,13 @@ func (x *ListAssetsRequest) GetStatus() v11.AssetStatus {
 	return v11.AssetStatus(0)
 }
 
+func (x *ListAssetsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListAssetsResponse is one page of assets.
 type ListAssetsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -925,7 +1503,7 @@ type ListAssetsResponse struct {
 
 func (x *ListAssetsResponse) Reset() {
 	*x = ListAssetsResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[17]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1515,7 @@ func (x *ListAssetsResponse) String() string {
 func (*ListAssetsResponse) ProtoMessage() {}
 
 func (x *ListAssetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[17]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1528,7 @@ func (x *ListAssetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetsResponse.ProtoReflect.Descriptor instead.
 func (*ListAssetsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{17}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListAssetsResponse) GetAssets() []*v11.Asset {
@@ -978,7 +1556,7 @@ type CreateAssetRequest struct {
 
 func (x *CreateAssetRequest) Reset() {
 	*x = CreateAssetRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[18]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1568,7 @@ func (x *CreateAssetRequest) String() string {
 func (*CreateAssetRequest) ProtoMessage() {}
 
 func (x *CreateAssetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[18]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1581,7 @@ func (x *CreateAssetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssetRequest.ProtoReflect.Descriptor instead.
 func (*CreateAssetRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{18}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateAssetRequest) GetAsset() *v11.Asset {
@@ -1024,7 +1602,7 @@ type CreateAssetResponse struct {
 
 func (x *CreateAssetResponse) Reset() {
 	*x = CreateAssetResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[19]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1614,7 @@ func (x *CreateAssetResponse) String() string {
 func (*CreateAssetResponse) ProtoMessage() {}
 
 func (x *CreateAssetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[19]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1627,7 @@ func (x *CreateAssetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssetResponse.ProtoReflect.Descriptor instead.
 func (*CreateAssetResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{19}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateAssetResponse) GetAsset() *v11.Asset {
@@ -1067,14 +1645,19 @@ type UpdateAssetRequest struct {
 	Asset *v11.Asset `protobuf:"bytes,1,opt,name=asset,proto3" json:"asset,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored asset's etag still
+	// equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+	// and the call fails with ABORTED (ETAG_MISMATCH, metadata asset_id and current_etag). Empty: the update
+	// is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateAssetRequest) Reset() {
 	*x = UpdateAssetRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[20]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1669,7 @@ func (x *UpdateAssetRequest) String() string {
 func (*UpdateAssetRequest) ProtoMessage() {}
 
 func (x *UpdateAssetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[20]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1682,7 @@ func (x *UpdateAssetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAssetRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{20}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateAssetRequest) GetAsset() *v11.Asset {
@@ -1116,6 +1699,13 @@ func (x *UpdateAssetRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateAssetRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateAssetResponse carries the asset after the update.
 type UpdateAssetResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1127,7 +1717,7 @@ type UpdateAssetResponse struct {
 
 func (x *UpdateAssetResponse) Reset() {
 	*x = UpdateAssetResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[21]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1729,7 @@ func (x *UpdateAssetResponse) String() string {
 func (*UpdateAssetResponse) ProtoMessage() {}
 
 func (x *UpdateAssetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[21]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1742,7 @@ func (x *UpdateAssetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAssetResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{21}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateAssetResponse) GetAsset() *v11.Asset {
@@ -1166,14 +1756,20 @@ func (x *UpdateAssetResponse) GetAsset() *v11.Asset {
 type GetChainRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// chain_id is the id of the chain to return ("chn_" + 26-character ULID). Required.
-	ChainId       string `protobuf:"bytes,1,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	ChainId string `protobuf:"bytes,1,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	// read_mask lists the fields of each returned chain to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetChainRequest) Reset() {
 	*x = GetChainRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[22]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1781,7 @@ func (x *GetChainRequest) String() string {
 func (*GetChainRequest) ProtoMessage() {}
 
 func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[22]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1794,7 @@ func (x *GetChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainRequest.ProtoReflect.Descriptor instead.
 func (*GetChainRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{22}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetChainRequest) GetChainId() string {
@@ -1206,6 +1802,13 @@ func (x *GetChainRequest) GetChainId() string {
 		return x.ChainId
 	}
 	return ""
+}
+
+func (x *GetChainRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetChainResponse carries the requested chain.
@@ -1219,7 +1822,7 @@ type GetChainResponse struct {
 
 func (x *GetChainResponse) Reset() {
 	*x = GetChainResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[23]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1834,7 @@ func (x *GetChainResponse) String() string {
 func (*GetChainResponse) ProtoMessage() {}
 
 func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[23]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1847,7 @@ func (x *GetChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChainResponse.ProtoReflect.Descriptor instead.
 func (*GetChainResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{23}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetChainResponse) GetChain() *v11.Chain {
@@ -1259,6 +1862,8 @@ type ListChainsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of chains to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
@@ -1267,13 +1872,19 @@ type ListChainsRequest struct {
 	Family v11.ChainFamily `protobuf:"varint,3,opt,name=family,proto3,enum=cqc.assets.v1.ChainFamily" json:"family,omitempty"`
 	// include_testnets includes test networks when true; by default only mainnets are listed.
 	IncludeTestnets bool `protobuf:"varint,4,opt,name=include_testnets,json=includeTestnets,proto3" json:"include_testnets,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// read_mask lists the fields of each returned chain to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListChainsRequest) Reset() {
 	*x = ListChainsRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[24]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1896,7 @@ func (x *ListChainsRequest) String() string {
 func (*ListChainsRequest) ProtoMessage() {}
 
 func (x *ListChainsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[24]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1909,7 @@ func (x *ListChainsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChainsRequest.ProtoReflect.Descriptor instead.
 func (*ListChainsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{24}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListChainsRequest) GetPageSize() int32 {
@@ -1329,6 +1940,13 @@ func (x *ListChainsRequest) GetIncludeTestnets() bool {
 	return false
 }
 
+func (x *ListChainsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListChainsResponse is one page of chains.
 type ListChainsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1342,7 +1960,7 @@ type ListChainsResponse struct {
 
 func (x *ListChainsResponse) Reset() {
 	*x = ListChainsResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[25]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1972,7 @@ func (x *ListChainsResponse) String() string {
 func (*ListChainsResponse) ProtoMessage() {}
 
 func (x *ListChainsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[25]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1985,7 @@ func (x *ListChainsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChainsResponse.ProtoReflect.Descriptor instead.
 func (*ListChainsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{25}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListChainsResponse) GetChains() []*v11.Chain {
@@ -1395,7 +2013,7 @@ type CreateChainRequest struct {
 
 func (x *CreateChainRequest) Reset() {
 	*x = CreateChainRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[26]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +2025,7 @@ func (x *CreateChainRequest) String() string {
 func (*CreateChainRequest) ProtoMessage() {}
 
 func (x *CreateChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[26]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +2038,7 @@ func (x *CreateChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChainRequest.ProtoReflect.Descriptor instead.
 func (*CreateChainRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{26}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateChainRequest) GetChain() *v11.Chain {
@@ -1441,7 +2059,7 @@ type CreateChainResponse struct {
 
 func (x *CreateChainResponse) Reset() {
 	*x = CreateChainResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[27]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +2071,7 @@ func (x *CreateChainResponse) String() string {
 func (*CreateChainResponse) ProtoMessage() {}
 
 func (x *CreateChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[27]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +2084,7 @@ func (x *CreateChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChainResponse.ProtoReflect.Descriptor instead.
 func (*CreateChainResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{27}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateChainResponse) GetChain() *v11.Chain {
@@ -1484,14 +2102,19 @@ type UpdateChainRequest struct {
 	Chain *v11.Chain `protobuf:"bytes,1,opt,name=chain,proto3" json:"chain,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored chain's etag still
+	// equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+	// and the call fails with ABORTED (ETAG_MISMATCH, metadata chain_id and current_etag). Empty: the update
+	// is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateChainRequest) Reset() {
 	*x = UpdateChainRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[28]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +2126,7 @@ func (x *UpdateChainRequest) String() string {
 func (*UpdateChainRequest) ProtoMessage() {}
 
 func (x *UpdateChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[28]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +2139,7 @@ func (x *UpdateChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateChainRequest.ProtoReflect.Descriptor instead.
 func (*UpdateChainRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{28}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateChainRequest) GetChain() *v11.Chain {
@@ -1533,6 +2156,13 @@ func (x *UpdateChainRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateChainRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateChainResponse carries the chain after the update.
 type UpdateChainResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1544,7 +2174,7 @@ type UpdateChainResponse struct {
 
 func (x *UpdateChainResponse) Reset() {
 	*x = UpdateChainResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[29]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +2186,7 @@ func (x *UpdateChainResponse) String() string {
 func (*UpdateChainResponse) ProtoMessage() {}
 
 func (x *UpdateChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[29]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +2199,7 @@ func (x *UpdateChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateChainResponse.ProtoReflect.Descriptor instead.
 func (*UpdateChainResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{29}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateChainResponse) GetChain() *v11.Chain {
@@ -1583,14 +2213,20 @@ func (x *UpdateChainResponse) GetChain() *v11.Chain {
 type GetAssetDeploymentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// deployment_id is the id of the asset deployment to return ("dep_" + 26-character ULID). Required.
-	DeploymentId  string `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	DeploymentId string `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	// read_mask lists the fields of each returned asset deployment to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetAssetDeploymentRequest) Reset() {
 	*x = GetAssetDeploymentRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[30]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +2238,7 @@ func (x *GetAssetDeploymentRequest) String() string {
 func (*GetAssetDeploymentRequest) ProtoMessage() {}
 
 func (x *GetAssetDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[30]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +2251,7 @@ func (x *GetAssetDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*GetAssetDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{30}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetAssetDeploymentRequest) GetDeploymentId() string {
@@ -1623,6 +2259,13 @@ func (x *GetAssetDeploymentRequest) GetDeploymentId() string {
 		return x.DeploymentId
 	}
 	return ""
+}
+
+func (x *GetAssetDeploymentRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetAssetDeploymentResponse carries the requested asset deployment.
@@ -1636,7 +2279,7 @@ type GetAssetDeploymentResponse struct {
 
 func (x *GetAssetDeploymentResponse) Reset() {
 	*x = GetAssetDeploymentResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[31]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +2291,7 @@ func (x *GetAssetDeploymentResponse) String() string {
 func (*GetAssetDeploymentResponse) ProtoMessage() {}
 
 func (x *GetAssetDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[31]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +2304,7 @@ func (x *GetAssetDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*GetAssetDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{31}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetAssetDeploymentResponse) GetAssetDeployment() *v11.AssetDeployment {
@@ -1676,6 +2319,8 @@ type ListAssetDeploymentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of asset deployments to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
@@ -1685,14 +2330,20 @@ type ListAssetDeploymentsRequest struct {
 	// chain_id keeps only deployments on this chain.
 	ChainId *string `protobuf:"bytes,4,opt,name=chain_id,json=chainId,proto3,oneof" json:"chain_id,omitempty"`
 	// address keeps only deployments at this address (compared in the chain family's normal form: case-insensitive for EVM). Empty: any.
-	Address       string `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	Address string `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	// read_mask lists the fields of each returned asset deployment to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,6,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAssetDeploymentsRequest) Reset() {
 	*x = ListAssetDeploymentsRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[32]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +2355,7 @@ func (x *ListAssetDeploymentsRequest) String() string {
 func (*ListAssetDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListAssetDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[32]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +2368,7 @@ func (x *ListAssetDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAssetDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{32}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListAssetDeploymentsRequest) GetPageSize() int32 {
@@ -1755,6 +2406,13 @@ func (x *ListAssetDeploymentsRequest) GetAddress() string {
 	return ""
 }
 
+func (x *ListAssetDeploymentsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListAssetDeploymentsResponse is one page of asset deployments.
 type ListAssetDeploymentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1768,7 +2426,7 @@ type ListAssetDeploymentsResponse struct {
 
 func (x *ListAssetDeploymentsResponse) Reset() {
 	*x = ListAssetDeploymentsResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[33]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +2438,7 @@ func (x *ListAssetDeploymentsResponse) String() string {
 func (*ListAssetDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListAssetDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[33]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +2451,7 @@ func (x *ListAssetDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAssetDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{33}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListAssetDeploymentsResponse) GetAssetDeployments() []*v11.AssetDeployment {
@@ -1821,7 +2479,7 @@ type CreateAssetDeploymentRequest struct {
 
 func (x *CreateAssetDeploymentRequest) Reset() {
 	*x = CreateAssetDeploymentRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[34]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +2491,7 @@ func (x *CreateAssetDeploymentRequest) String() string {
 func (*CreateAssetDeploymentRequest) ProtoMessage() {}
 
 func (x *CreateAssetDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[34]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +2504,7 @@ func (x *CreateAssetDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssetDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*CreateAssetDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{34}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateAssetDeploymentRequest) GetAssetDeployment() *v11.AssetDeployment {
@@ -1867,7 +2525,7 @@ type CreateAssetDeploymentResponse struct {
 
 func (x *CreateAssetDeploymentResponse) Reset() {
 	*x = CreateAssetDeploymentResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[35]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2537,7 @@ func (x *CreateAssetDeploymentResponse) String() string {
 func (*CreateAssetDeploymentResponse) ProtoMessage() {}
 
 func (x *CreateAssetDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[35]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2550,7 @@ func (x *CreateAssetDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssetDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*CreateAssetDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{35}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateAssetDeploymentResponse) GetAssetDeployment() *v11.AssetDeployment {
@@ -1910,14 +2568,19 @@ type UpdateAssetDeploymentRequest struct {
 	AssetDeployment *v11.AssetDeployment `protobuf:"bytes,1,opt,name=asset_deployment,json=assetDeployment,proto3" json:"asset_deployment,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored asset deployment's etag still
+	// equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+	// and the call fails with ABORTED (ETAG_MISMATCH, metadata deployment_id and current_etag). Empty: the update
+	// is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateAssetDeploymentRequest) Reset() {
 	*x = UpdateAssetDeploymentRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[36]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1929,7 +2592,7 @@ func (x *UpdateAssetDeploymentRequest) String() string {
 func (*UpdateAssetDeploymentRequest) ProtoMessage() {}
 
 func (x *UpdateAssetDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[36]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1942,7 +2605,7 @@ func (x *UpdateAssetDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAssetDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{36}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UpdateAssetDeploymentRequest) GetAssetDeployment() *v11.AssetDeployment {
@@ -1959,6 +2622,13 @@ func (x *UpdateAssetDeploymentRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateAssetDeploymentRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateAssetDeploymentResponse carries the asset deployment after the update.
 type UpdateAssetDeploymentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1970,7 +2640,7 @@ type UpdateAssetDeploymentResponse struct {
 
 func (x *UpdateAssetDeploymentResponse) Reset() {
 	*x = UpdateAssetDeploymentResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[37]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2652,7 @@ func (x *UpdateAssetDeploymentResponse) String() string {
 func (*UpdateAssetDeploymentResponse) ProtoMessage() {}
 
 func (x *UpdateAssetDeploymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[37]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2665,7 @@ func (x *UpdateAssetDeploymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetDeploymentResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAssetDeploymentResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{37}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UpdateAssetDeploymentResponse) GetAssetDeployment() *v11.AssetDeployment {
@@ -2010,13 +2680,19 @@ type GetAssetRelationshipRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// relationship_id is the id of the asset relationship to return ("rel_" + 26-character ULID). Required.
 	RelationshipId string `protobuf:"bytes,1,opt,name=relationship_id,json=relationshipId,proto3" json:"relationship_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// read_mask lists the fields of each returned asset relationship to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetAssetRelationshipRequest) Reset() {
 	*x = GetAssetRelationshipRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[38]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2704,7 @@ func (x *GetAssetRelationshipRequest) String() string {
 func (*GetAssetRelationshipRequest) ProtoMessage() {}
 
 func (x *GetAssetRelationshipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[38]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2717,7 @@ func (x *GetAssetRelationshipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetRelationshipRequest.ProtoReflect.Descriptor instead.
 func (*GetAssetRelationshipRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{38}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetAssetRelationshipRequest) GetRelationshipId() string {
@@ -2049,6 +2725,13 @@ func (x *GetAssetRelationshipRequest) GetRelationshipId() string {
 		return x.RelationshipId
 	}
 	return ""
+}
+
+func (x *GetAssetRelationshipRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetAssetRelationshipResponse carries the requested asset relationship.
@@ -2062,7 +2745,7 @@ type GetAssetRelationshipResponse struct {
 
 func (x *GetAssetRelationshipResponse) Reset() {
 	*x = GetAssetRelationshipResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[39]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2757,7 @@ func (x *GetAssetRelationshipResponse) String() string {
 func (*GetAssetRelationshipResponse) ProtoMessage() {}
 
 func (x *GetAssetRelationshipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[39]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2770,7 @@ func (x *GetAssetRelationshipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetRelationshipResponse.ProtoReflect.Descriptor instead.
 func (*GetAssetRelationshipResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{39}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetAssetRelationshipResponse) GetAssetRelationship() *v11.AssetRelationship {
@@ -2102,6 +2785,8 @@ type ListAssetRelationshipsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of asset relationships to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
@@ -2110,13 +2795,19 @@ type ListAssetRelationshipsRequest struct {
 	SubjectAssetId *string `protobuf:"bytes,3,opt,name=subject_asset_id,json=subjectAssetId,proto3,oneof" json:"subject_asset_id,omitempty"`
 	// object_asset_id keeps only relationships whose object is this asset.
 	ObjectAssetId *string `protobuf:"bytes,4,opt,name=object_asset_id,json=objectAssetId,proto3,oneof" json:"object_asset_id,omitempty"`
+	// read_mask lists the fields of each returned asset relationship to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAssetRelationshipsRequest) Reset() {
 	*x = ListAssetRelationshipsRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[40]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2128,7 +2819,7 @@ func (x *ListAssetRelationshipsRequest) String() string {
 func (*ListAssetRelationshipsRequest) ProtoMessage() {}
 
 func (x *ListAssetRelationshipsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[40]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2141,7 +2832,7 @@ func (x *ListAssetRelationshipsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetRelationshipsRequest.ProtoReflect.Descriptor instead.
 func (*ListAssetRelationshipsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{40}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListAssetRelationshipsRequest) GetPageSize() int32 {
@@ -2172,6 +2863,13 @@ func (x *ListAssetRelationshipsRequest) GetObjectAssetId() string {
 	return ""
 }
 
+func (x *ListAssetRelationshipsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListAssetRelationshipsResponse is one page of asset relationships.
 type ListAssetRelationshipsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2185,7 +2883,7 @@ type ListAssetRelationshipsResponse struct {
 
 func (x *ListAssetRelationshipsResponse) Reset() {
 	*x = ListAssetRelationshipsResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[41]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2895,7 @@ func (x *ListAssetRelationshipsResponse) String() string {
 func (*ListAssetRelationshipsResponse) ProtoMessage() {}
 
 func (x *ListAssetRelationshipsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[41]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2908,7 @@ func (x *ListAssetRelationshipsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetRelationshipsResponse.ProtoReflect.Descriptor instead.
 func (*ListAssetRelationshipsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{41}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListAssetRelationshipsResponse) GetAssetRelationships() []*v11.AssetRelationship {
@@ -2238,7 +2936,7 @@ type CreateAssetRelationshipRequest struct {
 
 func (x *CreateAssetRelationshipRequest) Reset() {
 	*x = CreateAssetRelationshipRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[42]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +2948,7 @@ func (x *CreateAssetRelationshipRequest) String() string {
 func (*CreateAssetRelationshipRequest) ProtoMessage() {}
 
 func (x *CreateAssetRelationshipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[42]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +2961,7 @@ func (x *CreateAssetRelationshipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssetRelationshipRequest.ProtoReflect.Descriptor instead.
 func (*CreateAssetRelationshipRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{42}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CreateAssetRelationshipRequest) GetAssetRelationship() *v11.AssetRelationship {
@@ -2284,7 +2982,7 @@ type CreateAssetRelationshipResponse struct {
 
 func (x *CreateAssetRelationshipResponse) Reset() {
 	*x = CreateAssetRelationshipResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[43]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2994,7 @@ func (x *CreateAssetRelationshipResponse) String() string {
 func (*CreateAssetRelationshipResponse) ProtoMessage() {}
 
 func (x *CreateAssetRelationshipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[43]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +3007,7 @@ func (x *CreateAssetRelationshipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssetRelationshipResponse.ProtoReflect.Descriptor instead.
 func (*CreateAssetRelationshipResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{43}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateAssetRelationshipResponse) GetAssetRelationship() *v11.AssetRelationship {
@@ -2327,14 +3025,19 @@ type UpdateAssetRelationshipRequest struct {
 	AssetRelationship *v11.AssetRelationship `protobuf:"bytes,1,opt,name=asset_relationship,json=assetRelationship,proto3" json:"asset_relationship,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored asset relationship's etag still
+	// equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+	// and the call fails with ABORTED (ETAG_MISMATCH, metadata relationship_id and current_etag). Empty: the update
+	// is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateAssetRelationshipRequest) Reset() {
 	*x = UpdateAssetRelationshipRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[44]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +3049,7 @@ func (x *UpdateAssetRelationshipRequest) String() string {
 func (*UpdateAssetRelationshipRequest) ProtoMessage() {}
 
 func (x *UpdateAssetRelationshipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[44]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +3062,7 @@ func (x *UpdateAssetRelationshipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetRelationshipRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAssetRelationshipRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{44}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UpdateAssetRelationshipRequest) GetAssetRelationship() *v11.AssetRelationship {
@@ -2376,6 +3079,13 @@ func (x *UpdateAssetRelationshipRequest) GetUpdateMask() *fieldmaskpb.FieldMask 
 	return nil
 }
 
+func (x *UpdateAssetRelationshipRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateAssetRelationshipResponse carries the asset relationship after the update.
 type UpdateAssetRelationshipResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2387,7 +3097,7 @@ type UpdateAssetRelationshipResponse struct {
 
 func (x *UpdateAssetRelationshipResponse) Reset() {
 	*x = UpdateAssetRelationshipResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[45]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2399,7 +3109,7 @@ func (x *UpdateAssetRelationshipResponse) String() string {
 func (*UpdateAssetRelationshipResponse) ProtoMessage() {}
 
 func (x *UpdateAssetRelationshipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[45]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2412,7 +3122,7 @@ func (x *UpdateAssetRelationshipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetRelationshipResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAssetRelationshipResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{45}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UpdateAssetRelationshipResponse) GetAssetRelationship() *v11.AssetRelationship {
@@ -2426,14 +3136,20 @@ func (x *UpdateAssetRelationshipResponse) GetAssetRelationship() *v11.AssetRelat
 type GetAssetQualityFlagRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// flag_id is the id of the asset quality flag to return ("flg_" + 26-character ULID). Required.
-	FlagId        string `protobuf:"bytes,1,opt,name=flag_id,json=flagId,proto3" json:"flag_id,omitempty"`
+	FlagId string `protobuf:"bytes,1,opt,name=flag_id,json=flagId,proto3" json:"flag_id,omitempty"`
+	// read_mask lists the fields of each returned asset quality flag to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetAssetQualityFlagRequest) Reset() {
 	*x = GetAssetQualityFlagRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[46]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +3161,7 @@ func (x *GetAssetQualityFlagRequest) String() string {
 func (*GetAssetQualityFlagRequest) ProtoMessage() {}
 
 func (x *GetAssetQualityFlagRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[46]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2458,7 +3174,7 @@ func (x *GetAssetQualityFlagRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetQualityFlagRequest.ProtoReflect.Descriptor instead.
 func (*GetAssetQualityFlagRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{46}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetAssetQualityFlagRequest) GetFlagId() string {
@@ -2466,6 +3182,13 @@ func (x *GetAssetQualityFlagRequest) GetFlagId() string {
 		return x.FlagId
 	}
 	return ""
+}
+
+func (x *GetAssetQualityFlagRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetAssetQualityFlagResponse carries the requested asset quality flag.
@@ -2479,7 +3202,7 @@ type GetAssetQualityFlagResponse struct {
 
 func (x *GetAssetQualityFlagResponse) Reset() {
 	*x = GetAssetQualityFlagResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[47]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2491,7 +3214,7 @@ func (x *GetAssetQualityFlagResponse) String() string {
 func (*GetAssetQualityFlagResponse) ProtoMessage() {}
 
 func (x *GetAssetQualityFlagResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[47]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2504,7 +3227,7 @@ func (x *GetAssetQualityFlagResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetQualityFlagResponse.ProtoReflect.Descriptor instead.
 func (*GetAssetQualityFlagResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{47}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetAssetQualityFlagResponse) GetAssetQualityFlag() *v11.AssetQualityFlag {
@@ -2519,6 +3242,8 @@ type ListAssetQualityFlagsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of asset quality flags to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
@@ -2526,14 +3251,20 @@ type ListAssetQualityFlagsRequest struct {
 	// asset_id keeps only flags raised on this asset (or its deployments).
 	AssetId *string `protobuf:"bytes,3,opt,name=asset_id,json=assetId,proto3,oneof" json:"asset_id,omitempty"`
 	// active_only keeps only flags in force now when true.
-	ActiveOnly    bool `protobuf:"varint,4,opt,name=active_only,json=activeOnly,proto3" json:"active_only,omitempty"`
+	ActiveOnly bool `protobuf:"varint,4,opt,name=active_only,json=activeOnly,proto3" json:"active_only,omitempty"`
+	// read_mask lists the fields of each returned asset quality flag to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAssetQualityFlagsRequest) Reset() {
 	*x = ListAssetQualityFlagsRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[48]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +3276,7 @@ func (x *ListAssetQualityFlagsRequest) String() string {
 func (*ListAssetQualityFlagsRequest) ProtoMessage() {}
 
 func (x *ListAssetQualityFlagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[48]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +3289,7 @@ func (x *ListAssetQualityFlagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetQualityFlagsRequest.ProtoReflect.Descriptor instead.
 func (*ListAssetQualityFlagsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{48}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListAssetQualityFlagsRequest) GetPageSize() int32 {
@@ -2589,6 +3320,13 @@ func (x *ListAssetQualityFlagsRequest) GetActiveOnly() bool {
 	return false
 }
 
+func (x *ListAssetQualityFlagsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListAssetQualityFlagsResponse is one page of asset quality flags.
 type ListAssetQualityFlagsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2602,7 +3340,7 @@ type ListAssetQualityFlagsResponse struct {
 
 func (x *ListAssetQualityFlagsResponse) Reset() {
 	*x = ListAssetQualityFlagsResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[49]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2614,7 +3352,7 @@ func (x *ListAssetQualityFlagsResponse) String() string {
 func (*ListAssetQualityFlagsResponse) ProtoMessage() {}
 
 func (x *ListAssetQualityFlagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[49]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2627,7 +3365,7 @@ func (x *ListAssetQualityFlagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetQualityFlagsResponse.ProtoReflect.Descriptor instead.
 func (*ListAssetQualityFlagsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{49}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListAssetQualityFlagsResponse) GetAssetQualityFlags() []*v11.AssetQualityFlag {
@@ -2655,7 +3393,7 @@ type CreateAssetQualityFlagRequest struct {
 
 func (x *CreateAssetQualityFlagRequest) Reset() {
 	*x = CreateAssetQualityFlagRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[50]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2667,7 +3405,7 @@ func (x *CreateAssetQualityFlagRequest) String() string {
 func (*CreateAssetQualityFlagRequest) ProtoMessage() {}
 
 func (x *CreateAssetQualityFlagRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[50]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2680,7 +3418,7 @@ func (x *CreateAssetQualityFlagRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssetQualityFlagRequest.ProtoReflect.Descriptor instead.
 func (*CreateAssetQualityFlagRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{50}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateAssetQualityFlagRequest) GetAssetQualityFlag() *v11.AssetQualityFlag {
@@ -2701,7 +3439,7 @@ type CreateAssetQualityFlagResponse struct {
 
 func (x *CreateAssetQualityFlagResponse) Reset() {
 	*x = CreateAssetQualityFlagResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[51]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +3451,7 @@ func (x *CreateAssetQualityFlagResponse) String() string {
 func (*CreateAssetQualityFlagResponse) ProtoMessage() {}
 
 func (x *CreateAssetQualityFlagResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[51]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +3464,7 @@ func (x *CreateAssetQualityFlagResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssetQualityFlagResponse.ProtoReflect.Descriptor instead.
 func (*CreateAssetQualityFlagResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{51}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *CreateAssetQualityFlagResponse) GetAssetQualityFlag() *v11.AssetQualityFlag {
@@ -2744,14 +3482,19 @@ type UpdateAssetQualityFlagRequest struct {
 	AssetQualityFlag *v11.AssetQualityFlag `protobuf:"bytes,1,opt,name=asset_quality_flag,json=assetQualityFlag,proto3" json:"asset_quality_flag,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored asset quality flag's etag still
+	// equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+	// and the call fails with ABORTED (ETAG_MISMATCH, metadata flag_id and current_etag). Empty: the update
+	// is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateAssetQualityFlagRequest) Reset() {
 	*x = UpdateAssetQualityFlagRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[52]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2763,7 +3506,7 @@ func (x *UpdateAssetQualityFlagRequest) String() string {
 func (*UpdateAssetQualityFlagRequest) ProtoMessage() {}
 
 func (x *UpdateAssetQualityFlagRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[52]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2776,7 +3519,7 @@ func (x *UpdateAssetQualityFlagRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetQualityFlagRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAssetQualityFlagRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{52}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *UpdateAssetQualityFlagRequest) GetAssetQualityFlag() *v11.AssetQualityFlag {
@@ -2793,6 +3536,13 @@ func (x *UpdateAssetQualityFlagRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateAssetQualityFlagRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateAssetQualityFlagResponse carries the asset quality flag after the update.
 type UpdateAssetQualityFlagResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2804,7 +3554,7 @@ type UpdateAssetQualityFlagResponse struct {
 
 func (x *UpdateAssetQualityFlagResponse) Reset() {
 	*x = UpdateAssetQualityFlagResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[53]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +3566,7 @@ func (x *UpdateAssetQualityFlagResponse) String() string {
 func (*UpdateAssetQualityFlagResponse) ProtoMessage() {}
 
 func (x *UpdateAssetQualityFlagResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[53]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +3579,7 @@ func (x *UpdateAssetQualityFlagResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetQualityFlagResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAssetQualityFlagResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{53}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *UpdateAssetQualityFlagResponse) GetAssetQualityFlag() *v11.AssetQualityFlag {
@@ -2843,14 +3593,20 @@ func (x *UpdateAssetQualityFlagResponse) GetAssetQualityFlag() *v11.AssetQuality
 type GetAssetGroupRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// group_id is the id of the asset group to return ("grp_" + 26-character ULID). Required.
-	GroupId       string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// read_mask lists the fields of each returned asset group to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetAssetGroupRequest) Reset() {
 	*x = GetAssetGroupRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[54]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2862,7 +3618,7 @@ func (x *GetAssetGroupRequest) String() string {
 func (*GetAssetGroupRequest) ProtoMessage() {}
 
 func (x *GetAssetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[54]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2875,7 +3631,7 @@ func (x *GetAssetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetGroupRequest.ProtoReflect.Descriptor instead.
 func (*GetAssetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{54}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GetAssetGroupRequest) GetGroupId() string {
@@ -2883,6 +3639,13 @@ func (x *GetAssetGroupRequest) GetGroupId() string {
 		return x.GroupId
 	}
 	return ""
+}
+
+func (x *GetAssetGroupRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetAssetGroupResponse carries the requested asset group.
@@ -2896,7 +3659,7 @@ type GetAssetGroupResponse struct {
 
 func (x *GetAssetGroupResponse) Reset() {
 	*x = GetAssetGroupResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[55]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2908,7 +3671,7 @@ func (x *GetAssetGroupResponse) String() string {
 func (*GetAssetGroupResponse) ProtoMessage() {}
 
 func (x *GetAssetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[55]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2921,7 +3684,7 @@ func (x *GetAssetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssetGroupResponse.ProtoReflect.Descriptor instead.
 func (*GetAssetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{55}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetAssetGroupResponse) GetAssetGroup() *v11.AssetGroup {
@@ -2936,17 +3699,25 @@ type ListAssetGroupsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of asset groups to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// read_mask lists the fields of each returned asset group to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAssetGroupsRequest) Reset() {
 	*x = ListAssetGroupsRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[56]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2958,7 +3729,7 @@ func (x *ListAssetGroupsRequest) String() string {
 func (*ListAssetGroupsRequest) ProtoMessage() {}
 
 func (x *ListAssetGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[56]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2971,7 +3742,7 @@ func (x *ListAssetGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListAssetGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{56}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListAssetGroupsRequest) GetPageSize() int32 {
@@ -2988,6 +3759,13 @@ func (x *ListAssetGroupsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListAssetGroupsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListAssetGroupsResponse is one page of asset groups.
 type ListAssetGroupsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3001,7 +3779,7 @@ type ListAssetGroupsResponse struct {
 
 func (x *ListAssetGroupsResponse) Reset() {
 	*x = ListAssetGroupsResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[57]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3791,7 @@ func (x *ListAssetGroupsResponse) String() string {
 func (*ListAssetGroupsResponse) ProtoMessage() {}
 
 func (x *ListAssetGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[57]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3804,7 @@ func (x *ListAssetGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssetGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListAssetGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{57}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListAssetGroupsResponse) GetAssetGroups() []*v11.AssetGroup {
@@ -3054,7 +3832,7 @@ type CreateAssetGroupRequest struct {
 
 func (x *CreateAssetGroupRequest) Reset() {
 	*x = CreateAssetGroupRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[58]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3066,7 +3844,7 @@ func (x *CreateAssetGroupRequest) String() string {
 func (*CreateAssetGroupRequest) ProtoMessage() {}
 
 func (x *CreateAssetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[58]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3079,7 +3857,7 @@ func (x *CreateAssetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssetGroupRequest.ProtoReflect.Descriptor instead.
 func (*CreateAssetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{58}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CreateAssetGroupRequest) GetAssetGroup() *v11.AssetGroup {
@@ -3100,7 +3878,7 @@ type CreateAssetGroupResponse struct {
 
 func (x *CreateAssetGroupResponse) Reset() {
 	*x = CreateAssetGroupResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[59]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3112,7 +3890,7 @@ func (x *CreateAssetGroupResponse) String() string {
 func (*CreateAssetGroupResponse) ProtoMessage() {}
 
 func (x *CreateAssetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[59]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3125,7 +3903,7 @@ func (x *CreateAssetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssetGroupResponse.ProtoReflect.Descriptor instead.
 func (*CreateAssetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{59}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CreateAssetGroupResponse) GetAssetGroup() *v11.AssetGroup {
@@ -3143,14 +3921,19 @@ type UpdateAssetGroupRequest struct {
 	AssetGroup *v11.AssetGroup `protobuf:"bytes,1,opt,name=asset_group,json=assetGroup,proto3" json:"asset_group,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored asset group's etag still
+	// equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+	// and the call fails with ABORTED (ETAG_MISMATCH, metadata group_id and current_etag). Empty: the update
+	// is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateAssetGroupRequest) Reset() {
 	*x = UpdateAssetGroupRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[60]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3162,7 +3945,7 @@ func (x *UpdateAssetGroupRequest) String() string {
 func (*UpdateAssetGroupRequest) ProtoMessage() {}
 
 func (x *UpdateAssetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[60]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3175,7 +3958,7 @@ func (x *UpdateAssetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetGroupRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAssetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{60}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *UpdateAssetGroupRequest) GetAssetGroup() *v11.AssetGroup {
@@ -3192,6 +3975,13 @@ func (x *UpdateAssetGroupRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateAssetGroupRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateAssetGroupResponse carries the asset group after the update.
 type UpdateAssetGroupResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3203,7 +3993,7 @@ type UpdateAssetGroupResponse struct {
 
 func (x *UpdateAssetGroupResponse) Reset() {
 	*x = UpdateAssetGroupResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[61]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3215,7 +4005,7 @@ func (x *UpdateAssetGroupResponse) String() string {
 func (*UpdateAssetGroupResponse) ProtoMessage() {}
 
 func (x *UpdateAssetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[61]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3228,7 +4018,7 @@ func (x *UpdateAssetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssetGroupResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAssetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{61}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *UpdateAssetGroupResponse) GetAssetGroup() *v11.AssetGroup {
@@ -3242,14 +4032,20 @@ func (x *UpdateAssetGroupResponse) GetAssetGroup() *v11.AssetGroup {
 type GetInstrumentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// instrument_id is the id of the instrument to return ("ins_" + 26-character ULID). Required.
-	InstrumentId  string `protobuf:"bytes,1,opt,name=instrument_id,json=instrumentId,proto3" json:"instrument_id,omitempty"`
+	InstrumentId string `protobuf:"bytes,1,opt,name=instrument_id,json=instrumentId,proto3" json:"instrument_id,omitempty"`
+	// read_mask lists the fields of each returned instrument to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetInstrumentRequest) Reset() {
 	*x = GetInstrumentRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[62]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3261,7 +4057,7 @@ func (x *GetInstrumentRequest) String() string {
 func (*GetInstrumentRequest) ProtoMessage() {}
 
 func (x *GetInstrumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[62]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3274,7 +4070,7 @@ func (x *GetInstrumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstrumentRequest.ProtoReflect.Descriptor instead.
 func (*GetInstrumentRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{62}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GetInstrumentRequest) GetInstrumentId() string {
@@ -3282,6 +4078,13 @@ func (x *GetInstrumentRequest) GetInstrumentId() string {
 		return x.InstrumentId
 	}
 	return ""
+}
+
+func (x *GetInstrumentRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetInstrumentResponse carries the requested instrument.
@@ -3295,7 +4098,7 @@ type GetInstrumentResponse struct {
 
 func (x *GetInstrumentResponse) Reset() {
 	*x = GetInstrumentResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[63]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3307,7 +4110,7 @@ func (x *GetInstrumentResponse) String() string {
 func (*GetInstrumentResponse) ProtoMessage() {}
 
 func (x *GetInstrumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[63]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3320,7 +4123,7 @@ func (x *GetInstrumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInstrumentResponse.ProtoReflect.Descriptor instead.
 func (*GetInstrumentResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{63}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetInstrumentResponse) GetInstrument() *v1.Instrument {
@@ -3335,21 +4138,46 @@ type ListInstrumentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of instruments to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// instrument_type keeps only instruments of this type: "SPOT", "PERPETUAL", "FUTURE", "OPTION", "LENDING_DEPOSIT" or "LENDING_BORROW" (exact, upper case). Empty: any type.
+	// instrument_type keeps only instruments of this type: "SPOT", "PERPETUAL", "FUTURE", "OPTION", "LENDING_DEPOSIT", "LENDING_BORROW", "COMBO" or "INDEX" (exact, upper case). Empty: any type.
 	InstrumentType string `protobuf:"bytes,3,opt,name=instrument_type,json=instrumentType,proto3" json:"instrument_type,omitempty"`
-	// base_asset_id keeps only instruments on this base or underlying asset.
-	BaseAssetId   *string `protobuf:"bytes,4,opt,name=base_asset_id,json=baseAssetId,proto3,oneof" json:"base_asset_id,omitempty"`
+	// base_asset_id keeps only instruments on this base or underlying asset (the underlying of an option
+	// chain: BTC for Deribit BTC options).
+	BaseAssetId *string `protobuf:"bytes,4,opt,name=base_asset_id,json=baseAssetId,proto3,oneof" json:"base_asset_id,omitempty"`
+	// read_mask lists the fields of each returned instrument to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	// status keeps only instruments in this lifecycle state. UNSPECIFIED: any state.
+	Status v1.InstrumentStatus `protobuf:"varint,6,opt,name=status,proto3,enum=cqc.markets.v1.InstrumentStatus" json:"status,omitempty"`
+	// min_expiry_time keeps only dated instruments (FUTURE, OPTION) whose expiry_time is at or after this
+	// time; perpetual, spot and lending instruments are left out when it is set. With max_expiry_time and
+	// the strike range it selects an option chain.
+	MinExpiryTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=min_expiry_time,json=minExpiryTime,proto3" json:"min_expiry_time,omitempty"`
+	// max_expiry_time keeps only dated instruments whose expiry_time is at or before this time.
+	MaxExpiryTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=max_expiry_time,json=maxExpiryTime,proto3" json:"max_expiry_time,omitempty"`
+	// min_strike keeps only OPTION instruments whose strike is at least this value (compared as exact
+	// decimals, in each option's strike asset). Non-option instruments are left out when it is set.
+	MinStrike *string `protobuf:"bytes,9,opt,name=min_strike,json=minStrike,proto3,oneof" json:"min_strike,omitempty"`
+	// max_strike keeps only OPTION instruments whose strike is at most this value.
+	MaxStrike *string `protobuf:"bytes,10,opt,name=max_strike,json=maxStrike,proto3,oneof" json:"max_strike,omitempty"`
+	// option_type keeps only options of this type: "CALL" or "PUT" exactly. Empty: both, and non-options
+	// too unless another option filter is set.
+	OptionType    string `protobuf:"bytes,11,opt,name=option_type,json=optionType,proto3" json:"option_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListInstrumentsRequest) Reset() {
 	*x = ListInstrumentsRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[64]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3361,7 +4189,7 @@ func (x *ListInstrumentsRequest) String() string {
 func (*ListInstrumentsRequest) ProtoMessage() {}
 
 func (x *ListInstrumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[64]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3374,7 +4202,7 @@ func (x *ListInstrumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstrumentsRequest.ProtoReflect.Descriptor instead.
 func (*ListInstrumentsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{64}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListInstrumentsRequest) GetPageSize() int32 {
@@ -3405,6 +4233,55 @@ func (x *ListInstrumentsRequest) GetBaseAssetId() string {
 	return ""
 }
 
+func (x *ListInstrumentsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
+func (x *ListInstrumentsRequest) GetStatus() v1.InstrumentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return v1.InstrumentStatus(0)
+}
+
+func (x *ListInstrumentsRequest) GetMinExpiryTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.MinExpiryTime
+	}
+	return nil
+}
+
+func (x *ListInstrumentsRequest) GetMaxExpiryTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.MaxExpiryTime
+	}
+	return nil
+}
+
+func (x *ListInstrumentsRequest) GetMinStrike() string {
+	if x != nil && x.MinStrike != nil {
+		return *x.MinStrike
+	}
+	return ""
+}
+
+func (x *ListInstrumentsRequest) GetMaxStrike() string {
+	if x != nil && x.MaxStrike != nil {
+		return *x.MaxStrike
+	}
+	return ""
+}
+
+func (x *ListInstrumentsRequest) GetOptionType() string {
+	if x != nil {
+		return x.OptionType
+	}
+	return ""
+}
+
 // ListInstrumentsResponse is one page of instruments.
 type ListInstrumentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3418,7 +4295,7 @@ type ListInstrumentsResponse struct {
 
 func (x *ListInstrumentsResponse) Reset() {
 	*x = ListInstrumentsResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[65]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3430,7 +4307,7 @@ func (x *ListInstrumentsResponse) String() string {
 func (*ListInstrumentsResponse) ProtoMessage() {}
 
 func (x *ListInstrumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[65]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3443,7 +4320,7 @@ func (x *ListInstrumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstrumentsResponse.ProtoReflect.Descriptor instead.
 func (*ListInstrumentsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{65}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListInstrumentsResponse) GetInstruments() []*v1.Instrument {
@@ -3471,7 +4348,7 @@ type CreateInstrumentRequest struct {
 
 func (x *CreateInstrumentRequest) Reset() {
 	*x = CreateInstrumentRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[66]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3483,7 +4360,7 @@ func (x *CreateInstrumentRequest) String() string {
 func (*CreateInstrumentRequest) ProtoMessage() {}
 
 func (x *CreateInstrumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[66]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3496,7 +4373,7 @@ func (x *CreateInstrumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstrumentRequest.ProtoReflect.Descriptor instead.
 func (*CreateInstrumentRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{66}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *CreateInstrumentRequest) GetInstrument() *v1.Instrument {
@@ -3517,7 +4394,7 @@ type CreateInstrumentResponse struct {
 
 func (x *CreateInstrumentResponse) Reset() {
 	*x = CreateInstrumentResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[67]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3529,7 +4406,7 @@ func (x *CreateInstrumentResponse) String() string {
 func (*CreateInstrumentResponse) ProtoMessage() {}
 
 func (x *CreateInstrumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[67]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3542,7 +4419,7 @@ func (x *CreateInstrumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInstrumentResponse.ProtoReflect.Descriptor instead.
 func (*CreateInstrumentResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{67}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *CreateInstrumentResponse) GetInstrument() *v1.Instrument {
@@ -3560,14 +4437,19 @@ type UpdateInstrumentRequest struct {
 	Instrument *v1.Instrument `protobuf:"bytes,1,opt,name=instrument,proto3" json:"instrument,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored instrument's etag still
+	// equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+	// and the call fails with ABORTED (ETAG_MISMATCH, metadata instrument_id and current_etag). Empty: the update
+	// is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateInstrumentRequest) Reset() {
 	*x = UpdateInstrumentRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[68]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3579,7 +4461,7 @@ func (x *UpdateInstrumentRequest) String() string {
 func (*UpdateInstrumentRequest) ProtoMessage() {}
 
 func (x *UpdateInstrumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[68]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3592,7 +4474,7 @@ func (x *UpdateInstrumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstrumentRequest.ProtoReflect.Descriptor instead.
 func (*UpdateInstrumentRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{68}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *UpdateInstrumentRequest) GetInstrument() *v1.Instrument {
@@ -3609,6 +4491,13 @@ func (x *UpdateInstrumentRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateInstrumentRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateInstrumentResponse carries the instrument after the update.
 type UpdateInstrumentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3620,7 +4509,7 @@ type UpdateInstrumentResponse struct {
 
 func (x *UpdateInstrumentResponse) Reset() {
 	*x = UpdateInstrumentResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[69]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3632,7 +4521,7 @@ func (x *UpdateInstrumentResponse) String() string {
 func (*UpdateInstrumentResponse) ProtoMessage() {}
 
 func (x *UpdateInstrumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[69]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3645,7 +4534,7 @@ func (x *UpdateInstrumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateInstrumentResponse.ProtoReflect.Descriptor instead.
 func (*UpdateInstrumentResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{69}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *UpdateInstrumentResponse) GetInstrument() *v1.Instrument {
@@ -3659,14 +4548,20 @@ func (x *UpdateInstrumentResponse) GetInstrument() *v1.Instrument {
 type GetMarketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// market_id is the id of the market to return ("mkt_" + 26-character ULID). Required.
-	MarketId      string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
+	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
+	// read_mask lists the fields of each returned market to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetMarketRequest) Reset() {
 	*x = GetMarketRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[70]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3678,7 +4573,7 @@ func (x *GetMarketRequest) String() string {
 func (*GetMarketRequest) ProtoMessage() {}
 
 func (x *GetMarketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[70]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3691,7 +4586,7 @@ func (x *GetMarketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMarketRequest.ProtoReflect.Descriptor instead.
 func (*GetMarketRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{70}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *GetMarketRequest) GetMarketId() string {
@@ -3699,6 +4594,13 @@ func (x *GetMarketRequest) GetMarketId() string {
 		return x.MarketId
 	}
 	return ""
+}
+
+func (x *GetMarketRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetMarketResponse carries the requested market.
@@ -3712,7 +4614,7 @@ type GetMarketResponse struct {
 
 func (x *GetMarketResponse) Reset() {
 	*x = GetMarketResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[71]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3724,7 +4626,7 @@ func (x *GetMarketResponse) String() string {
 func (*GetMarketResponse) ProtoMessage() {}
 
 func (x *GetMarketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[71]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3737,7 +4639,7 @@ func (x *GetMarketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMarketResponse.ProtoReflect.Descriptor instead.
 func (*GetMarketResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{71}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *GetMarketResponse) GetMarket() *v1.Market {
@@ -3752,6 +4654,8 @@ type ListMarketsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of markets to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
@@ -3759,14 +4663,24 @@ type ListMarketsRequest struct {
 	// venue_id keeps only markets listed on this venue.
 	VenueId *string `protobuf:"bytes,3,opt,name=venue_id,json=venueId,proto3,oneof" json:"venue_id,omitempty"`
 	// instrument_id keeps only listings of this instrument (on every venue).
-	InstrumentId  *string `protobuf:"bytes,4,opt,name=instrument_id,json=instrumentId,proto3,oneof" json:"instrument_id,omitempty"`
+	InstrumentId *string `protobuf:"bytes,4,opt,name=instrument_id,json=instrumentId,proto3,oneof" json:"instrument_id,omitempty"`
+	// read_mask lists the fields of each returned market to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	// market_type keeps only markets of this type (SPOT, PERPETUAL, AMM_POOL, ...). UNSPECIFIED: any type.
+	MarketType v1.MarketType `protobuf:"varint,6,opt,name=market_type,json=marketType,proto3,enum=cqc.markets.v1.MarketType" json:"market_type,omitempty"`
+	// status keeps only markets in this status (e.g. TRADING). UNSPECIFIED: any status.
+	Status        v1.MarketStatus `protobuf:"varint,7,opt,name=status,proto3,enum=cqc.markets.v1.MarketStatus" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListMarketsRequest) Reset() {
 	*x = ListMarketsRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[72]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3778,7 +4692,7 @@ func (x *ListMarketsRequest) String() string {
 func (*ListMarketsRequest) ProtoMessage() {}
 
 func (x *ListMarketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[72]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3791,7 +4705,7 @@ func (x *ListMarketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMarketsRequest.ProtoReflect.Descriptor instead.
 func (*ListMarketsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{72}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListMarketsRequest) GetPageSize() int32 {
@@ -3822,6 +4736,27 @@ func (x *ListMarketsRequest) GetInstrumentId() string {
 	return ""
 }
 
+func (x *ListMarketsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
+func (x *ListMarketsRequest) GetMarketType() v1.MarketType {
+	if x != nil {
+		return x.MarketType
+	}
+	return v1.MarketType(0)
+}
+
+func (x *ListMarketsRequest) GetStatus() v1.MarketStatus {
+	if x != nil {
+		return x.Status
+	}
+	return v1.MarketStatus(0)
+}
+
 // ListMarketsResponse is one page of markets.
 type ListMarketsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3835,7 +4770,7 @@ type ListMarketsResponse struct {
 
 func (x *ListMarketsResponse) Reset() {
 	*x = ListMarketsResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[73]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3847,7 +4782,7 @@ func (x *ListMarketsResponse) String() string {
 func (*ListMarketsResponse) ProtoMessage() {}
 
 func (x *ListMarketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[73]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3860,7 +4795,7 @@ func (x *ListMarketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMarketsResponse.ProtoReflect.Descriptor instead.
 func (*ListMarketsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{73}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ListMarketsResponse) GetMarkets() []*v1.Market {
@@ -3888,7 +4823,7 @@ type CreateMarketRequest struct {
 
 func (x *CreateMarketRequest) Reset() {
 	*x = CreateMarketRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[74]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3900,7 +4835,7 @@ func (x *CreateMarketRequest) String() string {
 func (*CreateMarketRequest) ProtoMessage() {}
 
 func (x *CreateMarketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[74]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3913,7 +4848,7 @@ func (x *CreateMarketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMarketRequest.ProtoReflect.Descriptor instead.
 func (*CreateMarketRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{74}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *CreateMarketRequest) GetMarket() *v1.Market {
@@ -3934,7 +4869,7 @@ type CreateMarketResponse struct {
 
 func (x *CreateMarketResponse) Reset() {
 	*x = CreateMarketResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[75]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3946,7 +4881,7 @@ func (x *CreateMarketResponse) String() string {
 func (*CreateMarketResponse) ProtoMessage() {}
 
 func (x *CreateMarketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[75]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3959,7 +4894,7 @@ func (x *CreateMarketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMarketResponse.ProtoReflect.Descriptor instead.
 func (*CreateMarketResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{75}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *CreateMarketResponse) GetMarket() *v1.Market {
@@ -3977,14 +4912,19 @@ type UpdateMarketRequest struct {
 	Market *v1.Market `protobuf:"bytes,1,opt,name=market,proto3" json:"market,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored market's etag still
+	// equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+	// and the call fails with ABORTED (ETAG_MISMATCH, metadata market_id and current_etag). Empty: the update
+	// is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateMarketRequest) Reset() {
 	*x = UpdateMarketRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[76]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3996,7 +4936,7 @@ func (x *UpdateMarketRequest) String() string {
 func (*UpdateMarketRequest) ProtoMessage() {}
 
 func (x *UpdateMarketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[76]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4009,7 +4949,7 @@ func (x *UpdateMarketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMarketRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMarketRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{76}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *UpdateMarketRequest) GetMarket() *v1.Market {
@@ -4026,6 +4966,13 @@ func (x *UpdateMarketRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateMarketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateMarketResponse carries the market after the update.
 type UpdateMarketResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4037,7 +4984,7 @@ type UpdateMarketResponse struct {
 
 func (x *UpdateMarketResponse) Reset() {
 	*x = UpdateMarketResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[77]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4049,7 +4996,7 @@ func (x *UpdateMarketResponse) String() string {
 func (*UpdateMarketResponse) ProtoMessage() {}
 
 func (x *UpdateMarketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[77]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4062,7 +5009,7 @@ func (x *UpdateMarketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMarketResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMarketResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{77}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *UpdateMarketResponse) GetMarket() *v1.Market {
@@ -4076,14 +5023,20 @@ func (x *UpdateMarketResponse) GetMarket() *v1.Market {
 type GetIdentifierRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// identifier_id is the id of the identifier to return ("idf_" + 26-character ULID). Required.
-	IdentifierId  string `protobuf:"bytes,1,opt,name=identifier_id,json=identifierId,proto3" json:"identifier_id,omitempty"`
+	IdentifierId string `protobuf:"bytes,1,opt,name=identifier_id,json=identifierId,proto3" json:"identifier_id,omitempty"`
+	// read_mask lists the fields of each returned identifier to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetIdentifierRequest) Reset() {
 	*x = GetIdentifierRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[78]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4095,7 +5048,7 @@ func (x *GetIdentifierRequest) String() string {
 func (*GetIdentifierRequest) ProtoMessage() {}
 
 func (x *GetIdentifierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[78]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4108,7 +5061,7 @@ func (x *GetIdentifierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIdentifierRequest.ProtoReflect.Descriptor instead.
 func (*GetIdentifierRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{78}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *GetIdentifierRequest) GetIdentifierId() string {
@@ -4116,6 +5069,13 @@ func (x *GetIdentifierRequest) GetIdentifierId() string {
 		return x.IdentifierId
 	}
 	return ""
+}
+
+func (x *GetIdentifierRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetIdentifierResponse carries the requested identifier.
@@ -4129,7 +5089,7 @@ type GetIdentifierResponse struct {
 
 func (x *GetIdentifierResponse) Reset() {
 	*x = GetIdentifierResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[79]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4141,7 +5101,7 @@ func (x *GetIdentifierResponse) String() string {
 func (*GetIdentifierResponse) ProtoMessage() {}
 
 func (x *GetIdentifierResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[79]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4154,7 +5114,7 @@ func (x *GetIdentifierResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIdentifierResponse.ProtoReflect.Descriptor instead.
 func (*GetIdentifierResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{79}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *GetIdentifierResponse) GetIdentifier() *v12.Identifier {
@@ -4169,6 +5129,8 @@ type ListIdentifiersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of identifiers to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
@@ -4180,14 +5142,20 @@ type ListIdentifiersRequest struct {
 	// market_id keeps only identifiers of this market.
 	MarketId *string `protobuf:"bytes,5,opt,name=market_id,json=marketId,proto3,oneof" json:"market_id,omitempty"`
 	// value keeps only identifiers with this external value (exact, e.g. "usd-coin", "3408"). Empty: any.
-	Value         string `protobuf:"bytes,6,opt,name=value,proto3" json:"value,omitempty"`
+	Value string `protobuf:"bytes,6,opt,name=value,proto3" json:"value,omitempty"`
+	// read_mask lists the fields of each returned identifier to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,7,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListIdentifiersRequest) Reset() {
 	*x = ListIdentifiersRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[80]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4199,7 +5167,7 @@ func (x *ListIdentifiersRequest) String() string {
 func (*ListIdentifiersRequest) ProtoMessage() {}
 
 func (x *ListIdentifiersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[80]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4212,7 +5180,7 @@ func (x *ListIdentifiersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentifiersRequest.ProtoReflect.Descriptor instead.
 func (*ListIdentifiersRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{80}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ListIdentifiersRequest) GetPageSize() int32 {
@@ -4257,6 +5225,13 @@ func (x *ListIdentifiersRequest) GetValue() string {
 	return ""
 }
 
+func (x *ListIdentifiersRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListIdentifiersResponse is one page of identifiers.
 type ListIdentifiersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4270,7 +5245,7 @@ type ListIdentifiersResponse struct {
 
 func (x *ListIdentifiersResponse) Reset() {
 	*x = ListIdentifiersResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[81]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4282,7 +5257,7 @@ func (x *ListIdentifiersResponse) String() string {
 func (*ListIdentifiersResponse) ProtoMessage() {}
 
 func (x *ListIdentifiersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[81]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4295,7 +5270,7 @@ func (x *ListIdentifiersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentifiersResponse.ProtoReflect.Descriptor instead.
 func (*ListIdentifiersResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{81}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ListIdentifiersResponse) GetIdentifiers() []*v12.Identifier {
@@ -4323,7 +5298,7 @@ type CreateIdentifierRequest struct {
 
 func (x *CreateIdentifierRequest) Reset() {
 	*x = CreateIdentifierRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[82]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4335,7 +5310,7 @@ func (x *CreateIdentifierRequest) String() string {
 func (*CreateIdentifierRequest) ProtoMessage() {}
 
 func (x *CreateIdentifierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[82]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4348,7 +5323,7 @@ func (x *CreateIdentifierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIdentifierRequest.ProtoReflect.Descriptor instead.
 func (*CreateIdentifierRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{82}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *CreateIdentifierRequest) GetIdentifier() *v12.Identifier {
@@ -4369,7 +5344,7 @@ type CreateIdentifierResponse struct {
 
 func (x *CreateIdentifierResponse) Reset() {
 	*x = CreateIdentifierResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[83]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4381,7 +5356,7 @@ func (x *CreateIdentifierResponse) String() string {
 func (*CreateIdentifierResponse) ProtoMessage() {}
 
 func (x *CreateIdentifierResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[83]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4394,7 +5369,7 @@ func (x *CreateIdentifierResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIdentifierResponse.ProtoReflect.Descriptor instead.
 func (*CreateIdentifierResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{83}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *CreateIdentifierResponse) GetIdentifier() *v12.Identifier {
@@ -4412,14 +5387,19 @@ type UpdateIdentifierRequest struct {
 	Identifier *v12.Identifier `protobuf:"bytes,1,opt,name=identifier,proto3" json:"identifier,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored identifier's etag still
+	// equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+	// and the call fails with ABORTED (ETAG_MISMATCH, metadata identifier_id and current_etag). Empty: the update
+	// is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateIdentifierRequest) Reset() {
 	*x = UpdateIdentifierRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[84]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4431,7 +5411,7 @@ func (x *UpdateIdentifierRequest) String() string {
 func (*UpdateIdentifierRequest) ProtoMessage() {}
 
 func (x *UpdateIdentifierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[84]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4444,7 +5424,7 @@ func (x *UpdateIdentifierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIdentifierRequest.ProtoReflect.Descriptor instead.
 func (*UpdateIdentifierRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{84}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *UpdateIdentifierRequest) GetIdentifier() *v12.Identifier {
@@ -4461,6 +5441,13 @@ func (x *UpdateIdentifierRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateIdentifierRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateIdentifierResponse carries the identifier after the update.
 type UpdateIdentifierResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4472,7 +5459,7 @@ type UpdateIdentifierResponse struct {
 
 func (x *UpdateIdentifierResponse) Reset() {
 	*x = UpdateIdentifierResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[85]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4484,7 +5471,7 @@ func (x *UpdateIdentifierResponse) String() string {
 func (*UpdateIdentifierResponse) ProtoMessage() {}
 
 func (x *UpdateIdentifierResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[85]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4497,7 +5484,7 @@ func (x *UpdateIdentifierResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIdentifierResponse.ProtoReflect.Descriptor instead.
 func (*UpdateIdentifierResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{85}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *UpdateIdentifierResponse) GetIdentifier() *v12.Identifier {
@@ -4507,18 +5494,500 @@ func (x *UpdateIdentifierResponse) GetIdentifier() *v12.Identifier {
 	return nil
 }
 
+// GetAssetIdentifierRequest asks for one asset identifier.
+type GetAssetIdentifierRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// identifier_id is the id of the asset identifier to return ("aid_" + 26-character ULID). Required.
+	IdentifierId string `protobuf:"bytes,1,opt,name=identifier_id,json=identifierId,proto3" json:"identifier_id,omitempty"`
+	// read_mask lists the fields of each returned asset identifier to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAssetIdentifierRequest) Reset() {
+	*x = GetAssetIdentifierRequest{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAssetIdentifierRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAssetIdentifierRequest) ProtoMessage() {}
+
+func (x *GetAssetIdentifierRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAssetIdentifierRequest.ProtoReflect.Descriptor instead.
+func (*GetAssetIdentifierRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *GetAssetIdentifierRequest) GetIdentifierId() string {
+	if x != nil {
+		return x.IdentifierId
+	}
+	return ""
+}
+
+func (x *GetAssetIdentifierRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
+// GetAssetIdentifierResponse carries the requested asset identifier.
+type GetAssetIdentifierResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_identifier is the asset identifier, as stored by AssetRegistry. Always set.
+	AssetIdentifier *v11.AssetIdentifier `protobuf:"bytes,1,opt,name=asset_identifier,json=assetIdentifier,proto3" json:"asset_identifier,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GetAssetIdentifierResponse) Reset() {
+	*x = GetAssetIdentifierResponse{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAssetIdentifierResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAssetIdentifierResponse) ProtoMessage() {}
+
+func (x *GetAssetIdentifierResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAssetIdentifierResponse.ProtoReflect.Descriptor instead.
+func (*GetAssetIdentifierResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *GetAssetIdentifierResponse) GetAssetIdentifier() *v11.AssetIdentifier {
+	if x != nil {
+		return x.AssetIdentifier
+	}
+	return nil
+}
+
+// ListAssetIdentifiersRequest asks for one page of asset identifiers. Filters combine with AND; an unset filter matches all.
+type ListAssetIdentifiersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// page_size is the maximum number of asset identifiers to return, 0 to 1000. 0 means the server default (100).
+	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
+	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// asset_id keeps only the external ids of this asset.
+	AssetId *string `protobuf:"bytes,3,opt,name=asset_id,json=assetId,proto3,oneof" json:"asset_id,omitempty"`
+	// source keeps only ids in this external source (COINGECKO, COINMARKETCAP, CAIP19, ...). UNSPECIFIED:
+	// every source.
+	Source v11.DataSource `protobuf:"varint,4,opt,name=source,proto3,enum=cqc.assets.v1.DataSource" json:"source,omitempty"`
+	// deployment_id keeps only ids scoped to this deployment (DefiLlama "chain:address", CAIP-19).
+	DeploymentId *string `protobuf:"bytes,5,opt,name=deployment_id,json=deploymentId,proto3,oneof" json:"deployment_id,omitempty"`
+	// value keeps only asset identifiers with this external value (exact, e.g. "usd-coin", "3408"). Empty: any.
+	Value string `protobuf:"bytes,6,opt,name=value,proto3" json:"value,omitempty"`
+	// read_mask lists the fields of each returned asset identifier to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,7,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAssetIdentifiersRequest) Reset() {
+	*x = ListAssetIdentifiersRequest{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAssetIdentifiersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAssetIdentifiersRequest) ProtoMessage() {}
+
+func (x *ListAssetIdentifiersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAssetIdentifiersRequest.ProtoReflect.Descriptor instead.
+func (*ListAssetIdentifiersRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *ListAssetIdentifiersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAssetIdentifiersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAssetIdentifiersRequest) GetAssetId() string {
+	if x != nil && x.AssetId != nil {
+		return *x.AssetId
+	}
+	return ""
+}
+
+func (x *ListAssetIdentifiersRequest) GetSource() v11.DataSource {
+	if x != nil {
+		return x.Source
+	}
+	return v11.DataSource(0)
+}
+
+func (x *ListAssetIdentifiersRequest) GetDeploymentId() string {
+	if x != nil && x.DeploymentId != nil {
+		return *x.DeploymentId
+	}
+	return ""
+}
+
+func (x *ListAssetIdentifiersRequest) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *ListAssetIdentifiersRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
+// ListAssetIdentifiersResponse is one page of asset identifiers.
+type ListAssetIdentifiersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_identifiers are the asset identifiers of this page, ordered by identifier_id.
+	AssetIdentifiers []*v11.AssetIdentifier `protobuf:"bytes,1,rep,name=asset_identifiers,json=assetIdentifiers,proto3" json:"asset_identifiers,omitempty"`
+	// next_page_token continues the listing; empty when this is the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAssetIdentifiersResponse) Reset() {
+	*x = ListAssetIdentifiersResponse{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAssetIdentifiersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAssetIdentifiersResponse) ProtoMessage() {}
+
+func (x *ListAssetIdentifiersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAssetIdentifiersResponse.ProtoReflect.Descriptor instead.
+func (*ListAssetIdentifiersResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *ListAssetIdentifiersResponse) GetAssetIdentifiers() []*v11.AssetIdentifier {
+	if x != nil {
+		return x.AssetIdentifiers
+	}
+	return nil
+}
+
+func (x *ListAssetIdentifiersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// CreateAssetIdentifierRequest carries the asset identifier to create.
+type CreateAssetIdentifierRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_identifier is the new asset identifier; it must pass validation. Required.
+	AssetIdentifier *v11.AssetIdentifier `protobuf:"bytes,1,opt,name=asset_identifier,json=assetIdentifier,proto3" json:"asset_identifier,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CreateAssetIdentifierRequest) Reset() {
+	*x = CreateAssetIdentifierRequest{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAssetIdentifierRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAssetIdentifierRequest) ProtoMessage() {}
+
+func (x *CreateAssetIdentifierRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAssetIdentifierRequest.ProtoReflect.Descriptor instead.
+func (*CreateAssetIdentifierRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *CreateAssetIdentifierRequest) GetAssetIdentifier() *v11.AssetIdentifier {
+	if x != nil {
+		return x.AssetIdentifier
+	}
+	return nil
+}
+
+// CreateAssetIdentifierResponse carries the asset identifier as stored, with its output-only fields set.
+type CreateAssetIdentifierResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_identifier is the stored asset identifier. Always set.
+	AssetIdentifier *v11.AssetIdentifier `protobuf:"bytes,1,opt,name=asset_identifier,json=assetIdentifier,proto3" json:"asset_identifier,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CreateAssetIdentifierResponse) Reset() {
+	*x = CreateAssetIdentifierResponse{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAssetIdentifierResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAssetIdentifierResponse) ProtoMessage() {}
+
+func (x *CreateAssetIdentifierResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAssetIdentifierResponse.ProtoReflect.Descriptor instead.
+func (*CreateAssetIdentifierResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *CreateAssetIdentifierResponse) GetAssetIdentifier() *v11.AssetIdentifier {
+	if x != nil {
+		return x.AssetIdentifier
+	}
+	return nil
+}
+
+// UpdateAssetIdentifierRequest carries the new values and which fields to overwrite.
+type UpdateAssetIdentifierRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_identifier holds the new values; its identifier_id selects the asset identifier to update. The result after applying the mask
+	// must pass validation. Required.
+	AssetIdentifier *v11.AssetIdentifier `protobuf:"bytes,1,opt,name=asset_identifier,json=assetIdentifier,proto3" json:"asset_identifier,omitempty"`
+	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
+	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored asset identifier's etag still
+	// equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+	// and the call fails with ABORTED (ETAG_MISMATCH, metadata identifier_id and current_etag). Empty: the update
+	// is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAssetIdentifierRequest) Reset() {
+	*x = UpdateAssetIdentifierRequest{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAssetIdentifierRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAssetIdentifierRequest) ProtoMessage() {}
+
+func (x *UpdateAssetIdentifierRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAssetIdentifierRequest.ProtoReflect.Descriptor instead.
+func (*UpdateAssetIdentifierRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *UpdateAssetIdentifierRequest) GetAssetIdentifier() *v11.AssetIdentifier {
+	if x != nil {
+		return x.AssetIdentifier
+	}
+	return nil
+}
+
+func (x *UpdateAssetIdentifierRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *UpdateAssetIdentifierRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// UpdateAssetIdentifierResponse carries the asset identifier after the update.
+type UpdateAssetIdentifierResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_identifier is the updated asset identifier. Always set.
+	AssetIdentifier *v11.AssetIdentifier `protobuf:"bytes,1,opt,name=asset_identifier,json=assetIdentifier,proto3" json:"asset_identifier,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *UpdateAssetIdentifierResponse) Reset() {
+	*x = UpdateAssetIdentifierResponse{}
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAssetIdentifierResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAssetIdentifierResponse) ProtoMessage() {}
+
+func (x *UpdateAssetIdentifierResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAssetIdentifierResponse.ProtoReflect.Descriptor instead.
+func (*UpdateAssetIdentifierResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *UpdateAssetIdentifierResponse) GetAssetIdentifier() *v11.AssetIdentifier {
+	if x != nil {
+		return x.AssetIdentifier
+	}
+	return nil
+}
+
 // GetVenueRequest asks for one venue.
 type GetVenueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// venue_id is the id of the venue to return ("ven_" + 26-character ULID). Required.
-	VenueId       string `protobuf:"bytes,1,opt,name=venue_id,json=venueId,proto3" json:"venue_id,omitempty"`
+	VenueId string `protobuf:"bytes,1,opt,name=venue_id,json=venueId,proto3" json:"venue_id,omitempty"`
+	// read_mask lists the fields of each returned venue to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetVenueRequest) Reset() {
 	*x = GetVenueRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[86]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4530,7 +5999,7 @@ func (x *GetVenueRequest) String() string {
 func (*GetVenueRequest) ProtoMessage() {}
 
 func (x *GetVenueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[86]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4543,7 +6012,7 @@ func (x *GetVenueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVenueRequest.ProtoReflect.Descriptor instead.
 func (*GetVenueRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{86}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *GetVenueRequest) GetVenueId() string {
@@ -4551,6 +6020,13 @@ func (x *GetVenueRequest) GetVenueId() string {
 		return x.VenueId
 	}
 	return ""
+}
+
+func (x *GetVenueRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetVenueResponse carries the requested venue.
@@ -4564,7 +6040,7 @@ type GetVenueResponse struct {
 
 func (x *GetVenueResponse) Reset() {
 	*x = GetVenueResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[87]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4576,7 +6052,7 @@ func (x *GetVenueResponse) String() string {
 func (*GetVenueResponse) ProtoMessage() {}
 
 func (x *GetVenueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[87]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4589,7 +6065,7 @@ func (x *GetVenueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVenueResponse.ProtoReflect.Descriptor instead.
 func (*GetVenueResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{87}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *GetVenueResponse) GetVenue() *v13.Venue {
@@ -4604,17 +6080,25 @@ type ListVenuesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of venues to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// read_mask lists the fields of each returned venue to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListVenuesRequest) Reset() {
 	*x = ListVenuesRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[88]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4626,7 +6110,7 @@ func (x *ListVenuesRequest) String() string {
 func (*ListVenuesRequest) ProtoMessage() {}
 
 func (x *ListVenuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[88]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4639,7 +6123,7 @@ func (x *ListVenuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVenuesRequest.ProtoReflect.Descriptor instead.
 func (*ListVenuesRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{88}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *ListVenuesRequest) GetPageSize() int32 {
@@ -4656,6 +6140,13 @@ func (x *ListVenuesRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListVenuesRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListVenuesResponse is one page of venues.
 type ListVenuesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4669,7 +6160,7 @@ type ListVenuesResponse struct {
 
 func (x *ListVenuesResponse) Reset() {
 	*x = ListVenuesResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[89]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4681,7 +6172,7 @@ func (x *ListVenuesResponse) String() string {
 func (*ListVenuesResponse) ProtoMessage() {}
 
 func (x *ListVenuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[89]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4694,7 +6185,7 @@ func (x *ListVenuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVenuesResponse.ProtoReflect.Descriptor instead.
 func (*ListVenuesResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{89}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *ListVenuesResponse) GetVenues() []*v13.Venue {
@@ -4722,7 +6213,7 @@ type CreateVenueRequest struct {
 
 func (x *CreateVenueRequest) Reset() {
 	*x = CreateVenueRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[90]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4734,7 +6225,7 @@ func (x *CreateVenueRequest) String() string {
 func (*CreateVenueRequest) ProtoMessage() {}
 
 func (x *CreateVenueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[90]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4747,7 +6238,7 @@ func (x *CreateVenueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVenueRequest.ProtoReflect.Descriptor instead.
 func (*CreateVenueRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{90}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *CreateVenueRequest) GetVenue() *v13.Venue {
@@ -4768,7 +6259,7 @@ type CreateVenueResponse struct {
 
 func (x *CreateVenueResponse) Reset() {
 	*x = CreateVenueResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[91]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4780,7 +6271,7 @@ func (x *CreateVenueResponse) String() string {
 func (*CreateVenueResponse) ProtoMessage() {}
 
 func (x *CreateVenueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[91]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4793,7 +6284,7 @@ func (x *CreateVenueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVenueResponse.ProtoReflect.Descriptor instead.
 func (*CreateVenueResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{91}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *CreateVenueResponse) GetVenue() *v13.Venue {
@@ -4811,14 +6302,19 @@ type UpdateVenueRequest struct {
 	Venue *v13.Venue `protobuf:"bytes,1,opt,name=venue,proto3" json:"venue,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored venue's etag
+	// still equals this value (the etag of the copy the caller read and changed); otherwise nothing is
+	// written and the call fails with ABORTED (ETAG_MISMATCH, metadata venue_id and current_etag). Empty: the
+	// update is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateVenueRequest) Reset() {
 	*x = UpdateVenueRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[92]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4830,7 +6326,7 @@ func (x *UpdateVenueRequest) String() string {
 func (*UpdateVenueRequest) ProtoMessage() {}
 
 func (x *UpdateVenueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[92]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4843,7 +6339,7 @@ func (x *UpdateVenueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVenueRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVenueRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{92}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *UpdateVenueRequest) GetVenue() *v13.Venue {
@@ -4860,6 +6356,13 @@ func (x *UpdateVenueRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateVenueRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateVenueResponse carries the venue after the update.
 type UpdateVenueResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4871,7 +6374,7 @@ type UpdateVenueResponse struct {
 
 func (x *UpdateVenueResponse) Reset() {
 	*x = UpdateVenueResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[93]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4883,7 +6386,7 @@ func (x *UpdateVenueResponse) String() string {
 func (*UpdateVenueResponse) ProtoMessage() {}
 
 func (x *UpdateVenueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[93]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4896,7 +6399,7 @@ func (x *UpdateVenueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVenueResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVenueResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{93}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *UpdateVenueResponse) GetVenue() *v13.Venue {
@@ -4910,14 +6413,20 @@ func (x *UpdateVenueResponse) GetVenue() *v13.Venue {
 type GetVenueAssetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// venue_asset_id is the id of the venue asset to return ("vas_" + 26-character ULID). Required.
-	VenueAssetId  string `protobuf:"bytes,1,opt,name=venue_asset_id,json=venueAssetId,proto3" json:"venue_asset_id,omitempty"`
+	VenueAssetId string `protobuf:"bytes,1,opt,name=venue_asset_id,json=venueAssetId,proto3" json:"venue_asset_id,omitempty"`
+	// read_mask lists the fields of each returned venue asset to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetVenueAssetRequest) Reset() {
 	*x = GetVenueAssetRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[94]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4929,7 +6438,7 @@ func (x *GetVenueAssetRequest) String() string {
 func (*GetVenueAssetRequest) ProtoMessage() {}
 
 func (x *GetVenueAssetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[94]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4942,7 +6451,7 @@ func (x *GetVenueAssetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVenueAssetRequest.ProtoReflect.Descriptor instead.
 func (*GetVenueAssetRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{94}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *GetVenueAssetRequest) GetVenueAssetId() string {
@@ -4950,6 +6459,13 @@ func (x *GetVenueAssetRequest) GetVenueAssetId() string {
 		return x.VenueAssetId
 	}
 	return ""
+}
+
+func (x *GetVenueAssetRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
 }
 
 // GetVenueAssetResponse carries the requested venue asset.
@@ -4963,7 +6479,7 @@ type GetVenueAssetResponse struct {
 
 func (x *GetVenueAssetResponse) Reset() {
 	*x = GetVenueAssetResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[95]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4975,7 +6491,7 @@ func (x *GetVenueAssetResponse) String() string {
 func (*GetVenueAssetResponse) ProtoMessage() {}
 
 func (x *GetVenueAssetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[95]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4988,7 +6504,7 @@ func (x *GetVenueAssetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVenueAssetResponse.ProtoReflect.Descriptor instead.
 func (*GetVenueAssetResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{95}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *GetVenueAssetResponse) GetVenueAsset() *v13.VenueAsset {
@@ -5003,6 +6519,8 @@ type ListVenueAssetsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// page_size is the maximum number of venue assets to return, 0 to 1000. 0 means the server default (100).
 	// The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+	// A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+	// bound (see the service comment).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
 	// clients MUST NOT parse or build it. The other fields of the request must not change between pages.
@@ -5010,14 +6528,20 @@ type ListVenueAssetsRequest struct {
 	// venue_id keeps only assets available on this venue.
 	VenueId *string `protobuf:"bytes,3,opt,name=venue_id,json=venueId,proto3,oneof" json:"venue_id,omitempty"`
 	// asset_id keeps only this asset's availability records (on every venue).
-	AssetId       *string `protobuf:"bytes,4,opt,name=asset_id,json=assetId,proto3,oneof" json:"asset_id,omitempty"`
+	AssetId *string `protobuf:"bytes,4,opt,name=asset_id,json=assetId,proto3,oneof" json:"asset_id,omitempty"`
+	// read_mask lists the fields of each returned venue asset to fill: proto field names, dotted for nested fields
+	// ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+	// it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+	// with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+	// does not pass validation: clients validate only responses to unmasked reads.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListVenueAssetsRequest) Reset() {
 	*x = ListVenueAssetsRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[96]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5029,7 +6553,7 @@ func (x *ListVenueAssetsRequest) String() string {
 func (*ListVenueAssetsRequest) ProtoMessage() {}
 
 func (x *ListVenueAssetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[96]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5042,7 +6566,7 @@ func (x *ListVenueAssetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVenueAssetsRequest.ProtoReflect.Descriptor instead.
 func (*ListVenueAssetsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{96}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *ListVenueAssetsRequest) GetPageSize() int32 {
@@ -5073,6 +6597,13 @@ func (x *ListVenueAssetsRequest) GetAssetId() string {
 	return ""
 }
 
+func (x *ListVenueAssetsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListVenueAssetsResponse is one page of venue assets.
 type ListVenueAssetsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -5086,7 +6617,7 @@ type ListVenueAssetsResponse struct {
 
 func (x *ListVenueAssetsResponse) Reset() {
 	*x = ListVenueAssetsResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[97]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5098,7 +6629,7 @@ func (x *ListVenueAssetsResponse) String() string {
 func (*ListVenueAssetsResponse) ProtoMessage() {}
 
 func (x *ListVenueAssetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[97]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5111,7 +6642,7 @@ func (x *ListVenueAssetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVenueAssetsResponse.ProtoReflect.Descriptor instead.
 func (*ListVenueAssetsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{97}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *ListVenueAssetsResponse) GetVenueAssets() []*v13.VenueAsset {
@@ -5139,7 +6670,7 @@ type CreateVenueAssetRequest struct {
 
 func (x *CreateVenueAssetRequest) Reset() {
 	*x = CreateVenueAssetRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[98]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5151,7 +6682,7 @@ func (x *CreateVenueAssetRequest) String() string {
 func (*CreateVenueAssetRequest) ProtoMessage() {}
 
 func (x *CreateVenueAssetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[98]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5164,7 +6695,7 @@ func (x *CreateVenueAssetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVenueAssetRequest.ProtoReflect.Descriptor instead.
 func (*CreateVenueAssetRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{98}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *CreateVenueAssetRequest) GetVenueAsset() *v13.VenueAsset {
@@ -5185,7 +6716,7 @@ type CreateVenueAssetResponse struct {
 
 func (x *CreateVenueAssetResponse) Reset() {
 	*x = CreateVenueAssetResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[99]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5197,7 +6728,7 @@ func (x *CreateVenueAssetResponse) String() string {
 func (*CreateVenueAssetResponse) ProtoMessage() {}
 
 func (x *CreateVenueAssetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[99]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5210,7 +6741,7 @@ func (x *CreateVenueAssetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVenueAssetResponse.ProtoReflect.Descriptor instead.
 func (*CreateVenueAssetResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{99}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *CreateVenueAssetResponse) GetVenueAsset() *v13.VenueAsset {
@@ -5228,14 +6759,19 @@ type UpdateVenueAssetRequest struct {
 	VenueAsset *v13.VenueAsset `protobuf:"bytes,1,opt,name=venue_asset,json=venueAsset,proto3" json:"venue_asset,omitempty"`
 	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
 	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// etag, when non-empty, makes the update conditional: it is applied only if the stored venue asset's etag
+	// still equals this value (the etag of the copy the caller read and changed); otherwise nothing is
+	// written and the call fails with ABORTED (ETAG_MISMATCH, metadata venue_asset_id and current_etag). Empty: the
+	// update is unconditional. At most 128 characters.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateVenueAssetRequest) Reset() {
 	*x = UpdateVenueAssetRequest{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[100]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5247,7 +6783,7 @@ func (x *UpdateVenueAssetRequest) String() string {
 func (*UpdateVenueAssetRequest) ProtoMessage() {}
 
 func (x *UpdateVenueAssetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[100]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5260,7 +6796,7 @@ func (x *UpdateVenueAssetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVenueAssetRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVenueAssetRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{100}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *UpdateVenueAssetRequest) GetVenueAsset() *v13.VenueAsset {
@@ -5277,6 +6813,13 @@ func (x *UpdateVenueAssetRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateVenueAssetRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // UpdateVenueAssetResponse carries the venue asset after the update.
 type UpdateVenueAssetResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -5288,7 +6831,7 @@ type UpdateVenueAssetResponse struct {
 
 func (x *UpdateVenueAssetResponse) Reset() {
 	*x = UpdateVenueAssetResponse{}
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[101]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5300,7 +6843,7 @@ func (x *UpdateVenueAssetResponse) String() string {
 func (*UpdateVenueAssetResponse) ProtoMessage() {}
 
 func (x *UpdateVenueAssetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[101]
+	mi := &file_cqc_services_v1_asset_registry_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5313,7 +6856,7 @@ func (x *UpdateVenueAssetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVenueAssetResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVenueAssetResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{101}
+	return file_cqc_services_v1_asset_registry_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *UpdateVenueAssetResponse) GetVenueAsset() *v13.VenueAsset {
@@ -5327,13 +6870,48 @@ var File_cqc_services_v1_asset_registry_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\n" +
-	"$cqc/services/v1/asset_registry.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/assets/v1/asset.proto\x1a\x19cqc/assets/v1/chain.proto\x1a\x1ecqc/assets/v1/deployment.proto\x1a\x19cqc/assets/v1/group.proto\x1a cqc/assets/v1/quality_flag.proto\x1a cqc/assets/v1/relationship.proto\x1a#cqc/identifiers/v1/identifier.proto\x1a\x1fcqc/markets/v1/instrument.proto\x1a\x1bcqc/markets/v1/market.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/venues/v1/venue.proto\x1a\x1fcqc/venues/v1/venue_asset.proto\x1a google/protobuf/field_mask.proto\"n\n" +
+	"$cqc/services/v1/asset_registry.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/assets/v1/asset.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x19cqc/assets/v1/chain.proto\x1a\x1ecqc/assets/v1/deployment.proto\x1a\x19cqc/assets/v1/group.proto\x1a cqc/assets/v1/quality_flag.proto\x1a cqc/assets/v1/relationship.proto\x1a#cqc/identifiers/v1/identifier.proto\x1a\x1fcqc/markets/v1/instrument.proto\x1a\x1bcqc/markets/v1/market.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/venues/v1/venue.proto\x1a\x1fcqc/venues/v1/venue_asset.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x03\n" +
 	"\x14ResolveMarketRequest\x12'\n" +
 	"\bvenue_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12-\n" +
 	"\fvenue_symbol\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vvenueSymbol\"G\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\vvenueSymbol\x12\x91\x02\n" +
+	"\tread_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"G\n" +
 	"\x15ResolveMarketResponse\x12.\n" +
-	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"M\n" +
+	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"f\n" +
+	"\fMarketSymbol\x12'\n" +
+	"\bvenue_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12-\n" +
+	"\fvenue_symbol\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\vvenueSymbol\"\xf5\x02\n" +
+	"\x1aBatchResolveMarketsRequest\x12C\n" +
+	"\asymbols\x18\x01 \x03(\v2\x1d.cqc.services.v1.MarketSymbolB\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10dR\asymbols\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"w\n" +
+	"\x0eResolvedMarket\x125\n" +
+	"\x06symbol\x18\x01 \x01(\v2\x1d.cqc.services.v1.MarketSymbolR\x06symbol\x12.\n" +
+	"\x06market\x18\x02 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"X\n" +
+	"\x1bBatchResolveMarketsResponse\x129\n" +
+	"\aresults\x18\x01 \x03(\v2\x1f.cqc.services.v1.ResolvedMarketR\aresults\"\xe1\x02\n" +
+	"\x15BatchGetAssetsRequest\x124\n" +
+	"\tasset_ids\x18\x01 \x03(\tB\x17\xbaH\x14\x92\x01\x11\b\x01\x10d\x18\x01\"\tr\a\xa2\x88'\x03astR\bassetIds\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"F\n" +
+	"\x16BatchGetAssetsResponse\x12,\n" +
+	"\x06assets\x18\x01 \x03(\v2\x14.cqc.assets.v1.AssetR\x06assets\"\xf0\x02\n" +
+	"\x1aBatchGetInstrumentsRequest\x12>\n" +
+	"\x0einstrument_ids\x18\x01 \x03(\tB\x17\xbaH\x14\x92\x01\x11\b\x01\x10d\x18\x01\"\tr\a\xa2\x88'\x03insR\rinstrumentIds\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"[\n" +
+	"\x1bBatchGetInstrumentsResponse\x12<\n" +
+	"\vinstruments\x18\x01 \x03(\v2\x1a.cqc.markets.v1.InstrumentR\vinstruments\"\xe4\x02\n" +
+	"\x16BatchGetMarketsRequest\x126\n" +
+	"\n" +
+	"market_ids\x18\x01 \x03(\tB\x17\xbaH\x14\x92\x01\x11\b\x01\x10d\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"K\n" +
+	"\x17BatchGetMarketsResponse\x120\n" +
+	"\amarkets\x18\x01 \x03(\v2\x16.cqc.markets.v1.MarketR\amarkets\"M\n" +
 	"\x18GetSpotInstrumentRequest\x121\n" +
 	"\rinstrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\finstrumentId\"\xa0\x01\n" +
 	"\x19GetSpotInstrumentResponse\x12:\n" +
@@ -5375,11 +6953,13 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1a.cqc.markets.v1.InstrumentR\n" +
 	"instrument\x12D\n" +
-	"\x0elending_borrow\x18\x02 \x01(\v2\x1d.cqc.markets.v1.LendingBorrowR\rlendingBorrow\":\n" +
+	"\x0elending_borrow\x18\x02 \x01(\v2\x1d.cqc.markets.v1.LendingBorrowR\rlendingBorrow\"\xce\x02\n" +
 	"\x0fGetAssetRequest\x12'\n" +
-	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\">\n" +
+	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\">\n" +
 	"\x10GetAssetResponse\x12*\n" +
-	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetR\x05asset\"\xfc\x01\n" +
+	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetR\x05asset\"\x90\x04\n" +
 	"\x11ListAssetsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
@@ -5387,50 +6967,60 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x126\n" +
 	"\x04type\x18\x03 \x01(\x0e2\x18.cqc.assets.v1.AssetTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12\x1f\n" +
 	"\x06symbol\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18 R\x06symbol\x12<\n" +
-	"\x06status\x18\x05 \x01(\x0e2\x1a.cqc.assets.v1.AssetStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\"j\n" +
+	"\x06status\x18\x05 \x01(\x0e2\x1a.cqc.assets.v1.AssetStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12\x91\x02\n" +
+	"\tread_mask\x18\x06 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"j\n" +
 	"\x12ListAssetsResponse\x12,\n" +
 	"\x06assets\x18\x01 \x03(\v2\x14.cqc.assets.v1.AssetR\x06assets\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"H\n" +
 	"\x12CreateAssetRequest\x122\n" +
 	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01R\x05asset\"A\n" +
 	"\x13CreateAssetResponse\x12*\n" +
-	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetR\x05asset\"\xed\x01\n" +
+	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetR\x05asset\"\x8b\x02\n" +
 	"\x12UpdateAssetRequest\x122\n" +
 	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01R\x05asset\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"A\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"A\n" +
 	"\x13UpdateAssetResponse\x12*\n" +
-	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetR\x05asset\":\n" +
+	"\x05asset\x18\x01 \x01(\v2\x14.cqc.assets.v1.AssetR\x05asset\"\xce\x02\n" +
 	"\x0fGetChainRequest\x12'\n" +
-	"\bchain_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnR\achainId\">\n" +
+	"\bchain_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnR\achainId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\">\n" +
 	"\x10GetChainResponse\x12*\n" +
-	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainR\x05chain\"\xce\x01\n" +
+	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainR\x05chain\"\xe2\x03\n" +
 	"\x11ListChainsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12<\n" +
 	"\x06family\x18\x03 \x01(\x0e2\x1a.cqc.assets.v1.ChainFamilyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06family\x12)\n" +
-	"\x10include_testnets\x18\x04 \x01(\bR\x0fincludeTestnets\"j\n" +
+	"\x10include_testnets\x18\x04 \x01(\bR\x0fincludeTestnets\x12\x91\x02\n" +
+	"\tread_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"j\n" +
 	"\x12ListChainsResponse\x12,\n" +
 	"\x06chains\x18\x01 \x03(\v2\x14.cqc.assets.v1.ChainR\x06chains\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"H\n" +
 	"\x12CreateChainRequest\x122\n" +
 	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainB\x06\xbaH\x03\xc8\x01\x01R\x05chain\"A\n" +
 	"\x13CreateChainResponse\x12*\n" +
-	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainR\x05chain\"\xed\x01\n" +
+	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainR\x05chain\"\x8b\x02\n" +
 	"\x12UpdateChainRequest\x122\n" +
 	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainB\x06\xbaH\x03\xc8\x01\x01R\x05chain\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"A\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"A\n" +
 	"\x13UpdateChainResponse\x12*\n" +
-	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainR\x05chain\"N\n" +
+	"\x05chain\x18\x01 \x01(\v2\x14.cqc.assets.v1.ChainR\x05chain\"\xe2\x02\n" +
 	"\x19GetAssetDeploymentRequest\x121\n" +
-	"\rdeployment_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\"g\n" +
+	"\rdeployment_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"g\n" +
 	"\x1aGetAssetDeploymentResponse\x12I\n" +
-	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentR\x0fassetDeployment\"\x89\x02\n" +
+	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentR\x0fassetDeployment\"\x9d\x04\n" +
 	"\x1bListAssetDeploymentsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
@@ -5438,7 +7028,9 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12,\n" +
 	"\basset_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\aassetId\x88\x01\x01\x12,\n" +
 	"\bchain_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnH\x01R\achainId\x88\x01\x01\x12\"\n" +
-	"\aaddress\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\aaddressB\v\n" +
+	"\aaddress\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\aaddress\x12\x91\x02\n" +
+	"\tread_mask\x18\x06 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMaskB\v\n" +
 	"\t_asset_idB\v\n" +
 	"\t_chain_id\"\x93\x01\n" +
 	"\x1cListAssetDeploymentsResponse\x12K\n" +
@@ -5447,25 +7039,30 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x1cCreateAssetDeploymentRequest\x12Q\n" +
 	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentB\x06\xbaH\x03\xc8\x01\x01R\x0fassetDeployment\"j\n" +
 	"\x1dCreateAssetDeploymentResponse\x12I\n" +
-	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentR\x0fassetDeployment\"\x96\x02\n" +
+	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentR\x0fassetDeployment\"\xb4\x02\n" +
 	"\x1cUpdateAssetDeploymentRequest\x12Q\n" +
 	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentB\x06\xbaH\x03\xc8\x01\x01R\x0fassetDeployment\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"j\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"j\n" +
 	"\x1dUpdateAssetDeploymentResponse\x12I\n" +
-	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentR\x0fassetDeployment\"T\n" +
+	"\x10asset_deployment\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetDeploymentR\x0fassetDeployment\"\xe8\x02\n" +
 	"\x1bGetAssetRelationshipRequest\x125\n" +
-	"\x0frelationship_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03relR\x0erelationshipId\"o\n" +
+	"\x0frelationship_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03relR\x0erelationshipId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"o\n" +
 	"\x1cGetAssetRelationshipResponse\x12O\n" +
-	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipR\x11assetRelationship\"\x92\x02\n" +
+	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipR\x11assetRelationship\"\xa6\x04\n" +
 	"\x1dListAssetRelationshipsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12;\n" +
 	"\x10subject_asset_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\x0esubjectAssetId\x88\x01\x01\x129\n" +
-	"\x0fobject_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\robjectAssetId\x88\x01\x01B\x13\n" +
+	"\x0fobject_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\robjectAssetId\x88\x01\x01\x12\x91\x02\n" +
+	"\tread_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMaskB\x13\n" +
 	"\x11_subject_asset_idB\x12\n" +
 	"\x10_object_asset_id\"\x9b\x01\n" +
 	"\x1eListAssetRelationshipsResponse\x12Q\n" +
@@ -5474,18 +7071,21 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x1eCreateAssetRelationshipRequest\x12W\n" +
 	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipB\x06\xbaH\x03\xc8\x01\x01R\x11assetRelationship\"r\n" +
 	"\x1fCreateAssetRelationshipResponse\x12O\n" +
-	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipR\x11assetRelationship\"\x9e\x02\n" +
+	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipR\x11assetRelationship\"\xbc\x02\n" +
 	"\x1eUpdateAssetRelationshipRequest\x12W\n" +
 	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipB\x06\xbaH\x03\xc8\x01\x01R\x11assetRelationship\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"r\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"r\n" +
 	"\x1fUpdateAssetRelationshipResponse\x12O\n" +
-	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipR\x11assetRelationship\"C\n" +
+	"\x12asset_relationship\x18\x01 \x01(\v2 .cqc.assets.v1.AssetRelationshipR\x11assetRelationship\"\xd7\x02\n" +
 	"\x1aGetAssetQualityFlagRequest\x12%\n" +
-	"\aflag_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03flgR\x06flagId\"l\n" +
+	"\aflag_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03flgR\x06flagId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"l\n" +
 	"\x1bGetAssetQualityFlagResponse\x12M\n" +
-	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagR\x10assetQualityFlag\"\xcc\x01\n" +
+	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagR\x10assetQualityFlag\"\xe0\x03\n" +
 	"\x1cListAssetQualityFlagsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
@@ -5493,7 +7093,9 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12,\n" +
 	"\basset_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\aassetId\x88\x01\x01\x12\x1f\n" +
 	"\vactive_only\x18\x04 \x01(\bR\n" +
-	"activeOnlyB\v\n" +
+	"activeOnly\x12\x91\x02\n" +
+	"\tread_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMaskB\v\n" +
 	"\t_asset_id\"\x98\x01\n" +
 	"\x1dListAssetQualityFlagsResponse\x12O\n" +
 	"\x13asset_quality_flags\x18\x01 \x03(\v2\x1f.cqc.assets.v1.AssetQualityFlagR\x11assetQualityFlags\x12&\n" +
@@ -5501,24 +7103,29 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x1dCreateAssetQualityFlagRequest\x12U\n" +
 	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x10assetQualityFlag\"o\n" +
 	"\x1eCreateAssetQualityFlagResponse\x12M\n" +
-	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagR\x10assetQualityFlag\"\x9b\x02\n" +
+	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagR\x10assetQualityFlag\"\xb9\x02\n" +
 	"\x1dUpdateAssetQualityFlagRequest\x12U\n" +
 	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x10assetQualityFlag\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"o\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"o\n" +
 	"\x1eUpdateAssetQualityFlagResponse\x12M\n" +
-	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagR\x10assetQualityFlag\"?\n" +
+	"\x12asset_quality_flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagR\x10assetQualityFlag\"\xd3\x02\n" +
 	"\x14GetAssetGroupRequest\x12'\n" +
-	"\bgroup_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03grpR\agroupId\"S\n" +
+	"\bgroup_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03grpR\agroupId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"S\n" +
 	"\x15GetAssetGroupResponse\x12:\n" +
 	"\vasset_group\x18\x01 \x01(\v2\x19.cqc.assets.v1.AssetGroupR\n" +
-	"assetGroup\"j\n" +
+	"assetGroup\"\xfe\x02\n" +
 	"\x16ListAssetGroupsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x7f\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12\x91\x02\n" +
+	"\tread_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"\x7f\n" +
 	"\x17ListAssetGroupsResponse\x12<\n" +
 	"\fasset_groups\x18\x01 \x03(\v2\x19.cqc.assets.v1.AssetGroupR\vassetGroups\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"]\n" +
@@ -5527,30 +7134,48 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"assetGroup\"V\n" +
 	"\x18CreateAssetGroupResponse\x12:\n" +
 	"\vasset_group\x18\x01 \x01(\v2\x19.cqc.assets.v1.AssetGroupR\n" +
-	"assetGroup\"\x82\x02\n" +
+	"assetGroup\"\xa0\x02\n" +
 	"\x17UpdateAssetGroupRequest\x12B\n" +
 	"\vasset_group\x18\x01 \x01(\v2\x19.cqc.assets.v1.AssetGroupB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"assetGroup\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"V\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"V\n" +
 	"\x18UpdateAssetGroupResponse\x12:\n" +
 	"\vasset_group\x18\x01 \x01(\v2\x19.cqc.assets.v1.AssetGroupR\n" +
-	"assetGroup\"I\n" +
+	"assetGroup\"\xdd\x02\n" +
 	"\x14GetInstrumentRequest\x121\n" +
-	"\rinstrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\finstrumentId\"S\n" +
+	"\rinstrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\finstrumentId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"S\n" +
 	"\x15GetInstrumentResponse\x12:\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1a.cqc.markets.v1.InstrumentR\n" +
-	"instrument\"\xa7\x02\n" +
+	"instrument\"\x9d\t\n" +
 	"\x16ListInstrumentsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12r\n" +
-	"\x0finstrument_type\x18\x03 \x01(\tBI\xbaHFrDR\x00R\x04SPOTR\tPERPETUALR\x06FUTURER\x06OPTIONR\x0fLENDING_DEPOSITR\x0eLENDING_BORROWR\x0einstrumentType\x125\n" +
-	"\rbase_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\vbaseAssetId\x88\x01\x01B\x10\n" +
-	"\x0e_base_asset_id\"\x7f\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12\x80\x01\n" +
+	"\x0finstrument_type\x18\x03 \x01(\tBW\xbaHTrRR\x00R\x04SPOTR\tPERPETUALR\x06FUTURER\x06OPTIONR\x0fLENDING_DEPOSITR\x0eLENDING_BORROWR\x05COMBOR\x05INDEXR\x0einstrumentType\x125\n" +
+	"\rbase_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\vbaseAssetId\x88\x01\x01\x12\x91\x02\n" +
+	"\tread_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\x12B\n" +
+	"\x06status\x18\x06 \x01(\x0e2 .cqc.markets.v1.InstrumentStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12B\n" +
+	"\x0fmin_expiry_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rminExpiryTime\x12B\n" +
+	"\x0fmax_expiry_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rmaxExpiryTime\x12-\n" +
+	"\n" +
+	"min_strike\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\tminStrike\x88\x01\x01\x12-\n" +
+	"\n" +
+	"max_strike\x18\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\tmaxStrike\x88\x01\x01\x123\n" +
+	"\voption_type\x18\v \x01(\tB\x12\xbaH\x0fr\rR\x00R\x04CALLR\x03PUTR\n" +
+	"optionType:\xd3\x01\xbaH\xcf\x01\x1a\xcc\x01\n" +
+	"-list_instruments_request.expiry_range_ordered\x121min_expiry_time must not be after max_expiry_time\x1ah!has(this.min_expiry_time) || !has(this.max_expiry_time) || this.min_expiry_time <= this.max_expiry_timeB\x10\n" +
+	"\x0e_base_asset_idB\r\n" +
+	"\v_min_strikeB\r\n" +
+	"\v_max_strike\"\x7f\n" +
 	"\x17ListInstrumentsResponse\x12<\n" +
 	"\vinstruments\x18\x01 \x03(\v2\x1a.cqc.markets.v1.InstrumentR\vinstruments\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"]\n" +
@@ -5561,29 +7186,37 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x18CreateInstrumentResponse\x12:\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1a.cqc.markets.v1.InstrumentR\n" +
-	"instrument\"\x82\x02\n" +
+	"instrument\"\xa0\x02\n" +
 	"\x17UpdateInstrumentRequest\x12B\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1a.cqc.markets.v1.InstrumentB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"instrument\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"V\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"V\n" +
 	"\x18UpdateInstrumentResponse\x12:\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\v2\x1a.cqc.markets.v1.InstrumentR\n" +
-	"instrument\"=\n" +
+	"instrument\"\xd1\x02\n" +
 	"\x10GetMarketRequest\x12)\n" +
-	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\"C\n" +
+	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"C\n" +
 	"\x11GetMarketResponse\x12.\n" +
-	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"\xeb\x01\n" +
+	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"\x86\x05\n" +
 	"\x12ListMarketsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12,\n" +
 	"\bvenue_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venH\x00R\avenueId\x88\x01\x01\x126\n" +
-	"\rinstrument_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x01R\finstrumentId\x88\x01\x01B\v\n" +
+	"\rinstrument_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x01R\finstrumentId\x88\x01\x01\x12\x91\x02\n" +
+	"\tread_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\x12E\n" +
+	"\vmarket_type\x18\x06 \x01(\x0e2\x1a.cqc.markets.v1.MarketTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\n" +
+	"marketType\x12>\n" +
+	"\x06status\x18\a \x01(\x0e2\x1c.cqc.markets.v1.MarketStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06statusB\v\n" +
 	"\t_venue_idB\x10\n" +
 	"\x0e_instrument_id\"o\n" +
 	"\x13ListMarketsResponse\x120\n" +
@@ -5592,20 +7225,23 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x13CreateMarketRequest\x126\n" +
 	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01R\x06market\"F\n" +
 	"\x14CreateMarketResponse\x12.\n" +
-	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"\xf2\x01\n" +
+	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"\x90\x02\n" +
 	"\x13UpdateMarketRequest\x126\n" +
 	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01R\x06market\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"F\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"F\n" +
 	"\x14UpdateMarketResponse\x12.\n" +
-	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"I\n" +
+	"\x06market\x18\x01 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market\"\xdd\x02\n" +
 	"\x14GetIdentifierRequest\x121\n" +
-	"\ridentifier_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03idfR\fidentifierId\"W\n" +
+	"\ridentifier_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03idfR\fidentifierId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"W\n" +
 	"\x15GetIdentifierResponse\x12>\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\v2\x1e.cqc.identifiers.v1.IdentifierR\n" +
-	"identifier\"\xcd\x02\n" +
+	"identifier\"\xe1\x04\n" +
 	"\x16ListIdentifiersRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
@@ -5614,7 +7250,9 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\basset_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\aassetId\x88\x01\x01\x126\n" +
 	"\rinstrument_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x01R\finstrumentId\x88\x01\x01\x12.\n" +
 	"\tmarket_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x02R\bmarketId\x88\x01\x01\x12\x1e\n" +
-	"\x05value\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x05valueB\v\n" +
+	"\x05value\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x05value\x12\x91\x02\n" +
+	"\tread_mask\x18\a \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMaskB\v\n" +
 	"\t_asset_idB\x10\n" +
 	"\x0e_instrument_idB\f\n" +
 	"\n" +
@@ -5629,53 +7267,97 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"\x18CreateIdentifierResponse\x12>\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\v2\x1e.cqc.identifiers.v1.IdentifierR\n" +
-	"identifier\"\x86\x02\n" +
+	"identifier\"\xa4\x02\n" +
 	"\x17UpdateIdentifierRequest\x12F\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\v2\x1e.cqc.identifiers.v1.IdentifierB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"identifier\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"Z\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"Z\n" +
 	"\x18UpdateIdentifierResponse\x12>\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\v2\x1e.cqc.identifiers.v1.IdentifierR\n" +
-	"identifier\":\n" +
+	"identifier\"\xe2\x02\n" +
+	"\x19GetAssetIdentifierRequest\x121\n" +
+	"\ridentifier_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03aidR\fidentifierId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"g\n" +
+	"\x1aGetAssetIdentifierResponse\x12I\n" +
+	"\x10asset_identifier\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetIdentifierR\x0fassetIdentifier\"\xe5\x04\n" +
+	"\x1bListAssetIdentifiersRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12,\n" +
+	"\basset_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\aassetId\x88\x01\x01\x12;\n" +
+	"\x06source\x18\x04 \x01(\x0e2\x19.cqc.assets.v1.DataSourceB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06source\x126\n" +
+	"\rdeployment_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depH\x01R\fdeploymentId\x88\x01\x01\x12\x1e\n" +
+	"\x05value\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x05value\x12\x91\x02\n" +
+	"\tread_mask\x18\a \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMaskB\v\n" +
+	"\t_asset_idB\x10\n" +
+	"\x0e_deployment_id\"\x93\x01\n" +
+	"\x1cListAssetIdentifiersResponse\x12K\n" +
+	"\x11asset_identifiers\x18\x01 \x03(\v2\x1e.cqc.assets.v1.AssetIdentifierR\x10assetIdentifiers\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"q\n" +
+	"\x1cCreateAssetIdentifierRequest\x12Q\n" +
+	"\x10asset_identifier\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetIdentifierB\x06\xbaH\x03\xc8\x01\x01R\x0fassetIdentifier\"j\n" +
+	"\x1dCreateAssetIdentifierResponse\x12I\n" +
+	"\x10asset_identifier\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetIdentifierR\x0fassetIdentifier\"\xb4\x02\n" +
+	"\x1cUpdateAssetIdentifierRequest\x12Q\n" +
+	"\x10asset_identifier\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetIdentifierB\x06\xbaH\x03\xc8\x01\x01R\x0fassetIdentifier\x12\xa2\x01\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
+	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"j\n" +
+	"\x1dUpdateAssetIdentifierResponse\x12I\n" +
+	"\x10asset_identifier\x18\x01 \x01(\v2\x1e.cqc.assets.v1.AssetIdentifierR\x0fassetIdentifier\"\xce\x02\n" +
 	"\x0fGetVenueRequest\x12'\n" +
-	"\bvenue_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\">\n" +
+	"\bvenue_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\">\n" +
 	"\x10GetVenueResponse\x12*\n" +
-	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueR\x05venue\"e\n" +
+	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueR\x05venue\"\xf9\x02\n" +
 	"\x11ListVenuesRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"j\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12\x91\x02\n" +
+	"\tread_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"j\n" +
 	"\x12ListVenuesResponse\x12,\n" +
 	"\x06venues\x18\x01 \x03(\v2\x14.cqc.venues.v1.VenueR\x06venues\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"H\n" +
 	"\x12CreateVenueRequest\x122\n" +
 	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueB\x06\xbaH\x03\xc8\x01\x01R\x05venue\"A\n" +
 	"\x13CreateVenueResponse\x12*\n" +
-	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueR\x05venue\"\xed\x01\n" +
+	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueR\x05venue\"\x8b\x02\n" +
 	"\x12UpdateVenueRequest\x122\n" +
 	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueB\x06\xbaH\x03\xc8\x01\x01R\x05venue\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"A\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"A\n" +
 	"\x13UpdateVenueResponse\x12*\n" +
-	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueR\x05venue\"J\n" +
+	"\x05venue\x18\x01 \x01(\v2\x14.cqc.venues.v1.VenueR\x05venue\"\xde\x02\n" +
 	"\x14GetVenueAssetRequest\x122\n" +
-	"\x0evenue_asset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03vasR\fvenueAssetId\"S\n" +
+	"\x0evenue_asset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03vasR\fvenueAssetId\x12\x91\x02\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMask\"S\n" +
 	"\x15GetVenueAssetResponse\x12:\n" +
 	"\vvenue_asset\x18\x01 \x01(\v2\x19.cqc.venues.v1.VenueAssetR\n" +
-	"venueAsset\"\xe0\x01\n" +
+	"venueAsset\"\xf4\x03\n" +
 	"\x16ListVenueAssetsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12,\n" +
 	"\bvenue_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venH\x00R\avenueId\x88\x01\x01\x12,\n" +
-	"\basset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\aassetId\x88\x01\x01B\v\n" +
+	"\basset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\aassetId\x88\x01\x01\x12\x91\x02\n" +
+	"\tread_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskB\xd7\x01\xbaH\xd3\x01\xba\x01\xcf\x01\n" +
+	"\x16read_mask.paths_format\x12mread_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")\x1aFthis.paths.all(p, p.matches('^[a-z][a-z0-9_]*(\\\\.[a-z][a-z0-9_]*)*$'))R\breadMaskB\v\n" +
 	"\t_venue_idB\v\n" +
 	"\t_asset_id\"\x7f\n" +
 	"\x17ListVenueAssetsResponse\x12<\n" +
@@ -5686,71 +7368,90 @@ const file_cqc_services_v1_asset_registry_proto_rawDesc = "" +
 	"venueAsset\"V\n" +
 	"\x18CreateVenueAssetResponse\x12:\n" +
 	"\vvenue_asset\x18\x01 \x01(\v2\x19.cqc.venues.v1.VenueAssetR\n" +
-	"venueAsset\"\x82\x02\n" +
+	"venueAsset\"\xa0\x02\n" +
 	"\x17UpdateVenueAssetRequest\x12B\n" +
 	"\vvenue_asset\x18\x01 \x01(\v2\x19.cqc.venues.v1.VenueAssetB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"venueAsset\x12\xa2\x01\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
-	"updateMask\"V\n" +
+	"updateMask\x12\x1c\n" +
+	"\x04etag\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag\"V\n" +
 	"\x18UpdateVenueAssetResponse\x12:\n" +
 	"\vvenue_asset\x18\x01 \x01(\v2\x19.cqc.venues.v1.VenueAssetR\n" +
-	"venueAsset2\xe5*\n" +
-	"\rAssetRegistry\x12c\n" +
-	"\rResolveMarket\x12%.cqc.services.v1.ResolveMarketRequest\x1a&.cqc.services.v1.ResolveMarketResponse\"\x03\x90\x02\x01\x12o\n" +
-	"\x11GetSpotInstrument\x12).cqc.services.v1.GetSpotInstrumentRequest\x1a*.cqc.services.v1.GetSpotInstrumentResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fGetPerpContract\x12'.cqc.services.v1.GetPerpContractRequest\x1a(.cqc.services.v1.GetPerpContractResponse\"\x03\x90\x02\x01\x12o\n" +
-	"\x11GetFutureContract\x12).cqc.services.v1.GetFutureContractRequest\x1a*.cqc.services.v1.GetFutureContractResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fGetOptionSeries\x12'.cqc.services.v1.GetOptionSeriesRequest\x1a(.cqc.services.v1.GetOptionSeriesResponse\"\x03\x90\x02\x01\x12o\n" +
-	"\x11GetLendingDeposit\x12).cqc.services.v1.GetLendingDepositRequest\x1a*.cqc.services.v1.GetLendingDepositResponse\"\x03\x90\x02\x01\x12l\n" +
-	"\x10GetLendingBorrow\x12(.cqc.services.v1.GetLendingBorrowRequest\x1a).cqc.services.v1.GetLendingBorrowResponse\"\x03\x90\x02\x01\x12T\n" +
-	"\bGetAsset\x12 .cqc.services.v1.GetAssetRequest\x1a!.cqc.services.v1.GetAssetResponse\"\x03\x90\x02\x01\x12Z\n" +
+	"venueAsset2\xbaD\n" +
+	"\rAssetRegistry\x12~\n" +
+	"\rResolveMarket\x12%.cqc.services.v1.ResolveMarketRequest\x1a&.cqc.services.v1.ResolveMarketResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/markets:resolve\x90\x02\x01\x12\x98\x01\n" +
+	"\x13BatchResolveMarkets\x12+.cqc.services.v1.BatchResolveMarketsRequest\x1a,.cqc.services.v1.BatchResolveMarketsResponse\"&\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/markets:batchResolve\x90\x02\x01\x12\x81\x01\n" +
+	"\x0eBatchGetAssets\x12&.cqc.services.v1.BatchGetAssetsRequest\x1a'.cqc.services.v1.BatchGetAssetsResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/assets:batchGet\x90\x02\x01\x12\x95\x01\n" +
+	"\x13BatchGetInstruments\x12+.cqc.services.v1.BatchGetInstrumentsRequest\x1a,.cqc.services.v1.BatchGetInstrumentsResponse\"#\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/instruments:batchGet\x90\x02\x01\x12\x85\x01\n" +
+	"\x0fBatchGetMarkets\x12'.cqc.services.v1.BatchGetMarketsRequest\x1a(.cqc.services.v1.BatchGetMarketsResponse\"\x1f\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/markets:batchGet\x90\x02\x01\x12\x9a\x01\n" +
+	"\x11GetSpotInstrument\x12).cqc.services.v1.GetSpotInstrumentRequest\x1a*.cqc.services.v1.GetSpotInstrumentResponse\".\x82\xd3\xe4\x93\x02%\x12#/v1/spotInstruments/{instrument_id}\x90\x02\x01\x12\x92\x01\n" +
+	"\x0fGetPerpContract\x12'.cqc.services.v1.GetPerpContractRequest\x1a(.cqc.services.v1.GetPerpContractResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/perpContracts/{instrument_id}\x90\x02\x01\x12\x9a\x01\n" +
+	"\x11GetFutureContract\x12).cqc.services.v1.GetFutureContractRequest\x1a*.cqc.services.v1.GetFutureContractResponse\".\x82\xd3\xe4\x93\x02%\x12#/v1/futureContracts/{instrument_id}\x90\x02\x01\x12\x91\x01\n" +
+	"\x0fGetOptionSeries\x12'.cqc.services.v1.GetOptionSeriesRequest\x1a(.cqc.services.v1.GetOptionSeriesResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/optionSeries/{instrument_id}\x90\x02\x01\x12\x9a\x01\n" +
+	"\x11GetLendingDeposit\x12).cqc.services.v1.GetLendingDepositRequest\x1a*.cqc.services.v1.GetLendingDepositResponse\".\x82\xd3\xe4\x93\x02%\x12#/v1/lendingDeposits/{instrument_id}\x90\x02\x01\x12\x96\x01\n" +
+	"\x10GetLendingBorrow\x12(.cqc.services.v1.GetLendingBorrowRequest\x1a).cqc.services.v1.GetLendingBorrowResponse\"-\x82\xd3\xe4\x93\x02$\x12\"/v1/lendingBorrows/{instrument_id}\x90\x02\x01\x12q\n" +
+	"\bGetAsset\x12 .cqc.services.v1.GetAssetRequest\x1a!.cqc.services.v1.GetAssetResponse\" \x82\xd3\xe4\x93\x02\x17\x12\x15/v1/assets/{asset_id}\x90\x02\x01\x12l\n" +
 	"\n" +
-	"ListAssets\x12\".cqc.services.v1.ListAssetsRequest\x1a#.cqc.services.v1.ListAssetsResponse\"\x03\x90\x02\x01\x12]\n" +
-	"\vCreateAsset\x12#.cqc.services.v1.CreateAssetRequest\x1a$.cqc.services.v1.CreateAssetResponse\"\x03\x90\x02\x02\x12]\n" +
-	"\vUpdateAsset\x12#.cqc.services.v1.UpdateAssetRequest\x1a$.cqc.services.v1.UpdateAssetResponse\"\x03\x90\x02\x02\x12T\n" +
-	"\bGetChain\x12 .cqc.services.v1.GetChainRequest\x1a!.cqc.services.v1.GetChainResponse\"\x03\x90\x02\x01\x12Z\n" +
+	"ListAssets\x12\".cqc.services.v1.ListAssetsRequest\x1a#.cqc.services.v1.ListAssetsResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/assets\x90\x02\x01\x12v\n" +
+	"\vCreateAsset\x12#.cqc.services.v1.CreateAssetRequest\x1a$.cqc.services.v1.CreateAssetResponse\"\x1c\x82\xd3\xe4\x93\x02\x13:\x05asset\"\n" +
+	"/v1/assets\x90\x02\x02\x12\x87\x01\n" +
+	"\vUpdateAsset\x12#.cqc.services.v1.UpdateAssetRequest\x1a$.cqc.services.v1.UpdateAssetResponse\"-\x82\xd3\xe4\x93\x02$:\x05asset2\x1b/v1/assets/{asset.asset_id}\x90\x02\x02\x12q\n" +
+	"\bGetChain\x12 .cqc.services.v1.GetChainRequest\x1a!.cqc.services.v1.GetChainResponse\" \x82\xd3\xe4\x93\x02\x17\x12\x15/v1/chains/{chain_id}\x90\x02\x01\x12l\n" +
 	"\n" +
-	"ListChains\x12\".cqc.services.v1.ListChainsRequest\x1a#.cqc.services.v1.ListChainsResponse\"\x03\x90\x02\x01\x12]\n" +
-	"\vCreateChain\x12#.cqc.services.v1.CreateChainRequest\x1a$.cqc.services.v1.CreateChainResponse\"\x03\x90\x02\x02\x12]\n" +
-	"\vUpdateChain\x12#.cqc.services.v1.UpdateChainRequest\x1a$.cqc.services.v1.UpdateChainResponse\"\x03\x90\x02\x02\x12r\n" +
-	"\x12GetAssetDeployment\x12*.cqc.services.v1.GetAssetDeploymentRequest\x1a+.cqc.services.v1.GetAssetDeploymentResponse\"\x03\x90\x02\x01\x12x\n" +
-	"\x14ListAssetDeployments\x12,.cqc.services.v1.ListAssetDeploymentsRequest\x1a-.cqc.services.v1.ListAssetDeploymentsResponse\"\x03\x90\x02\x01\x12{\n" +
-	"\x15CreateAssetDeployment\x12-.cqc.services.v1.CreateAssetDeploymentRequest\x1a..cqc.services.v1.CreateAssetDeploymentResponse\"\x03\x90\x02\x02\x12{\n" +
-	"\x15UpdateAssetDeployment\x12-.cqc.services.v1.UpdateAssetDeploymentRequest\x1a..cqc.services.v1.UpdateAssetDeploymentResponse\"\x03\x90\x02\x02\x12x\n" +
-	"\x14GetAssetRelationship\x12,.cqc.services.v1.GetAssetRelationshipRequest\x1a-.cqc.services.v1.GetAssetRelationshipResponse\"\x03\x90\x02\x01\x12~\n" +
-	"\x16ListAssetRelationships\x12..cqc.services.v1.ListAssetRelationshipsRequest\x1a/.cqc.services.v1.ListAssetRelationshipsResponse\"\x03\x90\x02\x01\x12\x81\x01\n" +
-	"\x17CreateAssetRelationship\x12/.cqc.services.v1.CreateAssetRelationshipRequest\x1a0.cqc.services.v1.CreateAssetRelationshipResponse\"\x03\x90\x02\x02\x12\x81\x01\n" +
-	"\x17UpdateAssetRelationship\x12/.cqc.services.v1.UpdateAssetRelationshipRequest\x1a0.cqc.services.v1.UpdateAssetRelationshipResponse\"\x03\x90\x02\x02\x12u\n" +
-	"\x13GetAssetQualityFlag\x12+.cqc.services.v1.GetAssetQualityFlagRequest\x1a,.cqc.services.v1.GetAssetQualityFlagResponse\"\x03\x90\x02\x01\x12{\n" +
-	"\x15ListAssetQualityFlags\x12-.cqc.services.v1.ListAssetQualityFlagsRequest\x1a..cqc.services.v1.ListAssetQualityFlagsResponse\"\x03\x90\x02\x01\x12~\n" +
-	"\x16CreateAssetQualityFlag\x12..cqc.services.v1.CreateAssetQualityFlagRequest\x1a/.cqc.services.v1.CreateAssetQualityFlagResponse\"\x03\x90\x02\x02\x12~\n" +
-	"\x16UpdateAssetQualityFlag\x12..cqc.services.v1.UpdateAssetQualityFlagRequest\x1a/.cqc.services.v1.UpdateAssetQualityFlagResponse\"\x03\x90\x02\x02\x12c\n" +
-	"\rGetAssetGroup\x12%.cqc.services.v1.GetAssetGroupRequest\x1a&.cqc.services.v1.GetAssetGroupResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fListAssetGroups\x12'.cqc.services.v1.ListAssetGroupsRequest\x1a(.cqc.services.v1.ListAssetGroupsResponse\"\x03\x90\x02\x01\x12l\n" +
-	"\x10CreateAssetGroup\x12(.cqc.services.v1.CreateAssetGroupRequest\x1a).cqc.services.v1.CreateAssetGroupResponse\"\x03\x90\x02\x02\x12l\n" +
-	"\x10UpdateAssetGroup\x12(.cqc.services.v1.UpdateAssetGroupRequest\x1a).cqc.services.v1.UpdateAssetGroupResponse\"\x03\x90\x02\x02\x12c\n" +
-	"\rGetInstrument\x12%.cqc.services.v1.GetInstrumentRequest\x1a&.cqc.services.v1.GetInstrumentResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fListInstruments\x12'.cqc.services.v1.ListInstrumentsRequest\x1a(.cqc.services.v1.ListInstrumentsResponse\"\x03\x90\x02\x01\x12l\n" +
-	"\x10CreateInstrument\x12(.cqc.services.v1.CreateInstrumentRequest\x1a).cqc.services.v1.CreateInstrumentResponse\"\x03\x90\x02\x02\x12l\n" +
-	"\x10UpdateInstrument\x12(.cqc.services.v1.UpdateInstrumentRequest\x1a).cqc.services.v1.UpdateInstrumentResponse\"\x03\x90\x02\x02\x12W\n" +
-	"\tGetMarket\x12!.cqc.services.v1.GetMarketRequest\x1a\".cqc.services.v1.GetMarketResponse\"\x03\x90\x02\x01\x12]\n" +
-	"\vListMarkets\x12#.cqc.services.v1.ListMarketsRequest\x1a$.cqc.services.v1.ListMarketsResponse\"\x03\x90\x02\x01\x12`\n" +
-	"\fCreateMarket\x12$.cqc.services.v1.CreateMarketRequest\x1a%.cqc.services.v1.CreateMarketResponse\"\x03\x90\x02\x02\x12`\n" +
-	"\fUpdateMarket\x12$.cqc.services.v1.UpdateMarketRequest\x1a%.cqc.services.v1.UpdateMarketResponse\"\x03\x90\x02\x02\x12c\n" +
-	"\rGetIdentifier\x12%.cqc.services.v1.GetIdentifierRequest\x1a&.cqc.services.v1.GetIdentifierResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fListIdentifiers\x12'.cqc.services.v1.ListIdentifiersRequest\x1a(.cqc.services.v1.ListIdentifiersResponse\"\x03\x90\x02\x01\x12l\n" +
-	"\x10CreateIdentifier\x12(.cqc.services.v1.CreateIdentifierRequest\x1a).cqc.services.v1.CreateIdentifierResponse\"\x03\x90\x02\x02\x12l\n" +
-	"\x10UpdateIdentifier\x12(.cqc.services.v1.UpdateIdentifierRequest\x1a).cqc.services.v1.UpdateIdentifierResponse\"\x03\x90\x02\x02\x12T\n" +
-	"\bGetVenue\x12 .cqc.services.v1.GetVenueRequest\x1a!.cqc.services.v1.GetVenueResponse\"\x03\x90\x02\x01\x12Z\n" +
+	"ListChains\x12\".cqc.services.v1.ListChainsRequest\x1a#.cqc.services.v1.ListChainsResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/chains\x90\x02\x01\x12v\n" +
+	"\vCreateChain\x12#.cqc.services.v1.CreateChainRequest\x1a$.cqc.services.v1.CreateChainResponse\"\x1c\x82\xd3\xe4\x93\x02\x13:\x05chain\"\n" +
+	"/v1/chains\x90\x02\x02\x12\x87\x01\n" +
+	"\vUpdateChain\x12#.cqc.services.v1.UpdateChainRequest\x1a$.cqc.services.v1.UpdateChainResponse\"-\x82\xd3\xe4\x93\x02$:\x05chain2\x1b/v1/chains/{chain.chain_id}\x90\x02\x02\x12\x9e\x01\n" +
+	"\x12GetAssetDeployment\x12*.cqc.services.v1.GetAssetDeploymentRequest\x1a+.cqc.services.v1.GetAssetDeploymentResponse\"/\x82\xd3\xe4\x93\x02&\x12$/v1/assetDeployments/{deployment_id}\x90\x02\x01\x12\x94\x01\n" +
+	"\x14ListAssetDeployments\x12,.cqc.services.v1.ListAssetDeploymentsRequest\x1a-.cqc.services.v1.ListAssetDeploymentsResponse\"\x1f\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/assetDeployments\x90\x02\x01\x12\xa9\x01\n" +
+	"\x15CreateAssetDeployment\x12-.cqc.services.v1.CreateAssetDeploymentRequest\x1a..cqc.services.v1.CreateAssetDeploymentResponse\"1\x82\xd3\xe4\x93\x02(:\x10asset_deployment\"\x14/v1/assetDeployments\x90\x02\x02\x12\xca\x01\n" +
+	"\x15UpdateAssetDeployment\x12-.cqc.services.v1.UpdateAssetDeploymentRequest\x1a..cqc.services.v1.UpdateAssetDeploymentResponse\"R\x82\xd3\xe4\x93\x02I:\x10asset_deployment25/v1/assetDeployments/{asset_deployment.deployment_id}\x90\x02\x02\x12\xa8\x01\n" +
+	"\x14GetAssetRelationship\x12,.cqc.services.v1.GetAssetRelationshipRequest\x1a-.cqc.services.v1.GetAssetRelationshipResponse\"3\x82\xd3\xe4\x93\x02*\x12(/v1/assetRelationships/{relationship_id}\x90\x02\x01\x12\x9c\x01\n" +
+	"\x16ListAssetRelationships\x12..cqc.services.v1.ListAssetRelationshipsRequest\x1a/.cqc.services.v1.ListAssetRelationshipsResponse\"!\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/assetRelationships\x90\x02\x01\x12\xb3\x01\n" +
+	"\x17CreateAssetRelationship\x12/.cqc.services.v1.CreateAssetRelationshipRequest\x1a0.cqc.services.v1.CreateAssetRelationshipResponse\"5\x82\xd3\xe4\x93\x02,:\x12asset_relationship\"\x16/v1/assetRelationships\x90\x02\x02\x12\xd8\x01\n" +
+	"\x17UpdateAssetRelationship\x12/.cqc.services.v1.UpdateAssetRelationshipRequest\x1a0.cqc.services.v1.UpdateAssetRelationshipResponse\"Z\x82\xd3\xe4\x93\x02Q:\x12asset_relationship2;/v1/assetRelationships/{asset_relationship.relationship_id}\x90\x02\x02\x12\x9c\x01\n" +
+	"\x13GetAssetQualityFlag\x12+.cqc.services.v1.GetAssetQualityFlagRequest\x1a,.cqc.services.v1.GetAssetQualityFlagResponse\"*\x82\xd3\xe4\x93\x02!\x12\x1f/v1/assetQualityFlags/{flag_id}\x90\x02\x01\x12\x98\x01\n" +
+	"\x15ListAssetQualityFlags\x12-.cqc.services.v1.ListAssetQualityFlagsRequest\x1a..cqc.services.v1.ListAssetQualityFlagsResponse\" \x82\xd3\xe4\x93\x02\x17\x12\x15/v1/assetQualityFlags\x90\x02\x01\x12\xaf\x01\n" +
+	"\x16CreateAssetQualityFlag\x12..cqc.services.v1.CreateAssetQualityFlagRequest\x1a/.cqc.services.v1.CreateAssetQualityFlagResponse\"4\x82\xd3\xe4\x93\x02+:\x12asset_quality_flag\"\x15/v1/assetQualityFlags\x90\x02\x02\x12\xcc\x01\n" +
+	"\x16UpdateAssetQualityFlag\x12..cqc.services.v1.UpdateAssetQualityFlagRequest\x1a/.cqc.services.v1.UpdateAssetQualityFlagResponse\"Q\x82\xd3\xe4\x93\x02H:\x12asset_quality_flag22/v1/assetQualityFlags/{asset_quality_flag.flag_id}\x90\x02\x02\x12\x85\x01\n" +
+	"\rGetAssetGroup\x12%.cqc.services.v1.GetAssetGroupRequest\x1a&.cqc.services.v1.GetAssetGroupResponse\"%\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/assetGroups/{group_id}\x90\x02\x01\x12\x80\x01\n" +
+	"\x0fListAssetGroups\x12'.cqc.services.v1.ListAssetGroupsRequest\x1a(.cqc.services.v1.ListAssetGroupsResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/assetGroups\x90\x02\x01\x12\x90\x01\n" +
+	"\x10CreateAssetGroup\x12(.cqc.services.v1.CreateAssetGroupRequest\x1a).cqc.services.v1.CreateAssetGroupResponse\"'\x82\xd3\xe4\x93\x02\x1e:\vasset_group\"\x0f/v1/assetGroups\x90\x02\x02\x12\xa7\x01\n" +
+	"\x10UpdateAssetGroup\x12(.cqc.services.v1.UpdateAssetGroupRequest\x1a).cqc.services.v1.UpdateAssetGroupResponse\">\x82\xd3\xe4\x93\x025:\vasset_group2&/v1/assetGroups/{asset_group.group_id}\x90\x02\x02\x12\x8a\x01\n" +
+	"\rGetInstrument\x12%.cqc.services.v1.GetInstrumentRequest\x1a&.cqc.services.v1.GetInstrumentResponse\"*\x82\xd3\xe4\x93\x02!\x12\x1f/v1/instruments/{instrument_id}\x90\x02\x01\x12\x80\x01\n" +
+	"\x0fListInstruments\x12'.cqc.services.v1.ListInstrumentsRequest\x1a(.cqc.services.v1.ListInstrumentsResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/instruments\x90\x02\x01\x12\x8f\x01\n" +
+	"\x10CreateInstrument\x12(.cqc.services.v1.CreateInstrumentRequest\x1a).cqc.services.v1.CreateInstrumentResponse\"&\x82\xd3\xe4\x93\x02\x1d:\n" +
+	"instrument\"\x0f/v1/instruments\x90\x02\x02\x12\xaa\x01\n" +
+	"\x10UpdateInstrument\x12(.cqc.services.v1.UpdateInstrumentRequest\x1a).cqc.services.v1.UpdateInstrumentResponse\"A\x82\xd3\xe4\x93\x028:\n" +
+	"instrument2*/v1/instruments/{instrument.instrument_id}\x90\x02\x02\x12v\n" +
+	"\tGetMarket\x12!.cqc.services.v1.GetMarketRequest\x1a\".cqc.services.v1.GetMarketResponse\"\"\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/markets/{market_id}\x90\x02\x01\x12p\n" +
+	"\vListMarkets\x12#.cqc.services.v1.ListMarketsRequest\x1a$.cqc.services.v1.ListMarketsResponse\"\x16\x82\xd3\xe4\x93\x02\r\x12\v/v1/markets\x90\x02\x01\x12{\n" +
+	"\fCreateMarket\x12$.cqc.services.v1.CreateMarketRequest\x1a%.cqc.services.v1.CreateMarketResponse\"\x1e\x82\xd3\xe4\x93\x02\x15:\x06market\"\v/v1/markets\x90\x02\x02\x12\x8e\x01\n" +
+	"\fUpdateMarket\x12$.cqc.services.v1.UpdateMarketRequest\x1a%.cqc.services.v1.UpdateMarketResponse\"1\x82\xd3\xe4\x93\x02(:\x06market2\x1e/v1/markets/{market.market_id}\x90\x02\x02\x12\x8a\x01\n" +
+	"\rGetIdentifier\x12%.cqc.services.v1.GetIdentifierRequest\x1a&.cqc.services.v1.GetIdentifierResponse\"*\x82\xd3\xe4\x93\x02!\x12\x1f/v1/identifiers/{identifier_id}\x90\x02\x01\x12\x80\x01\n" +
+	"\x0fListIdentifiers\x12'.cqc.services.v1.ListIdentifiersRequest\x1a(.cqc.services.v1.ListIdentifiersResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/identifiers\x90\x02\x01\x12\x8f\x01\n" +
+	"\x10CreateIdentifier\x12(.cqc.services.v1.CreateIdentifierRequest\x1a).cqc.services.v1.CreateIdentifierResponse\"&\x82\xd3\xe4\x93\x02\x1d:\n" +
+	"identifier\"\x0f/v1/identifiers\x90\x02\x02\x12\xaa\x01\n" +
+	"\x10UpdateIdentifier\x12(.cqc.services.v1.UpdateIdentifierRequest\x1a).cqc.services.v1.UpdateIdentifierResponse\"A\x82\xd3\xe4\x93\x028:\n" +
+	"identifier2*/v1/identifiers/{identifier.identifier_id}\x90\x02\x02\x12\x9e\x01\n" +
+	"\x12GetAssetIdentifier\x12*.cqc.services.v1.GetAssetIdentifierRequest\x1a+.cqc.services.v1.GetAssetIdentifierResponse\"/\x82\xd3\xe4\x93\x02&\x12$/v1/assetIdentifiers/{identifier_id}\x90\x02\x01\x12\x94\x01\n" +
+	"\x14ListAssetIdentifiers\x12,.cqc.services.v1.ListAssetIdentifiersRequest\x1a-.cqc.services.v1.ListAssetIdentifiersResponse\"\x1f\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/assetIdentifiers\x90\x02\x01\x12\xa9\x01\n" +
+	"\x15CreateAssetIdentifier\x12-.cqc.services.v1.CreateAssetIdentifierRequest\x1a..cqc.services.v1.CreateAssetIdentifierResponse\"1\x82\xd3\xe4\x93\x02(:\x10asset_identifier\"\x14/v1/assetIdentifiers\x90\x02\x02\x12\xca\x01\n" +
+	"\x15UpdateAssetIdentifier\x12-.cqc.services.v1.UpdateAssetIdentifierRequest\x1a..cqc.services.v1.UpdateAssetIdentifierResponse\"R\x82\xd3\xe4\x93\x02I:\x10asset_identifier25/v1/assetIdentifiers/{asset_identifier.identifier_id}\x90\x02\x02\x12q\n" +
+	"\bGetVenue\x12 .cqc.services.v1.GetVenueRequest\x1a!.cqc.services.v1.GetVenueResponse\" \x82\xd3\xe4\x93\x02\x17\x12\x15/v1/venues/{venue_id}\x90\x02\x01\x12l\n" +
 	"\n" +
-	"ListVenues\x12\".cqc.services.v1.ListVenuesRequest\x1a#.cqc.services.v1.ListVenuesResponse\"\x03\x90\x02\x01\x12]\n" +
-	"\vCreateVenue\x12#.cqc.services.v1.CreateVenueRequest\x1a$.cqc.services.v1.CreateVenueResponse\"\x03\x90\x02\x02\x12]\n" +
-	"\vUpdateVenue\x12#.cqc.services.v1.UpdateVenueRequest\x1a$.cqc.services.v1.UpdateVenueResponse\"\x03\x90\x02\x02\x12c\n" +
-	"\rGetVenueAsset\x12%.cqc.services.v1.GetVenueAssetRequest\x1a&.cqc.services.v1.GetVenueAssetResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fListVenueAssets\x12'.cqc.services.v1.ListVenueAssetsRequest\x1a(.cqc.services.v1.ListVenueAssetsResponse\"\x03\x90\x02\x01\x12l\n" +
-	"\x10CreateVenueAsset\x12(.cqc.services.v1.CreateVenueAssetRequest\x1a).cqc.services.v1.CreateVenueAssetResponse\"\x03\x90\x02\x02\x12l\n" +
-	"\x10UpdateVenueAsset\x12(.cqc.services.v1.UpdateVenueAssetRequest\x1a).cqc.services.v1.UpdateVenueAssetResponse\"\x03\x90\x02\x02B\x7f\n" +
+	"ListVenues\x12\".cqc.services.v1.ListVenuesRequest\x1a#.cqc.services.v1.ListVenuesResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/venues\x90\x02\x01\x12v\n" +
+	"\vCreateVenue\x12#.cqc.services.v1.CreateVenueRequest\x1a$.cqc.services.v1.CreateVenueResponse\"\x1c\x82\xd3\xe4\x93\x02\x13:\x05venue\"\n" +
+	"/v1/venues\x90\x02\x02\x12\x87\x01\n" +
+	"\vUpdateVenue\x12#.cqc.services.v1.UpdateVenueRequest\x1a$.cqc.services.v1.UpdateVenueResponse\"-\x82\xd3\xe4\x93\x02$:\x05venue2\x1b/v1/venues/{venue.venue_id}\x90\x02\x02\x12\x8b\x01\n" +
+	"\rGetVenueAsset\x12%.cqc.services.v1.GetVenueAssetRequest\x1a&.cqc.services.v1.GetVenueAssetResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/venueAssets/{venue_asset_id}\x90\x02\x01\x12\x80\x01\n" +
+	"\x0fListVenueAssets\x12'.cqc.services.v1.ListVenueAssetsRequest\x1a(.cqc.services.v1.ListVenueAssetsResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/venueAssets\x90\x02\x01\x12\x90\x01\n" +
+	"\x10CreateVenueAsset\x12(.cqc.services.v1.CreateVenueAssetRequest\x1a).cqc.services.v1.CreateVenueAssetResponse\"'\x82\xd3\xe4\x93\x02\x1e:\vvenue_asset\"\x0f/v1/venueAssets\x90\x02\x02\x12\xad\x01\n" +
+	"\x10UpdateVenueAsset\x12(.cqc.services.v1.UpdateVenueAssetRequest\x1a).cqc.services.v1.UpdateVenueAssetResponse\"D\x82\xd3\xe4\x93\x02;:\vvenue_asset2,/v1/venueAssets/{venue_asset.venue_asset_id}\x90\x02\x02B\x7f\n" +
 	"\x1fcom.cryptoquant.cqc.services.v1B\x12AssetRegistryProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3"
 
 var (
@@ -5765,333 +7466,422 @@ func file_cqc_services_v1_asset_registry_proto_rawDescGZIP() []byte {
 	return file_cqc_services_v1_asset_registry_proto_rawDescData
 }
 
-var file_cqc_services_v1_asset_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
+var file_cqc_services_v1_asset_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 120)
 var file_cqc_services_v1_asset_registry_proto_goTypes = []any{
 	(*ResolveMarketRequest)(nil),            // 0: cqc.services.v1.ResolveMarketRequest
 	(*ResolveMarketResponse)(nil),           // 1: cqc.services.v1.ResolveMarketResponse
-	(*GetSpotInstrumentRequest)(nil),        // 2: cqc.services.v1.GetSpotInstrumentRequest
-	(*GetSpotInstrumentResponse)(nil),       // 3: cqc.services.v1.GetSpotInstrumentResponse
-	(*GetPerpContractRequest)(nil),          // 4: cqc.services.v1.GetPerpContractRequest
-	(*GetPerpContractResponse)(nil),         // 5: cqc.services.v1.GetPerpContractResponse
-	(*GetFutureContractRequest)(nil),        // 6: cqc.services.v1.GetFutureContractRequest
-	(*GetFutureContractResponse)(nil),       // 7: cqc.services.v1.GetFutureContractResponse
-	(*GetOptionSeriesRequest)(nil),          // 8: cqc.services.v1.GetOptionSeriesRequest
-	(*GetOptionSeriesResponse)(nil),         // 9: cqc.services.v1.GetOptionSeriesResponse
-	(*GetLendingDepositRequest)(nil),        // 10: cqc.services.v1.GetLendingDepositRequest
-	(*GetLendingDepositResponse)(nil),       // 11: cqc.services.v1.GetLendingDepositResponse
-	(*GetLendingBorrowRequest)(nil),         // 12: cqc.services.v1.GetLendingBorrowRequest
-	(*GetLendingBorrowResponse)(nil),        // 13: cqc.services.v1.GetLendingBorrowResponse
-	(*GetAssetRequest)(nil),                 // 14: cqc.services.v1.GetAssetRequest
-	(*GetAssetResponse)(nil),                // 15: cqc.services.v1.GetAssetResponse
-	(*ListAssetsRequest)(nil),               // 16: cqc.services.v1.ListAssetsRequest
-	(*ListAssetsResponse)(nil),              // 17: cqc.services.v1.ListAssetsResponse
-	(*CreateAssetRequest)(nil),              // 18: cqc.services.v1.CreateAssetRequest
-	(*CreateAssetResponse)(nil),             // 19: cqc.services.v1.CreateAssetResponse
-	(*UpdateAssetRequest)(nil),              // 20: cqc.services.v1.UpdateAssetRequest
-	(*UpdateAssetResponse)(nil),             // 21: cqc.services.v1.UpdateAssetResponse
-	(*GetChainRequest)(nil),                 // 22: cqc.services.v1.GetChainRequest
-	(*GetChainResponse)(nil),                // 23: cqc.services.v1.GetChainResponse
-	(*ListChainsRequest)(nil),               // 24: cqc.services.v1.ListChainsRequest
-	(*ListChainsResponse)(nil),              // 25: cqc.services.v1.ListChainsResponse
-	(*CreateChainRequest)(nil),              // 26: cqc.services.v1.CreateChainRequest
-	(*CreateChainResponse)(nil),             // 27: cqc.services.v1.CreateChainResponse
-	(*UpdateChainRequest)(nil),              // 28: cqc.services.v1.UpdateChainRequest
-	(*UpdateChainResponse)(nil),             // 29: cqc.services.v1.UpdateChainResponse
-	(*GetAssetDeploymentRequest)(nil),       // 30: cqc.services.v1.GetAssetDeploymentRequest
-	(*GetAssetDeploymentResponse)(nil),      // 31: cqc.services.v1.GetAssetDeploymentResponse
-	(*ListAssetDeploymentsRequest)(nil),     // 32: cqc.services.v1.ListAssetDeploymentsRequest
-	(*ListAssetDeploymentsResponse)(nil),    // 33: cqc.services.v1.ListAssetDeploymentsResponse
-	(*CreateAssetDeploymentRequest)(nil),    // 34: cqc.services.v1.CreateAssetDeploymentRequest
-	(*CreateAssetDeploymentResponse)(nil),   // 35: cqc.services.v1.CreateAssetDeploymentResponse
-	(*UpdateAssetDeploymentRequest)(nil),    // 36: cqc.services.v1.UpdateAssetDeploymentRequest
-	(*UpdateAssetDeploymentResponse)(nil),   // 37: cqc.services.v1.UpdateAssetDeploymentResponse
-	(*GetAssetRelationshipRequest)(nil),     // 38: cqc.services.v1.GetAssetRelationshipRequest
-	(*GetAssetRelationshipResponse)(nil),    // 39: cqc.services.v1.GetAssetRelationshipResponse
-	(*ListAssetRelationshipsRequest)(nil),   // 40: cqc.services.v1.ListAssetRelationshipsRequest
-	(*ListAssetRelationshipsResponse)(nil),  // 41: cqc.services.v1.ListAssetRelationshipsResponse
-	(*CreateAssetRelationshipRequest)(nil),  // 42: cqc.services.v1.CreateAssetRelationshipRequest
-	(*CreateAssetRelationshipResponse)(nil), // 43: cqc.services.v1.CreateAssetRelationshipResponse
-	(*UpdateAssetRelationshipRequest)(nil),  // 44: cqc.services.v1.UpdateAssetRelationshipRequest
-	(*UpdateAssetRelationshipResponse)(nil), // 45: cqc.services.v1.UpdateAssetRelationshipResponse
-	(*GetAssetQualityFlagRequest)(nil),      // 46: cqc.services.v1.GetAssetQualityFlagRequest
-	(*GetAssetQualityFlagResponse)(nil),     // 47: cqc.services.v1.GetAssetQualityFlagResponse
-	(*ListAssetQualityFlagsRequest)(nil),    // 48: cqc.services.v1.ListAssetQualityFlagsRequest
-	(*ListAssetQualityFlagsResponse)(nil),   // 49: cqc.services.v1.ListAssetQualityFlagsResponse
-	(*CreateAssetQualityFlagRequest)(nil),   // 50: cqc.services.v1.CreateAssetQualityFlagRequest
-	(*CreateAssetQualityFlagResponse)(nil),  // 51: cqc.services.v1.CreateAssetQualityFlagResponse
-	(*UpdateAssetQualityFlagRequest)(nil),   // 52: cqc.services.v1.UpdateAssetQualityFlagRequest
-	(*UpdateAssetQualityFlagResponse)(nil),  // 53: cqc.services.v1.UpdateAssetQualityFlagResponse
-	(*GetAssetGroupRequest)(nil),            // 54: cqc.services.v1.GetAssetGroupRequest
-	(*GetAssetGroupResponse)(nil),           // 55: cqc.services.v1.GetAssetGroupResponse
-	(*ListAssetGroupsRequest)(nil),          // 56: cqc.services.v1.ListAssetGroupsRequest
-	(*ListAssetGroupsResponse)(nil),         // 57: cqc.services.v1.ListAssetGroupsResponse
-	(*CreateAssetGroupRequest)(nil),         // 58: cqc.services.v1.CreateAssetGroupRequest
-	(*CreateAssetGroupResponse)(nil),        // 59: cqc.services.v1.CreateAssetGroupResponse
-	(*UpdateAssetGroupRequest)(nil),         // 60: cqc.services.v1.UpdateAssetGroupRequest
-	(*UpdateAssetGroupResponse)(nil),        // 61: cqc.services.v1.UpdateAssetGroupResponse
-	(*GetInstrumentRequest)(nil),            // 62: cqc.services.v1.GetInstrumentRequest
-	(*GetInstrumentResponse)(nil),           // 63: cqc.services.v1.GetInstrumentResponse
-	(*ListInstrumentsRequest)(nil),          // 64: cqc.services.v1.ListInstrumentsRequest
-	(*ListInstrumentsResponse)(nil),         // 65: cqc.services.v1.ListInstrumentsResponse
-	(*CreateInstrumentRequest)(nil),         // 66: cqc.services.v1.CreateInstrumentRequest
-	(*CreateInstrumentResponse)(nil),        // 67: cqc.services.v1.CreateInstrumentResponse
-	(*UpdateInstrumentRequest)(nil),         // 68: cqc.services.v1.UpdateInstrumentRequest
-	(*UpdateInstrumentResponse)(nil),        // 69: cqc.services.v1.UpdateInstrumentResponse
-	(*GetMarketRequest)(nil),                // 70: cqc.services.v1.GetMarketRequest
-	(*GetMarketResponse)(nil),               // 71: cqc.services.v1.GetMarketResponse
-	(*ListMarketsRequest)(nil),              // 72: cqc.services.v1.ListMarketsRequest
-	(*ListMarketsResponse)(nil),             // 73: cqc.services.v1.ListMarketsResponse
-	(*CreateMarketRequest)(nil),             // 74: cqc.services.v1.CreateMarketRequest
-	(*CreateMarketResponse)(nil),            // 75: cqc.services.v1.CreateMarketResponse
-	(*UpdateMarketRequest)(nil),             // 76: cqc.services.v1.UpdateMarketRequest
-	(*UpdateMarketResponse)(nil),            // 77: cqc.services.v1.UpdateMarketResponse
-	(*GetIdentifierRequest)(nil),            // 78: cqc.services.v1.GetIdentifierRequest
-	(*GetIdentifierResponse)(nil),           // 79: cqc.services.v1.GetIdentifierResponse
-	(*ListIdentifiersRequest)(nil),          // 80: cqc.services.v1.ListIdentifiersRequest
-	(*ListIdentifiersResponse)(nil),         // 81: cqc.services.v1.ListIdentifiersResponse
-	(*CreateIdentifierRequest)(nil),         // 82: cqc.services.v1.CreateIdentifierRequest
-	(*CreateIdentifierResponse)(nil),        // 83: cqc.services.v1.CreateIdentifierResponse
-	(*UpdateIdentifierRequest)(nil),         // 84: cqc.services.v1.UpdateIdentifierRequest
-	(*UpdateIdentifierResponse)(nil),        // 85: cqc.services.v1.UpdateIdentifierResponse
-	(*GetVenueRequest)(nil),                 // 86: cqc.services.v1.GetVenueRequest
-	(*GetVenueResponse)(nil),                // 87: cqc.services.v1.GetVenueResponse
-	(*ListVenuesRequest)(nil),               // 88: cqc.services.v1.ListVenuesRequest
-	(*ListVenuesResponse)(nil),              // 89: cqc.services.v1.ListVenuesResponse
-	(*CreateVenueRequest)(nil),              // 90: cqc.services.v1.CreateVenueRequest
-	(*CreateVenueResponse)(nil),             // 91: cqc.services.v1.CreateVenueResponse
-	(*UpdateVenueRequest)(nil),              // 92: cqc.services.v1.UpdateVenueRequest
-	(*UpdateVenueResponse)(nil),             // 93: cqc.services.v1.UpdateVenueResponse
-	(*GetVenueAssetRequest)(nil),            // 94: cqc.services.v1.GetVenueAssetRequest
-	(*GetVenueAssetResponse)(nil),           // 95: cqc.services.v1.GetVenueAssetResponse
-	(*ListVenueAssetsRequest)(nil),          // 96: cqc.services.v1.ListVenueAssetsRequest
-	(*ListVenueAssetsResponse)(nil),         // 97: cqc.services.v1.ListVenueAssetsResponse
-	(*CreateVenueAssetRequest)(nil),         // 98: cqc.services.v1.CreateVenueAssetRequest
-	(*CreateVenueAssetResponse)(nil),        // 99: cqc.services.v1.CreateVenueAssetResponse
-	(*UpdateVenueAssetRequest)(nil),         // 100: cqc.services.v1.UpdateVenueAssetRequest
-	(*UpdateVenueAssetResponse)(nil),        // 101: cqc.services.v1.UpdateVenueAssetResponse
-	(*v1.Market)(nil),                       // 102: cqc.markets.v1.Market
-	(*v1.Instrument)(nil),                   // 103: cqc.markets.v1.Instrument
-	(*v1.SpotInstrument)(nil),               // 104: cqc.markets.v1.SpotInstrument
-	(*v1.PerpContract)(nil),                 // 105: cqc.markets.v1.PerpContract
-	(*v1.FutureContract)(nil),               // 106: cqc.markets.v1.FutureContract
-	(*v1.OptionSeries)(nil),                 // 107: cqc.markets.v1.OptionSeries
-	(*v1.LendingDeposit)(nil),               // 108: cqc.markets.v1.LendingDeposit
-	(*v1.LendingBorrow)(nil),                // 109: cqc.markets.v1.LendingBorrow
-	(*v11.Asset)(nil),                       // 110: cqc.assets.v1.Asset
-	(v11.AssetType)(0),                      // 111: cqc.assets.v1.AssetType
-	(v11.AssetStatus)(0),                    // 112: cqc.assets.v1.AssetStatus
-	(*fieldmaskpb.FieldMask)(nil),           // 113: google.protobuf.FieldMask
-	(*v11.Chain)(nil),                       // 114: cqc.assets.v1.Chain
-	(v11.ChainFamily)(0),                    // 115: cqc.assets.v1.ChainFamily
-	(*v11.AssetDeployment)(nil),             // 116: cqc.assets.v1.AssetDeployment
-	(*v11.AssetRelationship)(nil),           // 117: cqc.assets.v1.AssetRelationship
-	(*v11.AssetQualityFlag)(nil),            // 118: cqc.assets.v1.AssetQualityFlag
-	(*v11.AssetGroup)(nil),                  // 119: cqc.assets.v1.AssetGroup
-	(*v12.Identifier)(nil),                  // 120: cqc.identifiers.v1.Identifier
-	(*v13.Venue)(nil),                       // 121: cqc.venues.v1.Venue
-	(*v13.VenueAsset)(nil),                  // 122: cqc.venues.v1.VenueAsset
+	(*MarketSymbol)(nil),                    // 2: cqc.services.v1.MarketSymbol
+	(*BatchResolveMarketsRequest)(nil),      // 3: cqc.services.v1.BatchResolveMarketsRequest
+	(*ResolvedMarket)(nil),                  // 4: cqc.services.v1.ResolvedMarket
+	(*BatchResolveMarketsResponse)(nil),     // 5: cqc.services.v1.BatchResolveMarketsResponse
+	(*BatchGetAssetsRequest)(nil),           // 6: cqc.services.v1.BatchGetAssetsRequest
+	(*BatchGetAssetsResponse)(nil),          // 7: cqc.services.v1.BatchGetAssetsResponse
+	(*BatchGetInstrumentsRequest)(nil),      // 8: cqc.services.v1.BatchGetInstrumentsRequest
+	(*BatchGetInstrumentsResponse)(nil),     // 9: cqc.services.v1.BatchGetInstrumentsResponse
+	(*BatchGetMarketsRequest)(nil),          // 10: cqc.services.v1.BatchGetMarketsRequest
+	(*BatchGetMarketsResponse)(nil),         // 11: cqc.services.v1.BatchGetMarketsResponse
+	(*GetSpotInstrumentRequest)(nil),        // 12: cqc.services.v1.GetSpotInstrumentRequest
+	(*GetSpotInstrumentResponse)(nil),       // 13: cqc.services.v1.GetSpotInstrumentResponse
+	(*GetPerpContractRequest)(nil),          // 14: cqc.services.v1.GetPerpContractRequest
+	(*GetPerpContractResponse)(nil),         // 15: cqc.services.v1.GetPerpContractResponse
+	(*GetFutureContractRequest)(nil),        // 16: cqc.services.v1.GetFutureContractRequest
+	(*GetFutureContractResponse)(nil),       // 17: cqc.services.v1.GetFutureContractResponse
+	(*GetOptionSeriesRequest)(nil),          // 18: cqc.services.v1.GetOptionSeriesRequest
+	(*GetOptionSeriesResponse)(nil),         // 19: cqc.services.v1.GetOptionSeriesResponse
+	(*GetLendingDepositRequest)(nil),        // 20: cqc.services.v1.GetLendingDepositRequest
+	(*GetLendingDepositResponse)(nil),       // 21: cqc.services.v1.GetLendingDepositResponse
+	(*GetLendingBorrowRequest)(nil),         // 22: cqc.services.v1.GetLendingBorrowRequest
+	(*GetLendingBorrowResponse)(nil),        // 23: cqc.services.v1.GetLendingBorrowResponse
+	(*GetAssetRequest)(nil),                 // 24: cqc.services.v1.GetAssetRequest
+	(*GetAssetResponse)(nil),                // 25: cqc.services.v1.GetAssetResponse
+	(*ListAssetsRequest)(nil),               // 26: cqc.services.v1.ListAssetsRequest
+	(*ListAssetsResponse)(nil),              // 27: cqc.services.v1.ListAssetsResponse
+	(*CreateAssetRequest)(nil),              // 28: cqc.services.v1.CreateAssetRequest
+	(*CreateAssetResponse)(nil),             // 29: cqc.services.v1.CreateAssetResponse
+	(*UpdateAssetRequest)(nil),              // 30: cqc.services.v1.UpdateAssetRequest
+	(*UpdateAssetResponse)(nil),             // 31: cqc.services.v1.UpdateAssetResponse
+	(*GetChainRequest)(nil),                 // 32: cqc.services.v1.GetChainRequest
+	(*GetChainResponse)(nil),                // 33: cqc.services.v1.GetChainResponse
+	(*ListChainsRequest)(nil),               // 34: cqc.services.v1.ListChainsRequest
+	(*ListChainsResponse)(nil),              // 35: cqc.services.v1.ListChainsResponse
+	(*CreateChainRequest)(nil),              // 36: cqc.services.v1.CreateChainRequest
+	(*CreateChainResponse)(nil),             // 37: cqc.services.v1.CreateChainResponse
+	(*UpdateChainRequest)(nil),              // 38: cqc.services.v1.UpdateChainRequest
+	(*UpdateChainResponse)(nil),             // 39: cqc.services.v1.UpdateChainResponse
+	(*GetAssetDeploymentRequest)(nil),       // 40: cqc.services.v1.GetAssetDeploymentRequest
+	(*GetAssetDeploymentResponse)(nil),      // 41: cqc.services.v1.GetAssetDeploymentResponse
+	(*ListAssetDeploymentsRequest)(nil),     // 42: cqc.services.v1.ListAssetDeploymentsRequest
+	(*ListAssetDeploymentsResponse)(nil),    // 43: cqc.services.v1.ListAssetDeploymentsResponse
+	(*CreateAssetDeploymentRequest)(nil),    // 44: cqc.services.v1.CreateAssetDeploymentRequest
+	(*CreateAssetDeploymentResponse)(nil),   // 45: cqc.services.v1.CreateAssetDeploymentResponse
+	(*UpdateAssetDeploymentRequest)(nil),    // 46: cqc.services.v1.UpdateAssetDeploymentRequest
+	(*UpdateAssetDeploymentResponse)(nil),   // 47: cqc.services.v1.UpdateAssetDeploymentResponse
+	(*GetAssetRelationshipRequest)(nil),     // 48: cqc.services.v1.GetAssetRelationshipRequest
+	(*GetAssetRelationshipResponse)(nil),    // 49: cqc.services.v1.GetAssetRelationshipResponse
+	(*ListAssetRelationshipsRequest)(nil),   // 50: cqc.services.v1.ListAssetRelationshipsRequest
+	(*ListAssetRelationshipsResponse)(nil),  // 51: cqc.services.v1.ListAssetRelationshipsResponse
+	(*CreateAssetRelationshipRequest)(nil),  // 52: cqc.services.v1.CreateAssetRelationshipRequest
+	(*CreateAssetRelationshipResponse)(nil), // 53: cqc.services.v1.CreateAssetRelationshipResponse
+	(*UpdateAssetRelationshipRequest)(nil),  // 54: cqc.services.v1.UpdateAssetRelationshipRequest
+	(*UpdateAssetRelationshipResponse)(nil), // 55: cqc.services.v1.UpdateAssetRelationshipResponse
+	(*GetAssetQualityFlagRequest)(nil),      // 56: cqc.services.v1.GetAssetQualityFlagRequest
+	(*GetAssetQualityFlagResponse)(nil),     // 57: cqc.services.v1.GetAssetQualityFlagResponse
+	(*ListAssetQualityFlagsRequest)(nil),    // 58: cqc.services.v1.ListAssetQualityFlagsRequest
+	(*ListAssetQualityFlagsResponse)(nil),   // 59: cqc.services.v1.ListAssetQualityFlagsResponse
+	(*CreateAssetQualityFlagRequest)(nil),   // 60: cqc.services.v1.CreateAssetQualityFlagRequest
+	(*CreateAssetQualityFlagResponse)(nil),  // 61: cqc.services.v1.CreateAssetQualityFlagResponse
+	(*UpdateAssetQualityFlagRequest)(nil),   // 62: cqc.services.v1.UpdateAssetQualityFlagRequest
+	(*UpdateAssetQualityFlagResponse)(nil),  // 63: cqc.services.v1.UpdateAssetQualityFlagResponse
+	(*GetAssetGroupRequest)(nil),            // 64: cqc.services.v1.GetAssetGroupRequest
+	(*GetAssetGroupResponse)(nil),           // 65: cqc.services.v1.GetAssetGroupResponse
+	(*ListAssetGroupsRequest)(nil),          // 66: cqc.services.v1.ListAssetGroupsRequest
+	(*ListAssetGroupsResponse)(nil),         // 67: cqc.services.v1.ListAssetGroupsResponse
+	(*CreateAssetGroupRequest)(nil),         // 68: cqc.services.v1.CreateAssetGroupRequest
+	(*CreateAssetGroupResponse)(nil),        // 69: cqc.services.v1.CreateAssetGroupResponse
+	(*UpdateAssetGroupRequest)(nil),         // 70: cqc.services.v1.UpdateAssetGroupRequest
+	(*UpdateAssetGroupResponse)(nil),        // 71: cqc.services.v1.UpdateAssetGroupResponse
+	(*GetInstrumentRequest)(nil),            // 72: cqc.services.v1.GetInstrumentRequest
+	(*GetInstrumentResponse)(nil),           // 73: cqc.services.v1.GetInstrumentResponse
+	(*ListInstrumentsRequest)(nil),          // 74: cqc.services.v1.ListInstrumentsRequest
+	(*ListInstrumentsResponse)(nil),         // 75: cqc.services.v1.ListInstrumentsResponse
+	(*CreateInstrumentRequest)(nil),         // 76: cqc.services.v1.CreateInstrumentRequest
+	(*CreateInstrumentResponse)(nil),        // 77: cqc.services.v1.CreateInstrumentResponse
+	(*UpdateInstrumentRequest)(nil),         // 78: cqc.services.v1.UpdateInstrumentRequest
+	(*UpdateInstrumentResponse)(nil),        // 79: cqc.services.v1.UpdateInstrumentResponse
+	(*GetMarketRequest)(nil),                // 80: cqc.services.v1.GetMarketRequest
+	(*GetMarketResponse)(nil),               // 81: cqc.services.v1.GetMarketResponse
+	(*ListMarketsRequest)(nil),              // 82: cqc.services.v1.ListMarketsRequest
+	(*ListMarketsResponse)(nil),             // 83: cqc.services.v1.ListMarketsResponse
+	(*CreateMarketRequest)(nil),             // 84: cqc.services.v1.CreateMarketRequest
+	(*CreateMarketResponse)(nil),            // 85: cqc.services.v1.CreateMarketResponse
+	(*UpdateMarketRequest)(nil),             // 86: cqc.services.v1.UpdateMarketRequest
+	(*UpdateMarketResponse)(nil),            // 87: cqc.services.v1.UpdateMarketResponse
+	(*GetIdentifierRequest)(nil),            // 88: cqc.services.v1.GetIdentifierRequest
+	(*GetIdentifierResponse)(nil),           // 89: cqc.services.v1.GetIdentifierResponse
+	(*ListIdentifiersRequest)(nil),          // 90: cqc.services.v1.ListIdentifiersRequest
+	(*ListIdentifiersResponse)(nil),         // 91: cqc.services.v1.ListIdentifiersResponse
+	(*CreateIdentifierRequest)(nil),         // 92: cqc.services.v1.CreateIdentifierRequest
+	(*CreateIdentifierResponse)(nil),        // 93: cqc.services.v1.CreateIdentifierResponse
+	(*UpdateIdentifierRequest)(nil),         // 94: cqc.services.v1.UpdateIdentifierRequest
+	(*UpdateIdentifierResponse)(nil),        // 95: cqc.services.v1.UpdateIdentifierResponse
+	(*GetAssetIdentifierRequest)(nil),       // 96: cqc.services.v1.GetAssetIdentifierRequest
+	(*GetAssetIdentifierResponse)(nil),      // 97: cqc.services.v1.GetAssetIdentifierResponse
+	(*ListAssetIdentifiersRequest)(nil),     // 98: cqc.services.v1.ListAssetIdentifiersRequest
+	(*ListAssetIdentifiersResponse)(nil),    // 99: cqc.services.v1.ListAssetIdentifiersResponse
+	(*CreateAssetIdentifierRequest)(nil),    // 100: cqc.services.v1.CreateAssetIdentifierRequest
+	(*CreateAssetIdentifierResponse)(nil),   // 101: cqc.services.v1.CreateAssetIdentifierResponse
+	(*UpdateAssetIdentifierRequest)(nil),    // 102: cqc.services.v1.UpdateAssetIdentifierRequest
+	(*UpdateAssetIdentifierResponse)(nil),   // 103: cqc.services.v1.UpdateAssetIdentifierResponse
+	(*GetVenueRequest)(nil),                 // 104: cqc.services.v1.GetVenueRequest
+	(*GetVenueResponse)(nil),                // 105: cqc.services.v1.GetVenueResponse
+	(*ListVenuesRequest)(nil),               // 106: cqc.services.v1.ListVenuesRequest
+	(*ListVenuesResponse)(nil),              // 107: cqc.services.v1.ListVenuesResponse
+	(*CreateVenueRequest)(nil),              // 108: cqc.services.v1.CreateVenueRequest
+	(*CreateVenueResponse)(nil),             // 109: cqc.services.v1.CreateVenueResponse
+	(*UpdateVenueRequest)(nil),              // 110: cqc.services.v1.UpdateVenueRequest
+	(*UpdateVenueResponse)(nil),             // 111: cqc.services.v1.UpdateVenueResponse
+	(*GetVenueAssetRequest)(nil),            // 112: cqc.services.v1.GetVenueAssetRequest
+	(*GetVenueAssetResponse)(nil),           // 113: cqc.services.v1.GetVenueAssetResponse
+	(*ListVenueAssetsRequest)(nil),          // 114: cqc.services.v1.ListVenueAssetsRequest
+	(*ListVenueAssetsResponse)(nil),         // 115: cqc.services.v1.ListVenueAssetsResponse
+	(*CreateVenueAssetRequest)(nil),         // 116: cqc.services.v1.CreateVenueAssetRequest
+	(*CreateVenueAssetResponse)(nil),        // 117: cqc.services.v1.CreateVenueAssetResponse
+	(*UpdateVenueAssetRequest)(nil),         // 118: cqc.services.v1.UpdateVenueAssetRequest
+	(*UpdateVenueAssetResponse)(nil),        // 119: cqc.services.v1.UpdateVenueAssetResponse
+	(*fieldmaskpb.FieldMask)(nil),           // 120: google.protobuf.FieldMask
+	(*v1.Market)(nil),                       // 121: cqc.markets.v1.Market
+	(*v11.Asset)(nil),                       // 122: cqc.assets.v1.Asset
+	(*v1.Instrument)(nil),                   // 123: cqc.markets.v1.Instrument
+	(*v1.SpotInstrument)(nil),               // 124: cqc.markets.v1.SpotInstrument
+	(*v1.PerpContract)(nil),                 // 125: cqc.markets.v1.PerpContract
+	(*v1.FutureContract)(nil),               // 126: cqc.markets.v1.FutureContract
+	(*v1.OptionSeries)(nil),                 // 127: cqc.markets.v1.OptionSeries
+	(*v1.LendingDeposit)(nil),               // 128: cqc.markets.v1.LendingDeposit
+	(*v1.LendingBorrow)(nil),                // 129: cqc.markets.v1.LendingBorrow
+	(v11.AssetType)(0),                      // 130: cqc.assets.v1.AssetType
+	(v11.AssetStatus)(0),                    // 131: cqc.assets.v1.AssetStatus
+	(*v11.Chain)(nil),                       // 132: cqc.assets.v1.Chain
+	(v11.ChainFamily)(0),                    // 133: cqc.assets.v1.ChainFamily
+	(*v11.AssetDeployment)(nil),             // 134: cqc.assets.v1.AssetDeployment
+	(*v11.AssetRelationship)(nil),           // 135: cqc.assets.v1.AssetRelationship
+	(*v11.AssetQualityFlag)(nil),            // 136: cqc.assets.v1.AssetQualityFlag
+	(*v11.AssetGroup)(nil),                  // 137: cqc.assets.v1.AssetGroup
+	(v1.InstrumentStatus)(0),                // 138: cqc.markets.v1.InstrumentStatus
+	(*timestamppb.Timestamp)(nil),           // 139: google.protobuf.Timestamp
+	(v1.MarketType)(0),                      // 140: cqc.markets.v1.MarketType
+	(v1.MarketStatus)(0),                    // 141: cqc.markets.v1.MarketStatus
+	(*v12.Identifier)(nil),                  // 142: cqc.identifiers.v1.Identifier
+	(*v11.AssetIdentifier)(nil),             // 143: cqc.assets.v1.AssetIdentifier
+	(v11.DataSource)(0),                     // 144: cqc.assets.v1.DataSource
+	(*v13.Venue)(nil),                       // 145: cqc.venues.v1.Venue
+	(*v13.VenueAsset)(nil),                  // 146: cqc.venues.v1.VenueAsset
 }
 var file_cqc_services_v1_asset_registry_proto_depIdxs = []int32{
-	102, // 0: cqc.services.v1.ResolveMarketResponse.market:type_name -> cqc.markets.v1.Market
-	103, // 1: cqc.services.v1.GetSpotInstrumentResponse.instrument:type_name -> cqc.markets.v1.Instrument
-	104, // 2: cqc.services.v1.GetSpotInstrumentResponse.spot_instrument:type_name -> cqc.markets.v1.SpotInstrument
-	103, // 3: cqc.services.v1.GetPerpContractResponse.instrument:type_name -> cqc.markets.v1.Instrument
-	105, // 4: cqc.services.v1.GetPerpContractResponse.perp_contract:type_name -> cqc.markets.v1.PerpContract
-	103, // 5: cqc.services.v1.GetFutureContractResponse.instrument:type_name -> cqc.markets.v1.Instrument
-	106, // 6: cqc.services.v1.GetFutureContractResponse.future_contract:type_name -> cqc.markets.v1.FutureContract
-	103, // 7: cqc.services.v1.GetOptionSeriesResponse.instrument:type_name -> cqc.markets.v1.Instrument
-	107, // 8: cqc.services.v1.GetOptionSeriesResponse.option_series:type_name -> cqc.markets.v1.OptionSeries
-	103, // 9: cqc.services.v1.GetLendingDepositResponse.instrument:type_name -> cqc.markets.v1.Instrument
-	108, // 10: cqc.services.v1.GetLendingDepositResponse.lending_deposit:type_name -> cqc.markets.v1.LendingDeposit
-	103, // 11: cqc.services.v1.GetLendingBorrowResponse.instrument:type_name -> cqc.markets.v1.Instrument
-	109, // 12: cqc.services.v1.GetLendingBorrowResponse.lending_borrow:type_name -> cqc.markets.v1.LendingBorrow
-	110, // 13: cqc.services.v1.GetAssetResponse.asset:type_name -> cqc.assets.v1.Asset
-	111, // 14: cqc.services.v1.ListAssetsRequest.type:type_name -> cqc.assets.v1.AssetType
-	112, // 15: cqc.services.v1.ListAssetsRequest.status:type_name -> cqc.assets.v1.AssetStatus
-	110, // 16: cqc.services.v1.ListAssetsResponse.assets:type_name -> cqc.assets.v1.Asset
-	110, // 17: cqc.services.v1.CreateAssetRequest.asset:type_name -> cqc.assets.v1.Asset
-	110, // 18: cqc.services.v1.CreateAssetResponse.asset:type_name -> cqc.assets.v1.Asset
-	110, // 19: cqc.services.v1.UpdateAssetRequest.asset:type_name -> cqc.assets.v1.Asset
-	113, // 20: cqc.services.v1.UpdateAssetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	110, // 21: cqc.services.v1.UpdateAssetResponse.asset:type_name -> cqc.assets.v1.Asset
-	114, // 22: cqc.services.v1.GetChainResponse.chain:type_name -> cqc.assets.v1.Chain
-	115, // 23: cqc.services.v1.ListChainsRequest.family:type_name -> cqc.assets.v1.ChainFamily
-	114, // 24: cqc.services.v1.ListChainsResponse.chains:type_name -> cqc.assets.v1.Chain
-	114, // 25: cqc.services.v1.CreateChainRequest.chain:type_name -> cqc.assets.v1.Chain
-	114, // 26: cqc.services.v1.CreateChainResponse.chain:type_name -> cqc.assets.v1.Chain
-	114, // 27: cqc.services.v1.UpdateChainRequest.chain:type_name -> cqc.assets.v1.Chain
-	113, // 28: cqc.services.v1.UpdateChainRequest.update_mask:type_name -> google.protobuf.FieldMask
-	114, // 29: cqc.services.v1.UpdateChainResponse.chain:type_name -> cqc.assets.v1.Chain
-	116, // 30: cqc.services.v1.GetAssetDeploymentResponse.asset_deployment:type_name -> cqc.assets.v1.AssetDeployment
-	116, // 31: cqc.services.v1.ListAssetDeploymentsResponse.asset_deployments:type_name -> cqc.assets.v1.AssetDeployment
-	116, // 32: cqc.services.v1.CreateAssetDeploymentRequest.asset_deployment:type_name -> cqc.assets.v1.AssetDeployment
-	116, // 33: cqc.services.v1.CreateAssetDeploymentResponse.asset_deployment:type_name -> cqc.assets.v1.AssetDeployment
-	116, // 34: cqc.services.v1.UpdateAssetDeploymentRequest.asset_deployment:type_name -> cqc.assets.v1.AssetDeployment
-	113, // 35: cqc.services.v1.UpdateAssetDeploymentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	116, // 36: cqc.services.v1.UpdateAssetDeploymentResponse.asset_deployment:type_name -> cqc.assets.v1.AssetDeployment
-	117, // 37: cqc.services.v1.GetAssetRelationshipResponse.asset_relationship:type_name -> cqc.assets.v1.AssetRelationship
-	117, // 38: cqc.services.v1.ListAssetRelationshipsResponse.asset_relationships:type_name -> cqc.assets.v1.AssetRelationship
-	117, // 39: cqc.services.v1.CreateAssetRelationshipRequest.asset_relationship:type_name -> cqc.assets.v1.AssetRelationship
-	117, // 40: cqc.services.v1.CreateAssetRelationshipResponse.asset_relationship:type_name -> cqc.assets.v1.AssetRelationship
-	117, // 41: cqc.services.v1.UpdateAssetRelationshipRequest.asset_relationship:type_name -> cqc.assets.v1.AssetRelationship
-	113, // 42: cqc.services.v1.UpdateAssetRelationshipRequest.update_mask:type_name -> google.protobuf.FieldMask
-	117, // 43: cqc.services.v1.UpdateAssetRelationshipResponse.asset_relationship:type_name -> cqc.assets.v1.AssetRelationship
-	118, // 44: cqc.services.v1.GetAssetQualityFlagResponse.asset_quality_flag:type_name -> cqc.assets.v1.AssetQualityFlag
-	118, // 45: cqc.services.v1.ListAssetQualityFlagsResponse.asset_quality_flags:type_name -> cqc.assets.v1.AssetQualityFlag
-	118, // 46: cqc.services.v1.CreateAssetQualityFlagRequest.asset_quality_flag:type_name -> cqc.assets.v1.AssetQualityFlag
-	118, // 47: cqc.services.v1.CreateAssetQualityFlagResponse.asset_quality_flag:type_name -> cqc.assets.v1.AssetQualityFlag
-	118, // 48: cqc.services.v1.UpdateAssetQualityFlagRequest.asset_quality_flag:type_name -> cqc.assets.v1.AssetQualityFlag
-	113, // 49: cqc.services.v1.UpdateAssetQualityFlagRequest.update_mask:type_name -> google.protobuf.FieldMask
-	118, // 50: cqc.services.v1.UpdateAssetQualityFlagResponse.asset_quality_flag:type_name -> cqc.assets.v1.AssetQualityFlag
-	119, // 51: cqc.services.v1.GetAssetGroupResponse.asset_group:type_name -> cqc.assets.v1.AssetGroup
-	119, // 52: cqc.services.v1.ListAssetGroupsResponse.asset_groups:type_name -> cqc.assets.v1.AssetGroup
-	119, // 53: cqc.services.v1.CreateAssetGroupRequest.asset_group:type_name -> cqc.assets.v1.AssetGroup
-	119, // 54: cqc.services.v1.CreateAssetGroupResponse.asset_group:type_name -> cqc.assets.v1.AssetGroup
-	119, // 55: cqc.services.v1.UpdateAssetGroupRequest.asset_group:type_name -> cqc.assets.v1.AssetGroup
-	113, // 56: cqc.services.v1.UpdateAssetGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
-	119, // 57: cqc.services.v1.UpdateAssetGroupResponse.asset_group:type_name -> cqc.assets.v1.AssetGroup
-	103, // 58: cqc.services.v1.GetInstrumentResponse.instrument:type_name -> cqc.markets.v1.Instrument
-	103, // 59: cqc.services.v1.ListInstrumentsResponse.instruments:type_name -> cqc.markets.v1.Instrument
-	103, // 60: cqc.services.v1.CreateInstrumentRequest.instrument:type_name -> cqc.markets.v1.Instrument
-	103, // 61: cqc.services.v1.CreateInstrumentResponse.instrument:type_name -> cqc.markets.v1.Instrument
-	103, // 62: cqc.services.v1.UpdateInstrumentRequest.instrument:type_name -> cqc.markets.v1.Instrument
-	113, // 63: cqc.services.v1.UpdateInstrumentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	103, // 64: cqc.services.v1.UpdateInstrumentResponse.instrument:type_name -> cqc.markets.v1.Instrument
-	102, // 65: cqc.services.v1.GetMarketResponse.market:type_name -> cqc.markets.v1.Market
-	102, // 66: cqc.services.v1.ListMarketsResponse.markets:type_name -> cqc.markets.v1.Market
-	102, // 67: cqc.services.v1.CreateMarketRequest.market:type_name -> cqc.markets.v1.Market
-	102, // 68: cqc.services.v1.CreateMarketResponse.market:type_name -> cqc.markets.v1.Market
-	102, // 69: cqc.services.v1.UpdateMarketRequest.market:type_name -> cqc.markets.v1.Market
-	113, // 70: cqc.services.v1.UpdateMarketRequest.update_mask:type_name -> google.protobuf.FieldMask
-	102, // 71: cqc.services.v1.UpdateMarketResponse.market:type_name -> cqc.markets.v1.Market
-	120, // 72: cqc.services.v1.GetIdentifierResponse.identifier:type_name -> cqc.identifiers.v1.Identifier
-	120, // 73: cqc.services.v1.ListIdentifiersResponse.identifiers:type_name -> cqc.identifiers.v1.Identifier
-	120, // 74: cqc.services.v1.CreateIdentifierRequest.identifier:type_name -> cqc.identifiers.v1.Identifier
-	120, // 75: cqc.services.v1.CreateIdentifierResponse.identifier:type_name -> cqc.identifiers.v1.Identifier
-	120, // 76: cqc.services.v1.UpdateIdentifierRequest.identifier:type_name -> cqc.identifiers.v1.Identifier
-	113, // 77: cqc.services.v1.UpdateIdentifierRequest.update_mask:type_name -> google.protobuf.FieldMask
-	120, // 78: cqc.services.v1.UpdateIdentifierResponse.identifier:type_name -> cqc.identifiers.v1.Identifier
-	121, // 79: cqc.services.v1.GetVenueResponse.venue:type_name -> cqc.venues.v1.Venue
-	121, // 80: cqc.services.v1.ListVenuesResponse.venues:type_name -> cqc.venues.v1.Venue
-	121, // 81: cqc.services.v1.CreateVenueRequest.venue:type_name -> cqc.venues.v1.Venue
-	121, // 82: cqc.services.v1.CreateVenueResponse.venue:type_name -> cqc.venues.v1.Venue
-	121, // 83: cqc.services.v1.UpdateVenueRequest.venue:type_name -> cqc.venues.v1.Venue
-	113, // 84: cqc.services.v1.UpdateVenueRequest.update_mask:type_name -> google.protobuf.FieldMask
-	121, // 85: cqc.services.v1.UpdateVenueResponse.venue:type_name -> cqc.venues.v1.Venue
-	122, // 86: cqc.services.v1.GetVenueAssetResponse.venue_asset:type_name -> cqc.venues.v1.VenueAsset
-	122, // 87: cqc.services.v1.ListVenueAssetsResponse.venue_assets:type_name -> cqc.venues.v1.VenueAsset
-	122, // 88: cqc.services.v1.CreateVenueAssetRequest.venue_asset:type_name -> cqc.venues.v1.VenueAsset
-	122, // 89: cqc.services.v1.CreateVenueAssetResponse.venue_asset:type_name -> cqc.venues.v1.VenueAsset
-	122, // 90: cqc.services.v1.UpdateVenueAssetRequest.venue_asset:type_name -> cqc.venues.v1.VenueAsset
-	113, // 91: cqc.services.v1.UpdateVenueAssetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	122, // 92: cqc.services.v1.UpdateVenueAssetResponse.venue_asset:type_name -> cqc.venues.v1.VenueAsset
-	0,   // 93: cqc.services.v1.AssetRegistry.ResolveMarket:input_type -> cqc.services.v1.ResolveMarketRequest
-	2,   // 94: cqc.services.v1.AssetRegistry.GetSpotInstrument:input_type -> cqc.services.v1.GetSpotInstrumentRequest
-	4,   // 95: cqc.services.v1.AssetRegistry.GetPerpContract:input_type -> cqc.services.v1.GetPerpContractRequest
-	6,   // 96: cqc.services.v1.AssetRegistry.GetFutureContract:input_type -> cqc.services.v1.GetFutureContractRequest
-	8,   // 97: cqc.services.v1.AssetRegistry.GetOptionSeries:input_type -> cqc.services.v1.GetOptionSeriesRequest
-	10,  // 98: cqc.services.v1.AssetRegistry.GetLendingDeposit:input_type -> cqc.services.v1.GetLendingDepositRequest
-	12,  // 99: cqc.services.v1.AssetRegistry.GetLendingBorrow:input_type -> cqc.services.v1.GetLendingBorrowRequest
-	14,  // 100: cqc.services.v1.AssetRegistry.GetAsset:input_type -> cqc.services.v1.GetAssetRequest
-	16,  // 101: cqc.services.v1.AssetRegistry.ListAssets:input_type -> cqc.services.v1.ListAssetsRequest
-	18,  // 102: cqc.services.v1.AssetRegistry.CreateAsset:input_type -> cqc.services.v1.CreateAssetRequest
-	20,  // 103: cqc.services.v1.AssetRegistry.UpdateAsset:input_type -> cqc.services.v1.UpdateAssetRequest
-	22,  // 104: cqc.services.v1.AssetRegistry.GetChain:input_type -> cqc.services.v1.GetChainRequest
-	24,  // 105: cqc.services.v1.AssetRegistry.ListChains:input_type -> cqc.services.v1.ListChainsRequest
-	26,  // 106: cqc.services.v1.AssetRegistry.CreateChain:input_type -> cqc.services.v1.CreateChainRequest
-	28,  // 107: cqc.services.v1.AssetRegistry.UpdateChain:input_type -> cqc.services.v1.UpdateChainRequest
-	30,  // 108: cqc.services.v1.AssetRegistry.GetAssetDeployment:input_type -> cqc.services.v1.GetAssetDeploymentRequest
-	32,  // 109: cqc.services.v1.AssetRegistry.ListAssetDeployments:input_type -> cqc.services.v1.ListAssetDeploymentsRequest
-	34,  // 110: cqc.services.v1.AssetRegistry.CreateAssetDeployment:input_type -> cqc.services.v1.CreateAssetDeploymentRequest
-	36,  // 111: cqc.services.v1.AssetRegistry.UpdateAssetDeployment:input_type -> cqc.services.v1.UpdateAssetDeploymentRequest
-	38,  // 112: cqc.services.v1.AssetRegistry.GetAssetRelationship:input_type -> cqc.services.v1.GetAssetRelationshipRequest
-	40,  // 113: cqc.services.v1.AssetRegistry.ListAssetRelationships:input_type -> cqc.services.v1.ListAssetRelationshipsRequest
-	42,  // 114: cqc.services.v1.AssetRegistry.CreateAssetRelationship:input_type -> cqc.services.v1.CreateAssetRelationshipRequest
-	44,  // 115: cqc.services.v1.AssetRegistry.UpdateAssetRelationship:input_type -> cqc.services.v1.UpdateAssetRelationshipRequest
-	46,  // 116: cqc.services.v1.AssetRegistry.GetAssetQualityFlag:input_type -> cqc.services.v1.GetAssetQualityFlagRequest
-	48,  // 117: cqc.services.v1.AssetRegistry.ListAssetQualityFlags:input_type -> cqc.services.v1.ListAssetQualityFlagsRequest
-	50,  // 118: cqc.services.v1.AssetRegistry.CreateAssetQualityFlag:input_type -> cqc.services.v1.CreateAssetQualityFlagRequest
-	52,  // 119: cqc.services.v1.AssetRegistry.UpdateAssetQualityFlag:input_type -> cqc.services.v1.UpdateAssetQualityFlagRequest
-	54,  // 120: cqc.services.v1.AssetRegistry.GetAssetGroup:input_type -> cqc.services.v1.GetAssetGroupRequest
-	56,  // 121: cqc.services.v1.AssetRegistry.ListAssetGroups:input_type -> cqc.services.v1.ListAssetGroupsRequest
-	58,  // 122: cqc.services.v1.AssetRegistry.CreateAssetGroup:input_type -> cqc.services.v1.CreateAssetGroupRequest
-	60,  // 123: cqc.services.v1.AssetRegistry.UpdateAssetGroup:input_type -> cqc.services.v1.UpdateAssetGroupRequest
-	62,  // 124: cqc.services.v1.AssetRegistry.GetInstrument:input_type -> cqc.services.v1.GetInstrumentRequest
-	64,  // 125: cqc.services.v1.AssetRegistry.ListInstruments:input_type -> cqc.services.v1.ListInstrumentsRequest
-	66,  // 126: cqc.services.v1.AssetRegistry.CreateInstrument:input_type -> cqc.services.v1.CreateInstrumentRequest
-	68,  // 127: cqc.services.v1.AssetRegistry.UpdateInstrument:input_type -> cqc.services.v1.UpdateInstrumentRequest
-	70,  // 128: cqc.services.v1.AssetRegistry.GetMarket:input_type -> cqc.services.v1.GetMarketRequest
-	72,  // 129: cqc.services.v1.AssetRegistry.ListMarkets:input_type -> cqc.services.v1.ListMarketsRequest
-	74,  // 130: cqc.services.v1.AssetRegistry.CreateMarket:input_type -> cqc.services.v1.CreateMarketRequest
-	76,  // 131: cqc.services.v1.AssetRegistry.UpdateMarket:input_type -> cqc.services.v1.UpdateMarketRequest
-	78,  // 132: cqc.services.v1.AssetRegistry.GetIdentifier:input_type -> cqc.services.v1.GetIdentifierRequest
-	80,  // 133: cqc.services.v1.AssetRegistry.ListIdentifiers:input_type -> cqc.services.v1.ListIdentifiersRequest
-	82,  // 134: cqc.services.v1.AssetRegistry.CreateIdentifier:input_type -> cqc.services.v1.CreateIdentifierRequest
-	84,  // 135: cqc.services.v1.AssetRegistry.UpdateIdentifier:input_type -> cqc.services.v1.UpdateIdentifierRequest
-	86,  // 136: cqc.services.v1.AssetRegistry.GetVenue:input_type -> cqc.services.v1.GetVenueRequest
-	88,  // 137: cqc.services.v1.AssetRegistry.ListVenues:input_type -> cqc.services.v1.ListVenuesRequest
-	90,  // 138: cqc.services.v1.AssetRegistry.CreateVenue:input_type -> cqc.services.v1.CreateVenueRequest
-	92,  // 139: cqc.services.v1.AssetRegistry.UpdateVenue:input_type -> cqc.services.v1.UpdateVenueRequest
-	94,  // 140: cqc.services.v1.AssetRegistry.GetVenueAsset:input_type -> cqc.services.v1.GetVenueAssetRequest
-	96,  // 141: cqc.services.v1.AssetRegistry.ListVenueAssets:input_type -> cqc.services.v1.ListVenueAssetsRequest
-	98,  // 142: cqc.services.v1.AssetRegistry.CreateVenueAsset:input_type -> cqc.services.v1.CreateVenueAssetRequest
-	100, // 143: cqc.services.v1.AssetRegistry.UpdateVenueAsset:input_type -> cqc.services.v1.UpdateVenueAssetRequest
-	1,   // 144: cqc.services.v1.AssetRegistry.ResolveMarket:output_type -> cqc.services.v1.ResolveMarketResponse
-	3,   // 145: cqc.services.v1.AssetRegistry.GetSpotInstrument:output_type -> cqc.services.v1.GetSpotInstrumentResponse
-	5,   // 146: cqc.services.v1.AssetRegistry.GetPerpContract:output_type -> cqc.services.v1.GetPerpContractResponse
-	7,   // 147: cqc.services.v1.AssetRegistry.GetFutureContract:output_type -> cqc.services.v1.GetFutureContractResponse
-	9,   // 148: cqc.services.v1.AssetRegistry.GetOptionSeries:output_type -> cqc.services.v1.GetOptionSeriesResponse
-	11,  // 149: cqc.services.v1.AssetRegistry.GetLendingDeposit:output_type -> cqc.services.v1.GetLendingDepositResponse
-	13,  // 150: cqc.services.v1.AssetRegistry.GetLendingBorrow:output_type -> cqc.services.v1.GetLendingBorrowResponse
-	15,  // 151: cqc.services.v1.AssetRegistry.GetAsset:output_type -> cqc.services.v1.GetAssetResponse
-	17,  // 152: cqc.services.v1.AssetRegistry.ListAssets:output_type -> cqc.services.v1.ListAssetsResponse
-	19,  // 153: cqc.services.v1.AssetRegistry.CreateAsset:output_type -> cqc.services.v1.CreateAssetResponse
-	21,  // 154: cqc.services.v1.AssetRegistry.UpdateAsset:output_type -> cqc.services.v1.UpdateAssetResponse
-	23,  // 155: cqc.services.v1.AssetRegistry.GetChain:output_type -> cqc.services.v1.GetChainResponse
-	25,  // 156: cqc.services.v1.AssetRegistry.ListChains:output_type -> cqc.services.v1.ListChainsResponse
-	27,  // 157: cqc.services.v1.AssetRegistry.CreateChain:output_type -> cqc.services.v1.CreateChainResponse
-	29,  // 158: cqc.services.v1.AssetRegistry.UpdateChain:output_type -> cqc.services.v1.UpdateChainResponse
-	31,  // 159: cqc.services.v1.AssetRegistry.GetAssetDeployment:output_type -> cqc.services.v1.GetAssetDeploymentResponse
-	33,  // 160: cqc.services.v1.AssetRegistry.ListAssetDeployments:output_type -> cqc.services.v1.ListAssetDeploymentsResponse
-	35,  // 161: cqc.services.v1.AssetRegistry.CreateAssetDeployment:output_type -> cqc.services.v1.CreateAssetDeploymentResponse
-	37,  // 162: cqc.services.v1.AssetRegistry.UpdateAssetDeployment:output_type -> cqc.services.v1.UpdateAssetDeploymentResponse
-	39,  // 163: cqc.services.v1.AssetRegistry.GetAssetRelationship:output_type -> cqc.services.v1.GetAssetRelationshipResponse
-	41,  // 164: cqc.services.v1.AssetRegistry.ListAssetRelationships:output_type -> cqc.services.v1.ListAssetRelationshipsResponse
-	43,  // 165: cqc.services.v1.AssetRegistry.CreateAssetRelationship:output_type -> cqc.services.v1.CreateAssetRelationshipResponse
-	45,  // 166: cqc.services.v1.AssetRegistry.UpdateAssetRelationship:output_type -> cqc.services.v1.UpdateAssetRelationshipResponse
-	47,  // 167: cqc.services.v1.AssetRegistry.GetAssetQualityFlag:output_type -> cqc.services.v1.GetAssetQualityFlagResponse
-	49,  // 168: cqc.services.v1.AssetRegistry.ListAssetQualityFlags:output_type -> cqc.services.v1.ListAssetQualityFlagsResponse
-	51,  // 169: cqc.services.v1.AssetRegistry.CreateAssetQualityFlag:output_type -> cqc.services.v1.CreateAssetQualityFlagResponse
-	53,  // 170: cqc.services.v1.AssetRegistry.UpdateAssetQualityFlag:output_type -> cqc.services.v1.UpdateAssetQualityFlagResponse
-	55,  // 171: cqc.services.v1.AssetRegistry.GetAssetGroup:output_type -> cqc.services.v1.GetAssetGroupResponse
-	57,  // 172: cqc.services.v1.AssetRegistry.ListAssetGroups:output_type -> cqc.services.v1.ListAssetGroupsResponse
-	59,  // 173: cqc.services.v1.AssetRegistry.CreateAssetGroup:output_type -> cqc.services.v1.CreateAssetGroupResponse
-	61,  // 174: cqc.services.v1.AssetRegistry.UpdateAssetGroup:output_type -> cqc.services.v1.UpdateAssetGroupResponse
-	63,  // 175: cqc.services.v1.AssetRegistry.GetInstrument:output_type -> cqc.services.v1.GetInstrumentResponse
-	65,  // 176: cqc.services.v1.AssetRegistry.ListInstruments:output_type -> cqc.services.v1.ListInstrumentsResponse
-	67,  // 177: cqc.services.v1.AssetRegistry.CreateInstrument:output_type -> cqc.services.v1.CreateInstrumentResponse
-	69,  // 178: cqc.services.v1.AssetRegistry.UpdateInstrument:output_type -> cqc.services.v1.UpdateInstrumentResponse
-	71,  // 179: cqc.services.v1.AssetRegistry.GetMarket:output_type -> cqc.services.v1.GetMarketResponse
-	73,  // 180: cqc.services.v1.AssetRegistry.ListMarkets:output_type -> cqc.services.v1.ListMarketsResponse
-	75,  // 181: cqc.services.v1.AssetRegistry.CreateMarket:output_type -> cqc.services.v1.CreateMarketResponse
-	77,  // 182: cqc.services.v1.AssetRegistry.UpdateMarket:output_type -> cqc.services.v1.UpdateMarketResponse
-	79,  // 183: cqc.services.v1.AssetRegistry.GetIdentifier:output_type -> cqc.services.v1.GetIdentifierResponse
-	81,  // 184: cqc.services.v1.AssetRegistry.ListIdentifiers:output_type -> cqc.services.v1.ListIdentifiersResponse
-	83,  // 185: cqc.services.v1.AssetRegistry.CreateIdentifier:output_type -> cqc.services.v1.CreateIdentifierResponse
-	85,  // 186: cqc.services.v1.AssetRegistry.UpdateIdentifier:output_type -> cqc.services.v1.UpdateIdentifierResponse
-	87,  // 187: cqc.services.v1.AssetRegistry.GetVenue:output_type -> cqc.services.v1.GetVenueResponse
-	89,  // 188: cqc.services.v1.AssetRegistry.ListVenues:output_type -> cqc.services.v1.ListVenuesResponse
-	91,  // 189: cqc.services.v1.AssetRegistry.CreateVenue:output_type -> cqc.services.v1.CreateVenueResponse
-	93,  // 190: cqc.services.v1.AssetRegistry.UpdateVenue:output_type -> cqc.services.v1.UpdateVenueResponse
-	95,  // 191: cqc.services.v1.AssetRegistry.GetVenueAsset:output_type -> cqc.services.v1.GetVenueAssetResponse
-	97,  // 192: cqc.services.v1.AssetRegistry.ListVenueAssets:output_type -> cqc.services.v1.ListVenueAssetsResponse
-	99,  // 193: cqc.services.v1.AssetRegistry.CreateVenueAsset:output_type -> cqc.services.v1.CreateVenueAssetResponse
-	101, // 194: cqc.services.v1.AssetRegistry.UpdateVenueAsset:output_type -> cqc.services.v1.UpdateVenueAssetResponse
-	144, // [144:195] is the sub-list for method output_type
-	93,  // [93:144] is the sub-list for method input_type
-	93,  // [93:93] is the sub-list for extension type_name
-	93,  // [93:93] is the sub-list for extension extendee
-	0,   // [0:93] is the sub-list for field type_name
+	120, // 0: cqc.services.v1.ResolveMarketRequest.read_mask:type_name -> google.protobuf.FieldMask
+	121, // 1: cqc.services.v1.ResolveMarketResponse.market:type_name -> cqc.markets.v1.Market
+	2,   // 2: cqc.services.v1.BatchResolveMarketsRequest.symbols:type_name -> cqc.services.v1.MarketSymbol
+	120, // 3: cqc.services.v1.BatchResolveMarketsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	2,   // 4: cqc.services.v1.ResolvedMarket.symbol:type_name -> cqc.services.v1.MarketSymbol
+	121, // 5: cqc.services.v1.ResolvedMarket.market:type_name -> cqc.markets.v1.Market
+	4,   // 6: cqc.services.v1.BatchResolveMarketsResponse.results:type_name -> cqc.services.v1.ResolvedMarket
+	120, // 7: cqc.services.v1.BatchGetAssetsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	122, // 8: cqc.services.v1.BatchGetAssetsResponse.assets:type_name -> cqc.assets.v1.Asset
+	120, // 9: cqc.services.v1.BatchGetInstrumentsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	123, // 10: cqc.services.v1.BatchGetInstrumentsResponse.instruments:type_name -> cqc.markets.v1.Instrument
+	120, // 11: cqc.services.v1.BatchGetMarketsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	121, // 12: cqc.services.v1.BatchGetMarketsResponse.markets:type_name -> cqc.markets.v1.Market
+	123, // 13: cqc.services.v1.GetSpotInstrumentResponse.instrument:type_name -> cqc.markets.v1.Instrument
+	124, // 14: cqc.services.v1.GetSpotInstrumentResponse.spot_instrument:type_name -> cqc.markets.v1.SpotInstrument
+	123, // 15: cqc.services.v1.GetPerpContractResponse.instrument:type_name -> cqc.markets.v1.Instrument
+	125, // 16: cqc.services.v1.GetPerpContractResponse.perp_contract:type_name -> cqc.markets.v1.PerpContract
+	123, // 17: cqc.services.v1.GetFutureContractResponse.instrument:type_name -> cqc.markets.v1.Instrument
+	126, // 18: cqc.services.v1.GetFutureContractResponse.future_contract:type_name -> cqc.markets.v1.FutureContract
+	123, // 19: cqc.services.v1.GetOptionSeriesResponse.instrument:type_name -> cqc.markets.v1.Instrument
+	127, // 20: cqc.services.v1.GetOptionSeriesResponse.option_series:type_name -> cqc.markets.v1.OptionSeries
+	123, // 21: cqc.services.v1.GetLendingDepositResponse.instrument:type_name -> cqc.markets.v1.Instrument
+	128, // 22: cqc.services.v1.GetLendingDepositResponse.lending_deposit:type_name -> cqc.markets.v1.LendingDeposit
+	123, // 23: cqc.services.v1.GetLendingBorrowResponse.instrument:type_name -> cqc.markets.v1.Instrument
+	129, // 24: cqc.services.v1.GetLendingBorrowResponse.lending_borrow:type_name -> cqc.markets.v1.LendingBorrow
+	120, // 25: cqc.services.v1.GetAssetRequest.read_mask:type_name -> google.protobuf.FieldMask
+	122, // 26: cqc.services.v1.GetAssetResponse.asset:type_name -> cqc.assets.v1.Asset
+	130, // 27: cqc.services.v1.ListAssetsRequest.type:type_name -> cqc.assets.v1.AssetType
+	131, // 28: cqc.services.v1.ListAssetsRequest.status:type_name -> cqc.assets.v1.AssetStatus
+	120, // 29: cqc.services.v1.ListAssetsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	122, // 30: cqc.services.v1.ListAssetsResponse.assets:type_name -> cqc.assets.v1.Asset
+	122, // 31: cqc.services.v1.CreateAssetRequest.asset:type_name -> cqc.assets.v1.Asset
+	122, // 32: cqc.services.v1.CreateAssetResponse.asset:type_name -> cqc.assets.v1.Asset
+	122, // 33: cqc.services.v1.UpdateAssetRequest.asset:type_name -> cqc.assets.v1.Asset
+	120, // 34: cqc.services.v1.UpdateAssetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	122, // 35: cqc.services.v1.UpdateAssetResponse.asset:type_name -> cqc.assets.v1.Asset
+	120, // 36: cqc.services.v1.GetChainRequest.read_mask:type_name -> google.protobuf.FieldMask
+	132, // 37: cqc.services.v1.GetChainResponse.chain:type_name -> cqc.assets.v1.Chain
+	133, // 38: cqc.services.v1.ListChainsRequest.family:type_name -> cqc.assets.v1.ChainFamily
+	120, // 39: cqc.services.v1.ListChainsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	132, // 40: cqc.services.v1.ListChainsResponse.chains:type_name -> cqc.assets.v1.Chain
+	132, // 41: cqc.services.v1.CreateChainRequest.chain:type_name -> cqc.assets.v1.Chain
+	132, // 42: cqc.services.v1.CreateChainResponse.chain:type_name -> cqc.assets.v1.Chain
+	132, // 43: cqc.services.v1.UpdateChainRequest.chain:type_name -> cqc.assets.v1.Chain
+	120, // 44: cqc.services.v1.UpdateChainRequest.update_mask:type_name -> google.protobuf.FieldMask
+	132, // 45: cqc.services.v1.UpdateChainResponse.chain:type_name -> cqc.assets.v1.Chain
+	120, // 46: cqc.services.v1.GetAssetDeploymentRequest.read_mask:type_name -> google.protobuf.FieldMask
+	134, // 47: cqc.services.v1.GetAssetDeploymentResponse.asset_deployment:type_name -> cqc.assets.v1.AssetDeployment
+	120, // 48: cqc.services.v1.ListAssetDeploymentsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	134, // 49: cqc.services.v1.ListAssetDeploymentsResponse.asset_deployments:type_name -> cqc.assets.v1.AssetDeployment
+	134, // 50: cqc.services.v1.CreateAssetDeploymentRequest.asset_deployment:type_name -> cqc.assets.v1.AssetDeployment
+	134, // 51: cqc.services.v1.CreateAssetDeploymentResponse.asset_deployment:type_name -> cqc.assets.v1.AssetDeployment
+	134, // 52: cqc.services.v1.UpdateAssetDeploymentRequest.asset_deployment:type_name -> cqc.assets.v1.AssetDeployment
+	120, // 53: cqc.services.v1.UpdateAssetDeploymentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	134, // 54: cqc.services.v1.UpdateAssetDeploymentResponse.asset_deployment:type_name -> cqc.assets.v1.AssetDeployment
+	120, // 55: cqc.services.v1.GetAssetRelationshipRequest.read_mask:type_name -> google.protobuf.FieldMask
+	135, // 56: cqc.services.v1.GetAssetRelationshipResponse.asset_relationship:type_name -> cqc.assets.v1.AssetRelationship
+	120, // 57: cqc.services.v1.ListAssetRelationshipsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	135, // 58: cqc.services.v1.ListAssetRelationshipsResponse.asset_relationships:type_name -> cqc.assets.v1.AssetRelationship
+	135, // 59: cqc.services.v1.CreateAssetRelationshipRequest.asset_relationship:type_name -> cqc.assets.v1.AssetRelationship
+	135, // 60: cqc.services.v1.CreateAssetRelationshipResponse.asset_relationship:type_name -> cqc.assets.v1.AssetRelationship
+	135, // 61: cqc.services.v1.UpdateAssetRelationshipRequest.asset_relationship:type_name -> cqc.assets.v1.AssetRelationship
+	120, // 62: cqc.services.v1.UpdateAssetRelationshipRequest.update_mask:type_name -> google.protobuf.FieldMask
+	135, // 63: cqc.services.v1.UpdateAssetRelationshipResponse.asset_relationship:type_name -> cqc.assets.v1.AssetRelationship
+	120, // 64: cqc.services.v1.GetAssetQualityFlagRequest.read_mask:type_name -> google.protobuf.FieldMask
+	136, // 65: cqc.services.v1.GetAssetQualityFlagResponse.asset_quality_flag:type_name -> cqc.assets.v1.AssetQualityFlag
+	120, // 66: cqc.services.v1.ListAssetQualityFlagsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	136, // 67: cqc.services.v1.ListAssetQualityFlagsResponse.asset_quality_flags:type_name -> cqc.assets.v1.AssetQualityFlag
+	136, // 68: cqc.services.v1.CreateAssetQualityFlagRequest.asset_quality_flag:type_name -> cqc.assets.v1.AssetQualityFlag
+	136, // 69: cqc.services.v1.CreateAssetQualityFlagResponse.asset_quality_flag:type_name -> cqc.assets.v1.AssetQualityFlag
+	136, // 70: cqc.services.v1.UpdateAssetQualityFlagRequest.asset_quality_flag:type_name -> cqc.assets.v1.AssetQualityFlag
+	120, // 71: cqc.services.v1.UpdateAssetQualityFlagRequest.update_mask:type_name -> google.protobuf.FieldMask
+	136, // 72: cqc.services.v1.UpdateAssetQualityFlagResponse.asset_quality_flag:type_name -> cqc.assets.v1.AssetQualityFlag
+	120, // 73: cqc.services.v1.GetAssetGroupRequest.read_mask:type_name -> google.protobuf.FieldMask
+	137, // 74: cqc.services.v1.GetAssetGroupResponse.asset_group:type_name -> cqc.assets.v1.AssetGroup
+	120, // 75: cqc.services.v1.ListAssetGroupsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	137, // 76: cqc.services.v1.ListAssetGroupsResponse.asset_groups:type_name -> cqc.assets.v1.AssetGroup
+	137, // 77: cqc.services.v1.CreateAssetGroupRequest.asset_group:type_name -> cqc.assets.v1.AssetGroup
+	137, // 78: cqc.services.v1.CreateAssetGroupResponse.asset_group:type_name -> cqc.assets.v1.AssetGroup
+	137, // 79: cqc.services.v1.UpdateAssetGroupRequest.asset_group:type_name -> cqc.assets.v1.AssetGroup
+	120, // 80: cqc.services.v1.UpdateAssetGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
+	137, // 81: cqc.services.v1.UpdateAssetGroupResponse.asset_group:type_name -> cqc.assets.v1.AssetGroup
+	120, // 82: cqc.services.v1.GetInstrumentRequest.read_mask:type_name -> google.protobuf.FieldMask
+	123, // 83: cqc.services.v1.GetInstrumentResponse.instrument:type_name -> cqc.markets.v1.Instrument
+	120, // 84: cqc.services.v1.ListInstrumentsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	138, // 85: cqc.services.v1.ListInstrumentsRequest.status:type_name -> cqc.markets.v1.InstrumentStatus
+	139, // 86: cqc.services.v1.ListInstrumentsRequest.min_expiry_time:type_name -> google.protobuf.Timestamp
+	139, // 87: cqc.services.v1.ListInstrumentsRequest.max_expiry_time:type_name -> google.protobuf.Timestamp
+	123, // 88: cqc.services.v1.ListInstrumentsResponse.instruments:type_name -> cqc.markets.v1.Instrument
+	123, // 89: cqc.services.v1.CreateInstrumentRequest.instrument:type_name -> cqc.markets.v1.Instrument
+	123, // 90: cqc.services.v1.CreateInstrumentResponse.instrument:type_name -> cqc.markets.v1.Instrument
+	123, // 91: cqc.services.v1.UpdateInstrumentRequest.instrument:type_name -> cqc.markets.v1.Instrument
+	120, // 92: cqc.services.v1.UpdateInstrumentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	123, // 93: cqc.services.v1.UpdateInstrumentResponse.instrument:type_name -> cqc.markets.v1.Instrument
+	120, // 94: cqc.services.v1.GetMarketRequest.read_mask:type_name -> google.protobuf.FieldMask
+	121, // 95: cqc.services.v1.GetMarketResponse.market:type_name -> cqc.markets.v1.Market
+	120, // 96: cqc.services.v1.ListMarketsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	140, // 97: cqc.services.v1.ListMarketsRequest.market_type:type_name -> cqc.markets.v1.MarketType
+	141, // 98: cqc.services.v1.ListMarketsRequest.status:type_name -> cqc.markets.v1.MarketStatus
+	121, // 99: cqc.services.v1.ListMarketsResponse.markets:type_name -> cqc.markets.v1.Market
+	121, // 100: cqc.services.v1.CreateMarketRequest.market:type_name -> cqc.markets.v1.Market
+	121, // 101: cqc.services.v1.CreateMarketResponse.market:type_name -> cqc.markets.v1.Market
+	121, // 102: cqc.services.v1.UpdateMarketRequest.market:type_name -> cqc.markets.v1.Market
+	120, // 103: cqc.services.v1.UpdateMarketRequest.update_mask:type_name -> google.protobuf.FieldMask
+	121, // 104: cqc.services.v1.UpdateMarketResponse.market:type_name -> cqc.markets.v1.Market
+	120, // 105: cqc.services.v1.GetIdentifierRequest.read_mask:type_name -> google.protobuf.FieldMask
+	142, // 106: cqc.services.v1.GetIdentifierResponse.identifier:type_name -> cqc.identifiers.v1.Identifier
+	120, // 107: cqc.services.v1.ListIdentifiersRequest.read_mask:type_name -> google.protobuf.FieldMask
+	142, // 108: cqc.services.v1.ListIdentifiersResponse.identifiers:type_name -> cqc.identifiers.v1.Identifier
+	142, // 109: cqc.services.v1.CreateIdentifierRequest.identifier:type_name -> cqc.identifiers.v1.Identifier
+	142, // 110: cqc.services.v1.CreateIdentifierResponse.identifier:type_name -> cqc.identifiers.v1.Identifier
+	142, // 111: cqc.services.v1.UpdateIdentifierRequest.identifier:type_name -> cqc.identifiers.v1.Identifier
+	120, // 112: cqc.services.v1.UpdateIdentifierRequest.update_mask:type_name -> google.protobuf.FieldMask
+	142, // 113: cqc.services.v1.UpdateIdentifierResponse.identifier:type_name -> cqc.identifiers.v1.Identifier
+	120, // 114: cqc.services.v1.GetAssetIdentifierRequest.read_mask:type_name -> google.protobuf.FieldMask
+	143, // 115: cqc.services.v1.GetAssetIdentifierResponse.asset_identifier:type_name -> cqc.assets.v1.AssetIdentifier
+	144, // 116: cqc.services.v1.ListAssetIdentifiersRequest.source:type_name -> cqc.assets.v1.DataSource
+	120, // 117: cqc.services.v1.ListAssetIdentifiersRequest.read_mask:type_name -> google.protobuf.FieldMask
+	143, // 118: cqc.services.v1.ListAssetIdentifiersResponse.asset_identifiers:type_name -> cqc.assets.v1.AssetIdentifier
+	143, // 119: cqc.services.v1.CreateAssetIdentifierRequest.asset_identifier:type_name -> cqc.assets.v1.AssetIdentifier
+	143, // 120: cqc.services.v1.CreateAssetIdentifierResponse.asset_identifier:type_name -> cqc.assets.v1.AssetIdentifier
+	143, // 121: cqc.services.v1.UpdateAssetIdentifierRequest.asset_identifier:type_name -> cqc.assets.v1.AssetIdentifier
+	120, // 122: cqc.services.v1.UpdateAssetIdentifierRequest.update_mask:type_name -> google.protobuf.FieldMask
+	143, // 123: cqc.services.v1.UpdateAssetIdentifierResponse.asset_identifier:type_name -> cqc.assets.v1.AssetIdentifier
+	120, // 124: cqc.services.v1.GetVenueRequest.read_mask:type_name -> google.protobuf.FieldMask
+	145, // 125: cqc.services.v1.GetVenueResponse.venue:type_name -> cqc.venues.v1.Venue
+	120, // 126: cqc.services.v1.ListVenuesRequest.read_mask:type_name -> google.protobuf.FieldMask
+	145, // 127: cqc.services.v1.ListVenuesResponse.venues:type_name -> cqc.venues.v1.Venue
+	145, // 128: cqc.services.v1.CreateVenueRequest.venue:type_name -> cqc.venues.v1.Venue
+	145, // 129: cqc.services.v1.CreateVenueResponse.venue:type_name -> cqc.venues.v1.Venue
+	145, // 130: cqc.services.v1.UpdateVenueRequest.venue:type_name -> cqc.venues.v1.Venue
+	120, // 131: cqc.services.v1.UpdateVenueRequest.update_mask:type_name -> google.protobuf.FieldMask
+	145, // 132: cqc.services.v1.UpdateVenueResponse.venue:type_name -> cqc.venues.v1.Venue
+	120, // 133: cqc.services.v1.GetVenueAssetRequest.read_mask:type_name -> google.protobuf.FieldMask
+	146, // 134: cqc.services.v1.GetVenueAssetResponse.venue_asset:type_name -> cqc.venues.v1.VenueAsset
+	120, // 135: cqc.services.v1.ListVenueAssetsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	146, // 136: cqc.services.v1.ListVenueAssetsResponse.venue_assets:type_name -> cqc.venues.v1.VenueAsset
+	146, // 137: cqc.services.v1.CreateVenueAssetRequest.venue_asset:type_name -> cqc.venues.v1.VenueAsset
+	146, // 138: cqc.services.v1.CreateVenueAssetResponse.venue_asset:type_name -> cqc.venues.v1.VenueAsset
+	146, // 139: cqc.services.v1.UpdateVenueAssetRequest.venue_asset:type_name -> cqc.venues.v1.VenueAsset
+	120, // 140: cqc.services.v1.UpdateVenueAssetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	146, // 141: cqc.services.v1.UpdateVenueAssetResponse.venue_asset:type_name -> cqc.venues.v1.VenueAsset
+	0,   // 142: cqc.services.v1.AssetRegistry.ResolveMarket:input_type -> cqc.services.v1.ResolveMarketRequest
+	3,   // 143: cqc.services.v1.AssetRegistry.BatchResolveMarkets:input_type -> cqc.services.v1.BatchResolveMarketsRequest
+	6,   // 144: cqc.services.v1.AssetRegistry.BatchGetAssets:input_type -> cqc.services.v1.BatchGetAssetsRequest
+	8,   // 145: cqc.services.v1.AssetRegistry.BatchGetInstruments:input_type -> cqc.services.v1.BatchGetInstrumentsRequest
+	10,  // 146: cqc.services.v1.AssetRegistry.BatchGetMarkets:input_type -> cqc.services.v1.BatchGetMarketsRequest
+	12,  // 147: cqc.services.v1.AssetRegistry.GetSpotInstrument:input_type -> cqc.services.v1.GetSpotInstrumentRequest
+	14,  // 148: cqc.services.v1.AssetRegistry.GetPerpContract:input_type -> cqc.services.v1.GetPerpContractRequest
+	16,  // 149: cqc.services.v1.AssetRegistry.GetFutureContract:input_type -> cqc.services.v1.GetFutureContractRequest
+	18,  // 150: cqc.services.v1.AssetRegistry.GetOptionSeries:input_type -> cqc.services.v1.GetOptionSeriesRequest
+	20,  // 151: cqc.services.v1.AssetRegistry.GetLendingDeposit:input_type -> cqc.services.v1.GetLendingDepositRequest
+	22,  // 152: cqc.services.v1.AssetRegistry.GetLendingBorrow:input_type -> cqc.services.v1.GetLendingBorrowRequest
+	24,  // 153: cqc.services.v1.AssetRegistry.GetAsset:input_type -> cqc.services.v1.GetAssetRequest
+	26,  // 154: cqc.services.v1.AssetRegistry.ListAssets:input_type -> cqc.services.v1.ListAssetsRequest
+	28,  // 155: cqc.services.v1.AssetRegistry.CreateAsset:input_type -> cqc.services.v1.CreateAssetRequest
+	30,  // 156: cqc.services.v1.AssetRegistry.UpdateAsset:input_type -> cqc.services.v1.UpdateAssetRequest
+	32,  // 157: cqc.services.v1.AssetRegistry.GetChain:input_type -> cqc.services.v1.GetChainRequest
+	34,  // 158: cqc.services.v1.AssetRegistry.ListChains:input_type -> cqc.services.v1.ListChainsRequest
+	36,  // 159: cqc.services.v1.AssetRegistry.CreateChain:input_type -> cqc.services.v1.CreateChainRequest
+	38,  // 160: cqc.services.v1.AssetRegistry.UpdateChain:input_type -> cqc.services.v1.UpdateChainRequest
+	40,  // 161: cqc.services.v1.AssetRegistry.GetAssetDeployment:input_type -> cqc.services.v1.GetAssetDeploymentRequest
+	42,  // 162: cqc.services.v1.AssetRegistry.ListAssetDeployments:input_type -> cqc.services.v1.ListAssetDeploymentsRequest
+	44,  // 163: cqc.services.v1.AssetRegistry.CreateAssetDeployment:input_type -> cqc.services.v1.CreateAssetDeploymentRequest
+	46,  // 164: cqc.services.v1.AssetRegistry.UpdateAssetDeployment:input_type -> cqc.services.v1.UpdateAssetDeploymentRequest
+	48,  // 165: cqc.services.v1.AssetRegistry.GetAssetRelationship:input_type -> cqc.services.v1.GetAssetRelationshipRequest
+	50,  // 166: cqc.services.v1.AssetRegistry.ListAssetRelationships:input_type -> cqc.services.v1.ListAssetRelationshipsRequest
+	52,  // 167: cqc.services.v1.AssetRegistry.CreateAssetRelationship:input_type -> cqc.services.v1.CreateAssetRelationshipRequest
+	54,  // 168: cqc.services.v1.AssetRegistry.UpdateAssetRelationship:input_type -> cqc.services.v1.UpdateAssetRelationshipRequest
+	56,  // 169: cqc.services.v1.AssetRegistry.GetAssetQualityFlag:input_type -> cqc.services.v1.GetAssetQualityFlagRequest
+	58,  // 170: cqc.services.v1.AssetRegistry.ListAssetQualityFlags:input_type -> cqc.services.v1.ListAssetQualityFlagsRequest
+	60,  // 171: cqc.services.v1.AssetRegistry.CreateAssetQualityFlag:input_type -> cqc.services.v1.CreateAssetQualityFlagRequest
+	62,  // 172: cqc.services.v1.AssetRegistry.UpdateAssetQualityFlag:input_type -> cqc.services.v1.UpdateAssetQualityFlagRequest
+	64,  // 173: cqc.services.v1.AssetRegistry.GetAssetGroup:input_type -> cqc.services.v1.GetAssetGroupRequest
+	66,  // 174: cqc.services.v1.AssetRegistry.ListAssetGroups:input_type -> cqc.services.v1.ListAssetGroupsRequest
+	68,  // 175: cqc.services.v1.AssetRegistry.CreateAssetGroup:input_type -> cqc.services.v1.CreateAssetGroupRequest
+	70,  // 176: cqc.services.v1.AssetRegistry.UpdateAssetGroup:input_type -> cqc.services.v1.UpdateAssetGroupRequest
+	72,  // 177: cqc.services.v1.AssetRegistry.GetInstrument:input_type -> cqc.services.v1.GetInstrumentRequest
+	74,  // 178: cqc.services.v1.AssetRegistry.ListInstruments:input_type -> cqc.services.v1.ListInstrumentsRequest
+	76,  // 179: cqc.services.v1.AssetRegistry.CreateInstrument:input_type -> cqc.services.v1.CreateInstrumentRequest
+	78,  // 180: cqc.services.v1.AssetRegistry.UpdateInstrument:input_type -> cqc.services.v1.UpdateInstrumentRequest
+	80,  // 181: cqc.services.v1.AssetRegistry.GetMarket:input_type -> cqc.services.v1.GetMarketRequest
+	82,  // 182: cqc.services.v1.AssetRegistry.ListMarkets:input_type -> cqc.services.v1.ListMarketsRequest
+	84,  // 183: cqc.services.v1.AssetRegistry.CreateMarket:input_type -> cqc.services.v1.CreateMarketRequest
+	86,  // 184: cqc.services.v1.AssetRegistry.UpdateMarket:input_type -> cqc.services.v1.UpdateMarketRequest
+	88,  // 185: cqc.services.v1.AssetRegistry.GetIdentifier:input_type -> cqc.services.v1.GetIdentifierRequest
+	90,  // 186: cqc.services.v1.AssetRegistry.ListIdentifiers:input_type -> cqc.services.v1.ListIdentifiersRequest
+	92,  // 187: cqc.services.v1.AssetRegistry.CreateIdentifier:input_type -> cqc.services.v1.CreateIdentifierRequest
+	94,  // 188: cqc.services.v1.AssetRegistry.UpdateIdentifier:input_type -> cqc.services.v1.UpdateIdentifierRequest
+	96,  // 189: cqc.services.v1.AssetRegistry.GetAssetIdentifier:input_type -> cqc.services.v1.GetAssetIdentifierRequest
+	98,  // 190: cqc.services.v1.AssetRegistry.ListAssetIdentifiers:input_type -> cqc.services.v1.ListAssetIdentifiersRequest
+	100, // 191: cqc.services.v1.AssetRegistry.CreateAssetIdentifier:input_type -> cqc.services.v1.CreateAssetIdentifierRequest
+	102, // 192: cqc.services.v1.AssetRegistry.UpdateAssetIdentifier:input_type -> cqc.services.v1.UpdateAssetIdentifierRequest
+	104, // 193: cqc.services.v1.AssetRegistry.GetVenue:input_type -> cqc.services.v1.GetVenueRequest
+	106, // 194: cqc.services.v1.AssetRegistry.ListVenues:input_type -> cqc.services.v1.ListVenuesRequest
+	108, // 195: cqc.services.v1.AssetRegistry.CreateVenue:input_type -> cqc.services.v1.CreateVenueRequest
+	110, // 196: cqc.services.v1.AssetRegistry.UpdateVenue:input_type -> cqc.services.v1.UpdateVenueRequest
+	112, // 197: cqc.services.v1.AssetRegistry.GetVenueAsset:input_type -> cqc.services.v1.GetVenueAssetRequest
+	114, // 198: cqc.services.v1.AssetRegistry.ListVenueAssets:input_type -> cqc.services.v1.ListVenueAssetsRequest
+	116, // 199: cqc.services.v1.AssetRegistry.CreateVenueAsset:input_type -> cqc.services.v1.CreateVenueAssetRequest
+	118, // 200: cqc.services.v1.AssetRegistry.UpdateVenueAsset:input_type -> cqc.services.v1.UpdateVenueAssetRequest
+	1,   // 201: cqc.services.v1.AssetRegistry.ResolveMarket:output_type -> cqc.services.v1.ResolveMarketResponse
+	5,   // 202: cqc.services.v1.AssetRegistry.BatchResolveMarkets:output_type -> cqc.services.v1.BatchResolveMarketsResponse
+	7,   // 203: cqc.services.v1.AssetRegistry.BatchGetAssets:output_type -> cqc.services.v1.BatchGetAssetsResponse
+	9,   // 204: cqc.services.v1.AssetRegistry.BatchGetInstruments:output_type -> cqc.services.v1.BatchGetInstrumentsResponse
+	11,  // 205: cqc.services.v1.AssetRegistry.BatchGetMarkets:output_type -> cqc.services.v1.BatchGetMarketsResponse
+	13,  // 206: cqc.services.v1.AssetRegistry.GetSpotInstrument:output_type -> cqc.services.v1.GetSpotInstrumentResponse
+	15,  // 207: cqc.services.v1.AssetRegistry.GetPerpContract:output_type -> cqc.services.v1.GetPerpContractResponse
+	17,  // 208: cqc.services.v1.AssetRegistry.GetFutureContract:output_type -> cqc.services.v1.GetFutureContractResponse
+	19,  // 209: cqc.services.v1.AssetRegistry.GetOptionSeries:output_type -> cqc.services.v1.GetOptionSeriesResponse
+	21,  // 210: cqc.services.v1.AssetRegistry.GetLendingDeposit:output_type -> cqc.services.v1.GetLendingDepositResponse
+	23,  // 211: cqc.services.v1.AssetRegistry.GetLendingBorrow:output_type -> cqc.services.v1.GetLendingBorrowResponse
+	25,  // 212: cqc.services.v1.AssetRegistry.GetAsset:output_type -> cqc.services.v1.GetAssetResponse
+	27,  // 213: cqc.services.v1.AssetRegistry.ListAssets:output_type -> cqc.services.v1.ListAssetsResponse
+	29,  // 214: cqc.services.v1.AssetRegistry.CreateAsset:output_type -> cqc.services.v1.CreateAssetResponse
+	31,  // 215: cqc.services.v1.AssetRegistry.UpdateAsset:output_type -> cqc.services.v1.UpdateAssetResponse
+	33,  // 216: cqc.services.v1.AssetRegistry.GetChain:output_type -> cqc.services.v1.GetChainResponse
+	35,  // 217: cqc.services.v1.AssetRegistry.ListChains:output_type -> cqc.services.v1.ListChainsResponse
+	37,  // 218: cqc.services.v1.AssetRegistry.CreateChain:output_type -> cqc.services.v1.CreateChainResponse
+	39,  // 219: cqc.services.v1.AssetRegistry.UpdateChain:output_type -> cqc.services.v1.UpdateChainResponse
+	41,  // 220: cqc.services.v1.AssetRegistry.GetAssetDeployment:output_type -> cqc.services.v1.GetAssetDeploymentResponse
+	43,  // 221: cqc.services.v1.AssetRegistry.ListAssetDeployments:output_type -> cqc.services.v1.ListAssetDeploymentsResponse
+	45,  // 222: cqc.services.v1.AssetRegistry.CreateAssetDeployment:output_type -> cqc.services.v1.CreateAssetDeploymentResponse
+	47,  // 223: cqc.services.v1.AssetRegistry.UpdateAssetDeployment:output_type -> cqc.services.v1.UpdateAssetDeploymentResponse
+	49,  // 224: cqc.services.v1.AssetRegistry.GetAssetRelationship:output_type -> cqc.services.v1.GetAssetRelationshipResponse
+	51,  // 225: cqc.services.v1.AssetRegistry.ListAssetRelationships:output_type -> cqc.services.v1.ListAssetRelationshipsResponse
+	53,  // 226: cqc.services.v1.AssetRegistry.CreateAssetRelationship:output_type -> cqc.services.v1.CreateAssetRelationshipResponse
+	55,  // 227: cqc.services.v1.AssetRegistry.UpdateAssetRelationship:output_type -> cqc.services.v1.UpdateAssetRelationshipResponse
+	57,  // 228: cqc.services.v1.AssetRegistry.GetAssetQualityFlag:output_type -> cqc.services.v1.GetAssetQualityFlagResponse
+	59,  // 229: cqc.services.v1.AssetRegistry.ListAssetQualityFlags:output_type -> cqc.services.v1.ListAssetQualityFlagsResponse
+	61,  // 230: cqc.services.v1.AssetRegistry.CreateAssetQualityFlag:output_type -> cqc.services.v1.CreateAssetQualityFlagResponse
+	63,  // 231: cqc.services.v1.AssetRegistry.UpdateAssetQualityFlag:output_type -> cqc.services.v1.UpdateAssetQualityFlagResponse
+	65,  // 232: cqc.services.v1.AssetRegistry.GetAssetGroup:output_type -> cqc.services.v1.GetAssetGroupResponse
+	67,  // 233: cqc.services.v1.AssetRegistry.ListAssetGroups:output_type -> cqc.services.v1.ListAssetGroupsResponse
+	69,  // 234: cqc.services.v1.AssetRegistry.CreateAssetGroup:output_type -> cqc.services.v1.CreateAssetGroupResponse
+	71,  // 235: cqc.services.v1.AssetRegistry.UpdateAssetGroup:output_type -> cqc.services.v1.UpdateAssetGroupResponse
+	73,  // 236: cqc.services.v1.AssetRegistry.GetInstrument:output_type -> cqc.services.v1.GetInstrumentResponse
+	75,  // 237: cqc.services.v1.AssetRegistry.ListInstruments:output_type -> cqc.services.v1.ListInstrumentsResponse
+	77,  // 238: cqc.services.v1.AssetRegistry.CreateInstrument:output_type -> cqc.services.v1.CreateInstrumentResponse
+	79,  // 239: cqc.services.v1.AssetRegistry.UpdateInstrument:output_type -> cqc.services.v1.UpdateInstrumentResponse
+	81,  // 240: cqc.services.v1.AssetRegistry.GetMarket:output_type -> cqc.services.v1.GetMarketResponse
+	83,  // 241: cqc.services.v1.AssetRegistry.ListMarkets:output_type -> cqc.services.v1.ListMarketsResponse
+	85,  // 242: cqc.services.v1.AssetRegistry.CreateMarket:output_type -> cqc.services.v1.CreateMarketResponse
+	87,  // 243: cqc.services.v1.AssetRegistry.UpdateMarket:output_type -> cqc.services.v1.UpdateMarketResponse
+	89,  // 244: cqc.services.v1.AssetRegistry.GetIdentifier:output_type -> cqc.services.v1.GetIdentifierResponse
+	91,  // 245: cqc.services.v1.AssetRegistry.ListIdentifiers:output_type -> cqc.services.v1.ListIdentifiersResponse
+	93,  // 246: cqc.services.v1.AssetRegistry.CreateIdentifier:output_type -> cqc.services.v1.CreateIdentifierResponse
+	95,  // 247: cqc.services.v1.AssetRegistry.UpdateIdentifier:output_type -> cqc.services.v1.UpdateIdentifierResponse
+	97,  // 248: cqc.services.v1.AssetRegistry.GetAssetIdentifier:output_type -> cqc.services.v1.GetAssetIdentifierResponse
+	99,  // 249: cqc.services.v1.AssetRegistry.ListAssetIdentifiers:output_type -> cqc.services.v1.ListAssetIdentifiersResponse
+	101, // 250: cqc.services.v1.AssetRegistry.CreateAssetIdentifier:output_type -> cqc.services.v1.CreateAssetIdentifierResponse
+	103, // 251: cqc.services.v1.AssetRegistry.UpdateAssetIdentifier:output_type -> cqc.services.v1.UpdateAssetIdentifierResponse
+	105, // 252: cqc.services.v1.AssetRegistry.GetVenue:output_type -> cqc.services.v1.GetVenueResponse
+	107, // 253: cqc.services.v1.AssetRegistry.ListVenues:output_type -> cqc.services.v1.ListVenuesResponse
+	109, // 254: cqc.services.v1.AssetRegistry.CreateVenue:output_type -> cqc.services.v1.CreateVenueResponse
+	111, // 255: cqc.services.v1.AssetRegistry.UpdateVenue:output_type -> cqc.services.v1.UpdateVenueResponse
+	113, // 256: cqc.services.v1.AssetRegistry.GetVenueAsset:output_type -> cqc.services.v1.GetVenueAssetResponse
+	115, // 257: cqc.services.v1.AssetRegistry.ListVenueAssets:output_type -> cqc.services.v1.ListVenueAssetsResponse
+	117, // 258: cqc.services.v1.AssetRegistry.CreateVenueAsset:output_type -> cqc.services.v1.CreateVenueAssetResponse
+	119, // 259: cqc.services.v1.AssetRegistry.UpdateVenueAsset:output_type -> cqc.services.v1.UpdateVenueAssetResponse
+	201, // [201:260] is the sub-list for method output_type
+	142, // [142:201] is the sub-list for method input_type
+	142, // [142:142] is the sub-list for extension type_name
+	142, // [142:142] is the sub-list for extension extendee
+	0,   // [0:142] is the sub-list for field type_name
 }
 
 func init() { file_cqc_services_v1_asset_registry_proto_init() }
@@ -6099,20 +7889,21 @@ func file_cqc_services_v1_asset_registry_proto_init() {
 	if File_cqc_services_v1_asset_registry_proto != nil {
 		return
 	}
-	file_cqc_services_v1_asset_registry_proto_msgTypes[32].OneofWrappers = []any{}
-	file_cqc_services_v1_asset_registry_proto_msgTypes[40].OneofWrappers = []any{}
-	file_cqc_services_v1_asset_registry_proto_msgTypes[48].OneofWrappers = []any{}
-	file_cqc_services_v1_asset_registry_proto_msgTypes[64].OneofWrappers = []any{}
-	file_cqc_services_v1_asset_registry_proto_msgTypes[72].OneofWrappers = []any{}
-	file_cqc_services_v1_asset_registry_proto_msgTypes[80].OneofWrappers = []any{}
-	file_cqc_services_v1_asset_registry_proto_msgTypes[96].OneofWrappers = []any{}
+	file_cqc_services_v1_asset_registry_proto_msgTypes[42].OneofWrappers = []any{}
+	file_cqc_services_v1_asset_registry_proto_msgTypes[50].OneofWrappers = []any{}
+	file_cqc_services_v1_asset_registry_proto_msgTypes[58].OneofWrappers = []any{}
+	file_cqc_services_v1_asset_registry_proto_msgTypes[74].OneofWrappers = []any{}
+	file_cqc_services_v1_asset_registry_proto_msgTypes[82].OneofWrappers = []any{}
+	file_cqc_services_v1_asset_registry_proto_msgTypes[90].OneofWrappers = []any{}
+	file_cqc_services_v1_asset_registry_proto_msgTypes[98].OneofWrappers = []any{}
+	file_cqc_services_v1_asset_registry_proto_msgTypes[114].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_services_v1_asset_registry_proto_rawDesc), len(file_cqc_services_v1_asset_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   102,
+			NumMessages:   120,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,10 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	AssetRegistry_ResolveMarket_FullMethodName           = "/cqc.services.v1.AssetRegistry/ResolveMarket"
+	AssetRegistry_BatchResolveMarkets_FullMethodName     = "/cqc.services.v1.AssetRegistry/BatchResolveMarkets"
+	AssetRegistry_BatchGetAssets_FullMethodName          = "/cqc.services.v1.AssetRegistry/BatchGetAssets"
+	AssetRegistry_BatchGetInstruments_FullMethodName     = "/cqc.services.v1.AssetRegistry/BatchGetInstruments"
+	AssetRegistry_BatchGetMarkets_FullMethodName         = "/cqc.services.v1.AssetRegistry/BatchGetMarkets"
 	AssetRegistry_GetSpotInstrument_FullMethodName       = "/cqc.services.v1.AssetRegistry/GetSpotInstrument"
 	AssetRegistry_GetPerpContract_FullMethodName         = "/cqc.services.v1.AssetRegistry/GetPerpContract"
 	AssetRegistry_GetFutureContract_FullMethodName       = "/cqc.services.v1.AssetRegistry/GetFutureContract"
@@ -62,6 +66,10 @@ const (
 	AssetRegistry_ListIdentifiers_FullMethodName         = "/cqc.services.v1.AssetRegistry/ListIdentifiers"
 	AssetRegistry_CreateIdentifier_FullMethodName        = "/cqc.services.v1.AssetRegistry/CreateIdentifier"
 	AssetRegistry_UpdateIdentifier_FullMethodName        = "/cqc.services.v1.AssetRegistry/UpdateIdentifier"
+	AssetRegistry_GetAssetIdentifier_FullMethodName      = "/cqc.services.v1.AssetRegistry/GetAssetIdentifier"
+	AssetRegistry_ListAssetIdentifiers_FullMethodName    = "/cqc.services.v1.AssetRegistry/ListAssetIdentifiers"
+	AssetRegistry_CreateAssetIdentifier_FullMethodName   = "/cqc.services.v1.AssetRegistry/CreateAssetIdentifier"
+	AssetRegistry_UpdateAssetIdentifier_FullMethodName   = "/cqc.services.v1.AssetRegistry/UpdateAssetIdentifier"
 	AssetRegistry_GetVenue_FullMethodName                = "/cqc.services.v1.AssetRegistry/GetVenue"
 	AssetRegistry_ListVenues_FullMethodName              = "/cqc.services.v1.AssetRegistry/ListVenues"
 	AssetRegistry_CreateVenue_FullMethodName             = "/cqc.services.v1.AssetRegistry/CreateVenue"
@@ -86,12 +94,44 @@ const (
 // errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name; List RPCs page
 // with page_size/page_token; Create RPCs take the new id from the caller, so retries are safe; Update RPCs
 // take an update_mask. Read RPCs are marked NO_SIDE_EFFECTS and may be retried freely.
+//
+// Response size: no response exceeds 4 MiB (4,194,304 bytes serialized), gRPC's default message limit.
+// List RPCs end a page early, with a next_page_token, when the next item would cross that bound, so a
+// page may hold fewer than page_size items (one item is always returned: a single resource is far below
+// the bound, its source_record being at most 1 MiB). BatchGet and BatchResolve RPCs cannot split and fail
+// with RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE) instead. Every Get, List, BatchGet and Resolve RPC takes a
+// read_mask to leave out large fields (source_record) and fit more items per response; the typed
+// instrument getters (GetSpotInstrument ... GetLendingBorrow) always return whole terms.
+//
+// Optimistic concurrency: chains, assets, deployments, relationships, quality flags, groups, asset
+// identifiers, instruments, markets, identifiers, venues and venue assets carry an etag (output only)
+// that changes on every write; an Update request with a non-empty etag is applied only if the stored
+// resource still has it (ABORTED, ETAG_MISMATCH otherwise).
 type AssetRegistryClient interface {
 	// ResolveMarket finds the market a venue lists under a venue symbol, e.g. venue Binance + "BTCUSDT" or
 	// OKX + "BTC-USD-SWAP". The lookup is exact and case-sensitive: venue symbols are kept as the venue
-	// publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol;
+	// publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol
+	// (VALIDATION_FAILED) or a read_mask path naming no field (INVALID_READ_MASK);
 	// NOT_FOUND (NOT_FOUND_MARKET, metadata venue_id and venue_symbol) when the venue lists no such symbol.
 	ResolveMarket(ctx context.Context, in *ResolveMarketRequest, opts ...grpc.CallOption) (*ResolveMarketResponse, error)
+	// BatchResolveMarkets resolves up to 100 (venue, venue symbol) pairs in one call, each exactly like
+	// ResolveMarket. Unary, read-only. A pair the venue does not list is not an error: its result has no
+	// market. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); RESOURCE_EXHAUSTED
+	// (RESPONSE_TOO_LARGE) when the markets together exceed 4 MiB.
+	BatchResolveMarkets(ctx context.Context, in *BatchResolveMarketsRequest, opts ...grpc.CallOption) (*BatchResolveMarketsResponse, error)
+	// BatchGetAssets returns up to 100 assets by id, in the order asked. Unary, read-only. All or nothing.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ASSET, metadata
+	// asset_id = the first missing id) when any id is unknown; RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
+	BatchGetAssets(ctx context.Context, in *BatchGetAssetsRequest, opts ...grpc.CallOption) (*BatchGetAssetsResponse, error)
+	// BatchGetInstruments returns up to 100 instruments by id, in the order asked. Unary, read-only. All or
+	// nothing. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND
+	// (NOT_FOUND_INSTRUMENT, metadata instrument_id = the first missing id); RESOURCE_EXHAUSTED
+	// (RESPONSE_TOO_LARGE).
+	BatchGetInstruments(ctx context.Context, in *BatchGetInstrumentsRequest, opts ...grpc.CallOption) (*BatchGetInstrumentsResponse, error)
+	// BatchGetMarkets returns up to 100 markets by id, in the order asked. Unary, read-only. All or nothing.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_MARKET, metadata
+	// market_id = the first missing id); RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
+	BatchGetMarkets(ctx context.Context, in *BatchGetMarketsRequest, opts ...grpc.CallOption) (*BatchGetMarketsResponse, error)
 	// GetSpotInstrument returns an instrument that MUST be a spot pair (instrument_type "SPOT"), with its SpotInstrument terms
 	// ready to use. Unary, read-only. Errors: NOT_FOUND when no instrument has the id; FAILED_PRECONDITION
 	// (WRONG_INSTRUMENT_TYPE, metadata actual_type) when the instrument exists with another type.
@@ -117,10 +157,11 @@ type AssetRegistryClient interface {
 	// (WRONG_INSTRUMENT_TYPE, metadata actual_type) when the instrument exists with another type.
 	GetLendingBorrow(ctx context.Context, in *GetLendingBorrowRequest, opts ...grpc.CallOption) (*GetLendingBorrowResponse, error)
 	// GetAsset returns one asset by asset_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset has the id.
 	GetAsset(ctx context.Context, in *GetAssetRequest, opts ...grpc.CallOption) (*GetAssetResponse, error)
 	// ListAssets returns assets page by page, in a stable order (by asset_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListAssets(ctx context.Context, in *ListAssetsRequest, opts ...grpc.CallOption) (*ListAssetsResponse, error)
 	// CreateAsset stores a new asset. Unary. The caller sets asset_id (a new ULID with prefix "ast"),
 	// which makes the call idempotent: repeating it with an identical asset returns the stored one.
@@ -129,14 +170,16 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different asset.
 	CreateAsset(ctx context.Context, in *CreateAssetRequest, opts ...grpc.CallOption) (*CreateAssetResponse, error)
 	// UpdateAsset changes fields of an existing asset: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset does not
 	// exist.
 	UpdateAsset(ctx context.Context, in *UpdateAssetRequest, opts ...grpc.CallOption) (*UpdateAssetResponse, error)
 	// GetChain returns one chain by chain_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no chain has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no chain has the id.
 	GetChain(ctx context.Context, in *GetChainRequest, opts ...grpc.CallOption) (*GetChainResponse, error)
 	// ListChains returns chains page by page, in a stable order (by chain_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListChains(ctx context.Context, in *ListChainsRequest, opts ...grpc.CallOption) (*ListChainsResponse, error)
 	// CreateChain stores a new chain. Unary. The caller sets chain_id (a new ULID with prefix "chn"),
 	// which makes the call idempotent: repeating it with an identical chain returns the stored one.
@@ -145,14 +188,16 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different chain.
 	CreateChain(ctx context.Context, in *CreateChainRequest, opts ...grpc.CallOption) (*CreateChainResponse, error)
 	// UpdateChain changes fields of an existing chain: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the chain does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the chain does not
 	// exist.
 	UpdateChain(ctx context.Context, in *UpdateChainRequest, opts ...grpc.CallOption) (*UpdateChainResponse, error)
 	// GetAssetDeployment returns one asset deployment by deployment_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset deployment has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset deployment has the id.
 	GetAssetDeployment(ctx context.Context, in *GetAssetDeploymentRequest, opts ...grpc.CallOption) (*GetAssetDeploymentResponse, error)
 	// ListAssetDeployments returns asset deployments page by page, in a stable order (by deployment_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListAssetDeployments(ctx context.Context, in *ListAssetDeploymentsRequest, opts ...grpc.CallOption) (*ListAssetDeploymentsResponse, error)
 	// CreateAssetDeployment stores a new asset deployment. Unary. The caller sets deployment_id (a new ULID with prefix "dep"),
 	// which makes the call idempotent: repeating it with an identical asset deployment returns the stored one.
@@ -161,14 +206,16 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different asset deployment.
 	CreateAssetDeployment(ctx context.Context, in *CreateAssetDeploymentRequest, opts ...grpc.CallOption) (*CreateAssetDeploymentResponse, error)
 	// UpdateAssetDeployment changes fields of an existing asset deployment: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset deployment does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset deployment does not
 	// exist.
 	UpdateAssetDeployment(ctx context.Context, in *UpdateAssetDeploymentRequest, opts ...grpc.CallOption) (*UpdateAssetDeploymentResponse, error)
 	// GetAssetRelationship returns one asset relationship by relationship_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset relationship has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset relationship has the id.
 	GetAssetRelationship(ctx context.Context, in *GetAssetRelationshipRequest, opts ...grpc.CallOption) (*GetAssetRelationshipResponse, error)
 	// ListAssetRelationships returns asset relationships page by page, in a stable order (by relationship_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListAssetRelationships(ctx context.Context, in *ListAssetRelationshipsRequest, opts ...grpc.CallOption) (*ListAssetRelationshipsResponse, error)
 	// CreateAssetRelationship stores a new asset relationship. Unary. The caller sets relationship_id (a new ULID with prefix "rel"),
 	// which makes the call idempotent: repeating it with an identical asset relationship returns the stored one.
@@ -177,14 +224,16 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different asset relationship.
 	CreateAssetRelationship(ctx context.Context, in *CreateAssetRelationshipRequest, opts ...grpc.CallOption) (*CreateAssetRelationshipResponse, error)
 	// UpdateAssetRelationship changes fields of an existing asset relationship: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset relationship does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset relationship does not
 	// exist.
 	UpdateAssetRelationship(ctx context.Context, in *UpdateAssetRelationshipRequest, opts ...grpc.CallOption) (*UpdateAssetRelationshipResponse, error)
 	// GetAssetQualityFlag returns one asset quality flag by flag_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset quality flag has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset quality flag has the id.
 	GetAssetQualityFlag(ctx context.Context, in *GetAssetQualityFlagRequest, opts ...grpc.CallOption) (*GetAssetQualityFlagResponse, error)
 	// ListAssetQualityFlags returns asset quality flags page by page, in a stable order (by flag_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListAssetQualityFlags(ctx context.Context, in *ListAssetQualityFlagsRequest, opts ...grpc.CallOption) (*ListAssetQualityFlagsResponse, error)
 	// CreateAssetQualityFlag stores a new asset quality flag. Unary. The caller sets flag_id (a new ULID with prefix "flg"),
 	// which makes the call idempotent: repeating it with an identical asset quality flag returns the stored one.
@@ -193,14 +242,16 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different asset quality flag.
 	CreateAssetQualityFlag(ctx context.Context, in *CreateAssetQualityFlagRequest, opts ...grpc.CallOption) (*CreateAssetQualityFlagResponse, error)
 	// UpdateAssetQualityFlag changes fields of an existing asset quality flag: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset quality flag does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset quality flag does not
 	// exist.
 	UpdateAssetQualityFlag(ctx context.Context, in *UpdateAssetQualityFlagRequest, opts ...grpc.CallOption) (*UpdateAssetQualityFlagResponse, error)
 	// GetAssetGroup returns one asset group by group_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset group has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset group has the id.
 	GetAssetGroup(ctx context.Context, in *GetAssetGroupRequest, opts ...grpc.CallOption) (*GetAssetGroupResponse, error)
 	// ListAssetGroups returns asset groups page by page, in a stable order (by group_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListAssetGroups(ctx context.Context, in *ListAssetGroupsRequest, opts ...grpc.CallOption) (*ListAssetGroupsResponse, error)
 	// CreateAssetGroup stores a new asset group. Unary. The caller sets group_id (a new ULID with prefix "grp"),
 	// which makes the call idempotent: repeating it with an identical asset group returns the stored one.
@@ -209,14 +260,16 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different asset group.
 	CreateAssetGroup(ctx context.Context, in *CreateAssetGroupRequest, opts ...grpc.CallOption) (*CreateAssetGroupResponse, error)
 	// UpdateAssetGroup changes fields of an existing asset group: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset group does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset group does not
 	// exist.
 	UpdateAssetGroup(ctx context.Context, in *UpdateAssetGroupRequest, opts ...grpc.CallOption) (*UpdateAssetGroupResponse, error)
 	// GetInstrument returns one instrument by instrument_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no instrument has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no instrument has the id.
 	GetInstrument(ctx context.Context, in *GetInstrumentRequest, opts ...grpc.CallOption) (*GetInstrumentResponse, error)
 	// ListInstruments returns instruments page by page, in a stable order (by instrument_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListInstruments(ctx context.Context, in *ListInstrumentsRequest, opts ...grpc.CallOption) (*ListInstrumentsResponse, error)
 	// CreateInstrument stores a new instrument. Unary. The caller sets instrument_id (a new ULID with prefix "ins"),
 	// which makes the call idempotent: repeating it with an identical instrument returns the stored one.
@@ -225,14 +278,16 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different instrument.
 	CreateInstrument(ctx context.Context, in *CreateInstrumentRequest, opts ...grpc.CallOption) (*CreateInstrumentResponse, error)
 	// UpdateInstrument changes fields of an existing instrument: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the instrument does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the instrument does not
 	// exist.
 	UpdateInstrument(ctx context.Context, in *UpdateInstrumentRequest, opts ...grpc.CallOption) (*UpdateInstrumentResponse, error)
 	// GetMarket returns one market by market_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no market has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no market has the id.
 	GetMarket(ctx context.Context, in *GetMarketRequest, opts ...grpc.CallOption) (*GetMarketResponse, error)
 	// ListMarkets returns markets page by page, in a stable order (by market_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListMarkets(ctx context.Context, in *ListMarketsRequest, opts ...grpc.CallOption) (*ListMarketsResponse, error)
 	// CreateMarket stores a new market. Unary. The caller sets market_id (a new ULID with prefix "mkt"),
 	// which makes the call idempotent: repeating it with an identical market returns the stored one.
@@ -241,14 +296,16 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different market.
 	CreateMarket(ctx context.Context, in *CreateMarketRequest, opts ...grpc.CallOption) (*CreateMarketResponse, error)
 	// UpdateMarket changes fields of an existing market: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the market does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the market does not
 	// exist.
 	UpdateMarket(ctx context.Context, in *UpdateMarketRequest, opts ...grpc.CallOption) (*UpdateMarketResponse, error)
 	// GetIdentifier returns one identifier by identifier_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no identifier has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no identifier has the id.
 	GetIdentifier(ctx context.Context, in *GetIdentifierRequest, opts ...grpc.CallOption) (*GetIdentifierResponse, error)
 	// ListIdentifiers returns identifiers page by page, in a stable order (by identifier_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListIdentifiers(ctx context.Context, in *ListIdentifiersRequest, opts ...grpc.CallOption) (*ListIdentifiersResponse, error)
 	// CreateIdentifier stores a new identifier. Unary. The caller sets identifier_id (a new ULID with prefix "idf"),
 	// which makes the call idempotent: repeating it with an identical identifier returns the stored one.
@@ -257,14 +314,35 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different identifier.
 	CreateIdentifier(ctx context.Context, in *CreateIdentifierRequest, opts ...grpc.CallOption) (*CreateIdentifierResponse, error)
 	// UpdateIdentifier changes fields of an existing identifier: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the identifier does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the identifier does not
 	// exist.
 	UpdateIdentifier(ctx context.Context, in *UpdateIdentifierRequest, opts ...grpc.CallOption) (*UpdateIdentifierResponse, error)
+	// GetAssetIdentifier returns one asset identifier (an asset's id in an external source, "aid_" ids) by
+	// identifier_id. Unary, read-only.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset identifier has the id.
+	GetAssetIdentifier(ctx context.Context, in *GetAssetIdentifierRequest, opts ...grpc.CallOption) (*GetAssetIdentifierResponse, error)
+	// ListAssetIdentifiers returns asset identifiers page by page, in a stable order (by identifier_id), optionally filtered.
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
+	ListAssetIdentifiers(ctx context.Context, in *ListAssetIdentifiersRequest, opts ...grpc.CallOption) (*ListAssetIdentifiersResponse, error)
+	// CreateAssetIdentifier stores a new asset identifier. Unary. The caller sets identifier_id (a new ULID with prefix "aid"),
+	// which makes the call idempotent: repeating it with an identical asset identifier returns the stored one.
+	// Output-only fields (create_time, update_time) are ignored on input and set by the server.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) when the asset identifier breaks a rule; ALREADY_EXISTS when the id or
+	// a unique key is taken by a different asset identifier.
+	CreateAssetIdentifier(ctx context.Context, in *CreateAssetIdentifierRequest, opts ...grpc.CallOption) (*CreateAssetIdentifierResponse, error)
+	// UpdateAssetIdentifier changes fields of an existing asset identifier: only the paths in update_mask are written. Unary.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset identifier does not
+	// exist.
+	UpdateAssetIdentifier(ctx context.Context, in *UpdateAssetIdentifierRequest, opts ...grpc.CallOption) (*UpdateAssetIdentifierResponse, error)
 	// GetVenue returns one venue by venue_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no venue has the id.
 	GetVenue(ctx context.Context, in *GetVenueRequest, opts ...grpc.CallOption) (*GetVenueResponse, error)
 	// ListVenues returns venues page by page, in a stable order (by venue_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListVenues(ctx context.Context, in *ListVenuesRequest, opts ...grpc.CallOption) (*ListVenuesResponse, error)
 	// CreateVenue stores a new venue. Unary. The caller sets venue_id (a new ULID with prefix "ven"),
 	// which makes the call idempotent: repeating it with an identical venue returns the stored one.
@@ -273,14 +351,15 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different venue.
 	CreateVenue(ctx context.Context, in *CreateVenueRequest, opts ...grpc.CallOption) (*CreateVenueResponse, error)
 	// UpdateVenue changes fields of an existing venue: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue does not
-	// exist.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue does not exist.
 	UpdateVenue(ctx context.Context, in *UpdateVenueRequest, opts ...grpc.CallOption) (*UpdateVenueResponse, error)
 	// GetVenueAsset returns one venue asset by venue_asset_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue asset has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no venue asset has the id.
 	GetVenueAsset(ctx context.Context, in *GetVenueAssetRequest, opts ...grpc.CallOption) (*GetVenueAssetResponse, error)
 	// ListVenueAssets returns venue assets page by page, in a stable order (by venue_asset_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListVenueAssets(ctx context.Context, in *ListVenueAssetsRequest, opts ...grpc.CallOption) (*ListVenueAssetsResponse, error)
 	// CreateVenueAsset stores a new venue asset. Unary. The caller sets venue_asset_id (a new ULID with prefix "vas"),
 	// which makes the call idempotent: repeating it with an identical venue asset returns the stored one.
@@ -289,7 +368,8 @@ type AssetRegistryClient interface {
 	// a unique key is taken by a different venue asset.
 	CreateVenueAsset(ctx context.Context, in *CreateVenueAssetRequest, opts ...grpc.CallOption) (*CreateVenueAssetResponse, error)
 	// UpdateVenueAsset changes fields of an existing venue asset: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue asset does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue asset does not
 	// exist.
 	UpdateVenueAsset(ctx context.Context, in *UpdateVenueAssetRequest, opts ...grpc.CallOption) (*UpdateVenueAssetResponse, error)
 }
@@ -306,6 +386,46 @@ func (c *assetRegistryClient) ResolveMarket(ctx context.Context, in *ResolveMark
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ResolveMarketResponse)
 	err := c.cc.Invoke(ctx, AssetRegistry_ResolveMarket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *assetRegistryClient) BatchResolveMarkets(ctx context.Context, in *BatchResolveMarketsRequest, opts ...grpc.CallOption) (*BatchResolveMarketsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchResolveMarketsResponse)
+	err := c.cc.Invoke(ctx, AssetRegistry_BatchResolveMarkets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *assetRegistryClient) BatchGetAssets(ctx context.Context, in *BatchGetAssetsRequest, opts ...grpc.CallOption) (*BatchGetAssetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetAssetsResponse)
+	err := c.cc.Invoke(ctx, AssetRegistry_BatchGetAssets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *assetRegistryClient) BatchGetInstruments(ctx context.Context, in *BatchGetInstrumentsRequest, opts ...grpc.CallOption) (*BatchGetInstrumentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetInstrumentsResponse)
+	err := c.cc.Invoke(ctx, AssetRegistry_BatchGetInstruments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *assetRegistryClient) BatchGetMarkets(ctx context.Context, in *BatchGetMarketsRequest, opts ...grpc.CallOption) (*BatchGetMarketsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetMarketsResponse)
+	err := c.cc.Invoke(ctx, AssetRegistry_BatchGetMarkets_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -732,6 +852,46 @@ func (c *assetRegistryClient) UpdateIdentifier(ctx context.Context, in *UpdateId
 	return out, nil
 }
 
+func (c *assetRegistryClient) GetAssetIdentifier(ctx context.Context, in *GetAssetIdentifierRequest, opts ...grpc.CallOption) (*GetAssetIdentifierResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAssetIdentifierResponse)
+	err := c.cc.Invoke(ctx, AssetRegistry_GetAssetIdentifier_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *assetRegistryClient) ListAssetIdentifiers(ctx context.Context, in *ListAssetIdentifiersRequest, opts ...grpc.CallOption) (*ListAssetIdentifiersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAssetIdentifiersResponse)
+	err := c.cc.Invoke(ctx, AssetRegistry_ListAssetIdentifiers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *assetRegistryClient) CreateAssetIdentifier(ctx context.Context, in *CreateAssetIdentifierRequest, opts ...grpc.CallOption) (*CreateAssetIdentifierResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAssetIdentifierResponse)
+	err := c.cc.Invoke(ctx, AssetRegistry_CreateAssetIdentifier_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *assetRegistryClient) UpdateAssetIdentifier(ctx context.Context, in *UpdateAssetIdentifierRequest, opts ...grpc.CallOption) (*UpdateAssetIdentifierResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateAssetIdentifierResponse)
+	err := c.cc.Invoke(ctx, AssetRegistry_UpdateAssetIdentifier_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *assetRegistryClient) GetVenue(ctx context.Context, in *GetVenueRequest, opts ...grpc.CallOption) (*GetVenueResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetVenueResponse)
@@ -826,12 +986,44 @@ func (c *assetRegistryClient) UpdateVenueAsset(ctx context.Context, in *UpdateVe
 // errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name; List RPCs page
 // with page_size/page_token; Create RPCs take the new id from the caller, so retries are safe; Update RPCs
 // take an update_mask. Read RPCs are marked NO_SIDE_EFFECTS and may be retried freely.
+//
+// Response size: no response exceeds 4 MiB (4,194,304 bytes serialized), gRPC's default message limit.
+// List RPCs end a page early, with a next_page_token, when the next item would cross that bound, so a
+// page may hold fewer than page_size items (one item is always returned: a single resource is far below
+// the bound, its source_record being at most 1 MiB). BatchGet and BatchResolve RPCs cannot split and fail
+// with RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE) instead. Every Get, List, BatchGet and Resolve RPC takes a
+// read_mask to leave out large fields (source_record) and fit more items per response; the typed
+// instrument getters (GetSpotInstrument ... GetLendingBorrow) always return whole terms.
+//
+// Optimistic concurrency: chains, assets, deployments, relationships, quality flags, groups, asset
+// identifiers, instruments, markets, identifiers, venues and venue assets carry an etag (output only)
+// that changes on every write; an Update request with a non-empty etag is applied only if the stored
+// resource still has it (ABORTED, ETAG_MISMATCH otherwise).
 type AssetRegistryServer interface {
 	// ResolveMarket finds the market a venue lists under a venue symbol, e.g. venue Binance + "BTCUSDT" or
 	// OKX + "BTC-USD-SWAP". The lookup is exact and case-sensitive: venue symbols are kept as the venue
-	// publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol;
+	// publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol
+	// (VALIDATION_FAILED) or a read_mask path naming no field (INVALID_READ_MASK);
 	// NOT_FOUND (NOT_FOUND_MARKET, metadata venue_id and venue_symbol) when the venue lists no such symbol.
 	ResolveMarket(context.Context, *ResolveMarketRequest) (*ResolveMarketResponse, error)
+	// BatchResolveMarkets resolves up to 100 (venue, venue symbol) pairs in one call, each exactly like
+	// ResolveMarket. Unary, read-only. A pair the venue does not list is not an error: its result has no
+	// market. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); RESOURCE_EXHAUSTED
+	// (RESPONSE_TOO_LARGE) when the markets together exceed 4 MiB.
+	BatchResolveMarkets(context.Context, *BatchResolveMarketsRequest) (*BatchResolveMarketsResponse, error)
+	// BatchGetAssets returns up to 100 assets by id, in the order asked. Unary, read-only. All or nothing.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ASSET, metadata
+	// asset_id = the first missing id) when any id is unknown; RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
+	BatchGetAssets(context.Context, *BatchGetAssetsRequest) (*BatchGetAssetsResponse, error)
+	// BatchGetInstruments returns up to 100 instruments by id, in the order asked. Unary, read-only. All or
+	// nothing. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND
+	// (NOT_FOUND_INSTRUMENT, metadata instrument_id = the first missing id); RESOURCE_EXHAUSTED
+	// (RESPONSE_TOO_LARGE).
+	BatchGetInstruments(context.Context, *BatchGetInstrumentsRequest) (*BatchGetInstrumentsResponse, error)
+	// BatchGetMarkets returns up to 100 markets by id, in the order asked. Unary, read-only. All or nothing.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_MARKET, metadata
+	// market_id = the first missing id); RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
+	BatchGetMarkets(context.Context, *BatchGetMarketsRequest) (*BatchGetMarketsResponse, error)
 	// GetSpotInstrument returns an instrument that MUST be a spot pair (instrument_type "SPOT"), with its SpotInstrument terms
 	// ready to use. Unary, read-only. Errors: NOT_FOUND when no instrument has the id; FAILED_PRECONDITION
 	// (WRONG_INSTRUMENT_TYPE, metadata actual_type) when the instrument exists with another type.
@@ -857,10 +1049,11 @@ type AssetRegistryServer interface {
 	// (WRONG_INSTRUMENT_TYPE, metadata actual_type) when the instrument exists with another type.
 	GetLendingBorrow(context.Context, *GetLendingBorrowRequest) (*GetLendingBorrowResponse, error)
 	// GetAsset returns one asset by asset_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset has the id.
 	GetAsset(context.Context, *GetAssetRequest) (*GetAssetResponse, error)
 	// ListAssets returns assets page by page, in a stable order (by asset_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListAssets(context.Context, *ListAssetsRequest) (*ListAssetsResponse, error)
 	// CreateAsset stores a new asset. Unary. The caller sets asset_id (a new ULID with prefix "ast"),
 	// which makes the call idempotent: repeating it with an identical asset returns the stored one.
@@ -869,14 +1062,16 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different asset.
 	CreateAsset(context.Context, *CreateAssetRequest) (*CreateAssetResponse, error)
 	// UpdateAsset changes fields of an existing asset: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset does not
 	// exist.
 	UpdateAsset(context.Context, *UpdateAssetRequest) (*UpdateAssetResponse, error)
 	// GetChain returns one chain by chain_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no chain has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no chain has the id.
 	GetChain(context.Context, *GetChainRequest) (*GetChainResponse, error)
 	// ListChains returns chains page by page, in a stable order (by chain_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListChains(context.Context, *ListChainsRequest) (*ListChainsResponse, error)
 	// CreateChain stores a new chain. Unary. The caller sets chain_id (a new ULID with prefix "chn"),
 	// which makes the call idempotent: repeating it with an identical chain returns the stored one.
@@ -885,14 +1080,16 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different chain.
 	CreateChain(context.Context, *CreateChainRequest) (*CreateChainResponse, error)
 	// UpdateChain changes fields of an existing chain: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the chain does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the chain does not
 	// exist.
 	UpdateChain(context.Context, *UpdateChainRequest) (*UpdateChainResponse, error)
 	// GetAssetDeployment returns one asset deployment by deployment_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset deployment has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset deployment has the id.
 	GetAssetDeployment(context.Context, *GetAssetDeploymentRequest) (*GetAssetDeploymentResponse, error)
 	// ListAssetDeployments returns asset deployments page by page, in a stable order (by deployment_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListAssetDeployments(context.Context, *ListAssetDeploymentsRequest) (*ListAssetDeploymentsResponse, error)
 	// CreateAssetDeployment stores a new asset deployment. Unary. The caller sets deployment_id (a new ULID with prefix "dep"),
 	// which makes the call idempotent: repeating it with an identical asset deployment returns the stored one.
@@ -901,14 +1098,16 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different asset deployment.
 	CreateAssetDeployment(context.Context, *CreateAssetDeploymentRequest) (*CreateAssetDeploymentResponse, error)
 	// UpdateAssetDeployment changes fields of an existing asset deployment: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset deployment does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset deployment does not
 	// exist.
 	UpdateAssetDeployment(context.Context, *UpdateAssetDeploymentRequest) (*UpdateAssetDeploymentResponse, error)
 	// GetAssetRelationship returns one asset relationship by relationship_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset relationship has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset relationship has the id.
 	GetAssetRelationship(context.Context, *GetAssetRelationshipRequest) (*GetAssetRelationshipResponse, error)
 	// ListAssetRelationships returns asset relationships page by page, in a stable order (by relationship_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListAssetRelationships(context.Context, *ListAssetRelationshipsRequest) (*ListAssetRelationshipsResponse, error)
 	// CreateAssetRelationship stores a new asset relationship. Unary. The caller sets relationship_id (a new ULID with prefix "rel"),
 	// which makes the call idempotent: repeating it with an identical asset relationship returns the stored one.
@@ -917,14 +1116,16 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different asset relationship.
 	CreateAssetRelationship(context.Context, *CreateAssetRelationshipRequest) (*CreateAssetRelationshipResponse, error)
 	// UpdateAssetRelationship changes fields of an existing asset relationship: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset relationship does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset relationship does not
 	// exist.
 	UpdateAssetRelationship(context.Context, *UpdateAssetRelationshipRequest) (*UpdateAssetRelationshipResponse, error)
 	// GetAssetQualityFlag returns one asset quality flag by flag_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset quality flag has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset quality flag has the id.
 	GetAssetQualityFlag(context.Context, *GetAssetQualityFlagRequest) (*GetAssetQualityFlagResponse, error)
 	// ListAssetQualityFlags returns asset quality flags page by page, in a stable order (by flag_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListAssetQualityFlags(context.Context, *ListAssetQualityFlagsRequest) (*ListAssetQualityFlagsResponse, error)
 	// CreateAssetQualityFlag stores a new asset quality flag. Unary. The caller sets flag_id (a new ULID with prefix "flg"),
 	// which makes the call idempotent: repeating it with an identical asset quality flag returns the stored one.
@@ -933,14 +1134,16 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different asset quality flag.
 	CreateAssetQualityFlag(context.Context, *CreateAssetQualityFlagRequest) (*CreateAssetQualityFlagResponse, error)
 	// UpdateAssetQualityFlag changes fields of an existing asset quality flag: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset quality flag does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset quality flag does not
 	// exist.
 	UpdateAssetQualityFlag(context.Context, *UpdateAssetQualityFlagRequest) (*UpdateAssetQualityFlagResponse, error)
 	// GetAssetGroup returns one asset group by group_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset group has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset group has the id.
 	GetAssetGroup(context.Context, *GetAssetGroupRequest) (*GetAssetGroupResponse, error)
 	// ListAssetGroups returns asset groups page by page, in a stable order (by group_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListAssetGroups(context.Context, *ListAssetGroupsRequest) (*ListAssetGroupsResponse, error)
 	// CreateAssetGroup stores a new asset group. Unary. The caller sets group_id (a new ULID with prefix "grp"),
 	// which makes the call idempotent: repeating it with an identical asset group returns the stored one.
@@ -949,14 +1152,16 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different asset group.
 	CreateAssetGroup(context.Context, *CreateAssetGroupRequest) (*CreateAssetGroupResponse, error)
 	// UpdateAssetGroup changes fields of an existing asset group: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset group does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset group does not
 	// exist.
 	UpdateAssetGroup(context.Context, *UpdateAssetGroupRequest) (*UpdateAssetGroupResponse, error)
 	// GetInstrument returns one instrument by instrument_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no instrument has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no instrument has the id.
 	GetInstrument(context.Context, *GetInstrumentRequest) (*GetInstrumentResponse, error)
 	// ListInstruments returns instruments page by page, in a stable order (by instrument_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListInstruments(context.Context, *ListInstrumentsRequest) (*ListInstrumentsResponse, error)
 	// CreateInstrument stores a new instrument. Unary. The caller sets instrument_id (a new ULID with prefix "ins"),
 	// which makes the call idempotent: repeating it with an identical instrument returns the stored one.
@@ -965,14 +1170,16 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different instrument.
 	CreateInstrument(context.Context, *CreateInstrumentRequest) (*CreateInstrumentResponse, error)
 	// UpdateInstrument changes fields of an existing instrument: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the instrument does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the instrument does not
 	// exist.
 	UpdateInstrument(context.Context, *UpdateInstrumentRequest) (*UpdateInstrumentResponse, error)
 	// GetMarket returns one market by market_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no market has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no market has the id.
 	GetMarket(context.Context, *GetMarketRequest) (*GetMarketResponse, error)
 	// ListMarkets returns markets page by page, in a stable order (by market_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListMarkets(context.Context, *ListMarketsRequest) (*ListMarketsResponse, error)
 	// CreateMarket stores a new market. Unary. The caller sets market_id (a new ULID with prefix "mkt"),
 	// which makes the call idempotent: repeating it with an identical market returns the stored one.
@@ -981,14 +1188,16 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different market.
 	CreateMarket(context.Context, *CreateMarketRequest) (*CreateMarketResponse, error)
 	// UpdateMarket changes fields of an existing market: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the market does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the market does not
 	// exist.
 	UpdateMarket(context.Context, *UpdateMarketRequest) (*UpdateMarketResponse, error)
 	// GetIdentifier returns one identifier by identifier_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no identifier has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no identifier has the id.
 	GetIdentifier(context.Context, *GetIdentifierRequest) (*GetIdentifierResponse, error)
 	// ListIdentifiers returns identifiers page by page, in a stable order (by identifier_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListIdentifiers(context.Context, *ListIdentifiersRequest) (*ListIdentifiersResponse, error)
 	// CreateIdentifier stores a new identifier. Unary. The caller sets identifier_id (a new ULID with prefix "idf"),
 	// which makes the call idempotent: repeating it with an identical identifier returns the stored one.
@@ -997,14 +1206,35 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different identifier.
 	CreateIdentifier(context.Context, *CreateIdentifierRequest) (*CreateIdentifierResponse, error)
 	// UpdateIdentifier changes fields of an existing identifier: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the identifier does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the identifier does not
 	// exist.
 	UpdateIdentifier(context.Context, *UpdateIdentifierRequest) (*UpdateIdentifierResponse, error)
+	// GetAssetIdentifier returns one asset identifier (an asset's id in an external source, "aid_" ids) by
+	// identifier_id. Unary, read-only.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no asset identifier has the id.
+	GetAssetIdentifier(context.Context, *GetAssetIdentifierRequest) (*GetAssetIdentifierResponse, error)
+	// ListAssetIdentifiers returns asset identifiers page by page, in a stable order (by identifier_id), optionally filtered.
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
+	ListAssetIdentifiers(context.Context, *ListAssetIdentifiersRequest) (*ListAssetIdentifiersResponse, error)
+	// CreateAssetIdentifier stores a new asset identifier. Unary. The caller sets identifier_id (a new ULID with prefix "aid"),
+	// which makes the call idempotent: repeating it with an identical asset identifier returns the stored one.
+	// Output-only fields (create_time, update_time) are ignored on input and set by the server.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) when the asset identifier breaks a rule; ALREADY_EXISTS when the id or
+	// a unique key is taken by a different asset identifier.
+	CreateAssetIdentifier(context.Context, *CreateAssetIdentifierRequest) (*CreateAssetIdentifierResponse, error)
+	// UpdateAssetIdentifier changes fields of an existing asset identifier: only the paths in update_mask are written. Unary.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset identifier does not
+	// exist.
+	UpdateAssetIdentifier(context.Context, *UpdateAssetIdentifierRequest) (*UpdateAssetIdentifierResponse, error)
 	// GetVenue returns one venue by venue_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no venue has the id.
 	GetVenue(context.Context, *GetVenueRequest) (*GetVenueResponse, error)
 	// ListVenues returns venues page by page, in a stable order (by venue_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListVenues(context.Context, *ListVenuesRequest) (*ListVenuesResponse, error)
 	// CreateVenue stores a new venue. Unary. The caller sets venue_id (a new ULID with prefix "ven"),
 	// which makes the call idempotent: repeating it with an identical venue returns the stored one.
@@ -1013,14 +1243,15 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different venue.
 	CreateVenue(context.Context, *CreateVenueRequest) (*CreateVenueResponse, error)
 	// UpdateVenue changes fields of an existing venue: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue does not
-	// exist.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue does not exist.
 	UpdateVenue(context.Context, *UpdateVenueRequest) (*UpdateVenueResponse, error)
 	// GetVenueAsset returns one venue asset by venue_asset_id. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue asset has the id.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+	// path naming no field; NOT_FOUND when no venue asset has the id.
 	GetVenueAsset(context.Context, *GetVenueAssetRequest) (*GetVenueAssetResponse, error)
 	// ListVenueAssets returns venue assets page by page, in a stable order (by venue_asset_id), optionally filtered.
-	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
 	ListVenueAssets(context.Context, *ListVenueAssetsRequest) (*ListVenueAssetsResponse, error)
 	// CreateVenueAsset stores a new venue asset. Unary. The caller sets venue_asset_id (a new ULID with prefix "vas"),
 	// which makes the call idempotent: repeating it with an identical venue asset returns the stored one.
@@ -1029,7 +1260,8 @@ type AssetRegistryServer interface {
 	// a unique key is taken by a different venue asset.
 	CreateVenueAsset(context.Context, *CreateVenueAssetRequest) (*CreateVenueAssetResponse, error)
 	// UpdateVenueAsset changes fields of an existing venue asset: only the paths in update_mask are written. Unary.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue asset does not
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+	// (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue asset does not
 	// exist.
 	UpdateVenueAsset(context.Context, *UpdateVenueAssetRequest) (*UpdateVenueAssetResponse, error)
 	mustEmbedUnimplementedAssetRegistryServer()
@@ -1044,6 +1276,18 @@ type UnimplementedAssetRegistryServer struct{}
 
 func (UnimplementedAssetRegistryServer) ResolveMarket(context.Context, *ResolveMarketRequest) (*ResolveMarketResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveMarket not implemented")
+}
+func (UnimplementedAssetRegistryServer) BatchResolveMarkets(context.Context, *BatchResolveMarketsRequest) (*BatchResolveMarketsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchResolveMarkets not implemented")
+}
+func (UnimplementedAssetRegistryServer) BatchGetAssets(context.Context, *BatchGetAssetsRequest) (*BatchGetAssetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetAssets not implemented")
+}
+func (UnimplementedAssetRegistryServer) BatchGetInstruments(context.Context, *BatchGetInstrumentsRequest) (*BatchGetInstrumentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetInstruments not implemented")
+}
+func (UnimplementedAssetRegistryServer) BatchGetMarkets(context.Context, *BatchGetMarketsRequest) (*BatchGetMarketsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetMarkets not implemented")
 }
 func (UnimplementedAssetRegistryServer) GetSpotInstrument(context.Context, *GetSpotInstrumentRequest) (*GetSpotInstrumentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSpotInstrument not implemented")
@@ -1171,6 +1415,18 @@ func (UnimplementedAssetRegistryServer) CreateIdentifier(context.Context, *Creat
 func (UnimplementedAssetRegistryServer) UpdateIdentifier(context.Context, *UpdateIdentifierRequest) (*UpdateIdentifierResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateIdentifier not implemented")
 }
+func (UnimplementedAssetRegistryServer) GetAssetIdentifier(context.Context, *GetAssetIdentifierRequest) (*GetAssetIdentifierResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAssetIdentifier not implemented")
+}
+func (UnimplementedAssetRegistryServer) ListAssetIdentifiers(context.Context, *ListAssetIdentifiersRequest) (*ListAssetIdentifiersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAssetIdentifiers not implemented")
+}
+func (UnimplementedAssetRegistryServer) CreateAssetIdentifier(context.Context, *CreateAssetIdentifierRequest) (*CreateAssetIdentifierResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAssetIdentifier not implemented")
+}
+func (UnimplementedAssetRegistryServer) UpdateAssetIdentifier(context.Context, *UpdateAssetIdentifierRequest) (*UpdateAssetIdentifierResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateAssetIdentifier not implemented")
+}
 func (UnimplementedAssetRegistryServer) GetVenue(context.Context, *GetVenueRequest) (*GetVenueResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetVenue not implemented")
 }
@@ -1230,6 +1486,78 @@ func _AssetRegistry_ResolveMarket_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AssetRegistryServer).ResolveMarket(ctx, req.(*ResolveMarketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AssetRegistry_BatchResolveMarkets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchResolveMarketsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssetRegistryServer).BatchResolveMarkets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssetRegistry_BatchResolveMarkets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssetRegistryServer).BatchResolveMarkets(ctx, req.(*BatchResolveMarketsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AssetRegistry_BatchGetAssets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetAssetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssetRegistryServer).BatchGetAssets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssetRegistry_BatchGetAssets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssetRegistryServer).BatchGetAssets(ctx, req.(*BatchGetAssetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AssetRegistry_BatchGetInstruments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetInstrumentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssetRegistryServer).BatchGetInstruments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssetRegistry_BatchGetInstruments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssetRegistryServer).BatchGetInstruments(ctx, req.(*BatchGetInstrumentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AssetRegistry_BatchGetMarkets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetMarketsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssetRegistryServer).BatchGetMarkets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssetRegistry_BatchGetMarkets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssetRegistryServer).BatchGetMarkets(ctx, req.(*BatchGetMarketsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1990,6 +2318,78 @@ func _AssetRegistry_UpdateIdentifier_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AssetRegistry_GetAssetIdentifier_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAssetIdentifierRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssetRegistryServer).GetAssetIdentifier(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssetRegistry_GetAssetIdentifier_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssetRegistryServer).GetAssetIdentifier(ctx, req.(*GetAssetIdentifierRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AssetRegistry_ListAssetIdentifiers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAssetIdentifiersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssetRegistryServer).ListAssetIdentifiers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssetRegistry_ListAssetIdentifiers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssetRegistryServer).ListAssetIdentifiers(ctx, req.(*ListAssetIdentifiersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AssetRegistry_CreateAssetIdentifier_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAssetIdentifierRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssetRegistryServer).CreateAssetIdentifier(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssetRegistry_CreateAssetIdentifier_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssetRegistryServer).CreateAssetIdentifier(ctx, req.(*CreateAssetIdentifierRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AssetRegistry_UpdateAssetIdentifier_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateAssetIdentifierRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssetRegistryServer).UpdateAssetIdentifier(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssetRegistry_UpdateAssetIdentifier_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssetRegistryServer).UpdateAssetIdentifier(ctx, req.(*UpdateAssetIdentifierRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AssetRegistry_GetVenue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetVenueRequest)
 	if err := dec(in); err != nil {
@@ -2144,6 +2544,22 @@ var AssetRegistry_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveMarket",
 			Handler:    _AssetRegistry_ResolveMarket_Handler,
+		},
+		{
+			MethodName: "BatchResolveMarkets",
+			Handler:    _AssetRegistry_BatchResolveMarkets_Handler,
+		},
+		{
+			MethodName: "BatchGetAssets",
+			Handler:    _AssetRegistry_BatchGetAssets_Handler,
+		},
+		{
+			MethodName: "BatchGetInstruments",
+			Handler:    _AssetRegistry_BatchGetInstruments_Handler,
+		},
+		{
+			MethodName: "BatchGetMarkets",
+			Handler:    _AssetRegistry_BatchGetMarkets_Handler,
 		},
 		{
 			MethodName: "GetSpotInstrument",
@@ -2312,6 +2728,22 @@ var AssetRegistry_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateIdentifier",
 			Handler:    _AssetRegistry_UpdateIdentifier_Handler,
+		},
+		{
+			MethodName: "GetAssetIdentifier",
+			Handler:    _AssetRegistry_GetAssetIdentifier_Handler,
+		},
+		{
+			MethodName: "ListAssetIdentifiers",
+			Handler:    _AssetRegistry_ListAssetIdentifiers_Handler,
+		},
+		{
+			MethodName: "CreateAssetIdentifier",
+			Handler:    _AssetRegistry_CreateAssetIdentifier_Handler,
+		},
+		{
+			MethodName: "UpdateAssetIdentifier",
+			Handler:    _AssetRegistry_UpdateAssetIdentifier_Handler,
 		},
 		{
 			MethodName: "GetVenue",

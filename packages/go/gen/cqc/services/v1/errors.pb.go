@@ -49,6 +49,10 @@ const (
 	ErrorReason_ERROR_REASON_INVALID_PAGE_TOKEN ErrorReason = 2
 	// The update_mask names a field that does not exist or may not be updated (INVALID_ARGUMENT).
 	ErrorReason_ERROR_REASON_INVALID_UPDATE_MASK ErrorReason = 3
+	// A Stream* request's resume_token was not issued by this RPC with the same filters, or the server no
+	// longer retains the events after it (FAILED_PRECONDITION). The client must restart the stream without
+	// a resume_token (which begins with a fresh snapshot) and reconcile. Metadata: none.
+	ErrorReason_ERROR_REASON_RESUME_TOKEN_EXPIRED ErrorReason = 4
 	// No asset has the requested asset_id (NOT_FOUND). Metadata: asset_id.
 	ErrorReason_ERROR_REASON_NOT_FOUND_ASSET ErrorReason = 10
 	// No chain has the requested chain_id (NOT_FOUND). Metadata: chain_id.
@@ -81,7 +85,8 @@ const (
 	// The resource has another type than the RPC serves, e.g. GetPerpContract on a spot instrument
 	// (FAILED_PRECONDITION). Metadata: the id and "actual_type".
 	ErrorReason_ERROR_REASON_WRONG_INSTRUMENT_TYPE ErrorReason = 40
-	// The resource changed since the client read it: the given etag does not match (ABORTED).
+	// The resource changed since the client read it: the given etag does not match (ABORTED). Metadata:
+	// the resource's id field (e.g. "asset_id") and "current_etag". Re-read, re-apply, retry.
 	ErrorReason_ERROR_REASON_ETAG_MISMATCH ErrorReason = 41
 	// The order is in a terminal state (filled, canceled, rejected, expired) and cannot be changed
 	// (FAILED_PRECONDITION). Metadata: order_id, status.
@@ -92,7 +97,8 @@ const (
 	// The order breaks one of the market's trading rules (tick, lot, min/max qty or notional, price band)
 	// (INVALID_ARGUMENT). Metadata: market_id and "rule".
 	ErrorReason_ERROR_REASON_MARKET_RULE_VIOLATED ErrorReason = 44
-	// Pre-trade risk denied the order (FAILED_PRECONDITION). Metadata: the breached limit ids.
+	// Pre-trade risk denied the order (FAILED_PRECONDITION). Metadata: "limit_ids", the ids ("lim_" + ULID)
+	// of the BREACHED risk limits, comma-separated (RiskEngine ReserveOrder / CheckOrder limit checks).
 	ErrorReason_ERROR_REASON_RISK_DENIED ErrorReason = 45
 	// The account lacks free balance or margin for the request (FAILED_PRECONDITION). Metadata: asset_id.
 	ErrorReason_ERROR_REASON_INSUFFICIENT_FUNDS ErrorReason = 46
@@ -105,67 +111,209 @@ const (
 	ErrorReason_ERROR_REASON_RATE_LIMITED ErrorReason = 52
 	// The caller lacks permission for the account or resource (PERMISSION_DENIED).
 	ErrorReason_ERROR_REASON_PERMISSION_DENIED ErrorReason = 60
+	// Orders (100-139). The venue answered that a cancel or amend came too late: the order had already
+	// filled or expired there (FIX 102=0 Too late to cancel; Binance -2011 after a fill)
+	// (FAILED_PRECONDITION). The order record is updated from the venue's state; OrderRequestRejected is
+	// published. Metadata: order_id, status (the order's status after the update).
+	ErrorReason_ERROR_REASON_TOO_LATE_TO_CANCEL ErrorReason = 100
+	// A cancel or amend was refused because an earlier cancel or replace of the same order is still pending
+	// (FIX 102=3; OKX 51509/51510) (FAILED_PRECONDITION). Retry after the pending request resolves.
+	// Metadata: order_id, status (PENDING_CANCEL or PENDING_REPLACE).
+	ErrorReason_ERROR_REASON_ORDER_ALREADY_PENDING ErrorReason = 101
+	// CQC's trading state for the account or market refuses the request: halted, or reducing-only and the
+	// order would increase exposure (RiskEngine trading state; FAILED_PRECONDITION). Not sent to the
+	// venue. Metadata: account_id, trading_state, and market_id when the state is per market.
+	ErrorReason_ERROR_REASON_TRADING_HALTED ErrorReason = 102
+	// The venue account may not trade: suspended, frozen or disabled by the venue or in CQC (VenueAccount
+	// status; Binance -2015, OKX 51024) (FAILED_PRECONDITION). Metadata: account_id, status.
+	ErrorReason_ERROR_REASON_ACCOUNT_SUSPENDED ErrorReason = 103
+	// The market or venue does not support a feature the request uses: order type, time in force, post-only,
+	// close-position, iceberg, minimum quantity, attached take-profit/stop-loss, per-order leverage, amend,
+	// an order-list type (FIX 103=11 Unsupported order characteristic; Binance -1116 invalid order type)
+	// (INVALID_ARGUMENT). Metadata: market_id, feature (the request field name, e.g. "time_in_force",
+	// "close_position", "take_profit", "contingency_type", "amend").
+	ErrorReason_ERROR_REASON_UNSUPPORTED_ORDER_FEATURE ErrorReason = 104
+	// The client order id is already used by another order of the account that is open or was placed
+	// within the venue's uniqueness window (FIX 103=6 / 102=6 Duplicate ClOrdID; Binance -2010 "Duplicate
+	// order sent") (ALREADY_EXISTS). Not the same as REQUEST_ID_REUSED. Metadata: client_order_id, order_id
+	// (the order that holds it, when known to CQC).
+	ErrorReason_ERROR_REASON_DUPLICATE_CLIENT_ORDER_ID ErrorReason = 105
+	// The orders of a PlaceOrderList request do not form a valid list of its contingency type: legs on the
+	// wrong side of the market, an OCO whose prices do not straddle the market (Binance OCO_BAD_PRICES), a
+	// pending leg that cannot follow the working leg (INVALID_ARGUMENT). Not sent to the venue. Metadata:
+	// contingency_type, leg (the 0-based index of the offending order), rule.
+	ErrorReason_ERROR_REASON_ORDER_LIST_INVALID ErrorReason = 106
+	// The venue has no dead-man switch for this account or market type, so SetCancelAllAfter cannot be
+	// honoured (FAILED_PRECONDITION). The gateway never emulates one silently. Metadata: venue_id,
+	// market_id when per market.
+	ErrorReason_ERROR_REASON_DEAD_MAN_SWITCH_UNSUPPORTED ErrorReason = 107
+	// The venue does not offer this account operation for this account or market (SetLeverage per side,
+	// SetMarginMode per market, AdjustIsolatedMargin on a cross position, Borrow on a spot-only account,
+	// CancelWithdrawal after the venue stopped accepting cancels for that state) (FAILED_PRECONDITION).
+	// Metadata: "operation" (the RPC name), "venue_id", and "market_id" when one is concerned.
+	ErrorReason_ERROR_REASON_ACCOUNT_OPERATION_UNSUPPORTED ErrorReason = 140
+	// The requested leverage is outside what the venue allows for the market at the current position size
+	// (leverage bracket) (INVALID_ARGUMENT). Metadata: "market_id", "max_leverage" (decimal, when known).
+	ErrorReason_ERROR_REASON_LEVERAGE_OUT_OF_RANGE ErrorReason = 141
+	// The setting cannot change while the account has open positions or open orders in its scope (Binance
+	// -4047/-4048/-4068 for margin type and position mode) (FAILED_PRECONDITION). Metadata: "setting"
+	// ("margin_mode", "position_mode", "leverage"), "market_id" when one is concerned.
+	ErrorReason_ERROR_REASON_POSITIONS_OR_ORDERS_OPEN ErrorReason = 142
+	// No position of the account matches (market, position side) for a position-scoped operation such as
+	// AdjustIsolatedMargin (NOT_FOUND). Metadata: "account_id", "market_id", "position_side".
+	ErrorReason_ERROR_REASON_NOT_FOUND_POSITION ErrorReason = 143
+	// No withdrawal, deposit or transfer of the account has the given transaction_id or
+	// client_transaction_id (NOT_FOUND). Metadata: "account_id", and "transaction_id" or
+	// "client_transaction_id".
+	ErrorReason_ERROR_REASON_NOT_FOUND_TRANSACTION ErrorReason = 144
+	// The withdrawal can no longer be canceled: it is processing, broadcast or final (FAILED_PRECONDITION).
+	// Metadata: "transaction_id", "status" (the TransactionStatus name).
+	ErrorReason_ERROR_REASON_WITHDRAWAL_NOT_CANCELABLE ErrorReason = 145
+	// A borrow exceeds what the venue lets the account borrow now (max borrowable, pool liquidity, borrow
+	// limit) (FAILED_PRECONDITION). Metadata: "asset_id", "max_borrowable" (decimal, when known).
+	ErrorReason_ERROR_REASON_BORROW_LIMIT_EXCEEDED ErrorReason = 146
+	// A repayment exceeds the debt owed (principal plus accrued interest) (INVALID_ARGUMENT). Metadata:
+	// "asset_id", "owed" (decimal, when known).
+	ErrorReason_ERROR_REASON_REPAY_EXCEEDS_DEBT ErrorReason = 147
+	// Removing isolated margin would leave the position below its initial margin requirement
+	// (FAILED_PRECONDITION). Metadata: "market_id", "max_removable" (decimal, when known).
+	ErrorReason_ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE ErrorReason = 148
+	// RiskEngine CommitReservation or ReleaseReservation on a reservation whose state does not allow it:
+	// commit of a RELEASED reservation or of one COMMITTED with another order_id, release of a COMMITTED
+	// one (FAILED_PRECONDITION). Metadata: "reservation_id", "state" (the RiskReservationState name), and
+	// "order_id" when committed.
+	ErrorReason_ERROR_REASON_RISK_RESERVATION_NOT_HELD ErrorReason = 160
+	// The RiskEngine could not read the positions, orders, prices or limits a check needs, so it ran no
+	// check (UNAVAILABLE): CheckOrder, ReserveOrder. Callers MUST treat it as a denial and never place the
+	// order unchecked; retry later. Metadata: "missing" (what could not be read, e.g. "mark_price:mkt_...").
+	ErrorReason_ERROR_REASON_RISK_DATA_UNAVAILABLE ErrorReason = 161
+	// A zero or negative price on a market whose Market.negative_prices_allowed is false (INVALID_ARGUMENT):
+	// an order or amendment price, trigger price or limit price, returned by VenueGateway order RPCs (and by
+	// AssetRegistry Create/UpdateMarket for other price rules of the market). Validation accepts every sign;
+	// the service checks it against the market. Metadata: "market_id", "field" (the request field path,
+	// e.g. "order.price"), "price" (the value sent).
+	ErrorReason_ERROR_REASON_PRICE_SIGN_NOT_ALLOWED ErrorReason = 180
+	// An order RPC names a market that is not tradable by its kind: a MARKET_TYPE_INDEX market, a published
+	// index (FAILED_PRECONDITION). A tradable market whose Market.status refuses the order is the venue's
+	// rejection (an OrderRejected event), not this reason. Metadata: "market_id", "market_type" (the MarketType value name).
+	ErrorReason_ERROR_REASON_MARKET_NOT_TRADABLE ErrorReason = 181
+	// A read_mask path names no field of the returned resource (INVALID_ARGUMENT). Metadata: "paths" (the
+	// unknown paths, comma-separated). AssetRegistry Get, List, BatchGet and Resolve RPCs.
+	ErrorReason_ERROR_REASON_INVALID_READ_MASK ErrorReason = 190
+	// The response would exceed the 4 MiB gRPC message limit (RESOURCE_EXHAUSTED): a BatchGet or
+	// BatchResolve whose resources are too large together. Pages of List RPCs never fail this way (they end
+	// early instead). Metadata: "limit_bytes", "size_bytes". Retry with fewer ids or a read_mask that leaves
+	// out large fields (source_record).
+	ErrorReason_ERROR_REASON_RESPONSE_TOO_LARGE ErrorReason = 191
 )
 
 // Enum value maps for ErrorReason.
 var (
 	ErrorReason_name = map[int32]string{
-		0:  "ERROR_REASON_UNSPECIFIED",
-		1:  "ERROR_REASON_VALIDATION_FAILED",
-		2:  "ERROR_REASON_INVALID_PAGE_TOKEN",
-		3:  "ERROR_REASON_INVALID_UPDATE_MASK",
-		10: "ERROR_REASON_NOT_FOUND_ASSET",
-		11: "ERROR_REASON_NOT_FOUND_CHAIN",
-		12: "ERROR_REASON_NOT_FOUND_INSTRUMENT",
-		13: "ERROR_REASON_NOT_FOUND_MARKET",
-		14: "ERROR_REASON_NOT_FOUND_VENUE",
-		15: "ERROR_REASON_NOT_FOUND_VENUE_ASSET",
-		16: "ERROR_REASON_NOT_FOUND_IDENTIFIER",
-		17: "ERROR_REASON_NOT_FOUND_ACCOUNT",
-		18: "ERROR_REASON_NOT_FOUND_ORDER",
-		19: "ERROR_REASON_NOT_FOUND_RESOURCE",
-		30: "ERROR_REASON_ALREADY_EXISTS",
-		31: "ERROR_REASON_REQUEST_ID_REUSED",
-		40: "ERROR_REASON_WRONG_INSTRUMENT_TYPE",
-		41: "ERROR_REASON_ETAG_MISMATCH",
-		42: "ERROR_REASON_ORDER_NOT_OPEN",
-		43: "ERROR_REASON_MARKET_NOT_TRADING",
-		44: "ERROR_REASON_MARKET_RULE_VIOLATED",
-		45: "ERROR_REASON_RISK_DENIED",
-		46: "ERROR_REASON_INSUFFICIENT_FUNDS",
-		50: "ERROR_REASON_VENUE_REJECTED",
-		51: "ERROR_REASON_VENUE_UNAVAILABLE",
-		52: "ERROR_REASON_RATE_LIMITED",
-		60: "ERROR_REASON_PERMISSION_DENIED",
+		0:   "ERROR_REASON_UNSPECIFIED",
+		1:   "ERROR_REASON_VALIDATION_FAILED",
+		2:   "ERROR_REASON_INVALID_PAGE_TOKEN",
+		3:   "ERROR_REASON_INVALID_UPDATE_MASK",
+		4:   "ERROR_REASON_RESUME_TOKEN_EXPIRED",
+		10:  "ERROR_REASON_NOT_FOUND_ASSET",
+		11:  "ERROR_REASON_NOT_FOUND_CHAIN",
+		12:  "ERROR_REASON_NOT_FOUND_INSTRUMENT",
+		13:  "ERROR_REASON_NOT_FOUND_MARKET",
+		14:  "ERROR_REASON_NOT_FOUND_VENUE",
+		15:  "ERROR_REASON_NOT_FOUND_VENUE_ASSET",
+		16:  "ERROR_REASON_NOT_FOUND_IDENTIFIER",
+		17:  "ERROR_REASON_NOT_FOUND_ACCOUNT",
+		18:  "ERROR_REASON_NOT_FOUND_ORDER",
+		19:  "ERROR_REASON_NOT_FOUND_RESOURCE",
+		30:  "ERROR_REASON_ALREADY_EXISTS",
+		31:  "ERROR_REASON_REQUEST_ID_REUSED",
+		40:  "ERROR_REASON_WRONG_INSTRUMENT_TYPE",
+		41:  "ERROR_REASON_ETAG_MISMATCH",
+		42:  "ERROR_REASON_ORDER_NOT_OPEN",
+		43:  "ERROR_REASON_MARKET_NOT_TRADING",
+		44:  "ERROR_REASON_MARKET_RULE_VIOLATED",
+		45:  "ERROR_REASON_RISK_DENIED",
+		46:  "ERROR_REASON_INSUFFICIENT_FUNDS",
+		50:  "ERROR_REASON_VENUE_REJECTED",
+		51:  "ERROR_REASON_VENUE_UNAVAILABLE",
+		52:  "ERROR_REASON_RATE_LIMITED",
+		60:  "ERROR_REASON_PERMISSION_DENIED",
+		100: "ERROR_REASON_TOO_LATE_TO_CANCEL",
+		101: "ERROR_REASON_ORDER_ALREADY_PENDING",
+		102: "ERROR_REASON_TRADING_HALTED",
+		103: "ERROR_REASON_ACCOUNT_SUSPENDED",
+		104: "ERROR_REASON_UNSUPPORTED_ORDER_FEATURE",
+		105: "ERROR_REASON_DUPLICATE_CLIENT_ORDER_ID",
+		106: "ERROR_REASON_ORDER_LIST_INVALID",
+		107: "ERROR_REASON_DEAD_MAN_SWITCH_UNSUPPORTED",
+		140: "ERROR_REASON_ACCOUNT_OPERATION_UNSUPPORTED",
+		141: "ERROR_REASON_LEVERAGE_OUT_OF_RANGE",
+		142: "ERROR_REASON_POSITIONS_OR_ORDERS_OPEN",
+		143: "ERROR_REASON_NOT_FOUND_POSITION",
+		144: "ERROR_REASON_NOT_FOUND_TRANSACTION",
+		145: "ERROR_REASON_WITHDRAWAL_NOT_CANCELABLE",
+		146: "ERROR_REASON_BORROW_LIMIT_EXCEEDED",
+		147: "ERROR_REASON_REPAY_EXCEEDS_DEBT",
+		148: "ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE",
+		160: "ERROR_REASON_RISK_RESERVATION_NOT_HELD",
+		161: "ERROR_REASON_RISK_DATA_UNAVAILABLE",
+		180: "ERROR_REASON_PRICE_SIGN_NOT_ALLOWED",
+		181: "ERROR_REASON_MARKET_NOT_TRADABLE",
+		190: "ERROR_REASON_INVALID_READ_MASK",
+		191: "ERROR_REASON_RESPONSE_TOO_LARGE",
 	}
 	ErrorReason_value = map[string]int32{
-		"ERROR_REASON_UNSPECIFIED":           0,
-		"ERROR_REASON_VALIDATION_FAILED":     1,
-		"ERROR_REASON_INVALID_PAGE_TOKEN":    2,
-		"ERROR_REASON_INVALID_UPDATE_MASK":   3,
-		"ERROR_REASON_NOT_FOUND_ASSET":       10,
-		"ERROR_REASON_NOT_FOUND_CHAIN":       11,
-		"ERROR_REASON_NOT_FOUND_INSTRUMENT":  12,
-		"ERROR_REASON_NOT_FOUND_MARKET":      13,
-		"ERROR_REASON_NOT_FOUND_VENUE":       14,
-		"ERROR_REASON_NOT_FOUND_VENUE_ASSET": 15,
-		"ERROR_REASON_NOT_FOUND_IDENTIFIER":  16,
-		"ERROR_REASON_NOT_FOUND_ACCOUNT":     17,
-		"ERROR_REASON_NOT_FOUND_ORDER":       18,
-		"ERROR_REASON_NOT_FOUND_RESOURCE":    19,
-		"ERROR_REASON_ALREADY_EXISTS":        30,
-		"ERROR_REASON_REQUEST_ID_REUSED":     31,
-		"ERROR_REASON_WRONG_INSTRUMENT_TYPE": 40,
-		"ERROR_REASON_ETAG_MISMATCH":         41,
-		"ERROR_REASON_ORDER_NOT_OPEN":        42,
-		"ERROR_REASON_MARKET_NOT_TRADING":    43,
-		"ERROR_REASON_MARKET_RULE_VIOLATED":  44,
-		"ERROR_REASON_RISK_DENIED":           45,
-		"ERROR_REASON_INSUFFICIENT_FUNDS":    46,
-		"ERROR_REASON_VENUE_REJECTED":        50,
-		"ERROR_REASON_VENUE_UNAVAILABLE":     51,
-		"ERROR_REASON_RATE_LIMITED":          52,
-		"ERROR_REASON_PERMISSION_DENIED":     60,
+		"ERROR_REASON_UNSPECIFIED":                   0,
+		"ERROR_REASON_VALIDATION_FAILED":             1,
+		"ERROR_REASON_INVALID_PAGE_TOKEN":            2,
+		"ERROR_REASON_INVALID_UPDATE_MASK":           3,
+		"ERROR_REASON_RESUME_TOKEN_EXPIRED":          4,
+		"ERROR_REASON_NOT_FOUND_ASSET":               10,
+		"ERROR_REASON_NOT_FOUND_CHAIN":               11,
+		"ERROR_REASON_NOT_FOUND_INSTRUMENT":          12,
+		"ERROR_REASON_NOT_FOUND_MARKET":              13,
+		"ERROR_REASON_NOT_FOUND_VENUE":               14,
+		"ERROR_REASON_NOT_FOUND_VENUE_ASSET":         15,
+		"ERROR_REASON_NOT_FOUND_IDENTIFIER":          16,
+		"ERROR_REASON_NOT_FOUND_ACCOUNT":             17,
+		"ERROR_REASON_NOT_FOUND_ORDER":               18,
+		"ERROR_REASON_NOT_FOUND_RESOURCE":            19,
+		"ERROR_REASON_ALREADY_EXISTS":                30,
+		"ERROR_REASON_REQUEST_ID_REUSED":             31,
+		"ERROR_REASON_WRONG_INSTRUMENT_TYPE":         40,
+		"ERROR_REASON_ETAG_MISMATCH":                 41,
+		"ERROR_REASON_ORDER_NOT_OPEN":                42,
+		"ERROR_REASON_MARKET_NOT_TRADING":            43,
+		"ERROR_REASON_MARKET_RULE_VIOLATED":          44,
+		"ERROR_REASON_RISK_DENIED":                   45,
+		"ERROR_REASON_INSUFFICIENT_FUNDS":            46,
+		"ERROR_REASON_VENUE_REJECTED":                50,
+		"ERROR_REASON_VENUE_UNAVAILABLE":             51,
+		"ERROR_REASON_RATE_LIMITED":                  52,
+		"ERROR_REASON_PERMISSION_DENIED":             60,
+		"ERROR_REASON_TOO_LATE_TO_CANCEL":            100,
+		"ERROR_REASON_ORDER_ALREADY_PENDING":         101,
+		"ERROR_REASON_TRADING_HALTED":                102,
+		"ERROR_REASON_ACCOUNT_SUSPENDED":             103,
+		"ERROR_REASON_UNSUPPORTED_ORDER_FEATURE":     104,
+		"ERROR_REASON_DUPLICATE_CLIENT_ORDER_ID":     105,
+		"ERROR_REASON_ORDER_LIST_INVALID":            106,
+		"ERROR_REASON_DEAD_MAN_SWITCH_UNSUPPORTED":   107,
+		"ERROR_REASON_ACCOUNT_OPERATION_UNSUPPORTED": 140,
+		"ERROR_REASON_LEVERAGE_OUT_OF_RANGE":         141,
+		"ERROR_REASON_POSITIONS_OR_ORDERS_OPEN":      142,
+		"ERROR_REASON_NOT_FOUND_POSITION":            143,
+		"ERROR_REASON_NOT_FOUND_TRANSACTION":         144,
+		"ERROR_REASON_WITHDRAWAL_NOT_CANCELABLE":     145,
+		"ERROR_REASON_BORROW_LIMIT_EXCEEDED":         146,
+		"ERROR_REASON_REPAY_EXCEEDS_DEBT":            147,
+		"ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE":   148,
+		"ERROR_REASON_RISK_RESERVATION_NOT_HELD":     160,
+		"ERROR_REASON_RISK_DATA_UNAVAILABLE":         161,
+		"ERROR_REASON_PRICE_SIGN_NOT_ALLOWED":        180,
+		"ERROR_REASON_MARKET_NOT_TRADABLE":           181,
+		"ERROR_REASON_INVALID_READ_MASK":             190,
+		"ERROR_REASON_RESPONSE_TOO_LARGE":            191,
 	}
 )
 
@@ -200,12 +348,13 @@ var File_cqc_services_v1_errors_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccqc/services/v1/errors.proto\x12\x0fcqc.services.v1*\xc9\a\n" +
+	"\x1ccqc/services/v1/errors.proto\x12\x0fcqc.services.v1*\x9f\x0f\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eERROR_REASON_VALIDATION_FAILED\x10\x01\x12#\n" +
 	"\x1fERROR_REASON_INVALID_PAGE_TOKEN\x10\x02\x12$\n" +
-	" ERROR_REASON_INVALID_UPDATE_MASK\x10\x03\x12 \n" +
+	" ERROR_REASON_INVALID_UPDATE_MASK\x10\x03\x12%\n" +
+	"!ERROR_REASON_RESUME_TOKEN_EXPIRED\x10\x04\x12 \n" +
 	"\x1cERROR_REASON_NOT_FOUND_ASSET\x10\n" +
 	"\x12 \n" +
 	"\x1cERROR_REASON_NOT_FOUND_CHAIN\x10\v\x12%\n" +
@@ -229,7 +378,30 @@ const file_cqc_services_v1_errors_proto_rawDesc = "" +
 	"\x1bERROR_REASON_VENUE_REJECTED\x102\x12\"\n" +
 	"\x1eERROR_REASON_VENUE_UNAVAILABLE\x103\x12\x1d\n" +
 	"\x19ERROR_REASON_RATE_LIMITED\x104\x12\"\n" +
-	"\x1eERROR_REASON_PERMISSION_DENIED\x10<Bx\n" +
+	"\x1eERROR_REASON_PERMISSION_DENIED\x10<\x12#\n" +
+	"\x1fERROR_REASON_TOO_LATE_TO_CANCEL\x10d\x12&\n" +
+	"\"ERROR_REASON_ORDER_ALREADY_PENDING\x10e\x12\x1f\n" +
+	"\x1bERROR_REASON_TRADING_HALTED\x10f\x12\"\n" +
+	"\x1eERROR_REASON_ACCOUNT_SUSPENDED\x10g\x12*\n" +
+	"&ERROR_REASON_UNSUPPORTED_ORDER_FEATURE\x10h\x12*\n" +
+	"&ERROR_REASON_DUPLICATE_CLIENT_ORDER_ID\x10i\x12#\n" +
+	"\x1fERROR_REASON_ORDER_LIST_INVALID\x10j\x12,\n" +
+	"(ERROR_REASON_DEAD_MAN_SWITCH_UNSUPPORTED\x10k\x12/\n" +
+	"*ERROR_REASON_ACCOUNT_OPERATION_UNSUPPORTED\x10\x8c\x01\x12'\n" +
+	"\"ERROR_REASON_LEVERAGE_OUT_OF_RANGE\x10\x8d\x01\x12*\n" +
+	"%ERROR_REASON_POSITIONS_OR_ORDERS_OPEN\x10\x8e\x01\x12$\n" +
+	"\x1fERROR_REASON_NOT_FOUND_POSITION\x10\x8f\x01\x12'\n" +
+	"\"ERROR_REASON_NOT_FOUND_TRANSACTION\x10\x90\x01\x12+\n" +
+	"&ERROR_REASON_WITHDRAWAL_NOT_CANCELABLE\x10\x91\x01\x12'\n" +
+	"\"ERROR_REASON_BORROW_LIMIT_EXCEEDED\x10\x92\x01\x12$\n" +
+	"\x1fERROR_REASON_REPAY_EXCEEDS_DEBT\x10\x93\x01\x12-\n" +
+	"(ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE\x10\x94\x01\x12+\n" +
+	"&ERROR_REASON_RISK_RESERVATION_NOT_HELD\x10\xa0\x01\x12'\n" +
+	"\"ERROR_REASON_RISK_DATA_UNAVAILABLE\x10\xa1\x01\x12(\n" +
+	"#ERROR_REASON_PRICE_SIGN_NOT_ALLOWED\x10\xb4\x01\x12%\n" +
+	" ERROR_REASON_MARKET_NOT_TRADABLE\x10\xb5\x01\x12#\n" +
+	"\x1eERROR_REASON_INVALID_READ_MASK\x10\xbe\x01\x12$\n" +
+	"\x1fERROR_REASON_RESPONSE_TOO_LARGE\x10\xbf\x01Bx\n" +
 	"\x1fcom.cryptoquant.cqc.services.v1B\vErrorsProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3"
 
 var (

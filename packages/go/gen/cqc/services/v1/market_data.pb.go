@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -127,15 +128,25 @@ func (x *GetPriceResponse) GetPrice() *v1.Price {
 	return nil
 }
 
-// ListPricesRequest asks for the latest prices of every (market, price type) pair of the two lists.
+// ListPricesRequest asks for the latest prices of every (subject, price type) pair, the subjects being
+// the listed markets and assets.
 type ListPricesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// market_ids are the markets (1 to 500, unique, "mkt_" ids). Required.
+	// market_ids are the markets (0 to 500, unique, "mkt_" ids). With asset_ids, at least one and at most
+	// 500 subjects in total (rule list_prices.subjects_required).
 	MarketIds []string `protobuf:"bytes,1,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
 	// price_types are the kinds of price wanted (1 to 16, unique, none UNSPECIFIED). Required.
-	PriceTypes    []v1.PriceType `protobuf:"varint,2,rep,packed,name=price_types,json=priceTypes,proto3,enum=cqc.markets.v1.PriceType" json:"price_types,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PriceTypes []v1.PriceType `protobuf:"varint,2,rep,packed,name=price_types,json=priceTypes,proto3,enum=cqc.markets.v1.PriceType" json:"price_types,omitempty"`
+	// asset_ids are assets whose asset-keyed prices are wanted (Price.asset_id: aggregator REFERENCE prices,
+	// oracle feeds), 0 to 500, unique, "ast_" ids.
+	AssetIds []string `protobuf:"bytes,3,rep,name=asset_ids,json=assetIds,proto3" json:"asset_ids,omitempty"`
+	// sources keeps only prices from these publishers (Price.source, e.g. "coingecko", "chainlink"). Empty:
+	// the latest price of each pair from any source. At most 20.
+	Sources []string `protobuf:"bytes,4,rep,name=sources,proto3" json:"sources,omitempty"`
+	// include_source_records asks for Price.source_record; false (default) leaves the raw records out.
+	IncludeSourceRecords bool `protobuf:"varint,5,opt,name=include_source_records,json=includeSourceRecords,proto3" json:"include_source_records,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ListPricesRequest) Reset() {
@@ -180,6 +191,27 @@ func (x *ListPricesRequest) GetPriceTypes() []v1.PriceType {
 		return x.PriceTypes
 	}
 	return nil
+}
+
+func (x *ListPricesRequest) GetAssetIds() []string {
+	if x != nil {
+		return x.AssetIds
+	}
+	return nil
+}
+
+func (x *ListPricesRequest) GetSources() []string {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *ListPricesRequest) GetIncludeSourceRecords() bool {
+	if x != nil {
+		return x.IncludeSourceRecords
+	}
+	return false
 }
 
 // ListPricesResponse carries the prices found.
@@ -237,7 +269,10 @@ type StreamPricesRequest struct {
 	PriceTypes []v1.PriceType `protobuf:"varint,2,rep,packed,name=price_types,json=priceTypes,proto3,enum=cqc.markets.v1.PriceType" json:"price_types,omitempty"`
 	// min_interval throttles the stream: at most one message per (market, type) per interval, carrying the
 	// newest value. Unset or zero: every observation is sent. At most 1 hour.
-	MinInterval   *durationpb.Duration `protobuf:"bytes,3,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
+	MinInterval *durationpb.Duration `protobuf:"bytes,3,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
+	// resume_token is the last resume_token received on a previous stream: the server replays the prices
+	// observed after it instead of sending a snapshot. Unset: snapshot first. At most 512 characters.
+	ResumeToken   *string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -293,15 +328,29 @@ func (x *StreamPricesRequest) GetMinInterval() *durationpb.Duration {
 	return nil
 }
 
-// StreamPricesResponse is one price of the stream.
+func (x *StreamPricesRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+// StreamPricesResponse is one price of the stream, or the end-of-snapshot marker.
 type StreamPricesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// price is one observation. Always set.
+	// price is one observation. Set on every message except a snapshot_complete marker sent when the
+	// snapshot holds no price.
 	Price *v1.Price `protobuf:"bytes,1,opt,name=price,proto3" json:"price,omitempty"`
 	// is_snapshot is true for the initial latest-known prices sent when the stream starts.
-	IsSnapshot    bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	IsSnapshot bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// resume_token is the stream position after this message; pass it to StreamPrices to resume. Opaque,
+	// 1 to 512 characters, set on every message.
+	ResumeToken string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// snapshot_complete is true on the last message of the snapshot: every requested price known to the
+	// server has been sent, live observations follow.
+	SnapshotComplete bool `protobuf:"varint,4,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StreamPricesResponse) Reset() {
@@ -348,15 +397,32 @@ func (x *StreamPricesResponse) GetIsSnapshot() bool {
 	return false
 }
 
+func (x *StreamPricesResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *StreamPricesResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
 // GetOrderBookRequest asks for an order book snapshot.
 type GetOrderBookRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// market_id is the market ("mkt_" + ULID). Required.
 	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
 	// depth is the maximum number of levels per side, 1 to 5000. 0: the server default (100).
-	Depth         uint32 `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Depth uint32 `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
+	// include_source_record asks for OrderBook.source_record (the raw venue message, possibly large); false
+	// (default) leaves it out.
+	IncludeSourceRecord bool `protobuf:"varint,3,opt,name=include_source_record,json=includeSourceRecord,proto3" json:"include_source_record,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *GetOrderBookRequest) Reset() {
@@ -401,6 +467,13 @@ func (x *GetOrderBookRequest) GetDepth() uint32 {
 		return x.Depth
 	}
 	return 0
+}
+
+func (x *GetOrderBookRequest) GetIncludeSourceRecord() bool {
+	if x != nil {
+		return x.IncludeSourceRecord
+	}
+	return false
 }
 
 // GetOrderBookResponse carries the snapshot.
@@ -456,7 +529,11 @@ type StreamOrderBookRequest struct {
 	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
 	// depth is the maximum number of levels per side kept in the snapshot and deltas, 1 to 5000.
 	// 0: the server default (100).
-	Depth         uint32 `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
+	Depth uint32 `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
+	// resume_token is the last resume_token received on a previous stream of the same market and depth: the
+	// server replays the deltas after it, or sends a fresh snapshot when it no longer holds them. Unset:
+	// snapshot first. At most 512 characters.
+	ResumeToken   *string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -505,13 +582,26 @@ func (x *StreamOrderBookRequest) GetDepth() uint32 {
 	return 0
 }
 
+func (x *StreamOrderBookRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
 // StreamOrderBookResponse is one snapshot or delta of the book.
 type StreamOrderBookResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// order_book is a snapshot (the first message, and after a resynchronisation) or a delta. Always set.
-	OrderBook     *v1.OrderBook `protobuf:"bytes,1,opt,name=order_book,json=orderBook,proto3" json:"order_book,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OrderBook *v1.OrderBook `protobuf:"bytes,1,opt,name=order_book,json=orderBook,proto3" json:"order_book,omitempty"`
+	// resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+	// message.
+	ResumeToken string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// snapshot_complete is true on every snapshot message (order_book.is_snapshot): the book is complete
+	// and the deltas that follow continue it.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StreamOrderBookResponse) Reset() {
@@ -551,6 +641,20 @@ func (x *StreamOrderBookResponse) GetOrderBook() *v1.OrderBook {
 	return nil
 }
 
+func (x *StreamOrderBookResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *StreamOrderBookResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
 // ListTradesRequest asks for a page of a market's trades in a time range.
 type ListTradesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -564,9 +668,11 @@ type ListTradesRequest struct {
 	// default history window (at least 24 hours).
 	SinceTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
 	// until_time keeps trades whose event time is before it. Unset: up to now.
-	UntilTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// include_source_records asks for Trade.source_record; false (default) leaves the raw records out.
+	IncludeSourceRecords bool `protobuf:"varint,6,opt,name=include_source_records,json=includeSourceRecords,proto3" json:"include_source_records,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ListTradesRequest) Reset() {
@@ -634,6 +740,13 @@ func (x *ListTradesRequest) GetUntilTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ListTradesRequest) GetIncludeSourceRecords() bool {
+	if x != nil {
+		return x.IncludeSourceRecords
+	}
+	return false
+}
+
 // ListTradesResponse is one page of trades.
 type ListTradesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -693,7 +806,10 @@ func (x *ListTradesResponse) GetNextPageToken() string {
 type StreamTradesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// market_ids are the markets to follow (1 to 500, unique). Required.
-	MarketIds     []string `protobuf:"bytes,1,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	MarketIds []string `protobuf:"bytes,1,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	// resume_token is the last resume_token received on a previous stream: the server replays the trades
+	// printed after it. Unset: live trades only. At most 512 characters.
+	ResumeToken   *string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -735,13 +851,26 @@ func (x *StreamTradesRequest) GetMarketIds() []string {
 	return nil
 }
 
-// StreamTradesResponse is one trade of the stream.
+func (x *StreamTradesRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+// StreamTradesResponse is one trade of the stream, or the snapshot_complete marker.
 type StreamTradesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// trade is one public print. Always set.
-	Trade         *v1.Trade `protobuf:"bytes,1,opt,name=trade,proto3" json:"trade,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// trade is one public print. Set on every message except the snapshot_complete marker.
+	Trade *v1.Trade `protobuf:"bytes,1,opt,name=trade,proto3" json:"trade,omitempty"`
+	// resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+	// message.
+	ResumeToken string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// snapshot_complete is true on the marker message that starts a stream without resume_token (trades
+	// have no snapshot: it carries no trade).
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StreamTradesResponse) Reset() {
@@ -781,6 +910,20 @@ func (x *StreamTradesResponse) GetTrade() *v1.Trade {
 	return nil
 }
 
+func (x *StreamTradesResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *StreamTradesResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
 // ListCandlesRequest asks for a page of candles of one specification.
 type ListCandlesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -796,9 +939,11 @@ type ListCandlesRequest struct {
 	// since_time keeps candles opening at or after it. Unset: the most recent page_size candles.
 	SinceTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
 	// until_time keeps candles opening before it. Unset: up to now.
-	UntilTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// include_source_records asks for Candle.source_record; false (default) leaves the raw records out.
+	IncludeSourceRecords bool `protobuf:"varint,7,opt,name=include_source_records,json=includeSourceRecords,proto3" json:"include_source_records,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ListCandlesRequest) Reset() {
@@ -871,6 +1016,13 @@ func (x *ListCandlesRequest) GetUntilTime() *timestamppb.Timestamp {
 		return x.UntilTime
 	}
 	return nil
+}
+
+func (x *ListCandlesRequest) GetIncludeSourceRecords() bool {
+	if x != nil {
+		return x.IncludeSourceRecords
+	}
+	return false
 }
 
 // ListCandlesResponse is one page of candles.
@@ -1032,9 +1184,11 @@ type ListFundingRatesRequest struct {
 	// since_time keeps rates whose funding time is at or after it. Unset: the last 30 days.
 	SinceTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
 	// until_time keeps rates whose funding time is before it. Unset: up to now.
-	UntilTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// include_source_records asks for FundingRate.source_record; false (default) leaves them out.
+	IncludeSourceRecords bool `protobuf:"varint,6,opt,name=include_source_records,json=includeSourceRecords,proto3" json:"include_source_records,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ListFundingRatesRequest) Reset() {
@@ -1102,10 +1256,18 @@ func (x *ListFundingRatesRequest) GetUntilTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ListFundingRatesRequest) GetIncludeSourceRecords() bool {
+	if x != nil {
+		return x.IncludeSourceRecords
+	}
+	return false
+}
+
 // ListFundingRatesResponse is one page of funding history.
 type ListFundingRatesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// funding_rates are SETTLED rates ordered by funding time, oldest first.
+	// funding_rates are SETTLED rates (then at most one FIXED rate for the next settlement) ordered by
+	// funding time, oldest first.
 	FundingRates []*v1.FundingRate `protobuf:"bytes,1,rep,name=funding_rates,json=fundingRates,proto3" json:"funding_rates,omitempty"`
 	// next_page_token continues the listing; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -1544,48 +1706,1194 @@ func (x *GetVWAPResponse) GetVwap() *v1.VWAP {
 	return nil
 }
 
+// StreamFundingRatesRequest subscribes to funding rates.
+type StreamFundingRatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_ids are the perpetual markets to follow (1 to 500, unique, "mkt_" ids). Required.
+	MarketIds []string `protobuf:"bytes,1,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	// resume_token is the last resume_token received on a previous stream: the server replays the changes
+	// after it. Unset: snapshot first. At most 512 characters.
+	ResumeToken   *string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamFundingRatesRequest) Reset() {
+	*x = StreamFundingRatesRequest{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamFundingRatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamFundingRatesRequest) ProtoMessage() {}
+
+func (x *StreamFundingRatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamFundingRatesRequest.ProtoReflect.Descriptor instead.
+func (*StreamFundingRatesRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *StreamFundingRatesRequest) GetMarketIds() []string {
+	if x != nil {
+		return x.MarketIds
+	}
+	return nil
+}
+
+func (x *StreamFundingRatesRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+// StreamFundingRatesResponse is one funding rate of the stream, or the end-of-snapshot marker.
+type StreamFundingRatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// funding_rate is one funding record. Set on every message except a snapshot_complete marker sent when
+	// the snapshot holds no rate.
+	FundingRate *v1.FundingRate `protobuf:"bytes,1,opt,name=funding_rate,json=fundingRate,proto3" json:"funding_rate,omitempty"`
+	// resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+	// message.
+	ResumeToken string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// snapshot_complete is true on the last message of the snapshot.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *StreamFundingRatesResponse) Reset() {
+	*x = StreamFundingRatesResponse{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamFundingRatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamFundingRatesResponse) ProtoMessage() {}
+
+func (x *StreamFundingRatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamFundingRatesResponse.ProtoReflect.Descriptor instead.
+func (*StreamFundingRatesResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *StreamFundingRatesResponse) GetFundingRate() *v1.FundingRate {
+	if x != nil {
+		return x.FundingRate
+	}
+	return nil
+}
+
+func (x *StreamFundingRatesResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *StreamFundingRatesResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
+// ListOpenInterestRequest asks for a page of open interest history.
+type ListOpenInterestRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_id is a perpetual, future or option market ("mkt_" + ULID). Required.
+	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
+	// page_size is the maximum number of records to return, 0 to 1000; 0 means the server default (100).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the previous response's next_page_token, or empty for the first page. Opaque.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// since_time keeps records whose event time is at or after it. Unset: the last 30 days.
+	SinceTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
+	// until_time keeps records whose event time is before it. Unset: up to now.
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// include_source_records asks for OpenInterest.source_record; false (default) leaves them out.
+	IncludeSourceRecords bool `protobuf:"varint,6,opt,name=include_source_records,json=includeSourceRecords,proto3" json:"include_source_records,omitempty"`
+	// period is the bucket length wanted ("300s" for Binance openInterestHist period 5m): the server returns
+	// records summarising buckets of that length (OpenInterest.period). Unset: every stored observation.
+	Period        *durationpb.Duration `protobuf:"bytes,7,opt,name=period,proto3" json:"period,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOpenInterestRequest) Reset() {
+	*x = ListOpenInterestRequest{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOpenInterestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOpenInterestRequest) ProtoMessage() {}
+
+func (x *ListOpenInterestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOpenInterestRequest.ProtoReflect.Descriptor instead.
+func (*ListOpenInterestRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListOpenInterestRequest) GetMarketId() string {
+	if x != nil {
+		return x.MarketId
+	}
+	return ""
+}
+
+func (x *ListOpenInterestRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOpenInterestRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListOpenInterestRequest) GetSinceTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SinceTime
+	}
+	return nil
+}
+
+func (x *ListOpenInterestRequest) GetUntilTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UntilTime
+	}
+	return nil
+}
+
+func (x *ListOpenInterestRequest) GetIncludeSourceRecords() bool {
+	if x != nil {
+		return x.IncludeSourceRecords
+	}
+	return false
+}
+
+func (x *ListOpenInterestRequest) GetPeriod() *durationpb.Duration {
+	if x != nil {
+		return x.Period
+	}
+	return nil
+}
+
+// ListOpenInterestResponse is one page of open interest history.
+type ListOpenInterestResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// open_interests are ordered by event time (receive time when the venue stamps none), oldest first.
+	OpenInterests []*v1.OpenInterest `protobuf:"bytes,1,rep,name=open_interests,json=openInterests,proto3" json:"open_interests,omitempty"`
+	// next_page_token continues the listing; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOpenInterestResponse) Reset() {
+	*x = ListOpenInterestResponse{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOpenInterestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOpenInterestResponse) ProtoMessage() {}
+
+func (x *ListOpenInterestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOpenInterestResponse.ProtoReflect.Descriptor instead.
+func (*ListOpenInterestResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListOpenInterestResponse) GetOpenInterests() []*v1.OpenInterest {
+	if x != nil {
+		return x.OpenInterests
+	}
+	return nil
+}
+
+func (x *ListOpenInterestResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ListLiquidationsRequest asks for a page of a market's public liquidations.
+type ListLiquidationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_id is a derivatives market ("mkt_" + ULID). Required.
+	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
+	// page_size is the maximum number of liquidations to return, 0 to 1000; 0 means the server default
+	// (100).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the previous response's next_page_token, or empty for the first page. Opaque.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// since_time keeps liquidations whose event time is at or after it. Unset: the last 24 hours.
+	SinceTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
+	// until_time keeps liquidations whose event time is before it. Unset: up to now.
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// include_source_records asks for Liquidation.source_record; false (default) leaves them out.
+	IncludeSourceRecords bool `protobuf:"varint,6,opt,name=include_source_records,json=includeSourceRecords,proto3" json:"include_source_records,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ListLiquidationsRequest) Reset() {
+	*x = ListLiquidationsRequest{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLiquidationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLiquidationsRequest) ProtoMessage() {}
+
+func (x *ListLiquidationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLiquidationsRequest.ProtoReflect.Descriptor instead.
+func (*ListLiquidationsRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListLiquidationsRequest) GetMarketId() string {
+	if x != nil {
+		return x.MarketId
+	}
+	return ""
+}
+
+func (x *ListLiquidationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLiquidationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListLiquidationsRequest) GetSinceTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SinceTime
+	}
+	return nil
+}
+
+func (x *ListLiquidationsRequest) GetUntilTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UntilTime
+	}
+	return nil
+}
+
+func (x *ListLiquidationsRequest) GetIncludeSourceRecords() bool {
+	if x != nil {
+		return x.IncludeSourceRecords
+	}
+	return false
+}
+
+// ListLiquidationsResponse is one page of liquidations.
+type ListLiquidationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// liquidations are ordered by event time, oldest first.
+	Liquidations []*v1.Liquidation `protobuf:"bytes,1,rep,name=liquidations,proto3" json:"liquidations,omitempty"`
+	// next_page_token continues the listing; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLiquidationsResponse) Reset() {
+	*x = ListLiquidationsResponse{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLiquidationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLiquidationsResponse) ProtoMessage() {}
+
+func (x *ListLiquidationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLiquidationsResponse.ProtoReflect.Descriptor instead.
+func (*ListLiquidationsResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListLiquidationsResponse) GetLiquidations() []*v1.Liquidation {
+	if x != nil {
+		return x.Liquidations
+	}
+	return nil
+}
+
+func (x *ListLiquidationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// StreamLiquidationsRequest subscribes to public liquidations.
+type StreamLiquidationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_ids are the markets to follow (1 to 500, unique, "mkt_" ids). Required.
+	MarketIds []string `protobuf:"bytes,1,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	// resume_token is the last resume_token received on a previous stream: the server replays the
+	// liquidations after it. Unset: live only. At most 512 characters.
+	ResumeToken   *string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamLiquidationsRequest) Reset() {
+	*x = StreamLiquidationsRequest{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamLiquidationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamLiquidationsRequest) ProtoMessage() {}
+
+func (x *StreamLiquidationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamLiquidationsRequest.ProtoReflect.Descriptor instead.
+func (*StreamLiquidationsRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *StreamLiquidationsRequest) GetMarketIds() []string {
+	if x != nil {
+		return x.MarketIds
+	}
+	return nil
+}
+
+func (x *StreamLiquidationsRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+// StreamLiquidationsResponse is one liquidation of the stream, or the snapshot_complete marker.
+type StreamLiquidationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// liquidation is one public liquidation. Set on every message except the snapshot_complete marker.
+	Liquidation *v1.Liquidation `protobuf:"bytes,1,opt,name=liquidation,proto3" json:"liquidation,omitempty"`
+	// resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+	// message.
+	ResumeToken string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// snapshot_complete is true on the marker message that starts a stream without resume_token (it carries
+	// no liquidation).
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *StreamLiquidationsResponse) Reset() {
+	*x = StreamLiquidationsResponse{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamLiquidationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamLiquidationsResponse) ProtoMessage() {}
+
+func (x *StreamLiquidationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamLiquidationsResponse.ProtoReflect.Descriptor instead.
+func (*StreamLiquidationsResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *StreamLiquidationsResponse) GetLiquidation() *v1.Liquidation {
+	if x != nil {
+		return x.Liquidation
+	}
+	return nil
+}
+
+func (x *StreamLiquidationsResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *StreamLiquidationsResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
+// ListTickerStatisticsRequest asks for the latest ticker statistics of several markets.
+type ListTickerStatisticsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_ids are the markets (1 to 500, unique, "mkt_" ids). Required.
+	MarketIds []string `protobuf:"bytes,1,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	// window is the rolling window wanted. Unset: 24 hours. Positive, at most 30 days.
+	Window *durationpb.Duration `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	// include_source_records asks for TickerStatistics.source_record; false (default) leaves them out.
+	IncludeSourceRecords bool `protobuf:"varint,3,opt,name=include_source_records,json=includeSourceRecords,proto3" json:"include_source_records,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ListTickerStatisticsRequest) Reset() {
+	*x = ListTickerStatisticsRequest{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTickerStatisticsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTickerStatisticsRequest) ProtoMessage() {}
+
+func (x *ListTickerStatisticsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTickerStatisticsRequest.ProtoReflect.Descriptor instead.
+func (*ListTickerStatisticsRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListTickerStatisticsRequest) GetMarketIds() []string {
+	if x != nil {
+		return x.MarketIds
+	}
+	return nil
+}
+
+func (x *ListTickerStatisticsRequest) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *ListTickerStatisticsRequest) GetIncludeSourceRecords() bool {
+	if x != nil {
+		return x.IncludeSourceRecords
+	}
+	return false
+}
+
+// ListTickerStatisticsResponse carries the statistics found.
+type ListTickerStatisticsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ticker_statistics holds at most one entry per requested market; markets without data are absent.
+	TickerStatistics []*v1.TickerStatistics `protobuf:"bytes,1,rep,name=ticker_statistics,json=tickerStatistics,proto3" json:"ticker_statistics,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ListTickerStatisticsResponse) Reset() {
+	*x = ListTickerStatisticsResponse{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTickerStatisticsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTickerStatisticsResponse) ProtoMessage() {}
+
+func (x *ListTickerStatisticsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTickerStatisticsResponse.ProtoReflect.Descriptor instead.
+func (*ListTickerStatisticsResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListTickerStatisticsResponse) GetTickerStatistics() []*v1.TickerStatistics {
+	if x != nil {
+		return x.TickerStatistics
+	}
+	return nil
+}
+
+// GetOptionGreeksRequest asks for an option market's latest greeks.
+type GetOptionGreeksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_id is an option market ("mkt_" + ULID). Required.
+	MarketId string `protobuf:"bytes,1,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
+	// source keeps greeks from this publisher only ("deribit", "cqc"). Empty: the venue's own greeks when
+	// it publishes them, else CQC's.
+	Source        string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOptionGreeksRequest) Reset() {
+	*x = GetOptionGreeksRequest{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOptionGreeksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOptionGreeksRequest) ProtoMessage() {}
+
+func (x *GetOptionGreeksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOptionGreeksRequest.ProtoReflect.Descriptor instead.
+func (*GetOptionGreeksRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *GetOptionGreeksRequest) GetMarketId() string {
+	if x != nil {
+		return x.MarketId
+	}
+	return ""
+}
+
+func (x *GetOptionGreeksRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// GetOptionGreeksResponse carries the greeks.
+type GetOptionGreeksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// option_greeks is the latest observation. Always set.
+	OptionGreeks  *v1.OptionGreeks `protobuf:"bytes,1,opt,name=option_greeks,json=optionGreeks,proto3" json:"option_greeks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOptionGreeksResponse) Reset() {
+	*x = GetOptionGreeksResponse{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOptionGreeksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOptionGreeksResponse) ProtoMessage() {}
+
+func (x *GetOptionGreeksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOptionGreeksResponse.ProtoReflect.Descriptor instead.
+func (*GetOptionGreeksResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *GetOptionGreeksResponse) GetOptionGreeks() *v1.OptionGreeks {
+	if x != nil {
+		return x.OptionGreeks
+	}
+	return nil
+}
+
+// StreamOptionGreeksRequest subscribes to option greeks.
+type StreamOptionGreeksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// market_ids are the option markets to follow (1 to 2000, unique, "mkt_" ids: a whole option chain fits).
+	// Required.
+	MarketIds []string `protobuf:"bytes,1,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	// min_interval throttles the stream: at most one message per market per interval, carrying the newest
+	// values. Unset or zero: every update. At most 1 hour.
+	MinInterval *durationpb.Duration `protobuf:"bytes,2,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
+	// resume_token is the last resume_token received on a previous stream. Unset: snapshot first. At most
+	// 512 characters.
+	ResumeToken   *string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamOptionGreeksRequest) Reset() {
+	*x = StreamOptionGreeksRequest{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamOptionGreeksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamOptionGreeksRequest) ProtoMessage() {}
+
+func (x *StreamOptionGreeksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamOptionGreeksRequest.ProtoReflect.Descriptor instead.
+func (*StreamOptionGreeksRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *StreamOptionGreeksRequest) GetMarketIds() []string {
+	if x != nil {
+		return x.MarketIds
+	}
+	return nil
+}
+
+func (x *StreamOptionGreeksRequest) GetMinInterval() *durationpb.Duration {
+	if x != nil {
+		return x.MinInterval
+	}
+	return nil
+}
+
+func (x *StreamOptionGreeksRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+// StreamOptionGreeksResponse is one greeks update of the stream, or the end-of-snapshot marker.
+type StreamOptionGreeksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// option_greeks is one observation. Set on every message except a snapshot_complete marker sent when
+	// the snapshot holds none.
+	OptionGreeks *v1.OptionGreeks `protobuf:"bytes,1,opt,name=option_greeks,json=optionGreeks,proto3" json:"option_greeks,omitempty"`
+	// resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+	// message.
+	ResumeToken string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// snapshot_complete is true on the last message of the snapshot.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *StreamOptionGreeksResponse) Reset() {
+	*x = StreamOptionGreeksResponse{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamOptionGreeksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamOptionGreeksResponse) ProtoMessage() {}
+
+func (x *StreamOptionGreeksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamOptionGreeksResponse.ProtoReflect.Descriptor instead.
+func (*StreamOptionGreeksResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *StreamOptionGreeksResponse) GetOptionGreeks() *v1.OptionGreeks {
+	if x != nil {
+		return x.OptionGreeks
+	}
+	return nil
+}
+
+func (x *StreamOptionGreeksResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *StreamOptionGreeksResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
+// GetAssetMarketDataRequest asks for one aggregator's summary of one asset.
+type GetAssetMarketDataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_id is the asset ("ast_" + ULID). Required.
+	AssetId string `protobuf:"bytes,1,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
+	// source is the aggregator ("coingecko", "coinmarketcap", "defillama"). Empty: the server's preferred
+	// source that has the asset.
+	Source        string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAssetMarketDataRequest) Reset() {
+	*x = GetAssetMarketDataRequest{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAssetMarketDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAssetMarketDataRequest) ProtoMessage() {}
+
+func (x *GetAssetMarketDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAssetMarketDataRequest.ProtoReflect.Descriptor instead.
+func (*GetAssetMarketDataRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetAssetMarketDataRequest) GetAssetId() string {
+	if x != nil {
+		return x.AssetId
+	}
+	return ""
+}
+
+func (x *GetAssetMarketDataRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// GetAssetMarketDataResponse carries the summary.
+type GetAssetMarketDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_market_data is the latest summary. Always set.
+	AssetMarketData *v1.AssetMarketData `protobuf:"bytes,1,opt,name=asset_market_data,json=assetMarketData,proto3" json:"asset_market_data,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GetAssetMarketDataResponse) Reset() {
+	*x = GetAssetMarketDataResponse{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAssetMarketDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAssetMarketDataResponse) ProtoMessage() {}
+
+func (x *GetAssetMarketDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAssetMarketDataResponse.ProtoReflect.Descriptor instead.
+func (*GetAssetMarketDataResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetAssetMarketDataResponse) GetAssetMarketData() *v1.AssetMarketData {
+	if x != nil {
+		return x.AssetMarketData
+	}
+	return nil
+}
+
+// ListAssetMarketDataRequest asks for a page of asset summaries.
+type ListAssetMarketDataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_ids keeps these assets only (0 to 500, unique). Empty: every asset the sources rank.
+	AssetIds []string `protobuf:"bytes,1,rep,name=asset_ids,json=assetIds,proto3" json:"asset_ids,omitempty"`
+	// source keeps one aggregator only. Empty: every source (one entry per asset and source).
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// page_size is the maximum number of entries to return, 0 to 500; 0 means the server default (100).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the previous response's next_page_token, or empty for the first page. Opaque.
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// include_source_records asks for AssetMarketData.source_record; false (default) leaves them out.
+	IncludeSourceRecords bool `protobuf:"varint,5,opt,name=include_source_records,json=includeSourceRecords,proto3" json:"include_source_records,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ListAssetMarketDataRequest) Reset() {
+	*x = ListAssetMarketDataRequest{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAssetMarketDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAssetMarketDataRequest) ProtoMessage() {}
+
+func (x *ListAssetMarketDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAssetMarketDataRequest.ProtoReflect.Descriptor instead.
+func (*ListAssetMarketDataRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListAssetMarketDataRequest) GetAssetIds() []string {
+	if x != nil {
+		return x.AssetIds
+	}
+	return nil
+}
+
+func (x *ListAssetMarketDataRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ListAssetMarketDataRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAssetMarketDataRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAssetMarketDataRequest) GetIncludeSourceRecords() bool {
+	if x != nil {
+		return x.IncludeSourceRecords
+	}
+	return false
+}
+
+// ListAssetMarketDataResponse is one page of asset summaries.
+type ListAssetMarketDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asset_market_data are ordered by market_cap_rank (unranked last), then asset_id, then source.
+	AssetMarketData []*v1.AssetMarketData `protobuf:"bytes,1,rep,name=asset_market_data,json=assetMarketData,proto3" json:"asset_market_data,omitempty"`
+	// next_page_token continues the listing; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAssetMarketDataResponse) Reset() {
+	*x = ListAssetMarketDataResponse{}
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAssetMarketDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAssetMarketDataResponse) ProtoMessage() {}
+
+func (x *ListAssetMarketDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_market_data_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAssetMarketDataResponse.ProtoReflect.Descriptor instead.
+func (*ListAssetMarketDataResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_market_data_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListAssetMarketDataResponse) GetAssetMarketData() []*v1.AssetMarketData {
+	if x != nil {
+		return x.AssetMarketData
+	}
+	return nil
+}
+
+func (x *ListAssetMarketDataResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_cqc_services_v1_market_data_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_market_data_proto_rawDesc = "" +
 	"\n" +
-	"!cqc/services/v1/market_data.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bcqc/markets/v1/candle.proto\x1a\x1ecqc/markets/v1/liquidity.proto\x1a cqc/markets/v1/market_data.proto\x1a\x1fcqc/markets/v1/order_book.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n" +
+	"!cqc/services/v1/market_data.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bcqc/markets/v1/candle.proto\x1a\x1ecqc/markets/v1/liquidity.proto\x1a cqc/markets/v1/market_data.proto\x1a\x1fcqc/markets/v1/order_book.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n" +
 	"\x0fGetPriceRequest\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12D\n" +
 	"\n" +
 	"price_type\x18\x02 \x01(\x0e2\x19.cqc.markets.v1.PriceTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\tpriceType\"?\n" +
 	"\x10GetPriceResponse\x12+\n" +
-	"\x05price\x18\x01 \x01(\v2\x15.cqc.markets.v1.PriceR\x05price\"\x9f\x01\n" +
-	"\x11ListPricesRequest\x127\n" +
+	"\x05price\x18\x01 \x01(\v2\x15.cqc.markets.v1.PriceR\x05price\"\xb0\x04\n" +
+	"\x11ListPricesRequest\x125\n" +
 	"\n" +
-	"market_ids\x18\x01 \x03(\tB\x18\xbaH\x15\x92\x01\x12\b\x01\x10\xf4\x03\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x12Q\n" +
+	"market_ids\x18\x01 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\xf4\x03\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x12Q\n" +
 	"\vprice_types\x18\x02 \x03(\x0e2\x19.cqc.markets.v1.PriceTypeB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\x10\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\n" +
-	"priceTypes\"C\n" +
+	"priceTypes\x123\n" +
+	"\tasset_ids\x18\x03 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\xf4\x03\x18\x01\"\tr\a\xa2\x88'\x03astR\bassetIds\x12E\n" +
+	"\asources\x18\x04 \x03(\tB+\xbaH(\x92\x01%\x10\x14\x18\x01\"\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\asources\x124\n" +
+	"\x16include_source_records\x18\x05 \x01(\bR\x14includeSourceRecords:\xde\x01\xbaH\xda\x01\x1a\xd7\x01\n" +
+	"\x1dlist_prices.subjects_required\x12Lmarket_ids or asset_ids must name at least one subject, at most 500 in total\x1ahsize(this.market_ids) + size(this.asset_ids) >= 1 && size(this.market_ids) + size(this.asset_ids) <= 500\"C\n" +
 	"\x12ListPricesResponse\x12-\n" +
-	"\x06prices\x18\x01 \x03(\v2\x15.cqc.markets.v1.PriceR\x06prices\"\xee\x01\n" +
+	"\x06prices\x18\x01 \x03(\v2\x15.cqc.markets.v1.PriceR\x06prices\"\xb1\x02\n" +
 	"\x13StreamPricesRequest\x127\n" +
 	"\n" +
 	"market_ids\x18\x01 \x03(\tB\x18\xbaH\x15\x92\x01\x12\b\x01\x10\xf4\x03\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x12Q\n" +
 	"\vprice_types\x18\x02 \x03(\x0e2\x19.cqc.markets.v1.PriceTypeB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\x10\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\n" +
 	"priceTypes\x12K\n" +
 	"\fmin_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\r\xbaH\n" +
-	"\xaa\x01\a\"\x03\b\x90\x1c2\x00R\vminInterval\"d\n" +
+	"\xaa\x01\a\"\x03\b\x90\x1c2\x00R\vminInterval\x120\n" +
+	"\fresume_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01B\x0f\n" +
+	"\r_resume_token\"\xc0\x01\n" +
 	"\x14StreamPricesResponse\x12+\n" +
 	"\x05price\x18\x01 \x01(\v2\x15.cqc.markets.v1.PriceR\x05price\x12\x1f\n" +
 	"\vis_snapshot\x18\x02 \x01(\bR\n" +
-	"isSnapshot\"`\n" +
+	"isSnapshot\x12-\n" +
+	"\fresume_token\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken\x12+\n" +
+	"\x11snapshot_complete\x18\x04 \x01(\bR\x10snapshotComplete\"\x94\x01\n" +
 	"\x13GetOrderBookRequest\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12\x1e\n" +
-	"\x05depth\x18\x02 \x01(\rB\b\xbaH\x05*\x03\x18\x88'R\x05depth\"P\n" +
+	"\x05depth\x18\x02 \x01(\rB\b\xbaH\x05*\x03\x18\x88'R\x05depth\x122\n" +
+	"\x15include_source_record\x18\x03 \x01(\bR\x13includeSourceRecord\"P\n" +
 	"\x14GetOrderBookResponse\x128\n" +
 	"\n" +
-	"order_book\x18\x01 \x01(\v2\x19.cqc.markets.v1.OrderBookR\torderBook\"c\n" +
+	"order_book\x18\x01 \x01(\v2\x19.cqc.markets.v1.OrderBookR\torderBook\"\xa6\x01\n" +
 	"\x16StreamOrderBookRequest\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12\x1e\n" +
-	"\x05depth\x18\x02 \x01(\rB\b\xbaH\x05*\x03\x18\x88'R\x05depth\"S\n" +
+	"\x05depth\x18\x02 \x01(\rB\b\xbaH\x05*\x03\x18\x88'R\x05depth\x120\n" +
+	"\fresume_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01B\x0f\n" +
+	"\r_resume_token\"\xaf\x01\n" +
 	"\x17StreamOrderBookResponse\x128\n" +
 	"\n" +
-	"order_book\x18\x01 \x01(\v2\x19.cqc.markets.v1.OrderBookR\torderBook\"\xaa\x03\n" +
+	"order_book\x18\x01 \x01(\v2\x19.cqc.markets.v1.OrderBookR\torderBook\x12-\n" +
+	"\fresume_token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\"\xe0\x03\n" +
 	"\x11ListTradesRequest\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
@@ -1595,16 +2903,22 @@ const file_cqc_services_v1_market_data_proto_rawDesc = "" +
 	"\n" +
 	"since_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
 	"\n" +
-	"until_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime:\xa1\x01\xbaH\x9d\x01\x1a\x9a\x01\n" +
+	"until_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x124\n" +
+	"\x16include_source_records\x18\x06 \x01(\bR\x14includeSourceRecords:\xa1\x01\xbaH\x9d\x01\x1a\x9a\x01\n" +
 	"\x1elist_trades.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_time\"k\n" +
 	"\x12ListTradesResponse\x12-\n" +
 	"\x06trades\x18\x01 \x03(\v2\x15.cqc.markets.v1.TradeR\x06trades\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"N\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x91\x01\n" +
 	"\x13StreamTradesRequest\x127\n" +
 	"\n" +
-	"market_ids\x18\x01 \x03(\tB\x18\xbaH\x15\x92\x01\x12\b\x01\x10\xf4\x03\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\"C\n" +
+	"market_ids\x18\x01 \x03(\tB\x18\xbaH\x15\x92\x01\x12\b\x01\x10\xf4\x03\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x120\n" +
+	"\fresume_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01B\x0f\n" +
+	"\r_resume_token\"\x9f\x01\n" +
 	"\x14StreamTradesResponse\x12+\n" +
-	"\x05trade\x18\x01 \x01(\v2\x15.cqc.markets.v1.TradeR\x05trade\"\xe8\x03\n" +
+	"\x05trade\x18\x01 \x01(\v2\x15.cqc.markets.v1.TradeR\x05trade\x12-\n" +
+	"\fresume_token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\"\x9e\x04\n" +
 	"\x12ListCandlesRequest\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12:\n" +
 	"\x03bar\x18\x02 \x01(\v2 .cqc.markets.v1.BarSpecificationB\x06\xbaH\x03\xc8\x01\x01R\x03bar\x12'\n" +
@@ -1615,7 +2929,8 @@ const file_cqc_services_v1_market_data_proto_rawDesc = "" +
 	"\n" +
 	"since_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
 	"\n" +
-	"until_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime:\xa2\x01\xbaH\x9e\x01\x1a\x9b\x01\n" +
+	"until_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x124\n" +
+	"\x16include_source_records\x18\a \x01(\bR\x14includeSourceRecords:\xa2\x01\xbaH\x9e\x01\x1a\x9b\x01\n" +
 	"\x1flist_candles.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_time\"o\n" +
 	"\x13ListCandlesResponse\x120\n" +
 	"\acandles\x18\x01 \x03(\v2\x16.cqc.markets.v1.CandleR\acandles\x12&\n" +
@@ -1623,7 +2938,7 @@ const file_cqc_services_v1_market_data_proto_rawDesc = "" +
 	"\x15GetFundingRateRequest\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\"X\n" +
 	"\x16GetFundingRateResponse\x12>\n" +
-	"\ffunding_rate\x18\x01 \x01(\v2\x1b.cqc.markets.v1.FundingRateR\vfundingRate\"\xb7\x03\n" +
+	"\ffunding_rate\x18\x01 \x01(\v2\x1b.cqc.markets.v1.FundingRateR\vfundingRate\"\xed\x03\n" +
 	"\x17ListFundingRatesRequest\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
@@ -1633,7 +2948,8 @@ const file_cqc_services_v1_market_data_proto_rawDesc = "" +
 	"\n" +
 	"since_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
 	"\n" +
-	"until_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime:\xa8\x01\xbaH\xa4\x01\x1a\xa1\x01\n" +
+	"until_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x124\n" +
+	"\x16include_source_records\x18\x06 \x01(\bR\x14includeSourceRecords:\xa8\x01\xbaH\xa4\x01\x1a\xa1\x01\n" +
 	"%list_funding_rates.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_time\"\x84\x01\n" +
 	"\x18ListFundingRatesResponse\x12@\n" +
 	"\rfunding_rates\x18\x01 \x03(\v2\x1b.cqc.markets.v1.FundingRateR\ffundingRates\x12&\n" +
@@ -1656,25 +2972,126 @@ const file_cqc_services_v1_market_data_proto_rawDesc = "" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12G\n" +
 	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x14\xbaH\x11\xc8\x01\x01\xaa\x01\v\"\x05\b\x80\x9a\x9e\x012\x02\b\x01R\x06window\";\n" +
 	"\x0fGetVWAPResponse\x12(\n" +
-	"\x04vwap\x18\x01 \x01(\v2\x14.cqc.markets.v1.VWAPR\x04vwap2\x83\v\n" +
+	"\x04vwap\x18\x01 \x01(\v2\x14.cqc.markets.v1.VWAPR\x04vwap\"\x97\x01\n" +
+	"\x19StreamFundingRatesRequest\x127\n" +
 	"\n" +
-	"MarketData\x12T\n" +
-	"\bGetPrice\x12 .cqc.services.v1.GetPriceRequest\x1a!.cqc.services.v1.GetPriceResponse\"\x03\x90\x02\x01\x12Z\n" +
+	"market_ids\x18\x01 \x03(\tB\x18\xbaH\x15\x92\x01\x12\b\x01\x10\xf4\x03\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x120\n" +
+	"\fresume_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01B\x0f\n" +
+	"\r_resume_token\"\xb8\x01\n" +
+	"\x1aStreamFundingRatesResponse\x12>\n" +
+	"\ffunding_rate\x18\x01 \x01(\v2\x1b.cqc.markets.v1.FundingRateR\vfundingRate\x12-\n" +
+	"\fresume_token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\"\xb0\x04\n" +
+	"\x17ListOpenInterestRequest\x12)\n" +
+	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"ListPrices\x12\".cqc.services.v1.ListPricesRequest\x1a#.cqc.services.v1.ListPricesResponse\"\x03\x90\x02\x01\x12b\n" +
-	"\fStreamPrices\x12$.cqc.services.v1.StreamPricesRequest\x1a%.cqc.services.v1.StreamPricesResponse\"\x03\x90\x02\x010\x01\x12`\n" +
-	"\fGetOrderBook\x12$.cqc.services.v1.GetOrderBookRequest\x1a%.cqc.services.v1.GetOrderBookResponse\"\x03\x90\x02\x01\x12k\n" +
-	"\x0fStreamOrderBook\x12'.cqc.services.v1.StreamOrderBookRequest\x1a(.cqc.services.v1.StreamOrderBookResponse\"\x03\x90\x02\x010\x01\x12Z\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x129\n" +
 	"\n" +
-	"ListTrades\x12\".cqc.services.v1.ListTradesRequest\x1a#.cqc.services.v1.ListTradesResponse\"\x03\x90\x02\x01\x12b\n" +
-	"\fStreamTrades\x12$.cqc.services.v1.StreamTradesRequest\x1a%.cqc.services.v1.StreamTradesResponse\"\x03\x90\x02\x010\x01\x12]\n" +
-	"\vListCandles\x12#.cqc.services.v1.ListCandlesRequest\x1a$.cqc.services.v1.ListCandlesResponse\"\x03\x90\x02\x01\x12f\n" +
-	"\x0eGetFundingRate\x12&.cqc.services.v1.GetFundingRateRequest\x1a'.cqc.services.v1.GetFundingRateResponse\"\x03\x90\x02\x01\x12l\n" +
-	"\x10ListFundingRates\x12(.cqc.services.v1.ListFundingRatesRequest\x1a).cqc.services.v1.ListFundingRatesResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fGetOpenInterest\x12'.cqc.services.v1.GetOpenInterestRequest\x1a(.cqc.services.v1.GetOpenInterestResponse\"\x03\x90\x02\x01\x12f\n" +
-	"\x0eGetMarketDepth\x12&.cqc.services.v1.GetMarketDepthRequest\x1a'.cqc.services.v1.GetMarketDepthResponse\"\x03\x90\x02\x01\x12u\n" +
-	"\x13GetLiquidityMetrics\x12+.cqc.services.v1.GetLiquidityMetricsRequest\x1a,.cqc.services.v1.GetLiquidityMetricsResponse\"\x03\x90\x02\x01\x12Q\n" +
-	"\aGetVWAP\x12\x1f.cqc.services.v1.GetVWAPRequest\x1a .cqc.services.v1.GetVWAPResponse\"\x03\x90\x02\x01B|\n" +
+	"since_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
+	"\n" +
+	"until_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x124\n" +
+	"\x16include_source_records\x18\x06 \x01(\bR\x14includeSourceRecords\x12A\n" +
+	"\x06period\x18\a \x01(\v2\x19.google.protobuf.DurationB\x0e\xbaH\v\xaa\x01\b\"\x04\b\x80\xa3\x05*\x00R\x06period:\xa8\x01\xbaH\xa4\x01\x1a\xa1\x01\n" +
+	"%list_open_interest.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_time\"\x87\x01\n" +
+	"\x18ListOpenInterestResponse\x12C\n" +
+	"\x0eopen_interests\x18\x01 \x03(\v2\x1c.cqc.markets.v1.OpenInterestR\ropenInterests\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xec\x03\n" +
+	"\x17ListLiquidationsRequest\x12)\n" +
+	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x129\n" +
+	"\n" +
+	"since_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
+	"\n" +
+	"until_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x124\n" +
+	"\x16include_source_records\x18\x06 \x01(\bR\x14includeSourceRecords:\xa7\x01\xbaH\xa3\x01\x1a\xa0\x01\n" +
+	"$list_liquidations.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_time\"\x83\x01\n" +
+	"\x18ListLiquidationsResponse\x12?\n" +
+	"\fliquidations\x18\x01 \x03(\v2\x1b.cqc.markets.v1.LiquidationR\fliquidations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x97\x01\n" +
+	"\x19StreamLiquidationsRequest\x127\n" +
+	"\n" +
+	"market_ids\x18\x01 \x03(\tB\x18\xbaH\x15\x92\x01\x12\b\x01\x10\xf4\x03\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x120\n" +
+	"\fresume_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01B\x0f\n" +
+	"\r_resume_token\"\xb7\x01\n" +
+	"\x1aStreamLiquidationsResponse\x12=\n" +
+	"\vliquidation\x18\x01 \x01(\v2\x1b.cqc.markets.v1.LiquidationR\vliquidation\x12-\n" +
+	"\fresume_token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\"\xd0\x01\n" +
+	"\x1bListTickerStatisticsRequest\x127\n" +
+	"\n" +
+	"market_ids\x18\x01 \x03(\tB\x18\xbaH\x15\x92\x01\x12\b\x01\x10\xf4\x03\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x12B\n" +
+	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\x9a\x9e\x01*\x00R\x06window\x124\n" +
+	"\x16include_source_records\x18\x03 \x01(\bR\x14includeSourceRecords\"m\n" +
+	"\x1cListTickerStatisticsResponse\x12M\n" +
+	"\x11ticker_statistics\x18\x01 \x03(\v2 .cqc.markets.v1.TickerStatisticsR\x10tickerStatistics\"\x82\x01\n" +
+	"\x16GetOptionGreeksRequest\x12)\n" +
+	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12=\n" +
+	"\x06source\x18\x02 \x01(\tB%\xbaH\"r 2\x1e^([a-z0-9][a-z0-9._-]{1,63})?$R\x06source\"\\\n" +
+	"\x17GetOptionGreeksResponse\x12A\n" +
+	"\roption_greeks\x18\x01 \x01(\v2\x1c.cqc.markets.v1.OptionGreeksR\foptionGreeks\"\xe4\x01\n" +
+	"\x19StreamOptionGreeksRequest\x127\n" +
+	"\n" +
+	"market_ids\x18\x01 \x03(\tB\x18\xbaH\x15\x92\x01\x12\b\x01\x10\xd0\x0f\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x12K\n" +
+	"\fmin_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\r\xbaH\n" +
+	"\xaa\x01\a\"\x03\b\x90\x1c2\x00R\vminInterval\x120\n" +
+	"\fresume_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01B\x0f\n" +
+	"\r_resume_token\"\xbb\x01\n" +
+	"\x1aStreamOptionGreeksResponse\x12A\n" +
+	"\roption_greeks\x18\x01 \x01(\v2\x1c.cqc.markets.v1.OptionGreeksR\foptionGreeks\x12-\n" +
+	"\fresume_token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\"\x83\x01\n" +
+	"\x19GetAssetMarketDataRequest\x12'\n" +
+	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12=\n" +
+	"\x06source\x18\x02 \x01(\tB%\xbaH\"r 2\x1e^([a-z0-9][a-z0-9._-]{1,63})?$R\x06source\"i\n" +
+	"\x1aGetAssetMarketDataResponse\x12K\n" +
+	"\x11asset_market_data\x18\x01 \x01(\v2\x1f.cqc.markets.v1.AssetMarketDataR\x0fassetMarketData\"\x98\x02\n" +
+	"\x1aListAssetMarketDataRequest\x123\n" +
+	"\tasset_ids\x18\x01 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\xf4\x03\x18\x01\"\tr\a\xa2\x88'\x03astR\bassetIds\x12=\n" +
+	"\x06source\x18\x02 \x01(\tB%\xbaH\"r 2\x1e^([a-z0-9][a-z0-9._-]{1,63})?$R\x06source\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x124\n" +
+	"\x16include_source_records\x18\x05 \x01(\bR\x14includeSourceRecords\"\x92\x01\n" +
+	"\x1bListAssetMarketDataResponse\x12K\n" +
+	"\x11asset_market_data\x18\x01 \x03(\v2\x1f.cqc.markets.v1.AssetMarketDataR\x0fassetMarketData\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xb2\x18\n" +
+	"\n" +
+	"MarketData\x12y\n" +
+	"\bGetPrice\x12 .cqc.services.v1.GetPriceRequest\x1a!.cqc.services.v1.GetPriceResponse\"(\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/markets/{market_id}/price\x90\x02\x01\x12l\n" +
+	"\n" +
+	"ListPrices\x12\".cqc.services.v1.ListPricesRequest\x1a#.cqc.services.v1.ListPricesResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/prices\x90\x02\x01\x12b\n" +
+	"\fStreamPrices\x12$.cqc.services.v1.StreamPricesRequest\x1a%.cqc.services.v1.StreamPricesResponse\"\x03\x90\x02\x010\x01\x12\x89\x01\n" +
+	"\fGetOrderBook\x12$.cqc.services.v1.GetOrderBookRequest\x1a%.cqc.services.v1.GetOrderBookResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/markets/{market_id}/orderBook\x90\x02\x01\x12k\n" +
+	"\x0fStreamOrderBook\x12'.cqc.services.v1.StreamOrderBookRequest\x1a(.cqc.services.v1.StreamOrderBookResponse\"\x03\x90\x02\x010\x01\x12\x80\x01\n" +
+	"\n" +
+	"ListTrades\x12\".cqc.services.v1.ListTradesRequest\x1a#.cqc.services.v1.ListTradesResponse\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/markets/{market_id}/trades\x90\x02\x01\x12b\n" +
+	"\fStreamTrades\x12$.cqc.services.v1.StreamTradesRequest\x1a%.cqc.services.v1.StreamTradesResponse\"\x03\x90\x02\x010\x01\x12\x84\x01\n" +
+	"\vListCandles\x12#.cqc.services.v1.ListCandlesRequest\x1a$.cqc.services.v1.ListCandlesResponse\"*\x82\xd3\xe4\x93\x02!\x12\x1f/v1/markets/{market_id}/candles\x90\x02\x01\x12\x91\x01\n" +
+	"\x0eGetFundingRate\x12&.cqc.services.v1.GetFundingRateRequest\x1a'.cqc.services.v1.GetFundingRateResponse\".\x82\xd3\xe4\x93\x02%\x12#/v1/markets/{market_id}/fundingRate\x90\x02\x01\x12\x98\x01\n" +
+	"\x10ListFundingRates\x12(.cqc.services.v1.ListFundingRatesRequest\x1a).cqc.services.v1.ListFundingRatesResponse\"/\x82\xd3\xe4\x93\x02&\x12$/v1/markets/{market_id}/fundingRates\x90\x02\x01\x12\x95\x01\n" +
+	"\x0fGetOpenInterest\x12'.cqc.services.v1.GetOpenInterestRequest\x1a(.cqc.services.v1.GetOpenInterestResponse\"/\x82\xd3\xe4\x93\x02&\x12$/v1/markets/{market_id}/openInterest\x90\x02\x01\x12\x8b\x01\n" +
+	"\x0eGetMarketDepth\x12&.cqc.services.v1.GetMarketDepthRequest\x1a'.cqc.services.v1.GetMarketDepthResponse\"(\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/markets/{market_id}/depth\x90\x02\x01\x12\xa5\x01\n" +
+	"\x13GetLiquidityMetrics\x12+.cqc.services.v1.GetLiquidityMetricsRequest\x1a,.cqc.services.v1.GetLiquidityMetricsResponse\"3\x82\xd3\xe4\x93\x02*\x12(/v1/markets/{market_id}/liquidityMetrics\x90\x02\x01\x12u\n" +
+	"\aGetVWAP\x12\x1f.cqc.services.v1.GetVWAPRequest\x1a .cqc.services.v1.GetVWAPResponse\"'\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/markets/{market_id}/vwap\x90\x02\x01\x12t\n" +
+	"\x12StreamFundingRates\x12*.cqc.services.v1.StreamFundingRatesRequest\x1a+.cqc.services.v1.StreamFundingRatesResponse\"\x03\x90\x02\x010\x01\x12\x9f\x01\n" +
+	"\x10ListOpenInterest\x12(.cqc.services.v1.ListOpenInterestRequest\x1a).cqc.services.v1.ListOpenInterestResponse\"6\x82\xd3\xe4\x93\x02-\x12+/v1/markets/{market_id}/openInterestHistory\x90\x02\x01\x12\x98\x01\n" +
+	"\x10ListLiquidations\x12(.cqc.services.v1.ListLiquidationsRequest\x1a).cqc.services.v1.ListLiquidationsResponse\"/\x82\xd3\xe4\x93\x02&\x12$/v1/markets/{market_id}/liquidations\x90\x02\x01\x12t\n" +
+	"\x12StreamLiquidations\x12*.cqc.services.v1.StreamLiquidationsRequest\x1a+.cqc.services.v1.StreamLiquidationsResponse\"\x03\x90\x02\x010\x01\x12\x94\x01\n" +
+	"\x14ListTickerStatistics\x12,.cqc.services.v1.ListTickerStatisticsRequest\x1a-.cqc.services.v1.ListTickerStatisticsResponse\"\x1f\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/tickerStatistics\x90\x02\x01\x12\x95\x01\n" +
+	"\x0fGetOptionGreeks\x12'.cqc.services.v1.GetOptionGreeksRequest\x1a(.cqc.services.v1.GetOptionGreeksResponse\"/\x82\xd3\xe4\x93\x02&\x12$/v1/markets/{market_id}/optionGreeks\x90\x02\x01\x12t\n" +
+	"\x12StreamOptionGreeks\x12*.cqc.services.v1.StreamOptionGreeksRequest\x1a+.cqc.services.v1.StreamOptionGreeksResponse\"\x03\x90\x02\x010\x01\x12\x9a\x01\n" +
+	"\x12GetAssetMarketData\x12*.cqc.services.v1.GetAssetMarketDataRequest\x1a+.cqc.services.v1.GetAssetMarketDataResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/assets/{asset_id}/marketData\x90\x02\x01\x12\x90\x01\n" +
+	"\x13ListAssetMarketData\x12+.cqc.services.v1.ListAssetMarketDataRequest\x1a,.cqc.services.v1.ListAssetMarketDataResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/assetMarketData\x90\x02\x01B|\n" +
 	"\x1fcom.cryptoquant.cqc.services.v1B\x0fMarketDataProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3"
 
 var (
@@ -1689,110 +3106,166 @@ func file_cqc_services_v1_market_data_proto_rawDescGZIP() []byte {
 	return file_cqc_services_v1_market_data_proto_rawDescData
 }
 
-var file_cqc_services_v1_market_data_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_cqc_services_v1_market_data_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_cqc_services_v1_market_data_proto_goTypes = []any{
-	(*GetPriceRequest)(nil),             // 0: cqc.services.v1.GetPriceRequest
-	(*GetPriceResponse)(nil),            // 1: cqc.services.v1.GetPriceResponse
-	(*ListPricesRequest)(nil),           // 2: cqc.services.v1.ListPricesRequest
-	(*ListPricesResponse)(nil),          // 3: cqc.services.v1.ListPricesResponse
-	(*StreamPricesRequest)(nil),         // 4: cqc.services.v1.StreamPricesRequest
-	(*StreamPricesResponse)(nil),        // 5: cqc.services.v1.StreamPricesResponse
-	(*GetOrderBookRequest)(nil),         // 6: cqc.services.v1.GetOrderBookRequest
-	(*GetOrderBookResponse)(nil),        // 7: cqc.services.v1.GetOrderBookResponse
-	(*StreamOrderBookRequest)(nil),      // 8: cqc.services.v1.StreamOrderBookRequest
-	(*StreamOrderBookResponse)(nil),     // 9: cqc.services.v1.StreamOrderBookResponse
-	(*ListTradesRequest)(nil),           // 10: cqc.services.v1.ListTradesRequest
-	(*ListTradesResponse)(nil),          // 11: cqc.services.v1.ListTradesResponse
-	(*StreamTradesRequest)(nil),         // 12: cqc.services.v1.StreamTradesRequest
-	(*StreamTradesResponse)(nil),        // 13: cqc.services.v1.StreamTradesResponse
-	(*ListCandlesRequest)(nil),          // 14: cqc.services.v1.ListCandlesRequest
-	(*ListCandlesResponse)(nil),         // 15: cqc.services.v1.ListCandlesResponse
-	(*GetFundingRateRequest)(nil),       // 16: cqc.services.v1.GetFundingRateRequest
-	(*GetFundingRateResponse)(nil),      // 17: cqc.services.v1.GetFundingRateResponse
-	(*ListFundingRatesRequest)(nil),     // 18: cqc.services.v1.ListFundingRatesRequest
-	(*ListFundingRatesResponse)(nil),    // 19: cqc.services.v1.ListFundingRatesResponse
-	(*GetOpenInterestRequest)(nil),      // 20: cqc.services.v1.GetOpenInterestRequest
-	(*GetOpenInterestResponse)(nil),     // 21: cqc.services.v1.GetOpenInterestResponse
-	(*GetMarketDepthRequest)(nil),       // 22: cqc.services.v1.GetMarketDepthRequest
-	(*GetMarketDepthResponse)(nil),      // 23: cqc.services.v1.GetMarketDepthResponse
-	(*GetLiquidityMetricsRequest)(nil),  // 24: cqc.services.v1.GetLiquidityMetricsRequest
-	(*GetLiquidityMetricsResponse)(nil), // 25: cqc.services.v1.GetLiquidityMetricsResponse
-	(*GetVWAPRequest)(nil),              // 26: cqc.services.v1.GetVWAPRequest
-	(*GetVWAPResponse)(nil),             // 27: cqc.services.v1.GetVWAPResponse
-	(v1.PriceType)(0),                   // 28: cqc.markets.v1.PriceType
-	(*v1.Price)(nil),                    // 29: cqc.markets.v1.Price
-	(*durationpb.Duration)(nil),         // 30: google.protobuf.Duration
-	(*v1.OrderBook)(nil),                // 31: cqc.markets.v1.OrderBook
-	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
-	(*v1.Trade)(nil),                    // 33: cqc.markets.v1.Trade
-	(*v1.BarSpecification)(nil),         // 34: cqc.markets.v1.BarSpecification
-	(*v1.Candle)(nil),                   // 35: cqc.markets.v1.Candle
-	(*v1.FundingRate)(nil),              // 36: cqc.markets.v1.FundingRate
-	(*v1.OpenInterest)(nil),             // 37: cqc.markets.v1.OpenInterest
-	(*v1.MarketDepth)(nil),              // 38: cqc.markets.v1.MarketDepth
-	(*v1.LiquidityMetrics)(nil),         // 39: cqc.markets.v1.LiquidityMetrics
-	(*v1.VWAP)(nil),                     // 40: cqc.markets.v1.VWAP
+	(*GetPriceRequest)(nil),              // 0: cqc.services.v1.GetPriceRequest
+	(*GetPriceResponse)(nil),             // 1: cqc.services.v1.GetPriceResponse
+	(*ListPricesRequest)(nil),            // 2: cqc.services.v1.ListPricesRequest
+	(*ListPricesResponse)(nil),           // 3: cqc.services.v1.ListPricesResponse
+	(*StreamPricesRequest)(nil),          // 4: cqc.services.v1.StreamPricesRequest
+	(*StreamPricesResponse)(nil),         // 5: cqc.services.v1.StreamPricesResponse
+	(*GetOrderBookRequest)(nil),          // 6: cqc.services.v1.GetOrderBookRequest
+	(*GetOrderBookResponse)(nil),         // 7: cqc.services.v1.GetOrderBookResponse
+	(*StreamOrderBookRequest)(nil),       // 8: cqc.services.v1.StreamOrderBookRequest
+	(*StreamOrderBookResponse)(nil),      // 9: cqc.services.v1.StreamOrderBookResponse
+	(*ListTradesRequest)(nil),            // 10: cqc.services.v1.ListTradesRequest
+	(*ListTradesResponse)(nil),           // 11: cqc.services.v1.ListTradesResponse
+	(*StreamTradesRequest)(nil),          // 12: cqc.services.v1.StreamTradesRequest
+	(*StreamTradesResponse)(nil),         // 13: cqc.services.v1.StreamTradesResponse
+	(*ListCandlesRequest)(nil),           // 14: cqc.services.v1.ListCandlesRequest
+	(*ListCandlesResponse)(nil),          // 15: cqc.services.v1.ListCandlesResponse
+	(*GetFundingRateRequest)(nil),        // 16: cqc.services.v1.GetFundingRateRequest
+	(*GetFundingRateResponse)(nil),       // 17: cqc.services.v1.GetFundingRateResponse
+	(*ListFundingRatesRequest)(nil),      // 18: cqc.services.v1.ListFundingRatesRequest
+	(*ListFundingRatesResponse)(nil),     // 19: cqc.services.v1.ListFundingRatesResponse
+	(*GetOpenInterestRequest)(nil),       // 20: cqc.services.v1.GetOpenInterestRequest
+	(*GetOpenInterestResponse)(nil),      // 21: cqc.services.v1.GetOpenInterestResponse
+	(*GetMarketDepthRequest)(nil),        // 22: cqc.services.v1.GetMarketDepthRequest
+	(*GetMarketDepthResponse)(nil),       // 23: cqc.services.v1.GetMarketDepthResponse
+	(*GetLiquidityMetricsRequest)(nil),   // 24: cqc.services.v1.GetLiquidityMetricsRequest
+	(*GetLiquidityMetricsResponse)(nil),  // 25: cqc.services.v1.GetLiquidityMetricsResponse
+	(*GetVWAPRequest)(nil),               // 26: cqc.services.v1.GetVWAPRequest
+	(*GetVWAPResponse)(nil),              // 27: cqc.services.v1.GetVWAPResponse
+	(*StreamFundingRatesRequest)(nil),    // 28: cqc.services.v1.StreamFundingRatesRequest
+	(*StreamFundingRatesResponse)(nil),   // 29: cqc.services.v1.StreamFundingRatesResponse
+	(*ListOpenInterestRequest)(nil),      // 30: cqc.services.v1.ListOpenInterestRequest
+	(*ListOpenInterestResponse)(nil),     // 31: cqc.services.v1.ListOpenInterestResponse
+	(*ListLiquidationsRequest)(nil),      // 32: cqc.services.v1.ListLiquidationsRequest
+	(*ListLiquidationsResponse)(nil),     // 33: cqc.services.v1.ListLiquidationsResponse
+	(*StreamLiquidationsRequest)(nil),    // 34: cqc.services.v1.StreamLiquidationsRequest
+	(*StreamLiquidationsResponse)(nil),   // 35: cqc.services.v1.StreamLiquidationsResponse
+	(*ListTickerStatisticsRequest)(nil),  // 36: cqc.services.v1.ListTickerStatisticsRequest
+	(*ListTickerStatisticsResponse)(nil), // 37: cqc.services.v1.ListTickerStatisticsResponse
+	(*GetOptionGreeksRequest)(nil),       // 38: cqc.services.v1.GetOptionGreeksRequest
+	(*GetOptionGreeksResponse)(nil),      // 39: cqc.services.v1.GetOptionGreeksResponse
+	(*StreamOptionGreeksRequest)(nil),    // 40: cqc.services.v1.StreamOptionGreeksRequest
+	(*StreamOptionGreeksResponse)(nil),   // 41: cqc.services.v1.StreamOptionGreeksResponse
+	(*GetAssetMarketDataRequest)(nil),    // 42: cqc.services.v1.GetAssetMarketDataRequest
+	(*GetAssetMarketDataResponse)(nil),   // 43: cqc.services.v1.GetAssetMarketDataResponse
+	(*ListAssetMarketDataRequest)(nil),   // 44: cqc.services.v1.ListAssetMarketDataRequest
+	(*ListAssetMarketDataResponse)(nil),  // 45: cqc.services.v1.ListAssetMarketDataResponse
+	(v1.PriceType)(0),                    // 46: cqc.markets.v1.PriceType
+	(*v1.Price)(nil),                     // 47: cqc.markets.v1.Price
+	(*durationpb.Duration)(nil),          // 48: google.protobuf.Duration
+	(*v1.OrderBook)(nil),                 // 49: cqc.markets.v1.OrderBook
+	(*timestamppb.Timestamp)(nil),        // 50: google.protobuf.Timestamp
+	(*v1.Trade)(nil),                     // 51: cqc.markets.v1.Trade
+	(*v1.BarSpecification)(nil),          // 52: cqc.markets.v1.BarSpecification
+	(*v1.Candle)(nil),                    // 53: cqc.markets.v1.Candle
+	(*v1.FundingRate)(nil),               // 54: cqc.markets.v1.FundingRate
+	(*v1.OpenInterest)(nil),              // 55: cqc.markets.v1.OpenInterest
+	(*v1.MarketDepth)(nil),               // 56: cqc.markets.v1.MarketDepth
+	(*v1.LiquidityMetrics)(nil),          // 57: cqc.markets.v1.LiquidityMetrics
+	(*v1.VWAP)(nil),                      // 58: cqc.markets.v1.VWAP
+	(*v1.Liquidation)(nil),               // 59: cqc.markets.v1.Liquidation
+	(*v1.TickerStatistics)(nil),          // 60: cqc.markets.v1.TickerStatistics
+	(*v1.OptionGreeks)(nil),              // 61: cqc.markets.v1.OptionGreeks
+	(*v1.AssetMarketData)(nil),           // 62: cqc.markets.v1.AssetMarketData
 }
 var file_cqc_services_v1_market_data_proto_depIdxs = []int32{
-	28, // 0: cqc.services.v1.GetPriceRequest.price_type:type_name -> cqc.markets.v1.PriceType
-	29, // 1: cqc.services.v1.GetPriceResponse.price:type_name -> cqc.markets.v1.Price
-	28, // 2: cqc.services.v1.ListPricesRequest.price_types:type_name -> cqc.markets.v1.PriceType
-	29, // 3: cqc.services.v1.ListPricesResponse.prices:type_name -> cqc.markets.v1.Price
-	28, // 4: cqc.services.v1.StreamPricesRequest.price_types:type_name -> cqc.markets.v1.PriceType
-	30, // 5: cqc.services.v1.StreamPricesRequest.min_interval:type_name -> google.protobuf.Duration
-	29, // 6: cqc.services.v1.StreamPricesResponse.price:type_name -> cqc.markets.v1.Price
-	31, // 7: cqc.services.v1.GetOrderBookResponse.order_book:type_name -> cqc.markets.v1.OrderBook
-	31, // 8: cqc.services.v1.StreamOrderBookResponse.order_book:type_name -> cqc.markets.v1.OrderBook
-	32, // 9: cqc.services.v1.ListTradesRequest.since_time:type_name -> google.protobuf.Timestamp
-	32, // 10: cqc.services.v1.ListTradesRequest.until_time:type_name -> google.protobuf.Timestamp
-	33, // 11: cqc.services.v1.ListTradesResponse.trades:type_name -> cqc.markets.v1.Trade
-	33, // 12: cqc.services.v1.StreamTradesResponse.trade:type_name -> cqc.markets.v1.Trade
-	34, // 13: cqc.services.v1.ListCandlesRequest.bar:type_name -> cqc.markets.v1.BarSpecification
-	32, // 14: cqc.services.v1.ListCandlesRequest.since_time:type_name -> google.protobuf.Timestamp
-	32, // 15: cqc.services.v1.ListCandlesRequest.until_time:type_name -> google.protobuf.Timestamp
-	35, // 16: cqc.services.v1.ListCandlesResponse.candles:type_name -> cqc.markets.v1.Candle
-	36, // 17: cqc.services.v1.GetFundingRateResponse.funding_rate:type_name -> cqc.markets.v1.FundingRate
-	32, // 18: cqc.services.v1.ListFundingRatesRequest.since_time:type_name -> google.protobuf.Timestamp
-	32, // 19: cqc.services.v1.ListFundingRatesRequest.until_time:type_name -> google.protobuf.Timestamp
-	36, // 20: cqc.services.v1.ListFundingRatesResponse.funding_rates:type_name -> cqc.markets.v1.FundingRate
-	37, // 21: cqc.services.v1.GetOpenInterestResponse.open_interest:type_name -> cqc.markets.v1.OpenInterest
-	38, // 22: cqc.services.v1.GetMarketDepthResponse.market_depth:type_name -> cqc.markets.v1.MarketDepth
-	39, // 23: cqc.services.v1.GetLiquidityMetricsResponse.liquidity_metrics:type_name -> cqc.markets.v1.LiquidityMetrics
-	30, // 24: cqc.services.v1.GetVWAPRequest.window:type_name -> google.protobuf.Duration
-	40, // 25: cqc.services.v1.GetVWAPResponse.vwap:type_name -> cqc.markets.v1.VWAP
-	0,  // 26: cqc.services.v1.MarketData.GetPrice:input_type -> cqc.services.v1.GetPriceRequest
-	2,  // 27: cqc.services.v1.MarketData.ListPrices:input_type -> cqc.services.v1.ListPricesRequest
-	4,  // 28: cqc.services.v1.MarketData.StreamPrices:input_type -> cqc.services.v1.StreamPricesRequest
-	6,  // 29: cqc.services.v1.MarketData.GetOrderBook:input_type -> cqc.services.v1.GetOrderBookRequest
-	8,  // 30: cqc.services.v1.MarketData.StreamOrderBook:input_type -> cqc.services.v1.StreamOrderBookRequest
-	10, // 31: cqc.services.v1.MarketData.ListTrades:input_type -> cqc.services.v1.ListTradesRequest
-	12, // 32: cqc.services.v1.MarketData.StreamTrades:input_type -> cqc.services.v1.StreamTradesRequest
-	14, // 33: cqc.services.v1.MarketData.ListCandles:input_type -> cqc.services.v1.ListCandlesRequest
-	16, // 34: cqc.services.v1.MarketData.GetFundingRate:input_type -> cqc.services.v1.GetFundingRateRequest
-	18, // 35: cqc.services.v1.MarketData.ListFundingRates:input_type -> cqc.services.v1.ListFundingRatesRequest
-	20, // 36: cqc.services.v1.MarketData.GetOpenInterest:input_type -> cqc.services.v1.GetOpenInterestRequest
-	22, // 37: cqc.services.v1.MarketData.GetMarketDepth:input_type -> cqc.services.v1.GetMarketDepthRequest
-	24, // 38: cqc.services.v1.MarketData.GetLiquidityMetrics:input_type -> cqc.services.v1.GetLiquidityMetricsRequest
-	26, // 39: cqc.services.v1.MarketData.GetVWAP:input_type -> cqc.services.v1.GetVWAPRequest
-	1,  // 40: cqc.services.v1.MarketData.GetPrice:output_type -> cqc.services.v1.GetPriceResponse
-	3,  // 41: cqc.services.v1.MarketData.ListPrices:output_type -> cqc.services.v1.ListPricesResponse
-	5,  // 42: cqc.services.v1.MarketData.StreamPrices:output_type -> cqc.services.v1.StreamPricesResponse
-	7,  // 43: cqc.services.v1.MarketData.GetOrderBook:output_type -> cqc.services.v1.GetOrderBookResponse
-	9,  // 44: cqc.services.v1.MarketData.StreamOrderBook:output_type -> cqc.services.v1.StreamOrderBookResponse
-	11, // 45: cqc.services.v1.MarketData.ListTrades:output_type -> cqc.services.v1.ListTradesResponse
-	13, // 46: cqc.services.v1.MarketData.StreamTrades:output_type -> cqc.services.v1.StreamTradesResponse
-	15, // 47: cqc.services.v1.MarketData.ListCandles:output_type -> cqc.services.v1.ListCandlesResponse
-	17, // 48: cqc.services.v1.MarketData.GetFundingRate:output_type -> cqc.services.v1.GetFundingRateResponse
-	19, // 49: cqc.services.v1.MarketData.ListFundingRates:output_type -> cqc.services.v1.ListFundingRatesResponse
-	21, // 50: cqc.services.v1.MarketData.GetOpenInterest:output_type -> cqc.services.v1.GetOpenInterestResponse
-	23, // 51: cqc.services.v1.MarketData.GetMarketDepth:output_type -> cqc.services.v1.GetMarketDepthResponse
-	25, // 52: cqc.services.v1.MarketData.GetLiquidityMetrics:output_type -> cqc.services.v1.GetLiquidityMetricsResponse
-	27, // 53: cqc.services.v1.MarketData.GetVWAP:output_type -> cqc.services.v1.GetVWAPResponse
-	40, // [40:54] is the sub-list for method output_type
-	26, // [26:40] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	46, // 0: cqc.services.v1.GetPriceRequest.price_type:type_name -> cqc.markets.v1.PriceType
+	47, // 1: cqc.services.v1.GetPriceResponse.price:type_name -> cqc.markets.v1.Price
+	46, // 2: cqc.services.v1.ListPricesRequest.price_types:type_name -> cqc.markets.v1.PriceType
+	47, // 3: cqc.services.v1.ListPricesResponse.prices:type_name -> cqc.markets.v1.Price
+	46, // 4: cqc.services.v1.StreamPricesRequest.price_types:type_name -> cqc.markets.v1.PriceType
+	48, // 5: cqc.services.v1.StreamPricesRequest.min_interval:type_name -> google.protobuf.Duration
+	47, // 6: cqc.services.v1.StreamPricesResponse.price:type_name -> cqc.markets.v1.Price
+	49, // 7: cqc.services.v1.GetOrderBookResponse.order_book:type_name -> cqc.markets.v1.OrderBook
+	49, // 8: cqc.services.v1.StreamOrderBookResponse.order_book:type_name -> cqc.markets.v1.OrderBook
+	50, // 9: cqc.services.v1.ListTradesRequest.since_time:type_name -> google.protobuf.Timestamp
+	50, // 10: cqc.services.v1.ListTradesRequest.until_time:type_name -> google.protobuf.Timestamp
+	51, // 11: cqc.services.v1.ListTradesResponse.trades:type_name -> cqc.markets.v1.Trade
+	51, // 12: cqc.services.v1.StreamTradesResponse.trade:type_name -> cqc.markets.v1.Trade
+	52, // 13: cqc.services.v1.ListCandlesRequest.bar:type_name -> cqc.markets.v1.BarSpecification
+	50, // 14: cqc.services.v1.ListCandlesRequest.since_time:type_name -> google.protobuf.Timestamp
+	50, // 15: cqc.services.v1.ListCandlesRequest.until_time:type_name -> google.protobuf.Timestamp
+	53, // 16: cqc.services.v1.ListCandlesResponse.candles:type_name -> cqc.markets.v1.Candle
+	54, // 17: cqc.services.v1.GetFundingRateResponse.funding_rate:type_name -> cqc.markets.v1.FundingRate
+	50, // 18: cqc.services.v1.ListFundingRatesRequest.since_time:type_name -> google.protobuf.Timestamp
+	50, // 19: cqc.services.v1.ListFundingRatesRequest.until_time:type_name -> google.protobuf.Timestamp
+	54, // 20: cqc.services.v1.ListFundingRatesResponse.funding_rates:type_name -> cqc.markets.v1.FundingRate
+	55, // 21: cqc.services.v1.GetOpenInterestResponse.open_interest:type_name -> cqc.markets.v1.OpenInterest
+	56, // 22: cqc.services.v1.GetMarketDepthResponse.market_depth:type_name -> cqc.markets.v1.MarketDepth
+	57, // 23: cqc.services.v1.GetLiquidityMetricsResponse.liquidity_metrics:type_name -> cqc.markets.v1.LiquidityMetrics
+	48, // 24: cqc.services.v1.GetVWAPRequest.window:type_name -> google.protobuf.Duration
+	58, // 25: cqc.services.v1.GetVWAPResponse.vwap:type_name -> cqc.markets.v1.VWAP
+	54, // 26: cqc.services.v1.StreamFundingRatesResponse.funding_rate:type_name -> cqc.markets.v1.FundingRate
+	50, // 27: cqc.services.v1.ListOpenInterestRequest.since_time:type_name -> google.protobuf.Timestamp
+	50, // 28: cqc.services.v1.ListOpenInterestRequest.until_time:type_name -> google.protobuf.Timestamp
+	48, // 29: cqc.services.v1.ListOpenInterestRequest.period:type_name -> google.protobuf.Duration
+	55, // 30: cqc.services.v1.ListOpenInterestResponse.open_interests:type_name -> cqc.markets.v1.OpenInterest
+	50, // 31: cqc.services.v1.ListLiquidationsRequest.since_time:type_name -> google.protobuf.Timestamp
+	50, // 32: cqc.services.v1.ListLiquidationsRequest.until_time:type_name -> google.protobuf.Timestamp
+	59, // 33: cqc.services.v1.ListLiquidationsResponse.liquidations:type_name -> cqc.markets.v1.Liquidation
+	59, // 34: cqc.services.v1.StreamLiquidationsResponse.liquidation:type_name -> cqc.markets.v1.Liquidation
+	48, // 35: cqc.services.v1.ListTickerStatisticsRequest.window:type_name -> google.protobuf.Duration
+	60, // 36: cqc.services.v1.ListTickerStatisticsResponse.ticker_statistics:type_name -> cqc.markets.v1.TickerStatistics
+	61, // 37: cqc.services.v1.GetOptionGreeksResponse.option_greeks:type_name -> cqc.markets.v1.OptionGreeks
+	48, // 38: cqc.services.v1.StreamOptionGreeksRequest.min_interval:type_name -> google.protobuf.Duration
+	61, // 39: cqc.services.v1.StreamOptionGreeksResponse.option_greeks:type_name -> cqc.markets.v1.OptionGreeks
+	62, // 40: cqc.services.v1.GetAssetMarketDataResponse.asset_market_data:type_name -> cqc.markets.v1.AssetMarketData
+	62, // 41: cqc.services.v1.ListAssetMarketDataResponse.asset_market_data:type_name -> cqc.markets.v1.AssetMarketData
+	0,  // 42: cqc.services.v1.MarketData.GetPrice:input_type -> cqc.services.v1.GetPriceRequest
+	2,  // 43: cqc.services.v1.MarketData.ListPrices:input_type -> cqc.services.v1.ListPricesRequest
+	4,  // 44: cqc.services.v1.MarketData.StreamPrices:input_type -> cqc.services.v1.StreamPricesRequest
+	6,  // 45: cqc.services.v1.MarketData.GetOrderBook:input_type -> cqc.services.v1.GetOrderBookRequest
+	8,  // 46: cqc.services.v1.MarketData.StreamOrderBook:input_type -> cqc.services.v1.StreamOrderBookRequest
+	10, // 47: cqc.services.v1.MarketData.ListTrades:input_type -> cqc.services.v1.ListTradesRequest
+	12, // 48: cqc.services.v1.MarketData.StreamTrades:input_type -> cqc.services.v1.StreamTradesRequest
+	14, // 49: cqc.services.v1.MarketData.ListCandles:input_type -> cqc.services.v1.ListCandlesRequest
+	16, // 50: cqc.services.v1.MarketData.GetFundingRate:input_type -> cqc.services.v1.GetFundingRateRequest
+	18, // 51: cqc.services.v1.MarketData.ListFundingRates:input_type -> cqc.services.v1.ListFundingRatesRequest
+	20, // 52: cqc.services.v1.MarketData.GetOpenInterest:input_type -> cqc.services.v1.GetOpenInterestRequest
+	22, // 53: cqc.services.v1.MarketData.GetMarketDepth:input_type -> cqc.services.v1.GetMarketDepthRequest
+	24, // 54: cqc.services.v1.MarketData.GetLiquidityMetrics:input_type -> cqc.services.v1.GetLiquidityMetricsRequest
+	26, // 55: cqc.services.v1.MarketData.GetVWAP:input_type -> cqc.services.v1.GetVWAPRequest
+	28, // 56: cqc.services.v1.MarketData.StreamFundingRates:input_type -> cqc.services.v1.StreamFundingRatesRequest
+	30, // 57: cqc.services.v1.MarketData.ListOpenInterest:input_type -> cqc.services.v1.ListOpenInterestRequest
+	32, // 58: cqc.services.v1.MarketData.ListLiquidations:input_type -> cqc.services.v1.ListLiquidationsRequest
+	34, // 59: cqc.services.v1.MarketData.StreamLiquidations:input_type -> cqc.services.v1.StreamLiquidationsRequest
+	36, // 60: cqc.services.v1.MarketData.ListTickerStatistics:input_type -> cqc.services.v1.ListTickerStatisticsRequest
+	38, // 61: cqc.services.v1.MarketData.GetOptionGreeks:input_type -> cqc.services.v1.GetOptionGreeksRequest
+	40, // 62: cqc.services.v1.MarketData.StreamOptionGreeks:input_type -> cqc.services.v1.StreamOptionGreeksRequest
+	42, // 63: cqc.services.v1.MarketData.GetAssetMarketData:input_type -> cqc.services.v1.GetAssetMarketDataRequest
+	44, // 64: cqc.services.v1.MarketData.ListAssetMarketData:input_type -> cqc.services.v1.ListAssetMarketDataRequest
+	1,  // 65: cqc.services.v1.MarketData.GetPrice:output_type -> cqc.services.v1.GetPriceResponse
+	3,  // 66: cqc.services.v1.MarketData.ListPrices:output_type -> cqc.services.v1.ListPricesResponse
+	5,  // 67: cqc.services.v1.MarketData.StreamPrices:output_type -> cqc.services.v1.StreamPricesResponse
+	7,  // 68: cqc.services.v1.MarketData.GetOrderBook:output_type -> cqc.services.v1.GetOrderBookResponse
+	9,  // 69: cqc.services.v1.MarketData.StreamOrderBook:output_type -> cqc.services.v1.StreamOrderBookResponse
+	11, // 70: cqc.services.v1.MarketData.ListTrades:output_type -> cqc.services.v1.ListTradesResponse
+	13, // 71: cqc.services.v1.MarketData.StreamTrades:output_type -> cqc.services.v1.StreamTradesResponse
+	15, // 72: cqc.services.v1.MarketData.ListCandles:output_type -> cqc.services.v1.ListCandlesResponse
+	17, // 73: cqc.services.v1.MarketData.GetFundingRate:output_type -> cqc.services.v1.GetFundingRateResponse
+	19, // 74: cqc.services.v1.MarketData.ListFundingRates:output_type -> cqc.services.v1.ListFundingRatesResponse
+	21, // 75: cqc.services.v1.MarketData.GetOpenInterest:output_type -> cqc.services.v1.GetOpenInterestResponse
+	23, // 76: cqc.services.v1.MarketData.GetMarketDepth:output_type -> cqc.services.v1.GetMarketDepthResponse
+	25, // 77: cqc.services.v1.MarketData.GetLiquidityMetrics:output_type -> cqc.services.v1.GetLiquidityMetricsResponse
+	27, // 78: cqc.services.v1.MarketData.GetVWAP:output_type -> cqc.services.v1.GetVWAPResponse
+	29, // 79: cqc.services.v1.MarketData.StreamFundingRates:output_type -> cqc.services.v1.StreamFundingRatesResponse
+	31, // 80: cqc.services.v1.MarketData.ListOpenInterest:output_type -> cqc.services.v1.ListOpenInterestResponse
+	33, // 81: cqc.services.v1.MarketData.ListLiquidations:output_type -> cqc.services.v1.ListLiquidationsResponse
+	35, // 82: cqc.services.v1.MarketData.StreamLiquidations:output_type -> cqc.services.v1.StreamLiquidationsResponse
+	37, // 83: cqc.services.v1.MarketData.ListTickerStatistics:output_type -> cqc.services.v1.ListTickerStatisticsResponse
+	39, // 84: cqc.services.v1.MarketData.GetOptionGreeks:output_type -> cqc.services.v1.GetOptionGreeksResponse
+	41, // 85: cqc.services.v1.MarketData.StreamOptionGreeks:output_type -> cqc.services.v1.StreamOptionGreeksResponse
+	43, // 86: cqc.services.v1.MarketData.GetAssetMarketData:output_type -> cqc.services.v1.GetAssetMarketDataResponse
+	45, // 87: cqc.services.v1.MarketData.ListAssetMarketData:output_type -> cqc.services.v1.ListAssetMarketDataResponse
+	65, // [65:88] is the sub-list for method output_type
+	42, // [42:65] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_cqc_services_v1_market_data_proto_init() }
@@ -1800,13 +3273,19 @@ func file_cqc_services_v1_market_data_proto_init() {
 	if File_cqc_services_v1_market_data_proto != nil {
 		return
 	}
+	file_cqc_services_v1_market_data_proto_msgTypes[4].OneofWrappers = []any{}
+	file_cqc_services_v1_market_data_proto_msgTypes[8].OneofWrappers = []any{}
+	file_cqc_services_v1_market_data_proto_msgTypes[12].OneofWrappers = []any{}
+	file_cqc_services_v1_market_data_proto_msgTypes[28].OneofWrappers = []any{}
+	file_cqc_services_v1_market_data_proto_msgTypes[34].OneofWrappers = []any{}
+	file_cqc_services_v1_market_data_proto_msgTypes[40].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_services_v1_market_data_proto_rawDesc), len(file_cqc_services_v1_market_data_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,30 +19,60 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MarketData_GetPrice_FullMethodName            = "/cqc.services.v1.MarketData/GetPrice"
-	MarketData_ListPrices_FullMethodName          = "/cqc.services.v1.MarketData/ListPrices"
-	MarketData_StreamPrices_FullMethodName        = "/cqc.services.v1.MarketData/StreamPrices"
-	MarketData_GetOrderBook_FullMethodName        = "/cqc.services.v1.MarketData/GetOrderBook"
-	MarketData_StreamOrderBook_FullMethodName     = "/cqc.services.v1.MarketData/StreamOrderBook"
-	MarketData_ListTrades_FullMethodName          = "/cqc.services.v1.MarketData/ListTrades"
-	MarketData_StreamTrades_FullMethodName        = "/cqc.services.v1.MarketData/StreamTrades"
-	MarketData_ListCandles_FullMethodName         = "/cqc.services.v1.MarketData/ListCandles"
-	MarketData_GetFundingRate_FullMethodName      = "/cqc.services.v1.MarketData/GetFundingRate"
-	MarketData_ListFundingRates_FullMethodName    = "/cqc.services.v1.MarketData/ListFundingRates"
-	MarketData_GetOpenInterest_FullMethodName     = "/cqc.services.v1.MarketData/GetOpenInterest"
-	MarketData_GetMarketDepth_FullMethodName      = "/cqc.services.v1.MarketData/GetMarketDepth"
-	MarketData_GetLiquidityMetrics_FullMethodName = "/cqc.services.v1.MarketData/GetLiquidityMetrics"
-	MarketData_GetVWAP_FullMethodName             = "/cqc.services.v1.MarketData/GetVWAP"
+	MarketData_GetPrice_FullMethodName             = "/cqc.services.v1.MarketData/GetPrice"
+	MarketData_ListPrices_FullMethodName           = "/cqc.services.v1.MarketData/ListPrices"
+	MarketData_StreamPrices_FullMethodName         = "/cqc.services.v1.MarketData/StreamPrices"
+	MarketData_GetOrderBook_FullMethodName         = "/cqc.services.v1.MarketData/GetOrderBook"
+	MarketData_StreamOrderBook_FullMethodName      = "/cqc.services.v1.MarketData/StreamOrderBook"
+	MarketData_ListTrades_FullMethodName           = "/cqc.services.v1.MarketData/ListTrades"
+	MarketData_StreamTrades_FullMethodName         = "/cqc.services.v1.MarketData/StreamTrades"
+	MarketData_ListCandles_FullMethodName          = "/cqc.services.v1.MarketData/ListCandles"
+	MarketData_GetFundingRate_FullMethodName       = "/cqc.services.v1.MarketData/GetFundingRate"
+	MarketData_ListFundingRates_FullMethodName     = "/cqc.services.v1.MarketData/ListFundingRates"
+	MarketData_GetOpenInterest_FullMethodName      = "/cqc.services.v1.MarketData/GetOpenInterest"
+	MarketData_GetMarketDepth_FullMethodName       = "/cqc.services.v1.MarketData/GetMarketDepth"
+	MarketData_GetLiquidityMetrics_FullMethodName  = "/cqc.services.v1.MarketData/GetLiquidityMetrics"
+	MarketData_GetVWAP_FullMethodName              = "/cqc.services.v1.MarketData/GetVWAP"
+	MarketData_StreamFundingRates_FullMethodName   = "/cqc.services.v1.MarketData/StreamFundingRates"
+	MarketData_ListOpenInterest_FullMethodName     = "/cqc.services.v1.MarketData/ListOpenInterest"
+	MarketData_ListLiquidations_FullMethodName     = "/cqc.services.v1.MarketData/ListLiquidations"
+	MarketData_StreamLiquidations_FullMethodName   = "/cqc.services.v1.MarketData/StreamLiquidations"
+	MarketData_ListTickerStatistics_FullMethodName = "/cqc.services.v1.MarketData/ListTickerStatistics"
+	MarketData_GetOptionGreeks_FullMethodName      = "/cqc.services.v1.MarketData/GetOptionGreeks"
+	MarketData_StreamOptionGreeks_FullMethodName   = "/cqc.services.v1.MarketData/StreamOptionGreeks"
+	MarketData_GetAssetMarketData_FullMethodName   = "/cqc.services.v1.MarketData/GetAssetMarketData"
+	MarketData_ListAssetMarketData_FullMethodName  = "/cqc.services.v1.MarketData/ListAssetMarketData"
 )
 
 // MarketDataClient is the client API for MarketData service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// MarketData serves observed market data — prices, order books, trades, candles, funding, open interest
-// and liquidity — always keyed by market_id (resolve a venue symbol with AssetRegistry.ResolveMarket
-// first). Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
-// error or cancellation (clients reconnect and resynchronise from the snapshot each stream starts with).
+// MarketData serves observed market data — prices, order books, trades, candles, funding, open interest,
+// liquidations, ticker statistics, option greeks and liquidity — keyed by market_id (resolve a venue
+// symbol with AssetRegistry.ResolveMarket first), plus aggregators' asset-level summaries keyed by
+// asset_id. Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
+// error or cancellation.
+//
+// Streams resume. Every Stream*Response carries resume_token (opaque, at most 512 characters, set on every
+// message). A client that reconnects passes the last token it received as Stream*Request.resume_token and
+// the server replays every change after that position, then continues live; an unknown or expired token
+// fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), after which the client subscribes without a token.
+// Without a token the server first sends a snapshot (the latest state: latest prices, the book, the
+// latest funding rates or greeks), ends it with a message flagged snapshot_complete = true, then sends
+// live changes. Order books: the snapshot is one OrderBook with is_snapshot = true, followed by deltas
+// whose update ids continue it; on resume the server replays the missed deltas when it still holds them,
+// else it sends a new snapshot (is_snapshot = true) and the client replaces its book. Trades and
+// liquidations have no state: their snapshot is empty, so the first message is the snapshot_complete
+// marker.
+//
+// Pages stay below the 4 MiB gRPC default message size: every List caps page_size, raw source records
+// are left out unless include_source_records is true, and a server ends a page early (fewer items than
+// page_size, with a next_page_token) before the response would exceed 4 MiB.
+//
+// Negative prices: every price in these messages is a signed decimal. The service serves a zero or
+// negative price only for a market whose Market.negative_prices_allowed is true, and drops such records of
+// other markets on ingest.
 //
 // Every RPC is read-only. Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason
 // name: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN) for bad requests, NOT_FOUND
@@ -51,23 +81,28 @@ const (
 type MarketDataClient interface {
 	// GetPrice returns the latest observed price of one type for one market. Unary.
 	GetPrice(ctx context.Context, in *GetPriceRequest, opts ...grpc.CallOption) (*GetPriceResponse, error)
-	// ListPrices returns the latest prices of several markets and price types in one call (a batch
-	// GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
-	// request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
+	// ListPrices returns the latest prices of several markets and/or assets and price types in one call (a
+	// batch GetPrice, plus asset-keyed prices such as aggregator REFERENCE prices and oracle feeds). Unary.
+	// Pairs without data are omitted rather than failing the call. Not paged: the request is bounded (at most
+	// 500 subjects x 16 price types) and source records are left out unless asked for.
 	ListPrices(ctx context.Context, in *ListPricesRequest, opts ...grpc.CallOption) (*ListPricesResponse, error)
-	// StreamPrices sends the latest price of every requested market and type first, then each new
-	// observation as it arrives. Server streaming.
+	// StreamPrices sends the latest price of every requested market and type first (the snapshot, ended
+	// by snapshot_complete), then each new observation as it arrives. Server streaming; resumes with
+	// resume_token (see the service comment).
 	StreamPrices(ctx context.Context, in *StreamPricesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamPricesResponse], error)
 	// GetOrderBook returns a snapshot of a market's order book, up to depth levels per side. Unary.
 	GetOrderBook(ctx context.Context, in *GetOrderBookRequest, opts ...grpc.CallOption) (*GetOrderBookResponse, error)
-	// StreamOrderBook sends a snapshot (is_snapshot = true) and then deltas of one market's book. Server
-	// streaming. Clients apply deltas in order and MUST resubscribe when update ids show a gap
-	// (OrderBook.first_update_id != previous last_update_id + 1 where the venue provides them).
+	// StreamOrderBook sends a snapshot (is_snapshot = true, snapshot_complete = true) and then deltas of one
+	// market's book, each with its sequence. Server streaming. Clients apply deltas in order and resume with
+	// resume_token when update ids or sequence show a gap (OrderBook.first_update_id != previous
+	// last_update_id + 1 where the venue provides them): the server replays the missed deltas or sends a new
+	// snapshot.
 	StreamOrderBook(ctx context.Context, in *StreamOrderBookRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamOrderBookResponse], error)
 	// ListTrades returns a market's public trades in a time range, oldest first, page by page. Unary.
 	ListTrades(ctx context.Context, in *ListTradesRequest, opts ...grpc.CallOption) (*ListTradesResponse, error)
-	// StreamTrades sends each new public trade of the requested markets as it prints. Server streaming,
-	// no snapshot (use ListTrades to backfill).
+	// StreamTrades sends each new public trade of the requested markets as it prints. Server streaming;
+	// the snapshot is empty (the first message is the snapshot_complete marker; use ListTrades to
+	// backfill), and resume_token replays the trades printed meanwhile.
 	StreamTrades(ctx context.Context, in *StreamTradesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamTradesResponse], error)
 	// ListCandles returns a market's candles of one bar specification in a time range, oldest first, page by
 	// page. Unary. The last candle may be still open (Candle.is_closed = false).
@@ -75,8 +110,9 @@ type MarketDataClient interface {
 	// GetFundingRate returns a perpetual market's current (estimated) funding rate. Unary. NOT_FOUND
 	// (NOT_FOUND_RESOURCE) for markets without funding.
 	GetFundingRate(ctx context.Context, in *GetFundingRateRequest, opts ...grpc.CallOption) (*GetFundingRateResponse, error)
-	// ListFundingRates returns a perpetual market's settled funding history in a time range, oldest first,
-	// page by page. Unary.
+	// ListFundingRates returns a perpetual market's funding history in a time range, oldest first, page by
+	// page: SETTLED rates, and the FIXED (fixed but not yet paid) rate of the next settlement when the venue
+	// has fixed it. Unary.
 	ListFundingRates(ctx context.Context, in *ListFundingRatesRequest, opts ...grpc.CallOption) (*ListFundingRatesResponse, error)
 	// GetOpenInterest returns a derivatives market's latest open interest. Unary. NOT_FOUND
 	// (NOT_FOUND_RESOURCE) for spot markets.
@@ -87,6 +123,35 @@ type MarketDataClient interface {
 	GetLiquidityMetrics(ctx context.Context, in *GetLiquidityMetricsRequest, opts ...grpc.CallOption) (*GetLiquidityMetricsResponse, error)
 	// GetVWAP returns a market's volume-weighted average price over a trailing window ending now. Unary.
 	GetVWAP(ctx context.Context, in *GetVWAPRequest, opts ...grpc.CallOption) (*GetVWAPResponse, error)
+	// StreamFundingRates sends the latest funding rate of every requested perpetual market (the snapshot,
+	// ended by snapshot_complete), then every change: new estimates, the rate becoming FIXED, and the
+	// SETTLED rate at each funding time. Server streaming; resumes with resume_token.
+	StreamFundingRates(ctx context.Context, in *StreamFundingRatesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamFundingRatesResponse], error)
+	// ListOpenInterest returns a derivatives market's open interest history in a time range, oldest first,
+	// page by page (Binance openInterestHist, OKX open-interest-history). Unary.
+	ListOpenInterest(ctx context.Context, in *ListOpenInterestRequest, opts ...grpc.CallOption) (*ListOpenInterestResponse, error)
+	// ListLiquidations returns a derivatives market's public liquidations in a time range, oldest first,
+	// page by page. Unary.
+	ListLiquidations(ctx context.Context, in *ListLiquidationsRequest, opts ...grpc.CallOption) (*ListLiquidationsResponse, error)
+	// StreamLiquidations sends each new public liquidation of the requested markets. Server streaming; the
+	// snapshot is empty (first message: the snapshot_complete marker); resumes with resume_token.
+	StreamLiquidations(ctx context.Context, in *StreamLiquidationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamLiquidationsResponse], error)
+	// ListTickerStatistics returns the latest rolling-window (usually 24 h) statistics of several markets in
+	// one call. Unary. Markets without statistics are omitted. Not paged: at most 500 markets, source
+	// records left out unless asked for.
+	ListTickerStatistics(ctx context.Context, in *ListTickerStatisticsRequest, opts ...grpc.CallOption) (*ListTickerStatisticsResponse, error)
+	// GetOptionGreeks returns an option market's latest implied volatilities and greeks. Unary. NOT_FOUND
+	// (NOT_FOUND_RESOURCE) for markets that are not options or have no greeks yet.
+	GetOptionGreeks(ctx context.Context, in *GetOptionGreeksRequest, opts ...grpc.CallOption) (*GetOptionGreeksResponse, error)
+	// StreamOptionGreeks sends the latest greeks of every requested option market (the snapshot, ended by
+	// snapshot_complete), then every update. Server streaming; resumes with resume_token.
+	StreamOptionGreeks(ctx context.Context, in *StreamOptionGreeksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamOptionGreeksResponse], error)
+	// GetAssetMarketData returns one aggregator's latest market summary of one asset (price, 24 h change,
+	// volume, market cap, FDV, rank). Unary. NOT_FOUND (NOT_FOUND_RESOURCE) when the source has none.
+	GetAssetMarketData(ctx context.Context, in *GetAssetMarketDataRequest, opts ...grpc.CallOption) (*GetAssetMarketDataResponse, error)
+	// ListAssetMarketData returns aggregators' latest asset summaries, filtered by asset and source, ordered
+	// by market_cap_rank (unranked last) then asset_id, page by page. Unary.
+	ListAssetMarketData(ctx context.Context, in *ListAssetMarketDataRequest, opts ...grpc.CallOption) (*ListAssetMarketDataResponse, error)
 }
 
 type marketDataClient struct {
@@ -264,14 +329,152 @@ func (c *marketDataClient) GetVWAP(ctx context.Context, in *GetVWAPRequest, opts
 	return out, nil
 }
 
+func (c *marketDataClient) StreamFundingRates(ctx context.Context, in *StreamFundingRatesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamFundingRatesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MarketData_ServiceDesc.Streams[3], MarketData_StreamFundingRates_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamFundingRatesRequest, StreamFundingRatesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MarketData_StreamFundingRatesClient = grpc.ServerStreamingClient[StreamFundingRatesResponse]
+
+func (c *marketDataClient) ListOpenInterest(ctx context.Context, in *ListOpenInterestRequest, opts ...grpc.CallOption) (*ListOpenInterestResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOpenInterestResponse)
+	err := c.cc.Invoke(ctx, MarketData_ListOpenInterest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataClient) ListLiquidations(ctx context.Context, in *ListLiquidationsRequest, opts ...grpc.CallOption) (*ListLiquidationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLiquidationsResponse)
+	err := c.cc.Invoke(ctx, MarketData_ListLiquidations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataClient) StreamLiquidations(ctx context.Context, in *StreamLiquidationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamLiquidationsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MarketData_ServiceDesc.Streams[4], MarketData_StreamLiquidations_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamLiquidationsRequest, StreamLiquidationsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MarketData_StreamLiquidationsClient = grpc.ServerStreamingClient[StreamLiquidationsResponse]
+
+func (c *marketDataClient) ListTickerStatistics(ctx context.Context, in *ListTickerStatisticsRequest, opts ...grpc.CallOption) (*ListTickerStatisticsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTickerStatisticsResponse)
+	err := c.cc.Invoke(ctx, MarketData_ListTickerStatistics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataClient) GetOptionGreeks(ctx context.Context, in *GetOptionGreeksRequest, opts ...grpc.CallOption) (*GetOptionGreeksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetOptionGreeksResponse)
+	err := c.cc.Invoke(ctx, MarketData_GetOptionGreeks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataClient) StreamOptionGreeks(ctx context.Context, in *StreamOptionGreeksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamOptionGreeksResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MarketData_ServiceDesc.Streams[5], MarketData_StreamOptionGreeks_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamOptionGreeksRequest, StreamOptionGreeksResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MarketData_StreamOptionGreeksClient = grpc.ServerStreamingClient[StreamOptionGreeksResponse]
+
+func (c *marketDataClient) GetAssetMarketData(ctx context.Context, in *GetAssetMarketDataRequest, opts ...grpc.CallOption) (*GetAssetMarketDataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAssetMarketDataResponse)
+	err := c.cc.Invoke(ctx, MarketData_GetAssetMarketData_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketDataClient) ListAssetMarketData(ctx context.Context, in *ListAssetMarketDataRequest, opts ...grpc.CallOption) (*ListAssetMarketDataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAssetMarketDataResponse)
+	err := c.cc.Invoke(ctx, MarketData_ListAssetMarketData_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MarketDataServer is the server API for MarketData service.
 // All implementations must embed UnimplementedMarketDataServer
 // for forward compatibility.
 //
-// MarketData serves observed market data — prices, order books, trades, candles, funding, open interest
-// and liquidity — always keyed by market_id (resolve a venue symbol with AssetRegistry.ResolveMarket
-// first). Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
-// error or cancellation (clients reconnect and resynchronise from the snapshot each stream starts with).
+// MarketData serves observed market data — prices, order books, trades, candles, funding, open interest,
+// liquidations, ticker statistics, option greeks and liquidity — keyed by market_id (resolve a venue
+// symbol with AssetRegistry.ResolveMarket first), plus aggregators' asset-level summaries keyed by
+// asset_id. Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
+// error or cancellation.
+//
+// Streams resume. Every Stream*Response carries resume_token (opaque, at most 512 characters, set on every
+// message). A client that reconnects passes the last token it received as Stream*Request.resume_token and
+// the server replays every change after that position, then continues live; an unknown or expired token
+// fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), after which the client subscribes without a token.
+// Without a token the server first sends a snapshot (the latest state: latest prices, the book, the
+// latest funding rates or greeks), ends it with a message flagged snapshot_complete = true, then sends
+// live changes. Order books: the snapshot is one OrderBook with is_snapshot = true, followed by deltas
+// whose update ids continue it; on resume the server replays the missed deltas when it still holds them,
+// else it sends a new snapshot (is_snapshot = true) and the client replaces its book. Trades and
+// liquidations have no state: their snapshot is empty, so the first message is the snapshot_complete
+// marker.
+//
+// Pages stay below the 4 MiB gRPC default message size: every List caps page_size, raw source records
+// are left out unless include_source_records is true, and a server ends a page early (fewer items than
+// page_size, with a next_page_token) before the response would exceed 4 MiB.
+//
+// Negative prices: every price in these messages is a signed decimal. The service serves a zero or
+// negative price only for a market whose Market.negative_prices_allowed is true, and drops such records of
+// other markets on ingest.
 //
 // Every RPC is read-only. Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason
 // name: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN) for bad requests, NOT_FOUND
@@ -280,23 +483,28 @@ func (c *marketDataClient) GetVWAP(ctx context.Context, in *GetVWAPRequest, opts
 type MarketDataServer interface {
 	// GetPrice returns the latest observed price of one type for one market. Unary.
 	GetPrice(context.Context, *GetPriceRequest) (*GetPriceResponse, error)
-	// ListPrices returns the latest prices of several markets and price types in one call (a batch
-	// GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
-	// request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
+	// ListPrices returns the latest prices of several markets and/or assets and price types in one call (a
+	// batch GetPrice, plus asset-keyed prices such as aggregator REFERENCE prices and oracle feeds). Unary.
+	// Pairs without data are omitted rather than failing the call. Not paged: the request is bounded (at most
+	// 500 subjects x 16 price types) and source records are left out unless asked for.
 	ListPrices(context.Context, *ListPricesRequest) (*ListPricesResponse, error)
-	// StreamPrices sends the latest price of every requested market and type first, then each new
-	// observation as it arrives. Server streaming.
+	// StreamPrices sends the latest price of every requested market and type first (the snapshot, ended
+	// by snapshot_complete), then each new observation as it arrives. Server streaming; resumes with
+	// resume_token (see the service comment).
 	StreamPrices(*StreamPricesRequest, grpc.ServerStreamingServer[StreamPricesResponse]) error
 	// GetOrderBook returns a snapshot of a market's order book, up to depth levels per side. Unary.
 	GetOrderBook(context.Context, *GetOrderBookRequest) (*GetOrderBookResponse, error)
-	// StreamOrderBook sends a snapshot (is_snapshot = true) and then deltas of one market's book. Server
-	// streaming. Clients apply deltas in order and MUST resubscribe when update ids show a gap
-	// (OrderBook.first_update_id != previous last_update_id + 1 where the venue provides them).
+	// StreamOrderBook sends a snapshot (is_snapshot = true, snapshot_complete = true) and then deltas of one
+	// market's book, each with its sequence. Server streaming. Clients apply deltas in order and resume with
+	// resume_token when update ids or sequence show a gap (OrderBook.first_update_id != previous
+	// last_update_id + 1 where the venue provides them): the server replays the missed deltas or sends a new
+	// snapshot.
 	StreamOrderBook(*StreamOrderBookRequest, grpc.ServerStreamingServer[StreamOrderBookResponse]) error
 	// ListTrades returns a market's public trades in a time range, oldest first, page by page. Unary.
 	ListTrades(context.Context, *ListTradesRequest) (*ListTradesResponse, error)
-	// StreamTrades sends each new public trade of the requested markets as it prints. Server streaming,
-	// no snapshot (use ListTrades to backfill).
+	// StreamTrades sends each new public trade of the requested markets as it prints. Server streaming;
+	// the snapshot is empty (the first message is the snapshot_complete marker; use ListTrades to
+	// backfill), and resume_token replays the trades printed meanwhile.
 	StreamTrades(*StreamTradesRequest, grpc.ServerStreamingServer[StreamTradesResponse]) error
 	// ListCandles returns a market's candles of one bar specification in a time range, oldest first, page by
 	// page. Unary. The last candle may be still open (Candle.is_closed = false).
@@ -304,8 +512,9 @@ type MarketDataServer interface {
 	// GetFundingRate returns a perpetual market's current (estimated) funding rate. Unary. NOT_FOUND
 	// (NOT_FOUND_RESOURCE) for markets without funding.
 	GetFundingRate(context.Context, *GetFundingRateRequest) (*GetFundingRateResponse, error)
-	// ListFundingRates returns a perpetual market's settled funding history in a time range, oldest first,
-	// page by page. Unary.
+	// ListFundingRates returns a perpetual market's funding history in a time range, oldest first, page by
+	// page: SETTLED rates, and the FIXED (fixed but not yet paid) rate of the next settlement when the venue
+	// has fixed it. Unary.
 	ListFundingRates(context.Context, *ListFundingRatesRequest) (*ListFundingRatesResponse, error)
 	// GetOpenInterest returns a derivatives market's latest open interest. Unary. NOT_FOUND
 	// (NOT_FOUND_RESOURCE) for spot markets.
@@ -316,6 +525,35 @@ type MarketDataServer interface {
 	GetLiquidityMetrics(context.Context, *GetLiquidityMetricsRequest) (*GetLiquidityMetricsResponse, error)
 	// GetVWAP returns a market's volume-weighted average price over a trailing window ending now. Unary.
 	GetVWAP(context.Context, *GetVWAPRequest) (*GetVWAPResponse, error)
+	// StreamFundingRates sends the latest funding rate of every requested perpetual market (the snapshot,
+	// ended by snapshot_complete), then every change: new estimates, the rate becoming FIXED, and the
+	// SETTLED rate at each funding time. Server streaming; resumes with resume_token.
+	StreamFundingRates(*StreamFundingRatesRequest, grpc.ServerStreamingServer[StreamFundingRatesResponse]) error
+	// ListOpenInterest returns a derivatives market's open interest history in a time range, oldest first,
+	// page by page (Binance openInterestHist, OKX open-interest-history). Unary.
+	ListOpenInterest(context.Context, *ListOpenInterestRequest) (*ListOpenInterestResponse, error)
+	// ListLiquidations returns a derivatives market's public liquidations in a time range, oldest first,
+	// page by page. Unary.
+	ListLiquidations(context.Context, *ListLiquidationsRequest) (*ListLiquidationsResponse, error)
+	// StreamLiquidations sends each new public liquidation of the requested markets. Server streaming; the
+	// snapshot is empty (first message: the snapshot_complete marker); resumes with resume_token.
+	StreamLiquidations(*StreamLiquidationsRequest, grpc.ServerStreamingServer[StreamLiquidationsResponse]) error
+	// ListTickerStatistics returns the latest rolling-window (usually 24 h) statistics of several markets in
+	// one call. Unary. Markets without statistics are omitted. Not paged: at most 500 markets, source
+	// records left out unless asked for.
+	ListTickerStatistics(context.Context, *ListTickerStatisticsRequest) (*ListTickerStatisticsResponse, error)
+	// GetOptionGreeks returns an option market's latest implied volatilities and greeks. Unary. NOT_FOUND
+	// (NOT_FOUND_RESOURCE) for markets that are not options or have no greeks yet.
+	GetOptionGreeks(context.Context, *GetOptionGreeksRequest) (*GetOptionGreeksResponse, error)
+	// StreamOptionGreeks sends the latest greeks of every requested option market (the snapshot, ended by
+	// snapshot_complete), then every update. Server streaming; resumes with resume_token.
+	StreamOptionGreeks(*StreamOptionGreeksRequest, grpc.ServerStreamingServer[StreamOptionGreeksResponse]) error
+	// GetAssetMarketData returns one aggregator's latest market summary of one asset (price, 24 h change,
+	// volume, market cap, FDV, rank). Unary. NOT_FOUND (NOT_FOUND_RESOURCE) when the source has none.
+	GetAssetMarketData(context.Context, *GetAssetMarketDataRequest) (*GetAssetMarketDataResponse, error)
+	// ListAssetMarketData returns aggregators' latest asset summaries, filtered by asset and source, ordered
+	// by market_cap_rank (unranked last) then asset_id, page by page. Unary.
+	ListAssetMarketData(context.Context, *ListAssetMarketDataRequest) (*ListAssetMarketDataResponse, error)
 	mustEmbedUnimplementedMarketDataServer()
 }
 
@@ -367,6 +605,33 @@ func (UnimplementedMarketDataServer) GetLiquidityMetrics(context.Context, *GetLi
 }
 func (UnimplementedMarketDataServer) GetVWAP(context.Context, *GetVWAPRequest) (*GetVWAPResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetVWAP not implemented")
+}
+func (UnimplementedMarketDataServer) StreamFundingRates(*StreamFundingRatesRequest, grpc.ServerStreamingServer[StreamFundingRatesResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamFundingRates not implemented")
+}
+func (UnimplementedMarketDataServer) ListOpenInterest(context.Context, *ListOpenInterestRequest) (*ListOpenInterestResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOpenInterest not implemented")
+}
+func (UnimplementedMarketDataServer) ListLiquidations(context.Context, *ListLiquidationsRequest) (*ListLiquidationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLiquidations not implemented")
+}
+func (UnimplementedMarketDataServer) StreamLiquidations(*StreamLiquidationsRequest, grpc.ServerStreamingServer[StreamLiquidationsResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamLiquidations not implemented")
+}
+func (UnimplementedMarketDataServer) ListTickerStatistics(context.Context, *ListTickerStatisticsRequest) (*ListTickerStatisticsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTickerStatistics not implemented")
+}
+func (UnimplementedMarketDataServer) GetOptionGreeks(context.Context, *GetOptionGreeksRequest) (*GetOptionGreeksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOptionGreeks not implemented")
+}
+func (UnimplementedMarketDataServer) StreamOptionGreeks(*StreamOptionGreeksRequest, grpc.ServerStreamingServer[StreamOptionGreeksResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamOptionGreeks not implemented")
+}
+func (UnimplementedMarketDataServer) GetAssetMarketData(context.Context, *GetAssetMarketDataRequest) (*GetAssetMarketDataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAssetMarketData not implemented")
+}
+func (UnimplementedMarketDataServer) ListAssetMarketData(context.Context, *ListAssetMarketDataRequest) (*ListAssetMarketDataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAssetMarketData not implemented")
 }
 func (UnimplementedMarketDataServer) mustEmbedUnimplementedMarketDataServer() {}
 func (UnimplementedMarketDataServer) testEmbeddedByValue()                    {}
@@ -620,6 +885,147 @@ func _MarketData_GetVWAP_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketData_StreamFundingRates_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamFundingRatesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MarketDataServer).StreamFundingRates(m, &grpc.GenericServerStream[StreamFundingRatesRequest, StreamFundingRatesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MarketData_StreamFundingRatesServer = grpc.ServerStreamingServer[StreamFundingRatesResponse]
+
+func _MarketData_ListOpenInterest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOpenInterestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServer).ListOpenInterest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketData_ListOpenInterest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServer).ListOpenInterest(ctx, req.(*ListOpenInterestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketData_ListLiquidations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLiquidationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServer).ListLiquidations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketData_ListLiquidations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServer).ListLiquidations(ctx, req.(*ListLiquidationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketData_StreamLiquidations_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamLiquidationsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MarketDataServer).StreamLiquidations(m, &grpc.GenericServerStream[StreamLiquidationsRequest, StreamLiquidationsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MarketData_StreamLiquidationsServer = grpc.ServerStreamingServer[StreamLiquidationsResponse]
+
+func _MarketData_ListTickerStatistics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTickerStatisticsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServer).ListTickerStatistics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketData_ListTickerStatistics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServer).ListTickerStatistics(ctx, req.(*ListTickerStatisticsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketData_GetOptionGreeks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOptionGreeksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServer).GetOptionGreeks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketData_GetOptionGreeks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServer).GetOptionGreeks(ctx, req.(*GetOptionGreeksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketData_StreamOptionGreeks_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamOptionGreeksRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MarketDataServer).StreamOptionGreeks(m, &grpc.GenericServerStream[StreamOptionGreeksRequest, StreamOptionGreeksResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MarketData_StreamOptionGreeksServer = grpc.ServerStreamingServer[StreamOptionGreeksResponse]
+
+func _MarketData_GetAssetMarketData_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAssetMarketDataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServer).GetAssetMarketData(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketData_GetAssetMarketData_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServer).GetAssetMarketData(ctx, req.(*GetAssetMarketDataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketData_ListAssetMarketData_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAssetMarketDataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketDataServer).ListAssetMarketData(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketData_ListAssetMarketData_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketDataServer).ListAssetMarketData(ctx, req.(*ListAssetMarketDataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MarketData_ServiceDesc is the grpc.ServiceDesc for MarketData service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -671,6 +1077,30 @@ var MarketData_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetVWAP",
 			Handler:    _MarketData_GetVWAP_Handler,
 		},
+		{
+			MethodName: "ListOpenInterest",
+			Handler:    _MarketData_ListOpenInterest_Handler,
+		},
+		{
+			MethodName: "ListLiquidations",
+			Handler:    _MarketData_ListLiquidations_Handler,
+		},
+		{
+			MethodName: "ListTickerStatistics",
+			Handler:    _MarketData_ListTickerStatistics_Handler,
+		},
+		{
+			MethodName: "GetOptionGreeks",
+			Handler:    _MarketData_GetOptionGreeks_Handler,
+		},
+		{
+			MethodName: "GetAssetMarketData",
+			Handler:    _MarketData_GetAssetMarketData_Handler,
+		},
+		{
+			MethodName: "ListAssetMarketData",
+			Handler:    _MarketData_ListAssetMarketData_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -686,6 +1116,21 @@ var MarketData_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "StreamTrades",
 			Handler:       _MarketData_StreamTrades_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StreamFundingRates",
+			Handler:       _MarketData_StreamFundingRates_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StreamLiquidations",
+			Handler:       _MarketData_StreamLiquidations_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StreamOptionGreeks",
+			Handler:       _MarketData_StreamOptionGreeks_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -10,6 +10,8 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
+	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -176,7 +178,11 @@ func (x *ListPositionsResponse) GetNextPageToken() string {
 type StreamPositionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_ids are the accounts to follow (1 to 100, unique, "acc_" ids). Required.
-	AccountIds    []string `protobuf:"bytes,1,rep,name=account_ids,json=accountIds,proto3" json:"account_ids,omitempty"`
+	AccountIds []string `protobuf:"bytes,1,rep,name=account_ids,json=accountIds,proto3" json:"account_ids,omitempty"`
+	// resume_token is the resume_token of the last message the client processed on an earlier stream with
+	// the same account_ids. Set: no snapshot, every change after it is replayed (positions closed meanwhile
+	// included), then live. Unset: snapshot first. Opaque; 1 to 512 characters.
+	ResumeToken   *string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -218,13 +224,30 @@ func (x *StreamPositionsRequest) GetAccountIds() []string {
 	return nil
 }
 
-// StreamPositionsResponse is one position of the stream.
+func (x *StreamPositionsRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+// StreamPositionsResponse is one message of the position stream: one position's full state, or the
+// marker that ends the snapshot.
 type StreamPositionsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// position is the position's full current state. Always set.
+	// position is the position's full current state. Set on every message except the snapshot_complete
+	// marker.
 	Position *v1.Position `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
-	// is_snapshot is true for the initial messages describing positions open when the stream started.
-	IsSnapshot    bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// is_snapshot is true for the snapshot messages (positions open when the stream started), false for
+	// changes.
+	IsSnapshot bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// snapshot_complete is true on the one message that ends the snapshot (it carries no position): from
+	// here on the client's view is complete and every message is a change. Never sent on a resumed stream.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	// resume_token is the stream position after this message: pass it in
+	// StreamPositionsRequest.resume_token to continue from here. Set on every message; opaque; 1 to 512
+	// characters.
+	ResumeToken   string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -273,6 +296,20 @@ func (x *StreamPositionsResponse) GetIsSnapshot() bool {
 	return false
 }
 
+func (x *StreamPositionsResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
+func (x *StreamPositionsResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
 // ListTransactionsRequest asks for a page of an account's ledger entries, newest first.
 type ListTransactionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -283,7 +320,7 @@ type ListTransactionsRequest struct {
 	// page_token is the previous response's next_page_token, or empty for the first page. Opaque.
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// types keeps only entries of these types (at most 30, unique). Empty: every type.
-	Types []v1.TransactionType `protobuf:"varint,4,rep,packed,name=types,proto3,enum=cqc.portfolio.v1.TransactionType" json:"types,omitempty"`
+	Types []v11.BalanceChangeReason `protobuf:"varint,4,rep,packed,name=types,proto3,enum=cqc.venues.v1.BalanceChangeReason" json:"types,omitempty"`
 	// since_time keeps entries created at or after it. Unset: no lower bound.
 	SinceTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
 	// until_time keeps entries created before it. Unset: up to now.
@@ -343,7 +380,7 @@ func (x *ListTransactionsRequest) GetPageToken() string {
 	return ""
 }
 
-func (x *ListTransactionsRequest) GetTypes() []v1.TransactionType {
+func (x *ListTransactionsRequest) GetTypes() []v11.BalanceChangeReason {
 	if x != nil {
 		return x.Types
 	}
@@ -1452,7 +1489,7 @@ var File_cqc_services_v1_portfolio_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_portfolio_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcqc/services/v1/portfolio.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a!cqc/portfolio/v1/allocation.proto\x1a\x1acqc/portfolio/v1/pnl.proto\x1a cqc/portfolio/v1/portfolio.proto\x1a\x1fcqc/portfolio/v1/position.proto\x1a\"cqc/portfolio/v1/transaction.proto\x1a\x18cqc/types/v1/rules.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x02\n" +
+	"\x1fcqc/services/v1/portfolio.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a!cqc/portfolio/v1/allocation.proto\x1a\x1acqc/portfolio/v1/pnl.proto\x1a cqc/portfolio/v1/portfolio.proto\x1a\x1fcqc/portfolio/v1/position.proto\x1a\"cqc/portfolio/v1/transaction.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/balance.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x02\n" +
 	"\x14ListPositionsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
@@ -1469,22 +1506,29 @@ const file_cqc_services_v1_portfolio_proto_rawDesc = "" +
 	"_market_id\"y\n" +
 	"\x15ListPositionsResponse\x128\n" +
 	"\tpositions\x18\x01 \x03(\v2\x1a.cqc.portfolio.v1.PositionR\tpositions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"R\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x97\x01\n" +
 	"\x16StreamPositionsRequest\x128\n" +
 	"\vaccount_ids\x18\x01 \x03(\tB\x17\xbaH\x14\x92\x01\x11\b\x01\x10d\x18\x01\"\tr\a\xa2\x88'\x03accR\n" +
-	"accountIds\"r\n" +
+	"accountIds\x122\n" +
+	"\fresume_token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01B\x0f\n" +
+	"\r_resume_token\"\xf6\x02\n" +
 	"\x17StreamPositionsResponse\x126\n" +
 	"\bposition\x18\x01 \x01(\v2\x1a.cqc.portfolio.v1.PositionR\bposition\x12\x1f\n" +
 	"\vis_snapshot\x18\x02 \x01(\bR\n" +
-	"isSnapshot\"\x86\x04\n" +
+	"isSnapshot\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\x12-\n" +
+	"\fresume_token\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken:\xa5\x01\xbaH\xa1\x01\x1a\x9e\x01\n" +
+	"8stream_positions_response.position_xor_snapshot_complete\x124exactly one of position and snapshot_complete is set\x1a,has(this.position) != this.snapshot_complete\"\x87\x04\n" +
 	"\x17ListTransactionsRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12L\n" +
-	"\x05types\x18\x04 \x03(\x0e2!.cqc.portfolio.v1.TransactionTypeB\x13\xbaH\x10\x92\x01\r\x10\x1e\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x05types\x129\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12M\n" +
+	"\x05types\x18\x04 \x03(\x0e2\".cqc.venues.v1.BalanceChangeReasonB\x13\xbaH\x10\x92\x01\r\x10\x1e\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x05types\x129\n" +
 	"\n" +
 	"since_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
 	"\n" +
@@ -1571,23 +1615,24 @@ const file_cqc_services_v1_portfolio_proto_rawDesc = "" +
 	"\vposition_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03posR\n" +
 	"positionId\"M\n" +
 	"\x13GetPositionResponse\x126\n" +
-	"\bposition\x18\x01 \x01(\v2\x1a.cqc.portfolio.v1.PositionR\bposition2\xd2\n" +
+	"\bposition\x18\x01 \x01(\v2\x1a.cqc.portfolio.v1.PositionR\bposition2\xf7\r\n" +
+	"\tPortfolio\x12x\n" +
+	"\rListPositions\x12%.cqc.services.v1.ListPositionsRequest\x1a&.cqc.services.v1.ListPositionsResponse\"\x18\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/positions\x90\x02\x01\x12k\n" +
+	"\x0fStreamPositions\x12'.cqc.services.v1.StreamPositionsRequest\x1a(.cqc.services.v1.StreamPositionsResponse\"\x03\x90\x02\x010\x01\x12\x84\x01\n" +
+	"\x10ListTransactions\x12(.cqc.services.v1.ListTransactionsRequest\x1a).cqc.services.v1.ListTransactionsResponse\"\x1b\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/transactions\x90\x02\x01\x12q\n" +
 	"\n" +
-	"\tPortfolio\x12c\n" +
-	"\rListPositions\x12%.cqc.services.v1.ListPositionsRequest\x1a&.cqc.services.v1.ListPositionsResponse\"\x03\x90\x02\x01\x12k\n" +
-	"\x0fStreamPositions\x12'.cqc.services.v1.StreamPositionsRequest\x1a(.cqc.services.v1.StreamPositionsResponse\"\x03\x90\x02\x010\x01\x12l\n" +
-	"\x10ListTransactions\x12(.cqc.services.v1.ListTransactionsRequest\x1a).cqc.services.v1.ListTransactionsResponse\"\x03\x90\x02\x01\x12Z\n" +
-	"\n" +
-	"ComputePnL\x12\".cqc.services.v1.ComputePnLRequest\x1a#.cqc.services.v1.ComputePnLResponse\"\x03\x90\x02\x01\x12`\n" +
-	"\fGetPortfolio\x12$.cqc.services.v1.GetPortfolioRequest\x1a%.cqc.services.v1.GetPortfolioResponse\"\x03\x90\x02\x01\x12f\n" +
-	"\x0eListPortfolios\x12&.cqc.services.v1.ListPortfoliosRequest\x1a'.cqc.services.v1.ListPortfoliosResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fCreatePortfolio\x12'.cqc.services.v1.CreatePortfolioRequest\x1a(.cqc.services.v1.CreatePortfolioResponse\"\x03\x90\x02\x02\x12i\n" +
-	"\x0fUpdatePortfolio\x12'.cqc.services.v1.UpdatePortfolioRequest\x1a(.cqc.services.v1.UpdatePortfolioResponse\"\x03\x90\x02\x02\x12c\n" +
-	"\rGetAllocation\x12%.cqc.services.v1.GetAllocationRequest\x1a&.cqc.services.v1.GetAllocationResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fListAllocations\x12'.cqc.services.v1.ListAllocationsRequest\x1a(.cqc.services.v1.ListAllocationsResponse\"\x03\x90\x02\x01\x12l\n" +
-	"\x10CreateAllocation\x12(.cqc.services.v1.CreateAllocationRequest\x1a).cqc.services.v1.CreateAllocationResponse\"\x03\x90\x02\x02\x12l\n" +
-	"\x10UpdateAllocation\x12(.cqc.services.v1.UpdateAllocationRequest\x1a).cqc.services.v1.UpdateAllocationResponse\"\x03\x90\x02\x02\x12]\n" +
-	"\vGetPosition\x12#.cqc.services.v1.GetPositionRequest\x1a$.cqc.services.v1.GetPositionResponse\"\x03\x90\x02\x01B{\n" +
+	"ComputePnL\x12\".cqc.services.v1.ComputePnLRequest\x1a#.cqc.services.v1.ComputePnLResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/pnl:compute\x90\x02\x01\x12\x85\x01\n" +
+	"\fGetPortfolio\x12$.cqc.services.v1.GetPortfolioRequest\x1a%.cqc.services.v1.GetPortfolioResponse\"(\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/portfolios/{portfolio_id}\x90\x02\x01\x12|\n" +
+	"\x0eListPortfolios\x12&.cqc.services.v1.ListPortfoliosRequest\x1a'.cqc.services.v1.ListPortfoliosResponse\"\x19\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/portfolios\x90\x02\x01\x12\x8a\x01\n" +
+	"\x0fCreatePortfolio\x12'.cqc.services.v1.CreatePortfolioRequest\x1a(.cqc.services.v1.CreatePortfolioResponse\"$\x82\xd3\xe4\x93\x02\x1b:\tportfolio\"\x0e/v1/portfolios\x90\x02\x02\x12\xa3\x01\n" +
+	"\x0fUpdatePortfolio\x12'.cqc.services.v1.UpdatePortfolioRequest\x1a(.cqc.services.v1.UpdatePortfolioResponse\"=\x82\xd3\xe4\x93\x024:\tportfolio2'/v1/portfolios/{portfolio.portfolio_id}\x90\x02\x02\x12\x8a\x01\n" +
+	"\rGetAllocation\x12%.cqc.services.v1.GetAllocationRequest\x1a&.cqc.services.v1.GetAllocationResponse\"*\x82\xd3\xe4\x93\x02!\x12\x1f/v1/allocations/{allocation_id}\x90\x02\x01\x12\x80\x01\n" +
+	"\x0fListAllocations\x12'.cqc.services.v1.ListAllocationsRequest\x1a(.cqc.services.v1.ListAllocationsResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/allocations\x90\x02\x01\x12\x8f\x01\n" +
+	"\x10CreateAllocation\x12(.cqc.services.v1.CreateAllocationRequest\x1a).cqc.services.v1.CreateAllocationResponse\"&\x82\xd3\xe4\x93\x02\x1d:\n" +
+	"allocation\"\x0f/v1/allocations\x90\x02\x02\x12\xaa\x01\n" +
+	"\x10UpdateAllocation\x12(.cqc.services.v1.UpdateAllocationRequest\x1a).cqc.services.v1.UpdateAllocationResponse\"A\x82\xd3\xe4\x93\x028:\n" +
+	"allocation2*/v1/allocations/{allocation.allocation_id}\x90\x02\x02\x12\x80\x01\n" +
+	"\vGetPosition\x12#.cqc.services.v1.GetPositionRequest\x1a$.cqc.services.v1.GetPositionResponse\"&\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/positions/{position_id}\x90\x02\x01B{\n" +
 	"\x1fcom.cryptoquant.cqc.services.v1B\x0ePortfolioProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3"
 
 var (
@@ -1631,7 +1676,7 @@ var file_cqc_services_v1_portfolio_proto_goTypes = []any{
 	(*GetPositionRequest)(nil),       // 24: cqc.services.v1.GetPositionRequest
 	(*GetPositionResponse)(nil),      // 25: cqc.services.v1.GetPositionResponse
 	(*v1.Position)(nil),              // 26: cqc.portfolio.v1.Position
-	(v1.TransactionType)(0),          // 27: cqc.portfolio.v1.TransactionType
+	(v11.BalanceChangeReason)(0),     // 27: cqc.venues.v1.BalanceChangeReason
 	(*timestamppb.Timestamp)(nil),    // 28: google.protobuf.Timestamp
 	(*v1.Transaction)(nil),           // 29: cqc.portfolio.v1.Transaction
 	(v1.PnlScope)(0),                 // 30: cqc.portfolio.v1.PnlScope
@@ -1643,7 +1688,7 @@ var file_cqc_services_v1_portfolio_proto_goTypes = []any{
 var file_cqc_services_v1_portfolio_proto_depIdxs = []int32{
 	26, // 0: cqc.services.v1.ListPositionsResponse.positions:type_name -> cqc.portfolio.v1.Position
 	26, // 1: cqc.services.v1.StreamPositionsResponse.position:type_name -> cqc.portfolio.v1.Position
-	27, // 2: cqc.services.v1.ListTransactionsRequest.types:type_name -> cqc.portfolio.v1.TransactionType
+	27, // 2: cqc.services.v1.ListTransactionsRequest.types:type_name -> cqc.venues.v1.BalanceChangeReason
 	28, // 3: cqc.services.v1.ListTransactionsRequest.since_time:type_name -> google.protobuf.Timestamp
 	28, // 4: cqc.services.v1.ListTransactionsRequest.until_time:type_name -> google.protobuf.Timestamp
 	29, // 5: cqc.services.v1.ListTransactionsResponse.transactions:type_name -> cqc.portfolio.v1.Transaction
@@ -1705,6 +1750,7 @@ func file_cqc_services_v1_portfolio_proto_init() {
 		return
 	}
 	file_cqc_services_v1_portfolio_proto_msgTypes[0].OneofWrappers = []any{}
+	file_cqc_services_v1_portfolio_proto_msgTypes[2].OneofWrappers = []any{}
 	file_cqc_services_v1_portfolio_proto_msgTypes[6].OneofWrappers = []any{}
 	file_cqc_services_v1_portfolio_proto_msgTypes[18].OneofWrappers = []any{}
 	type x struct{}

@@ -8,13 +8,15 @@ package servicesv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	v12 "github.com/crypto-quant/cqc/packages/go/gen/cqc/assets/v1"
-	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1"
+	v13 "github.com/crypto-quant/cqc/packages/go/gen/cqc/assets/v1"
+	v12 "github.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1"
 	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
-	v13 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
+	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -28,6 +30,59 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// FlattenMode is how far Flatten goes.
+type FlattenMode int32
+
+const (
+	// Not set. Never valid.
+	FlattenMode_FLATTEN_MODE_UNSPECIFIED FlattenMode = 0
+	// Set the trading state and cancel every working order; positions stay open.
+	FlattenMode_FLATTEN_MODE_CANCEL_ONLY FlattenMode = 1
+	// Set the trading state, cancel every working order and close every open position at market.
+	FlattenMode_FLATTEN_MODE_CANCEL_AND_CLOSE FlattenMode = 2
+)
+
+// Enum value maps for FlattenMode.
+var (
+	FlattenMode_name = map[int32]string{
+		0: "FLATTEN_MODE_UNSPECIFIED",
+		1: "FLATTEN_MODE_CANCEL_ONLY",
+		2: "FLATTEN_MODE_CANCEL_AND_CLOSE",
+	}
+	FlattenMode_value = map[string]int32{
+		"FLATTEN_MODE_UNSPECIFIED":      0,
+		"FLATTEN_MODE_CANCEL_ONLY":      1,
+		"FLATTEN_MODE_CANCEL_AND_CLOSE": 2,
+	}
+)
+
+func (x FlattenMode) Enum() *FlattenMode {
+	p := new(FlattenMode)
+	*p = x
+	return p
+}
+
+func (x FlattenMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FlattenMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_cqc_services_v1_risk_engine_proto_enumTypes[0].Descriptor()
+}
+
+func (FlattenMode) Type() protoreflect.EnumType {
+	return &file_cqc_services_v1_risk_engine_proto_enumTypes[0]
+}
+
+func (x FlattenMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FlattenMode.Descriptor instead.
+func (FlattenMode) EnumDescriptor() ([]byte, []int) {
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{0}
+}
 
 // CheckOrderRequest carries the prospective order.
 type CheckOrderRequest struct {
@@ -78,7 +133,8 @@ func (x *CheckOrderRequest) GetOrder() *NewOrder {
 // CheckOrderResponse carries the decision.
 type CheckOrderResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// result is ALLOW, WARN or DENY with the limits breached and why. Always set.
+	// result is ALLOW, WARN or DENY with one LimitCheck per limit evaluated and the messages; its
+	// reservation_id is never set (CheckOrder reserves nothing). Always set.
 	Result        *v1.RiskCheckResult `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -121,6 +177,513 @@ func (x *CheckOrderResponse) GetResult() *v1.RiskCheckResult {
 	return nil
 }
 
+// ReserveOrderRequest asks to check one order and reserve its room under the limits.
+type ReserveOrderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id makes the call idempotent: a UUID chosen by the caller (VenueGateway uses the
+	// PlaceOrderRequest's request_id). A repeat with the same order returns the first answer. Required.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// order is the order as it will be placed. Required.
+	Order *NewOrder `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
+	// ttl is how long the reservation is held if neither committed nor released: long enough for the
+	// venue round trip. 1 second to 5 minutes; unset means 30 seconds.
+	Ttl           *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveOrderRequest) Reset() {
+	*x = ReserveOrderRequest{}
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveOrderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveOrderRequest) ProtoMessage() {}
+
+func (x *ReserveOrderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveOrderRequest.ProtoReflect.Descriptor instead.
+func (*ReserveOrderRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReserveOrderRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ReserveOrderRequest) GetOrder() *NewOrder {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+func (x *ReserveOrderRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// ReserveOrderResponse carries the decision and, for ALLOW and WARN, the reservation.
+type ReserveOrderResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// result is the decision with its LimitChecks; reservation_id and reservation_expire_time are set for
+	// ALLOW and WARN, unset for DENY. Always set.
+	Result        *v1.RiskCheckResult `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveOrderResponse) Reset() {
+	*x = ReserveOrderResponse{}
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveOrderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveOrderResponse) ProtoMessage() {}
+
+func (x *ReserveOrderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveOrderResponse.ProtoReflect.Descriptor instead.
+func (*ReserveOrderResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReserveOrderResponse) GetResult() *v1.RiskCheckResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// CommitReservationRequest links a reservation to the order that consumed it.
+type CommitReservationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reservation_id is the reservation returned by ReserveOrder ("rsv_" + ULID). Required.
+	ReservationId string `protobuf:"bytes,1,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
+	// order_id is the CQC Order created for the reserved order ("ord_" + ULID). Required.
+	OrderId       string `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitReservationRequest) Reset() {
+	*x = CommitReservationRequest{}
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitReservationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitReservationRequest) ProtoMessage() {}
+
+func (x *CommitReservationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitReservationRequest.ProtoReflect.Descriptor instead.
+func (*CommitReservationRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CommitReservationRequest) GetReservationId() string {
+	if x != nil {
+		return x.ReservationId
+	}
+	return ""
+}
+
+func (x *CommitReservationRequest) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+// CommitReservationResponse carries the committed reservation.
+type CommitReservationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reservation is the reservation, state COMMITTED, order_id set. Always set.
+	Reservation   *v1.RiskReservation `protobuf:"bytes,1,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitReservationResponse) Reset() {
+	*x = CommitReservationResponse{}
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitReservationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitReservationResponse) ProtoMessage() {}
+
+func (x *CommitReservationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitReservationResponse.ProtoReflect.Descriptor instead.
+func (*CommitReservationResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CommitReservationResponse) GetReservation() *v1.RiskReservation {
+	if x != nil {
+		return x.Reservation
+	}
+	return nil
+}
+
+// ReleaseReservationRequest gives a reservation back.
+type ReleaseReservationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reservation_id is the reservation to release ("rsv_" + ULID). Required.
+	ReservationId string `protobuf:"bytes,1,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
+	// reason says why, for the audit trail ("venue rejected: -2010 insufficient balance"). At most 2000
+	// characters; empty when none is given.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseReservationRequest) Reset() {
+	*x = ReleaseReservationRequest{}
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseReservationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseReservationRequest) ProtoMessage() {}
+
+func (x *ReleaseReservationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseReservationRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseReservationRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReleaseReservationRequest) GetReservationId() string {
+	if x != nil {
+		return x.ReservationId
+	}
+	return ""
+}
+
+func (x *ReleaseReservationRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ReleaseReservationResponse carries the released reservation.
+type ReleaseReservationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reservation is the reservation, state RELEASED (or EXPIRED when it had already lapsed). Always set.
+	Reservation   *v1.RiskReservation `protobuf:"bytes,1,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseReservationResponse) Reset() {
+	*x = ReleaseReservationResponse{}
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseReservationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseReservationResponse) ProtoMessage() {}
+
+func (x *ReleaseReservationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseReservationResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseReservationResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReleaseReservationResponse) GetReservation() *v1.RiskReservation {
+	if x != nil {
+		return x.Reservation
+	}
+	return nil
+}
+
+// FlattenRequest asks to stop trading in a scope and, optionally, close its positions.
+type FlattenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id makes the call idempotent: a UUID chosen by the caller. Required.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// scope is the account or portfolio to flatten (every account of a portfolio). Required.
+	Scope *RiskScope `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	// market_ids narrows the cancels and closes to these markets ("mkt_" + ULID each; at most 1000,
+	// unique). Empty: every market of the scope. The trading state applies to the whole scope either way.
+	MarketIds []string `protobuf:"bytes,3,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	// mode is whether positions are closed too. Required.
+	Mode FlattenMode `protobuf:"varint,4,opt,name=mode,proto3,enum=cqc.services.v1.FlattenMode" json:"mode,omitempty"`
+	// trading_state_after is the state the scope is put in first and left in: REDUCING (closing orders
+	// still allowed for everyone) or HALTED (nobody but the RiskEngine's closing orders). ACTIVE is
+	// rejected: a kill switch never leaves a scope open. Required.
+	TradingStateAfter v11.TradingState `protobuf:"varint,5,opt,name=trading_state_after,json=tradingStateAfter,proto3,enum=cqc.venues.v1.TradingState" json:"trading_state_after,omitempty"`
+	// reason says why, for the audit trail and the TradingStateChanged event ("daily loss limit breached",
+	// "exchange incident"). 1 to 2000 characters.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// requested_by names who pulled the switch: a user handle ("user:jdoe") or a service
+	// ("svc:risk-engine"). 1 to 200 characters.
+	RequestedBy   string `protobuf:"bytes,7,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlattenRequest) Reset() {
+	*x = FlattenRequest{}
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlattenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlattenRequest) ProtoMessage() {}
+
+func (x *FlattenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlattenRequest.ProtoReflect.Descriptor instead.
+func (*FlattenRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FlattenRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *FlattenRequest) GetScope() *RiskScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *FlattenRequest) GetMarketIds() []string {
+	if x != nil {
+		return x.MarketIds
+	}
+	return nil
+}
+
+func (x *FlattenRequest) GetMode() FlattenMode {
+	if x != nil {
+		return x.Mode
+	}
+	return FlattenMode_FLATTEN_MODE_UNSPECIFIED
+}
+
+func (x *FlattenRequest) GetTradingStateAfter() v11.TradingState {
+	if x != nil {
+		return x.TradingStateAfter
+	}
+	return v11.TradingState(0)
+}
+
+func (x *FlattenRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *FlattenRequest) GetRequestedBy() string {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return ""
+}
+
+// FlattenResponse says what Flatten submitted.
+type FlattenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// trading_state is the scope's state now in force (the request's trading_state_after). Always set.
+	TradingState v11.TradingState `protobuf:"varint,1,opt,name=trading_state,json=tradingState,proto3,enum=cqc.venues.v1.TradingState" json:"trading_state,omitempty"`
+	// canceled_order_ids are the working orders a cancel was sent for ("ord_" + ULID each, unique; at most
+	// 10000). Their outcome arrives on the order stream.
+	CanceledOrderIds []string `protobuf:"bytes,2,rep,name=canceled_order_ids,json=canceledOrderIds,proto3" json:"canceled_order_ids,omitempty"`
+	// close_order_ids are the reduce-only market orders placed to close positions ("ord_" + ULID each,
+	// unique; at most 10000). Empty for CANCEL_ONLY.
+	CloseOrderIds []string `protobuf:"bytes,3,rep,name=close_order_ids,json=closeOrderIds,proto3" json:"close_order_ids,omitempty"`
+	// unclosed_position_ids are open positions no closing order could be placed for (market halted,
+	// venue refused) and that need an operator ("pos_" + ULID each, unique; at most 10000). Empty for
+	// CANCEL_ONLY and when every position got a closing order.
+	UnclosedPositionIds []string `protobuf:"bytes,4,rep,name=unclosed_position_ids,json=unclosedPositionIds,proto3" json:"unclosed_position_ids,omitempty"`
+	// update_time is when the trading state took effect (RiskEngine clock). Always set.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlattenResponse) Reset() {
+	*x = FlattenResponse{}
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlattenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlattenResponse) ProtoMessage() {}
+
+func (x *FlattenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlattenResponse.ProtoReflect.Descriptor instead.
+func (*FlattenResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *FlattenResponse) GetTradingState() v11.TradingState {
+	if x != nil {
+		return x.TradingState
+	}
+	return v11.TradingState(0)
+}
+
+func (x *FlattenResponse) GetCanceledOrderIds() []string {
+	if x != nil {
+		return x.CanceledOrderIds
+	}
+	return nil
+}
+
+func (x *FlattenResponse) GetCloseOrderIds() []string {
+	if x != nil {
+		return x.CloseOrderIds
+	}
+	return nil
+}
+
+func (x *FlattenResponse) GetUnclosedPositionIds() []string {
+	if x != nil {
+		return x.UnclosedPositionIds
+	}
+	return nil
+}
+
+func (x *FlattenResponse) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 // RiskScope selects the account or portfolio an RPC is about.
 type RiskScope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -137,7 +700,7 @@ type RiskScope struct {
 
 func (x *RiskScope) Reset() {
 	*x = RiskScope{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[2]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -149,7 +712,7 @@ func (x *RiskScope) String() string {
 func (*RiskScope) ProtoMessage() {}
 
 func (x *RiskScope) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[2]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -162,7 +725,7 @@ func (x *RiskScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RiskScope.ProtoReflect.Descriptor instead.
 func (*RiskScope) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{2}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RiskScope) GetId() isRiskScope_Id {
@@ -226,7 +789,7 @@ type ListExposuresRequest struct {
 
 func (x *ListExposuresRequest) Reset() {
 	*x = ListExposuresRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[3]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +801,7 @@ func (x *ListExposuresRequest) String() string {
 func (*ListExposuresRequest) ProtoMessage() {}
 
 func (x *ListExposuresRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[3]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +814,7 @@ func (x *ListExposuresRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExposuresRequest.ProtoReflect.Descriptor instead.
 func (*ListExposuresRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{3}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListExposuresRequest) GetScope() *RiskScope {
@@ -295,7 +858,7 @@ type ListExposuresResponse struct {
 
 func (x *ListExposuresResponse) Reset() {
 	*x = ListExposuresResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[4]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +870,7 @@ func (x *ListExposuresResponse) String() string {
 func (*ListExposuresResponse) ProtoMessage() {}
 
 func (x *ListExposuresResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[4]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +883,7 @@ func (x *ListExposuresResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExposuresResponse.ProtoReflect.Descriptor instead.
 func (*ListExposuresResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{4}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListExposuresResponse) GetExposures() []*v1.Exposure {
@@ -343,14 +906,22 @@ type StreamExposuresRequest struct {
 	// scope is the portfolio or account. Required.
 	Scope *RiskScope `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
 	// dimension is the axis to aggregate along. Required.
-	Dimension     v1.ExposureDimension `protobuf:"varint,2,opt,name=dimension,proto3,enum=cqc.portfolio.v1.ExposureDimension" json:"dimension,omitempty"`
+	Dimension v1.ExposureDimension `protobuf:"varint,2,opt,name=dimension,proto3,enum=cqc.portfolio.v1.ExposureDimension" json:"dimension,omitempty"`
+	// min_interval is the shortest time between two messages about the same bucket: recomputations within
+	// it are coalesced into one message with the latest value. 100 milliseconds to 1 hour; unset means 1
+	// second.
+	MinInterval *durationpb.Duration `protobuf:"bytes,3,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
+	// resume_token is the resume_token of the last message the client processed on an earlier stream with
+	// the same filters. Set: no snapshot, every change after it is replayed, then live. Unset: snapshot
+	// first. Opaque; 1 to 512 characters.
+	ResumeToken   *string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamExposuresRequest) Reset() {
 	*x = StreamExposuresRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[5]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +933,7 @@ func (x *StreamExposuresRequest) String() string {
 func (*StreamExposuresRequest) ProtoMessage() {}
 
 func (x *StreamExposuresRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[5]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +946,7 @@ func (x *StreamExposuresRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamExposuresRequest.ProtoReflect.Descriptor instead.
 func (*StreamExposuresRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{5}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StreamExposuresRequest) GetScope() *RiskScope {
@@ -392,20 +963,42 @@ func (x *StreamExposuresRequest) GetDimension() v1.ExposureDimension {
 	return v1.ExposureDimension(0)
 }
 
-// StreamExposuresResponse is one exposure of the stream.
+func (x *StreamExposuresRequest) GetMinInterval() *durationpb.Duration {
+	if x != nil {
+		return x.MinInterval
+	}
+	return nil
+}
+
+func (x *StreamExposuresRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+// StreamExposuresResponse is one message of the exposure stream: one bucket's exposure, or the marker
+// that ends the snapshot.
 type StreamExposuresResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// exposure is the exposure's new value. Always set.
+	// exposure is the bucket's new value. Set on every message except the snapshot_complete marker.
 	Exposure *v1.Exposure `protobuf:"bytes,1,opt,name=exposure,proto3" json:"exposure,omitempty"`
-	// is_snapshot is true for the initial messages describing exposures when the stream started.
-	IsSnapshot    bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// is_snapshot is true for the snapshot messages (the exposures when the stream started), false for
+	// recomputations.
+	IsSnapshot bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// snapshot_complete is true on the one message that ends the snapshot (it carries no exposure): from here on
+	// the client's view is complete and every message is a change. Never sent on a resumed stream.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	// resume_token is the stream position after this message: pass it in the request's resume_token to
+	// continue from here. Set on every message; opaque; 1 to 512 characters.
+	ResumeToken   string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamExposuresResponse) Reset() {
 	*x = StreamExposuresResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[6]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -417,7 +1010,7 @@ func (x *StreamExposuresResponse) String() string {
 func (*StreamExposuresResponse) ProtoMessage() {}
 
 func (x *StreamExposuresResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[6]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -430,7 +1023,7 @@ func (x *StreamExposuresResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamExposuresResponse.ProtoReflect.Descriptor instead.
 func (*StreamExposuresResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{6}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StreamExposuresResponse) GetExposure() *v1.Exposure {
@@ -447,6 +1040,20 @@ func (x *StreamExposuresResponse) GetIsSnapshot() bool {
 	return false
 }
 
+func (x *StreamExposuresResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
+func (x *StreamExposuresResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
 // ListRiskAlertsRequest asks for a page of alerts, newest first.
 type ListRiskAlertsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -455,9 +1062,9 @@ type ListRiskAlertsRequest struct {
 	// page_token is the previous response's next_page_token, or empty for the first page. Opaque.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// statuses keeps only alerts in these states (unique). Empty: every state.
-	Statuses []v11.RiskAlertStatus `protobuf:"varint,3,rep,packed,name=statuses,proto3,enum=cqc.events.v1.RiskAlertStatus" json:"statuses,omitempty"`
+	Statuses []v12.RiskAlertStatus `protobuf:"varint,3,rep,packed,name=statuses,proto3,enum=cqc.events.v1.RiskAlertStatus" json:"statuses,omitempty"`
 	// min_severity keeps only alerts at least this severe. UNSPECIFIED: every severity.
-	MinSeverity v12.FlagSeverity `protobuf:"varint,4,opt,name=min_severity,json=minSeverity,proto3,enum=cqc.assets.v1.FlagSeverity" json:"min_severity,omitempty"`
+	MinSeverity v13.FlagSeverity `protobuf:"varint,4,opt,name=min_severity,json=minSeverity,proto3,enum=cqc.assets.v1.FlagSeverity" json:"min_severity,omitempty"`
 	// scope keeps only alerts about this portfolio or account. Unset: every scope.
 	Scope *RiskScope `protobuf:"bytes,5,opt,name=scope,proto3" json:"scope,omitempty"`
 	// since_time keeps only alerts triggered at or after it. Unset: no lower bound.
@@ -468,7 +1075,7 @@ type ListRiskAlertsRequest struct {
 
 func (x *ListRiskAlertsRequest) Reset() {
 	*x = ListRiskAlertsRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[7]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +1087,7 @@ func (x *ListRiskAlertsRequest) String() string {
 func (*ListRiskAlertsRequest) ProtoMessage() {}
 
 func (x *ListRiskAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[7]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +1100,7 @@ func (x *ListRiskAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRiskAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListRiskAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{7}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListRiskAlertsRequest) GetPageSize() int32 {
@@ -510,18 +1117,18 @@ func (x *ListRiskAlertsRequest) GetPageToken() string {
 	return ""
 }
 
-func (x *ListRiskAlertsRequest) GetStatuses() []v11.RiskAlertStatus {
+func (x *ListRiskAlertsRequest) GetStatuses() []v12.RiskAlertStatus {
 	if x != nil {
 		return x.Statuses
 	}
 	return nil
 }
 
-func (x *ListRiskAlertsRequest) GetMinSeverity() v12.FlagSeverity {
+func (x *ListRiskAlertsRequest) GetMinSeverity() v13.FlagSeverity {
 	if x != nil {
 		return x.MinSeverity
 	}
-	return v12.FlagSeverity(0)
+	return v13.FlagSeverity(0)
 }
 
 func (x *ListRiskAlertsRequest) GetScope() *RiskScope {
@@ -542,7 +1149,7 @@ func (x *ListRiskAlertsRequest) GetSinceTime() *timestamppb.Timestamp {
 type ListRiskAlertsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// risk_alerts are ordered by trigger time, newest first.
-	RiskAlerts []*v11.RiskAlert `protobuf:"bytes,1,rep,name=risk_alerts,json=riskAlerts,proto3" json:"risk_alerts,omitempty"`
+	RiskAlerts []*v12.RiskAlert `protobuf:"bytes,1,rep,name=risk_alerts,json=riskAlerts,proto3" json:"risk_alerts,omitempty"`
 	// next_page_token continues the listing; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -551,7 +1158,7 @@ type ListRiskAlertsResponse struct {
 
 func (x *ListRiskAlertsResponse) Reset() {
 	*x = ListRiskAlertsResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[8]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +1170,7 @@ func (x *ListRiskAlertsResponse) String() string {
 func (*ListRiskAlertsResponse) ProtoMessage() {}
 
 func (x *ListRiskAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[8]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,10 +1183,10 @@ func (x *ListRiskAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRiskAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListRiskAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{8}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{16}
 }
 
-func (x *ListRiskAlertsResponse) GetRiskAlerts() []*v11.RiskAlert {
+func (x *ListRiskAlertsResponse) GetRiskAlerts() []*v12.RiskAlert {
 	if x != nil {
 		return x.RiskAlerts
 	}
@@ -597,16 +1204,20 @@ func (x *ListRiskAlertsResponse) GetNextPageToken() string {
 type StreamRiskAlertsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// min_severity keeps only alerts at least this severe. UNSPECIFIED: every severity.
-	MinSeverity v12.FlagSeverity `protobuf:"varint,1,opt,name=min_severity,json=minSeverity,proto3,enum=cqc.assets.v1.FlagSeverity" json:"min_severity,omitempty"`
+	MinSeverity v13.FlagSeverity `protobuf:"varint,1,opt,name=min_severity,json=minSeverity,proto3,enum=cqc.assets.v1.FlagSeverity" json:"min_severity,omitempty"`
 	// scope keeps only alerts about this portfolio or account. Unset: every scope.
-	Scope         *RiskScope `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	Scope *RiskScope `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	// resume_token is the resume_token of the last message the client processed on an earlier stream with
+	// the same filters. Set: no snapshot, every change after it is replayed, then live. Unset: snapshot
+	// first. Opaque; 1 to 512 characters.
+	ResumeToken   *string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamRiskAlertsRequest) Reset() {
 	*x = StreamRiskAlertsRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[9]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +1229,7 @@ func (x *StreamRiskAlertsRequest) String() string {
 func (*StreamRiskAlertsRequest) ProtoMessage() {}
 
 func (x *StreamRiskAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[9]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,14 +1242,14 @@ func (x *StreamRiskAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRiskAlertsRequest.ProtoReflect.Descriptor instead.
 func (*StreamRiskAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{9}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{17}
 }
 
-func (x *StreamRiskAlertsRequest) GetMinSeverity() v12.FlagSeverity {
+func (x *StreamRiskAlertsRequest) GetMinSeverity() v13.FlagSeverity {
 	if x != nil {
 		return x.MinSeverity
 	}
-	return v12.FlagSeverity(0)
+	return v13.FlagSeverity(0)
 }
 
 func (x *StreamRiskAlertsRequest) GetScope() *RiskScope {
@@ -648,18 +1259,35 @@ func (x *StreamRiskAlertsRequest) GetScope() *RiskScope {
 	return nil
 }
 
-// StreamRiskAlertsResponse is one alert of the stream.
+func (x *StreamRiskAlertsRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+// StreamRiskAlertsResponse is one message of the alert stream: one alert's full state, or the marker that
+// ends the snapshot.
 type StreamRiskAlertsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// risk_alert is the alert's full current state (new, or changed status). Always set.
-	RiskAlert     *v11.RiskAlert `protobuf:"bytes,1,opt,name=risk_alert,json=riskAlert,proto3" json:"risk_alert,omitempty"`
+	// risk_alert is the alert's full current state (open when the stream started, new, or changed status).
+	// Set on every message except the snapshot_complete marker.
+	RiskAlert *v12.RiskAlert `protobuf:"bytes,1,opt,name=risk_alert,json=riskAlert,proto3" json:"risk_alert,omitempty"`
+	// is_snapshot is true for the snapshot messages (alerts not RESOLVED when the stream started).
+	IsSnapshot bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// snapshot_complete is true on the one message that ends the snapshot (it carries no alert): from here on
+	// the client's view is complete and every message is a change. Never sent on a resumed stream.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	// resume_token is the stream position after this message: pass it in the request's resume_token to
+	// continue from here. Set on every message; opaque; 1 to 512 characters.
+	ResumeToken   string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamRiskAlertsResponse) Reset() {
 	*x = StreamRiskAlertsResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[10]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +1299,7 @@ func (x *StreamRiskAlertsResponse) String() string {
 func (*StreamRiskAlertsResponse) ProtoMessage() {}
 
 func (x *StreamRiskAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[10]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,14 +1312,35 @@ func (x *StreamRiskAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRiskAlertsResponse.ProtoReflect.Descriptor instead.
 func (*StreamRiskAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{10}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{18}
 }
 
-func (x *StreamRiskAlertsResponse) GetRiskAlert() *v11.RiskAlert {
+func (x *StreamRiskAlertsResponse) GetRiskAlert() *v12.RiskAlert {
 	if x != nil {
 		return x.RiskAlert
 	}
 	return nil
+}
+
+func (x *StreamRiskAlertsResponse) GetIsSnapshot() bool {
+	if x != nil {
+		return x.IsSnapshot
+	}
+	return false
+}
+
+func (x *StreamRiskAlertsResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
+func (x *StreamRiskAlertsResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
 }
 
 // AcknowledgeRiskAlertRequest acknowledges one alert.
@@ -709,7 +1358,7 @@ type AcknowledgeRiskAlertRequest struct {
 
 func (x *AcknowledgeRiskAlertRequest) Reset() {
 	*x = AcknowledgeRiskAlertRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[11]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +1370,7 @@ func (x *AcknowledgeRiskAlertRequest) String() string {
 func (*AcknowledgeRiskAlertRequest) ProtoMessage() {}
 
 func (x *AcknowledgeRiskAlertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[11]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +1383,7 @@ func (x *AcknowledgeRiskAlertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeRiskAlertRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeRiskAlertRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{11}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AcknowledgeRiskAlertRequest) GetAlertId() string {
@@ -762,14 +1411,14 @@ func (x *AcknowledgeRiskAlertRequest) GetNote() string {
 type AcknowledgeRiskAlertResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// risk_alert is the alert, status ACKNOWLEDGED. Always set.
-	RiskAlert     *v11.RiskAlert `protobuf:"bytes,1,opt,name=risk_alert,json=riskAlert,proto3" json:"risk_alert,omitempty"`
+	RiskAlert     *v12.RiskAlert `protobuf:"bytes,1,opt,name=risk_alert,json=riskAlert,proto3" json:"risk_alert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AcknowledgeRiskAlertResponse) Reset() {
 	*x = AcknowledgeRiskAlertResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[12]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +1430,7 @@ func (x *AcknowledgeRiskAlertResponse) String() string {
 func (*AcknowledgeRiskAlertResponse) ProtoMessage() {}
 
 func (x *AcknowledgeRiskAlertResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[12]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,10 +1443,10 @@ func (x *AcknowledgeRiskAlertResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeRiskAlertResponse.ProtoReflect.Descriptor instead.
 func (*AcknowledgeRiskAlertResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{12}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{20}
 }
 
-func (x *AcknowledgeRiskAlertResponse) GetRiskAlert() *v11.RiskAlert {
+func (x *AcknowledgeRiskAlertResponse) GetRiskAlert() *v12.RiskAlert {
 	if x != nil {
 		return x.RiskAlert
 	}
@@ -819,7 +1468,7 @@ type ResolveRiskAlertRequest struct {
 
 func (x *ResolveRiskAlertRequest) Reset() {
 	*x = ResolveRiskAlertRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[13]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +1480,7 @@ func (x *ResolveRiskAlertRequest) String() string {
 func (*ResolveRiskAlertRequest) ProtoMessage() {}
 
 func (x *ResolveRiskAlertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[13]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +1493,7 @@ func (x *ResolveRiskAlertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRiskAlertRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRiskAlertRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{13}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ResolveRiskAlertRequest) GetAlertId() string {
@@ -872,14 +1521,14 @@ func (x *ResolveRiskAlertRequest) GetNote() string {
 type ResolveRiskAlertResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// risk_alert is the alert, status RESOLVED. Always set.
-	RiskAlert     *v11.RiskAlert `protobuf:"bytes,1,opt,name=risk_alert,json=riskAlert,proto3" json:"risk_alert,omitempty"`
+	RiskAlert     *v12.RiskAlert `protobuf:"bytes,1,opt,name=risk_alert,json=riskAlert,proto3" json:"risk_alert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResolveRiskAlertResponse) Reset() {
 	*x = ResolveRiskAlertResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[14]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1540,7 @@ func (x *ResolveRiskAlertResponse) String() string {
 func (*ResolveRiskAlertResponse) ProtoMessage() {}
 
 func (x *ResolveRiskAlertResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[14]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,10 +1553,10 @@ func (x *ResolveRiskAlertResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRiskAlertResponse.ProtoReflect.Descriptor instead.
 func (*ResolveRiskAlertResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{14}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{22}
 }
 
-func (x *ResolveRiskAlertResponse) GetRiskAlert() *v11.RiskAlert {
+func (x *ResolveRiskAlertResponse) GetRiskAlert() *v12.RiskAlert {
 	if x != nil {
 		return x.RiskAlert
 	}
@@ -925,7 +1574,7 @@ type GetTradingStateRequest struct {
 
 func (x *GetTradingStateRequest) Reset() {
 	*x = GetTradingStateRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[15]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1586,7 @@ func (x *GetTradingStateRequest) String() string {
 func (*GetTradingStateRequest) ProtoMessage() {}
 
 func (x *GetTradingStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[15]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1599,7 @@ func (x *GetTradingStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTradingStateRequest.ProtoReflect.Descriptor instead.
 func (*GetTradingStateRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{15}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetTradingStateRequest) GetScope() *RiskScope {
@@ -964,18 +1613,21 @@ func (x *GetTradingStateRequest) GetScope() *RiskScope {
 type GetTradingStateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// state is ACTIVE, REDUCING or HALTED. Always set (ACTIVE when never changed).
-	State v13.TradingState `protobuf:"varint,1,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
+	State v11.TradingState `protobuf:"varint,1,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
 	// reason is why the state was last set, as given to SetTradingState. Empty for the default ACTIVE.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// update_time is when the state was last set (RiskEngine clock). Unset for the default ACTIVE.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// expire_time is when the state lifts and the scope returns to ACTIVE (RiskEngine clock). Unset when
+	// the state holds until changed.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetTradingStateResponse) Reset() {
 	*x = GetTradingStateResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[16]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1639,7 @@ func (x *GetTradingStateResponse) String() string {
 func (*GetTradingStateResponse) ProtoMessage() {}
 
 func (x *GetTradingStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[16]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,14 +1652,14 @@ func (x *GetTradingStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTradingStateResponse.ProtoReflect.Descriptor instead.
 func (*GetTradingStateResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{16}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{24}
 }
 
-func (x *GetTradingStateResponse) GetState() v13.TradingState {
+func (x *GetTradingStateResponse) GetState() v11.TradingState {
 	if x != nil {
 		return x.State
 	}
-	return v13.TradingState(0)
+	return v11.TradingState(0)
 }
 
 func (x *GetTradingStateResponse) GetReason() string {
@@ -1024,22 +1676,40 @@ func (x *GetTradingStateResponse) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// SetTradingStateRequest changes the trading state of a scope.
+func (x *GetTradingStateResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// SetTradingStateRequest changes the trading state of a scope, for good or until an expiry.
 type SetTradingStateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id makes the call idempotent: a UUID chosen by the caller. A repeat with the same request
+	// returns the first answer. Required.
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// scope is the portfolio or account. Required.
 	Scope *RiskScope `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
 	// state is the new state. Required.
-	State v13.TradingState `protobuf:"varint,2,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
+	State v11.TradingState `protobuf:"varint,2,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
 	// reason says why, for the audit trail and the TradingStateChanged event. 1 to 2000 characters.
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// expiry makes the state temporary: the RiskEngine returns the scope to ACTIVE when it lapses. Unset:
+	// the state holds until changed. Not allowed with state ACTIVE.
+	//
+	// Types that are valid to be assigned to Expiry:
+	//
+	//	*SetTradingStateRequest_ExpireTime
+	//	*SetTradingStateRequest_Duration
+	Expiry        isSetTradingStateRequest_Expiry `protobuf_oneof:"expiry"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetTradingStateRequest) Reset() {
 	*x = SetTradingStateRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[17]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1721,7 @@ func (x *SetTradingStateRequest) String() string {
 func (*SetTradingStateRequest) ProtoMessage() {}
 
 func (x *SetTradingStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[17]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1734,14 @@ func (x *SetTradingStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTradingStateRequest.ProtoReflect.Descriptor instead.
 func (*SetTradingStateRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{17}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SetTradingStateRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 func (x *SetTradingStateRequest) GetScope() *RiskScope {
@@ -1074,11 +1751,11 @@ func (x *SetTradingStateRequest) GetScope() *RiskScope {
 	return nil
 }
 
-func (x *SetTradingStateRequest) GetState() v13.TradingState {
+func (x *SetTradingStateRequest) GetState() v11.TradingState {
 	if x != nil {
 		return x.State
 	}
-	return v13.TradingState(0)
+	return v11.TradingState(0)
 }
 
 func (x *SetTradingStateRequest) GetReason() string {
@@ -1088,20 +1765,67 @@ func (x *SetTradingStateRequest) GetReason() string {
 	return ""
 }
 
+func (x *SetTradingStateRequest) GetExpiry() isSetTradingStateRequest_Expiry {
+	if x != nil {
+		return x.Expiry
+	}
+	return nil
+}
+
+func (x *SetTradingStateRequest) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.Expiry.(*SetTradingStateRequest_ExpireTime); ok {
+			return x.ExpireTime
+		}
+	}
+	return nil
+}
+
+func (x *SetTradingStateRequest) GetDuration() *durationpb.Duration {
+	if x != nil {
+		if x, ok := x.Expiry.(*SetTradingStateRequest_Duration); ok {
+			return x.Duration
+		}
+	}
+	return nil
+}
+
+type isSetTradingStateRequest_Expiry interface {
+	isSetTradingStateRequest_Expiry()
+}
+
+type SetTradingStateRequest_ExpireTime struct {
+	// expire_time is when the state lifts (RiskEngine clock); must be in the future when the request
+	// arrives (the server checks, INVALID_ARGUMENT otherwise).
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3,oneof"`
+}
+
+type SetTradingStateRequest_Duration struct {
+	// duration is how long the state holds from when it takes effect: 1 second to 30 days.
+	Duration *durationpb.Duration `protobuf:"bytes,6,opt,name=duration,proto3,oneof"`
+}
+
+func (*SetTradingStateRequest_ExpireTime) isSetTradingStateRequest_Expiry() {}
+
+func (*SetTradingStateRequest_Duration) isSetTradingStateRequest_Expiry() {}
+
 // SetTradingStateResponse confirms the new state.
 type SetTradingStateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// state is the state now in force.
-	State v13.TradingState `protobuf:"varint,1,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
+	State v11.TradingState `protobuf:"varint,1,opt,name=state,proto3,enum=cqc.venues.v1.TradingState" json:"state,omitempty"`
 	// update_time is when it took effect (RiskEngine clock).
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// expire_time is when it lifts and the scope returns to ACTIVE (RiskEngine clock): the request's
+	// expire_time, or update_time + duration. Unset when the state holds until changed.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetTradingStateResponse) Reset() {
 	*x = SetTradingStateResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[18]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1837,7 @@ func (x *SetTradingStateResponse) String() string {
 func (*SetTradingStateResponse) ProtoMessage() {}
 
 func (x *SetTradingStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[18]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,19 +1850,26 @@ func (x *SetTradingStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTradingStateResponse.ProtoReflect.Descriptor instead.
 func (*SetTradingStateResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{18}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{26}
 }
 
-func (x *SetTradingStateResponse) GetState() v13.TradingState {
+func (x *SetTradingStateResponse) GetState() v11.TradingState {
 	if x != nil {
 		return x.State
 	}
-	return v13.TradingState(0)
+	return v11.TradingState(0)
 }
 
 func (x *SetTradingStateResponse) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *SetTradingStateResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
 	}
 	return nil
 }
@@ -1154,7 +1885,7 @@ type GetRiskLimitRequest struct {
 
 func (x *GetRiskLimitRequest) Reset() {
 	*x = GetRiskLimitRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[19]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1897,7 @@ func (x *GetRiskLimitRequest) String() string {
 func (*GetRiskLimitRequest) ProtoMessage() {}
 
 func (x *GetRiskLimitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[19]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1910,7 @@ func (x *GetRiskLimitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRiskLimitRequest.ProtoReflect.Descriptor instead.
 func (*GetRiskLimitRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{19}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetRiskLimitRequest) GetLimitId() string {
@@ -1200,7 +1931,7 @@ type GetRiskLimitResponse struct {
 
 func (x *GetRiskLimitResponse) Reset() {
 	*x = GetRiskLimitResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[20]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1943,7 @@ func (x *GetRiskLimitResponse) String() string {
 func (*GetRiskLimitResponse) ProtoMessage() {}
 
 func (x *GetRiskLimitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[20]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1956,7 @@ func (x *GetRiskLimitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRiskLimitResponse.ProtoReflect.Descriptor instead.
 func (*GetRiskLimitResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{20}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetRiskLimitResponse) GetRiskLimit() *v1.RiskLimit {
@@ -1248,7 +1979,7 @@ type ListRiskLimitsRequest struct {
 	PortfolioId *string `protobuf:"bytes,3,opt,name=portfolio_id,json=portfolioId,proto3,oneof" json:"portfolio_id,omitempty"`
 	// account_id keeps only limits scoped to this account.
 	AccountId *string `protobuf:"bytes,4,opt,name=account_id,json=accountId,proto3,oneof" json:"account_id,omitempty"`
-	// enabled_only keeps only enabled limits when true.
+	// enabled_only keeps only limits in state RISK_LIMIT_STATE_ENABLED when true; false lists every state.
 	EnabledOnly   bool `protobuf:"varint,5,opt,name=enabled_only,json=enabledOnly,proto3" json:"enabled_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1256,7 +1987,7 @@ type ListRiskLimitsRequest struct {
 
 func (x *ListRiskLimitsRequest) Reset() {
 	*x = ListRiskLimitsRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[21]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1999,7 @@ func (x *ListRiskLimitsRequest) String() string {
 func (*ListRiskLimitsRequest) ProtoMessage() {}
 
 func (x *ListRiskLimitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[21]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +2012,7 @@ func (x *ListRiskLimitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRiskLimitsRequest.ProtoReflect.Descriptor instead.
 func (*ListRiskLimitsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{21}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListRiskLimitsRequest) GetPageSize() int32 {
@@ -1332,7 +2063,7 @@ type ListRiskLimitsResponse struct {
 
 func (x *ListRiskLimitsResponse) Reset() {
 	*x = ListRiskLimitsResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[22]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +2075,7 @@ func (x *ListRiskLimitsResponse) String() string {
 func (*ListRiskLimitsResponse) ProtoMessage() {}
 
 func (x *ListRiskLimitsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[22]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +2088,7 @@ func (x *ListRiskLimitsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRiskLimitsResponse.ProtoReflect.Descriptor instead.
 func (*ListRiskLimitsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{22}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListRiskLimitsResponse) GetRiskLimits() []*v1.RiskLimit {
@@ -1385,7 +2116,7 @@ type CreateRiskLimitRequest struct {
 
 func (x *CreateRiskLimitRequest) Reset() {
 	*x = CreateRiskLimitRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[23]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +2128,7 @@ func (x *CreateRiskLimitRequest) String() string {
 func (*CreateRiskLimitRequest) ProtoMessage() {}
 
 func (x *CreateRiskLimitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[23]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +2141,7 @@ func (x *CreateRiskLimitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRiskLimitRequest.ProtoReflect.Descriptor instead.
 func (*CreateRiskLimitRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{23}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateRiskLimitRequest) GetRiskLimit() *v1.RiskLimit {
@@ -1431,7 +2162,7 @@ type CreateRiskLimitResponse struct {
 
 func (x *CreateRiskLimitResponse) Reset() {
 	*x = CreateRiskLimitResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[24]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +2174,7 @@ func (x *CreateRiskLimitResponse) String() string {
 func (*CreateRiskLimitResponse) ProtoMessage() {}
 
 func (x *CreateRiskLimitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[24]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +2187,7 @@ func (x *CreateRiskLimitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRiskLimitResponse.ProtoReflect.Descriptor instead.
 func (*CreateRiskLimitResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{24}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateRiskLimitResponse) GetRiskLimit() *v1.RiskLimit {
@@ -1481,7 +2212,7 @@ type UpdateRiskLimitRequest struct {
 
 func (x *UpdateRiskLimitRequest) Reset() {
 	*x = UpdateRiskLimitRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[25]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +2224,7 @@ func (x *UpdateRiskLimitRequest) String() string {
 func (*UpdateRiskLimitRequest) ProtoMessage() {}
 
 func (x *UpdateRiskLimitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[25]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +2237,7 @@ func (x *UpdateRiskLimitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRiskLimitRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRiskLimitRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{25}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateRiskLimitRequest) GetRiskLimit() *v1.RiskLimit {
@@ -1534,7 +2265,7 @@ type UpdateRiskLimitResponse struct {
 
 func (x *UpdateRiskLimitResponse) Reset() {
 	*x = UpdateRiskLimitResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[26]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +2277,7 @@ func (x *UpdateRiskLimitResponse) String() string {
 func (*UpdateRiskLimitResponse) ProtoMessage() {}
 
 func (x *UpdateRiskLimitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[26]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +2290,7 @@ func (x *UpdateRiskLimitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRiskLimitResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRiskLimitResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{26}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdateRiskLimitResponse) GetRiskLimit() *v1.RiskLimit {
@@ -1580,7 +2311,7 @@ type GetRiskAlertRequest struct {
 
 func (x *GetRiskAlertRequest) Reset() {
 	*x = GetRiskAlertRequest{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[27]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +2323,7 @@ func (x *GetRiskAlertRequest) String() string {
 func (*GetRiskAlertRequest) ProtoMessage() {}
 
 func (x *GetRiskAlertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[27]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +2336,7 @@ func (x *GetRiskAlertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRiskAlertRequest.ProtoReflect.Descriptor instead.
 func (*GetRiskAlertRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{27}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetRiskAlertRequest) GetAlertId() string {
@@ -1619,14 +2350,14 @@ func (x *GetRiskAlertRequest) GetAlertId() string {
 type GetRiskAlertResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// risk_alert is the risk alert, as stored by RiskEngine. Always set.
-	RiskAlert     *v11.RiskAlert `protobuf:"bytes,1,opt,name=risk_alert,json=riskAlert,proto3" json:"risk_alert,omitempty"`
+	RiskAlert     *v12.RiskAlert `protobuf:"bytes,1,opt,name=risk_alert,json=riskAlert,proto3" json:"risk_alert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetRiskAlertResponse) Reset() {
 	*x = GetRiskAlertResponse{}
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[28]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +2369,7 @@ func (x *GetRiskAlertResponse) String() string {
 func (*GetRiskAlertResponse) ProtoMessage() {}
 
 func (x *GetRiskAlertResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[28]
+	mi := &file_cqc_services_v1_risk_engine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,10 +2382,10 @@ func (x *GetRiskAlertResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRiskAlertResponse.ProtoReflect.Descriptor instead.
 func (*GetRiskAlertResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{28}
+	return file_cqc_services_v1_risk_engine_proto_rawDescGZIP(), []int{36}
 }
 
-func (x *GetRiskAlertResponse) GetRiskAlert() *v11.RiskAlert {
+func (x *GetRiskAlertResponse) GetRiskAlert() *v12.RiskAlert {
 	if x != nil {
 		return x.RiskAlert
 	}
@@ -1665,11 +2396,48 @@ var File_cqc_services_v1_risk_engine_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"\n" +
-	"!cqc/services/v1/risk_engine.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/assets/v1/quality_flag.proto\x1a\x1fcqc/events/v1/risk_events.proto\x1a\x1fcqc/portfolio/v1/exposure.proto\x1a\x1bcqc/portfolio/v1/risk.proto\x1a#cqc/services/v1/venue_gateway.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n" +
+	"!cqc/services/v1/risk_engine.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/assets/v1/quality_flag.proto\x1a\x1fcqc/events/v1/risk_events.proto\x1a\x1fcqc/portfolio/v1/exposure.proto\x1a\x1bcqc/portfolio/v1/risk.proto\x1a#cqc/services/v1/venue_gateway.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n" +
 	"\x11CheckOrderRequest\x127\n" +
 	"\x05order\x18\x01 \x01(\v2\x19.cqc.services.v1.NewOrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\"O\n" +
 	"\x12CheckOrderResponse\x129\n" +
-	"\x06result\x18\x01 \x01(\v2!.cqc.portfolio.v1.RiskCheckResultR\x06result\"z\n" +
+	"\x06result\x18\x01 \x01(\v2!.cqc.portfolio.v1.RiskCheckResultR\x06result\"\xb5\x01\n" +
+	"\x13ReserveOrderRequest\x12'\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x127\n" +
+	"\x05order\x18\x02 \x01(\v2\x19.cqc.services.v1.NewOrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\x12<\n" +
+	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x03\b\xac\x022\x02\b\x01R\x03ttl\"Q\n" +
+	"\x14ReserveOrderResponse\x129\n" +
+	"\x06result\x18\x01 \x01(\v2!.cqc.portfolio.v1.RiskCheckResultR\x06result\"x\n" +
+	"\x18CommitReservationRequest\x123\n" +
+	"\x0ereservation_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03rsvR\rreservationId\x12'\n" +
+	"\border_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordR\aorderId\"`\n" +
+	"\x19CommitReservationResponse\x12C\n" +
+	"\vreservation\x18\x01 \x01(\v2!.cqc.portfolio.v1.RiskReservationR\vreservation\"r\n" +
+	"\x19ReleaseReservationRequest\x123\n" +
+	"\x0ereservation_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03rsvR\rreservationId\x12 \n" +
+	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\"a\n" +
+	"\x1aReleaseReservationResponse\x12C\n" +
+	"\vreservation\x18\x01 \x01(\v2!.cqc.portfolio.v1.RiskReservationR\vreservation\"\x96\x03\n" +
+	"\x0eFlattenRequest\x12'\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x128\n" +
+	"\x05scope\x18\x02 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x125\n" +
+	"\n" +
+	"market_ids\x18\x03 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\xe8\a\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x12<\n" +
+	"\x04mode\x18\x04 \x01(\x0e2\x1c.cqc.services.v1.FlattenModeB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04mode\x12Y\n" +
+	"\x13trading_state_after\x18\x05 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\f\xbaH\t\x82\x01\x06\x10\x01\x18\x02\x18\x03R\x11tradingStateAfter\x12\"\n" +
+	"\x06reason\x18\x06 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\x12-\n" +
+	"\frequested_by\x18\a \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vrequestedBy\"\xf8\x02\n" +
+	"\x0fFlattenResponse\x12N\n" +
+	"\rtrading_state\x18\x01 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\f\xbaH\t\x82\x01\x06\x10\x01\x18\x02\x18\x03R\ftradingState\x12D\n" +
+	"\x12canceled_order_ids\x18\x02 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\x90N\x18\x01\"\tr\a\xa2\x88'\x03ordR\x10canceledOrderIds\x12>\n" +
+	"\x0fclose_order_ids\x18\x03 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\x90N\x18\x01\"\tr\a\xa2\x88'\x03ordR\rcloseOrderIds\x12J\n" +
+	"\x15unclosed_position_ids\x18\x04 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\x90N\x18\x01\"\tr\a\xa2\x88'\x03posR\x13unclosedPositionIds\x12C\n" +
+	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"updateTime\"z\n" +
 	"\tRiskScope\x121\n" +
 	"\fportfolio_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03pflH\x00R\vportfolioId\x12-\n" +
 	"\n" +
@@ -1685,15 +2453,23 @@ const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"y\n" +
 	"\x15ListExposuresResponse\x128\n" +
 	"\texposures\x18\x01 \x03(\v2\x1a.cqc.portfolio.v1.ExposureR\texposures\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa1\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb8\x02\n" +
 	"\x16StreamExposuresRequest\x128\n" +
 	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12M\n" +
 	"\tdimension\x18\x02 \x01(\x0e2#.cqc.portfolio.v1.ExposureDimensionB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\tdimension\"r\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\tdimension\x12P\n" +
+	"\fmin_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\f\"\x03\b\x90\x1c2\x05\x10\x80\xc2\xd7/R\vminInterval\x122\n" +
+	"\fresume_token\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01B\x0f\n" +
+	"\r_resume_token\"\xf6\x02\n" +
 	"\x17StreamExposuresResponse\x126\n" +
 	"\bexposure\x18\x01 \x01(\v2\x1a.cqc.portfolio.v1.ExposureR\bexposure\x12\x1f\n" +
 	"\vis_snapshot\x18\x02 \x01(\bR\n" +
-	"isSnapshot\"\xf1\x02\n" +
+	"isSnapshot\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\x12-\n" +
+	"\fresume_token\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken:\xa5\x01\xbaH\xa1\x01\x1a\x9e\x01\n" +
+	"8stream_exposures_response.exposure_xor_snapshot_complete\x124exactly one of exposure and snapshot_complete is set\x1a,has(this.exposure) != this.snapshot_complete\"\xf1\x02\n" +
 	"\x15ListRiskAlertsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
@@ -1708,13 +2484,22 @@ const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"\x16ListRiskAlertsResponse\x129\n" +
 	"\vrisk_alerts\x18\x01 \x03(\v2\x18.cqc.events.v1.RiskAlertR\n" +
 	"riskAlerts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x95\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xda\x01\n" +
 	"\x17StreamRiskAlertsRequest\x12H\n" +
 	"\fmin_severity\x18\x01 \x01(\x0e2\x1b.cqc.assets.v1.FlagSeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\vminSeverity\x120\n" +
-	"\x05scope\x18\x02 \x01(\v2\x1a.cqc.services.v1.RiskScopeR\x05scope\"S\n" +
+	"\x05scope\x18\x02 \x01(\v2\x1a.cqc.services.v1.RiskScopeR\x05scope\x122\n" +
+	"\fresume_token\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01B\x0f\n" +
+	"\r_resume_token\"\xfb\x02\n" +
 	"\x18StreamRiskAlertsResponse\x127\n" +
 	"\n" +
-	"risk_alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertR\triskAlert\"\x99\x01\n" +
+	"risk_alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertR\triskAlert\x12\x1f\n" +
+	"\vis_snapshot\x18\x02 \x01(\bR\n" +
+	"isSnapshot\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\x12-\n" +
+	"\fresume_token\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken:\xa8\x01\xbaH\xa4\x01\x1a\xa1\x01\n" +
+	"7stream_risk_alerts_response.alert_xor_snapshot_complete\x126exactly one of risk_alert and snapshot_complete is set\x1a.has(this.risk_alert) != this.snapshot_complete\"\x99\x01\n" +
 	"\x1bAcknowledgeRiskAlertRequest\x12'\n" +
 	"\balert_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrR\aalertId\x123\n" +
 	"\x0facknowledged_by\x18\x02 \x01(\tB\n" +
@@ -1733,22 +2518,33 @@ const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"\n" +
 	"risk_alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertR\triskAlert\"R\n" +
 	"\x16GetTradingStateRequest\x128\n" +
-	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\"\xa1\x01\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\"\xde\x01\n" +
 	"\x17GetTradingStateResponse\x121\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12;\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xb5\x01\n" +
-	"\x16SetTradingStateRequest\x128\n" +
+	"updateTime\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xc6\x04\n" +
+	"\x16SetTradingStateRequest\x12'\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x128\n" +
 	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12=\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12\"\n" +
 	"\x06reason\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\"\x89\x01\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\x12=\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\n" +
+	"expireTime\x12J\n" +
+	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80\x9a\x9e\x012\x02\b\x01H\x00R\bduration:\xd0\x01\xbaH\xcc\x01\x1a\xc9\x01\n" +
+	"&set_trading_state.expiry_not_on_active\x12[an expiry (expire_time or duration) returns the scope to ACTIVE and cannot be set on ACTIVE\x1aBthis.state != 1 || (!has(this.expire_time) && !has(this.duration))B\b\n" +
+	"\x06expiry\"\xc6\x01\n" +
 	"\x17SetTradingStateResponse\x121\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateR\x05state\x12;\n" +
 	"\vupdate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\">\n" +
+	"updateTime\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\">\n" +
 	"\x13GetRiskLimitRequest\x12'\n" +
 	"\blimit_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03limR\alimitId\"R\n" +
 	"\x14GetRiskLimitResponse\x12:\n" +
@@ -1788,24 +2584,34 @@ const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"\balert_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrR\aalertId\"O\n" +
 	"\x14GetRiskAlertResponse\x127\n" +
 	"\n" +
-	"risk_alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertR\triskAlert2\xd2\v\n" +
+	"risk_alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertR\triskAlert*l\n" +
+	"\vFlattenMode\x12\x1c\n" +
+	"\x18FLATTEN_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18FLATTEN_MODE_CANCEL_ONLY\x10\x01\x12!\n" +
+	"\x1dFLATTEN_MODE_CANCEL_AND_CLOSE\x10\x022\xa7\x13\n" +
 	"\n" +
-	"RiskEngine\x12Z\n" +
+	"RiskEngine\x12u\n" +
 	"\n" +
-	"CheckOrder\x12\".cqc.services.v1.CheckOrderRequest\x1a#.cqc.services.v1.CheckOrderResponse\"\x03\x90\x02\x01\x12c\n" +
-	"\rListExposures\x12%.cqc.services.v1.ListExposuresRequest\x1a&.cqc.services.v1.ListExposuresResponse\"\x03\x90\x02\x01\x12k\n" +
-	"\x0fStreamExposures\x12'.cqc.services.v1.StreamExposuresRequest\x1a(.cqc.services.v1.StreamExposuresResponse\"\x03\x90\x02\x010\x01\x12f\n" +
-	"\x0eListRiskAlerts\x12&.cqc.services.v1.ListRiskAlertsRequest\x1a'.cqc.services.v1.ListRiskAlertsResponse\"\x03\x90\x02\x01\x12n\n" +
-	"\x10StreamRiskAlerts\x12(.cqc.services.v1.StreamRiskAlertsRequest\x1a).cqc.services.v1.StreamRiskAlertsResponse\"\x03\x90\x02\x010\x01\x12x\n" +
-	"\x14AcknowledgeRiskAlert\x12,.cqc.services.v1.AcknowledgeRiskAlertRequest\x1a-.cqc.services.v1.AcknowledgeRiskAlertResponse\"\x03\x90\x02\x02\x12l\n" +
-	"\x10ResolveRiskAlert\x12(.cqc.services.v1.ResolveRiskAlertRequest\x1a).cqc.services.v1.ResolveRiskAlertResponse\"\x03\x90\x02\x02\x12i\n" +
-	"\x0fGetTradingState\x12'.cqc.services.v1.GetTradingStateRequest\x1a(.cqc.services.v1.GetTradingStateResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fSetTradingState\x12'.cqc.services.v1.SetTradingStateRequest\x1a(.cqc.services.v1.SetTradingStateResponse\"\x03\x90\x02\x02\x12`\n" +
-	"\fGetRiskLimit\x12$.cqc.services.v1.GetRiskLimitRequest\x1a%.cqc.services.v1.GetRiskLimitResponse\"\x03\x90\x02\x01\x12f\n" +
-	"\x0eListRiskLimits\x12&.cqc.services.v1.ListRiskLimitsRequest\x1a'.cqc.services.v1.ListRiskLimitsResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fCreateRiskLimit\x12'.cqc.services.v1.CreateRiskLimitRequest\x1a(.cqc.services.v1.CreateRiskLimitResponse\"\x03\x90\x02\x02\x12i\n" +
-	"\x0fUpdateRiskLimit\x12'.cqc.services.v1.UpdateRiskLimitRequest\x1a(.cqc.services.v1.UpdateRiskLimitResponse\"\x03\x90\x02\x02\x12`\n" +
-	"\fGetRiskAlert\x12$.cqc.services.v1.GetRiskAlertRequest\x1a%.cqc.services.v1.GetRiskAlertResponse\"\x03\x90\x02\x01B|\n" +
+	"CheckOrder\x12\".cqc.services.v1.CheckOrderRequest\x1a#.cqc.services.v1.CheckOrderResponse\"\x1e\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/orders:check\x90\x02\x01\x12{\n" +
+	"\fReserveOrder\x12$.cqc.services.v1.ReserveOrderRequest\x1a%.cqc.services.v1.ReserveOrderResponse\"\x1e\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/reservations\x90\x02\x02\x12\xa2\x01\n" +
+	"\x11CommitReservation\x12).cqc.services.v1.CommitReservationRequest\x1a*.cqc.services.v1.CommitReservationResponse\"6\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/reservations/{reservation_id}:commit\x90\x02\x02\x12\xa6\x01\n" +
+	"\x12ReleaseReservation\x12*.cqc.services.v1.ReleaseReservationRequest\x1a+.cqc.services.v1.ReleaseReservationResponse\"7\x82\xd3\xe4\x93\x02.:\x01*\")/v1/reservations/{reservation_id}:release\x90\x02\x02\x12u\n" +
+	"\aFlatten\x12\x1f.cqc.services.v1.FlattenRequest\x1a .cqc.services.v1.FlattenResponse\"'\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/tradingScopes:flatten\x90\x02\x02\x12x\n" +
+	"\rListExposures\x12%.cqc.services.v1.ListExposuresRequest\x1a&.cqc.services.v1.ListExposuresResponse\"\x18\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/exposures\x90\x02\x01\x12k\n" +
+	"\x0fStreamExposures\x12'.cqc.services.v1.StreamExposuresRequest\x1a(.cqc.services.v1.StreamExposuresResponse\"\x03\x90\x02\x010\x01\x12|\n" +
+	"\x0eListRiskAlerts\x12&.cqc.services.v1.ListRiskAlertsRequest\x1a'.cqc.services.v1.ListRiskAlertsResponse\"\x19\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/riskAlerts\x90\x02\x01\x12n\n" +
+	"\x10StreamRiskAlerts\x12(.cqc.services.v1.StreamRiskAlertsRequest\x1a).cqc.services.v1.StreamRiskAlertsResponse\"\x03\x90\x02\x010\x01\x12\xa8\x01\n" +
+	"\x14AcknowledgeRiskAlert\x12,.cqc.services.v1.AcknowledgeRiskAlertRequest\x1a-.cqc.services.v1.AcknowledgeRiskAlertResponse\"3\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/riskAlerts/{alert_id}:acknowledge\x90\x02\x02\x12\x98\x01\n" +
+	"\x10ResolveRiskAlert\x12(.cqc.services.v1.ResolveRiskAlertRequest\x1a).cqc.services.v1.ResolveRiskAlertResponse\"/\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/riskAlerts/{alert_id}:resolve\x90\x02\x02\x12\x81\x01\n" +
+	"\x0fGetTradingState\x12'.cqc.services.v1.GetTradingStateRequest\x1a(.cqc.services.v1.GetTradingStateResponse\"\x1b\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/tradingState\x90\x02\x01\x12\x88\x01\n" +
+	"\x0fSetTradingState\x12'.cqc.services.v1.SetTradingStateRequest\x1a(.cqc.services.v1.SetTradingStateResponse\"\"\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/tradingState:set\x90\x02\x02\x12\x81\x01\n" +
+	"\fGetRiskLimit\x12$.cqc.services.v1.GetRiskLimitRequest\x1a%.cqc.services.v1.GetRiskLimitResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/riskLimits/{limit_id}\x90\x02\x01\x12|\n" +
+	"\x0eListRiskLimits\x12&.cqc.services.v1.ListRiskLimitsRequest\x1a'.cqc.services.v1.ListRiskLimitsResponse\"\x19\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/riskLimits\x90\x02\x01\x12\x8b\x01\n" +
+	"\x0fCreateRiskLimit\x12'.cqc.services.v1.CreateRiskLimitRequest\x1a(.cqc.services.v1.CreateRiskLimitResponse\"%\x82\xd3\xe4\x93\x02\x1c:\n" +
+	"risk_limit\"\x0e/v1/riskLimits\x90\x02\x02\x12\xa1\x01\n" +
+	"\x0fUpdateRiskLimit\x12'.cqc.services.v1.UpdateRiskLimitRequest\x1a(.cqc.services.v1.UpdateRiskLimitResponse\";\x82\xd3\xe4\x93\x022:\n" +
+	"risk_limit2$/v1/riskLimits/{risk_limit.limit_id}\x90\x02\x02\x12\x81\x01\n" +
+	"\fGetRiskAlert\x12$.cqc.services.v1.GetRiskAlertRequest\x1a%.cqc.services.v1.GetRiskAlertResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/riskAlerts/{alert_id}\x90\x02\x01B|\n" +
 	"\x1fcom.cryptoquant.cqc.services.v1B\x0fRiskEngineProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3"
 
 var (
@@ -1820,116 +2626,151 @@ func file_cqc_services_v1_risk_engine_proto_rawDescGZIP() []byte {
 	return file_cqc_services_v1_risk_engine_proto_rawDescData
 }
 
-var file_cqc_services_v1_risk_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_cqc_services_v1_risk_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_cqc_services_v1_risk_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_cqc_services_v1_risk_engine_proto_goTypes = []any{
-	(*CheckOrderRequest)(nil),            // 0: cqc.services.v1.CheckOrderRequest
-	(*CheckOrderResponse)(nil),           // 1: cqc.services.v1.CheckOrderResponse
-	(*RiskScope)(nil),                    // 2: cqc.services.v1.RiskScope
-	(*ListExposuresRequest)(nil),         // 3: cqc.services.v1.ListExposuresRequest
-	(*ListExposuresResponse)(nil),        // 4: cqc.services.v1.ListExposuresResponse
-	(*StreamExposuresRequest)(nil),       // 5: cqc.services.v1.StreamExposuresRequest
-	(*StreamExposuresResponse)(nil),      // 6: cqc.services.v1.StreamExposuresResponse
-	(*ListRiskAlertsRequest)(nil),        // 7: cqc.services.v1.ListRiskAlertsRequest
-	(*ListRiskAlertsResponse)(nil),       // 8: cqc.services.v1.ListRiskAlertsResponse
-	(*StreamRiskAlertsRequest)(nil),      // 9: cqc.services.v1.StreamRiskAlertsRequest
-	(*StreamRiskAlertsResponse)(nil),     // 10: cqc.services.v1.StreamRiskAlertsResponse
-	(*AcknowledgeRiskAlertRequest)(nil),  // 11: cqc.services.v1.AcknowledgeRiskAlertRequest
-	(*AcknowledgeRiskAlertResponse)(nil), // 12: cqc.services.v1.AcknowledgeRiskAlertResponse
-	(*ResolveRiskAlertRequest)(nil),      // 13: cqc.services.v1.ResolveRiskAlertRequest
-	(*ResolveRiskAlertResponse)(nil),     // 14: cqc.services.v1.ResolveRiskAlertResponse
-	(*GetTradingStateRequest)(nil),       // 15: cqc.services.v1.GetTradingStateRequest
-	(*GetTradingStateResponse)(nil),      // 16: cqc.services.v1.GetTradingStateResponse
-	(*SetTradingStateRequest)(nil),       // 17: cqc.services.v1.SetTradingStateRequest
-	(*SetTradingStateResponse)(nil),      // 18: cqc.services.v1.SetTradingStateResponse
-	(*GetRiskLimitRequest)(nil),          // 19: cqc.services.v1.GetRiskLimitRequest
-	(*GetRiskLimitResponse)(nil),         // 20: cqc.services.v1.GetRiskLimitResponse
-	(*ListRiskLimitsRequest)(nil),        // 21: cqc.services.v1.ListRiskLimitsRequest
-	(*ListRiskLimitsResponse)(nil),       // 22: cqc.services.v1.ListRiskLimitsResponse
-	(*CreateRiskLimitRequest)(nil),       // 23: cqc.services.v1.CreateRiskLimitRequest
-	(*CreateRiskLimitResponse)(nil),      // 24: cqc.services.v1.CreateRiskLimitResponse
-	(*UpdateRiskLimitRequest)(nil),       // 25: cqc.services.v1.UpdateRiskLimitRequest
-	(*UpdateRiskLimitResponse)(nil),      // 26: cqc.services.v1.UpdateRiskLimitResponse
-	(*GetRiskAlertRequest)(nil),          // 27: cqc.services.v1.GetRiskAlertRequest
-	(*GetRiskAlertResponse)(nil),         // 28: cqc.services.v1.GetRiskAlertResponse
-	(*NewOrder)(nil),                     // 29: cqc.services.v1.NewOrder
-	(*v1.RiskCheckResult)(nil),           // 30: cqc.portfolio.v1.RiskCheckResult
-	(v1.ExposureDimension)(0),            // 31: cqc.portfolio.v1.ExposureDimension
-	(*v1.Exposure)(nil),                  // 32: cqc.portfolio.v1.Exposure
-	(v11.RiskAlertStatus)(0),             // 33: cqc.events.v1.RiskAlertStatus
-	(v12.FlagSeverity)(0),                // 34: cqc.assets.v1.FlagSeverity
-	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
-	(*v11.RiskAlert)(nil),                // 36: cqc.events.v1.RiskAlert
-	(v13.TradingState)(0),                // 37: cqc.venues.v1.TradingState
-	(*v1.RiskLimit)(nil),                 // 38: cqc.portfolio.v1.RiskLimit
-	(*fieldmaskpb.FieldMask)(nil),        // 39: google.protobuf.FieldMask
+	(FlattenMode)(0),                     // 0: cqc.services.v1.FlattenMode
+	(*CheckOrderRequest)(nil),            // 1: cqc.services.v1.CheckOrderRequest
+	(*CheckOrderResponse)(nil),           // 2: cqc.services.v1.CheckOrderResponse
+	(*ReserveOrderRequest)(nil),          // 3: cqc.services.v1.ReserveOrderRequest
+	(*ReserveOrderResponse)(nil),         // 4: cqc.services.v1.ReserveOrderResponse
+	(*CommitReservationRequest)(nil),     // 5: cqc.services.v1.CommitReservationRequest
+	(*CommitReservationResponse)(nil),    // 6: cqc.services.v1.CommitReservationResponse
+	(*ReleaseReservationRequest)(nil),    // 7: cqc.services.v1.ReleaseReservationRequest
+	(*ReleaseReservationResponse)(nil),   // 8: cqc.services.v1.ReleaseReservationResponse
+	(*FlattenRequest)(nil),               // 9: cqc.services.v1.FlattenRequest
+	(*FlattenResponse)(nil),              // 10: cqc.services.v1.FlattenResponse
+	(*RiskScope)(nil),                    // 11: cqc.services.v1.RiskScope
+	(*ListExposuresRequest)(nil),         // 12: cqc.services.v1.ListExposuresRequest
+	(*ListExposuresResponse)(nil),        // 13: cqc.services.v1.ListExposuresResponse
+	(*StreamExposuresRequest)(nil),       // 14: cqc.services.v1.StreamExposuresRequest
+	(*StreamExposuresResponse)(nil),      // 15: cqc.services.v1.StreamExposuresResponse
+	(*ListRiskAlertsRequest)(nil),        // 16: cqc.services.v1.ListRiskAlertsRequest
+	(*ListRiskAlertsResponse)(nil),       // 17: cqc.services.v1.ListRiskAlertsResponse
+	(*StreamRiskAlertsRequest)(nil),      // 18: cqc.services.v1.StreamRiskAlertsRequest
+	(*StreamRiskAlertsResponse)(nil),     // 19: cqc.services.v1.StreamRiskAlertsResponse
+	(*AcknowledgeRiskAlertRequest)(nil),  // 20: cqc.services.v1.AcknowledgeRiskAlertRequest
+	(*AcknowledgeRiskAlertResponse)(nil), // 21: cqc.services.v1.AcknowledgeRiskAlertResponse
+	(*ResolveRiskAlertRequest)(nil),      // 22: cqc.services.v1.ResolveRiskAlertRequest
+	(*ResolveRiskAlertResponse)(nil),     // 23: cqc.services.v1.ResolveRiskAlertResponse
+	(*GetTradingStateRequest)(nil),       // 24: cqc.services.v1.GetTradingStateRequest
+	(*GetTradingStateResponse)(nil),      // 25: cqc.services.v1.GetTradingStateResponse
+	(*SetTradingStateRequest)(nil),       // 26: cqc.services.v1.SetTradingStateRequest
+	(*SetTradingStateResponse)(nil),      // 27: cqc.services.v1.SetTradingStateResponse
+	(*GetRiskLimitRequest)(nil),          // 28: cqc.services.v1.GetRiskLimitRequest
+	(*GetRiskLimitResponse)(nil),         // 29: cqc.services.v1.GetRiskLimitResponse
+	(*ListRiskLimitsRequest)(nil),        // 30: cqc.services.v1.ListRiskLimitsRequest
+	(*ListRiskLimitsResponse)(nil),       // 31: cqc.services.v1.ListRiskLimitsResponse
+	(*CreateRiskLimitRequest)(nil),       // 32: cqc.services.v1.CreateRiskLimitRequest
+	(*CreateRiskLimitResponse)(nil),      // 33: cqc.services.v1.CreateRiskLimitResponse
+	(*UpdateRiskLimitRequest)(nil),       // 34: cqc.services.v1.UpdateRiskLimitRequest
+	(*UpdateRiskLimitResponse)(nil),      // 35: cqc.services.v1.UpdateRiskLimitResponse
+	(*GetRiskAlertRequest)(nil),          // 36: cqc.services.v1.GetRiskAlertRequest
+	(*GetRiskAlertResponse)(nil),         // 37: cqc.services.v1.GetRiskAlertResponse
+	(*NewOrder)(nil),                     // 38: cqc.services.v1.NewOrder
+	(*v1.RiskCheckResult)(nil),           // 39: cqc.portfolio.v1.RiskCheckResult
+	(*durationpb.Duration)(nil),          // 40: google.protobuf.Duration
+	(*v1.RiskReservation)(nil),           // 41: cqc.portfolio.v1.RiskReservation
+	(v11.TradingState)(0),                // 42: cqc.venues.v1.TradingState
+	(*timestamppb.Timestamp)(nil),        // 43: google.protobuf.Timestamp
+	(v1.ExposureDimension)(0),            // 44: cqc.portfolio.v1.ExposureDimension
+	(*v1.Exposure)(nil),                  // 45: cqc.portfolio.v1.Exposure
+	(v12.RiskAlertStatus)(0),             // 46: cqc.events.v1.RiskAlertStatus
+	(v13.FlagSeverity)(0),                // 47: cqc.assets.v1.FlagSeverity
+	(*v12.RiskAlert)(nil),                // 48: cqc.events.v1.RiskAlert
+	(*v1.RiskLimit)(nil),                 // 49: cqc.portfolio.v1.RiskLimit
+	(*fieldmaskpb.FieldMask)(nil),        // 50: google.protobuf.FieldMask
 }
 var file_cqc_services_v1_risk_engine_proto_depIdxs = []int32{
-	29, // 0: cqc.services.v1.CheckOrderRequest.order:type_name -> cqc.services.v1.NewOrder
-	30, // 1: cqc.services.v1.CheckOrderResponse.result:type_name -> cqc.portfolio.v1.RiskCheckResult
-	2,  // 2: cqc.services.v1.ListExposuresRequest.scope:type_name -> cqc.services.v1.RiskScope
-	31, // 3: cqc.services.v1.ListExposuresRequest.dimension:type_name -> cqc.portfolio.v1.ExposureDimension
-	32, // 4: cqc.services.v1.ListExposuresResponse.exposures:type_name -> cqc.portfolio.v1.Exposure
-	2,  // 5: cqc.services.v1.StreamExposuresRequest.scope:type_name -> cqc.services.v1.RiskScope
-	31, // 6: cqc.services.v1.StreamExposuresRequest.dimension:type_name -> cqc.portfolio.v1.ExposureDimension
-	32, // 7: cqc.services.v1.StreamExposuresResponse.exposure:type_name -> cqc.portfolio.v1.Exposure
-	33, // 8: cqc.services.v1.ListRiskAlertsRequest.statuses:type_name -> cqc.events.v1.RiskAlertStatus
-	34, // 9: cqc.services.v1.ListRiskAlertsRequest.min_severity:type_name -> cqc.assets.v1.FlagSeverity
-	2,  // 10: cqc.services.v1.ListRiskAlertsRequest.scope:type_name -> cqc.services.v1.RiskScope
-	35, // 11: cqc.services.v1.ListRiskAlertsRequest.since_time:type_name -> google.protobuf.Timestamp
-	36, // 12: cqc.services.v1.ListRiskAlertsResponse.risk_alerts:type_name -> cqc.events.v1.RiskAlert
-	34, // 13: cqc.services.v1.StreamRiskAlertsRequest.min_severity:type_name -> cqc.assets.v1.FlagSeverity
-	2,  // 14: cqc.services.v1.StreamRiskAlertsRequest.scope:type_name -> cqc.services.v1.RiskScope
-	36, // 15: cqc.services.v1.StreamRiskAlertsResponse.risk_alert:type_name -> cqc.events.v1.RiskAlert
-	36, // 16: cqc.services.v1.AcknowledgeRiskAlertResponse.risk_alert:type_name -> cqc.events.v1.RiskAlert
-	36, // 17: cqc.services.v1.ResolveRiskAlertResponse.risk_alert:type_name -> cqc.events.v1.RiskAlert
-	2,  // 18: cqc.services.v1.GetTradingStateRequest.scope:type_name -> cqc.services.v1.RiskScope
-	37, // 19: cqc.services.v1.GetTradingStateResponse.state:type_name -> cqc.venues.v1.TradingState
-	35, // 20: cqc.services.v1.GetTradingStateResponse.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 21: cqc.services.v1.SetTradingStateRequest.scope:type_name -> cqc.services.v1.RiskScope
-	37, // 22: cqc.services.v1.SetTradingStateRequest.state:type_name -> cqc.venues.v1.TradingState
-	37, // 23: cqc.services.v1.SetTradingStateResponse.state:type_name -> cqc.venues.v1.TradingState
-	35, // 24: cqc.services.v1.SetTradingStateResponse.update_time:type_name -> google.protobuf.Timestamp
-	38, // 25: cqc.services.v1.GetRiskLimitResponse.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
-	38, // 26: cqc.services.v1.ListRiskLimitsResponse.risk_limits:type_name -> cqc.portfolio.v1.RiskLimit
-	38, // 27: cqc.services.v1.CreateRiskLimitRequest.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
-	38, // 28: cqc.services.v1.CreateRiskLimitResponse.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
-	38, // 29: cqc.services.v1.UpdateRiskLimitRequest.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
-	39, // 30: cqc.services.v1.UpdateRiskLimitRequest.update_mask:type_name -> google.protobuf.FieldMask
-	38, // 31: cqc.services.v1.UpdateRiskLimitResponse.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
-	36, // 32: cqc.services.v1.GetRiskAlertResponse.risk_alert:type_name -> cqc.events.v1.RiskAlert
-	0,  // 33: cqc.services.v1.RiskEngine.CheckOrder:input_type -> cqc.services.v1.CheckOrderRequest
-	3,  // 34: cqc.services.v1.RiskEngine.ListExposures:input_type -> cqc.services.v1.ListExposuresRequest
-	5,  // 35: cqc.services.v1.RiskEngine.StreamExposures:input_type -> cqc.services.v1.StreamExposuresRequest
-	7,  // 36: cqc.services.v1.RiskEngine.ListRiskAlerts:input_type -> cqc.services.v1.ListRiskAlertsRequest
-	9,  // 37: cqc.services.v1.RiskEngine.StreamRiskAlerts:input_type -> cqc.services.v1.StreamRiskAlertsRequest
-	11, // 38: cqc.services.v1.RiskEngine.AcknowledgeRiskAlert:input_type -> cqc.services.v1.AcknowledgeRiskAlertRequest
-	13, // 39: cqc.services.v1.RiskEngine.ResolveRiskAlert:input_type -> cqc.services.v1.ResolveRiskAlertRequest
-	15, // 40: cqc.services.v1.RiskEngine.GetTradingState:input_type -> cqc.services.v1.GetTradingStateRequest
-	17, // 41: cqc.services.v1.RiskEngine.SetTradingState:input_type -> cqc.services.v1.SetTradingStateRequest
-	19, // 42: cqc.services.v1.RiskEngine.GetRiskLimit:input_type -> cqc.services.v1.GetRiskLimitRequest
-	21, // 43: cqc.services.v1.RiskEngine.ListRiskLimits:input_type -> cqc.services.v1.ListRiskLimitsRequest
-	23, // 44: cqc.services.v1.RiskEngine.CreateRiskLimit:input_type -> cqc.services.v1.CreateRiskLimitRequest
-	25, // 45: cqc.services.v1.RiskEngine.UpdateRiskLimit:input_type -> cqc.services.v1.UpdateRiskLimitRequest
-	27, // 46: cqc.services.v1.RiskEngine.GetRiskAlert:input_type -> cqc.services.v1.GetRiskAlertRequest
-	1,  // 47: cqc.services.v1.RiskEngine.CheckOrder:output_type -> cqc.services.v1.CheckOrderResponse
-	4,  // 48: cqc.services.v1.RiskEngine.ListExposures:output_type -> cqc.services.v1.ListExposuresResponse
-	6,  // 49: cqc.services.v1.RiskEngine.StreamExposures:output_type -> cqc.services.v1.StreamExposuresResponse
-	8,  // 50: cqc.services.v1.RiskEngine.ListRiskAlerts:output_type -> cqc.services.v1.ListRiskAlertsResponse
-	10, // 51: cqc.services.v1.RiskEngine.StreamRiskAlerts:output_type -> cqc.services.v1.StreamRiskAlertsResponse
-	12, // 52: cqc.services.v1.RiskEngine.AcknowledgeRiskAlert:output_type -> cqc.services.v1.AcknowledgeRiskAlertResponse
-	14, // 53: cqc.services.v1.RiskEngine.ResolveRiskAlert:output_type -> cqc.services.v1.ResolveRiskAlertResponse
-	16, // 54: cqc.services.v1.RiskEngine.GetTradingState:output_type -> cqc.services.v1.GetTradingStateResponse
-	18, // 55: cqc.services.v1.RiskEngine.SetTradingState:output_type -> cqc.services.v1.SetTradingStateResponse
-	20, // 56: cqc.services.v1.RiskEngine.GetRiskLimit:output_type -> cqc.services.v1.GetRiskLimitResponse
-	22, // 57: cqc.services.v1.RiskEngine.ListRiskLimits:output_type -> cqc.services.v1.ListRiskLimitsResponse
-	24, // 58: cqc.services.v1.RiskEngine.CreateRiskLimit:output_type -> cqc.services.v1.CreateRiskLimitResponse
-	26, // 59: cqc.services.v1.RiskEngine.UpdateRiskLimit:output_type -> cqc.services.v1.UpdateRiskLimitResponse
-	28, // 60: cqc.services.v1.RiskEngine.GetRiskAlert:output_type -> cqc.services.v1.GetRiskAlertResponse
-	47, // [47:61] is the sub-list for method output_type
-	33, // [33:47] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	38, // 0: cqc.services.v1.CheckOrderRequest.order:type_name -> cqc.services.v1.NewOrder
+	39, // 1: cqc.services.v1.CheckOrderResponse.result:type_name -> cqc.portfolio.v1.RiskCheckResult
+	38, // 2: cqc.services.v1.ReserveOrderRequest.order:type_name -> cqc.services.v1.NewOrder
+	40, // 3: cqc.services.v1.ReserveOrderRequest.ttl:type_name -> google.protobuf.Duration
+	39, // 4: cqc.services.v1.ReserveOrderResponse.result:type_name -> cqc.portfolio.v1.RiskCheckResult
+	41, // 5: cqc.services.v1.CommitReservationResponse.reservation:type_name -> cqc.portfolio.v1.RiskReservation
+	41, // 6: cqc.services.v1.ReleaseReservationResponse.reservation:type_name -> cqc.portfolio.v1.RiskReservation
+	11, // 7: cqc.services.v1.FlattenRequest.scope:type_name -> cqc.services.v1.RiskScope
+	0,  // 8: cqc.services.v1.FlattenRequest.mode:type_name -> cqc.services.v1.FlattenMode
+	42, // 9: cqc.services.v1.FlattenRequest.trading_state_after:type_name -> cqc.venues.v1.TradingState
+	42, // 10: cqc.services.v1.FlattenResponse.trading_state:type_name -> cqc.venues.v1.TradingState
+	43, // 11: cqc.services.v1.FlattenResponse.update_time:type_name -> google.protobuf.Timestamp
+	11, // 12: cqc.services.v1.ListExposuresRequest.scope:type_name -> cqc.services.v1.RiskScope
+	44, // 13: cqc.services.v1.ListExposuresRequest.dimension:type_name -> cqc.portfolio.v1.ExposureDimension
+	45, // 14: cqc.services.v1.ListExposuresResponse.exposures:type_name -> cqc.portfolio.v1.Exposure
+	11, // 15: cqc.services.v1.StreamExposuresRequest.scope:type_name -> cqc.services.v1.RiskScope
+	44, // 16: cqc.services.v1.StreamExposuresRequest.dimension:type_name -> cqc.portfolio.v1.ExposureDimension
+	40, // 17: cqc.services.v1.StreamExposuresRequest.min_interval:type_name -> google.protobuf.Duration
+	45, // 18: cqc.services.v1.StreamExposuresResponse.exposure:type_name -> cqc.portfolio.v1.Exposure
+	46, // 19: cqc.services.v1.ListRiskAlertsRequest.statuses:type_name -> cqc.events.v1.RiskAlertStatus
+	47, // 20: cqc.services.v1.ListRiskAlertsRequest.min_severity:type_name -> cqc.assets.v1.FlagSeverity
+	11, // 21: cqc.services.v1.ListRiskAlertsRequest.scope:type_name -> cqc.services.v1.RiskScope
+	43, // 22: cqc.services.v1.ListRiskAlertsRequest.since_time:type_name -> google.protobuf.Timestamp
+	48, // 23: cqc.services.v1.ListRiskAlertsResponse.risk_alerts:type_name -> cqc.events.v1.RiskAlert
+	47, // 24: cqc.services.v1.StreamRiskAlertsRequest.min_severity:type_name -> cqc.assets.v1.FlagSeverity
+	11, // 25: cqc.services.v1.StreamRiskAlertsRequest.scope:type_name -> cqc.services.v1.RiskScope
+	48, // 26: cqc.services.v1.StreamRiskAlertsResponse.risk_alert:type_name -> cqc.events.v1.RiskAlert
+	48, // 27: cqc.services.v1.AcknowledgeRiskAlertResponse.risk_alert:type_name -> cqc.events.v1.RiskAlert
+	48, // 28: cqc.services.v1.ResolveRiskAlertResponse.risk_alert:type_name -> cqc.events.v1.RiskAlert
+	11, // 29: cqc.services.v1.GetTradingStateRequest.scope:type_name -> cqc.services.v1.RiskScope
+	42, // 30: cqc.services.v1.GetTradingStateResponse.state:type_name -> cqc.venues.v1.TradingState
+	43, // 31: cqc.services.v1.GetTradingStateResponse.update_time:type_name -> google.protobuf.Timestamp
+	43, // 32: cqc.services.v1.GetTradingStateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	11, // 33: cqc.services.v1.SetTradingStateRequest.scope:type_name -> cqc.services.v1.RiskScope
+	42, // 34: cqc.services.v1.SetTradingStateRequest.state:type_name -> cqc.venues.v1.TradingState
+	43, // 35: cqc.services.v1.SetTradingStateRequest.expire_time:type_name -> google.protobuf.Timestamp
+	40, // 36: cqc.services.v1.SetTradingStateRequest.duration:type_name -> google.protobuf.Duration
+	42, // 37: cqc.services.v1.SetTradingStateResponse.state:type_name -> cqc.venues.v1.TradingState
+	43, // 38: cqc.services.v1.SetTradingStateResponse.update_time:type_name -> google.protobuf.Timestamp
+	43, // 39: cqc.services.v1.SetTradingStateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	49, // 40: cqc.services.v1.GetRiskLimitResponse.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
+	49, // 41: cqc.services.v1.ListRiskLimitsResponse.risk_limits:type_name -> cqc.portfolio.v1.RiskLimit
+	49, // 42: cqc.services.v1.CreateRiskLimitRequest.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
+	49, // 43: cqc.services.v1.CreateRiskLimitResponse.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
+	49, // 44: cqc.services.v1.UpdateRiskLimitRequest.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
+	50, // 45: cqc.services.v1.UpdateRiskLimitRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49, // 46: cqc.services.v1.UpdateRiskLimitResponse.risk_limit:type_name -> cqc.portfolio.v1.RiskLimit
+	48, // 47: cqc.services.v1.GetRiskAlertResponse.risk_alert:type_name -> cqc.events.v1.RiskAlert
+	1,  // 48: cqc.services.v1.RiskEngine.CheckOrder:input_type -> cqc.services.v1.CheckOrderRequest
+	3,  // 49: cqc.services.v1.RiskEngine.ReserveOrder:input_type -> cqc.services.v1.ReserveOrderRequest
+	5,  // 50: cqc.services.v1.RiskEngine.CommitReservation:input_type -> cqc.services.v1.CommitReservationRequest
+	7,  // 51: cqc.services.v1.RiskEngine.ReleaseReservation:input_type -> cqc.services.v1.ReleaseReservationRequest
+	9,  // 52: cqc.services.v1.RiskEngine.Flatten:input_type -> cqc.services.v1.FlattenRequest
+	12, // 53: cqc.services.v1.RiskEngine.ListExposures:input_type -> cqc.services.v1.ListExposuresRequest
+	14, // 54: cqc.services.v1.RiskEngine.StreamExposures:input_type -> cqc.services.v1.StreamExposuresRequest
+	16, // 55: cqc.services.v1.RiskEngine.ListRiskAlerts:input_type -> cqc.services.v1.ListRiskAlertsRequest
+	18, // 56: cqc.services.v1.RiskEngine.StreamRiskAlerts:input_type -> cqc.services.v1.StreamRiskAlertsRequest
+	20, // 57: cqc.services.v1.RiskEngine.AcknowledgeRiskAlert:input_type -> cqc.services.v1.AcknowledgeRiskAlertRequest
+	22, // 58: cqc.services.v1.RiskEngine.ResolveRiskAlert:input_type -> cqc.services.v1.ResolveRiskAlertRequest
+	24, // 59: cqc.services.v1.RiskEngine.GetTradingState:input_type -> cqc.services.v1.GetTradingStateRequest
+	26, // 60: cqc.services.v1.RiskEngine.SetTradingState:input_type -> cqc.services.v1.SetTradingStateRequest
+	28, // 61: cqc.services.v1.RiskEngine.GetRiskLimit:input_type -> cqc.services.v1.GetRiskLimitRequest
+	30, // 62: cqc.services.v1.RiskEngine.ListRiskLimits:input_type -> cqc.services.v1.ListRiskLimitsRequest
+	32, // 63: cqc.services.v1.RiskEngine.CreateRiskLimit:input_type -> cqc.services.v1.CreateRiskLimitRequest
+	34, // 64: cqc.services.v1.RiskEngine.UpdateRiskLimit:input_type -> cqc.services.v1.UpdateRiskLimitRequest
+	36, // 65: cqc.services.v1.RiskEngine.GetRiskAlert:input_type -> cqc.services.v1.GetRiskAlertRequest
+	2,  // 66: cqc.services.v1.RiskEngine.CheckOrder:output_type -> cqc.services.v1.CheckOrderResponse
+	4,  // 67: cqc.services.v1.RiskEngine.ReserveOrder:output_type -> cqc.services.v1.ReserveOrderResponse
+	6,  // 68: cqc.services.v1.RiskEngine.CommitReservation:output_type -> cqc.services.v1.CommitReservationResponse
+	8,  // 69: cqc.services.v1.RiskEngine.ReleaseReservation:output_type -> cqc.services.v1.ReleaseReservationResponse
+	10, // 70: cqc.services.v1.RiskEngine.Flatten:output_type -> cqc.services.v1.FlattenResponse
+	13, // 71: cqc.services.v1.RiskEngine.ListExposures:output_type -> cqc.services.v1.ListExposuresResponse
+	15, // 72: cqc.services.v1.RiskEngine.StreamExposures:output_type -> cqc.services.v1.StreamExposuresResponse
+	17, // 73: cqc.services.v1.RiskEngine.ListRiskAlerts:output_type -> cqc.services.v1.ListRiskAlertsResponse
+	19, // 74: cqc.services.v1.RiskEngine.StreamRiskAlerts:output_type -> cqc.services.v1.StreamRiskAlertsResponse
+	21, // 75: cqc.services.v1.RiskEngine.AcknowledgeRiskAlert:output_type -> cqc.services.v1.AcknowledgeRiskAlertResponse
+	23, // 76: cqc.services.v1.RiskEngine.ResolveRiskAlert:output_type -> cqc.services.v1.ResolveRiskAlertResponse
+	25, // 77: cqc.services.v1.RiskEngine.GetTradingState:output_type -> cqc.services.v1.GetTradingStateResponse
+	27, // 78: cqc.services.v1.RiskEngine.SetTradingState:output_type -> cqc.services.v1.SetTradingStateResponse
+	29, // 79: cqc.services.v1.RiskEngine.GetRiskLimit:output_type -> cqc.services.v1.GetRiskLimitResponse
+	31, // 80: cqc.services.v1.RiskEngine.ListRiskLimits:output_type -> cqc.services.v1.ListRiskLimitsResponse
+	33, // 81: cqc.services.v1.RiskEngine.CreateRiskLimit:output_type -> cqc.services.v1.CreateRiskLimitResponse
+	35, // 82: cqc.services.v1.RiskEngine.UpdateRiskLimit:output_type -> cqc.services.v1.UpdateRiskLimitResponse
+	37, // 83: cqc.services.v1.RiskEngine.GetRiskAlert:output_type -> cqc.services.v1.GetRiskAlertResponse
+	66, // [66:84] is the sub-list for method output_type
+	48, // [48:66] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_cqc_services_v1_risk_engine_proto_init() }
@@ -1938,23 +2779,30 @@ func file_cqc_services_v1_risk_engine_proto_init() {
 		return
 	}
 	file_cqc_services_v1_venue_gateway_proto_init()
-	file_cqc_services_v1_risk_engine_proto_msgTypes[2].OneofWrappers = []any{
+	file_cqc_services_v1_risk_engine_proto_msgTypes[10].OneofWrappers = []any{
 		(*RiskScope_PortfolioId)(nil),
 		(*RiskScope_AccountId)(nil),
 	}
-	file_cqc_services_v1_risk_engine_proto_msgTypes[21].OneofWrappers = []any{}
+	file_cqc_services_v1_risk_engine_proto_msgTypes[13].OneofWrappers = []any{}
+	file_cqc_services_v1_risk_engine_proto_msgTypes[17].OneofWrappers = []any{}
+	file_cqc_services_v1_risk_engine_proto_msgTypes[25].OneofWrappers = []any{
+		(*SetTradingStateRequest_ExpireTime)(nil),
+		(*SetTradingStateRequest_Duration)(nil),
+	}
+	file_cqc_services_v1_risk_engine_proto_msgTypes[29].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_services_v1_risk_engine_proto_rawDesc), len(file_cqc_services_v1_risk_engine_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   29,
+			NumEnums:      1,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_cqc_services_v1_risk_engine_proto_goTypes,
 		DependencyIndexes: file_cqc_services_v1_risk_engine_proto_depIdxs,
+		EnumInfos:         file_cqc_services_v1_risk_engine_proto_enumTypes,
 		MessageInfos:      file_cqc_services_v1_risk_engine_proto_msgTypes,
 	}.Build()
 	File_cqc_services_v1_risk_engine_proto = out.File

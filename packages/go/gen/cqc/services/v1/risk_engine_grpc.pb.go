@@ -20,6 +20,10 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	RiskEngine_CheckOrder_FullMethodName           = "/cqc.services.v1.RiskEngine/CheckOrder"
+	RiskEngine_ReserveOrder_FullMethodName         = "/cqc.services.v1.RiskEngine/ReserveOrder"
+	RiskEngine_CommitReservation_FullMethodName    = "/cqc.services.v1.RiskEngine/CommitReservation"
+	RiskEngine_ReleaseReservation_FullMethodName   = "/cqc.services.v1.RiskEngine/ReleaseReservation"
+	RiskEngine_Flatten_FullMethodName              = "/cqc.services.v1.RiskEngine/Flatten"
 	RiskEngine_ListExposures_FullMethodName        = "/cqc.services.v1.RiskEngine/ListExposures"
 	RiskEngine_StreamExposures_FullMethodName      = "/cqc.services.v1.RiskEngine/StreamExposures"
 	RiskEngine_ListRiskAlerts_FullMethodName       = "/cqc.services.v1.RiskEngine/ListRiskAlerts"
@@ -40,34 +44,117 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // RiskEngine owns risk limits, evaluates orders before they reach a venue, monitors exposure and raises
-// risk alerts, and holds the trading state (active / reducing / halted) of accounts and portfolios.
-// VenueGateway calls CheckOrder before every placement; every other service may read exposures and alerts.
+// risk alerts, holds the trading state (active / reducing / halted) of accounts and portfolios, and can
+// flatten a scope (kill switch). Every other service may read exposures and alerts.
+//
+// Check and reserve, with VenueGateway. Two orders checked at the same time must not both pass a limit
+// that only one of them fits, so placement uses a reservation:
+//  1. Before sending an order to the venue (PlaceOrder, PlaceOrderList, BatchPlaceOrders, AmendOrder),
+//     VenueGateway calls ReserveOrder with the NewOrder. The check and the reservation are one atomic
+//     step: every LimitCheck.observed_value counts the scope's positions, working orders and every
+//     reservation still HELD, and on ALLOW or WARN the order's own contribution is held under
+//     RiskCheckResult.reservation_id until reservation_expire_time.
+//  2. DENY: nothing is held and VenueGateway fails the RPC (or the batch item) with FAILED_PRECONDITION:
+//     ErrorReason RISK_DENIED with metadata "limit_ids" = the limit_ids of the BREACHED limit checks,
+//     comma-separated, or TRADING_HALTED when the denial comes from the scope's trading state
+//     (result.trading_state HALTED, or REDUCING and the order would increase exposure; no limit check is
+//     BREACHED then). No Order is created and nothing is sent: a risk denial is never an order in status
+//     REJECTED.
+//  3. ALLOW / WARN: VenueGateway sends the order only while the reservation is HELD. When the venue
+//     acknowledges it, VenueGateway calls CommitReservation with the new order_id: from then on the
+//     working order (from VenueGateway's order stream) and its fills count, and the reservation no longer
+//     does. When the venue rejects it or the send fails for good, VenueGateway calls ReleaseReservation.
+//  4. A reservation neither committed nor released by reservation_expire_time EXPIRES and stops counting
+//     (a crashed gateway cannot block limits forever); an order acknowledged later is counted from the
+//     order stream like any other working order, and CommitReservation still records the link.
+//     Order lists and batches reserve each order on its own (one ReserveOrder per leg; the legs of an OCO
+//     are counted as if all could fill, which errs on the safe side). An amendment that raises an order's
+//     quantity or moves its price reserves the amended order whole; on commit the reservation replaces the
+//     old order's contribution.
+//
+// CheckOrder is the same evaluation without a reservation (what-if, dashboards, strategies sizing an
+// order); its answer can be overtaken by a concurrent order, so VenueGateway never places on it alone.
+// One rejection shape: CheckOrder and ReserveOrder return OK with the RiskCheckResult whenever the check
+// ran, DENY included; they fail only when the check could not run (INVALID_ARGUMENT, NOT_FOUND,
+// UNAVAILABLE with ErrorReason RISK_DATA_UNAVAILABLE, which callers MUST treat as a denial).
+//
+// Streams resume (StreamExposures, StreamRiskAlerts): every Stream* response carries an opaque
+// resume_token (1 to 512 characters) and every Stream* request accepts one. With it the server replays
+// every change after that position, then continues live; an unknown or expired token fails with
+// FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+// server sends a snapshot, then one message with snapshot_complete = true and no payload, then live
+// changes. Tokens stay valid for at least 24 hours.
 //
 // Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
 // (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
-// NOT_FOUND_ACCOUNT), ALREADY_EXISTS on Create with a taken id, FAILED_PRECONDITION when acknowledging or
-// resolving an alert in a state that does not allow it.
+// NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
+// a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
+// an alert in a state that does not allow it or for a reservation that is no longer held
+// (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
 type RiskEngineClient interface {
 	// CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
-	// and returns the decision without placing anything. Unary, read-only: the same order gives the same
-	// decision until positions, limits or state change. A DENY is a normal response, not an error.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
-	// UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
-	// denial, never place the order unchecked).
+	// and returns the decision without placing or reserving anything (what-if). Unary, read-only: the same
+	// order gives the same decision until positions, orders, reservations, limits or state change. Status
+	// OK with the RiskCheckResult whenever the check ran: ALLOW, WARN and DENY alike (a DENY is a normal
+	// response, not an error), with one LimitCheck per limit evaluated; reservation_id is never set.
+	// Errors, only when the check could not run: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE (RISK_DATA_UNAVAILABLE) when positions or prices
+	// needed for the check cannot be read (callers MUST treat it as a denial, never place the order
+	// unchecked).
 	CheckOrder(ctx context.Context, in *CheckOrderRequest, opts ...grpc.CallOption) (*CheckOrderResponse, error)
+	// ReserveOrder checks one order exactly like CheckOrder and, in the same atomic step, reserves its
+	// contribution against every limit it was checked against when the decision is ALLOW or WARN (see the
+	// service comment for the protocol with VenueGateway). Unary, idempotent by request_id: a repeat
+	// returns the first answer and creates no second reservation. Status OK with the RiskCheckResult
+	// whenever the check ran; result.reservation_id and reservation_expire_time are set for ALLOW and WARN,
+	// never for DENY. Errors: those of CheckOrder, plus ALREADY_EXISTS (REQUEST_ID_REUSED) when the
+	// request_id was used with a different order.
+	ReserveOrder(ctx context.Context, in *ReserveOrderRequest, opts ...grpc.CallOption) (*ReserveOrderResponse, error)
+	// CommitReservation records that the reserved order was placed: the reservation becomes COMMITTED with
+	// order_id and stops counting, as the working order now does. Unary, idempotent: committing a COMMITTED
+	// reservation with the same order_id returns it unchanged. A HELD or EXPIRED reservation can be
+	// committed. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE) for an unknown
+	// reservation_id; FAILED_PRECONDITION (RISK_RESERVATION_NOT_HELD) when it was RELEASED or committed with
+	// another order_id.
+	CommitReservation(ctx context.Context, in *CommitReservationRequest, opts ...grpc.CallOption) (*CommitReservationResponse, error)
+	// ReleaseReservation gives a HELD reservation back before expiry because the order was not placed (the
+	// venue rejected it, or the send failed for good): it becomes RELEASED and stops counting at once.
+	// Unary, idempotent: releasing a RELEASED or EXPIRED reservation returns it unchanged. Errors:
+	// INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE); FAILED_PRECONDITION
+	// (RISK_RESERVATION_NOT_HELD) when it is COMMITTED (an order exists: cancel it instead).
+	ReleaseReservation(ctx context.Context, in *ReleaseReservationRequest, opts ...grpc.CallOption) (*ReleaseReservationResponse, error)
+	// Flatten is the kill switch for one account or portfolio, optionally narrowed to some markets: it
+	// (1) sets the scope's trading state to trading_state_after (REDUCING or HALTED) so no new order passes
+	// a check, publishing TradingStateChanged; (2) cancels every working order of the scope through
+	// VenueGateway; (3) with FLATTEN_MODE_CANCEL_AND_CLOSE, places one reduce-only market order closing each
+	// open position (VenueGateway close-position orders; the RiskEngine's own closing orders pass its
+	// REDUCING and HALTED checks). What RISK_LIMIT_ACTION_FLATTEN does on breach, on demand. Unary,
+	// idempotent by request_id: a repeat returns the first answer and sends nothing twice. It returns once
+	// the cancels and closing orders are submitted, not filled: follow them on VenueGateway's order stream
+	// and Portfolio's position stream. The state stays until SetTradingState changes it. Errors:
+	// INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT,
+	// NOT_FOUND_MARKET); PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED);
+	// UNAVAILABLE (VENUE_UNAVAILABLE) when VenueGateway could not be reached: the trading state is set
+	// anyway, and a retry with the same request_id resumes the cancels and closes.
+	Flatten(ctx context.Context, in *FlattenRequest, opts ...grpc.CallOption) (*FlattenResponse, error)
 	// ListExposures returns current exposures of a portfolio or account along one dimension (asset,
 	// underlying, venue, chain, ...), page by page, largest gross first. Unary, read-only. Errors:
 	// INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (NOT_FOUND_RESOURCE for an unknown
 	// portfolio, NOT_FOUND_ACCOUNT for an unknown account).
 	ListExposures(ctx context.Context, in *ListExposuresRequest, opts ...grpc.CallOption) (*ListExposuresResponse, error)
-	// StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
-	// streaming; at most one message per exposure per min_interval.
+	// StreamExposures sends the current exposures of the scope along the dimension (is_snapshot = true, one
+	// message per bucket), then the snapshot_complete marker, then each recomputation, at most one message
+	// per bucket per StreamExposuresRequest.min_interval (a bucket recomputed several times within the
+	// interval is sent once, with its latest value). Server streaming; resumes as the service comment says
+	// (a resumed stream sends the latest value of every bucket that changed after the token).
 	StreamExposures(ctx context.Context, in *StreamExposuresRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamExposuresResponse], error)
 	// ListRiskAlerts returns alerts, newest first, page by page, filtered by status, severity and scope.
 	// Unary, read-only.
 	ListRiskAlerts(ctx context.Context, in *ListRiskAlertsRequest, opts ...grpc.CallOption) (*ListRiskAlertsResponse, error)
-	// StreamRiskAlerts sends every alert raised or changed from now on (no snapshot: use ListRiskAlerts for
-	// open alerts). Server streaming.
+	// StreamRiskAlerts sends the alerts matching the filters that are not RESOLVED (is_snapshot = true),
+	// then the snapshot_complete marker, then every alert raised or changed, in the order the RiskEngine
+	// changed them. Server streaming; resumes as the service comment says (a resumed stream replays every
+	// change after the token, including alerts resolved meanwhile).
 	StreamRiskAlerts(ctx context.Context, in *StreamRiskAlertsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamRiskAlertsResponse], error)
 	// AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
 	// acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND; FAILED_PRECONDITION when
@@ -79,10 +166,15 @@ type RiskEngineClient interface {
 	// INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
 	GetTradingState(ctx context.Context, in *GetTradingStateRequest, opts ...grpc.CallOption) (*GetTradingStateResponse, error)
 	// SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
-	// REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
-	// TradingStateChanged event.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
-	// PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
+	// REDUCING to allow only risk-reducing orders), for good or until expire_time / for duration, after
+	// which the RiskEngine returns the scope to ACTIVE itself. Unary, idempotent by request_id: a repeat
+	// returns the first answer and publishes nothing twice; setting the state already in force with the
+	// same expiry changes nothing. A change raises a TradingStateChanged event (its expire_time carries the
+	// expiry); the automatic return to ACTIVE raises another.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, also for an expire_time not in the future); NOT_FOUND
+	// (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT); ALREADY_EXISTS (REQUEST_ID_REUSED) when the request_id was used
+	// with a different request; PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change
+	// trading state.
 	SetTradingState(ctx context.Context, in *SetTradingStateRequest, opts ...grpc.CallOption) (*SetTradingStateResponse, error)
 	// GetRiskLimit returns one risk limit by limit_id. Unary, read-only.
 	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no risk limit has the id.
@@ -117,6 +209,46 @@ func (c *riskEngineClient) CheckOrder(ctx context.Context, in *CheckOrderRequest
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CheckOrderResponse)
 	err := c.cc.Invoke(ctx, RiskEngine_CheckOrder_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *riskEngineClient) ReserveOrder(ctx context.Context, in *ReserveOrderRequest, opts ...grpc.CallOption) (*ReserveOrderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReserveOrderResponse)
+	err := c.cc.Invoke(ctx, RiskEngine_ReserveOrder_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *riskEngineClient) CommitReservation(ctx context.Context, in *CommitReservationRequest, opts ...grpc.CallOption) (*CommitReservationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitReservationResponse)
+	err := c.cc.Invoke(ctx, RiskEngine_CommitReservation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *riskEngineClient) ReleaseReservation(ctx context.Context, in *ReleaseReservationRequest, opts ...grpc.CallOption) (*ReleaseReservationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseReservationResponse)
+	err := c.cc.Invoke(ctx, RiskEngine_ReleaseReservation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *riskEngineClient) Flatten(ctx context.Context, in *FlattenRequest, opts ...grpc.CallOption) (*FlattenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FlattenResponse)
+	err := c.cc.Invoke(ctx, RiskEngine_Flatten_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -276,34 +408,117 @@ func (c *riskEngineClient) GetRiskAlert(ctx context.Context, in *GetRiskAlertReq
 // for forward compatibility.
 //
 // RiskEngine owns risk limits, evaluates orders before they reach a venue, monitors exposure and raises
-// risk alerts, and holds the trading state (active / reducing / halted) of accounts and portfolios.
-// VenueGateway calls CheckOrder before every placement; every other service may read exposures and alerts.
+// risk alerts, holds the trading state (active / reducing / halted) of accounts and portfolios, and can
+// flatten a scope (kill switch). Every other service may read exposures and alerts.
+//
+// Check and reserve, with VenueGateway. Two orders checked at the same time must not both pass a limit
+// that only one of them fits, so placement uses a reservation:
+//  1. Before sending an order to the venue (PlaceOrder, PlaceOrderList, BatchPlaceOrders, AmendOrder),
+//     VenueGateway calls ReserveOrder with the NewOrder. The check and the reservation are one atomic
+//     step: every LimitCheck.observed_value counts the scope's positions, working orders and every
+//     reservation still HELD, and on ALLOW or WARN the order's own contribution is held under
+//     RiskCheckResult.reservation_id until reservation_expire_time.
+//  2. DENY: nothing is held and VenueGateway fails the RPC (or the batch item) with FAILED_PRECONDITION:
+//     ErrorReason RISK_DENIED with metadata "limit_ids" = the limit_ids of the BREACHED limit checks,
+//     comma-separated, or TRADING_HALTED when the denial comes from the scope's trading state
+//     (result.trading_state HALTED, or REDUCING and the order would increase exposure; no limit check is
+//     BREACHED then). No Order is created and nothing is sent: a risk denial is never an order in status
+//     REJECTED.
+//  3. ALLOW / WARN: VenueGateway sends the order only while the reservation is HELD. When the venue
+//     acknowledges it, VenueGateway calls CommitReservation with the new order_id: from then on the
+//     working order (from VenueGateway's order stream) and its fills count, and the reservation no longer
+//     does. When the venue rejects it or the send fails for good, VenueGateway calls ReleaseReservation.
+//  4. A reservation neither committed nor released by reservation_expire_time EXPIRES and stops counting
+//     (a crashed gateway cannot block limits forever); an order acknowledged later is counted from the
+//     order stream like any other working order, and CommitReservation still records the link.
+//     Order lists and batches reserve each order on its own (one ReserveOrder per leg; the legs of an OCO
+//     are counted as if all could fill, which errs on the safe side). An amendment that raises an order's
+//     quantity or moves its price reserves the amended order whole; on commit the reservation replaces the
+//     old order's contribution.
+//
+// CheckOrder is the same evaluation without a reservation (what-if, dashboards, strategies sizing an
+// order); its answer can be overtaken by a concurrent order, so VenueGateway never places on it alone.
+// One rejection shape: CheckOrder and ReserveOrder return OK with the RiskCheckResult whenever the check
+// ran, DENY included; they fail only when the check could not run (INVALID_ARGUMENT, NOT_FOUND,
+// UNAVAILABLE with ErrorReason RISK_DATA_UNAVAILABLE, which callers MUST treat as a denial).
+//
+// Streams resume (StreamExposures, StreamRiskAlerts): every Stream* response carries an opaque
+// resume_token (1 to 512 characters) and every Stream* request accepts one. With it the server replays
+// every change after that position, then continues live; an unknown or expired token fails with
+// FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+// server sends a snapshot, then one message with snapshot_complete = true and no payload, then live
+// changes. Tokens stay valid for at least 24 hours.
 //
 // Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
 // (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
-// NOT_FOUND_ACCOUNT), ALREADY_EXISTS on Create with a taken id, FAILED_PRECONDITION when acknowledging or
-// resolving an alert in a state that does not allow it.
+// NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
+// a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
+// an alert in a state that does not allow it or for a reservation that is no longer held
+// (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
 type RiskEngineServer interface {
 	// CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
-	// and returns the decision without placing anything. Unary, read-only: the same order gives the same
-	// decision until positions, limits or state change. A DENY is a normal response, not an error.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
-	// UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
-	// denial, never place the order unchecked).
+	// and returns the decision without placing or reserving anything (what-if). Unary, read-only: the same
+	// order gives the same decision until positions, orders, reservations, limits or state change. Status
+	// OK with the RiskCheckResult whenever the check ran: ALLOW, WARN and DENY alike (a DENY is a normal
+	// response, not an error), with one LimitCheck per limit evaluated; reservation_id is never set.
+	// Errors, only when the check could not run: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE (RISK_DATA_UNAVAILABLE) when positions or prices
+	// needed for the check cannot be read (callers MUST treat it as a denial, never place the order
+	// unchecked).
 	CheckOrder(context.Context, *CheckOrderRequest) (*CheckOrderResponse, error)
+	// ReserveOrder checks one order exactly like CheckOrder and, in the same atomic step, reserves its
+	// contribution against every limit it was checked against when the decision is ALLOW or WARN (see the
+	// service comment for the protocol with VenueGateway). Unary, idempotent by request_id: a repeat
+	// returns the first answer and creates no second reservation. Status OK with the RiskCheckResult
+	// whenever the check ran; result.reservation_id and reservation_expire_time are set for ALLOW and WARN,
+	// never for DENY. Errors: those of CheckOrder, plus ALREADY_EXISTS (REQUEST_ID_REUSED) when the
+	// request_id was used with a different order.
+	ReserveOrder(context.Context, *ReserveOrderRequest) (*ReserveOrderResponse, error)
+	// CommitReservation records that the reserved order was placed: the reservation becomes COMMITTED with
+	// order_id and stops counting, as the working order now does. Unary, idempotent: committing a COMMITTED
+	// reservation with the same order_id returns it unchanged. A HELD or EXPIRED reservation can be
+	// committed. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE) for an unknown
+	// reservation_id; FAILED_PRECONDITION (RISK_RESERVATION_NOT_HELD) when it was RELEASED or committed with
+	// another order_id.
+	CommitReservation(context.Context, *CommitReservationRequest) (*CommitReservationResponse, error)
+	// ReleaseReservation gives a HELD reservation back before expiry because the order was not placed (the
+	// venue rejected it, or the send failed for good): it becomes RELEASED and stops counting at once.
+	// Unary, idempotent: releasing a RELEASED or EXPIRED reservation returns it unchanged. Errors:
+	// INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE); FAILED_PRECONDITION
+	// (RISK_RESERVATION_NOT_HELD) when it is COMMITTED (an order exists: cancel it instead).
+	ReleaseReservation(context.Context, *ReleaseReservationRequest) (*ReleaseReservationResponse, error)
+	// Flatten is the kill switch for one account or portfolio, optionally narrowed to some markets: it
+	// (1) sets the scope's trading state to trading_state_after (REDUCING or HALTED) so no new order passes
+	// a check, publishing TradingStateChanged; (2) cancels every working order of the scope through
+	// VenueGateway; (3) with FLATTEN_MODE_CANCEL_AND_CLOSE, places one reduce-only market order closing each
+	// open position (VenueGateway close-position orders; the RiskEngine's own closing orders pass its
+	// REDUCING and HALTED checks). What RISK_LIMIT_ACTION_FLATTEN does on breach, on demand. Unary,
+	// idempotent by request_id: a repeat returns the first answer and sends nothing twice. It returns once
+	// the cancels and closing orders are submitted, not filled: follow them on VenueGateway's order stream
+	// and Portfolio's position stream. The state stays until SetTradingState changes it. Errors:
+	// INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT,
+	// NOT_FOUND_MARKET); PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED);
+	// UNAVAILABLE (VENUE_UNAVAILABLE) when VenueGateway could not be reached: the trading state is set
+	// anyway, and a retry with the same request_id resumes the cancels and closes.
+	Flatten(context.Context, *FlattenRequest) (*FlattenResponse, error)
 	// ListExposures returns current exposures of a portfolio or account along one dimension (asset,
 	// underlying, venue, chain, ...), page by page, largest gross first. Unary, read-only. Errors:
 	// INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (NOT_FOUND_RESOURCE for an unknown
 	// portfolio, NOT_FOUND_ACCOUNT for an unknown account).
 	ListExposures(context.Context, *ListExposuresRequest) (*ListExposuresResponse, error)
-	// StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
-	// streaming; at most one message per exposure per min_interval.
+	// StreamExposures sends the current exposures of the scope along the dimension (is_snapshot = true, one
+	// message per bucket), then the snapshot_complete marker, then each recomputation, at most one message
+	// per bucket per StreamExposuresRequest.min_interval (a bucket recomputed several times within the
+	// interval is sent once, with its latest value). Server streaming; resumes as the service comment says
+	// (a resumed stream sends the latest value of every bucket that changed after the token).
 	StreamExposures(*StreamExposuresRequest, grpc.ServerStreamingServer[StreamExposuresResponse]) error
 	// ListRiskAlerts returns alerts, newest first, page by page, filtered by status, severity and scope.
 	// Unary, read-only.
 	ListRiskAlerts(context.Context, *ListRiskAlertsRequest) (*ListRiskAlertsResponse, error)
-	// StreamRiskAlerts sends every alert raised or changed from now on (no snapshot: use ListRiskAlerts for
-	// open alerts). Server streaming.
+	// StreamRiskAlerts sends the alerts matching the filters that are not RESOLVED (is_snapshot = true),
+	// then the snapshot_complete marker, then every alert raised or changed, in the order the RiskEngine
+	// changed them. Server streaming; resumes as the service comment says (a resumed stream replays every
+	// change after the token, including alerts resolved meanwhile).
 	StreamRiskAlerts(*StreamRiskAlertsRequest, grpc.ServerStreamingServer[StreamRiskAlertsResponse]) error
 	// AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
 	// acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND; FAILED_PRECONDITION when
@@ -315,10 +530,15 @@ type RiskEngineServer interface {
 	// INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
 	GetTradingState(context.Context, *GetTradingStateRequest) (*GetTradingStateResponse, error)
 	// SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
-	// REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
-	// TradingStateChanged event.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
-	// PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
+	// REDUCING to allow only risk-reducing orders), for good or until expire_time / for duration, after
+	// which the RiskEngine returns the scope to ACTIVE itself. Unary, idempotent by request_id: a repeat
+	// returns the first answer and publishes nothing twice; setting the state already in force with the
+	// same expiry changes nothing. A change raises a TradingStateChanged event (its expire_time carries the
+	// expiry); the automatic return to ACTIVE raises another.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, also for an expire_time not in the future); NOT_FOUND
+	// (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT); ALREADY_EXISTS (REQUEST_ID_REUSED) when the request_id was used
+	// with a different request; PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change
+	// trading state.
 	SetTradingState(context.Context, *SetTradingStateRequest) (*SetTradingStateResponse, error)
 	// GetRiskLimit returns one risk limit by limit_id. Unary, read-only.
 	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no risk limit has the id.
@@ -351,6 +571,18 @@ type UnimplementedRiskEngineServer struct{}
 
 func (UnimplementedRiskEngineServer) CheckOrder(context.Context, *CheckOrderRequest) (*CheckOrderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckOrder not implemented")
+}
+func (UnimplementedRiskEngineServer) ReserveOrder(context.Context, *ReserveOrderRequest) (*ReserveOrderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReserveOrder not implemented")
+}
+func (UnimplementedRiskEngineServer) CommitReservation(context.Context, *CommitReservationRequest) (*CommitReservationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitReservation not implemented")
+}
+func (UnimplementedRiskEngineServer) ReleaseReservation(context.Context, *ReleaseReservationRequest) (*ReleaseReservationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReleaseReservation not implemented")
+}
+func (UnimplementedRiskEngineServer) Flatten(context.Context, *FlattenRequest) (*FlattenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Flatten not implemented")
 }
 func (UnimplementedRiskEngineServer) ListExposures(context.Context, *ListExposuresRequest) (*ListExposuresResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListExposures not implemented")
@@ -426,6 +658,78 @@ func _RiskEngine_CheckOrder_Handler(srv interface{}, ctx context.Context, dec fu
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(RiskEngineServer).CheckOrder(ctx, req.(*CheckOrderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RiskEngine_ReserveOrder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReserveOrderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RiskEngineServer).ReserveOrder(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RiskEngine_ReserveOrder_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RiskEngineServer).ReserveOrder(ctx, req.(*ReserveOrderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RiskEngine_CommitReservation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitReservationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RiskEngineServer).CommitReservation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RiskEngine_CommitReservation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RiskEngineServer).CommitReservation(ctx, req.(*CommitReservationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RiskEngine_ReleaseReservation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseReservationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RiskEngineServer).ReleaseReservation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RiskEngine_ReleaseReservation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RiskEngineServer).ReleaseReservation(ctx, req.(*ReleaseReservationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RiskEngine_Flatten_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FlattenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RiskEngineServer).Flatten(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RiskEngine_Flatten_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RiskEngineServer).Flatten(ctx, req.(*FlattenRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -660,6 +964,22 @@ var RiskEngine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckOrder",
 			Handler:    _RiskEngine_CheckOrder_Handler,
+		},
+		{
+			MethodName: "ReserveOrder",
+			Handler:    _RiskEngine_ReserveOrder_Handler,
+		},
+		{
+			MethodName: "CommitReservation",
+			Handler:    _RiskEngine_CommitReservation_Handler,
+		},
+		{
+			MethodName: "ReleaseReservation",
+			Handler:    _RiskEngine_ReleaseReservation_Handler,
+		},
+		{
+			MethodName: "Flatten",
+			Handler:    _RiskEngine_Flatten_Handler,
 		},
 		{
 			MethodName: "ListExposures",

@@ -11,8 +11,10 @@ import (
 	v11 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1"
 	v1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -28,7 +30,12 @@ const (
 )
 
 // NewOrder is the caller's intent for one order: the fields a client chooses. The gateway turns it into a
-// cqc.venues.v1.Order record (assigning order_id and tracking status, fills and timestamps).
+// cqc.venues.v1.Order record (assigning order_id and tracking status, fills and timestamps); every NewOrder
+// field is copied to the Order field of the same name. Prices are signed decimals: whether a zero or
+// negative price is acceptable is the market's rule (Market.negative_prices_allowed), checked by the
+// gateway (INVALID_ARGUMENT MARKET_RULE_VIOLATED), not by validation. Features the market does not support
+// (an order type, a time in force, post-only, close-position, attached take-profit/stop-loss, leverage
+// per order) fail with INVALID_ARGUMENT UNSUPPORTED_ORDER_FEATURE, metadata "feature" = the field name.
 type NewOrder struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the venue account that places the order ("acc_" + ULID). Required.
@@ -54,9 +61,11 @@ type NewOrder struct {
 	// instead of a base quantity (Binance quoteOrderQty). Positive decimal.
 	QuoteQuantity *string `protobuf:"bytes,9,opt,name=quote_quantity,json=quoteQuantity,proto3,oneof" json:"quote_quantity,omitempty"`
 	// price is the limit price: price of one unit of base in quote asset units (for inverse contracts,
-	// USD per coin). Positive decimal; required for limit types, unset for market types.
+	// USD per coin). Signed decimal (the market decides whether zero or negative is allowed); required for
+	// limit types, unset for market types.
 	Price *string `protobuf:"bytes,10,opt,name=price,proto3,oneof" json:"price,omitempty"`
-	// trigger_price is the price that activates a stop or if-touched order, in quote units. Positive decimal.
+	// trigger_price is the price that activates a stop or if-touched order, in quote units. Signed decimal,
+	// like price.
 	TriggerPrice *string `protobuf:"bytes,11,opt,name=trigger_price,json=triggerPrice,proto3,oneof" json:"trigger_price,omitempty"`
 	// trigger_price_type is which price the trigger watches. UNSPECIFIED: the venue default (usually LAST).
 	TriggerPriceType v1.TriggerPriceType `protobuf:"varint,12,opt,name=trigger_price_type,json=triggerPriceType,proto3,enum=cqc.venues.v1.TriggerPriceType" json:"trigger_price_type,omitempty"`
@@ -88,7 +97,41 @@ type NewOrder struct {
 	Tags []string `protobuf:"bytes,23,rep,name=tags,proto3" json:"tags,omitempty"`
 	// peg is how a PEGGED order's price follows the book (reference price, offset). Required for
 	// ORDER_TYPE_PEGGED, unset for every other type.
-	Peg           *v1.PegInstructions `protobuf:"bytes,24,opt,name=peg,proto3" json:"peg,omitempty"`
+	Peg *v1.PegInstructions `protobuf:"bytes,24,opt,name=peg,proto3" json:"peg,omitempty"`
+	// activation_price is the price at which a trailing order starts trailing (Binance USD-M
+	// activationPrice, OKX activePx), in quote units. Signed decimal. Only for trailing types; unset: it
+	// trails from placement.
+	ActivationPrice *string `protobuf:"bytes,25,opt,name=activation_price,json=activationPrice,proto3,oneof" json:"activation_price,omitempty"`
+	// limit_offset is, for TRAILING_STOP_LIMIT, the distance between the trailing trigger and the limit
+	// price, in trailing_offset_type units (NautilusTrader limit_offset). Positive decimal. Only for
+	// TRAILING_STOP_LIMIT, which needs it or price.
+	LimitOffset *string `protobuf:"bytes,26,opt,name=limit_offset,json=limitOffset,proto3,oneof" json:"limit_offset,omitempty"`
+	// min_quantity is the smallest quantity the order may fill in one execution (FIX 110 MinQty), in the
+	// market's quantity unit. Positive decimal, at most quantity. Unset: any fill size.
+	MinQuantity *string `protobuf:"bytes,27,opt,name=min_quantity,json=minQuantity,proto3,oneof" json:"min_quantity,omitempty"`
+	// close_position, when true, closes the whole position of the market (or of position_side in hedge mode)
+	// whatever its size when the order executes (Binance USD-M closePosition=true on STOP_MARKET /
+	// TAKE_PROFIT_MARKET, OKX close-position algo orders). quantity and quote_quantity are then unset;
+	// never with reduce_only.
+	ClosePosition bool `protobuf:"varint,28,opt,name=close_position,json=closePosition,proto3" json:"close_position,omitempty"`
+	// price_protect, when true, asks the venue not to fire the trigger while last and mark price diverge
+	// beyond its threshold (Binance USD-M priceProtect).
+	PriceProtect bool `protobuf:"varint,29,opt,name=price_protect,json=priceProtect,proto3" json:"price_protect,omitempty"`
+	// max_slippage caps how far a market or triggered-market order may fill from the reference price at
+	// submission, as a fraction of that price ("0.005" = 0.5%; Bybit slippageTolerance "Percent" / 100,
+	// Hyperliquid market-order slippage). A fraction from 0 to 1 (a percent must be divided by 100). Unset:
+	// only the venue's own price bands.
+	MaxSlippage *string `protobuf:"bytes,30,opt,name=max_slippage,json=maxSlippage,proto3,oneof" json:"max_slippage,omitempty"`
+	// leverage is the leverage multiple for this order where the venue takes it per order ("10" = 10x; OKX
+	// lever on spot margin orders, Bybit spot margin, Hyperliquid). Positive decimal. Unset: the account's
+	// setting for the market.
+	Leverage *string `protobuf:"bytes,31,opt,name=leverage,proto3,oneof" json:"leverage,omitempty"`
+	// take_profit is a take-profit the venue places when this order fills (OKX attachAlgoOrds, Bybit
+	// takeProfit). Unset: none. Not on reduce_only or close_position orders.
+	TakeProfit *v1.AttachedOrder `protobuf:"bytes,32,opt,name=take_profit,json=takeProfit,proto3" json:"take_profit,omitempty"`
+	// stop_loss is a stop-loss the venue places when this order fills (OKX attachAlgoOrds, Bybit stopLoss).
+	// Unset: none. With take_profit, its trigger lies on the losing side of take_profit's.
+	StopLoss      *v1.AttachedOrder `protobuf:"bytes,33,opt,name=stop_loss,json=stopLoss,proto3" json:"stop_loss,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -291,6 +334,69 @@ func (x *NewOrder) GetPeg() *v1.PegInstructions {
 	return nil
 }
 
+func (x *NewOrder) GetActivationPrice() string {
+	if x != nil && x.ActivationPrice != nil {
+		return *x.ActivationPrice
+	}
+	return ""
+}
+
+func (x *NewOrder) GetLimitOffset() string {
+	if x != nil && x.LimitOffset != nil {
+		return *x.LimitOffset
+	}
+	return ""
+}
+
+func (x *NewOrder) GetMinQuantity() string {
+	if x != nil && x.MinQuantity != nil {
+		return *x.MinQuantity
+	}
+	return ""
+}
+
+func (x *NewOrder) GetClosePosition() bool {
+	if x != nil {
+		return x.ClosePosition
+	}
+	return false
+}
+
+func (x *NewOrder) GetPriceProtect() bool {
+	if x != nil {
+		return x.PriceProtect
+	}
+	return false
+}
+
+func (x *NewOrder) GetMaxSlippage() string {
+	if x != nil && x.MaxSlippage != nil {
+		return *x.MaxSlippage
+	}
+	return ""
+}
+
+func (x *NewOrder) GetLeverage() string {
+	if x != nil && x.Leverage != nil {
+		return *x.Leverage
+	}
+	return ""
+}
+
+func (x *NewOrder) GetTakeProfit() *v1.AttachedOrder {
+	if x != nil {
+		return x.TakeProfit
+	}
+	return nil
+}
+
+func (x *NewOrder) GetStopLoss() *v1.AttachedOrder {
+	if x != nil {
+		return x.StopLoss
+	}
+	return nil
+}
+
 // PlaceOrderRequest places one order.
 type PlaceOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -347,10 +453,11 @@ func (x *PlaceOrderRequest) GetOrder() *NewOrder {
 	return nil
 }
 
-// PlaceOrderResponse carries the order as known after the venue's acknowledgement.
+// PlaceOrderResponse carries the order as known after the venue's answer.
 type PlaceOrderResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// order is the order record (order_id assigned, status as acknowledged). Always set.
+	// order is the order record (order_id assigned, status as acknowledged; REJECTED when the venue refused
+	// it, with venue_reason_code and reason_text). Always set.
 	Order         *v1.Order `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -393,6 +500,733 @@ func (x *PlaceOrderResponse) GetOrder() *v1.Order {
 	return nil
 }
 
+// PlaceOrderListRequest places one contingent order list. Legs are given in the venue's order: for OCO
+// the two alternatives (e.g. a take-profit limit and a stop-loss, same side); for OTO and OPO the working
+// order then the pending one; for OTOCO (bracket) the working entry, then the pending take-profit and
+// stop-loss, which form an OCO pair on the side opposite the entry.
+type PlaceOrderListRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id is the caller's idempotency key for the whole list (UUID). Required.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// account_id is the account that places the list ("acc_" + ULID). Required; every leg has it.
+	AccountId string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// market_id is the market of every leg ("mkt_" + ULID). Required.
+	MarketId string `protobuf:"bytes,3,opt,name=market_id,json=marketId,proto3" json:"market_id,omitempty"`
+	// contingency_type is how the legs are linked: OCO, OTO, OTOCO, OUO or OPO. Required.
+	ContingencyType v1.ContingencyType `protobuf:"varint,4,opt,name=contingency_type,json=contingencyType,proto3,enum=cqc.venues.v1.ContingencyType" json:"contingency_type,omitempty"`
+	// list_client_order_id is the caller's id for the list (Binance listClientOrderId), same alphabet as a
+	// client order id. Unset: the gateway derives one.
+	ListClientOrderId *string `protobuf:"bytes,5,opt,name=list_client_order_id,json=listClientOrderId,proto3,oneof" json:"list_client_order_id,omitempty"`
+	// orders are the legs, in the order described on the message. 2 or 3 (see the rules).
+	Orders        []*NewOrder `protobuf:"bytes,6,rep,name=orders,proto3" json:"orders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlaceOrderListRequest) Reset() {
+	*x = PlaceOrderListRequest{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlaceOrderListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlaceOrderListRequest) ProtoMessage() {}
+
+func (x *PlaceOrderListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlaceOrderListRequest.ProtoReflect.Descriptor instead.
+func (*PlaceOrderListRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PlaceOrderListRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *PlaceOrderListRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *PlaceOrderListRequest) GetMarketId() string {
+	if x != nil {
+		return x.MarketId
+	}
+	return ""
+}
+
+func (x *PlaceOrderListRequest) GetContingencyType() v1.ContingencyType {
+	if x != nil {
+		return x.ContingencyType
+	}
+	return v1.ContingencyType(0)
+}
+
+func (x *PlaceOrderListRequest) GetListClientOrderId() string {
+	if x != nil && x.ListClientOrderId != nil {
+		return *x.ListClientOrderId
+	}
+	return ""
+}
+
+func (x *PlaceOrderListRequest) GetOrders() []*NewOrder {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+// PlaceOrderListResponse carries the list and its orders after the venue's answer.
+type PlaceOrderListResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// order_list is the list as recorded (venue_order_list_id, list status; list_order_status REJECT when
+	// the venue refused it). Always set.
+	OrderList *v1.OrderList `protobuf:"bytes,1,opt,name=order_list,json=orderList,proto3" json:"order_list,omitempty"`
+	// orders are the legs' order records, in the request's order (each REJECTED when the list was). Always
+	// as many as the request's orders.
+	Orders        []*v1.Order `protobuf:"bytes,2,rep,name=orders,proto3" json:"orders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlaceOrderListResponse) Reset() {
+	*x = PlaceOrderListResponse{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlaceOrderListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlaceOrderListResponse) ProtoMessage() {}
+
+func (x *PlaceOrderListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlaceOrderListResponse.ProtoReflect.Descriptor instead.
+func (*PlaceOrderListResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PlaceOrderListResponse) GetOrderList() *v1.OrderList {
+	if x != nil {
+		return x.OrderList
+	}
+	return nil
+}
+
+func (x *PlaceOrderListResponse) GetOrders() []*v1.Order {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+// BatchItemError is why one item of a batch RPC failed: the status PlaceOrder, AmendOrder or CancelOrder
+// would have returned for that item alone (the google.rpc.Status code and its ErrorInfo, flattened).
+type BatchItemError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is the gRPC status code number (3 INVALID_ARGUMENT, 5 NOT_FOUND, 6 ALREADY_EXISTS,
+	// 9 FAILED_PRECONDITION, 14 UNAVAILABLE...). Required; never 0 (OK).
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// reason is the ErrorInfo reason. Required.
+	Reason ErrorReason `protobuf:"varint,2,opt,name=reason,proto3,enum=cqc.services.v1.ErrorReason" json:"reason,omitempty"`
+	// message is the human-readable error message. At most 2000 characters.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// metadata is the ErrorInfo metadata (order_id, limit_ids, feature...), as that reason documents. At
+	// most 20 entries.
+	Metadata      map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchItemError) Reset() {
+	*x = BatchItemError{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchItemError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchItemError) ProtoMessage() {}
+
+func (x *BatchItemError) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchItemError.ProtoReflect.Descriptor instead.
+func (*BatchItemError) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *BatchItemError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *BatchItemError) GetReason() ErrorReason {
+	if x != nil {
+		return x.Reason
+	}
+	return ErrorReason_ERROR_REASON_UNSPECIFIED
+}
+
+func (x *BatchItemError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *BatchItemError) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+// OrderResult is the outcome of one item of a batch RPC: the order (which may be REJECTED by the venue)
+// or the error the single-order RPC would have returned.
+type OrderResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// result is the order or the error. Exactly one is set.
+	//
+	// Types that are valid to be assigned to Result:
+	//
+	//	*OrderResult_Order
+	//	*OrderResult_Error
+	Result        isOrderResult_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderResult) Reset() {
+	*x = OrderResult{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderResult) ProtoMessage() {}
+
+func (x *OrderResult) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderResult.ProtoReflect.Descriptor instead.
+func (*OrderResult) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *OrderResult) GetResult() isOrderResult_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *OrderResult) GetOrder() *v1.Order {
+	if x != nil {
+		if x, ok := x.Result.(*OrderResult_Order); ok {
+			return x.Order
+		}
+	}
+	return nil
+}
+
+func (x *OrderResult) GetError() *BatchItemError {
+	if x != nil {
+		if x, ok := x.Result.(*OrderResult_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isOrderResult_Result interface {
+	isOrderResult_Result()
+}
+
+type OrderResult_Order struct {
+	// order is the order after the item was processed.
+	Order *v1.Order `protobuf:"bytes,1,opt,name=order,proto3,oneof"`
+}
+
+type OrderResult_Error struct {
+	// error is why the item was refused (before or by the venue); nothing changed for it.
+	Error *BatchItemError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*OrderResult_Order) isOrderResult_Result() {}
+
+func (*OrderResult_Error) isOrderResult_Result() {}
+
+// BatchPlaceOrdersRequest places several independent orders of one account.
+type BatchPlaceOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// requests are the placements, each with its own request_id. 1 to 20; the gateway splits them into
+	// as many venue batch requests as the venue's limit needs.
+	Requests      []*PlaceOrderRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchPlaceOrdersRequest) Reset() {
+	*x = BatchPlaceOrdersRequest{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchPlaceOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchPlaceOrdersRequest) ProtoMessage() {}
+
+func (x *BatchPlaceOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchPlaceOrdersRequest.ProtoReflect.Descriptor instead.
+func (*BatchPlaceOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *BatchPlaceOrdersRequest) GetRequests() []*PlaceOrderRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// BatchPlaceOrdersResponse answers each placement.
+type BatchPlaceOrdersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results[i] answers requests[i]: the order, or the error PlaceOrder would have returned for it. Always
+	// as many as the requests.
+	Results       []*OrderResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchPlaceOrdersResponse) Reset() {
+	*x = BatchPlaceOrdersResponse{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchPlaceOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchPlaceOrdersResponse) ProtoMessage() {}
+
+func (x *BatchPlaceOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchPlaceOrdersResponse.ProtoReflect.Descriptor instead.
+func (*BatchPlaceOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BatchPlaceOrdersResponse) GetResults() []*OrderResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// BatchAmendOrdersRequest amends several orders of one account.
+type BatchAmendOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// requests are the amendments, each with its own request_id. 1 to 20.
+	Requests      []*AmendOrderRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchAmendOrdersRequest) Reset() {
+	*x = BatchAmendOrdersRequest{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchAmendOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchAmendOrdersRequest) ProtoMessage() {}
+
+func (x *BatchAmendOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchAmendOrdersRequest.ProtoReflect.Descriptor instead.
+func (*BatchAmendOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BatchAmendOrdersRequest) GetRequests() []*AmendOrderRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// BatchAmendOrdersResponse answers each amendment.
+type BatchAmendOrdersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results[i] answers requests[i]: the amended order, or the error AmendOrder would have returned.
+	Results       []*OrderResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchAmendOrdersResponse) Reset() {
+	*x = BatchAmendOrdersResponse{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchAmendOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchAmendOrdersResponse) ProtoMessage() {}
+
+func (x *BatchAmendOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchAmendOrdersResponse.ProtoReflect.Descriptor instead.
+func (*BatchAmendOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *BatchAmendOrdersResponse) GetResults() []*OrderResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// BatchCancelOrdersRequest cancels several orders of one account.
+type BatchCancelOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// requests are the cancellations, each with its own request_id. 1 to 100.
+	Requests      []*CancelOrderRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCancelOrdersRequest) Reset() {
+	*x = BatchCancelOrdersRequest{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCancelOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCancelOrdersRequest) ProtoMessage() {}
+
+func (x *BatchCancelOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCancelOrdersRequest.ProtoReflect.Descriptor instead.
+func (*BatchCancelOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *BatchCancelOrdersRequest) GetRequests() []*CancelOrderRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// BatchCancelOrdersResponse answers each cancellation.
+type BatchCancelOrdersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results[i] answers requests[i]: the order (CANCELED or PENDING_CANCEL), or the error CancelOrder
+	// would have returned (TOO_LATE_TO_CANCEL, NOT_FOUND_ORDER...).
+	Results       []*OrderResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCancelOrdersResponse) Reset() {
+	*x = BatchCancelOrdersResponse{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCancelOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCancelOrdersResponse) ProtoMessage() {}
+
+func (x *BatchCancelOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCancelOrdersResponse.ProtoReflect.Descriptor instead.
+func (*BatchCancelOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *BatchCancelOrdersResponse) GetResults() []*OrderResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// SetCancelAllAfterRequest arms, re-arms or disarms a dead-man switch.
+type SetCancelAllAfterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// account_id is the account whose orders the switch cancels ("acc_" + ULID). Required.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// market_id limits the switch to one market (Binance USD-M countdownCancelAll is per symbol). Unset:
+	// every market of the account. A per-market and an account-wide switch are separate timers.
+	MarketId *string `protobuf:"bytes,2,opt,name=market_id,json=marketId,proto3,oneof" json:"market_id,omitempty"`
+	// timeout is how long after this call the orders are canceled unless the switch is re-armed or
+	// disarmed: 0 disarms; otherwise 1 second to 1 hour, whole milliseconds (venues take their own range,
+	// e.g. OKX 10 to 120 s, and refuse others with MARKET_RULE_VIOLATED). Required.
+	Timeout       *durationpb.Duration `protobuf:"bytes,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCancelAllAfterRequest) Reset() {
+	*x = SetCancelAllAfterRequest{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCancelAllAfterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCancelAllAfterRequest) ProtoMessage() {}
+
+func (x *SetCancelAllAfterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCancelAllAfterRequest.ProtoReflect.Descriptor instead.
+func (*SetCancelAllAfterRequest) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SetCancelAllAfterRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *SetCancelAllAfterRequest) GetMarketId() string {
+	if x != nil && x.MarketId != nil {
+		return *x.MarketId
+	}
+	return ""
+}
+
+func (x *SetCancelAllAfterRequest) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+// SetCancelAllAfterResponse says when the switch fires.
+type SetCancelAllAfterResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// account_id echoes the request's account ("acc_" + ULID).
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// market_id echoes the request's market. Unset: account-wide.
+	MarketId *string `protobuf:"bytes,2,opt,name=market_id,json=marketId,proto3,oneof" json:"market_id,omitempty"`
+	// trigger_time is when the orders will be canceled unless re-armed (gateway clock; the venue's own
+	// timer may fire slightly earlier). Unset when the switch was disarmed.
+	TriggerTime   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=trigger_time,json=triggerTime,proto3" json:"trigger_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCancelAllAfterResponse) Reset() {
+	*x = SetCancelAllAfterResponse{}
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCancelAllAfterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCancelAllAfterResponse) ProtoMessage() {}
+
+func (x *SetCancelAllAfterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCancelAllAfterResponse.ProtoReflect.Descriptor instead.
+func (*SetCancelAllAfterResponse) Descriptor() ([]byte, []int) {
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SetCancelAllAfterResponse) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *SetCancelAllAfterResponse) GetMarketId() string {
+	if x != nil && x.MarketId != nil {
+		return *x.MarketId
+	}
+	return ""
+}
+
+func (x *SetCancelAllAfterResponse) GetTriggerTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TriggerTime
+	}
+	return nil
+}
+
 // OrderRef names one order of an account, by CQC order id or by client order id.
 type OrderRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -411,7 +1245,7 @@ type OrderRef struct {
 
 func (x *OrderRef) Reset() {
 	*x = OrderRef{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[3]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +1257,7 @@ func (x *OrderRef) String() string {
 func (*OrderRef) ProtoMessage() {}
 
 func (x *OrderRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[3]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +1270,7 @@ func (x *OrderRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderRef.ProtoReflect.Descriptor instead.
 func (*OrderRef) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{3}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OrderRef) GetAccountId() string {
@@ -489,7 +1323,8 @@ func (*OrderRef_OrderId) isOrderRef_Id() {}
 
 func (*OrderRef_ClientOrderId) isOrderRef_Id() {}
 
-// AmendOrderRequest changes an open order. At least one of quantity, price and trigger_price is set.
+// AmendOrderRequest changes an open order (FIX 35=G OrderCancelReplaceRequest). At least one of quantity,
+// price and trigger_price is set.
 type AmendOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// request_id is the idempotency key of this amendment (UUID). Required.
@@ -499,17 +1334,24 @@ type AmendOrderRequest struct {
 	// quantity is the new total order quantity (including what already filled), in the market's quantity
 	// unit. Positive decimal; unset: unchanged.
 	Quantity *string `protobuf:"bytes,3,opt,name=quantity,proto3,oneof" json:"quantity,omitempty"`
-	// price is the new limit price in quote units. Positive decimal; unset: unchanged.
+	// price is the new limit price in quote units. Signed decimal (the market decides whether zero or
+	// negative is allowed); unset: unchanged.
 	Price *string `protobuf:"bytes,4,opt,name=price,proto3,oneof" json:"price,omitempty"`
-	// trigger_price is the new trigger price in quote units. Positive decimal; unset: unchanged.
-	TriggerPrice  *string `protobuf:"bytes,5,opt,name=trigger_price,json=triggerPrice,proto3,oneof" json:"trigger_price,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// trigger_price is the new trigger price in quote units. Signed decimal; unset: unchanged.
+	TriggerPrice *string `protobuf:"bytes,5,opt,name=trigger_price,json=triggerPrice,proto3,oneof" json:"trigger_price,omitempty"`
+	// new_client_order_id is the client order id the order carries after the amendment (FIX 35=G tag 11
+	// ClOrdID; the current one is sent as tag 41 OrigClOrdID and becomes Order.orig_client_order_id; Binance
+	// cancelReplace newClientOrderId, OKX newClOrdId). Same alphabet and uniqueness as
+	// NewOrder.client_order_id. Unset: the gateway derives one where the venue needs a new id, else the
+	// order keeps its client id.
+	NewClientOrderId *string `protobuf:"bytes,6,opt,name=new_client_order_id,json=newClientOrderId,proto3,oneof" json:"new_client_order_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AmendOrderRequest) Reset() {
 	*x = AmendOrderRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[4]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +1363,7 @@ func (x *AmendOrderRequest) String() string {
 func (*AmendOrderRequest) ProtoMessage() {}
 
 func (x *AmendOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[4]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +1376,7 @@ func (x *AmendOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AmendOrderRequest.ProtoReflect.Descriptor instead.
 func (*AmendOrderRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{4}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AmendOrderRequest) GetRequestId() string {
@@ -572,6 +1414,13 @@ func (x *AmendOrderRequest) GetTriggerPrice() string {
 	return ""
 }
 
+func (x *AmendOrderRequest) GetNewClientOrderId() string {
+	if x != nil && x.NewClientOrderId != nil {
+		return *x.NewClientOrderId
+	}
+	return ""
+}
+
 // AmendOrderResponse carries the order after the amendment.
 type AmendOrderResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -583,7 +1432,7 @@ type AmendOrderResponse struct {
 
 func (x *AmendOrderResponse) Reset() {
 	*x = AmendOrderResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[5]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +1444,7 @@ func (x *AmendOrderResponse) String() string {
 func (*AmendOrderResponse) ProtoMessage() {}
 
 func (x *AmendOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[5]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +1457,7 @@ func (x *AmendOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AmendOrderResponse.ProtoReflect.Descriptor instead.
 func (*AmendOrderResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{5}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AmendOrderResponse) GetOrder() *v1.Order {
@@ -631,7 +1480,7 @@ type CancelOrderRequest struct {
 
 func (x *CancelOrderRequest) Reset() {
 	*x = CancelOrderRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[6]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +1492,7 @@ func (x *CancelOrderRequest) String() string {
 func (*CancelOrderRequest) ProtoMessage() {}
 
 func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[6]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +1505,7 @@ func (x *CancelOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrderRequest.ProtoReflect.Descriptor instead.
 func (*CancelOrderRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{6}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CancelOrderRequest) GetRequestId() string {
@@ -684,7 +1533,7 @@ type CancelOrderResponse struct {
 
 func (x *CancelOrderResponse) Reset() {
 	*x = CancelOrderResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[7]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +1545,7 @@ func (x *CancelOrderResponse) String() string {
 func (*CancelOrderResponse) ProtoMessage() {}
 
 func (x *CancelOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[7]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +1558,7 @@ func (x *CancelOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOrderResponse.ProtoReflect.Descriptor instead.
 func (*CancelOrderResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{7}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CancelOrderResponse) GetOrder() *v1.Order {
@@ -719,7 +1568,7 @@ func (x *CancelOrderResponse) GetOrder() *v1.Order {
 	return nil
 }
 
-// CancelAllOrdersRequest cancels every open order of an account, optionally in one market.
+// CancelAllOrdersRequest cancels every open order of an account that matches all the set filters.
 type CancelAllOrdersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// request_id is the idempotency key (UUID). Required.
@@ -727,14 +1576,19 @@ type CancelAllOrdersRequest struct {
 	// account_id is the account whose orders are canceled ("acc_" + ULID). Required.
 	AccountId string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// market_id limits the cancellation to one market. Unset: every market of the account.
-	MarketId      *string `protobuf:"bytes,3,opt,name=market_id,json=marketId,proto3,oneof" json:"market_id,omitempty"`
+	MarketId *string `protobuf:"bytes,3,opt,name=market_id,json=marketId,proto3,oneof" json:"market_id,omitempty"`
+	// side limits the cancellation to buy or sell orders (FIX 35=q with tag 54). UNSPECIFIED: both sides.
+	Side v1.Side `protobuf:"varint,4,opt,name=side,proto3,enum=cqc.venues.v1.Side" json:"side,omitempty"`
+	// strategy_id limits the cancellation to the orders of one strategy (Order.strategy_id). Unset: every
+	// strategy, and orders without one. 1 to 64 characters.
+	StrategyId    *string `protobuf:"bytes,5,opt,name=strategy_id,json=strategyId,proto3,oneof" json:"strategy_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CancelAllOrdersRequest) Reset() {
 	*x = CancelAllOrdersRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[8]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +1600,7 @@ func (x *CancelAllOrdersRequest) String() string {
 func (*CancelAllOrdersRequest) ProtoMessage() {}
 
 func (x *CancelAllOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[8]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +1613,7 @@ func (x *CancelAllOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelAllOrdersRequest.ProtoReflect.Descriptor instead.
 func (*CancelAllOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{8}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CancelAllOrdersRequest) GetRequestId() string {
@@ -783,6 +1637,20 @@ func (x *CancelAllOrdersRequest) GetMarketId() string {
 	return ""
 }
 
+func (x *CancelAllOrdersRequest) GetSide() v1.Side {
+	if x != nil {
+		return x.Side
+	}
+	return v1.Side(0)
+}
+
+func (x *CancelAllOrdersRequest) GetStrategyId() string {
+	if x != nil && x.StrategyId != nil {
+		return *x.StrategyId
+	}
+	return ""
+}
+
 // CancelAllOrdersResponse lists the orders the cancellation touched.
 type CancelAllOrdersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -794,7 +1662,7 @@ type CancelAllOrdersResponse struct {
 
 func (x *CancelAllOrdersResponse) Reset() {
 	*x = CancelAllOrdersResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[9]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +1674,7 @@ func (x *CancelAllOrdersResponse) String() string {
 func (*CancelAllOrdersResponse) ProtoMessage() {}
 
 func (x *CancelAllOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[9]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +1687,7 @@ func (x *CancelAllOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelAllOrdersResponse.ProtoReflect.Descriptor instead.
 func (*CancelAllOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{9}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CancelAllOrdersResponse) GetOrders() []*v1.Order {
@@ -833,14 +1701,18 @@ func (x *CancelAllOrdersResponse) GetOrders() []*v1.Order {
 type GetOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// order names the order. Required.
-	Order         *OrderRef `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
+	Order *OrderRef `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
+	// read_mask lists the Order fields to return (proto names, e.g. "order_id", "status", "fills"). Unset:
+	// every field. Leaving out "source_record" and "fills" keeps the answer small. A path that is not an
+	// Order field fails with INVALID_ARGUMENT (VALIDATION_FAILED).
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetOrderRequest) Reset() {
 	*x = GetOrderRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[10]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +1724,7 @@ func (x *GetOrderRequest) String() string {
 func (*GetOrderRequest) ProtoMessage() {}
 
 func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[10]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,12 +1737,19 @@ func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderRequest.ProtoReflect.Descriptor instead.
 func (*GetOrderRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{10}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetOrderRequest) GetOrder() *OrderRef {
 	if x != nil {
 		return x.Order
+	}
+	return nil
+}
+
+func (x *GetOrderRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
 	}
 	return nil
 }
@@ -886,7 +1765,7 @@ type GetOrderResponse struct {
 
 func (x *GetOrderResponse) Reset() {
 	*x = GetOrderResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[11]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1777,7 @@ func (x *GetOrderResponse) String() string {
 func (*GetOrderResponse) ProtoMessage() {}
 
 func (x *GetOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[11]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1790,7 @@ func (x *GetOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderResponse.ProtoReflect.Descriptor instead.
 func (*GetOrderResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{11}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetOrderResponse) GetOrder() *v1.Order {
@@ -932,20 +1811,31 @@ type ListOrdersRequest struct {
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// market_id keeps only orders in this market. Unset: every market.
 	MarketId *string `protobuf:"bytes,4,opt,name=market_id,json=marketId,proto3,oneof" json:"market_id,omitempty"`
-	// open_only keeps only orders that can still fill (NEW, PARTIALLY_FILLED, PENDING_*, TRIGGERED,
-	// SUSPENDED) when true.
+	// open_only keeps only orders that can still fill (INITIALIZED, SUBMITTED, PENDING_NEW, NEW,
+	// PARTIALLY_FILLED, PENDING_CANCEL, PENDING_REPLACE, TRIGGERED, SUSPENDED) when true.
 	OpenOnly bool `protobuf:"varint,5,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
 	// since_time keeps only orders created at or after this time (CQC clock). Unset: no lower bound.
 	SinceTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
 	// until_time keeps only orders created before this time. Unset: no upper bound.
-	UntilTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// statuses keeps only orders in one of these statuses. Empty: every status. With open_only, both apply.
+	// At most 20, unique, never UNSPECIFIED.
+	Statuses []v1.OrderStatus `protobuf:"varint,8,rep,packed,name=statuses,proto3,enum=cqc.venues.v1.OrderStatus" json:"statuses,omitempty"`
+	// side keeps only buy or sell orders. UNSPECIFIED: both.
+	Side v1.Side `protobuf:"varint,9,opt,name=side,proto3,enum=cqc.venues.v1.Side" json:"side,omitempty"`
+	// client_order_id keeps only orders whose current or original client order id is this one. Unset:
+	// every order.
+	ClientOrderId *string `protobuf:"bytes,10,opt,name=client_order_id,json=clientOrderId,proto3,oneof" json:"client_order_id,omitempty"`
+	// read_mask lists the Order fields to return for each order (proto names). Unset: every field. Leaving
+	// out "source_record" and "fills" gives fuller pages (see the service comment on page size).
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,11,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListOrdersRequest) Reset() {
 	*x = ListOrdersRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[12]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1847,7 @@ func (x *ListOrdersRequest) String() string {
 func (*ListOrdersRequest) ProtoMessage() {}
 
 func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[12]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1860,7 @@ func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersRequest.ProtoReflect.Descriptor instead.
 func (*ListOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{12}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListOrdersRequest) GetAccountId() string {
@@ -1022,10 +1912,39 @@ func (x *ListOrdersRequest) GetUntilTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ListOrdersRequest) GetStatuses() []v1.OrderStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *ListOrdersRequest) GetSide() v1.Side {
+	if x != nil {
+		return x.Side
+	}
+	return v1.Side(0)
+}
+
+func (x *ListOrdersRequest) GetClientOrderId() string {
+	if x != nil && x.ClientOrderId != nil {
+		return *x.ClientOrderId
+	}
+	return ""
+}
+
+func (x *ListOrdersRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListOrdersResponse is one page of orders.
 type ListOrdersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// orders are the orders of this page, newest first.
+	// orders are the orders of this page, newest first: at most page_size, and fewer when more would make
+	// the encoded response exceed 4 MiB.
 	Orders []*v1.Order `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
 	// next_page_token continues the listing; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -1035,7 +1954,7 @@ type ListOrdersResponse struct {
 
 func (x *ListOrdersResponse) Reset() {
 	*x = ListOrdersResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[13]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1966,7 @@ func (x *ListOrdersResponse) String() string {
 func (*ListOrdersResponse) ProtoMessage() {}
 
 func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[13]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1979,7 @@ func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrdersResponse.ProtoReflect.Descriptor instead.
 func (*ListOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{13}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListOrdersResponse) GetOrders() []*v1.Order {
@@ -1083,14 +2002,22 @@ type StreamOrdersRequest struct {
 	// account_id is the account to follow ("acc_" + ULID). Required.
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// market_ids limits the stream to these markets (at most 100, unique). Empty: every market.
-	MarketIds     []string `protobuf:"bytes,2,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	MarketIds []string `protobuf:"bytes,2,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	// resume_token is the resume_token of the last message the client processed on an earlier stream with
+	// the same account_id and market_ids. Set: no snapshot, every change after it is replayed, then live.
+	// Unset: snapshot first. At most 512 characters; opaque.
+	ResumeToken *string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
+	// terminal_since is where the snapshot's lookback for terminal orders starts: the snapshot holds every
+	// open order plus every order that reached a terminal state (close_time) at or after it. Unset: 24 hours
+	// before the call. Only without resume_token.
+	TerminalSince *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=terminal_since,json=terminalSince,proto3" json:"terminal_since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamOrdersRequest) Reset() {
 	*x = StreamOrdersRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[14]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +2029,7 @@ func (x *StreamOrdersRequest) String() string {
 func (*StreamOrdersRequest) ProtoMessage() {}
 
 func (x *StreamOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[14]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +2042,7 @@ func (x *StreamOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOrdersRequest.ProtoReflect.Descriptor instead.
 func (*StreamOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{14}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StreamOrdersRequest) GetAccountId() string {
@@ -1132,20 +2059,42 @@ func (x *StreamOrdersRequest) GetMarketIds() []string {
 	return nil
 }
 
-// StreamOrdersResponse is one message of the order stream: the full state of one order.
+func (x *StreamOrdersRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+func (x *StreamOrdersRequest) GetTerminalSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TerminalSince
+	}
+	return nil
+}
+
+// StreamOrdersResponse is one message of the order stream: the full state of one order, or the marker
+// that ends the snapshot.
 type StreamOrdersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// order is the order's current full state. Always set.
+	// order is the order's current full state. Set on every message except the snapshot_complete marker.
 	Order *v1.Order `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
-	// is_snapshot is true for the initial messages describing orders already open when the stream started.
-	IsSnapshot    bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// is_snapshot is true for the snapshot messages (orders open, or terminal within the lookback, when the
+	// stream started), false for changes.
+	IsSnapshot bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// snapshot_complete is true on the one message that ends the snapshot (it carries no order): from here
+	// on the client's view is complete and every message is a change. Never sent on a resumed stream.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	// resume_token is the stream position after this message: pass it in StreamOrdersRequest.resume_token
+	// to continue from here. Set on every message; opaque; 1 to 512 characters.
+	ResumeToken   string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamOrdersResponse) Reset() {
 	*x = StreamOrdersResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[15]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +2106,7 @@ func (x *StreamOrdersResponse) String() string {
 func (*StreamOrdersResponse) ProtoMessage() {}
 
 func (x *StreamOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[15]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +2119,7 @@ func (x *StreamOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOrdersResponse.ProtoReflect.Descriptor instead.
 func (*StreamOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{15}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StreamOrdersResponse) GetOrder() *v1.Order {
@@ -1187,7 +2136,22 @@ func (x *StreamOrdersResponse) GetIsSnapshot() bool {
 	return false
 }
 
-// ListExecutionReportsRequest asks for one page of an account's execution reports, newest first.
+func (x *StreamOrdersResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
+func (x *StreamOrdersResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+// ListExecutionReportsRequest asks for one page of an account's execution reports, newest first. Filters
+// combine with AND.
 type ListExecutionReportsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the account whose reports are listed ("acc_" + ULID). Required.
@@ -1203,14 +2167,19 @@ type ListExecutionReportsRequest struct {
 	// since_time keeps only reports whose transact time is at or after this time (venue clock).
 	SinceTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
 	// until_time keeps only reports whose transact time is before this time (venue clock).
-	UntilTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// market_ids keeps only reports in these markets (at most 100, unique). Empty: every market.
+	MarketIds []string `protobuf:"bytes,8,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	// read_mask lists the ExecutionReport fields to return (proto names). Unset: every field. Leaving out
+	// "source_record" (up to 1 MiB each) gives fuller pages.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,9,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListExecutionReportsRequest) Reset() {
 	*x = ListExecutionReportsRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[16]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +2191,7 @@ func (x *ListExecutionReportsRequest) String() string {
 func (*ListExecutionReportsRequest) ProtoMessage() {}
 
 func (x *ListExecutionReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[16]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +2204,7 @@ func (x *ListExecutionReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionReportsRequest.ProtoReflect.Descriptor instead.
 func (*ListExecutionReportsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{16}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListExecutionReportsRequest) GetAccountId() string {
@@ -1287,10 +2256,25 @@ func (x *ListExecutionReportsRequest) GetUntilTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ListExecutionReportsRequest) GetMarketIds() []string {
+	if x != nil {
+		return x.MarketIds
+	}
+	return nil
+}
+
+func (x *ListExecutionReportsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListExecutionReportsResponse is one page of execution reports.
 type ListExecutionReportsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// execution_reports are the reports of this page, newest first.
+	// execution_reports are the reports of this page, newest first: at most page_size, and fewer when more
+	// would make the encoded response exceed 4 MiB.
 	ExecutionReports []*v1.ExecutionReport `protobuf:"bytes,1,rep,name=execution_reports,json=executionReports,proto3" json:"execution_reports,omitempty"`
 	// next_page_token continues the listing; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -1300,7 +2284,7 @@ type ListExecutionReportsResponse struct {
 
 func (x *ListExecutionReportsResponse) Reset() {
 	*x = ListExecutionReportsResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[17]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +2296,7 @@ func (x *ListExecutionReportsResponse) String() string {
 func (*ListExecutionReportsResponse) ProtoMessage() {}
 
 func (x *ListExecutionReportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[17]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +2309,7 @@ func (x *ListExecutionReportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExecutionReportsResponse.ProtoReflect.Descriptor instead.
 func (*ListExecutionReportsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{17}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListExecutionReportsResponse) GetExecutionReports() []*v1.ExecutionReport {
@@ -1348,14 +2332,22 @@ type StreamExecutionReportsRequest struct {
 	// account_id is the account to follow ("acc_" + ULID). Required.
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// market_ids limits the stream to these markets (at most 100, unique). Empty: every market.
-	MarketIds     []string `protobuf:"bytes,2,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	MarketIds []string `protobuf:"bytes,2,rep,name=market_ids,json=marketIds,proto3" json:"market_ids,omitempty"`
+	// resume_token is the resume_token of the last message the client processed on an earlier stream with
+	// the same account_id and market_ids. Set: every report after it is replayed, then live. Unset: see
+	// since_time. At most 512 characters; opaque.
+	ResumeToken *string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
+	// since_time, on a stream without resume_token, first replays the stored reports whose transact_time is
+	// at or after it, oldest first (is_snapshot = true), before the snapshot_complete marker. Unset: no
+	// replay; the marker comes first.
+	SinceTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamExecutionReportsRequest) Reset() {
 	*x = StreamExecutionReportsRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[18]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +2359,7 @@ func (x *StreamExecutionReportsRequest) String() string {
 func (*StreamExecutionReportsRequest) ProtoMessage() {}
 
 func (x *StreamExecutionReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[18]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +2372,7 @@ func (x *StreamExecutionReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamExecutionReportsRequest.ProtoReflect.Descriptor instead.
 func (*StreamExecutionReportsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{18}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StreamExecutionReportsRequest) GetAccountId() string {
@@ -1397,18 +2389,42 @@ func (x *StreamExecutionReportsRequest) GetMarketIds() []string {
 	return nil
 }
 
-// StreamExecutionReportsResponse is one execution report, as emitted by the venue.
+func (x *StreamExecutionReportsRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+func (x *StreamExecutionReportsRequest) GetSinceTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SinceTime
+	}
+	return nil
+}
+
+// StreamExecutionReportsResponse is one message of the execution-report stream: one report, or the
+// marker that ends the replay.
 type StreamExecutionReportsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// execution_report is the report. Always set.
+	// execution_report is the report. Set on every message except the snapshot_complete marker.
 	ExecutionReport *v1.ExecutionReport `protobuf:"bytes,1,opt,name=execution_report,json=executionReport,proto3" json:"execution_report,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// is_snapshot is true for reports replayed from since_time, false for live ones and for reports
+	// replayed after a resume_token.
+	IsSnapshot bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// snapshot_complete is true on the one message that ends the replay of a new stream (it carries no
+	// report); every later message is live. Never sent on a resumed stream.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	// resume_token is the stream position after this message. Set on every message; opaque; 1 to 512
+	// characters.
+	ResumeToken   string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamExecutionReportsResponse) Reset() {
 	*x = StreamExecutionReportsResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[19]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +2436,7 @@ func (x *StreamExecutionReportsResponse) String() string {
 func (*StreamExecutionReportsResponse) ProtoMessage() {}
 
 func (x *StreamExecutionReportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[19]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +2449,7 @@ func (x *StreamExecutionReportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamExecutionReportsResponse.ProtoReflect.Descriptor instead.
 func (*StreamExecutionReportsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{19}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StreamExecutionReportsResponse) GetExecutionReport() *v1.ExecutionReport {
@@ -1443,12 +2459,34 @@ func (x *StreamExecutionReportsResponse) GetExecutionReport() *v1.ExecutionRepor
 	return nil
 }
 
+func (x *StreamExecutionReportsResponse) GetIsSnapshot() bool {
+	if x != nil {
+		return x.IsSnapshot
+	}
+	return false
+}
+
+func (x *StreamExecutionReportsResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
+func (x *StreamExecutionReportsResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
 // ListBalancesRequest asks for an account's balances.
 type ListBalancesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the account ("acc_" + ULID). Required.
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	// include_zero also returns assets whose total is zero when true (by default they are omitted).
+	// include_zero also returns balances whose every reported figure is zero when true (by default they are
+	// omitted).
 	IncludeZero bool `protobuf:"varint,2,opt,name=include_zero,json=includeZero,proto3" json:"include_zero,omitempty"`
 	// page_size is the maximum number of balances to return, 0 to 1000; 0 means the server default (100).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
@@ -1461,7 +2499,7 @@ type ListBalancesRequest struct {
 
 func (x *ListBalancesRequest) Reset() {
 	*x = ListBalancesRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[20]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +2511,7 @@ func (x *ListBalancesRequest) String() string {
 func (*ListBalancesRequest) ProtoMessage() {}
 
 func (x *ListBalancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[20]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +2524,7 @@ func (x *ListBalancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBalancesRequest.ProtoReflect.Descriptor instead.
 func (*ListBalancesRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{20}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListBalancesRequest) GetAccountId() string {
@@ -1530,7 +2568,7 @@ type ListBalancesResponse struct {
 
 func (x *ListBalancesResponse) Reset() {
 	*x = ListBalancesResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[21]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +2580,7 @@ func (x *ListBalancesResponse) String() string {
 func (*ListBalancesResponse) ProtoMessage() {}
 
 func (x *ListBalancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[21]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +2593,7 @@ func (x *ListBalancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBalancesResponse.ProtoReflect.Descriptor instead.
 func (*ListBalancesResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{21}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListBalancesResponse) GetBalances() []*v1.Balance {
@@ -1576,14 +2614,18 @@ func (x *ListBalancesResponse) GetNextPageToken() string {
 type StreamBalancesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the account to follow ("acc_" + ULID). Required.
-	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// resume_token is the resume_token of the last message the client processed on an earlier stream for
+	// the same account. Set: no snapshot, every change after it is replayed, then live. Unset: snapshot
+	// first. At most 512 characters; opaque.
+	ResumeToken   *string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3,oneof" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamBalancesRequest) Reset() {
 	*x = StreamBalancesRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[22]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +2637,7 @@ func (x *StreamBalancesRequest) String() string {
 func (*StreamBalancesRequest) ProtoMessage() {}
 
 func (x *StreamBalancesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[22]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +2650,7 @@ func (x *StreamBalancesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamBalancesRequest.ProtoReflect.Descriptor instead.
 func (*StreamBalancesRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{22}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StreamBalancesRequest) GetAccountId() string {
@@ -1618,20 +2660,40 @@ func (x *StreamBalancesRequest) GetAccountId() string {
 	return ""
 }
 
-// StreamBalancesResponse is one balance of the stream.
+func (x *StreamBalancesRequest) GetResumeToken() string {
+	if x != nil && x.ResumeToken != nil {
+		return *x.ResumeToken
+	}
+	return ""
+}
+
+// StreamBalancesResponse is one message of the balance stream: the full state of one balance (ledger,
+// asset, wallet, market), or the marker that ends the snapshot. The snapshot holds every balance of the
+// account that ListBalances would return with include_zero = false; a balance that drops to zero later is
+// still sent as a change, so clients never keep a stale non-zero value.
 type StreamBalancesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// balance is the new full state of one asset's balance. Always set.
+	// balance is the new full state of one balance. Set on every message except the snapshot_complete
+	// marker.
 	Balance *v1.Balance `protobuf:"bytes,1,opt,name=balance,proto3" json:"balance,omitempty"`
-	// is_snapshot is true for the initial messages describing balances when the stream started.
-	IsSnapshot    bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// is_snapshot is true for the snapshot messages (balances when the stream started), false for changes.
+	IsSnapshot bool `protobuf:"varint,2,opt,name=is_snapshot,json=isSnapshot,proto3" json:"is_snapshot,omitempty"`
+	// snapshot_complete is true on the one message that ends the snapshot (it carries no balance); from
+	// here on every message is a change. Never sent on a resumed stream.
+	SnapshotComplete bool `protobuf:"varint,3,opt,name=snapshot_complete,json=snapshotComplete,proto3" json:"snapshot_complete,omitempty"`
+	// resume_token is the stream position after this message. Set on every message; opaque; 1 to 512
+	// characters.
+	ResumeToken string `protobuf:"bytes,4,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// reason is why the balance changed, on change messages when known. UNSPECIFIED on snapshot messages
+	// and when the venue gave no cause.
+	Reason        v1.BalanceChangeReason `protobuf:"varint,5,opt,name=reason,proto3,enum=cqc.venues.v1.BalanceChangeReason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamBalancesResponse) Reset() {
 	*x = StreamBalancesResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[23]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +2705,7 @@ func (x *StreamBalancesResponse) String() string {
 func (*StreamBalancesResponse) ProtoMessage() {}
 
 func (x *StreamBalancesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[23]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +2718,7 @@ func (x *StreamBalancesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamBalancesResponse.ProtoReflect.Descriptor instead.
 func (*StreamBalancesResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{23}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StreamBalancesResponse) GetBalance() *v1.Balance {
@@ -1671,6 +2733,27 @@ func (x *StreamBalancesResponse) GetIsSnapshot() bool {
 		return x.IsSnapshot
 	}
 	return false
+}
+
+func (x *StreamBalancesResponse) GetSnapshotComplete() bool {
+	if x != nil {
+		return x.SnapshotComplete
+	}
+	return false
+}
+
+func (x *StreamBalancesResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *StreamBalancesResponse) GetReason() v1.BalanceChangeReason {
+	if x != nil {
+		return x.Reason
+	}
+	return v1.BalanceChangeReason(0)
 }
 
 // GetDepositAddressRequest asks where to deposit an asset over one network.
@@ -1689,7 +2772,7 @@ type GetDepositAddressRequest struct {
 
 func (x *GetDepositAddressRequest) Reset() {
 	*x = GetDepositAddressRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[24]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +2784,7 @@ func (x *GetDepositAddressRequest) String() string {
 func (*GetDepositAddressRequest) ProtoMessage() {}
 
 func (x *GetDepositAddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[24]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +2797,7 @@ func (x *GetDepositAddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDepositAddressRequest.ProtoReflect.Descriptor instead.
 func (*GetDepositAddressRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{24}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetDepositAddressRequest) GetAccountId() string {
@@ -1741,10 +2824,11 @@ func (x *GetDepositAddressRequest) GetDeploymentId() string {
 // GetDepositAddressResponse is where to send a deposit.
 type GetDepositAddressResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// address is the destination address on the deployment's chain, in that chain's format. Always set.
+	// address is the destination address on the deployment's chain, in that chain's format. Always set;
+	// 1 to 256 characters. Redacted from logs and debug output.
 	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
 	// memo is the tag/memo the transfer MUST carry for the venue to credit the account (XRP tag, TON
-	// comment). Empty: the network needs none.
+	// comment). Empty: the network needs none. At most 256 characters. Redacted from logs and debug output.
 	Memo string `protobuf:"bytes,2,opt,name=memo,proto3" json:"memo,omitempty"`
 	// deployment_id echoes the network of the address ("dep_" + ULID).
 	DeploymentId  string `protobuf:"bytes,3,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
@@ -1754,7 +2838,7 @@ type GetDepositAddressResponse struct {
 
 func (x *GetDepositAddressResponse) Reset() {
 	*x = GetDepositAddressResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[25]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +2850,7 @@ func (x *GetDepositAddressResponse) String() string {
 func (*GetDepositAddressResponse) ProtoMessage() {}
 
 func (x *GetDepositAddressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[25]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +2863,7 @@ func (x *GetDepositAddressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDepositAddressResponse.ProtoReflect.Descriptor instead.
 func (*GetDepositAddressResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{25}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetDepositAddressResponse) GetAddress() string {
@@ -1803,7 +2887,7 @@ func (x *GetDepositAddressResponse) GetDeploymentId() string {
 	return ""
 }
 
-// ListDepositsRequest asks for one page of an account's deposits, newest first.
+// ListDepositsRequest asks for one page of an account's deposits, newest first. Filters combine with AND.
 type ListDepositsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the account ("acc_" + ULID). Required.
@@ -1813,14 +2897,24 @@ type ListDepositsRequest struct {
 	// page_token is the previous response's next_page_token, or empty for the first page. Opaque.
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// asset_id keeps only deposits of this asset. Unset: every asset.
-	AssetId       *string `protobuf:"bytes,4,opt,name=asset_id,json=assetId,proto3,oneof" json:"asset_id,omitempty"`
+	AssetId *string `protobuf:"bytes,4,opt,name=asset_id,json=assetId,proto3,oneof" json:"asset_id,omitempty"`
+	// since_time keeps only deposits created at or after this time (Transaction.create_time, venue clock).
+	// Unset: no lower bound.
+	SinceTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
+	// until_time keeps only deposits created before this time. Unset: no upper bound.
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// statuses keeps only deposits in these statuses (at most 10, unique). Empty: every status.
+	Statuses []v11.TransactionStatus `protobuf:"varint,7,rep,packed,name=statuses,proto3,enum=cqc.portfolio.v1.TransactionStatus" json:"statuses,omitempty"`
+	// read_mask lists the Transaction fields to return (proto names). Unset: every field. Leaving out
+	// "source_record" gives fuller pages.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,8,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListDepositsRequest) Reset() {
 	*x = ListDepositsRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[26]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +2926,7 @@ func (x *ListDepositsRequest) String() string {
 func (*ListDepositsRequest) ProtoMessage() {}
 
 func (x *ListDepositsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[26]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +2939,7 @@ func (x *ListDepositsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDepositsRequest.ProtoReflect.Descriptor instead.
 func (*ListDepositsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{26}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListDepositsRequest) GetAccountId() string {
@@ -1876,6 +2970,34 @@ func (x *ListDepositsRequest) GetAssetId() string {
 	return ""
 }
 
+func (x *ListDepositsRequest) GetSinceTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SinceTime
+	}
+	return nil
+}
+
+func (x *ListDepositsRequest) GetUntilTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UntilTime
+	}
+	return nil
+}
+
+func (x *ListDepositsRequest) GetStatuses() []v11.TransactionStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *ListDepositsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListDepositsResponse is one page of deposits.
 type ListDepositsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1889,7 +3011,7 @@ type ListDepositsResponse struct {
 
 func (x *ListDepositsResponse) Reset() {
 	*x = ListDepositsResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[27]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +3023,7 @@ func (x *ListDepositsResponse) String() string {
 func (*ListDepositsResponse) ProtoMessage() {}
 
 func (x *ListDepositsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[27]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +3036,7 @@ func (x *ListDepositsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDepositsResponse.ProtoReflect.Descriptor instead.
 func (*ListDepositsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{27}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListDepositsResponse) GetDeposits() []*v11.Transaction {
@@ -1950,14 +3072,18 @@ type RequestWithdrawalRequest struct {
 	// logs and debug output.
 	Memo string `protobuf:"bytes,6,opt,name=memo,proto3" json:"memo,omitempty"`
 	// amount is how much to withdraw, in whole units of the asset, before the network fee. Positive decimal.
-	Amount        string `protobuf:"bytes,7,opt,name=amount,proto3" json:"amount,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Amount string `protobuf:"bytes,7,opt,name=amount,proto3" json:"amount,omitempty"`
+	// client_transaction_id is the caller's own id of the withdrawal, sent to the venue (Binance
+	// withdrawOrderId, OKX clientId) and returned in Transaction.client_transaction_id; CancelWithdrawal
+	// accepts it. Unique per account. Unset: none. 1 to 64 characters of [A-Za-z0-9._:-].
+	ClientTransactionId *string `protobuf:"bytes,8,opt,name=client_transaction_id,json=clientTransactionId,proto3,oneof" json:"client_transaction_id,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RequestWithdrawalRequest) Reset() {
 	*x = RequestWithdrawalRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[28]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +3095,7 @@ func (x *RequestWithdrawalRequest) String() string {
 func (*RequestWithdrawalRequest) ProtoMessage() {}
 
 func (x *RequestWithdrawalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[28]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +3108,7 @@ func (x *RequestWithdrawalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestWithdrawalRequest.ProtoReflect.Descriptor instead.
 func (*RequestWithdrawalRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{28}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RequestWithdrawalRequest) GetRequestId() string {
@@ -2034,6 +3160,13 @@ func (x *RequestWithdrawalRequest) GetAmount() string {
 	return ""
 }
 
+func (x *RequestWithdrawalRequest) GetClientTransactionId() string {
+	if x != nil && x.ClientTransactionId != nil {
+		return *x.ClientTransactionId
+	}
+	return ""
+}
+
 // RequestWithdrawalResponse carries the withdrawal as recorded.
 type RequestWithdrawalResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2045,7 +3178,7 @@ type RequestWithdrawalResponse struct {
 
 func (x *RequestWithdrawalResponse) Reset() {
 	*x = RequestWithdrawalResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[29]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +3190,7 @@ func (x *RequestWithdrawalResponse) String() string {
 func (*RequestWithdrawalResponse) ProtoMessage() {}
 
 func (x *RequestWithdrawalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[29]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +3203,7 @@ func (x *RequestWithdrawalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestWithdrawalResponse.ProtoReflect.Descriptor instead.
 func (*RequestWithdrawalResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{29}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RequestWithdrawalResponse) GetWithdrawal() *v11.Transaction {
@@ -2080,7 +3213,7 @@ func (x *RequestWithdrawalResponse) GetWithdrawal() *v11.Transaction {
 	return nil
 }
 
-// ListWithdrawalsRequest asks for one page of an account's withdrawals, newest first.
+// ListWithdrawalsRequest asks for one page of an account's withdrawals, newest first. Filters combine with AND.
 type ListWithdrawalsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the account ("acc_" + ULID). Required.
@@ -2090,14 +3223,24 @@ type ListWithdrawalsRequest struct {
 	// page_token is the previous response's next_page_token, or empty for the first page. Opaque.
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// asset_id keeps only withdrawals of this asset. Unset: every asset.
-	AssetId       *string `protobuf:"bytes,4,opt,name=asset_id,json=assetId,proto3,oneof" json:"asset_id,omitempty"`
+	AssetId *string `protobuf:"bytes,4,opt,name=asset_id,json=assetId,proto3,oneof" json:"asset_id,omitempty"`
+	// since_time keeps only withdrawals created at or after this time (Transaction.create_time, venue clock).
+	// Unset: no lower bound.
+	SinceTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
+	// until_time keeps only withdrawals created before this time. Unset: no upper bound.
+	UntilTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until_time,json=untilTime,proto3" json:"until_time,omitempty"`
+	// statuses keeps only withdrawals in these statuses (at most 10, unique). Empty: every status.
+	Statuses []v11.TransactionStatus `protobuf:"varint,7,rep,packed,name=statuses,proto3,enum=cqc.portfolio.v1.TransactionStatus" json:"statuses,omitempty"`
+	// read_mask lists the Transaction fields to return (proto names). Unset: every field. Leaving out
+	// "source_record" gives fuller pages.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,8,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListWithdrawalsRequest) Reset() {
 	*x = ListWithdrawalsRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[30]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +3252,7 @@ func (x *ListWithdrawalsRequest) String() string {
 func (*ListWithdrawalsRequest) ProtoMessage() {}
 
 func (x *ListWithdrawalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[30]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +3265,7 @@ func (x *ListWithdrawalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWithdrawalsRequest.ProtoReflect.Descriptor instead.
 func (*ListWithdrawalsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{30}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListWithdrawalsRequest) GetAccountId() string {
@@ -2153,6 +3296,34 @@ func (x *ListWithdrawalsRequest) GetAssetId() string {
 	return ""
 }
 
+func (x *ListWithdrawalsRequest) GetSinceTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SinceTime
+	}
+	return nil
+}
+
+func (x *ListWithdrawalsRequest) GetUntilTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UntilTime
+	}
+	return nil
+}
+
+func (x *ListWithdrawalsRequest) GetStatuses() []v11.TransactionStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *ListWithdrawalsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // ListWithdrawalsResponse is one page of withdrawals.
 type ListWithdrawalsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2166,7 +3337,7 @@ type ListWithdrawalsResponse struct {
 
 func (x *ListWithdrawalsResponse) Reset() {
 	*x = ListWithdrawalsResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[31]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +3349,7 @@ func (x *ListWithdrawalsResponse) String() string {
 func (*ListWithdrawalsResponse) ProtoMessage() {}
 
 func (x *ListWithdrawalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[31]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +3362,7 @@ func (x *ListWithdrawalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWithdrawalsResponse.ProtoReflect.Descriptor instead.
 func (*ListWithdrawalsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{31}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListWithdrawalsResponse) GetWithdrawals() []*v11.Transaction {
@@ -2219,7 +3390,7 @@ type GetVenueAccountRequest struct {
 
 func (x *GetVenueAccountRequest) Reset() {
 	*x = GetVenueAccountRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[32]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +3402,7 @@ func (x *GetVenueAccountRequest) String() string {
 func (*GetVenueAccountRequest) ProtoMessage() {}
 
 func (x *GetVenueAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[32]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,7 +3415,7 @@ func (x *GetVenueAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVenueAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetVenueAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{32}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetVenueAccountRequest) GetAccountId() string {
@@ -2265,7 +3436,7 @@ type GetVenueAccountResponse struct {
 
 func (x *GetVenueAccountResponse) Reset() {
 	*x = GetVenueAccountResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[33]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +3448,7 @@ func (x *GetVenueAccountResponse) String() string {
 func (*GetVenueAccountResponse) ProtoMessage() {}
 
 func (x *GetVenueAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[33]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +3461,7 @@ func (x *GetVenueAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVenueAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetVenueAccountResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{33}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetVenueAccountResponse) GetVenueAccount() *v1.VenueAccount {
@@ -2317,7 +3488,7 @@ type ListVenueAccountsRequest struct {
 
 func (x *ListVenueAccountsRequest) Reset() {
 	*x = ListVenueAccountsRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[34]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2329,7 +3500,7 @@ func (x *ListVenueAccountsRequest) String() string {
 func (*ListVenueAccountsRequest) ProtoMessage() {}
 
 func (x *ListVenueAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[34]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2342,7 +3513,7 @@ func (x *ListVenueAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVenueAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListVenueAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{34}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListVenueAccountsRequest) GetPageSize() int32 {
@@ -2379,7 +3550,7 @@ type ListVenueAccountsResponse struct {
 
 func (x *ListVenueAccountsResponse) Reset() {
 	*x = ListVenueAccountsResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[35]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +3562,7 @@ func (x *ListVenueAccountsResponse) String() string {
 func (*ListVenueAccountsResponse) ProtoMessage() {}
 
 func (x *ListVenueAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[35]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +3575,7 @@ func (x *ListVenueAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVenueAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListVenueAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{35}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListVenueAccountsResponse) GetVenueAccounts() []*v1.VenueAccount {
@@ -2432,7 +3603,7 @@ type CreateVenueAccountRequest struct {
 
 func (x *CreateVenueAccountRequest) Reset() {
 	*x = CreateVenueAccountRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[36]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +3615,7 @@ func (x *CreateVenueAccountRequest) String() string {
 func (*CreateVenueAccountRequest) ProtoMessage() {}
 
 func (x *CreateVenueAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[36]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +3628,7 @@ func (x *CreateVenueAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVenueAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateVenueAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{36}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateVenueAccountRequest) GetVenueAccount() *v1.VenueAccount {
@@ -2478,7 +3649,7 @@ type CreateVenueAccountResponse struct {
 
 func (x *CreateVenueAccountResponse) Reset() {
 	*x = CreateVenueAccountResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[37]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +3661,7 @@ func (x *CreateVenueAccountResponse) String() string {
 func (*CreateVenueAccountResponse) ProtoMessage() {}
 
 func (x *CreateVenueAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[37]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +3674,7 @@ func (x *CreateVenueAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVenueAccountResponse.ProtoReflect.Descriptor instead.
 func (*CreateVenueAccountResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{37}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateVenueAccountResponse) GetVenueAccount() *v1.VenueAccount {
@@ -2528,7 +3699,7 @@ type UpdateVenueAccountRequest struct {
 
 func (x *UpdateVenueAccountRequest) Reset() {
 	*x = UpdateVenueAccountRequest{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[38]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +3711,7 @@ func (x *UpdateVenueAccountRequest) String() string {
 func (*UpdateVenueAccountRequest) ProtoMessage() {}
 
 func (x *UpdateVenueAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[38]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +3724,7 @@ func (x *UpdateVenueAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVenueAccountRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVenueAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{38}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UpdateVenueAccountRequest) GetVenueAccount() *v1.VenueAccount {
@@ -2581,7 +3752,7 @@ type UpdateVenueAccountResponse struct {
 
 func (x *UpdateVenueAccountResponse) Reset() {
 	*x = UpdateVenueAccountResponse{}
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[39]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +3764,7 @@ func (x *UpdateVenueAccountResponse) String() string {
 func (*UpdateVenueAccountResponse) ProtoMessage() {}
 
 func (x *UpdateVenueAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[39]
+	mi := &file_cqc_services_v1_venue_gateway_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +3777,7 @@ func (x *UpdateVenueAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVenueAccountResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVenueAccountResponse) Descriptor() ([]byte, []int) {
-	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{39}
+	return file_cqc_services_v1_venue_gateway_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateVenueAccountResponse) GetVenueAccount() *v1.VenueAccount {
@@ -2620,7 +3791,7 @@ var File_cqc_services_v1_venue_gateway_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\n" +
-	"#cqc/services/v1/venue_gateway.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a\"cqc/portfolio/v1/transaction.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1bcqc/venues/v1/balance.proto\x1a\x1dcqc/venues/v1/execution.proto\x1a\x19cqc/venues/v1/order.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x1d\n" +
+	"#cqc/services/v1/venue_gateway.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a\"cqc/portfolio/v1/transaction.proto\x1a\x1ccqc/services/v1/errors.proto\x1a+cqc/services/v1/venue_gateway_account.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1bcqc/venues/v1/balance.proto\x1a\x1dcqc/venues/v1/execution.proto\x1a\x19cqc/venues/v1/order.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf20\n" +
 	"\bNewOrder\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12)\n" +
@@ -2637,8 +3808,8 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\bquantity\x18\b \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\bquantity\x88\x01\x01\x125\n" +
 	"\x0equote_quantity\x18\t \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x02R\rquoteQuantity\x88\x01\x01\x12$\n" +
 	"\x05price\x18\n" +
-	" \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x03R\x05price\x88\x01\x01\x123\n" +
-	"\rtrigger_price\x18\v \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x04R\ftriggerPrice\x88\x01\x01\x12W\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\x05price\x88\x01\x01\x123\n" +
+	"\rtrigger_price\x18\v \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\ftriggerPrice\x88\x01\x01\x12W\n" +
 	"\x12trigger_price_type\x18\f \x01(\x0e2\x1f.cqc.venues.v1.TriggerPriceTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10triggerPriceType\x12V\n" +
 	"\x11trigger_direction\x18\r \x01(\x0e2\x1f.cqc.venues.v1.TriggerDirectionB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10triggerDirection\x127\n" +
 	"\x0ftrailing_offset\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x05R\x0etrailingOffset\x88\x01\x01\x12]\n" +
@@ -2656,8 +3827,26 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\x04tags\x18\x17 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\n" +
 	"\"\x06r\x04\x10\x01\x18@R\x04tags\x120\n" +
-	"\x03peg\x18\x18 \x01(\v2\x1e.cqc.venues.v1.PegInstructionsR\x03peg:\xb8\x11\xbaH\xb4\x11\x1a\xee\x01\n" +
-	"$new_order.quantity_or_quote_quantity\x12]exactly one of quantity and quote_quantity must be set; quote_quantity only for MARKET orders\x1ag(has(this.quantity) != has(this.quote_quantity)) && (!has(this.quote_quantity) || this.order_type == 1)\x1a\xb2\x02\n" +
+	"\x03peg\x18\x18 \x01(\v2\x1e.cqc.venues.v1.PegInstructionsR\x03peg\x129\n" +
+	"\x10activation_price\x18\x19 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\aR\x0factivationPrice\x88\x01\x01\x121\n" +
+	"\flimit_offset\x18\x1a \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\bR\vlimitOffset\x88\x01\x01\x121\n" +
+	"\fmin_quantity\x18\x1b \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\tR\vminQuantity\x88\x01\x01\x12%\n" +
+	"\x0eclose_position\x18\x1c \x01(\bR\rclosePosition\x12#\n" +
+	"\rprice_protect\x18\x1d \x01(\bR\fpriceProtect\x121\n" +
+	"\fmax_slippage\x18\x1e \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\n" +
+	"R\vmaxSlippage\x88\x01\x01\x12*\n" +
+	"\bleverage\x18\x1f \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\vR\bleverage\x88\x01\x01\x12=\n" +
+	"\vtake_profit\x18  \x01(\v2\x1c.cqc.venues.v1.AttachedOrderR\n" +
+	"takeProfit\x129\n" +
+	"\tstop_loss\x18! \x01(\v2\x1c.cqc.venues.v1.AttachedOrderR\bstopLoss:\xa8 \xbaH\xa4 \x1a\xe1\x02\n" +
+	"$new_order.quantity_or_quote_quantity\x12\x81\x01exactly one of quantity and quote_quantity must be set (neither on a close_position order); quote_quantity only for MARKET orders\x1a\xb4\x01(this.close_position ? (!has(this.quantity) && !has(this.quote_quantity)) : (has(this.quantity) != has(this.quote_quantity))) && (!has(this.quote_quantity) || this.order_type == 1)\x1a\xb0\x01\n" +
+	"(new_order.close_position_not_reduce_only\x12Xclose_position and reduce_only cannot both be true (close_position already only reduces)\x1a*!(this.close_position && this.reduce_only)\x1a\xc7\x02\n" +
+	"&new_order.min_quantity_within_quantity\x125min_quantity requires quantity and must not exceed it\x1a\xe5\x01!has(this.min_quantity) || (has(this.quantity) && (!this.min_quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || !this.quantity.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.min_quantity) <= double(this.quantity)))\x1a\xa9\x01\n" +
+	"2new_order.activation_price_only_for_trailing_types\x129activation_price may be set only for trailing stop orders\x1a8!has(this.activation_price) || this.order_type in [7, 8]\x1a\xa3\x01\n" +
+	"3new_order.limit_offset_only_for_trailing_stop_limit\x12;limit_offset may be set only for TRAILING_STOP_LIMIT orders\x1a/!has(this.limit_offset) || this.order_type == 8\x1a\xa5\x01\n" +
+	"'new_order.trailing_stop_limit_has_limit\x127a TRAILING_STOP_LIMIT order needs price or limit_offset\x1aAthis.order_type != 8 || has(this.price) || has(this.limit_offset)\x1a\xe2\x01\n" +
+	"(new_order.attached_orders_open_positions\x12Utake_profit and stop_loss may not be attached to reduce_only or close_position orders\x1a_(!has(this.take_profit) && !has(this.stop_loss)) || (!this.reduce_only && !this.close_position)\x1a\x9e\x04\n" +
+	"&new_order.take_profit_beyond_stop_loss\x12uwith both attached, take_profit.trigger_price must be above stop_loss.trigger_price for a BUY and below it for a SELL\x1a\xfc\x02!has(this.take_profit) || !has(this.stop_loss) || !this.take_profit.trigger_price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || !this.stop_loss.trigger_price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || (this.side == 1 ? double(this.take_profit.trigger_price) > double(this.stop_loss.trigger_price) : double(this.take_profit.trigger_price) < double(this.stop_loss.trigger_price))\x1a\xb2\x02\n" +
 	"(new_order.price_required_for_limit_types\x12\x98\x01price must be set for LIMIT, STOP_LIMIT and LIMIT_IF_TOUCHED orders and unset for MARKET, STOP_MARKET, MARKET_IF_TOUCHED and TRAILING_STOP_MARKET orders\x1ak(this.order_type in [2, 4, 6]) ? has(this.price) : (!(this.order_type in [1, 3, 5, 7]) || !has(this.price))\x1a\xdb\x01\n" +
 	"4new_order.trigger_price_required_for_triggered_types\x12dtrigger_price must be set for STOP_MARKET, STOP_LIMIT, MARKET_IF_TOUCHED and LIMIT_IF_TOUCHED orders\x1a=!(this.order_type in [3, 4, 5, 6]) || has(this.trigger_price)\x1a\xe5\x01\n" +
 	"5new_order.trailing_offset_required_for_trailing_types\x12Mtrailing_offset and trailing_offset_type must be set for trailing stop orders\x1a]!(this.order_type in [7, 8]) || (has(this.trailing_offset) && this.trailing_offset_type != 0)\x1a\x95\x01\n" +
@@ -2673,30 +3862,107 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\x06_priceB\x10\n" +
 	"\x0e_trigger_priceB\x12\n" +
 	"\x10_trailing_offsetB\x13\n" +
-	"\x11_display_quantity\"u\n" +
+	"\x11_display_quantityB\x13\n" +
+	"\x11_activation_priceB\x0f\n" +
+	"\r_limit_offsetB\x0f\n" +
+	"\r_min_quantityB\x0f\n" +
+	"\r_max_slippageB\v\n" +
+	"\t_leverage\"u\n" +
 	"\x11PlaceOrderRequest\x12'\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x127\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.cqc.services.v1.NewOrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\"@\n" +
 	"\x12PlaceOrderResponse\x12*\n" +
-	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderR\x05order\"\xb9\x01\n" +
+	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderR\x05order\"\xd6\n" +
+	"\n" +
+	"\x15PlaceOrderListRequest\x12'\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12+\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12)\n" +
+	"\tmarket_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12U\n" +
+	"\x10contingency_type\x18\x04 \x01(\x0e2\x1e.cqc.venues.v1.ContingencyTypeB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x0fcontingencyType\x12T\n" +
+	"\x14list_client_order_id\x18\x05 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._:-]{1,36}$H\x00R\x11listClientOrderId\x88\x01\x01\x12=\n" +
+	"\x06orders\x18\x06 \x03(\v2\x19.cqc.services.v1.NewOrderB\n" +
+	"\xbaH\a\x92\x01\x04\b\x02\x10\x03R\x06orders:\xb6\a\xbaH\xb2\a\x1a\xa9\x01\n" +
+	"\x1aplace_order_list.leg_count\x12=OTOCO lists have 3 orders; OCO, OTO, OUO and OPO lists have 2\x1aLthis.contingency_type == 4 ? size(this.orders) == 3 : size(this.orders) == 2\x1a\xcd\x01\n" +
+	".place_order_list.legs_share_account_and_market\x12Eevery order of the list must have the list's account_id and market_id\x1aTthis.orders.all(o, o.account_id == this.account_id && o.market_id == this.market_id)\x1a\xf9\x02\n" +
+	"#place_order_list.oco_pair_same_side\x12Tthe two orders of an OCO pair (OCO legs 1-2, OTOCO legs 2-3) must have the same side\x1a\xfb\x01size(this.orders) < 2 || (this.contingency_type != 1 || this.orders[0].side == this.orders[1].side) && (this.contingency_type != 4 || size(this.orders) != 3 || (this.orders[1].side == this.orders[2].side && this.orders[0].side != this.orders[1].side))\x1a\xb7\x01\n" +
+	"#place_order_list.no_attached_orders\x12Rorders of a list cannot carry take_profit or stop_loss: make them legs of the list\x1a<this.orders.all(o, !has(o.take_profit) && !has(o.stop_loss))B\x17\n" +
+	"\x15_list_client_order_id\"\x7f\n" +
+	"\x16PlaceOrderListResponse\x127\n" +
+	"\n" +
+	"order_list\x18\x01 \x01(\v2\x18.cqc.venues.v1.OrderListR\torderList\x12,\n" +
+	"\x06orders\x18\x02 \x03(\v2\x14.cqc.venues.v1.OrderR\x06orders\"\xa7\x02\n" +
+	"\x0eBatchItemError\x12\x1d\n" +
+	"\x04code\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x10(\x01R\x04code\x12@\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1c.cqc.services.v1.ErrorReasonB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06reason\x12\"\n" +
+	"\amessage\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\amessage\x12S\n" +
+	"\bmetadata\x18\x04 \x03(\v2-.cqc.services.v1.BatchItemError.MetadataEntryB\b\xbaH\x05\x9a\x01\x02\x10\x14R\bmetadata\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x85\x01\n" +
+	"\vOrderResult\x12,\n" +
+	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderH\x00R\x05order\x127\n" +
+	"\x05error\x18\x02 \x01(\v2\x1f.cqc.services.v1.BatchItemErrorH\x00R\x05errorB\x0f\n" +
+	"\x06result\x12\x05\xbaH\x02\b\x01\"\x95\x03\n" +
+	"\x17BatchPlaceOrdersRequest\x12J\n" +
+	"\brequests\x18\x01 \x03(\v2\".cqc.services.v1.PlaceOrderRequestB\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10\x14R\brequests:\xad\x02\xbaH\xa9\x02\x1a\xa5\x01\n" +
+	"\x1ebatch_place_orders.one_account\x124every order of a batch must have the same account_id\x1aMthis.requests.all(r, r.order.account_id == this.requests[0].order.account_id)\x1a\x7f\n" +
+	"%batch_place_orders.unique_request_ids\x12)request_ids must be unique within a batch\x1a+this.requests.map(r, r.request_id).unique()\"R\n" +
+	"\x18BatchPlaceOrdersResponse\x126\n" +
+	"\aresults\x18\x01 \x03(\v2\x1c.cqc.services.v1.OrderResultR\aresults\"\xa5\x03\n" +
+	"\x17BatchAmendOrdersRequest\x12J\n" +
+	"\brequests\x18\x01 \x03(\v2\".cqc.services.v1.AmendOrderRequestB\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10\x14R\brequests:\xbd\x02\xbaH\xb9\x02\x1a\xb5\x01\n" +
+	"\x1ebatch_amend_orders.one_account\x12Devery amendment of a batch must name an order of the same account_id\x1aMthis.requests.all(r, r.order.account_id == this.requests[0].order.account_id)\x1a\x7f\n" +
+	"%batch_amend_orders.unique_request_ids\x12)request_ids must be unique within a batch\x1a+this.requests.map(r, r.request_id).unique()\"R\n" +
+	"\x18BatchAmendOrdersResponse\x126\n" +
+	"\aresults\x18\x01 \x03(\v2\x1c.cqc.services.v1.OrderResultR\aresults\"\xad\x03\n" +
+	"\x18BatchCancelOrdersRequest\x12K\n" +
+	"\brequests\x18\x01 \x03(\v2#.cqc.services.v1.CancelOrderRequestB\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10dR\brequests:\xc3\x02\xbaH\xbf\x02\x1a\xb9\x01\n" +
+	"\x1fbatch_cancel_orders.one_account\x12Gevery cancellation of a batch must name an order of the same account_id\x1aMthis.requests.all(r, r.order.account_id == this.requests[0].order.account_id)\x1a\x80\x01\n" +
+	"&batch_cancel_orders.unique_request_ids\x12)request_ids must be unique within a batch\x1a+this.requests.map(r, r.request_id).unique()\"S\n" +
+	"\x19BatchCancelOrdersResponse\x126\n" +
+	"\aresults\x18\x01 \x03(\v2\x1c.cqc.services.v1.OrderResultR\aresults\"\xef\x02\n" +
+	"\x18SetCancelAllAfterRequest\x12+\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12.\n" +
+	"\tmarket_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x88\x01\x01\x12\xe7\x01\n" +
+	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\xb1\x01\xbaH\xad\x01\xba\x01\xa6\x01\n" +
+	"\"set_cancel_all_after.timeout_range\x12/timeout must be 0 (disarm) or between 1s and 1h\x1aOthis == duration('0s') || (this >= duration('1s') && this <= duration('3600s'))\xc8\x01\x01R\atimeoutB\f\n" +
+	"\n" +
+	"_market_id\"\xc5\x01\n" +
+	"\x19SetCancelAllAfterResponse\x12+\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12.\n" +
+	"\tmarket_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x88\x01\x01\x12=\n" +
+	"\ftrigger_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vtriggerTimeB\f\n" +
+	"\n" +
+	"_market_id\"\xb9\x01\n" +
 	"\bOrderRef\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12)\n" +
 	"\border_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x00R\aorderId\x12H\n" +
 	"\x0fclient_order_id\x18\x03 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._:-]{1,36}$H\x00R\rclientOrderIdB\v\n" +
-	"\x02id\x12\x05\xbaH\x02\b\x01\"\xd1\x03\n" +
+	"\x02id\x12\x05\xbaH\x02\b\x01\"\xbd\x04\n" +
 	"\x11AmendOrderRequest\x12'\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x127\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.cqc.services.v1.OrderRefB\x06\xbaH\x03\xc8\x01\x01R\x05order\x12*\n" +
 	"\bquantity\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\bquantity\x88\x01\x01\x12$\n" +
-	"\x05price\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\x05price\x88\x01\x01\x123\n" +
-	"\rtrigger_price\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x02R\ftriggerPrice\x88\x01\x01:\xa9\x01\xbaH\xa5\x01\x1a\xa2\x01\n" +
+	"\x05price\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\x05price\x88\x01\x01\x123\n" +
+	"\rtrigger_price\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\ftriggerPrice\x88\x01\x01\x12R\n" +
+	"\x13new_client_order_id\x18\x06 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._:-]{1,36}$H\x03R\x10newClientOrderId\x88\x01\x01:\xa9\x01\xbaH\xa5\x01\x1a\xa2\x01\n" +
 	"\x1famend_order.something_to_change\x12=at least one of quantity, price and trigger_price must be set\x1a@has(this.quantity) || has(this.price) || has(this.trigger_price)B\v\n" +
 	"\t_quantityB\b\n" +
 	"\x06_priceB\x10\n" +
-	"\x0e_trigger_price\"@\n" +
+	"\x0e_trigger_priceB\x16\n" +
+	"\x14_new_client_order_id\"@\n" +
 	"\x12AmendOrderResponse\x12*\n" +
 	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderR\x05order\"v\n" +
 	"\x12CancelOrderRequest\x12'\n" +
@@ -2704,21 +3970,26 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x127\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.cqc.services.v1.OrderRefB\x06\xbaH\x03\xc8\x01\x01R\x05order\"A\n" +
 	"\x13CancelOrderResponse\x12*\n" +
-	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderR\x05order\"\xac\x01\n" +
+	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderR\x05order\"\xa0\x02\n" +
 	"\x16CancelAllOrdersRequest\x12'\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12+\n" +
 	"\n" +
 	"account_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12.\n" +
-	"\tmarket_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x88\x01\x01B\f\n" +
+	"\tmarket_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x88\x01\x01\x121\n" +
+	"\x04side\x18\x04 \x01(\x0e2\x13.cqc.venues.v1.SideB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04side\x12/\n" +
+	"\vstrategy_id\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@H\x01R\n" +
+	"strategyId\x88\x01\x01B\f\n" +
 	"\n" +
-	"_market_id\"G\n" +
+	"_market_idB\x0e\n" +
+	"\f_strategy_id\"G\n" +
 	"\x17CancelAllOrdersResponse\x12,\n" +
-	"\x06orders\x18\x01 \x03(\v2\x14.cqc.venues.v1.OrderR\x06orders\"J\n" +
+	"\x06orders\x18\x01 \x03(\v2\x14.cqc.venues.v1.OrderR\x06orders\"\x83\x01\n" +
 	"\x0fGetOrderRequest\x127\n" +
-	"\x05order\x18\x01 \x01(\v2\x19.cqc.services.v1.OrderRefB\x06\xbaH\x03\xc8\x01\x01R\x05order\">\n" +
+	"\x05order\x18\x01 \x01(\v2\x19.cqc.services.v1.OrderRefB\x06\xbaH\x03\xc8\x01\x01R\x05order\x127\n" +
+	"\tread_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\breadMask\">\n" +
 	"\x10GetOrderResponse\x12*\n" +
-	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderR\x05order\"\x87\x04\n" +
+	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderR\x05order\"\x8d\x06\n" +
 	"\x11ListOrdersRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
@@ -2731,22 +4002,39 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\n" +
 	"since_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
 	"\n" +
-	"until_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime:\xa1\x01\xbaH\x9d\x01\x1a\x9a\x01\n" +
+	"until_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x12K\n" +
+	"\bstatuses\x18\b \x03(\x0e2\x1a.cqc.venues.v1.OrderStatusB\x13\xbaH\x10\x92\x01\r\x10\x14\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\bstatuses\x121\n" +
+	"\x04side\x18\t \x01(\x0e2\x13.cqc.venues.v1.SideB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04side\x127\n" +
+	"\x0fclient_order_id\x18\n" +
+	" \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\x01R\rclientOrderId\x88\x01\x01\x127\n" +
+	"\tread_mask\x18\v \x01(\v2\x1a.google.protobuf.FieldMaskR\breadMask:\xa1\x01\xbaH\x9d\x01\x1a\x9a\x01\n" +
 	"\x1elist_orders.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_timeB\f\n" +
 	"\n" +
-	"_market_id\"j\n" +
+	"_market_idB\x12\n" +
+	"\x10_client_order_id\"j\n" +
 	"\x12ListOrdersResponse\x12,\n" +
 	"\x06orders\x18\x01 \x03(\v2\x14.cqc.venues.v1.OrderR\x06orders\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"x\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xba\x03\n" +
 	"\x13StreamOrdersRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x124\n" +
 	"\n" +
-	"market_ids\x18\x02 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\"c\n" +
+	"market_ids\x18\x02 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x122\n" +
+	"\fresume_token\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01\x12A\n" +
+	"\x0eterminal_since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rterminalSince:\xb7\x01\xbaH\xb3\x01\x1a\xb0\x01\n" +
+	"&stream_orders.resume_or_terminal_since\x12Pterminal_since only shapes the snapshot and cannot be combined with resume_token\x1a4!has(this.resume_token) || !has(this.terminal_since)B\x0f\n" +
+	"\r_resume_token\"\xd3\x03\n" +
 	"\x14StreamOrdersResponse\x12*\n" +
 	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderR\x05order\x12\x1f\n" +
 	"\vis_snapshot\x18\x02 \x01(\bR\n" +
-	"isSnapshot\"\x9d\x04\n" +
+	"isSnapshot\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\x12-\n" +
+	"\fresume_token\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken:\x91\x02\xbaH\x8d\x02\x1a\x92\x01\n" +
+	"2stream_orders_response.order_xor_snapshot_complete\x121exactly one of order and snapshot_complete is set\x1a)has(this.order) != this.snapshot_complete\x1av\n" +
+	")stream_orders_response.snapshot_has_order\x12#is_snapshot messages carry an order\x1a$!this.is_snapshot || has(this.order)\"\x8c\x05\n" +
 	"\x1bListExecutionReportsRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
@@ -2760,19 +4048,34 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\n" +
 	"since_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
 	"\n" +
-	"until_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime:\xac\x01\xbaH\xa8\x01\x1a\xa5\x01\n" +
+	"until_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x124\n" +
+	"\n" +
+	"market_ids\x18\b \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x127\n" +
+	"\tread_mask\x18\t \x01(\v2\x1a.google.protobuf.FieldMaskR\breadMask:\xac\x01\xbaH\xa8\x01\x1a\xa5\x01\n" +
 	")list_execution_reports.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_timeB\v\n" +
 	"\t_order_id\"\x93\x01\n" +
 	"\x1cListExecutionReportsResponse\x12K\n" +
 	"\x11execution_reports\x18\x01 \x03(\v2\x1e.cqc.venues.v1.ExecutionReportR\x10executionReports\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x82\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc4\x03\n" +
 	"\x1dStreamExecutionReportsRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x124\n" +
 	"\n" +
-	"market_ids\x18\x02 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\"k\n" +
+	"market_ids\x18\x02 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x122\n" +
+	"\fresume_token\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01\x129\n" +
+	"\n" +
+	"since_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime:\xbf\x01\xbaH\xbb\x01\x1a\xb8\x01\n" +
+	"(stream_execution_reports.resume_or_since\x12Zsince_time only shapes the replay of a new stream and cannot be combined with resume_token\x1a0!has(this.resume_token) || !has(this.since_time)B\x0f\n" +
+	"\r_resume_token\"\xa6\x03\n" +
 	"\x1eStreamExecutionReportsResponse\x12I\n" +
-	"\x10execution_report\x18\x01 \x01(\v2\x1e.cqc.venues.v1.ExecutionReportR\x0fexecutionReport\"\xb7\x01\n" +
+	"\x10execution_report\x18\x01 \x01(\v2\x1e.cqc.venues.v1.ExecutionReportR\x0fexecutionReport\x12\x1f\n" +
+	"\vis_snapshot\x18\x02 \x01(\bR\n" +
+	"isSnapshot\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\x12-\n" +
+	"\fresume_token\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken:\xbb\x01\xbaH\xb7\x01\x1a\xb4\x01\n" +
+	">stream_execution_reports_response.report_xor_snapshot_complete\x12<exactly one of execution_report and snapshot_complete is set\x1a4has(this.execution_report) != this.snapshot_complete\"\xb7\x01\n" +
 	"\x13ListBalancesRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12!\n" +
@@ -2783,23 +4086,32 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"r\n" +
 	"\x14ListBalancesResponse\x122\n" +
 	"\bbalances\x18\x01 \x03(\v2\x16.cqc.venues.v1.BalanceR\bbalances\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"D\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x89\x01\n" +
 	"\x15StreamBalancesRequest\x12+\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\"k\n" +
+	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x122\n" +
+	"\fresume_token\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04H\x00R\vresumeToken\x88\x01\x01B\x0f\n" +
+	"\r_resume_token\"\xb0\x04\n" +
 	"\x16StreamBalancesResponse\x120\n" +
 	"\abalance\x18\x01 \x01(\v2\x16.cqc.venues.v1.BalanceR\abalance\x12\x1f\n" +
 	"\vis_snapshot\x18\x02 \x01(\bR\n" +
-	"isSnapshot\"\xa3\x01\n" +
+	"isSnapshot\x12+\n" +
+	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\x12-\n" +
+	"\fresume_token\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken\x12D\n" +
+	"\x06reason\x18\x05 \x01(\x0e2\".cqc.venues.v1.BalanceChangeReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason:\xa0\x02\xbaH\x9c\x02\x1a\x9a\x01\n" +
+	"6stream_balances_response.balance_xor_snapshot_complete\x123exactly one of balance and snapshot_complete is set\x1a+has(this.balance) != this.snapshot_complete\x1a}\n" +
+	"-stream_balances_response.snapshot_has_balance\x12$is_snapshot messages carry a balance\x1a&!this.is_snapshot || has(this.balance)\"\xa3\x01\n" +
 	"\x18GetDepositAddressRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
 	"\basset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x121\n" +
-	"\rdeployment_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\"|\n" +
-	"\x19GetDepositAddressResponse\x12\x18\n" +
-	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
-	"\x04memo\x18\x02 \x01(\tR\x04memo\x121\n" +
-	"\rdeployment_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\"\xcf\x01\n" +
+	"\rdeployment_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\"\x98\x01\n" +
+	"\x19GetDepositAddressResponse\x12'\n" +
+	"\aaddress\x18\x01 \x01(\tB\r\xbaH\ar\x05\x10\x01\x18\x80\x02\x80\x01\x01R\aaddress\x12\x1f\n" +
+	"\x04memo\x18\x02 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\x04memo\x121\n" +
+	"\rdeployment_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\"\xfa\x04\n" +
 	"\x13ListDepositsRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
@@ -2807,11 +4119,19 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12,\n" +
-	"\basset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\aassetId\x88\x01\x01B\v\n" +
+	"\basset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\aassetId\x88\x01\x01\x129\n" +
+	"\n" +
+	"since_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
+	"\n" +
+	"until_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x12T\n" +
+	"\bstatuses\x18\a \x03(\x0e2#.cqc.portfolio.v1.TransactionStatusB\x13\xbaH\x10\x92\x01\r\x10\n" +
+	"\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\bstatuses\x127\n" +
+	"\tread_mask\x18\b \x01(\v2\x1a.google.protobuf.FieldMaskR\breadMask:\xa3\x01\xbaH\x9f\x01\x1a\x9c\x01\n" +
+	" list_deposits.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_timeB\v\n" +
 	"\t_asset_id\"y\n" +
 	"\x14ListDepositsResponse\x129\n" +
 	"\bdeposits\x18\x01 \x03(\v2\x1d.cqc.portfolio.v1.TransactionR\bdeposits\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb9\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xac\x03\n" +
 	"\x18RequestWithdrawalRequest\x12'\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x12+\n" +
@@ -2821,11 +4141,13 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\rdeployment_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\x12'\n" +
 	"\aaddress\x18\x05 \x01(\tB\r\xbaH\ar\x05\x10\x01\x18\x80\x02\x80\x01\x01R\aaddress\x12\x1f\n" +
 	"\x04memo\x18\x06 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\x04memo\x12!\n" +
-	"\x06amount\x18\a \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\x06amount\"Z\n" +
+	"\x06amount\x18\a \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\x06amount\x12W\n" +
+	"\x15client_transaction_id\x18\b \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._:-]{1,64}$H\x00R\x13clientTransactionId\x88\x01\x01B\x18\n" +
+	"\x16_client_transaction_id\"Z\n" +
 	"\x19RequestWithdrawalResponse\x12=\n" +
 	"\n" +
 	"withdrawal\x18\x01 \x01(\v2\x1d.cqc.portfolio.v1.TransactionR\n" +
-	"withdrawal\"\xd2\x01\n" +
+	"withdrawal\"\x80\x05\n" +
 	"\x16ListWithdrawalsRequest\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
@@ -2833,7 +4155,15 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12,\n" +
-	"\basset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\aassetId\x88\x01\x01B\v\n" +
+	"\basset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x00R\aassetId\x88\x01\x01\x129\n" +
+	"\n" +
+	"since_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x129\n" +
+	"\n" +
+	"until_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tuntilTime\x12T\n" +
+	"\bstatuses\x18\a \x03(\x0e2#.cqc.portfolio.v1.TransactionStatusB\x13\xbaH\x10\x92\x01\r\x10\n" +
+	"\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\bstatuses\x127\n" +
+	"\tread_mask\x18\b \x01(\v2\x1a.google.protobuf.FieldMaskR\breadMask:\xa6\x01\xbaH\xa2\x01\x1a\x9f\x01\n" +
+	"#list_withdrawals.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_timeB\v\n" +
 	"\t_asset_id\"\x82\x01\n" +
 	"\x17ListWithdrawalsResponse\x12?\n" +
 	"\vwithdrawals\x18\x01 \x03(\v2\x1d.cqc.portfolio.v1.TransactionR\vwithdrawals\x12&\n" +
@@ -2863,30 +4193,51 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01R\n" +
 	"updateMask\"^\n" +
 	"\x1aUpdateVenueAccountResponse\x12@\n" +
-	"\rvenue_account\x18\x01 \x01(\v2\x1b.cqc.venues.v1.VenueAccountR\fvenueAccount2\xe2\x0f\n" +
-	"\fVenueGateway\x12Z\n" +
+	"\rvenue_account\x18\x01 \x01(\v2\x1b.cqc.venues.v1.VenueAccountR\fvenueAccount2\xf9'\n" +
+	"\fVenueGateway\x12o\n" +
 	"\n" +
-	"PlaceOrder\x12\".cqc.services.v1.PlaceOrderRequest\x1a#.cqc.services.v1.PlaceOrderResponse\"\x03\x90\x02\x02\x12Z\n" +
+	"PlaceOrder\x12\".cqc.services.v1.PlaceOrderRequest\x1a#.cqc.services.v1.PlaceOrderResponse\"\x18\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/orders\x90\x02\x02\x12\x7f\n" +
+	"\x0ePlaceOrderList\x12&.cqc.services.v1.PlaceOrderListRequest\x1a'.cqc.services.v1.PlaceOrderListResponse\"\x1c\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/orderLists\x90\x02\x02\x12\x8c\x01\n" +
+	"\x10BatchPlaceOrders\x12(.cqc.services.v1.BatchPlaceOrdersRequest\x1a).cqc.services.v1.BatchPlaceOrdersResponse\"#\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/orders:batchPlace\x90\x02\x02\x12u\n" +
 	"\n" +
-	"AmendOrder\x12\".cqc.services.v1.AmendOrderRequest\x1a#.cqc.services.v1.AmendOrderResponse\"\x03\x90\x02\x02\x12]\n" +
-	"\vCancelOrder\x12#.cqc.services.v1.CancelOrderRequest\x1a$.cqc.services.v1.CancelOrderResponse\"\x03\x90\x02\x02\x12i\n" +
-	"\x0fCancelAllOrders\x12'.cqc.services.v1.CancelAllOrdersRequest\x1a(.cqc.services.v1.CancelAllOrdersResponse\"\x03\x90\x02\x02\x12T\n" +
-	"\bGetOrder\x12 .cqc.services.v1.GetOrderRequest\x1a!.cqc.services.v1.GetOrderResponse\"\x03\x90\x02\x01\x12Z\n" +
+	"AmendOrder\x12\".cqc.services.v1.AmendOrderRequest\x1a#.cqc.services.v1.AmendOrderResponse\"\x1e\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/orders:amend\x90\x02\x02\x12\x8c\x01\n" +
+	"\x10BatchAmendOrders\x12(.cqc.services.v1.BatchAmendOrdersRequest\x1a).cqc.services.v1.BatchAmendOrdersResponse\"#\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/orders:batchAmend\x90\x02\x02\x12y\n" +
+	"\vCancelOrder\x12#.cqc.services.v1.CancelOrderRequest\x1a$.cqc.services.v1.CancelOrderResponse\"\x1f\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/orders:cancel\x90\x02\x02\x12\x90\x01\n" +
+	"\x11BatchCancelOrders\x12).cqc.services.v1.BatchCancelOrdersRequest\x1a*.cqc.services.v1.BatchCancelOrdersResponse\"$\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/orders:batchCancel\x90\x02\x02\x12\x88\x01\n" +
+	"\x0fCancelAllOrders\x12'.cqc.services.v1.CancelAllOrdersRequest\x1a(.cqc.services.v1.CancelAllOrdersResponse\"\"\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/orders:cancelAll\x90\x02\x02\x12\x93\x01\n" +
+	"\x11SetCancelAllAfter\x12).cqc.services.v1.SetCancelAllAfterRequest\x1a*.cqc.services.v1.SetCancelAllAfterResponse\"'\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/orders:cancelAllAfter\x90\x02\x02\x12m\n" +
+	"\bGetOrder\x12 .cqc.services.v1.GetOrderRequest\x1a!.cqc.services.v1.GetOrderResponse\"\x1c\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/orders:lookup\x90\x02\x01\x12l\n" +
 	"\n" +
-	"ListOrders\x12\".cqc.services.v1.ListOrdersRequest\x1a#.cqc.services.v1.ListOrdersResponse\"\x03\x90\x02\x01\x12b\n" +
-	"\fStreamOrders\x12$.cqc.services.v1.StreamOrdersRequest\x1a%.cqc.services.v1.StreamOrdersResponse\"\x03\x90\x02\x010\x01\x12x\n" +
-	"\x14ListExecutionReports\x12,.cqc.services.v1.ListExecutionReportsRequest\x1a-.cqc.services.v1.ListExecutionReportsResponse\"\x03\x90\x02\x01\x12\x80\x01\n" +
-	"\x16StreamExecutionReports\x12..cqc.services.v1.StreamExecutionReportsRequest\x1a/.cqc.services.v1.StreamExecutionReportsResponse\"\x03\x90\x02\x010\x01\x12`\n" +
-	"\fListBalances\x12$.cqc.services.v1.ListBalancesRequest\x1a%.cqc.services.v1.ListBalancesResponse\"\x03\x90\x02\x01\x12h\n" +
-	"\x0eStreamBalances\x12&.cqc.services.v1.StreamBalancesRequest\x1a'.cqc.services.v1.StreamBalancesResponse\"\x03\x90\x02\x010\x01\x12o\n" +
-	"\x11GetDepositAddress\x12).cqc.services.v1.GetDepositAddressRequest\x1a*.cqc.services.v1.GetDepositAddressResponse\"\x03\x90\x02\x01\x12`\n" +
-	"\fListDeposits\x12$.cqc.services.v1.ListDepositsRequest\x1a%.cqc.services.v1.ListDepositsResponse\"\x03\x90\x02\x01\x12o\n" +
-	"\x11RequestWithdrawal\x12).cqc.services.v1.RequestWithdrawalRequest\x1a*.cqc.services.v1.RequestWithdrawalResponse\"\x03\x90\x02\x02\x12i\n" +
-	"\x0fListWithdrawals\x12'.cqc.services.v1.ListWithdrawalsRequest\x1a(.cqc.services.v1.ListWithdrawalsResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x0fGetVenueAccount\x12'.cqc.services.v1.GetVenueAccountRequest\x1a(.cqc.services.v1.GetVenueAccountResponse\"\x03\x90\x02\x01\x12o\n" +
-	"\x11ListVenueAccounts\x12).cqc.services.v1.ListVenueAccountsRequest\x1a*.cqc.services.v1.ListVenueAccountsResponse\"\x03\x90\x02\x01\x12r\n" +
-	"\x12CreateVenueAccount\x12*.cqc.services.v1.CreateVenueAccountRequest\x1a+.cqc.services.v1.CreateVenueAccountResponse\"\x03\x90\x02\x02\x12r\n" +
-	"\x12UpdateVenueAccount\x12*.cqc.services.v1.UpdateVenueAccountRequest\x1a+.cqc.services.v1.UpdateVenueAccountResponse\"\x03\x90\x02\x02B~\n" +
+	"ListOrders\x12\".cqc.services.v1.ListOrdersRequest\x1a#.cqc.services.v1.ListOrdersResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/orders\x90\x02\x01\x12b\n" +
+	"\fStreamOrders\x12$.cqc.services.v1.StreamOrdersRequest\x1a%.cqc.services.v1.StreamOrdersResponse\"\x03\x90\x02\x010\x01\x12\x94\x01\n" +
+	"\x14ListExecutionReports\x12,.cqc.services.v1.ListExecutionReportsRequest\x1a-.cqc.services.v1.ListExecutionReportsResponse\"\x1f\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/executionReports\x90\x02\x01\x12\x80\x01\n" +
+	"\x16StreamExecutionReports\x12..cqc.services.v1.StreamExecutionReportsRequest\x1a/.cqc.services.v1.StreamExecutionReportsResponse\"\x03\x90\x02\x010\x01\x12t\n" +
+	"\fListBalances\x12$.cqc.services.v1.ListBalancesRequest\x1a%.cqc.services.v1.ListBalancesResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/balances\x90\x02\x01\x12h\n" +
+	"\x0eStreamBalances\x12&.cqc.services.v1.StreamBalancesRequest\x1a'.cqc.services.v1.StreamBalancesResponse\"\x03\x90\x02\x010\x01\x12\x89\x01\n" +
+	"\x11GetDepositAddress\x12).cqc.services.v1.GetDepositAddressRequest\x1a*.cqc.services.v1.GetDepositAddressResponse\"\x1d\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/depositAddress\x90\x02\x01\x12t\n" +
+	"\fListDeposits\x12$.cqc.services.v1.ListDepositsRequest\x1a%.cqc.services.v1.ListDepositsResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/deposits\x90\x02\x01\x12\x89\x01\n" +
+	"\x11RequestWithdrawal\x12).cqc.services.v1.RequestWithdrawalRequest\x1a*.cqc.services.v1.RequestWithdrawalResponse\"\x1d\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/withdrawals\x90\x02\x02\x12\x80\x01\n" +
+	"\x0fListWithdrawals\x12'.cqc.services.v1.ListWithdrawalsRequest\x1a(.cqc.services.v1.ListWithdrawalsResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/withdrawals\x90\x02\x01\x12\x8d\x01\n" +
+	"\x10CancelWithdrawal\x12(.cqc.services.v1.CancelWithdrawalRequest\x1a).cqc.services.v1.CancelWithdrawalResponse\"$\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/withdrawals:cancel\x90\x02\x02\x12\x84\x01\n" +
+	"\x10TransferInternal\x12(.cqc.services.v1.TransferInternalRequest\x1a).cqc.services.v1.TransferInternalResponse\"\x1b\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/v1/transfers\x90\x02\x02\x12i\n" +
+	"\x06Borrow\x12\x1e.cqc.services.v1.BorrowRequest\x1a\x1f.cqc.services.v1.BorrowResponse\"\x1e\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/loans:borrow\x90\x02\x02\x12e\n" +
+	"\x05Repay\x12\x1d.cqc.services.v1.RepayRequest\x1a\x1e.cqc.services.v1.RepayResponse\"\x1d\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/loans:repay\x90\x02\x02\x12x\n" +
+	"\vSetLeverage\x12#.cqc.services.v1.SetLeverageRequest\x1a$.cqc.services.v1.SetLeverageResponse\"\x1e\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/leverage:set\x90\x02\x02\x12\x80\x01\n" +
+	"\rSetMarginMode\x12%.cqc.services.v1.SetMarginModeRequest\x1a&.cqc.services.v1.SetMarginModeResponse\" \x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/marginMode:set\x90\x02\x02\x12\x88\x01\n" +
+	"\x0fSetPositionMode\x12'.cqc.services.v1.SetPositionModeRequest\x1a(.cqc.services.v1.SetPositionModeResponse\"\"\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/positionMode:set\x90\x02\x02\x12\x9c\x01\n" +
+	"\x14AdjustIsolatedMargin\x12,.cqc.services.v1.AdjustIsolatedMarginRequest\x1a-.cqc.services.v1.AdjustIsolatedMarginResponse\"'\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/isolatedMargin:adjust\x90\x02\x02\x12\x90\x01\n" +
+	"\x13ListTradingFeeRates\x12+.cqc.services.v1.ListTradingFeeRatesRequest\x1a,.cqc.services.v1.ListTradingFeeRatesResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/tradingFeeRates\x90\x02\x01\x12\x85\x01\n" +
+	"\x10GetMarginSummary\x12(.cqc.services.v1.GetMarginSummaryRequest\x1a).cqc.services.v1.GetMarginSummaryResponse\"\x1c\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/marginSummary\x90\x02\x01\x12}\n" +
+	"\x15StreamMarginSummaries\x12-.cqc.services.v1.StreamMarginSummariesRequest\x1a..cqc.services.v1.StreamMarginSummariesResponse\"\x03\x90\x02\x010\x01\x12\x9c\x01\n" +
+	"\x16ListOrderStatusReports\x12..cqc.services.v1.ListOrderStatusReportsRequest\x1a/.cqc.services.v1.ListOrderStatusReportsResponse\"!\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/orderStatusReports\x90\x02\x01\x12\x80\x01\n" +
+	"\x0fListFillReports\x12'.cqc.services.v1.ListFillReportsRequest\x1a(.cqc.services.v1.ListFillReportsResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/fillReports\x90\x02\x01\x12\xa8\x01\n" +
+	"\x19ListPositionStatusReports\x121.cqc.services.v1.ListPositionStatusReportsRequest\x1a2.cqc.services.v1.ListPositionStatusReportsResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/positionStatusReports\x90\x02\x01\x12\x8f\x01\n" +
+	"\x0fGetVenueAccount\x12'.cqc.services.v1.GetVenueAccountRequest\x1a(.cqc.services.v1.GetVenueAccountResponse\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/venueAccounts/{account_id}\x90\x02\x01\x12\x88\x01\n" +
+	"\x11ListVenueAccounts\x12).cqc.services.v1.ListVenueAccountsRequest\x1a*.cqc.services.v1.ListVenueAccountsResponse\"\x1c\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/venueAccounts\x90\x02\x01\x12\x9a\x01\n" +
+	"\x12CreateVenueAccount\x12*.cqc.services.v1.CreateVenueAccountRequest\x1a+.cqc.services.v1.CreateVenueAccountResponse\"+\x82\xd3\xe4\x93\x02\":\rvenue_account\"\x11/v1/venueAccounts\x90\x02\x02\x12\xb5\x01\n" +
+	"\x12UpdateVenueAccount\x12*.cqc.services.v1.UpdateVenueAccountRequest\x1a+.cqc.services.v1.UpdateVenueAccountResponse\"F\x82\xd3\xe4\x93\x02=:\rvenue_account2,/v1/venueAccounts/{venue_account.account_id}\x90\x02\x02B~\n" +
 	"\x1fcom.cryptoquant.cqc.services.v1B\x11VenueGatewayProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3"
 
 var (
@@ -2901,150 +4252,272 @@ func file_cqc_services_v1_venue_gateway_proto_rawDescGZIP() []byte {
 	return file_cqc_services_v1_venue_gateway_proto_rawDescData
 }
 
-var file_cqc_services_v1_venue_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_cqc_services_v1_venue_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_cqc_services_v1_venue_gateway_proto_goTypes = []any{
-	(*NewOrder)(nil),                       // 0: cqc.services.v1.NewOrder
-	(*PlaceOrderRequest)(nil),              // 1: cqc.services.v1.PlaceOrderRequest
-	(*PlaceOrderResponse)(nil),             // 2: cqc.services.v1.PlaceOrderResponse
-	(*OrderRef)(nil),                       // 3: cqc.services.v1.OrderRef
-	(*AmendOrderRequest)(nil),              // 4: cqc.services.v1.AmendOrderRequest
-	(*AmendOrderResponse)(nil),             // 5: cqc.services.v1.AmendOrderResponse
-	(*CancelOrderRequest)(nil),             // 6: cqc.services.v1.CancelOrderRequest
-	(*CancelOrderResponse)(nil),            // 7: cqc.services.v1.CancelOrderResponse
-	(*CancelAllOrdersRequest)(nil),         // 8: cqc.services.v1.CancelAllOrdersRequest
-	(*CancelAllOrdersResponse)(nil),        // 9: cqc.services.v1.CancelAllOrdersResponse
-	(*GetOrderRequest)(nil),                // 10: cqc.services.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),               // 11: cqc.services.v1.GetOrderResponse
-	(*ListOrdersRequest)(nil),              // 12: cqc.services.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),             // 13: cqc.services.v1.ListOrdersResponse
-	(*StreamOrdersRequest)(nil),            // 14: cqc.services.v1.StreamOrdersRequest
-	(*StreamOrdersResponse)(nil),           // 15: cqc.services.v1.StreamOrdersResponse
-	(*ListExecutionReportsRequest)(nil),    // 16: cqc.services.v1.ListExecutionReportsRequest
-	(*ListExecutionReportsResponse)(nil),   // 17: cqc.services.v1.ListExecutionReportsResponse
-	(*StreamExecutionReportsRequest)(nil),  // 18: cqc.services.v1.StreamExecutionReportsRequest
-	(*StreamExecutionReportsResponse)(nil), // 19: cqc.services.v1.StreamExecutionReportsResponse
-	(*ListBalancesRequest)(nil),            // 20: cqc.services.v1.ListBalancesRequest
-	(*ListBalancesResponse)(nil),           // 21: cqc.services.v1.ListBalancesResponse
-	(*StreamBalancesRequest)(nil),          // 22: cqc.services.v1.StreamBalancesRequest
-	(*StreamBalancesResponse)(nil),         // 23: cqc.services.v1.StreamBalancesResponse
-	(*GetDepositAddressRequest)(nil),       // 24: cqc.services.v1.GetDepositAddressRequest
-	(*GetDepositAddressResponse)(nil),      // 25: cqc.services.v1.GetDepositAddressResponse
-	(*ListDepositsRequest)(nil),            // 26: cqc.services.v1.ListDepositsRequest
-	(*ListDepositsResponse)(nil),           // 27: cqc.services.v1.ListDepositsResponse
-	(*RequestWithdrawalRequest)(nil),       // 28: cqc.services.v1.RequestWithdrawalRequest
-	(*RequestWithdrawalResponse)(nil),      // 29: cqc.services.v1.RequestWithdrawalResponse
-	(*ListWithdrawalsRequest)(nil),         // 30: cqc.services.v1.ListWithdrawalsRequest
-	(*ListWithdrawalsResponse)(nil),        // 31: cqc.services.v1.ListWithdrawalsResponse
-	(*GetVenueAccountRequest)(nil),         // 32: cqc.services.v1.GetVenueAccountRequest
-	(*GetVenueAccountResponse)(nil),        // 33: cqc.services.v1.GetVenueAccountResponse
-	(*ListVenueAccountsRequest)(nil),       // 34: cqc.services.v1.ListVenueAccountsRequest
-	(*ListVenueAccountsResponse)(nil),      // 35: cqc.services.v1.ListVenueAccountsResponse
-	(*CreateVenueAccountRequest)(nil),      // 36: cqc.services.v1.CreateVenueAccountRequest
-	(*CreateVenueAccountResponse)(nil),     // 37: cqc.services.v1.CreateVenueAccountResponse
-	(*UpdateVenueAccountRequest)(nil),      // 38: cqc.services.v1.UpdateVenueAccountRequest
-	(*UpdateVenueAccountResponse)(nil),     // 39: cqc.services.v1.UpdateVenueAccountResponse
-	(v1.Side)(0),                           // 40: cqc.venues.v1.Side
-	(v1.OrderType)(0),                      // 41: cqc.venues.v1.OrderType
-	(v1.TimeInForce)(0),                    // 42: cqc.venues.v1.TimeInForce
-	(*timestamppb.Timestamp)(nil),          // 43: google.protobuf.Timestamp
-	(v1.TriggerPriceType)(0),               // 44: cqc.venues.v1.TriggerPriceType
-	(v1.TriggerDirection)(0),               // 45: cqc.venues.v1.TriggerDirection
-	(v1.TrailingOffsetType)(0),             // 46: cqc.venues.v1.TrailingOffsetType
-	(v1.SelfTradePreventionMode)(0),        // 47: cqc.venues.v1.SelfTradePreventionMode
-	(v1.PositionSide)(0),                   // 48: cqc.venues.v1.PositionSide
-	(v1.MarginMode)(0),                     // 49: cqc.venues.v1.MarginMode
-	(*v1.PegInstructions)(nil),             // 50: cqc.venues.v1.PegInstructions
-	(*v1.Order)(nil),                       // 51: cqc.venues.v1.Order
-	(*v1.ExecutionReport)(nil),             // 52: cqc.venues.v1.ExecutionReport
-	(*v1.Balance)(nil),                     // 53: cqc.venues.v1.Balance
-	(*v11.Transaction)(nil),                // 54: cqc.portfolio.v1.Transaction
-	(*v1.VenueAccount)(nil),                // 55: cqc.venues.v1.VenueAccount
-	(*fieldmaskpb.FieldMask)(nil),          // 56: google.protobuf.FieldMask
+	(*NewOrder)(nil),                          // 0: cqc.services.v1.NewOrder
+	(*PlaceOrderRequest)(nil),                 // 1: cqc.services.v1.PlaceOrderRequest
+	(*PlaceOrderResponse)(nil),                // 2: cqc.services.v1.PlaceOrderResponse
+	(*PlaceOrderListRequest)(nil),             // 3: cqc.services.v1.PlaceOrderListRequest
+	(*PlaceOrderListResponse)(nil),            // 4: cqc.services.v1.PlaceOrderListResponse
+	(*BatchItemError)(nil),                    // 5: cqc.services.v1.BatchItemError
+	(*OrderResult)(nil),                       // 6: cqc.services.v1.OrderResult
+	(*BatchPlaceOrdersRequest)(nil),           // 7: cqc.services.v1.BatchPlaceOrdersRequest
+	(*BatchPlaceOrdersResponse)(nil),          // 8: cqc.services.v1.BatchPlaceOrdersResponse
+	(*BatchAmendOrdersRequest)(nil),           // 9: cqc.services.v1.BatchAmendOrdersRequest
+	(*BatchAmendOrdersResponse)(nil),          // 10: cqc.services.v1.BatchAmendOrdersResponse
+	(*BatchCancelOrdersRequest)(nil),          // 11: cqc.services.v1.BatchCancelOrdersRequest
+	(*BatchCancelOrdersResponse)(nil),         // 12: cqc.services.v1.BatchCancelOrdersResponse
+	(*SetCancelAllAfterRequest)(nil),          // 13: cqc.services.v1.SetCancelAllAfterRequest
+	(*SetCancelAllAfterResponse)(nil),         // 14: cqc.services.v1.SetCancelAllAfterResponse
+	(*OrderRef)(nil),                          // 15: cqc.services.v1.OrderRef
+	(*AmendOrderRequest)(nil),                 // 16: cqc.services.v1.AmendOrderRequest
+	(*AmendOrderResponse)(nil),                // 17: cqc.services.v1.AmendOrderResponse
+	(*CancelOrderRequest)(nil),                // 18: cqc.services.v1.CancelOrderRequest
+	(*CancelOrderResponse)(nil),               // 19: cqc.services.v1.CancelOrderResponse
+	(*CancelAllOrdersRequest)(nil),            // 20: cqc.services.v1.CancelAllOrdersRequest
+	(*CancelAllOrdersResponse)(nil),           // 21: cqc.services.v1.CancelAllOrdersResponse
+	(*GetOrderRequest)(nil),                   // 22: cqc.services.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),                  // 23: cqc.services.v1.GetOrderResponse
+	(*ListOrdersRequest)(nil),                 // 24: cqc.services.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),                // 25: cqc.services.v1.ListOrdersResponse
+	(*StreamOrdersRequest)(nil),               // 26: cqc.services.v1.StreamOrdersRequest
+	(*StreamOrdersResponse)(nil),              // 27: cqc.services.v1.StreamOrdersResponse
+	(*ListExecutionReportsRequest)(nil),       // 28: cqc.services.v1.ListExecutionReportsRequest
+	(*ListExecutionReportsResponse)(nil),      // 29: cqc.services.v1.ListExecutionReportsResponse
+	(*StreamExecutionReportsRequest)(nil),     // 30: cqc.services.v1.StreamExecutionReportsRequest
+	(*StreamExecutionReportsResponse)(nil),    // 31: cqc.services.v1.StreamExecutionReportsResponse
+	(*ListBalancesRequest)(nil),               // 32: cqc.services.v1.ListBalancesRequest
+	(*ListBalancesResponse)(nil),              // 33: cqc.services.v1.ListBalancesResponse
+	(*StreamBalancesRequest)(nil),             // 34: cqc.services.v1.StreamBalancesRequest
+	(*StreamBalancesResponse)(nil),            // 35: cqc.services.v1.StreamBalancesResponse
+	(*GetDepositAddressRequest)(nil),          // 36: cqc.services.v1.GetDepositAddressRequest
+	(*GetDepositAddressResponse)(nil),         // 37: cqc.services.v1.GetDepositAddressResponse
+	(*ListDepositsRequest)(nil),               // 38: cqc.services.v1.ListDepositsRequest
+	(*ListDepositsResponse)(nil),              // 39: cqc.services.v1.ListDepositsResponse
+	(*RequestWithdrawalRequest)(nil),          // 40: cqc.services.v1.RequestWithdrawalRequest
+	(*RequestWithdrawalResponse)(nil),         // 41: cqc.services.v1.RequestWithdrawalResponse
+	(*ListWithdrawalsRequest)(nil),            // 42: cqc.services.v1.ListWithdrawalsRequest
+	(*ListWithdrawalsResponse)(nil),           // 43: cqc.services.v1.ListWithdrawalsResponse
+	(*GetVenueAccountRequest)(nil),            // 44: cqc.services.v1.GetVenueAccountRequest
+	(*GetVenueAccountResponse)(nil),           // 45: cqc.services.v1.GetVenueAccountResponse
+	(*ListVenueAccountsRequest)(nil),          // 46: cqc.services.v1.ListVenueAccountsRequest
+	(*ListVenueAccountsResponse)(nil),         // 47: cqc.services.v1.ListVenueAccountsResponse
+	(*CreateVenueAccountRequest)(nil),         // 48: cqc.services.v1.CreateVenueAccountRequest
+	(*CreateVenueAccountResponse)(nil),        // 49: cqc.services.v1.CreateVenueAccountResponse
+	(*UpdateVenueAccountRequest)(nil),         // 50: cqc.services.v1.UpdateVenueAccountRequest
+	(*UpdateVenueAccountResponse)(nil),        // 51: cqc.services.v1.UpdateVenueAccountResponse
+	nil,                                       // 52: cqc.services.v1.BatchItemError.MetadataEntry
+	(v1.Side)(0),                              // 53: cqc.venues.v1.Side
+	(v1.OrderType)(0),                         // 54: cqc.venues.v1.OrderType
+	(v1.TimeInForce)(0),                       // 55: cqc.venues.v1.TimeInForce
+	(*timestamppb.Timestamp)(nil),             // 56: google.protobuf.Timestamp
+	(v1.TriggerPriceType)(0),                  // 57: cqc.venues.v1.TriggerPriceType
+	(v1.TriggerDirection)(0),                  // 58: cqc.venues.v1.TriggerDirection
+	(v1.TrailingOffsetType)(0),                // 59: cqc.venues.v1.TrailingOffsetType
+	(v1.SelfTradePreventionMode)(0),           // 60: cqc.venues.v1.SelfTradePreventionMode
+	(v1.PositionSide)(0),                      // 61: cqc.venues.v1.PositionSide
+	(v1.MarginMode)(0),                        // 62: cqc.venues.v1.MarginMode
+	(*v1.PegInstructions)(nil),                // 63: cqc.venues.v1.PegInstructions
+	(*v1.AttachedOrder)(nil),                  // 64: cqc.venues.v1.AttachedOrder
+	(*v1.Order)(nil),                          // 65: cqc.venues.v1.Order
+	(v1.ContingencyType)(0),                   // 66: cqc.venues.v1.ContingencyType
+	(*v1.OrderList)(nil),                      // 67: cqc.venues.v1.OrderList
+	(ErrorReason)(0),                          // 68: cqc.services.v1.ErrorReason
+	(*durationpb.Duration)(nil),               // 69: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),             // 70: google.protobuf.FieldMask
+	(v1.OrderStatus)(0),                       // 71: cqc.venues.v1.OrderStatus
+	(*v1.ExecutionReport)(nil),                // 72: cqc.venues.v1.ExecutionReport
+	(*v1.Balance)(nil),                        // 73: cqc.venues.v1.Balance
+	(v1.BalanceChangeReason)(0),               // 74: cqc.venues.v1.BalanceChangeReason
+	(v11.TransactionStatus)(0),                // 75: cqc.portfolio.v1.TransactionStatus
+	(*v11.Transaction)(nil),                   // 76: cqc.portfolio.v1.Transaction
+	(*v1.VenueAccount)(nil),                   // 77: cqc.venues.v1.VenueAccount
+	(*CancelWithdrawalRequest)(nil),           // 78: cqc.services.v1.CancelWithdrawalRequest
+	(*TransferInternalRequest)(nil),           // 79: cqc.services.v1.TransferInternalRequest
+	(*BorrowRequest)(nil),                     // 80: cqc.services.v1.BorrowRequest
+	(*RepayRequest)(nil),                      // 81: cqc.services.v1.RepayRequest
+	(*SetLeverageRequest)(nil),                // 82: cqc.services.v1.SetLeverageRequest
+	(*SetMarginModeRequest)(nil),              // 83: cqc.services.v1.SetMarginModeRequest
+	(*SetPositionModeRequest)(nil),            // 84: cqc.services.v1.SetPositionModeRequest
+	(*AdjustIsolatedMarginRequest)(nil),       // 85: cqc.services.v1.AdjustIsolatedMarginRequest
+	(*ListTradingFeeRatesRequest)(nil),        // 86: cqc.services.v1.ListTradingFeeRatesRequest
+	(*GetMarginSummaryRequest)(nil),           // 87: cqc.services.v1.GetMarginSummaryRequest
+	(*StreamMarginSummariesRequest)(nil),      // 88: cqc.services.v1.StreamMarginSummariesRequest
+	(*ListOrderStatusReportsRequest)(nil),     // 89: cqc.services.v1.ListOrderStatusReportsRequest
+	(*ListFillReportsRequest)(nil),            // 90: cqc.services.v1.ListFillReportsRequest
+	(*ListPositionStatusReportsRequest)(nil),  // 91: cqc.services.v1.ListPositionStatusReportsRequest
+	(*CancelWithdrawalResponse)(nil),          // 92: cqc.services.v1.CancelWithdrawalResponse
+	(*TransferInternalResponse)(nil),          // 93: cqc.services.v1.TransferInternalResponse
+	(*BorrowResponse)(nil),                    // 94: cqc.services.v1.BorrowResponse
+	(*RepayResponse)(nil),                     // 95: cqc.services.v1.RepayResponse
+	(*SetLeverageResponse)(nil),               // 96: cqc.services.v1.SetLeverageResponse
+	(*SetMarginModeResponse)(nil),             // 97: cqc.services.v1.SetMarginModeResponse
+	(*SetPositionModeResponse)(nil),           // 98: cqc.services.v1.SetPositionModeResponse
+	(*AdjustIsolatedMarginResponse)(nil),      // 99: cqc.services.v1.AdjustIsolatedMarginResponse
+	(*ListTradingFeeRatesResponse)(nil),       // 100: cqc.services.v1.ListTradingFeeRatesResponse
+	(*GetMarginSummaryResponse)(nil),          // 101: cqc.services.v1.GetMarginSummaryResponse
+	(*StreamMarginSummariesResponse)(nil),     // 102: cqc.services.v1.StreamMarginSummariesResponse
+	(*ListOrderStatusReportsResponse)(nil),    // 103: cqc.services.v1.ListOrderStatusReportsResponse
+	(*ListFillReportsResponse)(nil),           // 104: cqc.services.v1.ListFillReportsResponse
+	(*ListPositionStatusReportsResponse)(nil), // 105: cqc.services.v1.ListPositionStatusReportsResponse
 }
 var file_cqc_services_v1_venue_gateway_proto_depIdxs = []int32{
-	40, // 0: cqc.services.v1.NewOrder.side:type_name -> cqc.venues.v1.Side
-	41, // 1: cqc.services.v1.NewOrder.order_type:type_name -> cqc.venues.v1.OrderType
-	42, // 2: cqc.services.v1.NewOrder.time_in_force:type_name -> cqc.venues.v1.TimeInForce
-	43, // 3: cqc.services.v1.NewOrder.expire_time:type_name -> google.protobuf.Timestamp
-	44, // 4: cqc.services.v1.NewOrder.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
-	45, // 5: cqc.services.v1.NewOrder.trigger_direction:type_name -> cqc.venues.v1.TriggerDirection
-	46, // 6: cqc.services.v1.NewOrder.trailing_offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
-	47, // 7: cqc.services.v1.NewOrder.self_trade_prevention_mode:type_name -> cqc.venues.v1.SelfTradePreventionMode
-	48, // 8: cqc.services.v1.NewOrder.position_side:type_name -> cqc.venues.v1.PositionSide
-	49, // 9: cqc.services.v1.NewOrder.margin_mode:type_name -> cqc.venues.v1.MarginMode
-	50, // 10: cqc.services.v1.NewOrder.peg:type_name -> cqc.venues.v1.PegInstructions
-	0,  // 11: cqc.services.v1.PlaceOrderRequest.order:type_name -> cqc.services.v1.NewOrder
-	51, // 12: cqc.services.v1.PlaceOrderResponse.order:type_name -> cqc.venues.v1.Order
-	3,  // 13: cqc.services.v1.AmendOrderRequest.order:type_name -> cqc.services.v1.OrderRef
-	51, // 14: cqc.services.v1.AmendOrderResponse.order:type_name -> cqc.venues.v1.Order
-	3,  // 15: cqc.services.v1.CancelOrderRequest.order:type_name -> cqc.services.v1.OrderRef
-	51, // 16: cqc.services.v1.CancelOrderResponse.order:type_name -> cqc.venues.v1.Order
-	51, // 17: cqc.services.v1.CancelAllOrdersResponse.orders:type_name -> cqc.venues.v1.Order
-	3,  // 18: cqc.services.v1.GetOrderRequest.order:type_name -> cqc.services.v1.OrderRef
-	51, // 19: cqc.services.v1.GetOrderResponse.order:type_name -> cqc.venues.v1.Order
-	43, // 20: cqc.services.v1.ListOrdersRequest.since_time:type_name -> google.protobuf.Timestamp
-	43, // 21: cqc.services.v1.ListOrdersRequest.until_time:type_name -> google.protobuf.Timestamp
-	51, // 22: cqc.services.v1.ListOrdersResponse.orders:type_name -> cqc.venues.v1.Order
-	51, // 23: cqc.services.v1.StreamOrdersResponse.order:type_name -> cqc.venues.v1.Order
-	43, // 24: cqc.services.v1.ListExecutionReportsRequest.since_time:type_name -> google.protobuf.Timestamp
-	43, // 25: cqc.services.v1.ListExecutionReportsRequest.until_time:type_name -> google.protobuf.Timestamp
-	52, // 26: cqc.services.v1.ListExecutionReportsResponse.execution_reports:type_name -> cqc.venues.v1.ExecutionReport
-	52, // 27: cqc.services.v1.StreamExecutionReportsResponse.execution_report:type_name -> cqc.venues.v1.ExecutionReport
-	53, // 28: cqc.services.v1.ListBalancesResponse.balances:type_name -> cqc.venues.v1.Balance
-	53, // 29: cqc.services.v1.StreamBalancesResponse.balance:type_name -> cqc.venues.v1.Balance
-	54, // 30: cqc.services.v1.ListDepositsResponse.deposits:type_name -> cqc.portfolio.v1.Transaction
-	54, // 31: cqc.services.v1.RequestWithdrawalResponse.withdrawal:type_name -> cqc.portfolio.v1.Transaction
-	54, // 32: cqc.services.v1.ListWithdrawalsResponse.withdrawals:type_name -> cqc.portfolio.v1.Transaction
-	55, // 33: cqc.services.v1.GetVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
-	55, // 34: cqc.services.v1.ListVenueAccountsResponse.venue_accounts:type_name -> cqc.venues.v1.VenueAccount
-	55, // 35: cqc.services.v1.CreateVenueAccountRequest.venue_account:type_name -> cqc.venues.v1.VenueAccount
-	55, // 36: cqc.services.v1.CreateVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
-	55, // 37: cqc.services.v1.UpdateVenueAccountRequest.venue_account:type_name -> cqc.venues.v1.VenueAccount
-	56, // 38: cqc.services.v1.UpdateVenueAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	55, // 39: cqc.services.v1.UpdateVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
-	1,  // 40: cqc.services.v1.VenueGateway.PlaceOrder:input_type -> cqc.services.v1.PlaceOrderRequest
-	4,  // 41: cqc.services.v1.VenueGateway.AmendOrder:input_type -> cqc.services.v1.AmendOrderRequest
-	6,  // 42: cqc.services.v1.VenueGateway.CancelOrder:input_type -> cqc.services.v1.CancelOrderRequest
-	8,  // 43: cqc.services.v1.VenueGateway.CancelAllOrders:input_type -> cqc.services.v1.CancelAllOrdersRequest
-	10, // 44: cqc.services.v1.VenueGateway.GetOrder:input_type -> cqc.services.v1.GetOrderRequest
-	12, // 45: cqc.services.v1.VenueGateway.ListOrders:input_type -> cqc.services.v1.ListOrdersRequest
-	14, // 46: cqc.services.v1.VenueGateway.StreamOrders:input_type -> cqc.services.v1.StreamOrdersRequest
-	16, // 47: cqc.services.v1.VenueGateway.ListExecutionReports:input_type -> cqc.services.v1.ListExecutionReportsRequest
-	18, // 48: cqc.services.v1.VenueGateway.StreamExecutionReports:input_type -> cqc.services.v1.StreamExecutionReportsRequest
-	20, // 49: cqc.services.v1.VenueGateway.ListBalances:input_type -> cqc.services.v1.ListBalancesRequest
-	22, // 50: cqc.services.v1.VenueGateway.StreamBalances:input_type -> cqc.services.v1.StreamBalancesRequest
-	24, // 51: cqc.services.v1.VenueGateway.GetDepositAddress:input_type -> cqc.services.v1.GetDepositAddressRequest
-	26, // 52: cqc.services.v1.VenueGateway.ListDeposits:input_type -> cqc.services.v1.ListDepositsRequest
-	28, // 53: cqc.services.v1.VenueGateway.RequestWithdrawal:input_type -> cqc.services.v1.RequestWithdrawalRequest
-	30, // 54: cqc.services.v1.VenueGateway.ListWithdrawals:input_type -> cqc.services.v1.ListWithdrawalsRequest
-	32, // 55: cqc.services.v1.VenueGateway.GetVenueAccount:input_type -> cqc.services.v1.GetVenueAccountRequest
-	34, // 56: cqc.services.v1.VenueGateway.ListVenueAccounts:input_type -> cqc.services.v1.ListVenueAccountsRequest
-	36, // 57: cqc.services.v1.VenueGateway.CreateVenueAccount:input_type -> cqc.services.v1.CreateVenueAccountRequest
-	38, // 58: cqc.services.v1.VenueGateway.UpdateVenueAccount:input_type -> cqc.services.v1.UpdateVenueAccountRequest
-	2,  // 59: cqc.services.v1.VenueGateway.PlaceOrder:output_type -> cqc.services.v1.PlaceOrderResponse
-	5,  // 60: cqc.services.v1.VenueGateway.AmendOrder:output_type -> cqc.services.v1.AmendOrderResponse
-	7,  // 61: cqc.services.v1.VenueGateway.CancelOrder:output_type -> cqc.services.v1.CancelOrderResponse
-	9,  // 62: cqc.services.v1.VenueGateway.CancelAllOrders:output_type -> cqc.services.v1.CancelAllOrdersResponse
-	11, // 63: cqc.services.v1.VenueGateway.GetOrder:output_type -> cqc.services.v1.GetOrderResponse
-	13, // 64: cqc.services.v1.VenueGateway.ListOrders:output_type -> cqc.services.v1.ListOrdersResponse
-	15, // 65: cqc.services.v1.VenueGateway.StreamOrders:output_type -> cqc.services.v1.StreamOrdersResponse
-	17, // 66: cqc.services.v1.VenueGateway.ListExecutionReports:output_type -> cqc.services.v1.ListExecutionReportsResponse
-	19, // 67: cqc.services.v1.VenueGateway.StreamExecutionReports:output_type -> cqc.services.v1.StreamExecutionReportsResponse
-	21, // 68: cqc.services.v1.VenueGateway.ListBalances:output_type -> cqc.services.v1.ListBalancesResponse
-	23, // 69: cqc.services.v1.VenueGateway.StreamBalances:output_type -> cqc.services.v1.StreamBalancesResponse
-	25, // 70: cqc.services.v1.VenueGateway.GetDepositAddress:output_type -> cqc.services.v1.GetDepositAddressResponse
-	27, // 71: cqc.services.v1.VenueGateway.ListDeposits:output_type -> cqc.services.v1.ListDepositsResponse
-	29, // 72: cqc.services.v1.VenueGateway.RequestWithdrawal:output_type -> cqc.services.v1.RequestWithdrawalResponse
-	31, // 73: cqc.services.v1.VenueGateway.ListWithdrawals:output_type -> cqc.services.v1.ListWithdrawalsResponse
-	33, // 74: cqc.services.v1.VenueGateway.GetVenueAccount:output_type -> cqc.services.v1.GetVenueAccountResponse
-	35, // 75: cqc.services.v1.VenueGateway.ListVenueAccounts:output_type -> cqc.services.v1.ListVenueAccountsResponse
-	37, // 76: cqc.services.v1.VenueGateway.CreateVenueAccount:output_type -> cqc.services.v1.CreateVenueAccountResponse
-	39, // 77: cqc.services.v1.VenueGateway.UpdateVenueAccount:output_type -> cqc.services.v1.UpdateVenueAccountResponse
-	59, // [59:78] is the sub-list for method output_type
-	40, // [40:59] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	53,  // 0: cqc.services.v1.NewOrder.side:type_name -> cqc.venues.v1.Side
+	54,  // 1: cqc.services.v1.NewOrder.order_type:type_name -> cqc.venues.v1.OrderType
+	55,  // 2: cqc.services.v1.NewOrder.time_in_force:type_name -> cqc.venues.v1.TimeInForce
+	56,  // 3: cqc.services.v1.NewOrder.expire_time:type_name -> google.protobuf.Timestamp
+	57,  // 4: cqc.services.v1.NewOrder.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
+	58,  // 5: cqc.services.v1.NewOrder.trigger_direction:type_name -> cqc.venues.v1.TriggerDirection
+	59,  // 6: cqc.services.v1.NewOrder.trailing_offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
+	60,  // 7: cqc.services.v1.NewOrder.self_trade_prevention_mode:type_name -> cqc.venues.v1.SelfTradePreventionMode
+	61,  // 8: cqc.services.v1.NewOrder.position_side:type_name -> cqc.venues.v1.PositionSide
+	62,  // 9: cqc.services.v1.NewOrder.margin_mode:type_name -> cqc.venues.v1.MarginMode
+	63,  // 10: cqc.services.v1.NewOrder.peg:type_name -> cqc.venues.v1.PegInstructions
+	64,  // 11: cqc.services.v1.NewOrder.take_profit:type_name -> cqc.venues.v1.AttachedOrder
+	64,  // 12: cqc.services.v1.NewOrder.stop_loss:type_name -> cqc.venues.v1.AttachedOrder
+	0,   // 13: cqc.services.v1.PlaceOrderRequest.order:type_name -> cqc.services.v1.NewOrder
+	65,  // 14: cqc.services.v1.PlaceOrderResponse.order:type_name -> cqc.venues.v1.Order
+	66,  // 15: cqc.services.v1.PlaceOrderListRequest.contingency_type:type_name -> cqc.venues.v1.ContingencyType
+	0,   // 16: cqc.services.v1.PlaceOrderListRequest.orders:type_name -> cqc.services.v1.NewOrder
+	67,  // 17: cqc.services.v1.PlaceOrderListResponse.order_list:type_name -> cqc.venues.v1.OrderList
+	65,  // 18: cqc.services.v1.PlaceOrderListResponse.orders:type_name -> cqc.venues.v1.Order
+	68,  // 19: cqc.services.v1.BatchItemError.reason:type_name -> cqc.services.v1.ErrorReason
+	52,  // 20: cqc.services.v1.BatchItemError.metadata:type_name -> cqc.services.v1.BatchItemError.MetadataEntry
+	65,  // 21: cqc.services.v1.OrderResult.order:type_name -> cqc.venues.v1.Order
+	5,   // 22: cqc.services.v1.OrderResult.error:type_name -> cqc.services.v1.BatchItemError
+	1,   // 23: cqc.services.v1.BatchPlaceOrdersRequest.requests:type_name -> cqc.services.v1.PlaceOrderRequest
+	6,   // 24: cqc.services.v1.BatchPlaceOrdersResponse.results:type_name -> cqc.services.v1.OrderResult
+	16,  // 25: cqc.services.v1.BatchAmendOrdersRequest.requests:type_name -> cqc.services.v1.AmendOrderRequest
+	6,   // 26: cqc.services.v1.BatchAmendOrdersResponse.results:type_name -> cqc.services.v1.OrderResult
+	18,  // 27: cqc.services.v1.BatchCancelOrdersRequest.requests:type_name -> cqc.services.v1.CancelOrderRequest
+	6,   // 28: cqc.services.v1.BatchCancelOrdersResponse.results:type_name -> cqc.services.v1.OrderResult
+	69,  // 29: cqc.services.v1.SetCancelAllAfterRequest.timeout:type_name -> google.protobuf.Duration
+	56,  // 30: cqc.services.v1.SetCancelAllAfterResponse.trigger_time:type_name -> google.protobuf.Timestamp
+	15,  // 31: cqc.services.v1.AmendOrderRequest.order:type_name -> cqc.services.v1.OrderRef
+	65,  // 32: cqc.services.v1.AmendOrderResponse.order:type_name -> cqc.venues.v1.Order
+	15,  // 33: cqc.services.v1.CancelOrderRequest.order:type_name -> cqc.services.v1.OrderRef
+	65,  // 34: cqc.services.v1.CancelOrderResponse.order:type_name -> cqc.venues.v1.Order
+	53,  // 35: cqc.services.v1.CancelAllOrdersRequest.side:type_name -> cqc.venues.v1.Side
+	65,  // 36: cqc.services.v1.CancelAllOrdersResponse.orders:type_name -> cqc.venues.v1.Order
+	15,  // 37: cqc.services.v1.GetOrderRequest.order:type_name -> cqc.services.v1.OrderRef
+	70,  // 38: cqc.services.v1.GetOrderRequest.read_mask:type_name -> google.protobuf.FieldMask
+	65,  // 39: cqc.services.v1.GetOrderResponse.order:type_name -> cqc.venues.v1.Order
+	56,  // 40: cqc.services.v1.ListOrdersRequest.since_time:type_name -> google.protobuf.Timestamp
+	56,  // 41: cqc.services.v1.ListOrdersRequest.until_time:type_name -> google.protobuf.Timestamp
+	71,  // 42: cqc.services.v1.ListOrdersRequest.statuses:type_name -> cqc.venues.v1.OrderStatus
+	53,  // 43: cqc.services.v1.ListOrdersRequest.side:type_name -> cqc.venues.v1.Side
+	70,  // 44: cqc.services.v1.ListOrdersRequest.read_mask:type_name -> google.protobuf.FieldMask
+	65,  // 45: cqc.services.v1.ListOrdersResponse.orders:type_name -> cqc.venues.v1.Order
+	56,  // 46: cqc.services.v1.StreamOrdersRequest.terminal_since:type_name -> google.protobuf.Timestamp
+	65,  // 47: cqc.services.v1.StreamOrdersResponse.order:type_name -> cqc.venues.v1.Order
+	56,  // 48: cqc.services.v1.ListExecutionReportsRequest.since_time:type_name -> google.protobuf.Timestamp
+	56,  // 49: cqc.services.v1.ListExecutionReportsRequest.until_time:type_name -> google.protobuf.Timestamp
+	70,  // 50: cqc.services.v1.ListExecutionReportsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	72,  // 51: cqc.services.v1.ListExecutionReportsResponse.execution_reports:type_name -> cqc.venues.v1.ExecutionReport
+	56,  // 52: cqc.services.v1.StreamExecutionReportsRequest.since_time:type_name -> google.protobuf.Timestamp
+	72,  // 53: cqc.services.v1.StreamExecutionReportsResponse.execution_report:type_name -> cqc.venues.v1.ExecutionReport
+	73,  // 54: cqc.services.v1.ListBalancesResponse.balances:type_name -> cqc.venues.v1.Balance
+	73,  // 55: cqc.services.v1.StreamBalancesResponse.balance:type_name -> cqc.venues.v1.Balance
+	74,  // 56: cqc.services.v1.StreamBalancesResponse.reason:type_name -> cqc.venues.v1.BalanceChangeReason
+	56,  // 57: cqc.services.v1.ListDepositsRequest.since_time:type_name -> google.protobuf.Timestamp
+	56,  // 58: cqc.services.v1.ListDepositsRequest.until_time:type_name -> google.protobuf.Timestamp
+	75,  // 59: cqc.services.v1.ListDepositsRequest.statuses:type_name -> cqc.portfolio.v1.TransactionStatus
+	70,  // 60: cqc.services.v1.ListDepositsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	76,  // 61: cqc.services.v1.ListDepositsResponse.deposits:type_name -> cqc.portfolio.v1.Transaction
+	76,  // 62: cqc.services.v1.RequestWithdrawalResponse.withdrawal:type_name -> cqc.portfolio.v1.Transaction
+	56,  // 63: cqc.services.v1.ListWithdrawalsRequest.since_time:type_name -> google.protobuf.Timestamp
+	56,  // 64: cqc.services.v1.ListWithdrawalsRequest.until_time:type_name -> google.protobuf.Timestamp
+	75,  // 65: cqc.services.v1.ListWithdrawalsRequest.statuses:type_name -> cqc.portfolio.v1.TransactionStatus
+	70,  // 66: cqc.services.v1.ListWithdrawalsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	76,  // 67: cqc.services.v1.ListWithdrawalsResponse.withdrawals:type_name -> cqc.portfolio.v1.Transaction
+	77,  // 68: cqc.services.v1.GetVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
+	77,  // 69: cqc.services.v1.ListVenueAccountsResponse.venue_accounts:type_name -> cqc.venues.v1.VenueAccount
+	77,  // 70: cqc.services.v1.CreateVenueAccountRequest.venue_account:type_name -> cqc.venues.v1.VenueAccount
+	77,  // 71: cqc.services.v1.CreateVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
+	77,  // 72: cqc.services.v1.UpdateVenueAccountRequest.venue_account:type_name -> cqc.venues.v1.VenueAccount
+	70,  // 73: cqc.services.v1.UpdateVenueAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	77,  // 74: cqc.services.v1.UpdateVenueAccountResponse.venue_account:type_name -> cqc.venues.v1.VenueAccount
+	1,   // 75: cqc.services.v1.VenueGateway.PlaceOrder:input_type -> cqc.services.v1.PlaceOrderRequest
+	3,   // 76: cqc.services.v1.VenueGateway.PlaceOrderList:input_type -> cqc.services.v1.PlaceOrderListRequest
+	7,   // 77: cqc.services.v1.VenueGateway.BatchPlaceOrders:input_type -> cqc.services.v1.BatchPlaceOrdersRequest
+	16,  // 78: cqc.services.v1.VenueGateway.AmendOrder:input_type -> cqc.services.v1.AmendOrderRequest
+	9,   // 79: cqc.services.v1.VenueGateway.BatchAmendOrders:input_type -> cqc.services.v1.BatchAmendOrdersRequest
+	18,  // 80: cqc.services.v1.VenueGateway.CancelOrder:input_type -> cqc.services.v1.CancelOrderRequest
+	11,  // 81: cqc.services.v1.VenueGateway.BatchCancelOrders:input_type -> cqc.services.v1.BatchCancelOrdersRequest
+	20,  // 82: cqc.services.v1.VenueGateway.CancelAllOrders:input_type -> cqc.services.v1.CancelAllOrdersRequest
+	13,  // 83: cqc.services.v1.VenueGateway.SetCancelAllAfter:input_type -> cqc.services.v1.SetCancelAllAfterRequest
+	22,  // 84: cqc.services.v1.VenueGateway.GetOrder:input_type -> cqc.services.v1.GetOrderRequest
+	24,  // 85: cqc.services.v1.VenueGateway.ListOrders:input_type -> cqc.services.v1.ListOrdersRequest
+	26,  // 86: cqc.services.v1.VenueGateway.StreamOrders:input_type -> cqc.services.v1.StreamOrdersRequest
+	28,  // 87: cqc.services.v1.VenueGateway.ListExecutionReports:input_type -> cqc.services.v1.ListExecutionReportsRequest
+	30,  // 88: cqc.services.v1.VenueGateway.StreamExecutionReports:input_type -> cqc.services.v1.StreamExecutionReportsRequest
+	32,  // 89: cqc.services.v1.VenueGateway.ListBalances:input_type -> cqc.services.v1.ListBalancesRequest
+	34,  // 90: cqc.services.v1.VenueGateway.StreamBalances:input_type -> cqc.services.v1.StreamBalancesRequest
+	36,  // 91: cqc.services.v1.VenueGateway.GetDepositAddress:input_type -> cqc.services.v1.GetDepositAddressRequest
+	38,  // 92: cqc.services.v1.VenueGateway.ListDeposits:input_type -> cqc.services.v1.ListDepositsRequest
+	40,  // 93: cqc.services.v1.VenueGateway.RequestWithdrawal:input_type -> cqc.services.v1.RequestWithdrawalRequest
+	42,  // 94: cqc.services.v1.VenueGateway.ListWithdrawals:input_type -> cqc.services.v1.ListWithdrawalsRequest
+	78,  // 95: cqc.services.v1.VenueGateway.CancelWithdrawal:input_type -> cqc.services.v1.CancelWithdrawalRequest
+	79,  // 96: cqc.services.v1.VenueGateway.TransferInternal:input_type -> cqc.services.v1.TransferInternalRequest
+	80,  // 97: cqc.services.v1.VenueGateway.Borrow:input_type -> cqc.services.v1.BorrowRequest
+	81,  // 98: cqc.services.v1.VenueGateway.Repay:input_type -> cqc.services.v1.RepayRequest
+	82,  // 99: cqc.services.v1.VenueGateway.SetLeverage:input_type -> cqc.services.v1.SetLeverageRequest
+	83,  // 100: cqc.services.v1.VenueGateway.SetMarginMode:input_type -> cqc.services.v1.SetMarginModeRequest
+	84,  // 101: cqc.services.v1.VenueGateway.SetPositionMode:input_type -> cqc.services.v1.SetPositionModeRequest
+	85,  // 102: cqc.services.v1.VenueGateway.AdjustIsolatedMargin:input_type -> cqc.services.v1.AdjustIsolatedMarginRequest
+	86,  // 103: cqc.services.v1.VenueGateway.ListTradingFeeRates:input_type -> cqc.services.v1.ListTradingFeeRatesRequest
+	87,  // 104: cqc.services.v1.VenueGateway.GetMarginSummary:input_type -> cqc.services.v1.GetMarginSummaryRequest
+	88,  // 105: cqc.services.v1.VenueGateway.StreamMarginSummaries:input_type -> cqc.services.v1.StreamMarginSummariesRequest
+	89,  // 106: cqc.services.v1.VenueGateway.ListOrderStatusReports:input_type -> cqc.services.v1.ListOrderStatusReportsRequest
+	90,  // 107: cqc.services.v1.VenueGateway.ListFillReports:input_type -> cqc.services.v1.ListFillReportsRequest
+	91,  // 108: cqc.services.v1.VenueGateway.ListPositionStatusReports:input_type -> cqc.services.v1.ListPositionStatusReportsRequest
+	44,  // 109: cqc.services.v1.VenueGateway.GetVenueAccount:input_type -> cqc.services.v1.GetVenueAccountRequest
+	46,  // 110: cqc.services.v1.VenueGateway.ListVenueAccounts:input_type -> cqc.services.v1.ListVenueAccountsRequest
+	48,  // 111: cqc.services.v1.VenueGateway.CreateVenueAccount:input_type -> cqc.services.v1.CreateVenueAccountRequest
+	50,  // 112: cqc.services.v1.VenueGateway.UpdateVenueAccount:input_type -> cqc.services.v1.UpdateVenueAccountRequest
+	2,   // 113: cqc.services.v1.VenueGateway.PlaceOrder:output_type -> cqc.services.v1.PlaceOrderResponse
+	4,   // 114: cqc.services.v1.VenueGateway.PlaceOrderList:output_type -> cqc.services.v1.PlaceOrderListResponse
+	8,   // 115: cqc.services.v1.VenueGateway.BatchPlaceOrders:output_type -> cqc.services.v1.BatchPlaceOrdersResponse
+	17,  // 116: cqc.services.v1.VenueGateway.AmendOrder:output_type -> cqc.services.v1.AmendOrderResponse
+	10,  // 117: cqc.services.v1.VenueGateway.BatchAmendOrders:output_type -> cqc.services.v1.BatchAmendOrdersResponse
+	19,  // 118: cqc.services.v1.VenueGateway.CancelOrder:output_type -> cqc.services.v1.CancelOrderResponse
+	12,  // 119: cqc.services.v1.VenueGateway.BatchCancelOrders:output_type -> cqc.services.v1.BatchCancelOrdersResponse
+	21,  // 120: cqc.services.v1.VenueGateway.CancelAllOrders:output_type -> cqc.services.v1.CancelAllOrdersResponse
+	14,  // 121: cqc.services.v1.VenueGateway.SetCancelAllAfter:output_type -> cqc.services.v1.SetCancelAllAfterResponse
+	23,  // 122: cqc.services.v1.VenueGateway.GetOrder:output_type -> cqc.services.v1.GetOrderResponse
+	25,  // 123: cqc.services.v1.VenueGateway.ListOrders:output_type -> cqc.services.v1.ListOrdersResponse
+	27,  // 124: cqc.services.v1.VenueGateway.StreamOrders:output_type -> cqc.services.v1.StreamOrdersResponse
+	29,  // 125: cqc.services.v1.VenueGateway.ListExecutionReports:output_type -> cqc.services.v1.ListExecutionReportsResponse
+	31,  // 126: cqc.services.v1.VenueGateway.StreamExecutionReports:output_type -> cqc.services.v1.StreamExecutionReportsResponse
+	33,  // 127: cqc.services.v1.VenueGateway.ListBalances:output_type -> cqc.services.v1.ListBalancesResponse
+	35,  // 128: cqc.services.v1.VenueGateway.StreamBalances:output_type -> cqc.services.v1.StreamBalancesResponse
+	37,  // 129: cqc.services.v1.VenueGateway.GetDepositAddress:output_type -> cqc.services.v1.GetDepositAddressResponse
+	39,  // 130: cqc.services.v1.VenueGateway.ListDeposits:output_type -> cqc.services.v1.ListDepositsResponse
+	41,  // 131: cqc.services.v1.VenueGateway.RequestWithdrawal:output_type -> cqc.services.v1.RequestWithdrawalResponse
+	43,  // 132: cqc.services.v1.VenueGateway.ListWithdrawals:output_type -> cqc.services.v1.ListWithdrawalsResponse
+	92,  // 133: cqc.services.v1.VenueGateway.CancelWithdrawal:output_type -> cqc.services.v1.CancelWithdrawalResponse
+	93,  // 134: cqc.services.v1.VenueGateway.TransferInternal:output_type -> cqc.services.v1.TransferInternalResponse
+	94,  // 135: cqc.services.v1.VenueGateway.Borrow:output_type -> cqc.services.v1.BorrowResponse
+	95,  // 136: cqc.services.v1.VenueGateway.Repay:output_type -> cqc.services.v1.RepayResponse
+	96,  // 137: cqc.services.v1.VenueGateway.SetLeverage:output_type -> cqc.services.v1.SetLeverageResponse
+	97,  // 138: cqc.services.v1.VenueGateway.SetMarginMode:output_type -> cqc.services.v1.SetMarginModeResponse
+	98,  // 139: cqc.services.v1.VenueGateway.SetPositionMode:output_type -> cqc.services.v1.SetPositionModeResponse
+	99,  // 140: cqc.services.v1.VenueGateway.AdjustIsolatedMargin:output_type -> cqc.services.v1.AdjustIsolatedMarginResponse
+	100, // 141: cqc.services.v1.VenueGateway.ListTradingFeeRates:output_type -> cqc.services.v1.ListTradingFeeRatesResponse
+	101, // 142: cqc.services.v1.VenueGateway.GetMarginSummary:output_type -> cqc.services.v1.GetMarginSummaryResponse
+	102, // 143: cqc.services.v1.VenueGateway.StreamMarginSummaries:output_type -> cqc.services.v1.StreamMarginSummariesResponse
+	103, // 144: cqc.services.v1.VenueGateway.ListOrderStatusReports:output_type -> cqc.services.v1.ListOrderStatusReportsResponse
+	104, // 145: cqc.services.v1.VenueGateway.ListFillReports:output_type -> cqc.services.v1.ListFillReportsResponse
+	105, // 146: cqc.services.v1.VenueGateway.ListPositionStatusReports:output_type -> cqc.services.v1.ListPositionStatusReportsResponse
+	45,  // 147: cqc.services.v1.VenueGateway.GetVenueAccount:output_type -> cqc.services.v1.GetVenueAccountResponse
+	47,  // 148: cqc.services.v1.VenueGateway.ListVenueAccounts:output_type -> cqc.services.v1.ListVenueAccountsResponse
+	49,  // 149: cqc.services.v1.VenueGateway.CreateVenueAccount:output_type -> cqc.services.v1.CreateVenueAccountResponse
+	51,  // 150: cqc.services.v1.VenueGateway.UpdateVenueAccount:output_type -> cqc.services.v1.UpdateVenueAccountResponse
+	113, // [113:151] is the sub-list for method output_type
+	75,  // [75:113] is the sub-list for method input_type
+	75,  // [75:75] is the sub-list for extension type_name
+	75,  // [75:75] is the sub-list for extension extendee
+	0,   // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_cqc_services_v1_venue_gateway_proto_init() }
@@ -3052,25 +4525,38 @@ func file_cqc_services_v1_venue_gateway_proto_init() {
 	if File_cqc_services_v1_venue_gateway_proto != nil {
 		return
 	}
+	file_cqc_services_v1_errors_proto_init()
+	file_cqc_services_v1_venue_gateway_account_proto_init()
 	file_cqc_services_v1_venue_gateway_proto_msgTypes[0].OneofWrappers = []any{}
-	file_cqc_services_v1_venue_gateway_proto_msgTypes[3].OneofWrappers = []any{
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[3].OneofWrappers = []any{}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[6].OneofWrappers = []any{
+		(*OrderResult_Order)(nil),
+		(*OrderResult_Error)(nil),
+	}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[13].OneofWrappers = []any{}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[14].OneofWrappers = []any{}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[15].OneofWrappers = []any{
 		(*OrderRef_OrderId)(nil),
 		(*OrderRef_ClientOrderId)(nil),
 	}
-	file_cqc_services_v1_venue_gateway_proto_msgTypes[4].OneofWrappers = []any{}
-	file_cqc_services_v1_venue_gateway_proto_msgTypes[8].OneofWrappers = []any{}
-	file_cqc_services_v1_venue_gateway_proto_msgTypes[12].OneofWrappers = []any{}
 	file_cqc_services_v1_venue_gateway_proto_msgTypes[16].OneofWrappers = []any{}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[20].OneofWrappers = []any{}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[24].OneofWrappers = []any{}
 	file_cqc_services_v1_venue_gateway_proto_msgTypes[26].OneofWrappers = []any{}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[28].OneofWrappers = []any{}
 	file_cqc_services_v1_venue_gateway_proto_msgTypes[30].OneofWrappers = []any{}
 	file_cqc_services_v1_venue_gateway_proto_msgTypes[34].OneofWrappers = []any{}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[38].OneofWrappers = []any{}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[40].OneofWrappers = []any{}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[42].OneofWrappers = []any{}
+	file_cqc_services_v1_venue_gateway_proto_msgTypes[46].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_services_v1_venue_gateway_proto_rawDesc), len(file_cqc_services_v1_venue_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

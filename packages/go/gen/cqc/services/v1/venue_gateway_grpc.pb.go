@@ -19,25 +19,44 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	VenueGateway_PlaceOrder_FullMethodName             = "/cqc.services.v1.VenueGateway/PlaceOrder"
-	VenueGateway_AmendOrder_FullMethodName             = "/cqc.services.v1.VenueGateway/AmendOrder"
-	VenueGateway_CancelOrder_FullMethodName            = "/cqc.services.v1.VenueGateway/CancelOrder"
-	VenueGateway_CancelAllOrders_FullMethodName        = "/cqc.services.v1.VenueGateway/CancelAllOrders"
-	VenueGateway_GetOrder_FullMethodName               = "/cqc.services.v1.VenueGateway/GetOrder"
-	VenueGateway_ListOrders_FullMethodName             = "/cqc.services.v1.VenueGateway/ListOrders"
-	VenueGateway_StreamOrders_FullMethodName           = "/cqc.services.v1.VenueGateway/StreamOrders"
-	VenueGateway_ListExecutionReports_FullMethodName   = "/cqc.services.v1.VenueGateway/ListExecutionReports"
-	VenueGateway_StreamExecutionReports_FullMethodName = "/cqc.services.v1.VenueGateway/StreamExecutionReports"
-	VenueGateway_ListBalances_FullMethodName           = "/cqc.services.v1.VenueGateway/ListBalances"
-	VenueGateway_StreamBalances_FullMethodName         = "/cqc.services.v1.VenueGateway/StreamBalances"
-	VenueGateway_GetDepositAddress_FullMethodName      = "/cqc.services.v1.VenueGateway/GetDepositAddress"
-	VenueGateway_ListDeposits_FullMethodName           = "/cqc.services.v1.VenueGateway/ListDeposits"
-	VenueGateway_RequestWithdrawal_FullMethodName      = "/cqc.services.v1.VenueGateway/RequestWithdrawal"
-	VenueGateway_ListWithdrawals_FullMethodName        = "/cqc.services.v1.VenueGateway/ListWithdrawals"
-	VenueGateway_GetVenueAccount_FullMethodName        = "/cqc.services.v1.VenueGateway/GetVenueAccount"
-	VenueGateway_ListVenueAccounts_FullMethodName      = "/cqc.services.v1.VenueGateway/ListVenueAccounts"
-	VenueGateway_CreateVenueAccount_FullMethodName     = "/cqc.services.v1.VenueGateway/CreateVenueAccount"
-	VenueGateway_UpdateVenueAccount_FullMethodName     = "/cqc.services.v1.VenueGateway/UpdateVenueAccount"
+	VenueGateway_PlaceOrder_FullMethodName                = "/cqc.services.v1.VenueGateway/PlaceOrder"
+	VenueGateway_PlaceOrderList_FullMethodName            = "/cqc.services.v1.VenueGateway/PlaceOrderList"
+	VenueGateway_BatchPlaceOrders_FullMethodName          = "/cqc.services.v1.VenueGateway/BatchPlaceOrders"
+	VenueGateway_AmendOrder_FullMethodName                = "/cqc.services.v1.VenueGateway/AmendOrder"
+	VenueGateway_BatchAmendOrders_FullMethodName          = "/cqc.services.v1.VenueGateway/BatchAmendOrders"
+	VenueGateway_CancelOrder_FullMethodName               = "/cqc.services.v1.VenueGateway/CancelOrder"
+	VenueGateway_BatchCancelOrders_FullMethodName         = "/cqc.services.v1.VenueGateway/BatchCancelOrders"
+	VenueGateway_CancelAllOrders_FullMethodName           = "/cqc.services.v1.VenueGateway/CancelAllOrders"
+	VenueGateway_SetCancelAllAfter_FullMethodName         = "/cqc.services.v1.VenueGateway/SetCancelAllAfter"
+	VenueGateway_GetOrder_FullMethodName                  = "/cqc.services.v1.VenueGateway/GetOrder"
+	VenueGateway_ListOrders_FullMethodName                = "/cqc.services.v1.VenueGateway/ListOrders"
+	VenueGateway_StreamOrders_FullMethodName              = "/cqc.services.v1.VenueGateway/StreamOrders"
+	VenueGateway_ListExecutionReports_FullMethodName      = "/cqc.services.v1.VenueGateway/ListExecutionReports"
+	VenueGateway_StreamExecutionReports_FullMethodName    = "/cqc.services.v1.VenueGateway/StreamExecutionReports"
+	VenueGateway_ListBalances_FullMethodName              = "/cqc.services.v1.VenueGateway/ListBalances"
+	VenueGateway_StreamBalances_FullMethodName            = "/cqc.services.v1.VenueGateway/StreamBalances"
+	VenueGateway_GetDepositAddress_FullMethodName         = "/cqc.services.v1.VenueGateway/GetDepositAddress"
+	VenueGateway_ListDeposits_FullMethodName              = "/cqc.services.v1.VenueGateway/ListDeposits"
+	VenueGateway_RequestWithdrawal_FullMethodName         = "/cqc.services.v1.VenueGateway/RequestWithdrawal"
+	VenueGateway_ListWithdrawals_FullMethodName           = "/cqc.services.v1.VenueGateway/ListWithdrawals"
+	VenueGateway_CancelWithdrawal_FullMethodName          = "/cqc.services.v1.VenueGateway/CancelWithdrawal"
+	VenueGateway_TransferInternal_FullMethodName          = "/cqc.services.v1.VenueGateway/TransferInternal"
+	VenueGateway_Borrow_FullMethodName                    = "/cqc.services.v1.VenueGateway/Borrow"
+	VenueGateway_Repay_FullMethodName                     = "/cqc.services.v1.VenueGateway/Repay"
+	VenueGateway_SetLeverage_FullMethodName               = "/cqc.services.v1.VenueGateway/SetLeverage"
+	VenueGateway_SetMarginMode_FullMethodName             = "/cqc.services.v1.VenueGateway/SetMarginMode"
+	VenueGateway_SetPositionMode_FullMethodName           = "/cqc.services.v1.VenueGateway/SetPositionMode"
+	VenueGateway_AdjustIsolatedMargin_FullMethodName      = "/cqc.services.v1.VenueGateway/AdjustIsolatedMargin"
+	VenueGateway_ListTradingFeeRates_FullMethodName       = "/cqc.services.v1.VenueGateway/ListTradingFeeRates"
+	VenueGateway_GetMarginSummary_FullMethodName          = "/cqc.services.v1.VenueGateway/GetMarginSummary"
+	VenueGateway_StreamMarginSummaries_FullMethodName     = "/cqc.services.v1.VenueGateway/StreamMarginSummaries"
+	VenueGateway_ListOrderStatusReports_FullMethodName    = "/cqc.services.v1.VenueGateway/ListOrderStatusReports"
+	VenueGateway_ListFillReports_FullMethodName           = "/cqc.services.v1.VenueGateway/ListFillReports"
+	VenueGateway_ListPositionStatusReports_FullMethodName = "/cqc.services.v1.VenueGateway/ListPositionStatusReports"
+	VenueGateway_GetVenueAccount_FullMethodName           = "/cqc.services.v1.VenueGateway/GetVenueAccount"
+	VenueGateway_ListVenueAccounts_FullMethodName         = "/cqc.services.v1.VenueGateway/ListVenueAccounts"
+	VenueGateway_CreateVenueAccount_FullMethodName        = "/cqc.services.v1.VenueGateway/CreateVenueAccount"
+	VenueGateway_UpdateVenueAccount_FullMethodName        = "/cqc.services.v1.VenueGateway/UpdateVenueAccount"
 )
 
 // VenueGatewayClient is the client API for VenueGateway service.
@@ -54,69 +73,242 @@ const (
 // body fails with ALREADY_EXISTS (REQUEST_ID_REUSED). Request ids are remembered for at least 24 hours.
 //
 // Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name (see errors.proto).
+//
+// Order rejections have ONE shape, decided by whether the request reached the venue:
+//   - Refused BEFORE the venue (contract validation, market trading rules, unsupported order feature,
+//     pre-trade risk denial, CQC trading state, account suspended, insufficient funds known locally): the
+//     RPC fails with a gRPC error (INVALID_ARGUMENT or FAILED_PRECONDITION, ALREADY_EXISTS for a duplicate
+//     client order id) whose ErrorInfo reason says why (RISK_DENIED carries the breached limit ids in
+//     metadata "limit_ids", comma-separated). No Order is created, nothing is sent, and the gateway
+//     publishes one OrderRequestRejected event (account_id, request_id, client_order_id, the same reason).
+//   - Rejected BY THE VENUE after submission: PlaceOrder returns OK with the Order in status REJECTED (it
+//     has an order_id, the venue's reason code and text, venue timestamps when sent), and the gateway
+//     publishes OrderRejected. Clients MUST check Order.status, not only the RPC status.
+//   - A cancel or amend the venue refuses (too late to cancel, already pending, unknown order) fails with
+//     FAILED_PRECONDITION (TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING) or NOT_FOUND (NOT_FOUND_ORDER); the
+//     order is unchanged and the gateway publishes OrderRequestRejected with the order.
+//
+// Batch RPCs apply the same rule per item (see BatchPlaceOrdersResponse).
+//
+// Pre-trade risk uses a reservation (the protocol is written once in the RiskEngine service comment):
+// PlaceOrder, PlaceOrderList, BatchPlaceOrders and AmendOrder call RiskEngine ReserveOrder with the
+// NewOrder (one call per order or leg; an amendment that raises the quantity or moves the price reserves
+// the amended order whole) before anything is sent to the venue. DENY: the RPC (or batch item) fails with
+// FAILED_PRECONDITION (RISK_DENIED with the breached limit ids in "limit_ids", or TRADING_HALTED) and
+// nothing is sent. ALLOW / WARN: the gateway sends the order while the reservation is HELD, then calls
+// CommitReservation with the order_id when the venue accepts it, or ReleaseReservation when the venue
+// rejects it (Order status REJECTED) or the send fails for good. A reservation the gateway neither commits
+// nor releases expires on its own. UNAVAILABLE (RISK_DATA_UNAVAILABLE) from RiskEngine is a denial:
+// nothing is sent.
+//
+// Streams resume: every Stream* response carries an opaque `resume_token` (at most 512 characters) and
+// every Stream* request accepts one. With it the server first replays every change after that position,
+// including changes to orders that reached a terminal state meanwhile, then continues live; an unknown or
+// expired token fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED). Without it the server sends a
+// snapshot, then a message with snapshot_complete = true, then live changes. Tokens stay valid for at
+// least 24 hours.
+//
+// Pages: a List response never exceeds the gRPC default of 4 MiB. page_size is at most 1000; the server
+// returns fewer items than page_size (with a next_page_token) when the next item would push the encoded
+// response past 4 MiB. One Order is bounded (source_record at most 1 MiB, at most 1000 fills) so that any
+// single order fits; read_mask lets a client leave out large fields (source_record, fills) and get
+// fuller pages.
 type VenueGatewayClient interface {
-	// PlaceOrder validates an order against the contract, the market's trading rules and pre-trade risk,
-	// then sends it to the venue and returns the order as known after the venue's acknowledgement (status
-	// NEW, or FILLED/PARTIALLY_FILLED/EXPIRED for immediate orders, or REJECTED). Unary, idempotent by
-	// request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED); NOT_FOUND (account or
-	// market); FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, INSUFFICIENT_FUNDS, VENUE_REJECTED);
-	// ALREADY_EXISTS (REQUEST_ID_REUSED, or client_order_id already used on the account); UNAVAILABLE
-	// (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED.
+	// PlaceOrder checks an order against the contract, the market's trading rules, the features the market
+	// supports and pre-trade risk, then sends it to the venue and returns the order as known after the
+	// venue's answer: status NEW (or SUBMITTED / PENDING_NEW while unacknowledged), FILLED /
+	// PARTIALLY_FILLED / EXPIRED for immediate orders, or REJECTED when the VENUE refused it (OK status, see
+	// the service comment). Unary, idempotent by request_id. Errors, all refusals BEFORE the venue (no Order
+	// is created; OrderRequestRejected is published): INVALID_ARGUMENT (VALIDATION_FAILED,
+	// MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+	// FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, TRADING_HALTED, ACCOUNT_SUSPENDED,
+	// INSUFFICIENT_FUNDS); ALREADY_EXISTS (REQUEST_ID_REUSED, DUPLICATE_CLIENT_ORDER_ID); UNAVAILABLE
+	// (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED
+	// (RATE_LIMITED).
 	PlaceOrder(ctx context.Context, in *PlaceOrderRequest, opts ...grpc.CallOption) (*PlaceOrderResponse, error)
-	// AmendOrder changes the quantity, price or trigger price of an open order (cancel-replace where the
-	// venue has no native amend; the order keeps its order_id, the venue may assign a new venue_order_id).
-	// Unary, idempotent by request_id. Errors: NOT_FOUND (NOT_FOUND_ORDER); FAILED_PRECONDITION
-	// (ORDER_NOT_OPEN, VENUE_REJECTED); INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED).
+	// PlaceOrderList places a contingent list of orders in one venue request: OCO, OTO, OTOCO (a bracket:
+	// entry plus take-profit and stop-loss), OPO (Binance order lists; Bybit/OKX/Deribit attached or OCO
+	// algo orders). All legs are accepted or refused together. Unary, idempotent by request_id. Refusals
+	// before the venue fail like PlaceOrder's (plus INVALID_ARGUMENT ORDER_LIST_INVALID for legs that do not
+	// form a valid list, UNSUPPORTED_ORDER_FEATURE when the market has no lists of this type); a list the
+	// venue rejects returns OK with list_order_status REJECT and every leg REJECTED.
+	PlaceOrderList(ctx context.Context, in *PlaceOrderListRequest, opts ...grpc.CallOption) (*PlaceOrderListResponse, error)
+	// BatchPlaceOrders places up to 20 independent orders of one account in as few venue requests as the
+	// venue allows (Binance USD-M batchOrders, OKX batch-orders, Bybit create-batch). Unary. Each item is
+	// idempotent by its own request_id. Partial failure: the RPC returns OK once the batch was processed and
+	// results[i] answers requests[i], either the Order (possibly REJECTED by the venue) or the error that
+	// PlaceOrder would have returned for it. The RPC itself fails only when no item could be attempted:
+	// INVALID_ARGUMENT (VALIDATION_FAILED on the batch), NOT_FOUND (NOT_FOUND_ACCOUNT), UNAVAILABLE
+	// (VENUE_UNAVAILABLE before anything was sent; retry the same request_ids).
+	BatchPlaceOrders(ctx context.Context, in *BatchPlaceOrdersRequest, opts ...grpc.CallOption) (*BatchPlaceOrdersResponse, error)
+	// AmendOrder changes the quantity, price or trigger price of an open order (FIX 35=G; cancel-replace
+	// where the venue has no native amend). The order keeps its order_id; the venue may assign a new
+	// venue_order_id. With new_client_order_id the order takes that client id (FIX 11) and the old one
+	// becomes orig_client_order_id (FIX 41). Unary, idempotent by request_id. Errors: NOT_FOUND
+	// (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN, TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING);
+	// INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE when the venue
+	// cannot amend this order); ALREADY_EXISTS (DUPLICATE_CLIENT_ORDER_ID, REQUEST_ID_REUSED).
 	AmendOrder(ctx context.Context, in *AmendOrderRequest, opts ...grpc.CallOption) (*AmendOrderResponse, error)
+	// BatchAmendOrders amends up to 20 orders of one account (OKX amend-batch-orders, Bybit amend-batch,
+	// Binance USD-M PUT batchOrders). Unary; each item is idempotent by its own request_id. Partial failure
+	// is reported per item exactly as BatchPlaceOrders does, each error being what AmendOrder would return.
+	BatchAmendOrders(ctx context.Context, in *BatchAmendOrdersRequest, opts ...grpc.CallOption) (*BatchAmendOrdersResponse, error)
 	// CancelOrder asks the venue to cancel one open order and returns the order after the venue's answer
-	// (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id. Errors: NOT_FOUND
-	// (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN when already filled/canceled: the response of
-	// the first successful cancel is returned for a retried request_id instead).
+	// (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id: a retried
+	// request_id returns the first call's result. Errors: NOT_FOUND (NOT_FOUND_ORDER; also FIX 102=1 unknown
+	// order at the venue); FAILED_PRECONDITION (ORDER_NOT_OPEN when CQC already knows the order is
+	// terminal; TOO_LATE_TO_CANCEL when the venue answers it filled or expired first, FIX 102=0;
+	// ORDER_ALREADY_PENDING, FIX 102=3).
 	CancelOrder(ctx context.Context, in *CancelOrderRequest, opts ...grpc.CallOption) (*CancelOrderResponse, error)
-	// CancelAllOrders cancels every open order of an account, optionally in one market. Unary, idempotent by
-	// request_id. Errors: NOT_FOUND (account or market); UNAVAILABLE (retry with the same request_id).
+	// BatchCancelOrders cancels up to 100 orders of one account (Binance USD-M DELETE batchOrders, OKX
+	// cancel-batch-orders). Unary; each item is idempotent by its own request_id. Partial failure is
+	// reported per item as BatchPlaceOrders does, each error being what CancelOrder would return.
+	BatchCancelOrders(ctx context.Context, in *BatchCancelOrdersRequest, opts ...grpc.CallOption) (*BatchCancelOrdersResponse, error)
+	// CancelAllOrders cancels every open order of an account that matches all the given filters (market,
+	// side, strategy; FIX 35=q OrderMassCancelRequest). Unary, idempotent by request_id. Errors: NOT_FOUND
+	// (account or market); UNAVAILABLE (retry with the same request_id).
 	CancelAllOrders(ctx context.Context, in *CancelAllOrdersRequest, opts ...grpc.CallOption) (*CancelAllOrdersResponse, error)
-	// GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND.
+	// SetCancelAllAfter arms, re-arms or disarms the account's dead-man switch: unless called again within
+	// timeout, every open order of the account (or of market_id) is canceled (Binance USD-M
+	// countdownCancelAll, OKX cancel-all-after, Bybit disconnected-cancel-all, Deribit
+	// enable_cancel_on_disconnect). Each call replaces the previous timer of the same scope; timeout 0
+	// disarms it. Unary, idempotent (the last call wins). Errors: INVALID_ARGUMENT (VALIDATION_FAILED, or
+	// MARKET_RULE_VIOLATED when the venue accepts another range, metadata "min_timeout"/"max_timeout");
+	// NOT_FOUND (account or market); FAILED_PRECONDITION (DEAD_MAN_SWITCH_UNSUPPORTED).
+	SetCancelAllAfter(ctx context.Context, in *SetCancelAllAfterRequest, opts ...grpc.CallOption) (*SetCancelAllAfterResponse, error)
+	// GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND
+	// (NOT_FOUND_ORDER); INVALID_ARGUMENT (VALIDATION_FAILED, or a read_mask path that is not an Order field).
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*GetOrderResponse, error)
-	// ListOrders returns an account's orders, newest first, page by page. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (account).
+	// ListOrders returns an account's orders matching all the given filters, newest first (by create_time,
+	// then order_id), page by page. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+	// INVALID_PAGE_TOKEN, a read_mask path that is not an Order field); NOT_FOUND (account).
 	ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error)
 	// StreamOrders sends the full current state of an account's orders each time one changes. Server
-	// streaming: first one message per open order (is_snapshot = true), then one per change, in the order
-	// the gateway observed them. The stream ends only on error or cancellation; reconnect and rely on the
-	// snapshot to resynchronise. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+	// streaming. Without resume_token: first a snapshot, one message per order that is open OR reached a
+	// terminal state (filled, canceled, expired, rejected) at or after the snapshot's lookback start
+	// (terminal_since, default 24 hours before the call), so orders that filled or were canceled while the
+	// client was away are never missed; then one message with snapshot_complete = true and no order; then
+	// one message per change in the order the gateway observed them. With resume_token: no snapshot; every
+	// change after that position is replayed (including orders that went terminal meanwhile), then live.
+	// Errors: NOT_FOUND (account); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream
+	// lost: reconnect with the last resume_token).
 	StreamOrders(ctx context.Context, in *StreamOrdersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamOrdersResponse], error)
 	// ListExecutionReports returns an account's execution reports (fills and state changes), newest first,
-	// page by page. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+	// page by page, optionally filtered by market, order, time range and fills only. Unary, read-only.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT).
 	ListExecutionReports(ctx context.Context, in *ListExecutionReportsRequest, opts ...grpc.CallOption) (*ListExecutionReportsResponse, error)
 	// StreamExecutionReports sends every execution report of an account as the venue emits it (fills,
-	// cancels, rejects, expiries). Server streaming, no snapshot: use ListExecutionReports with since_time
-	// to fill a gap after reconnecting. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+	// cancels, rejects, expiries, corrections). Server streaming. With resume_token: every report after that
+	// position, then live. Without: the reports whose transact_time is at or after since_time (none when
+	// since_time is unset), then the snapshot_complete marker, then live. Errors: NOT_FOUND
+	// (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream lost: resume
+	// with the last resume_token).
 	StreamExecutionReports(ctx context.Context, in *StreamExecutionReportsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamExecutionReportsResponse], error)
 	// ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
 	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
-	// (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
-	// Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
+	// (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE: the venue is unreachable and no fresh cached value
+	// exists).
 	ListBalances(ctx context.Context, in *ListBalancesRequest, opts ...grpc.CallOption) (*ListBalancesResponse, error)
-	// StreamBalances sends an account's balances: first all of them (is_snapshot = true), then each change.
-	// Server streaming. Errors: NOT_FOUND (account); UNAVAILABLE.
+	// StreamBalances sends an account's balances. Server streaming. Without resume_token: a snapshot (one
+	// message per balance, is_snapshot = true), then the snapshot_complete marker, then one message per
+	// change with the new full balance. With resume_token: every change after that position, then live.
+	// Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE.
 	StreamBalances(ctx context.Context, in *StreamBalancesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamBalancesResponse], error)
 	// GetDepositAddress returns the address (and memo/tag, if the network needs one) to deposit an asset
 	// into an account over one network. Unary, read-only. Errors: NOT_FOUND (account, asset or network);
 	// FAILED_PRECONDITION (VENUE_REJECTED when deposits are disabled on that network).
 	GetDepositAddress(ctx context.Context, in *GetDepositAddressRequest, opts ...grpc.CallOption) (*GetDepositAddressResponse, error)
-	// ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT.
-	// Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+	// ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT,
+	// optionally filtered by asset, time range and status. Unary, read-only. Errors: INVALID_ARGUMENT
+	// (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT).
 	ListDeposits(ctx context.Context, in *ListDepositsRequest, opts ...grpc.CallOption) (*ListDepositsResponse, error)
 	// RequestWithdrawal asks the venue to send funds from an account to an external address and returns
-	// the withdrawal as a ledger transaction of type WITHDRAWAL (usually status PENDING). Unary, idempotent by
-	// request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, amount below the network minimum);
-	// FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g. address not whitelisted);
-	// PERMISSION_DENIED (account lacks withdrawal permission).
+	// the withdrawal as a ledger transaction of type WITHDRAWAL (status PENDING, AWAITING_USER_CONFIRMATION,
+	// AWAITING_APPROVAL or PROCESSING). Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+	// (VALIDATION_FAILED, amount below the network minimum); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET,
+	// NOT_FOUND_RESOURCE for the deployment); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g.
+	// address not whitelisted); ALREADY_EXISTS (REQUEST_ID_REUSED, or client_transaction_id already used);
+	// PERMISSION_DENIED (PERMISSION_DENIED: the account lacks withdrawal permission).
 	RequestWithdrawal(ctx context.Context, in *RequestWithdrawalRequest, opts ...grpc.CallOption) (*RequestWithdrawalResponse, error)
 	// ListWithdrawals returns withdrawals from an account, newest first, as ledger transactions of type
-	// WITHDRAWAL. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+	// WITHDRAWAL, optionally filtered by asset, time range and status. Unary, read-only. Errors:
+	// INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT).
 	ListWithdrawals(ctx context.Context, in *ListWithdrawalsRequest, opts ...grpc.CallOption) (*ListWithdrawalsResponse, error)
+	// CancelWithdrawal cancels a withdrawal the venue has not started processing (Binance withdrawal status 0
+	// or 2; OKX cancel-withdrawal while pending) and returns it with status CANCELED. Unary, idempotent by
+	// request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_TRANSACTION); FAILED_PRECONDITION
+	// (WITHDRAWAL_NOT_CANCELABLE when processing or final; ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot
+	// cancel withdrawals); ALREADY_EXISTS (REQUEST_ID_REUSED).
+	CancelWithdrawal(ctx context.Context, in *CancelWithdrawalRequest, opts ...grpc.CallOption) (*CancelWithdrawalResponse, error)
+	// TransferInternal moves funds between wallets of one account or between accounts of the same owner at
+	// the same venue (spot/futures/funding wallets, master and sub-accounts) and returns the source-side
+	// ledger entry. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED,
+	// ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot move between those two); PERMISSION_DENIED
+	// (PERMISSION_DENIED: no transfer permission); ALREADY_EXISTS (REQUEST_ID_REUSED).
+	TransferInternal(ctx context.Context, in *TransferInternalRequest, opts ...grpc.CallOption) (*TransferInternalResponse, error)
+	// Borrow takes a margin loan and returns its ledger entry. Unary, idempotent by request_id. Errors:
+	// NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET, NOT_FOUND_MARKET); FAILED_PRECONDITION
+	// (BORROW_LIMIT_EXCEEDED, ACCOUNT_OPERATION_UNSUPPORTED for accounts that cannot borrow, VENUE_REJECTED);
+	// PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED).
+	Borrow(ctx context.Context, in *BorrowRequest, opts ...grpc.CallOption) (*BorrowResponse, error)
+	// Repay repays a margin loan (interest first, then principal) and returns its ledger entry. Unary,
+	// idempotent by request_id. Errors: INVALID_ARGUMENT (REPAY_EXCEEDS_DEBT); NOT_FOUND (NOT_FOUND_ACCOUNT,
+	// NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, ACCOUNT_OPERATION_UNSUPPORTED);
+	// ALREADY_EXISTS (REQUEST_ID_REUSED).
+	Repay(ctx context.Context, in *RepayRequest, opts ...grpc.CallOption) (*RepayResponse, error)
+	// SetLeverage sets an account's leverage in one market (optionally one side) and returns the setting
+	// as the venue confirmed it. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+	// (LEVERAGE_OUT_OF_RANGE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); FAILED_PRECONDITION
+	// (ACCOUNT_OPERATION_UNSUPPORTED for a per-side leverage the venue does not have or a spot market,
+	// POSITIONS_OR_ORDERS_OPEN where the venue forbids lowering leverage under an open position);
+	// ALREADY_EXISTS (REQUEST_ID_REUSED).
+	SetLeverage(ctx context.Context, in *SetLeverageRequest, opts ...grpc.CallOption) (*SetLeverageResponse, error)
+	// SetMarginMode sets cross, isolated or portfolio margin for one market or the account's default.
+	// Unary, idempotent by request_id; setting the mode already in force succeeds (Binance -4046 "No need to
+	// change margin type" is success). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+	// FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED); ALREADY_EXISTS
+	// (REQUEST_ID_REUSED).
+	SetMarginMode(ctx context.Context, in *SetMarginModeRequest, opts ...grpc.CallOption) (*SetMarginModeResponse, error)
+	// SetPositionMode switches the account between one-way and hedge positions. Unary, idempotent by
+	// request_id; setting the mode already in force succeeds. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT);
+	// FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+	// derivatives); ALREADY_EXISTS (REQUEST_ID_REUSED).
+	SetPositionMode(ctx context.Context, in *SetPositionModeRequest, opts ...grpc.CallOption) (*SetPositionModeResponse, error)
+	// AdjustIsolatedMargin adds margin to or removes margin from one isolated position. Unary, idempotent by
+	// request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET, NOT_FOUND_POSITION);
+	// FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED on a cross position, INSUFFICIENT_FUNDS for ADD,
+	// MARGIN_REMOVAL_EXCEEDS_FREE for REDUCE); ALREADY_EXISTS (REQUEST_ID_REUSED).
+	AdjustIsolatedMargin(ctx context.Context, in *AdjustIsolatedMarginRequest, opts ...grpc.CallOption) (*AdjustIsolatedMarginResponse, error)
+	// ListTradingFeeRates returns the account's effective maker and taker fee rates per market. Unary,
+	// read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET for a listed market); UNAVAILABLE (VENUE_UNAVAILABLE).
+	ListTradingFeeRates(ctx context.Context, in *ListTradingFeeRatesRequest, opts ...grpc.CallOption) (*ListTradingFeeRatesResponse, error)
+	// GetMarginSummary returns the account's margin summary (equity, margins, margin ratio, available).
+	// Unary, read-only. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION
+	// (ACCOUNT_OPERATION_UNSUPPORTED for cash-only accounts); UNAVAILABLE (VENUE_UNAVAILABLE).
+	GetMarginSummary(ctx context.Context, in *GetMarginSummaryRequest, opts ...grpc.CallOption) (*GetMarginSummaryResponse, error)
+	// StreamMarginSummaries sends the account's margin summary whenever it changes, so a risk engine sees a
+	// cross-margin liquidation coming. Server streaming; resumes like every stream (see the service
+	// comment). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED,
+	// ACCOUNT_OPERATION_UNSUPPORTED); UNAVAILABLE.
+	StreamMarginSummaries(ctx context.Context, in *StreamMarginSummariesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamMarginSummariesResponse], error)
+	// ListOrderStatusReports returns the venue's own view of an account's orders (open, plus those changed
+	// since since_time) for reconciliation after a restart; the procedure is written once in
+	// venue_gateway_account.proto. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+	// INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE
+	// (VENUE_UNAVAILABLE: reconciliation must wait, never guess).
+	ListOrderStatusReports(ctx context.Context, in *ListOrderStatusReportsRequest, opts ...grpc.CallOption) (*ListOrderStatusReportsResponse, error)
+	// ListFillReports returns the venue's own record of an account's fills in a time window, oldest first,
+	// for reconciliation. Unary, read-only. Errors: as ListOrderStatusReports.
+	ListFillReports(ctx context.Context, in *ListFillReportsRequest, opts ...grpc.CallOption) (*ListFillReportsResponse, error)
+	// ListPositionStatusReports returns the positions the venue itself holds for the account (the venue's
+	// own positions query), for reconciliation and display. Unary, read-only. Errors: as
+	// ListOrderStatusReports; FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+	// positions).
+	ListPositionStatusReports(ctx context.Context, in *ListPositionStatusReportsRequest, opts ...grpc.CallOption) (*ListPositionStatusReportsResponse, error)
 	// GetVenueAccount returns one venue account by account_id. Unary, read-only.
 	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue account has the id.
 	GetVenueAccount(ctx context.Context, in *GetVenueAccountRequest, opts ...grpc.CallOption) (*GetVenueAccountResponse, error)
@@ -153,10 +345,40 @@ func (c *venueGatewayClient) PlaceOrder(ctx context.Context, in *PlaceOrderReque
 	return out, nil
 }
 
+func (c *venueGatewayClient) PlaceOrderList(ctx context.Context, in *PlaceOrderListRequest, opts ...grpc.CallOption) (*PlaceOrderListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlaceOrderListResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_PlaceOrderList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) BatchPlaceOrders(ctx context.Context, in *BatchPlaceOrdersRequest, opts ...grpc.CallOption) (*BatchPlaceOrdersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchPlaceOrdersResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_BatchPlaceOrders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *venueGatewayClient) AmendOrder(ctx context.Context, in *AmendOrderRequest, opts ...grpc.CallOption) (*AmendOrderResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AmendOrderResponse)
 	err := c.cc.Invoke(ctx, VenueGateway_AmendOrder_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) BatchAmendOrders(ctx context.Context, in *BatchAmendOrdersRequest, opts ...grpc.CallOption) (*BatchAmendOrdersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchAmendOrdersResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_BatchAmendOrders_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -173,10 +395,30 @@ func (c *venueGatewayClient) CancelOrder(ctx context.Context, in *CancelOrderReq
 	return out, nil
 }
 
+func (c *venueGatewayClient) BatchCancelOrders(ctx context.Context, in *BatchCancelOrdersRequest, opts ...grpc.CallOption) (*BatchCancelOrdersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchCancelOrdersResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_BatchCancelOrders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *venueGatewayClient) CancelAllOrders(ctx context.Context, in *CancelAllOrdersRequest, opts ...grpc.CallOption) (*CancelAllOrdersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CancelAllOrdersResponse)
 	err := c.cc.Invoke(ctx, VenueGateway_CancelAllOrders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) SetCancelAllAfter(ctx context.Context, in *SetCancelAllAfterRequest, opts ...grpc.CallOption) (*SetCancelAllAfterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetCancelAllAfterResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_SetCancelAllAfter_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +562,155 @@ func (c *venueGatewayClient) ListWithdrawals(ctx context.Context, in *ListWithdr
 	return out, nil
 }
 
+func (c *venueGatewayClient) CancelWithdrawal(ctx context.Context, in *CancelWithdrawalRequest, opts ...grpc.CallOption) (*CancelWithdrawalResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelWithdrawalResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_CancelWithdrawal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) TransferInternal(ctx context.Context, in *TransferInternalRequest, opts ...grpc.CallOption) (*TransferInternalResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferInternalResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_TransferInternal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) Borrow(ctx context.Context, in *BorrowRequest, opts ...grpc.CallOption) (*BorrowResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BorrowResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_Borrow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) Repay(ctx context.Context, in *RepayRequest, opts ...grpc.CallOption) (*RepayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RepayResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_Repay_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) SetLeverage(ctx context.Context, in *SetLeverageRequest, opts ...grpc.CallOption) (*SetLeverageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetLeverageResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_SetLeverage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) SetMarginMode(ctx context.Context, in *SetMarginModeRequest, opts ...grpc.CallOption) (*SetMarginModeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetMarginModeResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_SetMarginMode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) SetPositionMode(ctx context.Context, in *SetPositionModeRequest, opts ...grpc.CallOption) (*SetPositionModeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPositionModeResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_SetPositionMode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) AdjustIsolatedMargin(ctx context.Context, in *AdjustIsolatedMarginRequest, opts ...grpc.CallOption) (*AdjustIsolatedMarginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdjustIsolatedMarginResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_AdjustIsolatedMargin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) ListTradingFeeRates(ctx context.Context, in *ListTradingFeeRatesRequest, opts ...grpc.CallOption) (*ListTradingFeeRatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTradingFeeRatesResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_ListTradingFeeRates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) GetMarginSummary(ctx context.Context, in *GetMarginSummaryRequest, opts ...grpc.CallOption) (*GetMarginSummaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMarginSummaryResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_GetMarginSummary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) StreamMarginSummaries(ctx context.Context, in *StreamMarginSummariesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamMarginSummariesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &VenueGateway_ServiceDesc.Streams[3], VenueGateway_StreamMarginSummaries_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamMarginSummariesRequest, StreamMarginSummariesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VenueGateway_StreamMarginSummariesClient = grpc.ServerStreamingClient[StreamMarginSummariesResponse]
+
+func (c *venueGatewayClient) ListOrderStatusReports(ctx context.Context, in *ListOrderStatusReportsRequest, opts ...grpc.CallOption) (*ListOrderStatusReportsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOrderStatusReportsResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_ListOrderStatusReports_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) ListFillReports(ctx context.Context, in *ListFillReportsRequest, opts ...grpc.CallOption) (*ListFillReportsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFillReportsResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_ListFillReports_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *venueGatewayClient) ListPositionStatusReports(ctx context.Context, in *ListPositionStatusReportsRequest, opts ...grpc.CallOption) (*ListPositionStatusReportsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPositionStatusReportsResponse)
+	err := c.cc.Invoke(ctx, VenueGateway_ListPositionStatusReports_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *venueGatewayClient) GetVenueAccount(ctx context.Context, in *GetVenueAccountRequest, opts ...grpc.CallOption) (*GetVenueAccountResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetVenueAccountResponse)
@@ -374,69 +765,242 @@ func (c *venueGatewayClient) UpdateVenueAccount(ctx context.Context, in *UpdateV
 // body fails with ALREADY_EXISTS (REQUEST_ID_REUSED). Request ids are remembered for at least 24 hours.
 //
 // Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name (see errors.proto).
+//
+// Order rejections have ONE shape, decided by whether the request reached the venue:
+//   - Refused BEFORE the venue (contract validation, market trading rules, unsupported order feature,
+//     pre-trade risk denial, CQC trading state, account suspended, insufficient funds known locally): the
+//     RPC fails with a gRPC error (INVALID_ARGUMENT or FAILED_PRECONDITION, ALREADY_EXISTS for a duplicate
+//     client order id) whose ErrorInfo reason says why (RISK_DENIED carries the breached limit ids in
+//     metadata "limit_ids", comma-separated). No Order is created, nothing is sent, and the gateway
+//     publishes one OrderRequestRejected event (account_id, request_id, client_order_id, the same reason).
+//   - Rejected BY THE VENUE after submission: PlaceOrder returns OK with the Order in status REJECTED (it
+//     has an order_id, the venue's reason code and text, venue timestamps when sent), and the gateway
+//     publishes OrderRejected. Clients MUST check Order.status, not only the RPC status.
+//   - A cancel or amend the venue refuses (too late to cancel, already pending, unknown order) fails with
+//     FAILED_PRECONDITION (TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING) or NOT_FOUND (NOT_FOUND_ORDER); the
+//     order is unchanged and the gateway publishes OrderRequestRejected with the order.
+//
+// Batch RPCs apply the same rule per item (see BatchPlaceOrdersResponse).
+//
+// Pre-trade risk uses a reservation (the protocol is written once in the RiskEngine service comment):
+// PlaceOrder, PlaceOrderList, BatchPlaceOrders and AmendOrder call RiskEngine ReserveOrder with the
+// NewOrder (one call per order or leg; an amendment that raises the quantity or moves the price reserves
+// the amended order whole) before anything is sent to the venue. DENY: the RPC (or batch item) fails with
+// FAILED_PRECONDITION (RISK_DENIED with the breached limit ids in "limit_ids", or TRADING_HALTED) and
+// nothing is sent. ALLOW / WARN: the gateway sends the order while the reservation is HELD, then calls
+// CommitReservation with the order_id when the venue accepts it, or ReleaseReservation when the venue
+// rejects it (Order status REJECTED) or the send fails for good. A reservation the gateway neither commits
+// nor releases expires on its own. UNAVAILABLE (RISK_DATA_UNAVAILABLE) from RiskEngine is a denial:
+// nothing is sent.
+//
+// Streams resume: every Stream* response carries an opaque `resume_token` (at most 512 characters) and
+// every Stream* request accepts one. With it the server first replays every change after that position,
+// including changes to orders that reached a terminal state meanwhile, then continues live; an unknown or
+// expired token fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED). Without it the server sends a
+// snapshot, then a message with snapshot_complete = true, then live changes. Tokens stay valid for at
+// least 24 hours.
+//
+// Pages: a List response never exceeds the gRPC default of 4 MiB. page_size is at most 1000; the server
+// returns fewer items than page_size (with a next_page_token) when the next item would push the encoded
+// response past 4 MiB. One Order is bounded (source_record at most 1 MiB, at most 1000 fills) so that any
+// single order fits; read_mask lets a client leave out large fields (source_record, fills) and get
+// fuller pages.
 type VenueGatewayServer interface {
-	// PlaceOrder validates an order against the contract, the market's trading rules and pre-trade risk,
-	// then sends it to the venue and returns the order as known after the venue's acknowledgement (status
-	// NEW, or FILLED/PARTIALLY_FILLED/EXPIRED for immediate orders, or REJECTED). Unary, idempotent by
-	// request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED); NOT_FOUND (account or
-	// market); FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, INSUFFICIENT_FUNDS, VENUE_REJECTED);
-	// ALREADY_EXISTS (REQUEST_ID_REUSED, or client_order_id already used on the account); UNAVAILABLE
-	// (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED.
+	// PlaceOrder checks an order against the contract, the market's trading rules, the features the market
+	// supports and pre-trade risk, then sends it to the venue and returns the order as known after the
+	// venue's answer: status NEW (or SUBMITTED / PENDING_NEW while unacknowledged), FILLED /
+	// PARTIALLY_FILLED / EXPIRED for immediate orders, or REJECTED when the VENUE refused it (OK status, see
+	// the service comment). Unary, idempotent by request_id. Errors, all refusals BEFORE the venue (no Order
+	// is created; OrderRequestRejected is published): INVALID_ARGUMENT (VALIDATION_FAILED,
+	// MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+	// FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, TRADING_HALTED, ACCOUNT_SUSPENDED,
+	// INSUFFICIENT_FUNDS); ALREADY_EXISTS (REQUEST_ID_REUSED, DUPLICATE_CLIENT_ORDER_ID); UNAVAILABLE
+	// (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED
+	// (RATE_LIMITED).
 	PlaceOrder(context.Context, *PlaceOrderRequest) (*PlaceOrderResponse, error)
-	// AmendOrder changes the quantity, price or trigger price of an open order (cancel-replace where the
-	// venue has no native amend; the order keeps its order_id, the venue may assign a new venue_order_id).
-	// Unary, idempotent by request_id. Errors: NOT_FOUND (NOT_FOUND_ORDER); FAILED_PRECONDITION
-	// (ORDER_NOT_OPEN, VENUE_REJECTED); INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED).
+	// PlaceOrderList places a contingent list of orders in one venue request: OCO, OTO, OTOCO (a bracket:
+	// entry plus take-profit and stop-loss), OPO (Binance order lists; Bybit/OKX/Deribit attached or OCO
+	// algo orders). All legs are accepted or refused together. Unary, idempotent by request_id. Refusals
+	// before the venue fail like PlaceOrder's (plus INVALID_ARGUMENT ORDER_LIST_INVALID for legs that do not
+	// form a valid list, UNSUPPORTED_ORDER_FEATURE when the market has no lists of this type); a list the
+	// venue rejects returns OK with list_order_status REJECT and every leg REJECTED.
+	PlaceOrderList(context.Context, *PlaceOrderListRequest) (*PlaceOrderListResponse, error)
+	// BatchPlaceOrders places up to 20 independent orders of one account in as few venue requests as the
+	// venue allows (Binance USD-M batchOrders, OKX batch-orders, Bybit create-batch). Unary. Each item is
+	// idempotent by its own request_id. Partial failure: the RPC returns OK once the batch was processed and
+	// results[i] answers requests[i], either the Order (possibly REJECTED by the venue) or the error that
+	// PlaceOrder would have returned for it. The RPC itself fails only when no item could be attempted:
+	// INVALID_ARGUMENT (VALIDATION_FAILED on the batch), NOT_FOUND (NOT_FOUND_ACCOUNT), UNAVAILABLE
+	// (VENUE_UNAVAILABLE before anything was sent; retry the same request_ids).
+	BatchPlaceOrders(context.Context, *BatchPlaceOrdersRequest) (*BatchPlaceOrdersResponse, error)
+	// AmendOrder changes the quantity, price or trigger price of an open order (FIX 35=G; cancel-replace
+	// where the venue has no native amend). The order keeps its order_id; the venue may assign a new
+	// venue_order_id. With new_client_order_id the order takes that client id (FIX 11) and the old one
+	// becomes orig_client_order_id (FIX 41). Unary, idempotent by request_id. Errors: NOT_FOUND
+	// (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN, TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING);
+	// INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE when the venue
+	// cannot amend this order); ALREADY_EXISTS (DUPLICATE_CLIENT_ORDER_ID, REQUEST_ID_REUSED).
 	AmendOrder(context.Context, *AmendOrderRequest) (*AmendOrderResponse, error)
+	// BatchAmendOrders amends up to 20 orders of one account (OKX amend-batch-orders, Bybit amend-batch,
+	// Binance USD-M PUT batchOrders). Unary; each item is idempotent by its own request_id. Partial failure
+	// is reported per item exactly as BatchPlaceOrders does, each error being what AmendOrder would return.
+	BatchAmendOrders(context.Context, *BatchAmendOrdersRequest) (*BatchAmendOrdersResponse, error)
 	// CancelOrder asks the venue to cancel one open order and returns the order after the venue's answer
-	// (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id. Errors: NOT_FOUND
-	// (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN when already filled/canceled: the response of
-	// the first successful cancel is returned for a retried request_id instead).
+	// (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id: a retried
+	// request_id returns the first call's result. Errors: NOT_FOUND (NOT_FOUND_ORDER; also FIX 102=1 unknown
+	// order at the venue); FAILED_PRECONDITION (ORDER_NOT_OPEN when CQC already knows the order is
+	// terminal; TOO_LATE_TO_CANCEL when the venue answers it filled or expired first, FIX 102=0;
+	// ORDER_ALREADY_PENDING, FIX 102=3).
 	CancelOrder(context.Context, *CancelOrderRequest) (*CancelOrderResponse, error)
-	// CancelAllOrders cancels every open order of an account, optionally in one market. Unary, idempotent by
-	// request_id. Errors: NOT_FOUND (account or market); UNAVAILABLE (retry with the same request_id).
+	// BatchCancelOrders cancels up to 100 orders of one account (Binance USD-M DELETE batchOrders, OKX
+	// cancel-batch-orders). Unary; each item is idempotent by its own request_id. Partial failure is
+	// reported per item as BatchPlaceOrders does, each error being what CancelOrder would return.
+	BatchCancelOrders(context.Context, *BatchCancelOrdersRequest) (*BatchCancelOrdersResponse, error)
+	// CancelAllOrders cancels every open order of an account that matches all the given filters (market,
+	// side, strategy; FIX 35=q OrderMassCancelRequest). Unary, idempotent by request_id. Errors: NOT_FOUND
+	// (account or market); UNAVAILABLE (retry with the same request_id).
 	CancelAllOrders(context.Context, *CancelAllOrdersRequest) (*CancelAllOrdersResponse, error)
-	// GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND.
+	// SetCancelAllAfter arms, re-arms or disarms the account's dead-man switch: unless called again within
+	// timeout, every open order of the account (or of market_id) is canceled (Binance USD-M
+	// countdownCancelAll, OKX cancel-all-after, Bybit disconnected-cancel-all, Deribit
+	// enable_cancel_on_disconnect). Each call replaces the previous timer of the same scope; timeout 0
+	// disarms it. Unary, idempotent (the last call wins). Errors: INVALID_ARGUMENT (VALIDATION_FAILED, or
+	// MARKET_RULE_VIOLATED when the venue accepts another range, metadata "min_timeout"/"max_timeout");
+	// NOT_FOUND (account or market); FAILED_PRECONDITION (DEAD_MAN_SWITCH_UNSUPPORTED).
+	SetCancelAllAfter(context.Context, *SetCancelAllAfterRequest) (*SetCancelAllAfterResponse, error)
+	// GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND
+	// (NOT_FOUND_ORDER); INVALID_ARGUMENT (VALIDATION_FAILED, or a read_mask path that is not an Order field).
 	GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error)
-	// ListOrders returns an account's orders, newest first, page by page. Unary, read-only.
-	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (account).
+	// ListOrders returns an account's orders matching all the given filters, newest first (by create_time,
+	// then order_id), page by page. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+	// INVALID_PAGE_TOKEN, a read_mask path that is not an Order field); NOT_FOUND (account).
 	ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error)
 	// StreamOrders sends the full current state of an account's orders each time one changes. Server
-	// streaming: first one message per open order (is_snapshot = true), then one per change, in the order
-	// the gateway observed them. The stream ends only on error or cancellation; reconnect and rely on the
-	// snapshot to resynchronise. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+	// streaming. Without resume_token: first a snapshot, one message per order that is open OR reached a
+	// terminal state (filled, canceled, expired, rejected) at or after the snapshot's lookback start
+	// (terminal_since, default 24 hours before the call), so orders that filled or were canceled while the
+	// client was away are never missed; then one message with snapshot_complete = true and no order; then
+	// one message per change in the order the gateway observed them. With resume_token: no snapshot; every
+	// change after that position is replayed (including orders that went terminal meanwhile), then live.
+	// Errors: NOT_FOUND (account); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream
+	// lost: reconnect with the last resume_token).
 	StreamOrders(*StreamOrdersRequest, grpc.ServerStreamingServer[StreamOrdersResponse]) error
 	// ListExecutionReports returns an account's execution reports (fills and state changes), newest first,
-	// page by page. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+	// page by page, optionally filtered by market, order, time range and fills only. Unary, read-only.
+	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT).
 	ListExecutionReports(context.Context, *ListExecutionReportsRequest) (*ListExecutionReportsResponse, error)
 	// StreamExecutionReports sends every execution report of an account as the venue emits it (fills,
-	// cancels, rejects, expiries). Server streaming, no snapshot: use ListExecutionReports with since_time
-	// to fill a gap after reconnecting. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+	// cancels, rejects, expiries, corrections). Server streaming. With resume_token: every report after that
+	// position, then live. Without: the reports whose transact_time is at or after since_time (none when
+	// since_time is unset), then the snapshot_complete marker, then live. Errors: NOT_FOUND
+	// (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream lost: resume
+	// with the last resume_token).
 	StreamExecutionReports(*StreamExecutionReportsRequest, grpc.ServerStreamingServer[StreamExecutionReportsResponse]) error
 	// ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
 	// Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
-	// (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
-	// Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
+	// (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE: the venue is unreachable and no fresh cached value
+	// exists).
 	ListBalances(context.Context, *ListBalancesRequest) (*ListBalancesResponse, error)
-	// StreamBalances sends an account's balances: first all of them (is_snapshot = true), then each change.
-	// Server streaming. Errors: NOT_FOUND (account); UNAVAILABLE.
+	// StreamBalances sends an account's balances. Server streaming. Without resume_token: a snapshot (one
+	// message per balance, is_snapshot = true), then the snapshot_complete marker, then one message per
+	// change with the new full balance. With resume_token: every change after that position, then live.
+	// Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE.
 	StreamBalances(*StreamBalancesRequest, grpc.ServerStreamingServer[StreamBalancesResponse]) error
 	// GetDepositAddress returns the address (and memo/tag, if the network needs one) to deposit an asset
 	// into an account over one network. Unary, read-only. Errors: NOT_FOUND (account, asset or network);
 	// FAILED_PRECONDITION (VENUE_REJECTED when deposits are disabled on that network).
 	GetDepositAddress(context.Context, *GetDepositAddressRequest) (*GetDepositAddressResponse, error)
-	// ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT.
-	// Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+	// ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT,
+	// optionally filtered by asset, time range and status. Unary, read-only. Errors: INVALID_ARGUMENT
+	// (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT).
 	ListDeposits(context.Context, *ListDepositsRequest) (*ListDepositsResponse, error)
 	// RequestWithdrawal asks the venue to send funds from an account to an external address and returns
-	// the withdrawal as a ledger transaction of type WITHDRAWAL (usually status PENDING). Unary, idempotent by
-	// request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, amount below the network minimum);
-	// FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g. address not whitelisted);
-	// PERMISSION_DENIED (account lacks withdrawal permission).
+	// the withdrawal as a ledger transaction of type WITHDRAWAL (status PENDING, AWAITING_USER_CONFIRMATION,
+	// AWAITING_APPROVAL or PROCESSING). Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+	// (VALIDATION_FAILED, amount below the network minimum); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET,
+	// NOT_FOUND_RESOURCE for the deployment); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g.
+	// address not whitelisted); ALREADY_EXISTS (REQUEST_ID_REUSED, or client_transaction_id already used);
+	// PERMISSION_DENIED (PERMISSION_DENIED: the account lacks withdrawal permission).
 	RequestWithdrawal(context.Context, *RequestWithdrawalRequest) (*RequestWithdrawalResponse, error)
 	// ListWithdrawals returns withdrawals from an account, newest first, as ledger transactions of type
-	// WITHDRAWAL. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+	// WITHDRAWAL, optionally filtered by asset, time range and status. Unary, read-only. Errors:
+	// INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT).
 	ListWithdrawals(context.Context, *ListWithdrawalsRequest) (*ListWithdrawalsResponse, error)
+	// CancelWithdrawal cancels a withdrawal the venue has not started processing (Binance withdrawal status 0
+	// or 2; OKX cancel-withdrawal while pending) and returns it with status CANCELED. Unary, idempotent by
+	// request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_TRANSACTION); FAILED_PRECONDITION
+	// (WITHDRAWAL_NOT_CANCELABLE when processing or final; ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot
+	// cancel withdrawals); ALREADY_EXISTS (REQUEST_ID_REUSED).
+	CancelWithdrawal(context.Context, *CancelWithdrawalRequest) (*CancelWithdrawalResponse, error)
+	// TransferInternal moves funds between wallets of one account or between accounts of the same owner at
+	// the same venue (spot/futures/funding wallets, master and sub-accounts) and returns the source-side
+	// ledger entry. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED,
+	// ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot move between those two); PERMISSION_DENIED
+	// (PERMISSION_DENIED: no transfer permission); ALREADY_EXISTS (REQUEST_ID_REUSED).
+	TransferInternal(context.Context, *TransferInternalRequest) (*TransferInternalResponse, error)
+	// Borrow takes a margin loan and returns its ledger entry. Unary, idempotent by request_id. Errors:
+	// NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET, NOT_FOUND_MARKET); FAILED_PRECONDITION
+	// (BORROW_LIMIT_EXCEEDED, ACCOUNT_OPERATION_UNSUPPORTED for accounts that cannot borrow, VENUE_REJECTED);
+	// PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED).
+	Borrow(context.Context, *BorrowRequest) (*BorrowResponse, error)
+	// Repay repays a margin loan (interest first, then principal) and returns its ledger entry. Unary,
+	// idempotent by request_id. Errors: INVALID_ARGUMENT (REPAY_EXCEEDS_DEBT); NOT_FOUND (NOT_FOUND_ACCOUNT,
+	// NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, ACCOUNT_OPERATION_UNSUPPORTED);
+	// ALREADY_EXISTS (REQUEST_ID_REUSED).
+	Repay(context.Context, *RepayRequest) (*RepayResponse, error)
+	// SetLeverage sets an account's leverage in one market (optionally one side) and returns the setting
+	// as the venue confirmed it. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+	// (LEVERAGE_OUT_OF_RANGE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); FAILED_PRECONDITION
+	// (ACCOUNT_OPERATION_UNSUPPORTED for a per-side leverage the venue does not have or a spot market,
+	// POSITIONS_OR_ORDERS_OPEN where the venue forbids lowering leverage under an open position);
+	// ALREADY_EXISTS (REQUEST_ID_REUSED).
+	SetLeverage(context.Context, *SetLeverageRequest) (*SetLeverageResponse, error)
+	// SetMarginMode sets cross, isolated or portfolio margin for one market or the account's default.
+	// Unary, idempotent by request_id; setting the mode already in force succeeds (Binance -4046 "No need to
+	// change margin type" is success). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+	// FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED); ALREADY_EXISTS
+	// (REQUEST_ID_REUSED).
+	SetMarginMode(context.Context, *SetMarginModeRequest) (*SetMarginModeResponse, error)
+	// SetPositionMode switches the account between one-way and hedge positions. Unary, idempotent by
+	// request_id; setting the mode already in force succeeds. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT);
+	// FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+	// derivatives); ALREADY_EXISTS (REQUEST_ID_REUSED).
+	SetPositionMode(context.Context, *SetPositionModeRequest) (*SetPositionModeResponse, error)
+	// AdjustIsolatedMargin adds margin to or removes margin from one isolated position. Unary, idempotent by
+	// request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET, NOT_FOUND_POSITION);
+	// FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED on a cross position, INSUFFICIENT_FUNDS for ADD,
+	// MARGIN_REMOVAL_EXCEEDS_FREE for REDUCE); ALREADY_EXISTS (REQUEST_ID_REUSED).
+	AdjustIsolatedMargin(context.Context, *AdjustIsolatedMarginRequest) (*AdjustIsolatedMarginResponse, error)
+	// ListTradingFeeRates returns the account's effective maker and taker fee rates per market. Unary,
+	// read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+	// (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET for a listed market); UNAVAILABLE (VENUE_UNAVAILABLE).
+	ListTradingFeeRates(context.Context, *ListTradingFeeRatesRequest) (*ListTradingFeeRatesResponse, error)
+	// GetMarginSummary returns the account's margin summary (equity, margins, margin ratio, available).
+	// Unary, read-only. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION
+	// (ACCOUNT_OPERATION_UNSUPPORTED for cash-only accounts); UNAVAILABLE (VENUE_UNAVAILABLE).
+	GetMarginSummary(context.Context, *GetMarginSummaryRequest) (*GetMarginSummaryResponse, error)
+	// StreamMarginSummaries sends the account's margin summary whenever it changes, so a risk engine sees a
+	// cross-margin liquidation coming. Server streaming; resumes like every stream (see the service
+	// comment). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED,
+	// ACCOUNT_OPERATION_UNSUPPORTED); UNAVAILABLE.
+	StreamMarginSummaries(*StreamMarginSummariesRequest, grpc.ServerStreamingServer[StreamMarginSummariesResponse]) error
+	// ListOrderStatusReports returns the venue's own view of an account's orders (open, plus those changed
+	// since since_time) for reconciliation after a restart; the procedure is written once in
+	// venue_gateway_account.proto. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+	// INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE
+	// (VENUE_UNAVAILABLE: reconciliation must wait, never guess).
+	ListOrderStatusReports(context.Context, *ListOrderStatusReportsRequest) (*ListOrderStatusReportsResponse, error)
+	// ListFillReports returns the venue's own record of an account's fills in a time window, oldest first,
+	// for reconciliation. Unary, read-only. Errors: as ListOrderStatusReports.
+	ListFillReports(context.Context, *ListFillReportsRequest) (*ListFillReportsResponse, error)
+	// ListPositionStatusReports returns the positions the venue itself holds for the account (the venue's
+	// own positions query), for reconciliation and display. Unary, read-only. Errors: as
+	// ListOrderStatusReports; FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+	// positions).
+	ListPositionStatusReports(context.Context, *ListPositionStatusReportsRequest) (*ListPositionStatusReportsResponse, error)
 	// GetVenueAccount returns one venue account by account_id. Unary, read-only.
 	// Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue account has the id.
 	GetVenueAccount(context.Context, *GetVenueAccountRequest) (*GetVenueAccountResponse, error)
@@ -466,14 +1030,29 @@ type UnimplementedVenueGatewayServer struct{}
 func (UnimplementedVenueGatewayServer) PlaceOrder(context.Context, *PlaceOrderRequest) (*PlaceOrderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PlaceOrder not implemented")
 }
+func (UnimplementedVenueGatewayServer) PlaceOrderList(context.Context, *PlaceOrderListRequest) (*PlaceOrderListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PlaceOrderList not implemented")
+}
+func (UnimplementedVenueGatewayServer) BatchPlaceOrders(context.Context, *BatchPlaceOrdersRequest) (*BatchPlaceOrdersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchPlaceOrders not implemented")
+}
 func (UnimplementedVenueGatewayServer) AmendOrder(context.Context, *AmendOrderRequest) (*AmendOrderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AmendOrder not implemented")
+}
+func (UnimplementedVenueGatewayServer) BatchAmendOrders(context.Context, *BatchAmendOrdersRequest) (*BatchAmendOrdersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchAmendOrders not implemented")
 }
 func (UnimplementedVenueGatewayServer) CancelOrder(context.Context, *CancelOrderRequest) (*CancelOrderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelOrder not implemented")
 }
+func (UnimplementedVenueGatewayServer) BatchCancelOrders(context.Context, *BatchCancelOrdersRequest) (*BatchCancelOrdersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchCancelOrders not implemented")
+}
 func (UnimplementedVenueGatewayServer) CancelAllOrders(context.Context, *CancelAllOrdersRequest) (*CancelAllOrdersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelAllOrders not implemented")
+}
+func (UnimplementedVenueGatewayServer) SetCancelAllAfter(context.Context, *SetCancelAllAfterRequest) (*SetCancelAllAfterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetCancelAllAfter not implemented")
 }
 func (UnimplementedVenueGatewayServer) GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOrder not implemented")
@@ -507,6 +1086,48 @@ func (UnimplementedVenueGatewayServer) RequestWithdrawal(context.Context, *Reque
 }
 func (UnimplementedVenueGatewayServer) ListWithdrawals(context.Context, *ListWithdrawalsRequest) (*ListWithdrawalsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListWithdrawals not implemented")
+}
+func (UnimplementedVenueGatewayServer) CancelWithdrawal(context.Context, *CancelWithdrawalRequest) (*CancelWithdrawalResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelWithdrawal not implemented")
+}
+func (UnimplementedVenueGatewayServer) TransferInternal(context.Context, *TransferInternalRequest) (*TransferInternalResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferInternal not implemented")
+}
+func (UnimplementedVenueGatewayServer) Borrow(context.Context, *BorrowRequest) (*BorrowResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Borrow not implemented")
+}
+func (UnimplementedVenueGatewayServer) Repay(context.Context, *RepayRequest) (*RepayResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Repay not implemented")
+}
+func (UnimplementedVenueGatewayServer) SetLeverage(context.Context, *SetLeverageRequest) (*SetLeverageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetLeverage not implemented")
+}
+func (UnimplementedVenueGatewayServer) SetMarginMode(context.Context, *SetMarginModeRequest) (*SetMarginModeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetMarginMode not implemented")
+}
+func (UnimplementedVenueGatewayServer) SetPositionMode(context.Context, *SetPositionModeRequest) (*SetPositionModeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPositionMode not implemented")
+}
+func (UnimplementedVenueGatewayServer) AdjustIsolatedMargin(context.Context, *AdjustIsolatedMarginRequest) (*AdjustIsolatedMarginResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdjustIsolatedMargin not implemented")
+}
+func (UnimplementedVenueGatewayServer) ListTradingFeeRates(context.Context, *ListTradingFeeRatesRequest) (*ListTradingFeeRatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTradingFeeRates not implemented")
+}
+func (UnimplementedVenueGatewayServer) GetMarginSummary(context.Context, *GetMarginSummaryRequest) (*GetMarginSummaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMarginSummary not implemented")
+}
+func (UnimplementedVenueGatewayServer) StreamMarginSummaries(*StreamMarginSummariesRequest, grpc.ServerStreamingServer[StreamMarginSummariesResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamMarginSummaries not implemented")
+}
+func (UnimplementedVenueGatewayServer) ListOrderStatusReports(context.Context, *ListOrderStatusReportsRequest) (*ListOrderStatusReportsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOrderStatusReports not implemented")
+}
+func (UnimplementedVenueGatewayServer) ListFillReports(context.Context, *ListFillReportsRequest) (*ListFillReportsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFillReports not implemented")
+}
+func (UnimplementedVenueGatewayServer) ListPositionStatusReports(context.Context, *ListPositionStatusReportsRequest) (*ListPositionStatusReportsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPositionStatusReports not implemented")
 }
 func (UnimplementedVenueGatewayServer) GetVenueAccount(context.Context, *GetVenueAccountRequest) (*GetVenueAccountResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetVenueAccount not implemented")
@@ -559,6 +1180,42 @@ func _VenueGateway_PlaceOrder_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VenueGateway_PlaceOrderList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlaceOrderListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).PlaceOrderList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_PlaceOrderList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).PlaceOrderList(ctx, req.(*PlaceOrderListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_BatchPlaceOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchPlaceOrdersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).BatchPlaceOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_BatchPlaceOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).BatchPlaceOrders(ctx, req.(*BatchPlaceOrdersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _VenueGateway_AmendOrder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AmendOrderRequest)
 	if err := dec(in); err != nil {
@@ -573,6 +1230,24 @@ func _VenueGateway_AmendOrder_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(VenueGatewayServer).AmendOrder(ctx, req.(*AmendOrderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_BatchAmendOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchAmendOrdersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).BatchAmendOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_BatchAmendOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).BatchAmendOrders(ctx, req.(*BatchAmendOrdersRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -595,6 +1270,24 @@ func _VenueGateway_CancelOrder_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VenueGateway_BatchCancelOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchCancelOrdersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).BatchCancelOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_BatchCancelOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).BatchCancelOrders(ctx, req.(*BatchCancelOrdersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _VenueGateway_CancelAllOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CancelAllOrdersRequest)
 	if err := dec(in); err != nil {
@@ -609,6 +1302,24 @@ func _VenueGateway_CancelAllOrders_Handler(srv interface{}, ctx context.Context,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(VenueGatewayServer).CancelAllOrders(ctx, req.(*CancelAllOrdersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_SetCancelAllAfter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetCancelAllAfterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).SetCancelAllAfter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_SetCancelAllAfter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).SetCancelAllAfter(ctx, req.(*SetCancelAllAfterRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -790,6 +1501,251 @@ func _VenueGateway_ListWithdrawals_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VenueGateway_CancelWithdrawal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelWithdrawalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).CancelWithdrawal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_CancelWithdrawal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).CancelWithdrawal(ctx, req.(*CancelWithdrawalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_TransferInternal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferInternalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).TransferInternal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_TransferInternal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).TransferInternal(ctx, req.(*TransferInternalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_Borrow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BorrowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).Borrow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_Borrow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).Borrow(ctx, req.(*BorrowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_Repay_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RepayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).Repay(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_Repay_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).Repay(ctx, req.(*RepayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_SetLeverage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetLeverageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).SetLeverage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_SetLeverage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).SetLeverage(ctx, req.(*SetLeverageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_SetMarginMode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetMarginModeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).SetMarginMode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_SetMarginMode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).SetMarginMode(ctx, req.(*SetMarginModeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_SetPositionMode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPositionModeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).SetPositionMode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_SetPositionMode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).SetPositionMode(ctx, req.(*SetPositionModeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_AdjustIsolatedMargin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdjustIsolatedMarginRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).AdjustIsolatedMargin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_AdjustIsolatedMargin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).AdjustIsolatedMargin(ctx, req.(*AdjustIsolatedMarginRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_ListTradingFeeRates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTradingFeeRatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).ListTradingFeeRates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_ListTradingFeeRates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).ListTradingFeeRates(ctx, req.(*ListTradingFeeRatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_GetMarginSummary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMarginSummaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).GetMarginSummary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_GetMarginSummary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).GetMarginSummary(ctx, req.(*GetMarginSummaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_StreamMarginSummaries_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamMarginSummariesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(VenueGatewayServer).StreamMarginSummaries(m, &grpc.GenericServerStream[StreamMarginSummariesRequest, StreamMarginSummariesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VenueGateway_StreamMarginSummariesServer = grpc.ServerStreamingServer[StreamMarginSummariesResponse]
+
+func _VenueGateway_ListOrderStatusReports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOrderStatusReportsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).ListOrderStatusReports(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_ListOrderStatusReports_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).ListOrderStatusReports(ctx, req.(*ListOrderStatusReportsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_ListFillReports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFillReportsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).ListFillReports(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_ListFillReports_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).ListFillReports(ctx, req.(*ListFillReportsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VenueGateway_ListPositionStatusReports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPositionStatusReportsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VenueGatewayServer).ListPositionStatusReports(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VenueGateway_ListPositionStatusReports_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VenueGatewayServer).ListPositionStatusReports(ctx, req.(*ListPositionStatusReportsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _VenueGateway_GetVenueAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetVenueAccountRequest)
 	if err := dec(in); err != nil {
@@ -874,16 +1830,36 @@ var VenueGateway_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _VenueGateway_PlaceOrder_Handler,
 		},
 		{
+			MethodName: "PlaceOrderList",
+			Handler:    _VenueGateway_PlaceOrderList_Handler,
+		},
+		{
+			MethodName: "BatchPlaceOrders",
+			Handler:    _VenueGateway_BatchPlaceOrders_Handler,
+		},
+		{
 			MethodName: "AmendOrder",
 			Handler:    _VenueGateway_AmendOrder_Handler,
+		},
+		{
+			MethodName: "BatchAmendOrders",
+			Handler:    _VenueGateway_BatchAmendOrders_Handler,
 		},
 		{
 			MethodName: "CancelOrder",
 			Handler:    _VenueGateway_CancelOrder_Handler,
 		},
 		{
+			MethodName: "BatchCancelOrders",
+			Handler:    _VenueGateway_BatchCancelOrders_Handler,
+		},
+		{
 			MethodName: "CancelAllOrders",
 			Handler:    _VenueGateway_CancelAllOrders_Handler,
+		},
+		{
+			MethodName: "SetCancelAllAfter",
+			Handler:    _VenueGateway_SetCancelAllAfter_Handler,
 		},
 		{
 			MethodName: "GetOrder",
@@ -918,6 +1894,58 @@ var VenueGateway_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _VenueGateway_ListWithdrawals_Handler,
 		},
 		{
+			MethodName: "CancelWithdrawal",
+			Handler:    _VenueGateway_CancelWithdrawal_Handler,
+		},
+		{
+			MethodName: "TransferInternal",
+			Handler:    _VenueGateway_TransferInternal_Handler,
+		},
+		{
+			MethodName: "Borrow",
+			Handler:    _VenueGateway_Borrow_Handler,
+		},
+		{
+			MethodName: "Repay",
+			Handler:    _VenueGateway_Repay_Handler,
+		},
+		{
+			MethodName: "SetLeverage",
+			Handler:    _VenueGateway_SetLeverage_Handler,
+		},
+		{
+			MethodName: "SetMarginMode",
+			Handler:    _VenueGateway_SetMarginMode_Handler,
+		},
+		{
+			MethodName: "SetPositionMode",
+			Handler:    _VenueGateway_SetPositionMode_Handler,
+		},
+		{
+			MethodName: "AdjustIsolatedMargin",
+			Handler:    _VenueGateway_AdjustIsolatedMargin_Handler,
+		},
+		{
+			MethodName: "ListTradingFeeRates",
+			Handler:    _VenueGateway_ListTradingFeeRates_Handler,
+		},
+		{
+			MethodName: "GetMarginSummary",
+			Handler:    _VenueGateway_GetMarginSummary_Handler,
+		},
+		{
+			MethodName: "ListOrderStatusReports",
+			Handler:    _VenueGateway_ListOrderStatusReports_Handler,
+		},
+		{
+			MethodName: "ListFillReports",
+			Handler:    _VenueGateway_ListFillReports_Handler,
+		},
+		{
+			MethodName: "ListPositionStatusReports",
+			Handler:    _VenueGateway_ListPositionStatusReports_Handler,
+		},
+		{
 			MethodName: "GetVenueAccount",
 			Handler:    _VenueGateway_GetVenueAccount_Handler,
 		},
@@ -948,6 +1976,11 @@ var VenueGateway_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "StreamBalances",
 			Handler:       _VenueGateway_StreamBalances_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StreamMarginSummaries",
+			Handler:       _VenueGateway_StreamMarginSummaries_Handler,
 			ServerStreams: true,
 		},
 	},

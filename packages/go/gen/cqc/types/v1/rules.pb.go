@@ -48,10 +48,58 @@ var file_cqc_types_v1_rules_proto_extTypes = []protoimpl.ExtensionInfo{
 	},
 	{
 		ExtendedType:  (*validate.StringRules)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         80020,
+		Name:          "cqc.types.v1.fraction",
+		Tag:           "varint,80020,opt,name=fraction",
+		Filename:      "cqc/types/v1/rules.proto",
+	},
+	{
+		ExtendedType:  (*validate.StringRules)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         80021,
+		Name:          "cqc.types.v1.fee_rate",
+		Tag:           "varint,80021,opt,name=fee_rate",
+		Filename:      "cqc/types/v1/rules.proto",
+	},
+	{
+		ExtendedType:  (*validate.StringRules)(nil),
 		ExtensionType: (*string)(nil),
 		Field:         80004,
 		Name:          "cqc.types.v1.id_prefix",
 		Tag:           "bytes,80004,opt,name=id_prefix",
+		Filename:      "cqc/types/v1/rules.proto",
+	},
+	{
+		ExtendedType:  (*validate.StringRules)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         80030,
+		Name:          "cqc.types.v1.no_secret_material",
+		Tag:           "varint,80030,opt,name=no_secret_material",
+		Filename:      "cqc/types/v1/rules.proto",
+	},
+	{
+		ExtendedType:  (*validate.StringRules)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         80031,
+		Name:          "cqc.types.v1.no_credential_params",
+		Tag:           "varint,80031,opt,name=no_credential_params",
+		Filename:      "cqc/types/v1/rules.proto",
+	},
+	{
+		ExtendedType:  (*validate.StringRules)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         80032,
+		Name:          "cqc.types.v1.no_credential_json_values",
+		Tag:           "varint,80032,opt,name=no_credential_json_values",
+		Filename:      "cqc/types/v1/rules.proto",
+	},
+	{
+		ExtendedType:  (*validate.StringRules)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         80033,
+		Name:          "cqc.types.v1.caip10_account",
+		Tag:           "varint,80033,opt,name=caip10_account",
 		Filename:      "cqc/types/v1/rules.proto",
 	},
 }
@@ -86,6 +134,31 @@ var (
 	//
 	// optional bool positive_decimal = 80003;
 	E_PositiveDecimal = &file_cqc_types_v1_rules_proto_extTypes[2]
+	// fraction, when true, requires a decimal (same grammar as `decimal`) from 0 to 1 inclusive, compared
+	// exactly on the digits (no floating point): a share, ratio or probability such as a utilization, a
+	// collateral ratio, a depth distance or a margin rate. Margin rates use it too: real maintenance margin
+	// rates reach 0.5 (50%) in the top tiers of Binance USD-M leverage brackets and initial margin reaches
+	// 1 (100%) at 1x leverage, so no tighter bound is possible; a percent copied unconverted ("2.5" for
+	// 2.5%) is still rejected.
+	// - Accepted: "0", "0.004", "0.5", "1", "1.000".
+	// - Rejected: "1.0001", "2.5", "-0.1", "50", "1e-3".
+	// Rule id: `cqc.fraction`.
+	//
+	// optional bool fraction = 80020;
+	E_Fraction = &file_cqc_types_v1_rules_proto_extTypes[3]
+	// fee_rate, when true, requires a decimal (same grammar as `decimal`) from -0.1 to 0.1 inclusive,
+	// compared exactly on the digits: a trading, swap, settlement or liquidation fee as a signed fraction of
+	// notional (negative = rebate). The bound rejects a percent copied as a fraction (Kraken's 0.26% taker
+	// fee written "0.26" instead of "0.0026") while every real fee passes: the highest published spot taker
+	// fees (Coinbase Advanced 1.2% = "0.012", Kraken 0.40%), AMM pool fees (Uniswap 1% = "0.01", Balancer's
+	// maximum swap fee 10% = "0.1"), liquidation fees (Binance 1.2% = "0.012") and maker rebates
+	// ("-0.0001").
+	// - Accepted: "0", "0.0026", "-0.00005", "0.012", "0.1", "-0.1".
+	// - Rejected: "0.26", "0.11", "-0.2", "1", "-0", "0.1000001".
+	// Rule id: `cqc.fee_rate`.
+	//
+	// optional bool fee_rate = 80021;
+	E_FeeRate = &file_cqc_types_v1_rules_proto_extTypes[4]
 	// id_prefix, when set, requires a CQC entity id: the given prefix, an underscore, then a ULID
 	// (26 characters of Crockford base32, upper case: digits and letters except I, L, O and U).
 	//
@@ -96,7 +169,54 @@ var (
 	// Rule id: `cqc.id`.
 	//
 	// optional string id_prefix = 80004;
-	E_IdPrefix = &file_cqc_types_v1_rules_proto_extTypes[3]
+	E_IdPrefix = &file_cqc_types_v1_rules_proto_extTypes[5]
+	// no_secret_material, when true, refuses strings that look like secret material rather than a
+	// reference to it. Use it on fields that hold a reference or a name and never an address or a hash
+	// (credential_ref); a 32-byte hex string is a legitimate transaction hash or Aptos/Sui address, so
+	// address and hash fields must not use it. Rejected:
+	//   - a run of 32 or more hexadecimal digits, with or without "0x" (a raw private key or hex secret);
+	//   - a run of 32 or more letters, digits, "+" or "=" without any separator (an API secret or base64
+	//     token; human-chosen names separate words with "-", "_", "." or "/");
+	//   - a PEM block ("-----BEGIN");
+	//   - twelve or more lower-case words of 3 to 8 letters separated by spaces (a BIP-39 mnemonic).
+	//
+	// Accepted: "vault://trading/binance/main", "awssm://prod/trading/binance-main#api_secret".
+	// Rule id: `cqc.no_secret_material`.
+	//
+	// optional bool no_secret_material = 80030;
+	E_NoSecretMaterial = &file_cqc_types_v1_rules_proto_extTypes[6]
+	// no_credential_params, when true, refuses a request description (SourceRecord.endpoint) that carries a
+	// known credential parameter or header with a value: signature, sign, apiKey/api_key, apiSecret, secret,
+	// secretKey, passphrase, password, token, access_token, listenKey, privateKey/private_key,
+	// X-MBX-APIKEY, OK-ACCESS-KEY/SIGN/PASSPHRASE, CB-ACCESS-KEY/SIGN/PASSPHRASE; names compare
+	// case-insensitively, "-" and "_" alike, when they start the text or follow a character other than a
+	// letter or digit and are followed by "=" or ":" (query parameter, header line). Build endpoints with the
+	// packages' SourceRecord helpers, which drop these parameters. "GET /api/v3/order?symbol=BTCUSDT" is
+	// accepted; "GET /api/v3/order?symbol=BTCUSDT&signature=ab12" is not.
+	// Rule id: `cqc.no_credential_params`.
+	//
+	// optional bool no_credential_params = 80031;
+	E_NoCredentialParams = &file_cqc_types_v1_rules_proto_extTypes[7]
+	// no_credential_json_values, when true, refuses JSON text (SourceRecord.raw_json) in which a known
+	// credential key has a non-empty string value: "signature", "apiKey"/"api_key", "apiSecret"/"api_secret",
+	// "secret", "secretKey"/"secret_key", "passphrase", "password", "privateKey"/"private_key", "listenKey",
+	// "X-MBX-APIKEY", "OK-ACCESS-KEY/SIGN/PASSPHRASE", "CB-ACCESS-KEY/SIGN/PASSPHRASE" (case-insensitive,
+	// "-" and "_" alike). A value that is empty or starts with "[" (the scrubbers' "[REDACTED]" marker) is
+	// accepted, as are non-string values (Hyperliquid's signature object {r, s, v} is public data).
+	// Rule id: `cqc.no_credential_json_values`.
+	//
+	// optional bool no_credential_json_values = 80032;
+	E_NoCredentialJsonValues = &file_cqc_types_v1_rules_proto_extTypes[8]
+	// caip10_account, when true, tightens a CAIP-10 account id (namespace:reference:address) so it cannot
+	// hold a private key: an "eip155" address must be "0x" and exactly 40 hex digits; a "solana" address
+	// must be 32 to 44 base58 characters; in any namespace the address must not be 80 or more base58/hex
+	// characters (an ed25519 key pair); and an address of exactly 64 hex digits (with or without "0x") is
+	// accepted only in the namespaces whose addresses are 32 bytes ("aptos", "sui", "starknet"), where a
+	// private key cannot be told apart by shape. The overall CAIP-10 shape is checked by the field's own
+	// pattern. Rule id: `cqc.caip10_account`.
+	//
+	// optional bool caip10_account = 80033;
+	E_Caip10Account = &file_cqc_types_v1_rules_proto_extTypes[9]
 )
 
 var File_cqc_types_v1_rules_proto protoreflect.FileDescriptor
@@ -112,10 +232,28 @@ const file_cqc_types_v1_rules_proto_rawDesc = "" +
 	"\x18cqc.decimal.non_negative\x1a\xbb\x01!rule || (size(this) <= 100 && this.matches('^(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) ? '' : 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'R\x12nonNegativeDecimal:\xd4\x02\n" +
 	"\x10positive_decimal\x12\x19.buf.validate.StringRules\x18\x83\xf1\x04 \x01(\bB\x8b\x02\xc2H\x87\x02\n" +
 	"\x84\x02\n" +
-	"\x14cqc.decimal.positive\x1a\xeb\x01!rule || (size(this) <= 100 && this.matches('^(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && !this.matches('^0(\\\\.0+)?$')) ? '' : 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'R\x0fpositiveDecimal:\xdf\x01\n" +
+	"\x14cqc.decimal.positive\x1a\xeb\x01!rule || (size(this) <= 100 && this.matches('^(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && !this.matches('^0(\\\\.0+)?$')) ? '' : 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'R\x0fpositiveDecimal:\xfa\x01\n" +
+	"\bfraction\x12\x19.buf.validate.StringRules\x18\x94\xf1\x04 \x01(\bB\xc0\x01\xc2H\xbc\x01\n" +
+	"\xb9\x01\n" +
+	"\fcqc.fraction\x1a\xa8\x01!rule || (size(this) <= 100 && this.matches('^(0(\\\\.[0-9]+)?|1(\\\\.0+)?)$')) ? '' : 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'R\bfraction:\xa8\x02\n" +
+	"\bfee_rate\x12\x19.buf.validate.StringRules\x18\x95\xf1\x04 \x01(\bB\xef\x01\xc2H\xeb\x01\n" +
+	"\xe8\x01\n" +
+	"\fcqc.fee_rate\x1a\xd7\x01!rule || (size(this) <= 100 && this.matches('^-?0(\\\\.(0[0-9]*|10*))?$') && !this.matches('^-0(\\\\.0+)?$')) ? '' : 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'R\afeeRate:\xdf\x01\n" +
 	"\tid_prefix\x12\x19.buf.validate.StringRules\x18\x84\xf1\x04 \x01(\tB\xa4\x01\xc2H\xa0\x01\n" +
 	"\x9d\x01\n" +
-	"\x06cqc.id\x1a\x92\x01rule == '' || this.matches('^' + rule + '_[0-9A-HJKMNP-TV-Z]{26}$') ? '' : 'must be an id of the form ' + rule + '_<26-character upper-case ULID>'R\bidPrefixBn\n" +
+	"\x06cqc.id\x1a\x92\x01rule == '' || this.matches('^' + rule + '_[0-9A-HJKMNP-TV-Z]{26}$') ? '' : 'must be an id of the form ' + rule + '_<26-character upper-case ULID>'R\bidPrefix:\xdb\x03\n" +
+	"\x12no_secret_material\x12\x19.buf.validate.StringRules\x18\x9e\xf1\x04 \x01(\bB\x8f\x03\xc2H\x8b\x03\n" +
+	"\x88\x03\n" +
+	"\x16cqc.no_secret_material\x1a\xed\x02!rule ? '' : this.matches('[0-9a-fA-F]{32,}') ? 'must not contain a hex key or secret (32 or more hex digits)' : this.matches('[A-Za-z0-9+=]{32,}') ? 'must not contain a token-like run of 32 or more characters' : this.contains('-----BEGIN') ? 'must not contain a PEM block' : this.matches('[a-z]{3,8}( +[a-z]{3,8}){11,}') ? 'must not contain a mnemonic phrase' : ''R\x10noSecretMaterial:\x9f\t\n" +
+	"\x14no_credential_params\x12\x19.buf.validate.StringRules\x18\x9f\xf1\x04 \x01(\bB\xcf\b\xc2H\xcb\b\n" +
+	"\xc8\b\n" +
+	"\x18cqc.no_credential_params\x1a\xab\b!rule || !this.matches('(^|[^A-Za-z0-9])([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Ss][Ii][Gg][Nn]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Tt][Oo][Kk][Ee][Nn]|[Aa][Cc][Cc][Ee][Ss][Ss][-_][Tt][Oo][Kk][Ee][Nn]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])[\"\\']?[ ]*[=:]') ? '' : 'must not carry a credential parameter (signature, api key, secret, passphrase, token); scrub it'R\x12noCredentialParams:\xa2\t\n" +
+	"\x19no_credential_json_values\x12\x19.buf.validate.StringRules\x18\xa0\xf1\x04 \x01(\bB\xc9\b\xc2H\xc5\b\n" +
+	"\xc2\b\n" +
+	"\x1dcqc.no_credential_json_values\x1a\xa0\b!rule || !this.matches('\"([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Aa][Pp][Ii][-_][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Ss][Ee][Cc][Rr][Ee][Tt][-_][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])\"[ ]*:[ ]*\"[^\"[]') ? '' : 'must not carry a credential value (signature, api key, secret, passphrase); scrub it to \\'[REDACTED]\\''R\x16noCredentialJsonValues:\xb7\x05\n" +
+	"\x0ecaip10_account\x12\x19.buf.validate.StringRules\x18\xa1\xf1\x04 \x01(\bB\xf2\x04\xc2H\xee\x04\n" +
+	"\xeb\x04\n" +
+	"\x12cqc.caip10_account\x1a\xd4\x04!rule ? '' : this.startsWith('eip155:') && !this.matches('^eip155:[0-9]{1,32}:0x[0-9a-fA-F]{40}$') ? 'an eip155 address must be 0x and 40 hex digits' : this.startsWith('solana:') && !this.matches('^solana:[^:]+:[1-9A-HJ-NP-Za-km-z]{32,44}$') ? 'a solana address must be 32 to 44 base58 characters' : this.matches(':[0-9A-Za-z]{80,}$') ? 'the address must not be 80 or more characters (looks like a key pair)' : this.matches(':(0x)?[0-9a-fA-F]{64}$') && !this.matches('^(aptos|sui|starknet):') ? 'a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' : ''R\rcaip10AccountBn\n" +
 	"\x1ccom.cryptoquant.cqc.types.v1B\n" +
 	"RulesProtoP\x01Z@github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1;typesv1"
 
@@ -123,15 +261,21 @@ var file_cqc_types_v1_rules_proto_goTypes = []any{
 	(*validate.StringRules)(nil), // 0: buf.validate.StringRules
 }
 var file_cqc_types_v1_rules_proto_depIdxs = []int32{
-	0, // 0: cqc.types.v1.decimal:extendee -> buf.validate.StringRules
-	0, // 1: cqc.types.v1.non_negative_decimal:extendee -> buf.validate.StringRules
-	0, // 2: cqc.types.v1.positive_decimal:extendee -> buf.validate.StringRules
-	0, // 3: cqc.types.v1.id_prefix:extendee -> buf.validate.StringRules
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	0, // [0:4] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0,  // 0: cqc.types.v1.decimal:extendee -> buf.validate.StringRules
+	0,  // 1: cqc.types.v1.non_negative_decimal:extendee -> buf.validate.StringRules
+	0,  // 2: cqc.types.v1.positive_decimal:extendee -> buf.validate.StringRules
+	0,  // 3: cqc.types.v1.fraction:extendee -> buf.validate.StringRules
+	0,  // 4: cqc.types.v1.fee_rate:extendee -> buf.validate.StringRules
+	0,  // 5: cqc.types.v1.id_prefix:extendee -> buf.validate.StringRules
+	0,  // 6: cqc.types.v1.no_secret_material:extendee -> buf.validate.StringRules
+	0,  // 7: cqc.types.v1.no_credential_params:extendee -> buf.validate.StringRules
+	0,  // 8: cqc.types.v1.no_credential_json_values:extendee -> buf.validate.StringRules
+	0,  // 9: cqc.types.v1.caip10_account:extendee -> buf.validate.StringRules
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	0,  // [0:10] is the sub-list for extension extendee
+	0,  // [0:0] is the sub-list for field type_name
 }
 
 func init() { file_cqc_types_v1_rules_proto_init() }
@@ -146,7 +290,7 @@ func file_cqc_types_v1_rules_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_types_v1_rules_proto_rawDesc), len(file_cqc_types_v1_rules_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   0,
-			NumExtensions: 4,
+			NumExtensions: 10,
 			NumServices:   0,
 		},
 		GoTypes:           file_cqc_types_v1_rules_proto_goTypes,

@@ -23,21 +23,122 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SourceFormat is the encoding of the record kept in a SourceRecord.
+type SourceFormat int32
+
+const (
+	// Not stated. Allowed only with raw_json (or no raw record at all): it then reads as JSON.
+	SourceFormat_SOURCE_FORMAT_UNSPECIFIED SourceFormat = 0
+	// JSON text (REST and WebSocket payloads), kept in raw_json.
+	SourceFormat_SOURCE_FORMAT_JSON SourceFormat = 1
+	// FIX tag=value text (FIX 4.2 to 5.0 SP2, e.g. "8=FIX.4.4|9=...|35=8|..."), kept in raw_text. The SOH
+	// field separator (0x01) is kept as sent; writers MUST NOT replace it by "|".
+	SourceFormat_SOURCE_FORMAT_FIX SourceFormat = 2
+	// One CSV line (or a header line plus one line) of a file export or statement, kept in raw_text.
+	SourceFormat_SOURCE_FORMAT_CSV SourceFormat = 3
+	// Simple Binary Encoding (FIX SBE, Binance SBE market data and user streams) message bytes, kept in
+	// raw_bytes.
+	SourceFormat_SOURCE_FORMAT_SBE SourceFormat = 4
+	// Protocol Buffers wire-format bytes of a venue's own schema (dYdX v4 indexer, Hyperliquid node data),
+	// kept in raw_bytes.
+	SourceFormat_SOURCE_FORMAT_PROTOBUF SourceFormat = 5
+	// XML text (FIXML, some bank and custodian statements), kept in raw_text.
+	SourceFormat_SOURCE_FORMAT_XML SourceFormat = 6
+	// Any other text format, kept in raw_text; endpoint says what it is.
+	SourceFormat_SOURCE_FORMAT_OTHER_TEXT SourceFormat = 7
+	// Any other binary format, kept in raw_bytes; endpoint says what it is.
+	SourceFormat_SOURCE_FORMAT_OTHER_BINARY SourceFormat = 8
+)
+
+// Enum value maps for SourceFormat.
+var (
+	SourceFormat_name = map[int32]string{
+		0: "SOURCE_FORMAT_UNSPECIFIED",
+		1: "SOURCE_FORMAT_JSON",
+		2: "SOURCE_FORMAT_FIX",
+		3: "SOURCE_FORMAT_CSV",
+		4: "SOURCE_FORMAT_SBE",
+		5: "SOURCE_FORMAT_PROTOBUF",
+		6: "SOURCE_FORMAT_XML",
+		7: "SOURCE_FORMAT_OTHER_TEXT",
+		8: "SOURCE_FORMAT_OTHER_BINARY",
+	}
+	SourceFormat_value = map[string]int32{
+		"SOURCE_FORMAT_UNSPECIFIED":  0,
+		"SOURCE_FORMAT_JSON":         1,
+		"SOURCE_FORMAT_FIX":          2,
+		"SOURCE_FORMAT_CSV":          3,
+		"SOURCE_FORMAT_SBE":          4,
+		"SOURCE_FORMAT_PROTOBUF":     5,
+		"SOURCE_FORMAT_XML":          6,
+		"SOURCE_FORMAT_OTHER_TEXT":   7,
+		"SOURCE_FORMAT_OTHER_BINARY": 8,
+	}
+)
+
+func (x SourceFormat) Enum() *SourceFormat {
+	p := new(SourceFormat)
+	*p = x
+	return p
+}
+
+func (x SourceFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SourceFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_cqc_types_v1_source_proto_enumTypes[0].Descriptor()
+}
+
+func (SourceFormat) Type() protoreflect.EnumType {
+	return &file_cqc_types_v1_source_proto_enumTypes[0]
+}
+
+func (x SourceFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SourceFormat.Descriptor instead.
+func (SourceFormat) EnumDescriptor() ([]byte, []int) {
+	return file_cqc_types_v1_source_proto_rawDescGZIP(), []int{0}
+}
+
 // SourceRecord keeps the original record a CQC message was mapped from (a venue's REST or WebSocket
-// payload, a registry's coin record), byte for byte, so that nothing a source said is ever lost even when
-// the contract has no field for it yet. Readers MUST treat the typed fields of the enclosing message as
-// authoritative; the raw record is for audit, debugging and re-mapping.
+// payload, a FIX message, a CSV statement line, an SBE frame, a registry's coin record), byte for byte, so
+// that nothing a source said is ever lost even when the contract has no field for it yet. Readers MUST
+// treat the typed fields of the enclosing message as authoritative; the raw record is for audit,
+// debugging and re-mapping.
+//
+// At most one of raw_json, raw_text and raw_bytes is set, and format says which: JSON (or UNSPECIFIED)
+// with raw_json; FIX, CSV, XML or OTHER_TEXT with raw_text; SBE, PROTOBUF or OTHER_BINARY with raw_bytes.
 type SourceRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// source names who published the record: a venue slug ("binance", "okx", "deribit"), a data source
 	// ("coingecko", "defillama") or a protocol ("aave-v3"). Lower-case [a-z0-9._-], 2 to 64 characters.
 	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
 	// endpoint says where the record came from: the REST path or stream name, e.g.
-	// "GET /api/v3/exchangeInfo", "wss executionReport". Free text, at most 512 characters.
+	// "GET /api/v3/exchangeInfo", "wss executionReport". Free text, at most 512 characters. Never carries
+	// credentials: known credential parameters and headers (signature, apiKey, secret, passphrase, token,
+	// X-MBX-APIKEY, OK-ACCESS-SIGN...) are refused (cqc.no_credential_params); build it with the packages'
+	// SourceRecord helpers, which scrub them.
 	Endpoint string `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	// raw_json is the record exactly as received, as JSON text (not re-serialized: big integers and
-	// trailing zeros are preserved). At most 1 MiB. Empty when the source was not JSON.
+	// trailing zeros are preserved). At most 1 MiB. Empty when the source was not JSON (see raw_text and
+	// raw_bytes). Credential values (a "signature", "apiKey", "secret", "passphrase" key with a string value)
+	// are refused (cqc.no_credential_json_values): scrub them to "[REDACTED]" with the SourceRecord helpers.
+	// Redacted in debug output: a raw record can carry anything the source sent (a uid, an address).
 	RawJson string `protobuf:"bytes,3,opt,name=raw_json,json=rawJson,proto3" json:"raw_json,omitempty"`
+	// format is the encoding of the kept record. UNSPECIFIED reads as JSON and is allowed only with raw_json
+	// or with no raw record. Required with raw_text and raw_bytes.
+	Format SourceFormat `protobuf:"varint,5,opt,name=format,proto3,enum=cqc.types.v1.SourceFormat" json:"format,omitempty"`
+	// raw_text is a non-JSON text record exactly as received: a FIX tag=value message with its SOH
+	// separators, a CSV line, an XML document. At most 1 MiB (UTF-8). Empty otherwise.
+	// Redacted in debug output, like raw_json.
+	RawText string `protobuf:"bytes,6,opt,name=raw_text,json=rawText,proto3" json:"raw_text,omitempty"`
+	// raw_bytes is a binary record exactly as received: an SBE frame, a venue's protobuf message. At most
+	// 1 MiB. Empty otherwise.
+	// Redacted (cleared) in debug output, like raw_json.
+	RawBytes []byte `protobuf:"bytes,7,opt,name=raw_bytes,json=rawBytes,proto3" json:"raw_bytes,omitempty"`
 	// receive_time is when a CQC service received the record (the service's clock). Required.
 	ReceiveTime   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -95,6 +196,27 @@ func (x *SourceRecord) GetRawJson() string {
 	return ""
 }
 
+func (x *SourceRecord) GetFormat() SourceFormat {
+	if x != nil {
+		return x.Format
+	}
+	return SourceFormat_SOURCE_FORMAT_UNSPECIFIED
+}
+
+func (x *SourceRecord) GetRawText() string {
+	if x != nil {
+		return x.RawText
+	}
+	return ""
+}
+
+func (x *SourceRecord) GetRawBytes() []byte {
+	if x != nil {
+		return x.RawBytes
+	}
+	return nil
+}
+
 func (x *SourceRecord) GetReceiveTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ReceiveTime
@@ -106,12 +228,28 @@ var File_cqc_types_v1_source_proto protoreflect.FileDescriptor
 
 const file_cqc_types_v1_source_proto_rawDesc = "" +
 	"\n" +
-	"\x19cqc/types/v1/source.proto\x12\fcqc.types.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n" +
+	"\x19cqc/types/v1/source.proto\x12\fcqc.types.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\a\n" +
 	"\fSourceRecord\x12:\n" +
-	"\x06source\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\x06source\x12$\n" +
-	"\bendpoint\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\bendpoint\x12$\n" +
-	"\braw_json\x18\x03 \x01(\tB\t\xbaH\x06r\x04(\x80\x80@R\arawJson\x12E\n" +
-	"\freceive_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTimeBo\n" +
+	"\x06source\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\x06source\x12(\n" +
+	"\bendpoint\x18\x02 \x01(\tB\f\xbaH\tr\a\xf8\x89'\x01\x18\x80\x04R\bendpoint\x12+\n" +
+	"\braw_json\x18\x03 \x01(\tB\x10\xbaH\n" +
+	"r\b\x80\x8a'\x01(\x80\x80@\x80\x01\x01R\arawJson\x12<\n" +
+	"\x06format\x18\x05 \x01(\x0e2\x1a.cqc.types.v1.SourceFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\x12'\n" +
+	"\braw_text\x18\x06 \x01(\tB\f\xbaH\x06r\x04(\x80\x80@\x80\x01\x01R\arawText\x12)\n" +
+	"\traw_bytes\x18\a \x01(\fB\f\xbaH\x06z\x04\x18\x80\x80@\x80\x01\x01R\brawBytes\x12E\n" +
+	"\freceive_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime:\xb0\x04\xbaH\xac\x04\x1a\xc1\x01\n" +
+	"\x1asource_record.one_raw_form\x12:at most one of raw_json, raw_text and raw_bytes may be set\x1ag(this.raw_json != '' ? 1 : 0) + (this.raw_text != '' ? 1 : 0) + (size(this.raw_bytes) > 0 ? 1 : 0) <= 1\x1a\xe5\x02\n" +
+	" source_record.format_matches_raw\x12\x9c\x01format must match the raw field set: JSON or UNSPECIFIED for raw_json; FIX, CSV, XML or OTHER_TEXT for raw_text; SBE, PROTOBUF or OTHER_BINARY for raw_bytes\x1a\xa1\x01(this.raw_json == '' || this.format in [0, 1]) && (this.raw_text == '' || this.format in [2, 3, 6, 7]) && (size(this.raw_bytes) == 0 || this.format in [4, 5, 8])*\xfb\x01\n" +
+	"\fSourceFormat\x12\x1d\n" +
+	"\x19SOURCE_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12SOURCE_FORMAT_JSON\x10\x01\x12\x15\n" +
+	"\x11SOURCE_FORMAT_FIX\x10\x02\x12\x15\n" +
+	"\x11SOURCE_FORMAT_CSV\x10\x03\x12\x15\n" +
+	"\x11SOURCE_FORMAT_SBE\x10\x04\x12\x1a\n" +
+	"\x16SOURCE_FORMAT_PROTOBUF\x10\x05\x12\x15\n" +
+	"\x11SOURCE_FORMAT_XML\x10\x06\x12\x1c\n" +
+	"\x18SOURCE_FORMAT_OTHER_TEXT\x10\a\x12\x1e\n" +
+	"\x1aSOURCE_FORMAT_OTHER_BINARY\x10\bBo\n" +
 	"\x1ccom.cryptoquant.cqc.types.v1B\vSourceProtoP\x01Z@github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1;typesv1b\x06proto3"
 
 var (
@@ -126,18 +264,21 @@ func file_cqc_types_v1_source_proto_rawDescGZIP() []byte {
 	return file_cqc_types_v1_source_proto_rawDescData
 }
 
+var file_cqc_types_v1_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_cqc_types_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_cqc_types_v1_source_proto_goTypes = []any{
-	(*SourceRecord)(nil),          // 0: cqc.types.v1.SourceRecord
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
+	(SourceFormat)(0),             // 0: cqc.types.v1.SourceFormat
+	(*SourceRecord)(nil),          // 1: cqc.types.v1.SourceRecord
+	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
 }
 var file_cqc_types_v1_source_proto_depIdxs = []int32{
-	1, // 0: cqc.types.v1.SourceRecord.receive_time:type_name -> google.protobuf.Timestamp
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	0, // 0: cqc.types.v1.SourceRecord.format:type_name -> cqc.types.v1.SourceFormat
+	2, // 1: cqc.types.v1.SourceRecord.receive_time:type_name -> google.protobuf.Timestamp
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_cqc_types_v1_source_proto_init() }
@@ -145,18 +286,20 @@ func file_cqc_types_v1_source_proto_init() {
 	if File_cqc_types_v1_source_proto != nil {
 		return
 	}
+	file_cqc_types_v1_rules_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_types_v1_source_proto_rawDesc), len(file_cqc_types_v1_source_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   1,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_cqc_types_v1_source_proto_goTypes,
 		DependencyIndexes: file_cqc_types_v1_source_proto_depIdxs,
+		EnumInfos:         file_cqc_types_v1_source_proto_enumTypes,
 		MessageInfos:      file_cqc_types_v1_source_proto_msgTypes,
 	}.Build()
 	File_cqc_types_v1_source_proto = out.File

@@ -320,27 +320,44 @@ func (TradingState) EnumDescriptor() ([]byte, []int) {
 }
 
 // CommissionRates are the fees an account pays, as fractions of the traded notional (0.001 = 0.1% =
-// 10 bp). Negative values are rebates paid to the account. Binance account "commissionRates" (already
-// fractions) map directly; venues that publish percents or bps are converted on ingest.
+// 10 bp). Sign: positive = paid by the account, negative = rebate received (the contract-wide sign table
+// is in proto/README.md). Binance account "commissionRates" (already fractions) map directly; venues that
+// publish percents or bps are converted on ingest, and venues that publish the opposite sign are negated
+// (OKX trade-fee gives "-0.0008" for a 0.08% fee the account pays: maker_fee_rate "0.0008"). Every rate lies
+// in [-0.01, 0.1] (a 1% rebate to a 10% fee): a value outside is almost surely a percent copied as a
+// fraction ("0.26" for Kraken's 0.26%) and is rejected.
 type CommissionRates struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// maker_rate is the fee fraction charged when an order adds liquidity, e.g. "0.001". Negative for a
+	// maker_fee_rate is the fee fraction charged when an order adds liquidity, e.g. "0.001". Negative for a
 	// maker rebate ("-0.00005"). Required.
-	MakerRate string `protobuf:"bytes,1,opt,name=maker_rate,json=makerRate,proto3" json:"maker_rate,omitempty"`
-	// taker_rate is the fee fraction charged when an order removes liquidity, e.g. "0.001". Required.
-	TakerRate string `protobuf:"bytes,2,opt,name=taker_rate,json=takerRate,proto3" json:"taker_rate,omitempty"`
-	// buyer_rate is an extra fee fraction charged on the buy side only (Binance "buyer"); unset when none.
-	BuyerRate *string `protobuf:"bytes,3,opt,name=buyer_rate,json=buyerRate,proto3,oneof" json:"buyer_rate,omitempty"`
-	// seller_rate is an extra fee fraction charged on the sell side only (Binance "seller"); unset when none.
-	SellerRate *string `protobuf:"bytes,4,opt,name=seller_rate,json=sellerRate,proto3,oneof" json:"seller_rate,omitempty"`
+	MakerFeeRate string `protobuf:"bytes,1,opt,name=maker_fee_rate,json=makerFeeRate,proto3" json:"maker_fee_rate,omitempty"`
+	// taker_fee_rate is the fee fraction charged when an order removes liquidity, e.g. "0.001". Required.
+	TakerFeeRate string `protobuf:"bytes,2,opt,name=taker_fee_rate,json=takerFeeRate,proto3" json:"taker_fee_rate,omitempty"`
+	// buyer_fee_rate is an extra fee fraction charged on the buy side only (Binance "buyer"); unset when
+	// none.
+	BuyerFeeRate *string `protobuf:"bytes,3,opt,name=buyer_fee_rate,json=buyerFeeRate,proto3,oneof" json:"buyer_fee_rate,omitempty"`
+	// seller_fee_rate is an extra fee fraction charged on the sell side only (Binance "seller"); unset when
+	// none.
+	SellerFeeRate *string `protobuf:"bytes,4,opt,name=seller_fee_rate,json=sellerFeeRate,proto3,oneof" json:"seller_fee_rate,omitempty"`
 	// discount_rate is the fraction by which fees are reduced when paid in discount_asset_id (Binance
-	// commission "discount" 0.25 = 25% off when paying in BNB). Unset when no discount applies.
+	// commission "discount" 0.25 = 25% off when paying in BNB), at most 1. Unset when no discount applies.
 	DiscountRate *string `protobuf:"bytes,5,opt,name=discount_rate,json=discountRate,proto3,oneof" json:"discount_rate,omitempty"`
 	// discount_asset_id is the asset fees must be paid in to get discount_rate ("ast_" id of BNB on
 	// Binance). Unset when no discount applies.
 	DiscountAssetId *string `protobuf:"bytes,6,opt,name=discount_asset_id,json=discountAssetId,proto3,oneof" json:"discount_asset_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// settlement_fee_rate is the fee fraction charged on the notional settled or delivered at expiry (OKX
+	// trade-fee "delivery"). Unset when none or not reported.
+	SettlementFeeRate *string `protobuf:"bytes,7,opt,name=settlement_fee_rate,json=settlementFeeRate,proto3,oneof" json:"settlement_fee_rate,omitempty"`
+	// exercise_fee_rate is the fee fraction charged when an option is exercised (OKX trade-fee "exercise").
+	// Unset when none or not reported.
+	ExerciseFeeRate *string `protobuf:"bytes,8,opt,name=exercise_fee_rate,json=exerciseFeeRate,proto3,oneof" json:"exercise_fee_rate,omitempty"`
+	// by_settlement_asset are maker/taker rates that differ by the contracts' settlement asset within one
+	// product family (OKX trade-fee for SWAP/FUTURES: maker/taker for coin-margined, makerU/takerU for
+	// USDT-margined, makerUSDC/takerUSDC for USDC-margined); maker_fee_rate and taker_fee_rate then hold the
+	// first family's. At most 10, one per settlement asset.
+	BySettlementAsset []*SettlementAssetFeeRates `protobuf:"bytes,9,rep,name=by_settlement_asset,json=bySettlementAsset,proto3" json:"by_settlement_asset,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CommissionRates) Reset() {
@@ -373,30 +390,30 @@ func (*CommissionRates) Descriptor() ([]byte, []int) {
 	return file_cqc_venues_v1_account_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *CommissionRates) GetMakerRate() string {
+func (x *CommissionRates) GetMakerFeeRate() string {
 	if x != nil {
-		return x.MakerRate
+		return x.MakerFeeRate
 	}
 	return ""
 }
 
-func (x *CommissionRates) GetTakerRate() string {
+func (x *CommissionRates) GetTakerFeeRate() string {
 	if x != nil {
-		return x.TakerRate
+		return x.TakerFeeRate
 	}
 	return ""
 }
 
-func (x *CommissionRates) GetBuyerRate() string {
-	if x != nil && x.BuyerRate != nil {
-		return *x.BuyerRate
+func (x *CommissionRates) GetBuyerFeeRate() string {
+	if x != nil && x.BuyerFeeRate != nil {
+		return *x.BuyerFeeRate
 	}
 	return ""
 }
 
-func (x *CommissionRates) GetSellerRate() string {
-	if x != nil && x.SellerRate != nil {
-		return *x.SellerRate
+func (x *CommissionRates) GetSellerFeeRate() string {
+	if x != nil && x.SellerFeeRate != nil {
+		return *x.SellerFeeRate
 	}
 	return ""
 }
@@ -411,6 +428,93 @@ func (x *CommissionRates) GetDiscountRate() string {
 func (x *CommissionRates) GetDiscountAssetId() string {
 	if x != nil && x.DiscountAssetId != nil {
 		return *x.DiscountAssetId
+	}
+	return ""
+}
+
+func (x *CommissionRates) GetSettlementFeeRate() string {
+	if x != nil && x.SettlementFeeRate != nil {
+		return *x.SettlementFeeRate
+	}
+	return ""
+}
+
+func (x *CommissionRates) GetExerciseFeeRate() string {
+	if x != nil && x.ExerciseFeeRate != nil {
+		return *x.ExerciseFeeRate
+	}
+	return ""
+}
+
+func (x *CommissionRates) GetBySettlementAsset() []*SettlementAssetFeeRates {
+	if x != nil {
+		return x.BySettlementAsset
+	}
+	return nil
+}
+
+// SettlementAssetFeeRates are the maker and taker fee fractions for contracts settled in one asset (same
+// sign and bounds as CommissionRates).
+type SettlementAssetFeeRates struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// settlement_asset_id is the settlement asset of the contracts the rates apply to ("ast_" id of USDT,
+	// USDC, or the coin for coin-margined). Required.
+	SettlementAssetId string `protobuf:"bytes,1,opt,name=settlement_asset_id,json=settlementAssetId,proto3" json:"settlement_asset_id,omitempty"`
+	// maker_fee_rate is the fee fraction when adding liquidity; negative for a rebate. Required.
+	MakerFeeRate string `protobuf:"bytes,2,opt,name=maker_fee_rate,json=makerFeeRate,proto3" json:"maker_fee_rate,omitempty"`
+	// taker_fee_rate is the fee fraction when removing liquidity. Required.
+	TakerFeeRate  string `protobuf:"bytes,3,opt,name=taker_fee_rate,json=takerFeeRate,proto3" json:"taker_fee_rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettlementAssetFeeRates) Reset() {
+	*x = SettlementAssetFeeRates{}
+	mi := &file_cqc_venues_v1_account_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettlementAssetFeeRates) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettlementAssetFeeRates) ProtoMessage() {}
+
+func (x *SettlementAssetFeeRates) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_venues_v1_account_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettlementAssetFeeRates.ProtoReflect.Descriptor instead.
+func (*SettlementAssetFeeRates) Descriptor() ([]byte, []int) {
+	return file_cqc_venues_v1_account_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SettlementAssetFeeRates) GetSettlementAssetId() string {
+	if x != nil {
+		return x.SettlementAssetId
+	}
+	return ""
+}
+
+func (x *SettlementAssetFeeRates) GetMakerFeeRate() string {
+	if x != nil {
+		return x.MakerFeeRate
+	}
+	return ""
+}
+
+func (x *SettlementAssetFeeRates) GetTakerFeeRate() string {
+	if x != nil {
+		return x.TakerFeeRate
 	}
 	return ""
 }
@@ -441,7 +545,7 @@ type AccountLimits struct {
 
 func (x *AccountLimits) Reset() {
 	*x = AccountLimits{}
-	mi := &file_cqc_venues_v1_account_proto_msgTypes[1]
+	mi := &file_cqc_venues_v1_account_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +557,7 @@ func (x *AccountLimits) String() string {
 func (*AccountLimits) ProtoMessage() {}
 
 func (x *AccountLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_venues_v1_account_proto_msgTypes[1]
+	mi := &file_cqc_venues_v1_account_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +570,7 @@ func (x *AccountLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountLimits.ProtoReflect.Descriptor instead.
 func (*AccountLimits) Descriptor() ([]byte, []int) {
-	return file_cqc_venues_v1_account_proto_rawDescGZIP(), []int{1}
+	return file_cqc_venues_v1_account_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AccountLimits) GetMaxLeverage() string {
@@ -539,7 +643,7 @@ type MarketLeverage struct {
 
 func (x *MarketLeverage) Reset() {
 	*x = MarketLeverage{}
-	mi := &file_cqc_venues_v1_account_proto_msgTypes[2]
+	mi := &file_cqc_venues_v1_account_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +655,7 @@ func (x *MarketLeverage) String() string {
 func (*MarketLeverage) ProtoMessage() {}
 
 func (x *MarketLeverage) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_venues_v1_account_proto_msgTypes[2]
+	mi := &file_cqc_venues_v1_account_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +668,7 @@ func (x *MarketLeverage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarketLeverage.ProtoReflect.Descriptor instead.
 func (*MarketLeverage) Descriptor() ([]byte, []int) {
-	return file_cqc_venues_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_cqc_venues_v1_account_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MarketLeverage) GetMarketId() string {
@@ -618,8 +722,11 @@ type VenueAccount struct {
 	ExternalAccountId string `protobuf:"bytes,4,opt,name=external_account_id,json=externalAccountId,proto3" json:"external_account_id,omitempty"`
 	// wallet_address is the on-chain address of a WALLET account, or the trading address of an on-chain
 	// venue account (Hyperliquid user), as a CAIP-10 account id, e.g.
-	// "eip155:1:0xab16a96D359eC26a11e2C2b3d8f8B8942d5Bfcdb". Required for WALLET accounts. Redacted in debug
-	// output: an address is public on-chain but links CQC's holdings to it.
+	// "eip155:1:0xab16a96D359eC26a11e2C2b3d8f8B8942d5Bfcdb". Required for WALLET accounts. Accepted: the
+	// CAIP-10 shape of the pattern, tightened by cqc.caip10_account so no private key fits (eip155: "0x" +
+	// 40 hex digits; solana: 32 to 44 base58 characters; 64 hex digits only for aptos, sui and starknet;
+	// never 80 or more characters). Redacted in debug output: an address is public on-chain but links
+	// CQC's holdings to it.
 	WalletAddress *string `protobuf:"bytes,5,opt,name=wallet_address,json=walletAddress,proto3,oneof" json:"wallet_address,omitempty"`
 	// vault_address is the CAIP-10 address of a vault the account trades for (Hyperliquid vaultAddress), when
 	// orders are signed by wallet_address on behalf of a vault. Redacted in debug output.
@@ -648,8 +755,8 @@ type VenueAccount struct {
 	// fee_tier is the venue's fee tier name as published ("VIP 0", "Lv1", "Tier 3"). Empty when unknown.
 	// At most 64 characters.
 	FeeTier string `protobuf:"bytes,15,opt,name=fee_tier,json=feeTier,proto3" json:"fee_tier,omitempty"`
-	// commission_rates are the account's default fee rates. Unset when unknown; per-market overrides come
-	// from the venue's commission endpoints and are not stored here.
+	// commission_rates are the account's default fee rates. Unset when unknown; per-market effective rates
+	// come from VenueGateway.ListTradingFeeRates and are not stored here.
 	CommissionRates *CommissionRates `protobuf:"bytes,16,opt,name=commission_rates,json=commissionRates,proto3" json:"commission_rates,omitempty"`
 	// limits are the account-level limits known to CQC. Unset when none are known.
 	Limits *AccountLimits `protobuf:"bytes,17,opt,name=limits,proto3" json:"limits,omitempty"`
@@ -657,10 +764,19 @@ type VenueAccount struct {
 	// most 10000 entries; one per market.
 	MarketLeverages []*MarketLeverage `protobuf:"bytes,18,rep,name=market_leverages,json=marketLeverages,proto3" json:"market_leverages,omitempty"`
 	// credential_ref points at the credential CQC uses for this account, held in a secret manager; it is a
-	// reference, NEVER the secret itself. Format "<scheme>://<path>" with scheme one of vault (HashiCorp
-	// Vault), awssm (AWS Secrets Manager), gcpsm (GCP Secret Manager), azkv (Azure Key Vault), k8s
-	// (Kubernetes secret) or kms (an HSM/KMS signing key), e.g. "vault://trading/binance/main". No query
-	// strings or user-info are allowed, so a token cannot be smuggled in. Unset for watch-only accounts.
+	// reference, NEVER the secret itself. Accepted forms, exactly:
+	//   - "<scheme>://<path>[#<key>]" with scheme one of vault (HashiCorp Vault), awssm (AWS Secrets Manager),
+	//     gcpsm (GCP Secret Manager), azkv (Azure Key Vault), k8s (Kubernetes secret) or kms (an HSM/KMS signing
+	//     key); path is 1 to 16 segments separated by "/", each 1 to 64 characters of [A-Za-z0-9._-] starting
+	//     with a letter or digit; the optional key after "#" names one entry of the secret, same charset, e.g.
+	//     "vault://trading/binance/main", "awssm://prod/trading/binance-main#api_secret";
+	//   - "env://<NAME>": an environment variable of the service holding the credential, NAME upper-case
+	//     [A-Z_][A-Z0-9_]{0,127}, e.g. "env://BINANCE_MAIN_API_SECRET".
+	//
+	// No query strings, user-info, spaces or ports are allowed, so a token cannot be smuggled in; and
+	// cqc.no_secret_material refuses a path that looks like the secret itself (a 64-hex private key, a long
+	// API secret or base64 token, a PEM block, a mnemonic). Unset for watch-only accounts. Redacted in debug
+	// output: it tells where the credential lives.
 	CredentialRef *string `protobuf:"bytes,19,opt,name=credential_ref,json=credentialRef,proto3,oneof" json:"credential_ref,omitempty"`
 	// api_key_id is the public identifier of the API key CQC uses (Binance API key, never its secret), for
 	// matching venue audit logs. Redacted in debug output. Empty when not applicable. At most 256 characters.
@@ -694,7 +810,7 @@ type VenueAccount struct {
 
 func (x *VenueAccount) Reset() {
 	*x = VenueAccount{}
-	mi := &file_cqc_venues_v1_account_proto_msgTypes[3]
+	mi := &file_cqc_venues_v1_account_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +822,7 @@ func (x *VenueAccount) String() string {
 func (*VenueAccount) ProtoMessage() {}
 
 func (x *VenueAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_venues_v1_account_proto_msgTypes[3]
+	mi := &file_cqc_venues_v1_account_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +835,7 @@ func (x *VenueAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VenueAccount.ProtoReflect.Descriptor instead.
 func (*VenueAccount) Descriptor() ([]byte, []int) {
-	return file_cqc_venues_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_cqc_venues_v1_account_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *VenueAccount) GetAccountId() string {
@@ -922,22 +1038,30 @@ var File_cqc_venues_v1_account_proto protoreflect.FileDescriptor
 
 const file_cqc_venues_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcqc/venues/v1/account.proto\x12\rcqc.venues.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n" +
-	"\x0fCommissionRates\x12(\n" +
-	"\n" +
-	"maker_rate\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\tmakerRate\x12(\n" +
-	"\n" +
-	"taker_rate\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\ttakerRate\x12-\n" +
-	"\n" +
-	"buyer_rate\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\tbuyerRate\x88\x01\x01\x12/\n" +
-	"\vseller_rate\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\n" +
-	"sellerRate\x88\x01\x01\x123\n" +
+	"\x1bcqc/venues/v1/account.proto\x12\rcqc.venues.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfc\a\n" +
+	"\x0fCommissionRates\x12/\n" +
+	"\x0emaker_fee_rate\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\fmakerFeeRate\x12/\n" +
+	"\x0etaker_fee_rate\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\ftakerFeeRate\x124\n" +
+	"\x0ebuyer_fee_rate\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\fbuyerFeeRate\x88\x01\x01\x126\n" +
+	"\x0fseller_fee_rate\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\rsellerFeeRate\x88\x01\x01\x123\n" +
 	"\rdiscount_rate\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\fdiscountRate\x88\x01\x01\x12=\n" +
-	"\x11discount_asset_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x03R\x0fdiscountAssetId\x88\x01\x01B\r\n" +
-	"\v_buyer_rateB\x0e\n" +
-	"\f_seller_rateB\x10\n" +
+	"\x11discount_asset_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x03R\x0fdiscountAssetId\x88\x01\x01\x12>\n" +
+	"\x13settlement_fee_rate\x18\a \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\x11settlementFeeRate\x88\x01\x01\x12:\n" +
+	"\x11exercise_fee_rate\x18\b \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x05R\x0fexerciseFeeRate\x88\x01\x01\x12`\n" +
+	"\x13by_settlement_asset\x18\t \x03(\v2&.cqc.venues.v1.SettlementAssetFeeRatesB\b\xbaH\x05\x92\x01\x02\x10\n" +
+	"R\x11bySettlementAsset:\xc9\x02\xbaH\xc5\x02\x1a\xc2\x02\n" +
+	" commission_rates.fraction_bounds\x12;fee rates must lie in [-0.01, 0.1] (fractions, not percent)\x1a\xe0\x01[this.maker_fee_rate, this.taker_fee_rate, this.buyer_fee_rate, this.seller_fee_rate, this.settlement_fee_rate, this.exercise_fee_rate].all(r, !r.matches('^-?[0-9]+(\\\\.[0-9]+)?$') || (double(r) >= -0.01 && double(r) <= 0.1))B\x11\n" +
+	"\x0f_buyer_fee_rateB\x12\n" +
+	"\x10_seller_fee_rateB\x10\n" +
 	"\x0e_discount_rateB\x14\n" +
-	"\x12_discount_asset_id\"\xea\x06\n" +
+	"\x12_discount_asset_idB\x16\n" +
+	"\x14_settlement_fee_rateB\x14\n" +
+	"\x12_exercise_fee_rate\"\xb2\x03\n" +
+	"\x17SettlementAssetFeeRates\x12<\n" +
+	"\x13settlement_asset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\x11settlementAssetId\x12/\n" +
+	"\x0emaker_fee_rate\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\fmakerFeeRate\x12/\n" +
+	"\x0etaker_fee_rate\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\ftakerFeeRate:\xf6\x01\xbaH\xf2\x01\x1a\xef\x01\n" +
+	"*settlement_asset_fee_rates.fraction_bounds\x12;fee rates must lie in [-0.01, 0.1] (fractions, not percent)\x1a\x83\x01[this.maker_fee_rate, this.taker_fee_rate].all(r, !r.matches('^-?[0-9]+(\\\\.[0-9]+)?$') || (double(r) >= -0.01 && double(r) <= 0.1))\"\xea\x06\n" +
 	"\rAccountLimits\x121\n" +
 	"\fmax_leverage\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\vmaxLeverage\x88\x01\x01\x12<\n" +
 	"\x12max_order_notional\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x10maxOrderNotional\x88\x01\x01\x12B\n" +
@@ -960,16 +1084,16 @@ const file_cqc_venues_v1_account_proto_rawDesc = "" +
 	"\x0eshort_leverage\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\rshortLeverage\x88\x01\x01\x12D\n" +
 	"\vmargin_mode\x18\x04 \x01(\x0e2\x19.cqc.venues.v1.MarginModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\n" +
 	"marginModeB\x11\n" +
-	"\x0f_short_leverage\"\x90\x13\n" +
+	"\x0f_short_leverage\"\x8c\x14\n" +
 	"\fVenueAccount\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12\x1e\n" +
 	"\x04name\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12;\n" +
-	"\x13external_account_id\x18\x04 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\x11externalAccountId\x12p\n" +
-	"\x0ewallet_address\x18\x05 \x01(\tBD\xbaH>r<2:^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$\x80\x01\x01H\x00R\rwalletAddress\x88\x01\x01\x12n\n" +
-	"\rvault_address\x18\x06 \x01(\tBD\xbaH>r<2:^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$\x80\x01\x01H\x01R\fvaultAddress\x88\x01\x01\x12=\n" +
+	"\x13external_account_id\x18\x04 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\x11externalAccountId\x12t\n" +
+	"\x0ewallet_address\x18\x05 \x01(\tBH\xbaHBr@\x88\x8a'\x012:^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$\x80\x01\x01H\x00R\rwalletAddress\x88\x01\x01\x12r\n" +
+	"\rvault_address\x18\x06 \x01(\tBH\xbaHBr@\x88\x8a'\x012:^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$\x80\x01\x01H\x01R\fvaultAddress\x88\x01\x01\x12=\n" +
 	"\x11parent_account_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accH\x02R\x0fparentAccountId\x88\x01\x01\x12I\n" +
 	"\faccount_type\x18\b \x01(\x0e2\x1a.cqc.venues.v1.AccountTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\vaccountType\x12@\n" +
@@ -985,8 +1109,8 @@ const file_cqc_venues_v1_account_proto_rawDesc = "" +
 	"\bfee_tier\x18\x0f \x01(\tB\a\xbaH\x04r\x02\x18@R\afeeTier\x12I\n" +
 	"\x10commission_rates\x18\x10 \x01(\v2\x1e.cqc.venues.v1.CommissionRatesR\x0fcommissionRates\x124\n" +
 	"\x06limits\x18\x11 \x01(\v2\x1c.cqc.venues.v1.AccountLimitsR\x06limits\x12S\n" +
-	"\x10market_leverages\x18\x12 \x03(\v2\x1d.cqc.venues.v1.MarketLeverageB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x0fmarketLeverages\x12y\n" +
-	"\x0ecredential_ref\x18\x13 \x01(\tBM\xbaHJrH2F^(vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$H\x04R\rcredentialRef\x88\x01\x01\x12)\n" +
+	"\x10market_leverages\x18\x12 \x03(\v2\x1d.cqc.venues.v1.MarketLeverageB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x0fmarketLeverages\x12\xec\x01\n" +
+	"\x0ecredential_ref\x18\x13 \x01(\tB\xbf\x01\xbaH\xb8\x01r\xb5\x01\xf0\x89'\x012\xae\x01^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$\x80\x01\x01H\x04R\rcredentialRef\x88\x01\x01\x12)\n" +
 	"\n" +
 	"api_key_id\x18\x14 \x01(\tB\v\xbaH\x05r\x03\x18\x80\x02\x80\x01\x01R\bapiKeyId\x12 \n" +
 	"\tcan_trade\x18\x15 \x01(\bH\x05R\bcanTrade\x88\x01\x01\x12&\n" +
@@ -1064,41 +1188,43 @@ func file_cqc_venues_v1_account_proto_rawDescGZIP() []byte {
 }
 
 var file_cqc_venues_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_cqc_venues_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_cqc_venues_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_cqc_venues_v1_account_proto_goTypes = []any{
-	(AccountType)(0),              // 0: cqc.venues.v1.AccountType
-	(AccountStatus)(0),            // 1: cqc.venues.v1.AccountStatus
-	(AccountPermission)(0),        // 2: cqc.venues.v1.AccountPermission
-	(TradingState)(0),             // 3: cqc.venues.v1.TradingState
-	(*CommissionRates)(nil),       // 4: cqc.venues.v1.CommissionRates
-	(*AccountLimits)(nil),         // 5: cqc.venues.v1.AccountLimits
-	(*MarketLeverage)(nil),        // 6: cqc.venues.v1.MarketLeverage
-	(*VenueAccount)(nil),          // 7: cqc.venues.v1.VenueAccount
-	(MarginMode)(0),               // 8: cqc.venues.v1.MarginMode
-	(PositionMode)(0),             // 9: cqc.venues.v1.PositionMode
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*v1.SourceRecord)(nil),       // 11: cqc.types.v1.SourceRecord
+	(AccountType)(0),                // 0: cqc.venues.v1.AccountType
+	(AccountStatus)(0),              // 1: cqc.venues.v1.AccountStatus
+	(AccountPermission)(0),          // 2: cqc.venues.v1.AccountPermission
+	(TradingState)(0),               // 3: cqc.venues.v1.TradingState
+	(*CommissionRates)(nil),         // 4: cqc.venues.v1.CommissionRates
+	(*SettlementAssetFeeRates)(nil), // 5: cqc.venues.v1.SettlementAssetFeeRates
+	(*AccountLimits)(nil),           // 6: cqc.venues.v1.AccountLimits
+	(*MarketLeverage)(nil),          // 7: cqc.venues.v1.MarketLeverage
+	(*VenueAccount)(nil),            // 8: cqc.venues.v1.VenueAccount
+	(MarginMode)(0),                 // 9: cqc.venues.v1.MarginMode
+	(PositionMode)(0),               // 10: cqc.venues.v1.PositionMode
+	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	(*v1.SourceRecord)(nil),         // 12: cqc.types.v1.SourceRecord
 }
 var file_cqc_venues_v1_account_proto_depIdxs = []int32{
-	8,  // 0: cqc.venues.v1.MarketLeverage.margin_mode:type_name -> cqc.venues.v1.MarginMode
-	0,  // 1: cqc.venues.v1.VenueAccount.account_type:type_name -> cqc.venues.v1.AccountType
-	1,  // 2: cqc.venues.v1.VenueAccount.status:type_name -> cqc.venues.v1.AccountStatus
-	3,  // 3: cqc.venues.v1.VenueAccount.trading_state:type_name -> cqc.venues.v1.TradingState
-	8,  // 4: cqc.venues.v1.VenueAccount.margin_mode:type_name -> cqc.venues.v1.MarginMode
-	9,  // 5: cqc.venues.v1.VenueAccount.position_mode:type_name -> cqc.venues.v1.PositionMode
-	2,  // 6: cqc.venues.v1.VenueAccount.permissions:type_name -> cqc.venues.v1.AccountPermission
-	4,  // 7: cqc.venues.v1.VenueAccount.commission_rates:type_name -> cqc.venues.v1.CommissionRates
-	5,  // 8: cqc.venues.v1.VenueAccount.limits:type_name -> cqc.venues.v1.AccountLimits
-	6,  // 9: cqc.venues.v1.VenueAccount.market_leverages:type_name -> cqc.venues.v1.MarketLeverage
-	10, // 10: cqc.venues.v1.VenueAccount.create_time:type_name -> google.protobuf.Timestamp
-	10, // 11: cqc.venues.v1.VenueAccount.update_time:type_name -> google.protobuf.Timestamp
-	10, // 12: cqc.venues.v1.VenueAccount.venue_update_time:type_name -> google.protobuf.Timestamp
-	11, // 13: cqc.venues.v1.VenueAccount.source_record:type_name -> cqc.types.v1.SourceRecord
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	5,  // 0: cqc.venues.v1.CommissionRates.by_settlement_asset:type_name -> cqc.venues.v1.SettlementAssetFeeRates
+	9,  // 1: cqc.venues.v1.MarketLeverage.margin_mode:type_name -> cqc.venues.v1.MarginMode
+	0,  // 2: cqc.venues.v1.VenueAccount.account_type:type_name -> cqc.venues.v1.AccountType
+	1,  // 3: cqc.venues.v1.VenueAccount.status:type_name -> cqc.venues.v1.AccountStatus
+	3,  // 4: cqc.venues.v1.VenueAccount.trading_state:type_name -> cqc.venues.v1.TradingState
+	9,  // 5: cqc.venues.v1.VenueAccount.margin_mode:type_name -> cqc.venues.v1.MarginMode
+	10, // 6: cqc.venues.v1.VenueAccount.position_mode:type_name -> cqc.venues.v1.PositionMode
+	2,  // 7: cqc.venues.v1.VenueAccount.permissions:type_name -> cqc.venues.v1.AccountPermission
+	4,  // 8: cqc.venues.v1.VenueAccount.commission_rates:type_name -> cqc.venues.v1.CommissionRates
+	6,  // 9: cqc.venues.v1.VenueAccount.limits:type_name -> cqc.venues.v1.AccountLimits
+	7,  // 10: cqc.venues.v1.VenueAccount.market_leverages:type_name -> cqc.venues.v1.MarketLeverage
+	11, // 11: cqc.venues.v1.VenueAccount.create_time:type_name -> google.protobuf.Timestamp
+	11, // 12: cqc.venues.v1.VenueAccount.update_time:type_name -> google.protobuf.Timestamp
+	11, // 13: cqc.venues.v1.VenueAccount.venue_update_time:type_name -> google.protobuf.Timestamp
+	12, // 14: cqc.venues.v1.VenueAccount.source_record:type_name -> cqc.types.v1.SourceRecord
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_cqc_venues_v1_account_proto_init() }
@@ -1108,16 +1234,16 @@ func file_cqc_venues_v1_account_proto_init() {
 	}
 	file_cqc_venues_v1_trading_proto_init()
 	file_cqc_venues_v1_account_proto_msgTypes[0].OneofWrappers = []any{}
-	file_cqc_venues_v1_account_proto_msgTypes[1].OneofWrappers = []any{}
 	file_cqc_venues_v1_account_proto_msgTypes[2].OneofWrappers = []any{}
 	file_cqc_venues_v1_account_proto_msgTypes[3].OneofWrappers = []any{}
+	file_cqc_venues_v1_account_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_venues_v1_account_proto_rawDesc), len(file_cqc_venues_v1_account_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

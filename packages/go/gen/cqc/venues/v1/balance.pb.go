@@ -24,18 +24,192 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// BalanceDelta is one change to a balance as the venue reported it (Binance balanceUpdate "d" and "T"):
-// a deposit, withdrawal, transfer or similar that changed total without a trade.
+// BalanceChangeReason is why an account's balance of an asset changed: the one vocabulary shared by
+// ledger entries (cqc.portfolio.v1.Transaction.type), balance events (cqc.events.v1.BalanceUpdated.reason)
+// and balance deltas (BalanceDelta.reason). Venue codes map as noted (CCXT LedgerEntry.type, Binance USD-M
+// income types, Binance balanceUpdate, OKX bill types); the venue's own code is always kept beside it.
+type BalanceChangeReason int32
+
+const (
+	// Not known: the venue reported a new balance without a cause (Binance outboundAccountPosition when no
+	// matching order or transfer was seen). Allowed on BalanceUpdated and BalanceDelta; never valid on a
+	// Transaction.
+	BalanceChangeReason_BALANCE_CHANGE_REASON_UNSPECIFIED BalanceChangeReason = 0
+	// Proceeds or cost of a fill (CCXT "trade"; OKX bill type 2; Binance executionReport x=TRADE).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_TRADE BalanceChangeReason = 1
+	// A trading commission (fee) charged (CCXT "fee"; Binance USD-M income "COMMISSION").
+	BalanceChangeReason_BALANCE_CHANGE_REASON_COMMISSION BalanceChangeReason = 2
+	// A fee rebate or commission kickback credited (CCXT "rebate"; Binance USD-M "COMMISSION_REBATE",
+	// "API_REBATE").
+	BalanceChangeReason_BALANCE_CHANGE_REASON_REBATE BalanceChangeReason = 3
+	// A perpetual funding payment, paid or received (Binance USD-M "FUNDING_FEE"; OKX bill type 8;
+	// NautilusTrader FundingSettlement).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_FUNDING BalanceChangeReason = 4
+	// Interest charged on borrowing or earned on savings (CCXT BorrowInterest; OKX bill type 7).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_INTEREST BalanceChangeReason = 5
+	// Proceeds of a loan credited (margin borrow, Aave borrow; VenueGateway.Borrow).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_BORROW BalanceChangeReason = 6
+	// Repayment of a loan debited (margin repay, Aave repay; VenueGateway.Repay).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_REPAY BalanceChangeReason = 7
+	// Balance change from a forced liquidation, including the liquidation penalty (OKX bill type 5; Aave
+	// liquidationCall on the borrower).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_LIQUIDATION BalanceChangeReason = 8
+	// Cash settlement of an expiring or periodically settled contract (OKX bill type 9, USDC-margined
+	// session settlement).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_SETTLEMENT BalanceChangeReason = 9
+	// Physical delivery of an expiring contract (Binance COIN-M delivery; Binance USD-M
+	// "DELIVERED_SETTELMENT").
+	BalanceChangeReason_BALANCE_CHANGE_REASON_DELIVERY BalanceChangeReason = 10
+	// A deposit from outside the venue (CCXT Transaction type "deposit"; Binance balanceUpdate for a
+	// deposit).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_DEPOSIT BalanceChangeReason = 11
+	// A withdrawal to outside the venue, including its fee (CCXT Transaction type "withdrawal").
+	BalanceChangeReason_BALANCE_CHANGE_REASON_WITHDRAWAL BalanceChangeReason = 12
+	// A transfer between accounts or wallets of the same owner at the same venue: spot to futures, main to
+	// sub-account, funding to trading, and isolated-margin additions and reductions (CCXT TransferEntry;
+	// Binance USD-M "TRANSFER"; VenueGateway.TransferInternal and AdjustIsolatedMargin).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_TRANSFER BalanceChangeReason = 13
+	// Conversion of one asset into another outside the order book (CCXT Conversion; Binance Convert, dust
+	// conversion; Binance USD-M "AUTO_EXCHANGE").
+	BalanceChangeReason_BALANCE_CHANGE_REASON_CONVERSION BalanceChangeReason = 14
+	// Staking reward credited (CCXT "reward" for staking; Binance "STAKING").
+	BalanceChangeReason_BALANCE_CHANGE_REASON_STAKING_REWARD BalanceChangeReason = 15
+	// Airdrop or other distribution of tokens by the venue or an issuer (Binance "DISTRIBUTION").
+	BalanceChangeReason_BALANCE_CHANGE_REASON_AIRDROP BalanceChangeReason = 16
+	// Realized PnL booked to the balance when a derivatives position is reduced or closed (Binance USD-M
+	// "REALIZED_PNL"; OKX bill subtype close).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_REALIZED_PNL BalanceChangeReason = 17
+	// Manual or venue correction that fits no other reason (CCXT "adjustment"); the description says why.
+	BalanceChangeReason_BALANCE_CHANGE_REASON_ADJUSTMENT BalanceChangeReason = 18
+	// Insurance fund payout or charge after a liquidation (Binance USD-M "INSURANCE_CLEAR").
+	BalanceChangeReason_BALANCE_CHANGE_REASON_INSURANCE_FUND BalanceChangeReason = 19
+	// Referral reward credited (Binance USD-M "REFERRAL_KICKBACK").
+	BalanceChangeReason_BALANCE_CHANGE_REASON_REFERRAL_REWARD BalanceChangeReason = 20
+	// Promotional bonus, voucher or trial fund credited or reclaimed (Binance USD-M "WELCOME_BONUS", OKX
+	// bonus).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_BONUS BalanceChangeReason = 21
+	// Supply of an asset to a lending protocol (Aave supply) or its withdrawal back to the wallet; the sign
+	// says which.
+	BalanceChangeReason_BALANCE_CHANGE_REASON_LENDING_SUPPLY BalanceChangeReason = 22
+	// Gas paid for an on-chain transaction, debited in the chain's gas token.
+	BalanceChangeReason_BALANCE_CHANGE_REASON_GAS BalanceChangeReason = 23
+	// Funds locked or released by placing or canceling an order: wallet balance unchanged, available and
+	// locked move. Balance events and deltas only; never a Transaction.
+	BalanceChangeReason_BALANCE_CHANGE_REASON_ORDER_LOCK BalanceChangeReason = 24
+	// CQC's reconciliation found the venue's balance differs from CQC's record and corrected it.
+	BalanceChangeReason_BALANCE_CHANGE_REASON_RECONCILIATION BalanceChangeReason = 25
+	// Any other cause; the venue's own code MUST then be kept (BalanceUpdated.venue_reason,
+	// BalanceDelta.venue_reason, Transaction.description).
+	BalanceChangeReason_BALANCE_CHANGE_REASON_OTHER BalanceChangeReason = 100
+)
+
+// Enum value maps for BalanceChangeReason.
+var (
+	BalanceChangeReason_name = map[int32]string{
+		0:   "BALANCE_CHANGE_REASON_UNSPECIFIED",
+		1:   "BALANCE_CHANGE_REASON_TRADE",
+		2:   "BALANCE_CHANGE_REASON_COMMISSION",
+		3:   "BALANCE_CHANGE_REASON_REBATE",
+		4:   "BALANCE_CHANGE_REASON_FUNDING",
+		5:   "BALANCE_CHANGE_REASON_INTEREST",
+		6:   "BALANCE_CHANGE_REASON_BORROW",
+		7:   "BALANCE_CHANGE_REASON_REPAY",
+		8:   "BALANCE_CHANGE_REASON_LIQUIDATION",
+		9:   "BALANCE_CHANGE_REASON_SETTLEMENT",
+		10:  "BALANCE_CHANGE_REASON_DELIVERY",
+		11:  "BALANCE_CHANGE_REASON_DEPOSIT",
+		12:  "BALANCE_CHANGE_REASON_WITHDRAWAL",
+		13:  "BALANCE_CHANGE_REASON_TRANSFER",
+		14:  "BALANCE_CHANGE_REASON_CONVERSION",
+		15:  "BALANCE_CHANGE_REASON_STAKING_REWARD",
+		16:  "BALANCE_CHANGE_REASON_AIRDROP",
+		17:  "BALANCE_CHANGE_REASON_REALIZED_PNL",
+		18:  "BALANCE_CHANGE_REASON_ADJUSTMENT",
+		19:  "BALANCE_CHANGE_REASON_INSURANCE_FUND",
+		20:  "BALANCE_CHANGE_REASON_REFERRAL_REWARD",
+		21:  "BALANCE_CHANGE_REASON_BONUS",
+		22:  "BALANCE_CHANGE_REASON_LENDING_SUPPLY",
+		23:  "BALANCE_CHANGE_REASON_GAS",
+		24:  "BALANCE_CHANGE_REASON_ORDER_LOCK",
+		25:  "BALANCE_CHANGE_REASON_RECONCILIATION",
+		100: "BALANCE_CHANGE_REASON_OTHER",
+	}
+	BalanceChangeReason_value = map[string]int32{
+		"BALANCE_CHANGE_REASON_UNSPECIFIED":     0,
+		"BALANCE_CHANGE_REASON_TRADE":           1,
+		"BALANCE_CHANGE_REASON_COMMISSION":      2,
+		"BALANCE_CHANGE_REASON_REBATE":          3,
+		"BALANCE_CHANGE_REASON_FUNDING":         4,
+		"BALANCE_CHANGE_REASON_INTEREST":        5,
+		"BALANCE_CHANGE_REASON_BORROW":          6,
+		"BALANCE_CHANGE_REASON_REPAY":           7,
+		"BALANCE_CHANGE_REASON_LIQUIDATION":     8,
+		"BALANCE_CHANGE_REASON_SETTLEMENT":      9,
+		"BALANCE_CHANGE_REASON_DELIVERY":        10,
+		"BALANCE_CHANGE_REASON_DEPOSIT":         11,
+		"BALANCE_CHANGE_REASON_WITHDRAWAL":      12,
+		"BALANCE_CHANGE_REASON_TRANSFER":        13,
+		"BALANCE_CHANGE_REASON_CONVERSION":      14,
+		"BALANCE_CHANGE_REASON_STAKING_REWARD":  15,
+		"BALANCE_CHANGE_REASON_AIRDROP":         16,
+		"BALANCE_CHANGE_REASON_REALIZED_PNL":    17,
+		"BALANCE_CHANGE_REASON_ADJUSTMENT":      18,
+		"BALANCE_CHANGE_REASON_INSURANCE_FUND":  19,
+		"BALANCE_CHANGE_REASON_REFERRAL_REWARD": 20,
+		"BALANCE_CHANGE_REASON_BONUS":           21,
+		"BALANCE_CHANGE_REASON_LENDING_SUPPLY":  22,
+		"BALANCE_CHANGE_REASON_GAS":             23,
+		"BALANCE_CHANGE_REASON_ORDER_LOCK":      24,
+		"BALANCE_CHANGE_REASON_RECONCILIATION":  25,
+		"BALANCE_CHANGE_REASON_OTHER":           100,
+	}
+)
+
+func (x BalanceChangeReason) Enum() *BalanceChangeReason {
+	p := new(BalanceChangeReason)
+	*p = x
+	return p
+}
+
+func (x BalanceChangeReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BalanceChangeReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_cqc_venues_v1_balance_proto_enumTypes[0].Descriptor()
+}
+
+func (BalanceChangeReason) Type() protoreflect.EnumType {
+	return &file_cqc_venues_v1_balance_proto_enumTypes[0]
+}
+
+func (x BalanceChangeReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BalanceChangeReason.Descriptor instead.
+func (BalanceChangeReason) EnumDescriptor() ([]byte, []int) {
+	return file_cqc_venues_v1_balance_proto_rawDescGZIP(), []int{0}
+}
+
+// BalanceDelta is one change to a balance as the venue reported it (Binance balanceUpdate "d" and "T";
+// Binance USD-M ACCOUNT_UPDATE "bc"): a deposit, withdrawal, transfer or similar that changed the wallet
+// balance without a trade.
 type BalanceDelta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// amount is the signed change of total, in whole units of the balance's asset: positive credits,
-	// negative debits (Binance balanceUpdate "d", e.g. "100.00000000"). Required.
+	// amount is the signed change of wallet_balance, in whole units of the balance's asset: positive credits,
+	// negative debits (Binance balanceUpdate "d", e.g. "100.00000000"; Binance USD-M "bc"). Required: a
+	// change reported without its amount is carried by BalanceUpdated with delta unset instead.
 	Amount string `protobuf:"bytes,1,opt,name=amount,proto3" json:"amount,omitempty"`
-	// clear_time is when the venue applied the change (Binance balanceUpdate "T", venue clock). Required.
+	// clear_time is when the venue applied the change (Binance balanceUpdate "T", venue clock). Unset when
+	// the venue did not say (then Balance.update_time is the best time known).
 	ClearTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=clear_time,json=clearTime,proto3" json:"clear_time,omitempty"`
-	// reason is the venue's reason for the change as sent ("DEPOSIT", "WITHDRAW", "TRANSFER",
-	// "FUNDING_FEE"), or empty when the venue does not say. At most 64 characters.
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// venue_reason is the venue's reason for the change as sent ("DEPOSIT", "WITHDRAW", "FUNDING_FEE";
+	// Binance USD-M ACCOUNT_UPDATE "m" event reason), or empty when the venue does not say. At most 64
+	// characters.
+	VenueReason string `protobuf:"bytes,3,opt,name=venue_reason,json=venueReason,proto3" json:"venue_reason,omitempty"`
+	// reason is venue_reason normalised. UNSPECIFIED when the venue gave no cause or it has no mapping.
+	Reason        BalanceChangeReason `protobuf:"varint,4,opt,name=reason,proto3,enum=cqc.venues.v1.BalanceChangeReason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -84,20 +258,43 @@ func (x *BalanceDelta) GetClearTime() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *BalanceDelta) GetReason() string {
+func (x *BalanceDelta) GetVenueReason() string {
+	if x != nil {
+		return x.VenueReason
+	}
+	return ""
+}
+
+func (x *BalanceDelta) GetReason() BalanceChangeReason {
 	if x != nil {
 		return x.Reason
 	}
-	return ""
+	return BalanceChangeReason_BALANCE_CHANGE_REASON_UNSPECIFIED
 }
 
 // Balance is how much of one asset one account holds in one wallet (sub-ledger) at one moment, as the venue
 // reported it or as CQC computed it. All amounts are in whole units of asset_id unless the field says USD.
 //
-// Invariant: total = free + locked. It is checked within a relative tolerance of 1e-12 (decimal strings
-// compared as doubles cannot be checked exactly); writers MUST make it hold exactly in decimal arithmetic.
-// Adapters derive a missing figure from the other two (Binance sends free and locked; OKX cashBal,
-// availBal and frozenBal).
+// Every figure is optional because venues publish different subsets: Binance spot sends free and locked;
+// Binance USD-M sends wallet, available, cross wallet, unrealized PnL and margins, and its ACCOUNT_UPDATE
+// stream only wallet ("wb") and cross wallet ("cw"); OKX sends cashBal, availBal, frozenBal, eq, upl. An
+// adapter sets what the venue sent and MAY derive a figure only by exact arithmetic on figures the same
+// record gave (Binance spot wallet_balance = free + locked); it MUST NOT invent one. Unset always means
+// "not reported", never zero.
+//
+// Meanings (one per field; see each field):
+//
+//	wallet_balance  what the ledger holds, excluding unrealized PnL and not net of borrowing;
+//	available       what can be used now for new orders or margin (may exceed wallet_balance on margin
+//	                ledgers where unrealized profit counts: Binance USD-M available = wallet + unrealized
+//	                PnL − initial margin);
+//	locked          the part of wallet_balance reserved by open orders or pending withdrawals;
+//	borrowed        loan principal owed, excluding accrued_interest.
+//
+// Invariant, checked only on a cash ledger where all three are given (wallet_balance, available and locked
+// set, unrealized_pnl and initial_margin unset): wallet_balance = available + locked. It is checked within
+// a relative tolerance of 1e-12 (decimal strings compared as doubles); writers MUST make it hold exactly.
+// On margin ledgers available is not a part of the wallet and no equation ties them.
 type Balance struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the venue account holding the balance ("acc_" id). Required.
@@ -111,43 +308,57 @@ type Balance struct {
 	// market_id is set for a balance that belongs to one market only: an isolated-margin pair or position
 	// (NautilusTrader MarginBalance.instrument_id, Binance isolated margin). Unset for account-wide balances.
 	MarketId *string `protobuf:"bytes,4,opt,name=market_id,json=marketId,proto3,oneof" json:"market_id,omitempty"`
-	// total is everything held: free + locked (CCXT total, NautilusTrader total, OKX cashBal, Binance
-	// free+locked). May be negative only when the account is in deficit (negative futures wallet after a
-	// bankruptcy, auto-borrowed unified balance). Required.
-	Total string `protobuf:"bytes,5,opt,name=total,proto3" json:"total,omitempty"`
-	// free is the part available for new orders, withdrawals and transfers (Binance "free", OKX availBal,
-	// CCXT free). May be negative in deficit. Required.
-	Free string `protobuf:"bytes,6,opt,name=free,proto3" json:"free,omitempty"`
-	// locked is the part reserved by open orders, pending withdrawals or margin (Binance "locked", OKX
-	// frozenBal, CCXT used, Coinbase hold). Non-negative. Required; "0" when nothing is locked.
-	Locked string `protobuf:"bytes,7,opt,name=locked,proto3" json:"locked,omitempty"`
-	// borrowed is the principal owed on margin or unified borrowing, in units of asset_id (CCXT debt, OKX
-	// liab without interest, Binance margin "borrowed"). Not included in total. Unset when the account
-	// cannot borrow.
+	// wallet_balance is what the ledger holds of the asset: deposits, transfers, realized PnL, funding and
+	// fees booked so far, including amounts locked by orders and funds received by borrowing, excluding
+	// unrealized PnL (Binance spot free + locked; Binance USD-M "walletBalance" / ACCOUNT_UPDATE "wb"; OKX
+	// "cashBal"; CCXT total for spot). May be negative only when the ledger is in deficit (negative futures
+	// wallet after a bankruptcy, auto-borrowed unified balance). Unset when not reported.
+	WalletBalance *string `protobuf:"bytes,5,opt,name=wallet_balance,json=walletBalance,proto3,oneof" json:"wallet_balance,omitempty"`
+	// available is what can be used now for new orders, new margin or transfers out of the ledger (Binance
+	// spot "free"; Binance USD-M "availableBalance" = wallet + unrealized PnL − initial margin, which may
+	// exceed wallet_balance; OKX "availBal"; CCXT free). May be negative in deficit. Unset when not reported
+	// (Binance USD-M ACCOUNT_UPDATE carries none).
+	Available *string `protobuf:"bytes,6,opt,name=available,proto3,oneof" json:"available,omitempty"`
+	// locked is the part of wallet_balance reserved by open orders or pending withdrawals and unusable until
+	// released (Binance spot "locked"; OKX "frozenBal"; CCXT used for spot; Coinbase "hold"). Non-negative.
+	// Unset when the venue reports no such split (derivatives ledgers report margins instead).
+	Locked *string `protobuf:"bytes,7,opt,name=locked,proto3,oneof" json:"locked,omitempty"`
+	// borrowed is the loan principal owed in this asset, in whole units of asset_id, excluding accrued
+	// interest (which is accrued_interest): total debt = borrowed + accrued_interest (CCXT debt minus
+	// interest; OKX "liab" minus "interest"; Binance margin "borrowed"). Borrowed funds received are part of
+	// wallet_balance; borrowed is not subtracted from it. cqc.portfolio.v1.PortfolioBalance.borrowed means the
+	// same. Non-negative; unset when the ledger cannot borrow or the venue does not report it.
 	Borrowed *string `protobuf:"bytes,8,opt,name=borrowed,proto3,oneof" json:"borrowed,omitempty"`
-	// accrued_interest is interest owed on borrowed and not yet paid (OKX "interest", Binance margin
-	// "interest"), in units of asset_id. Unset when the account cannot borrow.
+	// accrued_interest is interest owed on borrowed and not yet paid or capitalised, in units of asset_id
+	// (OKX "interest", Binance margin "interest"). Non-negative; unset when the ledger cannot borrow or the
+	// venue does not report it.
 	AccruedInterest *string `protobuf:"bytes,9,opt,name=accrued_interest,json=accruedInterest,proto3,oneof" json:"accrued_interest,omitempty"`
-	// equity is total - borrowed - accrued_interest + unrealized_pnl, as the venue reports it (OKX "eq",
-	// Binance margin "netAsset"), in units of asset_id. Unset when not reported or computed.
+	// equity is the asset's net worth in the ledger as the venue reports it: wallet_balance + unrealized_pnl
+	// − borrowed − accrued_interest (OKX "eq"; Binance margin "netAsset"; Binance USD-M "marginBalance"), in
+	// units of asset_id. Unset when not reported.
 	Equity *string `protobuf:"bytes,10,opt,name=equity,proto3,oneof" json:"equity,omitempty"`
 	// isolated_equity is the part of equity held in isolated-margin positions (OKX "isoEq"). Unset when not
 	// reported.
 	IsolatedEquity *string `protobuf:"bytes,11,opt,name=isolated_equity,json=isolatedEquity,proto3,oneof" json:"isolated_equity,omitempty"`
-	// unrealized_pnl is profit or loss of open positions margined in this asset, at mark price, in units of
-	// asset_id (OKX "upl", Binance USD-M "unrealizedProfit"). Unset for spot balances.
+	// unrealized_pnl is the profit (positive) or loss (negative) of open positions margined in this asset,
+	// at mark price, in units of asset_id (OKX "upl", Binance USD-M "unrealizedProfit"). Unset for cash
+	// ledgers and when not reported.
 	UnrealizedPnl *string `protobuf:"bytes,12,opt,name=unrealized_pnl,json=unrealizedPnl,proto3,oneof" json:"unrealized_pnl,omitempty"`
-	// value_usd is the equity (or total, for spot) valued in US dollars (OKX "eqUsd"). Unset when not valued.
-	// The valuation price and its time are the valuation service's; this is for display and limits.
+	// value_usd is the equity (or wallet_balance, for cash ledgers) valued in US dollars (OKX "eqUsd").
+	// Unset when not valued. The valuation price and its time are the venue's or the valuation service's;
+	// this is for display and limits.
 	ValueUsd *string `protobuf:"bytes,13,opt,name=value_usd,json=valueUsd,proto3,oneof" json:"value_usd,omitempty"`
-	// collateral_value_usd is the collateral value after the venue's haircut, in US dollars (OKX "disEq").
-	// Unset when the asset is not collateral or the venue does not report it.
+	// collateral_value_usd is the collateral value the venue counts after applying its collateral ratio
+	// (share of value counted), in US dollars (OKX "disEq"). Unset when the asset is not collateral or the
+	// venue does not report it.
 	CollateralValueUsd *string `protobuf:"bytes,14,opt,name=collateral_value_usd,json=collateralValueUsd,proto3,oneof" json:"collateral_value_usd,omitempty"`
 	// initial_margin is the margin reserved by open positions and orders, in units of asset_id
-	// (NautilusTrader MarginBalance.initial, OKX "imr", Binance USD-M "initialMargin"). Unset for spot.
+	// (NautilusTrader MarginBalance.initial, OKX "imr", Binance USD-M "initialMargin"). Unset for cash
+	// ledgers and when not reported.
 	InitialMargin *string `protobuf:"bytes,15,opt,name=initial_margin,json=initialMargin,proto3,oneof" json:"initial_margin,omitempty"`
 	// maintenance_margin is the margin below which positions are liquidated, in units of asset_id
-	// (NautilusTrader MarginBalance.maintenance, OKX "mmr", Binance USD-M "maintMargin"). Unset for spot.
+	// (NautilusTrader MarginBalance.maintenance, OKX "mmr", Binance USD-M "maintMargin"). Unset for cash
+	// ledgers and when not reported.
 	MaintenanceMargin *string `protobuf:"bytes,16,opt,name=maintenance_margin,json=maintenanceMargin,proto3,oneof" json:"maintenance_margin,omitempty"`
 	// max_withdraw_amount is how much can be withdrawn or transferred out now (Binance USD-M
 	// "maxWithdrawAmount"), in units of asset_id. Unset when not reported.
@@ -156,20 +367,51 @@ type Balance struct {
 	// computed them (e.g. from fills since the last snapshot).
 	IsReported bool `protobuf:"varint,18,opt,name=is_reported,json=isReported,proto3" json:"is_reported,omitempty"`
 	// update_time is when the balance had these values: the venue's last-update time (Binance
-	// outboundAccountPosition "u", OKX "uTime"; venue clock) for reported balances, CQC's computation time
-	// for computed ones. Required.
+	// outboundAccountPosition "u", OKX "uTime"; venue clock) for reported balances; CQC's receive time for a
+	// reported balance whose record carries no time (Bybit wallet-balance); CQC's computation time for
+	// computed ones. Required.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// receive_time is when CQC received the venue message carrying this balance (CQC clock). Unset for
 	// computed balances.
 	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
 	// last_delta is the venue-reported change that produced this balance, when it came from a delta event
-	// (Binance balanceUpdate) rather than a snapshot. Unset for snapshots.
+	// (Binance balanceUpdate, Binance USD-M ACCOUNT_UPDATE "bc") rather than a snapshot. Unset for snapshots
+	// and for changes the venue reported without their amount.
 	LastDelta *BalanceDelta `protobuf:"bytes,21,opt,name=last_delta,json=lastDelta,proto3" json:"last_delta,omitempty"`
 	// source_record is the venue record this was mapped from (one element of Binance "balances", an
 	// outboundAccountPosition "B" entry, an OKX "details" element). Unset for computed balances.
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,22,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,22,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// cross_wallet_balance is the part of wallet_balance that backs cross-margin positions, i.e. the wallet
+	// less what isolated positions hold (Binance USD-M "crossWalletBalance" / ACCOUNT_UPDATE "cw"). Unset
+	// when not reported.
+	CrossWalletBalance *string `protobuf:"bytes,23,opt,name=cross_wallet_balance,json=crossWalletBalance,proto3,oneof" json:"cross_wallet_balance,omitempty"`
+	// cross_unrealized_pnl is the unrealized PnL of the cross-margin positions margined in this asset
+	// (Binance USD-M "crossUnPnl"), in units of asset_id. Unset when not reported.
+	CrossUnrealizedPnl *string `protobuf:"bytes,24,opt,name=cross_unrealized_pnl,json=crossUnrealizedPnl,proto3,oneof" json:"cross_unrealized_pnl,omitempty"`
+	// collateral_eligible says whether the venue lets this asset count as margin collateral at all (Binance
+	// USD-M "marginAvailable", Bybit "marginCollateral"). Unset when not reported.
+	CollateralEligible *bool `protobuf:"varint,25,opt,name=collateral_eligible,json=collateralEligible,proto3,oneof" json:"collateral_eligible,omitempty"`
+	// collateral_enabled says whether the account has switched this asset on as collateral (Bybit
+	// "collateralSwitch"). Unset when not reported or when the venue has no per-account switch.
+	CollateralEnabled *bool `protobuf:"varint,26,opt,name=collateral_enabled,json=collateralEnabled,proto3,oneof" json:"collateral_enabled,omitempty"`
+	// available_to_borrow is how much more of the asset the account can borrow now (Bybit
+	// "availableToBorrow", Binance margin "maxBorrowable"), in units of asset_id. Unset when not reported.
+	AvailableToBorrow *string `protobuf:"bytes,27,opt,name=available_to_borrow,json=availableToBorrow,proto3,oneof" json:"available_to_borrow,omitempty"`
+	// spot_borrowed is the part of borrowed taken automatically by spot margin trading (Bybit "spotBorrow"),
+	// in units of asset_id. Unset when not reported.
+	SpotBorrowed *string `protobuf:"bytes,28,opt,name=spot_borrowed,json=spotBorrowed,proto3,oneof" json:"spot_borrowed,omitempty"`
+	// bonus is the venue's promotional or trial credit in this asset that counts towards margin but cannot be
+	// withdrawn (Bybit "bonus", OKX bonus), in units of asset_id; not part of wallet_balance. Unset when not
+	// reported.
+	Bonus *string `protobuf:"bytes,29,opt,name=bonus,proto3,oneof" json:"bonus,omitempty"`
+	// cumulative_realized_pnl is the realized PnL the venue has booked in this asset since the account opened
+	// or its last reset (Bybit "cumRealisedPnl"): profit positive, loss negative. Unset when not reported.
+	CumulativeRealizedPnl *string `protobuf:"bytes,30,opt,name=cumulative_realized_pnl,json=cumulativeRealizedPnl,proto3,oneof" json:"cumulative_realized_pnl,omitempty"`
+	// spot_hedging_quantity is the quantity of this asset held spot that portfolio margin counts as a hedge of
+	// derivatives positions (Bybit "spotHedgingQty"), in units of asset_id. Unset when not reported.
+	SpotHedgingQuantity *string `protobuf:"bytes,31,opt,name=spot_hedging_quantity,json=spotHedgingQuantity,proto3,oneof" json:"spot_hedging_quantity,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Balance) Reset() {
@@ -230,23 +472,23 @@ func (x *Balance) GetMarketId() string {
 	return ""
 }
 
-func (x *Balance) GetTotal() string {
-	if x != nil {
-		return x.Total
+func (x *Balance) GetWalletBalance() string {
+	if x != nil && x.WalletBalance != nil {
+		return *x.WalletBalance
 	}
 	return ""
 }
 
-func (x *Balance) GetFree() string {
-	if x != nil {
-		return x.Free
+func (x *Balance) GetAvailable() string {
+	if x != nil && x.Available != nil {
+		return *x.Available
 	}
 	return ""
 }
 
 func (x *Balance) GetLocked() string {
-	if x != nil {
-		return x.Locked
+	if x != nil && x.Locked != nil {
+		return *x.Locked
 	}
 	return ""
 }
@@ -356,37 +598,420 @@ func (x *Balance) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
+func (x *Balance) GetCrossWalletBalance() string {
+	if x != nil && x.CrossWalletBalance != nil {
+		return *x.CrossWalletBalance
+	}
+	return ""
+}
+
+func (x *Balance) GetCrossUnrealizedPnl() string {
+	if x != nil && x.CrossUnrealizedPnl != nil {
+		return *x.CrossUnrealizedPnl
+	}
+	return ""
+}
+
+func (x *Balance) GetCollateralEligible() bool {
+	if x != nil && x.CollateralEligible != nil {
+		return *x.CollateralEligible
+	}
+	return false
+}
+
+func (x *Balance) GetCollateralEnabled() bool {
+	if x != nil && x.CollateralEnabled != nil {
+		return *x.CollateralEnabled
+	}
+	return false
+}
+
+func (x *Balance) GetAvailableToBorrow() string {
+	if x != nil && x.AvailableToBorrow != nil {
+		return *x.AvailableToBorrow
+	}
+	return ""
+}
+
+func (x *Balance) GetSpotBorrowed() string {
+	if x != nil && x.SpotBorrowed != nil {
+		return *x.SpotBorrowed
+	}
+	return ""
+}
+
+func (x *Balance) GetBonus() string {
+	if x != nil && x.Bonus != nil {
+		return *x.Bonus
+	}
+	return ""
+}
+
+func (x *Balance) GetCumulativeRealizedPnl() string {
+	if x != nil && x.CumulativeRealizedPnl != nil {
+		return *x.CumulativeRealizedPnl
+	}
+	return ""
+}
+
+func (x *Balance) GetSpotHedgingQuantity() string {
+	if x != nil && x.SpotHedgingQuantity != nil {
+		return *x.SpotHedgingQuantity
+	}
+	return ""
+}
+
+// MarginSummary is one account's (or one margin ledger's) margin state as a whole, the figures a risk
+// engine needs to see a cross-margin liquidation coming (Binance USD-M GET /fapi/v2/account totals; OKX GET
+// /api/v5/account/balance top level; Bybit UTA wallet-balance account fields; Binance portfolio margin
+// account). All amounts are in asset_id, the currency the venue states the figures in (USDT for Binance
+// USD-M, USD for OKX and Bybit unified accounts). Every figure is optional: unset means not reported.
+//
+// margin_ratio has ONE definition here: maintenance_margin / equity, so 0 is no risk and 1 is the
+// liquidation point (Bybit accountMMRate; Binance USD-M "margin ratio" = maintenance margin / margin
+// balance). Venues publishing the inverse (OKX mgnRatio = adjusted equity / maintenance margin; Binance
+// portfolio margin uniMMR) are converted by 1 / x, or margin_ratio is left unset; the raw value stays in
+// venue_margin_ratio.
+type MarginSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// account_id is the venue account ("acc_" id). Required.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// wallet names the sub-ledger the summary covers when the account has several (same values as
+	// Balance.wallet). Empty: the whole account.
+	Wallet string `protobuf:"bytes,2,opt,name=wallet,proto3" json:"wallet,omitempty"`
+	// asset_id is the currency of every amount below ("ast_" id of USDT, USD, BTC...). Required.
+	AssetId string `protobuf:"bytes,3,opt,name=asset_id,json=assetId,proto3" json:"asset_id,omitempty"`
+	// margin_mode is the margin mode the figures are computed under (CROSS for a classic futures wallet,
+	// PORTFOLIO for portfolio margin, ISOLATED for one isolated ledger). UNSPECIFIED when the venue does not
+	// say.
+	MarginMode MarginMode `protobuf:"varint,4,opt,name=margin_mode,json=marginMode,proto3,enum=cqc.venues.v1.MarginMode" json:"margin_mode,omitempty"`
+	// equity is wallet_balance + unrealized_pnl, the value margin is measured against (Binance USD-M
+	// "totalMarginBalance"; OKX "totalEq"; Bybit "totalEquity"). Unset when not reported.
+	Equity *string `protobuf:"bytes,5,opt,name=equity,proto3,oneof" json:"equity,omitempty"`
+	// adjusted_equity is equity after the venue's collateral ratios and borrowing, the figure unified and
+	// portfolio-margin accounts measure margin against (OKX "adjEq"; Binance portfolio margin
+	// "actualEquity"; Bybit "totalMarginBalance"). Unset for classic accounts and when not reported.
+	AdjustedEquity *string `protobuf:"bytes,6,opt,name=adjusted_equity,json=adjustedEquity,proto3,oneof" json:"adjusted_equity,omitempty"`
+	// wallet_balance is the sum of wallet balances, excluding unrealized PnL (Binance USD-M
+	// "totalWalletBalance"; Bybit "totalWalletBalance"). Unset when not reported.
+	WalletBalance *string `protobuf:"bytes,7,opt,name=wallet_balance,json=walletBalance,proto3,oneof" json:"wallet_balance,omitempty"`
+	// unrealized_pnl is the profit (positive) or loss (negative) of all open positions at mark price
+	// (Binance USD-M "totalUnrealizedProfit"; OKX "upl"; Bybit "totalPerpUPL"). Unset when not reported.
+	UnrealizedPnl *string `protobuf:"bytes,8,opt,name=unrealized_pnl,json=unrealizedPnl,proto3,oneof" json:"unrealized_pnl,omitempty"`
+	// initial_margin is the margin required by open positions and open orders together (Binance USD-M
+	// "totalInitialMargin"; OKX "imr"; Bybit "totalInitialMargin"). Unset when not reported.
+	InitialMargin *string `protobuf:"bytes,9,opt,name=initial_margin,json=initialMargin,proto3,oneof" json:"initial_margin,omitempty"`
+	// position_initial_margin is the part of initial_margin held by positions (Binance USD-M
+	// "totalPositionInitialMargin"). Unset when not reported.
+	PositionInitialMargin *string `protobuf:"bytes,10,opt,name=position_initial_margin,json=positionInitialMargin,proto3,oneof" json:"position_initial_margin,omitempty"`
+	// open_order_initial_margin is the part of initial_margin held by open orders (Binance USD-M
+	// "totalOpenOrderInitialMargin"). Unset when not reported.
+	OpenOrderInitialMargin *string `protobuf:"bytes,11,opt,name=open_order_initial_margin,json=openOrderInitialMargin,proto3,oneof" json:"open_order_initial_margin,omitempty"`
+	// maintenance_margin is the margin below which the venue liquidates (Binance USD-M "totalMaintMargin";
+	// OKX "mmr"; Bybit "totalMaintenanceMargin"). Unset when not reported.
+	MaintenanceMargin *string `protobuf:"bytes,12,opt,name=maintenance_margin,json=maintenanceMargin,proto3,oneof" json:"maintenance_margin,omitempty"`
+	// margin_ratio is maintenance_margin / equity (adjusted_equity where the venue measures against it), a
+	// fraction: "0.25" means maintenance margin is a quarter of equity; the venue starts liquidating at 1
+	// (or earlier where its rules say so). Non-negative. Unset when not reported and not exactly derivable.
+	MarginRatio *string `protobuf:"bytes,13,opt,name=margin_ratio,json=marginRatio,proto3,oneof" json:"margin_ratio,omitempty"`
+	// venue_margin_ratio is the venue's own margin-ratio figure exactly as sent, in the venue's own
+	// definition (OKX "mgnRatio", Binance portfolio margin "uniMMR"; Bybit "accountMMRate" already has
+	// margin_ratio's definition and maps to margin_ratio directly). Empty when none.
+	// At most 64 characters.
+	VenueMarginRatio string `protobuf:"bytes,14,opt,name=venue_margin_ratio,json=venueMarginRatio,proto3" json:"venue_margin_ratio,omitempty"`
+	// available_for_trading is what can back new orders and positions now (Binance USD-M
+	// "availableBalance"; OKX account-level "availEq"; Bybit "totalAvailableBalance"). May be negative in
+	// deficit. Unset when not reported.
+	AvailableForTrading *string `protobuf:"bytes,15,opt,name=available_for_trading,json=availableForTrading,proto3,oneof" json:"available_for_trading,omitempty"`
+	// available_for_withdrawal is what can be withdrawn or transferred out now (Binance USD-M
+	// "maxWithdrawAmount"). Unset when not reported.
+	AvailableForWithdrawal *string `protobuf:"bytes,16,opt,name=available_for_withdrawal,json=availableForWithdrawal,proto3,oneof" json:"available_for_withdrawal,omitempty"`
+	// borrowed is the value of all loan principal owed, excluding accrued interest (the same meaning as
+	// Balance.borrowed, valued in asset_id; OKX "borrowFroz" is not this). Unset when not reported.
+	Borrowed *string `protobuf:"bytes,17,opt,name=borrowed,proto3,oneof" json:"borrowed,omitempty"`
+	// accrued_interest is the value of interest owed and not yet paid. Unset when not reported.
+	AccruedInterest *string `protobuf:"bytes,18,opt,name=accrued_interest,json=accruedInterest,proto3,oneof" json:"accrued_interest,omitempty"`
+	// collateral_value is the value the venue counts as collateral after its collateral ratios (the sum of
+	// OKX "disEq" over assets; Binance multi-assets mode). Unset when not reported.
+	CollateralValue *string `protobuf:"bytes,19,opt,name=collateral_value,json=collateralValue,proto3,oneof" json:"collateral_value,omitempty"`
+	// cross_wallet_balance is the wallet balance backing cross-margin positions (Binance USD-M
+	// "totalCrossWalletBalance"). Unset when not reported.
+	CrossWalletBalance *string `protobuf:"bytes,20,opt,name=cross_wallet_balance,json=crossWalletBalance,proto3,oneof" json:"cross_wallet_balance,omitempty"`
+	// cross_unrealized_pnl is the unrealized PnL of cross-margin positions (Binance USD-M
+	// "totalCrossUnPnl"). Unset when not reported.
+	CrossUnrealizedPnl *string `protobuf:"bytes,21,opt,name=cross_unrealized_pnl,json=crossUnrealizedPnl,proto3,oneof" json:"cross_unrealized_pnl,omitempty"`
+	// initial_margin_ratio is initial_margin / equity, the account's initial-margin usage as a fraction (Bybit
+	// "accountIMRate"): above 1 no new position can open. Unset when not reported and not exactly derivable.
+	InitialMarginRatio *string `protobuf:"bytes,26,opt,name=initial_margin_ratio,json=initialMarginRatio,proto3,oneof" json:"initial_margin_ratio,omitempty"`
+	// ltv is the account's current loan-to-value: the value of what it owes (borrowed + accrued_interest)
+	// divided by its collateral value, a fraction (Bybit "accountLTV"). Unset when not reported.
+	Ltv *string `protobuf:"bytes,27,opt,name=ltv,proto3,oneof" json:"ltv,omitempty"`
+	// is_reported is true when the figures come from the venue, false when CQC computed them.
+	IsReported bool `protobuf:"varint,22,opt,name=is_reported,json=isReported,proto3" json:"is_reported,omitempty"`
+	// update_time is when the figures were valid: the venue's update time (Binance "updateTime", OKX
+	// "uTime"; venue clock), CQC's receive time when the venue publishes none (Bybit wallet-balance), or CQC's
+	// computation time for computed summaries. Required.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// receive_time is when CQC received the venue message (CQC clock). Unset for computed summaries.
+	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
+	// source_record is the venue record the summary was mapped from, without its per-asset and
+	// per-position arrays where those are mapped elsewhere. Unset for computed summaries.
+	SourceRecord  *v1.SourceRecord `protobuf:"bytes,25,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarginSummary) Reset() {
+	*x = MarginSummary{}
+	mi := &file_cqc_venues_v1_balance_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarginSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarginSummary) ProtoMessage() {}
+
+func (x *MarginSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_venues_v1_balance_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarginSummary.ProtoReflect.Descriptor instead.
+func (*MarginSummary) Descriptor() ([]byte, []int) {
+	return file_cqc_venues_v1_balance_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MarginSummary) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetWallet() string {
+	if x != nil {
+		return x.Wallet
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetAssetId() string {
+	if x != nil {
+		return x.AssetId
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetMarginMode() MarginMode {
+	if x != nil {
+		return x.MarginMode
+	}
+	return MarginMode_MARGIN_MODE_UNSPECIFIED
+}
+
+func (x *MarginSummary) GetEquity() string {
+	if x != nil && x.Equity != nil {
+		return *x.Equity
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetAdjustedEquity() string {
+	if x != nil && x.AdjustedEquity != nil {
+		return *x.AdjustedEquity
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetWalletBalance() string {
+	if x != nil && x.WalletBalance != nil {
+		return *x.WalletBalance
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetUnrealizedPnl() string {
+	if x != nil && x.UnrealizedPnl != nil {
+		return *x.UnrealizedPnl
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetInitialMargin() string {
+	if x != nil && x.InitialMargin != nil {
+		return *x.InitialMargin
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetPositionInitialMargin() string {
+	if x != nil && x.PositionInitialMargin != nil {
+		return *x.PositionInitialMargin
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetOpenOrderInitialMargin() string {
+	if x != nil && x.OpenOrderInitialMargin != nil {
+		return *x.OpenOrderInitialMargin
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetMaintenanceMargin() string {
+	if x != nil && x.MaintenanceMargin != nil {
+		return *x.MaintenanceMargin
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetMarginRatio() string {
+	if x != nil && x.MarginRatio != nil {
+		return *x.MarginRatio
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetVenueMarginRatio() string {
+	if x != nil {
+		return x.VenueMarginRatio
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetAvailableForTrading() string {
+	if x != nil && x.AvailableForTrading != nil {
+		return *x.AvailableForTrading
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetAvailableForWithdrawal() string {
+	if x != nil && x.AvailableForWithdrawal != nil {
+		return *x.AvailableForWithdrawal
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetBorrowed() string {
+	if x != nil && x.Borrowed != nil {
+		return *x.Borrowed
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetAccruedInterest() string {
+	if x != nil && x.AccruedInterest != nil {
+		return *x.AccruedInterest
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetCollateralValue() string {
+	if x != nil && x.CollateralValue != nil {
+		return *x.CollateralValue
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetCrossWalletBalance() string {
+	if x != nil && x.CrossWalletBalance != nil {
+		return *x.CrossWalletBalance
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetCrossUnrealizedPnl() string {
+	if x != nil && x.CrossUnrealizedPnl != nil {
+		return *x.CrossUnrealizedPnl
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetInitialMarginRatio() string {
+	if x != nil && x.InitialMarginRatio != nil {
+		return *x.InitialMarginRatio
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetLtv() string {
+	if x != nil && x.Ltv != nil {
+		return *x.Ltv
+	}
+	return ""
+}
+
+func (x *MarginSummary) GetIsReported() bool {
+	if x != nil {
+		return x.IsReported
+	}
+	return false
+}
+
+func (x *MarginSummary) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *MarginSummary) GetReceiveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceiveTime
+	}
+	return nil
+}
+
+func (x *MarginSummary) GetSourceRecord() *v1.SourceRecord {
+	if x != nil {
+		return x.SourceRecord
+	}
+	return nil
+}
+
 var File_cqc_venues_v1_balance_proto protoreflect.FileDescriptor
 
 const file_cqc_venues_v1_balance_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcqc/venues/v1/balance.proto\x12\rcqc.venues.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n" +
+	"\x1bcqc/venues/v1/balance.proto\x12\rcqc.venues.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x01\n" +
 	"\fBalanceDelta\x12!\n" +
-	"\x06amount\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x06amount\x12A\n" +
+	"\x06amount\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x06amount\x129\n" +
 	"\n" +
-	"clear_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tclearTime\x12\x1f\n" +
-	"\x06reason\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x06reason\"\xe0\x13\n" +
+	"clear_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tclearTime\x12*\n" +
+	"\fvenue_reason\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\vvenueReason\x12D\n" +
+	"\x06reason\x18\x04 \x01(\x0e2\".cqc.venues.v1.BalanceChangeReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason\"\xa3\x1b\n" +
 	"\aBalance\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12'\n" +
 	"\basset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12=\n" +
 	"\x06wallet\x18\x03 \x01(\tB%\xbaH\"r 2\x1e^([a-z0-9][a-z0-9_.-]{0,63})?$R\x06wallet\x12.\n" +
-	"\tmarket_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x88\x01\x01\x12\x1f\n" +
-	"\x05total\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x05total\x12\x1d\n" +
-	"\x04free\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x04free\x12!\n" +
-	"\x06locked\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\x06locked\x12*\n" +
-	"\bborrowed\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\bborrowed\x88\x01\x01\x129\n" +
-	"\x10accrued_interest\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\x0faccruedInterest\x88\x01\x01\x12&\n" +
+	"\tmarket_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x88\x01\x01\x125\n" +
+	"\x0ewallet_balance\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\rwalletBalance\x88\x01\x01\x12,\n" +
+	"\tavailable\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\tavailable\x88\x01\x01\x12&\n" +
+	"\x06locked\x18\a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x03R\x06locked\x88\x01\x01\x12*\n" +
+	"\bborrowed\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\bborrowed\x88\x01\x01\x129\n" +
+	"\x10accrued_interest\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x0faccruedInterest\x88\x01\x01\x12&\n" +
 	"\x06equity\x18\n" +
-	" \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\x06equity\x88\x01\x01\x127\n" +
-	"\x0fisolated_equity\x18\v \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\x0eisolatedEquity\x88\x01\x01\x125\n" +
-	"\x0eunrealized_pnl\x18\f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x05R\runrealizedPnl\x88\x01\x01\x12+\n" +
-	"\tvalue_usd\x18\r \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x06R\bvalueUsd\x88\x01\x01\x12@\n" +
-	"\x14collateral_value_usd\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\aR\x12collateralValueUsd\x88\x01\x01\x125\n" +
-	"\x0einitial_margin\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\bR\rinitialMargin\x88\x01\x01\x12=\n" +
-	"\x12maintenance_margin\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\tR\x11maintenanceMargin\x88\x01\x01\x12>\n" +
-	"\x13max_withdraw_amount\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\n" +
-	"R\x11maxWithdrawAmount\x88\x01\x01\x12\x1f\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x06R\x06equity\x88\x01\x01\x127\n" +
+	"\x0fisolated_equity\x18\v \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\aR\x0eisolatedEquity\x88\x01\x01\x125\n" +
+	"\x0eunrealized_pnl\x18\f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\bR\runrealizedPnl\x88\x01\x01\x12+\n" +
+	"\tvalue_usd\x18\r \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\tR\bvalueUsd\x88\x01\x01\x12@\n" +
+	"\x14collateral_value_usd\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\n" +
+	"R\x12collateralValueUsd\x88\x01\x01\x125\n" +
+	"\x0einitial_margin\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\vR\rinitialMargin\x88\x01\x01\x12=\n" +
+	"\x12maintenance_margin\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\fR\x11maintenanceMargin\x88\x01\x01\x12>\n" +
+	"\x13max_withdraw_amount\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\rR\x11maxWithdrawAmount\x88\x01\x01\x12\x1f\n" +
 	"\vis_reported\x18\x12 \x01(\bR\n" +
 	"isReported\x12C\n" +
 	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
@@ -394,12 +1019,26 @@ const file_cqc_venues_v1_balance_proto_rawDesc = "" +
 	"\freceive_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\vreceiveTime\x12:\n" +
 	"\n" +
 	"last_delta\x18\x15 \x01(\v2\x1b.cqc.venues.v1.BalanceDeltaR\tlastDelta\x12?\n" +
-	"\rsource_record\x18\x16 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\x9b\t\xbaH\x97\t\x1a\xb3\x05\n" +
-	"!balance.total_is_free_plus_locked\x12\x1etotal must equal free + locked\x1a\xed\x04!(this.total.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.free.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.locked.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (double(this.total) - double(this.free) - double(this.locked) <= 1e-12 * ((double(this.total) < 0.0 ? -double(this.total) : double(this.total)) + (double(this.free) < 0.0 ? -double(this.free) : double(this.free)) + double(this.locked)) && double(this.free) + double(this.locked) - double(this.total) <= 1e-12 * ((double(this.total) < 0.0 ? -double(this.total) : double(this.total)) + (double(this.free) < 0.0 ? -double(this.free) : double(this.free)) + double(this.locked)))\x1a\xc5\x01\n" +
-	"\x19balance.free_within_total\x12\x1afree must not exceed total\x1a\x8b\x01!(this.free.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.total.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (double(this.free) <= double(this.total))\x1a\x96\x02\n" +
-	"\x1bbalance.locked_within_total\x12Ilocked must not exceed total unless the balance is in deficit (total < 0)\x1a\xab\x01!(this.total.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.locked.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (double(this.total) < 0.0 || double(this.locked) <= double(this.total))B\f\n" +
+	"\rsource_record\x18\x16 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12@\n" +
+	"\x14cross_wallet_balance\x18\x17 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x0eR\x12crossWalletBalance\x88\x01\x01\x12@\n" +
+	"\x14cross_unrealized_pnl\x18\x18 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x0fR\x12crossUnrealizedPnl\x88\x01\x01\x124\n" +
+	"\x13collateral_eligible\x18\x19 \x01(\bH\x10R\x12collateralEligible\x88\x01\x01\x122\n" +
+	"\x12collateral_enabled\x18\x1a \x01(\bH\x11R\x11collateralEnabled\x88\x01\x01\x12>\n" +
+	"\x13available_to_borrow\x18\x1b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x12R\x11availableToBorrow\x88\x01\x01\x123\n" +
+	"\rspot_borrowed\x18\x1c \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x13R\fspotBorrowed\x88\x01\x01\x12$\n" +
+	"\x05bonus\x18\x1d \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x14R\x05bonus\x88\x01\x01\x12F\n" +
+	"\x17cumulative_realized_pnl\x18\x1e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x15R\x15cumulativeRealizedPnl\x88\x01\x01\x12B\n" +
+	"\x15spot_hedging_quantity\x18\x1f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x16R\x13spotHedgingQuantity\x88\x01\x01:\xa8\n" +
+	"\xbaH\xa4\n" +
+	"\x1a\x8d\b\n" +
+	"'balance.wallet_is_available_plus_locked\x12pon a cash ledger with wallet_balance, available and locked all set, wallet_balance must equal available + locked\x1a\xef\x06!(has(this.wallet_balance) && has(this.available) && has(this.locked) && !has(this.unrealized_pnl) && !has(this.initial_margin)) || !(this.wallet_balance.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.available.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.locked.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (double(this.wallet_balance) - double(this.available) - double(this.locked) <= 1e-12 * ((double(this.wallet_balance) < 0.0 ? -double(this.wallet_balance) : double(this.wallet_balance)) + (double(this.available) < 0.0 ? -double(this.available) : double(this.available)) + double(this.locked)) && double(this.available) + double(this.locked) - double(this.wallet_balance) <= 1e-12 * ((double(this.wallet_balance) < 0.0 ? -double(this.wallet_balance) : double(this.wallet_balance)) + (double(this.available) < 0.0 ? -double(this.available) : double(this.available)) + double(this.locked)))\x1a\x91\x02\n" +
+	"\x13balance.some_figure\x12hat least one of wallet_balance, available, locked, cross_wallet_balance, borrowed and equity must be set\x1a\x8f\x01has(this.wallet_balance) || has(this.available) || has(this.locked) || has(this.cross_wallet_balance) || has(this.borrowed) || has(this.equity)B\f\n" +
 	"\n" +
-	"_market_idB\v\n" +
+	"_market_idB\x11\n" +
+	"\x0f_wallet_balanceB\f\n" +
+	"\n" +
+	"_availableB\t\n" +
+	"\a_lockedB\v\n" +
 	"\t_borrowedB\x13\n" +
 	"\x11_accrued_interestB\t\n" +
 	"\a_equityB\x12\n" +
@@ -410,7 +1049,97 @@ const file_cqc_venues_v1_balance_proto_rawDesc = "" +
 	"\x15_collateral_value_usdB\x11\n" +
 	"\x0f_initial_marginB\x15\n" +
 	"\x13_maintenance_marginB\x16\n" +
-	"\x14_max_withdraw_amountBs\n" +
+	"\x14_max_withdraw_amountB\x17\n" +
+	"\x15_cross_wallet_balanceB\x17\n" +
+	"\x15_cross_unrealized_pnlB\x16\n" +
+	"\x14_collateral_eligibleB\x15\n" +
+	"\x13_collateral_enabledB\x16\n" +
+	"\x14_available_to_borrowB\x10\n" +
+	"\x0e_spot_borrowedB\b\n" +
+	"\x06_bonusB\x1a\n" +
+	"\x18_cumulative_realized_pnlB\x18\n" +
+	"\x16_spot_hedging_quantity\"\xa5\x0f\n" +
+	"\rMarginSummary\x12+\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12=\n" +
+	"\x06wallet\x18\x02 \x01(\tB%\xbaH\"r 2\x1e^([a-z0-9][a-z0-9_.-]{0,63})?$R\x06wallet\x12'\n" +
+	"\basset_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12D\n" +
+	"\vmargin_mode\x18\x04 \x01(\x0e2\x19.cqc.venues.v1.MarginModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\n" +
+	"marginMode\x12&\n" +
+	"\x06equity\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x06equity\x88\x01\x01\x127\n" +
+	"\x0fadjusted_equity\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\x0eadjustedEquity\x88\x01\x01\x125\n" +
+	"\x0ewallet_balance\x18\a \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\rwalletBalance\x88\x01\x01\x125\n" +
+	"\x0eunrealized_pnl\x18\b \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\runrealizedPnl\x88\x01\x01\x125\n" +
+	"\x0einitial_margin\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\rinitialMargin\x88\x01\x01\x12F\n" +
+	"\x17position_initial_margin\x18\n" +
+	" \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x15positionInitialMargin\x88\x01\x01\x12I\n" +
+	"\x19open_order_initial_margin\x18\v \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\x16openOrderInitialMargin\x88\x01\x01\x12=\n" +
+	"\x12maintenance_margin\x18\f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\x11maintenanceMargin\x88\x01\x01\x121\n" +
+	"\fmargin_ratio\x18\r \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\bR\vmarginRatio\x88\x01\x01\x125\n" +
+	"\x12venue_margin_ratio\x18\x0e \x01(\tB\a\xbaH\x04r\x02\x18@R\x10venueMarginRatio\x12B\n" +
+	"\x15available_for_trading\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\tR\x13availableForTrading\x88\x01\x01\x12H\n" +
+	"\x18available_for_withdrawal\x18\x10 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\n" +
+	"R\x16availableForWithdrawal\x88\x01\x01\x12*\n" +
+	"\bborrowed\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\vR\bborrowed\x88\x01\x01\x129\n" +
+	"\x10accrued_interest\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\fR\x0faccruedInterest\x88\x01\x01\x129\n" +
+	"\x10collateral_value\x18\x13 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\rR\x0fcollateralValue\x88\x01\x01\x12@\n" +
+	"\x14cross_wallet_balance\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x0eR\x12crossWalletBalance\x88\x01\x01\x12@\n" +
+	"\x14cross_unrealized_pnl\x18\x15 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x0fR\x12crossUnrealizedPnl\x88\x01\x01\x12@\n" +
+	"\x14initial_margin_ratio\x18\x1a \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x10R\x12initialMarginRatio\x88\x01\x01\x12 \n" +
+	"\x03ltv\x18\x1b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x11R\x03ltv\x88\x01\x01\x12\x1f\n" +
+	"\vis_reported\x18\x16 \x01(\bR\n" +
+	"isReported\x12C\n" +
+	"\vupdate_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"updateTime\x12=\n" +
+	"\freceive_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\vreceiveTime\x12?\n" +
+	"\rsource_record\x18\x19 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecordB\t\n" +
+	"\a_equityB\x12\n" +
+	"\x10_adjusted_equityB\x11\n" +
+	"\x0f_wallet_balanceB\x11\n" +
+	"\x0f_unrealized_pnlB\x11\n" +
+	"\x0f_initial_marginB\x1a\n" +
+	"\x18_position_initial_marginB\x1c\n" +
+	"\x1a_open_order_initial_marginB\x15\n" +
+	"\x13_maintenance_marginB\x0f\n" +
+	"\r_margin_ratioB\x18\n" +
+	"\x16_available_for_tradingB\x1b\n" +
+	"\x19_available_for_withdrawalB\v\n" +
+	"\t_borrowedB\x13\n" +
+	"\x11_accrued_interestB\x13\n" +
+	"\x11_collateral_valueB\x17\n" +
+	"\x15_cross_wallet_balanceB\x17\n" +
+	"\x15_cross_unrealized_pnlB\x17\n" +
+	"\x15_initial_margin_ratioB\x06\n" +
+	"\x04_ltv*\xfe\a\n" +
+	"\x13BalanceChangeReason\x12%\n" +
+	"!BALANCE_CHANGE_REASON_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bBALANCE_CHANGE_REASON_TRADE\x10\x01\x12$\n" +
+	" BALANCE_CHANGE_REASON_COMMISSION\x10\x02\x12 \n" +
+	"\x1cBALANCE_CHANGE_REASON_REBATE\x10\x03\x12!\n" +
+	"\x1dBALANCE_CHANGE_REASON_FUNDING\x10\x04\x12\"\n" +
+	"\x1eBALANCE_CHANGE_REASON_INTEREST\x10\x05\x12 \n" +
+	"\x1cBALANCE_CHANGE_REASON_BORROW\x10\x06\x12\x1f\n" +
+	"\x1bBALANCE_CHANGE_REASON_REPAY\x10\a\x12%\n" +
+	"!BALANCE_CHANGE_REASON_LIQUIDATION\x10\b\x12$\n" +
+	" BALANCE_CHANGE_REASON_SETTLEMENT\x10\t\x12\"\n" +
+	"\x1eBALANCE_CHANGE_REASON_DELIVERY\x10\n" +
+	"\x12!\n" +
+	"\x1dBALANCE_CHANGE_REASON_DEPOSIT\x10\v\x12$\n" +
+	" BALANCE_CHANGE_REASON_WITHDRAWAL\x10\f\x12\"\n" +
+	"\x1eBALANCE_CHANGE_REASON_TRANSFER\x10\r\x12$\n" +
+	" BALANCE_CHANGE_REASON_CONVERSION\x10\x0e\x12(\n" +
+	"$BALANCE_CHANGE_REASON_STAKING_REWARD\x10\x0f\x12!\n" +
+	"\x1dBALANCE_CHANGE_REASON_AIRDROP\x10\x10\x12&\n" +
+	"\"BALANCE_CHANGE_REASON_REALIZED_PNL\x10\x11\x12$\n" +
+	" BALANCE_CHANGE_REASON_ADJUSTMENT\x10\x12\x12(\n" +
+	"$BALANCE_CHANGE_REASON_INSURANCE_FUND\x10\x13\x12)\n" +
+	"%BALANCE_CHANGE_REASON_REFERRAL_REWARD\x10\x14\x12\x1f\n" +
+	"\x1bBALANCE_CHANGE_REASON_BONUS\x10\x15\x12(\n" +
+	"$BALANCE_CHANGE_REASON_LENDING_SUPPLY\x10\x16\x12\x1d\n" +
+	"\x19BALANCE_CHANGE_REASON_GAS\x10\x17\x12$\n" +
+	" BALANCE_CHANGE_REASON_ORDER_LOCK\x10\x18\x12(\n" +
+	"$BALANCE_CHANGE_REASON_RECONCILIATION\x10\x19\x12\x1f\n" +
+	"\x1bBALANCE_CHANGE_REASON_OTHER\x10dBs\n" +
 	"\x1dcom.cryptoquant.cqc.venues.v1B\fBalanceProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1;venuesv1b\x06proto3"
 
 var (
@@ -425,24 +1154,33 @@ func file_cqc_venues_v1_balance_proto_rawDescGZIP() []byte {
 	return file_cqc_venues_v1_balance_proto_rawDescData
 }
 
-var file_cqc_venues_v1_balance_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_cqc_venues_v1_balance_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_cqc_venues_v1_balance_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_cqc_venues_v1_balance_proto_goTypes = []any{
-	(*BalanceDelta)(nil),          // 0: cqc.venues.v1.BalanceDelta
-	(*Balance)(nil),               // 1: cqc.venues.v1.Balance
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
-	(*v1.SourceRecord)(nil),       // 3: cqc.types.v1.SourceRecord
+	(BalanceChangeReason)(0),      // 0: cqc.venues.v1.BalanceChangeReason
+	(*BalanceDelta)(nil),          // 1: cqc.venues.v1.BalanceDelta
+	(*Balance)(nil),               // 2: cqc.venues.v1.Balance
+	(*MarginSummary)(nil),         // 3: cqc.venues.v1.MarginSummary
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*v1.SourceRecord)(nil),       // 5: cqc.types.v1.SourceRecord
+	(MarginMode)(0),               // 6: cqc.venues.v1.MarginMode
 }
 var file_cqc_venues_v1_balance_proto_depIdxs = []int32{
-	2, // 0: cqc.venues.v1.BalanceDelta.clear_time:type_name -> google.protobuf.Timestamp
-	2, // 1: cqc.venues.v1.Balance.update_time:type_name -> google.protobuf.Timestamp
-	2, // 2: cqc.venues.v1.Balance.receive_time:type_name -> google.protobuf.Timestamp
-	0, // 3: cqc.venues.v1.Balance.last_delta:type_name -> cqc.venues.v1.BalanceDelta
-	3, // 4: cqc.venues.v1.Balance.source_record:type_name -> cqc.types.v1.SourceRecord
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4,  // 0: cqc.venues.v1.BalanceDelta.clear_time:type_name -> google.protobuf.Timestamp
+	0,  // 1: cqc.venues.v1.BalanceDelta.reason:type_name -> cqc.venues.v1.BalanceChangeReason
+	4,  // 2: cqc.venues.v1.Balance.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 3: cqc.venues.v1.Balance.receive_time:type_name -> google.protobuf.Timestamp
+	1,  // 4: cqc.venues.v1.Balance.last_delta:type_name -> cqc.venues.v1.BalanceDelta
+	5,  // 5: cqc.venues.v1.Balance.source_record:type_name -> cqc.types.v1.SourceRecord
+	6,  // 6: cqc.venues.v1.MarginSummary.margin_mode:type_name -> cqc.venues.v1.MarginMode
+	4,  // 7: cqc.venues.v1.MarginSummary.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 8: cqc.venues.v1.MarginSummary.receive_time:type_name -> google.protobuf.Timestamp
+	5,  // 9: cqc.venues.v1.MarginSummary.source_record:type_name -> cqc.types.v1.SourceRecord
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_cqc_venues_v1_balance_proto_init() }
@@ -450,19 +1188,22 @@ func file_cqc_venues_v1_balance_proto_init() {
 	if File_cqc_venues_v1_balance_proto != nil {
 		return
 	}
+	file_cqc_venues_v1_trading_proto_init()
 	file_cqc_venues_v1_balance_proto_msgTypes[1].OneofWrappers = []any{}
+	file_cqc_venues_v1_balance_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_venues_v1_balance_proto_rawDesc), len(file_cqc_venues_v1_balance_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   2,
+			NumEnums:      1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_cqc_venues_v1_balance_proto_goTypes,
 		DependencyIndexes: file_cqc_venues_v1_balance_proto_depIdxs,
+		EnumInfos:         file_cqc_venues_v1_balance_proto_enumTypes,
 		MessageInfos:      file_cqc_venues_v1_balance_proto_msgTypes,
 	}.Build()
 	File_cqc_venues_v1_balance_proto = out.File

@@ -212,9 +212,9 @@ func (x *MiscFee) GetFeeType() string {
 // base.
 type TradePrevention struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// prevented_match_id is the venue's id of the prevented match (Binance "v", a JSON integer kept as its
-	// decimal string: 3 -> "3"). Required; 1 to 128 characters.
-	PreventedMatchId string `protobuf:"bytes,1,opt,name=prevented_match_id,json=preventedMatchId,proto3" json:"prevented_match_id,omitempty"`
+	// venue_prevention_id is the venue's id of the prevented match, the STP event (Binance "v"
+	// preventedMatchId, a JSON integer kept as its decimal string: 3 -> "3"). Required; 1 to 128 characters.
+	VenuePreventionId string `protobuf:"bytes,1,opt,name=venue_prevention_id,json=venuePreventionId,proto3" json:"venue_prevention_id,omitempty"`
 	// prevented_quantity is the order's cumulative quantity removed by STP (Binance "A"). Unset when not
 	// reported.
 	PreventedQuantity *string `protobuf:"bytes,2,opt,name=prevented_quantity,json=preventedQuantity,proto3,oneof" json:"prevented_quantity,omitempty"`
@@ -270,9 +270,9 @@ func (*TradePrevention) Descriptor() ([]byte, []int) {
 	return file_cqc_venues_v1_execution_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *TradePrevention) GetPreventedMatchId() string {
+func (x *TradePrevention) GetVenuePreventionId() string {
 	if x != nil {
-		return x.PreventedMatchId
+		return x.VenuePreventionId
 	}
 	return ""
 }
@@ -333,24 +333,123 @@ func (x *TradePrevention) GetPreventedExecutionQuoteQuantity() string {
 	return ""
 }
 
+// Party is one party of an execution as FIX lists them in the Parties group (NoPartyIDs 453): an
+// executing firm, a trader, a client account, a clearing firm, a contra firm. Venues that send parties
+// (FIX drop copies, Coinbase Prime, Deribit block trades) map each group entry to one Party.
+type Party struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// party_id is the party's identifier as sent (FIX 448 PartyID): a firm code, trader id, LEI or account
+	// number. 1 to 128 characters. Required. Redacted in debug output: it can name a client account.
+	PartyId string `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	// party_id_source says what kind of identifier party_id is, as the FIX 447 PartyIDSource code sent
+	// ("D" proprietary/custom code, "N" LEI, "B" BIC, "G" MIC, "C" generally accepted market participant
+	// identifier). Empty when the venue sends none. 1 to 4 characters when set.
+	PartyIdSource string `protobuf:"bytes,2,opt,name=party_id_source,json=partyIdSource,proto3" json:"party_id_source,omitempty"`
+	// party_role is the party's role as the FIX 452 PartyRole code (1 executing firm, 3 client id, 4
+	// clearing firm, 11 order origination trader, 12 executing trader, 17 contra firm, 24 customer account,
+	// 36 entering trader, 76 desk id, 83 clearing account). Required: 1 to 10000.
+	PartyRole uint32 `protobuf:"varint,3,opt,name=party_role,json=partyRole,proto3" json:"party_role,omitempty"`
+	// party_role_qualifier refines the role (FIX 2376 PartyRoleQualifier code, e.g. 22 algorithm, 24 natural
+	// person). Unset when not sent.
+	PartyRoleQualifier *uint32 `protobuf:"varint,4,opt,name=party_role_qualifier,json=partyRoleQualifier,proto3,oneof" json:"party_role_qualifier,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Party) Reset() {
+	*x = Party{}
+	mi := &file_cqc_venues_v1_execution_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Party) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Party) ProtoMessage() {}
+
+func (x *Party) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_venues_v1_execution_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Party.ProtoReflect.Descriptor instead.
+func (*Party) Descriptor() ([]byte, []int) {
+	return file_cqc_venues_v1_execution_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Party) GetPartyId() string {
+	if x != nil {
+		return x.PartyId
+	}
+	return ""
+}
+
+func (x *Party) GetPartyIdSource() string {
+	if x != nil {
+		return x.PartyIdSource
+	}
+	return ""
+}
+
+func (x *Party) GetPartyRole() uint32 {
+	if x != nil {
+		return x.PartyRole
+	}
+	return 0
+}
+
+func (x *Party) GetPartyRoleQualifier() uint32 {
+	if x != nil && x.PartyRoleQualifier != nil {
+		return *x.PartyRoleQualifier
+	}
+	return 0
+}
+
 // ExecutionReport is one venue report about one order: an acceptance, a fill, a cancel, an expiry, a
 // reject, an STP prevention (FIX 35=8, Binance executionReport, Binance USD-M ORDER_TRADE_UPDATE).
 // Reports are immutable; the Order record is the running state built from them.
 //
+// Identity: venue_execution_id (FIX 17 ExecID) identifies a report at the venue; venue_trade_id (FIX 1003
+// TradeID, Binance "t") identifies the match a fill belongs to and is optional (plain FIX has no trade id;
+// both sides of a match and a later correction share one trade id). A fill is deduplicated by
+// (account_id, venue_execution_id) when the venue sends execution ids, else by (account_id, market_id,
+// venue_trade_id); every fill carries at least one of them (rule execution_report.fill_identity).
+//
+// Corrections: a TRADE_CORRECT report (FIX 150=G) replaces an earlier fill with the quantities and price it
+// carries; a TRADE_CANCEL report (FIX 150=H, a trade bust) reverses it entirely. Both name the corrected
+// fill in ref_execution_id (CQC id) or ref_venue_execution_id (FIX 19 ExecRefID). cum_quantity, leaves
+// and avg_price of a correction are the order's values after it.
+//
 // Quantities (order_quantity, last_quantity, cum_quantity, leaves_quantity, display_quantity and the
 // trade_prevention quantities) are in quantity_unit, which is UNSPECIFIED when they are in the market's
 // own unit (Market.quantity_unit: base units for Binance spot, contracts for OKX swaps, USD for Deribit
-// inverse futures). Prices are in quote asset per unit of base.
+// inverse futures). A venue that sizes a fill in quote currency only (a quote-quantity market order
+// reported by its spent amount) sets last_quote_quantity and leaves last_quantity unset rather than
+// deriving one. Prices are in quote asset per unit of base and signed: whether a zero or negative price is
+// acceptable is the market's rule (Market.negative_prices_allowed), not validation's.
+//
+// Fees and commissions: a positive amount is paid by the account, a negative amount is a rebate received
+// (the contract-wide sign table is in proto/README.md).
 // Binance sentinels: l/L/Y "0.00000000" on non-TRADE reports, P/F/Q "0.00000000", t -1, g -1, C "" and
 // N null all mean "not applicable" and map to unset or empty fields.
 type ExecutionReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// exec_id is CQC's id of this report: "exe_" followed by a 26-character ULID. Assigned on ingest.
+	// execution_id is CQC's id of this report: "exe_" followed by a 26-character ULID. Assigned on ingest.
 	// Required.
-	ExecId string `protobuf:"bytes,1,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
-	// venue_exec_id is the venue's id of the report (FIX 17 ExecID, Binance execution id "I"), as a
-	// string. Empty when the venue has none. At most 128 characters.
-	VenueExecId string `protobuf:"bytes,2,opt,name=venue_exec_id,json=venueExecId,proto3" json:"venue_exec_id,omitempty"`
+	ExecutionId string `protobuf:"bytes,1,opt,name=execution_id,json=executionId,proto3" json:"execution_id,omitempty"`
+	// venue_execution_id is the venue's id of this report (FIX 17 ExecID; Binance spot "I" execution id;
+	// Coinbase "trade_id" of a fill is a trade id, not this), exactly as sent. The identity of a fill at the
+	// venue when set. Empty when the venue has none. At most 128 characters.
+	VenueExecutionId string `protobuf:"bytes,2,opt,name=venue_execution_id,json=venueExecutionId,proto3" json:"venue_execution_id,omitempty"`
 	// exec_type is what this report reports (FIX 150, Binance "x"). Required.
 	ExecType ExecType `protobuf:"varint,3,opt,name=exec_type,json=execType,proto3,enum=cqc.venues.v1.ExecType" json:"exec_type,omitempty"`
 	// venue_exec_type is the venue's execution type string as sent ("TRADE", "CALCULATED", "AMENDMENT").
@@ -421,15 +520,19 @@ type ExecutionReport struct {
 	TrailingOffsetType TrailingOffsetType `protobuf:"varint,30,opt,name=trailing_offset_type,json=trailingOffsetType,proto3,enum=cqc.venues.v1.TrailingOffsetType" json:"trailing_offset_type,omitempty"`
 	// trailing_time is when trailing started (Binance "D"; venue clock). Unset otherwise.
 	TrailingTime *timestamppb.Timestamp `protobuf:"bytes,31,opt,name=trailing_time,json=trailingTime,proto3" json:"trailing_time,omitempty"`
-	// trade_id is the venue's trade id of this fill (FIX 1003 TradeID, Binance "t"; -1 maps to empty).
-	// Required for TRADE reports. At most 128 characters.
-	TradeId string `protobuf:"bytes,32,opt,name=trade_id,json=tradeId,proto3" json:"trade_id,omitempty"`
-	// last_quantity is the quantity filled by this report (FIX 32 LastQty, Binance "l"). Positive on TRADE
-	// reports; unset otherwise.
+	// venue_trade_id is the venue's id of the match this fill belongs to (FIX 1003 TradeID, Binance "t";
+	// -1 maps to empty). Optional: plain FIX execution reports carry only ExecID (venue_execution_id). At
+	// most 128 characters.
+	VenueTradeId string `protobuf:"bytes,32,opt,name=venue_trade_id,json=venueTradeId,proto3" json:"venue_trade_id,omitempty"`
+	// last_quantity is the quantity filled by this report (FIX 32 LastQty, Binance "l"), in quantity_unit.
+	// Positive on fills that report it; unset on non-fill reports and on fills the venue sized only in quote
+	// currency (then last_quote_quantity is set).
 	LastQuantity *string `protobuf:"bytes,33,opt,name=last_quantity,json=lastQuantity,proto3,oneof" json:"last_quantity,omitempty"`
-	// last_price is the price of this fill (FIX 31 LastPx, Binance "L"). Set on TRADE reports.
+	// last_price is the price of this fill (FIX 31 LastPx, Binance "L"), signed (a spread or a negative-price
+	// market may fill below zero). Set on TRADE reports.
 	LastPrice *string `protobuf:"bytes,34,opt,name=last_price,json=lastPrice,proto3,oneof" json:"last_price,omitempty"`
-	// last_quote_quantity is the quote amount of this fill (Binance "Y" = l x L), in quote asset.
+	// last_quote_quantity is the quote amount of this fill (Binance "Y" = l x L), in quote asset. The only
+	// size of a quote-sized fill. Unset when not reported.
 	LastQuoteQuantity *string `protobuf:"bytes,35,opt,name=last_quote_quantity,json=lastQuoteQuantity,proto3,oneof" json:"last_quote_quantity,omitempty"`
 	// cum_quantity is the order's cumulative filled quantity after this report (FIX 14 CumQty, Binance
 	// "z"). Required; "0" when nothing has filled.
@@ -443,9 +546,9 @@ type ExecutionReport struct {
 	// cum_quote_quantity is the order's cumulative quote amount traded (FIX 25017, Binance "Z"), in quote
 	// asset. Unset when not reported.
 	CumQuoteQuantity *string `protobuf:"bytes,39,opt,name=cum_quote_quantity,json=cumQuoteQuantity,proto3,oneof" json:"cum_quote_quantity,omitempty"`
-	// commission is the fee charged for this fill (Binance "n" amount and "N" asset, FIX 12/479). The asset
-	// may be the base (a BUY on Binance spot pays in the bought asset), the quote or a third asset (BNB).
-	// Negative amount for a rebate. Unset when none was charged (Binance "N" null).
+	// commission is the fee of this fill (Binance "n" amount and "N" asset, FIX 12/479): positive = paid by
+	// the account, negative = rebate received. The asset may be the base (a BUY on Binance spot pays in the
+	// bought asset), the quote or a third asset (BNB). Unset when none was charged (Binance "N" null).
 	Commission *v1.AssetAmount `protobuf:"bytes,40,opt,name=commission,proto3" json:"commission,omitempty"`
 	// commission_type is how the commission was computed (FIX 13). UNSPECIFIED when not reported.
 	CommissionType CommissionType `protobuf:"varint,41,opt,name=commission_type,json=commissionType,proto3,enum=cqc.venues.v1.CommissionType" json:"commission_type,omitempty"`
@@ -485,17 +588,18 @@ type ExecutionReport struct {
 	// trade_prevention is what self-trade prevention did or is linked to. Required for TRADE_PREVENTION
 	// reports (rule execution_report.prevention_requires_data). On other reports it is set whenever the venue
 	// sends any prevention field and unset otherwise: Binance's documented NEW executionReport carries
-	// "v": 3 (preventedMatchId) with "V": "NONE", which maps to trade_prevention.prevented_match_id "3", and
+	// "v": 3 (preventedMatchId) with "V": "NONE", which maps to trade_prevention.venue_prevention_id "3", and
 	// EXPIRED reports of STP-expired orders (X "EXPIRED_IN_MATCH") carry v, A, B, ... as well.
 	TradePrevention *TradePrevention `protobuf:"bytes,55,opt,name=trade_prevention,json=tradePrevention,proto3" json:"trade_prevention,omitempty"`
 	// special_execution marks forced fills (liquidation, ADL, insurance fund, settlement, delivery).
 	// UNSPECIFIED for normal executions.
 	SpecialExecution SpecialExecution `protobuf:"varint,56,opt,name=special_execution,json=specialExecution,proto3,enum=cqc.venues.v1.SpecialExecution" json:"special_execution,omitempty"`
-	// ref_exec_id is the CQC execution report a TRADE_CORRECT or TRADE_CANCEL report corrects or busts.
-	RefExecId *string `protobuf:"bytes,57,opt,name=ref_exec_id,json=refExecId,proto3,oneof" json:"ref_exec_id,omitempty"`
-	// ref_venue_exec_id is the venue exec id being corrected or busted (FIX 19 ExecRefID). At most 128
-	// characters.
-	RefVenueExecId string `protobuf:"bytes,58,opt,name=ref_venue_exec_id,json=refVenueExecId,proto3" json:"ref_venue_exec_id,omitempty"`
+	// ref_execution_id is the CQC execution report ("exe_" id) a TRADE_CORRECT or TRADE_CANCEL report
+	// corrects or busts. Unset when CQC has not matched it yet (then ref_venue_execution_id is set).
+	RefExecutionId *string `protobuf:"bytes,57,opt,name=ref_execution_id,json=refExecutionId,proto3,oneof" json:"ref_execution_id,omitempty"`
+	// ref_venue_execution_id is the venue execution id being corrected or busted (FIX 19 ExecRefID). Empty
+	// on other reports. At most 128 characters.
+	RefVenueExecutionId string `protobuf:"bytes,58,opt,name=ref_venue_execution_id,json=refVenueExecutionId,proto3" json:"ref_venue_execution_id,omitempty"`
 	// venue_position_id is the venue's position id the fill applies to (NautilusTrader
 	// FillReport.venue_position_id; hedge-mode position tickets). Empty when none.
 	VenuePositionId string `protobuf:"bytes,59,opt,name=venue_position_id,json=venuePositionId,proto3" json:"venue_position_id,omitempty"`
@@ -507,8 +611,10 @@ type ExecutionReport struct {
 	ClosePosition bool `protobuf:"varint,62,opt,name=close_position,json=closePosition,proto3" json:"close_position,omitempty"`
 	// price_protect is true when trigger price protection is on (Binance USD-M "pP").
 	PriceProtect bool `protobuf:"varint,63,opt,name=price_protect,json=priceProtect,proto3" json:"price_protect,omitempty"`
-	// realized_pnl is the profit or loss realized by this fill (Binance USD-M "rp"), in the margin asset
-	// named by asset_id. Unset for spot and for non-fill reports.
+	// realized_pnl is the trading profit (positive) or loss (negative) realized by this fill (Binance USD-M
+	// "rp"): the price difference of the reduced quantity against its cost basis, EXCLUDING the commission
+	// and funding (PnL sign, proto/README.md), in the margin asset named by asset_id. Unset for spot and for
+	// non-fill reports.
 	RealizedPnl *v1.AssetAmount `protobuf:"bytes,64,opt,name=realized_pnl,json=realizedPnl,proto3" json:"realized_pnl,omitempty"`
 	// venue_strategy_id is the venue-side strategy id (Binance "j"). Unset when none.
 	VenueStrategyId *string `protobuf:"bytes,65,opt,name=venue_strategy_id,json=venueStrategyId,proto3,oneof" json:"venue_strategy_id,omitempty"`
@@ -524,15 +630,39 @@ type ExecutionReport struct {
 	// quantity_unit is the unit of order_quantity, last_quantity, cum_quantity, leaves_quantity,
 	// display_quantity and the trade_prevention quantities; the same as the order's Order.quantity_unit.
 	// UNSPECIFIED (the usual case) means the market's quantity unit (Market.quantity_unit). Set by the
-	// gateway only when the venue reports sizes in another unit than the market's.
-	QuantityUnit  QuantityUnit `protobuf:"varint,69,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"quantity_unit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// gateway only when the venue reports sizes in another unit than the market's. LIQUIDITY (AMM position
+	// units) is never valid on an execution.
+	QuantityUnit QuantityUnit `protobuf:"varint,69,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"quantity_unit,omitempty"`
+	// parties are the parties of the execution (FIX 453 NoPartyIDs group: 448, 447, 452), in the venue's
+	// order. Empty when the venue sends none. At most 50.
+	Parties []*Party `protobuf:"bytes,70,rep,name=parties,proto3" json:"parties,omitempty"`
+	// venue_ledger_entry_id is the venue's id of the ledger (balance) entry this fill booked (Kraken ledger
+	// id, Coinbase Prime ledger entry, OKX billId of the fill), linking the report to its Transaction
+	// (Transaction.venue_transaction_id). Empty when not reported. At most 128 characters.
+	VenueLedgerEntryId string `protobuf:"bytes,71,opt,name=venue_ledger_entry_id,json=venueLedgerEntryId,proto3" json:"venue_ledger_entry_id,omitempty"`
+	// venue_sequence_number is the venue's sequence number of this report in the account's (or order's)
+	// update stream (Bybit "seq", Coinbase "sequence", Kraken "sequence"), for ordering reports whose
+	// transact_time (FIX 60) ties or goes backwards. Not the FIX session MsgSeqNum (34). Unset when the
+	// venue sends none.
+	VenueSequenceNumber *uint64 `protobuf:"varint,72,opt,name=venue_sequence_number,json=venueSequenceNumber,proto3,oneof" json:"venue_sequence_number,omitempty"`
+	// sequence_time is when the venue's matching engine sequenced the execution (Coinbase
+	// "sequence_timestamp"), when it publishes it beside transact_time; venue clock. Unset otherwise.
+	SequenceTime *timestamppb.Timestamp `protobuf:"bytes,73,opt,name=sequence_time,json=sequenceTime,proto3" json:"sequence_time,omitempty"`
+	// is_aggressor says whether the order is the aggressor (taker) of the match or, on a NEW report, would
+	// take liquidity on arrival (FIX 1057 AggressorIndicator Y/N). Unset when not reported; on fills
+	// liquidity_side carries the same fact.
+	IsAggressor *bool `protobuf:"varint,74,opt,name=is_aggressor,json=isAggressor,proto3,oneof" json:"is_aggressor,omitempty"`
+	// venue_portfolio_id is the venue's sub-account or portfolio the execution belongs to, when the venue
+	// names one inside a login (Coinbase "retail_portfolio_id", "" maps to empty). Redacted in debug output:
+	// it identifies an account. At most 128 characters.
+	VenuePortfolioId string `protobuf:"bytes,75,opt,name=venue_portfolio_id,json=venuePortfolioId,proto3" json:"venue_portfolio_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ExecutionReport) Reset() {
 	*x = ExecutionReport{}
-	mi := &file_cqc_venues_v1_execution_proto_msgTypes[2]
+	mi := &file_cqc_venues_v1_execution_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +674,7 @@ func (x *ExecutionReport) String() string {
 func (*ExecutionReport) ProtoMessage() {}
 
 func (x *ExecutionReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_venues_v1_execution_proto_msgTypes[2]
+	mi := &file_cqc_venues_v1_execution_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,19 +687,19 @@ func (x *ExecutionReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionReport.ProtoReflect.Descriptor instead.
 func (*ExecutionReport) Descriptor() ([]byte, []int) {
-	return file_cqc_venues_v1_execution_proto_rawDescGZIP(), []int{2}
+	return file_cqc_venues_v1_execution_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *ExecutionReport) GetExecId() string {
+func (x *ExecutionReport) GetExecutionId() string {
 	if x != nil {
-		return x.ExecId
+		return x.ExecutionId
 	}
 	return ""
 }
 
-func (x *ExecutionReport) GetVenueExecId() string {
+func (x *ExecutionReport) GetVenueExecutionId() string {
 	if x != nil {
-		return x.VenueExecId
+		return x.VenueExecutionId
 	}
 	return ""
 }
@@ -777,9 +907,9 @@ func (x *ExecutionReport) GetTrailingTime() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *ExecutionReport) GetTradeId() string {
+func (x *ExecutionReport) GetVenueTradeId() string {
 	if x != nil {
-		return x.TradeId
+		return x.VenueTradeId
 	}
 	return ""
 }
@@ -952,16 +1082,16 @@ func (x *ExecutionReport) GetSpecialExecution() SpecialExecution {
 	return SpecialExecution_SPECIAL_EXECUTION_UNSPECIFIED
 }
 
-func (x *ExecutionReport) GetRefExecId() string {
-	if x != nil && x.RefExecId != nil {
-		return *x.RefExecId
+func (x *ExecutionReport) GetRefExecutionId() string {
+	if x != nil && x.RefExecutionId != nil {
+		return *x.RefExecutionId
 	}
 	return ""
 }
 
-func (x *ExecutionReport) GetRefVenueExecId() string {
+func (x *ExecutionReport) GetRefVenueExecutionId() string {
 	if x != nil {
-		return x.RefVenueExecId
+		return x.RefVenueExecutionId
 	}
 	return ""
 }
@@ -1043,9 +1173,52 @@ func (x *ExecutionReport) GetQuantityUnit() QuantityUnit {
 	return QuantityUnit_QUANTITY_UNIT_UNSPECIFIED
 }
 
+func (x *ExecutionReport) GetParties() []*Party {
+	if x != nil {
+		return x.Parties
+	}
+	return nil
+}
+
+func (x *ExecutionReport) GetVenueLedgerEntryId() string {
+	if x != nil {
+		return x.VenueLedgerEntryId
+	}
+	return ""
+}
+
+func (x *ExecutionReport) GetVenueSequenceNumber() uint64 {
+	if x != nil && x.VenueSequenceNumber != nil {
+		return *x.VenueSequenceNumber
+	}
+	return 0
+}
+
+func (x *ExecutionReport) GetSequenceTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SequenceTime
+	}
+	return nil
+}
+
+func (x *ExecutionReport) GetIsAggressor() bool {
+	if x != nil && x.IsAggressor != nil {
+		return *x.IsAggressor
+	}
+	return false
+}
+
+func (x *ExecutionReport) GetVenuePortfolioId() string {
+	if x != nil {
+		return x.VenuePortfolioId
+	}
+	return ""
+}
+
 // OrderStatusReport is a venue's snapshot of one order, used to reconcile CQC's Order records with the
-// venue after a restart or gap (NautilusTrader OrderStatusReport). Fields mean what Order's fields of the
-// same name mean.
+// venue after a restart or gap (NautilusTrader OrderStatusReport; VenueGateway.ListOrderStatusReports).
+// Fields mean what Order's fields of the same name mean. Quantities are in quantity_unit (the market's
+// unit when UNSPECIFIED).
 type OrderStatusReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the account ("acc_" id). Required.
@@ -1068,13 +1241,16 @@ type OrderStatusReport struct {
 	TimeInForce TimeInForce `protobuf:"varint,9,opt,name=time_in_force,json=timeInForce,proto3,enum=cqc.venues.v1.TimeInForce" json:"time_in_force,omitempty"`
 	// status is the order status at the venue. Required.
 	Status OrderStatus `protobuf:"varint,10,opt,name=status,proto3,enum=cqc.venues.v1.OrderStatus" json:"status,omitempty"`
-	// quantity is the order quantity, in the market's quantity unit. Required.
-	Quantity string `protobuf:"bytes,11,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// quantity is the order quantity. Unset when the order has none: a close-position order (Binance USD-M
+	// closePosition=true reports origQty "0", which maps to unset) or a quote-quantity order the venue did
+	// not size in base (then quote_quantity is set).
+	Quantity *string `protobuf:"bytes,11,opt,name=quantity,proto3,oneof" json:"quantity,omitempty"`
 	// filled_quantity is the cumulative filled quantity. Required; "0" when none.
 	FilledQuantity string `protobuf:"bytes,12,opt,name=filled_quantity,json=filledQuantity,proto3" json:"filled_quantity,omitempty"`
 	// avg_price is the average fill price, in quote asset per unit of base. Unset before the first fill.
 	AvgPrice *string `protobuf:"bytes,13,opt,name=avg_price,json=avgPrice,proto3,oneof" json:"avg_price,omitempty"`
-	// price is the limit price. Unset for market orders.
+	// price is the limit price, signed as the market's rules allow (Market.negative_prices_allowed). Unset
+	// for market orders.
 	Price *string `protobuf:"bytes,14,opt,name=price,proto3,oneof" json:"price,omitempty"`
 	// trigger_price is the trigger price of a triggered order. Unset otherwise.
 	TriggerPrice *string `protobuf:"bytes,15,opt,name=trigger_price,json=triggerPrice,proto3,oneof" json:"trigger_price,omitempty"`
@@ -1106,15 +1282,34 @@ type OrderStatusReport struct {
 	ReasonText string `protobuf:"bytes,27,opt,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
 	// receive_time is when CQC received the report (CQC clock). Required.
 	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,28,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
-	// source_record is the venue record (Binance GET /api/v3/order element).
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,29,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// source_record is the venue record (Binance GET /api/v3/order element). Unset when the read mask left
+	// it out.
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,29,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// order_id is the CQC order the report matched ("ord_" id). Unset when the venue's order is unknown to
+	// CQC (placed outside CQC, or lost before it was stored): reconciliation then creates the Order.
+	OrderId *string `protobuf:"bytes,30,opt,name=order_id,json=orderId,proto3,oneof" json:"order_id,omitempty"`
+	// venue_order_status is the venue's order status string as sent ("NEW", "PARTIALLY_FILLED", "live").
+	// At most 64 characters.
+	VenueOrderStatus string `protobuf:"bytes,31,opt,name=venue_order_status,json=venueOrderStatus,proto3" json:"venue_order_status,omitempty"`
+	// quote_quantity is the order's quote quantity (Binance origQuoteOrderQty; "0.00000000" maps to unset).
+	// Unset when the order is sized in quantity.
+	QuoteQuantity *string `protobuf:"bytes,32,opt,name=quote_quantity,json=quoteQuantity,proto3,oneof" json:"quote_quantity,omitempty"`
+	// close_position is true for an order that closes the whole position whatever its size (Binance USD-M
+	// closePosition).
+	ClosePosition bool `protobuf:"varint,33,opt,name=close_position,json=closePosition,proto3" json:"close_position,omitempty"`
+	// position_side is the hedge-mode position slot the order trades (Binance USD-M positionSide; "BOTH" maps
+	// to NET). UNSPECIFIED when not reported.
+	PositionSide PositionSide `protobuf:"varint,34,opt,name=position_side,json=positionSide,proto3,enum=cqc.venues.v1.PositionSide" json:"position_side,omitempty"`
+	// quantity_unit is the unit of quantity, filled_quantity and display_quantity. UNSPECIFIED: the market's
+	// quantity unit (Market.quantity_unit). LIQUIDITY is never valid here.
+	QuantityUnit  QuantityUnit `protobuf:"varint,35,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"quantity_unit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OrderStatusReport) Reset() {
 	*x = OrderStatusReport{}
-	mi := &file_cqc_venues_v1_execution_proto_msgTypes[3]
+	mi := &file_cqc_venues_v1_execution_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1321,7 @@ func (x *OrderStatusReport) String() string {
 func (*OrderStatusReport) ProtoMessage() {}
 
 func (x *OrderStatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_venues_v1_execution_proto_msgTypes[3]
+	mi := &file_cqc_venues_v1_execution_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1334,7 @@ func (x *OrderStatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderStatusReport.ProtoReflect.Descriptor instead.
 func (*OrderStatusReport) Descriptor() ([]byte, []int) {
-	return file_cqc_venues_v1_execution_proto_rawDescGZIP(), []int{3}
+	return file_cqc_venues_v1_execution_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OrderStatusReport) GetAccountId() string {
@@ -1213,8 +1408,8 @@ func (x *OrderStatusReport) GetStatus() OrderStatus {
 }
 
 func (x *OrderStatusReport) GetQuantity() string {
-	if x != nil {
-		return x.Quantity
+	if x != nil && x.Quantity != nil {
+		return *x.Quantity
 	}
 	return ""
 }
@@ -1345,8 +1540,53 @@ func (x *OrderStatusReport) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
+func (x *OrderStatusReport) GetOrderId() string {
+	if x != nil && x.OrderId != nil {
+		return *x.OrderId
+	}
+	return ""
+}
+
+func (x *OrderStatusReport) GetVenueOrderStatus() string {
+	if x != nil {
+		return x.VenueOrderStatus
+	}
+	return ""
+}
+
+func (x *OrderStatusReport) GetQuoteQuantity() string {
+	if x != nil && x.QuoteQuantity != nil {
+		return *x.QuoteQuantity
+	}
+	return ""
+}
+
+func (x *OrderStatusReport) GetClosePosition() bool {
+	if x != nil {
+		return x.ClosePosition
+	}
+	return false
+}
+
+func (x *OrderStatusReport) GetPositionSide() PositionSide {
+	if x != nil {
+		return x.PositionSide
+	}
+	return PositionSide_POSITION_SIDE_UNSPECIFIED
+}
+
+func (x *OrderStatusReport) GetQuantityUnit() QuantityUnit {
+	if x != nil {
+		return x.QuantityUnit
+	}
+	return QuantityUnit_QUANTITY_UNIT_UNSPECIFIED
+}
+
 // FillReport is a venue's record of one historical fill, used to reconcile missed executions
-// (NautilusTrader FillReport; Binance GET /api/v3/myTrades element).
+// (NautilusTrader FillReport; Binance GET /api/v3/myTrades element; VenueGateway.ListFillReports). A fill
+// is identified at the venue by venue_execution_id when set, else by venue_trade_id (the same identity rule
+// as ExecutionReport): reconciliation applies a FillReport only when no ExecutionReport of the account has
+// that identity.
 type FillReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the account ("acc_" id). Required.
@@ -1357,17 +1597,21 @@ type FillReport struct {
 	VenueOrderId string `protobuf:"bytes,3,opt,name=venue_order_id,json=venueOrderId,proto3" json:"venue_order_id,omitempty"`
 	// client_order_id is the order's client id, when known. At most 128 characters.
 	ClientOrderId string `protobuf:"bytes,4,opt,name=client_order_id,json=clientOrderId,proto3" json:"client_order_id,omitempty"`
-	// trade_id is the venue's trade id (Binance "id"). Required.
-	TradeId string `protobuf:"bytes,5,opt,name=trade_id,json=tradeId,proto3" json:"trade_id,omitempty"`
+	// venue_trade_id is the venue's trade id (Binance myTrades "id", FIX 1003). Empty when the venue has
+	// none (plain FIX). At most 128 characters.
+	VenueTradeId string `protobuf:"bytes,5,opt,name=venue_trade_id,json=venueTradeId,proto3" json:"venue_trade_id,omitempty"`
 	// side is the order's side (Binance "isBuyer" true = BUY). Required.
 	Side Side `protobuf:"varint,6,opt,name=side,proto3,enum=cqc.venues.v1.Side" json:"side,omitempty"`
-	// last_quantity is the filled quantity (Binance "qty"). Positive. Required.
-	LastQuantity string `protobuf:"bytes,7,opt,name=last_quantity,json=lastQuantity,proto3" json:"last_quantity,omitempty"`
-	// last_price is the fill price in quote asset per unit of base (Binance "price"). Required.
+	// last_quantity is the filled quantity (Binance "qty"), in quantity_unit. Positive. Unset only for a
+	// fill the venue sized in quote currency only (then last_quote_quantity is set).
+	LastQuantity *string `protobuf:"bytes,7,opt,name=last_quantity,json=lastQuantity,proto3,oneof" json:"last_quantity,omitempty"`
+	// last_price is the fill price in quote asset per unit of base (Binance "price"), signed as the market's
+	// rules allow. Required.
 	LastPrice string `protobuf:"bytes,8,opt,name=last_price,json=lastPrice,proto3" json:"last_price,omitempty"`
 	// last_quote_quantity is the quote amount of the fill (Binance "quoteQty"). Unset when not reported.
 	LastQuoteQuantity *string `protobuf:"bytes,9,opt,name=last_quote_quantity,json=lastQuoteQuantity,proto3,oneof" json:"last_quote_quantity,omitempty"`
-	// commission is the fee charged (Binance "commission" + "commissionAsset"). Unset when none.
+	// commission is the fee of the fill (Binance "commission" + "commissionAsset"): positive = paid by the
+	// account, negative = rebate received. Unset when none.
 	Commission *v1.AssetAmount `protobuf:"bytes,10,opt,name=commission,proto3" json:"commission,omitempty"`
 	// liquidity_side is maker or taker (Binance "isMaker").
 	LiquiditySide LiquiditySide `protobuf:"varint,11,opt,name=liquidity_side,json=liquiditySide,proto3,enum=cqc.venues.v1.LiquiditySide" json:"liquidity_side,omitempty"`
@@ -1377,15 +1621,53 @@ type FillReport struct {
 	TransactTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=transact_time,json=transactTime,proto3" json:"transact_time,omitempty"`
 	// receive_time is when CQC received the report (CQC clock). Required.
 	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
-	// source_record is the venue record.
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,15,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// source_record is the venue record. Unset when the read mask left it out.
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,15,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// venue_execution_id is the venue's execution id of the fill (FIX 17 ExecID). Empty when the venue has
+	// none. At most 128 characters.
+	VenueExecutionId string `protobuf:"bytes,16,opt,name=venue_execution_id,json=venueExecutionId,proto3" json:"venue_execution_id,omitempty"`
+	// execution_id is the CQC ExecutionReport ("exe_" id) already recorded for this fill, when CQC has one;
+	// unset means CQC has not seen the fill and reconciliation must apply it.
+	ExecutionId *string `protobuf:"bytes,17,opt,name=execution_id,json=executionId,proto3,oneof" json:"execution_id,omitempty"`
+	// order_id is the CQC order that was filled ("ord_" id), when known.
+	OrderId *string `protobuf:"bytes,18,opt,name=order_id,json=orderId,proto3,oneof" json:"order_id,omitempty"`
+	// realized_pnl is the trading profit (positive) or loss (negative) the fill realized (Binance USD-M
+	// userTrades "realizedPnl"), excluding commission and funding, in the margin asset named by asset_id.
+	// Unset for spot or when not reported.
+	RealizedPnl *v1.AssetAmount `protobuf:"bytes,19,opt,name=realized_pnl,json=realizedPnl,proto3" json:"realized_pnl,omitempty"`
+	// position_side is the hedge-mode position slot (Binance USD-M "positionSide"; "BOTH" maps to NET).
+	// UNSPECIFIED when not reported.
+	PositionSide PositionSide `protobuf:"varint,20,opt,name=position_side,json=positionSide,proto3,enum=cqc.venues.v1.PositionSide" json:"position_side,omitempty"`
+	// quantity_unit is the unit of last_quantity. UNSPECIFIED: the market's quantity unit. LIQUIDITY is
+	// never valid here.
+	QuantityUnit QuantityUnit `protobuf:"varint,21,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"quantity_unit,omitempty"`
+	// venue_ledger_entry_id is the venue's ledger entry id for the fill (see
+	// ExecutionReport.venue_ledger_entry_id; Coinbase "entry_id"). Empty when not reported. At most 128
+	// characters.
+	VenueLedgerEntryId string `protobuf:"bytes,22,opt,name=venue_ledger_entry_id,json=venueLedgerEntryId,proto3" json:"venue_ledger_entry_id,omitempty"`
+	// exec_type is what kind of fill record this is: TRADE (or UNSPECIFIED) for a normal fill, TRADE_CORRECT
+	// for a correction, TRADE_CANCEL for a reversal (Coinbase "trade_type" FILL / CORRECTION / REVERSAL),
+	// LIQUIDATION, AUTO_DELEVERAGE or SETTLEMENT for forced fills.
+	ExecType ExecType `protobuf:"varint,23,opt,name=exec_type,json=execType,proto3,enum=cqc.venues.v1.ExecType" json:"exec_type,omitempty"`
+	// venue_exec_type is the venue's fill type string as sent ("FILL", "REVERSAL", "CORRECTION"). At most 64
+	// characters.
+	VenueExecType string `protobuf:"bytes,24,opt,name=venue_exec_type,json=venueExecType,proto3" json:"venue_exec_type,omitempty"`
+	// sequence_time is when the venue sequenced the fill (Coinbase "sequence_timestamp"; venue clock). Unset
+	// when not published.
+	SequenceTime *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=sequence_time,json=sequenceTime,proto3" json:"sequence_time,omitempty"`
+	// venue_sequence_number is the venue's sequence number of the fill (see
+	// ExecutionReport.venue_sequence_number). Unset when not published.
+	VenueSequenceNumber *uint64 `protobuf:"varint,26,opt,name=venue_sequence_number,json=venueSequenceNumber,proto3,oneof" json:"venue_sequence_number,omitempty"`
+	// venue_portfolio_id is the venue sub-account or portfolio of the fill (Coinbase "retail_portfolio_id";
+	// "" maps to empty). Redacted in debug output. At most 128 characters.
+	VenuePortfolioId string `protobuf:"bytes,27,opt,name=venue_portfolio_id,json=venuePortfolioId,proto3" json:"venue_portfolio_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *FillReport) Reset() {
 	*x = FillReport{}
-	mi := &file_cqc_venues_v1_execution_proto_msgTypes[4]
+	mi := &file_cqc_venues_v1_execution_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1679,7 @@ func (x *FillReport) String() string {
 func (*FillReport) ProtoMessage() {}
 
 func (x *FillReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_venues_v1_execution_proto_msgTypes[4]
+	mi := &file_cqc_venues_v1_execution_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1692,7 @@ func (x *FillReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FillReport.ProtoReflect.Descriptor instead.
 func (*FillReport) Descriptor() ([]byte, []int) {
-	return file_cqc_venues_v1_execution_proto_rawDescGZIP(), []int{4}
+	return file_cqc_venues_v1_execution_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FillReport) GetAccountId() string {
@@ -1441,9 +1723,9 @@ func (x *FillReport) GetClientOrderId() string {
 	return ""
 }
 
-func (x *FillReport) GetTradeId() string {
+func (x *FillReport) GetVenueTradeId() string {
 	if x != nil {
-		return x.TradeId
+		return x.VenueTradeId
 	}
 	return ""
 }
@@ -1456,8 +1738,8 @@ func (x *FillReport) GetSide() Side {
 }
 
 func (x *FillReport) GetLastQuantity() string {
-	if x != nil {
-		return x.LastQuantity
+	if x != nil && x.LastQuantity != nil {
+		return *x.LastQuantity
 	}
 	return ""
 }
@@ -1518,8 +1800,94 @@ func (x *FillReport) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
-// PositionStatusReport is a venue's snapshot of one position, used to reconcile CQC's positions
-// (NautilusTrader PositionStatusReport; Binance USD-M GET /fapi/v2/positionRisk element).
+func (x *FillReport) GetVenueExecutionId() string {
+	if x != nil {
+		return x.VenueExecutionId
+	}
+	return ""
+}
+
+func (x *FillReport) GetExecutionId() string {
+	if x != nil && x.ExecutionId != nil {
+		return *x.ExecutionId
+	}
+	return ""
+}
+
+func (x *FillReport) GetOrderId() string {
+	if x != nil && x.OrderId != nil {
+		return *x.OrderId
+	}
+	return ""
+}
+
+func (x *FillReport) GetRealizedPnl() *v1.AssetAmount {
+	if x != nil {
+		return x.RealizedPnl
+	}
+	return nil
+}
+
+func (x *FillReport) GetPositionSide() PositionSide {
+	if x != nil {
+		return x.PositionSide
+	}
+	return PositionSide_POSITION_SIDE_UNSPECIFIED
+}
+
+func (x *FillReport) GetQuantityUnit() QuantityUnit {
+	if x != nil {
+		return x.QuantityUnit
+	}
+	return QuantityUnit_QUANTITY_UNIT_UNSPECIFIED
+}
+
+func (x *FillReport) GetVenueLedgerEntryId() string {
+	if x != nil {
+		return x.VenueLedgerEntryId
+	}
+	return ""
+}
+
+func (x *FillReport) GetExecType() ExecType {
+	if x != nil {
+		return x.ExecType
+	}
+	return ExecType_EXEC_TYPE_UNSPECIFIED
+}
+
+func (x *FillReport) GetVenueExecType() string {
+	if x != nil {
+		return x.VenueExecType
+	}
+	return ""
+}
+
+func (x *FillReport) GetSequenceTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SequenceTime
+	}
+	return nil
+}
+
+func (x *FillReport) GetVenueSequenceNumber() uint64 {
+	if x != nil && x.VenueSequenceNumber != nil {
+		return *x.VenueSequenceNumber
+	}
+	return 0
+}
+
+func (x *FillReport) GetVenuePortfolioId() string {
+	if x != nil {
+		return x.VenuePortfolioId
+	}
+	return ""
+}
+
+// PositionStatusReport is a venue's snapshot of one position, used to reconcile CQC's positions and to
+// answer "what does the venue itself hold" (NautilusTrader PositionStatusReport; Binance USD-M GET
+// /fapi/v2/positionRisk element; VenueGateway.ListPositionStatusReports). Every figure beyond the size is
+// optional: unset means the venue did not report it.
 type PositionStatusReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// account_id is the account ("acc_" id). Required.
@@ -1541,15 +1909,38 @@ type PositionStatusReport struct {
 	LastUpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_update_time,json=lastUpdateTime,proto3" json:"last_update_time,omitempty"`
 	// receive_time is when CQC received the report (CQC clock). Required.
 	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
-	// source_record is the venue record.
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,9,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// source_record is the venue record. Unset when the read mask left it out.
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,9,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// quantity_unit is the unit of signed_quantity. UNSPECIFIED: the market's quantity unit.
+	QuantityUnit QuantityUnit `protobuf:"varint,10,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"quantity_unit,omitempty"`
+	// margin_mode is the position's margin mode (Binance "marginType" cross/isolated). UNSPECIFIED when not
+	// reported.
+	MarginMode MarginMode `protobuf:"varint,11,opt,name=margin_mode,json=marginMode,proto3,enum=cqc.venues.v1.MarginMode" json:"margin_mode,omitempty"`
+	// leverage is the leverage multiple set for the position's market and side (Binance "leverage" "20").
+	// Unset when not reported.
+	Leverage *string `protobuf:"bytes,12,opt,name=leverage,proto3,oneof" json:"leverage,omitempty"`
+	// mark_price is the venue's mark price used for unrealized_pnl (Binance "markPrice"), in quote asset per
+	// unit of base. Unset when not reported.
+	MarkPrice *string `protobuf:"bytes,13,opt,name=mark_price,json=markPrice,proto3,oneof" json:"mark_price,omitempty"`
+	// liquidation_price is the venue's estimated liquidation price (Binance "liquidationPrice"; "0" for no
+	// liquidation price maps to unset). Unset when not reported.
+	LiquidationPrice *string `protobuf:"bytes,14,opt,name=liquidation_price,json=liquidationPrice,proto3,oneof" json:"liquidation_price,omitempty"`
+	// unrealized_pnl is the position's profit (positive) or loss (negative) at mark_price (Binance
+	// "unRealizedProfit"), in the margin asset named by asset_id. Unset when not reported.
+	UnrealizedPnl *v1.AssetAmount `protobuf:"bytes,15,opt,name=unrealized_pnl,json=unrealizedPnl,proto3" json:"unrealized_pnl,omitempty"`
+	// isolated_margin is the margin held by an isolated position (Binance "isolatedMargin"; "0" on cross
+	// positions maps to unset), in the margin asset named by asset_id. Unset for cross positions.
+	IsolatedMargin *v1.AssetAmount `protobuf:"bytes,16,opt,name=isolated_margin,json=isolatedMargin,proto3" json:"isolated_margin,omitempty"`
+	// notional is the position's signed value at mark_price (Binance "notional"), in quote asset. Unset when
+	// not reported.
+	Notional      *string `protobuf:"bytes,17,opt,name=notional,proto3,oneof" json:"notional,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PositionStatusReport) Reset() {
 	*x = PositionStatusReport{}
-	mi := &file_cqc_venues_v1_execution_proto_msgTypes[5]
+	mi := &file_cqc_venues_v1_execution_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1952,7 @@ func (x *PositionStatusReport) String() string {
 func (*PositionStatusReport) ProtoMessage() {}
 
 func (x *PositionStatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_venues_v1_execution_proto_msgTypes[5]
+	mi := &file_cqc_venues_v1_execution_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1965,7 @@ func (x *PositionStatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PositionStatusReport.ProtoReflect.Descriptor instead.
 func (*PositionStatusReport) Descriptor() ([]byte, []int) {
-	return file_cqc_venues_v1_execution_proto_rawDescGZIP(), []int{5}
+	return file_cqc_venues_v1_execution_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PositionStatusReport) GetAccountId() string {
@@ -1640,6 +2031,62 @@ func (x *PositionStatusReport) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
+func (x *PositionStatusReport) GetQuantityUnit() QuantityUnit {
+	if x != nil {
+		return x.QuantityUnit
+	}
+	return QuantityUnit_QUANTITY_UNIT_UNSPECIFIED
+}
+
+func (x *PositionStatusReport) GetMarginMode() MarginMode {
+	if x != nil {
+		return x.MarginMode
+	}
+	return MarginMode_MARGIN_MODE_UNSPECIFIED
+}
+
+func (x *PositionStatusReport) GetLeverage() string {
+	if x != nil && x.Leverage != nil {
+		return *x.Leverage
+	}
+	return ""
+}
+
+func (x *PositionStatusReport) GetMarkPrice() string {
+	if x != nil && x.MarkPrice != nil {
+		return *x.MarkPrice
+	}
+	return ""
+}
+
+func (x *PositionStatusReport) GetLiquidationPrice() string {
+	if x != nil && x.LiquidationPrice != nil {
+		return *x.LiquidationPrice
+	}
+	return ""
+}
+
+func (x *PositionStatusReport) GetUnrealizedPnl() *v1.AssetAmount {
+	if x != nil {
+		return x.UnrealizedPnl
+	}
+	return nil
+}
+
+func (x *PositionStatusReport) GetIsolatedMargin() *v1.AssetAmount {
+	if x != nil {
+		return x.IsolatedMargin
+	}
+	return nil
+}
+
+func (x *PositionStatusReport) GetNotional() string {
+	if x != nil && x.Notional != nil {
+		return *x.Notional
+	}
+	return ""
+}
+
 var File_cqc_venues_v1_execution_proto protoreflect.FileDescriptor
 
 const file_cqc_venues_v1_execution_proto_rawDesc = "" +
@@ -1647,10 +2094,10 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\x1dcqc/venues/v1/execution.proto\x12\rcqc.venues.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"j\n" +
 	"\aMiscFee\x129\n" +
 	"\x06amount\x18\x01 \x01(\v2\x19.cqc.types.v1.AssetAmountB\x06\xbaH\x03\xc8\x01\x01R\x06amount\x12$\n" +
-	"\bfee_type\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\afeeType\"\x90\x06\n" +
-	"\x0fTradePrevention\x128\n" +
-	"\x12prevented_match_id\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x10preventedMatchId\x12=\n" +
+	"\bfee_type\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\afeeType\"\x92\x06\n" +
+	"\x0fTradePrevention\x12:\n" +
+	"\x13venue_prevention_id\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x11venuePreventionId\x12=\n" +
 	"\x12prevented_quantity\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\x11preventedQuantity\x88\x01\x01\x12F\n" +
 	"\x17last_prevented_quantity\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x15lastPreventedQuantity\x88\x01\x01\x12.\n" +
 	"\x0etrade_group_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\ftradeGroupId\x12=\n" +
@@ -1663,10 +2110,18 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\x18_last_prevented_quantityB\x1f\n" +
 	"\x1d_prevented_execution_quantityB\x1c\n" +
 	"\x1a_prevented_execution_priceB%\n" +
-	"#_prevented_execution_quote_quantity\"\xc90\n" +
-	"\x0fExecutionReport\x12%\n" +
-	"\aexec_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeR\x06execId\x12,\n" +
-	"\rvenue_exec_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\vvenueExecId\x12@\n" +
+	"#_prevented_execution_quote_quantity\"\xfc\x01\n" +
+	"\x05Party\x12(\n" +
+	"\bparty_id\x18\x01 \x01(\tB\r\xbaH\ar\x05\x10\x01\x18\x80\x01\x80\x01\x01R\apartyId\x12D\n" +
+	"\x0fparty_id_source\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^([0-9A-Za-z]{1,4})?$R\rpartyIdSource\x12)\n" +
+	"\n" +
+	"party_role\x18\x03 \x01(\rB\n" +
+	"\xbaH\a*\x05\x18\x90N(\x01R\tpartyRole\x12?\n" +
+	"\x14party_role_qualifier\x18\x04 \x01(\rB\b\xbaH\x05*\x03\x18\x90NH\x00R\x12partyRoleQualifier\x88\x01\x01B\x17\n" +
+	"\x15_party_role_qualifier\"\xd77\n" +
+	"\x0fExecutionReport\x12/\n" +
+	"\fexecution_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeR\vexecutionId\x126\n" +
+	"\x12venue_execution_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x10venueExecutionId\x12@\n" +
 	"\texec_type\x18\x03 \x01(\x0e2\x17.cqc.venues.v1.ExecTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bexecType\x12/\n" +
 	"\x0fvenue_exec_type\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\rvenueExecType\x12I\n" +
@@ -1704,8 +2159,8 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\x10activation_price\x18\x1c \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\aR\x0factivationPrice\x88\x01\x01\x127\n" +
 	"\x0ftrailing_offset\x18\x1d \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\bR\x0etrailingOffset\x88\x01\x01\x12]\n" +
 	"\x14trailing_offset_type\x18\x1e \x01(\x0e2!.cqc.venues.v1.TrailingOffsetTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x12trailingOffsetType\x12?\n" +
-	"\rtrailing_time\x18\x1f \x01(\v2\x1a.google.protobuf.TimestampR\ftrailingTime\x12#\n" +
-	"\btrade_id\x18  \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\atradeId\x123\n" +
+	"\rtrailing_time\x18\x1f \x01(\v2\x1a.google.protobuf.TimestampR\ftrailingTime\x12.\n" +
+	"\x0evenue_trade_id\x18  \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\fvenueTradeId\x123\n" +
 	"\rlast_quantity\x18! \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\tR\flastQuantity\x88\x01\x01\x12-\n" +
 	"\n" +
 	"last_price\x18\" \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\n" +
@@ -1736,9 +2191,9 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"reasonText\x12m\n" +
 	"\x1aself_trade_prevention_mode\x186 \x01(\x0e2&.cqc.venues.v1.SelfTradePreventionModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x17selfTradePreventionMode\x12I\n" +
 	"\x10trade_prevention\x187 \x01(\v2\x1e.cqc.venues.v1.TradePreventionR\x0ftradePrevention\x12V\n" +
-	"\x11special_execution\x188 \x01(\x0e2\x1f.cqc.venues.v1.SpecialExecutionB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10specialExecution\x121\n" +
-	"\vref_exec_id\x189 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeH\x10R\trefExecId\x88\x01\x01\x123\n" +
-	"\x11ref_venue_exec_id\x18: \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0erefVenueExecId\x124\n" +
+	"\x11special_execution\x188 \x01(\x0e2\x1f.cqc.venues.v1.SpecialExecutionB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10specialExecution\x12;\n" +
+	"\x10ref_execution_id\x189 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeH\x10R\x0erefExecutionId\x88\x01\x01\x12=\n" +
+	"\x16ref_venue_execution_id\x18: \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x13refVenueExecutionId\x124\n" +
 	"\x11venue_position_id\x18; \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0fvenuePositionId\x12J\n" +
 	"\rposition_side\x18< \x01(\x0e2\x1b.cqc.venues.v1.PositionSideB\b\xbaH\x05\x82\x01\x02\x10\x01R\fpositionSide\x12\x1f\n" +
 	"\vreduce_only\x18= \x01(\bR\n" +
@@ -1749,13 +2204,21 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\x11venue_strategy_id\x18A \x01(\tB\x14\xbaH\x11r\x0f2\r^[0-9]{1,20}$H\x11R\x0fvenueStrategyId\x88\x01\x01\x12I\n" +
 	"\x13venue_strategy_type\x18B \x01(\tB\x14\xbaH\x11r\x0f2\r^[0-9]{1,20}$H\x12R\x11venueStrategyType\x88\x01\x01\x12&\n" +
 	"\x0ereconciliation\x18C \x01(\bR\x0ereconciliation\x12?\n" +
-	"\rsource_record\x18D \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12J\n" +
-	"\rquantity_unit\x18E \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\b\xbaH\x05\x82\x01\x02\x10\x01R\fquantityUnit:\xa9\r\xbaH\xa5\r\x1a\x9f\x02\n" +
-	"\x1dexecution_report.trade_fields\x12=TRADE reports need trade_id, last_quantity > 0 and last_price\x1a\xbe\x01this.exec_type != 2 || (this.trade_id != '' && has(this.last_quantity) && (!this.last_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') || double(this.last_quantity) > 0.0) && has(this.last_price))\x1a\x99\x02\n" +
+	"\rsource_record\x18D \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12L\n" +
+	"\rquantity_unit\x18E \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x05R\fquantityUnit\x128\n" +
+	"\aparties\x18F \x03(\v2\x14.cqc.venues.v1.PartyB\b\xbaH\x05\x92\x01\x02\x102R\aparties\x12;\n" +
+	"\x15venue_ledger_entry_id\x18G \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x12venueLedgerEntryId\x127\n" +
+	"\x15venue_sequence_number\x18H \x01(\x04H\x13R\x13venueSequenceNumber\x88\x01\x01\x12?\n" +
+	"\rsequence_time\x18I \x01(\v2\x1a.google.protobuf.TimestampR\fsequenceTime\x12&\n" +
+	"\fis_aggressor\x18J \x01(\bH\x14R\visAggressor\x88\x01\x01\x129\n" +
+	"\x12venue_portfolio_id\x18K \x01(\tB\v\xbaH\x05r\x03\x18\x80\x01\x80\x01\x01R\x10venuePortfolioId:\xfe\x10\xbaH\xfa\x10\x1a\xc9\x03\n" +
+	"\x1dexecution_report.trade_fields\x12cTRADE and TRADE_CORRECT reports need last_price and a positive last_quantity or last_quote_quantity\x1a\xc2\x02!(this.exec_type in [2, 13]) || (has(this.last_price) && ((has(this.last_quantity) && (!this.last_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') || double(this.last_quantity) > 0.0)) || (has(this.last_quote_quantity) && (!this.last_quote_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') || double(this.last_quote_quantity) > 0.0))))\x1a\x94\x02\n" +
+	"\x1eexecution_report.fill_identity\x12\x85\x01fill reports (TRADE, TRADE_CORRECT, TRADE_CANCEL, LIQUIDATION, AUTO_DELEVERAGE, SETTLEMENT) need venue_execution_id or venue_trade_id\x1aj!(this.exec_type in [2, 13, 14, 18, 19, 20]) || this.venue_execution_id != '' || this.venue_trade_id != ''\x1a\x99\x02\n" +
 	" execution_report.cum_covers_last\x12+cum_quantity must be at least last_quantity\x1a\xc7\x01!(this.cum_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.last_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (!has(this.last_quantity) || double(this.cum_quantity) >= double(this.last_quantity))\x1a\xa6\x02\n" +
 	"*execution_report.cum_within_order_quantity\x12+cum_quantity must not exceed order_quantity\x1a\xca\x01!(this.cum_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.order_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (!has(this.order_quantity) || double(this.cum_quantity) <= double(this.order_quantity))\x1a\x83\x02\n" +
-	"%execution_report.filled_has_no_leaves\x12=when order_status is FILLED, leaves_quantity must be 0 if set\x1a\x9a\x01!(this.leaves_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (this.order_status != 7 || !has(this.leaves_quantity) || double(this.leaves_quantity) == 0.0)\x1a\xe1\x01\n" +
-	"(execution_report.correction_requires_ref\x12LTRADE_CORRECT and TRADE_CANCEL reports need ref_exec_id or ref_venue_exec_id\x1ag(this.exec_type != 13 && this.exec_type != 14) || has(this.ref_exec_id) || this.ref_venue_exec_id != ''\x1a\xc0\x01\n" +
+	"%execution_report.filled_has_no_leaves\x12=when order_status is FILLED, leaves_quantity must be 0 if set\x1a\x9a\x01!(this.leaves_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (this.order_status != 7 || !has(this.leaves_quantity) || double(this.leaves_quantity) == 0.0)\x1a\xf5\x01\n" +
+	"(execution_report.correction_requires_ref\x12VTRADE_CORRECT and TRADE_CANCEL reports need ref_execution_id or ref_venue_execution_id\x1aq(this.exec_type != 13 && this.exec_type != 14) || has(this.ref_execution_id) || this.ref_venue_execution_id != ''\x1a\xc0\x01\n" +
 	"'execution_report.source_record_required\x12esource_record must be set unless reconciliation is true (reports from a venue keep the venue message)\x1a.this.reconciliation || has(this.source_record)\x1a\x8e\x01\n" +
 	")execution_report.prevention_requires_data\x12.TRADE_PREVENTION reports need trade_prevention\x1a1this.exec_type != 7 || has(this.trade_prevention)B\v\n" +
 	"\t_order_idB\x16\n" +
@@ -1774,10 +2237,12 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\n" +
 	"_avg_priceB\x15\n" +
 	"\x13_cum_quote_quantityB\r\n" +
-	"\v_is_workingB\x0e\n" +
-	"\f_ref_exec_idB\x14\n" +
+	"\v_is_workingB\x13\n" +
+	"\x11_ref_execution_idB\x14\n" +
 	"\x12_venue_strategy_idB\x16\n" +
-	"\x14_venue_strategy_type\"\xa8\x10\n" +
+	"\x14_venue_strategy_typeB\x18\n" +
+	"\x16_venue_sequence_numberB\x0f\n" +
+	"\r_is_aggressor\"\xb7\x13\n" +
 	"\x11OrderStatusReport\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12)\n" +
@@ -1796,17 +2261,17 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\rtime_in_force\x18\t \x01(\x0e2\x1a.cqc.venues.v1.TimeInForceB\b\xbaH\x05\x82\x01\x02\x10\x01R\vtimeInForce\x12>\n" +
 	"\x06status\x18\n" +
 	" \x01(\x0e2\x1a.cqc.venues.v1.OrderStatusB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12%\n" +
-	"\bquantity\x18\v \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\bquantity\x122\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12*\n" +
+	"\bquantity\x18\v \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\bquantity\x88\x01\x01\x122\n" +
 	"\x0ffilled_quantity\x18\f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01R\x0efilledQuantity\x12+\n" +
-	"\tavg_price\x18\r \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\bavgPrice\x88\x01\x01\x12$\n" +
-	"\x05price\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\x05price\x88\x01\x01\x123\n" +
-	"\rtrigger_price\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\ftriggerPrice\x88\x01\x01\x12W\n" +
+	"\tavg_price\x18\r \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\bavgPrice\x88\x01\x01\x12$\n" +
+	"\x05price\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\x05price\x88\x01\x01\x123\n" +
+	"\rtrigger_price\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\ftriggerPrice\x88\x01\x01\x12W\n" +
 	"\x12trigger_price_type\x18\x10 \x01(\x0e2\x1f.cqc.venues.v1.TriggerPriceTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10triggerPriceType\x127\n" +
-	"\x0ftrailing_offset\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x04R\x0etrailingOffset\x88\x01\x01\x121\n" +
-	"\flimit_offset\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\vlimitOffset\x88\x01\x01\x12]\n" +
+	"\x0ftrailing_offset\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x0etrailingOffset\x88\x01\x01\x121\n" +
+	"\flimit_offset\x18\x12 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\vlimitOffset\x88\x01\x01\x12]\n" +
 	"\x14trailing_offset_type\x18\x13 \x01(\x0e2!.cqc.venues.v1.TrailingOffsetTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x12trailingOffsetType\x129\n" +
-	"\x10display_quantity\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\x0fdisplayQuantity\x88\x01\x01\x12\x1b\n" +
+	"\x10display_quantity\x18\x14 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\aR\x0fdisplayQuantity\x88\x01\x01\x12\x1b\n" +
 	"\tpost_only\x18\x15 \x01(\bR\bpostOnly\x12\x1f\n" +
 	"\vreduce_only\x18\x16 \x01(\bR\n" +
 	"reduceOnly\x12;\n" +
@@ -1819,16 +2284,26 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\vreason_text\x18\x1b \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\n" +
 	"reasonText\x12E\n" +
 	"\freceive_time\x18\x1c \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
-	"\rsource_record\x18\x1d \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\x87\x02\xbaH\x83\x02\x1a\x80\x02\n" +
+	"\rsource_record\x18\x1d \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12,\n" +
+	"\border_id\x18\x1e \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\bR\aorderId\x88\x01\x01\x125\n" +
+	"\x12venue_order_status\x18\x1f \x01(\tB\a\xbaH\x04r\x02\x18@R\x10venueOrderStatus\x125\n" +
+	"\x0equote_quantity\x18  \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\tR\rquoteQuantity\x88\x01\x01\x12%\n" +
+	"\x0eclose_position\x18! \x01(\bR\rclosePosition\x12J\n" +
+	"\rposition_side\x18\" \x01(\x0e2\x1b.cqc.venues.v1.PositionSideB\b\xbaH\x05\x82\x01\x02\x10\x01R\fpositionSide\x12L\n" +
+	"\rquantity_unit\x18# \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x05R\fquantityUnit:\x87\x02\xbaH\x83\x02\x1a\x80\x02\n" +
 	"*order_status_report.filled_within_quantity\x12(filled_quantity must not exceed quantity\x1a\xa7\x01!(this.filled_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') && this.quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (double(this.filled_quantity) <= double(this.quantity))B\x16\n" +
-	"\x14_venue_order_list_idB\f\n" +
+	"\x14_venue_order_list_idB\v\n" +
+	"\t_quantityB\f\n" +
 	"\n" +
 	"_avg_priceB\b\n" +
 	"\x06_priceB\x10\n" +
 	"\x0e_trigger_priceB\x12\n" +
 	"\x10_trailing_offsetB\x0f\n" +
 	"\r_limit_offsetB\x13\n" +
-	"\x11_display_quantity\"\xe7\x06\n" +
+	"\x11_display_quantityB\v\n" +
+	"\t_order_idB\x11\n" +
+	"\x0f_quote_quantity\"\xa4\x0f\n" +
 	"\n" +
 	"FillReport\x12+\n" +
 	"\n" +
@@ -1836,15 +2311,14 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\tmarket_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x120\n" +
 	"\x0evenue_order_id\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\fvenueOrderId\x120\n" +
-	"\x0fclient_order_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rclientOrderId\x12%\n" +
-	"\btrade_id\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\atradeId\x123\n" +
+	"\x0fclient_order_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rclientOrderId\x12.\n" +
+	"\x0evenue_trade_id\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\fvenueTradeId\x123\n" +
 	"\x04side\x18\x06 \x01(\x0e2\x13.cqc.venues.v1.SideB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04side\x12.\n" +
-	"\rlast_quantity\x18\a \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\flastQuantity\x12(\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04side\x123\n" +
+	"\rlast_quantity\x18\a \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x00R\flastQuantity\x88\x01\x01\x12(\n" +
 	"\n" +
 	"last_price\x18\b \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\tlastPrice\x12>\n" +
-	"\x13last_quote_quantity\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x00R\x11lastQuoteQuantity\x88\x01\x01\x129\n" +
+	"\x13last_quote_quantity\x18\t \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x01R\x11lastQuoteQuantity\x88\x01\x01\x129\n" +
 	"\n" +
 	"commission\x18\n" +
 	" \x01(\v2\x19.cqc.types.v1.AssetAmountR\n" +
@@ -1853,8 +2327,27 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\x11venue_position_id\x18\f \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0fvenuePositionId\x12G\n" +
 	"\rtransact_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\ftransactTime\x12E\n" +
 	"\freceive_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
-	"\rsource_record\x18\x0f \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecordB\x16\n" +
-	"\x14_last_quote_quantity\"\xc5\x04\n" +
+	"\rsource_record\x18\x0f \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x126\n" +
+	"\x12venue_execution_id\x18\x10 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x10venueExecutionId\x124\n" +
+	"\fexecution_id\x18\x11 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeH\x02R\vexecutionId\x88\x01\x01\x12,\n" +
+	"\border_id\x18\x12 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x03R\aorderId\x88\x01\x01\x12<\n" +
+	"\frealized_pnl\x18\x13 \x01(\v2\x19.cqc.types.v1.AssetAmountR\vrealizedPnl\x12J\n" +
+	"\rposition_side\x18\x14 \x01(\x0e2\x1b.cqc.venues.v1.PositionSideB\b\xbaH\x05\x82\x01\x02\x10\x01R\fpositionSide\x12L\n" +
+	"\rquantity_unit\x18\x15 \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x05R\fquantityUnit\x12;\n" +
+	"\x15venue_ledger_entry_id\x18\x16 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x12venueLedgerEntryId\x12>\n" +
+	"\texec_type\x18\x17 \x01(\x0e2\x17.cqc.venues.v1.ExecTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\bexecType\x12/\n" +
+	"\x0fvenue_exec_type\x18\x18 \x01(\tB\a\xbaH\x04r\x02\x18@R\rvenueExecType\x12?\n" +
+	"\rsequence_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\fsequenceTime\x127\n" +
+	"\x15venue_sequence_number\x18\x1a \x01(\x04H\x04R\x13venueSequenceNumber\x88\x01\x01\x129\n" +
+	"\x12venue_portfolio_id\x18\x1b \x01(\tB\v\xbaH\x05r\x03\x18\x80\x01\x80\x01\x01R\x10venuePortfolioId:\x8b\x02\xbaH\x87\x02\x1a\x84\x01\n" +
+	"\x14fill_report.identity\x120venue_execution_id or venue_trade_id must be set\x1a:this.venue_execution_id != '' || this.venue_trade_id != ''\x1a~\n" +
+	"\x10fill_report.size\x120last_quantity or last_quote_quantity must be set\x1a8has(this.last_quantity) || has(this.last_quote_quantity)B\x10\n" +
+	"\x0e_last_quantityB\x16\n" +
+	"\x14_last_quote_quantityB\x0f\n" +
+	"\r_execution_idB\v\n" +
+	"\t_order_idB\x18\n" +
+	"\x16_venue_sequence_number\"\xe0\b\n" +
 	"\x14PositionStatusReport\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12)\n" +
@@ -1866,8 +2359,23 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\x11venue_position_id\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x0fvenuePositionId\x12L\n" +
 	"\x10last_update_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x0elastUpdateTime\x12E\n" +
 	"\freceive_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
-	"\rsource_record\x18\t \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecordB\x11\n" +
-	"\x0f_avg_open_price*\x8a\x01\n" +
+	"\rsource_record\x18\t \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12J\n" +
+	"\rquantity_unit\x18\n" +
+	" \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\b\xbaH\x05\x82\x01\x02\x10\x01R\fquantityUnit\x12D\n" +
+	"\vmargin_mode\x18\v \x01(\x0e2\x19.cqc.venues.v1.MarginModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\n" +
+	"marginMode\x12*\n" +
+	"\bleverage\x18\f \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\bleverage\x88\x01\x01\x12-\n" +
+	"\n" +
+	"mark_price\x18\r \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x02R\tmarkPrice\x88\x01\x01\x12;\n" +
+	"\x11liquidation_price\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x03R\x10liquidationPrice\x88\x01\x01\x12@\n" +
+	"\x0eunrealized_pnl\x18\x0f \x01(\v2\x19.cqc.types.v1.AssetAmountR\runrealizedPnl\x12B\n" +
+	"\x0fisolated_margin\x18\x10 \x01(\v2\x19.cqc.types.v1.AssetAmountR\x0eisolatedMargin\x12*\n" +
+	"\bnotional\x18\x11 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\bnotional\x88\x01\x01B\x11\n" +
+	"\x0f_avg_open_priceB\v\n" +
+	"\t_leverageB\r\n" +
+	"\v_mark_priceB\x14\n" +
+	"\x12_liquidation_priceB\v\n" +
+	"\t_notional*\x8a\x01\n" +
 	"\x0eCommissionType\x12\x1f\n" +
 	"\x1bCOMMISSION_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17COMMISSION_TYPE_PERCENT\x10\x01\x12\x1c\n" +
@@ -1895,92 +2403,107 @@ func file_cqc_venues_v1_execution_proto_rawDescGZIP() []byte {
 }
 
 var file_cqc_venues_v1_execution_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cqc_venues_v1_execution_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_cqc_venues_v1_execution_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_cqc_venues_v1_execution_proto_goTypes = []any{
 	(CommissionType)(0),           // 0: cqc.venues.v1.CommissionType
 	(SpecialExecution)(0),         // 1: cqc.venues.v1.SpecialExecution
 	(*MiscFee)(nil),               // 2: cqc.venues.v1.MiscFee
 	(*TradePrevention)(nil),       // 3: cqc.venues.v1.TradePrevention
-	(*ExecutionReport)(nil),       // 4: cqc.venues.v1.ExecutionReport
-	(*OrderStatusReport)(nil),     // 5: cqc.venues.v1.OrderStatusReport
-	(*FillReport)(nil),            // 6: cqc.venues.v1.FillReport
-	(*PositionStatusReport)(nil),  // 7: cqc.venues.v1.PositionStatusReport
-	(*v1.AssetAmount)(nil),        // 8: cqc.types.v1.AssetAmount
-	(ExecType)(0),                 // 9: cqc.venues.v1.ExecType
-	(OrderStatus)(0),              // 10: cqc.venues.v1.OrderStatus
-	(Side)(0),                     // 11: cqc.venues.v1.Side
-	(OrderType)(0),                // 12: cqc.venues.v1.OrderType
-	(TimeInForce)(0),              // 13: cqc.venues.v1.TimeInForce
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(TriggerPriceType)(0),         // 15: cqc.venues.v1.TriggerPriceType
-	(TrailingOffsetType)(0),       // 16: cqc.venues.v1.TrailingOffsetType
-	(LiquiditySide)(0),            // 17: cqc.venues.v1.LiquiditySide
-	(OrderRejectReason)(0),        // 18: cqc.venues.v1.OrderRejectReason
-	(OrderExpiryReason)(0),        // 19: cqc.venues.v1.OrderExpiryReason
-	(SelfTradePreventionMode)(0),  // 20: cqc.venues.v1.SelfTradePreventionMode
-	(PositionSide)(0),             // 21: cqc.venues.v1.PositionSide
-	(*v1.SourceRecord)(nil),       // 22: cqc.types.v1.SourceRecord
-	(QuantityUnit)(0),             // 23: cqc.venues.v1.QuantityUnit
-	(ContingencyType)(0),          // 24: cqc.venues.v1.ContingencyType
+	(*Party)(nil),                 // 4: cqc.venues.v1.Party
+	(*ExecutionReport)(nil),       // 5: cqc.venues.v1.ExecutionReport
+	(*OrderStatusReport)(nil),     // 6: cqc.venues.v1.OrderStatusReport
+	(*FillReport)(nil),            // 7: cqc.venues.v1.FillReport
+	(*PositionStatusReport)(nil),  // 8: cqc.venues.v1.PositionStatusReport
+	(*v1.AssetAmount)(nil),        // 9: cqc.types.v1.AssetAmount
+	(ExecType)(0),                 // 10: cqc.venues.v1.ExecType
+	(OrderStatus)(0),              // 11: cqc.venues.v1.OrderStatus
+	(Side)(0),                     // 12: cqc.venues.v1.Side
+	(OrderType)(0),                // 13: cqc.venues.v1.OrderType
+	(TimeInForce)(0),              // 14: cqc.venues.v1.TimeInForce
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(TriggerPriceType)(0),         // 16: cqc.venues.v1.TriggerPriceType
+	(TrailingOffsetType)(0),       // 17: cqc.venues.v1.TrailingOffsetType
+	(LiquiditySide)(0),            // 18: cqc.venues.v1.LiquiditySide
+	(OrderRejectReason)(0),        // 19: cqc.venues.v1.OrderRejectReason
+	(OrderExpiryReason)(0),        // 20: cqc.venues.v1.OrderExpiryReason
+	(SelfTradePreventionMode)(0),  // 21: cqc.venues.v1.SelfTradePreventionMode
+	(PositionSide)(0),             // 22: cqc.venues.v1.PositionSide
+	(*v1.SourceRecord)(nil),       // 23: cqc.types.v1.SourceRecord
+	(QuantityUnit)(0),             // 24: cqc.venues.v1.QuantityUnit
+	(ContingencyType)(0),          // 25: cqc.venues.v1.ContingencyType
+	(MarginMode)(0),               // 26: cqc.venues.v1.MarginMode
 }
 var file_cqc_venues_v1_execution_proto_depIdxs = []int32{
-	8,  // 0: cqc.venues.v1.MiscFee.amount:type_name -> cqc.types.v1.AssetAmount
-	9,  // 1: cqc.venues.v1.ExecutionReport.exec_type:type_name -> cqc.venues.v1.ExecType
-	10, // 2: cqc.venues.v1.ExecutionReport.order_status:type_name -> cqc.venues.v1.OrderStatus
-	11, // 3: cqc.venues.v1.ExecutionReport.side:type_name -> cqc.venues.v1.Side
-	12, // 4: cqc.venues.v1.ExecutionReport.order_type:type_name -> cqc.venues.v1.OrderType
-	12, // 5: cqc.venues.v1.ExecutionReport.original_order_type:type_name -> cqc.venues.v1.OrderType
-	13, // 6: cqc.venues.v1.ExecutionReport.time_in_force:type_name -> cqc.venues.v1.TimeInForce
-	14, // 7: cqc.venues.v1.ExecutionReport.expire_time:type_name -> google.protobuf.Timestamp
-	15, // 8: cqc.venues.v1.ExecutionReport.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
-	16, // 9: cqc.venues.v1.ExecutionReport.trailing_offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
-	14, // 10: cqc.venues.v1.ExecutionReport.trailing_time:type_name -> google.protobuf.Timestamp
-	8,  // 11: cqc.venues.v1.ExecutionReport.commission:type_name -> cqc.types.v1.AssetAmount
+	9,  // 0: cqc.venues.v1.MiscFee.amount:type_name -> cqc.types.v1.AssetAmount
+	10, // 1: cqc.venues.v1.ExecutionReport.exec_type:type_name -> cqc.venues.v1.ExecType
+	11, // 2: cqc.venues.v1.ExecutionReport.order_status:type_name -> cqc.venues.v1.OrderStatus
+	12, // 3: cqc.venues.v1.ExecutionReport.side:type_name -> cqc.venues.v1.Side
+	13, // 4: cqc.venues.v1.ExecutionReport.order_type:type_name -> cqc.venues.v1.OrderType
+	13, // 5: cqc.venues.v1.ExecutionReport.original_order_type:type_name -> cqc.venues.v1.OrderType
+	14, // 6: cqc.venues.v1.ExecutionReport.time_in_force:type_name -> cqc.venues.v1.TimeInForce
+	15, // 7: cqc.venues.v1.ExecutionReport.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 8: cqc.venues.v1.ExecutionReport.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
+	17, // 9: cqc.venues.v1.ExecutionReport.trailing_offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
+	15, // 10: cqc.venues.v1.ExecutionReport.trailing_time:type_name -> google.protobuf.Timestamp
+	9,  // 11: cqc.venues.v1.ExecutionReport.commission:type_name -> cqc.types.v1.AssetAmount
 	0,  // 12: cqc.venues.v1.ExecutionReport.commission_type:type_name -> cqc.venues.v1.CommissionType
 	2,  // 13: cqc.venues.v1.ExecutionReport.misc_fees:type_name -> cqc.venues.v1.MiscFee
-	17, // 14: cqc.venues.v1.ExecutionReport.liquidity_side:type_name -> cqc.venues.v1.LiquiditySide
-	14, // 15: cqc.venues.v1.ExecutionReport.transact_time:type_name -> google.protobuf.Timestamp
-	14, // 16: cqc.venues.v1.ExecutionReport.event_time:type_name -> google.protobuf.Timestamp
-	14, // 17: cqc.venues.v1.ExecutionReport.order_create_time:type_name -> google.protobuf.Timestamp
-	14, // 18: cqc.venues.v1.ExecutionReport.working_time:type_name -> google.protobuf.Timestamp
-	14, // 19: cqc.venues.v1.ExecutionReport.receive_time:type_name -> google.protobuf.Timestamp
-	18, // 20: cqc.venues.v1.ExecutionReport.reject_reason:type_name -> cqc.venues.v1.OrderRejectReason
-	19, // 21: cqc.venues.v1.ExecutionReport.expiry_reason:type_name -> cqc.venues.v1.OrderExpiryReason
-	20, // 22: cqc.venues.v1.ExecutionReport.self_trade_prevention_mode:type_name -> cqc.venues.v1.SelfTradePreventionMode
+	18, // 14: cqc.venues.v1.ExecutionReport.liquidity_side:type_name -> cqc.venues.v1.LiquiditySide
+	15, // 15: cqc.venues.v1.ExecutionReport.transact_time:type_name -> google.protobuf.Timestamp
+	15, // 16: cqc.venues.v1.ExecutionReport.event_time:type_name -> google.protobuf.Timestamp
+	15, // 17: cqc.venues.v1.ExecutionReport.order_create_time:type_name -> google.protobuf.Timestamp
+	15, // 18: cqc.venues.v1.ExecutionReport.working_time:type_name -> google.protobuf.Timestamp
+	15, // 19: cqc.venues.v1.ExecutionReport.receive_time:type_name -> google.protobuf.Timestamp
+	19, // 20: cqc.venues.v1.ExecutionReport.reject_reason:type_name -> cqc.venues.v1.OrderRejectReason
+	20, // 21: cqc.venues.v1.ExecutionReport.expiry_reason:type_name -> cqc.venues.v1.OrderExpiryReason
+	21, // 22: cqc.venues.v1.ExecutionReport.self_trade_prevention_mode:type_name -> cqc.venues.v1.SelfTradePreventionMode
 	3,  // 23: cqc.venues.v1.ExecutionReport.trade_prevention:type_name -> cqc.venues.v1.TradePrevention
 	1,  // 24: cqc.venues.v1.ExecutionReport.special_execution:type_name -> cqc.venues.v1.SpecialExecution
-	21, // 25: cqc.venues.v1.ExecutionReport.position_side:type_name -> cqc.venues.v1.PositionSide
-	8,  // 26: cqc.venues.v1.ExecutionReport.realized_pnl:type_name -> cqc.types.v1.AssetAmount
-	22, // 27: cqc.venues.v1.ExecutionReport.source_record:type_name -> cqc.types.v1.SourceRecord
-	23, // 28: cqc.venues.v1.ExecutionReport.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
-	24, // 29: cqc.venues.v1.OrderStatusReport.contingency_type:type_name -> cqc.venues.v1.ContingencyType
-	11, // 30: cqc.venues.v1.OrderStatusReport.side:type_name -> cqc.venues.v1.Side
-	12, // 31: cqc.venues.v1.OrderStatusReport.order_type:type_name -> cqc.venues.v1.OrderType
-	13, // 32: cqc.venues.v1.OrderStatusReport.time_in_force:type_name -> cqc.venues.v1.TimeInForce
-	10, // 33: cqc.venues.v1.OrderStatusReport.status:type_name -> cqc.venues.v1.OrderStatus
-	15, // 34: cqc.venues.v1.OrderStatusReport.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
-	16, // 35: cqc.venues.v1.OrderStatusReport.trailing_offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
-	14, // 36: cqc.venues.v1.OrderStatusReport.expire_time:type_name -> google.protobuf.Timestamp
-	14, // 37: cqc.venues.v1.OrderStatusReport.accept_time:type_name -> google.protobuf.Timestamp
-	14, // 38: cqc.venues.v1.OrderStatusReport.trigger_time:type_name -> google.protobuf.Timestamp
-	14, // 39: cqc.venues.v1.OrderStatusReport.last_update_time:type_name -> google.protobuf.Timestamp
-	14, // 40: cqc.venues.v1.OrderStatusReport.receive_time:type_name -> google.protobuf.Timestamp
-	22, // 41: cqc.venues.v1.OrderStatusReport.source_record:type_name -> cqc.types.v1.SourceRecord
-	11, // 42: cqc.venues.v1.FillReport.side:type_name -> cqc.venues.v1.Side
-	8,  // 43: cqc.venues.v1.FillReport.commission:type_name -> cqc.types.v1.AssetAmount
-	17, // 44: cqc.venues.v1.FillReport.liquidity_side:type_name -> cqc.venues.v1.LiquiditySide
-	14, // 45: cqc.venues.v1.FillReport.transact_time:type_name -> google.protobuf.Timestamp
-	14, // 46: cqc.venues.v1.FillReport.receive_time:type_name -> google.protobuf.Timestamp
-	22, // 47: cqc.venues.v1.FillReport.source_record:type_name -> cqc.types.v1.SourceRecord
-	21, // 48: cqc.venues.v1.PositionStatusReport.position_side:type_name -> cqc.venues.v1.PositionSide
-	14, // 49: cqc.venues.v1.PositionStatusReport.last_update_time:type_name -> google.protobuf.Timestamp
-	14, // 50: cqc.venues.v1.PositionStatusReport.receive_time:type_name -> google.protobuf.Timestamp
-	22, // 51: cqc.venues.v1.PositionStatusReport.source_record:type_name -> cqc.types.v1.SourceRecord
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	22, // 25: cqc.venues.v1.ExecutionReport.position_side:type_name -> cqc.venues.v1.PositionSide
+	9,  // 26: cqc.venues.v1.ExecutionReport.realized_pnl:type_name -> cqc.types.v1.AssetAmount
+	23, // 27: cqc.venues.v1.ExecutionReport.source_record:type_name -> cqc.types.v1.SourceRecord
+	24, // 28: cqc.venues.v1.ExecutionReport.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
+	4,  // 29: cqc.venues.v1.ExecutionReport.parties:type_name -> cqc.venues.v1.Party
+	15, // 30: cqc.venues.v1.ExecutionReport.sequence_time:type_name -> google.protobuf.Timestamp
+	25, // 31: cqc.venues.v1.OrderStatusReport.contingency_type:type_name -> cqc.venues.v1.ContingencyType
+	12, // 32: cqc.venues.v1.OrderStatusReport.side:type_name -> cqc.venues.v1.Side
+	13, // 33: cqc.venues.v1.OrderStatusReport.order_type:type_name -> cqc.venues.v1.OrderType
+	14, // 34: cqc.venues.v1.OrderStatusReport.time_in_force:type_name -> cqc.venues.v1.TimeInForce
+	11, // 35: cqc.venues.v1.OrderStatusReport.status:type_name -> cqc.venues.v1.OrderStatus
+	16, // 36: cqc.venues.v1.OrderStatusReport.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
+	17, // 37: cqc.venues.v1.OrderStatusReport.trailing_offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
+	15, // 38: cqc.venues.v1.OrderStatusReport.expire_time:type_name -> google.protobuf.Timestamp
+	15, // 39: cqc.venues.v1.OrderStatusReport.accept_time:type_name -> google.protobuf.Timestamp
+	15, // 40: cqc.venues.v1.OrderStatusReport.trigger_time:type_name -> google.protobuf.Timestamp
+	15, // 41: cqc.venues.v1.OrderStatusReport.last_update_time:type_name -> google.protobuf.Timestamp
+	15, // 42: cqc.venues.v1.OrderStatusReport.receive_time:type_name -> google.protobuf.Timestamp
+	23, // 43: cqc.venues.v1.OrderStatusReport.source_record:type_name -> cqc.types.v1.SourceRecord
+	22, // 44: cqc.venues.v1.OrderStatusReport.position_side:type_name -> cqc.venues.v1.PositionSide
+	24, // 45: cqc.venues.v1.OrderStatusReport.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
+	12, // 46: cqc.venues.v1.FillReport.side:type_name -> cqc.venues.v1.Side
+	9,  // 47: cqc.venues.v1.FillReport.commission:type_name -> cqc.types.v1.AssetAmount
+	18, // 48: cqc.venues.v1.FillReport.liquidity_side:type_name -> cqc.venues.v1.LiquiditySide
+	15, // 49: cqc.venues.v1.FillReport.transact_time:type_name -> google.protobuf.Timestamp
+	15, // 50: cqc.venues.v1.FillReport.receive_time:type_name -> google.protobuf.Timestamp
+	23, // 51: cqc.venues.v1.FillReport.source_record:type_name -> cqc.types.v1.SourceRecord
+	9,  // 52: cqc.venues.v1.FillReport.realized_pnl:type_name -> cqc.types.v1.AssetAmount
+	22, // 53: cqc.venues.v1.FillReport.position_side:type_name -> cqc.venues.v1.PositionSide
+	24, // 54: cqc.venues.v1.FillReport.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
+	10, // 55: cqc.venues.v1.FillReport.exec_type:type_name -> cqc.venues.v1.ExecType
+	15, // 56: cqc.venues.v1.FillReport.sequence_time:type_name -> google.protobuf.Timestamp
+	22, // 57: cqc.venues.v1.PositionStatusReport.position_side:type_name -> cqc.venues.v1.PositionSide
+	15, // 58: cqc.venues.v1.PositionStatusReport.last_update_time:type_name -> google.protobuf.Timestamp
+	15, // 59: cqc.venues.v1.PositionStatusReport.receive_time:type_name -> google.protobuf.Timestamp
+	23, // 60: cqc.venues.v1.PositionStatusReport.source_record:type_name -> cqc.types.v1.SourceRecord
+	24, // 61: cqc.venues.v1.PositionStatusReport.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
+	26, // 62: cqc.venues.v1.PositionStatusReport.margin_mode:type_name -> cqc.venues.v1.MarginMode
+	9,  // 63: cqc.venues.v1.PositionStatusReport.unrealized_pnl:type_name -> cqc.types.v1.AssetAmount
+	9,  // 64: cqc.venues.v1.PositionStatusReport.isolated_margin:type_name -> cqc.types.v1.AssetAmount
+	65, // [65:65] is the sub-list for method output_type
+	65, // [65:65] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_cqc_venues_v1_execution_proto_init() }
@@ -1994,13 +2517,14 @@ func file_cqc_venues_v1_execution_proto_init() {
 	file_cqc_venues_v1_execution_proto_msgTypes[3].OneofWrappers = []any{}
 	file_cqc_venues_v1_execution_proto_msgTypes[4].OneofWrappers = []any{}
 	file_cqc_venues_v1_execution_proto_msgTypes[5].OneofWrappers = []any{}
+	file_cqc_venues_v1_execution_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_venues_v1_execution_proto_rawDesc), len(file_cqc_venues_v1_execution_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -101,17 +101,122 @@ func (x *PegInstructions) GetPeggedPrice() string {
 	return ""
 }
 
+// AttachedOrder is a take-profit or stop-loss order attached to an entry order: the venue places it when
+// the entry fills, on the same market, on the opposite side, reduce-only, for the entry's filled quantity
+// unless quantity is set (OKX attachAlgoOrds tpTriggerPx/tpOrdPx/slTriggerPx/slOrdPx, Bybit
+// takeProfit/stopLoss with tpTriggerBy/tpOrderType/tpLimitPrice and tpslMode Partial, Binance spot OTOCO
+// legs, Deribit otoco_config). Once placed it is an Order of its own whose parent_order_id is the entry.
+type AttachedOrder struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// trigger_price is the price at which the take-profit or stop-loss fires, in quote asset per unit of base
+	// (OKX tpTriggerPx/slTriggerPx, Bybit takeProfit/stopLoss). Required. Signed; the market's rules
+	// (Market.negative_prices_allowed) decide whether a zero or negative price is acceptable.
+	TriggerPrice string `protobuf:"bytes,1,opt,name=trigger_price,json=triggerPrice,proto3" json:"trigger_price,omitempty"`
+	// trigger_price_type is which price the trigger watches (OKX tpTriggerPxType, Bybit tpTriggerBy).
+	// UNSPECIFIED means the venue default (usually LAST).
+	TriggerPriceType TriggerPriceType `protobuf:"varint,2,opt,name=trigger_price_type,json=triggerPriceType,proto3,enum=cqc.venues.v1.TriggerPriceType" json:"trigger_price_type,omitempty"`
+	// order_type is the order the venue places when the trigger fires: ORDER_TYPE_MARKET (OKX tpOrdPx "-1",
+	// Bybit tpOrderType "Market") or ORDER_TYPE_LIMIT (Bybit "Limit" with tpLimitPrice). Required.
+	OrderType OrderType `protobuf:"varint,3,opt,name=order_type,json=orderType,proto3,enum=cqc.venues.v1.OrderType" json:"order_type,omitempty"`
+	// price is the limit price of the child order when order_type is LIMIT, in quote asset per unit of base
+	// (OKX tpOrdPx, Bybit tpLimitPrice). Set if and only if order_type is LIMIT. Signed like trigger_price.
+	Price *string `protobuf:"bytes,4,opt,name=price,proto3,oneof" json:"price,omitempty"`
+	// quantity is the child's size in the entry's quantity unit, for a partial take-profit or stop-loss
+	// (Bybit tpslMode "Partial" tpSize/slSize). Unset: the entry's whole filled quantity.
+	Quantity *string `protobuf:"bytes,5,opt,name=quantity,proto3,oneof" json:"quantity,omitempty"`
+	// order_id is the CQC order created when the venue placed the child ("ord_" id). Output only: set by
+	// the gateway, unset until the child exists and ignored on input.
+	OrderId       *string `protobuf:"bytes,6,opt,name=order_id,json=orderId,proto3,oneof" json:"order_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachedOrder) Reset() {
+	*x = AttachedOrder{}
+	mi := &file_cqc_venues_v1_order_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachedOrder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachedOrder) ProtoMessage() {}
+
+func (x *AttachedOrder) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_venues_v1_order_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachedOrder.ProtoReflect.Descriptor instead.
+func (*AttachedOrder) Descriptor() ([]byte, []int) {
+	return file_cqc_venues_v1_order_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AttachedOrder) GetTriggerPrice() string {
+	if x != nil {
+		return x.TriggerPrice
+	}
+	return ""
+}
+
+func (x *AttachedOrder) GetTriggerPriceType() TriggerPriceType {
+	if x != nil {
+		return x.TriggerPriceType
+	}
+	return TriggerPriceType_TRIGGER_PRICE_TYPE_UNSPECIFIED
+}
+
+func (x *AttachedOrder) GetOrderType() OrderType {
+	if x != nil {
+		return x.OrderType
+	}
+	return OrderType_ORDER_TYPE_UNSPECIFIED
+}
+
+func (x *AttachedOrder) GetPrice() string {
+	if x != nil && x.Price != nil {
+		return *x.Price
+	}
+	return ""
+}
+
+func (x *AttachedOrder) GetQuantity() string {
+	if x != nil && x.Quantity != nil {
+		return *x.Quantity
+	}
+	return ""
+}
+
+func (x *AttachedOrder) GetOrderId() string {
+	if x != nil && x.OrderId != nil {
+		return *x.OrderId
+	}
+	return ""
+}
+
 // OrderFill is a summary of one fill of an order, as embedded in an order response (Binance FULL response
-// "fills[]", CCXT Order.trades). The full record is the ExecutionReport named by exec_id.
+// "fills[]", CCXT Order.trades). The full record is the ExecutionReport named by execution_id.
 type OrderFill struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// exec_id is the CQC execution report of this fill ("exe_" id). Unset when CQC has not stored one yet.
-	ExecId *string `protobuf:"bytes,1,opt,name=exec_id,json=execId,proto3,oneof" json:"exec_id,omitempty"`
-	// trade_id is the venue's trade id (Binance "tradeId"), as a string. Required; 1 to 128 characters.
-	TradeId string `protobuf:"bytes,2,opt,name=trade_id,json=tradeId,proto3" json:"trade_id,omitempty"`
+	// execution_id is the CQC execution report of this fill ("exe_" id, ExecutionReport.execution_id).
+	// Unset when CQC has not stored one yet.
+	ExecutionId *string `protobuf:"bytes,1,opt,name=execution_id,json=executionId,proto3,oneof" json:"execution_id,omitempty"`
+	// venue_trade_id is the venue's trade id of the fill (Binance "tradeId"), as a string, as in
+	// ExecutionReport.venue_trade_id. Required; 1 to 128 characters.
+	VenueTradeId string `protobuf:"bytes,2,opt,name=venue_trade_id,json=venueTradeId,proto3" json:"venue_trade_id,omitempty"`
 	// quantity is the filled quantity, in the order's quantity unit (Binance "qty"). Positive. Required.
 	Quantity string `protobuf:"bytes,3,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	// price is the fill price, in quote asset per unit of base (Binance "price"). Required.
+	// price is the fill price, in quote asset per unit of base (Binance "price"). Required. Signed: spread
+	// and some futures markets trade at zero or below.
 	Price string `protobuf:"bytes,4,opt,name=price,proto3" json:"price,omitempty"`
 	// commission is the fee charged for this fill (Binance "commission" + "commissionAsset"); negative
 	// amount for a rebate. Unset when the venue does not report a per-fill fee.
@@ -126,7 +231,7 @@ type OrderFill struct {
 
 func (x *OrderFill) Reset() {
 	*x = OrderFill{}
-	mi := &file_cqc_venues_v1_order_proto_msgTypes[1]
+	mi := &file_cqc_venues_v1_order_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -138,7 +243,7 @@ func (x *OrderFill) String() string {
 func (*OrderFill) ProtoMessage() {}
 
 func (x *OrderFill) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_venues_v1_order_proto_msgTypes[1]
+	mi := &file_cqc_venues_v1_order_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -151,19 +256,19 @@ func (x *OrderFill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderFill.ProtoReflect.Descriptor instead.
 func (*OrderFill) Descriptor() ([]byte, []int) {
-	return file_cqc_venues_v1_order_proto_rawDescGZIP(), []int{1}
+	return file_cqc_venues_v1_order_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *OrderFill) GetExecId() string {
-	if x != nil && x.ExecId != nil {
-		return *x.ExecId
+func (x *OrderFill) GetExecutionId() string {
+	if x != nil && x.ExecutionId != nil {
+		return *x.ExecutionId
 	}
 	return ""
 }
 
-func (x *OrderFill) GetTradeId() string {
+func (x *OrderFill) GetVenueTradeId() string {
 	if x != nil {
-		return x.TradeId
+		return x.VenueTradeId
 	}
 	return ""
 }
@@ -239,7 +344,8 @@ type Order struct {
 	// linked_order_ids). Unique, at most 100.
 	LinkedOrderIds []string `protobuf:"bytes,8,rep,name=linked_order_ids,json=linkedOrderIds,proto3" json:"linked_order_ids,omitempty"`
 	// trader_id identifies the trader or trading node that owns the order (NautilusTrader trader_id, e.g.
-	// "TRADER-001"). Empty when not tracked. At most 128 characters.
+	// "TRADER-001"). Empty when not tracked. At most 128 characters. Redacted in debug output: it can name
+	// a person.
 	TraderId string `protobuf:"bytes,9,opt,name=trader_id,json=traderId,proto3" json:"trader_id,omitempty"`
 	// strategy_id identifies the CQC strategy that created the order (NautilusTrader strategy_id). Empty
 	// when not tracked. At most 128 characters.
@@ -280,10 +386,12 @@ type Order struct {
 	// clock). Set if and only if time_in_force is GTD.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	// quantity is the order size in quantity_unit (FIX 38 OrderQty, Binance "quantity"/"q"). Positive.
-	// Exactly one of quantity and quote_quantity is set.
+	// Exactly one of quantity and quote_quantity is set, except on a close_position order, whose size the
+	// venue decides at execution: it has neither (Binance USD-M origQty "0" maps to unset, as in
+	// OrderStatusReport).
 	Quantity *string `protobuf:"bytes,24,opt,name=quantity,proto3,oneof" json:"quantity,omitempty"`
 	// quantity_unit is the unit of quantity, filled_quantity, leaves_quantity and display_quantity.
-	// UNSPECIFIED means the market's quantity unit.
+	// UNSPECIFIED means the market's quantity unit. Never QUANTITY_UNIT_LIQUIDITY (positions only).
 	QuantityUnit QuantityUnit `protobuf:"varint,25,opt,name=quantity_unit,json=quantityUnit,proto3,enum=cqc.venues.v1.QuantityUnit" json:"quantity_unit,omitempty"`
 	// quote_quantity is the amount of quote asset to spend (BUY) or receive (SELL) for a MARKET order sized
 	// in quote (FIX 152 CashOrderQty, Binance "quoteOrderQty"/"Q", NautilusTrader is_quote_quantity).
@@ -291,11 +399,14 @@ type Order struct {
 	QuoteQuantity *string `protobuf:"bytes,26,opt,name=quote_quantity,json=quoteQuantity,proto3,oneof" json:"quote_quantity,omitempty"`
 	// price is the limit price, in quote asset per unit of base (FIX 44, Binance "price"/"p"). Required for
 	// LIMIT, STOP_LIMIT and LIMIT_IF_TOUCHED; unset for MARKET and STOP_MARKET (Binance "0.00000000" there
-	// means "no price" and maps to unset). Signed grammar because spread markets can trade below zero.
+	// means "no price" and maps to unset). Signed: spread markets can trade at zero or below; the market's
+	// rules (Market.negative_prices_allowed) decide whether a non-positive price is acceptable, the gateway
+	// checks that, validation does not.
 	Price *string `protobuf:"bytes,27,opt,name=price,proto3,oneof" json:"price,omitempty"`
 	// trigger_price is the price at which a stop, take-profit or if-touched order activates, in quote asset
 	// per unit of base (FIX 99 StopPx, Binance "stopPrice"/"P"). Required for STOP_MARKET, STOP_LIMIT,
 	// MARKET_IF_TOUCHED and LIMIT_IF_TOUCHED. For trailing orders it is the current trigger, if reported.
+	// Signed like price.
 	TriggerPrice *string `protobuf:"bytes,28,opt,name=trigger_price,json=triggerPrice,proto3,oneof" json:"trigger_price,omitempty"`
 	// trigger_price_type is which price the trigger watches (FIX 1107, Binance USD-M workingType).
 	// UNSPECIFIED means the venue default (last price).
@@ -304,7 +415,8 @@ type Order struct {
 	// take-profit from a stop-loss. UNSPECIFIED means the venue infers it.
 	TriggerDirection TriggerDirection `protobuf:"varint,30,opt,name=trigger_direction,json=triggerDirection,proto3,enum=cqc.venues.v1.TriggerDirection" json:"trigger_direction,omitempty"`
 	// activation_price is the price at which a trailing order starts trailing (Binance USD-M
-	// activationPrice; Binance spot stopPrice on a trailing order). Unset when it trails immediately.
+	// activationPrice; Binance spot stopPrice on a trailing order; OKX activePx). Unset when it trails
+	// immediately. Signed like price.
 	ActivationPrice *string `protobuf:"bytes,31,opt,name=activation_price,json=activationPrice,proto3,oneof" json:"activation_price,omitempty"`
 	// trailing_offset is the distance the trigger trails the market by, in trailing_offset_type units
 	// (Binance spot trailingDelta in bips -> BASIS_POINTS; Binance USD-M callbackRate percent x 100 ->
@@ -327,10 +439,12 @@ type Order struct {
 	// reduce_only is true when the order may only reduce a position (Binance USD-M reduceOnly "R").
 	ReduceOnly bool `protobuf:"varint,38,opt,name=reduce_only,json=reduceOnly,proto3" json:"reduce_only,omitempty"`
 	// close_position is true when the order closes the whole position whatever its size (Binance USD-M
-	// closePosition "cp"); quantity is then the venue's reported size or absent from its request.
+	// closePosition "cp" on STOP_MARKET / TAKE_PROFIT_MARKET, OKX close-position algo orders): quantity is
+	// then unset (Binance origQty "0" maps to unset), filled_quantity counts what was closed,
+	// leaves_quantity is unset while the size is unknown. Never together with reduce_only.
 	ClosePosition bool `protobuf:"varint,39,opt,name=close_position,json=closePosition,proto3" json:"close_position,omitempty"`
-	// price_protect is true when the venue's trigger price protection is on (Binance USD-M priceProtect
-	// "pP").
+	// price_protect is true when the venue's trigger price protection is on: the trigger does not fire while
+	// last and mark price diverge beyond the venue's threshold (Binance USD-M priceProtect "pP").
 	PriceProtect bool `protobuf:"varint,40,opt,name=price_protect,json=priceProtect,proto3" json:"price_protect,omitempty"`
 	// peg says how a PEGGED order's price follows the book. Required for PEGGED orders; unset otherwise.
 	Peg *PegInstructions `protobuf:"bytes,41,opt,name=peg,proto3" json:"peg,omitempty"`
@@ -343,10 +457,12 @@ type Order struct {
 	// position_side is the position slot the order acts on in hedge mode (Binance USD-M positionSide,
 	// OKX posSide). UNSPECIFIED for spot and one-way mode.
 	PositionSide PositionSide `protobuf:"varint,44,opt,name=position_side,json=positionSide,proto3,enum=cqc.venues.v1.PositionSide" json:"position_side,omitempty"`
-	// margin_mode is the margin mode of this order (OKX tdMode). UNSPECIFIED means the account's setting.
+	// margin_mode is the margin mode of this order where venues take it per order (OKX tdMode "cash" /
+	// "cross" / "isolated"; Bybit spot isLeverage=1 is CROSS on a spot market). UNSPECIFIED means the
+	// account's setting.
 	MarginMode MarginMode `protobuf:"varint,45,opt,name=margin_mode,json=marginMode,proto3,enum=cqc.venues.v1.MarginMode" json:"margin_mode,omitempty"`
 	// leverage is the leverage multiple requested for this order ("10" = 10x), where a venue sets it per
-	// order (OKX lever, Hyperliquid). Unset means the account's market setting.
+	// order (OKX lever on spot margin orders, Hyperliquid). Unset means the account's market setting.
 	Leverage *string `protobuf:"bytes,46,opt,name=leverage,proto3,oneof" json:"leverage,omitempty"`
 	// status is the order's current lifecycle state. Required.
 	Status OrderStatus `protobuf:"varint,47,opt,name=status,proto3,enum=cqc.venues.v1.OrderStatus" json:"status,omitempty"`
@@ -369,7 +485,8 @@ type Order struct {
 	// fills' commissionAsset may be base, quote or BNB). Negative amounts are rebates. At most 20.
 	Commissions []*v1.AssetAmount `protobuf:"bytes,53,rep,name=commissions,proto3" json:"commissions,omitempty"`
 	// fills summarize the order's fills (Binance FULL response "fills"), oldest first. The authoritative
-	// fill records are ExecutionReports. At most 10000; may be truncated for long-lived orders.
+	// fill records are ExecutionReports. At most 1000 (which keeps an Order under about 1.5 MiB with a
+	// full source_record); a longer-lived order keeps its latest 1000 and ListExecutionReports has all.
 	Fills []*OrderFill `protobuf:"bytes,54,rep,name=fills,proto3" json:"fills,omitempty"`
 	// create_time is when CQC created the order record (CQC clock; NautilusTrader ts_init). Required.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,55,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -391,10 +508,10 @@ type Order struct {
 	// update_time is the time of the latest event that changed this record (Binance "updateTime", event
 	// time "E" of the last report; venue clock, or CQC clock for CQC-side transitions). Required.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,61,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// close_time is when the order reached a terminal status (FILLED, CANCELED, EXPIRED, REJECTED, DENIED;
+	// close_time is when the order reached a terminal status (FILLED, CANCELED, EXPIRED, REJECTED;
 	// NautilusTrader ts_closed; venue clock when the venue closed it). Unset while open.
 	CloseTime *timestamppb.Timestamp `protobuf:"bytes,62,opt,name=close_time,json=closeTime,proto3" json:"close_time,omitempty"`
-	// reject_reason is why the order was rejected or denied (Binance "r"; "NONE" maps to UNSPECIFIED).
+	// reject_reason is why the venue rejected the order (Binance "r"; "NONE" maps to UNSPECIFIED).
 	RejectReason OrderRejectReason `protobuf:"varint,63,opt,name=reject_reason,json=rejectReason,proto3,enum=cqc.venues.v1.OrderRejectReason" json:"reject_reason,omitempty"`
 	// expiry_reason is why the order expired (Binance expiryReason "eR"; "NONE" maps to UNSPECIFIED).
 	ExpiryReason OrderExpiryReason `protobuf:"varint,64,opt,name=expiry_reason,json=expiryReason,proto3,enum=cqc.venues.v1.OrderExpiryReason" json:"expiry_reason,omitempty"`
@@ -411,14 +528,28 @@ type Order struct {
 	RequestId *string `protobuf:"bytes,67,opt,name=request_id,json=requestId,proto3,oneof" json:"request_id,omitempty"`
 	// source_record is the latest venue record the order state was mapped from (Binance order query or
 	// placement response, executionReport). Unset for orders not yet acknowledged.
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,68,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,68,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// min_quantity is the smallest quantity the order may fill in one execution, in quantity_unit (FIX 110
+	// MinQty; Deribit/Kraken minimum fill). At most quantity. Unset: any fill size.
+	MinQuantity *string `protobuf:"bytes,69,opt,name=min_quantity,json=minQuantity,proto3,oneof" json:"min_quantity,omitempty"`
+	// max_slippage caps how far a market or triggered-market order may fill from the reference price at
+	// submission, as a fraction of that price ("0.005" = 0.5%; Bybit slippageTolerance with
+	// slippageToleranceType "Percent" / 100, Hyperliquid market-order slippage); from 0 to 1. Unset: no cap
+	// beyond the venue's own price bands.
+	MaxSlippage *string `protobuf:"bytes,70,opt,name=max_slippage,json=maxSlippage,proto3,oneof" json:"max_slippage,omitempty"`
+	// take_profit is the take-profit attached to this order, placed by the venue when this order fills.
+	// Unset when none.
+	TakeProfit *AttachedOrder `protobuf:"bytes,71,opt,name=take_profit,json=takeProfit,proto3" json:"take_profit,omitempty"`
+	// stop_loss is the stop-loss attached to this order, placed by the venue when this order fills. Unset
+	// when none.
+	StopLoss      *AttachedOrder `protobuf:"bytes,72,opt,name=stop_loss,json=stopLoss,proto3" json:"stop_loss,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Order) Reset() {
 	*x = Order{}
-	mi := &file_cqc_venues_v1_order_proto_msgTypes[2]
+	mi := &file_cqc_venues_v1_order_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -430,7 +561,7 @@ func (x *Order) String() string {
 func (*Order) ProtoMessage() {}
 
 func (x *Order) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_venues_v1_order_proto_msgTypes[2]
+	mi := &file_cqc_venues_v1_order_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -443,7 +574,7 @@ func (x *Order) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Order.ProtoReflect.Descriptor instead.
 func (*Order) Descriptor() ([]byte, []int) {
-	return file_cqc_venues_v1_order_proto_rawDescGZIP(), []int{2}
+	return file_cqc_venues_v1_order_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Order) GetOrderId() string {
@@ -922,6 +1053,34 @@ func (x *Order) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
+func (x *Order) GetMinQuantity() string {
+	if x != nil && x.MinQuantity != nil {
+		return *x.MinQuantity
+	}
+	return ""
+}
+
+func (x *Order) GetMaxSlippage() string {
+	if x != nil && x.MaxSlippage != nil {
+		return *x.MaxSlippage
+	}
+	return ""
+}
+
+func (x *Order) GetTakeProfit() *AttachedOrder {
+	if x != nil {
+		return x.TakeProfit
+	}
+	return nil
+}
+
+func (x *Order) GetStopLoss() *AttachedOrder {
+	if x != nil {
+		return x.StopLoss
+	}
+	return nil
+}
+
 // OrderList is a contingent group of orders placed together (Binance order lists: OCO, OTO, OTOCO, OPO;
 // listStatus user-data event). Each member is an Order carrying the list's venue_order_list_id.
 type OrderList struct {
@@ -959,7 +1118,7 @@ type OrderList struct {
 
 func (x *OrderList) Reset() {
 	*x = OrderList{}
-	mi := &file_cqc_venues_v1_order_proto_msgTypes[3]
+	mi := &file_cqc_venues_v1_order_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1130,7 @@ func (x *OrderList) String() string {
 func (*OrderList) ProtoMessage() {}
 
 func (x *OrderList) ProtoReflect() protoreflect.Message {
-	mi := &file_cqc_venues_v1_order_proto_msgTypes[3]
+	mi := &file_cqc_venues_v1_order_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1143,7 @@ func (x *OrderList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderList.ProtoReflect.Descriptor instead.
 func (*OrderList) Descriptor() ([]byte, []int) {
-	return file_cqc_venues_v1_order_proto_rawDescGZIP(), []int{3}
+	return file_cqc_venues_v1_order_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OrderList) GetVenueOrderListId() string {
@@ -1077,20 +1236,32 @@ const file_cqc_venues_v1_order_proto_rawDesc = "" +
 	"\foffset_value\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\voffsetValue\x88\x01\x01\x121\n" +
 	"\fpegged_price\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\vpeggedPrice\x88\x01\x01B\x0f\n" +
 	"\r_offset_valueB\x0f\n" +
-	"\r_pegged_price\"\xfd\x02\n" +
-	"\tOrderFill\x12*\n" +
-	"\aexec_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeH\x00R\x06execId\x88\x01\x01\x12%\n" +
-	"\btrade_id\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\atradeId\x12%\n" +
+	"\r_pegged_price\"\x9c\x04\n" +
+	"\rAttachedOrder\x12.\n" +
+	"\rtrigger_price\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\ftriggerPrice\x12W\n" +
+	"\x12trigger_price_type\x18\x02 \x01(\x0e2\x1f.cqc.venues.v1.TriggerPriceTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10triggerPriceType\x12C\n" +
+	"\n" +
+	"order_type\x18\x03 \x01(\x0e2\x18.cqc.venues.v1.OrderTypeB\n" +
+	"\xbaH\a\x82\x01\x04\x18\x01\x18\x02R\torderType\x12$\n" +
+	"\x05price\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x05price\x88\x01\x01\x12*\n" +
+	"\bquantity\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x01R\bquantity\x88\x01\x01\x12,\n" +
+	"\border_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x02R\aorderId\x88\x01\x01:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
+	"\x1eattached_order.price_iff_limit\x12Dprice must be set when order_type is ORDER_TYPE_LIMIT, and only then\x1a)(this.order_type == 2) == has(this.price)B\b\n" +
+	"\x06_priceB\v\n" +
+	"\t_quantityB\v\n" +
+	"\t_order_id\"\x97\x03\n" +
+	"\tOrderFill\x124\n" +
+	"\fexecution_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeH\x00R\vexecutionId\x88\x01\x01\x120\n" +
+	"\x0evenue_trade_id\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\fvenueTradeId\x12%\n" +
 	"\bquantity\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\bquantity\x12\x1f\n" +
 	"\x05price\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x05price\x129\n" +
 	"\n" +
 	"commission\x18\x05 \x01(\v2\x19.cqc.types.v1.AssetAmountR\n" +
 	"commission\x12M\n" +
 	"\x0eliquidity_side\x18\x06 \x01(\x0e2\x1c.cqc.venues.v1.LiquiditySideB\b\xbaH\x05\x82\x01\x02\x10\x01R\rliquiditySide\x12?\n" +
-	"\rtransact_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\ftransactTimeB\n" +
-	"\n" +
-	"\b_exec_id\"\xe49\n" +
+	"\rtransact_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\ftransactTimeB\x0f\n" +
+	"\r_execution_id\"\xb7@\n" +
 	"\x05Order\x12'\n" +
 	"\border_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordR\aorderId\x120\n" +
 	"\x0fclient_order_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rclientOrderId\x12.\n" +
@@ -1100,8 +1271,8 @@ const file_cqc_venues_v1_order_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\x00R\x10venueOrderListId\x88\x01\x01\x12S\n" +
 	"\x10contingency_type\x18\x06 \x01(\x0e2\x1e.cqc.venues.v1.ContingencyTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0fcontingencyType\x129\n" +
 	"\x0fparent_order_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x01R\rparentOrderId\x88\x01\x01\x12?\n" +
-	"\x10linked_order_ids\x18\b \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\x18\x01\"\tr\a\xa2\x88'\x03ordR\x0elinkedOrderIds\x12%\n" +
-	"\ttrader_id\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\btraderId\x12)\n" +
+	"\x10linked_order_ids\x18\b \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\x18\x01\"\tr\a\xa2\x88'\x03ordR\x0elinkedOrderIds\x12(\n" +
+	"\ttrader_id\x18\t \x01(\tB\v\xbaH\x05r\x03\x18\x80\x01\x80\x01\x01R\btraderId\x12)\n" +
 	"\vstrategy_id\x18\n" +
 	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\n" +
 	"strategyId\x124\n" +
@@ -1123,8 +1294,9 @@ const file_cqc_venues_v1_order_proto_rawDesc = "" +
 	"\rtime_in_force\x18\x16 \x01(\x0e2\x1a.cqc.venues.v1.TimeInForceB\b\xbaH\x05\x82\x01\x02\x10\x01R\vtimeInForce\x12;\n" +
 	"\vexpire_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12*\n" +
-	"\bquantity\x18\x18 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x04R\bquantity\x88\x01\x01\x12J\n" +
-	"\rquantity_unit\x18\x19 \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\b\xbaH\x05\x82\x01\x02\x10\x01R\fquantityUnit\x125\n" +
+	"\bquantity\x18\x18 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x04R\bquantity\x88\x01\x01\x12L\n" +
+	"\rquantity_unit\x18\x19 \x01(\x0e2\x1b.cqc.venues.v1.QuantityUnitB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x05R\fquantityUnit\x125\n" +
 	"\x0equote_quantity\x18\x1a \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x05R\rquoteQuantity\x88\x01\x01\x12$\n" +
 	"\x05price\x18\x1b \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x06R\x05price\x88\x01\x01\x123\n" +
 	"\rtrigger_price\x18\x1c \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\aR\ftriggerPrice\x88\x01\x01\x12W\n" +
@@ -1157,7 +1329,7 @@ const file_cqc_venues_v1_order_proto_rawDesc = "" +
 	"\x0eavg_fill_price\x183 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x0fR\favgFillPrice\x88\x01\x01\x12<\n" +
 	"\x12cum_quote_quantity\x184 \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x10R\x10cumQuoteQuantity\x88\x01\x01\x12E\n" +
 	"\vcommissions\x185 \x03(\v2\x19.cqc.types.v1.AssetAmountB\b\xbaH\x05\x92\x01\x02\x10\x14R\vcommissions\x129\n" +
-	"\x05fills\x186 \x03(\v2\x18.cqc.venues.v1.OrderFillB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x05fills\x12C\n" +
+	"\x05fills\x186 \x03(\v2\x18.cqc.venues.v1.OrderFillB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x05fills\x12C\n" +
 	"\vcreate_time\x187 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"createTime\x12;\n" +
 	"\vsubmit_time\x188 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1177,11 +1349,18 @@ const file_cqc_venues_v1_order_proto_rawDesc = "" +
 	"reasonText\x12,\n" +
 	"\n" +
 	"request_id\x18C \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x11R\trequestId\x88\x01\x01\x12?\n" +
-	"\rsource_record\x18D \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x1aF\n" +
+	"\rsource_record\x18D \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x121\n" +
+	"\fmin_quantity\x18E \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x12R\vminQuantity\x88\x01\x01\x121\n" +
+	"\fmax_slippage\x18F \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x13R\vmaxSlippage\x88\x01\x01\x12=\n" +
+	"\vtake_profit\x18G \x01(\v2\x1c.cqc.venues.v1.AttachedOrderR\n" +
+	"takeProfit\x129\n" +
+	"\tstop_loss\x18H \x01(\v2\x1c.cqc.venues.v1.AttachedOrderR\bstopLoss\x1aF\n" +
 	"\x18ExecAlgorithmParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\xae\x16\xbaH\xaa\x16\x1a\x8b\x01\n" +
-	"!order.quantity_xor_quote_quantity\x126exactly one of quantity and quote_quantity must be set\x1a.has(this.quantity) != has(this.quote_quantity)\x1a\x86\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\xfa\x1a\xbaH\xf6\x1a\x1a\x87\x02\n" +
+	"!order.quantity_xor_quote_quantity\x12dat most one of quantity and quote_quantity may be set, and one must be unless close_position is true\x1a|!(has(this.quantity) && has(this.quote_quantity)) && (has(this.quantity) || has(this.quote_quantity) || this.close_position)\x1a\xac\x01\n" +
+	"$order.close_position_not_reduce_only\x12Xclose_position and reduce_only cannot both be true (close_position already only reduces)\x1a*!(this.close_position && this.reduce_only)\x1a\x9e\x02\n" +
+	"\"order.min_quantity_within_quantity\x12%min_quantity must not exceed quantity\x1a\xd0\x01!has(this.min_quantity) || !has(this.quantity) || !this.min_quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') || !this.quantity.matches('^-?[0-9]+(\\\\.[0-9]+)?$') || double(this.min_quantity) <= double(this.quantity)\x1a\x86\x01\n" +
 	" order.quote_quantity_market_only\x12/quote_quantity is only allowed on MARKET orders\x1a1!has(this.quote_quantity) || this.order_type == 1\x1a\xc6\x01\n" +
 	"$order.price_required_for_limit_types\x12Cprice must be set for LIMIT, STOP_LIMIT and LIMIT_IF_TOUCHED orders\x1aY(this.order_type != 2 && this.order_type != 4 && this.order_type != 6) || has(this.price)\x1a\x98\x01\n" +
 	"\x19order.market_has_no_price\x127price must not be set for MARKET and STOP_MARKET orders\x1aB(this.order_type != 1 && this.order_type != 3) || !has(this.price)\x1a\xd6\x01\n" +
@@ -1212,7 +1391,9 @@ const file_cqc_venues_v1_order_proto_rawDesc = "" +
 	"\x10_leaves_quantityB\x11\n" +
 	"\x0f_avg_fill_priceB\x15\n" +
 	"\x13_cum_quote_quantityB\r\n" +
-	"\v_request_id\"\xee\x05\n" +
+	"\v_request_idB\x0f\n" +
+	"\r_min_quantityB\x0f\n" +
+	"\r_max_slippage\"\xee\x05\n" +
 	"\tOrderList\x129\n" +
 	"\x13venue_order_list_id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x10venueOrderListId\x129\n" +
@@ -1247,82 +1428,87 @@ func file_cqc_venues_v1_order_proto_rawDescGZIP() []byte {
 	return file_cqc_venues_v1_order_proto_rawDescData
 }
 
-var file_cqc_venues_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_cqc_venues_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_cqc_venues_v1_order_proto_goTypes = []any{
 	(*PegInstructions)(nil),       // 0: cqc.venues.v1.PegInstructions
-	(*OrderFill)(nil),             // 1: cqc.venues.v1.OrderFill
-	(*Order)(nil),                 // 2: cqc.venues.v1.Order
-	(*OrderList)(nil),             // 3: cqc.venues.v1.OrderList
-	nil,                           // 4: cqc.venues.v1.Order.ExecAlgorithmParamsEntry
-	(PegPriceType)(0),             // 5: cqc.venues.v1.PegPriceType
-	(TrailingOffsetType)(0),       // 6: cqc.venues.v1.TrailingOffsetType
-	(*v1.AssetAmount)(nil),        // 7: cqc.types.v1.AssetAmount
-	(LiquiditySide)(0),            // 8: cqc.venues.v1.LiquiditySide
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(ContingencyType)(0),          // 10: cqc.venues.v1.ContingencyType
-	(Side)(0),                     // 11: cqc.venues.v1.Side
-	(OrderType)(0),                // 12: cqc.venues.v1.OrderType
-	(TimeInForce)(0),              // 13: cqc.venues.v1.TimeInForce
-	(QuantityUnit)(0),             // 14: cqc.venues.v1.QuantityUnit
-	(TriggerPriceType)(0),         // 15: cqc.venues.v1.TriggerPriceType
-	(TriggerDirection)(0),         // 16: cqc.venues.v1.TriggerDirection
-	(SelfTradePreventionMode)(0),  // 17: cqc.venues.v1.SelfTradePreventionMode
-	(PositionSide)(0),             // 18: cqc.venues.v1.PositionSide
-	(MarginMode)(0),               // 19: cqc.venues.v1.MarginMode
-	(OrderStatus)(0),              // 20: cqc.venues.v1.OrderStatus
-	(OrderRejectReason)(0),        // 21: cqc.venues.v1.OrderRejectReason
-	(OrderExpiryReason)(0),        // 22: cqc.venues.v1.OrderExpiryReason
-	(*v1.SourceRecord)(nil),       // 23: cqc.types.v1.SourceRecord
-	(ListStatusType)(0),           // 24: cqc.venues.v1.ListStatusType
-	(ListOrderStatus)(0),          // 25: cqc.venues.v1.ListOrderStatus
+	(*AttachedOrder)(nil),         // 1: cqc.venues.v1.AttachedOrder
+	(*OrderFill)(nil),             // 2: cqc.venues.v1.OrderFill
+	(*Order)(nil),                 // 3: cqc.venues.v1.Order
+	(*OrderList)(nil),             // 4: cqc.venues.v1.OrderList
+	nil,                           // 5: cqc.venues.v1.Order.ExecAlgorithmParamsEntry
+	(PegPriceType)(0),             // 6: cqc.venues.v1.PegPriceType
+	(TrailingOffsetType)(0),       // 7: cqc.venues.v1.TrailingOffsetType
+	(TriggerPriceType)(0),         // 8: cqc.venues.v1.TriggerPriceType
+	(OrderType)(0),                // 9: cqc.venues.v1.OrderType
+	(*v1.AssetAmount)(nil),        // 10: cqc.types.v1.AssetAmount
+	(LiquiditySide)(0),            // 11: cqc.venues.v1.LiquiditySide
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(ContingencyType)(0),          // 13: cqc.venues.v1.ContingencyType
+	(Side)(0),                     // 14: cqc.venues.v1.Side
+	(TimeInForce)(0),              // 15: cqc.venues.v1.TimeInForce
+	(QuantityUnit)(0),             // 16: cqc.venues.v1.QuantityUnit
+	(TriggerDirection)(0),         // 17: cqc.venues.v1.TriggerDirection
+	(SelfTradePreventionMode)(0),  // 18: cqc.venues.v1.SelfTradePreventionMode
+	(PositionSide)(0),             // 19: cqc.venues.v1.PositionSide
+	(MarginMode)(0),               // 20: cqc.venues.v1.MarginMode
+	(OrderStatus)(0),              // 21: cqc.venues.v1.OrderStatus
+	(OrderRejectReason)(0),        // 22: cqc.venues.v1.OrderRejectReason
+	(OrderExpiryReason)(0),        // 23: cqc.venues.v1.OrderExpiryReason
+	(*v1.SourceRecord)(nil),       // 24: cqc.types.v1.SourceRecord
+	(ListStatusType)(0),           // 25: cqc.venues.v1.ListStatusType
+	(ListOrderStatus)(0),          // 26: cqc.venues.v1.ListOrderStatus
 }
 var file_cqc_venues_v1_order_proto_depIdxs = []int32{
-	5,  // 0: cqc.venues.v1.PegInstructions.peg_price_type:type_name -> cqc.venues.v1.PegPriceType
-	6,  // 1: cqc.venues.v1.PegInstructions.offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
-	7,  // 2: cqc.venues.v1.OrderFill.commission:type_name -> cqc.types.v1.AssetAmount
-	8,  // 3: cqc.venues.v1.OrderFill.liquidity_side:type_name -> cqc.venues.v1.LiquiditySide
-	9,  // 4: cqc.venues.v1.OrderFill.transact_time:type_name -> google.protobuf.Timestamp
-	10, // 5: cqc.venues.v1.Order.contingency_type:type_name -> cqc.venues.v1.ContingencyType
-	4,  // 6: cqc.venues.v1.Order.exec_algorithm_params:type_name -> cqc.venues.v1.Order.ExecAlgorithmParamsEntry
-	11, // 7: cqc.venues.v1.Order.side:type_name -> cqc.venues.v1.Side
-	12, // 8: cqc.venues.v1.Order.order_type:type_name -> cqc.venues.v1.OrderType
-	13, // 9: cqc.venues.v1.Order.time_in_force:type_name -> cqc.venues.v1.TimeInForce
-	9,  // 10: cqc.venues.v1.Order.expire_time:type_name -> google.protobuf.Timestamp
-	14, // 11: cqc.venues.v1.Order.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
-	15, // 12: cqc.venues.v1.Order.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
-	16, // 13: cqc.venues.v1.Order.trigger_direction:type_name -> cqc.venues.v1.TriggerDirection
-	6,  // 14: cqc.venues.v1.Order.trailing_offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
-	9,  // 15: cqc.venues.v1.Order.trailing_time:type_name -> google.protobuf.Timestamp
-	0,  // 16: cqc.venues.v1.Order.peg:type_name -> cqc.venues.v1.PegInstructions
-	17, // 17: cqc.venues.v1.Order.self_trade_prevention_mode:type_name -> cqc.venues.v1.SelfTradePreventionMode
-	18, // 18: cqc.venues.v1.Order.position_side:type_name -> cqc.venues.v1.PositionSide
-	19, // 19: cqc.venues.v1.Order.margin_mode:type_name -> cqc.venues.v1.MarginMode
-	20, // 20: cqc.venues.v1.Order.status:type_name -> cqc.venues.v1.OrderStatus
-	20, // 21: cqc.venues.v1.Order.previous_status:type_name -> cqc.venues.v1.OrderStatus
-	7,  // 22: cqc.venues.v1.Order.commissions:type_name -> cqc.types.v1.AssetAmount
-	1,  // 23: cqc.venues.v1.Order.fills:type_name -> cqc.venues.v1.OrderFill
-	9,  // 24: cqc.venues.v1.Order.create_time:type_name -> google.protobuf.Timestamp
-	9,  // 25: cqc.venues.v1.Order.submit_time:type_name -> google.protobuf.Timestamp
-	9,  // 26: cqc.venues.v1.Order.venue_create_time:type_name -> google.protobuf.Timestamp
-	9,  // 27: cqc.venues.v1.Order.working_time:type_name -> google.protobuf.Timestamp
-	9,  // 28: cqc.venues.v1.Order.trigger_time:type_name -> google.protobuf.Timestamp
-	9,  // 29: cqc.venues.v1.Order.last_fill_time:type_name -> google.protobuf.Timestamp
-	9,  // 30: cqc.venues.v1.Order.update_time:type_name -> google.protobuf.Timestamp
-	9,  // 31: cqc.venues.v1.Order.close_time:type_name -> google.protobuf.Timestamp
-	21, // 32: cqc.venues.v1.Order.reject_reason:type_name -> cqc.venues.v1.OrderRejectReason
-	22, // 33: cqc.venues.v1.Order.expiry_reason:type_name -> cqc.venues.v1.OrderExpiryReason
-	23, // 34: cqc.venues.v1.Order.source_record:type_name -> cqc.types.v1.SourceRecord
-	10, // 35: cqc.venues.v1.OrderList.contingency_type:type_name -> cqc.venues.v1.ContingencyType
-	24, // 36: cqc.venues.v1.OrderList.list_status_type:type_name -> cqc.venues.v1.ListStatusType
-	25, // 37: cqc.venues.v1.OrderList.list_order_status:type_name -> cqc.venues.v1.ListOrderStatus
-	21, // 38: cqc.venues.v1.OrderList.reject_reason:type_name -> cqc.venues.v1.OrderRejectReason
-	9,  // 39: cqc.venues.v1.OrderList.transact_time:type_name -> google.protobuf.Timestamp
-	23, // 40: cqc.venues.v1.OrderList.source_record:type_name -> cqc.types.v1.SourceRecord
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	6,  // 0: cqc.venues.v1.PegInstructions.peg_price_type:type_name -> cqc.venues.v1.PegPriceType
+	7,  // 1: cqc.venues.v1.PegInstructions.offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
+	8,  // 2: cqc.venues.v1.AttachedOrder.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
+	9,  // 3: cqc.venues.v1.AttachedOrder.order_type:type_name -> cqc.venues.v1.OrderType
+	10, // 4: cqc.venues.v1.OrderFill.commission:type_name -> cqc.types.v1.AssetAmount
+	11, // 5: cqc.venues.v1.OrderFill.liquidity_side:type_name -> cqc.venues.v1.LiquiditySide
+	12, // 6: cqc.venues.v1.OrderFill.transact_time:type_name -> google.protobuf.Timestamp
+	13, // 7: cqc.venues.v1.Order.contingency_type:type_name -> cqc.venues.v1.ContingencyType
+	5,  // 8: cqc.venues.v1.Order.exec_algorithm_params:type_name -> cqc.venues.v1.Order.ExecAlgorithmParamsEntry
+	14, // 9: cqc.venues.v1.Order.side:type_name -> cqc.venues.v1.Side
+	9,  // 10: cqc.venues.v1.Order.order_type:type_name -> cqc.venues.v1.OrderType
+	15, // 11: cqc.venues.v1.Order.time_in_force:type_name -> cqc.venues.v1.TimeInForce
+	12, // 12: cqc.venues.v1.Order.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 13: cqc.venues.v1.Order.quantity_unit:type_name -> cqc.venues.v1.QuantityUnit
+	8,  // 14: cqc.venues.v1.Order.trigger_price_type:type_name -> cqc.venues.v1.TriggerPriceType
+	17, // 15: cqc.venues.v1.Order.trigger_direction:type_name -> cqc.venues.v1.TriggerDirection
+	7,  // 16: cqc.venues.v1.Order.trailing_offset_type:type_name -> cqc.venues.v1.TrailingOffsetType
+	12, // 17: cqc.venues.v1.Order.trailing_time:type_name -> google.protobuf.Timestamp
+	0,  // 18: cqc.venues.v1.Order.peg:type_name -> cqc.venues.v1.PegInstructions
+	18, // 19: cqc.venues.v1.Order.self_trade_prevention_mode:type_name -> cqc.venues.v1.SelfTradePreventionMode
+	19, // 20: cqc.venues.v1.Order.position_side:type_name -> cqc.venues.v1.PositionSide
+	20, // 21: cqc.venues.v1.Order.margin_mode:type_name -> cqc.venues.v1.MarginMode
+	21, // 22: cqc.venues.v1.Order.status:type_name -> cqc.venues.v1.OrderStatus
+	21, // 23: cqc.venues.v1.Order.previous_status:type_name -> cqc.venues.v1.OrderStatus
+	10, // 24: cqc.venues.v1.Order.commissions:type_name -> cqc.types.v1.AssetAmount
+	2,  // 25: cqc.venues.v1.Order.fills:type_name -> cqc.venues.v1.OrderFill
+	12, // 26: cqc.venues.v1.Order.create_time:type_name -> google.protobuf.Timestamp
+	12, // 27: cqc.venues.v1.Order.submit_time:type_name -> google.protobuf.Timestamp
+	12, // 28: cqc.venues.v1.Order.venue_create_time:type_name -> google.protobuf.Timestamp
+	12, // 29: cqc.venues.v1.Order.working_time:type_name -> google.protobuf.Timestamp
+	12, // 30: cqc.venues.v1.Order.trigger_time:type_name -> google.protobuf.Timestamp
+	12, // 31: cqc.venues.v1.Order.last_fill_time:type_name -> google.protobuf.Timestamp
+	12, // 32: cqc.venues.v1.Order.update_time:type_name -> google.protobuf.Timestamp
+	12, // 33: cqc.venues.v1.Order.close_time:type_name -> google.protobuf.Timestamp
+	22, // 34: cqc.venues.v1.Order.reject_reason:type_name -> cqc.venues.v1.OrderRejectReason
+	23, // 35: cqc.venues.v1.Order.expiry_reason:type_name -> cqc.venues.v1.OrderExpiryReason
+	24, // 36: cqc.venues.v1.Order.source_record:type_name -> cqc.types.v1.SourceRecord
+	1,  // 37: cqc.venues.v1.Order.take_profit:type_name -> cqc.venues.v1.AttachedOrder
+	1,  // 38: cqc.venues.v1.Order.stop_loss:type_name -> cqc.venues.v1.AttachedOrder
+	13, // 39: cqc.venues.v1.OrderList.contingency_type:type_name -> cqc.venues.v1.ContingencyType
+	25, // 40: cqc.venues.v1.OrderList.list_status_type:type_name -> cqc.venues.v1.ListStatusType
+	26, // 41: cqc.venues.v1.OrderList.list_order_status:type_name -> cqc.venues.v1.ListOrderStatus
+	22, // 42: cqc.venues.v1.OrderList.reject_reason:type_name -> cqc.venues.v1.OrderRejectReason
+	12, // 43: cqc.venues.v1.OrderList.transact_time:type_name -> google.protobuf.Timestamp
+	24, // 44: cqc.venues.v1.OrderList.source_record:type_name -> cqc.types.v1.SourceRecord
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_cqc_venues_v1_order_proto_init() }
@@ -1334,13 +1520,14 @@ func file_cqc_venues_v1_order_proto_init() {
 	file_cqc_venues_v1_order_proto_msgTypes[0].OneofWrappers = []any{}
 	file_cqc_venues_v1_order_proto_msgTypes[1].OneofWrappers = []any{}
 	file_cqc_venues_v1_order_proto_msgTypes[2].OneofWrappers = []any{}
+	file_cqc_venues_v1_order_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_venues_v1_order_proto_rawDesc), len(file_cqc_venues_v1_order_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -431,7 +431,9 @@ func (TrailingOffsetType) EnumDescriptor() ([]byte, []int) {
 }
 
 // OrderStatus is the lifecycle state of an order as CQC knows it. Values cover the CQC-side states before
-// the venue sees an order (INITIALIZED, DENIED, SUBMITTED) and the venue-side states (FIX 39, BN "X").
+// the venue sees an order (INITIALIZED, SUBMITTED) and the venue-side states (FIX 39, BN "X"). A request
+// CQC refuses before sending it (validation, market rules, pre-trade risk) creates no Order at all: it
+// fails with a gRPC error and is announced by OrderRequestRejected, so there is no "denied" status.
 type OrderStatus int32
 
 const (
@@ -439,8 +441,6 @@ const (
 	OrderStatus_ORDER_STATUS_UNSPECIFIED OrderStatus = 0
 	// Created in CQC, not yet sent to the venue.
 	OrderStatus_ORDER_STATUS_INITIALIZED OrderStatus = 1
-	// Refused by CQC itself (pre-trade risk, validation) and never sent. Terminal.
-	OrderStatus_ORDER_STATUS_DENIED OrderStatus = 2
 	// Sent to the venue; no acknowledgement yet.
 	OrderStatus_ORDER_STATUS_SUBMITTED OrderStatus = 3
 	// Venue received it but has not accepted it yet (FIX 39=A, BN "PENDING_NEW").
@@ -475,7 +475,6 @@ var (
 	OrderStatus_name = map[int32]string{
 		0:  "ORDER_STATUS_UNSPECIFIED",
 		1:  "ORDER_STATUS_INITIALIZED",
-		2:  "ORDER_STATUS_DENIED",
 		3:  "ORDER_STATUS_SUBMITTED",
 		4:  "ORDER_STATUS_PENDING_NEW",
 		5:  "ORDER_STATUS_NEW",
@@ -493,7 +492,6 @@ var (
 	OrderStatus_value = map[string]int32{
 		"ORDER_STATUS_UNSPECIFIED":      0,
 		"ORDER_STATUS_INITIALIZED":      1,
-		"ORDER_STATUS_DENIED":           2,
 		"ORDER_STATUS_SUBMITTED":        3,
 		"ORDER_STATUS_PENDING_NEW":      4,
 		"ORDER_STATUS_NEW":              5,
@@ -577,12 +575,17 @@ const (
 	ExecType_EXEC_TYPE_DONE_FOR_DAY ExecType = 16
 	// Suspended (FIX 150=9).
 	ExecType_EXEC_TYPE_SUSPENDED ExecType = 17
-	// Venue-computed execution such as a liquidation fill (FIX 150=B; BN-F "CALCULATED").
+	// A liquidation fill: the venue closed (part of) the account's position by force. BN-F reports these
+	// with x "CALCULATED" and an "autoclose-" client order id; OKX with category "full_liquidation" /
+	// "partial_liquidation". No FIX 150 value means liquidation (150=B is EXEC_TYPE_CALCULATED).
 	ExecType_EXEC_TYPE_LIQUIDATION ExecType = 18
 	// Auto-deleveraging fill: the position was reduced against a liquidated counterparty (BN-F ADL).
 	ExecType_EXEC_TYPE_AUTO_DELEVERAGE ExecType = 19
 	// Settlement or delivery of an expiring contract (BN-F "SETTLEMENT"/delivery updates).
 	ExecType_EXEC_TYPE_SETTLEMENT ExecType = 20
+	// The venue calculated or corrected the order's values without a fill or a state change (FIX 150=B
+	// Calculated, e.g. a recomputed average price or settlement value). Not a fill; not a liquidation.
+	ExecType_EXEC_TYPE_CALCULATED ExecType = 21
 )
 
 // Enum value maps for ExecType.
@@ -609,6 +612,7 @@ var (
 		18: "EXEC_TYPE_LIQUIDATION",
 		19: "EXEC_TYPE_AUTO_DELEVERAGE",
 		20: "EXEC_TYPE_SETTLEMENT",
+		21: "EXEC_TYPE_CALCULATED",
 	}
 	ExecType_value = map[string]int32{
 		"EXEC_TYPE_UNSPECIFIED":      0,
@@ -632,6 +636,7 @@ var (
 		"EXEC_TYPE_LIQUIDATION":      18,
 		"EXEC_TYPE_AUTO_DELEVERAGE":  19,
 		"EXEC_TYPE_SETTLEMENT":       20,
+		"EXEC_TYPE_CALCULATED":       21,
 	}
 )
 
@@ -1131,12 +1136,16 @@ func (PegPriceType) EnumDescriptor() ([]byte, []int) {
 	return file_cqc_venues_v1_trading_proto_rawDescGZIP(), []int{15}
 }
 
-// QuantityUnit is the unit an order or fill quantity is expressed in. Venues differ: Binance spot and
-// Coinbase count base units, OKX swaps count contracts (ctVal each), Deribit inverse futures count USD.
+// QuantityUnit is the unit a quantity is expressed in: order and fill quantities, market trading rules
+// (Market.quantity_unit), position sizes (Position.quantity_unit) and open interest (OpenInterest
+// amount_unit). It is the ONE quantity-unit enum of the contract. Venues differ: Binance spot and
+// Coinbase count base units, OKX swaps count contracts (ctVal each), Deribit inverse futures count USD,
+// Uniswap v3 positions count liquidity units.
 type QuantityUnit int32
 
 const (
-	// Not set: the market's own quantity unit applies (Market trading rules say which).
+	// Not set. On orders and fills: the market's own quantity unit (Market.quantity_unit) applies. Fields
+	// that must name a unit (positions, open interest, market rules) reject it with enum.not_in = 0.
 	QuantityUnit_QUANTITY_UNIT_UNSPECIFIED QuantityUnit = 0
 	// Units of the base asset (BN-S "quantity", Coinbase "size", Hyperliquid "sz").
 	QuantityUnit_QUANTITY_UNIT_BASE QuantityUnit = 1
@@ -1146,8 +1155,12 @@ const (
 	// Order.quote_quantity instead).
 	QuantityUnit_QUANTITY_UNIT_QUOTE QuantityUnit = 3
 	// US dollars of notional (Deribit inverse futures and perpetuals: amount "10" = 10 USD, a multiple of
-	// the instrument's contract_size).
+	// the instrument's contract_size). Also Deribit inverse position "size" and open_interest.
 	QuantityUnit_QUANTITY_UNIT_USD QuantityUnit = 4
+	// Concentrated-liquidity units of an AMM position (Uniswap v3 `liquidity`, a raw uint128 integer as a
+	// decimal string). Only meaningful on positions (Position.liquidity_range); never valid on an order, a
+	// fill, a market's trading rules or open interest.
+	QuantityUnit_QUANTITY_UNIT_LIQUIDITY QuantityUnit = 5
 )
 
 // Enum value maps for QuantityUnit.
@@ -1158,6 +1171,7 @@ var (
 		2: "QUANTITY_UNIT_CONTRACTS",
 		3: "QUANTITY_UNIT_QUOTE",
 		4: "QUANTITY_UNIT_USD",
+		5: "QUANTITY_UNIT_LIQUIDITY",
 	}
 	QuantityUnit_value = map[string]int32{
 		"QUANTITY_UNIT_UNSPECIFIED": 0,
@@ -1165,6 +1179,7 @@ var (
 		"QUANTITY_UNIT_CONTRACTS":   2,
 		"QUANTITY_UNIT_QUOTE":       3,
 		"QUANTITY_UNIT_USD":         4,
+		"QUANTITY_UNIT_LIQUIDITY":   5,
 	}
 )
 
@@ -1220,10 +1235,24 @@ const (
 	OrderRejectReason_ORDER_REJECT_REASON_DUPLICATE_CLIENT_ORDER_ID OrderRejectReason = 8
 	// A reduce-only order would have increased the position.
 	OrderRejectReason_ORDER_REJECT_REASON_REDUCE_ONLY OrderRejectReason = 9
-	// CQC's pre-trade risk engine refused the order (status DENIED); never sent to the venue.
+	// CQC's pre-trade risk engine refused the request; it was never sent to the venue. Only on
+	// OrderRequestRejected (no Order record exists for a refused placement).
 	OrderRejectReason_ORDER_REJECT_REASON_RISK_LIMIT OrderRejectReason = 10
-	// The order referenced by a cancel or amend is unknown to the venue (FIX 103=5).
+	// The order referenced by a cancel or amend is unknown to the venue (FIX 103=5, FIX 102=1).
 	OrderRejectReason_ORDER_REJECT_REASON_UNKNOWN_ORDER OrderRejectReason = 11
+	// A cancel or amend arrived after the order filled or expired at the venue (FIX 102=0 Too late to
+	// cancel; Binance -2011 on an order that just filled).
+	OrderRejectReason_ORDER_REJECT_REASON_TOO_LATE_TO_CANCEL OrderRejectReason = 12
+	// A cancel or amend arrived while an earlier cancel or replace of the same order was still pending
+	// (FIX 102=3 Order already in Pending Cancel or Pending Replace status).
+	OrderRejectReason_ORDER_REJECT_REASON_ALREADY_PENDING OrderRejectReason = 13
+	// The market or venue does not support a feature the request used: order type, time in force, flag
+	// (post-only, close-position, iceberg), amend, order list or attached take-profit/stop-loss (FIX 103=11
+	// Unsupported order characteristic; Binance -1116 / -1115).
+	OrderRejectReason_ORDER_REJECT_REASON_UNSUPPORTED_FEATURE OrderRejectReason = 14
+	// The account may not trade now: suspended, frozen or reduce-only by the venue (Binance -2015 on a
+	// disabled key, OKX 51024 account blocked), or CQC's trading state for the account halts it.
+	OrderRejectReason_ORDER_REJECT_REASON_ACCOUNT_SUSPENDED OrderRejectReason = 15
 	// Any other reason; see the raw code and text.
 	OrderRejectReason_ORDER_REJECT_REASON_OTHER OrderRejectReason = 100
 )
@@ -1243,6 +1272,10 @@ var (
 		9:   "ORDER_REJECT_REASON_REDUCE_ONLY",
 		10:  "ORDER_REJECT_REASON_RISK_LIMIT",
 		11:  "ORDER_REJECT_REASON_UNKNOWN_ORDER",
+		12:  "ORDER_REJECT_REASON_TOO_LATE_TO_CANCEL",
+		13:  "ORDER_REJECT_REASON_ALREADY_PENDING",
+		14:  "ORDER_REJECT_REASON_UNSUPPORTED_FEATURE",
+		15:  "ORDER_REJECT_REASON_ACCOUNT_SUSPENDED",
 		100: "ORDER_REJECT_REASON_OTHER",
 	}
 	OrderRejectReason_value = map[string]int32{
@@ -1258,6 +1291,10 @@ var (
 		"ORDER_REJECT_REASON_REDUCE_ONLY":                          9,
 		"ORDER_REJECT_REASON_RISK_LIMIT":                           10,
 		"ORDER_REJECT_REASON_UNKNOWN_ORDER":                        11,
+		"ORDER_REJECT_REASON_TOO_LATE_TO_CANCEL":                   12,
+		"ORDER_REJECT_REASON_ALREADY_PENDING":                      13,
+		"ORDER_REJECT_REASON_UNSUPPORTED_FEATURE":                  14,
+		"ORDER_REJECT_REASON_ACCOUNT_SUSPENDED":                    15,
 		"ORDER_REJECT_REASON_OTHER":                                100,
 	}
 )
@@ -1546,11 +1583,10 @@ const file_cqc_venues_v1_trading_proto_rawDesc = "" +
 	"\x1aTRAILING_OFFSET_TYPE_PRICE\x10\x01\x12%\n" +
 	"!TRAILING_OFFSET_TYPE_BASIS_POINTS\x10\x02\x12\x1e\n" +
 	"\x1aTRAILING_OFFSET_TYPE_TICKS\x10\x03\x12#\n" +
-	"\x1fTRAILING_OFFSET_TYPE_PRICE_TIER\x10\x04*\xd8\x03\n" +
+	"\x1fTRAILING_OFFSET_TYPE_PRICE_TIER\x10\x04*\xbf\x03\n" +
 	"\vOrderStatus\x12\x1c\n" +
 	"\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
-	"\x18ORDER_STATUS_INITIALIZED\x10\x01\x12\x17\n" +
-	"\x13ORDER_STATUS_DENIED\x10\x02\x12\x1a\n" +
+	"\x18ORDER_STATUS_INITIALIZED\x10\x01\x12\x1a\n" +
 	"\x16ORDER_STATUS_SUBMITTED\x10\x03\x12\x1c\n" +
 	"\x18ORDER_STATUS_PENDING_NEW\x10\x04\x12\x14\n" +
 	"\x10ORDER_STATUS_NEW\x10\x05\x12!\n" +
@@ -1564,7 +1600,7 @@ const file_cqc_venues_v1_trading_proto_rawDesc = "" +
 	"\x14ORDER_STATUS_EXPIRED\x10\f\x12\x1a\n" +
 	"\x16ORDER_STATUS_TRIGGERED\x10\r\x12\x1a\n" +
 	"\x16ORDER_STATUS_SUSPENDED\x10\x0e\x12\x1d\n" +
-	"\x19ORDER_STATUS_DONE_FOR_DAY\x10\x0f*\xb3\x04\n" +
+	"\x19ORDER_STATUS_DONE_FOR_DAY\x10\x0f*\xcd\x04\n" +
 	"\bExecType\x12\x19\n" +
 	"\x15EXEC_TYPE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rEXEC_TYPE_NEW\x10\x01\x12\x13\n" +
@@ -1587,7 +1623,8 @@ const file_cqc_venues_v1_trading_proto_rawDesc = "" +
 	"\x13EXEC_TYPE_SUSPENDED\x10\x11\x12\x19\n" +
 	"\x15EXEC_TYPE_LIQUIDATION\x10\x12\x12\x1d\n" +
 	"\x19EXEC_TYPE_AUTO_DELEVERAGE\x10\x13\x12\x18\n" +
-	"\x14EXEC_TYPE_SETTLEMENT\x10\x14*c\n" +
+	"\x14EXEC_TYPE_SETTLEMENT\x10\x14\x12\x18\n" +
+	"\x14EXEC_TYPE_CALCULATED\x10\x15*c\n" +
 	"\rLiquiditySide\x12\x1e\n" +
 	"\x1aLIQUIDITY_SIDE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14LIQUIDITY_SIDE_MAKER\x10\x01\x12\x18\n" +
@@ -1631,13 +1668,14 @@ const file_cqc_venues_v1_trading_proto_rawDesc = "" +
 	"\x1aPEG_PRICE_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PEG_PRICE_TYPE_PRIMARY\x10\x01\x12\x19\n" +
 	"\x15PEG_PRICE_TYPE_MARKET\x10\x02\x12\x16\n" +
-	"\x12PEG_PRICE_TYPE_MID\x10\x03*\x92\x01\n" +
+	"\x12PEG_PRICE_TYPE_MID\x10\x03*\xaf\x01\n" +
 	"\fQuantityUnit\x12\x1d\n" +
 	"\x19QUANTITY_UNIT_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12QUANTITY_UNIT_BASE\x10\x01\x12\x1b\n" +
 	"\x17QUANTITY_UNIT_CONTRACTS\x10\x02\x12\x17\n" +
 	"\x13QUANTITY_UNIT_QUOTE\x10\x03\x12\x15\n" +
-	"\x11QUANTITY_UNIT_USD\x10\x04*\xb4\x04\n" +
+	"\x11QUANTITY_UNIT_USD\x10\x04\x12\x1b\n" +
+	"\x17QUANTITY_UNIT_LIQUIDITY\x10\x05*\xe1\x05\n" +
 	"\x11OrderRejectReason\x12#\n" +
 	"\x1fORDER_REJECT_REASON_UNSPECIFIED\x10\x00\x12,\n" +
 	"(ORDER_REJECT_REASON_INSUFFICIENT_BALANCE\x10\x01\x12<\n" +
@@ -1651,7 +1689,11 @@ const file_cqc_venues_v1_trading_proto_rawDesc = "" +
 	"\x1fORDER_REJECT_REASON_REDUCE_ONLY\x10\t\x12\"\n" +
 	"\x1eORDER_REJECT_REASON_RISK_LIMIT\x10\n" +
 	"\x12%\n" +
-	"!ORDER_REJECT_REASON_UNKNOWN_ORDER\x10\v\x12\x1d\n" +
+	"!ORDER_REJECT_REASON_UNKNOWN_ORDER\x10\v\x12*\n" +
+	"&ORDER_REJECT_REASON_TOO_LATE_TO_CANCEL\x10\f\x12'\n" +
+	"#ORDER_REJECT_REASON_ALREADY_PENDING\x10\r\x12+\n" +
+	"'ORDER_REJECT_REASON_UNSUPPORTED_FEATURE\x10\x0e\x12)\n" +
+	"%ORDER_REJECT_REASON_ACCOUNT_SUSPENDED\x10\x0f\x12\x1d\n" +
 	"\x19ORDER_REJECT_REASON_OTHER\x10d*\xa6\x04\n" +
 	"\x11OrderExpiryReason\x12#\n" +
 	"\x1fORDER_EXPIRY_REASON_UNSPECIFIED\x10\x00\x12 \n" +

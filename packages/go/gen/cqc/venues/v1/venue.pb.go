@@ -740,7 +740,12 @@ type Venue struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// source_record is the venue record this was mapped from (e.g. Binance GET /api/v3/exchangeInfo without
 	// the symbols array). Unset when entered by hand.
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,26,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,26,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// etag identifies this version of the venue: AssetRegistry sets it on every response and changes it
+	// on every write (output only, ignored on input). Send it back in UpdateVenueRequest.etag to write
+	// only if nobody changed the venue since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque: compare
+	// for equality only. At most 128 characters; empty on messages that did not come from AssetRegistry.
+	Etag          string `protobuf:"bytes,27,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -957,6 +962,13 @@ func (x *Venue) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
+func (x *Venue) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 var File_cqc_venues_v1_venue_proto protoreflect.FileDescriptor
 
 const file_cqc_venues_v1_venue_proto_rawDesc = "" +
@@ -987,7 +999,7 @@ const file_cqc_venues_v1_venue_proto_rawDesc = "" +
 	"\bchain_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnH\x00R\achainId\x88\x01\x01\x12*\n" +
 	"\x0ecreation_block\x18\x04 \x01(\x04H\x01R\rcreationBlock\x88\x01\x01B\v\n" +
 	"\t_chain_idB\x11\n" +
-	"\x0f_creation_block\"\x87\x10\n" +
+	"\x0f_creation_block\"\xa5\x10\n" +
 	"\x05Venue\x12'\n" +
 	"\bvenue_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
@@ -1022,7 +1034,8 @@ const file_cqc_venues_v1_venue_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12?\n" +
-	"\rsource_record\x18\x1a \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\xbc\x02\xbaH\xb8\x02\x1a\xac\x01\n" +
+	"\rsource_record\x18\x1a \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12\x1c\n" +
+	"\x04etag\x18\x1b \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag:\xbc\x02\xbaH\xb8\x02\x1a\xac\x01\n" +
 	"\x1cvenue.onchain_requires_chain\x12@chain_id must be set for DEX, LENDING and DERIVATIVES_DEX venues\x1aJ(this.type != 2 && this.type != 5 && this.type != 6) || has(this.chain_id)\x1a\x86\x01\n" +
 	"\x14venue.parent_differs\x12)parent_venue_id must differ from venue_id\x1aC!has(this.parent_venue_id) || this.parent_venue_id != this.venue_idB\x12\n" +
 	"\x10_parent_venue_idB\v\n" +

@@ -387,7 +387,13 @@ type VenueAsset struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// source_record is the venue record this was mapped from (Binance GET /sapi/v1/capital/config/getall
 	// element, Hyperliquid spotMeta token). Unset when entered by hand.
-	SourceRecord  *v1.SourceRecord `protobuf:"bytes,22,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	SourceRecord *v1.SourceRecord `protobuf:"bytes,22,opt,name=source_record,json=sourceRecord,proto3" json:"source_record,omitempty"`
+	// etag identifies this version of the venue asset: AssetRegistry sets it on every response and changes
+	// it on every write (output only, ignored on input). Send it back in UpdateVenueAssetRequest.etag to
+	// write only if nobody changed the venue asset since it was read (ABORTED, ETAG_MISMATCH otherwise).
+	// Opaque: compare for equality only. At most 128 characters; empty on messages that did not come from
+	// AssetRegistry.
+	Etag          string `protobuf:"bytes,23,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -576,6 +582,13 @@ func (x *VenueAsset) GetSourceRecord() *v1.SourceRecord {
 	return nil
 }
 
+func (x *VenueAsset) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 var File_cqc_venues_v1_venue_asset_proto protoreflect.FileDescriptor
 
 const file_cqc_venues_v1_venue_asset_proto_rawDesc = "" +
@@ -616,7 +629,7 @@ const file_cqc_venues_v1_venue_asset_proto_rawDesc = "" +
 	"\x13_withdraw_incrementB\x15\n" +
 	"\x13_min_deposit_amountB\x14\n" +
 	"\x12_min_confirmationsB\x17\n" +
-	"\x15_unlock_confirmations\"\xe8\f\n" +
+	"\x15_unlock_confirmations\"\x86\r\n" +
 	"\n" +
 	"VenueAsset\x122\n" +
 	"\x0evenue_asset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03vasR\fvenueAssetId\x12'\n" +
@@ -649,7 +662,8 @@ const file_cqc_venues_v1_venue_asset_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12?\n" +
-	"\rsource_record\x18\x16 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\xdb\x01\xbaH\xd7\x01\x1a\xd4\x01\n" +
+	"\rsource_record\x18\x16 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12\x1c\n" +
+	"\x04etag\x18\x17 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x04etag:\xdb\x01\xbaH\xd7\x01\x1a\xd4\x01\n" +
 	"(venue_asset.collateral_ratio_at_most_one\x12\"collateral_ratio must be at most 1\x1a\x83\x01!(this.collateral_ratio.matches('^-?[0-9]+(\\\\.[0-9]+)?$')) || (!has(this.collateral_ratio) || double(this.collateral_ratio) <= 1.0)B\x13\n" +
 	"\x11_venue_numeric_idB\x11\n" +
 	"\x0f_venue_token_idB\x12\n" +

@@ -74,6 +74,15 @@ class _DataSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DataSource
     """Pyth Network price feed id (32-byte hex, "0xeaa020c61cc479712813461ce153894a96a6c00b21ed0cfc2798d1f9a9e9c94a")."""
     DATA_SOURCE_DTI: _DataSource.ValueType  # 16
     """ISO 24165 Digital Token Identifier (DTI), 9 characters ("4H95J0R2X" for Bitcoin)."""
+    DATA_SOURCE_ON_CHAIN: _DataSource.ValueType  # 17
+    """The chain itself, read directly (a token contract's totalSupply(), a pool's or reserve's state). A
+    data source, not an identifier scheme: AssetIdentifier, ChainIdentifier and Identifier reject it (the
+    on-chain id of a token is its CAIP-19 id). Used by Asset.supply_source.
+    """
+    DATA_SOURCE_ISSUER: _DataSource.ValueType  # 18
+    """The asset's issuer's own publication (reserve attestation, transparency page, e.g. Circle's USDC
+    circulation report). A data source, not an identifier scheme: rejected on identifiers like ON_CHAIN.
+    """
     DATA_SOURCE_OTHER: _DataSource.ValueType  # 100
     """Any other source. The record's secondary_value or source_record says which; request a dedicated
     value if it recurs.
@@ -137,6 +146,15 @@ DATA_SOURCE_PYTH: DataSource.ValueType  # 15
 """Pyth Network price feed id (32-byte hex, "0xeaa020c61cc479712813461ce153894a96a6c00b21ed0cfc2798d1f9a9e9c94a")."""
 DATA_SOURCE_DTI: DataSource.ValueType  # 16
 """ISO 24165 Digital Token Identifier (DTI), 9 characters ("4H95J0R2X" for Bitcoin)."""
+DATA_SOURCE_ON_CHAIN: DataSource.ValueType  # 17
+"""The chain itself, read directly (a token contract's totalSupply(), a pool's or reserve's state). A
+data source, not an identifier scheme: AssetIdentifier, ChainIdentifier and Identifier reject it (the
+on-chain id of a token is its CAIP-19 id). Used by Asset.supply_source.
+"""
+DATA_SOURCE_ISSUER: DataSource.ValueType  # 18
+"""The asset's issuer's own publication (reserve attestation, transparency page, e.g. Circle's USDC
+circulation report). A data source, not an identifier scheme: rejected on identifiers like ON_CHAIN.
+"""
 DATA_SOURCE_OTHER: DataSource.ValueType  # 100
 """Any other source. The record's secondary_value or source_record says which; request a dedicated
 value if it recurs.
@@ -147,8 +165,8 @@ Global___DataSource: _TypeAlias = DataSource  # noqa: Y015
 class AssetIdentifier(_message.Message):
     """AssetIdentifier is one id of an asset in an external source: CoinGecko "usd-coin", CoinMarketCap
     "3408", DefiLlama "ethereum:0xA0b8...", CAIP-19, ISIN or a venue's coin code. An asset has many,
-    at most one primary per (source, venue_id). Owned by AssetRegistry; ids are "idf_" + ULID, the same
-    prefix as cqc.identifiers.v1.Identifier (which maps instruments and markets too).
+    at most one primary per (source, venue_id). Owned by AssetRegistry; ids are "aid_" + ULID (its own
+    prefix: cqc.identifiers.v1.Identifier, which maps instruments and markets too, uses "idf").
 
     When the external id names one deployment of the asset rather than the asset as a whole (DefiLlama
     "chain:address" keys, CAIP-19 ids, token-list entries), deployment_id and chain_id scope it.
@@ -176,14 +194,17 @@ class AssetIdentifier(_message.Message):
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     identifier_id: _builtins.str
-    """identifier_id is the registry's id of this mapping record: "idf_" + 26-character ULID, e.g.
-    "idf_01JDCGVSDC0000000000000000". Assigned by AssetRegistry; required.
+    """identifier_id is the registry's id of this mapping record: "aid_" + 26-character ULID, e.g.
+    "aid_01JDCGVSDC0000000000000000". Assigned by AssetRegistry; required.
     """
     asset_id: _builtins.str
     """asset_id is the CQC asset the external id denotes ("ast_" + ULID). Required."""
     source: Global___DataSource.ValueType
-    """source is the external scheme or source the value belongs to. Required (UNSPECIFIED rejected)."""
+    """source is the external scheme or source the value belongs to. Required (UNSPECIFIED rejected);
+    ON_CHAIN and ISSUER are data sources, not identifier schemes, and are rejected too.
+    """
     value: _builtins.str
     """value is the external key exactly as the source writes it (case preserved), always a string even
     when numeric: "usd-coin", "3408", "ethereum:0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48". 1 to 512
@@ -239,6 +260,12 @@ class AssetIdentifier(_message.Message):
     key redirected to "coingecko#ethereum". Unset when there is no redirect or it is unresolved. Must
     differ from asset_id.
     """
+    etag: _builtins.str
+    """etag identifies this version of the identifier: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in the Update request's etag to write
+    only if nobody changed the identifier since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+    compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+    """
     @_builtins.property
     def valid_from_time(self) -> _timestamp_pb2.Timestamp:
         """valid_from_time is when the mapping became true (source listing, rebrand or re-key time). Unset
@@ -288,10 +315,11 @@ class AssetIdentifier(_message.Message):
         source_record: _source_pb2.SourceRecord | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id", "_confidence", b"_confidence", "_deployment_id", b"_deployment_id", "_redirect_asset_id", b"_redirect_asset_id", "_source_decimals", b"_source_decimals", "_venue_id", b"_venue_id", "chain_id", b"chain_id", "confidence", b"confidence", "create_time", b"create_time", "deployment_id", b"deployment_id", "redirect_asset_id", b"redirect_asset_id", "source_decimals", b"source_decimals", "source_record", b"source_record", "update_time", b"update_time", "valid_from_time", b"valid_from_time", "valid_to_time", b"valid_to_time", "venue_id", b"venue_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id", "_confidence", b"_confidence", "_deployment_id", b"_deployment_id", "_redirect_asset_id", b"_redirect_asset_id", "_source_decimals", b"_source_decimals", "_venue_id", b"_venue_id", "asset_id", b"asset_id", "chain_id", b"chain_id", "confidence", b"confidence", "create_time", b"create_time", "deployment_id", b"deployment_id", "identifier_id", b"identifier_id", "is_primary", b"is_primary", "redirect_asset_id", b"redirect_asset_id", "redirect_to", b"redirect_to", "secondary_value", b"secondary_value", "source", b"source", "source_decimals", b"source_decimals", "source_name", b"source_name", "source_record", b"source_record", "source_symbol", b"source_symbol", "update_time", b"update_time", "valid_from_time", b"valid_from_time", "valid_to_time", b"valid_to_time", "value", b"value", "venue_id", b"venue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id", "_confidence", b"_confidence", "_deployment_id", b"_deployment_id", "_redirect_asset_id", b"_redirect_asset_id", "_source_decimals", b"_source_decimals", "_venue_id", b"_venue_id", "asset_id", b"asset_id", "chain_id", b"chain_id", "confidence", b"confidence", "create_time", b"create_time", "deployment_id", b"deployment_id", "etag", b"etag", "identifier_id", b"identifier_id", "is_primary", b"is_primary", "redirect_asset_id", b"redirect_asset_id", "redirect_to", b"redirect_to", "secondary_value", b"secondary_value", "source", b"source", "source_decimals", b"source_decimals", "source_name", b"source_name", "source_record", b"source_record", "source_symbol", b"source_symbol", "update_time", b"update_time", "valid_from_time", b"valid_from_time", "valid_to_time", b"valid_to_time", "value", b"value", "venue_id", b"venue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__chain_id: _TypeAlias = _typing.Literal["chain_id"]  # noqa: Y015
     _WhichOneofArgType__chain_id: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id"]  # noqa: Y015

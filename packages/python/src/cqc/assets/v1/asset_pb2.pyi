@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from cqc.assets.v1 import asset_identifier_pb2 as _asset_identifier_pb2
 from cqc.types.v1 import source_pb2 as _source_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -185,6 +186,7 @@ class Asset(_message.Message):
     CIRCULATING_SUPPLY_FIELD_NUMBER: _builtins.int
     MAX_SUPPLY_FIELD_NUMBER: _builtins.int
     SUPPLY_TIME_FIELD_NUMBER: _builtins.int
+    SUPPLY_SOURCE_FIELD_NUMBER: _builtins.int
     CATEGORIES_FIELD_NUMBER: _builtins.int
     HOMEPAGE_URL_FIELD_NUMBER: _builtins.int
     LOGO_URL_FIELD_NUMBER: _builtins.int
@@ -199,6 +201,7 @@ class Asset(_message.Message):
     GENESIS_TIME_FIELD_NUMBER: _builtins.int
     HASHING_ALGORITHM_FIELD_NUMBER: _builtins.int
     COUNTRY_ORIGIN_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     asset_id: _builtins.str
     """asset_id is the registry's stable id of the asset: "ast_" followed by a 26-character ULID, e.g.
     "ast_01JD7Y5Q4N8X2M3K6P9R0S1T2V". Never a ticker (tickers collide and change). Required.
@@ -215,8 +218,10 @@ class Asset(_message.Message):
     """status is the registry lifecycle state. UNSPECIFIED reads as ACTIVE."""
     precision: _builtins.int
     """precision is the number of decimal places used to display and round amounts of this asset in CQC
-    (8 for BTC, 6 for USDC, 2 for USD). 0 to 36. Chain decimals are per deployment
-    (AssetDeployment.decimals) and venue precision per venue (VenueAsset), which may differ.
+    (8 for BTC, 6 for USDC, 2 for USD). 0 to 36; "0" means whole units only. Unset means the registry
+    has not fixed a display precision (CoinGecko and CoinMarketCap publish none): consumers then use
+    the amount's own precision, i.e. the deployment's decimals (AssetDeployment.decimals) on chain or
+    the venue's precision (VenueAsset) on a venue, which may differ from each other.
     """
     native_chain_id: _builtins.str
     """native_chain_id is the chain whose gas token this asset is. Required when type is NATIVE, unset
@@ -248,6 +253,13 @@ class Asset(_message.Message):
     """max_supply is the hard cap on units, in whole units. Unset when the supply is uncapped (ETH, USDC) or
     unknown: "no cap" is an unset field, never "0".
     """
+    supply_source: _asset_identifier_pb2.DataSource.ValueType
+    """supply_source is where total_supply, circulating_supply and max_supply came from: an aggregator
+    (DATA_SOURCE_COINGECKO, DATA_SOURCE_COINMARKETCAP, DATA_SOURCE_DEFILLAMA), the chain itself
+    (DATA_SOURCE_ON_CHAIN: totalSupply() of the canonical deployments, summed) or the issuer's
+    publication (DATA_SOURCE_ISSUER). Required (not UNSPECIFIED) whenever any supply field is set, so
+    that figures from different sources are never compared unknowingly; UNSPECIFIED otherwise.
+    """
     homepage_url: _builtins.str
     """homepage_url is the project's official website, an absolute http(s) URI. Empty when unknown."""
     logo_url: _builtins.str
@@ -264,9 +276,17 @@ class Asset(_message.Message):
     """country_origin is the ISO 3166-1 alpha-2 country of the issuer or project ("US"). Unset when
     unknown or not applicable.
     """
+    etag: _builtins.str
+    """etag identifies this version of the asset: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in UpdateAssetRequest.etag to write
+    only if nobody changed the asset since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque: compare
+    for equality only. At most 128 characters; empty on messages that did not come from AssetRegistry.
+    """
     @_builtins.property
     def supply_time(self) -> _timestamp_pb2.Timestamp:
-        """supply_time is when the supply figures were observed by their source. Set whenever any supply field is."""
+        """supply_time is when the supply figures were observed by their source (CoinGecko/CMC `last_updated`
+        of the market data, the block time of an on-chain read). Unset when the source gives no time.
+        """
 
     @_builtins.property
     def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -322,7 +342,7 @@ class Asset(_message.Message):
         name: _builtins.str = ...,
         type: Global___AssetType.ValueType = ...,
         status: Global___AssetStatus.ValueType = ...,
-        precision: _builtins.int = ...,
+        precision: _builtins.int | None = ...,
         native_chain_id: _builtins.str | None = ...,
         iso4217_code: _builtins.str | None = ...,
         peg_currency: _builtins.str | None = ...,
@@ -332,6 +352,7 @@ class Asset(_message.Message):
         circulating_supply: _builtins.str | None = ...,
         max_supply: _builtins.str | None = ...,
         supply_time: _timestamp_pb2.Timestamp | None = ...,
+        supply_source: _asset_identifier_pb2.DataSource.ValueType = ...,
         categories: _abc.Iterable[_builtins.str] | None = ...,
         homepage_url: _builtins.str = ...,
         logo_url: _builtins.str = ...,
@@ -346,10 +367,11 @@ class Asset(_message.Message):
         genesis_time: _timestamp_pb2.Timestamp | None = ...,
         hashing_algorithm: _builtins.str = ...,
         country_origin: _builtins.str | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply", "_country_origin", b"_country_origin", "_isin", b"_isin", "_iso4217_code", b"_iso4217_code", "_max_supply", b"_max_supply", "_native_chain_id", b"_native_chain_id", "_peg_currency", b"_peg_currency", "_total_supply", b"_total_supply", "circulating_supply", b"circulating_supply", "country_origin", b"country_origin", "create_time", b"create_time", "genesis_time", b"genesis_time", "isin", b"isin", "iso4217_code", b"iso4217_code", "max_supply", b"max_supply", "native_chain_id", b"native_chain_id", "peg_currency", b"peg_currency", "source_record", b"source_record", "source_update_time", b"source_update_time", "supply_time", b"supply_time", "total_supply", b"total_supply", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply", "_country_origin", b"_country_origin", "_isin", b"_isin", "_iso4217_code", b"_iso4217_code", "_max_supply", b"_max_supply", "_native_chain_id", b"_native_chain_id", "_peg_currency", b"_peg_currency", "_precision", b"_precision", "_total_supply", b"_total_supply", "circulating_supply", b"circulating_supply", "country_origin", b"country_origin", "create_time", b"create_time", "genesis_time", b"genesis_time", "isin", b"isin", "iso4217_code", b"iso4217_code", "max_supply", b"max_supply", "native_chain_id", b"native_chain_id", "peg_currency", b"peg_currency", "precision", b"precision", "source_record", b"source_record", "source_update_time", b"source_update_time", "supply_time", b"supply_time", "total_supply", b"total_supply", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply", "_country_origin", b"_country_origin", "_isin", b"_isin", "_iso4217_code", b"_iso4217_code", "_max_supply", b"_max_supply", "_native_chain_id", b"_native_chain_id", "_peg_currency", b"_peg_currency", "_total_supply", b"_total_supply", "asset_id", b"asset_id", "categories", b"categories", "circulating_supply", b"circulating_supply", "country_origin", b"country_origin", "create_time", b"create_time", "description", b"description", "explorer_urls", b"explorer_urls", "genesis_time", b"genesis_time", "hashing_algorithm", b"hashing_algorithm", "homepage_url", b"homepage_url", "isin", b"isin", "iso4217_code", b"iso4217_code", "issuer", b"issuer", "logo_url", b"logo_url", "max_supply", b"max_supply", "name", b"name", "native_chain_id", b"native_chain_id", "peg_currency", b"peg_currency", "precision", b"precision", "source_code_urls", b"source_code_urls", "source_record", b"source_record", "source_update_time", b"source_update_time", "status", b"status", "supply_time", b"supply_time", "symbol", b"symbol", "total_supply", b"total_supply", "type", b"type", "update_time", b"update_time", "whitepaper_url", b"whitepaper_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply", "_country_origin", b"_country_origin", "_isin", b"_isin", "_iso4217_code", b"_iso4217_code", "_max_supply", b"_max_supply", "_native_chain_id", b"_native_chain_id", "_peg_currency", b"_peg_currency", "_precision", b"_precision", "_total_supply", b"_total_supply", "asset_id", b"asset_id", "categories", b"categories", "circulating_supply", b"circulating_supply", "country_origin", b"country_origin", "create_time", b"create_time", "description", b"description", "etag", b"etag", "explorer_urls", b"explorer_urls", "genesis_time", b"genesis_time", "hashing_algorithm", b"hashing_algorithm", "homepage_url", b"homepage_url", "isin", b"isin", "iso4217_code", b"iso4217_code", "issuer", b"issuer", "logo_url", b"logo_url", "max_supply", b"max_supply", "name", b"name", "native_chain_id", b"native_chain_id", "peg_currency", b"peg_currency", "precision", b"precision", "source_code_urls", b"source_code_urls", "source_record", b"source_record", "source_update_time", b"source_update_time", "status", b"status", "supply_source", b"supply_source", "supply_time", b"supply_time", "symbol", b"symbol", "total_supply", b"total_supply", "type", b"type", "update_time", b"update_time", "whitepaper_url", b"whitepaper_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__circulating_supply: _TypeAlias = _typing.Literal["circulating_supply"]  # noqa: Y015
     _WhichOneofArgType__circulating_supply: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply"]  # noqa: Y015
@@ -365,6 +387,8 @@ class Asset(_message.Message):
     _WhichOneofArgType__native_chain_id: _TypeAlias = _typing.Literal["_native_chain_id", b"_native_chain_id"]  # noqa: Y015
     _WhichOneofReturnType__peg_currency: _TypeAlias = _typing.Literal["peg_currency"]  # noqa: Y015
     _WhichOneofArgType__peg_currency: _TypeAlias = _typing.Literal["_peg_currency", b"_peg_currency"]  # noqa: Y015
+    _WhichOneofReturnType__precision: _TypeAlias = _typing.Literal["precision"]  # noqa: Y015
+    _WhichOneofArgType__precision: _TypeAlias = _typing.Literal["_precision", b"_precision"]  # noqa: Y015
     _WhichOneofReturnType__total_supply: _TypeAlias = _typing.Literal["total_supply"]  # noqa: Y015
     _WhichOneofArgType__total_supply: _TypeAlias = _typing.Literal["_total_supply", b"_total_supply"]  # noqa: Y015
     @_typing.overload
@@ -381,6 +405,8 @@ class Asset(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__native_chain_id) -> _WhichOneofReturnType__native_chain_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__peg_currency) -> _WhichOneofReturnType__peg_currency | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__precision) -> _WhichOneofReturnType__precision | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__total_supply) -> _WhichOneofReturnType__total_supply | None: ...
 

@@ -155,6 +155,7 @@ class Chain(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     chain_id: _builtins.str
     """chain_id is the registry's stable id of this chain: "chn_" followed by a 26-character ULID,
     e.g. "chn_01JD7Y5Q4N8X2M3K6P9R0S1T2V". Assigned by AssetRegistry on creation; required.
@@ -201,6 +202,12 @@ class Chain(_message.Message):
     """
     description: _builtins.str
     """description is free text for anything the structured fields cannot say, at most 2000 characters."""
+    etag: _builtins.str
+    """etag identifies this version of the chain: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in the Update request's etag to write
+    only if nobody changed the chain since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+    compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+    """
     @_builtins.property
     def block_time(self) -> _duration_pb2.Duration:
         """block_time is the typical interval between blocks (12s for Ethereum, about 0.4s for Solana).
@@ -249,10 +256,11 @@ class Chain(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         identifiers: _abc.Iterable[Global___ChainIdentifier] | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_evm_chain_id", b"_evm_chain_id", "_native_asset_id", b"_native_asset_id", "_parent_chain_id", b"_parent_chain_id", "block_time", b"block_time", "create_time", b"create_time", "evm_chain_id", b"evm_chain_id", "native_asset_id", b"native_asset_id", "parent_chain_id", b"parent_chain_id", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_evm_chain_id", b"_evm_chain_id", "_native_asset_id", b"_native_asset_id", "_parent_chain_id", b"_parent_chain_id", "block_time", b"block_time", "caip2", b"caip2", "chain_id", b"chain_id", "create_time", b"create_time", "description", b"description", "evm_chain_id", b"evm_chain_id", "explorer_urls", b"explorer_urls", "family", b"family", "finality_confirmations", b"finality_confirmations", "identifiers", b"identifiers", "is_testnet", b"is_testnet", "layer", b"layer", "name", b"name", "native_asset_id", b"native_asset_id", "native_decimals", b"native_decimals", "parent_chain_id", b"parent_chain_id", "slug", b"slug", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_evm_chain_id", b"_evm_chain_id", "_native_asset_id", b"_native_asset_id", "_parent_chain_id", b"_parent_chain_id", "block_time", b"block_time", "caip2", b"caip2", "chain_id", b"chain_id", "create_time", b"create_time", "description", b"description", "etag", b"etag", "evm_chain_id", b"evm_chain_id", "explorer_urls", b"explorer_urls", "family", b"family", "finality_confirmations", b"finality_confirmations", "identifiers", b"identifiers", "is_testnet", b"is_testnet", "layer", b"layer", "name", b"name", "native_asset_id", b"native_asset_id", "native_decimals", b"native_decimals", "parent_chain_id", b"parent_chain_id", "slug", b"slug", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__evm_chain_id: _TypeAlias = _typing.Literal["evm_chain_id"]  # noqa: Y015
     _WhichOneofArgType__evm_chain_id: _TypeAlias = _typing.Literal["_evm_chain_id", b"_evm_chain_id"]  # noqa: Y015
@@ -283,7 +291,9 @@ class ChainIdentifier(_message.Message):
     SECONDARY_VALUE_FIELD_NUMBER: _builtins.int
     VENUE_ID_FIELD_NUMBER: _builtins.int
     source: _asset_identifier_pb2.DataSource.ValueType
-    """source is the source the value belongs to (DataSource). Required (UNSPECIFIED rejected)."""
+    """source is the source the value belongs to (DataSource). Required (UNSPECIFIED rejected); ON_CHAIN
+    and ISSUER are data sources, not identifier schemes, and are rejected too.
+    """
     value: _builtins.str
     """value is the source's key for the chain exactly as published (case preserved), a string even when
     numeric ("arbitrum-one", "1027", "ARBITRUM", OKX "USDC-Arbitrum One"). 1 to 256 characters, no

@@ -118,7 +118,9 @@ class _DeploymentKind:
 class _DeploymentKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeploymentKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     DEPLOYMENT_KIND_UNSPECIFIED: _DeploymentKind.ValueType  # 0
-    """Not set. Never valid on input."""
+    """Not known: the source does not say how the deployment relates to the issuer. Valid; consumers
+    must not assume CANONICAL.
+    """
     DEPLOYMENT_KIND_CANONICAL: _DeploymentKind.ValueType  # 1
     """Issued natively on this chain by the asset's issuer or protocol ("native issuance"): USDC on
     Ethereum, Solana and Arbitrum (Circle mints there, incl. via CCTP), BTC on Bitcoin, ETH on Ethereum.
@@ -146,7 +148,9 @@ class DeploymentKind(_DeploymentKind, metaclass=_DeploymentKindEnumTypeWrapper):
     """
 
 DEPLOYMENT_KIND_UNSPECIFIED: DeploymentKind.ValueType  # 0
-"""Not set. Never valid on input."""
+"""Not known: the source does not say how the deployment relates to the issuer. Valid; consumers
+must not assume CANONICAL.
+"""
 DEPLOYMENT_KIND_CANONICAL: DeploymentKind.ValueType  # 1
 """Issued natively on this chain by the asset's issuer or protocol ("native issuance"): USDC on
 Ethereum, Solana and Arbitrum (Circle mints there, incl. via CCTP), BTC on Bitcoin, ETH on Ethereum.
@@ -274,6 +278,7 @@ class AssetDeployment(_message.Message):
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     """deployment_id is the registry's id of this deployment: "dep_" + 26-character ULID, e.g.
     "dep_01JDVSDCETH000000000000000". Assigned by AssetRegistry; required.
@@ -310,8 +315,11 @@ class AssetDeployment(_message.Message):
     200 characters.
     """
     kind: Global___DeploymentKind.ValueType
-    """kind says whether this is the issuer's own deployment or a bridged/wrapped representation.
-    Required (UNSPECIFIED rejected).
+    """kind says whether this is the issuer's own deployment or a bridged/wrapped representation. Unset
+    (UNSPECIFIED) means not known: the source does not say (CoinGecko detail_platforms and token lists
+    do not distinguish native issuance from bridged copies), and consumers MUST NOT assume CANONICAL.
+    Set it when the source or the issuer states it; BRIDGED then requires bridge_name and
+    source_deployment_id.
     """
     bridge_name: _builtins.str
     """bridge_name is the bridge that mints a BRIDGED deployment, as a lower-case slug ("polygon-pos-bridge",
@@ -340,6 +348,12 @@ class AssetDeployment(_message.Message):
     description: _builtins.str
     """description is free text for what the structured fields cannot say (the standard when OTHER,
     upgradeability, admin keys). At most 2000 characters.
+    """
+    etag: _builtins.str
+    """etag identifies this version of the deployment: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in the Update request's etag to write
+    only if nobody changed the deployment since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+    compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
     """
     @_builtins.property
     def deploy_time(self) -> _timestamp_pb2.Timestamp:
@@ -392,10 +406,11 @@ class AssetDeployment(_message.Message):
         source_record: _source_pb2.SourceRecord | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_decimals", b"_decimals", "_deploy_block_number", b"_deploy_block_number", "_source_deployment_id", b"_source_deployment_id", "create_time", b"create_time", "decimals", b"decimals", "deploy_block_number", b"deploy_block_number", "deploy_time", b"deploy_time", "source_deployment_id", b"source_deployment_id", "source_record", b"source_record", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_decimals", b"_decimals", "_deploy_block_number", b"_deploy_block_number", "_source_deployment_id", b"_source_deployment_id", "address", b"address", "asset_id", b"asset_id", "bridge_name", b"bridge_name", "chain_id", b"chain_id", "create_time", b"create_time", "decimals", b"decimals", "deploy_block_number", b"deploy_block_number", "deploy_time", b"deploy_time", "deploy_transaction_hash", b"deploy_transaction_hash", "deployment_id", b"deployment_id", "description", b"description", "explorer_url", b"explorer_url", "kind", b"kind", "name", b"name", "source_deployment_id", b"source_deployment_id", "source_record", b"source_record", "status", b"status", "symbol", b"symbol", "token_standard", b"token_standard", "update_time", b"update_time", "venue_networks", b"venue_networks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_decimals", b"_decimals", "_deploy_block_number", b"_deploy_block_number", "_source_deployment_id", b"_source_deployment_id", "address", b"address", "asset_id", b"asset_id", "bridge_name", b"bridge_name", "chain_id", b"chain_id", "create_time", b"create_time", "decimals", b"decimals", "deploy_block_number", b"deploy_block_number", "deploy_time", b"deploy_time", "deploy_transaction_hash", b"deploy_transaction_hash", "deployment_id", b"deployment_id", "description", b"description", "etag", b"etag", "explorer_url", b"explorer_url", "kind", b"kind", "name", b"name", "source_deployment_id", b"source_deployment_id", "source_record", b"source_record", "status", b"status", "symbol", b"symbol", "token_standard", b"token_standard", "update_time", b"update_time", "venue_networks", b"venue_networks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__decimals: _TypeAlias = _typing.Literal["decimals"]  # noqa: Y015
     _WhichOneofArgType__decimals: _TypeAlias = _typing.Literal["_decimals", b"_decimals"]  # noqa: Y015

@@ -119,9 +119,10 @@ class AssetGroup(_message.Message):
     @_typing.final
     class CorrelationParameters(_message.Message):
         """CorrelationParameters are the risk parameters a lending protocol applies when collateral and debt
-        are both members of the class (Aave v3 eMode category {id, label, maxLTV, liquidationThreshold,
-        liquidationPenalty}). Fractions are converted on ingest from the protocol's units (Aave bps:
-        9300 -> "0.93"; liquidation bonus 10100 -> penalty "0.01").
+        are both members of the class (Aave v3 eMode category {id, label, ltv, liquidationThreshold,
+        liquidationBonus}; the same parameters as cqc.markets.v1.EModeCategory, under the same names).
+        Fractions are converted on ingest from the protocol's units (Aave bps: 9300 -> "0.93"; liquidation
+        bonus 10100 -> "0.01").
         """
 
         DESCRIPTOR: _descriptor.Descriptor
@@ -129,9 +130,9 @@ class AssetGroup(_message.Message):
         PROTOCOL_FIELD_NUMBER: _builtins.int
         CHAIN_ID_FIELD_NUMBER: _builtins.int
         CATEGORY_ID_FIELD_NUMBER: _builtins.int
-        MAX_LTV_FIELD_NUMBER: _builtins.int
+        LTV_FIELD_NUMBER: _builtins.int
         LIQUIDATION_THRESHOLD_FIELD_NUMBER: _builtins.int
-        LIQUIDATION_PENALTY_FIELD_NUMBER: _builtins.int
+        LIQUIDATION_BONUS_FIELD_NUMBER: _builtins.int
         protocol: _builtins.str
         """protocol is the lending protocol, as a lower-case slug ("aave-v3"). Required. 2 to 64 characters
         of [a-z0-9._-].
@@ -144,18 +145,18 @@ class AssetGroup(_message.Message):
         """category_id is the protocol's id of the class, verbatim (Aave eModeCategoryId "1"). 1 to 64
         characters. Required.
         """
-        max_ltv: _builtins.str
-        """max_ltv is the maximum loan-to-value inside the class, as a fraction of collateral value
-        ("0.93" = 93%; Aave bps 9300). From 0 to 1; unset when unknown.
+        ltv: _builtins.str
+        """ltv is the maximum loan-to-value inside the class, as a fraction of collateral value ("0.93" =
+        93%; Aave eMode ltv bps 9300). From 0 to 1; unset when unknown.
         """
         liquidation_threshold: _builtins.str
         """liquidation_threshold is the debt-to-collateral-value ratio at which a position becomes
-        liquidatable, as a fraction ("0.95"; Aave bps 9500). From 0 to 1; at least max_ltv. Unset when
+        liquidatable, as a fraction ("0.95"; Aave bps 9500). From 0 to 1; at least ltv. Unset when
         unknown.
         """
-        liquidation_penalty: _builtins.str
-        """liquidation_penalty is the bonus paid to liquidators as a fraction of the repaid debt value
-        ("0.01" = 1%; Aave liquidationBonus 10100 minus 10000, in bps). Non-negative; unset when unknown.
+        liquidation_bonus: _builtins.str
+        """liquidation_bonus is what the liquidator gains inside the class: the discount on seized collateral,
+        a fraction ("0.01" = 1%; Aave eMode liquidationBonus 10100 minus 10000, in bps). Unset when unknown.
         """
         def __init__(
             self,
@@ -163,30 +164,30 @@ class AssetGroup(_message.Message):
             protocol: _builtins.str = ...,
             chain_id: _builtins.str | None = ...,
             category_id: _builtins.str = ...,
-            max_ltv: _builtins.str | None = ...,
+            ltv: _builtins.str | None = ...,
             liquidation_threshold: _builtins.str | None = ...,
-            liquidation_penalty: _builtins.str | None = ...,
+            liquidation_bonus: _builtins.str | None = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id", "_liquidation_penalty", b"_liquidation_penalty", "_liquidation_threshold", b"_liquidation_threshold", "_max_ltv", b"_max_ltv", "chain_id", b"chain_id", "liquidation_penalty", b"liquidation_penalty", "liquidation_threshold", b"liquidation_threshold", "max_ltv", b"max_ltv"]  # noqa: Y015
+        _HasFieldArgType: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id", "_liquidation_bonus", b"_liquidation_bonus", "_liquidation_threshold", b"_liquidation_threshold", "_ltv", b"_ltv", "chain_id", b"chain_id", "liquidation_bonus", b"liquidation_bonus", "liquidation_threshold", b"liquidation_threshold", "ltv", b"ltv"]  # noqa: Y015
         def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id", "_liquidation_penalty", b"_liquidation_penalty", "_liquidation_threshold", b"_liquidation_threshold", "_max_ltv", b"_max_ltv", "category_id", b"category_id", "chain_id", b"chain_id", "liquidation_penalty", b"liquidation_penalty", "liquidation_threshold", b"liquidation_threshold", "max_ltv", b"max_ltv", "protocol", b"protocol"]  # noqa: Y015
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id", "_liquidation_bonus", b"_liquidation_bonus", "_liquidation_threshold", b"_liquidation_threshold", "_ltv", b"_ltv", "category_id", b"category_id", "chain_id", b"chain_id", "liquidation_bonus", b"liquidation_bonus", "liquidation_threshold", b"liquidation_threshold", "ltv", b"ltv", "protocol", b"protocol"]  # noqa: Y015
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         _WhichOneofReturnType__chain_id: _TypeAlias = _typing.Literal["chain_id"]  # noqa: Y015
         _WhichOneofArgType__chain_id: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id"]  # noqa: Y015
-        _WhichOneofReturnType__liquidation_penalty: _TypeAlias = _typing.Literal["liquidation_penalty"]  # noqa: Y015
-        _WhichOneofArgType__liquidation_penalty: _TypeAlias = _typing.Literal["_liquidation_penalty", b"_liquidation_penalty"]  # noqa: Y015
+        _WhichOneofReturnType__liquidation_bonus: _TypeAlias = _typing.Literal["liquidation_bonus"]  # noqa: Y015
+        _WhichOneofArgType__liquidation_bonus: _TypeAlias = _typing.Literal["_liquidation_bonus", b"_liquidation_bonus"]  # noqa: Y015
         _WhichOneofReturnType__liquidation_threshold: _TypeAlias = _typing.Literal["liquidation_threshold"]  # noqa: Y015
         _WhichOneofArgType__liquidation_threshold: _TypeAlias = _typing.Literal["_liquidation_threshold", b"_liquidation_threshold"]  # noqa: Y015
-        _WhichOneofReturnType__max_ltv: _TypeAlias = _typing.Literal["max_ltv"]  # noqa: Y015
-        _WhichOneofArgType__max_ltv: _TypeAlias = _typing.Literal["_max_ltv", b"_max_ltv"]  # noqa: Y015
+        _WhichOneofReturnType__ltv: _TypeAlias = _typing.Literal["ltv"]  # noqa: Y015
+        _WhichOneofArgType__ltv: _TypeAlias = _typing.Literal["_ltv", b"_ltv"]  # noqa: Y015
         @_typing.overload
         def WhichOneof(self, oneof_group: _WhichOneofArgType__chain_id) -> _WhichOneofReturnType__chain_id | None: ...
         @_typing.overload
-        def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidation_penalty) -> _WhichOneofReturnType__liquidation_penalty | None: ...
+        def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidation_bonus) -> _WhichOneofReturnType__liquidation_bonus | None: ...
         @_typing.overload
         def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidation_threshold) -> _WhichOneofReturnType__liquidation_threshold | None: ...
         @_typing.overload
-        def WhichOneof(self, oneof_group: _WhichOneofArgType__max_ltv) -> _WhichOneofReturnType__max_ltv | None: ...
+        def WhichOneof(self, oneof_group: _WhichOneofArgType__ltv) -> _WhichOneofReturnType__ltv | None: ...
 
     GROUP_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
@@ -198,6 +199,7 @@ class AssetGroup(_message.Message):
     CORRELATION_PARAMETERS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     group_id: _builtins.str
     """group_id is the registry's id of this group: "grp_" + 26-character ULID. Assigned by AssetRegistry;
     required.
@@ -222,6 +224,12 @@ class AssetGroup(_message.Message):
     """membership_rule describes how members are chosen, in words ("all assets with an AssetRelationship
     WRAPS, LIQUID_STAKING_OF or BRIDGES to ETH"; "top 20 by market cap, rebalanced monthly"). At most
     2000 characters.
+    """
+    etag: _builtins.str
+    """etag identifies this version of the group: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in the Update request's etag to write
+    only if nobody changed the group since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+    compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
     """
     @_builtins.property
     def correlation_parameters(self) -> Global___AssetGroup.CorrelationParameters:
@@ -250,10 +258,11 @@ class AssetGroup(_message.Message):
         correlation_parameters: Global___AssetGroup.CorrelationParameters | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["correlation_parameters", b"correlation_parameters", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_parameters", b"correlation_parameters", "create_time", b"create_time", "description", b"description", "group_id", b"group_id", "kind", b"kind", "membership_rule", b"membership_rule", "name", b"name", "source", b"source", "source_group_id", b"source_group_id", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_parameters", b"correlation_parameters", "create_time", b"create_time", "description", b"description", "etag", b"etag", "group_id", b"group_id", "kind", b"kind", "membership_rule", b"membership_rule", "name", b"name", "source", b"source", "source_group_id", b"source_group_id", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

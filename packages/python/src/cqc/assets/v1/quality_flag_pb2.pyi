@@ -233,6 +233,7 @@ class AssetQualityFlag(_message.Message):
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     flag_id: _builtins.str
     """flag_id is the registry's id of this flag: "flg_" + 26-character ULID. Assigned by AssetRegistry;
     required.
@@ -279,6 +280,12 @@ class AssetQualityFlag(_message.Message):
     active: _builtins.bool
     """active is true while services must act on the flag: set by AssetRegistry, false once resolved or
     expired. Defaults to false: writers MUST set it true on a live flag.
+    """
+    etag: _builtins.str
+    """etag identifies this version of the flag: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in the Update request's etag to write
+    only if nobody changed the flag since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+    compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
     """
     @_builtins.property
     def evidence_urls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -348,10 +355,11 @@ class AssetQualityFlag(_message.Message):
         source_record: _source_pb2.SourceRecord | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_chain_id", b"_chain_id", "_deployment_id", b"_deployment_id", "_market_id", b"_market_id", "_venue_id", b"_venue_id", "asset_id", b"asset_id", "chain_id", b"chain_id", "create_time", b"create_time", "deployment_id", b"deployment_id", "effective_time", b"effective_time", "expire_time", b"expire_time", "market_id", b"market_id", "raise_time", b"raise_time", "resolve_time", b"resolve_time", "source_record", b"source_record", "update_time", b"update_time", "venue_id", b"venue_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_chain_id", b"_chain_id", "_deployment_id", b"_deployment_id", "_market_id", b"_market_id", "_venue_id", b"_venue_id", "active", b"active", "asset_id", b"asset_id", "chain_id", b"chain_id", "create_time", b"create_time", "deployment_id", b"deployment_id", "effective_time", b"effective_time", "evidence_urls", b"evidence_urls", "expire_time", b"expire_time", "flag_id", b"flag_id", "market_id", b"market_id", "raise_time", b"raise_time", "reason", b"reason", "reporter", b"reporter", "resolve_time", b"resolve_time", "scope", b"scope", "severity", b"severity", "source", b"source", "source_code", b"source_code", "source_record", b"source_record", "type", b"type", "update_time", b"update_time", "venue_id", b"venue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_chain_id", b"_chain_id", "_deployment_id", b"_deployment_id", "_market_id", b"_market_id", "_venue_id", b"_venue_id", "active", b"active", "asset_id", b"asset_id", "chain_id", b"chain_id", "create_time", b"create_time", "deployment_id", b"deployment_id", "effective_time", b"effective_time", "etag", b"etag", "evidence_urls", b"evidence_urls", "expire_time", b"expire_time", "flag_id", b"flag_id", "market_id", b"market_id", "raise_time", b"raise_time", "reason", b"reason", "reporter", b"reporter", "resolve_time", b"resolve_time", "scope", b"scope", "severity", b"severity", "source", b"source", "source_code", b"source_code", "source_record", b"source_record", "type", b"type", "update_time", b"update_time", "venue_id", b"venue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__asset_id: _TypeAlias = _typing.Literal["asset_id"]  # noqa: Y015
     _WhichOneofArgType__asset_id: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id"]  # noqa: Y015

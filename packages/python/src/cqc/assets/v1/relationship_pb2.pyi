@@ -185,6 +185,7 @@ class AssetRelationship(_message.Message):
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     relationship_id: _builtins.str
     """relationship_id is the registry's id of this edge: "rel_" + 26-character ULID. Assigned by
     AssetRegistry; required.
@@ -228,6 +229,12 @@ class AssetRelationship(_message.Message):
     """
     description: _builtins.str
     """description is free text (the announcement, conversion terms). At most 2000 characters."""
+    etag: _builtins.str
+    """etag identifies this version of the relationship: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in the Update request's etag to write
+    only if nobody changed the relationship since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+    compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+    """
     @_builtins.property
     def ratio_time(self) -> _timestamp_pb2.Timestamp:
         """ratio_time is when a time-varying ratio was observed (vault share price, wstETH rate), on the
@@ -280,10 +287,11 @@ class AssetRelationship(_message.Message):
         source_record: _source_pb2.SourceRecord | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "_ratio", b"_ratio", "_via_chain_id", b"_via_chain_id", "confidence", b"confidence", "create_time", b"create_time", "ratio", b"ratio", "ratio_time", b"ratio_time", "source_record", b"source_record", "update_time", b"update_time", "valid_from_time", b"valid_from_time", "valid_to_time", b"valid_to_time", "via_chain_id", b"via_chain_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "_ratio", b"_ratio", "_via_chain_id", b"_via_chain_id", "confidence", b"confidence", "create_time", b"create_time", "description", b"description", "object_asset_id", b"object_asset_id", "ratio", b"ratio", "ratio_time", b"ratio_time", "relationship_id", b"relationship_id", "source", b"source", "source_record", b"source_record", "subject_asset_id", b"subject_asset_id", "type", b"type", "update_time", b"update_time", "valid_from_time", b"valid_from_time", "valid_to_time", b"valid_to_time", "via_address", b"via_address", "via_chain_id", b"via_chain_id", "via_protocol", b"via_protocol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "_ratio", b"_ratio", "_via_chain_id", b"_via_chain_id", "confidence", b"confidence", "create_time", b"create_time", "description", b"description", "etag", b"etag", "object_asset_id", b"object_asset_id", "ratio", b"ratio", "ratio_time", b"ratio_time", "relationship_id", b"relationship_id", "source", b"source", "source_record", b"source_record", "subject_asset_id", b"subject_asset_id", "type", b"type", "update_time", b"update_time", "valid_from_time", b"valid_from_time", "valid_to_time", b"valid_to_time", "via_address", b"via_address", "via_chain_id", b"via_chain_id", "via_protocol", b"via_protocol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__confidence: _TypeAlias = _typing.Literal["confidence"]  # noqa: Y015
     _WhichOneofArgType__confidence: _TypeAlias = _typing.Literal["_confidence", b"_confidence"]  # noqa: Y015

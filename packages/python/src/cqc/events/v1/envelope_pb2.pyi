@@ -27,8 +27,50 @@ class Event(_message.Message):
     """Event is the one envelope of every inter-service event in CQC: a producer wraps exactly one event
     message of this package in `payload` and publishes the envelope (protobuf binary, or canonical proto
     JSON) to the event bus. Consumers dispatch on the populated payload case (or on event_type, which the
-    validation rule `event.type_matches_payload` guarantees names the same message), de-duplicate by
-    event_id, and rely on per-partition_key ordering checked with sequence.
+    validation rule `event.type_matches_payload` guarantees names the same message) and apply events by
+    the ordering rules below.
+
+    Producer and partition key. Every event message carries the option (cqc.events.v1.event) naming its
+    ONE producing service and the field path(s) of its partition key (options.proto). partition_key is
+    always set, to that value (rule `event.partition_key_matches_payload`), and source always names that
+    service (rule `event.source_matches_producer`). All events of one entity's lifecycle share one key:
+    every market event (MarketCreated, MarketUpdated, MarketStatusChanged, VenueMarketListed,
+    VenueMarketDelisted) is keyed by the market_id; every order, fill, balance and position event by the
+    account_id.
+
+    Ordering and de-duplication. One key may be written by several producers: the account_id is the key of
+    the VenueGateway's order and balance events, of the Portfolio's position events and of the RiskEngine's
+    TradingStateChanged, each with its own counter. So ordering is defined per STREAM, never per key alone:
+
+    - A stream is the pair (source, partition_key). source names the owner of the sequence counter:
+      every instance that may publish for the same key shares one counter and writes the same source.
+    - sequence numbers the events of one stream: the first event of a stream has sequence 1, each next one
+      the previous + 1 (gap-free), across producer restarts. A producer keeps this either by storing the
+      counter with the state change the event describes, in the same transaction (outbox), or, when it
+      cannot persist it, by starting a new epoch on restart: a new source instance path
+      ("//cqc/risk-engine/e1733356800", the epoch start in Unix seconds), hence a new stream starting at 1.
+    - The bus delivers one key in publication order (Kafka partition / JetStream subject). Sequences of
+      different streams are never compared: streams of one key are ordered among themselves only by
+      causation_id and occurred_at.
+    - A consumer keeps per stream the last applied sequence L (0 for a stream it has never seen, or the
+      position it re-synced to) and the event_ids of the events it applied or holds within a de-duplication
+      window (at least the last 1024 sequences of the stream, and at least the bus's redelivery horizon).
+      For each event, in delivery order:
+      1. DUPLICATE: its event_id was already applied or is held: acknowledge it and drop it. This is the
+         only case in which an event is dropped.
+      2. APPLY: sequence == L + 1: apply it, set L = sequence, then apply the held events that now follow
+         without a gap, in sequence order.
+      3. GAP: sequence > L + 1: events are missing. Hold it (buffer) until the missing ones arrive, and
+         apply it then. If they do not arrive within the consumer's gap timeout, re-sync: read the entity's
+         current state from the producing service and set L to the position that state reflects (the
+         stream position the service reports with it, or else the highest held sequence: a state read now
+         includes every event already published); held events at or below L are acknowledged without
+         applying, those above it are applied. Never skip a gap silently.
+      4. RESET: sequence <= L with an event_id not seen: the producer lost its counter (a contract
+         violation) or the event is older than the window. Do not drop it: re-sync the entity from the
+         producing service, set L = sequence and apply the event.
+    The event helpers (Python cqc.envelope.EventStreamTracker, Go cqc.EventStreamTracker, TypeScript
+    EventStreamTracker) implement these rules, with shared cases in testdata/helpers/.
 
     CloudEvents 1.0 mapping. When an Event is carried over a CloudEvents binding (Kafka, HTTP, NATS), the
     attributes are set as follows, and a consumer reading CloudEvents rebuilds the envelope the same way:
@@ -44,7 +86,7 @@ class Event(_message.Message):
     | `dataschema`          | "urn:cqc:proto:" + event_type, e.g. "urn:cqc:proto:cqc.events.v1.AssetCreated" |
     | `subject`             | subject, e.g. "ast_01JDVSDC000000000000000000"                            |
     | `time`                | occurred_at in RFC 3339, e.g. "2024-11-20T14:03:07.125Z"                  |
-    | `partitionkey`        | partition_key, or subject when partition_key is empty (Kafka message key) |
+    | `partitionkey`        | partition_key (Kafka message key; subject if an unknown event's is empty) |
     | `sequence`            | sequence as a decimal string, e.g. "42" (CloudEvents sequence extension)  |
     | `correlationid`       | correlation_id                                                            |
     | `causationid`         | causation_id (attribute omitted when empty)                               |
@@ -109,10 +151,11 @@ class Event(_message.Message):
     RISK_ALERT_STATUS_CHANGED_FIELD_NUMBER: _builtins.int
     TRADING_STATE_CHANGED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
-    """event_id identifies this event: a UUID (RFC 9562, lower-case with hyphens; producers SHOULD use
-    UUIDv7 so ids sort by time), e.g. "0193a8f2-6c1e-7b3a-9d4e-2f5a6b7c8d9e". Unique across all events
-    and assigned once by the producer: a retried publish reuses it, so consumers de-duplicate on it.
-    Required.
+    """event_id identifies this event: a UUID (RFC 9562, lower-case with hyphens), e.g.
+    "0193a8f2-6c1e-7b3a-9d4e-2f5a6b7c8d9e". Producers MUST use UUIDv7 (time-ordered: the first 48 bits are
+    the Unix time in milliseconds) for new events; the event helpers do. Unique across all events and
+    assigned once by the producer: a retried publish reuses it, so consumers de-duplicate on it (rule 1
+    of the ordering rules above; it is also the JetStream Nats-Msg-Id). Required.
     """
     event_type: _builtins.str
     """event_type is the full proto name of the payload message: "cqc.events.v1.AssetCreated",
@@ -121,9 +164,12 @@ class Event(_message.Message):
     """
     source: _builtins.str
     """source names the producing service as a URI reference "//cqc/<service>", optionally followed by an
-    instance path: "//cqc/asset-registry", "//cqc/venue-gateway/binance", "//cqc/risk-engine". Lower-case
-    service name [a-z0-9-]; at most 256 characters. Together with event_id it is globally unique (as in
-    CloudEvents). Required.
+    instance path: "//cqc/asset-registry", "//cqc/venue-gateway/binance", "//cqc/risk-engine". The service
+    is the one the payload's (cqc.events.v1.event) option names, in kebab case (rule
+    event.source_matches_producer). source is also the owner of the sequence counter: (source,
+    partition_key) is the ordering stream, so instances with separate counters use separate instance
+    paths, and instances sharing a counter the same one. Lower-case service name [a-z0-9-]; at most 256
+    characters. Together with event_id it is globally unique (as in CloudEvents). Required.
     """
     source_version: _builtins.str
     """source_version is the version of the producing service's build: a semantic version ("1.4.2",
@@ -137,10 +183,13 @@ class Event(_message.Message):
     Required.
     """
     partition_key: _builtins.str
-    """partition_key is the ordering key: all events with the same partition_key are delivered to consumers
-    in publication order (it is the Kafka message key / CloudEvents `partitionkey`). Empty means the key
-    is subject. Each event's comment names the key its producer uses, e.g. the account_id for all of one
-    account's order, fill, balance and position events. At most 256 characters.
+    """partition_key is the delivery key: all events with the same partition_key are delivered to consumers
+    in publication order (the Kafka message key, the JetStream subject token, CloudEvents `partitionkey`).
+    Its value is the payload field the payload's (cqc.events.v1.event) option names, e.g. the account_id
+    (order.account_id) for all of one account's order, fill and balance events (rule
+    event.partition_key_matches_payload); the event helpers fill it from the option. Ordering is per
+    stream (source, partition_key), not per key: see the ordering rules above. Required, at most 256
+    characters.
     """
     correlation_id: _builtins.str
     """correlation_id groups all events that stem from one originating action or observation (a strategy
@@ -158,10 +207,13 @@ class Event(_message.Message):
     keep 1. Required.
     """
     sequence: _builtins.int
-    """sequence is the producer's position of this event within its partition key (partition_key, or
-    subject when empty): starts at 1 and increases by at least 1 with every event of that key, across
-    producer restarts. Consumers use it to detect gaps and to drop stale redeliveries (an event whose
-    sequence is not greater than the last applied one for the key is a duplicate). Required, at least 1.
+    """sequence is this event's position in its stream (source, partition_key): 1 for the stream's first
+    event, then exactly the previous + 1 (no gaps), across producer restarts (a persisted counter, or a
+    new epoch = a new source instance path starting again at 1). Consumers compare it only with events of
+    the same stream: sequence == last + 1 applies, a larger one reveals a gap (hold and wait, or re-sync;
+    never skip silently), a smaller or equal one is a duplicate only when its event_id was seen, else a
+    producer reset (re-sync). Never compare sequences of different sources, even for the same key.
+    Required, at least 1.
     """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from cqc._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
+from cqc.events.v1 import options_pb2 as cqc_dot_events_dot_v1_dot_options__pb2
 from cqc.markets.v1 import market_data_pb2 as cqc_dot_markets_dot_v1_dot_market__data__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!cqc/events/v1/market_events.proto\x12\rcqc.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a cqc/markets/v1/market_data.proto\"<\n\x0cPriceUpdated\x12,\n\x05price\x18\x01 \x01(\x0b\x32\x15.cqc.markets.v1.PriceB\x06\xbaH\x03\xc8\x01\x01\"O\n\x12\x46undingRateUpdated\x12\x39\n\x0c\x66unding_rate\x18\x01 \x01(\x0b\x32\x1b.cqc.markets.v1.FundingRateB\x06\xbaH\x03\xc8\x01\x01\"R\n\x13OpenInterestUpdated\x12;\n\ropen_interest\x18\x01 \x01(\x0b\x32\x1c.cqc.markets.v1.OpenInterestB\x06\xbaH\x03\xc8\x01\x01\x42x\n\x1d\x63om.cryptoquant.cqc.events.v1B\x11MarketEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!cqc/events/v1/market_events.proto\x12\rcqc.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1b\x63qc/events/v1/options.proto\x1a cqc/markets/v1/market_data.proto\"v\n\x0cPriceUpdated\x12,\n\x05price\x18\x01 \x01(\x0b\x32\x15.cqc.markets.v1.PriceB\x06\xbaH\x03\xc8\x01\x01:8\xa2\x8e\'4\n\nMarketData\x12\x0fprice.market_id\x12\x0eprice.asset_id\x1a\x05Price\"\x86\x01\n\x12\x46undingRateUpdated\x12\x39\n\x0c\x66unding_rate\x18\x01 \x01(\x0b\x32\x1b.cqc.markets.v1.FundingRateB\x06\xbaH\x03\xc8\x01\x01:5\xa2\x8e\'1\n\nMarketData\x12\x16\x66unding_rate.market_id\x1a\x0b\x46undingRate\"\x8b\x01\n\x13OpenInterestUpdated\x12;\n\ropen_interest\x18\x01 \x01(\x0b\x32\x1c.cqc.markets.v1.OpenInterestB\x06\xbaH\x03\xc8\x01\x01:7\xa2\x8e\'3\n\nMarketData\x12\x17open_interest.market_id\x1a\x0cOpenInterestBx\n\x1d\x63om.cryptoquant.cqc.events.v1B\x11MarketEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,14 +37,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.cryptoquant.cqc.events.v1B\021MarketEventsProtoP\001ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1'
   _globals['_PRICEUPDATED'].fields_by_name['price']._loaded_options = None
   _globals['_PRICEUPDATED'].fields_by_name['price']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_PRICEUPDATED']._loaded_options = None
+  _globals['_PRICEUPDATED']._serialized_options = b'\242\216\'4\n\nMarketData\022\017price.market_id\022\016price.asset_id\032\005Price'
   _globals['_FUNDINGRATEUPDATED'].fields_by_name['funding_rate']._loaded_options = None
   _globals['_FUNDINGRATEUPDATED'].fields_by_name['funding_rate']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_FUNDINGRATEUPDATED']._loaded_options = None
+  _globals['_FUNDINGRATEUPDATED']._serialized_options = b'\242\216\'1\n\nMarketData\022\026funding_rate.market_id\032\013FundingRate'
   _globals['_OPENINTERESTUPDATED'].fields_by_name['open_interest']._loaded_options = None
   _globals['_OPENINTERESTUPDATED'].fields_by_name['open_interest']._serialized_options = b'\272H\003\310\001\001'
-  _globals['_PRICEUPDATED']._serialized_start=115
-  _globals['_PRICEUPDATED']._serialized_end=175
-  _globals['_FUNDINGRATEUPDATED']._serialized_start=177
-  _globals['_FUNDINGRATEUPDATED']._serialized_end=256
-  _globals['_OPENINTERESTUPDATED']._serialized_start=258
-  _globals['_OPENINTERESTUPDATED']._serialized_end=340
+  _globals['_OPENINTERESTUPDATED']._loaded_options = None
+  _globals['_OPENINTERESTUPDATED']._serialized_options = b'\242\216\'3\n\nMarketData\022\027open_interest.market_id\032\014OpenInterest'
+  _globals['_PRICEUPDATED']._serialized_start=144
+  _globals['_PRICEUPDATED']._serialized_end=262
+  _globals['_FUNDINGRATEUPDATED']._serialized_start=265
+  _globals['_FUNDINGRATEUPDATED']._serialized_end=399
+  _globals['_OPENINTERESTUPDATED']._serialized_start=402
+  _globals['_OPENINTERESTUPDATED']._serialized_end=541
 # @@protoc_insertion_point(module_scope)

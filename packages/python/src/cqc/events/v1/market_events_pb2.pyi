@@ -61,8 +61,9 @@ Global___PriceUpdated: _TypeAlias = PriceUpdated  # noqa: Y015
 @_typing.final
 class FundingRateUpdated(_message.Message):
     """FundingRateUpdated publishes a perpetual market's funding rate: a live estimate for the running
-    period (status ESTIMATED, republished as it moves) or the final rate applied at a settlement (status
-    SETTLED, once per settlement). Position funding payments themselves are PositionAdjusted events.
+    period (status ESTIMATED, republished as it moves), the rate once the venue has fixed it but not yet
+    paid it (status FIXED, once), or the final rate applied at a settlement (status SETTLED, once per
+    settlement). Position funding payments themselves are PositionAdjusted events.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -169,10 +169,10 @@ class PositionChanged(_message.Message):
     CHANGE_TYPE_FIELD_NUMBER: _builtins.int
     PREVIOUS_QUANTITY_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
-    LAST_QTY_FIELD_NUMBER: _builtins.int
-    LAST_PX_FIELD_NUMBER: _builtins.int
+    LAST_QUANTITY_FIELD_NUMBER: _builtins.int
+    LAST_PRICE_FIELD_NUMBER: _builtins.int
     ORDER_ID_FIELD_NUMBER: _builtins.int
-    EXEC_ID_FIELD_NUMBER: _builtins.int
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
     REALIZED_PNL_FIELD_NUMBER: _builtins.int
     UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
     COMMISSION_FIELD_NUMBER: _builtins.int
@@ -189,20 +189,23 @@ class PositionChanged(_message.Message):
     """quantity is the signed quantity after the change, in position.quantity_unit; equals
     position.quantity. Decimal string. Required.
     """
-    last_qty: _builtins.str
-    """last_qty is the quantity of the fill that caused the change, unsigned, in position.quantity_unit
-    (NautilusTrader last_qty, FIX 32 LastQty). Positive; set with last_px; unset for ADJUSTED changes
-    that no fill caused.
+    last_quantity: _builtins.str
+    """last_quantity is the quantity of the fill that caused the change, unsigned, in
+    position.quantity_unit (NautilusTrader last_qty, FIX 32 LastQty). Positive; set with last_price;
+    unset for ADJUSTED changes that no fill caused.
     """
-    last_px: _builtins.str
-    """last_px is the price of that fill, per unit of the market's base asset in its quote asset
-    (NautilusTrader last_px, FIX 31 LastPx). Non-negative; set with last_qty.
+    last_price: _builtins.str
+    """last_price is the price of that fill, per unit of the market's base asset in its quote asset
+    (NautilusTrader last_px, FIX 31 LastPx). Signed decimal: the market's rules
+    (Market.negative_prices_allowed) decide whether a non-positive price is possible. Set with
+    last_quantity.
     """
     order_id: _builtins.str
     """order_id is the CQC order whose fill caused the change ("ord_" + ULID). Unset for adjustments."""
-    exec_id: _builtins.str
-    """exec_id is the CQC execution report of the fill ("exe_" + ULID); the OrderFilled event with the same
-    report carries the venue's trade id. Unset for adjustments.
+    execution_id: _builtins.str
+    """execution_id is the CQC execution report of the fill ("exe_" + ULID); the OrderFilled event with the
+    same report carries the venue's trade id (position.last_venue_trade_id repeats it). Unset for
+    adjustments.
     """
     realized_return: _builtins.str
     """realized_return is the return realized by a closing or flipping change as a signed fraction of the
@@ -216,21 +219,24 @@ class PositionChanged(_message.Message):
 
     @_builtins.property
     def realized_pnl(self) -> _amount_pb2.AssetAmount:
-        """realized_pnl is the PnL realized by this change alone (a reducing, closing or flipping fill), in the
-        position's settlement asset (USDT for USDT-margined, BTC for inverse), before commissions. Signed;
-        "0" for opening and increasing fills. The running total is position.realized_pnl. Required.
+        """realized_pnl is the trading PnL realized by this change alone (a reducing, closing or flipping fill),
+        in the position's settlement asset (USDT for USDT-margined, BTC for inverse), excluding the
+        commission, funding and interest (proto/README.md "Sign conventions": positive = gain). "0" for
+        opening and increasing fills. The running total is position.realized_pnl. Required.
         """
 
     @_builtins.property
     def unrealized_pnl(self) -> _amount_pb2.AssetAmount:
         """unrealized_pnl is the position's unrealized PnL right after the change, at the mark price Portfolio
-        used (position.mark_price), in the settlement asset. Signed. Unset when no mark price was available.
+        used (position.mark_price), in the settlement asset. PnL sign: positive = gain. Unset when no mark
+        price was available.
         """
 
     @_builtins.property
     def commission(self) -> _amount_pb2.AssetAmount:
-        """commission is the commission of the fill that caused the change (positive = paid, negative = rebate),
-        in the asset it was charged in (BNB, USDT, BTC). Unset when none or for adjustments.
+        """commission is the commission of the fill that caused the change, in the asset it was charged in (BNB,
+        USDT, BTC). Charge sign: positive = paid, negative = rebate received (the same value as the fill's
+        ExecutionReport commission). Unset when none or for adjustments.
         """
 
     def __init__(
@@ -240,35 +246,35 @@ class PositionChanged(_message.Message):
         change_type: Global___PositionChangeType.ValueType = ...,
         previous_quantity: _builtins.str = ...,
         quantity: _builtins.str = ...,
-        last_qty: _builtins.str | None = ...,
-        last_px: _builtins.str | None = ...,
+        last_quantity: _builtins.str | None = ...,
+        last_price: _builtins.str | None = ...,
         order_id: _builtins.str | None = ...,
-        exec_id: _builtins.str | None = ...,
+        execution_id: _builtins.str | None = ...,
         realized_pnl: _amount_pb2.AssetAmount | None = ...,
         unrealized_pnl: _amount_pb2.AssetAmount | None = ...,
         commission: _amount_pb2.AssetAmount | None = ...,
         realized_return: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_exec_id", b"_exec_id", "_last_px", b"_last_px", "_last_qty", b"_last_qty", "_order_id", b"_order_id", "_realized_return", b"_realized_return", "commission", b"commission", "exec_id", b"exec_id", "last_px", b"last_px", "last_qty", b"last_qty", "order_id", b"order_id", "position", b"position", "realized_pnl", b"realized_pnl", "realized_return", b"realized_return", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_execution_id", b"_execution_id", "_last_price", b"_last_price", "_last_quantity", b"_last_quantity", "_order_id", b"_order_id", "_realized_return", b"_realized_return", "commission", b"commission", "execution_id", b"execution_id", "last_price", b"last_price", "last_quantity", b"last_quantity", "order_id", b"order_id", "position", b"position", "realized_pnl", b"realized_pnl", "realized_return", b"realized_return", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exec_id", b"_exec_id", "_last_px", b"_last_px", "_last_qty", b"_last_qty", "_order_id", b"_order_id", "_realized_return", b"_realized_return", "change_type", b"change_type", "commission", b"commission", "exec_id", b"exec_id", "last_px", b"last_px", "last_qty", b"last_qty", "order_id", b"order_id", "position", b"position", "previous_quantity", b"previous_quantity", "quantity", b"quantity", "realized_pnl", b"realized_pnl", "realized_return", b"realized_return", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_execution_id", b"_execution_id", "_last_price", b"_last_price", "_last_quantity", b"_last_quantity", "_order_id", b"_order_id", "_realized_return", b"_realized_return", "change_type", b"change_type", "commission", b"commission", "execution_id", b"execution_id", "last_price", b"last_price", "last_quantity", b"last_quantity", "order_id", b"order_id", "position", b"position", "previous_quantity", b"previous_quantity", "quantity", b"quantity", "realized_pnl", b"realized_pnl", "realized_return", b"realized_return", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__exec_id: _TypeAlias = _typing.Literal["exec_id"]  # noqa: Y015
-    _WhichOneofArgType__exec_id: _TypeAlias = _typing.Literal["_exec_id", b"_exec_id"]  # noqa: Y015
-    _WhichOneofReturnType__last_px: _TypeAlias = _typing.Literal["last_px"]  # noqa: Y015
-    _WhichOneofArgType__last_px: _TypeAlias = _typing.Literal["_last_px", b"_last_px"]  # noqa: Y015
-    _WhichOneofReturnType__last_qty: _TypeAlias = _typing.Literal["last_qty"]  # noqa: Y015
-    _WhichOneofArgType__last_qty: _TypeAlias = _typing.Literal["_last_qty", b"_last_qty"]  # noqa: Y015
+    _WhichOneofReturnType__execution_id: _TypeAlias = _typing.Literal["execution_id"]  # noqa: Y015
+    _WhichOneofArgType__execution_id: _TypeAlias = _typing.Literal["_execution_id", b"_execution_id"]  # noqa: Y015
+    _WhichOneofReturnType__last_price: _TypeAlias = _typing.Literal["last_price"]  # noqa: Y015
+    _WhichOneofArgType__last_price: _TypeAlias = _typing.Literal["_last_price", b"_last_price"]  # noqa: Y015
+    _WhichOneofReturnType__last_quantity: _TypeAlias = _typing.Literal["last_quantity"]  # noqa: Y015
+    _WhichOneofArgType__last_quantity: _TypeAlias = _typing.Literal["_last_quantity", b"_last_quantity"]  # noqa: Y015
     _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
     _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
     _WhichOneofReturnType__realized_return: _TypeAlias = _typing.Literal["realized_return"]  # noqa: Y015
     _WhichOneofArgType__realized_return: _TypeAlias = _typing.Literal["_realized_return", b"_realized_return"]  # noqa: Y015
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__exec_id) -> _WhichOneofReturnType__exec_id | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__execution_id) -> _WhichOneofReturnType__execution_id | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_px) -> _WhichOneofReturnType__last_px | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_price) -> _WhichOneofReturnType__last_price | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_qty) -> _WhichOneofReturnType__last_qty | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_quantity) -> _WhichOneofReturnType__last_quantity | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__order_id) -> _WhichOneofReturnType__order_id | None: ...
     @_typing.overload
@@ -325,9 +331,13 @@ class PositionAdjusted(_message.Message):
     """transaction_id is the ledger entry that books the adjustment ("txn_" + ULID). Unset when none."""
     @_builtins.property
     def pnl_change(self) -> _amount_pb2.AssetAmount:
-        """pnl_change is the signed change of the position's realized PnL, in the asset it was booked in:
-        positive when the account received money (funding received), negative when it paid ("-1.27" USDT
-        funding paid by a long). Unset when only the quantity changed.
+        """pnl_change is the effect of the adjustment on the position's net PnL, in the asset it was booked in,
+        with the PnL sign (proto/README.md "Sign conventions"): positive = gain (funding or a rebate
+        received), negative = loss ("-1.27" USDT of funding paid by a long). It is booked in one component of
+        the position, by adjustment_type: FUNDING in position.funding, COMMISSION in position.commissions,
+        LIQUIDATION_FEE in position.liquidation_penalty (those are charges, so they move by -pnl_change),
+        INTEREST in the account's interest, CORRECTION in position.realized_pnl (by +pnl_change). Unset when
+        only the quantity changed.
         """
 
     @_builtins.property

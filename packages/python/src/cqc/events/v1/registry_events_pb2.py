@@ -28,6 +28,7 @@ from cqc.assets.v1 import chain_pb2 as cqc_dot_assets_dot_v1_dot_chain__pb2
 from cqc.assets.v1 import deployment_pb2 as cqc_dot_assets_dot_v1_dot_deployment__pb2
 from cqc.assets.v1 import quality_flag_pb2 as cqc_dot_assets_dot_v1_dot_quality__flag__pb2
 from cqc.assets.v1 import relationship_pb2 as cqc_dot_assets_dot_v1_dot_relationship__pb2
+from cqc.events.v1 import options_pb2 as cqc_dot_events_dot_v1_dot_options__pb2
 from cqc.markets.v1 import instrument_pb2 as cqc_dot_markets_dot_v1_dot_instrument__pb2
 from cqc.markets.v1 import market_pb2 as cqc_dot_markets_dot_v1_dot_market__pb2
 from cqc.types.v1 import rules_pb2 as cqc_dot_types_dot_v1_dot_rules__pb2
@@ -36,7 +37,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#cqc/events/v1/registry_events.proto\x12\rcqc.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x19\x63qc/assets/v1/asset.proto\x1a\x19\x63qc/assets/v1/chain.proto\x1a\x1e\x63qc/assets/v1/deployment.proto\x1a cqc/assets/v1/quality_flag.proto\x1a cqc/assets/v1/relationship.proto\x1a\x1f\x63qc/markets/v1/instrument.proto\x1a\x1b\x63qc/markets/v1/market.proto\x1a\x18\x63qc/types/v1/rules.proto\x1a\x1f\x63qc/venues/v1/venue_asset.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\";\n\x0c\x41ssetCreated\x12+\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01\"\xcb\x02\n\x0c\x41ssetUpdated\x12+\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01\x12,\n\x0eprevious_asset\x18\x02 \x01(\x0b\x32\x14.cqc.assets.v1.Asset\x12\x37\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01:\xa6\x01\xbaH\xa2\x01\x1a\x9f\x01\n\x18\x61sset_updated.same_asset\x12\x31previous_asset.asset_id must equal asset.asset_id\x1aP!has(this.previous_asset) || this.previous_asset.asset_id == this.asset.asset_id\"T\n\x16\x41ssetDeploymentCreated\x12:\n\ndeployment\x18\x01 \x01(\x0b\x32\x1e.cqc.assets.v1.AssetDeploymentB\x06\xbaH\x03\xc8\x01\x01\"Y\n\x17RelationshipEstablished\x12>\n\x0crelationship\x18\x01 \x01(\x0b\x32 .cqc.assets.v1.AssetRelationshipB\x06\xbaH\x03\xc8\x01\x01\"O\n\x16\x41ssetQualityFlagRaised\x12\x35\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01\"\xf9\x01\n\x18\x41ssetQualityFlagResolved\x12\x35\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01\x12!\n\x0fresolution_note\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f:\x82\x01\xbaH\x7f\x1a}\n,asset_quality_flag_resolved.has_resolve_time\x12\x30\x66lag.resolve_time must be set on a resolved flag\x1a\x1bhas(this.flag.resolve_time)\";\n\x0c\x43hainCreated\x12+\n\x05\x63hain\x18\x01 \x01(\x0b\x32\x14.cqc.assets.v1.ChainB\x06\xbaH\x03\xc8\x01\x01\"K\n\x11InstrumentCreated\x12\x36\n\ninstrument\x18\x01 \x01(\x0b\x32\x1a.cqc.markets.v1.InstrumentB\x06\xbaH\x03\xc8\x01\x01\"?\n\rMarketCreated\x12.\n\x06market\x18\x01 \x01(\x0b\x32\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01\"\xdd\x02\n\rMarketUpdated\x12.\n\x06market\x18\x01 \x01(\x0b\x32\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01\x12/\n\x0fprevious_market\x18\x02 \x01(\x0b\x32\x16.cqc.markets.v1.Market\x12\x37\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01:\xb1\x01\xbaH\xad\x01\x1a\xaa\x01\n\x1amarket_updated.same_market\x12\x35previous_market.market_id must equal market.market_id\x1aU!has(this.previous_market) || this.previous_market.market_id == this.market.market_id\"\xce\x04\n\x13MarketStatusChanged\x12\x1f\n\tmarket_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03mkt\x12?\n\x0fprevious_status\x18\x02 \x01(\x0e\x32\x1c.cqc.markets.v1.MarketStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x38\n\x06status\x18\x03 \x01(\x0e\x32\x1c.cqc.markets.v1.MarketStatusB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1d\n\x0cvenue_status\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x18\n\x06reason\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06market\x18\x07 \x01(\x0b\x32\x16.cqc.markets.v1.Market:\x85\x02\xbaH\x81\x02\x1at\n$market_status_changed.status_differs\x12\'status must differ from previous_status\x1a#this.status != this.previous_status\x1a\x88\x01\n!market_status_changed.same_market\x12%market.market_id must equal market_id\x1a<!has(this.market) || this.market.market_id == this.market_id\"y\n\x10VenueAssetListed\x12\x36\n\x0bvenue_asset\x18\x01 \x01(\x0b\x32\x19.cqc.venues.v1.VenueAssetB\x06\xbaH\x03\xc8\x01\x01\x12-\n\tlist_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x97\x02\n\x11VenueMarketListed\x12.\n\x06market\x18\x01 \x01(\x0b\x32\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01\x12\x1e\n\x08venue_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03ven\x12\x35\n\tlist_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01:{\xbaHx\x1av\n(venue_market_listed.venue_matches_market\x12#venue_id must equal market.venue_id\x1a%this.venue_id == this.market.venue_id\"\xe0\x03\n\x13VenueMarketDelisted\x12\x1f\n\tmarket_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03mkt\x12\x1e\n\x08venue_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03ven\x12\x37\n\x0b\x64\x65list_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x18\n\x06reason\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x12(\n\x10\x61nnouncement_url\x18\x05 \x01(\tB\x0e\xbaH\x0br\x06\x18\x80\x10\x88\x01\x01\xd8\x01\x01\x12&\n\x06market\x18\x06 \x01(\x0b\x32\x16.cqc.markets.v1.Market:\xe2\x01\xbaH\xde\x01\x1a\xdb\x01\n!venue_market_delisted.same_market\x12Mmarket.market_id must equal market_id and market.venue_id must equal venue_id\x1ag!has(this.market) || (this.market.market_id == this.market_id && this.market.venue_id == this.venue_id)Bz\n\x1d\x63om.cryptoquant.cqc.events.v1B\x13RegistryEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#cqc/events/v1/registry_events.proto\x12\rcqc.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x19\x63qc/assets/v1/asset.proto\x1a\x19\x63qc/assets/v1/chain.proto\x1a\x1e\x63qc/assets/v1/deployment.proto\x1a cqc/assets/v1/quality_flag.proto\x1a cqc/assets/v1/relationship.proto\x1a\x1b\x63qc/events/v1/options.proto\x1a\x1f\x63qc/markets/v1/instrument.proto\x1a\x1b\x63qc/markets/v1/market.proto\x1a\x18\x63qc/types/v1/rules.proto\x1a\x1f\x63qc/venues/v1/venue_asset.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x0c\x41ssetCreated\x12+\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01:*\xa2\x8e\'&\n\rAssetRegistry\x12\x0e\x61sset.asset_id\x1a\x05\x41sset\"\xf5\x02\n\x0c\x41ssetUpdated\x12+\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x14.cqc.assets.v1.AssetB\x06\xbaH\x03\xc8\x01\x01\x12,\n\x0eprevious_asset\x18\x02 \x01(\x0b\x32\x14.cqc.assets.v1.Asset\x12\x37\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01:\xd0\x01\xbaH\xa2\x01\x1a\x9f\x01\n\x18\x61sset_updated.same_asset\x12\x31previous_asset.asset_id must equal asset.asset_id\x1aP!has(this.previous_asset) || this.previous_asset.asset_id == this.asset.asset_id\xa2\x8e\'&\n\rAssetRegistry\x12\x0e\x61sset.asset_id\x1a\x05\x41sset\"\x85\x01\n\x16\x41ssetDeploymentCreated\x12:\n\ndeployment\x18\x01 \x01(\x0b\x32\x1e.cqc.assets.v1.AssetDeploymentB\x06\xbaH\x03\xc8\x01\x01:/\xa2\x8e\'+\n\rAssetRegistry\x12\x13\x64\x65ployment.asset_id\x1a\x05\x41sset\"\x94\x01\n\x17RelationshipEstablished\x12>\n\x0crelationship\x18\x01 \x01(\x0b\x32 .cqc.assets.v1.AssetRelationshipB\x06\xbaH\x03\xc8\x01\x01:9\xa2\x8e\'5\n\rAssetRegistry\x12\x1drelationship.subject_asset_id\x1a\x05\x41sset\"\x84\x01\n\x16\x41ssetQualityFlagRaised\x12\x35\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01:3\xa2\x8e\'/\n\rAssetRegistry\x12\x0c\x66lag.flag_id\x1a\x10\x41ssetQualityFlag\"\xac\x02\n\x18\x41ssetQualityFlagResolved\x12\x35\n\x04\x66lag\x18\x01 \x01(\x0b\x32\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01\x12!\n\x0fresolution_note\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f:\xb5\x01\xbaH\x7f\x1a}\n,asset_quality_flag_resolved.has_resolve_time\x12\x30\x66lag.resolve_time must be set on a resolved flag\x1a\x1bhas(this.flag.resolve_time)\xa2\x8e\'/\n\rAssetRegistry\x12\x0c\x66lag.flag_id\x1a\x10\x41ssetQualityFlag\"g\n\x0c\x43hainCreated\x12+\n\x05\x63hain\x18\x01 \x01(\x0b\x32\x14.cqc.assets.v1.ChainB\x06\xbaH\x03\xc8\x01\x01:*\xa2\x8e\'&\n\rAssetRegistry\x12\x0e\x63hain.chain_id\x1a\x05\x43hain\"\x86\x01\n\x11InstrumentCreated\x12\x36\n\ninstrument\x18\x01 \x01(\x0b\x32\x1a.cqc.markets.v1.InstrumentB\x06\xbaH\x03\xc8\x01\x01:9\xa2\x8e\'5\n\rAssetRegistry\x12\x18instrument.instrument_id\x1a\nInstrument\"n\n\rMarketCreated\x12.\n\x06market\x18\x01 \x01(\x0b\x32\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01:-\xa2\x8e\')\n\rAssetRegistry\x12\x10market.market_id\x1a\x06Market\"\x8a\x03\n\rMarketUpdated\x12.\n\x06market\x18\x01 \x01(\x0b\x32\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01\x12/\n\x0fprevious_market\x18\x02 \x01(\x0b\x32\x16.cqc.markets.v1.Market\x12\x37\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01:\xde\x01\xbaH\xad\x01\x1a\xaa\x01\n\x1amarket_updated.same_market\x12\x35previous_market.market_id must equal market.market_id\x1aU!has(this.previous_market) || this.previous_market.market_id == this.market.market_id\xa2\x8e\')\n\rAssetRegistry\x12\x10market.market_id\x1a\x06Market\"\xf4\x04\n\x13MarketStatusChanged\x12\x1f\n\tmarket_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03mkt\x12?\n\x0fprevious_status\x18\x02 \x01(\x0e\x32\x1c.cqc.markets.v1.MarketStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x38\n\x06status\x18\x03 \x01(\x0e\x32\x1c.cqc.markets.v1.MarketStatusB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1d\n\x0cvenue_status\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x18\n\x06reason\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06market\x18\x07 \x01(\x0b\x32\x16.cqc.markets.v1.Market:\xab\x02\xbaH\x81\x02\x1at\n$market_status_changed.status_differs\x12\'status must differ from previous_status\x1a#this.status != this.previous_status\x1a\x88\x01\n!market_status_changed.same_market\x12%market.market_id must equal market_id\x1a<!has(this.market) || this.market.market_id == this.market_id\xa2\x8e\'\"\n\rAssetRegistry\x12\tmarket_id\x1a\x06Market\"\xb0\x01\n\x10VenueAssetListed\x12\x36\n\x0bvenue_asset\x18\x01 \x01(\x0b\x32\x19.cqc.venues.v1.VenueAssetB\x06\xbaH\x03\xc8\x01\x01\x12-\n\tlist_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:5\xa2\x8e\'1\n\rAssetRegistry\x12\x14venue_asset.venue_id\x1a\nVenueAsset\"\xc5\x02\n\x11VenueMarketListed\x12.\n\x06market\x18\x01 \x01(\x0b\x32\x16.cqc.markets.v1.MarketB\x06\xbaH\x03\xc8\x01\x01\x12\x1e\n\x08venue_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03ven\x12\x35\n\tlist_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01:\xa8\x01\xbaHx\x1av\n(venue_market_listed.venue_matches_market\x12#venue_id must equal market.venue_id\x1a%this.venue_id == this.market.venue_id\xa2\x8e\')\n\rAssetRegistry\x12\x10market.market_id\x1a\x06Market\"\x86\x04\n\x13VenueMarketDelisted\x12\x1f\n\tmarket_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03mkt\x12\x1e\n\x08venue_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03ven\x12\x37\n\x0b\x64\x65list_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x18\n\x06reason\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x12(\n\x10\x61nnouncement_url\x18\x05 \x01(\tB\x0e\xbaH\x0br\x06\x18\x80\x10\x88\x01\x01\xd8\x01\x01\x12&\n\x06market\x18\x06 \x01(\x0b\x32\x16.cqc.markets.v1.Market:\x88\x02\xbaH\xde\x01\x1a\xdb\x01\n!venue_market_delisted.same_market\x12Mmarket.market_id must equal market_id and market.venue_id must equal venue_id\x1ag!has(this.market) || (this.market.market_id == this.market_id && this.market.venue_id == this.venue_id)\xa2\x8e\'\"\n\rAssetRegistry\x12\tmarket_id\x1a\x06MarketBz\n\x1d\x63om.cryptoquant.cqc.events.v1B\x13RegistryEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,36 +47,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.cryptoquant.cqc.events.v1B\023RegistryEventsProtoP\001ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1'
   _globals['_ASSETCREATED'].fields_by_name['asset']._loaded_options = None
   _globals['_ASSETCREATED'].fields_by_name['asset']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_ASSETCREATED']._loaded_options = None
+  _globals['_ASSETCREATED']._serialized_options = b'\242\216\'&\n\rAssetRegistry\022\016asset.asset_id\032\005Asset'
   _globals['_ASSETUPDATED'].fields_by_name['asset']._loaded_options = None
   _globals['_ASSETUPDATED'].fields_by_name['asset']._serialized_options = b'\272H\003\310\001\001'
   _globals['_ASSETUPDATED'].fields_by_name['update_mask']._loaded_options = None
   _globals['_ASSETUPDATED'].fields_by_name['update_mask']._serialized_options = b'\272H\003\310\001\001'
   _globals['_ASSETUPDATED']._loaded_options = None
-  _globals['_ASSETUPDATED']._serialized_options = b'\272H\242\001\032\237\001\n\030asset_updated.same_asset\0221previous_asset.asset_id must equal asset.asset_id\032P!has(this.previous_asset) || this.previous_asset.asset_id == this.asset.asset_id'
+  _globals['_ASSETUPDATED']._serialized_options = b'\272H\242\001\032\237\001\n\030asset_updated.same_asset\0221previous_asset.asset_id must equal asset.asset_id\032P!has(this.previous_asset) || this.previous_asset.asset_id == this.asset.asset_id\242\216\'&\n\rAssetRegistry\022\016asset.asset_id\032\005Asset'
   _globals['_ASSETDEPLOYMENTCREATED'].fields_by_name['deployment']._loaded_options = None
   _globals['_ASSETDEPLOYMENTCREATED'].fields_by_name['deployment']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_ASSETDEPLOYMENTCREATED']._loaded_options = None
+  _globals['_ASSETDEPLOYMENTCREATED']._serialized_options = b'\242\216\'+\n\rAssetRegistry\022\023deployment.asset_id\032\005Asset'
   _globals['_RELATIONSHIPESTABLISHED'].fields_by_name['relationship']._loaded_options = None
   _globals['_RELATIONSHIPESTABLISHED'].fields_by_name['relationship']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_RELATIONSHIPESTABLISHED']._loaded_options = None
+  _globals['_RELATIONSHIPESTABLISHED']._serialized_options = b'\242\216\'5\n\rAssetRegistry\022\035relationship.subject_asset_id\032\005Asset'
   _globals['_ASSETQUALITYFLAGRAISED'].fields_by_name['flag']._loaded_options = None
   _globals['_ASSETQUALITYFLAGRAISED'].fields_by_name['flag']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_ASSETQUALITYFLAGRAISED']._loaded_options = None
+  _globals['_ASSETQUALITYFLAGRAISED']._serialized_options = b'\242\216\'/\n\rAssetRegistry\022\014flag.flag_id\032\020AssetQualityFlag'
   _globals['_ASSETQUALITYFLAGRESOLVED'].fields_by_name['flag']._loaded_options = None
   _globals['_ASSETQUALITYFLAGRESOLVED'].fields_by_name['flag']._serialized_options = b'\272H\003\310\001\001'
   _globals['_ASSETQUALITYFLAGRESOLVED'].fields_by_name['resolution_note']._loaded_options = None
   _globals['_ASSETQUALITYFLAGRESOLVED'].fields_by_name['resolution_note']._serialized_options = b'\272H\005r\003\030\320\017'
   _globals['_ASSETQUALITYFLAGRESOLVED']._loaded_options = None
-  _globals['_ASSETQUALITYFLAGRESOLVED']._serialized_options = b'\272H\177\032}\n,asset_quality_flag_resolved.has_resolve_time\0220flag.resolve_time must be set on a resolved flag\032\033has(this.flag.resolve_time)'
+  _globals['_ASSETQUALITYFLAGRESOLVED']._serialized_options = b'\272H\177\032}\n,asset_quality_flag_resolved.has_resolve_time\0220flag.resolve_time must be set on a resolved flag\032\033has(this.flag.resolve_time)\242\216\'/\n\rAssetRegistry\022\014flag.flag_id\032\020AssetQualityFlag'
   _globals['_CHAINCREATED'].fields_by_name['chain']._loaded_options = None
   _globals['_CHAINCREATED'].fields_by_name['chain']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_CHAINCREATED']._loaded_options = None
+  _globals['_CHAINCREATED']._serialized_options = b'\242\216\'&\n\rAssetRegistry\022\016chain.chain_id\032\005Chain'
   _globals['_INSTRUMENTCREATED'].fields_by_name['instrument']._loaded_options = None
   _globals['_INSTRUMENTCREATED'].fields_by_name['instrument']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_INSTRUMENTCREATED']._loaded_options = None
+  _globals['_INSTRUMENTCREATED']._serialized_options = b'\242\216\'5\n\rAssetRegistry\022\030instrument.instrument_id\032\nInstrument'
   _globals['_MARKETCREATED'].fields_by_name['market']._loaded_options = None
   _globals['_MARKETCREATED'].fields_by_name['market']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_MARKETCREATED']._loaded_options = None
+  _globals['_MARKETCREATED']._serialized_options = b'\242\216\')\n\rAssetRegistry\022\020market.market_id\032\006Market'
   _globals['_MARKETUPDATED'].fields_by_name['market']._loaded_options = None
   _globals['_MARKETUPDATED'].fields_by_name['market']._serialized_options = b'\272H\003\310\001\001'
   _globals['_MARKETUPDATED'].fields_by_name['update_mask']._loaded_options = None
   _globals['_MARKETUPDATED'].fields_by_name['update_mask']._serialized_options = b'\272H\003\310\001\001'
   _globals['_MARKETUPDATED']._loaded_options = None
-  _globals['_MARKETUPDATED']._serialized_options = b'\272H\255\001\032\252\001\n\032market_updated.same_market\0225previous_market.market_id must equal market.market_id\032U!has(this.previous_market) || this.previous_market.market_id == this.market.market_id'
+  _globals['_MARKETUPDATED']._serialized_options = b'\272H\255\001\032\252\001\n\032market_updated.same_market\0225previous_market.market_id must equal market.market_id\032U!has(this.previous_market) || this.previous_market.market_id == this.market.market_id\242\216\')\n\rAssetRegistry\022\020market.market_id\032\006Market'
   _globals['_MARKETSTATUSCHANGED'].fields_by_name['market_id']._loaded_options = None
   _globals['_MARKETSTATUSCHANGED'].fields_by_name['market_id']._serialized_options = b'\272H\tr\007\242\210\'\003mkt'
   _globals['_MARKETSTATUSCHANGED'].fields_by_name['previous_status']._loaded_options = None
@@ -87,9 +102,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MARKETSTATUSCHANGED'].fields_by_name['reason']._loaded_options = None
   _globals['_MARKETSTATUSCHANGED'].fields_by_name['reason']._serialized_options = b'\272H\005r\003\030\320\017'
   _globals['_MARKETSTATUSCHANGED']._loaded_options = None
-  _globals['_MARKETSTATUSCHANGED']._serialized_options = b'\272H\201\002\032t\n$market_status_changed.status_differs\022\'status must differ from previous_status\032#this.status != this.previous_status\032\210\001\n!market_status_changed.same_market\022%market.market_id must equal market_id\032<!has(this.market) || this.market.market_id == this.market_id'
+  _globals['_MARKETSTATUSCHANGED']._serialized_options = b'\272H\201\002\032t\n$market_status_changed.status_differs\022\'status must differ from previous_status\032#this.status != this.previous_status\032\210\001\n!market_status_changed.same_market\022%market.market_id must equal market_id\032<!has(this.market) || this.market.market_id == this.market_id\242\216\'\"\n\rAssetRegistry\022\tmarket_id\032\006Market'
   _globals['_VENUEASSETLISTED'].fields_by_name['venue_asset']._loaded_options = None
   _globals['_VENUEASSETLISTED'].fields_by_name['venue_asset']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_VENUEASSETLISTED']._loaded_options = None
+  _globals['_VENUEASSETLISTED']._serialized_options = b'\242\216\'1\n\rAssetRegistry\022\024venue_asset.venue_id\032\nVenueAsset'
   _globals['_VENUEMARKETLISTED'].fields_by_name['market']._loaded_options = None
   _globals['_VENUEMARKETLISTED'].fields_by_name['market']._serialized_options = b'\272H\003\310\001\001'
   _globals['_VENUEMARKETLISTED'].fields_by_name['venue_id']._loaded_options = None
@@ -97,7 +114,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VENUEMARKETLISTED'].fields_by_name['list_time']._loaded_options = None
   _globals['_VENUEMARKETLISTED'].fields_by_name['list_time']._serialized_options = b'\272H\003\310\001\001'
   _globals['_VENUEMARKETLISTED']._loaded_options = None
-  _globals['_VENUEMARKETLISTED']._serialized_options = b'\272Hx\032v\n(venue_market_listed.venue_matches_market\022#venue_id must equal market.venue_id\032%this.venue_id == this.market.venue_id'
+  _globals['_VENUEMARKETLISTED']._serialized_options = b'\272Hx\032v\n(venue_market_listed.venue_matches_market\022#venue_id must equal market.venue_id\032%this.venue_id == this.market.venue_id\242\216\')\n\rAssetRegistry\022\020market.market_id\032\006Market'
   _globals['_VENUEMARKETDELISTED'].fields_by_name['market_id']._loaded_options = None
   _globals['_VENUEMARKETDELISTED'].fields_by_name['market_id']._serialized_options = b'\272H\tr\007\242\210\'\003mkt'
   _globals['_VENUEMARKETDELISTED'].fields_by_name['venue_id']._loaded_options = None
@@ -109,33 +126,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VENUEMARKETDELISTED'].fields_by_name['announcement_url']._loaded_options = None
   _globals['_VENUEMARKETDELISTED'].fields_by_name['announcement_url']._serialized_options = b'\272H\013r\006\030\200\020\210\001\001\330\001\001'
   _globals['_VENUEMARKETDELISTED']._loaded_options = None
-  _globals['_VENUEMARKETDELISTED']._serialized_options = b'\272H\336\001\032\333\001\n!venue_market_delisted.same_market\022Mmarket.market_id must equal market_id and market.venue_id must equal venue_id\032g!has(this.market) || (this.market.market_id == this.market_id && this.market.venue_id == this.venue_id)'
-  _globals['_ASSETCREATED']._serialized_start=425
-  _globals['_ASSETCREATED']._serialized_end=484
-  _globals['_ASSETUPDATED']._serialized_start=487
-  _globals['_ASSETUPDATED']._serialized_end=818
-  _globals['_ASSETDEPLOYMENTCREATED']._serialized_start=820
-  _globals['_ASSETDEPLOYMENTCREATED']._serialized_end=904
-  _globals['_RELATIONSHIPESTABLISHED']._serialized_start=906
-  _globals['_RELATIONSHIPESTABLISHED']._serialized_end=995
-  _globals['_ASSETQUALITYFLAGRAISED']._serialized_start=997
-  _globals['_ASSETQUALITYFLAGRAISED']._serialized_end=1076
-  _globals['_ASSETQUALITYFLAGRESOLVED']._serialized_start=1079
-  _globals['_ASSETQUALITYFLAGRESOLVED']._serialized_end=1328
-  _globals['_CHAINCREATED']._serialized_start=1330
-  _globals['_CHAINCREATED']._serialized_end=1389
-  _globals['_INSTRUMENTCREATED']._serialized_start=1391
-  _globals['_INSTRUMENTCREATED']._serialized_end=1466
-  _globals['_MARKETCREATED']._serialized_start=1468
-  _globals['_MARKETCREATED']._serialized_end=1531
-  _globals['_MARKETUPDATED']._serialized_start=1534
-  _globals['_MARKETUPDATED']._serialized_end=1883
-  _globals['_MARKETSTATUSCHANGED']._serialized_start=1886
-  _globals['_MARKETSTATUSCHANGED']._serialized_end=2476
-  _globals['_VENUEASSETLISTED']._serialized_start=2478
-  _globals['_VENUEASSETLISTED']._serialized_end=2599
-  _globals['_VENUEMARKETLISTED']._serialized_start=2602
-  _globals['_VENUEMARKETLISTED']._serialized_end=2881
-  _globals['_VENUEMARKETDELISTED']._serialized_start=2884
-  _globals['_VENUEMARKETDELISTED']._serialized_end=3364
+  _globals['_VENUEMARKETDELISTED']._serialized_options = b'\272H\336\001\032\333\001\n!venue_market_delisted.same_market\022Mmarket.market_id must equal market_id and market.venue_id must equal venue_id\032g!has(this.market) || (this.market.market_id == this.market_id && this.market.venue_id == this.venue_id)\242\216\'\"\n\rAssetRegistry\022\tmarket_id\032\006Market'
+  _globals['_ASSETCREATED']._serialized_start=454
+  _globals['_ASSETCREATED']._serialized_end=557
+  _globals['_ASSETUPDATED']._serialized_start=560
+  _globals['_ASSETUPDATED']._serialized_end=933
+  _globals['_ASSETDEPLOYMENTCREATED']._serialized_start=936
+  _globals['_ASSETDEPLOYMENTCREATED']._serialized_end=1069
+  _globals['_RELATIONSHIPESTABLISHED']._serialized_start=1072
+  _globals['_RELATIONSHIPESTABLISHED']._serialized_end=1220
+  _globals['_ASSETQUALITYFLAGRAISED']._serialized_start=1223
+  _globals['_ASSETQUALITYFLAGRAISED']._serialized_end=1355
+  _globals['_ASSETQUALITYFLAGRESOLVED']._serialized_start=1358
+  _globals['_ASSETQUALITYFLAGRESOLVED']._serialized_end=1658
+  _globals['_CHAINCREATED']._serialized_start=1660
+  _globals['_CHAINCREATED']._serialized_end=1763
+  _globals['_INSTRUMENTCREATED']._serialized_start=1766
+  _globals['_INSTRUMENTCREATED']._serialized_end=1900
+  _globals['_MARKETCREATED']._serialized_start=1902
+  _globals['_MARKETCREATED']._serialized_end=2012
+  _globals['_MARKETUPDATED']._serialized_start=2015
+  _globals['_MARKETUPDATED']._serialized_end=2409
+  _globals['_MARKETSTATUSCHANGED']._serialized_start=2412
+  _globals['_MARKETSTATUSCHANGED']._serialized_end=3040
+  _globals['_VENUEASSETLISTED']._serialized_start=3043
+  _globals['_VENUEASSETLISTED']._serialized_end=3219
+  _globals['_VENUEMARKETLISTED']._serialized_start=3222
+  _globals['_VENUEMARKETLISTED']._serialized_end=3547
+  _globals['_VENUEMARKETDELISTED']._serialized_start=3550
+  _globals['_VENUEMARKETDELISTED']._serialized_end=4068
 # @@protoc_insertion_point(module_scope)

@@ -32,7 +32,7 @@ class AssetCreated(_message.Message):
     stores a change to a chain, asset, deployment, relationship, quality flag, instrument, market or venue
     listing. Each "created" event embeds the full resource as stored, so a consumer can build its own
     replica from the event stream alone, with no lookup. The envelope's subject is the id of the resource
-    (asset_id, market_id, ...) and its partition key the same id unless a field comment says otherwise.
+    (asset_id, market_id, ...); its partition key is stated by each message's (cqc.events.v1.event) option.
 
     AssetCreated announces a new Asset in the registry, e.g. USDC ("ast_01JDVSDC000000000000000000").
     Published once per asset, after the asset is stored. Envelope subject: asset.asset_id.
@@ -160,7 +160,8 @@ Global___RelationshipEstablished: _TypeAlias = RelationshipEstablished  # noqa: 
 class AssetQualityFlagRaised(_message.Message):
     """AssetQualityFlagRaised announces a new risk or quality flag on an asset, deployment, market or venue
     (DEPEGGED, EXPLOITED, SCAM, ...). Risk consumers react to it (see RiskAlert category
-    ASSET_QUALITY_FLAG). Envelope subject: flag.flag_id; partition key: the flagged entity's id.
+    ASSET_QUALITY_FLAG). Envelope subject and partition key: flag.flag_id, so a flag's raise and
+    resolution stay in one stream.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -186,8 +187,8 @@ Global___AssetQualityFlagRaised: _TypeAlias = AssetQualityFlagRaised  # noqa: Y0
 @_typing.final
 class AssetQualityFlagResolved(_message.Message):
     """AssetQualityFlagResolved announces that a flag no longer applies (peg restored, exploit remediated,
-    false positive withdrawn). Envelope subject: flag.flag_id; partition key: the flagged entity's id, the
-    same as the AssetQualityFlagRaised it closes.
+    false positive withdrawn). Envelope subject and partition key: flag.flag_id, the same as the
+    AssetQualityFlagRaised it closes.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -440,7 +441,9 @@ Global___VenueAssetListed: _TypeAlias = VenueAssetListed  # noqa: Y015
 @_typing.final
 class VenueMarketListed(_message.Message):
     """VenueMarketListed announces that a venue listed a market: the listing opened (or will open) for
-    trading, e.g. Binance listing BTCUSDT spot. Envelope subject: market.market_id; partition key: venue_id.
+    trading, e.g. Binance listing BTCUSDT spot. Envelope subject and partition key: market.market_id, the
+    key of every event of the market's lifecycle (MarketCreated, MarketUpdated, MarketStatusChanged,
+    VenueMarketDelisted), so one consumer sees them in order.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -480,7 +483,7 @@ Global___VenueMarketListed: _TypeAlias = VenueMarketListed  # noqa: Y015
 class VenueMarketDelisted(_message.Message):
     """VenueMarketDelisted announces that a venue delisted a market, or announced that it will: no trading
     after delist_time. Open orders on the market are canceled by the venue; positions may be settled.
-    Envelope subject: market_id; partition key: venue_id.
+    Envelope subject and partition key: market_id, the key of the market's whole lifecycle.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

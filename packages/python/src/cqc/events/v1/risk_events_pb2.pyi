@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from cqc.assets.v1 import quality_flag_pb2 as _quality_flag_pb2
+from cqc.portfolio.v1 import risk_pb2 as _risk_pb2
 from cqc.venues.v1 import account_pb2 as _account_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -210,62 +211,6 @@ way, funding rate spike either sign).
 """
 Global___ThresholdOperator: _TypeAlias = ThresholdOperator  # noqa: Y015
 
-class _MetricUnit:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _MetricUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MetricUnit.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    METRIC_UNIT_UNSPECIFIED: _MetricUnit.ValueType  # 0
-    """Not set: the values are unset or dimensionless without a more specific unit. Allowed."""
-    METRIC_UNIT_ASSET_AMOUNT: _MetricUnit.ValueType  # 1
-    """Whole units of the asset named by unit_asset_id (USD, USDT, BTC): notional, loss, equity, depth."""
-    METRIC_UNIT_FRACTION: _MetricUnit.ValueType  # 2
-    """A fraction: 0.0001 = 1 bp, 0.05 = 5% (deviation from peg, drawdown, concentration share, margin
-    ratio, funding rate per interval, reject rate). Never percent.
-    """
-    METRIC_UNIT_RATIO: _MetricUnit.ValueType  # 3
-    """A plain multiple ("3.5" = 3.5x): leverage, health factor."""
-    METRIC_UNIT_COUNT: _MetricUnit.ValueType  # 4
-    """A count of things (rejected orders, unreconciled fills)."""
-    METRIC_UNIT_SECONDS: _MetricUnit.ValueType  # 5
-    """Seconds (data staleness, venue downtime)."""
-    METRIC_UNIT_PRICE: _MetricUnit.ValueType  # 6
-    """Units of the market's quote asset per unit of its base asset (a price level)."""
-    METRIC_UNIT_QUANTITY: _MetricUnit.ValueType  # 7
-    """The quantity unit of the alert's market_id (Market.quantity_unit: base units, contracts, quote or
-    USD), as in a RISK_LIMIT_UNIT_QUANTITY limit (position or order size). market_id is set with it.
-    """
-
-class MetricUnit(_MetricUnit, metaclass=_MetricUnitEnumTypeWrapper):
-    """MetricUnit is the unit of a risk alert's observed and threshold values. An alert raised by a RiskLimit
-    maps the limit's cqc.portfolio.v1.RiskLimitUnit by name, not by number: AMOUNT -> ASSET_AMOUNT (with
-    unit_asset_id = the limit's threshold_asset_id), FRACTION -> FRACTION, MULTIPLE -> RATIO, COUNT ->
-    COUNT, QUANTITY (5) -> QUANTITY (7).
-    """
-
-METRIC_UNIT_UNSPECIFIED: MetricUnit.ValueType  # 0
-"""Not set: the values are unset or dimensionless without a more specific unit. Allowed."""
-METRIC_UNIT_ASSET_AMOUNT: MetricUnit.ValueType  # 1
-"""Whole units of the asset named by unit_asset_id (USD, USDT, BTC): notional, loss, equity, depth."""
-METRIC_UNIT_FRACTION: MetricUnit.ValueType  # 2
-"""A fraction: 0.0001 = 1 bp, 0.05 = 5% (deviation from peg, drawdown, concentration share, margin
-ratio, funding rate per interval, reject rate). Never percent.
-"""
-METRIC_UNIT_RATIO: MetricUnit.ValueType  # 3
-"""A plain multiple ("3.5" = 3.5x): leverage, health factor."""
-METRIC_UNIT_COUNT: MetricUnit.ValueType  # 4
-"""A count of things (rejected orders, unreconciled fills)."""
-METRIC_UNIT_SECONDS: MetricUnit.ValueType  # 5
-"""Seconds (data staleness, venue downtime)."""
-METRIC_UNIT_PRICE: MetricUnit.ValueType  # 6
-"""Units of the market's quote asset per unit of its base asset (a price level)."""
-METRIC_UNIT_QUANTITY: MetricUnit.ValueType  # 7
-"""The quantity unit of the alert's market_id (Market.quantity_unit: base units, contracts, quote or
-USD), as in a RISK_LIMIT_UNIT_QUANTITY limit (position or order size). market_id is set with it.
-"""
-Global___MetricUnit: _TypeAlias = MetricUnit  # noqa: Y015
-
 @_typing.final
 class RiskAlert(_message.Message):
     """RiskAlert is one alert raised by the RiskEngine when a rule or limit is breached: what was measured,
@@ -385,8 +330,11 @@ class RiskAlert(_message.Message):
     """threshold_operator says how observed_value is compared with threshold_value. Required when
     threshold_value is set.
     """
-    unit: Global___MetricUnit.ValueType
-    """unit is the unit of observed_value and threshold_value. UNSPECIFIED when they are unset."""
+    unit: _risk_pb2.MetricUnit.ValueType
+    """unit is the unit of observed_value and threshold_value, from the same enum as RiskLimit.unit (an alert
+    raised by a limit carries the limit's unit and unit_asset_id unchanged). UNSPECIFIED when they are
+    unset.
+    """
     unit_asset_id: _builtins.str
     """unit_asset_id is the asset the values are denominated in when unit is ASSET_AMOUNT ("ast_" + ULID,
     e.g. USD). Required for ASSET_AMOUNT; unset otherwise.
@@ -467,7 +415,7 @@ class RiskAlert(_message.Message):
         observed_value: _builtins.str | None = ...,
         threshold_value: _builtins.str | None = ...,
         threshold_operator: Global___ThresholdOperator.ValueType = ...,
-        unit: Global___MetricUnit.ValueType = ...,
+        unit: _risk_pb2.MetricUnit.ValueType = ...,
         unit_asset_id: _builtins.str | None = ...,
         trigger_time: _timestamp_pb2.Timestamp | None = ...,
         observe_time: _timestamp_pb2.Timestamp | None = ...,
@@ -598,7 +546,7 @@ class TradingStateChanged(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     ALERT_ID_FIELD_NUMBER: _builtins.int
     CHANGED_BY_FIELD_NUMBER: _builtins.int
-    EFFECTIVE_UNTIL_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account whose trading state changed ("acc_" + ULID). Unset when the change applies
     to a portfolio as a whole.
@@ -622,9 +570,11 @@ class TradingStateChanged(_message.Message):
     ("user:jdoe"). 1 to 200 characters.
     """
     @_builtins.property
-    def effective_until(self) -> _timestamp_pb2.Timestamp:
-        """effective_until is when a temporary halt or reduction lifts automatically, on CQC's clock (e.g. end
-        of a cool-down after a loss limit). Unset: until changed by another TradingStateChanged.
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """expire_time is when a temporary halt or reduction lifts automatically and the scope returns to
+        TRADING_STATE_ACTIVE, on the RiskEngine's clock (SetTradingStateRequest.expire_time or duration, or
+        the end of a cool-down after a loss limit); the return is announced by its own TradingStateChanged.
+        Unset: until changed by another TradingStateChanged.
         """
 
     def __init__(
@@ -637,11 +587,11 @@ class TradingStateChanged(_message.Message):
         reason: _builtins.str = ...,
         alert_id: _builtins.str | None = ...,
         changed_by: _builtins.str = ...,
-        effective_until: _timestamp_pb2.Timestamp | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_account_id", b"_account_id", "_alert_id", b"_alert_id", "_portfolio_id", b"_portfolio_id", "account_id", b"account_id", "alert_id", b"alert_id", "effective_until", b"effective_until", "portfolio_id", b"portfolio_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_account_id", b"_account_id", "_alert_id", b"_alert_id", "_portfolio_id", b"_portfolio_id", "account_id", b"account_id", "alert_id", b"alert_id", "expire_time", b"expire_time", "portfolio_id", b"portfolio_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_account_id", b"_account_id", "_alert_id", b"_alert_id", "_portfolio_id", b"_portfolio_id", "account_id", b"account_id", "alert_id", b"alert_id", "changed_by", b"changed_by", "effective_until", b"effective_until", "portfolio_id", b"portfolio_id", "previous_state", b"previous_state", "reason", b"reason", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_account_id", b"_account_id", "_alert_id", b"_alert_id", "_portfolio_id", b"_portfolio_id", "account_id", b"account_id", "alert_id", b"alert_id", "changed_by", b"changed_by", "expire_time", b"expire_time", "portfolio_id", b"portfolio_id", "previous_state", b"previous_state", "reason", b"reason", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__account_id: _TypeAlias = _typing.Literal["account_id"]  # noqa: Y015
     _WhichOneofArgType__account_id: _TypeAlias = _typing.Literal["_account_id", b"_account_id"]  # noqa: Y015

@@ -23,6 +23,7 @@ _sym_db = _symbol_database.Default()
 
 
 from cqc._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
+from cqc.events.v1 import options_pb2 as cqc_dot_events_dot_v1_dot_options__pb2
 from cqc.types.v1 import rules_pb2 as cqc_dot_types_dot_v1_dot_rules__pb2
 from cqc.venues.v1 import balance_pb2 as cqc_dot_venues_dot_v1_dot_balance__pb2
 from cqc.venues.v1 import execution_pb2 as cqc_dot_venues_dot_v1_dot_execution__pb2
@@ -30,7 +31,7 @@ from cqc.venues.v1 import order_pb2 as cqc_dot_venues_dot_v1_dot_order__pb2
 from cqc.venues.v1 import trading_pb2 as cqc_dot_venues_dot_v1_dot_trading__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"cqc/events/v1/trading_events.proto\x12\rcqc.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x18\x63qc/types/v1/rules.proto\x1a\x1b\x63qc/venues/v1/balance.proto\x1a\x1d\x63qc/venues/v1/execution.proto\x1a\x19\x63qc/venues/v1/order.proto\x1a\x1b\x63qc/venues/v1/trading.proto\"X\n\x0bOrderPlaced\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12\x1c\n\nrequest_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"\xf1\x02\n\x0cOrderUpdated\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12=\n\x0fprevious_status\x18\x02 \x01(\x0e\x32\x1a.cqc.venues.v1.OrderStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x36\n\x06status\x18\x03 \x01(\x0e\x32\x1a.cqc.venues.v1.OrderStatusB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x38\n\x10\x65xecution_report\x18\x04 \x01(\x0b\x32\x1e.cqc.venues.v1.ExecutionReport\x12\x16\n\x0ereconciliation\x18\x05 \x01(\x08:k\xbaHh\x1a\x66\n\"order_updated.status_matches_order\x12\x1estatus must equal order.status\x1a this.status == this.order.status\"\x93\x04\n\x0bOrderFilled\x12@\n\x10\x65xecution_report\x18\x01 \x01(\x0b\x32\x1e.cqc.venues.v1.ExecutionReportB\x06\xbaH\x03\xc8\x01\x01\x12+\n\x05order\x18\x02 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12&\n\x0bposition_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03posH\x00\x88\x01\x01\x12\x16\n\x0ereconciliation\x18\x04 \x01(\x08:\xc4\x02\xbaH\xc0\x02\x1a\xaa\x01\n\x1eorder_filled.exec_type_is_fill\x12Texecution_report.exec_type must be TRADE, LIQUIDATION, AUTO_DELEVERAGE or SETTLEMENT\x1a\x32this.execution_report.exec_type in [2, 18, 19, 20]\x1a\x90\x01\n\x17order_filled.same_order\x12>execution_report.order_id must be set and equal order.order_id\x1a\x35this.execution_report.order_id == this.order.order_idB\x0e\n\x0c_position_id\"\xfc\x01\n\rOrderCanceled\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12!\n\nrequest_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01H\x00\x88\x01\x01\x12\x19\n\x11\x63\x61nceled_by_venue\x18\x03 \x01(\x08\x12\x1f\n\rcancel_reason\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x12\x38\n\x10\x65xecution_report\x18\x05 \x01(\x0b\x32\x1e.cqc.venues.v1.ExecutionReport\x12\x16\n\x0ereconciliation\x18\x06 \x01(\x08\x42\r\n\x0b_request_id\"\xbe\x04\n\rOrderRejected\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12<\n\x06reason\x18\x02 \x01(\x0e\x32 .cqc.venues.v1.OrderRejectReasonB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x15\n\rdue_post_only\x18\x03 \x01(\x08\x12\"\n\x11venue_reject_code\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1d\n\x0breject_text\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x12!\n\nrequest_id\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01H\x00\x88\x01\x01:\xb5\x02\xbaH\xb1\x02\x1a\x95\x01\n\x1forder_rejected.post_only_reason\x12Idue_post_only requires reason ORDER_REJECT_REASON_WOULD_MATCH_IMMEDIATELY\x1a\'!this.due_post_only || this.reason == 3\x1a\x96\x01\n\x1eorder_rejected.terminal_status\x12\x41order.status must be ORDER_STATUS_REJECTED or ORDER_STATUS_DENIED\x1a\x31this.order.status == 11 || this.order.status == 2B\r\n\x0b_request_id\"\xb9\x02\n\x14OrderRequestRejected\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12\x41\n\x0crequest_type\x18\x02 \x01(\x0e\x32\x1f.cqc.events.v1.OrderRequestTypeB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12!\n\nrequest_id\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01H\x00\x88\x01\x01\x12<\n\x06reason\x18\x04 \x01(\x0e\x32 .cqc.venues.v1.OrderRejectReasonB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\"\n\x11venue_reject_code\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1d\n\x0breject_text\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x42\r\n\x0b_request_id\"\xd0\x03\n\x0e\x42\x61lanceUpdated\x12/\n\x07\x62\x61lance\x18\x01 \x01(\x0b\x32\x16.cqc.venues.v1.BalanceB\x06\xbaH\x03\xc8\x01\x01\x12\x18\n\x05\x64\x65lta\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88\'\x01\x12<\n\x06reason\x18\x03 \x01(\x0e\x32\".cqc.events.v1.BalanceChangeReasonB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1d\n\x0cvenue_reason\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12#\n\x08order_id\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03ordH\x00\x88\x01\x01\x12)\n\x0etransaction_id\x18\x06 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03txnH\x01\x88\x01\x01:\xa5\x01\xbaH\xa1\x01\x1a\x9e\x01\n(balance_updated.other_needs_venue_reason\x12\x43venue_reason must be set when reason is BALANCE_CHANGE_REASON_OTHER\x1a-this.reason != 100 || this.venue_reason != \'\'B\x0b\n\t_order_idB\x11\n\x0f_transaction_id*\xaf\x05\n\x13\x42\x61lanceChangeReason\x12%\n!BALANCE_CHANGE_REASON_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x42\x41LANCE_CHANGE_REASON_TRADE\x10\x01\x12$\n BALANCE_CHANGE_REASON_COMMISSION\x10\x02\x12 \n\x1c\x42\x41LANCE_CHANGE_REASON_REBATE\x10\x03\x12!\n\x1d\x42\x41LANCE_CHANGE_REASON_FUNDING\x10\x04\x12&\n\"BALANCE_CHANGE_REASON_REALIZED_PNL\x10\x05\x12!\n\x1d\x42\x41LANCE_CHANGE_REASON_DEPOSIT\x10\x06\x12$\n BALANCE_CHANGE_REASON_WITHDRAWAL\x10\x07\x12\"\n\x1e\x42\x41LANCE_CHANGE_REASON_TRANSFER\x10\x08\x12\"\n\x1e\x42\x41LANCE_CHANGE_REASON_INTEREST\x10\t\x12 \n\x1c\x42\x41LANCE_CHANGE_REASON_BORROW\x10\n\x12%\n!BALANCE_CHANGE_REASON_LIQUIDATION\x10\x0b\x12$\n BALANCE_CHANGE_REASON_SETTLEMENT\x10\x0c\x12$\n BALANCE_CHANGE_REASON_ORDER_LOCK\x10\r\x12$\n BALANCE_CHANGE_REASON_CONVERSION\x10\x0e\x12&\n\"BALANCE_CHANGE_REASON_DISTRIBUTION\x10\x0f\x12(\n$BALANCE_CHANGE_REASON_RECONCILIATION\x10\x10\x12\x1f\n\x1b\x42\x41LANCE_CHANGE_REASON_OTHER\x10\x64*t\n\x10OrderRequestType\x12\"\n\x1eORDER_REQUEST_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19ORDER_REQUEST_TYPE_CANCEL\x10\x01\x12\x1d\n\x19ORDER_REQUEST_TYPE_MODIFY\x10\x02\x42y\n\x1d\x63om.cryptoquant.cqc.events.v1B\x12TradingEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"cqc/events/v1/trading_events.proto\x12\rcqc.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1b\x63qc/events/v1/options.proto\x1a\x18\x63qc/types/v1/rules.proto\x1a\x1b\x63qc/venues/v1/balance.proto\x1a\x1d\x63qc/venues/v1/execution.proto\x1a\x19\x63qc/venues/v1/order.proto\x1a\x1b\x63qc/venues/v1/trading.proto\"\x87\x01\n\x0bOrderPlaced\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12\x1c\n\nrequest_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01:-\xa2\x8e\')\n\x0cVenueGateway\x12\x10order.account_id\x1a\x07\x41\x63\x63ount\"\x9f\x03\n\x0cOrderUpdated\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12=\n\x0fprevious_status\x18\x02 \x01(\x0e\x32\x1a.cqc.venues.v1.OrderStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x36\n\x06status\x18\x03 \x01(\x0e\x32\x1a.cqc.venues.v1.OrderStatusB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x38\n\x10\x65xecution_report\x18\x04 \x01(\x0b\x32\x1e.cqc.venues.v1.ExecutionReport\x12\x16\n\x0ereconciliation\x18\x05 \x01(\x08:\x98\x01\xbaHh\x1a\x66\n\"order_updated.status_matches_order\x12\x1estatus must equal order.status\x1a this.status == this.order.status\xa2\x8e\')\n\x0cVenueGateway\x12\x10order.account_id\x1a\x07\x41\x63\x63ount\"\xc0\x04\n\x0bOrderFilled\x12@\n\x10\x65xecution_report\x18\x01 \x01(\x0b\x32\x1e.cqc.venues.v1.ExecutionReportB\x06\xbaH\x03\xc8\x01\x01\x12+\n\x05order\x18\x02 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12&\n\x0bposition_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03posH\x00\x88\x01\x01\x12\x16\n\x0ereconciliation\x18\x04 \x01(\x08:\xf1\x02\xbaH\xc0\x02\x1a\xaa\x01\n\x1eorder_filled.exec_type_is_fill\x12Texecution_report.exec_type must be TRADE, LIQUIDATION, AUTO_DELEVERAGE or SETTLEMENT\x1a\x32this.execution_report.exec_type in [2, 18, 19, 20]\x1a\x90\x01\n\x17order_filled.same_order\x12>execution_report.order_id must be set and equal order.order_id\x1a\x35this.execution_report.order_id == this.order.order_id\xa2\x8e\')\n\x0cVenueGateway\x12\x10order.account_id\x1a\x07\x41\x63\x63ountB\x0e\n\x0c_position_id\"\xab\x02\n\rOrderCanceled\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12!\n\nrequest_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01H\x00\x88\x01\x01\x12\x19\n\x11\x63\x61nceled_by_venue\x18\x03 \x01(\x08\x12\x1f\n\rcancel_reason\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x12\x38\n\x10\x65xecution_report\x18\x05 \x01(\x0b\x32\x1e.cqc.venues.v1.ExecutionReport\x12\x16\n\x0ereconciliation\x18\x06 \x01(\x08:-\xa2\x8e\')\n\x0cVenueGateway\x12\x10order.account_id\x1a\x07\x41\x63\x63ountB\r\n\x0b_request_id\"\xb9\x04\n\rOrderRejected\x12+\n\x05order\x18\x01 \x01(\x0b\x32\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01\x12<\n\x06reason\x18\x02 \x01(\x0e\x32 .cqc.venues.v1.OrderRejectReasonB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x15\n\rdue_post_only\x18\x03 \x01(\x08\x12\"\n\x11venue_reason_code\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1d\n\x0breason_text\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x12!\n\nrequest_id\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01H\x00\x88\x01\x01:\xb0\x02\xbaH\xff\x01\x1a\x95\x01\n\x1forder_rejected.post_only_reason\x12Idue_post_only requires reason ORDER_REJECT_REASON_WOULD_MATCH_IMMEDIATELY\x1a\'!this.due_post_only || this.reason == 3\x1a\x65\n\x1eorder_rejected.terminal_status\x12*order.status must be ORDER_STATUS_REJECTED\x1a\x17this.order.status == 11\xa2\x8e\')\n\x0cVenueGateway\x12\x10order.account_id\x1a\x07\x41\x63\x63ountB\r\n\x0b_request_id\"\x9a\t\n\x14OrderRequestRejected\x12#\n\x05order\x18\x01 \x01(\x0b\x32\x14.cqc.venues.v1.Order\x12\x41\n\x0crequest_type\x18\x02 \x01(\x0e\x32\x1f.cqc.events.v1.OrderRequestTypeB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12!\n\nrequest_id\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01H\x00\x88\x01\x01\x12<\n\x06reason\x18\x04 \x01(\x0e\x32 .cqc.venues.v1.OrderRejectReasonB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\"\n\x11venue_reason_code\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1d\n\x0breason_text\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0f\x12 \n\naccount_id\x18\x07 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61\x63\x63\x12$\n\tmarket_id\x18\x08 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03mktH\x01\x88\x01\x01\x12!\n\x0f\x63lient_order_id\x18\t \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\x12\x33\n\x0c\x65rror_reason\x18\n \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[A-Z][A-Z0-9_]{0,63}$\x12-\n\x0erisk_limit_ids\x18\x0b \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10\x32\x18\x01\"\tr\x07\xa2\x88\'\x03lim\x12\x18\n\x10refused_by_venue\x18\x0c \x01(\x08:\xef\x04\xbaH\xc4\x04\x1a\xf7\x01\n7order_request_rejected.order_iff_existing_order_request\x12[order must be set for CANCEL and AMEND requests and unset for PLACE and PLACE_LIST requests\x1a_this.request_type == 0 || has(this.order) == (this.request_type == 1 || this.request_type == 2)\x1a\x8b\x01\n#order_request_rejected.same_account\x12&order.account_id must equal account_id\x1a<!has(this.order) || this.order.account_id == this.account_id\x1a\xb9\x01\n0order_request_rejected.risk_limits_only_for_risk\x12?risk_limit_ids may be set only when error_reason is RISK_DENIED\x1a\x44size(this.risk_limit_ids) == 0 || this.error_reason == \'RISK_DENIED\'\xa2\x8e\'#\n\x0cVenueGateway\x12\naccount_id\x1a\x07\x41\x63\x63ountB\r\n\x0b_request_idB\x0c\n\n_market_id\"\x8e\x04\n\x0e\x42\x61lanceUpdated\x12/\n\x07\x62\x61lance\x18\x01 \x01(\x0b\x32\x16.cqc.venues.v1.BalanceB\x06\xbaH\x03\xc8\x01\x01\x12\x1d\n\x05\x64\x65lta\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88\'\x01H\x00\x88\x01\x01\x12<\n\x06reason\x18\x03 \x01(\x0e\x32\".cqc.venues.v1.BalanceChangeReasonB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1d\n\x0cvenue_reason\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12#\n\x08order_id\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03ordH\x01\x88\x01\x01\x12)\n\x0etransaction_id\x18\x06 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03txnH\x02\x88\x01\x01:\xd4\x01\xbaH\xa1\x01\x1a\x9e\x01\n(balance_updated.other_needs_venue_reason\x12\x43venue_reason must be set when reason is BALANCE_CHANGE_REASON_OTHER\x1a-this.reason != 100 || this.venue_reason != \'\'\xa2\x8e\'+\n\x0cVenueGateway\x12\x12\x62\x61lance.account_id\x1a\x07\x41\x63\x63ountB\x08\n\x06_deltaB\x0b\n\t_order_idB\x11\n\x0f_transaction_id*\xb4\x01\n\x10OrderRequestType\x12\"\n\x1eORDER_REQUEST_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19ORDER_REQUEST_TYPE_CANCEL\x10\x01\x12\x1c\n\x18ORDER_REQUEST_TYPE_AMEND\x10\x02\x12\x1c\n\x18ORDER_REQUEST_TYPE_PLACE\x10\x03\x12!\n\x1dORDER_REQUEST_TYPE_PLACE_LIST\x10\x04\x42y\n\x1d\x63om.cryptoquant.cqc.events.v1B\x12TradingEventsProtoP\x01ZBgithub.com/crypto-quant/cqc/packages/go/gen/cqc/events/v1;eventsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,6 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERPLACED'].fields_by_name['order']._serialized_options = b'\272H\003\310\001\001'
   _globals['_ORDERPLACED'].fields_by_name['request_id']._loaded_options = None
   _globals['_ORDERPLACED'].fields_by_name['request_id']._serialized_options = b'\272H\005r\003\260\001\001'
+  _globals['_ORDERPLACED']._loaded_options = None
+  _globals['_ORDERPLACED']._serialized_options = b'\242\216\')\n\014VenueGateway\022\020order.account_id\032\007Account'
   _globals['_ORDERUPDATED'].fields_by_name['order']._loaded_options = None
   _globals['_ORDERUPDATED'].fields_by_name['order']._serialized_options = b'\272H\003\310\001\001'
   _globals['_ORDERUPDATED'].fields_by_name['previous_status']._loaded_options = None
@@ -49,7 +52,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERUPDATED'].fields_by_name['status']._loaded_options = None
   _globals['_ORDERUPDATED'].fields_by_name['status']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
   _globals['_ORDERUPDATED']._loaded_options = None
-  _globals['_ORDERUPDATED']._serialized_options = b'\272Hh\032f\n\"order_updated.status_matches_order\022\036status must equal order.status\032 this.status == this.order.status'
+  _globals['_ORDERUPDATED']._serialized_options = b'\272Hh\032f\n\"order_updated.status_matches_order\022\036status must equal order.status\032 this.status == this.order.status\242\216\')\n\014VenueGateway\022\020order.account_id\032\007Account'
   _globals['_ORDERFILLED'].fields_by_name['execution_report']._loaded_options = None
   _globals['_ORDERFILLED'].fields_by_name['execution_report']._serialized_options = b'\272H\003\310\001\001'
   _globals['_ORDERFILLED'].fields_by_name['order']._loaded_options = None
@@ -57,37 +60,49 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERFILLED'].fields_by_name['position_id']._loaded_options = None
   _globals['_ORDERFILLED'].fields_by_name['position_id']._serialized_options = b'\272H\tr\007\242\210\'\003pos'
   _globals['_ORDERFILLED']._loaded_options = None
-  _globals['_ORDERFILLED']._serialized_options = b'\272H\300\002\032\252\001\n\036order_filled.exec_type_is_fill\022Texecution_report.exec_type must be TRADE, LIQUIDATION, AUTO_DELEVERAGE or SETTLEMENT\0322this.execution_report.exec_type in [2, 18, 19, 20]\032\220\001\n\027order_filled.same_order\022>execution_report.order_id must be set and equal order.order_id\0325this.execution_report.order_id == this.order.order_id'
+  _globals['_ORDERFILLED']._serialized_options = b'\272H\300\002\032\252\001\n\036order_filled.exec_type_is_fill\022Texecution_report.exec_type must be TRADE, LIQUIDATION, AUTO_DELEVERAGE or SETTLEMENT\0322this.execution_report.exec_type in [2, 18, 19, 20]\032\220\001\n\027order_filled.same_order\022>execution_report.order_id must be set and equal order.order_id\0325this.execution_report.order_id == this.order.order_id\242\216\')\n\014VenueGateway\022\020order.account_id\032\007Account'
   _globals['_ORDERCANCELED'].fields_by_name['order']._loaded_options = None
   _globals['_ORDERCANCELED'].fields_by_name['order']._serialized_options = b'\272H\003\310\001\001'
   _globals['_ORDERCANCELED'].fields_by_name['request_id']._loaded_options = None
   _globals['_ORDERCANCELED'].fields_by_name['request_id']._serialized_options = b'\272H\005r\003\260\001\001'
   _globals['_ORDERCANCELED'].fields_by_name['cancel_reason']._loaded_options = None
   _globals['_ORDERCANCELED'].fields_by_name['cancel_reason']._serialized_options = b'\272H\005r\003\030\320\017'
+  _globals['_ORDERCANCELED']._loaded_options = None
+  _globals['_ORDERCANCELED']._serialized_options = b'\242\216\')\n\014VenueGateway\022\020order.account_id\032\007Account'
   _globals['_ORDERREJECTED'].fields_by_name['order']._loaded_options = None
   _globals['_ORDERREJECTED'].fields_by_name['order']._serialized_options = b'\272H\003\310\001\001'
   _globals['_ORDERREJECTED'].fields_by_name['reason']._loaded_options = None
   _globals['_ORDERREJECTED'].fields_by_name['reason']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
-  _globals['_ORDERREJECTED'].fields_by_name['venue_reject_code']._loaded_options = None
-  _globals['_ORDERREJECTED'].fields_by_name['venue_reject_code']._serialized_options = b'\272H\004r\002\030@'
-  _globals['_ORDERREJECTED'].fields_by_name['reject_text']._loaded_options = None
-  _globals['_ORDERREJECTED'].fields_by_name['reject_text']._serialized_options = b'\272H\005r\003\030\320\017'
+  _globals['_ORDERREJECTED'].fields_by_name['venue_reason_code']._loaded_options = None
+  _globals['_ORDERREJECTED'].fields_by_name['venue_reason_code']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_ORDERREJECTED'].fields_by_name['reason_text']._loaded_options = None
+  _globals['_ORDERREJECTED'].fields_by_name['reason_text']._serialized_options = b'\272H\005r\003\030\320\017'
   _globals['_ORDERREJECTED'].fields_by_name['request_id']._loaded_options = None
   _globals['_ORDERREJECTED'].fields_by_name['request_id']._serialized_options = b'\272H\005r\003\260\001\001'
   _globals['_ORDERREJECTED']._loaded_options = None
-  _globals['_ORDERREJECTED']._serialized_options = b'\272H\261\002\032\225\001\n\037order_rejected.post_only_reason\022Idue_post_only requires reason ORDER_REJECT_REASON_WOULD_MATCH_IMMEDIATELY\032\'!this.due_post_only || this.reason == 3\032\226\001\n\036order_rejected.terminal_status\022Aorder.status must be ORDER_STATUS_REJECTED or ORDER_STATUS_DENIED\0321this.order.status == 11 || this.order.status == 2'
-  _globals['_ORDERREQUESTREJECTED'].fields_by_name['order']._loaded_options = None
-  _globals['_ORDERREQUESTREJECTED'].fields_by_name['order']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_ORDERREJECTED']._serialized_options = b'\272H\377\001\032\225\001\n\037order_rejected.post_only_reason\022Idue_post_only requires reason ORDER_REJECT_REASON_WOULD_MATCH_IMMEDIATELY\032\'!this.due_post_only || this.reason == 3\032e\n\036order_rejected.terminal_status\022*order.status must be ORDER_STATUS_REJECTED\032\027this.order.status == 11\242\216\')\n\014VenueGateway\022\020order.account_id\032\007Account'
   _globals['_ORDERREQUESTREJECTED'].fields_by_name['request_type']._loaded_options = None
   _globals['_ORDERREQUESTREJECTED'].fields_by_name['request_type']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
   _globals['_ORDERREQUESTREJECTED'].fields_by_name['request_id']._loaded_options = None
   _globals['_ORDERREQUESTREJECTED'].fields_by_name['request_id']._serialized_options = b'\272H\005r\003\260\001\001'
   _globals['_ORDERREQUESTREJECTED'].fields_by_name['reason']._loaded_options = None
   _globals['_ORDERREQUESTREJECTED'].fields_by_name['reason']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
-  _globals['_ORDERREQUESTREJECTED'].fields_by_name['venue_reject_code']._loaded_options = None
-  _globals['_ORDERREQUESTREJECTED'].fields_by_name['venue_reject_code']._serialized_options = b'\272H\004r\002\030@'
-  _globals['_ORDERREQUESTREJECTED'].fields_by_name['reject_text']._loaded_options = None
-  _globals['_ORDERREQUESTREJECTED'].fields_by_name['reject_text']._serialized_options = b'\272H\005r\003\030\320\017'
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['venue_reason_code']._loaded_options = None
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['venue_reason_code']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['reason_text']._loaded_options = None
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['reason_text']._serialized_options = b'\272H\005r\003\030\320\017'
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['account_id']._loaded_options = None
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['account_id']._serialized_options = b'\272H\tr\007\242\210\'\003acc'
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['market_id']._loaded_options = None
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['market_id']._serialized_options = b'\272H\tr\007\242\210\'\003mkt'
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['client_order_id']._loaded_options = None
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['client_order_id']._serialized_options = b'\272H\005r\003\030\200\001'
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['error_reason']._loaded_options = None
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['error_reason']._serialized_options = b'\272H\032r\0302\026^[A-Z][A-Z0-9_]{0,63}$'
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['risk_limit_ids']._loaded_options = None
+  _globals['_ORDERREQUESTREJECTED'].fields_by_name['risk_limit_ids']._serialized_options = b'\272H\022\222\001\017\0202\030\001\"\tr\007\242\210\'\003lim'
+  _globals['_ORDERREQUESTREJECTED']._loaded_options = None
+  _globals['_ORDERREQUESTREJECTED']._serialized_options = b'\272H\304\004\032\367\001\n7order_request_rejected.order_iff_existing_order_request\022[order must be set for CANCEL and AMEND requests and unset for PLACE and PLACE_LIST requests\032_this.request_type == 0 || has(this.order) == (this.request_type == 1 || this.request_type == 2)\032\213\001\n#order_request_rejected.same_account\022&order.account_id must equal account_id\032<!has(this.order) || this.order.account_id == this.account_id\032\271\001\n0order_request_rejected.risk_limits_only_for_risk\022?risk_limit_ids may be set only when error_reason is RISK_DENIED\032Dsize(this.risk_limit_ids) == 0 || this.error_reason == \'RISK_DENIED\'\242\216\'#\n\014VenueGateway\022\naccount_id\032\007Account'
   _globals['_BALANCEUPDATED'].fields_by_name['balance']._loaded_options = None
   _globals['_BALANCEUPDATED'].fields_by_name['balance']._serialized_options = b'\272H\003\310\001\001'
   _globals['_BALANCEUPDATED'].fields_by_name['delta']._loaded_options = None
@@ -101,23 +116,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BALANCEUPDATED'].fields_by_name['transaction_id']._loaded_options = None
   _globals['_BALANCEUPDATED'].fields_by_name['transaction_id']._serialized_options = b'\272H\tr\007\242\210\'\003txn'
   _globals['_BALANCEUPDATED']._loaded_options = None
-  _globals['_BALANCEUPDATED']._serialized_options = b'\272H\241\001\032\236\001\n(balance_updated.other_needs_venue_reason\022Cvenue_reason must be set when reason is BALANCE_CHANGE_REASON_OTHER\032-this.reason != 100 || this.venue_reason != \'\''
-  _globals['_BALANCECHANGEREASON']._serialized_start=2836
-  _globals['_BALANCECHANGEREASON']._serialized_end=3523
-  _globals['_ORDERREQUESTTYPE']._serialized_start=3525
-  _globals['_ORDERREQUESTTYPE']._serialized_end=3641
-  _globals['_ORDERPLACED']._serialized_start=224
-  _globals['_ORDERPLACED']._serialized_end=312
-  _globals['_ORDERUPDATED']._serialized_start=315
-  _globals['_ORDERUPDATED']._serialized_end=684
-  _globals['_ORDERFILLED']._serialized_start=687
-  _globals['_ORDERFILLED']._serialized_end=1218
-  _globals['_ORDERCANCELED']._serialized_start=1221
-  _globals['_ORDERCANCELED']._serialized_end=1473
-  _globals['_ORDERREJECTED']._serialized_start=1476
-  _globals['_ORDERREJECTED']._serialized_end=2050
-  _globals['_ORDERREQUESTREJECTED']._serialized_start=2053
-  _globals['_ORDERREQUESTREJECTED']._serialized_end=2366
-  _globals['_BALANCEUPDATED']._serialized_start=2369
-  _globals['_BALANCEUPDATED']._serialized_end=2833
+  _globals['_BALANCEUPDATED']._serialized_options = b'\272H\241\001\032\236\001\n(balance_updated.other_needs_venue_reason\022Cvenue_reason must be set when reason is BALANCE_CHANGE_REASON_OTHER\032-this.reason != 100 || this.venue_reason != \'\'\242\216\'+\n\014VenueGateway\022\022balance.account_id\032\007Account'
+  _globals['_ORDERREQUESTTYPE']._serialized_start=3973
+  _globals['_ORDERREQUESTTYPE']._serialized_end=4153
+  _globals['_ORDERPLACED']._serialized_start=254
+  _globals['_ORDERPLACED']._serialized_end=389
+  _globals['_ORDERUPDATED']._serialized_start=392
+  _globals['_ORDERUPDATED']._serialized_end=807
+  _globals['_ORDERFILLED']._serialized_start=810
+  _globals['_ORDERFILLED']._serialized_end=1386
+  _globals['_ORDERCANCELED']._serialized_start=1389
+  _globals['_ORDERCANCELED']._serialized_end=1688
+  _globals['_ORDERREJECTED']._serialized_start=1691
+  _globals['_ORDERREJECTED']._serialized_end=2260
+  _globals['_ORDERREQUESTREJECTED']._serialized_start=2263
+  _globals['_ORDERREQUESTREJECTED']._serialized_end=3441
+  _globals['_BALANCEUPDATED']._serialized_start=3444
+  _globals['_BALANCEUPDATED']._serialized_end=3970
 # @@protoc_insertion_point(module_scope)

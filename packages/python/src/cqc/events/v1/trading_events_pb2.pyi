@@ -3,12 +3,14 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from cqc.venues.v1 import balance_pb2 as _balance_pb2
 from cqc.venues.v1 import execution_pb2 as _execution_pb2
 from cqc.venues.v1 import order_pb2 as _order_pb2
 from cqc.venues.v1 import trading_pb2 as _trading_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -21,52 +23,30 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class _BalanceChangeReason:
+class _OrderRequestType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
 
-class _BalanceChangeReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BalanceChangeReason.ValueType], _builtins.type):
+class _OrderRequestTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderRequestType.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
-    BALANCE_CHANGE_REASON_UNSPECIFIED: _BalanceChangeReason.ValueType  # 0
-    """Not known: the venue reported a new balance without a cause (Binance outboundAccountPosition when no
-    matching order or transfer event was seen). Allowed.
+    ORDER_REQUEST_TYPE_UNSPECIFIED: _OrderRequestType.ValueType  # 0
+    """Not set. Never valid."""
+    ORDER_REQUEST_TYPE_CANCEL: _OrderRequestType.ValueType  # 1
+    """A cancel request (FIX 35=F OrderCancelRequest; NautilusTrader OrderCancelRejected): CancelOrder or an
+    item of BatchCancelOrders.
     """
-    BALANCE_CHANGE_REASON_TRADE: _BalanceChangeReason.ValueType  # 1
-    """A fill bought or sold the asset (Binance executionReport x=TRADE)."""
-    BALANCE_CHANGE_REASON_COMMISSION: _BalanceChangeReason.ValueType  # 2
-    """A trading commission was charged in the asset."""
-    BALANCE_CHANGE_REASON_REBATE: _BalanceChangeReason.ValueType  # 3
-    """A maker rebate or fee refund was credited."""
-    BALANCE_CHANGE_REASON_FUNDING: _BalanceChangeReason.ValueType  # 4
-    """A perpetual funding payment was paid or received (Binance USD-M income type FUNDING_FEE)."""
-    BALANCE_CHANGE_REASON_REALIZED_PNL: _BalanceChangeReason.ValueType  # 5
-    """Realized PnL of a derivatives position was booked (Binance USD-M REALIZED_PNL)."""
-    BALANCE_CHANGE_REASON_DEPOSIT: _BalanceChangeReason.ValueType  # 6
-    """An on-chain or fiat deposit was credited (Binance balanceUpdate for a deposit)."""
-    BALANCE_CHANGE_REASON_WITHDRAWAL: _BalanceChangeReason.ValueType  # 7
-    """A withdrawal was debited, including its fee."""
-    BALANCE_CHANGE_REASON_TRANSFER: _BalanceChangeReason.ValueType  # 8
-    """A transfer between the venue's own accounts or sub-accounts (spot to futures, main to sub)."""
-    BALANCE_CHANGE_REASON_INTEREST: _BalanceChangeReason.ValueType  # 9
-    """Interest was charged on borrowed funds or paid on lent funds."""
-    BALANCE_CHANGE_REASON_BORROW: _BalanceChangeReason.ValueType  # 10
-    """Funds were borrowed on margin (liability up) or repaid."""
-    BALANCE_CHANGE_REASON_LIQUIDATION: _BalanceChangeReason.ValueType  # 11
-    """A liquidation closed positions or seized collateral (Binance USD-M INSURANCE_CLEAR, liquidation fee)."""
-    BALANCE_CHANGE_REASON_SETTLEMENT: _BalanceChangeReason.ValueType  # 12
-    """A contract was settled or delivered at expiry."""
-    BALANCE_CHANGE_REASON_ORDER_LOCK: _BalanceChangeReason.ValueType  # 13
-    """Funds were locked or released by placing or canceling an order (total unchanged, free and locked move)."""
-    BALANCE_CHANGE_REASON_CONVERSION: _BalanceChangeReason.ValueType  # 14
-    """The venue converted one asset into another (dust conversion, auto-exchange of negative balances)."""
-    BALANCE_CHANGE_REASON_DISTRIBUTION: _BalanceChangeReason.ValueType  # 15
-    """Staking rewards, airdrops and other distributions credited by the venue."""
-    BALANCE_CHANGE_REASON_RECONCILIATION: _BalanceChangeReason.ValueType  # 16
-    """CQC's reconciliation found the venue's balance differs from CQC's record and corrected it."""
-    BALANCE_CHANGE_REASON_OTHER: _BalanceChangeReason.ValueType  # 100
-    """Any other cause; see BalanceUpdated.venue_reason."""
+    ORDER_REQUEST_TYPE_AMEND: _OrderRequestType.ValueType  # 2
+    """An amend / cancel-replace request changing quantity, price or trigger price (FIX 35=G;
+    NautilusTrader OrderModifyRejected): AmendOrder or an item of BatchAmendOrders.
+    """
+    ORDER_REQUEST_TYPE_PLACE: _OrderRequestType.ValueType  # 3
+    """A new order (FIX 35=D; NautilusTrader OrderDenied) refused before it reached the venue: PlaceOrder or
+    an item of BatchPlaceOrders. No Order exists for it.
+    """
+    ORDER_REQUEST_TYPE_PLACE_LIST: _OrderRequestType.ValueType  # 4
+    """A contingent order list (PlaceOrderList) refused before it reached the venue. No Order exists for it."""
 
-class BalanceChangeReason(_BalanceChangeReason, metaclass=_BalanceChangeReasonEnumTypeWrapper):
+class OrderRequestType(_OrderRequestType, metaclass=_OrderRequestTypeEnumTypeWrapper):
     """Order lifecycle and balance events, published by the VenueGateway service ("//cqc/venue-gateway") as it
     places orders and processes the venues' user-data streams and REST reconciliations (Binance
     executionReport / outboundAccountPosition / balanceUpdate, FIX ExecutionReport 35=8). Each event embeds
@@ -77,75 +57,25 @@ class BalanceChangeReason(_BalanceChangeReason, metaclass=_BalanceChangeReasonEn
     and balance changes are consumed in the order they happened. occurred_at is the venue's transaction time
     (FIX 60 TransactTime, Binance "T") when the venue sent one, else CQC's send or receive time.
 
-    BalanceChangeReason is why an account's balance of an asset changed.
+    OrderRequestType is the kind of order request that was refused (OrderRequestRejected).
     """
-
-BALANCE_CHANGE_REASON_UNSPECIFIED: BalanceChangeReason.ValueType  # 0
-"""Not known: the venue reported a new balance without a cause (Binance outboundAccountPosition when no
-matching order or transfer event was seen). Allowed.
-"""
-BALANCE_CHANGE_REASON_TRADE: BalanceChangeReason.ValueType  # 1
-"""A fill bought or sold the asset (Binance executionReport x=TRADE)."""
-BALANCE_CHANGE_REASON_COMMISSION: BalanceChangeReason.ValueType  # 2
-"""A trading commission was charged in the asset."""
-BALANCE_CHANGE_REASON_REBATE: BalanceChangeReason.ValueType  # 3
-"""A maker rebate or fee refund was credited."""
-BALANCE_CHANGE_REASON_FUNDING: BalanceChangeReason.ValueType  # 4
-"""A perpetual funding payment was paid or received (Binance USD-M income type FUNDING_FEE)."""
-BALANCE_CHANGE_REASON_REALIZED_PNL: BalanceChangeReason.ValueType  # 5
-"""Realized PnL of a derivatives position was booked (Binance USD-M REALIZED_PNL)."""
-BALANCE_CHANGE_REASON_DEPOSIT: BalanceChangeReason.ValueType  # 6
-"""An on-chain or fiat deposit was credited (Binance balanceUpdate for a deposit)."""
-BALANCE_CHANGE_REASON_WITHDRAWAL: BalanceChangeReason.ValueType  # 7
-"""A withdrawal was debited, including its fee."""
-BALANCE_CHANGE_REASON_TRANSFER: BalanceChangeReason.ValueType  # 8
-"""A transfer between the venue's own accounts or sub-accounts (spot to futures, main to sub)."""
-BALANCE_CHANGE_REASON_INTEREST: BalanceChangeReason.ValueType  # 9
-"""Interest was charged on borrowed funds or paid on lent funds."""
-BALANCE_CHANGE_REASON_BORROW: BalanceChangeReason.ValueType  # 10
-"""Funds were borrowed on margin (liability up) or repaid."""
-BALANCE_CHANGE_REASON_LIQUIDATION: BalanceChangeReason.ValueType  # 11
-"""A liquidation closed positions or seized collateral (Binance USD-M INSURANCE_CLEAR, liquidation fee)."""
-BALANCE_CHANGE_REASON_SETTLEMENT: BalanceChangeReason.ValueType  # 12
-"""A contract was settled or delivered at expiry."""
-BALANCE_CHANGE_REASON_ORDER_LOCK: BalanceChangeReason.ValueType  # 13
-"""Funds were locked or released by placing or canceling an order (total unchanged, free and locked move)."""
-BALANCE_CHANGE_REASON_CONVERSION: BalanceChangeReason.ValueType  # 14
-"""The venue converted one asset into another (dust conversion, auto-exchange of negative balances)."""
-BALANCE_CHANGE_REASON_DISTRIBUTION: BalanceChangeReason.ValueType  # 15
-"""Staking rewards, airdrops and other distributions credited by the venue."""
-BALANCE_CHANGE_REASON_RECONCILIATION: BalanceChangeReason.ValueType  # 16
-"""CQC's reconciliation found the venue's balance differs from CQC's record and corrected it."""
-BALANCE_CHANGE_REASON_OTHER: BalanceChangeReason.ValueType  # 100
-"""Any other cause; see BalanceUpdated.venue_reason."""
-Global___BalanceChangeReason: _TypeAlias = BalanceChangeReason  # noqa: Y015
-
-class _OrderRequestType:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _OrderRequestTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderRequestType.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    ORDER_REQUEST_TYPE_UNSPECIFIED: _OrderRequestType.ValueType  # 0
-    """Not set. Never valid."""
-    ORDER_REQUEST_TYPE_CANCEL: _OrderRequestType.ValueType  # 1
-    """A cancel request (FIX 35=F OrderCancelRequest; NautilusTrader OrderCancelRejected)."""
-    ORDER_REQUEST_TYPE_MODIFY: _OrderRequestType.ValueType  # 2
-    """An amend / cancel-replace request changing quantity, price or trigger price (FIX 35=G;
-    NautilusTrader OrderModifyRejected).
-    """
-
-class OrderRequestType(_OrderRequestType, metaclass=_OrderRequestTypeEnumTypeWrapper):
-    """OrderRequestType is the kind of request on an existing order that a venue refused."""
 
 ORDER_REQUEST_TYPE_UNSPECIFIED: OrderRequestType.ValueType  # 0
 """Not set. Never valid."""
 ORDER_REQUEST_TYPE_CANCEL: OrderRequestType.ValueType  # 1
-"""A cancel request (FIX 35=F OrderCancelRequest; NautilusTrader OrderCancelRejected)."""
-ORDER_REQUEST_TYPE_MODIFY: OrderRequestType.ValueType  # 2
-"""An amend / cancel-replace request changing quantity, price or trigger price (FIX 35=G;
-NautilusTrader OrderModifyRejected).
+"""A cancel request (FIX 35=F OrderCancelRequest; NautilusTrader OrderCancelRejected): CancelOrder or an
+item of BatchCancelOrders.
 """
+ORDER_REQUEST_TYPE_AMEND: OrderRequestType.ValueType  # 2
+"""An amend / cancel-replace request changing quantity, price or trigger price (FIX 35=G;
+NautilusTrader OrderModifyRejected): AmendOrder or an item of BatchAmendOrders.
+"""
+ORDER_REQUEST_TYPE_PLACE: OrderRequestType.ValueType  # 3
+"""A new order (FIX 35=D; NautilusTrader OrderDenied) refused before it reached the venue: PlaceOrder or
+an item of BatchPlaceOrders. No Order exists for it.
+"""
+ORDER_REQUEST_TYPE_PLACE_LIST: OrderRequestType.ValueType  # 4
+"""A contingent order list (PlaceOrderList) refused before it reached the venue. No Order exists for it."""
 Global___OrderRequestType: _TypeAlias = OrderRequestType  # noqa: Y015
 
 @_typing.final
@@ -350,8 +280,9 @@ Global___OrderCanceled: _TypeAlias = OrderCanceled  # noqa: Y015
 
 @_typing.final
 class OrderRejected(_message.Message):
-    """OrderRejected announces that an order was refused, by the venue (status REJECTED) or by CQC's pre-trade
-    risk checks (status DENIED, never sent) (NautilusTrader OrderRejected and OrderDenied). Terminal.
+    """OrderRejected announces that the VENUE refused an order after CQC sent it (status REJECTED; FIX 39=8,
+    Binance X=REJECTED; NautilusTrader OrderRejected). Terminal. A request CQC refuses before sending it
+    creates no Order and is announced by OrderRequestRejected instead (see the VenueGateway service).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -359,8 +290,8 @@ class OrderRejected(_message.Message):
     ORDER_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     DUE_POST_ONLY_FIELD_NUMBER: _builtins.int
-    VENUE_REJECT_CODE_FIELD_NUMBER: _builtins.int
-    REJECT_TEXT_FIELD_NUMBER: _builtins.int
+    VENUE_REASON_CODE_FIELD_NUMBER: _builtins.int
+    REASON_TEXT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     reason: _trading_pb2.OrderRejectReason.ValueType
     """reason is the normalised rejection reason. Required: OTHER when the venue's code has no mapping, with
@@ -371,21 +302,21 @@ class OrderRejected(_message.Message):
     (Binance "WOULD_MATCH_IMMEDIATELY" / LIMIT_MAKER rejection, BN-F GTX expiry; NautilusTrader
     due_post_only). Then reason is WOULD_MATCH_IMMEDIATELY. Strategies re-price instead of retrying.
     """
-    venue_reject_code: _builtins.str
-    """venue_reject_code is the venue's error code as sent (Binance "-2010", OKX sCode "51008", FIX 103
-    value). At most 64 characters; empty for CQC-side denials.
+    venue_reason_code: _builtins.str
+    """venue_reason_code is the venue's error code as sent (Binance "-2010", OKX sCode "51008", FIX 103
+    value). At most 64 characters; empty when the venue gave none.
     """
-    reject_text: _builtins.str
-    """reject_text is the human-readable message from the venue or the risk engine ("Account has
-    insufficient balance for requested action.", FIX 58 Text). At most 2000 characters.
+    reason_text: _builtins.str
+    """reason_text is the venue's human-readable message ("Account has insufficient balance for requested
+    action.", FIX 58 Text). At most 2000 characters.
     """
     request_id: _builtins.str
-    """request_id is the idempotency key of the PlaceOrder request that was rejected (UUID). Unset when the
-    rejection concerns an amend or an order CQC did not place.
+    """request_id is the idempotency key of the PlaceOrder (or PlaceOrderList, BatchPlaceOrders item) request
+    whose order the venue rejected (UUID). Unset for an order CQC did not place.
     """
     @_builtins.property
     def order(self) -> _order_pb2.Order:
-        """order is the order as stored after the rejection, status REJECTED or DENIED. Required."""
+        """order is the order as stored after the rejection, status REJECTED. Required."""
 
     def __init__(
         self,
@@ -393,13 +324,13 @@ class OrderRejected(_message.Message):
         order: _order_pb2.Order | None = ...,
         reason: _trading_pb2.OrderRejectReason.ValueType = ...,
         due_post_only: _builtins.bool = ...,
-        venue_reject_code: _builtins.str = ...,
-        reject_text: _builtins.str = ...,
+        venue_reason_code: _builtins.str = ...,
+        reason_text: _builtins.str = ...,
         request_id: _builtins.str | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_request_id", b"_request_id", "order", b"order", "request_id", b"request_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_request_id", b"_request_id", "due_post_only", b"due_post_only", "order", b"order", "reason", b"reason", "reject_text", b"reject_text", "request_id", b"request_id", "venue_reject_code", b"venue_reject_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_request_id", b"_request_id", "due_post_only", b"due_post_only", "order", b"order", "reason", b"reason", "reason_text", b"reason_text", "request_id", b"request_id", "venue_reason_code", b"venue_reason_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__request_id: _TypeAlias = _typing.Literal["request_id"]  # noqa: Y015
     _WhichOneofArgType__request_id: _TypeAlias = _typing.Literal["_request_id", b"_request_id"]  # noqa: Y015
@@ -409,9 +340,16 @@ Global___OrderRejected: _TypeAlias = OrderRejected  # noqa: Y015
 
 @_typing.final
 class OrderRequestRejected(_message.Message):
-    """OrderRequestRejected announces that the venue refused a cancel or an amendment of a working order
-    (NautilusTrader OrderCancelRejected and OrderModifyRejected; FIX OrderCancelReject 35=9; Binance
-    "Unknown order sent." -2011). The order itself is unchanged and keeps working.
+    """OrderRequestRejected announces that an order request did not take effect (one shape, see the
+    VenueGateway service comment):
+    - a placement (PlaceOrder, PlaceOrderList, a BatchPlaceOrders item) refused BEFORE it reached the venue
+      (validation, market rules, unsupported feature, pre-trade risk, trading state, account suspended,
+      funds known locally; NautilusTrader OrderDenied): no Order exists, order is unset;
+    - a cancel or amend refused by CQC or by the venue (FIX OrderCancelReject 35=9, Binance -2011 "Unknown
+      order sent.", too late to cancel, already pending; NautilusTrader OrderCancelRejected and
+      OrderModifyRejected): order is the order, unchanged by the request.
+    The RPC that carried the request failed with error_reason. An order the venue rejects after submission
+    is announced by OrderRejected instead.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -420,27 +358,65 @@ class OrderRequestRejected(_message.Message):
     REQUEST_TYPE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
-    VENUE_REJECT_CODE_FIELD_NUMBER: _builtins.int
-    REJECT_TEXT_FIELD_NUMBER: _builtins.int
+    VENUE_REASON_CODE_FIELD_NUMBER: _builtins.int
+    REASON_TEXT_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    ERROR_REASON_FIELD_NUMBER: _builtins.int
+    RISK_LIMIT_IDS_FIELD_NUMBER: _builtins.int
+    REFUSED_BY_VENUE_FIELD_NUMBER: _builtins.int
     request_type: Global___OrderRequestType.ValueType
-    """request_type says whether a cancel or an amendment was refused. Required."""
+    """request_type says which request was refused. Required."""
     request_id: _builtins.str
-    """request_id is the idempotency key of the CancelOrder or AmendOrder request that was refused (UUID).
-    Unset when the request did not come through the VenueGateway API.
+    """request_id is the idempotency key of the refused request (UUID; the item's own request_id for a batch
+    item). Unset when the request did not come through the VenueGateway API.
     """
     reason: _trading_pb2.OrderRejectReason.ValueType
-    """reason is the normalised reason (UNKNOWN_ORDER when the venue no longer knows the order, e.g. it
-    filled meanwhile). Required: OTHER when the venue's code has no mapping.
+    """reason is the normalised reason (RISK_LIMIT for a risk denial, UNKNOWN_ORDER when the venue no longer
+    knows the order, TOO_LATE_TO_CANCEL, ALREADY_PENDING, UNSUPPORTED_FEATURE...). Required: OTHER when
+    nothing fits, with error_reason and the raw code and text.
     """
-    venue_reject_code: _builtins.str
-    """venue_reject_code is the venue's error code as sent (Binance "-2011", FIX 102 CxlRejReason). At most
-    64 characters; empty when none.
+    venue_reason_code: _builtins.str
+    """venue_reason_code is the venue's error code as sent (Binance "-2011", FIX 102 CxlRejReason). At most
+    64 characters; empty when CQC refused the request itself.
     """
-    reject_text: _builtins.str
-    """reject_text is the venue's message ("Unknown order sent.", FIX 58 Text). At most 2000 characters."""
+    reason_text: _builtins.str
+    """reason_text is the human-readable explanation (the venue's message, FIX 58 Text, or the gRPC error
+    message CQC returned). At most 2000 characters.
+    """
+    account_id: _builtins.str
+    """account_id is the account the request was for ("acc_" + ULID); the event's partition key. Required."""
+    market_id: _builtins.str
+    """market_id is the market of the request ("mkt_" + ULID). Unset only when the request named no market
+    and no known order.
+    """
+    client_order_id: _builtins.str
+    """client_order_id is the client order id of the request: the NewOrder's, the list's
+    list_client_order_id, or the id the cancel or amend named. Empty when none was given. At most 128
+    characters.
+    """
+    error_reason: _builtins.str
+    """error_reason is the google.rpc.ErrorInfo reason the RPC (or the batch item) failed with: an
+    ErrorReason name without its prefix ("RISK_DENIED", "TOO_LATE_TO_CANCEL"). Required; 1 to 64
+    characters of upper-case letters, digits and underscores.
+    """
+    refused_by_venue: _builtins.bool
+    """refused_by_venue is true when the venue refused the request (a cancel or amend it answered with an
+    error), false when CQC refused it before sending anything.
+    """
     @_builtins.property
     def order(self) -> _order_pb2.Order:
-        """order is the order as stored, unchanged by the refused request. Required."""
+        """order is the order the refused cancel or amend named, as stored (unchanged by the request, or updated
+        from the venue's answer, e.g. FILLED after TOO_LATE_TO_CANCEL). Set for CANCEL and AMEND; unset for
+        PLACE and PLACE_LIST (no order was created).
+        """
+
+    @_builtins.property
+    def risk_limit_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """risk_limit_ids are the risk limits that denied the request ("lim_" ids), when error_reason is
+        RISK_DENIED. At most 50, unique.
+        """
 
     def __init__(
         self,
@@ -449,15 +425,26 @@ class OrderRequestRejected(_message.Message):
         request_type: Global___OrderRequestType.ValueType = ...,
         request_id: _builtins.str | None = ...,
         reason: _trading_pb2.OrderRejectReason.ValueType = ...,
-        venue_reject_code: _builtins.str = ...,
-        reject_text: _builtins.str = ...,
+        venue_reason_code: _builtins.str = ...,
+        reason_text: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        market_id: _builtins.str | None = ...,
+        client_order_id: _builtins.str = ...,
+        error_reason: _builtins.str = ...,
+        risk_limit_ids: _abc.Iterable[_builtins.str] | None = ...,
+        refused_by_venue: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_request_id", b"_request_id", "order", b"order", "request_id", b"request_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "_request_id", b"_request_id", "market_id", b"market_id", "order", b"order", "request_id", b"request_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_request_id", b"_request_id", "order", b"order", "reason", b"reason", "reject_text", b"reject_text", "request_id", b"request_id", "request_type", b"request_type", "venue_reject_code", b"venue_reject_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "_request_id", b"_request_id", "account_id", b"account_id", "client_order_id", b"client_order_id", "error_reason", b"error_reason", "market_id", b"market_id", "order", b"order", "reason", b"reason", "reason_text", b"reason_text", "refused_by_venue", b"refused_by_venue", "request_id", b"request_id", "request_type", b"request_type", "risk_limit_ids", b"risk_limit_ids", "venue_reason_code", b"venue_reason_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__market_id: _TypeAlias = _typing.Literal["market_id"]  # noqa: Y015
+    _WhichOneofArgType__market_id: _TypeAlias = _typing.Literal["_market_id", b"_market_id"]  # noqa: Y015
     _WhichOneofReturnType__request_id: _TypeAlias = _typing.Literal["request_id"]  # noqa: Y015
     _WhichOneofArgType__request_id: _TypeAlias = _typing.Literal["_request_id", b"_request_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_id) -> _WhichOneofReturnType__market_id | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__request_id) -> _WhichOneofReturnType__request_id | None: ...
 
 Global___OrderRequestRejected: _TypeAlias = OrderRequestRejected  # noqa: Y015
@@ -478,12 +465,16 @@ class BalanceUpdated(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     TRANSACTION_ID_FIELD_NUMBER: _builtins.int
     delta: _builtins.str
-    """delta is the signed change of balance.total caused by this event, in whole units of balance.asset_id:
-    "-0.00001875" for a BTC commission, "1000" for a deposit. "0" when only free and locked moved
-    (ORDER_LOCK). Decimal string. Required.
+    """delta is the signed change of balance.wallet_balance caused by this event, in whole units of
+    balance.asset_id: "-0.00001875" for a BTC commission, "1000" for a deposit, "0" when only available
+    and locked moved (ORDER_LOCK). Unset when the venue reported the new balance without the change (Binance
+    outboundAccountPosition, Binance USD-M ACCOUNT_UPDATE without "bc"): consumers then compare with the
+    previous balance themselves; the gateway never derives a delta it was not given.
     """
-    reason: Global___BalanceChangeReason.ValueType
-    """reason is why the balance changed. UNSPECIFIED when the venue gave no cause."""
+    reason: _balance_pb2.BalanceChangeReason.ValueType
+    """reason is why the balance changed, in the contract's one balance-change vocabulary (the same enum as
+    cqc.portfolio.v1.Transaction.type). UNSPECIFIED when the venue gave no cause.
+    """
     venue_reason: _builtins.str
     """venue_reason is the venue's own cause code as sent (Binance USD-M incomeType "FUNDING_FEE", OKX bill
     type "2"). At most 64 characters; empty when the venue sent none.
@@ -498,28 +489,32 @@ class BalanceUpdated(_message.Message):
     """
     @_builtins.property
     def balance(self) -> _balance_pb2.Balance:
-        """balance is the account's balance of the asset after the change (total, free, locked, borrowed).
-        Required.
+        """balance is the account's balance of the asset after the change, with the figures the venue reported
+        (wallet balance, available, locked, borrowed...). Required.
         """
 
     def __init__(
         self,
         *,
         balance: _balance_pb2.Balance | None = ...,
-        delta: _builtins.str = ...,
-        reason: Global___BalanceChangeReason.ValueType = ...,
+        delta: _builtins.str | None = ...,
+        reason: _balance_pb2.BalanceChangeReason.ValueType = ...,
         venue_reason: _builtins.str = ...,
         order_id: _builtins.str | None = ...,
         transaction_id: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_transaction_id", b"_transaction_id", "balance", b"balance", "order_id", b"order_id", "transaction_id", b"transaction_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_order_id", b"_order_id", "_transaction_id", b"_transaction_id", "balance", b"balance", "delta", b"delta", "order_id", b"order_id", "transaction_id", b"transaction_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_transaction_id", b"_transaction_id", "balance", b"balance", "delta", b"delta", "order_id", b"order_id", "reason", b"reason", "transaction_id", b"transaction_id", "venue_reason", b"venue_reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_order_id", b"_order_id", "_transaction_id", b"_transaction_id", "balance", b"balance", "delta", b"delta", "order_id", b"order_id", "reason", b"reason", "transaction_id", b"transaction_id", "venue_reason", b"venue_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
+    _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015
     _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
     _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
     _WhichOneofReturnType__transaction_id: _TypeAlias = _typing.Literal["transaction_id"]  # noqa: Y015
     _WhichOneofArgType__transaction_id: _TypeAlias = _typing.Literal["_transaction_id", b"_transaction_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__delta) -> _WhichOneofReturnType__delta | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__order_id) -> _WhichOneofReturnType__order_id | None: ...
     @_typing.overload

@@ -24,7 +24,8 @@ class Identifier(_message.Message):
     """Identifier maps one CQC entity (an asset, an instrument or a market) to its id in one external
     source: CoinGecko "usd-coin" for the USDC asset, Tardis "BTCUSDT" for a Binance market, NautilusTrader
     "BTCUSDT-PERP.BINANCE" for a market, CCXT "BTC/USDT:USDT" for an instrument. It is the one generic
-    lookup table services use to resolve a foreign key to a CQC id. Ids are "idf_" + ULID.
+    lookup table services use to resolve a foreign key to a CQC id. Ids are "idf_" + ULID (a prefix of
+    its own: cqc.assets.v1.AssetIdentifier uses "aid").
 
     Exactly one of asset_id, instrument_id, market_id is set (the `entity` oneof, required) and it MUST
     match entity_type: "ASSET" with asset_id, "INSTRUMENT" with instrument_id, "MARKET" with market_id
@@ -57,6 +58,7 @@ class Identifier(_message.Message):
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     identifier_id: _builtins.str
     """identifier_id is the id of this mapping record: "idf_" + 26-character ULID. Assigned by the
     service that stores identifiers (AssetRegistry); required.
@@ -73,7 +75,8 @@ class Identifier(_message.Message):
     """market_id is the mapped venue market ("mkt_" + ULID); set when entity_type is "MARKET"."""
     source: _asset_identifier_pb2.DataSource.ValueType
     """source is the external scheme or source the value belongs to (shared enum, see the message
-    comment). Required (UNSPECIFIED rejected).
+    comment). Required (UNSPECIFIED rejected); the data
+    sources ON_CHAIN and ISSUER are not identifier schemes and are rejected too.
     """
     value: _builtins.str
     """value is the external key exactly as the source writes it (case preserved), always a string even
@@ -101,6 +104,12 @@ class Identifier(_message.Message):
     is_primary: _builtins.bool
     """is_primary marks the preferred value when one entity has several ids in the same source and scope.
     At most one active primary per (entity, source, venue_id); enforced by the owning service.
+    """
+    etag: _builtins.str
+    """etag identifies this version of the identifier: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in the Update request's etag to write
+    only if nobody changed the identifier since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+    compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
     """
     @_builtins.property
     def valid_from_time(self) -> _timestamp_pb2.Timestamp:
@@ -146,10 +155,11 @@ class Identifier(_message.Message):
         source_record: _source_pb2.SourceRecord | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id", "_confidence", b"_confidence", "_venue_id", b"_venue_id", "asset_id", b"asset_id", "chain_id", b"chain_id", "confidence", b"confidence", "create_time", b"create_time", "entity", b"entity", "instrument_id", b"instrument_id", "market_id", b"market_id", "source_record", b"source_record", "update_time", b"update_time", "valid_from_time", b"valid_from_time", "valid_to_time", b"valid_to_time", "venue_id", b"venue_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id", "_confidence", b"_confidence", "_venue_id", b"_venue_id", "asset_id", b"asset_id", "chain_id", b"chain_id", "confidence", b"confidence", "create_time", b"create_time", "entity", b"entity", "entity_type", b"entity_type", "identifier_id", b"identifier_id", "instrument_id", b"instrument_id", "is_primary", b"is_primary", "market_id", b"market_id", "secondary_value", b"secondary_value", "source", b"source", "source_record", b"source_record", "update_time", b"update_time", "valid_from_time", b"valid_from_time", "valid_to_time", b"valid_to_time", "value", b"value", "venue_id", b"venue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id", "_confidence", b"_confidence", "_venue_id", b"_venue_id", "asset_id", b"asset_id", "chain_id", b"chain_id", "confidence", b"confidence", "create_time", b"create_time", "entity", b"entity", "entity_type", b"entity_type", "etag", b"etag", "identifier_id", b"identifier_id", "instrument_id", b"instrument_id", "is_primary", b"is_primary", "market_id", b"market_id", "secondary_value", b"secondary_value", "source", b"source", "source_record", b"source_record", "update_time", b"update_time", "valid_from_time", b"valid_from_time", "valid_to_time", b"valid_to_time", "value", b"value", "venue_id", b"venue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__chain_id: _TypeAlias = _typing.Literal["chain_id"]  # noqa: Y015
     _WhichOneofArgType__chain_id: _TypeAlias = _typing.Literal["_chain_id", b"_chain_id"]  # noqa: Y015

@@ -214,8 +214,9 @@ Global___BarSpecification: _TypeAlias = BarSpecification  # noqa: Y015
 @_typing.final
 class Candle(_message.Message):
     """Candle is one OHLCV bar of one market, e.g. a Binance BTCUSDT 1-minute kline (NautilusTrader Bar, CCXT
-    OHLCV, TARDIS trade_bar). Prices are in the market's quote asset per unit of base and are non-negative,
-    except for PREMIUM_INDEX bars, whose values are signed fractions.
+    OHLCV, TARDIS trade_bar). Prices are signed decimals in the market's quote asset per unit of base: a
+    non-positive price is acceptable only on a market with Market.negative_prices_allowed, which the
+    service checks (validation accepts any sign); PREMIUM_INDEX bars hold signed fractions.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -398,7 +399,7 @@ class VWAP(_message.Message):
     """market_id is the market whose trades are averaged ("mkt_" + ULID). Required."""
     vwap: _builtins.str
     """vwap is the volume-weighted average price in the market's quote asset per unit of base
-    ("43051.27450000"). Non-negative decimal string. Required.
+    ("43051.27450000"). Signed decimal string (see Candle on negative prices). Required.
     """
     volume: _builtins.str
     """volume is the quantity traded in the window in the market's base asset. Unset when the source does

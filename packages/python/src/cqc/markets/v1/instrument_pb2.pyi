@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from cqc.types.v1 import source_pb2 as _source_pb2
+from cqc.venues.v1 import trading_pb2 as _trading_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
@@ -196,8 +197,8 @@ class _LendingRateModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Lendi
     LENDING_RATE_MODE_UNSPECIFIED: _LendingRateMode.ValueType  # 0
     """Not set. Never valid on a LendingBorrow."""
     LENDING_RATE_MODE_VARIABLE: _LendingRateMode.ValueType  # 1
-    """Variable rate following the reserve's utilization curve (Aave interestRateMode 2). The only mode
-    open to new borrows in Aave v3.1+.
+    """Variable rate following the reserve's utilization curve (Aave interestRateMode 2, every Compound
+    borrow). The only mode open to new borrows in Aave v3.1+.
     """
     LENDING_RATE_MODE_STABLE: _LendingRateMode.ValueType  # 2
     """Stable rate (Aave interestRateMode 1). Deprecated by Aave (disabled in v3.1); kept to represent
@@ -210,8 +211,8 @@ class LendingRateMode(_LendingRateMode, metaclass=_LendingRateModeEnumTypeWrappe
 LENDING_RATE_MODE_UNSPECIFIED: LendingRateMode.ValueType  # 0
 """Not set. Never valid on a LendingBorrow."""
 LENDING_RATE_MODE_VARIABLE: LendingRateMode.ValueType  # 1
-"""Variable rate following the reserve's utilization curve (Aave interestRateMode 2). The only mode
-open to new borrows in Aave v3.1+.
+"""Variable rate following the reserve's utilization curve (Aave interestRateMode 2, every Compound
+borrow). The only mode open to new borrows in Aave v3.1+.
 """
 LENDING_RATE_MODE_STABLE: LendingRateMode.ValueType  # 2
 """Stable rate (Aave interestRateMode 1). Deprecated by Aave (disabled in v3.1); kept to represent
@@ -219,13 +220,89 @@ historical positions and v3.0 deployments.
 """
 Global___LendingRateMode: _TypeAlias = LendingRateMode  # noqa: Y015
 
+class _RatePeriod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RatePeriodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RatePeriod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RATE_PERIOD_UNSPECIFIED: _RatePeriod.ValueType  # 0
+    """Not set. Never valid where a rate needs a period."""
+    RATE_PERIOD_SECOND: _RatePeriod.ValueType  # 1
+    """Per second (Compound v3 supplyPerSecondInterestRateBase, Aave emissionPerSecond)."""
+    RATE_PERIOD_BLOCK: _RatePeriod.ValueType  # 2
+    """Per block of the chain (Compound v2 baseRatePerBlock, multiplierPerBlock)."""
+    RATE_PERIOD_DAY: _RatePeriod.ValueType  # 3
+    """Per day (reward programmes published as tokens per day)."""
+    RATE_PERIOD_YEAR: _RatePeriod.ValueType  # 4
+    """Per year: an annual rate (APR) (Aave v3 strategy parameters, which are annual rays)."""
+
+class RatePeriod(_RatePeriod, metaclass=_RatePeriodEnumTypeWrapper):
+    """RatePeriod is the period a protocol's per-period rate is expressed in, before any annualisation.
+    Protocols publish per-second (Aave, Compound v3), per-block (Compound v2) or annual figures; CQC keeps
+    the protocol's own period so that no seconds-per-year or blocks-per-year assumption is baked in.
+    """
+
+RATE_PERIOD_UNSPECIFIED: RatePeriod.ValueType  # 0
+"""Not set. Never valid where a rate needs a period."""
+RATE_PERIOD_SECOND: RatePeriod.ValueType  # 1
+"""Per second (Compound v3 supplyPerSecondInterestRateBase, Aave emissionPerSecond)."""
+RATE_PERIOD_BLOCK: RatePeriod.ValueType  # 2
+"""Per block of the chain (Compound v2 baseRatePerBlock, multiplierPerBlock)."""
+RATE_PERIOD_DAY: RatePeriod.ValueType  # 3
+"""Per day (reward programmes published as tokens per day)."""
+RATE_PERIOD_YEAR: RatePeriod.ValueType  # 4
+"""Per year: an annual rate (APR) (Aave v3 strategy parameters, which are annual rays)."""
+Global___RatePeriod: _TypeAlias = RatePeriod  # noqa: Y015
+
+class _SlopeConvention:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SlopeConventionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlopeConvention.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SLOPE_CONVENTION_UNSPECIFIED: _SlopeConvention.ValueType  # 0
+    """Not set. Never valid on a RateCurve."""
+    SLOPE_CONVENTION_SEGMENT_TOTAL: _SlopeConvention.ValueType  # 1
+    """Each slope is the rate added across its whole segment (Aave): below the kink
+    rate = base + slope_below_kink x utilization / kink; above it
+    rate = base + slope_below_kink + slope_above_kink x (utilization - kink) / (1 - kink).
+    """
+    SLOPE_CONVENTION_PER_UNIT_UTILIZATION: _SlopeConvention.ValueType  # 2
+    """Each slope is the rate added per unit (1.0) of utilization (Compound v2 JumpRateModel, Compound v3):
+    below the kink rate = base + slope_below_kink x utilization; above it
+    rate = base + slope_below_kink x kink + slope_above_kink x (utilization - kink).
+    """
+
+class SlopeConvention(_SlopeConvention, metaclass=_SlopeConventionEnumTypeWrapper):
+    """SlopeConvention says how a RateCurve's slopes turn utilization into a rate; the two common
+    conventions give different rates for the same numbers.
+    """
+
+SLOPE_CONVENTION_UNSPECIFIED: SlopeConvention.ValueType  # 0
+"""Not set. Never valid on a RateCurve."""
+SLOPE_CONVENTION_SEGMENT_TOTAL: SlopeConvention.ValueType  # 1
+"""Each slope is the rate added across its whole segment (Aave): below the kink
+rate = base + slope_below_kink x utilization / kink; above it
+rate = base + slope_below_kink + slope_above_kink x (utilization - kink) / (1 - kink).
+"""
+SLOPE_CONVENTION_PER_UNIT_UTILIZATION: SlopeConvention.ValueType  # 2
+"""Each slope is the rate added per unit (1.0) of utilization (Compound v2 JumpRateModel, Compound v3):
+below the kink rate = base + slope_below_kink x utilization; above it
+rate = base + slope_below_kink x kink + slope_above_kink x (utilization - kink).
+"""
+Global___SlopeConvention: _TypeAlias = SlopeConvention  # noqa: Y015
+
 @_typing.final
 class Instrument(_message.Message):
     """Instrument is the economic definition of a tradable product, independent of the venues that list it:
-    what one unit is, in which asset it is priced and settled, and the subtype's terms (funding, expiry,
-    strike, lending reserve). Tick size, lot size, fees and order rules are venue-specific and live on
-    Market, which references the instrument by instrument_id. Owned by the AssetRegistry service, which
-    assigns instrument_id.
+    what it gives exposure to, in which asset it is priced and settled, and the subtype's terms (expiry,
+    strike, legs, index constituents, lending reserve). One instrument is shared by every venue listing the
+    same product: Binance USD-M BTCUSDT and OKX BTC-USDT-SWAP are both listings (Markets) of one "BTC/USDT
+    linear perpetual settled in USDT" instrument, although OKX counts 0.01 BTC per contract and Binance 1 BTC.
+    Everything one venue's listing decides lives on Market: contract size and multiplier, tick and lot
+    size, fees, funding interval and caps, margin tiers and leverage, index source, listing and delisting
+    times. Owned by the AssetRegistry service, which assigns instrument_id.
 
     Perpetual-ness is the subtype (PerpContract), never a sentinel expiry: Deribit's
     expiration_timestamp 32503708800000 (year 3000) and Binance's deliveryDate 4133404800000 (year 2100)
@@ -242,28 +319,31 @@ class Instrument(_message.Message):
     QUOTE_ASSET_ID_FIELD_NUMBER: _builtins.int
     SETTLEMENT_ASSET_ID_FIELD_NUMBER: _builtins.int
     CONTRACT_TYPE_FIELD_NUMBER: _builtins.int
-    CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
-    CONTRACT_SIZE_ASSET_ID_FIELD_NUMBER: _builtins.int
-    CONTRACT_MULTIPLIER_FIELD_NUMBER: _builtins.int
     LISTING_TIME_FIELD_NUMBER: _builtins.int
-    PRICE_INDEX_FIELD_NUMBER: _builtins.int
     SPOT_FIELD_NUMBER: _builtins.int
     PERPETUAL_FIELD_NUMBER: _builtins.int
     FUTURE_FIELD_NUMBER: _builtins.int
     OPTION_FIELD_NUMBER: _builtins.int
     LENDING_DEPOSIT_FIELD_NUMBER: _builtins.int
     LENDING_BORROW_FIELD_NUMBER: _builtins.int
+    COMBO_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     instrument_id: _builtins.str
     """instrument_id is the registry's stable id of the instrument: "ins_" followed by a 26-character ULID,
     e.g. "ins_01JDBTCVSDTSPT000000000000". Never a venue symbol. Required.
     """
     instrument_type: _builtins.str
     """instrument_type is the kind of product, exactly one of "SPOT", "PERPETUAL", "FUTURE", "OPTION",
-    "LENDING_DEPOSIT", "LENDING_BORROW". It MUST match the populated subtype (rule
-    instrument.type_matches_subtype). Required.
+    "LENDING_DEPOSIT", "LENDING_BORROW", "COMBO", "INDEX". It MUST match the populated subtype (rule
+    instrument.type_matches_subtype). Required. "COMBO" (a package of legs traded as one: Deribit
+    future_combo / option_combo, calendar spreads, listed as MARKET_TYPE_COMBO) and "INDEX" (a reference
+    rate such as Deribit's btc_usd index or a CF Benchmarks rate, which derivatives settle against but
+    nobody trades directly) extend the six values fixed by DESIGN.md: both are products with their own
+    economic terms (legs; constituents and methodology) that no other subtype can carry.
     """
     name: _builtins.str
     """name is a human-readable description, e.g. "BTC/USDT spot", "BTC-USD inverse perpetual, 100 USD
@@ -285,38 +365,23 @@ class Instrument(_message.Message):
     settlement_asset_id: _builtins.str
     """settlement_asset_id is the asset margin, PnL, funding and settlement are paid in: USDT for Binance
     USD-M BTCUSDT, BTC for OKX BTC-USD-SWAP (inverse), BTC for Deribit BTC-29SEP23. Binance marginAsset,
-    OKX settleCcy, Deribit settlement_currency, Bybit settleCoin. Required for PERPETUAL, FUTURE and
-    OPTION; unset for spot (both legs settle) and lending.
+    OKX settleCcy, Deribit settlement_currency, Bybit settleCoin. Required for PERPETUAL, FUTURE, OPTION
+    and COMBO; unset for spot (both legs settle), lending and indices.
     """
     contract_type: Global___ContractType.ValueType
     """contract_type says how value relates to quote and settlement assets. Required for PERPETUAL and
     FUTURE; optional for OPTION (Deribit BTC options are INVERSE, USDC options LINEAR); unset otherwise.
     """
-    contract_size: _builtins.str
-    """contract_size is the value of one contract, in contract_size_asset_id units: "100" USD for OKX
-    BTC-USD-SWAP (ctVal), "10" USD for Deribit BTC futures, "1" ETH for Deribit ETH options, "0.1" ETH
-    for OKX ETH-USD options (ctVal x ctMult = 1 x 0.1), "1" BTC for Binance BTCUSDT perpetual (quantity is
-    in base). Positive decimal. Required for PERPETUAL, FUTURE and OPTION; unset for spot and lending.
-    """
-    contract_size_asset_id: _builtins.str
-    """contract_size_asset_id is the asset contract_size is measured in (OKX ctValCcy, Deribit: USD for
-    inverse futures, the base coin for options). Set whenever contract_size is.
-    """
-    contract_multiplier: _builtins.str
-    """contract_multiplier is the venue's separate multiplier applied on top of contract_size when it
-    publishes one (OKX ctMult: "1" for swaps, "0.1" for ETH options). contract_size already includes it
-    when set by CQC; this field keeps the venue's factor for reconciliation. Unset when the venue has no
-    separate multiplier.
-    """
-    price_index: _builtins.str
-    """price_index is the reference index or underlying family the instrument prices against, as the
-    venue names it: Deribit price_index "btc_usd", OKX uly "BTC-USD", Binance USD-M pair "BTCUSDT".
-    Empty when the instrument has no index (spot, lending). At most 128 characters.
+    etag: _builtins.str
+    """etag identifies this version of the instrument: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in the UpdateInstrumentRequest.etag to
+    write only if nobody changed the instrument since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+    compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
     """
     @_builtins.property
     def listing_time(self) -> _timestamp_pb2.Timestamp:
-        """listing_time is when the instrument first became tradable (venue clock): Binance onboardDate, OKX
-        listTime, Deribit creation_timestamp, Bybit launchTime. Unset when unknown.
+        """listing_time is when the instrument first became tradable on any venue (the earliest listing's
+        clock). Each venue's own listing time is Market.listing_time. Unset when unknown.
         """
 
     @_builtins.property
@@ -344,6 +409,14 @@ class Instrument(_message.Message):
         """lending_borrow is set when instrument_type is "LENDING_BORROW"."""
 
     @_builtins.property
+    def combo(self) -> Global___ComboInstrument:
+        """combo is set when instrument_type is "COMBO"."""
+
+    @_builtins.property
+    def index(self) -> Global___IndexInstrument:
+        """index is set when instrument_type is "INDEX"."""
+
+    @_builtins.property
     def source_record(self) -> _source_pb2.SourceRecord:
         """source_record is the venue or protocol record the instrument was defined from (e.g. OKX
         /api/v5/public/instruments element, Aave getReserveData), kept verbatim. Unset for hand-defined
@@ -369,43 +442,30 @@ class Instrument(_message.Message):
         quote_asset_id: _builtins.str | None = ...,
         settlement_asset_id: _builtins.str | None = ...,
         contract_type: Global___ContractType.ValueType = ...,
-        contract_size: _builtins.str | None = ...,
-        contract_size_asset_id: _builtins.str | None = ...,
-        contract_multiplier: _builtins.str | None = ...,
         listing_time: _timestamp_pb2.Timestamp | None = ...,
-        price_index: _builtins.str = ...,
         spot: Global___SpotInstrument | None = ...,
         perpetual: Global___PerpContract | None = ...,
         future: Global___FutureContract | None = ...,
         option: Global___OptionSeries | None = ...,
         lending_deposit: Global___LendingDeposit | None = ...,
         lending_borrow: Global___LendingBorrow | None = ...,
+        combo: Global___ComboInstrument | None = ...,
+        index: Global___IndexInstrument | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_contract_multiplier", b"_contract_multiplier", "_contract_size", b"_contract_size", "_contract_size_asset_id", b"_contract_size_asset_id", "_quote_asset_id", b"_quote_asset_id", "_settlement_asset_id", b"_settlement_asset_id", "contract_multiplier", b"contract_multiplier", "contract_size", b"contract_size", "contract_size_asset_id", b"contract_size_asset_id", "create_time", b"create_time", "future", b"future", "lending_borrow", b"lending_borrow", "lending_deposit", b"lending_deposit", "listing_time", b"listing_time", "option", b"option", "perpetual", b"perpetual", "quote_asset_id", b"quote_asset_id", "settlement_asset_id", b"settlement_asset_id", "source_record", b"source_record", "spot", b"spot", "subtype", b"subtype", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_quote_asset_id", b"_quote_asset_id", "_settlement_asset_id", b"_settlement_asset_id", "combo", b"combo", "create_time", b"create_time", "future", b"future", "index", b"index", "lending_borrow", b"lending_borrow", "lending_deposit", b"lending_deposit", "listing_time", b"listing_time", "option", b"option", "perpetual", b"perpetual", "quote_asset_id", b"quote_asset_id", "settlement_asset_id", b"settlement_asset_id", "source_record", b"source_record", "spot", b"spot", "subtype", b"subtype", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_contract_multiplier", b"_contract_multiplier", "_contract_size", b"_contract_size", "_contract_size_asset_id", b"_contract_size_asset_id", "_quote_asset_id", b"_quote_asset_id", "_settlement_asset_id", b"_settlement_asset_id", "base_asset_id", b"base_asset_id", "contract_multiplier", b"contract_multiplier", "contract_size", b"contract_size", "contract_size_asset_id", b"contract_size_asset_id", "contract_type", b"contract_type", "create_time", b"create_time", "future", b"future", "instrument_id", b"instrument_id", "instrument_type", b"instrument_type", "lending_borrow", b"lending_borrow", "lending_deposit", b"lending_deposit", "listing_time", b"listing_time", "name", b"name", "option", b"option", "perpetual", b"perpetual", "price_index", b"price_index", "quote_asset_id", b"quote_asset_id", "settlement_asset_id", b"settlement_asset_id", "source_record", b"source_record", "spot", b"spot", "status", b"status", "subtype", b"subtype", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_quote_asset_id", b"_quote_asset_id", "_settlement_asset_id", b"_settlement_asset_id", "base_asset_id", b"base_asset_id", "combo", b"combo", "contract_type", b"contract_type", "create_time", b"create_time", "etag", b"etag", "future", b"future", "index", b"index", "instrument_id", b"instrument_id", "instrument_type", b"instrument_type", "lending_borrow", b"lending_borrow", "lending_deposit", b"lending_deposit", "listing_time", b"listing_time", "name", b"name", "option", b"option", "perpetual", b"perpetual", "quote_asset_id", b"quote_asset_id", "settlement_asset_id", b"settlement_asset_id", "source_record", b"source_record", "spot", b"spot", "status", b"status", "subtype", b"subtype", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__contract_multiplier: _TypeAlias = _typing.Literal["contract_multiplier"]  # noqa: Y015
-    _WhichOneofArgType__contract_multiplier: _TypeAlias = _typing.Literal["_contract_multiplier", b"_contract_multiplier"]  # noqa: Y015
-    _WhichOneofReturnType__contract_size: _TypeAlias = _typing.Literal["contract_size"]  # noqa: Y015
-    _WhichOneofArgType__contract_size: _TypeAlias = _typing.Literal["_contract_size", b"_contract_size"]  # noqa: Y015
-    _WhichOneofReturnType__contract_size_asset_id: _TypeAlias = _typing.Literal["contract_size_asset_id"]  # noqa: Y015
-    _WhichOneofArgType__contract_size_asset_id: _TypeAlias = _typing.Literal["_contract_size_asset_id", b"_contract_size_asset_id"]  # noqa: Y015
     _WhichOneofReturnType__quote_asset_id: _TypeAlias = _typing.Literal["quote_asset_id"]  # noqa: Y015
     _WhichOneofArgType__quote_asset_id: _TypeAlias = _typing.Literal["_quote_asset_id", b"_quote_asset_id"]  # noqa: Y015
     _WhichOneofReturnType__settlement_asset_id: _TypeAlias = _typing.Literal["settlement_asset_id"]  # noqa: Y015
     _WhichOneofArgType__settlement_asset_id: _TypeAlias = _typing.Literal["_settlement_asset_id", b"_settlement_asset_id"]  # noqa: Y015
-    _WhichOneofReturnType_subtype: _TypeAlias = _typing.Literal["spot", "perpetual", "future", "option", "lending_deposit", "lending_borrow"]  # noqa: Y015
+    _WhichOneofReturnType_subtype: _TypeAlias = _typing.Literal["spot", "perpetual", "future", "option", "lending_deposit", "lending_borrow", "combo", "index"]  # noqa: Y015
     _WhichOneofArgType_subtype: _TypeAlias = _typing.Literal["subtype", b"subtype"]  # noqa: Y015
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__contract_multiplier) -> _WhichOneofReturnType__contract_multiplier | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__contract_size) -> _WhichOneofReturnType__contract_size | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__contract_size_asset_id) -> _WhichOneofReturnType__contract_size_asset_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__quote_asset_id) -> _WhichOneofReturnType__quote_asset_id | None: ...
     @_typing.overload
@@ -437,313 +497,36 @@ class SpotInstrument(_message.Message):
 Global___SpotInstrument: _TypeAlias = SpotInstrument  # noqa: Y015
 
 @_typing.final
-class MarginAsset(_message.Message):
-    """MarginAsset is one asset accepted as margin collateral for a derivative (Binance USD-M multi-assets
-    mode `assets[]`).
-    """
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ASSET_ID_FIELD_NUMBER: _builtins.int
-    MARGIN_AVAILABLE_FIELD_NUMBER: _builtins.int
-    HAIRCUT_FIELD_NUMBER: _builtins.int
-    AUTO_EXCHANGE_THRESHOLD_FIELD_NUMBER: _builtins.int
-    asset_id: _builtins.str
-    """asset_id is the registry id of the collateral asset ("ast_" + ULID). Required."""
-    margin_available: _builtins.bool
-    """margin_available says whether the asset currently counts as margin (Binance marginAvailable)."""
-    haircut: _builtins.str
-    """haircut is the fraction of the asset's value NOT counted as margin (0.05 = counted at 95%). Decimal
-    fraction from 0 to 1. Unset when the venue publishes none.
-    """
-    auto_exchange_threshold: _builtins.str
-    """auto_exchange_threshold is the balance of this asset, in whole units of the asset, below which the
-    venue automatically converts other collateral to cover it (Binance autoAssetExchange, e.g. "-100" USDT,
-    "-0.00100000" BTC; usually negative). Unset when the venue has no auto-exchange.
-    """
-    def __init__(
-        self,
-        *,
-        asset_id: _builtins.str = ...,
-        margin_available: _builtins.bool = ...,
-        haircut: _builtins.str | None = ...,
-        auto_exchange_threshold: _builtins.str | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_auto_exchange_threshold", b"_auto_exchange_threshold", "_haircut", b"_haircut", "auto_exchange_threshold", b"auto_exchange_threshold", "haircut", b"haircut"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_auto_exchange_threshold", b"_auto_exchange_threshold", "_haircut", b"_haircut", "asset_id", b"asset_id", "auto_exchange_threshold", b"auto_exchange_threshold", "haircut", b"haircut", "margin_available", b"margin_available"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__auto_exchange_threshold: _TypeAlias = _typing.Literal["auto_exchange_threshold"]  # noqa: Y015
-    _WhichOneofArgType__auto_exchange_threshold: _TypeAlias = _typing.Literal["_auto_exchange_threshold", b"_auto_exchange_threshold"]  # noqa: Y015
-    _WhichOneofReturnType__haircut: _TypeAlias = _typing.Literal["haircut"]  # noqa: Y015
-    _WhichOneofArgType__haircut: _TypeAlias = _typing.Literal["_haircut", b"_haircut"]  # noqa: Y015
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__auto_exchange_threshold) -> _WhichOneofReturnType__auto_exchange_threshold | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__haircut) -> _WhichOneofReturnType__haircut | None: ...
-
-Global___MarginAsset: _TypeAlias = MarginAsset  # noqa: Y015
-
-@_typing.final
-class MarginTier(_message.Message):
-    """MarginTier is one row of a tiered margin table: from position notional notional_floor upward, the
-    maximum leverage and maintenance margin rate that apply (HL marginTables, OKX position-tiers, Binance
-    leverage brackets, CCXT LeverageTier).
-    """
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    TIER_FIELD_NUMBER: _builtins.int
-    NOTIONAL_FLOOR_FIELD_NUMBER: _builtins.int
-    NOTIONAL_CAP_FIELD_NUMBER: _builtins.int
-    NOTIONAL_ASSET_ID_FIELD_NUMBER: _builtins.int
-    MAX_LEVERAGE_FIELD_NUMBER: _builtins.int
-    MAINTENANCE_MARGIN_RATE_FIELD_NUMBER: _builtins.int
-    INITIAL_MARGIN_RATE_FIELD_NUMBER: _builtins.int
-    MAINTENANCE_AMOUNT_FIELD_NUMBER: _builtins.int
-    tier: _builtins.int
-    """tier is the 1-based position of the row in the table, as the venue numbers it (Binance bracket)."""
-    notional_floor: _builtins.str
-    """notional_floor is the position notional from which this tier applies (inclusive), in
-    notional_asset_id units (Binance notionalFloor, HL lowerBound). Non-negative decimal. Required.
-    """
-    notional_cap: _builtins.str
-    """notional_cap is the position notional where the next tier starts (exclusive), same unit. Unset for
-    the last, unbounded tier.
-    """
-    notional_asset_id: _builtins.str
-    """notional_asset_id is the asset the notional bounds are measured in. Unset means the instrument's
-    quote asset (USDT for BTCUSDT, USD for HL and OKX inverse; OKX inverse tiers in contracts are
-    converted to USD on ingest).
-    """
-    max_leverage: _builtins.str
-    """max_leverage is the highest leverage allowed in this tier, e.g. "125" (times). Positive decimal."""
-    maintenance_margin_rate: _builtins.str
-    """maintenance_margin_rate is the maintenance margin as a fraction of position notional in this tier
-    (0.004 = 0.4%; Binance maintMarginRatio). Non-negative decimal.
-    """
-    initial_margin_rate: _builtins.str
-    """initial_margin_rate is the initial margin as a fraction of notional in this tier when the venue
-    publishes it separately (OKX imr). Unset means 1 / max_leverage.
-    """
-    maintenance_amount: _builtins.str
-    """maintenance_amount is the fixed deduction used with the tier rate so that maintenance margin is
-    continuous across tiers (Binance cum), in notional_asset_id units. Unset when not published.
-    """
-    def __init__(
-        self,
-        *,
-        tier: _builtins.int = ...,
-        notional_floor: _builtins.str = ...,
-        notional_cap: _builtins.str | None = ...,
-        notional_asset_id: _builtins.str | None = ...,
-        max_leverage: _builtins.str | None = ...,
-        maintenance_margin_rate: _builtins.str | None = ...,
-        initial_margin_rate: _builtins.str | None = ...,
-        maintenance_amount: _builtins.str | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate", "_maintenance_amount", b"_maintenance_amount", "_maintenance_margin_rate", b"_maintenance_margin_rate", "_max_leverage", b"_max_leverage", "_notional_asset_id", b"_notional_asset_id", "_notional_cap", b"_notional_cap", "initial_margin_rate", b"initial_margin_rate", "maintenance_amount", b"maintenance_amount", "maintenance_margin_rate", b"maintenance_margin_rate", "max_leverage", b"max_leverage", "notional_asset_id", b"notional_asset_id", "notional_cap", b"notional_cap"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate", "_maintenance_amount", b"_maintenance_amount", "_maintenance_margin_rate", b"_maintenance_margin_rate", "_max_leverage", b"_max_leverage", "_notional_asset_id", b"_notional_asset_id", "_notional_cap", b"_notional_cap", "initial_margin_rate", b"initial_margin_rate", "maintenance_amount", b"maintenance_amount", "maintenance_margin_rate", b"maintenance_margin_rate", "max_leverage", b"max_leverage", "notional_asset_id", b"notional_asset_id", "notional_cap", b"notional_cap", "notional_floor", b"notional_floor", "tier", b"tier"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__initial_margin_rate: _TypeAlias = _typing.Literal["initial_margin_rate"]  # noqa: Y015
-    _WhichOneofArgType__initial_margin_rate: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate"]  # noqa: Y015
-    _WhichOneofReturnType__maintenance_amount: _TypeAlias = _typing.Literal["maintenance_amount"]  # noqa: Y015
-    _WhichOneofArgType__maintenance_amount: _TypeAlias = _typing.Literal["_maintenance_amount", b"_maintenance_amount"]  # noqa: Y015
-    _WhichOneofReturnType__maintenance_margin_rate: _TypeAlias = _typing.Literal["maintenance_margin_rate"]  # noqa: Y015
-    _WhichOneofArgType__maintenance_margin_rate: _TypeAlias = _typing.Literal["_maintenance_margin_rate", b"_maintenance_margin_rate"]  # noqa: Y015
-    _WhichOneofReturnType__max_leverage: _TypeAlias = _typing.Literal["max_leverage"]  # noqa: Y015
-    _WhichOneofArgType__max_leverage: _TypeAlias = _typing.Literal["_max_leverage", b"_max_leverage"]  # noqa: Y015
-    _WhichOneofReturnType__notional_asset_id: _TypeAlias = _typing.Literal["notional_asset_id"]  # noqa: Y015
-    _WhichOneofArgType__notional_asset_id: _TypeAlias = _typing.Literal["_notional_asset_id", b"_notional_asset_id"]  # noqa: Y015
-    _WhichOneofReturnType__notional_cap: _TypeAlias = _typing.Literal["notional_cap"]  # noqa: Y015
-    _WhichOneofArgType__notional_cap: _TypeAlias = _typing.Literal["_notional_cap", b"_notional_cap"]  # noqa: Y015
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__initial_margin_rate) -> _WhichOneofReturnType__initial_margin_rate | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_amount) -> _WhichOneofReturnType__maintenance_amount | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_margin_rate) -> _WhichOneofReturnType__maintenance_margin_rate | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_leverage) -> _WhichOneofReturnType__max_leverage | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__notional_asset_id) -> _WhichOneofReturnType__notional_asset_id | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__notional_cap) -> _WhichOneofReturnType__notional_cap | None: ...
-
-Global___MarginTier: _TypeAlias = MarginTier  # noqa: Y015
-
-@_typing.final
-class MarginTerms(_message.Message):
-    """MarginTerms are the margin and leverage economics of a perpetual or future as the instrument defines
-    them. A Market may override any of them for one venue (Market.derivative).
-    """
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    MAX_LEVERAGE_FIELD_NUMBER: _builtins.int
-    MARGIN_TIERS_FIELD_NUMBER: _builtins.int
-    INITIAL_MARGIN_RATE_FIELD_NUMBER: _builtins.int
-    MAINTENANCE_MARGIN_RATE_FIELD_NUMBER: _builtins.int
-    LIQUIDATION_FEE_RATE_FIELD_NUMBER: _builtins.int
-    MARGIN_ASSETS_FIELD_NUMBER: _builtins.int
-    max_leverage: _builtins.str
-    """max_leverage is the highest leverage the contract allows, e.g. "125" (times; OKX lever, Deribit
-    max_leverage, HL maxLeverage). Positive decimal; unset when not published.
-    """
-    initial_margin_rate: _builtins.str
-    """initial_margin_rate is the flat initial margin as a fraction of notional (0.05 = 5%). Binance
-    requiredMarginPercent is a percent string ("5.0000" = 5%) and is divided by 100 on ingest. Unset when
-    only the tier table applies.
-    """
-    maintenance_margin_rate: _builtins.str
-    """maintenance_margin_rate is the flat maintenance margin as a fraction of notional (0.025 = 2.5%; Binance
-    maintMarginPercent "2.5000" divided by 100 on ingest). Unset when only the tier table applies.
-    """
-    liquidation_fee_rate: _builtins.str
-    """liquidation_fee_rate is the fee charged on liquidation as a fraction of the liquidated notional
-    (Binance liquidationFee "0.012000" = 1.2%; Deribit max_liquidation_commission). Unset when unknown.
-    """
-    @_builtins.property
-    def margin_tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarginTier]:
-        """margin_tiers is the tiered leverage / maintenance table, ascending by notional_floor. Empty when the
-        contract has a single flat rate (see the rates below). At most 100 tiers.
-        """
-
-    @_builtins.property
-    def margin_assets(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarginAsset]:
-        """margin_assets are the assets accepted as margin in multi-asset mode (Binance `assets[]`). Empty means
-        only the settlement asset. At most 200.
-        """
-
-    def __init__(
-        self,
-        *,
-        max_leverage: _builtins.str | None = ...,
-        margin_tiers: _abc.Iterable[Global___MarginTier] | None = ...,
-        initial_margin_rate: _builtins.str | None = ...,
-        maintenance_margin_rate: _builtins.str | None = ...,
-        liquidation_fee_rate: _builtins.str | None = ...,
-        margin_assets: _abc.Iterable[Global___MarginAsset] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate", "_liquidation_fee_rate", b"_liquidation_fee_rate", "_maintenance_margin_rate", b"_maintenance_margin_rate", "_max_leverage", b"_max_leverage", "initial_margin_rate", b"initial_margin_rate", "liquidation_fee_rate", b"liquidation_fee_rate", "maintenance_margin_rate", b"maintenance_margin_rate", "max_leverage", b"max_leverage"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate", "_liquidation_fee_rate", b"_liquidation_fee_rate", "_maintenance_margin_rate", b"_maintenance_margin_rate", "_max_leverage", b"_max_leverage", "initial_margin_rate", b"initial_margin_rate", "liquidation_fee_rate", b"liquidation_fee_rate", "maintenance_margin_rate", b"maintenance_margin_rate", "margin_assets", b"margin_assets", "margin_tiers", b"margin_tiers", "max_leverage", b"max_leverage"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__initial_margin_rate: _TypeAlias = _typing.Literal["initial_margin_rate"]  # noqa: Y015
-    _WhichOneofArgType__initial_margin_rate: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate"]  # noqa: Y015
-    _WhichOneofReturnType__liquidation_fee_rate: _TypeAlias = _typing.Literal["liquidation_fee_rate"]  # noqa: Y015
-    _WhichOneofArgType__liquidation_fee_rate: _TypeAlias = _typing.Literal["_liquidation_fee_rate", b"_liquidation_fee_rate"]  # noqa: Y015
-    _WhichOneofReturnType__maintenance_margin_rate: _TypeAlias = _typing.Literal["maintenance_margin_rate"]  # noqa: Y015
-    _WhichOneofArgType__maintenance_margin_rate: _TypeAlias = _typing.Literal["_maintenance_margin_rate", b"_maintenance_margin_rate"]  # noqa: Y015
-    _WhichOneofReturnType__max_leverage: _TypeAlias = _typing.Literal["max_leverage"]  # noqa: Y015
-    _WhichOneofArgType__max_leverage: _TypeAlias = _typing.Literal["_max_leverage", b"_max_leverage"]  # noqa: Y015
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__initial_margin_rate) -> _WhichOneofReturnType__initial_margin_rate | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidation_fee_rate) -> _WhichOneofReturnType__liquidation_fee_rate | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_margin_rate) -> _WhichOneofReturnType__maintenance_margin_rate | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_leverage) -> _WhichOneofReturnType__max_leverage | None: ...
-
-Global___MarginTerms: _TypeAlias = MarginTerms  # noqa: Y015
-
-@_typing.final
 class PerpContract(_message.Message):
     """PerpContract is a perpetual swap: a contract with no expiry whose price is tied to an index by periodic
     funding payments (NT CryptoPerpetual, Binance USD-M PERPETUAL, OKX SWAP, Bybit linear/inverse
     perpetual, HL perps, Deribit BTC-PERPETUAL). It never carries an expiry: venue sentinel dates
-    (Deribit year 3000, Binance year 2100) are dropped on ingest.
+    (Deribit year 3000, Binance year 2100) are dropped on ingest. A perpetual has no venue-independent
+    terms beyond the Instrument's assets and contract_type: funding interval and caps
+    (Market.derivative.funding), margin and leverage (Market.derivative.margin), pre-market status
+    (Market.derivative.pre_listing) and delisting (Market.delisting_time) are decided by each listing. The
+    message exists so that the subtype says "perpetual" and can grow without breaking.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    FUNDING_INTERVAL_FIELD_NUMBER: _builtins.int
-    FUNDING_RATE_CAP_FIELD_NUMBER: _builtins.int
-    FUNDING_RATE_FLOOR_FIELD_NUMBER: _builtins.int
-    INTEREST_RATE_FIELD_NUMBER: _builtins.int
-    MARGIN_FIELD_NUMBER: _builtins.int
-    PRE_LISTING_FIELD_NUMBER: _builtins.int
-    DELISTING_TIME_FIELD_NUMBER: _builtins.int
-    PRE_LISTING_END_TIME_FIELD_NUMBER: _builtins.int
-    funding_rate_cap: _builtins.str
-    """funding_rate_cap is the highest funding rate per funding_interval, as a fraction of position notional
-    (0.00375 = 0.375% per interval; Bybit upperFundingRate, Binance adjustedFundingRateCap). Decimal;
-    unset when uncapped or unknown.
-    """
-    funding_rate_floor: _builtins.str
-    """funding_rate_floor is the lowest funding rate per funding_interval, as a fraction (usually negative,
-    e.g. "-0.00375"; Bybit lowerFundingRate). At most funding_rate_cap. Unset when unknown.
-    """
-    interest_rate: _builtins.str
-    """interest_rate is the interest component of the funding formula per funding_interval, as a fraction
-    (Binance premiumIndex interestRate "0.00010000" = 0.01% per 8h). Unset when the venue has none.
-    """
-    pre_listing: _builtins.bool
-    """pre_listing is true for pre-market perpetuals traded before the underlying is listed (Bybit
-    isPreListing, OKX ruleType "pre_market"); they can have special funding and price limits.
-    """
-    @_builtins.property
-    def funding_interval(self) -> _duration_pb2.Duration:
-        """funding_interval is the time between funding payments: 8h on Binance BTCUSDT, 1h on Hyperliquid.
-        Venues publish minutes (Bybit fundingInterval 240 = "14400s") or hours (Binance
-        fundingIntervalHours 8 = "28800s"); converted on ingest. Unset when unknown.
-        """
-
-    @_builtins.property
-    def margin(self) -> Global___MarginTerms:
-        """margin holds leverage, tier table, margin rates, liquidation fee and accepted margin assets."""
-
-    @_builtins.property
-    def delisting_time(self) -> _timestamp_pb2.Timestamp:
-        """delisting_time is when the perpetual is scheduled to stop trading (venue clock; Bybit deliveryTime
-        on a perpetual, Binance deliveryDate updated on delist). Unset while no delisting is scheduled:
-        venue sentinels (year 2100 / 3000) never land here.
-        """
-
-    @_builtins.property
-    def pre_listing_end_time(self) -> _timestamp_pb2.Timestamp:
-        """pre_listing_end_time is when a pre-market perpetual became (or becomes) a normal perpetual (OKX
-        preMktSwTime; venue clock). Unset for perpetuals that were never pre-market or while the switch is
-        not scheduled.
-        """
-
     def __init__(
         self,
-        *,
-        funding_interval: _duration_pb2.Duration | None = ...,
-        funding_rate_cap: _builtins.str | None = ...,
-        funding_rate_floor: _builtins.str | None = ...,
-        interest_rate: _builtins.str | None = ...,
-        margin: Global___MarginTerms | None = ...,
-        pre_listing: _builtins.bool = ...,
-        delisting_time: _timestamp_pb2.Timestamp | None = ...,
-        pre_listing_end_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap", "_funding_rate_floor", b"_funding_rate_floor", "_interest_rate", b"_interest_rate", "delisting_time", b"delisting_time", "funding_interval", b"funding_interval", "funding_rate_cap", b"funding_rate_cap", "funding_rate_floor", b"funding_rate_floor", "interest_rate", b"interest_rate", "margin", b"margin", "pre_listing_end_time", b"pre_listing_end_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap", "_funding_rate_floor", b"_funding_rate_floor", "_interest_rate", b"_interest_rate", "delisting_time", b"delisting_time", "funding_interval", b"funding_interval", "funding_rate_cap", b"funding_rate_cap", "funding_rate_floor", b"funding_rate_floor", "interest_rate", b"interest_rate", "margin", b"margin", "pre_listing", b"pre_listing", "pre_listing_end_time", b"pre_listing_end_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__funding_rate_cap: _TypeAlias = _typing.Literal["funding_rate_cap"]  # noqa: Y015
-    _WhichOneofArgType__funding_rate_cap: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap"]  # noqa: Y015
-    _WhichOneofReturnType__funding_rate_floor: _TypeAlias = _typing.Literal["funding_rate_floor"]  # noqa: Y015
-    _WhichOneofArgType__funding_rate_floor: _TypeAlias = _typing.Literal["_funding_rate_floor", b"_funding_rate_floor"]  # noqa: Y015
-    _WhichOneofReturnType__interest_rate: _TypeAlias = _typing.Literal["interest_rate"]  # noqa: Y015
-    _WhichOneofArgType__interest_rate: _TypeAlias = _typing.Literal["_interest_rate", b"_interest_rate"]  # noqa: Y015
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__funding_rate_cap) -> _WhichOneofReturnType__funding_rate_cap | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__funding_rate_floor) -> _WhichOneofReturnType__funding_rate_floor | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__interest_rate) -> _WhichOneofReturnType__interest_rate | None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PerpContract: _TypeAlias = PerpContract  # noqa: Y015
 
 @_typing.final
 class FutureContract(_message.Message):
-    """FutureContract is a dated future: PerpContract's economics without funding, plus an expiry (NT
-    CryptoFuture, Deribit BTC-29SEP23, OKX FUTURES, Binance CURRENT_QUARTER, Bybit LinearFutures).
+    """FutureContract is a dated future: a perpetual's economics without funding, plus an expiry (NT
+    CryptoFuture, Deribit BTC-29SEP23, OKX FUTURES, Binance CURRENT_QUARTER, Bybit LinearFutures). Margin,
+    leverage, the settlement price source and the delivery fee are decided by each listing
+    (Market.derivative, Market.fees.settlement_fee_rate).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -752,9 +535,6 @@ class FutureContract(_message.Message):
     DELIVERY_TIME_FIELD_NUMBER: _builtins.int
     CYCLE_FIELD_NUMBER: _builtins.int
     SETTLEMENT_METHOD_FIELD_NUMBER: _builtins.int
-    SETTLEMENT_PRICE_SOURCE_FIELD_NUMBER: _builtins.int
-    DELIVERY_FEE_RATE_FIELD_NUMBER: _builtins.int
-    MARGIN_FIELD_NUMBER: _builtins.int
     cycle: Global___ExpiryCycle.ValueType
     """cycle is the venue's rolling alias for this expiry (OKX alias, Binance contractType, Deribit
     settlement_period). A hint only: it changes as time passes.
@@ -762,14 +542,6 @@ class FutureContract(_message.Message):
     settlement_method: Global___SettlementMethod.ValueType
     """settlement_method says whether the future is cash-settled or physically delivered. Unset when not
     published.
-    """
-    settlement_price_source: _builtins.str
-    """settlement_price_source describes the price used to settle, e.g. "btc_usd index 30-minute TWAP before
-    expiry" (Deribit) or an index name. Free text, at most 256 characters; empty when unknown.
-    """
-    delivery_fee_rate: _builtins.str
-    """delivery_fee_rate is the fee charged at delivery as a fraction of the delivered notional (Bybit
-    deliveryFeeRate "0.0005"). Unset when none or not published (Bybit "" maps to unset).
     """
     @_builtins.property
     def expiry_time(self) -> _timestamp_pb2.Timestamp:
@@ -784,10 +556,6 @@ class FutureContract(_message.Message):
         separately from expiry_time. Unset means at expiry_time.
         """
 
-    @_builtins.property
-    def margin(self) -> Global___MarginTerms:
-        """margin holds leverage, tier table, margin rates, liquidation fee and accepted margin assets."""
-
     def __init__(
         self,
         *,
@@ -795,27 +563,218 @@ class FutureContract(_message.Message):
         delivery_time: _timestamp_pb2.Timestamp | None = ...,
         cycle: Global___ExpiryCycle.ValueType = ...,
         settlement_method: Global___SettlementMethod.ValueType = ...,
-        settlement_price_source: _builtins.str = ...,
-        delivery_fee_rate: _builtins.str | None = ...,
-        margin: Global___MarginTerms | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_delivery_fee_rate", b"_delivery_fee_rate", "delivery_fee_rate", b"delivery_fee_rate", "delivery_time", b"delivery_time", "expiry_time", b"expiry_time", "margin", b"margin"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delivery_time", b"delivery_time", "expiry_time", b"expiry_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delivery_fee_rate", b"_delivery_fee_rate", "cycle", b"cycle", "delivery_fee_rate", b"delivery_fee_rate", "delivery_time", b"delivery_time", "expiry_time", b"expiry_time", "margin", b"margin", "settlement_method", b"settlement_method", "settlement_price_source", b"settlement_price_source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cycle", b"cycle", "delivery_time", b"delivery_time", "expiry_time", b"expiry_time", "settlement_method", b"settlement_method"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__delivery_fee_rate: _TypeAlias = _typing.Literal["delivery_fee_rate"]  # noqa: Y015
-    _WhichOneofArgType__delivery_fee_rate: _TypeAlias = _typing.Literal["_delivery_fee_rate", b"_delivery_fee_rate"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__delivery_fee_rate) -> _WhichOneofReturnType__delivery_fee_rate | None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FutureContract: _TypeAlias = FutureContract  # noqa: Y015
+
+@_typing.final
+class ComboLeg(_message.Message):
+    """ComboLeg is one component of a combo instrument: an instrument, how many units of it one combo unit
+    holds, and in which direction.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTRUMENT_ID_FIELD_NUMBER: _builtins.int
+    RATIO_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    instrument_id: _builtins.str
+    """instrument_id is the leg's instrument ("ins_" + ULID), e.g. the Deribit BTC-29SEP23 future. Required."""
+    ratio: _builtins.str
+    """ratio is how many units of the leg one unit of the combo contains (Deribit legs[].amount in absolute
+    value, "1" for a one-by-one spread, "2" for the wings of a butterfly). Positive decimal. Required.
+    """
+    side: _trading_pb2.Side.ValueType
+    """side is the leg's direction when the combo is bought: BUY for a leg bought with the combo (Deribit
+    combo leg with a positive amount), SELL for a leg sold with it (negative amount; the near leg of a
+    calendar spread). Required.
+    """
+    def __init__(
+        self,
+        *,
+        instrument_id: _builtins.str = ...,
+        ratio: _builtins.str = ...,
+        side: _trading_pb2.Side.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instrument_id", b"instrument_id", "ratio", b"ratio", "side", b"side"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComboLeg: _TypeAlias = ComboLeg  # noqa: Y015
+
+@_typing.final
+class ComboInstrument(_message.Message):
+    """ComboInstrument is a package of legs traded as one product at one net price (Deribit future_combo
+    BTC-FS-29SEP23_PERP and option_combo, CME calendar spreads, OKX spread trading). Listed as
+    MARKET_TYPE_COMBO. Its net price may be negative (a calendar spread in backwardation): such markets set
+    Market.negative_prices_allowed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEGS_FIELD_NUMBER: _builtins.int
+    STRATEGY_FIELD_NUMBER: _builtins.int
+    EXPIRY_TIME_FIELD_NUMBER: _builtins.int
+    CYCLE_FIELD_NUMBER: _builtins.int
+    strategy: _builtins.str
+    """strategy is the venue's name of the combo strategy when it publishes one ("future_spread",
+    "call_spread", "straddle", "butterfly"; Deribit combo kind / strategy). Lower-case [a-z0-9_], at most
+    64 characters; empty when not published.
+    """
+    cycle: Global___ExpiryCycle.ValueType
+    """cycle is the venue's rolling alias of that expiry (Deribit settlement_period "day", "week"). Hint only."""
+    @_builtins.property
+    def legs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ComboLeg]:
+        """legs are the components, at least 2 and at most 16, each instrument once, in the venue's order."""
+
+    @_builtins.property
+    def expiry_time(self) -> _timestamp_pb2.Timestamp:
+        """expiry_time is when the combo stops trading: the earliest expiry of its dated legs (Deribit combo
+        expiration_timestamp, OKX spread expTime; venue clock). Unset when every leg is perpetual or the venue
+        does not say.
+        """
+
+    def __init__(
+        self,
+        *,
+        legs: _abc.Iterable[Global___ComboLeg] | None = ...,
+        strategy: _builtins.str = ...,
+        expiry_time: _timestamp_pb2.Timestamp | None = ...,
+        cycle: Global___ExpiryCycle.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expiry_time", b"expiry_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cycle", b"cycle", "expiry_time", b"expiry_time", "legs", b"legs", "strategy", b"strategy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComboInstrument: _TypeAlias = ComboInstrument  # noqa: Y015
+
+@_typing.final
+class IndexConstituent(_message.Message):
+    """IndexConstituent is one source of an index: a market (or an asset price from elsewhere) and its weight."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_NAME_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    VENUE_SYMBOL_FIELD_NUMBER: _builtins.int
+    market_id: _builtins.str
+    """market_id is the market whose price enters the index ("mkt_" + ULID), e.g. Coinbase BTC-USD for
+    Deribit's btc_usd index. Unset when the source is not a market known to the registry (then
+    source_name says which it is).
+    """
+    source_name: _builtins.str
+    """source_name names the constituent as the index provider publishes it ("coinbase", "bitstamp",
+    "kraken"; OKX index-components exch). 1 to 64 characters. Required.
+    """
+    weight: _builtins.str
+    """weight is the constituent's share of the index, a fraction from 0 to 1 (OKX index-components wgt
+    "0.25"; Deribit equal weights). Unset when the provider publishes no weights (e.g. median-based
+    indices).
+    """
+    venue_symbol: _builtins.str
+    """venue_symbol is the constituent's symbol on its source as published ("BTC-USD", "XBT/USD"). At most
+    256 characters; empty when not published.
+    """
+    def __init__(
+        self,
+        *,
+        market_id: _builtins.str | None = ...,
+        source_name: _builtins.str = ...,
+        weight: _builtins.str | None = ...,
+        venue_symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "_weight", b"_weight", "market_id", b"market_id", "weight", b"weight"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "_weight", b"_weight", "market_id", b"market_id", "source_name", b"source_name", "venue_symbol", b"venue_symbol", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__market_id: _TypeAlias = _typing.Literal["market_id"]  # noqa: Y015
+    _WhichOneofArgType__market_id: _TypeAlias = _typing.Literal["_market_id", b"_market_id"]  # noqa: Y015
+    _WhichOneofReturnType__weight: _TypeAlias = _typing.Literal["weight"]  # noqa: Y015
+    _WhichOneofArgType__weight: _TypeAlias = _typing.Literal["_weight", b"_weight"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_id) -> _WhichOneofReturnType__market_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__weight) -> _WhichOneofReturnType__weight | None: ...
+
+Global___IndexConstituent: _TypeAlias = IndexConstituent  # noqa: Y015
+
+@_typing.final
+class IndexInstrument(_message.Message):
+    """IndexInstrument is a reference rate or price index: a published number derivatives are marked and
+    settled against, not traded itself (Deribit btc_usd / eth_usd indices, OKX index BTC-USD, Binance
+    USD-M price index, CF Benchmarks BRR). Instrument.base_asset_id is what the index measures (BTC) and
+    quote_asset_id the currency it is expressed in (USD). Its values are Prices of PRICE_TYPE_INDEX on the
+    index's Market (a listing of the index by its provider). Derivative markets point at it with
+    DerivativeSpecs.index_instrument_id.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    VENUE_INDEX_NAME_FIELD_NUMBER: _builtins.int
+    CONSTITUENTS_FIELD_NUMBER: _builtins.int
+    METHODOLOGY_URL_FIELD_NUMBER: _builtins.int
+    CALCULATION_INTERVAL_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """provider is who computes and publishes the index ("deribit", "okx", "cf-benchmarks"). Lower-case
+    [a-z0-9._-], 2 to 64 characters. Required.
+    """
+    venue_index_name: _builtins.str
+    """venue_index_name is the provider's own name of the index exactly as used in its API (Deribit
+    "btc_usd", OKX "BTC-USD", CF Benchmarks "BRR"). 1 to 128 characters. Required.
+    """
+    methodology_url: _builtins.str
+    """methodology_url is the provider's published methodology (how constituents are weighted, filtered
+    and combined), an absolute URI. Unset when not published.
+    """
+    @_builtins.property
+    def constituents(self) -> _containers.RepeatedCompositeFieldContainer[Global___IndexConstituent]:
+        """constituents are the sources the index aggregates, when the provider publishes them (OKX GET
+        /api/v5/market/index-components). At most 100; empty when not published.
+        """
+
+    @_builtins.property
+    def calculation_interval(self) -> _duration_pb2.Duration:
+        """calculation_interval is how often the provider recomputes the index ("1s" for Deribit, "60s" for
+        a one-minute benchmark). Positive; unset when not published.
+        """
+
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        venue_index_name: _builtins.str = ...,
+        constituents: _abc.Iterable[Global___IndexConstituent] | None = ...,
+        methodology_url: _builtins.str | None = ...,
+        calculation_interval: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_methodology_url", b"_methodology_url", "calculation_interval", b"calculation_interval", "methodology_url", b"methodology_url"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_methodology_url", b"_methodology_url", "calculation_interval", b"calculation_interval", "constituents", b"constituents", "methodology_url", b"methodology_url", "provider", b"provider", "venue_index_name", b"venue_index_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__methodology_url: _TypeAlias = _typing.Literal["methodology_url"]  # noqa: Y015
+    _WhichOneofArgType__methodology_url: _TypeAlias = _typing.Literal["_methodology_url", b"_methodology_url"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__methodology_url) -> _WhichOneofReturnType__methodology_url | None: ...
+
+Global___IndexInstrument: _TypeAlias = IndexInstrument  # noqa: Y015
 
 @_typing.final
 class OptionSeries(_message.Message):
     """OptionSeries is one option contract: right to buy (CALL) or sell (PUT) the underlying
     (Instrument.base_asset_id) at strike on expiry (NT CryptoOption, Deribit BTC-13JAN23-16000-P, OKX
     OPTION, Bybit option). Deribit inverse options quote the premium in the coin (BTC, ETH) while the
-    strike is in USD: premium_asset_id and strike_asset_id say which. Contract size is
-    Instrument.contract_size / contract_size_asset_id; settlement asset is Instrument.settlement_asset_id.
+    strike is in USD: premium_asset_id and strike_asset_id say which. Contract size is the listing's
+    (Market.contract_size / contract_size_asset_id); settlement asset is Instrument.settlement_asset_id.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -906,88 +865,156 @@ class OptionSeries(_message.Message):
 Global___OptionSeries: _TypeAlias = OptionSeries  # noqa: Y015
 
 @_typing.final
+class RateCurve(_message.Message):
+    """RateCurve is a kinked (two-slope) utilization rate model: one rate at zero utilization, one slope up
+    to the kink and a steeper one beyond it. Rates are fractions per rate_period, converted on ingest from
+    the protocol's fixed point (Aave ray / 1e27: 65000000000000000000000000 -> "0.065"; Compound 1e18
+    mantissa / 1e18: 1585489599 per second -> "0.000000001585489599"). How the slopes combine with
+    utilization is slope_convention.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_RATE_FIELD_NUMBER: _builtins.int
+    KINK_FIELD_NUMBER: _builtins.int
+    SLOPE_BELOW_KINK_FIELD_NUMBER: _builtins.int
+    SLOPE_ABOVE_KINK_FIELD_NUMBER: _builtins.int
+    SLOPE_CONVENTION_FIELD_NUMBER: _builtins.int
+    RATE_PERIOD_FIELD_NUMBER: _builtins.int
+    PERIODS_PER_YEAR_FIELD_NUMBER: _builtins.int
+    base_rate: _builtins.str
+    """base_rate is the rate at zero utilization, per rate_period (Aave baseVariableBorrowRate, Compound v3
+    borrowPerSecondInterestRateBase). Unset when not published.
+    """
+    kink: _builtins.str
+    """kink is the utilization at which the slope changes, a fraction (Aave optimalUsageRatio "0.92",
+    Compound borrowKink / supplyKink 1e18 -> "0.9"). Unset when not published.
+    """
+    slope_below_kink: _builtins.str
+    """slope_below_kink is the slope up to the kink, per rate_period, read with slope_convention (Aave
+    variableRateSlope1, Compound v3 borrowPerSecondInterestRateSlopeLow, Compound v2 multiplierPerBlock).
+    """
+    slope_above_kink: _builtins.str
+    """slope_above_kink is the slope beyond the kink, per rate_period, read with slope_convention (Aave
+    variableRateSlope2, Compound v3 ...SlopeHigh, Compound v2 jumpMultiplierPerBlock).
+    """
+    slope_convention: Global___SlopeConvention.ValueType
+    """slope_convention is how the slopes apply (segment totals in Aave, per unit of utilization in
+    Compound). Required.
+    """
+    rate_period: Global___RatePeriod.ValueType
+    """rate_period is the period base_rate and the slopes are expressed in (Aave YEAR, Compound v3 SECOND,
+    Compound v2 BLOCK). Required.
+    """
+    periods_per_year: _builtins.int
+    """periods_per_year is the protocol's own constant for annualising a per-period rate (Compound v3
+    SECONDS_PER_YEAR 31536000; Compound v2 blocksPerYear 2102400 or 2628000). Unset for YEAR rates and
+    when the protocol defines none.
+    """
+    def __init__(
+        self,
+        *,
+        base_rate: _builtins.str | None = ...,
+        kink: _builtins.str | None = ...,
+        slope_below_kink: _builtins.str | None = ...,
+        slope_above_kink: _builtins.str | None = ...,
+        slope_convention: Global___SlopeConvention.ValueType = ...,
+        rate_period: Global___RatePeriod.ValueType = ...,
+        periods_per_year: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_rate", b"_base_rate", "_kink", b"_kink", "_periods_per_year", b"_periods_per_year", "_slope_above_kink", b"_slope_above_kink", "_slope_below_kink", b"_slope_below_kink", "base_rate", b"base_rate", "kink", b"kink", "periods_per_year", b"periods_per_year", "slope_above_kink", b"slope_above_kink", "slope_below_kink", b"slope_below_kink"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_rate", b"_base_rate", "_kink", b"_kink", "_periods_per_year", b"_periods_per_year", "_slope_above_kink", b"_slope_above_kink", "_slope_below_kink", b"_slope_below_kink", "base_rate", b"base_rate", "kink", b"kink", "periods_per_year", b"periods_per_year", "rate_period", b"rate_period", "slope_above_kink", b"slope_above_kink", "slope_below_kink", b"slope_below_kink", "slope_convention", b"slope_convention"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__base_rate: _TypeAlias = _typing.Literal["base_rate"]  # noqa: Y015
+    _WhichOneofArgType__base_rate: _TypeAlias = _typing.Literal["_base_rate", b"_base_rate"]  # noqa: Y015
+    _WhichOneofReturnType__kink: _TypeAlias = _typing.Literal["kink"]  # noqa: Y015
+    _WhichOneofArgType__kink: _TypeAlias = _typing.Literal["_kink", b"_kink"]  # noqa: Y015
+    _WhichOneofReturnType__periods_per_year: _TypeAlias = _typing.Literal["periods_per_year"]  # noqa: Y015
+    _WhichOneofArgType__periods_per_year: _TypeAlias = _typing.Literal["_periods_per_year", b"_periods_per_year"]  # noqa: Y015
+    _WhichOneofReturnType__slope_above_kink: _TypeAlias = _typing.Literal["slope_above_kink"]  # noqa: Y015
+    _WhichOneofArgType__slope_above_kink: _TypeAlias = _typing.Literal["_slope_above_kink", b"_slope_above_kink"]  # noqa: Y015
+    _WhichOneofReturnType__slope_below_kink: _TypeAlias = _typing.Literal["slope_below_kink"]  # noqa: Y015
+    _WhichOneofArgType__slope_below_kink: _TypeAlias = _typing.Literal["_slope_below_kink", b"_slope_below_kink"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__base_rate) -> _WhichOneofReturnType__base_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__kink) -> _WhichOneofReturnType__kink | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__periods_per_year) -> _WhichOneofReturnType__periods_per_year | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__slope_above_kink) -> _WhichOneofReturnType__slope_above_kink | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__slope_below_kink) -> _WhichOneofReturnType__slope_below_kink | None: ...
+
+Global___RateCurve: _TypeAlias = RateCurve  # noqa: Y015
+
+@_typing.final
 class InterestRateStrategy(_message.Message):
-    """InterestRateStrategy is a lending reserve's interest rate curve (Aave DefaultReserveInterestRateStrategy).
-    All rates are annual rates (APR) as fractions: Aave publishes them in ray (1e27 = 100%), converted on
-    ingest by dividing by 1e27 (e.g. 60000000000000000000000000 ray = "0.06").
+    """InterestRateStrategy is a lending reserve's interest rate model (Aave DefaultReserveInterestRateStrategy,
+    Compound v3 Comet's supply and borrow curves, Compound v2 JumpRateModel).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     STRATEGY_ADDRESS_FIELD_NUMBER: _builtins.int
-    BASE_VARIABLE_BORROW_RATE_FIELD_NUMBER: _builtins.int
-    VARIABLE_RATE_SLOPE1_FIELD_NUMBER: _builtins.int
-    VARIABLE_RATE_SLOPE2_FIELD_NUMBER: _builtins.int
-    OPTIMAL_USAGE_RATIO_FIELD_NUMBER: _builtins.int
+    BORROW_CURVE_FIELD_NUMBER: _builtins.int
+    SUPPLY_CURVE_FIELD_NUMBER: _builtins.int
     STABLE_RATE_SLOPE1_FIELD_NUMBER: _builtins.int
     STABLE_RATE_SLOPE2_FIELD_NUMBER: _builtins.int
     strategy_address: _builtins.str
     """strategy_address is the on-chain address of the rate strategy contract, as published (checksummed or
-    lower case). Empty when unknown. At most 128 characters.
-    """
-    base_variable_borrow_rate: _builtins.str
-    """base_variable_borrow_rate is the variable borrow APR at zero utilization, fraction (ray / 1e27)."""
-    variable_rate_slope1: _builtins.str
-    """variable_rate_slope1 is the APR added from 0 to optimal_usage_ratio, fraction (ray / 1e27)."""
-    variable_rate_slope2: _builtins.str
-    """variable_rate_slope2 is the APR added from optimal_usage_ratio to 100% utilization, fraction
-    (ray / 1e27).
-    """
-    optimal_usage_ratio: _builtins.str
-    """optimal_usage_ratio is the utilization kink between slope1 and slope2, fraction from 0 to 1
-    (Aave optimalUsageRatio ray / 1e27, e.g. "0.92").
+    lower case). Empty when unknown or when the curve lives in the market contract itself (Compound v3).
+    At most 128 characters.
     """
     stable_rate_slope1: _builtins.str
-    """stable_rate_slope1 is the stable-rate slope below the kink, fraction (ray / 1e27). Aave v3.0 only;
-    unset where stable borrowing was removed.
+    """stable_rate_slope1 is the Aave v3.0 stable-rate slope below the kink, an annual fraction (ray /
+    1e27). Unset where stable borrowing was removed (Aave v3.1+) or never existed.
     """
     stable_rate_slope2: _builtins.str
-    """stable_rate_slope2 is the stable-rate slope above the kink, fraction (ray / 1e27). Aave v3.0 only."""
+    """stable_rate_slope2 is the Aave v3.0 stable-rate slope above the kink, an annual fraction (ray / 1e27)."""
+    @_builtins.property
+    def borrow_curve(self) -> Global___RateCurve:
+        """borrow_curve gives the variable borrow rate as a function of utilization (Aave variable rate,
+        Compound borrow rate). Unset when not known.
+        """
+
+    @_builtins.property
+    def supply_curve(self) -> Global___RateCurve:
+        """supply_curve gives the supply rate as a function of utilization when the protocol defines it
+        directly (Compound v3 supplyKink and supplyPerSecondInterestRate*). Unset when the supply rate is
+        derived from borrowing (Aave, Compound v2: borrow rate x utilization x (1 - reserve_factor)).
+        """
+
     def __init__(
         self,
         *,
         strategy_address: _builtins.str = ...,
-        base_variable_borrow_rate: _builtins.str | None = ...,
-        variable_rate_slope1: _builtins.str | None = ...,
-        variable_rate_slope2: _builtins.str | None = ...,
-        optimal_usage_ratio: _builtins.str | None = ...,
+        borrow_curve: Global___RateCurve | None = ...,
+        supply_curve: Global___RateCurve | None = ...,
         stable_rate_slope1: _builtins.str | None = ...,
         stable_rate_slope2: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_variable_borrow_rate", b"_base_variable_borrow_rate", "_optimal_usage_ratio", b"_optimal_usage_ratio", "_stable_rate_slope1", b"_stable_rate_slope1", "_stable_rate_slope2", b"_stable_rate_slope2", "_variable_rate_slope1", b"_variable_rate_slope1", "_variable_rate_slope2", b"_variable_rate_slope2", "base_variable_borrow_rate", b"base_variable_borrow_rate", "optimal_usage_ratio", b"optimal_usage_ratio", "stable_rate_slope1", b"stable_rate_slope1", "stable_rate_slope2", b"stable_rate_slope2", "variable_rate_slope1", b"variable_rate_slope1", "variable_rate_slope2", b"variable_rate_slope2"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_stable_rate_slope1", b"_stable_rate_slope1", "_stable_rate_slope2", b"_stable_rate_slope2", "borrow_curve", b"borrow_curve", "stable_rate_slope1", b"stable_rate_slope1", "stable_rate_slope2", b"stable_rate_slope2", "supply_curve", b"supply_curve"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_variable_borrow_rate", b"_base_variable_borrow_rate", "_optimal_usage_ratio", b"_optimal_usage_ratio", "_stable_rate_slope1", b"_stable_rate_slope1", "_stable_rate_slope2", b"_stable_rate_slope2", "_variable_rate_slope1", b"_variable_rate_slope1", "_variable_rate_slope2", b"_variable_rate_slope2", "base_variable_borrow_rate", b"base_variable_borrow_rate", "optimal_usage_ratio", b"optimal_usage_ratio", "stable_rate_slope1", b"stable_rate_slope1", "stable_rate_slope2", b"stable_rate_slope2", "strategy_address", b"strategy_address", "variable_rate_slope1", b"variable_rate_slope1", "variable_rate_slope2", b"variable_rate_slope2"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stable_rate_slope1", b"_stable_rate_slope1", "_stable_rate_slope2", b"_stable_rate_slope2", "borrow_curve", b"borrow_curve", "stable_rate_slope1", b"stable_rate_slope1", "stable_rate_slope2", b"stable_rate_slope2", "strategy_address", b"strategy_address", "supply_curve", b"supply_curve"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__base_variable_borrow_rate: _TypeAlias = _typing.Literal["base_variable_borrow_rate"]  # noqa: Y015
-    _WhichOneofArgType__base_variable_borrow_rate: _TypeAlias = _typing.Literal["_base_variable_borrow_rate", b"_base_variable_borrow_rate"]  # noqa: Y015
-    _WhichOneofReturnType__optimal_usage_ratio: _TypeAlias = _typing.Literal["optimal_usage_ratio"]  # noqa: Y015
-    _WhichOneofArgType__optimal_usage_ratio: _TypeAlias = _typing.Literal["_optimal_usage_ratio", b"_optimal_usage_ratio"]  # noqa: Y015
     _WhichOneofReturnType__stable_rate_slope1: _TypeAlias = _typing.Literal["stable_rate_slope1"]  # noqa: Y015
     _WhichOneofArgType__stable_rate_slope1: _TypeAlias = _typing.Literal["_stable_rate_slope1", b"_stable_rate_slope1"]  # noqa: Y015
     _WhichOneofReturnType__stable_rate_slope2: _TypeAlias = _typing.Literal["stable_rate_slope2"]  # noqa: Y015
     _WhichOneofArgType__stable_rate_slope2: _TypeAlias = _typing.Literal["_stable_rate_slope2", b"_stable_rate_slope2"]  # noqa: Y015
-    _WhichOneofReturnType__variable_rate_slope1: _TypeAlias = _typing.Literal["variable_rate_slope1"]  # noqa: Y015
-    _WhichOneofArgType__variable_rate_slope1: _TypeAlias = _typing.Literal["_variable_rate_slope1", b"_variable_rate_slope1"]  # noqa: Y015
-    _WhichOneofReturnType__variable_rate_slope2: _TypeAlias = _typing.Literal["variable_rate_slope2"]  # noqa: Y015
-    _WhichOneofArgType__variable_rate_slope2: _TypeAlias = _typing.Literal["_variable_rate_slope2", b"_variable_rate_slope2"]  # noqa: Y015
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__base_variable_borrow_rate) -> _WhichOneofReturnType__base_variable_borrow_rate | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__optimal_usage_ratio) -> _WhichOneofReturnType__optimal_usage_ratio | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__stable_rate_slope1) -> _WhichOneofReturnType__stable_rate_slope1 | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__stable_rate_slope2) -> _WhichOneofReturnType__stable_rate_slope2 | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__variable_rate_slope1) -> _WhichOneofReturnType__variable_rate_slope1 | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__variable_rate_slope2) -> _WhichOneofReturnType__variable_rate_slope2 | None: ...
 
 Global___InterestRateStrategy: _TypeAlias = InterestRateStrategy  # noqa: Y015
 
 @_typing.final
 class LendingReserveFlags(_message.Message):
-    """LendingReserveFlags are a lending reserve's on/off switches (Aave ReserveConfiguration bits)."""
+    """LendingReserveFlags are a lending reserve's on/off switches (Aave ReserveConfiguration bits, Compound
+    v3 pause flags). A switch the protocol does not have reads false, which is its true state there.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1001,17 +1028,26 @@ class LendingReserveFlags(_message.Message):
     BORROWABLE_IN_ISOLATION_FIELD_NUMBER: _builtins.int
     SILOED_BORROWING_FIELD_NUMBER: _builtins.int
     FLASH_LOAN_ENABLED_FIELD_NUMBER: _builtins.int
+    SUPPLY_PAUSED_FIELD_NUMBER: _builtins.int
+    WITHDRAW_PAUSED_FIELD_NUMBER: _builtins.int
+    TRANSFER_PAUSED_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_PAUSED_FIELD_NUMBER: _builtins.int
+    COLLATERAL_SALE_PAUSED_FIELD_NUMBER: _builtins.int
     active: _builtins.bool
-    """active is false once the reserve is deactivated: no supply, borrow, repay or withdraw (Aave isActive)."""
+    """active is false once the reserve is deactivated: no supply, borrow, repay or withdraw (Aave isActive).
+    Protocols without the switch (Compound) set true.
+    """
     frozen: _builtins.bool
     """frozen blocks new supplies and borrows; repay, withdraw and liquidation still work (Aave isFrozen)."""
     paused: _builtins.bool
     """paused blocks every action on the reserve, including liquidations (Aave isPaused)."""
     borrowing_enabled: _builtins.bool
-    """borrowing_enabled says whether the asset can be borrowed (Aave borrowingEnabled)."""
+    """borrowing_enabled says whether the asset can be borrowed (Aave borrowingEnabled; in Compound v3 true
+    for the base asset only).
+    """
     collateral_enabled: _builtins.bool
     """collateral_enabled says whether supplied balances can count as collateral, i.e. LTV > 0 (Aave
-    usageAsCollateralEnabled).
+    usageAsCollateralEnabled; Compound v3 collateral assets).
     """
     stable_borrow_enabled: _builtins.bool
     """stable_borrow_enabled says whether stable-rate borrowing is open (Aave v3.0
@@ -1031,6 +1067,16 @@ class LendingReserveFlags(_message.Message):
     """
     flash_loan_enabled: _builtins.bool
     """flash_loan_enabled says whether the reserve can be flash-borrowed (Aave flashLoanEnabled)."""
+    supply_paused: _builtins.bool
+    """supply_paused blocks supplies only (Compound v3 isSupplyPaused)."""
+    withdraw_paused: _builtins.bool
+    """withdraw_paused blocks withdrawals and borrows (Compound v3 isWithdrawPaused)."""
+    transfer_paused: _builtins.bool
+    """transfer_paused blocks transfers of balances between accounts (Compound v3 isTransferPaused)."""
+    liquidation_paused: _builtins.bool
+    """liquidation_paused blocks liquidations (Compound v3 isAbsorbPaused)."""
+    collateral_sale_paused: _builtins.bool
+    """collateral_sale_paused blocks the protocol's sale of seized collateral (Compound v3 isBuyPaused)."""
     def __init__(
         self,
         *,
@@ -1044,10 +1090,15 @@ class LendingReserveFlags(_message.Message):
         borrowable_in_isolation: _builtins.bool = ...,
         siloed_borrowing: _builtins.bool = ...,
         flash_loan_enabled: _builtins.bool = ...,
+        supply_paused: _builtins.bool = ...,
+        withdraw_paused: _builtins.bool = ...,
+        transfer_paused: _builtins.bool = ...,
+        liquidation_paused: _builtins.bool = ...,
+        collateral_sale_paused: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "borrowable_in_isolation", b"borrowable_in_isolation", "borrowing_enabled", b"borrowing_enabled", "collateral_enabled", b"collateral_enabled", "flash_loan_enabled", b"flash_loan_enabled", "frozen", b"frozen", "isolation_collateral", b"isolation_collateral", "paused", b"paused", "siloed_borrowing", b"siloed_borrowing", "stable_borrow_enabled", b"stable_borrow_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "borrowable_in_isolation", b"borrowable_in_isolation", "borrowing_enabled", b"borrowing_enabled", "collateral_enabled", b"collateral_enabled", "collateral_sale_paused", b"collateral_sale_paused", "flash_loan_enabled", b"flash_loan_enabled", "frozen", b"frozen", "isolation_collateral", b"isolation_collateral", "liquidation_paused", b"liquidation_paused", "paused", b"paused", "siloed_borrowing", b"siloed_borrowing", "stable_borrow_enabled", b"stable_borrow_enabled", "supply_paused", b"supply_paused", "transfer_paused", b"transfer_paused", "withdraw_paused", b"withdraw_paused"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1110,12 +1161,132 @@ class EModeCategory(_message.Message):
 Global___EModeCategory: _TypeAlias = EModeCategory  # noqa: Y015
 
 @_typing.final
+class RewardEmission(_message.Message):
+    """RewardEmission is one incentive programme paying a reward token to the participants of a lending
+    reserve side or an AMM pool (Aave RewardsController emissions, Compound v3 baseTrackingSupplySpeed /
+    baseTrackingBorrowSpeed in COMP, Curve gauge rewards). Who is paid is given by what carries it:
+    LendingDeposit.rewards pay suppliers, LendingBorrow.rewards borrowers, AmmPoolSpecs.rewards liquidity
+    providers.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REWARD_DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    EMISSION_RATE_FIELD_NUMBER: _builtins.int
+    RATE_PERIOD_FIELD_NUMBER: _builtins.int
+    APR_FIELD_NUMBER: _builtins.int
+    MAX_APR_FIELD_NUMBER: _builtins.int
+    PROJECTED_APR_FIELD_NUMBER: _builtins.int
+    PROJECTED_MAX_APR_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    MIN_BALANCE_FIELD_NUMBER: _builtins.int
+    DISTRIBUTOR_ADDRESS_FIELD_NUMBER: _builtins.int
+    reward_deployment_id: _builtins.str
+    """reward_deployment_id is the AssetDeployment of the reward token (COMP, stkAAVE, ARB), "dep_" + ULID.
+    Required.
+    """
+    emission_rate: _builtins.str
+    """emission_rate is the number of whole reward tokens emitted per rate_period to all participants,
+    shared pro rata (Aave emissionPerSecond / 10^decimals; Compound v3 baseTrackingSupplySpeed /
+    indexScale: "0e15" / 1e15 -> "0" COMP per second). "0" when the programme is paused. Unset when the
+    source publishes only a yield (apr), as the Curve API does for gauge rewards.
+    """
+    rate_period: Global___RatePeriod.ValueType
+    """rate_period is the period emission_rate is expressed in (SECOND on chain; DAY for programmes
+    published per day). Required when emission_rate is set (rule reward_emission.rate_has_period).
+    """
+    apr: _builtins.str
+    """apr is the reward yield as the source publishes it, an annual fraction of the participant's value
+    (Curve gaugeRewards apy 0 -> "0"; gaugeCrvApy [5.86, 14.67] percent -> apr "0.0586"). Unset when not
+    published. It depends on prices and is an observation, not a programme parameter.
+    """
+    max_apr: _builtins.str
+    """max_apr is the highest yield reachable with the protocol's boost (Curve gaugeCrvApy second element,
+    for a fully boosted veCRV holder: 14.67 percent -> "0.1467"). Unset when there is no boost.
+    """
+    projected_apr: _builtins.str
+    """projected_apr is the yield the source projects for the next emission period (Curve gaugeFutureCrvApy
+    first element: the CRV APR after the next gauge-weight vote takes effect), annual fraction. Unset
+    when not published.
+    """
+    projected_max_apr: _builtins.str
+    """projected_max_apr is the boosted counterpart of projected_apr (Curve gaugeFutureCrvApy second
+    element). Unset when not published or without a boost.
+    """
+    min_balance: _builtins.str
+    """min_balance is the smallest balance, in whole tokens of the reserve's underlying (or LP tokens for a
+    pool), that accrues rewards (Compound v3 baseMinForRewards / 10^decimals: "1000000e6" -> "1000000").
+    Unset when there is no minimum.
+    """
+    distributor_address: _builtins.str
+    """distributor_address is the contract that accounts and pays the rewards (Aave RewardsController,
+    Compound v3 CometRewards, a Curve gauge), as published. Empty when unknown. At most 128 characters.
+    """
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """start_time is when emissions begin (chain clock). Unset when already running or not published."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """end_time is when emissions stop (Aave distributionEnd, chain clock). Unset when open-ended
+        (Compound tracking speeds have no end).
+        """
+
+    def __init__(
+        self,
+        *,
+        reward_deployment_id: _builtins.str = ...,
+        emission_rate: _builtins.str | None = ...,
+        rate_period: Global___RatePeriod.ValueType = ...,
+        apr: _builtins.str | None = ...,
+        max_apr: _builtins.str | None = ...,
+        projected_apr: _builtins.str | None = ...,
+        projected_max_apr: _builtins.str | None = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        min_balance: _builtins.str | None = ...,
+        distributor_address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_apr", b"_apr", "_emission_rate", b"_emission_rate", "_max_apr", b"_max_apr", "_min_balance", b"_min_balance", "_projected_apr", b"_projected_apr", "_projected_max_apr", b"_projected_max_apr", "apr", b"apr", "emission_rate", b"emission_rate", "end_time", b"end_time", "max_apr", b"max_apr", "min_balance", b"min_balance", "projected_apr", b"projected_apr", "projected_max_apr", b"projected_max_apr", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_apr", b"_apr", "_emission_rate", b"_emission_rate", "_max_apr", b"_max_apr", "_min_balance", b"_min_balance", "_projected_apr", b"_projected_apr", "_projected_max_apr", b"_projected_max_apr", "apr", b"apr", "distributor_address", b"distributor_address", "emission_rate", b"emission_rate", "end_time", b"end_time", "max_apr", b"max_apr", "min_balance", b"min_balance", "projected_apr", b"projected_apr", "projected_max_apr", b"projected_max_apr", "rate_period", b"rate_period", "reward_deployment_id", b"reward_deployment_id", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__apr: _TypeAlias = _typing.Literal["apr"]  # noqa: Y015
+    _WhichOneofArgType__apr: _TypeAlias = _typing.Literal["_apr", b"_apr"]  # noqa: Y015
+    _WhichOneofReturnType__emission_rate: _TypeAlias = _typing.Literal["emission_rate"]  # noqa: Y015
+    _WhichOneofArgType__emission_rate: _TypeAlias = _typing.Literal["_emission_rate", b"_emission_rate"]  # noqa: Y015
+    _WhichOneofReturnType__max_apr: _TypeAlias = _typing.Literal["max_apr"]  # noqa: Y015
+    _WhichOneofArgType__max_apr: _TypeAlias = _typing.Literal["_max_apr", b"_max_apr"]  # noqa: Y015
+    _WhichOneofReturnType__min_balance: _TypeAlias = _typing.Literal["min_balance"]  # noqa: Y015
+    _WhichOneofArgType__min_balance: _TypeAlias = _typing.Literal["_min_balance", b"_min_balance"]  # noqa: Y015
+    _WhichOneofReturnType__projected_apr: _TypeAlias = _typing.Literal["projected_apr"]  # noqa: Y015
+    _WhichOneofArgType__projected_apr: _TypeAlias = _typing.Literal["_projected_apr", b"_projected_apr"]  # noqa: Y015
+    _WhichOneofReturnType__projected_max_apr: _TypeAlias = _typing.Literal["projected_max_apr"]  # noqa: Y015
+    _WhichOneofArgType__projected_max_apr: _TypeAlias = _typing.Literal["_projected_max_apr", b"_projected_max_apr"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__apr) -> _WhichOneofReturnType__apr | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__emission_rate) -> _WhichOneofReturnType__emission_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_apr) -> _WhichOneofReturnType__max_apr | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_balance) -> _WhichOneofReturnType__min_balance | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__projected_apr) -> _WhichOneofReturnType__projected_apr | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__projected_max_apr) -> _WhichOneofReturnType__projected_max_apr | None: ...
+
+Global___RewardEmission: _TypeAlias = RewardEmission  # noqa: Y015
+
+@_typing.final
 class LendingReserve(_message.Message):
-    """LendingReserve is the configuration of one lending-protocol reserve (an Aave v3 reserve: one
-    underlying token in one pool on one chain). Both sides of the reserve (LendingDeposit, LendingBorrow)
-    carry it. Risk parameters published in basis points (LTV 8650, threshold 8800, reserve factor 1000)
-    are converted to fractions by dividing by 10000; liquidation bonus, published as 10000 + bonus bps
-    (10450), becomes the bonus alone as a fraction ("0.045").
+    """LendingReserve is the configuration of one lending-protocol reserve: one underlying token in one pool
+    on one chain (an Aave v3 reserve; a Compound v3 market's base asset or one of its collateral assets).
+    Both sides of the reserve (LendingDeposit, LendingBorrow) carry it. Risk parameters published in basis
+    points (LTV 8650, threshold 8800, reserve factor 1000) are converted to fractions by dividing by
+    10000; Aave's liquidation bonus, published as 10000 + bonus bps (10450), becomes the bonus alone as a
+    fraction ("0.045"); Compound's 1e18 mantissas are divided by 1e18.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -1129,7 +1300,11 @@ class LendingReserve(_message.Message):
     LTV_FIELD_NUMBER: _builtins.int
     LIQUIDATION_THRESHOLD_FIELD_NUMBER: _builtins.int
     LIQUIDATION_BONUS_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_PENALTY_FIELD_NUMBER: _builtins.int
+    COLLATERAL_SALE_DISCOUNT_FACTOR_FIELD_NUMBER: _builtins.int
     RESERVE_FACTOR_FIELD_NUMBER: _builtins.int
+    TARGET_RESERVES_FIELD_NUMBER: _builtins.int
+    MIN_BORROW_FIELD_NUMBER: _builtins.int
     SUPPLY_CAP_FIELD_NUMBER: _builtins.int
     BORROW_CAP_FIELD_NUMBER: _builtins.int
     DEBT_CEILING_FIELD_NUMBER: _builtins.int
@@ -1142,39 +1317,65 @@ class LendingReserve(_message.Message):
     [a-z0-9.-], 2 to 64 characters. Required.
     """
     market_name: _builtins.str
-    """market_name is the protocol's name of the pool / market, e.g. "AaveV3Ethereum" or "Aave Ethereum
-    Market". At most 128 characters; empty when unknown.
+    """market_name is the protocol's name of the pool / market, e.g. "AaveV3Ethereum", "cUSDCv3". At most
+    128 characters; empty when unknown.
     """
     chain_id: _builtins.str
     """chain_id is the registry id of the chain the pool is deployed on ("chn_" + ULID). Required."""
     pool_address: _builtins.str
     """pool_address is the lending pool contract address as published (Aave v3 Ethereum Pool
-    "0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2"). 1 to 128 characters. Required.
+    "0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2", Compound v3 cUSDCv3 Comet proxy
+    "0xc3d688B66703497DAA19211EEdff47f25384cdc3"). 1 to 128 characters. Required.
     """
     underlying_deployment_id: _builtins.str
     """underlying_deployment_id is the AssetDeployment of the reserve token (USDC on Ethereum; Aave
-    underlyingAsset), "dep_" + ULID. Required.
+    underlyingAsset, Compound v3 baseToken or a collateral asset), "dep_" + ULID. Required.
     """
     ltv: _builtins.str
     """ltv is the maximum loan-to-value of the asset used as collateral, fraction converted from bps
-    (Aave baseLTVasCollateral 7500 -> "0.75"). "0" means the asset cannot back new borrows. Unset when
-    not published.
+    (Aave baseLTVasCollateral 7500 -> "0.75"; Compound v3 borrowCollateralFactor / 1e18). "0" means the
+    asset cannot back new borrows. Unset when not published.
     """
     liquidation_threshold: _builtins.str
     """liquidation_threshold is the debt-to-collateral ratio at which positions become liquidatable,
-    fraction converted from bps (reserveLiquidationThreshold 7800 -> "0.78").
+    fraction (Aave reserveLiquidationThreshold 7800 -> "0.78"; Compound v3 liquidateCollateralFactor /
+    1e18).
     """
     liquidation_bonus: _builtins.str
-    """liquidation_bonus is the discount a liquidator receives on seized collateral, fraction over 1
-    converted from Aave's 10000 + bps encoding (reserveLiquidationBonus 10450 -> "0.045").
+    """liquidation_bonus is what the LIQUIDATOR gains: the discount at which a liquidator receives seized
+    collateral, a fraction over 1 converted from Aave's 10000 + bps encoding (reserveLiquidationBonus
+    10450 -> "0.045"). Unset where liquidators buy no discounted collateral directly (Compound v3
+    absorbs positions into the protocol: see liquidation_penalty and collateral_sale_discount_factor).
+    """
+    liquidation_penalty: _builtins.str
+    """liquidation_penalty is what the BORROWER loses on liquidation, as a fraction of the seized collateral
+    value (Compound v3 publishes liquidationFactor, the share credited back: 0.93e18 -> penalty "0.07").
+    In Aave it equals liquidation_bonus (the liquidator's gain, of which the protocol takes its
+    liquidation fee) and may be left unset. Unset when not published.
+    """
+    collateral_sale_discount_factor: _builtins.str
+    """collateral_sale_discount_factor is the share of liquidation_penalty passed on as a discount to
+    buyers of collateral the protocol seized (Compound v3 storeFrontPriceFactor / 1e18: "0.5" sells at a
+    discount of 0.5 x penalty). Unset for protocols that do not sell seized collateral themselves.
     """
     reserve_factor: _builtins.str
     """reserve_factor is the share of borrow interest diverted to the protocol treasury, fraction
-    converted from bps (reserveFactor 1000 -> "0.1").
+    converted from bps (reserveFactor 1000 -> "0.1"). Unset when not published (Compound v3 keeps the
+    spread between its supply and borrow curves instead).
+    """
+    target_reserves: _builtins.str
+    """target_reserves is the protocol reserve level, in whole tokens of the underlying, below which the
+    protocol sells seized collateral and above which it stops (Compound v3 targetReserves / 10^decimals).
+    Unset for protocols without the concept.
+    """
+    min_borrow: _builtins.str
+    """min_borrow is the smallest debt a position may hold, in whole tokens of the underlying (Compound v3
+    baseBorrowMin / 10^decimals: 100000000 -> "100" USDC). Unset when there is no minimum.
     """
     supply_cap: _builtins.str
     """supply_cap is the maximum total supply, in whole tokens of the underlying (not base units). Unset
-    means no cap: Aave's sentinel supplyCap 0 ("no cap") is mapped to unset, never to "0".
+    means no cap: Aave's sentinel supplyCap 0 ("no cap") is mapped to unset, never to "0". Compound v3
+    collateral supplyCap is a real cap ("0" there means no supply is accepted).
     """
     borrow_cap: _builtins.str
     """borrow_cap is the maximum total borrowed, in whole tokens. Unset means no cap (Aave borrowCap 0 ->
@@ -1187,7 +1388,8 @@ class LendingReserve(_message.Message):
     """
     oracle_address: _builtins.str
     """oracle_address is the price source contract used by the protocol for this asset (Aave
-    priceOracle / Chainlink aggregator address). Empty when unknown. At most 128 characters.
+    priceOracle / Chainlink aggregator address, Compound v3 priceFeed). Empty when unknown. At most 128
+    characters.
     """
     decimals: _builtins.int
     """decimals is the underlying token's on-chain decimals (6 for USDC), used to convert base units.
@@ -1195,7 +1397,9 @@ class LendingReserve(_message.Message):
     """
     @_builtins.property
     def rate_strategy(self) -> Global___InterestRateStrategy:
-        """rate_strategy is the reserve's interest rate curve. Unset when not known."""
+        """rate_strategy is the reserve's interest rate model. Unset when not known, and for reserves that
+        earn and cost no interest (Compound v3 collateral assets).
+        """
 
     @_builtins.property
     def flags(self) -> Global___LendingReserveFlags:
@@ -1219,7 +1423,11 @@ class LendingReserve(_message.Message):
         ltv: _builtins.str | None = ...,
         liquidation_threshold: _builtins.str | None = ...,
         liquidation_bonus: _builtins.str | None = ...,
+        liquidation_penalty: _builtins.str | None = ...,
+        collateral_sale_discount_factor: _builtins.str | None = ...,
         reserve_factor: _builtins.str | None = ...,
+        target_reserves: _builtins.str | None = ...,
+        min_borrow: _builtins.str | None = ...,
         supply_cap: _builtins.str | None = ...,
         borrow_cap: _builtins.str | None = ...,
         debt_ceiling: _builtins.str | None = ...,
@@ -1228,77 +1436,104 @@ class LendingReserve(_message.Message):
         oracle_address: _builtins.str = ...,
         decimals: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_borrow_cap", b"_borrow_cap", "_debt_ceiling", b"_debt_ceiling", "_liquidation_bonus", b"_liquidation_bonus", "_liquidation_threshold", b"_liquidation_threshold", "_ltv", b"_ltv", "_reserve_factor", b"_reserve_factor", "_supply_cap", b"_supply_cap", "borrow_cap", b"borrow_cap", "debt_ceiling", b"debt_ceiling", "emode_category", b"emode_category", "flags", b"flags", "liquidation_bonus", b"liquidation_bonus", "liquidation_threshold", b"liquidation_threshold", "ltv", b"ltv", "rate_strategy", b"rate_strategy", "reserve_factor", b"reserve_factor", "supply_cap", b"supply_cap"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_borrow_cap", b"_borrow_cap", "_collateral_sale_discount_factor", b"_collateral_sale_discount_factor", "_debt_ceiling", b"_debt_ceiling", "_liquidation_bonus", b"_liquidation_bonus", "_liquidation_penalty", b"_liquidation_penalty", "_liquidation_threshold", b"_liquidation_threshold", "_ltv", b"_ltv", "_min_borrow", b"_min_borrow", "_reserve_factor", b"_reserve_factor", "_supply_cap", b"_supply_cap", "_target_reserves", b"_target_reserves", "borrow_cap", b"borrow_cap", "collateral_sale_discount_factor", b"collateral_sale_discount_factor", "debt_ceiling", b"debt_ceiling", "emode_category", b"emode_category", "flags", b"flags", "liquidation_bonus", b"liquidation_bonus", "liquidation_penalty", b"liquidation_penalty", "liquidation_threshold", b"liquidation_threshold", "ltv", b"ltv", "min_borrow", b"min_borrow", "rate_strategy", b"rate_strategy", "reserve_factor", b"reserve_factor", "supply_cap", b"supply_cap", "target_reserves", b"target_reserves"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_borrow_cap", b"_borrow_cap", "_debt_ceiling", b"_debt_ceiling", "_liquidation_bonus", b"_liquidation_bonus", "_liquidation_threshold", b"_liquidation_threshold", "_ltv", b"_ltv", "_reserve_factor", b"_reserve_factor", "_supply_cap", b"_supply_cap", "borrow_cap", b"borrow_cap", "chain_id", b"chain_id", "debt_ceiling", b"debt_ceiling", "decimals", b"decimals", "emode_category", b"emode_category", "flags", b"flags", "liquidation_bonus", b"liquidation_bonus", "liquidation_threshold", b"liquidation_threshold", "ltv", b"ltv", "market_name", b"market_name", "oracle_address", b"oracle_address", "pool_address", b"pool_address", "protocol", b"protocol", "rate_strategy", b"rate_strategy", "reserve_factor", b"reserve_factor", "supply_cap", b"supply_cap", "underlying_deployment_id", b"underlying_deployment_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_borrow_cap", b"_borrow_cap", "_collateral_sale_discount_factor", b"_collateral_sale_discount_factor", "_debt_ceiling", b"_debt_ceiling", "_liquidation_bonus", b"_liquidation_bonus", "_liquidation_penalty", b"_liquidation_penalty", "_liquidation_threshold", b"_liquidation_threshold", "_ltv", b"_ltv", "_min_borrow", b"_min_borrow", "_reserve_factor", b"_reserve_factor", "_supply_cap", b"_supply_cap", "_target_reserves", b"_target_reserves", "borrow_cap", b"borrow_cap", "chain_id", b"chain_id", "collateral_sale_discount_factor", b"collateral_sale_discount_factor", "debt_ceiling", b"debt_ceiling", "decimals", b"decimals", "emode_category", b"emode_category", "flags", b"flags", "liquidation_bonus", b"liquidation_bonus", "liquidation_penalty", b"liquidation_penalty", "liquidation_threshold", b"liquidation_threshold", "ltv", b"ltv", "market_name", b"market_name", "min_borrow", b"min_borrow", "oracle_address", b"oracle_address", "pool_address", b"pool_address", "protocol", b"protocol", "rate_strategy", b"rate_strategy", "reserve_factor", b"reserve_factor", "supply_cap", b"supply_cap", "target_reserves", b"target_reserves", "underlying_deployment_id", b"underlying_deployment_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__borrow_cap: _TypeAlias = _typing.Literal["borrow_cap"]  # noqa: Y015
     _WhichOneofArgType__borrow_cap: _TypeAlias = _typing.Literal["_borrow_cap", b"_borrow_cap"]  # noqa: Y015
+    _WhichOneofReturnType__collateral_sale_discount_factor: _TypeAlias = _typing.Literal["collateral_sale_discount_factor"]  # noqa: Y015
+    _WhichOneofArgType__collateral_sale_discount_factor: _TypeAlias = _typing.Literal["_collateral_sale_discount_factor", b"_collateral_sale_discount_factor"]  # noqa: Y015
     _WhichOneofReturnType__debt_ceiling: _TypeAlias = _typing.Literal["debt_ceiling"]  # noqa: Y015
     _WhichOneofArgType__debt_ceiling: _TypeAlias = _typing.Literal["_debt_ceiling", b"_debt_ceiling"]  # noqa: Y015
     _WhichOneofReturnType__liquidation_bonus: _TypeAlias = _typing.Literal["liquidation_bonus"]  # noqa: Y015
     _WhichOneofArgType__liquidation_bonus: _TypeAlias = _typing.Literal["_liquidation_bonus", b"_liquidation_bonus"]  # noqa: Y015
+    _WhichOneofReturnType__liquidation_penalty: _TypeAlias = _typing.Literal["liquidation_penalty"]  # noqa: Y015
+    _WhichOneofArgType__liquidation_penalty: _TypeAlias = _typing.Literal["_liquidation_penalty", b"_liquidation_penalty"]  # noqa: Y015
     _WhichOneofReturnType__liquidation_threshold: _TypeAlias = _typing.Literal["liquidation_threshold"]  # noqa: Y015
     _WhichOneofArgType__liquidation_threshold: _TypeAlias = _typing.Literal["_liquidation_threshold", b"_liquidation_threshold"]  # noqa: Y015
     _WhichOneofReturnType__ltv: _TypeAlias = _typing.Literal["ltv"]  # noqa: Y015
     _WhichOneofArgType__ltv: _TypeAlias = _typing.Literal["_ltv", b"_ltv"]  # noqa: Y015
+    _WhichOneofReturnType__min_borrow: _TypeAlias = _typing.Literal["min_borrow"]  # noqa: Y015
+    _WhichOneofArgType__min_borrow: _TypeAlias = _typing.Literal["_min_borrow", b"_min_borrow"]  # noqa: Y015
     _WhichOneofReturnType__reserve_factor: _TypeAlias = _typing.Literal["reserve_factor"]  # noqa: Y015
     _WhichOneofArgType__reserve_factor: _TypeAlias = _typing.Literal["_reserve_factor", b"_reserve_factor"]  # noqa: Y015
     _WhichOneofReturnType__supply_cap: _TypeAlias = _typing.Literal["supply_cap"]  # noqa: Y015
     _WhichOneofArgType__supply_cap: _TypeAlias = _typing.Literal["_supply_cap", b"_supply_cap"]  # noqa: Y015
+    _WhichOneofReturnType__target_reserves: _TypeAlias = _typing.Literal["target_reserves"]  # noqa: Y015
+    _WhichOneofArgType__target_reserves: _TypeAlias = _typing.Literal["_target_reserves", b"_target_reserves"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__borrow_cap) -> _WhichOneofReturnType__borrow_cap | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__collateral_sale_discount_factor) -> _WhichOneofReturnType__collateral_sale_discount_factor | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__debt_ceiling) -> _WhichOneofReturnType__debt_ceiling | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidation_bonus) -> _WhichOneofReturnType__liquidation_bonus | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidation_penalty) -> _WhichOneofReturnType__liquidation_penalty | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidation_threshold) -> _WhichOneofReturnType__liquidation_threshold | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__ltv) -> _WhichOneofReturnType__ltv | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_borrow) -> _WhichOneofReturnType__min_borrow | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__reserve_factor) -> _WhichOneofReturnType__reserve_factor | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__supply_cap) -> _WhichOneofReturnType__supply_cap | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__target_reserves) -> _WhichOneofReturnType__target_reserves | None: ...
 
 Global___LendingReserve: _TypeAlias = LendingReserve  # noqa: Y015
 
 @_typing.final
 class LendingDeposit(_message.Message):
     """LendingDeposit is supplying the reserve's underlying to a lending pool and earning the supply rate,
-    represented by a receipt token (Aave aToken). Instrument.base_asset_id is the underlying asset.
+    possibly represented by a receipt token (Aave aToken, Compound v3 cUSDCv3 for the base asset).
+    Instrument.base_asset_id is the underlying asset.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     RESERVE_FIELD_NUMBER: _builtins.int
     RECEIPT_TOKEN_DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    REWARDS_FIELD_NUMBER: _builtins.int
     receipt_token_deployment_id: _builtins.str
-    """receipt_token_deployment_id is the AssetDeployment of the interest-bearing receipt token (Aave
-    aTokenAddress, e.g. aEthUSDC), "dep_" + ULID. Required.
+    """receipt_token_deployment_id is the AssetDeployment of the token that represents the deposit (Aave
+    aTokenAddress, e.g. aEthUSDC; Compound v3 base supply: the Comet contract itself, cUSDCv3),
+    "dep_" + ULID. Unset when the protocol issues no token for the deposit (Compound v3 collateral
+    supplies are internal balances of the Comet contract).
     """
     @_builtins.property
     def reserve(self) -> Global___LendingReserve:
         """reserve is the lending reserve's configuration. Required."""
 
+    @_builtins.property
+    def rewards(self) -> _containers.RepeatedCompositeFieldContainer[Global___RewardEmission]:
+        """rewards are the incentive programmes paying suppliers of this reserve. At most 20; empty when none."""
+
     def __init__(
         self,
         *,
         reserve: Global___LendingReserve | None = ...,
-        receipt_token_deployment_id: _builtins.str = ...,
+        receipt_token_deployment_id: _builtins.str | None = ...,
+        rewards: _abc.Iterable[Global___RewardEmission] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["reserve", b"reserve"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_receipt_token_deployment_id", b"_receipt_token_deployment_id", "receipt_token_deployment_id", b"receipt_token_deployment_id", "reserve", b"reserve"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["receipt_token_deployment_id", b"receipt_token_deployment_id", "reserve", b"reserve"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_receipt_token_deployment_id", b"_receipt_token_deployment_id", "receipt_token_deployment_id", b"receipt_token_deployment_id", "reserve", b"reserve", "rewards", b"rewards"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__receipt_token_deployment_id: _TypeAlias = _typing.Literal["receipt_token_deployment_id"]  # noqa: Y015
+    _WhichOneofArgType__receipt_token_deployment_id: _TypeAlias = _typing.Literal["_receipt_token_deployment_id", b"_receipt_token_deployment_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__receipt_token_deployment_id) -> _WhichOneofReturnType__receipt_token_deployment_id | None: ...
 
 Global___LendingDeposit: _TypeAlias = LendingDeposit  # noqa: Y015
 
 @_typing.final
 class LendingBorrow(_message.Message):
-    """LendingBorrow is borrowing the reserve's underlying from a lending pool at rate_mode, represented by a
-    debt token (Aave variableDebtToken). Instrument.base_asset_id is the borrowed asset.
+    """LendingBorrow is borrowing the reserve's underlying from a lending pool at rate_mode, possibly
+    represented by a debt token (Aave variableDebtToken). Instrument.base_asset_id is the borrowed asset.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -1306,27 +1541,38 @@ class LendingBorrow(_message.Message):
     RESERVE_FIELD_NUMBER: _builtins.int
     RATE_MODE_FIELD_NUMBER: _builtins.int
     DEBT_TOKEN_DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    REWARDS_FIELD_NUMBER: _builtins.int
     rate_mode: Global___LendingRateMode.ValueType
-    """rate_mode is the borrow's interest rate mode. Required; VARIABLE for new Aave v3 borrows."""
+    """rate_mode is the borrow's interest rate mode. Required; VARIABLE for new Aave v3 borrows and every
+    Compound borrow.
+    """
     debt_token_deployment_id: _builtins.str
     """debt_token_deployment_id is the AssetDeployment of the debt token for rate_mode (Aave
-    variableDebtTokenAddress, or stableDebtTokenAddress for STABLE), "dep_" + ULID. Required.
+    variableDebtTokenAddress, or stableDebtTokenAddress for STABLE), "dep_" + ULID. Unset when the
+    protocol issues no debt token (Compound v3 records debt as a negative Comet balance).
     """
     @_builtins.property
     def reserve(self) -> Global___LendingReserve:
         """reserve is the lending reserve's configuration. Required."""
+
+    @_builtins.property
+    def rewards(self) -> _containers.RepeatedCompositeFieldContainer[Global___RewardEmission]:
+        """rewards are the incentive programmes paying borrowers of this reserve. At most 20; empty when none."""
 
     def __init__(
         self,
         *,
         reserve: Global___LendingReserve | None = ...,
         rate_mode: Global___LendingRateMode.ValueType = ...,
-        debt_token_deployment_id: _builtins.str = ...,
+        debt_token_deployment_id: _builtins.str | None = ...,
+        rewards: _abc.Iterable[Global___RewardEmission] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["reserve", b"reserve"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_debt_token_deployment_id", b"_debt_token_deployment_id", "debt_token_deployment_id", b"debt_token_deployment_id", "reserve", b"reserve"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["debt_token_deployment_id", b"debt_token_deployment_id", "rate_mode", b"rate_mode", "reserve", b"reserve"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_debt_token_deployment_id", b"_debt_token_deployment_id", "debt_token_deployment_id", b"debt_token_deployment_id", "rate_mode", b"rate_mode", "reserve", b"reserve", "rewards", b"rewards"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__debt_token_deployment_id: _TypeAlias = _typing.Literal["debt_token_deployment_id"]  # noqa: Y015
+    _WhichOneofArgType__debt_token_deployment_id: _TypeAlias = _typing.Literal["_debt_token_deployment_id", b"_debt_token_deployment_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__debt_token_deployment_id) -> _WhichOneofReturnType__debt_token_deployment_id | None: ...
 
 Global___LendingBorrow: _TypeAlias = LendingBorrow  # noqa: Y015

@@ -142,7 +142,8 @@ class MarketDepth(_message.Message):
     """market_id is the market whose book is measured ("mkt_" + ULID). Required."""
     reference_price: _builtins.str
     """reference_price is the price the bands are centred on, in the market's quote asset per unit of base
-    (usually the mid). Positive decimal string. Required.
+    (usually the mid). Signed decimal string (validation accepts any sign; see
+    Market.negative_prices_allowed). Required.
     """
     reference_price_type: _market_data_pb2.PriceType.ValueType
     """reference_price_type is which price reference_price is: MID (default practice), LAST, MARK or INDEX.
@@ -510,3 +511,226 @@ class LiquidityMetrics(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__volume_30d_quote) -> _WhichOneofReturnType__volume_30d_quote | None: ...
 
 Global___LiquidityMetrics: _TypeAlias = LiquidityMetrics  # noqa: Y015
+
+@_typing.final
+class AssetMarketData(_message.Message):
+    """AssetMarketData is an aggregator's market summary of one ASSET across all the venues it tracks, not of
+    one market: reference price, 24 h change and range, total volume, market capitalisation, fully diluted
+    valuation and rank (CoinGecko /coins/markets, CoinMarketCap /v1/cryptocurrency/listings/latest quote,
+    DefiLlama coins and protocols). Keyed by asset_id and source: each aggregator publishes its own numbers.
+    Every statistic is optional: unset means the source does not publish it (never "0").
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    QUOTE_ASSET_ID_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    PRICE_CHANGE_24H_FIELD_NUMBER: _builtins.int
+    PRICE_CHANGE_RATE_24H_FIELD_NUMBER: _builtins.int
+    HIGH_24H_FIELD_NUMBER: _builtins.int
+    LOW_24H_FIELD_NUMBER: _builtins.int
+    VOLUME_24H_FIELD_NUMBER: _builtins.int
+    MARKET_CAP_FIELD_NUMBER: _builtins.int
+    FULLY_DILUTED_VALUATION_FIELD_NUMBER: _builtins.int
+    MARKET_CAP_RANK_FIELD_NUMBER: _builtins.int
+    MARKET_CAP_DOMINANCE_FIELD_NUMBER: _builtins.int
+    TOTAL_VALUE_LOCKED_FIELD_NUMBER: _builtins.int
+    CIRCULATING_SUPPLY_FIELD_NUMBER: _builtins.int
+    AS_OF_TIME_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    PRICE_CHANGE_RATE_1H_FIELD_NUMBER: _builtins.int
+    PRICE_CHANGE_RATE_7D_FIELD_NUMBER: _builtins.int
+    MARKET_CAP_CHANGE_24H_FIELD_NUMBER: _builtins.int
+    MARKET_CAP_CHANGE_RATE_24H_FIELD_NUMBER: _builtins.int
+    MARKET_PAIR_COUNT_FIELD_NUMBER: _builtins.int
+    asset_id: _builtins.str
+    """asset_id is the asset summarised ("ast_" + ULID). Required."""
+    source: _builtins.str
+    """source names the aggregator: "coingecko", "coinmarketcap", "defillama". Lower-case [a-z0-9._-], 2 to
+    64 characters. Required.
+    """
+    quote_asset_id: _builtins.str
+    """quote_asset_id is the asset every price, volume and capitalisation below is expressed in (USD for
+    CoinGecko vs_currency=usd and CoinMarketCap convert=USD). Required.
+    """
+    price: _builtins.str
+    """price is the aggregator's reference price of one whole unit of the asset (CoinGecko current_price,
+    CoinMarketCap quote.USD.price, DefiLlama coins price). Non-negative: unlike a market's price (see
+    Market.negative_prices_allowed), the value of holding an asset cannot be below zero.
+    """
+    price_change_24h: _builtins.str
+    """price_change_24h is the absolute price change over the last 24 h (CoinGecko price_change_24h). Signed."""
+    price_change_rate_24h: _builtins.str
+    """price_change_rate_24h is the 24 h price change as a signed fraction (CoinGecko
+    price_change_percentage_24h and CoinMarketCap percent_change_24h divided by 100: -2.1 -> "-0.021").
+    """
+    high_24h: _builtins.str
+    """high_24h is the highest price over the last 24 h (CoinGecko high_24h). Non-negative."""
+    low_24h: _builtins.str
+    """low_24h is the lowest price over the last 24 h (CoinGecko low_24h). Non-negative, at most high_24h."""
+    volume_24h: _builtins.str
+    """volume_24h is the value traded over the last 24 h on every tracked market (CoinGecko total_volume,
+    CoinMarketCap volume_24h). Non-negative.
+    """
+    market_cap: _builtins.str
+    """market_cap is price x circulating supply (CoinGecko market_cap, CoinMarketCap market_cap).
+    Non-negative.
+    """
+    fully_diluted_valuation: _builtins.str
+    """fully_diluted_valuation is price x maximum (or total) supply (CoinGecko fully_diluted_valuation,
+    CoinMarketCap fully_diluted_market_cap). Non-negative; unset for uncapped supplies the source leaves
+    null.
+    """
+    market_cap_rank: _builtins.int
+    """market_cap_rank is the asset's rank by market cap in the source's list, 1 = largest (CoinGecko
+    market_cap_rank, CoinMarketCap cmc_rank). At least 1; unset when unranked (CoinGecko null).
+    """
+    market_cap_dominance: _builtins.str
+    """market_cap_dominance is the asset's share of the total crypto market cap, a fraction from 0 to 1
+    (CoinMarketCap market_cap_dominance 52.3 divided by 100). Unset when not published.
+    """
+    total_value_locked: _builtins.str
+    """total_value_locked is the value locked in the protocol the asset governs or represents (DefiLlama
+    tvl, CoinGecko total_value_locked). Non-negative.
+    """
+    circulating_supply: _builtins.str
+    """circulating_supply is the supply the source used for market_cap, in whole units of the asset
+    (CoinGecko circulating_supply). Kept here so market_cap can be checked; the asset's own supply
+    figures live with the asset. Non-negative.
+    """
+    price_change_rate_1h: _builtins.str
+    """price_change_rate_1h is the 1 h price change as a signed fraction (CoinMarketCap percent_change_1h / 100)."""
+    price_change_rate_7d: _builtins.str
+    """price_change_rate_7d is the 7 day price change as a signed fraction (CoinMarketCap percent_change_7d /
+    100).
+    """
+    market_cap_change_24h: _builtins.str
+    """market_cap_change_24h is the absolute 24 h change of market_cap (CoinGecko market_cap_change_24h).
+    Signed.
+    """
+    market_cap_change_rate_24h: _builtins.str
+    """market_cap_change_rate_24h is the 24 h change of market_cap as a signed fraction (CoinGecko
+    market_cap_change_percentage_24h / 100).
+    """
+    market_pair_count: _builtins.int
+    """market_pair_count is the number of markets the source aggregates for the asset (CoinMarketCap
+    num_market_pairs). Unset when not published.
+    """
+    @_builtins.property
+    def as_of_time(self) -> _timestamp_pb2.Timestamp:
+        """as_of_time is when the source last updated these numbers, on its clock (CoinGecko last_updated,
+        CoinMarketCap quote.USD.last_updated). Required.
+        """
+
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp:
+        """receive_time is when a CQC ingest service received the record, on CQC's clock. Required."""
+
+    @_builtins.property
+    def source_record(self) -> _source_pb2.SourceRecord:
+        """source_record is the raw source record (CoinGecko /coins/markets element). Optional."""
+
+    def __init__(
+        self,
+        *,
+        asset_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        quote_asset_id: _builtins.str = ...,
+        price: _builtins.str | None = ...,
+        price_change_24h: _builtins.str | None = ...,
+        price_change_rate_24h: _builtins.str | None = ...,
+        high_24h: _builtins.str | None = ...,
+        low_24h: _builtins.str | None = ...,
+        volume_24h: _builtins.str | None = ...,
+        market_cap: _builtins.str | None = ...,
+        fully_diluted_valuation: _builtins.str | None = ...,
+        market_cap_rank: _builtins.int | None = ...,
+        market_cap_dominance: _builtins.str | None = ...,
+        total_value_locked: _builtins.str | None = ...,
+        circulating_supply: _builtins.str | None = ...,
+        as_of_time: _timestamp_pb2.Timestamp | None = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+        source_record: _source_pb2.SourceRecord | None = ...,
+        price_change_rate_1h: _builtins.str | None = ...,
+        price_change_rate_7d: _builtins.str | None = ...,
+        market_cap_change_24h: _builtins.str | None = ...,
+        market_cap_change_rate_24h: _builtins.str | None = ...,
+        market_pair_count: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply", "_fully_diluted_valuation", b"_fully_diluted_valuation", "_high_24h", b"_high_24h", "_low_24h", b"_low_24h", "_market_cap", b"_market_cap", "_market_cap_change_24h", b"_market_cap_change_24h", "_market_cap_change_rate_24h", b"_market_cap_change_rate_24h", "_market_cap_dominance", b"_market_cap_dominance", "_market_cap_rank", b"_market_cap_rank", "_market_pair_count", b"_market_pair_count", "_price", b"_price", "_price_change_24h", b"_price_change_24h", "_price_change_rate_1h", b"_price_change_rate_1h", "_price_change_rate_24h", b"_price_change_rate_24h", "_price_change_rate_7d", b"_price_change_rate_7d", "_total_value_locked", b"_total_value_locked", "_volume_24h", b"_volume_24h", "as_of_time", b"as_of_time", "circulating_supply", b"circulating_supply", "fully_diluted_valuation", b"fully_diluted_valuation", "high_24h", b"high_24h", "low_24h", b"low_24h", "market_cap", b"market_cap", "market_cap_change_24h", b"market_cap_change_24h", "market_cap_change_rate_24h", b"market_cap_change_rate_24h", "market_cap_dominance", b"market_cap_dominance", "market_cap_rank", b"market_cap_rank", "market_pair_count", b"market_pair_count", "price", b"price", "price_change_24h", b"price_change_24h", "price_change_rate_1h", b"price_change_rate_1h", "price_change_rate_24h", b"price_change_rate_24h", "price_change_rate_7d", b"price_change_rate_7d", "receive_time", b"receive_time", "source_record", b"source_record", "total_value_locked", b"total_value_locked", "volume_24h", b"volume_24h"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply", "_fully_diluted_valuation", b"_fully_diluted_valuation", "_high_24h", b"_high_24h", "_low_24h", b"_low_24h", "_market_cap", b"_market_cap", "_market_cap_change_24h", b"_market_cap_change_24h", "_market_cap_change_rate_24h", b"_market_cap_change_rate_24h", "_market_cap_dominance", b"_market_cap_dominance", "_market_cap_rank", b"_market_cap_rank", "_market_pair_count", b"_market_pair_count", "_price", b"_price", "_price_change_24h", b"_price_change_24h", "_price_change_rate_1h", b"_price_change_rate_1h", "_price_change_rate_24h", b"_price_change_rate_24h", "_price_change_rate_7d", b"_price_change_rate_7d", "_total_value_locked", b"_total_value_locked", "_volume_24h", b"_volume_24h", "as_of_time", b"as_of_time", "asset_id", b"asset_id", "circulating_supply", b"circulating_supply", "fully_diluted_valuation", b"fully_diluted_valuation", "high_24h", b"high_24h", "low_24h", b"low_24h", "market_cap", b"market_cap", "market_cap_change_24h", b"market_cap_change_24h", "market_cap_change_rate_24h", b"market_cap_change_rate_24h", "market_cap_dominance", b"market_cap_dominance", "market_cap_rank", b"market_cap_rank", "market_pair_count", b"market_pair_count", "price", b"price", "price_change_24h", b"price_change_24h", "price_change_rate_1h", b"price_change_rate_1h", "price_change_rate_24h", b"price_change_rate_24h", "price_change_rate_7d", b"price_change_rate_7d", "quote_asset_id", b"quote_asset_id", "receive_time", b"receive_time", "source", b"source", "source_record", b"source_record", "total_value_locked", b"total_value_locked", "volume_24h", b"volume_24h"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__circulating_supply: _TypeAlias = _typing.Literal["circulating_supply"]  # noqa: Y015
+    _WhichOneofArgType__circulating_supply: _TypeAlias = _typing.Literal["_circulating_supply", b"_circulating_supply"]  # noqa: Y015
+    _WhichOneofReturnType__fully_diluted_valuation: _TypeAlias = _typing.Literal["fully_diluted_valuation"]  # noqa: Y015
+    _WhichOneofArgType__fully_diluted_valuation: _TypeAlias = _typing.Literal["_fully_diluted_valuation", b"_fully_diluted_valuation"]  # noqa: Y015
+    _WhichOneofReturnType__high_24h: _TypeAlias = _typing.Literal["high_24h"]  # noqa: Y015
+    _WhichOneofArgType__high_24h: _TypeAlias = _typing.Literal["_high_24h", b"_high_24h"]  # noqa: Y015
+    _WhichOneofReturnType__low_24h: _TypeAlias = _typing.Literal["low_24h"]  # noqa: Y015
+    _WhichOneofArgType__low_24h: _TypeAlias = _typing.Literal["_low_24h", b"_low_24h"]  # noqa: Y015
+    _WhichOneofReturnType__market_cap: _TypeAlias = _typing.Literal["market_cap"]  # noqa: Y015
+    _WhichOneofArgType__market_cap: _TypeAlias = _typing.Literal["_market_cap", b"_market_cap"]  # noqa: Y015
+    _WhichOneofReturnType__market_cap_change_24h: _TypeAlias = _typing.Literal["market_cap_change_24h"]  # noqa: Y015
+    _WhichOneofArgType__market_cap_change_24h: _TypeAlias = _typing.Literal["_market_cap_change_24h", b"_market_cap_change_24h"]  # noqa: Y015
+    _WhichOneofReturnType__market_cap_change_rate_24h: _TypeAlias = _typing.Literal["market_cap_change_rate_24h"]  # noqa: Y015
+    _WhichOneofArgType__market_cap_change_rate_24h: _TypeAlias = _typing.Literal["_market_cap_change_rate_24h", b"_market_cap_change_rate_24h"]  # noqa: Y015
+    _WhichOneofReturnType__market_cap_dominance: _TypeAlias = _typing.Literal["market_cap_dominance"]  # noqa: Y015
+    _WhichOneofArgType__market_cap_dominance: _TypeAlias = _typing.Literal["_market_cap_dominance", b"_market_cap_dominance"]  # noqa: Y015
+    _WhichOneofReturnType__market_cap_rank: _TypeAlias = _typing.Literal["market_cap_rank"]  # noqa: Y015
+    _WhichOneofArgType__market_cap_rank: _TypeAlias = _typing.Literal["_market_cap_rank", b"_market_cap_rank"]  # noqa: Y015
+    _WhichOneofReturnType__market_pair_count: _TypeAlias = _typing.Literal["market_pair_count"]  # noqa: Y015
+    _WhichOneofArgType__market_pair_count: _TypeAlias = _typing.Literal["_market_pair_count", b"_market_pair_count"]  # noqa: Y015
+    _WhichOneofReturnType__price: _TypeAlias = _typing.Literal["price"]  # noqa: Y015
+    _WhichOneofArgType__price: _TypeAlias = _typing.Literal["_price", b"_price"]  # noqa: Y015
+    _WhichOneofReturnType__price_change_24h: _TypeAlias = _typing.Literal["price_change_24h"]  # noqa: Y015
+    _WhichOneofArgType__price_change_24h: _TypeAlias = _typing.Literal["_price_change_24h", b"_price_change_24h"]  # noqa: Y015
+    _WhichOneofReturnType__price_change_rate_1h: _TypeAlias = _typing.Literal["price_change_rate_1h"]  # noqa: Y015
+    _WhichOneofArgType__price_change_rate_1h: _TypeAlias = _typing.Literal["_price_change_rate_1h", b"_price_change_rate_1h"]  # noqa: Y015
+    _WhichOneofReturnType__price_change_rate_24h: _TypeAlias = _typing.Literal["price_change_rate_24h"]  # noqa: Y015
+    _WhichOneofArgType__price_change_rate_24h: _TypeAlias = _typing.Literal["_price_change_rate_24h", b"_price_change_rate_24h"]  # noqa: Y015
+    _WhichOneofReturnType__price_change_rate_7d: _TypeAlias = _typing.Literal["price_change_rate_7d"]  # noqa: Y015
+    _WhichOneofArgType__price_change_rate_7d: _TypeAlias = _typing.Literal["_price_change_rate_7d", b"_price_change_rate_7d"]  # noqa: Y015
+    _WhichOneofReturnType__total_value_locked: _TypeAlias = _typing.Literal["total_value_locked"]  # noqa: Y015
+    _WhichOneofArgType__total_value_locked: _TypeAlias = _typing.Literal["_total_value_locked", b"_total_value_locked"]  # noqa: Y015
+    _WhichOneofReturnType__volume_24h: _TypeAlias = _typing.Literal["volume_24h"]  # noqa: Y015
+    _WhichOneofArgType__volume_24h: _TypeAlias = _typing.Literal["_volume_24h", b"_volume_24h"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__circulating_supply) -> _WhichOneofReturnType__circulating_supply | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fully_diluted_valuation) -> _WhichOneofReturnType__fully_diluted_valuation | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__high_24h) -> _WhichOneofReturnType__high_24h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__low_24h) -> _WhichOneofReturnType__low_24h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_cap) -> _WhichOneofReturnType__market_cap | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_cap_change_24h) -> _WhichOneofReturnType__market_cap_change_24h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_cap_change_rate_24h) -> _WhichOneofReturnType__market_cap_change_rate_24h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_cap_dominance) -> _WhichOneofReturnType__market_cap_dominance | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_cap_rank) -> _WhichOneofReturnType__market_cap_rank | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_pair_count) -> _WhichOneofReturnType__market_pair_count | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price) -> _WhichOneofReturnType__price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_change_24h) -> _WhichOneofReturnType__price_change_24h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_change_rate_1h) -> _WhichOneofReturnType__price_change_rate_1h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_change_rate_24h) -> _WhichOneofReturnType__price_change_rate_24h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_change_rate_7d) -> _WhichOneofReturnType__price_change_rate_7d | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__total_value_locked) -> _WhichOneofReturnType__total_value_locked | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume_24h) -> _WhichOneofReturnType__volume_24h | None: ...
+
+Global___AssetMarketData: _TypeAlias = AssetMarketData  # noqa: Y015

@@ -3,6 +3,7 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from cqc.types.v1 import amount_pb2 as _amount_pb2
 from cqc.types.v1 import source_pb2 as _source_pb2
 from cqc.venues.v1 import trading_pb2 as _trading_pb2
@@ -10,15 +11,16 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
 
-if sys.version_info >= (3, 10):
-    from typing import TypeAlias as _TypeAlias
+if sys.version_info >= (3, 11):
+    from typing import TypeAlias as _TypeAlias, Never as _Never
 else:
-    from typing_extensions import TypeAlias as _TypeAlias
+    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -72,22 +74,41 @@ class _PriceTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PriceType.V
     """Mid of the impact bid and impact ask prices (Binance "impact mid" used to compute the premium index)."""
     PRICE_TYPE_PREMIUM_INDEX: _PriceType.ValueType  # 16
     """Premium index: (impact price - index price) / index price, a signed fraction, not a price in quote
-    units (Binance premiumIndexKlines; Hyperliquid "premium"). The only price type whose value may be
-    negative.
+    units (Binance premiumIndexKlines; Hyperliquid "premium"). Negative whenever the market trades below
+    its index, whatever Market.negative_prices_allowed says.
+    """
+    PRICE_TYPE_FORWARD: _PriceType.ValueType  # 17
+    """Forward (underlying futures) price an option expiry is priced against (OKX opt-summary fwdPx, Bybit
+    option ticker underlyingPrice, Deribit underlying_price of a synthetic future). Keyed on the option
+    market.
+    """
+    PRICE_TYPE_BASIS: _PriceType.ValueType  # 18
+    """Basis: the fair or mark price minus the index price, a signed amount in the quote asset (BitMEX
+    fairBasis). Not a price of the market: it may be negative on any market.
+    """
+    PRICE_TYPE_BASIS_RATE: _PriceType.ValueType  # 19
+    """Annualised basis rate: the basis as a signed fraction of the index per year (BitMEX fairBasisRate
+    "0.1" = 10% a year). Not a price: it may be negative on any market.
+    """
+    PRICE_TYPE_PROTECTED_LAST: _PriceType.ValueType  # 20
+    """Last price protected from manipulation, used by the venue to trigger stops (BitMEX
+    lastPriceProtected).
     """
 
 class PriceType(_PriceType, metaclass=_PriceTypeEnumTypeWrapper):
     """Market data observed on a market: single prices (Price), perpetual funding (FundingRate), open interest
-    (OpenInterest) and public trades (Trade). Order books are in order_book.proto, candles and VWAP in
+    (OpenInterest), public trades (Trade), public liquidations (Liquidation), rolling ticker statistics
+    (TickerStatistics) and option greeks (OptionGreeks). Order books are in order_book.proto, candles and VWAP in
     candle.proto, aggregated depth and liquidity metrics in liquidity.proto.
 
     Conventions shared by every market data message of this package:
     - Keyed by market_id ("mkt_" + ULID, a venue listing), never by a symbol; only aggregated prices that
       belong to no venue (Price from an aggregator or oracle) may key on asset_id instead.
-    - Prices are decimal strings in the market's quote asset per one unit of the market's base asset (for
-      OKX BTC-USD-SWAP: USD per BTC). They are non-negative, except values of PRICE_TYPE_PREMIUM_INDEX,
-      which are signed fractions. Markets quoting negative prices (spread/combo books) are not carried yet;
-      allowing them later loosens a rule, which is a compatible change.
+    - Prices are signed decimal strings in the market's quote asset per one unit of the market's base asset
+      (for OKX BTC-USD-SWAP: USD per BTC). Validation accepts any sign: whether a zero or negative price is
+      acceptable is a rule of the market (Market.negative_prices_allowed: spread and combo books, some rate
+      products), checked by the services that ingest and serve the data, which drop a non-positive price
+      of a market that does not allow it. PRICE_TYPE_PREMIUM_INDEX values are signed fractions, not prices.
     - Sizes are non-negative decimal strings in the market's quantity unit (Market's quantity unit: base
       asset for Binance, contracts for OKX swaps), unless the field says otherwise.
     - Rates are fractions (0.0001 = 0.01% = 1 bp); venue percents are divided by 100 on ingest.
@@ -142,8 +163,25 @@ PRICE_TYPE_IMPACT_MID: PriceType.ValueType  # 15
 """Mid of the impact bid and impact ask prices (Binance "impact mid" used to compute the premium index)."""
 PRICE_TYPE_PREMIUM_INDEX: PriceType.ValueType  # 16
 """Premium index: (impact price - index price) / index price, a signed fraction, not a price in quote
-units (Binance premiumIndexKlines; Hyperliquid "premium"). The only price type whose value may be
-negative.
+units (Binance premiumIndexKlines; Hyperliquid "premium"). Negative whenever the market trades below
+its index, whatever Market.negative_prices_allowed says.
+"""
+PRICE_TYPE_FORWARD: PriceType.ValueType  # 17
+"""Forward (underlying futures) price an option expiry is priced against (OKX opt-summary fwdPx, Bybit
+option ticker underlyingPrice, Deribit underlying_price of a synthetic future). Keyed on the option
+market.
+"""
+PRICE_TYPE_BASIS: PriceType.ValueType  # 18
+"""Basis: the fair or mark price minus the index price, a signed amount in the quote asset (BitMEX
+fairBasis). Not a price of the market: it may be negative on any market.
+"""
+PRICE_TYPE_BASIS_RATE: PriceType.ValueType  # 19
+"""Annualised basis rate: the basis as a signed fraction of the index per year (BitMEX fairBasisRate
+"0.1" = 10% a year). Not a price: it may be negative on any market.
+"""
+PRICE_TYPE_PROTECTED_LAST: PriceType.ValueType  # 20
+"""Last price protected from manipulation, used by the venue to trigger stops (BitMEX
+lastPriceProtected).
 """
 Global___PriceType: _TypeAlias = PriceType  # noqa: Y015
 
@@ -195,6 +233,11 @@ class _FundingRateStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Fun
     """The rate applied at funding_time, final (Binance GET /fapi/v1/fundingRate, OKX funding-rate-history,
     CCXT FundingRateHistory).
     """
+    FUNDING_RATE_STATUS_FIXED: _FundingRateStatus.ValueType  # 3
+    """The rate is fixed (will not change any more) but not yet paid: funding_time is still ahead (BitMEX
+    announces the rate 8 h before it is paid; dYdX between the funding sample and the payment). Becomes
+    SETTLED at funding_time.
+    """
 
 class FundingRateStatus(_FundingRateStatus, metaclass=_FundingRateStatusEnumTypeWrapper):
     """FundingRateStatus says whether a funding rate is still an estimate or final."""
@@ -209,45 +252,12 @@ FUNDING_RATE_STATUS_SETTLED: FundingRateStatus.ValueType  # 2
 """The rate applied at funding_time, final (Binance GET /fapi/v1/fundingRate, OKX funding-rate-history,
 CCXT FundingRateHistory).
 """
-Global___FundingRateStatus: _TypeAlias = FundingRateStatus  # noqa: Y015
-
-class _OpenInterestUnit:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _OpenInterestUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OpenInterestUnit.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    OPEN_INTEREST_UNIT_UNSPECIFIED: _OpenInterestUnit.ValueType  # 0
-    """Not set. Never valid on input."""
-    OPEN_INTEREST_UNIT_BASE: _OpenInterestUnit.ValueType  # 1
-    """Units of the market's base asset (Binance openInterest in BTC; OKX "oiCcy"; Hyperliquid openInterest)."""
-    OPEN_INTEREST_UNIT_CONTRACTS: _OpenInterestUnit.ValueType  # 2
-    """Number of contracts (OKX "oi"; one OKX BTC-USD-SWAP contract = 100 USD of notional)."""
-    OPEN_INTEREST_UNIT_QUOTE: _OpenInterestUnit.ValueType  # 3
-    """Units of the market's quote asset (venues that count open interest in the quote asset)."""
-    OPEN_INTEREST_UNIT_USD: _OpenInterestUnit.ValueType  # 4
-    """US dollars of notional (Deribit inverse futures and perpetuals open_interest, counted in USD like
-    their order amounts, QUANTITY_UNIT_USD).
-    """
-
-class OpenInterestUnit(_OpenInterestUnit, metaclass=_OpenInterestUnitEnumTypeWrapper):
-    """OpenInterestUnit is the unit OpenInterest.amount is counted in. Values 1 to 4 mirror
-    cqc.venues.v1.QuantityUnit number for number (BASE, CONTRACTS, QUOTE, USD).
-    """
-
-OPEN_INTEREST_UNIT_UNSPECIFIED: OpenInterestUnit.ValueType  # 0
-"""Not set. Never valid on input."""
-OPEN_INTEREST_UNIT_BASE: OpenInterestUnit.ValueType  # 1
-"""Units of the market's base asset (Binance openInterest in BTC; OKX "oiCcy"; Hyperliquid openInterest)."""
-OPEN_INTEREST_UNIT_CONTRACTS: OpenInterestUnit.ValueType  # 2
-"""Number of contracts (OKX "oi"; one OKX BTC-USD-SWAP contract = 100 USD of notional)."""
-OPEN_INTEREST_UNIT_QUOTE: OpenInterestUnit.ValueType  # 3
-"""Units of the market's quote asset (venues that count open interest in the quote asset)."""
-OPEN_INTEREST_UNIT_USD: OpenInterestUnit.ValueType  # 4
-"""US dollars of notional (Deribit inverse futures and perpetuals open_interest, counted in USD like
-their order amounts, QUANTITY_UNIT_USD).
+FUNDING_RATE_STATUS_FIXED: FundingRateStatus.ValueType  # 3
+"""The rate is fixed (will not change any more) but not yet paid: funding_time is still ahead (BitMEX
+announces the rate 8 h before it is paid; dYdX between the funding sample and the payment). Becomes
+SETTLED at funding_time.
 """
-Global___OpenInterestUnit: _TypeAlias = OpenInterestUnit  # noqa: Y015
+Global___FundingRateStatus: _TypeAlias = FundingRateStatus  # noqa: Y015
 
 @_typing.final
 class Price(_message.Message):
@@ -286,8 +296,9 @@ class Price(_message.Message):
     """price_type says what the price measures. Required."""
     value: _builtins.str
     """value is the price in quote_asset_id units per one unit of the subject's base (market base asset or
-    asset_id), e.g. "43050.12340000". Decimal string, trailing zeros kept as sent. Non-negative, except
-    for PRICE_TYPE_PREMIUM_INDEX, where it is a signed fraction of the index price. Required.
+    asset_id), e.g. "43050.12340000". Signed decimal string, trailing zeros kept as sent: a negative value
+    is valid only on a market with Market.negative_prices_allowed (checked by the service, not by
+    validation). For PRICE_TYPE_PREMIUM_INDEX it is a signed fraction of the index price. Required.
     """
     quote_asset_id: _builtins.str
     """quote_asset_id is the asset value is denominated in ("ast_" + ULID): USDT for Binance BTCUSDT, USD for
@@ -318,7 +329,8 @@ class Price(_message.Message):
     impact_notional: _builtins.str
     """impact_notional is the order size an impact price was computed for, in quote_asset_id units
     (Binance impact margin notional, e.g. "200" USDT / initial margin rate; Hyperliquid uses a fixed USD
-    notional). Only for IMPACT_* price types; unset when the venue does not publish it.
+    notional). Only for IMPACT_* price types. Optional even there: unset means the venue does not publish
+    the notional (Hyperliquid impactPxs), never "zero".
     """
     sequence: _builtins.int
     """sequence is the source's sequence number or update id of the message carrying the price, for gap
@@ -430,6 +442,7 @@ class FundingRate(_message.Message):
     EVENT_TIME_FIELD_NUMBER: _builtins.int
     RECEIVE_TIME_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    CAPPED_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the perpetual market ("mkt_" + ULID), e.g. the Binance BTCUSDT USD-M perpetual. Required."""
     funding_rate: _builtins.str
@@ -472,24 +485,33 @@ class FundingRate(_message.Message):
     """
     mark_price: _builtins.str
     """mark_price is the market's mark price at event_time, in the market's quote asset per unit of base
-    (Binance premiumIndex markPrice "43050.12340000"). Non-negative; unset when not in the same record.
+    (Binance premiumIndex markPrice "43050.12340000"). Signed (see the price convention above); unset when
+    not in the same record.
     """
     index_price: _builtins.str
     """index_price is the underlying index price at event_time, in the market's quote asset per unit of base
-    (Binance premiumIndex indexPrice "43041.12"). Non-negative; unset when not in the same record.
+    (Binance premiumIndex indexPrice "43041.12"). Signed; unset when not in the same record.
+    """
+    capped: _builtins.bool
+    """capped says whether the venue clamped funding_rate to min_funding_rate / max_funding_rate (BitMEX
+    capped). Unset when the venue does not say.
     """
     @_builtins.property
     def interval(self) -> _duration_pb2.Duration:
         """interval is the length of one funding period, the period funding_rate applies to ("28800s" for
         Binance's 8 h; Binance fundingInfo fundingIntervalHours, Bybit fundingInterval minutes and
-        NautilusTrader interval minutes converted). Required and positive.
+        NautilusTrader interval minutes converted). Positive. Unset when the record does not say (Binance
+        premiumIndex and fundingRate history carry no interval; read Market.derivative.funding): never
+        guessed.
         """
 
     @_builtins.property
     def funding_time(self) -> _timestamp_pb2.Timestamp:
         """funding_time is the settlement time funding_rate applies to, on the venue's clock (Binance premiumIndex
         nextFundingTime for an estimate, fundingTime for a settled rate; OKX fundingTime; CCXT
-        fundingTimestamp). Required.
+        fundingTimestamp). Required for SETTLED and FIXED rates (rule funding_rate.funding_time_when_final);
+        unset on an estimate whose settlement time the venue does not publish (Hyperliquid predicted
+        fundings).
         """
 
     @_builtins.property
@@ -540,11 +562,14 @@ class FundingRate(_message.Message):
         event_time: _timestamp_pb2.Timestamp | None = ...,
         receive_time: _timestamp_pb2.Timestamp | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        capped: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_index_price", b"_index_price", "_interest_rate", b"_interest_rate", "_mark_price", b"_mark_price", "_max_funding_rate", b"_max_funding_rate", "_min_funding_rate", b"_min_funding_rate", "_next_funding_rate", b"_next_funding_rate", "_premium", b"_premium", "_previous_funding_rate", b"_previous_funding_rate", "_realized_rate", b"_realized_rate", "event_time", b"event_time", "funding_time", b"funding_time", "index_price", b"index_price", "interest_rate", b"interest_rate", "interval", b"interval", "mark_price", b"mark_price", "max_funding_rate", b"max_funding_rate", "min_funding_rate", b"min_funding_rate", "next_funding_rate", b"next_funding_rate", "next_funding_time", b"next_funding_time", "premium", b"premium", "previous_funding_rate", b"previous_funding_rate", "previous_funding_time", b"previous_funding_time", "realized_rate", b"realized_rate", "receive_time", b"receive_time", "source_record", b"source_record"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_capped", b"_capped", "_index_price", b"_index_price", "_interest_rate", b"_interest_rate", "_mark_price", b"_mark_price", "_max_funding_rate", b"_max_funding_rate", "_min_funding_rate", b"_min_funding_rate", "_next_funding_rate", b"_next_funding_rate", "_premium", b"_premium", "_previous_funding_rate", b"_previous_funding_rate", "_realized_rate", b"_realized_rate", "capped", b"capped", "event_time", b"event_time", "funding_time", b"funding_time", "index_price", b"index_price", "interest_rate", b"interest_rate", "interval", b"interval", "mark_price", b"mark_price", "max_funding_rate", b"max_funding_rate", "min_funding_rate", b"min_funding_rate", "next_funding_rate", b"next_funding_rate", "next_funding_time", b"next_funding_time", "premium", b"premium", "previous_funding_rate", b"previous_funding_rate", "previous_funding_time", b"previous_funding_time", "realized_rate", b"realized_rate", "receive_time", b"receive_time", "source_record", b"source_record"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_index_price", b"_index_price", "_interest_rate", b"_interest_rate", "_mark_price", b"_mark_price", "_max_funding_rate", b"_max_funding_rate", "_min_funding_rate", b"_min_funding_rate", "_next_funding_rate", b"_next_funding_rate", "_premium", b"_premium", "_previous_funding_rate", b"_previous_funding_rate", "_realized_rate", b"_realized_rate", "event_time", b"event_time", "funding_rate", b"funding_rate", "funding_time", b"funding_time", "index_price", b"index_price", "interest_rate", b"interest_rate", "interval", b"interval", "mark_price", b"mark_price", "market_id", b"market_id", "max_funding_rate", b"max_funding_rate", "min_funding_rate", b"min_funding_rate", "next_funding_rate", b"next_funding_rate", "next_funding_time", b"next_funding_time", "premium", b"premium", "previous_funding_rate", b"previous_funding_rate", "previous_funding_time", b"previous_funding_time", "realized_rate", b"realized_rate", "receive_time", b"receive_time", "source_record", b"source_record", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capped", b"_capped", "_index_price", b"_index_price", "_interest_rate", b"_interest_rate", "_mark_price", b"_mark_price", "_max_funding_rate", b"_max_funding_rate", "_min_funding_rate", b"_min_funding_rate", "_next_funding_rate", b"_next_funding_rate", "_premium", b"_premium", "_previous_funding_rate", b"_previous_funding_rate", "_realized_rate", b"_realized_rate", "capped", b"capped", "event_time", b"event_time", "funding_rate", b"funding_rate", "funding_time", b"funding_time", "index_price", b"index_price", "interest_rate", b"interest_rate", "interval", b"interval", "mark_price", b"mark_price", "market_id", b"market_id", "max_funding_rate", b"max_funding_rate", "min_funding_rate", b"min_funding_rate", "next_funding_rate", b"next_funding_rate", "next_funding_time", b"next_funding_time", "premium", b"premium", "previous_funding_rate", b"previous_funding_rate", "previous_funding_time", b"previous_funding_time", "realized_rate", b"realized_rate", "receive_time", b"receive_time", "source_record", b"source_record", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__capped: _TypeAlias = _typing.Literal["capped"]  # noqa: Y015
+    _WhichOneofArgType__capped: _TypeAlias = _typing.Literal["_capped", b"_capped"]  # noqa: Y015
     _WhichOneofReturnType__index_price: _TypeAlias = _typing.Literal["index_price"]  # noqa: Y015
     _WhichOneofArgType__index_price: _TypeAlias = _typing.Literal["_index_price", b"_index_price"]  # noqa: Y015
     _WhichOneofReturnType__interest_rate: _TypeAlias = _typing.Literal["interest_rate"]  # noqa: Y015
@@ -563,6 +588,8 @@ class FundingRate(_message.Message):
     _WhichOneofArgType__previous_funding_rate: _TypeAlias = _typing.Literal["_previous_funding_rate", b"_previous_funding_rate"]  # noqa: Y015
     _WhichOneofReturnType__realized_rate: _TypeAlias = _typing.Literal["realized_rate"]  # noqa: Y015
     _WhichOneofArgType__realized_rate: _TypeAlias = _typing.Literal["_realized_rate", b"_realized_rate"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__capped) -> _WhichOneofReturnType__capped | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__index_price) -> _WhichOneofReturnType__index_price | None: ...
     @_typing.overload
@@ -601,14 +628,18 @@ class OpenInterest(_message.Message):
     EVENT_TIME_FIELD_NUMBER: _builtins.int
     RECEIVE_TIME_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the derivatives market ("mkt_" + ULID), e.g. OKX BTC-USD-SWAP. Required."""
     amount: _builtins.str
     """amount is the open interest counted in amount_unit (CCXT openInterestAmount; OKX "oi" in contracts).
     Non-negative decimal string. Required.
     """
-    amount_unit: Global___OpenInterestUnit.ValueType
-    """amount_unit says what amount counts: base units, contracts, quote units or USD. Required."""
+    amount_unit: _trading_pb2.QuantityUnit.ValueType
+    """amount_unit says what amount counts: base units (Binance openInterest in BTC, OKX "oiCcy",
+    Hyperliquid), contracts (OKX "oi"), quote units, or USD of notional (Deribit inverse contracts).
+    Required.
+    """
     base_amount: _builtins.str
     """base_amount is the same open interest in units of the market's base asset when the venue publishes
     it beside a contract or quote count (OKX "oiCcy" in BTC). Non-negative; unset otherwise.
@@ -634,21 +665,29 @@ class OpenInterest(_message.Message):
     def source_record(self) -> _source_pb2.SourceRecord:
         """source_record is the raw venue record (OKX GET /api/v5/public/open-interest element). Optional."""
 
+    @_builtins.property
+    def period(self) -> _duration_pb2.Duration:
+        """period is the length of the bucket a historical open interest record summarises, ending at event_time
+        (Binance openInterestHist period "5m" = "300s", OKX open-interest-history period). Unset for a point
+        observation.
+        """
+
     def __init__(
         self,
         *,
         market_id: _builtins.str = ...,
         amount: _builtins.str = ...,
-        amount_unit: Global___OpenInterestUnit.ValueType = ...,
+        amount_unit: _trading_pb2.QuantityUnit.ValueType = ...,
         base_amount: _builtins.str | None = ...,
         value: _amount_pb2.AssetAmount | None = ...,
         event_time: _timestamp_pb2.Timestamp | None = ...,
         receive_time: _timestamp_pb2.Timestamp | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        period: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_amount", b"_base_amount", "base_amount", b"base_amount", "event_time", b"event_time", "receive_time", b"receive_time", "source_record", b"source_record", "value", b"value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_amount", b"_base_amount", "base_amount", b"base_amount", "event_time", b"event_time", "period", b"period", "receive_time", b"receive_time", "source_record", b"source_record", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_amount", b"_base_amount", "amount", b"amount", "amount_unit", b"amount_unit", "base_amount", b"base_amount", "event_time", b"event_time", "market_id", b"market_id", "receive_time", b"receive_time", "source_record", b"source_record", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_amount", b"_base_amount", "amount", b"amount", "amount_unit", b"amount_unit", "base_amount", b"base_amount", "event_time", b"event_time", "market_id", b"market_id", "period", b"period", "receive_time", b"receive_time", "source_record", b"source_record", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__base_amount: _TypeAlias = _typing.Literal["base_amount"]  # noqa: Y015
     _WhichOneofArgType__base_amount: _TypeAlias = _typing.Literal["_base_amount", b"_base_amount"]  # noqa: Y015
@@ -666,7 +705,7 @@ class Trade(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MARKET_ID_FIELD_NUMBER: _builtins.int
-    TRADE_ID_FIELD_NUMBER: _builtins.int
+    VENUE_TRADE_ID_FIELD_NUMBER: _builtins.int
     PRICE_FIELD_NUMBER: _builtins.int
     SIZE_FIELD_NUMBER: _builtins.int
     QUOTE_SIZE_FIELD_NUMBER: _builtins.int
@@ -683,13 +722,14 @@ class Trade(_message.Message):
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the market the trade printed on ("mkt_" + ULID). Required."""
-    trade_id: _builtins.str
-    """trade_id is the venue's id of the trade, as sent ("3334567890" Binance "t", Coinbase trade_id, OKX
-    tradeId, TARDIS id). Unique per market on the venue. 1 to 128 characters. Required.
+    venue_trade_id: _builtins.str
+    """venue_trade_id is the venue's id of the trade, as sent ("3334567890" Binance "t", Coinbase trade_id,
+    OKX tradeId, TARDIS id). Unique per market on the venue. 1 to 128 characters. Required.
     """
     price: _builtins.str
-    """price is the execution price in the market's quote asset per unit of base ("43050.10000000"). Positive
-    decimal string. Required.
+    """price is the execution price in the market's quote asset per unit of base ("43050.10000000"). Signed
+    decimal string: zero or negative only on a market with Market.negative_prices_allowed (a spread or
+    combo), which the service checks, not validation. Required.
     """
     size: _builtins.str
     """size is the traded quantity in the market's quantity unit (base asset for Binance spot, contracts for
@@ -754,7 +794,7 @@ class Trade(_message.Message):
         self,
         *,
         market_id: _builtins.str = ...,
-        trade_id: _builtins.str = ...,
+        venue_trade_id: _builtins.str = ...,
         price: _builtins.str = ...,
         size: _builtins.str = ...,
         quote_size: _builtins.str | None = ...,
@@ -772,7 +812,7 @@ class Trade(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_maker_venue_order_id", b"_maker_venue_order_id", "_quote_size", b"_quote_size", "_sequence", b"_sequence", "_taker_venue_order_id", b"_taker_venue_order_id", "event_time", b"event_time", "maker_venue_order_id", b"maker_venue_order_id", "quote_size", b"quote_size", "receive_time", b"receive_time", "sequence", b"sequence", "source_record", b"source_record", "taker_venue_order_id", b"taker_venue_order_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_maker_venue_order_id", b"_maker_venue_order_id", "_quote_size", b"_quote_size", "_sequence", b"_sequence", "_taker_venue_order_id", b"_taker_venue_order_id", "aggressor_side", b"aggressor_side", "event_time", b"event_time", "is_best_match", b"is_best_match", "is_block_trade", b"is_block_trade", "is_liquidation", b"is_liquidation", "is_rpi", b"is_rpi", "maker_venue_order_id", b"maker_venue_order_id", "market_id", b"market_id", "price", b"price", "quote_size", b"quote_size", "receive_time", b"receive_time", "sequence", b"sequence", "size", b"size", "source_record", b"source_record", "taker_venue_order_id", b"taker_venue_order_id", "trade_id", b"trade_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_maker_venue_order_id", b"_maker_venue_order_id", "_quote_size", b"_quote_size", "_sequence", b"_sequence", "_taker_venue_order_id", b"_taker_venue_order_id", "aggressor_side", b"aggressor_side", "event_time", b"event_time", "is_best_match", b"is_best_match", "is_block_trade", b"is_block_trade", "is_liquidation", b"is_liquidation", "is_rpi", b"is_rpi", "maker_venue_order_id", b"maker_venue_order_id", "market_id", b"market_id", "price", b"price", "quote_size", b"quote_size", "receive_time", b"receive_time", "sequence", b"sequence", "size", b"size", "source_record", b"source_record", "taker_venue_order_id", b"taker_venue_order_id", "venue_trade_id", b"venue_trade_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__maker_venue_order_id: _TypeAlias = _typing.Literal["maker_venue_order_id"]  # noqa: Y015
     _WhichOneofArgType__maker_venue_order_id: _TypeAlias = _typing.Literal["_maker_venue_order_id", b"_maker_venue_order_id"]  # noqa: Y015
@@ -792,3 +832,561 @@ class Trade(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__taker_venue_order_id) -> _WhichOneofReturnType__taker_venue_order_id | None: ...
 
 Global___Trade: _TypeAlias = Trade  # noqa: Y015
+
+@_typing.final
+class Liquidation(_message.Message):
+    """Liquidation is one forced liquidation order a venue publishes on its public feed (Binance USD-M
+    forceOrder stream, Bybit allLiquidation, OKX liquidation-orders, Deribit trades with liquidation flag,
+    CCXT Liquidation). It describes the venue's order closing a bankrupt position, not the account: venues
+    publish no account ids. Each fill of that order also prints as a Trade with is_liquidation = true.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    AVERAGE_PRICE_FIELD_NUMBER: _builtins.int
+    FILLED_SIZE_FIELD_NUMBER: _builtins.int
+    VENUE_ORDER_ID_FIELD_NUMBER: _builtins.int
+    EVENT_TIME_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    ORDER_TYPE_FIELD_NUMBER: _builtins.int
+    TIME_IN_FORCE_FIELD_NUMBER: _builtins.int
+    VENUE_ORDER_STATUS_FIELD_NUMBER: _builtins.int
+    LAST_FILLED_SIZE_FIELD_NUMBER: _builtins.int
+    market_id: _builtins.str
+    """market_id is the market the position was liquidated on ("mkt_" + ULID). Required."""
+    side: _trading_pb2.Side.ValueType
+    """side is the side of the liquidation order: SELL closes a long position, BUY closes a short (Binance
+    forceOrder "S"; Bybit allLiquidation "S" is the position side and is inverted on ingest; OKX posSide
+    "long" -> SELL). Required.
+    """
+    price: _builtins.str
+    """price is the liquidation order's price (Binance forceOrder "p", the bankruptcy price; Bybit "p"), in
+    the market's quote asset per unit of base. Signed decimal (see the price convention). Required.
+    """
+    size: _builtins.str
+    """size is the liquidated quantity, in the market's quantity unit (Binance "q" base units; OKX "sz"
+    contracts; Bybit "v"). Positive decimal. Required.
+    """
+    average_price: _builtins.str
+    """average_price is the average fill price of the liquidation order so far (Binance forceOrder "ap").
+    Signed decimal; unset when not published.
+    """
+    filled_size: _builtins.str
+    """filled_size is the quantity filled so far (Binance forceOrder "z" accumulated fill). Non-negative;
+    unset when not published.
+    """
+    venue_order_id: _builtins.str
+    """venue_order_id is the venue's id of the liquidation order when published. 1 to 128 characters; unset
+    otherwise (Binance, Bybit and OKX publish none).
+    """
+    order_type: _trading_pb2.OrderType.ValueType
+    """order_type is the liquidation order's type (Binance forceOrder "o" LIMIT). UNSPECIFIED when not
+    published.
+    """
+    time_in_force: _trading_pb2.TimeInForce.ValueType
+    """time_in_force is the liquidation order's time in force (Binance forceOrder "f" IOC). UNSPECIFIED when
+    not published.
+    """
+    venue_order_status: _builtins.str
+    """venue_order_status is the liquidation order's status exactly as published (Binance forceOrder "X"
+    "FILLED"). At most 64 characters; empty when not published.
+    """
+    last_filled_size: _builtins.str
+    """last_filled_size is the quantity of the latest fill of the liquidation order (Binance forceOrder "l").
+    Non-negative; unset when not published.
+    """
+    @_builtins.property
+    def event_time(self) -> _timestamp_pb2.Timestamp:
+        """event_time is when the liquidation happened, on the venue's clock (Binance forceOrder "T" trade time,
+        OKX "ts", Bybit "T"). Required.
+        """
+
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp:
+        """receive_time is when a CQC ingest service received the record, on CQC's clock. Required."""
+
+    @_builtins.property
+    def source_record(self) -> _source_pb2.SourceRecord:
+        """source_record is the raw venue record (Binance forceOrder event). Optional."""
+
+    def __init__(
+        self,
+        *,
+        market_id: _builtins.str = ...,
+        side: _trading_pb2.Side.ValueType = ...,
+        price: _builtins.str = ...,
+        size: _builtins.str = ...,
+        average_price: _builtins.str | None = ...,
+        filled_size: _builtins.str | None = ...,
+        venue_order_id: _builtins.str | None = ...,
+        event_time: _timestamp_pb2.Timestamp | None = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+        source_record: _source_pb2.SourceRecord | None = ...,
+        order_type: _trading_pb2.OrderType.ValueType = ...,
+        time_in_force: _trading_pb2.TimeInForce.ValueType = ...,
+        venue_order_status: _builtins.str = ...,
+        last_filled_size: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_average_price", b"_average_price", "_filled_size", b"_filled_size", "_last_filled_size", b"_last_filled_size", "_venue_order_id", b"_venue_order_id", "average_price", b"average_price", "event_time", b"event_time", "filled_size", b"filled_size", "last_filled_size", b"last_filled_size", "receive_time", b"receive_time", "source_record", b"source_record", "venue_order_id", b"venue_order_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_average_price", b"_average_price", "_filled_size", b"_filled_size", "_last_filled_size", b"_last_filled_size", "_venue_order_id", b"_venue_order_id", "average_price", b"average_price", "event_time", b"event_time", "filled_size", b"filled_size", "last_filled_size", b"last_filled_size", "market_id", b"market_id", "order_type", b"order_type", "price", b"price", "receive_time", b"receive_time", "side", b"side", "size", b"size", "source_record", b"source_record", "time_in_force", b"time_in_force", "venue_order_id", b"venue_order_id", "venue_order_status", b"venue_order_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__average_price: _TypeAlias = _typing.Literal["average_price"]  # noqa: Y015
+    _WhichOneofArgType__average_price: _TypeAlias = _typing.Literal["_average_price", b"_average_price"]  # noqa: Y015
+    _WhichOneofReturnType__filled_size: _TypeAlias = _typing.Literal["filled_size"]  # noqa: Y015
+    _WhichOneofArgType__filled_size: _TypeAlias = _typing.Literal["_filled_size", b"_filled_size"]  # noqa: Y015
+    _WhichOneofReturnType__last_filled_size: _TypeAlias = _typing.Literal["last_filled_size"]  # noqa: Y015
+    _WhichOneofArgType__last_filled_size: _TypeAlias = _typing.Literal["_last_filled_size", b"_last_filled_size"]  # noqa: Y015
+    _WhichOneofReturnType__venue_order_id: _TypeAlias = _typing.Literal["venue_order_id"]  # noqa: Y015
+    _WhichOneofArgType__venue_order_id: _TypeAlias = _typing.Literal["_venue_order_id", b"_venue_order_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__average_price) -> _WhichOneofReturnType__average_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__filled_size) -> _WhichOneofReturnType__filled_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_filled_size) -> _WhichOneofReturnType__last_filled_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__venue_order_id) -> _WhichOneofReturnType__venue_order_id | None: ...
+
+Global___Liquidation: _TypeAlias = Liquidation  # noqa: Y015
+
+@_typing.final
+class TickerStatistics(_message.Message):
+    """TickerStatistics are a market's rolling-window statistics as the venue publishes them, usually over
+    the last 24 hours (Binance GET /api/v3/ticker/24hr and USD-M /fapi/v1/ticker/24hr, OKX tickers
+    open24h/high24h/low24h/vol24h/volCcy24h, Bybit tickers, Coinbase stats, CCXT Ticker). Prices are in the
+    market's quote asset per unit of base and signed (see the price convention); volumes are non-negative.
+    Every statistic is optional: unset means the venue does not publish it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    OPEN_PRICE_FIELD_NUMBER: _builtins.int
+    HIGH_PRICE_FIELD_NUMBER: _builtins.int
+    LOW_PRICE_FIELD_NUMBER: _builtins.int
+    LAST_PRICE_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    QUOTE_VOLUME_FIELD_NUMBER: _builtins.int
+    BASE_VOLUME_FIELD_NUMBER: _builtins.int
+    PRICE_CHANGE_FIELD_NUMBER: _builtins.int
+    PRICE_CHANGE_RATE_FIELD_NUMBER: _builtins.int
+    WEIGHTED_AVERAGE_PRICE_FIELD_NUMBER: _builtins.int
+    TRADE_COUNT_FIELD_NUMBER: _builtins.int
+    OPEN_TIME_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    PREVIOUS_CLOSE_PRICE_FIELD_NUMBER: _builtins.int
+    SESSION_OPEN_PRICES_FIELD_NUMBER: _builtins.int
+    LIFETIME_VOLUME_FIELD_NUMBER: _builtins.int
+    LIFETIME_QUOTE_VOLUME_FIELD_NUMBER: _builtins.int
+    SETTLEMENT_VOLUME_FIELD_NUMBER: _builtins.int
+    LIFETIME_SETTLEMENT_VOLUME_FIELD_NUMBER: _builtins.int
+    SESSION_VOLUME_FIELD_NUMBER: _builtins.int
+    SESSION_SETTLEMENT_VOLUME_FIELD_NUMBER: _builtins.int
+    market_id: _builtins.str
+    """market_id is the market ("mkt_" + ULID). Required."""
+    open_price: _builtins.str
+    """open_price is the first price of the window (Binance openPrice, OKX open24h / sodUtc0 per the
+    venue's definition). Unset when not published.
+    """
+    high_price: _builtins.str
+    """high_price is the highest trade price in the window (Binance highPrice, OKX high24h)."""
+    low_price: _builtins.str
+    """low_price is the lowest trade price in the window (Binance lowPrice, OKX low24h). At most high_price."""
+    last_price: _builtins.str
+    """last_price is the last trade price (Binance lastPrice, OKX last, Bybit lastPrice)."""
+    volume: _builtins.str
+    """volume is the quantity traded in the window, in the market's quantity unit (Binance volume in base,
+    OKX vol24h in contracts for derivatives). Non-negative.
+    """
+    quote_volume: _builtins.str
+    """quote_volume is the value traded in the window, in the market's quote asset (Binance quoteVolume,
+    Bybit turnover24h; OKX volCcy24h for spot). Non-negative.
+    """
+    base_volume: _builtins.str
+    """base_volume is the quantity traded in base-asset units when the venue publishes it beside a contract
+    count (OKX volCcy24h for derivatives, in the base coin). Non-negative; unset otherwise.
+    """
+    price_change: _builtins.str
+    """price_change is last_price - open_price, in the market's quote asset (Binance priceChange). Signed."""
+    price_change_rate: _builtins.str
+    """price_change_rate is price_change / open_price as a signed fraction (Binance priceChangePercent
+    "-1.25" divided by 100 -> "-0.0125"; Bybit price24hPcnt is already a fraction). Unset when not
+    published.
+    """
+    weighted_average_price: _builtins.str
+    """weighted_average_price is the volume-weighted average price of the window (Binance
+    weightedAvgPrice). Signed.
+    """
+    trade_count: _builtins.int
+    """trade_count is the number of trades in the window (Binance count). Unset when not published."""
+    previous_close_price: _builtins.str
+    """previous_close_price is the last price before the window opened (Binance prevClosePrice, BitMEX
+    prevClosePrice). Signed.
+    """
+    lifetime_volume: _builtins.str
+    """lifetime_volume is the quantity traded since the market opened, in the market's quantity unit (Bybit
+    totalVolume, BitMEX totalVolume). Non-negative; unset when not published.
+    """
+    lifetime_quote_volume: _builtins.str
+    """lifetime_quote_volume is the value traded since the market opened, in the quote asset (Bybit
+    totalTurnover). Non-negative; unset when not published.
+    """
+    settlement_volume: _builtins.str
+    """settlement_volume is the value traded in the window expressed in the settlement asset, when the venue
+    publishes it beside the quote volume (BitMEX turnover24h in satoshi, converted to XBT). Non-negative;
+    unset when not published.
+    """
+    lifetime_settlement_volume: _builtins.str
+    """lifetime_settlement_volume is the value traded since the market opened in the settlement asset
+    (BitMEX totalTurnover, satoshi converted to XBT). Non-negative; unset when not published.
+    """
+    session_volume: _builtins.str
+    """session_volume is the quantity traded since the venue's last daily session close, in the market's
+    quantity unit (BitMEX volume). Non-negative; unset when not published.
+    """
+    session_settlement_volume: _builtins.str
+    """session_settlement_volume is the value traded since the last daily session close in the settlement
+    asset (BitMEX turnover, satoshi converted to XBT). Non-negative; unset when not published.
+    """
+    @_builtins.property
+    def window(self) -> _duration_pb2.Duration:
+        """window is the length of the rolling window ("86400s" for 24 h tickers; Binance rolling window
+        statistics "1h", "4h", "7d"). Positive. Required.
+        """
+
+    @_builtins.property
+    def open_time(self) -> _timestamp_pb2.Timestamp:
+        """open_time is the start of the window, on the venue's clock (Binance openTime). Unset when not
+        published.
+        """
+
+    @_builtins.property
+    def close_time(self) -> _timestamp_pb2.Timestamp:
+        """close_time is the end of the window, on the venue's clock (Binance closeTime, OKX ts). Unset when not
+        published.
+        """
+
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp:
+        """receive_time is when a CQC ingest service received the record, on CQC's clock. Required."""
+
+    @_builtins.property
+    def source_record(self) -> _source_pb2.SourceRecord:
+        """source_record is the raw venue record (Binance 24hr ticker element). Optional."""
+
+    @_builtins.property
+    def session_open_prices(self) -> _containers.RepeatedCompositeFieldContainer[Global___SessionOpenPrice]:
+        """session_open_prices are the opening prices of calendar days in given time zones when the venue
+        publishes them beside the rolling window (OKX sodUtc0 and sodUtc8). At most 4.
+        """
+
+    def __init__(
+        self,
+        *,
+        market_id: _builtins.str = ...,
+        window: _duration_pb2.Duration | None = ...,
+        open_price: _builtins.str | None = ...,
+        high_price: _builtins.str | None = ...,
+        low_price: _builtins.str | None = ...,
+        last_price: _builtins.str | None = ...,
+        volume: _builtins.str | None = ...,
+        quote_volume: _builtins.str | None = ...,
+        base_volume: _builtins.str | None = ...,
+        price_change: _builtins.str | None = ...,
+        price_change_rate: _builtins.str | None = ...,
+        weighted_average_price: _builtins.str | None = ...,
+        trade_count: _builtins.int | None = ...,
+        open_time: _timestamp_pb2.Timestamp | None = ...,
+        close_time: _timestamp_pb2.Timestamp | None = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+        source_record: _source_pb2.SourceRecord | None = ...,
+        previous_close_price: _builtins.str | None = ...,
+        session_open_prices: _abc.Iterable[Global___SessionOpenPrice] | None = ...,
+        lifetime_volume: _builtins.str | None = ...,
+        lifetime_quote_volume: _builtins.str | None = ...,
+        settlement_volume: _builtins.str | None = ...,
+        lifetime_settlement_volume: _builtins.str | None = ...,
+        session_volume: _builtins.str | None = ...,
+        session_settlement_volume: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_volume", b"_base_volume", "_high_price", b"_high_price", "_last_price", b"_last_price", "_lifetime_quote_volume", b"_lifetime_quote_volume", "_lifetime_settlement_volume", b"_lifetime_settlement_volume", "_lifetime_volume", b"_lifetime_volume", "_low_price", b"_low_price", "_open_price", b"_open_price", "_previous_close_price", b"_previous_close_price", "_price_change", b"_price_change", "_price_change_rate", b"_price_change_rate", "_quote_volume", b"_quote_volume", "_session_settlement_volume", b"_session_settlement_volume", "_session_volume", b"_session_volume", "_settlement_volume", b"_settlement_volume", "_trade_count", b"_trade_count", "_volume", b"_volume", "_weighted_average_price", b"_weighted_average_price", "base_volume", b"base_volume", "close_time", b"close_time", "high_price", b"high_price", "last_price", b"last_price", "lifetime_quote_volume", b"lifetime_quote_volume", "lifetime_settlement_volume", b"lifetime_settlement_volume", "lifetime_volume", b"lifetime_volume", "low_price", b"low_price", "open_price", b"open_price", "open_time", b"open_time", "previous_close_price", b"previous_close_price", "price_change", b"price_change", "price_change_rate", b"price_change_rate", "quote_volume", b"quote_volume", "receive_time", b"receive_time", "session_settlement_volume", b"session_settlement_volume", "session_volume", b"session_volume", "settlement_volume", b"settlement_volume", "source_record", b"source_record", "trade_count", b"trade_count", "volume", b"volume", "weighted_average_price", b"weighted_average_price", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_volume", b"_base_volume", "_high_price", b"_high_price", "_last_price", b"_last_price", "_lifetime_quote_volume", b"_lifetime_quote_volume", "_lifetime_settlement_volume", b"_lifetime_settlement_volume", "_lifetime_volume", b"_lifetime_volume", "_low_price", b"_low_price", "_open_price", b"_open_price", "_previous_close_price", b"_previous_close_price", "_price_change", b"_price_change", "_price_change_rate", b"_price_change_rate", "_quote_volume", b"_quote_volume", "_session_settlement_volume", b"_session_settlement_volume", "_session_volume", b"_session_volume", "_settlement_volume", b"_settlement_volume", "_trade_count", b"_trade_count", "_volume", b"_volume", "_weighted_average_price", b"_weighted_average_price", "base_volume", b"base_volume", "close_time", b"close_time", "high_price", b"high_price", "last_price", b"last_price", "lifetime_quote_volume", b"lifetime_quote_volume", "lifetime_settlement_volume", b"lifetime_settlement_volume", "lifetime_volume", b"lifetime_volume", "low_price", b"low_price", "market_id", b"market_id", "open_price", b"open_price", "open_time", b"open_time", "previous_close_price", b"previous_close_price", "price_change", b"price_change", "price_change_rate", b"price_change_rate", "quote_volume", b"quote_volume", "receive_time", b"receive_time", "session_open_prices", b"session_open_prices", "session_settlement_volume", b"session_settlement_volume", "session_volume", b"session_volume", "settlement_volume", b"settlement_volume", "source_record", b"source_record", "trade_count", b"trade_count", "volume", b"volume", "weighted_average_price", b"weighted_average_price", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__base_volume: _TypeAlias = _typing.Literal["base_volume"]  # noqa: Y015
+    _WhichOneofArgType__base_volume: _TypeAlias = _typing.Literal["_base_volume", b"_base_volume"]  # noqa: Y015
+    _WhichOneofReturnType__high_price: _TypeAlias = _typing.Literal["high_price"]  # noqa: Y015
+    _WhichOneofArgType__high_price: _TypeAlias = _typing.Literal["_high_price", b"_high_price"]  # noqa: Y015
+    _WhichOneofReturnType__last_price: _TypeAlias = _typing.Literal["last_price"]  # noqa: Y015
+    _WhichOneofArgType__last_price: _TypeAlias = _typing.Literal["_last_price", b"_last_price"]  # noqa: Y015
+    _WhichOneofReturnType__lifetime_quote_volume: _TypeAlias = _typing.Literal["lifetime_quote_volume"]  # noqa: Y015
+    _WhichOneofArgType__lifetime_quote_volume: _TypeAlias = _typing.Literal["_lifetime_quote_volume", b"_lifetime_quote_volume"]  # noqa: Y015
+    _WhichOneofReturnType__lifetime_settlement_volume: _TypeAlias = _typing.Literal["lifetime_settlement_volume"]  # noqa: Y015
+    _WhichOneofArgType__lifetime_settlement_volume: _TypeAlias = _typing.Literal["_lifetime_settlement_volume", b"_lifetime_settlement_volume"]  # noqa: Y015
+    _WhichOneofReturnType__lifetime_volume: _TypeAlias = _typing.Literal["lifetime_volume"]  # noqa: Y015
+    _WhichOneofArgType__lifetime_volume: _TypeAlias = _typing.Literal["_lifetime_volume", b"_lifetime_volume"]  # noqa: Y015
+    _WhichOneofReturnType__low_price: _TypeAlias = _typing.Literal["low_price"]  # noqa: Y015
+    _WhichOneofArgType__low_price: _TypeAlias = _typing.Literal["_low_price", b"_low_price"]  # noqa: Y015
+    _WhichOneofReturnType__open_price: _TypeAlias = _typing.Literal["open_price"]  # noqa: Y015
+    _WhichOneofArgType__open_price: _TypeAlias = _typing.Literal["_open_price", b"_open_price"]  # noqa: Y015
+    _WhichOneofReturnType__previous_close_price: _TypeAlias = _typing.Literal["previous_close_price"]  # noqa: Y015
+    _WhichOneofArgType__previous_close_price: _TypeAlias = _typing.Literal["_previous_close_price", b"_previous_close_price"]  # noqa: Y015
+    _WhichOneofReturnType__price_change: _TypeAlias = _typing.Literal["price_change"]  # noqa: Y015
+    _WhichOneofArgType__price_change: _TypeAlias = _typing.Literal["_price_change", b"_price_change"]  # noqa: Y015
+    _WhichOneofReturnType__price_change_rate: _TypeAlias = _typing.Literal["price_change_rate"]  # noqa: Y015
+    _WhichOneofArgType__price_change_rate: _TypeAlias = _typing.Literal["_price_change_rate", b"_price_change_rate"]  # noqa: Y015
+    _WhichOneofReturnType__quote_volume: _TypeAlias = _typing.Literal["quote_volume"]  # noqa: Y015
+    _WhichOneofArgType__quote_volume: _TypeAlias = _typing.Literal["_quote_volume", b"_quote_volume"]  # noqa: Y015
+    _WhichOneofReturnType__session_settlement_volume: _TypeAlias = _typing.Literal["session_settlement_volume"]  # noqa: Y015
+    _WhichOneofArgType__session_settlement_volume: _TypeAlias = _typing.Literal["_session_settlement_volume", b"_session_settlement_volume"]  # noqa: Y015
+    _WhichOneofReturnType__session_volume: _TypeAlias = _typing.Literal["session_volume"]  # noqa: Y015
+    _WhichOneofArgType__session_volume: _TypeAlias = _typing.Literal["_session_volume", b"_session_volume"]  # noqa: Y015
+    _WhichOneofReturnType__settlement_volume: _TypeAlias = _typing.Literal["settlement_volume"]  # noqa: Y015
+    _WhichOneofArgType__settlement_volume: _TypeAlias = _typing.Literal["_settlement_volume", b"_settlement_volume"]  # noqa: Y015
+    _WhichOneofReturnType__trade_count: _TypeAlias = _typing.Literal["trade_count"]  # noqa: Y015
+    _WhichOneofArgType__trade_count: _TypeAlias = _typing.Literal["_trade_count", b"_trade_count"]  # noqa: Y015
+    _WhichOneofReturnType__volume: _TypeAlias = _typing.Literal["volume"]  # noqa: Y015
+    _WhichOneofArgType__volume: _TypeAlias = _typing.Literal["_volume", b"_volume"]  # noqa: Y015
+    _WhichOneofReturnType__weighted_average_price: _TypeAlias = _typing.Literal["weighted_average_price"]  # noqa: Y015
+    _WhichOneofArgType__weighted_average_price: _TypeAlias = _typing.Literal["_weighted_average_price", b"_weighted_average_price"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__base_volume) -> _WhichOneofReturnType__base_volume | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__high_price) -> _WhichOneofReturnType__high_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_price) -> _WhichOneofReturnType__last_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lifetime_quote_volume) -> _WhichOneofReturnType__lifetime_quote_volume | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lifetime_settlement_volume) -> _WhichOneofReturnType__lifetime_settlement_volume | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lifetime_volume) -> _WhichOneofReturnType__lifetime_volume | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__low_price) -> _WhichOneofReturnType__low_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__open_price) -> _WhichOneofReturnType__open_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__previous_close_price) -> _WhichOneofReturnType__previous_close_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_change) -> _WhichOneofReturnType__price_change | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_change_rate) -> _WhichOneofReturnType__price_change_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quote_volume) -> _WhichOneofReturnType__quote_volume | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__session_settlement_volume) -> _WhichOneofReturnType__session_settlement_volume | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__session_volume) -> _WhichOneofReturnType__session_volume | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__settlement_volume) -> _WhichOneofReturnType__settlement_volume | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__trade_count) -> _WhichOneofReturnType__trade_count | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume) -> _WhichOneofReturnType__volume | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__weighted_average_price) -> _WhichOneofReturnType__weighted_average_price | None: ...
+
+Global___TickerStatistics: _TypeAlias = TickerStatistics  # noqa: Y015
+
+@_typing.final
+class SessionOpenPrice(_message.Message):
+    """SessionOpenPrice is the opening price of the calendar day in one time zone (OKX sodUtc0: 00:00 UTC,
+    sodUtc8: 00:00 UTC+8).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UTC_OFFSET_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    price: _builtins.str
+    """price is the first price of that day. Signed decimal. Required."""
+    @_builtins.property
+    def utc_offset(self) -> _duration_pb2.Duration:
+        """utc_offset is the time zone's offset from UTC ("0s" for UTC, "28800s" for UTC+8). -14 h to +14 h."""
+
+    def __init__(
+        self,
+        *,
+        utc_offset: _duration_pb2.Duration | None = ...,
+        price: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["utc_offset", b"utc_offset"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["price", b"price", "utc_offset", b"utc_offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionOpenPrice: _TypeAlias = SessionOpenPrice  # noqa: Y015
+
+@_typing.final
+class OptionGreeks(_message.Message):
+    """OptionGreeks are one option market's implied volatilities and sensitivities at one time, as the venue
+    (or a CQC model) computes them (Deribit ticker greeks / bid_iv / ask_iv / mark_iv, OKX opt-summary,
+    Bybit option tickers, CCXT Greeks). Implied volatilities are annualised fractions (Deribit mark_iv
+    45.31 percent -> "0.4531"); greeks are in the units the source documents, stated per field. Every
+    value is optional: unset means the source does not publish it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    BID_IV_FIELD_NUMBER: _builtins.int
+    ASK_IV_FIELD_NUMBER: _builtins.int
+    MARK_IV_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    GAMMA_FIELD_NUMBER: _builtins.int
+    VEGA_FIELD_NUMBER: _builtins.int
+    THETA_FIELD_NUMBER: _builtins.int
+    RHO_FIELD_NUMBER: _builtins.int
+    UNDERLYING_PRICE_FIELD_NUMBER: _builtins.int
+    UNDERLYING_NAME_FIELD_NUMBER: _builtins.int
+    MARK_PRICE_FIELD_NUMBER: _builtins.int
+    INTEREST_RATE_FIELD_NUMBER: _builtins.int
+    EVENT_TIME_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    market_id: _builtins.str
+    """market_id is the option market ("mkt_" + ULID), e.g. Deribit BTC-29SEP23-30000-C. Required."""
+    source: _builtins.str
+    """source names who computed the values: the venue slug ("deribit", "okx") or "cqc" for a CQC model.
+    Lower-case [a-z0-9._-], 2 to 64 characters. Required.
+    """
+    bid_iv: _builtins.str
+    """bid_iv is the implied volatility of the best bid, annualised fraction (Deribit bid_iv / 100; OKX
+    bidVol). Non-negative.
+    """
+    ask_iv: _builtins.str
+    """ask_iv is the implied volatility of the best ask, annualised fraction (Deribit ask_iv / 100; OKX
+    askVol). Non-negative.
+    """
+    mark_iv: _builtins.str
+    """mark_iv is the implied volatility of the mark price, annualised fraction (Deribit mark_iv / 100; OKX
+    markVol; Bybit markIv). Non-negative.
+    """
+    delta: _builtins.str
+    """delta is the change of the option value per unit change of the underlying price (Deribit
+    greeks.delta; OKX deltaBS). Signed, usually -1 to 1.
+    """
+    gamma: _builtins.str
+    """gamma is the change of delta per unit change of the underlying price (Deribit greeks.gamma). Signed."""
+    vega: _builtins.str
+    """vega is the change of the option value, in the premium asset, per 1 percentage point of implied
+    volatility (Deribit greeks.vega). Signed.
+    """
+    theta: _builtins.str
+    """theta is the change of the option value, in the premium asset, per calendar day (Deribit
+    greeks.theta). Signed, usually negative.
+    """
+    rho: _builtins.str
+    """rho is the change of the option value, in the premium asset, per 1 percentage point of the interest
+    rate (Deribit greeks.rho). Signed.
+    """
+    underlying_price: _builtins.str
+    """underlying_price is the price of the underlying the greeks were computed against, in the strike
+    asset (Deribit underlying_price, the synthetic future or index). Signed decimal.
+    """
+    underlying_name: _builtins.str
+    """underlying_name is what underlying_price is, as the source names it (Deribit underlying_index
+    "SYN.BTC-29SEP23" or "BTC-29SEP23", "index_price"). At most 128 characters; empty when not published.
+    """
+    mark_price: _builtins.str
+    """mark_price is the option's mark price at the same time, in the premium asset (Deribit mark_price
+    "0.0345" BTC). Signed decimal.
+    """
+    interest_rate: _builtins.str
+    """interest_rate is the annual interest rate the model used, fraction (Deribit interest_rate 0). Signed."""
+    @_builtins.property
+    def event_time(self) -> _timestamp_pb2.Timestamp:
+        """event_time is when the source computed the values, on its clock (Deribit timestamp). Unset when the
+        source stamps none.
+        """
+
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp:
+        """receive_time is when a CQC service received (or computed) the values, on CQC's clock. Required."""
+
+    @_builtins.property
+    def source_record(self) -> _source_pb2.SourceRecord:
+        """source_record is the raw source record (Deribit public/ticker result). Optional."""
+
+    def __init__(
+        self,
+        *,
+        market_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        bid_iv: _builtins.str | None = ...,
+        ask_iv: _builtins.str | None = ...,
+        mark_iv: _builtins.str | None = ...,
+        delta: _builtins.str | None = ...,
+        gamma: _builtins.str | None = ...,
+        vega: _builtins.str | None = ...,
+        theta: _builtins.str | None = ...,
+        rho: _builtins.str | None = ...,
+        underlying_price: _builtins.str | None = ...,
+        underlying_name: _builtins.str = ...,
+        mark_price: _builtins.str | None = ...,
+        interest_rate: _builtins.str | None = ...,
+        event_time: _timestamp_pb2.Timestamp | None = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+        source_record: _source_pb2.SourceRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_ask_iv", b"_ask_iv", "_bid_iv", b"_bid_iv", "_delta", b"_delta", "_gamma", b"_gamma", "_interest_rate", b"_interest_rate", "_mark_iv", b"_mark_iv", "_mark_price", b"_mark_price", "_rho", b"_rho", "_theta", b"_theta", "_underlying_price", b"_underlying_price", "_vega", b"_vega", "ask_iv", b"ask_iv", "bid_iv", b"bid_iv", "delta", b"delta", "event_time", b"event_time", "gamma", b"gamma", "interest_rate", b"interest_rate", "mark_iv", b"mark_iv", "mark_price", b"mark_price", "receive_time", b"receive_time", "rho", b"rho", "source_record", b"source_record", "theta", b"theta", "underlying_price", b"underlying_price", "vega", b"vega"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ask_iv", b"_ask_iv", "_bid_iv", b"_bid_iv", "_delta", b"_delta", "_gamma", b"_gamma", "_interest_rate", b"_interest_rate", "_mark_iv", b"_mark_iv", "_mark_price", b"_mark_price", "_rho", b"_rho", "_theta", b"_theta", "_underlying_price", b"_underlying_price", "_vega", b"_vega", "ask_iv", b"ask_iv", "bid_iv", b"bid_iv", "delta", b"delta", "event_time", b"event_time", "gamma", b"gamma", "interest_rate", b"interest_rate", "mark_iv", b"mark_iv", "mark_price", b"mark_price", "market_id", b"market_id", "receive_time", b"receive_time", "rho", b"rho", "source", b"source", "source_record", b"source_record", "theta", b"theta", "underlying_name", b"underlying_name", "underlying_price", b"underlying_price", "vega", b"vega"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__ask_iv: _TypeAlias = _typing.Literal["ask_iv"]  # noqa: Y015
+    _WhichOneofArgType__ask_iv: _TypeAlias = _typing.Literal["_ask_iv", b"_ask_iv"]  # noqa: Y015
+    _WhichOneofReturnType__bid_iv: _TypeAlias = _typing.Literal["bid_iv"]  # noqa: Y015
+    _WhichOneofArgType__bid_iv: _TypeAlias = _typing.Literal["_bid_iv", b"_bid_iv"]  # noqa: Y015
+    _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
+    _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015
+    _WhichOneofReturnType__gamma: _TypeAlias = _typing.Literal["gamma"]  # noqa: Y015
+    _WhichOneofArgType__gamma: _TypeAlias = _typing.Literal["_gamma", b"_gamma"]  # noqa: Y015
+    _WhichOneofReturnType__interest_rate: _TypeAlias = _typing.Literal["interest_rate"]  # noqa: Y015
+    _WhichOneofArgType__interest_rate: _TypeAlias = _typing.Literal["_interest_rate", b"_interest_rate"]  # noqa: Y015
+    _WhichOneofReturnType__mark_iv: _TypeAlias = _typing.Literal["mark_iv"]  # noqa: Y015
+    _WhichOneofArgType__mark_iv: _TypeAlias = _typing.Literal["_mark_iv", b"_mark_iv"]  # noqa: Y015
+    _WhichOneofReturnType__mark_price: _TypeAlias = _typing.Literal["mark_price"]  # noqa: Y015
+    _WhichOneofArgType__mark_price: _TypeAlias = _typing.Literal["_mark_price", b"_mark_price"]  # noqa: Y015
+    _WhichOneofReturnType__rho: _TypeAlias = _typing.Literal["rho"]  # noqa: Y015
+    _WhichOneofArgType__rho: _TypeAlias = _typing.Literal["_rho", b"_rho"]  # noqa: Y015
+    _WhichOneofReturnType__theta: _TypeAlias = _typing.Literal["theta"]  # noqa: Y015
+    _WhichOneofArgType__theta: _TypeAlias = _typing.Literal["_theta", b"_theta"]  # noqa: Y015
+    _WhichOneofReturnType__underlying_price: _TypeAlias = _typing.Literal["underlying_price"]  # noqa: Y015
+    _WhichOneofArgType__underlying_price: _TypeAlias = _typing.Literal["_underlying_price", b"_underlying_price"]  # noqa: Y015
+    _WhichOneofReturnType__vega: _TypeAlias = _typing.Literal["vega"]  # noqa: Y015
+    _WhichOneofArgType__vega: _TypeAlias = _typing.Literal["_vega", b"_vega"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ask_iv) -> _WhichOneofReturnType__ask_iv | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__bid_iv) -> _WhichOneofReturnType__bid_iv | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__delta) -> _WhichOneofReturnType__delta | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__gamma) -> _WhichOneofReturnType__gamma | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__interest_rate) -> _WhichOneofReturnType__interest_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mark_iv) -> _WhichOneofReturnType__mark_iv | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mark_price) -> _WhichOneofReturnType__mark_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rho) -> _WhichOneofReturnType__rho | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__theta) -> _WhichOneofReturnType__theta | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__underlying_price) -> _WhichOneofReturnType__underlying_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__vega) -> _WhichOneofReturnType__vega | None: ...
+
+Global___OptionGreeks: _TypeAlias = OptionGreeks  # noqa: Y015

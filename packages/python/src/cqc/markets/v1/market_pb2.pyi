@@ -18,10 +18,10 @@ import builtins as _builtins
 import sys
 import typing as _typing
 
-if sys.version_info >= (3, 11):
-    from typing import TypeAlias as _TypeAlias, Never as _Never
+if sys.version_info >= (3, 10):
+    from typing import TypeAlias as _TypeAlias
 else:
-    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
+    from typing_extensions import TypeAlias as _TypeAlias
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -52,8 +52,13 @@ class _MarketTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MarketType
     MARKET_TYPE_LENDING_RESERVE: _MarketType.ValueType  # 7
     """Lending protocol reserve (Aave v3 reserve, Compound v3 market). Requires `lending_reserve`."""
     MARKET_TYPE_COMBO: _MarketType.ValueType  # 8
-    """Combination / spread of several legs traded as one (Deribit future_combo, option_combo). May carry
-    `derivative` (without funding).
+    """Combination / spread of several legs traded as one (Deribit future_combo, option_combo). The
+    instrument is a ComboInstrument. May carry `derivative` (without funding).
+    """
+    MARKET_TYPE_INDEX: _MarketType.ValueType  # 9
+    """A published index or reference rate, not tradable (Deribit btc_usd index, OKX index BTC-USD): the
+    instrument is an IndexInstrument and the market exists so that index values (Price of
+    PRICE_TYPE_INDEX) key on a market_id like every other market data. Carries no order rules.
     """
 
 class MarketType(_MarketType, metaclass=_MarketTypeEnumTypeWrapper):
@@ -82,8 +87,13 @@ MARKET_TYPE_AMM_POOL: MarketType.ValueType  # 6
 MARKET_TYPE_LENDING_RESERVE: MarketType.ValueType  # 7
 """Lending protocol reserve (Aave v3 reserve, Compound v3 market). Requires `lending_reserve`."""
 MARKET_TYPE_COMBO: MarketType.ValueType  # 8
-"""Combination / spread of several legs traded as one (Deribit future_combo, option_combo). May carry
-`derivative` (without funding).
+"""Combination / spread of several legs traded as one (Deribit future_combo, option_combo). The
+instrument is a ComboInstrument. May carry `derivative` (without funding).
+"""
+MARKET_TYPE_INDEX: MarketType.ValueType  # 9
+"""A published index or reference rate, not tradable (Deribit btc_usd index, OKX index BTC-USD): the
+instrument is an IndexInstrument and the market exists so that index values (Price of
+PRICE_TYPE_INDEX) key on a market_id like every other market data. Carries no order rules.
 """
 Global___MarketType: _TypeAlias = MarketType  # noqa: Y015
 
@@ -135,8 +145,12 @@ class _MarketStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MarketSt
     """Removed from the venue (Coinbase "delisted", HL isDelisted, Binance "CLOSE"). Kept for history."""
 
 class MarketStatus(_MarketStatus, metaclass=_MarketStatusEnumTypeWrapper):
-    """MarketStatus is the unified trading state of a market. Venue states are mapped as noted; the raw
-    string stays in Market.venue_status.
+    """MarketStatus is the unified trading state of a market, the one place the contract says which orders a
+    market accepts. Venue states and flags are mapped as noted (Coinbase's status "online" plus its
+    post_only / limit_only / cancel_only / trading_disabled / auction_mode booleans fold into one value:
+    trading_disabled -> HALTED, cancel_only -> CANCEL_ONLY, limit_only -> LIMIT_ONLY, post_only ->
+    POST_ONLY, auction_mode -> PRE_OPEN, in that order of precedence); the raw string stays in
+    Market.venue_status.
     """
 
 MARKET_STATUS_UNSPECIFIED: MarketStatus.ValueType  # 0
@@ -196,11 +210,21 @@ class _AmmTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AmmType.Value
     AMM_TYPE_CLAMM_ENHANCED: _AmmType.ValueType  # 3
     """Concentrated liquidity with hooks / singleton (Uniswap v4)."""
     AMM_TYPE_STABLE_SWAP: _AmmType.ValueType  # 4
-    """StableSwap invariant for pegged assets (Curve)."""
+    """StableSwap invariant for pegged assets, 2 to 8 coins, with an amplification coefficient (Curve
+    plain and meta pools, stableswap-ng; Balancer v3 stable pools). AmmPoolState.amplification is set.
+    """
     AMM_TYPE_WEIGHTED_POOL: _AmmType.ValueType  # 5
-    """Weighted constant mean (Balancer weighted pools)."""
+    """Weighted constant mean over 2 to 8 tokens (Balancer weighted pools, e.g. 80/20 BAL/WETH). Every
+    AmmPoolToken.weight is set.
+    """
     AMM_TYPE_COMPOSABLE_POOL: _AmmType.ValueType  # 6
-    """Composable / nested pools (Balancer composable stable)."""
+    """Balancer v2 composable stable pool: a StableSwap pool whose own pool token (BPT) is one of its
+    tokens, with rate providers for yield-bearing tokens. AmmPoolState.amplification is set.
+    """
+    AMM_TYPE_CRYPTO_SWAP: _AmmType.ValueType  # 7
+    """Curve v2 cryptoswap for volatile assets (tricrypto, twocrypto-ng): StableSwap with an internal price
+    scale; amplification and gamma are set in AmmPoolState.
+    """
 
 class AmmType(_AmmType, metaclass=_AmmTypeEnumTypeWrapper):
     """AmmType is the pricing model of an AMM pool (NT AmmType)."""
@@ -214,17 +238,28 @@ AMM_TYPE_CLAMM: AmmType.ValueType  # 2
 AMM_TYPE_CLAMM_ENHANCED: AmmType.ValueType  # 3
 """Concentrated liquidity with hooks / singleton (Uniswap v4)."""
 AMM_TYPE_STABLE_SWAP: AmmType.ValueType  # 4
-"""StableSwap invariant for pegged assets (Curve)."""
+"""StableSwap invariant for pegged assets, 2 to 8 coins, with an amplification coefficient (Curve
+plain and meta pools, stableswap-ng; Balancer v3 stable pools). AmmPoolState.amplification is set.
+"""
 AMM_TYPE_WEIGHTED_POOL: AmmType.ValueType  # 5
-"""Weighted constant mean (Balancer weighted pools)."""
+"""Weighted constant mean over 2 to 8 tokens (Balancer weighted pools, e.g. 80/20 BAL/WETH). Every
+AmmPoolToken.weight is set.
+"""
 AMM_TYPE_COMPOSABLE_POOL: AmmType.ValueType  # 6
-"""Composable / nested pools (Balancer composable stable)."""
+"""Balancer v2 composable stable pool: a StableSwap pool whose own pool token (BPT) is one of its
+tokens, with rate providers for yield-bearing tokens. AmmPoolState.amplification is set.
+"""
+AMM_TYPE_CRYPTO_SWAP: AmmType.ValueType  # 7
+"""Curve v2 cryptoswap for volatile assets (tricrypto, twocrypto-ng): StableSwap with an internal price
+scale; amplification and gamma are set in AmmPoolState.
+"""
 Global___AmmType: _TypeAlias = AmmType  # noqa: Y015
 
 @_typing.final
 class FundingSpecs(_message.Message):
-    """FundingSpecs are a perpetual market's funding terms as this venue applies them. Any field left unset
-    falls back to the instrument's PerpContract.
+    """FundingSpecs are a perpetual market's funding terms as this venue applies them (funding is decided by
+    the listing, not the instrument: Binance BTCUSDT funds every 8 h, Hyperliquid BTC every hour). Every
+    field is unset when the venue does not publish it.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -233,16 +268,56 @@ class FundingSpecs(_message.Message):
     FUNDING_RATE_CAP_FIELD_NUMBER: _builtins.int
     FUNDING_RATE_FLOOR_FIELD_NUMBER: _builtins.int
     INTEREST_RATE_FIELD_NUMBER: _builtins.int
+    DEFAULT_FUNDING_RATE_FIELD_NUMBER: _builtins.int
+    BASE_INTEREST_RATE_FIELD_NUMBER: _builtins.int
+    QUOTE_INTEREST_RATE_FIELD_NUMBER: _builtins.int
+    BASE_INTEREST_INDEX_FIELD_NUMBER: _builtins.int
+    QUOTE_INTEREST_INDEX_FIELD_NUMBER: _builtins.int
+    PREMIUM_INDEX_FIELD_NUMBER: _builtins.int
     funding_rate_cap: _builtins.str
-    """funding_rate_cap is the highest funding rate per interval, fraction of notional. Unset = instrument's."""
+    """funding_rate_cap is the highest funding rate per interval, fraction of position notional (Bybit
+    upperFundingRate, Binance adjustedFundingRateCap "0.02"). Unset when uncapped or not published.
+    """
     funding_rate_floor: _builtins.str
-    """funding_rate_floor is the lowest funding rate per interval, fraction (usually negative)."""
+    """funding_rate_floor is the lowest funding rate per interval, fraction (usually negative; Bybit
+    lowerFundingRate "-0.005"). At most funding_rate_cap. Unset when not published.
+    """
     interest_rate: _builtins.str
-    """interest_rate is the interest component per interval, fraction (Binance "0.00010000")."""
+    """interest_rate is the interest component of the funding formula per interval, fraction (Binance
+    premiumIndex interestRate "0.00010000" = 0.01% per 8 h). Unset when the venue has none.
+    """
+    default_funding_rate: _builtins.str
+    """default_funding_rate is the baseline rate the venue applies per funding_interval when the premium is
+    zero (dYdX v4 defaultFundingRate1H, per hour, dYdX's funding interval: set funding_interval "3600s"
+    with it). Signed fraction; unset when not published.
+    """
+    base_interest_rate: _builtins.str
+    """base_interest_rate is the interest rate of the base currency entering the funding formula, fraction per
+    funding_interval. BitMEX fundingBaseRate is a DAILY rate: divide it by the funding intervals per day
+    (0.0003 / 3 = "0.0001" per 8 h). Unset when not published.
+    """
+    quote_interest_rate: _builtins.str
+    """quote_interest_rate is the interest rate of the quote currency entering the funding formula, fraction
+    per funding_interval. BitMEX fundingQuoteRate is a DAILY rate: divide it by the funding intervals per
+    day (0.0006 / 3 = "0.0002" per 8 h). Unset when not published.
+    """
+    base_interest_index: _builtins.str
+    """base_interest_index is the venue's index symbol of the base interest rate (BitMEX fundingBaseSymbol
+    ".XBTBON8H"). At most 64 characters; empty when not published.
+    """
+    quote_interest_index: _builtins.str
+    """quote_interest_index is the venue's index symbol of the quote interest rate (BitMEX
+    fundingQuoteSymbol ".USDBON8H"). At most 64 characters; empty when not published.
+    """
+    premium_index: _builtins.str
+    """premium_index is the venue's symbol of the premium index the rate is computed from (BitMEX
+    fundingPremiumSymbol ".XBTUSDPI8H"). At most 64 characters; empty when not published.
+    """
     @_builtins.property
     def funding_interval(self) -> _duration_pb2.Duration:
         """funding_interval is the time between funding payments ("28800s" = 8h on Binance BTCUSDT, "3600s" on
-        HL; Bybit minutes and Binance hours converted). Unset = PerpContract.funding_interval.
+        HL; Bybit fundingInterval minutes and Binance fundingIntervalHours converted). Unset when the venue
+        does not publish it.
         """
 
     def __init__(
@@ -252,31 +327,49 @@ class FundingSpecs(_message.Message):
         funding_rate_cap: _builtins.str | None = ...,
         funding_rate_floor: _builtins.str | None = ...,
         interest_rate: _builtins.str | None = ...,
+        default_funding_rate: _builtins.str | None = ...,
+        base_interest_rate: _builtins.str | None = ...,
+        quote_interest_rate: _builtins.str | None = ...,
+        base_interest_index: _builtins.str = ...,
+        quote_interest_index: _builtins.str = ...,
+        premium_index: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap", "_funding_rate_floor", b"_funding_rate_floor", "_interest_rate", b"_interest_rate", "funding_interval", b"funding_interval", "funding_rate_cap", b"funding_rate_cap", "funding_rate_floor", b"funding_rate_floor", "interest_rate", b"interest_rate"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_interest_rate", b"_base_interest_rate", "_default_funding_rate", b"_default_funding_rate", "_funding_rate_cap", b"_funding_rate_cap", "_funding_rate_floor", b"_funding_rate_floor", "_interest_rate", b"_interest_rate", "_quote_interest_rate", b"_quote_interest_rate", "base_interest_rate", b"base_interest_rate", "default_funding_rate", b"default_funding_rate", "funding_interval", b"funding_interval", "funding_rate_cap", b"funding_rate_cap", "funding_rate_floor", b"funding_rate_floor", "interest_rate", b"interest_rate", "quote_interest_rate", b"quote_interest_rate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap", "_funding_rate_floor", b"_funding_rate_floor", "_interest_rate", b"_interest_rate", "funding_interval", b"funding_interval", "funding_rate_cap", b"funding_rate_cap", "funding_rate_floor", b"funding_rate_floor", "interest_rate", b"interest_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_interest_rate", b"_base_interest_rate", "_default_funding_rate", b"_default_funding_rate", "_funding_rate_cap", b"_funding_rate_cap", "_funding_rate_floor", b"_funding_rate_floor", "_interest_rate", b"_interest_rate", "_quote_interest_rate", b"_quote_interest_rate", "base_interest_index", b"base_interest_index", "base_interest_rate", b"base_interest_rate", "default_funding_rate", b"default_funding_rate", "funding_interval", b"funding_interval", "funding_rate_cap", b"funding_rate_cap", "funding_rate_floor", b"funding_rate_floor", "interest_rate", b"interest_rate", "premium_index", b"premium_index", "quote_interest_index", b"quote_interest_index", "quote_interest_rate", b"quote_interest_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__base_interest_rate: _TypeAlias = _typing.Literal["base_interest_rate"]  # noqa: Y015
+    _WhichOneofArgType__base_interest_rate: _TypeAlias = _typing.Literal["_base_interest_rate", b"_base_interest_rate"]  # noqa: Y015
+    _WhichOneofReturnType__default_funding_rate: _TypeAlias = _typing.Literal["default_funding_rate"]  # noqa: Y015
+    _WhichOneofArgType__default_funding_rate: _TypeAlias = _typing.Literal["_default_funding_rate", b"_default_funding_rate"]  # noqa: Y015
     _WhichOneofReturnType__funding_rate_cap: _TypeAlias = _typing.Literal["funding_rate_cap"]  # noqa: Y015
     _WhichOneofArgType__funding_rate_cap: _TypeAlias = _typing.Literal["_funding_rate_cap", b"_funding_rate_cap"]  # noqa: Y015
     _WhichOneofReturnType__funding_rate_floor: _TypeAlias = _typing.Literal["funding_rate_floor"]  # noqa: Y015
     _WhichOneofArgType__funding_rate_floor: _TypeAlias = _typing.Literal["_funding_rate_floor", b"_funding_rate_floor"]  # noqa: Y015
     _WhichOneofReturnType__interest_rate: _TypeAlias = _typing.Literal["interest_rate"]  # noqa: Y015
     _WhichOneofArgType__interest_rate: _TypeAlias = _typing.Literal["_interest_rate", b"_interest_rate"]  # noqa: Y015
+    _WhichOneofReturnType__quote_interest_rate: _TypeAlias = _typing.Literal["quote_interest_rate"]  # noqa: Y015
+    _WhichOneofArgType__quote_interest_rate: _TypeAlias = _typing.Literal["_quote_interest_rate", b"_quote_interest_rate"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__base_interest_rate) -> _WhichOneofReturnType__base_interest_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__default_funding_rate) -> _WhichOneofReturnType__default_funding_rate | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__funding_rate_cap) -> _WhichOneofReturnType__funding_rate_cap | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__funding_rate_floor) -> _WhichOneofReturnType__funding_rate_floor | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__interest_rate) -> _WhichOneofReturnType__interest_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quote_interest_rate) -> _WhichOneofReturnType__quote_interest_rate | None: ...
 
 Global___FundingSpecs: _TypeAlias = FundingSpecs  # noqa: Y015
 
 @_typing.final
 class DerivativeSpecs(_message.Message):
     """DerivativeSpecs are the venue-specific derivative terms of a PERPETUAL, FUTURE, OPTION or COMBO
-    market: price sources, funding and margin as this venue applies them. Unset fields fall back to the
-    instrument's PerpContract / FutureContract terms.
+    market: price sources, funding, margin and pre-market status as this venue applies them. The
+    instrument carries none of these: they are decided by each listing.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -288,13 +381,18 @@ class DerivativeSpecs(_message.Message):
     MARGIN_FIELD_NUMBER: _builtins.int
     ISOLATED_MARGIN_ONLY_FIELD_NUMBER: _builtins.int
     MARGIN_TABLE_ID_FIELD_NUMBER: _builtins.int
+    INDEX_INSTRUMENT_ID_FIELD_NUMBER: _builtins.int
+    PRE_LISTING_FIELD_NUMBER: _builtins.int
+    PRE_LISTING_END_TIME_FIELD_NUMBER: _builtins.int
+    FAIR_PRICE_METHOD_FIELD_NUMBER: _builtins.int
     mark_price_source: _builtins.str
     """mark_price_source describes how the venue computes the mark price (e.g. "premium index EMA + index",
     "Deribit mark = index + EMA basis"). Free text, at most 256 characters; empty when unknown.
     """
     index_price_source: _builtins.str
-    """index_price_source names the index the market references (Deribit price_index "eth_usd", Binance
-    pair "BTCUSDT", OKX uly "BTC-USD"). At most 128 characters; empty = Instrument.price_index.
+    """index_price_source names the index the market references, as the venue names it (Deribit
+    price_index "eth_usd", Binance pair "BTCUSDT", OKX uly "BTC-USD"). At most 128 characters; empty when
+    the venue does not name one.
     """
     settlement_price_source: _builtins.str
     """settlement_price_source describes the price used at expiry / delivery for dated contracts (e.g. "30-
@@ -306,6 +404,20 @@ class DerivativeSpecs(_message.Message):
     """margin_table_id is the venue's id of the margin tier table the market uses (HL marginTableId). At
     most 64 characters; empty when none.
     """
+    index_instrument_id: _builtins.str
+    """index_instrument_id is the INDEX instrument the market marks and settles against ("ins_" + ULID), when
+    the registry holds it (Deribit btc_usd as an IndexInstrument). Unset when not registered;
+    index_price_source still names the index.
+    """
+    pre_listing: _builtins.bool
+    """pre_listing is true for pre-market perpetuals and futures traded before the underlying is listed
+    (Bybit isPreListing, OKX ruleType "pre_market"); they can have special funding and price limits.
+    """
+    fair_price_method: _builtins.str
+    """fair_price_method is how the venue computes the fair price it marks positions at, as the venue names it
+    (BitMEX fairMethod "FundingRate", "ImpactMidPrice"; mark_price_source keeps markMethod "FairPrice"). At
+    most 64 characters; empty when not published.
+    """
     @_builtins.property
     def funding(self) -> Global___FundingSpecs:
         """funding is the perpetual's funding terms on this venue. Only for PERPETUAL markets (rule
@@ -313,10 +425,18 @@ class DerivativeSpecs(_message.Message):
         """
 
     @_builtins.property
-    def margin(self) -> _instrument_pb2.MarginTerms:
-        """margin is the venue's leverage, margin tiers, margin rates, liquidation fee and margin assets for this
-        market (Binance liquidationFee, maint/requiredMarginPercent converted to fractions, `assets[]`).
-        Unset = the instrument's MarginTerms.
+    def margin(self) -> _market_rules_pb2.MarginTerms:
+        """margin is the venue's leverage, margin tiers or risk-limit steps, margin rates, open-interest scaling,
+        auto-deleverage, liquidation fee and margin assets for this market (Binance liquidationFee,
+        maint/requiredMarginPercent converted to fractions, `assets[]`; BitMEX riskStep; dYdX liquidity
+        tiers). Unset when the venue publishes none.
+        """
+
+    @_builtins.property
+    def pre_listing_end_time(self) -> _timestamp_pb2.Timestamp:
+        """pre_listing_end_time is when a pre-market contract became (or becomes) a normal one (OKX
+        preMktSwTime; venue clock). Unset for contracts that were never pre-market or while the switch is not
+        scheduled.
         """
 
     def __init__(
@@ -326,17 +446,161 @@ class DerivativeSpecs(_message.Message):
         index_price_source: _builtins.str = ...,
         settlement_price_source: _builtins.str = ...,
         funding: Global___FundingSpecs | None = ...,
-        margin: _instrument_pb2.MarginTerms | None = ...,
+        margin: _market_rules_pb2.MarginTerms | None = ...,
         isolated_margin_only: _builtins.bool = ...,
         margin_table_id: _builtins.str = ...,
+        index_instrument_id: _builtins.str | None = ...,
+        pre_listing: _builtins.bool = ...,
+        pre_listing_end_time: _timestamp_pb2.Timestamp | None = ...,
+        fair_price_method: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["funding", b"funding", "margin", b"margin"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_index_instrument_id", b"_index_instrument_id", "funding", b"funding", "index_instrument_id", b"index_instrument_id", "margin", b"margin", "pre_listing_end_time", b"pre_listing_end_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["funding", b"funding", "index_price_source", b"index_price_source", "isolated_margin_only", b"isolated_margin_only", "margin", b"margin", "margin_table_id", b"margin_table_id", "mark_price_source", b"mark_price_source", "settlement_price_source", b"settlement_price_source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_index_instrument_id", b"_index_instrument_id", "fair_price_method", b"fair_price_method", "funding", b"funding", "index_instrument_id", b"index_instrument_id", "index_price_source", b"index_price_source", "isolated_margin_only", b"isolated_margin_only", "margin", b"margin", "margin_table_id", b"margin_table_id", "mark_price_source", b"mark_price_source", "pre_listing", b"pre_listing", "pre_listing_end_time", b"pre_listing_end_time", "settlement_price_source", b"settlement_price_source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__index_instrument_id: _TypeAlias = _typing.Literal["index_instrument_id"]  # noqa: Y015
+    _WhichOneofArgType__index_instrument_id: _TypeAlias = _typing.Literal["_index_instrument_id", b"_index_instrument_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__index_instrument_id) -> _WhichOneofReturnType__index_instrument_id | None: ...
 
 Global___DerivativeSpecs: _TypeAlias = DerivativeSpecs  # noqa: Y015
+
+@_typing.final
+class AmmAmplification(_message.Message):
+    """AmmAmplification is the amplification coefficient of a StableSwap-family pool (Curve `A`, Balancer
+    stable `amp`), exactly as the pool stores it, with the precision it is scaled by. The effective
+    coefficient is value / precision: Balancer getAmplificationParameter() returns (200000, false, 1000)
+    for A = 200; Curve stableswap-ng A() returns 200 while A_precise() returns 20000 with A_PRECISION 100.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_FIELD_NUMBER: _builtins.int
+    PRECISION_FIELD_NUMBER: _builtins.int
+    IS_UPDATING_FIELD_NUMBER: _builtins.int
+    TARGET_VALUE_FIELD_NUMBER: _builtins.int
+    RAMP_END_TIME_FIELD_NUMBER: _builtins.int
+    GAMMA_FIELD_NUMBER: _builtins.int
+    value: _builtins.str
+    """value is the current amplification as the pool stores it (scaled by precision), an integer decimal
+    string (Balancer "200000", Curve A_precise "20000"). Positive. Required.
+    """
+    precision: _builtins.int
+    """precision is the scale of value: the effective A is value / precision (Balancer AMP_PRECISION 1000,
+    Curve A_PRECISION 100; 1 when the source publishes the unscaled A). Positive. Required.
+    """
+    is_updating: _builtins.bool
+    """is_updating is true while the pool ramps A from its current value towards target_value (Balancer
+    isUpdating; Curve future_A_time in the future).
+    """
+    target_value: _builtins.str
+    """target_value is the amplification the ramp ends at, scaled by precision like value (Curve future_A,
+    Balancer endValue). Unset when no ramp is scheduled or the source does not say.
+    """
+    gamma: _builtins.str
+    """gamma is the Curve v2 cryptoswap gamma parameter converted from its 1e18 fixed point (raw
+    11809167828997 -> "0.000011809167828997"). Unset for StableSwap pools, which have no gamma.
+    """
+    @_builtins.property
+    def ramp_end_time(self) -> _timestamp_pb2.Timestamp:
+        """ramp_end_time is when the ramp reaches target_value (Curve future_A_time, Balancer endTime), chain
+        clock. Set together with target_value.
+        """
+
+    def __init__(
+        self,
+        *,
+        value: _builtins.str = ...,
+        precision: _builtins.int = ...,
+        is_updating: _builtins.bool = ...,
+        target_value: _builtins.str | None = ...,
+        ramp_end_time: _timestamp_pb2.Timestamp | None = ...,
+        gamma: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_gamma", b"_gamma", "_target_value", b"_target_value", "gamma", b"gamma", "ramp_end_time", b"ramp_end_time", "target_value", b"target_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_gamma", b"_gamma", "_target_value", b"_target_value", "gamma", b"gamma", "is_updating", b"is_updating", "precision", b"precision", "ramp_end_time", b"ramp_end_time", "target_value", b"target_value", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__gamma: _TypeAlias = _typing.Literal["gamma"]  # noqa: Y015
+    _WhichOneofArgType__gamma: _TypeAlias = _typing.Literal["_gamma", b"_gamma"]  # noqa: Y015
+    _WhichOneofReturnType__target_value: _TypeAlias = _typing.Literal["target_value"]  # noqa: Y015
+    _WhichOneofArgType__target_value: _TypeAlias = _typing.Literal["_target_value", b"_target_value"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__gamma) -> _WhichOneofReturnType__gamma | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__target_value) -> _WhichOneofReturnType__target_value | None: ...
+
+Global___AmmAmplification: _TypeAlias = AmmAmplification  # noqa: Y015
+
+@_typing.final
+class AmmPoolTokenState(_message.Message):
+    """AmmPoolTokenState is one token's holdings in an AMM pool at the block of the enclosing
+    AmmPoolState. Amounts are whole tokens of that deployment (raw base units / 10^decimals).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    MANAGED_BALANCE_FIELD_NUMBER: _builtins.int
+    RATE_FIELD_NUMBER: _builtins.int
+    ORACLE_PRICE_FIELD_NUMBER: _builtins.int
+    deployment_id: _builtins.str
+    """deployment_id is the token this entry is about ("dep_" + ULID); it MUST be one of the pool's
+    AmmPoolSpecs.tokens (rule amm_pool_specs.state_tokens_match), or of its underlying_deployment_ids in
+    AmmPoolState.underlying_tokens. Required.
+    """
+    balance: _builtins.str
+    """balance is the pool's total balance of the token, whole tokens, including any managed part (Balancer
+    getPoolTokens balances; Curve balances(i); Uniswap subgraph totalValueLockedToken0/1). Unset when the
+    source publishes none.
+    """
+    managed_balance: _builtins.str
+    """managed_balance is the part of balance lent out by the pool's asset manager and not held as cash
+    (Balancer v2 getPoolTokenInfo managed), whole tokens; cash = balance - managed_balance. Unset when the
+    pool has no asset manager for the token.
+    """
+    rate: _builtins.str
+    """rate is the token's current rate from its rate provider, converted from 1e18 fixed point (wstETH
+    getRate 1150000000000000000 -> "1.15"): the value of one token in the unit the invariant prices it
+    in. Unset when the token has no rate provider.
+    """
+    oracle_price: _builtins.str
+    """oracle_price is the pool's own moving-average oracle price of this token in units of the pool's
+    first token (Curve cryptoswap price_oracle(i - 1), stableswap-ng price_oracle), converted from 1e18
+    fixed point. Unset for the first token and for pools without an internal oracle (Curve API
+    priceOracle null).
+    """
+    def __init__(
+        self,
+        *,
+        deployment_id: _builtins.str = ...,
+        balance: _builtins.str | None = ...,
+        managed_balance: _builtins.str | None = ...,
+        rate: _builtins.str | None = ...,
+        oracle_price: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_balance", b"_balance", "_managed_balance", b"_managed_balance", "_oracle_price", b"_oracle_price", "_rate", b"_rate", "balance", b"balance", "managed_balance", b"managed_balance", "oracle_price", b"oracle_price", "rate", b"rate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_balance", b"_balance", "_managed_balance", b"_managed_balance", "_oracle_price", b"_oracle_price", "_rate", b"_rate", "balance", b"balance", "deployment_id", b"deployment_id", "managed_balance", b"managed_balance", "oracle_price", b"oracle_price", "rate", b"rate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__balance: _TypeAlias = _typing.Literal["balance"]  # noqa: Y015
+    _WhichOneofArgType__balance: _TypeAlias = _typing.Literal["_balance", b"_balance"]  # noqa: Y015
+    _WhichOneofReturnType__managed_balance: _TypeAlias = _typing.Literal["managed_balance"]  # noqa: Y015
+    _WhichOneofArgType__managed_balance: _TypeAlias = _typing.Literal["_managed_balance", b"_managed_balance"]  # noqa: Y015
+    _WhichOneofReturnType__oracle_price: _TypeAlias = _typing.Literal["oracle_price"]  # noqa: Y015
+    _WhichOneofArgType__oracle_price: _TypeAlias = _typing.Literal["_oracle_price", b"_oracle_price"]  # noqa: Y015
+    _WhichOneofReturnType__rate: _TypeAlias = _typing.Literal["rate"]  # noqa: Y015
+    _WhichOneofArgType__rate: _TypeAlias = _typing.Literal["_rate", b"_rate"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__balance) -> _WhichOneofReturnType__balance | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__managed_balance) -> _WhichOneofReturnType__managed_balance | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__oracle_price) -> _WhichOneofReturnType__oracle_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rate) -> _WhichOneofReturnType__rate | None: ...
+
+Global___AmmPoolTokenState: _TypeAlias = AmmPoolTokenState  # noqa: Y015
 
 @_typing.final
 class AmmPoolState(_message.Message):
@@ -351,8 +615,10 @@ class AmmPoolState(_message.Message):
     TICK_FIELD_NUMBER: _builtins.int
     TOKEN0_PRICE_FIELD_NUMBER: _builtins.int
     TOKEN1_PRICE_FIELD_NUMBER: _builtins.int
-    TOKEN0_RESERVE_FIELD_NUMBER: _builtins.int
-    TOKEN1_RESERVE_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    AMPLIFICATION_FIELD_NUMBER: _builtins.int
+    LP_TOKEN_SUPPLY_FIELD_NUMBER: _builtins.int
+    VIRTUAL_PRICE_FIELD_NUMBER: _builtins.int
     TVL_USD_FIELD_NUMBER: _builtins.int
     VOLUME_USD_FIELD_NUMBER: _builtins.int
     FEES_USD_FIELD_NUMBER: _builtins.int
@@ -360,6 +626,8 @@ class AmmPoolState(_message.Message):
     STATE_TIME_FIELD_NUMBER: _builtins.int
     FEE_GROWTH_GLOBAL0_X128_FIELD_NUMBER: _builtins.int
     FEE_GROWTH_GLOBAL1_X128_FIELD_NUMBER: _builtins.int
+    SWAP_FEE_RATE_FIELD_NUMBER: _builtins.int
+    UNDERLYING_TOKENS_FIELD_NUMBER: _builtins.int
     liquidity: _builtins.str
     """liquidity is the pool's active in-range liquidity L, the raw uint128 as an integer decimal string
     (Uniswap v3 liquidity). Unset for pools without the concept.
@@ -373,20 +641,23 @@ class AmmPoolState(_message.Message):
     ticks.
     """
     token0_price: _builtins.str
-    """token0_price is the price of one token0 in token1, in whole tokens (for USDC/WETH: WETH per USDC).
-    Careful: the Uniswap v3 subgraph's `token1Price` is this value and its `token0Price` is the inverse.
+    """token0_price is the price of one tokens[0] in tokens[1], in whole tokens (for USDC/WETH: WETH per
+    USDC). Two-token pools only; unset for pools of three or more tokens. Careful: the Uniswap v3
+    subgraph's `token1Price` is this value and its `token0Price` is the inverse.
     """
     token1_price: _builtins.str
-    """token1_price is the price of one token1 in token0, in whole tokens (for USDC/WETH: USDC per WETH;
-    the subgraph's `token0Price`).
+    """token1_price is the price of one tokens[1] in tokens[0], in whole tokens (for USDC/WETH: USDC per
+    WETH; the subgraph's `token0Price`). Two-token pools only.
     """
-    token0_reserve: _builtins.str
-    """token0_reserve is the amount of token0 held by the pool, whole tokens (subgraph
-    totalValueLockedToken0).
+    lp_token_supply: _builtins.str
+    """lp_token_supply is the total supply of the pool's LP token, whole tokens (Curve totalSupply,
+    Balancer getActualSupply, Uniswap v2 pair totalSupply). Unset for pools without a fungible LP token
+    (Uniswap v3/v4 positions are NFTs) or when unknown.
     """
-    token1_reserve: _builtins.str
-    """token1_reserve is the amount of token1 held by the pool, whole tokens (subgraph
-    totalValueLockedToken1).
+    virtual_price: _builtins.str
+    """virtual_price is the value of one LP token in units of the pool's invariant, converted from 1e18
+    fixed point (Curve get_virtual_price, Balancer pool getRate: 1012345678901234567 -> "1.012345678901234567").
+    Grows with fees; used to value LP positions. Unset when the pool publishes none.
     """
     tvl_usd: _builtins.str
     """tvl_usd is the total value locked in the pool, in USD (subgraph totalValueLockedUSD)."""
@@ -404,10 +675,34 @@ class AmmPoolState(_message.Message):
     """
     fee_growth_global1_x128: _builtins.str
     """fee_growth_global1_x128 is the same accumulator for token1 fees (Uniswap v3 feeGrowthGlobal1X128)."""
+    swap_fee_rate: _builtins.str
+    """swap_fee_rate is the swap fee in force at this block when the pool's fee changes over time (Balancer
+    setSwapFeePercentage, Uniswap v4 dynamic-fee hooks, Curve dynamic fees off peg), as a fraction of the
+    input amount. Unset when the fee is the static AmmPoolSpecs.fee_rate.
+    """
+    @_builtins.property
+    def tokens(self) -> _containers.RepeatedCompositeFieldContainer[Global___AmmPoolTokenState]:
+        """tokens are the pool's per-token holdings, in the order of AmmPoolSpecs.tokens (one entry per token,
+        or none when balances are unknown). At most 50.
+        """
+
+    @_builtins.property
+    def amplification(self) -> Global___AmmAmplification:
+        """amplification is the StableSwap amplification coefficient (Curve A, Balancer amp). Set for
+        STABLE_SWAP, COMPOSABLE_POOL and CRYPTO_SWAP pools when known; unset for other pool types.
+        """
+
     @_builtins.property
     def state_time(self) -> _timestamp_pb2.Timestamp:
         """state_time is the timestamp of block_number (chain clock), or the source's observation time when the
         block is unknown.
+        """
+
+    @_builtins.property
+    def underlying_tokens(self) -> _containers.RepeatedCompositeFieldContainer[Global___AmmPoolTokenState]:
+        """underlying_tokens are a metapool's look-through holdings of its underlying tokens, in the order of
+        AmmPoolSpecs.underlying_deployment_ids: its own coin plus its share of the base pool's coins (Curve
+        underlyingCoins[*].poolBalance / 10^decimals). Empty for pools without underlying tokens. At most 50.
         """
 
     def __init__(
@@ -418,8 +713,10 @@ class AmmPoolState(_message.Message):
         tick: _builtins.int | None = ...,
         token0_price: _builtins.str | None = ...,
         token1_price: _builtins.str | None = ...,
-        token0_reserve: _builtins.str | None = ...,
-        token1_reserve: _builtins.str | None = ...,
+        tokens: _abc.Iterable[Global___AmmPoolTokenState] | None = ...,
+        amplification: Global___AmmAmplification | None = ...,
+        lp_token_supply: _builtins.str | None = ...,
+        virtual_price: _builtins.str | None = ...,
         tvl_usd: _builtins.str | None = ...,
         volume_usd: _builtins.str | None = ...,
         fees_usd: _builtins.str | None = ...,
@@ -427,10 +724,12 @@ class AmmPoolState(_message.Message):
         state_time: _timestamp_pb2.Timestamp | None = ...,
         fee_growth_global0_x128: _builtins.str | None = ...,
         fee_growth_global1_x128: _builtins.str | None = ...,
+        swap_fee_rate: _builtins.str | None = ...,
+        underlying_tokens: _abc.Iterable[Global___AmmPoolTokenState] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_fee_growth_global0_x128", b"_fee_growth_global0_x128", "_fee_growth_global1_x128", b"_fee_growth_global1_x128", "_fees_usd", b"_fees_usd", "_liquidity", b"_liquidity", "_sqrt_price_x96", b"_sqrt_price_x96", "_tick", b"_tick", "_token0_price", b"_token0_price", "_token0_reserve", b"_token0_reserve", "_token1_price", b"_token1_price", "_token1_reserve", b"_token1_reserve", "_tvl_usd", b"_tvl_usd", "_volume_usd", b"_volume_usd", "fee_growth_global0_x128", b"fee_growth_global0_x128", "fee_growth_global1_x128", b"fee_growth_global1_x128", "fees_usd", b"fees_usd", "liquidity", b"liquidity", "sqrt_price_x96", b"sqrt_price_x96", "state_time", b"state_time", "tick", b"tick", "token0_price", b"token0_price", "token0_reserve", b"token0_reserve", "token1_price", b"token1_price", "token1_reserve", b"token1_reserve", "tvl_usd", b"tvl_usd", "volume_usd", b"volume_usd"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fee_growth_global0_x128", b"_fee_growth_global0_x128", "_fee_growth_global1_x128", b"_fee_growth_global1_x128", "_fees_usd", b"_fees_usd", "_liquidity", b"_liquidity", "_lp_token_supply", b"_lp_token_supply", "_sqrt_price_x96", b"_sqrt_price_x96", "_swap_fee_rate", b"_swap_fee_rate", "_tick", b"_tick", "_token0_price", b"_token0_price", "_token1_price", b"_token1_price", "_tvl_usd", b"_tvl_usd", "_virtual_price", b"_virtual_price", "_volume_usd", b"_volume_usd", "amplification", b"amplification", "fee_growth_global0_x128", b"fee_growth_global0_x128", "fee_growth_global1_x128", b"fee_growth_global1_x128", "fees_usd", b"fees_usd", "liquidity", b"liquidity", "lp_token_supply", b"lp_token_supply", "sqrt_price_x96", b"sqrt_price_x96", "state_time", b"state_time", "swap_fee_rate", b"swap_fee_rate", "tick", b"tick", "token0_price", b"token0_price", "token1_price", b"token1_price", "tvl_usd", b"tvl_usd", "virtual_price", b"virtual_price", "volume_usd", b"volume_usd"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fee_growth_global0_x128", b"_fee_growth_global0_x128", "_fee_growth_global1_x128", b"_fee_growth_global1_x128", "_fees_usd", b"_fees_usd", "_liquidity", b"_liquidity", "_sqrt_price_x96", b"_sqrt_price_x96", "_tick", b"_tick", "_token0_price", b"_token0_price", "_token0_reserve", b"_token0_reserve", "_token1_price", b"_token1_price", "_token1_reserve", b"_token1_reserve", "_tvl_usd", b"_tvl_usd", "_volume_usd", b"_volume_usd", "block_number", b"block_number", "fee_growth_global0_x128", b"fee_growth_global0_x128", "fee_growth_global1_x128", b"fee_growth_global1_x128", "fees_usd", b"fees_usd", "liquidity", b"liquidity", "sqrt_price_x96", b"sqrt_price_x96", "state_time", b"state_time", "tick", b"tick", "token0_price", b"token0_price", "token0_reserve", b"token0_reserve", "token1_price", b"token1_price", "token1_reserve", b"token1_reserve", "tvl_usd", b"tvl_usd", "volume_usd", b"volume_usd"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fee_growth_global0_x128", b"_fee_growth_global0_x128", "_fee_growth_global1_x128", b"_fee_growth_global1_x128", "_fees_usd", b"_fees_usd", "_liquidity", b"_liquidity", "_lp_token_supply", b"_lp_token_supply", "_sqrt_price_x96", b"_sqrt_price_x96", "_swap_fee_rate", b"_swap_fee_rate", "_tick", b"_tick", "_token0_price", b"_token0_price", "_token1_price", b"_token1_price", "_tvl_usd", b"_tvl_usd", "_virtual_price", b"_virtual_price", "_volume_usd", b"_volume_usd", "amplification", b"amplification", "block_number", b"block_number", "fee_growth_global0_x128", b"fee_growth_global0_x128", "fee_growth_global1_x128", b"fee_growth_global1_x128", "fees_usd", b"fees_usd", "liquidity", b"liquidity", "lp_token_supply", b"lp_token_supply", "sqrt_price_x96", b"sqrt_price_x96", "state_time", b"state_time", "swap_fee_rate", b"swap_fee_rate", "tick", b"tick", "token0_price", b"token0_price", "token1_price", b"token1_price", "tokens", b"tokens", "tvl_usd", b"tvl_usd", "underlying_tokens", b"underlying_tokens", "virtual_price", b"virtual_price", "volume_usd", b"volume_usd"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__fee_growth_global0_x128: _TypeAlias = _typing.Literal["fee_growth_global0_x128"]  # noqa: Y015
     _WhichOneofArgType__fee_growth_global0_x128: _TypeAlias = _typing.Literal["_fee_growth_global0_x128", b"_fee_growth_global0_x128"]  # noqa: Y015
@@ -440,20 +739,22 @@ class AmmPoolState(_message.Message):
     _WhichOneofArgType__fees_usd: _TypeAlias = _typing.Literal["_fees_usd", b"_fees_usd"]  # noqa: Y015
     _WhichOneofReturnType__liquidity: _TypeAlias = _typing.Literal["liquidity"]  # noqa: Y015
     _WhichOneofArgType__liquidity: _TypeAlias = _typing.Literal["_liquidity", b"_liquidity"]  # noqa: Y015
+    _WhichOneofReturnType__lp_token_supply: _TypeAlias = _typing.Literal["lp_token_supply"]  # noqa: Y015
+    _WhichOneofArgType__lp_token_supply: _TypeAlias = _typing.Literal["_lp_token_supply", b"_lp_token_supply"]  # noqa: Y015
     _WhichOneofReturnType__sqrt_price_x96: _TypeAlias = _typing.Literal["sqrt_price_x96"]  # noqa: Y015
     _WhichOneofArgType__sqrt_price_x96: _TypeAlias = _typing.Literal["_sqrt_price_x96", b"_sqrt_price_x96"]  # noqa: Y015
+    _WhichOneofReturnType__swap_fee_rate: _TypeAlias = _typing.Literal["swap_fee_rate"]  # noqa: Y015
+    _WhichOneofArgType__swap_fee_rate: _TypeAlias = _typing.Literal["_swap_fee_rate", b"_swap_fee_rate"]  # noqa: Y015
     _WhichOneofReturnType__tick: _TypeAlias = _typing.Literal["tick"]  # noqa: Y015
     _WhichOneofArgType__tick: _TypeAlias = _typing.Literal["_tick", b"_tick"]  # noqa: Y015
     _WhichOneofReturnType__token0_price: _TypeAlias = _typing.Literal["token0_price"]  # noqa: Y015
     _WhichOneofArgType__token0_price: _TypeAlias = _typing.Literal["_token0_price", b"_token0_price"]  # noqa: Y015
-    _WhichOneofReturnType__token0_reserve: _TypeAlias = _typing.Literal["token0_reserve"]  # noqa: Y015
-    _WhichOneofArgType__token0_reserve: _TypeAlias = _typing.Literal["_token0_reserve", b"_token0_reserve"]  # noqa: Y015
     _WhichOneofReturnType__token1_price: _TypeAlias = _typing.Literal["token1_price"]  # noqa: Y015
     _WhichOneofArgType__token1_price: _TypeAlias = _typing.Literal["_token1_price", b"_token1_price"]  # noqa: Y015
-    _WhichOneofReturnType__token1_reserve: _TypeAlias = _typing.Literal["token1_reserve"]  # noqa: Y015
-    _WhichOneofArgType__token1_reserve: _TypeAlias = _typing.Literal["_token1_reserve", b"_token1_reserve"]  # noqa: Y015
     _WhichOneofReturnType__tvl_usd: _TypeAlias = _typing.Literal["tvl_usd"]  # noqa: Y015
     _WhichOneofArgType__tvl_usd: _TypeAlias = _typing.Literal["_tvl_usd", b"_tvl_usd"]  # noqa: Y015
+    _WhichOneofReturnType__virtual_price: _TypeAlias = _typing.Literal["virtual_price"]  # noqa: Y015
+    _WhichOneofArgType__virtual_price: _TypeAlias = _typing.Literal["_virtual_price", b"_virtual_price"]  # noqa: Y015
     _WhichOneofReturnType__volume_usd: _TypeAlias = _typing.Literal["volume_usd"]  # noqa: Y015
     _WhichOneofArgType__volume_usd: _TypeAlias = _typing.Literal["_volume_usd", b"_volume_usd"]  # noqa: Y015
     @_typing.overload
@@ -465,28 +766,101 @@ class AmmPoolState(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidity) -> _WhichOneofReturnType__liquidity | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lp_token_supply) -> _WhichOneofReturnType__lp_token_supply | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__sqrt_price_x96) -> _WhichOneofReturnType__sqrt_price_x96 | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__swap_fee_rate) -> _WhichOneofReturnType__swap_fee_rate | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__tick) -> _WhichOneofReturnType__tick | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__token0_price) -> _WhichOneofReturnType__token0_price | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__token0_reserve) -> _WhichOneofReturnType__token0_reserve | None: ...
-    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__token1_price) -> _WhichOneofReturnType__token1_price | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__token1_reserve) -> _WhichOneofReturnType__token1_reserve | None: ...
-    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__tvl_usd) -> _WhichOneofReturnType__tvl_usd | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__virtual_price) -> _WhichOneofReturnType__virtual_price | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__volume_usd) -> _WhichOneofReturnType__volume_usd | None: ...
 
 Global___AmmPoolState: _TypeAlias = AmmPoolState  # noqa: Y015
 
 @_typing.final
+class AmmPoolToken(_message.Message):
+    """AmmPoolToken is one token of an AMM pool with its static parameters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    RATE_PROVIDER_ADDRESS_FIELD_NUMBER: _builtins.int
+    SCALING_FACTOR_FIELD_NUMBER: _builtins.int
+    ASSET_MANAGER_ADDRESS_FIELD_NUMBER: _builtins.int
+    YIELD_FEE_EXEMPT_FIELD_NUMBER: _builtins.int
+    BASE_POOL_SHARE_FIELD_NUMBER: _builtins.int
+    deployment_id: _builtins.str
+    """deployment_id is the token's AssetDeployment ("dep_" + ULID). Required."""
+    weight: _builtins.str
+    """weight is the token's normalized weight in a weighted pool, a fraction of 1 converted from the
+    protocol's 1e18 fixed point (Balancer getNormalizedWeights 800000000000000000 -> "0.8"). Set for
+    every token of a WEIGHTED_POOL (rule amm_pool_specs.weighted_pool_weights), unset otherwise.
+    """
+    rate_provider_address: _builtins.str
+    """rate_provider_address is the contract that reports the token's exchange rate to the pool (Balancer
+    rateProviders, Curve stableswap-ng oracle for rate-bearing coins), as published. Empty when the
+    token has none (the zero address is stored as empty). At most 128 characters.
+    """
+    scaling_factor: _builtins.str
+    """scaling_factor is the factor the pool multiplies the token's raw base-unit balances by before its
+    invariant math, converted from the protocol's 1e18 fixed point: 10^(18 - decimals), times the rate
+    for rate-provided tokens (Balancer getScalingFactors 1000000000000000000000000000000 for USDC ->
+    "1000000000000"; Curve stableswap-ng stored_rates / 1e18). Unset when not published.
+    """
+    asset_manager_address: _builtins.str
+    """asset_manager_address is the Balancer v2 asset manager allowed to lend out part of the token's
+    balance (see AmmPoolTokenState.managed_balance). Empty when none. At most 128 characters.
+    """
+    yield_fee_exempt: _builtins.bool
+    """yield_fee_exempt is true when the protocol takes no yield fee on this token's rate growth (Balancer
+    composable stable exemptFromYieldProtocolFee, Balancer v3 paysYieldFees false).
+    """
+    base_pool_share: _builtins.bool
+    """base_pool_share is true when this token is the LP token of the base pool a metapool trades against
+    (Curve isBasePoolLpToken: 3Crv in the MIM/3Crv metapool); see AmmPoolSpecs.base_pool_address. A
+    pool's own LP token listed among its tokens (Balancer composable stable BPT) is recognised by
+    deployment_id == AmmPoolSpecs.lp_token_deployment_id instead.
+    """
+    def __init__(
+        self,
+        *,
+        deployment_id: _builtins.str = ...,
+        weight: _builtins.str | None = ...,
+        rate_provider_address: _builtins.str = ...,
+        scaling_factor: _builtins.str | None = ...,
+        asset_manager_address: _builtins.str = ...,
+        yield_fee_exempt: _builtins.bool = ...,
+        base_pool_share: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_scaling_factor", b"_scaling_factor", "_weight", b"_weight", "scaling_factor", b"scaling_factor", "weight", b"weight"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scaling_factor", b"_scaling_factor", "_weight", b"_weight", "asset_manager_address", b"asset_manager_address", "base_pool_share", b"base_pool_share", "deployment_id", b"deployment_id", "rate_provider_address", b"rate_provider_address", "scaling_factor", b"scaling_factor", "weight", b"weight", "yield_fee_exempt", b"yield_fee_exempt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__scaling_factor: _TypeAlias = _typing.Literal["scaling_factor"]  # noqa: Y015
+    _WhichOneofArgType__scaling_factor: _TypeAlias = _typing.Literal["_scaling_factor", b"_scaling_factor"]  # noqa: Y015
+    _WhichOneofReturnType__weight: _TypeAlias = _typing.Literal["weight"]  # noqa: Y015
+    _WhichOneofArgType__weight: _TypeAlias = _typing.Literal["_weight", b"_weight"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scaling_factor) -> _WhichOneofReturnType__scaling_factor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__weight) -> _WhichOneofReturnType__weight | None: ...
+
+Global___AmmPoolToken: _TypeAlias = AmmPoolToken  # noqa: Y015
+
+@_typing.final
 class AmmPoolSpecs(_message.Message):
-    """AmmPoolSpecs describe a DEX pool listed as a market (NT defi Pool/Dex, Uniswap v3 subgraph Pool).
-    Market.venue_symbol carries the pool address (or v4 pool id) too.
+    """AmmPoolSpecs describe a DEX pool listed as a market (NT defi Pool/Dex, Uniswap v3 subgraph Pool,
+    Balancer Vault pool, Curve pool). Market.venue_symbol carries the pool address (or pool id) too.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -496,16 +870,25 @@ class AmmPoolSpecs(_message.Message):
     FACTORY_ADDRESS_FIELD_NUMBER: _builtins.int
     AMM_TYPE_FIELD_NUMBER: _builtins.int
     POOL_ADDRESS_FIELD_NUMBER: _builtins.int
-    TOKEN0_DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
-    TOKEN1_DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    VAULT_ADDRESS_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    LP_TOKEN_DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     FEE_TIER_FIELD_NUMBER: _builtins.int
     FEE_RATE_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FEE_SHARE_FIELD_NUMBER: _builtins.int
     TICK_SPACING_FIELD_NUMBER: _builtins.int
     HOOKS_ADDRESS_FIELD_NUMBER: _builtins.int
     CREATION_BLOCK_FIELD_NUMBER: _builtins.int
     CREATION_TIME_FIELD_NUMBER: _builtins.int
     CREATION_TRANSACTION_HASH_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    BASE_POOL_ADDRESS_FIELD_NUMBER: _builtins.int
+    UNDERLYING_DEPLOYMENT_IDS_FIELD_NUMBER: _builtins.int
+    REWARDS_FIELD_NUMBER: _builtins.int
+    DEPOSIT_ZAP_ADDRESS_FIELD_NUMBER: _builtins.int
+    EXCHANGE_RECEIVED_SUPPORTED_FIELD_NUMBER: _builtins.int
+    EXCHANGE_EXTENDED_SUPPORTED_FIELD_NUMBER: _builtins.int
     chain_id: _builtins.str
     """chain_id is the registry id of the chain the pool lives on ("chn_" + ULID). Required."""
     dex_name: _builtins.str
@@ -513,29 +896,50 @@ class AmmPoolSpecs(_message.Message):
     characters. Required.
     """
     factory_address: _builtins.str
-    """factory_address is the factory (or v4 PoolManager) contract that created the pool (Uniswap v3
-    Ethereum factory "0x1F98431c8aD98523631AE4a59f267346ea31F984"). Empty when unknown. At most 128.
+    """factory_address is the factory contract that created the pool (Uniswap v3 Ethereum factory
+    "0x1F98431c8aD98523631AE4a59f267346ea31F984", Curve stableswap-ng factory). Empty when unknown. At
+    most 128.
     """
     amm_type: Global___AmmType.ValueType
     """amm_type is the pool's pricing model. Required."""
     pool_address: _builtins.str
-    """pool_address is the pool contract address, or the bytes32 pool id for Uniswap v4 singleton pools,
-    as published (checksummed or lower case). 1 to 128 characters. Required.
+    """pool_address is the address of the pool's own contract, as published (checksummed or lower case):
+    the Uniswap v2/v3 pair or pool, the Curve pool, the Balancer pool contract (which is also its BPT
+    token). For Uniswap v4, whose pools live inside the PoolManager singleton, it is the PoolManager
+    address and pool_id names the pool. 1 to 128 characters. Required.
     """
-    token0_deployment_id: _builtins.str
-    """token0_deployment_id is the AssetDeployment of token0, the token with the lower address (Uniswap
-    orders tokens by address; USDC 0xA0b8... < WETH 0xC02a...). "dep_" + ULID. Required.
+    pool_id: _builtins.str
+    """pool_id is the pool's id where the protocol keys pools by an id distinct from pool_address: the
+    Balancer v2 bytes32 pool id (pool address + specialization + nonce,
+    "0x5c6ee304399dbdb9c8ef030ab642b10820db8f56000200000000000000000014"), the Uniswap v4 PoolKey hash.
+    Empty for pools keyed by their address alone (Uniswap v2/v3, Curve, Balancer v3). At most 128
+    characters.
     """
-    token1_deployment_id: _builtins.str
-    """token1_deployment_id is the AssetDeployment of token1, the token with the higher address. Required."""
+    vault_address: _builtins.str
+    """vault_address is the contract that holds the pool's tokens when it is not the pool itself (Balancer
+    v2/v3 Vault "0xBA12222222228d8Ba445958a75a0704d566BF2C8", Uniswap v4 PoolManager). Empty when the
+    pool holds its own tokens. At most 128 characters.
+    """
+    lp_token_deployment_id: _builtins.str
+    """lp_token_deployment_id is the AssetDeployment of the pool's fungible LP token (Curve LP token of an
+    older pool, Balancer BPT, Uniswap v2 pair token). Unset when positions are not fungible tokens
+    (Uniswap v3/v4) or the LP token is not registered.
+    """
     fee_tier: _builtins.int
-    """fee_tier is the swap fee in hundredths of a basis point (1e-6 units) as the protocol encodes it:
-    Uniswap feeTier 500 = 0.05%, 3000 = 0.3%, 10000 = 1%. 0 to 1000000; 0 when the pool has a dynamic
-    fee (v4 hooks) or none.
+    """fee_tier is the swap fee in hundredths of a basis point (1e-6 units) as Uniswap encodes it: feeTier
+    500 = 0.05%, 3000 = 0.3%, 10000 = 1%. 0 to 1000000. Unset when the protocol does not encode its fee
+    this way (Curve, Balancer) or the fee is dynamic (Uniswap v4 dynamic-fee flag).
     """
     fee_rate: _builtins.str
-    """fee_rate is the same swap fee as a fraction of the input amount (fee_tier / 1e6: 500 -> "0.0005").
-    Unset when dynamic.
+    """fee_rate is the static swap fee as a fraction of the input amount (Uniswap fee_tier / 1e6: 500 ->
+    "0.0005"; Curve fee / 1e10: 4000000 -> "0.0004"; Balancer swapFeePercentage / 1e18). Unset when the
+    fee is dynamic (then AmmPoolState.swap_fee_rate carries the current one).
+    """
+    protocol_fee_share: _builtins.str
+    """protocol_fee_share is the share of each swap fee the protocol keeps instead of the liquidity
+    providers, a fraction (Curve admin_fee / 1e10: 5000000000 -> "0.5"; Balancer protocol swap fee
+    percentage / 1e18; Uniswap v3 feeProtocol 1/N -> "0.25" for N = 4). "0" when the protocol takes none;
+    unset when unknown.
     """
     tick_spacing: _builtins.int
     """tick_spacing is the spacing of initializable ticks (Uniswap v3: 10 for the 0.05% tier, 60 for 0.3%).
@@ -553,6 +957,33 @@ class AmmPoolSpecs(_message.Message):
     """creation_transaction_hash is the hash of the transaction that created the pool. Empty when unknown.
     At most 128 characters.
     """
+    base_pool_address: _builtins.str
+    """base_pool_address is the pool a metapool's base_pool_share token belongs to (Curve basePoolAddress:
+    3pool "0xbEbc44782C7dB0a1A60Cb6fe97d0b483032FF1C7" under MIM/3Crv). Empty for pools that are not
+    metapools. At most 128 characters.
+    """
+    deposit_zap_address: _builtins.str
+    """deposit_zap_address is the helper contract that adds or removes a metapool's liquidity in its
+    underlying tokens in one transaction (Curve zapAddress), as published. Empty when none. At most 128
+    characters.
+    """
+    exchange_received_supported: _builtins.bool
+    """exchange_received_supported says whether the pool can swap tokens already transferred to it, without
+    an allowance (Curve stableswap-ng exchange_received; hasMethods.exchange_received). Unset when not
+    known.
+    """
+    exchange_extended_supported: _builtins.bool
+    """exchange_extended_supported says whether the pool offers a swap with a callback that pulls the input
+    tokens (Curve exchange_extended; hasMethods.exchange_extended). Unset when not known.
+    """
+    @_builtins.property
+    def tokens(self) -> _containers.RepeatedCompositeFieldContainer[Global___AmmPoolToken]:
+        """tokens are the pool's tokens in the pool's own order: the index a swap or the pool's getters use
+        (Uniswap token0 then token1, ordered by address; Balancer Vault registration order, sorted by
+        address; Curve coins(i)). 2 to 50 tokens (Balancer weighted and Curve pools hold up to 8, Balancer
+        v2 managed pools up to 50), each deployment once. Required.
+        """
+
     @_builtins.property
     def creation_time(self) -> _timestamp_pb2.Timestamp:
         """creation_time is the timestamp of creation_block (chain clock; subgraph createdAtTimestamp)."""
@@ -560,6 +991,19 @@ class AmmPoolSpecs(_message.Message):
     @_builtins.property
     def state(self) -> Global___AmmPoolState:
         """state is the pool's latest known state. Unset when only the static definition is known."""
+
+    @_builtins.property
+    def underlying_deployment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """underlying_deployment_ids are the tokens a metapool swaps through its base pool, in the index order
+        of its exchange_underlying (Curve underlyingCoins: MIM, DAI, USDC, USDT). Empty for pools without
+        underlying tokens. At most 50, each "dep_" + ULID.
+        """
+
+    @_builtins.property
+    def rewards(self) -> _containers.RepeatedCompositeFieldContainer[_instrument_pb2.RewardEmission]:
+        """rewards are the incentive programmes paying the pool's liquidity providers (Curve gauge rewards and
+        CRV emissions, Balancer gauges). At most 20; empty when none or unknown.
+        """
 
     def __init__(
         self,
@@ -569,27 +1013,56 @@ class AmmPoolSpecs(_message.Message):
         factory_address: _builtins.str = ...,
         amm_type: Global___AmmType.ValueType = ...,
         pool_address: _builtins.str = ...,
-        token0_deployment_id: _builtins.str = ...,
-        token1_deployment_id: _builtins.str = ...,
-        fee_tier: _builtins.int = ...,
+        pool_id: _builtins.str = ...,
+        vault_address: _builtins.str = ...,
+        tokens: _abc.Iterable[Global___AmmPoolToken] | None = ...,
+        lp_token_deployment_id: _builtins.str | None = ...,
+        fee_tier: _builtins.int | None = ...,
         fee_rate: _builtins.str | None = ...,
+        protocol_fee_share: _builtins.str | None = ...,
         tick_spacing: _builtins.int | None = ...,
         hooks_address: _builtins.str = ...,
         creation_block: _builtins.int = ...,
         creation_time: _timestamp_pb2.Timestamp | None = ...,
         creation_transaction_hash: _builtins.str = ...,
         state: Global___AmmPoolState | None = ...,
+        base_pool_address: _builtins.str = ...,
+        underlying_deployment_ids: _abc.Iterable[_builtins.str] | None = ...,
+        rewards: _abc.Iterable[_instrument_pb2.RewardEmission] | None = ...,
+        deposit_zap_address: _builtins.str = ...,
+        exchange_received_supported: _builtins.bool | None = ...,
+        exchange_extended_supported: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_fee_rate", b"_fee_rate", "_tick_spacing", b"_tick_spacing", "creation_time", b"creation_time", "fee_rate", b"fee_rate", "state", b"state", "tick_spacing", b"tick_spacing"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_exchange_extended_supported", b"_exchange_extended_supported", "_exchange_received_supported", b"_exchange_received_supported", "_fee_rate", b"_fee_rate", "_fee_tier", b"_fee_tier", "_lp_token_deployment_id", b"_lp_token_deployment_id", "_protocol_fee_share", b"_protocol_fee_share", "_tick_spacing", b"_tick_spacing", "creation_time", b"creation_time", "exchange_extended_supported", b"exchange_extended_supported", "exchange_received_supported", b"exchange_received_supported", "fee_rate", b"fee_rate", "fee_tier", b"fee_tier", "lp_token_deployment_id", b"lp_token_deployment_id", "protocol_fee_share", b"protocol_fee_share", "state", b"state", "tick_spacing", b"tick_spacing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fee_rate", b"_fee_rate", "_tick_spacing", b"_tick_spacing", "amm_type", b"amm_type", "chain_id", b"chain_id", "creation_block", b"creation_block", "creation_time", b"creation_time", "creation_transaction_hash", b"creation_transaction_hash", "dex_name", b"dex_name", "factory_address", b"factory_address", "fee_rate", b"fee_rate", "fee_tier", b"fee_tier", "hooks_address", b"hooks_address", "pool_address", b"pool_address", "state", b"state", "tick_spacing", b"tick_spacing", "token0_deployment_id", b"token0_deployment_id", "token1_deployment_id", b"token1_deployment_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exchange_extended_supported", b"_exchange_extended_supported", "_exchange_received_supported", b"_exchange_received_supported", "_fee_rate", b"_fee_rate", "_fee_tier", b"_fee_tier", "_lp_token_deployment_id", b"_lp_token_deployment_id", "_protocol_fee_share", b"_protocol_fee_share", "_tick_spacing", b"_tick_spacing", "amm_type", b"amm_type", "base_pool_address", b"base_pool_address", "chain_id", b"chain_id", "creation_block", b"creation_block", "creation_time", b"creation_time", "creation_transaction_hash", b"creation_transaction_hash", "deposit_zap_address", b"deposit_zap_address", "dex_name", b"dex_name", "exchange_extended_supported", b"exchange_extended_supported", "exchange_received_supported", b"exchange_received_supported", "factory_address", b"factory_address", "fee_rate", b"fee_rate", "fee_tier", b"fee_tier", "hooks_address", b"hooks_address", "lp_token_deployment_id", b"lp_token_deployment_id", "pool_address", b"pool_address", "pool_id", b"pool_id", "protocol_fee_share", b"protocol_fee_share", "rewards", b"rewards", "state", b"state", "tick_spacing", b"tick_spacing", "tokens", b"tokens", "underlying_deployment_ids", b"underlying_deployment_ids", "vault_address", b"vault_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__exchange_extended_supported: _TypeAlias = _typing.Literal["exchange_extended_supported"]  # noqa: Y015
+    _WhichOneofArgType__exchange_extended_supported: _TypeAlias = _typing.Literal["_exchange_extended_supported", b"_exchange_extended_supported"]  # noqa: Y015
+    _WhichOneofReturnType__exchange_received_supported: _TypeAlias = _typing.Literal["exchange_received_supported"]  # noqa: Y015
+    _WhichOneofArgType__exchange_received_supported: _TypeAlias = _typing.Literal["_exchange_received_supported", b"_exchange_received_supported"]  # noqa: Y015
     _WhichOneofReturnType__fee_rate: _TypeAlias = _typing.Literal["fee_rate"]  # noqa: Y015
     _WhichOneofArgType__fee_rate: _TypeAlias = _typing.Literal["_fee_rate", b"_fee_rate"]  # noqa: Y015
+    _WhichOneofReturnType__fee_tier: _TypeAlias = _typing.Literal["fee_tier"]  # noqa: Y015
+    _WhichOneofArgType__fee_tier: _TypeAlias = _typing.Literal["_fee_tier", b"_fee_tier"]  # noqa: Y015
+    _WhichOneofReturnType__lp_token_deployment_id: _TypeAlias = _typing.Literal["lp_token_deployment_id"]  # noqa: Y015
+    _WhichOneofArgType__lp_token_deployment_id: _TypeAlias = _typing.Literal["_lp_token_deployment_id", b"_lp_token_deployment_id"]  # noqa: Y015
+    _WhichOneofReturnType__protocol_fee_share: _TypeAlias = _typing.Literal["protocol_fee_share"]  # noqa: Y015
+    _WhichOneofArgType__protocol_fee_share: _TypeAlias = _typing.Literal["_protocol_fee_share", b"_protocol_fee_share"]  # noqa: Y015
     _WhichOneofReturnType__tick_spacing: _TypeAlias = _typing.Literal["tick_spacing"]  # noqa: Y015
     _WhichOneofArgType__tick_spacing: _TypeAlias = _typing.Literal["_tick_spacing", b"_tick_spacing"]  # noqa: Y015
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__exchange_extended_supported) -> _WhichOneofReturnType__exchange_extended_supported | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__exchange_received_supported) -> _WhichOneofReturnType__exchange_received_supported | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__fee_rate) -> _WhichOneofReturnType__fee_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fee_tier) -> _WhichOneofReturnType__fee_tier | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lp_token_deployment_id) -> _WhichOneofReturnType__lp_token_deployment_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__protocol_fee_share) -> _WhichOneofReturnType__protocol_fee_share | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__tick_spacing) -> _WhichOneofReturnType__tick_spacing | None: ...
 
@@ -620,6 +1093,7 @@ class LendingReserveState(_message.Message):
     ACCRUED_TO_TREASURY_FIELD_NUMBER: _builtins.int
     UNBACKED_FIELD_NUMBER: _builtins.int
     ISOLATION_MODE_TOTAL_DEBT_FIELD_NUMBER: _builtins.int
+    RESERVES_FIELD_NUMBER: _builtins.int
     total_supplied: _builtins.str
     """total_supplied is the total supplied to the reserve (aToken total supply), whole tokens."""
     total_variable_debt: _builtins.str
@@ -662,6 +1136,12 @@ class LendingReserveState(_message.Message):
     collateral; compare with LendingReserve.debt_ceiling (Aave isolationModeTotalDebt with
     debtCeilingDecimals 2: 150000 -> "1500.00"). Unset when the asset is not an isolation collateral.
     """
+    reserves: _builtins.str
+    """reserves is the protocol's own reserve of the underlying, whole tokens: interest kept by the protocol
+    minus bad debt it absorbed (Compound v3 getReserves() / 10^decimals). Signed: Compound v3 reserves go
+    negative after absorbing more bad debt than accumulated; compare with LendingReserve.target_reserves.
+    Unset for protocols that publish no such figure.
+    """
     @_builtins.property
     def last_update_time(self) -> _timestamp_pb2.Timestamp:
         """last_update_time is when the reserve's indexes were last updated on chain (Aave lastUpdateTimestamp,
@@ -687,10 +1167,11 @@ class LendingReserveState(_message.Message):
         accrued_to_treasury: _builtins.str | None = ...,
         unbacked: _builtins.str | None = ...,
         isolation_mode_total_debt: _builtins.str | None = ...,
+        reserves: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_accrued_to_treasury", b"_accrued_to_treasury", "_available_liquidity", b"_available_liquidity", "_isolation_mode_total_debt", b"_isolation_mode_total_debt", "_liquidity_index", b"_liquidity_index", "_supply_apy", b"_supply_apy", "_supply_rate", b"_supply_rate", "_total_stable_debt", b"_total_stable_debt", "_total_supplied", b"_total_supplied", "_total_variable_debt", b"_total_variable_debt", "_unbacked", b"_unbacked", "_utilization", b"_utilization", "_variable_borrow_apy", b"_variable_borrow_apy", "_variable_borrow_index", b"_variable_borrow_index", "_variable_borrow_rate", b"_variable_borrow_rate", "accrued_to_treasury", b"accrued_to_treasury", "available_liquidity", b"available_liquidity", "isolation_mode_total_debt", b"isolation_mode_total_debt", "last_update_time", b"last_update_time", "liquidity_index", b"liquidity_index", "supply_apy", b"supply_apy", "supply_rate", b"supply_rate", "total_stable_debt", b"total_stable_debt", "total_supplied", b"total_supplied", "total_variable_debt", b"total_variable_debt", "unbacked", b"unbacked", "utilization", b"utilization", "variable_borrow_apy", b"variable_borrow_apy", "variable_borrow_index", b"variable_borrow_index", "variable_borrow_rate", b"variable_borrow_rate"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accrued_to_treasury", b"_accrued_to_treasury", "_available_liquidity", b"_available_liquidity", "_isolation_mode_total_debt", b"_isolation_mode_total_debt", "_liquidity_index", b"_liquidity_index", "_reserves", b"_reserves", "_supply_apy", b"_supply_apy", "_supply_rate", b"_supply_rate", "_total_stable_debt", b"_total_stable_debt", "_total_supplied", b"_total_supplied", "_total_variable_debt", b"_total_variable_debt", "_unbacked", b"_unbacked", "_utilization", b"_utilization", "_variable_borrow_apy", b"_variable_borrow_apy", "_variable_borrow_index", b"_variable_borrow_index", "_variable_borrow_rate", b"_variable_borrow_rate", "accrued_to_treasury", b"accrued_to_treasury", "available_liquidity", b"available_liquidity", "isolation_mode_total_debt", b"isolation_mode_total_debt", "last_update_time", b"last_update_time", "liquidity_index", b"liquidity_index", "reserves", b"reserves", "supply_apy", b"supply_apy", "supply_rate", b"supply_rate", "total_stable_debt", b"total_stable_debt", "total_supplied", b"total_supplied", "total_variable_debt", b"total_variable_debt", "unbacked", b"unbacked", "utilization", b"utilization", "variable_borrow_apy", b"variable_borrow_apy", "variable_borrow_index", b"variable_borrow_index", "variable_borrow_rate", b"variable_borrow_rate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accrued_to_treasury", b"_accrued_to_treasury", "_available_liquidity", b"_available_liquidity", "_isolation_mode_total_debt", b"_isolation_mode_total_debt", "_liquidity_index", b"_liquidity_index", "_supply_apy", b"_supply_apy", "_supply_rate", b"_supply_rate", "_total_stable_debt", b"_total_stable_debt", "_total_supplied", b"_total_supplied", "_total_variable_debt", b"_total_variable_debt", "_unbacked", b"_unbacked", "_utilization", b"_utilization", "_variable_borrow_apy", b"_variable_borrow_apy", "_variable_borrow_index", b"_variable_borrow_index", "_variable_borrow_rate", b"_variable_borrow_rate", "accrued_to_treasury", b"accrued_to_treasury", "available_liquidity", b"available_liquidity", "block_number", b"block_number", "isolation_mode_total_debt", b"isolation_mode_total_debt", "last_update_time", b"last_update_time", "liquidity_index", b"liquidity_index", "supply_apy", b"supply_apy", "supply_rate", b"supply_rate", "total_stable_debt", b"total_stable_debt", "total_supplied", b"total_supplied", "total_variable_debt", b"total_variable_debt", "unbacked", b"unbacked", "utilization", b"utilization", "variable_borrow_apy", b"variable_borrow_apy", "variable_borrow_index", b"variable_borrow_index", "variable_borrow_rate", b"variable_borrow_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accrued_to_treasury", b"_accrued_to_treasury", "_available_liquidity", b"_available_liquidity", "_isolation_mode_total_debt", b"_isolation_mode_total_debt", "_liquidity_index", b"_liquidity_index", "_reserves", b"_reserves", "_supply_apy", b"_supply_apy", "_supply_rate", b"_supply_rate", "_total_stable_debt", b"_total_stable_debt", "_total_supplied", b"_total_supplied", "_total_variable_debt", b"_total_variable_debt", "_unbacked", b"_unbacked", "_utilization", b"_utilization", "_variable_borrow_apy", b"_variable_borrow_apy", "_variable_borrow_index", b"_variable_borrow_index", "_variable_borrow_rate", b"_variable_borrow_rate", "accrued_to_treasury", b"accrued_to_treasury", "available_liquidity", b"available_liquidity", "block_number", b"block_number", "isolation_mode_total_debt", b"isolation_mode_total_debt", "last_update_time", b"last_update_time", "liquidity_index", b"liquidity_index", "reserves", b"reserves", "supply_apy", b"supply_apy", "supply_rate", b"supply_rate", "total_stable_debt", b"total_stable_debt", "total_supplied", b"total_supplied", "total_variable_debt", b"total_variable_debt", "unbacked", b"unbacked", "utilization", b"utilization", "variable_borrow_apy", b"variable_borrow_apy", "variable_borrow_index", b"variable_borrow_index", "variable_borrow_rate", b"variable_borrow_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__accrued_to_treasury: _TypeAlias = _typing.Literal["accrued_to_treasury"]  # noqa: Y015
     _WhichOneofArgType__accrued_to_treasury: _TypeAlias = _typing.Literal["_accrued_to_treasury", b"_accrued_to_treasury"]  # noqa: Y015
@@ -700,6 +1181,8 @@ class LendingReserveState(_message.Message):
     _WhichOneofArgType__isolation_mode_total_debt: _TypeAlias = _typing.Literal["_isolation_mode_total_debt", b"_isolation_mode_total_debt"]  # noqa: Y015
     _WhichOneofReturnType__liquidity_index: _TypeAlias = _typing.Literal["liquidity_index"]  # noqa: Y015
     _WhichOneofArgType__liquidity_index: _TypeAlias = _typing.Literal["_liquidity_index", b"_liquidity_index"]  # noqa: Y015
+    _WhichOneofReturnType__reserves: _TypeAlias = _typing.Literal["reserves"]  # noqa: Y015
+    _WhichOneofArgType__reserves: _TypeAlias = _typing.Literal["_reserves", b"_reserves"]  # noqa: Y015
     _WhichOneofReturnType__supply_apy: _TypeAlias = _typing.Literal["supply_apy"]  # noqa: Y015
     _WhichOneofArgType__supply_apy: _TypeAlias = _typing.Literal["_supply_apy", b"_supply_apy"]  # noqa: Y015
     _WhichOneofReturnType__supply_rate: _TypeAlias = _typing.Literal["supply_rate"]  # noqa: Y015
@@ -728,6 +1211,8 @@ class LendingReserveState(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__isolation_mode_total_debt) -> _WhichOneofReturnType__isolation_mode_total_debt | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidity_index) -> _WhichOneofReturnType__liquidity_index | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reserves) -> _WhichOneofReturnType__reserves | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__supply_apy) -> _WhichOneofReturnType__supply_apy | None: ...
     @_typing.overload
@@ -820,11 +1305,6 @@ class Market(_message.Message):
     VENUE_SETTLEMENT_SYMBOL_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     VENUE_STATUS_FIELD_NUMBER: _builtins.int
-    POST_ONLY_FIELD_NUMBER: _builtins.int
-    LIMIT_ONLY_FIELD_NUMBER: _builtins.int
-    CANCEL_ONLY_FIELD_NUMBER: _builtins.int
-    TRADING_DISABLED_FIELD_NUMBER: _builtins.int
-    AUCTION_MODE_FIELD_NUMBER: _builtins.int
     QUANTITY_UNIT_FIELD_NUMBER: _builtins.int
     TICK_SIZE_FIELD_NUMBER: _builtins.int
     LOT_SIZE_FIELD_NUMBER: _builtins.int
@@ -854,6 +1334,15 @@ class Market(_message.Message):
     DAILY_SETTLEMENT_FIELD_NUMBER: _builtins.int
     TRADE_QUOTE_ASSET_IDS_FIELD_NUMBER: _builtins.int
     STATUS_MESSAGE_FIELD_NUMBER: _builtins.int
+    CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
+    CONTRACT_SIZE_ASSET_ID_FIELD_NUMBER: _builtins.int
+    CONTRACT_MULTIPLIER_FIELD_NUMBER: _builtins.int
+    NEGATIVE_PRICES_ALLOWED_FIELD_NUMBER: _builtins.int
+    ON_CHAIN_QUANTIZATION_FIELD_NUMBER: _builtins.int
+    SPOT_MARGIN_FIELD_NUMBER: _builtins.int
+    STATUS_CHANGE_TIME_FIELD_NUMBER: _builtins.int
+    VENUE_ALTERNATE_SYMBOLS_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the registry's stable id of the market: "mkt_" followed by a 26-character ULID, e.g.
     "mkt_01JDBNBTCVSDTSP0T000000000". Required.
@@ -903,25 +1392,19 @@ class Market(_message.Message):
     "USDT", OKX settleCcy "BTC"). Empty for spot. At most 64 characters.
     """
     status: Global___MarketStatus.ValueType
-    """status is the unified trading state. Required."""
+    """status is the unified trading state: which orders the market accepts right now. Required. It is the
+    only trading-state field (venue flags such as Coinbase post_only / cancel_only fold into it, see
+    MarketStatus).
+    """
     venue_status: _builtins.str
     """venue_status is the venue's status exactly as published ("TRADING", "live", "Trading", "online",
     "open"), for audit and for states the unified enum folds together. At most 64 characters.
     """
-    post_only: _builtins.bool
-    """post_only is true while the venue accepts only post-only orders (Coinbase post_only)."""
-    limit_only: _builtins.bool
-    """limit_only is true while the venue accepts only limit orders (Coinbase limit_only)."""
-    cancel_only: _builtins.bool
-    """cancel_only is true while the venue accepts only cancellations (Coinbase cancel_only)."""
-    trading_disabled: _builtins.bool
-    """trading_disabled is true while trading is disabled (Coinbase trading_disabled, HL isDelisted)."""
-    auction_mode: _builtins.bool
-    """auction_mode is true while the market runs an auction instead of continuous matching (Coinbase
-    auction_mode, OKX call auction until auction_end_time).
-    """
     quantity_unit: _trading_pb2.QuantityUnit.ValueType
-    """quantity_unit is what one unit of order quantity is (base, quote, contracts, USD). Required."""
+    """quantity_unit is what one unit of order quantity is (base, quote, contracts, USD). Required. Inverse
+    contracts worth exactly 1 USD each (BitMEX XBTUSD) and Deribit's futures, whose amounts are USD, use USD;
+    CONTRACTS is for contracts worth anything else (OKX BTC-USD-SWAP, 100 USD each).
+    """
     tick_size: _builtins.str
     """tick_size is the fixed price increment, in quote asset per unit of base (Binance PRICE_FILTER
     tickSize "0.01000000", OKX tickSz "0.1", Deribit futures "2.5"). Equal to tick_rule.fixed.tick_size
@@ -942,7 +1425,44 @@ class Market(_message.Message):
     status_message: _builtins.str
     """status_message is the venue's free-text explanation of the current status, as published (Coinbase
     status_message, e.g. why a product is in cancel-only or offline). At most 1000 characters; empty when
-    the venue gives none. Informational: status and the trading flags are authoritative.
+    the venue gives none. Informational: status is authoritative.
+    """
+    contract_size: _builtins.str
+    """contract_size is the value of one contract of this listing, in contract_size_asset_id units: "100"
+    USD for OKX BTC-USD-SWAP (ctVal), "0.01" BTC for OKX BTC-USDT-SWAP, "1" BTC for Binance USD-M BTCUSDT
+    (quantity in base), "10" USD for Deribit BTC futures, "1" ETH for Deribit ETH options, "0.1" ETH for
+    OKX ETH-USD options (ctVal x ctMult = 1 x 0.1). A property of the listing, not of the instrument: two
+    venues listing the same perpetual with different contract sizes share one Instrument. Positive
+    decimal. Required on PERPETUAL, FUTURE and OPTION markets (rule market.contract_size_required); unset
+    on spot, AMM and lending markets. A venue that counts quantity in base units and publishes no contract
+    size (Binance USD-M, dYdX, Hyperliquid) has, by definition of quantity_unit BASE, a contract of "1"
+    base asset: writing it is the unit conversion, not a guessed number.
+    """
+    contract_size_asset_id: _builtins.str
+    """contract_size_asset_id is the asset contract_size is measured in (OKX ctValCcy, Deribit: USD for
+    inverse futures, the base coin for options). Set exactly when contract_size is.
+    """
+    contract_multiplier: _builtins.str
+    """contract_multiplier is the venue's separate multiplier applied on top of its contract value when it
+    publishes one (OKX ctMult: "1" for swaps, "0.1" for ETH options; Kraken lot_multiplier). contract_size
+    already includes it; this field keeps the venue's factor for reconciliation. Unset when the venue has
+    no separate multiplier. BitMEX's signed multiplier (XBTUSD -100000000 satoshi) is not copied here: its
+    sign is Instrument.contract_type (negative = INVERSE) and its magnitude is folded into contract_size.
+    """
+    negative_prices_allowed: _builtins.bool
+    """negative_prices_allowed is true when orders, trades, book levels and price limits of this market may
+    carry zero or negative prices (calendar spreads and combos in backwardation, some rate and power
+    products; CME allowed negative WTI prices in April 2020). Every price field of the contract is a signed
+    decimal; validation accepts any sign, and services MUST reject a non-positive price on a market where
+    this is false (order RPCs with INVALID_ARGUMENT PRICE_SIGN_NOT_ALLOWED; market data ingest by dropping
+    the record). The one exception validation checks is price_limits (rule market.price_limits_sign). False
+    by default: prices must be positive.
+    """
+    etag: _builtins.str
+    """etag identifies this version of the market: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in the UpdateMarketRequest.etag to
+    write only if nobody changed the market since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+    compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
     """
     @_builtins.property
     def venue_tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1076,6 +1596,34 @@ class Market(_message.Message):
         USDC). Registry asset ids ("ast_" + ULID), unique, at most 20. Empty: only the instrument's quote asset.
         """
 
+    @_builtins.property
+    def on_chain_quantization(self) -> _market_rules_pb2.OnChainQuantization:
+        """on_chain_quantization is how an on-chain order book encodes size and price as integers (dYdX v4
+        atomicResolution, quantumConversionExponent, stepBaseQuantums, subticksPerTick, clobPairId), enough
+        to build an on-chain order from the contract alone. Unset for off-chain venues.
+        """
+
+    @_builtins.property
+    def spot_margin(self) -> _market_rules_pb2.MarginTerms:
+        """spot_margin is the margin terms of a SPOT or MARGIN market traded on borrowed funds: max leverage,
+        margin-call and stop-out levels (Binance cross margin marginCallBar / forceLiquidationBar, Kraken
+        margin call and liquidation levels). Only on SPOT and MARGIN markets (rule
+        market.spot_margin_only_spot); derivatives use derivative.margin. Unset when the venue publishes none.
+        """
+
+    @_builtins.property
+    def status_change_time(self) -> _timestamp_pb2.Timestamp:
+        """status_change_time is when the venue last changed status, on the venue's clock (Deribit combo
+        state_timestamp, OKX uTime when the state changed). Unset when the venue does not say.
+        """
+
+    @_builtins.property
+    def venue_alternate_symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """venue_alternate_symbols are other names the venue uses for this market in its APIs, exactly as
+        published (Kraken altname "XBTUSDT" and wsname "XBT/USDT" beside the REST key "XBTUSDT"). Resolvable
+        like venue_symbol. At most 10, each 1 to 256 characters.
+        """
+
     def __init__(
         self,
         *,
@@ -1094,11 +1642,6 @@ class Market(_message.Message):
         venue_settlement_symbol: _builtins.str = ...,
         status: Global___MarketStatus.ValueType = ...,
         venue_status: _builtins.str = ...,
-        post_only: _builtins.bool = ...,
-        limit_only: _builtins.bool = ...,
-        cancel_only: _builtins.bool = ...,
-        trading_disabled: _builtins.bool = ...,
-        auction_mode: _builtins.bool = ...,
         quantity_unit: _trading_pb2.QuantityUnit.ValueType = ...,
         tick_size: _builtins.str | None = ...,
         lot_size: _builtins.str | None = ...,
@@ -1128,11 +1671,26 @@ class Market(_message.Message):
         daily_settlement: _builtins.bool | None = ...,
         trade_quote_asset_ids: _abc.Iterable[_builtins.str] | None = ...,
         status_message: _builtins.str = ...,
+        contract_size: _builtins.str | None = ...,
+        contract_size_asset_id: _builtins.str | None = ...,
+        contract_multiplier: _builtins.str | None = ...,
+        negative_prices_allowed: _builtins.bool = ...,
+        on_chain_quantization: _market_rules_pb2.OnChainQuantization | None = ...,
+        spot_margin: _market_rules_pb2.MarginTerms | None = ...,
+        status_change_time: _timestamp_pb2.Timestamp | None = ...,
+        venue_alternate_symbols: _abc.Iterable[_builtins.str] | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_daily_settlement", b"_daily_settlement", "_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "block_trade", b"block_trade", "create_time", b"create_time", "daily_settlement", b"daily_settlement", "delisting_time", b"delisting_time", "derivative", b"derivative", "fees", b"fees", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_order_size", b"market_order_size", "notional_limits", b"notional_limits", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_contract_multiplier", b"_contract_multiplier", "_contract_size", b"_contract_size", "_contract_size_asset_id", b"_contract_size_asset_id", "_daily_settlement", b"_daily_settlement", "_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "block_trade", b"block_trade", "contract_multiplier", b"contract_multiplier", "contract_size", b"contract_size", "contract_size_asset_id", b"contract_size_asset_id", "create_time", b"create_time", "daily_settlement", b"daily_settlement", "delisting_time", b"delisting_time", "derivative", b"derivative", "fees", b"fees", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_order_size", b"market_order_size", "notional_limits", b"notional_limits", "on_chain_quantization", b"on_chain_quantization", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "spot_margin", b"spot_margin", "status_change_time", b"status_change_time", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_daily_settlement", b"_daily_settlement", "_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "auction_mode", b"auction_mode", "block_trade", b"block_trade", "cancel_only", b"cancel_only", "create_time", b"create_time", "daily_settlement", b"daily_settlement", "delisting_time", b"delisting_time", "derivative", b"derivative", "display_name", b"display_name", "fees", b"fees", "instrument_id", b"instrument_id", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_only", b"limit_only", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_id", b"market_id", "market_order_size", b"market_order_size", "market_type", b"market_type", "notional_limits", b"notional_limits", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "post_only", b"post_only", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "quantity_unit", b"quantity_unit", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "status", b"status", "status_message", b"status_message", "symbol", b"symbol", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "trade_quote_asset_ids", b"trade_quote_asset_ids", "trading_disabled", b"trading_disabled", "update_time", b"update_time", "venue_base_symbol", b"venue_base_symbol", "venue_id", b"venue_id", "venue_market_type", b"venue_market_type", "venue_numeric_id", b"venue_numeric_id", "venue_quote_symbol", b"venue_quote_symbol", "venue_settlement_symbol", b"venue_settlement_symbol", "venue_status", b"venue_status", "venue_symbol", b"venue_symbol", "venue_tags", b"venue_tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_contract_multiplier", b"_contract_multiplier", "_contract_size", b"_contract_size", "_contract_size_asset_id", b"_contract_size_asset_id", "_daily_settlement", b"_daily_settlement", "_lot_size", b"_lot_size", "_tick_size", b"_tick_size", "amm_pool", b"amm_pool", "auction_end_time", b"auction_end_time", "block_trade", b"block_trade", "contract_multiplier", b"contract_multiplier", "contract_size", b"contract_size", "contract_size_asset_id", b"contract_size_asset_id", "create_time", b"create_time", "daily_settlement", b"daily_settlement", "delisting_time", b"delisting_time", "derivative", b"derivative", "display_name", b"display_name", "etag", b"etag", "fees", b"fees", "instrument_id", b"instrument_id", "lending_reserve", b"lending_reserve", "leverage_limits", b"leverage_limits", "limit_order_size", b"limit_order_size", "listing_time", b"listing_time", "lot_size", b"lot_size", "market_id", b"market_id", "market_order_size", b"market_order_size", "market_type", b"market_type", "negative_prices_allowed", b"negative_prices_allowed", "notional_limits", b"notional_limits", "on_chain_quantization", b"on_chain_quantization", "order_features", b"order_features", "order_limits", b"order_limits", "permissions", b"permissions", "precisions", b"precisions", "price_bands", b"price_bands", "price_limits", b"price_limits", "quantity_unit", b"quantity_unit", "self_trade_prevention", b"self_trade_prevention", "source_record", b"source_record", "specifics", b"specifics", "spot_margin", b"spot_margin", "status", b"status", "status_change_time", b"status_change_time", "status_message", b"status_message", "symbol", b"symbol", "tick_rule", b"tick_rule", "tick_size", b"tick_size", "trade_quote_asset_ids", b"trade_quote_asset_ids", "update_time", b"update_time", "venue_alternate_symbols", b"venue_alternate_symbols", "venue_base_symbol", b"venue_base_symbol", "venue_id", b"venue_id", "venue_market_type", b"venue_market_type", "venue_numeric_id", b"venue_numeric_id", "venue_quote_symbol", b"venue_quote_symbol", "venue_settlement_symbol", b"venue_settlement_symbol", "venue_status", b"venue_status", "venue_symbol", b"venue_symbol", "venue_tags", b"venue_tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__contract_multiplier: _TypeAlias = _typing.Literal["contract_multiplier"]  # noqa: Y015
+    _WhichOneofArgType__contract_multiplier: _TypeAlias = _typing.Literal["_contract_multiplier", b"_contract_multiplier"]  # noqa: Y015
+    _WhichOneofReturnType__contract_size: _TypeAlias = _typing.Literal["contract_size"]  # noqa: Y015
+    _WhichOneofArgType__contract_size: _TypeAlias = _typing.Literal["_contract_size", b"_contract_size"]  # noqa: Y015
+    _WhichOneofReturnType__contract_size_asset_id: _TypeAlias = _typing.Literal["contract_size_asset_id"]  # noqa: Y015
+    _WhichOneofArgType__contract_size_asset_id: _TypeAlias = _typing.Literal["_contract_size_asset_id", b"_contract_size_asset_id"]  # noqa: Y015
     _WhichOneofReturnType__daily_settlement: _TypeAlias = _typing.Literal["daily_settlement"]  # noqa: Y015
     _WhichOneofArgType__daily_settlement: _TypeAlias = _typing.Literal["_daily_settlement", b"_daily_settlement"]  # noqa: Y015
     _WhichOneofReturnType__lot_size: _TypeAlias = _typing.Literal["lot_size"]  # noqa: Y015
@@ -1141,6 +1699,12 @@ class Market(_message.Message):
     _WhichOneofArgType__tick_size: _TypeAlias = _typing.Literal["_tick_size", b"_tick_size"]  # noqa: Y015
     _WhichOneofReturnType_specifics: _TypeAlias = _typing.Literal["derivative", "amm_pool", "lending_reserve"]  # noqa: Y015
     _WhichOneofArgType_specifics: _TypeAlias = _typing.Literal["specifics", b"specifics"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__contract_multiplier) -> _WhichOneofReturnType__contract_multiplier | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__contract_size) -> _WhichOneofReturnType__contract_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__contract_size_asset_id) -> _WhichOneofReturnType__contract_size_asset_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__daily_settlement) -> _WhichOneofReturnType__daily_settlement | None: ...
     @_typing.overload

@@ -69,6 +69,50 @@ FEE_SIDE_OTHER: FeeSide.ValueType  # 6
 """Charged in another fixed asset, given by FeeSchedule.fee_asset_id (e.g. BNB discount, HL USDC)."""
 Global___FeeSide: _TypeAlias = FeeSide  # noqa: Y015
 
+class _FeeTierBasis:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FeeTierBasisEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FeeTierBasis.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FEE_TIER_BASIS_UNSPECIFIED: _FeeTierBasis.ValueType  # 0
+    """Not set or not published."""
+    FEE_TIER_BASIS_VOLUME: _FeeTierBasis.ValueType  # 1
+    """Trading volume over FeeTier.volume_window (Kraken 30-day USD volume, Coinbase 30-day volume)."""
+    FEE_TIER_BASIS_VIP_LEVEL: _FeeTierBasis.ValueType  # 2
+    """A VIP level the venue assigns from volume and/or assets (Binance VIP 0-9, OKX VIP1-8); FeeTier.level
+    names it.
+    """
+    FEE_TIER_BASIS_TOKEN_HOLDING: _FeeTierBasis.ValueType  # 3
+    """Holding of a venue token or balance (OKX Lv1-Lv5 by OKB holding, Binance BNB balance,
+    dYdX staked DYDX); FeeTier.holding_threshold gives the amount.
+    """
+    FEE_TIER_BASIS_VOLUME_OR_HOLDING: _FeeTierBasis.ValueType  # 4
+    """Volume OR holding, whichever places the account higher (Binance VIP: 30-day volume or BNB balance)."""
+    FEE_TIER_BASIS_ASSET_BALANCE: _FeeTierBasis.ValueType  # 5
+    """Assets held on the venue (OKX total assets thresholds)."""
+
+class FeeTierBasis(_FeeTierBasis, metaclass=_FeeTierBasisEnumTypeWrapper):
+    """FeeTierBasis is what places an account in a fee tier."""
+
+FEE_TIER_BASIS_UNSPECIFIED: FeeTierBasis.ValueType  # 0
+"""Not set or not published."""
+FEE_TIER_BASIS_VOLUME: FeeTierBasis.ValueType  # 1
+"""Trading volume over FeeTier.volume_window (Kraken 30-day USD volume, Coinbase 30-day volume)."""
+FEE_TIER_BASIS_VIP_LEVEL: FeeTierBasis.ValueType  # 2
+"""A VIP level the venue assigns from volume and/or assets (Binance VIP 0-9, OKX VIP1-8); FeeTier.level
+names it.
+"""
+FEE_TIER_BASIS_TOKEN_HOLDING: FeeTierBasis.ValueType  # 3
+"""Holding of a venue token or balance (OKX Lv1-Lv5 by OKB holding, Binance BNB balance,
+dYdX staked DYDX); FeeTier.holding_threshold gives the amount.
+"""
+FEE_TIER_BASIS_VOLUME_OR_HOLDING: FeeTierBasis.ValueType  # 4
+"""Volume OR holding, whichever places the account higher (Binance VIP: 30-day volume or BNB balance)."""
+FEE_TIER_BASIS_ASSET_BALANCE: FeeTierBasis.ValueType  # 5
+"""Assets held on the venue (OKX total assets thresholds)."""
+Global___FeeTierBasis: _TypeAlias = FeeTierBasis  # noqa: Y015
+
 @_typing.final
 class FixedTick(_message.Message):
     """FixedTick is a constant price increment: every price must be a whole multiple of tick_size."""
@@ -104,8 +148,8 @@ class TickStep(_message.Message):
     TICK_SIZE_FIELD_NUMBER: _builtins.int
     above_price: _builtins.str
     """above_price is the price above which this row's tick_size applies (exclusive), in the same unit as
-    the market's prices (Deribit tick_size_steps[].above_price, e.g. "0.005" ETH). Non-negative decimal.
-    Required.
+    the market's prices (Deribit tick_size_steps[].above_price, e.g. "0.005" ETH). Signed decimal like every
+    price (Market.negative_prices_allowed). Required.
     """
     tick_size: _builtins.str
     """tick_size is the increment above above_price (Deribit tick_size_steps[].tick_size "0.0005").
@@ -251,6 +295,7 @@ class Precisions(_message.Message):
     BASE_COMMISSION_DECIMALS_FIELD_NUMBER: _builtins.int
     QUOTE_COMMISSION_DECIMALS_FIELD_NUMBER: _builtins.int
     NOTIONAL_DECIMALS_FIELD_NUMBER: _builtins.int
+    MIN_PRICE_INCREMENT_FIELD_NUMBER: _builtins.int
     price_decimals: _builtins.int
     """price_decimals is the number of decimals of prices (Binance USD-M pricePrecision 2, Bybit priceScale)."""
     quantity_decimals: _builtins.int
@@ -273,6 +318,11 @@ class Precisions(_message.Message):
     """
     notional_decimals: _builtins.int
     """notional_decimals is the precision of notional (cost) amounts (CCXT precision.cost)."""
+    min_price_increment: _builtins.str
+    """min_price_increment is the finest price increment the venue publishes for the market beside the order
+    tick, when it is finer (BitMEX minTick "0.01" beside tickSize "0.1"), in the quote asset. Order prices
+    still follow Market.tick_rule. Positive decimal; unset when the venue publishes none.
+    """
     def __init__(
         self,
         *,
@@ -283,15 +333,18 @@ class Precisions(_message.Message):
         base_commission_decimals: _builtins.int | None = ...,
         quote_commission_decimals: _builtins.int | None = ...,
         notional_decimals: _builtins.int | None = ...,
+        min_price_increment: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_asset_decimals", b"_base_asset_decimals", "_base_commission_decimals", b"_base_commission_decimals", "_notional_decimals", b"_notional_decimals", "_price_decimals", b"_price_decimals", "_quantity_decimals", b"_quantity_decimals", "_quote_asset_decimals", b"_quote_asset_decimals", "_quote_commission_decimals", b"_quote_commission_decimals", "base_asset_decimals", b"base_asset_decimals", "base_commission_decimals", b"base_commission_decimals", "notional_decimals", b"notional_decimals", "price_decimals", b"price_decimals", "quantity_decimals", b"quantity_decimals", "quote_asset_decimals", b"quote_asset_decimals", "quote_commission_decimals", b"quote_commission_decimals"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_asset_decimals", b"_base_asset_decimals", "_base_commission_decimals", b"_base_commission_decimals", "_min_price_increment", b"_min_price_increment", "_notional_decimals", b"_notional_decimals", "_price_decimals", b"_price_decimals", "_quantity_decimals", b"_quantity_decimals", "_quote_asset_decimals", b"_quote_asset_decimals", "_quote_commission_decimals", b"_quote_commission_decimals", "base_asset_decimals", b"base_asset_decimals", "base_commission_decimals", b"base_commission_decimals", "min_price_increment", b"min_price_increment", "notional_decimals", b"notional_decimals", "price_decimals", b"price_decimals", "quantity_decimals", b"quantity_decimals", "quote_asset_decimals", b"quote_asset_decimals", "quote_commission_decimals", b"quote_commission_decimals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_asset_decimals", b"_base_asset_decimals", "_base_commission_decimals", b"_base_commission_decimals", "_notional_decimals", b"_notional_decimals", "_price_decimals", b"_price_decimals", "_quantity_decimals", b"_quantity_decimals", "_quote_asset_decimals", b"_quote_asset_decimals", "_quote_commission_decimals", b"_quote_commission_decimals", "base_asset_decimals", b"base_asset_decimals", "base_commission_decimals", b"base_commission_decimals", "notional_decimals", b"notional_decimals", "price_decimals", b"price_decimals", "quantity_decimals", b"quantity_decimals", "quote_asset_decimals", b"quote_asset_decimals", "quote_commission_decimals", b"quote_commission_decimals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_asset_decimals", b"_base_asset_decimals", "_base_commission_decimals", b"_base_commission_decimals", "_min_price_increment", b"_min_price_increment", "_notional_decimals", b"_notional_decimals", "_price_decimals", b"_price_decimals", "_quantity_decimals", b"_quantity_decimals", "_quote_asset_decimals", b"_quote_asset_decimals", "_quote_commission_decimals", b"_quote_commission_decimals", "base_asset_decimals", b"base_asset_decimals", "base_commission_decimals", b"base_commission_decimals", "min_price_increment", b"min_price_increment", "notional_decimals", b"notional_decimals", "price_decimals", b"price_decimals", "quantity_decimals", b"quantity_decimals", "quote_asset_decimals", b"quote_asset_decimals", "quote_commission_decimals", b"quote_commission_decimals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__base_asset_decimals: _TypeAlias = _typing.Literal["base_asset_decimals"]  # noqa: Y015
     _WhichOneofArgType__base_asset_decimals: _TypeAlias = _typing.Literal["_base_asset_decimals", b"_base_asset_decimals"]  # noqa: Y015
     _WhichOneofReturnType__base_commission_decimals: _TypeAlias = _typing.Literal["base_commission_decimals"]  # noqa: Y015
     _WhichOneofArgType__base_commission_decimals: _TypeAlias = _typing.Literal["_base_commission_decimals", b"_base_commission_decimals"]  # noqa: Y015
+    _WhichOneofReturnType__min_price_increment: _TypeAlias = _typing.Literal["min_price_increment"]  # noqa: Y015
+    _WhichOneofArgType__min_price_increment: _TypeAlias = _typing.Literal["_min_price_increment", b"_min_price_increment"]  # noqa: Y015
     _WhichOneofReturnType__notional_decimals: _TypeAlias = _typing.Literal["notional_decimals"]  # noqa: Y015
     _WhichOneofArgType__notional_decimals: _TypeAlias = _typing.Literal["_notional_decimals", b"_notional_decimals"]  # noqa: Y015
     _WhichOneofReturnType__price_decimals: _TypeAlias = _typing.Literal["price_decimals"]  # noqa: Y015
@@ -306,6 +359,8 @@ class Precisions(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__base_asset_decimals) -> _WhichOneofReturnType__base_asset_decimals | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__base_commission_decimals) -> _WhichOneofReturnType__base_commission_decimals | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_price_increment) -> _WhichOneofReturnType__min_price_increment | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__notional_decimals) -> _WhichOneofReturnType__notional_decimals | None: ...
     @_typing.overload
@@ -464,33 +519,59 @@ Global___NotionalLimits: _TypeAlias = NotionalLimits  # noqa: Y015
 @_typing.final
 class PriceLimits(_message.Message):
     """PriceLimits are the absolute bounds of an order price, in quote asset per unit of base (Binance
-    PRICE_FILTER minPrice/maxPrice, Bybit priceFilter).
+    PRICE_FILTER minPrice/maxPrice, Bybit priceFilter). Both bounds are signed: a market that allows
+    negative prices (Market.negative_prices_allowed: spreads, combos, power and rate products) may publish a
+    negative min_price; whether a non-positive bound is acceptable is decided by the service against the
+    market, not by validation.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     MIN_PRICE_FIELD_NUMBER: _builtins.int
     MAX_PRICE_FIELD_NUMBER: _builtins.int
+    LIMIT_UP_PRICE_FIELD_NUMBER: _builtins.int
+    LIMIT_DOWN_PRICE_FIELD_NUMBER: _builtins.int
     min_price: _builtins.str
-    """min_price is the lowest price accepted (Binance minPrice "0.01000000"; USD-M "402"). Unset when
-    none (Binance "0" disables the bound).
+    """min_price is the lowest price accepted (Binance minPrice "0.01000000"; USD-M "402"; a spread market
+    "-500"). Signed decimal. Unset when none (Binance "0" disables the bound).
     """
     max_price: _builtins.str
-    """max_price is the highest price accepted (Binance maxPrice "1000000.00000000"). Unset when none."""
+    """max_price is the highest price accepted (Binance maxPrice "1000000.00000000"). Signed decimal. Unset
+    when none.
+    """
+    limit_up_price: _builtins.str
+    """limit_up_price is the current daily limit-up price, a dynamic bound that moves with the session's
+    reference price, beside the static max_price (BitMEX limitUpPrice). Signed decimal. Unset when the
+    market has no daily limit (BitMEX null).
+    """
+    limit_down_price: _builtins.str
+    """limit_down_price is the current daily limit-down price (BitMEX limitDownPrice). Signed decimal. Unset
+    when the market has no daily limit.
+    """
     def __init__(
         self,
         *,
         min_price: _builtins.str | None = ...,
         max_price: _builtins.str | None = ...,
+        limit_up_price: _builtins.str | None = ...,
+        limit_down_price: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_price", b"_max_price", "_min_price", b"_min_price", "max_price", b"max_price", "min_price", b"min_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_limit_down_price", b"_limit_down_price", "_limit_up_price", b"_limit_up_price", "_max_price", b"_max_price", "_min_price", b"_min_price", "limit_down_price", b"limit_down_price", "limit_up_price", b"limit_up_price", "max_price", b"max_price", "min_price", b"min_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_price", b"_max_price", "_min_price", b"_min_price", "max_price", b"max_price", "min_price", b"min_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit_down_price", b"_limit_down_price", "_limit_up_price", b"_limit_up_price", "_max_price", b"_max_price", "_min_price", b"_min_price", "limit_down_price", b"limit_down_price", "limit_up_price", b"limit_up_price", "max_price", b"max_price", "min_price", b"min_price"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__limit_down_price: _TypeAlias = _typing.Literal["limit_down_price"]  # noqa: Y015
+    _WhichOneofArgType__limit_down_price: _TypeAlias = _typing.Literal["_limit_down_price", b"_limit_down_price"]  # noqa: Y015
+    _WhichOneofReturnType__limit_up_price: _TypeAlias = _typing.Literal["limit_up_price"]  # noqa: Y015
+    _WhichOneofArgType__limit_up_price: _TypeAlias = _typing.Literal["_limit_up_price", b"_limit_up_price"]  # noqa: Y015
     _WhichOneofReturnType__max_price: _TypeAlias = _typing.Literal["max_price"]  # noqa: Y015
     _WhichOneofArgType__max_price: _TypeAlias = _typing.Literal["_max_price", b"_max_price"]  # noqa: Y015
     _WhichOneofReturnType__min_price: _TypeAlias = _typing.Literal["min_price"]  # noqa: Y015
     _WhichOneofArgType__min_price: _TypeAlias = _typing.Literal["_min_price", b"_min_price"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__limit_down_price) -> _WhichOneofReturnType__limit_down_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__limit_up_price) -> _WhichOneofReturnType__limit_up_price | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_price) -> _WhichOneofReturnType__max_price | None: ...
     @_typing.overload
@@ -660,22 +741,38 @@ class LeverageLimits(_message.Message):
     MIN_LEVERAGE_FIELD_NUMBER: _builtins.int
     MAX_LEVERAGE_FIELD_NUMBER: _builtins.int
     LEVERAGE_STEP_FIELD_NUMBER: _builtins.int
+    BUY_LEVERAGES_FIELD_NUMBER: _builtins.int
+    SELL_LEVERAGES_FIELD_NUMBER: _builtins.int
     min_leverage: _builtins.str
     """min_leverage is the lowest selectable leverage (Bybit minLeverage "1"). Positive decimal."""
     max_leverage: _builtins.str
     """max_leverage is the highest selectable leverage (OKX lever "100", Bybit maxLeverage). Positive decimal."""
     leverage_step: _builtins.str
     """leverage_step is the increment between selectable leverages (Bybit leverageStep "0.01")."""
+    @_builtins.property
+    def buy_leverages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """buy_leverages are the leverages a buy order may select when the venue publishes a list per side
+        (Kraken leverage_buy [2, 3, 4, 5]). Positive decimals, unique, at most 50; empty when not published.
+        """
+
+    @_builtins.property
+    def sell_leverages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """sell_leverages are the leverages a sell order may select (Kraken leverage_sell). Positive decimals,
+        unique, at most 50; empty when not published.
+        """
+
     def __init__(
         self,
         *,
         min_leverage: _builtins.str | None = ...,
         max_leverage: _builtins.str | None = ...,
         leverage_step: _builtins.str | None = ...,
+        buy_leverages: _abc.Iterable[_builtins.str] | None = ...,
+        sell_leverages: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_leverage_step", b"_leverage_step", "_max_leverage", b"_max_leverage", "_min_leverage", b"_min_leverage", "leverage_step", b"leverage_step", "max_leverage", b"max_leverage", "min_leverage", b"min_leverage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_leverage_step", b"_leverage_step", "_max_leverage", b"_max_leverage", "_min_leverage", b"_min_leverage", "leverage_step", b"leverage_step", "max_leverage", b"max_leverage", "min_leverage", b"min_leverage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_leverage_step", b"_leverage_step", "_max_leverage", b"_max_leverage", "_min_leverage", b"_min_leverage", "buy_leverages", b"buy_leverages", "leverage_step", b"leverage_step", "max_leverage", b"max_leverage", "min_leverage", b"min_leverage", "sell_leverages", b"sell_leverages"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__leverage_step: _TypeAlias = _typing.Literal["leverage_step"]  # noqa: Y015
     _WhichOneofArgType__leverage_step: _TypeAlias = _typing.Literal["_leverage_step", b"_leverage_step"]  # noqa: Y015
@@ -719,6 +816,8 @@ class OrderLimits(_message.Message):
     MAX_TWAP_ORDER_SIZE_FIELD_NUMBER: _builtins.int
     MAX_STOP_ORDER_SIZE_FIELD_NUMBER: _builtins.int
     MAX_POST_ONLY_ORDER_SIZE_FIELD_NUMBER: _builtins.int
+    MAX_LONG_POSITION_QUANTITY_FIELD_NUMBER: _builtins.int
+    MAX_SHORT_POSITION_QUANTITY_FIELD_NUMBER: _builtins.int
     max_open_orders: _builtins.int
     """max_open_orders is the most open orders an account may have on the market (Binance MAX_NUM_ORDERS
     maxNumOrders 200; USD-M limit 200).
@@ -747,7 +846,7 @@ class OrderLimits(_message.Message):
     """
     max_position_share: _builtins.str
     """max_position_share is the largest share of the platform's open interest one account may hold, as a
-    fraction (OKX posLmtPct converted from percent). Unset when none.
+    fraction from 0 to 1 (OKX posLmtPct converted from percent). Unset when none.
     """
     max_platform_open_interest: _builtins.str
     """max_platform_open_interest is the platform-wide open interest cap, in USD (OKX maxPlatOILmt). Unset
@@ -782,6 +881,15 @@ class OrderLimits(_message.Message):
     the venue caps it separately from limit_order_size.max_quantity (Bybit lotSizeFilter
     postOnlyMaxOrderQty "60000000"). Non-negative decimal; unset when no separate cap.
     """
+    max_long_position_quantity: _builtins.str
+    """max_long_position_quantity is the largest long position an account may hold, in quantity_unit, when the
+    venue limits each side separately (BitMEX and Deribit per-side position limits; OKX long posLmt in
+    long/short mode). Unset when no separate long limit (max_position_quantity then applies to both).
+    """
+    max_short_position_quantity: _builtins.str
+    """max_short_position_quantity is the largest short position an account may hold, in quantity_unit, when
+    the venue limits each side separately. Unset when no separate short limit.
+    """
     def __init__(
         self,
         *,
@@ -804,10 +912,12 @@ class OrderLimits(_message.Message):
         max_twap_order_size: _builtins.str | None = ...,
         max_stop_order_size: _builtins.str | None = ...,
         max_post_only_order_size: _builtins.str | None = ...,
+        max_long_position_quantity: _builtins.str | None = ...,
+        max_short_position_quantity: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_algo_orders", b"_max_algo_orders", "_max_iceberg_order_size", b"_max_iceberg_order_size", "_max_iceberg_orders", b"_max_iceberg_orders", "_max_iceberg_parts", b"_max_iceberg_parts", "_max_open_orders", b"_max_open_orders", "_max_order_amends", b"_max_order_amends", "_max_order_lists", b"_max_order_lists", "_max_platform_open_interest", b"_max_platform_open_interest", "_max_position_notional", b"_max_position_notional", "_max_position_quantity", b"_max_position_quantity", "_max_position_share", b"_max_position_share", "_max_post_only_order_size", b"_max_post_only_order_size", "_max_stop_order_size", b"_max_stop_order_size", "_max_trailing_above_delta_bps", b"_max_trailing_above_delta_bps", "_max_trailing_below_delta_bps", b"_max_trailing_below_delta_bps", "_max_trigger_order_size", b"_max_trigger_order_size", "_max_twap_order_size", b"_max_twap_order_size", "_min_trailing_above_delta_bps", b"_min_trailing_above_delta_bps", "_min_trailing_below_delta_bps", b"_min_trailing_below_delta_bps", "max_algo_orders", b"max_algo_orders", "max_iceberg_order_size", b"max_iceberg_order_size", "max_iceberg_orders", b"max_iceberg_orders", "max_iceberg_parts", b"max_iceberg_parts", "max_open_orders", b"max_open_orders", "max_order_amends", b"max_order_amends", "max_order_lists", b"max_order_lists", "max_platform_open_interest", b"max_platform_open_interest", "max_position_notional", b"max_position_notional", "max_position_quantity", b"max_position_quantity", "max_position_share", b"max_position_share", "max_post_only_order_size", b"max_post_only_order_size", "max_stop_order_size", b"max_stop_order_size", "max_trailing_above_delta_bps", b"max_trailing_above_delta_bps", "max_trailing_below_delta_bps", b"max_trailing_below_delta_bps", "max_trigger_order_size", b"max_trigger_order_size", "max_twap_order_size", b"max_twap_order_size", "min_trailing_above_delta_bps", b"min_trailing_above_delta_bps", "min_trailing_below_delta_bps", b"min_trailing_below_delta_bps"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_algo_orders", b"_max_algo_orders", "_max_iceberg_order_size", b"_max_iceberg_order_size", "_max_iceberg_orders", b"_max_iceberg_orders", "_max_iceberg_parts", b"_max_iceberg_parts", "_max_long_position_quantity", b"_max_long_position_quantity", "_max_open_orders", b"_max_open_orders", "_max_order_amends", b"_max_order_amends", "_max_order_lists", b"_max_order_lists", "_max_platform_open_interest", b"_max_platform_open_interest", "_max_position_notional", b"_max_position_notional", "_max_position_quantity", b"_max_position_quantity", "_max_position_share", b"_max_position_share", "_max_post_only_order_size", b"_max_post_only_order_size", "_max_short_position_quantity", b"_max_short_position_quantity", "_max_stop_order_size", b"_max_stop_order_size", "_max_trailing_above_delta_bps", b"_max_trailing_above_delta_bps", "_max_trailing_below_delta_bps", b"_max_trailing_below_delta_bps", "_max_trigger_order_size", b"_max_trigger_order_size", "_max_twap_order_size", b"_max_twap_order_size", "_min_trailing_above_delta_bps", b"_min_trailing_above_delta_bps", "_min_trailing_below_delta_bps", b"_min_trailing_below_delta_bps", "max_algo_orders", b"max_algo_orders", "max_iceberg_order_size", b"max_iceberg_order_size", "max_iceberg_orders", b"max_iceberg_orders", "max_iceberg_parts", b"max_iceberg_parts", "max_long_position_quantity", b"max_long_position_quantity", "max_open_orders", b"max_open_orders", "max_order_amends", b"max_order_amends", "max_order_lists", b"max_order_lists", "max_platform_open_interest", b"max_platform_open_interest", "max_position_notional", b"max_position_notional", "max_position_quantity", b"max_position_quantity", "max_position_share", b"max_position_share", "max_post_only_order_size", b"max_post_only_order_size", "max_short_position_quantity", b"max_short_position_quantity", "max_stop_order_size", b"max_stop_order_size", "max_trailing_above_delta_bps", b"max_trailing_above_delta_bps", "max_trailing_below_delta_bps", b"max_trailing_below_delta_bps", "max_trigger_order_size", b"max_trigger_order_size", "max_twap_order_size", b"max_twap_order_size", "min_trailing_above_delta_bps", b"min_trailing_above_delta_bps", "min_trailing_below_delta_bps", b"min_trailing_below_delta_bps"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_algo_orders", b"_max_algo_orders", "_max_iceberg_order_size", b"_max_iceberg_order_size", "_max_iceberg_orders", b"_max_iceberg_orders", "_max_iceberg_parts", b"_max_iceberg_parts", "_max_open_orders", b"_max_open_orders", "_max_order_amends", b"_max_order_amends", "_max_order_lists", b"_max_order_lists", "_max_platform_open_interest", b"_max_platform_open_interest", "_max_position_notional", b"_max_position_notional", "_max_position_quantity", b"_max_position_quantity", "_max_position_share", b"_max_position_share", "_max_post_only_order_size", b"_max_post_only_order_size", "_max_stop_order_size", b"_max_stop_order_size", "_max_trailing_above_delta_bps", b"_max_trailing_above_delta_bps", "_max_trailing_below_delta_bps", b"_max_trailing_below_delta_bps", "_max_trigger_order_size", b"_max_trigger_order_size", "_max_twap_order_size", b"_max_twap_order_size", "_min_trailing_above_delta_bps", b"_min_trailing_above_delta_bps", "_min_trailing_below_delta_bps", b"_min_trailing_below_delta_bps", "max_algo_orders", b"max_algo_orders", "max_iceberg_order_size", b"max_iceberg_order_size", "max_iceberg_orders", b"max_iceberg_orders", "max_iceberg_parts", b"max_iceberg_parts", "max_open_orders", b"max_open_orders", "max_order_amends", b"max_order_amends", "max_order_lists", b"max_order_lists", "max_platform_open_interest", b"max_platform_open_interest", "max_position_notional", b"max_position_notional", "max_position_quantity", b"max_position_quantity", "max_position_share", b"max_position_share", "max_post_only_order_size", b"max_post_only_order_size", "max_stop_order_size", b"max_stop_order_size", "max_trailing_above_delta_bps", b"max_trailing_above_delta_bps", "max_trailing_below_delta_bps", b"max_trailing_below_delta_bps", "max_trigger_order_size", b"max_trigger_order_size", "max_twap_order_size", b"max_twap_order_size", "min_trailing_above_delta_bps", b"min_trailing_above_delta_bps", "min_trailing_below_delta_bps", b"min_trailing_below_delta_bps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_algo_orders", b"_max_algo_orders", "_max_iceberg_order_size", b"_max_iceberg_order_size", "_max_iceberg_orders", b"_max_iceberg_orders", "_max_iceberg_parts", b"_max_iceberg_parts", "_max_long_position_quantity", b"_max_long_position_quantity", "_max_open_orders", b"_max_open_orders", "_max_order_amends", b"_max_order_amends", "_max_order_lists", b"_max_order_lists", "_max_platform_open_interest", b"_max_platform_open_interest", "_max_position_notional", b"_max_position_notional", "_max_position_quantity", b"_max_position_quantity", "_max_position_share", b"_max_position_share", "_max_post_only_order_size", b"_max_post_only_order_size", "_max_short_position_quantity", b"_max_short_position_quantity", "_max_stop_order_size", b"_max_stop_order_size", "_max_trailing_above_delta_bps", b"_max_trailing_above_delta_bps", "_max_trailing_below_delta_bps", b"_max_trailing_below_delta_bps", "_max_trigger_order_size", b"_max_trigger_order_size", "_max_twap_order_size", b"_max_twap_order_size", "_min_trailing_above_delta_bps", b"_min_trailing_above_delta_bps", "_min_trailing_below_delta_bps", b"_min_trailing_below_delta_bps", "max_algo_orders", b"max_algo_orders", "max_iceberg_order_size", b"max_iceberg_order_size", "max_iceberg_orders", b"max_iceberg_orders", "max_iceberg_parts", b"max_iceberg_parts", "max_long_position_quantity", b"max_long_position_quantity", "max_open_orders", b"max_open_orders", "max_order_amends", b"max_order_amends", "max_order_lists", b"max_order_lists", "max_platform_open_interest", b"max_platform_open_interest", "max_position_notional", b"max_position_notional", "max_position_quantity", b"max_position_quantity", "max_position_share", b"max_position_share", "max_post_only_order_size", b"max_post_only_order_size", "max_short_position_quantity", b"max_short_position_quantity", "max_stop_order_size", b"max_stop_order_size", "max_trailing_above_delta_bps", b"max_trailing_above_delta_bps", "max_trailing_below_delta_bps", b"max_trailing_below_delta_bps", "max_trigger_order_size", b"max_trigger_order_size", "max_twap_order_size", b"max_twap_order_size", "min_trailing_above_delta_bps", b"min_trailing_above_delta_bps", "min_trailing_below_delta_bps", b"min_trailing_below_delta_bps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_algo_orders: _TypeAlias = _typing.Literal["max_algo_orders"]  # noqa: Y015
     _WhichOneofArgType__max_algo_orders: _TypeAlias = _typing.Literal["_max_algo_orders", b"_max_algo_orders"]  # noqa: Y015
@@ -817,6 +927,8 @@ class OrderLimits(_message.Message):
     _WhichOneofArgType__max_iceberg_orders: _TypeAlias = _typing.Literal["_max_iceberg_orders", b"_max_iceberg_orders"]  # noqa: Y015
     _WhichOneofReturnType__max_iceberg_parts: _TypeAlias = _typing.Literal["max_iceberg_parts"]  # noqa: Y015
     _WhichOneofArgType__max_iceberg_parts: _TypeAlias = _typing.Literal["_max_iceberg_parts", b"_max_iceberg_parts"]  # noqa: Y015
+    _WhichOneofReturnType__max_long_position_quantity: _TypeAlias = _typing.Literal["max_long_position_quantity"]  # noqa: Y015
+    _WhichOneofArgType__max_long_position_quantity: _TypeAlias = _typing.Literal["_max_long_position_quantity", b"_max_long_position_quantity"]  # noqa: Y015
     _WhichOneofReturnType__max_open_orders: _TypeAlias = _typing.Literal["max_open_orders"]  # noqa: Y015
     _WhichOneofArgType__max_open_orders: _TypeAlias = _typing.Literal["_max_open_orders", b"_max_open_orders"]  # noqa: Y015
     _WhichOneofReturnType__max_order_amends: _TypeAlias = _typing.Literal["max_order_amends"]  # noqa: Y015
@@ -833,6 +945,8 @@ class OrderLimits(_message.Message):
     _WhichOneofArgType__max_position_share: _TypeAlias = _typing.Literal["_max_position_share", b"_max_position_share"]  # noqa: Y015
     _WhichOneofReturnType__max_post_only_order_size: _TypeAlias = _typing.Literal["max_post_only_order_size"]  # noqa: Y015
     _WhichOneofArgType__max_post_only_order_size: _TypeAlias = _typing.Literal["_max_post_only_order_size", b"_max_post_only_order_size"]  # noqa: Y015
+    _WhichOneofReturnType__max_short_position_quantity: _TypeAlias = _typing.Literal["max_short_position_quantity"]  # noqa: Y015
+    _WhichOneofArgType__max_short_position_quantity: _TypeAlias = _typing.Literal["_max_short_position_quantity", b"_max_short_position_quantity"]  # noqa: Y015
     _WhichOneofReturnType__max_stop_order_size: _TypeAlias = _typing.Literal["max_stop_order_size"]  # noqa: Y015
     _WhichOneofArgType__max_stop_order_size: _TypeAlias = _typing.Literal["_max_stop_order_size", b"_max_stop_order_size"]  # noqa: Y015
     _WhichOneofReturnType__max_trailing_above_delta_bps: _TypeAlias = _typing.Literal["max_trailing_above_delta_bps"]  # noqa: Y015
@@ -856,6 +970,8 @@ class OrderLimits(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_iceberg_parts) -> _WhichOneofReturnType__max_iceberg_parts | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_long_position_quantity) -> _WhichOneofReturnType__max_long_position_quantity | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_open_orders) -> _WhichOneofReturnType__max_open_orders | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_order_amends) -> _WhichOneofReturnType__max_order_amends | None: ...
@@ -871,6 +987,8 @@ class OrderLimits(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_position_share) -> _WhichOneofReturnType__max_position_share | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_post_only_order_size) -> _WhichOneofReturnType__max_post_only_order_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_short_position_quantity) -> _WhichOneofReturnType__max_short_position_quantity | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_stop_order_size) -> _WhichOneofReturnType__max_stop_order_size | None: ...
     @_typing.overload
@@ -907,7 +1025,7 @@ class OrderFeatures(_message.Message):
     OCO_ALLOWED_FIELD_NUMBER: _builtins.int
     OTO_ALLOWED_FIELD_NUMBER: _builtins.int
     OPO_ALLOWED_FIELD_NUMBER: _builtins.int
-    QUOTE_ORDER_QTY_MARKET_ALLOWED_FIELD_NUMBER: _builtins.int
+    QUOTE_ORDER_QUANTITY_MARKET_ALLOWED_FIELD_NUMBER: _builtins.int
     TRAILING_STOP_ALLOWED_FIELD_NUMBER: _builtins.int
     CANCEL_REPLACE_ALLOWED_FIELD_NUMBER: _builtins.int
     AMEND_ALLOWED_FIELD_NUMBER: _builtins.int
@@ -926,8 +1044,8 @@ class OrderFeatures(_message.Message):
     """oto_allowed says whether one-triggers-the-other lists are accepted (Binance otoAllowed)."""
     opo_allowed: _builtins.bool
     """opo_allowed says whether one-places-the-other lists are accepted (Binance opoAllowed)."""
-    quote_order_qty_market_allowed: _builtins.bool
-    """quote_order_qty_market_allowed says whether market orders may be sized in quote asset (Binance
+    quote_order_quantity_market_allowed: _builtins.bool
+    """quote_order_quantity_market_allowed says whether market orders may be sized in quote asset (Binance
     quoteOrderQtyMarketAllowed).
     """
     trailing_stop_allowed: _builtins.bool
@@ -978,15 +1096,15 @@ class OrderFeatures(_message.Message):
         oco_allowed: _builtins.bool | None = ...,
         oto_allowed: _builtins.bool | None = ...,
         opo_allowed: _builtins.bool | None = ...,
-        quote_order_qty_market_allowed: _builtins.bool | None = ...,
+        quote_order_quantity_market_allowed: _builtins.bool | None = ...,
         trailing_stop_allowed: _builtins.bool | None = ...,
         cancel_replace_allowed: _builtins.bool | None = ...,
         amend_allowed: _builtins.bool | None = ...,
         peg_instructions_allowed: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_amend_allowed", b"_amend_allowed", "_cancel_replace_allowed", b"_cancel_replace_allowed", "_iceberg_allowed", b"_iceberg_allowed", "_oco_allowed", b"_oco_allowed", "_opo_allowed", b"_opo_allowed", "_oto_allowed", b"_oto_allowed", "_peg_instructions_allowed", b"_peg_instructions_allowed", "_post_only_allowed", b"_post_only_allowed", "_quote_order_qty_market_allowed", b"_quote_order_qty_market_allowed", "_reduce_only_allowed", b"_reduce_only_allowed", "_trailing_stop_allowed", b"_trailing_stop_allowed", "amend_allowed", b"amend_allowed", "cancel_replace_allowed", b"cancel_replace_allowed", "iceberg_allowed", b"iceberg_allowed", "oco_allowed", b"oco_allowed", "opo_allowed", b"opo_allowed", "oto_allowed", b"oto_allowed", "peg_instructions_allowed", b"peg_instructions_allowed", "post_only_allowed", b"post_only_allowed", "quote_order_qty_market_allowed", b"quote_order_qty_market_allowed", "reduce_only_allowed", b"reduce_only_allowed", "trailing_stop_allowed", b"trailing_stop_allowed"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_amend_allowed", b"_amend_allowed", "_cancel_replace_allowed", b"_cancel_replace_allowed", "_iceberg_allowed", b"_iceberg_allowed", "_oco_allowed", b"_oco_allowed", "_opo_allowed", b"_opo_allowed", "_oto_allowed", b"_oto_allowed", "_peg_instructions_allowed", b"_peg_instructions_allowed", "_post_only_allowed", b"_post_only_allowed", "_quote_order_quantity_market_allowed", b"_quote_order_quantity_market_allowed", "_reduce_only_allowed", b"_reduce_only_allowed", "_trailing_stop_allowed", b"_trailing_stop_allowed", "amend_allowed", b"amend_allowed", "cancel_replace_allowed", b"cancel_replace_allowed", "iceberg_allowed", b"iceberg_allowed", "oco_allowed", b"oco_allowed", "opo_allowed", b"opo_allowed", "oto_allowed", b"oto_allowed", "peg_instructions_allowed", b"peg_instructions_allowed", "post_only_allowed", b"post_only_allowed", "quote_order_quantity_market_allowed", b"quote_order_quantity_market_allowed", "reduce_only_allowed", b"reduce_only_allowed", "trailing_stop_allowed", b"trailing_stop_allowed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_amend_allowed", b"_amend_allowed", "_cancel_replace_allowed", b"_cancel_replace_allowed", "_iceberg_allowed", b"_iceberg_allowed", "_oco_allowed", b"_oco_allowed", "_opo_allowed", b"_opo_allowed", "_oto_allowed", b"_oto_allowed", "_peg_instructions_allowed", b"_peg_instructions_allowed", "_post_only_allowed", b"_post_only_allowed", "_quote_order_qty_market_allowed", b"_quote_order_qty_market_allowed", "_reduce_only_allowed", b"_reduce_only_allowed", "_trailing_stop_allowed", b"_trailing_stop_allowed", "amend_allowed", b"amend_allowed", "cancel_replace_allowed", b"cancel_replace_allowed", "iceberg_allowed", b"iceberg_allowed", "oco_allowed", b"oco_allowed", "opo_allowed", b"opo_allowed", "order_types", b"order_types", "oto_allowed", b"oto_allowed", "peg_instructions_allowed", b"peg_instructions_allowed", "post_only_allowed", b"post_only_allowed", "quote_order_qty_market_allowed", b"quote_order_qty_market_allowed", "reduce_only_allowed", b"reduce_only_allowed", "time_in_forces", b"time_in_forces", "trailing_stop_allowed", b"trailing_stop_allowed", "venue_order_types", b"venue_order_types", "venue_time_in_forces", b"venue_time_in_forces"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_amend_allowed", b"_amend_allowed", "_cancel_replace_allowed", b"_cancel_replace_allowed", "_iceberg_allowed", b"_iceberg_allowed", "_oco_allowed", b"_oco_allowed", "_opo_allowed", b"_opo_allowed", "_oto_allowed", b"_oto_allowed", "_peg_instructions_allowed", b"_peg_instructions_allowed", "_post_only_allowed", b"_post_only_allowed", "_quote_order_quantity_market_allowed", b"_quote_order_quantity_market_allowed", "_reduce_only_allowed", b"_reduce_only_allowed", "_trailing_stop_allowed", b"_trailing_stop_allowed", "amend_allowed", b"amend_allowed", "cancel_replace_allowed", b"cancel_replace_allowed", "iceberg_allowed", b"iceberg_allowed", "oco_allowed", b"oco_allowed", "opo_allowed", b"opo_allowed", "order_types", b"order_types", "oto_allowed", b"oto_allowed", "peg_instructions_allowed", b"peg_instructions_allowed", "post_only_allowed", b"post_only_allowed", "quote_order_quantity_market_allowed", b"quote_order_quantity_market_allowed", "reduce_only_allowed", b"reduce_only_allowed", "time_in_forces", b"time_in_forces", "trailing_stop_allowed", b"trailing_stop_allowed", "venue_order_types", b"venue_order_types", "venue_time_in_forces", b"venue_time_in_forces"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__amend_allowed: _TypeAlias = _typing.Literal["amend_allowed"]  # noqa: Y015
     _WhichOneofArgType__amend_allowed: _TypeAlias = _typing.Literal["_amend_allowed", b"_amend_allowed"]  # noqa: Y015
@@ -1004,8 +1122,8 @@ class OrderFeatures(_message.Message):
     _WhichOneofArgType__peg_instructions_allowed: _TypeAlias = _typing.Literal["_peg_instructions_allowed", b"_peg_instructions_allowed"]  # noqa: Y015
     _WhichOneofReturnType__post_only_allowed: _TypeAlias = _typing.Literal["post_only_allowed"]  # noqa: Y015
     _WhichOneofArgType__post_only_allowed: _TypeAlias = _typing.Literal["_post_only_allowed", b"_post_only_allowed"]  # noqa: Y015
-    _WhichOneofReturnType__quote_order_qty_market_allowed: _TypeAlias = _typing.Literal["quote_order_qty_market_allowed"]  # noqa: Y015
-    _WhichOneofArgType__quote_order_qty_market_allowed: _TypeAlias = _typing.Literal["_quote_order_qty_market_allowed", b"_quote_order_qty_market_allowed"]  # noqa: Y015
+    _WhichOneofReturnType__quote_order_quantity_market_allowed: _TypeAlias = _typing.Literal["quote_order_quantity_market_allowed"]  # noqa: Y015
+    _WhichOneofArgType__quote_order_quantity_market_allowed: _TypeAlias = _typing.Literal["_quote_order_quantity_market_allowed", b"_quote_order_quantity_market_allowed"]  # noqa: Y015
     _WhichOneofReturnType__reduce_only_allowed: _TypeAlias = _typing.Literal["reduce_only_allowed"]  # noqa: Y015
     _WhichOneofArgType__reduce_only_allowed: _TypeAlias = _typing.Literal["_reduce_only_allowed", b"_reduce_only_allowed"]  # noqa: Y015
     _WhichOneofReturnType__trailing_stop_allowed: _TypeAlias = _typing.Literal["trailing_stop_allowed"]  # noqa: Y015
@@ -1027,7 +1145,7 @@ class OrderFeatures(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__post_only_allowed) -> _WhichOneofReturnType__post_only_allowed | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__quote_order_qty_market_allowed) -> _WhichOneofReturnType__quote_order_qty_market_allowed | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quote_order_quantity_market_allowed) -> _WhichOneofReturnType__quote_order_quantity_market_allowed | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__reduce_only_allowed) -> _WhichOneofReturnType__reduce_only_allowed | None: ...
     @_typing.overload
@@ -1174,6 +1292,8 @@ class FeeSchedule(_message.Message):
     BLOCK_TRADE_FEE_RATE_FIELD_NUMBER: _builtins.int
     OPTION_FEE_CAP_FIELD_NUMBER: _builtins.int
     SETTLEMENT_FEE_RATE_FIELD_NUMBER: _builtins.int
+    TIER_BASIS_FIELD_NUMBER: _builtins.int
+    TIERS_FIELD_NUMBER: _builtins.int
     maker_fee_rate: _builtins.str
     """maker_fee_rate is the fee for liquidity-adding fills, fraction of notional; may be negative (rebate,
     e.g. "-0.0001"). Unset when not published.
@@ -1183,7 +1303,10 @@ class FeeSchedule(_message.Message):
     not published.
     """
     tier_based: _builtins.bool
-    """tier_based is true when the rates depend on the account's volume / holding tier (CCXT tierBased)."""
+    """tier_based is true when the rates depend on the account's volume / holding tier (CCXT tierBased). The
+    tiers themselves, when published, are in tiers; maker_fee_rate / taker_fee_rate are the base (lowest)
+    tier's rates.
+    """
     fee_side: Global___FeeSide.ValueType
     """fee_side says which asset fees are charged in. UNSPECIFIED when not published."""
     fee_asset_id: _builtins.str
@@ -1199,13 +1322,25 @@ class FeeSchedule(_message.Message):
     block_trade_commission). Unset when not published.
     """
     option_fee_cap: _builtins.str
-    """option_fee_cap is the cap of an option fee as a fraction of the option price (Deribit: fees never
-    exceed 12.5% of the premium, "0.125"). Unset when not applicable.
+    """option_fee_cap is the cap of an option fee as a fraction of the option price, from 0 to 1 (Deribit:
+    fees never exceed 12.5% of the premium, "0.125"). Unset when not applicable.
     """
     settlement_fee_rate: _builtins.str
-    """settlement_fee_rate is the fee charged at expiry / delivery, fraction of notional (Deribit delivery
-    fee; Bybit deliveryFeeRate). Unset when none.
+    """settlement_fee_rate is the fee charged at expiry, delivery or cash settlement, fraction of the settled
+    notional (Deribit delivery fee; Bybit deliveryFeeRate "0.0005"; Bybit "" maps to unset). The one name
+    for delivery and settlement fees. Unset when none or not published.
     """
+    tier_basis: Global___FeeTierBasis.ValueType
+    """tier_basis is what decides an account's tier in tiers. UNSPECIFIED when tiers is empty or the venue
+    does not say.
+    """
+    @_builtins.property
+    def tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeeTier]:
+        """tiers is the venue's published fee tier table, ascending by tier (Kraken's 9 volume tiers from
+        0.25%/0.40% down to 0%/0.08%; Binance VIP 0-9; OKX Lv1-Lv5 / VIP1-VIP8). At most 50; empty when the
+        schedule has a single tier or the tiers are not published.
+        """
+
     def __init__(
         self,
         *,
@@ -1218,10 +1353,12 @@ class FeeSchedule(_message.Message):
         block_trade_fee_rate: _builtins.str | None = ...,
         option_fee_cap: _builtins.str | None = ...,
         settlement_fee_rate: _builtins.str | None = ...,
+        tier_basis: Global___FeeTierBasis.ValueType = ...,
+        tiers: _abc.Iterable[Global___FeeTier] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_block_trade_fee_rate", b"_block_trade_fee_rate", "_fee_asset_id", b"_fee_asset_id", "_maker_fee_rate", b"_maker_fee_rate", "_option_fee_cap", b"_option_fee_cap", "_settlement_fee_rate", b"_settlement_fee_rate", "_taker_fee_rate", b"_taker_fee_rate", "block_trade_fee_rate", b"block_trade_fee_rate", "fee_asset_id", b"fee_asset_id", "maker_fee_rate", b"maker_fee_rate", "option_fee_cap", b"option_fee_cap", "settlement_fee_rate", b"settlement_fee_rate", "taker_fee_rate", b"taker_fee_rate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_block_trade_fee_rate", b"_block_trade_fee_rate", "_fee_asset_id", b"_fee_asset_id", "_maker_fee_rate", b"_maker_fee_rate", "_option_fee_cap", b"_option_fee_cap", "_settlement_fee_rate", b"_settlement_fee_rate", "_taker_fee_rate", b"_taker_fee_rate", "block_trade_fee_rate", b"block_trade_fee_rate", "fee_asset_id", b"fee_asset_id", "fee_group", b"fee_group", "fee_side", b"fee_side", "maker_fee_rate", b"maker_fee_rate", "option_fee_cap", b"option_fee_cap", "settlement_fee_rate", b"settlement_fee_rate", "taker_fee_rate", b"taker_fee_rate", "tier_based", b"tier_based"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_block_trade_fee_rate", b"_block_trade_fee_rate", "_fee_asset_id", b"_fee_asset_id", "_maker_fee_rate", b"_maker_fee_rate", "_option_fee_cap", b"_option_fee_cap", "_settlement_fee_rate", b"_settlement_fee_rate", "_taker_fee_rate", b"_taker_fee_rate", "block_trade_fee_rate", b"block_trade_fee_rate", "fee_asset_id", b"fee_asset_id", "fee_group", b"fee_group", "fee_side", b"fee_side", "maker_fee_rate", b"maker_fee_rate", "option_fee_cap", b"option_fee_cap", "settlement_fee_rate", b"settlement_fee_rate", "taker_fee_rate", b"taker_fee_rate", "tier_based", b"tier_based", "tier_basis", b"tier_basis", "tiers", b"tiers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__block_trade_fee_rate: _TypeAlias = _typing.Literal["block_trade_fee_rate"]  # noqa: Y015
     _WhichOneofArgType__block_trade_fee_rate: _TypeAlias = _typing.Literal["_block_trade_fee_rate", b"_block_trade_fee_rate"]  # noqa: Y015
@@ -1249,6 +1386,95 @@ class FeeSchedule(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__taker_fee_rate) -> _WhichOneofReturnType__taker_fee_rate | None: ...
 
 Global___FeeSchedule: _TypeAlias = FeeSchedule  # noqa: Y015
+
+@_typing.final
+class FeeTier(_message.Message):
+    """FeeTier is one row of a venue's fee tier table: from a volume (or holding) threshold upward, the maker
+    and taker fee rates that apply (Kraken "Volume (30-day) $0+ 0.25% / 0.40%", Binance VIP 1 "30d volume
+    >= 1,000,000 USD or BNB >= 25").
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIER_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    VOLUME_THRESHOLD_FIELD_NUMBER: _builtins.int
+    VOLUME_ASSET_ID_FIELD_NUMBER: _builtins.int
+    VOLUME_WINDOW_FIELD_NUMBER: _builtins.int
+    HOLDING_THRESHOLD_FIELD_NUMBER: _builtins.int
+    HOLDING_ASSET_ID_FIELD_NUMBER: _builtins.int
+    MAKER_FEE_RATE_FIELD_NUMBER: _builtins.int
+    TAKER_FEE_RATE_FIELD_NUMBER: _builtins.int
+    tier: _builtins.int
+    """tier is the 1-based position of the row, lowest (most expensive) tier first. Required."""
+    level: _builtins.str
+    """level is the venue's name of the tier when it has one ("VIP 1", "Lv2", "Tier 3"). At most 64
+    characters; empty when the venue only numbers its tiers.
+    """
+    volume_threshold: _builtins.str
+    """volume_threshold is the trading volume from which the tier applies (inclusive), in
+    volume_asset_id units over volume_window (Kraken "50000" USD over 30 days). Unset when the tier is not
+    volume-based.
+    """
+    volume_asset_id: _builtins.str
+    """volume_asset_id is the asset volume_threshold is counted in (USD for Kraken and Binance). Set
+    whenever volume_threshold is.
+    """
+    holding_threshold: _builtins.str
+    """holding_threshold is the balance of holding_asset_id from which the tier applies (Binance BNB
+    "25", OKX OKB "500"). Unset when the tier is not holding-based.
+    """
+    holding_asset_id: _builtins.str
+    """holding_asset_id is the asset holding_threshold is counted in (BNB, OKB). Set whenever
+    holding_threshold is.
+    """
+    maker_fee_rate: _builtins.str
+    """maker_fee_rate is the tier's maker fee, signed fraction of notional (Kraken top tier "0"; rebate
+    tiers negative, e.g. "-0.00005"). Required.
+    """
+    taker_fee_rate: _builtins.str
+    """taker_fee_rate is the tier's taker fee, fraction of notional (Kraken first tier "0.0040"). Required."""
+    @_builtins.property
+    def volume_window(self) -> _duration_pb2.Duration:
+        """volume_window is the trailing window the volume is summed over ("2592000s" = 30 days; Binance and
+        Kraken 30 days, Coinbase 30 days). Unset when the tier is not volume-based.
+        """
+
+    def __init__(
+        self,
+        *,
+        tier: _builtins.int = ...,
+        level: _builtins.str = ...,
+        volume_threshold: _builtins.str | None = ...,
+        volume_asset_id: _builtins.str | None = ...,
+        volume_window: _duration_pb2.Duration | None = ...,
+        holding_threshold: _builtins.str | None = ...,
+        holding_asset_id: _builtins.str | None = ...,
+        maker_fee_rate: _builtins.str = ...,
+        taker_fee_rate: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_holding_asset_id", b"_holding_asset_id", "_holding_threshold", b"_holding_threshold", "_volume_asset_id", b"_volume_asset_id", "_volume_threshold", b"_volume_threshold", "holding_asset_id", b"holding_asset_id", "holding_threshold", b"holding_threshold", "volume_asset_id", b"volume_asset_id", "volume_threshold", b"volume_threshold", "volume_window", b"volume_window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_holding_asset_id", b"_holding_asset_id", "_holding_threshold", b"_holding_threshold", "_volume_asset_id", b"_volume_asset_id", "_volume_threshold", b"_volume_threshold", "holding_asset_id", b"holding_asset_id", "holding_threshold", b"holding_threshold", "level", b"level", "maker_fee_rate", b"maker_fee_rate", "taker_fee_rate", b"taker_fee_rate", "tier", b"tier", "volume_asset_id", b"volume_asset_id", "volume_threshold", b"volume_threshold", "volume_window", b"volume_window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__holding_asset_id: _TypeAlias = _typing.Literal["holding_asset_id"]  # noqa: Y015
+    _WhichOneofArgType__holding_asset_id: _TypeAlias = _typing.Literal["_holding_asset_id", b"_holding_asset_id"]  # noqa: Y015
+    _WhichOneofReturnType__holding_threshold: _TypeAlias = _typing.Literal["holding_threshold"]  # noqa: Y015
+    _WhichOneofArgType__holding_threshold: _TypeAlias = _typing.Literal["_holding_threshold", b"_holding_threshold"]  # noqa: Y015
+    _WhichOneofReturnType__volume_asset_id: _TypeAlias = _typing.Literal["volume_asset_id"]  # noqa: Y015
+    _WhichOneofArgType__volume_asset_id: _TypeAlias = _typing.Literal["_volume_asset_id", b"_volume_asset_id"]  # noqa: Y015
+    _WhichOneofReturnType__volume_threshold: _TypeAlias = _typing.Literal["volume_threshold"]  # noqa: Y015
+    _WhichOneofArgType__volume_threshold: _TypeAlias = _typing.Literal["_volume_threshold", b"_volume_threshold"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__holding_asset_id) -> _WhichOneofReturnType__holding_asset_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__holding_threshold) -> _WhichOneofReturnType__holding_threshold | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume_asset_id) -> _WhichOneofReturnType__volume_asset_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume_threshold) -> _WhichOneofReturnType__volume_threshold | None: ...
+
+Global___FeeTier: _TypeAlias = FeeTier  # noqa: Y015
 
 @_typing.final
 class BlockTradeRules(_message.Message):
@@ -1288,3 +1514,507 @@ class BlockTradeRules(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__tick_size) -> _WhichOneofReturnType__tick_size | None: ...
 
 Global___BlockTradeRules: _TypeAlias = BlockTradeRules  # noqa: Y015
+
+@_typing.final
+class MarginAsset(_message.Message):
+    """MarginAsset is one asset accepted as margin collateral for a derivative (Binance USD-M multi-assets
+    mode `assets[]`).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    MARGIN_AVAILABLE_FIELD_NUMBER: _builtins.int
+    COLLATERAL_RATIO_FIELD_NUMBER: _builtins.int
+    AUTO_EXCHANGE_THRESHOLD_FIELD_NUMBER: _builtins.int
+    asset_id: _builtins.str
+    """asset_id is the registry id of the collateral asset ("ast_" + ULID). Required."""
+    margin_available: _builtins.bool
+    """margin_available says whether the asset currently counts as margin (Binance marginAvailable)."""
+    collateral_ratio: _builtins.str
+    """collateral_ratio is the share of the asset's value counted as margin, a fraction from 0 to 1
+    (1 - haircut: "0.95" = counted at 95%). Unset when the venue publishes none.
+    """
+    auto_exchange_threshold: _builtins.str
+    """auto_exchange_threshold is the balance of this asset, in whole units of the asset, below which the
+    venue automatically converts other collateral to cover it (Binance autoAssetExchange, e.g. "-100" USDT,
+    "-0.00100000" BTC; usually negative). Unset when the venue has no auto-exchange.
+    """
+    def __init__(
+        self,
+        *,
+        asset_id: _builtins.str = ...,
+        margin_available: _builtins.bool = ...,
+        collateral_ratio: _builtins.str | None = ...,
+        auto_exchange_threshold: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_auto_exchange_threshold", b"_auto_exchange_threshold", "_collateral_ratio", b"_collateral_ratio", "auto_exchange_threshold", b"auto_exchange_threshold", "collateral_ratio", b"collateral_ratio"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_auto_exchange_threshold", b"_auto_exchange_threshold", "_collateral_ratio", b"_collateral_ratio", "asset_id", b"asset_id", "auto_exchange_threshold", b"auto_exchange_threshold", "collateral_ratio", b"collateral_ratio", "margin_available", b"margin_available"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__auto_exchange_threshold: _TypeAlias = _typing.Literal["auto_exchange_threshold"]  # noqa: Y015
+    _WhichOneofArgType__auto_exchange_threshold: _TypeAlias = _typing.Literal["_auto_exchange_threshold", b"_auto_exchange_threshold"]  # noqa: Y015
+    _WhichOneofReturnType__collateral_ratio: _TypeAlias = _typing.Literal["collateral_ratio"]  # noqa: Y015
+    _WhichOneofArgType__collateral_ratio: _TypeAlias = _typing.Literal["_collateral_ratio", b"_collateral_ratio"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__auto_exchange_threshold) -> _WhichOneofReturnType__auto_exchange_threshold | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__collateral_ratio) -> _WhichOneofReturnType__collateral_ratio | None: ...
+
+Global___MarginAsset: _TypeAlias = MarginAsset  # noqa: Y015
+
+@_typing.final
+class MarginTier(_message.Message):
+    """MarginTier is one row of a tiered margin table: from position notional notional_floor upward, the
+    maximum leverage and maintenance margin rate that apply (HL marginTables, OKX position-tiers, Binance
+    leverage brackets, CCXT LeverageTier). Rates are fractions from 0 to 1: Binance's top brackets reach a
+    maintenance margin rate of 0.5 and an initial rate of 1 (1x).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIER_FIELD_NUMBER: _builtins.int
+    NOTIONAL_FLOOR_FIELD_NUMBER: _builtins.int
+    NOTIONAL_CAP_FIELD_NUMBER: _builtins.int
+    NOTIONAL_ASSET_ID_FIELD_NUMBER: _builtins.int
+    MAX_LEVERAGE_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_MARGIN_RATE_FIELD_NUMBER: _builtins.int
+    INITIAL_MARGIN_RATE_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_AMOUNT_FIELD_NUMBER: _builtins.int
+    MAX_BASE_LOAN_FIELD_NUMBER: _builtins.int
+    MAX_QUOTE_LOAN_FIELD_NUMBER: _builtins.int
+    tier: _builtins.int
+    """tier is the 1-based position of the row in the table, as the venue numbers it (Binance bracket)."""
+    notional_floor: _builtins.str
+    """notional_floor is the position notional from which this tier applies (inclusive), in
+    notional_asset_id units (Binance notionalFloor, HL lowerBound). Non-negative decimal. Required.
+    """
+    notional_cap: _builtins.str
+    """notional_cap is the position notional where the next tier starts (exclusive), same unit. Unset for
+    the last, unbounded tier.
+    """
+    notional_asset_id: _builtins.str
+    """notional_asset_id is the asset the notional bounds are measured in. Unset means the instrument's
+    quote asset (USDT for BTCUSDT, USD for HL and OKX inverse; OKX inverse tiers in contracts are
+    converted to USD on ingest).
+    """
+    max_leverage: _builtins.str
+    """max_leverage is the highest leverage allowed in this tier, e.g. "125" (times). Positive decimal."""
+    maintenance_margin_rate: _builtins.str
+    """maintenance_margin_rate is the maintenance margin as a fraction of position notional in this tier
+    (0.004 = 0.4%; Binance maintMarginRatio). Fraction from 0 to 1.
+    """
+    initial_margin_rate: _builtins.str
+    """initial_margin_rate is the initial margin as a fraction of notional in this tier when the venue
+    publishes it separately (OKX imr). Fraction from 0 to 1. Unset means 1 / max_leverage.
+    """
+    maintenance_amount: _builtins.str
+    """maintenance_amount is the fixed deduction used with the tier rate so that maintenance margin is
+    continuous across tiers (Binance cum), in notional_asset_id units. Unset when not published.
+    """
+    max_base_loan: _builtins.str
+    """max_base_loan is the most of the base asset an account may borrow in this tier, in whole units of the
+    base asset (OKX margin position-tiers baseMaxLoan). Unset when not published or not a margin tier.
+    """
+    max_quote_loan: _builtins.str
+    """max_quote_loan is the most of the quote asset an account may borrow in this tier, in whole units of
+    the quote asset (OKX quoteMaxLoan). Unset when not published or not a margin tier.
+    """
+    def __init__(
+        self,
+        *,
+        tier: _builtins.int = ...,
+        notional_floor: _builtins.str = ...,
+        notional_cap: _builtins.str | None = ...,
+        notional_asset_id: _builtins.str | None = ...,
+        max_leverage: _builtins.str | None = ...,
+        maintenance_margin_rate: _builtins.str | None = ...,
+        initial_margin_rate: _builtins.str | None = ...,
+        maintenance_amount: _builtins.str | None = ...,
+        max_base_loan: _builtins.str | None = ...,
+        max_quote_loan: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate", "_maintenance_amount", b"_maintenance_amount", "_maintenance_margin_rate", b"_maintenance_margin_rate", "_max_base_loan", b"_max_base_loan", "_max_leverage", b"_max_leverage", "_max_quote_loan", b"_max_quote_loan", "_notional_asset_id", b"_notional_asset_id", "_notional_cap", b"_notional_cap", "initial_margin_rate", b"initial_margin_rate", "maintenance_amount", b"maintenance_amount", "maintenance_margin_rate", b"maintenance_margin_rate", "max_base_loan", b"max_base_loan", "max_leverage", b"max_leverage", "max_quote_loan", b"max_quote_loan", "notional_asset_id", b"notional_asset_id", "notional_cap", b"notional_cap"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate", "_maintenance_amount", b"_maintenance_amount", "_maintenance_margin_rate", b"_maintenance_margin_rate", "_max_base_loan", b"_max_base_loan", "_max_leverage", b"_max_leverage", "_max_quote_loan", b"_max_quote_loan", "_notional_asset_id", b"_notional_asset_id", "_notional_cap", b"_notional_cap", "initial_margin_rate", b"initial_margin_rate", "maintenance_amount", b"maintenance_amount", "maintenance_margin_rate", b"maintenance_margin_rate", "max_base_loan", b"max_base_loan", "max_leverage", b"max_leverage", "max_quote_loan", b"max_quote_loan", "notional_asset_id", b"notional_asset_id", "notional_cap", b"notional_cap", "notional_floor", b"notional_floor", "tier", b"tier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__initial_margin_rate: _TypeAlias = _typing.Literal["initial_margin_rate"]  # noqa: Y015
+    _WhichOneofArgType__initial_margin_rate: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate"]  # noqa: Y015
+    _WhichOneofReturnType__maintenance_amount: _TypeAlias = _typing.Literal["maintenance_amount"]  # noqa: Y015
+    _WhichOneofArgType__maintenance_amount: _TypeAlias = _typing.Literal["_maintenance_amount", b"_maintenance_amount"]  # noqa: Y015
+    _WhichOneofReturnType__maintenance_margin_rate: _TypeAlias = _typing.Literal["maintenance_margin_rate"]  # noqa: Y015
+    _WhichOneofArgType__maintenance_margin_rate: _TypeAlias = _typing.Literal["_maintenance_margin_rate", b"_maintenance_margin_rate"]  # noqa: Y015
+    _WhichOneofReturnType__max_base_loan: _TypeAlias = _typing.Literal["max_base_loan"]  # noqa: Y015
+    _WhichOneofArgType__max_base_loan: _TypeAlias = _typing.Literal["_max_base_loan", b"_max_base_loan"]  # noqa: Y015
+    _WhichOneofReturnType__max_leverage: _TypeAlias = _typing.Literal["max_leverage"]  # noqa: Y015
+    _WhichOneofArgType__max_leverage: _TypeAlias = _typing.Literal["_max_leverage", b"_max_leverage"]  # noqa: Y015
+    _WhichOneofReturnType__max_quote_loan: _TypeAlias = _typing.Literal["max_quote_loan"]  # noqa: Y015
+    _WhichOneofArgType__max_quote_loan: _TypeAlias = _typing.Literal["_max_quote_loan", b"_max_quote_loan"]  # noqa: Y015
+    _WhichOneofReturnType__notional_asset_id: _TypeAlias = _typing.Literal["notional_asset_id"]  # noqa: Y015
+    _WhichOneofArgType__notional_asset_id: _TypeAlias = _typing.Literal["_notional_asset_id", b"_notional_asset_id"]  # noqa: Y015
+    _WhichOneofReturnType__notional_cap: _TypeAlias = _typing.Literal["notional_cap"]  # noqa: Y015
+    _WhichOneofArgType__notional_cap: _TypeAlias = _typing.Literal["_notional_cap", b"_notional_cap"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__initial_margin_rate) -> _WhichOneofReturnType__initial_margin_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_amount) -> _WhichOneofReturnType__maintenance_amount | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_margin_rate) -> _WhichOneofReturnType__maintenance_margin_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_base_loan) -> _WhichOneofReturnType__max_base_loan | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_leverage) -> _WhichOneofReturnType__max_leverage | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_quote_loan) -> _WhichOneofReturnType__max_quote_loan | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__notional_asset_id) -> _WhichOneofReturnType__notional_asset_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__notional_cap) -> _WhichOneofReturnType__notional_cap | None: ...
+
+Global___MarginTier: _TypeAlias = MarginTier  # noqa: Y015
+
+@_typing.final
+class RiskLimitSteps(_message.Message):
+    """RiskLimitSteps generate a margin table from a step rule instead of listing every tier (BitMEX
+    instrument riskLimit / riskStep with initMargin / maintMargin increments; Bybit risk limit ids with a
+    step). Tier k (k = 0, 1, ...) covers positions up to base_risk_limit + k x risk_step, with margin rates
+    base + k x increment, up to max_risk_limit.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_RISK_LIMIT_FIELD_NUMBER: _builtins.int
+    RISK_STEP_FIELD_NUMBER: _builtins.int
+    MAX_RISK_LIMIT_FIELD_NUMBER: _builtins.int
+    RISK_LIMIT_ASSET_ID_FIELD_NUMBER: _builtins.int
+    INITIAL_MARGIN_INCREMENT_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_MARGIN_INCREMENT_FIELD_NUMBER: _builtins.int
+    base_risk_limit: _builtins.str
+    """base_risk_limit is the largest position of the first step, in risk_limit_asset_id units (BitMEX
+    riskLimit 200 XBT given in satoshi 20000000000 -> "200"). Positive decimal. Required.
+    """
+    risk_step: _builtins.str
+    """risk_step is how much each further step raises the position limit, same unit (BitMEX riskStep 100
+    XBT). Positive decimal. Required.
+    """
+    max_risk_limit: _builtins.str
+    """max_risk_limit is the highest position limit the steps can reach, same unit. Unset when unbounded or
+    not published.
+    """
+    risk_limit_asset_id: _builtins.str
+    """risk_limit_asset_id is the asset the limits are counted in (XBT for BitMEX XBTUSD; USDT for Bybit
+    linear). Unset means the instrument's settlement asset.
+    """
+    initial_margin_increment: _builtins.str
+    """initial_margin_increment is the initial margin rate added per step, fraction (BitMEX initMargin
+    step "0.005"). Unset when the initial rate does not step.
+    """
+    maintenance_margin_increment: _builtins.str
+    """maintenance_margin_increment is the maintenance margin rate added per step, fraction (BitMEX
+    maintMargin step "0.005"). Unset when the maintenance rate does not step.
+    """
+    def __init__(
+        self,
+        *,
+        base_risk_limit: _builtins.str = ...,
+        risk_step: _builtins.str = ...,
+        max_risk_limit: _builtins.str | None = ...,
+        risk_limit_asset_id: _builtins.str | None = ...,
+        initial_margin_increment: _builtins.str | None = ...,
+        maintenance_margin_increment: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_initial_margin_increment", b"_initial_margin_increment", "_maintenance_margin_increment", b"_maintenance_margin_increment", "_max_risk_limit", b"_max_risk_limit", "_risk_limit_asset_id", b"_risk_limit_asset_id", "initial_margin_increment", b"initial_margin_increment", "maintenance_margin_increment", b"maintenance_margin_increment", "max_risk_limit", b"max_risk_limit", "risk_limit_asset_id", b"risk_limit_asset_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_initial_margin_increment", b"_initial_margin_increment", "_maintenance_margin_increment", b"_maintenance_margin_increment", "_max_risk_limit", b"_max_risk_limit", "_risk_limit_asset_id", b"_risk_limit_asset_id", "base_risk_limit", b"base_risk_limit", "initial_margin_increment", b"initial_margin_increment", "maintenance_margin_increment", b"maintenance_margin_increment", "max_risk_limit", b"max_risk_limit", "risk_limit_asset_id", b"risk_limit_asset_id", "risk_step", b"risk_step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__initial_margin_increment: _TypeAlias = _typing.Literal["initial_margin_increment"]  # noqa: Y015
+    _WhichOneofArgType__initial_margin_increment: _TypeAlias = _typing.Literal["_initial_margin_increment", b"_initial_margin_increment"]  # noqa: Y015
+    _WhichOneofReturnType__maintenance_margin_increment: _TypeAlias = _typing.Literal["maintenance_margin_increment"]  # noqa: Y015
+    _WhichOneofArgType__maintenance_margin_increment: _TypeAlias = _typing.Literal["_maintenance_margin_increment", b"_maintenance_margin_increment"]  # noqa: Y015
+    _WhichOneofReturnType__max_risk_limit: _TypeAlias = _typing.Literal["max_risk_limit"]  # noqa: Y015
+    _WhichOneofArgType__max_risk_limit: _TypeAlias = _typing.Literal["_max_risk_limit", b"_max_risk_limit"]  # noqa: Y015
+    _WhichOneofReturnType__risk_limit_asset_id: _TypeAlias = _typing.Literal["risk_limit_asset_id"]  # noqa: Y015
+    _WhichOneofArgType__risk_limit_asset_id: _TypeAlias = _typing.Literal["_risk_limit_asset_id", b"_risk_limit_asset_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__initial_margin_increment) -> _WhichOneofReturnType__initial_margin_increment | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_margin_increment) -> _WhichOneofReturnType__maintenance_margin_increment | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_risk_limit) -> _WhichOneofReturnType__max_risk_limit | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__risk_limit_asset_id) -> _WhichOneofReturnType__risk_limit_asset_id | None: ...
+
+Global___RiskLimitSteps: _TypeAlias = RiskLimitSteps  # noqa: Y015
+
+@_typing.final
+class OpenInterestMarginScaling(_message.Message):
+    """OpenInterestMarginScaling raises the initial margin rate with the market's open interest (dYdX v4
+    perpetual liquidity tiers: openInterestLowerCap, openInterestUpperCap, and the initial margin fraction
+    that rises linearly to 100% between them). Below open_interest_lower_cap the base initial rate applies;
+    between the caps it rises linearly; at open_interest_upper_cap it reaches max_initial_margin_rate. A
+    venue that publishes both caps as 0 (dYdX BTC-USD: no scaling) is mapped to an unset message, never to
+    0/0 (rule open_interest_margin_scaling.lower_below_upper).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_INTEREST_LOWER_CAP_FIELD_NUMBER: _builtins.int
+    OPEN_INTEREST_UPPER_CAP_FIELD_NUMBER: _builtins.int
+    OPEN_INTEREST_ASSET_ID_FIELD_NUMBER: _builtins.int
+    MAX_INITIAL_MARGIN_RATE_FIELD_NUMBER: _builtins.int
+    BASE_OPEN_INTEREST_FIELD_NUMBER: _builtins.int
+    open_interest_lower_cap: _builtins.str
+    """open_interest_lower_cap is the open interest notional below which no scaling applies, in
+    open_interest_asset_id units (dYdX openInterestLowerCap, quote quantums converted to USDC,
+    e.g. "20000000"). Non-negative decimal. Required.
+    """
+    open_interest_upper_cap: _builtins.str
+    """open_interest_upper_cap is the open interest notional at which the initial margin rate reaches
+    max_initial_margin_rate (dYdX openInterestUpperCap, e.g. "50000000"). Required; above the lower cap.
+    """
+    open_interest_asset_id: _builtins.str
+    """open_interest_asset_id is the asset both caps are in (USDC for dYdX). Unset means the instrument's
+    quote asset.
+    """
+    max_initial_margin_rate: _builtins.str
+    """max_initial_margin_rate is the initial margin rate reached at open_interest_upper_cap, fraction
+    (dYdX: "1", i.e. no new leverage). Unset means 1.
+    """
+    base_open_interest: _builtins.str
+    """base_open_interest is the open interest notional the venue counts before the market's own open
+    interest when applying the caps, same unit (dYdX baseOpenInterest). Unset when not published.
+    """
+    def __init__(
+        self,
+        *,
+        open_interest_lower_cap: _builtins.str = ...,
+        open_interest_upper_cap: _builtins.str = ...,
+        open_interest_asset_id: _builtins.str | None = ...,
+        max_initial_margin_rate: _builtins.str | None = ...,
+        base_open_interest: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_open_interest", b"_base_open_interest", "_max_initial_margin_rate", b"_max_initial_margin_rate", "_open_interest_asset_id", b"_open_interest_asset_id", "base_open_interest", b"base_open_interest", "max_initial_margin_rate", b"max_initial_margin_rate", "open_interest_asset_id", b"open_interest_asset_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_open_interest", b"_base_open_interest", "_max_initial_margin_rate", b"_max_initial_margin_rate", "_open_interest_asset_id", b"_open_interest_asset_id", "base_open_interest", b"base_open_interest", "max_initial_margin_rate", b"max_initial_margin_rate", "open_interest_asset_id", b"open_interest_asset_id", "open_interest_lower_cap", b"open_interest_lower_cap", "open_interest_upper_cap", b"open_interest_upper_cap"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__base_open_interest: _TypeAlias = _typing.Literal["base_open_interest"]  # noqa: Y015
+    _WhichOneofArgType__base_open_interest: _TypeAlias = _typing.Literal["_base_open_interest", b"_base_open_interest"]  # noqa: Y015
+    _WhichOneofReturnType__max_initial_margin_rate: _TypeAlias = _typing.Literal["max_initial_margin_rate"]  # noqa: Y015
+    _WhichOneofArgType__max_initial_margin_rate: _TypeAlias = _typing.Literal["_max_initial_margin_rate", b"_max_initial_margin_rate"]  # noqa: Y015
+    _WhichOneofReturnType__open_interest_asset_id: _TypeAlias = _typing.Literal["open_interest_asset_id"]  # noqa: Y015
+    _WhichOneofArgType__open_interest_asset_id: _TypeAlias = _typing.Literal["_open_interest_asset_id", b"_open_interest_asset_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__base_open_interest) -> _WhichOneofReturnType__base_open_interest | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_initial_margin_rate) -> _WhichOneofReturnType__max_initial_margin_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__open_interest_asset_id) -> _WhichOneofReturnType__open_interest_asset_id | None: ...
+
+Global___OpenInterestMarginScaling: _TypeAlias = OpenInterestMarginScaling  # noqa: Y015
+
+@_typing.final
+class MarginTerms(_message.Message):
+    """MarginTerms are the margin and leverage economics a venue applies to one derivative or margin market
+    (Market.derivative.margin, Market.spot_margin). All rates are fractions from 0 to 1 (rule
+    `cqc.fraction`): real maintenance rates reach 0.5 in top tiers, initial rates 1 at 1x leverage.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_TIERS_FIELD_NUMBER: _builtins.int
+    INITIAL_MARGIN_RATE_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_MARGIN_RATE_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_FEE_RATE_FIELD_NUMBER: _builtins.int
+    MARGIN_ASSETS_FIELD_NUMBER: _builtins.int
+    RISK_LIMIT_STEPS_FIELD_NUMBER: _builtins.int
+    OPEN_INTEREST_SCALING_FIELD_NUMBER: _builtins.int
+    AUTO_DELEVERAGE_FIELD_NUMBER: _builtins.int
+    MARGIN_CALL_LEVEL_FIELD_NUMBER: _builtins.int
+    STOP_OUT_LEVEL_FIELD_NUMBER: _builtins.int
+    MARGIN_LEVEL_BASIS_FIELD_NUMBER: _builtins.int
+    max_leverage: _builtins.str
+    """max_leverage is the highest leverage the contract allows, e.g. "125" (times; OKX lever, Deribit
+    max_leverage, HL maxLeverage). Positive decimal; unset when not published.
+    """
+    initial_margin_rate: _builtins.str
+    """initial_margin_rate is the flat initial margin as a fraction of notional (0.05 = 5%). Binance
+    requiredMarginPercent is a percent string ("5.0000" = 5%) and is divided by 100 on ingest. Unset when
+    only the tier table applies.
+    """
+    maintenance_margin_rate: _builtins.str
+    """maintenance_margin_rate is the flat maintenance margin as a fraction of notional (0.025 = 2.5%; Binance
+    maintMarginPercent "2.5000" divided by 100 on ingest). Unset when only the tier table applies.
+    """
+    liquidation_fee_rate: _builtins.str
+    """liquidation_fee_rate is the fee charged on liquidation as a fraction of the liquidated notional
+    (Binance liquidationFee "0.012000" = 1.2%; Deribit max_liquidation_commission). Unset when unknown.
+    """
+    auto_deleverage: _builtins.bool
+    """auto_deleverage says whether the venue may close profitable opposite positions when the insurance
+    fund cannot absorb a liquidation (ADL: Binance, Bybit, OKX, BitMEX, dYdX deleveraging). Unset when
+    the venue does not say.
+    """
+    margin_call_level: _builtins.str
+    """margin_call_level is the margin level (equity / maintenance margin, or the venue's margin ratio, as a
+    ratio: "1.5" = 150%) at which the venue warns or restricts the account (Binance cross margin
+    marginCallBar 1.5, Kraken margin call 80% = "0.8" on its equity/used-margin ratio). Positive decimal;
+    unset when not published.
+    """
+    stop_out_level: _builtins.str
+    """stop_out_level is the margin level at which the venue starts liquidating (Binance cross margin
+    forceLiquidationBar 1.1, Kraken 40% = "0.4"), same ratio as margin_call_level. Positive decimal; unset
+    when not published.
+    """
+    margin_level_basis: _builtins.str
+    """margin_level_basis says how margin_call_level and stop_out_level are computed, as the venue
+    documents it ("equity/maintenance_margin", "total_assets/total_debt" for Binance margin, "equity/
+    used_margin" for Kraken). At most 128 characters; empty when neither level is set.
+    """
+    @_builtins.property
+    def margin_tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarginTier]:
+        """margin_tiers is the tiered leverage / maintenance table, ascending by notional_floor. Empty when the
+        contract has a single flat rate (see the rates below) or a step rule (risk_limit_steps). At most 100
+        tiers.
+        """
+
+    @_builtins.property
+    def margin_assets(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarginAsset]:
+        """margin_assets are the assets accepted as margin in multi-asset mode (Binance `assets[]`). Empty means
+        only the settlement asset. At most 200.
+        """
+
+    @_builtins.property
+    def risk_limit_steps(self) -> Global___RiskLimitSteps:
+        """risk_limit_steps generate the margin table from a step rule (BitMEX riskLimit / riskStep). Unset when
+        the venue lists tiers (margin_tiers) or has a flat rate.
+        """
+
+    @_builtins.property
+    def open_interest_scaling(self) -> Global___OpenInterestMarginScaling:
+        """open_interest_scaling raises the initial margin rate with open interest (dYdX v4). Unset when the
+        venue does not scale margin by open interest.
+        """
+
+    def __init__(
+        self,
+        *,
+        max_leverage: _builtins.str | None = ...,
+        margin_tiers: _abc.Iterable[Global___MarginTier] | None = ...,
+        initial_margin_rate: _builtins.str | None = ...,
+        maintenance_margin_rate: _builtins.str | None = ...,
+        liquidation_fee_rate: _builtins.str | None = ...,
+        margin_assets: _abc.Iterable[Global___MarginAsset] | None = ...,
+        risk_limit_steps: Global___RiskLimitSteps | None = ...,
+        open_interest_scaling: Global___OpenInterestMarginScaling | None = ...,
+        auto_deleverage: _builtins.bool | None = ...,
+        margin_call_level: _builtins.str | None = ...,
+        stop_out_level: _builtins.str | None = ...,
+        margin_level_basis: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_auto_deleverage", b"_auto_deleverage", "_initial_margin_rate", b"_initial_margin_rate", "_liquidation_fee_rate", b"_liquidation_fee_rate", "_maintenance_margin_rate", b"_maintenance_margin_rate", "_margin_call_level", b"_margin_call_level", "_max_leverage", b"_max_leverage", "_stop_out_level", b"_stop_out_level", "auto_deleverage", b"auto_deleverage", "initial_margin_rate", b"initial_margin_rate", "liquidation_fee_rate", b"liquidation_fee_rate", "maintenance_margin_rate", b"maintenance_margin_rate", "margin_call_level", b"margin_call_level", "max_leverage", b"max_leverage", "open_interest_scaling", b"open_interest_scaling", "risk_limit_steps", b"risk_limit_steps", "stop_out_level", b"stop_out_level"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_auto_deleverage", b"_auto_deleverage", "_initial_margin_rate", b"_initial_margin_rate", "_liquidation_fee_rate", b"_liquidation_fee_rate", "_maintenance_margin_rate", b"_maintenance_margin_rate", "_margin_call_level", b"_margin_call_level", "_max_leverage", b"_max_leverage", "_stop_out_level", b"_stop_out_level", "auto_deleverage", b"auto_deleverage", "initial_margin_rate", b"initial_margin_rate", "liquidation_fee_rate", b"liquidation_fee_rate", "maintenance_margin_rate", b"maintenance_margin_rate", "margin_assets", b"margin_assets", "margin_call_level", b"margin_call_level", "margin_level_basis", b"margin_level_basis", "margin_tiers", b"margin_tiers", "max_leverage", b"max_leverage", "open_interest_scaling", b"open_interest_scaling", "risk_limit_steps", b"risk_limit_steps", "stop_out_level", b"stop_out_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__auto_deleverage: _TypeAlias = _typing.Literal["auto_deleverage"]  # noqa: Y015
+    _WhichOneofArgType__auto_deleverage: _TypeAlias = _typing.Literal["_auto_deleverage", b"_auto_deleverage"]  # noqa: Y015
+    _WhichOneofReturnType__initial_margin_rate: _TypeAlias = _typing.Literal["initial_margin_rate"]  # noqa: Y015
+    _WhichOneofArgType__initial_margin_rate: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate"]  # noqa: Y015
+    _WhichOneofReturnType__liquidation_fee_rate: _TypeAlias = _typing.Literal["liquidation_fee_rate"]  # noqa: Y015
+    _WhichOneofArgType__liquidation_fee_rate: _TypeAlias = _typing.Literal["_liquidation_fee_rate", b"_liquidation_fee_rate"]  # noqa: Y015
+    _WhichOneofReturnType__maintenance_margin_rate: _TypeAlias = _typing.Literal["maintenance_margin_rate"]  # noqa: Y015
+    _WhichOneofArgType__maintenance_margin_rate: _TypeAlias = _typing.Literal["_maintenance_margin_rate", b"_maintenance_margin_rate"]  # noqa: Y015
+    _WhichOneofReturnType__margin_call_level: _TypeAlias = _typing.Literal["margin_call_level"]  # noqa: Y015
+    _WhichOneofArgType__margin_call_level: _TypeAlias = _typing.Literal["_margin_call_level", b"_margin_call_level"]  # noqa: Y015
+    _WhichOneofReturnType__max_leverage: _TypeAlias = _typing.Literal["max_leverage"]  # noqa: Y015
+    _WhichOneofArgType__max_leverage: _TypeAlias = _typing.Literal["_max_leverage", b"_max_leverage"]  # noqa: Y015
+    _WhichOneofReturnType__stop_out_level: _TypeAlias = _typing.Literal["stop_out_level"]  # noqa: Y015
+    _WhichOneofArgType__stop_out_level: _TypeAlias = _typing.Literal["_stop_out_level", b"_stop_out_level"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__auto_deleverage) -> _WhichOneofReturnType__auto_deleverage | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__initial_margin_rate) -> _WhichOneofReturnType__initial_margin_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidation_fee_rate) -> _WhichOneofReturnType__liquidation_fee_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_margin_rate) -> _WhichOneofReturnType__maintenance_margin_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__margin_call_level) -> _WhichOneofReturnType__margin_call_level | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_leverage) -> _WhichOneofReturnType__max_leverage | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stop_out_level) -> _WhichOneofReturnType__stop_out_level | None: ...
+
+Global___MarginTerms: _TypeAlias = MarginTerms  # noqa: Y015
+
+@_typing.final
+class OnChainQuantization(_message.Message):
+    """OnChainQuantization is how an on-chain order book (dYdX v4 CLOB) encodes quantity and price as
+    integers, so an adapter can build an on-chain order from the contract alone (dYdX v4 perpetual
+    atomicResolution, quantumConversionExponent, stepBaseQuantums, subticksPerTick, clobPairId). With
+    q = atomic_resolution and e = quantum_conversion_exponent: quantums = size x 10^-q (size in base
+    units), subticks = price x 10^(-e - q + quote_atomic_resolution) where quote_atomic_resolution is -6
+    for USDC; quantums must be a multiple of step_base_quantums and subticks a multiple of
+    subticks_per_tick.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLOB_PAIR_ID_FIELD_NUMBER: _builtins.int
+    ATOMIC_RESOLUTION_FIELD_NUMBER: _builtins.int
+    QUANTUM_CONVERSION_EXPONENT_FIELD_NUMBER: _builtins.int
+    STEP_BASE_QUANTUMS_FIELD_NUMBER: _builtins.int
+    SUBTICKS_PER_TICK_FIELD_NUMBER: _builtins.int
+    QUOTE_ATOMIC_RESOLUTION_FIELD_NUMBER: _builtins.int
+    VENUE_PERPETUAL_ID_FIELD_NUMBER: _builtins.int
+    clob_pair_id: _builtins.int
+    """clob_pair_id is the on-chain order book's numeric id of the market (dYdX clobPairId "0" for
+    BTC-USD), used in every order's OrderId. 0 is a real id (BTC-USD).
+    """
+    atomic_resolution: _builtins.int
+    """atomic_resolution is the base-10 exponent of one base quantum (dYdX atomicResolution -10: one
+    quantum = 10^-10 BTC). Usually negative, -40 to 40.
+    """
+    quantum_conversion_exponent: _builtins.int
+    """quantum_conversion_exponent is the exponent converting subticks to a price (dYdX
+    quantumConversionExponent -9). -40 to 40.
+    """
+    step_base_quantums: _builtins.int
+    """step_base_quantums is the order size increment, in base quantums (dYdX stepBaseQuantums 1000000).
+    At least 1.
+    """
+    subticks_per_tick: _builtins.int
+    """subticks_per_tick is the price increment, in subticks (dYdX subticksPerTick 100000). At least 1."""
+    quote_atomic_resolution: _builtins.int
+    """quote_atomic_resolution is the base-10 exponent of one quote quantum (dYdX USDC -6). Unset means -6
+    (USDC on dYdX v4).
+    """
+    venue_perpetual_id: _builtins.int
+    """venue_perpetual_id is the on-chain perpetual id when it differs from clob_pair_id (dYdX
+    perpetualId). Unset when equal or not applicable.
+    """
+    def __init__(
+        self,
+        *,
+        clob_pair_id: _builtins.int = ...,
+        atomic_resolution: _builtins.int = ...,
+        quantum_conversion_exponent: _builtins.int = ...,
+        step_base_quantums: _builtins.int = ...,
+        subticks_per_tick: _builtins.int = ...,
+        quote_atomic_resolution: _builtins.int | None = ...,
+        venue_perpetual_id: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_quote_atomic_resolution", b"_quote_atomic_resolution", "_venue_perpetual_id", b"_venue_perpetual_id", "quote_atomic_resolution", b"quote_atomic_resolution", "venue_perpetual_id", b"venue_perpetual_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_quote_atomic_resolution", b"_quote_atomic_resolution", "_venue_perpetual_id", b"_venue_perpetual_id", "atomic_resolution", b"atomic_resolution", "clob_pair_id", b"clob_pair_id", "quantum_conversion_exponent", b"quantum_conversion_exponent", "quote_atomic_resolution", b"quote_atomic_resolution", "step_base_quantums", b"step_base_quantums", "subticks_per_tick", b"subticks_per_tick", "venue_perpetual_id", b"venue_perpetual_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__quote_atomic_resolution: _TypeAlias = _typing.Literal["quote_atomic_resolution"]  # noqa: Y015
+    _WhichOneofArgType__quote_atomic_resolution: _TypeAlias = _typing.Literal["_quote_atomic_resolution", b"_quote_atomic_resolution"]  # noqa: Y015
+    _WhichOneofReturnType__venue_perpetual_id: _TypeAlias = _typing.Literal["venue_perpetual_id"]  # noqa: Y015
+    _WhichOneofArgType__venue_perpetual_id: _TypeAlias = _typing.Literal["_venue_perpetual_id", b"_venue_perpetual_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quote_atomic_resolution) -> _WhichOneofReturnType__quote_atomic_resolution | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__venue_perpetual_id) -> _WhichOneofReturnType__venue_perpetual_id | None: ...
+
+Global___OnChainQuantization: _TypeAlias = OnChainQuantization  # noqa: Y015

@@ -110,8 +110,9 @@ class OrderBookLevel(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     ACTION_FIELD_NUMBER: _builtins.int
     price: _builtins.str
-    """price is the level's price in the market's quote asset per unit of base ("43050.10"). Non-negative
-    decimal string; "0" only with BOOK_ACTION_CLEAR. Required.
+    """price is the level's price in the market's quote asset per unit of base ("43050.10"). Signed decimal
+    string: zero or negative only on a market with Market.negative_prices_allowed (checked by the
+    service, not by validation); "0" with BOOK_ACTION_CLEAR. Required.
     """
     size: _builtins.str
     """size is the total resting quantity at the level (L2) or the order's remaining quantity (L3), in the

@@ -128,10 +128,19 @@ class PnL(_message.Message):
     broken into its components, in one asset (asset_id) and optionally converted to a reporting asset.
     Computed by the Portfolio service from fills, funding, fees and marks.
 
-    All component fields are SIGNED CONTRIBUTIONS to PnL in whole units of asset_id: positive adds to
-    profit, negative reduces it. So fees paid are negative, rebates received positive, funding received
-    positive and funding paid negative. The identities are gross_pnl = realized_pnl + unrealized_pnl and
-    net_pnl = gross_pnl + fees + funding + interest + rebates (unset components count as 0).
+    Signs follow proto/README.md "Sign conventions", in whole units of asset_id: the PnL figures
+    (realized_pnl, unrealized_pnl, gross_pnl, net_pnl) are positive for a gain and negative for a loss; the
+    charges (fees, funding, interest) are positive when the scope PAID them and negative when it RECEIVED
+    them (a maker rebate is a negative fee, funding received is negative funding, interest earned is
+    negative interest). realized_pnl is trading PnL only: funding, fees and interest are never part of it.
+    The identities, with unset charges counting as 0, are
+
+      gross_pnl = realized_pnl + unrealized_pnl
+      net_pnl   = gross_pnl - fees - funding - interest
+
+    Validation checks both (rules pnl.gross_identity and pnl.net_identity). CEL has no exact decimal type,
+    so the check allows a difference of at most 1e-9 of the sum of the absolute values of the terms; it
+    catches a wrong sign or a missing component, and producers MUST make the identities hold exactly.
 
     Inverse (coin-margined) contracts realise PnL in the base coin, not in the quote currency: the PnL of an
     OKX BTC-USD-SWAP position is in BTC (asset_id = BTC) even though prices are in USD; converting it to
@@ -151,7 +160,6 @@ class PnL(_message.Message):
     FEES_FIELD_NUMBER: _builtins.int
     FUNDING_FIELD_NUMBER: _builtins.int
     INTEREST_FIELD_NUMBER: _builtins.int
-    REBATES_FIELD_NUMBER: _builtins.int
     GROSS_PNL_FIELD_NUMBER: _builtins.int
     NET_PNL_FIELD_NUMBER: _builtins.int
     REPORTING_ASSET_ID_FIELD_NUMBER: _builtins.int
@@ -177,33 +185,37 @@ class PnL(_message.Message):
     (BTC for inverse contracts, USDT for USDT-margined), or the reporting asset of an aggregate. Required.
     """
     realized_pnl: _builtins.str
-    """realized_pnl is the PnL realised by reductions during the period, before fees and funding, in
-    asset_id (NautilusTrader realized_pnl). Decimal; required ("0" when nothing was realised).
+    """realized_pnl is the trading PnL realised by reductions during the period (price difference against
+    the cost basis of valuation_method), in asset_id; fees, funding and interest are NOT part of it
+    (NautilusTrader realized_pnl before commissions). PnL sign: positive = gain. Decimal; required ("0"
+    when nothing was realised).
     """
     unrealized_pnl: _builtins.str
     """unrealized_pnl is the change in unrealised PnL over the period for MARK_TO_MARKET, otherwise the
-    unrealised PnL of the open quantity at period_end_time, in asset_id. Decimal; required.
+    unrealised PnL of the open quantity at period_end_time, in asset_id, before fees, funding and
+    interest. PnL sign: positive = gain. Decimal; required.
     """
     fees: _builtins.str
-    """fees are the trading commissions paid in the period, as a contribution (<= 0), in asset_id. Fees paid
-    in other assets are converted with fx_rates. Unset when none.
+    """fees are the net trading commissions of the period, in asset_id; fees charged in other assets are
+    converted with fx_rates. Charge sign: positive = paid, negative = net rebate received (a maker-only
+    period can have negative fees). Decimal; unset when none (counts as 0).
     """
     funding: _builtins.str
-    """funding is the net perpetual funding of the period, as a contribution (received > 0, paid < 0), in
-    asset_id. Unset for non-perpetual scopes.
+    """funding is the net perpetual funding of the period, in asset_id. Charge sign: positive = paid by the
+    scope, negative = received. Decimal; unset when none or for non-perpetual scopes (counts as 0).
     """
     interest: _builtins.str
-    """interest is the net interest of the period (borrow interest paid < 0, lending interest earned > 0),
-    in asset_id. Unset when none.
-    """
-    rebates: _builtins.str
-    """rebates are maker rebates and fee kickbacks received in the period, as a contribution (>= 0), in
-    asset_id. Unset when none.
+    """interest is the net interest of the period, in asset_id. Charge sign: positive = paid (borrow and
+    margin-loan interest), negative = earned (lending interest). Decimal; unset when none (counts as 0).
     """
     gross_pnl: _builtins.str
-    """gross_pnl is realized_pnl + unrealized_pnl, in asset_id. Decimal; required."""
+    """gross_pnl is realized_pnl + unrealized_pnl, in asset_id (rule pnl.gross_identity). PnL sign.
+    Decimal; required.
+    """
     net_pnl: _builtins.str
-    """net_pnl is gross_pnl + fees + funding + interest + rebates, in asset_id. Decimal; required."""
+    """net_pnl is gross_pnl - fees - funding - interest, in asset_id (rule pnl.net_identity). PnL sign:
+    positive = the scope made money after every charge. Decimal; required.
+    """
     reporting_asset_id: _builtins.str
     """reporting_asset_id is the asset reporting_net_pnl is expressed in ("ast_" + ULID), e.g. USD. Unset
     when no conversion was made (asset_id is then the reporting asset).
@@ -261,7 +273,6 @@ class PnL(_message.Message):
         fees: _builtins.str | None = ...,
         funding: _builtins.str | None = ...,
         interest: _builtins.str | None = ...,
-        rebates: _builtins.str | None = ...,
         gross_pnl: _builtins.str = ...,
         net_pnl: _builtins.str = ...,
         reporting_asset_id: _builtins.str | None = ...,
@@ -273,9 +284,9 @@ class PnL(_message.Message):
         mark_price_time: _timestamp_pb2.Timestamp | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_fees", b"_fees", "_funding", b"_funding", "_interest", b"_interest", "_mark_price", b"_mark_price", "_rebates", b"_rebates", "_reporting_asset_id", b"_reporting_asset_id", "_reporting_net_pnl", b"_reporting_net_pnl", "_return_fraction", b"_return_fraction", "create_time", b"create_time", "fees", b"fees", "funding", b"funding", "interest", b"interest", "mark_price", b"mark_price", "mark_price_time", b"mark_price_time", "period_end_time", b"period_end_time", "period_start_time", b"period_start_time", "rebates", b"rebates", "reporting_asset_id", b"reporting_asset_id", "reporting_net_pnl", b"reporting_net_pnl", "return_fraction", b"return_fraction"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fees", b"_fees", "_funding", b"_funding", "_interest", b"_interest", "_mark_price", b"_mark_price", "_reporting_asset_id", b"_reporting_asset_id", "_reporting_net_pnl", b"_reporting_net_pnl", "_return_fraction", b"_return_fraction", "create_time", b"create_time", "fees", b"fees", "funding", b"funding", "interest", b"interest", "mark_price", b"mark_price", "mark_price_time", b"mark_price_time", "period_end_time", b"period_end_time", "period_start_time", b"period_start_time", "reporting_asset_id", b"reporting_asset_id", "reporting_net_pnl", b"reporting_net_pnl", "return_fraction", b"return_fraction"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fees", b"_fees", "_funding", b"_funding", "_interest", b"_interest", "_mark_price", b"_mark_price", "_rebates", b"_rebates", "_reporting_asset_id", b"_reporting_asset_id", "_reporting_net_pnl", b"_reporting_net_pnl", "_return_fraction", b"_return_fraction", "asset_id", b"asset_id", "create_time", b"create_time", "fees", b"fees", "funding", b"funding", "fx_rates", b"fx_rates", "gross_pnl", b"gross_pnl", "interest", b"interest", "mark_price", b"mark_price", "mark_price_time", b"mark_price_time", "net_pnl", b"net_pnl", "period_end_time", b"period_end_time", "period_start_time", b"period_start_time", "pnl_id", b"pnl_id", "realized_pnl", b"realized_pnl", "rebates", b"rebates", "reporting_asset_id", b"reporting_asset_id", "reporting_net_pnl", b"reporting_net_pnl", "return_fraction", b"return_fraction", "scope", b"scope", "scope_id", b"scope_id", "unrealized_pnl", b"unrealized_pnl", "valuation_method", b"valuation_method"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fees", b"_fees", "_funding", b"_funding", "_interest", b"_interest", "_mark_price", b"_mark_price", "_reporting_asset_id", b"_reporting_asset_id", "_reporting_net_pnl", b"_reporting_net_pnl", "_return_fraction", b"_return_fraction", "asset_id", b"asset_id", "create_time", b"create_time", "fees", b"fees", "funding", b"funding", "fx_rates", b"fx_rates", "gross_pnl", b"gross_pnl", "interest", b"interest", "mark_price", b"mark_price", "mark_price_time", b"mark_price_time", "net_pnl", b"net_pnl", "period_end_time", b"period_end_time", "period_start_time", b"period_start_time", "pnl_id", b"pnl_id", "realized_pnl", b"realized_pnl", "reporting_asset_id", b"reporting_asset_id", "reporting_net_pnl", b"reporting_net_pnl", "return_fraction", b"return_fraction", "scope", b"scope", "scope_id", b"scope_id", "unrealized_pnl", b"unrealized_pnl", "valuation_method", b"valuation_method"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__fees: _TypeAlias = _typing.Literal["fees"]  # noqa: Y015
     _WhichOneofArgType__fees: _TypeAlias = _typing.Literal["_fees", b"_fees"]  # noqa: Y015
@@ -285,8 +296,6 @@ class PnL(_message.Message):
     _WhichOneofArgType__interest: _TypeAlias = _typing.Literal["_interest", b"_interest"]  # noqa: Y015
     _WhichOneofReturnType__mark_price: _TypeAlias = _typing.Literal["mark_price"]  # noqa: Y015
     _WhichOneofArgType__mark_price: _TypeAlias = _typing.Literal["_mark_price", b"_mark_price"]  # noqa: Y015
-    _WhichOneofReturnType__rebates: _TypeAlias = _typing.Literal["rebates"]  # noqa: Y015
-    _WhichOneofArgType__rebates: _TypeAlias = _typing.Literal["_rebates", b"_rebates"]  # noqa: Y015
     _WhichOneofReturnType__reporting_asset_id: _TypeAlias = _typing.Literal["reporting_asset_id"]  # noqa: Y015
     _WhichOneofArgType__reporting_asset_id: _TypeAlias = _typing.Literal["_reporting_asset_id", b"_reporting_asset_id"]  # noqa: Y015
     _WhichOneofReturnType__reporting_net_pnl: _TypeAlias = _typing.Literal["reporting_net_pnl"]  # noqa: Y015
@@ -301,8 +310,6 @@ class PnL(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__interest) -> _WhichOneofReturnType__interest | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__mark_price) -> _WhichOneofReturnType__mark_price | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__rebates) -> _WhichOneofReturnType__rebates | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__reporting_asset_id) -> _WhichOneofReturnType__reporting_asset_id | None: ...
     @_typing.overload

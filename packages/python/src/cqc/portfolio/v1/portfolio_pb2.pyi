@@ -65,7 +65,8 @@ class Portfolio(_message.Message):
     """name is the display name, e.g. "Main fund", "BTC basis book". 1 to 200 characters."""
     owner: _builtins.str
     """owner identifies who the portfolio belongs to: a fund, desk, team or user handle as used by the
-    firm's identity system (e.g. "desk:delta-one"). 1 to 200 characters.
+    firm's identity system (e.g. "desk:delta-one"). 1 to 200 characters. Redacted in debug output: a
+    user handle is personal data.
     """
     reporting_asset_id: _builtins.str
     """reporting_asset_id is the asset all "in reporting asset" values are expressed in ("ast_" + ULID),
@@ -77,20 +78,23 @@ class Portfolio(_message.Message):
     negative. Required.
     """
     total_collateral: _builtins.str
-    """total_collateral is the value of assets counted as collateral, in reporting asset, after venue
-    haircuts where known (Aave totalCollateralBase, OKX disEq). Non-negative decimal; unset when unknown.
+    """total_collateral is the value of assets counted as collateral, in reporting asset: each asset's value
+    times its collateral_ratio (the share of value counted, 1 - haircut) where the venue publishes one
+    (Aave totalCollateralBase, OKX disEq). Non-negative decimal; unset when unknown.
     """
     total_debt: _builtins.str
-    """total_debt is the value of borrowed assets including accrued interest, in reporting asset (Aave
-    totalDebtBase, OKX liab). Non-negative decimal; unset when unknown.
+    """total_debt is the value of everything owed, principal plus accrued interest, in reporting asset: the
+    sum over balances of (borrowed + accrued_interest) x price, plus DeFi debt (Aave totalDebtBase).
+    Non-negative decimal; unset when unknown.
     """
     unrealized_pnl: _builtins.str
-    """unrealized_pnl is the unrealized PnL of all open positions, in reporting asset. Decimal; unset when
-    unknown.
+    """unrealized_pnl is the unrealized PnL of all open positions, in reporting asset. PnL sign (proto/README.md
+    "Sign conventions"): positive = gain. Decimal; unset when unknown.
     """
     realized_pnl: _builtins.str
-    """realized_pnl is the PnL realised since the portfolio's inception, in reporting asset, converted at the
-    rates of each realisation. Decimal; unset when unknown.
+    """realized_pnl is the trading PnL realised since the portfolio's inception (excluding fees, funding and
+    interest, which PnL records carry as separate components), in reporting asset, converted at the rates
+    of each realisation. PnL sign: positive = gain. Decimal; unset when unknown.
     """
     gross_leverage: _builtins.str
     """gross_leverage is the sum of absolute position notionals divided by total_equity, as a multiple ("2.5"
@@ -246,6 +250,7 @@ class PortfolioBalance(_message.Message):
     ASSET_ID_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
     BORROWED_FIELD_NUMBER: _builtins.int
+    ACCRUED_INTEREST_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
     PRICE_FIELD_NUMBER: _builtins.int
     WEIGHT_FIELD_NUMBER: _builtins.int
@@ -257,12 +262,19 @@ class PortfolioBalance(_message.Message):
     balances (unified accounts with auto-borrow).
     """
     borrowed: _builtins.str
-    """borrowed is the amount owed in this asset including accrued interest, in whole units (CCXT debt, OKX
-    liab + interest). Non-negative decimal; unset when nothing is borrowed.
+    """borrowed is the principal borrowed in this asset and not yet repaid, EXCLUDING accrued interest,
+    summed over the portfolio's accounts, in whole units: the same meaning as the venues domain's
+    Balance.borrowed (CCXT debt, OKX liab without interest, Binance margin "borrowed"). Not included in
+    total. Non-negative decimal; unset when nothing is borrowed.
+    """
+    accrued_interest: _builtins.str
+    """accrued_interest is interest owed on borrowed and not yet paid, summed over the portfolio's accounts,
+    in whole units of asset_id (the same meaning as Balance.accrued_interest). Non-negative decimal;
+    unset when none.
     """
     value: _builtins.str
-    """value is (total - borrowed) at the valuation price, in the portfolio's reporting asset. Decimal;
-    unset when no price was available.
+    """value is (total - borrowed - accrued_interest) at the valuation price, in the portfolio's reporting
+    asset. Decimal; unset when no price was available.
     """
     price: _builtins.str
     """price is the valuation price used: reporting asset per one unit of asset_id. Non-negative decimal;
@@ -278,14 +290,17 @@ class PortfolioBalance(_message.Message):
         asset_id: _builtins.str = ...,
         total: _builtins.str = ...,
         borrowed: _builtins.str | None = ...,
+        accrued_interest: _builtins.str | None = ...,
         value: _builtins.str | None = ...,
         price: _builtins.str | None = ...,
         weight: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_borrowed", b"_borrowed", "_price", b"_price", "_value", b"_value", "_weight", b"_weight", "borrowed", b"borrowed", "price", b"price", "value", b"value", "weight", b"weight"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest", "_borrowed", b"_borrowed", "_price", b"_price", "_value", b"_value", "_weight", b"_weight", "accrued_interest", b"accrued_interest", "borrowed", b"borrowed", "price", b"price", "value", b"value", "weight", b"weight"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_borrowed", b"_borrowed", "_price", b"_price", "_value", b"_value", "_weight", b"_weight", "asset_id", b"asset_id", "borrowed", b"borrowed", "price", b"price", "total", b"total", "value", b"value", "weight", b"weight"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest", "_borrowed", b"_borrowed", "_price", b"_price", "_value", b"_value", "_weight", b"_weight", "accrued_interest", b"accrued_interest", "asset_id", b"asset_id", "borrowed", b"borrowed", "price", b"price", "total", b"total", "value", b"value", "weight", b"weight"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__accrued_interest: _TypeAlias = _typing.Literal["accrued_interest"]  # noqa: Y015
+    _WhichOneofArgType__accrued_interest: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest"]  # noqa: Y015
     _WhichOneofReturnType__borrowed: _TypeAlias = _typing.Literal["borrowed"]  # noqa: Y015
     _WhichOneofArgType__borrowed: _TypeAlias = _typing.Literal["_borrowed", b"_borrowed"]  # noqa: Y015
     _WhichOneofReturnType__price: _TypeAlias = _typing.Literal["price"]  # noqa: Y015
@@ -294,6 +309,8 @@ class PortfolioBalance(_message.Message):
     _WhichOneofArgType__value: _TypeAlias = _typing.Literal["_value", b"_value"]  # noqa: Y015
     _WhichOneofReturnType__weight: _TypeAlias = _typing.Literal["weight"]  # noqa: Y015
     _WhichOneofArgType__weight: _TypeAlias = _typing.Literal["_weight", b"_weight"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__accrued_interest) -> _WhichOneofReturnType__accrued_interest | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__borrowed) -> _WhichOneofReturnType__borrowed | None: ...
     @_typing.overload

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from cqc.markets.v1 import instrument_pb2 as _instrument_pb2
 from cqc.types.v1 import amount_pb2 as _amount_pb2
 from cqc.types.v1 import source_pb2 as _source_pb2
 from cqc.venues.v1 import trading_pb2 as _trading_pb2
@@ -12,7 +13,6 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -23,68 +23,6 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class _PositionQuantityUnit:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _PositionQuantityUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PositionQuantityUnit.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    POSITION_QUANTITY_UNIT_UNSPECIFIED: _PositionQuantityUnit.ValueType  # 0
-    """Not set. Never valid on a position record."""
-    POSITION_QUANTITY_UNIT_BASE: _PositionQuantityUnit.ValueType  # 1
-    """Whole units of the base (or, for lending and spot holdings, the held) asset: "0.250" BTC on Binance
-    USD-M BTCUSDT (positionAmt), "250000.123456" USDC supplied to Aave. Mirrors QUANTITY_UNIT_BASE.
-    """
-    POSITION_QUANTITY_UNIT_CONTRACTS: _PositionQuantityUnit.ValueType  # 2
-    """Number of contracts: OKX pos "-5" on BTC-USD-SWAP. Position.contract_size and contract_size_asset_id
-    say what one contract is worth (OKX ctVal "100" ctValCcy "USD"); contract_size is then required.
-    Mirrors QUANTITY_UNIT_CONTRACTS.
-    """
-    POSITION_QUANTITY_UNIT_QUOTE: _PositionQuantityUnit.ValueType  # 3
-    """Whole units of the market's quote asset (quote-sized holdings). Mirrors QUANTITY_UNIT_QUOTE. Deribit
-    inverse positions, sized in US dollars, use POSITION_QUANTITY_UNIT_USD.
-    """
-    POSITION_QUANTITY_UNIT_USD: _PositionQuantityUnit.ValueType  # 4
-    """US dollars of notional: Deribit inverse futures and perpetuals size positions in USD ("size" -100 on
-    BTC-PERPETUAL = short 100 USD, a multiple of the instrument's contract_size). Mirrors QUANTITY_UNIT_USD.
-    """
-    POSITION_QUANTITY_UNIT_LIQUIDITY: _PositionQuantityUnit.ValueType  # 5
-    """Concentrated-liquidity units of an AMM position (Uniswap v3 `liquidity`, a raw uint128 integer).
-    Used with Position.liquidity_range; the quantity equals liquidity_range.liquidity.
-    """
-
-class PositionQuantityUnit(_PositionQuantityUnit, metaclass=_PositionQuantityUnitEnumTypeWrapper):
-    """PositionQuantityUnit is what one unit of Position.quantity is. Venues count positions differently:
-    Binance USD-M in base coin (BTC), OKX swaps and futures in contracts, Deribit inverse futures in USD.
-    Values 1 to 4 mirror cqc.venues.v1.QuantityUnit number for number (BASE, CONTRACTS, QUOTE, USD), so a
-    position's unit is its market's Market.quantity_unit; LIQUIDITY has no market counterpart.
-    """
-
-POSITION_QUANTITY_UNIT_UNSPECIFIED: PositionQuantityUnit.ValueType  # 0
-"""Not set. Never valid on a position record."""
-POSITION_QUANTITY_UNIT_BASE: PositionQuantityUnit.ValueType  # 1
-"""Whole units of the base (or, for lending and spot holdings, the held) asset: "0.250" BTC on Binance
-USD-M BTCUSDT (positionAmt), "250000.123456" USDC supplied to Aave. Mirrors QUANTITY_UNIT_BASE.
-"""
-POSITION_QUANTITY_UNIT_CONTRACTS: PositionQuantityUnit.ValueType  # 2
-"""Number of contracts: OKX pos "-5" on BTC-USD-SWAP. Position.contract_size and contract_size_asset_id
-say what one contract is worth (OKX ctVal "100" ctValCcy "USD"); contract_size is then required.
-Mirrors QUANTITY_UNIT_CONTRACTS.
-"""
-POSITION_QUANTITY_UNIT_QUOTE: PositionQuantityUnit.ValueType  # 3
-"""Whole units of the market's quote asset (quote-sized holdings). Mirrors QUANTITY_UNIT_QUOTE. Deribit
-inverse positions, sized in US dollars, use POSITION_QUANTITY_UNIT_USD.
-"""
-POSITION_QUANTITY_UNIT_USD: PositionQuantityUnit.ValueType  # 4
-"""US dollars of notional: Deribit inverse futures and perpetuals size positions in USD ("size" -100 on
-BTC-PERPETUAL = short 100 USD, a multiple of the instrument's contract_size). Mirrors QUANTITY_UNIT_USD.
-"""
-POSITION_QUANTITY_UNIT_LIQUIDITY: PositionQuantityUnit.ValueType  # 5
-"""Concentrated-liquidity units of an AMM position (Uniswap v3 `liquidity`, a raw uint128 integer).
-Used with Position.liquidity_range; the quantity equals liquidity_range.liquidity.
-"""
-Global___PositionQuantityUnit: _TypeAlias = PositionQuantityUnit  # noqa: Y015
 
 @_typing.final
 class Position(_message.Message):
@@ -97,6 +35,8 @@ class Position(_message.Message):
     Unless a field says otherwise, prices are the price of one unit of the market's base asset in its quote
     asset (USD per BTC for BTC-USD-SWAP and USDT per BTC for BTCUSDT), and money amounts (margins, PnL,
     fees) are in the settlement asset: BTC for inverse (coin-margined) contracts, USDT for USDT-margined.
+    Signs follow proto/README.md "Sign conventions": PnL positive = gain; commissions, funding and
+    penalties positive = paid by the account.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -111,9 +51,7 @@ class Position(_message.Message):
     QUANTITY_UNIT_FIELD_NUMBER: _builtins.int
     CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
     CONTRACT_SIZE_ASSET_ID_FIELD_NUMBER: _builtins.int
-    MULTIPLIER_FIELD_NUMBER: _builtins.int
-    IS_INVERSE_FIELD_NUMBER: _builtins.int
-    IS_QUANTO_FIELD_NUMBER: _builtins.int
+    CONTRACT_TYPE_FIELD_NUMBER: _builtins.int
     SETTLEMENT_ASSET_ID_FIELD_NUMBER: _builtins.int
     AVG_ENTRY_PRICE_FIELD_NUMBER: _builtins.int
     AVG_CLOSE_PRICE_FIELD_NUMBER: _builtins.int
@@ -125,9 +63,9 @@ class Position(_message.Message):
     ISOLATED_MARGIN_FIELD_NUMBER: _builtins.int
     AUTO_ADD_MARGIN_FIELD_NUMBER: _builtins.int
     INITIAL_MARGIN_FIELD_NUMBER: _builtins.int
-    INITIAL_MARGIN_FRACTION_FIELD_NUMBER: _builtins.int
+    INITIAL_MARGIN_RATE_FIELD_NUMBER: _builtins.int
     MAINTENANCE_MARGIN_FIELD_NUMBER: _builtins.int
-    MAINTENANCE_MARGIN_FRACTION_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_MARGIN_RATE_FIELD_NUMBER: _builtins.int
     MARGIN_RATIO_FIELD_NUMBER: _builtins.int
     NOTIONAL_FIELD_NUMBER: _builtins.int
     NOTIONAL_ASSET_ID_FIELD_NUMBER: _builtins.int
@@ -135,7 +73,7 @@ class Position(_message.Message):
     UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
     UNREALIZED_PNL_FRACTION_FIELD_NUMBER: _builtins.int
     REALIZED_PNL_FIELD_NUMBER: _builtins.int
-    FUNDING_FEE_FIELD_NUMBER: _builtins.int
+    FUNDING_FIELD_NUMBER: _builtins.int
     COMMISSIONS_FIELD_NUMBER: _builtins.int
     LIQUIDATION_PENALTY_FIELD_NUMBER: _builtins.int
     ADL_INDICATOR_FIELD_NUMBER: _builtins.int
@@ -151,6 +89,15 @@ class Position(_message.Message):
     LIQUIDITY_RANGE_FIELD_NUMBER: _builtins.int
     LENDING_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    CLOSABLE_QUANTITY_FIELD_NUMBER: _builtins.int
+    LAST_VENUE_TRADE_ID_FIELD_NUMBER: _builtins.int
+    MARGIN_LOAN_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_LAST_PRICE_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_LAST_PRICE_FRACTION_FIELD_NUMBER: _builtins.int
+    ISOLATED_BASE_BALANCE_FIELD_NUMBER: _builtins.int
+    ISOLATED_QUOTE_BALANCE_FIELD_NUMBER: _builtins.int
+    SPOT_IN_USE_FIELD_NUMBER: _builtins.int
+    VENUE_OPENING_ORDER_ID_FIELD_NUMBER: _builtins.int
     position_id: _builtins.str
     """position_id is CQC's id of the position: "pos_" followed by a 26-character ULID, e.g.
     "pos_01JD0KXBTCVSDSWAPSH0RT0000". Assigned by the Portfolio service; required.
@@ -181,31 +128,36 @@ class Position(_message.Message):
     send an unsigned size plus a side (OKX hedge mode `pos` with posSide "short", CCXT `contracts` with
     side "short") are negated on ingest; Binance positionAmt and OKX net-mode pos are already signed.
     """
-    quantity_unit: Global___PositionQuantityUnit.ValueType
-    """quantity_unit says what one unit of quantity is (base asset, contracts, quote asset, USD, AMM
-    liquidity): for venue positions, the market's Market.quantity_unit (same enum numbers). Required.
+    quantity_unit: _trading_pb2.QuantityUnit.ValueType
+    """quantity_unit says what one unit of quantity is: BASE (Binance USD-M positionAmt in BTC, Aave
+    supplied USDC), CONTRACTS (OKX pos on swaps and futures; contract_size is then required), QUOTE, USD
+    (Deribit inverse "size" in US dollars) or LIQUIDITY (Uniswap v3 liquidity; liquidity_range is then
+    required and quantity equals liquidity_range.liquidity). For venue positions it is the market's
+    Market.quantity_unit. Required.
     """
     contract_size: _builtins.str
-    """contract_size is the value of one contract in contract_size_asset_id (OKX ctVal "100" with ctValCcy
-    "USD" for BTC-USD-SWAP; CCXT contractSize). Positive decimal. Required when quantity_unit is CONTRACTS;
-    unset otherwise.
+    """contract_size is the value of one contract in contract_size_asset_id, with every venue multiplier
+    already folded in: OKX ctVal x ctMult ("100" USD for BTC-USD-SWAP, "0.1" ETH for ETH-USD options
+    with ctVal 1 and ctMult 0.1), CCXT contractSize; the same value as the listing's
+    Market.contract_size. Nothing else scales it: the notional of a position is counted once, as
+      - BASE: |quantity| x price, in quote asset;
+      - CONTRACTS with contract_size in the base asset (linear): |quantity| x contract_size x price, in
+        quote asset;
+      - CONTRACTS with contract_size in the quote asset or USD (inverse): |quantity| x contract_size, in
+        that asset (divide by price for the value in the base coin);
+      - USD: |quantity| US dollars.
+    Positive decimal. Required when quantity_unit is CONTRACTS; unset otherwise.
     """
     contract_size_asset_id: _builtins.str
     """contract_size_asset_id is the asset contract_size is counted in ("ast_" + ULID): USD for OKX inverse
     swaps, BTC for OKX linear BTC-USDT-SWAP (ctVal "0.01" BTC). Unset when contract_size is unset.
     """
-    multiplier: _builtins.str
-    """multiplier scales quantity × contract_size into notional (OKX ctMult, NautilusTrader multiplier;
-    "1" for most perpetuals, "0.01" for OKX options). Positive decimal; unset means 1.
-    """
-    is_inverse: _builtins.bool
-    """is_inverse is true for coin-margined (inverse) contracts, whose size is in quote currency (USD) and
-    whose margin and PnL are in the base coin (OKX ctType "inverse", Deribit "reversed", BN COIN-M).
-    False for linear contracts, spot and DeFi positions.
-    """
-    is_quanto: _builtins.bool
-    """is_quanto is true for quanto contracts, whose settlement asset is neither base nor quote (BitMEX
-    ETHUSD in XBT). False otherwise. Never true together with is_inverse.
+    contract_type: _instrument_pb2.ContractType.ValueType
+    """contract_type is how the position's contract is margined and settled, as its instrument's
+    Instrument.contract_type: LINEAR (Binance USD-M, OKX BTC-USDT-SWAP: PnL in the quote asset), INVERSE
+    (OKX ctType "inverse", Deribit "reversed", Binance COIN-M: sized in USD, margin and PnL in the base
+    coin) or QUANTO (BitMEX ETHUSD, settled in a third asset). UNSPECIFIED for spot, margin and DeFi
+    positions, which hold no contract.
     """
     settlement_asset_id: _builtins.str
     """settlement_asset_id is the asset margin and PnL of the position are paid in ("ast_" + ULID): BTC for
@@ -214,12 +166,13 @@ class Position(_message.Message):
     """
     avg_entry_price: _builtins.str
     """avg_entry_price is the average price at which the current quantity was opened, in quote asset per
-    base unit (NautilusTrader avg_px_open, BN-F entryPrice, OKX avgPx, CCXT entryPrice). Non-negative
-    decimal; unset when flat or unknown (Binance entryPrice "0.0" on a flat position is mapped to unset).
+    base unit (NautilusTrader avg_px_open, BN-F entryPrice, OKX avgPx, CCXT entryPrice). Signed decimal
+    (prices are signed contract-wide; the market's negative_prices_allowed says whether a non-positive
+    price can occur); unset when flat or unknown (Binance entryPrice "0.0" on a flat position is mapped to unset).
     """
     avg_close_price: _builtins.str
     """avg_close_price is the average price of the fills that reduced the position, in quote asset per base
-    unit (NautilusTrader avg_px_close). Non-negative decimal; unset until the position is first reduced.
+    unit (NautilusTrader avg_px_close). Signed decimal; unset until the position is first reduced.
     """
     break_even_price: _builtins.str
     """break_even_price is the price at which closing the position would realise zero PnL after fees and
@@ -228,11 +181,11 @@ class Position(_message.Message):
     """
     mark_price: _builtins.str
     """mark_price is the venue's mark price used to value the position, in quote asset per base unit (BN-F
-    markPrice, OKX markPx). Non-negative decimal; unset when the venue sent none (spot, DeFi).
+    markPrice, OKX markPx). Signed decimal; unset when the venue sent none (spot, DeFi).
     """
     liquidation_price: _builtins.str
     """liquidation_price is the estimated mark price at which the venue would liquidate the position, in quote
-    asset per base unit (BN-F liquidationPrice, OKX liqPx, CCXT liquidationPrice). Non-negative decimal.
+    asset per base unit (BN-F liquidationPrice, OKX liqPx, CCXT liquidationPrice). Signed decimal.
     Unset when no liquidation price applies: Binance "0" and OKX "" (e.g. fully collateralised cross
     positions) are mapped to unset, never to "0".
     """
@@ -258,17 +211,19 @@ class Position(_message.Message):
     settlement asset (BN-F initialMargin / positionInitialMargin, OKX imr, CCXT initialMargin).
     Non-negative decimal; unset when unknown.
     """
-    initial_margin_fraction: _builtins.str
-    """initial_margin_fraction is initial_margin as a fraction of notional (0.1 = 10%, i.e. 1 / leverage;
+    initial_margin_rate: _builtins.str
+    """initial_margin_rate is initial_margin as a fraction of notional (0.1 = 10%, i.e. 1 / leverage;
     CCXT initialMarginPercentage). Non-negative decimal; venue percents are divided by 100 on ingest.
+    Unset when unknown.
     """
     maintenance_margin: _builtins.str
     """maintenance_margin is the margin below which the position is liquidated, in settlement asset (BN-F
     maintMargin, OKX mmr, CCXT maintenanceMargin). Non-negative decimal; unset when unknown.
     """
-    maintenance_margin_fraction: _builtins.str
-    """maintenance_margin_fraction is the maintenance margin rate as a fraction of notional (0.004 = 0.4% for
-    Binance BTCUSDT's first bracket; CCXT maintenanceMarginPercentage). Non-negative decimal.
+    maintenance_margin_rate: _builtins.str
+    """maintenance_margin_rate is the maintenance margin as a fraction of notional (0.004 = 0.4% for
+    Binance BTCUSDT's first bracket; CCXT maintenanceMarginPercentage). Non-negative decimal; unset when
+    unknown.
     """
     margin_ratio: _builtins.str
     """margin_ratio is maintenance margin divided by the margin balance backing the position (equity for
@@ -278,8 +233,9 @@ class Position(_message.Message):
     venue value in source_record. Non-negative decimal; unset when unknown.
     """
     notional: _builtins.str
-    """notional is the absolute value of the position at mark_price, in notional_asset_id (CCXT notional;
-    BN-F notional in USDT, whose sign is dropped because quantity carries direction; OKX notionalCcy).
+    """notional is the absolute value of the position at mark_price, in notional_asset_id, computed as
+    contract_size's comment says (counted once: no further multiplier applies). CCXT notional; BN-F
+    notional in USDT, whose sign is dropped because quantity carries direction; OKX notionalCcy.
     Non-negative decimal; unset when unknown.
     """
     notional_asset_id: _builtins.str
@@ -301,11 +257,11 @@ class Position(_message.Message):
     """
     take_profit_price: _builtins.str
     """take_profit_price is the trigger price of a take-profit attached to the position, in quote asset per
-    base unit (CCXT takeProfitPrice, OKX closeOrderAlgo tpTriggerPx). Unset when none is attached.
+    base unit (CCXT takeProfitPrice, OKX closeOrderAlgo tpTriggerPx). Signed decimal; unset when none is attached.
     """
     stop_loss_price: _builtins.str
     """stop_loss_price is the trigger price of a stop-loss attached to the position, in quote asset per base
-    unit (CCXT stopLossPrice, OKX closeOrderAlgo slTriggerPx). Unset when none is attached.
+    unit (CCXT stopLossPrice, OKX closeOrderAlgo slTriggerPx). Signed decimal; unset when none is attached.
     """
     opening_order_id: _builtins.str
     """opening_order_id is the CQC Order whose fill opened the position ("ord_" + ULID; NautilusTrader
@@ -317,37 +273,74 @@ class Position(_message.Message):
     """peak_quantity is the largest absolute quantity the position reached since it was opened, in
     quantity_unit (NautilusTrader peak_qty). Non-negative decimal, >= |quantity|; unset when not tracked.
     """
+    closable_quantity: _builtins.str
+    """closable_quantity is how much of the position can be closed right now, unsigned, in quantity_unit:
+    |quantity| minus what pending close orders already cover (OKX availPos). Non-negative decimal, at
+    most |quantity|; unset when the venue does not report it (then all of |quantity| is assumed
+    closable).
+    """
+    last_venue_trade_id: _builtins.str
+    """last_venue_trade_id is the venue's id of the last trade (fill) that changed the position, exactly as
+    sent (OKX tradeId "1234567"; the venue_trade_id of the matching ExecutionReport). 1 to 128
+    characters; unset when the venue does not report it or no fill changed the position yet.
+    """
+    unrealized_pnl_last_price_fraction: _builtins.str
+    """unrealized_pnl_last_price_fraction is unrealized_pnl_last_price as a fraction of the position's initial
+    margin (OKX uplRatioLastPx, the same basis as unrealized_pnl_fraction); "0.05" = +5 %. Decimal; unset
+    when not reported.
+    """
+    isolated_base_balance: _builtins.str
+    """isolated_base_balance and isolated_quote_balance are the balances held inside an isolated spot-margin
+    position, in whole units of the market's base and quote assets (OKX baseBal / quoteBal, "Quick Margin"
+    mode): what the position owns (bought base, sale proceeds) as opposed to margin_loan, what it owes.
+    Decimals (negative when the venue reports a deficit); unset outside isolated spot margin.
+    """
+    isolated_quote_balance: _builtins.str
+    """isolated_quote_balance: see isolated_base_balance (OKX quoteBal)."""
+    venue_opening_order_id: _builtins.str
+    """venue_opening_order_id is the venue's id of the order whose fill opened the position, exactly as sent
+    (Kraken ordertxid "OABCDE-FGHIJ-KLMNOP"), for positions opened outside CQC or before CQC knew the
+    order; opening_order_id is the CQC Order when there is one. 1 to 128 characters; unset when unknown.
+    """
     @_builtins.property
     def unrealized_pnl(self) -> _amount_pb2.AssetAmount:
-        """unrealized_pnl is the profit (positive) or loss (negative) if the position were closed at mark_price,
-        in the asset the venue settles it in: BTC for inverse contracts (OKX upl), USDT for Binance USD-M
-        (unRealizedProfit). Unset when unknown.
+        """unrealized_pnl is what closing the whole position at mark_price would realise, before fees, funding
+        and interest, in the asset the venue settles it in: BTC for inverse contracts (OKX upl), USDT for
+        Binance USD-M (unRealizedProfit). PnL sign (proto/README.md "Sign conventions"): positive = gain,
+        negative = loss. Unset when unknown.
         """
 
     @_builtins.property
     def realized_pnl(self) -> _amount_pb2.AssetAmount:
-        """realized_pnl is the PnL realised by reductions of this position since it was opened, before fees and
-        funding, in settlement asset (NautilusTrader realized_pnl, OKX realizedPnl includes fees and funding:
-        adapters subtract them). Positive = profit. Unset when nothing was realised.
+        """realized_pnl is the trading PnL realised by reductions of this position since it was opened: price
+        difference only, EXCLUDING commissions, funding and interest, which are the separate components
+        below (NautilusTrader realized_pnl before commissions; OKX realizedPnl includes fees and funding and
+        adapters take them out). In settlement asset. PnL sign: positive = gain. Unset when nothing was
+        realised. The position's net PnL is realized_pnl + unrealized_pnl - commissions (those in the
+        settlement asset) - funding - liquidation_penalty.
         """
 
     @_builtins.property
-    def funding_fee(self) -> _amount_pb2.AssetAmount:
-        """funding_fee is the net funding of the position since it was opened, in settlement asset: positive =
-        received by the account, negative = paid (OKX fundingFee sign). Unset for non-perpetual positions.
+    def funding(self) -> _amount_pb2.AssetAmount:
+        """funding is the net perpetual funding of the position since it was opened, in settlement asset. Charge
+        sign (proto/README.md "Sign conventions"): positive = paid by the account, negative = received. OKX
+        fundingFee and Binance income FUNDING_FEE are positive when received: adapters negate them. Unset for
+        non-perpetual positions or when not tracked.
         """
 
     @_builtins.property
     def commissions(self) -> _containers.RepeatedCompositeFieldContainer[_amount_pb2.AssetAmount]:
-        """commissions are the trading fees paid on the fills of this position, one entry per fee asset
-        (NautilusTrader commissions; fees may be charged in BNB or in the quote asset): positive = paid,
-        negative = rebate received (OKX fee is negative when paid: negated on ingest). At most 16 entries.
+        """commissions are the trading fees of the fills of this position, one entry per fee asset
+        (NautilusTrader commissions; fees may be charged in BNB or in the quote asset). Charge sign: positive
+        = paid, negative = net rebate received (OKX fee is negative when paid: negated on ingest). At most 16
+        entries, one per asset.
         """
 
     @_builtins.property
     def liquidation_penalty(self) -> _amount_pb2.AssetAmount:
-        """liquidation_penalty is the penalty the venue charged when it liquidated (part of) the position, as a
-        non-negative amount paid (OKX liqPenalty is sent negative: negated on ingest). Unset when none.
+        """liquidation_penalty is the penalty the venue charged when it liquidated (part of) the position. Charge
+        sign, and never a receipt: non-negative (OKX liqPenalty is sent negative: negated on ingest). Unset
+        when none.
         """
 
     @_builtins.property
@@ -389,6 +382,28 @@ class Position(_message.Message):
         position was computed by CQC from fills.
         """
 
+    @_builtins.property
+    def margin_loan(self) -> Global___MarginLoan:
+        """margin_loan is what the account borrowed to carry the position (spot margin and unified-account
+        positions: OKX MARGIN positions' liab, liabCcy, interest and pendingCloseOrdLiabVal). Unset when the
+        position carries no loan (derivatives, spot without borrowing, DeFi, where Aave debt is in
+        LendingPosition).
+        """
+
+    @_builtins.property
+    def unrealized_pnl_last_price(self) -> _amount_pb2.AssetAmount:
+        """unrealized_pnl_last_price is unrealized PnL valued at the market's last trade price instead of the mark
+        price (OKX uplLastPx), in the same asset as unrealized_pnl; positive = gain. Venues show it beside the
+        mark-based figure because the two diverge in fast markets. Unset when the venue does not report it.
+        """
+
+    @_builtins.property
+    def spot_in_use(self) -> _amount_pb2.AssetAmount:
+        """spot_in_use is the spot balance the venue counts as hedging this derivatives position in portfolio or
+        unified margin (OKX spotInUseAmt with spotInUseCcy): that amount of the asset offsets the position's
+        margin and is not free for other use. Non-negative amount; unset when spot hedging does not apply.
+        """
+
     def __init__(
         self,
         *,
@@ -399,12 +414,10 @@ class Position(_message.Message):
         instrument_id: _builtins.str | None = ...,
         side: _trading_pb2.PositionSide.ValueType = ...,
         quantity: _builtins.str = ...,
-        quantity_unit: Global___PositionQuantityUnit.ValueType = ...,
+        quantity_unit: _trading_pb2.QuantityUnit.ValueType = ...,
         contract_size: _builtins.str | None = ...,
         contract_size_asset_id: _builtins.str | None = ...,
-        multiplier: _builtins.str | None = ...,
-        is_inverse: _builtins.bool = ...,
-        is_quanto: _builtins.bool = ...,
+        contract_type: _instrument_pb2.ContractType.ValueType = ...,
         settlement_asset_id: _builtins.str | None = ...,
         avg_entry_price: _builtins.str | None = ...,
         avg_close_price: _builtins.str | None = ...,
@@ -416,9 +429,9 @@ class Position(_message.Message):
         isolated_margin: _builtins.str | None = ...,
         auto_add_margin: _builtins.bool | None = ...,
         initial_margin: _builtins.str | None = ...,
-        initial_margin_fraction: _builtins.str | None = ...,
+        initial_margin_rate: _builtins.str | None = ...,
         maintenance_margin: _builtins.str | None = ...,
-        maintenance_margin_fraction: _builtins.str | None = ...,
+        maintenance_margin_rate: _builtins.str | None = ...,
         margin_ratio: _builtins.str | None = ...,
         notional: _builtins.str | None = ...,
         notional_asset_id: _builtins.str | None = ...,
@@ -426,7 +439,7 @@ class Position(_message.Message):
         unrealized_pnl: _amount_pb2.AssetAmount | None = ...,
         unrealized_pnl_fraction: _builtins.str | None = ...,
         realized_pnl: _amount_pb2.AssetAmount | None = ...,
-        funding_fee: _amount_pb2.AssetAmount | None = ...,
+        funding: _amount_pb2.AssetAmount | None = ...,
         commissions: _abc.Iterable[_amount_pb2.AssetAmount] | None = ...,
         liquidation_penalty: _amount_pb2.AssetAmount | None = ...,
         adl_indicator: _builtins.int | None = ...,
@@ -442,10 +455,19 @@ class Position(_message.Message):
         liquidity_range: Global___LiquidityRange | None = ...,
         lending: Global___LendingPosition | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        closable_quantity: _builtins.str | None = ...,
+        last_venue_trade_id: _builtins.str | None = ...,
+        margin_loan: Global___MarginLoan | None = ...,
+        unrealized_pnl_last_price: _amount_pb2.AssetAmount | None = ...,
+        unrealized_pnl_last_price_fraction: _builtins.str | None = ...,
+        isolated_base_balance: _builtins.str | None = ...,
+        isolated_quote_balance: _builtins.str | None = ...,
+        spot_in_use: _amount_pb2.AssetAmount | None = ...,
+        venue_opening_order_id: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_adl_indicator", b"_adl_indicator", "_auto_add_margin", b"_auto_add_margin", "_avg_close_price", b"_avg_close_price", "_avg_entry_price", b"_avg_entry_price", "_break_even_price", b"_break_even_price", "_closing_order_id", b"_closing_order_id", "_contract_size", b"_contract_size", "_contract_size_asset_id", b"_contract_size_asset_id", "_initial_margin", b"_initial_margin", "_initial_margin_fraction", b"_initial_margin_fraction", "_instrument_id", b"_instrument_id", "_isolated_margin", b"_isolated_margin", "_leverage", b"_leverage", "_liquidation_price", b"_liquidation_price", "_maintenance_margin", b"_maintenance_margin", "_maintenance_margin_fraction", b"_maintenance_margin_fraction", "_margin_ratio", b"_margin_ratio", "_mark_price", b"_mark_price", "_multiplier", b"_multiplier", "_notional", b"_notional", "_notional_asset_id", b"_notional_asset_id", "_notional_usd", b"_notional_usd", "_opening_order_id", b"_opening_order_id", "_peak_quantity", b"_peak_quantity", "_settlement_asset_id", b"_settlement_asset_id", "_stop_loss_price", b"_stop_loss_price", "_take_profit_price", b"_take_profit_price", "_unrealized_pnl_fraction", b"_unrealized_pnl_fraction", "_venue_position_id", b"_venue_position_id", "adl_indicator", b"adl_indicator", "auto_add_margin", b"auto_add_margin", "avg_close_price", b"avg_close_price", "avg_entry_price", b"avg_entry_price", "break_even_price", b"break_even_price", "close_time", b"close_time", "closing_order_id", b"closing_order_id", "contract_size", b"contract_size", "contract_size_asset_id", b"contract_size_asset_id", "defi", b"defi", "duration", b"duration", "funding_fee", b"funding_fee", "initial_margin", b"initial_margin", "initial_margin_fraction", b"initial_margin_fraction", "instrument_id", b"instrument_id", "isolated_margin", b"isolated_margin", "lending", b"lending", "leverage", b"leverage", "liquidation_penalty", b"liquidation_penalty", "liquidation_price", b"liquidation_price", "liquidity_range", b"liquidity_range", "maintenance_margin", b"maintenance_margin", "maintenance_margin_fraction", b"maintenance_margin_fraction", "margin_ratio", b"margin_ratio", "mark_price", b"mark_price", "multiplier", b"multiplier", "notional", b"notional", "notional_asset_id", b"notional_asset_id", "notional_usd", b"notional_usd", "open_time", b"open_time", "opening_order_id", b"opening_order_id", "peak_quantity", b"peak_quantity", "realized_pnl", b"realized_pnl", "settlement_asset_id", b"settlement_asset_id", "source_record", b"source_record", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "unrealized_pnl", b"unrealized_pnl", "unrealized_pnl_fraction", b"unrealized_pnl_fraction", "update_time", b"update_time", "venue_position_id", b"venue_position_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_adl_indicator", b"_adl_indicator", "_auto_add_margin", b"_auto_add_margin", "_avg_close_price", b"_avg_close_price", "_avg_entry_price", b"_avg_entry_price", "_break_even_price", b"_break_even_price", "_closable_quantity", b"_closable_quantity", "_closing_order_id", b"_closing_order_id", "_contract_size", b"_contract_size", "_contract_size_asset_id", b"_contract_size_asset_id", "_initial_margin", b"_initial_margin", "_initial_margin_rate", b"_initial_margin_rate", "_instrument_id", b"_instrument_id", "_isolated_base_balance", b"_isolated_base_balance", "_isolated_margin", b"_isolated_margin", "_isolated_quote_balance", b"_isolated_quote_balance", "_last_venue_trade_id", b"_last_venue_trade_id", "_leverage", b"_leverage", "_liquidation_price", b"_liquidation_price", "_maintenance_margin", b"_maintenance_margin", "_maintenance_margin_rate", b"_maintenance_margin_rate", "_margin_ratio", b"_margin_ratio", "_mark_price", b"_mark_price", "_notional", b"_notional", "_notional_asset_id", b"_notional_asset_id", "_notional_usd", b"_notional_usd", "_opening_order_id", b"_opening_order_id", "_peak_quantity", b"_peak_quantity", "_settlement_asset_id", b"_settlement_asset_id", "_stop_loss_price", b"_stop_loss_price", "_take_profit_price", b"_take_profit_price", "_unrealized_pnl_fraction", b"_unrealized_pnl_fraction", "_unrealized_pnl_last_price_fraction", b"_unrealized_pnl_last_price_fraction", "_venue_opening_order_id", b"_venue_opening_order_id", "_venue_position_id", b"_venue_position_id", "adl_indicator", b"adl_indicator", "auto_add_margin", b"auto_add_margin", "avg_close_price", b"avg_close_price", "avg_entry_price", b"avg_entry_price", "break_even_price", b"break_even_price", "closable_quantity", b"closable_quantity", "close_time", b"close_time", "closing_order_id", b"closing_order_id", "contract_size", b"contract_size", "contract_size_asset_id", b"contract_size_asset_id", "defi", b"defi", "duration", b"duration", "funding", b"funding", "initial_margin", b"initial_margin", "initial_margin_rate", b"initial_margin_rate", "instrument_id", b"instrument_id", "isolated_base_balance", b"isolated_base_balance", "isolated_margin", b"isolated_margin", "isolated_quote_balance", b"isolated_quote_balance", "last_venue_trade_id", b"last_venue_trade_id", "lending", b"lending", "leverage", b"leverage", "liquidation_penalty", b"liquidation_penalty", "liquidation_price", b"liquidation_price", "liquidity_range", b"liquidity_range", "maintenance_margin", b"maintenance_margin", "maintenance_margin_rate", b"maintenance_margin_rate", "margin_loan", b"margin_loan", "margin_ratio", b"margin_ratio", "mark_price", b"mark_price", "notional", b"notional", "notional_asset_id", b"notional_asset_id", "notional_usd", b"notional_usd", "open_time", b"open_time", "opening_order_id", b"opening_order_id", "peak_quantity", b"peak_quantity", "realized_pnl", b"realized_pnl", "settlement_asset_id", b"settlement_asset_id", "source_record", b"source_record", "spot_in_use", b"spot_in_use", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "unrealized_pnl", b"unrealized_pnl", "unrealized_pnl_fraction", b"unrealized_pnl_fraction", "unrealized_pnl_last_price", b"unrealized_pnl_last_price", "unrealized_pnl_last_price_fraction", b"unrealized_pnl_last_price_fraction", "update_time", b"update_time", "venue_opening_order_id", b"venue_opening_order_id", "venue_position_id", b"venue_position_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_adl_indicator", b"_adl_indicator", "_auto_add_margin", b"_auto_add_margin", "_avg_close_price", b"_avg_close_price", "_avg_entry_price", b"_avg_entry_price", "_break_even_price", b"_break_even_price", "_closing_order_id", b"_closing_order_id", "_contract_size", b"_contract_size", "_contract_size_asset_id", b"_contract_size_asset_id", "_initial_margin", b"_initial_margin", "_initial_margin_fraction", b"_initial_margin_fraction", "_instrument_id", b"_instrument_id", "_isolated_margin", b"_isolated_margin", "_leverage", b"_leverage", "_liquidation_price", b"_liquidation_price", "_maintenance_margin", b"_maintenance_margin", "_maintenance_margin_fraction", b"_maintenance_margin_fraction", "_margin_ratio", b"_margin_ratio", "_mark_price", b"_mark_price", "_multiplier", b"_multiplier", "_notional", b"_notional", "_notional_asset_id", b"_notional_asset_id", "_notional_usd", b"_notional_usd", "_opening_order_id", b"_opening_order_id", "_peak_quantity", b"_peak_quantity", "_settlement_asset_id", b"_settlement_asset_id", "_stop_loss_price", b"_stop_loss_price", "_take_profit_price", b"_take_profit_price", "_unrealized_pnl_fraction", b"_unrealized_pnl_fraction", "_venue_position_id", b"_venue_position_id", "account_id", b"account_id", "adl_indicator", b"adl_indicator", "auto_add_margin", b"auto_add_margin", "avg_close_price", b"avg_close_price", "avg_entry_price", b"avg_entry_price", "break_even_price", b"break_even_price", "close_time", b"close_time", "closing_order_id", b"closing_order_id", "commissions", b"commissions", "contract_size", b"contract_size", "contract_size_asset_id", b"contract_size_asset_id", "defi", b"defi", "duration", b"duration", "funding_fee", b"funding_fee", "initial_margin", b"initial_margin", "initial_margin_fraction", b"initial_margin_fraction", "instrument_id", b"instrument_id", "is_inverse", b"is_inverse", "is_quanto", b"is_quanto", "isolated_margin", b"isolated_margin", "lending", b"lending", "leverage", b"leverage", "liquidation_penalty", b"liquidation_penalty", "liquidation_price", b"liquidation_price", "liquidity_range", b"liquidity_range", "maintenance_margin", b"maintenance_margin", "maintenance_margin_fraction", b"maintenance_margin_fraction", "margin_mode", b"margin_mode", "margin_ratio", b"margin_ratio", "mark_price", b"mark_price", "market_id", b"market_id", "multiplier", b"multiplier", "notional", b"notional", "notional_asset_id", b"notional_asset_id", "notional_usd", b"notional_usd", "open_time", b"open_time", "opening_order_id", b"opening_order_id", "peak_quantity", b"peak_quantity", "position_id", b"position_id", "quantity", b"quantity", "quantity_unit", b"quantity_unit", "realized_pnl", b"realized_pnl", "settlement_asset_id", b"settlement_asset_id", "side", b"side", "source_record", b"source_record", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "unrealized_pnl", b"unrealized_pnl", "unrealized_pnl_fraction", b"unrealized_pnl_fraction", "update_time", b"update_time", "venue_position_id", b"venue_position_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_adl_indicator", b"_adl_indicator", "_auto_add_margin", b"_auto_add_margin", "_avg_close_price", b"_avg_close_price", "_avg_entry_price", b"_avg_entry_price", "_break_even_price", b"_break_even_price", "_closable_quantity", b"_closable_quantity", "_closing_order_id", b"_closing_order_id", "_contract_size", b"_contract_size", "_contract_size_asset_id", b"_contract_size_asset_id", "_initial_margin", b"_initial_margin", "_initial_margin_rate", b"_initial_margin_rate", "_instrument_id", b"_instrument_id", "_isolated_base_balance", b"_isolated_base_balance", "_isolated_margin", b"_isolated_margin", "_isolated_quote_balance", b"_isolated_quote_balance", "_last_venue_trade_id", b"_last_venue_trade_id", "_leverage", b"_leverage", "_liquidation_price", b"_liquidation_price", "_maintenance_margin", b"_maintenance_margin", "_maintenance_margin_rate", b"_maintenance_margin_rate", "_margin_ratio", b"_margin_ratio", "_mark_price", b"_mark_price", "_notional", b"_notional", "_notional_asset_id", b"_notional_asset_id", "_notional_usd", b"_notional_usd", "_opening_order_id", b"_opening_order_id", "_peak_quantity", b"_peak_quantity", "_settlement_asset_id", b"_settlement_asset_id", "_stop_loss_price", b"_stop_loss_price", "_take_profit_price", b"_take_profit_price", "_unrealized_pnl_fraction", b"_unrealized_pnl_fraction", "_unrealized_pnl_last_price_fraction", b"_unrealized_pnl_last_price_fraction", "_venue_opening_order_id", b"_venue_opening_order_id", "_venue_position_id", b"_venue_position_id", "account_id", b"account_id", "adl_indicator", b"adl_indicator", "auto_add_margin", b"auto_add_margin", "avg_close_price", b"avg_close_price", "avg_entry_price", b"avg_entry_price", "break_even_price", b"break_even_price", "closable_quantity", b"closable_quantity", "close_time", b"close_time", "closing_order_id", b"closing_order_id", "commissions", b"commissions", "contract_size", b"contract_size", "contract_size_asset_id", b"contract_size_asset_id", "contract_type", b"contract_type", "defi", b"defi", "duration", b"duration", "funding", b"funding", "initial_margin", b"initial_margin", "initial_margin_rate", b"initial_margin_rate", "instrument_id", b"instrument_id", "isolated_base_balance", b"isolated_base_balance", "isolated_margin", b"isolated_margin", "isolated_quote_balance", b"isolated_quote_balance", "last_venue_trade_id", b"last_venue_trade_id", "lending", b"lending", "leverage", b"leverage", "liquidation_penalty", b"liquidation_penalty", "liquidation_price", b"liquidation_price", "liquidity_range", b"liquidity_range", "maintenance_margin", b"maintenance_margin", "maintenance_margin_rate", b"maintenance_margin_rate", "margin_loan", b"margin_loan", "margin_mode", b"margin_mode", "margin_ratio", b"margin_ratio", "mark_price", b"mark_price", "market_id", b"market_id", "notional", b"notional", "notional_asset_id", b"notional_asset_id", "notional_usd", b"notional_usd", "open_time", b"open_time", "opening_order_id", b"opening_order_id", "peak_quantity", b"peak_quantity", "position_id", b"position_id", "quantity", b"quantity", "quantity_unit", b"quantity_unit", "realized_pnl", b"realized_pnl", "settlement_asset_id", b"settlement_asset_id", "side", b"side", "source_record", b"source_record", "spot_in_use", b"spot_in_use", "stop_loss_price", b"stop_loss_price", "take_profit_price", b"take_profit_price", "unrealized_pnl", b"unrealized_pnl", "unrealized_pnl_fraction", b"unrealized_pnl_fraction", "unrealized_pnl_last_price", b"unrealized_pnl_last_price", "unrealized_pnl_last_price_fraction", b"unrealized_pnl_last_price_fraction", "update_time", b"update_time", "venue_opening_order_id", b"venue_opening_order_id", "venue_position_id", b"venue_position_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__adl_indicator: _TypeAlias = _typing.Literal["adl_indicator"]  # noqa: Y015
     _WhichOneofArgType__adl_indicator: _TypeAlias = _typing.Literal["_adl_indicator", b"_adl_indicator"]  # noqa: Y015
@@ -457,6 +479,8 @@ class Position(_message.Message):
     _WhichOneofArgType__avg_entry_price: _TypeAlias = _typing.Literal["_avg_entry_price", b"_avg_entry_price"]  # noqa: Y015
     _WhichOneofReturnType__break_even_price: _TypeAlias = _typing.Literal["break_even_price"]  # noqa: Y015
     _WhichOneofArgType__break_even_price: _TypeAlias = _typing.Literal["_break_even_price", b"_break_even_price"]  # noqa: Y015
+    _WhichOneofReturnType__closable_quantity: _TypeAlias = _typing.Literal["closable_quantity"]  # noqa: Y015
+    _WhichOneofArgType__closable_quantity: _TypeAlias = _typing.Literal["_closable_quantity", b"_closable_quantity"]  # noqa: Y015
     _WhichOneofReturnType__closing_order_id: _TypeAlias = _typing.Literal["closing_order_id"]  # noqa: Y015
     _WhichOneofArgType__closing_order_id: _TypeAlias = _typing.Literal["_closing_order_id", b"_closing_order_id"]  # noqa: Y015
     _WhichOneofReturnType__contract_size: _TypeAlias = _typing.Literal["contract_size"]  # noqa: Y015
@@ -465,26 +489,30 @@ class Position(_message.Message):
     _WhichOneofArgType__contract_size_asset_id: _TypeAlias = _typing.Literal["_contract_size_asset_id", b"_contract_size_asset_id"]  # noqa: Y015
     _WhichOneofReturnType__initial_margin: _TypeAlias = _typing.Literal["initial_margin"]  # noqa: Y015
     _WhichOneofArgType__initial_margin: _TypeAlias = _typing.Literal["_initial_margin", b"_initial_margin"]  # noqa: Y015
-    _WhichOneofReturnType__initial_margin_fraction: _TypeAlias = _typing.Literal["initial_margin_fraction"]  # noqa: Y015
-    _WhichOneofArgType__initial_margin_fraction: _TypeAlias = _typing.Literal["_initial_margin_fraction", b"_initial_margin_fraction"]  # noqa: Y015
+    _WhichOneofReturnType__initial_margin_rate: _TypeAlias = _typing.Literal["initial_margin_rate"]  # noqa: Y015
+    _WhichOneofArgType__initial_margin_rate: _TypeAlias = _typing.Literal["_initial_margin_rate", b"_initial_margin_rate"]  # noqa: Y015
     _WhichOneofReturnType__instrument_id: _TypeAlias = _typing.Literal["instrument_id"]  # noqa: Y015
     _WhichOneofArgType__instrument_id: _TypeAlias = _typing.Literal["_instrument_id", b"_instrument_id"]  # noqa: Y015
+    _WhichOneofReturnType__isolated_base_balance: _TypeAlias = _typing.Literal["isolated_base_balance"]  # noqa: Y015
+    _WhichOneofArgType__isolated_base_balance: _TypeAlias = _typing.Literal["_isolated_base_balance", b"_isolated_base_balance"]  # noqa: Y015
     _WhichOneofReturnType__isolated_margin: _TypeAlias = _typing.Literal["isolated_margin"]  # noqa: Y015
     _WhichOneofArgType__isolated_margin: _TypeAlias = _typing.Literal["_isolated_margin", b"_isolated_margin"]  # noqa: Y015
+    _WhichOneofReturnType__isolated_quote_balance: _TypeAlias = _typing.Literal["isolated_quote_balance"]  # noqa: Y015
+    _WhichOneofArgType__isolated_quote_balance: _TypeAlias = _typing.Literal["_isolated_quote_balance", b"_isolated_quote_balance"]  # noqa: Y015
+    _WhichOneofReturnType__last_venue_trade_id: _TypeAlias = _typing.Literal["last_venue_trade_id"]  # noqa: Y015
+    _WhichOneofArgType__last_venue_trade_id: _TypeAlias = _typing.Literal["_last_venue_trade_id", b"_last_venue_trade_id"]  # noqa: Y015
     _WhichOneofReturnType__leverage: _TypeAlias = _typing.Literal["leverage"]  # noqa: Y015
     _WhichOneofArgType__leverage: _TypeAlias = _typing.Literal["_leverage", b"_leverage"]  # noqa: Y015
     _WhichOneofReturnType__liquidation_price: _TypeAlias = _typing.Literal["liquidation_price"]  # noqa: Y015
     _WhichOneofArgType__liquidation_price: _TypeAlias = _typing.Literal["_liquidation_price", b"_liquidation_price"]  # noqa: Y015
     _WhichOneofReturnType__maintenance_margin: _TypeAlias = _typing.Literal["maintenance_margin"]  # noqa: Y015
     _WhichOneofArgType__maintenance_margin: _TypeAlias = _typing.Literal["_maintenance_margin", b"_maintenance_margin"]  # noqa: Y015
-    _WhichOneofReturnType__maintenance_margin_fraction: _TypeAlias = _typing.Literal["maintenance_margin_fraction"]  # noqa: Y015
-    _WhichOneofArgType__maintenance_margin_fraction: _TypeAlias = _typing.Literal["_maintenance_margin_fraction", b"_maintenance_margin_fraction"]  # noqa: Y015
+    _WhichOneofReturnType__maintenance_margin_rate: _TypeAlias = _typing.Literal["maintenance_margin_rate"]  # noqa: Y015
+    _WhichOneofArgType__maintenance_margin_rate: _TypeAlias = _typing.Literal["_maintenance_margin_rate", b"_maintenance_margin_rate"]  # noqa: Y015
     _WhichOneofReturnType__margin_ratio: _TypeAlias = _typing.Literal["margin_ratio"]  # noqa: Y015
     _WhichOneofArgType__margin_ratio: _TypeAlias = _typing.Literal["_margin_ratio", b"_margin_ratio"]  # noqa: Y015
     _WhichOneofReturnType__mark_price: _TypeAlias = _typing.Literal["mark_price"]  # noqa: Y015
     _WhichOneofArgType__mark_price: _TypeAlias = _typing.Literal["_mark_price", b"_mark_price"]  # noqa: Y015
-    _WhichOneofReturnType__multiplier: _TypeAlias = _typing.Literal["multiplier"]  # noqa: Y015
-    _WhichOneofArgType__multiplier: _TypeAlias = _typing.Literal["_multiplier", b"_multiplier"]  # noqa: Y015
     _WhichOneofReturnType__notional: _TypeAlias = _typing.Literal["notional"]  # noqa: Y015
     _WhichOneofArgType__notional: _TypeAlias = _typing.Literal["_notional", b"_notional"]  # noqa: Y015
     _WhichOneofReturnType__notional_asset_id: _TypeAlias = _typing.Literal["notional_asset_id"]  # noqa: Y015
@@ -503,6 +531,10 @@ class Position(_message.Message):
     _WhichOneofArgType__take_profit_price: _TypeAlias = _typing.Literal["_take_profit_price", b"_take_profit_price"]  # noqa: Y015
     _WhichOneofReturnType__unrealized_pnl_fraction: _TypeAlias = _typing.Literal["unrealized_pnl_fraction"]  # noqa: Y015
     _WhichOneofArgType__unrealized_pnl_fraction: _TypeAlias = _typing.Literal["_unrealized_pnl_fraction", b"_unrealized_pnl_fraction"]  # noqa: Y015
+    _WhichOneofReturnType__unrealized_pnl_last_price_fraction: _TypeAlias = _typing.Literal["unrealized_pnl_last_price_fraction"]  # noqa: Y015
+    _WhichOneofArgType__unrealized_pnl_last_price_fraction: _TypeAlias = _typing.Literal["_unrealized_pnl_last_price_fraction", b"_unrealized_pnl_last_price_fraction"]  # noqa: Y015
+    _WhichOneofReturnType__venue_opening_order_id: _TypeAlias = _typing.Literal["venue_opening_order_id"]  # noqa: Y015
+    _WhichOneofArgType__venue_opening_order_id: _TypeAlias = _typing.Literal["_venue_opening_order_id", b"_venue_opening_order_id"]  # noqa: Y015
     _WhichOneofReturnType__venue_position_id: _TypeAlias = _typing.Literal["venue_position_id"]  # noqa: Y015
     _WhichOneofArgType__venue_position_id: _TypeAlias = _typing.Literal["_venue_position_id", b"_venue_position_id"]  # noqa: Y015
     _WhichOneofReturnType_defi: _TypeAlias = _typing.Literal["liquidity_range", "lending"]  # noqa: Y015
@@ -518,6 +550,8 @@ class Position(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__break_even_price) -> _WhichOneofReturnType__break_even_price | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__closable_quantity) -> _WhichOneofReturnType__closable_quantity | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__closing_order_id) -> _WhichOneofReturnType__closing_order_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__contract_size) -> _WhichOneofReturnType__contract_size | None: ...
@@ -526,11 +560,17 @@ class Position(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__initial_margin) -> _WhichOneofReturnType__initial_margin | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__initial_margin_fraction) -> _WhichOneofReturnType__initial_margin_fraction | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__initial_margin_rate) -> _WhichOneofReturnType__initial_margin_rate | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__instrument_id) -> _WhichOneofReturnType__instrument_id | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__isolated_base_balance) -> _WhichOneofReturnType__isolated_base_balance | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__isolated_margin) -> _WhichOneofReturnType__isolated_margin | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__isolated_quote_balance) -> _WhichOneofReturnType__isolated_quote_balance | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_venue_trade_id) -> _WhichOneofReturnType__last_venue_trade_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__leverage) -> _WhichOneofReturnType__leverage | None: ...
     @_typing.overload
@@ -538,13 +578,11 @@ class Position(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_margin) -> _WhichOneofReturnType__maintenance_margin | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_margin_fraction) -> _WhichOneofReturnType__maintenance_margin_fraction | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_margin_rate) -> _WhichOneofReturnType__maintenance_margin_rate | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__margin_ratio) -> _WhichOneofReturnType__margin_ratio | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__mark_price) -> _WhichOneofReturnType__mark_price | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__multiplier) -> _WhichOneofReturnType__multiplier | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__notional) -> _WhichOneofReturnType__notional | None: ...
     @_typing.overload
@@ -564,11 +602,102 @@ class Position(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__unrealized_pnl_fraction) -> _WhichOneofReturnType__unrealized_pnl_fraction | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__unrealized_pnl_last_price_fraction) -> _WhichOneofReturnType__unrealized_pnl_last_price_fraction | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__venue_opening_order_id) -> _WhichOneofReturnType__venue_opening_order_id | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__venue_position_id) -> _WhichOneofReturnType__venue_position_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType_defi) -> _WhichOneofReturnType_defi | None: ...
 
 Global___Position: _TypeAlias = Position  # noqa: Y015
+
+@_typing.final
+class MarginLoan(_message.Message):
+    """MarginLoan is the borrowing that carries a margin position. Amounts are owed by the account, so they
+    are non-negative and in whole units of liability_asset_id. liability has the meaning of the venues
+    domain's Balance.borrowed: principal borrowed and not yet repaid, EXCLUDING accrued interest, which is
+    the separate accrued_interest; the total owed is liability + accrued_interest.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIABILITY_FIELD_NUMBER: _builtins.int
+    LIABILITY_ASSET_ID_FIELD_NUMBER: _builtins.int
+    ACCRUED_INTEREST_FIELD_NUMBER: _builtins.int
+    PENDING_CLOSE_LIABILITY_FIELD_NUMBER: _builtins.int
+    INTEREST_RATE_FIELD_NUMBER: _builtins.int
+    INTEREST_PERIOD_FIELD_NUMBER: _builtins.int
+    NEXT_INTEREST_TIME_FIELD_NUMBER: _builtins.int
+    liability: _builtins.str
+    """liability is the principal borrowed and not repaid, excluding interest (OKX liab without interest,
+    sign dropped: OKX sends it negative). Non-negative decimal ("0" once repaid); unset when the venue
+    publishes the loan's terms but not its amount (Kraken margin positions give cost and margin, not the
+    loan: the adapter must not derive one).
+    """
+    liability_asset_id: _builtins.str
+    """liability_asset_id is the asset borrowed ("ast_" + ULID): USDT for a long BTC-USDT margin position,
+    BTC for a short one (OKX liabCcy). Required.
+    """
+    accrued_interest: _builtins.str
+    """accrued_interest is interest accrued on the liability and not yet paid, in liability_asset_id (OKX
+    interest). Non-negative decimal; unset when the venue does not report it.
+    """
+    pending_close_liability: _builtins.str
+    """pending_close_liability is the part of liability that working close orders of the position will repay
+    when they fill, in liability_asset_id (OKX pendingCloseOrdLiabVal). Non-negative decimal, at most
+    liability; unset when none or not reported.
+    """
+    interest_rate: _builtins.str
+    """interest_rate is the rate charged on the liability per interest_period, as a fraction (Kraken terms
+    "0.0200% per 4 hours" -> "0.0002" with interest_period 4 h; OKX interest rate per hour -> 1 h).
+    Non-negative decimal, at most 1; unset when the venue does not publish the loan's terms.
+    """
+    @_builtins.property
+    def interest_period(self) -> _duration_pb2.Duration:
+        """interest_period is the period interest_rate applies to and the interval at which interest is charged
+        (rolled over) (Kraken "per 4 hours"). Positive; required when interest_rate is set.
+        """
+
+    @_builtins.property
+    def next_interest_time(self) -> _timestamp_pb2.Timestamp:
+        """next_interest_time is when interest is next charged on the liability (Kraken rollovertm: the next
+        rollover). Unset when not reported.
+        """
+
+    def __init__(
+        self,
+        *,
+        liability: _builtins.str | None = ...,
+        liability_asset_id: _builtins.str = ...,
+        accrued_interest: _builtins.str | None = ...,
+        pending_close_liability: _builtins.str | None = ...,
+        interest_rate: _builtins.str | None = ...,
+        interest_period: _duration_pb2.Duration | None = ...,
+        next_interest_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest", "_interest_rate", b"_interest_rate", "_liability", b"_liability", "_pending_close_liability", b"_pending_close_liability", "accrued_interest", b"accrued_interest", "interest_period", b"interest_period", "interest_rate", b"interest_rate", "liability", b"liability", "next_interest_time", b"next_interest_time", "pending_close_liability", b"pending_close_liability"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest", "_interest_rate", b"_interest_rate", "_liability", b"_liability", "_pending_close_liability", b"_pending_close_liability", "accrued_interest", b"accrued_interest", "interest_period", b"interest_period", "interest_rate", b"interest_rate", "liability", b"liability", "liability_asset_id", b"liability_asset_id", "next_interest_time", b"next_interest_time", "pending_close_liability", b"pending_close_liability"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__accrued_interest: _TypeAlias = _typing.Literal["accrued_interest"]  # noqa: Y015
+    _WhichOneofArgType__accrued_interest: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest"]  # noqa: Y015
+    _WhichOneofReturnType__interest_rate: _TypeAlias = _typing.Literal["interest_rate"]  # noqa: Y015
+    _WhichOneofArgType__interest_rate: _TypeAlias = _typing.Literal["_interest_rate", b"_interest_rate"]  # noqa: Y015
+    _WhichOneofReturnType__liability: _TypeAlias = _typing.Literal["liability"]  # noqa: Y015
+    _WhichOneofArgType__liability: _TypeAlias = _typing.Literal["_liability", b"_liability"]  # noqa: Y015
+    _WhichOneofReturnType__pending_close_liability: _TypeAlias = _typing.Literal["pending_close_liability"]  # noqa: Y015
+    _WhichOneofArgType__pending_close_liability: _TypeAlias = _typing.Literal["_pending_close_liability", b"_pending_close_liability"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__accrued_interest) -> _WhichOneofReturnType__accrued_interest | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__interest_rate) -> _WhichOneofReturnType__interest_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__liability) -> _WhichOneofReturnType__liability | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__pending_close_liability) -> _WhichOneofReturnType__pending_close_liability | None: ...
+
+Global___MarginLoan: _TypeAlias = MarginLoan  # noqa: Y015
 
 @_typing.final
 class LiquidityRange(_message.Message):
@@ -639,7 +768,7 @@ class LendingPosition(_message.Message):
     """LendingPosition is an account's balance in one lending-protocol reserve (Aave v3 UserReserveData): what
     it supplied and what it borrowed of the reserve's asset. The reserve is Position.market_id; the account
     is the wallet (Position.account_id); Position.quantity is supplied minus borrowed, in whole units of the
-    reserve asset (POSITION_QUANTITY_UNIT_BASE).
+    reserve asset (QUANTITY_UNIT_BASE).
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from cqc.portfolio.v1 import exposure_pb2 as _exposure_pb2
 from cqc.venues.v1 import account_pb2 as _account_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
@@ -31,21 +32,30 @@ class _RiskMetricEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskMetric
     RISK_METRIC_UNSPECIFIED: _RiskMetric.ValueType  # 0
     """Not set. Never valid on a limit."""
     RISK_METRIC_NOTIONAL: _RiskMetric.ValueType  # 1
-    """Absolute notional value of open positions in the scope (AMOUNT, e.g. USD)."""
+    """Absolute notional value of open positions in the scope, each counted once as Position.contract_size
+    says (ASSET_AMOUNT, e.g. USD).
+    """
     RISK_METRIC_POSITION_SIZE: _RiskMetric.ValueType  # 2
-    """Absolute position size in the market's quantity unit (QUANTITY: base units or contracts)."""
+    """Absolute position size in the market's quantity unit (QUANTITY: base units or contracts); the limit is
+    scoped to that market.
+    """
     RISK_METRIC_LEVERAGE: _RiskMetric.ValueType  # 3
     """Gross leverage: gross notional / equity (MULTIPLE, e.g. "3")."""
     RISK_METRIC_LOSS: _RiskMetric.ValueType  # 4
-    """Loss over the window: realised plus unrealised PnL below zero, as a positive amount (AMOUNT), e.g.
-    daily loss limit. Requires window.
+    """Loss over the window: the scope's net PnL over the window (PnL.net_pnl: realised plus unrealised,
+    minus fees, funding and interest) when below zero, as a positive amount (ASSET_AMOUNT; "0" when the
+    window is in profit), e.g. a daily loss limit. Requires window.
     """
     RISK_METRIC_DRAWDOWN: _RiskMetric.ValueType  # 5
     """Drawdown from the equity peak within the window, as a fraction of the peak (FRACTION, "0.2" = 20%).
     Requires window.
     """
     RISK_METRIC_CONCENTRATION: _RiskMetric.ValueType  # 6
-    """Share of the scope's equity in one asset, market or issuer (FRACTION)."""
+    """Largest share of the scope's equity in one bucket of RiskLimit.concentration_dimension (FRACTION,
+    "0.25" = no bucket may exceed 25%): gross value of the bucket (the Exposure of that dimension and key)
+    divided by the scope's total equity. With dimension ASSET, no single asset above the share; ISSUER,
+    no single issuer; VENUE, no single venue. concentration_dimension is required with this metric.
+    """
     RISK_METRIC_ORDER_RATE: _RiskMetric.ValueType  # 7
     """Number of orders submitted within the window (COUNT). Requires window."""
     RISK_METRIC_ORDER_SIZE: _RiskMetric.ValueType  # 8
@@ -55,9 +65,9 @@ class _RiskMetricEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskMetric
     liquidation).
     """
     RISK_METRIC_VAR: _RiskMetric.ValueType  # 10
-    """Value at risk at the engine's configured confidence and horizon (AMOUNT)."""
+    """Value at risk at the engine's configured confidence and horizon (ASSET_AMOUNT)."""
     RISK_METRIC_ORDER_NOTIONAL: _RiskMetric.ValueType  # 11
-    """Notional value of a single order (AMOUNT); checked pre-trade ("fat finger" limit)."""
+    """Notional value of a single order (ASSET_AMOUNT); checked pre-trade ("fat finger" limit)."""
     RISK_METRIC_OPEN_ORDER_COUNT: _RiskMetric.ValueType  # 12
     """Number of open (working) orders at once (COUNT)."""
     RISK_METRIC_PRICE_DEVIATION: _RiskMetric.ValueType  # 13
@@ -65,36 +75,49 @@ class _RiskMetricEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskMetric
     pre-trade.
     """
     RISK_METRIC_NET_DELTA: _RiskMetric.ValueType  # 14
-    """Absolute net delta of the scope in underlying units or notional (QUANTITY or AMOUNT)."""
+    """Absolute net delta of the scope: in the market's quantity unit for a market-scoped limit (QUANTITY),
+    else as delta-adjusted notional (ASSET_AMOUNT).
+    """
 
 class RiskMetric(_RiskMetric, metaclass=_RiskMetricEnumTypeWrapper):
     """Risk entities managed by the RiskEngine service: the limits it enforces (RiskLimit), the trading state
-    it puts a scope in (cqc.venues.v1.TradingState, shared with VenueAccount) and the answer of a pre-trade check (RiskCheckResult). The alert
-    raised when a limit is breached is the RiskAlert event of the events package (cqc.events.v1), which
-    references RiskLimit.limit_id; it is not defined here.
+    it puts a scope in (cqc.venues.v1.TradingState, shared with VenueAccount), the answer of a pre-trade
+    check (RiskCheckResult, with one LimitCheck per limit evaluated) and the hold a checked order keeps on
+    its limits until it is placed (RiskReservation). The alert raised when a limit is breached is the
+    RiskAlert event of the events package (cqc.events.v1), which references RiskLimit.limit_id and uses
+    MetricUnit from here; it is not defined here.
 
     RiskMetric is the quantity a RiskLimit bounds. Each value says what is measured and in which
-    RiskLimitUnit its threshold is normally given.
+    MetricUnit its threshold is normally given.
     """
 
 RISK_METRIC_UNSPECIFIED: RiskMetric.ValueType  # 0
 """Not set. Never valid on a limit."""
 RISK_METRIC_NOTIONAL: RiskMetric.ValueType  # 1
-"""Absolute notional value of open positions in the scope (AMOUNT, e.g. USD)."""
+"""Absolute notional value of open positions in the scope, each counted once as Position.contract_size
+says (ASSET_AMOUNT, e.g. USD).
+"""
 RISK_METRIC_POSITION_SIZE: RiskMetric.ValueType  # 2
-"""Absolute position size in the market's quantity unit (QUANTITY: base units or contracts)."""
+"""Absolute position size in the market's quantity unit (QUANTITY: base units or contracts); the limit is
+scoped to that market.
+"""
 RISK_METRIC_LEVERAGE: RiskMetric.ValueType  # 3
 """Gross leverage: gross notional / equity (MULTIPLE, e.g. "3")."""
 RISK_METRIC_LOSS: RiskMetric.ValueType  # 4
-"""Loss over the window: realised plus unrealised PnL below zero, as a positive amount (AMOUNT), e.g.
-daily loss limit. Requires window.
+"""Loss over the window: the scope's net PnL over the window (PnL.net_pnl: realised plus unrealised,
+minus fees, funding and interest) when below zero, as a positive amount (ASSET_AMOUNT; "0" when the
+window is in profit), e.g. a daily loss limit. Requires window.
 """
 RISK_METRIC_DRAWDOWN: RiskMetric.ValueType  # 5
 """Drawdown from the equity peak within the window, as a fraction of the peak (FRACTION, "0.2" = 20%).
 Requires window.
 """
 RISK_METRIC_CONCENTRATION: RiskMetric.ValueType  # 6
-"""Share of the scope's equity in one asset, market or issuer (FRACTION)."""
+"""Largest share of the scope's equity in one bucket of RiskLimit.concentration_dimension (FRACTION,
+"0.25" = no bucket may exceed 25%): gross value of the bucket (the Exposure of that dimension and key)
+divided by the scope's total equity. With dimension ASSET, no single asset above the share; ISSUER,
+no single issuer; VENUE, no single venue. concentration_dimension is required with this metric.
+"""
 RISK_METRIC_ORDER_RATE: RiskMetric.ValueType  # 7
 """Number of orders submitted within the window (COUNT). Requires window."""
 RISK_METRIC_ORDER_SIZE: RiskMetric.ValueType  # 8
@@ -104,9 +127,9 @@ RISK_METRIC_MARGIN_RATIO: RiskMetric.ValueType  # 9
 liquidation).
 """
 RISK_METRIC_VAR: RiskMetric.ValueType  # 10
-"""Value at risk at the engine's configured confidence and horizon (AMOUNT)."""
+"""Value at risk at the engine's configured confidence and horizon (ASSET_AMOUNT)."""
 RISK_METRIC_ORDER_NOTIONAL: RiskMetric.ValueType  # 11
-"""Notional value of a single order (AMOUNT); checked pre-trade ("fat finger" limit)."""
+"""Notional value of a single order (ASSET_AMOUNT); checked pre-trade ("fat finger" limit)."""
 RISK_METRIC_OPEN_ORDER_COUNT: RiskMetric.ValueType  # 12
 """Number of open (working) orders at once (COUNT)."""
 RISK_METRIC_PRICE_DEVIATION: RiskMetric.ValueType  # 13
@@ -114,44 +137,100 @@ RISK_METRIC_PRICE_DEVIATION: RiskMetric.ValueType  # 13
 pre-trade.
 """
 RISK_METRIC_NET_DELTA: RiskMetric.ValueType  # 14
-"""Absolute net delta of the scope in underlying units or notional (QUANTITY or AMOUNT)."""
+"""Absolute net delta of the scope: in the market's quantity unit for a market-scoped limit (QUANTITY),
+else as delta-adjusted notional (ASSET_AMOUNT).
+"""
 Global___RiskMetric: _TypeAlias = RiskMetric  # noqa: Y015
 
-class _RiskLimitUnit:
+class _MetricUnit:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
 
-class _RiskLimitUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskLimitUnit.ValueType], _builtins.type):
+class _MetricUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MetricUnit.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
-    RISK_LIMIT_UNIT_UNSPECIFIED: _RiskLimitUnit.ValueType  # 0
+    METRIC_UNIT_UNSPECIFIED: _MetricUnit.ValueType  # 0
+    """Not set. Never valid on a limit or a limit check; on an alert it means the alert carries no values."""
+    METRIC_UNIT_ASSET_AMOUNT: _MetricUnit.ValueType  # 1
+    """Whole units of an asset named beside the value (RiskLimit.unit_asset_id, RiskAlert.unit_asset_id):
+    notional, loss, equity, depth ("5000000" USD).
+    """
+    METRIC_UNIT_FRACTION: _MetricUnit.ValueType  # 2
+    """A fraction: 0.0001 = 1 bp, 0.2 = 20% (drawdown, concentration share, margin ratio, price deviation,
+    peg deviation, reject rate). Never percent.
+    """
+    METRIC_UNIT_MULTIPLE: _MetricUnit.ValueType  # 3
+    """A plain multiple ("3" = 3x): leverage, health factor."""
+    METRIC_UNIT_COUNT: _MetricUnit.ValueType  # 4
+    """A count of things (orders per window, open orders, rejected orders)."""
+    METRIC_UNIT_SECONDS: _MetricUnit.ValueType  # 5
+    """Seconds (data staleness, venue downtime)."""
+    METRIC_UNIT_PRICE: _MetricUnit.ValueType  # 6
+    """Units of the market's quote asset per unit of its base asset (a price level); the market is named
+    beside the value.
+    """
+    METRIC_UNIT_QUANTITY: _MetricUnit.ValueType  # 7
+    """The quantity unit of the market named beside the value (Market.quantity_unit: base units, contracts,
+    quote or USD): position and order sizes.
+    """
+
+class MetricUnit(_MetricUnit, metaclass=_MetricUnitEnumTypeWrapper):
+    """MetricUnit is the unit of a risk value: RiskLimit.threshold and warning_threshold, LimitCheck values,
+    and the observed and threshold values of a cqc.events.v1.RiskAlert. One enum for limits and alerts, so
+    an alert raised by a limit carries the limit's unit unchanged.
+    """
+
+METRIC_UNIT_UNSPECIFIED: MetricUnit.ValueType  # 0
+"""Not set. Never valid on a limit or a limit check; on an alert it means the alert carries no values."""
+METRIC_UNIT_ASSET_AMOUNT: MetricUnit.ValueType  # 1
+"""Whole units of an asset named beside the value (RiskLimit.unit_asset_id, RiskAlert.unit_asset_id):
+notional, loss, equity, depth ("5000000" USD).
+"""
+METRIC_UNIT_FRACTION: MetricUnit.ValueType  # 2
+"""A fraction: 0.0001 = 1 bp, 0.2 = 20% (drawdown, concentration share, margin ratio, price deviation,
+peg deviation, reject rate). Never percent.
+"""
+METRIC_UNIT_MULTIPLE: MetricUnit.ValueType  # 3
+"""A plain multiple ("3" = 3x): leverage, health factor."""
+METRIC_UNIT_COUNT: MetricUnit.ValueType  # 4
+"""A count of things (orders per window, open orders, rejected orders)."""
+METRIC_UNIT_SECONDS: MetricUnit.ValueType  # 5
+"""Seconds (data staleness, venue downtime)."""
+METRIC_UNIT_PRICE: MetricUnit.ValueType  # 6
+"""Units of the market's quote asset per unit of its base asset (a price level); the market is named
+beside the value.
+"""
+METRIC_UNIT_QUANTITY: MetricUnit.ValueType  # 7
+"""The quantity unit of the market named beside the value (Market.quantity_unit: base units, contracts,
+quote or USD): position and order sizes.
+"""
+Global___MetricUnit: _TypeAlias = MetricUnit  # noqa: Y015
+
+class _RiskLimitState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RiskLimitStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskLimitState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RISK_LIMIT_STATE_UNSPECIFIED: _RiskLimitState.ValueType  # 0
     """Not set. Never valid on a limit."""
-    RISK_LIMIT_UNIT_AMOUNT: _RiskLimitUnit.ValueType  # 1
-    """Whole units of RiskLimit.threshold_asset_id (e.g. "5000000" USD). threshold_asset_id is required."""
-    RISK_LIMIT_UNIT_FRACTION: _RiskLimitUnit.ValueType  # 2
-    """A fraction (0.2 = 20%)."""
-    RISK_LIMIT_UNIT_MULTIPLE: _RiskLimitUnit.ValueType  # 3
-    """A multiple (leverage "3" = 3x)."""
-    RISK_LIMIT_UNIT_COUNT: _RiskLimitUnit.ValueType  # 4
-    """A count (orders, positions)."""
-    RISK_LIMIT_UNIT_QUANTITY: _RiskLimitUnit.ValueType  # 5
-    """The market's quantity unit (base units or contracts, as in Position.quantity_unit)."""
+    RISK_LIMIT_STATE_ENABLED: _RiskLimitState.ValueType  # 1
+    """Enforced from effective_from_time to effective_to_time."""
+    RISK_LIMIT_STATE_DISABLED: _RiskLimitState.ValueType  # 2
+    """Kept for history and not enforced; can be re-enabled with UpdateRiskLimit."""
 
-class RiskLimitUnit(_RiskLimitUnit, metaclass=_RiskLimitUnitEnumTypeWrapper):
-    """RiskLimitUnit is the unit of RiskLimit.threshold and warning_threshold."""
+class RiskLimitState(_RiskLimitState, metaclass=_RiskLimitStateEnumTypeWrapper):
+    """RiskLimitState says whether the RiskEngine enforces a limit. There is no default: a limit must be
+    created ENABLED or DISABLED explicitly (UNSPECIFIED is rejected), so a limit can never be switched
+    off by leaving a field out.
+    """
 
-RISK_LIMIT_UNIT_UNSPECIFIED: RiskLimitUnit.ValueType  # 0
+RISK_LIMIT_STATE_UNSPECIFIED: RiskLimitState.ValueType  # 0
 """Not set. Never valid on a limit."""
-RISK_LIMIT_UNIT_AMOUNT: RiskLimitUnit.ValueType  # 1
-"""Whole units of RiskLimit.threshold_asset_id (e.g. "5000000" USD). threshold_asset_id is required."""
-RISK_LIMIT_UNIT_FRACTION: RiskLimitUnit.ValueType  # 2
-"""A fraction (0.2 = 20%)."""
-RISK_LIMIT_UNIT_MULTIPLE: RiskLimitUnit.ValueType  # 3
-"""A multiple (leverage "3" = 3x)."""
-RISK_LIMIT_UNIT_COUNT: RiskLimitUnit.ValueType  # 4
-"""A count (orders, positions)."""
-RISK_LIMIT_UNIT_QUANTITY: RiskLimitUnit.ValueType  # 5
-"""The market's quantity unit (base units or contracts, as in Position.quantity_unit)."""
-Global___RiskLimitUnit: _TypeAlias = RiskLimitUnit  # noqa: Y015
+RISK_LIMIT_STATE_ENABLED: RiskLimitState.ValueType  # 1
+"""Enforced from effective_from_time to effective_to_time."""
+RISK_LIMIT_STATE_DISABLED: RiskLimitState.ValueType  # 2
+"""Kept for history and not enforced; can be re-enabled with UpdateRiskLimit."""
+Global___RiskLimitState: _TypeAlias = RiskLimitState  # noqa: Y015
 
 class _RiskLimitAction:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -168,7 +247,9 @@ class _RiskLimitActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskL
     RISK_LIMIT_ACTION_REDUCE_ONLY: _RiskLimitAction.ValueType  # 3
     """Put the scope in TRADING_STATE_REDUCING: only orders that reduce positions are allowed."""
     RISK_LIMIT_ACTION_FLATTEN: _RiskLimitAction.ValueType  # 4
-    """Cancel working orders and close the scope's positions at market, then REDUCING."""
+    """Cancel working orders and close the scope's positions at market, then REDUCING: what the
+    RiskEngine.Flatten RPC does on demand, done automatically on breach.
+    """
     RISK_LIMIT_ACTION_HALT_TRADING: _RiskLimitAction.ValueType  # 5
     """Put the scope in TRADING_STATE_HALTED: deny every new order and cancel working orders."""
 
@@ -186,7 +267,9 @@ RISK_LIMIT_ACTION_BLOCK_NEW_ORDERS: RiskLimitAction.ValueType  # 2
 RISK_LIMIT_ACTION_REDUCE_ONLY: RiskLimitAction.ValueType  # 3
 """Put the scope in TRADING_STATE_REDUCING: only orders that reduce positions are allowed."""
 RISK_LIMIT_ACTION_FLATTEN: RiskLimitAction.ValueType  # 4
-"""Cancel working orders and close the scope's positions at market, then REDUCING."""
+"""Cancel working orders and close the scope's positions at market, then REDUCING: what the
+RiskEngine.Flatten RPC does on demand, done automatically on breach.
+"""
 RISK_LIMIT_ACTION_HALT_TRADING: RiskLimitAction.ValueType  # 5
 """Put the scope in TRADING_STATE_HALTED: deny every new order and cancel working orders."""
 Global___RiskLimitAction: _TypeAlias = RiskLimitAction  # noqa: Y015
@@ -202,7 +285,9 @@ class _RiskDecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskDeci
     RISK_DECISION_ALLOW: _RiskDecision.ValueType  # 1
     """The order may be sent; no limit is breached or warned."""
     RISK_DECISION_DENY: _RiskDecision.ValueType  # 2
-    """The order must not be sent; breached_limit_ids or messages say why."""
+    """The order must not be sent: a limit_checks entry with outcome BREACHED on a limit whose action is not
+    ALERT, or the scope's trading state forbids it (messages say so).
+    """
     RISK_DECISION_WARN: _RiskDecision.ValueType  # 3
     """The order may be sent, but at least one limit's warning_threshold is crossed (or an ALERT-only limit
     is breached).
@@ -216,12 +301,80 @@ RISK_DECISION_UNSPECIFIED: RiskDecision.ValueType  # 0
 RISK_DECISION_ALLOW: RiskDecision.ValueType  # 1
 """The order may be sent; no limit is breached or warned."""
 RISK_DECISION_DENY: RiskDecision.ValueType  # 2
-"""The order must not be sent; breached_limit_ids or messages say why."""
+"""The order must not be sent: a limit_checks entry with outcome BREACHED on a limit whose action is not
+ALERT, or the scope's trading state forbids it (messages say so).
+"""
 RISK_DECISION_WARN: RiskDecision.ValueType  # 3
 """The order may be sent, but at least one limit's warning_threshold is crossed (or an ALERT-only limit
 is breached).
 """
 Global___RiskDecision: _TypeAlias = RiskDecision  # noqa: Y015
+
+class _LimitCheckOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LimitCheckOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LimitCheckOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LIMIT_CHECK_OUTCOME_UNSPECIFIED: _LimitCheckOutcome.ValueType  # 0
+    """Not set. Never valid."""
+    LIMIT_CHECK_OUTCOME_WITHIN: _LimitCheckOutcome.ValueType  # 1
+    """projected_value stays at or below warning_threshold (or threshold when there is no warning level)."""
+    LIMIT_CHECK_OUTCOME_WARNING: _LimitCheckOutcome.ValueType  # 2
+    """projected_value is above warning_threshold and at or below threshold."""
+    LIMIT_CHECK_OUTCOME_BREACHED: _LimitCheckOutcome.ValueType  # 3
+    """projected_value is above threshold."""
+
+class LimitCheckOutcome(_LimitCheckOutcome, metaclass=_LimitCheckOutcomeEnumTypeWrapper):
+    """LimitCheckOutcome is where an order would leave one limit."""
+
+LIMIT_CHECK_OUTCOME_UNSPECIFIED: LimitCheckOutcome.ValueType  # 0
+"""Not set. Never valid."""
+LIMIT_CHECK_OUTCOME_WITHIN: LimitCheckOutcome.ValueType  # 1
+"""projected_value stays at or below warning_threshold (or threshold when there is no warning level)."""
+LIMIT_CHECK_OUTCOME_WARNING: LimitCheckOutcome.ValueType  # 2
+"""projected_value is above warning_threshold and at or below threshold."""
+LIMIT_CHECK_OUTCOME_BREACHED: LimitCheckOutcome.ValueType  # 3
+"""projected_value is above threshold."""
+Global___LimitCheckOutcome: _TypeAlias = LimitCheckOutcome  # noqa: Y015
+
+class _RiskReservationState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RiskReservationStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskReservationState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RISK_RESERVATION_STATE_UNSPECIFIED: _RiskReservationState.ValueType  # 0
+    """Not set. Never valid."""
+    RISK_RESERVATION_STATE_HELD: _RiskReservationState.ValueType  # 1
+    """Created by ReserveOrder and counting against every limit it was checked against until expire_time."""
+    RISK_RESERVATION_STATE_COMMITTED: _RiskReservationState.ValueType  # 2
+    """Consumed by the placed order (CommitReservation): the order itself now counts, as a working order
+    and then through its fills, and the reservation no longer does.
+    """
+    RISK_RESERVATION_STATE_RELEASED: _RiskReservationState.ValueType  # 3
+    """Given back before expiry (ReleaseReservation): the order was not placed or the venue rejected it."""
+    RISK_RESERVATION_STATE_EXPIRED: _RiskReservationState.ValueType  # 4
+    """Reached expire_time while HELD and was released by the RiskEngine."""
+
+class RiskReservationState(_RiskReservationState, metaclass=_RiskReservationStateEnumTypeWrapper):
+    """RiskReservationState is the lifecycle of a RiskReservation. HELD is the only state that counts
+    against limits; the other three are terminal.
+    """
+
+RISK_RESERVATION_STATE_UNSPECIFIED: RiskReservationState.ValueType  # 0
+"""Not set. Never valid."""
+RISK_RESERVATION_STATE_HELD: RiskReservationState.ValueType  # 1
+"""Created by ReserveOrder and counting against every limit it was checked against until expire_time."""
+RISK_RESERVATION_STATE_COMMITTED: RiskReservationState.ValueType  # 2
+"""Consumed by the placed order (CommitReservation): the order itself now counts, as a working order
+and then through its fills, and the reservation no longer does.
+"""
+RISK_RESERVATION_STATE_RELEASED: RiskReservationState.ValueType  # 3
+"""Given back before expiry (ReleaseReservation): the order was not placed or the venue rejected it."""
+RISK_RESERVATION_STATE_EXPIRED: RiskReservationState.ValueType  # 4
+"""Reached expire_time while HELD and was released by the RiskEngine."""
+Global___RiskReservationState: _TypeAlias = RiskReservationState  # noqa: Y015
 
 @_typing.final
 class RiskLimit(_message.Message):
@@ -241,13 +394,14 @@ class RiskLimit(_message.Message):
     VENUE_ID_FIELD_NUMBER: _builtins.int
     STRATEGY_ID_FIELD_NUMBER: _builtins.int
     METRIC_FIELD_NUMBER: _builtins.int
+    CONCENTRATION_DIMENSION_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
     UNIT_FIELD_NUMBER: _builtins.int
-    THRESHOLD_ASSET_ID_FIELD_NUMBER: _builtins.int
+    UNIT_ASSET_ID_FIELD_NUMBER: _builtins.int
     WARNING_THRESHOLD_FIELD_NUMBER: _builtins.int
     ACTION_FIELD_NUMBER: _builtins.int
     WINDOW_FIELD_NUMBER: _builtins.int
-    ENABLED_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
     EFFECTIVE_FROM_TIME_FIELD_NUMBER: _builtins.int
     EFFECTIVE_TO_TIME_FIELD_NUMBER: _builtins.int
     CREATED_BY_FIELD_NUMBER: _builtins.int
@@ -277,16 +431,23 @@ class RiskLimit(_message.Message):
     """
     metric: Global___RiskMetric.ValueType
     """metric is what is bounded. Required."""
+    concentration_dimension: _exposure_pb2.ExposureDimension.ValueType
+    """concentration_dimension is the dimension a RISK_METRIC_CONCENTRATION limit measures: the share of
+    the largest bucket of this dimension (ASSET, UNDERLYING, ISSUER, VENUE, CHAIN, PROTOCOL, GROUP, MARKET,
+    ACCOUNT) in the scope's equity. Required with CONCENTRATION; UNSPECIFIED for every other metric.
+    """
     threshold: _builtins.str
     """threshold is the value at which the limit is breached (breach when metric > threshold), in unit.
     Losses and drawdowns are positive numbers ("50000" USD loss, "0.2" drawdown). Non-negative decimal;
     required.
     """
-    unit: Global___RiskLimitUnit.ValueType
-    """unit is the unit of threshold and warning_threshold. Required."""
-    threshold_asset_id: _builtins.str
-    """threshold_asset_id is the asset an AMOUNT threshold is counted in ("ast_" + ULID), e.g. USD. Set
-    exactly when unit is AMOUNT.
+    unit: Global___MetricUnit.ValueType
+    """unit is the unit of threshold and warning_threshold (and of the values of the LimitChecks and
+    RiskAlerts the limit produces). Required. QUANTITY and PRICE need a market_id scope.
+    """
+    unit_asset_id: _builtins.str
+    """unit_asset_id is the asset an ASSET_AMOUNT threshold is counted in ("ast_" + ULID), e.g. USD. Set
+    exactly when unit is ASSET_AMOUNT.
     """
     warning_threshold: _builtins.str
     """warning_threshold is the value at which a warning (RiskDecision WARN, RiskAlert) is raised before the
@@ -294,9 +455,10 @@ class RiskLimit(_message.Message):
     """
     action: Global___RiskLimitAction.ValueType
     """action is what the RiskEngine does on breach. Required."""
-    enabled: _builtins.bool
-    """enabled is whether the RiskEngine enforces the limit. A disabled limit is kept for history and can be
-    re-enabled.
+    state: Global___RiskLimitState.ValueType
+    """state is whether the RiskEngine enforces the limit: ENABLED or DISABLED, always explicit. Required:
+    a limit sent without a state is rejected, never stored as switched off. A disabled limit is kept for
+    history and can be re-enabled.
     """
     created_by: _builtins.str
     """created_by identifies who created the limit (user handle of the firm's identity system). 1 to 200
@@ -340,31 +502,32 @@ class RiskLimit(_message.Message):
         venue_id: _builtins.str = ...,
         strategy_id: _builtins.str = ...,
         metric: Global___RiskMetric.ValueType = ...,
+        concentration_dimension: _exposure_pb2.ExposureDimension.ValueType = ...,
         threshold: _builtins.str = ...,
-        unit: Global___RiskLimitUnit.ValueType = ...,
-        threshold_asset_id: _builtins.str | None = ...,
+        unit: Global___MetricUnit.ValueType = ...,
+        unit_asset_id: _builtins.str | None = ...,
         warning_threshold: _builtins.str | None = ...,
         action: Global___RiskLimitAction.ValueType = ...,
         window: _duration_pb2.Duration | None = ...,
-        enabled: _builtins.bool = ...,
+        state: Global___RiskLimitState.ValueType = ...,
         effective_from_time: _timestamp_pb2.Timestamp | None = ...,
         effective_to_time: _timestamp_pb2.Timestamp | None = ...,
         created_by: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_threshold_asset_id", b"_threshold_asset_id", "_warning_threshold", b"_warning_threshold", "account_id", b"account_id", "asset_id", b"asset_id", "create_time", b"create_time", "effective_from_time", b"effective_from_time", "effective_to_time", b"effective_to_time", "market_id", b"market_id", "portfolio_id", b"portfolio_id", "scope", b"scope", "strategy_id", b"strategy_id", "threshold_asset_id", b"threshold_asset_id", "update_time", b"update_time", "venue_id", b"venue_id", "warning_threshold", b"warning_threshold", "window", b"window"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_unit_asset_id", b"_unit_asset_id", "_warning_threshold", b"_warning_threshold", "account_id", b"account_id", "asset_id", b"asset_id", "create_time", b"create_time", "effective_from_time", b"effective_from_time", "effective_to_time", b"effective_to_time", "market_id", b"market_id", "portfolio_id", b"portfolio_id", "scope", b"scope", "strategy_id", b"strategy_id", "unit_asset_id", b"unit_asset_id", "update_time", b"update_time", "venue_id", b"venue_id", "warning_threshold", b"warning_threshold", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_threshold_asset_id", b"_threshold_asset_id", "_warning_threshold", b"_warning_threshold", "account_id", b"account_id", "action", b"action", "asset_id", b"asset_id", "create_time", b"create_time", "created_by", b"created_by", "description", b"description", "effective_from_time", b"effective_from_time", "effective_to_time", b"effective_to_time", "enabled", b"enabled", "limit_id", b"limit_id", "market_id", b"market_id", "metric", b"metric", "name", b"name", "portfolio_id", b"portfolio_id", "scope", b"scope", "strategy_id", b"strategy_id", "threshold", b"threshold", "threshold_asset_id", b"threshold_asset_id", "unit", b"unit", "update_time", b"update_time", "venue_id", b"venue_id", "warning_threshold", b"warning_threshold", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_unit_asset_id", b"_unit_asset_id", "_warning_threshold", b"_warning_threshold", "account_id", b"account_id", "action", b"action", "asset_id", b"asset_id", "concentration_dimension", b"concentration_dimension", "create_time", b"create_time", "created_by", b"created_by", "description", b"description", "effective_from_time", b"effective_from_time", "effective_to_time", b"effective_to_time", "limit_id", b"limit_id", "market_id", b"market_id", "metric", b"metric", "name", b"name", "portfolio_id", b"portfolio_id", "scope", b"scope", "state", b"state", "strategy_id", b"strategy_id", "threshold", b"threshold", "unit", b"unit", "unit_asset_id", b"unit_asset_id", "update_time", b"update_time", "venue_id", b"venue_id", "warning_threshold", b"warning_threshold", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__threshold_asset_id: _TypeAlias = _typing.Literal["threshold_asset_id"]  # noqa: Y015
-    _WhichOneofArgType__threshold_asset_id: _TypeAlias = _typing.Literal["_threshold_asset_id", b"_threshold_asset_id"]  # noqa: Y015
+    _WhichOneofReturnType__unit_asset_id: _TypeAlias = _typing.Literal["unit_asset_id"]  # noqa: Y015
+    _WhichOneofArgType__unit_asset_id: _TypeAlias = _typing.Literal["_unit_asset_id", b"_unit_asset_id"]  # noqa: Y015
     _WhichOneofReturnType__warning_threshold: _TypeAlias = _typing.Literal["warning_threshold"]  # noqa: Y015
     _WhichOneofArgType__warning_threshold: _TypeAlias = _typing.Literal["_warning_threshold", b"_warning_threshold"]  # noqa: Y015
     _WhichOneofReturnType_scope: _TypeAlias = _typing.Literal["portfolio_id", "account_id", "market_id", "asset_id", "venue_id", "strategy_id"]  # noqa: Y015
     _WhichOneofArgType_scope: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__threshold_asset_id) -> _WhichOneofReturnType__threshold_asset_id | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__unit_asset_id) -> _WhichOneofReturnType__unit_asset_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__warning_threshold) -> _WhichOneofReturnType__warning_threshold | None: ...
     @_typing.overload
@@ -374,60 +537,255 @@ Global___RiskLimit: _TypeAlias = RiskLimit  # noqa: Y015
 
 @_typing.final
 class RiskCheckResult(_message.Message):
-    """RiskCheckResult is the RiskEngine's answer to a pre-trade check of one order (or order list) against
-    every enabled limit of the scopes the order touches.
+    """RiskCheckResult is the RiskEngine's answer to a pre-trade check of one order against every enabled
+    limit of the scopes the order touches (RiskEngine.CheckOrder, ReserveOrder). It is the one shape of a
+    risk verdict: CheckOrder and ReserveOrder return it with status OK whenever the check ran, DENY
+    included; VenueGateway.PlaceOrder turns a DENY into FAILED_PRECONDITION with ErrorReason RISK_DENIED,
+    whose "limit_ids" metadata lists the limit_checks entries with outcome BREACHED (TRADING_HALTED when
+    only the trading state denied it).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     DECISION_FIELD_NUMBER: _builtins.int
     ORDER_ID_FIELD_NUMBER: _builtins.int
-    BREACHED_LIMIT_IDS_FIELD_NUMBER: _builtins.int
+    LIMIT_CHECKS_FIELD_NUMBER: _builtins.int
     MESSAGES_FIELD_NUMBER: _builtins.int
     TRADING_STATE_FIELD_NUMBER: _builtins.int
     CHECK_TIME_FIELD_NUMBER: _builtins.int
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    RESERVATION_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     decision: Global___RiskDecision.ValueType
     """decision is the verdict. Required."""
     order_id: _builtins.str
-    """order_id is the CQC Order that was checked ("ord_" + ULID). Unset when the check ran on a draft order
-    that has no id yet.
+    """order_id is the CQC Order that was checked ("ord_" + ULID). Unset when the check ran on an order that
+    has no id yet (the usual case before placement).
     """
     trading_state: _account_pb2.TradingState.ValueType
     """trading_state is the trading state of the order's scope at check time (a HALTED scope denies every
-    order). UNSPECIFIED when not reported.
+    order, a REDUCING one every order that would increase a position). UNSPECIFIED when not reported.
+    """
+    reservation_id: _builtins.str
+    """reservation_id is the RiskReservation ReserveOrder created for this order ("rsv_" + ULID): its
+    projected contribution now counts against every limit in limit_checks until it is committed,
+    released or expires. Set only by ReserveOrder, and only for ALLOW and WARN; never by CheckOrder.
     """
     @_builtins.property
-    def breached_limit_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """breached_limit_ids are the RiskLimits the order would breach (DENY) or whose warning threshold it
-        would cross (WARN), "lim_" + ULID each. Unique; at most 100. Empty for ALLOW.
+    def limit_checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___LimitCheck]:
+        """limit_checks has one entry per enabled limit the order was evaluated against, with the limit's value
+        now and after the order: the WITHIN ones too, so a caller sees its headroom. At most 1000, one per
+        limit_id.
         """
 
     @_builtins.property
     def messages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """messages are human-readable explanations, one per finding, e.g. "notional 5120000 USD would exceed
-        limit 5000000 USD on BTCUSDT perp". At most 100, each 1 to 1000 characters.
+        limit 5000000 USD on BTCUSDT perp", or "account is HALTED" for a denial by trading state. At most
+        100, each 1 to 1000 characters.
         """
 
     @_builtins.property
     def check_time(self) -> _timestamp_pb2.Timestamp:
         """check_time is when the check ran (RiskEngine clock). Required."""
 
+    @_builtins.property
+    def reservation_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """reservation_expire_time is when the reservation lapses if not committed or released (RiskEngine
+        clock). Set exactly when reservation_id is.
+        """
+
     def __init__(
         self,
         *,
         decision: Global___RiskDecision.ValueType = ...,
         order_id: _builtins.str | None = ...,
-        breached_limit_ids: _abc.Iterable[_builtins.str] | None = ...,
+        limit_checks: _abc.Iterable[Global___LimitCheck] | None = ...,
         messages: _abc.Iterable[_builtins.str] | None = ...,
         trading_state: _account_pb2.TradingState.ValueType = ...,
         check_time: _timestamp_pb2.Timestamp | None = ...,
+        reservation_id: _builtins.str | None = ...,
+        reservation_expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "check_time", b"check_time", "order_id", b"order_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_reservation_id", b"_reservation_id", "check_time", b"check_time", "order_id", b"order_id", "reservation_expire_time", b"reservation_expire_time", "reservation_id", b"reservation_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "breached_limit_ids", b"breached_limit_ids", "check_time", b"check_time", "decision", b"decision", "messages", b"messages", "order_id", b"order_id", "trading_state", b"trading_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_reservation_id", b"_reservation_id", "check_time", b"check_time", "decision", b"decision", "limit_checks", b"limit_checks", "messages", b"messages", "order_id", b"order_id", "reservation_expire_time", b"reservation_expire_time", "reservation_id", b"reservation_id", "trading_state", b"trading_state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
     _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
+    _WhichOneofReturnType__reservation_id: _TypeAlias = _typing.Literal["reservation_id"]  # noqa: Y015
+    _WhichOneofArgType__reservation_id: _TypeAlias = _typing.Literal["_reservation_id", b"_reservation_id"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__order_id) -> _WhichOneofReturnType__order_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reservation_id) -> _WhichOneofReturnType__reservation_id | None: ...
 
 Global___RiskCheckResult: _TypeAlias = RiskCheckResult  # noqa: Y015
+
+@_typing.final
+class LimitCheck(_message.Message):
+    """LimitCheck is the evaluation of one RiskLimit for one order: the metric's value now, its value if the
+    order were placed and filled in full, and where that leaves the limit. Values are in unit (and
+    unit_asset_id for ASSET_AMOUNT), as in the limit.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_ID_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    UNIT_ASSET_ID_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    WARNING_THRESHOLD_FIELD_NUMBER: _builtins.int
+    OBSERVED_VALUE_FIELD_NUMBER: _builtins.int
+    PROJECTED_VALUE_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    limit_id: _builtins.str
+    """limit_id is the evaluated RiskLimit ("lim_" + ULID). Required."""
+    metric: Global___RiskMetric.ValueType
+    """metric is the limit's metric. Required."""
+    unit: Global___MetricUnit.ValueType
+    """unit is the unit of every value below, the limit's unit. Required."""
+    unit_asset_id: _builtins.str
+    """unit_asset_id is the asset of ASSET_AMOUNT values ("ast_" + ULID). Set exactly when unit is
+    ASSET_AMOUNT.
+    """
+    threshold: _builtins.str
+    """threshold is the limit's threshold at check time. Non-negative decimal; required."""
+    warning_threshold: _builtins.str
+    """warning_threshold is the limit's warning level at check time. Non-negative decimal, <= threshold;
+    unset when the limit has none.
+    """
+    observed_value: _builtins.str
+    """observed_value is the metric now, before this order: positions, working orders and every HELD
+    reservation of the scope counted (so two concurrent reservations see each other). Signed decimal
+    (losses and drawdowns are positive amounts, as in the limit). Required.
+    """
+    projected_value: _builtins.str
+    """projected_value is the metric if this order were placed and filled in full on top of observed_value
+    (for ORDER_SIZE, ORDER_NOTIONAL and PRICE_DEVIATION: the order's own value). Signed decimal; compared
+    with threshold to give outcome. Required.
+    """
+    outcome: Global___LimitCheckOutcome.ValueType
+    """outcome is where projected_value falls against the thresholds (rule limit_check.outcome_matches_values).
+    Required.
+    """
+    action: Global___RiskLimitAction.ValueType
+    """action is what the limit does on breach: ALERT makes a BREACHED outcome a WARN decision, every other
+    action makes it a DENY. Required.
+    """
+    def __init__(
+        self,
+        *,
+        limit_id: _builtins.str = ...,
+        metric: Global___RiskMetric.ValueType = ...,
+        unit: Global___MetricUnit.ValueType = ...,
+        unit_asset_id: _builtins.str | None = ...,
+        threshold: _builtins.str = ...,
+        warning_threshold: _builtins.str | None = ...,
+        observed_value: _builtins.str = ...,
+        projected_value: _builtins.str = ...,
+        outcome: Global___LimitCheckOutcome.ValueType = ...,
+        action: Global___RiskLimitAction.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_unit_asset_id", b"_unit_asset_id", "_warning_threshold", b"_warning_threshold", "unit_asset_id", b"unit_asset_id", "warning_threshold", b"warning_threshold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_unit_asset_id", b"_unit_asset_id", "_warning_threshold", b"_warning_threshold", "action", b"action", "limit_id", b"limit_id", "metric", b"metric", "observed_value", b"observed_value", "outcome", b"outcome", "projected_value", b"projected_value", "threshold", b"threshold", "unit", b"unit", "unit_asset_id", b"unit_asset_id", "warning_threshold", b"warning_threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__unit_asset_id: _TypeAlias = _typing.Literal["unit_asset_id"]  # noqa: Y015
+    _WhichOneofArgType__unit_asset_id: _TypeAlias = _typing.Literal["_unit_asset_id", b"_unit_asset_id"]  # noqa: Y015
+    _WhichOneofReturnType__warning_threshold: _TypeAlias = _typing.Literal["warning_threshold"]  # noqa: Y015
+    _WhichOneofArgType__warning_threshold: _TypeAlias = _typing.Literal["_warning_threshold", b"_warning_threshold"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__unit_asset_id) -> _WhichOneofReturnType__unit_asset_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__warning_threshold) -> _WhichOneofReturnType__warning_threshold | None: ...
+
+Global___LimitCheck: _TypeAlias = LimitCheck  # noqa: Y015
+
+@_typing.final
+class RiskReservation(_message.Message):
+    """RiskReservation is the hold a checked order keeps on the limits it was checked against, between the
+    check and the moment the order itself is counted (check-and-reserve, RiskEngine.ReserveOrder). While
+    HELD, its projected contribution is part of every later check's observed_value, so two concurrent
+    orders cannot both pass a limit that only one of them fits. Created by ReserveOrder; ends COMMITTED
+    (CommitReservation), RELEASED (ReleaseReservation) or EXPIRED (at expire_time).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_IDS_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    """reservation_id is the id of the reservation: "rsv_" followed by a 26-character ULID. Assigned by the
+    RiskEngine; required.
+    """
+    state: Global___RiskReservationState.ValueType
+    """state is where the reservation is in its life. Required."""
+    account_id: _builtins.str
+    """account_id is the account of the reserved order ("acc_" + ULID). Required."""
+    market_id: _builtins.str
+    """market_id is the market of the reserved order ("mkt_" + ULID). Required."""
+    client_order_id: _builtins.str
+    """client_order_id is the reserved order's client order id, as in NewOrder.client_order_id (1 to 36
+    characters of [A-Za-z0-9._:-]); the order placed with it is the one that may commit the reservation.
+    Unset when the order had none.
+    """
+    order_id: _builtins.str
+    """order_id is the CQC Order that consumed the reservation ("ord_" + ULID). Set exactly when state is
+    COMMITTED.
+    """
+    @_builtins.property
+    def limit_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """limit_ids are the limits the reservation counts against ("lim_" + ULID each). Unique; at most 1000."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """expire_time is when a HELD reservation lapses (RiskEngine clock): create_time + the requested ttl.
+        Required.
+        """
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """create_time is when ReserveOrder created it (RiskEngine clock). Set by the RiskEngine (output only)."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """update_time is when the state last changed (RiskEngine clock). Set by the RiskEngine (output only)."""
+
+    def __init__(
+        self,
+        *,
+        reservation_id: _builtins.str = ...,
+        state: Global___RiskReservationState.ValueType = ...,
+        account_id: _builtins.str = ...,
+        market_id: _builtins.str = ...,
+        client_order_id: _builtins.str | None = ...,
+        limit_ids: _abc.Iterable[_builtins.str] | None = ...,
+        order_id: _builtins.str | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id", "_order_id", b"_order_id", "client_order_id", b"client_order_id", "create_time", b"create_time", "expire_time", b"expire_time", "order_id", b"order_id", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id", "_order_id", b"_order_id", "account_id", b"account_id", "client_order_id", b"client_order_id", "create_time", b"create_time", "expire_time", b"expire_time", "limit_ids", b"limit_ids", "market_id", b"market_id", "order_id", b"order_id", "reservation_id", b"reservation_id", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__client_order_id: _TypeAlias = _typing.Literal["client_order_id"]  # noqa: Y015
+    _WhichOneofArgType__client_order_id: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id"]  # noqa: Y015
+    _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
+    _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__client_order_id) -> _WhichOneofReturnType__client_order_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__order_id) -> _WhichOneofReturnType__order_id | None: ...
+
+Global___RiskReservation: _TypeAlias = RiskReservation  # noqa: Y015

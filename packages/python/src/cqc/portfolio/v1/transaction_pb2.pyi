@@ -5,6 +5,7 @@ isort:skip_file
 
 from cqc.types.v1 import amount_pb2 as _amount_pb2
 from cqc.types.v1 import source_pb2 as _source_pb2
+from cqc.venues.v1 import balance_pb2 as _balance_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -19,144 +20,6 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class _TransactionType:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _TransactionTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TransactionType.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    TRANSACTION_TYPE_UNSPECIFIED: _TransactionType.ValueType  # 0
-    """Not set. Never valid on a transaction record."""
-    TRANSACTION_TYPE_TRADE: _TransactionType.ValueType  # 1
-    """Proceeds or cost of a trade fill (CCXT "trade"; OKX bills type 2)."""
-    TRANSACTION_TYPE_FEE: _TransactionType.ValueType  # 2
-    """A trading fee charged (CCXT "fee"; BN-F income "COMMISSION")."""
-    TRANSACTION_TYPE_REBATE: _TransactionType.ValueType  # 3
-    """A fee rebate or commission kickback credited (CCXT "rebate"; BN-F "COMMISSION_REBATE", "API_REBATE")."""
-    TRANSACTION_TYPE_FUNDING: _TransactionType.ValueType  # 4
-    """A perpetual funding payment, paid or received (BN-F "FUNDING_FEE"; OKX bills type 8; NautilusTrader
-    FundingSettlement).
-    """
-    TRANSACTION_TYPE_INTEREST: _TransactionType.ValueType  # 5
-    """Interest charged on borrowing or earned on savings (CCXT BorrowInterest; OKX bills type 7)."""
-    TRANSACTION_TYPE_BORROW: _TransactionType.ValueType  # 6
-    """Proceeds of a loan credited (margin borrow, Aave borrow)."""
-    TRANSACTION_TYPE_REPAY: _TransactionType.ValueType  # 7
-    """Repayment of a loan debited (margin repay, Aave repay)."""
-    TRANSACTION_TYPE_LIQUIDATION: _TransactionType.ValueType  # 8
-    """Balance change from a forced liquidation, including the liquidation penalty (OKX bills type 5; Aave
-    liquidationCall on the borrower).
-    """
-    TRANSACTION_TYPE_SETTLEMENT: _TransactionType.ValueType  # 9
-    """Cash settlement of an expiring or periodically settled contract (OKX bills type 9 and USDC-margined
-    session settlement).
-    """
-    TRANSACTION_TYPE_DELIVERY: _TransactionType.ValueType  # 10
-    """Physical delivery of an expiring contract (BN COIN-M delivery; BN-F "DELIVERED_SETTELMENT")."""
-    TRANSACTION_TYPE_DEPOSIT: _TransactionType.ValueType  # 11
-    """A deposit from outside the account (CCXT Transaction type "deposit"). On-chain details in on_chain."""
-    TRANSACTION_TYPE_WITHDRAWAL: _TransactionType.ValueType  # 12
-    """A withdrawal to outside the account (CCXT Transaction type "withdrawal"). On-chain details in on_chain."""
-    TRANSACTION_TYPE_TRANSFER: _TransactionType.ValueType  # 13
-    """A transfer between accounts of the same owner (sub-accounts, spot to futures wallet; CCXT
-    TransferEntry; BN-F "TRANSFER"). counterparty_account_id names the other side.
-    """
-    TRANSACTION_TYPE_CONVERSION: _TransactionType.ValueType  # 14
-    """Conversion of one asset into another outside the order book (CCXT Conversion; Binance Convert, dust
-    conversion; BN-F "AUTO_EXCHANGE"). The other leg is a second transaction in related_transaction_id.
-    """
-    TRANSACTION_TYPE_STAKING_REWARD: _TransactionType.ValueType  # 15
-    """Staking reward credited (CCXT "reward" for staking; Binance "STAKING")."""
-    TRANSACTION_TYPE_AIRDROP: _TransactionType.ValueType  # 16
-    """Airdrop or distribution of tokens (Binance "DISTRIBUTION")."""
-    TRANSACTION_TYPE_REALIZED_PNL: _TransactionType.ValueType  # 17
-    """Realised PnL booked to the balance when a derivatives position is reduced or closed (BN-F
-    "REALIZED_PNL"; OKX bills subtype close).
-    """
-    TRANSACTION_TYPE_ADJUSTMENT: _TransactionType.ValueType  # 18
-    """Manual or venue correction that fits no other type (CCXT "adjustment"). Description says why."""
-    TRANSACTION_TYPE_INSURANCE_FUND: _TransactionType.ValueType  # 19
-    """Insurance fund payout or charge after a liquidation (BN-F "INSURANCE_CLEAR")."""
-    TRANSACTION_TYPE_REFERRAL_REWARD: _TransactionType.ValueType  # 20
-    """Referral reward credited (BN-F "REFERRAL_KICKBACK")."""
-    TRANSACTION_TYPE_BONUS: _TransactionType.ValueType  # 21
-    """Promotional bonus, voucher or trial fund credited or reclaimed (BN-F "WELCOME_BONUS", OKX bonus)."""
-    TRANSACTION_TYPE_LENDING_SUPPLY: _TransactionType.ValueType  # 22
-    """Supply of an asset to a lending protocol (Aave supply) or its withdrawal back to the wallet; sign
-    says which.
-    """
-    TRANSACTION_TYPE_GAS: _TransactionType.ValueType  # 23
-    """Gas paid for an on-chain transaction, debited in the chain's gas token."""
-
-class TransactionType(_TransactionType, metaclass=_TransactionTypeEnumTypeWrapper):
-    """TransactionType is why an account's balance of an asset changed. Venue codes map as noted (CCXT
-    LedgerEntry.type, Binance USD-M income types, Binance balanceUpdate, OKX bills type).
-    """
-
-TRANSACTION_TYPE_UNSPECIFIED: TransactionType.ValueType  # 0
-"""Not set. Never valid on a transaction record."""
-TRANSACTION_TYPE_TRADE: TransactionType.ValueType  # 1
-"""Proceeds or cost of a trade fill (CCXT "trade"; OKX bills type 2)."""
-TRANSACTION_TYPE_FEE: TransactionType.ValueType  # 2
-"""A trading fee charged (CCXT "fee"; BN-F income "COMMISSION")."""
-TRANSACTION_TYPE_REBATE: TransactionType.ValueType  # 3
-"""A fee rebate or commission kickback credited (CCXT "rebate"; BN-F "COMMISSION_REBATE", "API_REBATE")."""
-TRANSACTION_TYPE_FUNDING: TransactionType.ValueType  # 4
-"""A perpetual funding payment, paid or received (BN-F "FUNDING_FEE"; OKX bills type 8; NautilusTrader
-FundingSettlement).
-"""
-TRANSACTION_TYPE_INTEREST: TransactionType.ValueType  # 5
-"""Interest charged on borrowing or earned on savings (CCXT BorrowInterest; OKX bills type 7)."""
-TRANSACTION_TYPE_BORROW: TransactionType.ValueType  # 6
-"""Proceeds of a loan credited (margin borrow, Aave borrow)."""
-TRANSACTION_TYPE_REPAY: TransactionType.ValueType  # 7
-"""Repayment of a loan debited (margin repay, Aave repay)."""
-TRANSACTION_TYPE_LIQUIDATION: TransactionType.ValueType  # 8
-"""Balance change from a forced liquidation, including the liquidation penalty (OKX bills type 5; Aave
-liquidationCall on the borrower).
-"""
-TRANSACTION_TYPE_SETTLEMENT: TransactionType.ValueType  # 9
-"""Cash settlement of an expiring or periodically settled contract (OKX bills type 9 and USDC-margined
-session settlement).
-"""
-TRANSACTION_TYPE_DELIVERY: TransactionType.ValueType  # 10
-"""Physical delivery of an expiring contract (BN COIN-M delivery; BN-F "DELIVERED_SETTELMENT")."""
-TRANSACTION_TYPE_DEPOSIT: TransactionType.ValueType  # 11
-"""A deposit from outside the account (CCXT Transaction type "deposit"). On-chain details in on_chain."""
-TRANSACTION_TYPE_WITHDRAWAL: TransactionType.ValueType  # 12
-"""A withdrawal to outside the account (CCXT Transaction type "withdrawal"). On-chain details in on_chain."""
-TRANSACTION_TYPE_TRANSFER: TransactionType.ValueType  # 13
-"""A transfer between accounts of the same owner (sub-accounts, spot to futures wallet; CCXT
-TransferEntry; BN-F "TRANSFER"). counterparty_account_id names the other side.
-"""
-TRANSACTION_TYPE_CONVERSION: TransactionType.ValueType  # 14
-"""Conversion of one asset into another outside the order book (CCXT Conversion; Binance Convert, dust
-conversion; BN-F "AUTO_EXCHANGE"). The other leg is a second transaction in related_transaction_id.
-"""
-TRANSACTION_TYPE_STAKING_REWARD: TransactionType.ValueType  # 15
-"""Staking reward credited (CCXT "reward" for staking; Binance "STAKING")."""
-TRANSACTION_TYPE_AIRDROP: TransactionType.ValueType  # 16
-"""Airdrop or distribution of tokens (Binance "DISTRIBUTION")."""
-TRANSACTION_TYPE_REALIZED_PNL: TransactionType.ValueType  # 17
-"""Realised PnL booked to the balance when a derivatives position is reduced or closed (BN-F
-"REALIZED_PNL"; OKX bills subtype close).
-"""
-TRANSACTION_TYPE_ADJUSTMENT: TransactionType.ValueType  # 18
-"""Manual or venue correction that fits no other type (CCXT "adjustment"). Description says why."""
-TRANSACTION_TYPE_INSURANCE_FUND: TransactionType.ValueType  # 19
-"""Insurance fund payout or charge after a liquidation (BN-F "INSURANCE_CLEAR")."""
-TRANSACTION_TYPE_REFERRAL_REWARD: TransactionType.ValueType  # 20
-"""Referral reward credited (BN-F "REFERRAL_KICKBACK")."""
-TRANSACTION_TYPE_BONUS: TransactionType.ValueType  # 21
-"""Promotional bonus, voucher or trial fund credited or reclaimed (BN-F "WELCOME_BONUS", OKX bonus)."""
-TRANSACTION_TYPE_LENDING_SUPPLY: TransactionType.ValueType  # 22
-"""Supply of an asset to a lending protocol (Aave supply) or its withdrawal back to the wallet; sign
-says which.
-"""
-TRANSACTION_TYPE_GAS: TransactionType.ValueType  # 23
-"""Gas paid for an on-chain transaction, debited in the chain's gas token."""
-Global___TransactionType: _TypeAlias = TransactionType  # noqa: Y015
 
 class _TransactionDirection:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -191,35 +54,100 @@ class _TransactionStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Tra
     TRANSACTION_STATUS_UNSPECIFIED: _TransactionStatus.ValueType  # 0
     """Not set. Never valid on a transaction record."""
     TRANSACTION_STATUS_PENDING: _TransactionStatus.ValueType  # 1
-    """Initiated but not final: awaiting confirmations, approval or processing (CCXT "pending")."""
+    """Initiated, not final, and the venue says nothing more precise: awaiting confirmations or processing
+    (CCXT "pending"; Binance deposit 0).
+    """
     TRANSACTION_STATUS_COMPLETED: _TransactionStatus.ValueType  # 2
-    """Final and booked to the balance (CCXT "ok"). Only COMPLETED transactions have settle_time."""
+    """Final and booked to the balance (CCXT "ok"; Binance withdrawal 6, deposit 1)."""
     TRANSACTION_STATUS_FAILED: _TransactionStatus.ValueType  # 3
-    """Failed; no balance change remains (CCXT "failed"; a reverted on-chain transaction)."""
+    """Failed after processing started; no balance change remains (CCXT "failed"; Binance withdrawal 5; a
+    reverted on-chain transaction).
+    """
     TRANSACTION_STATUS_CANCELED: _TransactionStatus.ValueType  # 4
-    """Canceled before completion, by the user or the venue (CCXT "canceled")."""
+    """Canceled before completion, by the account holder or CQC (CCXT "canceled"; Binance withdrawal 1;
+    VenueGateway.CancelWithdrawal).
+    """
+    TRANSACTION_STATUS_AWAITING_USER_CONFIRMATION: _TransactionStatus.ValueType  # 5
+    """Waiting for the account holder to confirm (e-mail or 2FA link: Binance withdrawal 0 "Email Sent",
+    deposit 8 "waiting user confirm").
+    """
+    TRANSACTION_STATUS_AWAITING_APPROVAL: _TransactionStatus.ValueType  # 6
+    """Waiting for the venue's review or an approver (travel-rule or risk review, sub-account approval:
+    Binance withdrawal 2 "Awaiting Approval").
+    """
+    TRANSACTION_STATUS_PROCESSING: _TransactionStatus.ValueType  # 7
+    """Approved and being processed or broadcast; not yet confirmed (Binance withdrawal 4 "Processing")."""
+    TRANSACTION_STATUS_REJECTED: _TransactionStatus.ValueType  # 8
+    """Refused by the venue before processing, funds returned (Binance withdrawal 3 "Rejected", deposit 2
+    "rejected" and 7 "wrong deposit").
+    """
+    TRANSACTION_STATUS_CREDITED: _TransactionStatus.ValueType  # 9
+    """Credited to the balance but not final: the funds cannot be withdrawn until more confirmations arrive
+    (Binance deposit 6 "credited but cannot withdraw").
+    """
+    TRANSACTION_STATUS_REVERSED: _TransactionStatus.ValueType  # 10
+    """Was COMPLETED or CREDITED and was later reversed by the venue (chain reorganisation, fiat chargeback,
+    correction); a reversing entry records the balance effect.
+    """
 
 class TransactionStatus(_TransactionStatus, metaclass=_TransactionStatusEnumTypeWrapper):
-    """TransactionStatus is the state of a transaction (CCXT Transaction.status)."""
+    """TransactionStatus is the state of a transaction (CCXT Transaction.status, refined with the states venues
+    publish for deposits and withdrawals). The venue's own status code is kept in Transaction.venue_status.
+    Binance withdrawal status 0 Email Sent, 1 Cancelled, 2 Awaiting Approval, 3 Rejected, 4 Processing,
+    5 Failure, 6 Completed map to AWAITING_USER_CONFIRMATION, CANCELED, AWAITING_APPROVAL, REJECTED,
+    PROCESSING, FAILED, COMPLETED; Binance deposit status 0 pending, 6 credited but cannot withdraw, 7 wrong
+    deposit, 8 waiting user confirm, 1 success, 2 rejected map to PENDING, CREDITED, REJECTED,
+    AWAITING_USER_CONFIRMATION, COMPLETED, REJECTED.
+    """
 
 TRANSACTION_STATUS_UNSPECIFIED: TransactionStatus.ValueType  # 0
 """Not set. Never valid on a transaction record."""
 TRANSACTION_STATUS_PENDING: TransactionStatus.ValueType  # 1
-"""Initiated but not final: awaiting confirmations, approval or processing (CCXT "pending")."""
+"""Initiated, not final, and the venue says nothing more precise: awaiting confirmations or processing
+(CCXT "pending"; Binance deposit 0).
+"""
 TRANSACTION_STATUS_COMPLETED: TransactionStatus.ValueType  # 2
-"""Final and booked to the balance (CCXT "ok"). Only COMPLETED transactions have settle_time."""
+"""Final and booked to the balance (CCXT "ok"; Binance withdrawal 6, deposit 1)."""
 TRANSACTION_STATUS_FAILED: TransactionStatus.ValueType  # 3
-"""Failed; no balance change remains (CCXT "failed"; a reverted on-chain transaction)."""
+"""Failed after processing started; no balance change remains (CCXT "failed"; Binance withdrawal 5; a
+reverted on-chain transaction).
+"""
 TRANSACTION_STATUS_CANCELED: TransactionStatus.ValueType  # 4
-"""Canceled before completion, by the user or the venue (CCXT "canceled")."""
+"""Canceled before completion, by the account holder or CQC (CCXT "canceled"; Binance withdrawal 1;
+VenueGateway.CancelWithdrawal).
+"""
+TRANSACTION_STATUS_AWAITING_USER_CONFIRMATION: TransactionStatus.ValueType  # 5
+"""Waiting for the account holder to confirm (e-mail or 2FA link: Binance withdrawal 0 "Email Sent",
+deposit 8 "waiting user confirm").
+"""
+TRANSACTION_STATUS_AWAITING_APPROVAL: TransactionStatus.ValueType  # 6
+"""Waiting for the venue's review or an approver (travel-rule or risk review, sub-account approval:
+Binance withdrawal 2 "Awaiting Approval").
+"""
+TRANSACTION_STATUS_PROCESSING: TransactionStatus.ValueType  # 7
+"""Approved and being processed or broadcast; not yet confirmed (Binance withdrawal 4 "Processing")."""
+TRANSACTION_STATUS_REJECTED: TransactionStatus.ValueType  # 8
+"""Refused by the venue before processing, funds returned (Binance withdrawal 3 "Rejected", deposit 2
+"rejected" and 7 "wrong deposit").
+"""
+TRANSACTION_STATUS_CREDITED: TransactionStatus.ValueType  # 9
+"""Credited to the balance but not final: the funds cannot be withdrawn until more confirmations arrive
+(Binance deposit 6 "credited but cannot withdraw").
+"""
+TRANSACTION_STATUS_REVERSED: TransactionStatus.ValueType  # 10
+"""Was COMPLETED or CREDITED and was later reversed by the venue (chain reorganisation, fiat chargeback,
+correction); a reversing entry records the balance effect.
+"""
 Global___TransactionStatus: _TypeAlias = TransactionStatus  # noqa: Y015
 
 @_typing.final
 class Transaction(_message.Message):
     """Transaction is one ledger entry: a change of one account's balance of one asset, with its cause
-    (CCXT LedgerEntry, Transaction, TransferEntry; Binance USD-M income history; OKX bills). A trade that
-    moves two assets is two transactions, one per asset. Owned by the Portfolio service, which assigns
-    transaction_id and maps venue records into it.
+    (CCXT LedgerEntry, Transaction, TransferEntry; Binance USD-M income history; OKX bills; Binance deposit
+    and withdrawal history). A trade that moves two assets is two transactions, one per asset. The
+    Portfolio service books ledger entries; the VenueGateway returns deposits, withdrawals, transfers,
+    borrows and repayments it initiated or listed in the same shape. Signs: amount positive = credit to the
+    account; fee positive = paid by the account (the sign table is in proto/README.md).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -247,6 +175,12 @@ class Transaction(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     SETTLE_TIME_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    VENUE_STATUS_FIELD_NUMBER: _builtins.int
+    CLIENT_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    WALLET_FIELD_NUMBER: _builtins.int
+    COUNTERPARTY_WALLET_FIELD_NUMBER: _builtins.int
+    MARKET_ID_FIELD_NUMBER: _builtins.int
     transaction_id: _builtins.str
     """transaction_id is CQC's id of the entry: "txn_" followed by a 26-character ULID. Assigned by the
     Portfolio service; required.
@@ -259,8 +193,10 @@ class Transaction(_message.Message):
     """account_id is the VenueAccount whose balance changed ("acc_" + ULID). Required."""
     asset_id: _builtins.str
     """asset_id is the asset whose balance changed ("ast_" + ULID). Required."""
-    type: Global___TransactionType.ValueType
-    """type is the cause of the change. Required."""
+    type: _balance_pb2.BalanceChangeReason.ValueType
+    """type is the cause of the change (the ledger entry type), in the contract's one balance-change
+    vocabulary. Required; never UNSPECIFIED or ORDER_LOCK (a lock moves no balance).
+    """
     amount: _builtins.str
     """amount is the signed change of the balance, in whole units of asset_id: positive credits, negative
     debits (BN-F income "-0.71260000" for funding paid). Excludes fee, which is reported separately.
@@ -303,10 +239,39 @@ class Transaction(_message.Message):
     """description is the venue's free-text note on the entry (BN-F income `info`, OKX notes). At most 1000
     characters.
     """
+    venue_status: _builtins.str
+    """venue_status is the venue's own status of the entry exactly as sent, beside the normalised status
+    (Binance withdrawal status "4", OKX deposit state "2", Coinbase "completed"). Empty when the venue sends
+    none. At most 64 characters.
+    """
+    client_transaction_id: _builtins.str
+    """client_transaction_id is the caller's own id of a withdrawal or transfer, sent to the venue (Binance
+    withdrawOrderId, OKX clientId; RequestWithdrawalRequest.client_transaction_id). Unset when none.
+    1 to 64 characters of [A-Za-z0-9._:-].
+    """
+    deployment_id: _builtins.str
+    """deployment_id is the asset deployment (token on a chain) that moved for an on-chain deposit or
+    withdrawal ("dep_" + ULID): USDT on Ethereum vs USDT on Tron. Unset for off-chain entries and when
+    the network is unknown.
+    """
+    wallet: _builtins.str
+    """wallet is the sub-ledger of the account whose balance changed (the same values as
+    cqc.venues.v1.Balance.wallet: "spot", "funding", "isolated_margin"). Empty when the account has one
+    ledger.
+    """
+    counterparty_wallet: _builtins.str
+    """counterparty_wallet is the other sub-ledger of an internal transfer (Balance.wallet values); with
+    counterparty_account_id unset it is a transfer between two wallets of account_id. Empty otherwise.
+    """
+    market_id: _builtins.str
+    """market_id is the market a transfer, borrow or repayment concerns when it is tied to one (an
+    isolated-margin pair or position: "mkt_" + ULID). Unset otherwise.
+    """
     @_builtins.property
     def fee(self) -> _amount_pb2.AssetAmount:
         """fee is the fee charged for this transaction (withdrawal network fee, conversion fee) as a non-negative
-        amount paid, possibly in another asset (CCXT fee {cost, currency}). Unset when no fee.
+        amount paid by the account; fee.asset_id is the fee asset, which may differ from asset_id (CCXT fee
+        {cost, currency}; a withdrawal of USDT on Ethereum may charge its fee in ETH). Unset when no fee.
         """
 
     @_builtins.property
@@ -329,8 +294,8 @@ class Transaction(_message.Message):
 
     @_builtins.property
     def settle_time(self) -> _timestamp_pb2.Timestamp:
-        """settle_time is when the entry became final (COMPLETED) and was booked to the balance. Unset unless
-        status is COMPLETED; not before create_time.
+        """settle_time is when the entry was booked to the balance (COMPLETED or CREDITED; kept when later
+        REVERSED). Unset otherwise; not before create_time.
         """
 
     @_builtins.property
@@ -346,7 +311,7 @@ class Transaction(_message.Message):
         venue_transaction_id: _builtins.str | None = ...,
         account_id: _builtins.str = ...,
         asset_id: _builtins.str = ...,
-        type: Global___TransactionType.ValueType = ...,
+        type: _balance_pb2.BalanceChangeReason.ValueType = ...,
         amount: _builtins.str = ...,
         direction: Global___TransactionDirection.ValueType = ...,
         status: Global___TransactionStatus.ValueType = ...,
@@ -365,19 +330,31 @@ class Transaction(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         settle_time: _timestamp_pb2.Timestamp | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        venue_status: _builtins.str = ...,
+        client_transaction_id: _builtins.str | None = ...,
+        deployment_id: _builtins.str | None = ...,
+        wallet: _builtins.str = ...,
+        counterparty_wallet: _builtins.str = ...,
+        market_id: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_balance_after", b"_balance_after", "_balance_before", b"_balance_before", "_counterparty_account_id", b"_counterparty_account_id", "_execution_id", b"_execution_id", "_order_id", b"_order_id", "_position_id", b"_position_id", "_related_transaction_id", b"_related_transaction_id", "_venue_reference_id", b"_venue_reference_id", "_venue_transaction_id", b"_venue_transaction_id", "balance_after", b"balance_after", "balance_before", b"balance_before", "counterparty_account_id", b"counterparty_account_id", "create_time", b"create_time", "execution_id", b"execution_id", "fee", b"fee", "on_chain", b"on_chain", "order_id", b"order_id", "position_id", b"position_id", "related_transaction_id", b"related_transaction_id", "settle_time", b"settle_time", "source_record", b"source_record", "update_time", b"update_time", "venue_reference_id", b"venue_reference_id", "venue_transaction_id", b"venue_transaction_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_balance_after", b"_balance_after", "_balance_before", b"_balance_before", "_client_transaction_id", b"_client_transaction_id", "_counterparty_account_id", b"_counterparty_account_id", "_deployment_id", b"_deployment_id", "_execution_id", b"_execution_id", "_market_id", b"_market_id", "_order_id", b"_order_id", "_position_id", b"_position_id", "_related_transaction_id", b"_related_transaction_id", "_venue_reference_id", b"_venue_reference_id", "_venue_transaction_id", b"_venue_transaction_id", "balance_after", b"balance_after", "balance_before", b"balance_before", "client_transaction_id", b"client_transaction_id", "counterparty_account_id", b"counterparty_account_id", "create_time", b"create_time", "deployment_id", b"deployment_id", "execution_id", b"execution_id", "fee", b"fee", "market_id", b"market_id", "on_chain", b"on_chain", "order_id", b"order_id", "position_id", b"position_id", "related_transaction_id", b"related_transaction_id", "settle_time", b"settle_time", "source_record", b"source_record", "update_time", b"update_time", "venue_reference_id", b"venue_reference_id", "venue_transaction_id", b"venue_transaction_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_balance_after", b"_balance_after", "_balance_before", b"_balance_before", "_counterparty_account_id", b"_counterparty_account_id", "_execution_id", b"_execution_id", "_order_id", b"_order_id", "_position_id", b"_position_id", "_related_transaction_id", b"_related_transaction_id", "_venue_reference_id", b"_venue_reference_id", "_venue_transaction_id", b"_venue_transaction_id", "account_id", b"account_id", "amount", b"amount", "asset_id", b"asset_id", "balance_after", b"balance_after", "balance_before", b"balance_before", "counterparty_account_id", b"counterparty_account_id", "create_time", b"create_time", "description", b"description", "direction", b"direction", "execution_id", b"execution_id", "fee", b"fee", "on_chain", b"on_chain", "order_id", b"order_id", "position_id", b"position_id", "related_transaction_id", b"related_transaction_id", "settle_time", b"settle_time", "source_record", b"source_record", "status", b"status", "transaction_id", b"transaction_id", "type", b"type", "update_time", b"update_time", "venue_reference_id", b"venue_reference_id", "venue_transaction_id", b"venue_transaction_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_balance_after", b"_balance_after", "_balance_before", b"_balance_before", "_client_transaction_id", b"_client_transaction_id", "_counterparty_account_id", b"_counterparty_account_id", "_deployment_id", b"_deployment_id", "_execution_id", b"_execution_id", "_market_id", b"_market_id", "_order_id", b"_order_id", "_position_id", b"_position_id", "_related_transaction_id", b"_related_transaction_id", "_venue_reference_id", b"_venue_reference_id", "_venue_transaction_id", b"_venue_transaction_id", "account_id", b"account_id", "amount", b"amount", "asset_id", b"asset_id", "balance_after", b"balance_after", "balance_before", b"balance_before", "client_transaction_id", b"client_transaction_id", "counterparty_account_id", b"counterparty_account_id", "counterparty_wallet", b"counterparty_wallet", "create_time", b"create_time", "deployment_id", b"deployment_id", "description", b"description", "direction", b"direction", "execution_id", b"execution_id", "fee", b"fee", "market_id", b"market_id", "on_chain", b"on_chain", "order_id", b"order_id", "position_id", b"position_id", "related_transaction_id", b"related_transaction_id", "settle_time", b"settle_time", "source_record", b"source_record", "status", b"status", "transaction_id", b"transaction_id", "type", b"type", "update_time", b"update_time", "venue_reference_id", b"venue_reference_id", "venue_status", b"venue_status", "venue_transaction_id", b"venue_transaction_id", "wallet", b"wallet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__balance_after: _TypeAlias = _typing.Literal["balance_after"]  # noqa: Y015
     _WhichOneofArgType__balance_after: _TypeAlias = _typing.Literal["_balance_after", b"_balance_after"]  # noqa: Y015
     _WhichOneofReturnType__balance_before: _TypeAlias = _typing.Literal["balance_before"]  # noqa: Y015
     _WhichOneofArgType__balance_before: _TypeAlias = _typing.Literal["_balance_before", b"_balance_before"]  # noqa: Y015
+    _WhichOneofReturnType__client_transaction_id: _TypeAlias = _typing.Literal["client_transaction_id"]  # noqa: Y015
+    _WhichOneofArgType__client_transaction_id: _TypeAlias = _typing.Literal["_client_transaction_id", b"_client_transaction_id"]  # noqa: Y015
     _WhichOneofReturnType__counterparty_account_id: _TypeAlias = _typing.Literal["counterparty_account_id"]  # noqa: Y015
     _WhichOneofArgType__counterparty_account_id: _TypeAlias = _typing.Literal["_counterparty_account_id", b"_counterparty_account_id"]  # noqa: Y015
+    _WhichOneofReturnType__deployment_id: _TypeAlias = _typing.Literal["deployment_id"]  # noqa: Y015
+    _WhichOneofArgType__deployment_id: _TypeAlias = _typing.Literal["_deployment_id", b"_deployment_id"]  # noqa: Y015
     _WhichOneofReturnType__execution_id: _TypeAlias = _typing.Literal["execution_id"]  # noqa: Y015
     _WhichOneofArgType__execution_id: _TypeAlias = _typing.Literal["_execution_id", b"_execution_id"]  # noqa: Y015
+    _WhichOneofReturnType__market_id: _TypeAlias = _typing.Literal["market_id"]  # noqa: Y015
+    _WhichOneofArgType__market_id: _TypeAlias = _typing.Literal["_market_id", b"_market_id"]  # noqa: Y015
     _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
     _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
     _WhichOneofReturnType__position_id: _TypeAlias = _typing.Literal["position_id"]  # noqa: Y015
@@ -393,9 +370,15 @@ class Transaction(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__balance_before) -> _WhichOneofReturnType__balance_before | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__client_transaction_id) -> _WhichOneofReturnType__client_transaction_id | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__counterparty_account_id) -> _WhichOneofReturnType__counterparty_account_id | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__deployment_id) -> _WhichOneofReturnType__deployment_id | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__execution_id) -> _WhichOneofReturnType__execution_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_id) -> _WhichOneofReturnType__market_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__order_id) -> _WhichOneofReturnType__order_id | None: ...
     @_typing.overload
@@ -426,6 +409,11 @@ class OnChainDetails(_message.Message):
     CONFIRMATIONS_FIELD_NUMBER: _builtins.int
     LOG_INDEX_FIELD_NUMBER: _builtins.int
     INTERNAL_FIELD_NUMBER: _builtins.int
+    VENUE_NETWORK_CODE_FIELD_NUMBER: _builtins.int
+    REQUIRED_CONFIRMATIONS_FIELD_NUMBER: _builtins.int
+    UNLOCK_CONFIRMATIONS_FIELD_NUMBER: _builtins.int
+    FROM_VENUE_SUBACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    TO_VENUE_SUBACCOUNT_ID_FIELD_NUMBER: _builtins.int
     chain_id: _builtins.str
     """chain_id is the Chain the transaction happened on ("chn_" + ULID; CCXT network mapped to a chain).
     Required.
@@ -438,14 +426,16 @@ class OnChainDetails(_message.Message):
     from_address: _builtins.str
     """from_address is the sending address as the chain writes it (checksum case preserved; CCXT
     addressFrom). Empty when unknown (venue hot wallets are often not disclosed). At most 128 characters.
+    Redacted in debug output.
     """
     to_address: _builtins.str
     """to_address is the receiving address (CCXT addressTo / address). Empty when unknown. At most 128
-    characters.
+    characters. Redacted in debug output: it links CQC's holdings to an address.
     """
     tag: _builtins.str
     """tag is the destination tag or memo some chains require to credit the right customer (XRP tag, TON
-    and Cosmos memo; CCXT tag). Unset when the chain uses none. At most 256 characters.
+    and Cosmos memo; CCXT tag). Unset when the chain uses none. At most 256 characters. Redacted in debug
+    output.
     """
     block_number: _builtins.int
     """block_number is the number (height) of the block that includes the transaction (Uniswap subgraph
@@ -463,6 +453,28 @@ class OnChainDetails(_message.Message):
     """internal is true when the venue settled the deposit or withdrawal within its own books, without a
     chain transaction (CCXT internal; Binance internal transfer). tx_hash may then be a venue id.
     """
+    venue_network_code: _builtins.str
+    """venue_network_code is the venue's code of the network used, exactly as sent (Binance "network" "ETH",
+    "BSC", "TRX"; OKX chain "USDT-ERC20"). Empty when not reported. At most 64 characters.
+    """
+    required_confirmations: _builtins.int
+    """required_confirmations is how many confirmations the venue needs before it credits a deposit (Binance
+    "confirmTimes" "12/12": the part after "/"; confirmations holds the part before). Unset when not
+    published.
+    """
+    unlock_confirmations: _builtins.int
+    """unlock_confirmations is how many confirmations the venue needs before credited funds can be withdrawn
+    (Binance "unlockConfirm"); until then the transaction is CREDITED. Unset when not published.
+    """
+    from_venue_subaccount_id: _builtins.str
+    """from_venue_subaccount_id is the venue's sub-account of the sender, when an on-chain venue addresses
+    sub-accounts under one address (dYdX v4 sender.subaccountNumber "0"). Empty otherwise. Redacted in debug
+    output. At most 128 characters.
+    """
+    to_venue_subaccount_id: _builtins.str
+    """to_venue_subaccount_id is the venue's sub-account of the recipient (dYdX v4 recipient.subaccountNumber).
+    Empty otherwise. Redacted in debug output. At most 128 characters.
+    """
     def __init__(
         self,
         *,
@@ -475,10 +487,15 @@ class OnChainDetails(_message.Message):
         confirmations: _builtins.int | None = ...,
         log_index: _builtins.int | None = ...,
         internal: _builtins.bool = ...,
+        venue_network_code: _builtins.str = ...,
+        required_confirmations: _builtins.int | None = ...,
+        unlock_confirmations: _builtins.int | None = ...,
+        from_venue_subaccount_id: _builtins.str = ...,
+        to_venue_subaccount_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_block_number", b"_block_number", "_confirmations", b"_confirmations", "_log_index", b"_log_index", "_tag", b"_tag", "block_number", b"block_number", "confirmations", b"confirmations", "log_index", b"log_index", "tag", b"tag"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_block_number", b"_block_number", "_confirmations", b"_confirmations", "_log_index", b"_log_index", "_required_confirmations", b"_required_confirmations", "_tag", b"_tag", "_unlock_confirmations", b"_unlock_confirmations", "block_number", b"block_number", "confirmations", b"confirmations", "log_index", b"log_index", "required_confirmations", b"required_confirmations", "tag", b"tag", "unlock_confirmations", b"unlock_confirmations"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_block_number", b"_block_number", "_confirmations", b"_confirmations", "_log_index", b"_log_index", "_tag", b"_tag", "block_number", b"block_number", "chain_id", b"chain_id", "confirmations", b"confirmations", "from_address", b"from_address", "internal", b"internal", "log_index", b"log_index", "tag", b"tag", "to_address", b"to_address", "tx_hash", b"tx_hash"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_block_number", b"_block_number", "_confirmations", b"_confirmations", "_log_index", b"_log_index", "_required_confirmations", b"_required_confirmations", "_tag", b"_tag", "_unlock_confirmations", b"_unlock_confirmations", "block_number", b"block_number", "chain_id", b"chain_id", "confirmations", b"confirmations", "from_address", b"from_address", "from_venue_subaccount_id", b"from_venue_subaccount_id", "internal", b"internal", "log_index", b"log_index", "required_confirmations", b"required_confirmations", "tag", b"tag", "to_address", b"to_address", "to_venue_subaccount_id", b"to_venue_subaccount_id", "tx_hash", b"tx_hash", "unlock_confirmations", b"unlock_confirmations", "venue_network_code", b"venue_network_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__block_number: _TypeAlias = _typing.Literal["block_number"]  # noqa: Y015
     _WhichOneofArgType__block_number: _TypeAlias = _typing.Literal["_block_number", b"_block_number"]  # noqa: Y015
@@ -486,8 +503,12 @@ class OnChainDetails(_message.Message):
     _WhichOneofArgType__confirmations: _TypeAlias = _typing.Literal["_confirmations", b"_confirmations"]  # noqa: Y015
     _WhichOneofReturnType__log_index: _TypeAlias = _typing.Literal["log_index"]  # noqa: Y015
     _WhichOneofArgType__log_index: _TypeAlias = _typing.Literal["_log_index", b"_log_index"]  # noqa: Y015
+    _WhichOneofReturnType__required_confirmations: _TypeAlias = _typing.Literal["required_confirmations"]  # noqa: Y015
+    _WhichOneofArgType__required_confirmations: _TypeAlias = _typing.Literal["_required_confirmations", b"_required_confirmations"]  # noqa: Y015
     _WhichOneofReturnType__tag: _TypeAlias = _typing.Literal["tag"]  # noqa: Y015
     _WhichOneofArgType__tag: _TypeAlias = _typing.Literal["_tag", b"_tag"]  # noqa: Y015
+    _WhichOneofReturnType__unlock_confirmations: _TypeAlias = _typing.Literal["unlock_confirmations"]  # noqa: Y015
+    _WhichOneofArgType__unlock_confirmations: _TypeAlias = _typing.Literal["_unlock_confirmations", b"_unlock_confirmations"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__block_number) -> _WhichOneofReturnType__block_number | None: ...
     @_typing.overload
@@ -495,6 +516,10 @@ class OnChainDetails(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__log_index) -> _WhichOneofReturnType__log_index | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__required_confirmations) -> _WhichOneofReturnType__required_confirmations | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__tag) -> _WhichOneofReturnType__tag | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__unlock_confirmations) -> _WhichOneofReturnType__unlock_confirmations | None: ...
 
 Global___OnChainDetails: _TypeAlias = OnChainDetails  # noqa: Y015

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from cqc.assets.v1 import asset_identifier_pb2 as _asset_identifier_pb2
 from cqc.assets.v1 import asset_pb2 as _asset_pb2
 from cqc.assets.v1 import chain_pb2 as _chain_pb2
 from cqc.assets.v1 import deployment_pb2 as _deployment_pb2
@@ -18,6 +19,7 @@ from cqc.venues.v1 import venue_pb2 as _venue_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -38,21 +40,33 @@ class ResolveMarketRequest(_message.Message):
 
     VENUE_ID_FIELD_NUMBER: _builtins.int
     VENUE_SYMBOL_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     venue_id: _builtins.str
     """venue_id is the venue whose symbol is given ("ven_" + 26-character ULID). Required."""
     venue_symbol: _builtins.str
     """venue_symbol is the symbol exactly as the venue publishes it ("BTCUSDT", "BTC-USD-SWAP",
-    "BTC-29SEP23", "BTC" on Hyperliquid, a pool address on a DEX). 1 to 128 characters. Required.
+    "BTC-29SEP23", "BTC" on Hyperliquid, a pool address on a DEX). 1 to 256 characters, the same bound as
+    Market.venue_symbol, so every symbol a market can hold can be resolved. Required.
     """
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned market to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         venue_id: _builtins.str = ...,
         venue_symbol: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["venue_id", b"venue_id", "venue_symbol", b"venue_symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask", "venue_id", b"venue_id", "venue_symbol", b"venue_symbol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -81,6 +95,306 @@ class ResolveMarketResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResolveMarketResponse: _TypeAlias = ResolveMarketResponse  # noqa: Y015
+
+@_typing.final
+class MarketSymbol(_message.Message):
+    """MarketSymbol names a market the way a venue does: the venue and its own symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_ID_FIELD_NUMBER: _builtins.int
+    VENUE_SYMBOL_FIELD_NUMBER: _builtins.int
+    venue_id: _builtins.str
+    """venue_id is the venue whose symbol is given ("ven_" + 26-character ULID). Required."""
+    venue_symbol: _builtins.str
+    """venue_symbol is the symbol exactly as the venue publishes it, case-sensitive; 1 to 256 characters
+    like Market.venue_symbol. Required.
+    """
+    def __init__(
+        self,
+        *,
+        venue_id: _builtins.str = ...,
+        venue_symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["venue_id", b"venue_id", "venue_symbol", b"venue_symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarketSymbol: _TypeAlias = MarketSymbol  # noqa: Y015
+
+@_typing.final
+class BatchResolveMarketsRequest(_message.Message):
+    """BatchResolveMarketsRequest names up to 100 markets by venue symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedCompositeFieldContainer[Global___MarketSymbol]:
+        """symbols are the (venue, venue symbol) pairs to resolve, 1 to 100. Required."""
+
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned market to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
+    def __init__(
+        self,
+        *,
+        symbols: _abc.Iterable[Global___MarketSymbol] | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask", "symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchResolveMarketsRequest: _TypeAlias = BatchResolveMarketsRequest  # noqa: Y015
+
+@_typing.final
+class ResolvedMarket(_message.Message):
+    """ResolvedMarket is the outcome of resolving one MarketSymbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    MARKET_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def symbol(self) -> Global___MarketSymbol:
+        """symbol is the pair asked for, echoed. Always set."""
+
+    @_builtins.property
+    def market(self) -> _market_pb2.Market:
+        """market is the venue's listing under that symbol. Unset when the venue lists no such symbol."""
+
+    def __init__(
+        self,
+        *,
+        symbol: Global___MarketSymbol | None = ...,
+        market: _market_pb2.Market | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["market", b"market", "symbol", b"symbol"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["market", b"market", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolvedMarket: _TypeAlias = ResolvedMarket  # noqa: Y015
+
+@_typing.final
+class BatchResolveMarketsResponse(_message.Message):
+    """BatchResolveMarketsResponse carries one result per requested symbol."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ResolvedMarket]:
+        """results are in the order of BatchResolveMarketsRequest.symbols, one per symbol."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___ResolvedMarket] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchResolveMarketsResponse: _TypeAlias = BatchResolveMarketsResponse  # noqa: Y015
+
+@_typing.final
+class BatchGetAssetsRequest(_message.Message):
+    """BatchGetAssetsRequest asks for several assets by id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_IDS_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def asset_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """asset_ids are the assets to return, 1 to 100 distinct ids ("ast_" + 26-character ULID).
+        Required.
+        """
+
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
+    def __init__(
+        self,
+        *,
+        asset_ids: _abc.Iterable[_builtins.str] | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_ids", b"asset_ids", "read_mask", b"read_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetAssetsRequest: _TypeAlias = BatchGetAssetsRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetAssetsResponse(_message.Message):
+    """BatchGetAssetsResponse carries the assets asked for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def assets(self) -> _containers.RepeatedCompositeFieldContainer[_asset_pb2.Asset]:
+        """assets are the requested assets, in the order of BatchGetAssetsRequest.asset_ids, one per id."""
+
+    def __init__(
+        self,
+        *,
+        assets: _abc.Iterable[_asset_pb2.Asset] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assets", b"assets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetAssetsResponse: _TypeAlias = BatchGetAssetsResponse  # noqa: Y015
+
+@_typing.final
+class BatchGetInstrumentsRequest(_message.Message):
+    """BatchGetInstrumentsRequest asks for several instruments by id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTRUMENT_IDS_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def instrument_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """instrument_ids are the instruments to return, 1 to 100 distinct ids ("ins_" + 26-character ULID).
+        Required.
+        """
+
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned instrument to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
+    def __init__(
+        self,
+        *,
+        instrument_ids: _abc.Iterable[_builtins.str] | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instrument_ids", b"instrument_ids", "read_mask", b"read_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetInstrumentsRequest: _TypeAlias = BatchGetInstrumentsRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetInstrumentsResponse(_message.Message):
+    """BatchGetInstrumentsResponse carries the instruments asked for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTRUMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def instruments(self) -> _containers.RepeatedCompositeFieldContainer[_instrument_pb2.Instrument]:
+        """instruments are the requested instruments, in the order of BatchGetInstrumentsRequest.instrument_ids."""
+
+    def __init__(
+        self,
+        *,
+        instruments: _abc.Iterable[_instrument_pb2.Instrument] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instruments", b"instruments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetInstrumentsResponse: _TypeAlias = BatchGetInstrumentsResponse  # noqa: Y015
+
+@_typing.final
+class BatchGetMarketsRequest(_message.Message):
+    """BatchGetMarketsRequest asks for several markets by id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_IDS_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """market_ids are the markets to return, 1 to 100 distinct ids ("mkt_" + 26-character ULID).
+        Required.
+        """
+
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned market to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
+    def __init__(
+        self,
+        *,
+        market_ids: _abc.Iterable[_builtins.str] | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["market_ids", b"market_ids", "read_mask", b"read_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetMarketsRequest: _TypeAlias = BatchGetMarketsRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetMarketsResponse(_message.Message):
+    """BatchGetMarketsResponse carries the markets asked for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def markets(self) -> _containers.RepeatedCompositeFieldContainer[_market_pb2.Market]:
+        """markets are the requested markets, in the order of BatchGetMarketsRequest.market_ids, one per id."""
+
+    def __init__(
+        self,
+        *,
+        markets: _abc.Iterable[_market_pb2.Market] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["markets", b"markets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetMarketsResponse: _TypeAlias = BatchGetMarketsResponse  # noqa: Y015
 
 @_typing.final
 class GetSpotInstrumentRequest(_message.Message):
@@ -401,16 +715,27 @@ class GetAssetRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ASSET_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     asset_id: _builtins.str
     """asset_id is the id of the asset to return ("ast_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         asset_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -451,9 +776,12 @@ class ListAssetsRequest(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     SYMBOL_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of assets to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
@@ -465,6 +793,15 @@ class ListAssetsRequest(_message.Message):
     """symbol keeps only assets whose symbol equals this exactly (case-sensitive, e.g. "USDC"). Empty: any."""
     status: _asset_pb2.AssetStatus.ValueType
     """status keeps only assets in this lifecycle state. UNSPECIFIED: any state."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
@@ -473,10 +810,11 @@ class ListAssetsRequest(_message.Message):
         type: _asset_pb2.AssetType.ValueType = ...,
         symbol: _builtins.str = ...,
         status: _asset_pb2.AssetStatus.ValueType = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status", "symbol", b"symbol", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "status", b"status", "symbol", b"symbol", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -566,6 +904,13 @@ class UpdateAssetRequest(_message.Message):
 
     ASSET_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored asset's etag still
+    equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+    and the call fails with ABORTED (ETAG_MISMATCH, metadata asset_id and current_etag). Empty: the update
+    is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def asset(self) -> _asset_pb2.Asset:
         """asset holds the new values; its asset_id selects the asset to update. The result after applying the mask
@@ -583,10 +928,11 @@ class UpdateAssetRequest(_message.Message):
         *,
         asset: _asset_pb2.Asset | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "etag", b"etag", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -623,16 +969,27 @@ class GetChainRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CHAIN_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     chain_id: _builtins.str
     """chain_id is the id of the chain to return ("chn_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned chain to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         chain_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -672,9 +1029,12 @@ class ListChainsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     FAMILY_FIELD_NUMBER: _builtins.int
     INCLUDE_TESTNETS_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of chains to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
@@ -684,6 +1044,15 @@ class ListChainsRequest(_message.Message):
     """family keeps only chains of this family. UNSPECIFIED: any family."""
     include_testnets: _builtins.bool
     """include_testnets includes test networks when true; by default only mainnets are listed."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned chain to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
@@ -691,10 +1060,11 @@ class ListChainsRequest(_message.Message):
         page_token: _builtins.str = ...,
         family: _chain_pb2.ChainFamily.ValueType = ...,
         include_testnets: _builtins.bool = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "include_testnets", b"include_testnets", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "include_testnets", b"include_testnets", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -784,6 +1154,13 @@ class UpdateChainRequest(_message.Message):
 
     CHAIN_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored chain's etag still
+    equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+    and the call fails with ABORTED (ETAG_MISMATCH, metadata chain_id and current_etag). Empty: the update
+    is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def chain(self) -> _chain_pb2.Chain:
         """chain holds the new values; its chain_id selects the chain to update. The result after applying the mask
@@ -801,10 +1178,11 @@ class UpdateChainRequest(_message.Message):
         *,
         chain: _chain_pb2.Chain | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chain", b"chain", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain", b"chain", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain", b"chain", "etag", b"etag", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -841,16 +1219,27 @@ class GetAssetDeploymentRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     """deployment_id is the id of the asset deployment to return ("dep_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset deployment to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         deployment_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -891,9 +1280,12 @@ class ListAssetDeploymentsRequest(_message.Message):
     ASSET_ID_FIELD_NUMBER: _builtins.int
     CHAIN_ID_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of asset deployments to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
@@ -905,6 +1297,15 @@ class ListAssetDeploymentsRequest(_message.Message):
     """chain_id keeps only deployments on this chain."""
     address: _builtins.str
     """address keeps only deployments at this address (compared in the chain family's normal form: case-insensitive for EVM). Empty: any."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset deployment to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
@@ -913,10 +1314,11 @@ class ListAssetDeploymentsRequest(_message.Message):
         asset_id: _builtins.str | None = ...,
         chain_id: _builtins.str | None = ...,
         address: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_chain_id", b"_chain_id", "asset_id", b"asset_id", "chain_id", b"chain_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_chain_id", b"_chain_id", "asset_id", b"asset_id", "chain_id", b"chain_id", "read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_chain_id", b"_chain_id", "address", b"address", "asset_id", b"asset_id", "chain_id", b"chain_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_chain_id", b"_chain_id", "address", b"address", "asset_id", b"asset_id", "chain_id", b"chain_id", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__asset_id: _TypeAlias = _typing.Literal["asset_id"]  # noqa: Y015
     _WhichOneofArgType__asset_id: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id"]  # noqa: Y015
@@ -1013,6 +1415,13 @@ class UpdateAssetDeploymentRequest(_message.Message):
 
     ASSET_DEPLOYMENT_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored asset deployment's etag still
+    equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+    and the call fails with ABORTED (ETAG_MISMATCH, metadata deployment_id and current_etag). Empty: the update
+    is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def asset_deployment(self) -> _deployment_pb2.AssetDeployment:
         """asset_deployment holds the new values; its deployment_id selects the asset deployment to update. The result after applying the mask
@@ -1030,10 +1439,11 @@ class UpdateAssetDeploymentRequest(_message.Message):
         *,
         asset_deployment: _deployment_pb2.AssetDeployment | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["asset_deployment", b"asset_deployment", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_deployment", b"asset_deployment", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_deployment", b"asset_deployment", "etag", b"etag", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1070,16 +1480,27 @@ class GetAssetRelationshipRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RELATIONSHIP_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     relationship_id: _builtins.str
     """relationship_id is the id of the asset relationship to return ("rel_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset relationship to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         relationship_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["relationship_id", b"relationship_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask", "relationship_id", b"relationship_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1119,9 +1540,12 @@ class ListAssetRelationshipsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SUBJECT_ASSET_ID_FIELD_NUMBER: _builtins.int
     OBJECT_ASSET_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of asset relationships to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
@@ -1131,6 +1555,15 @@ class ListAssetRelationshipsRequest(_message.Message):
     """subject_asset_id keeps only relationships whose subject is this asset."""
     object_asset_id: _builtins.str
     """object_asset_id keeps only relationships whose object is this asset."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset relationship to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
@@ -1138,10 +1571,11 @@ class ListAssetRelationshipsRequest(_message.Message):
         page_token: _builtins.str = ...,
         subject_asset_id: _builtins.str | None = ...,
         object_asset_id: _builtins.str | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_object_asset_id", b"_object_asset_id", "_subject_asset_id", b"_subject_asset_id", "object_asset_id", b"object_asset_id", "subject_asset_id", b"subject_asset_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_object_asset_id", b"_object_asset_id", "_subject_asset_id", b"_subject_asset_id", "object_asset_id", b"object_asset_id", "read_mask", b"read_mask", "subject_asset_id", b"subject_asset_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_object_asset_id", b"_object_asset_id", "_subject_asset_id", b"_subject_asset_id", "object_asset_id", b"object_asset_id", "page_size", b"page_size", "page_token", b"page_token", "subject_asset_id", b"subject_asset_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_object_asset_id", b"_object_asset_id", "_subject_asset_id", b"_subject_asset_id", "object_asset_id", b"object_asset_id", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "subject_asset_id", b"subject_asset_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__object_asset_id: _TypeAlias = _typing.Literal["object_asset_id"]  # noqa: Y015
     _WhichOneofArgType__object_asset_id: _TypeAlias = _typing.Literal["_object_asset_id", b"_object_asset_id"]  # noqa: Y015
@@ -1238,6 +1672,13 @@ class UpdateAssetRelationshipRequest(_message.Message):
 
     ASSET_RELATIONSHIP_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored asset relationship's etag still
+    equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+    and the call fails with ABORTED (ETAG_MISMATCH, metadata relationship_id and current_etag). Empty: the update
+    is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def asset_relationship(self) -> _relationship_pb2.AssetRelationship:
         """asset_relationship holds the new values; its relationship_id selects the asset relationship to update. The result after applying the mask
@@ -1255,10 +1696,11 @@ class UpdateAssetRelationshipRequest(_message.Message):
         *,
         asset_relationship: _relationship_pb2.AssetRelationship | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["asset_relationship", b"asset_relationship", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_relationship", b"asset_relationship", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_relationship", b"asset_relationship", "etag", b"etag", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1295,16 +1737,27 @@ class GetAssetQualityFlagRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FLAG_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     flag_id: _builtins.str
     """flag_id is the id of the asset quality flag to return ("flg_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset quality flag to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         flag_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["flag_id", b"flag_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flag_id", b"flag_id", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1344,9 +1797,12 @@ class ListAssetQualityFlagsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     ASSET_ID_FIELD_NUMBER: _builtins.int
     ACTIVE_ONLY_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of asset quality flags to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
@@ -1356,6 +1812,15 @@ class ListAssetQualityFlagsRequest(_message.Message):
     """asset_id keeps only flags raised on this asset (or its deployments)."""
     active_only: _builtins.bool
     """active_only keeps only flags in force now when true."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset quality flag to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
@@ -1363,10 +1828,11 @@ class ListAssetQualityFlagsRequest(_message.Message):
         page_token: _builtins.str = ...,
         asset_id: _builtins.str | None = ...,
         active_only: _builtins.bool = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "asset_id", b"asset_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "asset_id", b"asset_id", "read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "active_only", b"active_only", "asset_id", b"asset_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "active_only", b"active_only", "asset_id", b"asset_id", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__asset_id: _TypeAlias = _typing.Literal["asset_id"]  # noqa: Y015
     _WhichOneofArgType__asset_id: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id"]  # noqa: Y015
@@ -1458,6 +1924,13 @@ class UpdateAssetQualityFlagRequest(_message.Message):
 
     ASSET_QUALITY_FLAG_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored asset quality flag's etag still
+    equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+    and the call fails with ABORTED (ETAG_MISMATCH, metadata flag_id and current_etag). Empty: the update
+    is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def asset_quality_flag(self) -> _quality_flag_pb2.AssetQualityFlag:
         """asset_quality_flag holds the new values; its flag_id selects the asset quality flag to update. The result after applying the mask
@@ -1475,10 +1948,11 @@ class UpdateAssetQualityFlagRequest(_message.Message):
         *,
         asset_quality_flag: _quality_flag_pb2.AssetQualityFlag | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["asset_quality_flag", b"asset_quality_flag", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_quality_flag", b"asset_quality_flag", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_quality_flag", b"asset_quality_flag", "etag", b"etag", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1515,16 +1989,27 @@ class GetAssetGroupRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     GROUP_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     group_id: _builtins.str
     """group_id is the id of the asset group to return ("grp_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset group to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         group_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_id", b"group_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_id", b"group_id", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1562,23 +2047,36 @@ class ListAssetGroupsRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of asset groups to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
     clients MUST NOT parse or build it. The other fields of the request must not change between pages.
     """
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset group to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1668,6 +2166,13 @@ class UpdateAssetGroupRequest(_message.Message):
 
     ASSET_GROUP_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored asset group's etag still
+    equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+    and the call fails with ABORTED (ETAG_MISMATCH, metadata group_id and current_etag). Empty: the update
+    is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def asset_group(self) -> _group_pb2.AssetGroup:
         """asset_group holds the new values; its group_id selects the asset group to update. The result after applying the mask
@@ -1685,10 +2190,11 @@ class UpdateAssetGroupRequest(_message.Message):
         *,
         asset_group: _group_pb2.AssetGroup | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["asset_group", b"asset_group", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_group", b"asset_group", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_group", b"asset_group", "etag", b"etag", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1725,16 +2231,27 @@ class GetInstrumentRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     INSTRUMENT_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     instrument_id: _builtins.str
     """instrument_id is the id of the instrument to return ("ins_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned instrument to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         instrument_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["instrument_id", b"instrument_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instrument_id", b"instrument_id", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1774,18 +2291,61 @@ class ListInstrumentsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     INSTRUMENT_TYPE_FIELD_NUMBER: _builtins.int
     BASE_ASSET_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    MIN_EXPIRY_TIME_FIELD_NUMBER: _builtins.int
+    MAX_EXPIRY_TIME_FIELD_NUMBER: _builtins.int
+    MIN_STRIKE_FIELD_NUMBER: _builtins.int
+    MAX_STRIKE_FIELD_NUMBER: _builtins.int
+    OPTION_TYPE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of instruments to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
     clients MUST NOT parse or build it. The other fields of the request must not change between pages.
     """
     instrument_type: _builtins.str
-    """instrument_type keeps only instruments of this type: "SPOT", "PERPETUAL", "FUTURE", "OPTION", "LENDING_DEPOSIT" or "LENDING_BORROW" (exact, upper case). Empty: any type."""
+    """instrument_type keeps only instruments of this type: "SPOT", "PERPETUAL", "FUTURE", "OPTION", "LENDING_DEPOSIT", "LENDING_BORROW", "COMBO" or "INDEX" (exact, upper case). Empty: any type."""
     base_asset_id: _builtins.str
-    """base_asset_id keeps only instruments on this base or underlying asset."""
+    """base_asset_id keeps only instruments on this base or underlying asset (the underlying of an option
+    chain: BTC for Deribit BTC options).
+    """
+    status: _instrument_pb2.InstrumentStatus.ValueType
+    """status keeps only instruments in this lifecycle state. UNSPECIFIED: any state."""
+    min_strike: _builtins.str
+    """min_strike keeps only OPTION instruments whose strike is at least this value (compared as exact
+    decimals, in each option's strike asset). Non-option instruments are left out when it is set.
+    """
+    max_strike: _builtins.str
+    """max_strike keeps only OPTION instruments whose strike is at most this value."""
+    option_type: _builtins.str
+    """option_type keeps only options of this type: "CALL" or "PUT" exactly. Empty: both, and non-options
+    too unless another option filter is set.
+    """
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned instrument to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
+    @_builtins.property
+    def min_expiry_time(self) -> _timestamp_pb2.Timestamp:
+        """min_expiry_time keeps only dated instruments (FUTURE, OPTION) whose expiry_time is at or after this
+        time; perpetual, spot and lending instruments are left out when it is set. With max_expiry_time and
+        the strike range it selects an option chain.
+        """
+
+    @_builtins.property
+    def max_expiry_time(self) -> _timestamp_pb2.Timestamp:
+        """max_expiry_time keeps only dated instruments whose expiry_time is at or before this time."""
+
     def __init__(
         self,
         *,
@@ -1793,14 +2353,30 @@ class ListInstrumentsRequest(_message.Message):
         page_token: _builtins.str = ...,
         instrument_type: _builtins.str = ...,
         base_asset_id: _builtins.str | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
+        status: _instrument_pb2.InstrumentStatus.ValueType = ...,
+        min_expiry_time: _timestamp_pb2.Timestamp | None = ...,
+        max_expiry_time: _timestamp_pb2.Timestamp | None = ...,
+        min_strike: _builtins.str | None = ...,
+        max_strike: _builtins.str | None = ...,
+        option_type: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_asset_id", b"_base_asset_id", "base_asset_id", b"base_asset_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_base_asset_id", b"_base_asset_id", "_max_strike", b"_max_strike", "_min_strike", b"_min_strike", "base_asset_id", b"base_asset_id", "max_expiry_time", b"max_expiry_time", "max_strike", b"max_strike", "min_expiry_time", b"min_expiry_time", "min_strike", b"min_strike", "read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_asset_id", b"_base_asset_id", "base_asset_id", b"base_asset_id", "instrument_type", b"instrument_type", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_base_asset_id", b"_base_asset_id", "_max_strike", b"_max_strike", "_min_strike", b"_min_strike", "base_asset_id", b"base_asset_id", "instrument_type", b"instrument_type", "max_expiry_time", b"max_expiry_time", "max_strike", b"max_strike", "min_expiry_time", b"min_expiry_time", "min_strike", b"min_strike", "option_type", b"option_type", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__base_asset_id: _TypeAlias = _typing.Literal["base_asset_id"]  # noqa: Y015
     _WhichOneofArgType__base_asset_id: _TypeAlias = _typing.Literal["_base_asset_id", b"_base_asset_id"]  # noqa: Y015
+    _WhichOneofReturnType__max_strike: _TypeAlias = _typing.Literal["max_strike"]  # noqa: Y015
+    _WhichOneofArgType__max_strike: _TypeAlias = _typing.Literal["_max_strike", b"_max_strike"]  # noqa: Y015
+    _WhichOneofReturnType__min_strike: _TypeAlias = _typing.Literal["min_strike"]  # noqa: Y015
+    _WhichOneofArgType__min_strike: _TypeAlias = _typing.Literal["_min_strike", b"_min_strike"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__base_asset_id) -> _WhichOneofReturnType__base_asset_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_strike) -> _WhichOneofReturnType__max_strike | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_strike) -> _WhichOneofReturnType__min_strike | None: ...
 
 Global___ListInstrumentsRequest: _TypeAlias = ListInstrumentsRequest  # noqa: Y015
 
@@ -1888,6 +2464,13 @@ class UpdateInstrumentRequest(_message.Message):
 
     INSTRUMENT_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored instrument's etag still
+    equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+    and the call fails with ABORTED (ETAG_MISMATCH, metadata instrument_id and current_etag). Empty: the update
+    is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def instrument(self) -> _instrument_pb2.Instrument:
         """instrument holds the new values; its instrument_id selects the instrument to update. The result after applying the mask
@@ -1905,10 +2488,11 @@ class UpdateInstrumentRequest(_message.Message):
         *,
         instrument: _instrument_pb2.Instrument | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["instrument", b"instrument", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["instrument", b"instrument", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "instrument", b"instrument", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1945,16 +2529,27 @@ class GetMarketRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MARKET_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the id of the market to return ("mkt_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned market to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         market_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["market_id", b"market_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["market_id", b"market_id", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1994,9 +2589,14 @@ class ListMarketsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     VENUE_ID_FIELD_NUMBER: _builtins.int
     INSTRUMENT_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
+    MARKET_TYPE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of markets to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
@@ -2006,6 +2606,19 @@ class ListMarketsRequest(_message.Message):
     """venue_id keeps only markets listed on this venue."""
     instrument_id: _builtins.str
     """instrument_id keeps only listings of this instrument (on every venue)."""
+    market_type: _market_pb2.MarketType.ValueType
+    """market_type keeps only markets of this type (SPOT, PERPETUAL, AMM_POOL, ...). UNSPECIFIED: any type."""
+    status: _market_pb2.MarketStatus.ValueType
+    """status keeps only markets in this status (e.g. TRADING). UNSPECIFIED: any status."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned market to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
@@ -2013,10 +2626,13 @@ class ListMarketsRequest(_message.Message):
         page_token: _builtins.str = ...,
         venue_id: _builtins.str | None = ...,
         instrument_id: _builtins.str | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
+        market_type: _market_pb2.MarketType.ValueType = ...,
+        status: _market_pb2.MarketStatus.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_instrument_id", b"_instrument_id", "_venue_id", b"_venue_id", "instrument_id", b"instrument_id", "venue_id", b"venue_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_instrument_id", b"_instrument_id", "_venue_id", b"_venue_id", "instrument_id", b"instrument_id", "read_mask", b"read_mask", "venue_id", b"venue_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_instrument_id", b"_instrument_id", "_venue_id", b"_venue_id", "instrument_id", b"instrument_id", "page_size", b"page_size", "page_token", b"page_token", "venue_id", b"venue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_instrument_id", b"_instrument_id", "_venue_id", b"_venue_id", "instrument_id", b"instrument_id", "market_type", b"market_type", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "status", b"status", "venue_id", b"venue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__instrument_id: _TypeAlias = _typing.Literal["instrument_id"]  # noqa: Y015
     _WhichOneofArgType__instrument_id: _TypeAlias = _typing.Literal["_instrument_id", b"_instrument_id"]  # noqa: Y015
@@ -2113,6 +2729,13 @@ class UpdateMarketRequest(_message.Message):
 
     MARKET_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored market's etag still
+    equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+    and the call fails with ABORTED (ETAG_MISMATCH, metadata market_id and current_etag). Empty: the update
+    is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def market(self) -> _market_pb2.Market:
         """market holds the new values; its market_id selects the market to update. The result after applying the mask
@@ -2130,10 +2753,11 @@ class UpdateMarketRequest(_message.Message):
         *,
         market: _market_pb2.Market | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["market", b"market", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["market", b"market", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "market", b"market", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2170,16 +2794,27 @@ class GetIdentifierRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     IDENTIFIER_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     identifier_id: _builtins.str
     """identifier_id is the id of the identifier to return ("idf_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned identifier to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         identifier_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifier_id", b"identifier_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifier_id", b"identifier_id", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2221,9 +2856,12 @@ class ListIdentifiersRequest(_message.Message):
     INSTRUMENT_ID_FIELD_NUMBER: _builtins.int
     MARKET_ID_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of identifiers to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
@@ -2237,6 +2875,15 @@ class ListIdentifiersRequest(_message.Message):
     """market_id keeps only identifiers of this market."""
     value: _builtins.str
     """value keeps only identifiers with this external value (exact, e.g. "usd-coin", "3408"). Empty: any."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned identifier to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
@@ -2246,10 +2893,11 @@ class ListIdentifiersRequest(_message.Message):
         instrument_id: _builtins.str | None = ...,
         market_id: _builtins.str | None = ...,
         value: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_instrument_id", b"_instrument_id", "_market_id", b"_market_id", "asset_id", b"asset_id", "instrument_id", b"instrument_id", "market_id", b"market_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_instrument_id", b"_instrument_id", "_market_id", b"_market_id", "asset_id", b"asset_id", "instrument_id", b"instrument_id", "market_id", b"market_id", "read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_instrument_id", b"_instrument_id", "_market_id", b"_market_id", "asset_id", b"asset_id", "instrument_id", b"instrument_id", "market_id", b"market_id", "page_size", b"page_size", "page_token", b"page_token", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_instrument_id", b"_instrument_id", "_market_id", b"_market_id", "asset_id", b"asset_id", "instrument_id", b"instrument_id", "market_id", b"market_id", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__asset_id: _TypeAlias = _typing.Literal["asset_id"]  # noqa: Y015
     _WhichOneofArgType__asset_id: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id"]  # noqa: Y015
@@ -2350,6 +2998,13 @@ class UpdateIdentifierRequest(_message.Message):
 
     IDENTIFIER_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored identifier's etag still
+    equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+    and the call fails with ABORTED (ETAG_MISMATCH, metadata identifier_id and current_etag). Empty: the update
+    is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def identifier(self) -> _identifier_pb2.Identifier:
         """identifier holds the new values; its identifier_id selects the identifier to update. The result after applying the mask
@@ -2367,10 +3022,11 @@ class UpdateIdentifierRequest(_message.Message):
         *,
         identifier: _identifier_pb2.Identifier | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["identifier", b"identifier", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifier", b"identifier", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "identifier", b"identifier", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2401,22 +3057,300 @@ class UpdateIdentifierResponse(_message.Message):
 Global___UpdateIdentifierResponse: _TypeAlias = UpdateIdentifierResponse  # noqa: Y015
 
 @_typing.final
+class GetAssetIdentifierRequest(_message.Message):
+    """GetAssetIdentifierRequest asks for one asset identifier."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTIFIER_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
+    identifier_id: _builtins.str
+    """identifier_id is the id of the asset identifier to return ("aid_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset identifier to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
+    def __init__(
+        self,
+        *,
+        identifier_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifier_id", b"identifier_id", "read_mask", b"read_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAssetIdentifierRequest: _TypeAlias = GetAssetIdentifierRequest  # noqa: Y015
+
+@_typing.final
+class GetAssetIdentifierResponse(_message.Message):
+    """GetAssetIdentifierResponse carries the requested asset identifier."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_IDENTIFIER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def asset_identifier(self) -> _asset_identifier_pb2.AssetIdentifier:
+        """asset_identifier is the asset identifier, as stored by AssetRegistry. Always set."""
+
+    def __init__(
+        self,
+        *,
+        asset_identifier: _asset_identifier_pb2.AssetIdentifier | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["asset_identifier", b"asset_identifier"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_identifier", b"asset_identifier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAssetIdentifierResponse: _TypeAlias = GetAssetIdentifierResponse  # noqa: Y015
+
+@_typing.final
+class ListAssetIdentifiersRequest(_message.Message):
+    """ListAssetIdentifiersRequest asks for one page of asset identifiers. Filters combine with AND; an unset filter matches all."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """page_size is the maximum number of asset identifiers to return, 0 to 1000. 0 means the server default (100).
+    The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
+    """
+    page_token: _builtins.str
+    """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
+    clients MUST NOT parse or build it. The other fields of the request must not change between pages.
+    """
+    asset_id: _builtins.str
+    """asset_id keeps only the external ids of this asset."""
+    source: _asset_identifier_pb2.DataSource.ValueType
+    """source keeps only ids in this external source (COINGECKO, COINMARKETCAP, CAIP19, ...). UNSPECIFIED:
+    every source.
+    """
+    deployment_id: _builtins.str
+    """deployment_id keeps only ids scoped to this deployment (DefiLlama "chain:address", CAIP-19)."""
+    value: _builtins.str
+    """value keeps only asset identifiers with this external value (exact, e.g. "usd-coin", "3408"). Empty: any."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned asset identifier to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        asset_id: _builtins.str | None = ...,
+        source: _asset_identifier_pb2.DataSource.ValueType = ...,
+        deployment_id: _builtins.str | None = ...,
+        value: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_deployment_id", b"_deployment_id", "asset_id", b"asset_id", "deployment_id", b"deployment_id", "read_mask", b"read_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_deployment_id", b"_deployment_id", "asset_id", b"asset_id", "deployment_id", b"deployment_id", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "source", b"source", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__asset_id: _TypeAlias = _typing.Literal["asset_id"]  # noqa: Y015
+    _WhichOneofArgType__asset_id: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id"]  # noqa: Y015
+    _WhichOneofReturnType__deployment_id: _TypeAlias = _typing.Literal["deployment_id"]  # noqa: Y015
+    _WhichOneofArgType__deployment_id: _TypeAlias = _typing.Literal["_deployment_id", b"_deployment_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__asset_id) -> _WhichOneofReturnType__asset_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__deployment_id) -> _WhichOneofReturnType__deployment_id | None: ...
+
+Global___ListAssetIdentifiersRequest: _TypeAlias = ListAssetIdentifiersRequest  # noqa: Y015
+
+@_typing.final
+class ListAssetIdentifiersResponse(_message.Message):
+    """ListAssetIdentifiersResponse is one page of asset identifiers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token continues the listing; empty when this is the last page."""
+    @_builtins.property
+    def asset_identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_asset_identifier_pb2.AssetIdentifier]:
+        """asset_identifiers are the asset identifiers of this page, ordered by identifier_id."""
+
+    def __init__(
+        self,
+        *,
+        asset_identifiers: _abc.Iterable[_asset_identifier_pb2.AssetIdentifier] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_identifiers", b"asset_identifiers", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAssetIdentifiersResponse: _TypeAlias = ListAssetIdentifiersResponse  # noqa: Y015
+
+@_typing.final
+class CreateAssetIdentifierRequest(_message.Message):
+    """CreateAssetIdentifierRequest carries the asset identifier to create."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_IDENTIFIER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def asset_identifier(self) -> _asset_identifier_pb2.AssetIdentifier:
+        """asset_identifier is the new asset identifier; it must pass validation. Required."""
+
+    def __init__(
+        self,
+        *,
+        asset_identifier: _asset_identifier_pb2.AssetIdentifier | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["asset_identifier", b"asset_identifier"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_identifier", b"asset_identifier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAssetIdentifierRequest: _TypeAlias = CreateAssetIdentifierRequest  # noqa: Y015
+
+@_typing.final
+class CreateAssetIdentifierResponse(_message.Message):
+    """CreateAssetIdentifierResponse carries the asset identifier as stored, with its output-only fields set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_IDENTIFIER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def asset_identifier(self) -> _asset_identifier_pb2.AssetIdentifier:
+        """asset_identifier is the stored asset identifier. Always set."""
+
+    def __init__(
+        self,
+        *,
+        asset_identifier: _asset_identifier_pb2.AssetIdentifier | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["asset_identifier", b"asset_identifier"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_identifier", b"asset_identifier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAssetIdentifierResponse: _TypeAlias = CreateAssetIdentifierResponse  # noqa: Y015
+
+@_typing.final
+class UpdateAssetIdentifierRequest(_message.Message):
+    """UpdateAssetIdentifierRequest carries the new values and which fields to overwrite."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_IDENTIFIER_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored asset identifier's etag still
+    equals this value (the etag of the copy the caller read and changed); otherwise nothing is written
+    and the call fails with ABORTED (ETAG_MISMATCH, metadata identifier_id and current_etag). Empty: the update
+    is unconditional. At most 128 characters.
+    """
+    @_builtins.property
+    def asset_identifier(self) -> _asset_identifier_pb2.AssetIdentifier:
+        """asset_identifier holds the new values; its identifier_id selects the asset identifier to update. The result after applying the mask
+        must pass validation. Required.
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
+        non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
+        """
+
+    def __init__(
+        self,
+        *,
+        asset_identifier: _asset_identifier_pb2.AssetIdentifier | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["asset_identifier", b"asset_identifier", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_identifier", b"asset_identifier", "etag", b"etag", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateAssetIdentifierRequest: _TypeAlias = UpdateAssetIdentifierRequest  # noqa: Y015
+
+@_typing.final
+class UpdateAssetIdentifierResponse(_message.Message):
+    """UpdateAssetIdentifierResponse carries the asset identifier after the update."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_IDENTIFIER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def asset_identifier(self) -> _asset_identifier_pb2.AssetIdentifier:
+        """asset_identifier is the updated asset identifier. Always set."""
+
+    def __init__(
+        self,
+        *,
+        asset_identifier: _asset_identifier_pb2.AssetIdentifier | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["asset_identifier", b"asset_identifier"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_identifier", b"asset_identifier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateAssetIdentifierResponse: _TypeAlias = UpdateAssetIdentifierResponse  # noqa: Y015
+
+@_typing.final
 class GetVenueRequest(_message.Message):
     """GetVenueRequest asks for one venue."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     VENUE_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     venue_id: _builtins.str
     """venue_id is the id of the venue to return ("ven_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned venue to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         venue_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["venue_id", b"venue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask", "venue_id", b"venue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2454,23 +3388,36 @@ class ListVenuesRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of venues to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
     clients MUST NOT parse or build it. The other fields of the request must not change between pages.
     """
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned venue to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2560,6 +3507,13 @@ class UpdateVenueRequest(_message.Message):
 
     VENUE_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored venue's etag
+    still equals this value (the etag of the copy the caller read and changed); otherwise nothing is
+    written and the call fails with ABORTED (ETAG_MISMATCH, metadata venue_id and current_etag). Empty: the
+    update is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def venue(self) -> _venue_pb2.Venue:
         """venue holds the new values; its venue_id selects the venue to update. The result after applying the mask
@@ -2577,10 +3531,11 @@ class UpdateVenueRequest(_message.Message):
         *,
         venue: _venue_pb2.Venue | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "venue", b"venue"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "update_mask", b"update_mask", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2617,16 +3572,27 @@ class GetVenueAssetRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     VENUE_ASSET_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     venue_asset_id: _builtins.str
     """venue_asset_id is the id of the venue asset to return ("vas_" + 26-character ULID). Required."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned venue asset to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
         venue_asset_id: _builtins.str = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["venue_asset_id", b"venue_asset_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["read_mask", b"read_mask", "venue_asset_id", b"venue_asset_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2666,9 +3632,12 @@ class ListVenueAssetsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     VENUE_ID_FIELD_NUMBER: _builtins.int
     ASSET_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """page_size is the maximum number of venue assets to return, 0 to 1000. 0 means the server default (100).
     The server may return fewer, even when more remain: only an empty next_page_token ends the listing.
+    A page never exceeds 4 MiB serialized: the server ends it early when the next item would cross that
+    bound (see the service comment).
     """
     page_token: _builtins.str
     """page_token is the next_page_token of the previous response, or empty for the first page. Opaque:
@@ -2678,6 +3647,15 @@ class ListVenueAssetsRequest(_message.Message):
     """venue_id keeps only assets available on this venue."""
     asset_id: _builtins.str
     """asset_id keeps only this asset's availability records (on every venue)."""
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the fields of each returned venue asset to fill: proto field names, dotted for nested fields
+        ("market_id", "tick_rule.fixed"); every other field is left unset. Unset or empty: every field. Use
+        it to leave out large fields such as source_record (up to 1 MiB each). A path naming no field fails
+        with INVALID_ARGUMENT (INVALID_READ_MASK). A masked resource lacks fields its rules require, so it
+        does not pass validation: clients validate only responses to unmasked reads.
+        """
+
     def __init__(
         self,
         *,
@@ -2685,10 +3663,11 @@ class ListVenueAssetsRequest(_message.Message):
         page_token: _builtins.str = ...,
         venue_id: _builtins.str | None = ...,
         asset_id: _builtins.str | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_venue_id", b"_venue_id", "asset_id", b"asset_id", "venue_id", b"venue_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_venue_id", b"_venue_id", "asset_id", b"asset_id", "read_mask", b"read_mask", "venue_id", b"venue_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_venue_id", b"_venue_id", "asset_id", b"asset_id", "page_size", b"page_size", "page_token", b"page_token", "venue_id", b"venue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "_venue_id", b"_venue_id", "asset_id", b"asset_id", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "venue_id", b"venue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__asset_id: _TypeAlias = _typing.Literal["asset_id"]  # noqa: Y015
     _WhichOneofArgType__asset_id: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id"]  # noqa: Y015
@@ -2785,6 +3764,13 @@ class UpdateVenueAssetRequest(_message.Message):
 
     VENUE_ASSET_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """etag, when non-empty, makes the update conditional: it is applied only if the stored venue asset's etag
+    still equals this value (the etag of the copy the caller read and changed); otherwise nothing is
+    written and the call fails with ABORTED (ETAG_MISMATCH, metadata venue_asset_id and current_etag). Empty: the
+    update is unconditional. At most 128 characters.
+    """
     @_builtins.property
     def venue_asset(self) -> _venue_asset_pb2.VenueAsset:
         """venue_asset holds the new values; its venue_asset_id selects the venue asset to update. The result after applying the mask
@@ -2802,10 +3788,11 @@ class UpdateVenueAssetRequest(_message.Message):
         *,
         venue_asset: _venue_asset_pb2.VenueAsset | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "venue_asset", b"venue_asset"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "venue_asset", b"venue_asset"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "update_mask", b"update_mask", "venue_asset", b"venue_asset"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

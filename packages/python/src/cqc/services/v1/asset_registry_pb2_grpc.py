@@ -36,6 +36,19 @@ class AssetRegistryStub:
     errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name; List RPCs page
     with page_size/page_token; Create RPCs take the new id from the caller, so retries are safe; Update RPCs
     take an update_mask. Read RPCs are marked NO_SIDE_EFFECTS and may be retried freely.
+
+    Response size: no response exceeds 4 MiB (4,194,304 bytes serialized), gRPC's default message limit.
+    List RPCs end a page early, with a next_page_token, when the next item would cross that bound, so a
+    page may hold fewer than page_size items (one item is always returned: a single resource is far below
+    the bound, its source_record being at most 1 MiB). BatchGet and BatchResolve RPCs cannot split and fail
+    with RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE) instead. Every Get, List, BatchGet and Resolve RPC takes a
+    read_mask to leave out large fields (source_record) and fit more items per response; the typed
+    instrument getters (GetSpotInstrument ... GetLendingBorrow) always return whole terms.
+
+    Optimistic concurrency: chains, assets, deployments, relationships, quality flags, groups, asset
+    identifiers, instruments, markets, identifiers, venues and venue assets carry an etag (output only)
+    that changes on every write; an Update request with a non-empty etag is applied only if the stored
+    resource still has it (ABORTED, ETAG_MISMATCH otherwise).
     """
 
     def __init__(self, channel):
@@ -48,6 +61,26 @@ class AssetRegistryStub:
                 '/cqc.services.v1.AssetRegistry/ResolveMarket',
                 request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.ResolveMarketRequest.SerializeToString,
                 response_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.ResolveMarketResponse.FromString,
+                _registered_method=True)
+        self.BatchResolveMarkets = channel.unary_unary(
+                '/cqc.services.v1.AssetRegistry/BatchResolveMarkets',
+                request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchResolveMarketsRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchResolveMarketsResponse.FromString,
+                _registered_method=True)
+        self.BatchGetAssets = channel.unary_unary(
+                '/cqc.services.v1.AssetRegistry/BatchGetAssets',
+                request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetAssetsRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetAssetsResponse.FromString,
+                _registered_method=True)
+        self.BatchGetInstruments = channel.unary_unary(
+                '/cqc.services.v1.AssetRegistry/BatchGetInstruments',
+                request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetInstrumentsRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetInstrumentsResponse.FromString,
+                _registered_method=True)
+        self.BatchGetMarkets = channel.unary_unary(
+                '/cqc.services.v1.AssetRegistry/BatchGetMarkets',
+                request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetMarketsRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetMarketsResponse.FromString,
                 _registered_method=True)
         self.GetSpotInstrument = channel.unary_unary(
                 '/cqc.services.v1.AssetRegistry/GetSpotInstrument',
@@ -259,6 +292,26 @@ class AssetRegistryStub:
                 request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateIdentifierRequest.SerializeToString,
                 response_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateIdentifierResponse.FromString,
                 _registered_method=True)
+        self.GetAssetIdentifier = channel.unary_unary(
+                '/cqc.services.v1.AssetRegistry/GetAssetIdentifier',
+                request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.GetAssetIdentifierRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.GetAssetIdentifierResponse.FromString,
+                _registered_method=True)
+        self.ListAssetIdentifiers = channel.unary_unary(
+                '/cqc.services.v1.AssetRegistry/ListAssetIdentifiers',
+                request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.ListAssetIdentifiersRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.ListAssetIdentifiersResponse.FromString,
+                _registered_method=True)
+        self.CreateAssetIdentifier = channel.unary_unary(
+                '/cqc.services.v1.AssetRegistry/CreateAssetIdentifier',
+                request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.CreateAssetIdentifierRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.CreateAssetIdentifierResponse.FromString,
+                _registered_method=True)
+        self.UpdateAssetIdentifier = channel.unary_unary(
+                '/cqc.services.v1.AssetRegistry/UpdateAssetIdentifier',
+                request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateAssetIdentifierRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateAssetIdentifierResponse.FromString,
+                _registered_method=True)
         self.GetVenue = channel.unary_unary(
                 '/cqc.services.v1.AssetRegistry/GetVenue',
                 request_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.GetVenueRequest.SerializeToString,
@@ -312,13 +365,65 @@ class AssetRegistryServicer:
     errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name; List RPCs page
     with page_size/page_token; Create RPCs take the new id from the caller, so retries are safe; Update RPCs
     take an update_mask. Read RPCs are marked NO_SIDE_EFFECTS and may be retried freely.
+
+    Response size: no response exceeds 4 MiB (4,194,304 bytes serialized), gRPC's default message limit.
+    List RPCs end a page early, with a next_page_token, when the next item would cross that bound, so a
+    page may hold fewer than page_size items (one item is always returned: a single resource is far below
+    the bound, its source_record being at most 1 MiB). BatchGet and BatchResolve RPCs cannot split and fail
+    with RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE) instead. Every Get, List, BatchGet and Resolve RPC takes a
+    read_mask to leave out large fields (source_record) and fit more items per response; the typed
+    instrument getters (GetSpotInstrument ... GetLendingBorrow) always return whole terms.
+
+    Optimistic concurrency: chains, assets, deployments, relationships, quality flags, groups, asset
+    identifiers, instruments, markets, identifiers, venues and venue assets carry an etag (output only)
+    that changes on every write; an Update request with a non-empty etag is applied only if the stored
+    resource still has it (ABORTED, ETAG_MISMATCH otherwise).
     """
 
     def ResolveMarket(self, request, context):
         """ResolveMarket finds the market a venue lists under a venue symbol, e.g. venue Binance + "BTCUSDT" or
         OKX + "BTC-USD-SWAP". The lookup is exact and case-sensitive: venue symbols are kept as the venue
-        publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol;
+        publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol
+        (VALIDATION_FAILED) or a read_mask path naming no field (INVALID_READ_MASK);
         NOT_FOUND (NOT_FOUND_MARKET, metadata venue_id and venue_symbol) when the venue lists no such symbol.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchResolveMarkets(self, request, context):
+        """BatchResolveMarkets resolves up to 100 (venue, venue symbol) pairs in one call, each exactly like
+        ResolveMarket. Unary, read-only. A pair the venue does not list is not an error: its result has no
+        market. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); RESOURCE_EXHAUSTED
+        (RESPONSE_TOO_LARGE) when the markets together exceed 4 MiB.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetAssets(self, request, context):
+        """BatchGetAssets returns up to 100 assets by id, in the order asked. Unary, read-only. All or nothing.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ASSET, metadata
+        asset_id = the first missing id) when any id is unknown; RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetInstruments(self, request, context):
+        """BatchGetInstruments returns up to 100 instruments by id, in the order asked. Unary, read-only. All or
+        nothing. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND
+        (NOT_FOUND_INSTRUMENT, metadata instrument_id = the first missing id); RESOURCE_EXHAUSTED
+        (RESPONSE_TOO_LARGE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetMarkets(self, request, context):
+        """BatchGetMarkets returns up to 100 markets by id, in the order asked. Unary, read-only. All or nothing.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_MARKET, metadata
+        market_id = the first missing id); RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -380,7 +485,8 @@ class AssetRegistryServicer:
 
     def GetAsset(self, request, context):
         """GetAsset returns one asset by asset_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -388,7 +494,7 @@ class AssetRegistryServicer:
 
     def ListAssets(self, request, context):
         """ListAssets returns assets page by page, in a stable order (by asset_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -407,7 +513,8 @@ class AssetRegistryServicer:
 
     def UpdateAsset(self, request, context):
         """UpdateAsset changes fields of an existing asset: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset does not
         exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -416,7 +523,8 @@ class AssetRegistryServicer:
 
     def GetChain(self, request, context):
         """GetChain returns one chain by chain_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no chain has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no chain has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -424,7 +532,7 @@ class AssetRegistryServicer:
 
     def ListChains(self, request, context):
         """ListChains returns chains page by page, in a stable order (by chain_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -443,7 +551,8 @@ class AssetRegistryServicer:
 
     def UpdateChain(self, request, context):
         """UpdateChain changes fields of an existing chain: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the chain does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the chain does not
         exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -452,7 +561,8 @@ class AssetRegistryServicer:
 
     def GetAssetDeployment(self, request, context):
         """GetAssetDeployment returns one asset deployment by deployment_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset deployment has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset deployment has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -460,7 +570,7 @@ class AssetRegistryServicer:
 
     def ListAssetDeployments(self, request, context):
         """ListAssetDeployments returns asset deployments page by page, in a stable order (by deployment_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -479,7 +589,8 @@ class AssetRegistryServicer:
 
     def UpdateAssetDeployment(self, request, context):
         """UpdateAssetDeployment changes fields of an existing asset deployment: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset deployment does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset deployment does not
         exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -488,7 +599,8 @@ class AssetRegistryServicer:
 
     def GetAssetRelationship(self, request, context):
         """GetAssetRelationship returns one asset relationship by relationship_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset relationship has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset relationship has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -496,7 +608,7 @@ class AssetRegistryServicer:
 
     def ListAssetRelationships(self, request, context):
         """ListAssetRelationships returns asset relationships page by page, in a stable order (by relationship_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -515,7 +627,8 @@ class AssetRegistryServicer:
 
     def UpdateAssetRelationship(self, request, context):
         """UpdateAssetRelationship changes fields of an existing asset relationship: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset relationship does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset relationship does not
         exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -524,7 +637,8 @@ class AssetRegistryServicer:
 
     def GetAssetQualityFlag(self, request, context):
         """GetAssetQualityFlag returns one asset quality flag by flag_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset quality flag has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset quality flag has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -532,7 +646,7 @@ class AssetRegistryServicer:
 
     def ListAssetQualityFlags(self, request, context):
         """ListAssetQualityFlags returns asset quality flags page by page, in a stable order (by flag_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -551,7 +665,8 @@ class AssetRegistryServicer:
 
     def UpdateAssetQualityFlag(self, request, context):
         """UpdateAssetQualityFlag changes fields of an existing asset quality flag: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset quality flag does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset quality flag does not
         exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -560,7 +675,8 @@ class AssetRegistryServicer:
 
     def GetAssetGroup(self, request, context):
         """GetAssetGroup returns one asset group by group_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset group has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset group has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -568,7 +684,7 @@ class AssetRegistryServicer:
 
     def ListAssetGroups(self, request, context):
         """ListAssetGroups returns asset groups page by page, in a stable order (by group_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -587,7 +703,8 @@ class AssetRegistryServicer:
 
     def UpdateAssetGroup(self, request, context):
         """UpdateAssetGroup changes fields of an existing asset group: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset group does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset group does not
         exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -596,7 +713,8 @@ class AssetRegistryServicer:
 
     def GetInstrument(self, request, context):
         """GetInstrument returns one instrument by instrument_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no instrument has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no instrument has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -604,7 +722,7 @@ class AssetRegistryServicer:
 
     def ListInstruments(self, request, context):
         """ListInstruments returns instruments page by page, in a stable order (by instrument_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -623,7 +741,8 @@ class AssetRegistryServicer:
 
     def UpdateInstrument(self, request, context):
         """UpdateInstrument changes fields of an existing instrument: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the instrument does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the instrument does not
         exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -632,7 +751,8 @@ class AssetRegistryServicer:
 
     def GetMarket(self, request, context):
         """GetMarket returns one market by market_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no market has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no market has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -640,7 +760,7 @@ class AssetRegistryServicer:
 
     def ListMarkets(self, request, context):
         """ListMarkets returns markets page by page, in a stable order (by market_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -659,7 +779,8 @@ class AssetRegistryServicer:
 
     def UpdateMarket(self, request, context):
         """UpdateMarket changes fields of an existing market: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the market does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the market does not
         exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -668,7 +789,8 @@ class AssetRegistryServicer:
 
     def GetIdentifier(self, request, context):
         """GetIdentifier returns one identifier by identifier_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no identifier has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no identifier has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -676,7 +798,7 @@ class AssetRegistryServicer:
 
     def ListIdentifiers(self, request, context):
         """ListIdentifiers returns identifiers page by page, in a stable order (by identifier_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -695,7 +817,47 @@ class AssetRegistryServicer:
 
     def UpdateIdentifier(self, request, context):
         """UpdateIdentifier changes fields of an existing identifier: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the identifier does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the identifier does not
+        exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAssetIdentifier(self, request, context):
+        """GetAssetIdentifier returns one asset identifier (an asset's id in an external source, "aid_" ids) by
+        identifier_id. Unary, read-only.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset identifier has the id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAssetIdentifiers(self, request, context):
+        """ListAssetIdentifiers returns asset identifiers page by page, in a stable order (by identifier_id), optionally filtered.
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAssetIdentifier(self, request, context):
+        """CreateAssetIdentifier stores a new asset identifier. Unary. The caller sets identifier_id (a new ULID with prefix "aid"),
+        which makes the call idempotent: repeating it with an identical asset identifier returns the stored one.
+        Output-only fields (create_time, update_time) are ignored on input and set by the server.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) when the asset identifier breaks a rule; ALREADY_EXISTS when the id or
+        a unique key is taken by a different asset identifier.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAssetIdentifier(self, request, context):
+        """UpdateAssetIdentifier changes fields of an existing asset identifier: only the paths in update_mask are written. Unary.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset identifier does not
         exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -704,7 +866,8 @@ class AssetRegistryServicer:
 
     def GetVenue(self, request, context):
         """GetVenue returns one venue by venue_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no venue has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -712,7 +875,7 @@ class AssetRegistryServicer:
 
     def ListVenues(self, request, context):
         """ListVenues returns venues page by page, in a stable order (by venue_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -731,8 +894,8 @@ class AssetRegistryServicer:
 
     def UpdateVenue(self, request, context):
         """UpdateVenue changes fields of an existing venue: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue does not
-        exist.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue does not exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -740,7 +903,8 @@ class AssetRegistryServicer:
 
     def GetVenueAsset(self, request, context):
         """GetVenueAsset returns one venue asset by venue_asset_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue asset has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no venue asset has the id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -748,7 +912,7 @@ class AssetRegistryServicer:
 
     def ListVenueAssets(self, request, context):
         """ListVenueAssets returns venue assets page by page, in a stable order (by venue_asset_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -767,7 +931,8 @@ class AssetRegistryServicer:
 
     def UpdateVenueAsset(self, request, context):
         """UpdateVenueAsset changes fields of an existing venue asset: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue asset does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue asset does not
         exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -781,6 +946,26 @@ def add_AssetRegistryServicer_to_server(servicer, server):
                     servicer.ResolveMarket,
                     request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.ResolveMarketRequest.FromString,
                     response_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.ResolveMarketResponse.SerializeToString,
+            ),
+            'BatchResolveMarkets': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchResolveMarkets,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchResolveMarketsRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchResolveMarketsResponse.SerializeToString,
+            ),
+            'BatchGetAssets': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetAssets,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetAssetsRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetAssetsResponse.SerializeToString,
+            ),
+            'BatchGetInstruments': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetInstruments,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetInstrumentsRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetInstrumentsResponse.SerializeToString,
+            ),
+            'BatchGetMarkets': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetMarkets,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetMarketsRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetMarketsResponse.SerializeToString,
             ),
             'GetSpotInstrument': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSpotInstrument,
@@ -992,6 +1177,26 @@ def add_AssetRegistryServicer_to_server(servicer, server):
                     request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateIdentifierRequest.FromString,
                     response_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateIdentifierResponse.SerializeToString,
             ),
+            'GetAssetIdentifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAssetIdentifier,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.GetAssetIdentifierRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.GetAssetIdentifierResponse.SerializeToString,
+            ),
+            'ListAssetIdentifiers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAssetIdentifiers,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.ListAssetIdentifiersRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.ListAssetIdentifiersResponse.SerializeToString,
+            ),
+            'CreateAssetIdentifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAssetIdentifier,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.CreateAssetIdentifierRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.CreateAssetIdentifierResponse.SerializeToString,
+            ),
+            'UpdateAssetIdentifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAssetIdentifier,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateAssetIdentifierRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateAssetIdentifierResponse.SerializeToString,
+            ),
             'GetVenue': grpc.unary_unary_rpc_method_handler(
                     servicer.GetVenue,
                     request_deserializer=cqc_dot_services_dot_v1_dot_asset__registry__pb2.GetVenueRequest.FromString,
@@ -1051,6 +1256,19 @@ class AssetRegistry:
     errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name; List RPCs page
     with page_size/page_token; Create RPCs take the new id from the caller, so retries are safe; Update RPCs
     take an update_mask. Read RPCs are marked NO_SIDE_EFFECTS and may be retried freely.
+
+    Response size: no response exceeds 4 MiB (4,194,304 bytes serialized), gRPC's default message limit.
+    List RPCs end a page early, with a next_page_token, when the next item would cross that bound, so a
+    page may hold fewer than page_size items (one item is always returned: a single resource is far below
+    the bound, its source_record being at most 1 MiB). BatchGet and BatchResolve RPCs cannot split and fail
+    with RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE) instead. Every Get, List, BatchGet and Resolve RPC takes a
+    read_mask to leave out large fields (source_record) and fit more items per response; the typed
+    instrument getters (GetSpotInstrument ... GetLendingBorrow) always return whole terms.
+
+    Optimistic concurrency: chains, assets, deployments, relationships, quality flags, groups, asset
+    identifiers, instruments, markets, identifiers, venues and venue assets carry an etag (output only)
+    that changes on every write; an Update request with a non-empty etag is applied only if the stored
+    resource still has it (ABORTED, ETAG_MISMATCH otherwise).
     """
 
     @staticmethod
@@ -1070,6 +1288,114 @@ class AssetRegistry:
             '/cqc.services.v1.AssetRegistry/ResolveMarket',
             cqc_dot_services_dot_v1_dot_asset__registry__pb2.ResolveMarketRequest.SerializeToString,
             cqc_dot_services_dot_v1_dot_asset__registry__pb2.ResolveMarketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchResolveMarkets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.AssetRegistry/BatchResolveMarkets',
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchResolveMarketsRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchResolveMarketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetAssets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.AssetRegistry/BatchGetAssets',
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetAssetsRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetAssetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetInstruments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.AssetRegistry/BatchGetInstruments',
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetInstrumentsRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetInstrumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetMarkets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.AssetRegistry/BatchGetMarkets',
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetMarketsRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.BatchGetMarketsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -2204,6 +2530,114 @@ class AssetRegistry:
             '/cqc.services.v1.AssetRegistry/UpdateIdentifier',
             cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateIdentifierRequest.SerializeToString,
             cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateIdentifierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAssetIdentifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.AssetRegistry/GetAssetIdentifier',
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.GetAssetIdentifierRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.GetAssetIdentifierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAssetIdentifiers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.AssetRegistry/ListAssetIdentifiers',
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.ListAssetIdentifiersRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.ListAssetIdentifiersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAssetIdentifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.AssetRegistry/CreateAssetIdentifier',
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.CreateAssetIdentifierRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.CreateAssetIdentifierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAssetIdentifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.AssetRegistry/UpdateAssetIdentifier',
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateAssetIdentifierRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_asset__registry__pb2.UpdateAssetIdentifierResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,19 @@ class AssetRegistryStub:
     errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name; List RPCs page
     with page_size/page_token; Create RPCs take the new id from the caller, so retries are safe; Update RPCs
     take an update_mask. Read RPCs are marked NO_SIDE_EFFECTS and may be retried freely.
+
+    Response size: no response exceeds 4 MiB (4,194,304 bytes serialized), gRPC's default message limit.
+    List RPCs end a page early, with a next_page_token, when the next item would cross that bound, so a
+    page may hold fewer than page_size items (one item is always returned: a single resource is far below
+    the bound, its source_record being at most 1 MiB). BatchGet and BatchResolve RPCs cannot split and fail
+    with RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE) instead. Every Get, List, BatchGet and Resolve RPC takes a
+    read_mask to leave out large fields (source_record) and fit more items per response; the typed
+    instrument getters (GetSpotInstrument ... GetLendingBorrow) always return whole terms.
+
+    Optimistic concurrency: chains, assets, deployments, relationships, quality flags, groups, asset
+    identifiers, instruments, markets, identifiers, venues and venue assets carry an etag (output only)
+    that changes on every write; an Update request with a non-empty etag is applied only if the stored
+    resource still has it (ABORTED, ETAG_MISMATCH otherwise).
     """
 
     @_typing.overload
@@ -46,8 +59,31 @@ class AssetRegistryStub:
     ResolveMarket: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ResolveMarketRequest, _asset_registry_pb2.ResolveMarketResponse]
     """ResolveMarket finds the market a venue lists under a venue symbol, e.g. venue Binance + "BTCUSDT" or
     OKX + "BTC-USD-SWAP". The lookup is exact and case-sensitive: venue symbols are kept as the venue
-    publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol;
+    publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol
+    (VALIDATION_FAILED) or a read_mask path naming no field (INVALID_READ_MASK);
     NOT_FOUND (NOT_FOUND_MARKET, metadata venue_id and venue_symbol) when the venue lists no such symbol.
+    """
+    BatchResolveMarkets: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.BatchResolveMarketsRequest, _asset_registry_pb2.BatchResolveMarketsResponse]
+    """BatchResolveMarkets resolves up to 100 (venue, venue symbol) pairs in one call, each exactly like
+    ResolveMarket. Unary, read-only. A pair the venue does not list is not an error: its result has no
+    market. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); RESOURCE_EXHAUSTED
+    (RESPONSE_TOO_LARGE) when the markets together exceed 4 MiB.
+    """
+    BatchGetAssets: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.BatchGetAssetsRequest, _asset_registry_pb2.BatchGetAssetsResponse]
+    """BatchGetAssets returns up to 100 assets by id, in the order asked. Unary, read-only. All or nothing.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ASSET, metadata
+    asset_id = the first missing id) when any id is unknown; RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
+    """
+    BatchGetInstruments: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.BatchGetInstrumentsRequest, _asset_registry_pb2.BatchGetInstrumentsResponse]
+    """BatchGetInstruments returns up to 100 instruments by id, in the order asked. Unary, read-only. All or
+    nothing. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND
+    (NOT_FOUND_INSTRUMENT, metadata instrument_id = the first missing id); RESOURCE_EXHAUSTED
+    (RESPONSE_TOO_LARGE).
+    """
+    BatchGetMarkets: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.BatchGetMarketsRequest, _asset_registry_pb2.BatchGetMarketsResponse]
+    """BatchGetMarkets returns up to 100 markets by id, in the order asked. Unary, read-only. All or nothing.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_MARKET, metadata
+    market_id = the first missing id); RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
     """
     GetSpotInstrument: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetSpotInstrumentRequest, _asset_registry_pb2.GetSpotInstrumentResponse]
     """GetSpotInstrument returns an instrument that MUST be a spot pair (instrument_type "SPOT"), with its SpotInstrument terms
@@ -81,11 +117,12 @@ class AssetRegistryStub:
     """
     GetAsset: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetRequest, _asset_registry_pb2.GetAssetResponse]
     """GetAsset returns one asset by asset_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset has the id.
     """
     ListAssets: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetsRequest, _asset_registry_pb2.ListAssetsResponse]
     """ListAssets returns assets page by page, in a stable order (by asset_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateAsset: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetRequest, _asset_registry_pb2.CreateAssetResponse]
     """CreateAsset stores a new asset. Unary. The caller sets asset_id (a new ULID with prefix "ast"),
@@ -96,16 +133,18 @@ class AssetRegistryStub:
     """
     UpdateAsset: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetRequest, _asset_registry_pb2.UpdateAssetResponse]
     """UpdateAsset changes fields of an existing asset: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset does not
     exist.
     """
     GetChain: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetChainRequest, _asset_registry_pb2.GetChainResponse]
     """GetChain returns one chain by chain_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no chain has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no chain has the id.
     """
     ListChains: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListChainsRequest, _asset_registry_pb2.ListChainsResponse]
     """ListChains returns chains page by page, in a stable order (by chain_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateChain: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateChainRequest, _asset_registry_pb2.CreateChainResponse]
     """CreateChain stores a new chain. Unary. The caller sets chain_id (a new ULID with prefix "chn"),
@@ -116,16 +155,18 @@ class AssetRegistryStub:
     """
     UpdateChain: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateChainRequest, _asset_registry_pb2.UpdateChainResponse]
     """UpdateChain changes fields of an existing chain: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the chain does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the chain does not
     exist.
     """
     GetAssetDeployment: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetDeploymentRequest, _asset_registry_pb2.GetAssetDeploymentResponse]
     """GetAssetDeployment returns one asset deployment by deployment_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset deployment has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset deployment has the id.
     """
     ListAssetDeployments: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetDeploymentsRequest, _asset_registry_pb2.ListAssetDeploymentsResponse]
     """ListAssetDeployments returns asset deployments page by page, in a stable order (by deployment_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateAssetDeployment: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetDeploymentRequest, _asset_registry_pb2.CreateAssetDeploymentResponse]
     """CreateAssetDeployment stores a new asset deployment. Unary. The caller sets deployment_id (a new ULID with prefix "dep"),
@@ -136,16 +177,18 @@ class AssetRegistryStub:
     """
     UpdateAssetDeployment: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetDeploymentRequest, _asset_registry_pb2.UpdateAssetDeploymentResponse]
     """UpdateAssetDeployment changes fields of an existing asset deployment: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset deployment does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset deployment does not
     exist.
     """
     GetAssetRelationship: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetRelationshipRequest, _asset_registry_pb2.GetAssetRelationshipResponse]
     """GetAssetRelationship returns one asset relationship by relationship_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset relationship has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset relationship has the id.
     """
     ListAssetRelationships: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetRelationshipsRequest, _asset_registry_pb2.ListAssetRelationshipsResponse]
     """ListAssetRelationships returns asset relationships page by page, in a stable order (by relationship_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateAssetRelationship: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetRelationshipRequest, _asset_registry_pb2.CreateAssetRelationshipResponse]
     """CreateAssetRelationship stores a new asset relationship. Unary. The caller sets relationship_id (a new ULID with prefix "rel"),
@@ -156,16 +199,18 @@ class AssetRegistryStub:
     """
     UpdateAssetRelationship: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetRelationshipRequest, _asset_registry_pb2.UpdateAssetRelationshipResponse]
     """UpdateAssetRelationship changes fields of an existing asset relationship: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset relationship does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset relationship does not
     exist.
     """
     GetAssetQualityFlag: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetQualityFlagRequest, _asset_registry_pb2.GetAssetQualityFlagResponse]
     """GetAssetQualityFlag returns one asset quality flag by flag_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset quality flag has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset quality flag has the id.
     """
     ListAssetQualityFlags: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetQualityFlagsRequest, _asset_registry_pb2.ListAssetQualityFlagsResponse]
     """ListAssetQualityFlags returns asset quality flags page by page, in a stable order (by flag_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateAssetQualityFlag: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetQualityFlagRequest, _asset_registry_pb2.CreateAssetQualityFlagResponse]
     """CreateAssetQualityFlag stores a new asset quality flag. Unary. The caller sets flag_id (a new ULID with prefix "flg"),
@@ -176,16 +221,18 @@ class AssetRegistryStub:
     """
     UpdateAssetQualityFlag: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetQualityFlagRequest, _asset_registry_pb2.UpdateAssetQualityFlagResponse]
     """UpdateAssetQualityFlag changes fields of an existing asset quality flag: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset quality flag does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset quality flag does not
     exist.
     """
     GetAssetGroup: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetGroupRequest, _asset_registry_pb2.GetAssetGroupResponse]
     """GetAssetGroup returns one asset group by group_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset group has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset group has the id.
     """
     ListAssetGroups: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetGroupsRequest, _asset_registry_pb2.ListAssetGroupsResponse]
     """ListAssetGroups returns asset groups page by page, in a stable order (by group_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateAssetGroup: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetGroupRequest, _asset_registry_pb2.CreateAssetGroupResponse]
     """CreateAssetGroup stores a new asset group. Unary. The caller sets group_id (a new ULID with prefix "grp"),
@@ -196,16 +243,18 @@ class AssetRegistryStub:
     """
     UpdateAssetGroup: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetGroupRequest, _asset_registry_pb2.UpdateAssetGroupResponse]
     """UpdateAssetGroup changes fields of an existing asset group: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset group does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset group does not
     exist.
     """
     GetInstrument: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetInstrumentRequest, _asset_registry_pb2.GetInstrumentResponse]
     """GetInstrument returns one instrument by instrument_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no instrument has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no instrument has the id.
     """
     ListInstruments: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListInstrumentsRequest, _asset_registry_pb2.ListInstrumentsResponse]
     """ListInstruments returns instruments page by page, in a stable order (by instrument_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateInstrument: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateInstrumentRequest, _asset_registry_pb2.CreateInstrumentResponse]
     """CreateInstrument stores a new instrument. Unary. The caller sets instrument_id (a new ULID with prefix "ins"),
@@ -216,16 +265,18 @@ class AssetRegistryStub:
     """
     UpdateInstrument: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateInstrumentRequest, _asset_registry_pb2.UpdateInstrumentResponse]
     """UpdateInstrument changes fields of an existing instrument: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the instrument does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the instrument does not
     exist.
     """
     GetMarket: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetMarketRequest, _asset_registry_pb2.GetMarketResponse]
     """GetMarket returns one market by market_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no market has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no market has the id.
     """
     ListMarkets: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListMarketsRequest, _asset_registry_pb2.ListMarketsResponse]
     """ListMarkets returns markets page by page, in a stable order (by market_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateMarket: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateMarketRequest, _asset_registry_pb2.CreateMarketResponse]
     """CreateMarket stores a new market. Unary. The caller sets market_id (a new ULID with prefix "mkt"),
@@ -236,16 +287,18 @@ class AssetRegistryStub:
     """
     UpdateMarket: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateMarketRequest, _asset_registry_pb2.UpdateMarketResponse]
     """UpdateMarket changes fields of an existing market: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the market does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the market does not
     exist.
     """
     GetIdentifier: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetIdentifierRequest, _asset_registry_pb2.GetIdentifierResponse]
     """GetIdentifier returns one identifier by identifier_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no identifier has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no identifier has the id.
     """
     ListIdentifiers: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListIdentifiersRequest, _asset_registry_pb2.ListIdentifiersResponse]
     """ListIdentifiers returns identifiers page by page, in a stable order (by identifier_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateIdentifier: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateIdentifierRequest, _asset_registry_pb2.CreateIdentifierResponse]
     """CreateIdentifier stores a new identifier. Unary. The caller sets identifier_id (a new ULID with prefix "idf"),
@@ -256,16 +309,41 @@ class AssetRegistryStub:
     """
     UpdateIdentifier: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateIdentifierRequest, _asset_registry_pb2.UpdateIdentifierResponse]
     """UpdateIdentifier changes fields of an existing identifier: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the identifier does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the identifier does not
+    exist.
+    """
+    GetAssetIdentifier: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetIdentifierRequest, _asset_registry_pb2.GetAssetIdentifierResponse]
+    """GetAssetIdentifier returns one asset identifier (an asset's id in an external source, "aid_" ids) by
+    identifier_id. Unary, read-only.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset identifier has the id.
+    """
+    ListAssetIdentifiers: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetIdentifiersRequest, _asset_registry_pb2.ListAssetIdentifiersResponse]
+    """ListAssetIdentifiers returns asset identifiers page by page, in a stable order (by identifier_id), optionally filtered.
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
+    """
+    CreateAssetIdentifier: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetIdentifierRequest, _asset_registry_pb2.CreateAssetIdentifierResponse]
+    """CreateAssetIdentifier stores a new asset identifier. Unary. The caller sets identifier_id (a new ULID with prefix "aid"),
+    which makes the call idempotent: repeating it with an identical asset identifier returns the stored one.
+    Output-only fields (create_time, update_time) are ignored on input and set by the server.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) when the asset identifier breaks a rule; ALREADY_EXISTS when the id or
+    a unique key is taken by a different asset identifier.
+    """
+    UpdateAssetIdentifier: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetIdentifierRequest, _asset_registry_pb2.UpdateAssetIdentifierResponse]
+    """UpdateAssetIdentifier changes fields of an existing asset identifier: only the paths in update_mask are written. Unary.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset identifier does not
     exist.
     """
     GetVenue: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetVenueRequest, _asset_registry_pb2.GetVenueResponse]
     """GetVenue returns one venue by venue_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no venue has the id.
     """
     ListVenues: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListVenuesRequest, _asset_registry_pb2.ListVenuesResponse]
     """ListVenues returns venues page by page, in a stable order (by venue_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateVenue: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateVenueRequest, _asset_registry_pb2.CreateVenueResponse]
     """CreateVenue stores a new venue. Unary. The caller sets venue_id (a new ULID with prefix "ven"),
@@ -276,16 +354,17 @@ class AssetRegistryStub:
     """
     UpdateVenue: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateVenueRequest, _asset_registry_pb2.UpdateVenueResponse]
     """UpdateVenue changes fields of an existing venue: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue does not
-    exist.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue does not exist.
     """
     GetVenueAsset: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.GetVenueAssetRequest, _asset_registry_pb2.GetVenueAssetResponse]
     """GetVenueAsset returns one venue asset by venue_asset_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue asset has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no venue asset has the id.
     """
     ListVenueAssets: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.ListVenueAssetsRequest, _asset_registry_pb2.ListVenueAssetsResponse]
     """ListVenueAssets returns venue assets page by page, in a stable order (by venue_asset_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateVenueAsset: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateVenueAssetRequest, _asset_registry_pb2.CreateVenueAssetResponse]
     """CreateVenueAsset stores a new venue asset. Unary. The caller sets venue_asset_id (a new ULID with prefix "vas"),
@@ -296,7 +375,8 @@ class AssetRegistryStub:
     """
     UpdateVenueAsset: _grpc.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateVenueAssetRequest, _asset_registry_pb2.UpdateVenueAssetResponse]
     """UpdateVenueAsset changes fields of an existing venue asset: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue asset does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue asset does not
     exist.
     """
 
@@ -312,14 +392,50 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name; List RPCs page
     with page_size/page_token; Create RPCs take the new id from the caller, so retries are safe; Update RPCs
     take an update_mask. Read RPCs are marked NO_SIDE_EFFECTS and may be retried freely.
+
+    Response size: no response exceeds 4 MiB (4,194,304 bytes serialized), gRPC's default message limit.
+    List RPCs end a page early, with a next_page_token, when the next item would cross that bound, so a
+    page may hold fewer than page_size items (one item is always returned: a single resource is far below
+    the bound, its source_record being at most 1 MiB). BatchGet and BatchResolve RPCs cannot split and fail
+    with RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE) instead. Every Get, List, BatchGet and Resolve RPC takes a
+    read_mask to leave out large fields (source_record) and fit more items per response; the typed
+    instrument getters (GetSpotInstrument ... GetLendingBorrow) always return whole terms.
+
+    Optimistic concurrency: chains, assets, deployments, relationships, quality flags, groups, asset
+    identifiers, instruments, markets, identifiers, venues and venue assets carry an etag (output only)
+    that changes on every write; an Update request with a non-empty etag is applied only if the stored
+    resource still has it (ABORTED, ETAG_MISMATCH otherwise).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ResolveMarket: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ResolveMarketRequest, _asset_registry_pb2.ResolveMarketResponse]  # type: ignore[assignment]
     """ResolveMarket finds the market a venue lists under a venue symbol, e.g. venue Binance + "BTCUSDT" or
     OKX + "BTC-USD-SWAP". The lookup is exact and case-sensitive: venue symbols are kept as the venue
-    publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol;
+    publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol
+    (VALIDATION_FAILED) or a read_mask path naming no field (INVALID_READ_MASK);
     NOT_FOUND (NOT_FOUND_MARKET, metadata venue_id and venue_symbol) when the venue lists no such symbol.
+    """
+    BatchResolveMarkets: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.BatchResolveMarketsRequest, _asset_registry_pb2.BatchResolveMarketsResponse]  # type: ignore[assignment]
+    """BatchResolveMarkets resolves up to 100 (venue, venue symbol) pairs in one call, each exactly like
+    ResolveMarket. Unary, read-only. A pair the venue does not list is not an error: its result has no
+    market. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); RESOURCE_EXHAUSTED
+    (RESPONSE_TOO_LARGE) when the markets together exceed 4 MiB.
+    """
+    BatchGetAssets: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.BatchGetAssetsRequest, _asset_registry_pb2.BatchGetAssetsResponse]  # type: ignore[assignment]
+    """BatchGetAssets returns up to 100 assets by id, in the order asked. Unary, read-only. All or nothing.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ASSET, metadata
+    asset_id = the first missing id) when any id is unknown; RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
+    """
+    BatchGetInstruments: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.BatchGetInstrumentsRequest, _asset_registry_pb2.BatchGetInstrumentsResponse]  # type: ignore[assignment]
+    """BatchGetInstruments returns up to 100 instruments by id, in the order asked. Unary, read-only. All or
+    nothing. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND
+    (NOT_FOUND_INSTRUMENT, metadata instrument_id = the first missing id); RESOURCE_EXHAUSTED
+    (RESPONSE_TOO_LARGE).
+    """
+    BatchGetMarkets: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.BatchGetMarketsRequest, _asset_registry_pb2.BatchGetMarketsResponse]  # type: ignore[assignment]
+    """BatchGetMarkets returns up to 100 markets by id, in the order asked. Unary, read-only. All or nothing.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_MARKET, metadata
+    market_id = the first missing id); RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
     """
     GetSpotInstrument: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetSpotInstrumentRequest, _asset_registry_pb2.GetSpotInstrumentResponse]  # type: ignore[assignment]
     """GetSpotInstrument returns an instrument that MUST be a spot pair (instrument_type "SPOT"), with its SpotInstrument terms
@@ -353,11 +469,12 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     GetAsset: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetRequest, _asset_registry_pb2.GetAssetResponse]  # type: ignore[assignment]
     """GetAsset returns one asset by asset_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset has the id.
     """
     ListAssets: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetsRequest, _asset_registry_pb2.ListAssetsResponse]  # type: ignore[assignment]
     """ListAssets returns assets page by page, in a stable order (by asset_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateAsset: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetRequest, _asset_registry_pb2.CreateAssetResponse]  # type: ignore[assignment]
     """CreateAsset stores a new asset. Unary. The caller sets asset_id (a new ULID with prefix "ast"),
@@ -368,16 +485,18 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateAsset: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetRequest, _asset_registry_pb2.UpdateAssetResponse]  # type: ignore[assignment]
     """UpdateAsset changes fields of an existing asset: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset does not
     exist.
     """
     GetChain: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetChainRequest, _asset_registry_pb2.GetChainResponse]  # type: ignore[assignment]
     """GetChain returns one chain by chain_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no chain has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no chain has the id.
     """
     ListChains: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListChainsRequest, _asset_registry_pb2.ListChainsResponse]  # type: ignore[assignment]
     """ListChains returns chains page by page, in a stable order (by chain_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateChain: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateChainRequest, _asset_registry_pb2.CreateChainResponse]  # type: ignore[assignment]
     """CreateChain stores a new chain. Unary. The caller sets chain_id (a new ULID with prefix "chn"),
@@ -388,16 +507,18 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateChain: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateChainRequest, _asset_registry_pb2.UpdateChainResponse]  # type: ignore[assignment]
     """UpdateChain changes fields of an existing chain: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the chain does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the chain does not
     exist.
     """
     GetAssetDeployment: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetDeploymentRequest, _asset_registry_pb2.GetAssetDeploymentResponse]  # type: ignore[assignment]
     """GetAssetDeployment returns one asset deployment by deployment_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset deployment has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset deployment has the id.
     """
     ListAssetDeployments: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetDeploymentsRequest, _asset_registry_pb2.ListAssetDeploymentsResponse]  # type: ignore[assignment]
     """ListAssetDeployments returns asset deployments page by page, in a stable order (by deployment_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateAssetDeployment: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetDeploymentRequest, _asset_registry_pb2.CreateAssetDeploymentResponse]  # type: ignore[assignment]
     """CreateAssetDeployment stores a new asset deployment. Unary. The caller sets deployment_id (a new ULID with prefix "dep"),
@@ -408,16 +529,18 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateAssetDeployment: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetDeploymentRequest, _asset_registry_pb2.UpdateAssetDeploymentResponse]  # type: ignore[assignment]
     """UpdateAssetDeployment changes fields of an existing asset deployment: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset deployment does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset deployment does not
     exist.
     """
     GetAssetRelationship: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetRelationshipRequest, _asset_registry_pb2.GetAssetRelationshipResponse]  # type: ignore[assignment]
     """GetAssetRelationship returns one asset relationship by relationship_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset relationship has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset relationship has the id.
     """
     ListAssetRelationships: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetRelationshipsRequest, _asset_registry_pb2.ListAssetRelationshipsResponse]  # type: ignore[assignment]
     """ListAssetRelationships returns asset relationships page by page, in a stable order (by relationship_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateAssetRelationship: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetRelationshipRequest, _asset_registry_pb2.CreateAssetRelationshipResponse]  # type: ignore[assignment]
     """CreateAssetRelationship stores a new asset relationship. Unary. The caller sets relationship_id (a new ULID with prefix "rel"),
@@ -428,16 +551,18 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateAssetRelationship: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetRelationshipRequest, _asset_registry_pb2.UpdateAssetRelationshipResponse]  # type: ignore[assignment]
     """UpdateAssetRelationship changes fields of an existing asset relationship: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset relationship does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset relationship does not
     exist.
     """
     GetAssetQualityFlag: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetQualityFlagRequest, _asset_registry_pb2.GetAssetQualityFlagResponse]  # type: ignore[assignment]
     """GetAssetQualityFlag returns one asset quality flag by flag_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset quality flag has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset quality flag has the id.
     """
     ListAssetQualityFlags: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetQualityFlagsRequest, _asset_registry_pb2.ListAssetQualityFlagsResponse]  # type: ignore[assignment]
     """ListAssetQualityFlags returns asset quality flags page by page, in a stable order (by flag_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateAssetQualityFlag: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetQualityFlagRequest, _asset_registry_pb2.CreateAssetQualityFlagResponse]  # type: ignore[assignment]
     """CreateAssetQualityFlag stores a new asset quality flag. Unary. The caller sets flag_id (a new ULID with prefix "flg"),
@@ -448,16 +573,18 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateAssetQualityFlag: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetQualityFlagRequest, _asset_registry_pb2.UpdateAssetQualityFlagResponse]  # type: ignore[assignment]
     """UpdateAssetQualityFlag changes fields of an existing asset quality flag: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset quality flag does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset quality flag does not
     exist.
     """
     GetAssetGroup: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetGroupRequest, _asset_registry_pb2.GetAssetGroupResponse]  # type: ignore[assignment]
     """GetAssetGroup returns one asset group by group_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset group has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset group has the id.
     """
     ListAssetGroups: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetGroupsRequest, _asset_registry_pb2.ListAssetGroupsResponse]  # type: ignore[assignment]
     """ListAssetGroups returns asset groups page by page, in a stable order (by group_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateAssetGroup: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetGroupRequest, _asset_registry_pb2.CreateAssetGroupResponse]  # type: ignore[assignment]
     """CreateAssetGroup stores a new asset group. Unary. The caller sets group_id (a new ULID with prefix "grp"),
@@ -468,16 +595,18 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateAssetGroup: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetGroupRequest, _asset_registry_pb2.UpdateAssetGroupResponse]  # type: ignore[assignment]
     """UpdateAssetGroup changes fields of an existing asset group: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset group does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset group does not
     exist.
     """
     GetInstrument: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetInstrumentRequest, _asset_registry_pb2.GetInstrumentResponse]  # type: ignore[assignment]
     """GetInstrument returns one instrument by instrument_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no instrument has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no instrument has the id.
     """
     ListInstruments: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListInstrumentsRequest, _asset_registry_pb2.ListInstrumentsResponse]  # type: ignore[assignment]
     """ListInstruments returns instruments page by page, in a stable order (by instrument_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateInstrument: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateInstrumentRequest, _asset_registry_pb2.CreateInstrumentResponse]  # type: ignore[assignment]
     """CreateInstrument stores a new instrument. Unary. The caller sets instrument_id (a new ULID with prefix "ins"),
@@ -488,16 +617,18 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateInstrument: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateInstrumentRequest, _asset_registry_pb2.UpdateInstrumentResponse]  # type: ignore[assignment]
     """UpdateInstrument changes fields of an existing instrument: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the instrument does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the instrument does not
     exist.
     """
     GetMarket: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetMarketRequest, _asset_registry_pb2.GetMarketResponse]  # type: ignore[assignment]
     """GetMarket returns one market by market_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no market has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no market has the id.
     """
     ListMarkets: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListMarketsRequest, _asset_registry_pb2.ListMarketsResponse]  # type: ignore[assignment]
     """ListMarkets returns markets page by page, in a stable order (by market_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateMarket: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateMarketRequest, _asset_registry_pb2.CreateMarketResponse]  # type: ignore[assignment]
     """CreateMarket stores a new market. Unary. The caller sets market_id (a new ULID with prefix "mkt"),
@@ -508,16 +639,18 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateMarket: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateMarketRequest, _asset_registry_pb2.UpdateMarketResponse]  # type: ignore[assignment]
     """UpdateMarket changes fields of an existing market: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the market does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the market does not
     exist.
     """
     GetIdentifier: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetIdentifierRequest, _asset_registry_pb2.GetIdentifierResponse]  # type: ignore[assignment]
     """GetIdentifier returns one identifier by identifier_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no identifier has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no identifier has the id.
     """
     ListIdentifiers: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListIdentifiersRequest, _asset_registry_pb2.ListIdentifiersResponse]  # type: ignore[assignment]
     """ListIdentifiers returns identifiers page by page, in a stable order (by identifier_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateIdentifier: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateIdentifierRequest, _asset_registry_pb2.CreateIdentifierResponse]  # type: ignore[assignment]
     """CreateIdentifier stores a new identifier. Unary. The caller sets identifier_id (a new ULID with prefix "idf"),
@@ -528,16 +661,41 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateIdentifier: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateIdentifierRequest, _asset_registry_pb2.UpdateIdentifierResponse]  # type: ignore[assignment]
     """UpdateIdentifier changes fields of an existing identifier: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the identifier does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the identifier does not
+    exist.
+    """
+    GetAssetIdentifier: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetAssetIdentifierRequest, _asset_registry_pb2.GetAssetIdentifierResponse]  # type: ignore[assignment]
+    """GetAssetIdentifier returns one asset identifier (an asset's id in an external source, "aid_" ids) by
+    identifier_id. Unary, read-only.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no asset identifier has the id.
+    """
+    ListAssetIdentifiers: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListAssetIdentifiersRequest, _asset_registry_pb2.ListAssetIdentifiersResponse]  # type: ignore[assignment]
+    """ListAssetIdentifiers returns asset identifiers page by page, in a stable order (by identifier_id), optionally filtered.
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
+    """
+    CreateAssetIdentifier: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateAssetIdentifierRequest, _asset_registry_pb2.CreateAssetIdentifierResponse]  # type: ignore[assignment]
+    """CreateAssetIdentifier stores a new asset identifier. Unary. The caller sets identifier_id (a new ULID with prefix "aid"),
+    which makes the call idempotent: repeating it with an identical asset identifier returns the stored one.
+    Output-only fields (create_time, update_time) are ignored on input and set by the server.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) when the asset identifier breaks a rule; ALREADY_EXISTS when the id or
+    a unique key is taken by a different asset identifier.
+    """
+    UpdateAssetIdentifier: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateAssetIdentifierRequest, _asset_registry_pb2.UpdateAssetIdentifierResponse]  # type: ignore[assignment]
+    """UpdateAssetIdentifier changes fields of an existing asset identifier: only the paths in update_mask are written. Unary.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset identifier does not
     exist.
     """
     GetVenue: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetVenueRequest, _asset_registry_pb2.GetVenueResponse]  # type: ignore[assignment]
     """GetVenue returns one venue by venue_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no venue has the id.
     """
     ListVenues: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListVenuesRequest, _asset_registry_pb2.ListVenuesResponse]  # type: ignore[assignment]
     """ListVenues returns venues page by page, in a stable order (by venue_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateVenue: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateVenueRequest, _asset_registry_pb2.CreateVenueResponse]  # type: ignore[assignment]
     """CreateVenue stores a new venue. Unary. The caller sets venue_id (a new ULID with prefix "ven"),
@@ -548,16 +706,17 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateVenue: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateVenueRequest, _asset_registry_pb2.UpdateVenueResponse]  # type: ignore[assignment]
     """UpdateVenue changes fields of an existing venue: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue does not
-    exist.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue does not exist.
     """
     GetVenueAsset: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.GetVenueAssetRequest, _asset_registry_pb2.GetVenueAssetResponse]  # type: ignore[assignment]
     """GetVenueAsset returns one venue asset by venue_asset_id. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue asset has the id.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+    path naming no field; NOT_FOUND when no venue asset has the id.
     """
     ListVenueAssets: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.ListVenueAssetsRequest, _asset_registry_pb2.ListVenueAssetsResponse]  # type: ignore[assignment]
     """ListVenueAssets returns venue assets page by page, in a stable order (by venue_asset_id), optionally filtered.
-    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+    Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
     """
     CreateVenueAsset: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.CreateVenueAssetRequest, _asset_registry_pb2.CreateVenueAssetResponse]  # type: ignore[assignment]
     """CreateVenueAsset stores a new venue asset. Unary. The caller sets venue_asset_id (a new ULID with prefix "vas"),
@@ -568,7 +727,8 @@ class AssetRegistryAsyncStub(AssetRegistryStub):
     """
     UpdateVenueAsset: _aio.UnaryUnaryMultiCallable[_asset_registry_pb2.UpdateVenueAssetRequest, _asset_registry_pb2.UpdateVenueAssetResponse]  # type: ignore[assignment]
     """UpdateVenueAsset changes fields of an existing venue asset: only the paths in update_mask are written. Unary.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue asset does not
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+    (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue asset does not
     exist.
     """
 
@@ -583,6 +743,19 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
     errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name; List RPCs page
     with page_size/page_token; Create RPCs take the new id from the caller, so retries are safe; Update RPCs
     take an update_mask. Read RPCs are marked NO_SIDE_EFFECTS and may be retried freely.
+
+    Response size: no response exceeds 4 MiB (4,194,304 bytes serialized), gRPC's default message limit.
+    List RPCs end a page early, with a next_page_token, when the next item would cross that bound, so a
+    page may hold fewer than page_size items (one item is always returned: a single resource is far below
+    the bound, its source_record being at most 1 MiB). BatchGet and BatchResolve RPCs cannot split and fail
+    with RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE) instead. Every Get, List, BatchGet and Resolve RPC takes a
+    read_mask to leave out large fields (source_record) and fit more items per response; the typed
+    instrument getters (GetSpotInstrument ... GetLendingBorrow) always return whole terms.
+
+    Optimistic concurrency: chains, assets, deployments, relationships, quality flags, groups, asset
+    identifiers, instruments, markets, identifiers, venues and venue assets carry an etag (output only)
+    that changes on every write; an Update request with a non-empty etag is applied only if the stored
+    resource still has it (ABORTED, ETAG_MISMATCH otherwise).
     """
 
     @_abc_1.abstractmethod
@@ -593,8 +766,55 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_asset_registry_pb2.ResolveMarketResponse, _abc.Awaitable[_asset_registry_pb2.ResolveMarketResponse]]:
         """ResolveMarket finds the market a venue lists under a venue symbol, e.g. venue Binance + "BTCUSDT" or
         OKX + "BTC-USD-SWAP". The lookup is exact and case-sensitive: venue symbols are kept as the venue
-        publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol;
+        publishes them. Unary, read-only. Errors: INVALID_ARGUMENT for a malformed venue_id or empty symbol
+        (VALIDATION_FAILED) or a read_mask path naming no field (INVALID_READ_MASK);
         NOT_FOUND (NOT_FOUND_MARKET, metadata venue_id and venue_symbol) when the venue lists no such symbol.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchResolveMarkets(
+        self,
+        request: _asset_registry_pb2.BatchResolveMarketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_registry_pb2.BatchResolveMarketsResponse, _abc.Awaitable[_asset_registry_pb2.BatchResolveMarketsResponse]]:
+        """BatchResolveMarkets resolves up to 100 (venue, venue symbol) pairs in one call, each exactly like
+        ResolveMarket. Unary, read-only. A pair the venue does not list is not an error: its result has no
+        market. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); RESOURCE_EXHAUSTED
+        (RESPONSE_TOO_LARGE) when the markets together exceed 4 MiB.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchGetAssets(
+        self,
+        request: _asset_registry_pb2.BatchGetAssetsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_registry_pb2.BatchGetAssetsResponse, _abc.Awaitable[_asset_registry_pb2.BatchGetAssetsResponse]]:
+        """BatchGetAssets returns up to 100 assets by id, in the order asked. Unary, read-only. All or nothing.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ASSET, metadata
+        asset_id = the first missing id) when any id is unknown; RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
+        """
+
+    @_abc_1.abstractmethod
+    def BatchGetInstruments(
+        self,
+        request: _asset_registry_pb2.BatchGetInstrumentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_registry_pb2.BatchGetInstrumentsResponse, _abc.Awaitable[_asset_registry_pb2.BatchGetInstrumentsResponse]]:
+        """BatchGetInstruments returns up to 100 instruments by id, in the order asked. Unary, read-only. All or
+        nothing. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND
+        (NOT_FOUND_INSTRUMENT, metadata instrument_id = the first missing id); RESOURCE_EXHAUSTED
+        (RESPONSE_TOO_LARGE).
+        """
+
+    @_abc_1.abstractmethod
+    def BatchGetMarkets(
+        self,
+        request: _asset_registry_pb2.BatchGetMarketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_registry_pb2.BatchGetMarketsResponse, _abc.Awaitable[_asset_registry_pb2.BatchGetMarketsResponse]]:
+        """BatchGetMarkets returns up to 100 markets by id, in the order asked. Unary, read-only. All or nothing.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_MARKET, metadata
+        market_id = the first missing id); RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE).
         """
 
     @_abc_1.abstractmethod
@@ -670,7 +890,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetAssetResponse, _abc.Awaitable[_asset_registry_pb2.GetAssetResponse]]:
         """GetAsset returns one asset by asset_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset has the id.
         """
 
     @_abc_1.abstractmethod
@@ -680,7 +901,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListAssetsResponse, _abc.Awaitable[_asset_registry_pb2.ListAssetsResponse]]:
         """ListAssets returns assets page by page, in a stable order (by asset_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -703,7 +924,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateAssetResponse, _abc.Awaitable[_asset_registry_pb2.UpdateAssetResponse]]:
         """UpdateAsset changes fields of an existing asset: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset does not
         exist.
         """
 
@@ -714,7 +936,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetChainResponse, _abc.Awaitable[_asset_registry_pb2.GetChainResponse]]:
         """GetChain returns one chain by chain_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no chain has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no chain has the id.
         """
 
     @_abc_1.abstractmethod
@@ -724,7 +947,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListChainsResponse, _abc.Awaitable[_asset_registry_pb2.ListChainsResponse]]:
         """ListChains returns chains page by page, in a stable order (by chain_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -747,7 +970,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateChainResponse, _abc.Awaitable[_asset_registry_pb2.UpdateChainResponse]]:
         """UpdateChain changes fields of an existing chain: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the chain does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the chain does not
         exist.
         """
 
@@ -758,7 +982,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetAssetDeploymentResponse, _abc.Awaitable[_asset_registry_pb2.GetAssetDeploymentResponse]]:
         """GetAssetDeployment returns one asset deployment by deployment_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset deployment has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset deployment has the id.
         """
 
     @_abc_1.abstractmethod
@@ -768,7 +993,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListAssetDeploymentsResponse, _abc.Awaitable[_asset_registry_pb2.ListAssetDeploymentsResponse]]:
         """ListAssetDeployments returns asset deployments page by page, in a stable order (by deployment_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -791,7 +1016,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateAssetDeploymentResponse, _abc.Awaitable[_asset_registry_pb2.UpdateAssetDeploymentResponse]]:
         """UpdateAssetDeployment changes fields of an existing asset deployment: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset deployment does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset deployment does not
         exist.
         """
 
@@ -802,7 +1028,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetAssetRelationshipResponse, _abc.Awaitable[_asset_registry_pb2.GetAssetRelationshipResponse]]:
         """GetAssetRelationship returns one asset relationship by relationship_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset relationship has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset relationship has the id.
         """
 
     @_abc_1.abstractmethod
@@ -812,7 +1039,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListAssetRelationshipsResponse, _abc.Awaitable[_asset_registry_pb2.ListAssetRelationshipsResponse]]:
         """ListAssetRelationships returns asset relationships page by page, in a stable order (by relationship_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -835,7 +1062,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateAssetRelationshipResponse, _abc.Awaitable[_asset_registry_pb2.UpdateAssetRelationshipResponse]]:
         """UpdateAssetRelationship changes fields of an existing asset relationship: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset relationship does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset relationship does not
         exist.
         """
 
@@ -846,7 +1074,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetAssetQualityFlagResponse, _abc.Awaitable[_asset_registry_pb2.GetAssetQualityFlagResponse]]:
         """GetAssetQualityFlag returns one asset quality flag by flag_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset quality flag has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset quality flag has the id.
         """
 
     @_abc_1.abstractmethod
@@ -856,7 +1085,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListAssetQualityFlagsResponse, _abc.Awaitable[_asset_registry_pb2.ListAssetQualityFlagsResponse]]:
         """ListAssetQualityFlags returns asset quality flags page by page, in a stable order (by flag_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -879,7 +1108,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateAssetQualityFlagResponse, _abc.Awaitable[_asset_registry_pb2.UpdateAssetQualityFlagResponse]]:
         """UpdateAssetQualityFlag changes fields of an existing asset quality flag: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset quality flag does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset quality flag does not
         exist.
         """
 
@@ -890,7 +1120,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetAssetGroupResponse, _abc.Awaitable[_asset_registry_pb2.GetAssetGroupResponse]]:
         """GetAssetGroup returns one asset group by group_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no asset group has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset group has the id.
         """
 
     @_abc_1.abstractmethod
@@ -900,7 +1131,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListAssetGroupsResponse, _abc.Awaitable[_asset_registry_pb2.ListAssetGroupsResponse]]:
         """ListAssetGroups returns asset groups page by page, in a stable order (by group_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -923,7 +1154,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateAssetGroupResponse, _abc.Awaitable[_asset_registry_pb2.UpdateAssetGroupResponse]]:
         """UpdateAssetGroup changes fields of an existing asset group: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the asset group does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset group does not
         exist.
         """
 
@@ -934,7 +1166,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetInstrumentResponse, _abc.Awaitable[_asset_registry_pb2.GetInstrumentResponse]]:
         """GetInstrument returns one instrument by instrument_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no instrument has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no instrument has the id.
         """
 
     @_abc_1.abstractmethod
@@ -944,7 +1177,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListInstrumentsResponse, _abc.Awaitable[_asset_registry_pb2.ListInstrumentsResponse]]:
         """ListInstruments returns instruments page by page, in a stable order (by instrument_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -967,7 +1200,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateInstrumentResponse, _abc.Awaitable[_asset_registry_pb2.UpdateInstrumentResponse]]:
         """UpdateInstrument changes fields of an existing instrument: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the instrument does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the instrument does not
         exist.
         """
 
@@ -978,7 +1212,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetMarketResponse, _abc.Awaitable[_asset_registry_pb2.GetMarketResponse]]:
         """GetMarket returns one market by market_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no market has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no market has the id.
         """
 
     @_abc_1.abstractmethod
@@ -988,7 +1223,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListMarketsResponse, _abc.Awaitable[_asset_registry_pb2.ListMarketsResponse]]:
         """ListMarkets returns markets page by page, in a stable order (by market_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -1011,7 +1246,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateMarketResponse, _abc.Awaitable[_asset_registry_pb2.UpdateMarketResponse]]:
         """UpdateMarket changes fields of an existing market: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the market does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the market does not
         exist.
         """
 
@@ -1022,7 +1258,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetIdentifierResponse, _abc.Awaitable[_asset_registry_pb2.GetIdentifierResponse]]:
         """GetIdentifier returns one identifier by identifier_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no identifier has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no identifier has the id.
         """
 
     @_abc_1.abstractmethod
@@ -1032,7 +1269,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListIdentifiersResponse, _abc.Awaitable[_asset_registry_pb2.ListIdentifiersResponse]]:
         """ListIdentifiers returns identifiers page by page, in a stable order (by identifier_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -1055,7 +1292,55 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateIdentifierResponse, _abc.Awaitable[_asset_registry_pb2.UpdateIdentifierResponse]]:
         """UpdateIdentifier changes fields of an existing identifier: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the identifier does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the identifier does not
+        exist.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAssetIdentifier(
+        self,
+        request: _asset_registry_pb2.GetAssetIdentifierRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_registry_pb2.GetAssetIdentifierResponse, _abc.Awaitable[_asset_registry_pb2.GetAssetIdentifierResponse]]:
+        """GetAssetIdentifier returns one asset identifier (an asset's id in an external source, "aid_" ids) by
+        identifier_id. Unary, read-only.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no asset identifier has the id.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAssetIdentifiers(
+        self,
+        request: _asset_registry_pb2.ListAssetIdentifiersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_registry_pb2.ListAssetIdentifiersResponse, _abc.Awaitable[_asset_registry_pb2.ListAssetIdentifiersResponse]]:
+        """ListAssetIdentifiers returns asset identifiers page by page, in a stable order (by identifier_id), optionally filtered.
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateAssetIdentifier(
+        self,
+        request: _asset_registry_pb2.CreateAssetIdentifierRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_registry_pb2.CreateAssetIdentifierResponse, _abc.Awaitable[_asset_registry_pb2.CreateAssetIdentifierResponse]]:
+        """CreateAssetIdentifier stores a new asset identifier. Unary. The caller sets identifier_id (a new ULID with prefix "aid"),
+        which makes the call idempotent: repeating it with an identical asset identifier returns the stored one.
+        Output-only fields (create_time, update_time) are ignored on input and set by the server.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) when the asset identifier breaks a rule; ALREADY_EXISTS when the id or
+        a unique key is taken by a different asset identifier.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateAssetIdentifier(
+        self,
+        request: _asset_registry_pb2.UpdateAssetIdentifierRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_registry_pb2.UpdateAssetIdentifierResponse, _abc.Awaitable[_asset_registry_pb2.UpdateAssetIdentifierResponse]]:
+        """UpdateAssetIdentifier changes fields of an existing asset identifier: only the paths in update_mask are written. Unary.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the asset identifier does not
         exist.
         """
 
@@ -1066,7 +1351,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetVenueResponse, _abc.Awaitable[_asset_registry_pb2.GetVenueResponse]]:
         """GetVenue returns one venue by venue_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no venue has the id.
         """
 
     @_abc_1.abstractmethod
@@ -1076,7 +1362,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListVenuesResponse, _abc.Awaitable[_asset_registry_pb2.ListVenuesResponse]]:
         """ListVenues returns venues page by page, in a stable order (by venue_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -1099,8 +1385,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateVenueResponse, _abc.Awaitable[_asset_registry_pb2.UpdateVenueResponse]]:
         """UpdateVenue changes fields of an existing venue: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue does not
-        exist.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue does not exist.
         """
 
     @_abc_1.abstractmethod
@@ -1110,7 +1396,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.GetVenueAssetResponse, _abc.Awaitable[_asset_registry_pb2.GetVenueAssetResponse]]:
         """GetVenueAsset returns one venue asset by venue_asset_id. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id; NOT_FOUND when no venue asset has the id.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED) for a malformed id, (INVALID_READ_MASK) for a read_mask
+        path naming no field; NOT_FOUND when no venue asset has the id.
         """
 
     @_abc_1.abstractmethod
@@ -1120,7 +1407,7 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.ListVenueAssetsResponse, _abc.Awaitable[_asset_registry_pb2.ListVenueAssetsResponse]]:
         """ListVenueAssets returns venue assets page by page, in a stable order (by venue_asset_id), optionally filtered.
-        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN).
+        Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK).
         """
 
     @_abc_1.abstractmethod
@@ -1143,7 +1430,8 @@ class AssetRegistryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_registry_pb2.UpdateVenueAssetResponse, _abc.Awaitable[_asset_registry_pb2.UpdateVenueAssetResponse]]:
         """UpdateVenueAsset changes fields of an existing venue asset: only the paths in update_mask are written. Unary.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK); NOT_FOUND when the venue asset does not
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_UPDATE_MASK; etag in update_mask); ABORTED
+        (ETAG_MISMATCH) when a non-empty etag no longer matches; NOT_FOUND when the venue asset does not
         exist.
         """
 

@@ -30,6 +30,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A page_token was not produced by this RPC with the same filters, or has expired (INVALID_ARGUMENT)."""
     ERROR_REASON_INVALID_UPDATE_MASK: _ErrorReason.ValueType  # 3
     """The update_mask names a field that does not exist or may not be updated (INVALID_ARGUMENT)."""
+    ERROR_REASON_RESUME_TOKEN_EXPIRED: _ErrorReason.ValueType  # 4
+    """A Stream* request's resume_token was not issued by this RPC with the same filters, or the server no
+    longer retains the events after it (FAILED_PRECONDITION). The client must restart the stream without
+    a resume_token (which begins with a fresh snapshot) and reconcile. Metadata: none.
+    """
     ERROR_REASON_NOT_FOUND_ASSET: _ErrorReason.ValueType  # 10
     """No asset has the requested asset_id (NOT_FOUND). Metadata: asset_id."""
     ERROR_REASON_NOT_FOUND_CHAIN: _ErrorReason.ValueType  # 11
@@ -69,7 +74,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     (FAILED_PRECONDITION). Metadata: the id and "actual_type".
     """
     ERROR_REASON_ETAG_MISMATCH: _ErrorReason.ValueType  # 41
-    """The resource changed since the client read it: the given etag does not match (ABORTED)."""
+    """The resource changed since the client read it: the given etag does not match (ABORTED). Metadata:
+    the resource's id field (e.g. "asset_id") and "current_etag". Re-read, re-apply, retry.
+    """
     ERROR_REASON_ORDER_NOT_OPEN: _ErrorReason.ValueType  # 42
     """The order is in a terminal state (filled, canceled, rejected, expired) and cannot be changed
     (FAILED_PRECONDITION). Metadata: order_id, status.
@@ -83,7 +90,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     (INVALID_ARGUMENT). Metadata: market_id and "rule".
     """
     ERROR_REASON_RISK_DENIED: _ErrorReason.ValueType  # 45
-    """Pre-trade risk denied the order (FAILED_PRECONDITION). Metadata: the breached limit ids."""
+    """Pre-trade risk denied the order (FAILED_PRECONDITION). Metadata: "limit_ids", the ids ("lim_" + ULID)
+    of the BREACHED risk limits, comma-separated (RiskEngine ReserveOrder / CheckOrder limit checks).
+    """
     ERROR_REASON_INSUFFICIENT_FUNDS: _ErrorReason.ValueType  # 46
     """The account lacks free balance or margin for the request (FAILED_PRECONDITION). Metadata: asset_id."""
     ERROR_REASON_VENUE_REJECTED: _ErrorReason.ValueType  # 50
@@ -96,6 +105,123 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The venue's or CQC's rate limit was hit (RESOURCE_EXHAUSTED). Metadata: retry_after_ms when known."""
     ERROR_REASON_PERMISSION_DENIED: _ErrorReason.ValueType  # 60
     """The caller lacks permission for the account or resource (PERMISSION_DENIED)."""
+    ERROR_REASON_TOO_LATE_TO_CANCEL: _ErrorReason.ValueType  # 100
+    """Orders (100-139). The venue answered that a cancel or amend came too late: the order had already
+    filled or expired there (FIX 102=0 Too late to cancel; Binance -2011 after a fill)
+    (FAILED_PRECONDITION). The order record is updated from the venue's state; OrderRequestRejected is
+    published. Metadata: order_id, status (the order's status after the update).
+    """
+    ERROR_REASON_ORDER_ALREADY_PENDING: _ErrorReason.ValueType  # 101
+    """A cancel or amend was refused because an earlier cancel or replace of the same order is still pending
+    (FIX 102=3; OKX 51509/51510) (FAILED_PRECONDITION). Retry after the pending request resolves.
+    Metadata: order_id, status (PENDING_CANCEL or PENDING_REPLACE).
+    """
+    ERROR_REASON_TRADING_HALTED: _ErrorReason.ValueType  # 102
+    """CQC's trading state for the account or market refuses the request: halted, or reducing-only and the
+    order would increase exposure (RiskEngine trading state; FAILED_PRECONDITION). Not sent to the
+    venue. Metadata: account_id, trading_state, and market_id when the state is per market.
+    """
+    ERROR_REASON_ACCOUNT_SUSPENDED: _ErrorReason.ValueType  # 103
+    """The venue account may not trade: suspended, frozen or disabled by the venue or in CQC (VenueAccount
+    status; Binance -2015, OKX 51024) (FAILED_PRECONDITION). Metadata: account_id, status.
+    """
+    ERROR_REASON_UNSUPPORTED_ORDER_FEATURE: _ErrorReason.ValueType  # 104
+    """The market or venue does not support a feature the request uses: order type, time in force, post-only,
+    close-position, iceberg, minimum quantity, attached take-profit/stop-loss, per-order leverage, amend,
+    an order-list type (FIX 103=11 Unsupported order characteristic; Binance -1116 invalid order type)
+    (INVALID_ARGUMENT). Metadata: market_id, feature (the request field name, e.g. "time_in_force",
+    "close_position", "take_profit", "contingency_type", "amend").
+    """
+    ERROR_REASON_DUPLICATE_CLIENT_ORDER_ID: _ErrorReason.ValueType  # 105
+    """The client order id is already used by another order of the account that is open or was placed
+    within the venue's uniqueness window (FIX 103=6 / 102=6 Duplicate ClOrdID; Binance -2010 "Duplicate
+    order sent") (ALREADY_EXISTS). Not the same as REQUEST_ID_REUSED. Metadata: client_order_id, order_id
+    (the order that holds it, when known to CQC).
+    """
+    ERROR_REASON_ORDER_LIST_INVALID: _ErrorReason.ValueType  # 106
+    """The orders of a PlaceOrderList request do not form a valid list of its contingency type: legs on the
+    wrong side of the market, an OCO whose prices do not straddle the market (Binance OCO_BAD_PRICES), a
+    pending leg that cannot follow the working leg (INVALID_ARGUMENT). Not sent to the venue. Metadata:
+    contingency_type, leg (the 0-based index of the offending order), rule.
+    """
+    ERROR_REASON_DEAD_MAN_SWITCH_UNSUPPORTED: _ErrorReason.ValueType  # 107
+    """The venue has no dead-man switch for this account or market type, so SetCancelAllAfter cannot be
+    honoured (FAILED_PRECONDITION). The gateway never emulates one silently. Metadata: venue_id,
+    market_id when per market.
+    """
+    ERROR_REASON_ACCOUNT_OPERATION_UNSUPPORTED: _ErrorReason.ValueType  # 140
+    """The venue does not offer this account operation for this account or market (SetLeverage per side,
+    SetMarginMode per market, AdjustIsolatedMargin on a cross position, Borrow on a spot-only account,
+    CancelWithdrawal after the venue stopped accepting cancels for that state) (FAILED_PRECONDITION).
+    Metadata: "operation" (the RPC name), "venue_id", and "market_id" when one is concerned.
+    """
+    ERROR_REASON_LEVERAGE_OUT_OF_RANGE: _ErrorReason.ValueType  # 141
+    """The requested leverage is outside what the venue allows for the market at the current position size
+    (leverage bracket) (INVALID_ARGUMENT). Metadata: "market_id", "max_leverage" (decimal, when known).
+    """
+    ERROR_REASON_POSITIONS_OR_ORDERS_OPEN: _ErrorReason.ValueType  # 142
+    """The setting cannot change while the account has open positions or open orders in its scope (Binance
+    -4047/-4048/-4068 for margin type and position mode) (FAILED_PRECONDITION). Metadata: "setting"
+    ("margin_mode", "position_mode", "leverage"), "market_id" when one is concerned.
+    """
+    ERROR_REASON_NOT_FOUND_POSITION: _ErrorReason.ValueType  # 143
+    """No position of the account matches (market, position side) for a position-scoped operation such as
+    AdjustIsolatedMargin (NOT_FOUND). Metadata: "account_id", "market_id", "position_side".
+    """
+    ERROR_REASON_NOT_FOUND_TRANSACTION: _ErrorReason.ValueType  # 144
+    """No withdrawal, deposit or transfer of the account has the given transaction_id or
+    client_transaction_id (NOT_FOUND). Metadata: "account_id", and "transaction_id" or
+    "client_transaction_id".
+    """
+    ERROR_REASON_WITHDRAWAL_NOT_CANCELABLE: _ErrorReason.ValueType  # 145
+    """The withdrawal can no longer be canceled: it is processing, broadcast or final (FAILED_PRECONDITION).
+    Metadata: "transaction_id", "status" (the TransactionStatus name).
+    """
+    ERROR_REASON_BORROW_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 146
+    """A borrow exceeds what the venue lets the account borrow now (max borrowable, pool liquidity, borrow
+    limit) (FAILED_PRECONDITION). Metadata: "asset_id", "max_borrowable" (decimal, when known).
+    """
+    ERROR_REASON_REPAY_EXCEEDS_DEBT: _ErrorReason.ValueType  # 147
+    """A repayment exceeds the debt owed (principal plus accrued interest) (INVALID_ARGUMENT). Metadata:
+    "asset_id", "owed" (decimal, when known).
+    """
+    ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE: _ErrorReason.ValueType  # 148
+    """Removing isolated margin would leave the position below its initial margin requirement
+    (FAILED_PRECONDITION). Metadata: "market_id", "max_removable" (decimal, when known).
+    """
+    ERROR_REASON_RISK_RESERVATION_NOT_HELD: _ErrorReason.ValueType  # 160
+    """RiskEngine CommitReservation or ReleaseReservation on a reservation whose state does not allow it:
+    commit of a RELEASED reservation or of one COMMITTED with another order_id, release of a COMMITTED
+    one (FAILED_PRECONDITION). Metadata: "reservation_id", "state" (the RiskReservationState name), and
+    "order_id" when committed.
+    """
+    ERROR_REASON_RISK_DATA_UNAVAILABLE: _ErrorReason.ValueType  # 161
+    """The RiskEngine could not read the positions, orders, prices or limits a check needs, so it ran no
+    check (UNAVAILABLE): CheckOrder, ReserveOrder. Callers MUST treat it as a denial and never place the
+    order unchecked; retry later. Metadata: "missing" (what could not be read, e.g. "mark_price:mkt_...").
+    """
+    ERROR_REASON_PRICE_SIGN_NOT_ALLOWED: _ErrorReason.ValueType  # 180
+    """A zero or negative price on a market whose Market.negative_prices_allowed is false (INVALID_ARGUMENT):
+    an order or amendment price, trigger price or limit price, returned by VenueGateway order RPCs (and by
+    AssetRegistry Create/UpdateMarket for other price rules of the market). Validation accepts every sign;
+    the service checks it against the market. Metadata: "market_id", "field" (the request field path,
+    e.g. "order.price"), "price" (the value sent).
+    """
+    ERROR_REASON_MARKET_NOT_TRADABLE: _ErrorReason.ValueType  # 181
+    """An order RPC names a market that is not tradable by its kind: a MARKET_TYPE_INDEX market, a published
+    index (FAILED_PRECONDITION). A tradable market whose Market.status refuses the order is the venue's
+    rejection (an OrderRejected event), not this reason. Metadata: "market_id", "market_type" (the MarketType value name).
+    """
+    ERROR_REASON_INVALID_READ_MASK: _ErrorReason.ValueType  # 190
+    """A read_mask path names no field of the returned resource (INVALID_ARGUMENT). Metadata: "paths" (the
+    unknown paths, comma-separated). AssetRegistry Get, List, BatchGet and Resolve RPCs.
+    """
+    ERROR_REASON_RESPONSE_TOO_LARGE: _ErrorReason.ValueType  # 191
+    """The response would exceed the 4 MiB gRPC message limit (RESOURCE_EXHAUSTED): a BatchGet or
+    BatchResolve whose resources are too large together. Pages of List RPCs never fail this way (they end
+    early instead). Metadata: "limit_bytes", "size_bytes". Retry with fewer ids or a read_mask that leaves
+    out large fields (source_record).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the machine-readable cause of a failed CQC RPC.
@@ -123,6 +249,11 @@ ERROR_REASON_INVALID_PAGE_TOKEN: ErrorReason.ValueType  # 2
 """A page_token was not produced by this RPC with the same filters, or has expired (INVALID_ARGUMENT)."""
 ERROR_REASON_INVALID_UPDATE_MASK: ErrorReason.ValueType  # 3
 """The update_mask names a field that does not exist or may not be updated (INVALID_ARGUMENT)."""
+ERROR_REASON_RESUME_TOKEN_EXPIRED: ErrorReason.ValueType  # 4
+"""A Stream* request's resume_token was not issued by this RPC with the same filters, or the server no
+longer retains the events after it (FAILED_PRECONDITION). The client must restart the stream without
+a resume_token (which begins with a fresh snapshot) and reconcile. Metadata: none.
+"""
 ERROR_REASON_NOT_FOUND_ASSET: ErrorReason.ValueType  # 10
 """No asset has the requested asset_id (NOT_FOUND). Metadata: asset_id."""
 ERROR_REASON_NOT_FOUND_CHAIN: ErrorReason.ValueType  # 11
@@ -162,7 +293,9 @@ ERROR_REASON_WRONG_INSTRUMENT_TYPE: ErrorReason.ValueType  # 40
 (FAILED_PRECONDITION). Metadata: the id and "actual_type".
 """
 ERROR_REASON_ETAG_MISMATCH: ErrorReason.ValueType  # 41
-"""The resource changed since the client read it: the given etag does not match (ABORTED)."""
+"""The resource changed since the client read it: the given etag does not match (ABORTED). Metadata:
+the resource's id field (e.g. "asset_id") and "current_etag". Re-read, re-apply, retry.
+"""
 ERROR_REASON_ORDER_NOT_OPEN: ErrorReason.ValueType  # 42
 """The order is in a terminal state (filled, canceled, rejected, expired) and cannot be changed
 (FAILED_PRECONDITION). Metadata: order_id, status.
@@ -176,7 +309,9 @@ ERROR_REASON_MARKET_RULE_VIOLATED: ErrorReason.ValueType  # 44
 (INVALID_ARGUMENT). Metadata: market_id and "rule".
 """
 ERROR_REASON_RISK_DENIED: ErrorReason.ValueType  # 45
-"""Pre-trade risk denied the order (FAILED_PRECONDITION). Metadata: the breached limit ids."""
+"""Pre-trade risk denied the order (FAILED_PRECONDITION). Metadata: "limit_ids", the ids ("lim_" + ULID)
+of the BREACHED risk limits, comma-separated (RiskEngine ReserveOrder / CheckOrder limit checks).
+"""
 ERROR_REASON_INSUFFICIENT_FUNDS: ErrorReason.ValueType  # 46
 """The account lacks free balance or margin for the request (FAILED_PRECONDITION). Metadata: asset_id."""
 ERROR_REASON_VENUE_REJECTED: ErrorReason.ValueType  # 50
@@ -189,4 +324,121 @@ ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 52
 """The venue's or CQC's rate limit was hit (RESOURCE_EXHAUSTED). Metadata: retry_after_ms when known."""
 ERROR_REASON_PERMISSION_DENIED: ErrorReason.ValueType  # 60
 """The caller lacks permission for the account or resource (PERMISSION_DENIED)."""
+ERROR_REASON_TOO_LATE_TO_CANCEL: ErrorReason.ValueType  # 100
+"""Orders (100-139). The venue answered that a cancel or amend came too late: the order had already
+filled or expired there (FIX 102=0 Too late to cancel; Binance -2011 after a fill)
+(FAILED_PRECONDITION). The order record is updated from the venue's state; OrderRequestRejected is
+published. Metadata: order_id, status (the order's status after the update).
+"""
+ERROR_REASON_ORDER_ALREADY_PENDING: ErrorReason.ValueType  # 101
+"""A cancel or amend was refused because an earlier cancel or replace of the same order is still pending
+(FIX 102=3; OKX 51509/51510) (FAILED_PRECONDITION). Retry after the pending request resolves.
+Metadata: order_id, status (PENDING_CANCEL or PENDING_REPLACE).
+"""
+ERROR_REASON_TRADING_HALTED: ErrorReason.ValueType  # 102
+"""CQC's trading state for the account or market refuses the request: halted, or reducing-only and the
+order would increase exposure (RiskEngine trading state; FAILED_PRECONDITION). Not sent to the
+venue. Metadata: account_id, trading_state, and market_id when the state is per market.
+"""
+ERROR_REASON_ACCOUNT_SUSPENDED: ErrorReason.ValueType  # 103
+"""The venue account may not trade: suspended, frozen or disabled by the venue or in CQC (VenueAccount
+status; Binance -2015, OKX 51024) (FAILED_PRECONDITION). Metadata: account_id, status.
+"""
+ERROR_REASON_UNSUPPORTED_ORDER_FEATURE: ErrorReason.ValueType  # 104
+"""The market or venue does not support a feature the request uses: order type, time in force, post-only,
+close-position, iceberg, minimum quantity, attached take-profit/stop-loss, per-order leverage, amend,
+an order-list type (FIX 103=11 Unsupported order characteristic; Binance -1116 invalid order type)
+(INVALID_ARGUMENT). Metadata: market_id, feature (the request field name, e.g. "time_in_force",
+"close_position", "take_profit", "contingency_type", "amend").
+"""
+ERROR_REASON_DUPLICATE_CLIENT_ORDER_ID: ErrorReason.ValueType  # 105
+"""The client order id is already used by another order of the account that is open or was placed
+within the venue's uniqueness window (FIX 103=6 / 102=6 Duplicate ClOrdID; Binance -2010 "Duplicate
+order sent") (ALREADY_EXISTS). Not the same as REQUEST_ID_REUSED. Metadata: client_order_id, order_id
+(the order that holds it, when known to CQC).
+"""
+ERROR_REASON_ORDER_LIST_INVALID: ErrorReason.ValueType  # 106
+"""The orders of a PlaceOrderList request do not form a valid list of its contingency type: legs on the
+wrong side of the market, an OCO whose prices do not straddle the market (Binance OCO_BAD_PRICES), a
+pending leg that cannot follow the working leg (INVALID_ARGUMENT). Not sent to the venue. Metadata:
+contingency_type, leg (the 0-based index of the offending order), rule.
+"""
+ERROR_REASON_DEAD_MAN_SWITCH_UNSUPPORTED: ErrorReason.ValueType  # 107
+"""The venue has no dead-man switch for this account or market type, so SetCancelAllAfter cannot be
+honoured (FAILED_PRECONDITION). The gateway never emulates one silently. Metadata: venue_id,
+market_id when per market.
+"""
+ERROR_REASON_ACCOUNT_OPERATION_UNSUPPORTED: ErrorReason.ValueType  # 140
+"""The venue does not offer this account operation for this account or market (SetLeverage per side,
+SetMarginMode per market, AdjustIsolatedMargin on a cross position, Borrow on a spot-only account,
+CancelWithdrawal after the venue stopped accepting cancels for that state) (FAILED_PRECONDITION).
+Metadata: "operation" (the RPC name), "venue_id", and "market_id" when one is concerned.
+"""
+ERROR_REASON_LEVERAGE_OUT_OF_RANGE: ErrorReason.ValueType  # 141
+"""The requested leverage is outside what the venue allows for the market at the current position size
+(leverage bracket) (INVALID_ARGUMENT). Metadata: "market_id", "max_leverage" (decimal, when known).
+"""
+ERROR_REASON_POSITIONS_OR_ORDERS_OPEN: ErrorReason.ValueType  # 142
+"""The setting cannot change while the account has open positions or open orders in its scope (Binance
+-4047/-4048/-4068 for margin type and position mode) (FAILED_PRECONDITION). Metadata: "setting"
+("margin_mode", "position_mode", "leverage"), "market_id" when one is concerned.
+"""
+ERROR_REASON_NOT_FOUND_POSITION: ErrorReason.ValueType  # 143
+"""No position of the account matches (market, position side) for a position-scoped operation such as
+AdjustIsolatedMargin (NOT_FOUND). Metadata: "account_id", "market_id", "position_side".
+"""
+ERROR_REASON_NOT_FOUND_TRANSACTION: ErrorReason.ValueType  # 144
+"""No withdrawal, deposit or transfer of the account has the given transaction_id or
+client_transaction_id (NOT_FOUND). Metadata: "account_id", and "transaction_id" or
+"client_transaction_id".
+"""
+ERROR_REASON_WITHDRAWAL_NOT_CANCELABLE: ErrorReason.ValueType  # 145
+"""The withdrawal can no longer be canceled: it is processing, broadcast or final (FAILED_PRECONDITION).
+Metadata: "transaction_id", "status" (the TransactionStatus name).
+"""
+ERROR_REASON_BORROW_LIMIT_EXCEEDED: ErrorReason.ValueType  # 146
+"""A borrow exceeds what the venue lets the account borrow now (max borrowable, pool liquidity, borrow
+limit) (FAILED_PRECONDITION). Metadata: "asset_id", "max_borrowable" (decimal, when known).
+"""
+ERROR_REASON_REPAY_EXCEEDS_DEBT: ErrorReason.ValueType  # 147
+"""A repayment exceeds the debt owed (principal plus accrued interest) (INVALID_ARGUMENT). Metadata:
+"asset_id", "owed" (decimal, when known).
+"""
+ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE: ErrorReason.ValueType  # 148
+"""Removing isolated margin would leave the position below its initial margin requirement
+(FAILED_PRECONDITION). Metadata: "market_id", "max_removable" (decimal, when known).
+"""
+ERROR_REASON_RISK_RESERVATION_NOT_HELD: ErrorReason.ValueType  # 160
+"""RiskEngine CommitReservation or ReleaseReservation on a reservation whose state does not allow it:
+commit of a RELEASED reservation or of one COMMITTED with another order_id, release of a COMMITTED
+one (FAILED_PRECONDITION). Metadata: "reservation_id", "state" (the RiskReservationState name), and
+"order_id" when committed.
+"""
+ERROR_REASON_RISK_DATA_UNAVAILABLE: ErrorReason.ValueType  # 161
+"""The RiskEngine could not read the positions, orders, prices or limits a check needs, so it ran no
+check (UNAVAILABLE): CheckOrder, ReserveOrder. Callers MUST treat it as a denial and never place the
+order unchecked; retry later. Metadata: "missing" (what could not be read, e.g. "mark_price:mkt_...").
+"""
+ERROR_REASON_PRICE_SIGN_NOT_ALLOWED: ErrorReason.ValueType  # 180
+"""A zero or negative price on a market whose Market.negative_prices_allowed is false (INVALID_ARGUMENT):
+an order or amendment price, trigger price or limit price, returned by VenueGateway order RPCs (and by
+AssetRegistry Create/UpdateMarket for other price rules of the market). Validation accepts every sign;
+the service checks it against the market. Metadata: "market_id", "field" (the request field path,
+e.g. "order.price"), "price" (the value sent).
+"""
+ERROR_REASON_MARKET_NOT_TRADABLE: ErrorReason.ValueType  # 181
+"""An order RPC names a market that is not tradable by its kind: a MARKET_TYPE_INDEX market, a published
+index (FAILED_PRECONDITION). A tradable market whose Market.status refuses the order is the venue's
+rejection (an OrderRejected event), not this reason. Metadata: "market_id", "market_type" (the MarketType value name).
+"""
+ERROR_REASON_INVALID_READ_MASK: ErrorReason.ValueType  # 190
+"""A read_mask path names no field of the returned resource (INVALID_ARGUMENT). Metadata: "paths" (the
+unknown paths, comma-separated). AssetRegistry Get, List, BatchGet and Resolve RPCs.
+"""
+ERROR_REASON_RESPONSE_TOO_LARGE: ErrorReason.ValueType  # 191
+"""The response would exceed the 4 MiB gRPC message limit (RESOURCE_EXHAUSTED): a BatchGet or
+BatchResolve whose resources are too large together. Pages of List RPCs never fail this way (they end
+early instead). Metadata: "limit_bytes", "size_bytes". Retry with fewer ids or a read_mask that leaves
+out large fields (source_record).
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

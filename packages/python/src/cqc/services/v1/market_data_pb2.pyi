@@ -76,29 +76,53 @@ Global___GetPriceResponse: _TypeAlias = GetPriceResponse  # noqa: Y015
 
 @_typing.final
 class ListPricesRequest(_message.Message):
-    """ListPricesRequest asks for the latest prices of every (market, price type) pair of the two lists."""
+    """ListPricesRequest asks for the latest prices of every (subject, price type) pair, the subjects being
+    the listed markets and assets.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     MARKET_IDS_FIELD_NUMBER: _builtins.int
     PRICE_TYPES_FIELD_NUMBER: _builtins.int
+    ASSET_IDS_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    INCLUDE_SOURCE_RECORDS_FIELD_NUMBER: _builtins.int
+    include_source_records: _builtins.bool
+    """include_source_records asks for Price.source_record; false (default) leaves the raw records out."""
     @_builtins.property
     def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """market_ids are the markets (1 to 500, unique, "mkt_" ids). Required."""
+        """market_ids are the markets (0 to 500, unique, "mkt_" ids). With asset_ids, at least one and at most
+        500 subjects in total (rule list_prices.subjects_required).
+        """
 
     @_builtins.property
     def price_types(self) -> _containers.RepeatedScalarFieldContainer[_market_data_pb2.PriceType.ValueType]:
         """price_types are the kinds of price wanted (1 to 16, unique, none UNSPECIFIED). Required."""
+
+    @_builtins.property
+    def asset_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """asset_ids are assets whose asset-keyed prices are wanted (Price.asset_id: aggregator REFERENCE prices,
+        oracle feeds), 0 to 500, unique, "ast_" ids.
+        """
+
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """sources keeps only prices from these publishers (Price.source, e.g. "coingecko", "chainlink"). Empty:
+        the latest price of each pair from any source. At most 20.
+        """
 
     def __init__(
         self,
         *,
         market_ids: _abc.Iterable[_builtins.str] | None = ...,
         price_types: _abc.Iterable[_market_data_pb2.PriceType.ValueType] | None = ...,
+        asset_ids: _abc.Iterable[_builtins.str] | None = ...,
+        sources: _abc.Iterable[_builtins.str] | None = ...,
+        include_source_records: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["market_ids", b"market_ids", "price_types", b"price_types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_ids", b"asset_ids", "include_source_records", b"include_source_records", "market_ids", b"market_ids", "price_types", b"price_types", "sources", b"sources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -137,6 +161,11 @@ class StreamPricesRequest(_message.Message):
     MARKET_IDS_FIELD_NUMBER: _builtins.int
     PRICE_TYPES_FIELD_NUMBER: _builtins.int
     MIN_INTERVAL_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the last resume_token received on a previous stream: the server replays the prices
+    observed after it instead of sending a snapshot. Unset: snapshot first. At most 512 characters.
+    """
     @_builtins.property
     def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """market_ids are the markets to follow (1 to 500, unique). Required."""
@@ -157,38 +186,55 @@ class StreamPricesRequest(_message.Message):
         market_ids: _abc.Iterable[_builtins.str] | None = ...,
         price_types: _abc.Iterable[_market_data_pb2.PriceType.ValueType] | None = ...,
         min_interval: _duration_pb2.Duration | None = ...,
+        resume_token: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["min_interval", b"min_interval"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "min_interval", b"min_interval", "resume_token", b"resume_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["market_ids", b"market_ids", "min_interval", b"min_interval", "price_types", b"price_types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "market_ids", b"market_ids", "min_interval", b"min_interval", "price_types", b"price_types", "resume_token", b"resume_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
 
 Global___StreamPricesRequest: _TypeAlias = StreamPricesRequest  # noqa: Y015
 
 @_typing.final
 class StreamPricesResponse(_message.Message):
-    """StreamPricesResponse is one price of the stream."""
+    """StreamPricesResponse is one price of the stream, or the end-of-snapshot marker."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PRICE_FIELD_NUMBER: _builtins.int
     IS_SNAPSHOT_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
     is_snapshot: _builtins.bool
     """is_snapshot is true for the initial latest-known prices sent when the stream starts."""
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message; pass it to StreamPrices to resume. Opaque,
+    1 to 512 characters, set on every message.
+    """
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the last message of the snapshot: every requested price known to the
+    server has been sent, live observations follow.
+    """
     @_builtins.property
     def price(self) -> _market_data_pb2.Price:
-        """price is one observation. Always set."""
+        """price is one observation. Set on every message except a snapshot_complete marker sent when the
+        snapshot holds no price.
+        """
 
     def __init__(
         self,
         *,
         price: _market_data_pb2.Price | None = ...,
         is_snapshot: _builtins.bool = ...,
+        resume_token: _builtins.str = ...,
+        snapshot_complete: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_snapshot", b"is_snapshot", "price", b"price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_snapshot", b"is_snapshot", "price", b"price", "resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -202,19 +248,25 @@ class GetOrderBookRequest(_message.Message):
 
     MARKET_ID_FIELD_NUMBER: _builtins.int
     DEPTH_FIELD_NUMBER: _builtins.int
+    INCLUDE_SOURCE_RECORD_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the market ("mkt_" + ULID). Required."""
     depth: _builtins.int
     """depth is the maximum number of levels per side, 1 to 5000. 0: the server default (100)."""
+    include_source_record: _builtins.bool
+    """include_source_record asks for OrderBook.source_record (the raw venue message, possibly large); false
+    (default) leaves it out.
+    """
     def __init__(
         self,
         *,
         market_id: _builtins.str = ...,
         depth: _builtins.int = ...,
+        include_source_record: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["depth", b"depth", "market_id", b"market_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["depth", b"depth", "include_source_record", b"include_source_record", "market_id", b"market_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -252,23 +304,32 @@ class StreamOrderBookRequest(_message.Message):
 
     MARKET_ID_FIELD_NUMBER: _builtins.int
     DEPTH_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the market ("mkt_" + ULID). Required."""
     depth: _builtins.int
     """depth is the maximum number of levels per side kept in the snapshot and deltas, 1 to 5000.
     0: the server default (100).
     """
+    resume_token: _builtins.str
+    """resume_token is the last resume_token received on a previous stream of the same market and depth: the
+    server replays the deltas after it, or sends a fresh snapshot when it no longer holds them. Unset:
+    snapshot first. At most 512 characters.
+    """
     def __init__(
         self,
         *,
         market_id: _builtins.str = ...,
         depth: _builtins.int = ...,
+        resume_token: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "resume_token", b"resume_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["depth", b"depth", "market_id", b"market_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "depth", b"depth", "market_id", b"market_id", "resume_token", b"resume_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
 
 Global___StreamOrderBookRequest: _TypeAlias = StreamOrderBookRequest  # noqa: Y015
 
@@ -279,6 +340,16 @@ class StreamOrderBookResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ORDER_BOOK_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+    message.
+    """
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on every snapshot message (order_book.is_snapshot): the book is complete
+    and the deltas that follow continue it.
+    """
     @_builtins.property
     def order_book(self) -> _order_book_pb2.OrderBook:
         """order_book is a snapshot (the first message, and after a resynchronisation) or a delta. Always set."""
@@ -287,10 +358,12 @@ class StreamOrderBookResponse(_message.Message):
         self,
         *,
         order_book: _order_book_pb2.OrderBook | None = ...,
+        resume_token: _builtins.str = ...,
+        snapshot_complete: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["order_book", b"order_book"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_book", b"order_book"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_book", b"order_book", "resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -307,12 +380,15 @@ class ListTradesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SINCE_TIME_FIELD_NUMBER: _builtins.int
     UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    INCLUDE_SOURCE_RECORDS_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the market ("mkt_" + ULID). Required."""
     page_size: _builtins.int
     """page_size is the maximum number of trades to return, 0 to 1000; 0 means the server default (100)."""
     page_token: _builtins.str
     """page_token is the previous response's next_page_token, or empty for the first page. Opaque."""
+    include_source_records: _builtins.bool
+    """include_source_records asks for Trade.source_record; false (default) leaves the raw records out."""
     @_builtins.property
     def since_time(self) -> _timestamp_pb2.Timestamp:
         """since_time keeps trades whose event time (venue clock) is at or after it. Unset: the server keeps its
@@ -331,10 +407,11 @@ class ListTradesRequest(_message.Message):
         page_token: _builtins.str = ...,
         since_time: _timestamp_pb2.Timestamp | None = ...,
         until_time: _timestamp_pb2.Timestamp | None = ...,
+        include_source_records: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["market_id", b"market_id", "page_size", b"page_size", "page_token", b"page_token", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_source_records", b"include_source_records", "market_id", b"market_id", "page_size", b"page_size", "page_token", b"page_token", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -375,6 +452,11 @@ class StreamTradesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MARKET_IDS_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the last resume_token received on a previous stream: the server replays the trades
+    printed after it. Unset: live trades only. At most 512 characters.
+    """
     @_builtins.property
     def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """market_ids are the markets to follow (1 to 500, unique). Required."""
@@ -383,34 +465,49 @@ class StreamTradesRequest(_message.Message):
         self,
         *,
         market_ids: _abc.Iterable[_builtins.str] | None = ...,
+        resume_token: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "resume_token", b"resume_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["market_ids", b"market_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "market_ids", b"market_ids", "resume_token", b"resume_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
 
 Global___StreamTradesRequest: _TypeAlias = StreamTradesRequest  # noqa: Y015
 
 @_typing.final
 class StreamTradesResponse(_message.Message):
-    """StreamTradesResponse is one trade of the stream."""
+    """StreamTradesResponse is one trade of the stream, or the snapshot_complete marker."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     TRADE_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+    message.
+    """
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the marker message that starts a stream without resume_token (trades
+    have no snapshot: it carries no trade).
+    """
     @_builtins.property
     def trade(self) -> _market_data_pb2.Trade:
-        """trade is one public print. Always set."""
+        """trade is one public print. Set on every message except the snapshot_complete marker."""
 
     def __init__(
         self,
         *,
         trade: _market_data_pb2.Trade | None = ...,
+        resume_token: _builtins.str = ...,
+        snapshot_complete: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete", "trade", b"trade"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -428,12 +525,15 @@ class ListCandlesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SINCE_TIME_FIELD_NUMBER: _builtins.int
     UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    INCLUDE_SOURCE_RECORDS_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is the market ("mkt_" + ULID). Required."""
     page_size: _builtins.int
     """page_size is the maximum number of candles to return, 0 to 1500; 0 means the server default (500)."""
     page_token: _builtins.str
     """page_token is the previous response's next_page_token, or empty for the first page. Opaque."""
+    include_source_records: _builtins.bool
+    """include_source_records asks for Candle.source_record; false (default) leaves the raw records out."""
     @_builtins.property
     def bar(self) -> _candle_pb2.BarSpecification:
         """bar is the candle specification, e.g. 1 MINUTE bars of LAST prices aggregated EXTERNAL(ly) by the
@@ -457,10 +557,11 @@ class ListCandlesRequest(_message.Message):
         page_token: _builtins.str = ...,
         since_time: _timestamp_pb2.Timestamp | None = ...,
         until_time: _timestamp_pb2.Timestamp | None = ...,
+        include_source_records: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["bar", b"bar", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bar", b"bar", "market_id", b"market_id", "page_size", b"page_size", "page_token", b"page_token", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bar", b"bar", "include_source_records", b"include_source_records", "market_id", b"market_id", "page_size", b"page_size", "page_token", b"page_token", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -551,12 +652,15 @@ class ListFundingRatesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SINCE_TIME_FIELD_NUMBER: _builtins.int
     UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    INCLUDE_SOURCE_RECORDS_FIELD_NUMBER: _builtins.int
     market_id: _builtins.str
     """market_id is a perpetual market ("mkt_" + ULID). Required."""
     page_size: _builtins.int
     """page_size is the maximum number of rates to return, 0 to 1000; 0 means the server default (100)."""
     page_token: _builtins.str
     """page_token is the previous response's next_page_token, or empty for the first page. Opaque."""
+    include_source_records: _builtins.bool
+    """include_source_records asks for FundingRate.source_record; false (default) leaves them out."""
     @_builtins.property
     def since_time(self) -> _timestamp_pb2.Timestamp:
         """since_time keeps rates whose funding time is at or after it. Unset: the last 30 days."""
@@ -573,10 +677,11 @@ class ListFundingRatesRequest(_message.Message):
         page_token: _builtins.str = ...,
         since_time: _timestamp_pb2.Timestamp | None = ...,
         until_time: _timestamp_pb2.Timestamp | None = ...,
+        include_source_records: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["market_id", b"market_id", "page_size", b"page_size", "page_token", b"page_token", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_source_records", b"include_source_records", "market_id", b"market_id", "page_size", b"page_size", "page_token", b"page_token", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -594,7 +699,9 @@ class ListFundingRatesResponse(_message.Message):
     """next_page_token continues the listing; empty on the last page."""
     @_builtins.property
     def funding_rates(self) -> _containers.RepeatedCompositeFieldContainer[_market_data_pb2.FundingRate]:
-        """funding_rates are SETTLED rates ordered by funding time, oldest first."""
+        """funding_rates are SETTLED rates (then at most one FIXED rate for the next settlement) ordered by
+        funding time, oldest first.
+        """
 
     def __init__(
         self,
@@ -807,3 +914,605 @@ class GetVWAPResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetVWAPResponse: _TypeAlias = GetVWAPResponse  # noqa: Y015
+
+@_typing.final
+class StreamFundingRatesRequest(_message.Message):
+    """StreamFundingRatesRequest subscribes to funding rates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_IDS_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the last resume_token received on a previous stream: the server replays the changes
+    after it. Unset: snapshot first. At most 512 characters.
+    """
+    @_builtins.property
+    def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """market_ids are the perpetual markets to follow (1 to 500, unique, "mkt_" ids). Required."""
+
+    def __init__(
+        self,
+        *,
+        market_ids: _abc.Iterable[_builtins.str] | None = ...,
+        resume_token: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "resume_token", b"resume_token"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "market_ids", b"market_ids", "resume_token", b"resume_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
+
+Global___StreamFundingRatesRequest: _TypeAlias = StreamFundingRatesRequest  # noqa: Y015
+
+@_typing.final
+class StreamFundingRatesResponse(_message.Message):
+    """StreamFundingRatesResponse is one funding rate of the stream, or the end-of-snapshot marker."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNDING_RATE_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+    message.
+    """
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the last message of the snapshot."""
+    @_builtins.property
+    def funding_rate(self) -> _market_data_pb2.FundingRate:
+        """funding_rate is one funding record. Set on every message except a snapshot_complete marker sent when
+        the snapshot holds no rate.
+        """
+
+    def __init__(
+        self,
+        *,
+        funding_rate: _market_data_pb2.FundingRate | None = ...,
+        resume_token: _builtins.str = ...,
+        snapshot_complete: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["funding_rate", b"funding_rate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["funding_rate", b"funding_rate", "resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamFundingRatesResponse: _TypeAlias = StreamFundingRatesResponse  # noqa: Y015
+
+@_typing.final
+class ListOpenInterestRequest(_message.Message):
+    """ListOpenInterestRequest asks for a page of open interest history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SINCE_TIME_FIELD_NUMBER: _builtins.int
+    UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    INCLUDE_SOURCE_RECORDS_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    market_id: _builtins.str
+    """market_id is a perpetual, future or option market ("mkt_" + ULID). Required."""
+    page_size: _builtins.int
+    """page_size is the maximum number of records to return, 0 to 1000; 0 means the server default (100)."""
+    page_token: _builtins.str
+    """page_token is the previous response's next_page_token, or empty for the first page. Opaque."""
+    include_source_records: _builtins.bool
+    """include_source_records asks for OpenInterest.source_record; false (default) leaves them out."""
+    @_builtins.property
+    def since_time(self) -> _timestamp_pb2.Timestamp:
+        """since_time keeps records whose event time is at or after it. Unset: the last 30 days."""
+
+    @_builtins.property
+    def until_time(self) -> _timestamp_pb2.Timestamp:
+        """until_time keeps records whose event time is before it. Unset: up to now."""
+
+    @_builtins.property
+    def period(self) -> _duration_pb2.Duration:
+        """period is the bucket length wanted ("300s" for Binance openInterestHist period 5m): the server returns
+        records summarising buckets of that length (OpenInterest.period). Unset: every stored observation.
+        """
+
+    def __init__(
+        self,
+        *,
+        market_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        since_time: _timestamp_pb2.Timestamp | None = ...,
+        until_time: _timestamp_pb2.Timestamp | None = ...,
+        include_source_records: _builtins.bool = ...,
+        period: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_source_records", b"include_source_records", "market_id", b"market_id", "page_size", b"page_size", "page_token", b"page_token", "period", b"period", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOpenInterestRequest: _TypeAlias = ListOpenInterestRequest  # noqa: Y015
+
+@_typing.final
+class ListOpenInterestResponse(_message.Message):
+    """ListOpenInterestResponse is one page of open interest history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_INTERESTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token continues the listing; empty on the last page."""
+    @_builtins.property
+    def open_interests(self) -> _containers.RepeatedCompositeFieldContainer[_market_data_pb2.OpenInterest]:
+        """open_interests are ordered by event time (receive time when the venue stamps none), oldest first."""
+
+    def __init__(
+        self,
+        *,
+        open_interests: _abc.Iterable[_market_data_pb2.OpenInterest] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "open_interests", b"open_interests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOpenInterestResponse: _TypeAlias = ListOpenInterestResponse  # noqa: Y015
+
+@_typing.final
+class ListLiquidationsRequest(_message.Message):
+    """ListLiquidationsRequest asks for a page of a market's public liquidations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SINCE_TIME_FIELD_NUMBER: _builtins.int
+    UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    INCLUDE_SOURCE_RECORDS_FIELD_NUMBER: _builtins.int
+    market_id: _builtins.str
+    """market_id is a derivatives market ("mkt_" + ULID). Required."""
+    page_size: _builtins.int
+    """page_size is the maximum number of liquidations to return, 0 to 1000; 0 means the server default
+    (100).
+    """
+    page_token: _builtins.str
+    """page_token is the previous response's next_page_token, or empty for the first page. Opaque."""
+    include_source_records: _builtins.bool
+    """include_source_records asks for Liquidation.source_record; false (default) leaves them out."""
+    @_builtins.property
+    def since_time(self) -> _timestamp_pb2.Timestamp:
+        """since_time keeps liquidations whose event time is at or after it. Unset: the last 24 hours."""
+
+    @_builtins.property
+    def until_time(self) -> _timestamp_pb2.Timestamp:
+        """until_time keeps liquidations whose event time is before it. Unset: up to now."""
+
+    def __init__(
+        self,
+        *,
+        market_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        since_time: _timestamp_pb2.Timestamp | None = ...,
+        until_time: _timestamp_pb2.Timestamp | None = ...,
+        include_source_records: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_source_records", b"include_source_records", "market_id", b"market_id", "page_size", b"page_size", "page_token", b"page_token", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLiquidationsRequest: _TypeAlias = ListLiquidationsRequest  # noqa: Y015
+
+@_typing.final
+class ListLiquidationsResponse(_message.Message):
+    """ListLiquidationsResponse is one page of liquidations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIQUIDATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token continues the listing; empty on the last page."""
+    @_builtins.property
+    def liquidations(self) -> _containers.RepeatedCompositeFieldContainer[_market_data_pb2.Liquidation]:
+        """liquidations are ordered by event time, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        liquidations: _abc.Iterable[_market_data_pb2.Liquidation] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["liquidations", b"liquidations", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLiquidationsResponse: _TypeAlias = ListLiquidationsResponse  # noqa: Y015
+
+@_typing.final
+class StreamLiquidationsRequest(_message.Message):
+    """StreamLiquidationsRequest subscribes to public liquidations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_IDS_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the last resume_token received on a previous stream: the server replays the
+    liquidations after it. Unset: live only. At most 512 characters.
+    """
+    @_builtins.property
+    def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """market_ids are the markets to follow (1 to 500, unique, "mkt_" ids). Required."""
+
+    def __init__(
+        self,
+        *,
+        market_ids: _abc.Iterable[_builtins.str] | None = ...,
+        resume_token: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "resume_token", b"resume_token"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "market_ids", b"market_ids", "resume_token", b"resume_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
+
+Global___StreamLiquidationsRequest: _TypeAlias = StreamLiquidationsRequest  # noqa: Y015
+
+@_typing.final
+class StreamLiquidationsResponse(_message.Message):
+    """StreamLiquidationsResponse is one liquidation of the stream, or the snapshot_complete marker."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIQUIDATION_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+    message.
+    """
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the marker message that starts a stream without resume_token (it carries
+    no liquidation).
+    """
+    @_builtins.property
+    def liquidation(self) -> _market_data_pb2.Liquidation:
+        """liquidation is one public liquidation. Set on every message except the snapshot_complete marker."""
+
+    def __init__(
+        self,
+        *,
+        liquidation: _market_data_pb2.Liquidation | None = ...,
+        resume_token: _builtins.str = ...,
+        snapshot_complete: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["liquidation", b"liquidation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["liquidation", b"liquidation", "resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamLiquidationsResponse: _TypeAlias = StreamLiquidationsResponse  # noqa: Y015
+
+@_typing.final
+class ListTickerStatisticsRequest(_message.Message):
+    """ListTickerStatisticsRequest asks for the latest ticker statistics of several markets."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_IDS_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    INCLUDE_SOURCE_RECORDS_FIELD_NUMBER: _builtins.int
+    include_source_records: _builtins.bool
+    """include_source_records asks for TickerStatistics.source_record; false (default) leaves them out."""
+    @_builtins.property
+    def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """market_ids are the markets (1 to 500, unique, "mkt_" ids). Required."""
+
+    @_builtins.property
+    def window(self) -> _duration_pb2.Duration:
+        """window is the rolling window wanted. Unset: 24 hours. Positive, at most 30 days."""
+
+    def __init__(
+        self,
+        *,
+        market_ids: _abc.Iterable[_builtins.str] | None = ...,
+        window: _duration_pb2.Duration | None = ...,
+        include_source_records: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_source_records", b"include_source_records", "market_ids", b"market_ids", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTickerStatisticsRequest: _TypeAlias = ListTickerStatisticsRequest  # noqa: Y015
+
+@_typing.final
+class ListTickerStatisticsResponse(_message.Message):
+    """ListTickerStatisticsResponse carries the statistics found."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKER_STATISTICS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticker_statistics(self) -> _containers.RepeatedCompositeFieldContainer[_market_data_pb2.TickerStatistics]:
+        """ticker_statistics holds at most one entry per requested market; markets without data are absent."""
+
+    def __init__(
+        self,
+        *,
+        ticker_statistics: _abc.Iterable[_market_data_pb2.TickerStatistics] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ticker_statistics", b"ticker_statistics"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTickerStatisticsResponse: _TypeAlias = ListTickerStatisticsResponse  # noqa: Y015
+
+@_typing.final
+class GetOptionGreeksRequest(_message.Message):
+    """GetOptionGreeksRequest asks for an option market's latest greeks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    market_id: _builtins.str
+    """market_id is an option market ("mkt_" + ULID). Required."""
+    source: _builtins.str
+    """source keeps greeks from this publisher only ("deribit", "cqc"). Empty: the venue's own greeks when
+    it publishes them, else CQC's.
+    """
+    def __init__(
+        self,
+        *,
+        market_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["market_id", b"market_id", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOptionGreeksRequest: _TypeAlias = GetOptionGreeksRequest  # noqa: Y015
+
+@_typing.final
+class GetOptionGreeksResponse(_message.Message):
+    """GetOptionGreeksResponse carries the greeks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTION_GREEKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def option_greeks(self) -> _market_data_pb2.OptionGreeks:
+        """option_greeks is the latest observation. Always set."""
+
+    def __init__(
+        self,
+        *,
+        option_greeks: _market_data_pb2.OptionGreeks | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["option_greeks", b"option_greeks"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["option_greeks", b"option_greeks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOptionGreeksResponse: _TypeAlias = GetOptionGreeksResponse  # noqa: Y015
+
+@_typing.final
+class StreamOptionGreeksRequest(_message.Message):
+    """StreamOptionGreeksRequest subscribes to option greeks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MARKET_IDS_FIELD_NUMBER: _builtins.int
+    MIN_INTERVAL_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the last resume_token received on a previous stream. Unset: snapshot first. At most
+    512 characters.
+    """
+    @_builtins.property
+    def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """market_ids are the option markets to follow (1 to 2000, unique, "mkt_" ids: a whole option chain fits).
+        Required.
+        """
+
+    @_builtins.property
+    def min_interval(self) -> _duration_pb2.Duration:
+        """min_interval throttles the stream: at most one message per market per interval, carrying the newest
+        values. Unset or zero: every update. At most 1 hour.
+        """
+
+    def __init__(
+        self,
+        *,
+        market_ids: _abc.Iterable[_builtins.str] | None = ...,
+        min_interval: _duration_pb2.Duration | None = ...,
+        resume_token: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "min_interval", b"min_interval", "resume_token", b"resume_token"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "market_ids", b"market_ids", "min_interval", b"min_interval", "resume_token", b"resume_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
+
+Global___StreamOptionGreeksRequest: _TypeAlias = StreamOptionGreeksRequest  # noqa: Y015
+
+@_typing.final
+class StreamOptionGreeksResponse(_message.Message):
+    """StreamOptionGreeksResponse is one greeks update of the stream, or the end-of-snapshot marker."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTION_GREEKS_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+    message.
+    """
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the last message of the snapshot."""
+    @_builtins.property
+    def option_greeks(self) -> _market_data_pb2.OptionGreeks:
+        """option_greeks is one observation. Set on every message except a snapshot_complete marker sent when
+        the snapshot holds none.
+        """
+
+    def __init__(
+        self,
+        *,
+        option_greeks: _market_data_pb2.OptionGreeks | None = ...,
+        resume_token: _builtins.str = ...,
+        snapshot_complete: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["option_greeks", b"option_greeks"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["option_greeks", b"option_greeks", "resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamOptionGreeksResponse: _TypeAlias = StreamOptionGreeksResponse  # noqa: Y015
+
+@_typing.final
+class GetAssetMarketDataRequest(_message.Message):
+    """GetAssetMarketDataRequest asks for one aggregator's summary of one asset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    asset_id: _builtins.str
+    """asset_id is the asset ("ast_" + ULID). Required."""
+    source: _builtins.str
+    """source is the aggregator ("coingecko", "coinmarketcap", "defillama"). Empty: the server's preferred
+    source that has the asset.
+    """
+    def __init__(
+        self,
+        *,
+        asset_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAssetMarketDataRequest: _TypeAlias = GetAssetMarketDataRequest  # noqa: Y015
+
+@_typing.final
+class GetAssetMarketDataResponse(_message.Message):
+    """GetAssetMarketDataResponse carries the summary."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_MARKET_DATA_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def asset_market_data(self) -> _liquidity_pb2.AssetMarketData:
+        """asset_market_data is the latest summary. Always set."""
+
+    def __init__(
+        self,
+        *,
+        asset_market_data: _liquidity_pb2.AssetMarketData | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["asset_market_data", b"asset_market_data"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_market_data", b"asset_market_data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAssetMarketDataResponse: _TypeAlias = GetAssetMarketDataResponse  # noqa: Y015
+
+@_typing.final
+class ListAssetMarketDataRequest(_message.Message):
+    """ListAssetMarketDataRequest asks for a page of asset summaries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_IDS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    INCLUDE_SOURCE_RECORDS_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """source keeps one aggregator only. Empty: every source (one entry per asset and source)."""
+    page_size: _builtins.int
+    """page_size is the maximum number of entries to return, 0 to 500; 0 means the server default (100)."""
+    page_token: _builtins.str
+    """page_token is the previous response's next_page_token, or empty for the first page. Opaque."""
+    include_source_records: _builtins.bool
+    """include_source_records asks for AssetMarketData.source_record; false (default) leaves them out."""
+    @_builtins.property
+    def asset_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """asset_ids keeps these assets only (0 to 500, unique). Empty: every asset the sources rank."""
+
+    def __init__(
+        self,
+        *,
+        asset_ids: _abc.Iterable[_builtins.str] | None = ...,
+        source: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        include_source_records: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_ids", b"asset_ids", "include_source_records", b"include_source_records", "page_size", b"page_size", "page_token", b"page_token", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAssetMarketDataRequest: _TypeAlias = ListAssetMarketDataRequest  # noqa: Y015
+
+@_typing.final
+class ListAssetMarketDataResponse(_message.Message):
+    """ListAssetMarketDataResponse is one page of asset summaries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSET_MARKET_DATA_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token continues the listing; empty on the last page."""
+    @_builtins.property
+    def asset_market_data(self) -> _containers.RepeatedCompositeFieldContainer[_liquidity_pb2.AssetMarketData]:
+        """asset_market_data are ordered by market_cap_rank (unranked last), then asset_id, then source."""
+
+    def __init__(
+        self,
+        *,
+        asset_market_data: _abc.Iterable[_liquidity_pb2.AssetMarketData] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_market_data", b"asset_market_data", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAssetMarketDataResponse: _TypeAlias = ListAssetMarketDataResponse  # noqa: Y015

@@ -26,10 +26,31 @@ if _version_not_supported:
 
 
 class MarketDataStub:
-    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest
-    and liquidity — always keyed by market_id (resolve a venue symbol with AssetRegistry.ResolveMarket
-    first). Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
-    error or cancellation (clients reconnect and resynchronise from the snapshot each stream starts with).
+    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest,
+    liquidations, ticker statistics, option greeks and liquidity — keyed by market_id (resolve a venue
+    symbol with AssetRegistry.ResolveMarket first), plus aggregators' asset-level summaries keyed by
+    asset_id. Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
+    error or cancellation.
+
+    Streams resume. Every Stream*Response carries resume_token (opaque, at most 512 characters, set on every
+    message). A client that reconnects passes the last token it received as Stream*Request.resume_token and
+    the server replays every change after that position, then continues live; an unknown or expired token
+    fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), after which the client subscribes without a token.
+    Without a token the server first sends a snapshot (the latest state: latest prices, the book, the
+    latest funding rates or greeks), ends it with a message flagged snapshot_complete = true, then sends
+    live changes. Order books: the snapshot is one OrderBook with is_snapshot = true, followed by deltas
+    whose update ids continue it; on resume the server replays the missed deltas when it still holds them,
+    else it sends a new snapshot (is_snapshot = true) and the client replaces its book. Trades and
+    liquidations have no state: their snapshot is empty, so the first message is the snapshot_complete
+    marker.
+
+    Pages stay below the 4 MiB gRPC default message size: every List caps page_size, raw source records
+    are left out unless include_source_records is true, and a server ends a page early (fewer items than
+    page_size, with a next_page_token) before the response would exceed 4 MiB.
+
+    Negative prices: every price in these messages is a signed decimal. The service serves a zero or
+    negative price only for a market whose Market.negative_prices_allowed is true, and drops such records of
+    other markets on ingest.
 
     Every RPC is read-only. Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason
     name: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN) for bad requests, NOT_FOUND
@@ -113,13 +134,79 @@ class MarketDataStub:
                 request_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetVWAPRequest.SerializeToString,
                 response_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetVWAPResponse.FromString,
                 _registered_method=True)
+        self.StreamFundingRates = channel.unary_stream(
+                '/cqc.services.v1.MarketData/StreamFundingRates',
+                request_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamFundingRatesRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamFundingRatesResponse.FromString,
+                _registered_method=True)
+        self.ListOpenInterest = channel.unary_unary(
+                '/cqc.services.v1.MarketData/ListOpenInterest',
+                request_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListOpenInterestRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListOpenInterestResponse.FromString,
+                _registered_method=True)
+        self.ListLiquidations = channel.unary_unary(
+                '/cqc.services.v1.MarketData/ListLiquidations',
+                request_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListLiquidationsRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListLiquidationsResponse.FromString,
+                _registered_method=True)
+        self.StreamLiquidations = channel.unary_stream(
+                '/cqc.services.v1.MarketData/StreamLiquidations',
+                request_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamLiquidationsRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamLiquidationsResponse.FromString,
+                _registered_method=True)
+        self.ListTickerStatistics = channel.unary_unary(
+                '/cqc.services.v1.MarketData/ListTickerStatistics',
+                request_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListTickerStatisticsRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListTickerStatisticsResponse.FromString,
+                _registered_method=True)
+        self.GetOptionGreeks = channel.unary_unary(
+                '/cqc.services.v1.MarketData/GetOptionGreeks',
+                request_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetOptionGreeksRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetOptionGreeksResponse.FromString,
+                _registered_method=True)
+        self.StreamOptionGreeks = channel.unary_stream(
+                '/cqc.services.v1.MarketData/StreamOptionGreeks',
+                request_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamOptionGreeksRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamOptionGreeksResponse.FromString,
+                _registered_method=True)
+        self.GetAssetMarketData = channel.unary_unary(
+                '/cqc.services.v1.MarketData/GetAssetMarketData',
+                request_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetAssetMarketDataRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetAssetMarketDataResponse.FromString,
+                _registered_method=True)
+        self.ListAssetMarketData = channel.unary_unary(
+                '/cqc.services.v1.MarketData/ListAssetMarketData',
+                request_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListAssetMarketDataRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListAssetMarketDataResponse.FromString,
+                _registered_method=True)
 
 
 class MarketDataServicer:
-    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest
-    and liquidity — always keyed by market_id (resolve a venue symbol with AssetRegistry.ResolveMarket
-    first). Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
-    error or cancellation (clients reconnect and resynchronise from the snapshot each stream starts with).
+    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest,
+    liquidations, ticker statistics, option greeks and liquidity — keyed by market_id (resolve a venue
+    symbol with AssetRegistry.ResolveMarket first), plus aggregators' asset-level summaries keyed by
+    asset_id. Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
+    error or cancellation.
+
+    Streams resume. Every Stream*Response carries resume_token (opaque, at most 512 characters, set on every
+    message). A client that reconnects passes the last token it received as Stream*Request.resume_token and
+    the server replays every change after that position, then continues live; an unknown or expired token
+    fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), after which the client subscribes without a token.
+    Without a token the server first sends a snapshot (the latest state: latest prices, the book, the
+    latest funding rates or greeks), ends it with a message flagged snapshot_complete = true, then sends
+    live changes. Order books: the snapshot is one OrderBook with is_snapshot = true, followed by deltas
+    whose update ids continue it; on resume the server replays the missed deltas when it still holds them,
+    else it sends a new snapshot (is_snapshot = true) and the client replaces its book. Trades and
+    liquidations have no state: their snapshot is empty, so the first message is the snapshot_complete
+    marker.
+
+    Pages stay below the 4 MiB gRPC default message size: every List caps page_size, raw source records
+    are left out unless include_source_records is true, and a server ends a page early (fewer items than
+    page_size, with a next_page_token) before the response would exceed 4 MiB.
+
+    Negative prices: every price in these messages is a signed decimal. The service serves a zero or
+    negative price only for a market whose Market.negative_prices_allowed is true, and drops such records of
+    other markets on ingest.
 
     Every RPC is read-only. Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason
     name: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN) for bad requests, NOT_FOUND
@@ -135,17 +222,19 @@ class MarketDataServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPrices(self, request, context):
-        """ListPrices returns the latest prices of several markets and price types in one call (a batch
-        GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
-        request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
+        """ListPrices returns the latest prices of several markets and/or assets and price types in one call (a
+        batch GetPrice, plus asset-keyed prices such as aggregator REFERENCE prices and oracle feeds). Unary.
+        Pairs without data are omitted rather than failing the call. Not paged: the request is bounded (at most
+        500 subjects x 16 price types) and source records are left out unless asked for.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def StreamPrices(self, request, context):
-        """StreamPrices sends the latest price of every requested market and type first, then each new
-        observation as it arrives. Server streaming.
+        """StreamPrices sends the latest price of every requested market and type first (the snapshot, ended
+        by snapshot_complete), then each new observation as it arrives. Server streaming; resumes with
+        resume_token (see the service comment).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -159,9 +248,11 @@ class MarketDataServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamOrderBook(self, request, context):
-        """StreamOrderBook sends a snapshot (is_snapshot = true) and then deltas of one market's book. Server
-        streaming. Clients apply deltas in order and MUST resubscribe when update ids show a gap
-        (OrderBook.first_update_id != previous last_update_id + 1 where the venue provides them).
+        """StreamOrderBook sends a snapshot (is_snapshot = true, snapshot_complete = true) and then deltas of one
+        market's book, each with its sequence. Server streaming. Clients apply deltas in order and resume with
+        resume_token when update ids or sequence show a gap (OrderBook.first_update_id != previous
+        last_update_id + 1 where the venue provides them): the server replays the missed deltas or sends a new
+        snapshot.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -175,8 +266,9 @@ class MarketDataServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamTrades(self, request, context):
-        """StreamTrades sends each new public trade of the requested markets as it prints. Server streaming,
-        no snapshot (use ListTrades to backfill).
+        """StreamTrades sends each new public trade of the requested markets as it prints. Server streaming;
+        the snapshot is empty (the first message is the snapshot_complete marker; use ListTrades to
+        backfill), and resume_token replays the trades printed meanwhile.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -199,8 +291,9 @@ class MarketDataServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListFundingRates(self, request, context):
-        """ListFundingRates returns a perpetual market's settled funding history in a time range, oldest first,
-        page by page. Unary.
+        """ListFundingRates returns a perpetual market's funding history in a time range, oldest first, page by
+        page: SETTLED rates, and the FIXED (fixed but not yet paid) rate of the next settlement when the venue
+        has fixed it. Unary.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -230,6 +323,80 @@ class MarketDataServicer:
 
     def GetVWAP(self, request, context):
         """GetVWAP returns a market's volume-weighted average price over a trailing window ending now. Unary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamFundingRates(self, request, context):
+        """StreamFundingRates sends the latest funding rate of every requested perpetual market (the snapshot,
+        ended by snapshot_complete), then every change: new estimates, the rate becoming FIXED, and the
+        SETTLED rate at each funding time. Server streaming; resumes with resume_token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOpenInterest(self, request, context):
+        """ListOpenInterest returns a derivatives market's open interest history in a time range, oldest first,
+        page by page (Binance openInterestHist, OKX open-interest-history). Unary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLiquidations(self, request, context):
+        """ListLiquidations returns a derivatives market's public liquidations in a time range, oldest first,
+        page by page. Unary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamLiquidations(self, request, context):
+        """StreamLiquidations sends each new public liquidation of the requested markets. Server streaming; the
+        snapshot is empty (first message: the snapshot_complete marker); resumes with resume_token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTickerStatistics(self, request, context):
+        """ListTickerStatistics returns the latest rolling-window (usually 24 h) statistics of several markets in
+        one call. Unary. Markets without statistics are omitted. Not paged: at most 500 markets, source
+        records left out unless asked for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOptionGreeks(self, request, context):
+        """GetOptionGreeks returns an option market's latest implied volatilities and greeks. Unary. NOT_FOUND
+        (NOT_FOUND_RESOURCE) for markets that are not options or have no greeks yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamOptionGreeks(self, request, context):
+        """StreamOptionGreeks sends the latest greeks of every requested option market (the snapshot, ended by
+        snapshot_complete), then every update. Server streaming; resumes with resume_token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAssetMarketData(self, request, context):
+        """GetAssetMarketData returns one aggregator's latest market summary of one asset (price, 24 h change,
+        volume, market cap, FDV, rank). Unary. NOT_FOUND (NOT_FOUND_RESOURCE) when the source has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAssetMarketData(self, request, context):
+        """ListAssetMarketData returns aggregators' latest asset summaries, filtered by asset and source, ordered
+        by market_cap_rank (unranked last) then asset_id, page by page. Unary.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -308,6 +475,51 @@ def add_MarketDataServicer_to_server(servicer, server):
                     request_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetVWAPRequest.FromString,
                     response_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetVWAPResponse.SerializeToString,
             ),
+            'StreamFundingRates': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamFundingRates,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamFundingRatesRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamFundingRatesResponse.SerializeToString,
+            ),
+            'ListOpenInterest': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOpenInterest,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListOpenInterestRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListOpenInterestResponse.SerializeToString,
+            ),
+            'ListLiquidations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLiquidations,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListLiquidationsRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListLiquidationsResponse.SerializeToString,
+            ),
+            'StreamLiquidations': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamLiquidations,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamLiquidationsRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamLiquidationsResponse.SerializeToString,
+            ),
+            'ListTickerStatistics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTickerStatistics,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListTickerStatisticsRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListTickerStatisticsResponse.SerializeToString,
+            ),
+            'GetOptionGreeks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOptionGreeks,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetOptionGreeksRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetOptionGreeksResponse.SerializeToString,
+            ),
+            'StreamOptionGreeks': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamOptionGreeks,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamOptionGreeksRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.StreamOptionGreeksResponse.SerializeToString,
+            ),
+            'GetAssetMarketData': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAssetMarketData,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetAssetMarketDataRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.GetAssetMarketDataResponse.SerializeToString,
+            ),
+            'ListAssetMarketData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAssetMarketData,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListAssetMarketDataRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_market__data__pb2.ListAssetMarketDataResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'cqc.services.v1.MarketData', rpc_method_handlers)
@@ -317,10 +529,31 @@ def add_MarketDataServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class MarketData:
-    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest
-    and liquidity — always keyed by market_id (resolve a venue symbol with AssetRegistry.ResolveMarket
-    first). Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
-    error or cancellation (clients reconnect and resynchronise from the snapshot each stream starts with).
+    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest,
+    liquidations, ticker statistics, option greeks and liquidity — keyed by market_id (resolve a venue
+    symbol with AssetRegistry.ResolveMarket first), plus aggregators' asset-level summaries keyed by
+    asset_id. Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
+    error or cancellation.
+
+    Streams resume. Every Stream*Response carries resume_token (opaque, at most 512 characters, set on every
+    message). A client that reconnects passes the last token it received as Stream*Request.resume_token and
+    the server replays every change after that position, then continues live; an unknown or expired token
+    fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), after which the client subscribes without a token.
+    Without a token the server first sends a snapshot (the latest state: latest prices, the book, the
+    latest funding rates or greeks), ends it with a message flagged snapshot_complete = true, then sends
+    live changes. Order books: the snapshot is one OrderBook with is_snapshot = true, followed by deltas
+    whose update ids continue it; on resume the server replays the missed deltas when it still holds them,
+    else it sends a new snapshot (is_snapshot = true) and the client replaces its book. Trades and
+    liquidations have no state: their snapshot is empty, so the first message is the snapshot_complete
+    marker.
+
+    Pages stay below the 4 MiB gRPC default message size: every List caps page_size, raw source records
+    are left out unless include_source_records is true, and a server ends a page early (fewer items than
+    page_size, with a next_page_token) before the response would exceed 4 MiB.
+
+    Negative prices: every price in these messages is a signed decimal. The service serves a zero or
+    negative price only for a market whose Market.negative_prices_allowed is true, and drops such records of
+    other markets on ingest.
 
     Every RPC is read-only. Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason
     name: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN) for bad requests, NOT_FOUND
@@ -696,6 +929,249 @@ class MarketData:
             '/cqc.services.v1.MarketData/GetVWAP',
             cqc_dot_services_dot_v1_dot_market__data__pb2.GetVWAPRequest.SerializeToString,
             cqc_dot_services_dot_v1_dot_market__data__pb2.GetVWAPResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamFundingRates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cqc.services.v1.MarketData/StreamFundingRates',
+            cqc_dot_services_dot_v1_dot_market__data__pb2.StreamFundingRatesRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_market__data__pb2.StreamFundingRatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOpenInterest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.MarketData/ListOpenInterest',
+            cqc_dot_services_dot_v1_dot_market__data__pb2.ListOpenInterestRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_market__data__pb2.ListOpenInterestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLiquidations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.MarketData/ListLiquidations',
+            cqc_dot_services_dot_v1_dot_market__data__pb2.ListLiquidationsRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_market__data__pb2.ListLiquidationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamLiquidations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cqc.services.v1.MarketData/StreamLiquidations',
+            cqc_dot_services_dot_v1_dot_market__data__pb2.StreamLiquidationsRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_market__data__pb2.StreamLiquidationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTickerStatistics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.MarketData/ListTickerStatistics',
+            cqc_dot_services_dot_v1_dot_market__data__pb2.ListTickerStatisticsRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_market__data__pb2.ListTickerStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOptionGreeks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.MarketData/GetOptionGreeks',
+            cqc_dot_services_dot_v1_dot_market__data__pb2.GetOptionGreeksRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_market__data__pb2.GetOptionGreeksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamOptionGreeks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cqc.services.v1.MarketData/StreamOptionGreeks',
+            cqc_dot_services_dot_v1_dot_market__data__pb2.StreamOptionGreeksRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_market__data__pb2.StreamOptionGreeksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAssetMarketData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.MarketData/GetAssetMarketData',
+            cqc_dot_services_dot_v1_dot_market__data__pb2.GetAssetMarketDataRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_market__data__pb2.GetAssetMarketDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAssetMarketData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.MarketData/ListAssetMarketData',
+            cqc_dot_services_dot_v1_dot_market__data__pb2.ListAssetMarketDataRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_market__data__pb2.ListAssetMarketDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

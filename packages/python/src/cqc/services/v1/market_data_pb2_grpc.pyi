@@ -27,10 +27,31 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class MarketDataStub:
-    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest
-    and liquidity — always keyed by market_id (resolve a venue symbol with AssetRegistry.ResolveMarket
-    first). Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
-    error or cancellation (clients reconnect and resynchronise from the snapshot each stream starts with).
+    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest,
+    liquidations, ticker statistics, option greeks and liquidity — keyed by market_id (resolve a venue
+    symbol with AssetRegistry.ResolveMarket first), plus aggregators' asset-level summaries keyed by
+    asset_id. Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
+    error or cancellation.
+
+    Streams resume. Every Stream*Response carries resume_token (opaque, at most 512 characters, set on every
+    message). A client that reconnects passes the last token it received as Stream*Request.resume_token and
+    the server replays every change after that position, then continues live; an unknown or expired token
+    fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), after which the client subscribes without a token.
+    Without a token the server first sends a snapshot (the latest state: latest prices, the book, the
+    latest funding rates or greeks), ends it with a message flagged snapshot_complete = true, then sends
+    live changes. Order books: the snapshot is one OrderBook with is_snapshot = true, followed by deltas
+    whose update ids continue it; on resume the server replays the missed deltas when it still holds them,
+    else it sends a new snapshot (is_snapshot = true) and the client replaces its book. Trades and
+    liquidations have no state: their snapshot is empty, so the first message is the snapshot_complete
+    marker.
+
+    Pages stay below the 4 MiB gRPC default message size: every List caps page_size, raw source records
+    are left out unless include_source_records is true, and a server ends a page early (fewer items than
+    page_size, with a next_page_token) before the response would exceed 4 MiB.
+
+    Negative prices: every price in these messages is a signed decimal. The service serves a zero or
+    negative price only for a market whose Market.negative_prices_allowed is true, and drops such records of
+    other markets on ingest.
 
     Every RPC is read-only. Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason
     name: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN) for bad requests, NOT_FOUND
@@ -45,26 +66,31 @@ class MarketDataStub:
     GetPrice: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.GetPriceRequest, _market_data_pb2.GetPriceResponse]
     """GetPrice returns the latest observed price of one type for one market. Unary."""
     ListPrices: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.ListPricesRequest, _market_data_pb2.ListPricesResponse]
-    """ListPrices returns the latest prices of several markets and price types in one call (a batch
-    GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
-    request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
+    """ListPrices returns the latest prices of several markets and/or assets and price types in one call (a
+    batch GetPrice, plus asset-keyed prices such as aggregator REFERENCE prices and oracle feeds). Unary.
+    Pairs without data are omitted rather than failing the call. Not paged: the request is bounded (at most
+    500 subjects x 16 price types) and source records are left out unless asked for.
     """
     StreamPrices: _grpc.UnaryStreamMultiCallable[_market_data_pb2.StreamPricesRequest, _market_data_pb2.StreamPricesResponse]
-    """StreamPrices sends the latest price of every requested market and type first, then each new
-    observation as it arrives. Server streaming.
+    """StreamPrices sends the latest price of every requested market and type first (the snapshot, ended
+    by snapshot_complete), then each new observation as it arrives. Server streaming; resumes with
+    resume_token (see the service comment).
     """
     GetOrderBook: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.GetOrderBookRequest, _market_data_pb2.GetOrderBookResponse]
     """GetOrderBook returns a snapshot of a market's order book, up to depth levels per side. Unary."""
     StreamOrderBook: _grpc.UnaryStreamMultiCallable[_market_data_pb2.StreamOrderBookRequest, _market_data_pb2.StreamOrderBookResponse]
-    """StreamOrderBook sends a snapshot (is_snapshot = true) and then deltas of one market's book. Server
-    streaming. Clients apply deltas in order and MUST resubscribe when update ids show a gap
-    (OrderBook.first_update_id != previous last_update_id + 1 where the venue provides them).
+    """StreamOrderBook sends a snapshot (is_snapshot = true, snapshot_complete = true) and then deltas of one
+    market's book, each with its sequence. Server streaming. Clients apply deltas in order and resume with
+    resume_token when update ids or sequence show a gap (OrderBook.first_update_id != previous
+    last_update_id + 1 where the venue provides them): the server replays the missed deltas or sends a new
+    snapshot.
     """
     ListTrades: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.ListTradesRequest, _market_data_pb2.ListTradesResponse]
     """ListTrades returns a market's public trades in a time range, oldest first, page by page. Unary."""
     StreamTrades: _grpc.UnaryStreamMultiCallable[_market_data_pb2.StreamTradesRequest, _market_data_pb2.StreamTradesResponse]
-    """StreamTrades sends each new public trade of the requested markets as it prints. Server streaming,
-    no snapshot (use ListTrades to backfill).
+    """StreamTrades sends each new public trade of the requested markets as it prints. Server streaming;
+    the snapshot is empty (the first message is the snapshot_complete marker; use ListTrades to
+    backfill), and resume_token replays the trades printed meanwhile.
     """
     ListCandles: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.ListCandlesRequest, _market_data_pb2.ListCandlesResponse]
     """ListCandles returns a market's candles of one bar specification in a time range, oldest first, page by
@@ -75,8 +101,9 @@ class MarketDataStub:
     (NOT_FOUND_RESOURCE) for markets without funding.
     """
     ListFundingRates: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.ListFundingRatesRequest, _market_data_pb2.ListFundingRatesResponse]
-    """ListFundingRates returns a perpetual market's settled funding history in a time range, oldest first,
-    page by page. Unary.
+    """ListFundingRates returns a perpetual market's funding history in a time range, oldest first, page by
+    page: SETTLED rates, and the FIXED (fixed but not yet paid) rate of the next settlement when the venue
+    has fixed it. Unary.
     """
     GetOpenInterest: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.GetOpenInterestRequest, _market_data_pb2.GetOpenInterestResponse]
     """GetOpenInterest returns a derivatives market's latest open interest. Unary. NOT_FOUND
@@ -88,13 +115,72 @@ class MarketDataStub:
     """GetLiquidityMetrics returns a market's liquidity summary (spread, depth, volumes, data quality). Unary."""
     GetVWAP: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.GetVWAPRequest, _market_data_pb2.GetVWAPResponse]
     """GetVWAP returns a market's volume-weighted average price over a trailing window ending now. Unary."""
+    StreamFundingRates: _grpc.UnaryStreamMultiCallable[_market_data_pb2.StreamFundingRatesRequest, _market_data_pb2.StreamFundingRatesResponse]
+    """StreamFundingRates sends the latest funding rate of every requested perpetual market (the snapshot,
+    ended by snapshot_complete), then every change: new estimates, the rate becoming FIXED, and the
+    SETTLED rate at each funding time. Server streaming; resumes with resume_token.
+    """
+    ListOpenInterest: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.ListOpenInterestRequest, _market_data_pb2.ListOpenInterestResponse]
+    """ListOpenInterest returns a derivatives market's open interest history in a time range, oldest first,
+    page by page (Binance openInterestHist, OKX open-interest-history). Unary.
+    """
+    ListLiquidations: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.ListLiquidationsRequest, _market_data_pb2.ListLiquidationsResponse]
+    """ListLiquidations returns a derivatives market's public liquidations in a time range, oldest first,
+    page by page. Unary.
+    """
+    StreamLiquidations: _grpc.UnaryStreamMultiCallable[_market_data_pb2.StreamLiquidationsRequest, _market_data_pb2.StreamLiquidationsResponse]
+    """StreamLiquidations sends each new public liquidation of the requested markets. Server streaming; the
+    snapshot is empty (first message: the snapshot_complete marker); resumes with resume_token.
+    """
+    ListTickerStatistics: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.ListTickerStatisticsRequest, _market_data_pb2.ListTickerStatisticsResponse]
+    """ListTickerStatistics returns the latest rolling-window (usually 24 h) statistics of several markets in
+    one call. Unary. Markets without statistics are omitted. Not paged: at most 500 markets, source
+    records left out unless asked for.
+    """
+    GetOptionGreeks: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.GetOptionGreeksRequest, _market_data_pb2.GetOptionGreeksResponse]
+    """GetOptionGreeks returns an option market's latest implied volatilities and greeks. Unary. NOT_FOUND
+    (NOT_FOUND_RESOURCE) for markets that are not options or have no greeks yet.
+    """
+    StreamOptionGreeks: _grpc.UnaryStreamMultiCallable[_market_data_pb2.StreamOptionGreeksRequest, _market_data_pb2.StreamOptionGreeksResponse]
+    """StreamOptionGreeks sends the latest greeks of every requested option market (the snapshot, ended by
+    snapshot_complete), then every update. Server streaming; resumes with resume_token.
+    """
+    GetAssetMarketData: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.GetAssetMarketDataRequest, _market_data_pb2.GetAssetMarketDataResponse]
+    """GetAssetMarketData returns one aggregator's latest market summary of one asset (price, 24 h change,
+    volume, market cap, FDV, rank). Unary. NOT_FOUND (NOT_FOUND_RESOURCE) when the source has none.
+    """
+    ListAssetMarketData: _grpc.UnaryUnaryMultiCallable[_market_data_pb2.ListAssetMarketDataRequest, _market_data_pb2.ListAssetMarketDataResponse]
+    """ListAssetMarketData returns aggregators' latest asset summaries, filtered by asset and source, ordered
+    by market_cap_rank (unranked last) then asset_id, page by page. Unary.
+    """
 
 @_typing.type_check_only
 class MarketDataAsyncStub(MarketDataStub):
-    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest
-    and liquidity — always keyed by market_id (resolve a venue symbol with AssetRegistry.ResolveMarket
-    first). Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
-    error or cancellation (clients reconnect and resynchronise from the snapshot each stream starts with).
+    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest,
+    liquidations, ticker statistics, option greeks and liquidity — keyed by market_id (resolve a venue
+    symbol with AssetRegistry.ResolveMarket first), plus aggregators' asset-level summaries keyed by
+    asset_id. Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
+    error or cancellation.
+
+    Streams resume. Every Stream*Response carries resume_token (opaque, at most 512 characters, set on every
+    message). A client that reconnects passes the last token it received as Stream*Request.resume_token and
+    the server replays every change after that position, then continues live; an unknown or expired token
+    fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), after which the client subscribes without a token.
+    Without a token the server first sends a snapshot (the latest state: latest prices, the book, the
+    latest funding rates or greeks), ends it with a message flagged snapshot_complete = true, then sends
+    live changes. Order books: the snapshot is one OrderBook with is_snapshot = true, followed by deltas
+    whose update ids continue it; on resume the server replays the missed deltas when it still holds them,
+    else it sends a new snapshot (is_snapshot = true) and the client replaces its book. Trades and
+    liquidations have no state: their snapshot is empty, so the first message is the snapshot_complete
+    marker.
+
+    Pages stay below the 4 MiB gRPC default message size: every List caps page_size, raw source records
+    are left out unless include_source_records is true, and a server ends a page early (fewer items than
+    page_size, with a next_page_token) before the response would exceed 4 MiB.
+
+    Negative prices: every price in these messages is a signed decimal. The service serves a zero or
+    negative price only for a market whose Market.negative_prices_allowed is true, and drops such records of
+    other markets on ingest.
 
     Every RPC is read-only. Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason
     name: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN) for bad requests, NOT_FOUND
@@ -106,26 +192,31 @@ class MarketDataAsyncStub(MarketDataStub):
     GetPrice: _aio.UnaryUnaryMultiCallable[_market_data_pb2.GetPriceRequest, _market_data_pb2.GetPriceResponse]  # type: ignore[assignment]
     """GetPrice returns the latest observed price of one type for one market. Unary."""
     ListPrices: _aio.UnaryUnaryMultiCallable[_market_data_pb2.ListPricesRequest, _market_data_pb2.ListPricesResponse]  # type: ignore[assignment]
-    """ListPrices returns the latest prices of several markets and price types in one call (a batch
-    GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
-    request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
+    """ListPrices returns the latest prices of several markets and/or assets and price types in one call (a
+    batch GetPrice, plus asset-keyed prices such as aggregator REFERENCE prices and oracle feeds). Unary.
+    Pairs without data are omitted rather than failing the call. Not paged: the request is bounded (at most
+    500 subjects x 16 price types) and source records are left out unless asked for.
     """
     StreamPrices: _aio.UnaryStreamMultiCallable[_market_data_pb2.StreamPricesRequest, _market_data_pb2.StreamPricesResponse]  # type: ignore[assignment]
-    """StreamPrices sends the latest price of every requested market and type first, then each new
-    observation as it arrives. Server streaming.
+    """StreamPrices sends the latest price of every requested market and type first (the snapshot, ended
+    by snapshot_complete), then each new observation as it arrives. Server streaming; resumes with
+    resume_token (see the service comment).
     """
     GetOrderBook: _aio.UnaryUnaryMultiCallable[_market_data_pb2.GetOrderBookRequest, _market_data_pb2.GetOrderBookResponse]  # type: ignore[assignment]
     """GetOrderBook returns a snapshot of a market's order book, up to depth levels per side. Unary."""
     StreamOrderBook: _aio.UnaryStreamMultiCallable[_market_data_pb2.StreamOrderBookRequest, _market_data_pb2.StreamOrderBookResponse]  # type: ignore[assignment]
-    """StreamOrderBook sends a snapshot (is_snapshot = true) and then deltas of one market's book. Server
-    streaming. Clients apply deltas in order and MUST resubscribe when update ids show a gap
-    (OrderBook.first_update_id != previous last_update_id + 1 where the venue provides them).
+    """StreamOrderBook sends a snapshot (is_snapshot = true, snapshot_complete = true) and then deltas of one
+    market's book, each with its sequence. Server streaming. Clients apply deltas in order and resume with
+    resume_token when update ids or sequence show a gap (OrderBook.first_update_id != previous
+    last_update_id + 1 where the venue provides them): the server replays the missed deltas or sends a new
+    snapshot.
     """
     ListTrades: _aio.UnaryUnaryMultiCallable[_market_data_pb2.ListTradesRequest, _market_data_pb2.ListTradesResponse]  # type: ignore[assignment]
     """ListTrades returns a market's public trades in a time range, oldest first, page by page. Unary."""
     StreamTrades: _aio.UnaryStreamMultiCallable[_market_data_pb2.StreamTradesRequest, _market_data_pb2.StreamTradesResponse]  # type: ignore[assignment]
-    """StreamTrades sends each new public trade of the requested markets as it prints. Server streaming,
-    no snapshot (use ListTrades to backfill).
+    """StreamTrades sends each new public trade of the requested markets as it prints. Server streaming;
+    the snapshot is empty (the first message is the snapshot_complete marker; use ListTrades to
+    backfill), and resume_token replays the trades printed meanwhile.
     """
     ListCandles: _aio.UnaryUnaryMultiCallable[_market_data_pb2.ListCandlesRequest, _market_data_pb2.ListCandlesResponse]  # type: ignore[assignment]
     """ListCandles returns a market's candles of one bar specification in a time range, oldest first, page by
@@ -136,8 +227,9 @@ class MarketDataAsyncStub(MarketDataStub):
     (NOT_FOUND_RESOURCE) for markets without funding.
     """
     ListFundingRates: _aio.UnaryUnaryMultiCallable[_market_data_pb2.ListFundingRatesRequest, _market_data_pb2.ListFundingRatesResponse]  # type: ignore[assignment]
-    """ListFundingRates returns a perpetual market's settled funding history in a time range, oldest first,
-    page by page. Unary.
+    """ListFundingRates returns a perpetual market's funding history in a time range, oldest first, page by
+    page: SETTLED rates, and the FIXED (fixed but not yet paid) rate of the next settlement when the venue
+    has fixed it. Unary.
     """
     GetOpenInterest: _aio.UnaryUnaryMultiCallable[_market_data_pb2.GetOpenInterestRequest, _market_data_pb2.GetOpenInterestResponse]  # type: ignore[assignment]
     """GetOpenInterest returns a derivatives market's latest open interest. Unary. NOT_FOUND
@@ -149,12 +241,71 @@ class MarketDataAsyncStub(MarketDataStub):
     """GetLiquidityMetrics returns a market's liquidity summary (spread, depth, volumes, data quality). Unary."""
     GetVWAP: _aio.UnaryUnaryMultiCallable[_market_data_pb2.GetVWAPRequest, _market_data_pb2.GetVWAPResponse]  # type: ignore[assignment]
     """GetVWAP returns a market's volume-weighted average price over a trailing window ending now. Unary."""
+    StreamFundingRates: _aio.UnaryStreamMultiCallable[_market_data_pb2.StreamFundingRatesRequest, _market_data_pb2.StreamFundingRatesResponse]  # type: ignore[assignment]
+    """StreamFundingRates sends the latest funding rate of every requested perpetual market (the snapshot,
+    ended by snapshot_complete), then every change: new estimates, the rate becoming FIXED, and the
+    SETTLED rate at each funding time. Server streaming; resumes with resume_token.
+    """
+    ListOpenInterest: _aio.UnaryUnaryMultiCallable[_market_data_pb2.ListOpenInterestRequest, _market_data_pb2.ListOpenInterestResponse]  # type: ignore[assignment]
+    """ListOpenInterest returns a derivatives market's open interest history in a time range, oldest first,
+    page by page (Binance openInterestHist, OKX open-interest-history). Unary.
+    """
+    ListLiquidations: _aio.UnaryUnaryMultiCallable[_market_data_pb2.ListLiquidationsRequest, _market_data_pb2.ListLiquidationsResponse]  # type: ignore[assignment]
+    """ListLiquidations returns a derivatives market's public liquidations in a time range, oldest first,
+    page by page. Unary.
+    """
+    StreamLiquidations: _aio.UnaryStreamMultiCallable[_market_data_pb2.StreamLiquidationsRequest, _market_data_pb2.StreamLiquidationsResponse]  # type: ignore[assignment]
+    """StreamLiquidations sends each new public liquidation of the requested markets. Server streaming; the
+    snapshot is empty (first message: the snapshot_complete marker); resumes with resume_token.
+    """
+    ListTickerStatistics: _aio.UnaryUnaryMultiCallable[_market_data_pb2.ListTickerStatisticsRequest, _market_data_pb2.ListTickerStatisticsResponse]  # type: ignore[assignment]
+    """ListTickerStatistics returns the latest rolling-window (usually 24 h) statistics of several markets in
+    one call. Unary. Markets without statistics are omitted. Not paged: at most 500 markets, source
+    records left out unless asked for.
+    """
+    GetOptionGreeks: _aio.UnaryUnaryMultiCallable[_market_data_pb2.GetOptionGreeksRequest, _market_data_pb2.GetOptionGreeksResponse]  # type: ignore[assignment]
+    """GetOptionGreeks returns an option market's latest implied volatilities and greeks. Unary. NOT_FOUND
+    (NOT_FOUND_RESOURCE) for markets that are not options or have no greeks yet.
+    """
+    StreamOptionGreeks: _aio.UnaryStreamMultiCallable[_market_data_pb2.StreamOptionGreeksRequest, _market_data_pb2.StreamOptionGreeksResponse]  # type: ignore[assignment]
+    """StreamOptionGreeks sends the latest greeks of every requested option market (the snapshot, ended by
+    snapshot_complete), then every update. Server streaming; resumes with resume_token.
+    """
+    GetAssetMarketData: _aio.UnaryUnaryMultiCallable[_market_data_pb2.GetAssetMarketDataRequest, _market_data_pb2.GetAssetMarketDataResponse]  # type: ignore[assignment]
+    """GetAssetMarketData returns one aggregator's latest market summary of one asset (price, 24 h change,
+    volume, market cap, FDV, rank). Unary. NOT_FOUND (NOT_FOUND_RESOURCE) when the source has none.
+    """
+    ListAssetMarketData: _aio.UnaryUnaryMultiCallable[_market_data_pb2.ListAssetMarketDataRequest, _market_data_pb2.ListAssetMarketDataResponse]  # type: ignore[assignment]
+    """ListAssetMarketData returns aggregators' latest asset summaries, filtered by asset and source, ordered
+    by market_cap_rank (unranked last) then asset_id, page by page. Unary.
+    """
 
 class MarketDataServicer(metaclass=_abc_1.ABCMeta):
-    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest
-    and liquidity — always keyed by market_id (resolve a venue symbol with AssetRegistry.ResolveMarket
-    first). Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
-    error or cancellation (clients reconnect and resynchronise from the snapshot each stream starts with).
+    """MarketData serves observed market data — prices, order books, trades, candles, funding, open interest,
+    liquidations, ticker statistics, option greeks and liquidity — keyed by market_id (resolve a venue
+    symbol with AssetRegistry.ResolveMarket first), plus aggregators' asset-level summaries keyed by
+    asset_id. Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
+    error or cancellation.
+
+    Streams resume. Every Stream*Response carries resume_token (opaque, at most 512 characters, set on every
+    message). A client that reconnects passes the last token it received as Stream*Request.resume_token and
+    the server replays every change after that position, then continues live; an unknown or expired token
+    fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), after which the client subscribes without a token.
+    Without a token the server first sends a snapshot (the latest state: latest prices, the book, the
+    latest funding rates or greeks), ends it with a message flagged snapshot_complete = true, then sends
+    live changes. Order books: the snapshot is one OrderBook with is_snapshot = true, followed by deltas
+    whose update ids continue it; on resume the server replays the missed deltas when it still holds them,
+    else it sends a new snapshot (is_snapshot = true) and the client replaces its book. Trades and
+    liquidations have no state: their snapshot is empty, so the first message is the snapshot_complete
+    marker.
+
+    Pages stay below the 4 MiB gRPC default message size: every List caps page_size, raw source records
+    are left out unless include_source_records is true, and a server ends a page early (fewer items than
+    page_size, with a next_page_token) before the response would exceed 4 MiB.
+
+    Negative prices: every price in these messages is a signed decimal. The service serves a zero or
+    negative price only for a market whose Market.negative_prices_allowed is true, and drops such records of
+    other markets on ingest.
 
     Every RPC is read-only. Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason
     name: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN) for bad requests, NOT_FOUND
@@ -176,9 +327,10 @@ class MarketDataServicer(metaclass=_abc_1.ABCMeta):
         request: _market_data_pb2.ListPricesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_market_data_pb2.ListPricesResponse, _abc.Awaitable[_market_data_pb2.ListPricesResponse]]:
-        """ListPrices returns the latest prices of several markets and price types in one call (a batch
-        GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
-        request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
+        """ListPrices returns the latest prices of several markets and/or assets and price types in one call (a
+        batch GetPrice, plus asset-keyed prices such as aggregator REFERENCE prices and oracle feeds). Unary.
+        Pairs without data are omitted rather than failing the call. Not paged: the request is bounded (at most
+        500 subjects x 16 price types) and source records are left out unless asked for.
         """
 
     @_abc_1.abstractmethod
@@ -187,8 +339,9 @@ class MarketDataServicer(metaclass=_abc_1.ABCMeta):
         request: _market_data_pb2.StreamPricesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_market_data_pb2.StreamPricesResponse], _abc.AsyncIterator[_market_data_pb2.StreamPricesResponse]]:
-        """StreamPrices sends the latest price of every requested market and type first, then each new
-        observation as it arrives. Server streaming.
+        """StreamPrices sends the latest price of every requested market and type first (the snapshot, ended
+        by snapshot_complete), then each new observation as it arrives. Server streaming; resumes with
+        resume_token (see the service comment).
         """
 
     @_abc_1.abstractmethod
@@ -205,9 +358,11 @@ class MarketDataServicer(metaclass=_abc_1.ABCMeta):
         request: _market_data_pb2.StreamOrderBookRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_market_data_pb2.StreamOrderBookResponse], _abc.AsyncIterator[_market_data_pb2.StreamOrderBookResponse]]:
-        """StreamOrderBook sends a snapshot (is_snapshot = true) and then deltas of one market's book. Server
-        streaming. Clients apply deltas in order and MUST resubscribe when update ids show a gap
-        (OrderBook.first_update_id != previous last_update_id + 1 where the venue provides them).
+        """StreamOrderBook sends a snapshot (is_snapshot = true, snapshot_complete = true) and then deltas of one
+        market's book, each with its sequence. Server streaming. Clients apply deltas in order and resume with
+        resume_token when update ids or sequence show a gap (OrderBook.first_update_id != previous
+        last_update_id + 1 where the venue provides them): the server replays the missed deltas or sends a new
+        snapshot.
         """
 
     @_abc_1.abstractmethod
@@ -224,8 +379,9 @@ class MarketDataServicer(metaclass=_abc_1.ABCMeta):
         request: _market_data_pb2.StreamTradesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_market_data_pb2.StreamTradesResponse], _abc.AsyncIterator[_market_data_pb2.StreamTradesResponse]]:
-        """StreamTrades sends each new public trade of the requested markets as it prints. Server streaming,
-        no snapshot (use ListTrades to backfill).
+        """StreamTrades sends each new public trade of the requested markets as it prints. Server streaming;
+        the snapshot is empty (the first message is the snapshot_complete marker; use ListTrades to
+        backfill), and resume_token replays the trades printed meanwhile.
         """
 
     @_abc_1.abstractmethod
@@ -254,8 +410,9 @@ class MarketDataServicer(metaclass=_abc_1.ABCMeta):
         request: _market_data_pb2.ListFundingRatesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_market_data_pb2.ListFundingRatesResponse, _abc.Awaitable[_market_data_pb2.ListFundingRatesResponse]]:
-        """ListFundingRates returns a perpetual market's settled funding history in a time range, oldest first,
-        page by page. Unary.
+        """ListFundingRates returns a perpetual market's funding history in a time range, oldest first, page by
+        page: SETTLED rates, and the FIXED (fixed but not yet paid) rate of the next settlement when the venue
+        has fixed it. Unary.
         """
 
     @_abc_1.abstractmethod
@@ -291,5 +448,97 @@ class MarketDataServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_market_data_pb2.GetVWAPResponse, _abc.Awaitable[_market_data_pb2.GetVWAPResponse]]:
         """GetVWAP returns a market's volume-weighted average price over a trailing window ending now. Unary."""
+
+    @_abc_1.abstractmethod
+    def StreamFundingRates(
+        self,
+        request: _market_data_pb2.StreamFundingRatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_market_data_pb2.StreamFundingRatesResponse], _abc.AsyncIterator[_market_data_pb2.StreamFundingRatesResponse]]:
+        """StreamFundingRates sends the latest funding rate of every requested perpetual market (the snapshot,
+        ended by snapshot_complete), then every change: new estimates, the rate becoming FIXED, and the
+        SETTLED rate at each funding time. Server streaming; resumes with resume_token.
+        """
+
+    @_abc_1.abstractmethod
+    def ListOpenInterest(
+        self,
+        request: _market_data_pb2.ListOpenInterestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_data_pb2.ListOpenInterestResponse, _abc.Awaitable[_market_data_pb2.ListOpenInterestResponse]]:
+        """ListOpenInterest returns a derivatives market's open interest history in a time range, oldest first,
+        page by page (Binance openInterestHist, OKX open-interest-history). Unary.
+        """
+
+    @_abc_1.abstractmethod
+    def ListLiquidations(
+        self,
+        request: _market_data_pb2.ListLiquidationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_data_pb2.ListLiquidationsResponse, _abc.Awaitable[_market_data_pb2.ListLiquidationsResponse]]:
+        """ListLiquidations returns a derivatives market's public liquidations in a time range, oldest first,
+        page by page. Unary.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamLiquidations(
+        self,
+        request: _market_data_pb2.StreamLiquidationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_market_data_pb2.StreamLiquidationsResponse], _abc.AsyncIterator[_market_data_pb2.StreamLiquidationsResponse]]:
+        """StreamLiquidations sends each new public liquidation of the requested markets. Server streaming; the
+        snapshot is empty (first message: the snapshot_complete marker); resumes with resume_token.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTickerStatistics(
+        self,
+        request: _market_data_pb2.ListTickerStatisticsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_data_pb2.ListTickerStatisticsResponse, _abc.Awaitable[_market_data_pb2.ListTickerStatisticsResponse]]:
+        """ListTickerStatistics returns the latest rolling-window (usually 24 h) statistics of several markets in
+        one call. Unary. Markets without statistics are omitted. Not paged: at most 500 markets, source
+        records left out unless asked for.
+        """
+
+    @_abc_1.abstractmethod
+    def GetOptionGreeks(
+        self,
+        request: _market_data_pb2.GetOptionGreeksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_data_pb2.GetOptionGreeksResponse, _abc.Awaitable[_market_data_pb2.GetOptionGreeksResponse]]:
+        """GetOptionGreeks returns an option market's latest implied volatilities and greeks. Unary. NOT_FOUND
+        (NOT_FOUND_RESOURCE) for markets that are not options or have no greeks yet.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamOptionGreeks(
+        self,
+        request: _market_data_pb2.StreamOptionGreeksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_market_data_pb2.StreamOptionGreeksResponse], _abc.AsyncIterator[_market_data_pb2.StreamOptionGreeksResponse]]:
+        """StreamOptionGreeks sends the latest greeks of every requested option market (the snapshot, ended by
+        snapshot_complete), then every update. Server streaming; resumes with resume_token.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAssetMarketData(
+        self,
+        request: _market_data_pb2.GetAssetMarketDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_data_pb2.GetAssetMarketDataResponse, _abc.Awaitable[_market_data_pb2.GetAssetMarketDataResponse]]:
+        """GetAssetMarketData returns one aggregator's latest market summary of one asset (price, 24 h change,
+        volume, market cap, FDV, rank). Unary. NOT_FOUND (NOT_FOUND_RESOURCE) when the source has none.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAssetMarketData(
+        self,
+        request: _market_data_pb2.ListAssetMarketDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_data_pb2.ListAssetMarketDataResponse, _abc.Awaitable[_market_data_pb2.ListAssetMarketDataResponse]]:
+        """ListAssetMarketData returns aggregators' latest asset summaries, filtered by asset and source, ordered
+        by market_cap_rank (unranked last) then asset_id, page by page. Unary.
+        """
 
 def add_MarketDataServicer_to_server(servicer: MarketDataServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -29,11 +29,13 @@ from cqc.portfolio.v1 import portfolio_pb2 as cqc_dot_portfolio_dot_v1_dot_portf
 from cqc.portfolio.v1 import position_pb2 as cqc_dot_portfolio_dot_v1_dot_position__pb2
 from cqc.portfolio.v1 import transaction_pb2 as cqc_dot_portfolio_dot_v1_dot_transaction__pb2
 from cqc.types.v1 import rules_pb2 as cqc_dot_types_dot_v1_dot_rules__pb2
+from cqc.venues.v1 import balance_pb2 as cqc_dot_venues_dot_v1_dot_balance__pb2
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63qc/services/v1/portfolio.proto\x12\x0f\x63qc.services.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!cqc/portfolio/v1/allocation.proto\x1a\x1a\x63qc/portfolio/v1/pnl.proto\x1a cqc/portfolio/v1/portfolio.proto\x1a\x1f\x63qc/portfolio/v1/position.proto\x1a\"cqc/portfolio/v1/transaction.proto\x1a\x18\x63qc/types/v1/rules.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x02\n\x14ListPositionsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12%\n\naccount_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61\x63\x63H\x00\x88\x01\x01\x12\'\n\x0cportfolio_id\x18\x04 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pflH\x01\x88\x01\x01\x12$\n\tmarket_id\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03mktH\x02\x88\x01\x01\x12\x11\n\topen_only\x18\x06 \x01(\x08\x42\r\n\x0b_account_idB\x0f\n\r_portfolio_idB\x0c\n\n_market_id\"_\n\x15ListPositionsResponse\x12-\n\tpositions\x18\x01 \x03(\x0b\x32\x1a.cqc.portfolio.v1.Position\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x16StreamPositionsRequest\x12,\n\x0b\x61\x63\x63ount_ids\x18\x01 \x03(\tB\x17\xbaH\x14\x92\x01\x11\x08\x01\x10\x64\x18\x01\"\tr\x07\xa2\x88\'\x03\x61\x63\x63\"\\\n\x17StreamPositionsResponse\x12,\n\x08position\x18\x01 \x01(\x0b\x32\x1a.cqc.portfolio.v1.Position\x12\x13\n\x0bis_snapshot\x18\x02 \x01(\x08\"\xc9\x03\n\x17ListTransactionsRequest\x12 \n\naccount_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61\x63\x63\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x45\n\x05types\x18\x04 \x03(\x0e\x32!.cqc.portfolio.v1.TransactionTypeB\x13\xbaH\x10\x92\x01\r\x10\x1e\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\x12.\n\nsince_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nuntil_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\xa7\x01\xbaH\xa3\x01\x1a\xa0\x01\n$list_transactions.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_time\"h\n\x18ListTransactionsResponse\x12\x33\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1d.cqc.portfolio.v1.Transaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb7\x05\n\x11\x43omputePnLRequest\x12\x35\n\x05scope\x18\x01 \x01(\x0e\x32\x1a.cqc.portfolio.v1.PnlScopeB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1c\n\x08scope_id\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01\x12\x38\n\x0cperiod_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x36\n\nperiod_end\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12-\n\x12reporting_asset_id\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61stH\x00\x88\x01\x01:\x94\x03\xbaH\x90\x03\x1a\xa3\x02\n\"compute_pnl.scope_id_matches_scope\x12Wscope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes\x1a\xa3\x01this.scope == 1 ? this.scope_id.startsWith(\'pos_\') : this.scope == 2 ? this.scope_id.startsWith(\'acc_\') : this.scope == 4 ? this.scope_id.startsWith(\'pfl_\') : true\x1ah\n\x1a\x63ompute_pnl.period_ordered\x12%period_end must be after period_start\x1a#this.period_end > this.period_startB\x15\n\x13_reporting_asset_id\"8\n\x12\x43omputePnLResponse\x12\"\n\x03pnl\x18\x01 \x01(\x0b\x32\x15.cqc.portfolio.v1.PnL\"9\n\x13GetPortfolioRequest\x12\"\n\x0cportfolio_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pfl\"F\n\x14GetPortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\"T\n\x15ListPortfoliosRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"b\n\x16ListPortfoliosResponse\x12/\n\nportfolios\x18\x01 \x03(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x16\x43reatePortfolioRequest\x12\x36\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01\"I\n\x17\x43reatePortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\"\xe9\x01\n\x16UpdatePortfolioRequest\x12\x36\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01\x12\x96\x01\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01\"I\n\x17UpdatePortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\";\n\x14GetAllocationRequest\x12#\n\rallocation_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61lc\"I\n\x15GetAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"\x8f\x01\n\x16ListAllocationsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\'\n\x0cportfolio_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pflH\x00\x88\x01\x01\x42\x0f\n\r_portfolio_id\"e\n\x17ListAllocationsResponse\x12\x31\n\x0b\x61llocations\x18\x01 \x03(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x17\x43reateAllocationRequest\x12\x38\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.AllocationB\x06\xbaH\x03\xc8\x01\x01\"L\n\x18\x43reateAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"\xec\x01\n\x17UpdateAllocationRequest\x12\x38\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.AllocationB\x06\xbaH\x03\xc8\x01\x01\x12\x96\x01\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01\"L\n\x18UpdateAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"7\n\x12GetPositionRequest\x12!\n\x0bposition_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pos\"C\n\x13GetPositionResponse\x12,\n\x08position\x18\x01 \x01(\x0b\x32\x1a.cqc.portfolio.v1.Position2\xd2\n\n\tPortfolio\x12\x63\n\rListPositions\x12%.cqc.services.v1.ListPositionsRequest\x1a&.cqc.services.v1.ListPositionsResponse\"\x03\x90\x02\x01\x12k\n\x0fStreamPositions\x12\'.cqc.services.v1.StreamPositionsRequest\x1a(.cqc.services.v1.StreamPositionsResponse\"\x03\x90\x02\x01\x30\x01\x12l\n\x10ListTransactions\x12(.cqc.services.v1.ListTransactionsRequest\x1a).cqc.services.v1.ListTransactionsResponse\"\x03\x90\x02\x01\x12Z\n\nComputePnL\x12\".cqc.services.v1.ComputePnLRequest\x1a#.cqc.services.v1.ComputePnLResponse\"\x03\x90\x02\x01\x12`\n\x0cGetPortfolio\x12$.cqc.services.v1.GetPortfolioRequest\x1a%.cqc.services.v1.GetPortfolioResponse\"\x03\x90\x02\x01\x12\x66\n\x0eListPortfolios\x12&.cqc.services.v1.ListPortfoliosRequest\x1a\'.cqc.services.v1.ListPortfoliosResponse\"\x03\x90\x02\x01\x12i\n\x0f\x43reatePortfolio\x12\'.cqc.services.v1.CreatePortfolioRequest\x1a(.cqc.services.v1.CreatePortfolioResponse\"\x03\x90\x02\x02\x12i\n\x0fUpdatePortfolio\x12\'.cqc.services.v1.UpdatePortfolioRequest\x1a(.cqc.services.v1.UpdatePortfolioResponse\"\x03\x90\x02\x02\x12\x63\n\rGetAllocation\x12%.cqc.services.v1.GetAllocationRequest\x1a&.cqc.services.v1.GetAllocationResponse\"\x03\x90\x02\x01\x12i\n\x0fListAllocations\x12\'.cqc.services.v1.ListAllocationsRequest\x1a(.cqc.services.v1.ListAllocationsResponse\"\x03\x90\x02\x01\x12l\n\x10\x43reateAllocation\x12(.cqc.services.v1.CreateAllocationRequest\x1a).cqc.services.v1.CreateAllocationResponse\"\x03\x90\x02\x02\x12l\n\x10UpdateAllocation\x12(.cqc.services.v1.UpdateAllocationRequest\x1a).cqc.services.v1.UpdateAllocationResponse\"\x03\x90\x02\x02\x12]\n\x0bGetPosition\x12#.cqc.services.v1.GetPositionRequest\x1a$.cqc.services.v1.GetPositionResponse\"\x03\x90\x02\x01\x42{\n\x1f\x63om.cryptoquant.cqc.services.v1B\x0ePortfolioProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63qc/services/v1/portfolio.proto\x12\x0f\x63qc.services.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!cqc/portfolio/v1/allocation.proto\x1a\x1a\x63qc/portfolio/v1/pnl.proto\x1a cqc/portfolio/v1/portfolio.proto\x1a\x1f\x63qc/portfolio/v1/position.proto\x1a\"cqc/portfolio/v1/transaction.proto\x1a\x18\x63qc/types/v1/rules.proto\x1a\x1b\x63qc/venues/v1/balance.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x02\n\x14ListPositionsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12%\n\naccount_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61\x63\x63H\x00\x88\x01\x01\x12\'\n\x0cportfolio_id\x18\x04 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pflH\x01\x88\x01\x01\x12$\n\tmarket_id\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03mktH\x02\x88\x01\x01\x12\x11\n\topen_only\x18\x06 \x01(\x08\x42\r\n\x0b_account_idB\x0f\n\r_portfolio_idB\x0c\n\n_market_id\"_\n\x15ListPositionsResponse\x12-\n\tpositions\x18\x01 \x03(\x0b\x32\x1a.cqc.portfolio.v1.Position\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"~\n\x16StreamPositionsRequest\x12,\n\x0b\x61\x63\x63ount_ids\x18\x01 \x03(\tB\x17\xbaH\x14\x92\x01\x11\x08\x01\x10\x64\x18\x01\"\tr\x07\xa2\x88\'\x03\x61\x63\x63\x12%\n\x0cresume_token\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04H\x00\x88\x01\x01\x42\x0f\n\r_resume_token\"\xc1\x02\n\x17StreamPositionsResponse\x12,\n\x08position\x18\x01 \x01(\x0b\x32\x1a.cqc.portfolio.v1.Position\x12\x13\n\x0bis_snapshot\x18\x02 \x01(\x08\x12\x19\n\x11snapshot_complete\x18\x03 \x01(\x08\x12 \n\x0cresume_token\x18\x04 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04:\xa5\x01\xbaH\xa1\x01\x1a\x9e\x01\n8stream_positions_response.position_xor_snapshot_complete\x12\x34\x65xactly one of position and snapshot_complete is set\x1a,has(this.position) != this.snapshot_complete\"\xca\x03\n\x17ListTransactionsRequest\x12 \n\naccount_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61\x63\x63\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x46\n\x05types\x18\x04 \x03(\x0e\x32\".cqc.venues.v1.BalanceChangeReasonB\x13\xbaH\x10\x92\x01\r\x10\x1e\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\x12.\n\nsince_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nuntil_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\xa7\x01\xbaH\xa3\x01\x1a\xa0\x01\n$list_transactions.time_range_ordered\x12#until_time must be after since_time\x1aS!has(this.since_time) || !has(this.until_time) || this.until_time > this.since_time\"h\n\x18ListTransactionsResponse\x12\x33\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1d.cqc.portfolio.v1.Transaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb7\x05\n\x11\x43omputePnLRequest\x12\x35\n\x05scope\x18\x01 \x01(\x0e\x32\x1a.cqc.portfolio.v1.PnlScopeB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1c\n\x08scope_id\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01\x12\x38\n\x0cperiod_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x36\n\nperiod_end\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12-\n\x12reporting_asset_id\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61stH\x00\x88\x01\x01:\x94\x03\xbaH\x90\x03\x1a\xa3\x02\n\"compute_pnl.scope_id_matches_scope\x12Wscope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes\x1a\xa3\x01this.scope == 1 ? this.scope_id.startsWith(\'pos_\') : this.scope == 2 ? this.scope_id.startsWith(\'acc_\') : this.scope == 4 ? this.scope_id.startsWith(\'pfl_\') : true\x1ah\n\x1a\x63ompute_pnl.period_ordered\x12%period_end must be after period_start\x1a#this.period_end > this.period_startB\x15\n\x13_reporting_asset_id\"8\n\x12\x43omputePnLResponse\x12\"\n\x03pnl\x18\x01 \x01(\x0b\x32\x15.cqc.portfolio.v1.PnL\"9\n\x13GetPortfolioRequest\x12\"\n\x0cportfolio_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pfl\"F\n\x14GetPortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\"T\n\x15ListPortfoliosRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"b\n\x16ListPortfoliosResponse\x12/\n\nportfolios\x18\x01 \x03(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x16\x43reatePortfolioRequest\x12\x36\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01\"I\n\x17\x43reatePortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\"\xe9\x01\n\x16UpdatePortfolioRequest\x12\x36\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.PortfolioB\x06\xbaH\x03\xc8\x01\x01\x12\x96\x01\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01\"I\n\x17UpdatePortfolioResponse\x12.\n\tportfolio\x18\x01 \x01(\x0b\x32\x1b.cqc.portfolio.v1.Portfolio\";\n\x14GetAllocationRequest\x12#\n\rallocation_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03\x61lc\"I\n\x15GetAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"\x8f\x01\n\x16ListAllocationsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\'\n\x0cportfolio_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pflH\x00\x88\x01\x01\x42\x0f\n\r_portfolio_id\"e\n\x17ListAllocationsResponse\x12\x31\n\x0b\x61llocations\x18\x01 \x03(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x17\x43reateAllocationRequest\x12\x38\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.AllocationB\x06\xbaH\x03\xc8\x01\x01\"L\n\x18\x43reateAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"\xec\x01\n\x17UpdateAllocationRequest\x12\x38\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.AllocationB\x06\xbaH\x03\xc8\x01\x01\x12\x96\x01\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskBe\xbaHb\xba\x01\\\n\x15update_mask.non_empty\x12-update_mask must list at least one field path\x1a\x14size(this.paths) > 0\xc8\x01\x01\"L\n\x18UpdateAllocationResponse\x12\x30\n\nallocation\x18\x01 \x01(\x0b\x32\x1c.cqc.portfolio.v1.Allocation\"7\n\x12GetPositionRequest\x12!\n\x0bposition_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\xa2\x88\'\x03pos\"C\n\x13GetPositionResponse\x12,\n\x08position\x18\x01 \x01(\x0b\x32\x1a.cqc.portfolio.v1.Position2\xf7\r\n\tPortfolio\x12x\n\rListPositions\x12%.cqc.services.v1.ListPositionsRequest\x1a&.cqc.services.v1.ListPositionsResponse\"\x18\x90\x02\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/positions\x12k\n\x0fStreamPositions\x12\'.cqc.services.v1.StreamPositionsRequest\x1a(.cqc.services.v1.StreamPositionsResponse\"\x03\x90\x02\x01\x30\x01\x12\x84\x01\n\x10ListTransactions\x12(.cqc.services.v1.ListTransactionsRequest\x1a).cqc.services.v1.ListTransactionsResponse\"\x1b\x90\x02\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/transactions\x12q\n\nComputePnL\x12\".cqc.services.v1.ComputePnLRequest\x1a#.cqc.services.v1.ComputePnLResponse\"\x1a\x90\x02\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/pnl:compute\x12\x85\x01\n\x0cGetPortfolio\x12$.cqc.services.v1.GetPortfolioRequest\x1a%.cqc.services.v1.GetPortfolioResponse\"(\x90\x02\x01\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/portfolios/{portfolio_id}\x12|\n\x0eListPortfolios\x12&.cqc.services.v1.ListPortfoliosRequest\x1a\'.cqc.services.v1.ListPortfoliosResponse\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/portfolios\x12\x8a\x01\n\x0f\x43reatePortfolio\x12\'.cqc.services.v1.CreatePortfolioRequest\x1a(.cqc.services.v1.CreatePortfolioResponse\"$\x90\x02\x02\x82\xd3\xe4\x93\x02\x1b\"\x0e/v1/portfolios:\tportfolio\x12\xa3\x01\n\x0fUpdatePortfolio\x12\'.cqc.services.v1.UpdatePortfolioRequest\x1a(.cqc.services.v1.UpdatePortfolioResponse\"=\x90\x02\x02\x82\xd3\xe4\x93\x02\x34\x32\'/v1/portfolios/{portfolio.portfolio_id}:\tportfolio\x12\x8a\x01\n\rGetAllocation\x12%.cqc.services.v1.GetAllocationRequest\x1a&.cqc.services.v1.GetAllocationResponse\"*\x90\x02\x01\x82\xd3\xe4\x93\x02!\x12\x1f/v1/allocations/{allocation_id}\x12\x80\x01\n\x0fListAllocations\x12\'.cqc.services.v1.ListAllocationsRequest\x1a(.cqc.services.v1.ListAllocationsResponse\"\x1a\x90\x02\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/allocations\x12\x8f\x01\n\x10\x43reateAllocation\x12(.cqc.services.v1.CreateAllocationRequest\x1a).cqc.services.v1.CreateAllocationResponse\"&\x90\x02\x02\x82\xd3\xe4\x93\x02\x1d\"\x0f/v1/allocations:\nallocation\x12\xaa\x01\n\x10UpdateAllocation\x12(.cqc.services.v1.UpdateAllocationRequest\x1a).cqc.services.v1.UpdateAllocationResponse\"A\x90\x02\x02\x82\xd3\xe4\x93\x02\x38\x32*/v1/allocations/{allocation.allocation_id}:\nallocation\x12\x80\x01\n\x0bGetPosition\x12#.cqc.services.v1.GetPositionRequest\x1a$.cqc.services.v1.GetPositionResponse\"&\x90\x02\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/positions/{position_id}B{\n\x1f\x63om.cryptoquant.cqc.services.v1B\x0ePortfolioProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,6 +55,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTPOSITIONSREQUEST'].fields_by_name['market_id']._serialized_options = b'\272H\tr\007\242\210\'\003mkt'
   _globals['_STREAMPOSITIONSREQUEST'].fields_by_name['account_ids']._loaded_options = None
   _globals['_STREAMPOSITIONSREQUEST'].fields_by_name['account_ids']._serialized_options = b'\272H\024\222\001\021\010\001\020d\030\001\"\tr\007\242\210\'\003acc'
+  _globals['_STREAMPOSITIONSREQUEST'].fields_by_name['resume_token']._loaded_options = None
+  _globals['_STREAMPOSITIONSREQUEST'].fields_by_name['resume_token']._serialized_options = b'\272H\007r\005\020\001\030\200\004'
+  _globals['_STREAMPOSITIONSRESPONSE'].fields_by_name['resume_token']._loaded_options = None
+  _globals['_STREAMPOSITIONSRESPONSE'].fields_by_name['resume_token']._serialized_options = b'\272H\007r\005\020\001\030\200\004'
+  _globals['_STREAMPOSITIONSRESPONSE']._loaded_options = None
+  _globals['_STREAMPOSITIONSRESPONSE']._serialized_options = b'\272H\241\001\032\236\001\n8stream_positions_response.position_xor_snapshot_complete\0224exactly one of position and snapshot_complete is set\032,has(this.position) != this.snapshot_complete'
   _globals['_LISTTRANSACTIONSREQUEST'].fields_by_name['account_id']._loaded_options = None
   _globals['_LISTTRANSACTIONSREQUEST'].fields_by_name['account_id']._serialized_options = b'\272H\tr\007\242\210\'\003acc'
   _globals['_LISTTRANSACTIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -104,83 +112,83 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETPOSITIONREQUEST'].fields_by_name['position_id']._loaded_options = None
   _globals['_GETPOSITIONREQUEST'].fields_by_name['position_id']._serialized_options = b'\272H\tr\007\242\210\'\003pos'
   _globals['_PORTFOLIO'].methods_by_name['ListPositions']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['ListPositions']._serialized_options = b'\220\002\001'
+  _globals['_PORTFOLIO'].methods_by_name['ListPositions']._serialized_options = b'\220\002\001\202\323\344\223\002\017\022\r/v1/positions'
   _globals['_PORTFOLIO'].methods_by_name['StreamPositions']._loaded_options = None
   _globals['_PORTFOLIO'].methods_by_name['StreamPositions']._serialized_options = b'\220\002\001'
   _globals['_PORTFOLIO'].methods_by_name['ListTransactions']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['ListTransactions']._serialized_options = b'\220\002\001'
+  _globals['_PORTFOLIO'].methods_by_name['ListTransactions']._serialized_options = b'\220\002\001\202\323\344\223\002\022\022\020/v1/transactions'
   _globals['_PORTFOLIO'].methods_by_name['ComputePnL']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['ComputePnL']._serialized_options = b'\220\002\001'
+  _globals['_PORTFOLIO'].methods_by_name['ComputePnL']._serialized_options = b'\220\002\001\202\323\344\223\002\021\022\017/v1/pnl:compute'
   _globals['_PORTFOLIO'].methods_by_name['GetPortfolio']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['GetPortfolio']._serialized_options = b'\220\002\001'
+  _globals['_PORTFOLIO'].methods_by_name['GetPortfolio']._serialized_options = b'\220\002\001\202\323\344\223\002\037\022\035/v1/portfolios/{portfolio_id}'
   _globals['_PORTFOLIO'].methods_by_name['ListPortfolios']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['ListPortfolios']._serialized_options = b'\220\002\001'
+  _globals['_PORTFOLIO'].methods_by_name['ListPortfolios']._serialized_options = b'\220\002\001\202\323\344\223\002\020\022\016/v1/portfolios'
   _globals['_PORTFOLIO'].methods_by_name['CreatePortfolio']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['CreatePortfolio']._serialized_options = b'\220\002\002'
+  _globals['_PORTFOLIO'].methods_by_name['CreatePortfolio']._serialized_options = b'\220\002\002\202\323\344\223\002\033\"\016/v1/portfolios:\tportfolio'
   _globals['_PORTFOLIO'].methods_by_name['UpdatePortfolio']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['UpdatePortfolio']._serialized_options = b'\220\002\002'
+  _globals['_PORTFOLIO'].methods_by_name['UpdatePortfolio']._serialized_options = b'\220\002\002\202\323\344\223\00242\'/v1/portfolios/{portfolio.portfolio_id}:\tportfolio'
   _globals['_PORTFOLIO'].methods_by_name['GetAllocation']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['GetAllocation']._serialized_options = b'\220\002\001'
+  _globals['_PORTFOLIO'].methods_by_name['GetAllocation']._serialized_options = b'\220\002\001\202\323\344\223\002!\022\037/v1/allocations/{allocation_id}'
   _globals['_PORTFOLIO'].methods_by_name['ListAllocations']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['ListAllocations']._serialized_options = b'\220\002\001'
+  _globals['_PORTFOLIO'].methods_by_name['ListAllocations']._serialized_options = b'\220\002\001\202\323\344\223\002\021\022\017/v1/allocations'
   _globals['_PORTFOLIO'].methods_by_name['CreateAllocation']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['CreateAllocation']._serialized_options = b'\220\002\002'
+  _globals['_PORTFOLIO'].methods_by_name['CreateAllocation']._serialized_options = b'\220\002\002\202\323\344\223\002\035\"\017/v1/allocations:\nallocation'
   _globals['_PORTFOLIO'].methods_by_name['UpdateAllocation']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['UpdateAllocation']._serialized_options = b'\220\002\002'
+  _globals['_PORTFOLIO'].methods_by_name['UpdateAllocation']._serialized_options = b'\220\002\002\202\323\344\223\00282*/v1/allocations/{allocation.allocation_id}:\nallocation'
   _globals['_PORTFOLIO'].methods_by_name['GetPosition']._loaded_options = None
-  _globals['_PORTFOLIO'].methods_by_name['GetPosition']._serialized_options = b'\220\002\001'
-  _globals['_LISTPOSITIONSREQUEST']._serialized_start=341
-  _globals['_LISTPOSITIONSREQUEST']._serialized_end=607
-  _globals['_LISTPOSITIONSRESPONSE']._serialized_start=609
-  _globals['_LISTPOSITIONSRESPONSE']._serialized_end=704
-  _globals['_STREAMPOSITIONSREQUEST']._serialized_start=706
-  _globals['_STREAMPOSITIONSREQUEST']._serialized_end=776
-  _globals['_STREAMPOSITIONSRESPONSE']._serialized_start=778
-  _globals['_STREAMPOSITIONSRESPONSE']._serialized_end=870
-  _globals['_LISTTRANSACTIONSREQUEST']._serialized_start=873
-  _globals['_LISTTRANSACTIONSREQUEST']._serialized_end=1330
-  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=1332
-  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=1436
-  _globals['_COMPUTEPNLREQUEST']._serialized_start=1439
-  _globals['_COMPUTEPNLREQUEST']._serialized_end=2134
-  _globals['_COMPUTEPNLRESPONSE']._serialized_start=2136
-  _globals['_COMPUTEPNLRESPONSE']._serialized_end=2192
-  _globals['_GETPORTFOLIOREQUEST']._serialized_start=2194
-  _globals['_GETPORTFOLIOREQUEST']._serialized_end=2251
-  _globals['_GETPORTFOLIORESPONSE']._serialized_start=2253
-  _globals['_GETPORTFOLIORESPONSE']._serialized_end=2323
-  _globals['_LISTPORTFOLIOSREQUEST']._serialized_start=2325
-  _globals['_LISTPORTFOLIOSREQUEST']._serialized_end=2409
-  _globals['_LISTPORTFOLIOSRESPONSE']._serialized_start=2411
-  _globals['_LISTPORTFOLIOSRESPONSE']._serialized_end=2509
-  _globals['_CREATEPORTFOLIOREQUEST']._serialized_start=2511
-  _globals['_CREATEPORTFOLIOREQUEST']._serialized_end=2591
-  _globals['_CREATEPORTFOLIORESPONSE']._serialized_start=2593
-  _globals['_CREATEPORTFOLIORESPONSE']._serialized_end=2666
-  _globals['_UPDATEPORTFOLIOREQUEST']._serialized_start=2669
-  _globals['_UPDATEPORTFOLIOREQUEST']._serialized_end=2902
-  _globals['_UPDATEPORTFOLIORESPONSE']._serialized_start=2904
-  _globals['_UPDATEPORTFOLIORESPONSE']._serialized_end=2977
-  _globals['_GETALLOCATIONREQUEST']._serialized_start=2979
-  _globals['_GETALLOCATIONREQUEST']._serialized_end=3038
-  _globals['_GETALLOCATIONRESPONSE']._serialized_start=3040
-  _globals['_GETALLOCATIONRESPONSE']._serialized_end=3113
-  _globals['_LISTALLOCATIONSREQUEST']._serialized_start=3116
-  _globals['_LISTALLOCATIONSREQUEST']._serialized_end=3259
-  _globals['_LISTALLOCATIONSRESPONSE']._serialized_start=3261
-  _globals['_LISTALLOCATIONSRESPONSE']._serialized_end=3362
-  _globals['_CREATEALLOCATIONREQUEST']._serialized_start=3364
-  _globals['_CREATEALLOCATIONREQUEST']._serialized_end=3447
-  _globals['_CREATEALLOCATIONRESPONSE']._serialized_start=3449
-  _globals['_CREATEALLOCATIONRESPONSE']._serialized_end=3525
-  _globals['_UPDATEALLOCATIONREQUEST']._serialized_start=3528
-  _globals['_UPDATEALLOCATIONREQUEST']._serialized_end=3764
-  _globals['_UPDATEALLOCATIONRESPONSE']._serialized_start=3766
-  _globals['_UPDATEALLOCATIONRESPONSE']._serialized_end=3842
-  _globals['_GETPOSITIONREQUEST']._serialized_start=3844
-  _globals['_GETPOSITIONREQUEST']._serialized_end=3899
-  _globals['_GETPOSITIONRESPONSE']._serialized_start=3901
-  _globals['_GETPOSITIONRESPONSE']._serialized_end=3968
-  _globals['_PORTFOLIO']._serialized_start=3971
-  _globals['_PORTFOLIO']._serialized_end=5333
+  _globals['_PORTFOLIO'].methods_by_name['GetPosition']._serialized_options = b'\220\002\001\202\323\344\223\002\035\022\033/v1/positions/{position_id}'
+  _globals['_LISTPOSITIONSREQUEST']._serialized_start=400
+  _globals['_LISTPOSITIONSREQUEST']._serialized_end=666
+  _globals['_LISTPOSITIONSRESPONSE']._serialized_start=668
+  _globals['_LISTPOSITIONSRESPONSE']._serialized_end=763
+  _globals['_STREAMPOSITIONSREQUEST']._serialized_start=765
+  _globals['_STREAMPOSITIONSREQUEST']._serialized_end=891
+  _globals['_STREAMPOSITIONSRESPONSE']._serialized_start=894
+  _globals['_STREAMPOSITIONSRESPONSE']._serialized_end=1215
+  _globals['_LISTTRANSACTIONSREQUEST']._serialized_start=1218
+  _globals['_LISTTRANSACTIONSREQUEST']._serialized_end=1676
+  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=1678
+  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=1782
+  _globals['_COMPUTEPNLREQUEST']._serialized_start=1785
+  _globals['_COMPUTEPNLREQUEST']._serialized_end=2480
+  _globals['_COMPUTEPNLRESPONSE']._serialized_start=2482
+  _globals['_COMPUTEPNLRESPONSE']._serialized_end=2538
+  _globals['_GETPORTFOLIOREQUEST']._serialized_start=2540
+  _globals['_GETPORTFOLIOREQUEST']._serialized_end=2597
+  _globals['_GETPORTFOLIORESPONSE']._serialized_start=2599
+  _globals['_GETPORTFOLIORESPONSE']._serialized_end=2669
+  _globals['_LISTPORTFOLIOSREQUEST']._serialized_start=2671
+  _globals['_LISTPORTFOLIOSREQUEST']._serialized_end=2755
+  _globals['_LISTPORTFOLIOSRESPONSE']._serialized_start=2757
+  _globals['_LISTPORTFOLIOSRESPONSE']._serialized_end=2855
+  _globals['_CREATEPORTFOLIOREQUEST']._serialized_start=2857
+  _globals['_CREATEPORTFOLIOREQUEST']._serialized_end=2937
+  _globals['_CREATEPORTFOLIORESPONSE']._serialized_start=2939
+  _globals['_CREATEPORTFOLIORESPONSE']._serialized_end=3012
+  _globals['_UPDATEPORTFOLIOREQUEST']._serialized_start=3015
+  _globals['_UPDATEPORTFOLIOREQUEST']._serialized_end=3248
+  _globals['_UPDATEPORTFOLIORESPONSE']._serialized_start=3250
+  _globals['_UPDATEPORTFOLIORESPONSE']._serialized_end=3323
+  _globals['_GETALLOCATIONREQUEST']._serialized_start=3325
+  _globals['_GETALLOCATIONREQUEST']._serialized_end=3384
+  _globals['_GETALLOCATIONRESPONSE']._serialized_start=3386
+  _globals['_GETALLOCATIONRESPONSE']._serialized_end=3459
+  _globals['_LISTALLOCATIONSREQUEST']._serialized_start=3462
+  _globals['_LISTALLOCATIONSREQUEST']._serialized_end=3605
+  _globals['_LISTALLOCATIONSRESPONSE']._serialized_start=3607
+  _globals['_LISTALLOCATIONSRESPONSE']._serialized_end=3708
+  _globals['_CREATEALLOCATIONREQUEST']._serialized_start=3710
+  _globals['_CREATEALLOCATIONREQUEST']._serialized_end=3793
+  _globals['_CREATEALLOCATIONRESPONSE']._serialized_start=3795
+  _globals['_CREATEALLOCATIONRESPONSE']._serialized_end=3871
+  _globals['_UPDATEALLOCATIONREQUEST']._serialized_start=3874
+  _globals['_UPDATEALLOCATIONREQUEST']._serialized_end=4110
+  _globals['_UPDATEALLOCATIONRESPONSE']._serialized_start=4112
+  _globals['_UPDATEALLOCATIONRESPONSE']._serialized_end=4188
+  _globals['_GETPOSITIONREQUEST']._serialized_start=4190
+  _globals['_GETPOSITIONREQUEST']._serialized_end=4245
+  _globals['_GETPOSITIONRESPONSE']._serialized_start=4247
+  _globals['_GETPOSITIONRESPONSE']._serialized_end=4314
+  _globals['_PORTFOLIO']._serialized_start=4317
+  _globals['_PORTFOLIO']._serialized_end=6100
 # @@protoc_insertion_point(module_scope)

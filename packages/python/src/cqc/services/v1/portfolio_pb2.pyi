@@ -9,6 +9,7 @@ from cqc.portfolio.v1 import pnl_pb2 as _pnl_pb2
 from cqc.portfolio.v1 import portfolio_pb2 as _portfolio_pb2
 from cqc.portfolio.v1 import position_pb2 as _position_pb2
 from cqc.portfolio.v1 import transaction_pb2 as _transaction_pb2
+from cqc.venues.v1 import balance_pb2 as _balance_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
@@ -113,6 +114,12 @@ class StreamPositionsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """resume_token is the resume_token of the last message the client processed on an earlier stream with
+    the same account_ids. Set: no snapshot, every change after it is replayed (positions closed meanwhile
+    included), then live. Unset: snapshot first. Opaque; 1 to 512 characters.
+    """
     @_builtins.property
     def account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """account_ids are the accounts to follow (1 to 100, unique, "acc_" ids). Required."""
@@ -121,38 +128,60 @@ class StreamPositionsRequest(_message.Message):
         self,
         *,
         account_ids: _abc.Iterable[_builtins.str] | None = ...,
+        resume_token: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "resume_token", b"resume_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_ids", b"account_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "account_ids", b"account_ids", "resume_token", b"resume_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
 
 Global___StreamPositionsRequest: _TypeAlias = StreamPositionsRequest  # noqa: Y015
 
 @_typing.final
 class StreamPositionsResponse(_message.Message):
-    """StreamPositionsResponse is one position of the stream."""
+    """StreamPositionsResponse is one message of the position stream: one position's full state, or the
+    marker that ends the snapshot.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     POSITION_FIELD_NUMBER: _builtins.int
     IS_SNAPSHOT_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
     is_snapshot: _builtins.bool
-    """is_snapshot is true for the initial messages describing positions open when the stream started."""
+    """is_snapshot is true for the snapshot messages (positions open when the stream started), false for
+    changes.
+    """
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the one message that ends the snapshot (it carries no position): from
+    here on the client's view is complete and every message is a change. Never sent on a resumed stream.
+    """
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message: pass it in
+    StreamPositionsRequest.resume_token to continue from here. Set on every message; opaque; 1 to 512
+    characters.
+    """
     @_builtins.property
     def position(self) -> _position_pb2.Position:
-        """position is the position's full current state. Always set."""
+        """position is the position's full current state. Set on every message except the snapshot_complete
+        marker.
+        """
 
     def __init__(
         self,
         *,
         position: _position_pb2.Position | None = ...,
         is_snapshot: _builtins.bool = ...,
+        snapshot_complete: _builtins.bool = ...,
+        resume_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_snapshot", b"is_snapshot", "position", b"position"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_snapshot", b"is_snapshot", "position", b"position", "resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -177,7 +206,7 @@ class ListTransactionsRequest(_message.Message):
     page_token: _builtins.str
     """page_token is the previous response's next_page_token, or empty for the first page. Opaque."""
     @_builtins.property
-    def types(self) -> _containers.RepeatedScalarFieldContainer[_transaction_pb2.TransactionType.ValueType]:
+    def types(self) -> _containers.RepeatedScalarFieldContainer[_balance_pb2.BalanceChangeReason.ValueType]:
         """types keeps only entries of these types (at most 30, unique). Empty: every type."""
 
     @_builtins.property
@@ -194,7 +223,7 @@ class ListTransactionsRequest(_message.Message):
         account_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
-        types: _abc.Iterable[_transaction_pb2.TransactionType.ValueType] | None = ...,
+        types: _abc.Iterable[_balance_pb2.BalanceChangeReason.ValueType] | None = ...,
         since_time: _timestamp_pb2.Timestamp | None = ...,
         until_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...

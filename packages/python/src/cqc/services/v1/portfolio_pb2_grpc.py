@@ -30,9 +30,20 @@ class PortfolioStub:
     grouping accounts, target allocations, the transaction ledger, and PnL. Positions are derived from
     VenueGateway's executions and balances; this service owns portfolios and allocations.
 
+    Amounts follow proto/README.md "Sign conventions": PnL positive = gain; fees, commissions, funding and
+    interest positive = paid by the account, negative = received.
+
+    Streams resume (StreamPositions): every response carries an opaque resume_token (1 to 512 characters)
+    and the request accepts one. With it the server replays every change after that position, including
+    positions that were closed meanwhile, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no position, then live
+    changes. Tokens stay valid for at least 24 hours.
+
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE, or
-    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id.
+    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id,
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED) on a stream resume the server cannot honour.
     """
 
     def __init__(self, channel):
@@ -113,9 +124,20 @@ class PortfolioServicer:
     grouping accounts, target allocations, the transaction ledger, and PnL. Positions are derived from
     VenueGateway's executions and balances; this service owns portfolios and allocations.
 
+    Amounts follow proto/README.md "Sign conventions": PnL positive = gain; fees, commissions, funding and
+    interest positive = paid by the account, negative = received.
+
+    Streams resume (StreamPositions): every response carries an opaque resume_token (1 to 512 characters)
+    and the request accepts one. With it the server replays every change after that position, including
+    positions that were closed meanwhile, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no position, then live
+    changes. Tokens stay valid for at least 24 hours.
+
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE, or
-    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id.
+    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id,
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED) on a stream resume the server cannot honour.
     """
 
     def ListPositions(self, request, context):
@@ -127,8 +149,10 @@ class PortfolioServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamPositions(self, request, context):
-        """StreamPositions sends the current positions of the given accounts (is_snapshot = true), then each
-        change as fills, funding and mark-to-market update them. Server streaming.
+        """StreamPositions sends the open positions of the given accounts (is_snapshot = true), then the
+        snapshot_complete marker, then each change as fills, funding and mark-to-market update them (a
+        position that closes is sent once more with quantity "0"). Server streaming; resumes as the service
+        comment says.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -312,9 +336,20 @@ class Portfolio:
     grouping accounts, target allocations, the transaction ledger, and PnL. Positions are derived from
     VenueGateway's executions and balances; this service owns portfolios and allocations.
 
+    Amounts follow proto/README.md "Sign conventions": PnL positive = gain; fees, commissions, funding and
+    interest positive = paid by the account, negative = received.
+
+    Streams resume (StreamPositions): every response carries an opaque resume_token (1 to 512 characters)
+    and the request accepts one. With it the server replays every change after that position, including
+    positions that were closed meanwhile, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no position, then live
+    changes. Tokens stay valid for at least 24 hours.
+
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE, or
-    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id.
+    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id,
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED) on a stream resume the server cannot honour.
     """
 
     @staticmethod

@@ -31,9 +31,20 @@ class PortfolioStub:
     grouping accounts, target allocations, the transaction ledger, and PnL. Positions are derived from
     VenueGateway's executions and balances; this service owns portfolios and allocations.
 
+    Amounts follow proto/README.md "Sign conventions": PnL positive = gain; fees, commissions, funding and
+    interest positive = paid by the account, negative = received.
+
+    Streams resume (StreamPositions): every response carries an opaque resume_token (1 to 512 characters)
+    and the request accepts one. With it the server replays every change after that position, including
+    positions that were closed meanwhile, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no position, then live
+    changes. Tokens stay valid for at least 24 hours.
+
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE, or
-    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id.
+    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id,
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED) on a stream resume the server cannot honour.
     """
 
     @_typing.overload
@@ -45,8 +56,10 @@ class PortfolioStub:
     or market. Unary, read-only.
     """
     StreamPositions: _grpc.UnaryStreamMultiCallable[_portfolio_pb2.StreamPositionsRequest, _portfolio_pb2.StreamPositionsResponse]
-    """StreamPositions sends the current positions of the given accounts (is_snapshot = true), then each
-    change as fills, funding and mark-to-market update them. Server streaming.
+    """StreamPositions sends the open positions of the given accounts (is_snapshot = true), then the
+    snapshot_complete marker, then each change as fills, funding and mark-to-market update them (a
+    position that closes is sent once more with quantity "0"). Server streaming; resumes as the service
+    comment says.
     """
     ListTransactions: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.ListTransactionsRequest, _portfolio_pb2.ListTransactionsResponse]
     """ListTransactions returns ledger entries of an account, newest first, page by page, optionally by type
@@ -108,9 +121,20 @@ class PortfolioAsyncStub(PortfolioStub):
     grouping accounts, target allocations, the transaction ledger, and PnL. Positions are derived from
     VenueGateway's executions and balances; this service owns portfolios and allocations.
 
+    Amounts follow proto/README.md "Sign conventions": PnL positive = gain; fees, commissions, funding and
+    interest positive = paid by the account, negative = received.
+
+    Streams resume (StreamPositions): every response carries an opaque resume_token (1 to 512 characters)
+    and the request accepts one. With it the server replays every change after that position, including
+    positions that were closed meanwhile, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no position, then live
+    changes. Tokens stay valid for at least 24 hours.
+
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE, or
-    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id.
+    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id,
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED) on a stream resume the server cannot honour.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -119,8 +143,10 @@ class PortfolioAsyncStub(PortfolioStub):
     or market. Unary, read-only.
     """
     StreamPositions: _aio.UnaryStreamMultiCallable[_portfolio_pb2.StreamPositionsRequest, _portfolio_pb2.StreamPositionsResponse]  # type: ignore[assignment]
-    """StreamPositions sends the current positions of the given accounts (is_snapshot = true), then each
-    change as fills, funding and mark-to-market update them. Server streaming.
+    """StreamPositions sends the open positions of the given accounts (is_snapshot = true), then the
+    snapshot_complete marker, then each change as fills, funding and mark-to-market update them (a
+    position that closes is sent once more with quantity "0"). Server streaming; resumes as the service
+    comment says.
     """
     ListTransactions: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.ListTransactionsRequest, _portfolio_pb2.ListTransactionsResponse]  # type: ignore[assignment]
     """ListTransactions returns ledger entries of an account, newest first, page by page, optionally by type
@@ -181,9 +207,20 @@ class PortfolioServicer(metaclass=_abc_1.ABCMeta):
     grouping accounts, target allocations, the transaction ledger, and PnL. Positions are derived from
     VenueGateway's executions and balances; this service owns portfolios and allocations.
 
+    Amounts follow proto/README.md "Sign conventions": PnL positive = gain; fees, commissions, funding and
+    interest positive = paid by the account, negative = received.
+
+    Streams resume (StreamPositions): every response carries an opaque resume_token (1 to 512 characters)
+    and the request accepts one. With it the server replays every change after that position, including
+    positions that were closed meanwhile, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no position, then live
+    changes. Tokens stay valid for at least 24 hours.
+
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE, or
-    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id.
+    NOT_FOUND_ACCOUNT / NOT_FOUND_MARKET for unknown filters), ALREADY_EXISTS on Create with a taken id,
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED) on a stream resume the server cannot honour.
     """
 
     @_abc_1.abstractmethod
@@ -202,8 +239,10 @@ class PortfolioServicer(metaclass=_abc_1.ABCMeta):
         request: _portfolio_pb2.StreamPositionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_portfolio_pb2.StreamPositionsResponse], _abc.AsyncIterator[_portfolio_pb2.StreamPositionsResponse]]:
-        """StreamPositions sends the current positions of the given accounts (is_snapshot = true), then each
-        change as fills, funding and mark-to-market update them. Server streaming.
+        """StreamPositions sends the open positions of the given accounts (is_snapshot = true), then the
+        snapshot_complete marker, then each change as fills, funding and mark-to-market update them (a
+        position that closes is sent once more with quantity "0"). Server streaming; resumes as the service
+        comment says.
         """
 
     @_abc_1.abstractmethod

@@ -11,10 +11,12 @@ from cqc.portfolio.v1 import risk_pb2 as _risk_pb2
 from cqc.services.v1 import venue_gateway_pb2 as _venue_gateway_pb2
 from cqc.venues.v1 import account_pb2 as _account_pb2
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -25,6 +27,30 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _FlattenMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FlattenModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FlattenMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FLATTEN_MODE_UNSPECIFIED: _FlattenMode.ValueType  # 0
+    """Not set. Never valid."""
+    FLATTEN_MODE_CANCEL_ONLY: _FlattenMode.ValueType  # 1
+    """Set the trading state and cancel every working order; positions stay open."""
+    FLATTEN_MODE_CANCEL_AND_CLOSE: _FlattenMode.ValueType  # 2
+    """Set the trading state, cancel every working order and close every open position at market."""
+
+class FlattenMode(_FlattenMode, metaclass=_FlattenModeEnumTypeWrapper):
+    """FlattenMode is how far Flatten goes."""
+
+FLATTEN_MODE_UNSPECIFIED: FlattenMode.ValueType  # 0
+"""Not set. Never valid."""
+FLATTEN_MODE_CANCEL_ONLY: FlattenMode.ValueType  # 1
+"""Set the trading state and cancel every working order; positions stay open."""
+FLATTEN_MODE_CANCEL_AND_CLOSE: FlattenMode.ValueType  # 2
+"""Set the trading state, cancel every working order and close every open position at market."""
+Global___FlattenMode: _TypeAlias = FlattenMode  # noqa: Y015
 
 @_typing.final
 class CheckOrderRequest(_message.Message):
@@ -59,7 +85,9 @@ class CheckOrderResponse(_message.Message):
     RESULT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def result(self) -> _risk_pb2.RiskCheckResult:
-        """result is ALLOW, WARN or DENY with the limits breached and why. Always set."""
+        """result is ALLOW, WARN or DENY with one LimitCheck per limit evaluated and the messages; its
+        reservation_id is never set (CheckOrder reserves nothing). Always set.
+        """
 
     def __init__(
         self,
@@ -73,6 +101,284 @@ class CheckOrderResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckOrderResponse: _TypeAlias = CheckOrderResponse  # noqa: Y015
+
+@_typing.final
+class ReserveOrderRequest(_message.Message):
+    """ReserveOrderRequest asks to check one order and reserve its room under the limits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    TTL_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """request_id makes the call idempotent: a UUID chosen by the caller (VenueGateway uses the
+    PlaceOrderRequest's request_id). A repeat with the same order returns the first answer. Required.
+    """
+    @_builtins.property
+    def order(self) -> _venue_gateway_pb2.NewOrder:
+        """order is the order as it will be placed. Required."""
+
+    @_builtins.property
+    def ttl(self) -> _duration_pb2.Duration:
+        """ttl is how long the reservation is held if neither committed nor released: long enough for the
+        venue round trip. 1 second to 5 minutes; unset means 30 seconds.
+        """
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        order: _venue_gateway_pb2.NewOrder | None = ...,
+        ttl: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "ttl", b"ttl"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "request_id", b"request_id", "ttl", b"ttl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReserveOrderRequest: _TypeAlias = ReserveOrderRequest  # noqa: Y015
+
+@_typing.final
+class ReserveOrderResponse(_message.Message):
+    """ReserveOrderResponse carries the decision and, for ALLOW and WARN, the reservation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def result(self) -> _risk_pb2.RiskCheckResult:
+        """result is the decision with its LimitChecks; reservation_id and reservation_expire_time are set for
+        ALLOW and WARN, unset for DENY. Always set.
+        """
+
+    def __init__(
+        self,
+        *,
+        result: _risk_pb2.RiskCheckResult | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReserveOrderResponse: _TypeAlias = ReserveOrderResponse  # noqa: Y015
+
+@_typing.final
+class CommitReservationRequest(_message.Message):
+    """CommitReservationRequest links a reservation to the order that consumed it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    """reservation_id is the reservation returned by ReserveOrder ("rsv_" + ULID). Required."""
+    order_id: _builtins.str
+    """order_id is the CQC Order created for the reserved order ("ord_" + ULID). Required."""
+    def __init__(
+        self,
+        *,
+        reservation_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitReservationRequest: _TypeAlias = CommitReservationRequest  # noqa: Y015
+
+@_typing.final
+class CommitReservationResponse(_message.Message):
+    """CommitReservationResponse carries the committed reservation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reservation(self) -> _risk_pb2.RiskReservation:
+        """reservation is the reservation, state COMMITTED, order_id set. Always set."""
+
+    def __init__(
+        self,
+        *,
+        reservation: _risk_pb2.RiskReservation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reservation", b"reservation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reservation", b"reservation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitReservationResponse: _TypeAlias = CommitReservationResponse  # noqa: Y015
+
+@_typing.final
+class ReleaseReservationRequest(_message.Message):
+    """ReleaseReservationRequest gives a reservation back."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    """reservation_id is the reservation to release ("rsv_" + ULID). Required."""
+    reason: _builtins.str
+    """reason says why, for the audit trail ("venue rejected: -2010 insufficient balance"). At most 2000
+    characters; empty when none is given.
+    """
+    def __init__(
+        self,
+        *,
+        reservation_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseReservationRequest: _TypeAlias = ReleaseReservationRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseReservationResponse(_message.Message):
+    """ReleaseReservationResponse carries the released reservation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reservation(self) -> _risk_pb2.RiskReservation:
+        """reservation is the reservation, state RELEASED (or EXPIRED when it had already lapsed). Always set."""
+
+    def __init__(
+        self,
+        *,
+        reservation: _risk_pb2.RiskReservation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reservation", b"reservation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reservation", b"reservation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseReservationResponse: _TypeAlias = ReleaseReservationResponse  # noqa: Y015
+
+@_typing.final
+class FlattenRequest(_message.Message):
+    """FlattenRequest asks to stop trading in a scope and, optionally, close its positions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    MARKET_IDS_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    TRADING_STATE_AFTER_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """request_id makes the call idempotent: a UUID chosen by the caller. Required."""
+    mode: Global___FlattenMode.ValueType
+    """mode is whether positions are closed too. Required."""
+    trading_state_after: _account_pb2.TradingState.ValueType
+    """trading_state_after is the state the scope is put in first and left in: REDUCING (closing orders
+    still allowed for everyone) or HALTED (nobody but the RiskEngine's closing orders). ACTIVE is
+    rejected: a kill switch never leaves a scope open. Required.
+    """
+    reason: _builtins.str
+    """reason says why, for the audit trail and the TradingStateChanged event ("daily loss limit breached",
+    "exchange incident"). 1 to 2000 characters.
+    """
+    requested_by: _builtins.str
+    """requested_by names who pulled the switch: a user handle ("user:jdoe") or a service
+    ("svc:risk-engine"). 1 to 200 characters.
+    """
+    @_builtins.property
+    def scope(self) -> Global___RiskScope:
+        """scope is the account or portfolio to flatten (every account of a portfolio). Required."""
+
+    @_builtins.property
+    def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """market_ids narrows the cancels and closes to these markets ("mkt_" + ULID each; at most 1000,
+        unique). Empty: every market of the scope. The trading state applies to the whole scope either way.
+        """
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        scope: Global___RiskScope | None = ...,
+        market_ids: _abc.Iterable[_builtins.str] | None = ...,
+        mode: Global___FlattenMode.ValueType = ...,
+        trading_state_after: _account_pb2.TradingState.ValueType = ...,
+        reason: _builtins.str = ...,
+        requested_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["market_ids", b"market_ids", "mode", b"mode", "reason", b"reason", "request_id", b"request_id", "requested_by", b"requested_by", "scope", b"scope", "trading_state_after", b"trading_state_after"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlattenRequest: _TypeAlias = FlattenRequest  # noqa: Y015
+
+@_typing.final
+class FlattenResponse(_message.Message):
+    """FlattenResponse says what Flatten submitted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADING_STATE_FIELD_NUMBER: _builtins.int
+    CANCELED_ORDER_IDS_FIELD_NUMBER: _builtins.int
+    CLOSE_ORDER_IDS_FIELD_NUMBER: _builtins.int
+    UNCLOSED_POSITION_IDS_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    trading_state: _account_pb2.TradingState.ValueType
+    """trading_state is the scope's state now in force (the request's trading_state_after). Always set."""
+    @_builtins.property
+    def canceled_order_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """canceled_order_ids are the working orders a cancel was sent for ("ord_" + ULID each, unique; at most
+        10000). Their outcome arrives on the order stream.
+        """
+
+    @_builtins.property
+    def close_order_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """close_order_ids are the reduce-only market orders placed to close positions ("ord_" + ULID each,
+        unique; at most 10000). Empty for CANCEL_ONLY.
+        """
+
+    @_builtins.property
+    def unclosed_position_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """unclosed_position_ids are open positions no closing order could be placed for (market halted,
+        venue refused) and that need an operator ("pos_" + ULID each, unique; at most 10000). Empty for
+        CANCEL_ONLY and when every position got a closing order.
+        """
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """update_time is when the trading state took effect (RiskEngine clock). Always set."""
+
+    def __init__(
+        self,
+        *,
+        trading_state: _account_pb2.TradingState.ValueType = ...,
+        canceled_order_ids: _abc.Iterable[_builtins.str] | None = ...,
+        close_order_ids: _abc.Iterable[_builtins.str] | None = ...,
+        unclosed_position_ids: _abc.Iterable[_builtins.str] | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canceled_order_ids", b"canceled_order_ids", "close_order_ids", b"close_order_ids", "trading_state", b"trading_state", "unclosed_position_ids", b"unclosed_position_ids", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlattenResponse: _TypeAlias = FlattenResponse  # noqa: Y015
 
 @_typing.final
 class RiskScope(_message.Message):
@@ -176,49 +482,83 @@ class StreamExposuresRequest(_message.Message):
 
     SCOPE_FIELD_NUMBER: _builtins.int
     DIMENSION_FIELD_NUMBER: _builtins.int
+    MIN_INTERVAL_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
     dimension: _exposure_pb2.ExposureDimension.ValueType
     """dimension is the axis to aggregate along. Required."""
+    resume_token: _builtins.str
+    """resume_token is the resume_token of the last message the client processed on an earlier stream with
+    the same filters. Set: no snapshot, every change after it is replayed, then live. Unset: snapshot
+    first. Opaque; 1 to 512 characters.
+    """
     @_builtins.property
     def scope(self) -> Global___RiskScope:
         """scope is the portfolio or account. Required."""
+
+    @_builtins.property
+    def min_interval(self) -> _duration_pb2.Duration:
+        """min_interval is the shortest time between two messages about the same bucket: recomputations within
+        it are coalesced into one message with the latest value. 100 milliseconds to 1 hour; unset means 1
+        second.
+        """
 
     def __init__(
         self,
         *,
         scope: Global___RiskScope | None = ...,
         dimension: _exposure_pb2.ExposureDimension.ValueType = ...,
+        min_interval: _duration_pb2.Duration | None = ...,
+        resume_token: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "min_interval", b"min_interval", "resume_token", b"resume_token", "scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dimension", b"dimension", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "dimension", b"dimension", "min_interval", b"min_interval", "resume_token", b"resume_token", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
 
 Global___StreamExposuresRequest: _TypeAlias = StreamExposuresRequest  # noqa: Y015
 
 @_typing.final
 class StreamExposuresResponse(_message.Message):
-    """StreamExposuresResponse is one exposure of the stream."""
+    """StreamExposuresResponse is one message of the exposure stream: one bucket's exposure, or the marker
+    that ends the snapshot.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPOSURE_FIELD_NUMBER: _builtins.int
     IS_SNAPSHOT_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
     is_snapshot: _builtins.bool
-    """is_snapshot is true for the initial messages describing exposures when the stream started."""
+    """is_snapshot is true for the snapshot messages (the exposures when the stream started), false for
+    recomputations.
+    """
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the one message that ends the snapshot (it carries no exposure): from here on
+    the client's view is complete and every message is a change. Never sent on a resumed stream.
+    """
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message: pass it in the request's resume_token to
+    continue from here. Set on every message; opaque; 1 to 512 characters.
+    """
     @_builtins.property
     def exposure(self) -> _exposure_pb2.Exposure:
-        """exposure is the exposure's new value. Always set."""
+        """exposure is the bucket's new value. Set on every message except the snapshot_complete marker."""
 
     def __init__(
         self,
         *,
         exposure: _exposure_pb2.Exposure | None = ...,
         is_snapshot: _builtins.bool = ...,
+        snapshot_complete: _builtins.bool = ...,
+        resume_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["exposure", b"exposure"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposure", b"exposure", "is_snapshot", b"is_snapshot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposure", b"exposure", "is_snapshot", b"is_snapshot", "resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -308,8 +648,14 @@ class StreamRiskAlertsRequest(_message.Message):
 
     MIN_SEVERITY_FIELD_NUMBER: _builtins.int
     SCOPE_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
     min_severity: _quality_flag_pb2.FlagSeverity.ValueType
     """min_severity keeps only alerts at least this severe. UNSPECIFIED: every severity."""
+    resume_token: _builtins.str
+    """resume_token is the resume_token of the last message the client processed on an earlier stream with
+    the same filters. Set: no snapshot, every change after it is replayed, then live. Unset: snapshot
+    first. Opaque; 1 to 512 characters.
+    """
     @_builtins.property
     def scope(self) -> Global___RiskScope:
         """scope keeps only alerts about this portfolio or account. Unset: every scope."""
@@ -319,34 +665,57 @@ class StreamRiskAlertsRequest(_message.Message):
         *,
         min_severity: _quality_flag_pb2.FlagSeverity.ValueType = ...,
         scope: Global___RiskScope | None = ...,
+        resume_token: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "resume_token", b"resume_token", "scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["min_severity", b"min_severity", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "min_severity", b"min_severity", "resume_token", b"resume_token", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
 
 Global___StreamRiskAlertsRequest: _TypeAlias = StreamRiskAlertsRequest  # noqa: Y015
 
 @_typing.final
 class StreamRiskAlertsResponse(_message.Message):
-    """StreamRiskAlertsResponse is one alert of the stream."""
+    """StreamRiskAlertsResponse is one message of the alert stream: one alert's full state, or the marker that
+    ends the snapshot.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     RISK_ALERT_FIELD_NUMBER: _builtins.int
+    IS_SNAPSHOT_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    is_snapshot: _builtins.bool
+    """is_snapshot is true for the snapshot messages (alerts not RESOLVED when the stream started)."""
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the one message that ends the snapshot (it carries no alert): from here on
+    the client's view is complete and every message is a change. Never sent on a resumed stream.
+    """
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message: pass it in the request's resume_token to
+    continue from here. Set on every message; opaque; 1 to 512 characters.
+    """
     @_builtins.property
     def risk_alert(self) -> _risk_events_pb2.RiskAlert:
-        """risk_alert is the alert's full current state (new, or changed status). Always set."""
+        """risk_alert is the alert's full current state (open when the stream started, new, or changed status).
+        Set on every message except the snapshot_complete marker.
+        """
 
     def __init__(
         self,
         *,
         risk_alert: _risk_events_pb2.RiskAlert | None = ...,
+        is_snapshot: _builtins.bool = ...,
+        snapshot_complete: _builtins.bool = ...,
+        resume_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["risk_alert", b"risk_alert"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["risk_alert", b"risk_alert"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_snapshot", b"is_snapshot", "resume_token", b"resume_token", "risk_alert", b"risk_alert", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -493,6 +862,7 @@ class GetTradingStateResponse(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     state: _account_pb2.TradingState.ValueType
     """state is ACTIVE, REDUCING or HALTED. Always set (ACTIVE when never changed)."""
     reason: _builtins.str
@@ -501,16 +871,23 @@ class GetTradingStateResponse(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """update_time is when the state was last set (RiskEngine clock). Unset for the default ACTIVE."""
 
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """expire_time is when the state lifts and the scope returns to ACTIVE (RiskEngine clock). Unset when
+        the state holds until changed.
+        """
+
     def __init__(
         self,
         *,
         state: _account_pb2.TradingState.ValueType = ...,
         reason: _builtins.str = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "reason", b"reason", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -518,13 +895,20 @@ Global___GetTradingStateResponse: _TypeAlias = GetTradingStateResponse  # noqa: 
 
 @_typing.final
 class SetTradingStateRequest(_message.Message):
-    """SetTradingStateRequest changes the trading state of a scope."""
+    """SetTradingStateRequest changes the trading state of a scope, for good or until an expiry."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     SCOPE_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    DURATION_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """request_id makes the call idempotent: a UUID chosen by the caller. A repeat with the same request
+    returns the first answer. Required.
+    """
     state: _account_pb2.TradingState.ValueType
     """state is the new state. Required."""
     reason: _builtins.str
@@ -533,18 +917,33 @@ class SetTradingStateRequest(_message.Message):
     def scope(self) -> Global___RiskScope:
         """scope is the portfolio or account. Required."""
 
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """expire_time is when the state lifts (RiskEngine clock); must be in the future when the request
+        arrives (the server checks, INVALID_ARGUMENT otherwise).
+        """
+
+    @_builtins.property
+    def duration(self) -> _duration_pb2.Duration:
+        """duration is how long the state holds from when it takes effect: 1 second to 30 days."""
+
     def __init__(
         self,
         *,
+        request_id: _builtins.str = ...,
         scope: Global___RiskScope | None = ...,
         state: _account_pb2.TradingState.ValueType = ...,
         reason: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        duration: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "expire_time", b"expire_time", "expiry", b"expiry", "scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "scope", b"scope", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "expire_time", b"expire_time", "expiry", b"expiry", "reason", b"reason", "request_id", b"request_id", "scope", b"scope", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType_expiry: _TypeAlias = _typing.Literal["expire_time", "duration"]  # noqa: Y015
+    _WhichOneofArgType_expiry: _TypeAlias = _typing.Literal["expiry", b"expiry"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_expiry) -> _WhichOneofReturnType_expiry | None: ...
 
 Global___SetTradingStateRequest: _TypeAlias = SetTradingStateRequest  # noqa: Y015
 
@@ -556,21 +955,29 @@ class SetTradingStateResponse(_message.Message):
 
     STATE_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     state: _account_pb2.TradingState.ValueType
     """state is the state now in force."""
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """update_time is when it took effect (RiskEngine clock)."""
 
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """expire_time is when it lifts and the scope returns to ACTIVE (RiskEngine clock): the request's
+        expire_time, or update_time + duration. Unset when the state holds until changed.
+        """
+
     def __init__(
         self,
         *,
         state: _account_pb2.TradingState.ValueType = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -646,7 +1053,7 @@ class ListRiskLimitsRequest(_message.Message):
     account_id: _builtins.str
     """account_id keeps only limits scoped to this account."""
     enabled_only: _builtins.bool
-    """enabled_only keeps only enabled limits when true."""
+    """enabled_only keeps only limits in state RISK_LIMIT_STATE_ENABLED when true; false lists every state."""
     def __init__(
         self,
         *,

@@ -27,13 +27,52 @@ if _version_not_supported:
 
 class RiskEngineStub:
     """RiskEngine owns risk limits, evaluates orders before they reach a venue, monitors exposure and raises
-    risk alerts, and holds the trading state (active / reducing / halted) of accounts and portfolios.
-    VenueGateway calls CheckOrder before every placement; every other service may read exposures and alerts.
+    risk alerts, holds the trading state (active / reducing / halted) of accounts and portfolios, and can
+    flatten a scope (kill switch). Every other service may read exposures and alerts.
+
+    Check and reserve, with VenueGateway. Two orders checked at the same time must not both pass a limit
+    that only one of them fits, so placement uses a reservation:
+    1. Before sending an order to the venue (PlaceOrder, PlaceOrderList, BatchPlaceOrders, AmendOrder),
+    VenueGateway calls ReserveOrder with the NewOrder. The check and the reservation are one atomic
+    step: every LimitCheck.observed_value counts the scope's positions, working orders and every
+    reservation still HELD, and on ALLOW or WARN the order's own contribution is held under
+    RiskCheckResult.reservation_id until reservation_expire_time.
+    2. DENY: nothing is held and VenueGateway fails the RPC (or the batch item) with FAILED_PRECONDITION:
+    ErrorReason RISK_DENIED with metadata "limit_ids" = the limit_ids of the BREACHED limit checks,
+    comma-separated, or TRADING_HALTED when the denial comes from the scope's trading state
+    (result.trading_state HALTED, or REDUCING and the order would increase exposure; no limit check is
+    BREACHED then). No Order is created and nothing is sent: a risk denial is never an order in status
+    REJECTED.
+    3. ALLOW / WARN: VenueGateway sends the order only while the reservation is HELD. When the venue
+    acknowledges it, VenueGateway calls CommitReservation with the new order_id: from then on the
+    working order (from VenueGateway's order stream) and its fills count, and the reservation no longer
+    does. When the venue rejects it or the send fails for good, VenueGateway calls ReleaseReservation.
+    4. A reservation neither committed nor released by reservation_expire_time EXPIRES and stops counting
+    (a crashed gateway cannot block limits forever); an order acknowledged later is counted from the
+    order stream like any other working order, and CommitReservation still records the link.
+    Order lists and batches reserve each order on its own (one ReserveOrder per leg; the legs of an OCO
+    are counted as if all could fill, which errs on the safe side). An amendment that raises an order's
+    quantity or moves its price reserves the amended order whole; on commit the reservation replaces the
+    old order's contribution.
+    CheckOrder is the same evaluation without a reservation (what-if, dashboards, strategies sizing an
+    order); its answer can be overtaken by a concurrent order, so VenueGateway never places on it alone.
+    One rejection shape: CheckOrder and ReserveOrder return OK with the RiskCheckResult whenever the check
+    ran, DENY included; they fail only when the check could not run (INVALID_ARGUMENT, NOT_FOUND,
+    UNAVAILABLE with ErrorReason RISK_DATA_UNAVAILABLE, which callers MUST treat as a denial).
+
+    Streams resume (StreamExposures, StreamRiskAlerts): every Stream* response carries an opaque
+    resume_token (1 to 512 characters) and every Stream* request accepts one. With it the server replays
+    every change after that position, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no payload, then live
+    changes. Tokens stay valid for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
-    NOT_FOUND_ACCOUNT), ALREADY_EXISTS on Create with a taken id, FAILED_PRECONDITION when acknowledging or
-    resolving an alert in a state that does not allow it.
+    NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
+    an alert in a state that does not allow it or for a reservation that is no longer held
+    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     def __init__(self, channel):
@@ -46,6 +85,26 @@ class RiskEngineStub:
                 '/cqc.services.v1.RiskEngine/CheckOrder',
                 request_serializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.CheckOrderRequest.SerializeToString,
                 response_deserializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.CheckOrderResponse.FromString,
+                _registered_method=True)
+        self.ReserveOrder = channel.unary_unary(
+                '/cqc.services.v1.RiskEngine/ReserveOrder',
+                request_serializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReserveOrderRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReserveOrderResponse.FromString,
+                _registered_method=True)
+        self.CommitReservation = channel.unary_unary(
+                '/cqc.services.v1.RiskEngine/CommitReservation',
+                request_serializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.CommitReservationRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.CommitReservationResponse.FromString,
+                _registered_method=True)
+        self.ReleaseReservation = channel.unary_unary(
+                '/cqc.services.v1.RiskEngine/ReleaseReservation',
+                request_serializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReleaseReservationRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReleaseReservationResponse.FromString,
+                _registered_method=True)
+        self.Flatten = channel.unary_unary(
+                '/cqc.services.v1.RiskEngine/Flatten',
+                request_serializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.FlattenRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.FlattenResponse.FromString,
                 _registered_method=True)
         self.ListExposures = channel.unary_unary(
                 '/cqc.services.v1.RiskEngine/ListExposures',
@@ -116,22 +175,119 @@ class RiskEngineStub:
 
 class RiskEngineServicer:
     """RiskEngine owns risk limits, evaluates orders before they reach a venue, monitors exposure and raises
-    risk alerts, and holds the trading state (active / reducing / halted) of accounts and portfolios.
-    VenueGateway calls CheckOrder before every placement; every other service may read exposures and alerts.
+    risk alerts, holds the trading state (active / reducing / halted) of accounts and portfolios, and can
+    flatten a scope (kill switch). Every other service may read exposures and alerts.
+
+    Check and reserve, with VenueGateway. Two orders checked at the same time must not both pass a limit
+    that only one of them fits, so placement uses a reservation:
+    1. Before sending an order to the venue (PlaceOrder, PlaceOrderList, BatchPlaceOrders, AmendOrder),
+    VenueGateway calls ReserveOrder with the NewOrder. The check and the reservation are one atomic
+    step: every LimitCheck.observed_value counts the scope's positions, working orders and every
+    reservation still HELD, and on ALLOW or WARN the order's own contribution is held under
+    RiskCheckResult.reservation_id until reservation_expire_time.
+    2. DENY: nothing is held and VenueGateway fails the RPC (or the batch item) with FAILED_PRECONDITION:
+    ErrorReason RISK_DENIED with metadata "limit_ids" = the limit_ids of the BREACHED limit checks,
+    comma-separated, or TRADING_HALTED when the denial comes from the scope's trading state
+    (result.trading_state HALTED, or REDUCING and the order would increase exposure; no limit check is
+    BREACHED then). No Order is created and nothing is sent: a risk denial is never an order in status
+    REJECTED.
+    3. ALLOW / WARN: VenueGateway sends the order only while the reservation is HELD. When the venue
+    acknowledges it, VenueGateway calls CommitReservation with the new order_id: from then on the
+    working order (from VenueGateway's order stream) and its fills count, and the reservation no longer
+    does. When the venue rejects it or the send fails for good, VenueGateway calls ReleaseReservation.
+    4. A reservation neither committed nor released by reservation_expire_time EXPIRES and stops counting
+    (a crashed gateway cannot block limits forever); an order acknowledged later is counted from the
+    order stream like any other working order, and CommitReservation still records the link.
+    Order lists and batches reserve each order on its own (one ReserveOrder per leg; the legs of an OCO
+    are counted as if all could fill, which errs on the safe side). An amendment that raises an order's
+    quantity or moves its price reserves the amended order whole; on commit the reservation replaces the
+    old order's contribution.
+    CheckOrder is the same evaluation without a reservation (what-if, dashboards, strategies sizing an
+    order); its answer can be overtaken by a concurrent order, so VenueGateway never places on it alone.
+    One rejection shape: CheckOrder and ReserveOrder return OK with the RiskCheckResult whenever the check
+    ran, DENY included; they fail only when the check could not run (INVALID_ARGUMENT, NOT_FOUND,
+    UNAVAILABLE with ErrorReason RISK_DATA_UNAVAILABLE, which callers MUST treat as a denial).
+
+    Streams resume (StreamExposures, StreamRiskAlerts): every Stream* response carries an opaque
+    resume_token (1 to 512 characters) and every Stream* request accepts one. With it the server replays
+    every change after that position, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no payload, then live
+    changes. Tokens stay valid for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
-    NOT_FOUND_ACCOUNT), ALREADY_EXISTS on Create with a taken id, FAILED_PRECONDITION when acknowledging or
-    resolving an alert in a state that does not allow it.
+    NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
+    an alert in a state that does not allow it or for a reservation that is no longer held
+    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     def CheckOrder(self, request, context):
         """CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
-        and returns the decision without placing anything. Unary, read-only: the same order gives the same
-        decision until positions, limits or state change. A DENY is a normal response, not an error.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
-        UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
-        denial, never place the order unchecked).
+        and returns the decision without placing or reserving anything (what-if). Unary, read-only: the same
+        order gives the same decision until positions, orders, reservations, limits or state change. Status
+        OK with the RiskCheckResult whenever the check ran: ALLOW, WARN and DENY alike (a DENY is a normal
+        response, not an error), with one LimitCheck per limit evaluated; reservation_id is never set.
+        Errors, only when the check could not run: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+        (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE (RISK_DATA_UNAVAILABLE) when positions or prices
+        needed for the check cannot be read (callers MUST treat it as a denial, never place the order
+        unchecked).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReserveOrder(self, request, context):
+        """ReserveOrder checks one order exactly like CheckOrder and, in the same atomic step, reserves its
+        contribution against every limit it was checked against when the decision is ALLOW or WARN (see the
+        service comment for the protocol with VenueGateway). Unary, idempotent by request_id: a repeat
+        returns the first answer and creates no second reservation. Status OK with the RiskCheckResult
+        whenever the check ran; result.reservation_id and reservation_expire_time are set for ALLOW and WARN,
+        never for DENY. Errors: those of CheckOrder, plus ALREADY_EXISTS (REQUEST_ID_REUSED) when the
+        request_id was used with a different order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitReservation(self, request, context):
+        """CommitReservation records that the reserved order was placed: the reservation becomes COMMITTED with
+        order_id and stops counting, as the working order now does. Unary, idempotent: committing a COMMITTED
+        reservation with the same order_id returns it unchanged. A HELD or EXPIRED reservation can be
+        committed. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE) for an unknown
+        reservation_id; FAILED_PRECONDITION (RISK_RESERVATION_NOT_HELD) when it was RELEASED or committed with
+        another order_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseReservation(self, request, context):
+        """ReleaseReservation gives a HELD reservation back before expiry because the order was not placed (the
+        venue rejected it, or the send failed for good): it becomes RELEASED and stops counting at once.
+        Unary, idempotent: releasing a RELEASED or EXPIRED reservation returns it unchanged. Errors:
+        INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE); FAILED_PRECONDITION
+        (RISK_RESERVATION_NOT_HELD) when it is COMMITTED (an order exists: cancel it instead).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Flatten(self, request, context):
+        """Flatten is the kill switch for one account or portfolio, optionally narrowed to some markets: it
+        (1) sets the scope's trading state to trading_state_after (REDUCING or HALTED) so no new order passes
+        a check, publishing TradingStateChanged; (2) cancels every working order of the scope through
+        VenueGateway; (3) with FLATTEN_MODE_CANCEL_AND_CLOSE, places one reduce-only market order closing each
+        open position (VenueGateway close-position orders; the RiskEngine's own closing orders pass its
+        REDUCING and HALTED checks). What RISK_LIMIT_ACTION_FLATTEN does on breach, on demand. Unary,
+        idempotent by request_id: a repeat returns the first answer and sends nothing twice. It returns once
+        the cancels and closing orders are submitted, not filled: follow them on VenueGateway's order stream
+        and Portfolio's position stream. The state stays until SetTradingState changes it. Errors:
+        INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT,
+        NOT_FOUND_MARKET); PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED);
+        UNAVAILABLE (VENUE_UNAVAILABLE) when VenueGateway could not be reached: the trading state is set
+        anyway, and a retry with the same request_id resumes the cancels and closes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -148,8 +304,11 @@ class RiskEngineServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamExposures(self, request, context):
-        """StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
-        streaming; at most one message per exposure per min_interval.
+        """StreamExposures sends the current exposures of the scope along the dimension (is_snapshot = true, one
+        message per bucket), then the snapshot_complete marker, then each recomputation, at most one message
+        per bucket per StreamExposuresRequest.min_interval (a bucket recomputed several times within the
+        interval is sent once, with its latest value). Server streaming; resumes as the service comment says
+        (a resumed stream sends the latest value of every bucket that changed after the token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,8 +323,10 @@ class RiskEngineServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamRiskAlerts(self, request, context):
-        """StreamRiskAlerts sends every alert raised or changed from now on (no snapshot: use ListRiskAlerts for
-        open alerts). Server streaming.
+        """StreamRiskAlerts sends the alerts matching the filters that are not RESOLVED (is_snapshot = true),
+        then the snapshot_complete marker, then every alert raised or changed, in the order the RiskEngine
+        changed them. Server streaming; resumes as the service comment says (a resumed stream replays every
+        change after the token, including alerts resolved meanwhile).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -197,10 +358,15 @@ class RiskEngineServicer:
 
     def SetTradingState(self, request, context):
         """SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
-        REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
-        TradingStateChanged event.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
-        PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
+        REDUCING to allow only risk-reducing orders), for good or until expire_time / for duration, after
+        which the RiskEngine returns the scope to ACTIVE itself. Unary, idempotent by request_id: a repeat
+        returns the first answer and publishes nothing twice; setting the state already in force with the
+        same expiry changes nothing. A change raises a TradingStateChanged event (its expire_time carries the
+        expiry); the automatic return to ACTIVE raises another.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, also for an expire_time not in the future); NOT_FOUND
+        (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT); ALREADY_EXISTS (REQUEST_ID_REUSED) when the request_id was used
+        with a different request; PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change
+        trading state.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -257,6 +423,26 @@ def add_RiskEngineServicer_to_server(servicer, server):
                     servicer.CheckOrder,
                     request_deserializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.CheckOrderRequest.FromString,
                     response_serializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.CheckOrderResponse.SerializeToString,
+            ),
+            'ReserveOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveOrder,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReserveOrderRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReserveOrderResponse.SerializeToString,
+            ),
+            'CommitReservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitReservation,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.CommitReservationRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.CommitReservationResponse.SerializeToString,
+            ),
+            'ReleaseReservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseReservation,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReleaseReservationRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReleaseReservationResponse.SerializeToString,
+            ),
+            'Flatten': grpc.unary_unary_rpc_method_handler(
+                    servicer.Flatten,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.FlattenRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_risk__engine__pb2.FlattenResponse.SerializeToString,
             ),
             'ListExposures': grpc.unary_unary_rpc_method_handler(
                     servicer.ListExposures,
@@ -333,13 +519,52 @@ def add_RiskEngineServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class RiskEngine:
     """RiskEngine owns risk limits, evaluates orders before they reach a venue, monitors exposure and raises
-    risk alerts, and holds the trading state (active / reducing / halted) of accounts and portfolios.
-    VenueGateway calls CheckOrder before every placement; every other service may read exposures and alerts.
+    risk alerts, holds the trading state (active / reducing / halted) of accounts and portfolios, and can
+    flatten a scope (kill switch). Every other service may read exposures and alerts.
+
+    Check and reserve, with VenueGateway. Two orders checked at the same time must not both pass a limit
+    that only one of them fits, so placement uses a reservation:
+    1. Before sending an order to the venue (PlaceOrder, PlaceOrderList, BatchPlaceOrders, AmendOrder),
+    VenueGateway calls ReserveOrder with the NewOrder. The check and the reservation are one atomic
+    step: every LimitCheck.observed_value counts the scope's positions, working orders and every
+    reservation still HELD, and on ALLOW or WARN the order's own contribution is held under
+    RiskCheckResult.reservation_id until reservation_expire_time.
+    2. DENY: nothing is held and VenueGateway fails the RPC (or the batch item) with FAILED_PRECONDITION:
+    ErrorReason RISK_DENIED with metadata "limit_ids" = the limit_ids of the BREACHED limit checks,
+    comma-separated, or TRADING_HALTED when the denial comes from the scope's trading state
+    (result.trading_state HALTED, or REDUCING and the order would increase exposure; no limit check is
+    BREACHED then). No Order is created and nothing is sent: a risk denial is never an order in status
+    REJECTED.
+    3. ALLOW / WARN: VenueGateway sends the order only while the reservation is HELD. When the venue
+    acknowledges it, VenueGateway calls CommitReservation with the new order_id: from then on the
+    working order (from VenueGateway's order stream) and its fills count, and the reservation no longer
+    does. When the venue rejects it or the send fails for good, VenueGateway calls ReleaseReservation.
+    4. A reservation neither committed nor released by reservation_expire_time EXPIRES and stops counting
+    (a crashed gateway cannot block limits forever); an order acknowledged later is counted from the
+    order stream like any other working order, and CommitReservation still records the link.
+    Order lists and batches reserve each order on its own (one ReserveOrder per leg; the legs of an OCO
+    are counted as if all could fill, which errs on the safe side). An amendment that raises an order's
+    quantity or moves its price reserves the amended order whole; on commit the reservation replaces the
+    old order's contribution.
+    CheckOrder is the same evaluation without a reservation (what-if, dashboards, strategies sizing an
+    order); its answer can be overtaken by a concurrent order, so VenueGateway never places on it alone.
+    One rejection shape: CheckOrder and ReserveOrder return OK with the RiskCheckResult whenever the check
+    ran, DENY included; they fail only when the check could not run (INVALID_ARGUMENT, NOT_FOUND,
+    UNAVAILABLE with ErrorReason RISK_DATA_UNAVAILABLE, which callers MUST treat as a denial).
+
+    Streams resume (StreamExposures, StreamRiskAlerts): every Stream* response carries an opaque
+    resume_token (1 to 512 characters) and every Stream* request accepts one. With it the server replays
+    every change after that position, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no payload, then live
+    changes. Tokens stay valid for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
-    NOT_FOUND_ACCOUNT), ALREADY_EXISTS on Create with a taken id, FAILED_PRECONDITION when acknowledging or
-    resolving an alert in a state that does not allow it.
+    NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
+    an alert in a state that does not allow it or for a reservation that is no longer held
+    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     @staticmethod
@@ -359,6 +584,114 @@ class RiskEngine:
             '/cqc.services.v1.RiskEngine/CheckOrder',
             cqc_dot_services_dot_v1_dot_risk__engine__pb2.CheckOrderRequest.SerializeToString,
             cqc_dot_services_dot_v1_dot_risk__engine__pb2.CheckOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.RiskEngine/ReserveOrder',
+            cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReserveOrderRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReserveOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitReservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.RiskEngine/CommitReservation',
+            cqc_dot_services_dot_v1_dot_risk__engine__pb2.CommitReservationRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_risk__engine__pb2.CommitReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseReservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.RiskEngine/ReleaseReservation',
+            cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReleaseReservationRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_risk__engine__pb2.ReleaseReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Flatten(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.RiskEngine/Flatten',
+            cqc_dot_services_dot_v1_dot_risk__engine__pb2.FlattenRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_risk__engine__pb2.FlattenResponse.FromString,
             options,
             channel_credentials,
             insecure,

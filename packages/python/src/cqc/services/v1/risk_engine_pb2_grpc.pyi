@@ -28,13 +28,52 @@ GRPC_VERSION: str
 
 class RiskEngineStub:
     """RiskEngine owns risk limits, evaluates orders before they reach a venue, monitors exposure and raises
-    risk alerts, and holds the trading state (active / reducing / halted) of accounts and portfolios.
-    VenueGateway calls CheckOrder before every placement; every other service may read exposures and alerts.
+    risk alerts, holds the trading state (active / reducing / halted) of accounts and portfolios, and can
+    flatten a scope (kill switch). Every other service may read exposures and alerts.
+
+    Check and reserve, with VenueGateway. Two orders checked at the same time must not both pass a limit
+    that only one of them fits, so placement uses a reservation:
+      1. Before sending an order to the venue (PlaceOrder, PlaceOrderList, BatchPlaceOrders, AmendOrder),
+         VenueGateway calls ReserveOrder with the NewOrder. The check and the reservation are one atomic
+         step: every LimitCheck.observed_value counts the scope's positions, working orders and every
+         reservation still HELD, and on ALLOW or WARN the order's own contribution is held under
+         RiskCheckResult.reservation_id until reservation_expire_time.
+      2. DENY: nothing is held and VenueGateway fails the RPC (or the batch item) with FAILED_PRECONDITION:
+         ErrorReason RISK_DENIED with metadata "limit_ids" = the limit_ids of the BREACHED limit checks,
+         comma-separated, or TRADING_HALTED when the denial comes from the scope's trading state
+         (result.trading_state HALTED, or REDUCING and the order would increase exposure; no limit check is
+         BREACHED then). No Order is created and nothing is sent: a risk denial is never an order in status
+         REJECTED.
+      3. ALLOW / WARN: VenueGateway sends the order only while the reservation is HELD. When the venue
+         acknowledges it, VenueGateway calls CommitReservation with the new order_id: from then on the
+         working order (from VenueGateway's order stream) and its fills count, and the reservation no longer
+         does. When the venue rejects it or the send fails for good, VenueGateway calls ReleaseReservation.
+      4. A reservation neither committed nor released by reservation_expire_time EXPIRES and stops counting
+         (a crashed gateway cannot block limits forever); an order acknowledged later is counted from the
+         order stream like any other working order, and CommitReservation still records the link.
+      Order lists and batches reserve each order on its own (one ReserveOrder per leg; the legs of an OCO
+      are counted as if all could fill, which errs on the safe side). An amendment that raises an order's
+      quantity or moves its price reserves the amended order whole; on commit the reservation replaces the
+      old order's contribution.
+    CheckOrder is the same evaluation without a reservation (what-if, dashboards, strategies sizing an
+    order); its answer can be overtaken by a concurrent order, so VenueGateway never places on it alone.
+    One rejection shape: CheckOrder and ReserveOrder return OK with the RiskCheckResult whenever the check
+    ran, DENY included; they fail only when the check could not run (INVALID_ARGUMENT, NOT_FOUND,
+    UNAVAILABLE with ErrorReason RISK_DATA_UNAVAILABLE, which callers MUST treat as a denial).
+
+    Streams resume (StreamExposures, StreamRiskAlerts): every Stream* response carries an opaque
+    resume_token (1 to 512 characters) and every Stream* request accepts one. With it the server replays
+    every change after that position, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no payload, then live
+    changes. Tokens stay valid for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
-    NOT_FOUND_ACCOUNT), ALREADY_EXISTS on Create with a taken id, FAILED_PRECONDITION when acknowledging or
-    resolving an alert in a state that does not allow it.
+    NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
+    an alert in a state that does not allow it or for a reservation that is no longer held
+    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     @_typing.overload
@@ -43,11 +82,53 @@ class RiskEngineStub:
     def __new__(cls, channel: _aio.Channel) -> RiskEngineAsyncStub: ...
     CheckOrder: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.CheckOrderRequest, _risk_engine_pb2.CheckOrderResponse]
     """CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
-    and returns the decision without placing anything. Unary, read-only: the same order gives the same
-    decision until positions, limits or state change. A DENY is a normal response, not an error.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
-    UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
-    denial, never place the order unchecked).
+    and returns the decision without placing or reserving anything (what-if). Unary, read-only: the same
+    order gives the same decision until positions, orders, reservations, limits or state change. Status
+    OK with the RiskCheckResult whenever the check ran: ALLOW, WARN and DENY alike (a DENY is a normal
+    response, not an error), with one LimitCheck per limit evaluated; reservation_id is never set.
+    Errors, only when the check could not run: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+    (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE (RISK_DATA_UNAVAILABLE) when positions or prices
+    needed for the check cannot be read (callers MUST treat it as a denial, never place the order
+    unchecked).
+    """
+    ReserveOrder: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.ReserveOrderRequest, _risk_engine_pb2.ReserveOrderResponse]
+    """ReserveOrder checks one order exactly like CheckOrder and, in the same atomic step, reserves its
+    contribution against every limit it was checked against when the decision is ALLOW or WARN (see the
+    service comment for the protocol with VenueGateway). Unary, idempotent by request_id: a repeat
+    returns the first answer and creates no second reservation. Status OK with the RiskCheckResult
+    whenever the check ran; result.reservation_id and reservation_expire_time are set for ALLOW and WARN,
+    never for DENY. Errors: those of CheckOrder, plus ALREADY_EXISTS (REQUEST_ID_REUSED) when the
+    request_id was used with a different order.
+    """
+    CommitReservation: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.CommitReservationRequest, _risk_engine_pb2.CommitReservationResponse]
+    """CommitReservation records that the reserved order was placed: the reservation becomes COMMITTED with
+    order_id and stops counting, as the working order now does. Unary, idempotent: committing a COMMITTED
+    reservation with the same order_id returns it unchanged. A HELD or EXPIRED reservation can be
+    committed. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE) for an unknown
+    reservation_id; FAILED_PRECONDITION (RISK_RESERVATION_NOT_HELD) when it was RELEASED or committed with
+    another order_id.
+    """
+    ReleaseReservation: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.ReleaseReservationRequest, _risk_engine_pb2.ReleaseReservationResponse]
+    """ReleaseReservation gives a HELD reservation back before expiry because the order was not placed (the
+    venue rejected it, or the send failed for good): it becomes RELEASED and stops counting at once.
+    Unary, idempotent: releasing a RELEASED or EXPIRED reservation returns it unchanged. Errors:
+    INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE); FAILED_PRECONDITION
+    (RISK_RESERVATION_NOT_HELD) when it is COMMITTED (an order exists: cancel it instead).
+    """
+    Flatten: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.FlattenRequest, _risk_engine_pb2.FlattenResponse]
+    """Flatten is the kill switch for one account or portfolio, optionally narrowed to some markets: it
+    (1) sets the scope's trading state to trading_state_after (REDUCING or HALTED) so no new order passes
+    a check, publishing TradingStateChanged; (2) cancels every working order of the scope through
+    VenueGateway; (3) with FLATTEN_MODE_CANCEL_AND_CLOSE, places one reduce-only market order closing each
+    open position (VenueGateway close-position orders; the RiskEngine's own closing orders pass its
+    REDUCING and HALTED checks). What RISK_LIMIT_ACTION_FLATTEN does on breach, on demand. Unary,
+    idempotent by request_id: a repeat returns the first answer and sends nothing twice. It returns once
+    the cancels and closing orders are submitted, not filled: follow them on VenueGateway's order stream
+    and Portfolio's position stream. The state stays until SetTradingState changes it. Errors:
+    INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT,
+    NOT_FOUND_MARKET); PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED);
+    UNAVAILABLE (VENUE_UNAVAILABLE) when VenueGateway could not be reached: the trading state is set
+    anyway, and a retry with the same request_id resumes the cancels and closes.
     """
     ListExposures: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.ListExposuresRequest, _risk_engine_pb2.ListExposuresResponse]
     """ListExposures returns current exposures of a portfolio or account along one dimension (asset,
@@ -56,16 +137,21 @@ class RiskEngineStub:
     portfolio, NOT_FOUND_ACCOUNT for an unknown account).
     """
     StreamExposures: _grpc.UnaryStreamMultiCallable[_risk_engine_pb2.StreamExposuresRequest, _risk_engine_pb2.StreamExposuresResponse]
-    """StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
-    streaming; at most one message per exposure per min_interval.
+    """StreamExposures sends the current exposures of the scope along the dimension (is_snapshot = true, one
+    message per bucket), then the snapshot_complete marker, then each recomputation, at most one message
+    per bucket per StreamExposuresRequest.min_interval (a bucket recomputed several times within the
+    interval is sent once, with its latest value). Server streaming; resumes as the service comment says
+    (a resumed stream sends the latest value of every bucket that changed after the token).
     """
     ListRiskAlerts: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.ListRiskAlertsRequest, _risk_engine_pb2.ListRiskAlertsResponse]
     """ListRiskAlerts returns alerts, newest first, page by page, filtered by status, severity and scope.
     Unary, read-only.
     """
     StreamRiskAlerts: _grpc.UnaryStreamMultiCallable[_risk_engine_pb2.StreamRiskAlertsRequest, _risk_engine_pb2.StreamRiskAlertsResponse]
-    """StreamRiskAlerts sends every alert raised or changed from now on (no snapshot: use ListRiskAlerts for
-    open alerts). Server streaming.
+    """StreamRiskAlerts sends the alerts matching the filters that are not RESOLVED (is_snapshot = true),
+    then the snapshot_complete marker, then every alert raised or changed, in the order the RiskEngine
+    changed them. Server streaming; resumes as the service comment says (a resumed stream replays every
+    change after the token, including alerts resolved meanwhile).
     """
     AcknowledgeRiskAlert: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.AcknowledgeRiskAlertRequest, _risk_engine_pb2.AcknowledgeRiskAlertResponse]
     """AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
@@ -80,10 +166,15 @@ class RiskEngineStub:
     """
     SetTradingState: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.SetTradingStateRequest, _risk_engine_pb2.SetTradingStateResponse]
     """SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
-    REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
-    TradingStateChanged event.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
-    PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
+    REDUCING to allow only risk-reducing orders), for good or until expire_time / for duration, after
+    which the RiskEngine returns the scope to ACTIVE itself. Unary, idempotent by request_id: a repeat
+    returns the first answer and publishes nothing twice; setting the state already in force with the
+    same expiry changes nothing. A change raises a TradingStateChanged event (its expire_time carries the
+    expiry); the automatic return to ACTIVE raises another.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, also for an expire_time not in the future); NOT_FOUND
+    (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT); ALREADY_EXISTS (REQUEST_ID_REUSED) when the request_id was used
+    with a different request; PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change
+    trading state.
     """
     GetRiskLimit: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.GetRiskLimitRequest, _risk_engine_pb2.GetRiskLimitResponse]
     """GetRiskLimit returns one risk limit by limit_id. Unary, read-only.
@@ -113,23 +204,104 @@ class RiskEngineStub:
 @_typing.type_check_only
 class RiskEngineAsyncStub(RiskEngineStub):
     """RiskEngine owns risk limits, evaluates orders before they reach a venue, monitors exposure and raises
-    risk alerts, and holds the trading state (active / reducing / halted) of accounts and portfolios.
-    VenueGateway calls CheckOrder before every placement; every other service may read exposures and alerts.
+    risk alerts, holds the trading state (active / reducing / halted) of accounts and portfolios, and can
+    flatten a scope (kill switch). Every other service may read exposures and alerts.
+
+    Check and reserve, with VenueGateway. Two orders checked at the same time must not both pass a limit
+    that only one of them fits, so placement uses a reservation:
+      1. Before sending an order to the venue (PlaceOrder, PlaceOrderList, BatchPlaceOrders, AmendOrder),
+         VenueGateway calls ReserveOrder with the NewOrder. The check and the reservation are one atomic
+         step: every LimitCheck.observed_value counts the scope's positions, working orders and every
+         reservation still HELD, and on ALLOW or WARN the order's own contribution is held under
+         RiskCheckResult.reservation_id until reservation_expire_time.
+      2. DENY: nothing is held and VenueGateway fails the RPC (or the batch item) with FAILED_PRECONDITION:
+         ErrorReason RISK_DENIED with metadata "limit_ids" = the limit_ids of the BREACHED limit checks,
+         comma-separated, or TRADING_HALTED when the denial comes from the scope's trading state
+         (result.trading_state HALTED, or REDUCING and the order would increase exposure; no limit check is
+         BREACHED then). No Order is created and nothing is sent: a risk denial is never an order in status
+         REJECTED.
+      3. ALLOW / WARN: VenueGateway sends the order only while the reservation is HELD. When the venue
+         acknowledges it, VenueGateway calls CommitReservation with the new order_id: from then on the
+         working order (from VenueGateway's order stream) and its fills count, and the reservation no longer
+         does. When the venue rejects it or the send fails for good, VenueGateway calls ReleaseReservation.
+      4. A reservation neither committed nor released by reservation_expire_time EXPIRES and stops counting
+         (a crashed gateway cannot block limits forever); an order acknowledged later is counted from the
+         order stream like any other working order, and CommitReservation still records the link.
+      Order lists and batches reserve each order on its own (one ReserveOrder per leg; the legs of an OCO
+      are counted as if all could fill, which errs on the safe side). An amendment that raises an order's
+      quantity or moves its price reserves the amended order whole; on commit the reservation replaces the
+      old order's contribution.
+    CheckOrder is the same evaluation without a reservation (what-if, dashboards, strategies sizing an
+    order); its answer can be overtaken by a concurrent order, so VenueGateway never places on it alone.
+    One rejection shape: CheckOrder and ReserveOrder return OK with the RiskCheckResult whenever the check
+    ran, DENY included; they fail only when the check could not run (INVALID_ARGUMENT, NOT_FOUND,
+    UNAVAILABLE with ErrorReason RISK_DATA_UNAVAILABLE, which callers MUST treat as a denial).
+
+    Streams resume (StreamExposures, StreamRiskAlerts): every Stream* response carries an opaque
+    resume_token (1 to 512 characters) and every Stream* request accepts one. With it the server replays
+    every change after that position, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no payload, then live
+    changes. Tokens stay valid for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
-    NOT_FOUND_ACCOUNT), ALREADY_EXISTS on Create with a taken id, FAILED_PRECONDITION when acknowledging or
-    resolving an alert in a state that does not allow it.
+    NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
+    an alert in a state that does not allow it or for a reservation that is no longer held
+    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CheckOrder: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.CheckOrderRequest, _risk_engine_pb2.CheckOrderResponse]  # type: ignore[assignment]
     """CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
-    and returns the decision without placing anything. Unary, read-only: the same order gives the same
-    decision until positions, limits or state change. A DENY is a normal response, not an error.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
-    UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
-    denial, never place the order unchecked).
+    and returns the decision without placing or reserving anything (what-if). Unary, read-only: the same
+    order gives the same decision until positions, orders, reservations, limits or state change. Status
+    OK with the RiskCheckResult whenever the check ran: ALLOW, WARN and DENY alike (a DENY is a normal
+    response, not an error), with one LimitCheck per limit evaluated; reservation_id is never set.
+    Errors, only when the check could not run: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+    (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE (RISK_DATA_UNAVAILABLE) when positions or prices
+    needed for the check cannot be read (callers MUST treat it as a denial, never place the order
+    unchecked).
+    """
+    ReserveOrder: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.ReserveOrderRequest, _risk_engine_pb2.ReserveOrderResponse]  # type: ignore[assignment]
+    """ReserveOrder checks one order exactly like CheckOrder and, in the same atomic step, reserves its
+    contribution against every limit it was checked against when the decision is ALLOW or WARN (see the
+    service comment for the protocol with VenueGateway). Unary, idempotent by request_id: a repeat
+    returns the first answer and creates no second reservation. Status OK with the RiskCheckResult
+    whenever the check ran; result.reservation_id and reservation_expire_time are set for ALLOW and WARN,
+    never for DENY. Errors: those of CheckOrder, plus ALREADY_EXISTS (REQUEST_ID_REUSED) when the
+    request_id was used with a different order.
+    """
+    CommitReservation: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.CommitReservationRequest, _risk_engine_pb2.CommitReservationResponse]  # type: ignore[assignment]
+    """CommitReservation records that the reserved order was placed: the reservation becomes COMMITTED with
+    order_id and stops counting, as the working order now does. Unary, idempotent: committing a COMMITTED
+    reservation with the same order_id returns it unchanged. A HELD or EXPIRED reservation can be
+    committed. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE) for an unknown
+    reservation_id; FAILED_PRECONDITION (RISK_RESERVATION_NOT_HELD) when it was RELEASED or committed with
+    another order_id.
+    """
+    ReleaseReservation: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.ReleaseReservationRequest, _risk_engine_pb2.ReleaseReservationResponse]  # type: ignore[assignment]
+    """ReleaseReservation gives a HELD reservation back before expiry because the order was not placed (the
+    venue rejected it, or the send failed for good): it becomes RELEASED and stops counting at once.
+    Unary, idempotent: releasing a RELEASED or EXPIRED reservation returns it unchanged. Errors:
+    INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE); FAILED_PRECONDITION
+    (RISK_RESERVATION_NOT_HELD) when it is COMMITTED (an order exists: cancel it instead).
+    """
+    Flatten: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.FlattenRequest, _risk_engine_pb2.FlattenResponse]  # type: ignore[assignment]
+    """Flatten is the kill switch for one account or portfolio, optionally narrowed to some markets: it
+    (1) sets the scope's trading state to trading_state_after (REDUCING or HALTED) so no new order passes
+    a check, publishing TradingStateChanged; (2) cancels every working order of the scope through
+    VenueGateway; (3) with FLATTEN_MODE_CANCEL_AND_CLOSE, places one reduce-only market order closing each
+    open position (VenueGateway close-position orders; the RiskEngine's own closing orders pass its
+    REDUCING and HALTED checks). What RISK_LIMIT_ACTION_FLATTEN does on breach, on demand. Unary,
+    idempotent by request_id: a repeat returns the first answer and sends nothing twice. It returns once
+    the cancels and closing orders are submitted, not filled: follow them on VenueGateway's order stream
+    and Portfolio's position stream. The state stays until SetTradingState changes it. Errors:
+    INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT,
+    NOT_FOUND_MARKET); PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED);
+    UNAVAILABLE (VENUE_UNAVAILABLE) when VenueGateway could not be reached: the trading state is set
+    anyway, and a retry with the same request_id resumes the cancels and closes.
     """
     ListExposures: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.ListExposuresRequest, _risk_engine_pb2.ListExposuresResponse]  # type: ignore[assignment]
     """ListExposures returns current exposures of a portfolio or account along one dimension (asset,
@@ -138,16 +310,21 @@ class RiskEngineAsyncStub(RiskEngineStub):
     portfolio, NOT_FOUND_ACCOUNT for an unknown account).
     """
     StreamExposures: _aio.UnaryStreamMultiCallable[_risk_engine_pb2.StreamExposuresRequest, _risk_engine_pb2.StreamExposuresResponse]  # type: ignore[assignment]
-    """StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
-    streaming; at most one message per exposure per min_interval.
+    """StreamExposures sends the current exposures of the scope along the dimension (is_snapshot = true, one
+    message per bucket), then the snapshot_complete marker, then each recomputation, at most one message
+    per bucket per StreamExposuresRequest.min_interval (a bucket recomputed several times within the
+    interval is sent once, with its latest value). Server streaming; resumes as the service comment says
+    (a resumed stream sends the latest value of every bucket that changed after the token).
     """
     ListRiskAlerts: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.ListRiskAlertsRequest, _risk_engine_pb2.ListRiskAlertsResponse]  # type: ignore[assignment]
     """ListRiskAlerts returns alerts, newest first, page by page, filtered by status, severity and scope.
     Unary, read-only.
     """
     StreamRiskAlerts: _aio.UnaryStreamMultiCallable[_risk_engine_pb2.StreamRiskAlertsRequest, _risk_engine_pb2.StreamRiskAlertsResponse]  # type: ignore[assignment]
-    """StreamRiskAlerts sends every alert raised or changed from now on (no snapshot: use ListRiskAlerts for
-    open alerts). Server streaming.
+    """StreamRiskAlerts sends the alerts matching the filters that are not RESOLVED (is_snapshot = true),
+    then the snapshot_complete marker, then every alert raised or changed, in the order the RiskEngine
+    changed them. Server streaming; resumes as the service comment says (a resumed stream replays every
+    change after the token, including alerts resolved meanwhile).
     """
     AcknowledgeRiskAlert: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.AcknowledgeRiskAlertRequest, _risk_engine_pb2.AcknowledgeRiskAlertResponse]  # type: ignore[assignment]
     """AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
@@ -162,10 +339,15 @@ class RiskEngineAsyncStub(RiskEngineStub):
     """
     SetTradingState: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.SetTradingStateRequest, _risk_engine_pb2.SetTradingStateResponse]  # type: ignore[assignment]
     """SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
-    REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
-    TradingStateChanged event.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
-    PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
+    REDUCING to allow only risk-reducing orders), for good or until expire_time / for duration, after
+    which the RiskEngine returns the scope to ACTIVE itself. Unary, idempotent by request_id: a repeat
+    returns the first answer and publishes nothing twice; setting the state already in force with the
+    same expiry changes nothing. A change raises a TradingStateChanged event (its expire_time carries the
+    expiry); the automatic return to ACTIVE raises another.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, also for an expire_time not in the future); NOT_FOUND
+    (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT); ALREADY_EXISTS (REQUEST_ID_REUSED) when the request_id was used
+    with a different request; PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change
+    trading state.
     """
     GetRiskLimit: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.GetRiskLimitRequest, _risk_engine_pb2.GetRiskLimitResponse]  # type: ignore[assignment]
     """GetRiskLimit returns one risk limit by limit_id. Unary, read-only.
@@ -194,13 +376,52 @@ class RiskEngineAsyncStub(RiskEngineStub):
 
 class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
     """RiskEngine owns risk limits, evaluates orders before they reach a venue, monitors exposure and raises
-    risk alerts, and holds the trading state (active / reducing / halted) of accounts and portfolios.
-    VenueGateway calls CheckOrder before every placement; every other service may read exposures and alerts.
+    risk alerts, holds the trading state (active / reducing / halted) of accounts and portfolios, and can
+    flatten a scope (kill switch). Every other service may read exposures and alerts.
+
+    Check and reserve, with VenueGateway. Two orders checked at the same time must not both pass a limit
+    that only one of them fits, so placement uses a reservation:
+      1. Before sending an order to the venue (PlaceOrder, PlaceOrderList, BatchPlaceOrders, AmendOrder),
+         VenueGateway calls ReserveOrder with the NewOrder. The check and the reservation are one atomic
+         step: every LimitCheck.observed_value counts the scope's positions, working orders and every
+         reservation still HELD, and on ALLOW or WARN the order's own contribution is held under
+         RiskCheckResult.reservation_id until reservation_expire_time.
+      2. DENY: nothing is held and VenueGateway fails the RPC (or the batch item) with FAILED_PRECONDITION:
+         ErrorReason RISK_DENIED with metadata "limit_ids" = the limit_ids of the BREACHED limit checks,
+         comma-separated, or TRADING_HALTED when the denial comes from the scope's trading state
+         (result.trading_state HALTED, or REDUCING and the order would increase exposure; no limit check is
+         BREACHED then). No Order is created and nothing is sent: a risk denial is never an order in status
+         REJECTED.
+      3. ALLOW / WARN: VenueGateway sends the order only while the reservation is HELD. When the venue
+         acknowledges it, VenueGateway calls CommitReservation with the new order_id: from then on the
+         working order (from VenueGateway's order stream) and its fills count, and the reservation no longer
+         does. When the venue rejects it or the send fails for good, VenueGateway calls ReleaseReservation.
+      4. A reservation neither committed nor released by reservation_expire_time EXPIRES and stops counting
+         (a crashed gateway cannot block limits forever); an order acknowledged later is counted from the
+         order stream like any other working order, and CommitReservation still records the link.
+      Order lists and batches reserve each order on its own (one ReserveOrder per leg; the legs of an OCO
+      are counted as if all could fill, which errs on the safe side). An amendment that raises an order's
+      quantity or moves its price reserves the amended order whole; on commit the reservation replaces the
+      old order's contribution.
+    CheckOrder is the same evaluation without a reservation (what-if, dashboards, strategies sizing an
+    order); its answer can be overtaken by a concurrent order, so VenueGateway never places on it alone.
+    One rejection shape: CheckOrder and ReserveOrder return OK with the RiskCheckResult whenever the check
+    ran, DENY included; they fail only when the check could not run (INVALID_ARGUMENT, NOT_FOUND,
+    UNAVAILABLE with ErrorReason RISK_DATA_UNAVAILABLE, which callers MUST treat as a denial).
+
+    Streams resume (StreamExposures, StreamRiskAlerts): every Stream* response carries an opaque
+    resume_token (1 to 512 characters) and every Stream* request accepts one. With it the server replays
+    every change after that position, then continues live; an unknown or expired token fails with
+    FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+    server sends a snapshot, then one message with snapshot_complete = true and no payload, then live
+    changes. Tokens stay valid for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
-    NOT_FOUND_ACCOUNT), ALREADY_EXISTS on Create with a taken id, FAILED_PRECONDITION when acknowledging or
-    resolving an alert in a state that does not allow it.
+    NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
+    an alert in a state that does not allow it or for a reservation that is no longer held
+    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     @_abc_1.abstractmethod
@@ -210,11 +431,77 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_risk_engine_pb2.CheckOrderResponse, _abc.Awaitable[_risk_engine_pb2.CheckOrderResponse]]:
         """CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
-        and returns the decision without placing anything. Unary, read-only: the same order gives the same
-        decision until positions, limits or state change. A DENY is a normal response, not an error.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
-        UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
-        denial, never place the order unchecked).
+        and returns the decision without placing or reserving anything (what-if). Unary, read-only: the same
+        order gives the same decision until positions, orders, reservations, limits or state change. Status
+        OK with the RiskCheckResult whenever the check ran: ALLOW, WARN and DENY alike (a DENY is a normal
+        response, not an error), with one LimitCheck per limit evaluated; reservation_id is never set.
+        Errors, only when the check could not run: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+        (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE (RISK_DATA_UNAVAILABLE) when positions or prices
+        needed for the check cannot be read (callers MUST treat it as a denial, never place the order
+        unchecked).
+        """
+
+    @_abc_1.abstractmethod
+    def ReserveOrder(
+        self,
+        request: _risk_engine_pb2.ReserveOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_risk_engine_pb2.ReserveOrderResponse, _abc.Awaitable[_risk_engine_pb2.ReserveOrderResponse]]:
+        """ReserveOrder checks one order exactly like CheckOrder and, in the same atomic step, reserves its
+        contribution against every limit it was checked against when the decision is ALLOW or WARN (see the
+        service comment for the protocol with VenueGateway). Unary, idempotent by request_id: a repeat
+        returns the first answer and creates no second reservation. Status OK with the RiskCheckResult
+        whenever the check ran; result.reservation_id and reservation_expire_time are set for ALLOW and WARN,
+        never for DENY. Errors: those of CheckOrder, plus ALREADY_EXISTS (REQUEST_ID_REUSED) when the
+        request_id was used with a different order.
+        """
+
+    @_abc_1.abstractmethod
+    def CommitReservation(
+        self,
+        request: _risk_engine_pb2.CommitReservationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_risk_engine_pb2.CommitReservationResponse, _abc.Awaitable[_risk_engine_pb2.CommitReservationResponse]]:
+        """CommitReservation records that the reserved order was placed: the reservation becomes COMMITTED with
+        order_id and stops counting, as the working order now does. Unary, idempotent: committing a COMMITTED
+        reservation with the same order_id returns it unchanged. A HELD or EXPIRED reservation can be
+        committed. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE) for an unknown
+        reservation_id; FAILED_PRECONDITION (RISK_RESERVATION_NOT_HELD) when it was RELEASED or committed with
+        another order_id.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseReservation(
+        self,
+        request: _risk_engine_pb2.ReleaseReservationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_risk_engine_pb2.ReleaseReservationResponse, _abc.Awaitable[_risk_engine_pb2.ReleaseReservationResponse]]:
+        """ReleaseReservation gives a HELD reservation back before expiry because the order was not placed (the
+        venue rejected it, or the send failed for good): it becomes RELEASED and stops counting at once.
+        Unary, idempotent: releasing a RELEASED or EXPIRED reservation returns it unchanged. Errors:
+        INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE); FAILED_PRECONDITION
+        (RISK_RESERVATION_NOT_HELD) when it is COMMITTED (an order exists: cancel it instead).
+        """
+
+    @_abc_1.abstractmethod
+    def Flatten(
+        self,
+        request: _risk_engine_pb2.FlattenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_risk_engine_pb2.FlattenResponse, _abc.Awaitable[_risk_engine_pb2.FlattenResponse]]:
+        """Flatten is the kill switch for one account or portfolio, optionally narrowed to some markets: it
+        (1) sets the scope's trading state to trading_state_after (REDUCING or HALTED) so no new order passes
+        a check, publishing TradingStateChanged; (2) cancels every working order of the scope through
+        VenueGateway; (3) with FLATTEN_MODE_CANCEL_AND_CLOSE, places one reduce-only market order closing each
+        open position (VenueGateway close-position orders; the RiskEngine's own closing orders pass its
+        REDUCING and HALTED checks). What RISK_LIMIT_ACTION_FLATTEN does on breach, on demand. Unary,
+        idempotent by request_id: a repeat returns the first answer and sends nothing twice. It returns once
+        the cancels and closing orders are submitted, not filled: follow them on VenueGateway's order stream
+        and Portfolio's position stream. The state stays until SetTradingState changes it. Errors:
+        INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT,
+        NOT_FOUND_MARKET); PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED);
+        UNAVAILABLE (VENUE_UNAVAILABLE) when VenueGateway could not be reached: the trading state is set
+        anyway, and a retry with the same request_id resumes the cancels and closes.
         """
 
     @_abc_1.abstractmethod
@@ -235,8 +522,11 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
         request: _risk_engine_pb2.StreamExposuresRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_risk_engine_pb2.StreamExposuresResponse], _abc.AsyncIterator[_risk_engine_pb2.StreamExposuresResponse]]:
-        """StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
-        streaming; at most one message per exposure per min_interval.
+        """StreamExposures sends the current exposures of the scope along the dimension (is_snapshot = true, one
+        message per bucket), then the snapshot_complete marker, then each recomputation, at most one message
+        per bucket per StreamExposuresRequest.min_interval (a bucket recomputed several times within the
+        interval is sent once, with its latest value). Server streaming; resumes as the service comment says
+        (a resumed stream sends the latest value of every bucket that changed after the token).
         """
 
     @_abc_1.abstractmethod
@@ -255,8 +545,10 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
         request: _risk_engine_pb2.StreamRiskAlertsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_risk_engine_pb2.StreamRiskAlertsResponse], _abc.AsyncIterator[_risk_engine_pb2.StreamRiskAlertsResponse]]:
-        """StreamRiskAlerts sends every alert raised or changed from now on (no snapshot: use ListRiskAlerts for
-        open alerts). Server streaming.
+        """StreamRiskAlerts sends the alerts matching the filters that are not RESOLVED (is_snapshot = true),
+        then the snapshot_complete marker, then every alert raised or changed, in the order the RiskEngine
+        changed them. Server streaming; resumes as the service comment says (a resumed stream replays every
+        change after the token, including alerts resolved meanwhile).
         """
 
     @_abc_1.abstractmethod
@@ -295,10 +587,15 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_risk_engine_pb2.SetTradingStateResponse, _abc.Awaitable[_risk_engine_pb2.SetTradingStateResponse]]:
         """SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
-        REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
-        TradingStateChanged event.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
-        PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
+        REDUCING to allow only risk-reducing orders), for good or until expire_time / for duration, after
+        which the RiskEngine returns the scope to ACTIVE itself. Unary, idempotent by request_id: a repeat
+        returns the first answer and publishes nothing twice; setting the state already in force with the
+        same expiry changes nothing. A change raises a TradingStateChanged event (its expire_time carries the
+        expiry); the automatic return to ACTIVE raises another.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, also for an expire_time not in the future); NOT_FOUND
+        (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT); ALREADY_EXISTS (REQUEST_ID_REUSED) when the request_id was used
+        with a different request; PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change
+        trading state.
         """
 
     @_abc_1.abstractmethod

@@ -5,12 +5,14 @@ isort:skip_file
 
 from collections import abc as _abc
 from cqc.portfolio.v1 import transaction_pb2 as _transaction_pb2
+from cqc.services.v1 import errors_pb2 as _errors_pb2
 from cqc.venues.v1 import account_pb2 as _account_pb2
 from cqc.venues.v1 import balance_pb2 as _balance_pb2
 from cqc.venues.v1 import execution_pb2 as _execution_pb2
 from cqc.venues.v1 import order_pb2 as _order_pb2
 from cqc.venues.v1 import trading_pb2 as _trading_pb2
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -29,7 +31,12 @@ DESCRIPTOR: _descriptor.FileDescriptor
 @_typing.final
 class NewOrder(_message.Message):
     """NewOrder is the caller's intent for one order: the fields a client chooses. The gateway turns it into a
-    cqc.venues.v1.Order record (assigning order_id and tracking status, fills and timestamps).
+    cqc.venues.v1.Order record (assigning order_id and tracking status, fills and timestamps); every NewOrder
+    field is copied to the Order field of the same name. Prices are signed decimals: whether a zero or
+    negative price is acceptable is the market's rule (Market.negative_prices_allowed), checked by the
+    gateway (INVALID_ARGUMENT MARKET_RULE_VIOLATED), not by validation. Features the market does not support
+    (an order type, a time in force, post-only, close-position, attached take-profit/stop-loss, leverage
+    per order) fail with INVALID_ARGUMENT UNSUPPORTED_ORDER_FEATURE, metadata "feature" = the field name.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -58,6 +65,15 @@ class NewOrder(_message.Message):
     STRATEGY_ID_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     PEG_FIELD_NUMBER: _builtins.int
+    ACTIVATION_PRICE_FIELD_NUMBER: _builtins.int
+    LIMIT_OFFSET_FIELD_NUMBER: _builtins.int
+    MIN_QUANTITY_FIELD_NUMBER: _builtins.int
+    CLOSE_POSITION_FIELD_NUMBER: _builtins.int
+    PRICE_PROTECT_FIELD_NUMBER: _builtins.int
+    MAX_SLIPPAGE_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    TAKE_PROFIT_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the venue account that places the order ("acc_" + ULID). Required."""
     market_id: _builtins.str
@@ -83,10 +99,13 @@ class NewOrder(_message.Message):
     """
     price: _builtins.str
     """price is the limit price: price of one unit of base in quote asset units (for inverse contracts,
-    USD per coin). Positive decimal; required for limit types, unset for market types.
+    USD per coin). Signed decimal (the market decides whether zero or negative is allowed); required for
+    limit types, unset for market types.
     """
     trigger_price: _builtins.str
-    """trigger_price is the price that activates a stop or if-touched order, in quote units. Positive decimal."""
+    """trigger_price is the price that activates a stop or if-touched order, in quote units. Signed decimal,
+    like price.
+    """
     trigger_price_type: _trading_pb2.TriggerPriceType.ValueType
     """trigger_price_type is which price the trigger watches. UNSPECIFIED: the venue default (usually LAST)."""
     trigger_direction: _trading_pb2.TriggerDirection.ValueType
@@ -117,6 +136,41 @@ class NewOrder(_message.Message):
     """
     strategy_id: _builtins.str
     """strategy_id names the strategy that owns the order, for attribution (free text, at most 64 characters)."""
+    activation_price: _builtins.str
+    """activation_price is the price at which a trailing order starts trailing (Binance USD-M
+    activationPrice, OKX activePx), in quote units. Signed decimal. Only for trailing types; unset: it
+    trails from placement.
+    """
+    limit_offset: _builtins.str
+    """limit_offset is, for TRAILING_STOP_LIMIT, the distance between the trailing trigger and the limit
+    price, in trailing_offset_type units (NautilusTrader limit_offset). Positive decimal. Only for
+    TRAILING_STOP_LIMIT, which needs it or price.
+    """
+    min_quantity: _builtins.str
+    """min_quantity is the smallest quantity the order may fill in one execution (FIX 110 MinQty), in the
+    market's quantity unit. Positive decimal, at most quantity. Unset: any fill size.
+    """
+    close_position: _builtins.bool
+    """close_position, when true, closes the whole position of the market (or of position_side in hedge mode)
+    whatever its size when the order executes (Binance USD-M closePosition=true on STOP_MARKET /
+    TAKE_PROFIT_MARKET, OKX close-position algo orders). quantity and quote_quantity are then unset;
+    never with reduce_only.
+    """
+    price_protect: _builtins.bool
+    """price_protect, when true, asks the venue not to fire the trigger while last and mark price diverge
+    beyond its threshold (Binance USD-M priceProtect).
+    """
+    max_slippage: _builtins.str
+    """max_slippage caps how far a market or triggered-market order may fill from the reference price at
+    submission, as a fraction of that price ("0.005" = 0.5%; Bybit slippageTolerance "Percent" / 100,
+    Hyperliquid market-order slippage). A fraction from 0 to 1 (a percent must be divided by 100). Unset:
+    only the venue's own price bands.
+    """
+    leverage: _builtins.str
+    """leverage is the leverage multiple for this order where the venue takes it per order ("10" = 10x; OKX
+    lever on spot margin orders, Bybit spot margin, Hyperliquid). Positive decimal. Unset: the account's
+    setting for the market.
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """expire_time is when a GTD order expires (venue clock). Required iff time_in_force is GTD."""
@@ -129,6 +183,18 @@ class NewOrder(_message.Message):
     def peg(self) -> _order_pb2.PegInstructions:
         """peg is how a PEGGED order's price follows the book (reference price, offset). Required for
         ORDER_TYPE_PEGGED, unset for every other type.
+        """
+
+    @_builtins.property
+    def take_profit(self) -> _order_pb2.AttachedOrder:
+        """take_profit is a take-profit the venue places when this order fills (OKX attachAlgoOrds, Bybit
+        takeProfit). Unset: none. Not on reduce_only or close_position orders.
+        """
+
+    @_builtins.property
+    def stop_loss(self) -> _order_pb2.AttachedOrder:
+        """stop_loss is a stop-loss the venue places when this order fills (OKX attachAlgoOrds, Bybit stopLoss).
+        Unset: none. With take_profit, its trigger lies on the losing side of take_profit's.
         """
 
     def __init__(
@@ -158,15 +224,34 @@ class NewOrder(_message.Message):
         strategy_id: _builtins.str = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
         peg: _order_pb2.PegInstructions | None = ...,
+        activation_price: _builtins.str | None = ...,
+        limit_offset: _builtins.str | None = ...,
+        min_quantity: _builtins.str | None = ...,
+        close_position: _builtins.bool = ...,
+        price_protect: _builtins.bool = ...,
+        max_slippage: _builtins.str | None = ...,
+        leverage: _builtins.str | None = ...,
+        take_profit: _order_pb2.AttachedOrder | None = ...,
+        stop_loss: _order_pb2.AttachedOrder | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id", "_display_quantity", b"_display_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "client_order_id", b"client_order_id", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "peg", b"peg", "price", b"price", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "trailing_offset", b"trailing_offset", "trigger_price", b"trigger_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_client_order_id", b"_client_order_id", "_display_quantity", b"_display_quantity", "_leverage", b"_leverage", "_limit_offset", b"_limit_offset", "_max_slippage", b"_max_slippage", "_min_quantity", b"_min_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "activation_price", b"activation_price", "client_order_id", b"client_order_id", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "leverage", b"leverage", "limit_offset", b"limit_offset", "max_slippage", b"max_slippage", "min_quantity", b"min_quantity", "peg", b"peg", "price", b"price", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "stop_loss", b"stop_loss", "take_profit", b"take_profit", "trailing_offset", b"trailing_offset", "trigger_price", b"trigger_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id", "_display_quantity", b"_display_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "account_id", b"account_id", "client_order_id", b"client_order_id", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "margin_mode", b"margin_mode", "market_id", b"market_id", "order_type", b"order_type", "peg", b"peg", "position_side", b"position_side", "post_only", b"post_only", "price", b"price", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "reduce_only", b"reduce_only", "self_trade_prevention_mode", b"self_trade_prevention_mode", "side", b"side", "strategy_id", b"strategy_id", "tags", b"tags", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trigger_direction", b"trigger_direction", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_client_order_id", b"_client_order_id", "_display_quantity", b"_display_quantity", "_leverage", b"_leverage", "_limit_offset", b"_limit_offset", "_max_slippage", b"_max_slippage", "_min_quantity", b"_min_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "account_id", b"account_id", "activation_price", b"activation_price", "client_order_id", b"client_order_id", "close_position", b"close_position", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "leverage", b"leverage", "limit_offset", b"limit_offset", "margin_mode", b"margin_mode", "market_id", b"market_id", "max_slippage", b"max_slippage", "min_quantity", b"min_quantity", "order_type", b"order_type", "peg", b"peg", "position_side", b"position_side", "post_only", b"post_only", "price", b"price", "price_protect", b"price_protect", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "reduce_only", b"reduce_only", "self_trade_prevention_mode", b"self_trade_prevention_mode", "side", b"side", "stop_loss", b"stop_loss", "strategy_id", b"strategy_id", "tags", b"tags", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trigger_direction", b"trigger_direction", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__activation_price: _TypeAlias = _typing.Literal["activation_price"]  # noqa: Y015
+    _WhichOneofArgType__activation_price: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price"]  # noqa: Y015
     _WhichOneofReturnType__client_order_id: _TypeAlias = _typing.Literal["client_order_id"]  # noqa: Y015
     _WhichOneofArgType__client_order_id: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id"]  # noqa: Y015
     _WhichOneofReturnType__display_quantity: _TypeAlias = _typing.Literal["display_quantity"]  # noqa: Y015
     _WhichOneofArgType__display_quantity: _TypeAlias = _typing.Literal["_display_quantity", b"_display_quantity"]  # noqa: Y015
+    _WhichOneofReturnType__leverage: _TypeAlias = _typing.Literal["leverage"]  # noqa: Y015
+    _WhichOneofArgType__leverage: _TypeAlias = _typing.Literal["_leverage", b"_leverage"]  # noqa: Y015
+    _WhichOneofReturnType__limit_offset: _TypeAlias = _typing.Literal["limit_offset"]  # noqa: Y015
+    _WhichOneofArgType__limit_offset: _TypeAlias = _typing.Literal["_limit_offset", b"_limit_offset"]  # noqa: Y015
+    _WhichOneofReturnType__max_slippage: _TypeAlias = _typing.Literal["max_slippage"]  # noqa: Y015
+    _WhichOneofArgType__max_slippage: _TypeAlias = _typing.Literal["_max_slippage", b"_max_slippage"]  # noqa: Y015
+    _WhichOneofReturnType__min_quantity: _TypeAlias = _typing.Literal["min_quantity"]  # noqa: Y015
+    _WhichOneofArgType__min_quantity: _TypeAlias = _typing.Literal["_min_quantity", b"_min_quantity"]  # noqa: Y015
     _WhichOneofReturnType__price: _TypeAlias = _typing.Literal["price"]  # noqa: Y015
     _WhichOneofArgType__price: _TypeAlias = _typing.Literal["_price", b"_price"]  # noqa: Y015
     _WhichOneofReturnType__quantity: _TypeAlias = _typing.Literal["quantity"]  # noqa: Y015
@@ -178,9 +263,19 @@ class NewOrder(_message.Message):
     _WhichOneofReturnType__trigger_price: _TypeAlias = _typing.Literal["trigger_price"]  # noqa: Y015
     _WhichOneofArgType__trigger_price: _TypeAlias = _typing.Literal["_trigger_price", b"_trigger_price"]  # noqa: Y015
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__activation_price) -> _WhichOneofReturnType__activation_price | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__client_order_id) -> _WhichOneofReturnType__client_order_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__display_quantity) -> _WhichOneofReturnType__display_quantity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__leverage) -> _WhichOneofReturnType__leverage | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__limit_offset) -> _WhichOneofReturnType__limit_offset | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_slippage) -> _WhichOneofReturnType__max_slippage | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_quantity) -> _WhichOneofReturnType__min_quantity | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__price) -> _WhichOneofReturnType__price | None: ...
     @_typing.overload
@@ -226,14 +321,16 @@ Global___PlaceOrderRequest: _TypeAlias = PlaceOrderRequest  # noqa: Y015
 
 @_typing.final
 class PlaceOrderResponse(_message.Message):
-    """PlaceOrderResponse carries the order as known after the venue's acknowledgement."""
+    """PlaceOrderResponse carries the order as known after the venue's answer."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ORDER_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def order(self) -> _order_pb2.Order:
-        """order is the order record (order_id assigned, status as acknowledged). Always set."""
+        """order is the order record (order_id assigned, status as acknowledged; REJECTED when the venue refused
+        it, with venue_reason_code and reason_text). Always set.
+        """
 
     def __init__(
         self,
@@ -247,6 +344,413 @@ class PlaceOrderResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PlaceOrderResponse: _TypeAlias = PlaceOrderResponse  # noqa: Y015
+
+@_typing.final
+class PlaceOrderListRequest(_message.Message):
+    """PlaceOrderListRequest places one contingent order list. Legs are given in the venue's order: for OCO
+    the two alternatives (e.g. a take-profit limit and a stop-loss, same side); for OTO and OPO the working
+    order then the pending one; for OTOCO (bracket) the working entry, then the pending take-profit and
+    stop-loss, which form an OCO pair on the side opposite the entry.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    CONTINGENCY_TYPE_FIELD_NUMBER: _builtins.int
+    LIST_CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    ORDERS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """request_id is the caller's idempotency key for the whole list (UUID). Required."""
+    account_id: _builtins.str
+    """account_id is the account that places the list ("acc_" + ULID). Required; every leg has it."""
+    market_id: _builtins.str
+    """market_id is the market of every leg ("mkt_" + ULID). Required."""
+    contingency_type: _trading_pb2.ContingencyType.ValueType
+    """contingency_type is how the legs are linked: OCO, OTO, OTOCO, OUO or OPO. Required."""
+    list_client_order_id: _builtins.str
+    """list_client_order_id is the caller's id for the list (Binance listClientOrderId), same alphabet as a
+    client order id. Unset: the gateway derives one.
+    """
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___NewOrder]:
+        """orders are the legs, in the order described on the message. 2 or 3 (see the rules)."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        market_id: _builtins.str = ...,
+        contingency_type: _trading_pb2.ContingencyType.ValueType = ...,
+        list_client_order_id: _builtins.str | None = ...,
+        orders: _abc.Iterable[Global___NewOrder] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_list_client_order_id", b"_list_client_order_id", "list_client_order_id", b"list_client_order_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_list_client_order_id", b"_list_client_order_id", "account_id", b"account_id", "contingency_type", b"contingency_type", "list_client_order_id", b"list_client_order_id", "market_id", b"market_id", "orders", b"orders", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__list_client_order_id: _TypeAlias = _typing.Literal["list_client_order_id"]  # noqa: Y015
+    _WhichOneofArgType__list_client_order_id: _TypeAlias = _typing.Literal["_list_client_order_id", b"_list_client_order_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__list_client_order_id) -> _WhichOneofReturnType__list_client_order_id | None: ...
+
+Global___PlaceOrderListRequest: _TypeAlias = PlaceOrderListRequest  # noqa: Y015
+
+@_typing.final
+class PlaceOrderListResponse(_message.Message):
+    """PlaceOrderListResponse carries the list and its orders after the venue's answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_LIST_FIELD_NUMBER: _builtins.int
+    ORDERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order_list(self) -> _order_pb2.OrderList:
+        """order_list is the list as recorded (venue_order_list_id, list status; list_order_status REJECT when
+        the venue refused it). Always set.
+        """
+
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[_order_pb2.Order]:
+        """orders are the legs' order records, in the request's order (each REJECTED when the list was). Always
+        as many as the request's orders.
+        """
+
+    def __init__(
+        self,
+        *,
+        order_list: _order_pb2.OrderList | None = ...,
+        orders: _abc.Iterable[_order_pb2.Order] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order_list", b"order_list"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_list", b"order_list", "orders", b"orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlaceOrderListResponse: _TypeAlias = PlaceOrderListResponse  # noqa: Y015
+
+@_typing.final
+class BatchItemError(_message.Message):
+    """BatchItemError is why one item of a batch RPC failed: the status PlaceOrder, AmendOrder or CancelOrder
+    would have returned for that item alone (the google.rpc.Status code and its ErrorInfo, flattened).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """code is the gRPC status code number (3 INVALID_ARGUMENT, 5 NOT_FOUND, 6 ALREADY_EXISTS,
+    9 FAILED_PRECONDITION, 14 UNAVAILABLE...). Required; never 0 (OK).
+    """
+    reason: _errors_pb2.ErrorReason.ValueType
+    """reason is the ErrorInfo reason. Required."""
+    message: _builtins.str
+    """message is the human-readable error message. At most 2000 characters."""
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """metadata is the ErrorInfo metadata (order_id, limit_ids, feature...), as that reason documents. At
+        most 20 entries.
+        """
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        reason: _errors_pb2.ErrorReason.ValueType = ...,
+        message: _builtins.str = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message", "metadata", b"metadata", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchItemError: _TypeAlias = BatchItemError  # noqa: Y015
+
+@_typing.final
+class OrderResult(_message.Message):
+    """OrderResult is the outcome of one item of a batch RPC: the order (which may be REJECTED by the venue)
+    or the error the single-order RPC would have returned.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> _order_pb2.Order:
+        """order is the order after the item was processed."""
+
+    @_builtins.property
+    def error(self) -> Global___BatchItemError:
+        """error is why the item was refused (before or by the venue); nothing changed for it."""
+
+    def __init__(
+        self,
+        *,
+        order: _order_pb2.Order | None = ...,
+        error: Global___BatchItemError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "order", b"order", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "order", b"order", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["order", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___OrderResult: _TypeAlias = OrderResult  # noqa: Y015
+
+@_typing.final
+class BatchPlaceOrdersRequest(_message.Message):
+    """BatchPlaceOrdersRequest places several independent orders of one account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlaceOrderRequest]:
+        """requests are the placements, each with its own request_id. 1 to 20; the gateway splits them into
+        as many venue batch requests as the venue's limit needs.
+        """
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___PlaceOrderRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchPlaceOrdersRequest: _TypeAlias = BatchPlaceOrdersRequest  # noqa: Y015
+
+@_typing.final
+class BatchPlaceOrdersResponse(_message.Message):
+    """BatchPlaceOrdersResponse answers each placement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderResult]:
+        """results[i] answers requests[i]: the order, or the error PlaceOrder would have returned for it. Always
+        as many as the requests.
+        """
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___OrderResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchPlaceOrdersResponse: _TypeAlias = BatchPlaceOrdersResponse  # noqa: Y015
+
+@_typing.final
+class BatchAmendOrdersRequest(_message.Message):
+    """BatchAmendOrdersRequest amends several orders of one account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___AmendOrderRequest]:
+        """requests are the amendments, each with its own request_id. 1 to 20."""
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___AmendOrderRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchAmendOrdersRequest: _TypeAlias = BatchAmendOrdersRequest  # noqa: Y015
+
+@_typing.final
+class BatchAmendOrdersResponse(_message.Message):
+    """BatchAmendOrdersResponse answers each amendment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderResult]:
+        """results[i] answers requests[i]: the amended order, or the error AmendOrder would have returned."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___OrderResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchAmendOrdersResponse: _TypeAlias = BatchAmendOrdersResponse  # noqa: Y015
+
+@_typing.final
+class BatchCancelOrdersRequest(_message.Message):
+    """BatchCancelOrdersRequest cancels several orders of one account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___CancelOrderRequest]:
+        """requests are the cancellations, each with its own request_id. 1 to 100."""
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___CancelOrderRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchCancelOrdersRequest: _TypeAlias = BatchCancelOrdersRequest  # noqa: Y015
+
+@_typing.final
+class BatchCancelOrdersResponse(_message.Message):
+    """BatchCancelOrdersResponse answers each cancellation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderResult]:
+        """results[i] answers requests[i]: the order (CANCELED or PENDING_CANCEL), or the error CancelOrder
+        would have returned (TOO_LATE_TO_CANCEL, NOT_FOUND_ORDER...).
+        """
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___OrderResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchCancelOrdersResponse: _TypeAlias = BatchCancelOrdersResponse  # noqa: Y015
+
+@_typing.final
+class SetCancelAllAfterRequest(_message.Message):
+    """SetCancelAllAfterRequest arms, re-arms or disarms a dead-man switch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """account_id is the account whose orders the switch cancels ("acc_" + ULID). Required."""
+    market_id: _builtins.str
+    """market_id limits the switch to one market (Binance USD-M countdownCancelAll is per symbol). Unset:
+    every market of the account. A per-market and an account-wide switch are separate timers.
+    """
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """timeout is how long after this call the orders are canceled unless the switch is re-armed or
+        disarmed: 0 disarms; otherwise 1 second to 1 hour, whole milliseconds (venues take their own range,
+        e.g. OKX 10 to 120 s, and refuse others with MARKET_RULE_VIOLATED). Required.
+        """
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        market_id: _builtins.str | None = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "market_id", b"market_id", "timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "account_id", b"account_id", "market_id", b"market_id", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__market_id: _TypeAlias = _typing.Literal["market_id"]  # noqa: Y015
+    _WhichOneofArgType__market_id: _TypeAlias = _typing.Literal["_market_id", b"_market_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_id) -> _WhichOneofReturnType__market_id | None: ...
+
+Global___SetCancelAllAfterRequest: _TypeAlias = SetCancelAllAfterRequest  # noqa: Y015
+
+@_typing.final
+class SetCancelAllAfterResponse(_message.Message):
+    """SetCancelAllAfterResponse says when the switch fires."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MARKET_ID_FIELD_NUMBER: _builtins.int
+    TRIGGER_TIME_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """account_id echoes the request's account ("acc_" + ULID)."""
+    market_id: _builtins.str
+    """market_id echoes the request's market. Unset: account-wide."""
+    @_builtins.property
+    def trigger_time(self) -> _timestamp_pb2.Timestamp:
+        """trigger_time is when the orders will be canceled unless re-armed (gateway clock; the venue's own
+        timer may fire slightly earlier). Unset when the switch was disarmed.
+        """
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        market_id: _builtins.str | None = ...,
+        trigger_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "market_id", b"market_id", "trigger_time", b"trigger_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "account_id", b"account_id", "market_id", b"market_id", "trigger_time", b"trigger_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__market_id: _TypeAlias = _typing.Literal["market_id"]  # noqa: Y015
+    _WhichOneofArgType__market_id: _TypeAlias = _typing.Literal["_market_id", b"_market_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__market_id) -> _WhichOneofReturnType__market_id | None: ...
+
+Global___SetCancelAllAfterResponse: _TypeAlias = SetCancelAllAfterResponse  # noqa: Y015
 
 @_typing.final
 class OrderRef(_message.Message):
@@ -282,7 +786,9 @@ Global___OrderRef: _TypeAlias = OrderRef  # noqa: Y015
 
 @_typing.final
 class AmendOrderRequest(_message.Message):
-    """AmendOrderRequest changes an open order. At least one of quantity, price and trigger_price is set."""
+    """AmendOrderRequest changes an open order (FIX 35=G OrderCancelReplaceRequest). At least one of quantity,
+    price and trigger_price is set.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -291,6 +797,7 @@ class AmendOrderRequest(_message.Message):
     QUANTITY_FIELD_NUMBER: _builtins.int
     PRICE_FIELD_NUMBER: _builtins.int
     TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
+    NEW_CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """request_id is the idempotency key of this amendment (UUID). Required."""
     quantity: _builtins.str
@@ -298,9 +805,18 @@ class AmendOrderRequest(_message.Message):
     unit. Positive decimal; unset: unchanged.
     """
     price: _builtins.str
-    """price is the new limit price in quote units. Positive decimal; unset: unchanged."""
+    """price is the new limit price in quote units. Signed decimal (the market decides whether zero or
+    negative is allowed); unset: unchanged.
+    """
     trigger_price: _builtins.str
-    """trigger_price is the new trigger price in quote units. Positive decimal; unset: unchanged."""
+    """trigger_price is the new trigger price in quote units. Signed decimal; unset: unchanged."""
+    new_client_order_id: _builtins.str
+    """new_client_order_id is the client order id the order carries after the amendment (FIX 35=G tag 11
+    ClOrdID; the current one is sent as tag 41 OrigClOrdID and becomes Order.orig_client_order_id; Binance
+    cancelReplace newClientOrderId, OKX newClOrdId). Same alphabet and uniqueness as
+    NewOrder.client_order_id. Unset: the gateway derives one where the venue needs a new id, else the
+    order keeps its client id.
+    """
     @_builtins.property
     def order(self) -> Global___OrderRef:
         """order names the order to amend. Required."""
@@ -313,17 +829,22 @@ class AmendOrderRequest(_message.Message):
         quantity: _builtins.str | None = ...,
         price: _builtins.str | None = ...,
         trigger_price: _builtins.str | None = ...,
+        new_client_order_id: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_price", b"_price", "_quantity", b"_quantity", "_trigger_price", b"_trigger_price", "order", b"order", "price", b"price", "quantity", b"quantity", "trigger_price", b"trigger_price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_new_client_order_id", b"_new_client_order_id", "_price", b"_price", "_quantity", b"_quantity", "_trigger_price", b"_trigger_price", "new_client_order_id", b"new_client_order_id", "order", b"order", "price", b"price", "quantity", b"quantity", "trigger_price", b"trigger_price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_price", b"_price", "_quantity", b"_quantity", "_trigger_price", b"_trigger_price", "order", b"order", "price", b"price", "quantity", b"quantity", "request_id", b"request_id", "trigger_price", b"trigger_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_new_client_order_id", b"_new_client_order_id", "_price", b"_price", "_quantity", b"_quantity", "_trigger_price", b"_trigger_price", "new_client_order_id", b"new_client_order_id", "order", b"order", "price", b"price", "quantity", b"quantity", "request_id", b"request_id", "trigger_price", b"trigger_price"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__new_client_order_id: _TypeAlias = _typing.Literal["new_client_order_id"]  # noqa: Y015
+    _WhichOneofArgType__new_client_order_id: _TypeAlias = _typing.Literal["_new_client_order_id", b"_new_client_order_id"]  # noqa: Y015
     _WhichOneofReturnType__price: _TypeAlias = _typing.Literal["price"]  # noqa: Y015
     _WhichOneofArgType__price: _TypeAlias = _typing.Literal["_price", b"_price"]  # noqa: Y015
     _WhichOneofReturnType__quantity: _TypeAlias = _typing.Literal["quantity"]  # noqa: Y015
     _WhichOneofArgType__quantity: _TypeAlias = _typing.Literal["_quantity", b"_quantity"]  # noqa: Y015
     _WhichOneofReturnType__trigger_price: _TypeAlias = _typing.Literal["trigger_price"]  # noqa: Y015
     _WhichOneofArgType__trigger_price: _TypeAlias = _typing.Literal["_trigger_price", b"_trigger_price"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__new_client_order_id) -> _WhichOneofReturnType__new_client_order_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__price) -> _WhichOneofReturnType__price | None: ...
     @_typing.overload
@@ -411,33 +932,48 @@ Global___CancelOrderResponse: _TypeAlias = CancelOrderResponse  # noqa: Y015
 
 @_typing.final
 class CancelAllOrdersRequest(_message.Message):
-    """CancelAllOrdersRequest cancels every open order of an account, optionally in one market."""
+    """CancelAllOrdersRequest cancels every open order of an account that matches all the set filters."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     MARKET_ID_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    STRATEGY_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """request_id is the idempotency key (UUID). Required."""
     account_id: _builtins.str
     """account_id is the account whose orders are canceled ("acc_" + ULID). Required."""
     market_id: _builtins.str
     """market_id limits the cancellation to one market. Unset: every market of the account."""
+    side: _trading_pb2.Side.ValueType
+    """side limits the cancellation to buy or sell orders (FIX 35=q with tag 54). UNSPECIFIED: both sides."""
+    strategy_id: _builtins.str
+    """strategy_id limits the cancellation to the orders of one strategy (Order.strategy_id). Unset: every
+    strategy, and orders without one. 1 to 64 characters.
+    """
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         account_id: _builtins.str = ...,
         market_id: _builtins.str | None = ...,
+        side: _trading_pb2.Side.ValueType = ...,
+        strategy_id: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "market_id", b"market_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "_strategy_id", b"_strategy_id", "market_id", b"market_id", "strategy_id", b"strategy_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "account_id", b"account_id", "market_id", b"market_id", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "_strategy_id", b"_strategy_id", "account_id", b"account_id", "market_id", b"market_id", "request_id", b"request_id", "side", b"side", "strategy_id", b"strategy_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__market_id: _TypeAlias = _typing.Literal["market_id"]  # noqa: Y015
     _WhichOneofArgType__market_id: _TypeAlias = _typing.Literal["_market_id", b"_market_id"]  # noqa: Y015
+    _WhichOneofReturnType__strategy_id: _TypeAlias = _typing.Literal["strategy_id"]  # noqa: Y015
+    _WhichOneofArgType__strategy_id: _TypeAlias = _typing.Literal["_strategy_id", b"_strategy_id"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__market_id) -> _WhichOneofReturnType__market_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__strategy_id) -> _WhichOneofReturnType__strategy_id | None: ...
 
 Global___CancelAllOrdersRequest: _TypeAlias = CancelAllOrdersRequest  # noqa: Y015
 
@@ -472,18 +1008,27 @@ class GetOrderRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ORDER_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def order(self) -> Global___OrderRef:
         """order names the order. Required."""
+
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the Order fields to return (proto names, e.g. "order_id", "status", "fills"). Unset:
+        every field. Leaving out "source_record" and "fills" keeps the answer small. A path that is not an
+        Order field fails with INVALID_ARGUMENT (VALIDATION_FAILED).
+        """
 
     def __init__(
         self,
         *,
         order: Global___OrderRef | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -526,6 +1071,10 @@ class ListOrdersRequest(_message.Message):
     OPEN_ONLY_FIELD_NUMBER: _builtins.int
     SINCE_TIME_FIELD_NUMBER: _builtins.int
     UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account whose orders are listed ("acc_" + ULID). Required."""
     page_size: _builtins.int
@@ -535,8 +1084,14 @@ class ListOrdersRequest(_message.Message):
     market_id: _builtins.str
     """market_id keeps only orders in this market. Unset: every market."""
     open_only: _builtins.bool
-    """open_only keeps only orders that can still fill (NEW, PARTIALLY_FILLED, PENDING_*, TRIGGERED,
-    SUSPENDED) when true.
+    """open_only keeps only orders that can still fill (INITIALIZED, SUBMITTED, PENDING_NEW, NEW,
+    PARTIALLY_FILLED, PENDING_CANCEL, PENDING_REPLACE, TRIGGERED, SUSPENDED) when true.
+    """
+    side: _trading_pb2.Side.ValueType
+    """side keeps only buy or sell orders. UNSPECIFIED: both."""
+    client_order_id: _builtins.str
+    """client_order_id keeps only orders whose current or original client order id is this one. Unset:
+    every order.
     """
     @_builtins.property
     def since_time(self) -> _timestamp_pb2.Timestamp:
@@ -545,6 +1100,18 @@ class ListOrdersRequest(_message.Message):
     @_builtins.property
     def until_time(self) -> _timestamp_pb2.Timestamp:
         """until_time keeps only orders created before this time. Unset: no upper bound."""
+
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[_trading_pb2.OrderStatus.ValueType]:
+        """statuses keeps only orders in one of these statuses. Empty: every status. With open_only, both apply.
+        At most 20, unique, never UNSPECIFIED.
+        """
+
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the Order fields to return for each order (proto names). Unset: every field. Leaving
+        out "source_record" and "fills" gives fuller pages (see the service comment on page size).
+        """
 
     def __init__(
         self,
@@ -556,13 +1123,22 @@ class ListOrdersRequest(_message.Message):
         open_only: _builtins.bool = ...,
         since_time: _timestamp_pb2.Timestamp | None = ...,
         until_time: _timestamp_pb2.Timestamp | None = ...,
+        statuses: _abc.Iterable[_trading_pb2.OrderStatus.ValueType] | None = ...,
+        side: _trading_pb2.Side.ValueType = ...,
+        client_order_id: _builtins.str | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "market_id", b"market_id", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id", "_market_id", b"_market_id", "client_order_id", b"client_order_id", "market_id", b"market_id", "read_mask", b"read_mask", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_market_id", b"_market_id", "account_id", b"account_id", "market_id", b"market_id", "open_only", b"open_only", "page_size", b"page_size", "page_token", b"page_token", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id", "_market_id", b"_market_id", "account_id", b"account_id", "client_order_id", b"client_order_id", "market_id", b"market_id", "open_only", b"open_only", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "side", b"side", "since_time", b"since_time", "statuses", b"statuses", "until_time", b"until_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__client_order_id: _TypeAlias = _typing.Literal["client_order_id"]  # noqa: Y015
+    _WhichOneofArgType__client_order_id: _TypeAlias = _typing.Literal["_client_order_id", b"_client_order_id"]  # noqa: Y015
     _WhichOneofReturnType__market_id: _TypeAlias = _typing.Literal["market_id"]  # noqa: Y015
     _WhichOneofArgType__market_id: _TypeAlias = _typing.Literal["_market_id", b"_market_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__client_order_id) -> _WhichOneofReturnType__client_order_id | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__market_id) -> _WhichOneofReturnType__market_id | None: ...
 
 Global___ListOrdersRequest: _TypeAlias = ListOrdersRequest  # noqa: Y015
@@ -579,7 +1155,9 @@ class ListOrdersResponse(_message.Message):
     """next_page_token continues the listing; empty on the last page."""
     @_builtins.property
     def orders(self) -> _containers.RepeatedCompositeFieldContainer[_order_pb2.Order]:
-        """orders are the orders of this page, newest first."""
+        """orders are the orders of this page, newest first: at most page_size, and fewer when more would make
+        the encoded response exceed 4 MiB.
+        """
 
     def __init__(
         self,
@@ -603,49 +1181,83 @@ class StreamOrdersRequest(_message.Message):
 
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     MARKET_IDS_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    TERMINAL_SINCE_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account to follow ("acc_" + ULID). Required."""
+    resume_token: _builtins.str
+    """resume_token is the resume_token of the last message the client processed on an earlier stream with
+    the same account_id and market_ids. Set: no snapshot, every change after it is replayed, then live.
+    Unset: snapshot first. At most 512 characters; opaque.
+    """
     @_builtins.property
     def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """market_ids limits the stream to these markets (at most 100, unique). Empty: every market."""
+
+    @_builtins.property
+    def terminal_since(self) -> _timestamp_pb2.Timestamp:
+        """terminal_since is where the snapshot's lookback for terminal orders starts: the snapshot holds every
+        open order plus every order that reached a terminal state (close_time) at or after it. Unset: 24 hours
+        before the call. Only without resume_token.
+        """
 
     def __init__(
         self,
         *,
         account_id: _builtins.str = ...,
         market_ids: _abc.Iterable[_builtins.str] | None = ...,
+        resume_token: _builtins.str | None = ...,
+        terminal_since: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "resume_token", b"resume_token", "terminal_since", b"terminal_since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "market_ids", b"market_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "account_id", b"account_id", "market_ids", b"market_ids", "resume_token", b"resume_token", "terminal_since", b"terminal_since"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
 
 Global___StreamOrdersRequest: _TypeAlias = StreamOrdersRequest  # noqa: Y015
 
 @_typing.final
 class StreamOrdersResponse(_message.Message):
-    """StreamOrdersResponse is one message of the order stream: the full state of one order."""
+    """StreamOrdersResponse is one message of the order stream: the full state of one order, or the marker
+    that ends the snapshot.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ORDER_FIELD_NUMBER: _builtins.int
     IS_SNAPSHOT_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
     is_snapshot: _builtins.bool
-    """is_snapshot is true for the initial messages describing orders already open when the stream started."""
+    """is_snapshot is true for the snapshot messages (orders open, or terminal within the lookback, when the
+    stream started), false for changes.
+    """
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the one message that ends the snapshot (it carries no order): from here
+    on the client's view is complete and every message is a change. Never sent on a resumed stream.
+    """
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message: pass it in StreamOrdersRequest.resume_token
+    to continue from here. Set on every message; opaque; 1 to 512 characters.
+    """
     @_builtins.property
     def order(self) -> _order_pb2.Order:
-        """order is the order's current full state. Always set."""
+        """order is the order's current full state. Set on every message except the snapshot_complete marker."""
 
     def __init__(
         self,
         *,
         order: _order_pb2.Order | None = ...,
         is_snapshot: _builtins.bool = ...,
+        snapshot_complete: _builtins.bool = ...,
+        resume_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_snapshot", b"is_snapshot", "order", b"order"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_snapshot", b"is_snapshot", "order", b"order", "resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -653,7 +1265,9 @@ Global___StreamOrdersResponse: _TypeAlias = StreamOrdersResponse  # noqa: Y015
 
 @_typing.final
 class ListExecutionReportsRequest(_message.Message):
-    """ListExecutionReportsRequest asks for one page of an account's execution reports, newest first."""
+    """ListExecutionReportsRequest asks for one page of an account's execution reports, newest first. Filters
+    combine with AND.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -664,6 +1278,8 @@ class ListExecutionReportsRequest(_message.Message):
     TRADES_ONLY_FIELD_NUMBER: _builtins.int
     SINCE_TIME_FIELD_NUMBER: _builtins.int
     UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    MARKET_IDS_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account whose reports are listed ("acc_" + ULID). Required."""
     page_size: _builtins.int
@@ -682,6 +1298,16 @@ class ListExecutionReportsRequest(_message.Message):
     def until_time(self) -> _timestamp_pb2.Timestamp:
         """until_time keeps only reports whose transact time is before this time (venue clock)."""
 
+    @_builtins.property
+    def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """market_ids keeps only reports in these markets (at most 100, unique). Empty: every market."""
+
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the ExecutionReport fields to return (proto names). Unset: every field. Leaving out
+        "source_record" (up to 1 MiB each) gives fuller pages.
+        """
+
     def __init__(
         self,
         *,
@@ -692,10 +1318,12 @@ class ListExecutionReportsRequest(_message.Message):
         trades_only: _builtins.bool = ...,
         since_time: _timestamp_pb2.Timestamp | None = ...,
         until_time: _timestamp_pb2.Timestamp | None = ...,
+        market_ids: _abc.Iterable[_builtins.str] | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "order_id", b"order_id", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "order_id", b"order_id", "read_mask", b"read_mask", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "account_id", b"account_id", "order_id", b"order_id", "page_size", b"page_size", "page_token", b"page_token", "since_time", b"since_time", "trades_only", b"trades_only", "until_time", b"until_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "account_id", b"account_id", "market_ids", b"market_ids", "order_id", b"order_id", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "since_time", b"since_time", "trades_only", b"trades_only", "until_time", b"until_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
     _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
@@ -715,7 +1343,9 @@ class ListExecutionReportsResponse(_message.Message):
     """next_page_token continues the listing; empty on the last page."""
     @_builtins.property
     def execution_reports(self) -> _containers.RepeatedCompositeFieldContainer[_execution_pb2.ExecutionReport]:
-        """execution_reports are the reports of this page, newest first."""
+        """execution_reports are the reports of this page, newest first: at most page_size, and fewer when more
+        would make the encoded response exceed 4 MiB.
+        """
 
     def __init__(
         self,
@@ -739,45 +1369,83 @@ class StreamExecutionReportsRequest(_message.Message):
 
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     MARKET_IDS_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    SINCE_TIME_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account to follow ("acc_" + ULID). Required."""
+    resume_token: _builtins.str
+    """resume_token is the resume_token of the last message the client processed on an earlier stream with
+    the same account_id and market_ids. Set: every report after it is replayed, then live. Unset: see
+    since_time. At most 512 characters; opaque.
+    """
     @_builtins.property
     def market_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """market_ids limits the stream to these markets (at most 100, unique). Empty: every market."""
+
+    @_builtins.property
+    def since_time(self) -> _timestamp_pb2.Timestamp:
+        """since_time, on a stream without resume_token, first replays the stored reports whose transact_time is
+        at or after it, oldest first (is_snapshot = true), before the snapshot_complete marker. Unset: no
+        replay; the marker comes first.
+        """
 
     def __init__(
         self,
         *,
         account_id: _builtins.str = ...,
         market_ids: _abc.Iterable[_builtins.str] | None = ...,
+        resume_token: _builtins.str | None = ...,
+        since_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "resume_token", b"resume_token", "since_time", b"since_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "market_ids", b"market_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "account_id", b"account_id", "market_ids", b"market_ids", "resume_token", b"resume_token", "since_time", b"since_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
 
 Global___StreamExecutionReportsRequest: _TypeAlias = StreamExecutionReportsRequest  # noqa: Y015
 
 @_typing.final
 class StreamExecutionReportsResponse(_message.Message):
-    """StreamExecutionReportsResponse is one execution report, as emitted by the venue."""
+    """StreamExecutionReportsResponse is one message of the execution-report stream: one report, or the
+    marker that ends the replay.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     EXECUTION_REPORT_FIELD_NUMBER: _builtins.int
+    IS_SNAPSHOT_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    is_snapshot: _builtins.bool
+    """is_snapshot is true for reports replayed from since_time, false for live ones and for reports
+    replayed after a resume_token.
+    """
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the one message that ends the replay of a new stream (it carries no
+    report); every later message is live. Never sent on a resumed stream.
+    """
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message. Set on every message; opaque; 1 to 512
+    characters.
+    """
     @_builtins.property
     def execution_report(self) -> _execution_pb2.ExecutionReport:
-        """execution_report is the report. Always set."""
+        """execution_report is the report. Set on every message except the snapshot_complete marker."""
 
     def __init__(
         self,
         *,
         execution_report: _execution_pb2.ExecutionReport | None = ...,
+        is_snapshot: _builtins.bool = ...,
+        snapshot_complete: _builtins.bool = ...,
+        resume_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["execution_report", b"execution_report"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_report", b"execution_report"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_report", b"execution_report", "is_snapshot", b"is_snapshot", "resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -796,7 +1464,9 @@ class ListBalancesRequest(_message.Message):
     account_id: _builtins.str
     """account_id is the account ("acc_" + ULID). Required."""
     include_zero: _builtins.bool
-    """include_zero also returns assets whose total is zero when true (by default they are omitted)."""
+    """include_zero also returns balances whose every reported figure is zero when true (by default they are
+    omitted).
+    """
     page_size: _builtins.int
     """page_size is the maximum number of balances to return, 0 to 1000; 0 means the server default (100)."""
     page_token: _builtins.str
@@ -854,44 +1524,77 @@ class StreamBalancesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account to follow ("acc_" + ULID). Required."""
+    resume_token: _builtins.str
+    """resume_token is the resume_token of the last message the client processed on an earlier stream for
+    the same account. Set: no snapshot, every change after it is replayed, then live. Unset: snapshot
+    first. At most 512 characters; opaque.
+    """
     def __init__(
         self,
         *,
         account_id: _builtins.str = ...,
+        resume_token: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "resume_token", b"resume_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token", "account_id", b"account_id", "resume_token", b"resume_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__resume_token: _TypeAlias = _typing.Literal["resume_token"]  # noqa: Y015
+    _WhichOneofArgType__resume_token: _TypeAlias = _typing.Literal["_resume_token", b"_resume_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_token) -> _WhichOneofReturnType__resume_token | None: ...
 
 Global___StreamBalancesRequest: _TypeAlias = StreamBalancesRequest  # noqa: Y015
 
 @_typing.final
 class StreamBalancesResponse(_message.Message):
-    """StreamBalancesResponse is one balance of the stream."""
+    """StreamBalancesResponse is one message of the balance stream: the full state of one balance (ledger,
+    asset, wallet, market), or the marker that ends the snapshot. The snapshot holds every balance of the
+    account that ListBalances would return with include_zero = false; a balance that drops to zero later is
+    still sent as a change, so clients never keep a stale non-zero value.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     BALANCE_FIELD_NUMBER: _builtins.int
     IS_SNAPSHOT_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_COMPLETE_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     is_snapshot: _builtins.bool
-    """is_snapshot is true for the initial messages describing balances when the stream started."""
+    """is_snapshot is true for the snapshot messages (balances when the stream started), false for changes."""
+    snapshot_complete: _builtins.bool
+    """snapshot_complete is true on the one message that ends the snapshot (it carries no balance); from
+    here on every message is a change. Never sent on a resumed stream.
+    """
+    resume_token: _builtins.str
+    """resume_token is the stream position after this message. Set on every message; opaque; 1 to 512
+    characters.
+    """
+    reason: _balance_pb2.BalanceChangeReason.ValueType
+    """reason is why the balance changed, on change messages when known. UNSPECIFIED on snapshot messages
+    and when the venue gave no cause.
+    """
     @_builtins.property
     def balance(self) -> _balance_pb2.Balance:
-        """balance is the new full state of one asset's balance. Always set."""
+        """balance is the new full state of one balance. Set on every message except the snapshot_complete
+        marker.
+        """
 
     def __init__(
         self,
         *,
         balance: _balance_pb2.Balance | None = ...,
         is_snapshot: _builtins.bool = ...,
+        snapshot_complete: _builtins.bool = ...,
+        resume_token: _builtins.str = ...,
+        reason: _balance_pb2.BalanceChangeReason.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "is_snapshot", b"is_snapshot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balance", b"balance", "is_snapshot", b"is_snapshot", "reason", b"reason", "resume_token", b"resume_token", "snapshot_complete", b"snapshot_complete"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -939,10 +1642,12 @@ class GetDepositAddressResponse(_message.Message):
     MEMO_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     address: _builtins.str
-    """address is the destination address on the deployment's chain, in that chain's format. Always set."""
+    """address is the destination address on the deployment's chain, in that chain's format. Always set;
+    1 to 256 characters. Redacted from logs and debug output.
+    """
     memo: _builtins.str
     """memo is the tag/memo the transfer MUST carry for the venue to credit the account (XRP tag, TON
-    comment). Empty: the network needs none.
+    comment). Empty: the network needs none. At most 256 characters. Redacted from logs and debug output.
     """
     deployment_id: _builtins.str
     """deployment_id echoes the network of the address ("dep_" + ULID)."""
@@ -963,7 +1668,7 @@ Global___GetDepositAddressResponse: _TypeAlias = GetDepositAddressResponse  # no
 
 @_typing.final
 class ListDepositsRequest(_message.Message):
-    """ListDepositsRequest asks for one page of an account's deposits, newest first."""
+    """ListDepositsRequest asks for one page of an account's deposits, newest first. Filters combine with AND."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -971,6 +1676,10 @@ class ListDepositsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     ASSET_ID_FIELD_NUMBER: _builtins.int
+    SINCE_TIME_FIELD_NUMBER: _builtins.int
+    UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account ("acc_" + ULID). Required."""
     page_size: _builtins.int
@@ -979,6 +1688,26 @@ class ListDepositsRequest(_message.Message):
     """page_token is the previous response's next_page_token, or empty for the first page. Opaque."""
     asset_id: _builtins.str
     """asset_id keeps only deposits of this asset. Unset: every asset."""
+    @_builtins.property
+    def since_time(self) -> _timestamp_pb2.Timestamp:
+        """since_time keeps only deposits created at or after this time (Transaction.create_time, venue clock).
+        Unset: no lower bound.
+        """
+
+    @_builtins.property
+    def until_time(self) -> _timestamp_pb2.Timestamp:
+        """until_time keeps only deposits created before this time. Unset: no upper bound."""
+
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[_transaction_pb2.TransactionStatus.ValueType]:
+        """statuses keeps only deposits in these statuses (at most 10, unique). Empty: every status."""
+
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the Transaction fields to return (proto names). Unset: every field. Leaving out
+        "source_record" gives fuller pages.
+        """
+
     def __init__(
         self,
         *,
@@ -986,10 +1715,14 @@ class ListDepositsRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         asset_id: _builtins.str | None = ...,
+        since_time: _timestamp_pb2.Timestamp | None = ...,
+        until_time: _timestamp_pb2.Timestamp | None = ...,
+        statuses: _abc.Iterable[_transaction_pb2.TransactionStatus.ValueType] | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "asset_id", b"asset_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "asset_id", b"asset_id", "read_mask", b"read_mask", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "account_id", b"account_id", "asset_id", b"asset_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "account_id", b"account_id", "asset_id", b"asset_id", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "since_time", b"since_time", "statuses", b"statuses", "until_time", b"until_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__asset_id: _TypeAlias = _typing.Literal["asset_id"]  # noqa: Y015
     _WhichOneofArgType__asset_id: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id"]  # noqa: Y015
@@ -1038,6 +1771,7 @@ class RequestWithdrawalRequest(_message.Message):
     ADDRESS_FIELD_NUMBER: _builtins.int
     MEMO_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
+    CLIENT_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """request_id is the idempotency key of this withdrawal (UUID). Required: a retried withdrawal must never
     pay twice.
@@ -1058,6 +1792,11 @@ class RequestWithdrawalRequest(_message.Message):
     """
     amount: _builtins.str
     """amount is how much to withdraw, in whole units of the asset, before the network fee. Positive decimal."""
+    client_transaction_id: _builtins.str
+    """client_transaction_id is the caller's own id of the withdrawal, sent to the venue (Binance
+    withdrawOrderId, OKX clientId) and returned in Transaction.client_transaction_id; CancelWithdrawal
+    accepts it. Unique per account. Unset: none. 1 to 64 characters of [A-Za-z0-9._:-].
+    """
     def __init__(
         self,
         *,
@@ -1068,12 +1807,15 @@ class RequestWithdrawalRequest(_message.Message):
         address: _builtins.str = ...,
         memo: _builtins.str = ...,
         amount: _builtins.str = ...,
+        client_transaction_id: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_client_transaction_id", b"_client_transaction_id", "client_transaction_id", b"client_transaction_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "address", b"address", "amount", b"amount", "asset_id", b"asset_id", "deployment_id", b"deployment_id", "memo", b"memo", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_client_transaction_id", b"_client_transaction_id", "account_id", b"account_id", "address", b"address", "amount", b"amount", "asset_id", b"asset_id", "client_transaction_id", b"client_transaction_id", "deployment_id", b"deployment_id", "memo", b"memo", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__client_transaction_id: _TypeAlias = _typing.Literal["client_transaction_id"]  # noqa: Y015
+    _WhichOneofArgType__client_transaction_id: _TypeAlias = _typing.Literal["_client_transaction_id", b"_client_transaction_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__client_transaction_id) -> _WhichOneofReturnType__client_transaction_id | None: ...
 
 Global___RequestWithdrawalRequest: _TypeAlias = RequestWithdrawalRequest  # noqa: Y015
 
@@ -1103,7 +1845,7 @@ Global___RequestWithdrawalResponse: _TypeAlias = RequestWithdrawalResponse  # no
 
 @_typing.final
 class ListWithdrawalsRequest(_message.Message):
-    """ListWithdrawalsRequest asks for one page of an account's withdrawals, newest first."""
+    """ListWithdrawalsRequest asks for one page of an account's withdrawals, newest first. Filters combine with AND."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1111,6 +1853,10 @@ class ListWithdrawalsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     ASSET_ID_FIELD_NUMBER: _builtins.int
+    SINCE_TIME_FIELD_NUMBER: _builtins.int
+    UNTIL_TIME_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account ("acc_" + ULID). Required."""
     page_size: _builtins.int
@@ -1119,6 +1865,26 @@ class ListWithdrawalsRequest(_message.Message):
     """page_token is the previous response's next_page_token, or empty for the first page. Opaque."""
     asset_id: _builtins.str
     """asset_id keeps only withdrawals of this asset. Unset: every asset."""
+    @_builtins.property
+    def since_time(self) -> _timestamp_pb2.Timestamp:
+        """since_time keeps only withdrawals created at or after this time (Transaction.create_time, venue clock).
+        Unset: no lower bound.
+        """
+
+    @_builtins.property
+    def until_time(self) -> _timestamp_pb2.Timestamp:
+        """until_time keeps only withdrawals created before this time. Unset: no upper bound."""
+
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[_transaction_pb2.TransactionStatus.ValueType]:
+        """statuses keeps only withdrawals in these statuses (at most 10, unique). Empty: every status."""
+
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """read_mask lists the Transaction fields to return (proto names). Unset: every field. Leaving out
+        "source_record" gives fuller pages.
+        """
+
     def __init__(
         self,
         *,
@@ -1126,10 +1892,14 @@ class ListWithdrawalsRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         asset_id: _builtins.str | None = ...,
+        since_time: _timestamp_pb2.Timestamp | None = ...,
+        until_time: _timestamp_pb2.Timestamp | None = ...,
+        statuses: _abc.Iterable[_transaction_pb2.TransactionStatus.ValueType] | None = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "asset_id", b"asset_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "asset_id", b"asset_id", "read_mask", b"read_mask", "since_time", b"since_time", "until_time", b"until_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "account_id", b"account_id", "asset_id", b"asset_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id", "account_id", b"account_id", "asset_id", b"asset_id", "page_size", b"page_size", "page_token", b"page_token", "read_mask", b"read_mask", "since_time", b"since_time", "statuses", b"statuses", "until_time", b"until_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__asset_id: _TypeAlias = _typing.Literal["asset_id"]  # noqa: Y015
     _WhichOneofArgType__asset_id: _TypeAlias = _typing.Literal["_asset_id", b"_asset_id"]  # noqa: Y015

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from cqc.services.v1 import venue_gateway_account_pb2 as cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2
 from cqc.services.v1 import venue_gateway_pb2 as cqc_dot_services_dot_v1_dot_venue__gateway__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -36,6 +37,45 @@ class VenueGatewayStub:
     body fails with ALREADY_EXISTS (REQUEST_ID_REUSED). Request ids are remembered for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name (see errors.proto).
+
+    Order rejections have ONE shape, decided by whether the request reached the venue:
+    - Refused BEFORE the venue (contract validation, market trading rules, unsupported order feature,
+    pre-trade risk denial, CQC trading state, account suspended, insufficient funds known locally): the
+    RPC fails with a gRPC error (INVALID_ARGUMENT or FAILED_PRECONDITION, ALREADY_EXISTS for a duplicate
+    client order id) whose ErrorInfo reason says why (RISK_DENIED carries the breached limit ids in
+    metadata "limit_ids", comma-separated). No Order is created, nothing is sent, and the gateway
+    publishes one OrderRequestRejected event (account_id, request_id, client_order_id, the same reason).
+    - Rejected BY THE VENUE after submission: PlaceOrder returns OK with the Order in status REJECTED (it
+    has an order_id, the venue's reason code and text, venue timestamps when sent), and the gateway
+    publishes OrderRejected. Clients MUST check Order.status, not only the RPC status.
+    - A cancel or amend the venue refuses (too late to cancel, already pending, unknown order) fails with
+    FAILED_PRECONDITION (TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING) or NOT_FOUND (NOT_FOUND_ORDER); the
+    order is unchanged and the gateway publishes OrderRequestRejected with the order.
+    Batch RPCs apply the same rule per item (see BatchPlaceOrdersResponse).
+
+    Pre-trade risk uses a reservation (the protocol is written once in the RiskEngine service comment):
+    PlaceOrder, PlaceOrderList, BatchPlaceOrders and AmendOrder call RiskEngine ReserveOrder with the
+    NewOrder (one call per order or leg; an amendment that raises the quantity or moves the price reserves
+    the amended order whole) before anything is sent to the venue. DENY: the RPC (or batch item) fails with
+    FAILED_PRECONDITION (RISK_DENIED with the breached limit ids in "limit_ids", or TRADING_HALTED) and
+    nothing is sent. ALLOW / WARN: the gateway sends the order while the reservation is HELD, then calls
+    CommitReservation with the order_id when the venue accepts it, or ReleaseReservation when the venue
+    rejects it (Order status REJECTED) or the send fails for good. A reservation the gateway neither commits
+    nor releases expires on its own. UNAVAILABLE (RISK_DATA_UNAVAILABLE) from RiskEngine is a denial:
+    nothing is sent.
+
+    Streams resume: every Stream* response carries an opaque `resume_token` (at most 512 characters) and
+    every Stream* request accepts one. With it the server first replays every change after that position,
+    including changes to orders that reached a terminal state meanwhile, then continues live; an unknown or
+    expired token fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED). Without it the server sends a
+    snapshot, then a message with snapshot_complete = true, then live changes. Tokens stay valid for at
+    least 24 hours.
+
+    Pages: a List response never exceeds the gRPC default of 4 MiB. page_size is at most 1000; the server
+    returns fewer items than page_size (with a next_page_token) when the next item would push the encoded
+    response past 4 MiB. One Order is bounded (source_record at most 1 MiB, at most 1000 fills) so that any
+    single order fits; read_mask lets a client leave out large fields (source_record, fills) and get
+    fuller pages.
     """
 
     def __init__(self, channel):
@@ -49,20 +89,45 @@ class VenueGatewayStub:
                 request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderRequest.SerializeToString,
                 response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderResponse.FromString,
                 _registered_method=True)
+        self.PlaceOrderList = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/PlaceOrderList',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderListRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderListResponse.FromString,
+                _registered_method=True)
+        self.BatchPlaceOrders = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/BatchPlaceOrders',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchPlaceOrdersRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchPlaceOrdersResponse.FromString,
+                _registered_method=True)
         self.AmendOrder = channel.unary_unary(
                 '/cqc.services.v1.VenueGateway/AmendOrder',
                 request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.AmendOrderRequest.SerializeToString,
                 response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.AmendOrderResponse.FromString,
+                _registered_method=True)
+        self.BatchAmendOrders = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/BatchAmendOrders',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchAmendOrdersRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchAmendOrdersResponse.FromString,
                 _registered_method=True)
         self.CancelOrder = channel.unary_unary(
                 '/cqc.services.v1.VenueGateway/CancelOrder',
                 request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.CancelOrderRequest.SerializeToString,
                 response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.CancelOrderResponse.FromString,
                 _registered_method=True)
+        self.BatchCancelOrders = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/BatchCancelOrders',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchCancelOrdersRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchCancelOrdersResponse.FromString,
+                _registered_method=True)
         self.CancelAllOrders = channel.unary_unary(
                 '/cqc.services.v1.VenueGateway/CancelAllOrders',
                 request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.CancelAllOrdersRequest.SerializeToString,
                 response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.CancelAllOrdersResponse.FromString,
+                _registered_method=True)
+        self.SetCancelAllAfter = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/SetCancelAllAfter',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.SetCancelAllAfterRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.SetCancelAllAfterResponse.FromString,
                 _registered_method=True)
         self.GetOrder = channel.unary_unary(
                 '/cqc.services.v1.VenueGateway/GetOrder',
@@ -119,6 +184,76 @@ class VenueGatewayStub:
                 request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.ListWithdrawalsRequest.SerializeToString,
                 response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.ListWithdrawalsResponse.FromString,
                 _registered_method=True)
+        self.CancelWithdrawal = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/CancelWithdrawal',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.CancelWithdrawalRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.CancelWithdrawalResponse.FromString,
+                _registered_method=True)
+        self.TransferInternal = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/TransferInternal',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.TransferInternalRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.TransferInternalResponse.FromString,
+                _registered_method=True)
+        self.Borrow = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/Borrow',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.BorrowRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.BorrowResponse.FromString,
+                _registered_method=True)
+        self.Repay = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/Repay',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.RepayRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.RepayResponse.FromString,
+                _registered_method=True)
+        self.SetLeverage = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/SetLeverage',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetLeverageRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetLeverageResponse.FromString,
+                _registered_method=True)
+        self.SetMarginMode = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/SetMarginMode',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetMarginModeRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetMarginModeResponse.FromString,
+                _registered_method=True)
+        self.SetPositionMode = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/SetPositionMode',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetPositionModeRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetPositionModeResponse.FromString,
+                _registered_method=True)
+        self.AdjustIsolatedMargin = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/AdjustIsolatedMargin',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.AdjustIsolatedMarginRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.AdjustIsolatedMarginResponse.FromString,
+                _registered_method=True)
+        self.ListTradingFeeRates = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/ListTradingFeeRates',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListTradingFeeRatesRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListTradingFeeRatesResponse.FromString,
+                _registered_method=True)
+        self.GetMarginSummary = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/GetMarginSummary',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.GetMarginSummaryRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.GetMarginSummaryResponse.FromString,
+                _registered_method=True)
+        self.StreamMarginSummaries = channel.unary_stream(
+                '/cqc.services.v1.VenueGateway/StreamMarginSummaries',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.StreamMarginSummariesRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.StreamMarginSummariesResponse.FromString,
+                _registered_method=True)
+        self.ListOrderStatusReports = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/ListOrderStatusReports',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListOrderStatusReportsRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListOrderStatusReportsResponse.FromString,
+                _registered_method=True)
+        self.ListFillReports = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/ListFillReports',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListFillReportsRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListFillReportsResponse.FromString,
+                _registered_method=True)
+        self.ListPositionStatusReports = channel.unary_unary(
+                '/cqc.services.v1.VenueGateway/ListPositionStatusReports',
+                request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListPositionStatusReportsRequest.SerializeToString,
+                response_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListPositionStatusReportsResponse.FromString,
+                _registered_method=True)
         self.GetVenueAccount = channel.unary_unary(
                 '/cqc.services.v1.VenueGateway/GetVenueAccount',
                 request_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.GetVenueAccountRequest.SerializeToString,
@@ -152,26 +287,106 @@ class VenueGatewayServicer:
     body fails with ALREADY_EXISTS (REQUEST_ID_REUSED). Request ids are remembered for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name (see errors.proto).
+
+    Order rejections have ONE shape, decided by whether the request reached the venue:
+    - Refused BEFORE the venue (contract validation, market trading rules, unsupported order feature,
+    pre-trade risk denial, CQC trading state, account suspended, insufficient funds known locally): the
+    RPC fails with a gRPC error (INVALID_ARGUMENT or FAILED_PRECONDITION, ALREADY_EXISTS for a duplicate
+    client order id) whose ErrorInfo reason says why (RISK_DENIED carries the breached limit ids in
+    metadata "limit_ids", comma-separated). No Order is created, nothing is sent, and the gateway
+    publishes one OrderRequestRejected event (account_id, request_id, client_order_id, the same reason).
+    - Rejected BY THE VENUE after submission: PlaceOrder returns OK with the Order in status REJECTED (it
+    has an order_id, the venue's reason code and text, venue timestamps when sent), and the gateway
+    publishes OrderRejected. Clients MUST check Order.status, not only the RPC status.
+    - A cancel or amend the venue refuses (too late to cancel, already pending, unknown order) fails with
+    FAILED_PRECONDITION (TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING) or NOT_FOUND (NOT_FOUND_ORDER); the
+    order is unchanged and the gateway publishes OrderRequestRejected with the order.
+    Batch RPCs apply the same rule per item (see BatchPlaceOrdersResponse).
+
+    Pre-trade risk uses a reservation (the protocol is written once in the RiskEngine service comment):
+    PlaceOrder, PlaceOrderList, BatchPlaceOrders and AmendOrder call RiskEngine ReserveOrder with the
+    NewOrder (one call per order or leg; an amendment that raises the quantity or moves the price reserves
+    the amended order whole) before anything is sent to the venue. DENY: the RPC (or batch item) fails with
+    FAILED_PRECONDITION (RISK_DENIED with the breached limit ids in "limit_ids", or TRADING_HALTED) and
+    nothing is sent. ALLOW / WARN: the gateway sends the order while the reservation is HELD, then calls
+    CommitReservation with the order_id when the venue accepts it, or ReleaseReservation when the venue
+    rejects it (Order status REJECTED) or the send fails for good. A reservation the gateway neither commits
+    nor releases expires on its own. UNAVAILABLE (RISK_DATA_UNAVAILABLE) from RiskEngine is a denial:
+    nothing is sent.
+
+    Streams resume: every Stream* response carries an opaque `resume_token` (at most 512 characters) and
+    every Stream* request accepts one. With it the server first replays every change after that position,
+    including changes to orders that reached a terminal state meanwhile, then continues live; an unknown or
+    expired token fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED). Without it the server sends a
+    snapshot, then a message with snapshot_complete = true, then live changes. Tokens stay valid for at
+    least 24 hours.
+
+    Pages: a List response never exceeds the gRPC default of 4 MiB. page_size is at most 1000; the server
+    returns fewer items than page_size (with a next_page_token) when the next item would push the encoded
+    response past 4 MiB. One Order is bounded (source_record at most 1 MiB, at most 1000 fills) so that any
+    single order fits; read_mask lets a client leave out large fields (source_record, fills) and get
+    fuller pages.
     """
 
     def PlaceOrder(self, request, context):
-        """PlaceOrder validates an order against the contract, the market's trading rules and pre-trade risk,
-        then sends it to the venue and returns the order as known after the venue's acknowledgement (status
-        NEW, or FILLED/PARTIALLY_FILLED/EXPIRED for immediate orders, or REJECTED). Unary, idempotent by
-        request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED); NOT_FOUND (account or
-        market); FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, INSUFFICIENT_FUNDS, VENUE_REJECTED);
-        ALREADY_EXISTS (REQUEST_ID_REUSED, or client_order_id already used on the account); UNAVAILABLE
-        (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED.
+        """PlaceOrder checks an order against the contract, the market's trading rules, the features the market
+        supports and pre-trade risk, then sends it to the venue and returns the order as known after the
+        venue's answer: status NEW (or SUBMITTED / PENDING_NEW while unacknowledged), FILLED /
+        PARTIALLY_FILLED / EXPIRED for immediate orders, or REJECTED when the VENUE refused it (OK status, see
+        the service comment). Unary, idempotent by request_id. Errors, all refusals BEFORE the venue (no Order
+        is created; OrderRequestRejected is published): INVALID_ARGUMENT (VALIDATION_FAILED,
+        MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+        FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, TRADING_HALTED, ACCOUNT_SUSPENDED,
+        INSUFFICIENT_FUNDS); ALREADY_EXISTS (REQUEST_ID_REUSED, DUPLICATE_CLIENT_ORDER_ID); UNAVAILABLE
+        (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED
+        (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PlaceOrderList(self, request, context):
+        """PlaceOrderList places a contingent list of orders in one venue request: OCO, OTO, OTOCO (a bracket:
+        entry plus take-profit and stop-loss), OPO (Binance order lists; Bybit/OKX/Deribit attached or OCO
+        algo orders). All legs are accepted or refused together. Unary, idempotent by request_id. Refusals
+        before the venue fail like PlaceOrder's (plus INVALID_ARGUMENT ORDER_LIST_INVALID for legs that do not
+        form a valid list, UNSUPPORTED_ORDER_FEATURE when the market has no lists of this type); a list the
+        venue rejects returns OK with list_order_status REJECT and every leg REJECTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchPlaceOrders(self, request, context):
+        """BatchPlaceOrders places up to 20 independent orders of one account in as few venue requests as the
+        venue allows (Binance USD-M batchOrders, OKX batch-orders, Bybit create-batch). Unary. Each item is
+        idempotent by its own request_id. Partial failure: the RPC returns OK once the batch was processed and
+        results[i] answers requests[i], either the Order (possibly REJECTED by the venue) or the error that
+        PlaceOrder would have returned for it. The RPC itself fails only when no item could be attempted:
+        INVALID_ARGUMENT (VALIDATION_FAILED on the batch), NOT_FOUND (NOT_FOUND_ACCOUNT), UNAVAILABLE
+        (VENUE_UNAVAILABLE before anything was sent; retry the same request_ids).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AmendOrder(self, request, context):
-        """AmendOrder changes the quantity, price or trigger price of an open order (cancel-replace where the
-        venue has no native amend; the order keeps its order_id, the venue may assign a new venue_order_id).
-        Unary, idempotent by request_id. Errors: NOT_FOUND (NOT_FOUND_ORDER); FAILED_PRECONDITION
-        (ORDER_NOT_OPEN, VENUE_REJECTED); INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED).
+        """AmendOrder changes the quantity, price or trigger price of an open order (FIX 35=G; cancel-replace
+        where the venue has no native amend). The order keeps its order_id; the venue may assign a new
+        venue_order_id. With new_client_order_id the order takes that client id (FIX 11) and the old one
+        becomes orig_client_order_id (FIX 41). Unary, idempotent by request_id. Errors: NOT_FOUND
+        (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN, TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING);
+        INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE when the venue
+        cannot amend this order); ALREADY_EXISTS (DUPLICATE_CLIENT_ORDER_ID, REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchAmendOrders(self, request, context):
+        """BatchAmendOrders amends up to 20 orders of one account (OKX amend-batch-orders, Bybit amend-batch,
+        Binance USD-M PUT batchOrders). Unary; each item is idempotent by its own request_id. Partial failure
+        is reported per item exactly as BatchPlaceOrders does, each error being what AmendOrder would return.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -179,32 +394,59 @@ class VenueGatewayServicer:
 
     def CancelOrder(self, request, context):
         """CancelOrder asks the venue to cancel one open order and returns the order after the venue's answer
-        (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id. Errors: NOT_FOUND
-        (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN when already filled/canceled: the response of
-        the first successful cancel is returned for a retried request_id instead).
+        (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id: a retried
+        request_id returns the first call's result. Errors: NOT_FOUND (NOT_FOUND_ORDER; also FIX 102=1 unknown
+        order at the venue); FAILED_PRECONDITION (ORDER_NOT_OPEN when CQC already knows the order is
+        terminal; TOO_LATE_TO_CANCEL when the venue answers it filled or expired first, FIX 102=0;
+        ORDER_ALREADY_PENDING, FIX 102=3).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchCancelOrders(self, request, context):
+        """BatchCancelOrders cancels up to 100 orders of one account (Binance USD-M DELETE batchOrders, OKX
+        cancel-batch-orders). Unary; each item is idempotent by its own request_id. Partial failure is
+        reported per item as BatchPlaceOrders does, each error being what CancelOrder would return.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelAllOrders(self, request, context):
-        """CancelAllOrders cancels every open order of an account, optionally in one market. Unary, idempotent by
-        request_id. Errors: NOT_FOUND (account or market); UNAVAILABLE (retry with the same request_id).
+        """CancelAllOrders cancels every open order of an account that matches all the given filters (market,
+        side, strategy; FIX 35=q OrderMassCancelRequest). Unary, idempotent by request_id. Errors: NOT_FOUND
+        (account or market); UNAVAILABLE (retry with the same request_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetCancelAllAfter(self, request, context):
+        """SetCancelAllAfter arms, re-arms or disarms the account's dead-man switch: unless called again within
+        timeout, every open order of the account (or of market_id) is canceled (Binance USD-M
+        countdownCancelAll, OKX cancel-all-after, Bybit disconnected-cancel-all, Deribit
+        enable_cancel_on_disconnect). Each call replaces the previous timer of the same scope; timeout 0
+        disarms it. Unary, idempotent (the last call wins). Errors: INVALID_ARGUMENT (VALIDATION_FAILED, or
+        MARKET_RULE_VIOLATED when the venue accepts another range, metadata "min_timeout"/"max_timeout");
+        NOT_FOUND (account or market); FAILED_PRECONDITION (DEAD_MAN_SWITCH_UNSUPPORTED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetOrder(self, request, context):
-        """GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND.
+        """GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND
+        (NOT_FOUND_ORDER); INVALID_ARGUMENT (VALIDATION_FAILED, or a read_mask path that is not an Order field).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListOrders(self, request, context):
-        """ListOrders returns an account's orders, newest first, page by page. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (account).
+        """ListOrders returns an account's orders matching all the given filters, newest first (by create_time,
+        then order_id), page by page. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+        INVALID_PAGE_TOKEN, a read_mask path that is not an Order field); NOT_FOUND (account).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -212,9 +454,14 @@ class VenueGatewayServicer:
 
     def StreamOrders(self, request, context):
         """StreamOrders sends the full current state of an account's orders each time one changes. Server
-        streaming: first one message per open order (is_snapshot = true), then one per change, in the order
-        the gateway observed them. The stream ends only on error or cancellation; reconnect and rely on the
-        snapshot to resynchronise. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+        streaming. Without resume_token: first a snapshot, one message per order that is open OR reached a
+        terminal state (filled, canceled, expired, rejected) at or after the snapshot's lookback start
+        (terminal_since, default 24 hours before the call), so orders that filled or were canceled while the
+        client was away are never missed; then one message with snapshot_complete = true and no order; then
+        one message per change in the order the gateway observed them. With resume_token: no snapshot; every
+        change after that position is replayed (including orders that went terminal meanwhile), then live.
+        Errors: NOT_FOUND (account); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream
+        lost: reconnect with the last resume_token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -222,7 +469,9 @@ class VenueGatewayServicer:
 
     def ListExecutionReports(self, request, context):
         """ListExecutionReports returns an account's execution reports (fills and state changes), newest first,
-        page by page. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+        page by page, optionally filtered by market, order, time range and fills only. Unary, read-only.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+        (NOT_FOUND_ACCOUNT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -230,8 +479,11 @@ class VenueGatewayServicer:
 
     def StreamExecutionReports(self, request, context):
         """StreamExecutionReports sends every execution report of an account as the venue emits it (fills,
-        cancels, rejects, expiries). Server streaming, no snapshot: use ListExecutionReports with since_time
-        to fill a gap after reconnecting. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+        cancels, rejects, expiries, corrections). Server streaming. With resume_token: every report after that
+        position, then live. Without: the reports whose transact_time is at or after since_time (none when
+        since_time is unset), then the snapshot_complete marker, then live. Errors: NOT_FOUND
+        (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream lost: resume
+        with the last resume_token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -240,16 +492,18 @@ class VenueGatewayServicer:
     def ListBalances(self, request, context):
         """ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
         Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
-        (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
-        Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
+        (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE: the venue is unreachable and no fresh cached value
+        exists).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def StreamBalances(self, request, context):
-        """StreamBalances sends an account's balances: first all of them (is_snapshot = true), then each change.
-        Server streaming. Errors: NOT_FOUND (account); UNAVAILABLE.
+        """StreamBalances sends an account's balances. Server streaming. Without resume_token: a snapshot (one
+        message per balance, is_snapshot = true), then the snapshot_complete marker, then one message per
+        change with the new full balance. With resume_token: every change after that position, then live.
+        Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -265,8 +519,9 @@ class VenueGatewayServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDeposits(self, request, context):
-        """ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT.
-        Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+        """ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT,
+        optionally filtered by asset, time range and status. Unary, read-only. Errors: INVALID_ARGUMENT
+        (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -274,10 +529,12 @@ class VenueGatewayServicer:
 
     def RequestWithdrawal(self, request, context):
         """RequestWithdrawal asks the venue to send funds from an account to an external address and returns
-        the withdrawal as a ledger transaction of type WITHDRAWAL (usually status PENDING). Unary, idempotent by
-        request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, amount below the network minimum);
-        FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g. address not whitelisted);
-        PERMISSION_DENIED (account lacks withdrawal permission).
+        the withdrawal as a ledger transaction of type WITHDRAWAL (status PENDING, AWAITING_USER_CONFIRMATION,
+        AWAITING_APPROVAL or PROCESSING). Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+        (VALIDATION_FAILED, amount below the network minimum); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET,
+        NOT_FOUND_RESOURCE for the deployment); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g.
+        address not whitelisted); ALREADY_EXISTS (REQUEST_ID_REUSED, or client_transaction_id already used);
+        PERMISSION_DENIED (PERMISSION_DENIED: the account lacks withdrawal permission).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -285,7 +542,152 @@ class VenueGatewayServicer:
 
     def ListWithdrawals(self, request, context):
         """ListWithdrawals returns withdrawals from an account, newest first, as ledger transactions of type
-        WITHDRAWAL. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+        WITHDRAWAL, optionally filtered by asset, time range and status. Unary, read-only. Errors:
+        INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+        (NOT_FOUND_ACCOUNT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelWithdrawal(self, request, context):
+        """CancelWithdrawal cancels a withdrawal the venue has not started processing (Binance withdrawal status 0
+        or 2; OKX cancel-withdrawal while pending) and returns it with status CANCELED. Unary, idempotent by
+        request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_TRANSACTION); FAILED_PRECONDITION
+        (WITHDRAWAL_NOT_CANCELABLE when processing or final; ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot
+        cancel withdrawals); ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransferInternal(self, request, context):
+        """TransferInternal moves funds between wallets of one account or between accounts of the same owner at
+        the same venue (spot/futures/funding wallets, master and sub-accounts) and returns the source-side
+        ledger entry. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+        (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED,
+        ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot move between those two); PERMISSION_DENIED
+        (PERMISSION_DENIED: no transfer permission); ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Borrow(self, request, context):
+        """Borrow takes a margin loan and returns its ledger entry. Unary, idempotent by request_id. Errors:
+        NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET, NOT_FOUND_MARKET); FAILED_PRECONDITION
+        (BORROW_LIMIT_EXCEEDED, ACCOUNT_OPERATION_UNSUPPORTED for accounts that cannot borrow, VENUE_REJECTED);
+        PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Repay(self, request, context):
+        """Repay repays a margin loan (interest first, then principal) and returns its ledger entry. Unary,
+        idempotent by request_id. Errors: INVALID_ARGUMENT (REPAY_EXCEEDS_DEBT); NOT_FOUND (NOT_FOUND_ACCOUNT,
+        NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, ACCOUNT_OPERATION_UNSUPPORTED);
+        ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetLeverage(self, request, context):
+        """SetLeverage sets an account's leverage in one market (optionally one side) and returns the setting
+        as the venue confirmed it. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+        (LEVERAGE_OUT_OF_RANGE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); FAILED_PRECONDITION
+        (ACCOUNT_OPERATION_UNSUPPORTED for a per-side leverage the venue does not have or a spot market,
+        POSITIONS_OR_ORDERS_OPEN where the venue forbids lowering leverage under an open position);
+        ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetMarginMode(self, request, context):
+        """SetMarginMode sets cross, isolated or portfolio margin for one market or the account's default.
+        Unary, idempotent by request_id; setting the mode already in force succeeds (Binance -4046 "No need to
+        change margin type" is success). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+        FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED); ALREADY_EXISTS
+        (REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPositionMode(self, request, context):
+        """SetPositionMode switches the account between one-way and hedge positions. Unary, idempotent by
+        request_id; setting the mode already in force succeeds. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT);
+        FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+        derivatives); ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdjustIsolatedMargin(self, request, context):
+        """AdjustIsolatedMargin adds margin to or removes margin from one isolated position. Unary, idempotent by
+        request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET, NOT_FOUND_POSITION);
+        FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED on a cross position, INSUFFICIENT_FUNDS for ADD,
+        MARGIN_REMOVAL_EXCEEDS_FREE for REDUCE); ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTradingFeeRates(self, request, context):
+        """ListTradingFeeRates returns the account's effective maker and taker fee rates per market. Unary,
+        read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+        (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET for a listed market); UNAVAILABLE (VENUE_UNAVAILABLE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMarginSummary(self, request, context):
+        """GetMarginSummary returns the account's margin summary (equity, margins, margin ratio, available).
+        Unary, read-only. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION
+        (ACCOUNT_OPERATION_UNSUPPORTED for cash-only accounts); UNAVAILABLE (VENUE_UNAVAILABLE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamMarginSummaries(self, request, context):
+        """StreamMarginSummaries sends the account's margin summary whenever it changes, so a risk engine sees a
+        cross-margin liquidation coming. Server streaming; resumes like every stream (see the service
+        comment). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED,
+        ACCOUNT_OPERATION_UNSUPPORTED); UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOrderStatusReports(self, request, context):
+        """ListOrderStatusReports returns the venue's own view of an account's orders (open, plus those changed
+        since since_time) for reconciliation after a restart; the procedure is written once in
+        venue_gateway_account.proto. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+        INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE
+        (VENUE_UNAVAILABLE: reconciliation must wait, never guess).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFillReports(self, request, context):
+        """ListFillReports returns the venue's own record of an account's fills in a time window, oldest first,
+        for reconciliation. Unary, read-only. Errors: as ListOrderStatusReports.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPositionStatusReports(self, request, context):
+        """ListPositionStatusReports returns the positions the venue itself holds for the account (the venue's
+        own positions query), for reconciliation and display. Unary, read-only. Errors: as
+        ListOrderStatusReports; FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+        positions).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -335,20 +737,45 @@ def add_VenueGatewayServicer_to_server(servicer, server):
                     request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderRequest.FromString,
                     response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderResponse.SerializeToString,
             ),
+            'PlaceOrderList': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlaceOrderList,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderListRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderListResponse.SerializeToString,
+            ),
+            'BatchPlaceOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchPlaceOrders,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchPlaceOrdersRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchPlaceOrdersResponse.SerializeToString,
+            ),
             'AmendOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.AmendOrder,
                     request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.AmendOrderRequest.FromString,
                     response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.AmendOrderResponse.SerializeToString,
+            ),
+            'BatchAmendOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchAmendOrders,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchAmendOrdersRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchAmendOrdersResponse.SerializeToString,
             ),
             'CancelOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelOrder,
                     request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.CancelOrderRequest.FromString,
                     response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.CancelOrderResponse.SerializeToString,
             ),
+            'BatchCancelOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCancelOrders,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchCancelOrdersRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchCancelOrdersResponse.SerializeToString,
+            ),
             'CancelAllOrders': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelAllOrders,
                     request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.CancelAllOrdersRequest.FromString,
                     response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.CancelAllOrdersResponse.SerializeToString,
+            ),
+            'SetCancelAllAfter': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetCancelAllAfter,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.SetCancelAllAfterRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.SetCancelAllAfterResponse.SerializeToString,
             ),
             'GetOrder': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOrder,
@@ -405,6 +832,76 @@ def add_VenueGatewayServicer_to_server(servicer, server):
                     request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.ListWithdrawalsRequest.FromString,
                     response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.ListWithdrawalsResponse.SerializeToString,
             ),
+            'CancelWithdrawal': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelWithdrawal,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.CancelWithdrawalRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.CancelWithdrawalResponse.SerializeToString,
+            ),
+            'TransferInternal': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferInternal,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.TransferInternalRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.TransferInternalResponse.SerializeToString,
+            ),
+            'Borrow': grpc.unary_unary_rpc_method_handler(
+                    servicer.Borrow,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.BorrowRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.BorrowResponse.SerializeToString,
+            ),
+            'Repay': grpc.unary_unary_rpc_method_handler(
+                    servicer.Repay,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.RepayRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.RepayResponse.SerializeToString,
+            ),
+            'SetLeverage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLeverage,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetLeverageRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetLeverageResponse.SerializeToString,
+            ),
+            'SetMarginMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMarginMode,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetMarginModeRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetMarginModeResponse.SerializeToString,
+            ),
+            'SetPositionMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPositionMode,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetPositionModeRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetPositionModeResponse.SerializeToString,
+            ),
+            'AdjustIsolatedMargin': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdjustIsolatedMargin,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.AdjustIsolatedMarginRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.AdjustIsolatedMarginResponse.SerializeToString,
+            ),
+            'ListTradingFeeRates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTradingFeeRates,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListTradingFeeRatesRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListTradingFeeRatesResponse.SerializeToString,
+            ),
+            'GetMarginSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMarginSummary,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.GetMarginSummaryRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.GetMarginSummaryResponse.SerializeToString,
+            ),
+            'StreamMarginSummaries': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamMarginSummaries,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.StreamMarginSummariesRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.StreamMarginSummariesResponse.SerializeToString,
+            ),
+            'ListOrderStatusReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrderStatusReports,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListOrderStatusReportsRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListOrderStatusReportsResponse.SerializeToString,
+            ),
+            'ListFillReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFillReports,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListFillReportsRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListFillReportsResponse.SerializeToString,
+            ),
+            'ListPositionStatusReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPositionStatusReports,
+                    request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListPositionStatusReportsRequest.FromString,
+                    response_serializer=cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListPositionStatusReportsResponse.SerializeToString,
+            ),
             'GetVenueAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.GetVenueAccount,
                     request_deserializer=cqc_dot_services_dot_v1_dot_venue__gateway__pb2.GetVenueAccountRequest.FromString,
@@ -444,6 +941,45 @@ class VenueGateway:
     body fails with ALREADY_EXISTS (REQUEST_ID_REUSED). Request ids are remembered for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name (see errors.proto).
+
+    Order rejections have ONE shape, decided by whether the request reached the venue:
+    - Refused BEFORE the venue (contract validation, market trading rules, unsupported order feature,
+    pre-trade risk denial, CQC trading state, account suspended, insufficient funds known locally): the
+    RPC fails with a gRPC error (INVALID_ARGUMENT or FAILED_PRECONDITION, ALREADY_EXISTS for a duplicate
+    client order id) whose ErrorInfo reason says why (RISK_DENIED carries the breached limit ids in
+    metadata "limit_ids", comma-separated). No Order is created, nothing is sent, and the gateway
+    publishes one OrderRequestRejected event (account_id, request_id, client_order_id, the same reason).
+    - Rejected BY THE VENUE after submission: PlaceOrder returns OK with the Order in status REJECTED (it
+    has an order_id, the venue's reason code and text, venue timestamps when sent), and the gateway
+    publishes OrderRejected. Clients MUST check Order.status, not only the RPC status.
+    - A cancel or amend the venue refuses (too late to cancel, already pending, unknown order) fails with
+    FAILED_PRECONDITION (TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING) or NOT_FOUND (NOT_FOUND_ORDER); the
+    order is unchanged and the gateway publishes OrderRequestRejected with the order.
+    Batch RPCs apply the same rule per item (see BatchPlaceOrdersResponse).
+
+    Pre-trade risk uses a reservation (the protocol is written once in the RiskEngine service comment):
+    PlaceOrder, PlaceOrderList, BatchPlaceOrders and AmendOrder call RiskEngine ReserveOrder with the
+    NewOrder (one call per order or leg; an amendment that raises the quantity or moves the price reserves
+    the amended order whole) before anything is sent to the venue. DENY: the RPC (or batch item) fails with
+    FAILED_PRECONDITION (RISK_DENIED with the breached limit ids in "limit_ids", or TRADING_HALTED) and
+    nothing is sent. ALLOW / WARN: the gateway sends the order while the reservation is HELD, then calls
+    CommitReservation with the order_id when the venue accepts it, or ReleaseReservation when the venue
+    rejects it (Order status REJECTED) or the send fails for good. A reservation the gateway neither commits
+    nor releases expires on its own. UNAVAILABLE (RISK_DATA_UNAVAILABLE) from RiskEngine is a denial:
+    nothing is sent.
+
+    Streams resume: every Stream* response carries an opaque `resume_token` (at most 512 characters) and
+    every Stream* request accepts one. With it the server first replays every change after that position,
+    including changes to orders that reached a terminal state meanwhile, then continues live; an unknown or
+    expired token fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED). Without it the server sends a
+    snapshot, then a message with snapshot_complete = true, then live changes. Tokens stay valid for at
+    least 24 hours.
+
+    Pages: a List response never exceeds the gRPC default of 4 MiB. page_size is at most 1000; the server
+    returns fewer items than page_size (with a next_page_token) when the next item would push the encoded
+    response past 4 MiB. One Order is bounded (source_record at most 1 MiB, at most 1000 fills) so that any
+    single order fits; read_mask lets a client leave out large fields (source_record, fills) and get
+    fuller pages.
     """
 
     @staticmethod
@@ -463,6 +999,60 @@ class VenueGateway:
             '/cqc.services.v1.VenueGateway/PlaceOrder',
             cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderRequest.SerializeToString,
             cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlaceOrderList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/PlaceOrderList',
+            cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderListRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__pb2.PlaceOrderListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchPlaceOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/BatchPlaceOrders',
+            cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchPlaceOrdersRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchPlaceOrdersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -501,6 +1091,33 @@ class VenueGateway:
             _registered_method=True)
 
     @staticmethod
+    def BatchAmendOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/BatchAmendOrders',
+            cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchAmendOrdersRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchAmendOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CancelOrder(request,
             target,
             options=(),
@@ -528,6 +1145,33 @@ class VenueGateway:
             _registered_method=True)
 
     @staticmethod
+    def BatchCancelOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/BatchCancelOrders',
+            cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchCancelOrdersRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__pb2.BatchCancelOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CancelAllOrders(request,
             target,
             options=(),
@@ -544,6 +1188,33 @@ class VenueGateway:
             '/cqc.services.v1.VenueGateway/CancelAllOrders',
             cqc_dot_services_dot_v1_dot_venue__gateway__pb2.CancelAllOrdersRequest.SerializeToString,
             cqc_dot_services_dot_v1_dot_venue__gateway__pb2.CancelAllOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetCancelAllAfter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/SetCancelAllAfter',
+            cqc_dot_services_dot_v1_dot_venue__gateway__pb2.SetCancelAllAfterRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__pb2.SetCancelAllAfterResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -841,6 +1512,384 @@ class VenueGateway:
             '/cqc.services.v1.VenueGateway/ListWithdrawals',
             cqc_dot_services_dot_v1_dot_venue__gateway__pb2.ListWithdrawalsRequest.SerializeToString,
             cqc_dot_services_dot_v1_dot_venue__gateway__pb2.ListWithdrawalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelWithdrawal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/CancelWithdrawal',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.CancelWithdrawalRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.CancelWithdrawalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferInternal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/TransferInternal',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.TransferInternalRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.TransferInternalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Borrow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/Borrow',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.BorrowRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.BorrowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Repay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/Repay',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.RepayRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.RepayResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLeverage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/SetLeverage',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetLeverageRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetLeverageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMarginMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/SetMarginMode',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetMarginModeRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetMarginModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPositionMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/SetPositionMode',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetPositionModeRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.SetPositionModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdjustIsolatedMargin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/AdjustIsolatedMargin',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.AdjustIsolatedMarginRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.AdjustIsolatedMarginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTradingFeeRates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/ListTradingFeeRates',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListTradingFeeRatesRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListTradingFeeRatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMarginSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/GetMarginSummary',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.GetMarginSummaryRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.GetMarginSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamMarginSummaries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/StreamMarginSummaries',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.StreamMarginSummariesRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.StreamMarginSummariesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrderStatusReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/ListOrderStatusReports',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListOrderStatusReportsRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListOrderStatusReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFillReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/ListFillReports',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListFillReportsRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListFillReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPositionStatusReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cqc.services.v1.VenueGateway/ListPositionStatusReports',
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListPositionStatusReportsRequest.SerializeToString,
+            cqc_dot_services_dot_v1_dot_venue__gateway__account__pb2.ListPositionStatusReportsResponse.FromString,
             options,
             channel_credentials,
             insecure,

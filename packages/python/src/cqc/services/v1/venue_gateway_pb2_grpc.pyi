@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from cqc.services.v1 import venue_gateway_account_pb2 as _venue_gateway_account_pb2
 from cqc.services.v1 import venue_gateway_pb2 as _venue_gateway_pb2
 from grpc import aio as _aio
 import abc as _abc_1
@@ -37,6 +38,45 @@ class VenueGatewayStub:
     body fails with ALREADY_EXISTS (REQUEST_ID_REUSED). Request ids are remembered for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name (see errors.proto).
+
+    Order rejections have ONE shape, decided by whether the request reached the venue:
+    - Refused BEFORE the venue (contract validation, market trading rules, unsupported order feature,
+      pre-trade risk denial, CQC trading state, account suspended, insufficient funds known locally): the
+      RPC fails with a gRPC error (INVALID_ARGUMENT or FAILED_PRECONDITION, ALREADY_EXISTS for a duplicate
+      client order id) whose ErrorInfo reason says why (RISK_DENIED carries the breached limit ids in
+      metadata "limit_ids", comma-separated). No Order is created, nothing is sent, and the gateway
+      publishes one OrderRequestRejected event (account_id, request_id, client_order_id, the same reason).
+    - Rejected BY THE VENUE after submission: PlaceOrder returns OK with the Order in status REJECTED (it
+      has an order_id, the venue's reason code and text, venue timestamps when sent), and the gateway
+      publishes OrderRejected. Clients MUST check Order.status, not only the RPC status.
+    - A cancel or amend the venue refuses (too late to cancel, already pending, unknown order) fails with
+      FAILED_PRECONDITION (TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING) or NOT_FOUND (NOT_FOUND_ORDER); the
+      order is unchanged and the gateway publishes OrderRequestRejected with the order.
+    Batch RPCs apply the same rule per item (see BatchPlaceOrdersResponse).
+
+    Pre-trade risk uses a reservation (the protocol is written once in the RiskEngine service comment):
+    PlaceOrder, PlaceOrderList, BatchPlaceOrders and AmendOrder call RiskEngine ReserveOrder with the
+    NewOrder (one call per order or leg; an amendment that raises the quantity or moves the price reserves
+    the amended order whole) before anything is sent to the venue. DENY: the RPC (or batch item) fails with
+    FAILED_PRECONDITION (RISK_DENIED with the breached limit ids in "limit_ids", or TRADING_HALTED) and
+    nothing is sent. ALLOW / WARN: the gateway sends the order while the reservation is HELD, then calls
+    CommitReservation with the order_id when the venue accepts it, or ReleaseReservation when the venue
+    rejects it (Order status REJECTED) or the send fails for good. A reservation the gateway neither commits
+    nor releases expires on its own. UNAVAILABLE (RISK_DATA_UNAVAILABLE) from RiskEngine is a denial:
+    nothing is sent.
+
+    Streams resume: every Stream* response carries an opaque `resume_token` (at most 512 characters) and
+    every Stream* request accepts one. With it the server first replays every change after that position,
+    including changes to orders that reached a terminal state meanwhile, then continues live; an unknown or
+    expired token fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED). Without it the server sends a
+    snapshot, then a message with snapshot_complete = true, then live changes. Tokens stay valid for at
+    least 24 hours.
+
+    Pages: a List response never exceeds the gRPC default of 4 MiB. page_size is at most 1000; the server
+    returns fewer items than page_size (with a next_page_token) when the next item would push the encoded
+    response past 4 MiB. One Order is bounded (source_record at most 1 MiB, at most 1000 fills) so that any
+    single order fits; read_mask lets a client leave out large fields (source_record, fills) and get
+    fuller pages.
     """
 
     @_typing.overload
@@ -44,60 +84,121 @@ class VenueGatewayStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> VenueGatewayAsyncStub: ...
     PlaceOrder: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.PlaceOrderRequest, _venue_gateway_pb2.PlaceOrderResponse]
-    """PlaceOrder validates an order against the contract, the market's trading rules and pre-trade risk,
-    then sends it to the venue and returns the order as known after the venue's acknowledgement (status
-    NEW, or FILLED/PARTIALLY_FILLED/EXPIRED for immediate orders, or REJECTED). Unary, idempotent by
-    request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED); NOT_FOUND (account or
-    market); FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, INSUFFICIENT_FUNDS, VENUE_REJECTED);
-    ALREADY_EXISTS (REQUEST_ID_REUSED, or client_order_id already used on the account); UNAVAILABLE
-    (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED.
+    """PlaceOrder checks an order against the contract, the market's trading rules, the features the market
+    supports and pre-trade risk, then sends it to the venue and returns the order as known after the
+    venue's answer: status NEW (or SUBMITTED / PENDING_NEW while unacknowledged), FILLED /
+    PARTIALLY_FILLED / EXPIRED for immediate orders, or REJECTED when the VENUE refused it (OK status, see
+    the service comment). Unary, idempotent by request_id. Errors, all refusals BEFORE the venue (no Order
+    is created; OrderRequestRejected is published): INVALID_ARGUMENT (VALIDATION_FAILED,
+    MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+    FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, TRADING_HALTED, ACCOUNT_SUSPENDED,
+    INSUFFICIENT_FUNDS); ALREADY_EXISTS (REQUEST_ID_REUSED, DUPLICATE_CLIENT_ORDER_ID); UNAVAILABLE
+    (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED
+    (RATE_LIMITED).
+    """
+    PlaceOrderList: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.PlaceOrderListRequest, _venue_gateway_pb2.PlaceOrderListResponse]
+    """PlaceOrderList places a contingent list of orders in one venue request: OCO, OTO, OTOCO (a bracket:
+    entry plus take-profit and stop-loss), OPO (Binance order lists; Bybit/OKX/Deribit attached or OCO
+    algo orders). All legs are accepted or refused together. Unary, idempotent by request_id. Refusals
+    before the venue fail like PlaceOrder's (plus INVALID_ARGUMENT ORDER_LIST_INVALID for legs that do not
+    form a valid list, UNSUPPORTED_ORDER_FEATURE when the market has no lists of this type); a list the
+    venue rejects returns OK with list_order_status REJECT and every leg REJECTED.
+    """
+    BatchPlaceOrders: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.BatchPlaceOrdersRequest, _venue_gateway_pb2.BatchPlaceOrdersResponse]
+    """BatchPlaceOrders places up to 20 independent orders of one account in as few venue requests as the
+    venue allows (Binance USD-M batchOrders, OKX batch-orders, Bybit create-batch). Unary. Each item is
+    idempotent by its own request_id. Partial failure: the RPC returns OK once the batch was processed and
+    results[i] answers requests[i], either the Order (possibly REJECTED by the venue) or the error that
+    PlaceOrder would have returned for it. The RPC itself fails only when no item could be attempted:
+    INVALID_ARGUMENT (VALIDATION_FAILED on the batch), NOT_FOUND (NOT_FOUND_ACCOUNT), UNAVAILABLE
+    (VENUE_UNAVAILABLE before anything was sent; retry the same request_ids).
     """
     AmendOrder: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.AmendOrderRequest, _venue_gateway_pb2.AmendOrderResponse]
-    """AmendOrder changes the quantity, price or trigger price of an open order (cancel-replace where the
-    venue has no native amend; the order keeps its order_id, the venue may assign a new venue_order_id).
-    Unary, idempotent by request_id. Errors: NOT_FOUND (NOT_FOUND_ORDER); FAILED_PRECONDITION
-    (ORDER_NOT_OPEN, VENUE_REJECTED); INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED).
+    """AmendOrder changes the quantity, price or trigger price of an open order (FIX 35=G; cancel-replace
+    where the venue has no native amend). The order keeps its order_id; the venue may assign a new
+    venue_order_id. With new_client_order_id the order takes that client id (FIX 11) and the old one
+    becomes orig_client_order_id (FIX 41). Unary, idempotent by request_id. Errors: NOT_FOUND
+    (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN, TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING);
+    INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE when the venue
+    cannot amend this order); ALREADY_EXISTS (DUPLICATE_CLIENT_ORDER_ID, REQUEST_ID_REUSED).
+    """
+    BatchAmendOrders: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.BatchAmendOrdersRequest, _venue_gateway_pb2.BatchAmendOrdersResponse]
+    """BatchAmendOrders amends up to 20 orders of one account (OKX amend-batch-orders, Bybit amend-batch,
+    Binance USD-M PUT batchOrders). Unary; each item is idempotent by its own request_id. Partial failure
+    is reported per item exactly as BatchPlaceOrders does, each error being what AmendOrder would return.
     """
     CancelOrder: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.CancelOrderRequest, _venue_gateway_pb2.CancelOrderResponse]
     """CancelOrder asks the venue to cancel one open order and returns the order after the venue's answer
-    (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id. Errors: NOT_FOUND
-    (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN when already filled/canceled: the response of
-    the first successful cancel is returned for a retried request_id instead).
+    (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id: a retried
+    request_id returns the first call's result. Errors: NOT_FOUND (NOT_FOUND_ORDER; also FIX 102=1 unknown
+    order at the venue); FAILED_PRECONDITION (ORDER_NOT_OPEN when CQC already knows the order is
+    terminal; TOO_LATE_TO_CANCEL when the venue answers it filled or expired first, FIX 102=0;
+    ORDER_ALREADY_PENDING, FIX 102=3).
+    """
+    BatchCancelOrders: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.BatchCancelOrdersRequest, _venue_gateway_pb2.BatchCancelOrdersResponse]
+    """BatchCancelOrders cancels up to 100 orders of one account (Binance USD-M DELETE batchOrders, OKX
+    cancel-batch-orders). Unary; each item is idempotent by its own request_id. Partial failure is
+    reported per item as BatchPlaceOrders does, each error being what CancelOrder would return.
     """
     CancelAllOrders: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.CancelAllOrdersRequest, _venue_gateway_pb2.CancelAllOrdersResponse]
-    """CancelAllOrders cancels every open order of an account, optionally in one market. Unary, idempotent by
-    request_id. Errors: NOT_FOUND (account or market); UNAVAILABLE (retry with the same request_id).
+    """CancelAllOrders cancels every open order of an account that matches all the given filters (market,
+    side, strategy; FIX 35=q OrderMassCancelRequest). Unary, idempotent by request_id. Errors: NOT_FOUND
+    (account or market); UNAVAILABLE (retry with the same request_id).
+    """
+    SetCancelAllAfter: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.SetCancelAllAfterRequest, _venue_gateway_pb2.SetCancelAllAfterResponse]
+    """SetCancelAllAfter arms, re-arms or disarms the account's dead-man switch: unless called again within
+    timeout, every open order of the account (or of market_id) is canceled (Binance USD-M
+    countdownCancelAll, OKX cancel-all-after, Bybit disconnected-cancel-all, Deribit
+    enable_cancel_on_disconnect). Each call replaces the previous timer of the same scope; timeout 0
+    disarms it. Unary, idempotent (the last call wins). Errors: INVALID_ARGUMENT (VALIDATION_FAILED, or
+    MARKET_RULE_VIOLATED when the venue accepts another range, metadata "min_timeout"/"max_timeout");
+    NOT_FOUND (account or market); FAILED_PRECONDITION (DEAD_MAN_SWITCH_UNSUPPORTED).
     """
     GetOrder: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.GetOrderRequest, _venue_gateway_pb2.GetOrderResponse]
-    """GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND."""
+    """GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND
+    (NOT_FOUND_ORDER); INVALID_ARGUMENT (VALIDATION_FAILED, or a read_mask path that is not an Order field).
+    """
     ListOrders: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListOrdersRequest, _venue_gateway_pb2.ListOrdersResponse]
-    """ListOrders returns an account's orders, newest first, page by page. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (account).
+    """ListOrders returns an account's orders matching all the given filters, newest first (by create_time,
+    then order_id), page by page. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+    INVALID_PAGE_TOKEN, a read_mask path that is not an Order field); NOT_FOUND (account).
     """
     StreamOrders: _grpc.UnaryStreamMultiCallable[_venue_gateway_pb2.StreamOrdersRequest, _venue_gateway_pb2.StreamOrdersResponse]
     """StreamOrders sends the full current state of an account's orders each time one changes. Server
-    streaming: first one message per open order (is_snapshot = true), then one per change, in the order
-    the gateway observed them. The stream ends only on error or cancellation; reconnect and rely on the
-    snapshot to resynchronise. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+    streaming. Without resume_token: first a snapshot, one message per order that is open OR reached a
+    terminal state (filled, canceled, expired, rejected) at or after the snapshot's lookback start
+    (terminal_since, default 24 hours before the call), so orders that filled or were canceled while the
+    client was away are never missed; then one message with snapshot_complete = true and no order; then
+    one message per change in the order the gateway observed them. With resume_token: no snapshot; every
+    change after that position is replayed (including orders that went terminal meanwhile), then live.
+    Errors: NOT_FOUND (account); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream
+    lost: reconnect with the last resume_token).
     """
     ListExecutionReports: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListExecutionReportsRequest, _venue_gateway_pb2.ListExecutionReportsResponse]
     """ListExecutionReports returns an account's execution reports (fills and state changes), newest first,
-    page by page. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+    page by page, optionally filtered by market, order, time range and fills only. Unary, read-only.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+    (NOT_FOUND_ACCOUNT).
     """
     StreamExecutionReports: _grpc.UnaryStreamMultiCallable[_venue_gateway_pb2.StreamExecutionReportsRequest, _venue_gateway_pb2.StreamExecutionReportsResponse]
     """StreamExecutionReports sends every execution report of an account as the venue emits it (fills,
-    cancels, rejects, expiries). Server streaming, no snapshot: use ListExecutionReports with since_time
-    to fill a gap after reconnecting. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+    cancels, rejects, expiries, corrections). Server streaming. With resume_token: every report after that
+    position, then live. Without: the reports whose transact_time is at or after since_time (none when
+    since_time is unset), then the snapshot_complete marker, then live. Errors: NOT_FOUND
+    (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream lost: resume
+    with the last resume_token).
     """
     ListBalances: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListBalancesRequest, _venue_gateway_pb2.ListBalancesResponse]
     """ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
     Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
-    (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
-    Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
+    (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE: the venue is unreachable and no fresh cached value
+    exists).
     """
     StreamBalances: _grpc.UnaryStreamMultiCallable[_venue_gateway_pb2.StreamBalancesRequest, _venue_gateway_pb2.StreamBalancesResponse]
-    """StreamBalances sends an account's balances: first all of them (is_snapshot = true), then each change.
-    Server streaming. Errors: NOT_FOUND (account); UNAVAILABLE.
+    """StreamBalances sends an account's balances. Server streaming. Without resume_token: a snapshot (one
+    message per balance, is_snapshot = true), then the snapshot_complete marker, then one message per
+    change with the new full balance. With resume_token: every change after that position, then live.
+    Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE.
     """
     GetDepositAddress: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.GetDepositAddressRequest, _venue_gateway_pb2.GetDepositAddressResponse]
     """GetDepositAddress returns the address (and memo/tag, if the network needs one) to deposit an asset
@@ -105,19 +206,111 @@ class VenueGatewayStub:
     FAILED_PRECONDITION (VENUE_REJECTED when deposits are disabled on that network).
     """
     ListDeposits: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListDepositsRequest, _venue_gateway_pb2.ListDepositsResponse]
-    """ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT.
-    Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+    """ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT,
+    optionally filtered by asset, time range and status. Unary, read-only. Errors: INVALID_ARGUMENT
+    (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT).
     """
     RequestWithdrawal: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.RequestWithdrawalRequest, _venue_gateway_pb2.RequestWithdrawalResponse]
     """RequestWithdrawal asks the venue to send funds from an account to an external address and returns
-    the withdrawal as a ledger transaction of type WITHDRAWAL (usually status PENDING). Unary, idempotent by
-    request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, amount below the network minimum);
-    FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g. address not whitelisted);
-    PERMISSION_DENIED (account lacks withdrawal permission).
+    the withdrawal as a ledger transaction of type WITHDRAWAL (status PENDING, AWAITING_USER_CONFIRMATION,
+    AWAITING_APPROVAL or PROCESSING). Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+    (VALIDATION_FAILED, amount below the network minimum); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET,
+    NOT_FOUND_RESOURCE for the deployment); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g.
+    address not whitelisted); ALREADY_EXISTS (REQUEST_ID_REUSED, or client_transaction_id already used);
+    PERMISSION_DENIED (PERMISSION_DENIED: the account lacks withdrawal permission).
     """
     ListWithdrawals: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListWithdrawalsRequest, _venue_gateway_pb2.ListWithdrawalsResponse]
     """ListWithdrawals returns withdrawals from an account, newest first, as ledger transactions of type
-    WITHDRAWAL. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+    WITHDRAWAL, optionally filtered by asset, time range and status. Unary, read-only. Errors:
+    INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+    (NOT_FOUND_ACCOUNT).
+    """
+    CancelWithdrawal: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.CancelWithdrawalRequest, _venue_gateway_account_pb2.CancelWithdrawalResponse]
+    """CancelWithdrawal cancels a withdrawal the venue has not started processing (Binance withdrawal status 0
+    or 2; OKX cancel-withdrawal while pending) and returns it with status CANCELED. Unary, idempotent by
+    request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_TRANSACTION); FAILED_PRECONDITION
+    (WITHDRAWAL_NOT_CANCELABLE when processing or final; ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot
+    cancel withdrawals); ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    TransferInternal: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.TransferInternalRequest, _venue_gateway_account_pb2.TransferInternalResponse]
+    """TransferInternal moves funds between wallets of one account or between accounts of the same owner at
+    the same venue (spot/futures/funding wallets, master and sub-accounts) and returns the source-side
+    ledger entry. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+    (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED,
+    ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot move between those two); PERMISSION_DENIED
+    (PERMISSION_DENIED: no transfer permission); ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    Borrow: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.BorrowRequest, _venue_gateway_account_pb2.BorrowResponse]
+    """Borrow takes a margin loan and returns its ledger entry. Unary, idempotent by request_id. Errors:
+    NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET, NOT_FOUND_MARKET); FAILED_PRECONDITION
+    (BORROW_LIMIT_EXCEEDED, ACCOUNT_OPERATION_UNSUPPORTED for accounts that cannot borrow, VENUE_REJECTED);
+    PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    Repay: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.RepayRequest, _venue_gateway_account_pb2.RepayResponse]
+    """Repay repays a margin loan (interest first, then principal) and returns its ledger entry. Unary,
+    idempotent by request_id. Errors: INVALID_ARGUMENT (REPAY_EXCEEDS_DEBT); NOT_FOUND (NOT_FOUND_ACCOUNT,
+    NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, ACCOUNT_OPERATION_UNSUPPORTED);
+    ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    SetLeverage: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.SetLeverageRequest, _venue_gateway_account_pb2.SetLeverageResponse]
+    """SetLeverage sets an account's leverage in one market (optionally one side) and returns the setting
+    as the venue confirmed it. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+    (LEVERAGE_OUT_OF_RANGE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); FAILED_PRECONDITION
+    (ACCOUNT_OPERATION_UNSUPPORTED for a per-side leverage the venue does not have or a spot market,
+    POSITIONS_OR_ORDERS_OPEN where the venue forbids lowering leverage under an open position);
+    ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    SetMarginMode: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.SetMarginModeRequest, _venue_gateway_account_pb2.SetMarginModeResponse]
+    """SetMarginMode sets cross, isolated or portfolio margin for one market or the account's default.
+    Unary, idempotent by request_id; setting the mode already in force succeeds (Binance -4046 "No need to
+    change margin type" is success). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+    FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED); ALREADY_EXISTS
+    (REQUEST_ID_REUSED).
+    """
+    SetPositionMode: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.SetPositionModeRequest, _venue_gateway_account_pb2.SetPositionModeResponse]
+    """SetPositionMode switches the account between one-way and hedge positions. Unary, idempotent by
+    request_id; setting the mode already in force succeeds. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT);
+    FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+    derivatives); ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    AdjustIsolatedMargin: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.AdjustIsolatedMarginRequest, _venue_gateway_account_pb2.AdjustIsolatedMarginResponse]
+    """AdjustIsolatedMargin adds margin to or removes margin from one isolated position. Unary, idempotent by
+    request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET, NOT_FOUND_POSITION);
+    FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED on a cross position, INSUFFICIENT_FUNDS for ADD,
+    MARGIN_REMOVAL_EXCEEDS_FREE for REDUCE); ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    ListTradingFeeRates: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.ListTradingFeeRatesRequest, _venue_gateway_account_pb2.ListTradingFeeRatesResponse]
+    """ListTradingFeeRates returns the account's effective maker and taker fee rates per market. Unary,
+    read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+    (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET for a listed market); UNAVAILABLE (VENUE_UNAVAILABLE).
+    """
+    GetMarginSummary: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.GetMarginSummaryRequest, _venue_gateway_account_pb2.GetMarginSummaryResponse]
+    """GetMarginSummary returns the account's margin summary (equity, margins, margin ratio, available).
+    Unary, read-only. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION
+    (ACCOUNT_OPERATION_UNSUPPORTED for cash-only accounts); UNAVAILABLE (VENUE_UNAVAILABLE).
+    """
+    StreamMarginSummaries: _grpc.UnaryStreamMultiCallable[_venue_gateway_account_pb2.StreamMarginSummariesRequest, _venue_gateway_account_pb2.StreamMarginSummariesResponse]
+    """StreamMarginSummaries sends the account's margin summary whenever it changes, so a risk engine sees a
+    cross-margin liquidation coming. Server streaming; resumes like every stream (see the service
+    comment). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED,
+    ACCOUNT_OPERATION_UNSUPPORTED); UNAVAILABLE.
+    """
+    ListOrderStatusReports: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.ListOrderStatusReportsRequest, _venue_gateway_account_pb2.ListOrderStatusReportsResponse]
+    """ListOrderStatusReports returns the venue's own view of an account's orders (open, plus those changed
+    since since_time) for reconciliation after a restart; the procedure is written once in
+    venue_gateway_account.proto. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+    INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE
+    (VENUE_UNAVAILABLE: reconciliation must wait, never guess).
+    """
+    ListFillReports: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.ListFillReportsRequest, _venue_gateway_account_pb2.ListFillReportsResponse]
+    """ListFillReports returns the venue's own record of an account's fills in a time window, oldest first,
+    for reconciliation. Unary, read-only. Errors: as ListOrderStatusReports.
+    """
+    ListPositionStatusReports: _grpc.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.ListPositionStatusReportsRequest, _venue_gateway_account_pb2.ListPositionStatusReportsResponse]
+    """ListPositionStatusReports returns the positions the venue itself holds for the account (the venue's
+    own positions query), for reconciliation and display. Unary, read-only. Errors: as
+    ListOrderStatusReports; FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+    positions).
     """
     GetVenueAccount: _grpc.UnaryUnaryMultiCallable[_venue_gateway_pb2.GetVenueAccountRequest, _venue_gateway_pb2.GetVenueAccountResponse]
     """GetVenueAccount returns one venue account by account_id. Unary, read-only.
@@ -152,64 +345,164 @@ class VenueGatewayAsyncStub(VenueGatewayStub):
     body fails with ALREADY_EXISTS (REQUEST_ID_REUSED). Request ids are remembered for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name (see errors.proto).
+
+    Order rejections have ONE shape, decided by whether the request reached the venue:
+    - Refused BEFORE the venue (contract validation, market trading rules, unsupported order feature,
+      pre-trade risk denial, CQC trading state, account suspended, insufficient funds known locally): the
+      RPC fails with a gRPC error (INVALID_ARGUMENT or FAILED_PRECONDITION, ALREADY_EXISTS for a duplicate
+      client order id) whose ErrorInfo reason says why (RISK_DENIED carries the breached limit ids in
+      metadata "limit_ids", comma-separated). No Order is created, nothing is sent, and the gateway
+      publishes one OrderRequestRejected event (account_id, request_id, client_order_id, the same reason).
+    - Rejected BY THE VENUE after submission: PlaceOrder returns OK with the Order in status REJECTED (it
+      has an order_id, the venue's reason code and text, venue timestamps when sent), and the gateway
+      publishes OrderRejected. Clients MUST check Order.status, not only the RPC status.
+    - A cancel or amend the venue refuses (too late to cancel, already pending, unknown order) fails with
+      FAILED_PRECONDITION (TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING) or NOT_FOUND (NOT_FOUND_ORDER); the
+      order is unchanged and the gateway publishes OrderRequestRejected with the order.
+    Batch RPCs apply the same rule per item (see BatchPlaceOrdersResponse).
+
+    Pre-trade risk uses a reservation (the protocol is written once in the RiskEngine service comment):
+    PlaceOrder, PlaceOrderList, BatchPlaceOrders and AmendOrder call RiskEngine ReserveOrder with the
+    NewOrder (one call per order or leg; an amendment that raises the quantity or moves the price reserves
+    the amended order whole) before anything is sent to the venue. DENY: the RPC (or batch item) fails with
+    FAILED_PRECONDITION (RISK_DENIED with the breached limit ids in "limit_ids", or TRADING_HALTED) and
+    nothing is sent. ALLOW / WARN: the gateway sends the order while the reservation is HELD, then calls
+    CommitReservation with the order_id when the venue accepts it, or ReleaseReservation when the venue
+    rejects it (Order status REJECTED) or the send fails for good. A reservation the gateway neither commits
+    nor releases expires on its own. UNAVAILABLE (RISK_DATA_UNAVAILABLE) from RiskEngine is a denial:
+    nothing is sent.
+
+    Streams resume: every Stream* response carries an opaque `resume_token` (at most 512 characters) and
+    every Stream* request accepts one. With it the server first replays every change after that position,
+    including changes to orders that reached a terminal state meanwhile, then continues live; an unknown or
+    expired token fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED). Without it the server sends a
+    snapshot, then a message with snapshot_complete = true, then live changes. Tokens stay valid for at
+    least 24 hours.
+
+    Pages: a List response never exceeds the gRPC default of 4 MiB. page_size is at most 1000; the server
+    returns fewer items than page_size (with a next_page_token) when the next item would push the encoded
+    response past 4 MiB. One Order is bounded (source_record at most 1 MiB, at most 1000 fills) so that any
+    single order fits; read_mask lets a client leave out large fields (source_record, fills) and get
+    fuller pages.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     PlaceOrder: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.PlaceOrderRequest, _venue_gateway_pb2.PlaceOrderResponse]  # type: ignore[assignment]
-    """PlaceOrder validates an order against the contract, the market's trading rules and pre-trade risk,
-    then sends it to the venue and returns the order as known after the venue's acknowledgement (status
-    NEW, or FILLED/PARTIALLY_FILLED/EXPIRED for immediate orders, or REJECTED). Unary, idempotent by
-    request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED); NOT_FOUND (account or
-    market); FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, INSUFFICIENT_FUNDS, VENUE_REJECTED);
-    ALREADY_EXISTS (REQUEST_ID_REUSED, or client_order_id already used on the account); UNAVAILABLE
-    (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED.
+    """PlaceOrder checks an order against the contract, the market's trading rules, the features the market
+    supports and pre-trade risk, then sends it to the venue and returns the order as known after the
+    venue's answer: status NEW (or SUBMITTED / PENDING_NEW while unacknowledged), FILLED /
+    PARTIALLY_FILLED / EXPIRED for immediate orders, or REJECTED when the VENUE refused it (OK status, see
+    the service comment). Unary, idempotent by request_id. Errors, all refusals BEFORE the venue (no Order
+    is created; OrderRequestRejected is published): INVALID_ARGUMENT (VALIDATION_FAILED,
+    MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+    FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, TRADING_HALTED, ACCOUNT_SUSPENDED,
+    INSUFFICIENT_FUNDS); ALREADY_EXISTS (REQUEST_ID_REUSED, DUPLICATE_CLIENT_ORDER_ID); UNAVAILABLE
+    (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED
+    (RATE_LIMITED).
+    """
+    PlaceOrderList: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.PlaceOrderListRequest, _venue_gateway_pb2.PlaceOrderListResponse]  # type: ignore[assignment]
+    """PlaceOrderList places a contingent list of orders in one venue request: OCO, OTO, OTOCO (a bracket:
+    entry plus take-profit and stop-loss), OPO (Binance order lists; Bybit/OKX/Deribit attached or OCO
+    algo orders). All legs are accepted or refused together. Unary, idempotent by request_id. Refusals
+    before the venue fail like PlaceOrder's (plus INVALID_ARGUMENT ORDER_LIST_INVALID for legs that do not
+    form a valid list, UNSUPPORTED_ORDER_FEATURE when the market has no lists of this type); a list the
+    venue rejects returns OK with list_order_status REJECT and every leg REJECTED.
+    """
+    BatchPlaceOrders: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.BatchPlaceOrdersRequest, _venue_gateway_pb2.BatchPlaceOrdersResponse]  # type: ignore[assignment]
+    """BatchPlaceOrders places up to 20 independent orders of one account in as few venue requests as the
+    venue allows (Binance USD-M batchOrders, OKX batch-orders, Bybit create-batch). Unary. Each item is
+    idempotent by its own request_id. Partial failure: the RPC returns OK once the batch was processed and
+    results[i] answers requests[i], either the Order (possibly REJECTED by the venue) or the error that
+    PlaceOrder would have returned for it. The RPC itself fails only when no item could be attempted:
+    INVALID_ARGUMENT (VALIDATION_FAILED on the batch), NOT_FOUND (NOT_FOUND_ACCOUNT), UNAVAILABLE
+    (VENUE_UNAVAILABLE before anything was sent; retry the same request_ids).
     """
     AmendOrder: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.AmendOrderRequest, _venue_gateway_pb2.AmendOrderResponse]  # type: ignore[assignment]
-    """AmendOrder changes the quantity, price or trigger price of an open order (cancel-replace where the
-    venue has no native amend; the order keeps its order_id, the venue may assign a new venue_order_id).
-    Unary, idempotent by request_id. Errors: NOT_FOUND (NOT_FOUND_ORDER); FAILED_PRECONDITION
-    (ORDER_NOT_OPEN, VENUE_REJECTED); INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED).
+    """AmendOrder changes the quantity, price or trigger price of an open order (FIX 35=G; cancel-replace
+    where the venue has no native amend). The order keeps its order_id; the venue may assign a new
+    venue_order_id. With new_client_order_id the order takes that client id (FIX 11) and the old one
+    becomes orig_client_order_id (FIX 41). Unary, idempotent by request_id. Errors: NOT_FOUND
+    (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN, TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING);
+    INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE when the venue
+    cannot amend this order); ALREADY_EXISTS (DUPLICATE_CLIENT_ORDER_ID, REQUEST_ID_REUSED).
+    """
+    BatchAmendOrders: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.BatchAmendOrdersRequest, _venue_gateway_pb2.BatchAmendOrdersResponse]  # type: ignore[assignment]
+    """BatchAmendOrders amends up to 20 orders of one account (OKX amend-batch-orders, Bybit amend-batch,
+    Binance USD-M PUT batchOrders). Unary; each item is idempotent by its own request_id. Partial failure
+    is reported per item exactly as BatchPlaceOrders does, each error being what AmendOrder would return.
     """
     CancelOrder: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.CancelOrderRequest, _venue_gateway_pb2.CancelOrderResponse]  # type: ignore[assignment]
     """CancelOrder asks the venue to cancel one open order and returns the order after the venue's answer
-    (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id. Errors: NOT_FOUND
-    (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN when already filled/canceled: the response of
-    the first successful cancel is returned for a retried request_id instead).
+    (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id: a retried
+    request_id returns the first call's result. Errors: NOT_FOUND (NOT_FOUND_ORDER; also FIX 102=1 unknown
+    order at the venue); FAILED_PRECONDITION (ORDER_NOT_OPEN when CQC already knows the order is
+    terminal; TOO_LATE_TO_CANCEL when the venue answers it filled or expired first, FIX 102=0;
+    ORDER_ALREADY_PENDING, FIX 102=3).
+    """
+    BatchCancelOrders: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.BatchCancelOrdersRequest, _venue_gateway_pb2.BatchCancelOrdersResponse]  # type: ignore[assignment]
+    """BatchCancelOrders cancels up to 100 orders of one account (Binance USD-M DELETE batchOrders, OKX
+    cancel-batch-orders). Unary; each item is idempotent by its own request_id. Partial failure is
+    reported per item as BatchPlaceOrders does, each error being what CancelOrder would return.
     """
     CancelAllOrders: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.CancelAllOrdersRequest, _venue_gateway_pb2.CancelAllOrdersResponse]  # type: ignore[assignment]
-    """CancelAllOrders cancels every open order of an account, optionally in one market. Unary, idempotent by
-    request_id. Errors: NOT_FOUND (account or market); UNAVAILABLE (retry with the same request_id).
+    """CancelAllOrders cancels every open order of an account that matches all the given filters (market,
+    side, strategy; FIX 35=q OrderMassCancelRequest). Unary, idempotent by request_id. Errors: NOT_FOUND
+    (account or market); UNAVAILABLE (retry with the same request_id).
+    """
+    SetCancelAllAfter: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.SetCancelAllAfterRequest, _venue_gateway_pb2.SetCancelAllAfterResponse]  # type: ignore[assignment]
+    """SetCancelAllAfter arms, re-arms or disarms the account's dead-man switch: unless called again within
+    timeout, every open order of the account (or of market_id) is canceled (Binance USD-M
+    countdownCancelAll, OKX cancel-all-after, Bybit disconnected-cancel-all, Deribit
+    enable_cancel_on_disconnect). Each call replaces the previous timer of the same scope; timeout 0
+    disarms it. Unary, idempotent (the last call wins). Errors: INVALID_ARGUMENT (VALIDATION_FAILED, or
+    MARKET_RULE_VIOLATED when the venue accepts another range, metadata "min_timeout"/"max_timeout");
+    NOT_FOUND (account or market); FAILED_PRECONDITION (DEAD_MAN_SWITCH_UNSUPPORTED).
     """
     GetOrder: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.GetOrderRequest, _venue_gateway_pb2.GetOrderResponse]  # type: ignore[assignment]
-    """GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND."""
+    """GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND
+    (NOT_FOUND_ORDER); INVALID_ARGUMENT (VALIDATION_FAILED, or a read_mask path that is not an Order field).
+    """
     ListOrders: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListOrdersRequest, _venue_gateway_pb2.ListOrdersResponse]  # type: ignore[assignment]
-    """ListOrders returns an account's orders, newest first, page by page. Unary, read-only.
-    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (account).
+    """ListOrders returns an account's orders matching all the given filters, newest first (by create_time,
+    then order_id), page by page. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+    INVALID_PAGE_TOKEN, a read_mask path that is not an Order field); NOT_FOUND (account).
     """
     StreamOrders: _aio.UnaryStreamMultiCallable[_venue_gateway_pb2.StreamOrdersRequest, _venue_gateway_pb2.StreamOrdersResponse]  # type: ignore[assignment]
     """StreamOrders sends the full current state of an account's orders each time one changes. Server
-    streaming: first one message per open order (is_snapshot = true), then one per change, in the order
-    the gateway observed them. The stream ends only on error or cancellation; reconnect and rely on the
-    snapshot to resynchronise. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+    streaming. Without resume_token: first a snapshot, one message per order that is open OR reached a
+    terminal state (filled, canceled, expired, rejected) at or after the snapshot's lookback start
+    (terminal_since, default 24 hours before the call), so orders that filled or were canceled while the
+    client was away are never missed; then one message with snapshot_complete = true and no order; then
+    one message per change in the order the gateway observed them. With resume_token: no snapshot; every
+    change after that position is replayed (including orders that went terminal meanwhile), then live.
+    Errors: NOT_FOUND (account); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream
+    lost: reconnect with the last resume_token).
     """
     ListExecutionReports: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListExecutionReportsRequest, _venue_gateway_pb2.ListExecutionReportsResponse]  # type: ignore[assignment]
     """ListExecutionReports returns an account's execution reports (fills and state changes), newest first,
-    page by page. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+    page by page, optionally filtered by market, order, time range and fills only. Unary, read-only.
+    Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+    (NOT_FOUND_ACCOUNT).
     """
     StreamExecutionReports: _aio.UnaryStreamMultiCallable[_venue_gateway_pb2.StreamExecutionReportsRequest, _venue_gateway_pb2.StreamExecutionReportsResponse]  # type: ignore[assignment]
     """StreamExecutionReports sends every execution report of an account as the venue emits it (fills,
-    cancels, rejects, expiries). Server streaming, no snapshot: use ListExecutionReports with since_time
-    to fill a gap after reconnecting. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+    cancels, rejects, expiries, corrections). Server streaming. With resume_token: every report after that
+    position, then live. Without: the reports whose transact_time is at or after since_time (none when
+    since_time is unset), then the snapshot_complete marker, then live. Errors: NOT_FOUND
+    (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream lost: resume
+    with the last resume_token).
     """
     ListBalances: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListBalancesRequest, _venue_gateway_pb2.ListBalancesResponse]  # type: ignore[assignment]
     """ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
     Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
-    (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
-    Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
+    (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE: the venue is unreachable and no fresh cached value
+    exists).
     """
     StreamBalances: _aio.UnaryStreamMultiCallable[_venue_gateway_pb2.StreamBalancesRequest, _venue_gateway_pb2.StreamBalancesResponse]  # type: ignore[assignment]
-    """StreamBalances sends an account's balances: first all of them (is_snapshot = true), then each change.
-    Server streaming. Errors: NOT_FOUND (account); UNAVAILABLE.
+    """StreamBalances sends an account's balances. Server streaming. Without resume_token: a snapshot (one
+    message per balance, is_snapshot = true), then the snapshot_complete marker, then one message per
+    change with the new full balance. With resume_token: every change after that position, then live.
+    Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE.
     """
     GetDepositAddress: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.GetDepositAddressRequest, _venue_gateway_pb2.GetDepositAddressResponse]  # type: ignore[assignment]
     """GetDepositAddress returns the address (and memo/tag, if the network needs one) to deposit an asset
@@ -217,19 +510,111 @@ class VenueGatewayAsyncStub(VenueGatewayStub):
     FAILED_PRECONDITION (VENUE_REJECTED when deposits are disabled on that network).
     """
     ListDeposits: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListDepositsRequest, _venue_gateway_pb2.ListDepositsResponse]  # type: ignore[assignment]
-    """ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT.
-    Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+    """ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT,
+    optionally filtered by asset, time range and status. Unary, read-only. Errors: INVALID_ARGUMENT
+    (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT).
     """
     RequestWithdrawal: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.RequestWithdrawalRequest, _venue_gateway_pb2.RequestWithdrawalResponse]  # type: ignore[assignment]
     """RequestWithdrawal asks the venue to send funds from an account to an external address and returns
-    the withdrawal as a ledger transaction of type WITHDRAWAL (usually status PENDING). Unary, idempotent by
-    request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, amount below the network minimum);
-    FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g. address not whitelisted);
-    PERMISSION_DENIED (account lacks withdrawal permission).
+    the withdrawal as a ledger transaction of type WITHDRAWAL (status PENDING, AWAITING_USER_CONFIRMATION,
+    AWAITING_APPROVAL or PROCESSING). Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+    (VALIDATION_FAILED, amount below the network minimum); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET,
+    NOT_FOUND_RESOURCE for the deployment); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g.
+    address not whitelisted); ALREADY_EXISTS (REQUEST_ID_REUSED, or client_transaction_id already used);
+    PERMISSION_DENIED (PERMISSION_DENIED: the account lacks withdrawal permission).
     """
     ListWithdrawals: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.ListWithdrawalsRequest, _venue_gateway_pb2.ListWithdrawalsResponse]  # type: ignore[assignment]
     """ListWithdrawals returns withdrawals from an account, newest first, as ledger transactions of type
-    WITHDRAWAL. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+    WITHDRAWAL, optionally filtered by asset, time range and status. Unary, read-only. Errors:
+    INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+    (NOT_FOUND_ACCOUNT).
+    """
+    CancelWithdrawal: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.CancelWithdrawalRequest, _venue_gateway_account_pb2.CancelWithdrawalResponse]  # type: ignore[assignment]
+    """CancelWithdrawal cancels a withdrawal the venue has not started processing (Binance withdrawal status 0
+    or 2; OKX cancel-withdrawal while pending) and returns it with status CANCELED. Unary, idempotent by
+    request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_TRANSACTION); FAILED_PRECONDITION
+    (WITHDRAWAL_NOT_CANCELABLE when processing or final; ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot
+    cancel withdrawals); ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    TransferInternal: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.TransferInternalRequest, _venue_gateway_account_pb2.TransferInternalResponse]  # type: ignore[assignment]
+    """TransferInternal moves funds between wallets of one account or between accounts of the same owner at
+    the same venue (spot/futures/funding wallets, master and sub-accounts) and returns the source-side
+    ledger entry. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+    (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED,
+    ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot move between those two); PERMISSION_DENIED
+    (PERMISSION_DENIED: no transfer permission); ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    Borrow: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.BorrowRequest, _venue_gateway_account_pb2.BorrowResponse]  # type: ignore[assignment]
+    """Borrow takes a margin loan and returns its ledger entry. Unary, idempotent by request_id. Errors:
+    NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET, NOT_FOUND_MARKET); FAILED_PRECONDITION
+    (BORROW_LIMIT_EXCEEDED, ACCOUNT_OPERATION_UNSUPPORTED for accounts that cannot borrow, VENUE_REJECTED);
+    PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    Repay: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.RepayRequest, _venue_gateway_account_pb2.RepayResponse]  # type: ignore[assignment]
+    """Repay repays a margin loan (interest first, then principal) and returns its ledger entry. Unary,
+    idempotent by request_id. Errors: INVALID_ARGUMENT (REPAY_EXCEEDS_DEBT); NOT_FOUND (NOT_FOUND_ACCOUNT,
+    NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, ACCOUNT_OPERATION_UNSUPPORTED);
+    ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    SetLeverage: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.SetLeverageRequest, _venue_gateway_account_pb2.SetLeverageResponse]  # type: ignore[assignment]
+    """SetLeverage sets an account's leverage in one market (optionally one side) and returns the setting
+    as the venue confirmed it. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+    (LEVERAGE_OUT_OF_RANGE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); FAILED_PRECONDITION
+    (ACCOUNT_OPERATION_UNSUPPORTED for a per-side leverage the venue does not have or a spot market,
+    POSITIONS_OR_ORDERS_OPEN where the venue forbids lowering leverage under an open position);
+    ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    SetMarginMode: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.SetMarginModeRequest, _venue_gateway_account_pb2.SetMarginModeResponse]  # type: ignore[assignment]
+    """SetMarginMode sets cross, isolated or portfolio margin for one market or the account's default.
+    Unary, idempotent by request_id; setting the mode already in force succeeds (Binance -4046 "No need to
+    change margin type" is success). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+    FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED); ALREADY_EXISTS
+    (REQUEST_ID_REUSED).
+    """
+    SetPositionMode: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.SetPositionModeRequest, _venue_gateway_account_pb2.SetPositionModeResponse]  # type: ignore[assignment]
+    """SetPositionMode switches the account between one-way and hedge positions. Unary, idempotent by
+    request_id; setting the mode already in force succeeds. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT);
+    FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+    derivatives); ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    AdjustIsolatedMargin: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.AdjustIsolatedMarginRequest, _venue_gateway_account_pb2.AdjustIsolatedMarginResponse]  # type: ignore[assignment]
+    """AdjustIsolatedMargin adds margin to or removes margin from one isolated position. Unary, idempotent by
+    request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET, NOT_FOUND_POSITION);
+    FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED on a cross position, INSUFFICIENT_FUNDS for ADD,
+    MARGIN_REMOVAL_EXCEEDS_FREE for REDUCE); ALREADY_EXISTS (REQUEST_ID_REUSED).
+    """
+    ListTradingFeeRates: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.ListTradingFeeRatesRequest, _venue_gateway_account_pb2.ListTradingFeeRatesResponse]  # type: ignore[assignment]
+    """ListTradingFeeRates returns the account's effective maker and taker fee rates per market. Unary,
+    read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+    (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET for a listed market); UNAVAILABLE (VENUE_UNAVAILABLE).
+    """
+    GetMarginSummary: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.GetMarginSummaryRequest, _venue_gateway_account_pb2.GetMarginSummaryResponse]  # type: ignore[assignment]
+    """GetMarginSummary returns the account's margin summary (equity, margins, margin ratio, available).
+    Unary, read-only. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION
+    (ACCOUNT_OPERATION_UNSUPPORTED for cash-only accounts); UNAVAILABLE (VENUE_UNAVAILABLE).
+    """
+    StreamMarginSummaries: _aio.UnaryStreamMultiCallable[_venue_gateway_account_pb2.StreamMarginSummariesRequest, _venue_gateway_account_pb2.StreamMarginSummariesResponse]  # type: ignore[assignment]
+    """StreamMarginSummaries sends the account's margin summary whenever it changes, so a risk engine sees a
+    cross-margin liquidation coming. Server streaming; resumes like every stream (see the service
+    comment). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED,
+    ACCOUNT_OPERATION_UNSUPPORTED); UNAVAILABLE.
+    """
+    ListOrderStatusReports: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.ListOrderStatusReportsRequest, _venue_gateway_account_pb2.ListOrderStatusReportsResponse]  # type: ignore[assignment]
+    """ListOrderStatusReports returns the venue's own view of an account's orders (open, plus those changed
+    since since_time) for reconciliation after a restart; the procedure is written once in
+    venue_gateway_account.proto. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+    INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE
+    (VENUE_UNAVAILABLE: reconciliation must wait, never guess).
+    """
+    ListFillReports: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.ListFillReportsRequest, _venue_gateway_account_pb2.ListFillReportsResponse]  # type: ignore[assignment]
+    """ListFillReports returns the venue's own record of an account's fills in a time window, oldest first,
+    for reconciliation. Unary, read-only. Errors: as ListOrderStatusReports.
+    """
+    ListPositionStatusReports: _aio.UnaryUnaryMultiCallable[_venue_gateway_account_pb2.ListPositionStatusReportsRequest, _venue_gateway_account_pb2.ListPositionStatusReportsResponse]  # type: ignore[assignment]
+    """ListPositionStatusReports returns the positions the venue itself holds for the account (the venue's
+    own positions query), for reconciliation and display. Unary, read-only. Errors: as
+    ListOrderStatusReports; FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+    positions).
     """
     GetVenueAccount: _aio.UnaryUnaryMultiCallable[_venue_gateway_pb2.GetVenueAccountRequest, _venue_gateway_pb2.GetVenueAccountResponse]  # type: ignore[assignment]
     """GetVenueAccount returns one venue account by account_id. Unary, read-only.
@@ -263,6 +648,45 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
     body fails with ALREADY_EXISTS (REQUEST_ID_REUSED). Request ids are remembered for at least 24 hours.
 
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name (see errors.proto).
+
+    Order rejections have ONE shape, decided by whether the request reached the venue:
+    - Refused BEFORE the venue (contract validation, market trading rules, unsupported order feature,
+      pre-trade risk denial, CQC trading state, account suspended, insufficient funds known locally): the
+      RPC fails with a gRPC error (INVALID_ARGUMENT or FAILED_PRECONDITION, ALREADY_EXISTS for a duplicate
+      client order id) whose ErrorInfo reason says why (RISK_DENIED carries the breached limit ids in
+      metadata "limit_ids", comma-separated). No Order is created, nothing is sent, and the gateway
+      publishes one OrderRequestRejected event (account_id, request_id, client_order_id, the same reason).
+    - Rejected BY THE VENUE after submission: PlaceOrder returns OK with the Order in status REJECTED (it
+      has an order_id, the venue's reason code and text, venue timestamps when sent), and the gateway
+      publishes OrderRejected. Clients MUST check Order.status, not only the RPC status.
+    - A cancel or amend the venue refuses (too late to cancel, already pending, unknown order) fails with
+      FAILED_PRECONDITION (TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING) or NOT_FOUND (NOT_FOUND_ORDER); the
+      order is unchanged and the gateway publishes OrderRequestRejected with the order.
+    Batch RPCs apply the same rule per item (see BatchPlaceOrdersResponse).
+
+    Pre-trade risk uses a reservation (the protocol is written once in the RiskEngine service comment):
+    PlaceOrder, PlaceOrderList, BatchPlaceOrders and AmendOrder call RiskEngine ReserveOrder with the
+    NewOrder (one call per order or leg; an amendment that raises the quantity or moves the price reserves
+    the amended order whole) before anything is sent to the venue. DENY: the RPC (or batch item) fails with
+    FAILED_PRECONDITION (RISK_DENIED with the breached limit ids in "limit_ids", or TRADING_HALTED) and
+    nothing is sent. ALLOW / WARN: the gateway sends the order while the reservation is HELD, then calls
+    CommitReservation with the order_id when the venue accepts it, or ReleaseReservation when the venue
+    rejects it (Order status REJECTED) or the send fails for good. A reservation the gateway neither commits
+    nor releases expires on its own. UNAVAILABLE (RISK_DATA_UNAVAILABLE) from RiskEngine is a denial:
+    nothing is sent.
+
+    Streams resume: every Stream* response carries an opaque `resume_token` (at most 512 characters) and
+    every Stream* request accepts one. With it the server first replays every change after that position,
+    including changes to orders that reached a terminal state meanwhile, then continues live; an unknown or
+    expired token fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED). Without it the server sends a
+    snapshot, then a message with snapshot_complete = true, then live changes. Tokens stay valid for at
+    least 24 hours.
+
+    Pages: a List response never exceeds the gRPC default of 4 MiB. page_size is at most 1000; the server
+    returns fewer items than page_size (with a next_page_token) when the next item would push the encoded
+    response past 4 MiB. One Order is bounded (source_record at most 1 MiB, at most 1000 fills) so that any
+    single order fits; read_mask lets a client leave out large fields (source_record, fills) and get
+    fuller pages.
     """
 
     @_abc_1.abstractmethod
@@ -271,13 +695,46 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _venue_gateway_pb2.PlaceOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.PlaceOrderResponse, _abc.Awaitable[_venue_gateway_pb2.PlaceOrderResponse]]:
-        """PlaceOrder validates an order against the contract, the market's trading rules and pre-trade risk,
-        then sends it to the venue and returns the order as known after the venue's acknowledgement (status
-        NEW, or FILLED/PARTIALLY_FILLED/EXPIRED for immediate orders, or REJECTED). Unary, idempotent by
-        request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED); NOT_FOUND (account or
-        market); FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, INSUFFICIENT_FUNDS, VENUE_REJECTED);
-        ALREADY_EXISTS (REQUEST_ID_REUSED, or client_order_id already used on the account); UNAVAILABLE
-        (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED.
+        """PlaceOrder checks an order against the contract, the market's trading rules, the features the market
+        supports and pre-trade risk, then sends it to the venue and returns the order as known after the
+        venue's answer: status NEW (or SUBMITTED / PENDING_NEW while unacknowledged), FILLED /
+        PARTIALLY_FILLED / EXPIRED for immediate orders, or REJECTED when the VENUE refused it (OK status, see
+        the service comment). Unary, idempotent by request_id. Errors, all refusals BEFORE the venue (no Order
+        is created; OrderRequestRejected is published): INVALID_ARGUMENT (VALIDATION_FAILED,
+        MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+        FAILED_PRECONDITION (MARKET_NOT_TRADING, RISK_DENIED, TRADING_HALTED, ACCOUNT_SUSPENDED,
+        INSUFFICIENT_FUNDS); ALREADY_EXISTS (REQUEST_ID_REUSED, DUPLICATE_CLIENT_ORDER_ID); UNAVAILABLE
+        (VENUE_UNAVAILABLE: the outcome is unknown, retry with the same request_id); RESOURCE_EXHAUSTED
+        (RATE_LIMITED).
+        """
+
+    @_abc_1.abstractmethod
+    def PlaceOrderList(
+        self,
+        request: _venue_gateway_pb2.PlaceOrderListRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_pb2.PlaceOrderListResponse, _abc.Awaitable[_venue_gateway_pb2.PlaceOrderListResponse]]:
+        """PlaceOrderList places a contingent list of orders in one venue request: OCO, OTO, OTOCO (a bracket:
+        entry plus take-profit and stop-loss), OPO (Binance order lists; Bybit/OKX/Deribit attached or OCO
+        algo orders). All legs are accepted or refused together. Unary, idempotent by request_id. Refusals
+        before the venue fail like PlaceOrder's (plus INVALID_ARGUMENT ORDER_LIST_INVALID for legs that do not
+        form a valid list, UNSUPPORTED_ORDER_FEATURE when the market has no lists of this type); a list the
+        venue rejects returns OK with list_order_status REJECT and every leg REJECTED.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchPlaceOrders(
+        self,
+        request: _venue_gateway_pb2.BatchPlaceOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_pb2.BatchPlaceOrdersResponse, _abc.Awaitable[_venue_gateway_pb2.BatchPlaceOrdersResponse]]:
+        """BatchPlaceOrders places up to 20 independent orders of one account in as few venue requests as the
+        venue allows (Binance USD-M batchOrders, OKX batch-orders, Bybit create-batch). Unary. Each item is
+        idempotent by its own request_id. Partial failure: the RPC returns OK once the batch was processed and
+        results[i] answers requests[i], either the Order (possibly REJECTED by the venue) or the error that
+        PlaceOrder would have returned for it. The RPC itself fails only when no item could be attempted:
+        INVALID_ARGUMENT (VALIDATION_FAILED on the batch), NOT_FOUND (NOT_FOUND_ACCOUNT), UNAVAILABLE
+        (VENUE_UNAVAILABLE before anything was sent; retry the same request_ids).
         """
 
     @_abc_1.abstractmethod
@@ -286,10 +743,24 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _venue_gateway_pb2.AmendOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.AmendOrderResponse, _abc.Awaitable[_venue_gateway_pb2.AmendOrderResponse]]:
-        """AmendOrder changes the quantity, price or trigger price of an open order (cancel-replace where the
-        venue has no native amend; the order keeps its order_id, the venue may assign a new venue_order_id).
-        Unary, idempotent by request_id. Errors: NOT_FOUND (NOT_FOUND_ORDER); FAILED_PRECONDITION
-        (ORDER_NOT_OPEN, VENUE_REJECTED); INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED).
+        """AmendOrder changes the quantity, price or trigger price of an open order (FIX 35=G; cancel-replace
+        where the venue has no native amend). The order keeps its order_id; the venue may assign a new
+        venue_order_id. With new_client_order_id the order takes that client id (FIX 11) and the old one
+        becomes orig_client_order_id (FIX 41). Unary, idempotent by request_id. Errors: NOT_FOUND
+        (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN, TOO_LATE_TO_CANCEL, ORDER_ALREADY_PENDING);
+        INVALID_ARGUMENT (VALIDATION_FAILED, MARKET_RULE_VIOLATED, UNSUPPORTED_ORDER_FEATURE when the venue
+        cannot amend this order); ALREADY_EXISTS (DUPLICATE_CLIENT_ORDER_ID, REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def BatchAmendOrders(
+        self,
+        request: _venue_gateway_pb2.BatchAmendOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_pb2.BatchAmendOrdersResponse, _abc.Awaitable[_venue_gateway_pb2.BatchAmendOrdersResponse]]:
+        """BatchAmendOrders amends up to 20 orders of one account (OKX amend-batch-orders, Bybit amend-batch,
+        Binance USD-M PUT batchOrders). Unary; each item is idempotent by its own request_id. Partial failure
+        is reported per item exactly as BatchPlaceOrders does, each error being what AmendOrder would return.
         """
 
     @_abc_1.abstractmethod
@@ -299,9 +770,22 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.CancelOrderResponse, _abc.Awaitable[_venue_gateway_pb2.CancelOrderResponse]]:
         """CancelOrder asks the venue to cancel one open order and returns the order after the venue's answer
-        (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id. Errors: NOT_FOUND
-        (NOT_FOUND_ORDER); FAILED_PRECONDITION (ORDER_NOT_OPEN when already filled/canceled: the response of
-        the first successful cancel is returned for a retried request_id instead).
+        (CANCELED, or PENDING_CANCEL while unconfirmed). Unary, idempotent by request_id: a retried
+        request_id returns the first call's result. Errors: NOT_FOUND (NOT_FOUND_ORDER; also FIX 102=1 unknown
+        order at the venue); FAILED_PRECONDITION (ORDER_NOT_OPEN when CQC already knows the order is
+        terminal; TOO_LATE_TO_CANCEL when the venue answers it filled or expired first, FIX 102=0;
+        ORDER_ALREADY_PENDING, FIX 102=3).
+        """
+
+    @_abc_1.abstractmethod
+    def BatchCancelOrders(
+        self,
+        request: _venue_gateway_pb2.BatchCancelOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_pb2.BatchCancelOrdersResponse, _abc.Awaitable[_venue_gateway_pb2.BatchCancelOrdersResponse]]:
+        """BatchCancelOrders cancels up to 100 orders of one account (Binance USD-M DELETE batchOrders, OKX
+        cancel-batch-orders). Unary; each item is idempotent by its own request_id. Partial failure is
+        reported per item as BatchPlaceOrders does, each error being what CancelOrder would return.
         """
 
     @_abc_1.abstractmethod
@@ -310,8 +794,24 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _venue_gateway_pb2.CancelAllOrdersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.CancelAllOrdersResponse, _abc.Awaitable[_venue_gateway_pb2.CancelAllOrdersResponse]]:
-        """CancelAllOrders cancels every open order of an account, optionally in one market. Unary, idempotent by
-        request_id. Errors: NOT_FOUND (account or market); UNAVAILABLE (retry with the same request_id).
+        """CancelAllOrders cancels every open order of an account that matches all the given filters (market,
+        side, strategy; FIX 35=q OrderMassCancelRequest). Unary, idempotent by request_id. Errors: NOT_FOUND
+        (account or market); UNAVAILABLE (retry with the same request_id).
+        """
+
+    @_abc_1.abstractmethod
+    def SetCancelAllAfter(
+        self,
+        request: _venue_gateway_pb2.SetCancelAllAfterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_pb2.SetCancelAllAfterResponse, _abc.Awaitable[_venue_gateway_pb2.SetCancelAllAfterResponse]]:
+        """SetCancelAllAfter arms, re-arms or disarms the account's dead-man switch: unless called again within
+        timeout, every open order of the account (or of market_id) is canceled (Binance USD-M
+        countdownCancelAll, OKX cancel-all-after, Bybit disconnected-cancel-all, Deribit
+        enable_cancel_on_disconnect). Each call replaces the previous timer of the same scope; timeout 0
+        disarms it. Unary, idempotent (the last call wins). Errors: INVALID_ARGUMENT (VALIDATION_FAILED, or
+        MARKET_RULE_VIOLATED when the venue accepts another range, metadata "min_timeout"/"max_timeout");
+        NOT_FOUND (account or market); FAILED_PRECONDITION (DEAD_MAN_SWITCH_UNSUPPORTED).
         """
 
     @_abc_1.abstractmethod
@@ -320,7 +820,9 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _venue_gateway_pb2.GetOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.GetOrderResponse, _abc.Awaitable[_venue_gateway_pb2.GetOrderResponse]]:
-        """GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND."""
+        """GetOrder returns one order by CQC order id or by client order id. Unary, read-only. Errors: NOT_FOUND
+        (NOT_FOUND_ORDER); INVALID_ARGUMENT (VALIDATION_FAILED, or a read_mask path that is not an Order field).
+        """
 
     @_abc_1.abstractmethod
     def ListOrders(
@@ -328,8 +830,9 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _venue_gateway_pb2.ListOrdersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.ListOrdersResponse, _abc.Awaitable[_venue_gateway_pb2.ListOrdersResponse]]:
-        """ListOrders returns an account's orders, newest first, page by page. Unary, read-only.
-        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND (account).
+        """ListOrders returns an account's orders matching all the given filters, newest first (by create_time,
+        then order_id), page by page. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+        INVALID_PAGE_TOKEN, a read_mask path that is not an Order field); NOT_FOUND (account).
         """
 
     @_abc_1.abstractmethod
@@ -339,9 +842,14 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_venue_gateway_pb2.StreamOrdersResponse], _abc.AsyncIterator[_venue_gateway_pb2.StreamOrdersResponse]]:
         """StreamOrders sends the full current state of an account's orders each time one changes. Server
-        streaming: first one message per open order (is_snapshot = true), then one per change, in the order
-        the gateway observed them. The stream ends only on error or cancellation; reconnect and rely on the
-        snapshot to resynchronise. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+        streaming. Without resume_token: first a snapshot, one message per order that is open OR reached a
+        terminal state (filled, canceled, expired, rejected) at or after the snapshot's lookback start
+        (terminal_since, default 24 hours before the call), so orders that filled or were canceled while the
+        client was away are never missed; then one message with snapshot_complete = true and no order; then
+        one message per change in the order the gateway observed them. With resume_token: no snapshot; every
+        change after that position is replayed (including orders that went terminal meanwhile), then live.
+        Errors: NOT_FOUND (account); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream
+        lost: reconnect with the last resume_token).
         """
 
     @_abc_1.abstractmethod
@@ -351,7 +859,9 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.ListExecutionReportsResponse, _abc.Awaitable[_venue_gateway_pb2.ListExecutionReportsResponse]]:
         """ListExecutionReports returns an account's execution reports (fills and state changes), newest first,
-        page by page. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+        page by page, optionally filtered by market, order, time range and fills only. Unary, read-only.
+        Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+        (NOT_FOUND_ACCOUNT).
         """
 
     @_abc_1.abstractmethod
@@ -361,8 +871,11 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_venue_gateway_pb2.StreamExecutionReportsResponse], _abc.AsyncIterator[_venue_gateway_pb2.StreamExecutionReportsResponse]]:
         """StreamExecutionReports sends every execution report of an account as the venue emits it (fills,
-        cancels, rejects, expiries). Server streaming, no snapshot: use ListExecutionReports with since_time
-        to fill a gap after reconnecting. Errors: NOT_FOUND (account); UNAVAILABLE (venue stream lost).
+        cancels, rejects, expiries, corrections). Server streaming. With resume_token: every report after that
+        position, then live. Without: the reports whose transact_time is at or after since_time (none when
+        since_time is unset), then the snapshot_complete marker, then live. Errors: NOT_FOUND
+        (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE (venue stream lost: resume
+        with the last resume_token).
         """
 
     @_abc_1.abstractmethod
@@ -373,8 +886,8 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_venue_gateway_pb2.ListBalancesResponse, _abc.Awaitable[_venue_gateway_pb2.ListBalancesResponse]]:
         """ListBalances returns an account's balances, one per asset (and wallet), page by page in asset_id order.
         Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
-        (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE when balances must be fetched from the venue).
-        Errors: NOT_FOUND (account); UNAVAILABLE (venue unreachable and no fresh cached value).
+        (NOT_FOUND_ACCOUNT); UNAVAILABLE (VENUE_UNAVAILABLE: the venue is unreachable and no fresh cached value
+        exists).
         """
 
     @_abc_1.abstractmethod
@@ -383,8 +896,10 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _venue_gateway_pb2.StreamBalancesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_venue_gateway_pb2.StreamBalancesResponse], _abc.AsyncIterator[_venue_gateway_pb2.StreamBalancesResponse]]:
-        """StreamBalances sends an account's balances: first all of them (is_snapshot = true), then each change.
-        Server streaming. Errors: NOT_FOUND (account); UNAVAILABLE.
+        """StreamBalances sends an account's balances. Server streaming. Without resume_token: a snapshot (one
+        message per balance, is_snapshot = true), then the snapshot_complete marker, then one message per
+        change with the new full balance. With resume_token: every change after that position, then live.
+        Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED); UNAVAILABLE.
         """
 
     @_abc_1.abstractmethod
@@ -404,8 +919,9 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _venue_gateway_pb2.ListDepositsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.ListDepositsResponse, _abc.Awaitable[_venue_gateway_pb2.ListDepositsResponse]]:
-        """ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT.
-        Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+        """ListDeposits returns deposits into an account, newest first, as ledger transactions of type DEPOSIT,
+        optionally filtered by asset, time range and status. Unary, read-only. Errors: INVALID_ARGUMENT
+        (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT).
         """
 
     @_abc_1.abstractmethod
@@ -415,10 +931,12 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.RequestWithdrawalResponse, _abc.Awaitable[_venue_gateway_pb2.RequestWithdrawalResponse]]:
         """RequestWithdrawal asks the venue to send funds from an account to an external address and returns
-        the withdrawal as a ledger transaction of type WITHDRAWAL (usually status PENDING). Unary, idempotent by
-        request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, amount below the network minimum);
-        FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g. address not whitelisted);
-        PERMISSION_DENIED (account lacks withdrawal permission).
+        the withdrawal as a ledger transaction of type WITHDRAWAL (status PENDING, AWAITING_USER_CONFIRMATION,
+        AWAITING_APPROVAL or PROCESSING). Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+        (VALIDATION_FAILED, amount below the network minimum); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET,
+        NOT_FOUND_RESOURCE for the deployment); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED, e.g.
+        address not whitelisted); ALREADY_EXISTS (REQUEST_ID_REUSED, or client_transaction_id already used);
+        PERMISSION_DENIED (PERMISSION_DENIED: the account lacks withdrawal permission).
         """
 
     @_abc_1.abstractmethod
@@ -428,7 +946,180 @@ class VenueGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_venue_gateway_pb2.ListWithdrawalsResponse, _abc.Awaitable[_venue_gateway_pb2.ListWithdrawalsResponse]]:
         """ListWithdrawals returns withdrawals from an account, newest first, as ledger transactions of type
-        WITHDRAWAL. Unary, read-only. Errors: INVALID_ARGUMENT; NOT_FOUND (account).
+        WITHDRAWAL, optionally filtered by asset, time range and status. Unary, read-only. Errors:
+        INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND
+        (NOT_FOUND_ACCOUNT).
+        """
+
+    @_abc_1.abstractmethod
+    def CancelWithdrawal(
+        self,
+        request: _venue_gateway_account_pb2.CancelWithdrawalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.CancelWithdrawalResponse, _abc.Awaitable[_venue_gateway_account_pb2.CancelWithdrawalResponse]]:
+        """CancelWithdrawal cancels a withdrawal the venue has not started processing (Binance withdrawal status 0
+        or 2; OKX cancel-withdrawal while pending) and returns it with status CANCELED. Unary, idempotent by
+        request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_TRANSACTION); FAILED_PRECONDITION
+        (WITHDRAWAL_NOT_CANCELABLE when processing or final; ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot
+        cancel withdrawals); ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def TransferInternal(
+        self,
+        request: _venue_gateway_account_pb2.TransferInternalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.TransferInternalResponse, _abc.Awaitable[_venue_gateway_account_pb2.TransferInternalResponse]]:
+        """TransferInternal moves funds between wallets of one account or between accounts of the same owner at
+        the same venue (spot/futures/funding wallets, master and sub-accounts) and returns the source-side
+        ledger entry. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+        (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, VENUE_REJECTED,
+        ACCOUNT_OPERATION_UNSUPPORTED when the venue cannot move between those two); PERMISSION_DENIED
+        (PERMISSION_DENIED: no transfer permission); ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def Borrow(
+        self,
+        request: _venue_gateway_account_pb2.BorrowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.BorrowResponse, _abc.Awaitable[_venue_gateway_account_pb2.BorrowResponse]]:
+        """Borrow takes a margin loan and returns its ledger entry. Unary, idempotent by request_id. Errors:
+        NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_ASSET, NOT_FOUND_MARKET); FAILED_PRECONDITION
+        (BORROW_LIMIT_EXCEEDED, ACCOUNT_OPERATION_UNSUPPORTED for accounts that cannot borrow, VENUE_REJECTED);
+        PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def Repay(
+        self,
+        request: _venue_gateway_account_pb2.RepayRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.RepayResponse, _abc.Awaitable[_venue_gateway_account_pb2.RepayResponse]]:
+        """Repay repays a margin loan (interest first, then principal) and returns its ledger entry. Unary,
+        idempotent by request_id. Errors: INVALID_ARGUMENT (REPAY_EXCEEDS_DEBT); NOT_FOUND (NOT_FOUND_ACCOUNT,
+        NOT_FOUND_ASSET); FAILED_PRECONDITION (INSUFFICIENT_FUNDS, ACCOUNT_OPERATION_UNSUPPORTED);
+        ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def SetLeverage(
+        self,
+        request: _venue_gateway_account_pb2.SetLeverageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.SetLeverageResponse, _abc.Awaitable[_venue_gateway_account_pb2.SetLeverageResponse]]:
+        """SetLeverage sets an account's leverage in one market (optionally one side) and returns the setting
+        as the venue confirmed it. Unary, idempotent by request_id. Errors: INVALID_ARGUMENT
+        (LEVERAGE_OUT_OF_RANGE); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); FAILED_PRECONDITION
+        (ACCOUNT_OPERATION_UNSUPPORTED for a per-side leverage the venue does not have or a spot market,
+        POSITIONS_OR_ORDERS_OPEN where the venue forbids lowering leverage under an open position);
+        ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def SetMarginMode(
+        self,
+        request: _venue_gateway_account_pb2.SetMarginModeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.SetMarginModeResponse, _abc.Awaitable[_venue_gateway_account_pb2.SetMarginModeResponse]]:
+        """SetMarginMode sets cross, isolated or portfolio margin for one market or the account's default.
+        Unary, idempotent by request_id; setting the mode already in force succeeds (Binance -4046 "No need to
+        change margin type" is success). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
+        FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED); ALREADY_EXISTS
+        (REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def SetPositionMode(
+        self,
+        request: _venue_gateway_account_pb2.SetPositionModeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.SetPositionModeResponse, _abc.Awaitable[_venue_gateway_account_pb2.SetPositionModeResponse]]:
+        """SetPositionMode switches the account between one-way and hedge positions. Unary, idempotent by
+        request_id; setting the mode already in force succeeds. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT);
+        FAILED_PRECONDITION (POSITIONS_OR_ORDERS_OPEN, ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+        derivatives); ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def AdjustIsolatedMargin(
+        self,
+        request: _venue_gateway_account_pb2.AdjustIsolatedMarginRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.AdjustIsolatedMarginResponse, _abc.Awaitable[_venue_gateway_account_pb2.AdjustIsolatedMarginResponse]]:
+        """AdjustIsolatedMargin adds margin to or removes margin from one isolated position. Unary, idempotent by
+        request_id. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET, NOT_FOUND_POSITION);
+        FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED on a cross position, INSUFFICIENT_FUNDS for ADD,
+        MARGIN_REMOVAL_EXCEEDS_FREE for REDUCE); ALREADY_EXISTS (REQUEST_ID_REUSED).
+        """
+
+    @_abc_1.abstractmethod
+    def ListTradingFeeRates(
+        self,
+        request: _venue_gateway_account_pb2.ListTradingFeeRatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.ListTradingFeeRatesResponse, _abc.Awaitable[_venue_gateway_account_pb2.ListTradingFeeRatesResponse]]:
+        """ListTradingFeeRates returns the account's effective maker and taker fee rates per market. Unary,
+        read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN); NOT_FOUND
+        (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET for a listed market); UNAVAILABLE (VENUE_UNAVAILABLE).
+        """
+
+    @_abc_1.abstractmethod
+    def GetMarginSummary(
+        self,
+        request: _venue_gateway_account_pb2.GetMarginSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.GetMarginSummaryResponse, _abc.Awaitable[_venue_gateway_account_pb2.GetMarginSummaryResponse]]:
+        """GetMarginSummary returns the account's margin summary (equity, margins, margin ratio, available).
+        Unary, read-only. Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION
+        (ACCOUNT_OPERATION_UNSUPPORTED for cash-only accounts); UNAVAILABLE (VENUE_UNAVAILABLE).
+        """
+
+    @_abc_1.abstractmethod
+    def StreamMarginSummaries(
+        self,
+        request: _venue_gateway_account_pb2.StreamMarginSummariesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_venue_gateway_account_pb2.StreamMarginSummariesResponse], _abc.AsyncIterator[_venue_gateway_account_pb2.StreamMarginSummariesResponse]]:
+        """StreamMarginSummaries sends the account's margin summary whenever it changes, so a risk engine sees a
+        cross-margin liquidation coming. Server streaming; resumes like every stream (see the service
+        comment). Errors: NOT_FOUND (NOT_FOUND_ACCOUNT); FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED,
+        ACCOUNT_OPERATION_UNSUPPORTED); UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def ListOrderStatusReports(
+        self,
+        request: _venue_gateway_account_pb2.ListOrderStatusReportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.ListOrderStatusReportsResponse, _abc.Awaitable[_venue_gateway_account_pb2.ListOrderStatusReportsResponse]]:
+        """ListOrderStatusReports returns the venue's own view of an account's orders (open, plus those changed
+        since since_time) for reconciliation after a restart; the procedure is written once in
+        venue_gateway_account.proto. Unary, read-only. Errors: INVALID_ARGUMENT (VALIDATION_FAILED,
+        INVALID_PAGE_TOKEN, INVALID_READ_MASK); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE
+        (VENUE_UNAVAILABLE: reconciliation must wait, never guess).
+        """
+
+    @_abc_1.abstractmethod
+    def ListFillReports(
+        self,
+        request: _venue_gateway_account_pb2.ListFillReportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.ListFillReportsResponse, _abc.Awaitable[_venue_gateway_account_pb2.ListFillReportsResponse]]:
+        """ListFillReports returns the venue's own record of an account's fills in a time window, oldest first,
+        for reconciliation. Unary, read-only. Errors: as ListOrderStatusReports.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPositionStatusReports(
+        self,
+        request: _venue_gateway_account_pb2.ListPositionStatusReportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_venue_gateway_account_pb2.ListPositionStatusReportsResponse, _abc.Awaitable[_venue_gateway_account_pb2.ListPositionStatusReportsResponse]]:
+        """ListPositionStatusReports returns the positions the venue itself holds for the account (the venue's
+        own positions query), for reconciliation and display. Unary, read-only. Errors: as
+        ListOrderStatusReports; FAILED_PRECONDITION (ACCOUNT_OPERATION_UNSUPPORTED for accounts without
+        positions).
         """
 
     @_abc_1.abstractmethod

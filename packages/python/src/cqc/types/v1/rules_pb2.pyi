@@ -13,7 +13,13 @@ DESCRIPTOR: _descriptor.FileDescriptor
 DECIMAL_FIELD_NUMBER: _builtins.int
 NON_NEGATIVE_DECIMAL_FIELD_NUMBER: _builtins.int
 POSITIVE_DECIMAL_FIELD_NUMBER: _builtins.int
+FRACTION_FIELD_NUMBER: _builtins.int
+FEE_RATE_FIELD_NUMBER: _builtins.int
 ID_PREFIX_FIELD_NUMBER: _builtins.int
+NO_SECRET_MATERIAL_FIELD_NUMBER: _builtins.int
+NO_CREDENTIAL_PARAMS_FIELD_NUMBER: _builtins.int
+NO_CREDENTIAL_JSON_VALUES_FIELD_NUMBER: _builtins.int
+CAIP10_ACCOUNT_FIELD_NUMBER: _builtins.int
 decimal: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.bool]
 """decimal, when true, requires the string to be a decimal number in CQC's one decimal grammar.
 
@@ -38,6 +44,29 @@ positive_decimal: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.String
 Use it for tick sizes, lot sizes, contract sizes and prices that cannot be zero.
 Rule id: `cqc.decimal.positive`.
 """
+fraction: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.bool]
+"""fraction, when true, requires a decimal (same grammar as `decimal`) from 0 to 1 inclusive, compared
+exactly on the digits (no floating point): a share, ratio or probability such as a utilization, a
+collateral ratio, a depth distance or a margin rate. Margin rates use it too: real maintenance margin
+rates reach 0.5 (50%) in the top tiers of Binance USD-M leverage brackets and initial margin reaches
+1 (100%) at 1x leverage, so no tighter bound is possible; a percent copied unconverted ("2.5" for
+2.5%) is still rejected.
+- Accepted: "0", "0.004", "0.5", "1", "1.000".
+- Rejected: "1.0001", "2.5", "-0.1", "50", "1e-3".
+Rule id: `cqc.fraction`.
+"""
+fee_rate: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.bool]
+"""fee_rate, when true, requires a decimal (same grammar as `decimal`) from -0.1 to 0.1 inclusive,
+compared exactly on the digits: a trading, swap, settlement or liquidation fee as a signed fraction of
+notional (negative = rebate). The bound rejects a percent copied as a fraction (Kraken's 0.26% taker
+fee written "0.26" instead of "0.0026") while every real fee passes: the highest published spot taker
+fees (Coinbase Advanced 1.2% = "0.012", Kraken 0.40%), AMM pool fees (Uniswap 1% = "0.01", Balancer's
+maximum swap fee 10% = "0.1"), liquidation fees (Binance 1.2% = "0.012") and maker rebates
+("-0.0001").
+- Accepted: "0", "0.0026", "-0.00005", "0.012", "0.1", "-0.1".
+- Rejected: "0.26", "0.11", "-0.2", "1", "-0", "0.1000001".
+Rule id: `cqc.fee_rate`.
+"""
 id_prefix: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.str]
 """id_prefix, when set, requires a CQC entity id: the given prefix, an underscore, then a ULID
 (26 characters of Crockford base32, upper case: digits and letters except I, L, O and U).
@@ -47,4 +76,46 @@ Example: with `id_prefix = "ast"`, "ast_01JD7Y5Q4N8X2M3K6P9R0S1T2V" is valid; "a
 proto/README.md ("ast" asset, "chn" chain, "mkt" market, ...). Ids are assigned by the service that
 owns the entity, never derived from a ticker, and never reused.
 Rule id: `cqc.id`.
+"""
+no_secret_material: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.bool]
+"""no_secret_material, when true, refuses strings that look like secret material rather than a
+reference to it. Use it on fields that hold a reference or a name and never an address or a hash
+(credential_ref); a 32-byte hex string is a legitimate transaction hash or Aptos/Sui address, so
+address and hash fields must not use it. Rejected:
+- a run of 32 or more hexadecimal digits, with or without "0x" (a raw private key or hex secret);
+- a run of 32 or more letters, digits, "+" or "=" without any separator (an API secret or base64
+  token; human-chosen names separate words with "-", "_", "." or "/");
+- a PEM block ("-----BEGIN");
+- twelve or more lower-case words of 3 to 8 letters separated by spaces (a BIP-39 mnemonic).
+Accepted: "vault://trading/binance/main", "awssm://prod/trading/binance-main#api_secret".
+Rule id: `cqc.no_secret_material`.
+"""
+no_credential_params: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.bool]
+"""no_credential_params, when true, refuses a request description (SourceRecord.endpoint) that carries a
+known credential parameter or header with a value: signature, sign, apiKey/api_key, apiSecret, secret,
+secretKey, passphrase, password, token, access_token, listenKey, privateKey/private_key,
+X-MBX-APIKEY, OK-ACCESS-KEY/SIGN/PASSPHRASE, CB-ACCESS-KEY/SIGN/PASSPHRASE; names compare
+case-insensitively, "-" and "_" alike, when they start the text or follow a character other than a
+letter or digit and are followed by "=" or ":" (query parameter, header line). Build endpoints with the
+packages' SourceRecord helpers, which drop these parameters. "GET /api/v3/order?symbol=BTCUSDT" is
+accepted; "GET /api/v3/order?symbol=BTCUSDT&signature=ab12" is not.
+Rule id: `cqc.no_credential_params`.
+"""
+no_credential_json_values: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.bool]
+"""no_credential_json_values, when true, refuses JSON text (SourceRecord.raw_json) in which a known
+credential key has a non-empty string value: "signature", "apiKey"/"api_key", "apiSecret"/"api_secret",
+"secret", "secretKey"/"secret_key", "passphrase", "password", "privateKey"/"private_key", "listenKey",
+"X-MBX-APIKEY", "OK-ACCESS-KEY/SIGN/PASSPHRASE", "CB-ACCESS-KEY/SIGN/PASSPHRASE" (case-insensitive,
+"-" and "_" alike). A value that is empty or starts with "[" (the scrubbers' "[REDACTED]" marker) is
+accepted, as are non-string values (Hyperliquid's signature object {r, s, v} is public data).
+Rule id: `cqc.no_credential_json_values`.
+"""
+caip10_account: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.bool]
+"""caip10_account, when true, tightens a CAIP-10 account id (namespace:reference:address) so it cannot
+hold a private key: an "eip155" address must be "0x" and exactly 40 hex digits; a "solana" address
+must be 32 to 44 base58 characters; in any namespace the address must not be 80 or more base58/hex
+characters (an ed25519 key pair); and an address of exactly 64 hex digits (with or without "0x") is
+accepted only in the namespaces whose addresses are 32 bytes ("aptos", "sui", "starknet"), where a
+private key cannot be told apart by shape. The overall CAIP-10 shape is checked by the field's own
+pattern. Rule id: `cqc.caip10_account`.
 """

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from cqc._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
+from cqc.types.v1 import rules_pb2 as cqc_dot_types_dot_v1_dot_rules__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63qc/types/v1/source.proto\x12\x0c\x63qc.types.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x01\n\x0cSourceRecord\x12\x32\n\x06source\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d\x32\x1b^[a-z0-9][a-z0-9._-]{1,63}$\x12\x1a\n\x08\x65ndpoint\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x1b\n\x08raw_json\x18\x03 \x01(\tB\t\xbaH\x06r\x04(\x80\x80@\x12\x38\n\x0creceive_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x42o\n\x1c\x63om.cryptoquant.cqc.types.v1B\x0bSourceProtoP\x01Z@github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1;typesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63qc/types/v1/source.proto\x12\x0c\x63qc.types.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x18\x63qc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x06\n\x0cSourceRecord\x12\x32\n\x06source\x18\x01 \x01(\tB\"\xbaH\x1fr\x1d\x32\x1b^[a-z0-9][a-z0-9._-]{1,63}$\x12\x1e\n\x08\x65ndpoint\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x04\xf8\x89\'\x01\x12\"\n\x08raw_json\x18\x03 \x01(\tB\x10\x80\x01\x01\xbaH\nr\x08(\x80\x80@\x80\x8a\'\x01\x12\x34\n\x06\x66ormat\x18\x05 \x01(\x0e\x32\x1a.cqc.types.v1.SourceFormatB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1e\n\x08raw_text\x18\x06 \x01(\tB\x0c\x80\x01\x01\xbaH\x06r\x04(\x80\x80@\x12\x1f\n\traw_bytes\x18\x07 \x01(\x0c\x42\x0c\x80\x01\x01\xbaH\x06z\x04\x18\x80\x80@\x12\x38\n\x0creceive_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01:\xb0\x04\xbaH\xac\x04\x1a\xc1\x01\n\x1asource_record.one_raw_form\x12:at most one of raw_json, raw_text and raw_bytes may be set\x1ag(this.raw_json != \'\' ? 1 : 0) + (this.raw_text != \'\' ? 1 : 0) + (size(this.raw_bytes) > 0 ? 1 : 0) <= 1\x1a\xe5\x02\n source_record.format_matches_raw\x12\x9c\x01\x66ormat must match the raw field set: JSON or UNSPECIFIED for raw_json; FIX, CSV, XML or OTHER_TEXT for raw_text; SBE, PROTOBUF or OTHER_BINARY for raw_bytes\x1a\xa1\x01(this.raw_json == \'\' || this.format in [0, 1]) && (this.raw_text == \'\' || this.format in [2, 3, 6, 7]) && (size(this.raw_bytes) == 0 || this.format in [4, 5, 8])*\xfb\x01\n\x0cSourceFormat\x12\x1d\n\x19SOURCE_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12SOURCE_FORMAT_JSON\x10\x01\x12\x15\n\x11SOURCE_FORMAT_FIX\x10\x02\x12\x15\n\x11SOURCE_FORMAT_CSV\x10\x03\x12\x15\n\x11SOURCE_FORMAT_SBE\x10\x04\x12\x1a\n\x16SOURCE_FORMAT_PROTOBUF\x10\x05\x12\x15\n\x11SOURCE_FORMAT_XML\x10\x06\x12\x1c\n\x18SOURCE_FORMAT_OTHER_TEXT\x10\x07\x12\x1e\n\x1aSOURCE_FORMAT_OTHER_BINARY\x10\x08\x42o\n\x1c\x63om.cryptoquant.cqc.types.v1B\x0bSourceProtoP\x01Z@github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1;typesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,11 +38,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SOURCERECORD'].fields_by_name['source']._loaded_options = None
   _globals['_SOURCERECORD'].fields_by_name['source']._serialized_options = b'\272H\037r\0352\033^[a-z0-9][a-z0-9._-]{1,63}$'
   _globals['_SOURCERECORD'].fields_by_name['endpoint']._loaded_options = None
-  _globals['_SOURCERECORD'].fields_by_name['endpoint']._serialized_options = b'\272H\005r\003\030\200\004'
+  _globals['_SOURCERECORD'].fields_by_name['endpoint']._serialized_options = b'\272H\tr\007\030\200\004\370\211\'\001'
   _globals['_SOURCERECORD'].fields_by_name['raw_json']._loaded_options = None
-  _globals['_SOURCERECORD'].fields_by_name['raw_json']._serialized_options = b'\272H\006r\004(\200\200@'
+  _globals['_SOURCERECORD'].fields_by_name['raw_json']._serialized_options = b'\200\001\001\272H\nr\010(\200\200@\200\212\'\001'
+  _globals['_SOURCERECORD'].fields_by_name['format']._loaded_options = None
+  _globals['_SOURCERECORD'].fields_by_name['format']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_SOURCERECORD'].fields_by_name['raw_text']._loaded_options = None
+  _globals['_SOURCERECORD'].fields_by_name['raw_text']._serialized_options = b'\200\001\001\272H\006r\004(\200\200@'
+  _globals['_SOURCERECORD'].fields_by_name['raw_bytes']._loaded_options = None
+  _globals['_SOURCERECORD'].fields_by_name['raw_bytes']._serialized_options = b'\200\001\001\272H\006z\004\030\200\200@'
   _globals['_SOURCERECORD'].fields_by_name['receive_time']._loaded_options = None
   _globals['_SOURCERECORD'].fields_by_name['receive_time']._serialized_options = b'\272H\003\310\001\001'
-  _globals['_SOURCERECORD']._serialized_start=106
-  _globals['_SOURCERECORD']._serialized_end=287
+  _globals['_SOURCERECORD']._loaded_options = None
+  _globals['_SOURCERECORD']._serialized_options = b'\272H\254\004\032\301\001\n\032source_record.one_raw_form\022:at most one of raw_json, raw_text and raw_bytes may be set\032g(this.raw_json != \'\' ? 1 : 0) + (this.raw_text != \'\' ? 1 : 0) + (size(this.raw_bytes) > 0 ? 1 : 0) <= 1\032\345\002\n source_record.format_matches_raw\022\234\001format must match the raw field set: JSON or UNSPECIFIED for raw_json; FIX, CSV, XML or OTHER_TEXT for raw_text; SBE, PROTOBUF or OTHER_BINARY for raw_bytes\032\241\001(this.raw_json == \'\' || this.format in [0, 1]) && (this.raw_text == \'\' || this.format in [2, 3, 6, 7]) && (size(this.raw_bytes) == 0 || this.format in [4, 5, 8])'
+  _globals['_SOURCEFORMAT']._serialized_start=1009
+  _globals['_SOURCEFORMAT']._serialized_end=1260
+  _globals['_SOURCERECORD']._serialized_start=132
+  _globals['_SOURCERECORD']._serialized_end=1006
 # @@protoc_insertion_point(module_scope)

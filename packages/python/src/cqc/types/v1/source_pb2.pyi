@@ -6,6 +6,7 @@ isort:skip_file
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -17,12 +18,76 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _SourceFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SourceFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SourceFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SOURCE_FORMAT_UNSPECIFIED: _SourceFormat.ValueType  # 0
+    """Not stated. Allowed only with raw_json (or no raw record at all): it then reads as JSON."""
+    SOURCE_FORMAT_JSON: _SourceFormat.ValueType  # 1
+    """JSON text (REST and WebSocket payloads), kept in raw_json."""
+    SOURCE_FORMAT_FIX: _SourceFormat.ValueType  # 2
+    """FIX tag=value text (FIX 4.2 to 5.0 SP2, e.g. "8=FIX.4.4|9=...|35=8|..."), kept in raw_text. The SOH
+    field separator (0x01) is kept as sent; writers MUST NOT replace it by "|".
+    """
+    SOURCE_FORMAT_CSV: _SourceFormat.ValueType  # 3
+    """One CSV line (or a header line plus one line) of a file export or statement, kept in raw_text."""
+    SOURCE_FORMAT_SBE: _SourceFormat.ValueType  # 4
+    """Simple Binary Encoding (FIX SBE, Binance SBE market data and user streams) message bytes, kept in
+    raw_bytes.
+    """
+    SOURCE_FORMAT_PROTOBUF: _SourceFormat.ValueType  # 5
+    """Protocol Buffers wire-format bytes of a venue's own schema (dYdX v4 indexer, Hyperliquid node data),
+    kept in raw_bytes.
+    """
+    SOURCE_FORMAT_XML: _SourceFormat.ValueType  # 6
+    """XML text (FIXML, some bank and custodian statements), kept in raw_text."""
+    SOURCE_FORMAT_OTHER_TEXT: _SourceFormat.ValueType  # 7
+    """Any other text format, kept in raw_text; endpoint says what it is."""
+    SOURCE_FORMAT_OTHER_BINARY: _SourceFormat.ValueType  # 8
+    """Any other binary format, kept in raw_bytes; endpoint says what it is."""
+
+class SourceFormat(_SourceFormat, metaclass=_SourceFormatEnumTypeWrapper):
+    """SourceFormat is the encoding of the record kept in a SourceRecord."""
+
+SOURCE_FORMAT_UNSPECIFIED: SourceFormat.ValueType  # 0
+"""Not stated. Allowed only with raw_json (or no raw record at all): it then reads as JSON."""
+SOURCE_FORMAT_JSON: SourceFormat.ValueType  # 1
+"""JSON text (REST and WebSocket payloads), kept in raw_json."""
+SOURCE_FORMAT_FIX: SourceFormat.ValueType  # 2
+"""FIX tag=value text (FIX 4.2 to 5.0 SP2, e.g. "8=FIX.4.4|9=...|35=8|..."), kept in raw_text. The SOH
+field separator (0x01) is kept as sent; writers MUST NOT replace it by "|".
+"""
+SOURCE_FORMAT_CSV: SourceFormat.ValueType  # 3
+"""One CSV line (or a header line plus one line) of a file export or statement, kept in raw_text."""
+SOURCE_FORMAT_SBE: SourceFormat.ValueType  # 4
+"""Simple Binary Encoding (FIX SBE, Binance SBE market data and user streams) message bytes, kept in
+raw_bytes.
+"""
+SOURCE_FORMAT_PROTOBUF: SourceFormat.ValueType  # 5
+"""Protocol Buffers wire-format bytes of a venue's own schema (dYdX v4 indexer, Hyperliquid node data),
+kept in raw_bytes.
+"""
+SOURCE_FORMAT_XML: SourceFormat.ValueType  # 6
+"""XML text (FIXML, some bank and custodian statements), kept in raw_text."""
+SOURCE_FORMAT_OTHER_TEXT: SourceFormat.ValueType  # 7
+"""Any other text format, kept in raw_text; endpoint says what it is."""
+SOURCE_FORMAT_OTHER_BINARY: SourceFormat.ValueType  # 8
+"""Any other binary format, kept in raw_bytes; endpoint says what it is."""
+Global___SourceFormat: _TypeAlias = SourceFormat  # noqa: Y015
+
 @_typing.final
 class SourceRecord(_message.Message):
     """SourceRecord keeps the original record a CQC message was mapped from (a venue's REST or WebSocket
-    payload, a registry's coin record), byte for byte, so that nothing a source said is ever lost even when
-    the contract has no field for it yet. Readers MUST treat the typed fields of the enclosing message as
-    authoritative; the raw record is for audit, debugging and re-mapping.
+    payload, a FIX message, a CSV statement line, an SBE frame, a registry's coin record), byte for byte, so
+    that nothing a source said is ever lost even when the contract has no field for it yet. Readers MUST
+    treat the typed fields of the enclosing message as authoritative; the raw record is for audit,
+    debugging and re-mapping.
+
+    At most one of raw_json, raw_text and raw_bytes is set, and format says which: JSON (or UNSPECIFIED)
+    with raw_json; FIX, CSV, XML or OTHER_TEXT with raw_text; SBE, PROTOBUF or OTHER_BINARY with raw_bytes.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -30,6 +95,9 @@ class SourceRecord(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     ENDPOINT_FIELD_NUMBER: _builtins.int
     RAW_JSON_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    RAW_TEXT_FIELD_NUMBER: _builtins.int
+    RAW_BYTES_FIELD_NUMBER: _builtins.int
     RECEIVE_TIME_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """source names who published the record: a venue slug ("binance", "okx", "deribit"), a data source
@@ -37,11 +105,31 @@ class SourceRecord(_message.Message):
     """
     endpoint: _builtins.str
     """endpoint says where the record came from: the REST path or stream name, e.g.
-    "GET /api/v3/exchangeInfo", "wss executionReport". Free text, at most 512 characters.
+    "GET /api/v3/exchangeInfo", "wss executionReport". Free text, at most 512 characters. Never carries
+    credentials: known credential parameters and headers (signature, apiKey, secret, passphrase, token,
+    X-MBX-APIKEY, OK-ACCESS-SIGN...) are refused (cqc.no_credential_params); build it with the packages'
+    SourceRecord helpers, which scrub them.
     """
     raw_json: _builtins.str
     """raw_json is the record exactly as received, as JSON text (not re-serialized: big integers and
-    trailing zeros are preserved). At most 1 MiB. Empty when the source was not JSON.
+    trailing zeros are preserved). At most 1 MiB. Empty when the source was not JSON (see raw_text and
+    raw_bytes). Credential values (a "signature", "apiKey", "secret", "passphrase" key with a string value)
+    are refused (cqc.no_credential_json_values): scrub them to "[REDACTED]" with the SourceRecord helpers.
+    Redacted in debug output: a raw record can carry anything the source sent (a uid, an address).
+    """
+    format: Global___SourceFormat.ValueType
+    """format is the encoding of the kept record. UNSPECIFIED reads as JSON and is allowed only with raw_json
+    or with no raw record. Required with raw_text and raw_bytes.
+    """
+    raw_text: _builtins.str
+    """raw_text is a non-JSON text record exactly as received: a FIX tag=value message with its SOH
+    separators, a CSV line, an XML document. At most 1 MiB (UTF-8). Empty otherwise.
+    Redacted in debug output, like raw_json.
+    """
+    raw_bytes: _builtins.bytes
+    """raw_bytes is a binary record exactly as received: an SBE frame, a venue's protobuf message. At most
+    1 MiB. Empty otherwise.
+    Redacted (cleared) in debug output, like raw_json.
     """
     @_builtins.property
     def receive_time(self) -> _timestamp_pb2.Timestamp:
@@ -53,11 +141,14 @@ class SourceRecord(_message.Message):
         source: _builtins.str = ...,
         endpoint: _builtins.str = ...,
         raw_json: _builtins.str = ...,
+        format: Global___SourceFormat.ValueType = ...,
+        raw_text: _builtins.str = ...,
+        raw_bytes: _builtins.bytes = ...,
         receive_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["receive_time", b"receive_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "raw_json", b"raw_json", "receive_time", b"receive_time", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "format", b"format", "raw_bytes", b"raw_bytes", "raw_json", b"raw_json", "raw_text", b"raw_text", "receive_time", b"receive_time", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

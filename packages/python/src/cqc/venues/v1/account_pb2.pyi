@@ -15,10 +15,10 @@ import builtins as _builtins
 import sys
 import typing as _typing
 
-if sys.version_info >= (3, 10):
-    from typing import TypeAlias as _TypeAlias
+if sys.version_info >= (3, 11):
+    from typing import TypeAlias as _TypeAlias, Never as _Never
 else:
-    from typing_extensions import TypeAlias as _TypeAlias
+    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -207,68 +207,140 @@ Global___TradingState: _TypeAlias = TradingState  # noqa: Y015
 @_typing.final
 class CommissionRates(_message.Message):
     """CommissionRates are the fees an account pays, as fractions of the traded notional (0.001 = 0.1% =
-    10 bp). Negative values are rebates paid to the account. Binance account "commissionRates" (already
-    fractions) map directly; venues that publish percents or bps are converted on ingest.
+    10 bp). Sign: positive = paid by the account, negative = rebate received (the contract-wide sign table
+    is in proto/README.md). Binance account "commissionRates" (already fractions) map directly; venues that
+    publish percents or bps are converted on ingest, and venues that publish the opposite sign are negated
+    (OKX trade-fee gives "-0.0008" for a 0.08% fee the account pays: maker_fee_rate "0.0008"). Every rate lies
+    in [-0.01, 0.1] (a 1% rebate to a 10% fee): a value outside is almost surely a percent copied as a
+    fraction ("0.26" for Kraken's 0.26%) and is rejected.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    MAKER_RATE_FIELD_NUMBER: _builtins.int
-    TAKER_RATE_FIELD_NUMBER: _builtins.int
-    BUYER_RATE_FIELD_NUMBER: _builtins.int
-    SELLER_RATE_FIELD_NUMBER: _builtins.int
+    MAKER_FEE_RATE_FIELD_NUMBER: _builtins.int
+    TAKER_FEE_RATE_FIELD_NUMBER: _builtins.int
+    BUYER_FEE_RATE_FIELD_NUMBER: _builtins.int
+    SELLER_FEE_RATE_FIELD_NUMBER: _builtins.int
     DISCOUNT_RATE_FIELD_NUMBER: _builtins.int
     DISCOUNT_ASSET_ID_FIELD_NUMBER: _builtins.int
-    maker_rate: _builtins.str
-    """maker_rate is the fee fraction charged when an order adds liquidity, e.g. "0.001". Negative for a
+    SETTLEMENT_FEE_RATE_FIELD_NUMBER: _builtins.int
+    EXERCISE_FEE_RATE_FIELD_NUMBER: _builtins.int
+    BY_SETTLEMENT_ASSET_FIELD_NUMBER: _builtins.int
+    maker_fee_rate: _builtins.str
+    """maker_fee_rate is the fee fraction charged when an order adds liquidity, e.g. "0.001". Negative for a
     maker rebate ("-0.00005"). Required.
     """
-    taker_rate: _builtins.str
-    """taker_rate is the fee fraction charged when an order removes liquidity, e.g. "0.001". Required."""
-    buyer_rate: _builtins.str
-    """buyer_rate is an extra fee fraction charged on the buy side only (Binance "buyer"); unset when none."""
-    seller_rate: _builtins.str
-    """seller_rate is an extra fee fraction charged on the sell side only (Binance "seller"); unset when none."""
+    taker_fee_rate: _builtins.str
+    """taker_fee_rate is the fee fraction charged when an order removes liquidity, e.g. "0.001". Required."""
+    buyer_fee_rate: _builtins.str
+    """buyer_fee_rate is an extra fee fraction charged on the buy side only (Binance "buyer"); unset when
+    none.
+    """
+    seller_fee_rate: _builtins.str
+    """seller_fee_rate is an extra fee fraction charged on the sell side only (Binance "seller"); unset when
+    none.
+    """
     discount_rate: _builtins.str
     """discount_rate is the fraction by which fees are reduced when paid in discount_asset_id (Binance
-    commission "discount" 0.25 = 25% off when paying in BNB). Unset when no discount applies.
+    commission "discount" 0.25 = 25% off when paying in BNB), at most 1. Unset when no discount applies.
     """
     discount_asset_id: _builtins.str
     """discount_asset_id is the asset fees must be paid in to get discount_rate ("ast_" id of BNB on
     Binance). Unset when no discount applies.
     """
+    settlement_fee_rate: _builtins.str
+    """settlement_fee_rate is the fee fraction charged on the notional settled or delivered at expiry (OKX
+    trade-fee "delivery"). Unset when none or not reported.
+    """
+    exercise_fee_rate: _builtins.str
+    """exercise_fee_rate is the fee fraction charged when an option is exercised (OKX trade-fee "exercise").
+    Unset when none or not reported.
+    """
+    @_builtins.property
+    def by_settlement_asset(self) -> _containers.RepeatedCompositeFieldContainer[Global___SettlementAssetFeeRates]:
+        """by_settlement_asset are maker/taker rates that differ by the contracts' settlement asset within one
+        product family (OKX trade-fee for SWAP/FUTURES: maker/taker for coin-margined, makerU/takerU for
+        USDT-margined, makerUSDC/takerUSDC for USDC-margined); maker_fee_rate and taker_fee_rate then hold the
+        first family's. At most 10, one per settlement asset.
+        """
+
     def __init__(
         self,
         *,
-        maker_rate: _builtins.str = ...,
-        taker_rate: _builtins.str = ...,
-        buyer_rate: _builtins.str | None = ...,
-        seller_rate: _builtins.str | None = ...,
+        maker_fee_rate: _builtins.str = ...,
+        taker_fee_rate: _builtins.str = ...,
+        buyer_fee_rate: _builtins.str | None = ...,
+        seller_fee_rate: _builtins.str | None = ...,
         discount_rate: _builtins.str | None = ...,
         discount_asset_id: _builtins.str | None = ...,
+        settlement_fee_rate: _builtins.str | None = ...,
+        exercise_fee_rate: _builtins.str | None = ...,
+        by_settlement_asset: _abc.Iterable[Global___SettlementAssetFeeRates] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_buyer_rate", b"_buyer_rate", "_discount_asset_id", b"_discount_asset_id", "_discount_rate", b"_discount_rate", "_seller_rate", b"_seller_rate", "buyer_rate", b"buyer_rate", "discount_asset_id", b"discount_asset_id", "discount_rate", b"discount_rate", "seller_rate", b"seller_rate"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_buyer_fee_rate", b"_buyer_fee_rate", "_discount_asset_id", b"_discount_asset_id", "_discount_rate", b"_discount_rate", "_exercise_fee_rate", b"_exercise_fee_rate", "_seller_fee_rate", b"_seller_fee_rate", "_settlement_fee_rate", b"_settlement_fee_rate", "buyer_fee_rate", b"buyer_fee_rate", "discount_asset_id", b"discount_asset_id", "discount_rate", b"discount_rate", "exercise_fee_rate", b"exercise_fee_rate", "seller_fee_rate", b"seller_fee_rate", "settlement_fee_rate", b"settlement_fee_rate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_buyer_rate", b"_buyer_rate", "_discount_asset_id", b"_discount_asset_id", "_discount_rate", b"_discount_rate", "_seller_rate", b"_seller_rate", "buyer_rate", b"buyer_rate", "discount_asset_id", b"discount_asset_id", "discount_rate", b"discount_rate", "maker_rate", b"maker_rate", "seller_rate", b"seller_rate", "taker_rate", b"taker_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_buyer_fee_rate", b"_buyer_fee_rate", "_discount_asset_id", b"_discount_asset_id", "_discount_rate", b"_discount_rate", "_exercise_fee_rate", b"_exercise_fee_rate", "_seller_fee_rate", b"_seller_fee_rate", "_settlement_fee_rate", b"_settlement_fee_rate", "buyer_fee_rate", b"buyer_fee_rate", "by_settlement_asset", b"by_settlement_asset", "discount_asset_id", b"discount_asset_id", "discount_rate", b"discount_rate", "exercise_fee_rate", b"exercise_fee_rate", "maker_fee_rate", b"maker_fee_rate", "seller_fee_rate", b"seller_fee_rate", "settlement_fee_rate", b"settlement_fee_rate", "taker_fee_rate", b"taker_fee_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__buyer_rate: _TypeAlias = _typing.Literal["buyer_rate"]  # noqa: Y015
-    _WhichOneofArgType__buyer_rate: _TypeAlias = _typing.Literal["_buyer_rate", b"_buyer_rate"]  # noqa: Y015
+    _WhichOneofReturnType__buyer_fee_rate: _TypeAlias = _typing.Literal["buyer_fee_rate"]  # noqa: Y015
+    _WhichOneofArgType__buyer_fee_rate: _TypeAlias = _typing.Literal["_buyer_fee_rate", b"_buyer_fee_rate"]  # noqa: Y015
     _WhichOneofReturnType__discount_asset_id: _TypeAlias = _typing.Literal["discount_asset_id"]  # noqa: Y015
     _WhichOneofArgType__discount_asset_id: _TypeAlias = _typing.Literal["_discount_asset_id", b"_discount_asset_id"]  # noqa: Y015
     _WhichOneofReturnType__discount_rate: _TypeAlias = _typing.Literal["discount_rate"]  # noqa: Y015
     _WhichOneofArgType__discount_rate: _TypeAlias = _typing.Literal["_discount_rate", b"_discount_rate"]  # noqa: Y015
-    _WhichOneofReturnType__seller_rate: _TypeAlias = _typing.Literal["seller_rate"]  # noqa: Y015
-    _WhichOneofArgType__seller_rate: _TypeAlias = _typing.Literal["_seller_rate", b"_seller_rate"]  # noqa: Y015
+    _WhichOneofReturnType__exercise_fee_rate: _TypeAlias = _typing.Literal["exercise_fee_rate"]  # noqa: Y015
+    _WhichOneofArgType__exercise_fee_rate: _TypeAlias = _typing.Literal["_exercise_fee_rate", b"_exercise_fee_rate"]  # noqa: Y015
+    _WhichOneofReturnType__seller_fee_rate: _TypeAlias = _typing.Literal["seller_fee_rate"]  # noqa: Y015
+    _WhichOneofArgType__seller_fee_rate: _TypeAlias = _typing.Literal["_seller_fee_rate", b"_seller_fee_rate"]  # noqa: Y015
+    _WhichOneofReturnType__settlement_fee_rate: _TypeAlias = _typing.Literal["settlement_fee_rate"]  # noqa: Y015
+    _WhichOneofArgType__settlement_fee_rate: _TypeAlias = _typing.Literal["_settlement_fee_rate", b"_settlement_fee_rate"]  # noqa: Y015
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__buyer_rate) -> _WhichOneofReturnType__buyer_rate | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__buyer_fee_rate) -> _WhichOneofReturnType__buyer_fee_rate | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__discount_asset_id) -> _WhichOneofReturnType__discount_asset_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__discount_rate) -> _WhichOneofReturnType__discount_rate | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__seller_rate) -> _WhichOneofReturnType__seller_rate | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__exercise_fee_rate) -> _WhichOneofReturnType__exercise_fee_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__seller_fee_rate) -> _WhichOneofReturnType__seller_fee_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__settlement_fee_rate) -> _WhichOneofReturnType__settlement_fee_rate | None: ...
 
 Global___CommissionRates: _TypeAlias = CommissionRates  # noqa: Y015
+
+@_typing.final
+class SettlementAssetFeeRates(_message.Message):
+    """SettlementAssetFeeRates are the maker and taker fee fractions for contracts settled in one asset (same
+    sign and bounds as CommissionRates).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTLEMENT_ASSET_ID_FIELD_NUMBER: _builtins.int
+    MAKER_FEE_RATE_FIELD_NUMBER: _builtins.int
+    TAKER_FEE_RATE_FIELD_NUMBER: _builtins.int
+    settlement_asset_id: _builtins.str
+    """settlement_asset_id is the settlement asset of the contracts the rates apply to ("ast_" id of USDT,
+    USDC, or the coin for coin-margined). Required.
+    """
+    maker_fee_rate: _builtins.str
+    """maker_fee_rate is the fee fraction when adding liquidity; negative for a rebate. Required."""
+    taker_fee_rate: _builtins.str
+    """taker_fee_rate is the fee fraction when removing liquidity. Required."""
+    def __init__(
+        self,
+        *,
+        settlement_asset_id: _builtins.str = ...,
+        maker_fee_rate: _builtins.str = ...,
+        taker_fee_rate: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["maker_fee_rate", b"maker_fee_rate", "settlement_asset_id", b"settlement_asset_id", "taker_fee_rate", b"taker_fee_rate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettlementAssetFeeRates: _TypeAlias = SettlementAssetFeeRates  # noqa: Y015
 
 @_typing.final
 class AccountLimits(_message.Message):
@@ -450,8 +522,11 @@ class VenueAccount(_message.Message):
     wallet_address: _builtins.str
     """wallet_address is the on-chain address of a WALLET account, or the trading address of an on-chain
     venue account (Hyperliquid user), as a CAIP-10 account id, e.g.
-    "eip155:1:0xab16a96D359eC26a11e2C2b3d8f8B8942d5Bfcdb". Required for WALLET accounts. Redacted in debug
-    output: an address is public on-chain but links CQC's holdings to it.
+    "eip155:1:0xab16a96D359eC26a11e2C2b3d8f8B8942d5Bfcdb". Required for WALLET accounts. Accepted: the
+    CAIP-10 shape of the pattern, tightened by cqc.caip10_account so no private key fits (eip155: "0x" +
+    40 hex digits; solana: 32 to 44 base58 characters; 64 hex digits only for aptos, sui and starknet;
+    never 80 or more characters). Redacted in debug output: an address is public on-chain but links
+    CQC's holdings to it.
     """
     vault_address: _builtins.str
     """vault_address is the CAIP-10 address of a vault the account trades for (Hyperliquid vaultAddress), when
@@ -485,10 +560,18 @@ class VenueAccount(_message.Message):
     """
     credential_ref: _builtins.str
     """credential_ref points at the credential CQC uses for this account, held in a secret manager; it is a
-    reference, NEVER the secret itself. Format "<scheme>://<path>" with scheme one of vault (HashiCorp
-    Vault), awssm (AWS Secrets Manager), gcpsm (GCP Secret Manager), azkv (Azure Key Vault), k8s
-    (Kubernetes secret) or kms (an HSM/KMS signing key), e.g. "vault://trading/binance/main". No query
-    strings or user-info are allowed, so a token cannot be smuggled in. Unset for watch-only accounts.
+    reference, NEVER the secret itself. Accepted forms, exactly:
+    - "<scheme>://<path>[#<key>]" with scheme one of vault (HashiCorp Vault), awssm (AWS Secrets Manager),
+      gcpsm (GCP Secret Manager), azkv (Azure Key Vault), k8s (Kubernetes secret) or kms (an HSM/KMS signing
+      key); path is 1 to 16 segments separated by "/", each 1 to 64 characters of [A-Za-z0-9._-] starting
+      with a letter or digit; the optional key after "#" names one entry of the secret, same charset, e.g.
+      "vault://trading/binance/main", "awssm://prod/trading/binance-main#api_secret";
+    - "env://<NAME>": an environment variable of the service holding the credential, NAME upper-case
+      [A-Z_][A-Z0-9_]{0,127}, e.g. "env://BINANCE_MAIN_API_SECRET".
+    No query strings, user-info, spaces or ports are allowed, so a token cannot be smuggled in; and
+    cqc.no_secret_material refuses a path that looks like the secret itself (a 64-hex private key, a long
+    API secret or base64 token, a PEM block, a mnemonic). Unset for watch-only accounts. Redacted in debug
+    output: it tells where the credential lives.
     """
     api_key_id: _builtins.str
     """api_key_id is the public identifier of the API key CQC uses (Binance API key, never its secret), for
@@ -519,8 +602,8 @@ class VenueAccount(_message.Message):
 
     @_builtins.property
     def commission_rates(self) -> Global___CommissionRates:
-        """commission_rates are the account's default fee rates. Unset when unknown; per-market overrides come
-        from the venue's commission endpoints and are not stored here.
+        """commission_rates are the account's default fee rates. Unset when unknown; per-market effective rates
+        come from VenueGateway.ListTradingFeeRates and are not stored here.
         """
 
     @_builtins.property

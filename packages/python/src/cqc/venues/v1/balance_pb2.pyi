@@ -4,9 +4,11 @@ isort:skip_file
 """
 
 from cqc.types.v1 import source_pb2 as _source_pb2
+from cqc.venues.v1 import trading_pb2 as _trading_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,39 +20,232 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _BalanceChangeReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BalanceChangeReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BalanceChangeReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BALANCE_CHANGE_REASON_UNSPECIFIED: _BalanceChangeReason.ValueType  # 0
+    """Not known: the venue reported a new balance without a cause (Binance outboundAccountPosition when no
+    matching order or transfer was seen). Allowed on BalanceUpdated and BalanceDelta; never valid on a
+    Transaction.
+    """
+    BALANCE_CHANGE_REASON_TRADE: _BalanceChangeReason.ValueType  # 1
+    """Proceeds or cost of a fill (CCXT "trade"; OKX bill type 2; Binance executionReport x=TRADE)."""
+    BALANCE_CHANGE_REASON_COMMISSION: _BalanceChangeReason.ValueType  # 2
+    """A trading commission (fee) charged (CCXT "fee"; Binance USD-M income "COMMISSION")."""
+    BALANCE_CHANGE_REASON_REBATE: _BalanceChangeReason.ValueType  # 3
+    """A fee rebate or commission kickback credited (CCXT "rebate"; Binance USD-M "COMMISSION_REBATE",
+    "API_REBATE").
+    """
+    BALANCE_CHANGE_REASON_FUNDING: _BalanceChangeReason.ValueType  # 4
+    """A perpetual funding payment, paid or received (Binance USD-M "FUNDING_FEE"; OKX bill type 8;
+    NautilusTrader FundingSettlement).
+    """
+    BALANCE_CHANGE_REASON_INTEREST: _BalanceChangeReason.ValueType  # 5
+    """Interest charged on borrowing or earned on savings (CCXT BorrowInterest; OKX bill type 7)."""
+    BALANCE_CHANGE_REASON_BORROW: _BalanceChangeReason.ValueType  # 6
+    """Proceeds of a loan credited (margin borrow, Aave borrow; VenueGateway.Borrow)."""
+    BALANCE_CHANGE_REASON_REPAY: _BalanceChangeReason.ValueType  # 7
+    """Repayment of a loan debited (margin repay, Aave repay; VenueGateway.Repay)."""
+    BALANCE_CHANGE_REASON_LIQUIDATION: _BalanceChangeReason.ValueType  # 8
+    """Balance change from a forced liquidation, including the liquidation penalty (OKX bill type 5; Aave
+    liquidationCall on the borrower).
+    """
+    BALANCE_CHANGE_REASON_SETTLEMENT: _BalanceChangeReason.ValueType  # 9
+    """Cash settlement of an expiring or periodically settled contract (OKX bill type 9, USDC-margined
+    session settlement).
+    """
+    BALANCE_CHANGE_REASON_DELIVERY: _BalanceChangeReason.ValueType  # 10
+    """Physical delivery of an expiring contract (Binance COIN-M delivery; Binance USD-M
+    "DELIVERED_SETTELMENT").
+    """
+    BALANCE_CHANGE_REASON_DEPOSIT: _BalanceChangeReason.ValueType  # 11
+    """A deposit from outside the venue (CCXT Transaction type "deposit"; Binance balanceUpdate for a
+    deposit).
+    """
+    BALANCE_CHANGE_REASON_WITHDRAWAL: _BalanceChangeReason.ValueType  # 12
+    """A withdrawal to outside the venue, including its fee (CCXT Transaction type "withdrawal")."""
+    BALANCE_CHANGE_REASON_TRANSFER: _BalanceChangeReason.ValueType  # 13
+    """A transfer between accounts or wallets of the same owner at the same venue: spot to futures, main to
+    sub-account, funding to trading, and isolated-margin additions and reductions (CCXT TransferEntry;
+    Binance USD-M "TRANSFER"; VenueGateway.TransferInternal and AdjustIsolatedMargin).
+    """
+    BALANCE_CHANGE_REASON_CONVERSION: _BalanceChangeReason.ValueType  # 14
+    """Conversion of one asset into another outside the order book (CCXT Conversion; Binance Convert, dust
+    conversion; Binance USD-M "AUTO_EXCHANGE").
+    """
+    BALANCE_CHANGE_REASON_STAKING_REWARD: _BalanceChangeReason.ValueType  # 15
+    """Staking reward credited (CCXT "reward" for staking; Binance "STAKING")."""
+    BALANCE_CHANGE_REASON_AIRDROP: _BalanceChangeReason.ValueType  # 16
+    """Airdrop or other distribution of tokens by the venue or an issuer (Binance "DISTRIBUTION")."""
+    BALANCE_CHANGE_REASON_REALIZED_PNL: _BalanceChangeReason.ValueType  # 17
+    """Realized PnL booked to the balance when a derivatives position is reduced or closed (Binance USD-M
+    "REALIZED_PNL"; OKX bill subtype close).
+    """
+    BALANCE_CHANGE_REASON_ADJUSTMENT: _BalanceChangeReason.ValueType  # 18
+    """Manual or venue correction that fits no other reason (CCXT "adjustment"); the description says why."""
+    BALANCE_CHANGE_REASON_INSURANCE_FUND: _BalanceChangeReason.ValueType  # 19
+    """Insurance fund payout or charge after a liquidation (Binance USD-M "INSURANCE_CLEAR")."""
+    BALANCE_CHANGE_REASON_REFERRAL_REWARD: _BalanceChangeReason.ValueType  # 20
+    """Referral reward credited (Binance USD-M "REFERRAL_KICKBACK")."""
+    BALANCE_CHANGE_REASON_BONUS: _BalanceChangeReason.ValueType  # 21
+    """Promotional bonus, voucher or trial fund credited or reclaimed (Binance USD-M "WELCOME_BONUS", OKX
+    bonus).
+    """
+    BALANCE_CHANGE_REASON_LENDING_SUPPLY: _BalanceChangeReason.ValueType  # 22
+    """Supply of an asset to a lending protocol (Aave supply) or its withdrawal back to the wallet; the sign
+    says which.
+    """
+    BALANCE_CHANGE_REASON_GAS: _BalanceChangeReason.ValueType  # 23
+    """Gas paid for an on-chain transaction, debited in the chain's gas token."""
+    BALANCE_CHANGE_REASON_ORDER_LOCK: _BalanceChangeReason.ValueType  # 24
+    """Funds locked or released by placing or canceling an order: wallet balance unchanged, available and
+    locked move. Balance events and deltas only; never a Transaction.
+    """
+    BALANCE_CHANGE_REASON_RECONCILIATION: _BalanceChangeReason.ValueType  # 25
+    """CQC's reconciliation found the venue's balance differs from CQC's record and corrected it."""
+    BALANCE_CHANGE_REASON_OTHER: _BalanceChangeReason.ValueType  # 100
+    """Any other cause; the venue's own code MUST then be kept (BalanceUpdated.venue_reason,
+    BalanceDelta.venue_reason, Transaction.description).
+    """
+
+class BalanceChangeReason(_BalanceChangeReason, metaclass=_BalanceChangeReasonEnumTypeWrapper):
+    """BalanceChangeReason is why an account's balance of an asset changed: the one vocabulary shared by
+    ledger entries (cqc.portfolio.v1.Transaction.type), balance events (cqc.events.v1.BalanceUpdated.reason)
+    and balance deltas (BalanceDelta.reason). Venue codes map as noted (CCXT LedgerEntry.type, Binance USD-M
+    income types, Binance balanceUpdate, OKX bill types); the venue's own code is always kept beside it.
+    """
+
+BALANCE_CHANGE_REASON_UNSPECIFIED: BalanceChangeReason.ValueType  # 0
+"""Not known: the venue reported a new balance without a cause (Binance outboundAccountPosition when no
+matching order or transfer was seen). Allowed on BalanceUpdated and BalanceDelta; never valid on a
+Transaction.
+"""
+BALANCE_CHANGE_REASON_TRADE: BalanceChangeReason.ValueType  # 1
+"""Proceeds or cost of a fill (CCXT "trade"; OKX bill type 2; Binance executionReport x=TRADE)."""
+BALANCE_CHANGE_REASON_COMMISSION: BalanceChangeReason.ValueType  # 2
+"""A trading commission (fee) charged (CCXT "fee"; Binance USD-M income "COMMISSION")."""
+BALANCE_CHANGE_REASON_REBATE: BalanceChangeReason.ValueType  # 3
+"""A fee rebate or commission kickback credited (CCXT "rebate"; Binance USD-M "COMMISSION_REBATE",
+"API_REBATE").
+"""
+BALANCE_CHANGE_REASON_FUNDING: BalanceChangeReason.ValueType  # 4
+"""A perpetual funding payment, paid or received (Binance USD-M "FUNDING_FEE"; OKX bill type 8;
+NautilusTrader FundingSettlement).
+"""
+BALANCE_CHANGE_REASON_INTEREST: BalanceChangeReason.ValueType  # 5
+"""Interest charged on borrowing or earned on savings (CCXT BorrowInterest; OKX bill type 7)."""
+BALANCE_CHANGE_REASON_BORROW: BalanceChangeReason.ValueType  # 6
+"""Proceeds of a loan credited (margin borrow, Aave borrow; VenueGateway.Borrow)."""
+BALANCE_CHANGE_REASON_REPAY: BalanceChangeReason.ValueType  # 7
+"""Repayment of a loan debited (margin repay, Aave repay; VenueGateway.Repay)."""
+BALANCE_CHANGE_REASON_LIQUIDATION: BalanceChangeReason.ValueType  # 8
+"""Balance change from a forced liquidation, including the liquidation penalty (OKX bill type 5; Aave
+liquidationCall on the borrower).
+"""
+BALANCE_CHANGE_REASON_SETTLEMENT: BalanceChangeReason.ValueType  # 9
+"""Cash settlement of an expiring or periodically settled contract (OKX bill type 9, USDC-margined
+session settlement).
+"""
+BALANCE_CHANGE_REASON_DELIVERY: BalanceChangeReason.ValueType  # 10
+"""Physical delivery of an expiring contract (Binance COIN-M delivery; Binance USD-M
+"DELIVERED_SETTELMENT").
+"""
+BALANCE_CHANGE_REASON_DEPOSIT: BalanceChangeReason.ValueType  # 11
+"""A deposit from outside the venue (CCXT Transaction type "deposit"; Binance balanceUpdate for a
+deposit).
+"""
+BALANCE_CHANGE_REASON_WITHDRAWAL: BalanceChangeReason.ValueType  # 12
+"""A withdrawal to outside the venue, including its fee (CCXT Transaction type "withdrawal")."""
+BALANCE_CHANGE_REASON_TRANSFER: BalanceChangeReason.ValueType  # 13
+"""A transfer between accounts or wallets of the same owner at the same venue: spot to futures, main to
+sub-account, funding to trading, and isolated-margin additions and reductions (CCXT TransferEntry;
+Binance USD-M "TRANSFER"; VenueGateway.TransferInternal and AdjustIsolatedMargin).
+"""
+BALANCE_CHANGE_REASON_CONVERSION: BalanceChangeReason.ValueType  # 14
+"""Conversion of one asset into another outside the order book (CCXT Conversion; Binance Convert, dust
+conversion; Binance USD-M "AUTO_EXCHANGE").
+"""
+BALANCE_CHANGE_REASON_STAKING_REWARD: BalanceChangeReason.ValueType  # 15
+"""Staking reward credited (CCXT "reward" for staking; Binance "STAKING")."""
+BALANCE_CHANGE_REASON_AIRDROP: BalanceChangeReason.ValueType  # 16
+"""Airdrop or other distribution of tokens by the venue or an issuer (Binance "DISTRIBUTION")."""
+BALANCE_CHANGE_REASON_REALIZED_PNL: BalanceChangeReason.ValueType  # 17
+"""Realized PnL booked to the balance when a derivatives position is reduced or closed (Binance USD-M
+"REALIZED_PNL"; OKX bill subtype close).
+"""
+BALANCE_CHANGE_REASON_ADJUSTMENT: BalanceChangeReason.ValueType  # 18
+"""Manual or venue correction that fits no other reason (CCXT "adjustment"); the description says why."""
+BALANCE_CHANGE_REASON_INSURANCE_FUND: BalanceChangeReason.ValueType  # 19
+"""Insurance fund payout or charge after a liquidation (Binance USD-M "INSURANCE_CLEAR")."""
+BALANCE_CHANGE_REASON_REFERRAL_REWARD: BalanceChangeReason.ValueType  # 20
+"""Referral reward credited (Binance USD-M "REFERRAL_KICKBACK")."""
+BALANCE_CHANGE_REASON_BONUS: BalanceChangeReason.ValueType  # 21
+"""Promotional bonus, voucher or trial fund credited or reclaimed (Binance USD-M "WELCOME_BONUS", OKX
+bonus).
+"""
+BALANCE_CHANGE_REASON_LENDING_SUPPLY: BalanceChangeReason.ValueType  # 22
+"""Supply of an asset to a lending protocol (Aave supply) or its withdrawal back to the wallet; the sign
+says which.
+"""
+BALANCE_CHANGE_REASON_GAS: BalanceChangeReason.ValueType  # 23
+"""Gas paid for an on-chain transaction, debited in the chain's gas token."""
+BALANCE_CHANGE_REASON_ORDER_LOCK: BalanceChangeReason.ValueType  # 24
+"""Funds locked or released by placing or canceling an order: wallet balance unchanged, available and
+locked move. Balance events and deltas only; never a Transaction.
+"""
+BALANCE_CHANGE_REASON_RECONCILIATION: BalanceChangeReason.ValueType  # 25
+"""CQC's reconciliation found the venue's balance differs from CQC's record and corrected it."""
+BALANCE_CHANGE_REASON_OTHER: BalanceChangeReason.ValueType  # 100
+"""Any other cause; the venue's own code MUST then be kept (BalanceUpdated.venue_reason,
+BalanceDelta.venue_reason, Transaction.description).
+"""
+Global___BalanceChangeReason: _TypeAlias = BalanceChangeReason  # noqa: Y015
+
 @_typing.final
 class BalanceDelta(_message.Message):
-    """BalanceDelta is one change to a balance as the venue reported it (Binance balanceUpdate "d" and "T"):
-    a deposit, withdrawal, transfer or similar that changed total without a trade.
+    """BalanceDelta is one change to a balance as the venue reported it (Binance balanceUpdate "d" and "T";
+    Binance USD-M ACCOUNT_UPDATE "bc"): a deposit, withdrawal, transfer or similar that changed the wallet
+    balance without a trade.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     AMOUNT_FIELD_NUMBER: _builtins.int
     CLEAR_TIME_FIELD_NUMBER: _builtins.int
+    VENUE_REASON_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     amount: _builtins.str
-    """amount is the signed change of total, in whole units of the balance's asset: positive credits,
-    negative debits (Binance balanceUpdate "d", e.g. "100.00000000"). Required.
+    """amount is the signed change of wallet_balance, in whole units of the balance's asset: positive credits,
+    negative debits (Binance balanceUpdate "d", e.g. "100.00000000"; Binance USD-M "bc"). Required: a
+    change reported without its amount is carried by BalanceUpdated with delta unset instead.
     """
-    reason: _builtins.str
-    """reason is the venue's reason for the change as sent ("DEPOSIT", "WITHDRAW", "TRANSFER",
-    "FUNDING_FEE"), or empty when the venue does not say. At most 64 characters.
+    venue_reason: _builtins.str
+    """venue_reason is the venue's reason for the change as sent ("DEPOSIT", "WITHDRAW", "FUNDING_FEE";
+    Binance USD-M ACCOUNT_UPDATE "m" event reason), or empty when the venue does not say. At most 64
+    characters.
     """
+    reason: Global___BalanceChangeReason.ValueType
+    """reason is venue_reason normalised. UNSPECIFIED when the venue gave no cause or it has no mapping."""
     @_builtins.property
     def clear_time(self) -> _timestamp_pb2.Timestamp:
-        """clear_time is when the venue applied the change (Binance balanceUpdate "T", venue clock). Required."""
+        """clear_time is when the venue applied the change (Binance balanceUpdate "T", venue clock). Unset when
+        the venue did not say (then Balance.update_time is the best time known).
+        """
 
     def __init__(
         self,
         *,
         amount: _builtins.str = ...,
         clear_time: _timestamp_pb2.Timestamp | None = ...,
-        reason: _builtins.str = ...,
+        venue_reason: _builtins.str = ...,
+        reason: Global___BalanceChangeReason.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["clear_time", b"clear_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "clear_time", b"clear_time", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "clear_time", b"clear_time", "reason", b"reason", "venue_reason", b"venue_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -61,10 +256,24 @@ class Balance(_message.Message):
     """Balance is how much of one asset one account holds in one wallet (sub-ledger) at one moment, as the venue
     reported it or as CQC computed it. All amounts are in whole units of asset_id unless the field says USD.
 
-    Invariant: total = free + locked. It is checked within a relative tolerance of 1e-12 (decimal strings
-    compared as doubles cannot be checked exactly); writers MUST make it hold exactly in decimal arithmetic.
-    Adapters derive a missing figure from the other two (Binance sends free and locked; OKX cashBal,
-    availBal and frozenBal).
+    Every figure is optional because venues publish different subsets: Binance spot sends free and locked;
+    Binance USD-M sends wallet, available, cross wallet, unrealized PnL and margins, and its ACCOUNT_UPDATE
+    stream only wallet ("wb") and cross wallet ("cw"); OKX sends cashBal, availBal, frozenBal, eq, upl. An
+    adapter sets what the venue sent and MAY derive a figure only by exact arithmetic on figures the same
+    record gave (Binance spot wallet_balance = free + locked); it MUST NOT invent one. Unset always means
+    "not reported", never zero.
+
+    Meanings (one per field; see each field):
+      wallet_balance  what the ledger holds, excluding unrealized PnL and not net of borrowing;
+      available       what can be used now for new orders or margin (may exceed wallet_balance on margin
+                      ledgers where unrealized profit counts: Binance USD-M available = wallet + unrealized
+                      PnL − initial margin);
+      locked          the part of wallet_balance reserved by open orders or pending withdrawals;
+      borrowed        loan principal owed, excluding accrued_interest.
+    Invariant, checked only on a cash ledger where all three are given (wallet_balance, available and locked
+    set, unrealized_pnl and initial_margin unset): wallet_balance = available + locked. It is checked within
+    a relative tolerance of 1e-12 (decimal strings compared as doubles); writers MUST make it hold exactly.
+    On margin ledgers available is not a part of the wallet and no equation ties them.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -73,8 +282,8 @@ class Balance(_message.Message):
     ASSET_ID_FIELD_NUMBER: _builtins.int
     WALLET_FIELD_NUMBER: _builtins.int
     MARKET_ID_FIELD_NUMBER: _builtins.int
-    TOTAL_FIELD_NUMBER: _builtins.int
-    FREE_FIELD_NUMBER: _builtins.int
+    WALLET_BALANCE_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FIELD_NUMBER: _builtins.int
     LOCKED_FIELD_NUMBER: _builtins.int
     BORROWED_FIELD_NUMBER: _builtins.int
     ACCRUED_INTEREST_FIELD_NUMBER: _builtins.int
@@ -91,6 +300,15 @@ class Balance(_message.Message):
     RECEIVE_TIME_FIELD_NUMBER: _builtins.int
     LAST_DELTA_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    CROSS_WALLET_BALANCE_FIELD_NUMBER: _builtins.int
+    CROSS_UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    COLLATERAL_ELIGIBLE_FIELD_NUMBER: _builtins.int
+    COLLATERAL_ENABLED_FIELD_NUMBER: _builtins.int
+    AVAILABLE_TO_BORROW_FIELD_NUMBER: _builtins.int
+    SPOT_BORROWED_FIELD_NUMBER: _builtins.int
+    BONUS_FIELD_NUMBER: _builtins.int
+    CUMULATIVE_REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    SPOT_HEDGING_QUANTITY_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the venue account holding the balance ("acc_" id). Required."""
     asset_id: _builtins.str
@@ -104,55 +322,69 @@ class Balance(_message.Message):
     """market_id is set for a balance that belongs to one market only: an isolated-margin pair or position
     (NautilusTrader MarginBalance.instrument_id, Binance isolated margin). Unset for account-wide balances.
     """
-    total: _builtins.str
-    """total is everything held: free + locked (CCXT total, NautilusTrader total, OKX cashBal, Binance
-    free+locked). May be negative only when the account is in deficit (negative futures wallet after a
-    bankruptcy, auto-borrowed unified balance). Required.
+    wallet_balance: _builtins.str
+    """wallet_balance is what the ledger holds of the asset: deposits, transfers, realized PnL, funding and
+    fees booked so far, including amounts locked by orders and funds received by borrowing, excluding
+    unrealized PnL (Binance spot free + locked; Binance USD-M "walletBalance" / ACCOUNT_UPDATE "wb"; OKX
+    "cashBal"; CCXT total for spot). May be negative only when the ledger is in deficit (negative futures
+    wallet after a bankruptcy, auto-borrowed unified balance). Unset when not reported.
     """
-    free: _builtins.str
-    """free is the part available for new orders, withdrawals and transfers (Binance "free", OKX availBal,
-    CCXT free). May be negative in deficit. Required.
+    available: _builtins.str
+    """available is what can be used now for new orders, new margin or transfers out of the ledger (Binance
+    spot "free"; Binance USD-M "availableBalance" = wallet + unrealized PnL − initial margin, which may
+    exceed wallet_balance; OKX "availBal"; CCXT free). May be negative in deficit. Unset when not reported
+    (Binance USD-M ACCOUNT_UPDATE carries none).
     """
     locked: _builtins.str
-    """locked is the part reserved by open orders, pending withdrawals or margin (Binance "locked", OKX
-    frozenBal, CCXT used, Coinbase hold). Non-negative. Required; "0" when nothing is locked.
+    """locked is the part of wallet_balance reserved by open orders or pending withdrawals and unusable until
+    released (Binance spot "locked"; OKX "frozenBal"; CCXT used for spot; Coinbase "hold"). Non-negative.
+    Unset when the venue reports no such split (derivatives ledgers report margins instead).
     """
     borrowed: _builtins.str
-    """borrowed is the principal owed on margin or unified borrowing, in units of asset_id (CCXT debt, OKX
-    liab without interest, Binance margin "borrowed"). Not included in total. Unset when the account
-    cannot borrow.
+    """borrowed is the loan principal owed in this asset, in whole units of asset_id, excluding accrued
+    interest (which is accrued_interest): total debt = borrowed + accrued_interest (CCXT debt minus
+    interest; OKX "liab" minus "interest"; Binance margin "borrowed"). Borrowed funds received are part of
+    wallet_balance; borrowed is not subtracted from it. cqc.portfolio.v1.PortfolioBalance.borrowed means the
+    same. Non-negative; unset when the ledger cannot borrow or the venue does not report it.
     """
     accrued_interest: _builtins.str
-    """accrued_interest is interest owed on borrowed and not yet paid (OKX "interest", Binance margin
-    "interest"), in units of asset_id. Unset when the account cannot borrow.
+    """accrued_interest is interest owed on borrowed and not yet paid or capitalised, in units of asset_id
+    (OKX "interest", Binance margin "interest"). Non-negative; unset when the ledger cannot borrow or the
+    venue does not report it.
     """
     equity: _builtins.str
-    """equity is total - borrowed - accrued_interest + unrealized_pnl, as the venue reports it (OKX "eq",
-    Binance margin "netAsset"), in units of asset_id. Unset when not reported or computed.
+    """equity is the asset's net worth in the ledger as the venue reports it: wallet_balance + unrealized_pnl
+    − borrowed − accrued_interest (OKX "eq"; Binance margin "netAsset"; Binance USD-M "marginBalance"), in
+    units of asset_id. Unset when not reported.
     """
     isolated_equity: _builtins.str
     """isolated_equity is the part of equity held in isolated-margin positions (OKX "isoEq"). Unset when not
     reported.
     """
     unrealized_pnl: _builtins.str
-    """unrealized_pnl is profit or loss of open positions margined in this asset, at mark price, in units of
-    asset_id (OKX "upl", Binance USD-M "unrealizedProfit"). Unset for spot balances.
+    """unrealized_pnl is the profit (positive) or loss (negative) of open positions margined in this asset,
+    at mark price, in units of asset_id (OKX "upl", Binance USD-M "unrealizedProfit"). Unset for cash
+    ledgers and when not reported.
     """
     value_usd: _builtins.str
-    """value_usd is the equity (or total, for spot) valued in US dollars (OKX "eqUsd"). Unset when not valued.
-    The valuation price and its time are the valuation service's; this is for display and limits.
+    """value_usd is the equity (or wallet_balance, for cash ledgers) valued in US dollars (OKX "eqUsd").
+    Unset when not valued. The valuation price and its time are the venue's or the valuation service's;
+    this is for display and limits.
     """
     collateral_value_usd: _builtins.str
-    """collateral_value_usd is the collateral value after the venue's haircut, in US dollars (OKX "disEq").
-    Unset when the asset is not collateral or the venue does not report it.
+    """collateral_value_usd is the collateral value the venue counts after applying its collateral ratio
+    (share of value counted), in US dollars (OKX "disEq"). Unset when the asset is not collateral or the
+    venue does not report it.
     """
     initial_margin: _builtins.str
     """initial_margin is the margin reserved by open positions and orders, in units of asset_id
-    (NautilusTrader MarginBalance.initial, OKX "imr", Binance USD-M "initialMargin"). Unset for spot.
+    (NautilusTrader MarginBalance.initial, OKX "imr", Binance USD-M "initialMargin"). Unset for cash
+    ledgers and when not reported.
     """
     maintenance_margin: _builtins.str
     """maintenance_margin is the margin below which positions are liquidated, in units of asset_id
-    (NautilusTrader MarginBalance.maintenance, OKX "mmr", Binance USD-M "maintMargin"). Unset for spot.
+    (NautilusTrader MarginBalance.maintenance, OKX "mmr", Binance USD-M "maintMargin"). Unset for cash
+    ledgers and when not reported.
     """
     max_withdraw_amount: _builtins.str
     """max_withdraw_amount is how much can be withdrawn or transferred out now (Binance USD-M
@@ -162,11 +394,50 @@ class Balance(_message.Message):
     """is_reported is true when the figures come from the venue (NautilusTrader is_reported), false when CQC
     computed them (e.g. from fills since the last snapshot).
     """
+    cross_wallet_balance: _builtins.str
+    """cross_wallet_balance is the part of wallet_balance that backs cross-margin positions, i.e. the wallet
+    less what isolated positions hold (Binance USD-M "crossWalletBalance" / ACCOUNT_UPDATE "cw"). Unset
+    when not reported.
+    """
+    cross_unrealized_pnl: _builtins.str
+    """cross_unrealized_pnl is the unrealized PnL of the cross-margin positions margined in this asset
+    (Binance USD-M "crossUnPnl"), in units of asset_id. Unset when not reported.
+    """
+    collateral_eligible: _builtins.bool
+    """collateral_eligible says whether the venue lets this asset count as margin collateral at all (Binance
+    USD-M "marginAvailable", Bybit "marginCollateral"). Unset when not reported.
+    """
+    collateral_enabled: _builtins.bool
+    """collateral_enabled says whether the account has switched this asset on as collateral (Bybit
+    "collateralSwitch"). Unset when not reported or when the venue has no per-account switch.
+    """
+    available_to_borrow: _builtins.str
+    """available_to_borrow is how much more of the asset the account can borrow now (Bybit
+    "availableToBorrow", Binance margin "maxBorrowable"), in units of asset_id. Unset when not reported.
+    """
+    spot_borrowed: _builtins.str
+    """spot_borrowed is the part of borrowed taken automatically by spot margin trading (Bybit "spotBorrow"),
+    in units of asset_id. Unset when not reported.
+    """
+    bonus: _builtins.str
+    """bonus is the venue's promotional or trial credit in this asset that counts towards margin but cannot be
+    withdrawn (Bybit "bonus", OKX bonus), in units of asset_id; not part of wallet_balance. Unset when not
+    reported.
+    """
+    cumulative_realized_pnl: _builtins.str
+    """cumulative_realized_pnl is the realized PnL the venue has booked in this asset since the account opened
+    or its last reset (Bybit "cumRealisedPnl"): profit positive, loss negative. Unset when not reported.
+    """
+    spot_hedging_quantity: _builtins.str
+    """spot_hedging_quantity is the quantity of this asset held spot that portfolio margin counts as a hedge of
+    derivatives positions (Bybit "spotHedgingQty"), in units of asset_id. Unset when not reported.
+    """
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """update_time is when the balance had these values: the venue's last-update time (Binance
-        outboundAccountPosition "u", OKX "uTime"; venue clock) for reported balances, CQC's computation time
-        for computed ones. Required.
+        outboundAccountPosition "u", OKX "uTime"; venue clock) for reported balances; CQC's receive time for a
+        reported balance whose record carries no time (Bybit wallet-balance); CQC's computation time for
+        computed ones. Required.
         """
 
     @_builtins.property
@@ -178,7 +449,8 @@ class Balance(_message.Message):
     @_builtins.property
     def last_delta(self) -> Global___BalanceDelta:
         """last_delta is the venue-reported change that produced this balance, when it came from a delta event
-        (Binance balanceUpdate) rather than a snapshot. Unset for snapshots.
+        (Binance balanceUpdate, Binance USD-M ACCOUNT_UPDATE "bc") rather than a snapshot. Unset for snapshots
+        and for changes the venue reported without their amount.
         """
 
     @_builtins.property
@@ -194,9 +466,9 @@ class Balance(_message.Message):
         asset_id: _builtins.str = ...,
         wallet: _builtins.str = ...,
         market_id: _builtins.str | None = ...,
-        total: _builtins.str = ...,
-        free: _builtins.str = ...,
-        locked: _builtins.str = ...,
+        wallet_balance: _builtins.str | None = ...,
+        available: _builtins.str | None = ...,
+        locked: _builtins.str | None = ...,
         borrowed: _builtins.str | None = ...,
         accrued_interest: _builtins.str | None = ...,
         equity: _builtins.str | None = ...,
@@ -212,39 +484,88 @@ class Balance(_message.Message):
         receive_time: _timestamp_pb2.Timestamp | None = ...,
         last_delta: Global___BalanceDelta | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        cross_wallet_balance: _builtins.str | None = ...,
+        cross_unrealized_pnl: _builtins.str | None = ...,
+        collateral_eligible: _builtins.bool | None = ...,
+        collateral_enabled: _builtins.bool | None = ...,
+        available_to_borrow: _builtins.str | None = ...,
+        spot_borrowed: _builtins.str | None = ...,
+        bonus: _builtins.str | None = ...,
+        cumulative_realized_pnl: _builtins.str | None = ...,
+        spot_hedging_quantity: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest", "_borrowed", b"_borrowed", "_collateral_value_usd", b"_collateral_value_usd", "_equity", b"_equity", "_initial_margin", b"_initial_margin", "_isolated_equity", b"_isolated_equity", "_maintenance_margin", b"_maintenance_margin", "_market_id", b"_market_id", "_max_withdraw_amount", b"_max_withdraw_amount", "_unrealized_pnl", b"_unrealized_pnl", "_value_usd", b"_value_usd", "accrued_interest", b"accrued_interest", "borrowed", b"borrowed", "collateral_value_usd", b"collateral_value_usd", "equity", b"equity", "initial_margin", b"initial_margin", "isolated_equity", b"isolated_equity", "last_delta", b"last_delta", "maintenance_margin", b"maintenance_margin", "market_id", b"market_id", "max_withdraw_amount", b"max_withdraw_amount", "receive_time", b"receive_time", "source_record", b"source_record", "unrealized_pnl", b"unrealized_pnl", "update_time", b"update_time", "value_usd", b"value_usd"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest", "_available", b"_available", "_available_to_borrow", b"_available_to_borrow", "_bonus", b"_bonus", "_borrowed", b"_borrowed", "_collateral_eligible", b"_collateral_eligible", "_collateral_enabled", b"_collateral_enabled", "_collateral_value_usd", b"_collateral_value_usd", "_cross_unrealized_pnl", b"_cross_unrealized_pnl", "_cross_wallet_balance", b"_cross_wallet_balance", "_cumulative_realized_pnl", b"_cumulative_realized_pnl", "_equity", b"_equity", "_initial_margin", b"_initial_margin", "_isolated_equity", b"_isolated_equity", "_locked", b"_locked", "_maintenance_margin", b"_maintenance_margin", "_market_id", b"_market_id", "_max_withdraw_amount", b"_max_withdraw_amount", "_spot_borrowed", b"_spot_borrowed", "_spot_hedging_quantity", b"_spot_hedging_quantity", "_unrealized_pnl", b"_unrealized_pnl", "_value_usd", b"_value_usd", "_wallet_balance", b"_wallet_balance", "accrued_interest", b"accrued_interest", "available", b"available", "available_to_borrow", b"available_to_borrow", "bonus", b"bonus", "borrowed", b"borrowed", "collateral_eligible", b"collateral_eligible", "collateral_enabled", b"collateral_enabled", "collateral_value_usd", b"collateral_value_usd", "cross_unrealized_pnl", b"cross_unrealized_pnl", "cross_wallet_balance", b"cross_wallet_balance", "cumulative_realized_pnl", b"cumulative_realized_pnl", "equity", b"equity", "initial_margin", b"initial_margin", "isolated_equity", b"isolated_equity", "last_delta", b"last_delta", "locked", b"locked", "maintenance_margin", b"maintenance_margin", "market_id", b"market_id", "max_withdraw_amount", b"max_withdraw_amount", "receive_time", b"receive_time", "source_record", b"source_record", "spot_borrowed", b"spot_borrowed", "spot_hedging_quantity", b"spot_hedging_quantity", "unrealized_pnl", b"unrealized_pnl", "update_time", b"update_time", "value_usd", b"value_usd", "wallet_balance", b"wallet_balance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest", "_borrowed", b"_borrowed", "_collateral_value_usd", b"_collateral_value_usd", "_equity", b"_equity", "_initial_margin", b"_initial_margin", "_isolated_equity", b"_isolated_equity", "_maintenance_margin", b"_maintenance_margin", "_market_id", b"_market_id", "_max_withdraw_amount", b"_max_withdraw_amount", "_unrealized_pnl", b"_unrealized_pnl", "_value_usd", b"_value_usd", "account_id", b"account_id", "accrued_interest", b"accrued_interest", "asset_id", b"asset_id", "borrowed", b"borrowed", "collateral_value_usd", b"collateral_value_usd", "equity", b"equity", "free", b"free", "initial_margin", b"initial_margin", "is_reported", b"is_reported", "isolated_equity", b"isolated_equity", "last_delta", b"last_delta", "locked", b"locked", "maintenance_margin", b"maintenance_margin", "market_id", b"market_id", "max_withdraw_amount", b"max_withdraw_amount", "receive_time", b"receive_time", "source_record", b"source_record", "total", b"total", "unrealized_pnl", b"unrealized_pnl", "update_time", b"update_time", "value_usd", b"value_usd", "wallet", b"wallet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest", "_available", b"_available", "_available_to_borrow", b"_available_to_borrow", "_bonus", b"_bonus", "_borrowed", b"_borrowed", "_collateral_eligible", b"_collateral_eligible", "_collateral_enabled", b"_collateral_enabled", "_collateral_value_usd", b"_collateral_value_usd", "_cross_unrealized_pnl", b"_cross_unrealized_pnl", "_cross_wallet_balance", b"_cross_wallet_balance", "_cumulative_realized_pnl", b"_cumulative_realized_pnl", "_equity", b"_equity", "_initial_margin", b"_initial_margin", "_isolated_equity", b"_isolated_equity", "_locked", b"_locked", "_maintenance_margin", b"_maintenance_margin", "_market_id", b"_market_id", "_max_withdraw_amount", b"_max_withdraw_amount", "_spot_borrowed", b"_spot_borrowed", "_spot_hedging_quantity", b"_spot_hedging_quantity", "_unrealized_pnl", b"_unrealized_pnl", "_value_usd", b"_value_usd", "_wallet_balance", b"_wallet_balance", "account_id", b"account_id", "accrued_interest", b"accrued_interest", "asset_id", b"asset_id", "available", b"available", "available_to_borrow", b"available_to_borrow", "bonus", b"bonus", "borrowed", b"borrowed", "collateral_eligible", b"collateral_eligible", "collateral_enabled", b"collateral_enabled", "collateral_value_usd", b"collateral_value_usd", "cross_unrealized_pnl", b"cross_unrealized_pnl", "cross_wallet_balance", b"cross_wallet_balance", "cumulative_realized_pnl", b"cumulative_realized_pnl", "equity", b"equity", "initial_margin", b"initial_margin", "is_reported", b"is_reported", "isolated_equity", b"isolated_equity", "last_delta", b"last_delta", "locked", b"locked", "maintenance_margin", b"maintenance_margin", "market_id", b"market_id", "max_withdraw_amount", b"max_withdraw_amount", "receive_time", b"receive_time", "source_record", b"source_record", "spot_borrowed", b"spot_borrowed", "spot_hedging_quantity", b"spot_hedging_quantity", "unrealized_pnl", b"unrealized_pnl", "update_time", b"update_time", "value_usd", b"value_usd", "wallet", b"wallet", "wallet_balance", b"wallet_balance"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__accrued_interest: _TypeAlias = _typing.Literal["accrued_interest"]  # noqa: Y015
     _WhichOneofArgType__accrued_interest: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest"]  # noqa: Y015
+    _WhichOneofReturnType__available: _TypeAlias = _typing.Literal["available"]  # noqa: Y015
+    _WhichOneofArgType__available: _TypeAlias = _typing.Literal["_available", b"_available"]  # noqa: Y015
+    _WhichOneofReturnType__available_to_borrow: _TypeAlias = _typing.Literal["available_to_borrow"]  # noqa: Y015
+    _WhichOneofArgType__available_to_borrow: _TypeAlias = _typing.Literal["_available_to_borrow", b"_available_to_borrow"]  # noqa: Y015
+    _WhichOneofReturnType__bonus: _TypeAlias = _typing.Literal["bonus"]  # noqa: Y015
+    _WhichOneofArgType__bonus: _TypeAlias = _typing.Literal["_bonus", b"_bonus"]  # noqa: Y015
     _WhichOneofReturnType__borrowed: _TypeAlias = _typing.Literal["borrowed"]  # noqa: Y015
     _WhichOneofArgType__borrowed: _TypeAlias = _typing.Literal["_borrowed", b"_borrowed"]  # noqa: Y015
+    _WhichOneofReturnType__collateral_eligible: _TypeAlias = _typing.Literal["collateral_eligible"]  # noqa: Y015
+    _WhichOneofArgType__collateral_eligible: _TypeAlias = _typing.Literal["_collateral_eligible", b"_collateral_eligible"]  # noqa: Y015
+    _WhichOneofReturnType__collateral_enabled: _TypeAlias = _typing.Literal["collateral_enabled"]  # noqa: Y015
+    _WhichOneofArgType__collateral_enabled: _TypeAlias = _typing.Literal["_collateral_enabled", b"_collateral_enabled"]  # noqa: Y015
     _WhichOneofReturnType__collateral_value_usd: _TypeAlias = _typing.Literal["collateral_value_usd"]  # noqa: Y015
     _WhichOneofArgType__collateral_value_usd: _TypeAlias = _typing.Literal["_collateral_value_usd", b"_collateral_value_usd"]  # noqa: Y015
+    _WhichOneofReturnType__cross_unrealized_pnl: _TypeAlias = _typing.Literal["cross_unrealized_pnl"]  # noqa: Y015
+    _WhichOneofArgType__cross_unrealized_pnl: _TypeAlias = _typing.Literal["_cross_unrealized_pnl", b"_cross_unrealized_pnl"]  # noqa: Y015
+    _WhichOneofReturnType__cross_wallet_balance: _TypeAlias = _typing.Literal["cross_wallet_balance"]  # noqa: Y015
+    _WhichOneofArgType__cross_wallet_balance: _TypeAlias = _typing.Literal["_cross_wallet_balance", b"_cross_wallet_balance"]  # noqa: Y015
+    _WhichOneofReturnType__cumulative_realized_pnl: _TypeAlias = _typing.Literal["cumulative_realized_pnl"]  # noqa: Y015
+    _WhichOneofArgType__cumulative_realized_pnl: _TypeAlias = _typing.Literal["_cumulative_realized_pnl", b"_cumulative_realized_pnl"]  # noqa: Y015
     _WhichOneofReturnType__equity: _TypeAlias = _typing.Literal["equity"]  # noqa: Y015
     _WhichOneofArgType__equity: _TypeAlias = _typing.Literal["_equity", b"_equity"]  # noqa: Y015
     _WhichOneofReturnType__initial_margin: _TypeAlias = _typing.Literal["initial_margin"]  # noqa: Y015
     _WhichOneofArgType__initial_margin: _TypeAlias = _typing.Literal["_initial_margin", b"_initial_margin"]  # noqa: Y015
     _WhichOneofReturnType__isolated_equity: _TypeAlias = _typing.Literal["isolated_equity"]  # noqa: Y015
     _WhichOneofArgType__isolated_equity: _TypeAlias = _typing.Literal["_isolated_equity", b"_isolated_equity"]  # noqa: Y015
+    _WhichOneofReturnType__locked: _TypeAlias = _typing.Literal["locked"]  # noqa: Y015
+    _WhichOneofArgType__locked: _TypeAlias = _typing.Literal["_locked", b"_locked"]  # noqa: Y015
     _WhichOneofReturnType__maintenance_margin: _TypeAlias = _typing.Literal["maintenance_margin"]  # noqa: Y015
     _WhichOneofArgType__maintenance_margin: _TypeAlias = _typing.Literal["_maintenance_margin", b"_maintenance_margin"]  # noqa: Y015
     _WhichOneofReturnType__market_id: _TypeAlias = _typing.Literal["market_id"]  # noqa: Y015
     _WhichOneofArgType__market_id: _TypeAlias = _typing.Literal["_market_id", b"_market_id"]  # noqa: Y015
     _WhichOneofReturnType__max_withdraw_amount: _TypeAlias = _typing.Literal["max_withdraw_amount"]  # noqa: Y015
     _WhichOneofArgType__max_withdraw_amount: _TypeAlias = _typing.Literal["_max_withdraw_amount", b"_max_withdraw_amount"]  # noqa: Y015
+    _WhichOneofReturnType__spot_borrowed: _TypeAlias = _typing.Literal["spot_borrowed"]  # noqa: Y015
+    _WhichOneofArgType__spot_borrowed: _TypeAlias = _typing.Literal["_spot_borrowed", b"_spot_borrowed"]  # noqa: Y015
+    _WhichOneofReturnType__spot_hedging_quantity: _TypeAlias = _typing.Literal["spot_hedging_quantity"]  # noqa: Y015
+    _WhichOneofArgType__spot_hedging_quantity: _TypeAlias = _typing.Literal["_spot_hedging_quantity", b"_spot_hedging_quantity"]  # noqa: Y015
     _WhichOneofReturnType__unrealized_pnl: _TypeAlias = _typing.Literal["unrealized_pnl"]  # noqa: Y015
     _WhichOneofArgType__unrealized_pnl: _TypeAlias = _typing.Literal["_unrealized_pnl", b"_unrealized_pnl"]  # noqa: Y015
     _WhichOneofReturnType__value_usd: _TypeAlias = _typing.Literal["value_usd"]  # noqa: Y015
     _WhichOneofArgType__value_usd: _TypeAlias = _typing.Literal["_value_usd", b"_value_usd"]  # noqa: Y015
+    _WhichOneofReturnType__wallet_balance: _TypeAlias = _typing.Literal["wallet_balance"]  # noqa: Y015
+    _WhichOneofArgType__wallet_balance: _TypeAlias = _typing.Literal["_wallet_balance", b"_wallet_balance"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__accrued_interest) -> _WhichOneofReturnType__accrued_interest | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__available) -> _WhichOneofReturnType__available | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__available_to_borrow) -> _WhichOneofReturnType__available_to_borrow | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__bonus) -> _WhichOneofReturnType__bonus | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__borrowed) -> _WhichOneofReturnType__borrowed | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__collateral_eligible) -> _WhichOneofReturnType__collateral_eligible | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__collateral_enabled) -> _WhichOneofReturnType__collateral_enabled | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__collateral_value_usd) -> _WhichOneofReturnType__collateral_value_usd | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cross_unrealized_pnl) -> _WhichOneofReturnType__cross_unrealized_pnl | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cross_wallet_balance) -> _WhichOneofReturnType__cross_wallet_balance | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cumulative_realized_pnl) -> _WhichOneofReturnType__cumulative_realized_pnl | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__equity) -> _WhichOneofReturnType__equity | None: ...
     @_typing.overload
@@ -252,14 +573,287 @@ class Balance(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__isolated_equity) -> _WhichOneofReturnType__isolated_equity | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__locked) -> _WhichOneofReturnType__locked | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_margin) -> _WhichOneofReturnType__maintenance_margin | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__market_id) -> _WhichOneofReturnType__market_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_withdraw_amount) -> _WhichOneofReturnType__max_withdraw_amount | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__spot_borrowed) -> _WhichOneofReturnType__spot_borrowed | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__spot_hedging_quantity) -> _WhichOneofReturnType__spot_hedging_quantity | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__unrealized_pnl) -> _WhichOneofReturnType__unrealized_pnl | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__value_usd) -> _WhichOneofReturnType__value_usd | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__wallet_balance) -> _WhichOneofReturnType__wallet_balance | None: ...
 
 Global___Balance: _TypeAlias = Balance  # noqa: Y015
+
+@_typing.final
+class MarginSummary(_message.Message):
+    """MarginSummary is one account's (or one margin ledger's) margin state as a whole, the figures a risk
+    engine needs to see a cross-margin liquidation coming (Binance USD-M GET /fapi/v2/account totals; OKX GET
+    /api/v5/account/balance top level; Bybit UTA wallet-balance account fields; Binance portfolio margin
+    account). All amounts are in asset_id, the currency the venue states the figures in (USDT for Binance
+    USD-M, USD for OKX and Bybit unified accounts). Every figure is optional: unset means not reported.
+
+    margin_ratio has ONE definition here: maintenance_margin / equity, so 0 is no risk and 1 is the
+    liquidation point (Bybit accountMMRate; Binance USD-M "margin ratio" = maintenance margin / margin
+    balance). Venues publishing the inverse (OKX mgnRatio = adjusted equity / maintenance margin; Binance
+    portfolio margin uniMMR) are converted by 1 / x, or margin_ratio is left unset; the raw value stays in
+    venue_margin_ratio.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    WALLET_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    EQUITY_FIELD_NUMBER: _builtins.int
+    ADJUSTED_EQUITY_FIELD_NUMBER: _builtins.int
+    WALLET_BALANCE_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    INITIAL_MARGIN_FIELD_NUMBER: _builtins.int
+    POSITION_INITIAL_MARGIN_FIELD_NUMBER: _builtins.int
+    OPEN_ORDER_INITIAL_MARGIN_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_MARGIN_FIELD_NUMBER: _builtins.int
+    MARGIN_RATIO_FIELD_NUMBER: _builtins.int
+    VENUE_MARGIN_RATIO_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FOR_TRADING_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FOR_WITHDRAWAL_FIELD_NUMBER: _builtins.int
+    BORROWED_FIELD_NUMBER: _builtins.int
+    ACCRUED_INTEREST_FIELD_NUMBER: _builtins.int
+    COLLATERAL_VALUE_FIELD_NUMBER: _builtins.int
+    CROSS_WALLET_BALANCE_FIELD_NUMBER: _builtins.int
+    CROSS_UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    INITIAL_MARGIN_RATIO_FIELD_NUMBER: _builtins.int
+    LTV_FIELD_NUMBER: _builtins.int
+    IS_REPORTED_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """account_id is the venue account ("acc_" id). Required."""
+    wallet: _builtins.str
+    """wallet names the sub-ledger the summary covers when the account has several (same values as
+    Balance.wallet). Empty: the whole account.
+    """
+    asset_id: _builtins.str
+    """asset_id is the currency of every amount below ("ast_" id of USDT, USD, BTC...). Required."""
+    margin_mode: _trading_pb2.MarginMode.ValueType
+    """margin_mode is the margin mode the figures are computed under (CROSS for a classic futures wallet,
+    PORTFOLIO for portfolio margin, ISOLATED for one isolated ledger). UNSPECIFIED when the venue does not
+    say.
+    """
+    equity: _builtins.str
+    """equity is wallet_balance + unrealized_pnl, the value margin is measured against (Binance USD-M
+    "totalMarginBalance"; OKX "totalEq"; Bybit "totalEquity"). Unset when not reported.
+    """
+    adjusted_equity: _builtins.str
+    """adjusted_equity is equity after the venue's collateral ratios and borrowing, the figure unified and
+    portfolio-margin accounts measure margin against (OKX "adjEq"; Binance portfolio margin
+    "actualEquity"; Bybit "totalMarginBalance"). Unset for classic accounts and when not reported.
+    """
+    wallet_balance: _builtins.str
+    """wallet_balance is the sum of wallet balances, excluding unrealized PnL (Binance USD-M
+    "totalWalletBalance"; Bybit "totalWalletBalance"). Unset when not reported.
+    """
+    unrealized_pnl: _builtins.str
+    """unrealized_pnl is the profit (positive) or loss (negative) of all open positions at mark price
+    (Binance USD-M "totalUnrealizedProfit"; OKX "upl"; Bybit "totalPerpUPL"). Unset when not reported.
+    """
+    initial_margin: _builtins.str
+    """initial_margin is the margin required by open positions and open orders together (Binance USD-M
+    "totalInitialMargin"; OKX "imr"; Bybit "totalInitialMargin"). Unset when not reported.
+    """
+    position_initial_margin: _builtins.str
+    """position_initial_margin is the part of initial_margin held by positions (Binance USD-M
+    "totalPositionInitialMargin"). Unset when not reported.
+    """
+    open_order_initial_margin: _builtins.str
+    """open_order_initial_margin is the part of initial_margin held by open orders (Binance USD-M
+    "totalOpenOrderInitialMargin"). Unset when not reported.
+    """
+    maintenance_margin: _builtins.str
+    """maintenance_margin is the margin below which the venue liquidates (Binance USD-M "totalMaintMargin";
+    OKX "mmr"; Bybit "totalMaintenanceMargin"). Unset when not reported.
+    """
+    margin_ratio: _builtins.str
+    """margin_ratio is maintenance_margin / equity (adjusted_equity where the venue measures against it), a
+    fraction: "0.25" means maintenance margin is a quarter of equity; the venue starts liquidating at 1
+    (or earlier where its rules say so). Non-negative. Unset when not reported and not exactly derivable.
+    """
+    venue_margin_ratio: _builtins.str
+    """venue_margin_ratio is the venue's own margin-ratio figure exactly as sent, in the venue's own
+    definition (OKX "mgnRatio", Binance portfolio margin "uniMMR"; Bybit "accountMMRate" already has
+    margin_ratio's definition and maps to margin_ratio directly). Empty when none.
+    At most 64 characters.
+    """
+    available_for_trading: _builtins.str
+    """available_for_trading is what can back new orders and positions now (Binance USD-M
+    "availableBalance"; OKX account-level "availEq"; Bybit "totalAvailableBalance"). May be negative in
+    deficit. Unset when not reported.
+    """
+    available_for_withdrawal: _builtins.str
+    """available_for_withdrawal is what can be withdrawn or transferred out now (Binance USD-M
+    "maxWithdrawAmount"). Unset when not reported.
+    """
+    borrowed: _builtins.str
+    """borrowed is the value of all loan principal owed, excluding accrued interest (the same meaning as
+    Balance.borrowed, valued in asset_id; OKX "borrowFroz" is not this). Unset when not reported.
+    """
+    accrued_interest: _builtins.str
+    """accrued_interest is the value of interest owed and not yet paid. Unset when not reported."""
+    collateral_value: _builtins.str
+    """collateral_value is the value the venue counts as collateral after its collateral ratios (the sum of
+    OKX "disEq" over assets; Binance multi-assets mode). Unset when not reported.
+    """
+    cross_wallet_balance: _builtins.str
+    """cross_wallet_balance is the wallet balance backing cross-margin positions (Binance USD-M
+    "totalCrossWalletBalance"). Unset when not reported.
+    """
+    cross_unrealized_pnl: _builtins.str
+    """cross_unrealized_pnl is the unrealized PnL of cross-margin positions (Binance USD-M
+    "totalCrossUnPnl"). Unset when not reported.
+    """
+    initial_margin_ratio: _builtins.str
+    """initial_margin_ratio is initial_margin / equity, the account's initial-margin usage as a fraction (Bybit
+    "accountIMRate"): above 1 no new position can open. Unset when not reported and not exactly derivable.
+    """
+    ltv: _builtins.str
+    """ltv is the account's current loan-to-value: the value of what it owes (borrowed + accrued_interest)
+    divided by its collateral value, a fraction (Bybit "accountLTV"). Unset when not reported.
+    """
+    is_reported: _builtins.bool
+    """is_reported is true when the figures come from the venue, false when CQC computed them."""
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """update_time is when the figures were valid: the venue's update time (Binance "updateTime", OKX
+        "uTime"; venue clock), CQC's receive time when the venue publishes none (Bybit wallet-balance), or CQC's
+        computation time for computed summaries. Required.
+        """
+
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp:
+        """receive_time is when CQC received the venue message (CQC clock). Unset for computed summaries."""
+
+    @_builtins.property
+    def source_record(self) -> _source_pb2.SourceRecord:
+        """source_record is the venue record the summary was mapped from, without its per-asset and
+        per-position arrays where those are mapped elsewhere. Unset for computed summaries.
+        """
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        wallet: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        margin_mode: _trading_pb2.MarginMode.ValueType = ...,
+        equity: _builtins.str | None = ...,
+        adjusted_equity: _builtins.str | None = ...,
+        wallet_balance: _builtins.str | None = ...,
+        unrealized_pnl: _builtins.str | None = ...,
+        initial_margin: _builtins.str | None = ...,
+        position_initial_margin: _builtins.str | None = ...,
+        open_order_initial_margin: _builtins.str | None = ...,
+        maintenance_margin: _builtins.str | None = ...,
+        margin_ratio: _builtins.str | None = ...,
+        venue_margin_ratio: _builtins.str = ...,
+        available_for_trading: _builtins.str | None = ...,
+        available_for_withdrawal: _builtins.str | None = ...,
+        borrowed: _builtins.str | None = ...,
+        accrued_interest: _builtins.str | None = ...,
+        collateral_value: _builtins.str | None = ...,
+        cross_wallet_balance: _builtins.str | None = ...,
+        cross_unrealized_pnl: _builtins.str | None = ...,
+        initial_margin_ratio: _builtins.str | None = ...,
+        ltv: _builtins.str | None = ...,
+        is_reported: _builtins.bool = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+        source_record: _source_pb2.SourceRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest", "_adjusted_equity", b"_adjusted_equity", "_available_for_trading", b"_available_for_trading", "_available_for_withdrawal", b"_available_for_withdrawal", "_borrowed", b"_borrowed", "_collateral_value", b"_collateral_value", "_cross_unrealized_pnl", b"_cross_unrealized_pnl", "_cross_wallet_balance", b"_cross_wallet_balance", "_equity", b"_equity", "_initial_margin", b"_initial_margin", "_initial_margin_ratio", b"_initial_margin_ratio", "_ltv", b"_ltv", "_maintenance_margin", b"_maintenance_margin", "_margin_ratio", b"_margin_ratio", "_open_order_initial_margin", b"_open_order_initial_margin", "_position_initial_margin", b"_position_initial_margin", "_unrealized_pnl", b"_unrealized_pnl", "_wallet_balance", b"_wallet_balance", "accrued_interest", b"accrued_interest", "adjusted_equity", b"adjusted_equity", "available_for_trading", b"available_for_trading", "available_for_withdrawal", b"available_for_withdrawal", "borrowed", b"borrowed", "collateral_value", b"collateral_value", "cross_unrealized_pnl", b"cross_unrealized_pnl", "cross_wallet_balance", b"cross_wallet_balance", "equity", b"equity", "initial_margin", b"initial_margin", "initial_margin_ratio", b"initial_margin_ratio", "ltv", b"ltv", "maintenance_margin", b"maintenance_margin", "margin_ratio", b"margin_ratio", "open_order_initial_margin", b"open_order_initial_margin", "position_initial_margin", b"position_initial_margin", "receive_time", b"receive_time", "source_record", b"source_record", "unrealized_pnl", b"unrealized_pnl", "update_time", b"update_time", "wallet_balance", b"wallet_balance"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest", "_adjusted_equity", b"_adjusted_equity", "_available_for_trading", b"_available_for_trading", "_available_for_withdrawal", b"_available_for_withdrawal", "_borrowed", b"_borrowed", "_collateral_value", b"_collateral_value", "_cross_unrealized_pnl", b"_cross_unrealized_pnl", "_cross_wallet_balance", b"_cross_wallet_balance", "_equity", b"_equity", "_initial_margin", b"_initial_margin", "_initial_margin_ratio", b"_initial_margin_ratio", "_ltv", b"_ltv", "_maintenance_margin", b"_maintenance_margin", "_margin_ratio", b"_margin_ratio", "_open_order_initial_margin", b"_open_order_initial_margin", "_position_initial_margin", b"_position_initial_margin", "_unrealized_pnl", b"_unrealized_pnl", "_wallet_balance", b"_wallet_balance", "account_id", b"account_id", "accrued_interest", b"accrued_interest", "adjusted_equity", b"adjusted_equity", "asset_id", b"asset_id", "available_for_trading", b"available_for_trading", "available_for_withdrawal", b"available_for_withdrawal", "borrowed", b"borrowed", "collateral_value", b"collateral_value", "cross_unrealized_pnl", b"cross_unrealized_pnl", "cross_wallet_balance", b"cross_wallet_balance", "equity", b"equity", "initial_margin", b"initial_margin", "initial_margin_ratio", b"initial_margin_ratio", "is_reported", b"is_reported", "ltv", b"ltv", "maintenance_margin", b"maintenance_margin", "margin_mode", b"margin_mode", "margin_ratio", b"margin_ratio", "open_order_initial_margin", b"open_order_initial_margin", "position_initial_margin", b"position_initial_margin", "receive_time", b"receive_time", "source_record", b"source_record", "unrealized_pnl", b"unrealized_pnl", "update_time", b"update_time", "venue_margin_ratio", b"venue_margin_ratio", "wallet", b"wallet", "wallet_balance", b"wallet_balance"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__accrued_interest: _TypeAlias = _typing.Literal["accrued_interest"]  # noqa: Y015
+    _WhichOneofArgType__accrued_interest: _TypeAlias = _typing.Literal["_accrued_interest", b"_accrued_interest"]  # noqa: Y015
+    _WhichOneofReturnType__adjusted_equity: _TypeAlias = _typing.Literal["adjusted_equity"]  # noqa: Y015
+    _WhichOneofArgType__adjusted_equity: _TypeAlias = _typing.Literal["_adjusted_equity", b"_adjusted_equity"]  # noqa: Y015
+    _WhichOneofReturnType__available_for_trading: _TypeAlias = _typing.Literal["available_for_trading"]  # noqa: Y015
+    _WhichOneofArgType__available_for_trading: _TypeAlias = _typing.Literal["_available_for_trading", b"_available_for_trading"]  # noqa: Y015
+    _WhichOneofReturnType__available_for_withdrawal: _TypeAlias = _typing.Literal["available_for_withdrawal"]  # noqa: Y015
+    _WhichOneofArgType__available_for_withdrawal: _TypeAlias = _typing.Literal["_available_for_withdrawal", b"_available_for_withdrawal"]  # noqa: Y015
+    _WhichOneofReturnType__borrowed: _TypeAlias = _typing.Literal["borrowed"]  # noqa: Y015
+    _WhichOneofArgType__borrowed: _TypeAlias = _typing.Literal["_borrowed", b"_borrowed"]  # noqa: Y015
+    _WhichOneofReturnType__collateral_value: _TypeAlias = _typing.Literal["collateral_value"]  # noqa: Y015
+    _WhichOneofArgType__collateral_value: _TypeAlias = _typing.Literal["_collateral_value", b"_collateral_value"]  # noqa: Y015
+    _WhichOneofReturnType__cross_unrealized_pnl: _TypeAlias = _typing.Literal["cross_unrealized_pnl"]  # noqa: Y015
+    _WhichOneofArgType__cross_unrealized_pnl: _TypeAlias = _typing.Literal["_cross_unrealized_pnl", b"_cross_unrealized_pnl"]  # noqa: Y015
+    _WhichOneofReturnType__cross_wallet_balance: _TypeAlias = _typing.Literal["cross_wallet_balance"]  # noqa: Y015
+    _WhichOneofArgType__cross_wallet_balance: _TypeAlias = _typing.Literal["_cross_wallet_balance", b"_cross_wallet_balance"]  # noqa: Y015
+    _WhichOneofReturnType__equity: _TypeAlias = _typing.Literal["equity"]  # noqa: Y015
+    _WhichOneofArgType__equity: _TypeAlias = _typing.Literal["_equity", b"_equity"]  # noqa: Y015
+    _WhichOneofReturnType__initial_margin: _TypeAlias = _typing.Literal["initial_margin"]  # noqa: Y015
+    _WhichOneofArgType__initial_margin: _TypeAlias = _typing.Literal["_initial_margin", b"_initial_margin"]  # noqa: Y015
+    _WhichOneofReturnType__initial_margin_ratio: _TypeAlias = _typing.Literal["initial_margin_ratio"]  # noqa: Y015
+    _WhichOneofArgType__initial_margin_ratio: _TypeAlias = _typing.Literal["_initial_margin_ratio", b"_initial_margin_ratio"]  # noqa: Y015
+    _WhichOneofReturnType__ltv: _TypeAlias = _typing.Literal["ltv"]  # noqa: Y015
+    _WhichOneofArgType__ltv: _TypeAlias = _typing.Literal["_ltv", b"_ltv"]  # noqa: Y015
+    _WhichOneofReturnType__maintenance_margin: _TypeAlias = _typing.Literal["maintenance_margin"]  # noqa: Y015
+    _WhichOneofArgType__maintenance_margin: _TypeAlias = _typing.Literal["_maintenance_margin", b"_maintenance_margin"]  # noqa: Y015
+    _WhichOneofReturnType__margin_ratio: _TypeAlias = _typing.Literal["margin_ratio"]  # noqa: Y015
+    _WhichOneofArgType__margin_ratio: _TypeAlias = _typing.Literal["_margin_ratio", b"_margin_ratio"]  # noqa: Y015
+    _WhichOneofReturnType__open_order_initial_margin: _TypeAlias = _typing.Literal["open_order_initial_margin"]  # noqa: Y015
+    _WhichOneofArgType__open_order_initial_margin: _TypeAlias = _typing.Literal["_open_order_initial_margin", b"_open_order_initial_margin"]  # noqa: Y015
+    _WhichOneofReturnType__position_initial_margin: _TypeAlias = _typing.Literal["position_initial_margin"]  # noqa: Y015
+    _WhichOneofArgType__position_initial_margin: _TypeAlias = _typing.Literal["_position_initial_margin", b"_position_initial_margin"]  # noqa: Y015
+    _WhichOneofReturnType__unrealized_pnl: _TypeAlias = _typing.Literal["unrealized_pnl"]  # noqa: Y015
+    _WhichOneofArgType__unrealized_pnl: _TypeAlias = _typing.Literal["_unrealized_pnl", b"_unrealized_pnl"]  # noqa: Y015
+    _WhichOneofReturnType__wallet_balance: _TypeAlias = _typing.Literal["wallet_balance"]  # noqa: Y015
+    _WhichOneofArgType__wallet_balance: _TypeAlias = _typing.Literal["_wallet_balance", b"_wallet_balance"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__accrued_interest) -> _WhichOneofReturnType__accrued_interest | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__adjusted_equity) -> _WhichOneofReturnType__adjusted_equity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__available_for_trading) -> _WhichOneofReturnType__available_for_trading | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__available_for_withdrawal) -> _WhichOneofReturnType__available_for_withdrawal | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__borrowed) -> _WhichOneofReturnType__borrowed | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__collateral_value) -> _WhichOneofReturnType__collateral_value | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cross_unrealized_pnl) -> _WhichOneofReturnType__cross_unrealized_pnl | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cross_wallet_balance) -> _WhichOneofReturnType__cross_wallet_balance | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__equity) -> _WhichOneofReturnType__equity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__initial_margin) -> _WhichOneofReturnType__initial_margin | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__initial_margin_ratio) -> _WhichOneofReturnType__initial_margin_ratio | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ltv) -> _WhichOneofReturnType__ltv | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__maintenance_margin) -> _WhichOneofReturnType__maintenance_margin | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__margin_ratio) -> _WhichOneofReturnType__margin_ratio | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__open_order_initial_margin) -> _WhichOneofReturnType__open_order_initial_margin | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__position_initial_margin) -> _WhichOneofReturnType__position_initial_margin | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__unrealized_pnl) -> _WhichOneofReturnType__unrealized_pnl | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__wallet_balance) -> _WhichOneofReturnType__wallet_balance | None: ...
+
+Global___MarginSummary: _TypeAlias = MarginSummary  # noqa: Y015

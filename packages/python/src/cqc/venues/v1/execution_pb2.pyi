@@ -134,7 +134,7 @@ class TradePrevention(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    PREVENTED_MATCH_ID_FIELD_NUMBER: _builtins.int
+    VENUE_PREVENTION_ID_FIELD_NUMBER: _builtins.int
     PREVENTED_QUANTITY_FIELD_NUMBER: _builtins.int
     LAST_PREVENTED_QUANTITY_FIELD_NUMBER: _builtins.int
     TRADE_GROUP_ID_FIELD_NUMBER: _builtins.int
@@ -143,9 +143,9 @@ class TradePrevention(_message.Message):
     PREVENTED_EXECUTION_QUANTITY_FIELD_NUMBER: _builtins.int
     PREVENTED_EXECUTION_PRICE_FIELD_NUMBER: _builtins.int
     PREVENTED_EXECUTION_QUOTE_QUANTITY_FIELD_NUMBER: _builtins.int
-    prevented_match_id: _builtins.str
-    """prevented_match_id is the venue's id of the prevented match (Binance "v", a JSON integer kept as its
-    decimal string: 3 -> "3"). Required; 1 to 128 characters.
+    venue_prevention_id: _builtins.str
+    """venue_prevention_id is the venue's id of the prevented match, the STP event (Binance "v"
+    preventedMatchId, a JSON integer kept as its decimal string: 3 -> "3"). Required; 1 to 128 characters.
     """
     prevented_quantity: _builtins.str
     """prevented_quantity is the order's cumulative quantity removed by STP (Binance "A"). Unset when not
@@ -176,7 +176,7 @@ class TradePrevention(_message.Message):
     def __init__(
         self,
         *,
-        prevented_match_id: _builtins.str = ...,
+        venue_prevention_id: _builtins.str = ...,
         prevented_quantity: _builtins.str | None = ...,
         last_prevented_quantity: _builtins.str | None = ...,
         trade_group_id: _builtins.str = ...,
@@ -188,7 +188,7 @@ class TradePrevention(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_last_prevented_quantity", b"_last_prevented_quantity", "_prevented_execution_price", b"_prevented_execution_price", "_prevented_execution_quantity", b"_prevented_execution_quantity", "_prevented_execution_quote_quantity", b"_prevented_execution_quote_quantity", "_prevented_quantity", b"_prevented_quantity", "last_prevented_quantity", b"last_prevented_quantity", "prevented_execution_price", b"prevented_execution_price", "prevented_execution_quantity", b"prevented_execution_quantity", "prevented_execution_quote_quantity", b"prevented_execution_quote_quantity", "prevented_quantity", b"prevented_quantity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_last_prevented_quantity", b"_last_prevented_quantity", "_prevented_execution_price", b"_prevented_execution_price", "_prevented_execution_quantity", b"_prevented_execution_quantity", "_prevented_execution_quote_quantity", b"_prevented_execution_quote_quantity", "_prevented_quantity", b"_prevented_quantity", "counter_venue_order_id", b"counter_venue_order_id", "counter_venue_symbol", b"counter_venue_symbol", "last_prevented_quantity", b"last_prevented_quantity", "prevented_execution_price", b"prevented_execution_price", "prevented_execution_quantity", b"prevented_execution_quantity", "prevented_execution_quote_quantity", b"prevented_execution_quote_quantity", "prevented_match_id", b"prevented_match_id", "prevented_quantity", b"prevented_quantity", "trade_group_id", b"trade_group_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_last_prevented_quantity", b"_last_prevented_quantity", "_prevented_execution_price", b"_prevented_execution_price", "_prevented_execution_quantity", b"_prevented_execution_quantity", "_prevented_execution_quote_quantity", b"_prevented_execution_quote_quantity", "_prevented_quantity", b"_prevented_quantity", "counter_venue_order_id", b"counter_venue_order_id", "counter_venue_symbol", b"counter_venue_symbol", "last_prevented_quantity", b"last_prevented_quantity", "prevented_execution_price", b"prevented_execution_price", "prevented_execution_quantity", b"prevented_execution_quantity", "prevented_execution_quote_quantity", b"prevented_execution_quote_quantity", "prevented_quantity", b"prevented_quantity", "trade_group_id", b"trade_group_id", "venue_prevention_id", b"venue_prevention_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__last_prevented_quantity: _TypeAlias = _typing.Literal["last_prevented_quantity"]  # noqa: Y015
     _WhichOneofArgType__last_prevented_quantity: _TypeAlias = _typing.Literal["_last_prevented_quantity", b"_last_prevented_quantity"]  # noqa: Y015
@@ -214,23 +214,89 @@ class TradePrevention(_message.Message):
 Global___TradePrevention: _TypeAlias = TradePrevention  # noqa: Y015
 
 @_typing.final
+class Party(_message.Message):
+    """Party is one party of an execution as FIX lists them in the Parties group (NoPartyIDs 453): an
+    executing firm, a trader, a client account, a clearing firm, a contra firm. Venues that send parties
+    (FIX drop copies, Coinbase Prime, Deribit block trades) map each group entry to one Party.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_SOURCE_FIELD_NUMBER: _builtins.int
+    PARTY_ROLE_FIELD_NUMBER: _builtins.int
+    PARTY_ROLE_QUALIFIER_FIELD_NUMBER: _builtins.int
+    party_id: _builtins.str
+    """party_id is the party's identifier as sent (FIX 448 PartyID): a firm code, trader id, LEI or account
+    number. 1 to 128 characters. Required. Redacted in debug output: it can name a client account.
+    """
+    party_id_source: _builtins.str
+    """party_id_source says what kind of identifier party_id is, as the FIX 447 PartyIDSource code sent
+    ("D" proprietary/custom code, "N" LEI, "B" BIC, "G" MIC, "C" generally accepted market participant
+    identifier). Empty when the venue sends none. 1 to 4 characters when set.
+    """
+    party_role: _builtins.int
+    """party_role is the party's role as the FIX 452 PartyRole code (1 executing firm, 3 client id, 4
+    clearing firm, 11 order origination trader, 12 executing trader, 17 contra firm, 24 customer account,
+    36 entering trader, 76 desk id, 83 clearing account). Required: 1 to 10000.
+    """
+    party_role_qualifier: _builtins.int
+    """party_role_qualifier refines the role (FIX 2376 PartyRoleQualifier code, e.g. 22 algorithm, 24 natural
+    person). Unset when not sent.
+    """
+    def __init__(
+        self,
+        *,
+        party_id: _builtins.str = ...,
+        party_id_source: _builtins.str = ...,
+        party_role: _builtins.int = ...,
+        party_role_qualifier: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_party_role_qualifier", b"_party_role_qualifier", "party_role_qualifier", b"party_role_qualifier"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_party_role_qualifier", b"_party_role_qualifier", "party_id", b"party_id", "party_id_source", b"party_id_source", "party_role", b"party_role", "party_role_qualifier", b"party_role_qualifier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__party_role_qualifier: _TypeAlias = _typing.Literal["party_role_qualifier"]  # noqa: Y015
+    _WhichOneofArgType__party_role_qualifier: _TypeAlias = _typing.Literal["_party_role_qualifier", b"_party_role_qualifier"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__party_role_qualifier) -> _WhichOneofReturnType__party_role_qualifier | None: ...
+
+Global___Party: _TypeAlias = Party  # noqa: Y015
+
+@_typing.final
 class ExecutionReport(_message.Message):
     """ExecutionReport is one venue report about one order: an acceptance, a fill, a cancel, an expiry, a
     reject, an STP prevention (FIX 35=8, Binance executionReport, Binance USD-M ORDER_TRADE_UPDATE).
     Reports are immutable; the Order record is the running state built from them.
 
+    Identity: venue_execution_id (FIX 17 ExecID) identifies a report at the venue; venue_trade_id (FIX 1003
+    TradeID, Binance "t") identifies the match a fill belongs to and is optional (plain FIX has no trade id;
+    both sides of a match and a later correction share one trade id). A fill is deduplicated by
+    (account_id, venue_execution_id) when the venue sends execution ids, else by (account_id, market_id,
+    venue_trade_id); every fill carries at least one of them (rule execution_report.fill_identity).
+
+    Corrections: a TRADE_CORRECT report (FIX 150=G) replaces an earlier fill with the quantities and price it
+    carries; a TRADE_CANCEL report (FIX 150=H, a trade bust) reverses it entirely. Both name the corrected
+    fill in ref_execution_id (CQC id) or ref_venue_execution_id (FIX 19 ExecRefID). cum_quantity, leaves
+    and avg_price of a correction are the order's values after it.
+
     Quantities (order_quantity, last_quantity, cum_quantity, leaves_quantity, display_quantity and the
     trade_prevention quantities) are in quantity_unit, which is UNSPECIFIED when they are in the market's
     own unit (Market.quantity_unit: base units for Binance spot, contracts for OKX swaps, USD for Deribit
-    inverse futures). Prices are in quote asset per unit of base.
+    inverse futures). A venue that sizes a fill in quote currency only (a quote-quantity market order
+    reported by its spent amount) sets last_quote_quantity and leaves last_quantity unset rather than
+    deriving one. Prices are in quote asset per unit of base and signed: whether a zero or negative price is
+    acceptable is the market's rule (Market.negative_prices_allowed), not validation's.
+
+    Fees and commissions: a positive amount is paid by the account, a negative amount is a rebate received
+    (the contract-wide sign table is in proto/README.md).
     Binance sentinels: l/L/Y "0.00000000" on non-TRADE reports, P/F/Q "0.00000000", t -1, g -1, C "" and
     N null all mean "not applicable" and map to unset or empty fields.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    EXEC_ID_FIELD_NUMBER: _builtins.int
-    VENUE_EXEC_ID_FIELD_NUMBER: _builtins.int
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    VENUE_EXECUTION_ID_FIELD_NUMBER: _builtins.int
     EXEC_TYPE_FIELD_NUMBER: _builtins.int
     VENUE_EXEC_TYPE_FIELD_NUMBER: _builtins.int
     ORDER_STATUS_FIELD_NUMBER: _builtins.int
@@ -260,7 +326,7 @@ class ExecutionReport(_message.Message):
     TRAILING_OFFSET_FIELD_NUMBER: _builtins.int
     TRAILING_OFFSET_TYPE_FIELD_NUMBER: _builtins.int
     TRAILING_TIME_FIELD_NUMBER: _builtins.int
-    TRADE_ID_FIELD_NUMBER: _builtins.int
+    VENUE_TRADE_ID_FIELD_NUMBER: _builtins.int
     LAST_QUANTITY_FIELD_NUMBER: _builtins.int
     LAST_PRICE_FIELD_NUMBER: _builtins.int
     LAST_QUOTE_QUANTITY_FIELD_NUMBER: _builtins.int
@@ -285,8 +351,8 @@ class ExecutionReport(_message.Message):
     SELF_TRADE_PREVENTION_MODE_FIELD_NUMBER: _builtins.int
     TRADE_PREVENTION_FIELD_NUMBER: _builtins.int
     SPECIAL_EXECUTION_FIELD_NUMBER: _builtins.int
-    REF_EXEC_ID_FIELD_NUMBER: _builtins.int
-    REF_VENUE_EXEC_ID_FIELD_NUMBER: _builtins.int
+    REF_EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    REF_VENUE_EXECUTION_ID_FIELD_NUMBER: _builtins.int
     VENUE_POSITION_ID_FIELD_NUMBER: _builtins.int
     POSITION_SIDE_FIELD_NUMBER: _builtins.int
     REDUCE_ONLY_FIELD_NUMBER: _builtins.int
@@ -298,13 +364,20 @@ class ExecutionReport(_message.Message):
     RECONCILIATION_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
     QUANTITY_UNIT_FIELD_NUMBER: _builtins.int
-    exec_id: _builtins.str
-    """exec_id is CQC's id of this report: "exe_" followed by a 26-character ULID. Assigned on ingest.
+    PARTIES_FIELD_NUMBER: _builtins.int
+    VENUE_LEDGER_ENTRY_ID_FIELD_NUMBER: _builtins.int
+    VENUE_SEQUENCE_NUMBER_FIELD_NUMBER: _builtins.int
+    SEQUENCE_TIME_FIELD_NUMBER: _builtins.int
+    IS_AGGRESSOR_FIELD_NUMBER: _builtins.int
+    VENUE_PORTFOLIO_ID_FIELD_NUMBER: _builtins.int
+    execution_id: _builtins.str
+    """execution_id is CQC's id of this report: "exe_" followed by a 26-character ULID. Assigned on ingest.
     Required.
     """
-    venue_exec_id: _builtins.str
-    """venue_exec_id is the venue's id of the report (FIX 17 ExecID, Binance execution id "I"), as a
-    string. Empty when the venue has none. At most 128 characters.
+    venue_execution_id: _builtins.str
+    """venue_execution_id is the venue's id of this report (FIX 17 ExecID; Binance spot "I" execution id;
+    Coinbase "trade_id" of a fill is a trade id, not this), exactly as sent. The identity of a fill at the
+    venue when set. Empty when the venue has none. At most 128 characters.
     """
     exec_type: _trading_pb2.ExecType.ValueType
     """exec_type is what this report reports (FIX 150, Binance "x"). Required."""
@@ -384,18 +457,24 @@ class ExecutionReport(_message.Message):
     """
     trailing_offset_type: _trading_pb2.TrailingOffsetType.ValueType
     """trailing_offset_type is the unit of trailing_offset. UNSPECIFIED when no offset."""
-    trade_id: _builtins.str
-    """trade_id is the venue's trade id of this fill (FIX 1003 TradeID, Binance "t"; -1 maps to empty).
-    Required for TRADE reports. At most 128 characters.
+    venue_trade_id: _builtins.str
+    """venue_trade_id is the venue's id of the match this fill belongs to (FIX 1003 TradeID, Binance "t";
+    -1 maps to empty). Optional: plain FIX execution reports carry only ExecID (venue_execution_id). At
+    most 128 characters.
     """
     last_quantity: _builtins.str
-    """last_quantity is the quantity filled by this report (FIX 32 LastQty, Binance "l"). Positive on TRADE
-    reports; unset otherwise.
+    """last_quantity is the quantity filled by this report (FIX 32 LastQty, Binance "l"), in quantity_unit.
+    Positive on fills that report it; unset on non-fill reports and on fills the venue sized only in quote
+    currency (then last_quote_quantity is set).
     """
     last_price: _builtins.str
-    """last_price is the price of this fill (FIX 31 LastPx, Binance "L"). Set on TRADE reports."""
+    """last_price is the price of this fill (FIX 31 LastPx, Binance "L"), signed (a spread or a negative-price
+    market may fill below zero). Set on TRADE reports.
+    """
     last_quote_quantity: _builtins.str
-    """last_quote_quantity is the quote amount of this fill (Binance "Y" = l x L), in quote asset."""
+    """last_quote_quantity is the quote amount of this fill (Binance "Y" = l x L), in quote asset. The only
+    size of a quote-sized fill. Unset when not reported.
+    """
     cum_quantity: _builtins.str
     """cum_quantity is the order's cumulative filled quantity after this report (FIX 14 CumQty, Binance
     "z"). Required; "0" when nothing has filled.
@@ -440,11 +519,13 @@ class ExecutionReport(_message.Message):
     """special_execution marks forced fills (liquidation, ADL, insurance fund, settlement, delivery).
     UNSPECIFIED for normal executions.
     """
-    ref_exec_id: _builtins.str
-    """ref_exec_id is the CQC execution report a TRADE_CORRECT or TRADE_CANCEL report corrects or busts."""
-    ref_venue_exec_id: _builtins.str
-    """ref_venue_exec_id is the venue exec id being corrected or busted (FIX 19 ExecRefID). At most 128
-    characters.
+    ref_execution_id: _builtins.str
+    """ref_execution_id is the CQC execution report ("exe_" id) a TRADE_CORRECT or TRADE_CANCEL report
+    corrects or busts. Unset when CQC has not matched it yet (then ref_venue_execution_id is set).
+    """
+    ref_venue_execution_id: _builtins.str
+    """ref_venue_execution_id is the venue execution id being corrected or busted (FIX 19 ExecRefID). Empty
+    on other reports. At most 128 characters.
     """
     venue_position_id: _builtins.str
     """venue_position_id is the venue's position id the fill applies to (NautilusTrader
@@ -470,7 +551,29 @@ class ExecutionReport(_message.Message):
     """quantity_unit is the unit of order_quantity, last_quantity, cum_quantity, leaves_quantity,
     display_quantity and the trade_prevention quantities; the same as the order's Order.quantity_unit.
     UNSPECIFIED (the usual case) means the market's quantity unit (Market.quantity_unit). Set by the
-    gateway only when the venue reports sizes in another unit than the market's.
+    gateway only when the venue reports sizes in another unit than the market's. LIQUIDITY (AMM position
+    units) is never valid on an execution.
+    """
+    venue_ledger_entry_id: _builtins.str
+    """venue_ledger_entry_id is the venue's id of the ledger (balance) entry this fill booked (Kraken ledger
+    id, Coinbase Prime ledger entry, OKX billId of the fill), linking the report to its Transaction
+    (Transaction.venue_transaction_id). Empty when not reported. At most 128 characters.
+    """
+    venue_sequence_number: _builtins.int
+    """venue_sequence_number is the venue's sequence number of this report in the account's (or order's)
+    update stream (Bybit "seq", Coinbase "sequence", Kraken "sequence"), for ordering reports whose
+    transact_time (FIX 60) ties or goes backwards. Not the FIX session MsgSeqNum (34). Unset when the
+    venue sends none.
+    """
+    is_aggressor: _builtins.bool
+    """is_aggressor says whether the order is the aggressor (taker) of the match or, on a NEW report, would
+    take liquidity on arrival (FIX 1057 AggressorIndicator Y/N). Unset when not reported; on fills
+    liquidity_side carries the same fact.
+    """
+    venue_portfolio_id: _builtins.str
+    """venue_portfolio_id is the venue's sub-account or portfolio the execution belongs to, when the venue
+    names one inside a login (Coinbase "retail_portfolio_id", "" maps to empty). Redacted in debug output:
+    it identifies an account. At most 128 characters.
     """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
@@ -482,9 +585,9 @@ class ExecutionReport(_message.Message):
 
     @_builtins.property
     def commission(self) -> _amount_pb2.AssetAmount:
-        """commission is the fee charged for this fill (Binance "n" amount and "N" asset, FIX 12/479). The asset
-        may be the base (a BUY on Binance spot pays in the bought asset), the quote or a third asset (BNB).
-        Negative amount for a rebate. Unset when none was charged (Binance "N" null).
+        """commission is the fee of this fill (Binance "n" amount and "N" asset, FIX 12/479): positive = paid by
+        the account, negative = rebate received. The asset may be the base (a BUY on Binance spot pays in the
+        bought asset), the quote or a third asset (BNB). Unset when none was charged (Binance "N" null).
         """
 
     @_builtins.property
@@ -522,14 +625,16 @@ class ExecutionReport(_message.Message):
         """trade_prevention is what self-trade prevention did or is linked to. Required for TRADE_PREVENTION
         reports (rule execution_report.prevention_requires_data). On other reports it is set whenever the venue
         sends any prevention field and unset otherwise: Binance's documented NEW executionReport carries
-        "v": 3 (preventedMatchId) with "V": "NONE", which maps to trade_prevention.prevented_match_id "3", and
+        "v": 3 (preventedMatchId) with "V": "NONE", which maps to trade_prevention.venue_prevention_id "3", and
         EXPIRED reports of STP-expired orders (X "EXPIRED_IN_MATCH") carry v, A, B, ... as well.
         """
 
     @_builtins.property
     def realized_pnl(self) -> _amount_pb2.AssetAmount:
-        """realized_pnl is the profit or loss realized by this fill (Binance USD-M "rp"), in the margin asset
-        named by asset_id. Unset for spot and for non-fill reports.
+        """realized_pnl is the trading profit (positive) or loss (negative) realized by this fill (Binance USD-M
+        "rp"): the price difference of the reduced quantity against its cost basis, EXCLUDING the commission
+        and funding (PnL sign, proto/README.md), in the margin asset named by asset_id. Unset for spot and for
+        non-fill reports.
         """
 
     @_builtins.property
@@ -539,11 +644,23 @@ class ExecutionReport(_message.Message):
         is true (reports CQC generated while reconciling).
         """
 
+    @_builtins.property
+    def parties(self) -> _containers.RepeatedCompositeFieldContainer[Global___Party]:
+        """parties are the parties of the execution (FIX 453 NoPartyIDs group: 448, 447, 452), in the venue's
+        order. Empty when the venue sends none. At most 50.
+        """
+
+    @_builtins.property
+    def sequence_time(self) -> _timestamp_pb2.Timestamp:
+        """sequence_time is when the venue's matching engine sequenced the execution (Coinbase
+        "sequence_timestamp"), when it publishes it beside transact_time; venue clock. Unset otherwise.
+        """
+
     def __init__(
         self,
         *,
-        exec_id: _builtins.str = ...,
-        venue_exec_id: _builtins.str = ...,
+        execution_id: _builtins.str = ...,
+        venue_execution_id: _builtins.str = ...,
         exec_type: _trading_pb2.ExecType.ValueType = ...,
         venue_exec_type: _builtins.str = ...,
         order_status: _trading_pb2.OrderStatus.ValueType = ...,
@@ -573,7 +690,7 @@ class ExecutionReport(_message.Message):
         trailing_offset: _builtins.str | None = ...,
         trailing_offset_type: _trading_pb2.TrailingOffsetType.ValueType = ...,
         trailing_time: _timestamp_pb2.Timestamp | None = ...,
-        trade_id: _builtins.str = ...,
+        venue_trade_id: _builtins.str = ...,
         last_quantity: _builtins.str | None = ...,
         last_price: _builtins.str | None = ...,
         last_quote_quantity: _builtins.str | None = ...,
@@ -598,8 +715,8 @@ class ExecutionReport(_message.Message):
         self_trade_prevention_mode: _trading_pb2.SelfTradePreventionMode.ValueType = ...,
         trade_prevention: Global___TradePrevention | None = ...,
         special_execution: Global___SpecialExecution.ValueType = ...,
-        ref_exec_id: _builtins.str | None = ...,
-        ref_venue_exec_id: _builtins.str = ...,
+        ref_execution_id: _builtins.str | None = ...,
+        ref_venue_execution_id: _builtins.str = ...,
         venue_position_id: _builtins.str = ...,
         position_side: _trading_pb2.PositionSide.ValueType = ...,
         reduce_only: _builtins.bool = ...,
@@ -611,10 +728,16 @@ class ExecutionReport(_message.Message):
         reconciliation: _builtins.bool = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
         quantity_unit: _trading_pb2.QuantityUnit.ValueType = ...,
+        parties: _abc.Iterable[Global___Party] | None = ...,
+        venue_ledger_entry_id: _builtins.str = ...,
+        venue_sequence_number: _builtins.int | None = ...,
+        sequence_time: _timestamp_pb2.Timestamp | None = ...,
+        is_aggressor: _builtins.bool | None = ...,
+        venue_portfolio_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_price", b"_avg_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_is_working", b"_is_working", "_last_price", b"_last_price", "_last_quantity", b"_last_quantity", "_last_quote_quantity", b"_last_quote_quantity", "_leaves_quantity", b"_leaves_quantity", "_order_id", b"_order_id", "_order_price", b"_order_price", "_order_quantity", b"_order_quantity", "_quote_order_quantity", b"_quote_order_quantity", "_ref_exec_id", b"_ref_exec_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "activation_price", b"activation_price", "avg_price", b"avg_price", "commission", b"commission", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "event_time", b"event_time", "expire_time", b"expire_time", "is_working", b"is_working", "last_price", b"last_price", "last_quantity", b"last_quantity", "last_quote_quantity", b"last_quote_quantity", "leaves_quantity", b"leaves_quantity", "order_create_time", b"order_create_time", "order_id", b"order_id", "order_price", b"order_price", "order_quantity", b"order_quantity", "quote_order_quantity", b"quote_order_quantity", "realized_pnl", b"realized_pnl", "receive_time", b"receive_time", "ref_exec_id", b"ref_exec_id", "source_record", b"source_record", "trade_prevention", b"trade_prevention", "trailing_offset", b"trailing_offset", "trailing_time", b"trailing_time", "transact_time", b"transact_time", "trigger_price", b"trigger_price", "venue_order_list_id", b"venue_order_list_id", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "working_time", b"working_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_price", b"_avg_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_is_aggressor", b"_is_aggressor", "_is_working", b"_is_working", "_last_price", b"_last_price", "_last_quantity", b"_last_quantity", "_last_quote_quantity", b"_last_quote_quantity", "_leaves_quantity", b"_leaves_quantity", "_order_id", b"_order_id", "_order_price", b"_order_price", "_order_quantity", b"_order_quantity", "_quote_order_quantity", b"_quote_order_quantity", "_ref_execution_id", b"_ref_execution_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_sequence_number", b"_venue_sequence_number", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "activation_price", b"activation_price", "avg_price", b"avg_price", "commission", b"commission", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "event_time", b"event_time", "expire_time", b"expire_time", "is_aggressor", b"is_aggressor", "is_working", b"is_working", "last_price", b"last_price", "last_quantity", b"last_quantity", "last_quote_quantity", b"last_quote_quantity", "leaves_quantity", b"leaves_quantity", "order_create_time", b"order_create_time", "order_id", b"order_id", "order_price", b"order_price", "order_quantity", b"order_quantity", "quote_order_quantity", b"quote_order_quantity", "realized_pnl", b"realized_pnl", "receive_time", b"receive_time", "ref_execution_id", b"ref_execution_id", "sequence_time", b"sequence_time", "source_record", b"source_record", "trade_prevention", b"trade_prevention", "trailing_offset", b"trailing_offset", "trailing_time", b"trailing_time", "transact_time", b"transact_time", "trigger_price", b"trigger_price", "venue_order_list_id", b"venue_order_list_id", "venue_sequence_number", b"venue_sequence_number", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "working_time", b"working_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_price", b"_avg_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_is_working", b"_is_working", "_last_price", b"_last_price", "_last_quantity", b"_last_quantity", "_last_quote_quantity", b"_last_quote_quantity", "_leaves_quantity", b"_leaves_quantity", "_order_id", b"_order_id", "_order_price", b"_order_price", "_order_quantity", b"_order_quantity", "_quote_order_quantity", b"_quote_order_quantity", "_ref_exec_id", b"_ref_exec_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "account_id", b"account_id", "activation_price", b"activation_price", "avg_price", b"avg_price", "client_order_id", b"client_order_id", "close_position", b"close_position", "commission", b"commission", "commission_type", b"commission_type", "cum_quantity", b"cum_quantity", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "event_time", b"event_time", "exec_id", b"exec_id", "exec_type", b"exec_type", "expire_time", b"expire_time", "expiry_reason", b"expiry_reason", "is_working", b"is_working", "last_price", b"last_price", "last_quantity", b"last_quantity", "last_quote_quantity", b"last_quote_quantity", "leaves_quantity", b"leaves_quantity", "liquidity_side", b"liquidity_side", "market_id", b"market_id", "misc_fees", b"misc_fees", "order_create_time", b"order_create_time", "order_id", b"order_id", "order_price", b"order_price", "order_quantity", b"order_quantity", "order_status", b"order_status", "order_type", b"order_type", "orig_client_order_id", b"orig_client_order_id", "original_order_type", b"original_order_type", "position_side", b"position_side", "post_only", b"post_only", "price_protect", b"price_protect", "quantity_unit", b"quantity_unit", "quote_order_quantity", b"quote_order_quantity", "realized_pnl", b"realized_pnl", "reason_text", b"reason_text", "receive_time", b"receive_time", "reconciliation", b"reconciliation", "reduce_only", b"reduce_only", "ref_exec_id", b"ref_exec_id", "ref_venue_exec_id", b"ref_venue_exec_id", "reject_reason", b"reject_reason", "self_trade_prevention_mode", b"self_trade_prevention_mode", "side", b"side", "source_record", b"source_record", "special_execution", b"special_execution", "time_in_force", b"time_in_force", "trade_id", b"trade_id", "trade_prevention", b"trade_prevention", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trailing_time", b"trailing_time", "transact_time", b"transact_time", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type", "venue_exec_id", b"venue_exec_id", "venue_exec_type", b"venue_exec_type", "venue_id", b"venue_id", "venue_order_id", b"venue_order_id", "venue_order_list_id", b"venue_order_list_id", "venue_order_status", b"venue_order_status", "venue_order_type", b"venue_order_type", "venue_position_id", b"venue_position_id", "venue_reason_code", b"venue_reason_code", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "working_time", b"working_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_price", b"_avg_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_is_aggressor", b"_is_aggressor", "_is_working", b"_is_working", "_last_price", b"_last_price", "_last_quantity", b"_last_quantity", "_last_quote_quantity", b"_last_quote_quantity", "_leaves_quantity", b"_leaves_quantity", "_order_id", b"_order_id", "_order_price", b"_order_price", "_order_quantity", b"_order_quantity", "_quote_order_quantity", b"_quote_order_quantity", "_ref_execution_id", b"_ref_execution_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_sequence_number", b"_venue_sequence_number", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "account_id", b"account_id", "activation_price", b"activation_price", "avg_price", b"avg_price", "client_order_id", b"client_order_id", "close_position", b"close_position", "commission", b"commission", "commission_type", b"commission_type", "cum_quantity", b"cum_quantity", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "event_time", b"event_time", "exec_type", b"exec_type", "execution_id", b"execution_id", "expire_time", b"expire_time", "expiry_reason", b"expiry_reason", "is_aggressor", b"is_aggressor", "is_working", b"is_working", "last_price", b"last_price", "last_quantity", b"last_quantity", "last_quote_quantity", b"last_quote_quantity", "leaves_quantity", b"leaves_quantity", "liquidity_side", b"liquidity_side", "market_id", b"market_id", "misc_fees", b"misc_fees", "order_create_time", b"order_create_time", "order_id", b"order_id", "order_price", b"order_price", "order_quantity", b"order_quantity", "order_status", b"order_status", "order_type", b"order_type", "orig_client_order_id", b"orig_client_order_id", "original_order_type", b"original_order_type", "parties", b"parties", "position_side", b"position_side", "post_only", b"post_only", "price_protect", b"price_protect", "quantity_unit", b"quantity_unit", "quote_order_quantity", b"quote_order_quantity", "realized_pnl", b"realized_pnl", "reason_text", b"reason_text", "receive_time", b"receive_time", "reconciliation", b"reconciliation", "reduce_only", b"reduce_only", "ref_execution_id", b"ref_execution_id", "ref_venue_execution_id", b"ref_venue_execution_id", "reject_reason", b"reject_reason", "self_trade_prevention_mode", b"self_trade_prevention_mode", "sequence_time", b"sequence_time", "side", b"side", "source_record", b"source_record", "special_execution", b"special_execution", "time_in_force", b"time_in_force", "trade_prevention", b"trade_prevention", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trailing_time", b"trailing_time", "transact_time", b"transact_time", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type", "venue_exec_type", b"venue_exec_type", "venue_execution_id", b"venue_execution_id", "venue_id", b"venue_id", "venue_ledger_entry_id", b"venue_ledger_entry_id", "venue_order_id", b"venue_order_id", "venue_order_list_id", b"venue_order_list_id", "venue_order_status", b"venue_order_status", "venue_order_type", b"venue_order_type", "venue_portfolio_id", b"venue_portfolio_id", "venue_position_id", b"venue_position_id", "venue_reason_code", b"venue_reason_code", "venue_sequence_number", b"venue_sequence_number", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "venue_trade_id", b"venue_trade_id", "working_time", b"working_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__activation_price: _TypeAlias = _typing.Literal["activation_price"]  # noqa: Y015
     _WhichOneofArgType__activation_price: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price"]  # noqa: Y015
@@ -624,6 +747,8 @@ class ExecutionReport(_message.Message):
     _WhichOneofArgType__cum_quote_quantity: _TypeAlias = _typing.Literal["_cum_quote_quantity", b"_cum_quote_quantity"]  # noqa: Y015
     _WhichOneofReturnType__display_quantity: _TypeAlias = _typing.Literal["display_quantity"]  # noqa: Y015
     _WhichOneofArgType__display_quantity: _TypeAlias = _typing.Literal["_display_quantity", b"_display_quantity"]  # noqa: Y015
+    _WhichOneofReturnType__is_aggressor: _TypeAlias = _typing.Literal["is_aggressor"]  # noqa: Y015
+    _WhichOneofArgType__is_aggressor: _TypeAlias = _typing.Literal["_is_aggressor", b"_is_aggressor"]  # noqa: Y015
     _WhichOneofReturnType__is_working: _TypeAlias = _typing.Literal["is_working"]  # noqa: Y015
     _WhichOneofArgType__is_working: _TypeAlias = _typing.Literal["_is_working", b"_is_working"]  # noqa: Y015
     _WhichOneofReturnType__last_price: _TypeAlias = _typing.Literal["last_price"]  # noqa: Y015
@@ -642,14 +767,16 @@ class ExecutionReport(_message.Message):
     _WhichOneofArgType__order_quantity: _TypeAlias = _typing.Literal["_order_quantity", b"_order_quantity"]  # noqa: Y015
     _WhichOneofReturnType__quote_order_quantity: _TypeAlias = _typing.Literal["quote_order_quantity"]  # noqa: Y015
     _WhichOneofArgType__quote_order_quantity: _TypeAlias = _typing.Literal["_quote_order_quantity", b"_quote_order_quantity"]  # noqa: Y015
-    _WhichOneofReturnType__ref_exec_id: _TypeAlias = _typing.Literal["ref_exec_id"]  # noqa: Y015
-    _WhichOneofArgType__ref_exec_id: _TypeAlias = _typing.Literal["_ref_exec_id", b"_ref_exec_id"]  # noqa: Y015
+    _WhichOneofReturnType__ref_execution_id: _TypeAlias = _typing.Literal["ref_execution_id"]  # noqa: Y015
+    _WhichOneofArgType__ref_execution_id: _TypeAlias = _typing.Literal["_ref_execution_id", b"_ref_execution_id"]  # noqa: Y015
     _WhichOneofReturnType__trailing_offset: _TypeAlias = _typing.Literal["trailing_offset"]  # noqa: Y015
     _WhichOneofArgType__trailing_offset: _TypeAlias = _typing.Literal["_trailing_offset", b"_trailing_offset"]  # noqa: Y015
     _WhichOneofReturnType__trigger_price: _TypeAlias = _typing.Literal["trigger_price"]  # noqa: Y015
     _WhichOneofArgType__trigger_price: _TypeAlias = _typing.Literal["_trigger_price", b"_trigger_price"]  # noqa: Y015
     _WhichOneofReturnType__venue_order_list_id: _TypeAlias = _typing.Literal["venue_order_list_id"]  # noqa: Y015
     _WhichOneofArgType__venue_order_list_id: _TypeAlias = _typing.Literal["_venue_order_list_id", b"_venue_order_list_id"]  # noqa: Y015
+    _WhichOneofReturnType__venue_sequence_number: _TypeAlias = _typing.Literal["venue_sequence_number"]  # noqa: Y015
+    _WhichOneofArgType__venue_sequence_number: _TypeAlias = _typing.Literal["_venue_sequence_number", b"_venue_sequence_number"]  # noqa: Y015
     _WhichOneofReturnType__venue_strategy_id: _TypeAlias = _typing.Literal["venue_strategy_id"]  # noqa: Y015
     _WhichOneofArgType__venue_strategy_id: _TypeAlias = _typing.Literal["_venue_strategy_id", b"_venue_strategy_id"]  # noqa: Y015
     _WhichOneofReturnType__venue_strategy_type: _TypeAlias = _typing.Literal["venue_strategy_type"]  # noqa: Y015
@@ -662,6 +789,8 @@ class ExecutionReport(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cum_quote_quantity) -> _WhichOneofReturnType__cum_quote_quantity | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__display_quantity) -> _WhichOneofReturnType__display_quantity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__is_aggressor) -> _WhichOneofReturnType__is_aggressor | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__is_working) -> _WhichOneofReturnType__is_working | None: ...
     @_typing.overload
@@ -681,13 +810,15 @@ class ExecutionReport(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__quote_order_quantity) -> _WhichOneofReturnType__quote_order_quantity | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__ref_exec_id) -> _WhichOneofReturnType__ref_exec_id | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ref_execution_id) -> _WhichOneofReturnType__ref_execution_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__trailing_offset) -> _WhichOneofReturnType__trailing_offset | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__trigger_price) -> _WhichOneofReturnType__trigger_price | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__venue_order_list_id) -> _WhichOneofReturnType__venue_order_list_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__venue_sequence_number) -> _WhichOneofReturnType__venue_sequence_number | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__venue_strategy_id) -> _WhichOneofReturnType__venue_strategy_id | None: ...
     @_typing.overload
@@ -698,8 +829,9 @@ Global___ExecutionReport: _TypeAlias = ExecutionReport  # noqa: Y015
 @_typing.final
 class OrderStatusReport(_message.Message):
     """OrderStatusReport is a venue's snapshot of one order, used to reconcile CQC's Order records with the
-    venue after a restart or gap (NautilusTrader OrderStatusReport). Fields mean what Order's fields of the
-    same name mean.
+    venue after a restart or gap (NautilusTrader OrderStatusReport; VenueGateway.ListOrderStatusReports).
+    Fields mean what Order's fields of the same name mean. Quantities are in quantity_unit (the market's
+    unit when UNSPECIFIED).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -733,6 +865,12 @@ class OrderStatusReport(_message.Message):
     REASON_TEXT_FIELD_NUMBER: _builtins.int
     RECEIVE_TIME_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    VENUE_ORDER_STATUS_FIELD_NUMBER: _builtins.int
+    QUOTE_QUANTITY_FIELD_NUMBER: _builtins.int
+    CLOSE_POSITION_FIELD_NUMBER: _builtins.int
+    POSITION_SIDE_FIELD_NUMBER: _builtins.int
+    QUANTITY_UNIT_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account ("acc_" id). Required."""
     market_id: _builtins.str
@@ -754,13 +892,18 @@ class OrderStatusReport(_message.Message):
     status: _trading_pb2.OrderStatus.ValueType
     """status is the order status at the venue. Required."""
     quantity: _builtins.str
-    """quantity is the order quantity, in the market's quantity unit. Required."""
+    """quantity is the order quantity. Unset when the order has none: a close-position order (Binance USD-M
+    closePosition=true reports origQty "0", which maps to unset) or a quote-quantity order the venue did
+    not size in base (then quote_quantity is set).
+    """
     filled_quantity: _builtins.str
     """filled_quantity is the cumulative filled quantity. Required; "0" when none."""
     avg_price: _builtins.str
     """avg_price is the average fill price, in quote asset per unit of base. Unset before the first fill."""
     price: _builtins.str
-    """price is the limit price. Unset for market orders."""
+    """price is the limit price, signed as the market's rules allow (Market.negative_prices_allowed). Unset
+    for market orders.
+    """
     trigger_price: _builtins.str
     """trigger_price is the trigger price of a triggered order. Unset otherwise."""
     trigger_price_type: _trading_pb2.TriggerPriceType.ValueType
@@ -780,6 +923,30 @@ class OrderStatusReport(_message.Message):
     reason_text: _builtins.str
     """reason_text is the venue's cancel or reject reason (NautilusTrader cancel_reason). At most 2000
     characters.
+    """
+    order_id: _builtins.str
+    """order_id is the CQC order the report matched ("ord_" id). Unset when the venue's order is unknown to
+    CQC (placed outside CQC, or lost before it was stored): reconciliation then creates the Order.
+    """
+    venue_order_status: _builtins.str
+    """venue_order_status is the venue's order status string as sent ("NEW", "PARTIALLY_FILLED", "live").
+    At most 64 characters.
+    """
+    quote_quantity: _builtins.str
+    """quote_quantity is the order's quote quantity (Binance origQuoteOrderQty; "0.00000000" maps to unset).
+    Unset when the order is sized in quantity.
+    """
+    close_position: _builtins.bool
+    """close_position is true for an order that closes the whole position whatever its size (Binance USD-M
+    closePosition).
+    """
+    position_side: _trading_pb2.PositionSide.ValueType
+    """position_side is the hedge-mode position slot the order trades (Binance USD-M positionSide; "BOTH" maps
+    to NET). UNSPECIFIED when not reported.
+    """
+    quantity_unit: _trading_pb2.QuantityUnit.ValueType
+    """quantity_unit is the unit of quantity, filled_quantity and display_quantity. UNSPECIFIED: the market's
+    quantity unit (Market.quantity_unit). LIQUIDITY is never valid here.
     """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
@@ -805,7 +972,9 @@ class OrderStatusReport(_message.Message):
 
     @_builtins.property
     def source_record(self) -> _source_pb2.SourceRecord:
-        """source_record is the venue record (Binance GET /api/v3/order element)."""
+        """source_record is the venue record (Binance GET /api/v3/order element). Unset when the read mask left
+        it out.
+        """
 
     def __init__(
         self,
@@ -820,7 +989,7 @@ class OrderStatusReport(_message.Message):
         order_type: _trading_pb2.OrderType.ValueType = ...,
         time_in_force: _trading_pb2.TimeInForce.ValueType = ...,
         status: _trading_pb2.OrderStatus.ValueType = ...,
-        quantity: _builtins.str = ...,
+        quantity: _builtins.str | None = ...,
         filled_quantity: _builtins.str = ...,
         avg_price: _builtins.str | None = ...,
         price: _builtins.str | None = ...,
@@ -839,10 +1008,16 @@ class OrderStatusReport(_message.Message):
         reason_text: _builtins.str = ...,
         receive_time: _timestamp_pb2.Timestamp | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        order_id: _builtins.str | None = ...,
+        venue_order_status: _builtins.str = ...,
+        quote_quantity: _builtins.str | None = ...,
+        close_position: _builtins.bool = ...,
+        position_side: _trading_pb2.PositionSide.ValueType = ...,
+        quantity_unit: _trading_pb2.QuantityUnit.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_avg_price", b"_avg_price", "_display_quantity", b"_display_quantity", "_limit_offset", b"_limit_offset", "_price", b"_price", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "accept_time", b"accept_time", "avg_price", b"avg_price", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "last_update_time", b"last_update_time", "limit_offset", b"limit_offset", "price", b"price", "receive_time", b"receive_time", "source_record", b"source_record", "trailing_offset", b"trailing_offset", "trigger_price", b"trigger_price", "trigger_time", b"trigger_time", "venue_order_list_id", b"venue_order_list_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_avg_price", b"_avg_price", "_display_quantity", b"_display_quantity", "_limit_offset", b"_limit_offset", "_order_id", b"_order_id", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "accept_time", b"accept_time", "avg_price", b"avg_price", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "last_update_time", b"last_update_time", "limit_offset", b"limit_offset", "order_id", b"order_id", "price", b"price", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "receive_time", b"receive_time", "source_record", b"source_record", "trailing_offset", b"trailing_offset", "trigger_price", b"trigger_price", "trigger_time", b"trigger_time", "venue_order_list_id", b"venue_order_list_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_avg_price", b"_avg_price", "_display_quantity", b"_display_quantity", "_limit_offset", b"_limit_offset", "_price", b"_price", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "accept_time", b"accept_time", "account_id", b"account_id", "avg_price", b"avg_price", "client_order_id", b"client_order_id", "contingency_type", b"contingency_type", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "filled_quantity", b"filled_quantity", "last_update_time", b"last_update_time", "limit_offset", b"limit_offset", "market_id", b"market_id", "order_type", b"order_type", "post_only", b"post_only", "price", b"price", "quantity", b"quantity", "reason_text", b"reason_text", "receive_time", b"receive_time", "reduce_only", b"reduce_only", "side", b"side", "source_record", b"source_record", "status", b"status", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type", "trigger_time", b"trigger_time", "venue_order_id", b"venue_order_id", "venue_order_list_id", b"venue_order_list_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_avg_price", b"_avg_price", "_display_quantity", b"_display_quantity", "_limit_offset", b"_limit_offset", "_order_id", b"_order_id", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "accept_time", b"accept_time", "account_id", b"account_id", "avg_price", b"avg_price", "client_order_id", b"client_order_id", "close_position", b"close_position", "contingency_type", b"contingency_type", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "filled_quantity", b"filled_quantity", "last_update_time", b"last_update_time", "limit_offset", b"limit_offset", "market_id", b"market_id", "order_id", b"order_id", "order_type", b"order_type", "position_side", b"position_side", "post_only", b"post_only", "price", b"price", "quantity", b"quantity", "quantity_unit", b"quantity_unit", "quote_quantity", b"quote_quantity", "reason_text", b"reason_text", "receive_time", b"receive_time", "reduce_only", b"reduce_only", "side", b"side", "source_record", b"source_record", "status", b"status", "time_in_force", b"time_in_force", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type", "trigger_time", b"trigger_time", "venue_order_id", b"venue_order_id", "venue_order_list_id", b"venue_order_list_id", "venue_order_status", b"venue_order_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__avg_price: _TypeAlias = _typing.Literal["avg_price"]  # noqa: Y015
     _WhichOneofArgType__avg_price: _TypeAlias = _typing.Literal["_avg_price", b"_avg_price"]  # noqa: Y015
@@ -850,8 +1025,14 @@ class OrderStatusReport(_message.Message):
     _WhichOneofArgType__display_quantity: _TypeAlias = _typing.Literal["_display_quantity", b"_display_quantity"]  # noqa: Y015
     _WhichOneofReturnType__limit_offset: _TypeAlias = _typing.Literal["limit_offset"]  # noqa: Y015
     _WhichOneofArgType__limit_offset: _TypeAlias = _typing.Literal["_limit_offset", b"_limit_offset"]  # noqa: Y015
+    _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
+    _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
     _WhichOneofReturnType__price: _TypeAlias = _typing.Literal["price"]  # noqa: Y015
     _WhichOneofArgType__price: _TypeAlias = _typing.Literal["_price", b"_price"]  # noqa: Y015
+    _WhichOneofReturnType__quantity: _TypeAlias = _typing.Literal["quantity"]  # noqa: Y015
+    _WhichOneofArgType__quantity: _TypeAlias = _typing.Literal["_quantity", b"_quantity"]  # noqa: Y015
+    _WhichOneofReturnType__quote_quantity: _TypeAlias = _typing.Literal["quote_quantity"]  # noqa: Y015
+    _WhichOneofArgType__quote_quantity: _TypeAlias = _typing.Literal["_quote_quantity", b"_quote_quantity"]  # noqa: Y015
     _WhichOneofReturnType__trailing_offset: _TypeAlias = _typing.Literal["trailing_offset"]  # noqa: Y015
     _WhichOneofArgType__trailing_offset: _TypeAlias = _typing.Literal["_trailing_offset", b"_trailing_offset"]  # noqa: Y015
     _WhichOneofReturnType__trigger_price: _TypeAlias = _typing.Literal["trigger_price"]  # noqa: Y015
@@ -865,7 +1046,13 @@ class OrderStatusReport(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__limit_offset) -> _WhichOneofReturnType__limit_offset | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__order_id) -> _WhichOneofReturnType__order_id | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__price) -> _WhichOneofReturnType__price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quantity) -> _WhichOneofReturnType__quantity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quote_quantity) -> _WhichOneofReturnType__quote_quantity | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__trailing_offset) -> _WhichOneofReturnType__trailing_offset | None: ...
     @_typing.overload
@@ -878,7 +1065,10 @@ Global___OrderStatusReport: _TypeAlias = OrderStatusReport  # noqa: Y015
 @_typing.final
 class FillReport(_message.Message):
     """FillReport is a venue's record of one historical fill, used to reconcile missed executions
-    (NautilusTrader FillReport; Binance GET /api/v3/myTrades element).
+    (NautilusTrader FillReport; Binance GET /api/v3/myTrades element; VenueGateway.ListFillReports). A fill
+    is identified at the venue by venue_execution_id when set, else by venue_trade_id (the same identity rule
+    as ExecutionReport): reconciliation applies a FillReport only when no ExecutionReport of the account has
+    that identity.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -887,7 +1077,7 @@ class FillReport(_message.Message):
     MARKET_ID_FIELD_NUMBER: _builtins.int
     VENUE_ORDER_ID_FIELD_NUMBER: _builtins.int
     CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
-    TRADE_ID_FIELD_NUMBER: _builtins.int
+    VENUE_TRADE_ID_FIELD_NUMBER: _builtins.int
     SIDE_FIELD_NUMBER: _builtins.int
     LAST_QUANTITY_FIELD_NUMBER: _builtins.int
     LAST_PRICE_FIELD_NUMBER: _builtins.int
@@ -898,6 +1088,18 @@ class FillReport(_message.Message):
     TRANSACT_TIME_FIELD_NUMBER: _builtins.int
     RECEIVE_TIME_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    VENUE_EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    REALIZED_PNL_FIELD_NUMBER: _builtins.int
+    POSITION_SIDE_FIELD_NUMBER: _builtins.int
+    QUANTITY_UNIT_FIELD_NUMBER: _builtins.int
+    VENUE_LEDGER_ENTRY_ID_FIELD_NUMBER: _builtins.int
+    EXEC_TYPE_FIELD_NUMBER: _builtins.int
+    VENUE_EXEC_TYPE_FIELD_NUMBER: _builtins.int
+    SEQUENCE_TIME_FIELD_NUMBER: _builtins.int
+    VENUE_SEQUENCE_NUMBER_FIELD_NUMBER: _builtins.int
+    VENUE_PORTFOLIO_ID_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account ("acc_" id). Required."""
     market_id: _builtins.str
@@ -906,23 +1108,71 @@ class FillReport(_message.Message):
     """venue_order_id is the venue's id of the filled order (Binance "orderId"). Required."""
     client_order_id: _builtins.str
     """client_order_id is the order's client id, when known. At most 128 characters."""
-    trade_id: _builtins.str
-    """trade_id is the venue's trade id (Binance "id"). Required."""
+    venue_trade_id: _builtins.str
+    """venue_trade_id is the venue's trade id (Binance myTrades "id", FIX 1003). Empty when the venue has
+    none (plain FIX). At most 128 characters.
+    """
     side: _trading_pb2.Side.ValueType
     """side is the order's side (Binance "isBuyer" true = BUY). Required."""
     last_quantity: _builtins.str
-    """last_quantity is the filled quantity (Binance "qty"). Positive. Required."""
+    """last_quantity is the filled quantity (Binance "qty"), in quantity_unit. Positive. Unset only for a
+    fill the venue sized in quote currency only (then last_quote_quantity is set).
+    """
     last_price: _builtins.str
-    """last_price is the fill price in quote asset per unit of base (Binance "price"). Required."""
+    """last_price is the fill price in quote asset per unit of base (Binance "price"), signed as the market's
+    rules allow. Required.
+    """
     last_quote_quantity: _builtins.str
     """last_quote_quantity is the quote amount of the fill (Binance "quoteQty"). Unset when not reported."""
     liquidity_side: _trading_pb2.LiquiditySide.ValueType
     """liquidity_side is maker or taker (Binance "isMaker")."""
     venue_position_id: _builtins.str
     """venue_position_id is the venue's position id, when it has one."""
+    venue_execution_id: _builtins.str
+    """venue_execution_id is the venue's execution id of the fill (FIX 17 ExecID). Empty when the venue has
+    none. At most 128 characters.
+    """
+    execution_id: _builtins.str
+    """execution_id is the CQC ExecutionReport ("exe_" id) already recorded for this fill, when CQC has one;
+    unset means CQC has not seen the fill and reconciliation must apply it.
+    """
+    order_id: _builtins.str
+    """order_id is the CQC order that was filled ("ord_" id), when known."""
+    position_side: _trading_pb2.PositionSide.ValueType
+    """position_side is the hedge-mode position slot (Binance USD-M "positionSide"; "BOTH" maps to NET).
+    UNSPECIFIED when not reported.
+    """
+    quantity_unit: _trading_pb2.QuantityUnit.ValueType
+    """quantity_unit is the unit of last_quantity. UNSPECIFIED: the market's quantity unit. LIQUIDITY is
+    never valid here.
+    """
+    venue_ledger_entry_id: _builtins.str
+    """venue_ledger_entry_id is the venue's ledger entry id for the fill (see
+    ExecutionReport.venue_ledger_entry_id; Coinbase "entry_id"). Empty when not reported. At most 128
+    characters.
+    """
+    exec_type: _trading_pb2.ExecType.ValueType
+    """exec_type is what kind of fill record this is: TRADE (or UNSPECIFIED) for a normal fill, TRADE_CORRECT
+    for a correction, TRADE_CANCEL for a reversal (Coinbase "trade_type" FILL / CORRECTION / REVERSAL),
+    LIQUIDATION, AUTO_DELEVERAGE or SETTLEMENT for forced fills.
+    """
+    venue_exec_type: _builtins.str
+    """venue_exec_type is the venue's fill type string as sent ("FILL", "REVERSAL", "CORRECTION"). At most 64
+    characters.
+    """
+    venue_sequence_number: _builtins.int
+    """venue_sequence_number is the venue's sequence number of the fill (see
+    ExecutionReport.venue_sequence_number). Unset when not published.
+    """
+    venue_portfolio_id: _builtins.str
+    """venue_portfolio_id is the venue sub-account or portfolio of the fill (Coinbase "retail_portfolio_id";
+    "" maps to empty). Redacted in debug output. At most 128 characters.
+    """
     @_builtins.property
     def commission(self) -> _amount_pb2.AssetAmount:
-        """commission is the fee charged (Binance "commission" + "commissionAsset"). Unset when none."""
+        """commission is the fee of the fill (Binance "commission" + "commissionAsset"): positive = paid by the
+        account, negative = rebate received. Unset when none.
+        """
 
     @_builtins.property
     def transact_time(self) -> _timestamp_pb2.Timestamp:
@@ -934,7 +1184,20 @@ class FillReport(_message.Message):
 
     @_builtins.property
     def source_record(self) -> _source_pb2.SourceRecord:
-        """source_record is the venue record."""
+        """source_record is the venue record. Unset when the read mask left it out."""
+
+    @_builtins.property
+    def realized_pnl(self) -> _amount_pb2.AssetAmount:
+        """realized_pnl is the trading profit (positive) or loss (negative) the fill realized (Binance USD-M
+        userTrades "realizedPnl"), excluding commission and funding, in the margin asset named by asset_id.
+        Unset for spot or when not reported.
+        """
+
+    @_builtins.property
+    def sequence_time(self) -> _timestamp_pb2.Timestamp:
+        """sequence_time is when the venue sequenced the fill (Coinbase "sequence_timestamp"; venue clock). Unset
+        when not published.
+        """
 
     def __init__(
         self,
@@ -943,9 +1206,9 @@ class FillReport(_message.Message):
         market_id: _builtins.str = ...,
         venue_order_id: _builtins.str = ...,
         client_order_id: _builtins.str = ...,
-        trade_id: _builtins.str = ...,
+        venue_trade_id: _builtins.str = ...,
         side: _trading_pb2.Side.ValueType = ...,
-        last_quantity: _builtins.str = ...,
+        last_quantity: _builtins.str | None = ...,
         last_price: _builtins.str = ...,
         last_quote_quantity: _builtins.str | None = ...,
         commission: _amount_pb2.AssetAmount | None = ...,
@@ -954,21 +1217,52 @@ class FillReport(_message.Message):
         transact_time: _timestamp_pb2.Timestamp | None = ...,
         receive_time: _timestamp_pb2.Timestamp | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        venue_execution_id: _builtins.str = ...,
+        execution_id: _builtins.str | None = ...,
+        order_id: _builtins.str | None = ...,
+        realized_pnl: _amount_pb2.AssetAmount | None = ...,
+        position_side: _trading_pb2.PositionSide.ValueType = ...,
+        quantity_unit: _trading_pb2.QuantityUnit.ValueType = ...,
+        venue_ledger_entry_id: _builtins.str = ...,
+        exec_type: _trading_pb2.ExecType.ValueType = ...,
+        venue_exec_type: _builtins.str = ...,
+        sequence_time: _timestamp_pb2.Timestamp | None = ...,
+        venue_sequence_number: _builtins.int | None = ...,
+        venue_portfolio_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_last_quote_quantity", b"_last_quote_quantity", "commission", b"commission", "last_quote_quantity", b"last_quote_quantity", "receive_time", b"receive_time", "source_record", b"source_record", "transact_time", b"transact_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_execution_id", b"_execution_id", "_last_quantity", b"_last_quantity", "_last_quote_quantity", b"_last_quote_quantity", "_order_id", b"_order_id", "_venue_sequence_number", b"_venue_sequence_number", "commission", b"commission", "execution_id", b"execution_id", "last_quantity", b"last_quantity", "last_quote_quantity", b"last_quote_quantity", "order_id", b"order_id", "realized_pnl", b"realized_pnl", "receive_time", b"receive_time", "sequence_time", b"sequence_time", "source_record", b"source_record", "transact_time", b"transact_time", "venue_sequence_number", b"venue_sequence_number"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_last_quote_quantity", b"_last_quote_quantity", "account_id", b"account_id", "client_order_id", b"client_order_id", "commission", b"commission", "last_price", b"last_price", "last_quantity", b"last_quantity", "last_quote_quantity", b"last_quote_quantity", "liquidity_side", b"liquidity_side", "market_id", b"market_id", "receive_time", b"receive_time", "side", b"side", "source_record", b"source_record", "trade_id", b"trade_id", "transact_time", b"transact_time", "venue_order_id", b"venue_order_id", "venue_position_id", b"venue_position_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_execution_id", b"_execution_id", "_last_quantity", b"_last_quantity", "_last_quote_quantity", b"_last_quote_quantity", "_order_id", b"_order_id", "_venue_sequence_number", b"_venue_sequence_number", "account_id", b"account_id", "client_order_id", b"client_order_id", "commission", b"commission", "exec_type", b"exec_type", "execution_id", b"execution_id", "last_price", b"last_price", "last_quantity", b"last_quantity", "last_quote_quantity", b"last_quote_quantity", "liquidity_side", b"liquidity_side", "market_id", b"market_id", "order_id", b"order_id", "position_side", b"position_side", "quantity_unit", b"quantity_unit", "realized_pnl", b"realized_pnl", "receive_time", b"receive_time", "sequence_time", b"sequence_time", "side", b"side", "source_record", b"source_record", "transact_time", b"transact_time", "venue_exec_type", b"venue_exec_type", "venue_execution_id", b"venue_execution_id", "venue_ledger_entry_id", b"venue_ledger_entry_id", "venue_order_id", b"venue_order_id", "venue_portfolio_id", b"venue_portfolio_id", "venue_position_id", b"venue_position_id", "venue_sequence_number", b"venue_sequence_number", "venue_trade_id", b"venue_trade_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__execution_id: _TypeAlias = _typing.Literal["execution_id"]  # noqa: Y015
+    _WhichOneofArgType__execution_id: _TypeAlias = _typing.Literal["_execution_id", b"_execution_id"]  # noqa: Y015
+    _WhichOneofReturnType__last_quantity: _TypeAlias = _typing.Literal["last_quantity"]  # noqa: Y015
+    _WhichOneofArgType__last_quantity: _TypeAlias = _typing.Literal["_last_quantity", b"_last_quantity"]  # noqa: Y015
     _WhichOneofReturnType__last_quote_quantity: _TypeAlias = _typing.Literal["last_quote_quantity"]  # noqa: Y015
     _WhichOneofArgType__last_quote_quantity: _TypeAlias = _typing.Literal["_last_quote_quantity", b"_last_quote_quantity"]  # noqa: Y015
+    _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
+    _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
+    _WhichOneofReturnType__venue_sequence_number: _TypeAlias = _typing.Literal["venue_sequence_number"]  # noqa: Y015
+    _WhichOneofArgType__venue_sequence_number: _TypeAlias = _typing.Literal["_venue_sequence_number", b"_venue_sequence_number"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__execution_id) -> _WhichOneofReturnType__execution_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_quantity) -> _WhichOneofReturnType__last_quantity | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__last_quote_quantity) -> _WhichOneofReturnType__last_quote_quantity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__order_id) -> _WhichOneofReturnType__order_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__venue_sequence_number) -> _WhichOneofReturnType__venue_sequence_number | None: ...
 
 Global___FillReport: _TypeAlias = FillReport  # noqa: Y015
 
 @_typing.final
 class PositionStatusReport(_message.Message):
-    """PositionStatusReport is a venue's snapshot of one position, used to reconcile CQC's positions
-    (NautilusTrader PositionStatusReport; Binance USD-M GET /fapi/v2/positionRisk element).
+    """PositionStatusReport is a venue's snapshot of one position, used to reconcile CQC's positions and to
+    answer "what does the venue itself hold" (NautilusTrader PositionStatusReport; Binance USD-M GET
+    /fapi/v2/positionRisk element; VenueGateway.ListPositionStatusReports). Every figure beyond the size is
+    optional: unset means the venue did not report it.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -982,6 +1276,14 @@ class PositionStatusReport(_message.Message):
     LAST_UPDATE_TIME_FIELD_NUMBER: _builtins.int
     RECEIVE_TIME_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    QUANTITY_UNIT_FIELD_NUMBER: _builtins.int
+    MARGIN_MODE_FIELD_NUMBER: _builtins.int
+    LEVERAGE_FIELD_NUMBER: _builtins.int
+    MARK_PRICE_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_PRICE_FIELD_NUMBER: _builtins.int
+    UNREALIZED_PNL_FIELD_NUMBER: _builtins.int
+    ISOLATED_MARGIN_FIELD_NUMBER: _builtins.int
+    NOTIONAL_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """account_id is the account ("acc_" id). Required."""
     market_id: _builtins.str
@@ -998,6 +1300,28 @@ class PositionStatusReport(_message.Message):
     """
     venue_position_id: _builtins.str
     """venue_position_id is the venue's position id, when it has one."""
+    quantity_unit: _trading_pb2.QuantityUnit.ValueType
+    """quantity_unit is the unit of signed_quantity. UNSPECIFIED: the market's quantity unit."""
+    margin_mode: _trading_pb2.MarginMode.ValueType
+    """margin_mode is the position's margin mode (Binance "marginType" cross/isolated). UNSPECIFIED when not
+    reported.
+    """
+    leverage: _builtins.str
+    """leverage is the leverage multiple set for the position's market and side (Binance "leverage" "20").
+    Unset when not reported.
+    """
+    mark_price: _builtins.str
+    """mark_price is the venue's mark price used for unrealized_pnl (Binance "markPrice"), in quote asset per
+    unit of base. Unset when not reported.
+    """
+    liquidation_price: _builtins.str
+    """liquidation_price is the venue's estimated liquidation price (Binance "liquidationPrice"; "0" for no
+    liquidation price maps to unset). Unset when not reported.
+    """
+    notional: _builtins.str
+    """notional is the position's signed value at mark_price (Binance "notional"), in quote asset. Unset when
+    not reported.
+    """
     @_builtins.property
     def last_update_time(self) -> _timestamp_pb2.Timestamp:
         """last_update_time is when the venue last changed the position (Binance "updateTime"; venue clock).
@@ -1010,7 +1334,19 @@ class PositionStatusReport(_message.Message):
 
     @_builtins.property
     def source_record(self) -> _source_pb2.SourceRecord:
-        """source_record is the venue record."""
+        """source_record is the venue record. Unset when the read mask left it out."""
+
+    @_builtins.property
+    def unrealized_pnl(self) -> _amount_pb2.AssetAmount:
+        """unrealized_pnl is the position's profit (positive) or loss (negative) at mark_price (Binance
+        "unRealizedProfit"), in the margin asset named by asset_id. Unset when not reported.
+        """
+
+    @_builtins.property
+    def isolated_margin(self) -> _amount_pb2.AssetAmount:
+        """isolated_margin is the margin held by an isolated position (Binance "isolatedMargin"; "0" on cross
+        positions maps to unset), in the margin asset named by asset_id. Unset for cross positions.
+        """
 
     def __init__(
         self,
@@ -1024,13 +1360,38 @@ class PositionStatusReport(_message.Message):
         last_update_time: _timestamp_pb2.Timestamp | None = ...,
         receive_time: _timestamp_pb2.Timestamp | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        quantity_unit: _trading_pb2.QuantityUnit.ValueType = ...,
+        margin_mode: _trading_pb2.MarginMode.ValueType = ...,
+        leverage: _builtins.str | None = ...,
+        mark_price: _builtins.str | None = ...,
+        liquidation_price: _builtins.str | None = ...,
+        unrealized_pnl: _amount_pb2.AssetAmount | None = ...,
+        isolated_margin: _amount_pb2.AssetAmount | None = ...,
+        notional: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_avg_open_price", b"_avg_open_price", "avg_open_price", b"avg_open_price", "last_update_time", b"last_update_time", "receive_time", b"receive_time", "source_record", b"source_record"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_avg_open_price", b"_avg_open_price", "_leverage", b"_leverage", "_liquidation_price", b"_liquidation_price", "_mark_price", b"_mark_price", "_notional", b"_notional", "avg_open_price", b"avg_open_price", "isolated_margin", b"isolated_margin", "last_update_time", b"last_update_time", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "mark_price", b"mark_price", "notional", b"notional", "receive_time", b"receive_time", "source_record", b"source_record", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_avg_open_price", b"_avg_open_price", "account_id", b"account_id", "avg_open_price", b"avg_open_price", "last_update_time", b"last_update_time", "market_id", b"market_id", "position_side", b"position_side", "receive_time", b"receive_time", "signed_quantity", b"signed_quantity", "source_record", b"source_record", "venue_position_id", b"venue_position_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_avg_open_price", b"_avg_open_price", "_leverage", b"_leverage", "_liquidation_price", b"_liquidation_price", "_mark_price", b"_mark_price", "_notional", b"_notional", "account_id", b"account_id", "avg_open_price", b"avg_open_price", "isolated_margin", b"isolated_margin", "last_update_time", b"last_update_time", "leverage", b"leverage", "liquidation_price", b"liquidation_price", "margin_mode", b"margin_mode", "mark_price", b"mark_price", "market_id", b"market_id", "notional", b"notional", "position_side", b"position_side", "quantity_unit", b"quantity_unit", "receive_time", b"receive_time", "signed_quantity", b"signed_quantity", "source_record", b"source_record", "unrealized_pnl", b"unrealized_pnl", "venue_position_id", b"venue_position_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__avg_open_price: _TypeAlias = _typing.Literal["avg_open_price"]  # noqa: Y015
     _WhichOneofArgType__avg_open_price: _TypeAlias = _typing.Literal["_avg_open_price", b"_avg_open_price"]  # noqa: Y015
+    _WhichOneofReturnType__leverage: _TypeAlias = _typing.Literal["leverage"]  # noqa: Y015
+    _WhichOneofArgType__leverage: _TypeAlias = _typing.Literal["_leverage", b"_leverage"]  # noqa: Y015
+    _WhichOneofReturnType__liquidation_price: _TypeAlias = _typing.Literal["liquidation_price"]  # noqa: Y015
+    _WhichOneofArgType__liquidation_price: _TypeAlias = _typing.Literal["_liquidation_price", b"_liquidation_price"]  # noqa: Y015
+    _WhichOneofReturnType__mark_price: _TypeAlias = _typing.Literal["mark_price"]  # noqa: Y015
+    _WhichOneofArgType__mark_price: _TypeAlias = _typing.Literal["_mark_price", b"_mark_price"]  # noqa: Y015
+    _WhichOneofReturnType__notional: _TypeAlias = _typing.Literal["notional"]  # noqa: Y015
+    _WhichOneofArgType__notional: _TypeAlias = _typing.Literal["_notional", b"_notional"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__avg_open_price) -> _WhichOneofReturnType__avg_open_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__leverage) -> _WhichOneofReturnType__leverage | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__liquidation_price) -> _WhichOneofReturnType__liquidation_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mark_price) -> _WhichOneofReturnType__mark_price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__notional) -> _WhichOneofReturnType__notional | None: ...
 
 Global___PositionStatusReport: _TypeAlias = PositionStatusReport  # noqa: Y015

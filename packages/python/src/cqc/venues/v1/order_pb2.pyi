@@ -72,28 +72,105 @@ class PegInstructions(_message.Message):
 Global___PegInstructions: _TypeAlias = PegInstructions  # noqa: Y015
 
 @_typing.final
-class OrderFill(_message.Message):
-    """OrderFill is a summary of one fill of an order, as embedded in an order response (Binance FULL response
-    "fills[]", CCXT Order.trades). The full record is the ExecutionReport named by exec_id.
+class AttachedOrder(_message.Message):
+    """AttachedOrder is a take-profit or stop-loss order attached to an entry order: the venue places it when
+    the entry fills, on the same market, on the opposite side, reduce-only, for the entry's filled quantity
+    unless quantity is set (OKX attachAlgoOrds tpTriggerPx/tpOrdPx/slTriggerPx/slOrdPx, Bybit
+    takeProfit/stopLoss with tpTriggerBy/tpOrderType/tpLimitPrice and tpslMode Partial, Binance spot OTOCO
+    legs, Deribit otoco_config). Once placed it is an Order of its own whose parent_order_id is the entry.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    EXEC_ID_FIELD_NUMBER: _builtins.int
-    TRADE_ID_FIELD_NUMBER: _builtins.int
+    TRIGGER_PRICE_FIELD_NUMBER: _builtins.int
+    TRIGGER_PRICE_TYPE_FIELD_NUMBER: _builtins.int
+    ORDER_TYPE_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    trigger_price: _builtins.str
+    """trigger_price is the price at which the take-profit or stop-loss fires, in quote asset per unit of base
+    (OKX tpTriggerPx/slTriggerPx, Bybit takeProfit/stopLoss). Required. Signed; the market's rules
+    (Market.negative_prices_allowed) decide whether a zero or negative price is acceptable.
+    """
+    trigger_price_type: _trading_pb2.TriggerPriceType.ValueType
+    """trigger_price_type is which price the trigger watches (OKX tpTriggerPxType, Bybit tpTriggerBy).
+    UNSPECIFIED means the venue default (usually LAST).
+    """
+    order_type: _trading_pb2.OrderType.ValueType
+    """order_type is the order the venue places when the trigger fires: ORDER_TYPE_MARKET (OKX tpOrdPx "-1",
+    Bybit tpOrderType "Market") or ORDER_TYPE_LIMIT (Bybit "Limit" with tpLimitPrice). Required.
+    """
+    price: _builtins.str
+    """price is the limit price of the child order when order_type is LIMIT, in quote asset per unit of base
+    (OKX tpOrdPx, Bybit tpLimitPrice). Set if and only if order_type is LIMIT. Signed like trigger_price.
+    """
+    quantity: _builtins.str
+    """quantity is the child's size in the entry's quantity unit, for a partial take-profit or stop-loss
+    (Bybit tpslMode "Partial" tpSize/slSize). Unset: the entry's whole filled quantity.
+    """
+    order_id: _builtins.str
+    """order_id is the CQC order created when the venue placed the child ("ord_" id). Output only: set by
+    the gateway, unset until the child exists and ignored on input.
+    """
+    def __init__(
+        self,
+        *,
+        trigger_price: _builtins.str = ...,
+        trigger_price_type: _trading_pb2.TriggerPriceType.ValueType = ...,
+        order_type: _trading_pb2.OrderType.ValueType = ...,
+        price: _builtins.str | None = ...,
+        quantity: _builtins.str | None = ...,
+        order_id: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_price", b"_price", "_quantity", b"_quantity", "order_id", b"order_id", "price", b"price", "quantity", b"quantity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_price", b"_price", "_quantity", b"_quantity", "order_id", b"order_id", "order_type", b"order_type", "price", b"price", "quantity", b"quantity", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
+    _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
+    _WhichOneofReturnType__price: _TypeAlias = _typing.Literal["price"]  # noqa: Y015
+    _WhichOneofArgType__price: _TypeAlias = _typing.Literal["_price", b"_price"]  # noqa: Y015
+    _WhichOneofReturnType__quantity: _TypeAlias = _typing.Literal["quantity"]  # noqa: Y015
+    _WhichOneofArgType__quantity: _TypeAlias = _typing.Literal["_quantity", b"_quantity"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__order_id) -> _WhichOneofReturnType__order_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price) -> _WhichOneofReturnType__price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quantity) -> _WhichOneofReturnType__quantity | None: ...
+
+Global___AttachedOrder: _TypeAlias = AttachedOrder  # noqa: Y015
+
+@_typing.final
+class OrderFill(_message.Message):
+    """OrderFill is a summary of one fill of an order, as embedded in an order response (Binance FULL response
+    "fills[]", CCXT Order.trades). The full record is the ExecutionReport named by execution_id.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_ID_FIELD_NUMBER: _builtins.int
+    VENUE_TRADE_ID_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
     PRICE_FIELD_NUMBER: _builtins.int
     COMMISSION_FIELD_NUMBER: _builtins.int
     LIQUIDITY_SIDE_FIELD_NUMBER: _builtins.int
     TRANSACT_TIME_FIELD_NUMBER: _builtins.int
-    exec_id: _builtins.str
-    """exec_id is the CQC execution report of this fill ("exe_" id). Unset when CQC has not stored one yet."""
-    trade_id: _builtins.str
-    """trade_id is the venue's trade id (Binance "tradeId"), as a string. Required; 1 to 128 characters."""
+    execution_id: _builtins.str
+    """execution_id is the CQC execution report of this fill ("exe_" id, ExecutionReport.execution_id).
+    Unset when CQC has not stored one yet.
+    """
+    venue_trade_id: _builtins.str
+    """venue_trade_id is the venue's trade id of the fill (Binance "tradeId"), as a string, as in
+    ExecutionReport.venue_trade_id. Required; 1 to 128 characters.
+    """
     quantity: _builtins.str
     """quantity is the filled quantity, in the order's quantity unit (Binance "qty"). Positive. Required."""
     price: _builtins.str
-    """price is the fill price, in quote asset per unit of base (Binance "price"). Required."""
+    """price is the fill price, in quote asset per unit of base (Binance "price"). Required. Signed: spread
+    and some futures markets trade at zero or below.
+    """
     liquidity_side: _trading_pb2.LiquiditySide.ValueType
     """liquidity_side says whether the fill was maker or taker. UNSPECIFIED when not reported."""
     @_builtins.property
@@ -109,21 +186,21 @@ class OrderFill(_message.Message):
     def __init__(
         self,
         *,
-        exec_id: _builtins.str | None = ...,
-        trade_id: _builtins.str = ...,
+        execution_id: _builtins.str | None = ...,
+        venue_trade_id: _builtins.str = ...,
         quantity: _builtins.str = ...,
         price: _builtins.str = ...,
         commission: _amount_pb2.AssetAmount | None = ...,
         liquidity_side: _trading_pb2.LiquiditySide.ValueType = ...,
         transact_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_exec_id", b"_exec_id", "commission", b"commission", "exec_id", b"exec_id", "transact_time", b"transact_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_execution_id", b"_execution_id", "commission", b"commission", "execution_id", b"execution_id", "transact_time", b"transact_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exec_id", b"_exec_id", "commission", b"commission", "exec_id", b"exec_id", "liquidity_side", b"liquidity_side", "price", b"price", "quantity", b"quantity", "trade_id", b"trade_id", "transact_time", b"transact_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_execution_id", b"_execution_id", "commission", b"commission", "execution_id", b"execution_id", "liquidity_side", b"liquidity_side", "price", b"price", "quantity", b"quantity", "transact_time", b"transact_time", "venue_trade_id", b"venue_trade_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__exec_id: _TypeAlias = _typing.Literal["exec_id"]  # noqa: Y015
-    _WhichOneofArgType__exec_id: _TypeAlias = _typing.Literal["_exec_id", b"_exec_id"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__exec_id) -> _WhichOneofReturnType__exec_id | None: ...
+    _WhichOneofReturnType__execution_id: _TypeAlias = _typing.Literal["execution_id"]  # noqa: Y015
+    _WhichOneofArgType__execution_id: _TypeAlias = _typing.Literal["_execution_id", b"_execution_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__execution_id) -> _WhichOneofReturnType__execution_id | None: ...
 
 Global___OrderFill: _TypeAlias = OrderFill  # noqa: Y015
 
@@ -228,6 +305,10 @@ class Order(_message.Message):
     REASON_TEXT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    MIN_QUANTITY_FIELD_NUMBER: _builtins.int
+    MAX_SLIPPAGE_FIELD_NUMBER: _builtins.int
+    TAKE_PROFIT_FIELD_NUMBER: _builtins.int
+    STOP_LOSS_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     """order_id is CQC's stable id of the order: "ord_" followed by a 26-character ULID. Assigned by CQC
     when the order is created, before it is sent. Required.
@@ -260,7 +341,8 @@ class Order(_message.Message):
     """
     trader_id: _builtins.str
     """trader_id identifies the trader or trading node that owns the order (NautilusTrader trader_id, e.g.
-    "TRADER-001"). Empty when not tracked. At most 128 characters.
+    "TRADER-001"). Empty when not tracked. At most 128 characters. Redacted in debug output: it can name
+    a person.
     """
     strategy_id: _builtins.str
     """strategy_id identifies the CQC strategy that created the order (NautilusTrader strategy_id). Empty
@@ -299,11 +381,13 @@ class Order(_message.Message):
     """time_in_force is how long the order works. UNSPECIFIED means the venue default (GTC for limits)."""
     quantity: _builtins.str
     """quantity is the order size in quantity_unit (FIX 38 OrderQty, Binance "quantity"/"q"). Positive.
-    Exactly one of quantity and quote_quantity is set.
+    Exactly one of quantity and quote_quantity is set, except on a close_position order, whose size the
+    venue decides at execution: it has neither (Binance USD-M origQty "0" maps to unset, as in
+    OrderStatusReport).
     """
     quantity_unit: _trading_pb2.QuantityUnit.ValueType
     """quantity_unit is the unit of quantity, filled_quantity, leaves_quantity and display_quantity.
-    UNSPECIFIED means the market's quantity unit.
+    UNSPECIFIED means the market's quantity unit. Never QUANTITY_UNIT_LIQUIDITY (positions only).
     """
     quote_quantity: _builtins.str
     """quote_quantity is the amount of quote asset to spend (BUY) or receive (SELL) for a MARKET order sized
@@ -313,12 +397,15 @@ class Order(_message.Message):
     price: _builtins.str
     """price is the limit price, in quote asset per unit of base (FIX 44, Binance "price"/"p"). Required for
     LIMIT, STOP_LIMIT and LIMIT_IF_TOUCHED; unset for MARKET and STOP_MARKET (Binance "0.00000000" there
-    means "no price" and maps to unset). Signed grammar because spread markets can trade below zero.
+    means "no price" and maps to unset). Signed: spread markets can trade at zero or below; the market's
+    rules (Market.negative_prices_allowed) decide whether a non-positive price is acceptable, the gateway
+    checks that, validation does not.
     """
     trigger_price: _builtins.str
     """trigger_price is the price at which a stop, take-profit or if-touched order activates, in quote asset
     per unit of base (FIX 99 StopPx, Binance "stopPrice"/"P"). Required for STOP_MARKET, STOP_LIMIT,
     MARKET_IF_TOUCHED and LIMIT_IF_TOUCHED. For trailing orders it is the current trigger, if reported.
+    Signed like price.
     """
     trigger_price_type: _trading_pb2.TriggerPriceType.ValueType
     """trigger_price_type is which price the trigger watches (FIX 1107, Binance USD-M workingType).
@@ -330,7 +417,8 @@ class Order(_message.Message):
     """
     activation_price: _builtins.str
     """activation_price is the price at which a trailing order starts trailing (Binance USD-M
-    activationPrice; Binance spot stopPrice on a trailing order). Unset when it trails immediately.
+    activationPrice; Binance spot stopPrice on a trailing order; OKX activePx). Unset when it trails
+    immediately. Signed like price.
     """
     trailing_offset: _builtins.str
     """trailing_offset is the distance the trigger trails the market by, in trailing_offset_type units
@@ -355,11 +443,13 @@ class Order(_message.Message):
     """reduce_only is true when the order may only reduce a position (Binance USD-M reduceOnly "R")."""
     close_position: _builtins.bool
     """close_position is true when the order closes the whole position whatever its size (Binance USD-M
-    closePosition "cp"); quantity is then the venue's reported size or absent from its request.
+    closePosition "cp" on STOP_MARKET / TAKE_PROFIT_MARKET, OKX close-position algo orders): quantity is
+    then unset (Binance origQty "0" maps to unset), filled_quantity counts what was closed,
+    leaves_quantity is unset while the size is unknown. Never together with reduce_only.
     """
     price_protect: _builtins.bool
-    """price_protect is true when the venue's trigger price protection is on (Binance USD-M priceProtect
-    "pP").
+    """price_protect is true when the venue's trigger price protection is on: the trigger does not fire while
+    last and mark price diverge beyond the venue's threshold (Binance USD-M priceProtect "pP").
     """
     self_trade_prevention_mode: _trading_pb2.SelfTradePreventionMode.ValueType
     """self_trade_prevention_mode is the STP mode the order carries (Binance selfTradePreventionMode "V").
@@ -374,10 +464,13 @@ class Order(_message.Message):
     OKX posSide). UNSPECIFIED for spot and one-way mode.
     """
     margin_mode: _trading_pb2.MarginMode.ValueType
-    """margin_mode is the margin mode of this order (OKX tdMode). UNSPECIFIED means the account's setting."""
+    """margin_mode is the margin mode of this order where venues take it per order (OKX tdMode "cash" /
+    "cross" / "isolated"; Bybit spot isLeverage=1 is CROSS on a spot market). UNSPECIFIED means the
+    account's setting.
+    """
     leverage: _builtins.str
     """leverage is the leverage multiple requested for this order ("10" = 10x), where a venue sets it per
-    order (OKX lever, Hyperliquid). Unset means the account's market setting.
+    order (OKX lever on spot margin orders, Hyperliquid). Unset means the account's market setting.
     """
     status: _trading_pb2.OrderStatus.ValueType
     """status is the order's current lifecycle state. Required."""
@@ -402,7 +495,7 @@ class Order(_message.Message):
     cummulativeQuoteQty / "Z", FIX 25017). Unset when not reported; "0" when nothing is filled.
     """
     reject_reason: _trading_pb2.OrderRejectReason.ValueType
-    """reject_reason is why the order was rejected or denied (Binance "r"; "NONE" maps to UNSPECIFIED)."""
+    """reject_reason is why the venue rejected the order (Binance "r"; "NONE" maps to UNSPECIFIED)."""
     expiry_reason: _trading_pb2.OrderExpiryReason.ValueType
     """expiry_reason is why the order expired (Binance expiryReason "eR"; "NONE" maps to UNSPECIFIED)."""
     venue_reason_code: _builtins.str
@@ -418,6 +511,16 @@ class Order(_message.Message):
     """request_id is the idempotency key CQC used when placing the order through VenueGateway: a UUID
     (RFC 9562, lower-case with hyphens). A retried placement with the same request_id never creates a
     second order. Unset for orders CQC did not place.
+    """
+    min_quantity: _builtins.str
+    """min_quantity is the smallest quantity the order may fill in one execution, in quantity_unit (FIX 110
+    MinQty; Deribit/Kraken minimum fill). At most quantity. Unset: any fill size.
+    """
+    max_slippage: _builtins.str
+    """max_slippage caps how far a market or triggered-market order may fill from the reference price at
+    submission, as a fraction of that price ("0.005" = 0.5%; Bybit slippageTolerance with
+    slippageToleranceType "Percent" / 100, Hyperliquid market-order slippage); from 0 to 1. Unset: no cap
+    beyond the venue's own price bands.
     """
     @_builtins.property
     def linked_order_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -462,7 +565,8 @@ class Order(_message.Message):
     @_builtins.property
     def fills(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderFill]:
         """fills summarize the order's fills (Binance FULL response "fills"), oldest first. The authoritative
-        fill records are ExecutionReports. At most 10000; may be truncated for long-lived orders.
+        fill records are ExecutionReports. At most 1000 (which keeps an Order under about 1.5 MiB with a
+        full source_record); a longer-lived order keeps its latest 1000 and ListExecutionReports has all.
         """
 
     @_builtins.property
@@ -507,7 +611,7 @@ class Order(_message.Message):
 
     @_builtins.property
     def close_time(self) -> _timestamp_pb2.Timestamp:
-        """close_time is when the order reached a terminal status (FILLED, CANCELED, EXPIRED, REJECTED, DENIED;
+        """close_time is when the order reached a terminal status (FILLED, CANCELED, EXPIRED, REJECTED;
         NautilusTrader ts_closed; venue clock when the venue closed it). Unset while open.
         """
 
@@ -515,6 +619,18 @@ class Order(_message.Message):
     def source_record(self) -> _source_pb2.SourceRecord:
         """source_record is the latest venue record the order state was mapped from (Binance order query or
         placement response, executionReport). Unset for orders not yet acknowledged.
+        """
+
+    @_builtins.property
+    def take_profit(self) -> Global___AttachedOrder:
+        """take_profit is the take-profit attached to this order, placed by the venue when this order fills.
+        Unset when none.
+        """
+
+    @_builtins.property
+    def stop_loss(self) -> Global___AttachedOrder:
+        """stop_loss is the stop-loss attached to this order, placed by the venue when this order fills. Unset
+        when none.
         """
 
     def __init__(
@@ -588,10 +704,14 @@ class Order(_message.Message):
         reason_text: _builtins.str = ...,
         request_id: _builtins.str | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        min_quantity: _builtins.str | None = ...,
+        max_slippage: _builtins.str | None = ...,
+        take_profit: Global___AttachedOrder | None = ...,
+        stop_loss: Global___AttachedOrder | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_fill_price", b"_avg_fill_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_leaves_quantity", b"_leaves_quantity", "_leverage", b"_leverage", "_limit_offset", b"_limit_offset", "_parent_order_id", b"_parent_order_id", "_prevented_quantity", b"_prevented_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_request_id", b"_request_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "activation_price", b"activation_price", "avg_fill_price", b"avg_fill_price", "close_time", b"close_time", "create_time", b"create_time", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "last_fill_time", b"last_fill_time", "leaves_quantity", b"leaves_quantity", "leverage", b"leverage", "limit_offset", b"limit_offset", "parent_order_id", b"parent_order_id", "peg", b"peg", "prevented_quantity", b"prevented_quantity", "price", b"price", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "request_id", b"request_id", "source_record", b"source_record", "submit_time", b"submit_time", "trailing_offset", b"trailing_offset", "trailing_time", b"trailing_time", "trigger_price", b"trigger_price", "trigger_time", b"trigger_time", "update_time", b"update_time", "venue_create_time", b"venue_create_time", "venue_order_list_id", b"venue_order_list_id", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "working_time", b"working_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_fill_price", b"_avg_fill_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_leaves_quantity", b"_leaves_quantity", "_leverage", b"_leverage", "_limit_offset", b"_limit_offset", "_max_slippage", b"_max_slippage", "_min_quantity", b"_min_quantity", "_parent_order_id", b"_parent_order_id", "_prevented_quantity", b"_prevented_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_request_id", b"_request_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "activation_price", b"activation_price", "avg_fill_price", b"avg_fill_price", "close_time", b"close_time", "create_time", b"create_time", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "expire_time", b"expire_time", "last_fill_time", b"last_fill_time", "leaves_quantity", b"leaves_quantity", "leverage", b"leverage", "limit_offset", b"limit_offset", "max_slippage", b"max_slippage", "min_quantity", b"min_quantity", "parent_order_id", b"parent_order_id", "peg", b"peg", "prevented_quantity", b"prevented_quantity", "price", b"price", "quantity", b"quantity", "quote_quantity", b"quote_quantity", "request_id", b"request_id", "source_record", b"source_record", "stop_loss", b"stop_loss", "submit_time", b"submit_time", "take_profit", b"take_profit", "trailing_offset", b"trailing_offset", "trailing_time", b"trailing_time", "trigger_price", b"trigger_price", "trigger_time", b"trigger_time", "update_time", b"update_time", "venue_create_time", b"venue_create_time", "venue_order_list_id", b"venue_order_list_id", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "working_time", b"working_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_fill_price", b"_avg_fill_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_leaves_quantity", b"_leaves_quantity", "_leverage", b"_leverage", "_limit_offset", b"_limit_offset", "_parent_order_id", b"_parent_order_id", "_prevented_quantity", b"_prevented_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_request_id", b"_request_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "account_id", b"account_id", "activation_price", b"activation_price", "avg_fill_price", b"avg_fill_price", "client_order_id", b"client_order_id", "close_position", b"close_position", "close_time", b"close_time", "commissions", b"commissions", "contingency_type", b"contingency_type", "create_time", b"create_time", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "exec_algorithm_id", b"exec_algorithm_id", "exec_algorithm_params", b"exec_algorithm_params", "expire_time", b"expire_time", "expiry_reason", b"expiry_reason", "filled_quantity", b"filled_quantity", "fills", b"fills", "last_fill_time", b"last_fill_time", "leaves_quantity", b"leaves_quantity", "leverage", b"leverage", "limit_offset", b"limit_offset", "linked_order_ids", b"linked_order_ids", "margin_mode", b"margin_mode", "market_id", b"market_id", "order_id", b"order_id", "order_type", b"order_type", "orig_client_order_id", b"orig_client_order_id", "parent_order_id", b"parent_order_id", "peg", b"peg", "position_side", b"position_side", "post_only", b"post_only", "prevented_quantity", b"prevented_quantity", "previous_status", b"previous_status", "price", b"price", "price_protect", b"price_protect", "quantity", b"quantity", "quantity_unit", b"quantity_unit", "quote_quantity", b"quote_quantity", "reason_text", b"reason_text", "reduce_only", b"reduce_only", "reject_reason", b"reject_reason", "request_id", b"request_id", "self_trade_prevention_mode", b"self_trade_prevention_mode", "side", b"side", "source_record", b"source_record", "status", b"status", "strategy_id", b"strategy_id", "submit_time", b"submit_time", "tags", b"tags", "time_in_force", b"time_in_force", "trader_id", b"trader_id", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trailing_time", b"trailing_time", "trigger_direction", b"trigger_direction", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type", "trigger_time", b"trigger_time", "update_time", b"update_time", "venue_create_time", b"venue_create_time", "venue_id", b"venue_id", "venue_order_id", b"venue_order_id", "venue_order_list_id", b"venue_order_list_id", "venue_order_type", b"venue_order_type", "venue_reason_code", b"venue_reason_code", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "working_time", b"working_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price", "_avg_fill_price", b"_avg_fill_price", "_cum_quote_quantity", b"_cum_quote_quantity", "_display_quantity", b"_display_quantity", "_leaves_quantity", b"_leaves_quantity", "_leverage", b"_leverage", "_limit_offset", b"_limit_offset", "_max_slippage", b"_max_slippage", "_min_quantity", b"_min_quantity", "_parent_order_id", b"_parent_order_id", "_prevented_quantity", b"_prevented_quantity", "_price", b"_price", "_quantity", b"_quantity", "_quote_quantity", b"_quote_quantity", "_request_id", b"_request_id", "_trailing_offset", b"_trailing_offset", "_trigger_price", b"_trigger_price", "_venue_order_list_id", b"_venue_order_list_id", "_venue_strategy_id", b"_venue_strategy_id", "_venue_strategy_type", b"_venue_strategy_type", "account_id", b"account_id", "activation_price", b"activation_price", "avg_fill_price", b"avg_fill_price", "client_order_id", b"client_order_id", "close_position", b"close_position", "close_time", b"close_time", "commissions", b"commissions", "contingency_type", b"contingency_type", "create_time", b"create_time", "cum_quote_quantity", b"cum_quote_quantity", "display_quantity", b"display_quantity", "exec_algorithm_id", b"exec_algorithm_id", "exec_algorithm_params", b"exec_algorithm_params", "expire_time", b"expire_time", "expiry_reason", b"expiry_reason", "filled_quantity", b"filled_quantity", "fills", b"fills", "last_fill_time", b"last_fill_time", "leaves_quantity", b"leaves_quantity", "leverage", b"leverage", "limit_offset", b"limit_offset", "linked_order_ids", b"linked_order_ids", "margin_mode", b"margin_mode", "market_id", b"market_id", "max_slippage", b"max_slippage", "min_quantity", b"min_quantity", "order_id", b"order_id", "order_type", b"order_type", "orig_client_order_id", b"orig_client_order_id", "parent_order_id", b"parent_order_id", "peg", b"peg", "position_side", b"position_side", "post_only", b"post_only", "prevented_quantity", b"prevented_quantity", "previous_status", b"previous_status", "price", b"price", "price_protect", b"price_protect", "quantity", b"quantity", "quantity_unit", b"quantity_unit", "quote_quantity", b"quote_quantity", "reason_text", b"reason_text", "reduce_only", b"reduce_only", "reject_reason", b"reject_reason", "request_id", b"request_id", "self_trade_prevention_mode", b"self_trade_prevention_mode", "side", b"side", "source_record", b"source_record", "status", b"status", "stop_loss", b"stop_loss", "strategy_id", b"strategy_id", "submit_time", b"submit_time", "tags", b"tags", "take_profit", b"take_profit", "time_in_force", b"time_in_force", "trader_id", b"trader_id", "trailing_offset", b"trailing_offset", "trailing_offset_type", b"trailing_offset_type", "trailing_time", b"trailing_time", "trigger_direction", b"trigger_direction", "trigger_price", b"trigger_price", "trigger_price_type", b"trigger_price_type", "trigger_time", b"trigger_time", "update_time", b"update_time", "venue_create_time", b"venue_create_time", "venue_id", b"venue_id", "venue_order_id", b"venue_order_id", "venue_order_list_id", b"venue_order_list_id", "venue_order_type", b"venue_order_type", "venue_reason_code", b"venue_reason_code", "venue_strategy_id", b"venue_strategy_id", "venue_strategy_type", b"venue_strategy_type", "working_time", b"working_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__activation_price: _TypeAlias = _typing.Literal["activation_price"]  # noqa: Y015
     _WhichOneofArgType__activation_price: _TypeAlias = _typing.Literal["_activation_price", b"_activation_price"]  # noqa: Y015
@@ -607,6 +727,10 @@ class Order(_message.Message):
     _WhichOneofArgType__leverage: _TypeAlias = _typing.Literal["_leverage", b"_leverage"]  # noqa: Y015
     _WhichOneofReturnType__limit_offset: _TypeAlias = _typing.Literal["limit_offset"]  # noqa: Y015
     _WhichOneofArgType__limit_offset: _TypeAlias = _typing.Literal["_limit_offset", b"_limit_offset"]  # noqa: Y015
+    _WhichOneofReturnType__max_slippage: _TypeAlias = _typing.Literal["max_slippage"]  # noqa: Y015
+    _WhichOneofArgType__max_slippage: _TypeAlias = _typing.Literal["_max_slippage", b"_max_slippage"]  # noqa: Y015
+    _WhichOneofReturnType__min_quantity: _TypeAlias = _typing.Literal["min_quantity"]  # noqa: Y015
+    _WhichOneofArgType__min_quantity: _TypeAlias = _typing.Literal["_min_quantity", b"_min_quantity"]  # noqa: Y015
     _WhichOneofReturnType__parent_order_id: _TypeAlias = _typing.Literal["parent_order_id"]  # noqa: Y015
     _WhichOneofArgType__parent_order_id: _TypeAlias = _typing.Literal["_parent_order_id", b"_parent_order_id"]  # noqa: Y015
     _WhichOneofReturnType__prevented_quantity: _TypeAlias = _typing.Literal["prevented_quantity"]  # noqa: Y015
@@ -643,6 +767,10 @@ class Order(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__leverage) -> _WhichOneofReturnType__leverage | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__limit_offset) -> _WhichOneofReturnType__limit_offset | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_slippage) -> _WhichOneofReturnType__max_slippage | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_quantity) -> _WhichOneofReturnType__min_quantity | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__parent_order_id) -> _WhichOneofReturnType__parent_order_id | None: ...
     @_typing.overload

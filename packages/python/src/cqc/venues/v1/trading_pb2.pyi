@@ -283,8 +283,6 @@ class _OrderStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderStat
     """Not set. Never valid on an order record."""
     ORDER_STATUS_INITIALIZED: _OrderStatus.ValueType  # 1
     """Created in CQC, not yet sent to the venue."""
-    ORDER_STATUS_DENIED: _OrderStatus.ValueType  # 2
-    """Refused by CQC itself (pre-trade risk, validation) and never sent. Terminal."""
     ORDER_STATUS_SUBMITTED: _OrderStatus.ValueType  # 3
     """Sent to the venue; no acknowledgement yet."""
     ORDER_STATUS_PENDING_NEW: _OrderStatus.ValueType  # 4
@@ -316,15 +314,15 @@ class _OrderStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderStat
 
 class OrderStatus(_OrderStatus, metaclass=_OrderStatusEnumTypeWrapper):
     """OrderStatus is the lifecycle state of an order as CQC knows it. Values cover the CQC-side states before
-    the venue sees an order (INITIALIZED, DENIED, SUBMITTED) and the venue-side states (FIX 39, BN "X").
+    the venue sees an order (INITIALIZED, SUBMITTED) and the venue-side states (FIX 39, BN "X"). A request
+    CQC refuses before sending it (validation, market rules, pre-trade risk) creates no Order at all: it
+    fails with a gRPC error and is announced by OrderRequestRejected, so there is no "denied" status.
     """
 
 ORDER_STATUS_UNSPECIFIED: OrderStatus.ValueType  # 0
 """Not set. Never valid on an order record."""
 ORDER_STATUS_INITIALIZED: OrderStatus.ValueType  # 1
 """Created in CQC, not yet sent to the venue."""
-ORDER_STATUS_DENIED: OrderStatus.ValueType  # 2
-"""Refused by CQC itself (pre-trade risk, validation) and never sent. Terminal."""
 ORDER_STATUS_SUBMITTED: OrderStatus.ValueType  # 3
 """Sent to the venue; no acknowledgement yet."""
 ORDER_STATUS_PENDING_NEW: OrderStatus.ValueType  # 4
@@ -398,11 +396,18 @@ class _ExecTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExecType.Val
     EXEC_TYPE_SUSPENDED: _ExecType.ValueType  # 17
     """Suspended (FIX 150=9)."""
     EXEC_TYPE_LIQUIDATION: _ExecType.ValueType  # 18
-    """Venue-computed execution such as a liquidation fill (FIX 150=B; BN-F "CALCULATED")."""
+    """A liquidation fill: the venue closed (part of) the account's position by force. BN-F reports these
+    with x "CALCULATED" and an "autoclose-" client order id; OKX with category "full_liquidation" /
+    "partial_liquidation". No FIX 150 value means liquidation (150=B is EXEC_TYPE_CALCULATED).
+    """
     EXEC_TYPE_AUTO_DELEVERAGE: _ExecType.ValueType  # 19
     """Auto-deleveraging fill: the position was reduced against a liquidated counterparty (BN-F ADL)."""
     EXEC_TYPE_SETTLEMENT: _ExecType.ValueType  # 20
     """Settlement or delivery of an expiring contract (BN-F "SETTLEMENT"/delivery updates)."""
+    EXEC_TYPE_CALCULATED: _ExecType.ValueType  # 21
+    """The venue calculated or corrected the order's values without a fill or a state change (FIX 150=B
+    Calculated, e.g. a recomputed average price or settlement value). Not a fill; not a liquidation.
+    """
 
 class ExecType(_ExecType, metaclass=_ExecTypeEnumTypeWrapper):
     """ExecType is what one execution report reports (FIX 150, BN executionReport "x")."""
@@ -444,11 +449,18 @@ EXEC_TYPE_DONE_FOR_DAY: ExecType.ValueType  # 16
 EXEC_TYPE_SUSPENDED: ExecType.ValueType  # 17
 """Suspended (FIX 150=9)."""
 EXEC_TYPE_LIQUIDATION: ExecType.ValueType  # 18
-"""Venue-computed execution such as a liquidation fill (FIX 150=B; BN-F "CALCULATED")."""
+"""A liquidation fill: the venue closed (part of) the account's position by force. BN-F reports these
+with x "CALCULATED" and an "autoclose-" client order id; OKX with category "full_liquidation" /
+"partial_liquidation". No FIX 150 value means liquidation (150=B is EXEC_TYPE_CALCULATED).
+"""
 EXEC_TYPE_AUTO_DELEVERAGE: ExecType.ValueType  # 19
 """Auto-deleveraging fill: the position was reduced against a liquidated counterparty (BN-F ADL)."""
 EXEC_TYPE_SETTLEMENT: ExecType.ValueType  # 20
 """Settlement or delivery of an expiring contract (BN-F "SETTLEMENT"/delivery updates)."""
+EXEC_TYPE_CALCULATED: ExecType.ValueType  # 21
+"""The venue calculated or corrected the order's values without a fill or a state change (FIX 150=B
+Calculated, e.g. a recomputed average price or settlement value). Not a fill; not a liquidation.
+"""
 Global___ExecType: _TypeAlias = ExecType  # noqa: Y015
 
 class _LiquiditySide:
@@ -696,7 +708,9 @@ class _QuantityUnit:
 class _QuantityUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_QuantityUnit.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     QUANTITY_UNIT_UNSPECIFIED: _QuantityUnit.ValueType  # 0
-    """Not set: the market's own quantity unit applies (Market trading rules say which)."""
+    """Not set. On orders and fills: the market's own quantity unit (Market.quantity_unit) applies. Fields
+    that must name a unit (positions, open interest, market rules) reject it with enum.not_in = 0.
+    """
     QUANTITY_UNIT_BASE: _QuantityUnit.ValueType  # 1
     """Units of the base asset (BN-S "quantity", Coinbase "size", Hyperliquid "sz")."""
     QUANTITY_UNIT_CONTRACTS: _QuantityUnit.ValueType  # 2
@@ -707,16 +721,26 @@ class _QuantityUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Quantity
     """
     QUANTITY_UNIT_USD: _QuantityUnit.ValueType  # 4
     """US dollars of notional (Deribit inverse futures and perpetuals: amount "10" = 10 USD, a multiple of
-    the instrument's contract_size).
+    the instrument's contract_size). Also Deribit inverse position "size" and open_interest.
+    """
+    QUANTITY_UNIT_LIQUIDITY: _QuantityUnit.ValueType  # 5
+    """Concentrated-liquidity units of an AMM position (Uniswap v3 `liquidity`, a raw uint128 integer as a
+    decimal string). Only meaningful on positions (Position.liquidity_range); never valid on an order, a
+    fill, a market's trading rules or open interest.
     """
 
 class QuantityUnit(_QuantityUnit, metaclass=_QuantityUnitEnumTypeWrapper):
-    """QuantityUnit is the unit an order or fill quantity is expressed in. Venues differ: Binance spot and
-    Coinbase count base units, OKX swaps count contracts (ctVal each), Deribit inverse futures count USD.
+    """QuantityUnit is the unit a quantity is expressed in: order and fill quantities, market trading rules
+    (Market.quantity_unit), position sizes (Position.quantity_unit) and open interest (OpenInterest
+    amount_unit). It is the ONE quantity-unit enum of the contract. Venues differ: Binance spot and
+    Coinbase count base units, OKX swaps count contracts (ctVal each), Deribit inverse futures count USD,
+    Uniswap v3 positions count liquidity units.
     """
 
 QUANTITY_UNIT_UNSPECIFIED: QuantityUnit.ValueType  # 0
-"""Not set: the market's own quantity unit applies (Market trading rules say which)."""
+"""Not set. On orders and fills: the market's own quantity unit (Market.quantity_unit) applies. Fields
+that must name a unit (positions, open interest, market rules) reject it with enum.not_in = 0.
+"""
 QUANTITY_UNIT_BASE: QuantityUnit.ValueType  # 1
 """Units of the base asset (BN-S "quantity", Coinbase "size", Hyperliquid "sz")."""
 QUANTITY_UNIT_CONTRACTS: QuantityUnit.ValueType  # 2
@@ -727,7 +751,12 @@ Order.quote_quantity instead).
 """
 QUANTITY_UNIT_USD: QuantityUnit.ValueType  # 4
 """US dollars of notional (Deribit inverse futures and perpetuals: amount "10" = 10 USD, a multiple of
-the instrument's contract_size).
+the instrument's contract_size). Also Deribit inverse position "size" and open_interest.
+"""
+QUANTITY_UNIT_LIQUIDITY: QuantityUnit.ValueType  # 5
+"""Concentrated-liquidity units of an AMM position (Uniswap v3 `liquidity`, a raw uint128 integer as a
+decimal string). Only meaningful on positions (Position.liquidity_range); never valid on an order, a
+fill, a market's trading rules or open interest.
 """
 Global___QuantityUnit: _TypeAlias = QuantityUnit  # noqa: Y015
 
@@ -758,9 +787,28 @@ class _OrderRejectReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ord
     ORDER_REJECT_REASON_REDUCE_ONLY: _OrderRejectReason.ValueType  # 9
     """A reduce-only order would have increased the position."""
     ORDER_REJECT_REASON_RISK_LIMIT: _OrderRejectReason.ValueType  # 10
-    """CQC's pre-trade risk engine refused the order (status DENIED); never sent to the venue."""
+    """CQC's pre-trade risk engine refused the request; it was never sent to the venue. Only on
+    OrderRequestRejected (no Order record exists for a refused placement).
+    """
     ORDER_REJECT_REASON_UNKNOWN_ORDER: _OrderRejectReason.ValueType  # 11
-    """The order referenced by a cancel or amend is unknown to the venue (FIX 103=5)."""
+    """The order referenced by a cancel or amend is unknown to the venue (FIX 103=5, FIX 102=1)."""
+    ORDER_REJECT_REASON_TOO_LATE_TO_CANCEL: _OrderRejectReason.ValueType  # 12
+    """A cancel or amend arrived after the order filled or expired at the venue (FIX 102=0 Too late to
+    cancel; Binance -2011 on an order that just filled).
+    """
+    ORDER_REJECT_REASON_ALREADY_PENDING: _OrderRejectReason.ValueType  # 13
+    """A cancel or amend arrived while an earlier cancel or replace of the same order was still pending
+    (FIX 102=3 Order already in Pending Cancel or Pending Replace status).
+    """
+    ORDER_REJECT_REASON_UNSUPPORTED_FEATURE: _OrderRejectReason.ValueType  # 14
+    """The market or venue does not support a feature the request used: order type, time in force, flag
+    (post-only, close-position, iceberg), amend, order list or attached take-profit/stop-loss (FIX 103=11
+    Unsupported order characteristic; Binance -1116 / -1115).
+    """
+    ORDER_REJECT_REASON_ACCOUNT_SUSPENDED: _OrderRejectReason.ValueType  # 15
+    """The account may not trade now: suspended, frozen or reduce-only by the venue (Binance -2015 on a
+    disabled key, OKX 51024 account blocked), or CQC's trading state for the account halts it.
+    """
     ORDER_REJECT_REASON_OTHER: _OrderRejectReason.ValueType  # 100
     """Any other reason; see the raw code and text."""
 
@@ -790,9 +838,28 @@ ORDER_REJECT_REASON_DUPLICATE_CLIENT_ORDER_ID: OrderRejectReason.ValueType  # 8
 ORDER_REJECT_REASON_REDUCE_ONLY: OrderRejectReason.ValueType  # 9
 """A reduce-only order would have increased the position."""
 ORDER_REJECT_REASON_RISK_LIMIT: OrderRejectReason.ValueType  # 10
-"""CQC's pre-trade risk engine refused the order (status DENIED); never sent to the venue."""
+"""CQC's pre-trade risk engine refused the request; it was never sent to the venue. Only on
+OrderRequestRejected (no Order record exists for a refused placement).
+"""
 ORDER_REJECT_REASON_UNKNOWN_ORDER: OrderRejectReason.ValueType  # 11
-"""The order referenced by a cancel or amend is unknown to the venue (FIX 103=5)."""
+"""The order referenced by a cancel or amend is unknown to the venue (FIX 103=5, FIX 102=1)."""
+ORDER_REJECT_REASON_TOO_LATE_TO_CANCEL: OrderRejectReason.ValueType  # 12
+"""A cancel or amend arrived after the order filled or expired at the venue (FIX 102=0 Too late to
+cancel; Binance -2011 on an order that just filled).
+"""
+ORDER_REJECT_REASON_ALREADY_PENDING: OrderRejectReason.ValueType  # 13
+"""A cancel or amend arrived while an earlier cancel or replace of the same order was still pending
+(FIX 102=3 Order already in Pending Cancel or Pending Replace status).
+"""
+ORDER_REJECT_REASON_UNSUPPORTED_FEATURE: OrderRejectReason.ValueType  # 14
+"""The market or venue does not support a feature the request used: order type, time in force, flag
+(post-only, close-position, iceberg), amend, order list or attached take-profit/stop-loss (FIX 103=11
+Unsupported order characteristic; Binance -1116 / -1115).
+"""
+ORDER_REJECT_REASON_ACCOUNT_SUSPENDED: OrderRejectReason.ValueType  # 15
+"""The account may not trade now: suspended, frozen or reduce-only by the venue (Binance -2015 on a
+disabled key, OKX 51024 account blocked), or CQC's trading state for the account halts it.
+"""
 ORDER_REJECT_REASON_OTHER: OrderRejectReason.ValueType  # 100
 """Any other reason; see the raw code and text."""
 Global___OrderRejectReason: _TypeAlias = OrderRejectReason  # noqa: Y015

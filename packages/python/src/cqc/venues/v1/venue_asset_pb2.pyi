@@ -258,6 +258,7 @@ class VenueAsset(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     venue_asset_id: _builtins.str
     """venue_asset_id is CQC's stable id of this listing: "vas_" followed by a 26-character ULID. Required."""
     venue_id: _builtins.str
@@ -324,6 +325,13 @@ class VenueAsset(_message.Message):
     """
     status: Global___VenueAssetStatus.ValueType
     """status says whether the asset is usable on the venue. UNSPECIFIED reads as ACTIVE."""
+    etag: _builtins.str
+    """etag identifies this version of the venue asset: AssetRegistry sets it on every response and changes
+    it on every write (output only, ignored on input). Send it back in UpdateVenueAssetRequest.etag to
+    write only if nobody changed the venue asset since it was read (ABORTED, ETAG_MISMATCH otherwise).
+    Opaque: compare for equality only. At most 128 characters; empty on messages that did not come from
+    AssetRegistry.
+    """
     @_builtins.property
     def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___VenueAssetNetwork]:
         """networks are the chains the asset can be deposited and withdrawn over. At most 200. Empty for assets
@@ -369,10 +377,11 @@ class VenueAsset(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_auto_exchange_threshold", b"_auto_exchange_threshold", "_borrowable", b"_borrowable", "_collateral_enabled", b"_collateral_enabled", "_collateral_ratio", b"_collateral_ratio", "_deposit_enabled", b"_deposit_enabled", "_ledger_decimals", b"_ledger_decimals", "_precision", b"_precision", "_unit_multiplier", b"_unit_multiplier", "_venue_numeric_id", b"_venue_numeric_id", "_venue_token_id", b"_venue_token_id", "_withdraw_enabled", b"_withdraw_enabled", "auto_exchange_threshold", b"auto_exchange_threshold", "borrowable", b"borrowable", "collateral_enabled", b"collateral_enabled", "collateral_ratio", b"collateral_ratio", "create_time", b"create_time", "deposit_enabled", b"deposit_enabled", "ledger_decimals", b"ledger_decimals", "precision", b"precision", "source_record", b"source_record", "unit_multiplier", b"unit_multiplier", "update_time", b"update_time", "venue_numeric_id", b"venue_numeric_id", "venue_token_id", b"venue_token_id", "withdraw_enabled", b"withdraw_enabled"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_auto_exchange_threshold", b"_auto_exchange_threshold", "_borrowable", b"_borrowable", "_collateral_enabled", b"_collateral_enabled", "_collateral_ratio", b"_collateral_ratio", "_deposit_enabled", b"_deposit_enabled", "_ledger_decimals", b"_ledger_decimals", "_precision", b"_precision", "_unit_multiplier", b"_unit_multiplier", "_venue_numeric_id", b"_venue_numeric_id", "_venue_token_id", b"_venue_token_id", "_withdraw_enabled", b"_withdraw_enabled", "asset_id", b"asset_id", "auto_exchange_threshold", b"auto_exchange_threshold", "borrowable", b"borrowable", "collateral_enabled", b"collateral_enabled", "collateral_ratio", b"collateral_ratio", "create_time", b"create_time", "deposit_enabled", b"deposit_enabled", "is_canonical", b"is_canonical", "ledger_decimals", b"ledger_decimals", "networks", b"networks", "precision", b"precision", "source_record", b"source_record", "status", b"status", "unit_multiplier", b"unit_multiplier", "update_time", b"update_time", "venue_asset_id", b"venue_asset_id", "venue_code", b"venue_code", "venue_id", b"venue_id", "venue_name", b"venue_name", "venue_numeric_id", b"venue_numeric_id", "venue_token_id", b"venue_token_id", "withdraw_enabled", b"withdraw_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_auto_exchange_threshold", b"_auto_exchange_threshold", "_borrowable", b"_borrowable", "_collateral_enabled", b"_collateral_enabled", "_collateral_ratio", b"_collateral_ratio", "_deposit_enabled", b"_deposit_enabled", "_ledger_decimals", b"_ledger_decimals", "_precision", b"_precision", "_unit_multiplier", b"_unit_multiplier", "_venue_numeric_id", b"_venue_numeric_id", "_venue_token_id", b"_venue_token_id", "_withdraw_enabled", b"_withdraw_enabled", "asset_id", b"asset_id", "auto_exchange_threshold", b"auto_exchange_threshold", "borrowable", b"borrowable", "collateral_enabled", b"collateral_enabled", "collateral_ratio", b"collateral_ratio", "create_time", b"create_time", "deposit_enabled", b"deposit_enabled", "etag", b"etag", "is_canonical", b"is_canonical", "ledger_decimals", b"ledger_decimals", "networks", b"networks", "precision", b"precision", "source_record", b"source_record", "status", b"status", "unit_multiplier", b"unit_multiplier", "update_time", b"update_time", "venue_asset_id", b"venue_asset_id", "venue_code", b"venue_code", "venue_id", b"venue_id", "venue_name", b"venue_name", "venue_numeric_id", b"venue_numeric_id", "venue_token_id", b"venue_token_id", "withdraw_enabled", b"withdraw_enabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__auto_exchange_threshold: _TypeAlias = _typing.Literal["auto_exchange_threshold"]  # noqa: Y015
     _WhichOneofArgType__auto_exchange_threshold: _TypeAlias = _typing.Literal["_auto_exchange_threshold", b"_auto_exchange_threshold"]  # noqa: Y015

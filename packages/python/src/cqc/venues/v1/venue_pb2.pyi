@@ -446,6 +446,7 @@ class Venue(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     SOURCE_RECORD_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     venue_id: _builtins.str
     """venue_id is CQC's stable id of the venue: "ven_" followed by a 26-character ULID, e.g.
     "ven_01JDB1NANCE000000000000000". Assigned by CQC. Required.
@@ -489,6 +490,12 @@ class Venue(_message.Message):
     timezone: _builtins.str
     """timezone is the IANA time zone the venue's daily windows and DAY orders use ("UTC", "Asia/Seoul").
     Empty means UTC.
+    """
+    etag: _builtins.str
+    """etag identifies this version of the venue: AssetRegistry sets it on every response and changes it
+    on every write (output only, ignored on input). Send it back in UpdateVenueRequest.etag to write
+    only if nobody changed the venue since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque: compare
+    for equality only. At most 128 characters; empty on messages that did not come from AssetRegistry.
     """
     @_builtins.property
     def supported_chain_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -573,10 +580,11 @@ class Venue(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         source_record: _source_pb2.SourceRecord | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_ccxt_id", b"_ccxt_id", "_chain_id", b"_chain_id", "_coingecko_id", b"_coingecko_id", "_parent_venue_id", b"_parent_venue_id", "_tardis_id", b"_tardis_id", "ccxt_id", b"ccxt_id", "chain_id", b"chain_id", "coingecko_id", b"coingecko_id", "create_time", b"create_time", "exchange_filters", b"exchange_filters", "parent_venue_id", b"parent_venue_id", "source_record", b"source_record", "tardis_id", b"tardis_id", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ccxt_id", b"_ccxt_id", "_chain_id", b"_chain_id", "_coingecko_id", b"_coingecko_id", "_parent_venue_id", b"_parent_venue_id", "_tardis_id", b"_tardis_id", "api_urls", b"api_urls", "ccxt_id", b"ccxt_id", "chain_id", b"chain_id", "coingecko_id", b"coingecko_id", "contracts", b"contracts", "create_time", b"create_time", "docs_url", b"docs_url", "environment", b"environment", "exchange_filters", b"exchange_filters", "name", b"name", "parent_venue_id", b"parent_venue_id", "rate_limits", b"rate_limits", "slug", b"slug", "source_record", b"source_record", "status", b"status", "status_reason", b"status_reason", "supported_account_types", b"supported_account_types", "supported_chain_ids", b"supported_chain_ids", "supported_margin_modes", b"supported_margin_modes", "supported_position_modes", b"supported_position_modes", "tardis_id", b"tardis_id", "timezone", b"timezone", "type", b"type", "update_time", b"update_time", "venue_id", b"venue_id", "website_url", b"website_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ccxt_id", b"_ccxt_id", "_chain_id", b"_chain_id", "_coingecko_id", b"_coingecko_id", "_parent_venue_id", b"_parent_venue_id", "_tardis_id", b"_tardis_id", "api_urls", b"api_urls", "ccxt_id", b"ccxt_id", "chain_id", b"chain_id", "coingecko_id", b"coingecko_id", "contracts", b"contracts", "create_time", b"create_time", "docs_url", b"docs_url", "environment", b"environment", "etag", b"etag", "exchange_filters", b"exchange_filters", "name", b"name", "parent_venue_id", b"parent_venue_id", "rate_limits", b"rate_limits", "slug", b"slug", "source_record", b"source_record", "status", b"status", "status_reason", b"status_reason", "supported_account_types", b"supported_account_types", "supported_chain_ids", b"supported_chain_ids", "supported_margin_modes", b"supported_margin_modes", "supported_position_modes", b"supported_position_modes", "tardis_id", b"tardis_id", "timezone", b"timezone", "type", b"type", "update_time", b"update_time", "venue_id", b"venue_id", "website_url", b"website_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__ccxt_id: _TypeAlias = _typing.Literal["ccxt_id"]  # noqa: Y015
     _WhichOneofArgType__ccxt_id: _TypeAlias = _typing.Literal["_ccxt_id", b"_ccxt_id"]  # noqa: Y015

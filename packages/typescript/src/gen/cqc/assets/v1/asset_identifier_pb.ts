@@ -16,13 +16,13 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/assets/v1/asset_identifier.proto.
  */
 export const file_cqc_assets_v1_asset_identifier: GenFile = /*@__PURE__*/
-  fileDesc("CiRjcWMvYXNzZXRzL3YxL2Fzc2V0X2lkZW50aWZpZXIucHJvdG8SDWNxYy5hc3NldHMudjEiyhAKD0Fzc2V0SWRlbnRpZmllchIjCg1pZGVudGlmaWVyX2lkGAEgASgJQgy6SAlyB6KIJwNpZGYSHgoIYXNzZXRfaWQYAiABKAlCDLpICXIHoognA2FzdBI1CgZzb3VyY2UYAyABKA4yGS5jcWMuYXNzZXRzLnYxLkRhdGFTb3VyY2VCCrpIB4IBBBABIAASJwoFdmFsdWUYBCABKAlCGLpIFXITMhFeXFMoLnswLDUxMH1cUyk/JBIxCg9zZWNvbmRhcnlfdmFsdWUYBSABKAlCGLpIFXIQMg5eW15cc117MSwyNTZ9JNgBARIjCgh2ZW51ZV9pZBgGIAEoCUIMukgJcgeiiCcDdmVuSACIAQESIwoIY2hhaW5faWQYByABKAlCDLpICXIHoognA2NobkgBiAEBEigKDWRlcGxveW1lbnRfaWQYCCABKAlCDLpICXIHoognA2RlcEgCiAEBEh4KDXNvdXJjZV9zeW1ib2wYCSABKAlCB7pIBHICGEASHQoLc291cmNlX25hbWUYCiABKAlCCLpIBXIDGMgBEiUKD3NvdXJjZV9kZWNpbWFscxgLIAEoDUIHukgEKgIYJEgDiAEBEj0KCmNvbmZpZGVuY2UYDCABKAlCJLpIIXIfMhleKDAoXC5bMC05XSspP3wxKFwuMCspPykkkIgnAUgEiAEBEhIKCmlzX3ByaW1hcnkYDSABKAgSMwoPdmFsaWRfZnJvbV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg12YWxpZF90b190aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgtyZWRpcmVjdF90bxgQIAEoCUIYukgVchAyDl5bXlxzXXsxLDUxMn0k2AEBEiwKEXJlZGlyZWN0X2Fzc2V0X2lkGBEgASgJQgy6SAlyB6KIJwNhc3RIBYgBARIxCg1zb3VyY2VfcmVjb3JkGBIgASgLMhouY3FjLnR5cGVzLnYxLlNvdXJjZVJlY29yZBIvCgtjcmVhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wOvIIukjuCBqRAQowYXNzZXRfaWRlbnRpZmllci52ZW51ZV9yZXF1aXJlZF9mb3JfdmVudWVfc291cmNlEjV2ZW51ZV9pZCBtdXN0IGJlIHNldCB3aGVuIHNvdXJjZSBpcyBEQVRBX1NPVVJDRV9WRU5VRRomdGhpcy5zb3VyY2UgIT0gOCB8fCBoYXModGhpcy52ZW51ZV9pZCkavgEKKmFzc2V0X2lkZW50aWZpZXIudmFsaWRfdG9fYWZ0ZXJfdmFsaWRfZnJvbRIrdmFsaWRfdG9fdGltZSBtdXN0IGJlIGFmdGVyIHZhbGlkX2Zyb21fdGltZRpjIWhhcyh0aGlzLnZhbGlkX2Zyb21fdGltZSkgfHwgIWhhcyh0aGlzLnZhbGlkX3RvX3RpbWUpIHx8IHRoaXMudmFsaWRfdG9fdGltZSA+IHRoaXMudmFsaWRfZnJvbV90aW1lGrUBCiZhc3NldF9pZGVudGlmaWVyLmNvaW5tYXJrZXRjYXBfbnVtZXJpYxJNYSBDb2luTWFya2V0Q2FwIHZhbHVlIG11c3QgYmUgYSBudW1lcmljIGlkIHdpdGhvdXQgbGVhZGluZyB6ZXJvcywgZS5nLiAiMzQwOCIaPHRoaXMuc291cmNlICE9IDIgfHwgdGhpcy52YWx1ZS5tYXRjaGVzKCdeWzEtOV1bMC05XXswLDE5fSQnKRqoAQocYXNzZXRfaWRlbnRpZmllci5pc2luX2Zvcm1hdBJCYW4gSVNJTiB2YWx1ZSBtdXN0IGJlIDIgbGV0dGVycywgOSBhbHBoYW51bWVyaWNzIGFuZCBhIGNoZWNrIGRpZ2l0GkR0aGlzLnNvdXJjZSAhPSA3IHx8IHRoaXMudmFsdWUubWF0Y2hlcygnXltBLVpdezJ9W0EtWjAtOV17OX1bMC05XSQnKRqWAgoeYXNzZXRfaWRlbnRpZmllci5jYWlwMTlfZm9ybWF0EmZhIENBSVAtMTkgdmFsdWUgbXVzdCBiZSA8Y2hhaW4gbmFtZXNwYWNlPjo8cmVmZXJlbmNlPi88YXNzZXQgbmFtZXNwYWNlPjo8YXNzZXQgcmVmZXJlbmNlPlsvPHRva2VuIGlkPl0aiwF0aGlzLnNvdXJjZSAhPSA2IHx8IHRoaXMudmFsdWUubWF0Y2hlcygnXlstYS16MC05XXszLDh9OlstX2EtekEtWjAtOV17MSwzMn0vWy1hLXowLTldezMsOH06Wy0uJWEtekEtWjAtOV17MSwxMjh9KC9bLS4lYS16QS1aMC05XXsxLDc4fSk/JCcpGpoBCiJhc3NldF9pZGVudGlmaWVyLnJlZGlyZWN0X25vdF9zZWxmEityZWRpcmVjdF9hc3NldF9pZCBtdXN0IGRpZmZlciBmcm9tIGFzc2V0X2lkGkchaGFzKHRoaXMucmVkaXJlY3RfYXNzZXRfaWQpIHx8IHRoaXMucmVkaXJlY3RfYXNzZXRfaWQgIT0gdGhpcy5hc3NldF9pZEILCglfdmVudWVfaWRCCwoJX2NoYWluX2lkQhAKDl9kZXBsb3ltZW50X2lkQhIKEF9zb3VyY2VfZGVjaW1hbHNCDQoLX2NvbmZpZGVuY2VCFAoSX3JlZGlyZWN0X2Fzc2V0X2lkKs0DCgpEYXRhU291cmNlEhsKF0RBVEFfU09VUkNFX1VOU1BFQ0lGSUVEEAASGQoVREFUQV9TT1VSQ0VfQ09JTkdFQ0tPEAESHQoZREFUQV9TT1VSQ0VfQ09JTk1BUktFVENBUBACEhkKFURBVEFfU09VUkNFX0RFRklMTEFNQRADEhUKEURBVEFfU09VUkNFX0NBSVAyEAQSFgoSREFUQV9TT1VSQ0VfQ0FJUDEwEAUSFgoSREFUQV9TT1VSQ0VfQ0FJUDE5EAYSFAoQREFUQV9TT1VSQ0VfSVNJThAHEhUKEURBVEFfU09VUkNFX1ZFTlVFEAgSFgoSREFUQV9TT1VSQ0VfVEFSRElTEAkSFAoQREFUQV9TT1VSQ0VfQ0NYVBAKEhkKFURBVEFfU09VUkNFX0NIQUlOTElOSxALEhgKFERBVEFfU09VUkNFX05BVVRJTFVTEAwSGAoUREFUQV9TT1VSQ0VfSU5URVJOQUwQDRIaChZEQVRBX1NPVVJDRV9UT0tFTl9MSVNUEA4SFAoQREFUQV9TT1VSQ0VfUFlUSBAPEhMKD0RBVEFfU09VUkNFX0RUSRAQEhUKEURBVEFfU09VUkNFX09USEVSEGRCewodY29tLmNyeXB0b3F1YW50LmNxYy5hc3NldHMudjFCFEFzc2V0SWRlbnRpZmllclByb3RvUAFaQmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL2Fzc2V0cy92MTthc3NldHN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_google_protobuf_timestamp]);
+  fileDesc("CiRjcWMvYXNzZXRzL3YxL2Fzc2V0X2lkZW50aWZpZXIucHJvdG8SDWNxYy5hc3NldHMudjEiyxAKD0Fzc2V0SWRlbnRpZmllchIjCg1pZGVudGlmaWVyX2lkGAEgASgJQgy6SAlyB6KIJwNhaWQSHgoIYXNzZXRfaWQYAiABKAlCDLpICXIHoognA2FzdBI5CgZzb3VyY2UYAyABKA4yGS5jcWMuYXNzZXRzLnYxLkRhdGFTb3VyY2VCDrpIC4IBCBABIAAgESASEicKBXZhbHVlGAQgASgJQhi6SBVyEzIRXlxTKC57MCw1MTB9XFMpPyQSMQoPc2Vjb25kYXJ5X3ZhbHVlGAUgASgJQhi6SBVyEDIOXlteXHNdezEsMjU2fSTYAQESIwoIdmVudWVfaWQYBiABKAlCDLpICXIHoognA3ZlbkgAiAEBEiMKCGNoYWluX2lkGAcgASgJQgy6SAlyB6KIJwNjaG5IAYgBARIoCg1kZXBsb3ltZW50X2lkGAggASgJQgy6SAlyB6KIJwNkZXBIAogBARIeCg1zb3VyY2Vfc3ltYm9sGAkgASgJQge6SARyAhhAEh0KC3NvdXJjZV9uYW1lGAogASgJQgi6SAVyAxjIARIlCg9zb3VyY2VfZGVjaW1hbHMYCyABKA1CB7pIBCoCGCRIA4gBARIiCgpjb25maWRlbmNlGAwgASgJQgm6SAZyBKCJJwFIBIgBARISCgppc19wcmltYXJ5GA0gASgIEjMKD3ZhbGlkX2Zyb21fdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNdmFsaWRfdG9fdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoLcmVkaXJlY3RfdG8YECABKAlCGLpIFXIQMg5eW15cc117MSw1MTJ9JNgBARIsChFyZWRpcmVjdF9hc3NldF9pZBgRIAEoCUIMukgJcgeiiCcDYXN0SAWIAQESMQoNc291cmNlX3JlY29yZBgSIAEoCzIaLmNxYy50eXBlcy52MS5Tb3VyY2VSZWNvcmQSLwoLY3JlYXRlX3RpbWUYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCgRldGFnGBUgASgJQgi6SAVyAxiAATryCLpI7ggakQEKMGFzc2V0X2lkZW50aWZpZXIudmVudWVfcmVxdWlyZWRfZm9yX3ZlbnVlX3NvdXJjZRI1dmVudWVfaWQgbXVzdCBiZSBzZXQgd2hlbiBzb3VyY2UgaXMgREFUQV9TT1VSQ0VfVkVOVUUaJnRoaXMuc291cmNlICE9IDggfHwgaGFzKHRoaXMudmVudWVfaWQpGr4BCiphc3NldF9pZGVudGlmaWVyLnZhbGlkX3RvX2FmdGVyX3ZhbGlkX2Zyb20SK3ZhbGlkX3RvX3RpbWUgbXVzdCBiZSBhZnRlciB2YWxpZF9mcm9tX3RpbWUaYyFoYXModGhpcy52YWxpZF9mcm9tX3RpbWUpIHx8ICFoYXModGhpcy52YWxpZF90b190aW1lKSB8fCB0aGlzLnZhbGlkX3RvX3RpbWUgPiB0aGlzLnZhbGlkX2Zyb21fdGltZRq1AQomYXNzZXRfaWRlbnRpZmllci5jb2lubWFya2V0Y2FwX251bWVyaWMSTWEgQ29pbk1hcmtldENhcCB2YWx1ZSBtdXN0IGJlIGEgbnVtZXJpYyBpZCB3aXRob3V0IGxlYWRpbmcgemVyb3MsIGUuZy4gIjM0MDgiGjx0aGlzLnNvdXJjZSAhPSAyIHx8IHRoaXMudmFsdWUubWF0Y2hlcygnXlsxLTldWzAtOV17MCwxOX0kJykaqAEKHGFzc2V0X2lkZW50aWZpZXIuaXNpbl9mb3JtYXQSQmFuIElTSU4gdmFsdWUgbXVzdCBiZSAyIGxldHRlcnMsIDkgYWxwaGFudW1lcmljcyBhbmQgYSBjaGVjayBkaWdpdBpEdGhpcy5zb3VyY2UgIT0gNyB8fCB0aGlzLnZhbHVlLm1hdGNoZXMoJ15bQS1aXXsyfVtBLVowLTldezl9WzAtOV0kJykalgIKHmFzc2V0X2lkZW50aWZpZXIuY2FpcDE5X2Zvcm1hdBJmYSBDQUlQLTE5IHZhbHVlIG11c3QgYmUgPGNoYWluIG5hbWVzcGFjZT46PHJlZmVyZW5jZT4vPGFzc2V0IG5hbWVzcGFjZT46PGFzc2V0IHJlZmVyZW5jZT5bLzx0b2tlbiBpZD5dGosBdGhpcy5zb3VyY2UgIT0gNiB8fCB0aGlzLnZhbHVlLm1hdGNoZXMoJ15bLWEtejAtOV17Myw4fTpbLV9hLXpBLVowLTldezEsMzJ9L1stYS16MC05XXszLDh9OlstLiVhLXpBLVowLTldezEsMTI4fSgvWy0uJWEtekEtWjAtOV17MSw3OH0pPyQnKRqaAQoiYXNzZXRfaWRlbnRpZmllci5yZWRpcmVjdF9ub3Rfc2VsZhIrcmVkaXJlY3RfYXNzZXRfaWQgbXVzdCBkaWZmZXIgZnJvbSBhc3NldF9pZBpHIWhhcyh0aGlzLnJlZGlyZWN0X2Fzc2V0X2lkKSB8fCB0aGlzLnJlZGlyZWN0X2Fzc2V0X2lkICE9IHRoaXMuYXNzZXRfaWRCCwoJX3ZlbnVlX2lkQgsKCV9jaGFpbl9pZEIQCg5fZGVwbG95bWVudF9pZEISChBfc291cmNlX2RlY2ltYWxzQg0KC19jb25maWRlbmNlQhQKEl9yZWRpcmVjdF9hc3NldF9pZCr/AwoKRGF0YVNvdXJjZRIbChdEQVRBX1NPVVJDRV9VTlNQRUNJRklFRBAAEhkKFURBVEFfU09VUkNFX0NPSU5HRUNLTxABEh0KGURBVEFfU09VUkNFX0NPSU5NQVJLRVRDQVAQAhIZChVEQVRBX1NPVVJDRV9ERUZJTExBTUEQAxIVChFEQVRBX1NPVVJDRV9DQUlQMhAEEhYKEkRBVEFfU09VUkNFX0NBSVAxMBAFEhYKEkRBVEFfU09VUkNFX0NBSVAxORAGEhQKEERBVEFfU09VUkNFX0lTSU4QBxIVChFEQVRBX1NPVVJDRV9WRU5VRRAIEhYKEkRBVEFfU09VUkNFX1RBUkRJUxAJEhQKEERBVEFfU09VUkNFX0NDWFQQChIZChVEQVRBX1NPVVJDRV9DSEFJTkxJTksQCxIYChREQVRBX1NPVVJDRV9OQVVUSUxVUxAMEhgKFERBVEFfU09VUkNFX0lOVEVSTkFMEA0SGgoWREFUQV9TT1VSQ0VfVE9LRU5fTElTVBAOEhQKEERBVEFfU09VUkNFX1BZVEgQDxITCg9EQVRBX1NPVVJDRV9EVEkQEBIYChREQVRBX1NPVVJDRV9PTl9DSEFJThAREhYKEkRBVEFfU09VUkNFX0lTU1VFUhASEhUKEURBVEFfU09VUkNFX09USEVSEGRCewodY29tLmNyeXB0b3F1YW50LmNxYy5hc3NldHMudjFCFEFzc2V0SWRlbnRpZmllclByb3RvUAFaQmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL2Fzc2V0cy92MTthc3NldHN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_google_protobuf_timestamp]);
 
 /**
  * AssetIdentifier is one id of an asset in an external source: CoinGecko "usd-coin", CoinMarketCap
  * "3408", DefiLlama "ethereum:0xA0b8...", CAIP-19, ISIN or a venue's coin code. An asset has many,
- * at most one primary per (source, venue_id). Owned by AssetRegistry; ids are "idf_" + ULID, the same
- * prefix as cqc.identifiers.v1.Identifier (which maps instruments and markets too).
+ * at most one primary per (source, venue_id). Owned by AssetRegistry; ids are "aid_" + ULID (its own
+ * prefix: cqc.identifiers.v1.Identifier, which maps instruments and markets too, uses "idf").
  *
  * When the external id names one deployment of the asset rather than the asset as a whole (DefiLlama
  * "chain:address" keys, CAIP-19 ids, token-list entries), deployment_id and chain_id scope it.
@@ -31,8 +31,8 @@ export const file_cqc_assets_v1_asset_identifier: GenFile = /*@__PURE__*/
  */
 export type AssetIdentifier = Message<"cqc.assets.v1.AssetIdentifier"> & {
   /**
-   * identifier_id is the registry's id of this mapping record: "idf_" + 26-character ULID, e.g.
-   * "idf_01JDCGVSDC0000000000000000". Assigned by AssetRegistry; required.
+   * identifier_id is the registry's id of this mapping record: "aid_" + 26-character ULID, e.g.
+   * "aid_01JDCGVSDC0000000000000000". Assigned by AssetRegistry; required.
    *
    * @generated from field: string identifier_id = 1;
    */
@@ -46,7 +46,8 @@ export type AssetIdentifier = Message<"cqc.assets.v1.AssetIdentifier"> & {
   assetId: string;
 
   /**
-   * source is the external scheme or source the value belongs to. Required (UNSPECIFIED rejected).
+   * source is the external scheme or source the value belongs to. Required (UNSPECIFIED rejected);
+   * ON_CHAIN and ISSUER are data sources, not identifier schemes, and are rejected too.
    *
    * @generated from field: cqc.assets.v1.DataSource source = 3;
    */
@@ -192,6 +193,16 @@ export type AssetIdentifier = Message<"cqc.assets.v1.AssetIdentifier"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 20;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * etag identifies this version of the identifier: AssetRegistry sets it on every response and changes it
+   * on every write (output only, ignored on input). Send it back in the Update request's etag to write
+   * only if nobody changed the identifier since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+   * compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+   *
+   * @generated from field: string etag = 21;
+   */
+  etag: string;
 };
 
 /**
@@ -339,6 +350,23 @@ export enum DataSource {
    * @generated from enum value: DATA_SOURCE_DTI = 16;
    */
   DTI = 16,
+
+  /**
+   * The chain itself, read directly (a token contract's totalSupply(), a pool's or reserve's state). A
+   * data source, not an identifier scheme: AssetIdentifier, ChainIdentifier and Identifier reject it (the
+   * on-chain id of a token is its CAIP-19 id). Used by Asset.supply_source.
+   *
+   * @generated from enum value: DATA_SOURCE_ON_CHAIN = 17;
+   */
+  ON_CHAIN = 17,
+
+  /**
+   * The asset's issuer's own publication (reserve attestation, transparency page, e.g. Circle's USDC
+   * circulation report). A data source, not an identifier scheme: rejected on identifiers like ON_CHAIN.
+   *
+   * @generated from enum value: DATA_SOURCE_ISSUER = 18;
+   */
+  ISSUER = 18,
 
   /**
    * Any other source. The record's secondary_value or source_record says which; request a dedicated

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/assets/v1/group.proto.
  */
 export const file_cqc_assets_v1_group: GenFile = /*@__PURE__*/
-  fileDesc("ChljcWMvYXNzZXRzL3YxL2dyb3VwLnByb3RvEg1jcWMuYXNzZXRzLnYxIqkLCgpBc3NldEdyb3VwEh4KCGdyb3VwX2lkGAEgASgJQgy6SAlyB6KIJwNncnASGAoEbmFtZRgCIAEoCUIKukgHcgUQARjIARI3CgRraW5kGAMgASgOMh0uY3FjLmFzc2V0cy52MS5Bc3NldEdyb3VwS2luZEIKukgHggEEEAEgABIdCgtkZXNjcmlwdGlvbhgEIAEoCUIIukgFcgMY0A8SNQoGc291cmNlGAUgASgJQiW6SCJyHTIbXlthLXowLTldW2EtejAtOS5fLV17MSw2M30k2AEBEiEKD3NvdXJjZV9ncm91cF9pZBgGIAEoCUIIukgFcgMYgAESIQoPbWVtYmVyc2hpcF9ydWxlGAcgASgJQgi6SAVyAxjQDxJPChZjb3JyZWxhdGlvbl9wYXJhbWV0ZXJzGAggASgLMi8uY3FjLmFzc2V0cy52MS5Bc3NldEdyb3VwLkNvcnJlbGF0aW9uUGFyYW1ldGVycxIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGoIGChVDb3JyZWxhdGlvblBhcmFtZXRlcnMSNAoIcHJvdG9jb2wYASABKAlCIrpIH3IdMhteW2EtejAtOV1bYS16MC05Ll8tXXsxLDYzfSQSIwoIY2hhaW5faWQYAiABKAlCDLpICXIHoognA2NobkgAiAEBEh4KC2NhdGVnb3J5X2lkGAMgASgJQgm6SAZyBBABGEASOgoHbWF4X2x0dhgEIAEoCUIkukghch8yGV4oMChcLlswLTldKyk/fDEoXC4wKyk/KSSQiCcBSAGIAQESSAoVbGlxdWlkYXRpb25fdGhyZXNob2xkGAUgASgJQiS6SCFyHzIZXigwKFwuWzAtOV0rKT98MShcLjArKT8pJJCIJwFIAogBARIrChNsaXF1aWRhdGlvbl9wZW5hbHR5GAYgASgJQgm6SAZyBJCIJwFIA4gBATrvArpI6wIa6AIKN2Fzc2V0X2dyb3VwLmNvcnJlbGF0aW9uX3BhcmFtZXRlcnMubHR2X3dpdGhpbl90aHJlc2hvbGQSLW1heF9sdHYgbXVzdCBub3QgZXhjZWVkIGxpcXVpZGF0aW9uX3RocmVzaG9sZBr9ASEodGhpcy5saXF1aWRhdGlvbl90aHJlc2hvbGQubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpICYmIHRoaXMubWF4X2x0di5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykpIHx8ICghaGFzKHRoaXMubWF4X2x0dikgfHwgIWhhcyh0aGlzLmxpcXVpZGF0aW9uX3RocmVzaG9sZCkgfHwgZG91YmxlKHRoaXMubWF4X2x0dikgPD0gZG91YmxlKHRoaXMubGlxdWlkYXRpb25fdGhyZXNob2xkKSlCCwoJX2NoYWluX2lkQgoKCF9tYXhfbHR2QhgKFl9saXF1aWRhdGlvbl90aHJlc2hvbGRCFgoUX2xpcXVpZGF0aW9uX3BlbmFsdHk60wG6SM8BGswBCj1hc3NldF9ncm91cC5jb3JyZWxhdGlvbl9wYXJhbWV0ZXJzX29ubHlfZm9yX2NvcnJlbGF0aW9uX2NsYXNzElZjb3JyZWxhdGlvbl9wYXJhbWV0ZXJzIG1heSBvbmx5IGJlIHNldCB3aGVuIGtpbmQgaXMgQVNTRVRfR1JPVVBfS0lORF9DT1JSRUxBVElPTl9DTEFTUxozIWhhcyh0aGlzLmNvcnJlbGF0aW9uX3BhcmFtZXRlcnMpIHx8IHRoaXMua2luZCA9PSA3IvUEChBBc3NldEdyb3VwTWVtYmVyEh4KCGdyb3VwX2lkGAEgASgJQgy6SAlyB6KIJwNncnASHgoIYXNzZXRfaWQYAiABKAlCDLpICXIHoognA2FzdBIoCg1kZXBsb3ltZW50X2lkGAMgASgJQgy6SAlyB6KIJwNkZXBIAIgBARIeCgZ3ZWlnaHQYBCABKAlCCbpIBnIEkIgnAUgBiAEBEjsKBHJvbGUYBSABKA4yIy5jcWMuYXNzZXRzLnYxLkFzc2V0R3JvdXBNZW1iZXJSb2xlQgi6SAWCAQIQARIsCghhZGRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmVtb3ZlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKBG5vdGUYCCABKAlCCLpIBXIDGNAPEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6owG6SJ8BGpwBCiNhc3NldF9ncm91cF9tZW1iZXIucmVtb3ZlX2FmdGVyX2FkZBIicmVtb3ZlX3RpbWUgbXVzdCBiZSBhZnRlciBhZGRfdGltZRpRIWhhcyh0aGlzLnJlbW92ZV90aW1lKSB8fCAhaGFzKHRoaXMuYWRkX3RpbWUpIHx8IHRoaXMucmVtb3ZlX3RpbWUgPiB0aGlzLmFkZF90aW1lQhAKDl9kZXBsb3ltZW50X2lkQgkKB193ZWlnaHQqkwIKDkFzc2V0R3JvdXBLaW5kEiAKHEFTU0VUX0dST1VQX0tJTkRfVU5TUEVDSUZJRUQQABIdChlBU1NFVF9HUk9VUF9LSU5EX0NBVEVHT1JZEAESGwoXQVNTRVRfR1JPVVBfS0lORF9TRUNUT1IQAhIaChZBU1NFVF9HUk9VUF9LSU5EX0lOREVYEAMSHQoZQVNTRVRfR1JPVVBfS0lORF9VTklWRVJTRRAEEh4KGkFTU0VUX0dST1VQX0tJTkRfV0FUQ0hMSVNUEAUSIAocQVNTRVRfR1JPVVBfS0lORF9SSVNLX0JVQ0tFVBAGEiYKIkFTU0VUX0dST1VQX0tJTkRfQ09SUkVMQVRJT05fQ0xBU1MQByqWAgoUQXNzZXRHcm91cE1lbWJlclJvbGUSJwojQVNTRVRfR1JPVVBfTUVNQkVSX1JPTEVfVU5TUEVDSUZJRUQQABIlCiFBU1NFVF9HUk9VUF9NRU1CRVJfUk9MRV9SRUZFUkVOQ0UQARInCiNBU1NFVF9HUk9VUF9NRU1CRVJfUk9MRV9DT05TVElUVUVOVBACEiYKIkFTU0VUX0dST1VQX01FTUJFUl9ST0xFX0NPTExBVEVSQUwQAxImCiJBU1NFVF9HUk9VUF9NRU1CRVJfUk9MRV9CT1JST1dBQkxFEAQSNQoxQVNTRVRfR1JPVVBfTUVNQkVSX1JPTEVfQ09MTEFURVJBTF9BTkRfQk9SUk9XQUJMRRAFQnEKHWNvbS5jcnlwdG9xdWFudC5jcWMuYXNzZXRzLnYxQgpHcm91cFByb3RvUAFaQmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL2Fzc2V0cy92MTthc3NldHN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_rules, file_google_protobuf_timestamp]);
+  fileDesc("ChljcWMvYXNzZXRzL3YxL2dyb3VwLnByb3RvEg1jcWMuYXNzZXRzLnYxIu8KCgpBc3NldEdyb3VwEh4KCGdyb3VwX2lkGAEgASgJQgy6SAlyB6KIJwNncnASGAoEbmFtZRgCIAEoCUIKukgHcgUQARjIARI3CgRraW5kGAMgASgOMh0uY3FjLmFzc2V0cy52MS5Bc3NldEdyb3VwS2luZEIKukgHggEEEAEgABIdCgtkZXNjcmlwdGlvbhgEIAEoCUIIukgFcgMY0A8SNQoGc291cmNlGAUgASgJQiW6SCJyHTIbXlthLXowLTldW2EtejAtOS5fLV17MSw2M30k2AEBEiEKD3NvdXJjZV9ncm91cF9pZBgGIAEoCUIIukgFcgMYgAESIQoPbWVtYmVyc2hpcF9ydWxlGAcgASgJQgi6SAVyAxjQDxJPChZjb3JyZWxhdGlvbl9wYXJhbWV0ZXJzGAggASgLMi8uY3FjLmFzc2V0cy52MS5Bc3NldEdyb3VwLkNvcnJlbGF0aW9uUGFyYW1ldGVycxIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKBGV0YWcYCyABKAlCCLpIBXIDGIABGrAFChVDb3JyZWxhdGlvblBhcmFtZXRlcnMSNAoIcHJvdG9jb2wYASABKAlCIrpIH3IdMhteW2EtejAtOV1bYS16MC05Ll8tXXsxLDYzfSQSIwoIY2hhaW5faWQYAiABKAlCDLpICXIHoognA2NobkgAiAEBEh4KC2NhdGVnb3J5X2lkGAMgASgJQgm6SAZyBBABGEASGwoDbHR2GAQgASgJQgm6SAZyBKCJJwFIAYgBARItChVsaXF1aWRhdGlvbl90aHJlc2hvbGQYBSABKAlCCbpIBnIEoIknAUgCiAEBEikKEWxpcXVpZGF0aW9uX2JvbnVzGAYgASgJQgm6SAZyBKCJJwFIA4gBATrfArpI2wIa2AIKN2Fzc2V0X2dyb3VwLmNvcnJlbGF0aW9uX3BhcmFtZXRlcnMubHR2X3dpdGhpbl90aHJlc2hvbGQSKWx0diBtdXN0IG5vdCBleGNlZWQgbGlxdWlkYXRpb25fdGhyZXNob2xkGvEBISh0aGlzLmxpcXVpZGF0aW9uX3RocmVzaG9sZC5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgJiYgdGhpcy5sdHYubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpKSB8fCAoIWhhcyh0aGlzLmx0dikgfHwgIWhhcyh0aGlzLmxpcXVpZGF0aW9uX3RocmVzaG9sZCkgfHwgZG91YmxlKHRoaXMubHR2KSA8PSBkb3VibGUodGhpcy5saXF1aWRhdGlvbl90aHJlc2hvbGQpKUILCglfY2hhaW5faWRCBgoEX2x0dkIYChZfbGlxdWlkYXRpb25fdGhyZXNob2xkQhQKEl9saXF1aWRhdGlvbl9ib251czrTAbpIzwEazAEKPWFzc2V0X2dyb3VwLmNvcnJlbGF0aW9uX3BhcmFtZXRlcnNfb25seV9mb3JfY29ycmVsYXRpb25fY2xhc3MSVmNvcnJlbGF0aW9uX3BhcmFtZXRlcnMgbWF5IG9ubHkgYmUgc2V0IHdoZW4ga2luZCBpcyBBU1NFVF9HUk9VUF9LSU5EX0NPUlJFTEFUSU9OX0NMQVNTGjMhaGFzKHRoaXMuY29ycmVsYXRpb25fcGFyYW1ldGVycykgfHwgdGhpcy5raW5kID09IDci9QQKEEFzc2V0R3JvdXBNZW1iZXISHgoIZ3JvdXBfaWQYASABKAlCDLpICXIHoognA2dycBIeCghhc3NldF9pZBgCIAEoCUIMukgJcgeiiCcDYXN0EigKDWRlcGxveW1lbnRfaWQYAyABKAlCDLpICXIHoognA2RlcEgAiAEBEh4KBndlaWdodBgEIAEoCUIJukgGcgSQiCcBSAGIAQESOwoEcm9sZRgFIAEoDjIjLmNxYy5hc3NldHMudjEuQXNzZXRHcm91cE1lbWJlclJvbGVCCLpIBYIBAhABEiwKCGFkZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZW1vdmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoEbm90ZRgIIAEoCUIIukgFcgMY0A8SLwoLY3JlYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDqjAbpInwEanAEKI2Fzc2V0X2dyb3VwX21lbWJlci5yZW1vdmVfYWZ0ZXJfYWRkEiJyZW1vdmVfdGltZSBtdXN0IGJlIGFmdGVyIGFkZF90aW1lGlEhaGFzKHRoaXMucmVtb3ZlX3RpbWUpIHx8ICFoYXModGhpcy5hZGRfdGltZSkgfHwgdGhpcy5yZW1vdmVfdGltZSA+IHRoaXMuYWRkX3RpbWVCEAoOX2RlcGxveW1lbnRfaWRCCQoHX3dlaWdodCqTAgoOQXNzZXRHcm91cEtpbmQSIAocQVNTRVRfR1JPVVBfS0lORF9VTlNQRUNJRklFRBAAEh0KGUFTU0VUX0dST1VQX0tJTkRfQ0FURUdPUlkQARIbChdBU1NFVF9HUk9VUF9LSU5EX1NFQ1RPUhACEhoKFkFTU0VUX0dST1VQX0tJTkRfSU5ERVgQAxIdChlBU1NFVF9HUk9VUF9LSU5EX1VOSVZFUlNFEAQSHgoaQVNTRVRfR1JPVVBfS0lORF9XQVRDSExJU1QQBRIgChxBU1NFVF9HUk9VUF9LSU5EX1JJU0tfQlVDS0VUEAYSJgoiQVNTRVRfR1JPVVBfS0lORF9DT1JSRUxBVElPTl9DTEFTUxAHKpYCChRBc3NldEdyb3VwTWVtYmVyUm9sZRInCiNBU1NFVF9HUk9VUF9NRU1CRVJfUk9MRV9VTlNQRUNJRklFRBAAEiUKIUFTU0VUX0dST1VQX01FTUJFUl9ST0xFX1JFRkVSRU5DRRABEicKI0FTU0VUX0dST1VQX01FTUJFUl9ST0xFX0NPTlNUSVRVRU5UEAISJgoiQVNTRVRfR1JPVVBfTUVNQkVSX1JPTEVfQ09MTEFURVJBTBADEiYKIkFTU0VUX0dST1VQX01FTUJFUl9ST0xFX0JPUlJPV0FCTEUQBBI1CjFBU1NFVF9HUk9VUF9NRU1CRVJfUk9MRV9DT0xMQVRFUkFMX0FORF9CT1JST1dBQkxFEAVCcQodY29tLmNyeXB0b3F1YW50LmNxYy5hc3NldHMudjFCCkdyb3VwUHJvdG9QAVpCZ2l0aHViLmNvbS9jcnlwdG8tcXVhbnQvY3FjL3BhY2thZ2VzL2dvL2dlbi9jcWMvYXNzZXRzL3YxO2Fzc2V0c3YxYgZwcm90bzM", [file_buf_validate_validate, file_cqc_types_v1_rules, file_google_protobuf_timestamp]);
 
 /**
  * AssetGroup is a named set of assets: a category, sector, index, trading universe, watchlist, risk
@@ -101,6 +101,16 @@ export type AssetGroup = Message<"cqc.assets.v1.AssetGroup"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 10;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * etag identifies this version of the group: AssetRegistry sets it on every response and changes it
+   * on every write (output only, ignored on input). Send it back in the Update request's etag to write
+   * only if nobody changed the group since it was read (ABORTED, ETAG_MISMATCH otherwise). Opaque:
+   * compare for equality only. At most 128 characters; empty on messages not read from AssetRegistry.
+   *
+   * @generated from field: string etag = 11;
+   */
+  etag: string;
 };
 
 /**
@@ -112,9 +122,10 @@ export const AssetGroupSchema: GenMessage<AssetGroup> = /*@__PURE__*/
 
 /**
  * CorrelationParameters are the risk parameters a lending protocol applies when collateral and debt
- * are both members of the class (Aave v3 eMode category {id, label, maxLTV, liquidationThreshold,
- * liquidationPenalty}). Fractions are converted on ingest from the protocol's units (Aave bps:
- * 9300 -> "0.93"; liquidation bonus 10100 -> penalty "0.01").
+ * are both members of the class (Aave v3 eMode category {id, label, ltv, liquidationThreshold,
+ * liquidationBonus}; the same parameters as cqc.markets.v1.EModeCategory, under the same names).
+ * Fractions are converted on ingest from the protocol's units (Aave bps: 9300 -> "0.93"; liquidation
+ * bonus 10100 -> "0.01").
  *
  * @generated from message cqc.assets.v1.AssetGroup.CorrelationParameters
  */
@@ -144,16 +155,16 @@ export type AssetGroup_CorrelationParameters = Message<"cqc.assets.v1.AssetGroup
   categoryId: string;
 
   /**
-   * max_ltv is the maximum loan-to-value inside the class, as a fraction of collateral value
-   * ("0.93" = 93%; Aave bps 9300). From 0 to 1; unset when unknown.
+   * ltv is the maximum loan-to-value inside the class, as a fraction of collateral value ("0.93" =
+   * 93%; Aave eMode ltv bps 9300). From 0 to 1; unset when unknown.
    *
-   * @generated from field: optional string max_ltv = 4;
+   * @generated from field: optional string ltv = 4;
    */
-  maxLtv?: string | undefined;
+  ltv?: string | undefined;
 
   /**
    * liquidation_threshold is the debt-to-collateral-value ratio at which a position becomes
-   * liquidatable, as a fraction ("0.95"; Aave bps 9500). From 0 to 1; at least max_ltv. Unset when
+   * liquidatable, as a fraction ("0.95"; Aave bps 9500). From 0 to 1; at least ltv. Unset when
    * unknown.
    *
    * @generated from field: optional string liquidation_threshold = 5;
@@ -161,12 +172,12 @@ export type AssetGroup_CorrelationParameters = Message<"cqc.assets.v1.AssetGroup
   liquidationThreshold?: string | undefined;
 
   /**
-   * liquidation_penalty is the bonus paid to liquidators as a fraction of the repaid debt value
-   * ("0.01" = 1%; Aave liquidationBonus 10100 minus 10000, in bps). Non-negative; unset when unknown.
+   * liquidation_bonus is what the liquidator gains inside the class: the discount on seized collateral,
+   * a fraction ("0.01" = 1%; Aave eMode liquidationBonus 10100 minus 10000, in bps). Unset when unknown.
    *
-   * @generated from field: optional string liquidation_penalty = 6;
+   * @generated from field: optional string liquidation_bonus = 6;
    */
-  liquidationPenalty?: string | undefined;
+  liquidationBonus?: string | undefined;
 };
 
 /**

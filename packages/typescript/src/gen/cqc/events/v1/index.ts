@@ -2,6 +2,7 @@
 
 export * from "./envelope_pb.js";
 export * from "./market_events_pb.js";
+export * from "./options_pb.js";
 export * from "./portfolio_events_pb.js";
 export * from "./registry_events_pb.js";
 export * from "./risk_events_pb.js";

@@ -5,6 +5,7 @@
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { file_cqc_events_v1_options } from "./options_pb.js";
 import type { FundingRate, OpenInterest, Price } from "../../markets/v1/market_data_pb.js";
 import { file_cqc_markets_v1_market_data } from "../../markets/v1/market_data_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -13,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/events/v1/market_events.proto.
  */
 export const file_cqc_events_v1_market_events: GenFile = /*@__PURE__*/
-  fileDesc("CiFjcWMvZXZlbnRzL3YxL21hcmtldF9ldmVudHMucHJvdG8SDWNxYy5ldmVudHMudjEiPAoMUHJpY2VVcGRhdGVkEiwKBXByaWNlGAEgASgLMhUuY3FjLm1hcmtldHMudjEuUHJpY2VCBrpIA8gBASJPChJGdW5kaW5nUmF0ZVVwZGF0ZWQSOQoMZnVuZGluZ19yYXRlGAEgASgLMhsuY3FjLm1hcmtldHMudjEuRnVuZGluZ1JhdGVCBrpIA8gBASJSChNPcGVuSW50ZXJlc3RVcGRhdGVkEjsKDW9wZW5faW50ZXJlc3QYASABKAsyHC5jcWMubWFya2V0cy52MS5PcGVuSW50ZXJlc3RCBrpIA8gBAUJ4Ch1jb20uY3J5cHRvcXVhbnQuY3FjLmV2ZW50cy52MUIRTWFya2V0RXZlbnRzUHJvdG9QAVpCZ2l0aHViLmNvbS9jcnlwdG8tcXVhbnQvY3FjL3BhY2thZ2VzL2dvL2dlbi9jcWMvZXZlbnRzL3YxO2V2ZW50c3YxYgZwcm90bzM", [file_buf_validate_validate, file_cqc_markets_v1_market_data]);
+  fileDesc("CiFjcWMvZXZlbnRzL3YxL21hcmtldF9ldmVudHMucHJvdG8SDWNxYy5ldmVudHMudjEidgoMUHJpY2VVcGRhdGVkEiwKBXByaWNlGAEgASgLMhUuY3FjLm1hcmtldHMudjEuUHJpY2VCBrpIA8gBATo4oo4nNAoKTWFya2V0RGF0YRIPcHJpY2UubWFya2V0X2lkEg5wcmljZS5hc3NldF9pZBoFUHJpY2UihgEKEkZ1bmRpbmdSYXRlVXBkYXRlZBI5CgxmdW5kaW5nX3JhdGUYASABKAsyGy5jcWMubWFya2V0cy52MS5GdW5kaW5nUmF0ZUIGukgDyAEBOjWijicxCgpNYXJrZXREYXRhEhZmdW5kaW5nX3JhdGUubWFya2V0X2lkGgtGdW5kaW5nUmF0ZSKLAQoTT3BlbkludGVyZXN0VXBkYXRlZBI7Cg1vcGVuX2ludGVyZXN0GAEgASgLMhwuY3FjLm1hcmtldHMudjEuT3BlbkludGVyZXN0Qga6SAPIAQE6N6KOJzMKCk1hcmtldERhdGESF29wZW5faW50ZXJlc3QubWFya2V0X2lkGgxPcGVuSW50ZXJlc3RCeAodY29tLmNyeXB0b3F1YW50LmNxYy5ldmVudHMudjFCEU1hcmtldEV2ZW50c1Byb3RvUAFaQmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL2V2ZW50cy92MTtldmVudHN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_events_v1_options, file_cqc_markets_v1_market_data]);
 
 /**
  * PriceUpdated publishes one new observed price of one kind, e.g. the Binance BTCUSDT perpetual mark price
@@ -41,8 +42,9 @@ export const PriceUpdatedSchema: GenMessage<PriceUpdated> = /*@__PURE__*/
 
 /**
  * FundingRateUpdated publishes a perpetual market's funding rate: a live estimate for the running
- * period (status ESTIMATED, republished as it moves) or the final rate applied at a settlement (status
- * SETTLED, once per settlement). Position funding payments themselves are PositionAdjusted events.
+ * period (status ESTIMATED, republished as it moves), the rate once the venue has fixed it but not yet
+ * paid it (status FIXED, once), or the final rate applied at a settlement (status SETTLED, once per
+ * settlement). Position funding payments themselves are PositionAdjusted events.
  *
  * @generated from message cqc.events.v1.FundingRateUpdated
  */

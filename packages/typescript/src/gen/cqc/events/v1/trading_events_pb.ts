@@ -5,8 +5,9 @@
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { file_cqc_events_v1_options } from "./options_pb.js";
 import { file_cqc_types_v1_rules } from "../../types/v1/rules_pb.js";
-import type { Balance } from "../../venues/v1/balance_pb.js";
+import type { Balance, BalanceChangeReason } from "../../venues/v1/balance_pb.js";
 import { file_cqc_venues_v1_balance } from "../../venues/v1/balance_pb.js";
 import type { ExecutionReport } from "../../venues/v1/execution_pb.js";
 import { file_cqc_venues_v1_execution } from "../../venues/v1/execution_pb.js";
@@ -20,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/events/v1/trading_events.proto.
  */
 export const file_cqc_events_v1_trading_events: GenFile = /*@__PURE__*/
-  fileDesc("CiJjcWMvZXZlbnRzL3YxL3RyYWRpbmdfZXZlbnRzLnByb3RvEg1jcWMuZXZlbnRzLnYxIlgKC09yZGVyUGxhY2VkEisKBW9yZGVyGAEgASgLMhQuY3FjLnZlbnVlcy52MS5PcmRlckIGukgDyAEBEhwKCnJlcXVlc3RfaWQYAiABKAlCCLpIBXIDsAEBIvECCgxPcmRlclVwZGF0ZWQSKwoFb3JkZXIYASABKAsyFC5jcWMudmVudWVzLnYxLk9yZGVyQga6SAPIAQESPQoPcHJldmlvdXNfc3RhdHVzGAIgASgOMhouY3FjLnZlbnVlcy52MS5PcmRlclN0YXR1c0IIukgFggECEAESNgoGc3RhdHVzGAMgASgOMhouY3FjLnZlbnVlcy52MS5PcmRlclN0YXR1c0IKukgHggEEEAEgABI4ChBleGVjdXRpb25fcmVwb3J0GAQgASgLMh4uY3FjLnZlbnVlcy52MS5FeGVjdXRpb25SZXBvcnQSFgoOcmVjb25jaWxpYXRpb24YBSABKAg6a7pIaBpmCiJvcmRlcl91cGRhdGVkLnN0YXR1c19tYXRjaGVzX29yZGVyEh5zdGF0dXMgbXVzdCBlcXVhbCBvcmRlci5zdGF0dXMaIHRoaXMuc3RhdHVzID09IHRoaXMub3JkZXIuc3RhdHVzIpMECgtPcmRlckZpbGxlZBJAChBleGVjdXRpb25fcmVwb3J0GAEgASgLMh4uY3FjLnZlbnVlcy52MS5FeGVjdXRpb25SZXBvcnRCBrpIA8gBARIrCgVvcmRlchgCIAEoCzIULmNxYy52ZW51ZXMudjEuT3JkZXJCBrpIA8gBARImCgtwb3NpdGlvbl9pZBgDIAEoCUIMukgJcgeiiCcDcG9zSACIAQESFgoOcmVjb25jaWxpYXRpb24YBCABKAg6xAK6SMACGqoBCh5vcmRlcl9maWxsZWQuZXhlY190eXBlX2lzX2ZpbGwSVGV4ZWN1dGlvbl9yZXBvcnQuZXhlY190eXBlIG11c3QgYmUgVFJBREUsIExJUVVJREFUSU9OLCBBVVRPX0RFTEVWRVJBR0Ugb3IgU0VUVExFTUVOVBoydGhpcy5leGVjdXRpb25fcmVwb3J0LmV4ZWNfdHlwZSBpbiBbMiwgMTgsIDE5LCAyMF0akAEKF29yZGVyX2ZpbGxlZC5zYW1lX29yZGVyEj5leGVjdXRpb25fcmVwb3J0Lm9yZGVyX2lkIG11c3QgYmUgc2V0IGFuZCBlcXVhbCBvcmRlci5vcmRlcl9pZBo1dGhpcy5leGVjdXRpb25fcmVwb3J0Lm9yZGVyX2lkID09IHRoaXMub3JkZXIub3JkZXJfaWRCDgoMX3Bvc2l0aW9uX2lkIvwBCg1PcmRlckNhbmNlbGVkEisKBW9yZGVyGAEgASgLMhQuY3FjLnZlbnVlcy52MS5PcmRlckIGukgDyAEBEiEKCnJlcXVlc3RfaWQYAiABKAlCCLpIBXIDsAEBSACIAQESGQoRY2FuY2VsZWRfYnlfdmVudWUYAyABKAgSHwoNY2FuY2VsX3JlYXNvbhgEIAEoCUIIukgFcgMY0A8SOAoQZXhlY3V0aW9uX3JlcG9ydBgFIAEoCzIeLmNxYy52ZW51ZXMudjEuRXhlY3V0aW9uUmVwb3J0EhYKDnJlY29uY2lsaWF0aW9uGAYgASgIQg0KC19yZXF1ZXN0X2lkIr4ECg1PcmRlclJlamVjdGVkEisKBW9yZGVyGAEgASgLMhQuY3FjLnZlbnVlcy52MS5PcmRlckIGukgDyAEBEjwKBnJlYXNvbhgCIAEoDjIgLmNxYy52ZW51ZXMudjEuT3JkZXJSZWplY3RSZWFzb25CCrpIB4IBBBABIAASFQoNZHVlX3Bvc3Rfb25seRgDIAEoCBIiChF2ZW51ZV9yZWplY3RfY29kZRgEIAEoCUIHukgEcgIYQBIdCgtyZWplY3RfdGV4dBgFIAEoCUIIukgFcgMY0A8SIQoKcmVxdWVzdF9pZBgGIAEoCUIIukgFcgOwAQFIAIgBATq1ArpIsQIalQEKH29yZGVyX3JlamVjdGVkLnBvc3Rfb25seV9yZWFzb24SSWR1ZV9wb3N0X29ubHkgcmVxdWlyZXMgcmVhc29uIE9SREVSX1JFSkVDVF9SRUFTT05fV09VTERfTUFUQ0hfSU1NRURJQVRFTFkaJyF0aGlzLmR1ZV9wb3N0X29ubHkgfHwgdGhpcy5yZWFzb24gPT0gMxqWAQoeb3JkZXJfcmVqZWN0ZWQudGVybWluYWxfc3RhdHVzEkFvcmRlci5zdGF0dXMgbXVzdCBiZSBPUkRFUl9TVEFUVVNfUkVKRUNURUQgb3IgT1JERVJfU1RBVFVTX0RFTklFRBoxdGhpcy5vcmRlci5zdGF0dXMgPT0gMTEgfHwgdGhpcy5vcmRlci5zdGF0dXMgPT0gMkINCgtfcmVxdWVzdF9pZCK5AgoUT3JkZXJSZXF1ZXN0UmVqZWN0ZWQSKwoFb3JkZXIYASABKAsyFC5jcWMudmVudWVzLnYxLk9yZGVyQga6SAPIAQESQQoMcmVxdWVzdF90eXBlGAIgASgOMh8uY3FjLmV2ZW50cy52MS5PcmRlclJlcXVlc3RUeXBlQgq6SAeCAQQQASAAEiEKCnJlcXVlc3RfaWQYAyABKAlCCLpIBXIDsAEBSACIAQESPAoGcmVhc29uGAQgASgOMiAuY3FjLnZlbnVlcy52MS5PcmRlclJlamVjdFJlYXNvbkIKukgHggEEEAEgABIiChF2ZW51ZV9yZWplY3RfY29kZRgFIAEoCUIHukgEcgIYQBIdCgtyZWplY3RfdGV4dBgGIAEoCUIIukgFcgMY0A9CDQoLX3JlcXVlc3RfaWQi0AMKDkJhbGFuY2VVcGRhdGVkEi8KB2JhbGFuY2UYASABKAsyFi5jcWMudmVudWVzLnYxLkJhbGFuY2VCBrpIA8gBARIYCgVkZWx0YRgCIAEoCUIJukgGcgSIiCcBEjwKBnJlYXNvbhgDIAEoDjIiLmNxYy5ldmVudHMudjEuQmFsYW5jZUNoYW5nZVJlYXNvbkIIukgFggECEAESHQoMdmVudWVfcmVhc29uGAQgASgJQge6SARyAhhAEiMKCG9yZGVyX2lkGAUgASgJQgy6SAlyB6KIJwNvcmRIAIgBARIpCg50cmFuc2FjdGlvbl9pZBgGIAEoCUIMukgJcgeiiCcDdHhuSAGIAQE6pQG6SKEBGp4BCihiYWxhbmNlX3VwZGF0ZWQub3RoZXJfbmVlZHNfdmVudWVfcmVhc29uEkN2ZW51ZV9yZWFzb24gbXVzdCBiZSBzZXQgd2hlbiByZWFzb24gaXMgQkFMQU5DRV9DSEFOR0VfUkVBU09OX09USEVSGi10aGlzLnJlYXNvbiAhPSAxMDAgfHwgdGhpcy52ZW51ZV9yZWFzb24gIT0gJydCCwoJX29yZGVyX2lkQhEKD190cmFuc2FjdGlvbl9pZCqvBQoTQmFsYW5jZUNoYW5nZVJlYXNvbhIlCiFCQUxBTkNFX0NIQU5HRV9SRUFTT05fVU5TUEVDSUZJRUQQABIfChtCQUxBTkNFX0NIQU5HRV9SRUFTT05fVFJBREUQARIkCiBCQUxBTkNFX0NIQU5HRV9SRUFTT05fQ09NTUlTU0lPThACEiAKHEJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9SRUJBVEUQAxIhCh1CQUxBTkNFX0NIQU5HRV9SRUFTT05fRlVORElORxAEEiYKIkJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9SRUFMSVpFRF9QTkwQBRIhCh1CQUxBTkNFX0NIQU5HRV9SRUFTT05fREVQT1NJVBAGEiQKIEJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9XSVRIRFJBV0FMEAcSIgoeQkFMQU5DRV9DSEFOR0VfUkVBU09OX1RSQU5TRkVSEAgSIgoeQkFMQU5DRV9DSEFOR0VfUkVBU09OX0lOVEVSRVNUEAkSIAocQkFMQU5DRV9DSEFOR0VfUkVBU09OX0JPUlJPVxAKEiUKIUJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9MSVFVSURBVElPThALEiQKIEJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9TRVRUTEVNRU5UEAwSJAogQkFMQU5DRV9DSEFOR0VfUkVBU09OX09SREVSX0xPQ0sQDRIkCiBCQUxBTkNFX0NIQU5HRV9SRUFTT05fQ09OVkVSU0lPThAOEiYKIkJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9ESVNUUklCVVRJT04QDxIoCiRCQUxBTkNFX0NIQU5HRV9SRUFTT05fUkVDT05DSUxJQVRJT04QEBIfChtCQUxBTkNFX0NIQU5HRV9SRUFTT05fT1RIRVIQZCp0ChBPcmRlclJlcXVlc3RUeXBlEiIKHk9SREVSX1JFUVVFU1RfVFlQRV9VTlNQRUNJRklFRBAAEh0KGU9SREVSX1JFUVVFU1RfVFlQRV9DQU5DRUwQARIdChlPUkRFUl9SRVFVRVNUX1RZUEVfTU9ESUZZEAJCeQodY29tLmNyeXB0b3F1YW50LmNxYy5ldmVudHMudjFCElRyYWRpbmdFdmVudHNQcm90b1ABWkJnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9ldmVudHMvdjE7ZXZlbnRzdjFiBnByb3RvMw", [file_buf_validate_validate, file_cqc_types_v1_rules, file_cqc_venues_v1_balance, file_cqc_venues_v1_execution, file_cqc_venues_v1_order, file_cqc_venues_v1_trading]);
+  fileDesc("CiJjcWMvZXZlbnRzL3YxL3RyYWRpbmdfZXZlbnRzLnByb3RvEg1jcWMuZXZlbnRzLnYxIocBCgtPcmRlclBsYWNlZBIrCgVvcmRlchgBIAEoCzIULmNxYy52ZW51ZXMudjEuT3JkZXJCBrpIA8gBARIcCgpyZXF1ZXN0X2lkGAIgASgJQgi6SAVyA7ABATotoo4nKQoMVmVudWVHYXRld2F5EhBvcmRlci5hY2NvdW50X2lkGgdBY2NvdW50Ip8DCgxPcmRlclVwZGF0ZWQSKwoFb3JkZXIYASABKAsyFC5jcWMudmVudWVzLnYxLk9yZGVyQga6SAPIAQESPQoPcHJldmlvdXNfc3RhdHVzGAIgASgOMhouY3FjLnZlbnVlcy52MS5PcmRlclN0YXR1c0IIukgFggECEAESNgoGc3RhdHVzGAMgASgOMhouY3FjLnZlbnVlcy52MS5PcmRlclN0YXR1c0IKukgHggEEEAEgABI4ChBleGVjdXRpb25fcmVwb3J0GAQgASgLMh4uY3FjLnZlbnVlcy52MS5FeGVjdXRpb25SZXBvcnQSFgoOcmVjb25jaWxpYXRpb24YBSABKAg6mAG6SGgaZgoib3JkZXJfdXBkYXRlZC5zdGF0dXNfbWF0Y2hlc19vcmRlchIec3RhdHVzIG11c3QgZXF1YWwgb3JkZXIuc3RhdHVzGiB0aGlzLnN0YXR1cyA9PSB0aGlzLm9yZGVyLnN0YXR1c6KOJykKDFZlbnVlR2F0ZXdheRIQb3JkZXIuYWNjb3VudF9pZBoHQWNjb3VudCLABAoLT3JkZXJGaWxsZWQSQAoQZXhlY3V0aW9uX3JlcG9ydBgBIAEoCzIeLmNxYy52ZW51ZXMudjEuRXhlY3V0aW9uUmVwb3J0Qga6SAPIAQESKwoFb3JkZXIYAiABKAsyFC5jcWMudmVudWVzLnYxLk9yZGVyQga6SAPIAQESJgoLcG9zaXRpb25faWQYAyABKAlCDLpICXIHoognA3Bvc0gAiAEBEhYKDnJlY29uY2lsaWF0aW9uGAQgASgIOvECukjAAhqqAQoeb3JkZXJfZmlsbGVkLmV4ZWNfdHlwZV9pc19maWxsElRleGVjdXRpb25fcmVwb3J0LmV4ZWNfdHlwZSBtdXN0IGJlIFRSQURFLCBMSVFVSURBVElPTiwgQVVUT19ERUxFVkVSQUdFIG9yIFNFVFRMRU1FTlQaMnRoaXMuZXhlY3V0aW9uX3JlcG9ydC5leGVjX3R5cGUgaW4gWzIsIDE4LCAxOSwgMjBdGpABChdvcmRlcl9maWxsZWQuc2FtZV9vcmRlchI+ZXhlY3V0aW9uX3JlcG9ydC5vcmRlcl9pZCBtdXN0IGJlIHNldCBhbmQgZXF1YWwgb3JkZXIub3JkZXJfaWQaNXRoaXMuZXhlY3V0aW9uX3JlcG9ydC5vcmRlcl9pZCA9PSB0aGlzLm9yZGVyLm9yZGVyX2lkoo4nKQoMVmVudWVHYXRld2F5EhBvcmRlci5hY2NvdW50X2lkGgdBY2NvdW50Qg4KDF9wb3NpdGlvbl9pZCKrAgoNT3JkZXJDYW5jZWxlZBIrCgVvcmRlchgBIAEoCzIULmNxYy52ZW51ZXMudjEuT3JkZXJCBrpIA8gBARIhCgpyZXF1ZXN0X2lkGAIgASgJQgi6SAVyA7ABAUgAiAEBEhkKEWNhbmNlbGVkX2J5X3ZlbnVlGAMgASgIEh8KDWNhbmNlbF9yZWFzb24YBCABKAlCCLpIBXIDGNAPEjgKEGV4ZWN1dGlvbl9yZXBvcnQYBSABKAsyHi5jcWMudmVudWVzLnYxLkV4ZWN1dGlvblJlcG9ydBIWCg5yZWNvbmNpbGlhdGlvbhgGIAEoCDotoo4nKQoMVmVudWVHYXRld2F5EhBvcmRlci5hY2NvdW50X2lkGgdBY2NvdW50Qg0KC19yZXF1ZXN0X2lkIrkECg1PcmRlclJlamVjdGVkEisKBW9yZGVyGAEgASgLMhQuY3FjLnZlbnVlcy52MS5PcmRlckIGukgDyAEBEjwKBnJlYXNvbhgCIAEoDjIgLmNxYy52ZW51ZXMudjEuT3JkZXJSZWplY3RSZWFzb25CCrpIB4IBBBABIAASFQoNZHVlX3Bvc3Rfb25seRgDIAEoCBIiChF2ZW51ZV9yZWFzb25fY29kZRgEIAEoCUIHukgEcgIYQBIdCgtyZWFzb25fdGV4dBgFIAEoCUIIukgFcgMY0A8SIQoKcmVxdWVzdF9pZBgGIAEoCUIIukgFcgOwAQFIAIgBATqwArpI/wEalQEKH29yZGVyX3JlamVjdGVkLnBvc3Rfb25seV9yZWFzb24SSWR1ZV9wb3N0X29ubHkgcmVxdWlyZXMgcmVhc29uIE9SREVSX1JFSkVDVF9SRUFTT05fV09VTERfTUFUQ0hfSU1NRURJQVRFTFkaJyF0aGlzLmR1ZV9wb3N0X29ubHkgfHwgdGhpcy5yZWFzb24gPT0gMxplCh5vcmRlcl9yZWplY3RlZC50ZXJtaW5hbF9zdGF0dXMSKm9yZGVyLnN0YXR1cyBtdXN0IGJlIE9SREVSX1NUQVRVU19SRUpFQ1RFRBoXdGhpcy5vcmRlci5zdGF0dXMgPT0gMTGijicpCgxWZW51ZUdhdGV3YXkSEG9yZGVyLmFjY291bnRfaWQaB0FjY291bnRCDQoLX3JlcXVlc3RfaWQimgkKFE9yZGVyUmVxdWVzdFJlamVjdGVkEiMKBW9yZGVyGAEgASgLMhQuY3FjLnZlbnVlcy52MS5PcmRlchJBCgxyZXF1ZXN0X3R5cGUYAiABKA4yHy5jcWMuZXZlbnRzLnYxLk9yZGVyUmVxdWVzdFR5cGVCCrpIB4IBBBABIAASIQoKcmVxdWVzdF9pZBgDIAEoCUIIukgFcgOwAQFIAIgBARI8CgZyZWFzb24YBCABKA4yIC5jcWMudmVudWVzLnYxLk9yZGVyUmVqZWN0UmVhc29uQgq6SAeCAQQQASAAEiIKEXZlbnVlX3JlYXNvbl9jb2RlGAUgASgJQge6SARyAhhAEh0KC3JlYXNvbl90ZXh0GAYgASgJQgi6SAVyAxjQDxIgCgphY2NvdW50X2lkGAcgASgJQgy6SAlyB6KIJwNhY2MSJAoJbWFya2V0X2lkGAggASgJQgy6SAlyB6KIJwNta3RIAYgBARIhCg9jbGllbnRfb3JkZXJfaWQYCSABKAlCCLpIBXIDGIABEjMKDGVycm9yX3JlYXNvbhgKIAEoCUIdukgachgyFl5bQS1aXVtBLVowLTlfXXswLDYzfSQSLQoOcmlza19saW1pdF9pZHMYCyADKAlCFbpIEpIBDxAyGAEiCXIHoognA2xpbRIYChByZWZ1c2VkX2J5X3ZlbnVlGAwgASgIOu8EukjEBBr3AQo3b3JkZXJfcmVxdWVzdF9yZWplY3RlZC5vcmRlcl9pZmZfZXhpc3Rpbmdfb3JkZXJfcmVxdWVzdBJbb3JkZXIgbXVzdCBiZSBzZXQgZm9yIENBTkNFTCBhbmQgQU1FTkQgcmVxdWVzdHMgYW5kIHVuc2V0IGZvciBQTEFDRSBhbmQgUExBQ0VfTElTVCByZXF1ZXN0cxpfdGhpcy5yZXF1ZXN0X3R5cGUgPT0gMCB8fCBoYXModGhpcy5vcmRlcikgPT0gKHRoaXMucmVxdWVzdF90eXBlID09IDEgfHwgdGhpcy5yZXF1ZXN0X3R5cGUgPT0gMikaiwEKI29yZGVyX3JlcXVlc3RfcmVqZWN0ZWQuc2FtZV9hY2NvdW50EiZvcmRlci5hY2NvdW50X2lkIG11c3QgZXF1YWwgYWNjb3VudF9pZBo8IWhhcyh0aGlzLm9yZGVyKSB8fCB0aGlzLm9yZGVyLmFjY291bnRfaWQgPT0gdGhpcy5hY2NvdW50X2lkGrkBCjBvcmRlcl9yZXF1ZXN0X3JlamVjdGVkLnJpc2tfbGltaXRzX29ubHlfZm9yX3Jpc2sSP3Jpc2tfbGltaXRfaWRzIG1heSBiZSBzZXQgb25seSB3aGVuIGVycm9yX3JlYXNvbiBpcyBSSVNLX0RFTklFRBpEc2l6ZSh0aGlzLnJpc2tfbGltaXRfaWRzKSA9PSAwIHx8IHRoaXMuZXJyb3JfcmVhc29uID09ICdSSVNLX0RFTklFRCeijicjCgxWZW51ZUdhdGV3YXkSCmFjY291bnRfaWQaB0FjY291bnRCDQoLX3JlcXVlc3RfaWRCDAoKX21hcmtldF9pZCKOBAoOQmFsYW5jZVVwZGF0ZWQSLwoHYmFsYW5jZRgBIAEoCzIWLmNxYy52ZW51ZXMudjEuQmFsYW5jZUIGukgDyAEBEh0KBWRlbHRhGAIgASgJQgm6SAZyBIiIJwFIAIgBARI8CgZyZWFzb24YAyABKA4yIi5jcWMudmVudWVzLnYxLkJhbGFuY2VDaGFuZ2VSZWFzb25CCLpIBYIBAhABEh0KDHZlbnVlX3JlYXNvbhgEIAEoCUIHukgEcgIYQBIjCghvcmRlcl9pZBgFIAEoCUIMukgJcgeiiCcDb3JkSAGIAQESKQoOdHJhbnNhY3Rpb25faWQYBiABKAlCDLpICXIHoognA3R4bkgCiAEBOtQBukihARqeAQooYmFsYW5jZV91cGRhdGVkLm90aGVyX25lZWRzX3ZlbnVlX3JlYXNvbhJDdmVudWVfcmVhc29uIG11c3QgYmUgc2V0IHdoZW4gcmVhc29uIGlzIEJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9PVEhFUhotdGhpcy5yZWFzb24gIT0gMTAwIHx8IHRoaXMudmVudWVfcmVhc29uICE9ICcnoo4nKwoMVmVudWVHYXRld2F5EhJiYWxhbmNlLmFjY291bnRfaWQaB0FjY291bnRCCAoGX2RlbHRhQgsKCV9vcmRlcl9pZEIRCg9fdHJhbnNhY3Rpb25faWQqtAEKEE9yZGVyUmVxdWVzdFR5cGUSIgoeT1JERVJfUkVRVUVTVF9UWVBFX1VOU1BFQ0lGSUVEEAASHQoZT1JERVJfUkVRVUVTVF9UWVBFX0NBTkNFTBABEhwKGE9SREVSX1JFUVVFU1RfVFlQRV9BTUVORBACEhwKGE9SREVSX1JFUVVFU1RfVFlQRV9QTEFDRRADEiEKHU9SREVSX1JFUVVFU1RfVFlQRV9QTEFDRV9MSVNUEARCeQodY29tLmNyeXB0b3F1YW50LmNxYy5ldmVudHMudjFCElRyYWRpbmdFdmVudHNQcm90b1ABWkJnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9ldmVudHMvdjE7ZXZlbnRzdjFiBnByb3RvMw", [file_buf_validate_validate, file_cqc_events_v1_options, file_cqc_types_v1_rules, file_cqc_venues_v1_balance, file_cqc_venues_v1_execution, file_cqc_venues_v1_order, file_cqc_venues_v1_trading]);
 
 /**
  * OrderPlaced announces that CQC accepted an order request and sent it to the venue (NautilusTrader
@@ -222,14 +223,15 @@ export const OrderCanceledSchema: GenMessage<OrderCanceled> = /*@__PURE__*/
   messageDesc(file_cqc_events_v1_trading_events, 3);
 
 /**
- * OrderRejected announces that an order was refused, by the venue (status REJECTED) or by CQC's pre-trade
- * risk checks (status DENIED, never sent) (NautilusTrader OrderRejected and OrderDenied). Terminal.
+ * OrderRejected announces that the VENUE refused an order after CQC sent it (status REJECTED; FIX 39=8,
+ * Binance X=REJECTED; NautilusTrader OrderRejected). Terminal. A request CQC refuses before sending it
+ * creates no Order and is announced by OrderRequestRejected instead (see the VenueGateway service).
  *
  * @generated from message cqc.events.v1.OrderRejected
  */
 export type OrderRejected = Message<"cqc.events.v1.OrderRejected"> & {
   /**
-   * order is the order as stored after the rejection, status REJECTED or DENIED. Required.
+   * order is the order as stored after the rejection, status REJECTED. Required.
    *
    * @generated from field: cqc.venues.v1.Order order = 1;
    */
@@ -253,24 +255,24 @@ export type OrderRejected = Message<"cqc.events.v1.OrderRejected"> & {
   duePostOnly: boolean;
 
   /**
-   * venue_reject_code is the venue's error code as sent (Binance "-2010", OKX sCode "51008", FIX 103
-   * value). At most 64 characters; empty for CQC-side denials.
+   * venue_reason_code is the venue's error code as sent (Binance "-2010", OKX sCode "51008", FIX 103
+   * value). At most 64 characters; empty when the venue gave none.
    *
-   * @generated from field: string venue_reject_code = 4;
+   * @generated from field: string venue_reason_code = 4;
    */
-  venueRejectCode: string;
+  venueReasonCode: string;
 
   /**
-   * reject_text is the human-readable message from the venue or the risk engine ("Account has
-   * insufficient balance for requested action.", FIX 58 Text). At most 2000 characters.
+   * reason_text is the venue's human-readable message ("Account has insufficient balance for requested
+   * action.", FIX 58 Text). At most 2000 characters.
    *
-   * @generated from field: string reject_text = 5;
+   * @generated from field: string reason_text = 5;
    */
-  rejectText: string;
+  reasonText: string;
 
   /**
-   * request_id is the idempotency key of the PlaceOrder request that was rejected (UUID). Unset when the
-   * rejection concerns an amend or an order CQC did not place.
+   * request_id is the idempotency key of the PlaceOrder (or PlaceOrderList, BatchPlaceOrders item) request
+   * whose order the venue rejected (UUID). Unset for an order CQC did not place.
    *
    * @generated from field: optional string request_id = 6;
    */
@@ -285,57 +287,117 @@ export const OrderRejectedSchema: GenMessage<OrderRejected> = /*@__PURE__*/
   messageDesc(file_cqc_events_v1_trading_events, 4);
 
 /**
- * OrderRequestRejected announces that the venue refused a cancel or an amendment of a working order
- * (NautilusTrader OrderCancelRejected and OrderModifyRejected; FIX OrderCancelReject 35=9; Binance
- * "Unknown order sent." -2011). The order itself is unchanged and keeps working.
+ * OrderRequestRejected announces that an order request did not take effect (one shape, see the
+ * VenueGateway service comment):
+ * - a placement (PlaceOrder, PlaceOrderList, a BatchPlaceOrders item) refused BEFORE it reached the venue
+ *   (validation, market rules, unsupported feature, pre-trade risk, trading state, account suspended,
+ *   funds known locally; NautilusTrader OrderDenied): no Order exists, order is unset;
+ * - a cancel or amend refused by CQC or by the venue (FIX OrderCancelReject 35=9, Binance -2011 "Unknown
+ *   order sent.", too late to cancel, already pending; NautilusTrader OrderCancelRejected and
+ *   OrderModifyRejected): order is the order, unchanged by the request.
+ * The RPC that carried the request failed with error_reason. An order the venue rejects after submission
+ * is announced by OrderRejected instead.
  *
  * @generated from message cqc.events.v1.OrderRequestRejected
  */
 export type OrderRequestRejected = Message<"cqc.events.v1.OrderRequestRejected"> & {
   /**
-   * order is the order as stored, unchanged by the refused request. Required.
+   * order is the order the refused cancel or amend named, as stored (unchanged by the request, or updated
+   * from the venue's answer, e.g. FILLED after TOO_LATE_TO_CANCEL). Set for CANCEL and AMEND; unset for
+   * PLACE and PLACE_LIST (no order was created).
    *
    * @generated from field: cqc.venues.v1.Order order = 1;
    */
   order?: Order | undefined;
 
   /**
-   * request_type says whether a cancel or an amendment was refused. Required.
+   * request_type says which request was refused. Required.
    *
    * @generated from field: cqc.events.v1.OrderRequestType request_type = 2;
    */
   requestType: OrderRequestType;
 
   /**
-   * request_id is the idempotency key of the CancelOrder or AmendOrder request that was refused (UUID).
-   * Unset when the request did not come through the VenueGateway API.
+   * request_id is the idempotency key of the refused request (UUID; the item's own request_id for a batch
+   * item). Unset when the request did not come through the VenueGateway API.
    *
    * @generated from field: optional string request_id = 3;
    */
   requestId?: string | undefined;
 
   /**
-   * reason is the normalised reason (UNKNOWN_ORDER when the venue no longer knows the order, e.g. it
-   * filled meanwhile). Required: OTHER when the venue's code has no mapping.
+   * reason is the normalised reason (RISK_LIMIT for a risk denial, UNKNOWN_ORDER when the venue no longer
+   * knows the order, TOO_LATE_TO_CANCEL, ALREADY_PENDING, UNSUPPORTED_FEATURE...). Required: OTHER when
+   * nothing fits, with error_reason and the raw code and text.
    *
    * @generated from field: cqc.venues.v1.OrderRejectReason reason = 4;
    */
   reason: OrderRejectReason;
 
   /**
-   * venue_reject_code is the venue's error code as sent (Binance "-2011", FIX 102 CxlRejReason). At most
-   * 64 characters; empty when none.
+   * venue_reason_code is the venue's error code as sent (Binance "-2011", FIX 102 CxlRejReason). At most
+   * 64 characters; empty when CQC refused the request itself.
    *
-   * @generated from field: string venue_reject_code = 5;
+   * @generated from field: string venue_reason_code = 5;
    */
-  venueRejectCode: string;
+  venueReasonCode: string;
 
   /**
-   * reject_text is the venue's message ("Unknown order sent.", FIX 58 Text). At most 2000 characters.
+   * reason_text is the human-readable explanation (the venue's message, FIX 58 Text, or the gRPC error
+   * message CQC returned). At most 2000 characters.
    *
-   * @generated from field: string reject_text = 6;
+   * @generated from field: string reason_text = 6;
    */
-  rejectText: string;
+  reasonText: string;
+
+  /**
+   * account_id is the account the request was for ("acc_" + ULID); the event's partition key. Required.
+   *
+   * @generated from field: string account_id = 7;
+   */
+  accountId: string;
+
+  /**
+   * market_id is the market of the request ("mkt_" + ULID). Unset only when the request named no market
+   * and no known order.
+   *
+   * @generated from field: optional string market_id = 8;
+   */
+  marketId?: string | undefined;
+
+  /**
+   * client_order_id is the client order id of the request: the NewOrder's, the list's
+   * list_client_order_id, or the id the cancel or amend named. Empty when none was given. At most 128
+   * characters.
+   *
+   * @generated from field: string client_order_id = 9;
+   */
+  clientOrderId: string;
+
+  /**
+   * error_reason is the google.rpc.ErrorInfo reason the RPC (or the batch item) failed with: an
+   * ErrorReason name without its prefix ("RISK_DENIED", "TOO_LATE_TO_CANCEL"). Required; 1 to 64
+   * characters of upper-case letters, digits and underscores.
+   *
+   * @generated from field: string error_reason = 10;
+   */
+  errorReason: string;
+
+  /**
+   * risk_limit_ids are the risk limits that denied the request ("lim_" ids), when error_reason is
+   * RISK_DENIED. At most 50, unique.
+   *
+   * @generated from field: repeated string risk_limit_ids = 11;
+   */
+  riskLimitIds: string[];
+
+  /**
+   * refused_by_venue is true when the venue refused the request (a cancel or amend it answered with an
+   * error), false when CQC refused it before sending anything.
+   *
+   * @generated from field: bool refused_by_venue = 12;
+   */
+  refusedByVenue: boolean;
 };
 
 /**
@@ -354,26 +416,29 @@ export const OrderRequestRejectedSchema: GenMessage<OrderRequestRejected> = /*@_
  */
 export type BalanceUpdated = Message<"cqc.events.v1.BalanceUpdated"> & {
   /**
-   * balance is the account's balance of the asset after the change (total, free, locked, borrowed).
-   * Required.
+   * balance is the account's balance of the asset after the change, with the figures the venue reported
+   * (wallet balance, available, locked, borrowed...). Required.
    *
    * @generated from field: cqc.venues.v1.Balance balance = 1;
    */
   balance?: Balance | undefined;
 
   /**
-   * delta is the signed change of balance.total caused by this event, in whole units of balance.asset_id:
-   * "-0.00001875" for a BTC commission, "1000" for a deposit. "0" when only free and locked moved
-   * (ORDER_LOCK). Decimal string. Required.
+   * delta is the signed change of balance.wallet_balance caused by this event, in whole units of
+   * balance.asset_id: "-0.00001875" for a BTC commission, "1000" for a deposit, "0" when only available
+   * and locked moved (ORDER_LOCK). Unset when the venue reported the new balance without the change (Binance
+   * outboundAccountPosition, Binance USD-M ACCOUNT_UPDATE without "bc"): consumers then compare with the
+   * previous balance themselves; the gateway never derives a delta it was not given.
    *
-   * @generated from field: string delta = 2;
+   * @generated from field: optional string delta = 2;
    */
-  delta: string;
+  delta?: string | undefined;
 
   /**
-   * reason is why the balance changed. UNSPECIFIED when the venue gave no cause.
+   * reason is why the balance changed, in the contract's one balance-change vocabulary (the same enum as
+   * cqc.portfolio.v1.Transaction.type). UNSPECIFIED when the venue gave no cause.
    *
-   * @generated from field: cqc.events.v1.BalanceChangeReason reason = 3;
+   * @generated from field: cqc.venues.v1.BalanceChangeReason reason = 3;
    */
   reason: BalanceChangeReason;
 
@@ -410,147 +475,7 @@ export const BalanceUpdatedSchema: GenMessage<BalanceUpdated> = /*@__PURE__*/
   messageDesc(file_cqc_events_v1_trading_events, 6);
 
 /**
- * BalanceChangeReason is why an account's balance of an asset changed.
- *
- * @generated from enum cqc.events.v1.BalanceChangeReason
- */
-export enum BalanceChangeReason {
-  /**
-   * Not known: the venue reported a new balance without a cause (Binance outboundAccountPosition when no
-   * matching order or transfer event was seen). Allowed.
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_UNSPECIFIED = 0;
-   */
-  UNSPECIFIED = 0,
-
-  /**
-   * A fill bought or sold the asset (Binance executionReport x=TRADE).
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_TRADE = 1;
-   */
-  TRADE = 1,
-
-  /**
-   * A trading commission was charged in the asset.
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_COMMISSION = 2;
-   */
-  COMMISSION = 2,
-
-  /**
-   * A maker rebate or fee refund was credited.
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_REBATE = 3;
-   */
-  REBATE = 3,
-
-  /**
-   * A perpetual funding payment was paid or received (Binance USD-M income type FUNDING_FEE).
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_FUNDING = 4;
-   */
-  FUNDING = 4,
-
-  /**
-   * Realized PnL of a derivatives position was booked (Binance USD-M REALIZED_PNL).
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_REALIZED_PNL = 5;
-   */
-  REALIZED_PNL = 5,
-
-  /**
-   * An on-chain or fiat deposit was credited (Binance balanceUpdate for a deposit).
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_DEPOSIT = 6;
-   */
-  DEPOSIT = 6,
-
-  /**
-   * A withdrawal was debited, including its fee.
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_WITHDRAWAL = 7;
-   */
-  WITHDRAWAL = 7,
-
-  /**
-   * A transfer between the venue's own accounts or sub-accounts (spot to futures, main to sub).
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_TRANSFER = 8;
-   */
-  TRANSFER = 8,
-
-  /**
-   * Interest was charged on borrowed funds or paid on lent funds.
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_INTEREST = 9;
-   */
-  INTEREST = 9,
-
-  /**
-   * Funds were borrowed on margin (liability up) or repaid.
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_BORROW = 10;
-   */
-  BORROW = 10,
-
-  /**
-   * A liquidation closed positions or seized collateral (Binance USD-M INSURANCE_CLEAR, liquidation fee).
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_LIQUIDATION = 11;
-   */
-  LIQUIDATION = 11,
-
-  /**
-   * A contract was settled or delivered at expiry.
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_SETTLEMENT = 12;
-   */
-  SETTLEMENT = 12,
-
-  /**
-   * Funds were locked or released by placing or canceling an order (total unchanged, free and locked move).
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_ORDER_LOCK = 13;
-   */
-  ORDER_LOCK = 13,
-
-  /**
-   * The venue converted one asset into another (dust conversion, auto-exchange of negative balances).
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_CONVERSION = 14;
-   */
-  CONVERSION = 14,
-
-  /**
-   * Staking rewards, airdrops and other distributions credited by the venue.
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_DISTRIBUTION = 15;
-   */
-  DISTRIBUTION = 15,
-
-  /**
-   * CQC's reconciliation found the venue's balance differs from CQC's record and corrected it.
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_RECONCILIATION = 16;
-   */
-  RECONCILIATION = 16,
-
-  /**
-   * Any other cause; see BalanceUpdated.venue_reason.
-   *
-   * @generated from enum value: BALANCE_CHANGE_REASON_OTHER = 100;
-   */
-  OTHER = 100,
-}
-
-/**
- * Describes the enum cqc.events.v1.BalanceChangeReason.
- */
-export const BalanceChangeReasonSchema: GenEnum<BalanceChangeReason> = /*@__PURE__*/
-  enumDesc(file_cqc_events_v1_trading_events, 0);
-
-/**
- * OrderRequestType is the kind of request on an existing order that a venue refused.
+ * OrderRequestType is the kind of order request that was refused (OrderRequestRejected).
  *
  * @generated from enum cqc.events.v1.OrderRequestType
  */
@@ -563,7 +488,8 @@ export enum OrderRequestType {
   UNSPECIFIED = 0,
 
   /**
-   * A cancel request (FIX 35=F OrderCancelRequest; NautilusTrader OrderCancelRejected).
+   * A cancel request (FIX 35=F OrderCancelRequest; NautilusTrader OrderCancelRejected): CancelOrder or an
+   * item of BatchCancelOrders.
    *
    * @generated from enum value: ORDER_REQUEST_TYPE_CANCEL = 1;
    */
@@ -571,16 +497,31 @@ export enum OrderRequestType {
 
   /**
    * An amend / cancel-replace request changing quantity, price or trigger price (FIX 35=G;
-   * NautilusTrader OrderModifyRejected).
+   * NautilusTrader OrderModifyRejected): AmendOrder or an item of BatchAmendOrders.
    *
-   * @generated from enum value: ORDER_REQUEST_TYPE_MODIFY = 2;
+   * @generated from enum value: ORDER_REQUEST_TYPE_AMEND = 2;
    */
-  MODIFY = 2,
+  AMEND = 2,
+
+  /**
+   * A new order (FIX 35=D; NautilusTrader OrderDenied) refused before it reached the venue: PlaceOrder or
+   * an item of BatchPlaceOrders. No Order exists for it.
+   *
+   * @generated from enum value: ORDER_REQUEST_TYPE_PLACE = 3;
+   */
+  PLACE = 3,
+
+  /**
+   * A contingent order list (PlaceOrderList) refused before it reached the venue. No Order exists for it.
+   *
+   * @generated from enum value: ORDER_REQUEST_TYPE_PLACE_LIST = 4;
+   */
+  PLACE_LIST = 4,
 }
 
 /**
  * Describes the enum cqc.events.v1.OrderRequestType.
  */
 export const OrderRequestTypeSchema: GenEnum<OrderRequestType> = /*@__PURE__*/
-  enumDesc(file_cqc_events_v1_trading_events, 1);
+  enumDesc(file_cqc_events_v1_trading_events, 0);
 

@@ -10,7 +10,7 @@ import { file_cqc_types_v1_amount } from "../../types/v1/amount_pb.js";
 import { file_cqc_types_v1_rules } from "../../types/v1/rules_pb.js";
 import type { SourceRecord } from "../../types/v1/source_pb.js";
 import { file_cqc_types_v1_source } from "../../types/v1/source_pb.js";
-import type { AggressorSide } from "../../venues/v1/trading_pb.js";
+import type { AggressorSide, OrderType, QuantityUnit, Side, TimeInForce } from "../../venues/v1/trading_pb.js";
 import { file_cqc_venues_v1_trading } from "../../venues/v1/trading_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/markets/v1/market_data.proto.
  */
 export const file_cqc_markets_v1_market_data: GenFile = /*@__PURE__*/
-  fileDesc("CiBjcWMvbWFya2V0cy92MS9tYXJrZXRfZGF0YS5wcm90bxIOY3FjLm1hcmtldHMudjEi6wwKBVByaWNlEiEKCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0SAASIAoIYXNzZXRfaWQYAiABKAlCDLpICXIHoognA2FzdEgAEjkKCnByaWNlX3R5cGUYAyABKA4yGS5jcWMubWFya2V0cy52MS5QcmljZVR5cGVCCrpIB4IBBBABIAASGAoFdmFsdWUYBCABKAlCCbpIBnIEiIgnARIkCg5xdW90ZV9hc3NldF9pZBgFIAEoCUIMukgJcgeiiCcDYXN0EjIKBnNvdXJjZRgGIAEoCUIiukgfch0yG15bYS16MC05XVthLXowLTkuXy1dezEsNjN9JBI+Cgtzb3VyY2VfdHlwZRgHIAEoDjIfLmNxYy5tYXJrZXRzLnYxLlByaWNlU291cmNlVHlwZUIIukgFggECEAESIwoKc291cmNlX3JlZhgIIAEoCUIKukgHcgUQARiAAkgBiAEBEiIKCmNvbmZpZGVuY2UYCSABKAlCCbpIBnIEkIgnAUgCiAEBEisKE2NvbmZpZGVuY2VfaW50ZXJ2YWwYCiABKAlCCbpIBnIEkIgnAUgDiAEBEicKD2ltcGFjdF9ub3Rpb25hbBgLIAEoCUIJukgGcgSYiCcBSASIAQESPQoQYXZlcmFnaW5nX3dpbmRvdxgMIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECKgASFQoIc2VxdWVuY2UYDSABKARIBYgBARIuCgpldmVudF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4CgxyZWNlaXZlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESMQoNc291cmNlX3JlY29yZBgQIAEoCzIaLmNxYy50eXBlcy52MS5Tb3VyY2VSZWNvcmQ6sga6SK4GGtYBChhwcmljZS52YWx1ZV9ub25fbmVnYXRpdmUSSHZhbHVlIG11c3Qgbm90IGJlIG5lZ2F0aXZlIHVubGVzcyBwcmljZV90eXBlIGlzIFBSSUNFX1RZUEVfUFJFTUlVTV9JTkRFWBpwISh0aGlzLnZhbHVlLm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSkgfHwgKHRoaXMucHJpY2VfdHlwZSA9PSAxNiB8fCBkb3VibGUodGhpcy52YWx1ZSkgPj0gMC4wKRr5AQolcHJpY2UuaW1wYWN0X25vdGlvbmFsX29ubHlfZm9yX2ltcGFjdBJpaW1wYWN0X25vdGlvbmFsIG1heSBiZSBzZXQgb25seSBmb3IgUFJJQ0VfVFlQRV9JTVBBQ1RfQklELCBQUklDRV9UWVBFX0lNUEFDVF9BU0sgb3IgUFJJQ0VfVFlQRV9JTVBBQ1RfTUlEGmUhaGFzKHRoaXMuaW1wYWN0X25vdGlvbmFsKSB8fCB0aGlzLnByaWNlX3R5cGUgPT0gMTEgfHwgdGhpcy5wcmljZV90eXBlID09IDEyIHx8IHRoaXMucHJpY2VfdHlwZSA9PSAxNRqSAQokcHJpY2UuYXZlcmFnaW5nX3dpbmRvd19vbmx5X2Zvcl90d2FwEjRhdmVyYWdpbmdfd2luZG93IG1heSBiZSBzZXQgb25seSBmb3IgUFJJQ0VfVFlQRV9UV0FQGjQhaGFzKHRoaXMuYXZlcmFnaW5nX3dpbmRvdykgfHwgdGhpcy5wcmljZV90eXBlID09IDEzGsEBChxwcmljZS5jb25maWRlbmNlX2F0X21vc3Rfb25lEiVjb25maWRlbmNlIGlzIGEgc2NvcmUgYmV0d2VlbiAwIGFuZCAxGnohKHRoaXMuY29uZmlkZW5jZS5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykpIHx8ICghaGFzKHRoaXMuY29uZmlkZW5jZSkgfHwgZG91YmxlKHRoaXMuY29uZmlkZW5jZSkgPD0gMS4wKUIQCgdzdWJqZWN0EgW6SAIIAUINCgtfc291cmNlX3JlZkINCgtfY29uZmlkZW5jZUIWChRfY29uZmlkZW5jZV9pbnRlcnZhbEISChBfaW1wYWN0X25vdGlvbmFsQgsKCV9zZXF1ZW5jZSKGEwoLRnVuZGluZ1JhdGUSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSHwoMZnVuZGluZ19yYXRlGAIgASgJQgm6SAZyBIiIJwESPQoGc3RhdHVzGAMgASgOMiEuY3FjLm1hcmtldHMudjEuRnVuZGluZ1JhdGVTdGF0dXNCCrpIB4IBBBABIAASOAoIaW50ZXJ2YWwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CC7pICKoBAioAyAEBEjgKDGZ1bmRpbmdfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARI1ChFuZXh0X2Z1bmRpbmdfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoRbmV4dF9mdW5kaW5nX3JhdGUYByABKAlCCbpIBnIEiIgnAUgAiAEBEi0KFXByZXZpb3VzX2Z1bmRpbmdfcmF0ZRgIIAEoCUIJukgGcgSIiCcBSAGIAQESOQoVcHJldmlvdXNfZnVuZGluZ190aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIlCg1yZWFsaXplZF9yYXRlGAogASgJQgm6SAZyBIiIJwFIAogBARIfCgdwcmVtaXVtGAsgASgJQgm6SAZyBIiIJwFIA4gBARIlCg1pbnRlcmVzdF9yYXRlGAwgASgJQgm6SAZyBIiIJwFIBIgBARIoChBtaW5fZnVuZGluZ19yYXRlGA0gASgJQgm6SAZyBIiIJwFIBYgBARIoChBtYXhfZnVuZGluZ19yYXRlGA4gASgJQgm6SAZyBIiIJwFIBogBARIiCgptYXJrX3ByaWNlGA8gASgJQgm6SAZyBJCIJwFIB4gBARIjCgtpbmRleF9wcmljZRgQIAEoCUIJukgGcgSQiCcBSAiIAQESLgoKZXZlbnRfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOAoMcmVjZWl2ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjEKDXNvdXJjZV9yZWNvcmQYEyABKAsyGi5jcWMudHlwZXMudjEuU291cmNlUmVjb3JkOuMKukjfChqgAQokZnVuZGluZ19yYXRlLm5leHRfYWZ0ZXJfZnVuZGluZ190aW1lEixuZXh0X2Z1bmRpbmdfdGltZSBtdXN0IGJlIGFmdGVyIGZ1bmRpbmdfdGltZRpKIWhhcyh0aGlzLm5leHRfZnVuZGluZ190aW1lKSB8fCB0aGlzLm5leHRfZnVuZGluZ190aW1lID4gdGhpcy5mdW5kaW5nX3RpbWUasgEKKWZ1bmRpbmdfcmF0ZS5wcmV2aW91c19iZWZvcmVfZnVuZGluZ190aW1lEjFwcmV2aW91c19mdW5kaW5nX3RpbWUgbXVzdCBiZSBiZWZvcmUgZnVuZGluZ190aW1lGlIhaGFzKHRoaXMucHJldmlvdXNfZnVuZGluZ190aW1lKSB8fCB0aGlzLnByZXZpb3VzX2Z1bmRpbmdfdGltZSA8IHRoaXMuZnVuZGluZ190aW1lGqEBCidmdW5kaW5nX3JhdGUucmVhbGl6ZWRfb25seV93aGVuX3NldHRsZWQSSHJlYWxpemVkX3JhdGUgbWF5IGJlIHNldCBvbmx5IHdoZW4gc3RhdHVzIGlzIEZVTkRJTkdfUkFURV9TVEFUVVNfU0VUVExFRBosIWhhcyh0aGlzLnJlYWxpemVkX3JhdGUpIHx8IHRoaXMuc3RhdHVzID09IDIa2wIKGmZ1bmRpbmdfcmF0ZS5taW5fYmVsb3dfbWF4EjFtaW5fZnVuZGluZ19yYXRlIG11c3Qgbm90IGV4Y2VlZCBtYXhfZnVuZGluZ19yYXRlGokCISh0aGlzLm1heF9mdW5kaW5nX3JhdGUubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpICYmIHRoaXMubWluX2Z1bmRpbmdfcmF0ZS5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykpIHx8ICghaGFzKHRoaXMubWluX2Z1bmRpbmdfcmF0ZSkgfHwgIWhhcyh0aGlzLm1heF9mdW5kaW5nX3JhdGUpIHx8IGRvdWJsZSh0aGlzLm1pbl9mdW5kaW5nX3JhdGUpIDw9IGRvdWJsZSh0aGlzLm1heF9mdW5kaW5nX3JhdGUpKRqCBAofZnVuZGluZ19yYXRlLnJhdGVfd2l0aGluX2JvdW5kcxJVZnVuZGluZ19yYXRlIG11c3QgbGllIGJldHdlZW4gbWluX2Z1bmRpbmdfcmF0ZSBhbmQgbWF4X2Z1bmRpbmdfcmF0ZSB3aGVuIHRoZXkgYXJlIHNldBqHAyF0aGlzLmZ1bmRpbmdfcmF0ZS5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgfHwgKCghaGFzKHRoaXMubWluX2Z1bmRpbmdfcmF0ZSkgfHwgIXRoaXMubWluX2Z1bmRpbmdfcmF0ZS5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMuZnVuZGluZ19yYXRlKSA+PSBkb3VibGUodGhpcy5taW5fZnVuZGluZ19yYXRlKSkgJiYgKCFoYXModGhpcy5tYXhfZnVuZGluZ19yYXRlKSB8fCAhdGhpcy5tYXhfZnVuZGluZ19yYXRlLm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSB8fCBkb3VibGUodGhpcy5mdW5kaW5nX3JhdGUpIDw9IGRvdWJsZSh0aGlzLm1heF9mdW5kaW5nX3JhdGUpKSlCFAoSX25leHRfZnVuZGluZ19yYXRlQhgKFl9wcmV2aW91c19mdW5kaW5nX3JhdGVCEAoOX3JlYWxpemVkX3JhdGVCCgoIX3ByZW1pdW1CEAoOX2ludGVyZXN0X3JhdGVCEwoRX21pbl9mdW5kaW5nX3JhdGVCEwoRX21heF9mdW5kaW5nX3JhdGVCDQoLX21hcmtfcHJpY2VCDgoMX2luZGV4X3ByaWNlIo4GCgxPcGVuSW50ZXJlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSGQoGYW1vdW50GAIgASgJQgm6SAZyBJCIJwESQQoLYW1vdW50X3VuaXQYAyABKA4yIC5jcWMubWFya2V0cy52MS5PcGVuSW50ZXJlc3RVbml0Qgq6SAeCAQQQASAAEiMKC2Jhc2VfYW1vdW50GAQgASgJQgm6SAZyBJCIJwFIAIgBARIoCgV2YWx1ZRgFIAEoCzIZLmNxYy50eXBlcy52MS5Bc3NldEFtb3VudBIuCgpldmVudF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4CgxyZWNlaXZlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESMQoNc291cmNlX3JlY29yZBgIIAEoCzIaLmNxYy50eXBlcy52MS5Tb3VyY2VSZWNvcmQ6ggO6SP4CGsABCiBvcGVuX2ludGVyZXN0LnZhbHVlX25vbl9uZWdhdGl2ZRIhdmFsdWUuYW1vdW50IG11c3Qgbm90IGJlIG5lZ2F0aXZlGnkhKHRoaXMudmFsdWUuYW1vdW50Lm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSkgfHwgKCFoYXModGhpcy52YWx1ZSkgfHwgZG91YmxlKHRoaXMudmFsdWUuYW1vdW50KSA+PSAwLjApGrgBCihvcGVuX2ludGVyZXN0LmJhc2VfYW1vdW50X25vdF9kdXBsaWNhdGVkEltiYXNlX2Ftb3VudCBtdXN0IG5vdCBiZSBzZXQgd2hlbiBhbW91bnRfdW5pdCBpcyBPUEVOX0lOVEVSRVNUX1VOSVRfQkFTRSAoYW1vdW50IGFscmVhZHkgaXMpGi8haGFzKHRoaXMuYmFzZV9hbW91bnQpIHx8IHRoaXMuYW1vdW50X3VuaXQgIT0gMUIOCgxfYmFzZV9hbW91bnQiggcKBVRyYWRlEh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0EhwKCHRyYWRlX2lkGAIgASgJQgq6SAdyBRABGIABEhgKBXByaWNlGAMgASgJQgm6SAZyBJiIJwESFwoEc2l6ZRgEIAEoCUIJukgGcgSYiCcBEiIKCnF1b3RlX3NpemUYBSABKAlCCbpIBnIEkIgnAUgAiAEBEj4KDmFnZ3Jlc3Nvcl9zaWRlGAYgASgOMhwuY3FjLnZlbnVlcy52MS5BZ2dyZXNzb3JTaWRlQgi6SAWCAQIQARIWCg5pc19ibG9ja190cmFkZRgHIAEoCBIWCg5pc19saXF1aWRhdGlvbhgIIAEoCBIOCgZpc19ycGkYCSABKAgSFQoNaXNfYmVzdF9tYXRjaBgKIAEoCBItChRtYWtlcl92ZW51ZV9vcmRlcl9pZBgLIAEoCUIKukgHcgUQARiAAUgBiAEBEi0KFHRha2VyX3ZlbnVlX29yZGVyX2lkGAwgASgJQgq6SAdyBRABGIABSAKIAQESFQoIc2VxdWVuY2UYDSABKARIA4gBARI2CgpldmVudF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjgKDHJlY2VpdmVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIxCg1zb3VyY2VfcmVjb3JkGBAgASgLMhouY3FjLnR5cGVzLnYxLlNvdXJjZVJlY29yZDrjAbpI3wEa3AEKIXRyYWRlLm1ha2VyX3Rha2VyX29yZGVyc19kaXN0aW5jdBI5bWFrZXJfdmVudWVfb3JkZXJfaWQgYW5kIHRha2VyX3ZlbnVlX29yZGVyX2lkIG11c3QgZGlmZmVyGnwhaGFzKHRoaXMubWFrZXJfdmVudWVfb3JkZXJfaWQpIHx8ICFoYXModGhpcy50YWtlcl92ZW51ZV9vcmRlcl9pZCkgfHwgdGhpcy5tYWtlcl92ZW51ZV9vcmRlcl9pZCAhPSB0aGlzLnRha2VyX3ZlbnVlX29yZGVyX2lkQg0KC19xdW90ZV9zaXplQhcKFV9tYWtlcl92ZW51ZV9vcmRlcl9pZEIXChVfdGFrZXJfdmVudWVfb3JkZXJfaWRCCwoJX3NlcXVlbmNlKq0DCglQcmljZVR5cGUSGgoWUFJJQ0VfVFlQRV9VTlNQRUNJRklFRBAAEhIKDlBSSUNFX1RZUEVfQklEEAESEgoOUFJJQ0VfVFlQRV9BU0sQAhISCg5QUklDRV9UWVBFX01JRBADEhMKD1BSSUNFX1RZUEVfTEFTVBAEEhMKD1BSSUNFX1RZUEVfTUFSSxAFEhQKEFBSSUNFX1RZUEVfSU5ERVgQBhIVChFQUklDRV9UWVBFX09SQUNMRRAHEhkKFVBSSUNFX1RZUEVfU0VUVExFTUVOVBAIEiMKH1BSSUNFX1RZUEVfRVNUSU1BVEVEX1NFVFRMRU1FTlQQCRIYChRQUklDRV9UWVBFX1JFRkVSRU5DRRAKEhkKFVBSSUNFX1RZUEVfSU1QQUNUX0JJRBALEhkKFVBSSUNFX1RZUEVfSU1QQUNUX0FTSxAMEhMKD1BSSUNFX1RZUEVfVFdBUBANEhMKD1BSSUNFX1RZUEVfRkFJUhAOEhkKFVBSSUNFX1RZUEVfSU1QQUNUX01JRBAPEhwKGFBSSUNFX1RZUEVfUFJFTUlVTV9JTkRFWBAQKrEBCg9QcmljZVNvdXJjZVR5cGUSIQodUFJJQ0VfU09VUkNFX1RZUEVfVU5TUEVDSUZJRUQQABIbChdQUklDRV9TT1VSQ0VfVFlQRV9WRU5VRRABEiAKHFBSSUNFX1NPVVJDRV9UWVBFX0FHR1JFR0FUT1IQAhIcChhQUklDRV9TT1VSQ0VfVFlQRV9PUkFDTEUQAxIeChpQUklDRV9TT1VSQ0VfVFlQRV9JTlRFUk5BTBAEKnwKEUZ1bmRpbmdSYXRlU3RhdHVzEiMKH0ZVTkRJTkdfUkFURV9TVEFUVVNfVU5TUEVDSUZJRUQQABIhCh1GVU5ESU5HX1JBVEVfU1RBVFVTX0VTVElNQVRFRBABEh8KG0ZVTkRJTkdfUkFURV9TVEFUVVNfU0VUVExFRBACKq8BChBPcGVuSW50ZXJlc3RVbml0EiIKHk9QRU5fSU5URVJFU1RfVU5JVF9VTlNQRUNJRklFRBAAEhsKF09QRU5fSU5URVJFU1RfVU5JVF9CQVNFEAESIAocT1BFTl9JTlRFUkVTVF9VTklUX0NPTlRSQUNUUxACEhwKGE9QRU5fSU5URVJFU1RfVU5JVF9RVU9URRADEhoKFk9QRU5fSU5URVJFU1RfVU5JVF9VU0QQBEJ5Ch5jb20uY3J5cHRvcXVhbnQuY3FjLm1hcmtldHMudjFCD01hcmtldERhdGFQcm90b1ABWkRnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9tYXJrZXRzL3YxO21hcmtldHN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_amount, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_cqc_venues_v1_trading, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CiBjcWMvbWFya2V0cy92MS9tYXJrZXRfZGF0YS5wcm90bxIOY3FjLm1hcmtldHMudjEizgkKBVByaWNlEiEKCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0SAASIAoIYXNzZXRfaWQYAiABKAlCDLpICXIHoognA2FzdEgAEjkKCnByaWNlX3R5cGUYAyABKA4yGS5jcWMubWFya2V0cy52MS5QcmljZVR5cGVCCrpIB4IBBBABIAASGAoFdmFsdWUYBCABKAlCCbpIBnIEiIgnARIkCg5xdW90ZV9hc3NldF9pZBgFIAEoCUIMukgJcgeiiCcDYXN0EjIKBnNvdXJjZRgGIAEoCUIiukgfch0yG15bYS16MC05XVthLXowLTkuXy1dezEsNjN9JBI+Cgtzb3VyY2VfdHlwZRgHIAEoDjIfLmNxYy5tYXJrZXRzLnYxLlByaWNlU291cmNlVHlwZUIIukgFggECEAESIwoKc291cmNlX3JlZhgIIAEoCUIKukgHcgUQARiAAkgBiAEBEiIKCmNvbmZpZGVuY2UYCSABKAlCCbpIBnIEoIknAUgCiAEBEisKE2NvbmZpZGVuY2VfaW50ZXJ2YWwYCiABKAlCCbpIBnIEkIgnAUgDiAEBEicKD2ltcGFjdF9ub3Rpb25hbBgLIAEoCUIJukgGcgSYiCcBSASIAQESPQoQYXZlcmFnaW5nX3dpbmRvdxgMIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECKgASFQoIc2VxdWVuY2UYDSABKARIBYgBARIuCgpldmVudF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4CgxyZWNlaXZlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESMQoNc291cmNlX3JlY29yZBgQIAEoCzIaLmNxYy50eXBlcy52MS5Tb3VyY2VSZWNvcmQ6lQO6SJEDGvkBCiVwcmljZS5pbXBhY3Rfbm90aW9uYWxfb25seV9mb3JfaW1wYWN0EmlpbXBhY3Rfbm90aW9uYWwgbWF5IGJlIHNldCBvbmx5IGZvciBQUklDRV9UWVBFX0lNUEFDVF9CSUQsIFBSSUNFX1RZUEVfSU1QQUNUX0FTSyBvciBQUklDRV9UWVBFX0lNUEFDVF9NSUQaZSFoYXModGhpcy5pbXBhY3Rfbm90aW9uYWwpIHx8IHRoaXMucHJpY2VfdHlwZSA9PSAxMSB8fCB0aGlzLnByaWNlX3R5cGUgPT0gMTIgfHwgdGhpcy5wcmljZV90eXBlID09IDE1GpIBCiRwcmljZS5hdmVyYWdpbmdfd2luZG93X29ubHlfZm9yX3R3YXASNGF2ZXJhZ2luZ193aW5kb3cgbWF5IGJlIHNldCBvbmx5IGZvciBQUklDRV9UWVBFX1RXQVAaNCFoYXModGhpcy5hdmVyYWdpbmdfd2luZG93KSB8fCB0aGlzLnByaWNlX3R5cGUgPT0gMTNCEAoHc3ViamVjdBIFukgCCAFCDQoLX3NvdXJjZV9yZWZCDQoLX2NvbmZpZGVuY2VCFgoUX2NvbmZpZGVuY2VfaW50ZXJ2YWxCEgoQX2ltcGFjdF9ub3Rpb25hbEILCglfc2VxdWVuY2UikBUKC0Z1bmRpbmdSYXRlEh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0Eh8KDGZ1bmRpbmdfcmF0ZRgCIAEoCUIJukgGcgSIiCcBEj0KBnN0YXR1cxgDIAEoDjIhLmNxYy5tYXJrZXRzLnYxLkZ1bmRpbmdSYXRlU3RhdHVzQgq6SAeCAQQQASAAEjUKCGludGVydmFsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgi6SAWqAQIqABIwCgxmdW5kaW5nX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEW5leHRfZnVuZGluZ190aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpChFuZXh0X2Z1bmRpbmdfcmF0ZRgHIAEoCUIJukgGcgSIiCcBSACIAQESLQoVcHJldmlvdXNfZnVuZGluZ19yYXRlGAggASgJQgm6SAZyBIiIJwFIAYgBARI5ChVwcmV2aW91c19mdW5kaW5nX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiUKDXJlYWxpemVkX3JhdGUYCiABKAlCCbpIBnIEiIgnAUgCiAEBEh8KB3ByZW1pdW0YCyABKAlCCbpIBnIEiIgnAUgDiAEBEiUKDWludGVyZXN0X3JhdGUYDCABKAlCCbpIBnIEiIgnAUgEiAEBEigKEG1pbl9mdW5kaW5nX3JhdGUYDSABKAlCCbpIBnIEiIgnAUgFiAEBEigKEG1heF9mdW5kaW5nX3JhdGUYDiABKAlCCbpIBnIEiIgnAUgGiAEBEiIKCm1hcmtfcHJpY2UYDyABKAlCCbpIBnIEiIgnAUgHiAEBEiMKC2luZGV4X3ByaWNlGBAgASgJQgm6SAZyBIiIJwFICIgBARIuCgpldmVudF90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4CgxyZWNlaXZlX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESMQoNc291cmNlX3JlY29yZBgTIAEoCzIaLmNxYy50eXBlcy52MS5Tb3VyY2VSZWNvcmQSEwoGY2FwcGVkGBQgASgISAmIAQE62Ay6SNQMGrsBCiRmdW5kaW5nX3JhdGUubmV4dF9hZnRlcl9mdW5kaW5nX3RpbWUSLG5leHRfZnVuZGluZ190aW1lIG11c3QgYmUgYWZ0ZXIgZnVuZGluZ190aW1lGmUhaGFzKHRoaXMubmV4dF9mdW5kaW5nX3RpbWUpIHx8ICFoYXModGhpcy5mdW5kaW5nX3RpbWUpIHx8IHRoaXMubmV4dF9mdW5kaW5nX3RpbWUgPiB0aGlzLmZ1bmRpbmdfdGltZRrNAQopZnVuZGluZ19yYXRlLnByZXZpb3VzX2JlZm9yZV9mdW5kaW5nX3RpbWUSMXByZXZpb3VzX2Z1bmRpbmdfdGltZSBtdXN0IGJlIGJlZm9yZSBmdW5kaW5nX3RpbWUabSFoYXModGhpcy5wcmV2aW91c19mdW5kaW5nX3RpbWUpIHx8ICFoYXModGhpcy5mdW5kaW5nX3RpbWUpIHx8IHRoaXMucHJldmlvdXNfZnVuZGluZ190aW1lIDwgdGhpcy5mdW5kaW5nX3RpbWUavAEKJGZ1bmRpbmdfcmF0ZS5mdW5kaW5nX3RpbWVfd2hlbl9maW5hbBJgZnVuZGluZ190aW1lIGlzIHJlcXVpcmVkIHdoZW4gc3RhdHVzIGlzIEZVTkRJTkdfUkFURV9TVEFUVVNfU0VUVExFRCBvciBGVU5ESU5HX1JBVEVfU1RBVFVTX0ZJWEVEGjJoYXModGhpcy5mdW5kaW5nX3RpbWUpIHx8ICEodGhpcy5zdGF0dXMgaW4gWzIsIDNdKRqhAQonZnVuZGluZ19yYXRlLnJlYWxpemVkX29ubHlfd2hlbl9zZXR0bGVkEkhyZWFsaXplZF9yYXRlIG1heSBiZSBzZXQgb25seSB3aGVuIHN0YXR1cyBpcyBGVU5ESU5HX1JBVEVfU1RBVFVTX1NFVFRMRUQaLCFoYXModGhpcy5yZWFsaXplZF9yYXRlKSB8fCB0aGlzLnN0YXR1cyA9PSAyGtsCChpmdW5kaW5nX3JhdGUubWluX2JlbG93X21heBIxbWluX2Z1bmRpbmdfcmF0ZSBtdXN0IG5vdCBleGNlZWQgbWF4X2Z1bmRpbmdfcmF0ZRqJAiEodGhpcy5tYXhfZnVuZGluZ19yYXRlLm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSAmJiB0aGlzLm1pbl9mdW5kaW5nX3JhdGUubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpKSB8fCAoIWhhcyh0aGlzLm1pbl9mdW5kaW5nX3JhdGUpIHx8ICFoYXModGhpcy5tYXhfZnVuZGluZ19yYXRlKSB8fCBkb3VibGUodGhpcy5taW5fZnVuZGluZ19yYXRlKSA8PSBkb3VibGUodGhpcy5tYXhfZnVuZGluZ19yYXRlKSkaggQKH2Z1bmRpbmdfcmF0ZS5yYXRlX3dpdGhpbl9ib3VuZHMSVWZ1bmRpbmdfcmF0ZSBtdXN0IGxpZSBiZXR3ZWVuIG1pbl9mdW5kaW5nX3JhdGUgYW5kIG1heF9mdW5kaW5nX3JhdGUgd2hlbiB0aGV5IGFyZSBzZXQahwMhdGhpcy5mdW5kaW5nX3JhdGUubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpIHx8ICgoIWhhcyh0aGlzLm1pbl9mdW5kaW5nX3JhdGUpIHx8ICF0aGlzLm1pbl9mdW5kaW5nX3JhdGUubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpIHx8IGRvdWJsZSh0aGlzLmZ1bmRpbmdfcmF0ZSkgPj0gZG91YmxlKHRoaXMubWluX2Z1bmRpbmdfcmF0ZSkpICYmICghaGFzKHRoaXMubWF4X2Z1bmRpbmdfcmF0ZSkgfHwgIXRoaXMubWF4X2Z1bmRpbmdfcmF0ZS5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMuZnVuZGluZ19yYXRlKSA8PSBkb3VibGUodGhpcy5tYXhfZnVuZGluZ19yYXRlKSkpQhQKEl9uZXh0X2Z1bmRpbmdfcmF0ZUIYChZfcHJldmlvdXNfZnVuZGluZ19yYXRlQhAKDl9yZWFsaXplZF9yYXRlQgoKCF9wcmVtaXVtQhAKDl9pbnRlcmVzdF9yYXRlQhMKEV9taW5fZnVuZGluZ19yYXRlQhMKEV9tYXhfZnVuZGluZ19yYXRlQg0KC19tYXJrX3ByaWNlQg4KDF9pbmRleF9wcmljZUIJCgdfY2FwcGVkIrkGCgxPcGVuSW50ZXJlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSGQoGYW1vdW50GAIgASgJQgm6SAZyBJCIJwESPAoLYW1vdW50X3VuaXQYAyABKA4yGy5jcWMudmVudWVzLnYxLlF1YW50aXR5VW5pdEIKukgHggEEEAEgABIjCgtiYXNlX2Ftb3VudBgEIAEoCUIJukgGcgSQiCcBSACIAQESKAoFdmFsdWUYBSABKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnQSLgoKZXZlbnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOAoMcmVjZWl2ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjEKDXNvdXJjZV9yZWNvcmQYCCABKAsyGi5jcWMudHlwZXMudjEuU291cmNlUmVjb3JkEjMKBnBlcmlvZBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECKgA6/QK6SPkCGsABCiBvcGVuX2ludGVyZXN0LnZhbHVlX25vbl9uZWdhdGl2ZRIhdmFsdWUuYW1vdW50IG11c3Qgbm90IGJlIG5lZ2F0aXZlGnkhKHRoaXMudmFsdWUuYW1vdW50Lm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSkgfHwgKCFoYXModGhpcy52YWx1ZSkgfHwgZG91YmxlKHRoaXMudmFsdWUuYW1vdW50KSA+PSAwLjApGrMBCihvcGVuX2ludGVyZXN0LmJhc2VfYW1vdW50X25vdF9kdXBsaWNhdGVkElZiYXNlX2Ftb3VudCBtdXN0IG5vdCBiZSBzZXQgd2hlbiBhbW91bnRfdW5pdCBpcyBRVUFOVElUWV9VTklUX0JBU0UgKGFtb3VudCBhbHJlYWR5IGlzKRovIWhhcyh0aGlzLmJhc2VfYW1vdW50KSB8fCB0aGlzLmFtb3VudF91bml0ICE9IDFCDgoMX2Jhc2VfYW1vdW50IogHCgVUcmFkZRIfCgltYXJrZXRfaWQYASABKAlCDLpICXIHoognA21rdBIiCg52ZW51ZV90cmFkZV9pZBgCIAEoCUIKukgHcgUQARiAARIYCgVwcmljZRgDIAEoCUIJukgGcgSIiCcBEhcKBHNpemUYBCABKAlCCbpIBnIEmIgnARIiCgpxdW90ZV9zaXplGAUgASgJQgm6SAZyBJCIJwFIAIgBARI+Cg5hZ2dyZXNzb3Jfc2lkZRgGIAEoDjIcLmNxYy52ZW51ZXMudjEuQWdncmVzc29yU2lkZUIIukgFggECEAESFgoOaXNfYmxvY2tfdHJhZGUYByABKAgSFgoOaXNfbGlxdWlkYXRpb24YCCABKAgSDgoGaXNfcnBpGAkgASgIEhUKDWlzX2Jlc3RfbWF0Y2gYCiABKAgSLQoUbWFrZXJfdmVudWVfb3JkZXJfaWQYCyABKAlCCrpIB3IFEAEYgAFIAYgBARItChR0YWtlcl92ZW51ZV9vcmRlcl9pZBgMIAEoCUIKukgHcgUQARiAAUgCiAEBEhUKCHNlcXVlbmNlGA0gASgESAOIAQESNgoKZXZlbnRfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARI4CgxyZWNlaXZlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESMQoNc291cmNlX3JlY29yZBgQIAEoCzIaLmNxYy50eXBlcy52MS5Tb3VyY2VSZWNvcmQ64wG6SN8BGtwBCiF0cmFkZS5tYWtlcl90YWtlcl9vcmRlcnNfZGlzdGluY3QSOW1ha2VyX3ZlbnVlX29yZGVyX2lkIGFuZCB0YWtlcl92ZW51ZV9vcmRlcl9pZCBtdXN0IGRpZmZlchp8IWhhcyh0aGlzLm1ha2VyX3ZlbnVlX29yZGVyX2lkKSB8fCAhaGFzKHRoaXMudGFrZXJfdmVudWVfb3JkZXJfaWQpIHx8IHRoaXMubWFrZXJfdmVudWVfb3JkZXJfaWQgIT0gdGhpcy50YWtlcl92ZW51ZV9vcmRlcl9pZEINCgtfcXVvdGVfc2l6ZUIXChVfbWFrZXJfdmVudWVfb3JkZXJfaWRCFwoVX3Rha2VyX3ZlbnVlX29yZGVyX2lkQgsKCV9zZXF1ZW5jZSL5CAoLTGlxdWlkYXRpb24SHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSLQoEc2lkZRgCIAEoDjITLmNxYy52ZW51ZXMudjEuU2lkZUIKukgHggEEEAEgABIYCgVwcmljZRgDIAEoCUIJukgGcgSIiCcBEhcKBHNpemUYBCABKAlCCbpIBnIEmIgnARIlCg1hdmVyYWdlX3ByaWNlGAUgASgJQgm6SAZyBIiIJwFIAIgBARIjCgtmaWxsZWRfc2l6ZRgGIAEoCUIJukgGcgSQiCcBSAGIAQESJwoOdmVudWVfb3JkZXJfaWQYByABKAlCCrpIB3IFEAEYgAFIAogBARI2CgpldmVudF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjgKDHJlY2VpdmVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIxCg1zb3VyY2VfcmVjb3JkGAogASgLMhouY3FjLnR5cGVzLnYxLlNvdXJjZVJlY29yZBI2CgpvcmRlcl90eXBlGAsgASgOMhguY3FjLnZlbnVlcy52MS5PcmRlclR5cGVCCLpIBYIBAhABEjsKDXRpbWVfaW5fZm9yY2UYDCABKA4yGi5jcWMudmVudWVzLnYxLlRpbWVJbkZvcmNlQgi6SAWCAQIQARIjChJ2ZW51ZV9vcmRlcl9zdGF0dXMYDSABKAlCB7pIBHICGEASKAoQbGFzdF9maWxsZWRfc2l6ZRgOIAEoCUIJukgGcgSQiCcBSAOIAQE6vgO6SLoDGrcDCiFsaXF1aWRhdGlvbi5maWxsZWRfbm90X2Fib3ZlX3NpemUSNWZpbGxlZF9zaXplIGFuZCBsYXN0X2ZpbGxlZF9zaXplIG11c3Qgbm90IGV4Y2VlZCBzaXplGtoCIXRoaXMuc2l6ZS5tYXRjaGVzKCdeKDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpIHx8ICgoIWhhcyh0aGlzLmZpbGxlZF9zaXplKSB8fCAhdGhpcy5maWxsZWRfc2l6ZS5tYXRjaGVzKCdeKDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpIHx8IGRvdWJsZSh0aGlzLmZpbGxlZF9zaXplKSA8PSBkb3VibGUodGhpcy5zaXplKSkgJiYgKCFoYXModGhpcy5sYXN0X2ZpbGxlZF9zaXplKSB8fCAhdGhpcy5sYXN0X2ZpbGxlZF9zaXplLm1hdGNoZXMoJ14oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMubGFzdF9maWxsZWRfc2l6ZSkgPD0gZG91YmxlKHRoaXMuc2l6ZSkpKUIQCg5fYXZlcmFnZV9wcmljZUIOCgxfZmlsbGVkX3NpemVCEQoPX3ZlbnVlX29yZGVyX2lkQhMKEV9sYXN0X2ZpbGxlZF9zaXplIo8PChBUaWNrZXJTdGF0aXN0aWNzEh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0EjYKBndpbmRvdxgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkILukgIqgECKgDIAQESIgoKb3Blbl9wcmljZRgDIAEoCUIJukgGcgSIiCcBSACIAQESIgoKaGlnaF9wcmljZRgEIAEoCUIJukgGcgSIiCcBSAGIAQESIQoJbG93X3ByaWNlGAUgASgJQgm6SAZyBIiIJwFIAogBARIiCgpsYXN0X3ByaWNlGAYgASgJQgm6SAZyBIiIJwFIA4gBARIeCgZ2b2x1bWUYByABKAlCCbpIBnIEkIgnAUgEiAEBEiQKDHF1b3RlX3ZvbHVtZRgIIAEoCUIJukgGcgSQiCcBSAWIAQESIwoLYmFzZV92b2x1bWUYCSABKAlCCbpIBnIEkIgnAUgGiAEBEiQKDHByaWNlX2NoYW5nZRgKIAEoCUIJukgGcgSIiCcBSAeIAQESKQoRcHJpY2VfY2hhbmdlX3JhdGUYCyABKAlCCbpIBnIEiIgnAUgIiAEBEi4KFndlaWdodGVkX2F2ZXJhZ2VfcHJpY2UYDCABKAlCCbpIBnIEiIgnAUgJiAEBEhgKC3RyYWRlX2NvdW50GA0gASgESAqIAQESLQoJb3Blbl90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjbG9zZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4CgxyZWNlaXZlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESMQoNc291cmNlX3JlY29yZBgRIAEoCzIaLmNxYy50eXBlcy52MS5Tb3VyY2VSZWNvcmQSLAoUcHJldmlvdXNfY2xvc2VfcHJpY2UYEiABKAlCCbpIBnIEiIgnAUgLiAEBEkcKE3Nlc3Npb25fb3Blbl9wcmljZXMYEyADKAsyIC5jcWMubWFya2V0cy52MS5TZXNzaW9uT3BlblByaWNlQgi6SAWSAQIQBBInCg9saWZldGltZV92b2x1bWUYFCABKAlCCbpIBnIEkIgnAUgMiAEBEi0KFWxpZmV0aW1lX3F1b3RlX3ZvbHVtZRgVIAEoCUIJukgGcgSQiCcBSA2IAQESKQoRc2V0dGxlbWVudF92b2x1bWUYFiABKAlCCbpIBnIEkIgnAUgOiAEBEjIKGmxpZmV0aW1lX3NldHRsZW1lbnRfdm9sdW1lGBcgASgJQgm6SAZyBJCIJwFID4gBARImCg5zZXNzaW9uX3ZvbHVtZRgYIAEoCUIJukgGcgSQiCcBSBCIAQESMQoZc2Vzc2lvbl9zZXR0bGVtZW50X3ZvbHVtZRgZIAEoCUIJukgGcgSQiCcBSBGIAQE60QO6SM0DGq4CCiR0aWNrZXJfc3RhdGlzdGljcy5sb3dfbm90X2Fib3ZlX2hpZ2gSJGxvd19wcmljZSBtdXN0IG5vdCBleGNlZWQgaGlnaF9wcmljZRrfASFoYXModGhpcy5sb3dfcHJpY2UpIHx8ICFoYXModGhpcy5oaWdoX3ByaWNlKSB8fCAhdGhpcy5sb3dfcHJpY2UubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpIHx8ICF0aGlzLmhpZ2hfcHJpY2UubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpIHx8IGRvdWJsZSh0aGlzLmxvd19wcmljZSkgPD0gZG91YmxlKHRoaXMuaGlnaF9wcmljZSkamQEKIHRpY2tlcl9zdGF0aXN0aWNzLndpbmRvd19vcmRlcmVkEiJjbG9zZV90aW1lIG11c3QgYmUgYWZ0ZXIgb3Blbl90aW1lGlEhaGFzKHRoaXMub3Blbl90aW1lKSB8fCAhaGFzKHRoaXMuY2xvc2VfdGltZSkgfHwgdGhpcy5jbG9zZV90aW1lID4gdGhpcy5vcGVuX3RpbWVCDQoLX29wZW5fcHJpY2VCDQoLX2hpZ2hfcHJpY2VCDAoKX2xvd19wcmljZUINCgtfbGFzdF9wcmljZUIJCgdfdm9sdW1lQg8KDV9xdW90ZV92b2x1bWVCDgoMX2Jhc2Vfdm9sdW1lQg8KDV9wcmljZV9jaGFuZ2VCFAoSX3ByaWNlX2NoYW5nZV9yYXRlQhkKF193ZWlnaHRlZF9hdmVyYWdlX3ByaWNlQg4KDF90cmFkZV9jb3VudEIXChVfcHJldmlvdXNfY2xvc2VfcHJpY2VCEgoQX2xpZmV0aW1lX3ZvbHVtZUIYChZfbGlmZXRpbWVfcXVvdGVfdm9sdW1lQhQKEl9zZXR0bGVtZW50X3ZvbHVtZUIdChtfbGlmZXRpbWVfc2V0dGxlbWVudF92b2x1bWVCEQoPX3Nlc3Npb25fdm9sdW1lQhwKGl9zZXNzaW9uX3NldHRsZW1lbnRfdm9sdW1lInkKEFNlc3Npb25PcGVuUHJpY2USSwoKdXRjX29mZnNldBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIcukgZqgETIgQI4IkDMgsIoPb8////////AcgBARIYCgVwcmljZRgCIAEoCUIJukgGcgSIiCcBIpgGCgxPcHRpb25HcmVla3MSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSMgoGc291cmNlGAIgASgJQiK6SB9yHTIbXlthLXowLTldW2EtejAtOS5fLV17MSw2M30kEh4KBmJpZF9pdhgDIAEoCUIJukgGcgSQiCcBSACIAQESHgoGYXNrX2l2GAQgASgJQgm6SAZyBJCIJwFIAYgBARIfCgdtYXJrX2l2GAUgASgJQgm6SAZyBJCIJwFIAogBARIdCgVkZWx0YRgGIAEoCUIJukgGcgSIiCcBSAOIAQESHQoFZ2FtbWEYByABKAlCCbpIBnIEiIgnAUgEiAEBEhwKBHZlZ2EYCCABKAlCCbpIBnIEiIgnAUgFiAEBEh0KBXRoZXRhGAkgASgJQgm6SAZyBIiIJwFIBogBARIbCgNyaG8YCiABKAlCCbpIBnIEiIgnAUgHiAEBEigKEHVuZGVybHlpbmdfcHJpY2UYCyABKAlCCbpIBnIEiIgnAUgIiAEBEiEKD3VuZGVybHlpbmdfbmFtZRgMIAEoCUIIukgFcgMYgAESIgoKbWFya19wcmljZRgNIAEoCUIJukgGcgSIiCcBSAmIAQESJQoNaW50ZXJlc3RfcmF0ZRgOIAEoCUIJukgGcgSIiCcBSAqIAQESLgoKZXZlbnRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOAoMcmVjZWl2ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjEKDXNvdXJjZV9yZWNvcmQYESABKAsyGi5jcWMudHlwZXMudjEuU291cmNlUmVjb3JkQgkKB19iaWRfaXZCCQoHX2Fza19pdkIKCghfbWFya19pdkIICgZfZGVsdGFCCAoGX2dhbW1hQgcKBV92ZWdhQggKBl90aGV0YUIGCgRfcmhvQhMKEV91bmRlcmx5aW5nX3ByaWNlQg0KC19tYXJrX3ByaWNlQhAKDl9pbnRlcmVzdF9yYXRlKpUECglQcmljZVR5cGUSGgoWUFJJQ0VfVFlQRV9VTlNQRUNJRklFRBAAEhIKDlBSSUNFX1RZUEVfQklEEAESEgoOUFJJQ0VfVFlQRV9BU0sQAhISCg5QUklDRV9UWVBFX01JRBADEhMKD1BSSUNFX1RZUEVfTEFTVBAEEhMKD1BSSUNFX1RZUEVfTUFSSxAFEhQKEFBSSUNFX1RZUEVfSU5ERVgQBhIVChFQUklDRV9UWVBFX09SQUNMRRAHEhkKFVBSSUNFX1RZUEVfU0VUVExFTUVOVBAIEiMKH1BSSUNFX1RZUEVfRVNUSU1BVEVEX1NFVFRMRU1FTlQQCRIYChRQUklDRV9UWVBFX1JFRkVSRU5DRRAKEhkKFVBSSUNFX1RZUEVfSU1QQUNUX0JJRBALEhkKFVBSSUNFX1RZUEVfSU1QQUNUX0FTSxAMEhMKD1BSSUNFX1RZUEVfVFdBUBANEhMKD1BSSUNFX1RZUEVfRkFJUhAOEhkKFVBSSUNFX1RZUEVfSU1QQUNUX01JRBAPEhwKGFBSSUNFX1RZUEVfUFJFTUlVTV9JTkRFWBAQEhYKElBSSUNFX1RZUEVfRk9SV0FSRBAREhQKEFBSSUNFX1RZUEVfQkFTSVMQEhIZChVQUklDRV9UWVBFX0JBU0lTX1JBVEUQExIdChlQUklDRV9UWVBFX1BST1RFQ1RFRF9MQVNUEBQqsQEKD1ByaWNlU291cmNlVHlwZRIhCh1QUklDRV9TT1VSQ0VfVFlQRV9VTlNQRUNJRklFRBAAEhsKF1BSSUNFX1NPVVJDRV9UWVBFX1ZFTlVFEAESIAocUFJJQ0VfU09VUkNFX1RZUEVfQUdHUkVHQVRPUhACEhwKGFBSSUNFX1NPVVJDRV9UWVBFX09SQUNMRRADEh4KGlBSSUNFX1NPVVJDRV9UWVBFX0lOVEVSTkFMEAQqmwEKEUZ1bmRpbmdSYXRlU3RhdHVzEiMKH0ZVTkRJTkdfUkFURV9TVEFUVVNfVU5TUEVDSUZJRUQQABIhCh1GVU5ESU5HX1JBVEVfU1RBVFVTX0VTVElNQVRFRBABEh8KG0ZVTkRJTkdfUkFURV9TVEFUVVNfU0VUVExFRBACEh0KGUZVTkRJTkdfUkFURV9TVEFUVVNfRklYRUQQA0J5Ch5jb20uY3J5cHRvcXVhbnQuY3FjLm1hcmtldHMudjFCD01hcmtldERhdGFQcm90b1ABWkRnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9tYXJrZXRzL3YxO21hcmtldHN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_amount, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_cqc_venues_v1_trading, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Price is one observed price of one kind (bid, mark, index, oracle...) at one time, e.g. Binance
@@ -64,8 +64,9 @@ export type Price = Message<"cqc.markets.v1.Price"> & {
 
   /**
    * value is the price in quote_asset_id units per one unit of the subject's base (market base asset or
-   * asset_id), e.g. "43050.12340000". Decimal string, trailing zeros kept as sent. Non-negative, except
-   * for PRICE_TYPE_PREMIUM_INDEX, where it is a signed fraction of the index price. Required.
+   * asset_id), e.g. "43050.12340000". Signed decimal string, trailing zeros kept as sent: a negative value
+   * is valid only on a market with Market.negative_prices_allowed (checked by the service, not by
+   * validation). For PRICE_TYPE_PREMIUM_INDEX it is a signed fraction of the index price. Required.
    *
    * @generated from field: string value = 4;
    */
@@ -125,7 +126,8 @@ export type Price = Message<"cqc.markets.v1.Price"> & {
   /**
    * impact_notional is the order size an impact price was computed for, in quote_asset_id units
    * (Binance impact margin notional, e.g. "200" USDT / initial margin rate; Hyperliquid uses a fixed USD
-   * notional). Only for IMPACT_* price types; unset when the venue does not publish it.
+   * notional). Only for IMPACT_* price types. Optional even there: unset means the venue does not publish
+   * the notional (Hyperliquid impactPxs), never "zero".
    *
    * @generated from field: optional string impact_notional = 11;
    */
@@ -216,7 +218,9 @@ export type FundingRate = Message<"cqc.markets.v1.FundingRate"> & {
   /**
    * interval is the length of one funding period, the period funding_rate applies to ("28800s" for
    * Binance's 8 h; Binance fundingInfo fundingIntervalHours, Bybit fundingInterval minutes and
-   * NautilusTrader interval minutes converted). Required and positive.
+   * NautilusTrader interval minutes converted). Positive. Unset when the record does not say (Binance
+   * premiumIndex and fundingRate history carry no interval; read Market.derivative.funding): never
+   * guessed.
    *
    * @generated from field: google.protobuf.Duration interval = 4;
    */
@@ -225,7 +229,9 @@ export type FundingRate = Message<"cqc.markets.v1.FundingRate"> & {
   /**
    * funding_time is the settlement time funding_rate applies to, on the venue's clock (Binance premiumIndex
    * nextFundingTime for an estimate, fundingTime for a settled rate; OKX fundingTime; CCXT
-   * fundingTimestamp). Required.
+   * fundingTimestamp). Required for SETTLED and FIXED rates (rule funding_rate.funding_time_when_final);
+   * unset on an estimate whose settlement time the venue does not publish (Hyperliquid predicted
+   * fundings).
    *
    * @generated from field: google.protobuf.Timestamp funding_time = 5;
    */
@@ -308,7 +314,8 @@ export type FundingRate = Message<"cqc.markets.v1.FundingRate"> & {
 
   /**
    * mark_price is the market's mark price at event_time, in the market's quote asset per unit of base
-   * (Binance premiumIndex markPrice "43050.12340000"). Non-negative; unset when not in the same record.
+   * (Binance premiumIndex markPrice "43050.12340000"). Signed (see the price convention above); unset when
+   * not in the same record.
    *
    * @generated from field: optional string mark_price = 15;
    */
@@ -316,7 +323,7 @@ export type FundingRate = Message<"cqc.markets.v1.FundingRate"> & {
 
   /**
    * index_price is the underlying index price at event_time, in the market's quote asset per unit of base
-   * (Binance premiumIndex indexPrice "43041.12"). Non-negative; unset when not in the same record.
+   * (Binance premiumIndex indexPrice "43041.12"). Signed; unset when not in the same record.
    *
    * @generated from field: optional string index_price = 16;
    */
@@ -343,6 +350,14 @@ export type FundingRate = Message<"cqc.markets.v1.FundingRate"> & {
    * @generated from field: cqc.types.v1.SourceRecord source_record = 19;
    */
   sourceRecord?: SourceRecord | undefined;
+
+  /**
+   * capped says whether the venue clamped funding_rate to min_funding_rate / max_funding_rate (BitMEX
+   * capped). Unset when the venue does not say.
+   *
+   * @generated from field: optional bool capped = 20;
+   */
+  capped?: boolean | undefined;
 };
 
 /**
@@ -376,11 +391,13 @@ export type OpenInterest = Message<"cqc.markets.v1.OpenInterest"> & {
   amount: string;
 
   /**
-   * amount_unit says what amount counts: base units, contracts, quote units or USD. Required.
+   * amount_unit says what amount counts: base units (Binance openInterest in BTC, OKX "oiCcy",
+   * Hyperliquid), contracts (OKX "oi"), quote units, or USD of notional (Deribit inverse contracts).
+   * Required.
    *
-   * @generated from field: cqc.markets.v1.OpenInterestUnit amount_unit = 3;
+   * @generated from field: cqc.venues.v1.QuantityUnit amount_unit = 3;
    */
-  amountUnit: OpenInterestUnit;
+  amountUnit: QuantityUnit;
 
   /**
    * base_amount is the same open interest in units of the market's base asset when the venue publishes
@@ -420,6 +437,15 @@ export type OpenInterest = Message<"cqc.markets.v1.OpenInterest"> & {
    * @generated from field: cqc.types.v1.SourceRecord source_record = 8;
    */
   sourceRecord?: SourceRecord | undefined;
+
+  /**
+   * period is the length of the bucket a historical open interest record summarises, ending at event_time
+   * (Binance openInterestHist period "5m" = "300s", OKX open-interest-history period). Unset for a point
+   * observation.
+   *
+   * @generated from field: google.protobuf.Duration period = 9;
+   */
+  period?: Duration | undefined;
 };
 
 /**
@@ -445,16 +471,17 @@ export type Trade = Message<"cqc.markets.v1.Trade"> & {
   marketId: string;
 
   /**
-   * trade_id is the venue's id of the trade, as sent ("3334567890" Binance "t", Coinbase trade_id, OKX
-   * tradeId, TARDIS id). Unique per market on the venue. 1 to 128 characters. Required.
+   * venue_trade_id is the venue's id of the trade, as sent ("3334567890" Binance "t", Coinbase trade_id,
+   * OKX tradeId, TARDIS id). Unique per market on the venue. 1 to 128 characters. Required.
    *
-   * @generated from field: string trade_id = 2;
+   * @generated from field: string venue_trade_id = 2;
    */
-  tradeId: string;
+  venueTradeId: string;
 
   /**
-   * price is the execution price in the market's quote asset per unit of base ("43050.10000000"). Positive
-   * decimal string. Required.
+   * price is the execution price in the market's quote asset per unit of base ("43050.10000000"). Signed
+   * decimal string: zero or negative only on a market with Market.negative_prices_allowed (a spread or
+   * combo), which the service checks, not validation. Required.
    *
    * @generated from field: string price = 3;
    */
@@ -574,6 +601,523 @@ export type Trade = Message<"cqc.markets.v1.Trade"> & {
  */
 export const TradeSchema: GenMessage<Trade> = /*@__PURE__*/
   messageDesc(file_cqc_markets_v1_market_data, 3);
+
+/**
+ * Liquidation is one forced liquidation order a venue publishes on its public feed (Binance USD-M
+ * forceOrder stream, Bybit allLiquidation, OKX liquidation-orders, Deribit trades with liquidation flag,
+ * CCXT Liquidation). It describes the venue's order closing a bankrupt position, not the account: venues
+ * publish no account ids. Each fill of that order also prints as a Trade with is_liquidation = true.
+ *
+ * @generated from message cqc.markets.v1.Liquidation
+ */
+export type Liquidation = Message<"cqc.markets.v1.Liquidation"> & {
+  /**
+   * market_id is the market the position was liquidated on ("mkt_" + ULID). Required.
+   *
+   * @generated from field: string market_id = 1;
+   */
+  marketId: string;
+
+  /**
+   * side is the side of the liquidation order: SELL closes a long position, BUY closes a short (Binance
+   * forceOrder "S"; Bybit allLiquidation "S" is the position side and is inverted on ingest; OKX posSide
+   * "long" -> SELL). Required.
+   *
+   * @generated from field: cqc.venues.v1.Side side = 2;
+   */
+  side: Side;
+
+  /**
+   * price is the liquidation order's price (Binance forceOrder "p", the bankruptcy price; Bybit "p"), in
+   * the market's quote asset per unit of base. Signed decimal (see the price convention). Required.
+   *
+   * @generated from field: string price = 3;
+   */
+  price: string;
+
+  /**
+   * size is the liquidated quantity, in the market's quantity unit (Binance "q" base units; OKX "sz"
+   * contracts; Bybit "v"). Positive decimal. Required.
+   *
+   * @generated from field: string size = 4;
+   */
+  size: string;
+
+  /**
+   * average_price is the average fill price of the liquidation order so far (Binance forceOrder "ap").
+   * Signed decimal; unset when not published.
+   *
+   * @generated from field: optional string average_price = 5;
+   */
+  averagePrice?: string | undefined;
+
+  /**
+   * filled_size is the quantity filled so far (Binance forceOrder "z" accumulated fill). Non-negative;
+   * unset when not published.
+   *
+   * @generated from field: optional string filled_size = 6;
+   */
+  filledSize?: string | undefined;
+
+  /**
+   * venue_order_id is the venue's id of the liquidation order when published. 1 to 128 characters; unset
+   * otherwise (Binance, Bybit and OKX publish none).
+   *
+   * @generated from field: optional string venue_order_id = 7;
+   */
+  venueOrderId?: string | undefined;
+
+  /**
+   * event_time is when the liquidation happened, on the venue's clock (Binance forceOrder "T" trade time,
+   * OKX "ts", Bybit "T"). Required.
+   *
+   * @generated from field: google.protobuf.Timestamp event_time = 8;
+   */
+  eventTime?: Timestamp | undefined;
+
+  /**
+   * receive_time is when a CQC ingest service received the record, on CQC's clock. Required.
+   *
+   * @generated from field: google.protobuf.Timestamp receive_time = 9;
+   */
+  receiveTime?: Timestamp | undefined;
+
+  /**
+   * source_record is the raw venue record (Binance forceOrder event). Optional.
+   *
+   * @generated from field: cqc.types.v1.SourceRecord source_record = 10;
+   */
+  sourceRecord?: SourceRecord | undefined;
+
+  /**
+   * order_type is the liquidation order's type (Binance forceOrder "o" LIMIT). UNSPECIFIED when not
+   * published.
+   *
+   * @generated from field: cqc.venues.v1.OrderType order_type = 11;
+   */
+  orderType: OrderType;
+
+  /**
+   * time_in_force is the liquidation order's time in force (Binance forceOrder "f" IOC). UNSPECIFIED when
+   * not published.
+   *
+   * @generated from field: cqc.venues.v1.TimeInForce time_in_force = 12;
+   */
+  timeInForce: TimeInForce;
+
+  /**
+   * venue_order_status is the liquidation order's status exactly as published (Binance forceOrder "X"
+   * "FILLED"). At most 64 characters; empty when not published.
+   *
+   * @generated from field: string venue_order_status = 13;
+   */
+  venueOrderStatus: string;
+
+  /**
+   * last_filled_size is the quantity of the latest fill of the liquidation order (Binance forceOrder "l").
+   * Non-negative; unset when not published.
+   *
+   * @generated from field: optional string last_filled_size = 14;
+   */
+  lastFilledSize?: string | undefined;
+};
+
+/**
+ * Describes the message cqc.markets.v1.Liquidation.
+ * Use `create(LiquidationSchema)` to create a new message.
+ */
+export const LiquidationSchema: GenMessage<Liquidation> = /*@__PURE__*/
+  messageDesc(file_cqc_markets_v1_market_data, 4);
+
+/**
+ * TickerStatistics are a market's rolling-window statistics as the venue publishes them, usually over
+ * the last 24 hours (Binance GET /api/v3/ticker/24hr and USD-M /fapi/v1/ticker/24hr, OKX tickers
+ * open24h/high24h/low24h/vol24h/volCcy24h, Bybit tickers, Coinbase stats, CCXT Ticker). Prices are in the
+ * market's quote asset per unit of base and signed (see the price convention); volumes are non-negative.
+ * Every statistic is optional: unset means the venue does not publish it.
+ *
+ * @generated from message cqc.markets.v1.TickerStatistics
+ */
+export type TickerStatistics = Message<"cqc.markets.v1.TickerStatistics"> & {
+  /**
+   * market_id is the market ("mkt_" + ULID). Required.
+   *
+   * @generated from field: string market_id = 1;
+   */
+  marketId: string;
+
+  /**
+   * window is the length of the rolling window ("86400s" for 24 h tickers; Binance rolling window
+   * statistics "1h", "4h", "7d"). Positive. Required.
+   *
+   * @generated from field: google.protobuf.Duration window = 2;
+   */
+  window?: Duration | undefined;
+
+  /**
+   * open_price is the first price of the window (Binance openPrice, OKX open24h / sodUtc0 per the
+   * venue's definition). Unset when not published.
+   *
+   * @generated from field: optional string open_price = 3;
+   */
+  openPrice?: string | undefined;
+
+  /**
+   * high_price is the highest trade price in the window (Binance highPrice, OKX high24h).
+   *
+   * @generated from field: optional string high_price = 4;
+   */
+  highPrice?: string | undefined;
+
+  /**
+   * low_price is the lowest trade price in the window (Binance lowPrice, OKX low24h). At most high_price.
+   *
+   * @generated from field: optional string low_price = 5;
+   */
+  lowPrice?: string | undefined;
+
+  /**
+   * last_price is the last trade price (Binance lastPrice, OKX last, Bybit lastPrice).
+   *
+   * @generated from field: optional string last_price = 6;
+   */
+  lastPrice?: string | undefined;
+
+  /**
+   * volume is the quantity traded in the window, in the market's quantity unit (Binance volume in base,
+   * OKX vol24h in contracts for derivatives). Non-negative.
+   *
+   * @generated from field: optional string volume = 7;
+   */
+  volume?: string | undefined;
+
+  /**
+   * quote_volume is the value traded in the window, in the market's quote asset (Binance quoteVolume,
+   * Bybit turnover24h; OKX volCcy24h for spot). Non-negative.
+   *
+   * @generated from field: optional string quote_volume = 8;
+   */
+  quoteVolume?: string | undefined;
+
+  /**
+   * base_volume is the quantity traded in base-asset units when the venue publishes it beside a contract
+   * count (OKX volCcy24h for derivatives, in the base coin). Non-negative; unset otherwise.
+   *
+   * @generated from field: optional string base_volume = 9;
+   */
+  baseVolume?: string | undefined;
+
+  /**
+   * price_change is last_price - open_price, in the market's quote asset (Binance priceChange). Signed.
+   *
+   * @generated from field: optional string price_change = 10;
+   */
+  priceChange?: string | undefined;
+
+  /**
+   * price_change_rate is price_change / open_price as a signed fraction (Binance priceChangePercent
+   * "-1.25" divided by 100 -> "-0.0125"; Bybit price24hPcnt is already a fraction). Unset when not
+   * published.
+   *
+   * @generated from field: optional string price_change_rate = 11;
+   */
+  priceChangeRate?: string | undefined;
+
+  /**
+   * weighted_average_price is the volume-weighted average price of the window (Binance
+   * weightedAvgPrice). Signed.
+   *
+   * @generated from field: optional string weighted_average_price = 12;
+   */
+  weightedAveragePrice?: string | undefined;
+
+  /**
+   * trade_count is the number of trades in the window (Binance count). Unset when not published.
+   *
+   * @generated from field: optional uint64 trade_count = 13;
+   */
+  tradeCount?: bigint | undefined;
+
+  /**
+   * open_time is the start of the window, on the venue's clock (Binance openTime). Unset when not
+   * published.
+   *
+   * @generated from field: google.protobuf.Timestamp open_time = 14;
+   */
+  openTime?: Timestamp | undefined;
+
+  /**
+   * close_time is the end of the window, on the venue's clock (Binance closeTime, OKX ts). Unset when not
+   * published.
+   *
+   * @generated from field: google.protobuf.Timestamp close_time = 15;
+   */
+  closeTime?: Timestamp | undefined;
+
+  /**
+   * receive_time is when a CQC ingest service received the record, on CQC's clock. Required.
+   *
+   * @generated from field: google.protobuf.Timestamp receive_time = 16;
+   */
+  receiveTime?: Timestamp | undefined;
+
+  /**
+   * source_record is the raw venue record (Binance 24hr ticker element). Optional.
+   *
+   * @generated from field: cqc.types.v1.SourceRecord source_record = 17;
+   */
+  sourceRecord?: SourceRecord | undefined;
+
+  /**
+   * previous_close_price is the last price before the window opened (Binance prevClosePrice, BitMEX
+   * prevClosePrice). Signed.
+   *
+   * @generated from field: optional string previous_close_price = 18;
+   */
+  previousClosePrice?: string | undefined;
+
+  /**
+   * session_open_prices are the opening prices of calendar days in given time zones when the venue
+   * publishes them beside the rolling window (OKX sodUtc0 and sodUtc8). At most 4.
+   *
+   * @generated from field: repeated cqc.markets.v1.SessionOpenPrice session_open_prices = 19;
+   */
+  sessionOpenPrices: SessionOpenPrice[];
+
+  /**
+   * lifetime_volume is the quantity traded since the market opened, in the market's quantity unit (Bybit
+   * totalVolume, BitMEX totalVolume). Non-negative; unset when not published.
+   *
+   * @generated from field: optional string lifetime_volume = 20;
+   */
+  lifetimeVolume?: string | undefined;
+
+  /**
+   * lifetime_quote_volume is the value traded since the market opened, in the quote asset (Bybit
+   * totalTurnover). Non-negative; unset when not published.
+   *
+   * @generated from field: optional string lifetime_quote_volume = 21;
+   */
+  lifetimeQuoteVolume?: string | undefined;
+
+  /**
+   * settlement_volume is the value traded in the window expressed in the settlement asset, when the venue
+   * publishes it beside the quote volume (BitMEX turnover24h in satoshi, converted to XBT). Non-negative;
+   * unset when not published.
+   *
+   * @generated from field: optional string settlement_volume = 22;
+   */
+  settlementVolume?: string | undefined;
+
+  /**
+   * lifetime_settlement_volume is the value traded since the market opened in the settlement asset
+   * (BitMEX totalTurnover, satoshi converted to XBT). Non-negative; unset when not published.
+   *
+   * @generated from field: optional string lifetime_settlement_volume = 23;
+   */
+  lifetimeSettlementVolume?: string | undefined;
+
+  /**
+   * session_volume is the quantity traded since the venue's last daily session close, in the market's
+   * quantity unit (BitMEX volume). Non-negative; unset when not published.
+   *
+   * @generated from field: optional string session_volume = 24;
+   */
+  sessionVolume?: string | undefined;
+
+  /**
+   * session_settlement_volume is the value traded since the last daily session close in the settlement
+   * asset (BitMEX turnover, satoshi converted to XBT). Non-negative; unset when not published.
+   *
+   * @generated from field: optional string session_settlement_volume = 25;
+   */
+  sessionSettlementVolume?: string | undefined;
+};
+
+/**
+ * Describes the message cqc.markets.v1.TickerStatistics.
+ * Use `create(TickerStatisticsSchema)` to create a new message.
+ */
+export const TickerStatisticsSchema: GenMessage<TickerStatistics> = /*@__PURE__*/
+  messageDesc(file_cqc_markets_v1_market_data, 5);
+
+/**
+ * SessionOpenPrice is the opening price of the calendar day in one time zone (OKX sodUtc0: 00:00 UTC,
+ * sodUtc8: 00:00 UTC+8).
+ *
+ * @generated from message cqc.markets.v1.SessionOpenPrice
+ */
+export type SessionOpenPrice = Message<"cqc.markets.v1.SessionOpenPrice"> & {
+  /**
+   * utc_offset is the time zone's offset from UTC ("0s" for UTC, "28800s" for UTC+8). -14 h to +14 h.
+   *
+   * @generated from field: google.protobuf.Duration utc_offset = 1;
+   */
+  utcOffset?: Duration | undefined;
+
+  /**
+   * price is the first price of that day. Signed decimal. Required.
+   *
+   * @generated from field: string price = 2;
+   */
+  price: string;
+};
+
+/**
+ * Describes the message cqc.markets.v1.SessionOpenPrice.
+ * Use `create(SessionOpenPriceSchema)` to create a new message.
+ */
+export const SessionOpenPriceSchema: GenMessage<SessionOpenPrice> = /*@__PURE__*/
+  messageDesc(file_cqc_markets_v1_market_data, 6);
+
+/**
+ * OptionGreeks are one option market's implied volatilities and sensitivities at one time, as the venue
+ * (or a CQC model) computes them (Deribit ticker greeks / bid_iv / ask_iv / mark_iv, OKX opt-summary,
+ * Bybit option tickers, CCXT Greeks). Implied volatilities are annualised fractions (Deribit mark_iv
+ * 45.31 percent -> "0.4531"); greeks are in the units the source documents, stated per field. Every
+ * value is optional: unset means the source does not publish it.
+ *
+ * @generated from message cqc.markets.v1.OptionGreeks
+ */
+export type OptionGreeks = Message<"cqc.markets.v1.OptionGreeks"> & {
+  /**
+   * market_id is the option market ("mkt_" + ULID), e.g. Deribit BTC-29SEP23-30000-C. Required.
+   *
+   * @generated from field: string market_id = 1;
+   */
+  marketId: string;
+
+  /**
+   * source names who computed the values: the venue slug ("deribit", "okx") or "cqc" for a CQC model.
+   * Lower-case [a-z0-9._-], 2 to 64 characters. Required.
+   *
+   * @generated from field: string source = 2;
+   */
+  source: string;
+
+  /**
+   * bid_iv is the implied volatility of the best bid, annualised fraction (Deribit bid_iv / 100; OKX
+   * bidVol). Non-negative.
+   *
+   * @generated from field: optional string bid_iv = 3;
+   */
+  bidIv?: string | undefined;
+
+  /**
+   * ask_iv is the implied volatility of the best ask, annualised fraction (Deribit ask_iv / 100; OKX
+   * askVol). Non-negative.
+   *
+   * @generated from field: optional string ask_iv = 4;
+   */
+  askIv?: string | undefined;
+
+  /**
+   * mark_iv is the implied volatility of the mark price, annualised fraction (Deribit mark_iv / 100; OKX
+   * markVol; Bybit markIv). Non-negative.
+   *
+   * @generated from field: optional string mark_iv = 5;
+   */
+  markIv?: string | undefined;
+
+  /**
+   * delta is the change of the option value per unit change of the underlying price (Deribit
+   * greeks.delta; OKX deltaBS). Signed, usually -1 to 1.
+   *
+   * @generated from field: optional string delta = 6;
+   */
+  delta?: string | undefined;
+
+  /**
+   * gamma is the change of delta per unit change of the underlying price (Deribit greeks.gamma). Signed.
+   *
+   * @generated from field: optional string gamma = 7;
+   */
+  gamma?: string | undefined;
+
+  /**
+   * vega is the change of the option value, in the premium asset, per 1 percentage point of implied
+   * volatility (Deribit greeks.vega). Signed.
+   *
+   * @generated from field: optional string vega = 8;
+   */
+  vega?: string | undefined;
+
+  /**
+   * theta is the change of the option value, in the premium asset, per calendar day (Deribit
+   * greeks.theta). Signed, usually negative.
+   *
+   * @generated from field: optional string theta = 9;
+   */
+  theta?: string | undefined;
+
+  /**
+   * rho is the change of the option value, in the premium asset, per 1 percentage point of the interest
+   * rate (Deribit greeks.rho). Signed.
+   *
+   * @generated from field: optional string rho = 10;
+   */
+  rho?: string | undefined;
+
+  /**
+   * underlying_price is the price of the underlying the greeks were computed against, in the strike
+   * asset (Deribit underlying_price, the synthetic future or index). Signed decimal.
+   *
+   * @generated from field: optional string underlying_price = 11;
+   */
+  underlyingPrice?: string | undefined;
+
+  /**
+   * underlying_name is what underlying_price is, as the source names it (Deribit underlying_index
+   * "SYN.BTC-29SEP23" or "BTC-29SEP23", "index_price"). At most 128 characters; empty when not published.
+   *
+   * @generated from field: string underlying_name = 12;
+   */
+  underlyingName: string;
+
+  /**
+   * mark_price is the option's mark price at the same time, in the premium asset (Deribit mark_price
+   * "0.0345" BTC). Signed decimal.
+   *
+   * @generated from field: optional string mark_price = 13;
+   */
+  markPrice?: string | undefined;
+
+  /**
+   * interest_rate is the annual interest rate the model used, fraction (Deribit interest_rate 0). Signed.
+   *
+   * @generated from field: optional string interest_rate = 14;
+   */
+  interestRate?: string | undefined;
+
+  /**
+   * event_time is when the source computed the values, on its clock (Deribit timestamp). Unset when the
+   * source stamps none.
+   *
+   * @generated from field: google.protobuf.Timestamp event_time = 15;
+   */
+  eventTime?: Timestamp | undefined;
+
+  /**
+   * receive_time is when a CQC service received (or computed) the values, on CQC's clock. Required.
+   *
+   * @generated from field: google.protobuf.Timestamp receive_time = 16;
+   */
+  receiveTime?: Timestamp | undefined;
+
+  /**
+   * source_record is the raw source record (Deribit public/ticker result). Optional.
+   *
+   * @generated from field: cqc.types.v1.SourceRecord source_record = 17;
+   */
+  sourceRecord?: SourceRecord | undefined;
+};
+
+/**
+ * Describes the message cqc.markets.v1.OptionGreeks.
+ * Use `create(OptionGreeksSchema)` to create a new message.
+ */
+export const OptionGreeksSchema: GenMessage<OptionGreeks> = /*@__PURE__*/
+  messageDesc(file_cqc_markets_v1_market_data, 7);
 
 /**
  * PriceType is what an observed price measures.
@@ -700,12 +1244,45 @@ export enum PriceType {
 
   /**
    * Premium index: (impact price - index price) / index price, a signed fraction, not a price in quote
-   * units (Binance premiumIndexKlines; Hyperliquid "premium"). The only price type whose value may be
-   * negative.
+   * units (Binance premiumIndexKlines; Hyperliquid "premium"). Negative whenever the market trades below
+   * its index, whatever Market.negative_prices_allowed says.
    *
    * @generated from enum value: PRICE_TYPE_PREMIUM_INDEX = 16;
    */
   PREMIUM_INDEX = 16,
+
+  /**
+   * Forward (underlying futures) price an option expiry is priced against (OKX opt-summary fwdPx, Bybit
+   * option ticker underlyingPrice, Deribit underlying_price of a synthetic future). Keyed on the option
+   * market.
+   *
+   * @generated from enum value: PRICE_TYPE_FORWARD = 17;
+   */
+  FORWARD = 17,
+
+  /**
+   * Basis: the fair or mark price minus the index price, a signed amount in the quote asset (BitMEX
+   * fairBasis). Not a price of the market: it may be negative on any market.
+   *
+   * @generated from enum value: PRICE_TYPE_BASIS = 18;
+   */
+  BASIS = 18,
+
+  /**
+   * Annualised basis rate: the basis as a signed fraction of the index per year (BitMEX fairBasisRate
+   * "0.1" = 10% a year). Not a price: it may be negative on any market.
+   *
+   * @generated from enum value: PRICE_TYPE_BASIS_RATE = 19;
+   */
+  BASIS_RATE = 19,
+
+  /**
+   * Last price protected from manipulation, used by the venue to trigger stops (BitMEX
+   * lastPriceProtected).
+   *
+   * @generated from enum value: PRICE_TYPE_PROTECTED_LAST = 20;
+   */
+  PROTECTED_LAST = 20,
 }
 
 /**
@@ -790,6 +1367,15 @@ export enum FundingRateStatus {
    * @generated from enum value: FUNDING_RATE_STATUS_SETTLED = 2;
    */
   SETTLED = 2,
+
+  /**
+   * The rate is fixed (will not change any more) but not yet paid: funding_time is still ahead (BitMEX
+   * announces the rate 8 h before it is paid; dYdX between the funding sample and the payment). Becomes
+   * SETTLED at funding_time.
+   *
+   * @generated from enum value: FUNDING_RATE_STATUS_FIXED = 3;
+   */
+  FIXED = 3,
 }
 
 /**
@@ -797,54 +1383,4 @@ export enum FundingRateStatus {
  */
 export const FundingRateStatusSchema: GenEnum<FundingRateStatus> = /*@__PURE__*/
   enumDesc(file_cqc_markets_v1_market_data, 2);
-
-/**
- * OpenInterestUnit is the unit OpenInterest.amount is counted in. Values 1 to 4 mirror
- * cqc.venues.v1.QuantityUnit number for number (BASE, CONTRACTS, QUOTE, USD).
- *
- * @generated from enum cqc.markets.v1.OpenInterestUnit
- */
-export enum OpenInterestUnit {
-  /**
-   * Not set. Never valid on input.
-   *
-   * @generated from enum value: OPEN_INTEREST_UNIT_UNSPECIFIED = 0;
-   */
-  UNSPECIFIED = 0,
-
-  /**
-   * Units of the market's base asset (Binance openInterest in BTC; OKX "oiCcy"; Hyperliquid openInterest).
-   *
-   * @generated from enum value: OPEN_INTEREST_UNIT_BASE = 1;
-   */
-  BASE = 1,
-
-  /**
-   * Number of contracts (OKX "oi"; one OKX BTC-USD-SWAP contract = 100 USD of notional).
-   *
-   * @generated from enum value: OPEN_INTEREST_UNIT_CONTRACTS = 2;
-   */
-  CONTRACTS = 2,
-
-  /**
-   * Units of the market's quote asset (venues that count open interest in the quote asset).
-   *
-   * @generated from enum value: OPEN_INTEREST_UNIT_QUOTE = 3;
-   */
-  QUOTE = 3,
-
-  /**
-   * US dollars of notional (Deribit inverse futures and perpetuals open_interest, counted in USD like
-   * their order amounts, QUANTITY_UNIT_USD).
-   *
-   * @generated from enum value: OPEN_INTEREST_UNIT_USD = 4;
-   */
-  USD = 4,
-}
-
-/**
- * Describes the enum cqc.markets.v1.OpenInterestUnit.
- */
-export const OpenInterestUnitSchema: GenEnum<OpenInterestUnit> = /*@__PURE__*/
-  enumDesc(file_cqc_markets_v1_market_data, 3);
 

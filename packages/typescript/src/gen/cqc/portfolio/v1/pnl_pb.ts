@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/portfolio/v1/pnl.proto.
  */
 export const file_cqc_portfolio_v1_pnl: GenFile = /*@__PURE__*/
-  fileDesc("ChpjcWMvcG9ydGZvbGlvL3YxL3BubC5wcm90bxIQY3FjLnBvcnRmb2xpby52MSJ4CgZGeFJhdGUSHgoIYXNzZXRfaWQYASABKAlCDLpICXIHoognA2FzdBIXCgRyYXRlGAIgASgJQgm6SAZyBJiIJwESNQoJcmF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBIuoQCgNQbkwSHAoGcG5sX2lkGAEgASgJQgy6SAlyB6KIJwNwbmwSNQoFc2NvcGUYAiABKA4yGi5jcWMucG9ydGZvbGlvLnYxLlBubFNjb3BlQgq6SAeCAQQQASAAEhwKCHNjb3BlX2lkGAMgASgJQgq6SAdyBRABGIABEj0KEXBlcmlvZF9zdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjsKD3BlcmlvZF9lbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIeCghhc3NldF9pZBgGIAEoCUIMukgJcgeiiCcDYXN0Eh8KDHJlYWxpemVkX3BubBgHIAEoCUIJukgGcgSIiCcBEiEKDnVucmVhbGl6ZWRfcG5sGAggASgJQgm6SAZyBIiIJwESHAoEZmVlcxgJIAEoCUIJukgGcgSIiCcBSACIAQESHwoHZnVuZGluZxgKIAEoCUIJukgGcgSIiCcBSAGIAQESIAoIaW50ZXJlc3QYCyABKAlCCbpIBnIEiIgnAUgCiAEBEh8KB3JlYmF0ZXMYDCABKAlCCbpIBnIEiIgnAUgDiAEBEhwKCWdyb3NzX3BubBgNIAEoCUIJukgGcgSIiCcBEhoKB25ldF9wbmwYDiABKAlCCbpIBnIEiIgnARItChJyZXBvcnRpbmdfYXNzZXRfaWQYDyABKAlCDLpICXIHoognA2FzdEgEiAEBEikKEXJlcG9ydGluZ19uZXRfcG5sGBAgASgJQgm6SAZyBIiIJwFIBYgBARI0CghmeF9yYXRlcxgRIAMoCzIYLmNxYy5wb3J0Zm9saW8udjEuRnhSYXRlQgi6SAWSAQIQZBInCg9yZXR1cm5fZnJhY3Rpb24YEiABKAlCCbpIBnIEiIgnAUgGiAEBEkUKEHZhbHVhdGlvbl9tZXRob2QYEyABKA4yIS5jcWMucG9ydGZvbGlvLnYxLlZhbHVhdGlvbk1ldGhvZEIIukgFggECEAESIgoKbWFya19wcmljZRgUIAEoCUIJukgGcgSQiCcBSAeIAQESMwoPbWFya19wcmljZV90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgWIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6ywi6SMcIGnwKGnBubC5wZXJpb2RfZW5kX2FmdGVyX3N0YXJ0Ei9wZXJpb2RfZW5kX3RpbWUgbXVzdCBiZSBhZnRlciBwZXJpb2Rfc3RhcnRfdGltZRotdGhpcy5wZXJpb2RfZW5kX3RpbWUgPiB0aGlzLnBlcmlvZF9zdGFydF90aW1lGpsCChpwbmwuc2NvcGVfaWRfbWF0Y2hlc19zY29wZRJXc2NvcGVfaWQgbXVzdCBiZSBhIHBvc18gaWQgZm9yIFBPU0lUSU9OLCBhY2NfIGZvciBBQ0NPVU5UIGFuZCBwZmxfIGZvciBQT1JURk9MSU8gc2NvcGVzGqMBdGhpcy5zY29wZSA9PSAxID8gdGhpcy5zY29wZV9pZC5zdGFydHNXaXRoKCdwb3NfJykgOiB0aGlzLnNjb3BlID09IDIgPyB0aGlzLnNjb3BlX2lkLnN0YXJ0c1dpdGgoJ2FjY18nKSA6IHRoaXMuc2NvcGUgPT0gNCA/IHRoaXMuc2NvcGVfaWQuc3RhcnRzV2l0aCgncGZsXycpIDogdHJ1ZRrSAQoVcG5sLmZlZXNfbm9uX3Bvc2l0aXZlElxmZWVzIGlzIGEgY29udHJpYnV0aW9uIHRvIFBuTCBhbmQgbXVzdCBiZSA8PSAwIChmZWVzIHBhaWQgcmVkdWNlIFBuTDsgcmViYXRlcyBnbyBpbiByZWJhdGVzKRpbIWhhcyh0aGlzLmZlZXMpIHx8ICF0aGlzLmZlZXMubWF0Y2hlcygnXi0/WzAtOV0rKFsuXVswLTldKyk/JCcpIHx8IGRvdWJsZSh0aGlzLmZlZXMpIDw9IDAuMBqzAQoYcG5sLnJlYmF0ZXNfbm9uX25lZ2F0aXZlEjFyZWJhdGVzIGlzIGEgY29udHJpYnV0aW9uIHRvIFBuTCBhbmQgbXVzdCBiZSA+PSAwGmQhaGFzKHRoaXMucmViYXRlcykgfHwgIXRoaXMucmViYXRlcy5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMucmViYXRlcykgPj0gMC4wGqABCiJwbmwucmVwb3J0aW5nX3ZhbHVlX3JlcXVpcmVzX2Fzc2V0EjxyZXBvcnRpbmdfYXNzZXRfaWQgbXVzdCBiZSBzZXQgd2hlbiByZXBvcnRpbmdfbmV0X3BubCBpcyBzZXQaPCFoYXModGhpcy5yZXBvcnRpbmdfbmV0X3BubCkgfHwgaGFzKHRoaXMucmVwb3J0aW5nX2Fzc2V0X2lkKRp7CiBwbmwubWFya19wcmljZV9vbmx5X2Zvcl9wb3NpdGlvbhItbWFya19wcmljZSBtYXkgb25seSBiZSBzZXQgZm9yIFBPU0lUSU9OIHNjb3BlGighaGFzKHRoaXMubWFya19wcmljZSkgfHwgdGhpcy5zY29wZSA9PSAxQgcKBV9mZWVzQgoKCF9mdW5kaW5nQgsKCV9pbnRlcmVzdEIKCghfcmViYXRlc0IVChNfcmVwb3J0aW5nX2Fzc2V0X2lkQhQKEl9yZXBvcnRpbmdfbmV0X3BubEISChBfcmV0dXJuX2ZyYWN0aW9uQg0KC19tYXJrX3ByaWNlKoUBCghQbmxTY29wZRIZChVQTkxfU0NPUEVfVU5TUEVDSUZJRUQQABIWChJQTkxfU0NPUEVfUE9TSVRJT04QARIVChFQTkxfU0NPUEVfQUNDT1VOVBACEhYKElBOTF9TQ09QRV9TVFJBVEVHWRADEhcKE1BOTF9TQ09QRV9QT1JURk9MSU8QBCqxAQoPVmFsdWF0aW9uTWV0aG9kEiAKHFZBTFVBVElPTl9NRVRIT0RfVU5TUEVDSUZJRUQQABIZChVWQUxVQVRJT05fTUVUSE9EX0ZJRk8QARIZChVWQUxVQVRJT05fTUVUSE9EX0xJRk8QAhIhCh1WQUxVQVRJT05fTUVUSE9EX0FWRVJBR0VfQ09TVBADEiMKH1ZBTFVBVElPTl9NRVRIT0RfTUFSS19UT19NQVJLRVQQBEJ4CiBjb20uY3J5cHRvcXVhbnQuY3FjLnBvcnRmb2xpby52MUIIUG5sUHJvdG9QAVpIZ2l0aHViLmNvbS9jcnlwdG8tcXVhbnQvY3FjL3BhY2thZ2VzL2dvL2dlbi9jcWMvcG9ydGZvbGlvL3YxO3BvcnRmb2xpb3YxYgZwcm90bzM", [file_buf_validate_validate, file_cqc_types_v1_rules, file_google_protobuf_timestamp]);
+  fileDesc("ChpjcWMvcG9ydGZvbGlvL3YxL3BubC5wcm90bxIQY3FjLnBvcnRmb2xpby52MSJ4CgZGeFJhdGUSHgoIYXNzZXRfaWQYASABKAlCDLpICXIHoognA2FzdBIXCgRyYXRlGAIgASgJQgm6SAZyBJiIJwESNQoJcmF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBIv0YCgNQbkwSHAoGcG5sX2lkGAEgASgJQgy6SAlyB6KIJwNwbmwSNQoFc2NvcGUYAiABKA4yGi5jcWMucG9ydGZvbGlvLnYxLlBubFNjb3BlQgq6SAeCAQQQASAAEhwKCHNjb3BlX2lkGAMgASgJQgq6SAdyBRABGIABEj0KEXBlcmlvZF9zdGFydF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjsKD3BlcmlvZF9lbmRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIeCghhc3NldF9pZBgGIAEoCUIMukgJcgeiiCcDYXN0Eh8KDHJlYWxpemVkX3BubBgHIAEoCUIJukgGcgSIiCcBEiEKDnVucmVhbGl6ZWRfcG5sGAggASgJQgm6SAZyBIiIJwESHAoEZmVlcxgJIAEoCUIJukgGcgSIiCcBSACIAQESHwoHZnVuZGluZxgKIAEoCUIJukgGcgSIiCcBSAGIAQESIAoIaW50ZXJlc3QYCyABKAlCCbpIBnIEiIgnAUgCiAEBEhwKCWdyb3NzX3BubBgNIAEoCUIJukgGcgSIiCcBEhoKB25ldF9wbmwYDiABKAlCCbpIBnIEiIgnARItChJyZXBvcnRpbmdfYXNzZXRfaWQYDyABKAlCDLpICXIHoognA2FzdEgDiAEBEikKEXJlcG9ydGluZ19uZXRfcG5sGBAgASgJQgm6SAZyBIiIJwFIBIgBARI0CghmeF9yYXRlcxgRIAMoCzIYLmNxYy5wb3J0Zm9saW8udjEuRnhSYXRlQgi6SAWSAQIQZBInCg9yZXR1cm5fZnJhY3Rpb24YEiABKAlCCbpIBnIEiIgnAUgFiAEBEkUKEHZhbHVhdGlvbl9tZXRob2QYEyABKA4yIS5jcWMucG9ydGZvbGlvLnYxLlZhbHVhdGlvbk1ldGhvZEIIukgFggECEAESIgoKbWFya19wcmljZRgUIAEoCUIJukgGcgSQiCcBSAaIAQESMwoPbWFya19wcmljZV90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgWIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6ixG6SIcRGnwKGnBubC5wZXJpb2RfZW5kX2FmdGVyX3N0YXJ0Ei9wZXJpb2RfZW5kX3RpbWUgbXVzdCBiZSBhZnRlciBwZXJpb2Rfc3RhcnRfdGltZRotdGhpcy5wZXJpb2RfZW5kX3RpbWUgPiB0aGlzLnBlcmlvZF9zdGFydF90aW1lGpsCChpwbmwuc2NvcGVfaWRfbWF0Y2hlc19zY29wZRJXc2NvcGVfaWQgbXVzdCBiZSBhIHBvc18gaWQgZm9yIFBPU0lUSU9OLCBhY2NfIGZvciBBQ0NPVU5UIGFuZCBwZmxfIGZvciBQT1JURk9MSU8gc2NvcGVzGqMBdGhpcy5zY29wZSA9PSAxID8gdGhpcy5zY29wZV9pZC5zdGFydHNXaXRoKCdwb3NfJykgOiB0aGlzLnNjb3BlID09IDIgPyB0aGlzLnNjb3BlX2lkLnN0YXJ0c1dpdGgoJ2FjY18nKSA6IHRoaXMuc2NvcGUgPT0gNCA/IHRoaXMuc2NvcGVfaWQuc3RhcnRzV2l0aCgncGZsXycpIDogdHJ1ZRr6AwoScG5sLmdyb3NzX2lkZW50aXR5EjJncm9zc19wbmwgbXVzdCBlcXVhbCByZWFsaXplZF9wbmwgKyB1bnJlYWxpemVkX3BubBqvAyEodGhpcy5ncm9zc19wbmwubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFsuXVswLTldKyk/JCcpICYmIHRoaXMucmVhbGl6ZWRfcG5sLm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShbLl1bMC05XSspPyQnKSAmJiB0aGlzLnVucmVhbGl6ZWRfcG5sLm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShbLl1bMC05XSspPyQnKSkgfHwgW1tkb3VibGUodGhpcy5ncm9zc19wbmwpIC0gZG91YmxlKHRoaXMucmVhbGl6ZWRfcG5sKSAtIGRvdWJsZSh0aGlzLnVucmVhbGl6ZWRfcG5sKSwgZG91YmxlKHRoaXMuZ3Jvc3NfcG5sKSwgZG91YmxlKHRoaXMucmVhbGl6ZWRfcG5sKSwgZG91YmxlKHRoaXMudW5yZWFsaXplZF9wbmwpXV0uYWxsKHYsIHZbMF0gKiB2WzBdIDw9IDFlLTE4ICogKHZbMV0gKiB2WzFdICsgdlsyXSAqIHZbMl0gKyB2WzNdICogdlszXSkpGssHChBwbmwubmV0X2lkZW50aXR5ElluZXRfcG5sIG11c3QgZXF1YWwgZ3Jvc3NfcG5sIC0gZmVlcyAtIGZ1bmRpbmcgLSBpbnRlcmVzdCAoY2hhcmdlcyBhcmUgcG9zaXRpdmUgd2hlbiBwYWlkKRrbBiEodGhpcy5uZXRfcG5sLm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShbLl1bMC05XSspPyQnKSAmJiB0aGlzLmdyb3NzX3BubC5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoWy5dWzAtOV0rKT8kJykgJiYgKCFoYXModGhpcy5mZWVzKSB8fCB0aGlzLmZlZXMubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFsuXVswLTldKyk/JCcpKSAmJiAoIWhhcyh0aGlzLmZ1bmRpbmcpIHx8IHRoaXMuZnVuZGluZy5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoWy5dWzAtOV0rKT8kJykpICYmICghaGFzKHRoaXMuaW50ZXJlc3QpIHx8IHRoaXMuaW50ZXJlc3QubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFsuXVswLTldKyk/JCcpKSkgfHwgW1tkb3VibGUodGhpcy5uZXRfcG5sKSAtIGRvdWJsZSh0aGlzLmdyb3NzX3BubCkgKyAoaGFzKHRoaXMuZmVlcykgPyBkb3VibGUodGhpcy5mZWVzKSA6IDAuMCkgKyAoaGFzKHRoaXMuZnVuZGluZykgPyBkb3VibGUodGhpcy5mdW5kaW5nKSA6IDAuMCkgKyAoaGFzKHRoaXMuaW50ZXJlc3QpID8gZG91YmxlKHRoaXMuaW50ZXJlc3QpIDogMC4wKSwgZG91YmxlKHRoaXMubmV0X3BubCksIGRvdWJsZSh0aGlzLmdyb3NzX3BubCksIChoYXModGhpcy5mZWVzKSA/IGRvdWJsZSh0aGlzLmZlZXMpIDogMC4wKSwgKGhhcyh0aGlzLmZ1bmRpbmcpID8gZG91YmxlKHRoaXMuZnVuZGluZykgOiAwLjApLCAoaGFzKHRoaXMuaW50ZXJlc3QpID8gZG91YmxlKHRoaXMuaW50ZXJlc3QpIDogMC4wKV1dLmFsbCh2LCB2WzBdICogdlswXSA8PSAxZS0xOCAqICh2WzFdICogdlsxXSArIHZbMl0gKiB2WzJdICsgdlszXSAqIHZbM10gKyB2WzRdICogdls0XSArIHZbNV0gKiB2WzVdKSkaoAEKInBubC5yZXBvcnRpbmdfdmFsdWVfcmVxdWlyZXNfYXNzZXQSPHJlcG9ydGluZ19hc3NldF9pZCBtdXN0IGJlIHNldCB3aGVuIHJlcG9ydGluZ19uZXRfcG5sIGlzIHNldBo8IWhhcyh0aGlzLnJlcG9ydGluZ19uZXRfcG5sKSB8fCBoYXModGhpcy5yZXBvcnRpbmdfYXNzZXRfaWQpGnsKIHBubC5tYXJrX3ByaWNlX29ubHlfZm9yX3Bvc2l0aW9uEi1tYXJrX3ByaWNlIG1heSBvbmx5IGJlIHNldCBmb3IgUE9TSVRJT04gc2NvcGUaKCFoYXModGhpcy5tYXJrX3ByaWNlKSB8fCB0aGlzLnNjb3BlID09IDFCBwoFX2ZlZXNCCgoIX2Z1bmRpbmdCCwoJX2ludGVyZXN0QhUKE19yZXBvcnRpbmdfYXNzZXRfaWRCFAoSX3JlcG9ydGluZ19uZXRfcG5sQhIKEF9yZXR1cm5fZnJhY3Rpb25CDQoLX21hcmtfcHJpY2UqhQEKCFBubFNjb3BlEhkKFVBOTF9TQ09QRV9VTlNQRUNJRklFRBAAEhYKElBOTF9TQ09QRV9QT1NJVElPThABEhUKEVBOTF9TQ09QRV9BQ0NPVU5UEAISFgoSUE5MX1NDT1BFX1NUUkFURUdZEAMSFwoTUE5MX1NDT1BFX1BPUlRGT0xJTxAEKrEBCg9WYWx1YXRpb25NZXRob2QSIAocVkFMVUFUSU9OX01FVEhPRF9VTlNQRUNJRklFRBAAEhkKFVZBTFVBVElPTl9NRVRIT0RfRklGTxABEhkKFVZBTFVBVElPTl9NRVRIT0RfTElGTxACEiEKHVZBTFVBVElPTl9NRVRIT0RfQVZFUkFHRV9DT1NUEAMSIwofVkFMVUFUSU9OX01FVEhPRF9NQVJLX1RPX01BUktFVBAEQngKIGNvbS5jcnlwdG9xdWFudC5jcWMucG9ydGZvbGlvLnYxQghQbmxQcm90b1ABWkhnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9wb3J0Zm9saW8vdjE7cG9ydGZvbGlvdjFiBnByb3RvMw", [file_buf_validate_validate, file_cqc_types_v1_rules, file_google_protobuf_timestamp]);
 
 /**
  * FxRate is a conversion rate used to express PnL in the reporting asset.
@@ -57,10 +57,19 @@ export const FxRateSchema: GenMessage<FxRate> = /*@__PURE__*/
  * broken into its components, in one asset (asset_id) and optionally converted to a reporting asset.
  * Computed by the Portfolio service from fills, funding, fees and marks.
  *
- * All component fields are SIGNED CONTRIBUTIONS to PnL in whole units of asset_id: positive adds to
- * profit, negative reduces it. So fees paid are negative, rebates received positive, funding received
- * positive and funding paid negative. The identities are gross_pnl = realized_pnl + unrealized_pnl and
- * net_pnl = gross_pnl + fees + funding + interest + rebates (unset components count as 0).
+ * Signs follow proto/README.md "Sign conventions", in whole units of asset_id: the PnL figures
+ * (realized_pnl, unrealized_pnl, gross_pnl, net_pnl) are positive for a gain and negative for a loss; the
+ * charges (fees, funding, interest) are positive when the scope PAID them and negative when it RECEIVED
+ * them (a maker rebate is a negative fee, funding received is negative funding, interest earned is
+ * negative interest). realized_pnl is trading PnL only: funding, fees and interest are never part of it.
+ * The identities, with unset charges counting as 0, are
+ *
+ *   gross_pnl = realized_pnl + unrealized_pnl
+ *   net_pnl   = gross_pnl - fees - funding - interest
+ *
+ * Validation checks both (rules pnl.gross_identity and pnl.net_identity). CEL has no exact decimal type,
+ * so the check allows a difference of at most 1e-9 of the sum of the absolute values of the terms; it
+ * catches a wrong sign or a missing component, and producers MUST make the identities hold exactly.
  *
  * Inverse (coin-margined) contracts realise PnL in the base coin, not in the quote currency: the PnL of an
  * OKX BTC-USD-SWAP position is in BTC (asset_id = BTC) even though prices are in USD; converting it to
@@ -116,8 +125,10 @@ export type PnL = Message<"cqc.portfolio.v1.PnL"> & {
   assetId: string;
 
   /**
-   * realized_pnl is the PnL realised by reductions during the period, before fees and funding, in
-   * asset_id (NautilusTrader realized_pnl). Decimal; required ("0" when nothing was realised).
+   * realized_pnl is the trading PnL realised by reductions during the period (price difference against
+   * the cost basis of valuation_method), in asset_id; fees, funding and interest are NOT part of it
+   * (NautilusTrader realized_pnl before commissions). PnL sign: positive = gain. Decimal; required ("0"
+   * when nothing was realised).
    *
    * @generated from field: string realized_pnl = 7;
    */
@@ -125,53 +136,49 @@ export type PnL = Message<"cqc.portfolio.v1.PnL"> & {
 
   /**
    * unrealized_pnl is the change in unrealised PnL over the period for MARK_TO_MARKET, otherwise the
-   * unrealised PnL of the open quantity at period_end_time, in asset_id. Decimal; required.
+   * unrealised PnL of the open quantity at period_end_time, in asset_id, before fees, funding and
+   * interest. PnL sign: positive = gain. Decimal; required.
    *
    * @generated from field: string unrealized_pnl = 8;
    */
   unrealizedPnl: string;
 
   /**
-   * fees are the trading commissions paid in the period, as a contribution (<= 0), in asset_id. Fees paid
-   * in other assets are converted with fx_rates. Unset when none.
+   * fees are the net trading commissions of the period, in asset_id; fees charged in other assets are
+   * converted with fx_rates. Charge sign: positive = paid, negative = net rebate received (a maker-only
+   * period can have negative fees). Decimal; unset when none (counts as 0).
    *
    * @generated from field: optional string fees = 9;
    */
   fees?: string | undefined;
 
   /**
-   * funding is the net perpetual funding of the period, as a contribution (received > 0, paid < 0), in
-   * asset_id. Unset for non-perpetual scopes.
+   * funding is the net perpetual funding of the period, in asset_id. Charge sign: positive = paid by the
+   * scope, negative = received. Decimal; unset when none or for non-perpetual scopes (counts as 0).
    *
    * @generated from field: optional string funding = 10;
    */
   funding?: string | undefined;
 
   /**
-   * interest is the net interest of the period (borrow interest paid < 0, lending interest earned > 0),
-   * in asset_id. Unset when none.
+   * interest is the net interest of the period, in asset_id. Charge sign: positive = paid (borrow and
+   * margin-loan interest), negative = earned (lending interest). Decimal; unset when none (counts as 0).
    *
    * @generated from field: optional string interest = 11;
    */
   interest?: string | undefined;
 
   /**
-   * rebates are maker rebates and fee kickbacks received in the period, as a contribution (>= 0), in
-   * asset_id. Unset when none.
-   *
-   * @generated from field: optional string rebates = 12;
-   */
-  rebates?: string | undefined;
-
-  /**
-   * gross_pnl is realized_pnl + unrealized_pnl, in asset_id. Decimal; required.
+   * gross_pnl is realized_pnl + unrealized_pnl, in asset_id (rule pnl.gross_identity). PnL sign.
+   * Decimal; required.
    *
    * @generated from field: string gross_pnl = 13;
    */
   grossPnl: string;
 
   /**
-   * net_pnl is gross_pnl + fees + funding + interest + rebates, in asset_id. Decimal; required.
+   * net_pnl is gross_pnl - fees - funding - interest, in asset_id (rule pnl.net_identity). PnL sign:
+   * positive = the scope made money after every charge. Decimal; required.
    *
    * @generated from field: string net_pnl = 14;
    */

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/portfolio/v1/portfolio.proto.
  */
 export const file_cqc_portfolio_v1_portfolio: GenFile = /*@__PURE__*/
-  fileDesc("CiBjcWMvcG9ydGZvbGlvL3YxL3BvcnRmb2xpby5wcm90bxIQY3FjLnBvcnRmb2xpby52MSLUDgoJUG9ydGZvbGlvEiIKDHBvcnRmb2xpb19pZBgBIAEoCUIMukgJcgeiiCcDcGZsEhgKBG5hbWUYAiABKAlCCrpIB3IFEAEYyAESGQoFb3duZXIYAyABKAlCCrpIB3IFEAEYyAESKAoScmVwb3J0aW5nX2Fzc2V0X2lkGAQgASgJQgy6SAlyB6KIJwNhc3QSKwoLYWNjb3VudF9pZHMYBSADKAlCFrpIE5IBEBDoBxgBIglyB6KIJwNhY2MSLAoMcG9zaXRpb25faWRzGAYgAygJQha6SBOSARAQkE4YASIJcgeiiCcDcG9zEj8KCGJhbGFuY2VzGAcgAygLMiIuY3FjLnBvcnRmb2xpby52MS5Qb3J0Zm9saW9CYWxhbmNlQgm6SAaSAQMQkE4SHwoMdG90YWxfZXF1aXR5GAggASgJQgm6SAZyBIiIJwESPQoPZXF1aXR5X2J5X2Fzc2V0GAkgAygLMhkuY3FjLnR5cGVzLnYxLkFzc2V0QW1vdW50Qgm6SAaSAQMQkE4SKAoQdG90YWxfY29sbGF0ZXJhbBgKIAEoCUIJukgGcgSQiCcBSACIAQESIgoKdG90YWxfZGVidBgLIAEoCUIJukgGcgSQiCcBSAGIAQESJgoOdW5yZWFsaXplZF9wbmwYDCABKAlCCbpIBnIEiIgnAUgCiAEBEj0KD3VucmVhbGl6ZWRfcG5scxgNIAMoCzIZLmNxYy50eXBlcy52MS5Bc3NldEFtb3VudEIJukgGkgEDEJBOEiQKDHJlYWxpemVkX3BubBgOIAEoCUIJukgGcgSIiCcBSAOIAQESOwoNcmVhbGl6ZWRfcG5scxgPIAMoCzIZLmNxYy50eXBlcy52MS5Bc3NldEFtb3VudEIJukgGkgEDEJBOEiYKDmdyb3NzX2xldmVyYWdlGBAgASgJQgm6SAZyBJCIJwFIBIgBARIkCgxuZXRfbGV2ZXJhZ2UYESABKAlCCbpIBnIEiIgnAUgFiAEBEiUKDWhlYWx0aF9mYWN0b3IYEiABKAlCCbpIBnIEkIgnAUgGiAEBEh8KB25ldF9hcHkYEyABKAlCCbpIBnIEiIgnAUgHiAEBEjYKCmFzX29mX3RpbWUYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESLgoVdmFsdWF0aW9uX3NuYXBzaG90X2lkGBUgASgJQgq6SAdyBRABGIABSAiIAQESLwoLY3JlYXRlX3RpbWUYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDqrBbpIpwUajAMKI3BvcnRmb2xpby5uZXRfbGV2ZXJhZ2Vfd2l0aGluX2dyb3NzEkF0aGUgYWJzb2x1dGUgdmFsdWUgb2YgbmV0X2xldmVyYWdlIG11c3Qgbm90IGV4Y2VlZCBncm9zc19sZXZlcmFnZRqhAiFoYXModGhpcy5ncm9zc19sZXZlcmFnZSkgfHwgIWhhcyh0aGlzLm5ldF9sZXZlcmFnZSkgfHwgIXRoaXMuZ3Jvc3NfbGV2ZXJhZ2UubWF0Y2hlcygnXi0/WzAtOV0rKFsuXVswLTldKyk/JCcpIHx8ICF0aGlzLm5ldF9sZXZlcmFnZS5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgKGRvdWJsZSh0aGlzLm5ldF9sZXZlcmFnZSkgPD0gZG91YmxlKHRoaXMuZ3Jvc3NfbGV2ZXJhZ2UpICYmIC1kb3VibGUodGhpcy5uZXRfbGV2ZXJhZ2UpIDw9IGRvdWJsZSh0aGlzLmdyb3NzX2xldmVyYWdlKSkagwEKI3BvcnRmb2xpby5iYWxhbmNlc191bmlxdWVfcGVyX2Fzc2V0EjFiYWxhbmNlcyBtdXN0IGhhdmUgYXQgbW9zdCBvbmUgZW50cnkgcGVyIGFzc2V0X2lkGil0aGlzLmJhbGFuY2VzLm1hcChiLCBiLmFzc2V0X2lkKS51bmlxdWUoKRqPAQohcG9ydGZvbGlvLmVxdWl0eV91bmlxdWVfcGVyX2Fzc2V0EjhlcXVpdHlfYnlfYXNzZXQgbXVzdCBoYXZlIGF0IG1vc3Qgb25lIGVudHJ5IHBlciBhc3NldF9pZBowdGhpcy5lcXVpdHlfYnlfYXNzZXQubWFwKGEsIGEuYXNzZXRfaWQpLnVuaXF1ZSgpQhMKEV90b3RhbF9jb2xsYXRlcmFsQg0KC190b3RhbF9kZWJ0QhEKD191bnJlYWxpemVkX3BubEIPCg1fcmVhbGl6ZWRfcG5sQhEKD19ncm9zc19sZXZlcmFnZUIPCg1fbmV0X2xldmVyYWdlQhAKDl9oZWFsdGhfZmFjdG9yQgoKCF9uZXRfYXB5QhgKFl92YWx1YXRpb25fc25hcHNob3RfaWQi+AEKEFBvcnRmb2xpb0JhbGFuY2USHgoIYXNzZXRfaWQYASABKAlCDLpICXIHoognA2FzdBIYCgV0b3RhbBgCIAEoCUIJukgGcgSIiCcBEiAKCGJvcnJvd2VkGAMgASgJQgm6SAZyBJCIJwFIAIgBARIdCgV2YWx1ZRgEIAEoCUIJukgGcgSIiCcBSAGIAQESHQoFcHJpY2UYBSABKAlCCbpIBnIEkIgnAUgCiAEBEh4KBndlaWdodBgGIAEoCUIJukgGcgSIiCcBSAOIAQFCCwoJX2JvcnJvd2VkQggKBl92YWx1ZUIICgZfcHJpY2VCCQoHX3dlaWdodEJ+CiBjb20uY3J5cHRvcXVhbnQuY3FjLnBvcnRmb2xpby52MUIOUG9ydGZvbGlvUHJvdG9QAVpIZ2l0aHViLmNvbS9jcnlwdG8tcXVhbnQvY3FjL3BhY2thZ2VzL2dvL2dlbi9jcWMvcG9ydGZvbGlvL3YxO3BvcnRmb2xpb3YxYgZwcm90bzM", [file_buf_validate_validate, file_cqc_types_v1_amount, file_cqc_types_v1_rules, file_google_protobuf_timestamp]);
+  fileDesc("CiBjcWMvcG9ydGZvbGlvL3YxL3BvcnRmb2xpby5wcm90bxIQY3FjLnBvcnRmb2xpby52MSLXDgoJUG9ydGZvbGlvEiIKDHBvcnRmb2xpb19pZBgBIAEoCUIMukgJcgeiiCcDcGZsEhgKBG5hbWUYAiABKAlCCrpIB3IFEAEYyAESHAoFb3duZXIYAyABKAlCDYABAbpIB3IFEAEYyAESKAoScmVwb3J0aW5nX2Fzc2V0X2lkGAQgASgJQgy6SAlyB6KIJwNhc3QSKwoLYWNjb3VudF9pZHMYBSADKAlCFrpIE5IBEBDoBxgBIglyB6KIJwNhY2MSLAoMcG9zaXRpb25faWRzGAYgAygJQha6SBOSARAQkE4YASIJcgeiiCcDcG9zEj8KCGJhbGFuY2VzGAcgAygLMiIuY3FjLnBvcnRmb2xpby52MS5Qb3J0Zm9saW9CYWxhbmNlQgm6SAaSAQMQkE4SHwoMdG90YWxfZXF1aXR5GAggASgJQgm6SAZyBIiIJwESPQoPZXF1aXR5X2J5X2Fzc2V0GAkgAygLMhkuY3FjLnR5cGVzLnYxLkFzc2V0QW1vdW50Qgm6SAaSAQMQkE4SKAoQdG90YWxfY29sbGF0ZXJhbBgKIAEoCUIJukgGcgSQiCcBSACIAQESIgoKdG90YWxfZGVidBgLIAEoCUIJukgGcgSQiCcBSAGIAQESJgoOdW5yZWFsaXplZF9wbmwYDCABKAlCCbpIBnIEiIgnAUgCiAEBEj0KD3VucmVhbGl6ZWRfcG5scxgNIAMoCzIZLmNxYy50eXBlcy52MS5Bc3NldEFtb3VudEIJukgGkgEDEJBOEiQKDHJlYWxpemVkX3BubBgOIAEoCUIJukgGcgSIiCcBSAOIAQESOwoNcmVhbGl6ZWRfcG5scxgPIAMoCzIZLmNxYy50eXBlcy52MS5Bc3NldEFtb3VudEIJukgGkgEDEJBOEiYKDmdyb3NzX2xldmVyYWdlGBAgASgJQgm6SAZyBJCIJwFIBIgBARIkCgxuZXRfbGV2ZXJhZ2UYESABKAlCCbpIBnIEiIgnAUgFiAEBEiUKDWhlYWx0aF9mYWN0b3IYEiABKAlCCbpIBnIEkIgnAUgGiAEBEh8KB25ldF9hcHkYEyABKAlCCbpIBnIEiIgnAUgHiAEBEjYKCmFzX29mX3RpbWUYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESLgoVdmFsdWF0aW9uX3NuYXBzaG90X2lkGBUgASgJQgq6SAdyBRABGIABSAiIAQESLwoLY3JlYXRlX3RpbWUYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDqrBbpIpwUajAMKI3BvcnRmb2xpby5uZXRfbGV2ZXJhZ2Vfd2l0aGluX2dyb3NzEkF0aGUgYWJzb2x1dGUgdmFsdWUgb2YgbmV0X2xldmVyYWdlIG11c3Qgbm90IGV4Y2VlZCBncm9zc19sZXZlcmFnZRqhAiFoYXModGhpcy5ncm9zc19sZXZlcmFnZSkgfHwgIWhhcyh0aGlzLm5ldF9sZXZlcmFnZSkgfHwgIXRoaXMuZ3Jvc3NfbGV2ZXJhZ2UubWF0Y2hlcygnXi0/WzAtOV0rKFsuXVswLTldKyk/JCcpIHx8ICF0aGlzLm5ldF9sZXZlcmFnZS5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgKGRvdWJsZSh0aGlzLm5ldF9sZXZlcmFnZSkgPD0gZG91YmxlKHRoaXMuZ3Jvc3NfbGV2ZXJhZ2UpICYmIC1kb3VibGUodGhpcy5uZXRfbGV2ZXJhZ2UpIDw9IGRvdWJsZSh0aGlzLmdyb3NzX2xldmVyYWdlKSkagwEKI3BvcnRmb2xpby5iYWxhbmNlc191bmlxdWVfcGVyX2Fzc2V0EjFiYWxhbmNlcyBtdXN0IGhhdmUgYXQgbW9zdCBvbmUgZW50cnkgcGVyIGFzc2V0X2lkGil0aGlzLmJhbGFuY2VzLm1hcChiLCBiLmFzc2V0X2lkKS51bmlxdWUoKRqPAQohcG9ydGZvbGlvLmVxdWl0eV91bmlxdWVfcGVyX2Fzc2V0EjhlcXVpdHlfYnlfYXNzZXQgbXVzdCBoYXZlIGF0IG1vc3Qgb25lIGVudHJ5IHBlciBhc3NldF9pZBowdGhpcy5lcXVpdHlfYnlfYXNzZXQubWFwKGEsIGEuYXNzZXRfaWQpLnVuaXF1ZSgpQhMKEV90b3RhbF9jb2xsYXRlcmFsQg0KC190b3RhbF9kZWJ0QhEKD191bnJlYWxpemVkX3BubEIPCg1fcmVhbGl6ZWRfcG5sQhEKD19ncm9zc19sZXZlcmFnZUIPCg1fbmV0X2xldmVyYWdlQhAKDl9oZWFsdGhfZmFjdG9yQgoKCF9uZXRfYXB5QhgKFl92YWx1YXRpb25fc25hcHNob3RfaWQitwIKEFBvcnRmb2xpb0JhbGFuY2USHgoIYXNzZXRfaWQYASABKAlCDLpICXIHoognA2FzdBIYCgV0b3RhbBgCIAEoCUIJukgGcgSIiCcBEiAKCGJvcnJvd2VkGAMgASgJQgm6SAZyBJCIJwFIAIgBARIoChBhY2NydWVkX2ludGVyZXN0GAcgASgJQgm6SAZyBJCIJwFIAYgBARIdCgV2YWx1ZRgEIAEoCUIJukgGcgSIiCcBSAKIAQESHQoFcHJpY2UYBSABKAlCCbpIBnIEkIgnAUgDiAEBEh4KBndlaWdodBgGIAEoCUIJukgGcgSIiCcBSASIAQFCCwoJX2JvcnJvd2VkQhMKEV9hY2NydWVkX2ludGVyZXN0QggKBl92YWx1ZUIICgZfcHJpY2VCCQoHX3dlaWdodEJ+CiBjb20uY3J5cHRvcXVhbnQuY3FjLnBvcnRmb2xpby52MUIOUG9ydGZvbGlvUHJvdG9QAVpIZ2l0aHViLmNvbS9jcnlwdG8tcXVhbnQvY3FjL3BhY2thZ2VzL2dvL2dlbi9jcWMvcG9ydGZvbGlvL3YxO3BvcnRmb2xpb3YxYgZwcm90bzM", [file_buf_validate_validate, file_cqc_types_v1_amount, file_cqc_types_v1_rules, file_google_protobuf_timestamp]);
 
 /**
  * Portfolio is a named group of venue accounts and wallets valued together, with a snapshot of its
@@ -48,7 +48,8 @@ export type Portfolio = Message<"cqc.portfolio.v1.Portfolio"> & {
 
   /**
    * owner identifies who the portfolio belongs to: a fund, desk, team or user handle as used by the
-   * firm's identity system (e.g. "desk:delta-one"). 1 to 200 characters.
+   * firm's identity system (e.g. "desk:delta-one"). 1 to 200 characters. Redacted in debug output: a
+   * user handle is personal data.
    *
    * @generated from field: string owner = 3;
    */
@@ -104,24 +105,26 @@ export type Portfolio = Message<"cqc.portfolio.v1.Portfolio"> & {
   equityByAsset: AssetAmount[];
 
   /**
-   * total_collateral is the value of assets counted as collateral, in reporting asset, after venue
-   * haircuts where known (Aave totalCollateralBase, OKX disEq). Non-negative decimal; unset when unknown.
+   * total_collateral is the value of assets counted as collateral, in reporting asset: each asset's value
+   * times its collateral_ratio (the share of value counted, 1 - haircut) where the venue publishes one
+   * (Aave totalCollateralBase, OKX disEq). Non-negative decimal; unset when unknown.
    *
    * @generated from field: optional string total_collateral = 10;
    */
   totalCollateral?: string | undefined;
 
   /**
-   * total_debt is the value of borrowed assets including accrued interest, in reporting asset (Aave
-   * totalDebtBase, OKX liab). Non-negative decimal; unset when unknown.
+   * total_debt is the value of everything owed, principal plus accrued interest, in reporting asset: the
+   * sum over balances of (borrowed + accrued_interest) x price, plus DeFi debt (Aave totalDebtBase).
+   * Non-negative decimal; unset when unknown.
    *
    * @generated from field: optional string total_debt = 11;
    */
   totalDebt?: string | undefined;
 
   /**
-   * unrealized_pnl is the unrealized PnL of all open positions, in reporting asset. Decimal; unset when
-   * unknown.
+   * unrealized_pnl is the unrealized PnL of all open positions, in reporting asset. PnL sign (proto/README.md
+   * "Sign conventions"): positive = gain. Decimal; unset when unknown.
    *
    * @generated from field: optional string unrealized_pnl = 12;
    */
@@ -136,8 +139,9 @@ export type Portfolio = Message<"cqc.portfolio.v1.Portfolio"> & {
   unrealizedPnls: AssetAmount[];
 
   /**
-   * realized_pnl is the PnL realised since the portfolio's inception, in reporting asset, converted at the
-   * rates of each realisation. Decimal; unset when unknown.
+   * realized_pnl is the trading PnL realised since the portfolio's inception (excluding fees, funding and
+   * interest, which PnL records carry as separate components), in reporting asset, converted at the rates
+   * of each realisation. PnL sign: positive = gain. Decimal; unset when unknown.
    *
    * @generated from field: optional string realized_pnl = 14;
    */
@@ -248,16 +252,27 @@ export type PortfolioBalance = Message<"cqc.portfolio.v1.PortfolioBalance"> & {
   total: string;
 
   /**
-   * borrowed is the amount owed in this asset including accrued interest, in whole units (CCXT debt, OKX
-   * liab + interest). Non-negative decimal; unset when nothing is borrowed.
+   * borrowed is the principal borrowed in this asset and not yet repaid, EXCLUDING accrued interest,
+   * summed over the portfolio's accounts, in whole units: the same meaning as the venues domain's
+   * Balance.borrowed (CCXT debt, OKX liab without interest, Binance margin "borrowed"). Not included in
+   * total. Non-negative decimal; unset when nothing is borrowed.
    *
    * @generated from field: optional string borrowed = 3;
    */
   borrowed?: string | undefined;
 
   /**
-   * value is (total - borrowed) at the valuation price, in the portfolio's reporting asset. Decimal;
-   * unset when no price was available.
+   * accrued_interest is interest owed on borrowed and not yet paid, summed over the portfolio's accounts,
+   * in whole units of asset_id (the same meaning as Balance.accrued_interest). Non-negative decimal;
+   * unset when none.
+   *
+   * @generated from field: optional string accrued_interest = 7;
+   */
+  accruedInterest?: string | undefined;
+
+  /**
+   * value is (total - borrowed - accrued_interest) at the valuation price, in the portfolio's reporting
+   * asset. Decimal; unset when no price was available.
    *
    * @generated from field: optional string value = 4;
    */

@@ -2,15 +2,17 @@
 // @generated from file cqc/portfolio/v1/position.proto (package cqc.portfolio.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import type { ContractType } from "../../markets/v1/instrument_pb.js";
+import { file_cqc_markets_v1_instrument } from "../../markets/v1/instrument_pb.js";
 import type { AssetAmount } from "../../types/v1/amount_pb.js";
 import { file_cqc_types_v1_amount } from "../../types/v1/amount_pb.js";
 import { file_cqc_types_v1_rules } from "../../types/v1/rules_pb.js";
 import type { SourceRecord } from "../../types/v1/source_pb.js";
 import { file_cqc_types_v1_source } from "../../types/v1/source_pb.js";
-import type { MarginMode, PositionSide } from "../../venues/v1/trading_pb.js";
+import type { MarginMode, PositionSide, QuantityUnit } from "../../venues/v1/trading_pb.js";
 import { file_cqc_venues_v1_trading } from "../../venues/v1/trading_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -20,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/portfolio/v1/position.proto.
  */
 export const file_cqc_portfolio_v1_position: GenFile = /*@__PURE__*/
-  fileDesc("Ch9jcWMvcG9ydGZvbGlvL3YxL3Bvc2l0aW9uLnByb3RvEhBjcWMucG9ydGZvbGlvLnYxIqImCghQb3NpdGlvbhIhCgtwb3NpdGlvbl9pZBgBIAEoCUIMukgJcgeiiCcDcG9zEioKEXZlbnVlX3Bvc2l0aW9uX2lkGAIgASgJQgq6SAdyBRABGIABSAGIAQESIAoKYWNjb3VudF9pZBgDIAEoCUIMukgJcgeiiCcDYWNjEh8KCW1hcmtldF9pZBgEIAEoCUIMukgJcgeiiCcDbWt0EigKDWluc3RydW1lbnRfaWQYBSABKAlCDLpICXIHoognA2luc0gCiAEBEjUKBHNpZGUYBiABKA4yGy5jcWMudmVudWVzLnYxLlBvc2l0aW9uU2lkZUIKukgHggEEEAEgABIbCghxdWFudGl0eRgHIAEoCUIJukgGcgSIiCcBEkkKDXF1YW50aXR5X3VuaXQYCCABKA4yJi5jcWMucG9ydGZvbGlvLnYxLlBvc2l0aW9uUXVhbnRpdHlVbml0Qgq6SAeCAQQQASAAEiUKDWNvbnRyYWN0X3NpemUYCSABKAlCCbpIBnIEmIgnAUgDiAEBEjEKFmNvbnRyYWN0X3NpemVfYXNzZXRfaWQYCiABKAlCDLpICXIHoognA2FzdEgEiAEBEiIKCm11bHRpcGxpZXIYCyABKAlCCbpIBnIEmIgnAUgFiAEBEhIKCmlzX2ludmVyc2UYDCABKAgSEQoJaXNfcXVhbnRvGA0gASgIEi4KE3NldHRsZW1lbnRfYXNzZXRfaWQYDiABKAlCDLpICXIHoognA2FzdEgGiAEBEicKD2F2Z19lbnRyeV9wcmljZRgPIAEoCUIJukgGcgSQiCcBSAeIAQESJwoPYXZnX2Nsb3NlX3ByaWNlGBAgASgJQgm6SAZyBJCIJwFICIgBARIoChBicmVha19ldmVuX3ByaWNlGBEgASgJQgm6SAZyBIiIJwFICYgBARIiCgptYXJrX3ByaWNlGBIgASgJQgm6SAZyBJCIJwFICogBARIpChFsaXF1aWRhdGlvbl9wcmljZRgTIAEoCUIJukgGcgSQiCcBSAuIAQESIAoIbGV2ZXJhZ2UYFCABKAlCCbpIBnIEmIgnAUgMiAEBEjgKC21hcmdpbl9tb2RlGBUgASgOMhkuY3FjLnZlbnVlcy52MS5NYXJnaW5Nb2RlQgi6SAWCAQIQARInCg9pc29sYXRlZF9tYXJnaW4YFiABKAlCCbpIBnIEkIgnAUgNiAEBEhwKD2F1dG9fYWRkX21hcmdpbhgXIAEoCEgOiAEBEiYKDmluaXRpYWxfbWFyZ2luGBggASgJQgm6SAZyBJCIJwFID4gBARIvChdpbml0aWFsX21hcmdpbl9mcmFjdGlvbhgZIAEoCUIJukgGcgSQiCcBSBCIAQESKgoSbWFpbnRlbmFuY2VfbWFyZ2luGBogASgJQgm6SAZyBJCIJwFIEYgBARIzChttYWludGVuYW5jZV9tYXJnaW5fZnJhY3Rpb24YGyABKAlCCbpIBnIEkIgnAUgSiAEBEiQKDG1hcmdpbl9yYXRpbxgcIAEoCUIJukgGcgSQiCcBSBOIAQESIAoIbm90aW9uYWwYHSABKAlCCbpIBnIEkIgnAUgUiAEBEiwKEW5vdGlvbmFsX2Fzc2V0X2lkGB4gASgJQgy6SAlyB6KIJwNhc3RIFYgBARIkCgxub3Rpb25hbF91c2QYHyABKAlCCbpIBnIEkIgnAUgWiAEBEjEKDnVucmVhbGl6ZWRfcG5sGCAgASgLMhkuY3FjLnR5cGVzLnYxLkFzc2V0QW1vdW50Ei8KF3VucmVhbGl6ZWRfcG5sX2ZyYWN0aW9uGCEgASgJQgm6SAZyBIiIJwFIF4gBARIvCgxyZWFsaXplZF9wbmwYIiABKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnQSLgoLZnVuZGluZ19mZWUYIyABKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnQSOAoLY29tbWlzc2lvbnMYJCADKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnRCCLpIBZIBAhAQEjYKE2xpcXVpZGF0aW9uX3BlbmFsdHkYJSABKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnQSIwoNYWRsX2luZGljYXRvchgmIAEoDUIHukgEKgIYCkgYiAEBEikKEXRha2VfcHJvZml0X3ByaWNlGCcgASgJQgm6SAZyBJCIJwFIGYgBARInCg9zdG9wX2xvc3NfcHJpY2UYKCABKAlCCbpIBnIEkIgnAUgaiAEBEisKEG9wZW5pbmdfb3JkZXJfaWQYKSABKAlCDLpICXIHoognA29yZEgbiAEBEisKEGNsb3Npbmdfb3JkZXJfaWQYKiABKAlCDLpICXIHoognA29yZEgciAEBEiUKDXBlYWtfcXVhbnRpdHkYKyABKAlCCbpIBnIEkIgnAUgdiAEBEi0KCW9wZW5fdGltZRgsIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoLdXBkYXRlX3RpbWUYLSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESLgoKY2xvc2VfdGltZRguIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoIZHVyYXRpb24YLyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCLpIBaoBAjIAEjsKD2xpcXVpZGl0eV9yYW5nZRgwIAEoCzIgLmNxYy5wb3J0Zm9saW8udjEuTGlxdWlkaXR5UmFuZ2VIABI0CgdsZW5kaW5nGDEgASgLMiEuY3FjLnBvcnRmb2xpby52MS5MZW5kaW5nUG9zaXRpb25IABIxCg1zb3VyY2VfcmVjb3JkGDIgASgLMhouY3FjLnR5cGVzLnYxLlNvdXJjZVJlY29yZDqhELpInRAavAEKH3Bvc2l0aW9uLmxvbmdfc2lkZV9ub25fbmVnYXRpdmUSNXF1YW50aXR5IG11c3QgYmUgPj0gMCB3aGVuIHNpZGUgaXMgUE9TSVRJT05fU0lERV9MT05HGmJ0aGlzLnNpZGUgIT0gMiB8fCAhdGhpcy5xdWFudGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMucXVhbnRpdHkpID49IDAuMBq+AQogcG9zaXRpb24uc2hvcnRfc2lkZV9ub25fcG9zaXRpdmUSNnF1YW50aXR5IG11c3QgYmUgPD0gMCB3aGVuIHNpZGUgaXMgUE9TSVRJT05fU0lERV9TSE9SVBpidGhpcy5zaWRlICE9IDMgfHwgIXRoaXMucXVhbnRpdHkubWF0Y2hlcygnXi0/WzAtOV0rKFsuXVswLTldKyk/JCcpIHx8IGRvdWJsZSh0aGlzLnF1YW50aXR5KSA8PSAwLjAasAEKKHBvc2l0aW9uLmNvbnRyYWN0c19yZXF1aXJlX2NvbnRyYWN0X3NpemUSUGNvbnRyYWN0X3NpemUgbXVzdCBiZSBzZXQgd2hlbiBxdWFudGl0eV91bml0IGlzIFBPU0lUSU9OX1FVQU5USVRZX1VOSVRfQ09OVFJBQ1RTGjJ0aGlzLnF1YW50aXR5X3VuaXQgIT0gMiB8fCBoYXModGhpcy5jb250cmFjdF9zaXplKRrEAgomcG9zaXRpb24ubGlxdWlkaXR5X3VuaXRfcmVxdWlyZXNfcmFuZ2USjQFxdWFudGl0eV91bml0IFBPU0lUSU9OX1FVQU5USVRZX1VOSVRfTElRVUlESVRZIGlzIG9ubHkgdmFsaWQgd2l0aCBsaXF1aWRpdHlfcmFuZ2Ugc2V0LCBhbmQgdGhlbiBxdWFudGl0eSBtdXN0IGVxdWFsIGxpcXVpZGl0eV9yYW5nZS5saXF1aWRpdHkaiQEodGhpcy5xdWFudGl0eV91bml0ID09IDUpID09IGhhcyh0aGlzLmxpcXVpZGl0eV9yYW5nZSkgJiYgKCFoYXModGhpcy5saXF1aWRpdHlfcmFuZ2UpIHx8IHRoaXMucXVhbnRpdHkgPT0gdGhpcy5saXF1aWRpdHlfcmFuZ2UubGlxdWlkaXR5KRpxChtwb3NpdGlvbi5pbnZlcnNlX25vdF9xdWFudG8SLGEgcG9zaXRpb24gY2Fubm90IGJlIGJvdGggaW52ZXJzZSBhbmQgcXVhbnRvGiQhKHRoaXMuaXNfaW52ZXJzZSAmJiB0aGlzLmlzX3F1YW50bykasAEKL3Bvc2l0aW9uLmlzb2xhdGVkX21hcmdpbl9yZXF1aXJlc19pc29sYXRlZF9tb2RlEkhpc29sYXRlZF9tYXJnaW4gbWF5IG9ubHkgYmUgc2V0IHdoZW4gbWFyZ2luX21vZGUgaXMgTUFSR0lOX01PREVfSVNPTEFURUQaMyFoYXModGhpcy5pc29sYXRlZF9tYXJnaW4pIHx8IHRoaXMubWFyZ2luX21vZGUgPT0gMxr+AQopcG9zaXRpb24ubGlxdWlkYXRpb25fcGVuYWx0eV9ub25fbmVnYXRpdmUSOGxpcXVpZGF0aW9uX3BlbmFsdHkuYW1vdW50IG11c3QgYmUgPj0gMCAoYW4gYW1vdW50IHBhaWQpGpYBIWhhcyh0aGlzLmxpcXVpZGF0aW9uX3BlbmFsdHkpIHx8ICF0aGlzLmxpcXVpZGF0aW9uX3BlbmFsdHkuYW1vdW50Lm1hdGNoZXMoJ14tP1swLTldKyhbLl1bMC05XSspPyQnKSB8fCBkb3VibGUodGhpcy5saXF1aWRhdGlvbl9wZW5hbHR5LmFtb3VudCkgPj0gMC4wGooBCiBwb3NpdGlvbi5ub3Rpb25hbF9yZXF1aXJlc19hc3NldBIybm90aW9uYWxfYXNzZXRfaWQgbXVzdCBiZSBzZXQgd2hlbiBub3Rpb25hbCBpcyBzZXQaMiFoYXModGhpcy5ub3Rpb25hbCkgfHwgaGFzKHRoaXMubm90aW9uYWxfYXNzZXRfaWQpGpgBChlwb3NpdGlvbi5jbG9zZV9hZnRlcl9vcGVuEidjbG9zZV90aW1lIG11c3Qgbm90IGJlIGJlZm9yZSBvcGVuX3RpbWUaUiFoYXModGhpcy5vcGVuX3RpbWUpIHx8ICFoYXModGhpcy5jbG9zZV90aW1lKSB8fCB0aGlzLmNsb3NlX3RpbWUgPj0gdGhpcy5vcGVuX3RpbWUa0QIKHXBvc2l0aW9uLnBlYWtfY292ZXJzX3F1YW50aXR5EjdwZWFrX3F1YW50aXR5IG11c3QgYmUgPj0gdGhlIGFic29sdXRlIHZhbHVlIG9mIHF1YW50aXR5GvYBIWhhcyh0aGlzLnBlYWtfcXVhbnRpdHkpIHx8ICF0aGlzLnBlYWtfcXVhbnRpdHkubWF0Y2hlcygnXi0/WzAtOV0rKFsuXVswLTldKyk/JCcpIHx8ICF0aGlzLnF1YW50aXR5Lm1hdGNoZXMoJ14tP1swLTldKyhbLl1bMC05XSspPyQnKSB8fCAoZG91YmxlKHRoaXMucGVha19xdWFudGl0eSkgPj0gZG91YmxlKHRoaXMucXVhbnRpdHkpICYmIGRvdWJsZSh0aGlzLnBlYWtfcXVhbnRpdHkpID49IC1kb3VibGUodGhpcy5xdWFudGl0eSkpQgYKBGRlZmlCFAoSX3ZlbnVlX3Bvc2l0aW9uX2lkQhAKDl9pbnN0cnVtZW50X2lkQhAKDl9jb250cmFjdF9zaXplQhkKF19jb250cmFjdF9zaXplX2Fzc2V0X2lkQg0KC19tdWx0aXBsaWVyQhYKFF9zZXR0bGVtZW50X2Fzc2V0X2lkQhIKEF9hdmdfZW50cnlfcHJpY2VCEgoQX2F2Z19jbG9zZV9wcmljZUITChFfYnJlYWtfZXZlbl9wcmljZUINCgtfbWFya19wcmljZUIUChJfbGlxdWlkYXRpb25fcHJpY2VCCwoJX2xldmVyYWdlQhIKEF9pc29sYXRlZF9tYXJnaW5CEgoQX2F1dG9fYWRkX21hcmdpbkIRCg9faW5pdGlhbF9tYXJnaW5CGgoYX2luaXRpYWxfbWFyZ2luX2ZyYWN0aW9uQhUKE19tYWludGVuYW5jZV9tYXJnaW5CHgocX21haW50ZW5hbmNlX21hcmdpbl9mcmFjdGlvbkIPCg1fbWFyZ2luX3JhdGlvQgsKCV9ub3Rpb25hbEIUChJfbm90aW9uYWxfYXNzZXRfaWRCDwoNX25vdGlvbmFsX3VzZEIaChhfdW5yZWFsaXplZF9wbmxfZnJhY3Rpb25CEAoOX2FkbF9pbmRpY2F0b3JCFAoSX3Rha2VfcHJvZml0X3ByaWNlQhIKEF9zdG9wX2xvc3NfcHJpY2VCEwoRX29wZW5pbmdfb3JkZXJfaWRCEwoRX2Nsb3Npbmdfb3JkZXJfaWRCEAoOX3BlYWtfcXVhbnRpdHkivAQKDkxpcXVpZGl0eVJhbmdlEiEKCnRpY2tfbG93ZXIYASABKBFCDbpICjoIGNCnbCjPp2wSIQoKdGlja191cHBlchgCIAEoEUINukgKOggY0KdsKM+nbBIwCglsaXF1aWRpdHkYAyABKAlCHbpIGnIYMhZeKDB8WzEtOV1bMC05XXswLDM4fSkkEhUKCGluX3JhbmdlGAQgASgISACIAQESNAoHYW1vdW50cxgFIAMoCzIZLmNxYy50eXBlcy52MS5Bc3NldEFtb3VudEIIukgFkgECEAISOAoLdG9rZW5zX293ZWQYBiADKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnRCCLpIBZIBAhACOp0CukiZAhpnCh1saXF1aWRpdHlfcmFuZ2UudGlja3Nfb3JkZXJlZBIjdGlja19sb3dlciBtdXN0IGJlIGJlbG93IHRpY2tfdXBwZXIaIXRoaXMudGlja19sb3dlciA8IHRoaXMudGlja191cHBlchqtAQoobGlxdWlkaXR5X3JhbmdlLnRva2Vuc19vd2VkX25vbl9uZWdhdGl2ZRIgdG9rZW5zX293ZWQgYW1vdW50cyBtdXN0IGJlID49IDAaX3RoaXMudG9rZW5zX293ZWQuYWxsKHQsICF0LmFtb3VudC5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgZG91YmxlKHQuYW1vdW50KSA+PSAwLjApQgsKCV9pbl9yYW5nZSK1AwoPTGVuZGluZ1Bvc2l0aW9uEiYKEHJlc2VydmVfYXNzZXRfaWQYASABKAlCDLpICXIHoognA2FzdBI9ChZzY2FsZWRfYV90b2tlbl9iYWxhbmNlGAIgASgJQh26SBpyGDIWXigwfFsxLTldWzAtOV17MCw3N30pJBI7ChRzY2FsZWRfdmFyaWFibGVfZGVidBgDIAEoCUIdukgachgyFl4oMHxbMS05XVswLTldezAsNzd9KSQSKAoQc3VwcGxpZWRfYmFsYW5jZRgEIAEoCUIJukgGcgSQiCcBSACIAQESKAoQYm9ycm93ZWRfYmFsYW5jZRgFIAEoCUIJukgGcgSQiCcBSAGIAQESGgoSY29sbGF0ZXJhbF9lbmFibGVkGAYgASgIEiIKCnN1cHBseV9hcHkYByABKAlCCbpIBnIEiIgnAUgCiAEBEiIKCmJvcnJvd19hcHkYCCABKAlCCbpIBnIEiIgnAUgDiAEBQhMKEV9zdXBwbGllZF9iYWxhbmNlQhMKEV9ib3Jyb3dlZF9iYWxhbmNlQg0KC19zdXBwbHlfYXB5Qg0KC19ib3Jyb3dfYXB5Ku0BChRQb3NpdGlvblF1YW50aXR5VW5pdBImCiJQT1NJVElPTl9RVUFOVElUWV9VTklUX1VOU1BFQ0lGSUVEEAASHwobUE9TSVRJT05fUVVBTlRJVFlfVU5JVF9CQVNFEAESJAogUE9TSVRJT05fUVVBTlRJVFlfVU5JVF9DT05UUkFDVFMQAhIgChxQT1NJVElPTl9RVUFOVElUWV9VTklUX1FVT1RFEAMSHgoaUE9TSVRJT05fUVVBTlRJVFlfVU5JVF9VU0QQBBIkCiBQT1NJVElPTl9RVUFOVElUWV9VTklUX0xJUVVJRElUWRAFQn0KIGNvbS5jcnlwdG9xdWFudC5jcWMucG9ydGZvbGlvLnYxQg1Qb3NpdGlvblByb3RvUAFaSGdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3BvcnRmb2xpby92MTtwb3J0Zm9saW92MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_amount, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_cqc_venues_v1_trading, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch9jcWMvcG9ydGZvbGlvL3YxL3Bvc2l0aW9uLnByb3RvEhBjcWMucG9ydGZvbGlvLnYxIuAuCghQb3NpdGlvbhIhCgtwb3NpdGlvbl9pZBgBIAEoCUIMukgJcgeiiCcDcG9zEioKEXZlbnVlX3Bvc2l0aW9uX2lkGAIgASgJQgq6SAdyBRABGIABSAGIAQESIAoKYWNjb3VudF9pZBgDIAEoCUIMukgJcgeiiCcDYWNjEh8KCW1hcmtldF9pZBgEIAEoCUIMukgJcgeiiCcDbWt0EigKDWluc3RydW1lbnRfaWQYBSABKAlCDLpICXIHoognA2luc0gCiAEBEjUKBHNpZGUYBiABKA4yGy5jcWMudmVudWVzLnYxLlBvc2l0aW9uU2lkZUIKukgHggEEEAEgABIbCghxdWFudGl0eRgHIAEoCUIJukgGcgSIiCcBEj4KDXF1YW50aXR5X3VuaXQYCCABKA4yGy5jcWMudmVudWVzLnYxLlF1YW50aXR5VW5pdEIKukgHggEEEAEgABIlCg1jb250cmFjdF9zaXplGAkgASgJQgm6SAZyBJiIJwFIA4gBARIxChZjb250cmFjdF9zaXplX2Fzc2V0X2lkGAogASgJQgy6SAlyB6KIJwNhc3RIBIgBARI9Cg1jb250cmFjdF90eXBlGAwgASgOMhwuY3FjLm1hcmtldHMudjEuQ29udHJhY3RUeXBlQgi6SAWCAQIQARIuChNzZXR0bGVtZW50X2Fzc2V0X2lkGA4gASgJQgy6SAlyB6KIJwNhc3RIBYgBARInCg9hdmdfZW50cnlfcHJpY2UYDyABKAlCCbpIBnIEiIgnAUgGiAEBEicKD2F2Z19jbG9zZV9wcmljZRgQIAEoCUIJukgGcgSIiCcBSAeIAQESKAoQYnJlYWtfZXZlbl9wcmljZRgRIAEoCUIJukgGcgSIiCcBSAiIAQESIgoKbWFya19wcmljZRgSIAEoCUIJukgGcgSIiCcBSAmIAQESKQoRbGlxdWlkYXRpb25fcHJpY2UYEyABKAlCCbpIBnIEiIgnAUgKiAEBEiAKCGxldmVyYWdlGBQgASgJQgm6SAZyBJiIJwFIC4gBARI4CgttYXJnaW5fbW9kZRgVIAEoDjIZLmNxYy52ZW51ZXMudjEuTWFyZ2luTW9kZUIIukgFggECEAESJwoPaXNvbGF0ZWRfbWFyZ2luGBYgASgJQgm6SAZyBJCIJwFIDIgBARIcCg9hdXRvX2FkZF9tYXJnaW4YFyABKAhIDYgBARImCg5pbml0aWFsX21hcmdpbhgYIAEoCUIJukgGcgSQiCcBSA6IAQESKwoTaW5pdGlhbF9tYXJnaW5fcmF0ZRgZIAEoCUIJukgGcgSQiCcBSA+IAQESKgoSbWFpbnRlbmFuY2VfbWFyZ2luGBogASgJQgm6SAZyBJCIJwFIEIgBARIvChdtYWludGVuYW5jZV9tYXJnaW5fcmF0ZRgbIAEoCUIJukgGcgSQiCcBSBGIAQESJAoMbWFyZ2luX3JhdGlvGBwgASgJQgm6SAZyBJCIJwFIEogBARIgCghub3Rpb25hbBgdIAEoCUIJukgGcgSQiCcBSBOIAQESLAoRbm90aW9uYWxfYXNzZXRfaWQYHiABKAlCDLpICXIHoognA2FzdEgUiAEBEiQKDG5vdGlvbmFsX3VzZBgfIAEoCUIJukgGcgSQiCcBSBWIAQESMQoOdW5yZWFsaXplZF9wbmwYICABKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnQSLwoXdW5yZWFsaXplZF9wbmxfZnJhY3Rpb24YISABKAlCCbpIBnIEiIgnAUgWiAEBEi8KDHJlYWxpemVkX3BubBgiIAEoCzIZLmNxYy50eXBlcy52MS5Bc3NldEFtb3VudBIqCgdmdW5kaW5nGCMgASgLMhkuY3FjLnR5cGVzLnYxLkFzc2V0QW1vdW50EjgKC2NvbW1pc3Npb25zGCQgAygLMhkuY3FjLnR5cGVzLnYxLkFzc2V0QW1vdW50Qgi6SAWSAQIQEBI2ChNsaXF1aWRhdGlvbl9wZW5hbHR5GCUgASgLMhkuY3FjLnR5cGVzLnYxLkFzc2V0QW1vdW50EiMKDWFkbF9pbmRpY2F0b3IYJiABKA1CB7pIBCoCGApIF4gBARIpChF0YWtlX3Byb2ZpdF9wcmljZRgnIAEoCUIJukgGcgSIiCcBSBiIAQESJwoPc3RvcF9sb3NzX3ByaWNlGCggASgJQgm6SAZyBIiIJwFIGYgBARIrChBvcGVuaW5nX29yZGVyX2lkGCkgASgJQgy6SAlyB6KIJwNvcmRIGogBARIrChBjbG9zaW5nX29yZGVyX2lkGCogASgJQgy6SAlyB6KIJwNvcmRIG4gBARIlCg1wZWFrX3F1YW50aXR5GCsgASgJQgm6SAZyBJCIJwFIHIgBARItCglvcGVuX3RpbWUYLCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKC3VwZGF0ZV90aW1lGC0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEi4KCmNsb3NlX3RpbWUYLiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKCGR1cmF0aW9uGC8gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgi6SAWqAQIyABI7Cg9saXF1aWRpdHlfcmFuZ2UYMCABKAsyIC5jcWMucG9ydGZvbGlvLnYxLkxpcXVpZGl0eVJhbmdlSAASNAoHbGVuZGluZxgxIAEoCzIhLmNxYy5wb3J0Zm9saW8udjEuTGVuZGluZ1Bvc2l0aW9uSAASMQoNc291cmNlX3JlY29yZBgyIAEoCzIaLmNxYy50eXBlcy52MS5Tb3VyY2VSZWNvcmQSKQoRY2xvc2FibGVfcXVhbnRpdHkYMyABKAlCCbpIBnIEkIgnAUgdiAEBEiwKE2xhc3RfdmVudWVfdHJhZGVfaWQYNCABKAlCCrpIB3IFEAEYgAFIHogBARIxCgttYXJnaW5fbG9hbhg1IAEoCzIcLmNxYy5wb3J0Zm9saW8udjEuTWFyZ2luTG9hbhI8Chl1bnJlYWxpemVkX3BubF9sYXN0X3ByaWNlGDYgASgLMhkuY3FjLnR5cGVzLnYxLkFzc2V0QW1vdW50EjoKInVucmVhbGl6ZWRfcG5sX2xhc3RfcHJpY2VfZnJhY3Rpb24YNyABKAlCCbpIBnIEiIgnAUgfiAEBEi0KFWlzb2xhdGVkX2Jhc2VfYmFsYW5jZRg4IAEoCUIJukgGcgSIiCcBSCCIAQESLgoWaXNvbGF0ZWRfcXVvdGVfYmFsYW5jZRg5IAEoCUIJukgGcgSIiCcBSCGIAQESLgoLc3BvdF9pbl91c2UYOiABKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnQSLwoWdmVudWVfb3BlbmluZ19vcmRlcl9pZBg7IAEoCUIKukgHcgUQARiAAUgiiAEBOq4UukiqFBq8AQofcG9zaXRpb24ubG9uZ19zaWRlX25vbl9uZWdhdGl2ZRI1cXVhbnRpdHkgbXVzdCBiZSA+PSAwIHdoZW4gc2lkZSBpcyBQT1NJVElPTl9TSURFX0xPTkcaYnRoaXMuc2lkZSAhPSAyIHx8ICF0aGlzLnF1YW50aXR5Lm1hdGNoZXMoJ14tP1swLTldKyhbLl1bMC05XSspPyQnKSB8fCBkb3VibGUodGhpcy5xdWFudGl0eSkgPj0gMC4wGr4BCiBwb3NpdGlvbi5zaG9ydF9zaWRlX25vbl9wb3NpdGl2ZRI2cXVhbnRpdHkgbXVzdCBiZSA8PSAwIHdoZW4gc2lkZSBpcyBQT1NJVElPTl9TSURFX1NIT1JUGmJ0aGlzLnNpZGUgIT0gMyB8fCAhdGhpcy5xdWFudGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMucXVhbnRpdHkpIDw9IDAuMBqnAQoocG9zaXRpb24uY29udHJhY3RzX3JlcXVpcmVfY29udHJhY3Rfc2l6ZRJHY29udHJhY3Rfc2l6ZSBtdXN0IGJlIHNldCB3aGVuIHF1YW50aXR5X3VuaXQgaXMgUVVBTlRJVFlfVU5JVF9DT05UUkFDVFMaMnRoaXMucXVhbnRpdHlfdW5pdCAhPSAyIHx8IGhhcyh0aGlzLmNvbnRyYWN0X3NpemUpGrsCCiZwb3NpdGlvbi5saXF1aWRpdHlfdW5pdF9yZXF1aXJlc19yYW5nZRKEAXF1YW50aXR5X3VuaXQgUVVBTlRJVFlfVU5JVF9MSVFVSURJVFkgaXMgb25seSB2YWxpZCB3aXRoIGxpcXVpZGl0eV9yYW5nZSBzZXQsIGFuZCB0aGVuIHF1YW50aXR5IG11c3QgZXF1YWwgbGlxdWlkaXR5X3JhbmdlLmxpcXVpZGl0eRqJASh0aGlzLnF1YW50aXR5X3VuaXQgPT0gNSkgPT0gaGFzKHRoaXMubGlxdWlkaXR5X3JhbmdlKSAmJiAoIWhhcyh0aGlzLmxpcXVpZGl0eV9yYW5nZSkgfHwgdGhpcy5xdWFudGl0eSA9PSB0aGlzLmxpcXVpZGl0eV9yYW5nZS5saXF1aWRpdHkpGrABCi9wb3NpdGlvbi5pc29sYXRlZF9tYXJnaW5fcmVxdWlyZXNfaXNvbGF0ZWRfbW9kZRJIaXNvbGF0ZWRfbWFyZ2luIG1heSBvbmx5IGJlIHNldCB3aGVuIG1hcmdpbl9tb2RlIGlzIE1BUkdJTl9NT0RFX0lTT0xBVEVEGjMhaGFzKHRoaXMuaXNvbGF0ZWRfbWFyZ2luKSB8fCB0aGlzLm1hcmdpbl9tb2RlID09IDMakAEKIXBvc2l0aW9uLnNwb3RfaW5fdXNlX25vbl9uZWdhdGl2ZRInc3BvdF9pbl91c2UuYW1vdW50IG11c3Qgbm90IGJlIG5lZ2F0aXZlGkIhaGFzKHRoaXMuc3BvdF9pbl91c2UpIHx8ICF0aGlzLnNwb3RfaW5fdXNlLmFtb3VudC5zdGFydHNXaXRoKCctJyka/gEKKXBvc2l0aW9uLmxpcXVpZGF0aW9uX3BlbmFsdHlfbm9uX25lZ2F0aXZlEjhsaXF1aWRhdGlvbl9wZW5hbHR5LmFtb3VudCBtdXN0IGJlID49IDAgKGFuIGFtb3VudCBwYWlkKRqWASFoYXModGhpcy5saXF1aWRhdGlvbl9wZW5hbHR5KSB8fCAhdGhpcy5saXF1aWRhdGlvbl9wZW5hbHR5LmFtb3VudC5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMubGlxdWlkYXRpb25fcGVuYWx0eS5hbW91bnQpID49IDAuMBruAgohcG9zaXRpb24uY2xvc2FibGVfd2l0aGluX3F1YW50aXR5EkBjbG9zYWJsZV9xdWFudGl0eSBtdXN0IG5vdCBleGNlZWQgdGhlIGFic29sdXRlIHZhbHVlIG9mIHF1YW50aXR5GoYCIWhhcyh0aGlzLmNsb3NhYmxlX3F1YW50aXR5KSB8fCAhdGhpcy5jbG9zYWJsZV9xdWFudGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgIXRoaXMucXVhbnRpdHkubWF0Y2hlcygnXi0/WzAtOV0rKFsuXVswLTldKyk/JCcpIHx8IChkb3VibGUodGhpcy5jbG9zYWJsZV9xdWFudGl0eSkgPD0gZG91YmxlKHRoaXMucXVhbnRpdHkpIHx8IGRvdWJsZSh0aGlzLmNsb3NhYmxlX3F1YW50aXR5KSA8PSAtZG91YmxlKHRoaXMucXVhbnRpdHkpKRqLAQolcG9zaXRpb24uY29tbWlzc2lvbnNfdW5pcXVlX3Blcl9hc3NldBI0Y29tbWlzc2lvbnMgbXVzdCBoYXZlIGF0IG1vc3Qgb25lIGVudHJ5IHBlciBhc3NldF9pZBosdGhpcy5jb21taXNzaW9ucy5tYXAoYywgYy5hc3NldF9pZCkudW5pcXVlKCkaigEKIHBvc2l0aW9uLm5vdGlvbmFsX3JlcXVpcmVzX2Fzc2V0EjJub3Rpb25hbF9hc3NldF9pZCBtdXN0IGJlIHNldCB3aGVuIG5vdGlvbmFsIGlzIHNldBoyIWhhcyh0aGlzLm5vdGlvbmFsKSB8fCBoYXModGhpcy5ub3Rpb25hbF9hc3NldF9pZCkamAEKGXBvc2l0aW9uLmNsb3NlX2FmdGVyX29wZW4SJ2Nsb3NlX3RpbWUgbXVzdCBub3QgYmUgYmVmb3JlIG9wZW5fdGltZRpSIWhhcyh0aGlzLm9wZW5fdGltZSkgfHwgIWhhcyh0aGlzLmNsb3NlX3RpbWUpIHx8IHRoaXMuY2xvc2VfdGltZSA+PSB0aGlzLm9wZW5fdGltZRrRAgodcG9zaXRpb24ucGVha19jb3ZlcnNfcXVhbnRpdHkSN3BlYWtfcXVhbnRpdHkgbXVzdCBiZSA+PSB0aGUgYWJzb2x1dGUgdmFsdWUgb2YgcXVhbnRpdHka9gEhaGFzKHRoaXMucGVha19xdWFudGl0eSkgfHwgIXRoaXMucGVha19xdWFudGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgIXRoaXMucXVhbnRpdHkubWF0Y2hlcygnXi0/WzAtOV0rKFsuXVswLTldKyk/JCcpIHx8IChkb3VibGUodGhpcy5wZWFrX3F1YW50aXR5KSA+PSBkb3VibGUodGhpcy5xdWFudGl0eSkgJiYgZG91YmxlKHRoaXMucGVha19xdWFudGl0eSkgPj0gLWRvdWJsZSh0aGlzLnF1YW50aXR5KSlCBgoEZGVmaUIUChJfdmVudWVfcG9zaXRpb25faWRCEAoOX2luc3RydW1lbnRfaWRCEAoOX2NvbnRyYWN0X3NpemVCGQoXX2NvbnRyYWN0X3NpemVfYXNzZXRfaWRCFgoUX3NldHRsZW1lbnRfYXNzZXRfaWRCEgoQX2F2Z19lbnRyeV9wcmljZUISChBfYXZnX2Nsb3NlX3ByaWNlQhMKEV9icmVha19ldmVuX3ByaWNlQg0KC19tYXJrX3ByaWNlQhQKEl9saXF1aWRhdGlvbl9wcmljZUILCglfbGV2ZXJhZ2VCEgoQX2lzb2xhdGVkX21hcmdpbkISChBfYXV0b19hZGRfbWFyZ2luQhEKD19pbml0aWFsX21hcmdpbkIWChRfaW5pdGlhbF9tYXJnaW5fcmF0ZUIVChNfbWFpbnRlbmFuY2VfbWFyZ2luQhoKGF9tYWludGVuYW5jZV9tYXJnaW5fcmF0ZUIPCg1fbWFyZ2luX3JhdGlvQgsKCV9ub3Rpb25hbEIUChJfbm90aW9uYWxfYXNzZXRfaWRCDwoNX25vdGlvbmFsX3VzZEIaChhfdW5yZWFsaXplZF9wbmxfZnJhY3Rpb25CEAoOX2FkbF9pbmRpY2F0b3JCFAoSX3Rha2VfcHJvZml0X3ByaWNlQhIKEF9zdG9wX2xvc3NfcHJpY2VCEwoRX29wZW5pbmdfb3JkZXJfaWRCEwoRX2Nsb3Npbmdfb3JkZXJfaWRCEAoOX3BlYWtfcXVhbnRpdHlCFAoSX2Nsb3NhYmxlX3F1YW50aXR5QhYKFF9sYXN0X3ZlbnVlX3RyYWRlX2lkQiUKI191bnJlYWxpemVkX3BubF9sYXN0X3ByaWNlX2ZyYWN0aW9uQhgKFl9pc29sYXRlZF9iYXNlX2JhbGFuY2VCGQoXX2lzb2xhdGVkX3F1b3RlX2JhbGFuY2VCGQoXX3ZlbnVlX29wZW5pbmdfb3JkZXJfaWQiqAgKCk1hcmdpbkxvYW4SIQoJbGlhYmlsaXR5GAEgASgJQgm6SAZyBJCIJwFIAIgBARIoChJsaWFiaWxpdHlfYXNzZXRfaWQYAiABKAlCDLpICXIHoognA2FzdBIoChBhY2NydWVkX2ludGVyZXN0GAMgASgJQgm6SAZyBJCIJwFIAYgBARIvChdwZW5kaW5nX2Nsb3NlX2xpYWJpbGl0eRgEIAEoCUIJukgGcgSQiCcBSAKIAQESJQoNaW50ZXJlc3RfcmF0ZRgFIAEoCUIJukgGcgSgiScBSAOIAQESPAoPaW50ZXJlc3RfcGVyaW9kGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgi6SAWqAQIqABI2ChJuZXh0X2ludGVyZXN0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wOoMFukj/BBrWAgoqbWFyZ2luX2xvYW4ucGVuZGluZ19jbG9zZV93aXRoaW5fbGlhYmlsaXR5EjFwZW5kaW5nX2Nsb3NlX2xpYWJpbGl0eSBtdXN0IG5vdCBleGNlZWQgbGlhYmlsaXR5GvQBIWhhcyh0aGlzLnBlbmRpbmdfY2xvc2VfbGlhYmlsaXR5KSB8fCAhaGFzKHRoaXMubGlhYmlsaXR5KSB8fCAhdGhpcy5wZW5kaW5nX2Nsb3NlX2xpYWJpbGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgIXRoaXMubGlhYmlsaXR5Lm1hdGNoZXMoJ14tP1swLTldKyhbLl1bMC05XSspPyQnKSB8fCBkb3VibGUodGhpcy5wZW5kaW5nX2Nsb3NlX2xpYWJpbGl0eSkgPD0gZG91YmxlKHRoaXMubGlhYmlsaXR5KRqVAQolbWFyZ2luX2xvYW4uaW50ZXJlc3RfcGVyaW9kX3dpdGhfcmF0ZRI1aW50ZXJlc3RfcGVyaW9kIG11c3QgYmUgc2V0IHdoZW4gaW50ZXJlc3RfcmF0ZSBpcyBzZXQaNSFoYXModGhpcy5pbnRlcmVzdF9yYXRlKSB8fCBoYXModGhpcy5pbnRlcmVzdF9wZXJpb2QpGosBChVtYXJnaW5fbG9hbi5ub3RfZW1wdHkSQmEgbWFyZ2luIGxvYW4gY2FycmllcyBhdCBsZWFzdCBpdHMgbGlhYmlsaXR5IG9yIGl0cyBpbnRlcmVzdCB0ZXJtcxouaGFzKHRoaXMubGlhYmlsaXR5KSB8fCBoYXModGhpcy5pbnRlcmVzdF9yYXRlKUIMCgpfbGlhYmlsaXR5QhMKEV9hY2NydWVkX2ludGVyZXN0QhoKGF9wZW5kaW5nX2Nsb3NlX2xpYWJpbGl0eUIQCg5faW50ZXJlc3RfcmF0ZSK8BAoOTGlxdWlkaXR5UmFuZ2USIQoKdGlja19sb3dlchgBIAEoEUINukgKOggY0KdsKM+nbBIhCgp0aWNrX3VwcGVyGAIgASgRQg26SAo6CBjQp2woz6dsEjAKCWxpcXVpZGl0eRgDIAEoCUIdukgachgyFl4oMHxbMS05XVswLTldezAsMzh9KSQSFQoIaW5fcmFuZ2UYBCABKAhIAIgBARI0CgdhbW91bnRzGAUgAygLMhkuY3FjLnR5cGVzLnYxLkFzc2V0QW1vdW50Qgi6SAWSAQIQAhI4Cgt0b2tlbnNfb3dlZBgGIAMoCzIZLmNxYy50eXBlcy52MS5Bc3NldEFtb3VudEIIukgFkgECEAI6nQK6SJkCGmcKHWxpcXVpZGl0eV9yYW5nZS50aWNrc19vcmRlcmVkEiN0aWNrX2xvd2VyIG11c3QgYmUgYmVsb3cgdGlja191cHBlchohdGhpcy50aWNrX2xvd2VyIDwgdGhpcy50aWNrX3VwcGVyGq0BCihsaXF1aWRpdHlfcmFuZ2UudG9rZW5zX293ZWRfbm9uX25lZ2F0aXZlEiB0b2tlbnNfb3dlZCBhbW91bnRzIG11c3QgYmUgPj0gMBpfdGhpcy50b2tlbnNfb3dlZC5hbGwodCwgIXQuYW1vdW50Lm1hdGNoZXMoJ14tP1swLTldKyhbLl1bMC05XSspPyQnKSB8fCBkb3VibGUodC5hbW91bnQpID49IDAuMClCCwoJX2luX3JhbmdlIrUDCg9MZW5kaW5nUG9zaXRpb24SJgoQcmVzZXJ2ZV9hc3NldF9pZBgBIAEoCUIMukgJcgeiiCcDYXN0Ej0KFnNjYWxlZF9hX3Rva2VuX2JhbGFuY2UYAiABKAlCHbpIGnIYMhZeKDB8WzEtOV1bMC05XXswLDc3fSkkEjsKFHNjYWxlZF92YXJpYWJsZV9kZWJ0GAMgASgJQh26SBpyGDIWXigwfFsxLTldWzAtOV17MCw3N30pJBIoChBzdXBwbGllZF9iYWxhbmNlGAQgASgJQgm6SAZyBJCIJwFIAIgBARIoChBib3Jyb3dlZF9iYWxhbmNlGAUgASgJQgm6SAZyBJCIJwFIAYgBARIaChJjb2xsYXRlcmFsX2VuYWJsZWQYBiABKAgSIgoKc3VwcGx5X2FweRgHIAEoCUIJukgGcgSIiCcBSAKIAQESIgoKYm9ycm93X2FweRgIIAEoCUIJukgGcgSIiCcBSAOIAQFCEwoRX3N1cHBsaWVkX2JhbGFuY2VCEwoRX2JvcnJvd2VkX2JhbGFuY2VCDQoLX3N1cHBseV9hcHlCDQoLX2JvcnJvd19hcHlCfQogY29tLmNyeXB0b3F1YW50LmNxYy5wb3J0Zm9saW8udjFCDVBvc2l0aW9uUHJvdG9QAVpIZ2l0aHViLmNvbS9jcnlwdG8tcXVhbnQvY3FjL3BhY2thZ2VzL2dvL2dlbi9jcWMvcG9ydGZvbGlvL3YxO3BvcnRmb2xpb3YxYgZwcm90bzM", [file_buf_validate_validate, file_cqc_markets_v1_instrument, file_cqc_types_v1_amount, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_cqc_venues_v1_trading, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Position is the holding of one account in one market: a perpetual, future or option position on a
@@ -32,6 +34,8 @@ export const file_cqc_portfolio_v1_position: GenFile = /*@__PURE__*/
  * Unless a field says otherwise, prices are the price of one unit of the market's base asset in its quote
  * asset (USD per BTC for BTC-USD-SWAP and USDT per BTC for BTCUSDT), and money amounts (margins, PnL,
  * fees) are in the settlement asset: BTC for inverse (coin-margined) contracts, USDT for USDT-margined.
+ * Signs follow proto/README.md "Sign conventions": PnL positive = gain; commissions, funding and
+ * penalties positive = paid by the account.
  *
  * @generated from message cqc.portfolio.v1.Position
  */
@@ -96,17 +100,28 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
   quantity: string;
 
   /**
-   * quantity_unit says what one unit of quantity is (base asset, contracts, quote asset, USD, AMM
-   * liquidity): for venue positions, the market's Market.quantity_unit (same enum numbers). Required.
+   * quantity_unit says what one unit of quantity is: BASE (Binance USD-M positionAmt in BTC, Aave
+   * supplied USDC), CONTRACTS (OKX pos on swaps and futures; contract_size is then required), QUOTE, USD
+   * (Deribit inverse "size" in US dollars) or LIQUIDITY (Uniswap v3 liquidity; liquidity_range is then
+   * required and quantity equals liquidity_range.liquidity). For venue positions it is the market's
+   * Market.quantity_unit. Required.
    *
-   * @generated from field: cqc.portfolio.v1.PositionQuantityUnit quantity_unit = 8;
+   * @generated from field: cqc.venues.v1.QuantityUnit quantity_unit = 8;
    */
-  quantityUnit: PositionQuantityUnit;
+  quantityUnit: QuantityUnit;
 
   /**
-   * contract_size is the value of one contract in contract_size_asset_id (OKX ctVal "100" with ctValCcy
-   * "USD" for BTC-USD-SWAP; CCXT contractSize). Positive decimal. Required when quantity_unit is CONTRACTS;
-   * unset otherwise.
+   * contract_size is the value of one contract in contract_size_asset_id, with every venue multiplier
+   * already folded in: OKX ctVal x ctMult ("100" USD for BTC-USD-SWAP, "0.1" ETH for ETH-USD options
+   * with ctVal 1 and ctMult 0.1), CCXT contractSize; the same value as the listing's
+   * Market.contract_size. Nothing else scales it: the notional of a position is counted once, as
+   *   - BASE: |quantity| x price, in quote asset;
+   *   - CONTRACTS with contract_size in the base asset (linear): |quantity| x contract_size x price, in
+   *     quote asset;
+   *   - CONTRACTS with contract_size in the quote asset or USD (inverse): |quantity| x contract_size, in
+   *     that asset (divide by price for the value in the base coin);
+   *   - USD: |quantity| US dollars.
+   * Positive decimal. Required when quantity_unit is CONTRACTS; unset otherwise.
    *
    * @generated from field: optional string contract_size = 9;
    */
@@ -121,29 +136,15 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
   contractSizeAssetId?: string | undefined;
 
   /**
-   * multiplier scales quantity × contract_size into notional (OKX ctMult, NautilusTrader multiplier;
-   * "1" for most perpetuals, "0.01" for OKX options). Positive decimal; unset means 1.
+   * contract_type is how the position's contract is margined and settled, as its instrument's
+   * Instrument.contract_type: LINEAR (Binance USD-M, OKX BTC-USDT-SWAP: PnL in the quote asset), INVERSE
+   * (OKX ctType "inverse", Deribit "reversed", Binance COIN-M: sized in USD, margin and PnL in the base
+   * coin) or QUANTO (BitMEX ETHUSD, settled in a third asset). UNSPECIFIED for spot, margin and DeFi
+   * positions, which hold no contract.
    *
-   * @generated from field: optional string multiplier = 11;
+   * @generated from field: cqc.markets.v1.ContractType contract_type = 12;
    */
-  multiplier?: string | undefined;
-
-  /**
-   * is_inverse is true for coin-margined (inverse) contracts, whose size is in quote currency (USD) and
-   * whose margin and PnL are in the base coin (OKX ctType "inverse", Deribit "reversed", BN COIN-M).
-   * False for linear contracts, spot and DeFi positions.
-   *
-   * @generated from field: bool is_inverse = 12;
-   */
-  isInverse: boolean;
-
-  /**
-   * is_quanto is true for quanto contracts, whose settlement asset is neither base nor quote (BitMEX
-   * ETHUSD in XBT). False otherwise. Never true together with is_inverse.
-   *
-   * @generated from field: bool is_quanto = 13;
-   */
-  isQuanto: boolean;
+  contractType: ContractType;
 
   /**
    * settlement_asset_id is the asset margin and PnL of the position are paid in ("ast_" + ULID): BTC for
@@ -156,8 +157,9 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
 
   /**
    * avg_entry_price is the average price at which the current quantity was opened, in quote asset per
-   * base unit (NautilusTrader avg_px_open, BN-F entryPrice, OKX avgPx, CCXT entryPrice). Non-negative
-   * decimal; unset when flat or unknown (Binance entryPrice "0.0" on a flat position is mapped to unset).
+   * base unit (NautilusTrader avg_px_open, BN-F entryPrice, OKX avgPx, CCXT entryPrice). Signed decimal
+   * (prices are signed contract-wide; the market's negative_prices_allowed says whether a non-positive
+   * price can occur); unset when flat or unknown (Binance entryPrice "0.0" on a flat position is mapped to unset).
    *
    * @generated from field: optional string avg_entry_price = 15;
    */
@@ -165,7 +167,7 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
 
   /**
    * avg_close_price is the average price of the fills that reduced the position, in quote asset per base
-   * unit (NautilusTrader avg_px_close). Non-negative decimal; unset until the position is first reduced.
+   * unit (NautilusTrader avg_px_close). Signed decimal; unset until the position is first reduced.
    *
    * @generated from field: optional string avg_close_price = 16;
    */
@@ -182,7 +184,7 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
 
   /**
    * mark_price is the venue's mark price used to value the position, in quote asset per base unit (BN-F
-   * markPrice, OKX markPx). Non-negative decimal; unset when the venue sent none (spot, DeFi).
+   * markPrice, OKX markPx). Signed decimal; unset when the venue sent none (spot, DeFi).
    *
    * @generated from field: optional string mark_price = 18;
    */
@@ -190,7 +192,7 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
 
   /**
    * liquidation_price is the estimated mark price at which the venue would liquidate the position, in quote
-   * asset per base unit (BN-F liquidationPrice, OKX liqPx, CCXT liquidationPrice). Non-negative decimal.
+   * asset per base unit (BN-F liquidationPrice, OKX liqPx, CCXT liquidationPrice). Signed decimal.
    * Unset when no liquidation price applies: Binance "0" and OKX "" (e.g. fully collateralised cross
    * positions) are mapped to unset, never to "0".
    *
@@ -241,12 +243,13 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
   initialMargin?: string | undefined;
 
   /**
-   * initial_margin_fraction is initial_margin as a fraction of notional (0.1 = 10%, i.e. 1 / leverage;
+   * initial_margin_rate is initial_margin as a fraction of notional (0.1 = 10%, i.e. 1 / leverage;
    * CCXT initialMarginPercentage). Non-negative decimal; venue percents are divided by 100 on ingest.
+   * Unset when unknown.
    *
-   * @generated from field: optional string initial_margin_fraction = 25;
+   * @generated from field: optional string initial_margin_rate = 25;
    */
-  initialMarginFraction?: string | undefined;
+  initialMarginRate?: string | undefined;
 
   /**
    * maintenance_margin is the margin below which the position is liquidated, in settlement asset (BN-F
@@ -257,12 +260,13 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
   maintenanceMargin?: string | undefined;
 
   /**
-   * maintenance_margin_fraction is the maintenance margin rate as a fraction of notional (0.004 = 0.4% for
-   * Binance BTCUSDT's first bracket; CCXT maintenanceMarginPercentage). Non-negative decimal.
+   * maintenance_margin_rate is the maintenance margin as a fraction of notional (0.004 = 0.4% for
+   * Binance BTCUSDT's first bracket; CCXT maintenanceMarginPercentage). Non-negative decimal; unset when
+   * unknown.
    *
-   * @generated from field: optional string maintenance_margin_fraction = 27;
+   * @generated from field: optional string maintenance_margin_rate = 27;
    */
-  maintenanceMarginFraction?: string | undefined;
+  maintenanceMarginRate?: string | undefined;
 
   /**
    * margin_ratio is maintenance margin divided by the margin balance backing the position (equity for
@@ -276,8 +280,9 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
   marginRatio?: string | undefined;
 
   /**
-   * notional is the absolute value of the position at mark_price, in notional_asset_id (CCXT notional;
-   * BN-F notional in USDT, whose sign is dropped because quantity carries direction; OKX notionalCcy).
+   * notional is the absolute value of the position at mark_price, in notional_asset_id, computed as
+   * contract_size's comment says (counted once: no further multiplier applies). CCXT notional; BN-F
+   * notional in USDT, whose sign is dropped because quantity carries direction; OKX notionalCcy.
    * Non-negative decimal; unset when unknown.
    *
    * @generated from field: optional string notional = 29;
@@ -301,9 +306,10 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
   notionalUsd?: string | undefined;
 
   /**
-   * unrealized_pnl is the profit (positive) or loss (negative) if the position were closed at mark_price,
-   * in the asset the venue settles it in: BTC for inverse contracts (OKX upl), USDT for Binance USD-M
-   * (unRealizedProfit). Unset when unknown.
+   * unrealized_pnl is what closing the whole position at mark_price would realise, before fees, funding
+   * and interest, in the asset the venue settles it in: BTC for inverse contracts (OKX upl), USDT for
+   * Binance USD-M (unRealizedProfit). PnL sign (proto/README.md "Sign conventions"): positive = gain,
+   * negative = loss. Unset when unknown.
    *
    * @generated from field: cqc.types.v1.AssetAmount unrealized_pnl = 32;
    */
@@ -318,34 +324,41 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
   unrealizedPnlFraction?: string | undefined;
 
   /**
-   * realized_pnl is the PnL realised by reductions of this position since it was opened, before fees and
-   * funding, in settlement asset (NautilusTrader realized_pnl, OKX realizedPnl includes fees and funding:
-   * adapters subtract them). Positive = profit. Unset when nothing was realised.
+   * realized_pnl is the trading PnL realised by reductions of this position since it was opened: price
+   * difference only, EXCLUDING commissions, funding and interest, which are the separate components
+   * below (NautilusTrader realized_pnl before commissions; OKX realizedPnl includes fees and funding and
+   * adapters take them out). In settlement asset. PnL sign: positive = gain. Unset when nothing was
+   * realised. The position's net PnL is realized_pnl + unrealized_pnl - commissions (those in the
+   * settlement asset) - funding - liquidation_penalty.
    *
    * @generated from field: cqc.types.v1.AssetAmount realized_pnl = 34;
    */
   realizedPnl?: AssetAmount | undefined;
 
   /**
-   * funding_fee is the net funding of the position since it was opened, in settlement asset: positive =
-   * received by the account, negative = paid (OKX fundingFee sign). Unset for non-perpetual positions.
+   * funding is the net perpetual funding of the position since it was opened, in settlement asset. Charge
+   * sign (proto/README.md "Sign conventions"): positive = paid by the account, negative = received. OKX
+   * fundingFee and Binance income FUNDING_FEE are positive when received: adapters negate them. Unset for
+   * non-perpetual positions or when not tracked.
    *
-   * @generated from field: cqc.types.v1.AssetAmount funding_fee = 35;
+   * @generated from field: cqc.types.v1.AssetAmount funding = 35;
    */
-  fundingFee?: AssetAmount | undefined;
+  funding?: AssetAmount | undefined;
 
   /**
-   * commissions are the trading fees paid on the fills of this position, one entry per fee asset
-   * (NautilusTrader commissions; fees may be charged in BNB or in the quote asset): positive = paid,
-   * negative = rebate received (OKX fee is negative when paid: negated on ingest). At most 16 entries.
+   * commissions are the trading fees of the fills of this position, one entry per fee asset
+   * (NautilusTrader commissions; fees may be charged in BNB or in the quote asset). Charge sign: positive
+   * = paid, negative = net rebate received (OKX fee is negative when paid: negated on ingest). At most 16
+   * entries, one per asset.
    *
    * @generated from field: repeated cqc.types.v1.AssetAmount commissions = 36;
    */
   commissions: AssetAmount[];
 
   /**
-   * liquidation_penalty is the penalty the venue charged when it liquidated (part of) the position, as a
-   * non-negative amount paid (OKX liqPenalty is sent negative: negated on ingest). Unset when none.
+   * liquidation_penalty is the penalty the venue charged when it liquidated (part of) the position. Charge
+   * sign, and never a receipt: non-negative (OKX liqPenalty is sent negative: negated on ingest). Unset
+   * when none.
    *
    * @generated from field: cqc.types.v1.AssetAmount liquidation_penalty = 37;
    */
@@ -362,7 +375,7 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
 
   /**
    * take_profit_price is the trigger price of a take-profit attached to the position, in quote asset per
-   * base unit (CCXT takeProfitPrice, OKX closeOrderAlgo tpTriggerPx). Unset when none is attached.
+   * base unit (CCXT takeProfitPrice, OKX closeOrderAlgo tpTriggerPx). Signed decimal; unset when none is attached.
    *
    * @generated from field: optional string take_profit_price = 39;
    */
@@ -370,7 +383,7 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
 
   /**
    * stop_loss_price is the trigger price of a stop-loss attached to the position, in quote asset per base
-   * unit (CCXT stopLossPrice, OKX closeOrderAlgo slTriggerPx). Unset when none is attached.
+   * unit (CCXT stopLossPrice, OKX closeOrderAlgo slTriggerPx). Signed decimal; unset when none is attached.
    *
    * @generated from field: optional string stop_loss_price = 40;
    */
@@ -462,6 +475,88 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
    * @generated from field: cqc.types.v1.SourceRecord source_record = 50;
    */
   sourceRecord?: SourceRecord | undefined;
+
+  /**
+   * closable_quantity is how much of the position can be closed right now, unsigned, in quantity_unit:
+   * |quantity| minus what pending close orders already cover (OKX availPos). Non-negative decimal, at
+   * most |quantity|; unset when the venue does not report it (then all of |quantity| is assumed
+   * closable).
+   *
+   * @generated from field: optional string closable_quantity = 51;
+   */
+  closableQuantity?: string | undefined;
+
+  /**
+   * last_venue_trade_id is the venue's id of the last trade (fill) that changed the position, exactly as
+   * sent (OKX tradeId "1234567"; the venue_trade_id of the matching ExecutionReport). 1 to 128
+   * characters; unset when the venue does not report it or no fill changed the position yet.
+   *
+   * @generated from field: optional string last_venue_trade_id = 52;
+   */
+  lastVenueTradeId?: string | undefined;
+
+  /**
+   * margin_loan is what the account borrowed to carry the position (spot margin and unified-account
+   * positions: OKX MARGIN positions' liab, liabCcy, interest and pendingCloseOrdLiabVal). Unset when the
+   * position carries no loan (derivatives, spot without borrowing, DeFi, where Aave debt is in
+   * LendingPosition).
+   *
+   * @generated from field: cqc.portfolio.v1.MarginLoan margin_loan = 53;
+   */
+  marginLoan?: MarginLoan | undefined;
+
+  /**
+   * unrealized_pnl_last_price is unrealized PnL valued at the market's last trade price instead of the mark
+   * price (OKX uplLastPx), in the same asset as unrealized_pnl; positive = gain. Venues show it beside the
+   * mark-based figure because the two diverge in fast markets. Unset when the venue does not report it.
+   *
+   * @generated from field: cqc.types.v1.AssetAmount unrealized_pnl_last_price = 54;
+   */
+  unrealizedPnlLastPrice?: AssetAmount | undefined;
+
+  /**
+   * unrealized_pnl_last_price_fraction is unrealized_pnl_last_price as a fraction of the position's initial
+   * margin (OKX uplRatioLastPx, the same basis as unrealized_pnl_fraction); "0.05" = +5 %. Decimal; unset
+   * when not reported.
+   *
+   * @generated from field: optional string unrealized_pnl_last_price_fraction = 55;
+   */
+  unrealizedPnlLastPriceFraction?: string | undefined;
+
+  /**
+   * isolated_base_balance and isolated_quote_balance are the balances held inside an isolated spot-margin
+   * position, in whole units of the market's base and quote assets (OKX baseBal / quoteBal, "Quick Margin"
+   * mode): what the position owns (bought base, sale proceeds) as opposed to margin_loan, what it owes.
+   * Decimals (negative when the venue reports a deficit); unset outside isolated spot margin.
+   *
+   * @generated from field: optional string isolated_base_balance = 56;
+   */
+  isolatedBaseBalance?: string | undefined;
+
+  /**
+   * isolated_quote_balance: see isolated_base_balance (OKX quoteBal).
+   *
+   * @generated from field: optional string isolated_quote_balance = 57;
+   */
+  isolatedQuoteBalance?: string | undefined;
+
+  /**
+   * spot_in_use is the spot balance the venue counts as hedging this derivatives position in portfolio or
+   * unified margin (OKX spotInUseAmt with spotInUseCcy): that amount of the asset offsets the position's
+   * margin and is not free for other use. Non-negative amount; unset when spot hedging does not apply.
+   *
+   * @generated from field: cqc.types.v1.AssetAmount spot_in_use = 58;
+   */
+  spotInUse?: AssetAmount | undefined;
+
+  /**
+   * venue_opening_order_id is the venue's id of the order whose fill opened the position, exactly as sent
+   * (Kraken ordertxid "OABCDE-FGHIJ-KLMNOP"), for positions opened outside CQC or before CQC knew the
+   * order; opening_order_id is the CQC Order when there is one. 1 to 128 characters; unset when unknown.
+   *
+   * @generated from field: optional string venue_opening_order_id = 59;
+   */
+  venueOpeningOrderId?: string | undefined;
 };
 
 /**
@@ -470,6 +565,83 @@ export type Position = Message<"cqc.portfolio.v1.Position"> & {
  */
 export const PositionSchema: GenMessage<Position> = /*@__PURE__*/
   messageDesc(file_cqc_portfolio_v1_position, 0);
+
+/**
+ * MarginLoan is the borrowing that carries a margin position. Amounts are owed by the account, so they
+ * are non-negative and in whole units of liability_asset_id. liability has the meaning of the venues
+ * domain's Balance.borrowed: principal borrowed and not yet repaid, EXCLUDING accrued interest, which is
+ * the separate accrued_interest; the total owed is liability + accrued_interest.
+ *
+ * @generated from message cqc.portfolio.v1.MarginLoan
+ */
+export type MarginLoan = Message<"cqc.portfolio.v1.MarginLoan"> & {
+  /**
+   * liability is the principal borrowed and not repaid, excluding interest (OKX liab without interest,
+   * sign dropped: OKX sends it negative). Non-negative decimal ("0" once repaid); unset when the venue
+   * publishes the loan's terms but not its amount (Kraken margin positions give cost and margin, not the
+   * loan: the adapter must not derive one).
+   *
+   * @generated from field: optional string liability = 1;
+   */
+  liability?: string | undefined;
+
+  /**
+   * liability_asset_id is the asset borrowed ("ast_" + ULID): USDT for a long BTC-USDT margin position,
+   * BTC for a short one (OKX liabCcy). Required.
+   *
+   * @generated from field: string liability_asset_id = 2;
+   */
+  liabilityAssetId: string;
+
+  /**
+   * accrued_interest is interest accrued on the liability and not yet paid, in liability_asset_id (OKX
+   * interest). Non-negative decimal; unset when the venue does not report it.
+   *
+   * @generated from field: optional string accrued_interest = 3;
+   */
+  accruedInterest?: string | undefined;
+
+  /**
+   * pending_close_liability is the part of liability that working close orders of the position will repay
+   * when they fill, in liability_asset_id (OKX pendingCloseOrdLiabVal). Non-negative decimal, at most
+   * liability; unset when none or not reported.
+   *
+   * @generated from field: optional string pending_close_liability = 4;
+   */
+  pendingCloseLiability?: string | undefined;
+
+  /**
+   * interest_rate is the rate charged on the liability per interest_period, as a fraction (Kraken terms
+   * "0.0200% per 4 hours" -> "0.0002" with interest_period 4 h; OKX interest rate per hour -> 1 h).
+   * Non-negative decimal, at most 1; unset when the venue does not publish the loan's terms.
+   *
+   * @generated from field: optional string interest_rate = 5;
+   */
+  interestRate?: string | undefined;
+
+  /**
+   * interest_period is the period interest_rate applies to and the interval at which interest is charged
+   * (rolled over) (Kraken "per 4 hours"). Positive; required when interest_rate is set.
+   *
+   * @generated from field: google.protobuf.Duration interest_period = 6;
+   */
+  interestPeriod?: Duration | undefined;
+
+  /**
+   * next_interest_time is when interest is next charged on the liability (Kraken rollovertm: the next
+   * rollover). Unset when not reported.
+   *
+   * @generated from field: google.protobuf.Timestamp next_interest_time = 7;
+   */
+  nextInterestTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message cqc.portfolio.v1.MarginLoan.
+ * Use `create(MarginLoanSchema)` to create a new message.
+ */
+export const MarginLoanSchema: GenMessage<MarginLoan> = /*@__PURE__*/
+  messageDesc(file_cqc_portfolio_v1_position, 1);
 
 /**
  * LiquidityRange is a concentrated-liquidity AMM position (Uniswap v3, PancakeSwap v3 and forks): liquidity
@@ -534,13 +706,13 @@ export type LiquidityRange = Message<"cqc.portfolio.v1.LiquidityRange"> & {
  * Use `create(LiquidityRangeSchema)` to create a new message.
  */
 export const LiquidityRangeSchema: GenMessage<LiquidityRange> = /*@__PURE__*/
-  messageDesc(file_cqc_portfolio_v1_position, 1);
+  messageDesc(file_cqc_portfolio_v1_position, 2);
 
 /**
  * LendingPosition is an account's balance in one lending-protocol reserve (Aave v3 UserReserveData): what
  * it supplied and what it borrowed of the reserve's asset. The reserve is Position.market_id; the account
  * is the wallet (Position.account_id); Position.quantity is supplied minus borrowed, in whole units of the
- * reserve asset (POSITION_QUANTITY_UNIT_BASE).
+ * reserve asset (QUANTITY_UNIT_BASE).
  *
  * @generated from message cqc.portfolio.v1.LendingPosition
  */
@@ -616,69 +788,5 @@ export type LendingPosition = Message<"cqc.portfolio.v1.LendingPosition"> & {
  * Use `create(LendingPositionSchema)` to create a new message.
  */
 export const LendingPositionSchema: GenMessage<LendingPosition> = /*@__PURE__*/
-  messageDesc(file_cqc_portfolio_v1_position, 2);
-
-/**
- * PositionQuantityUnit is what one unit of Position.quantity is. Venues count positions differently:
- * Binance USD-M in base coin (BTC), OKX swaps and futures in contracts, Deribit inverse futures in USD.
- * Values 1 to 4 mirror cqc.venues.v1.QuantityUnit number for number (BASE, CONTRACTS, QUOTE, USD), so a
- * position's unit is its market's Market.quantity_unit; LIQUIDITY has no market counterpart.
- *
- * @generated from enum cqc.portfolio.v1.PositionQuantityUnit
- */
-export enum PositionQuantityUnit {
-  /**
-   * Not set. Never valid on a position record.
-   *
-   * @generated from enum value: POSITION_QUANTITY_UNIT_UNSPECIFIED = 0;
-   */
-  UNSPECIFIED = 0,
-
-  /**
-   * Whole units of the base (or, for lending and spot holdings, the held) asset: "0.250" BTC on Binance
-   * USD-M BTCUSDT (positionAmt), "250000.123456" USDC supplied to Aave. Mirrors QUANTITY_UNIT_BASE.
-   *
-   * @generated from enum value: POSITION_QUANTITY_UNIT_BASE = 1;
-   */
-  BASE = 1,
-
-  /**
-   * Number of contracts: OKX pos "-5" on BTC-USD-SWAP. Position.contract_size and contract_size_asset_id
-   * say what one contract is worth (OKX ctVal "100" ctValCcy "USD"); contract_size is then required.
-   * Mirrors QUANTITY_UNIT_CONTRACTS.
-   *
-   * @generated from enum value: POSITION_QUANTITY_UNIT_CONTRACTS = 2;
-   */
-  CONTRACTS = 2,
-
-  /**
-   * Whole units of the market's quote asset (quote-sized holdings). Mirrors QUANTITY_UNIT_QUOTE. Deribit
-   * inverse positions, sized in US dollars, use POSITION_QUANTITY_UNIT_USD.
-   *
-   * @generated from enum value: POSITION_QUANTITY_UNIT_QUOTE = 3;
-   */
-  QUOTE = 3,
-
-  /**
-   * US dollars of notional: Deribit inverse futures and perpetuals size positions in USD ("size" -100 on
-   * BTC-PERPETUAL = short 100 USD, a multiple of the instrument's contract_size). Mirrors QUANTITY_UNIT_USD.
-   *
-   * @generated from enum value: POSITION_QUANTITY_UNIT_USD = 4;
-   */
-  USD = 4,
-
-  /**
-   * Concentrated-liquidity units of an AMM position (Uniswap v3 `liquidity`, a raw uint128 integer).
-   * Used with Position.liquidity_range; the quantity equals liquidity_range.liquidity.
-   *
-   * @generated from enum value: POSITION_QUANTITY_UNIT_LIQUIDITY = 5;
-   */
-  LIQUIDITY = 5,
-}
-
-/**
- * Describes the enum cqc.portfolio.v1.PositionQuantityUnit.
- */
-export const PositionQuantityUnitSchema: GenEnum<PositionQuantityUnit> = /*@__PURE__*/
-  enumDesc(file_cqc_portfolio_v1_position, 0);
+  messageDesc(file_cqc_portfolio_v1_position, 3);
 

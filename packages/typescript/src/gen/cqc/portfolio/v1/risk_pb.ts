@@ -5,6 +5,8 @@
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import type { ExposureDimension } from "./exposure_pb.js";
+import { file_cqc_portfolio_v1_exposure } from "./exposure_pb.js";
 import { file_cqc_types_v1_rules } from "../../types/v1/rules_pb.js";
 import type { TradingState } from "../../venues/v1/account_pb.js";
 import { file_cqc_venues_v1_account } from "../../venues/v1/account_pb.js";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/portfolio/v1/risk.proto.
  */
 export const file_cqc_portfolio_v1_risk: GenFile = /*@__PURE__*/
-  fileDesc("ChtjcWMvcG9ydGZvbGlvL3YxL3Jpc2sucHJvdG8SEGNxYy5wb3J0Zm9saW8udjEiqA4KCVJpc2tMaW1pdBIeCghsaW1pdF9pZBgBIAEoCUIMukgJcgeiiCcDbGltEhgKBG5hbWUYAiABKAlCCrpIB3IFEAEYyAESHQoLZGVzY3JpcHRpb24YAyABKAlCCLpIBXIDGNAPEiQKDHBvcnRmb2xpb19pZBgEIAEoCUIMukgJcgeiiCcDcGZsSAASIgoKYWNjb3VudF9pZBgFIAEoCUIMukgJcgeiiCcDYWNjSAASIQoJbWFya2V0X2lkGAYgASgJQgy6SAlyB6KIJwNta3RIABIgCghhc3NldF9pZBgHIAEoCUIMukgJcgeiiCcDYXN0SAASIAoIdmVudWVfaWQYCCABKAlCDLpICXIHoognA3ZlbkgAEiEKC3N0cmF0ZWd5X2lkGAkgASgJQgq6SAdyBRABGIABSAASOAoGbWV0cmljGAogASgOMhwuY3FjLnBvcnRmb2xpby52MS5SaXNrTWV0cmljQgq6SAeCAQQQASAAEhwKCXRocmVzaG9sZBgLIAEoCUIJukgGcgSQiCcBEjkKBHVuaXQYDCABKA4yHy5jcWMucG9ydGZvbGlvLnYxLlJpc2tMaW1pdFVuaXRCCrpIB4IBBBABIAASLQoSdGhyZXNob2xkX2Fzc2V0X2lkGA0gASgJQgy6SAlyB6KIJwNhc3RIAYgBARIpChF3YXJuaW5nX3RocmVzaG9sZBgOIAEoCUIJukgGcgSQiCcBSAKIAQESPQoGYWN0aW9uGA8gASgOMiEuY3FjLnBvcnRmb2xpby52MS5SaXNrTGltaXRBY3Rpb25CCrpIB4IBBBABIAASMwoGd2luZG93GBAgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgi6SAWqAQIqABIPCgdlbmFibGVkGBEgASgIEjcKE2VmZmVjdGl2ZV9mcm9tX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWVmZmVjdGl2ZV90b190aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIeCgpjcmVhdGVkX2J5GBQgASgJQgq6SAdyBRABGMgBEi8KC2NyZWF0ZV90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgWIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6zAa6SMgGGp0CCiZyaXNrX2xpbWl0Lndhcm5pbmdfbm90X2Fib3ZlX3RocmVzaG9sZBImd2FybmluZ190aHJlc2hvbGQgbXVzdCBiZSA8PSB0aHJlc2hvbGQaygEhaGFzKHRoaXMud2FybmluZ190aHJlc2hvbGQpIHx8ICF0aGlzLndhcm5pbmdfdGhyZXNob2xkLm1hdGNoZXMoJ14tP1swLTldKyhbLl1bMC05XSspPyQnKSB8fCAhdGhpcy50aHJlc2hvbGQubWF0Y2hlcygnXi0/WzAtOV0rKFsuXVswLTldKyk/JCcpIHx8IGRvdWJsZSh0aGlzLndhcm5pbmdfdGhyZXNob2xkKSA8PSBkb3VibGUodGhpcy50aHJlc2hvbGQpGqYBCiByaXNrX2xpbWl0LmFtb3VudF9yZXF1aXJlc19hc3NldBJQdGhyZXNob2xkX2Fzc2V0X2lkIG11c3QgYmUgc2V0IHdoZW4gYW5kIG9ubHkgd2hlbiB1bml0IGlzIFJJU0tfTElNSVRfVU5JVF9BTU9VTlQaMCh0aGlzLnVuaXQgPT0gMSkgPT0gaGFzKHRoaXMudGhyZXNob2xkX2Fzc2V0X2lkKRqrAQoacmlza19saW1pdC53aW5kb3dfcmVxdWlyZWQSPHdpbmRvdyBtdXN0IGJlIHNldCBmb3IgTE9TUywgRFJBV0RPV04gYW5kIE9SREVSX1JBVEUgbWV0cmljcxpPISh0aGlzLm1ldHJpYyA9PSA0IHx8IHRoaXMubWV0cmljID09IDUgfHwgdGhpcy5tZXRyaWMgPT0gNykgfHwgaGFzKHRoaXMud2luZG93KRrOAQoicmlza19saW1pdC5lZmZlY3RpdmVfdG9fYWZ0ZXJfZnJvbRIzZWZmZWN0aXZlX3RvX3RpbWUgbXVzdCBiZSBhZnRlciBlZmZlY3RpdmVfZnJvbV90aW1lGnMhaGFzKHRoaXMuZWZmZWN0aXZlX2Zyb21fdGltZSkgfHwgIWhhcyh0aGlzLmVmZmVjdGl2ZV90b190aW1lKSB8fCB0aGlzLmVmZmVjdGl2ZV90b190aW1lID4gdGhpcy5lZmZlY3RpdmVfZnJvbV90aW1lQg4KBXNjb3BlEgW6SAIIAUIVChNfdGhyZXNob2xkX2Fzc2V0X2lkQhQKEl93YXJuaW5nX3RocmVzaG9sZCKpBQoPUmlza0NoZWNrUmVzdWx0EjwKCGRlY2lzaW9uGAEgASgOMh4uY3FjLnBvcnRmb2xpby52MS5SaXNrRGVjaXNpb25CCrpIB4IBBBABIAASIwoIb3JkZXJfaWQYAiABKAlCDLpICXIHoognA29yZEgAiAEBEjEKEmJyZWFjaGVkX2xpbWl0X2lkcxgDIAMoCUIVukgSkgEPEGQYASIJcgeiiCcDbGltEiMKCG1lc3NhZ2VzGAQgAygJQhG6SA6SAQsQZCIHcgUQARjoBxI8Cg10cmFkaW5nX3N0YXRlGAUgASgOMhsuY3FjLnZlbnVlcy52MS5UcmFkaW5nU3RhdGVCCLpIBYIBAhABEjYKCmNoZWNrX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQE61wK6SNMCGpQBCidyaXNrX2NoZWNrX3Jlc3VsdC5hbGxvd19oYXNfbm9fYnJlYWNoZXMSL2FuIEFMTE9XIGRlY2lzaW9uIG11c3Qgbm90IGxpc3QgYnJlYWNoZWQgbGltaXRzGjh0aGlzLmRlY2lzaW9uICE9IDEgfHwgc2l6ZSh0aGlzLmJyZWFjaGVkX2xpbWl0X2lkcykgPT0gMBq5AQohcmlza19jaGVja19yZXN1bHQuZGVueV9oYXNfcmVhc29uEkBhIERFTlkgZGVjaXNpb24gbXVzdCBsaXN0IGF0IGxlYXN0IG9uZSBicmVhY2hlZCBsaW1pdCBvciBtZXNzYWdlGlJ0aGlzLmRlY2lzaW9uICE9IDIgfHwgc2l6ZSh0aGlzLmJyZWFjaGVkX2xpbWl0X2lkcykgPiAwIHx8IHNpemUodGhpcy5tZXNzYWdlcykgPiAwQgsKCV9vcmRlcl9pZCq0AwoKUmlza01ldHJpYxIbChdSSVNLX01FVFJJQ19VTlNQRUNJRklFRBAAEhgKFFJJU0tfTUVUUklDX05PVElPTkFMEAESHQoZUklTS19NRVRSSUNfUE9TSVRJT05fU0laRRACEhgKFFJJU0tfTUVUUklDX0xFVkVSQUdFEAMSFAoQUklTS19NRVRSSUNfTE9TUxAEEhgKFFJJU0tfTUVUUklDX0RSQVdET1dOEAUSHQoZUklTS19NRVRSSUNfQ09OQ0VOVFJBVElPThAGEhoKFlJJU0tfTUVUUklDX09SREVSX1JBVEUQBxIaChZSSVNLX01FVFJJQ19PUkRFUl9TSVpFEAgSHAoYUklTS19NRVRSSUNfTUFSR0lOX1JBVElPEAkSEwoPUklTS19NRVRSSUNfVkFSEAoSHgoaUklTS19NRVRSSUNfT1JERVJfTk9USU9OQUwQCxIgChxSSVNLX01FVFJJQ19PUEVOX09SREVSX0NPVU5UEAwSHwobUklTS19NRVRSSUNfUFJJQ0VfREVWSUFUSU9OEA0SGQoVUklTS19NRVRSSUNfTkVUX0RFTFRBEA4qwQEKDVJpc2tMaW1pdFVuaXQSHwobUklTS19MSU1JVF9VTklUX1VOU1BFQ0lGSUVEEAASGgoWUklTS19MSU1JVF9VTklUX0FNT1VOVBABEhwKGFJJU0tfTElNSVRfVU5JVF9GUkFDVElPThACEhwKGFJJU0tfTElNSVRfVU5JVF9NVUxUSVBMRRADEhkKFVJJU0tfTElNSVRfVU5JVF9DT1VOVBAEEhwKGFJJU0tfTElNSVRfVU5JVF9RVUFOVElUWRAFKt8BCg9SaXNrTGltaXRBY3Rpb24SIQodUklTS19MSU1JVF9BQ1RJT05fVU5TUEVDSUZJRUQQABIbChdSSVNLX0xJTUlUX0FDVElPTl9BTEVSVBABEiYKIlJJU0tfTElNSVRfQUNUSU9OX0JMT0NLX05FV19PUkRFUlMQAhIhCh1SSVNLX0xJTUlUX0FDVElPTl9SRURVQ0VfT05MWRADEh0KGVJJU0tfTElNSVRfQUNUSU9OX0ZMQVRURU4QBBIiCh5SSVNLX0xJTUlUX0FDVElPTl9IQUxUX1RSQURJTkcQBSp2CgxSaXNrRGVjaXNpb24SHQoZUklTS19ERUNJU0lPTl9VTlNQRUNJRklFRBAAEhcKE1JJU0tfREVDSVNJT05fQUxMT1cQARIWChJSSVNLX0RFQ0lTSU9OX0RFTlkQAhIWChJSSVNLX0RFQ0lTSU9OX1dBUk4QA0J5CiBjb20uY3J5cHRvcXVhbnQuY3FjLnBvcnRmb2xpby52MUIJUmlza1Byb3RvUAFaSGdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3BvcnRmb2xpby92MTtwb3J0Zm9saW92MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_rules, file_cqc_venues_v1_account, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChtjcWMvcG9ydGZvbGlvL3YxL3Jpc2sucHJvdG8SEGNxYy5wb3J0Zm9saW8udjEiwBIKCVJpc2tMaW1pdBIeCghsaW1pdF9pZBgBIAEoCUIMukgJcgeiiCcDbGltEhgKBG5hbWUYAiABKAlCCrpIB3IFEAEYyAESHQoLZGVzY3JpcHRpb24YAyABKAlCCLpIBXIDGNAPEiQKDHBvcnRmb2xpb19pZBgEIAEoCUIMukgJcgeiiCcDcGZsSAASIgoKYWNjb3VudF9pZBgFIAEoCUIMukgJcgeiiCcDYWNjSAASIQoJbWFya2V0X2lkGAYgASgJQgy6SAlyB6KIJwNta3RIABIgCghhc3NldF9pZBgHIAEoCUIMukgJcgeiiCcDYXN0SAASIAoIdmVudWVfaWQYCCABKAlCDLpICXIHoognA3ZlbkgAEiEKC3N0cmF0ZWd5X2lkGAkgASgJQgq6SAdyBRABGIABSAASOAoGbWV0cmljGAogASgOMhwuY3FjLnBvcnRmb2xpby52MS5SaXNrTWV0cmljQgq6SAeCAQQQASAAEk4KF2NvbmNlbnRyYXRpb25fZGltZW5zaW9uGBcgASgOMiMuY3FjLnBvcnRmb2xpby52MS5FeHBvc3VyZURpbWVuc2lvbkIIukgFggECEAESHAoJdGhyZXNob2xkGAsgASgJQgm6SAZyBJCIJwESNgoEdW5pdBgMIAEoDjIcLmNxYy5wb3J0Zm9saW8udjEuTWV0cmljVW5pdEIKukgHggEEEAEgABIoCg11bml0X2Fzc2V0X2lkGA0gASgJQgy6SAlyB6KIJwNhc3RIAYgBARIpChF3YXJuaW5nX3RocmVzaG9sZBgOIAEoCUIJukgGcgSQiCcBSAKIAQESPQoGYWN0aW9uGA8gASgOMiEuY3FjLnBvcnRmb2xpby52MS5SaXNrTGltaXRBY3Rpb25CCrpIB4IBBBABIAASMwoGd2luZG93GBAgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgi6SAWqAQIqABI7CgVzdGF0ZRgRIAEoDjIgLmNxYy5wb3J0Zm9saW8udjEuUmlza0xpbWl0U3RhdGVCCrpIB4IBBBABIAASNwoTZWZmZWN0aXZlX2Zyb21fdGltZRgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRZWZmZWN0aXZlX3RvX3RpbWUYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh4KCmNyZWF0ZWRfYnkYFCABKAlCCrpIB3IFEAEYyAESLwoLY3JlYXRlX3RpbWUYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDr1CbpI8QkanQIKJnJpc2tfbGltaXQud2FybmluZ19ub3RfYWJvdmVfdGhyZXNob2xkEiZ3YXJuaW5nX3RocmVzaG9sZCBtdXN0IGJlIDw9IHRocmVzaG9sZBrKASFoYXModGhpcy53YXJuaW5nX3RocmVzaG9sZCkgfHwgIXRoaXMud2FybmluZ190aHJlc2hvbGQubWF0Y2hlcygnXi0/WzAtOV0rKFsuXVswLTldKyk/JCcpIHx8ICF0aGlzLnRocmVzaG9sZC5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMud2FybmluZ190aHJlc2hvbGQpIDw9IGRvdWJsZSh0aGlzLnRocmVzaG9sZCkangEKIHJpc2tfbGltaXQuYW1vdW50X3JlcXVpcmVzX2Fzc2V0Ek11bml0X2Fzc2V0X2lkIG11c3QgYmUgc2V0IHdoZW4gYW5kIG9ubHkgd2hlbiB1bml0IGlzIE1FVFJJQ19VTklUX0FTU0VUX0FNT1VOVBorKHRoaXMudW5pdCA9PSAxKSA9PSBoYXModGhpcy51bml0X2Fzc2V0X2lkKRrnAQomcmlza19saW1pdC5tYXJrZXRfdW5pdF9yZXF1aXJlc19tYXJrZXQSgQFhIE1FVFJJQ19VTklUX1FVQU5USVRZIG9yIE1FVFJJQ19VTklUX1BSSUNFIGxpbWl0IG11c3QgYmUgc2NvcGVkIHRvIG9uZSBtYXJrZXQgKG1hcmtldF9pZCksIHdob3NlIHF1YW50aXR5IHVuaXQgYW5kIHByaWNlIGl0IHVzZXMaOSh0aGlzLnVuaXQgIT0gNiAmJiB0aGlzLnVuaXQgIT0gNykgfHwgaGFzKHRoaXMubWFya2V0X2lkKRrEAQorcmlza19saW1pdC5jb25jZW50cmF0aW9uX3JlcXVpcmVzX2RpbWVuc2lvbhJaY29uY2VudHJhdGlvbl9kaW1lbnNpb24gbXVzdCBiZSBzZXQgd2hlbiBhbmQgb25seSB3aGVuIG1ldHJpYyBpcyBSSVNLX01FVFJJQ19DT05DRU5UUkFUSU9OGjkodGhpcy5tZXRyaWMgPT0gNikgPT0gKHRoaXMuY29uY2VudHJhdGlvbl9kaW1lbnNpb24gIT0gMCkaqwEKGnJpc2tfbGltaXQud2luZG93X3JlcXVpcmVkEjx3aW5kb3cgbXVzdCBiZSBzZXQgZm9yIExPU1MsIERSQVdET1dOIGFuZCBPUkRFUl9SQVRFIG1ldHJpY3MaTyEodGhpcy5tZXRyaWMgPT0gNCB8fCB0aGlzLm1ldHJpYyA9PSA1IHx8IHRoaXMubWV0cmljID09IDcpIHx8IGhhcyh0aGlzLndpbmRvdykazgEKInJpc2tfbGltaXQuZWZmZWN0aXZlX3RvX2FmdGVyX2Zyb20SM2VmZmVjdGl2ZV90b190aW1lIG11c3QgYmUgYWZ0ZXIgZWZmZWN0aXZlX2Zyb21fdGltZRpzIWhhcyh0aGlzLmVmZmVjdGl2ZV9mcm9tX3RpbWUpIHx8ICFoYXModGhpcy5lZmZlY3RpdmVfdG9fdGltZSkgfHwgdGhpcy5lZmZlY3RpdmVfdG9fdGltZSA+IHRoaXMuZWZmZWN0aXZlX2Zyb21fdGltZUIOCgVzY29wZRIFukgCCAFCEAoOX3VuaXRfYXNzZXRfaWRCFAoSX3dhcm5pbmdfdGhyZXNob2xkIpAMCg9SaXNrQ2hlY2tSZXN1bHQSPAoIZGVjaXNpb24YASABKA4yHi5jcWMucG9ydGZvbGlvLnYxLlJpc2tEZWNpc2lvbkIKukgHggEEEAEgABIjCghvcmRlcl9pZBgCIAEoCUIMukgJcgeiiCcDb3JkSACIAQESPQoMbGltaXRfY2hlY2tzGAMgAygLMhwuY3FjLnBvcnRmb2xpby52MS5MaW1pdENoZWNrQgm6SAaSAQMQ6AcSIwoIbWVzc2FnZXMYBCADKAlCEbpIDpIBCxBkIgdyBRABGOgHEjwKDXRyYWRpbmdfc3RhdGUYBSABKA4yGy5jcWMudmVudWVzLnYxLlRyYWRpbmdTdGF0ZUIIukgFggECEAESNgoKY2hlY2tfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIpCg5yZXNlcnZhdGlvbl9pZBgHIAEoCUIMukgJcgeiiCcDcnN2SAGIAQESOwoXcmVzZXJ2YXRpb25fZXhwaXJlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wOrcIukizCBqfAQoncmlza19jaGVja19yZXN1bHQuYWxsb3dfaGFzX25vX2ZpbmRpbmdzEjRhbiBBTExPVyBkZWNpc2lvbiBtdXN0IGhhdmUgZXZlcnkgbGltaXQgY2hlY2sgV0lUSElOGj50aGlzLmRlY2lzaW9uICE9IDEgfHwgdGhpcy5saW1pdF9jaGVja3MuYWxsKGMsIGMub3V0Y29tZSA9PSAxKRrAAQohcmlza19jaGVja19yZXN1bHQuZGVueV9oYXNfcmVhc29uEj1hIERFTlkgZGVjaXNpb24gbXVzdCBoYXZlIGEgQlJFQUNIRUQgbGltaXQgY2hlY2sgb3IgYSBtZXNzYWdlGlx0aGlzLmRlY2lzaW9uICE9IDIgfHwgdGhpcy5saW1pdF9jaGVja3MuZXhpc3RzKGMsIGMub3V0Y29tZSA9PSAzKSB8fCBzaXplKHRoaXMubWVzc2FnZXMpID4gMBrxAQoicmlza19jaGVja19yZXN1bHQud2Fybl9oYXNfZmluZGluZxJbYSBXQVJOIGRlY2lzaW9uIG11c3QgaGF2ZSBhIGxpbWl0IGNoZWNrIFdBUk5JTkcgb3IgQlJFQUNIRUQgKEFMRVJULW9ubHkgbGltaXQpIG9yIGEgbWVzc2FnZRpudGhpcy5kZWNpc2lvbiAhPSAzIHx8IHRoaXMubGltaXRfY2hlY2tzLmV4aXN0cyhjLCBjLm91dGNvbWUgPT0gMiB8fCBjLm91dGNvbWUgPT0gMykgfHwgc2l6ZSh0aGlzLm1lc3NhZ2VzKSA+IDAajQEKJXJpc2tfY2hlY2tfcmVzdWx0LmxpbWl0X2NoZWNrc191bmlxdWUSNWxpbWl0X2NoZWNrcyBtdXN0IGhhdmUgYXQgbW9zdCBvbmUgZW50cnkgcGVyIGxpbWl0X2lkGi10aGlzLmxpbWl0X2NoZWNrcy5tYXAoYywgYy5saW1pdF9pZCkudW5pcXVlKCkaqAEKJnJpc2tfY2hlY2tfcmVzdWx0LnJlc2VydmF0aW9uX2NvbXBsZXRlEj9yZXNlcnZhdGlvbl9pZCBhbmQgcmVzZXJ2YXRpb25fZXhwaXJlX3RpbWUgbXVzdCBiZSBzZXQgdG9nZXRoZXIaPWhhcyh0aGlzLnJlc2VydmF0aW9uX2lkKSA9PSBoYXModGhpcy5yZXNlcnZhdGlvbl9leHBpcmVfdGltZSkanAEKKXJpc2tfY2hlY2tfcmVzdWx0LmRlbnlfaGFzX25vX3Jlc2VydmF0aW9uEj5hIERFTlkgZGVjaXNpb24gcmVzZXJ2ZXMgbm90aGluZzogcmVzZXJ2YXRpb25faWQgbXVzdCBiZSB1bnNldBovdGhpcy5kZWNpc2lvbiAhPSAyIHx8ICFoYXModGhpcy5yZXNlcnZhdGlvbl9pZClCCwoJX29yZGVyX2lkQhEKD19yZXNlcnZhdGlvbl9pZCKsDAoKTGltaXRDaGVjaxIeCghsaW1pdF9pZBgBIAEoCUIMukgJcgeiiCcDbGltEjgKBm1ldHJpYxgCIAEoDjIcLmNxYy5wb3J0Zm9saW8udjEuUmlza01ldHJpY0IKukgHggEEEAEgABI2CgR1bml0GAMgASgOMhwuY3FjLnBvcnRmb2xpby52MS5NZXRyaWNVbml0Qgq6SAeCAQQQASAAEigKDXVuaXRfYXNzZXRfaWQYBCABKAlCDLpICXIHoognA2FzdEgAiAEBEhwKCXRocmVzaG9sZBgFIAEoCUIJukgGcgSQiCcBEikKEXdhcm5pbmdfdGhyZXNob2xkGAYgASgJQgm6SAZyBJCIJwFIAYgBARIhCg5vYnNlcnZlZF92YWx1ZRgHIAEoCUIJukgGcgSIiCcBEiIKD3Byb2plY3RlZF92YWx1ZRgIIAEoCUIJukgGcgSIiCcBEkAKB291dGNvbWUYCSABKA4yIy5jcWMucG9ydGZvbGlvLnYxLkxpbWl0Q2hlY2tPdXRjb21lQgq6SAeCAQQQASAAEj0KBmFjdGlvbhgKIAEoDjIhLmNxYy5wb3J0Zm9saW8udjEuUmlza0xpbWl0QWN0aW9uQgq6SAeCAQQQASAAOqgIukikCBqfAQohbGltaXRfY2hlY2suYW1vdW50X3JlcXVpcmVzX2Fzc2V0Ek11bml0X2Fzc2V0X2lkIG11c3QgYmUgc2V0IHdoZW4gYW5kIG9ubHkgd2hlbiB1bml0IGlzIE1FVFJJQ19VTklUX0FTU0VUX0FNT1VOVBorKHRoaXMudW5pdCA9PSAxKSA9PSBoYXModGhpcy51bml0X2Fzc2V0X2lkKRqwAgonbGltaXRfY2hlY2sud2FybmluZ19ub3RfYWJvdmVfdGhyZXNob2xkEiZ3YXJuaW5nX3RocmVzaG9sZCBtdXN0IGJlIDw9IHRocmVzaG9sZBrcASFoYXModGhpcy53YXJuaW5nX3RocmVzaG9sZCkgfHwgIXRoaXMud2FybmluZ190aHJlc2hvbGQubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFsuXVswLTldKyk/JCcpIHx8ICF0aGlzLnRocmVzaG9sZC5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoWy5dWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMud2FybmluZ190aHJlc2hvbGQpIDw9IGRvdWJsZSh0aGlzLnRocmVzaG9sZCkazAQKImxpbWl0X2NoZWNrLm91dGNvbWVfbWF0Y2hlc192YWx1ZXMShQFvdXRjb21lIG11c3QgYmUgQlJFQUNIRUQgd2hlbiBwcm9qZWN0ZWRfdmFsdWUgPiB0aHJlc2hvbGQsIFdBUk5JTkcgd2hlbiB3YXJuaW5nX3RocmVzaG9sZCA8IHByb2plY3RlZF92YWx1ZSA8PSB0aHJlc2hvbGQsIGVsc2UgV0lUSElOGp0DIXRoaXMucHJvamVjdGVkX3ZhbHVlLm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShbLl1bMC05XSspPyQnKSB8fCAhdGhpcy50aHJlc2hvbGQubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFsuXVswLTldKyk/JCcpIHx8IChoYXModGhpcy53YXJuaW5nX3RocmVzaG9sZCkgJiYgIXRoaXMud2FybmluZ190aHJlc2hvbGQubWF0Y2hlcygnXi0/KDB8WzEtOV1bMC05XSopKFsuXVswLTldKyk/JCcpKSB8fCB0aGlzLm91dGNvbWUgPT0gKGRvdWJsZSh0aGlzLnByb2plY3RlZF92YWx1ZSkgPiBkb3VibGUodGhpcy50aHJlc2hvbGQpID8gMyA6IChoYXModGhpcy53YXJuaW5nX3RocmVzaG9sZCkgJiYgZG91YmxlKHRoaXMucHJvamVjdGVkX3ZhbHVlKSA+IGRvdWJsZSh0aGlzLndhcm5pbmdfdGhyZXNob2xkKSkgPyAyIDogMSlCEAoOX3VuaXRfYXNzZXRfaWRCFAoSX3dhcm5pbmdfdGhyZXNob2xkItwGCg9SaXNrUmVzZXJ2YXRpb24SJAoOcmVzZXJ2YXRpb25faWQYASABKAlCDLpICXIHoognA3JzdhJBCgVzdGF0ZRgCIAEoDjImLmNxYy5wb3J0Zm9saW8udjEuUmlza1Jlc2VydmF0aW9uU3RhdGVCCrpIB4IBBBABIAASIAoKYWNjb3VudF9pZBgDIAEoCUIMukgJcgeiiCcDYWNjEh8KCW1hcmtldF9pZBgEIAEoCUIMukgJcgeiiCcDbWt0EjwKD2NsaWVudF9vcmRlcl9pZBgFIAEoCUIeukgbchkyF15bQS1aYS16MC05Ll86LV17MSwzNn0kSACIAQESKQoJbGltaXRfaWRzGAYgAygJQha6SBOSARAQ6AcYASIJcgeiiCcDbGltEiMKCG9yZGVyX2lkGAcgASgJQgy6SAlyB6KIJwNvcmRIAYgBARI3CgtleHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wOtICukjOAhqiAQokcmlza19yZXNlcnZhdGlvbi5jb21taXR0ZWRfaGFzX29yZGVyElFvcmRlcl9pZCBtdXN0IGJlIHNldCB3aGVuIGFuZCBvbmx5IHdoZW4gc3RhdGUgaXMgUklTS19SRVNFUlZBVElPTl9TVEFURV9DT01NSVRURUQaJyh0aGlzLnN0YXRlID09IDIpID09IGhhcyh0aGlzLm9yZGVyX2lkKRqmAQokcmlza19yZXNlcnZhdGlvbi5leHBpcmVfYWZ0ZXJfY3JlYXRlEiVleHBpcmVfdGltZSBtdXN0IGJlIGFmdGVyIGNyZWF0ZV90aW1lGlchaGFzKHRoaXMuY3JlYXRlX3RpbWUpIHx8ICFoYXModGhpcy5leHBpcmVfdGltZSkgfHwgdGhpcy5leHBpcmVfdGltZSA+IHRoaXMuY3JlYXRlX3RpbWVCEgoQX2NsaWVudF9vcmRlcl9pZEILCglfb3JkZXJfaWQqtAMKClJpc2tNZXRyaWMSGwoXUklTS19NRVRSSUNfVU5TUEVDSUZJRUQQABIYChRSSVNLX01FVFJJQ19OT1RJT05BTBABEh0KGVJJU0tfTUVUUklDX1BPU0lUSU9OX1NJWkUQAhIYChRSSVNLX01FVFJJQ19MRVZFUkFHRRADEhQKEFJJU0tfTUVUUklDX0xPU1MQBBIYChRSSVNLX01FVFJJQ19EUkFXRE9XThAFEh0KGVJJU0tfTUVUUklDX0NPTkNFTlRSQVRJT04QBhIaChZSSVNLX01FVFJJQ19PUkRFUl9SQVRFEAcSGgoWUklTS19NRVRSSUNfT1JERVJfU0laRRAIEhwKGFJJU0tfTUVUUklDX01BUkdJTl9SQVRJTxAJEhMKD1JJU0tfTUVUUklDX1ZBUhAKEh4KGlJJU0tfTUVUUklDX09SREVSX05PVElPTkFMEAsSIAocUklTS19NRVRSSUNfT1BFTl9PUkRFUl9DT1VOVBAMEh8KG1JJU0tfTUVUUklDX1BSSUNFX0RFVklBVElPThANEhkKFVJJU0tfTUVUUklDX05FVF9ERUxUQRAOKtwBCgpNZXRyaWNVbml0EhsKF01FVFJJQ19VTklUX1VOU1BFQ0lGSUVEEAASHAoYTUVUUklDX1VOSVRfQVNTRVRfQU1PVU5UEAESGAoUTUVUUklDX1VOSVRfRlJBQ1RJT04QAhIYChRNRVRSSUNfVU5JVF9NVUxUSVBMRRADEhUKEU1FVFJJQ19VTklUX0NPVU5UEAQSFwoTTUVUUklDX1VOSVRfU0VDT05EUxAFEhUKEU1FVFJJQ19VTklUX1BSSUNFEAYSGAoUTUVUUklDX1VOSVRfUVVBTlRJVFkQBypvCg5SaXNrTGltaXRTdGF0ZRIgChxSSVNLX0xJTUlUX1NUQVRFX1VOU1BFQ0lGSUVEEAASHAoYUklTS19MSU1JVF9TVEFURV9FTkFCTEVEEAESHQoZUklTS19MSU1JVF9TVEFURV9ESVNBQkxFRBACKt8BCg9SaXNrTGltaXRBY3Rpb24SIQodUklTS19MSU1JVF9BQ1RJT05fVU5TUEVDSUZJRUQQABIbChdSSVNLX0xJTUlUX0FDVElPTl9BTEVSVBABEiYKIlJJU0tfTElNSVRfQUNUSU9OX0JMT0NLX05FV19PUkRFUlMQAhIhCh1SSVNLX0xJTUlUX0FDVElPTl9SRURVQ0VfT05MWRADEh0KGVJJU0tfTElNSVRfQUNUSU9OX0ZMQVRURU4QBBIiCh5SSVNLX0xJTUlUX0FDVElPTl9IQUxUX1RSQURJTkcQBSp2CgxSaXNrRGVjaXNpb24SHQoZUklTS19ERUNJU0lPTl9VTlNQRUNJRklFRBAAEhcKE1JJU0tfREVDSVNJT05fQUxMT1cQARIWChJSSVNLX0RFQ0lTSU9OX0RFTlkQAhIWChJSSVNLX0RFQ0lTSU9OX1dBUk4QAyqbAQoRTGltaXRDaGVja091dGNvbWUSIwofTElNSVRfQ0hFQ0tfT1VUQ09NRV9VTlNQRUNJRklFRBAAEh4KGkxJTUlUX0NIRUNLX09VVENPTUVfV0lUSElOEAESHwobTElNSVRfQ0hFQ0tfT1VUQ09NRV9XQVJOSU5HEAISIAocTElNSVRfQ0hFQ0tfT1VUQ09NRV9CUkVBQ0hFRBADKs4BChRSaXNrUmVzZXJ2YXRpb25TdGF0ZRImCiJSSVNLX1JFU0VSVkFUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHwobUklTS19SRVNFUlZBVElPTl9TVEFURV9IRUxEEAESJAogUklTS19SRVNFUlZBVElPTl9TVEFURV9DT01NSVRURUQQAhIjCh9SSVNLX1JFU0VSVkFUSU9OX1NUQVRFX1JFTEVBU0VEEAMSIgoeUklTS19SRVNFUlZBVElPTl9TVEFURV9FWFBJUkVEEARCeQogY29tLmNyeXB0b3F1YW50LmNxYy5wb3J0Zm9saW8udjFCCVJpc2tQcm90b1ABWkhnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9wb3J0Zm9saW8vdjE7cG9ydGZvbGlvdjFiBnByb3RvMw", [file_buf_validate_validate, file_cqc_portfolio_v1_exposure, file_cqc_types_v1_rules, file_cqc_venues_v1_account, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * RiskLimit is one limit the RiskEngine enforces on one scope: "metric must stay below threshold, else
@@ -112,6 +114,15 @@ export type RiskLimit = Message<"cqc.portfolio.v1.RiskLimit"> & {
   metric: RiskMetric;
 
   /**
+   * concentration_dimension is the dimension a RISK_METRIC_CONCENTRATION limit measures: the share of
+   * the largest bucket of this dimension (ASSET, UNDERLYING, ISSUER, VENUE, CHAIN, PROTOCOL, GROUP, MARKET,
+   * ACCOUNT) in the scope's equity. Required with CONCENTRATION; UNSPECIFIED for every other metric.
+   *
+   * @generated from field: cqc.portfolio.v1.ExposureDimension concentration_dimension = 23;
+   */
+  concentrationDimension: ExposureDimension;
+
+  /**
    * threshold is the value at which the limit is breached (breach when metric > threshold), in unit.
    * Losses and drawdowns are positive numbers ("50000" USD loss, "0.2" drawdown). Non-negative decimal;
    * required.
@@ -121,19 +132,20 @@ export type RiskLimit = Message<"cqc.portfolio.v1.RiskLimit"> & {
   threshold: string;
 
   /**
-   * unit is the unit of threshold and warning_threshold. Required.
+   * unit is the unit of threshold and warning_threshold (and of the values of the LimitChecks and
+   * RiskAlerts the limit produces). Required. QUANTITY and PRICE need a market_id scope.
    *
-   * @generated from field: cqc.portfolio.v1.RiskLimitUnit unit = 12;
+   * @generated from field: cqc.portfolio.v1.MetricUnit unit = 12;
    */
-  unit: RiskLimitUnit;
+  unit: MetricUnit;
 
   /**
-   * threshold_asset_id is the asset an AMOUNT threshold is counted in ("ast_" + ULID), e.g. USD. Set
-   * exactly when unit is AMOUNT.
+   * unit_asset_id is the asset an ASSET_AMOUNT threshold is counted in ("ast_" + ULID), e.g. USD. Set
+   * exactly when unit is ASSET_AMOUNT.
    *
-   * @generated from field: optional string threshold_asset_id = 13;
+   * @generated from field: optional string unit_asset_id = 13;
    */
-  thresholdAssetId?: string | undefined;
+  unitAssetId?: string | undefined;
 
   /**
    * warning_threshold is the value at which a warning (RiskDecision WARN, RiskAlert) is raised before the
@@ -160,12 +172,13 @@ export type RiskLimit = Message<"cqc.portfolio.v1.RiskLimit"> & {
   window?: Duration | undefined;
 
   /**
-   * enabled is whether the RiskEngine enforces the limit. A disabled limit is kept for history and can be
-   * re-enabled.
+   * state is whether the RiskEngine enforces the limit: ENABLED or DISABLED, always explicit. Required:
+   * a limit sent without a state is rejected, never stored as switched off. A disabled limit is kept for
+   * history and can be re-enabled.
    *
-   * @generated from field: bool enabled = 17;
+   * @generated from field: cqc.portfolio.v1.RiskLimitState state = 17;
    */
-  enabled: boolean;
+  state: RiskLimitState;
 
   /**
    * effective_from_time is when the limit starts to apply. Unset means immediately on creation.
@@ -213,8 +226,12 @@ export const RiskLimitSchema: GenMessage<RiskLimit> = /*@__PURE__*/
   messageDesc(file_cqc_portfolio_v1_risk, 0);
 
 /**
- * RiskCheckResult is the RiskEngine's answer to a pre-trade check of one order (or order list) against
- * every enabled limit of the scopes the order touches.
+ * RiskCheckResult is the RiskEngine's answer to a pre-trade check of one order against every enabled
+ * limit of the scopes the order touches (RiskEngine.CheckOrder, ReserveOrder). It is the one shape of a
+ * risk verdict: CheckOrder and ReserveOrder return it with status OK whenever the check ran, DENY
+ * included; VenueGateway.PlaceOrder turns a DENY into FAILED_PRECONDITION with ErrorReason RISK_DENIED,
+ * whose "limit_ids" metadata lists the limit_checks entries with outcome BREACHED (TRADING_HALTED when
+ * only the trading state denied it).
  *
  * @generated from message cqc.portfolio.v1.RiskCheckResult
  */
@@ -227,24 +244,26 @@ export type RiskCheckResult = Message<"cqc.portfolio.v1.RiskCheckResult"> & {
   decision: RiskDecision;
 
   /**
-   * order_id is the CQC Order that was checked ("ord_" + ULID). Unset when the check ran on a draft order
-   * that has no id yet.
+   * order_id is the CQC Order that was checked ("ord_" + ULID). Unset when the check ran on an order that
+   * has no id yet (the usual case before placement).
    *
    * @generated from field: optional string order_id = 2;
    */
   orderId?: string | undefined;
 
   /**
-   * breached_limit_ids are the RiskLimits the order would breach (DENY) or whose warning threshold it
-   * would cross (WARN), "lim_" + ULID each. Unique; at most 100. Empty for ALLOW.
+   * limit_checks has one entry per enabled limit the order was evaluated against, with the limit's value
+   * now and after the order: the WITHIN ones too, so a caller sees its headroom. At most 1000, one per
+   * limit_id.
    *
-   * @generated from field: repeated string breached_limit_ids = 3;
+   * @generated from field: repeated cqc.portfolio.v1.LimitCheck limit_checks = 3;
    */
-  breachedLimitIds: string[];
+  limitChecks: LimitCheck[];
 
   /**
    * messages are human-readable explanations, one per finding, e.g. "notional 5120000 USD would exceed
-   * limit 5000000 USD on BTCUSDT perp". At most 100, each 1 to 1000 characters.
+   * limit 5000000 USD on BTCUSDT perp", or "account is HALTED" for a denial by trading state. At most
+   * 100, each 1 to 1000 characters.
    *
    * @generated from field: repeated string messages = 4;
    */
@@ -252,7 +271,7 @@ export type RiskCheckResult = Message<"cqc.portfolio.v1.RiskCheckResult"> & {
 
   /**
    * trading_state is the trading state of the order's scope at check time (a HALTED scope denies every
-   * order). UNSPECIFIED when not reported.
+   * order, a REDUCING one every order that would increase a position). UNSPECIFIED when not reported.
    *
    * @generated from field: cqc.venues.v1.TradingState trading_state = 5;
    */
@@ -264,6 +283,23 @@ export type RiskCheckResult = Message<"cqc.portfolio.v1.RiskCheckResult"> & {
    * @generated from field: google.protobuf.Timestamp check_time = 6;
    */
   checkTime?: Timestamp | undefined;
+
+  /**
+   * reservation_id is the RiskReservation ReserveOrder created for this order ("rsv_" + ULID): its
+   * projected contribution now counts against every limit in limit_checks until it is committed,
+   * released or expires. Set only by ReserveOrder, and only for ALLOW and WARN; never by CheckOrder.
+   *
+   * @generated from field: optional string reservation_id = 7;
+   */
+  reservationId?: string | undefined;
+
+  /**
+   * reservation_expire_time is when the reservation lapses if not committed or released (RiskEngine
+   * clock). Set exactly when reservation_id is.
+   *
+   * @generated from field: google.protobuf.Timestamp reservation_expire_time = 8;
+   */
+  reservationExpireTime?: Timestamp | undefined;
 };
 
 /**
@@ -274,8 +310,195 @@ export const RiskCheckResultSchema: GenMessage<RiskCheckResult> = /*@__PURE__*/
   messageDesc(file_cqc_portfolio_v1_risk, 1);
 
 /**
+ * LimitCheck is the evaluation of one RiskLimit for one order: the metric's value now, its value if the
+ * order were placed and filled in full, and where that leaves the limit. Values are in unit (and
+ * unit_asset_id for ASSET_AMOUNT), as in the limit.
+ *
+ * @generated from message cqc.portfolio.v1.LimitCheck
+ */
+export type LimitCheck = Message<"cqc.portfolio.v1.LimitCheck"> & {
+  /**
+   * limit_id is the evaluated RiskLimit ("lim_" + ULID). Required.
+   *
+   * @generated from field: string limit_id = 1;
+   */
+  limitId: string;
+
+  /**
+   * metric is the limit's metric. Required.
+   *
+   * @generated from field: cqc.portfolio.v1.RiskMetric metric = 2;
+   */
+  metric: RiskMetric;
+
+  /**
+   * unit is the unit of every value below, the limit's unit. Required.
+   *
+   * @generated from field: cqc.portfolio.v1.MetricUnit unit = 3;
+   */
+  unit: MetricUnit;
+
+  /**
+   * unit_asset_id is the asset of ASSET_AMOUNT values ("ast_" + ULID). Set exactly when unit is
+   * ASSET_AMOUNT.
+   *
+   * @generated from field: optional string unit_asset_id = 4;
+   */
+  unitAssetId?: string | undefined;
+
+  /**
+   * threshold is the limit's threshold at check time. Non-negative decimal; required.
+   *
+   * @generated from field: string threshold = 5;
+   */
+  threshold: string;
+
+  /**
+   * warning_threshold is the limit's warning level at check time. Non-negative decimal, <= threshold;
+   * unset when the limit has none.
+   *
+   * @generated from field: optional string warning_threshold = 6;
+   */
+  warningThreshold?: string | undefined;
+
+  /**
+   * observed_value is the metric now, before this order: positions, working orders and every HELD
+   * reservation of the scope counted (so two concurrent reservations see each other). Signed decimal
+   * (losses and drawdowns are positive amounts, as in the limit). Required.
+   *
+   * @generated from field: string observed_value = 7;
+   */
+  observedValue: string;
+
+  /**
+   * projected_value is the metric if this order were placed and filled in full on top of observed_value
+   * (for ORDER_SIZE, ORDER_NOTIONAL and PRICE_DEVIATION: the order's own value). Signed decimal; compared
+   * with threshold to give outcome. Required.
+   *
+   * @generated from field: string projected_value = 8;
+   */
+  projectedValue: string;
+
+  /**
+   * outcome is where projected_value falls against the thresholds (rule limit_check.outcome_matches_values).
+   * Required.
+   *
+   * @generated from field: cqc.portfolio.v1.LimitCheckOutcome outcome = 9;
+   */
+  outcome: LimitCheckOutcome;
+
+  /**
+   * action is what the limit does on breach: ALERT makes a BREACHED outcome a WARN decision, every other
+   * action makes it a DENY. Required.
+   *
+   * @generated from field: cqc.portfolio.v1.RiskLimitAction action = 10;
+   */
+  action: RiskLimitAction;
+};
+
+/**
+ * Describes the message cqc.portfolio.v1.LimitCheck.
+ * Use `create(LimitCheckSchema)` to create a new message.
+ */
+export const LimitCheckSchema: GenMessage<LimitCheck> = /*@__PURE__*/
+  messageDesc(file_cqc_portfolio_v1_risk, 2);
+
+/**
+ * RiskReservation is the hold a checked order keeps on the limits it was checked against, between the
+ * check and the moment the order itself is counted (check-and-reserve, RiskEngine.ReserveOrder). While
+ * HELD, its projected contribution is part of every later check's observed_value, so two concurrent
+ * orders cannot both pass a limit that only one of them fits. Created by ReserveOrder; ends COMMITTED
+ * (CommitReservation), RELEASED (ReleaseReservation) or EXPIRED (at expire_time).
+ *
+ * @generated from message cqc.portfolio.v1.RiskReservation
+ */
+export type RiskReservation = Message<"cqc.portfolio.v1.RiskReservation"> & {
+  /**
+   * reservation_id is the id of the reservation: "rsv_" followed by a 26-character ULID. Assigned by the
+   * RiskEngine; required.
+   *
+   * @generated from field: string reservation_id = 1;
+   */
+  reservationId: string;
+
+  /**
+   * state is where the reservation is in its life. Required.
+   *
+   * @generated from field: cqc.portfolio.v1.RiskReservationState state = 2;
+   */
+  state: RiskReservationState;
+
+  /**
+   * account_id is the account of the reserved order ("acc_" + ULID). Required.
+   *
+   * @generated from field: string account_id = 3;
+   */
+  accountId: string;
+
+  /**
+   * market_id is the market of the reserved order ("mkt_" + ULID). Required.
+   *
+   * @generated from field: string market_id = 4;
+   */
+  marketId: string;
+
+  /**
+   * client_order_id is the reserved order's client order id, as in NewOrder.client_order_id (1 to 36
+   * characters of [A-Za-z0-9._:-]); the order placed with it is the one that may commit the reservation.
+   * Unset when the order had none.
+   *
+   * @generated from field: optional string client_order_id = 5;
+   */
+  clientOrderId?: string | undefined;
+
+  /**
+   * limit_ids are the limits the reservation counts against ("lim_" + ULID each). Unique; at most 1000.
+   *
+   * @generated from field: repeated string limit_ids = 6;
+   */
+  limitIds: string[];
+
+  /**
+   * order_id is the CQC Order that consumed the reservation ("ord_" + ULID). Set exactly when state is
+   * COMMITTED.
+   *
+   * @generated from field: optional string order_id = 7;
+   */
+  orderId?: string | undefined;
+
+  /**
+   * expire_time is when a HELD reservation lapses (RiskEngine clock): create_time + the requested ttl.
+   * Required.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 8;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * create_time is when ReserveOrder created it (RiskEngine clock). Set by the RiskEngine (output only).
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 9;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * update_time is when the state last changed (RiskEngine clock). Set by the RiskEngine (output only).
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 10;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message cqc.portfolio.v1.RiskReservation.
+ * Use `create(RiskReservationSchema)` to create a new message.
+ */
+export const RiskReservationSchema: GenMessage<RiskReservation> = /*@__PURE__*/
+  messageDesc(file_cqc_portfolio_v1_risk, 3);
+
+/**
  * RiskMetric is the quantity a RiskLimit bounds. Each value says what is measured and in which
- * RiskLimitUnit its threshold is normally given.
+ * MetricUnit its threshold is normally given.
  *
  * @generated from enum cqc.portfolio.v1.RiskMetric
  */
@@ -288,14 +511,16 @@ export enum RiskMetric {
   UNSPECIFIED = 0,
 
   /**
-   * Absolute notional value of open positions in the scope (AMOUNT, e.g. USD).
+   * Absolute notional value of open positions in the scope, each counted once as Position.contract_size
+   * says (ASSET_AMOUNT, e.g. USD).
    *
    * @generated from enum value: RISK_METRIC_NOTIONAL = 1;
    */
   NOTIONAL = 1,
 
   /**
-   * Absolute position size in the market's quantity unit (QUANTITY: base units or contracts).
+   * Absolute position size in the market's quantity unit (QUANTITY: base units or contracts); the limit is
+   * scoped to that market.
    *
    * @generated from enum value: RISK_METRIC_POSITION_SIZE = 2;
    */
@@ -309,8 +534,9 @@ export enum RiskMetric {
   LEVERAGE = 3,
 
   /**
-   * Loss over the window: realised plus unrealised PnL below zero, as a positive amount (AMOUNT), e.g.
-   * daily loss limit. Requires window.
+   * Loss over the window: the scope's net PnL over the window (PnL.net_pnl: realised plus unrealised,
+   * minus fees, funding and interest) when below zero, as a positive amount (ASSET_AMOUNT; "0" when the
+   * window is in profit), e.g. a daily loss limit. Requires window.
    *
    * @generated from enum value: RISK_METRIC_LOSS = 4;
    */
@@ -325,7 +551,10 @@ export enum RiskMetric {
   DRAWDOWN = 5,
 
   /**
-   * Share of the scope's equity in one asset, market or issuer (FRACTION).
+   * Largest share of the scope's equity in one bucket of RiskLimit.concentration_dimension (FRACTION,
+   * "0.25" = no bucket may exceed 25%): gross value of the bucket (the Exposure of that dimension and key)
+   * divided by the scope's total equity. With dimension ASSET, no single asset above the share; ISSUER,
+   * no single issuer; VENUE, no single venue. concentration_dimension is required with this metric.
    *
    * @generated from enum value: RISK_METRIC_CONCENTRATION = 6;
    */
@@ -354,14 +583,14 @@ export enum RiskMetric {
   MARGIN_RATIO = 9,
 
   /**
-   * Value at risk at the engine's configured confidence and horizon (AMOUNT).
+   * Value at risk at the engine's configured confidence and horizon (ASSET_AMOUNT).
    *
    * @generated from enum value: RISK_METRIC_VAR = 10;
    */
   VAR = 10,
 
   /**
-   * Notional value of a single order (AMOUNT); checked pre-trade ("fat finger" limit).
+   * Notional value of a single order (ASSET_AMOUNT); checked pre-trade ("fat finger" limit).
    *
    * @generated from enum value: RISK_METRIC_ORDER_NOTIONAL = 11;
    */
@@ -383,7 +612,8 @@ export enum RiskMetric {
   PRICE_DEVIATION = 13,
 
   /**
-   * Absolute net delta of the scope in underlying units or notional (QUANTITY or AMOUNT).
+   * Absolute net delta of the scope: in the market's quantity unit for a market-scoped limit (QUANTITY),
+   * else as delta-adjusted notional (ASSET_AMOUNT).
    *
    * @generated from enum value: RISK_METRIC_NET_DELTA = 14;
    */
@@ -397,59 +627,115 @@ export const RiskMetricSchema: GenEnum<RiskMetric> = /*@__PURE__*/
   enumDesc(file_cqc_portfolio_v1_risk, 0);
 
 /**
- * RiskLimitUnit is the unit of RiskLimit.threshold and warning_threshold.
+ * MetricUnit is the unit of a risk value: RiskLimit.threshold and warning_threshold, LimitCheck values,
+ * and the observed and threshold values of a cqc.events.v1.RiskAlert. One enum for limits and alerts, so
+ * an alert raised by a limit carries the limit's unit unchanged.
  *
- * @generated from enum cqc.portfolio.v1.RiskLimitUnit
+ * @generated from enum cqc.portfolio.v1.MetricUnit
  */
-export enum RiskLimitUnit {
+export enum MetricUnit {
   /**
-   * Not set. Never valid on a limit.
+   * Not set. Never valid on a limit or a limit check; on an alert it means the alert carries no values.
    *
-   * @generated from enum value: RISK_LIMIT_UNIT_UNSPECIFIED = 0;
+   * @generated from enum value: METRIC_UNIT_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
-   * Whole units of RiskLimit.threshold_asset_id (e.g. "5000000" USD). threshold_asset_id is required.
+   * Whole units of an asset named beside the value (RiskLimit.unit_asset_id, RiskAlert.unit_asset_id):
+   * notional, loss, equity, depth ("5000000" USD).
    *
-   * @generated from enum value: RISK_LIMIT_UNIT_AMOUNT = 1;
+   * @generated from enum value: METRIC_UNIT_ASSET_AMOUNT = 1;
    */
-  AMOUNT = 1,
+  ASSET_AMOUNT = 1,
 
   /**
-   * A fraction (0.2 = 20%).
+   * A fraction: 0.0001 = 1 bp, 0.2 = 20% (drawdown, concentration share, margin ratio, price deviation,
+   * peg deviation, reject rate). Never percent.
    *
-   * @generated from enum value: RISK_LIMIT_UNIT_FRACTION = 2;
+   * @generated from enum value: METRIC_UNIT_FRACTION = 2;
    */
   FRACTION = 2,
 
   /**
-   * A multiple (leverage "3" = 3x).
+   * A plain multiple ("3" = 3x): leverage, health factor.
    *
-   * @generated from enum value: RISK_LIMIT_UNIT_MULTIPLE = 3;
+   * @generated from enum value: METRIC_UNIT_MULTIPLE = 3;
    */
   MULTIPLE = 3,
 
   /**
-   * A count (orders, positions).
+   * A count of things (orders per window, open orders, rejected orders).
    *
-   * @generated from enum value: RISK_LIMIT_UNIT_COUNT = 4;
+   * @generated from enum value: METRIC_UNIT_COUNT = 4;
    */
   COUNT = 4,
 
   /**
-   * The market's quantity unit (base units or contracts, as in Position.quantity_unit).
+   * Seconds (data staleness, venue downtime).
    *
-   * @generated from enum value: RISK_LIMIT_UNIT_QUANTITY = 5;
+   * @generated from enum value: METRIC_UNIT_SECONDS = 5;
    */
-  QUANTITY = 5,
+  SECONDS = 5,
+
+  /**
+   * Units of the market's quote asset per unit of its base asset (a price level); the market is named
+   * beside the value.
+   *
+   * @generated from enum value: METRIC_UNIT_PRICE = 6;
+   */
+  PRICE = 6,
+
+  /**
+   * The quantity unit of the market named beside the value (Market.quantity_unit: base units, contracts,
+   * quote or USD): position and order sizes.
+   *
+   * @generated from enum value: METRIC_UNIT_QUANTITY = 7;
+   */
+  QUANTITY = 7,
 }
 
 /**
- * Describes the enum cqc.portfolio.v1.RiskLimitUnit.
+ * Describes the enum cqc.portfolio.v1.MetricUnit.
  */
-export const RiskLimitUnitSchema: GenEnum<RiskLimitUnit> = /*@__PURE__*/
+export const MetricUnitSchema: GenEnum<MetricUnit> = /*@__PURE__*/
   enumDesc(file_cqc_portfolio_v1_risk, 1);
+
+/**
+ * RiskLimitState says whether the RiskEngine enforces a limit. There is no default: a limit must be
+ * created ENABLED or DISABLED explicitly (UNSPECIFIED is rejected), so a limit can never be switched
+ * off by leaving a field out.
+ *
+ * @generated from enum cqc.portfolio.v1.RiskLimitState
+ */
+export enum RiskLimitState {
+  /**
+   * Not set. Never valid on a limit.
+   *
+   * @generated from enum value: RISK_LIMIT_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Enforced from effective_from_time to effective_to_time.
+   *
+   * @generated from enum value: RISK_LIMIT_STATE_ENABLED = 1;
+   */
+  ENABLED = 1,
+
+  /**
+   * Kept for history and not enforced; can be re-enabled with UpdateRiskLimit.
+   *
+   * @generated from enum value: RISK_LIMIT_STATE_DISABLED = 2;
+   */
+  DISABLED = 2,
+}
+
+/**
+ * Describes the enum cqc.portfolio.v1.RiskLimitState.
+ */
+export const RiskLimitStateSchema: GenEnum<RiskLimitState> = /*@__PURE__*/
+  enumDesc(file_cqc_portfolio_v1_risk, 2);
 
 /**
  * RiskLimitAction is what the RiskEngine does when a limit is breached. Every breach also raises a
@@ -487,7 +773,8 @@ export enum RiskLimitAction {
   REDUCE_ONLY = 3,
 
   /**
-   * Cancel working orders and close the scope's positions at market, then REDUCING.
+   * Cancel working orders and close the scope's positions at market, then REDUCING: what the
+   * RiskEngine.Flatten RPC does on demand, done automatically on breach.
    *
    * @generated from enum value: RISK_LIMIT_ACTION_FLATTEN = 4;
    */
@@ -505,7 +792,7 @@ export enum RiskLimitAction {
  * Describes the enum cqc.portfolio.v1.RiskLimitAction.
  */
 export const RiskLimitActionSchema: GenEnum<RiskLimitAction> = /*@__PURE__*/
-  enumDesc(file_cqc_portfolio_v1_risk, 2);
+  enumDesc(file_cqc_portfolio_v1_risk, 3);
 
 /**
  * RiskDecision is the verdict of a pre-trade risk check.
@@ -528,7 +815,8 @@ export enum RiskDecision {
   ALLOW = 1,
 
   /**
-   * The order must not be sent; breached_limit_ids or messages say why.
+   * The order must not be sent: a limit_checks entry with outcome BREACHED on a limit whose action is not
+   * ALERT, or the scope's trading state forbids it (messages say so).
    *
    * @generated from enum value: RISK_DECISION_DENY = 2;
    */
@@ -547,5 +835,96 @@ export enum RiskDecision {
  * Describes the enum cqc.portfolio.v1.RiskDecision.
  */
 export const RiskDecisionSchema: GenEnum<RiskDecision> = /*@__PURE__*/
-  enumDesc(file_cqc_portfolio_v1_risk, 3);
+  enumDesc(file_cqc_portfolio_v1_risk, 4);
+
+/**
+ * LimitCheckOutcome is where an order would leave one limit.
+ *
+ * @generated from enum cqc.portfolio.v1.LimitCheckOutcome
+ */
+export enum LimitCheckOutcome {
+  /**
+   * Not set. Never valid.
+   *
+   * @generated from enum value: LIMIT_CHECK_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * projected_value stays at or below warning_threshold (or threshold when there is no warning level).
+   *
+   * @generated from enum value: LIMIT_CHECK_OUTCOME_WITHIN = 1;
+   */
+  WITHIN = 1,
+
+  /**
+   * projected_value is above warning_threshold and at or below threshold.
+   *
+   * @generated from enum value: LIMIT_CHECK_OUTCOME_WARNING = 2;
+   */
+  WARNING = 2,
+
+  /**
+   * projected_value is above threshold.
+   *
+   * @generated from enum value: LIMIT_CHECK_OUTCOME_BREACHED = 3;
+   */
+  BREACHED = 3,
+}
+
+/**
+ * Describes the enum cqc.portfolio.v1.LimitCheckOutcome.
+ */
+export const LimitCheckOutcomeSchema: GenEnum<LimitCheckOutcome> = /*@__PURE__*/
+  enumDesc(file_cqc_portfolio_v1_risk, 5);
+
+/**
+ * RiskReservationState is the lifecycle of a RiskReservation. HELD is the only state that counts
+ * against limits; the other three are terminal.
+ *
+ * @generated from enum cqc.portfolio.v1.RiskReservationState
+ */
+export enum RiskReservationState {
+  /**
+   * Not set. Never valid.
+   *
+   * @generated from enum value: RISK_RESERVATION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Created by ReserveOrder and counting against every limit it was checked against until expire_time.
+   *
+   * @generated from enum value: RISK_RESERVATION_STATE_HELD = 1;
+   */
+  HELD = 1,
+
+  /**
+   * Consumed by the placed order (CommitReservation): the order itself now counts, as a working order
+   * and then through its fills, and the reservation no longer does.
+   *
+   * @generated from enum value: RISK_RESERVATION_STATE_COMMITTED = 2;
+   */
+  COMMITTED = 2,
+
+  /**
+   * Given back before expiry (ReleaseReservation): the order was not placed or the venue rejected it.
+   *
+   * @generated from enum value: RISK_RESERVATION_STATE_RELEASED = 3;
+   */
+  RELEASED = 3,
+
+  /**
+   * Reached expire_time while HELD and was released by the RiskEngine.
+   *
+   * @generated from enum value: RISK_RESERVATION_STATE_EXPIRED = 4;
+   */
+  EXPIRED = 4,
+}
+
+/**
+ * Describes the enum cqc.portfolio.v1.RiskReservationState.
+ */
+export const RiskReservationStateSchema: GenEnum<RiskReservationState> = /*@__PURE__*/
+  enumDesc(file_cqc_portfolio_v1_risk, 6);
 

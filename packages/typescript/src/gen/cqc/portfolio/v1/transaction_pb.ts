@@ -10,6 +10,8 @@ import { file_cqc_types_v1_amount } from "../../types/v1/amount_pb.js";
 import { file_cqc_types_v1_rules } from "../../types/v1/rules_pb.js";
 import type { SourceRecord } from "../../types/v1/source_pb.js";
 import { file_cqc_types_v1_source } from "../../types/v1/source_pb.js";
+import type { BalanceChangeReason } from "../../venues/v1/balance_pb.js";
+import { file_cqc_venues_v1_balance } from "../../venues/v1/balance_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -18,13 +20,15 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/portfolio/v1/transaction.proto.
  */
 export const file_cqc_portfolio_v1_transaction: GenFile = /*@__PURE__*/
-  fileDesc("CiJjcWMvcG9ydGZvbGlvL3YxL3RyYW5zYWN0aW9uLnByb3RvEhBjcWMucG9ydGZvbGlvLnYxIpERCgtUcmFuc2FjdGlvbhIkCg50cmFuc2FjdGlvbl9pZBgBIAEoCUIMukgJcgeiiCcDdHhuEi0KFHZlbnVlX3RyYW5zYWN0aW9uX2lkGAIgASgJQgq6SAdyBRABGIABSACIAQESIAoKYWNjb3VudF9pZBgDIAEoCUIMukgJcgeiiCcDYWNjEh4KCGFzc2V0X2lkGAQgASgJQgy6SAlyB6KIJwNhc3QSOwoEdHlwZRgFIAEoDjIhLmNxYy5wb3J0Zm9saW8udjEuVHJhbnNhY3Rpb25UeXBlQgq6SAeCAQQQASAAEhkKBmFtb3VudBgGIAEoCUIJukgGcgSIiCcBEkUKCWRpcmVjdGlvbhgHIAEoDjImLmNxYy5wb3J0Zm9saW8udjEuVHJhbnNhY3Rpb25EaXJlY3Rpb25CCrpIB4IBBBABIAASPwoGc3RhdHVzGAggASgOMiMuY3FjLnBvcnRmb2xpby52MS5UcmFuc2FjdGlvblN0YXR1c0IKukgHggEEEAEgABImCg5iYWxhbmNlX2JlZm9yZRgJIAEoCUIJukgGcgSIiCcBSAGIAQESJQoNYmFsYW5jZV9hZnRlchgKIAEoCUIJukgGcgSIiCcBSAKIAQESJgoDZmVlGAsgASgLMhkuY3FjLnR5cGVzLnYxLkFzc2V0QW1vdW50EjIKCG9uX2NoYWluGAwgASgLMiAuY3FjLnBvcnRmb2xpby52MS5PbkNoYWluRGV0YWlscxIjCghvcmRlcl9pZBgNIAEoCUIMukgJcgeiiCcDb3JkSAOIAQESJwoMZXhlY3V0aW9uX2lkGA4gASgJQgy6SAlyB6KIJwNleGVIBIgBARImCgtwb3NpdGlvbl9pZBgPIAEoCUIMukgJcgeiiCcDcG9zSAWIAQESMQoWcmVsYXRlZF90cmFuc2FjdGlvbl9pZBgQIAEoCUIMukgJcgeiiCcDdHhuSAaIAQESKwoSdmVudWVfcmVmZXJlbmNlX2lkGBEgASgJQgq6SAdyBRABGIABSAeIAQESMgoXY291bnRlcnBhcnR5X2FjY291bnRfaWQYEiABKAlCDLpICXIHoognA2FjY0gIiAEBEh0KC2Rlc2NyaXB0aW9uGBMgASgJQgi6SAVyAxjoBxI3CgtjcmVhdGVfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIvCgt1cGRhdGVfdGltZRgVIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLc2V0dGxlX3RpbWUYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXNvdXJjZV9yZWNvcmQYFyABKAsyGi5jcWMudHlwZXMudjEuU291cmNlUmVjb3JkOq4HukiqBxqTAgopdHJhbnNhY3Rpb24uZGlyZWN0aW9uX21hdGNoZXNfYW1vdW50X3NpZ24SR2Ftb3VudCBtdXN0IGJlID49IDAgd2hlbiBkaXJlY3Rpb24gaXMgSU4gYW5kIDw9IDAgd2hlbiBkaXJlY3Rpb24gaXMgT1VUGpwBIXRoaXMuYW1vdW50Lm1hdGNoZXMoJ14tP1swLTldKyhbLl1bMC05XSspPyQnKSB8fCAodGhpcy5kaXJlY3Rpb24gPT0gMSAmJiBkb3VibGUodGhpcy5hbW91bnQpID49IDAuMCkgfHwgKHRoaXMuZGlyZWN0aW9uID09IDIgJiYgZG91YmxlKHRoaXMuYW1vdW50KSA8PSAwLjApGqEBCip0cmFuc2FjdGlvbi5zZXR0bGVfdGltZV9yZXF1aXJlc19jb21wbGV0ZWQSR3NldHRsZV90aW1lIG1heSBvbmx5IGJlIHNldCB3aGVuIHN0YXR1cyBpcyBUUkFOU0FDVElPTl9TVEFUVVNfQ09NUExFVEVEGiohaGFzKHRoaXMuc2V0dGxlX3RpbWUpIHx8IHRoaXMuc3RhdHVzID09IDIajQEKH3RyYW5zYWN0aW9uLnNldHRsZV9hZnRlcl9jcmVhdGUSKnNldHRsZV90aW1lIG11c3Qgbm90IGJlIGJlZm9yZSBjcmVhdGVfdGltZRo+IWhhcyh0aGlzLnNldHRsZV90aW1lKSB8fCB0aGlzLnNldHRsZV90aW1lID49IHRoaXMuY3JlYXRlX3RpbWUargEKIHRyYW5zYWN0aW9uLmNvdW50ZXJwYXJ0eV9kaWZmZXJzEjNjb3VudGVycGFydHlfYWNjb3VudF9pZCBtdXN0IGRpZmZlciBmcm9tIGFjY291bnRfaWQaVSFoYXModGhpcy5jb3VudGVycGFydHlfYWNjb3VudF9pZCkgfHwgdGhpcy5jb3VudGVycGFydHlfYWNjb3VudF9pZCAhPSB0aGlzLmFjY291bnRfaWQarAEKHHRyYW5zYWN0aW9uLmZlZV9ub25fbmVnYXRpdmUSJGZlZS5hbW91bnQgbXVzdCBiZSA+PSAwIChhIGZlZSBwYWlkKRpmIWhhcyh0aGlzLmZlZSkgfHwgIXRoaXMuZmVlLmFtb3VudC5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMuZmVlLmFtb3VudCkgPj0gMC4wQhcKFV92ZW51ZV90cmFuc2FjdGlvbl9pZEIRCg9fYmFsYW5jZV9iZWZvcmVCEAoOX2JhbGFuY2VfYWZ0ZXJCCwoJX29yZGVyX2lkQg8KDV9leGVjdXRpb25faWRCDgoMX3Bvc2l0aW9uX2lkQhkKF19yZWxhdGVkX3RyYW5zYWN0aW9uX2lkQhUKE192ZW51ZV9yZWZlcmVuY2VfaWRCGgoYX2NvdW50ZXJwYXJ0eV9hY2NvdW50X2lkIt0CCg5PbkNoYWluRGV0YWlscxIeCghjaGFpbl9pZBgBIAEoCUIMukgJcgeiiCcDY2huEiMKB3R4X2hhc2gYAiABKAlCErpID3INGIABMgheW15cc10qJBIoCgxmcm9tX2FkZHJlc3MYAyABKAlCErpID3INGIABMgheW15cc10qJBImCgp0b19hZGRyZXNzGAQgASgJQhK6SA9yDRiAATIIXlteXHNdKiQSGgoDdGFnGAUgASgJQgi6SAVyAxiAAkgAiAEBEhkKDGJsb2NrX251bWJlchgGIAEoBEgBiAEBEhoKDWNvbmZpcm1hdGlvbnMYByABKA1IAogBARIWCglsb2dfaW5kZXgYCCABKA1IA4gBARIQCghpbnRlcm5hbBgJIAEoCEIGCgRfdGFnQg8KDV9ibG9ja19udW1iZXJCEAoOX2NvbmZpcm1hdGlvbnNCDAoKX2xvZ19pbmRleCqKBgoPVHJhbnNhY3Rpb25UeXBlEiAKHFRSQU5TQUNUSU9OX1RZUEVfVU5TUEVDSUZJRUQQABIaChZUUkFOU0FDVElPTl9UWVBFX1RSQURFEAESGAoUVFJBTlNBQ1RJT05fVFlQRV9GRUUQAhIbChdUUkFOU0FDVElPTl9UWVBFX1JFQkFURRADEhwKGFRSQU5TQUNUSU9OX1RZUEVfRlVORElORxAEEh0KGVRSQU5TQUNUSU9OX1RZUEVfSU5URVJFU1QQBRIbChdUUkFOU0FDVElPTl9UWVBFX0JPUlJPVxAGEhoKFlRSQU5TQUNUSU9OX1RZUEVfUkVQQVkQBxIgChxUUkFOU0FDVElPTl9UWVBFX0xJUVVJREFUSU9OEAgSHwobVFJBTlNBQ1RJT05fVFlQRV9TRVRUTEVNRU5UEAkSHQoZVFJBTlNBQ1RJT05fVFlQRV9ERUxJVkVSWRAKEhwKGFRSQU5TQUNUSU9OX1RZUEVfREVQT1NJVBALEh8KG1RSQU5TQUNUSU9OX1RZUEVfV0lUSERSQVdBTBAMEh0KGVRSQU5TQUNUSU9OX1RZUEVfVFJBTlNGRVIQDRIfChtUUkFOU0FDVElPTl9UWVBFX0NPTlZFUlNJT04QDhIjCh9UUkFOU0FDVElPTl9UWVBFX1NUQUtJTkdfUkVXQVJEEA8SHAoYVFJBTlNBQ1RJT05fVFlQRV9BSVJEUk9QEBASIQodVFJBTlNBQ1RJT05fVFlQRV9SRUFMSVpFRF9QTkwQERIfChtUUkFOU0FDVElPTl9UWVBFX0FESlVTVE1FTlQQEhIjCh9UUkFOU0FDVElPTl9UWVBFX0lOU1VSQU5DRV9GVU5EEBMSJAogVFJBTlNBQ1RJT05fVFlQRV9SRUZFUlJBTF9SRVdBUkQQFBIaChZUUkFOU0FDVElPTl9UWVBFX0JPTlVTEBUSIwofVFJBTlNBQ1RJT05fVFlQRV9MRU5ESU5HX1NVUFBMWRAWEhgKFFRSQU5TQUNUSU9OX1RZUEVfR0FTEBcqegoUVHJhbnNhY3Rpb25EaXJlY3Rpb24SJQohVFJBTlNBQ1RJT05fRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASHAoYVFJBTlNBQ1RJT05fRElSRUNUSU9OX0lOEAESHQoZVFJBTlNBQ1RJT05fRElSRUNUSU9OX09VVBACKrkBChFUcmFuc2FjdGlvblN0YXR1cxIiCh5UUkFOU0FDVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIeChpUUkFOU0FDVElPTl9TVEFUVVNfUEVORElORxABEiAKHFRSQU5TQUNUSU9OX1NUQVRVU19DT01QTEVURUQQAhIdChlUUkFOU0FDVElPTl9TVEFUVVNfRkFJTEVEEAMSHwobVFJBTlNBQ1RJT05fU1RBVFVTX0NBTkNFTEVEEARCgAEKIGNvbS5jcnlwdG9xdWFudC5jcWMucG9ydGZvbGlvLnYxQhBUcmFuc2FjdGlvblByb3RvUAFaSGdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3BvcnRmb2xpby92MTtwb3J0Zm9saW92MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_amount, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_google_protobuf_timestamp]);
+  fileDesc("CiJjcWMvcG9ydGZvbGlvL3YxL3RyYW5zYWN0aW9uLnByb3RvEhBjcWMucG9ydGZvbGlvLnYxIssUCgtUcmFuc2FjdGlvbhIkCg50cmFuc2FjdGlvbl9pZBgBIAEoCUIMukgJcgeiiCcDdHhuEi0KFHZlbnVlX3RyYW5zYWN0aW9uX2lkGAIgASgJQgq6SAdyBRABGIABSACIAQESIAoKYWNjb3VudF9pZBgDIAEoCUIMukgJcgeiiCcDYWNjEh4KCGFzc2V0X2lkGAQgASgJQgy6SAlyB6KIJwNhc3QSPgoEdHlwZRgFIAEoDjIiLmNxYy52ZW51ZXMudjEuQmFsYW5jZUNoYW5nZVJlYXNvbkIMukgJggEGEAEgACAYEhkKBmFtb3VudBgGIAEoCUIJukgGcgSIiCcBEkUKCWRpcmVjdGlvbhgHIAEoDjImLmNxYy5wb3J0Zm9saW8udjEuVHJhbnNhY3Rpb25EaXJlY3Rpb25CCrpIB4IBBBABIAASPwoGc3RhdHVzGAggASgOMiMuY3FjLnBvcnRmb2xpby52MS5UcmFuc2FjdGlvblN0YXR1c0IKukgHggEEEAEgABImCg5iYWxhbmNlX2JlZm9yZRgJIAEoCUIJukgGcgSIiCcBSAGIAQESJQoNYmFsYW5jZV9hZnRlchgKIAEoCUIJukgGcgSIiCcBSAKIAQESJgoDZmVlGAsgASgLMhkuY3FjLnR5cGVzLnYxLkFzc2V0QW1vdW50EjIKCG9uX2NoYWluGAwgASgLMiAuY3FjLnBvcnRmb2xpby52MS5PbkNoYWluRGV0YWlscxIjCghvcmRlcl9pZBgNIAEoCUIMukgJcgeiiCcDb3JkSAOIAQESJwoMZXhlY3V0aW9uX2lkGA4gASgJQgy6SAlyB6KIJwNleGVIBIgBARImCgtwb3NpdGlvbl9pZBgPIAEoCUIMukgJcgeiiCcDcG9zSAWIAQESMQoWcmVsYXRlZF90cmFuc2FjdGlvbl9pZBgQIAEoCUIMukgJcgeiiCcDdHhuSAaIAQESKwoSdmVudWVfcmVmZXJlbmNlX2lkGBEgASgJQgq6SAdyBRABGIABSAeIAQESMgoXY291bnRlcnBhcnR5X2FjY291bnRfaWQYEiABKAlCDLpICXIHoognA2FjY0gIiAEBEh0KC2Rlc2NyaXB0aW9uGBMgASgJQgi6SAVyAxjoBxI3CgtjcmVhdGVfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIvCgt1cGRhdGVfdGltZRgVIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLc2V0dGxlX3RpbWUYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXNvdXJjZV9yZWNvcmQYFyABKAsyGi5jcWMudHlwZXMudjEuU291cmNlUmVjb3JkEh0KDHZlbnVlX3N0YXR1cxgYIAEoCUIHukgEcgIYQBJCChVjbGllbnRfdHJhbnNhY3Rpb25faWQYGSABKAlCHrpIG3IZMhdeW0EtWmEtejAtOS5fOi1dezEsNjR9JEgJiAEBEigKDWRlcGxveW1lbnRfaWQYGiABKAlCDLpICXIHoognA2RlcEgKiAEBEjUKBndhbGxldBgbIAEoCUIlukgiciAyHl4oW2EtejAtOV1bYS16MC05Xy4tXXswLDYzfSk/JBJCChNjb3VudGVycGFydHlfd2FsbGV0GBwgASgJQiW6SCJyIDIeXihbYS16MC05XVthLXowLTlfLi1dezAsNjN9KT8kEiQKCW1hcmtldF9pZBgdIAEoCUIMukgJcgeiiCcDbWt0SAuIAQE6/Qe6SPkHGpMCCil0cmFuc2FjdGlvbi5kaXJlY3Rpb25fbWF0Y2hlc19hbW91bnRfc2lnbhJHYW1vdW50IG11c3QgYmUgPj0gMCB3aGVuIGRpcmVjdGlvbiBpcyBJTiBhbmQgPD0gMCB3aGVuIGRpcmVjdGlvbiBpcyBPVVQanAEhdGhpcy5hbW91bnQubWF0Y2hlcygnXi0/WzAtOV0rKFsuXVswLTldKyk/JCcpIHx8ICh0aGlzLmRpcmVjdGlvbiA9PSAxICYmIGRvdWJsZSh0aGlzLmFtb3VudCkgPj0gMC4wKSB8fCAodGhpcy5kaXJlY3Rpb24gPT0gMiAmJiBkb3VibGUodGhpcy5hbW91bnQpIDw9IDAuMCkaqgEKJ3RyYW5zYWN0aW9uLnNldHRsZV90aW1lX3JlcXVpcmVzX2Jvb2tlZBJKc2V0dGxlX3RpbWUgbWF5IG9ubHkgYmUgc2V0IHdoZW4gc3RhdHVzIGlzIENPTVBMRVRFRCwgQ1JFRElURUQgb3IgUkVWRVJTRUQaMyFoYXModGhpcy5zZXR0bGVfdGltZSkgfHwgdGhpcy5zdGF0dXMgaW4gWzIsIDksIDEwXRqNAQofdHJhbnNhY3Rpb24uc2V0dGxlX2FmdGVyX2NyZWF0ZRIqc2V0dGxlX3RpbWUgbXVzdCBub3QgYmUgYmVmb3JlIGNyZWF0ZV90aW1lGj4haGFzKHRoaXMuc2V0dGxlX3RpbWUpIHx8IHRoaXMuc2V0dGxlX3RpbWUgPj0gdGhpcy5jcmVhdGVfdGltZRr0AQogdHJhbnNhY3Rpb24uY291bnRlcnBhcnR5X2RpZmZlcnMSTWNvdW50ZXJwYXJ0eV9hY2NvdW50X2lkIG11c3QgZGlmZmVyIGZyb20gYWNjb3VudF9pZCB1bmxlc3MgdGhlIHdhbGxldHMgZGlmZmVyGoABIWhhcyh0aGlzLmNvdW50ZXJwYXJ0eV9hY2NvdW50X2lkKSB8fCB0aGlzLmNvdW50ZXJwYXJ0eV9hY2NvdW50X2lkICE9IHRoaXMuYWNjb3VudF9pZCB8fCB0aGlzLndhbGxldCAhPSB0aGlzLmNvdW50ZXJwYXJ0eV93YWxsZXQarAEKHHRyYW5zYWN0aW9uLmZlZV9ub25fbmVnYXRpdmUSJGZlZS5hbW91bnQgbXVzdCBiZSA+PSAwIChhIGZlZSBwYWlkKRpmIWhhcyh0aGlzLmZlZSkgfHwgIXRoaXMuZmVlLmFtb3VudC5tYXRjaGVzKCdeLT9bMC05XSsoWy5dWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMuZmVlLmFtb3VudCkgPj0gMC4wQhcKFV92ZW51ZV90cmFuc2FjdGlvbl9pZEIRCg9fYmFsYW5jZV9iZWZvcmVCEAoOX2JhbGFuY2VfYWZ0ZXJCCwoJX29yZGVyX2lkQg8KDV9leGVjdXRpb25faWRCDgoMX3Bvc2l0aW9uX2lkQhkKF19yZWxhdGVkX3RyYW5zYWN0aW9uX2lkQhUKE192ZW51ZV9yZWZlcmVuY2VfaWRCGgoYX2NvdW50ZXJwYXJ0eV9hY2NvdW50X2lkQhgKFl9jbGllbnRfdHJhbnNhY3Rpb25faWRCEAoOX2RlcGxveW1lbnRfaWRCDAoKX21hcmtldF9pZCLjBAoOT25DaGFpbkRldGFpbHMSHgoIY2hhaW5faWQYASABKAlCDLpICXIHoognA2NobhIjCgd0eF9oYXNoGAIgASgJQhK6SA9yDRiAATIIXlteXHNdKiQSKwoMZnJvbV9hZGRyZXNzGAMgASgJQhWAAQG6SA9yDRiAATIIXlteXHNdKiQSKQoKdG9fYWRkcmVzcxgEIAEoCUIVgAEBukgPcg0YgAEyCF5bXlxzXSokEh0KA3RhZxgFIAEoCUILgAEBukgFcgMYgAJIAIgBARIZCgxibG9ja19udW1iZXIYBiABKARIAYgBARIaCg1jb25maXJtYXRpb25zGAcgASgNSAKIAQESFgoJbG9nX2luZGV4GAggASgNSAOIAQESEAoIaW50ZXJuYWwYCSABKAgSIwoSdmVudWVfbmV0d29ya19jb2RlGAogASgJQge6SARyAhhAEiMKFnJlcXVpcmVkX2NvbmZpcm1hdGlvbnMYCyABKA1IBIgBARIhChR1bmxvY2tfY29uZmlybWF0aW9ucxgMIAEoDUgFiAEBEi0KGGZyb21fdmVudWVfc3ViYWNjb3VudF9pZBgNIAEoCUILgAEBukgFcgMYgAESKwoWdG9fdmVudWVfc3ViYWNjb3VudF9pZBgOIAEoCUILgAEBukgFcgMYgAFCBgoEX3RhZ0IPCg1fYmxvY2tfbnVtYmVyQhAKDl9jb25maXJtYXRpb25zQgwKCl9sb2dfaW5kZXhCGQoXX3JlcXVpcmVkX2NvbmZpcm1hdGlvbnNCFwoVX3VubG9ja19jb25maXJtYXRpb25zKnoKFFRyYW5zYWN0aW9uRGlyZWN0aW9uEiUKIVRSQU5TQUNUSU9OX0RJUkVDVElPTl9VTlNQRUNJRklFRBAAEhwKGFRSQU5TQUNUSU9OX0RJUkVDVElPTl9JThABEh0KGVRSQU5TQUNUSU9OX0RJUkVDVElPTl9PVVQQAiqcAwoRVHJhbnNhY3Rpb25TdGF0dXMSIgoeVFJBTlNBQ1RJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHgoaVFJBTlNBQ1RJT05fU1RBVFVTX1BFTkRJTkcQARIgChxUUkFOU0FDVElPTl9TVEFUVVNfQ09NUExFVEVEEAISHQoZVFJBTlNBQ1RJT05fU1RBVFVTX0ZBSUxFRBADEh8KG1RSQU5TQUNUSU9OX1NUQVRVU19DQU5DRUxFRBAEEjEKLVRSQU5TQUNUSU9OX1NUQVRVU19BV0FJVElOR19VU0VSX0NPTkZJUk1BVElPThAFEigKJFRSQU5TQUNUSU9OX1NUQVRVU19BV0FJVElOR19BUFBST1ZBTBAGEiEKHVRSQU5TQUNUSU9OX1NUQVRVU19QUk9DRVNTSU5HEAcSHwobVFJBTlNBQ1RJT05fU1RBVFVTX1JFSkVDVEVEEAgSHwobVFJBTlNBQ1RJT05fU1RBVFVTX0NSRURJVEVEEAkSHwobVFJBTlNBQ1RJT05fU1RBVFVTX1JFVkVSU0VEEApCgAEKIGNvbS5jcnlwdG9xdWFudC5jcWMucG9ydGZvbGlvLnYxQhBUcmFuc2FjdGlvblByb3RvUAFaSGdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3BvcnRmb2xpby92MTtwb3J0Zm9saW92MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_amount, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_cqc_venues_v1_balance, file_google_protobuf_timestamp]);
 
 /**
  * Transaction is one ledger entry: a change of one account's balance of one asset, with its cause
- * (CCXT LedgerEntry, Transaction, TransferEntry; Binance USD-M income history; OKX bills). A trade that
- * moves two assets is two transactions, one per asset. Owned by the Portfolio service, which assigns
- * transaction_id and maps venue records into it.
+ * (CCXT LedgerEntry, Transaction, TransferEntry; Binance USD-M income history; OKX bills; Binance deposit
+ * and withdrawal history). A trade that moves two assets is two transactions, one per asset. The
+ * Portfolio service books ledger entries; the VenueGateway returns deposits, withdrawals, transfers,
+ * borrows and repayments it initiated or listed in the same shape. Signs: amount positive = credit to the
+ * account; fee positive = paid by the account (the sign table is in proto/README.md).
  *
  * @generated from message cqc.portfolio.v1.Transaction
  */
@@ -60,11 +64,12 @@ export type Transaction = Message<"cqc.portfolio.v1.Transaction"> & {
   assetId: string;
 
   /**
-   * type is the cause of the change. Required.
+   * type is the cause of the change (the ledger entry type), in the contract's one balance-change
+   * vocabulary. Required; never UNSPECIFIED or ORDER_LOCK (a lock moves no balance).
    *
-   * @generated from field: cqc.portfolio.v1.TransactionType type = 5;
+   * @generated from field: cqc.venues.v1.BalanceChangeReason type = 5;
    */
-  type: TransactionType;
+  type: BalanceChangeReason;
 
   /**
    * amount is the signed change of the balance, in whole units of asset_id: positive credits, negative
@@ -108,7 +113,8 @@ export type Transaction = Message<"cqc.portfolio.v1.Transaction"> & {
 
   /**
    * fee is the fee charged for this transaction (withdrawal network fee, conversion fee) as a non-negative
-   * amount paid, possibly in another asset (CCXT fee {cost, currency}). Unset when no fee.
+   * amount paid by the account; fee.asset_id is the fee asset, which may differ from asset_id (CCXT fee
+   * {cost, currency}; a withdrawal of USDT on Ethereum may charge its fee in ETH). Unset when no fee.
    *
    * @generated from field: cqc.types.v1.AssetAmount fee = 11;
    */
@@ -193,8 +199,8 @@ export type Transaction = Message<"cqc.portfolio.v1.Transaction"> & {
   updateTime?: Timestamp | undefined;
 
   /**
-   * settle_time is when the entry became final (COMPLETED) and was booked to the balance. Unset unless
-   * status is COMPLETED; not before create_time.
+   * settle_time is when the entry was booked to the balance (COMPLETED or CREDITED; kept when later
+   * REVERSED). Unset otherwise; not before create_time.
    *
    * @generated from field: google.protobuf.Timestamp settle_time = 22;
    */
@@ -207,6 +213,58 @@ export type Transaction = Message<"cqc.portfolio.v1.Transaction"> & {
    * @generated from field: cqc.types.v1.SourceRecord source_record = 23;
    */
   sourceRecord?: SourceRecord | undefined;
+
+  /**
+   * venue_status is the venue's own status of the entry exactly as sent, beside the normalised status
+   * (Binance withdrawal status "4", OKX deposit state "2", Coinbase "completed"). Empty when the venue sends
+   * none. At most 64 characters.
+   *
+   * @generated from field: string venue_status = 24;
+   */
+  venueStatus: string;
+
+  /**
+   * client_transaction_id is the caller's own id of a withdrawal or transfer, sent to the venue (Binance
+   * withdrawOrderId, OKX clientId; RequestWithdrawalRequest.client_transaction_id). Unset when none.
+   * 1 to 64 characters of [A-Za-z0-9._:-].
+   *
+   * @generated from field: optional string client_transaction_id = 25;
+   */
+  clientTransactionId?: string | undefined;
+
+  /**
+   * deployment_id is the asset deployment (token on a chain) that moved for an on-chain deposit or
+   * withdrawal ("dep_" + ULID): USDT on Ethereum vs USDT on Tron. Unset for off-chain entries and when
+   * the network is unknown.
+   *
+   * @generated from field: optional string deployment_id = 26;
+   */
+  deploymentId?: string | undefined;
+
+  /**
+   * wallet is the sub-ledger of the account whose balance changed (the same values as
+   * cqc.venues.v1.Balance.wallet: "spot", "funding", "isolated_margin"). Empty when the account has one
+   * ledger.
+   *
+   * @generated from field: string wallet = 27;
+   */
+  wallet: string;
+
+  /**
+   * counterparty_wallet is the other sub-ledger of an internal transfer (Balance.wallet values); with
+   * counterparty_account_id unset it is a transfer between two wallets of account_id. Empty otherwise.
+   *
+   * @generated from field: string counterparty_wallet = 28;
+   */
+  counterpartyWallet: string;
+
+  /**
+   * market_id is the market a transfer, borrow or repayment concerns when it is tied to one (an
+   * isolated-margin pair or position: "mkt_" + ULID). Unset otherwise.
+   *
+   * @generated from field: optional string market_id = 29;
+   */
+  marketId?: string | undefined;
 };
 
 /**
@@ -243,6 +301,7 @@ export type OnChainDetails = Message<"cqc.portfolio.v1.OnChainDetails"> & {
   /**
    * from_address is the sending address as the chain writes it (checksum case preserved; CCXT
    * addressFrom). Empty when unknown (venue hot wallets are often not disclosed). At most 128 characters.
+   * Redacted in debug output.
    *
    * @generated from field: string from_address = 3;
    */
@@ -250,7 +309,7 @@ export type OnChainDetails = Message<"cqc.portfolio.v1.OnChainDetails"> & {
 
   /**
    * to_address is the receiving address (CCXT addressTo / address). Empty when unknown. At most 128
-   * characters.
+   * characters. Redacted in debug output: it links CQC's holdings to an address.
    *
    * @generated from field: string to_address = 4;
    */
@@ -258,7 +317,8 @@ export type OnChainDetails = Message<"cqc.portfolio.v1.OnChainDetails"> & {
 
   /**
    * tag is the destination tag or memo some chains require to credit the right customer (XRP tag, TON
-   * and Cosmos memo; CCXT tag). Unset when the chain uses none. At most 256 characters.
+   * and Cosmos memo; CCXT tag). Unset when the chain uses none. At most 256 characters. Redacted in debug
+   * output.
    *
    * @generated from field: optional string tag = 5;
    */
@@ -295,6 +355,48 @@ export type OnChainDetails = Message<"cqc.portfolio.v1.OnChainDetails"> & {
    * @generated from field: bool internal = 9;
    */
   internal: boolean;
+
+  /**
+   * venue_network_code is the venue's code of the network used, exactly as sent (Binance "network" "ETH",
+   * "BSC", "TRX"; OKX chain "USDT-ERC20"). Empty when not reported. At most 64 characters.
+   *
+   * @generated from field: string venue_network_code = 10;
+   */
+  venueNetworkCode: string;
+
+  /**
+   * required_confirmations is how many confirmations the venue needs before it credits a deposit (Binance
+   * "confirmTimes" "12/12": the part after "/"; confirmations holds the part before). Unset when not
+   * published.
+   *
+   * @generated from field: optional uint32 required_confirmations = 11;
+   */
+  requiredConfirmations?: number | undefined;
+
+  /**
+   * unlock_confirmations is how many confirmations the venue needs before credited funds can be withdrawn
+   * (Binance "unlockConfirm"); until then the transaction is CREDITED. Unset when not published.
+   *
+   * @generated from field: optional uint32 unlock_confirmations = 12;
+   */
+  unlockConfirmations?: number | undefined;
+
+  /**
+   * from_venue_subaccount_id is the venue's sub-account of the sender, when an on-chain venue addresses
+   * sub-accounts under one address (dYdX v4 sender.subaccountNumber "0"). Empty otherwise. Redacted in debug
+   * output. At most 128 characters.
+   *
+   * @generated from field: string from_venue_subaccount_id = 13;
+   */
+  fromVenueSubaccountId: string;
+
+  /**
+   * to_venue_subaccount_id is the venue's sub-account of the recipient (dYdX v4 recipient.subaccountNumber).
+   * Empty otherwise. Redacted in debug output. At most 128 characters.
+   *
+   * @generated from field: string to_venue_subaccount_id = 14;
+   */
+  toVenueSubaccountId: string;
 };
 
 /**
@@ -303,195 +405,6 @@ export type OnChainDetails = Message<"cqc.portfolio.v1.OnChainDetails"> & {
  */
 export const OnChainDetailsSchema: GenMessage<OnChainDetails> = /*@__PURE__*/
   messageDesc(file_cqc_portfolio_v1_transaction, 1);
-
-/**
- * TransactionType is why an account's balance of an asset changed. Venue codes map as noted (CCXT
- * LedgerEntry.type, Binance USD-M income types, Binance balanceUpdate, OKX bills type).
- *
- * @generated from enum cqc.portfolio.v1.TransactionType
- */
-export enum TransactionType {
-  /**
-   * Not set. Never valid on a transaction record.
-   *
-   * @generated from enum value: TRANSACTION_TYPE_UNSPECIFIED = 0;
-   */
-  UNSPECIFIED = 0,
-
-  /**
-   * Proceeds or cost of a trade fill (CCXT "trade"; OKX bills type 2).
-   *
-   * @generated from enum value: TRANSACTION_TYPE_TRADE = 1;
-   */
-  TRADE = 1,
-
-  /**
-   * A trading fee charged (CCXT "fee"; BN-F income "COMMISSION").
-   *
-   * @generated from enum value: TRANSACTION_TYPE_FEE = 2;
-   */
-  FEE = 2,
-
-  /**
-   * A fee rebate or commission kickback credited (CCXT "rebate"; BN-F "COMMISSION_REBATE", "API_REBATE").
-   *
-   * @generated from enum value: TRANSACTION_TYPE_REBATE = 3;
-   */
-  REBATE = 3,
-
-  /**
-   * A perpetual funding payment, paid or received (BN-F "FUNDING_FEE"; OKX bills type 8; NautilusTrader
-   * FundingSettlement).
-   *
-   * @generated from enum value: TRANSACTION_TYPE_FUNDING = 4;
-   */
-  FUNDING = 4,
-
-  /**
-   * Interest charged on borrowing or earned on savings (CCXT BorrowInterest; OKX bills type 7).
-   *
-   * @generated from enum value: TRANSACTION_TYPE_INTEREST = 5;
-   */
-  INTEREST = 5,
-
-  /**
-   * Proceeds of a loan credited (margin borrow, Aave borrow).
-   *
-   * @generated from enum value: TRANSACTION_TYPE_BORROW = 6;
-   */
-  BORROW = 6,
-
-  /**
-   * Repayment of a loan debited (margin repay, Aave repay).
-   *
-   * @generated from enum value: TRANSACTION_TYPE_REPAY = 7;
-   */
-  REPAY = 7,
-
-  /**
-   * Balance change from a forced liquidation, including the liquidation penalty (OKX bills type 5; Aave
-   * liquidationCall on the borrower).
-   *
-   * @generated from enum value: TRANSACTION_TYPE_LIQUIDATION = 8;
-   */
-  LIQUIDATION = 8,
-
-  /**
-   * Cash settlement of an expiring or periodically settled contract (OKX bills type 9 and USDC-margined
-   * session settlement).
-   *
-   * @generated from enum value: TRANSACTION_TYPE_SETTLEMENT = 9;
-   */
-  SETTLEMENT = 9,
-
-  /**
-   * Physical delivery of an expiring contract (BN COIN-M delivery; BN-F "DELIVERED_SETTELMENT").
-   *
-   * @generated from enum value: TRANSACTION_TYPE_DELIVERY = 10;
-   */
-  DELIVERY = 10,
-
-  /**
-   * A deposit from outside the account (CCXT Transaction type "deposit"). On-chain details in on_chain.
-   *
-   * @generated from enum value: TRANSACTION_TYPE_DEPOSIT = 11;
-   */
-  DEPOSIT = 11,
-
-  /**
-   * A withdrawal to outside the account (CCXT Transaction type "withdrawal"). On-chain details in on_chain.
-   *
-   * @generated from enum value: TRANSACTION_TYPE_WITHDRAWAL = 12;
-   */
-  WITHDRAWAL = 12,
-
-  /**
-   * A transfer between accounts of the same owner (sub-accounts, spot to futures wallet; CCXT
-   * TransferEntry; BN-F "TRANSFER"). counterparty_account_id names the other side.
-   *
-   * @generated from enum value: TRANSACTION_TYPE_TRANSFER = 13;
-   */
-  TRANSFER = 13,
-
-  /**
-   * Conversion of one asset into another outside the order book (CCXT Conversion; Binance Convert, dust
-   * conversion; BN-F "AUTO_EXCHANGE"). The other leg is a second transaction in related_transaction_id.
-   *
-   * @generated from enum value: TRANSACTION_TYPE_CONVERSION = 14;
-   */
-  CONVERSION = 14,
-
-  /**
-   * Staking reward credited (CCXT "reward" for staking; Binance "STAKING").
-   *
-   * @generated from enum value: TRANSACTION_TYPE_STAKING_REWARD = 15;
-   */
-  STAKING_REWARD = 15,
-
-  /**
-   * Airdrop or distribution of tokens (Binance "DISTRIBUTION").
-   *
-   * @generated from enum value: TRANSACTION_TYPE_AIRDROP = 16;
-   */
-  AIRDROP = 16,
-
-  /**
-   * Realised PnL booked to the balance when a derivatives position is reduced or closed (BN-F
-   * "REALIZED_PNL"; OKX bills subtype close).
-   *
-   * @generated from enum value: TRANSACTION_TYPE_REALIZED_PNL = 17;
-   */
-  REALIZED_PNL = 17,
-
-  /**
-   * Manual or venue correction that fits no other type (CCXT "adjustment"). Description says why.
-   *
-   * @generated from enum value: TRANSACTION_TYPE_ADJUSTMENT = 18;
-   */
-  ADJUSTMENT = 18,
-
-  /**
-   * Insurance fund payout or charge after a liquidation (BN-F "INSURANCE_CLEAR").
-   *
-   * @generated from enum value: TRANSACTION_TYPE_INSURANCE_FUND = 19;
-   */
-  INSURANCE_FUND = 19,
-
-  /**
-   * Referral reward credited (BN-F "REFERRAL_KICKBACK").
-   *
-   * @generated from enum value: TRANSACTION_TYPE_REFERRAL_REWARD = 20;
-   */
-  REFERRAL_REWARD = 20,
-
-  /**
-   * Promotional bonus, voucher or trial fund credited or reclaimed (BN-F "WELCOME_BONUS", OKX bonus).
-   *
-   * @generated from enum value: TRANSACTION_TYPE_BONUS = 21;
-   */
-  BONUS = 21,
-
-  /**
-   * Supply of an asset to a lending protocol (Aave supply) or its withdrawal back to the wallet; sign
-   * says which.
-   *
-   * @generated from enum value: TRANSACTION_TYPE_LENDING_SUPPLY = 22;
-   */
-  LENDING_SUPPLY = 22,
-
-  /**
-   * Gas paid for an on-chain transaction, debited in the chain's gas token.
-   *
-   * @generated from enum value: TRANSACTION_TYPE_GAS = 23;
-   */
-  GAS = 23,
-}
-
-/**
- * Describes the enum cqc.portfolio.v1.TransactionType.
- */
-export const TransactionTypeSchema: GenEnum<TransactionType> = /*@__PURE__*/
-  enumDesc(file_cqc_portfolio_v1_transaction, 0);
 
 /**
  * TransactionDirection is whether a transaction credits or debits the account (CCXT LedgerEntry.direction).
@@ -525,10 +438,16 @@ export enum TransactionDirection {
  * Describes the enum cqc.portfolio.v1.TransactionDirection.
  */
 export const TransactionDirectionSchema: GenEnum<TransactionDirection> = /*@__PURE__*/
-  enumDesc(file_cqc_portfolio_v1_transaction, 1);
+  enumDesc(file_cqc_portfolio_v1_transaction, 0);
 
 /**
- * TransactionStatus is the state of a transaction (CCXT Transaction.status).
+ * TransactionStatus is the state of a transaction (CCXT Transaction.status, refined with the states venues
+ * publish for deposits and withdrawals). The venue's own status code is kept in Transaction.venue_status.
+ * Binance withdrawal status 0 Email Sent, 1 Cancelled, 2 Awaiting Approval, 3 Rejected, 4 Processing,
+ * 5 Failure, 6 Completed map to AWAITING_USER_CONFIRMATION, CANCELED, AWAITING_APPROVAL, REJECTED,
+ * PROCESSING, FAILED, COMPLETED; Binance deposit status 0 pending, 6 credited but cannot withdraw, 7 wrong
+ * deposit, 8 waiting user confirm, 1 success, 2 rejected map to PENDING, CREDITED, REJECTED,
+ * AWAITING_USER_CONFIRMATION, COMPLETED, REJECTED.
  *
  * @generated from enum cqc.portfolio.v1.TransactionStatus
  */
@@ -541,37 +460,87 @@ export enum TransactionStatus {
   UNSPECIFIED = 0,
 
   /**
-   * Initiated but not final: awaiting confirmations, approval or processing (CCXT "pending").
+   * Initiated, not final, and the venue says nothing more precise: awaiting confirmations or processing
+   * (CCXT "pending"; Binance deposit 0).
    *
    * @generated from enum value: TRANSACTION_STATUS_PENDING = 1;
    */
   PENDING = 1,
 
   /**
-   * Final and booked to the balance (CCXT "ok"). Only COMPLETED transactions have settle_time.
+   * Final and booked to the balance (CCXT "ok"; Binance withdrawal 6, deposit 1).
    *
    * @generated from enum value: TRANSACTION_STATUS_COMPLETED = 2;
    */
   COMPLETED = 2,
 
   /**
-   * Failed; no balance change remains (CCXT "failed"; a reverted on-chain transaction).
+   * Failed after processing started; no balance change remains (CCXT "failed"; Binance withdrawal 5; a
+   * reverted on-chain transaction).
    *
    * @generated from enum value: TRANSACTION_STATUS_FAILED = 3;
    */
   FAILED = 3,
 
   /**
-   * Canceled before completion, by the user or the venue (CCXT "canceled").
+   * Canceled before completion, by the account holder or CQC (CCXT "canceled"; Binance withdrawal 1;
+   * VenueGateway.CancelWithdrawal).
    *
    * @generated from enum value: TRANSACTION_STATUS_CANCELED = 4;
    */
   CANCELED = 4,
+
+  /**
+   * Waiting for the account holder to confirm (e-mail or 2FA link: Binance withdrawal 0 "Email Sent",
+   * deposit 8 "waiting user confirm").
+   *
+   * @generated from enum value: TRANSACTION_STATUS_AWAITING_USER_CONFIRMATION = 5;
+   */
+  AWAITING_USER_CONFIRMATION = 5,
+
+  /**
+   * Waiting for the venue's review or an approver (travel-rule or risk review, sub-account approval:
+   * Binance withdrawal 2 "Awaiting Approval").
+   *
+   * @generated from enum value: TRANSACTION_STATUS_AWAITING_APPROVAL = 6;
+   */
+  AWAITING_APPROVAL = 6,
+
+  /**
+   * Approved and being processed or broadcast; not yet confirmed (Binance withdrawal 4 "Processing").
+   *
+   * @generated from enum value: TRANSACTION_STATUS_PROCESSING = 7;
+   */
+  PROCESSING = 7,
+
+  /**
+   * Refused by the venue before processing, funds returned (Binance withdrawal 3 "Rejected", deposit 2
+   * "rejected" and 7 "wrong deposit").
+   *
+   * @generated from enum value: TRANSACTION_STATUS_REJECTED = 8;
+   */
+  REJECTED = 8,
+
+  /**
+   * Credited to the balance but not final: the funds cannot be withdrawn until more confirmations arrive
+   * (Binance deposit 6 "credited but cannot withdraw").
+   *
+   * @generated from enum value: TRANSACTION_STATUS_CREDITED = 9;
+   */
+  CREDITED = 9,
+
+  /**
+   * Was COMPLETED or CREDITED and was later reversed by the venue (chain reorganisation, fiat chargeback,
+   * correction); a reversing entry records the balance effect.
+   *
+   * @generated from enum value: TRANSACTION_STATUS_REVERSED = 10;
+   */
+  REVERSED = 10,
 }
 
 /**
  * Describes the enum cqc.portfolio.v1.TransactionStatus.
  */
 export const TransactionStatusSchema: GenEnum<TransactionStatus> = /*@__PURE__*/
-  enumDesc(file_cqc_portfolio_v1_transaction, 2);
+  enumDesc(file_cqc_portfolio_v1_transaction, 1);
 

@@ -9,7 +9,7 @@ import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file cqc/services/v1/errors.proto.
  */
 export const file_cqc_services_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("ChxjcWMvc2VydmljZXMvdjEvZXJyb3JzLnByb3RvEg9jcWMuc2VydmljZXMudjEqyQcKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiIKHkVSUk9SX1JFQVNPTl9WQUxJREFUSU9OX0ZBSUxFRBABEiMKH0VSUk9SX1JFQVNPTl9JTlZBTElEX1BBR0VfVE9LRU4QAhIkCiBFUlJPUl9SRUFTT05fSU5WQUxJRF9VUERBVEVfTUFTSxADEiAKHEVSUk9SX1JFQVNPTl9OT1RfRk9VTkRfQVNTRVQQChIgChxFUlJPUl9SRUFTT05fTk9UX0ZPVU5EX0NIQUlOEAsSJQohRVJST1JfUkVBU09OX05PVF9GT1VORF9JTlNUUlVNRU5UEAwSIQodRVJST1JfUkVBU09OX05PVF9GT1VORF9NQVJLRVQQDRIgChxFUlJPUl9SRUFTT05fTk9UX0ZPVU5EX1ZFTlVFEA4SJgoiRVJST1JfUkVBU09OX05PVF9GT1VORF9WRU5VRV9BU1NFVBAPEiUKIUVSUk9SX1JFQVNPTl9OT1RfRk9VTkRfSURFTlRJRklFUhAQEiIKHkVSUk9SX1JFQVNPTl9OT1RfRk9VTkRfQUNDT1VOVBAREiAKHEVSUk9SX1JFQVNPTl9OT1RfRk9VTkRfT1JERVIQEhIjCh9FUlJPUl9SRUFTT05fTk9UX0ZPVU5EX1JFU09VUkNFEBMSHwobRVJST1JfUkVBU09OX0FMUkVBRFlfRVhJU1RTEB4SIgoeRVJST1JfUkVBU09OX1JFUVVFU1RfSURfUkVVU0VEEB8SJgoiRVJST1JfUkVBU09OX1dST05HX0lOU1RSVU1FTlRfVFlQRRAoEh4KGkVSUk9SX1JFQVNPTl9FVEFHX01JU01BVENIECkSHwobRVJST1JfUkVBU09OX09SREVSX05PVF9PUEVOECoSIwofRVJST1JfUkVBU09OX01BUktFVF9OT1RfVFJBRElORxArEiUKIUVSUk9SX1JFQVNPTl9NQVJLRVRfUlVMRV9WSU9MQVRFRBAsEhwKGEVSUk9SX1JFQVNPTl9SSVNLX0RFTklFRBAtEiMKH0VSUk9SX1JFQVNPTl9JTlNVRkZJQ0lFTlRfRlVORFMQLhIfChtFUlJPUl9SRUFTT05fVkVOVUVfUkVKRUNURUQQMhIiCh5FUlJPUl9SRUFTT05fVkVOVUVfVU5BVkFJTEFCTEUQMxIdChlFUlJPUl9SRUFTT05fUkFURV9MSU1JVEVEEDQSIgoeRVJST1JfUkVBU09OX1BFUk1JU1NJT05fREVOSUVEEDxCeAofY29tLmNyeXB0b3F1YW50LmNxYy5zZXJ2aWNlcy52MUILRXJyb3JzUHJvdG9QAVpGZ2l0aHViLmNvbS9jcnlwdG8tcXVhbnQvY3FjL3BhY2thZ2VzL2dvL2dlbi9jcWMvc2VydmljZXMvdjE7c2VydmljZXN2MWIGcHJvdG8z");
+  fileDesc("ChxjcWMvc2VydmljZXMvdjEvZXJyb3JzLnByb3RvEg9jcWMuc2VydmljZXMudjEqnw8KC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiIKHkVSUk9SX1JFQVNPTl9WQUxJREFUSU9OX0ZBSUxFRBABEiMKH0VSUk9SX1JFQVNPTl9JTlZBTElEX1BBR0VfVE9LRU4QAhIkCiBFUlJPUl9SRUFTT05fSU5WQUxJRF9VUERBVEVfTUFTSxADEiUKIUVSUk9SX1JFQVNPTl9SRVNVTUVfVE9LRU5fRVhQSVJFRBAEEiAKHEVSUk9SX1JFQVNPTl9OT1RfRk9VTkRfQVNTRVQQChIgChxFUlJPUl9SRUFTT05fTk9UX0ZPVU5EX0NIQUlOEAsSJQohRVJST1JfUkVBU09OX05PVF9GT1VORF9JTlNUUlVNRU5UEAwSIQodRVJST1JfUkVBU09OX05PVF9GT1VORF9NQVJLRVQQDRIgChxFUlJPUl9SRUFTT05fTk9UX0ZPVU5EX1ZFTlVFEA4SJgoiRVJST1JfUkVBU09OX05PVF9GT1VORF9WRU5VRV9BU1NFVBAPEiUKIUVSUk9SX1JFQVNPTl9OT1RfRk9VTkRfSURFTlRJRklFUhAQEiIKHkVSUk9SX1JFQVNPTl9OT1RfRk9VTkRfQUNDT1VOVBAREiAKHEVSUk9SX1JFQVNPTl9OT1RfRk9VTkRfT1JERVIQEhIjCh9FUlJPUl9SRUFTT05fTk9UX0ZPVU5EX1JFU09VUkNFEBMSHwobRVJST1JfUkVBU09OX0FMUkVBRFlfRVhJU1RTEB4SIgoeRVJST1JfUkVBU09OX1JFUVVFU1RfSURfUkVVU0VEEB8SJgoiRVJST1JfUkVBU09OX1dST05HX0lOU1RSVU1FTlRfVFlQRRAoEh4KGkVSUk9SX1JFQVNPTl9FVEFHX01JU01BVENIECkSHwobRVJST1JfUkVBU09OX09SREVSX05PVF9PUEVOECoSIwofRVJST1JfUkVBU09OX01BUktFVF9OT1RfVFJBRElORxArEiUKIUVSUk9SX1JFQVNPTl9NQVJLRVRfUlVMRV9WSU9MQVRFRBAsEhwKGEVSUk9SX1JFQVNPTl9SSVNLX0RFTklFRBAtEiMKH0VSUk9SX1JFQVNPTl9JTlNVRkZJQ0lFTlRfRlVORFMQLhIfChtFUlJPUl9SRUFTT05fVkVOVUVfUkVKRUNURUQQMhIiCh5FUlJPUl9SRUFTT05fVkVOVUVfVU5BVkFJTEFCTEUQMxIdChlFUlJPUl9SRUFTT05fUkFURV9MSU1JVEVEEDQSIgoeRVJST1JfUkVBU09OX1BFUk1JU1NJT05fREVOSUVEEDwSIwofRVJST1JfUkVBU09OX1RPT19MQVRFX1RPX0NBTkNFTBBkEiYKIkVSUk9SX1JFQVNPTl9PUkRFUl9BTFJFQURZX1BFTkRJTkcQZRIfChtFUlJPUl9SRUFTT05fVFJBRElOR19IQUxURUQQZhIiCh5FUlJPUl9SRUFTT05fQUNDT1VOVF9TVVNQRU5ERUQQZxIqCiZFUlJPUl9SRUFTT05fVU5TVVBQT1JURURfT1JERVJfRkVBVFVSRRBoEioKJkVSUk9SX1JFQVNPTl9EVVBMSUNBVEVfQ0xJRU5UX09SREVSX0lEEGkSIwofRVJST1JfUkVBU09OX09SREVSX0xJU1RfSU5WQUxJRBBqEiwKKEVSUk9SX1JFQVNPTl9ERUFEX01BTl9TV0lUQ0hfVU5TVVBQT1JURUQQaxIvCipFUlJPUl9SRUFTT05fQUNDT1VOVF9PUEVSQVRJT05fVU5TVVBQT1JURUQQjAESJwoiRVJST1JfUkVBU09OX0xFVkVSQUdFX09VVF9PRl9SQU5HRRCNARIqCiVFUlJPUl9SRUFTT05fUE9TSVRJT05TX09SX09SREVSU19PUEVOEI4BEiQKH0VSUk9SX1JFQVNPTl9OT1RfRk9VTkRfUE9TSVRJT04QjwESJwoiRVJST1JfUkVBU09OX05PVF9GT1VORF9UUkFOU0FDVElPThCQARIrCiZFUlJPUl9SRUFTT05fV0lUSERSQVdBTF9OT1RfQ0FOQ0VMQUJMRRCRARInCiJFUlJPUl9SRUFTT05fQk9SUk9XX0xJTUlUX0VYQ0VFREVEEJIBEiQKH0VSUk9SX1JFQVNPTl9SRVBBWV9FWENFRURTX0RFQlQQkwESLQooRVJST1JfUkVBU09OX01BUkdJTl9SRU1PVkFMX0VYQ0VFRFNfRlJFRRCUARIrCiZFUlJPUl9SRUFTT05fUklTS19SRVNFUlZBVElPTl9OT1RfSEVMRBCgARInCiJFUlJPUl9SRUFTT05fUklTS19EQVRBX1VOQVZBSUxBQkxFEKEBEigKI0VSUk9SX1JFQVNPTl9QUklDRV9TSUdOX05PVF9BTExPV0VEELQBEiUKIEVSUk9SX1JFQVNPTl9NQVJLRVRfTk9UX1RSQURBQkxFELUBEiMKHkVSUk9SX1JFQVNPTl9JTlZBTElEX1JFQURfTUFTSxC+ARIkCh9FUlJPUl9SRUFTT05fUkVTUE9OU0VfVE9PX0xBUkdFEL8BQngKH2NvbS5jcnlwdG9xdWFudC5jcWMuc2VydmljZXMudjFCC0Vycm9yc1Byb3RvUAFaRmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3NlcnZpY2VzL3YxO3NlcnZpY2VzdjFiBnByb3RvMw");
 
 /**
  * ErrorReason is the machine-readable cause of a failed CQC RPC.
@@ -58,6 +58,15 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_INVALID_UPDATE_MASK = 3;
    */
   INVALID_UPDATE_MASK = 3,
+
+  /**
+   * A Stream* request's resume_token was not issued by this RPC with the same filters, or the server no
+   * longer retains the events after it (FAILED_PRECONDITION). The client must restart the stream without
+   * a resume_token (which begins with a fresh snapshot) and reconcile. Metadata: none.
+   *
+   * @generated from enum value: ERROR_REASON_RESUME_TOKEN_EXPIRED = 4;
+   */
+  RESUME_TOKEN_EXPIRED = 4,
 
   /**
    * No asset has the requested asset_id (NOT_FOUND). Metadata: asset_id.
@@ -157,7 +166,8 @@ export enum ErrorReason {
   WRONG_INSTRUMENT_TYPE = 40,
 
   /**
-   * The resource changed since the client read it: the given etag does not match (ABORTED).
+   * The resource changed since the client read it: the given etag does not match (ABORTED). Metadata:
+   * the resource's id field (e.g. "asset_id") and "current_etag". Re-read, re-apply, retry.
    *
    * @generated from enum value: ERROR_REASON_ETAG_MISMATCH = 41;
    */
@@ -188,7 +198,8 @@ export enum ErrorReason {
   MARKET_RULE_VIOLATED = 44,
 
   /**
-   * Pre-trade risk denied the order (FAILED_PRECONDITION). Metadata: the breached limit ids.
+   * Pre-trade risk denied the order (FAILED_PRECONDITION). Metadata: "limit_ids", the ids ("lim_" + ULID)
+   * of the BREACHED risk limits, comma-separated (RiskEngine ReserveOrder / CheckOrder limit checks).
    *
    * @generated from enum value: ERROR_REASON_RISK_DENIED = 45;
    */
@@ -229,6 +240,215 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_PERMISSION_DENIED = 60;
    */
   PERMISSION_DENIED = 60,
+
+  /**
+   * Orders (100-139). The venue answered that a cancel or amend came too late: the order had already
+   * filled or expired there (FIX 102=0 Too late to cancel; Binance -2011 after a fill)
+   * (FAILED_PRECONDITION). The order record is updated from the venue's state; OrderRequestRejected is
+   * published. Metadata: order_id, status (the order's status after the update).
+   *
+   * @generated from enum value: ERROR_REASON_TOO_LATE_TO_CANCEL = 100;
+   */
+  TOO_LATE_TO_CANCEL = 100,
+
+  /**
+   * A cancel or amend was refused because an earlier cancel or replace of the same order is still pending
+   * (FIX 102=3; OKX 51509/51510) (FAILED_PRECONDITION). Retry after the pending request resolves.
+   * Metadata: order_id, status (PENDING_CANCEL or PENDING_REPLACE).
+   *
+   * @generated from enum value: ERROR_REASON_ORDER_ALREADY_PENDING = 101;
+   */
+  ORDER_ALREADY_PENDING = 101,
+
+  /**
+   * CQC's trading state for the account or market refuses the request: halted, or reducing-only and the
+   * order would increase exposure (RiskEngine trading state; FAILED_PRECONDITION). Not sent to the
+   * venue. Metadata: account_id, trading_state, and market_id when the state is per market.
+   *
+   * @generated from enum value: ERROR_REASON_TRADING_HALTED = 102;
+   */
+  TRADING_HALTED = 102,
+
+  /**
+   * The venue account may not trade: suspended, frozen or disabled by the venue or in CQC (VenueAccount
+   * status; Binance -2015, OKX 51024) (FAILED_PRECONDITION). Metadata: account_id, status.
+   *
+   * @generated from enum value: ERROR_REASON_ACCOUNT_SUSPENDED = 103;
+   */
+  ACCOUNT_SUSPENDED = 103,
+
+  /**
+   * The market or venue does not support a feature the request uses: order type, time in force, post-only,
+   * close-position, iceberg, minimum quantity, attached take-profit/stop-loss, per-order leverage, amend,
+   * an order-list type (FIX 103=11 Unsupported order characteristic; Binance -1116 invalid order type)
+   * (INVALID_ARGUMENT). Metadata: market_id, feature (the request field name, e.g. "time_in_force",
+   * "close_position", "take_profit", "contingency_type", "amend").
+   *
+   * @generated from enum value: ERROR_REASON_UNSUPPORTED_ORDER_FEATURE = 104;
+   */
+  UNSUPPORTED_ORDER_FEATURE = 104,
+
+  /**
+   * The client order id is already used by another order of the account that is open or was placed
+   * within the venue's uniqueness window (FIX 103=6 / 102=6 Duplicate ClOrdID; Binance -2010 "Duplicate
+   * order sent") (ALREADY_EXISTS). Not the same as REQUEST_ID_REUSED. Metadata: client_order_id, order_id
+   * (the order that holds it, when known to CQC).
+   *
+   * @generated from enum value: ERROR_REASON_DUPLICATE_CLIENT_ORDER_ID = 105;
+   */
+  DUPLICATE_CLIENT_ORDER_ID = 105,
+
+  /**
+   * The orders of a PlaceOrderList request do not form a valid list of its contingency type: legs on the
+   * wrong side of the market, an OCO whose prices do not straddle the market (Binance OCO_BAD_PRICES), a
+   * pending leg that cannot follow the working leg (INVALID_ARGUMENT). Not sent to the venue. Metadata:
+   * contingency_type, leg (the 0-based index of the offending order), rule.
+   *
+   * @generated from enum value: ERROR_REASON_ORDER_LIST_INVALID = 106;
+   */
+  ORDER_LIST_INVALID = 106,
+
+  /**
+   * The venue has no dead-man switch for this account or market type, so SetCancelAllAfter cannot be
+   * honoured (FAILED_PRECONDITION). The gateway never emulates one silently. Metadata: venue_id,
+   * market_id when per market.
+   *
+   * @generated from enum value: ERROR_REASON_DEAD_MAN_SWITCH_UNSUPPORTED = 107;
+   */
+  DEAD_MAN_SWITCH_UNSUPPORTED = 107,
+
+  /**
+   * The venue does not offer this account operation for this account or market (SetLeverage per side,
+   * SetMarginMode per market, AdjustIsolatedMargin on a cross position, Borrow on a spot-only account,
+   * CancelWithdrawal after the venue stopped accepting cancels for that state) (FAILED_PRECONDITION).
+   * Metadata: "operation" (the RPC name), "venue_id", and "market_id" when one is concerned.
+   *
+   * @generated from enum value: ERROR_REASON_ACCOUNT_OPERATION_UNSUPPORTED = 140;
+   */
+  ACCOUNT_OPERATION_UNSUPPORTED = 140,
+
+  /**
+   * The requested leverage is outside what the venue allows for the market at the current position size
+   * (leverage bracket) (INVALID_ARGUMENT). Metadata: "market_id", "max_leverage" (decimal, when known).
+   *
+   * @generated from enum value: ERROR_REASON_LEVERAGE_OUT_OF_RANGE = 141;
+   */
+  LEVERAGE_OUT_OF_RANGE = 141,
+
+  /**
+   * The setting cannot change while the account has open positions or open orders in its scope (Binance
+   * -4047/-4048/-4068 for margin type and position mode) (FAILED_PRECONDITION). Metadata: "setting"
+   * ("margin_mode", "position_mode", "leverage"), "market_id" when one is concerned.
+   *
+   * @generated from enum value: ERROR_REASON_POSITIONS_OR_ORDERS_OPEN = 142;
+   */
+  POSITIONS_OR_ORDERS_OPEN = 142,
+
+  /**
+   * No position of the account matches (market, position side) for a position-scoped operation such as
+   * AdjustIsolatedMargin (NOT_FOUND). Metadata: "account_id", "market_id", "position_side".
+   *
+   * @generated from enum value: ERROR_REASON_NOT_FOUND_POSITION = 143;
+   */
+  NOT_FOUND_POSITION = 143,
+
+  /**
+   * No withdrawal, deposit or transfer of the account has the given transaction_id or
+   * client_transaction_id (NOT_FOUND). Metadata: "account_id", and "transaction_id" or
+   * "client_transaction_id".
+   *
+   * @generated from enum value: ERROR_REASON_NOT_FOUND_TRANSACTION = 144;
+   */
+  NOT_FOUND_TRANSACTION = 144,
+
+  /**
+   * The withdrawal can no longer be canceled: it is processing, broadcast or final (FAILED_PRECONDITION).
+   * Metadata: "transaction_id", "status" (the TransactionStatus name).
+   *
+   * @generated from enum value: ERROR_REASON_WITHDRAWAL_NOT_CANCELABLE = 145;
+   */
+  WITHDRAWAL_NOT_CANCELABLE = 145,
+
+  /**
+   * A borrow exceeds what the venue lets the account borrow now (max borrowable, pool liquidity, borrow
+   * limit) (FAILED_PRECONDITION). Metadata: "asset_id", "max_borrowable" (decimal, when known).
+   *
+   * @generated from enum value: ERROR_REASON_BORROW_LIMIT_EXCEEDED = 146;
+   */
+  BORROW_LIMIT_EXCEEDED = 146,
+
+  /**
+   * A repayment exceeds the debt owed (principal plus accrued interest) (INVALID_ARGUMENT). Metadata:
+   * "asset_id", "owed" (decimal, when known).
+   *
+   * @generated from enum value: ERROR_REASON_REPAY_EXCEEDS_DEBT = 147;
+   */
+  REPAY_EXCEEDS_DEBT = 147,
+
+  /**
+   * Removing isolated margin would leave the position below its initial margin requirement
+   * (FAILED_PRECONDITION). Metadata: "market_id", "max_removable" (decimal, when known).
+   *
+   * @generated from enum value: ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE = 148;
+   */
+  MARGIN_REMOVAL_EXCEEDS_FREE = 148,
+
+  /**
+   * RiskEngine CommitReservation or ReleaseReservation on a reservation whose state does not allow it:
+   * commit of a RELEASED reservation or of one COMMITTED with another order_id, release of a COMMITTED
+   * one (FAILED_PRECONDITION). Metadata: "reservation_id", "state" (the RiskReservationState name), and
+   * "order_id" when committed.
+   *
+   * @generated from enum value: ERROR_REASON_RISK_RESERVATION_NOT_HELD = 160;
+   */
+  RISK_RESERVATION_NOT_HELD = 160,
+
+  /**
+   * The RiskEngine could not read the positions, orders, prices or limits a check needs, so it ran no
+   * check (UNAVAILABLE): CheckOrder, ReserveOrder. Callers MUST treat it as a denial and never place the
+   * order unchecked; retry later. Metadata: "missing" (what could not be read, e.g. "mark_price:mkt_...").
+   *
+   * @generated from enum value: ERROR_REASON_RISK_DATA_UNAVAILABLE = 161;
+   */
+  RISK_DATA_UNAVAILABLE = 161,
+
+  /**
+   * A zero or negative price on a market whose Market.negative_prices_allowed is false (INVALID_ARGUMENT):
+   * an order or amendment price, trigger price or limit price, returned by VenueGateway order RPCs (and by
+   * AssetRegistry Create/UpdateMarket for other price rules of the market). Validation accepts every sign;
+   * the service checks it against the market. Metadata: "market_id", "field" (the request field path,
+   * e.g. "order.price"), "price" (the value sent).
+   *
+   * @generated from enum value: ERROR_REASON_PRICE_SIGN_NOT_ALLOWED = 180;
+   */
+  PRICE_SIGN_NOT_ALLOWED = 180,
+
+  /**
+   * An order RPC names a market that is not tradable by its kind: a MARKET_TYPE_INDEX market, a published
+   * index (FAILED_PRECONDITION). A tradable market whose Market.status refuses the order is the venue's
+   * rejection (an OrderRejected event), not this reason. Metadata: "market_id", "market_type" (the MarketType value name).
+   *
+   * @generated from enum value: ERROR_REASON_MARKET_NOT_TRADABLE = 181;
+   */
+  MARKET_NOT_TRADABLE = 181,
+
+  /**
+   * A read_mask path names no field of the returned resource (INVALID_ARGUMENT). Metadata: "paths" (the
+   * unknown paths, comma-separated). AssetRegistry Get, List, BatchGet and Resolve RPCs.
+   *
+   * @generated from enum value: ERROR_REASON_INVALID_READ_MASK = 190;
+   */
+  INVALID_READ_MASK = 190,
+
+  /**
+   * The response would exceed the 4 MiB gRPC message limit (RESOURCE_EXHAUSTED): a BatchGet or
+   * BatchResolve whose resources are too large together. Pages of List RPCs never fail this way (they end
+   * early instead). Metadata: "limit_bytes", "size_bytes". Retry with fewer ids or a read_mask that leaves
+   * out large fields (source_record).
+   *
+   * @generated from enum value: ERROR_REASON_RESPONSE_TOO_LARGE = 191;
+   */
+  RESPONSE_TOO_LARGE = 191,
 }
 
 /**

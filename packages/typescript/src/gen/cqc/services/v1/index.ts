@@ -5,4 +5,5 @@ export * from "./errors_pb.js";
 export * from "./market_data_pb.js";
 export * from "./portfolio_pb.js";
 export * from "./risk_engine_pb.js";
+export * from "./venue_gateway_account_pb.js";
 export * from "./venue_gateway_pb.js";

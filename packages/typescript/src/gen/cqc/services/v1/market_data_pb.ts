@@ -7,13 +7,14 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { BarSpecification, Candle, VWAP } from "../../markets/v1/candle_pb.js";
 import { file_cqc_markets_v1_candle } from "../../markets/v1/candle_pb.js";
-import type { LiquidityMetrics, MarketDepth } from "../../markets/v1/liquidity_pb.js";
+import type { AssetMarketData, LiquidityMetrics, MarketDepth } from "../../markets/v1/liquidity_pb.js";
 import { file_cqc_markets_v1_liquidity } from "../../markets/v1/liquidity_pb.js";
-import type { FundingRate, OpenInterest, Price, PriceType, Trade } from "../../markets/v1/market_data_pb.js";
+import type { FundingRate, Liquidation, OpenInterest, OptionGreeks, Price, PriceType, TickerStatistics, Trade } from "../../markets/v1/market_data_pb.js";
 import { file_cqc_markets_v1_market_data } from "../../markets/v1/market_data_pb.js";
 import type { OrderBook } from "../../markets/v1/order_book_pb.js";
 import { file_cqc_markets_v1_order_book } from "../../markets/v1/order_book_pb.js";
 import { file_cqc_types_v1_rules } from "../../types/v1/rules_pb.js";
+import { file_google_api_annotations } from "../../../google/api/annotations_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -22,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/services/v1/market_data.proto.
  */
 export const file_cqc_services_v1_market_data: GenFile = /*@__PURE__*/
-  fileDesc("CiFjcWMvc2VydmljZXMvdjEvbWFya2V0X2RhdGEucHJvdG8SD2NxYy5zZXJ2aWNlcy52MSJtCg9HZXRQcmljZVJlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSOQoKcHJpY2VfdHlwZRgCIAEoDjIZLmNxYy5tYXJrZXRzLnYxLlByaWNlVHlwZUIKukgHggEEEAEgACI4ChBHZXRQcmljZVJlc3BvbnNlEiQKBXByaWNlGAEgASgLMhUuY3FjLm1hcmtldHMudjEuUHJpY2UiiAEKEUxpc3RQcmljZXNSZXF1ZXN0EiwKCm1hcmtldF9pZHMYASADKAlCGLpIFZIBEggBEPQDGAEiCXIHoognA21rdBJFCgtwcmljZV90eXBlcxgCIAMoDjIZLmNxYy5tYXJrZXRzLnYxLlByaWNlVHlwZUIVukgSkgEPCAEQEBgBIgeCAQQQASAAIjsKEkxpc3RQcmljZXNSZXNwb25zZRIlCgZwcmljZXMYASADKAsyFS5jcWMubWFya2V0cy52MS5QcmljZSLKAQoTU3RyZWFtUHJpY2VzUmVxdWVzdBIsCgptYXJrZXRfaWRzGAEgAygJQhi6SBWSARIIARD0AxgBIglyB6KIJwNta3QSRQoLcHJpY2VfdHlwZXMYAiADKA4yGS5jcWMubWFya2V0cy52MS5QcmljZVR5cGVCFbpIEpIBDwgBEBAYASIHggEEEAEgABI+CgxtaW5faW50ZXJ2YWwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDbpICqoBByIDCJAcMgAiUQoUU3RyZWFtUHJpY2VzUmVzcG9uc2USJAoFcHJpY2UYASABKAsyFS5jcWMubWFya2V0cy52MS5QcmljZRITCgtpc19zbmFwc2hvdBgCIAEoCCJPChNHZXRPcmRlckJvb2tSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0EhcKBWRlcHRoGAIgASgNQgi6SAUqAxiIJyJFChRHZXRPcmRlckJvb2tSZXNwb25zZRItCgpvcmRlcl9ib29rGAEgASgLMhkuY3FjLm1hcmtldHMudjEuT3JkZXJCb29rIlIKFlN0cmVhbU9yZGVyQm9va1JlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSFwoFZGVwdGgYAiABKA1CCLpIBSoDGIgnIkgKF1N0cmVhbU9yZGVyQm9va1Jlc3BvbnNlEi0KCm9yZGVyX2Jvb2sYASABKAsyGS5jcWMubWFya2V0cy52MS5PcmRlckJvb2si9QIKEUxpc3RUcmFkZXNSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0Eh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiACBIuCgpzaW5jZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1bnRpbF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDqhAbpInQEamgEKHmxpc3RfdHJhZGVzLnRpbWVfcmFuZ2Vfb3JkZXJlZBIjdW50aWxfdGltZSBtdXN0IGJlIGFmdGVyIHNpbmNlX3RpbWUaUyFoYXModGhpcy5zaW5jZV90aW1lKSB8fCAhaGFzKHRoaXMudW50aWxfdGltZSkgfHwgdGhpcy51bnRpbF90aW1lID4gdGhpcy5zaW5jZV90aW1lIlQKEkxpc3RUcmFkZXNSZXNwb25zZRIlCgZ0cmFkZXMYASADKAsyFS5jcWMubWFya2V0cy52MS5UcmFkZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQwoTU3RyZWFtVHJhZGVzUmVxdWVzdBIsCgptYXJrZXRfaWRzGAEgAygJQhi6SBWSARIIARD0AxgBIglyB6KIJwNta3QiPAoUU3RyZWFtVHJhZGVzUmVzcG9uc2USJAoFdHJhZGUYASABKAsyFS5jcWMubWFya2V0cy52MS5UcmFkZSKuAwoSTGlzdENhbmRsZXNSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0EjUKA2JhchgCIAEoCzIgLmNxYy5tYXJrZXRzLnYxLkJhclNwZWNpZmljYXRpb25CBrpIA8gBARIdCglwYWdlX3NpemUYAyABKAVCCrpIBxoFGNwLKAASHAoKcGFnZV90b2tlbhgEIAEoCUIIukgFcgMYgAgSLgoKc2luY2VfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdW50aWxfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6ogG6SJ4BGpsBCh9saXN0X2NhbmRsZXMudGltZV9yYW5nZV9vcmRlcmVkEiN1bnRpbF90aW1lIG11c3QgYmUgYWZ0ZXIgc2luY2VfdGltZRpTIWhhcyh0aGlzLnNpbmNlX3RpbWUpIHx8ICFoYXModGhpcy51bnRpbF90aW1lKSB8fCB0aGlzLnVudGlsX3RpbWUgPiB0aGlzLnNpbmNlX3RpbWUiVwoTTGlzdENhbmRsZXNSZXNwb25zZRInCgdjYW5kbGVzGAEgAygLMhYuY3FjLm1hcmtldHMudjEuQ2FuZGxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI4ChVHZXRGdW5kaW5nUmF0ZVJlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QiSwoWR2V0RnVuZGluZ1JhdGVSZXNwb25zZRIxCgxmdW5kaW5nX3JhdGUYASABKAsyGy5jcWMubWFya2V0cy52MS5GdW5kaW5nUmF0ZSKCAwoXTGlzdEZ1bmRpbmdSYXRlc1JlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSHQoJcGFnZV9zaXplGAIgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAyABKAlCCLpIBXIDGIAIEi4KCnNpbmNlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVudGlsX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wOqgBukikARqhAQolbGlzdF9mdW5kaW5nX3JhdGVzLnRpbWVfcmFuZ2Vfb3JkZXJlZBIjdW50aWxfdGltZSBtdXN0IGJlIGFmdGVyIHNpbmNlX3RpbWUaUyFoYXModGhpcy5zaW5jZV90aW1lKSB8fCAhaGFzKHRoaXMudW50aWxfdGltZSkgfHwgdGhpcy51bnRpbF90aW1lID4gdGhpcy5zaW5jZV90aW1lImcKGExpc3RGdW5kaW5nUmF0ZXNSZXNwb25zZRIyCg1mdW5kaW5nX3JhdGVzGAEgAygLMhsuY3FjLm1hcmtldHMudjEuRnVuZGluZ1JhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjkKFkdldE9wZW5JbnRlcmVzdFJlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QiTgoXR2V0T3BlbkludGVyZXN0UmVzcG9uc2USMwoNb3Blbl9pbnRlcmVzdBgBIAEoCzIcLmNxYy5tYXJrZXRzLnYxLk9wZW5JbnRlcmVzdCJkChVHZXRNYXJrZXREZXB0aFJlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSKgoOYmFuZF9mcmFjdGlvbnMYAiADKAlCErpID5IBDBAKGAEiBnIEmIgnASJLChZHZXRNYXJrZXREZXB0aFJlc3BvbnNlEjEKDG1hcmtldF9kZXB0aBgBIAEoCzIbLmNxYy5tYXJrZXRzLnYxLk1hcmtldERlcHRoIj0KGkdldExpcXVpZGl0eU1ldHJpY3NSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0IloKG0dldExpcXVpZGl0eU1ldHJpY3NSZXNwb25zZRI7ChFsaXF1aWRpdHlfbWV0cmljcxgBIAEoCzIgLmNxYy5tYXJrZXRzLnYxLkxpcXVpZGl0eU1ldHJpY3MicgoOR2V0VldBUFJlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSPwoGd2luZG93GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQhS6SBGqAQsiBQiAmp4BMgIIAcgBASI1Cg9HZXRWV0FQUmVzcG9uc2USIgoEdndhcBgBIAEoCzIULmNxYy5tYXJrZXRzLnYxLlZXQVAygwsKCk1hcmtldERhdGESVAoIR2V0UHJpY2USIC5jcWMuc2VydmljZXMudjEuR2V0UHJpY2VSZXF1ZXN0GiEuY3FjLnNlcnZpY2VzLnYxLkdldFByaWNlUmVzcG9uc2UiA5ACARJaCgpMaXN0UHJpY2VzEiIuY3FjLnNlcnZpY2VzLnYxLkxpc3RQcmljZXNSZXF1ZXN0GiMuY3FjLnNlcnZpY2VzLnYxLkxpc3RQcmljZXNSZXNwb25zZSIDkAIBEmIKDFN0cmVhbVByaWNlcxIkLmNxYy5zZXJ2aWNlcy52MS5TdHJlYW1QcmljZXNSZXF1ZXN0GiUuY3FjLnNlcnZpY2VzLnYxLlN0cmVhbVByaWNlc1Jlc3BvbnNlIgOQAgEwARJgCgxHZXRPcmRlckJvb2sSJC5jcWMuc2VydmljZXMudjEuR2V0T3JkZXJCb29rUmVxdWVzdBolLmNxYy5zZXJ2aWNlcy52MS5HZXRPcmRlckJvb2tSZXNwb25zZSIDkAIBEmsKD1N0cmVhbU9yZGVyQm9vaxInLmNxYy5zZXJ2aWNlcy52MS5TdHJlYW1PcmRlckJvb2tSZXF1ZXN0GiguY3FjLnNlcnZpY2VzLnYxLlN0cmVhbU9yZGVyQm9va1Jlc3BvbnNlIgOQAgEwARJaCgpMaXN0VHJhZGVzEiIuY3FjLnNlcnZpY2VzLnYxLkxpc3RUcmFkZXNSZXF1ZXN0GiMuY3FjLnNlcnZpY2VzLnYxLkxpc3RUcmFkZXNSZXNwb25zZSIDkAIBEmIKDFN0cmVhbVRyYWRlcxIkLmNxYy5zZXJ2aWNlcy52MS5TdHJlYW1UcmFkZXNSZXF1ZXN0GiUuY3FjLnNlcnZpY2VzLnYxLlN0cmVhbVRyYWRlc1Jlc3BvbnNlIgOQAgEwARJdCgtMaXN0Q2FuZGxlcxIjLmNxYy5zZXJ2aWNlcy52MS5MaXN0Q2FuZGxlc1JlcXVlc3QaJC5jcWMuc2VydmljZXMudjEuTGlzdENhbmRsZXNSZXNwb25zZSIDkAIBEmYKDkdldEZ1bmRpbmdSYXRlEiYuY3FjLnNlcnZpY2VzLnYxLkdldEZ1bmRpbmdSYXRlUmVxdWVzdBonLmNxYy5zZXJ2aWNlcy52MS5HZXRGdW5kaW5nUmF0ZVJlc3BvbnNlIgOQAgESbAoQTGlzdEZ1bmRpbmdSYXRlcxIoLmNxYy5zZXJ2aWNlcy52MS5MaXN0RnVuZGluZ1JhdGVzUmVxdWVzdBopLmNxYy5zZXJ2aWNlcy52MS5MaXN0RnVuZGluZ1JhdGVzUmVzcG9uc2UiA5ACARJpCg9HZXRPcGVuSW50ZXJlc3QSJy5jcWMuc2VydmljZXMudjEuR2V0T3BlbkludGVyZXN0UmVxdWVzdBooLmNxYy5zZXJ2aWNlcy52MS5HZXRPcGVuSW50ZXJlc3RSZXNwb25zZSIDkAIBEmYKDkdldE1hcmtldERlcHRoEiYuY3FjLnNlcnZpY2VzLnYxLkdldE1hcmtldERlcHRoUmVxdWVzdBonLmNxYy5zZXJ2aWNlcy52MS5HZXRNYXJrZXREZXB0aFJlc3BvbnNlIgOQAgESdQoTR2V0TGlxdWlkaXR5TWV0cmljcxIrLmNxYy5zZXJ2aWNlcy52MS5HZXRMaXF1aWRpdHlNZXRyaWNzUmVxdWVzdBosLmNxYy5zZXJ2aWNlcy52MS5HZXRMaXF1aWRpdHlNZXRyaWNzUmVzcG9uc2UiA5ACARJRCgdHZXRWV0FQEh8uY3FjLnNlcnZpY2VzLnYxLkdldFZXQVBSZXF1ZXN0GiAuY3FjLnNlcnZpY2VzLnYxLkdldFZXQVBSZXNwb25zZSIDkAIBQnwKH2NvbS5jcnlwdG9xdWFudC5jcWMuc2VydmljZXMudjFCD01hcmtldERhdGFQcm90b1ABWkZnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9zZXJ2aWNlcy92MTtzZXJ2aWNlc3YxYgZwcm90bzM", [file_buf_validate_validate, file_cqc_markets_v1_candle, file_cqc_markets_v1_liquidity, file_cqc_markets_v1_market_data, file_cqc_markets_v1_order_book, file_cqc_types_v1_rules, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CiFjcWMvc2VydmljZXMvdjEvbWFya2V0X2RhdGEucHJvdG8SD2NxYy5zZXJ2aWNlcy52MSJtCg9HZXRQcmljZVJlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSOQoKcHJpY2VfdHlwZRgCIAEoDjIZLmNxYy5tYXJrZXRzLnYxLlByaWNlVHlwZUIKukgHggEEEAEgACI4ChBHZXRQcmljZVJlc3BvbnNlEiQKBXByaWNlGAEgASgLMhUuY3FjLm1hcmtldHMudjEuUHJpY2Ui8AMKEUxpc3RQcmljZXNSZXF1ZXN0EioKCm1hcmtldF9pZHMYASADKAlCFrpIE5IBEBD0AxgBIglyB6KIJwNta3QSRQoLcHJpY2VfdHlwZXMYAiADKA4yGS5jcWMubWFya2V0cy52MS5QcmljZVR5cGVCFbpIEpIBDwgBEBAYASIHggEEEAEgABIpCglhc3NldF9pZHMYAyADKAlCFrpIE5IBEBD0AxgBIglyB6KIJwNhc3QSPAoHc291cmNlcxgEIAMoCUIrukgokgElEBQYASIfch0yG15bYS16MC05XVthLXowLTkuXy1dezEsNjN9JBIeChZpbmNsdWRlX3NvdXJjZV9yZWNvcmRzGAUgASgIOt4BukjaARrXAQodbGlzdF9wcmljZXMuc3ViamVjdHNfcmVxdWlyZWQSTG1hcmtldF9pZHMgb3IgYXNzZXRfaWRzIG11c3QgbmFtZSBhdCBsZWFzdCBvbmUgc3ViamVjdCwgYXQgbW9zdCA1MDAgaW4gdG90YWwaaHNpemUodGhpcy5tYXJrZXRfaWRzKSArIHNpemUodGhpcy5hc3NldF9pZHMpID49IDEgJiYgc2l6ZSh0aGlzLm1hcmtldF9pZHMpICsgc2l6ZSh0aGlzLmFzc2V0X2lkcykgPD0gNTAwIjsKEkxpc3RQcmljZXNSZXNwb25zZRIlCgZwcmljZXMYASADKAsyFS5jcWMubWFya2V0cy52MS5QcmljZSKAAgoTU3RyZWFtUHJpY2VzUmVxdWVzdBIsCgptYXJrZXRfaWRzGAEgAygJQhi6SBWSARIIARD0AxgBIglyB6KIJwNta3QSRQoLcHJpY2VfdHlwZXMYAiADKA4yGS5jcWMubWFya2V0cy52MS5QcmljZVR5cGVCFbpIEpIBDwgBEBAYASIHggEEEAEgABI+CgxtaW5faW50ZXJ2YWwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDbpICqoBByIDCJAcMgASIwoMcmVzdW1lX3Rva2VuGAQgASgJQgi6SAVyAxiABEgAiAEBQg8KDV9yZXN1bWVfdG9rZW4ijgEKFFN0cmVhbVByaWNlc1Jlc3BvbnNlEiQKBXByaWNlGAEgASgLMhUuY3FjLm1hcmtldHMudjEuUHJpY2USEwoLaXNfc25hcHNob3QYAiABKAgSIAoMcmVzdW1lX3Rva2VuGAMgASgJQgq6SAdyBRABGIAEEhkKEXNuYXBzaG90X2NvbXBsZXRlGAQgASgIIm4KE0dldE9yZGVyQm9va1JlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSFwoFZGVwdGgYAiABKA1CCLpIBSoDGIgnEh0KFWluY2x1ZGVfc291cmNlX3JlY29yZBgDIAEoCCJFChRHZXRPcmRlckJvb2tSZXNwb25zZRItCgpvcmRlcl9ib29rGAEgASgLMhkuY3FjLm1hcmtldHMudjEuT3JkZXJCb29rIogBChZTdHJlYW1PcmRlckJvb2tSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0EhcKBWRlcHRoGAIgASgNQgi6SAUqAxiIJxIjCgxyZXN1bWVfdG9rZW4YAyABKAlCCLpIBXIDGIAESACIAQFCDwoNX3Jlc3VtZV90b2tlbiKFAQoXU3RyZWFtT3JkZXJCb29rUmVzcG9uc2USLQoKb3JkZXJfYm9vaxgBIAEoCzIZLmNxYy5tYXJrZXRzLnYxLk9yZGVyQm9vaxIgCgxyZXN1bWVfdG9rZW4YAiABKAlCCrpIB3IFEAEYgAQSGQoRc25hcHNob3RfY29tcGxldGUYAyABKAgilQMKEUxpc3RUcmFkZXNSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0Eh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiACBIuCgpzaW5jZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1bnRpbF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIeChZpbmNsdWRlX3NvdXJjZV9yZWNvcmRzGAYgASgIOqEBukidARqaAQoebGlzdF90cmFkZXMudGltZV9yYW5nZV9vcmRlcmVkEiN1bnRpbF90aW1lIG11c3QgYmUgYWZ0ZXIgc2luY2VfdGltZRpTIWhhcyh0aGlzLnNpbmNlX3RpbWUpIHx8ICFoYXModGhpcy51bnRpbF90aW1lKSB8fCB0aGlzLnVudGlsX3RpbWUgPiB0aGlzLnNpbmNlX3RpbWUiVAoSTGlzdFRyYWRlc1Jlc3BvbnNlEiUKBnRyYWRlcxgBIAMoCzIVLmNxYy5tYXJrZXRzLnYxLlRyYWRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ5ChNTdHJlYW1UcmFkZXNSZXF1ZXN0EiwKCm1hcmtldF9pZHMYASADKAlCGLpIFZIBEggBEPQDGAEiCXIHoognA21rdBIjCgxyZXN1bWVfdG9rZW4YAiABKAlCCLpIBXIDGIAESACIAQFCDwoNX3Jlc3VtZV90b2tlbiJ5ChRTdHJlYW1UcmFkZXNSZXNwb25zZRIkCgV0cmFkZRgBIAEoCzIVLmNxYy5tYXJrZXRzLnYxLlRyYWRlEiAKDHJlc3VtZV90b2tlbhgCIAEoCUIKukgHcgUQARiABBIZChFzbmFwc2hvdF9jb21wbGV0ZRgDIAEoCCLOAwoSTGlzdENhbmRsZXNSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0EjUKA2JhchgCIAEoCzIgLmNxYy5tYXJrZXRzLnYxLkJhclNwZWNpZmljYXRpb25CBrpIA8gBARIdCglwYWdlX3NpemUYAyABKAVCCrpIBxoFGNwLKAASHAoKcGFnZV90b2tlbhgEIAEoCUIIukgFcgMYgAgSLgoKc2luY2VfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdW50aWxfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoWaW5jbHVkZV9zb3VyY2VfcmVjb3JkcxgHIAEoCDqiAbpIngEamwEKH2xpc3RfY2FuZGxlcy50aW1lX3JhbmdlX29yZGVyZWQSI3VudGlsX3RpbWUgbXVzdCBiZSBhZnRlciBzaW5jZV90aW1lGlMhaGFzKHRoaXMuc2luY2VfdGltZSkgfHwgIWhhcyh0aGlzLnVudGlsX3RpbWUpIHx8IHRoaXMudW50aWxfdGltZSA+IHRoaXMuc2luY2VfdGltZSJXChNMaXN0Q2FuZGxlc1Jlc3BvbnNlEicKB2NhbmRsZXMYASADKAsyFi5jcWMubWFya2V0cy52MS5DYW5kbGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjgKFUdldEZ1bmRpbmdSYXRlUmVxdWVzdBIfCgltYXJrZXRfaWQYASABKAlCDLpICXIHoognA21rdCJLChZHZXRGdW5kaW5nUmF0ZVJlc3BvbnNlEjEKDGZ1bmRpbmdfcmF0ZRgBIAEoCzIbLmNxYy5tYXJrZXRzLnYxLkZ1bmRpbmdSYXRlIqIDChdMaXN0RnVuZGluZ1JhdGVzUmVxdWVzdBIfCgltYXJrZXRfaWQYASABKAlCDLpICXIHoognA21rdBIdCglwYWdlX3NpemUYAiABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAgSLgoKc2luY2VfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdW50aWxfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoWaW5jbHVkZV9zb3VyY2VfcmVjb3JkcxgGIAEoCDqoAbpIpAEaoQEKJWxpc3RfZnVuZGluZ19yYXRlcy50aW1lX3JhbmdlX29yZGVyZWQSI3VudGlsX3RpbWUgbXVzdCBiZSBhZnRlciBzaW5jZV90aW1lGlMhaGFzKHRoaXMuc2luY2VfdGltZSkgfHwgIWhhcyh0aGlzLnVudGlsX3RpbWUpIHx8IHRoaXMudW50aWxfdGltZSA+IHRoaXMuc2luY2VfdGltZSJnChhMaXN0RnVuZGluZ1JhdGVzUmVzcG9uc2USMgoNZnVuZGluZ19yYXRlcxgBIAMoCzIbLmNxYy5tYXJrZXRzLnYxLkZ1bmRpbmdSYXRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI5ChZHZXRPcGVuSW50ZXJlc3RSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0Ik4KF0dldE9wZW5JbnRlcmVzdFJlc3BvbnNlEjMKDW9wZW5faW50ZXJlc3QYASABKAsyHC5jcWMubWFya2V0cy52MS5PcGVuSW50ZXJlc3QiZAoVR2V0TWFya2V0RGVwdGhSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0EioKDmJhbmRfZnJhY3Rpb25zGAIgAygJQhK6SA+SAQwQChgBIgZyBJiIJwEiSwoWR2V0TWFya2V0RGVwdGhSZXNwb25zZRIxCgxtYXJrZXRfZGVwdGgYASABKAsyGy5jcWMubWFya2V0cy52MS5NYXJrZXREZXB0aCI9ChpHZXRMaXF1aWRpdHlNZXRyaWNzUmVxdWVzdBIfCgltYXJrZXRfaWQYASABKAlCDLpICXIHoognA21rdCJaChtHZXRMaXF1aWRpdHlNZXRyaWNzUmVzcG9uc2USOwoRbGlxdWlkaXR5X21ldHJpY3MYASABKAsyIC5jcWMubWFya2V0cy52MS5MaXF1aWRpdHlNZXRyaWNzInIKDkdldFZXQVBSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0Ej8KBndpbmRvdxgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIUukgRqgELIgUIgJqeATICCAHIAQEiNQoPR2V0VldBUFJlc3BvbnNlEiIKBHZ3YXAYASABKAsyFC5jcWMubWFya2V0cy52MS5WV0FQIn8KGVN0cmVhbUZ1bmRpbmdSYXRlc1JlcXVlc3QSLAoKbWFya2V0X2lkcxgBIAMoCUIYukgVkgESCAEQ9AMYASIJcgeiiCcDbWt0EiMKDHJlc3VtZV90b2tlbhgCIAEoCUIIukgFcgMYgARIAIgBAUIPCg1fcmVzdW1lX3Rva2VuIowBChpTdHJlYW1GdW5kaW5nUmF0ZXNSZXNwb25zZRIxCgxmdW5kaW5nX3JhdGUYASABKAsyGy5jcWMubWFya2V0cy52MS5GdW5kaW5nUmF0ZRIgCgxyZXN1bWVfdG9rZW4YAiABKAlCCrpIB3IFEAEYgAQSGQoRc25hcHNob3RfY29tcGxldGUYAyABKAgi3QMKF0xpc3RPcGVuSW50ZXJlc3RSZXF1ZXN0Eh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0Eh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiACBIuCgpzaW5jZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1bnRpbF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIeChZpbmNsdWRlX3NvdXJjZV9yZWNvcmRzGAYgASgIEjkKBnBlcmlvZBgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIOukgLqgEIIgQIgKMFKgA6qAG6SKQBGqEBCiVsaXN0X29wZW5faW50ZXJlc3QudGltZV9yYW5nZV9vcmRlcmVkEiN1bnRpbF90aW1lIG11c3QgYmUgYWZ0ZXIgc2luY2VfdGltZRpTIWhhcyh0aGlzLnNpbmNlX3RpbWUpIHx8ICFoYXModGhpcy51bnRpbF90aW1lKSB8fCB0aGlzLnVudGlsX3RpbWUgPiB0aGlzLnNpbmNlX3RpbWUiaQoYTGlzdE9wZW5JbnRlcmVzdFJlc3BvbnNlEjQKDm9wZW5faW50ZXJlc3RzGAEgAygLMhwuY3FjLm1hcmtldHMudjEuT3BlbkludGVyZXN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKhAwoXTGlzdExpcXVpZGF0aW9uc1JlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSHQoJcGFnZV9zaXplGAIgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAyABKAlCCLpIBXIDGIAIEi4KCnNpbmNlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVudGlsX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh4KFmluY2x1ZGVfc291cmNlX3JlY29yZHMYBiABKAg6pwG6SKMBGqABCiRsaXN0X2xpcXVpZGF0aW9ucy50aW1lX3JhbmdlX29yZGVyZWQSI3VudGlsX3RpbWUgbXVzdCBiZSBhZnRlciBzaW5jZV90aW1lGlMhaGFzKHRoaXMuc2luY2VfdGltZSkgfHwgIWhhcyh0aGlzLnVudGlsX3RpbWUpIHx8IHRoaXMudW50aWxfdGltZSA+IHRoaXMuc2luY2VfdGltZSJmChhMaXN0TGlxdWlkYXRpb25zUmVzcG9uc2USMQoMbGlxdWlkYXRpb25zGAEgAygLMhsuY3FjLm1hcmtldHMudjEuTGlxdWlkYXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIn8KGVN0cmVhbUxpcXVpZGF0aW9uc1JlcXVlc3QSLAoKbWFya2V0X2lkcxgBIAMoCUIYukgVkgESCAEQ9AMYASIJcgeiiCcDbWt0EiMKDHJlc3VtZV90b2tlbhgCIAEoCUIIukgFcgMYgARIAIgBAUIPCg1fcmVzdW1lX3Rva2VuIosBChpTdHJlYW1MaXF1aWRhdGlvbnNSZXNwb25zZRIwCgtsaXF1aWRhdGlvbhgBIAEoCzIbLmNxYy5tYXJrZXRzLnYxLkxpcXVpZGF0aW9uEiAKDHJlc3VtZV90b2tlbhgCIAEoCUIKukgHcgUQARiABBIZChFzbmFwc2hvdF9jb21wbGV0ZRgDIAEoCCKnAQobTGlzdFRpY2tlclN0YXRpc3RpY3NSZXF1ZXN0EiwKCm1hcmtldF9pZHMYASADKAlCGLpIFZIBEggBEPQDGAEiCXIHoognA21rdBI6CgZ3aW5kb3cYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CD7pIDKoBCSIFCICangEqABIeChZpbmNsdWRlX3NvdXJjZV9yZWNvcmRzGAMgASgIIlsKHExpc3RUaWNrZXJTdGF0aXN0aWNzUmVzcG9uc2USOwoRdGlja2VyX3N0YXRpc3RpY3MYASADKAsyIC5jcWMubWFya2V0cy52MS5UaWNrZXJTdGF0aXN0aWNzInAKFkdldE9wdGlvbkdyZWVrc1JlcXVlc3QSHwoJbWFya2V0X2lkGAEgASgJQgy6SAlyB6KIJwNta3QSNQoGc291cmNlGAIgASgJQiW6SCJyIDIeXihbYS16MC05XVthLXowLTkuXy1dezEsNjN9KT8kIk4KF0dldE9wdGlvbkdyZWVrc1Jlc3BvbnNlEjMKDW9wdGlvbl9ncmVla3MYASABKAsyHC5jcWMubWFya2V0cy52MS5PcHRpb25HcmVla3MivwEKGVN0cmVhbU9wdGlvbkdyZWVrc1JlcXVlc3QSLAoKbWFya2V0X2lkcxgBIAMoCUIYukgVkgESCAEQ0A8YASIJcgeiiCcDbWt0Ej4KDG1pbl9pbnRlcnZhbBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkINukgKqgEHIgMIkBwyABIjCgxyZXN1bWVfdG9rZW4YAyABKAlCCLpIBXIDGIAESACIAQFCDwoNX3Jlc3VtZV90b2tlbiKOAQoaU3RyZWFtT3B0aW9uR3JlZWtzUmVzcG9uc2USMwoNb3B0aW9uX2dyZWVrcxgBIAEoCzIcLmNxYy5tYXJrZXRzLnYxLk9wdGlvbkdyZWVrcxIgCgxyZXN1bWVfdG9rZW4YAiABKAlCCrpIB3IFEAEYgAQSGQoRc25hcHNob3RfY29tcGxldGUYAyABKAgicgoZR2V0QXNzZXRNYXJrZXREYXRhUmVxdWVzdBIeCghhc3NldF9pZBgBIAEoCUIMukgJcgeiiCcDYXN0EjUKBnNvdXJjZRgCIAEoCUIlukgiciAyHl4oW2EtejAtOV1bYS16MC05Ll8tXXsxLDYzfSk/JCJYChpHZXRBc3NldE1hcmtldERhdGFSZXNwb25zZRI6ChFhc3NldF9tYXJrZXRfZGF0YRgBIAEoCzIfLmNxYy5tYXJrZXRzLnYxLkFzc2V0TWFya2V0RGF0YSLbAQoaTGlzdEFzc2V0TWFya2V0RGF0YVJlcXVlc3QSKQoJYXNzZXRfaWRzGAEgAygJQha6SBOSARAQ9AMYASIJcgeiiCcDYXN0EjUKBnNvdXJjZRgCIAEoCUIlukgiciAyHl4oW2EtejAtOV1bYS16MC05Ll8tXXsxLDYzfSk/JBIdCglwYWdlX3NpemUYAyABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgEIAEoCUIIukgFcgMYgAgSHgoWaW5jbHVkZV9zb3VyY2VfcmVjb3JkcxgFIAEoCCJyChtMaXN0QXNzZXRNYXJrZXREYXRhUmVzcG9uc2USOgoRYXNzZXRfbWFya2V0X2RhdGEYASADKAsyHy5jcWMubWFya2V0cy52MS5Bc3NldE1hcmtldERhdGESFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMrIYCgpNYXJrZXREYXRhEnkKCEdldFByaWNlEiAuY3FjLnNlcnZpY2VzLnYxLkdldFByaWNlUmVxdWVzdBohLmNxYy5zZXJ2aWNlcy52MS5HZXRQcmljZVJlc3BvbnNlIiiQAgGC0+STAh8SHS92MS9tYXJrZXRzL3ttYXJrZXRfaWR9L3ByaWNlEmwKCkxpc3RQcmljZXMSIi5jcWMuc2VydmljZXMudjEuTGlzdFByaWNlc1JlcXVlc3QaIy5jcWMuc2VydmljZXMudjEuTGlzdFByaWNlc1Jlc3BvbnNlIhWQAgGC0+STAgwSCi92MS9wcmljZXMSYgoMU3RyZWFtUHJpY2VzEiQuY3FjLnNlcnZpY2VzLnYxLlN0cmVhbVByaWNlc1JlcXVlc3QaJS5jcWMuc2VydmljZXMudjEuU3RyZWFtUHJpY2VzUmVzcG9uc2UiA5ACATABEokBCgxHZXRPcmRlckJvb2sSJC5jcWMuc2VydmljZXMudjEuR2V0T3JkZXJCb29rUmVxdWVzdBolLmNxYy5zZXJ2aWNlcy52MS5HZXRPcmRlckJvb2tSZXNwb25zZSIskAIBgtPkkwIjEiEvdjEvbWFya2V0cy97bWFya2V0X2lkfS9vcmRlckJvb2sSawoPU3RyZWFtT3JkZXJCb29rEicuY3FjLnNlcnZpY2VzLnYxLlN0cmVhbU9yZGVyQm9va1JlcXVlc3QaKC5jcWMuc2VydmljZXMudjEuU3RyZWFtT3JkZXJCb29rUmVzcG9uc2UiA5ACATABEoABCgpMaXN0VHJhZGVzEiIuY3FjLnNlcnZpY2VzLnYxLkxpc3RUcmFkZXNSZXF1ZXN0GiMuY3FjLnNlcnZpY2VzLnYxLkxpc3RUcmFkZXNSZXNwb25zZSIpkAIBgtPkkwIgEh4vdjEvbWFya2V0cy97bWFya2V0X2lkfS90cmFkZXMSYgoMU3RyZWFtVHJhZGVzEiQuY3FjLnNlcnZpY2VzLnYxLlN0cmVhbVRyYWRlc1JlcXVlc3QaJS5jcWMuc2VydmljZXMudjEuU3RyZWFtVHJhZGVzUmVzcG9uc2UiA5ACATABEoQBCgtMaXN0Q2FuZGxlcxIjLmNxYy5zZXJ2aWNlcy52MS5MaXN0Q2FuZGxlc1JlcXVlc3QaJC5jcWMuc2VydmljZXMudjEuTGlzdENhbmRsZXNSZXNwb25zZSIqkAIBgtPkkwIhEh8vdjEvbWFya2V0cy97bWFya2V0X2lkfS9jYW5kbGVzEpEBCg5HZXRGdW5kaW5nUmF0ZRImLmNxYy5zZXJ2aWNlcy52MS5HZXRGdW5kaW5nUmF0ZVJlcXVlc3QaJy5jcWMuc2VydmljZXMudjEuR2V0RnVuZGluZ1JhdGVSZXNwb25zZSIukAIBgtPkkwIlEiMvdjEvbWFya2V0cy97bWFya2V0X2lkfS9mdW5kaW5nUmF0ZRKYAQoQTGlzdEZ1bmRpbmdSYXRlcxIoLmNxYy5zZXJ2aWNlcy52MS5MaXN0RnVuZGluZ1JhdGVzUmVxdWVzdBopLmNxYy5zZXJ2aWNlcy52MS5MaXN0RnVuZGluZ1JhdGVzUmVzcG9uc2UiL5ACAYLT5JMCJhIkL3YxL21hcmtldHMve21hcmtldF9pZH0vZnVuZGluZ1JhdGVzEpUBCg9HZXRPcGVuSW50ZXJlc3QSJy5jcWMuc2VydmljZXMudjEuR2V0T3BlbkludGVyZXN0UmVxdWVzdBooLmNxYy5zZXJ2aWNlcy52MS5HZXRPcGVuSW50ZXJlc3RSZXNwb25zZSIvkAIBgtPkkwImEiQvdjEvbWFya2V0cy97bWFya2V0X2lkfS9vcGVuSW50ZXJlc3QSiwEKDkdldE1hcmtldERlcHRoEiYuY3FjLnNlcnZpY2VzLnYxLkdldE1hcmtldERlcHRoUmVxdWVzdBonLmNxYy5zZXJ2aWNlcy52MS5HZXRNYXJrZXREZXB0aFJlc3BvbnNlIiiQAgGC0+STAh8SHS92MS9tYXJrZXRzL3ttYXJrZXRfaWR9L2RlcHRoEqUBChNHZXRMaXF1aWRpdHlNZXRyaWNzEisuY3FjLnNlcnZpY2VzLnYxLkdldExpcXVpZGl0eU1ldHJpY3NSZXF1ZXN0GiwuY3FjLnNlcnZpY2VzLnYxLkdldExpcXVpZGl0eU1ldHJpY3NSZXNwb25zZSIzkAIBgtPkkwIqEigvdjEvbWFya2V0cy97bWFya2V0X2lkfS9saXF1aWRpdHlNZXRyaWNzEnUKB0dldFZXQVASHy5jcWMuc2VydmljZXMudjEuR2V0VldBUFJlcXVlc3QaIC5jcWMuc2VydmljZXMudjEuR2V0VldBUFJlc3BvbnNlIieQAgGC0+STAh4SHC92MS9tYXJrZXRzL3ttYXJrZXRfaWR9L3Z3YXASdAoSU3RyZWFtRnVuZGluZ1JhdGVzEiouY3FjLnNlcnZpY2VzLnYxLlN0cmVhbUZ1bmRpbmdSYXRlc1JlcXVlc3QaKy5jcWMuc2VydmljZXMudjEuU3RyZWFtRnVuZGluZ1JhdGVzUmVzcG9uc2UiA5ACATABEp8BChBMaXN0T3BlbkludGVyZXN0EiguY3FjLnNlcnZpY2VzLnYxLkxpc3RPcGVuSW50ZXJlc3RSZXF1ZXN0GikuY3FjLnNlcnZpY2VzLnYxLkxpc3RPcGVuSW50ZXJlc3RSZXNwb25zZSI2kAIBgtPkkwItEisvdjEvbWFya2V0cy97bWFya2V0X2lkfS9vcGVuSW50ZXJlc3RIaXN0b3J5EpgBChBMaXN0TGlxdWlkYXRpb25zEiguY3FjLnNlcnZpY2VzLnYxLkxpc3RMaXF1aWRhdGlvbnNSZXF1ZXN0GikuY3FjLnNlcnZpY2VzLnYxLkxpc3RMaXF1aWRhdGlvbnNSZXNwb25zZSIvkAIBgtPkkwImEiQvdjEvbWFya2V0cy97bWFya2V0X2lkfS9saXF1aWRhdGlvbnMSdAoSU3RyZWFtTGlxdWlkYXRpb25zEiouY3FjLnNlcnZpY2VzLnYxLlN0cmVhbUxpcXVpZGF0aW9uc1JlcXVlc3QaKy5jcWMuc2VydmljZXMudjEuU3RyZWFtTGlxdWlkYXRpb25zUmVzcG9uc2UiA5ACATABEpQBChRMaXN0VGlja2VyU3RhdGlzdGljcxIsLmNxYy5zZXJ2aWNlcy52MS5MaXN0VGlja2VyU3RhdGlzdGljc1JlcXVlc3QaLS5jcWMuc2VydmljZXMudjEuTGlzdFRpY2tlclN0YXRpc3RpY3NSZXNwb25zZSIfkAIBgtPkkwIWEhQvdjEvdGlja2VyU3RhdGlzdGljcxKVAQoPR2V0T3B0aW9uR3JlZWtzEicuY3FjLnNlcnZpY2VzLnYxLkdldE9wdGlvbkdyZWVrc1JlcXVlc3QaKC5jcWMuc2VydmljZXMudjEuR2V0T3B0aW9uR3JlZWtzUmVzcG9uc2UiL5ACAYLT5JMCJhIkL3YxL21hcmtldHMve21hcmtldF9pZH0vb3B0aW9uR3JlZWtzEnQKElN0cmVhbU9wdGlvbkdyZWVrcxIqLmNxYy5zZXJ2aWNlcy52MS5TdHJlYW1PcHRpb25HcmVla3NSZXF1ZXN0GisuY3FjLnNlcnZpY2VzLnYxLlN0cmVhbU9wdGlvbkdyZWVrc1Jlc3BvbnNlIgOQAgEwARKaAQoSR2V0QXNzZXRNYXJrZXREYXRhEiouY3FjLnNlcnZpY2VzLnYxLkdldEFzc2V0TWFya2V0RGF0YVJlcXVlc3QaKy5jcWMuc2VydmljZXMudjEuR2V0QXNzZXRNYXJrZXREYXRhUmVzcG9uc2UiK5ACAYLT5JMCIhIgL3YxL2Fzc2V0cy97YXNzZXRfaWR9L21hcmtldERhdGESkAEKE0xpc3RBc3NldE1hcmtldERhdGESKy5jcWMuc2VydmljZXMudjEuTGlzdEFzc2V0TWFya2V0RGF0YVJlcXVlc3QaLC5jcWMuc2VydmljZXMudjEuTGlzdEFzc2V0TWFya2V0RGF0YVJlc3BvbnNlIh6QAgGC0+STAhUSEy92MS9hc3NldE1hcmtldERhdGFCfAofY29tLmNyeXB0b3F1YW50LmNxYy5zZXJ2aWNlcy52MUIPTWFya2V0RGF0YVByb3RvUAFaRmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3NlcnZpY2VzL3YxO3NlcnZpY2VzdjFiBnByb3RvMw", [file_buf_validate_validate, file_cqc_markets_v1_candle, file_cqc_markets_v1_liquidity, file_cqc_markets_v1_market_data, file_cqc_markets_v1_order_book, file_cqc_types_v1_rules, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * GetPriceRequest asks for the latest price of one type for one market.
@@ -74,13 +75,15 @@ export const GetPriceResponseSchema: GenMessage<GetPriceResponse> = /*@__PURE__*
   messageDesc(file_cqc_services_v1_market_data, 1);
 
 /**
- * ListPricesRequest asks for the latest prices of every (market, price type) pair of the two lists.
+ * ListPricesRequest asks for the latest prices of every (subject, price type) pair, the subjects being
+ * the listed markets and assets.
  *
  * @generated from message cqc.services.v1.ListPricesRequest
  */
 export type ListPricesRequest = Message<"cqc.services.v1.ListPricesRequest"> & {
   /**
-   * market_ids are the markets (1 to 500, unique, "mkt_" ids). Required.
+   * market_ids are the markets (0 to 500, unique, "mkt_" ids). With asset_ids, at least one and at most
+   * 500 subjects in total (rule list_prices.subjects_required).
    *
    * @generated from field: repeated string market_ids = 1;
    */
@@ -92,6 +95,29 @@ export type ListPricesRequest = Message<"cqc.services.v1.ListPricesRequest"> & {
    * @generated from field: repeated cqc.markets.v1.PriceType price_types = 2;
    */
   priceTypes: PriceType[];
+
+  /**
+   * asset_ids are assets whose asset-keyed prices are wanted (Price.asset_id: aggregator REFERENCE prices,
+   * oracle feeds), 0 to 500, unique, "ast_" ids.
+   *
+   * @generated from field: repeated string asset_ids = 3;
+   */
+  assetIds: string[];
+
+  /**
+   * sources keeps only prices from these publishers (Price.source, e.g. "coingecko", "chainlink"). Empty:
+   * the latest price of each pair from any source. At most 20.
+   *
+   * @generated from field: repeated string sources = 4;
+   */
+  sources: string[];
+
+  /**
+   * include_source_records asks for Price.source_record; false (default) leaves the raw records out.
+   *
+   * @generated from field: bool include_source_records = 5;
+   */
+  includeSourceRecords: boolean;
 };
 
 /**
@@ -149,6 +175,14 @@ export type StreamPricesRequest = Message<"cqc.services.v1.StreamPricesRequest">
    * @generated from field: google.protobuf.Duration min_interval = 3;
    */
   minInterval?: Duration | undefined;
+
+  /**
+   * resume_token is the last resume_token received on a previous stream: the server replays the prices
+   * observed after it instead of sending a snapshot. Unset: snapshot first. At most 512 characters.
+   *
+   * @generated from field: optional string resume_token = 4;
+   */
+  resumeToken?: string | undefined;
 };
 
 /**
@@ -159,13 +193,14 @@ export const StreamPricesRequestSchema: GenMessage<StreamPricesRequest> = /*@__P
   messageDesc(file_cqc_services_v1_market_data, 4);
 
 /**
- * StreamPricesResponse is one price of the stream.
+ * StreamPricesResponse is one price of the stream, or the end-of-snapshot marker.
  *
  * @generated from message cqc.services.v1.StreamPricesResponse
  */
 export type StreamPricesResponse = Message<"cqc.services.v1.StreamPricesResponse"> & {
   /**
-   * price is one observation. Always set.
+   * price is one observation. Set on every message except a snapshot_complete marker sent when the
+   * snapshot holds no price.
    *
    * @generated from field: cqc.markets.v1.Price price = 1;
    */
@@ -177,6 +212,22 @@ export type StreamPricesResponse = Message<"cqc.services.v1.StreamPricesResponse
    * @generated from field: bool is_snapshot = 2;
    */
   isSnapshot: boolean;
+
+  /**
+   * resume_token is the stream position after this message; pass it to StreamPrices to resume. Opaque,
+   * 1 to 512 characters, set on every message.
+   *
+   * @generated from field: string resume_token = 3;
+   */
+  resumeToken: string;
+
+  /**
+   * snapshot_complete is true on the last message of the snapshot: every requested price known to the
+   * server has been sent, live observations follow.
+   *
+   * @generated from field: bool snapshot_complete = 4;
+   */
+  snapshotComplete: boolean;
 };
 
 /**
@@ -205,6 +256,14 @@ export type GetOrderBookRequest = Message<"cqc.services.v1.GetOrderBookRequest">
    * @generated from field: uint32 depth = 2;
    */
   depth: number;
+
+  /**
+   * include_source_record asks for OrderBook.source_record (the raw venue message, possibly large); false
+   * (default) leaves it out.
+   *
+   * @generated from field: bool include_source_record = 3;
+   */
+  includeSourceRecord: boolean;
 };
 
 /**
@@ -255,6 +314,15 @@ export type StreamOrderBookRequest = Message<"cqc.services.v1.StreamOrderBookReq
    * @generated from field: uint32 depth = 2;
    */
   depth: number;
+
+  /**
+   * resume_token is the last resume_token received on a previous stream of the same market and depth: the
+   * server replays the deltas after it, or sends a fresh snapshot when it no longer holds them. Unset:
+   * snapshot first. At most 512 characters.
+   *
+   * @generated from field: optional string resume_token = 3;
+   */
+  resumeToken?: string | undefined;
 };
 
 /**
@@ -276,6 +344,22 @@ export type StreamOrderBookResponse = Message<"cqc.services.v1.StreamOrderBookRe
    * @generated from field: cqc.markets.v1.OrderBook order_book = 1;
    */
   orderBook?: OrderBook | undefined;
+
+  /**
+   * resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+   * message.
+   *
+   * @generated from field: string resume_token = 2;
+   */
+  resumeToken: string;
+
+  /**
+   * snapshot_complete is true on every snapshot message (order_book.is_snapshot): the book is complete
+   * and the deltas that follow continue it.
+   *
+   * @generated from field: bool snapshot_complete = 3;
+   */
+  snapshotComplete: boolean;
 };
 
 /**
@@ -326,6 +410,13 @@ export type ListTradesRequest = Message<"cqc.services.v1.ListTradesRequest"> & {
    * @generated from field: google.protobuf.Timestamp until_time = 5;
    */
   untilTime?: Timestamp | undefined;
+
+  /**
+   * include_source_records asks for Trade.source_record; false (default) leaves the raw records out.
+   *
+   * @generated from field: bool include_source_records = 6;
+   */
+  includeSourceRecords: boolean;
 };
 
 /**
@@ -375,6 +466,14 @@ export type StreamTradesRequest = Message<"cqc.services.v1.StreamTradesRequest">
    * @generated from field: repeated string market_ids = 1;
    */
   marketIds: string[];
+
+  /**
+   * resume_token is the last resume_token received on a previous stream: the server replays the trades
+   * printed after it. Unset: live trades only. At most 512 characters.
+   *
+   * @generated from field: optional string resume_token = 2;
+   */
+  resumeToken?: string | undefined;
 };
 
 /**
@@ -385,17 +484,33 @@ export const StreamTradesRequestSchema: GenMessage<StreamTradesRequest> = /*@__P
   messageDesc(file_cqc_services_v1_market_data, 12);
 
 /**
- * StreamTradesResponse is one trade of the stream.
+ * StreamTradesResponse is one trade of the stream, or the snapshot_complete marker.
  *
  * @generated from message cqc.services.v1.StreamTradesResponse
  */
 export type StreamTradesResponse = Message<"cqc.services.v1.StreamTradesResponse"> & {
   /**
-   * trade is one public print. Always set.
+   * trade is one public print. Set on every message except the snapshot_complete marker.
    *
    * @generated from field: cqc.markets.v1.Trade trade = 1;
    */
   trade?: Trade | undefined;
+
+  /**
+   * resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+   * message.
+   *
+   * @generated from field: string resume_token = 2;
+   */
+  resumeToken: string;
+
+  /**
+   * snapshot_complete is true on the marker message that starts a stream without resume_token (trades
+   * have no snapshot: it carries no trade).
+   *
+   * @generated from field: bool snapshot_complete = 3;
+   */
+  snapshotComplete: boolean;
 };
 
 /**
@@ -453,6 +568,13 @@ export type ListCandlesRequest = Message<"cqc.services.v1.ListCandlesRequest"> &
    * @generated from field: google.protobuf.Timestamp until_time = 6;
    */
   untilTime?: Timestamp | undefined;
+
+  /**
+   * include_source_records asks for Candle.source_record; false (default) leaves the raw records out.
+   *
+   * @generated from field: bool include_source_records = 7;
+   */
+  includeSourceRecords: boolean;
 };
 
 /**
@@ -572,6 +694,13 @@ export type ListFundingRatesRequest = Message<"cqc.services.v1.ListFundingRatesR
    * @generated from field: google.protobuf.Timestamp until_time = 5;
    */
   untilTime?: Timestamp | undefined;
+
+  /**
+   * include_source_records asks for FundingRate.source_record; false (default) leaves them out.
+   *
+   * @generated from field: bool include_source_records = 6;
+   */
+  includeSourceRecords: boolean;
 };
 
 /**
@@ -588,7 +717,8 @@ export const ListFundingRatesRequestSchema: GenMessage<ListFundingRatesRequest> 
  */
 export type ListFundingRatesResponse = Message<"cqc.services.v1.ListFundingRatesResponse"> & {
   /**
-   * funding_rates are SETTLED rates ordered by funding time, oldest first.
+   * funding_rates are SETTLED rates (then at most one FIXED rate for the next settlement) ordered by
+   * funding time, oldest first.
    *
    * @generated from field: repeated cqc.markets.v1.FundingRate funding_rates = 1;
    */
@@ -793,10 +923,648 @@ export const GetVWAPResponseSchema: GenMessage<GetVWAPResponse> = /*@__PURE__*/
   messageDesc(file_cqc_services_v1_market_data, 27);
 
 /**
- * MarketData serves observed market data — prices, order books, trades, candles, funding, open interest
- * and liquidity — always keyed by market_id (resolve a venue symbol with AssetRegistry.ResolveMarket
- * first). Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
- * error or cancellation (clients reconnect and resynchronise from the snapshot each stream starts with).
+ * StreamFundingRatesRequest subscribes to funding rates.
+ *
+ * @generated from message cqc.services.v1.StreamFundingRatesRequest
+ */
+export type StreamFundingRatesRequest = Message<"cqc.services.v1.StreamFundingRatesRequest"> & {
+  /**
+   * market_ids are the perpetual markets to follow (1 to 500, unique, "mkt_" ids). Required.
+   *
+   * @generated from field: repeated string market_ids = 1;
+   */
+  marketIds: string[];
+
+  /**
+   * resume_token is the last resume_token received on a previous stream: the server replays the changes
+   * after it. Unset: snapshot first. At most 512 characters.
+   *
+   * @generated from field: optional string resume_token = 2;
+   */
+  resumeToken?: string | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.StreamFundingRatesRequest.
+ * Use `create(StreamFundingRatesRequestSchema)` to create a new message.
+ */
+export const StreamFundingRatesRequestSchema: GenMessage<StreamFundingRatesRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 28);
+
+/**
+ * StreamFundingRatesResponse is one funding rate of the stream, or the end-of-snapshot marker.
+ *
+ * @generated from message cqc.services.v1.StreamFundingRatesResponse
+ */
+export type StreamFundingRatesResponse = Message<"cqc.services.v1.StreamFundingRatesResponse"> & {
+  /**
+   * funding_rate is one funding record. Set on every message except a snapshot_complete marker sent when
+   * the snapshot holds no rate.
+   *
+   * @generated from field: cqc.markets.v1.FundingRate funding_rate = 1;
+   */
+  fundingRate?: FundingRate | undefined;
+
+  /**
+   * resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+   * message.
+   *
+   * @generated from field: string resume_token = 2;
+   */
+  resumeToken: string;
+
+  /**
+   * snapshot_complete is true on the last message of the snapshot.
+   *
+   * @generated from field: bool snapshot_complete = 3;
+   */
+  snapshotComplete: boolean;
+};
+
+/**
+ * Describes the message cqc.services.v1.StreamFundingRatesResponse.
+ * Use `create(StreamFundingRatesResponseSchema)` to create a new message.
+ */
+export const StreamFundingRatesResponseSchema: GenMessage<StreamFundingRatesResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 29);
+
+/**
+ * ListOpenInterestRequest asks for a page of open interest history.
+ *
+ * @generated from message cqc.services.v1.ListOpenInterestRequest
+ */
+export type ListOpenInterestRequest = Message<"cqc.services.v1.ListOpenInterestRequest"> & {
+  /**
+   * market_id is a perpetual, future or option market ("mkt_" + ULID). Required.
+   *
+   * @generated from field: string market_id = 1;
+   */
+  marketId: string;
+
+  /**
+   * page_size is the maximum number of records to return, 0 to 1000; 0 means the server default (100).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * page_token is the previous response's next_page_token, or empty for the first page. Opaque.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * since_time keeps records whose event time is at or after it. Unset: the last 30 days.
+   *
+   * @generated from field: google.protobuf.Timestamp since_time = 4;
+   */
+  sinceTime?: Timestamp | undefined;
+
+  /**
+   * until_time keeps records whose event time is before it. Unset: up to now.
+   *
+   * @generated from field: google.protobuf.Timestamp until_time = 5;
+   */
+  untilTime?: Timestamp | undefined;
+
+  /**
+   * include_source_records asks for OpenInterest.source_record; false (default) leaves them out.
+   *
+   * @generated from field: bool include_source_records = 6;
+   */
+  includeSourceRecords: boolean;
+
+  /**
+   * period is the bucket length wanted ("300s" for Binance openInterestHist period 5m): the server returns
+   * records summarising buckets of that length (OpenInterest.period). Unset: every stored observation.
+   *
+   * @generated from field: google.protobuf.Duration period = 7;
+   */
+  period?: Duration | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.ListOpenInterestRequest.
+ * Use `create(ListOpenInterestRequestSchema)` to create a new message.
+ */
+export const ListOpenInterestRequestSchema: GenMessage<ListOpenInterestRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 30);
+
+/**
+ * ListOpenInterestResponse is one page of open interest history.
+ *
+ * @generated from message cqc.services.v1.ListOpenInterestResponse
+ */
+export type ListOpenInterestResponse = Message<"cqc.services.v1.ListOpenInterestResponse"> & {
+  /**
+   * open_interests are ordered by event time (receive time when the venue stamps none), oldest first.
+   *
+   * @generated from field: repeated cqc.markets.v1.OpenInterest open_interests = 1;
+   */
+  openInterests: OpenInterest[];
+
+  /**
+   * next_page_token continues the listing; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message cqc.services.v1.ListOpenInterestResponse.
+ * Use `create(ListOpenInterestResponseSchema)` to create a new message.
+ */
+export const ListOpenInterestResponseSchema: GenMessage<ListOpenInterestResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 31);
+
+/**
+ * ListLiquidationsRequest asks for a page of a market's public liquidations.
+ *
+ * @generated from message cqc.services.v1.ListLiquidationsRequest
+ */
+export type ListLiquidationsRequest = Message<"cqc.services.v1.ListLiquidationsRequest"> & {
+  /**
+   * market_id is a derivatives market ("mkt_" + ULID). Required.
+   *
+   * @generated from field: string market_id = 1;
+   */
+  marketId: string;
+
+  /**
+   * page_size is the maximum number of liquidations to return, 0 to 1000; 0 means the server default
+   * (100).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * page_token is the previous response's next_page_token, or empty for the first page. Opaque.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * since_time keeps liquidations whose event time is at or after it. Unset: the last 24 hours.
+   *
+   * @generated from field: google.protobuf.Timestamp since_time = 4;
+   */
+  sinceTime?: Timestamp | undefined;
+
+  /**
+   * until_time keeps liquidations whose event time is before it. Unset: up to now.
+   *
+   * @generated from field: google.protobuf.Timestamp until_time = 5;
+   */
+  untilTime?: Timestamp | undefined;
+
+  /**
+   * include_source_records asks for Liquidation.source_record; false (default) leaves them out.
+   *
+   * @generated from field: bool include_source_records = 6;
+   */
+  includeSourceRecords: boolean;
+};
+
+/**
+ * Describes the message cqc.services.v1.ListLiquidationsRequest.
+ * Use `create(ListLiquidationsRequestSchema)` to create a new message.
+ */
+export const ListLiquidationsRequestSchema: GenMessage<ListLiquidationsRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 32);
+
+/**
+ * ListLiquidationsResponse is one page of liquidations.
+ *
+ * @generated from message cqc.services.v1.ListLiquidationsResponse
+ */
+export type ListLiquidationsResponse = Message<"cqc.services.v1.ListLiquidationsResponse"> & {
+  /**
+   * liquidations are ordered by event time, oldest first.
+   *
+   * @generated from field: repeated cqc.markets.v1.Liquidation liquidations = 1;
+   */
+  liquidations: Liquidation[];
+
+  /**
+   * next_page_token continues the listing; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message cqc.services.v1.ListLiquidationsResponse.
+ * Use `create(ListLiquidationsResponseSchema)` to create a new message.
+ */
+export const ListLiquidationsResponseSchema: GenMessage<ListLiquidationsResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 33);
+
+/**
+ * StreamLiquidationsRequest subscribes to public liquidations.
+ *
+ * @generated from message cqc.services.v1.StreamLiquidationsRequest
+ */
+export type StreamLiquidationsRequest = Message<"cqc.services.v1.StreamLiquidationsRequest"> & {
+  /**
+   * market_ids are the markets to follow (1 to 500, unique, "mkt_" ids). Required.
+   *
+   * @generated from field: repeated string market_ids = 1;
+   */
+  marketIds: string[];
+
+  /**
+   * resume_token is the last resume_token received on a previous stream: the server replays the
+   * liquidations after it. Unset: live only. At most 512 characters.
+   *
+   * @generated from field: optional string resume_token = 2;
+   */
+  resumeToken?: string | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.StreamLiquidationsRequest.
+ * Use `create(StreamLiquidationsRequestSchema)` to create a new message.
+ */
+export const StreamLiquidationsRequestSchema: GenMessage<StreamLiquidationsRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 34);
+
+/**
+ * StreamLiquidationsResponse is one liquidation of the stream, or the snapshot_complete marker.
+ *
+ * @generated from message cqc.services.v1.StreamLiquidationsResponse
+ */
+export type StreamLiquidationsResponse = Message<"cqc.services.v1.StreamLiquidationsResponse"> & {
+  /**
+   * liquidation is one public liquidation. Set on every message except the snapshot_complete marker.
+   *
+   * @generated from field: cqc.markets.v1.Liquidation liquidation = 1;
+   */
+  liquidation?: Liquidation | undefined;
+
+  /**
+   * resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+   * message.
+   *
+   * @generated from field: string resume_token = 2;
+   */
+  resumeToken: string;
+
+  /**
+   * snapshot_complete is true on the marker message that starts a stream without resume_token (it carries
+   * no liquidation).
+   *
+   * @generated from field: bool snapshot_complete = 3;
+   */
+  snapshotComplete: boolean;
+};
+
+/**
+ * Describes the message cqc.services.v1.StreamLiquidationsResponse.
+ * Use `create(StreamLiquidationsResponseSchema)` to create a new message.
+ */
+export const StreamLiquidationsResponseSchema: GenMessage<StreamLiquidationsResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 35);
+
+/**
+ * ListTickerStatisticsRequest asks for the latest ticker statistics of several markets.
+ *
+ * @generated from message cqc.services.v1.ListTickerStatisticsRequest
+ */
+export type ListTickerStatisticsRequest = Message<"cqc.services.v1.ListTickerStatisticsRequest"> & {
+  /**
+   * market_ids are the markets (1 to 500, unique, "mkt_" ids). Required.
+   *
+   * @generated from field: repeated string market_ids = 1;
+   */
+  marketIds: string[];
+
+  /**
+   * window is the rolling window wanted. Unset: 24 hours. Positive, at most 30 days.
+   *
+   * @generated from field: google.protobuf.Duration window = 2;
+   */
+  window?: Duration | undefined;
+
+  /**
+   * include_source_records asks for TickerStatistics.source_record; false (default) leaves them out.
+   *
+   * @generated from field: bool include_source_records = 3;
+   */
+  includeSourceRecords: boolean;
+};
+
+/**
+ * Describes the message cqc.services.v1.ListTickerStatisticsRequest.
+ * Use `create(ListTickerStatisticsRequestSchema)` to create a new message.
+ */
+export const ListTickerStatisticsRequestSchema: GenMessage<ListTickerStatisticsRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 36);
+
+/**
+ * ListTickerStatisticsResponse carries the statistics found.
+ *
+ * @generated from message cqc.services.v1.ListTickerStatisticsResponse
+ */
+export type ListTickerStatisticsResponse = Message<"cqc.services.v1.ListTickerStatisticsResponse"> & {
+  /**
+   * ticker_statistics holds at most one entry per requested market; markets without data are absent.
+   *
+   * @generated from field: repeated cqc.markets.v1.TickerStatistics ticker_statistics = 1;
+   */
+  tickerStatistics: TickerStatistics[];
+};
+
+/**
+ * Describes the message cqc.services.v1.ListTickerStatisticsResponse.
+ * Use `create(ListTickerStatisticsResponseSchema)` to create a new message.
+ */
+export const ListTickerStatisticsResponseSchema: GenMessage<ListTickerStatisticsResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 37);
+
+/**
+ * GetOptionGreeksRequest asks for an option market's latest greeks.
+ *
+ * @generated from message cqc.services.v1.GetOptionGreeksRequest
+ */
+export type GetOptionGreeksRequest = Message<"cqc.services.v1.GetOptionGreeksRequest"> & {
+  /**
+   * market_id is an option market ("mkt_" + ULID). Required.
+   *
+   * @generated from field: string market_id = 1;
+   */
+  marketId: string;
+
+  /**
+   * source keeps greeks from this publisher only ("deribit", "cqc"). Empty: the venue's own greeks when
+   * it publishes them, else CQC's.
+   *
+   * @generated from field: string source = 2;
+   */
+  source: string;
+};
+
+/**
+ * Describes the message cqc.services.v1.GetOptionGreeksRequest.
+ * Use `create(GetOptionGreeksRequestSchema)` to create a new message.
+ */
+export const GetOptionGreeksRequestSchema: GenMessage<GetOptionGreeksRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 38);
+
+/**
+ * GetOptionGreeksResponse carries the greeks.
+ *
+ * @generated from message cqc.services.v1.GetOptionGreeksResponse
+ */
+export type GetOptionGreeksResponse = Message<"cqc.services.v1.GetOptionGreeksResponse"> & {
+  /**
+   * option_greeks is the latest observation. Always set.
+   *
+   * @generated from field: cqc.markets.v1.OptionGreeks option_greeks = 1;
+   */
+  optionGreeks?: OptionGreeks | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.GetOptionGreeksResponse.
+ * Use `create(GetOptionGreeksResponseSchema)` to create a new message.
+ */
+export const GetOptionGreeksResponseSchema: GenMessage<GetOptionGreeksResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 39);
+
+/**
+ * StreamOptionGreeksRequest subscribes to option greeks.
+ *
+ * @generated from message cqc.services.v1.StreamOptionGreeksRequest
+ */
+export type StreamOptionGreeksRequest = Message<"cqc.services.v1.StreamOptionGreeksRequest"> & {
+  /**
+   * market_ids are the option markets to follow (1 to 2000, unique, "mkt_" ids: a whole option chain fits).
+   * Required.
+   *
+   * @generated from field: repeated string market_ids = 1;
+   */
+  marketIds: string[];
+
+  /**
+   * min_interval throttles the stream: at most one message per market per interval, carrying the newest
+   * values. Unset or zero: every update. At most 1 hour.
+   *
+   * @generated from field: google.protobuf.Duration min_interval = 2;
+   */
+  minInterval?: Duration | undefined;
+
+  /**
+   * resume_token is the last resume_token received on a previous stream. Unset: snapshot first. At most
+   * 512 characters.
+   *
+   * @generated from field: optional string resume_token = 3;
+   */
+  resumeToken?: string | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.StreamOptionGreeksRequest.
+ * Use `create(StreamOptionGreeksRequestSchema)` to create a new message.
+ */
+export const StreamOptionGreeksRequestSchema: GenMessage<StreamOptionGreeksRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 40);
+
+/**
+ * StreamOptionGreeksResponse is one greeks update of the stream, or the end-of-snapshot marker.
+ *
+ * @generated from message cqc.services.v1.StreamOptionGreeksResponse
+ */
+export type StreamOptionGreeksResponse = Message<"cqc.services.v1.StreamOptionGreeksResponse"> & {
+  /**
+   * option_greeks is one observation. Set on every message except a snapshot_complete marker sent when
+   * the snapshot holds none.
+   *
+   * @generated from field: cqc.markets.v1.OptionGreeks option_greeks = 1;
+   */
+  optionGreeks?: OptionGreeks | undefined;
+
+  /**
+   * resume_token is the stream position after this message. Opaque, 1 to 512 characters, set on every
+   * message.
+   *
+   * @generated from field: string resume_token = 2;
+   */
+  resumeToken: string;
+
+  /**
+   * snapshot_complete is true on the last message of the snapshot.
+   *
+   * @generated from field: bool snapshot_complete = 3;
+   */
+  snapshotComplete: boolean;
+};
+
+/**
+ * Describes the message cqc.services.v1.StreamOptionGreeksResponse.
+ * Use `create(StreamOptionGreeksResponseSchema)` to create a new message.
+ */
+export const StreamOptionGreeksResponseSchema: GenMessage<StreamOptionGreeksResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 41);
+
+/**
+ * GetAssetMarketDataRequest asks for one aggregator's summary of one asset.
+ *
+ * @generated from message cqc.services.v1.GetAssetMarketDataRequest
+ */
+export type GetAssetMarketDataRequest = Message<"cqc.services.v1.GetAssetMarketDataRequest"> & {
+  /**
+   * asset_id is the asset ("ast_" + ULID). Required.
+   *
+   * @generated from field: string asset_id = 1;
+   */
+  assetId: string;
+
+  /**
+   * source is the aggregator ("coingecko", "coinmarketcap", "defillama"). Empty: the server's preferred
+   * source that has the asset.
+   *
+   * @generated from field: string source = 2;
+   */
+  source: string;
+};
+
+/**
+ * Describes the message cqc.services.v1.GetAssetMarketDataRequest.
+ * Use `create(GetAssetMarketDataRequestSchema)` to create a new message.
+ */
+export const GetAssetMarketDataRequestSchema: GenMessage<GetAssetMarketDataRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 42);
+
+/**
+ * GetAssetMarketDataResponse carries the summary.
+ *
+ * @generated from message cqc.services.v1.GetAssetMarketDataResponse
+ */
+export type GetAssetMarketDataResponse = Message<"cqc.services.v1.GetAssetMarketDataResponse"> & {
+  /**
+   * asset_market_data is the latest summary. Always set.
+   *
+   * @generated from field: cqc.markets.v1.AssetMarketData asset_market_data = 1;
+   */
+  assetMarketData?: AssetMarketData | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.GetAssetMarketDataResponse.
+ * Use `create(GetAssetMarketDataResponseSchema)` to create a new message.
+ */
+export const GetAssetMarketDataResponseSchema: GenMessage<GetAssetMarketDataResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 43);
+
+/**
+ * ListAssetMarketDataRequest asks for a page of asset summaries.
+ *
+ * @generated from message cqc.services.v1.ListAssetMarketDataRequest
+ */
+export type ListAssetMarketDataRequest = Message<"cqc.services.v1.ListAssetMarketDataRequest"> & {
+  /**
+   * asset_ids keeps these assets only (0 to 500, unique). Empty: every asset the sources rank.
+   *
+   * @generated from field: repeated string asset_ids = 1;
+   */
+  assetIds: string[];
+
+  /**
+   * source keeps one aggregator only. Empty: every source (one entry per asset and source).
+   *
+   * @generated from field: string source = 2;
+   */
+  source: string;
+
+  /**
+   * page_size is the maximum number of entries to return, 0 to 500; 0 means the server default (100).
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * page_token is the previous response's next_page_token, or empty for the first page. Opaque.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+
+  /**
+   * include_source_records asks for AssetMarketData.source_record; false (default) leaves them out.
+   *
+   * @generated from field: bool include_source_records = 5;
+   */
+  includeSourceRecords: boolean;
+};
+
+/**
+ * Describes the message cqc.services.v1.ListAssetMarketDataRequest.
+ * Use `create(ListAssetMarketDataRequestSchema)` to create a new message.
+ */
+export const ListAssetMarketDataRequestSchema: GenMessage<ListAssetMarketDataRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 44);
+
+/**
+ * ListAssetMarketDataResponse is one page of asset summaries.
+ *
+ * @generated from message cqc.services.v1.ListAssetMarketDataResponse
+ */
+export type ListAssetMarketDataResponse = Message<"cqc.services.v1.ListAssetMarketDataResponse"> & {
+  /**
+   * asset_market_data are ordered by market_cap_rank (unranked last), then asset_id, then source.
+   *
+   * @generated from field: repeated cqc.markets.v1.AssetMarketData asset_market_data = 1;
+   */
+  assetMarketData: AssetMarketData[];
+
+  /**
+   * next_page_token continues the listing; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message cqc.services.v1.ListAssetMarketDataResponse.
+ * Use `create(ListAssetMarketDataResponseSchema)` to create a new message.
+ */
+export const ListAssetMarketDataResponseSchema: GenMessage<ListAssetMarketDataResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_market_data, 45);
+
+/**
+ * MarketData serves observed market data — prices, order books, trades, candles, funding, open interest,
+ * liquidations, ticker statistics, option greeks and liquidity — keyed by market_id (resolve a venue
+ * symbol with AssetRegistry.ResolveMarket first), plus aggregators' asset-level summaries keyed by
+ * asset_id. Snapshots and history are unary RPCs; live feeds are server-streaming RPCs that end only on
+ * error or cancellation.
+ *
+ * Streams resume. Every Stream*Response carries resume_token (opaque, at most 512 characters, set on every
+ * message). A client that reconnects passes the last token it received as Stream*Request.resume_token and
+ * the server replays every change after that position, then continues live; an unknown or expired token
+ * fails with FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), after which the client subscribes without a token.
+ * Without a token the server first sends a snapshot (the latest state: latest prices, the book, the
+ * latest funding rates or greeks), ends it with a message flagged snapshot_complete = true, then sends
+ * live changes. Order books: the snapshot is one OrderBook with is_snapshot = true, followed by deltas
+ * whose update ids continue it; on resume the server replays the missed deltas when it still holds them,
+ * else it sends a new snapshot (is_snapshot = true) and the client replaces its book. Trades and
+ * liquidations have no state: their snapshot is empty, so the first message is the snapshot_complete
+ * marker.
+ *
+ * Pages stay below the 4 MiB gRPC default message size: every List caps page_size, raw source records
+ * are left out unless include_source_records is true, and a server ends a page early (fewer items than
+ * page_size, with a next_page_token) before the response would exceed 4 MiB.
+ *
+ * Negative prices: every price in these messages is a signed decimal. The service serves a zero or
+ * negative price only for a market whose Market.negative_prices_allowed is true, and drops such records of
+ * other markets on ingest.
  *
  * Every RPC is read-only. Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason
  * name: INVALID_ARGUMENT (VALIDATION_FAILED, INVALID_PAGE_TOKEN) for bad requests, NOT_FOUND
@@ -817,9 +1585,10 @@ export const MarketData: GenService<{
     output: typeof GetPriceResponseSchema;
   },
   /**
-   * ListPrices returns the latest prices of several markets and price types in one call (a batch
-   * GetPrice). Unary. Pairs without data are omitted rather than failing the call. Not paged: the
-   * request is bounded (at most 500 markets x 16 price types), so one response carries every pair.
+   * ListPrices returns the latest prices of several markets and/or assets and price types in one call (a
+   * batch GetPrice, plus asset-keyed prices such as aggregator REFERENCE prices and oracle feeds). Unary.
+   * Pairs without data are omitted rather than failing the call. Not paged: the request is bounded (at most
+   * 500 subjects x 16 price types) and source records are left out unless asked for.
    *
    * @generated from rpc cqc.services.v1.MarketData.ListPrices
    */
@@ -829,8 +1598,9 @@ export const MarketData: GenService<{
     output: typeof ListPricesResponseSchema;
   },
   /**
-   * StreamPrices sends the latest price of every requested market and type first, then each new
-   * observation as it arrives. Server streaming.
+   * StreamPrices sends the latest price of every requested market and type first (the snapshot, ended
+   * by snapshot_complete), then each new observation as it arrives. Server streaming; resumes with
+   * resume_token (see the service comment).
    *
    * @generated from rpc cqc.services.v1.MarketData.StreamPrices
    */
@@ -850,9 +1620,11 @@ export const MarketData: GenService<{
     output: typeof GetOrderBookResponseSchema;
   },
   /**
-   * StreamOrderBook sends a snapshot (is_snapshot = true) and then deltas of one market's book. Server
-   * streaming. Clients apply deltas in order and MUST resubscribe when update ids show a gap
-   * (OrderBook.first_update_id != previous last_update_id + 1 where the venue provides them).
+   * StreamOrderBook sends a snapshot (is_snapshot = true, snapshot_complete = true) and then deltas of one
+   * market's book, each with its sequence. Server streaming. Clients apply deltas in order and resume with
+   * resume_token when update ids or sequence show a gap (OrderBook.first_update_id != previous
+   * last_update_id + 1 where the venue provides them): the server replays the missed deltas or sends a new
+   * snapshot.
    *
    * @generated from rpc cqc.services.v1.MarketData.StreamOrderBook
    */
@@ -872,8 +1644,9 @@ export const MarketData: GenService<{
     output: typeof ListTradesResponseSchema;
   },
   /**
-   * StreamTrades sends each new public trade of the requested markets as it prints. Server streaming,
-   * no snapshot (use ListTrades to backfill).
+   * StreamTrades sends each new public trade of the requested markets as it prints. Server streaming;
+   * the snapshot is empty (the first message is the snapshot_complete marker; use ListTrades to
+   * backfill), and resume_token replays the trades printed meanwhile.
    *
    * @generated from rpc cqc.services.v1.MarketData.StreamTrades
    */
@@ -905,8 +1678,9 @@ export const MarketData: GenService<{
     output: typeof GetFundingRateResponseSchema;
   },
   /**
-   * ListFundingRates returns a perpetual market's settled funding history in a time range, oldest first,
-   * page by page. Unary.
+   * ListFundingRates returns a perpetual market's funding history in a time range, oldest first, page by
+   * page: SETTLED rates, and the FIXED (fixed but not yet paid) rate of the next settlement when the venue
+   * has fixed it. Unary.
    *
    * @generated from rpc cqc.services.v1.MarketData.ListFundingRates
    */
@@ -955,6 +1729,107 @@ export const MarketData: GenService<{
     methodKind: "unary";
     input: typeof GetVWAPRequestSchema;
     output: typeof GetVWAPResponseSchema;
+  },
+  /**
+   * StreamFundingRates sends the latest funding rate of every requested perpetual market (the snapshot,
+   * ended by snapshot_complete), then every change: new estimates, the rate becoming FIXED, and the
+   * SETTLED rate at each funding time. Server streaming; resumes with resume_token.
+   *
+   * @generated from rpc cqc.services.v1.MarketData.StreamFundingRates
+   */
+  streamFundingRates: {
+    methodKind: "server_streaming";
+    input: typeof StreamFundingRatesRequestSchema;
+    output: typeof StreamFundingRatesResponseSchema;
+  },
+  /**
+   * ListOpenInterest returns a derivatives market's open interest history in a time range, oldest first,
+   * page by page (Binance openInterestHist, OKX open-interest-history). Unary.
+   *
+   * @generated from rpc cqc.services.v1.MarketData.ListOpenInterest
+   */
+  listOpenInterest: {
+    methodKind: "unary";
+    input: typeof ListOpenInterestRequestSchema;
+    output: typeof ListOpenInterestResponseSchema;
+  },
+  /**
+   * ListLiquidations returns a derivatives market's public liquidations in a time range, oldest first,
+   * page by page. Unary.
+   *
+   * @generated from rpc cqc.services.v1.MarketData.ListLiquidations
+   */
+  listLiquidations: {
+    methodKind: "unary";
+    input: typeof ListLiquidationsRequestSchema;
+    output: typeof ListLiquidationsResponseSchema;
+  },
+  /**
+   * StreamLiquidations sends each new public liquidation of the requested markets. Server streaming; the
+   * snapshot is empty (first message: the snapshot_complete marker); resumes with resume_token.
+   *
+   * @generated from rpc cqc.services.v1.MarketData.StreamLiquidations
+   */
+  streamLiquidations: {
+    methodKind: "server_streaming";
+    input: typeof StreamLiquidationsRequestSchema;
+    output: typeof StreamLiquidationsResponseSchema;
+  },
+  /**
+   * ListTickerStatistics returns the latest rolling-window (usually 24 h) statistics of several markets in
+   * one call. Unary. Markets without statistics are omitted. Not paged: at most 500 markets, source
+   * records left out unless asked for.
+   *
+   * @generated from rpc cqc.services.v1.MarketData.ListTickerStatistics
+   */
+  listTickerStatistics: {
+    methodKind: "unary";
+    input: typeof ListTickerStatisticsRequestSchema;
+    output: typeof ListTickerStatisticsResponseSchema;
+  },
+  /**
+   * GetOptionGreeks returns an option market's latest implied volatilities and greeks. Unary. NOT_FOUND
+   * (NOT_FOUND_RESOURCE) for markets that are not options or have no greeks yet.
+   *
+   * @generated from rpc cqc.services.v1.MarketData.GetOptionGreeks
+   */
+  getOptionGreeks: {
+    methodKind: "unary";
+    input: typeof GetOptionGreeksRequestSchema;
+    output: typeof GetOptionGreeksResponseSchema;
+  },
+  /**
+   * StreamOptionGreeks sends the latest greeks of every requested option market (the snapshot, ended by
+   * snapshot_complete), then every update. Server streaming; resumes with resume_token.
+   *
+   * @generated from rpc cqc.services.v1.MarketData.StreamOptionGreeks
+   */
+  streamOptionGreeks: {
+    methodKind: "server_streaming";
+    input: typeof StreamOptionGreeksRequestSchema;
+    output: typeof StreamOptionGreeksResponseSchema;
+  },
+  /**
+   * GetAssetMarketData returns one aggregator's latest market summary of one asset (price, 24 h change,
+   * volume, market cap, FDV, rank). Unary. NOT_FOUND (NOT_FOUND_RESOURCE) when the source has none.
+   *
+   * @generated from rpc cqc.services.v1.MarketData.GetAssetMarketData
+   */
+  getAssetMarketData: {
+    methodKind: "unary";
+    input: typeof GetAssetMarketDataRequestSchema;
+    output: typeof GetAssetMarketDataResponseSchema;
+  },
+  /**
+   * ListAssetMarketData returns aggregators' latest asset summaries, filtered by asset and source, ordered
+   * by market_cap_rank (unranked last) then asset_id, page by page. Unary.
+   *
+   * @generated from rpc cqc.services.v1.MarketData.ListAssetMarketData
+   */
+  listAssetMarketData: {
+    methodKind: "unary";
+    input: typeof ListAssetMarketDataRequestSchema;
+    output: typeof ListAssetMarketDataResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_cqc_services_v1_market_data, 0);

@@ -2,8 +2,8 @@
 // @generated from file cqc/services/v1/risk_engine.proto (package cqc.services.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { FlagSeverity } from "../../assets/v1/quality_flag_pb.js";
 import { file_cqc_assets_v1_quality_flag } from "../../assets/v1/quality_flag_pb.js";
@@ -11,22 +11,23 @@ import type { RiskAlert, RiskAlertStatus } from "../../events/v1/risk_events_pb.
 import { file_cqc_events_v1_risk_events } from "../../events/v1/risk_events_pb.js";
 import type { Exposure, ExposureDimension } from "../../portfolio/v1/exposure_pb.js";
 import { file_cqc_portfolio_v1_exposure } from "../../portfolio/v1/exposure_pb.js";
-import type { RiskCheckResult, RiskLimit } from "../../portfolio/v1/risk_pb.js";
+import type { RiskCheckResult, RiskLimit, RiskReservation } from "../../portfolio/v1/risk_pb.js";
 import { file_cqc_portfolio_v1_risk } from "../../portfolio/v1/risk_pb.js";
 import type { NewOrder } from "./venue_gateway_pb.js";
 import { file_cqc_services_v1_venue_gateway } from "./venue_gateway_pb.js";
 import { file_cqc_types_v1_rules } from "../../types/v1/rules_pb.js";
 import type { TradingState } from "../../venues/v1/account_pb.js";
 import { file_cqc_venues_v1_account } from "../../venues/v1/account_pb.js";
-import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_api_annotations } from "../../../google/api/annotations_pb.js";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file cqc/services/v1/risk_engine.proto.
  */
 export const file_cqc_services_v1_risk_engine: GenFile = /*@__PURE__*/
-  fileDesc("CiFjcWMvc2VydmljZXMvdjEvcmlza19lbmdpbmUucHJvdG8SD2NxYy5zZXJ2aWNlcy52MSJFChFDaGVja09yZGVyUmVxdWVzdBIwCgVvcmRlchgBIAEoCzIZLmNxYy5zZXJ2aWNlcy52MS5OZXdPcmRlckIGukgDyAEBIkcKEkNoZWNrT3JkZXJSZXNwb25zZRIxCgZyZXN1bHQYASABKAsyIS5jcWMucG9ydGZvbGlvLnYxLlJpc2tDaGVja1Jlc3VsdCJiCglSaXNrU2NvcGUSJAoMcG9ydGZvbGlvX2lkGAEgASgJQgy6SAlyB6KIJwNwZmxIABIiCgphY2NvdW50X2lkGAIgASgJQgy6SAlyB6KIJwNhY2NIAEILCgJpZBIFukgCCAEiygEKFExpc3RFeHBvc3VyZXNSZXF1ZXN0EjEKBXNjb3BlGAEgASgLMhouY3FjLnNlcnZpY2VzLnYxLlJpc2tTY29wZUIGukgDyAEBEkIKCWRpbWVuc2lvbhgCIAEoDjIjLmNxYy5wb3J0Zm9saW8udjEuRXhwb3N1cmVEaW1lbnNpb25CCrpIB4IBBBABIAASHQoJcGFnZV9zaXplGAMgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YBCABKAlCCLpIBXIDGIAIIl8KFUxpc3RFeHBvc3VyZXNSZXNwb25zZRItCglleHBvc3VyZXMYASADKAsyGi5jcWMucG9ydGZvbGlvLnYxLkV4cG9zdXJlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKPAQoWU3RyZWFtRXhwb3N1cmVzUmVxdWVzdBIxCgVzY29wZRgBIAEoCzIaLmNxYy5zZXJ2aWNlcy52MS5SaXNrU2NvcGVCBrpIA8gBARJCCglkaW1lbnNpb24YAiABKA4yIy5jcWMucG9ydGZvbGlvLnYxLkV4cG9zdXJlRGltZW5zaW9uQgq6SAeCAQQQASAAIlwKF1N0cmVhbUV4cG9zdXJlc1Jlc3BvbnNlEiwKCGV4cG9zdXJlGAEgASgLMhouY3FjLnBvcnRmb2xpby52MS5FeHBvc3VyZRITCgtpc19zbmFwc2hvdBgCIAEoCCKzAgoVTGlzdFJpc2tBbGVydHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiACBJFCghzdGF0dXNlcxgDIAMoDjIeLmNxYy5ldmVudHMudjEuUmlza0FsZXJ0U3RhdHVzQhO6SBCSAQ0QChgBIgeCAQQQASAAEjsKDG1pbl9zZXZlcml0eRgEIAEoDjIbLmNxYy5hc3NldHMudjEuRmxhZ1NldmVyaXR5Qgi6SAWCAQIQARIpCgVzY29wZRgFIAEoCzIaLmNxYy5zZXJ2aWNlcy52MS5SaXNrU2NvcGUSLgoKc2luY2VfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYAoWTGlzdFJpc2tBbGVydHNSZXNwb25zZRItCgtyaXNrX2FsZXJ0cxgBIAMoCzIYLmNxYy5ldmVudHMudjEuUmlza0FsZXJ0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKBAQoXU3RyZWFtUmlza0FsZXJ0c1JlcXVlc3QSOwoMbWluX3NldmVyaXR5GAEgASgOMhsuY3FjLmFzc2V0cy52MS5GbGFnU2V2ZXJpdHlCCLpIBYIBAhABEikKBXNjb3BlGAIgASgLMhouY3FjLnNlcnZpY2VzLnYxLlJpc2tTY29wZSJIChhTdHJlYW1SaXNrQWxlcnRzUmVzcG9uc2USLAoKcmlza19hbGVydBgBIAEoCzIYLmNxYy5ldmVudHMudjEuUmlza0FsZXJ0InoKG0Fja25vd2xlZGdlUmlza0FsZXJ0UmVxdWVzdBIeCghhbGVydF9pZBgBIAEoCUIMukgJcgeiiCcDYWxyEiMKD2Fja25vd2xlZGdlZF9ieRgCIAEoCUIKukgHcgUQARjIARIWCgRub3RlGAMgASgJQgi6SAVyAxjQDyJMChxBY2tub3dsZWRnZVJpc2tBbGVydFJlc3BvbnNlEiwKCnJpc2tfYWxlcnQYASABKAsyGC5jcWMuZXZlbnRzLnYxLlJpc2tBbGVydCJyChdSZXNvbHZlUmlza0FsZXJ0UmVxdWVzdBIeCghhbGVydF9pZBgBIAEoCUIMukgJcgeiiCcDYWxyEh8KC3Jlc29sdmVkX2J5GAIgASgJQgq6SAdyBRABGMgBEhYKBG5vdGUYAyABKAlCCLpIBXIDGNAPIkgKGFJlc29sdmVSaXNrQWxlcnRSZXNwb25zZRIsCgpyaXNrX2FsZXJ0GAEgASgLMhguY3FjLmV2ZW50cy52MS5SaXNrQWxlcnQiSwoWR2V0VHJhZGluZ1N0YXRlUmVxdWVzdBIxCgVzY29wZRgBIAEoCzIaLmNxYy5zZXJ2aWNlcy52MS5SaXNrU2NvcGVCBrpIA8gBASKGAQoXR2V0VHJhZGluZ1N0YXRlUmVzcG9uc2USKgoFc3RhdGUYASABKA4yGy5jcWMudmVudWVzLnYxLlRyYWRpbmdTdGF0ZRIOCgZyZWFzb24YAiABKAkSLwoLdXBkYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp8BChZTZXRUcmFkaW5nU3RhdGVSZXF1ZXN0EjEKBXNjb3BlGAEgASgLMhouY3FjLnNlcnZpY2VzLnYxLlJpc2tTY29wZUIGukgDyAEBEjYKBXN0YXRlGAIgASgOMhsuY3FjLnZlbnVlcy52MS5UcmFkaW5nU3RhdGVCCrpIB4IBBBABIAASGgoGcmVhc29uGAMgASgJQgq6SAdyBRABGNAPInYKF1NldFRyYWRpbmdTdGF0ZVJlc3BvbnNlEioKBXN0YXRlGAEgASgOMhsuY3FjLnZlbnVlcy52MS5UcmFkaW5nU3RhdGUSLwoLdXBkYXRlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKE0dldFJpc2tMaW1pdFJlcXVlc3QSHgoIbGltaXRfaWQYASABKAlCDLpICXIHoognA2xpbSJHChRHZXRSaXNrTGltaXRSZXNwb25zZRIvCgpyaXNrX2xpbWl0GAEgASgLMhsuY3FjLnBvcnRmb2xpby52MS5SaXNrTGltaXQi2gEKFUxpc3RSaXNrTGltaXRzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgSJwoMcG9ydGZvbGlvX2lkGAMgASgJQgy6SAlyB6KIJwNwZmxIAIgBARIlCgphY2NvdW50X2lkGAQgASgJQgy6SAlyB6KIJwNhY2NIAYgBARIUCgxlbmFibGVkX29ubHkYBSABKAhCDwoNX3BvcnRmb2xpb19pZEINCgtfYWNjb3VudF9pZCJjChZMaXN0Umlza0xpbWl0c1Jlc3BvbnNlEjAKC3Jpc2tfbGltaXRzGAEgAygLMhsuY3FjLnBvcnRmb2xpby52MS5SaXNrTGltaXQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlEKFkNyZWF0ZVJpc2tMaW1pdFJlcXVlc3QSNwoKcmlza19saW1pdBgBIAEoCzIbLmNxYy5wb3J0Zm9saW8udjEuUmlza0xpbWl0Qga6SAPIAQEiSgoXQ3JlYXRlUmlza0xpbWl0UmVzcG9uc2USLwoKcmlza19saW1pdBgBIAEoCzIbLmNxYy5wb3J0Zm9saW8udjEuUmlza0xpbWl0IuoBChZVcGRhdGVSaXNrTGltaXRSZXF1ZXN0EjcKCnJpc2tfbGltaXQYASABKAsyGy5jcWMucG9ydGZvbGlvLnYxLlJpc2tMaW1pdEIGukgDyAEBEpYBCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2tCZbpIYroBXAoVdXBkYXRlX21hc2subm9uX2VtcHR5Ei11cGRhdGVfbWFzayBtdXN0IGxpc3QgYXQgbGVhc3Qgb25lIGZpZWxkIHBhdGgaFHNpemUodGhpcy5wYXRocykgPiAwyAEBIkoKF1VwZGF0ZVJpc2tMaW1pdFJlc3BvbnNlEi8KCnJpc2tfbGltaXQYASABKAsyGy5jcWMucG9ydGZvbGlvLnYxLlJpc2tMaW1pdCI1ChNHZXRSaXNrQWxlcnRSZXF1ZXN0Eh4KCGFsZXJ0X2lkGAEgASgJQgy6SAlyB6KIJwNhbHIiRAoUR2V0Umlza0FsZXJ0UmVzcG9uc2USLAoKcmlza19hbGVydBgBIAEoCzIYLmNxYy5ldmVudHMudjEuUmlza0FsZXJ0MtILCgpSaXNrRW5naW5lEloKCkNoZWNrT3JkZXISIi5jcWMuc2VydmljZXMudjEuQ2hlY2tPcmRlclJlcXVlc3QaIy5jcWMuc2VydmljZXMudjEuQ2hlY2tPcmRlclJlc3BvbnNlIgOQAgESYwoNTGlzdEV4cG9zdXJlcxIlLmNxYy5zZXJ2aWNlcy52MS5MaXN0RXhwb3N1cmVzUmVxdWVzdBomLmNxYy5zZXJ2aWNlcy52MS5MaXN0RXhwb3N1cmVzUmVzcG9uc2UiA5ACARJrCg9TdHJlYW1FeHBvc3VyZXMSJy5jcWMuc2VydmljZXMudjEuU3RyZWFtRXhwb3N1cmVzUmVxdWVzdBooLmNxYy5zZXJ2aWNlcy52MS5TdHJlYW1FeHBvc3VyZXNSZXNwb25zZSIDkAIBMAESZgoOTGlzdFJpc2tBbGVydHMSJi5jcWMuc2VydmljZXMudjEuTGlzdFJpc2tBbGVydHNSZXF1ZXN0GicuY3FjLnNlcnZpY2VzLnYxLkxpc3RSaXNrQWxlcnRzUmVzcG9uc2UiA5ACARJuChBTdHJlYW1SaXNrQWxlcnRzEiguY3FjLnNlcnZpY2VzLnYxLlN0cmVhbVJpc2tBbGVydHNSZXF1ZXN0GikuY3FjLnNlcnZpY2VzLnYxLlN0cmVhbVJpc2tBbGVydHNSZXNwb25zZSIDkAIBMAESeAoUQWNrbm93bGVkZ2VSaXNrQWxlcnQSLC5jcWMuc2VydmljZXMudjEuQWNrbm93bGVkZ2VSaXNrQWxlcnRSZXF1ZXN0Gi0uY3FjLnNlcnZpY2VzLnYxLkFja25vd2xlZGdlUmlza0FsZXJ0UmVzcG9uc2UiA5ACAhJsChBSZXNvbHZlUmlza0FsZXJ0EiguY3FjLnNlcnZpY2VzLnYxLlJlc29sdmVSaXNrQWxlcnRSZXF1ZXN0GikuY3FjLnNlcnZpY2VzLnYxLlJlc29sdmVSaXNrQWxlcnRSZXNwb25zZSIDkAICEmkKD0dldFRyYWRpbmdTdGF0ZRInLmNxYy5zZXJ2aWNlcy52MS5HZXRUcmFkaW5nU3RhdGVSZXF1ZXN0GiguY3FjLnNlcnZpY2VzLnYxLkdldFRyYWRpbmdTdGF0ZVJlc3BvbnNlIgOQAgESaQoPU2V0VHJhZGluZ1N0YXRlEicuY3FjLnNlcnZpY2VzLnYxLlNldFRyYWRpbmdTdGF0ZVJlcXVlc3QaKC5jcWMuc2VydmljZXMudjEuU2V0VHJhZGluZ1N0YXRlUmVzcG9uc2UiA5ACAhJgCgxHZXRSaXNrTGltaXQSJC5jcWMuc2VydmljZXMudjEuR2V0Umlza0xpbWl0UmVxdWVzdBolLmNxYy5zZXJ2aWNlcy52MS5HZXRSaXNrTGltaXRSZXNwb25zZSIDkAIBEmYKDkxpc3RSaXNrTGltaXRzEiYuY3FjLnNlcnZpY2VzLnYxLkxpc3RSaXNrTGltaXRzUmVxdWVzdBonLmNxYy5zZXJ2aWNlcy52MS5MaXN0Umlza0xpbWl0c1Jlc3BvbnNlIgOQAgESaQoPQ3JlYXRlUmlza0xpbWl0EicuY3FjLnNlcnZpY2VzLnYxLkNyZWF0ZVJpc2tMaW1pdFJlcXVlc3QaKC5jcWMuc2VydmljZXMudjEuQ3JlYXRlUmlza0xpbWl0UmVzcG9uc2UiA5ACAhJpCg9VcGRhdGVSaXNrTGltaXQSJy5jcWMuc2VydmljZXMudjEuVXBkYXRlUmlza0xpbWl0UmVxdWVzdBooLmNxYy5zZXJ2aWNlcy52MS5VcGRhdGVSaXNrTGltaXRSZXNwb25zZSIDkAICEmAKDEdldFJpc2tBbGVydBIkLmNxYy5zZXJ2aWNlcy52MS5HZXRSaXNrQWxlcnRSZXF1ZXN0GiUuY3FjLnNlcnZpY2VzLnYxLkdldFJpc2tBbGVydFJlc3BvbnNlIgOQAgFCfAofY29tLmNyeXB0b3F1YW50LmNxYy5zZXJ2aWNlcy52MUIPUmlza0VuZ2luZVByb3RvUAFaRmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3NlcnZpY2VzL3YxO3NlcnZpY2VzdjFiBnByb3RvMw", [file_buf_validate_validate, file_cqc_assets_v1_quality_flag, file_cqc_events_v1_risk_events, file_cqc_portfolio_v1_exposure, file_cqc_portfolio_v1_risk, file_cqc_services_v1_venue_gateway, file_cqc_types_v1_rules, file_cqc_venues_v1_account, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("CiFjcWMvc2VydmljZXMvdjEvcmlza19lbmdpbmUucHJvdG8SD2NxYy5zZXJ2aWNlcy52MSJFChFDaGVja09yZGVyUmVxdWVzdBIwCgVvcmRlchgBIAEoCzIZLmNxYy5zZXJ2aWNlcy52MS5OZXdPcmRlckIGukgDyAEBIkcKEkNoZWNrT3JkZXJSZXNwb25zZRIxCgZyZXN1bHQYASABKAsyIS5jcWMucG9ydGZvbGlvLnYxLlJpc2tDaGVja1Jlc3VsdCKeAQoTUmVzZXJ2ZU9yZGVyUmVxdWVzdBIcCgpyZXF1ZXN0X2lkGAEgASgJQgi6SAVyA7ABARIwCgVvcmRlchgCIAEoCzIZLmNxYy5zZXJ2aWNlcy52MS5OZXdPcmRlckIGukgDyAEBEjcKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIPukgMqgEJIgMIrAIyAggBIkkKFFJlc2VydmVPcmRlclJlc3BvbnNlEjEKBnJlc3VsdBgBIAEoCzIhLmNxYy5wb3J0Zm9saW8udjEuUmlza0NoZWNrUmVzdWx0ImAKGENvbW1pdFJlc2VydmF0aW9uUmVxdWVzdBIkCg5yZXNlcnZhdGlvbl9pZBgBIAEoCUIMukgJcgeiiCcDcnN2Eh4KCG9yZGVyX2lkGAIgASgJQgy6SAlyB6KIJwNvcmQiUwoZQ29tbWl0UmVzZXJ2YXRpb25SZXNwb25zZRI2CgtyZXNlcnZhdGlvbhgBIAEoCzIhLmNxYy5wb3J0Zm9saW8udjEuUmlza1Jlc2VydmF0aW9uIlsKGVJlbGVhc2VSZXNlcnZhdGlvblJlcXVlc3QSJAoOcmVzZXJ2YXRpb25faWQYASABKAlCDLpICXIHoognA3JzdhIYCgZyZWFzb24YAiABKAlCCLpIBXIDGNAPIlQKGlJlbGVhc2VSZXNlcnZhdGlvblJlc3BvbnNlEjYKC3Jlc2VydmF0aW9uGAEgASgLMiEuY3FjLnBvcnRmb2xpby52MS5SaXNrUmVzZXJ2YXRpb24iywIKDkZsYXR0ZW5SZXF1ZXN0EhwKCnJlcXVlc3RfaWQYASABKAlCCLpIBXIDsAEBEjEKBXNjb3BlGAIgASgLMhouY3FjLnNlcnZpY2VzLnYxLlJpc2tTY29wZUIGukgDyAEBEioKCm1hcmtldF9pZHMYAyADKAlCFrpIE5IBEBDoBxgBIglyB6KIJwNta3QSNgoEbW9kZRgEIAEoDjIcLmNxYy5zZXJ2aWNlcy52MS5GbGF0dGVuTW9kZUIKukgHggEEEAEgABJGChN0cmFkaW5nX3N0YXRlX2FmdGVyGAUgASgOMhsuY3FjLnZlbnVlcy52MS5UcmFkaW5nU3RhdGVCDLpICYIBBhABGAIYAxIaCgZyZWFzb24YBiABKAlCCrpIB3IFEAEY0A8SIAoMcmVxdWVzdGVkX2J5GAcgASgJQgq6SAdyBRABGMgBIqgCCg9GbGF0dGVuUmVzcG9uc2USQAoNdHJhZGluZ19zdGF0ZRgBIAEoDjIbLmNxYy52ZW51ZXMudjEuVHJhZGluZ1N0YXRlQgy6SAmCAQYQARgCGAMSMgoSY2FuY2VsZWRfb3JkZXJfaWRzGAIgAygJQha6SBOSARAQkE4YASIJcgeiiCcDb3JkEi8KD2Nsb3NlX29yZGVyX2lkcxgDIAMoCUIWukgTkgEQEJBOGAEiCXIHoognA29yZBI1ChV1bmNsb3NlZF9wb3NpdGlvbl9pZHMYBCADKAlCFrpIE5IBEBCQThgBIglyB6KIJwNwb3MSNwoLdXBkYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQEiYgoJUmlza1Njb3BlEiQKDHBvcnRmb2xpb19pZBgBIAEoCUIMukgJcgeiiCcDcGZsSAASIgoKYWNjb3VudF9pZBgCIAEoCUIMukgJcgeiiCcDYWNjSABCCwoCaWQSBbpIAggBIsoBChRMaXN0RXhwb3N1cmVzUmVxdWVzdBIxCgVzY29wZRgBIAEoCzIaLmNxYy5zZXJ2aWNlcy52MS5SaXNrU2NvcGVCBrpIA8gBARJCCglkaW1lbnNpb24YAiABKA4yIy5jcWMucG9ydGZvbGlvLnYxLkV4cG9zdXJlRGltZW5zaW9uQgq6SAeCAQQQASAAEh0KCXBhZ2Vfc2l6ZRgDIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAQgASgJQgi6SAVyAxiACCJfChVMaXN0RXhwb3N1cmVzUmVzcG9uc2USLQoJZXhwb3N1cmVzGAEgAygLMhouY3FjLnBvcnRmb2xpby52MS5FeHBvc3VyZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkijAIKFlN0cmVhbUV4cG9zdXJlc1JlcXVlc3QSMQoFc2NvcGUYASABKAsyGi5jcWMuc2VydmljZXMudjEuUmlza1Njb3BlQga6SAPIAQESQgoJZGltZW5zaW9uGAIgASgOMiMuY3FjLnBvcnRmb2xpby52MS5FeHBvc3VyZURpbWVuc2lvbkIKukgHggEEEAEgABJDCgxtaW5faW50ZXJ2YWwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CErpID6oBDCIDCJAcMgUQgMLXLxIlCgxyZXN1bWVfdG9rZW4YBCABKAlCCrpIB3IFEAEYgARIAIgBAUIPCg1fcmVzdW1lX3Rva2VuIsECChdTdHJlYW1FeHBvc3VyZXNSZXNwb25zZRIsCghleHBvc3VyZRgBIAEoCzIaLmNxYy5wb3J0Zm9saW8udjEuRXhwb3N1cmUSEwoLaXNfc25hcHNob3QYAiABKAgSGQoRc25hcHNob3RfY29tcGxldGUYAyABKAgSIAoMcmVzdW1lX3Rva2VuGAQgASgJQgq6SAdyBRABGIAEOqUBukihARqeAQo4c3RyZWFtX2V4cG9zdXJlc19yZXNwb25zZS5leHBvc3VyZV94b3Jfc25hcHNob3RfY29tcGxldGUSNGV4YWN0bHkgb25lIG9mIGV4cG9zdXJlIGFuZCBzbmFwc2hvdF9jb21wbGV0ZSBpcyBzZXQaLGhhcyh0aGlzLmV4cG9zdXJlKSAhPSB0aGlzLnNuYXBzaG90X2NvbXBsZXRlIrMCChVMaXN0Umlza0FsZXJ0c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIEkUKCHN0YXR1c2VzGAMgAygOMh4uY3FjLmV2ZW50cy52MS5SaXNrQWxlcnRTdGF0dXNCE7pIEJIBDRAKGAEiB4IBBBABIAASOwoMbWluX3NldmVyaXR5GAQgASgOMhsuY3FjLmFzc2V0cy52MS5GbGFnU2V2ZXJpdHlCCLpIBYIBAhABEikKBXNjb3BlGAUgASgLMhouY3FjLnNlcnZpY2VzLnYxLlJpc2tTY29wZRIuCgpzaW5jZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJgChZMaXN0Umlza0FsZXJ0c1Jlc3BvbnNlEi0KC3Jpc2tfYWxlcnRzGAEgAygLMhguY3FjLmV2ZW50cy52MS5SaXNrQWxlcnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrkBChdTdHJlYW1SaXNrQWxlcnRzUmVxdWVzdBI7CgxtaW5fc2V2ZXJpdHkYASABKA4yGy5jcWMuYXNzZXRzLnYxLkZsYWdTZXZlcml0eUIIukgFggECEAESKQoFc2NvcGUYAiABKAsyGi5jcWMuc2VydmljZXMudjEuUmlza1Njb3BlEiUKDHJlc3VtZV90b2tlbhgDIAEoCUIKukgHcgUQARiABEgAiAEBQg8KDV9yZXN1bWVfdG9rZW4ixQIKGFN0cmVhbVJpc2tBbGVydHNSZXNwb25zZRIsCgpyaXNrX2FsZXJ0GAEgASgLMhguY3FjLmV2ZW50cy52MS5SaXNrQWxlcnQSEwoLaXNfc25hcHNob3QYAiABKAgSGQoRc25hcHNob3RfY29tcGxldGUYAyABKAgSIAoMcmVzdW1lX3Rva2VuGAQgASgJQgq6SAdyBRABGIAEOqgBukikARqhAQo3c3RyZWFtX3Jpc2tfYWxlcnRzX3Jlc3BvbnNlLmFsZXJ0X3hvcl9zbmFwc2hvdF9jb21wbGV0ZRI2ZXhhY3RseSBvbmUgb2Ygcmlza19hbGVydCBhbmQgc25hcHNob3RfY29tcGxldGUgaXMgc2V0Gi5oYXModGhpcy5yaXNrX2FsZXJ0KSAhPSB0aGlzLnNuYXBzaG90X2NvbXBsZXRlInoKG0Fja25vd2xlZGdlUmlza0FsZXJ0UmVxdWVzdBIeCghhbGVydF9pZBgBIAEoCUIMukgJcgeiiCcDYWxyEiMKD2Fja25vd2xlZGdlZF9ieRgCIAEoCUIKukgHcgUQARjIARIWCgRub3RlGAMgASgJQgi6SAVyAxjQDyJMChxBY2tub3dsZWRnZVJpc2tBbGVydFJlc3BvbnNlEiwKCnJpc2tfYWxlcnQYASABKAsyGC5jcWMuZXZlbnRzLnYxLlJpc2tBbGVydCJyChdSZXNvbHZlUmlza0FsZXJ0UmVxdWVzdBIeCghhbGVydF9pZBgBIAEoCUIMukgJcgeiiCcDYWxyEh8KC3Jlc29sdmVkX2J5GAIgASgJQgq6SAdyBRABGMgBEhYKBG5vdGUYAyABKAlCCLpIBXIDGNAPIkgKGFJlc29sdmVSaXNrQWxlcnRSZXNwb25zZRIsCgpyaXNrX2FsZXJ0GAEgASgLMhguY3FjLmV2ZW50cy52MS5SaXNrQWxlcnQiSwoWR2V0VHJhZGluZ1N0YXRlUmVxdWVzdBIxCgVzY29wZRgBIAEoCzIaLmNxYy5zZXJ2aWNlcy52MS5SaXNrU2NvcGVCBrpIA8gBASK3AQoXR2V0VHJhZGluZ1N0YXRlUmVzcG9uc2USKgoFc3RhdGUYASABKA4yGy5jcWMudmVudWVzLnYxLlRyYWRpbmdTdGF0ZRIOCgZyZWFzb24YAiABKAkSLwoLdXBkYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKPBAoWU2V0VHJhZGluZ1N0YXRlUmVxdWVzdBIcCgpyZXF1ZXN0X2lkGAQgASgJQgi6SAVyA7ABARIxCgVzY29wZRgBIAEoCzIaLmNxYy5zZXJ2aWNlcy52MS5SaXNrU2NvcGVCBrpIA8gBARI2CgVzdGF0ZRgCIAEoDjIbLmNxYy52ZW51ZXMudjEuVHJhZGluZ1N0YXRlQgq6SAeCAQQQASAAEhoKBnJlYXNvbhgDIAEoCUIKukgHcgUQARjQDxIxCgtleHBpcmVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABJACghkdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIRukgOqgELIgUIgJqeATICCAFIADrQAbpIzAEayQEKJnNldF90cmFkaW5nX3N0YXRlLmV4cGlyeV9ub3Rfb25fYWN0aXZlElthbiBleHBpcnkgKGV4cGlyZV90aW1lIG9yIGR1cmF0aW9uKSByZXR1cm5zIHRoZSBzY29wZSB0byBBQ1RJVkUgYW5kIGNhbm5vdCBiZSBzZXQgb24gQUNUSVZFGkJ0aGlzLnN0YXRlICE9IDEgfHwgKCFoYXModGhpcy5leHBpcmVfdGltZSkgJiYgIWhhcyh0aGlzLmR1cmF0aW9uKSlCCAoGZXhwaXJ5IqcBChdTZXRUcmFkaW5nU3RhdGVSZXNwb25zZRIqCgVzdGF0ZRgBIAEoDjIbLmNxYy52ZW51ZXMudjEuVHJhZGluZ1N0YXRlEi8KC3VwZGF0ZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNQoTR2V0Umlza0xpbWl0UmVxdWVzdBIeCghsaW1pdF9pZBgBIAEoCUIMukgJcgeiiCcDbGltIkcKFEdldFJpc2tMaW1pdFJlc3BvbnNlEi8KCnJpc2tfbGltaXQYASABKAsyGy5jcWMucG9ydGZvbGlvLnYxLlJpc2tMaW1pdCLaAQoVTGlzdFJpc2tMaW1pdHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiACBInCgxwb3J0Zm9saW9faWQYAyABKAlCDLpICXIHoognA3BmbEgAiAEBEiUKCmFjY291bnRfaWQYBCABKAlCDLpICXIHoognA2FjY0gBiAEBEhQKDGVuYWJsZWRfb25seRgFIAEoCEIPCg1fcG9ydGZvbGlvX2lkQg0KC19hY2NvdW50X2lkImMKFkxpc3RSaXNrTGltaXRzUmVzcG9uc2USMAoLcmlza19saW1pdHMYASADKAsyGy5jcWMucG9ydGZvbGlvLnYxLlJpc2tMaW1pdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUQoWQ3JlYXRlUmlza0xpbWl0UmVxdWVzdBI3CgpyaXNrX2xpbWl0GAEgASgLMhsuY3FjLnBvcnRmb2xpby52MS5SaXNrTGltaXRCBrpIA8gBASJKChdDcmVhdGVSaXNrTGltaXRSZXNwb25zZRIvCgpyaXNrX2xpbWl0GAEgASgLMhsuY3FjLnBvcnRmb2xpby52MS5SaXNrTGltaXQi6gEKFlVwZGF0ZVJpc2tMaW1pdFJlcXVlc3QSNwoKcmlza19saW1pdBgBIAEoCzIbLmNxYy5wb3J0Zm9saW8udjEuUmlza0xpbWl0Qga6SAPIAQESlgEKC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFza0JlukhiugFcChV1cGRhdGVfbWFzay5ub25fZW1wdHkSLXVwZGF0ZV9tYXNrIG11c3QgbGlzdCBhdCBsZWFzdCBvbmUgZmllbGQgcGF0aBoUc2l6ZSh0aGlzLnBhdGhzKSA+IDDIAQEiSgoXVXBkYXRlUmlza0xpbWl0UmVzcG9uc2USLwoKcmlza19saW1pdBgBIAEoCzIbLmNxYy5wb3J0Zm9saW8udjEuUmlza0xpbWl0IjUKE0dldFJpc2tBbGVydFJlcXVlc3QSHgoIYWxlcnRfaWQYASABKAlCDLpICXIHoognA2FsciJEChRHZXRSaXNrQWxlcnRSZXNwb25zZRIsCgpyaXNrX2FsZXJ0GAEgASgLMhguY3FjLmV2ZW50cy52MS5SaXNrQWxlcnQqbAoLRmxhdHRlbk1vZGUSHAoYRkxBVFRFTl9NT0RFX1VOU1BFQ0lGSUVEEAASHAoYRkxBVFRFTl9NT0RFX0NBTkNFTF9PTkxZEAESIQodRkxBVFRFTl9NT0RFX0NBTkNFTF9BTkRfQ0xPU0UQAjKnEwoKUmlza0VuZ2luZRJ1CgpDaGVja09yZGVyEiIuY3FjLnNlcnZpY2VzLnYxLkNoZWNrT3JkZXJSZXF1ZXN0GiMuY3FjLnNlcnZpY2VzLnYxLkNoZWNrT3JkZXJSZXNwb25zZSIekAIBgtPkkwIVIhAvdjEvb3JkZXJzOmNoZWNrOgEqEnsKDFJlc2VydmVPcmRlchIkLmNxYy5zZXJ2aWNlcy52MS5SZXNlcnZlT3JkZXJSZXF1ZXN0GiUuY3FjLnNlcnZpY2VzLnYxLlJlc2VydmVPcmRlclJlc3BvbnNlIh6QAgKC0+STAhUiEC92MS9yZXNlcnZhdGlvbnM6ASoSogEKEUNvbW1pdFJlc2VydmF0aW9uEikuY3FjLnNlcnZpY2VzLnYxLkNvbW1pdFJlc2VydmF0aW9uUmVxdWVzdBoqLmNxYy5zZXJ2aWNlcy52MS5Db21taXRSZXNlcnZhdGlvblJlc3BvbnNlIjaQAgKC0+STAi0iKC92MS9yZXNlcnZhdGlvbnMve3Jlc2VydmF0aW9uX2lkfTpjb21taXQ6ASoSpgEKElJlbGVhc2VSZXNlcnZhdGlvbhIqLmNxYy5zZXJ2aWNlcy52MS5SZWxlYXNlUmVzZXJ2YXRpb25SZXF1ZXN0GisuY3FjLnNlcnZpY2VzLnYxLlJlbGVhc2VSZXNlcnZhdGlvblJlc3BvbnNlIjeQAgKC0+STAi4iKS92MS9yZXNlcnZhdGlvbnMve3Jlc2VydmF0aW9uX2lkfTpyZWxlYXNlOgEqEnUKB0ZsYXR0ZW4SHy5jcWMuc2VydmljZXMudjEuRmxhdHRlblJlcXVlc3QaIC5jcWMuc2VydmljZXMudjEuRmxhdHRlblJlc3BvbnNlIieQAgKC0+STAh4iGS92MS90cmFkaW5nU2NvcGVzOmZsYXR0ZW46ASoSeAoNTGlzdEV4cG9zdXJlcxIlLmNxYy5zZXJ2aWNlcy52MS5MaXN0RXhwb3N1cmVzUmVxdWVzdBomLmNxYy5zZXJ2aWNlcy52MS5MaXN0RXhwb3N1cmVzUmVzcG9uc2UiGJACAYLT5JMCDxINL3YxL2V4cG9zdXJlcxJrCg9TdHJlYW1FeHBvc3VyZXMSJy5jcWMuc2VydmljZXMudjEuU3RyZWFtRXhwb3N1cmVzUmVxdWVzdBooLmNxYy5zZXJ2aWNlcy52MS5TdHJlYW1FeHBvc3VyZXNSZXNwb25zZSIDkAIBMAESfAoOTGlzdFJpc2tBbGVydHMSJi5jcWMuc2VydmljZXMudjEuTGlzdFJpc2tBbGVydHNSZXF1ZXN0GicuY3FjLnNlcnZpY2VzLnYxLkxpc3RSaXNrQWxlcnRzUmVzcG9uc2UiGZACAYLT5JMCEBIOL3YxL3Jpc2tBbGVydHMSbgoQU3RyZWFtUmlza0FsZXJ0cxIoLmNxYy5zZXJ2aWNlcy52MS5TdHJlYW1SaXNrQWxlcnRzUmVxdWVzdBopLmNxYy5zZXJ2aWNlcy52MS5TdHJlYW1SaXNrQWxlcnRzUmVzcG9uc2UiA5ACATABEqgBChRBY2tub3dsZWRnZVJpc2tBbGVydBIsLmNxYy5zZXJ2aWNlcy52MS5BY2tub3dsZWRnZVJpc2tBbGVydFJlcXVlc3QaLS5jcWMuc2VydmljZXMudjEuQWNrbm93bGVkZ2VSaXNrQWxlcnRSZXNwb25zZSIzkAICgtPkkwIqIiUvdjEvcmlza0FsZXJ0cy97YWxlcnRfaWR9OmFja25vd2xlZGdlOgEqEpgBChBSZXNvbHZlUmlza0FsZXJ0EiguY3FjLnNlcnZpY2VzLnYxLlJlc29sdmVSaXNrQWxlcnRSZXF1ZXN0GikuY3FjLnNlcnZpY2VzLnYxLlJlc29sdmVSaXNrQWxlcnRSZXNwb25zZSIvkAICgtPkkwImIiEvdjEvcmlza0FsZXJ0cy97YWxlcnRfaWR9OnJlc29sdmU6ASoSgQEKD0dldFRyYWRpbmdTdGF0ZRInLmNxYy5zZXJ2aWNlcy52MS5HZXRUcmFkaW5nU3RhdGVSZXF1ZXN0GiguY3FjLnNlcnZpY2VzLnYxLkdldFRyYWRpbmdTdGF0ZVJlc3BvbnNlIhuQAgGC0+STAhISEC92MS90cmFkaW5nU3RhdGUSiAEKD1NldFRyYWRpbmdTdGF0ZRInLmNxYy5zZXJ2aWNlcy52MS5TZXRUcmFkaW5nU3RhdGVSZXF1ZXN0GiguY3FjLnNlcnZpY2VzLnYxLlNldFRyYWRpbmdTdGF0ZVJlc3BvbnNlIiKQAgKC0+STAhkiFC92MS90cmFkaW5nU3RhdGU6c2V0OgEqEoEBCgxHZXRSaXNrTGltaXQSJC5jcWMuc2VydmljZXMudjEuR2V0Umlza0xpbWl0UmVxdWVzdBolLmNxYy5zZXJ2aWNlcy52MS5HZXRSaXNrTGltaXRSZXNwb25zZSIkkAIBgtPkkwIbEhkvdjEvcmlza0xpbWl0cy97bGltaXRfaWR9EnwKDkxpc3RSaXNrTGltaXRzEiYuY3FjLnNlcnZpY2VzLnYxLkxpc3RSaXNrTGltaXRzUmVxdWVzdBonLmNxYy5zZXJ2aWNlcy52MS5MaXN0Umlza0xpbWl0c1Jlc3BvbnNlIhmQAgGC0+STAhASDi92MS9yaXNrTGltaXRzEosBCg9DcmVhdGVSaXNrTGltaXQSJy5jcWMuc2VydmljZXMudjEuQ3JlYXRlUmlza0xpbWl0UmVxdWVzdBooLmNxYy5zZXJ2aWNlcy52MS5DcmVhdGVSaXNrTGltaXRSZXNwb25zZSIlkAICgtPkkwIcIg4vdjEvcmlza0xpbWl0czoKcmlza19saW1pdBKhAQoPVXBkYXRlUmlza0xpbWl0EicuY3FjLnNlcnZpY2VzLnYxLlVwZGF0ZVJpc2tMaW1pdFJlcXVlc3QaKC5jcWMuc2VydmljZXMudjEuVXBkYXRlUmlza0xpbWl0UmVzcG9uc2UiO5ACAoLT5JMCMjIkL3YxL3Jpc2tMaW1pdHMve3Jpc2tfbGltaXQubGltaXRfaWR9OgpyaXNrX2xpbWl0EoEBCgxHZXRSaXNrQWxlcnQSJC5jcWMuc2VydmljZXMudjEuR2V0Umlza0FsZXJ0UmVxdWVzdBolLmNxYy5zZXJ2aWNlcy52MS5HZXRSaXNrQWxlcnRSZXNwb25zZSIkkAIBgtPkkwIbEhkvdjEvcmlza0FsZXJ0cy97YWxlcnRfaWR9QnwKH2NvbS5jcnlwdG9xdWFudC5jcWMuc2VydmljZXMudjFCD1Jpc2tFbmdpbmVQcm90b1ABWkZnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9zZXJ2aWNlcy92MTtzZXJ2aWNlc3YxYgZwcm90bzM", [file_buf_validate_validate, file_cqc_assets_v1_quality_flag, file_cqc_events_v1_risk_events, file_cqc_portfolio_v1_exposure, file_cqc_portfolio_v1_risk, file_cqc_services_v1_venue_gateway, file_cqc_types_v1_rules, file_cqc_venues_v1_account, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * CheckOrderRequest carries the prospective order.
@@ -56,7 +57,8 @@ export const CheckOrderRequestSchema: GenMessage<CheckOrderRequest> = /*@__PURE_
  */
 export type CheckOrderResponse = Message<"cqc.services.v1.CheckOrderResponse"> & {
   /**
-   * result is ALLOW, WARN or DENY with the limits breached and why. Always set.
+   * result is ALLOW, WARN or DENY with one LimitCheck per limit evaluated and the messages; its
+   * reservation_id is never set (CheckOrder reserves nothing). Always set.
    *
    * @generated from field: cqc.portfolio.v1.RiskCheckResult result = 1;
    */
@@ -69,6 +71,285 @@ export type CheckOrderResponse = Message<"cqc.services.v1.CheckOrderResponse"> &
  */
 export const CheckOrderResponseSchema: GenMessage<CheckOrderResponse> = /*@__PURE__*/
   messageDesc(file_cqc_services_v1_risk_engine, 1);
+
+/**
+ * ReserveOrderRequest asks to check one order and reserve its room under the limits.
+ *
+ * @generated from message cqc.services.v1.ReserveOrderRequest
+ */
+export type ReserveOrderRequest = Message<"cqc.services.v1.ReserveOrderRequest"> & {
+  /**
+   * request_id makes the call idempotent: a UUID chosen by the caller (VenueGateway uses the
+   * PlaceOrderRequest's request_id). A repeat with the same order returns the first answer. Required.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * order is the order as it will be placed. Required.
+   *
+   * @generated from field: cqc.services.v1.NewOrder order = 2;
+   */
+  order?: NewOrder | undefined;
+
+  /**
+   * ttl is how long the reservation is held if neither committed nor released: long enough for the
+   * venue round trip. 1 second to 5 minutes; unset means 30 seconds.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 3;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.ReserveOrderRequest.
+ * Use `create(ReserveOrderRequestSchema)` to create a new message.
+ */
+export const ReserveOrderRequestSchema: GenMessage<ReserveOrderRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_risk_engine, 2);
+
+/**
+ * ReserveOrderResponse carries the decision and, for ALLOW and WARN, the reservation.
+ *
+ * @generated from message cqc.services.v1.ReserveOrderResponse
+ */
+export type ReserveOrderResponse = Message<"cqc.services.v1.ReserveOrderResponse"> & {
+  /**
+   * result is the decision with its LimitChecks; reservation_id and reservation_expire_time are set for
+   * ALLOW and WARN, unset for DENY. Always set.
+   *
+   * @generated from field: cqc.portfolio.v1.RiskCheckResult result = 1;
+   */
+  result?: RiskCheckResult | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.ReserveOrderResponse.
+ * Use `create(ReserveOrderResponseSchema)` to create a new message.
+ */
+export const ReserveOrderResponseSchema: GenMessage<ReserveOrderResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_risk_engine, 3);
+
+/**
+ * CommitReservationRequest links a reservation to the order that consumed it.
+ *
+ * @generated from message cqc.services.v1.CommitReservationRequest
+ */
+export type CommitReservationRequest = Message<"cqc.services.v1.CommitReservationRequest"> & {
+  /**
+   * reservation_id is the reservation returned by ReserveOrder ("rsv_" + ULID). Required.
+   *
+   * @generated from field: string reservation_id = 1;
+   */
+  reservationId: string;
+
+  /**
+   * order_id is the CQC Order created for the reserved order ("ord_" + ULID). Required.
+   *
+   * @generated from field: string order_id = 2;
+   */
+  orderId: string;
+};
+
+/**
+ * Describes the message cqc.services.v1.CommitReservationRequest.
+ * Use `create(CommitReservationRequestSchema)` to create a new message.
+ */
+export const CommitReservationRequestSchema: GenMessage<CommitReservationRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_risk_engine, 4);
+
+/**
+ * CommitReservationResponse carries the committed reservation.
+ *
+ * @generated from message cqc.services.v1.CommitReservationResponse
+ */
+export type CommitReservationResponse = Message<"cqc.services.v1.CommitReservationResponse"> & {
+  /**
+   * reservation is the reservation, state COMMITTED, order_id set. Always set.
+   *
+   * @generated from field: cqc.portfolio.v1.RiskReservation reservation = 1;
+   */
+  reservation?: RiskReservation | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.CommitReservationResponse.
+ * Use `create(CommitReservationResponseSchema)` to create a new message.
+ */
+export const CommitReservationResponseSchema: GenMessage<CommitReservationResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_risk_engine, 5);
+
+/**
+ * ReleaseReservationRequest gives a reservation back.
+ *
+ * @generated from message cqc.services.v1.ReleaseReservationRequest
+ */
+export type ReleaseReservationRequest = Message<"cqc.services.v1.ReleaseReservationRequest"> & {
+  /**
+   * reservation_id is the reservation to release ("rsv_" + ULID). Required.
+   *
+   * @generated from field: string reservation_id = 1;
+   */
+  reservationId: string;
+
+  /**
+   * reason says why, for the audit trail ("venue rejected: -2010 insufficient balance"). At most 2000
+   * characters; empty when none is given.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message cqc.services.v1.ReleaseReservationRequest.
+ * Use `create(ReleaseReservationRequestSchema)` to create a new message.
+ */
+export const ReleaseReservationRequestSchema: GenMessage<ReleaseReservationRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_risk_engine, 6);
+
+/**
+ * ReleaseReservationResponse carries the released reservation.
+ *
+ * @generated from message cqc.services.v1.ReleaseReservationResponse
+ */
+export type ReleaseReservationResponse = Message<"cqc.services.v1.ReleaseReservationResponse"> & {
+  /**
+   * reservation is the reservation, state RELEASED (or EXPIRED when it had already lapsed). Always set.
+   *
+   * @generated from field: cqc.portfolio.v1.RiskReservation reservation = 1;
+   */
+  reservation?: RiskReservation | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.ReleaseReservationResponse.
+ * Use `create(ReleaseReservationResponseSchema)` to create a new message.
+ */
+export const ReleaseReservationResponseSchema: GenMessage<ReleaseReservationResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_risk_engine, 7);
+
+/**
+ * FlattenRequest asks to stop trading in a scope and, optionally, close its positions.
+ *
+ * @generated from message cqc.services.v1.FlattenRequest
+ */
+export type FlattenRequest = Message<"cqc.services.v1.FlattenRequest"> & {
+  /**
+   * request_id makes the call idempotent: a UUID chosen by the caller. Required.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * scope is the account or portfolio to flatten (every account of a portfolio). Required.
+   *
+   * @generated from field: cqc.services.v1.RiskScope scope = 2;
+   */
+  scope?: RiskScope | undefined;
+
+  /**
+   * market_ids narrows the cancels and closes to these markets ("mkt_" + ULID each; at most 1000,
+   * unique). Empty: every market of the scope. The trading state applies to the whole scope either way.
+   *
+   * @generated from field: repeated string market_ids = 3;
+   */
+  marketIds: string[];
+
+  /**
+   * mode is whether positions are closed too. Required.
+   *
+   * @generated from field: cqc.services.v1.FlattenMode mode = 4;
+   */
+  mode: FlattenMode;
+
+  /**
+   * trading_state_after is the state the scope is put in first and left in: REDUCING (closing orders
+   * still allowed for everyone) or HALTED (nobody but the RiskEngine's closing orders). ACTIVE is
+   * rejected: a kill switch never leaves a scope open. Required.
+   *
+   * @generated from field: cqc.venues.v1.TradingState trading_state_after = 5;
+   */
+  tradingStateAfter: TradingState;
+
+  /**
+   * reason says why, for the audit trail and the TradingStateChanged event ("daily loss limit breached",
+   * "exchange incident"). 1 to 2000 characters.
+   *
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+
+  /**
+   * requested_by names who pulled the switch: a user handle ("user:jdoe") or a service
+   * ("svc:risk-engine"). 1 to 200 characters.
+   *
+   * @generated from field: string requested_by = 7;
+   */
+  requestedBy: string;
+};
+
+/**
+ * Describes the message cqc.services.v1.FlattenRequest.
+ * Use `create(FlattenRequestSchema)` to create a new message.
+ */
+export const FlattenRequestSchema: GenMessage<FlattenRequest> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_risk_engine, 8);
+
+/**
+ * FlattenResponse says what Flatten submitted.
+ *
+ * @generated from message cqc.services.v1.FlattenResponse
+ */
+export type FlattenResponse = Message<"cqc.services.v1.FlattenResponse"> & {
+  /**
+   * trading_state is the scope's state now in force (the request's trading_state_after). Always set.
+   *
+   * @generated from field: cqc.venues.v1.TradingState trading_state = 1;
+   */
+  tradingState: TradingState;
+
+  /**
+   * canceled_order_ids are the working orders a cancel was sent for ("ord_" + ULID each, unique; at most
+   * 10000). Their outcome arrives on the order stream.
+   *
+   * @generated from field: repeated string canceled_order_ids = 2;
+   */
+  canceledOrderIds: string[];
+
+  /**
+   * close_order_ids are the reduce-only market orders placed to close positions ("ord_" + ULID each,
+   * unique; at most 10000). Empty for CANCEL_ONLY.
+   *
+   * @generated from field: repeated string close_order_ids = 3;
+   */
+  closeOrderIds: string[];
+
+  /**
+   * unclosed_position_ids are open positions no closing order could be placed for (market halted,
+   * venue refused) and that need an operator ("pos_" + ULID each, unique; at most 10000). Empty for
+   * CANCEL_ONLY and when every position got a closing order.
+   *
+   * @generated from field: repeated string unclosed_position_ids = 4;
+   */
+  unclosedPositionIds: string[];
+
+  /**
+   * update_time is when the trading state took effect (RiskEngine clock). Always set.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 5;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message cqc.services.v1.FlattenResponse.
+ * Use `create(FlattenResponseSchema)` to create a new message.
+ */
+export const FlattenResponseSchema: GenMessage<FlattenResponse> = /*@__PURE__*/
+  messageDesc(file_cqc_services_v1_risk_engine, 9);
 
 /**
  * RiskScope selects the account or portfolio an RPC is about.
@@ -105,7 +386,7 @@ export type RiskScope = Message<"cqc.services.v1.RiskScope"> & {
  * Use `create(RiskScopeSchema)` to create a new message.
  */
 export const RiskScopeSchema: GenMessage<RiskScope> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 2);
+  messageDesc(file_cqc_services_v1_risk_engine, 10);
 
 /**
  * ListExposuresRequest asks for exposures of one scope along one dimension.
@@ -148,7 +429,7 @@ export type ListExposuresRequest = Message<"cqc.services.v1.ListExposuresRequest
  * Use `create(ListExposuresRequestSchema)` to create a new message.
  */
 export const ListExposuresRequestSchema: GenMessage<ListExposuresRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 3);
+  messageDesc(file_cqc_services_v1_risk_engine, 11);
 
 /**
  * ListExposuresResponse carries the exposures.
@@ -176,7 +457,7 @@ export type ListExposuresResponse = Message<"cqc.services.v1.ListExposuresRespon
  * Use `create(ListExposuresResponseSchema)` to create a new message.
  */
 export const ListExposuresResponseSchema: GenMessage<ListExposuresResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 4);
+  messageDesc(file_cqc_services_v1_risk_engine, 12);
 
 /**
  * StreamExposuresRequest subscribes to exposures of one scope along one dimension.
@@ -197,6 +478,24 @@ export type StreamExposuresRequest = Message<"cqc.services.v1.StreamExposuresReq
    * @generated from field: cqc.portfolio.v1.ExposureDimension dimension = 2;
    */
   dimension: ExposureDimension;
+
+  /**
+   * min_interval is the shortest time between two messages about the same bucket: recomputations within
+   * it are coalesced into one message with the latest value. 100 milliseconds to 1 hour; unset means 1
+   * second.
+   *
+   * @generated from field: google.protobuf.Duration min_interval = 3;
+   */
+  minInterval?: Duration | undefined;
+
+  /**
+   * resume_token is the resume_token of the last message the client processed on an earlier stream with
+   * the same filters. Set: no snapshot, every change after it is replayed, then live. Unset: snapshot
+   * first. Opaque; 1 to 512 characters.
+   *
+   * @generated from field: optional string resume_token = 4;
+   */
+  resumeToken?: string | undefined;
 };
 
 /**
@@ -204,27 +503,45 @@ export type StreamExposuresRequest = Message<"cqc.services.v1.StreamExposuresReq
  * Use `create(StreamExposuresRequestSchema)` to create a new message.
  */
 export const StreamExposuresRequestSchema: GenMessage<StreamExposuresRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 5);
+  messageDesc(file_cqc_services_v1_risk_engine, 13);
 
 /**
- * StreamExposuresResponse is one exposure of the stream.
+ * StreamExposuresResponse is one message of the exposure stream: one bucket's exposure, or the marker
+ * that ends the snapshot.
  *
  * @generated from message cqc.services.v1.StreamExposuresResponse
  */
 export type StreamExposuresResponse = Message<"cqc.services.v1.StreamExposuresResponse"> & {
   /**
-   * exposure is the exposure's new value. Always set.
+   * exposure is the bucket's new value. Set on every message except the snapshot_complete marker.
    *
    * @generated from field: cqc.portfolio.v1.Exposure exposure = 1;
    */
   exposure?: Exposure | undefined;
 
   /**
-   * is_snapshot is true for the initial messages describing exposures when the stream started.
+   * is_snapshot is true for the snapshot messages (the exposures when the stream started), false for
+   * recomputations.
    *
    * @generated from field: bool is_snapshot = 2;
    */
   isSnapshot: boolean;
+
+  /**
+   * snapshot_complete is true on the one message that ends the snapshot (it carries no exposure): from here on
+   * the client's view is complete and every message is a change. Never sent on a resumed stream.
+   *
+   * @generated from field: bool snapshot_complete = 3;
+   */
+  snapshotComplete: boolean;
+
+  /**
+   * resume_token is the stream position after this message: pass it in the request's resume_token to
+   * continue from here. Set on every message; opaque; 1 to 512 characters.
+   *
+   * @generated from field: string resume_token = 4;
+   */
+  resumeToken: string;
 };
 
 /**
@@ -232,7 +549,7 @@ export type StreamExposuresResponse = Message<"cqc.services.v1.StreamExposuresRe
  * Use `create(StreamExposuresResponseSchema)` to create a new message.
  */
 export const StreamExposuresResponseSchema: GenMessage<StreamExposuresResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 6);
+  messageDesc(file_cqc_services_v1_risk_engine, 14);
 
 /**
  * ListRiskAlertsRequest asks for a page of alerts, newest first.
@@ -288,7 +605,7 @@ export type ListRiskAlertsRequest = Message<"cqc.services.v1.ListRiskAlertsReque
  * Use `create(ListRiskAlertsRequestSchema)` to create a new message.
  */
 export const ListRiskAlertsRequestSchema: GenMessage<ListRiskAlertsRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 7);
+  messageDesc(file_cqc_services_v1_risk_engine, 15);
 
 /**
  * ListRiskAlertsResponse is one page of alerts.
@@ -316,7 +633,7 @@ export type ListRiskAlertsResponse = Message<"cqc.services.v1.ListRiskAlertsResp
  * Use `create(ListRiskAlertsResponseSchema)` to create a new message.
  */
 export const ListRiskAlertsResponseSchema: GenMessage<ListRiskAlertsResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 8);
+  messageDesc(file_cqc_services_v1_risk_engine, 16);
 
 /**
  * StreamRiskAlertsRequest subscribes to alerts.
@@ -337,6 +654,15 @@ export type StreamRiskAlertsRequest = Message<"cqc.services.v1.StreamRiskAlertsR
    * @generated from field: cqc.services.v1.RiskScope scope = 2;
    */
   scope?: RiskScope | undefined;
+
+  /**
+   * resume_token is the resume_token of the last message the client processed on an earlier stream with
+   * the same filters. Set: no snapshot, every change after it is replayed, then live. Unset: snapshot
+   * first. Opaque; 1 to 512 characters.
+   *
+   * @generated from field: optional string resume_token = 3;
+   */
+  resumeToken?: string | undefined;
 };
 
 /**
@@ -344,20 +670,45 @@ export type StreamRiskAlertsRequest = Message<"cqc.services.v1.StreamRiskAlertsR
  * Use `create(StreamRiskAlertsRequestSchema)` to create a new message.
  */
 export const StreamRiskAlertsRequestSchema: GenMessage<StreamRiskAlertsRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 9);
+  messageDesc(file_cqc_services_v1_risk_engine, 17);
 
 /**
- * StreamRiskAlertsResponse is one alert of the stream.
+ * StreamRiskAlertsResponse is one message of the alert stream: one alert's full state, or the marker that
+ * ends the snapshot.
  *
  * @generated from message cqc.services.v1.StreamRiskAlertsResponse
  */
 export type StreamRiskAlertsResponse = Message<"cqc.services.v1.StreamRiskAlertsResponse"> & {
   /**
-   * risk_alert is the alert's full current state (new, or changed status). Always set.
+   * risk_alert is the alert's full current state (open when the stream started, new, or changed status).
+   * Set on every message except the snapshot_complete marker.
    *
    * @generated from field: cqc.events.v1.RiskAlert risk_alert = 1;
    */
   riskAlert?: RiskAlert | undefined;
+
+  /**
+   * is_snapshot is true for the snapshot messages (alerts not RESOLVED when the stream started).
+   *
+   * @generated from field: bool is_snapshot = 2;
+   */
+  isSnapshot: boolean;
+
+  /**
+   * snapshot_complete is true on the one message that ends the snapshot (it carries no alert): from here on
+   * the client's view is complete and every message is a change. Never sent on a resumed stream.
+   *
+   * @generated from field: bool snapshot_complete = 3;
+   */
+  snapshotComplete: boolean;
+
+  /**
+   * resume_token is the stream position after this message: pass it in the request's resume_token to
+   * continue from here. Set on every message; opaque; 1 to 512 characters.
+   *
+   * @generated from field: string resume_token = 4;
+   */
+  resumeToken: string;
 };
 
 /**
@@ -365,7 +716,7 @@ export type StreamRiskAlertsResponse = Message<"cqc.services.v1.StreamRiskAlerts
  * Use `create(StreamRiskAlertsResponseSchema)` to create a new message.
  */
 export const StreamRiskAlertsResponseSchema: GenMessage<StreamRiskAlertsResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 10);
+  messageDesc(file_cqc_services_v1_risk_engine, 18);
 
 /**
  * AcknowledgeRiskAlertRequest acknowledges one alert.
@@ -400,7 +751,7 @@ export type AcknowledgeRiskAlertRequest = Message<"cqc.services.v1.AcknowledgeRi
  * Use `create(AcknowledgeRiskAlertRequestSchema)` to create a new message.
  */
 export const AcknowledgeRiskAlertRequestSchema: GenMessage<AcknowledgeRiskAlertRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 11);
+  messageDesc(file_cqc_services_v1_risk_engine, 19);
 
 /**
  * AcknowledgeRiskAlertResponse carries the acknowledged alert.
@@ -421,7 +772,7 @@ export type AcknowledgeRiskAlertResponse = Message<"cqc.services.v1.AcknowledgeR
  * Use `create(AcknowledgeRiskAlertResponseSchema)` to create a new message.
  */
 export const AcknowledgeRiskAlertResponseSchema: GenMessage<AcknowledgeRiskAlertResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 12);
+  messageDesc(file_cqc_services_v1_risk_engine, 20);
 
 /**
  * ResolveRiskAlertRequest resolves one alert.
@@ -456,7 +807,7 @@ export type ResolveRiskAlertRequest = Message<"cqc.services.v1.ResolveRiskAlertR
  * Use `create(ResolveRiskAlertRequestSchema)` to create a new message.
  */
 export const ResolveRiskAlertRequestSchema: GenMessage<ResolveRiskAlertRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 13);
+  messageDesc(file_cqc_services_v1_risk_engine, 21);
 
 /**
  * ResolveRiskAlertResponse carries the resolved alert.
@@ -477,7 +828,7 @@ export type ResolveRiskAlertResponse = Message<"cqc.services.v1.ResolveRiskAlert
  * Use `create(ResolveRiskAlertResponseSchema)` to create a new message.
  */
 export const ResolveRiskAlertResponseSchema: GenMessage<ResolveRiskAlertResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 14);
+  messageDesc(file_cqc_services_v1_risk_engine, 22);
 
 /**
  * GetTradingStateRequest asks for the trading state of a scope.
@@ -498,7 +849,7 @@ export type GetTradingStateRequest = Message<"cqc.services.v1.GetTradingStateReq
  * Use `create(GetTradingStateRequestSchema)` to create a new message.
  */
 export const GetTradingStateRequestSchema: GenMessage<GetTradingStateRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 15);
+  messageDesc(file_cqc_services_v1_risk_engine, 23);
 
 /**
  * GetTradingStateResponse carries the trading state.
@@ -526,6 +877,14 @@ export type GetTradingStateResponse = Message<"cqc.services.v1.GetTradingStateRe
    * @generated from field: google.protobuf.Timestamp update_time = 3;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * expire_time is when the state lifts and the scope returns to ACTIVE (RiskEngine clock). Unset when
+   * the state holds until changed.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 4;
+   */
+  expireTime?: Timestamp | undefined;
 };
 
 /**
@@ -533,14 +892,22 @@ export type GetTradingStateResponse = Message<"cqc.services.v1.GetTradingStateRe
  * Use `create(GetTradingStateResponseSchema)` to create a new message.
  */
 export const GetTradingStateResponseSchema: GenMessage<GetTradingStateResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 16);
+  messageDesc(file_cqc_services_v1_risk_engine, 24);
 
 /**
- * SetTradingStateRequest changes the trading state of a scope.
+ * SetTradingStateRequest changes the trading state of a scope, for good or until an expiry.
  *
  * @generated from message cqc.services.v1.SetTradingStateRequest
  */
 export type SetTradingStateRequest = Message<"cqc.services.v1.SetTradingStateRequest"> & {
+  /**
+   * request_id makes the call idempotent: a UUID chosen by the caller. A repeat with the same request
+   * returns the first answer. Required.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+
   /**
    * scope is the portfolio or account. Required.
    *
@@ -561,6 +928,31 @@ export type SetTradingStateRequest = Message<"cqc.services.v1.SetTradingStateReq
    * @generated from field: string reason = 3;
    */
   reason: string;
+
+  /**
+   * expiry makes the state temporary: the RiskEngine returns the scope to ACTIVE when it lapses. Unset:
+   * the state holds until changed. Not allowed with state ACTIVE.
+   *
+   * @generated from oneof cqc.services.v1.SetTradingStateRequest.expiry
+   */
+  expiry: {
+    /**
+     * expire_time is when the state lifts (RiskEngine clock); must be in the future when the request
+     * arrives (the server checks, INVALID_ARGUMENT otherwise).
+     *
+     * @generated from field: google.protobuf.Timestamp expire_time = 5;
+     */
+    value: Timestamp;
+    case: "expireTime";
+  } | {
+    /**
+     * duration is how long the state holds from when it takes effect: 1 second to 30 days.
+     *
+     * @generated from field: google.protobuf.Duration duration = 6;
+     */
+    value: Duration;
+    case: "duration";
+  } | { case: undefined; value?: undefined };
 };
 
 /**
@@ -568,7 +960,7 @@ export type SetTradingStateRequest = Message<"cqc.services.v1.SetTradingStateReq
  * Use `create(SetTradingStateRequestSchema)` to create a new message.
  */
 export const SetTradingStateRequestSchema: GenMessage<SetTradingStateRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 17);
+  messageDesc(file_cqc_services_v1_risk_engine, 25);
 
 /**
  * SetTradingStateResponse confirms the new state.
@@ -589,6 +981,14 @@ export type SetTradingStateResponse = Message<"cqc.services.v1.SetTradingStateRe
    * @generated from field: google.protobuf.Timestamp update_time = 2;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * expire_time is when it lifts and the scope returns to ACTIVE (RiskEngine clock): the request's
+   * expire_time, or update_time + duration. Unset when the state holds until changed.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
 };
 
 /**
@@ -596,7 +996,7 @@ export type SetTradingStateResponse = Message<"cqc.services.v1.SetTradingStateRe
  * Use `create(SetTradingStateResponseSchema)` to create a new message.
  */
 export const SetTradingStateResponseSchema: GenMessage<SetTradingStateResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 18);
+  messageDesc(file_cqc_services_v1_risk_engine, 26);
 
 /**
  * GetRiskLimitRequest asks for one risk limit.
@@ -617,7 +1017,7 @@ export type GetRiskLimitRequest = Message<"cqc.services.v1.GetRiskLimitRequest">
  * Use `create(GetRiskLimitRequestSchema)` to create a new message.
  */
 export const GetRiskLimitRequestSchema: GenMessage<GetRiskLimitRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 19);
+  messageDesc(file_cqc_services_v1_risk_engine, 27);
 
 /**
  * GetRiskLimitResponse carries the requested risk limit.
@@ -638,7 +1038,7 @@ export type GetRiskLimitResponse = Message<"cqc.services.v1.GetRiskLimitResponse
  * Use `create(GetRiskLimitResponseSchema)` to create a new message.
  */
 export const GetRiskLimitResponseSchema: GenMessage<GetRiskLimitResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 20);
+  messageDesc(file_cqc_services_v1_risk_engine, 28);
 
 /**
  * ListRiskLimitsRequest asks for one page of risk limits. Filters combine with AND; an unset filter matches all.
@@ -677,7 +1077,7 @@ export type ListRiskLimitsRequest = Message<"cqc.services.v1.ListRiskLimitsReque
   accountId?: string | undefined;
 
   /**
-   * enabled_only keeps only enabled limits when true.
+   * enabled_only keeps only limits in state RISK_LIMIT_STATE_ENABLED when true; false lists every state.
    *
    * @generated from field: bool enabled_only = 5;
    */
@@ -689,7 +1089,7 @@ export type ListRiskLimitsRequest = Message<"cqc.services.v1.ListRiskLimitsReque
  * Use `create(ListRiskLimitsRequestSchema)` to create a new message.
  */
 export const ListRiskLimitsRequestSchema: GenMessage<ListRiskLimitsRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 21);
+  messageDesc(file_cqc_services_v1_risk_engine, 29);
 
 /**
  * ListRiskLimitsResponse is one page of risk limits.
@@ -717,7 +1117,7 @@ export type ListRiskLimitsResponse = Message<"cqc.services.v1.ListRiskLimitsResp
  * Use `create(ListRiskLimitsResponseSchema)` to create a new message.
  */
 export const ListRiskLimitsResponseSchema: GenMessage<ListRiskLimitsResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 22);
+  messageDesc(file_cqc_services_v1_risk_engine, 30);
 
 /**
  * CreateRiskLimitRequest carries the risk limit to create.
@@ -738,7 +1138,7 @@ export type CreateRiskLimitRequest = Message<"cqc.services.v1.CreateRiskLimitReq
  * Use `create(CreateRiskLimitRequestSchema)` to create a new message.
  */
 export const CreateRiskLimitRequestSchema: GenMessage<CreateRiskLimitRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 23);
+  messageDesc(file_cqc_services_v1_risk_engine, 31);
 
 /**
  * CreateRiskLimitResponse carries the risk limit as stored, with its output-only fields set.
@@ -759,7 +1159,7 @@ export type CreateRiskLimitResponse = Message<"cqc.services.v1.CreateRiskLimitRe
  * Use `create(CreateRiskLimitResponseSchema)` to create a new message.
  */
 export const CreateRiskLimitResponseSchema: GenMessage<CreateRiskLimitResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 24);
+  messageDesc(file_cqc_services_v1_risk_engine, 32);
 
 /**
  * UpdateRiskLimitRequest carries the new values and which fields to overwrite.
@@ -789,7 +1189,7 @@ export type UpdateRiskLimitRequest = Message<"cqc.services.v1.UpdateRiskLimitReq
  * Use `create(UpdateRiskLimitRequestSchema)` to create a new message.
  */
 export const UpdateRiskLimitRequestSchema: GenMessage<UpdateRiskLimitRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 25);
+  messageDesc(file_cqc_services_v1_risk_engine, 33);
 
 /**
  * UpdateRiskLimitResponse carries the risk limit after the update.
@@ -810,7 +1210,7 @@ export type UpdateRiskLimitResponse = Message<"cqc.services.v1.UpdateRiskLimitRe
  * Use `create(UpdateRiskLimitResponseSchema)` to create a new message.
  */
 export const UpdateRiskLimitResponseSchema: GenMessage<UpdateRiskLimitResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 26);
+  messageDesc(file_cqc_services_v1_risk_engine, 34);
 
 /**
  * GetRiskAlertRequest asks for one risk alert.
@@ -831,7 +1231,7 @@ export type GetRiskAlertRequest = Message<"cqc.services.v1.GetRiskAlertRequest">
  * Use `create(GetRiskAlertRequestSchema)` to create a new message.
  */
 export const GetRiskAlertRequestSchema: GenMessage<GetRiskAlertRequest> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 27);
+  messageDesc(file_cqc_services_v1_risk_engine, 35);
 
 /**
  * GetRiskAlertResponse carries the requested risk alert.
@@ -852,28 +1252,104 @@ export type GetRiskAlertResponse = Message<"cqc.services.v1.GetRiskAlertResponse
  * Use `create(GetRiskAlertResponseSchema)` to create a new message.
  */
 export const GetRiskAlertResponseSchema: GenMessage<GetRiskAlertResponse> = /*@__PURE__*/
-  messageDesc(file_cqc_services_v1_risk_engine, 28);
+  messageDesc(file_cqc_services_v1_risk_engine, 36);
+
+/**
+ * FlattenMode is how far Flatten goes.
+ *
+ * @generated from enum cqc.services.v1.FlattenMode
+ */
+export enum FlattenMode {
+  /**
+   * Not set. Never valid.
+   *
+   * @generated from enum value: FLATTEN_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Set the trading state and cancel every working order; positions stay open.
+   *
+   * @generated from enum value: FLATTEN_MODE_CANCEL_ONLY = 1;
+   */
+  CANCEL_ONLY = 1,
+
+  /**
+   * Set the trading state, cancel every working order and close every open position at market.
+   *
+   * @generated from enum value: FLATTEN_MODE_CANCEL_AND_CLOSE = 2;
+   */
+  CANCEL_AND_CLOSE = 2,
+}
+
+/**
+ * Describes the enum cqc.services.v1.FlattenMode.
+ */
+export const FlattenModeSchema: GenEnum<FlattenMode> = /*@__PURE__*/
+  enumDesc(file_cqc_services_v1_risk_engine, 0);
 
 /**
  * RiskEngine owns risk limits, evaluates orders before they reach a venue, monitors exposure and raises
- * risk alerts, and holds the trading state (active / reducing / halted) of accounts and portfolios.
- * VenueGateway calls CheckOrder before every placement; every other service may read exposures and alerts.
+ * risk alerts, holds the trading state (active / reducing / halted) of accounts and portfolios, and can
+ * flatten a scope (kill switch). Every other service may read exposures and alerts.
+ *
+ * Check and reserve, with VenueGateway. Two orders checked at the same time must not both pass a limit
+ * that only one of them fits, so placement uses a reservation:
+ *   1. Before sending an order to the venue (PlaceOrder, PlaceOrderList, BatchPlaceOrders, AmendOrder),
+ *      VenueGateway calls ReserveOrder with the NewOrder. The check and the reservation are one atomic
+ *      step: every LimitCheck.observed_value counts the scope's positions, working orders and every
+ *      reservation still HELD, and on ALLOW or WARN the order's own contribution is held under
+ *      RiskCheckResult.reservation_id until reservation_expire_time.
+ *   2. DENY: nothing is held and VenueGateway fails the RPC (or the batch item) with FAILED_PRECONDITION:
+ *      ErrorReason RISK_DENIED with metadata "limit_ids" = the limit_ids of the BREACHED limit checks,
+ *      comma-separated, or TRADING_HALTED when the denial comes from the scope's trading state
+ *      (result.trading_state HALTED, or REDUCING and the order would increase exposure; no limit check is
+ *      BREACHED then). No Order is created and nothing is sent: a risk denial is never an order in status
+ *      REJECTED.
+ *   3. ALLOW / WARN: VenueGateway sends the order only while the reservation is HELD. When the venue
+ *      acknowledges it, VenueGateway calls CommitReservation with the new order_id: from then on the
+ *      working order (from VenueGateway's order stream) and its fills count, and the reservation no longer
+ *      does. When the venue rejects it or the send fails for good, VenueGateway calls ReleaseReservation.
+ *   4. A reservation neither committed nor released by reservation_expire_time EXPIRES and stops counting
+ *      (a crashed gateway cannot block limits forever); an order acknowledged later is counted from the
+ *      order stream like any other working order, and CommitReservation still records the link.
+ *   Order lists and batches reserve each order on its own (one ReserveOrder per leg; the legs of an OCO
+ *   are counted as if all could fill, which errs on the safe side). An amendment that raises an order's
+ *   quantity or moves its price reserves the amended order whole; on commit the reservation replaces the
+ *   old order's contribution.
+ * CheckOrder is the same evaluation without a reservation (what-if, dashboards, strategies sizing an
+ * order); its answer can be overtaken by a concurrent order, so VenueGateway never places on it alone.
+ * One rejection shape: CheckOrder and ReserveOrder return OK with the RiskCheckResult whenever the check
+ * ran, DENY included; they fail only when the check could not run (INVALID_ARGUMENT, NOT_FOUND,
+ * UNAVAILABLE with ErrorReason RISK_DATA_UNAVAILABLE, which callers MUST treat as a denial).
+ *
+ * Streams resume (StreamExposures, StreamRiskAlerts): every Stream* response carries an opaque
+ * resume_token (1 to 512 characters) and every Stream* request accepts one. With it the server replays
+ * every change after that position, then continues live; an unknown or expired token fails with
+ * FAILED_PRECONDITION (RESUME_TOKEN_EXPIRED), and the client restarts without a token. Without it the
+ * server sends a snapshot, then one message with snapshot_complete = true and no payload, then live
+ * changes. Tokens stay valid for at least 24 hours.
  *
  * Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
  * (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
- * NOT_FOUND_ACCOUNT), ALREADY_EXISTS on Create with a taken id, FAILED_PRECONDITION when acknowledging or
- * resolving an alert in a state that does not allow it.
+ * NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
+ * a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
+ * an alert in a state that does not allow it or for a reservation that is no longer held
+ * (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
  *
  * @generated from service cqc.services.v1.RiskEngine
  */
 export const RiskEngine: GenService<{
   /**
    * CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
-   * and returns the decision without placing anything. Unary, read-only: the same order gives the same
-   * decision until positions, limits or state change. A DENY is a normal response, not an error.
-   * Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET);
-   * UNAVAILABLE when positions or prices needed for the check cannot be read (callers MUST treat it as a
-   * denial, never place the order unchecked).
+   * and returns the decision without placing or reserving anything (what-if). Unary, read-only: the same
+   * order gives the same decision until positions, orders, reservations, limits or state change. Status
+   * OK with the RiskCheckResult whenever the check ran: ALLOW, WARN and DENY alike (a DENY is a normal
+   * response, not an error), with one LimitCheck per limit evaluated; reservation_id is never set.
+   * Errors, only when the check could not run: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND
+   * (NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET); UNAVAILABLE (RISK_DATA_UNAVAILABLE) when positions or prices
+   * needed for the check cannot be read (callers MUST treat it as a denial, never place the order
+   * unchecked).
    *
    * @generated from rpc cqc.services.v1.RiskEngine.CheckOrder
    */
@@ -881,6 +1357,73 @@ export const RiskEngine: GenService<{
     methodKind: "unary";
     input: typeof CheckOrderRequestSchema;
     output: typeof CheckOrderResponseSchema;
+  },
+  /**
+   * ReserveOrder checks one order exactly like CheckOrder and, in the same atomic step, reserves its
+   * contribution against every limit it was checked against when the decision is ALLOW or WARN (see the
+   * service comment for the protocol with VenueGateway). Unary, idempotent by request_id: a repeat
+   * returns the first answer and creates no second reservation. Status OK with the RiskCheckResult
+   * whenever the check ran; result.reservation_id and reservation_expire_time are set for ALLOW and WARN,
+   * never for DENY. Errors: those of CheckOrder, plus ALREADY_EXISTS (REQUEST_ID_REUSED) when the
+   * request_id was used with a different order.
+   *
+   * @generated from rpc cqc.services.v1.RiskEngine.ReserveOrder
+   */
+  reserveOrder: {
+    methodKind: "unary";
+    input: typeof ReserveOrderRequestSchema;
+    output: typeof ReserveOrderResponseSchema;
+  },
+  /**
+   * CommitReservation records that the reserved order was placed: the reservation becomes COMMITTED with
+   * order_id and stops counting, as the working order now does. Unary, idempotent: committing a COMMITTED
+   * reservation with the same order_id returns it unchanged. A HELD or EXPIRED reservation can be
+   * committed. Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE) for an unknown
+   * reservation_id; FAILED_PRECONDITION (RISK_RESERVATION_NOT_HELD) when it was RELEASED or committed with
+   * another order_id.
+   *
+   * @generated from rpc cqc.services.v1.RiskEngine.CommitReservation
+   */
+  commitReservation: {
+    methodKind: "unary";
+    input: typeof CommitReservationRequestSchema;
+    output: typeof CommitReservationResponseSchema;
+  },
+  /**
+   * ReleaseReservation gives a HELD reservation back before expiry because the order was not placed (the
+   * venue rejected it, or the send failed for good): it becomes RELEASED and stops counting at once.
+   * Unary, idempotent: releasing a RELEASED or EXPIRED reservation returns it unchanged. Errors:
+   * INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE); FAILED_PRECONDITION
+   * (RISK_RESERVATION_NOT_HELD) when it is COMMITTED (an order exists: cancel it instead).
+   *
+   * @generated from rpc cqc.services.v1.RiskEngine.ReleaseReservation
+   */
+  releaseReservation: {
+    methodKind: "unary";
+    input: typeof ReleaseReservationRequestSchema;
+    output: typeof ReleaseReservationResponseSchema;
+  },
+  /**
+   * Flatten is the kill switch for one account or portfolio, optionally narrowed to some markets: it
+   * (1) sets the scope's trading state to trading_state_after (REDUCING or HALTED) so no new order passes
+   * a check, publishing TradingStateChanged; (2) cancels every working order of the scope through
+   * VenueGateway; (3) with FLATTEN_MODE_CANCEL_AND_CLOSE, places one reduce-only market order closing each
+   * open position (VenueGateway close-position orders; the RiskEngine's own closing orders pass its
+   * REDUCING and HALTED checks). What RISK_LIMIT_ACTION_FLATTEN does on breach, on demand. Unary,
+   * idempotent by request_id: a repeat returns the first answer and sends nothing twice. It returns once
+   * the cancels and closing orders are submitted, not filled: follow them on VenueGateway's order stream
+   * and Portfolio's position stream. The state stays until SetTradingState changes it. Errors:
+   * INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT,
+   * NOT_FOUND_MARKET); PERMISSION_DENIED (PERMISSION_DENIED); ALREADY_EXISTS (REQUEST_ID_REUSED);
+   * UNAVAILABLE (VENUE_UNAVAILABLE) when VenueGateway could not be reached: the trading state is set
+   * anyway, and a retry with the same request_id resumes the cancels and closes.
+   *
+   * @generated from rpc cqc.services.v1.RiskEngine.Flatten
+   */
+  flatten: {
+    methodKind: "unary";
+    input: typeof FlattenRequestSchema;
+    output: typeof FlattenResponseSchema;
   },
   /**
    * ListExposures returns current exposures of a portfolio or account along one dimension (asset,
@@ -896,8 +1439,11 @@ export const RiskEngine: GenService<{
     output: typeof ListExposuresResponseSchema;
   },
   /**
-   * StreamExposures sends the current exposures (is_snapshot = true), then each recomputation. Server
-   * streaming; at most one message per exposure per min_interval.
+   * StreamExposures sends the current exposures of the scope along the dimension (is_snapshot = true, one
+   * message per bucket), then the snapshot_complete marker, then each recomputation, at most one message
+   * per bucket per StreamExposuresRequest.min_interval (a bucket recomputed several times within the
+   * interval is sent once, with its latest value). Server streaming; resumes as the service comment says
+   * (a resumed stream sends the latest value of every bucket that changed after the token).
    *
    * @generated from rpc cqc.services.v1.RiskEngine.StreamExposures
    */
@@ -918,8 +1464,10 @@ export const RiskEngine: GenService<{
     output: typeof ListRiskAlertsResponseSchema;
   },
   /**
-   * StreamRiskAlerts sends every alert raised or changed from now on (no snapshot: use ListRiskAlerts for
-   * open alerts). Server streaming.
+   * StreamRiskAlerts sends the alerts matching the filters that are not RESOLVED (is_snapshot = true),
+   * then the snapshot_complete marker, then every alert raised or changed, in the order the RiskEngine
+   * changed them. Server streaming; resumes as the service comment says (a resumed stream replays every
+   * change after the token, including alerts resolved meanwhile).
    *
    * @generated from rpc cqc.services.v1.RiskEngine.StreamRiskAlerts
    */
@@ -963,10 +1511,15 @@ export const RiskEngine: GenService<{
   },
   /**
    * SetTradingState changes the trading state of an account or portfolio (e.g. HALTED in an incident,
-   * REDUCING to allow only risk-reducing orders). Unary, idempotent. The change raises a
-   * TradingStateChanged event.
-   * Errors: INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT);
-   * PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change trading state.
+   * REDUCING to allow only risk-reducing orders), for good or until expire_time / for duration, after
+   * which the RiskEngine returns the scope to ACTIVE itself. Unary, idempotent by request_id: a repeat
+   * returns the first answer and publishes nothing twice; setting the state already in force with the
+   * same expiry changes nothing. A change raises a TradingStateChanged event (its expire_time carries the
+   * expiry); the automatic return to ACTIVE raises another.
+   * Errors: INVALID_ARGUMENT (VALIDATION_FAILED, also for an expire_time not in the future); NOT_FOUND
+   * (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT); ALREADY_EXISTS (REQUEST_ID_REUSED) when the request_id was used
+   * with a different request; PERMISSION_DENIED (PERMISSION_DENIED) when the caller may not change
+   * trading state.
    *
    * @generated from rpc cqc.services.v1.RiskEngine.SetTradingState
    */

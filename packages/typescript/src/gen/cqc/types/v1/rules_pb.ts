@@ -11,7 +11,7 @@ import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/vali
  * Describes the file cqc/types/v1/rules.proto.
  */
 export const file_cqc_types_v1_rules: GenFile = /*@__PURE__*/
-  fileDesc("ChhjcWMvdHlwZXMvdjEvcnVsZXMucHJvdG8SDGNxYy50eXBlcy52MTq3AgoHZGVjaW1hbBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiB8QQgASgIQv8Bwkj7AQr4AQoLY3FjLmRlY2ltYWwa6AEhcnVsZSB8fCAoc2l6ZSh0aGlzKSA8PSAxMDAgJiYgdGhpcy5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgJiYgIXRoaXMubWF0Y2hlcygnXi0wKFxcLjArKT8kJykpID8gJycgOiAnbXVzdCBiZSBhIGRlY2ltYWwgc3RyaW5nIG1hdGNoaW5nIC0/KDB8WzEtOV1bMC05XSopKC5bMC05XSspPyB3aXRoIGF0IG1vc3QgMTAwIGNoYXJhY3RlcnMgYW5kIG5vIG5lZ2F0aXZlIHplcm8nUgdkZWNpbWFsOq8CChRub25fbmVnYXRpdmVfZGVjaW1hbBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiC8QQgASgIQt8BwkjbAQrYAQoYY3FjLmRlY2ltYWwubm9uX25lZ2F0aXZlGrsBIXJ1bGUgfHwgKHNpemUodGhpcykgPD0gMTAwICYmIHRoaXMubWF0Y2hlcygnXigwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSkgPyAnJyA6ICdtdXN0IGJlIGEgbm9uLW5lZ2F0aXZlIGRlY2ltYWwgc3RyaW5nIG1hdGNoaW5nICgwfFsxLTldWzAtOV0qKSguWzAtOV0rKT8gd2l0aCBhdCBtb3N0IDEwMCBjaGFyYWN0ZXJzJ1ISbm9uTmVnYXRpdmVEZWNpbWFsOtQCChBwb3NpdGl2ZV9kZWNpbWFsEhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGIPxBCABKAhCiwLCSIcCCoQCChRjcWMuZGVjaW1hbC5wb3NpdGl2ZRrrASFydWxlIHx8IChzaXplKHRoaXMpIDw9IDEwMCAmJiB0aGlzLm1hdGNoZXMoJ14oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgJiYgIXRoaXMubWF0Y2hlcygnXjAoXFwuMCspPyQnKSkgPyAnJyA6ICdtdXN0IGJlIGEgcG9zaXRpdmUgZGVjaW1hbCBzdHJpbmcgbWF0Y2hpbmcgKDB8WzEtOV1bMC05XSopKC5bMC05XSspPywgZ3JlYXRlciB0aGFuIHplcm8sIHdpdGggYXQgbW9zdCAxMDAgY2hhcmFjdGVycydSD3Bvc2l0aXZlRGVjaW1hbDrfAQoJaWRfcHJlZml4EhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGITxBCABKAlCpAHCSKABCp0BCgZjcWMuaWQakgFydWxlID09ICcnIHx8IHRoaXMubWF0Y2hlcygnXicgKyBydWxlICsgJ19bMC05QS1ISktNTlAtVFYtWl17MjZ9JCcpID8gJycgOiAnbXVzdCBiZSBhbiBpZCBvZiB0aGUgZm9ybSAnICsgcnVsZSArICdfPDI2LWNoYXJhY3RlciB1cHBlci1jYXNlIFVMSUQ+J1IIaWRQcmVmaXhCbgocY29tLmNyeXB0b3F1YW50LmNxYy50eXBlcy52MUIKUnVsZXNQcm90b1ABWkBnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy90eXBlcy92MTt0eXBlc3Yx", [file_buf_validate_validate]);
+  fileDesc("ChhjcWMvdHlwZXMvdjEvcnVsZXMucHJvdG8SDGNxYy50eXBlcy52MTq3AgoHZGVjaW1hbBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiB8QQgASgIQv8Bwkj7AQr4AQoLY3FjLmRlY2ltYWwa6AEhcnVsZSB8fCAoc2l6ZSh0aGlzKSA8PSAxMDAgJiYgdGhpcy5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgJiYgIXRoaXMubWF0Y2hlcygnXi0wKFxcLjArKT8kJykpID8gJycgOiAnbXVzdCBiZSBhIGRlY2ltYWwgc3RyaW5nIG1hdGNoaW5nIC0/KDB8WzEtOV1bMC05XSopKC5bMC05XSspPyB3aXRoIGF0IG1vc3QgMTAwIGNoYXJhY3RlcnMgYW5kIG5vIG5lZ2F0aXZlIHplcm8nUgdkZWNpbWFsOq8CChRub25fbmVnYXRpdmVfZGVjaW1hbBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiC8QQgASgIQt8BwkjbAQrYAQoYY3FjLmRlY2ltYWwubm9uX25lZ2F0aXZlGrsBIXJ1bGUgfHwgKHNpemUodGhpcykgPD0gMTAwICYmIHRoaXMubWF0Y2hlcygnXigwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSkgPyAnJyA6ICdtdXN0IGJlIGEgbm9uLW5lZ2F0aXZlIGRlY2ltYWwgc3RyaW5nIG1hdGNoaW5nICgwfFsxLTldWzAtOV0qKSguWzAtOV0rKT8gd2l0aCBhdCBtb3N0IDEwMCBjaGFyYWN0ZXJzJ1ISbm9uTmVnYXRpdmVEZWNpbWFsOtQCChBwb3NpdGl2ZV9kZWNpbWFsEhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGIPxBCABKAhCiwLCSIcCCoQCChRjcWMuZGVjaW1hbC5wb3NpdGl2ZRrrASFydWxlIHx8IChzaXplKHRoaXMpIDw9IDEwMCAmJiB0aGlzLm1hdGNoZXMoJ14oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgJiYgIXRoaXMubWF0Y2hlcygnXjAoXFwuMCspPyQnKSkgPyAnJyA6ICdtdXN0IGJlIGEgcG9zaXRpdmUgZGVjaW1hbCBzdHJpbmcgbWF0Y2hpbmcgKDB8WzEtOV1bMC05XSopKC5bMC05XSspPywgZ3JlYXRlciB0aGFuIHplcm8sIHdpdGggYXQgbW9zdCAxMDAgY2hhcmFjdGVycydSD3Bvc2l0aXZlRGVjaW1hbDr6AQoIZnJhY3Rpb24SGS5idWYudmFsaWRhdGUuU3RyaW5nUnVsZXMYlPEEIAEoCELAAcJIvAEKuQEKDGNxYy5mcmFjdGlvbhqoASFydWxlIHx8IChzaXplKHRoaXMpIDw9IDEwMCAmJiB0aGlzLm1hdGNoZXMoJ14oMChcXC5bMC05XSspP3wxKFxcLjArKT8pJCcpKSA/ICcnIDogJ211c3QgYmUgYSBkZWNpbWFsIGZyYWN0aW9uIGZyb20gMCB0byAxIGluY2x1c2l2ZSAoYSBwZXJjZW50IG11c3QgYmUgZGl2aWRlZCBieSAxMDApJ1IIZnJhY3Rpb246qAIKCGZlZV9yYXRlEhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGJXxBCABKAhC7wHCSOsBCugBCgxjcWMuZmVlX3JhdGUa1wEhcnVsZSB8fCAoc2l6ZSh0aGlzKSA8PSAxMDAgJiYgdGhpcy5tYXRjaGVzKCdeLT8wKFxcLigwWzAtOV0qfDEwKikpPyQnKSAmJiAhdGhpcy5tYXRjaGVzKCdeLTAoXFwuMCspPyQnKSkgPyAnJyA6ICdtdXN0IGJlIGEgZmVlIHJhdGU6IGEgZGVjaW1hbCBmcmFjdGlvbiBmcm9tIC0wLjEgdG8gMC4xIGluY2x1c2l2ZSAoYSBwZXJjZW50IG11c3QgYmUgZGl2aWRlZCBieSAxMDApJ1IHZmVlUmF0ZTrfAQoJaWRfcHJlZml4EhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGITxBCABKAlCpAHCSKABCp0BCgZjcWMuaWQakgFydWxlID09ICcnIHx8IHRoaXMubWF0Y2hlcygnXicgKyBydWxlICsgJ19bMC05QS1ISktNTlAtVFYtWl17MjZ9JCcpID8gJycgOiAnbXVzdCBiZSBhbiBpZCBvZiB0aGUgZm9ybSAnICsgcnVsZSArICdfPDI2LWNoYXJhY3RlciB1cHBlci1jYXNlIFVMSUQ+J1IIaWRQcmVmaXg62wMKEm5vX3NlY3JldF9tYXRlcmlhbBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxie8QQgASgIQo8DwkiLAwqIAwoWY3FjLm5vX3NlY3JldF9tYXRlcmlhbBrtAiFydWxlID8gJycgOiB0aGlzLm1hdGNoZXMoJ1swLTlhLWZBLUZdezMyLH0nKSA/ICdtdXN0IG5vdCBjb250YWluIGEgaGV4IGtleSBvciBzZWNyZXQgKDMyIG9yIG1vcmUgaGV4IGRpZ2l0cyknIDogdGhpcy5tYXRjaGVzKCdbQS1aYS16MC05Kz1dezMyLH0nKSA/ICdtdXN0IG5vdCBjb250YWluIGEgdG9rZW4tbGlrZSBydW4gb2YgMzIgb3IgbW9yZSBjaGFyYWN0ZXJzJyA6IHRoaXMuY29udGFpbnMoJy0tLS0tQkVHSU4nKSA/ICdtdXN0IG5vdCBjb250YWluIGEgUEVNIGJsb2NrJyA6IHRoaXMubWF0Y2hlcygnW2Etel17Myw4fSggK1thLXpdezMsOH0pezExLH0nKSA/ICdtdXN0IG5vdCBjb250YWluIGEgbW5lbW9uaWMgcGhyYXNlJyA6ICcnUhBub1NlY3JldE1hdGVyaWFsOp8JChRub19jcmVkZW50aWFsX3BhcmFtcxIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxif8QQgASgIQs8IwkjLCArICAoYY3FjLm5vX2NyZWRlbnRpYWxfcGFyYW1zGqsIIXJ1bGUgfHwgIXRoaXMubWF0Y2hlcygnKF58W15BLVphLXowLTldKShbU3NdW0lpXVtHZ11bTm5dW0FhXVtUdF1bVXVdW1JyXVtFZV18W1NzXVtJaV1bR2ddW05uXXxbQWFdW1BwXVtJaV1bS2tdW0VlXVtZeV18W0FhXVtQcF1bSWldWy1fXVtLa11bRWVdW1l5XXxbQWFdW1BwXVtJaV1bU3NdW0VlXVtDY11bUnJdW0VlXVtUdF18W1NzXVtFZV1bQ2NdW1JyXVtFZV1bVHRdfFtTc11bRWVdW0NjXVtScl1bRWVdW1R0XVtLa11bRWVdW1l5XXxbUHBdW0FhXVtTc11bU3NdW1BwXVtIaF1bUnJdW0FhXVtTc11bRWVdfFtQcF1bQWFdW1NzXVtTc11bV3ddW09vXVtScl1bRGRdfFtUdF1bT29dW0trXVtFZV1bTm5dfFtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bVHRdW09vXVtLa11bRWVdW05uXXxbTGxdW0lpXVtTc11bVHRdW0VlXVtObl1bS2tdW0VlXVtZeV18W1BwXVtScl1bSWldW1Z2XVtBYV1bVHRdW0VlXVtLa11bRWVdW1l5XXxbUHBdW1JyXVtJaV1bVnZdW0FhXVtUdF1bRWVdWy1fXVtLa11bRWVdW1l5XXxbWHhdWy1fXVtNbV1bQmJdW1h4XVstX11bQWFdW1BwXVtJaV1bS2tdW0VlXVtZeV18W09vXVtLa11bLV9dW0FhXVtDY11bQ2NdW0VlXVtTc11bU3NdWy1fXVtLa11bRWVdW1l5XXxbT29dW0trXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1NzXVtJaV1bR2ddW05uXXxbT29dW0trXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1BwXVtBYV1bU3NdW1NzXVtQcF1bSGhdW1JyXVtBYV1bU3NdW0VlXXxbQ2NdW0JiXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW0trXVtFZV1bWXldfFtDY11bQmJdWy1fXVtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bU3NdW0lpXVtHZ11bTm5dfFtDY11bQmJdWy1fXVtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bUHBdW0FhXVtTc11bU3NdW1BwXVtIaF1bUnJdW0FhXVtTc11bRWVdKVsiXCddP1sgXSpbPTpdJykgPyAnJyA6ICdtdXN0IG5vdCBjYXJyeSBhIGNyZWRlbnRpYWwgcGFyYW1ldGVyIChzaWduYXR1cmUsIGFwaSBrZXksIHNlY3JldCwgcGFzc3BocmFzZSwgdG9rZW4pOyBzY3J1YiBpdCdSEm5vQ3JlZGVudGlhbFBhcmFtczqiCQoZbm9fY3JlZGVudGlhbF9qc29uX3ZhbHVlcxIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxig8QQgASgIQskIwkjFCArCCAodY3FjLm5vX2NyZWRlbnRpYWxfanNvbl92YWx1ZXMaoAghcnVsZSB8fCAhdGhpcy5tYXRjaGVzKCciKFtTc11bSWldW0dnXVtObl1bQWFdW1R0XVtVdV1bUnJdW0VlXXxbQWFdW1BwXVtJaV1bS2tdW0VlXVtZeV18W0FhXVtQcF1bSWldWy1fXVtLa11bRWVdW1l5XXxbQWFdW1BwXVtJaV1bU3NdW0VlXVtDY11bUnJdW0VlXVtUdF18W0FhXVtQcF1bSWldWy1fXVtTc11bRWVdW0NjXVtScl1bRWVdW1R0XXxbU3NdW0VlXVtDY11bUnJdW0VlXVtUdF18W1NzXVtFZV1bQ2NdW1JyXVtFZV1bVHRdW0trXVtFZV1bWXldfFtTc11bRWVdW0NjXVtScl1bRWVdW1R0XVstX11bS2tdW0VlXVtZeV18W1BwXVtBYV1bU3NdW1NzXVtQcF1bSGhdW1JyXVtBYV1bU3NdW0VlXXxbUHBdW0FhXVtTc11bU3NdW1d3XVtPb11bUnJdW0RkXXxbUHBdW1JyXVtJaV1bVnZdW0FhXVtUdF1bRWVdW0trXVtFZV1bWXldfFtQcF1bUnJdW0lpXVtWdl1bQWFdW1R0XVtFZV1bLV9dW0trXVtFZV1bWXldfFtMbF1bSWldW1NzXVtUdF1bRWVdW05uXVtLa11bRWVdW1l5XXxbWHhdWy1fXVtNbV1bQmJdW1h4XVstX11bQWFdW1BwXVtJaV1bS2tdW0VlXVtZeV18W09vXVtLa11bLV9dW0FhXVtDY11bQ2NdW0VlXVtTc11bU3NdWy1fXVtLa11bRWVdW1l5XXxbT29dW0trXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1NzXVtJaV1bR2ddW05uXXxbT29dW0trXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1BwXVtBYV1bU3NdW1NzXVtQcF1bSGhdW1JyXVtBYV1bU3NdW0VlXXxbQ2NdW0JiXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW0trXVtFZV1bWXldfFtDY11bQmJdWy1fXVtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bU3NdW0lpXVtHZ11bTm5dfFtDY11bQmJdWy1fXVtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bUHBdW0FhXVtTc11bU3NdW1BwXVtIaF1bUnJdW0FhXVtTc11bRWVdKSJbIF0qOlsgXSoiW14iW10nKSA/ICcnIDogJ211c3Qgbm90IGNhcnJ5IGEgY3JlZGVudGlhbCB2YWx1ZSAoc2lnbmF0dXJlLCBhcGkga2V5LCBzZWNyZXQsIHBhc3NwaHJhc2UpOyBzY3J1YiBpdCB0byBcJ1tSRURBQ1RFRF1cJydSFm5vQ3JlZGVudGlhbEpzb25WYWx1ZXM6twUKDmNhaXAxMF9hY2NvdW50EhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGKHxBCABKAhC8gTCSO4ECusEChJjcWMuY2FpcDEwX2FjY291bnQa1AQhcnVsZSA/ICcnIDogdGhpcy5zdGFydHNXaXRoKCdlaXAxNTU6JykgJiYgIXRoaXMubWF0Y2hlcygnXmVpcDE1NTpbMC05XXsxLDMyfToweFswLTlhLWZBLUZdezQwfSQnKSA/ICdhbiBlaXAxNTUgYWRkcmVzcyBtdXN0IGJlIDB4IGFuZCA0MCBoZXggZGlnaXRzJyA6IHRoaXMuc3RhcnRzV2l0aCgnc29sYW5hOicpICYmICF0aGlzLm1hdGNoZXMoJ15zb2xhbmE6W146XSs6WzEtOUEtSEotTlAtWmEta20tel17MzIsNDR9JCcpID8gJ2Egc29sYW5hIGFkZHJlc3MgbXVzdCBiZSAzMiB0byA0NCBiYXNlNTggY2hhcmFjdGVycycgOiB0aGlzLm1hdGNoZXMoJzpbMC05QS1aYS16XXs4MCx9JCcpID8gJ3RoZSBhZGRyZXNzIG11c3Qgbm90IGJlIDgwIG9yIG1vcmUgY2hhcmFjdGVycyAobG9va3MgbGlrZSBhIGtleSBwYWlyKScgOiB0aGlzLm1hdGNoZXMoJzooMHgpP1swLTlhLWZBLUZdezY0fSQnKSAmJiAhdGhpcy5tYXRjaGVzKCdeKGFwdG9zfHN1aXxzdGFya25ldCk6JykgPyAnYSA2NC1oZXgtZGlnaXQgYWRkcmVzcyBpcyBhY2NlcHRlZCBvbmx5IGZvciBhcHRvcywgc3VpIGFuZCBzdGFya25ldCAobG9va3MgbGlrZSBhIHByaXZhdGUga2V5KScgOiAnJ1INY2FpcDEwQWNjb3VudEJuChxjb20uY3J5cHRvcXVhbnQuY3FjLnR5cGVzLnYxQgpSdWxlc1Byb3RvUAFaQGdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3R5cGVzL3YxO3R5cGVzdjE", [file_buf_validate_validate]);
 
 /**
  * decimal, when true, requires the string to be a decimal number in CQC's one decimal grammar.
@@ -53,6 +53,39 @@ export const positive_decimal: GenExtension<StringRules, boolean> = /*@__PURE__*
   extDesc(file_cqc_types_v1_rules, 2);
 
 /**
+ * fraction, when true, requires a decimal (same grammar as `decimal`) from 0 to 1 inclusive, compared
+ * exactly on the digits (no floating point): a share, ratio or probability such as a utilization, a
+ * collateral ratio, a depth distance or a margin rate. Margin rates use it too: real maintenance margin
+ * rates reach 0.5 (50%) in the top tiers of Binance USD-M leverage brackets and initial margin reaches
+ * 1 (100%) at 1x leverage, so no tighter bound is possible; a percent copied unconverted ("2.5" for
+ * 2.5%) is still rejected.
+ * - Accepted: "0", "0.004", "0.5", "1", "1.000".
+ * - Rejected: "1.0001", "2.5", "-0.1", "50", "1e-3".
+ * Rule id: `cqc.fraction`.
+ *
+ * @generated from extension: optional bool fraction = 80020;
+ */
+export const fraction: GenExtension<StringRules, boolean> = /*@__PURE__*/
+  extDesc(file_cqc_types_v1_rules, 3);
+
+/**
+ * fee_rate, when true, requires a decimal (same grammar as `decimal`) from -0.1 to 0.1 inclusive,
+ * compared exactly on the digits: a trading, swap, settlement or liquidation fee as a signed fraction of
+ * notional (negative = rebate). The bound rejects a percent copied as a fraction (Kraken's 0.26% taker
+ * fee written "0.26" instead of "0.0026") while every real fee passes: the highest published spot taker
+ * fees (Coinbase Advanced 1.2% = "0.012", Kraken 0.40%), AMM pool fees (Uniswap 1% = "0.01", Balancer's
+ * maximum swap fee 10% = "0.1"), liquidation fees (Binance 1.2% = "0.012") and maker rebates
+ * ("-0.0001").
+ * - Accepted: "0", "0.0026", "-0.00005", "0.012", "0.1", "-0.1".
+ * - Rejected: "0.26", "0.11", "-0.2", "1", "-0", "0.1000001".
+ * Rule id: `cqc.fee_rate`.
+ *
+ * @generated from extension: optional bool fee_rate = 80021;
+ */
+export const fee_rate: GenExtension<StringRules, boolean> = /*@__PURE__*/
+  extDesc(file_cqc_types_v1_rules, 4);
+
+/**
  * id_prefix, when set, requires a CQC entity id: the given prefix, an underscore, then a ULID
  * (26 characters of Crockford base32, upper case: digits and letters except I, L, O and U).
  *
@@ -65,5 +98,67 @@ export const positive_decimal: GenExtension<StringRules, boolean> = /*@__PURE__*
  * @generated from extension: optional string id_prefix = 80004;
  */
 export const id_prefix: GenExtension<StringRules, string> = /*@__PURE__*/
-  extDesc(file_cqc_types_v1_rules, 3);
+  extDesc(file_cqc_types_v1_rules, 5);
+
+/**
+ * no_secret_material, when true, refuses strings that look like secret material rather than a
+ * reference to it. Use it on fields that hold a reference or a name and never an address or a hash
+ * (credential_ref); a 32-byte hex string is a legitimate transaction hash or Aptos/Sui address, so
+ * address and hash fields must not use it. Rejected:
+ * - a run of 32 or more hexadecimal digits, with or without "0x" (a raw private key or hex secret);
+ * - a run of 32 or more letters, digits, "+" or "=" without any separator (an API secret or base64
+ *   token; human-chosen names separate words with "-", "_", "." or "/");
+ * - a PEM block ("-----BEGIN");
+ * - twelve or more lower-case words of 3 to 8 letters separated by spaces (a BIP-39 mnemonic).
+ * Accepted: "vault://trading/binance/main", "awssm://prod/trading/binance-main#api_secret".
+ * Rule id: `cqc.no_secret_material`.
+ *
+ * @generated from extension: optional bool no_secret_material = 80030;
+ */
+export const no_secret_material: GenExtension<StringRules, boolean> = /*@__PURE__*/
+  extDesc(file_cqc_types_v1_rules, 6);
+
+/**
+ * no_credential_params, when true, refuses a request description (SourceRecord.endpoint) that carries a
+ * known credential parameter or header with a value: signature, sign, apiKey/api_key, apiSecret, secret,
+ * secretKey, passphrase, password, token, access_token, listenKey, privateKey/private_key,
+ * X-MBX-APIKEY, OK-ACCESS-KEY/SIGN/PASSPHRASE, CB-ACCESS-KEY/SIGN/PASSPHRASE; names compare
+ * case-insensitively, "-" and "_" alike, when they start the text or follow a character other than a
+ * letter or digit and are followed by "=" or ":" (query parameter, header line). Build endpoints with the
+ * packages' SourceRecord helpers, which drop these parameters. "GET /api/v3/order?symbol=BTCUSDT" is
+ * accepted; "GET /api/v3/order?symbol=BTCUSDT&signature=ab12" is not.
+ * Rule id: `cqc.no_credential_params`.
+ *
+ * @generated from extension: optional bool no_credential_params = 80031;
+ */
+export const no_credential_params: GenExtension<StringRules, boolean> = /*@__PURE__*/
+  extDesc(file_cqc_types_v1_rules, 7);
+
+/**
+ * no_credential_json_values, when true, refuses JSON text (SourceRecord.raw_json) in which a known
+ * credential key has a non-empty string value: "signature", "apiKey"/"api_key", "apiSecret"/"api_secret",
+ * "secret", "secretKey"/"secret_key", "passphrase", "password", "privateKey"/"private_key", "listenKey",
+ * "X-MBX-APIKEY", "OK-ACCESS-KEY/SIGN/PASSPHRASE", "CB-ACCESS-KEY/SIGN/PASSPHRASE" (case-insensitive,
+ * "-" and "_" alike). A value that is empty or starts with "[" (the scrubbers' "[REDACTED]" marker) is
+ * accepted, as are non-string values (Hyperliquid's signature object {r, s, v} is public data).
+ * Rule id: `cqc.no_credential_json_values`.
+ *
+ * @generated from extension: optional bool no_credential_json_values = 80032;
+ */
+export const no_credential_json_values: GenExtension<StringRules, boolean> = /*@__PURE__*/
+  extDesc(file_cqc_types_v1_rules, 8);
+
+/**
+ * caip10_account, when true, tightens a CAIP-10 account id (namespace:reference:address) so it cannot
+ * hold a private key: an "eip155" address must be "0x" and exactly 40 hex digits; a "solana" address
+ * must be 32 to 44 base58 characters; in any namespace the address must not be 80 or more base58/hex
+ * characters (an ed25519 key pair); and an address of exactly 64 hex digits (with or without "0x") is
+ * accepted only in the namespaces whose addresses are 32 bytes ("aptos", "sui", "starknet"), where a
+ * private key cannot be told apart by shape. The overall CAIP-10 shape is checked by the field's own
+ * pattern. Rule id: `cqc.caip10_account`.
+ *
+ * @generated from extension: optional bool caip10_account = 80033;
+ */
+export const caip10_account: GenExtension<StringRules, boolean> = /*@__PURE__*/
+  extDesc(file_cqc_types_v1_rules, 9);
 

@@ -2,9 +2,10 @@
 // @generated from file cqc/types/v1/source.proto (package cqc.types.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { file_cqc_types_v1_rules } from "./rules_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -13,13 +14,17 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/types/v1/source.proto.
  */
 export const file_cqc_types_v1_source: GenFile = /*@__PURE__*/
-  fileDesc("ChljcWMvdHlwZXMvdjEvc291cmNlLnByb3RvEgxjcWMudHlwZXMudjEitQEKDFNvdXJjZVJlY29yZBIyCgZzb3VyY2UYASABKAlCIrpIH3IdMhteW2EtejAtOV1bYS16MC05Ll8tXXsxLDYzfSQSGgoIZW5kcG9pbnQYAiABKAlCCLpIBXIDGIAEEhsKCHJhd19qc29uGAMgASgJQgm6SAZyBCiAgEASOAoMcmVjZWl2ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBQm8KHGNvbS5jcnlwdG9xdWFudC5jcWMudHlwZXMudjFCC1NvdXJjZVByb3RvUAFaQGdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3R5cGVzL3YxO3R5cGVzdjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+  fileDesc("ChljcWMvdHlwZXMvdjEvc291cmNlLnByb3RvEgxjcWMudHlwZXMudjEi6gYKDFNvdXJjZVJlY29yZBIyCgZzb3VyY2UYASABKAlCIrpIH3IdMhteW2EtejAtOV1bYS16MC05Ll8tXXsxLDYzfSQSHgoIZW5kcG9pbnQYAiABKAlCDLpICXIHGIAE+IknARIiCghyYXdfanNvbhgDIAEoCUIQgAEBukgKcggogIBAgIonARI0CgZmb3JtYXQYBSABKA4yGi5jcWMudHlwZXMudjEuU291cmNlRm9ybWF0Qgi6SAWCAQIQARIeCghyYXdfdGV4dBgGIAEoCUIMgAEBukgGcgQogIBAEh8KCXJhd19ieXRlcxgHIAEoDEIMgAEBukgGegQYgIBAEjgKDHJlY2VpdmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBATqwBLpIrAQawQEKGnNvdXJjZV9yZWNvcmQub25lX3Jhd19mb3JtEjphdCBtb3N0IG9uZSBvZiByYXdfanNvbiwgcmF3X3RleHQgYW5kIHJhd19ieXRlcyBtYXkgYmUgc2V0GmcodGhpcy5yYXdfanNvbiAhPSAnJyA/IDEgOiAwKSArICh0aGlzLnJhd190ZXh0ICE9ICcnID8gMSA6IDApICsgKHNpemUodGhpcy5yYXdfYnl0ZXMpID4gMCA/IDEgOiAwKSA8PSAxGuUCCiBzb3VyY2VfcmVjb3JkLmZvcm1hdF9tYXRjaGVzX3JhdxKcAWZvcm1hdCBtdXN0IG1hdGNoIHRoZSByYXcgZmllbGQgc2V0OiBKU09OIG9yIFVOU1BFQ0lGSUVEIGZvciByYXdfanNvbjsgRklYLCBDU1YsIFhNTCBvciBPVEhFUl9URVhUIGZvciByYXdfdGV4dDsgU0JFLCBQUk9UT0JVRiBvciBPVEhFUl9CSU5BUlkgZm9yIHJhd19ieXRlcxqhASh0aGlzLnJhd19qc29uID09ICcnIHx8IHRoaXMuZm9ybWF0IGluIFswLCAxXSkgJiYgKHRoaXMucmF3X3RleHQgPT0gJycgfHwgdGhpcy5mb3JtYXQgaW4gWzIsIDMsIDYsIDddKSAmJiAoc2l6ZSh0aGlzLnJhd19ieXRlcykgPT0gMCB8fCB0aGlzLmZvcm1hdCBpbiBbNCwgNSwgOF0pKvsBCgxTb3VyY2VGb3JtYXQSHQoZU09VUkNFX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhYKElNPVVJDRV9GT1JNQVRfSlNPThABEhUKEVNPVVJDRV9GT1JNQVRfRklYEAISFQoRU09VUkNFX0ZPUk1BVF9DU1YQAxIVChFTT1VSQ0VfRk9STUFUX1NCRRAEEhoKFlNPVVJDRV9GT1JNQVRfUFJPVE9CVUYQBRIVChFTT1VSQ0VfRk9STUFUX1hNTBAGEhwKGFNPVVJDRV9GT1JNQVRfT1RIRVJfVEVYVBAHEh4KGlNPVVJDRV9GT1JNQVRfT1RIRVJfQklOQVJZEAhCbwocY29tLmNyeXB0b3F1YW50LmNxYy50eXBlcy52MUILU291cmNlUHJvdG9QAVpAZ2l0aHViLmNvbS9jcnlwdG8tcXVhbnQvY3FjL3BhY2thZ2VzL2dvL2dlbi9jcWMvdHlwZXMvdjE7dHlwZXN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_rules, file_google_protobuf_timestamp]);
 
 /**
  * SourceRecord keeps the original record a CQC message was mapped from (a venue's REST or WebSocket
- * payload, a registry's coin record), byte for byte, so that nothing a source said is ever lost even when
- * the contract has no field for it yet. Readers MUST treat the typed fields of the enclosing message as
- * authoritative; the raw record is for audit, debugging and re-mapping.
+ * payload, a FIX message, a CSV statement line, an SBE frame, a registry's coin record), byte for byte, so
+ * that nothing a source said is ever lost even when the contract has no field for it yet. Readers MUST
+ * treat the typed fields of the enclosing message as authoritative; the raw record is for audit,
+ * debugging and re-mapping.
+ *
+ * At most one of raw_json, raw_text and raw_bytes is set, and format says which: JSON (or UNSPECIFIED)
+ * with raw_json; FIX, CSV, XML or OTHER_TEXT with raw_text; SBE, PROTOBUF or OTHER_BINARY with raw_bytes.
  *
  * @generated from message cqc.types.v1.SourceRecord
  */
@@ -34,7 +39,10 @@ export type SourceRecord = Message<"cqc.types.v1.SourceRecord"> & {
 
   /**
    * endpoint says where the record came from: the REST path or stream name, e.g.
-   * "GET /api/v3/exchangeInfo", "wss executionReport". Free text, at most 512 characters.
+   * "GET /api/v3/exchangeInfo", "wss executionReport". Free text, at most 512 characters. Never carries
+   * credentials: known credential parameters and headers (signature, apiKey, secret, passphrase, token,
+   * X-MBX-APIKEY, OK-ACCESS-SIGN...) are refused (cqc.no_credential_params); build it with the packages'
+   * SourceRecord helpers, which scrub them.
    *
    * @generated from field: string endpoint = 2;
    */
@@ -42,11 +50,40 @@ export type SourceRecord = Message<"cqc.types.v1.SourceRecord"> & {
 
   /**
    * raw_json is the record exactly as received, as JSON text (not re-serialized: big integers and
-   * trailing zeros are preserved). At most 1 MiB. Empty when the source was not JSON.
+   * trailing zeros are preserved). At most 1 MiB. Empty when the source was not JSON (see raw_text and
+   * raw_bytes). Credential values (a "signature", "apiKey", "secret", "passphrase" key with a string value)
+   * are refused (cqc.no_credential_json_values): scrub them to "[REDACTED]" with the SourceRecord helpers.
+   * Redacted in debug output: a raw record can carry anything the source sent (a uid, an address).
    *
    * @generated from field: string raw_json = 3;
    */
   rawJson: string;
+
+  /**
+   * format is the encoding of the kept record. UNSPECIFIED reads as JSON and is allowed only with raw_json
+   * or with no raw record. Required with raw_text and raw_bytes.
+   *
+   * @generated from field: cqc.types.v1.SourceFormat format = 5;
+   */
+  format: SourceFormat;
+
+  /**
+   * raw_text is a non-JSON text record exactly as received: a FIX tag=value message with its SOH
+   * separators, a CSV line, an XML document. At most 1 MiB (UTF-8). Empty otherwise.
+   * Redacted in debug output, like raw_json.
+   *
+   * @generated from field: string raw_text = 6;
+   */
+  rawText: string;
+
+  /**
+   * raw_bytes is a binary record exactly as received: an SBE frame, a venue's protobuf message. At most
+   * 1 MiB. Empty otherwise.
+   * Redacted (cleared) in debug output, like raw_json.
+   *
+   * @generated from field: bytes raw_bytes = 7;
+   */
+  rawBytes: Uint8Array;
 
   /**
    * receive_time is when a CQC service received the record (the service's clock). Required.
@@ -62,4 +99,83 @@ export type SourceRecord = Message<"cqc.types.v1.SourceRecord"> & {
  */
 export const SourceRecordSchema: GenMessage<SourceRecord> = /*@__PURE__*/
   messageDesc(file_cqc_types_v1_source, 0);
+
+/**
+ * SourceFormat is the encoding of the record kept in a SourceRecord.
+ *
+ * @generated from enum cqc.types.v1.SourceFormat
+ */
+export enum SourceFormat {
+  /**
+   * Not stated. Allowed only with raw_json (or no raw record at all): it then reads as JSON.
+   *
+   * @generated from enum value: SOURCE_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * JSON text (REST and WebSocket payloads), kept in raw_json.
+   *
+   * @generated from enum value: SOURCE_FORMAT_JSON = 1;
+   */
+  JSON = 1,
+
+  /**
+   * FIX tag=value text (FIX 4.2 to 5.0 SP2, e.g. "8=FIX.4.4|9=...|35=8|..."), kept in raw_text. The SOH
+   * field separator (0x01) is kept as sent; writers MUST NOT replace it by "|".
+   *
+   * @generated from enum value: SOURCE_FORMAT_FIX = 2;
+   */
+  FIX = 2,
+
+  /**
+   * One CSV line (or a header line plus one line) of a file export or statement, kept in raw_text.
+   *
+   * @generated from enum value: SOURCE_FORMAT_CSV = 3;
+   */
+  CSV = 3,
+
+  /**
+   * Simple Binary Encoding (FIX SBE, Binance SBE market data and user streams) message bytes, kept in
+   * raw_bytes.
+   *
+   * @generated from enum value: SOURCE_FORMAT_SBE = 4;
+   */
+  SBE = 4,
+
+  /**
+   * Protocol Buffers wire-format bytes of a venue's own schema (dYdX v4 indexer, Hyperliquid node data),
+   * kept in raw_bytes.
+   *
+   * @generated from enum value: SOURCE_FORMAT_PROTOBUF = 5;
+   */
+  PROTOBUF = 5,
+
+  /**
+   * XML text (FIXML, some bank and custodian statements), kept in raw_text.
+   *
+   * @generated from enum value: SOURCE_FORMAT_XML = 6;
+   */
+  XML = 6,
+
+  /**
+   * Any other text format, kept in raw_text; endpoint says what it is.
+   *
+   * @generated from enum value: SOURCE_FORMAT_OTHER_TEXT = 7;
+   */
+  OTHER_TEXT = 7,
+
+  /**
+   * Any other binary format, kept in raw_bytes; endpoint says what it is.
+   *
+   * @generated from enum value: SOURCE_FORMAT_OTHER_BINARY = 8;
+   */
+  OTHER_BINARY = 8,
+}
+
+/**
+ * Describes the enum cqc.types.v1.SourceFormat.
+ */
+export const SourceFormatSchema: GenEnum<SourceFormat> = /*@__PURE__*/
+  enumDesc(file_cqc_types_v1_source, 0);
 

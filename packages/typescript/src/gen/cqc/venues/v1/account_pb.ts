@@ -18,48 +18,54 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/venues/v1/account.proto.
  */
 export const file_cqc_venues_v1_account: GenFile = /*@__PURE__*/
-  fileDesc("ChtjcWMvdmVudWVzL3YxL2FjY291bnQucHJvdG8SDWNxYy52ZW51ZXMudjEitAIKD0NvbW1pc3Npb25SYXRlcxIdCgptYWtlcl9yYXRlGAEgASgJQgm6SAZyBIiIJwESHQoKdGFrZXJfcmF0ZRgCIAEoCUIJukgGcgSIiCcBEiIKCmJ1eWVyX3JhdGUYAyABKAlCCbpIBnIEiIgnAUgAiAEBEiMKC3NlbGxlcl9yYXRlGAQgASgJQgm6SAZyBIiIJwFIAYgBARIlCg1kaXNjb3VudF9yYXRlGAUgASgJQgm6SAZyBJCIJwFIAogBARIsChFkaXNjb3VudF9hc3NldF9pZBgGIAEoCUIMukgJcgeiiCcDYXN0SAOIAQFCDQoLX2J1eWVyX3JhdGVCDgoMX3NlbGxlcl9yYXRlQhAKDl9kaXNjb3VudF9yYXRlQhQKEl9kaXNjb3VudF9hc3NldF9pZCLwBQoNQWNjb3VudExpbWl0cxIkCgxtYXhfbGV2ZXJhZ2UYASABKAlCCbpIBnIEmIgnAUgAiAEBEioKEm1heF9vcmRlcl9ub3Rpb25hbBgCIAEoCUIJukgGcgSQiCcBSAGIAQESLQoVbWF4X3Bvc2l0aW9uX25vdGlvbmFsGAMgASgJQgm6SAZyBJCIJwFIAogBARIuChZkYWlseV93aXRoZHJhd2FsX2xpbWl0GAQgASgJQgm6SAZyBJCIJwFIA4gBARIpCg5saW1pdF9hc3NldF9pZBgFIAEoCUIMukgJcgeiiCcDYXN0SASIAQESHAoPbWF4X29wZW5fb3JkZXJzGAYgASgNSAWIAQESKwoTbWF4X2JvcnJvd19ub3Rpb25hbBgHIAEoCUIJukgGcgSQiCcBSAaIAQE6mwK6SJcCGpQCCh1hY2NvdW50X2xpbWl0cy5hc3NldF9yZXF1aXJlZBJNbGltaXRfYXNzZXRfaWQgbXVzdCBiZSBzZXQgd2hlbiBhIG5vdGlvbmFsLCBib3Jyb3cgb3Igd2l0aGRyYXdhbCBsaW1pdCBpcyBzZXQaowFoYXModGhpcy5saW1pdF9hc3NldF9pZCkgfHwgIShoYXModGhpcy5tYXhfb3JkZXJfbm90aW9uYWwpIHx8IGhhcyh0aGlzLm1heF9wb3NpdGlvbl9ub3Rpb25hbCkgfHwgaGFzKHRoaXMuZGFpbHlfd2l0aGRyYXdhbF9saW1pdCkgfHwgaGFzKHRoaXMubWF4X2JvcnJvd19ub3Rpb25hbCkpQg8KDV9tYXhfbGV2ZXJhZ2VCFQoTX21heF9vcmRlcl9ub3Rpb25hbEIYChZfbWF4X3Bvc2l0aW9uX25vdGlvbmFsQhkKF19kYWlseV93aXRoZHJhd2FsX2xpbWl0QhEKD19saW1pdF9hc3NldF9pZEISChBfbWF4X29wZW5fb3JkZXJzQhYKFF9tYXhfYm9ycm93X25vdGlvbmFsIsgBCg5NYXJrZXRMZXZlcmFnZRIfCgltYXJrZXRfaWQYASABKAlCDLpICXIHoognA21rdBIgCg1sb25nX2xldmVyYWdlGAIgASgJQgm6SAZyBJiIJwESJgoOc2hvcnRfbGV2ZXJhZ2UYAyABKAlCCbpIBnIEmIgnAUgAiAEBEjgKC21hcmdpbl9tb2RlGAQgASgOMhkuY3FjLnZlbnVlcy52MS5NYXJnaW5Nb2RlQgi6SAWCAQIQAUIRCg9fc2hvcnRfbGV2ZXJhZ2UirBAKDFZlbnVlQWNjb3VudBIgCgphY2NvdW50X2lkGAEgASgJQgy6SAlyB6KIJwNhY2MSHgoIdmVudWVfaWQYAiABKAlCDLpICXIHoognA3ZlbhIYCgRuYW1lGAMgASgJQgq6SAdyBRABGMgBEigKE2V4dGVybmFsX2FjY291bnRfaWQYBCABKAlCC4ABAbpIBXIDGIACEmEKDndhbGxldF9hZGRyZXNzGAUgASgJQkSAAQG6SD5yPDI6XlstYS16MC05XXszLDh9OlstX2EtekEtWjAtOV17MSwzMn06Wy0uJWEtekEtWjAtOV17MSwxMjh9JEgAiAEBEmAKDXZhdWx0X2FkZHJlc3MYBiABKAlCRIABAbpIPnI8MjpeWy1hLXowLTldezMsOH06Wy1fYS16QS1aMC05XXsxLDMyfTpbLS4lYS16QS1aMC05XXsxLDEyOH0kSAGIAQESLAoRcGFyZW50X2FjY291bnRfaWQYByABKAlCDLpICXIHoognA2FjY0gCiAEBEjwKDGFjY291bnRfdHlwZRgIIAEoDjIaLmNxYy52ZW51ZXMudjEuQWNjb3VudFR5cGVCCrpIB4IBBBABIAASOAoGc3RhdHVzGAkgASgOMhwuY3FjLnZlbnVlcy52MS5BY2NvdW50U3RhdHVzQgq6SAeCAQQQASAAEjwKDXRyYWRpbmdfc3RhdGUYCiABKA4yGy5jcWMudmVudWVzLnYxLlRyYWRpbmdTdGF0ZUIIukgFggECEAESOAoLbWFyZ2luX21vZGUYCyABKA4yGS5jcWMudmVudWVzLnYxLk1hcmdpbk1vZGVCCLpIBYIBAhABEjwKDXBvc2l0aW9uX21vZGUYDCABKA4yGy5jcWMudmVudWVzLnYxLlBvc2l0aW9uTW9kZUIIukgFggECEAESKAoNYmFzZV9hc3NldF9pZBgNIAEoCUIMukgJcgeiiCcDYXN0SAOIAQESSAoLcGVybWlzc2lvbnMYDiADKA4yIC5jcWMudmVudWVzLnYxLkFjY291bnRQZXJtaXNzaW9uQhG6SA6SAQsYASIHggEEEAEgABIZCghmZWVfdGllchgPIAEoCUIHukgEcgIYQBI4ChBjb21taXNzaW9uX3JhdGVzGBAgASgLMh4uY3FjLnZlbnVlcy52MS5Db21taXNzaW9uUmF0ZXMSLAoGbGltaXRzGBEgASgLMhwuY3FjLnZlbnVlcy52MS5BY2NvdW50TGltaXRzEkIKEG1hcmtldF9sZXZlcmFnZXMYEiADKAsyHS5jcWMudmVudWVzLnYxLk1hcmtldExldmVyYWdlQgm6SAaSAQMQkE4SagoOY3JlZGVudGlhbF9yZWYYEyABKAlCTbpISnJIMkZeKHZhdWx0fGF3c3NtfGdjcHNtfGF6a3Z8azhzfGttcyk6Ly9bQS1aYS16MC05XVtBLVphLXowLTkuXy8tXXswLDI1NX0kSASIAQESHwoKYXBpX2tleV9pZBgUIAEoCUILgAEBukgFcgMYgAISFgoJY2FuX3RyYWRlGBUgASgISAWIAQESGQoMY2FuX3dpdGhkcmF3GBYgASgISAaIAQESGAoLY2FuX2RlcG9zaXQYFyABKAhIB4gBARITCgtpc19yZXBvcnRlZBgYIAEoCBIvCgtjcmVhdGVfdGltZRgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYGiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEXZlbnVlX3VwZGF0ZV90aW1lGBsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1zb3VyY2VfcmVjb3JkGBwgASgLMhouY3FjLnR5cGVzLnYxLlNvdXJjZVJlY29yZDrvA7pI6wMaqgEKKHZlbnVlX2FjY291bnQuZXh0ZXJuYWxfaWRlbnRpdHlfcmVxdWlyZWQSQmF0IGxlYXN0IG9uZSBvZiBleHRlcm5hbF9hY2NvdW50X2lkIGFuZCB3YWxsZXRfYWRkcmVzcyBtdXN0IGJlIHNldBo6dGhpcy5leHRlcm5hbF9hY2NvdW50X2lkICE9ICcnIHx8IGhhcyh0aGlzLndhbGxldF9hZGRyZXNzKRqgAQoldmVudWVfYWNjb3VudC53YWxsZXRfcmVxdWlyZXNfYWRkcmVzcxJDd2FsbGV0X2FkZHJlc3MgbXVzdCBiZSBzZXQgd2hlbiBhY2NvdW50X3R5cGUgaXMgQUNDT1VOVF9UWVBFX1dBTExFVBoydGhpcy5hY2NvdW50X3R5cGUgIT0gNSB8fCBoYXModGhpcy53YWxsZXRfYWRkcmVzcykamAEKHHZlbnVlX2FjY291bnQucGFyZW50X2RpZmZlcnMSLXBhcmVudF9hY2NvdW50X2lkIG11c3QgZGlmZmVyIGZyb20gYWNjb3VudF9pZBpJIWhhcyh0aGlzLnBhcmVudF9hY2NvdW50X2lkKSB8fCB0aGlzLnBhcmVudF9hY2NvdW50X2lkICE9IHRoaXMuYWNjb3VudF9pZEIRCg9fd2FsbGV0X2FkZHJlc3NCEAoOX3ZhdWx0X2FkZHJlc3NCFAoSX3BhcmVudF9hY2NvdW50X2lkQhAKDl9iYXNlX2Fzc2V0X2lkQhEKD19jcmVkZW50aWFsX3JlZkIMCgpfY2FuX3RyYWRlQg8KDV9jYW5fd2l0aGRyYXdCDgoMX2Nhbl9kZXBvc2l0KosCCgtBY2NvdW50VHlwZRIcChhBQ0NPVU5UX1RZUEVfVU5TUEVDSUZJRUQQABIVChFBQ0NPVU5UX1RZUEVfU1BPVBABEhcKE0FDQ09VTlRfVFlQRV9NQVJHSU4QAhIYChRBQ0NPVU5UX1RZUEVfRlVUVVJFUxADEhgKFEFDQ09VTlRfVFlQRV9PUFRJT05TEAQSFwoTQUNDT1VOVF9UWVBFX1dBTExFVBAFEhgKFEFDQ09VTlRfVFlQRV9VTklGSUVEEAYSGAoUQUNDT1VOVF9UWVBFX0ZVTkRJTkcQBxIVChFBQ0NPVU5UX1RZUEVfRUFSThAIEhYKEkFDQ09VTlRfVFlQRV9WQVVMVBAJKv4BCg1BY2NvdW50U3RhdHVzEh4KGkFDQ09VTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVQUNDT1VOVF9TVEFUVVNfQUNUSVZFEAESGwoXQUNDT1VOVF9TVEFUVVNfSU5BQ1RJVkUQAhIcChhBQ0NPVU5UX1NUQVRVU19TVVNQRU5ERUQQAxIaChZBQ0NPVU5UX1NUQVRVU19QRU5ESU5HEAQSGQoVQUNDT1VOVF9TVEFUVVNfQ0xPU0VEEAUSHgoaQUNDT1VOVF9TVEFUVVNfUkVEVUNFX09OTFkQBhIgChxBQ0NPVU5UX1NUQVRVU19XSVRIRFJBV19PTkxZEAcq6QIKEUFjY291bnRQZXJtaXNzaW9uEiIKHkFDQ09VTlRfUEVSTUlTU0lPTl9VTlNQRUNJRklFRBAAEhsKF0FDQ09VTlRfUEVSTUlTU0lPTl9SRUFEEAESIQodQUNDT1VOVF9QRVJNSVNTSU9OX1NQT1RfVFJBREUQAhIjCh9BQ0NPVU5UX1BFUk1JU1NJT05fTUFSR0lOX1RSQURFEAMSJAogQUNDT1VOVF9QRVJNSVNTSU9OX0ZVVFVSRVNfVFJBREUQBBIkCiBBQ0NPVU5UX1BFUk1JU1NJT05fT1BUSU9OU19UUkFERRAFEh4KGkFDQ09VTlRfUEVSTUlTU0lPTl9ERVBPU0lUEAYSHwobQUNDT1VOVF9QRVJNSVNTSU9OX1dJVEhEUkFXEAcSHwobQUNDT1VOVF9QRVJNSVNTSU9OX1RSQU5TRkVSEAgSHQoZQUNDT1VOVF9QRVJNSVNTSU9OX0JPUlJPVxAJKn0KDFRyYWRpbmdTdGF0ZRIdChlUUkFESU5HX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUVFJBRElOR19TVEFURV9BQ1RJVkUQARIYChRUUkFESU5HX1NUQVRFX0hBTFRFRBACEhoKFlRSQURJTkdfU1RBVEVfUkVEVUNJTkcQA0JzCh1jb20uY3J5cHRvcXVhbnQuY3FjLnZlbnVlcy52MUIMQWNjb3VudFByb3RvUAFaQmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3ZlbnVlcy92MTt2ZW51ZXN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_cqc_venues_v1_trading, file_google_protobuf_timestamp]);
+  fileDesc("ChtjcWMvdmVudWVzL3YxL2FjY291bnQucHJvdG8SDWNxYy52ZW51ZXMudjEi7QYKD0NvbW1pc3Npb25SYXRlcxIhCg5tYWtlcl9mZWVfcmF0ZRgBIAEoCUIJukgGcgSIiCcBEiEKDnRha2VyX2ZlZV9yYXRlGAIgASgJQgm6SAZyBIiIJwESJgoOYnV5ZXJfZmVlX3JhdGUYAyABKAlCCbpIBnIEiIgnAUgAiAEBEicKD3NlbGxlcl9mZWVfcmF0ZRgEIAEoCUIJukgGcgSIiCcBSAGIAQESJQoNZGlzY291bnRfcmF0ZRgFIAEoCUIJukgGcgSQiCcBSAKIAQESLAoRZGlzY291bnRfYXNzZXRfaWQYBiABKAlCDLpICXIHoognA2FzdEgDiAEBEisKE3NldHRsZW1lbnRfZmVlX3JhdGUYByABKAlCCbpIBnIEiIgnAUgEiAEBEikKEWV4ZXJjaXNlX2ZlZV9yYXRlGAggASgJQgm6SAZyBIiIJwFIBYgBARJNChNieV9zZXR0bGVtZW50X2Fzc2V0GAkgAygLMiYuY3FjLnZlbnVlcy52MS5TZXR0bGVtZW50QXNzZXRGZWVSYXRlc0IIukgFkgECEAo6yQK6SMUCGsICCiBjb21taXNzaW9uX3JhdGVzLmZyYWN0aW9uX2JvdW5kcxI7ZmVlIHJhdGVzIG11c3QgbGllIGluIFstMC4wMSwgMC4xXSAoZnJhY3Rpb25zLCBub3QgcGVyY2VudCka4AFbdGhpcy5tYWtlcl9mZWVfcmF0ZSwgdGhpcy50YWtlcl9mZWVfcmF0ZSwgdGhpcy5idXllcl9mZWVfcmF0ZSwgdGhpcy5zZWxsZXJfZmVlX3JhdGUsIHRoaXMuc2V0dGxlbWVudF9mZWVfcmF0ZSwgdGhpcy5leGVyY2lzZV9mZWVfcmF0ZV0uYWxsKHIsICFyLm1hdGNoZXMoJ14tP1swLTldKyhcXC5bMC05XSspPyQnKSB8fCAoZG91YmxlKHIpID49IC0wLjAxICYmIGRvdWJsZShyKSA8PSAwLjEpKUIRCg9fYnV5ZXJfZmVlX3JhdGVCEgoQX3NlbGxlcl9mZWVfcmF0ZUIQCg5fZGlzY291bnRfcmF0ZUIUChJfZGlzY291bnRfYXNzZXRfaWRCFgoUX3NldHRsZW1lbnRfZmVlX3JhdGVCFAoSX2V4ZXJjaXNlX2ZlZV9yYXRlIoMDChdTZXR0bGVtZW50QXNzZXRGZWVSYXRlcxIpChNzZXR0bGVtZW50X2Fzc2V0X2lkGAEgASgJQgy6SAlyB6KIJwNhc3QSIQoObWFrZXJfZmVlX3JhdGUYAiABKAlCCbpIBnIEiIgnARIhCg50YWtlcl9mZWVfcmF0ZRgDIAEoCUIJukgGcgSIiCcBOvYBukjyARrvAQoqc2V0dGxlbWVudF9hc3NldF9mZWVfcmF0ZXMuZnJhY3Rpb25fYm91bmRzEjtmZWUgcmF0ZXMgbXVzdCBsaWUgaW4gWy0wLjAxLCAwLjFdIChmcmFjdGlvbnMsIG5vdCBwZXJjZW50KRqDAVt0aGlzLm1ha2VyX2ZlZV9yYXRlLCB0aGlzLnRha2VyX2ZlZV9yYXRlXS5hbGwociwgIXIubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpIHx8IChkb3VibGUocikgPj0gLTAuMDEgJiYgZG91YmxlKHIpIDw9IDAuMSkpIvAFCg1BY2NvdW50TGltaXRzEiQKDG1heF9sZXZlcmFnZRgBIAEoCUIJukgGcgSYiCcBSACIAQESKgoSbWF4X29yZGVyX25vdGlvbmFsGAIgASgJQgm6SAZyBJCIJwFIAYgBARItChVtYXhfcG9zaXRpb25fbm90aW9uYWwYAyABKAlCCbpIBnIEkIgnAUgCiAEBEi4KFmRhaWx5X3dpdGhkcmF3YWxfbGltaXQYBCABKAlCCbpIBnIEkIgnAUgDiAEBEikKDmxpbWl0X2Fzc2V0X2lkGAUgASgJQgy6SAlyB6KIJwNhc3RIBIgBARIcCg9tYXhfb3Blbl9vcmRlcnMYBiABKA1IBYgBARIrChNtYXhfYm9ycm93X25vdGlvbmFsGAcgASgJQgm6SAZyBJCIJwFIBogBATqbArpIlwIalAIKHWFjY291bnRfbGltaXRzLmFzc2V0X3JlcXVpcmVkEk1saW1pdF9hc3NldF9pZCBtdXN0IGJlIHNldCB3aGVuIGEgbm90aW9uYWwsIGJvcnJvdyBvciB3aXRoZHJhd2FsIGxpbWl0IGlzIHNldBqjAWhhcyh0aGlzLmxpbWl0X2Fzc2V0X2lkKSB8fCAhKGhhcyh0aGlzLm1heF9vcmRlcl9ub3Rpb25hbCkgfHwgaGFzKHRoaXMubWF4X3Bvc2l0aW9uX25vdGlvbmFsKSB8fCBoYXModGhpcy5kYWlseV93aXRoZHJhd2FsX2xpbWl0KSB8fCBoYXModGhpcy5tYXhfYm9ycm93X25vdGlvbmFsKSlCDwoNX21heF9sZXZlcmFnZUIVChNfbWF4X29yZGVyX25vdGlvbmFsQhgKFl9tYXhfcG9zaXRpb25fbm90aW9uYWxCGQoXX2RhaWx5X3dpdGhkcmF3YWxfbGltaXRCEQoPX2xpbWl0X2Fzc2V0X2lkQhIKEF9tYXhfb3Blbl9vcmRlcnNCFgoUX21heF9ib3Jyb3dfbm90aW9uYWwiyAEKDk1hcmtldExldmVyYWdlEh8KCW1hcmtldF9pZBgBIAEoCUIMukgJcgeiiCcDbWt0EiAKDWxvbmdfbGV2ZXJhZ2UYAiABKAlCCbpIBnIEmIgnARImCg5zaG9ydF9sZXZlcmFnZRgDIAEoCUIJukgGcgSYiCcBSACIAQESOAoLbWFyZ2luX21vZGUYBCABKA4yGS5jcWMudmVudWVzLnYxLk1hcmdpbk1vZGVCCLpIBYIBAhABQhEKD19zaG9ydF9sZXZlcmFnZSKoEQoMVmVudWVBY2NvdW50EiAKCmFjY291bnRfaWQYASABKAlCDLpICXIHoognA2FjYxIeCgh2ZW51ZV9pZBgCIAEoCUIMukgJcgeiiCcDdmVuEhgKBG5hbWUYAyABKAlCCrpIB3IFEAEYyAESKAoTZXh0ZXJuYWxfYWNjb3VudF9pZBgEIAEoCUILgAEBukgFcgMYgAISZQoOd2FsbGV0X2FkZHJlc3MYBSABKAlCSIABAbpIQnJAMjpeWy1hLXowLTldezMsOH06Wy1fYS16QS1aMC05XXsxLDMyfTpbLS4lYS16QS1aMC05XXsxLDEyOH0kiIonAUgAiAEBEmQKDXZhdWx0X2FkZHJlc3MYBiABKAlCSIABAbpIQnJAMjpeWy1hLXowLTldezMsOH06Wy1fYS16QS1aMC05XXsxLDMyfTpbLS4lYS16QS1aMC05XXsxLDEyOH0kiIonAUgBiAEBEiwKEXBhcmVudF9hY2NvdW50X2lkGAcgASgJQgy6SAlyB6KIJwNhY2NIAogBARI8CgxhY2NvdW50X3R5cGUYCCABKA4yGi5jcWMudmVudWVzLnYxLkFjY291bnRUeXBlQgq6SAeCAQQQASAAEjgKBnN0YXR1cxgJIAEoDjIcLmNxYy52ZW51ZXMudjEuQWNjb3VudFN0YXR1c0IKukgHggEEEAEgABI8Cg10cmFkaW5nX3N0YXRlGAogASgOMhsuY3FjLnZlbnVlcy52MS5UcmFkaW5nU3RhdGVCCLpIBYIBAhABEjgKC21hcmdpbl9tb2RlGAsgASgOMhkuY3FjLnZlbnVlcy52MS5NYXJnaW5Nb2RlQgi6SAWCAQIQARI8Cg1wb3NpdGlvbl9tb2RlGAwgASgOMhsuY3FjLnZlbnVlcy52MS5Qb3NpdGlvbk1vZGVCCLpIBYIBAhABEigKDWJhc2VfYXNzZXRfaWQYDSABKAlCDLpICXIHoognA2FzdEgDiAEBEkgKC3Blcm1pc3Npb25zGA4gAygOMiAuY3FjLnZlbnVlcy52MS5BY2NvdW50UGVybWlzc2lvbkIRukgOkgELGAEiB4IBBBABIAASGQoIZmVlX3RpZXIYDyABKAlCB7pIBHICGEASOAoQY29tbWlzc2lvbl9yYXRlcxgQIAEoCzIeLmNxYy52ZW51ZXMudjEuQ29tbWlzc2lvblJhdGVzEiwKBmxpbWl0cxgRIAEoCzIcLmNxYy52ZW51ZXMudjEuQWNjb3VudExpbWl0cxJCChBtYXJrZXRfbGV2ZXJhZ2VzGBIgAygLMh0uY3FjLnZlbnVlcy52MS5NYXJrZXRMZXZlcmFnZUIJukgGkgEDEJBOEt0BCg5jcmVkZW50aWFsX3JlZhgTIAEoCUK/AYABAbpIuAFytQEyrgFeKCh2YXVsdHxhd3NzbXxnY3BzbXxhemt2fGs4c3xrbXMpOi8vW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXXswLDYzfSgvW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXXswLDYzfSl7MCwxNX0oI1tBLVphLXowLTldW0EtWmEtejAtOS5fLV17MCw2M30pP3xlbnY6Ly9bQS1aX11bQS1aMC05X117MCwxMjd9KSTwiScBSASIAQESHwoKYXBpX2tleV9pZBgUIAEoCUILgAEBukgFcgMYgAISFgoJY2FuX3RyYWRlGBUgASgISAWIAQESGQoMY2FuX3dpdGhkcmF3GBYgASgISAaIAQESGAoLY2FuX2RlcG9zaXQYFyABKAhIB4gBARITCgtpc19yZXBvcnRlZBgYIAEoCBIvCgtjcmVhdGVfdGltZRgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYGiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEXZlbnVlX3VwZGF0ZV90aW1lGBsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1zb3VyY2VfcmVjb3JkGBwgASgLMhouY3FjLnR5cGVzLnYxLlNvdXJjZVJlY29yZDrvA7pI6wMaqgEKKHZlbnVlX2FjY291bnQuZXh0ZXJuYWxfaWRlbnRpdHlfcmVxdWlyZWQSQmF0IGxlYXN0IG9uZSBvZiBleHRlcm5hbF9hY2NvdW50X2lkIGFuZCB3YWxsZXRfYWRkcmVzcyBtdXN0IGJlIHNldBo6dGhpcy5leHRlcm5hbF9hY2NvdW50X2lkICE9ICcnIHx8IGhhcyh0aGlzLndhbGxldF9hZGRyZXNzKRqgAQoldmVudWVfYWNjb3VudC53YWxsZXRfcmVxdWlyZXNfYWRkcmVzcxJDd2FsbGV0X2FkZHJlc3MgbXVzdCBiZSBzZXQgd2hlbiBhY2NvdW50X3R5cGUgaXMgQUNDT1VOVF9UWVBFX1dBTExFVBoydGhpcy5hY2NvdW50X3R5cGUgIT0gNSB8fCBoYXModGhpcy53YWxsZXRfYWRkcmVzcykamAEKHHZlbnVlX2FjY291bnQucGFyZW50X2RpZmZlcnMSLXBhcmVudF9hY2NvdW50X2lkIG11c3QgZGlmZmVyIGZyb20gYWNjb3VudF9pZBpJIWhhcyh0aGlzLnBhcmVudF9hY2NvdW50X2lkKSB8fCB0aGlzLnBhcmVudF9hY2NvdW50X2lkICE9IHRoaXMuYWNjb3VudF9pZEIRCg9fd2FsbGV0X2FkZHJlc3NCEAoOX3ZhdWx0X2FkZHJlc3NCFAoSX3BhcmVudF9hY2NvdW50X2lkQhAKDl9iYXNlX2Fzc2V0X2lkQhEKD19jcmVkZW50aWFsX3JlZkIMCgpfY2FuX3RyYWRlQg8KDV9jYW5fd2l0aGRyYXdCDgoMX2Nhbl9kZXBvc2l0KosCCgtBY2NvdW50VHlwZRIcChhBQ0NPVU5UX1RZUEVfVU5TUEVDSUZJRUQQABIVChFBQ0NPVU5UX1RZUEVfU1BPVBABEhcKE0FDQ09VTlRfVFlQRV9NQVJHSU4QAhIYChRBQ0NPVU5UX1RZUEVfRlVUVVJFUxADEhgKFEFDQ09VTlRfVFlQRV9PUFRJT05TEAQSFwoTQUNDT1VOVF9UWVBFX1dBTExFVBAFEhgKFEFDQ09VTlRfVFlQRV9VTklGSUVEEAYSGAoUQUNDT1VOVF9UWVBFX0ZVTkRJTkcQBxIVChFBQ0NPVU5UX1RZUEVfRUFSThAIEhYKEkFDQ09VTlRfVFlQRV9WQVVMVBAJKv4BCg1BY2NvdW50U3RhdHVzEh4KGkFDQ09VTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVQUNDT1VOVF9TVEFUVVNfQUNUSVZFEAESGwoXQUNDT1VOVF9TVEFUVVNfSU5BQ1RJVkUQAhIcChhBQ0NPVU5UX1NUQVRVU19TVVNQRU5ERUQQAxIaChZBQ0NPVU5UX1NUQVRVU19QRU5ESU5HEAQSGQoVQUNDT1VOVF9TVEFUVVNfQ0xPU0VEEAUSHgoaQUNDT1VOVF9TVEFUVVNfUkVEVUNFX09OTFkQBhIgChxBQ0NPVU5UX1NUQVRVU19XSVRIRFJBV19PTkxZEAcq6QIKEUFjY291bnRQZXJtaXNzaW9uEiIKHkFDQ09VTlRfUEVSTUlTU0lPTl9VTlNQRUNJRklFRBAAEhsKF0FDQ09VTlRfUEVSTUlTU0lPTl9SRUFEEAESIQodQUNDT1VOVF9QRVJNSVNTSU9OX1NQT1RfVFJBREUQAhIjCh9BQ0NPVU5UX1BFUk1JU1NJT05fTUFSR0lOX1RSQURFEAMSJAogQUNDT1VOVF9QRVJNSVNTSU9OX0ZVVFVSRVNfVFJBREUQBBIkCiBBQ0NPVU5UX1BFUk1JU1NJT05fT1BUSU9OU19UUkFERRAFEh4KGkFDQ09VTlRfUEVSTUlTU0lPTl9ERVBPU0lUEAYSHwobQUNDT1VOVF9QRVJNSVNTSU9OX1dJVEhEUkFXEAcSHwobQUNDT1VOVF9QRVJNSVNTSU9OX1RSQU5TRkVSEAgSHQoZQUNDT1VOVF9QRVJNSVNTSU9OX0JPUlJPVxAJKn0KDFRyYWRpbmdTdGF0ZRIdChlUUkFESU5HX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUVFJBRElOR19TVEFURV9BQ1RJVkUQARIYChRUUkFESU5HX1NUQVRFX0hBTFRFRBACEhoKFlRSQURJTkdfU1RBVEVfUkVEVUNJTkcQA0JzCh1jb20uY3J5cHRvcXVhbnQuY3FjLnZlbnVlcy52MUIMQWNjb3VudFByb3RvUAFaQmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3ZlbnVlcy92MTt2ZW51ZXN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_cqc_venues_v1_trading, file_google_protobuf_timestamp]);
 
 /**
  * CommissionRates are the fees an account pays, as fractions of the traded notional (0.001 = 0.1% =
- * 10 bp). Negative values are rebates paid to the account. Binance account "commissionRates" (already
- * fractions) map directly; venues that publish percents or bps are converted on ingest.
+ * 10 bp). Sign: positive = paid by the account, negative = rebate received (the contract-wide sign table
+ * is in proto/README.md). Binance account "commissionRates" (already fractions) map directly; venues that
+ * publish percents or bps are converted on ingest, and venues that publish the opposite sign are negated
+ * (OKX trade-fee gives "-0.0008" for a 0.08% fee the account pays: maker_fee_rate "0.0008"). Every rate lies
+ * in [-0.01, 0.1] (a 1% rebate to a 10% fee): a value outside is almost surely a percent copied as a
+ * fraction ("0.26" for Kraken's 0.26%) and is rejected.
  *
  * @generated from message cqc.venues.v1.CommissionRates
  */
 export type CommissionRates = Message<"cqc.venues.v1.CommissionRates"> & {
   /**
-   * maker_rate is the fee fraction charged when an order adds liquidity, e.g. "0.001". Negative for a
+   * maker_fee_rate is the fee fraction charged when an order adds liquidity, e.g. "0.001". Negative for a
    * maker rebate ("-0.00005"). Required.
    *
-   * @generated from field: string maker_rate = 1;
+   * @generated from field: string maker_fee_rate = 1;
    */
-  makerRate: string;
+  makerFeeRate: string;
 
   /**
-   * taker_rate is the fee fraction charged when an order removes liquidity, e.g. "0.001". Required.
+   * taker_fee_rate is the fee fraction charged when an order removes liquidity, e.g. "0.001". Required.
    *
-   * @generated from field: string taker_rate = 2;
+   * @generated from field: string taker_fee_rate = 2;
    */
-  takerRate: string;
+  takerFeeRate: string;
 
   /**
-   * buyer_rate is an extra fee fraction charged on the buy side only (Binance "buyer"); unset when none.
+   * buyer_fee_rate is an extra fee fraction charged on the buy side only (Binance "buyer"); unset when
+   * none.
    *
-   * @generated from field: optional string buyer_rate = 3;
+   * @generated from field: optional string buyer_fee_rate = 3;
    */
-  buyerRate?: string | undefined;
+  buyerFeeRate?: string | undefined;
 
   /**
-   * seller_rate is an extra fee fraction charged on the sell side only (Binance "seller"); unset when none.
+   * seller_fee_rate is an extra fee fraction charged on the sell side only (Binance "seller"); unset when
+   * none.
    *
-   * @generated from field: optional string seller_rate = 4;
+   * @generated from field: optional string seller_fee_rate = 4;
    */
-  sellerRate?: string | undefined;
+  sellerFeeRate?: string | undefined;
 
   /**
    * discount_rate is the fraction by which fees are reduced when paid in discount_asset_id (Binance
-   * commission "discount" 0.25 = 25% off when paying in BNB). Unset when no discount applies.
+   * commission "discount" 0.25 = 25% off when paying in BNB), at most 1. Unset when no discount applies.
    *
    * @generated from field: optional string discount_rate = 5;
    */
@@ -72,6 +78,32 @@ export type CommissionRates = Message<"cqc.venues.v1.CommissionRates"> & {
    * @generated from field: optional string discount_asset_id = 6;
    */
   discountAssetId?: string | undefined;
+
+  /**
+   * settlement_fee_rate is the fee fraction charged on the notional settled or delivered at expiry (OKX
+   * trade-fee "delivery"). Unset when none or not reported.
+   *
+   * @generated from field: optional string settlement_fee_rate = 7;
+   */
+  settlementFeeRate?: string | undefined;
+
+  /**
+   * exercise_fee_rate is the fee fraction charged when an option is exercised (OKX trade-fee "exercise").
+   * Unset when none or not reported.
+   *
+   * @generated from field: optional string exercise_fee_rate = 8;
+   */
+  exerciseFeeRate?: string | undefined;
+
+  /**
+   * by_settlement_asset are maker/taker rates that differ by the contracts' settlement asset within one
+   * product family (OKX trade-fee for SWAP/FUTURES: maker/taker for coin-margined, makerU/takerU for
+   * USDT-margined, makerUSDC/takerUSDC for USDC-margined); maker_fee_rate and taker_fee_rate then hold the
+   * first family's. At most 10, one per settlement asset.
+   *
+   * @generated from field: repeated cqc.venues.v1.SettlementAssetFeeRates by_settlement_asset = 9;
+   */
+  bySettlementAsset: SettlementAssetFeeRates[];
 };
 
 /**
@@ -80,6 +112,43 @@ export type CommissionRates = Message<"cqc.venues.v1.CommissionRates"> & {
  */
 export const CommissionRatesSchema: GenMessage<CommissionRates> = /*@__PURE__*/
   messageDesc(file_cqc_venues_v1_account, 0);
+
+/**
+ * SettlementAssetFeeRates are the maker and taker fee fractions for contracts settled in one asset (same
+ * sign and bounds as CommissionRates).
+ *
+ * @generated from message cqc.venues.v1.SettlementAssetFeeRates
+ */
+export type SettlementAssetFeeRates = Message<"cqc.venues.v1.SettlementAssetFeeRates"> & {
+  /**
+   * settlement_asset_id is the settlement asset of the contracts the rates apply to ("ast_" id of USDT,
+   * USDC, or the coin for coin-margined). Required.
+   *
+   * @generated from field: string settlement_asset_id = 1;
+   */
+  settlementAssetId: string;
+
+  /**
+   * maker_fee_rate is the fee fraction when adding liquidity; negative for a rebate. Required.
+   *
+   * @generated from field: string maker_fee_rate = 2;
+   */
+  makerFeeRate: string;
+
+  /**
+   * taker_fee_rate is the fee fraction when removing liquidity. Required.
+   *
+   * @generated from field: string taker_fee_rate = 3;
+   */
+  takerFeeRate: string;
+};
+
+/**
+ * Describes the message cqc.venues.v1.SettlementAssetFeeRates.
+ * Use `create(SettlementAssetFeeRatesSchema)` to create a new message.
+ */
+export const SettlementAssetFeeRatesSchema: GenMessage<SettlementAssetFeeRates> = /*@__PURE__*/
+  messageDesc(file_cqc_venues_v1_account, 1);
 
 /**
  * AccountLimits are the venue's or CQC's hard limits on the account. Every field is optional: unset
@@ -145,7 +214,7 @@ export type AccountLimits = Message<"cqc.venues.v1.AccountLimits"> & {
  * Use `create(AccountLimitsSchema)` to create a new message.
  */
 export const AccountLimitsSchema: GenMessage<AccountLimits> = /*@__PURE__*/
-  messageDesc(file_cqc_venues_v1_account, 1);
+  messageDesc(file_cqc_venues_v1_account, 2);
 
 /**
  * MarketLeverage is the leverage and margin mode an account has chosen for one market (CCXT Leverage;
@@ -191,7 +260,7 @@ export type MarketLeverage = Message<"cqc.venues.v1.MarketLeverage"> & {
  * Use `create(MarketLeverageSchema)` to create a new message.
  */
 export const MarketLeverageSchema: GenMessage<MarketLeverage> = /*@__PURE__*/
-  messageDesc(file_cqc_venues_v1_account, 2);
+  messageDesc(file_cqc_venues_v1_account, 3);
 
 /**
  * VenueAccount is one account CQC trades or holds assets through at one venue: a CEX (sub-)account, an
@@ -240,8 +309,11 @@ export type VenueAccount = Message<"cqc.venues.v1.VenueAccount"> & {
   /**
    * wallet_address is the on-chain address of a WALLET account, or the trading address of an on-chain
    * venue account (Hyperliquid user), as a CAIP-10 account id, e.g.
-   * "eip155:1:0xab16a96D359eC26a11e2C2b3d8f8B8942d5Bfcdb". Required for WALLET accounts. Redacted in debug
-   * output: an address is public on-chain but links CQC's holdings to it.
+   * "eip155:1:0xab16a96D359eC26a11e2C2b3d8f8B8942d5Bfcdb". Required for WALLET accounts. Accepted: the
+   * CAIP-10 shape of the pattern, tightened by cqc.caip10_account so no private key fits (eip155: "0x" +
+   * 40 hex digits; solana: 32 to 44 base58 characters; 64 hex digits only for aptos, sui and starknet;
+   * never 80 or more characters). Redacted in debug output: an address is public on-chain but links
+   * CQC's holdings to it.
    *
    * @generated from field: optional string wallet_address = 5;
    */
@@ -325,8 +397,8 @@ export type VenueAccount = Message<"cqc.venues.v1.VenueAccount"> & {
   feeTier: string;
 
   /**
-   * commission_rates are the account's default fee rates. Unset when unknown; per-market overrides come
-   * from the venue's commission endpoints and are not stored here.
+   * commission_rates are the account's default fee rates. Unset when unknown; per-market effective rates
+   * come from VenueGateway.ListTradingFeeRates and are not stored here.
    *
    * @generated from field: cqc.venues.v1.CommissionRates commission_rates = 16;
    */
@@ -349,10 +421,18 @@ export type VenueAccount = Message<"cqc.venues.v1.VenueAccount"> & {
 
   /**
    * credential_ref points at the credential CQC uses for this account, held in a secret manager; it is a
-   * reference, NEVER the secret itself. Format "<scheme>://<path>" with scheme one of vault (HashiCorp
-   * Vault), awssm (AWS Secrets Manager), gcpsm (GCP Secret Manager), azkv (Azure Key Vault), k8s
-   * (Kubernetes secret) or kms (an HSM/KMS signing key), e.g. "vault://trading/binance/main". No query
-   * strings or user-info are allowed, so a token cannot be smuggled in. Unset for watch-only accounts.
+   * reference, NEVER the secret itself. Accepted forms, exactly:
+   * - "<scheme>://<path>[#<key>]" with scheme one of vault (HashiCorp Vault), awssm (AWS Secrets Manager),
+   *   gcpsm (GCP Secret Manager), azkv (Azure Key Vault), k8s (Kubernetes secret) or kms (an HSM/KMS signing
+   *   key); path is 1 to 16 segments separated by "/", each 1 to 64 characters of [A-Za-z0-9._-] starting
+   *   with a letter or digit; the optional key after "#" names one entry of the secret, same charset, e.g.
+   *   "vault://trading/binance/main", "awssm://prod/trading/binance-main#api_secret";
+   * - "env://<NAME>": an environment variable of the service holding the credential, NAME upper-case
+   *   [A-Z_][A-Z0-9_]{0,127}, e.g. "env://BINANCE_MAIN_API_SECRET".
+   * No query strings, user-info, spaces or ports are allowed, so a token cannot be smuggled in; and
+   * cqc.no_secret_material refuses a path that looks like the secret itself (a 64-hex private key, a long
+   * API secret or base64 token, a PEM block, a mnemonic). Unset for watch-only accounts. Redacted in debug
+   * output: it tells where the credential lives.
    *
    * @generated from field: optional string credential_ref = 19;
    */
@@ -435,7 +515,7 @@ export type VenueAccount = Message<"cqc.venues.v1.VenueAccount"> & {
  * Use `create(VenueAccountSchema)` to create a new message.
  */
 export const VenueAccountSchema: GenMessage<VenueAccount> = /*@__PURE__*/
-  messageDesc(file_cqc_venues_v1_account, 3);
+  messageDesc(file_cqc_venues_v1_account, 4);
 
 /**
  * AccountType is what kind of ledger a venue account is: which products it can trade and how it is

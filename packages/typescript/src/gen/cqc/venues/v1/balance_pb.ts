@@ -2,12 +2,14 @@
 // @generated from file cqc/venues/v1/balance.proto (package cqc.venues.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { file_cqc_types_v1_rules } from "../../types/v1/rules_pb.js";
 import type { SourceRecord } from "../../types/v1/source_pb.js";
 import { file_cqc_types_v1_source } from "../../types/v1/source_pb.js";
+import type { MarginMode } from "./trading_pb.js";
+import { file_cqc_venues_v1_trading } from "./trading_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -16,37 +18,48 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/venues/v1/balance.proto.
  */
 export const file_cqc_venues_v1_balance: GenFile = /*@__PURE__*/
-  fileDesc("ChtjcWMvdmVudWVzL3YxL2JhbGFuY2UucHJvdG8SDWNxYy52ZW51ZXMudjEiegoMQmFsYW5jZURlbHRhEhkKBmFtb3VudBgBIAEoCUIJukgGcgSIiCcBEjYKCmNsZWFyX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESFwoGcmVhc29uGAMgASgJQge6SARyAhhAItIRCgdCYWxhbmNlEiAKCmFjY291bnRfaWQYASABKAlCDLpICXIHoognA2FjYxIeCghhc3NldF9pZBgCIAEoCUIMukgJcgeiiCcDYXN0EjUKBndhbGxldBgDIAEoCUIlukgiciAyHl4oW2EtejAtOV1bYS16MC05Xy4tXXswLDYzfSk/JBIkCgltYXJrZXRfaWQYBCABKAlCDLpICXIHoognA21rdEgAiAEBEhgKBXRvdGFsGAUgASgJQgm6SAZyBIiIJwESFwoEZnJlZRgGIAEoCUIJukgGcgSIiCcBEhkKBmxvY2tlZBgHIAEoCUIJukgGcgSQiCcBEiAKCGJvcnJvd2VkGAggASgJQgm6SAZyBJCIJwFIAYgBARIoChBhY2NydWVkX2ludGVyZXN0GAkgASgJQgm6SAZyBJCIJwFIAogBARIeCgZlcXVpdHkYCiABKAlCCbpIBnIEiIgnAUgDiAEBEicKD2lzb2xhdGVkX2VxdWl0eRgLIAEoCUIJukgGcgSIiCcBSASIAQESJgoOdW5yZWFsaXplZF9wbmwYDCABKAlCCbpIBnIEiIgnAUgFiAEBEiEKCXZhbHVlX3VzZBgNIAEoCUIJukgGcgSIiCcBSAaIAQESLAoUY29sbGF0ZXJhbF92YWx1ZV91c2QYDiABKAlCCbpIBnIEiIgnAUgHiAEBEiYKDmluaXRpYWxfbWFyZ2luGA8gASgJQgm6SAZyBJCIJwFICIgBARIqChJtYWludGVuYW5jZV9tYXJnaW4YECABKAlCCbpIBnIEkIgnAUgJiAEBEisKE21heF93aXRoZHJhd19hbW91bnQYESABKAlCCbpIBnIEkIgnAUgKiAEBEhMKC2lzX3JlcG9ydGVkGBIgASgIEjcKC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjAKDHJlY2VpdmVfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoKbGFzdF9kZWx0YRgVIAEoCzIbLmNxYy52ZW51ZXMudjEuQmFsYW5jZURlbHRhEjEKDXNvdXJjZV9yZWNvcmQYFiABKAsyGi5jcWMudHlwZXMudjEuU291cmNlUmVjb3JkOpsJukiXCRqzBQohYmFsYW5jZS50b3RhbF9pc19mcmVlX3BsdXNfbG9ja2VkEh50b3RhbCBtdXN0IGVxdWFsIGZyZWUgKyBsb2NrZWQa7QQhKHRoaXMudG90YWwubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpICYmIHRoaXMuZnJlZS5tYXRjaGVzKCdeLT9bMC05XSsoXFwuWzAtOV0rKT8kJykgJiYgdGhpcy5sb2NrZWQubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpKSB8fCAoZG91YmxlKHRoaXMudG90YWwpIC0gZG91YmxlKHRoaXMuZnJlZSkgLSBkb3VibGUodGhpcy5sb2NrZWQpIDw9IDFlLTEyICogKChkb3VibGUodGhpcy50b3RhbCkgPCAwLjAgPyAtZG91YmxlKHRoaXMudG90YWwpIDogZG91YmxlKHRoaXMudG90YWwpKSArIChkb3VibGUodGhpcy5mcmVlKSA8IDAuMCA/IC1kb3VibGUodGhpcy5mcmVlKSA6IGRvdWJsZSh0aGlzLmZyZWUpKSArIGRvdWJsZSh0aGlzLmxvY2tlZCkpICYmIGRvdWJsZSh0aGlzLmZyZWUpICsgZG91YmxlKHRoaXMubG9ja2VkKSAtIGRvdWJsZSh0aGlzLnRvdGFsKSA8PSAxZS0xMiAqICgoZG91YmxlKHRoaXMudG90YWwpIDwgMC4wID8gLWRvdWJsZSh0aGlzLnRvdGFsKSA6IGRvdWJsZSh0aGlzLnRvdGFsKSkgKyAoZG91YmxlKHRoaXMuZnJlZSkgPCAwLjAgPyAtZG91YmxlKHRoaXMuZnJlZSkgOiBkb3VibGUodGhpcy5mcmVlKSkgKyBkb3VibGUodGhpcy5sb2NrZWQpKSkaxQEKGWJhbGFuY2UuZnJlZV93aXRoaW5fdG90YWwSGmZyZWUgbXVzdCBub3QgZXhjZWVkIHRvdGFsGosBISh0aGlzLmZyZWUubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpICYmIHRoaXMudG90YWwubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpKSB8fCAoZG91YmxlKHRoaXMuZnJlZSkgPD0gZG91YmxlKHRoaXMudG90YWwpKRqWAgobYmFsYW5jZS5sb2NrZWRfd2l0aGluX3RvdGFsEklsb2NrZWQgbXVzdCBub3QgZXhjZWVkIHRvdGFsIHVubGVzcyB0aGUgYmFsYW5jZSBpcyBpbiBkZWZpY2l0ICh0b3RhbCA8IDApGqsBISh0aGlzLnRvdGFsLm1hdGNoZXMoJ14tP1swLTldKyhcXC5bMC05XSspPyQnKSAmJiB0aGlzLmxvY2tlZC5tYXRjaGVzKCdeLT9bMC05XSsoXFwuWzAtOV0rKT8kJykpIHx8IChkb3VibGUodGhpcy50b3RhbCkgPCAwLjAgfHwgZG91YmxlKHRoaXMubG9ja2VkKSA8PSBkb3VibGUodGhpcy50b3RhbCkpQgwKCl9tYXJrZXRfaWRCCwoJX2JvcnJvd2VkQhMKEV9hY2NydWVkX2ludGVyZXN0QgkKB19lcXVpdHlCEgoQX2lzb2xhdGVkX2VxdWl0eUIRCg9fdW5yZWFsaXplZF9wbmxCDAoKX3ZhbHVlX3VzZEIXChVfY29sbGF0ZXJhbF92YWx1ZV91c2RCEQoPX2luaXRpYWxfbWFyZ2luQhUKE19tYWludGVuYW5jZV9tYXJnaW5CFgoUX21heF93aXRoZHJhd19hbW91bnRCcwodY29tLmNyeXB0b3F1YW50LmNxYy52ZW51ZXMudjFCDEJhbGFuY2VQcm90b1ABWkJnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy92ZW51ZXMvdjE7dmVudWVzdjFiBnByb3RvMw", [file_buf_validate_validate, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_google_protobuf_timestamp]);
+  fileDesc("ChtjcWMvdmVudWVzL3YxL2JhbGFuY2UucHJvdG8SDWNxYy52ZW51ZXMudjEitgEKDEJhbGFuY2VEZWx0YRIZCgZhbW91bnQYASABKAlCCbpIBnIEiIgnARIuCgpjbGVhcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIdCgx2ZW51ZV9yZWFzb24YAyABKAlCB7pIBHICGEASPAoGcmVhc29uGAQgASgOMiIuY3FjLnZlbnVlcy52MS5CYWxhbmNlQ2hhbmdlUmVhc29uQgi6SAWCAQIQASLlFwoHQmFsYW5jZRIgCgphY2NvdW50X2lkGAEgASgJQgy6SAlyB6KIJwNhY2MSHgoIYXNzZXRfaWQYAiABKAlCDLpICXIHoognA2FzdBI1CgZ3YWxsZXQYAyABKAlCJbpIInIgMh5eKFthLXowLTldW2EtejAtOV8uLV17MCw2M30pPyQSJAoJbWFya2V0X2lkGAQgASgJQgy6SAlyB6KIJwNta3RIAIgBARImCg53YWxsZXRfYmFsYW5jZRgFIAEoCUIJukgGcgSIiCcBSAGIAQESIQoJYXZhaWxhYmxlGAYgASgJQgm6SAZyBIiIJwFIAogBARIeCgZsb2NrZWQYByABKAlCCbpIBnIEkIgnAUgDiAEBEiAKCGJvcnJvd2VkGAggASgJQgm6SAZyBJCIJwFIBIgBARIoChBhY2NydWVkX2ludGVyZXN0GAkgASgJQgm6SAZyBJCIJwFIBYgBARIeCgZlcXVpdHkYCiABKAlCCbpIBnIEiIgnAUgGiAEBEicKD2lzb2xhdGVkX2VxdWl0eRgLIAEoCUIJukgGcgSIiCcBSAeIAQESJgoOdW5yZWFsaXplZF9wbmwYDCABKAlCCbpIBnIEiIgnAUgIiAEBEiEKCXZhbHVlX3VzZBgNIAEoCUIJukgGcgSIiCcBSAmIAQESLAoUY29sbGF0ZXJhbF92YWx1ZV91c2QYDiABKAlCCbpIBnIEiIgnAUgKiAEBEiYKDmluaXRpYWxfbWFyZ2luGA8gASgJQgm6SAZyBJCIJwFIC4gBARIqChJtYWludGVuYW5jZV9tYXJnaW4YECABKAlCCbpIBnIEkIgnAUgMiAEBEisKE21heF93aXRoZHJhd19hbW91bnQYESABKAlCCbpIBnIEkIgnAUgNiAEBEhMKC2lzX3JlcG9ydGVkGBIgASgIEjcKC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjAKDHJlY2VpdmVfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoKbGFzdF9kZWx0YRgVIAEoCzIbLmNxYy52ZW51ZXMudjEuQmFsYW5jZURlbHRhEjEKDXNvdXJjZV9yZWNvcmQYFiABKAsyGi5jcWMudHlwZXMudjEuU291cmNlUmVjb3JkEiwKFGNyb3NzX3dhbGxldF9iYWxhbmNlGBcgASgJQgm6SAZyBIiIJwFIDogBARIsChRjcm9zc191bnJlYWxpemVkX3BubBgYIAEoCUIJukgGcgSIiCcBSA+IAQESIAoTY29sbGF0ZXJhbF9lbGlnaWJsZRgZIAEoCEgQiAEBEh8KEmNvbGxhdGVyYWxfZW5hYmxlZBgaIAEoCEgRiAEBEisKE2F2YWlsYWJsZV90b19ib3Jyb3cYGyABKAlCCbpIBnIEkIgnAUgSiAEBEiUKDXNwb3RfYm9ycm93ZWQYHCABKAlCCbpIBnIEkIgnAUgTiAEBEh0KBWJvbnVzGB0gASgJQgm6SAZyBJCIJwFIFIgBARIvChdjdW11bGF0aXZlX3JlYWxpemVkX3BubBgeIAEoCUIJukgGcgSIiCcBSBWIAQESLQoVc3BvdF9oZWRnaW5nX3F1YW50aXR5GB8gASgJQgm6SAZyBJCIJwFIFogBATqoCrpIpAoajQgKJ2JhbGFuY2Uud2FsbGV0X2lzX2F2YWlsYWJsZV9wbHVzX2xvY2tlZBJwb24gYSBjYXNoIGxlZGdlciB3aXRoIHdhbGxldF9iYWxhbmNlLCBhdmFpbGFibGUgYW5kIGxvY2tlZCBhbGwgc2V0LCB3YWxsZXRfYmFsYW5jZSBtdXN0IGVxdWFsIGF2YWlsYWJsZSArIGxvY2tlZBrvBiEoaGFzKHRoaXMud2FsbGV0X2JhbGFuY2UpICYmIGhhcyh0aGlzLmF2YWlsYWJsZSkgJiYgaGFzKHRoaXMubG9ja2VkKSAmJiAhaGFzKHRoaXMudW5yZWFsaXplZF9wbmwpICYmICFoYXModGhpcy5pbml0aWFsX21hcmdpbikpIHx8ICEodGhpcy53YWxsZXRfYmFsYW5jZS5tYXRjaGVzKCdeLT9bMC05XSsoXFwuWzAtOV0rKT8kJykgJiYgdGhpcy5hdmFpbGFibGUubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpICYmIHRoaXMubG9ja2VkLm1hdGNoZXMoJ14tP1swLTldKyhcXC5bMC05XSspPyQnKSkgfHwgKGRvdWJsZSh0aGlzLndhbGxldF9iYWxhbmNlKSAtIGRvdWJsZSh0aGlzLmF2YWlsYWJsZSkgLSBkb3VibGUodGhpcy5sb2NrZWQpIDw9IDFlLTEyICogKChkb3VibGUodGhpcy53YWxsZXRfYmFsYW5jZSkgPCAwLjAgPyAtZG91YmxlKHRoaXMud2FsbGV0X2JhbGFuY2UpIDogZG91YmxlKHRoaXMud2FsbGV0X2JhbGFuY2UpKSArIChkb3VibGUodGhpcy5hdmFpbGFibGUpIDwgMC4wID8gLWRvdWJsZSh0aGlzLmF2YWlsYWJsZSkgOiBkb3VibGUodGhpcy5hdmFpbGFibGUpKSArIGRvdWJsZSh0aGlzLmxvY2tlZCkpICYmIGRvdWJsZSh0aGlzLmF2YWlsYWJsZSkgKyBkb3VibGUodGhpcy5sb2NrZWQpIC0gZG91YmxlKHRoaXMud2FsbGV0X2JhbGFuY2UpIDw9IDFlLTEyICogKChkb3VibGUodGhpcy53YWxsZXRfYmFsYW5jZSkgPCAwLjAgPyAtZG91YmxlKHRoaXMud2FsbGV0X2JhbGFuY2UpIDogZG91YmxlKHRoaXMud2FsbGV0X2JhbGFuY2UpKSArIChkb3VibGUodGhpcy5hdmFpbGFibGUpIDwgMC4wID8gLWRvdWJsZSh0aGlzLmF2YWlsYWJsZSkgOiBkb3VibGUodGhpcy5hdmFpbGFibGUpKSArIGRvdWJsZSh0aGlzLmxvY2tlZCkpKRqRAgoTYmFsYW5jZS5zb21lX2ZpZ3VyZRJoYXQgbGVhc3Qgb25lIG9mIHdhbGxldF9iYWxhbmNlLCBhdmFpbGFibGUsIGxvY2tlZCwgY3Jvc3Nfd2FsbGV0X2JhbGFuY2UsIGJvcnJvd2VkIGFuZCBlcXVpdHkgbXVzdCBiZSBzZXQajwFoYXModGhpcy53YWxsZXRfYmFsYW5jZSkgfHwgaGFzKHRoaXMuYXZhaWxhYmxlKSB8fCBoYXModGhpcy5sb2NrZWQpIHx8IGhhcyh0aGlzLmNyb3NzX3dhbGxldF9iYWxhbmNlKSB8fCBoYXModGhpcy5ib3Jyb3dlZCkgfHwgaGFzKHRoaXMuZXF1aXR5KUIMCgpfbWFya2V0X2lkQhEKD193YWxsZXRfYmFsYW5jZUIMCgpfYXZhaWxhYmxlQgkKB19sb2NrZWRCCwoJX2JvcnJvd2VkQhMKEV9hY2NydWVkX2ludGVyZXN0QgkKB19lcXVpdHlCEgoQX2lzb2xhdGVkX2VxdWl0eUIRCg9fdW5yZWFsaXplZF9wbmxCDAoKX3ZhbHVlX3VzZEIXChVfY29sbGF0ZXJhbF92YWx1ZV91c2RCEQoPX2luaXRpYWxfbWFyZ2luQhUKE19tYWludGVuYW5jZV9tYXJnaW5CFgoUX21heF93aXRoZHJhd19hbW91bnRCFwoVX2Nyb3NzX3dhbGxldF9iYWxhbmNlQhcKFV9jcm9zc191bnJlYWxpemVkX3BubEIWChRfY29sbGF0ZXJhbF9lbGlnaWJsZUIVChNfY29sbGF0ZXJhbF9lbmFibGVkQhYKFF9hdmFpbGFibGVfdG9fYm9ycm93QhAKDl9zcG90X2JvcnJvd2VkQggKBl9ib251c0IaChhfY3VtdWxhdGl2ZV9yZWFsaXplZF9wbmxCGAoWX3Nwb3RfaGVkZ2luZ19xdWFudGl0eSKKDAoNTWFyZ2luU3VtbWFyeRIgCgphY2NvdW50X2lkGAEgASgJQgy6SAlyB6KIJwNhY2MSNQoGd2FsbGV0GAIgASgJQiW6SCJyIDIeXihbYS16MC05XVthLXowLTlfLi1dezAsNjN9KT8kEh4KCGFzc2V0X2lkGAMgASgJQgy6SAlyB6KIJwNhc3QSOAoLbWFyZ2luX21vZGUYBCABKA4yGS5jcWMudmVudWVzLnYxLk1hcmdpbk1vZGVCCLpIBYIBAhABEh4KBmVxdWl0eRgFIAEoCUIJukgGcgSIiCcBSACIAQESJwoPYWRqdXN0ZWRfZXF1aXR5GAYgASgJQgm6SAZyBIiIJwFIAYgBARImCg53YWxsZXRfYmFsYW5jZRgHIAEoCUIJukgGcgSIiCcBSAKIAQESJgoOdW5yZWFsaXplZF9wbmwYCCABKAlCCbpIBnIEiIgnAUgDiAEBEiYKDmluaXRpYWxfbWFyZ2luGAkgASgJQgm6SAZyBJCIJwFIBIgBARIvChdwb3NpdGlvbl9pbml0aWFsX21hcmdpbhgKIAEoCUIJukgGcgSQiCcBSAWIAQESMQoZb3Blbl9vcmRlcl9pbml0aWFsX21hcmdpbhgLIAEoCUIJukgGcgSQiCcBSAaIAQESKgoSbWFpbnRlbmFuY2VfbWFyZ2luGAwgASgJQgm6SAZyBJCIJwFIB4gBARIkCgxtYXJnaW5fcmF0aW8YDSABKAlCCbpIBnIEkIgnAUgIiAEBEiMKEnZlbnVlX21hcmdpbl9yYXRpbxgOIAEoCUIHukgEcgIYQBItChVhdmFpbGFibGVfZm9yX3RyYWRpbmcYDyABKAlCCbpIBnIEiIgnAUgJiAEBEjAKGGF2YWlsYWJsZV9mb3Jfd2l0aGRyYXdhbBgQIAEoCUIJukgGcgSQiCcBSAqIAQESIAoIYm9ycm93ZWQYESABKAlCCbpIBnIEkIgnAUgLiAEBEigKEGFjY3J1ZWRfaW50ZXJlc3QYEiABKAlCCbpIBnIEkIgnAUgMiAEBEigKEGNvbGxhdGVyYWxfdmFsdWUYEyABKAlCCbpIBnIEkIgnAUgNiAEBEiwKFGNyb3NzX3dhbGxldF9iYWxhbmNlGBQgASgJQgm6SAZyBIiIJwFIDogBARIsChRjcm9zc191bnJlYWxpemVkX3BubBgVIAEoCUIJukgGcgSIiCcBSA+IAQESLAoUaW5pdGlhbF9tYXJnaW5fcmF0aW8YGiABKAlCCbpIBnIEkIgnAUgQiAEBEhsKA2x0dhgbIAEoCUIJukgGcgSQiCcBSBGIAQESEwoLaXNfcmVwb3J0ZWQYFiABKAgSNwoLdXBkYXRlX3RpbWUYFyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESMAoMcmVjZWl2ZV90aW1lGBggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1zb3VyY2VfcmVjb3JkGBkgASgLMhouY3FjLnR5cGVzLnYxLlNvdXJjZVJlY29yZEIJCgdfZXF1aXR5QhIKEF9hZGp1c3RlZF9lcXVpdHlCEQoPX3dhbGxldF9iYWxhbmNlQhEKD191bnJlYWxpemVkX3BubEIRCg9faW5pdGlhbF9tYXJnaW5CGgoYX3Bvc2l0aW9uX2luaXRpYWxfbWFyZ2luQhwKGl9vcGVuX29yZGVyX2luaXRpYWxfbWFyZ2luQhUKE19tYWludGVuYW5jZV9tYXJnaW5CDwoNX21hcmdpbl9yYXRpb0IYChZfYXZhaWxhYmxlX2Zvcl90cmFkaW5nQhsKGV9hdmFpbGFibGVfZm9yX3dpdGhkcmF3YWxCCwoJX2JvcnJvd2VkQhMKEV9hY2NydWVkX2ludGVyZXN0QhMKEV9jb2xsYXRlcmFsX3ZhbHVlQhcKFV9jcm9zc193YWxsZXRfYmFsYW5jZUIXChVfY3Jvc3NfdW5yZWFsaXplZF9wbmxCFwoVX2luaXRpYWxfbWFyZ2luX3JhdGlvQgYKBF9sdHYq/gcKE0JhbGFuY2VDaGFuZ2VSZWFzb24SJQohQkFMQU5DRV9DSEFOR0VfUkVBU09OX1VOU1BFQ0lGSUVEEAASHwobQkFMQU5DRV9DSEFOR0VfUkVBU09OX1RSQURFEAESJAogQkFMQU5DRV9DSEFOR0VfUkVBU09OX0NPTU1JU1NJT04QAhIgChxCQUxBTkNFX0NIQU5HRV9SRUFTT05fUkVCQVRFEAMSIQodQkFMQU5DRV9DSEFOR0VfUkVBU09OX0ZVTkRJTkcQBBIiCh5CQUxBTkNFX0NIQU5HRV9SRUFTT05fSU5URVJFU1QQBRIgChxCQUxBTkNFX0NIQU5HRV9SRUFTT05fQk9SUk9XEAYSHwobQkFMQU5DRV9DSEFOR0VfUkVBU09OX1JFUEFZEAcSJQohQkFMQU5DRV9DSEFOR0VfUkVBU09OX0xJUVVJREFUSU9OEAgSJAogQkFMQU5DRV9DSEFOR0VfUkVBU09OX1NFVFRMRU1FTlQQCRIiCh5CQUxBTkNFX0NIQU5HRV9SRUFTT05fREVMSVZFUlkQChIhCh1CQUxBTkNFX0NIQU5HRV9SRUFTT05fREVQT1NJVBALEiQKIEJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9XSVRIRFJBV0FMEAwSIgoeQkFMQU5DRV9DSEFOR0VfUkVBU09OX1RSQU5TRkVSEA0SJAogQkFMQU5DRV9DSEFOR0VfUkVBU09OX0NPTlZFUlNJT04QDhIoCiRCQUxBTkNFX0NIQU5HRV9SRUFTT05fU1RBS0lOR19SRVdBUkQQDxIhCh1CQUxBTkNFX0NIQU5HRV9SRUFTT05fQUlSRFJPUBAQEiYKIkJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9SRUFMSVpFRF9QTkwQERIkCiBCQUxBTkNFX0NIQU5HRV9SRUFTT05fQURKVVNUTUVOVBASEigKJEJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9JTlNVUkFOQ0VfRlVORBATEikKJUJBTEFOQ0VfQ0hBTkdFX1JFQVNPTl9SRUZFUlJBTF9SRVdBUkQQFBIfChtCQUxBTkNFX0NIQU5HRV9SRUFTT05fQk9OVVMQFRIoCiRCQUxBTkNFX0NIQU5HRV9SRUFTT05fTEVORElOR19TVVBQTFkQFhIdChlCQUxBTkNFX0NIQU5HRV9SRUFTT05fR0FTEBcSJAogQkFMQU5DRV9DSEFOR0VfUkVBU09OX09SREVSX0xPQ0sQGBIoCiRCQUxBTkNFX0NIQU5HRV9SRUFTT05fUkVDT05DSUxJQVRJT04QGRIfChtCQUxBTkNFX0NIQU5HRV9SRUFTT05fT1RIRVIQZEJzCh1jb20uY3J5cHRvcXVhbnQuY3FjLnZlbnVlcy52MUIMQmFsYW5jZVByb3RvUAFaQmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3ZlbnVlcy92MTt2ZW51ZXN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_cqc_venues_v1_trading, file_google_protobuf_timestamp]);
 
 /**
- * BalanceDelta is one change to a balance as the venue reported it (Binance balanceUpdate "d" and "T"):
- * a deposit, withdrawal, transfer or similar that changed total without a trade.
+ * BalanceDelta is one change to a balance as the venue reported it (Binance balanceUpdate "d" and "T";
+ * Binance USD-M ACCOUNT_UPDATE "bc"): a deposit, withdrawal, transfer or similar that changed the wallet
+ * balance without a trade.
  *
  * @generated from message cqc.venues.v1.BalanceDelta
  */
 export type BalanceDelta = Message<"cqc.venues.v1.BalanceDelta"> & {
   /**
-   * amount is the signed change of total, in whole units of the balance's asset: positive credits,
-   * negative debits (Binance balanceUpdate "d", e.g. "100.00000000"). Required.
+   * amount is the signed change of wallet_balance, in whole units of the balance's asset: positive credits,
+   * negative debits (Binance balanceUpdate "d", e.g. "100.00000000"; Binance USD-M "bc"). Required: a
+   * change reported without its amount is carried by BalanceUpdated with delta unset instead.
    *
    * @generated from field: string amount = 1;
    */
   amount: string;
 
   /**
-   * clear_time is when the venue applied the change (Binance balanceUpdate "T", venue clock). Required.
+   * clear_time is when the venue applied the change (Binance balanceUpdate "T", venue clock). Unset when
+   * the venue did not say (then Balance.update_time is the best time known).
    *
    * @generated from field: google.protobuf.Timestamp clear_time = 2;
    */
   clearTime?: Timestamp | undefined;
 
   /**
-   * reason is the venue's reason for the change as sent ("DEPOSIT", "WITHDRAW", "TRANSFER",
-   * "FUNDING_FEE"), or empty when the venue does not say. At most 64 characters.
+   * venue_reason is the venue's reason for the change as sent ("DEPOSIT", "WITHDRAW", "FUNDING_FEE";
+   * Binance USD-M ACCOUNT_UPDATE "m" event reason), or empty when the venue does not say. At most 64
+   * characters.
    *
-   * @generated from field: string reason = 3;
+   * @generated from field: string venue_reason = 3;
    */
-  reason: string;
+  venueReason: string;
+
+  /**
+   * reason is venue_reason normalised. UNSPECIFIED when the venue gave no cause or it has no mapping.
+   *
+   * @generated from field: cqc.venues.v1.BalanceChangeReason reason = 4;
+   */
+  reason: BalanceChangeReason;
 };
 
 /**
@@ -60,10 +73,24 @@ export const BalanceDeltaSchema: GenMessage<BalanceDelta> = /*@__PURE__*/
  * Balance is how much of one asset one account holds in one wallet (sub-ledger) at one moment, as the venue
  * reported it or as CQC computed it. All amounts are in whole units of asset_id unless the field says USD.
  *
- * Invariant: total = free + locked. It is checked within a relative tolerance of 1e-12 (decimal strings
- * compared as doubles cannot be checked exactly); writers MUST make it hold exactly in decimal arithmetic.
- * Adapters derive a missing figure from the other two (Binance sends free and locked; OKX cashBal,
- * availBal and frozenBal).
+ * Every figure is optional because venues publish different subsets: Binance spot sends free and locked;
+ * Binance USD-M sends wallet, available, cross wallet, unrealized PnL and margins, and its ACCOUNT_UPDATE
+ * stream only wallet ("wb") and cross wallet ("cw"); OKX sends cashBal, availBal, frozenBal, eq, upl. An
+ * adapter sets what the venue sent and MAY derive a figure only by exact arithmetic on figures the same
+ * record gave (Binance spot wallet_balance = free + locked); it MUST NOT invent one. Unset always means
+ * "not reported", never zero.
+ *
+ * Meanings (one per field; see each field):
+ *   wallet_balance  what the ledger holds, excluding unrealized PnL and not net of borrowing;
+ *   available       what can be used now for new orders or margin (may exceed wallet_balance on margin
+ *                   ledgers where unrealized profit counts: Binance USD-M available = wallet + unrealized
+ *                   PnL − initial margin);
+ *   locked          the part of wallet_balance reserved by open orders or pending withdrawals;
+ *   borrowed        loan principal owed, excluding accrued_interest.
+ * Invariant, checked only on a cash ledger where all three are given (wallet_balance, available and locked
+ * set, unrealized_pnl and initial_margin unset): wallet_balance = available + locked. It is checked within
+ * a relative tolerance of 1e-12 (decimal strings compared as doubles); writers MUST make it hold exactly.
+ * On margin ledgers available is not a part of the wallet and no equation ties them.
  *
  * @generated from message cqc.venues.v1.Balance
  */
@@ -100,50 +127,59 @@ export type Balance = Message<"cqc.venues.v1.Balance"> & {
   marketId?: string | undefined;
 
   /**
-   * total is everything held: free + locked (CCXT total, NautilusTrader total, OKX cashBal, Binance
-   * free+locked). May be negative only when the account is in deficit (negative futures wallet after a
-   * bankruptcy, auto-borrowed unified balance). Required.
+   * wallet_balance is what the ledger holds of the asset: deposits, transfers, realized PnL, funding and
+   * fees booked so far, including amounts locked by orders and funds received by borrowing, excluding
+   * unrealized PnL (Binance spot free + locked; Binance USD-M "walletBalance" / ACCOUNT_UPDATE "wb"; OKX
+   * "cashBal"; CCXT total for spot). May be negative only when the ledger is in deficit (negative futures
+   * wallet after a bankruptcy, auto-borrowed unified balance). Unset when not reported.
    *
-   * @generated from field: string total = 5;
+   * @generated from field: optional string wallet_balance = 5;
    */
-  total: string;
+  walletBalance?: string | undefined;
 
   /**
-   * free is the part available for new orders, withdrawals and transfers (Binance "free", OKX availBal,
-   * CCXT free). May be negative in deficit. Required.
+   * available is what can be used now for new orders, new margin or transfers out of the ledger (Binance
+   * spot "free"; Binance USD-M "availableBalance" = wallet + unrealized PnL − initial margin, which may
+   * exceed wallet_balance; OKX "availBal"; CCXT free). May be negative in deficit. Unset when not reported
+   * (Binance USD-M ACCOUNT_UPDATE carries none).
    *
-   * @generated from field: string free = 6;
+   * @generated from field: optional string available = 6;
    */
-  free: string;
+  available?: string | undefined;
 
   /**
-   * locked is the part reserved by open orders, pending withdrawals or margin (Binance "locked", OKX
-   * frozenBal, CCXT used, Coinbase hold). Non-negative. Required; "0" when nothing is locked.
+   * locked is the part of wallet_balance reserved by open orders or pending withdrawals and unusable until
+   * released (Binance spot "locked"; OKX "frozenBal"; CCXT used for spot; Coinbase "hold"). Non-negative.
+   * Unset when the venue reports no such split (derivatives ledgers report margins instead).
    *
-   * @generated from field: string locked = 7;
+   * @generated from field: optional string locked = 7;
    */
-  locked: string;
+  locked?: string | undefined;
 
   /**
-   * borrowed is the principal owed on margin or unified borrowing, in units of asset_id (CCXT debt, OKX
-   * liab without interest, Binance margin "borrowed"). Not included in total. Unset when the account
-   * cannot borrow.
+   * borrowed is the loan principal owed in this asset, in whole units of asset_id, excluding accrued
+   * interest (which is accrued_interest): total debt = borrowed + accrued_interest (CCXT debt minus
+   * interest; OKX "liab" minus "interest"; Binance margin "borrowed"). Borrowed funds received are part of
+   * wallet_balance; borrowed is not subtracted from it. cqc.portfolio.v1.PortfolioBalance.borrowed means the
+   * same. Non-negative; unset when the ledger cannot borrow or the venue does not report it.
    *
    * @generated from field: optional string borrowed = 8;
    */
   borrowed?: string | undefined;
 
   /**
-   * accrued_interest is interest owed on borrowed and not yet paid (OKX "interest", Binance margin
-   * "interest"), in units of asset_id. Unset when the account cannot borrow.
+   * accrued_interest is interest owed on borrowed and not yet paid or capitalised, in units of asset_id
+   * (OKX "interest", Binance margin "interest"). Non-negative; unset when the ledger cannot borrow or the
+   * venue does not report it.
    *
    * @generated from field: optional string accrued_interest = 9;
    */
   accruedInterest?: string | undefined;
 
   /**
-   * equity is total - borrowed - accrued_interest + unrealized_pnl, as the venue reports it (OKX "eq",
-   * Binance margin "netAsset"), in units of asset_id. Unset when not reported or computed.
+   * equity is the asset's net worth in the ledger as the venue reports it: wallet_balance + unrealized_pnl
+   * − borrowed − accrued_interest (OKX "eq"; Binance margin "netAsset"; Binance USD-M "marginBalance"), in
+   * units of asset_id. Unset when not reported.
    *
    * @generated from field: optional string equity = 10;
    */
@@ -158,24 +194,27 @@ export type Balance = Message<"cqc.venues.v1.Balance"> & {
   isolatedEquity?: string | undefined;
 
   /**
-   * unrealized_pnl is profit or loss of open positions margined in this asset, at mark price, in units of
-   * asset_id (OKX "upl", Binance USD-M "unrealizedProfit"). Unset for spot balances.
+   * unrealized_pnl is the profit (positive) or loss (negative) of open positions margined in this asset,
+   * at mark price, in units of asset_id (OKX "upl", Binance USD-M "unrealizedProfit"). Unset for cash
+   * ledgers and when not reported.
    *
    * @generated from field: optional string unrealized_pnl = 12;
    */
   unrealizedPnl?: string | undefined;
 
   /**
-   * value_usd is the equity (or total, for spot) valued in US dollars (OKX "eqUsd"). Unset when not valued.
-   * The valuation price and its time are the valuation service's; this is for display and limits.
+   * value_usd is the equity (or wallet_balance, for cash ledgers) valued in US dollars (OKX "eqUsd").
+   * Unset when not valued. The valuation price and its time are the venue's or the valuation service's;
+   * this is for display and limits.
    *
    * @generated from field: optional string value_usd = 13;
    */
   valueUsd?: string | undefined;
 
   /**
-   * collateral_value_usd is the collateral value after the venue's haircut, in US dollars (OKX "disEq").
-   * Unset when the asset is not collateral or the venue does not report it.
+   * collateral_value_usd is the collateral value the venue counts after applying its collateral ratio
+   * (share of value counted), in US dollars (OKX "disEq"). Unset when the asset is not collateral or the
+   * venue does not report it.
    *
    * @generated from field: optional string collateral_value_usd = 14;
    */
@@ -183,7 +222,8 @@ export type Balance = Message<"cqc.venues.v1.Balance"> & {
 
   /**
    * initial_margin is the margin reserved by open positions and orders, in units of asset_id
-   * (NautilusTrader MarginBalance.initial, OKX "imr", Binance USD-M "initialMargin"). Unset for spot.
+   * (NautilusTrader MarginBalance.initial, OKX "imr", Binance USD-M "initialMargin"). Unset for cash
+   * ledgers and when not reported.
    *
    * @generated from field: optional string initial_margin = 15;
    */
@@ -191,7 +231,8 @@ export type Balance = Message<"cqc.venues.v1.Balance"> & {
 
   /**
    * maintenance_margin is the margin below which positions are liquidated, in units of asset_id
-   * (NautilusTrader MarginBalance.maintenance, OKX "mmr", Binance USD-M "maintMargin"). Unset for spot.
+   * (NautilusTrader MarginBalance.maintenance, OKX "mmr", Binance USD-M "maintMargin"). Unset for cash
+   * ledgers and when not reported.
    *
    * @generated from field: optional string maintenance_margin = 16;
    */
@@ -215,8 +256,9 @@ export type Balance = Message<"cqc.venues.v1.Balance"> & {
 
   /**
    * update_time is when the balance had these values: the venue's last-update time (Binance
-   * outboundAccountPosition "u", OKX "uTime"; venue clock) for reported balances, CQC's computation time
-   * for computed ones. Required.
+   * outboundAccountPosition "u", OKX "uTime"; venue clock) for reported balances; CQC's receive time for a
+   * reported balance whose record carries no time (Bybit wallet-balance); CQC's computation time for
+   * computed ones. Required.
    *
    * @generated from field: google.protobuf.Timestamp update_time = 19;
    */
@@ -232,7 +274,8 @@ export type Balance = Message<"cqc.venues.v1.Balance"> & {
 
   /**
    * last_delta is the venue-reported change that produced this balance, when it came from a delta event
-   * (Binance balanceUpdate) rather than a snapshot. Unset for snapshots.
+   * (Binance balanceUpdate, Binance USD-M ACCOUNT_UPDATE "bc") rather than a snapshot. Unset for snapshots
+   * and for changes the venue reported without their amount.
    *
    * @generated from field: cqc.venues.v1.BalanceDelta last_delta = 21;
    */
@@ -245,6 +288,80 @@ export type Balance = Message<"cqc.venues.v1.Balance"> & {
    * @generated from field: cqc.types.v1.SourceRecord source_record = 22;
    */
   sourceRecord?: SourceRecord | undefined;
+
+  /**
+   * cross_wallet_balance is the part of wallet_balance that backs cross-margin positions, i.e. the wallet
+   * less what isolated positions hold (Binance USD-M "crossWalletBalance" / ACCOUNT_UPDATE "cw"). Unset
+   * when not reported.
+   *
+   * @generated from field: optional string cross_wallet_balance = 23;
+   */
+  crossWalletBalance?: string | undefined;
+
+  /**
+   * cross_unrealized_pnl is the unrealized PnL of the cross-margin positions margined in this asset
+   * (Binance USD-M "crossUnPnl"), in units of asset_id. Unset when not reported.
+   *
+   * @generated from field: optional string cross_unrealized_pnl = 24;
+   */
+  crossUnrealizedPnl?: string | undefined;
+
+  /**
+   * collateral_eligible says whether the venue lets this asset count as margin collateral at all (Binance
+   * USD-M "marginAvailable", Bybit "marginCollateral"). Unset when not reported.
+   *
+   * @generated from field: optional bool collateral_eligible = 25;
+   */
+  collateralEligible?: boolean | undefined;
+
+  /**
+   * collateral_enabled says whether the account has switched this asset on as collateral (Bybit
+   * "collateralSwitch"). Unset when not reported or when the venue has no per-account switch.
+   *
+   * @generated from field: optional bool collateral_enabled = 26;
+   */
+  collateralEnabled?: boolean | undefined;
+
+  /**
+   * available_to_borrow is how much more of the asset the account can borrow now (Bybit
+   * "availableToBorrow", Binance margin "maxBorrowable"), in units of asset_id. Unset when not reported.
+   *
+   * @generated from field: optional string available_to_borrow = 27;
+   */
+  availableToBorrow?: string | undefined;
+
+  /**
+   * spot_borrowed is the part of borrowed taken automatically by spot margin trading (Bybit "spotBorrow"),
+   * in units of asset_id. Unset when not reported.
+   *
+   * @generated from field: optional string spot_borrowed = 28;
+   */
+  spotBorrowed?: string | undefined;
+
+  /**
+   * bonus is the venue's promotional or trial credit in this asset that counts towards margin but cannot be
+   * withdrawn (Bybit "bonus", OKX bonus), in units of asset_id; not part of wallet_balance. Unset when not
+   * reported.
+   *
+   * @generated from field: optional string bonus = 29;
+   */
+  bonus?: string | undefined;
+
+  /**
+   * cumulative_realized_pnl is the realized PnL the venue has booked in this asset since the account opened
+   * or its last reset (Bybit "cumRealisedPnl"): profit positive, loss negative. Unset when not reported.
+   *
+   * @generated from field: optional string cumulative_realized_pnl = 30;
+   */
+  cumulativeRealizedPnl?: string | undefined;
+
+  /**
+   * spot_hedging_quantity is the quantity of this asset held spot that portfolio margin counts as a hedge of
+   * derivatives positions (Bybit "spotHedgingQty"), in units of asset_id. Unset when not reported.
+   *
+   * @generated from field: optional string spot_hedging_quantity = 31;
+   */
+  spotHedgingQuantity?: string | undefined;
 };
 
 /**
@@ -253,4 +370,467 @@ export type Balance = Message<"cqc.venues.v1.Balance"> & {
  */
 export const BalanceSchema: GenMessage<Balance> = /*@__PURE__*/
   messageDesc(file_cqc_venues_v1_balance, 1);
+
+/**
+ * MarginSummary is one account's (or one margin ledger's) margin state as a whole, the figures a risk
+ * engine needs to see a cross-margin liquidation coming (Binance USD-M GET /fapi/v2/account totals; OKX GET
+ * /api/v5/account/balance top level; Bybit UTA wallet-balance account fields; Binance portfolio margin
+ * account). All amounts are in asset_id, the currency the venue states the figures in (USDT for Binance
+ * USD-M, USD for OKX and Bybit unified accounts). Every figure is optional: unset means not reported.
+ *
+ * margin_ratio has ONE definition here: maintenance_margin / equity, so 0 is no risk and 1 is the
+ * liquidation point (Bybit accountMMRate; Binance USD-M "margin ratio" = maintenance margin / margin
+ * balance). Venues publishing the inverse (OKX mgnRatio = adjusted equity / maintenance margin; Binance
+ * portfolio margin uniMMR) are converted by 1 / x, or margin_ratio is left unset; the raw value stays in
+ * venue_margin_ratio.
+ *
+ * @generated from message cqc.venues.v1.MarginSummary
+ */
+export type MarginSummary = Message<"cqc.venues.v1.MarginSummary"> & {
+  /**
+   * account_id is the venue account ("acc_" id). Required.
+   *
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * wallet names the sub-ledger the summary covers when the account has several (same values as
+   * Balance.wallet). Empty: the whole account.
+   *
+   * @generated from field: string wallet = 2;
+   */
+  wallet: string;
+
+  /**
+   * asset_id is the currency of every amount below ("ast_" id of USDT, USD, BTC...). Required.
+   *
+   * @generated from field: string asset_id = 3;
+   */
+  assetId: string;
+
+  /**
+   * margin_mode is the margin mode the figures are computed under (CROSS for a classic futures wallet,
+   * PORTFOLIO for portfolio margin, ISOLATED for one isolated ledger). UNSPECIFIED when the venue does not
+   * say.
+   *
+   * @generated from field: cqc.venues.v1.MarginMode margin_mode = 4;
+   */
+  marginMode: MarginMode;
+
+  /**
+   * equity is wallet_balance + unrealized_pnl, the value margin is measured against (Binance USD-M
+   * "totalMarginBalance"; OKX "totalEq"; Bybit "totalEquity"). Unset when not reported.
+   *
+   * @generated from field: optional string equity = 5;
+   */
+  equity?: string | undefined;
+
+  /**
+   * adjusted_equity is equity after the venue's collateral ratios and borrowing, the figure unified and
+   * portfolio-margin accounts measure margin against (OKX "adjEq"; Binance portfolio margin
+   * "actualEquity"; Bybit "totalMarginBalance"). Unset for classic accounts and when not reported.
+   *
+   * @generated from field: optional string adjusted_equity = 6;
+   */
+  adjustedEquity?: string | undefined;
+
+  /**
+   * wallet_balance is the sum of wallet balances, excluding unrealized PnL (Binance USD-M
+   * "totalWalletBalance"; Bybit "totalWalletBalance"). Unset when not reported.
+   *
+   * @generated from field: optional string wallet_balance = 7;
+   */
+  walletBalance?: string | undefined;
+
+  /**
+   * unrealized_pnl is the profit (positive) or loss (negative) of all open positions at mark price
+   * (Binance USD-M "totalUnrealizedProfit"; OKX "upl"; Bybit "totalPerpUPL"). Unset when not reported.
+   *
+   * @generated from field: optional string unrealized_pnl = 8;
+   */
+  unrealizedPnl?: string | undefined;
+
+  /**
+   * initial_margin is the margin required by open positions and open orders together (Binance USD-M
+   * "totalInitialMargin"; OKX "imr"; Bybit "totalInitialMargin"). Unset when not reported.
+   *
+   * @generated from field: optional string initial_margin = 9;
+   */
+  initialMargin?: string | undefined;
+
+  /**
+   * position_initial_margin is the part of initial_margin held by positions (Binance USD-M
+   * "totalPositionInitialMargin"). Unset when not reported.
+   *
+   * @generated from field: optional string position_initial_margin = 10;
+   */
+  positionInitialMargin?: string | undefined;
+
+  /**
+   * open_order_initial_margin is the part of initial_margin held by open orders (Binance USD-M
+   * "totalOpenOrderInitialMargin"). Unset when not reported.
+   *
+   * @generated from field: optional string open_order_initial_margin = 11;
+   */
+  openOrderInitialMargin?: string | undefined;
+
+  /**
+   * maintenance_margin is the margin below which the venue liquidates (Binance USD-M "totalMaintMargin";
+   * OKX "mmr"; Bybit "totalMaintenanceMargin"). Unset when not reported.
+   *
+   * @generated from field: optional string maintenance_margin = 12;
+   */
+  maintenanceMargin?: string | undefined;
+
+  /**
+   * margin_ratio is maintenance_margin / equity (adjusted_equity where the venue measures against it), a
+   * fraction: "0.25" means maintenance margin is a quarter of equity; the venue starts liquidating at 1
+   * (or earlier where its rules say so). Non-negative. Unset when not reported and not exactly derivable.
+   *
+   * @generated from field: optional string margin_ratio = 13;
+   */
+  marginRatio?: string | undefined;
+
+  /**
+   * venue_margin_ratio is the venue's own margin-ratio figure exactly as sent, in the venue's own
+   * definition (OKX "mgnRatio", Binance portfolio margin "uniMMR"; Bybit "accountMMRate" already has
+   * margin_ratio's definition and maps to margin_ratio directly). Empty when none.
+   * At most 64 characters.
+   *
+   * @generated from field: string venue_margin_ratio = 14;
+   */
+  venueMarginRatio: string;
+
+  /**
+   * available_for_trading is what can back new orders and positions now (Binance USD-M
+   * "availableBalance"; OKX account-level "availEq"; Bybit "totalAvailableBalance"). May be negative in
+   * deficit. Unset when not reported.
+   *
+   * @generated from field: optional string available_for_trading = 15;
+   */
+  availableForTrading?: string | undefined;
+
+  /**
+   * available_for_withdrawal is what can be withdrawn or transferred out now (Binance USD-M
+   * "maxWithdrawAmount"). Unset when not reported.
+   *
+   * @generated from field: optional string available_for_withdrawal = 16;
+   */
+  availableForWithdrawal?: string | undefined;
+
+  /**
+   * borrowed is the value of all loan principal owed, excluding accrued interest (the same meaning as
+   * Balance.borrowed, valued in asset_id; OKX "borrowFroz" is not this). Unset when not reported.
+   *
+   * @generated from field: optional string borrowed = 17;
+   */
+  borrowed?: string | undefined;
+
+  /**
+   * accrued_interest is the value of interest owed and not yet paid. Unset when not reported.
+   *
+   * @generated from field: optional string accrued_interest = 18;
+   */
+  accruedInterest?: string | undefined;
+
+  /**
+   * collateral_value is the value the venue counts as collateral after its collateral ratios (the sum of
+   * OKX "disEq" over assets; Binance multi-assets mode). Unset when not reported.
+   *
+   * @generated from field: optional string collateral_value = 19;
+   */
+  collateralValue?: string | undefined;
+
+  /**
+   * cross_wallet_balance is the wallet balance backing cross-margin positions (Binance USD-M
+   * "totalCrossWalletBalance"). Unset when not reported.
+   *
+   * @generated from field: optional string cross_wallet_balance = 20;
+   */
+  crossWalletBalance?: string | undefined;
+
+  /**
+   * cross_unrealized_pnl is the unrealized PnL of cross-margin positions (Binance USD-M
+   * "totalCrossUnPnl"). Unset when not reported.
+   *
+   * @generated from field: optional string cross_unrealized_pnl = 21;
+   */
+  crossUnrealizedPnl?: string | undefined;
+
+  /**
+   * initial_margin_ratio is initial_margin / equity, the account's initial-margin usage as a fraction (Bybit
+   * "accountIMRate"): above 1 no new position can open. Unset when not reported and not exactly derivable.
+   *
+   * @generated from field: optional string initial_margin_ratio = 26;
+   */
+  initialMarginRatio?: string | undefined;
+
+  /**
+   * ltv is the account's current loan-to-value: the value of what it owes (borrowed + accrued_interest)
+   * divided by its collateral value, a fraction (Bybit "accountLTV"). Unset when not reported.
+   *
+   * @generated from field: optional string ltv = 27;
+   */
+  ltv?: string | undefined;
+
+  /**
+   * is_reported is true when the figures come from the venue, false when CQC computed them.
+   *
+   * @generated from field: bool is_reported = 22;
+   */
+  isReported: boolean;
+
+  /**
+   * update_time is when the figures were valid: the venue's update time (Binance "updateTime", OKX
+   * "uTime"; venue clock), CQC's receive time when the venue publishes none (Bybit wallet-balance), or CQC's
+   * computation time for computed summaries. Required.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 23;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * receive_time is when CQC received the venue message (CQC clock). Unset for computed summaries.
+   *
+   * @generated from field: google.protobuf.Timestamp receive_time = 24;
+   */
+  receiveTime?: Timestamp | undefined;
+
+  /**
+   * source_record is the venue record the summary was mapped from, without its per-asset and
+   * per-position arrays where those are mapped elsewhere. Unset for computed summaries.
+   *
+   * @generated from field: cqc.types.v1.SourceRecord source_record = 25;
+   */
+  sourceRecord?: SourceRecord | undefined;
+};
+
+/**
+ * Describes the message cqc.venues.v1.MarginSummary.
+ * Use `create(MarginSummarySchema)` to create a new message.
+ */
+export const MarginSummarySchema: GenMessage<MarginSummary> = /*@__PURE__*/
+  messageDesc(file_cqc_venues_v1_balance, 2);
+
+/**
+ * BalanceChangeReason is why an account's balance of an asset changed: the one vocabulary shared by
+ * ledger entries (cqc.portfolio.v1.Transaction.type), balance events (cqc.events.v1.BalanceUpdated.reason)
+ * and balance deltas (BalanceDelta.reason). Venue codes map as noted (CCXT LedgerEntry.type, Binance USD-M
+ * income types, Binance balanceUpdate, OKX bill types); the venue's own code is always kept beside it.
+ *
+ * @generated from enum cqc.venues.v1.BalanceChangeReason
+ */
+export enum BalanceChangeReason {
+  /**
+   * Not known: the venue reported a new balance without a cause (Binance outboundAccountPosition when no
+   * matching order or transfer was seen). Allowed on BalanceUpdated and BalanceDelta; never valid on a
+   * Transaction.
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Proceeds or cost of a fill (CCXT "trade"; OKX bill type 2; Binance executionReport x=TRADE).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_TRADE = 1;
+   */
+  TRADE = 1,
+
+  /**
+   * A trading commission (fee) charged (CCXT "fee"; Binance USD-M income "COMMISSION").
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_COMMISSION = 2;
+   */
+  COMMISSION = 2,
+
+  /**
+   * A fee rebate or commission kickback credited (CCXT "rebate"; Binance USD-M "COMMISSION_REBATE",
+   * "API_REBATE").
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_REBATE = 3;
+   */
+  REBATE = 3,
+
+  /**
+   * A perpetual funding payment, paid or received (Binance USD-M "FUNDING_FEE"; OKX bill type 8;
+   * NautilusTrader FundingSettlement).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_FUNDING = 4;
+   */
+  FUNDING = 4,
+
+  /**
+   * Interest charged on borrowing or earned on savings (CCXT BorrowInterest; OKX bill type 7).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_INTEREST = 5;
+   */
+  INTEREST = 5,
+
+  /**
+   * Proceeds of a loan credited (margin borrow, Aave borrow; VenueGateway.Borrow).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_BORROW = 6;
+   */
+  BORROW = 6,
+
+  /**
+   * Repayment of a loan debited (margin repay, Aave repay; VenueGateway.Repay).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_REPAY = 7;
+   */
+  REPAY = 7,
+
+  /**
+   * Balance change from a forced liquidation, including the liquidation penalty (OKX bill type 5; Aave
+   * liquidationCall on the borrower).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_LIQUIDATION = 8;
+   */
+  LIQUIDATION = 8,
+
+  /**
+   * Cash settlement of an expiring or periodically settled contract (OKX bill type 9, USDC-margined
+   * session settlement).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_SETTLEMENT = 9;
+   */
+  SETTLEMENT = 9,
+
+  /**
+   * Physical delivery of an expiring contract (Binance COIN-M delivery; Binance USD-M
+   * "DELIVERED_SETTELMENT").
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_DELIVERY = 10;
+   */
+  DELIVERY = 10,
+
+  /**
+   * A deposit from outside the venue (CCXT Transaction type "deposit"; Binance balanceUpdate for a
+   * deposit).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_DEPOSIT = 11;
+   */
+  DEPOSIT = 11,
+
+  /**
+   * A withdrawal to outside the venue, including its fee (CCXT Transaction type "withdrawal").
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_WITHDRAWAL = 12;
+   */
+  WITHDRAWAL = 12,
+
+  /**
+   * A transfer between accounts or wallets of the same owner at the same venue: spot to futures, main to
+   * sub-account, funding to trading, and isolated-margin additions and reductions (CCXT TransferEntry;
+   * Binance USD-M "TRANSFER"; VenueGateway.TransferInternal and AdjustIsolatedMargin).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_TRANSFER = 13;
+   */
+  TRANSFER = 13,
+
+  /**
+   * Conversion of one asset into another outside the order book (CCXT Conversion; Binance Convert, dust
+   * conversion; Binance USD-M "AUTO_EXCHANGE").
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_CONVERSION = 14;
+   */
+  CONVERSION = 14,
+
+  /**
+   * Staking reward credited (CCXT "reward" for staking; Binance "STAKING").
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_STAKING_REWARD = 15;
+   */
+  STAKING_REWARD = 15,
+
+  /**
+   * Airdrop or other distribution of tokens by the venue or an issuer (Binance "DISTRIBUTION").
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_AIRDROP = 16;
+   */
+  AIRDROP = 16,
+
+  /**
+   * Realized PnL booked to the balance when a derivatives position is reduced or closed (Binance USD-M
+   * "REALIZED_PNL"; OKX bill subtype close).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_REALIZED_PNL = 17;
+   */
+  REALIZED_PNL = 17,
+
+  /**
+   * Manual or venue correction that fits no other reason (CCXT "adjustment"); the description says why.
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_ADJUSTMENT = 18;
+   */
+  ADJUSTMENT = 18,
+
+  /**
+   * Insurance fund payout or charge after a liquidation (Binance USD-M "INSURANCE_CLEAR").
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_INSURANCE_FUND = 19;
+   */
+  INSURANCE_FUND = 19,
+
+  /**
+   * Referral reward credited (Binance USD-M "REFERRAL_KICKBACK").
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_REFERRAL_REWARD = 20;
+   */
+  REFERRAL_REWARD = 20,
+
+  /**
+   * Promotional bonus, voucher or trial fund credited or reclaimed (Binance USD-M "WELCOME_BONUS", OKX
+   * bonus).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_BONUS = 21;
+   */
+  BONUS = 21,
+
+  /**
+   * Supply of an asset to a lending protocol (Aave supply) or its withdrawal back to the wallet; the sign
+   * says which.
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_LENDING_SUPPLY = 22;
+   */
+  LENDING_SUPPLY = 22,
+
+  /**
+   * Gas paid for an on-chain transaction, debited in the chain's gas token.
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_GAS = 23;
+   */
+  GAS = 23,
+
+  /**
+   * Funds locked or released by placing or canceling an order: wallet balance unchanged, available and
+   * locked move. Balance events and deltas only; never a Transaction.
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_ORDER_LOCK = 24;
+   */
+  ORDER_LOCK = 24,
+
+  /**
+   * CQC's reconciliation found the venue's balance differs from CQC's record and corrected it.
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_RECONCILIATION = 25;
+   */
+  RECONCILIATION = 25,
+
+  /**
+   * Any other cause; the venue's own code MUST then be kept (BalanceUpdated.venue_reason,
+   * BalanceDelta.venue_reason, Transaction.description).
+   *
+   * @generated from enum value: BALANCE_CHANGE_REASON_OTHER = 100;
+   */
+  OTHER = 100,
+}
+
+/**
+ * Describes the enum cqc.venues.v1.BalanceChangeReason.
+ */
+export const BalanceChangeReasonSchema: GenEnum<BalanceChangeReason> = /*@__PURE__*/
+  enumDesc(file_cqc_venues_v1_balance, 0);
 

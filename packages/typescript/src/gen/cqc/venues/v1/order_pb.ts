@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/venues/v1/order.proto.
  */
 export const file_cqc_venues_v1_order: GenFile = /*@__PURE__*/
-  fileDesc("ChljcWMvdmVudWVzL3YxL29yZGVyLnByb3RvEg1jcWMudmVudWVzLnYxIoICCg9QZWdJbnN0cnVjdGlvbnMSPwoOcGVnX3ByaWNlX3R5cGUYASABKA4yGy5jcWMudmVudWVzLnYxLlBlZ1ByaWNlVHlwZUIKukgHggEEEAEgABJACgtvZmZzZXRfdHlwZRgCIAEoDjIhLmNxYy52ZW51ZXMudjEuVHJhaWxpbmdPZmZzZXRUeXBlQgi6SAWCAQIQARIkCgxvZmZzZXRfdmFsdWUYAyABKAlCCbpIBnIEiIgnAUgAiAEBEiQKDHBlZ2dlZF9wcmljZRgEIAEoCUIJukgGcgSIiCcBSAGIAQFCDwoNX29mZnNldF92YWx1ZUIPCg1fcGVnZ2VkX3ByaWNlIrICCglPcmRlckZpbGwSIgoHZXhlY19pZBgBIAEoCUIMukgJcgeiiCcDZXhlSACIAQESHAoIdHJhZGVfaWQYAiABKAlCCrpIB3IFEAEYgAESGwoIcXVhbnRpdHkYAyABKAlCCbpIBnIEmIgnARIYCgVwcmljZRgEIAEoCUIJukgGcgSIiCcBEi0KCmNvbW1pc3Npb24YBSABKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnQSPgoObGlxdWlkaXR5X3NpZGUYBiABKA4yHC5jcWMudmVudWVzLnYxLkxpcXVpZGl0eVNpZGVCCLpIBYIBAhABEjEKDXRyYW5zYWN0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgoKCF9leGVjX2lkIrAyCgVPcmRlchIeCghvcmRlcl9pZBgBIAEoCUIMukgJcgeiiCcDb3JkEiEKD2NsaWVudF9vcmRlcl9pZBgCIAEoCUIIukgFcgMYgAESIAoOdmVudWVfb3JkZXJfaWQYAyABKAlCCLpIBXIDGIABEiYKFG9yaWdfY2xpZW50X29yZGVyX2lkGAQgASgJQgi6SAVyAxiAARIsChN2ZW51ZV9vcmRlcl9saXN0X2lkGAUgASgJQgq6SAdyBRABGIABSACIAQESQgoQY29udGluZ2VuY3lfdHlwZRgGIAEoDjIeLmNxYy52ZW51ZXMudjEuQ29udGluZ2VuY3lUeXBlQgi6SAWCAQIQARIqCg9wYXJlbnRfb3JkZXJfaWQYByABKAlCDLpICXIHoognA29yZEgBiAEBEi8KEGxpbmtlZF9vcmRlcl9pZHMYCCADKAlCFbpIEpIBDxBkGAEiCXIHoognA29yZBIbCgl0cmFkZXJfaWQYCSABKAlCCLpIBXIDGIABEh0KC3N0cmF0ZWd5X2lkGAogASgJQgi6SAVyAxiAARIjChFleGVjX2FsZ29yaXRobV9pZBgLIAEoCUIIukgFcgMYgAESVgoVZXhlY19hbGdvcml0aG1fcGFyYW1zGAwgAygLMi0uY3FjLnZlbnVlcy52MS5PcmRlci5FeGVjQWxnb3JpdGhtUGFyYW1zRW50cnlCCLpIBZoBAhAyEiEKBHRhZ3MYDSADKAlCE7pIEJIBDRAyGAEiB3IFEAEYgAESNAoRdmVudWVfc3RyYXRlZ3lfaWQYDiABKAlCFLpIEXIPMg1eWzAtOV17MSwyMH0kSAKIAQESNgoTdmVudWVfc3RyYXRlZ3lfdHlwZRgPIAEoCUIUukgRcg8yDV5bMC05XXsxLDIwfSRIA4gBARIgCgphY2NvdW50X2lkGBAgASgJQgy6SAlyB6KIJwNhY2MSHgoIdmVudWVfaWQYESABKAlCDLpICXIHoognA3ZlbhIfCgltYXJrZXRfaWQYEiABKAlCDLpICXIHoognA21rdBItCgRzaWRlGBMgASgOMhMuY3FjLnZlbnVlcy52MS5TaWRlQgq6SAeCAQQQASAAEjgKCm9yZGVyX3R5cGUYFCABKA4yGC5jcWMudmVudWVzLnYxLk9yZGVyVHlwZUIKukgHggEEEAEgABIhChB2ZW51ZV9vcmRlcl90eXBlGBUgASgJQge6SARyAhhAEjsKDXRpbWVfaW5fZm9yY2UYFiABKA4yGi5jcWMudmVudWVzLnYxLlRpbWVJbkZvcmNlQgi6SAWCAQIQARIvCgtleHBpcmVfdGltZRgXIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIAoIcXVhbnRpdHkYGCABKAlCCbpIBnIEmIgnAUgEiAEBEjwKDXF1YW50aXR5X3VuaXQYGSABKA4yGy5jcWMudmVudWVzLnYxLlF1YW50aXR5VW5pdEIIukgFggECEAESJgoOcXVvdGVfcXVhbnRpdHkYGiABKAlCCbpIBnIEmIgnAUgFiAEBEh0KBXByaWNlGBsgASgJQgm6SAZyBIiIJwFIBogBARIlCg10cmlnZ2VyX3ByaWNlGBwgASgJQgm6SAZyBIiIJwFIB4gBARJFChJ0cmlnZ2VyX3ByaWNlX3R5cGUYHSABKA4yHy5jcWMudmVudWVzLnYxLlRyaWdnZXJQcmljZVR5cGVCCLpIBYIBAhABEkQKEXRyaWdnZXJfZGlyZWN0aW9uGB4gASgOMh8uY3FjLnZlbnVlcy52MS5UcmlnZ2VyRGlyZWN0aW9uQgi6SAWCAQIQARIoChBhY3RpdmF0aW9uX3ByaWNlGB8gASgJQgm6SAZyBIiIJwFICIgBARInCg90cmFpbGluZ19vZmZzZXQYICABKAlCCbpIBnIEkIgnAUgJiAEBEkkKFHRyYWlsaW5nX29mZnNldF90eXBlGCEgASgOMiEuY3FjLnZlbnVlcy52MS5UcmFpbGluZ09mZnNldFR5cGVCCLpIBYIBAhABEiQKDGxpbWl0X29mZnNldBgiIAEoCUIJukgGcgSQiCcBSAqIAQESMQoNdHJhaWxpbmdfdGltZRgjIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoQZGlzcGxheV9xdWFudGl0eRgkIAEoCUIJukgGcgSQiCcBSAuIAQESEQoJcG9zdF9vbmx5GCUgASgIEhMKC3JlZHVjZV9vbmx5GCYgASgIEhYKDmNsb3NlX3Bvc2l0aW9uGCcgASgIEhUKDXByaWNlX3Byb3RlY3QYKCABKAgSKwoDcGVnGCkgASgLMh4uY3FjLnZlbnVlcy52MS5QZWdJbnN0cnVjdGlvbnMSVAoac2VsZl90cmFkZV9wcmV2ZW50aW9uX21vZGUYKiABKA4yJi5jcWMudmVudWVzLnYxLlNlbGZUcmFkZVByZXZlbnRpb25Nb2RlQgi6SAWCAQIQARIqChJwcmV2ZW50ZWRfcXVhbnRpdHkYKyABKAlCCbpIBnIEkIgnAUgMiAEBEjwKDXBvc2l0aW9uX3NpZGUYLCABKA4yGy5jcWMudmVudWVzLnYxLlBvc2l0aW9uU2lkZUIIukgFggECEAESOAoLbWFyZ2luX21vZGUYLSABKA4yGS5jcWMudmVudWVzLnYxLk1hcmdpbk1vZGVCCLpIBYIBAhABEiAKCGxldmVyYWdlGC4gASgJQgm6SAZyBJiIJwFIDYgBARI2CgZzdGF0dXMYLyABKA4yGi5jcWMudmVudWVzLnYxLk9yZGVyU3RhdHVzQgq6SAeCAQQQASAAEj0KD3ByZXZpb3VzX3N0YXR1cxgwIAEoDjIaLmNxYy52ZW51ZXMudjEuT3JkZXJTdGF0dXNCCLpIBYIBAhABEiIKD2ZpbGxlZF9xdWFudGl0eRgxIAEoCUIJukgGcgSQiCcBEicKD2xlYXZlc19xdWFudGl0eRgyIAEoCUIJukgGcgSQiCcBSA6IAQESJgoOYXZnX2ZpbGxfcHJpY2UYMyABKAlCCbpIBnIEiIgnAUgPiAEBEioKEmN1bV9xdW90ZV9xdWFudGl0eRg0IAEoCUIJukgGcgSQiCcBSBCIAQESOAoLY29tbWlzc2lvbnMYNSADKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnRCCLpIBZIBAhAUEjIKBWZpbGxzGDYgAygLMhguY3FjLnZlbnVlcy52MS5PcmRlckZpbGxCCbpIBpIBAxCQThI3CgtjcmVhdGVfdGltZRg3IAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIvCgtzdWJtaXRfdGltZRg4IAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRdmVudWVfY3JlYXRlX3RpbWUYOSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHdvcmtpbmdfdGltZRg6IAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMdHJpZ2dlcl90aW1lGDsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5sYXN0X2ZpbGxfdGltZRg8IAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoLdXBkYXRlX3RpbWUYPSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESLgoKY2xvc2VfdGltZRg+IAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQQoNcmVqZWN0X3JlYXNvbhg/IAEoDjIgLmNxYy52ZW51ZXMudjEuT3JkZXJSZWplY3RSZWFzb25CCLpIBYIBAhABEkEKDWV4cGlyeV9yZWFzb24YQCABKA4yIC5jcWMudmVudWVzLnYxLk9yZGVyRXhwaXJ5UmVhc29uQgi6SAWCAQIQARIiChF2ZW51ZV9yZWFzb25fY29kZRhBIAEoCUIHukgEcgIYQBIdCgtyZWFzb25fdGV4dBhCIAEoCUIIukgFcgMY0A8SIQoKcmVxdWVzdF9pZBhDIAEoCUIIukgFcgOwAQFIEYgBARIxCg1zb3VyY2VfcmVjb3JkGEQgASgLMhouY3FjLnR5cGVzLnYxLlNvdXJjZVJlY29yZBo6ChhFeGVjQWxnb3JpdGhtUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATquFrpIqhYaiwEKIW9yZGVyLnF1YW50aXR5X3hvcl9xdW90ZV9xdWFudGl0eRI2ZXhhY3RseSBvbmUgb2YgcXVhbnRpdHkgYW5kIHF1b3RlX3F1YW50aXR5IG11c3QgYmUgc2V0Gi5oYXModGhpcy5xdWFudGl0eSkgIT0gaGFzKHRoaXMucXVvdGVfcXVhbnRpdHkpGoYBCiBvcmRlci5xdW90ZV9xdWFudGl0eV9tYXJrZXRfb25seRIvcXVvdGVfcXVhbnRpdHkgaXMgb25seSBhbGxvd2VkIG9uIE1BUktFVCBvcmRlcnMaMSFoYXModGhpcy5xdW90ZV9xdWFudGl0eSkgfHwgdGhpcy5vcmRlcl90eXBlID09IDEaxgEKJG9yZGVyLnByaWNlX3JlcXVpcmVkX2Zvcl9saW1pdF90eXBlcxJDcHJpY2UgbXVzdCBiZSBzZXQgZm9yIExJTUlULCBTVE9QX0xJTUlUIGFuZCBMSU1JVF9JRl9UT1VDSEVEIG9yZGVycxpZKHRoaXMub3JkZXJfdHlwZSAhPSAyICYmIHRoaXMub3JkZXJfdHlwZSAhPSA0ICYmIHRoaXMub3JkZXJfdHlwZSAhPSA2KSB8fCBoYXModGhpcy5wcmljZSkamAEKGW9yZGVyLm1hcmtldF9oYXNfbm9fcHJpY2USN3ByaWNlIG11c3Qgbm90IGJlIHNldCBmb3IgTUFSS0VUIGFuZCBTVE9QX01BUktFVCBvcmRlcnMaQih0aGlzLm9yZGVyX3R5cGUgIT0gMSAmJiB0aGlzLm9yZGVyX3R5cGUgIT0gMykgfHwgIWhhcyh0aGlzLnByaWNlKRrWAQolb3JkZXIudHJpZ2dlcl9yZXF1aXJlZF9mb3Jfc3RvcF90eXBlcxJkdHJpZ2dlcl9wcmljZSBtdXN0IGJlIHNldCBmb3IgU1RPUF9NQVJLRVQsIFNUT1BfTElNSVQsIE1BUktFVF9JRl9UT1VDSEVEIGFuZCBMSU1JVF9JRl9UT1VDSEVEIG9yZGVycxpHKHRoaXMub3JkZXJfdHlwZSA8IDMgfHwgdGhpcy5vcmRlcl90eXBlID4gNikgfHwgaGFzKHRoaXMudHJpZ2dlcl9wcmljZSka4AEKHm9yZGVyLnRyYWlsaW5nX29mZnNldF9yZXF1aXJlZBJNdHJhaWxpbmdfb2Zmc2V0IGFuZCB0cmFpbGluZ19vZmZzZXRfdHlwZSBtdXN0IGJlIHNldCBmb3IgdHJhaWxpbmcgc3RvcCBvcmRlcnMabyh0aGlzLm9yZGVyX3R5cGUgIT0gNyAmJiB0aGlzLm9yZGVyX3R5cGUgIT0gOCkgfHwgKGhhcyh0aGlzLnRyYWlsaW5nX29mZnNldCkgJiYgdGhpcy50cmFpbGluZ19vZmZzZXRfdHlwZSAhPSAwKRpqCh1vcmRlci5wZWdfcmVxdWlyZWRfZm9yX3BlZ2dlZBIhcGVnIG11c3QgYmUgc2V0IGZvciBQRUdHRUQgb3JkZXJzGiZ0aGlzLm9yZGVyX3R5cGUgIT0gMTAgfHwgaGFzKHRoaXMucGVnKRqMAQoZb3JkZXIuZXhwaXJlX3RpbWVfaWZmX2d0ZBI7ZXhwaXJlX3RpbWUgbXVzdCBiZSBzZXQgaWYgYW5kIG9ubHkgaWYgdGltZV9pbl9mb3JjZSBpcyBHVEQaMih0aGlzLnRpbWVfaW5fZm9yY2UgPT0gNCkgPT0gaGFzKHRoaXMuZXhwaXJlX3RpbWUpGokCChxvcmRlci5maWxsZWRfd2l0aGluX3F1YW50aXR5EihmaWxsZWRfcXVhbnRpdHkgbXVzdCBub3QgZXhjZWVkIHF1YW50aXR5Gr4BISh0aGlzLmZpbGxlZF9xdWFudGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoXFwuWzAtOV0rKT8kJykgJiYgdGhpcy5xdWFudGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoXFwuWzAtOV0rKT8kJykpIHx8ICghaGFzKHRoaXMucXVhbnRpdHkpIHx8IGRvdWJsZSh0aGlzLmZpbGxlZF9xdWFudGl0eSkgPD0gZG91YmxlKHRoaXMucXVhbnRpdHkpKRqnAgocb3JkZXIubGVhdmVzX3dpdGhpbl9xdWFudGl0eRIobGVhdmVzX3F1YW50aXR5IG11c3Qgbm90IGV4Y2VlZCBxdWFudGl0eRrcASEodGhpcy5sZWF2ZXNfcXVhbnRpdHkubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpICYmIHRoaXMucXVhbnRpdHkubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpKSB8fCAoIWhhcyh0aGlzLnF1YW50aXR5KSB8fCAhaGFzKHRoaXMubGVhdmVzX3F1YW50aXR5KSB8fCBkb3VibGUodGhpcy5sZWF2ZXNfcXVhbnRpdHkpIDw9IGRvdWJsZSh0aGlzLnF1YW50aXR5KSkarAIKHW9yZGVyLmRpc3BsYXlfd2l0aGluX3F1YW50aXR5EilkaXNwbGF5X3F1YW50aXR5IG11c3Qgbm90IGV4Y2VlZCBxdWFudGl0eRrfASEodGhpcy5kaXNwbGF5X3F1YW50aXR5Lm1hdGNoZXMoJ14tP1swLTldKyhcXC5bMC05XSspPyQnKSAmJiB0aGlzLnF1YW50aXR5Lm1hdGNoZXMoJ14tP1swLTldKyhcXC5bMC05XSspPyQnKSkgfHwgKCFoYXModGhpcy5xdWFudGl0eSkgfHwgIWhhcyh0aGlzLmRpc3BsYXlfcXVhbnRpdHkpIHx8IGRvdWJsZSh0aGlzLmRpc3BsYXlfcXVhbnRpdHkpIDw9IGRvdWJsZSh0aGlzLnF1YW50aXR5KSka7wEKHW9yZGVyLmZpbGxlZF9zdGF0dXNfaGFzX2ZpbGxzEkBhIEZJTExFRCBvciBQQVJUSUFMTFlfRklMTEVEIG9yZGVyIG11c3QgaGF2ZSBmaWxsZWRfcXVhbnRpdHkgPiAwGosBISh0aGlzLmZpbGxlZF9xdWFudGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoXFwuWzAtOV0rKT8kJykpIHx8ICgodGhpcy5zdGF0dXMgIT0gNiAmJiB0aGlzLnN0YXR1cyAhPSA3KSB8fCBkb3VibGUodGhpcy5maWxsZWRfcXVhbnRpdHkpID4gMC4wKRr+AQodb3JkZXIuZmlsbGVkX3N0YXR1c19ub19sZWF2ZXMSRmEgRklMTEVEIG9yZGVyIG11c3QgaGF2ZSBsZWF2ZXNfcXVhbnRpdHkgMCB3aGVuIGxlYXZlc19xdWFudGl0eSBpcyBzZXQalAEhKHRoaXMubGVhdmVzX3F1YW50aXR5Lm1hdGNoZXMoJ14tP1swLTldKyhcXC5bMC05XSspPyQnKSkgfHwgKHRoaXMuc3RhdHVzICE9IDcgfHwgIWhhcyh0aGlzLmxlYXZlc19xdWFudGl0eSkgfHwgZG91YmxlKHRoaXMubGVhdmVzX3F1YW50aXR5KSA9PSAwLjApGp0BCh9vcmRlci5saXN0X3JlcXVpcmVzX2NvbnRpbmdlbmN5Ejxjb250aW5nZW5jeV90eXBlIG11c3QgYmUgc2V0IHdoZW4gdmVudWVfb3JkZXJfbGlzdF9pZCBpcyBzZXQaPCFoYXModGhpcy52ZW51ZV9vcmRlcl9saXN0X2lkKSB8fCB0aGlzLmNvbnRpbmdlbmN5X3R5cGUgIT0gMEIWChRfdmVudWVfb3JkZXJfbGlzdF9pZEISChBfcGFyZW50X29yZGVyX2lkQhQKEl92ZW51ZV9zdHJhdGVneV9pZEIWChRfdmVudWVfc3RyYXRlZ3lfdHlwZUILCglfcXVhbnRpdHlCEQoPX3F1b3RlX3F1YW50aXR5QggKBl9wcmljZUIQCg5fdHJpZ2dlcl9wcmljZUITChFfYWN0aXZhdGlvbl9wcmljZUISChBfdHJhaWxpbmdfb2Zmc2V0Qg8KDV9saW1pdF9vZmZzZXRCEwoRX2Rpc3BsYXlfcXVhbnRpdHlCFQoTX3ByZXZlbnRlZF9xdWFudGl0eUILCglfbGV2ZXJhZ2VCEgoQX2xlYXZlc19xdWFudGl0eUIRCg9fYXZnX2ZpbGxfcHJpY2VCFQoTX2N1bV9xdW90ZV9xdWFudGl0eUINCgtfcmVxdWVzdF9pZCLOBAoJT3JkZXJMaXN0EicKE3ZlbnVlX29yZGVyX2xpc3RfaWQYASABKAlCCrpIB3IFEAEYgAESJgoUbGlzdF9jbGllbnRfb3JkZXJfaWQYAiABKAlCCLpIBXIDGIABEiAKCmFjY291bnRfaWQYAyABKAlCDLpICXIHoognA2FjYxIfCgltYXJrZXRfaWQYBCABKAlCDLpICXIHoognA21rdBJEChBjb250aW5nZW5jeV90eXBlGAUgASgOMh4uY3FjLnZlbnVlcy52MS5Db250aW5nZW5jeVR5cGVCCrpIB4IBBBABIAASQwoQbGlzdF9zdGF0dXNfdHlwZRgGIAEoDjIdLmNxYy52ZW51ZXMudjEuTGlzdFN0YXR1c1R5cGVCCrpIB4IBBBABIAASRQoRbGlzdF9vcmRlcl9zdGF0dXMYByABKA4yHi5jcWMudmVudWVzLnYxLkxpc3RPcmRlclN0YXR1c0IKukgHggEEEAEgABIqCglvcmRlcl9pZHMYCCADKAlCF7pIFJIBEQgCEAoYASIJcgeiiCcDb3JkEkEKDXJlamVjdF9yZWFzb24YCSABKA4yIC5jcWMudmVudWVzLnYxLk9yZGVyUmVqZWN0UmVhc29uQgi6SAWCAQIQARI5Cg10cmFuc2FjdF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjEKDXNvdXJjZV9yZWNvcmQYCyABKAsyGi5jcWMudHlwZXMudjEuU291cmNlUmVjb3JkQnEKHWNvbS5jcnlwdG9xdWFudC5jcWMudmVudWVzLnYxQgpPcmRlclByb3RvUAFaQmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3ZlbnVlcy92MTt2ZW51ZXN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_amount, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_cqc_venues_v1_trading, file_google_protobuf_timestamp]);
+  fileDesc("ChljcWMvdmVudWVzL3YxL29yZGVyLnByb3RvEg1jcWMudmVudWVzLnYxIoICCg9QZWdJbnN0cnVjdGlvbnMSPwoOcGVnX3ByaWNlX3R5cGUYASABKA4yGy5jcWMudmVudWVzLnYxLlBlZ1ByaWNlVHlwZUIKukgHggEEEAEgABJACgtvZmZzZXRfdHlwZRgCIAEoDjIhLmNxYy52ZW51ZXMudjEuVHJhaWxpbmdPZmZzZXRUeXBlQgi6SAWCAQIQARIkCgxvZmZzZXRfdmFsdWUYAyABKAlCCbpIBnIEiIgnAUgAiAEBEiQKDHBlZ2dlZF9wcmljZRgEIAEoCUIJukgGcgSIiCcBSAGIAQFCDwoNX29mZnNldF92YWx1ZUIPCg1fcGVnZ2VkX3ByaWNlItcDCg1BdHRhY2hlZE9yZGVyEiAKDXRyaWdnZXJfcHJpY2UYASABKAlCCbpIBnIEiIgnARJFChJ0cmlnZ2VyX3ByaWNlX3R5cGUYAiABKA4yHy5jcWMudmVudWVzLnYxLlRyaWdnZXJQcmljZVR5cGVCCLpIBYIBAhABEjgKCm9yZGVyX3R5cGUYAyABKA4yGC5jcWMudmVudWVzLnYxLk9yZGVyVHlwZUIKukgHggEEGAEYAhIdCgVwcmljZRgEIAEoCUIJukgGcgSIiCcBSACIAQESIAoIcXVhbnRpdHkYBSABKAlCCbpIBnIEmIgnAUgBiAEBEiMKCG9yZGVyX2lkGAYgASgJQgy6SAlyB6KIJwNvcmRIAogBATqYAbpIlAEakQEKHmF0dGFjaGVkX29yZGVyLnByaWNlX2lmZl9saW1pdBJEcHJpY2UgbXVzdCBiZSBzZXQgd2hlbiBvcmRlcl90eXBlIGlzIE9SREVSX1RZUEVfTElNSVQsIGFuZCBvbmx5IHRoZW4aKSh0aGlzLm9yZGVyX3R5cGUgPT0gMikgPT0gaGFzKHRoaXMucHJpY2UpQggKBl9wcmljZUILCglfcXVhbnRpdHlCCwoJX29yZGVyX2lkIsICCglPcmRlckZpbGwSJwoMZXhlY3V0aW9uX2lkGAEgASgJQgy6SAlyB6KIJwNleGVIAIgBARIiCg52ZW51ZV90cmFkZV9pZBgCIAEoCUIKukgHcgUQARiAARIbCghxdWFudGl0eRgDIAEoCUIJukgGcgSYiCcBEhgKBXByaWNlGAQgASgJQgm6SAZyBIiIJwESLQoKY29tbWlzc2lvbhgFIAEoCzIZLmNxYy50eXBlcy52MS5Bc3NldEFtb3VudBI+Cg5saXF1aWRpdHlfc2lkZRgGIAEoDjIcLmNxYy52ZW51ZXMudjEuTGlxdWlkaXR5U2lkZUIIukgFggECEAESMQoNdHJhbnNhY3RfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDwoNX2V4ZWN1dGlvbl9pZCLTOAoFT3JkZXISHgoIb3JkZXJfaWQYASABKAlCDLpICXIHoognA29yZBIhCg9jbGllbnRfb3JkZXJfaWQYAiABKAlCCLpIBXIDGIABEiAKDnZlbnVlX29yZGVyX2lkGAMgASgJQgi6SAVyAxiAARImChRvcmlnX2NsaWVudF9vcmRlcl9pZBgEIAEoCUIIukgFcgMYgAESLAoTdmVudWVfb3JkZXJfbGlzdF9pZBgFIAEoCUIKukgHcgUQARiAAUgAiAEBEkIKEGNvbnRpbmdlbmN5X3R5cGUYBiABKA4yHi5jcWMudmVudWVzLnYxLkNvbnRpbmdlbmN5VHlwZUIIukgFggECEAESKgoPcGFyZW50X29yZGVyX2lkGAcgASgJQgy6SAlyB6KIJwNvcmRIAYgBARIvChBsaW5rZWRfb3JkZXJfaWRzGAggAygJQhW6SBKSAQ8QZBgBIglyB6KIJwNvcmQSHgoJdHJhZGVyX2lkGAkgASgJQguAAQG6SAVyAxiAARIdCgtzdHJhdGVneV9pZBgKIAEoCUIIukgFcgMYgAESIwoRZXhlY19hbGdvcml0aG1faWQYCyABKAlCCLpIBXIDGIABElYKFWV4ZWNfYWxnb3JpdGhtX3BhcmFtcxgMIAMoCzItLmNxYy52ZW51ZXMudjEuT3JkZXIuRXhlY0FsZ29yaXRobVBhcmFtc0VudHJ5Qgi6SAWaAQIQMhIhCgR0YWdzGA0gAygJQhO6SBCSAQ0QMhgBIgdyBRABGIABEjQKEXZlbnVlX3N0cmF0ZWd5X2lkGA4gASgJQhS6SBFyDzINXlswLTldezEsMjB9JEgCiAEBEjYKE3ZlbnVlX3N0cmF0ZWd5X3R5cGUYDyABKAlCFLpIEXIPMg1eWzAtOV17MSwyMH0kSAOIAQESIAoKYWNjb3VudF9pZBgQIAEoCUIMukgJcgeiiCcDYWNjEh4KCHZlbnVlX2lkGBEgASgJQgy6SAlyB6KIJwN2ZW4SHwoJbWFya2V0X2lkGBIgASgJQgy6SAlyB6KIJwNta3QSLQoEc2lkZRgTIAEoDjITLmNxYy52ZW51ZXMudjEuU2lkZUIKukgHggEEEAEgABI4CgpvcmRlcl90eXBlGBQgASgOMhguY3FjLnZlbnVlcy52MS5PcmRlclR5cGVCCrpIB4IBBBABIAASIQoQdmVudWVfb3JkZXJfdHlwZRgVIAEoCUIHukgEcgIYQBI7Cg10aW1lX2luX2ZvcmNlGBYgASgOMhouY3FjLnZlbnVlcy52MS5UaW1lSW5Gb3JjZUIIukgFggECEAESLwoLZXhwaXJlX3RpbWUYFyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiAKCHF1YW50aXR5GBggASgJQgm6SAZyBJiIJwFIBIgBARI+Cg1xdWFudGl0eV91bml0GBkgASgOMhsuY3FjLnZlbnVlcy52MS5RdWFudGl0eVVuaXRCCrpIB4IBBBABIAUSJgoOcXVvdGVfcXVhbnRpdHkYGiABKAlCCbpIBnIEmIgnAUgFiAEBEh0KBXByaWNlGBsgASgJQgm6SAZyBIiIJwFIBogBARIlCg10cmlnZ2VyX3ByaWNlGBwgASgJQgm6SAZyBIiIJwFIB4gBARJFChJ0cmlnZ2VyX3ByaWNlX3R5cGUYHSABKA4yHy5jcWMudmVudWVzLnYxLlRyaWdnZXJQcmljZVR5cGVCCLpIBYIBAhABEkQKEXRyaWdnZXJfZGlyZWN0aW9uGB4gASgOMh8uY3FjLnZlbnVlcy52MS5UcmlnZ2VyRGlyZWN0aW9uQgi6SAWCAQIQARIoChBhY3RpdmF0aW9uX3ByaWNlGB8gASgJQgm6SAZyBIiIJwFICIgBARInCg90cmFpbGluZ19vZmZzZXQYICABKAlCCbpIBnIEkIgnAUgJiAEBEkkKFHRyYWlsaW5nX29mZnNldF90eXBlGCEgASgOMiEuY3FjLnZlbnVlcy52MS5UcmFpbGluZ09mZnNldFR5cGVCCLpIBYIBAhABEiQKDGxpbWl0X29mZnNldBgiIAEoCUIJukgGcgSQiCcBSAqIAQESMQoNdHJhaWxpbmdfdGltZRgjIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoQZGlzcGxheV9xdWFudGl0eRgkIAEoCUIJukgGcgSQiCcBSAuIAQESEQoJcG9zdF9vbmx5GCUgASgIEhMKC3JlZHVjZV9vbmx5GCYgASgIEhYKDmNsb3NlX3Bvc2l0aW9uGCcgASgIEhUKDXByaWNlX3Byb3RlY3QYKCABKAgSKwoDcGVnGCkgASgLMh4uY3FjLnZlbnVlcy52MS5QZWdJbnN0cnVjdGlvbnMSVAoac2VsZl90cmFkZV9wcmV2ZW50aW9uX21vZGUYKiABKA4yJi5jcWMudmVudWVzLnYxLlNlbGZUcmFkZVByZXZlbnRpb25Nb2RlQgi6SAWCAQIQARIqChJwcmV2ZW50ZWRfcXVhbnRpdHkYKyABKAlCCbpIBnIEkIgnAUgMiAEBEjwKDXBvc2l0aW9uX3NpZGUYLCABKA4yGy5jcWMudmVudWVzLnYxLlBvc2l0aW9uU2lkZUIIukgFggECEAESOAoLbWFyZ2luX21vZGUYLSABKA4yGS5jcWMudmVudWVzLnYxLk1hcmdpbk1vZGVCCLpIBYIBAhABEiAKCGxldmVyYWdlGC4gASgJQgm6SAZyBJiIJwFIDYgBARI2CgZzdGF0dXMYLyABKA4yGi5jcWMudmVudWVzLnYxLk9yZGVyU3RhdHVzQgq6SAeCAQQQASAAEj0KD3ByZXZpb3VzX3N0YXR1cxgwIAEoDjIaLmNxYy52ZW51ZXMudjEuT3JkZXJTdGF0dXNCCLpIBYIBAhABEiIKD2ZpbGxlZF9xdWFudGl0eRgxIAEoCUIJukgGcgSQiCcBEicKD2xlYXZlc19xdWFudGl0eRgyIAEoCUIJukgGcgSQiCcBSA6IAQESJgoOYXZnX2ZpbGxfcHJpY2UYMyABKAlCCbpIBnIEiIgnAUgPiAEBEioKEmN1bV9xdW90ZV9xdWFudGl0eRg0IAEoCUIJukgGcgSQiCcBSBCIAQESOAoLY29tbWlzc2lvbnMYNSADKAsyGS5jcWMudHlwZXMudjEuQXNzZXRBbW91bnRCCLpIBZIBAhAUEjIKBWZpbGxzGDYgAygLMhguY3FjLnZlbnVlcy52MS5PcmRlckZpbGxCCbpIBpIBAxDoBxI3CgtjcmVhdGVfdGltZRg3IAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIvCgtzdWJtaXRfdGltZRg4IAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRdmVudWVfY3JlYXRlX3RpbWUYOSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHdvcmtpbmdfdGltZRg6IAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMdHJpZ2dlcl90aW1lGDsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5sYXN0X2ZpbGxfdGltZRg8IAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoLdXBkYXRlX3RpbWUYPSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESLgoKY2xvc2VfdGltZRg+IAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQQoNcmVqZWN0X3JlYXNvbhg/IAEoDjIgLmNxYy52ZW51ZXMudjEuT3JkZXJSZWplY3RSZWFzb25CCLpIBYIBAhABEkEKDWV4cGlyeV9yZWFzb24YQCABKA4yIC5jcWMudmVudWVzLnYxLk9yZGVyRXhwaXJ5UmVhc29uQgi6SAWCAQIQARIiChF2ZW51ZV9yZWFzb25fY29kZRhBIAEoCUIHukgEcgIYQBIdCgtyZWFzb25fdGV4dBhCIAEoCUIIukgFcgMY0A8SIQoKcmVxdWVzdF9pZBhDIAEoCUIIukgFcgOwAQFIEYgBARIxCg1zb3VyY2VfcmVjb3JkGEQgASgLMhouY3FjLnR5cGVzLnYxLlNvdXJjZVJlY29yZBIkCgxtaW5fcXVhbnRpdHkYRSABKAlCCbpIBnIEmIgnAUgSiAEBEiQKDG1heF9zbGlwcGFnZRhGIAEoCUIJukgGcgSgiScBSBOIAQESMQoLdGFrZV9wcm9maXQYRyABKAsyHC5jcWMudmVudWVzLnYxLkF0dGFjaGVkT3JkZXISLwoJc3RvcF9sb3NzGEggASgLMhwuY3FjLnZlbnVlcy52MS5BdHRhY2hlZE9yZGVyGjoKGEV4ZWNBbGdvcml0aG1QYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBOvoaukj2GhqHAgohb3JkZXIucXVhbnRpdHlfeG9yX3F1b3RlX3F1YW50aXR5EmRhdCBtb3N0IG9uZSBvZiBxdWFudGl0eSBhbmQgcXVvdGVfcXVhbnRpdHkgbWF5IGJlIHNldCwgYW5kIG9uZSBtdXN0IGJlIHVubGVzcyBjbG9zZV9wb3NpdGlvbiBpcyB0cnVlGnwhKGhhcyh0aGlzLnF1YW50aXR5KSAmJiBoYXModGhpcy5xdW90ZV9xdWFudGl0eSkpICYmIChoYXModGhpcy5xdWFudGl0eSkgfHwgaGFzKHRoaXMucXVvdGVfcXVhbnRpdHkpIHx8IHRoaXMuY2xvc2VfcG9zaXRpb24pGqwBCiRvcmRlci5jbG9zZV9wb3NpdGlvbl9ub3RfcmVkdWNlX29ubHkSWGNsb3NlX3Bvc2l0aW9uIGFuZCByZWR1Y2Vfb25seSBjYW5ub3QgYm90aCBiZSB0cnVlIChjbG9zZV9wb3NpdGlvbiBhbHJlYWR5IG9ubHkgcmVkdWNlcykaKiEodGhpcy5jbG9zZV9wb3NpdGlvbiAmJiB0aGlzLnJlZHVjZV9vbmx5KRqeAgoib3JkZXIubWluX3F1YW50aXR5X3dpdGhpbl9xdWFudGl0eRIlbWluX3F1YW50aXR5IG11c3Qgbm90IGV4Y2VlZCBxdWFudGl0eRrQASFoYXModGhpcy5taW5fcXVhbnRpdHkpIHx8ICFoYXModGhpcy5xdWFudGl0eSkgfHwgIXRoaXMubWluX3F1YW50aXR5Lm1hdGNoZXMoJ14tP1swLTldKyhcXC5bMC05XSspPyQnKSB8fCAhdGhpcy5xdWFudGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoXFwuWzAtOV0rKT8kJykgfHwgZG91YmxlKHRoaXMubWluX3F1YW50aXR5KSA8PSBkb3VibGUodGhpcy5xdWFudGl0eSkahgEKIG9yZGVyLnF1b3RlX3F1YW50aXR5X21hcmtldF9vbmx5Ei9xdW90ZV9xdWFudGl0eSBpcyBvbmx5IGFsbG93ZWQgb24gTUFSS0VUIG9yZGVycxoxIWhhcyh0aGlzLnF1b3RlX3F1YW50aXR5KSB8fCB0aGlzLm9yZGVyX3R5cGUgPT0gMRrGAQokb3JkZXIucHJpY2VfcmVxdWlyZWRfZm9yX2xpbWl0X3R5cGVzEkNwcmljZSBtdXN0IGJlIHNldCBmb3IgTElNSVQsIFNUT1BfTElNSVQgYW5kIExJTUlUX0lGX1RPVUNIRUQgb3JkZXJzGlkodGhpcy5vcmRlcl90eXBlICE9IDIgJiYgdGhpcy5vcmRlcl90eXBlICE9IDQgJiYgdGhpcy5vcmRlcl90eXBlICE9IDYpIHx8IGhhcyh0aGlzLnByaWNlKRqYAQoZb3JkZXIubWFya2V0X2hhc19ub19wcmljZRI3cHJpY2UgbXVzdCBub3QgYmUgc2V0IGZvciBNQVJLRVQgYW5kIFNUT1BfTUFSS0VUIG9yZGVycxpCKHRoaXMub3JkZXJfdHlwZSAhPSAxICYmIHRoaXMub3JkZXJfdHlwZSAhPSAzKSB8fCAhaGFzKHRoaXMucHJpY2UpGtYBCiVvcmRlci50cmlnZ2VyX3JlcXVpcmVkX2Zvcl9zdG9wX3R5cGVzEmR0cmlnZ2VyX3ByaWNlIG11c3QgYmUgc2V0IGZvciBTVE9QX01BUktFVCwgU1RPUF9MSU1JVCwgTUFSS0VUX0lGX1RPVUNIRUQgYW5kIExJTUlUX0lGX1RPVUNIRUQgb3JkZXJzGkcodGhpcy5vcmRlcl90eXBlIDwgMyB8fCB0aGlzLm9yZGVyX3R5cGUgPiA2KSB8fCBoYXModGhpcy50cmlnZ2VyX3ByaWNlKRrgAQoeb3JkZXIudHJhaWxpbmdfb2Zmc2V0X3JlcXVpcmVkEk10cmFpbGluZ19vZmZzZXQgYW5kIHRyYWlsaW5nX29mZnNldF90eXBlIG11c3QgYmUgc2V0IGZvciB0cmFpbGluZyBzdG9wIG9yZGVycxpvKHRoaXMub3JkZXJfdHlwZSAhPSA3ICYmIHRoaXMub3JkZXJfdHlwZSAhPSA4KSB8fCAoaGFzKHRoaXMudHJhaWxpbmdfb2Zmc2V0KSAmJiB0aGlzLnRyYWlsaW5nX29mZnNldF90eXBlICE9IDApGmoKHW9yZGVyLnBlZ19yZXF1aXJlZF9mb3JfcGVnZ2VkEiFwZWcgbXVzdCBiZSBzZXQgZm9yIFBFR0dFRCBvcmRlcnMaJnRoaXMub3JkZXJfdHlwZSAhPSAxMCB8fCBoYXModGhpcy5wZWcpGowBChlvcmRlci5leHBpcmVfdGltZV9pZmZfZ3RkEjtleHBpcmVfdGltZSBtdXN0IGJlIHNldCBpZiBhbmQgb25seSBpZiB0aW1lX2luX2ZvcmNlIGlzIEdURBoyKHRoaXMudGltZV9pbl9mb3JjZSA9PSA0KSA9PSBoYXModGhpcy5leHBpcmVfdGltZSkaiQIKHG9yZGVyLmZpbGxlZF93aXRoaW5fcXVhbnRpdHkSKGZpbGxlZF9xdWFudGl0eSBtdXN0IG5vdCBleGNlZWQgcXVhbnRpdHkavgEhKHRoaXMuZmlsbGVkX3F1YW50aXR5Lm1hdGNoZXMoJ14tP1swLTldKyhcXC5bMC05XSspPyQnKSAmJiB0aGlzLnF1YW50aXR5Lm1hdGNoZXMoJ14tP1swLTldKyhcXC5bMC05XSspPyQnKSkgfHwgKCFoYXModGhpcy5xdWFudGl0eSkgfHwgZG91YmxlKHRoaXMuZmlsbGVkX3F1YW50aXR5KSA8PSBkb3VibGUodGhpcy5xdWFudGl0eSkpGqcCChxvcmRlci5sZWF2ZXNfd2l0aGluX3F1YW50aXR5EihsZWF2ZXNfcXVhbnRpdHkgbXVzdCBub3QgZXhjZWVkIHF1YW50aXR5GtwBISh0aGlzLmxlYXZlc19xdWFudGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoXFwuWzAtOV0rKT8kJykgJiYgdGhpcy5xdWFudGl0eS5tYXRjaGVzKCdeLT9bMC05XSsoXFwuWzAtOV0rKT8kJykpIHx8ICghaGFzKHRoaXMucXVhbnRpdHkpIHx8ICFoYXModGhpcy5sZWF2ZXNfcXVhbnRpdHkpIHx8IGRvdWJsZSh0aGlzLmxlYXZlc19xdWFudGl0eSkgPD0gZG91YmxlKHRoaXMucXVhbnRpdHkpKRqsAgodb3JkZXIuZGlzcGxheV93aXRoaW5fcXVhbnRpdHkSKWRpc3BsYXlfcXVhbnRpdHkgbXVzdCBub3QgZXhjZWVkIHF1YW50aXR5Gt8BISh0aGlzLmRpc3BsYXlfcXVhbnRpdHkubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpICYmIHRoaXMucXVhbnRpdHkubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpKSB8fCAoIWhhcyh0aGlzLnF1YW50aXR5KSB8fCAhaGFzKHRoaXMuZGlzcGxheV9xdWFudGl0eSkgfHwgZG91YmxlKHRoaXMuZGlzcGxheV9xdWFudGl0eSkgPD0gZG91YmxlKHRoaXMucXVhbnRpdHkpKRrvAQodb3JkZXIuZmlsbGVkX3N0YXR1c19oYXNfZmlsbHMSQGEgRklMTEVEIG9yIFBBUlRJQUxMWV9GSUxMRUQgb3JkZXIgbXVzdCBoYXZlIGZpbGxlZF9xdWFudGl0eSA+IDAaiwEhKHRoaXMuZmlsbGVkX3F1YW50aXR5Lm1hdGNoZXMoJ14tP1swLTldKyhcXC5bMC05XSspPyQnKSkgfHwgKCh0aGlzLnN0YXR1cyAhPSA2ICYmIHRoaXMuc3RhdHVzICE9IDcpIHx8IGRvdWJsZSh0aGlzLmZpbGxlZF9xdWFudGl0eSkgPiAwLjApGv4BCh1vcmRlci5maWxsZWRfc3RhdHVzX25vX2xlYXZlcxJGYSBGSUxMRUQgb3JkZXIgbXVzdCBoYXZlIGxlYXZlc19xdWFudGl0eSAwIHdoZW4gbGVhdmVzX3F1YW50aXR5IGlzIHNldBqUASEodGhpcy5sZWF2ZXNfcXVhbnRpdHkubWF0Y2hlcygnXi0/WzAtOV0rKFxcLlswLTldKyk/JCcpKSB8fCAodGhpcy5zdGF0dXMgIT0gNyB8fCAhaGFzKHRoaXMubGVhdmVzX3F1YW50aXR5KSB8fCBkb3VibGUodGhpcy5sZWF2ZXNfcXVhbnRpdHkpID09IDAuMCkanQEKH29yZGVyLmxpc3RfcmVxdWlyZXNfY29udGluZ2VuY3kSPGNvbnRpbmdlbmN5X3R5cGUgbXVzdCBiZSBzZXQgd2hlbiB2ZW51ZV9vcmRlcl9saXN0X2lkIGlzIHNldBo8IWhhcyh0aGlzLnZlbnVlX29yZGVyX2xpc3RfaWQpIHx8IHRoaXMuY29udGluZ2VuY3lfdHlwZSAhPSAwQhYKFF92ZW51ZV9vcmRlcl9saXN0X2lkQhIKEF9wYXJlbnRfb3JkZXJfaWRCFAoSX3ZlbnVlX3N0cmF0ZWd5X2lkQhYKFF92ZW51ZV9zdHJhdGVneV90eXBlQgsKCV9xdWFudGl0eUIRCg9fcXVvdGVfcXVhbnRpdHlCCAoGX3ByaWNlQhAKDl90cmlnZ2VyX3ByaWNlQhMKEV9hY3RpdmF0aW9uX3ByaWNlQhIKEF90cmFpbGluZ19vZmZzZXRCDwoNX2xpbWl0X29mZnNldEITChFfZGlzcGxheV9xdWFudGl0eUIVChNfcHJldmVudGVkX3F1YW50aXR5QgsKCV9sZXZlcmFnZUISChBfbGVhdmVzX3F1YW50aXR5QhEKD19hdmdfZmlsbF9wcmljZUIVChNfY3VtX3F1b3RlX3F1YW50aXR5Qg0KC19yZXF1ZXN0X2lkQg8KDV9taW5fcXVhbnRpdHlCDwoNX21heF9zbGlwcGFnZSLOBAoJT3JkZXJMaXN0EicKE3ZlbnVlX29yZGVyX2xpc3RfaWQYASABKAlCCrpIB3IFEAEYgAESJgoUbGlzdF9jbGllbnRfb3JkZXJfaWQYAiABKAlCCLpIBXIDGIABEiAKCmFjY291bnRfaWQYAyABKAlCDLpICXIHoognA2FjYxIfCgltYXJrZXRfaWQYBCABKAlCDLpICXIHoognA21rdBJEChBjb250aW5nZW5jeV90eXBlGAUgASgOMh4uY3FjLnZlbnVlcy52MS5Db250aW5nZW5jeVR5cGVCCrpIB4IBBBABIAASQwoQbGlzdF9zdGF0dXNfdHlwZRgGIAEoDjIdLmNxYy52ZW51ZXMudjEuTGlzdFN0YXR1c1R5cGVCCrpIB4IBBBABIAASRQoRbGlzdF9vcmRlcl9zdGF0dXMYByABKA4yHi5jcWMudmVudWVzLnYxLkxpc3RPcmRlclN0YXR1c0IKukgHggEEEAEgABIqCglvcmRlcl9pZHMYCCADKAlCF7pIFJIBEQgCEAoYASIJcgeiiCcDb3JkEkEKDXJlamVjdF9yZWFzb24YCSABKA4yIC5jcWMudmVudWVzLnYxLk9yZGVyUmVqZWN0UmVhc29uQgi6SAWCAQIQARI5Cg10cmFuc2FjdF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEjEKDXNvdXJjZV9yZWNvcmQYCyABKAsyGi5jcWMudHlwZXMudjEuU291cmNlUmVjb3JkQnEKHWNvbS5jcnlwdG9xdWFudC5jcWMudmVudWVzLnYxQgpPcmRlclByb3RvUAFaQmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3ZlbnVlcy92MTt2ZW51ZXN2MWIGcHJvdG8z", [file_buf_validate_validate, file_cqc_types_v1_amount, file_cqc_types_v1_rules, file_cqc_types_v1_source, file_cqc_venues_v1_trading, file_google_protobuf_timestamp]);
 
 /**
  * PegInstructions say how a pegged order's price follows a reference price (Binance pegPriceType,
@@ -69,25 +69,94 @@ export const PegInstructionsSchema: GenMessage<PegInstructions> = /*@__PURE__*/
   messageDesc(file_cqc_venues_v1_order, 0);
 
 /**
+ * AttachedOrder is a take-profit or stop-loss order attached to an entry order: the venue places it when
+ * the entry fills, on the same market, on the opposite side, reduce-only, for the entry's filled quantity
+ * unless quantity is set (OKX attachAlgoOrds tpTriggerPx/tpOrdPx/slTriggerPx/slOrdPx, Bybit
+ * takeProfit/stopLoss with tpTriggerBy/tpOrderType/tpLimitPrice and tpslMode Partial, Binance spot OTOCO
+ * legs, Deribit otoco_config). Once placed it is an Order of its own whose parent_order_id is the entry.
+ *
+ * @generated from message cqc.venues.v1.AttachedOrder
+ */
+export type AttachedOrder = Message<"cqc.venues.v1.AttachedOrder"> & {
+  /**
+   * trigger_price is the price at which the take-profit or stop-loss fires, in quote asset per unit of base
+   * (OKX tpTriggerPx/slTriggerPx, Bybit takeProfit/stopLoss). Required. Signed; the market's rules
+   * (Market.negative_prices_allowed) decide whether a zero or negative price is acceptable.
+   *
+   * @generated from field: string trigger_price = 1;
+   */
+  triggerPrice: string;
+
+  /**
+   * trigger_price_type is which price the trigger watches (OKX tpTriggerPxType, Bybit tpTriggerBy).
+   * UNSPECIFIED means the venue default (usually LAST).
+   *
+   * @generated from field: cqc.venues.v1.TriggerPriceType trigger_price_type = 2;
+   */
+  triggerPriceType: TriggerPriceType;
+
+  /**
+   * order_type is the order the venue places when the trigger fires: ORDER_TYPE_MARKET (OKX tpOrdPx "-1",
+   * Bybit tpOrderType "Market") or ORDER_TYPE_LIMIT (Bybit "Limit" with tpLimitPrice). Required.
+   *
+   * @generated from field: cqc.venues.v1.OrderType order_type = 3;
+   */
+  orderType: OrderType;
+
+  /**
+   * price is the limit price of the child order when order_type is LIMIT, in quote asset per unit of base
+   * (OKX tpOrdPx, Bybit tpLimitPrice). Set if and only if order_type is LIMIT. Signed like trigger_price.
+   *
+   * @generated from field: optional string price = 4;
+   */
+  price?: string | undefined;
+
+  /**
+   * quantity is the child's size in the entry's quantity unit, for a partial take-profit or stop-loss
+   * (Bybit tpslMode "Partial" tpSize/slSize). Unset: the entry's whole filled quantity.
+   *
+   * @generated from field: optional string quantity = 5;
+   */
+  quantity?: string | undefined;
+
+  /**
+   * order_id is the CQC order created when the venue placed the child ("ord_" id). Output only: set by
+   * the gateway, unset until the child exists and ignored on input.
+   *
+   * @generated from field: optional string order_id = 6;
+   */
+  orderId?: string | undefined;
+};
+
+/**
+ * Describes the message cqc.venues.v1.AttachedOrder.
+ * Use `create(AttachedOrderSchema)` to create a new message.
+ */
+export const AttachedOrderSchema: GenMessage<AttachedOrder> = /*@__PURE__*/
+  messageDesc(file_cqc_venues_v1_order, 1);
+
+/**
  * OrderFill is a summary of one fill of an order, as embedded in an order response (Binance FULL response
- * "fills[]", CCXT Order.trades). The full record is the ExecutionReport named by exec_id.
+ * "fills[]", CCXT Order.trades). The full record is the ExecutionReport named by execution_id.
  *
  * @generated from message cqc.venues.v1.OrderFill
  */
 export type OrderFill = Message<"cqc.venues.v1.OrderFill"> & {
   /**
-   * exec_id is the CQC execution report of this fill ("exe_" id). Unset when CQC has not stored one yet.
+   * execution_id is the CQC execution report of this fill ("exe_" id, ExecutionReport.execution_id).
+   * Unset when CQC has not stored one yet.
    *
-   * @generated from field: optional string exec_id = 1;
+   * @generated from field: optional string execution_id = 1;
    */
-  execId?: string | undefined;
+  executionId?: string | undefined;
 
   /**
-   * trade_id is the venue's trade id (Binance "tradeId"), as a string. Required; 1 to 128 characters.
+   * venue_trade_id is the venue's trade id of the fill (Binance "tradeId"), as a string, as in
+   * ExecutionReport.venue_trade_id. Required; 1 to 128 characters.
    *
-   * @generated from field: string trade_id = 2;
+   * @generated from field: string venue_trade_id = 2;
    */
-  tradeId: string;
+  venueTradeId: string;
 
   /**
    * quantity is the filled quantity, in the order's quantity unit (Binance "qty"). Positive. Required.
@@ -97,7 +166,8 @@ export type OrderFill = Message<"cqc.venues.v1.OrderFill"> & {
   quantity: string;
 
   /**
-   * price is the fill price, in quote asset per unit of base (Binance "price"). Required.
+   * price is the fill price, in quote asset per unit of base (Binance "price"). Required. Signed: spread
+   * and some futures markets trade at zero or below.
    *
    * @generated from field: string price = 4;
    */
@@ -131,7 +201,7 @@ export type OrderFill = Message<"cqc.venues.v1.OrderFill"> & {
  * Use `create(OrderFillSchema)` to create a new message.
  */
 export const OrderFillSchema: GenMessage<OrderFill> = /*@__PURE__*/
-  messageDesc(file_cqc_venues_v1_order, 1);
+  messageDesc(file_cqc_venues_v1_order, 2);
 
 /**
  * Order is CQC's record of one order at a venue through its whole life: what was asked (instruction
@@ -213,7 +283,8 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
 
   /**
    * trader_id identifies the trader or trading node that owns the order (NautilusTrader trader_id, e.g.
-   * "TRADER-001"). Empty when not tracked. At most 128 characters.
+   * "TRADER-001"). Empty when not tracked. At most 128 characters. Redacted in debug output: it can name
+   * a person.
    *
    * @generated from field: string trader_id = 9;
    */
@@ -329,7 +400,9 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
 
   /**
    * quantity is the order size in quantity_unit (FIX 38 OrderQty, Binance "quantity"/"q"). Positive.
-   * Exactly one of quantity and quote_quantity is set.
+   * Exactly one of quantity and quote_quantity is set, except on a close_position order, whose size the
+   * venue decides at execution: it has neither (Binance USD-M origQty "0" maps to unset, as in
+   * OrderStatusReport).
    *
    * @generated from field: optional string quantity = 24;
    */
@@ -337,7 +410,7 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
 
   /**
    * quantity_unit is the unit of quantity, filled_quantity, leaves_quantity and display_quantity.
-   * UNSPECIFIED means the market's quantity unit.
+   * UNSPECIFIED means the market's quantity unit. Never QUANTITY_UNIT_LIQUIDITY (positions only).
    *
    * @generated from field: cqc.venues.v1.QuantityUnit quantity_unit = 25;
    */
@@ -355,7 +428,9 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
   /**
    * price is the limit price, in quote asset per unit of base (FIX 44, Binance "price"/"p"). Required for
    * LIMIT, STOP_LIMIT and LIMIT_IF_TOUCHED; unset for MARKET and STOP_MARKET (Binance "0.00000000" there
-   * means "no price" and maps to unset). Signed grammar because spread markets can trade below zero.
+   * means "no price" and maps to unset). Signed: spread markets can trade at zero or below; the market's
+   * rules (Market.negative_prices_allowed) decide whether a non-positive price is acceptable, the gateway
+   * checks that, validation does not.
    *
    * @generated from field: optional string price = 27;
    */
@@ -365,6 +440,7 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
    * trigger_price is the price at which a stop, take-profit or if-touched order activates, in quote asset
    * per unit of base (FIX 99 StopPx, Binance "stopPrice"/"P"). Required for STOP_MARKET, STOP_LIMIT,
    * MARKET_IF_TOUCHED and LIMIT_IF_TOUCHED. For trailing orders it is the current trigger, if reported.
+   * Signed like price.
    *
    * @generated from field: optional string trigger_price = 28;
    */
@@ -388,7 +464,8 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
 
   /**
    * activation_price is the price at which a trailing order starts trailing (Binance USD-M
-   * activationPrice; Binance spot stopPrice on a trailing order). Unset when it trails immediately.
+   * activationPrice; Binance spot stopPrice on a trailing order; OKX activePx). Unset when it trails
+   * immediately. Signed like price.
    *
    * @generated from field: optional string activation_price = 31;
    */
@@ -451,15 +528,17 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
 
   /**
    * close_position is true when the order closes the whole position whatever its size (Binance USD-M
-   * closePosition "cp"); quantity is then the venue's reported size or absent from its request.
+   * closePosition "cp" on STOP_MARKET / TAKE_PROFIT_MARKET, OKX close-position algo orders): quantity is
+   * then unset (Binance origQty "0" maps to unset), filled_quantity counts what was closed,
+   * leaves_quantity is unset while the size is unknown. Never together with reduce_only.
    *
    * @generated from field: bool close_position = 39;
    */
   closePosition: boolean;
 
   /**
-   * price_protect is true when the venue's trigger price protection is on (Binance USD-M priceProtect
-   * "pP").
+   * price_protect is true when the venue's trigger price protection is on: the trigger does not fire while
+   * last and mark price diverge beyond the venue's threshold (Binance USD-M priceProtect "pP").
    *
    * @generated from field: bool price_protect = 40;
    */
@@ -497,7 +576,9 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
   positionSide: PositionSide;
 
   /**
-   * margin_mode is the margin mode of this order (OKX tdMode). UNSPECIFIED means the account's setting.
+   * margin_mode is the margin mode of this order where venues take it per order (OKX tdMode "cash" /
+   * "cross" / "isolated"; Bybit spot isLeverage=1 is CROSS on a spot market). UNSPECIFIED means the
+   * account's setting.
    *
    * @generated from field: cqc.venues.v1.MarginMode margin_mode = 45;
    */
@@ -505,7 +586,7 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
 
   /**
    * leverage is the leverage multiple requested for this order ("10" = 10x), where a venue sets it per
-   * order (OKX lever, Hyperliquid). Unset means the account's market setting.
+   * order (OKX lever on spot margin orders, Hyperliquid). Unset means the account's market setting.
    *
    * @generated from field: optional string leverage = 46;
    */
@@ -568,7 +649,8 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
 
   /**
    * fills summarize the order's fills (Binance FULL response "fills"), oldest first. The authoritative
-   * fill records are ExecutionReports. At most 10000; may be truncated for long-lived orders.
+   * fill records are ExecutionReports. At most 1000 (which keeps an Order under about 1.5 MiB with a
+   * full source_record); a longer-lived order keeps its latest 1000 and ListExecutionReports has all.
    *
    * @generated from field: repeated cqc.venues.v1.OrderFill fills = 54;
    */
@@ -630,7 +712,7 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
   updateTime?: Timestamp | undefined;
 
   /**
-   * close_time is when the order reached a terminal status (FILLED, CANCELED, EXPIRED, REJECTED, DENIED;
+   * close_time is when the order reached a terminal status (FILLED, CANCELED, EXPIRED, REJECTED;
    * NautilusTrader ts_closed; venue clock when the venue closed it). Unset while open.
    *
    * @generated from field: google.protobuf.Timestamp close_time = 62;
@@ -638,7 +720,7 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
   closeTime?: Timestamp | undefined;
 
   /**
-   * reject_reason is why the order was rejected or denied (Binance "r"; "NONE" maps to UNSPECIFIED).
+   * reject_reason is why the venue rejected the order (Binance "r"; "NONE" maps to UNSPECIFIED).
    *
    * @generated from field: cqc.venues.v1.OrderRejectReason reject_reason = 63;
    */
@@ -684,6 +766,40 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
    * @generated from field: cqc.types.v1.SourceRecord source_record = 68;
    */
   sourceRecord?: SourceRecord | undefined;
+
+  /**
+   * min_quantity is the smallest quantity the order may fill in one execution, in quantity_unit (FIX 110
+   * MinQty; Deribit/Kraken minimum fill). At most quantity. Unset: any fill size.
+   *
+   * @generated from field: optional string min_quantity = 69;
+   */
+  minQuantity?: string | undefined;
+
+  /**
+   * max_slippage caps how far a market or triggered-market order may fill from the reference price at
+   * submission, as a fraction of that price ("0.005" = 0.5%; Bybit slippageTolerance with
+   * slippageToleranceType "Percent" / 100, Hyperliquid market-order slippage); from 0 to 1. Unset: no cap
+   * beyond the venue's own price bands.
+   *
+   * @generated from field: optional string max_slippage = 70;
+   */
+  maxSlippage?: string | undefined;
+
+  /**
+   * take_profit is the take-profit attached to this order, placed by the venue when this order fills.
+   * Unset when none.
+   *
+   * @generated from field: cqc.venues.v1.AttachedOrder take_profit = 71;
+   */
+  takeProfit?: AttachedOrder | undefined;
+
+  /**
+   * stop_loss is the stop-loss attached to this order, placed by the venue when this order fills. Unset
+   * when none.
+   *
+   * @generated from field: cqc.venues.v1.AttachedOrder stop_loss = 72;
+   */
+  stopLoss?: AttachedOrder | undefined;
 };
 
 /**
@@ -691,7 +807,7 @@ export type Order = Message<"cqc.venues.v1.Order"> & {
  * Use `create(OrderSchema)` to create a new message.
  */
 export const OrderSchema: GenMessage<Order> = /*@__PURE__*/
-  messageDesc(file_cqc_venues_v1_order, 2);
+  messageDesc(file_cqc_venues_v1_order, 3);
 
 /**
  * OrderList is a contingent group of orders placed together (Binance order lists: OCO, OTO, OTOCO, OPO;
@@ -788,5 +904,5 @@ export type OrderList = Message<"cqc.venues.v1.OrderList"> & {
  * Use `create(OrderListSchema)` to create a new message.
  */
 export const OrderListSchema: GenMessage<OrderList> = /*@__PURE__*/
-  messageDesc(file_cqc_venues_v1_order, 3);
+  messageDesc(file_cqc_venues_v1_order, 4);
 
