@@ -543,7 +543,7 @@ def differences(item: Input, results: dict[str, dict[str, Any]]) -> list[tuple[s
     def pattern(values: dict[str, Any]) -> str:
         groups: dict[str, list[str]] = {}
         for lang in LANGUAGES:
-            groups.setdefault(json.dumps(values[lang], sort_keys=True), []).append(lang)
+            groups.setdefault(json.dumps(_numbers(values[lang]), sort_keys=True), []).append(lang)
         if len(groups) == 1:
             return ""
         parts = sorted(groups.values(), key=len)
@@ -567,12 +567,36 @@ def differences(item: Input, results: dict[str, dict[str, Any]]) -> list[tuple[s
     if p:
         found.append(("canonical-json", p))
     decoded = {lang: _decoded(item.type, results[lang]["binary"]) for lang in LANGUAGES}
-    same = {lang: decoded[lang] is not None and decoded[lang] == decoded["python"] for lang in LANGUAGES}
+    same = {lang: _same(decoded[lang], decoded["python"]) for lang in LANGUAGES}
     if not all(same.values()):
         odd = [lang for lang in LANGUAGES if not same[lang]]
         agree = [lang for lang in LANGUAGES if same[lang]]
         found.append(("binary-reencoding", f"{'+'.join(odd)} vs {'+'.join(agree) or 'none'} (decoded in python)"))
     return found
+
+
+def _numbers(value: Any) -> Any:
+    """JSON numbers compared as values: 0, 0.0 and -0.0 are one number (runtimes spell doubles differently)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    return value
+
+
+def _same(a: Message | None, b: Message | None) -> bool:
+    """Equal decoded messages; NaN payload bits (which runtimes write differently) compared via canonical JSON."""
+    if a is None or b is None:
+        return a is b
+    if a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True):
+        return True
+    try:
+        as_a, as_b = json_format.MessageToDict(a), json_format.MessageToDict(b)
+    except Exception:
+        return False
+    return as_a == as_b and "NaN" in json.dumps(as_a)
 
 
 @dataclass

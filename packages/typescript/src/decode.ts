@@ -60,11 +60,12 @@ export function checkWire(schema: DescMessage, bytes: Uint8Array): void {
 /** A message being scanned: a real message, or a map entry (field 2 holds a message of `value`). */
 interface Shape {
   message?: DescMessage;
+  entry?: boolean;
   mapValue?: DescMessage;
 }
 
 function child(shape: Shape, no: number): Shape | undefined {
-  if (shape.mapValue !== undefined) return no === 2 ? { message: shape.mapValue } : undefined;
+  if (shape.entry === true) return no === 2 && shape.mapValue !== undefined ? { message: shape.mapValue } : undefined;
   const field: DescField | undefined = shape.message?.fields.find((f) => f.number === no);
   if (field === undefined) return undefined;
   switch (field.fieldKind) {
@@ -73,7 +74,7 @@ function child(shape: Shape, no: number): Shape | undefined {
     case "list":
       return field.listKind === "message" ? { message: field.message } : undefined;
     case "map":
-      return field.mapKind === "message" ? { mapValue: field.message } : {};
+      return { entry: true, ...(field.mapKind === "message" ? { mapValue: field.message } : {}) };
     default:
       return undefined;
   }
@@ -87,6 +88,7 @@ function varint(bytes: Uint8Array, pos: number, end: number): [number, number] {
     const b = bytes[pos++]!;
     value += (b & 0x7f) * scale;
     scale *= 128;
+    if (i === 9 && b > 1) throw new DecodeError("varint overflows 64 bits");
     if ((b & 0x80) === 0) return [value, pos];
   }
   throw new DecodeError("varint longer than 10 bytes");
@@ -117,7 +119,7 @@ function scan(shape: Shape, bytes: Uint8Array, pos: number, end: number, depth: 
         [length, pos] = varint(bytes, pos, end);
         if (length > end - pos) throw new DecodeError(`field ${no} runs past the end of its message`);
         const sub = child(shape, no);
-        if (sub !== undefined && (sub.message !== undefined || sub.mapValue !== undefined)) {
+        if (sub !== undefined) {
           if (depth + 1 > MAX_BINARY_DEPTH) throw new DecodeError(`nesting deeper than ${MAX_BINARY_DEPTH}`);
           scan(sub, bytes, pos, pos + length, depth + 1, 0);
         }

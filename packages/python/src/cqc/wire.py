@@ -53,6 +53,8 @@ def _varint(data: memoryview, pos: int, end: int) -> tuple[int, int]:
             raise DecodeError("truncated varint")
         b = data[pos]
         pos += 1
+        if i == 9 and b > 1:
+            raise DecodeError("varint overflows 64 bits")
         value |= (b & 0x7F) << (7 * i)
         if not b & 0x80:
             return value, pos
