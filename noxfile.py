@@ -544,7 +544,7 @@ def events(session: nox.Session) -> None:
     session.run("python", "tools/events.py", *session.posargs, env=_go_env())
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def fuzz(session: nox.Session) -> None:
     """Differential fuzzing (tools/fuzz.py): seeded mutations of the examples through one Python, Go and
     TypeScript executor each; fails on any disagreement not explained by an expected failure.
@@ -552,7 +552,7 @@ def fuzz(session: nox.Session) -> None:
     _test_env(session)
     with session.chdir(TS_PKG):
         _npm_ci(session)
-    session.run("python", "tools/fuzz.py", *session.posargs, env=_go_env())
+    session.run("python", "tools/fuzz.py", *session.posargs, env=_go_env(), external=True)
 
 
 @nox.session(name="config-schemas", python=False)
