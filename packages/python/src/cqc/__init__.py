@@ -11,4 +11,4 @@ generated from ``proto/cqc/assets/v1/asset.proto``). Hand-written helpers sit be
 - :mod:`cqc.testing`: in-memory reference gRPC servers for tests (extra ``cqc-contracts[testing]``).
 """
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
