@@ -482,8 +482,13 @@ def consumer_python(wheel: Path | None = None) -> None:
     py = work / "venv" / "bin" / "python"
     # The consumer's tools and the runtime dependencies at the versions CQC tests with (constraints only pin;
     # the wheel's own dependency ranges decide what is needed).
+    # uv (pinned beside nox in tools/requirements-nox.txt) installs the same resolution several times faster than
+    # pip; pip is the fallback when the bootstrap environment is not there.
+    uv = ROOT / ".venv" / "bin" / "uv"
+    installer = [uv, "pip", "install", "--quiet", "--python", py] if uv.exists() else [
+        py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     run(
-        py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel, "mypy", "types-protobuf",
+        *installer, wheel, "mypy", "types-protobuf",
         "-c", ROOT / "tools" / "requirements.txt", "-c", ROOT / "tools" / "requirements-test.txt",
     )  # fmt: skip
     clean_env = {"PYTHONPATH": "", "MYPYPATH": "", "PYTHONNOUSERSITE": "1"}
