@@ -1040,18 +1040,28 @@ func (g *venueGateway) TransferInternal(_ context.Context, req *servicesv1.Trans
 	return resp.(*servicesv1.TransferInternalResponse), nil
 }
 
+// loanAccount is the account a Borrow or Repay (operation) acts on: it must exist, be able to borrow, and the
+// asset must exist.
+func (g *venueGateway) loanAccount(operation, accountID, assetID string) (*venuesv1.VenueAccount, error) {
+	a, err := g.account(accountID)
+	if err != nil {
+		return nil, err
+	}
+	if !borrowingAccounts[a.GetAccountType()] {
+		return nil, acctUnsupported(operation, a, "", "account "+a.GetAccountId()+" cannot borrow")
+	}
+	if err := g.assetExists(assetID); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 func (g *venueGateway) Borrow(_ context.Context, req *servicesv1.BorrowRequest) (*servicesv1.BorrowResponse, error) {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
 	resp, err := g.idempotent(req.GetRequestId(), req, func() (proto.Message, error) {
-		a, err := g.account(req.GetAccountId())
+		a, err := g.loanAccount("Borrow", req.GetAccountId(), req.GetAssetId())
 		if err != nil {
-			return nil, err
-		}
-		if !borrowingAccounts[a.GetAccountType()] {
-			return nil, acctUnsupported("Borrow", a, "", "account "+a.GetAccountId()+" cannot borrow")
-		}
-		if err := g.assetExists(req.GetAssetId()); err != nil {
 			return nil, err
 		}
 		if req.MarketId != nil {
@@ -1100,14 +1110,7 @@ func (g *venueGateway) Repay(_ context.Context, req *servicesv1.RepayRequest) (*
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
 	resp, err := g.idempotent(req.GetRequestId(), req, func() (proto.Message, error) {
-		a, err := g.account(req.GetAccountId())
-		if err != nil {
-			return nil, err
-		}
-		if !borrowingAccounts[a.GetAccountType()] {
-			return nil, acctUnsupported("Repay", a, "", "account "+a.GetAccountId()+" cannot borrow")
-		}
-		if err := g.assetExists(req.GetAssetId()); err != nil {
+		if _, err := g.loanAccount("Repay", req.GetAccountId(), req.GetAssetId()); err != nil {
 			return nil, err
 		}
 		st := g.acct()

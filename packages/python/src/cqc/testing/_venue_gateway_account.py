@@ -779,12 +779,17 @@ class VenueAccountMixin:
     def _debt_key(self, account_id: str, asset_id: str, market_id: str) -> tuple[str, str, str]:
         return (account_id, asset_id, market_id)
 
+    def _loan_account(self, operation: str, account_id: str, asset_id: str) -> account_pb2.VenueAccount:
+        """The account a Borrow or Repay acts on: it must exist and be able to borrow, and the asset must exist."""
+        account = self._account(account_id)
+        if account.account_type not in _BORROWING_ACCOUNTS:
+            raise self._unsupported(operation, account, f"account {account.account_id} cannot borrow")
+        self.store.assets.get(asset_id)
+        return account
+
     def Borrow(self, request: apb.BorrowRequest, context: Ctx) -> apb.BorrowResponse:
         def act() -> Message:
-            account = self._account(request.account_id)
-            if account.account_type not in _BORROWING_ACCOUNTS:
-                raise self._unsupported("Borrow", account, f"account {account.account_id} cannot borrow")
-            self.store.assets.get(request.asset_id)
+            account = self._loan_account("Borrow", request.account_id, request.asset_id)
             market_id = request.market_id if request.HasField("market_id") else ""
             if market_id:
                 self.store.markets.get(market_id)
@@ -819,10 +824,7 @@ class VenueAccountMixin:
 
     def Repay(self, request: apb.RepayRequest, context: Ctx) -> apb.RepayResponse:
         def act() -> Message:
-            account = self._account(request.account_id)
-            if account.account_type not in _BORROWING_ACCOUNTS:
-                raise self._unsupported("Repay", account, f"account {account.account_id} cannot borrow")
-            self.store.assets.get(request.asset_id)
+            self._loan_account("Repay", request.account_id, request.asset_id)
             market_id = request.market_id if request.HasField("market_id") else ""
             state = self._accounts_state()
             key = self._debt_key(request.account_id, request.asset_id, market_id)
