@@ -32,6 +32,7 @@ import { file_cqc_portfolio_v1_position } from "./cqc/portfolio/v1/position_pb.j
 import { file_cqc_portfolio_v1_risk } from "./cqc/portfolio/v1/risk_pb.js";
 import { file_cqc_portfolio_v1_transaction } from "./cqc/portfolio/v1/transaction_pb.js";
 import { file_cqc_services_v1_asset_registry } from "./cqc/services/v1/asset_registry_pb.js";
+import { file_cqc_services_v1_error_options } from "./cqc/services/v1/error_options_pb.js";
 import { file_cqc_services_v1_errors } from "./cqc/services/v1/errors_pb.js";
 import { file_cqc_services_v1_market_data } from "./cqc/services/v1/market_data_pb.js";
 import { file_cqc_services_v1_portfolio } from "./cqc/services/v1/portfolio_pb.js";
@@ -87,6 +88,7 @@ export const files: readonly DescFile[] = [
   file_cqc_portfolio_v1_risk,
   file_cqc_portfolio_v1_transaction,
   file_cqc_services_v1_asset_registry,
+  file_cqc_services_v1_error_options,
   file_cqc_services_v1_errors,
   file_cqc_services_v1_market_data,
   file_cqc_services_v1_portfolio,

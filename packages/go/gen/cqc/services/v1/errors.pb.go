@@ -36,7 +36,9 @@ const (
 // ```
 //
 // INVALID_ARGUMENT errors caused by validation also carry a `google.rpc.BadRequest` detail with one
-// field violation per broken rule (`field` = the field path, `description` = "<message> [<rule id>]").
+// field violation per broken rule: `field` = the field path ("" for a rule on the request itself),
+// `reason` = the rule id (e.g. "string.min_len", "cqc.decimal"), `description` = "<message> [<rule id>]".
+// Every value below carries `(cqc.services.v1.error_reason)`: its gRPC code and metadata keys as data.
 // Clients SHOULD branch on `reason`, never on the human-readable message.
 type ErrorReason int32
 
@@ -45,9 +47,11 @@ const (
 	ErrorReason_ERROR_REASON_UNSPECIFIED ErrorReason = 0
 	// The request broke a validation rule (status INVALID_ARGUMENT); see the BadRequest detail.
 	ErrorReason_ERROR_REASON_VALIDATION_FAILED ErrorReason = 1
-	// A page_token was not produced by this RPC with the same filters, or has expired (INVALID_ARGUMENT).
+	// A page_token was not produced by this RPC with the same filters, was altered, or has expired
+	// (INVALID_ARGUMENT). Metadata: none.
 	ErrorReason_ERROR_REASON_INVALID_PAGE_TOKEN ErrorReason = 2
-	// The update_mask names a field that does not exist or may not be updated (INVALID_ARGUMENT).
+	// The update_mask names a field that does not exist or may not be updated (INVALID_ARGUMENT). Metadata:
+	// "paths" (the refused paths, comma-separated).
 	ErrorReason_ERROR_REASON_INVALID_UPDATE_MASK ErrorReason = 3
 	// A Stream* request's resume_token was not issued by this RPC with the same filters, or the server no
 	// longer retains the events after it (FAILED_PRECONDITION). The client must restart the stream without
@@ -107,7 +111,8 @@ const (
 	ErrorReason_ERROR_REASON_VENUE_REJECTED ErrorReason = 50
 	// The venue could not be reached or timed out (UNAVAILABLE). Retry with the same request_id.
 	ErrorReason_ERROR_REASON_VENUE_UNAVAILABLE ErrorReason = 51
-	// The venue's or CQC's rate limit was hit (RESOURCE_EXHAUSTED). Metadata: retry_after_ms when known.
+	// The venue's or CQC's rate limit was hit (RESOURCE_EXHAUSTED). Metadata: retry_after_ms when known;
+	// limit (the name of the limit, e.g. "streams_per_client") and limit_value when the limit is CQC's own.
 	ErrorReason_ERROR_REASON_RATE_LIMITED ErrorReason = 52
 	// The caller lacks permission for the account or resource (PERMISSION_DENIED).
 	ErrorReason_ERROR_REASON_PERMISSION_DENIED ErrorReason = 60
@@ -348,60 +353,118 @@ var File_cqc_services_v1_errors_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccqc/services/v1/errors.proto\x12\x0fcqc.services.v1*\x9f\x0f\n" +
+	"\x1ccqc/services/v1/errors.proto\x12\x0fcqc.services.v1\x1a#cqc/services/v1/error_options.proto*\xe6\x1f\n" +
 	"\vErrorReason\x12\x1c\n" +
-	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
-	"\x1eERROR_REASON_VALIDATION_FAILED\x10\x01\x12#\n" +
-	"\x1fERROR_REASON_INVALID_PAGE_TOKEN\x10\x02\x12$\n" +
-	" ERROR_REASON_INVALID_UPDATE_MASK\x10\x03\x12%\n" +
-	"!ERROR_REASON_RESUME_TOKEN_EXPIRED\x10\x04\x12 \n" +
+	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12:\n" +
+	"\x1eERROR_REASON_VALIDATION_FAILED\x10\x01\x1a\x16\xf2\x8e'\x12\n" +
+	"\x10INVALID_ARGUMENT\x12;\n" +
+	"\x1fERROR_REASON_INVALID_PAGE_TOKEN\x10\x02\x1a\x16\xf2\x8e'\x12\n" +
+	"\x10INVALID_ARGUMENT\x12C\n" +
+	" ERROR_REASON_INVALID_UPDATE_MASK\x10\x03\x1a\x1d\xf2\x8e'\x19\n" +
+	"\x10INVALID_ARGUMENT\x12\x05paths\x12@\n" +
+	"!ERROR_REASON_RESUME_TOKEN_EXPIRED\x10\x04\x1a\x19\xf2\x8e'\x15\n" +
+	"\x13FAILED_PRECONDITION\x12;\n" +
 	"\x1cERROR_REASON_NOT_FOUND_ASSET\x10\n" +
-	"\x12 \n" +
-	"\x1cERROR_REASON_NOT_FOUND_CHAIN\x10\v\x12%\n" +
-	"!ERROR_REASON_NOT_FOUND_INSTRUMENT\x10\f\x12!\n" +
-	"\x1dERROR_REASON_NOT_FOUND_MARKET\x10\r\x12 \n" +
-	"\x1cERROR_REASON_NOT_FOUND_VENUE\x10\x0e\x12&\n" +
-	"\"ERROR_REASON_NOT_FOUND_VENUE_ASSET\x10\x0f\x12%\n" +
-	"!ERROR_REASON_NOT_FOUND_IDENTIFIER\x10\x10\x12\"\n" +
-	"\x1eERROR_REASON_NOT_FOUND_ACCOUNT\x10\x11\x12 \n" +
-	"\x1cERROR_REASON_NOT_FOUND_ORDER\x10\x12\x12#\n" +
-	"\x1fERROR_REASON_NOT_FOUND_RESOURCE\x10\x13\x12\x1f\n" +
-	"\x1bERROR_REASON_ALREADY_EXISTS\x10\x1e\x12\"\n" +
-	"\x1eERROR_REASON_REQUEST_ID_REUSED\x10\x1f\x12&\n" +
-	"\"ERROR_REASON_WRONG_INSTRUMENT_TYPE\x10(\x12\x1e\n" +
-	"\x1aERROR_REASON_ETAG_MISMATCH\x10)\x12\x1f\n" +
-	"\x1bERROR_REASON_ORDER_NOT_OPEN\x10*\x12#\n" +
-	"\x1fERROR_REASON_MARKET_NOT_TRADING\x10+\x12%\n" +
-	"!ERROR_REASON_MARKET_RULE_VIOLATED\x10,\x12\x1c\n" +
-	"\x18ERROR_REASON_RISK_DENIED\x10-\x12#\n" +
-	"\x1fERROR_REASON_INSUFFICIENT_FUNDS\x10.\x12\x1f\n" +
-	"\x1bERROR_REASON_VENUE_REJECTED\x102\x12\"\n" +
-	"\x1eERROR_REASON_VENUE_UNAVAILABLE\x103\x12\x1d\n" +
-	"\x19ERROR_REASON_RATE_LIMITED\x104\x12\"\n" +
-	"\x1eERROR_REASON_PERMISSION_DENIED\x10<\x12#\n" +
-	"\x1fERROR_REASON_TOO_LATE_TO_CANCEL\x10d\x12&\n" +
-	"\"ERROR_REASON_ORDER_ALREADY_PENDING\x10e\x12\x1f\n" +
-	"\x1bERROR_REASON_TRADING_HALTED\x10f\x12\"\n" +
-	"\x1eERROR_REASON_ACCOUNT_SUSPENDED\x10g\x12*\n" +
-	"&ERROR_REASON_UNSUPPORTED_ORDER_FEATURE\x10h\x12*\n" +
-	"&ERROR_REASON_DUPLICATE_CLIENT_ORDER_ID\x10i\x12#\n" +
-	"\x1fERROR_REASON_ORDER_LIST_INVALID\x10j\x12,\n" +
-	"(ERROR_REASON_DEAD_MAN_SWITCH_UNSUPPORTED\x10k\x12/\n" +
-	"*ERROR_REASON_ACCOUNT_OPERATION_UNSUPPORTED\x10\x8c\x01\x12'\n" +
-	"\"ERROR_REASON_LEVERAGE_OUT_OF_RANGE\x10\x8d\x01\x12*\n" +
-	"%ERROR_REASON_POSITIONS_OR_ORDERS_OPEN\x10\x8e\x01\x12$\n" +
-	"\x1fERROR_REASON_NOT_FOUND_POSITION\x10\x8f\x01\x12'\n" +
-	"\"ERROR_REASON_NOT_FOUND_TRANSACTION\x10\x90\x01\x12+\n" +
-	"&ERROR_REASON_WITHDRAWAL_NOT_CANCELABLE\x10\x91\x01\x12'\n" +
-	"\"ERROR_REASON_BORROW_LIMIT_EXCEEDED\x10\x92\x01\x12$\n" +
-	"\x1fERROR_REASON_REPAY_EXCEEDS_DEBT\x10\x93\x01\x12-\n" +
-	"(ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE\x10\x94\x01\x12+\n" +
-	"&ERROR_REASON_RISK_RESERVATION_NOT_HELD\x10\xa0\x01\x12'\n" +
-	"\"ERROR_REASON_RISK_DATA_UNAVAILABLE\x10\xa1\x01\x12(\n" +
-	"#ERROR_REASON_PRICE_SIGN_NOT_ALLOWED\x10\xb4\x01\x12%\n" +
-	" ERROR_REASON_MARKET_NOT_TRADABLE\x10\xb5\x01\x12#\n" +
-	"\x1eERROR_REASON_INVALID_READ_MASK\x10\xbe\x01\x12$\n" +
-	"\x1fERROR_REASON_RESPONSE_TOO_LARGE\x10\xbf\x01Bx\n" +
+	"\x1a\x19\xf2\x8e'\x15\n" +
+	"\tNOT_FOUND\x12\basset_id\x12;\n" +
+	"\x1cERROR_REASON_NOT_FOUND_CHAIN\x10\v\x1a\x19\xf2\x8e'\x15\n" +
+	"\tNOT_FOUND\x12\bchain_id\x12E\n" +
+	"!ERROR_REASON_NOT_FOUND_INSTRUMENT\x10\f\x1a\x1e\xf2\x8e'\x1a\n" +
+	"\tNOT_FOUND\x12\rinstrument_id\x12U\n" +
+	"\x1dERROR_REASON_NOT_FOUND_MARKET\x10\r\x1a2\xf2\x8e'.\n" +
+	"\tNOT_FOUND\x12\tmarket_id\x12\bvenue_id\x12\fvenue_symbol\x12;\n" +
+	"\x1cERROR_REASON_NOT_FOUND_VENUE\x10\x0e\x1a\x19\xf2\x8e'\x15\n" +
+	"\tNOT_FOUND\x12\bvenue_id\x12G\n" +
+	"\"ERROR_REASON_NOT_FOUND_VENUE_ASSET\x10\x0f\x1a\x1f\xf2\x8e'\x1b\n" +
+	"\tNOT_FOUND\x12\x0evenue_asset_id\x12T\n" +
+	"!ERROR_REASON_NOT_FOUND_IDENTIFIER\x10\x10\x1a-\xf2\x8e')\n" +
+	"\tNOT_FOUND\x12\ridentifier_id\x12\x06source\x12\x05value\x12?\n" +
+	"\x1eERROR_REASON_NOT_FOUND_ACCOUNT\x10\x11\x1a\x1b\xf2\x8e'\x17\n" +
+	"\tNOT_FOUND\x12\n" +
+	"account_id\x12L\n" +
+	"\x1cERROR_REASON_NOT_FOUND_ORDER\x10\x12\x1a*\xf2\x8e'&\n" +
+	"\tNOT_FOUND\x12\border_id\x12\x0fclient_order_id\x12:\n" +
+	"\x1fERROR_REASON_NOT_FOUND_RESOURCE\x10\x13\x1a\x15\xf2\x8e'\x11\n" +
+	"\tNOT_FOUND\x12\x04*_id\x12P\n" +
+	"\x1bERROR_REASON_ALREADY_EXISTS\x10\x1e\x1a/\xf2\x8e'+\n" +
+	"\x0eALREADY_EXISTS\x12\x04*_id\x12\fvenue_symbol\x12\x05caip2\x12D\n" +
+	"\x1eERROR_REASON_REQUEST_ID_REUSED\x10\x1f\x1a \xf2\x8e'\x1c\n" +
+	"\x0eALREADY_EXISTS\x12\n" +
+	"request_id\x12T\n" +
+	"\"ERROR_REASON_WRONG_INSTRUMENT_TYPE\x10(\x1a,\xf2\x8e'(\n" +
+	"\x13FAILED_PRECONDITION\x12\x04*_id\x12\vactual_type\x12A\n" +
+	"\x1aERROR_REASON_ETAG_MISMATCH\x10)\x1a!\xf2\x8e'\x1d\n" +
+	"\aABORTED\x12\x04*_id\x12\fcurrent_etag\x12L\n" +
+	"\x1bERROR_REASON_ORDER_NOT_OPEN\x10*\x1a+\xf2\x8e''\n" +
+	"\x13FAILED_PRECONDITION\x12\border_id\x12\x06status\x12Q\n" +
+	"\x1fERROR_REASON_MARKET_NOT_TRADING\x10+\x1a,\xf2\x8e'(\n" +
+	"\x13FAILED_PRECONDITION\x12\tmarket_id\x12\x06status\x12N\n" +
+	"!ERROR_REASON_MARKET_RULE_VIOLATED\x10,\x1a'\xf2\x8e'#\n" +
+	"\x10INVALID_ARGUMENT\x12\tmarket_id\x12\x04rule\x12B\n" +
+	"\x18ERROR_REASON_RISK_DENIED\x10-\x1a$\xf2\x8e' \n" +
+	"\x13FAILED_PRECONDITION\x12\tlimit_ids\x12H\n" +
+	"\x1fERROR_REASON_INSUFFICIENT_FUNDS\x10.\x1a#\xf2\x8e'\x1f\n" +
+	"\x13FAILED_PRECONDITION\x12\basset_id\x12U\n" +
+	"\x1bERROR_REASON_VENUE_REJECTED\x102\x1a4\xf2\x8e'0\n" +
+	"\x13FAILED_PRECONDITION\x12\n" +
+	"venue_code\x12\rvenue_message\x125\n" +
+	"\x1eERROR_REASON_VENUE_UNAVAILABLE\x103\x1a\x11\xf2\x8e'\r\n" +
+	"\vUNAVAILABLE\x12[\n" +
+	"\x19ERROR_REASON_RATE_LIMITED\x104\x1a<\xf2\x8e'8\n" +
+	"\x12RESOURCE_EXHAUSTED\x12\x0eretry_after_ms\x12\x05limit\x12\vlimit_value\x12;\n" +
+	"\x1eERROR_REASON_PERMISSION_DENIED\x10<\x1a\x17\xf2\x8e'\x13\n" +
+	"\x11PERMISSION_DENIED\x12P\n" +
+	"\x1fERROR_REASON_TOO_LATE_TO_CANCEL\x10d\x1a+\xf2\x8e''\n" +
+	"\x13FAILED_PRECONDITION\x12\border_id\x12\x06status\x12S\n" +
+	"\"ERROR_REASON_ORDER_ALREADY_PENDING\x10e\x1a+\xf2\x8e''\n" +
+	"\x13FAILED_PRECONDITION\x12\border_id\x12\x06status\x12`\n" +
+	"\x1bERROR_REASON_TRADING_HALTED\x10f\x1a?\xf2\x8e';\n" +
+	"\x13FAILED_PRECONDITION\x12\n" +
+	"account_id\x12\rtrading_state\x12\tmarket_id\x12Q\n" +
+	"\x1eERROR_REASON_ACCOUNT_SUSPENDED\x10g\x1a-\xf2\x8e')\n" +
+	"\x13FAILED_PRECONDITION\x12\n" +
+	"account_id\x12\x06status\x12V\n" +
+	"&ERROR_REASON_UNSUPPORTED_ORDER_FEATURE\x10h\x1a*\xf2\x8e'&\n" +
+	"\x10INVALID_ARGUMENT\x12\tmarket_id\x12\afeature\x12[\n" +
+	"&ERROR_REASON_DUPLICATE_CLIENT_ORDER_ID\x10i\x1a/\xf2\x8e'+\n" +
+	"\x0eALREADY_EXISTS\x12\x0fclient_order_id\x12\border_id\x12X\n" +
+	"\x1fERROR_REASON_ORDER_LIST_INVALID\x10j\x1a3\xf2\x8e'/\n" +
+	"\x10INVALID_ARGUMENT\x12\x10contingency_type\x12\x03leg\x12\x04rule\x12\\\n" +
+	"(ERROR_REASON_DEAD_MAN_SWITCH_UNSUPPORTED\x10k\x1a.\xf2\x8e'*\n" +
+	"\x13FAILED_PRECONDITION\x12\bvenue_id\x12\tmarket_id\x12j\n" +
+	"*ERROR_REASON_ACCOUNT_OPERATION_UNSUPPORTED\x10\x8c\x01\x1a9\xf2\x8e'5\n" +
+	"\x13FAILED_PRECONDITION\x12\toperation\x12\bvenue_id\x12\tmarket_id\x12X\n" +
+	"\"ERROR_REASON_LEVERAGE_OUT_OF_RANGE\x10\x8d\x01\x1a/\xf2\x8e'+\n" +
+	"\x10INVALID_ARGUMENT\x12\tmarket_id\x12\fmax_leverage\x12Y\n" +
+	"%ERROR_REASON_POSITIONS_OR_ORDERS_OPEN\x10\x8e\x01\x1a-\xf2\x8e')\n" +
+	"\x13FAILED_PRECONDITION\x12\asetting\x12\tmarket_id\x12[\n" +
+	"\x1fERROR_REASON_NOT_FOUND_POSITION\x10\x8f\x01\x1a5\xf2\x8e'1\n" +
+	"\tNOT_FOUND\x12\n" +
+	"account_id\x12\tmarket_id\x12\rposition_side\x12k\n" +
+	"\"ERROR_REASON_NOT_FOUND_TRANSACTION\x10\x90\x01\x1aB\xf2\x8e'>\n" +
+	"\tNOT_FOUND\x12\n" +
+	"account_id\x12\x0etransaction_id\x12\x15client_transaction_id\x12^\n" +
+	"&ERROR_REASON_WITHDRAWAL_NOT_CANCELABLE\x10\x91\x01\x1a1\xf2\x8e'-\n" +
+	"\x13FAILED_PRECONDITION\x12\x0etransaction_id\x12\x06status\x12\\\n" +
+	"\"ERROR_REASON_BORROW_LIMIT_EXCEEDED\x10\x92\x01\x1a3\xf2\x8e'/\n" +
+	"\x13FAILED_PRECONDITION\x12\basset_id\x12\x0emax_borrowable\x12L\n" +
+	"\x1fERROR_REASON_REPAY_EXCEEDS_DEBT\x10\x93\x01\x1a&\xf2\x8e'\"\n" +
+	"\x10INVALID_ARGUMENT\x12\basset_id\x12\x04owed\x12b\n" +
+	"(ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE\x10\x94\x01\x1a3\xf2\x8e'/\n" +
+	"\x13FAILED_PRECONDITION\x12\tmarket_id\x12\rmax_removable\x12g\n" +
+	"&ERROR_REASON_RISK_RESERVATION_NOT_HELD\x10\xa0\x01\x1a:\xf2\x8e'6\n" +
+	"\x13FAILED_PRECONDITION\x12\x0ereservation_id\x12\x05state\x12\border_id\x12C\n" +
+	"\"ERROR_REASON_RISK_DATA_UNAVAILABLE\x10\xa1\x01\x1a\x1a\xf2\x8e'\x16\n" +
+	"\vUNAVAILABLE\x12\amissing\x12Y\n" +
+	"#ERROR_REASON_PRICE_SIGN_NOT_ALLOWED\x10\xb4\x01\x1a/\xf2\x8e'+\n" +
+	"\x10INVALID_ARGUMENT\x12\tmarket_id\x12\x05field\x12\x05price\x12X\n" +
+	" ERROR_REASON_MARKET_NOT_TRADABLE\x10\xb5\x01\x1a1\xf2\x8e'-\n" +
+	"\x13FAILED_PRECONDITION\x12\tmarket_id\x12\vmarket_type\x12B\n" +
+	"\x1eERROR_REASON_INVALID_READ_MASK\x10\xbe\x01\x1a\x1d\xf2\x8e'\x19\n" +
+	"\x10INVALID_ARGUMENT\x12\x05paths\x12W\n" +
+	"\x1fERROR_REASON_RESPONSE_TOO_LARGE\x10\xbf\x01\x1a1\xf2\x8e'-\n" +
+	"\x12RESOURCE_EXHAUSTED\x12\vlimit_bytes\x12\n" +
+	"size_bytesBx\n" +
 	"\x1fcom.cryptoquant.cqc.services.v1B\vErrorsProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3"
 
 var (
@@ -433,6 +496,7 @@ func file_cqc_services_v1_errors_proto_init() {
 	if File_cqc_services_v1_errors_proto != nil {
 		return
 	}
+	file_cqc_services_v1_error_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -27,9 +27,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_VALIDATION_FAILED: _ErrorReason.ValueType  # 1
     """The request broke a validation rule (status INVALID_ARGUMENT); see the BadRequest detail."""
     ERROR_REASON_INVALID_PAGE_TOKEN: _ErrorReason.ValueType  # 2
-    """A page_token was not produced by this RPC with the same filters, or has expired (INVALID_ARGUMENT)."""
+    """A page_token was not produced by this RPC with the same filters, was altered, or has expired
+    (INVALID_ARGUMENT). Metadata: none.
+    """
     ERROR_REASON_INVALID_UPDATE_MASK: _ErrorReason.ValueType  # 3
-    """The update_mask names a field that does not exist or may not be updated (INVALID_ARGUMENT)."""
+    """The update_mask names a field that does not exist or may not be updated (INVALID_ARGUMENT). Metadata:
+    "paths" (the refused paths, comma-separated).
+    """
     ERROR_REASON_RESUME_TOKEN_EXPIRED: _ErrorReason.ValueType  # 4
     """A Stream* request's resume_token was not issued by this RPC with the same filters, or the server no
     longer retains the events after it (FAILED_PRECONDITION). The client must restart the stream without
@@ -102,7 +106,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_VENUE_UNAVAILABLE: _ErrorReason.ValueType  # 51
     """The venue could not be reached or timed out (UNAVAILABLE). Retry with the same request_id."""
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 52
-    """The venue's or CQC's rate limit was hit (RESOURCE_EXHAUSTED). Metadata: retry_after_ms when known."""
+    """The venue's or CQC's rate limit was hit (RESOURCE_EXHAUSTED). Metadata: retry_after_ms when known;
+    limit (the name of the limit, e.g. "streams_per_client") and limit_value when the limit is CQC's own.
+    """
     ERROR_REASON_PERMISSION_DENIED: _ErrorReason.ValueType  # 60
     """The caller lacks permission for the account or resource (PERMISSION_DENIED)."""
     ERROR_REASON_TOO_LATE_TO_CANCEL: _ErrorReason.ValueType  # 100
@@ -237,7 +243,9 @@ class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     ```
 
     INVALID_ARGUMENT errors caused by validation also carry a `google.rpc.BadRequest` detail with one
-    field violation per broken rule (`field` = the field path, `description` = "<message> [<rule id>]").
+    field violation per broken rule: `field` = the field path ("" for a rule on the request itself),
+    `reason` = the rule id (e.g. "string.min_len", "cqc.decimal"), `description` = "<message> [<rule id>]".
+    Every value below carries `(cqc.services.v1.error_reason)`: its gRPC code and metadata keys as data.
     Clients SHOULD branch on `reason`, never on the human-readable message.
     """
 
@@ -246,9 +254,13 @@ ERROR_REASON_UNSPECIFIED: ErrorReason.ValueType  # 0
 ERROR_REASON_VALIDATION_FAILED: ErrorReason.ValueType  # 1
 """The request broke a validation rule (status INVALID_ARGUMENT); see the BadRequest detail."""
 ERROR_REASON_INVALID_PAGE_TOKEN: ErrorReason.ValueType  # 2
-"""A page_token was not produced by this RPC with the same filters, or has expired (INVALID_ARGUMENT)."""
+"""A page_token was not produced by this RPC with the same filters, was altered, or has expired
+(INVALID_ARGUMENT). Metadata: none.
+"""
 ERROR_REASON_INVALID_UPDATE_MASK: ErrorReason.ValueType  # 3
-"""The update_mask names a field that does not exist or may not be updated (INVALID_ARGUMENT)."""
+"""The update_mask names a field that does not exist or may not be updated (INVALID_ARGUMENT). Metadata:
+"paths" (the refused paths, comma-separated).
+"""
 ERROR_REASON_RESUME_TOKEN_EXPIRED: ErrorReason.ValueType  # 4
 """A Stream* request's resume_token was not issued by this RPC with the same filters, or the server no
 longer retains the events after it (FAILED_PRECONDITION). The client must restart the stream without
@@ -321,7 +333,9 @@ and venue_message.
 ERROR_REASON_VENUE_UNAVAILABLE: ErrorReason.ValueType  # 51
 """The venue could not be reached or timed out (UNAVAILABLE). Retry with the same request_id."""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 52
-"""The venue's or CQC's rate limit was hit (RESOURCE_EXHAUSTED). Metadata: retry_after_ms when known."""
+"""The venue's or CQC's rate limit was hit (RESOURCE_EXHAUSTED). Metadata: retry_after_ms when known;
+limit (the name of the limit, e.g. "streams_per_client") and limit_value when the limit is CQC's own.
+"""
 ERROR_REASON_PERMISSION_DENIED: ErrorReason.ValueType  # 60
 """The caller lacks permission for the account or resource (PERMISSION_DENIED)."""
 ERROR_REASON_TOO_LATE_TO_CANCEL: ErrorReason.ValueType  # 100
