@@ -133,13 +133,47 @@ def _go_env() -> dict[str, str]:
     return {"GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}
 
 
+# Everything generation reads: when none of these files and none of the generated files changed since the
+# last successful `nox -s generate`, the run is a no-op (a stamp in .build/ records both digests).
+GENERATE_INPUTS = ("proto", "tools", "testdata/examples", "noxfile.py", "buf.yaml",
+                   "packages/typescript/package-lock.json", "packages/go/go.mod", "packages/go/go.sum")  # fmt: skip
+GENERATE_STAMP = BUILD / "generate.stamp"
+
+
+def _tree_digest(paths: tuple[str, ...] | list[str]) -> str:
+    """One sha256 over the name, size and modification time of every file under `paths` (caches and
+    node_modules left out): any edit, checkout or regeneration of a file changes it."""
+    digest = hashlib.sha256()
+    for rel in paths:
+        base = ROOT / rel
+        files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+        for path in files:
+            if {"__pycache__", "node_modules", ".mypy_cache"} & set(path.parts):
+                continue
+            st = path.stat()
+            digest.update(f"{path.relative_to(ROOT).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _generate_digest() -> str:
+    return _tree_digest(GENERATE_INPUTS) + ":" + _tree_digest(GENERATED_PATHS)
+
+
 @nox.session(python=False)
-def generate(session: nox.Session) -> None:
-    """Regenerates Python, Go and TypeScript code from proto/ (all three, in one run)."""
+def generate(session: nox.Session, force: bool = False) -> None:
+    """Regenerates Python, Go and TypeScript code (and the OpenAPI, JSON Schema and AsyncAPI documents) from
+    proto/. A no-op in well under a second when no input and no generated file changed since the last run."""
+    if not force and not session.posargs and GENERATE_STAMP.exists():
+        if GENERATE_STAMP.read_text() == _generate_digest():
+            session.log("generated code is up to date (no input or output changed since the last generate)")
+            return
     _tools(session)
     with session.chdir(TS_PKG):
         _npm_ci(session)
     session.run("python", "tools/cqcgen.py", "generate", *session.posargs, env=_go_env())
+    if not session.posargs:
+        BUILD.mkdir(exist_ok=True)
+        GENERATE_STAMP.write_text(_generate_digest())
 
 
 def _snapshot() -> dict[str, str]:
@@ -157,7 +191,7 @@ def check_generated(session: nox.Session) -> None:
     """Regenerates, then fails if the generated code (as it was in the working tree, and as committed)
     differs from what the protos produce."""
     before = _snapshot()
-    generate(session)
+    generate(session, force=True)
     after = _snapshot()
     changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
     if changed:
