@@ -1,0 +1,197 @@
+"""The server side of the kit: one gRPC interceptor that gives every RPC the contract's behaviour.
+
+:class:`ValidationInterceptor` wraps every handler with a single request (unary and server-streaming):
+
+1. echoes the ``x-cqc-request-id`` request header in the initial metadata;
+2. validates a CQC request (``cqc.*`` types) with the package's validator, size rules first
+   (:func:`cqc.validation.size_violations`, so a huge list is refused without walking it), and answers
+   INVALID_ARGUMENT ``VALIDATION_FAILED`` with ErrorInfo + BadRequest (:func:`cqc.kit.errors.validation_error`)
+   before the handler runs;
+3. turns a :class:`~cqc.kit.errors.ServiceError` raised by the handler into its rich status, a
+   ``NotImplementedError`` into UNIMPLEMENTED and any other exception into INTERNAL with a correlation id
+   (the exception stays in the server's log, under the same id).
+
+Handlers therefore only raise :func:`cqc.kit.errors.error`; they never touch ``context.abort``::
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=16), interceptors=[ValidationInterceptor()])
+    portfolio_pb2_grpc.add_PortfolioServicer_to_server(MyPortfolio(), server)
+    enable_health(server, ["cqc.services.v1.Portfolio"])   # extra `server`: grpcio-health-checking
+
+Deadlines: gRPC propagates the client's deadline; a handler that waits on something checks
+``context.time_remaining()`` (or ``context.is_active()`` in a stream loop) and stops when it is over.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from cqc.kit.errors import ServiceError, validation_error
+from cqc.validation import size_violations, violations
+
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "Call",
+    "ValidationInterceptor",
+    "check_request",
+    "enable_health",
+    "enable_reflection",
+]
+
+REQUEST_ID_HEADER = "x-cqc-request-id"
+"""The request header a client sets to correlate a call; servers echo it in the initial metadata."""
+
+_log = logging.getLogger("cqc.kit")
+
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+
+
+def check_request(request: object) -> None:
+    """Raises INVALID_ARGUMENT ``VALIDATION_FAILED`` when ``request`` is a CQC message that breaks a rule
+    (size rules are checked first, and alone when they fail). Messages of other packages pass."""
+    if isinstance(request, Message) and request.DESCRIPTOR.full_name.startswith("cqc."):
+        broken = size_violations(request) or violations(request)
+        if broken:
+            raise validation_error(request.DESCRIPTOR.full_name, broken)
+
+
+class Call:
+    """What the interceptor does around one call: :meth:`begin` before the handler, :meth:`fail` on an
+    exception. ``trailers`` are added to the trailing metadata of every answer (e.g. a server name)."""
+
+    def __init__(self, context: grpc.ServicerContext, method: str, trailers: Sequence[tuple[str, str]] = ()) -> None:
+        self.context = context
+        self.method = method
+        self.trailers = tuple(trailers)
+
+    def begin(self, request: object, *, validate: bool = True) -> None:
+        """Echoes ``x-cqc-request-id``, sets the trailers, then validates a CQC request."""
+        echo = tuple((k, v) for k, v in self.context.invocation_metadata() if k == REQUEST_ID_HEADER)
+        if echo:
+            self.context.send_initial_metadata(echo[:1])
+        if self.trailers:
+            self.context.set_trailing_metadata(self.trailers)
+        if validate:
+            check_request(request)
+
+    def fail(self, error: BaseException) -> NoReturn:
+        """Aborts the call: a ServiceError with its rich status, NotImplementedError as UNIMPLEMENTED,
+        anything else as INTERNAL with a correlation id (logged with the exception on ``cqc.kit``)."""
+        if not isinstance(error, ServiceError):
+            if self.trailers:
+                self.context.set_trailing_metadata(self.trailers)
+            if isinstance(error, NotImplementedError):
+                self.context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{self.method} is not implemented here")
+            correlation_id = uuid.uuid4().hex
+            _log.error("%s failed (correlation_id=%s)", self.method, correlation_id, exc_info=error)
+            self.context.abort(grpc.StatusCode.INTERNAL, f"internal error (correlation_id={correlation_id})")
+        status = error.to_status()
+        self.context.set_trailing_metadata((*status.trailing_metadata, *self.trailers))
+        self.context.abort(status.code, status.details)
+
+
+class ValidationInterceptor(grpc.ServerInterceptor):
+    """The kit's server interceptor (module docstring). ``trailers`` go on every answer; ``validate=False``
+    keeps the error mapping and request-id echo without validation. Subclasses may override
+    :meth:`serve_stream` to wrap server-streaming handlers (limits, lifetimes)."""
+
+    def __init__(self, *, trailers: Sequence[tuple[str, str]] = (), validate: bool = True) -> None:
+        self.trailers = tuple(trailers)
+        self.validate = validate
+
+    def serve_stream(
+        self,
+        call: Call,
+        stream: Callable[[Any, grpc.ServicerContext], Iterable[Any]],
+        request: Any,
+        context: grpc.ServicerContext,
+    ) -> Iterator[Any]:
+        """Runs a server-streaming handler after :meth:`Call.begin` succeeded; by default as it is."""
+        yield from stream(request, context)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[_Req, _Resp] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[_Req, _Resp] | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_streaming:
+            return handler  # client streams (e.g. reflection) keep their own behaviour
+        method = handler_call_details.method
+        trailers, validate = self.trailers, self.validate
+        wrapped: Any
+        if handler.response_streaming:
+            stream = handler.unary_stream
+            assert stream is not None
+
+            def serve_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                call = Call(context, method, trailers)
+                try:
+                    call.begin(request, validate=validate)
+                    yield from self.serve_stream(call, stream, request, context)
+                except Exception as error:  # every failure becomes a status
+                    call.fail(error)
+
+            wrapped = grpc.unary_stream_rpc_method_handler(
+                serve_stream, handler.request_deserializer, handler.response_serializer
+            )
+        else:
+            unary = handler.unary_unary
+            assert unary is not None
+
+            def serve_unary(request: Any, context: grpc.ServicerContext) -> Any:
+                call = Call(context, method, trailers)
+                try:
+                    call.begin(request, validate=validate)
+                    return unary(request, context)
+                except Exception as error:  # every failure becomes a status
+                    call.fail(error)
+
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                serve_unary, handler.request_deserializer, handler.response_serializer
+            )
+        result: grpc.RpcMethodHandler[_Req, _Resp] = wrapped
+        return result
+
+
+def enable_health(server: grpc.Server, service_names: Iterable[str]) -> Any:
+    """Registers the standard gRPC health service with ``""`` and every name in ``service_names`` SERVING;
+    returns the ``grpc_health.v1.health.HealthServicer`` (``.set(name, status)`` changes a status). Needs
+    ``grpcio-health-checking`` (extra ``server``)."""
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    for name in ("", *service_names):
+        servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return servicer
+
+
+_REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def enable_reflection(server: grpc.Server, service_names: Iterable[str]) -> None:
+    """Enables gRPC server reflection (v1alpha, and v1 which buf curl and grpcurl try first) for
+    ``service_names``. Needs ``grpcio-reflection`` (extra ``server``)."""
+    from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+    names = (*service_names, reflection.SERVICE_NAME, _REFLECTION_V1)
+    reflection.enable_server_reflection(names, server)
+    servicer = reflection.ReflectionServicer(names)
+    handler = grpc.method_handlers_generic_handler(
+        _REFLECTION_V1,
+        {
+            "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                servicer.ServerReflectionInfo,
+                request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+            )
+        },
+    )
+    server.add_generic_rpc_handlers((handler,))
