@@ -1,10 +1,9 @@
 package cqctest
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"log/slog"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -12,10 +11,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	cqc "github.com/crypto-quant/cqc/packages/go"
+	"github.com/crypto-quant/cqc/packages/go/cqckit"
 )
 
 // ErrorDomain is the google.rpc.ErrorInfo domain of every error a CQC service returns.
-const ErrorDomain = "cqc.crypto-quant"
+const ErrorDomain = cqckit.Domain
 
 // ReasonValidationFailed is the ErrorInfo reason of a request that breaks a validation rule.
 const ReasonValidationFailed = "VALIDATION_FAILED"
@@ -30,70 +30,55 @@ type apiError struct {
 
 func (e *apiError) Error() string { return fmt.Sprintf("%s: %s (%s)", e.code, e.message, e.reason) }
 
+// GRPCStatus is the status the client receives: built by cqckit from the reason's error_reason spec when
+// the code and metadata keys follow it; otherwise (a reason without a spec, another code or a key the spec
+// does not list: a drift to fix) as given, with a warning in the server log.
+func (e *apiError) GRPCStatus() *status.Status {
+	if reason, ok := cqckit.ReasonByName(e.reason); ok {
+		if spec, _ := cqckit.SpecOf(reason); spec.Code == e.code {
+			built, bad := cqckit.NewError(reason, e.message, e.metadata)
+			if bad == nil {
+				return status.Convert(built)
+			}
+			slog.Warn("cqctest: error outside its error_reason spec", "reason", e.reason, "problem", bad.Error())
+		} else {
+			slog.Warn("cqctest: error outside its error_reason spec", "reason", e.reason, "code", e.code.String(), "spec_code", spec.Code.String())
+		}
+	} else {
+		slog.Warn("cqctest: error with an unknown reason", "reason", e.reason)
+	}
+	st, err := status.New(e.code, e.message).WithDetails(&errdetails.ErrorInfo{
+		Reason: e.reason, Domain: ErrorDomain, Metadata: e.metadata,
+	})
+	if err != nil {
+		return status.New(codes.Internal, err.Error())
+	}
+	return st
+}
+
 func newError(code codes.Code, reason string, metadata map[string]string, format string, args ...any) error {
 	return &apiError{code: code, reason: reason, metadata: metadata, message: fmt.Sprintf(format, args...)}
 }
 
 // errorStatus maps any handler error to a gRPC status error: apiError gains its ErrorInfo, context errors
-// become CANCELLED / DEADLINE_EXCEEDED, status errors pass through, anything else is INTERNAL.
+// become CANCELLED / DEADLINE_EXCEEDED, status errors pass through, anything else is INTERNAL (cqckit.ToStatus).
 func errorStatus(err error) error {
-	if err == nil {
-		return nil
-	}
 	var api *apiError
 	if errors.As(err, &api) {
-		st, detailErr := status.New(api.code, api.message).WithDetails(&errdetails.ErrorInfo{
-			Reason: api.reason, Domain: ErrorDomain, Metadata: api.metadata,
-		})
-		if detailErr != nil {
-			return status.Error(codes.Internal, detailErr.Error())
-		}
-		return st.Err()
+		return api.GRPCStatus().Err()
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return status.FromContextError(err).Err()
-	}
-	return internalError(err) // the error text stays in the server log
+	return cqckit.ToStatus(err)
 }
 
 // validationStatus is the INVALID_ARGUMENT answer to a request with violations: ErrorInfo
-// VALIDATION_FAILED plus one BadRequest field violation per broken rule, description "<message> [<rule id>]".
+// VALIDATION_FAILED plus one BadRequest field violation per broken rule (cqckit.MessageValidationError).
 func validationStatus(msg proto.Message, violations []cqc.Violation) error {
-	badRequest := &errdetails.BadRequest{}
-	parts := make([]string, 0, len(violations))
-	for _, v := range violations {
-		badRequest.FieldViolations = append(badRequest.FieldViolations, &errdetails.BadRequest_FieldViolation{
-			Field:       v.Field,
-			Description: fmt.Sprintf("%s [%s]", v.Message, v.RuleID),
-		})
-		parts = append(parts, v.String())
-	}
-	name := string(msg.ProtoReflect().Descriptor().FullName())
-	st, err := status.New(codes.InvalidArgument, fmt.Sprintf("invalid %s: %s", name, strings.Join(parts, "; "))).
-		WithDetails(&errdetails.ErrorInfo{Reason: ReasonValidationFailed, Domain: ErrorDomain}, badRequest)
-	if err != nil {
-		return status.Error(codes.Internal, err.Error())
-	}
-	return st.Err()
+	return cqckit.MessageValidationError(msg, violations)
 }
 
-// validate answers nil for a valid message, the INVALID_ARGUMENT status for an invalid one.
-func validate(msg proto.Message) error {
-	if sizes := sizeViolations(msg); len(sizes) > 0 { // lengths first: no walk of an oversized list
-		return validationStatus(msg, sizes)
-	}
-	violations, err := cqc.Violations(msg)
-	if err != nil {
-		return internalError(fmt.Errorf("validating %s: %w", msg.ProtoReflect().Descriptor().FullName(), err))
-	}
-	if len(violations) > 0 {
-		return validationStatus(msg, violations)
-	}
-	return nil
-}
+// validate answers nil for a valid message, the INVALID_ARGUMENT status for an invalid one (size rules
+// first: cqckit.Validate).
+func validate(msg proto.Message) error { return cqckit.Validate(msg) }
 
 func notFound(reason, field, id string) error {
 	return newError(codes.NotFound, reason, map[string]string{field: id}, "no resource with %s %q", field, id)
