@@ -157,7 +157,8 @@ func (g *venueGateway) find(ref *servicesv1.OrderRef) (*orderEntry, error) {
 		}
 	}
 	if best == nil {
-		metadata := map[string]string{"account_id": ref.GetAccountId()}
+		// errors.proto: NOT_FOUND_ORDER carries order_id or client_order_id only (the account is in the message).
+		metadata := map[string]string{}
 		id := ref.GetOrderId()
 		if id != "" {
 			metadata["order_id"] = id

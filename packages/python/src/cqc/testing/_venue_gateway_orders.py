@@ -204,9 +204,8 @@ class OrderEntryMixin:
             if matching:
                 return min(matching, key=_newest_first)
             key = {"client_order_id": ref.client_order_id}
-        raise not_found(
-            "NOT_FOUND_ORDER", f"account {ref.account_id} has no order {key}", account_id=ref.account_id, **key
-        )
+        # errors.proto: NOT_FOUND_ORDER carries order_id or client_order_id only (the account is in the message).
+        raise not_found("NOT_FOUND_ORDER", f"account {ref.account_id} has no order {key}", **key)
 
     # --- placing -----------------------------------------------------------------------------------------------
 
