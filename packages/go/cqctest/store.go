@@ -1,17 +1,13 @@
 package cqctest
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -20,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crypto-quant/cqc/packages/go/cqckit"
 	assetsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/assets/v1"
 	identifiersv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/identifiers/v1"
 	marketsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
@@ -164,20 +161,14 @@ func (s *state) seed(testdata string) error {
 
 // --- page tokens --------------------------------------------------------------------------------------
 
-func encodeToken(lastID string) string { return base64.StdEncoding.EncodeToString([]byte(lastID)) }
+// pageTokens signs this server's page tokens (cqckit: opaque, base64url, HMAC-SHA256 with a per-process
+// key); garbage, tampered and other servers' tokens are refused with INVALID_ARGUMENT INVALID_PAGE_TOKEN.
+var pageTokens = cqckit.NewPageTokens(nil)
+
+func encodeToken(lastID string) string { return pageTokens.Encode("", "", lastID) }
 
 // decodeToken returns the last id of the previous page ("" for the first page).
-func decodeToken(token string) (string, error) {
-	if token == "" {
-		return "", nil
-	}
-	raw, err := base64.StdEncoding.DecodeString(token)
-	if err != nil || len(raw) == 0 || !utf8.Valid(raw) {
-		return "", newError(codes.InvalidArgument, "INVALID_PAGE_TOKEN", map[string]string{"page_token": token},
-			"page_token %q was not returned by this server", token)
-	}
-	return string(raw), nil
-}
+func decodeToken(token string) (string, error) { return pageTokens.Decode("", "", token) }
 
 // --- generic resource operations ----------------------------------------------------------------------
 
@@ -316,22 +307,5 @@ func update[T proto.Message](s *state, c *collection, msg T, mask *fieldmaskpb.F
 
 // --- ULIDs --------------------------------------------------------------------------------------------
 
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-// newULID is a ULID: 48 bits of milliseconds then 80 random bits, in 26 characters of Crockford base32.
-func newULID(t time.Time) string {
-	var b [16]byte
-	ms := uint64(t.UnixMilli())
-	for i := 0; i < 6; i++ {
-		b[i] = byte(ms >> (40 - 8*i))
-	}
-	_, _ = rand.Read(b[6:])
-	n := new(big.Int).SetBytes(b[:])
-	out := make([]byte, 26)
-	mask := big.NewInt(31)
-	for i := 25; i >= 0; i-- {
-		out[i] = crockford[new(big.Int).And(n, mask).Int64()]
-		n.Rsh(n, 5)
-	}
-	return string(out)
-}
+// newULID is a ULID for the time t (cqckit.ULIDAt: github.com/oklog/ulid/v2).
+func newULID(t time.Time) string { return cqckit.ULIDAt(t) }
