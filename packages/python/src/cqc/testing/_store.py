@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 import os
-import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +15,8 @@ from google.protobuf.message import Message
 
 from cqc.assets.v1 import asset_identifier_pb2, asset_pb2, chain_pb2, deployment_pb2
 from cqc.identifiers.v1 import identifier_pb2
+from cqc.kit import ids as kit_ids
+from cqc.kit.pagination import PageTokens
 from cqc.markets.v1 import instrument_pb2, market_data_pb2, market_pb2, order_book_pb2
 from cqc.testing._equality import same_request
 from cqc.testing._errors import already_exists, invalid_argument, not_found, validation_failed
@@ -30,14 +28,11 @@ __all__ = ["DEFAULT_PAGE_SIZE", "Kind", "Store", "Table", "examples_dir", "new_u
 M = TypeVar("M", bound=Message)
 
 DEFAULT_PAGE_SIZE = 100
-_ID = re.compile(r"^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$")
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_ulid() -> str:
     """A new ULID: 48 bits of milliseconds since the epoch, then 80 random bits, in Crockford base32."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return kit_ids.new_ulid()
 
 
 @dataclass(frozen=True)
@@ -71,23 +66,28 @@ ACCOUNT = Kind(account_pb2.VenueAccount, "account_id", "NOT_FOUND_ACCOUNT")
 ORDER = Kind(order_pb2.Order, "order_id", "NOT_FOUND_ORDER")
 
 
-def encode_page_token(last_id: str) -> str:
-    return base64.b64encode(last_id.encode()).decode()
+_TOKENS = PageTokens()  # cqc.kit page tokens: signed under a key of this process
 
 
-def decode_page_token(token: str) -> str:
-    """The last id of the previous page, or INVALID_ARGUMENT INVALID_PAGE_TOKEN."""
-    try:
-        last_id = base64.b64decode(token.encode("ascii"), validate=True).decode("ascii")
-    except (UnicodeError, binascii.Error, ValueError):
-        last_id = ""
-    if not _ID.match(last_id):
-        raise invalid_argument("INVALID_PAGE_TOKEN", f"page_token {token!r} is not a token this server issued")
-    return last_id
+def encode_page_token(last_id: str, request: Message | None = None) -> str:
+    """A signed opaque token for the page after ``last_id``; with ``request``, bound to its RPC and filters."""
+    return _TOKENS.encode(last_id, request)
+
+
+def decode_page_token(token: str, request: Message | None = None) -> str:
+    """The last id of the previous page, or INVALID_ARGUMENT INVALID_PAGE_TOKEN (garbage, a tampered token, or
+    with ``request`` a token of another RPC or other filters)."""
+    return _TOKENS.decode(token, request)
 
 
 def page(
-    items: list[M], kind: Kind[M], page_size: int, page_token: str, *, ascending_ids: bool = True
+    items: list[M],
+    kind: Kind[M],
+    page_size: int,
+    page_token: str,
+    *,
+    ascending_ids: bool = True,
+    request: Message | None = None,
 ) -> tuple[list[M], str]:
     """One page of ``items`` (already filtered, in listing order) after the page token's id. With
     ``ascending_ids`` the items are ordered by id and the page starts at the first id above the token's,
@@ -95,7 +95,7 @@ def page(
     size = page_size or DEFAULT_PAGE_SIZE
     start = 0
     if page_token:
-        last_id = decode_page_token(page_token)
+        last_id = decode_page_token(page_token, request)
         ids = [kind.id_of(item) for item in items]
         if ascending_ids:
             start = bisect.bisect_right(ids, last_id)
@@ -103,7 +103,7 @@ def page(
             start = ids.index(last_id) + 1 if last_id in ids else len(items)
     chosen = items[start : start + size]
     more = start + size < len(items)
-    return chosen, encode_page_token(kind.id_of(chosen[-1])) if more and chosen else ""
+    return chosen, encode_page_token(kind.id_of(chosen[-1]), request) if more and chosen else ""
 
 
 class Table(Generic[M]):
@@ -139,8 +139,16 @@ class Table(Generic[M]):
         with self._lock:
             return [_copy(self._items[key]) for key in sorted(self._items)]
 
-    def list(self, page_size: int, page_token: str, keep: Callable[[M], bool] = lambda _: True) -> tuple[list[M], str]:
-        return page([item for item in self.all() if keep(item)], self.kind, page_size, page_token)
+    def list(
+        self,
+        page_size: int,
+        page_token: str,
+        keep: Callable[[M], bool] = lambda _: True,
+        request: Message | None = None,
+    ) -> tuple[list[M], str]:
+        """A page of the kept resources; with ``request`` the page token is bound to its RPC and filters."""
+        items = [item for item in self.all() if keep(item)]
+        return page(items, self.kind, page_size, page_token, request=request)
 
     def create(self, message: M) -> M:
         """Stores ``message``; the same message again returns the stored one, another one ALREADY_EXISTS."""

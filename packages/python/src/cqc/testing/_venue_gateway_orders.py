@@ -660,10 +660,12 @@ def _checked_mask(mask: field_mask_pb2.FieldMask | None) -> field_mask_pb2.Field
     if mask is None or not mask.paths:
         return None
     if not mask.IsValidForDescriptor(order_pb2.Order.DESCRIPTOR):
+        order = order_pb2.Order.DESCRIPTOR
+        unknown = [p for p in mask.paths if not field_mask_pb2.FieldMask(paths=[p]).IsValidForDescriptor(order)]
         raise invalid_argument(
-            "VALIDATION_FAILED",
-            f"read_mask {','.join(mask.paths)} names a field Order does not have",
-            field="read_mask",
+            "INVALID_READ_MASK",
+            f"read_mask {','.join(unknown)} names a field Order does not have",
+            paths=",".join(unknown),
         )
     return mask
 
