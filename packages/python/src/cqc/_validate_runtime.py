@@ -1,0 +1,201 @@
+"""Runtime of the generated validators (cqc/_validate/, written by tools/cqcvalidate.py).
+
+Numbers: CEL's ``double(s)`` on a decimal string compiles to :func:`D`. In the default "exact" mode it is a
+:class:`decimal.Decimal` of the string (any length, no rounding) and double literals are Decimals, so
+cross-field comparisons are exact. The differential test (packages/python/tests/validate_diff.py) loads a
+copy of this module with ``EXACT = False``: IEEE doubles, as CEL computes them, to agree with protovalidate.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["EvaluationError"]
+
+EXACT = True
+
+
+class EvaluationError(Exception):
+    """A rule could not be evaluated (CEL runtime error, e.g. ``double()`` of a non-number)."""
+
+
+# Go's strconv.ParseFloat syntax (what CEL's double() accepts): decimal or hex mantissa, exponent, inf, nan.
+_FLOAT = re.compile(r"[+-]?(?:(?:[0-9](?:_?[0-9])*)?\.?[0-9]*(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\Z", re.I)
+_PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
+
+# Exact arithmetic for the tolerance rules (sums and products of 100-character decimals need < 1,000 digits).
+_CTX = decimal.Context(prec=10_000, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[decimal.InvalidOperation, decimal.Inexact])
+
+
+def _cel_double(s: str) -> float:
+    if not _FLOAT.match(s) or s in ("", "+", "-", ".") or "_" in s:
+        raise EvaluationError(f"double({s!r}): not a number")
+    try:
+        return float(s)
+    except ValueError as error:
+        raise EvaluationError(f"double({s!r}): {error}") from None
+
+
+if EXACT:
+
+    def D(s: str) -> Any:  # noqa: N802
+        if _PLAIN.match(s):
+            return decimal.Decimal(s)
+        value = _cel_double(s)
+        if math.isnan(value) or math.isinf(value):
+            raise EvaluationError(f"double({s!r}): not a finite number")
+        return decimal.Decimal(s)
+
+    def DI(n: int) -> Any:  # noqa: N802
+        return decimal.Decimal(n)
+
+    def _number(text: str) -> Any:
+        return decimal.Decimal(text)
+
+    def _add(a: Any, b: Any) -> Any:
+        return _CTX.add(a, b)
+
+    def _sub(a: Any, b: Any) -> Any:
+        return _CTX.subtract(a, b)
+
+    def _mul(a: Any, b: Any) -> Any:
+        return _CTX.multiply(a, b)
+
+else:
+
+    def D(s: str) -> Any:  # noqa: N802
+        return _cel_double(s)
+
+    def DI(n: int) -> Any:  # noqa: N802
+        return float(n)
+
+    def _number(text: str) -> Any:
+        return float(text)
+
+    def _add(a: Any, b: Any) -> Any:
+        return a + b
+
+    def _sub(a: Any, b: Any) -> Any:
+        return a - b
+
+    def _mul(a: Any, b: Any) -> Any:
+        return a * b
+
+
+def _int(n: int) -> int:
+    if not -(2**63) <= n < 2**63:
+        raise EvaluationError("integer overflow")
+    return n
+
+
+def _index(container: Any, key: Any) -> Any:
+    try:
+        if isinstance(key, int) and not isinstance(key, bool):
+            if key < 0 or key >= len(container):
+                raise EvaluationError(f"index {key} out of range")
+        return container[key]
+    except (IndexError, KeyError):
+        raise EvaluationError(f"no such key {key!r}") from None
+
+
+def _tns(value: Any) -> int:
+    """A Timestamp or Duration as integer nanoseconds (comparisons and arithmetic are exact)."""
+    return value.seconds * 1_000_000_000 + value.nanos
+
+
+def _unique(values: Iterable[Any]) -> bool:
+    seen: set[Any] = set()
+    count = 0
+    for value in values:
+        seen.add(value)
+        count += 1
+    return len(seen) == count
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return '["' + key + '"]'
+    if isinstance(key, bool):
+        return f"[{str(key).lower()}]"
+    return f"[{key}]"
+
+
+# RFC 3986 URI (absolute, with scheme), as protovalidate's isUri: no spaces, no non-ASCII, valid percent escapes,
+# valid IP literals.
+_UNRESERVED = r"A-Za-z0-9\-._~"
+_SUB_DELIMS = r"!$&'()*+,;="
+_PCT = r"%[0-9A-Fa-f]{2}"
+_PCHAR = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:@]|{_PCT})"
+_URI = re.compile(
+    rf"(?P<scheme>[A-Za-z][A-Za-z0-9+\-.]*):"
+    rf"(?:(?://(?P<authority>[^/?#]*)(?P<abspath>(?:/{_PCHAR}*)*))|(?P<path>(?:/?{_PCHAR}+(?:/{_PCHAR}*)*)?|/))"
+    rf"(?:\?(?P<query>(?:{_PCHAR}|[/?])*))?"
+    rf"(?:#(?P<fragment>(?:{_PCHAR}|[/?])*))?\Z"
+)
+_USERINFO = re.compile(rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:]|{_PCT})*\Z")
+_REG_NAME = re.compile(rf"(?:[{_UNRESERVED}{_SUB_DELIMS}]|{_PCT})*\Z")
+_PORT = re.compile(r"[0-9]*\Z")
+_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\Z")
+_IPVFUTURE = re.compile(rf"[vV][0-9A-Fa-f]+\.[{_UNRESERVED}{_SUB_DELIMS}:]+\Z")
+
+
+def _is_ipv6(text: str) -> bool:
+    zone = ""
+    if "%25" in text:
+        text, zone = text.split("%25", 1)
+        if not zone or not re.fullmatch(rf"(?:[{_UNRESERVED}]|{_PCT})+", zone):
+            return False
+    if text.count("::") > 1:
+        return False
+    parts = text.split(":")
+    if parts and "." in parts[-1]:
+        if not _IPV4.match(parts[-1]):
+            return False
+        parts = parts[:-1] + ["0", "0"]
+    if "::" in text:
+        head, _, tail = ":".join(parts).partition("::")
+        groups = [g for g in head.split(":") if g] + [g for g in tail.split(":") if g]
+        if len(groups) > 7:
+            return False
+        for g in head.split(":") + tail.split(":"):
+            if g == "":
+                continue
+        if head and "" in head.split(":"):
+            return False
+        if tail and "" in tail.split(":"):
+            return False
+    else:
+        groups = parts
+        if len(groups) != 8:
+            return False
+    return all(re.fullmatch(r"[0-9A-Fa-f]{1,4}", g) for g in groups)
+
+
+def _is_uri(text: str) -> bool:
+    m = _URI.match(text)
+    if m is None:
+        return False
+    authority = m.group("authority")
+    if authority is None:
+        return True
+    userinfo, at, hostport = authority.rpartition("@")
+    if at and not _USERINFO.match(userinfo):
+        return False
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            return False
+        literal, rest = hostport[1:end], hostport[end + 1 :]
+        if not (_is_ipv6(literal) or _IPVFUTURE.match(literal)):
+            return False
+        if rest and not (rest.startswith(":") and _PORT.match(rest[1:])):
+            return False
+        return True
+    host, colon, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+    if colon and not _PORT.match(port):
+        return False
+    return bool(_REG_NAME.match(host))
