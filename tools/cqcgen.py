@@ -14,6 +14,7 @@ google/protobuf well-known types from the pinned protobuf runtime.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -464,14 +465,93 @@ def generate_asyncapi(deps: Path) -> None:
     del deps
     subprocess.run([sys.executable, str(ROOT / "tools" / "asyncapigen.py")], check=True)
 
+# The example types the reference servers seed from (cqc.testing / cqctest). The seed bundle holds these plus
+# every type a conformance suite names with `$example: "<type>/<name>"`.
+SEED_TYPES = (
+    "cqc.assets.v1.Asset",
+    "cqc.assets.v1.AssetDeployment",
+    "cqc.assets.v1.AssetGroup",
+    "cqc.assets.v1.AssetIdentifier",
+    "cqc.assets.v1.AssetQualityFlag",
+    "cqc.assets.v1.AssetRelationship",
+    "cqc.assets.v1.Chain",
+    "cqc.events.v1.RiskAlert",
+    "cqc.identifiers.v1.Identifier",
+    "cqc.markets.v1.AssetMarketData",
+    "cqc.markets.v1.Candle",
+    "cqc.markets.v1.FundingRate",
+    "cqc.markets.v1.Instrument",
+    "cqc.markets.v1.Liquidation",
+    "cqc.markets.v1.LiquidityMetrics",
+    "cqc.markets.v1.Market",
+    "cqc.markets.v1.MarketDepth",
+    "cqc.markets.v1.OpenInterest",
+    "cqc.markets.v1.OptionGreeks",
+    "cqc.markets.v1.OrderBook",
+    "cqc.markets.v1.Price",
+    "cqc.markets.v1.TickerStatistics",
+    "cqc.markets.v1.Trade",
+    "cqc.markets.v1.VWAP",
+    "cqc.portfolio.v1.Exposure",
+    "cqc.portfolio.v1.Portfolio",
+    "cqc.portfolio.v1.RiskLimit",
+    "cqc.venues.v1.Venue",
+    "cqc.venues.v1.VenueAccount",
+    "cqc.venues.v1.VenueAsset",
+)
+SEED_OUTPUTS = (
+    PY_SRC / "cqc" / "testing" / "seed" / "examples.json",
+    GO_PKG / "cqctest" / "seed" / "examples.json",
+)
+SUITES = PY_SRC / "cqc" / "conformance" / "suites"
+_EXAMPLE_REF = re.compile(r"""\$example["']?\s*:\s*["']?([A-Za-z0-9_.]+)/""")
+
+
+def seed_bundle(examples: Path = ROOT / "testdata" / "examples", suites: Path = SUITES) -> bytes:
+    """The seed bundle: {"<type>": {"<example name>": <example JSON>}} for SEED_TYPES and every type the
+    conformance suites reference, keys sorted at every level, so the same examples give the same bytes."""
+    types = set(SEED_TYPES)
+    for suite in sorted(suites.glob("*.y*ml")) if suites.is_dir() else []:
+        types.update(_EXAMPLE_REF.findall(suite.read_text(encoding="utf-8")))
+    bundle: dict[str, dict[str, object]] = {}
+    for type_name in sorted(types):
+        files = sorted((examples / type_name).glob("*.json"))
+        if not files:
+            raise SystemExit(f"seed bundle: no examples of {type_name} under {examples}")
+        bundle[type_name] = {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in files}
+    text = json.dumps(bundle, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    return text.encode("utf-8")
+
+
+def generate_seed(deps: Path) -> None:
+    """The reference servers' seed bundle, packages/python/src/cqc/testing/seed/examples.json (in the wheel) and
+    packages/go/cqctest/seed/examples.json (embedded in the Go module), from testdata/examples."""
+    del deps
+    data = seed_bundle()
+    for out in SEED_OUTPUTS:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not out.exists() or out.read_bytes() != data:
+            _write_atomic(out, data)
+
+
+def generate_validate_python(deps: Path) -> None:
+    """Python validators compiled from the contract's rules (tools/cqcvalidate.py, issue 11), in a fresh
+    interpreter that imports the Python code generated just before."""
+    del deps
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PY_SRC), os.environ.get("PYTHONPATH", "")])}
+    out = PY_SRC / "cqc" / "_validate" / "messages.py"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "cqcvalidate.py"), "python", str(out)], check=True, env=env)
+
 
 LANGUAGES = {
     "python": generate_python,
+    "validate-python": generate_validate_python,
     "go": generate_go,
     "typescript": generate_typescript,
     "jsonschema": generate_jsonschema,
     "openapi": generate_openapi,
     "asyncapi": generate_asyncapi,
+    "seed": generate_seed,
 }
 
 
