@@ -72,6 +72,7 @@ func Unimplemented() []string {
 		servicesv1.AssetRegistry_ServiceDesc.ServiceName: &assetRegistry{},
 		servicesv1.MarketData_ServiceDesc.ServiceName:    &marketData{},
 		servicesv1.VenueGateway_ServiceDesc.ServiceName:  &venueGateway{},
+		servicesv1.Portfolio_ServiceDesc.ServiceName:     &portfolio{},
 	}
 	var out []string
 	protoregistry.GlobalFiles.RangeFilesByPackage("cqc.services.v1", func(file protoreflect.FileDescriptor) bool {

@@ -21,6 +21,7 @@ var Services = []string{
 	servicesv1.AssetRegistry_ServiceDesc.ServiceName,
 	servicesv1.MarketData_ServiceDesc.ServiceName,
 	servicesv1.VenueGateway_ServiceDesc.ServiceName,
+	servicesv1.Portfolio_ServiceDesc.ServiceName,
 }
 
 // Options configure a reference server.
@@ -76,6 +77,7 @@ func build(opts Options) (*grpc.Server, *health.Server, *state, *streamLimiter, 
 	servicesv1.RegisterAssetRegistryServer(s, &assetRegistry{s: st})
 	servicesv1.RegisterMarketDataServer(s, &marketData{s: st})
 	servicesv1.RegisterVenueGatewayServer(s, &venueGateway{s: st})
+	servicesv1.RegisterPortfolioServer(s, &portfolio{s: st})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range Services {

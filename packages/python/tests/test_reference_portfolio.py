@@ -141,7 +141,7 @@ def test_list_portfolios_pages_and_tokens(stub: portfolio_pb2_grpc.PortfolioStub
         tokens.append(token)
     first_token = tokens[0]
     assert seen == sorted(set(seen)) and MAIN_FUND in seen and len(seen) >= 4
-    tampered = first_token[:-2] + ("AA" if not first_token.endswith("AA") else "BB")
+    tampered = ("B" if first_token[0] == "A" else "A") + first_token[1:]
     for bad in ("garbage", tampered):
         assert _error(lambda bad=bad: stub.ListPortfolios(pb.ListPortfoliosRequest(page_token=bad)))[:3] == (
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -280,7 +280,7 @@ def test_stream_positions_snapshot_and_resume(stub: portfolio_pb2_grpc.Portfolio
     with pytest.raises(grpc.RpcError) as caught:
         next(resumed)  # nothing changes: the resumed stream stays open until the deadline
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    for token in ("garbage", first[2].resume_token[:-1] + "x"):
+    for token in ("garbage", ("B" if first[2].resume_token[0] == "A" else "A") + first[2].resume_token[1:]):
         other = pb.StreamPositionsRequest(account_ids=[PERP_ACCOUNT], resume_token=token)
         assert _error(lambda other=other: next(stub.StreamPositions(other, timeout=5)))[:3] == (
             grpc.StatusCode.FAILED_PRECONDITION,

@@ -10,7 +10,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from cqc.services.v1 import asset_registry_pb2_grpc, market_data_pb2_grpc, venue_gateway_pb2_grpc
+from cqc.services.v1 import (
+    asset_registry_pb2_grpc,
+    market_data_pb2_grpc,
+    portfolio_pb2_grpc,
+    venue_gateway_pb2_grpc,
+)
 from cqc.testing._asset_registry import AssetRegistryServicer
 from cqc.testing._interceptor import ReferenceInterceptor
 from cqc.testing._limits import (
@@ -22,6 +27,7 @@ from cqc.testing._limits import (
     StreamLimiter,
 )
 from cqc.testing._market_data import MarketDataServicer
+from cqc.testing._portfolio import PortfolioServicer
 from cqc.testing._store import Store
 from cqc.testing._venue_gateway import VenueGatewayServicer
 
@@ -31,6 +37,7 @@ SERVICE_NAMES = (
     "cqc.services.v1.AssetRegistry",
     "cqc.services.v1.MarketData",
     "cqc.services.v1.VenueGateway",
+    "cqc.services.v1.Portfolio",
 )
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
@@ -80,6 +87,10 @@ class ReferenceServer:
         )
         venue_gateway_pb2_grpc.add_VenueGatewayServicer_to_server(
             VenueGatewayServicer(self.store),  # type: ignore[abstract]
+            self._server,
+        )
+        portfolio_pb2_grpc.add_PortfolioServicer_to_server(
+            PortfolioServicer(self.store),
             self._server,
         )
         self.health = health.HealthServicer()
