@@ -22,6 +22,10 @@ type marketDataFeeds struct {
 	tickers      []*marketsv1.TickerStatistics
 	greeks       []*marketsv1.OptionGreeks
 	assetData    []*marketsv1.AssetMarketData
+	vwaps        []*marketsv1.VWAP             // marketdata_liquidity.go
+	depths       []*marketsv1.MarketDepth      // marketdata_liquidity.go
+	liquidity    []*marketsv1.LiquidityMetrics // marketdata_liquidity.go
+	candles      []*marketsv1.Candle           // marketdata_liquidity.go
 }
 
 type loader func(typeName string, newMsg func() proto.Message, add func(proto.Message)) error
@@ -44,6 +48,14 @@ func (f *marketDataFeeds) seed(load loader) error {
 			func(m proto.Message) { f.greeks = append(f.greeks, m.(*marketsv1.OptionGreeks)) }},
 		{"cqc.markets.v1.AssetMarketData", func() proto.Message { return &marketsv1.AssetMarketData{} },
 			func(m proto.Message) { f.assetData = append(f.assetData, m.(*marketsv1.AssetMarketData)) }},
+		{"cqc.markets.v1.VWAP", func() proto.Message { return &marketsv1.VWAP{} },
+			func(m proto.Message) { f.vwaps = append(f.vwaps, m.(*marketsv1.VWAP)) }},
+		{"cqc.markets.v1.MarketDepth", func() proto.Message { return &marketsv1.MarketDepth{} },
+			func(m proto.Message) { f.depths = append(f.depths, m.(*marketsv1.MarketDepth)) }},
+		{"cqc.markets.v1.LiquidityMetrics", func() proto.Message { return &marketsv1.LiquidityMetrics{} },
+			func(m proto.Message) { f.liquidity = append(f.liquidity, m.(*marketsv1.LiquidityMetrics)) }},
+		{"cqc.markets.v1.Candle", func() proto.Message { return &marketsv1.Candle{} },
+			func(m proto.Message) { f.candles = append(f.candles, m.(*marketsv1.Candle)) }},
 	}
 	for _, step := range steps {
 		if err := load(step.name, step.newMsg, step.add); err != nil {
@@ -84,7 +96,7 @@ func pageOf[T any](items []T, pageSize int32, token string) ([]T, string, error)
 		kind, number, _ := strings.Cut(string(raw), ":")
 		n, convErr := strconv.Atoi(number)
 		if err != nil || convErr != nil || kind != "page" || n < 0 {
-			return nil, "", newError(codes.InvalidArgument, "INVALID_PAGE_TOKEN", map[string]string{"page_token": token},
+			return nil, "", newError(codes.InvalidArgument, "INVALID_PAGE_TOKEN", nil,
 				"page_token %q was not returned by this server", token)
 		}
 		start = n

@@ -56,7 +56,7 @@ func (r *assetRegistry) typedInstrument(id, want string) (*marketsv1.Instrument,
 	}
 	if ins.GetInstrumentType() != want {
 		return nil, newError(codes.FailedPrecondition, "WRONG_INSTRUMENT_TYPE",
-			map[string]string{"instrument_id": id, "actual_type": ins.GetInstrumentType(), "expected_type": want},
+			map[string]string{"instrument_id": id, "actual_type": ins.GetInstrumentType()},
 			"instrument %s is %s, not %s", id, ins.GetInstrumentType(), want)
 	}
 	return ins, nil

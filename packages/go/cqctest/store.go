@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -48,13 +47,12 @@ type state struct {
 	assets, chains, deployments, instruments, markets *collection
 	identifiers, venues, venueAssets, accounts        *collection
 	assetIdentifiers                                  *collection
+	relationships, flags, groups                      *collection // registry_groups.go
 
 	prices []*marketsv1.Price
 	books  []*marketsv1.OrderBook
 	trades []*marketsv1.Trade
 	feeds  marketDataFeeds // funding, open interest, liquidations, tickers, greeks, asset market data
-
-	portfolio portfolioState // portfolio.go: portfolios, allocations, positions, ledger
 
 	orders    map[string]*orderEntry // by order_id
 	nextSeq   int
@@ -76,6 +74,9 @@ func newState() *state {
 		venues:           newCollection("venue_id", "NOT_FOUND_VENUE"),
 		venueAssets:      newCollection("venue_asset_id", "NOT_FOUND_VENUE_ASSET"),
 		accounts:         newCollection("account_id", "NOT_FOUND_ACCOUNT"),
+		relationships:    newCollection("relationship_id", "NOT_FOUND_RESOURCE"),
+		flags:            newCollection("flag_id", "NOT_FOUND_RESOURCE"),
+		groups:           newCollection("group_id", "NOT_FOUND_RESOURCE"),
 		orders:           map[string]*orderEntry{},
 		requests:         map[string]requestEntry{},
 		closing:          make(chan struct{}),
@@ -85,60 +86,49 @@ func newState() *state {
 
 func (s *state) close() { s.closeOnce.Do(func() { close(s.closing) }) }
 
-// seed loads the examples of testdata (DIR/examples/<type>/*.json, or DIR/<type>/*.json).
+// seed loads the examples of testdata (DIR/examples/<type>/*.json, or DIR/<type>/*.json); with no
+// testdata, the seed bundle embedded in the package (seed.go).
 func (s *state) seed(testdata string) error {
-	if testdata == "" {
-		return nil
-	}
-	dir := filepath.Join(testdata, "examples")
-	if _, err := os.Stat(dir); err != nil {
-		dir = testdata
-	}
-	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("cqctest: testdata: %w", err)
+	load := bundleLoader
+	if testdata != "" {
+		dir := filepath.Join(testdata, "examples")
+		if _, err := os.Stat(dir); err != nil {
+			dir = testdata
+		}
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("cqctest: testdata: %w", err)
+		}
+		load = dirLoader(dir)
 	}
 	keyed := map[string]*collection{
-		"cqc.assets.v1.Asset":           s.assets,
-		"cqc.assets.v1.Chain":           s.chains,
-		"cqc.assets.v1.AssetDeployment": s.deployments,
-		"cqc.markets.v1.Instrument":     s.instruments,
-		"cqc.markets.v1.Market":         s.markets,
-		"cqc.identifiers.v1.Identifier": s.identifiers,
-		"cqc.assets.v1.AssetIdentifier": s.assetIdentifiers,
-		"cqc.venues.v1.Venue":           s.venues,
-		"cqc.venues.v1.VenueAsset":      s.venueAssets,
-		"cqc.venues.v1.VenueAccount":    s.accounts,
-	}
-	load := func(typeName string, newMsg func() proto.Message, add func(proto.Message)) error {
-		files, err := filepath.Glob(filepath.Join(dir, typeName, "*.json"))
-		if err != nil {
-			return err
-		}
-		sort.Strings(files)
-		for _, file := range files {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				return err
-			}
-			msg := newMsg()
-			if err := protojson.Unmarshal(data, msg); err != nil {
-				return fmt.Errorf("cqctest: %s: %w", file, err)
-			}
-			add(msg)
-		}
-		return nil
+		"cqc.assets.v1.Asset":             s.assets,
+		"cqc.assets.v1.Chain":             s.chains,
+		"cqc.assets.v1.AssetDeployment":   s.deployments,
+		"cqc.markets.v1.Instrument":       s.instruments,
+		"cqc.markets.v1.Market":           s.markets,
+		"cqc.identifiers.v1.Identifier":   s.identifiers,
+		"cqc.assets.v1.AssetIdentifier":   s.assetIdentifiers,
+		"cqc.venues.v1.Venue":             s.venues,
+		"cqc.venues.v1.VenueAsset":        s.venueAssets,
+		"cqc.venues.v1.VenueAccount":      s.accounts,
+		"cqc.assets.v1.AssetRelationship": s.relationships,
+		"cqc.assets.v1.AssetQualityFlag":  s.flags,
+		"cqc.assets.v1.AssetGroup":        s.groups,
 	}
 	types := map[string]func() proto.Message{
-		"cqc.assets.v1.Asset":           func() proto.Message { return &assetsv1.Asset{} },
-		"cqc.assets.v1.Chain":           func() proto.Message { return &assetsv1.Chain{} },
-		"cqc.assets.v1.AssetDeployment": func() proto.Message { return &assetsv1.AssetDeployment{} },
-		"cqc.markets.v1.Instrument":     func() proto.Message { return &marketsv1.Instrument{} },
-		"cqc.markets.v1.Market":         func() proto.Message { return &marketsv1.Market{} },
-		"cqc.identifiers.v1.Identifier": func() proto.Message { return &identifiersv1.Identifier{} },
-		"cqc.assets.v1.AssetIdentifier": func() proto.Message { return &assetsv1.AssetIdentifier{} },
-		"cqc.venues.v1.Venue":           func() proto.Message { return &venuesv1.Venue{} },
-		"cqc.venues.v1.VenueAsset":      func() proto.Message { return &venuesv1.VenueAsset{} },
-		"cqc.venues.v1.VenueAccount":    func() proto.Message { return &venuesv1.VenueAccount{} },
+		"cqc.assets.v1.Asset":             func() proto.Message { return &assetsv1.Asset{} },
+		"cqc.assets.v1.Chain":             func() proto.Message { return &assetsv1.Chain{} },
+		"cqc.assets.v1.AssetDeployment":   func() proto.Message { return &assetsv1.AssetDeployment{} },
+		"cqc.markets.v1.Instrument":       func() proto.Message { return &marketsv1.Instrument{} },
+		"cqc.markets.v1.Market":           func() proto.Message { return &marketsv1.Market{} },
+		"cqc.identifiers.v1.Identifier":   func() proto.Message { return &identifiersv1.Identifier{} },
+		"cqc.assets.v1.AssetIdentifier":   func() proto.Message { return &assetsv1.AssetIdentifier{} },
+		"cqc.venues.v1.Venue":             func() proto.Message { return &venuesv1.Venue{} },
+		"cqc.venues.v1.VenueAsset":        func() proto.Message { return &venuesv1.VenueAsset{} },
+		"cqc.venues.v1.VenueAccount":      func() proto.Message { return &venuesv1.VenueAccount{} },
+		"cqc.assets.v1.AssetRelationship": func() proto.Message { return &assetsv1.AssetRelationship{} },
+		"cqc.assets.v1.AssetQualityFlag":  func() proto.Message { return &assetsv1.AssetQualityFlag{} },
+		"cqc.assets.v1.AssetGroup":        func() proto.Message { return &assetsv1.AssetGroup{} },
 	}
 	for typeName, c := range keyed {
 		c := c
@@ -156,9 +146,6 @@ func (s *state) seed(testdata string) error {
 	}
 	if err := load("cqc.markets.v1.Trade", func() proto.Message { return &marketsv1.Trade{} },
 		func(m proto.Message) { s.trades = append(s.trades, m.(*marketsv1.Trade)) }); err != nil {
-		return err
-	}
-	if err := s.portfolio.seed(load); err != nil {
 		return err
 	}
 	return s.feeds.seed(load)
@@ -278,12 +265,14 @@ func update[T proto.Message](s *state, c *collection, msg T, mask *fieldmaskpb.F
 	for _, path := range mask.GetPaths() {
 		fd := desc.Fields().ByName(protoreflect.Name(path))
 		if fd == nil || strings.Contains(path, ".") {
-			return zero, newError(codes.InvalidArgument, "INVALID_UPDATE_MASK", map[string]string{"path": path},
+			return zero, newError(codes.InvalidArgument, "INVALID_UPDATE_MASK", map[string]string{"paths": path},
 				"update_mask path %q is not a field of %s", path, desc.FullName())
 		}
-		if fd.Name() != c.idField && fd.Name() != "create_time" && fd.Name() != "update_time" {
-			fields = append(fields, fd)
+		if fd.Name() == c.idField || fd.Name() == "create_time" || fd.Name() == "update_time" || fd.Name() == "etag" {
+			return zero, newError(codes.InvalidArgument, "INVALID_UPDATE_MASK", map[string]string{"paths": path},
+				"update_mask path %q names a field that cannot be updated", path)
 		}
+		fields = append(fields, fd)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
