@@ -16,6 +16,7 @@ from cqc.identifiers.v1 import identifier_pb2
 from cqc.markets.v1 import instrument_pb2, market_pb2
 from cqc.services.v1 import asset_registry_pb2 as pb
 from cqc.services.v1 import asset_registry_pb2_grpc
+from cqc.testing._asset_registry_groups import AssetGroupsMixin
 from cqc.testing._errors import failed_precondition, not_found
 from cqc.testing._registry_reads import (
     bounded_page,
@@ -109,10 +110,10 @@ def _instrument_filter(request: pb.ListInstrumentsRequest) -> Callable[[instrume
     return keep
 
 
-class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
-    """Every AssetRegistry RPC on assets, chains, deployments, instruments, markets, identifiers, venues and
-    venue assets, with read masks, etags, 4 MiB-bounded pages, batch get and batch resolve; relationships,
-    quality flags and groups answer UNIMPLEMENTED (the generated default)."""
+class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegistryServicer):
+    """Every AssetRegistry RPC: assets, chains, deployments, instruments, markets, identifiers, venues, venue
+    assets, and (AssetGroupsMixin) relationships, quality flags and groups, with read masks, etags, 4 MiB-bounded
+    pages, batch get and batch resolve."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -160,7 +161,6 @@ class AssetRegistryServicer(asset_registry_pb2_grpc.AssetRegistryServicer):
                 f"instrument {instrument_id} is {instrument.instrument_type}, not {expected}",
                 instrument_id=instrument_id,
                 actual_type=instrument.instrument_type,
-                expected_type=expected,
             )
         return instrument
 

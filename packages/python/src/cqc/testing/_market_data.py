@@ -11,6 +11,7 @@ from cqc.services.v1 import market_data_pb2 as pb
 from cqc.services.v1 import market_data_pb2_grpc
 from cqc.testing._errors import ServiceError, failed_precondition, not_found
 from cqc.testing._market_data_feeds import MarketDataFeedsMixin, resume_position, resume_token, wait_until_cancelled
+from cqc.testing._market_data_liquidity import MarketDataLiquidityMixin
 from cqc.testing._store import Store
 
 __all__ = ["MarketDataServicer"]
@@ -29,10 +30,10 @@ def _truncated(book: order_book_pb2.OrderBook, depth: int) -> order_book_pb2.Ord
     return copy
 
 
-class MarketDataServicer(MarketDataFeedsMixin, market_data_pb2_grpc.MarketDataServicer):
-    """Every MarketData RPC over the seeded data except ListCandles, GetMarketDepth, GetLiquidityMetrics and
-    GetVWAP, which answer UNIMPLEMENTED (the generated default). Streams carry resume
-    tokens (a position in the stream's ordered seed data) and mark the end of their snapshot."""
+class MarketDataServicer(MarketDataLiquidityMixin, MarketDataFeedsMixin, market_data_pb2_grpc.MarketDataServicer):
+    """Every MarketData RPC over the seeded data (MarketDataLiquidityMixin: VWAP, depth, liquidity metrics and
+    candles). Streams carry resume tokens (a position in the stream's ordered seed data) and mark the end of
+    their snapshot."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

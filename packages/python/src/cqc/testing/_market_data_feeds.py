@@ -109,8 +109,7 @@ class MarketDataFeedsMixin:
                 self._feeds_cache = {}
             name = cls.DESCRIPTOR.full_name
             if name not in self._feeds_cache:
-                directory = self.store.examples_directory
-                self._feeds_cache[name] = list(load_examples(directory, cls)) if directory is not None else []
+                self._feeds_cache[name] = list(load_examples(self.store.examples_directory, cls))
             found = self._feeds_cache[name]
         copies: list[M] = []
         for item in found:

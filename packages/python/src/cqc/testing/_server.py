@@ -78,15 +78,15 @@ class ReferenceServer:
             ],
         )
         asset_registry_pb2_grpc.add_AssetRegistryServicer_to_server(
-            AssetRegistryServicer(self.store),  # type: ignore[abstract]  # unimplemented RPCs: generated default
+            AssetRegistryServicer(self.store),
             self._server,
         )
         market_data_pb2_grpc.add_MarketDataServicer_to_server(
-            MarketDataServicer(self.store),  # type: ignore[abstract]
+            MarketDataServicer(self.store),
             self._server,
         )
         venue_gateway_pb2_grpc.add_VenueGatewayServicer_to_server(
-            VenueGatewayServicer(self.store),  # type: ignore[abstract]
+            VenueGatewayServicer(self.store),
             self._server,
         )
         portfolio_pb2_grpc.add_PortfolioServicer_to_server(

@@ -13,13 +13,22 @@ from typing import Generic, TypeVar
 from google.protobuf import field_mask_pb2, json_format
 from google.protobuf.message import Message
 
-from cqc.assets.v1 import asset_identifier_pb2, asset_pb2, chain_pb2, deployment_pb2
+from cqc.assets.v1 import (
+    asset_identifier_pb2,
+    asset_pb2,
+    chain_pb2,
+    deployment_pb2,
+    group_pb2,
+    quality_flag_pb2,
+    relationship_pb2,
+)
 from cqc.identifiers.v1 import identifier_pb2
 from cqc.kit import ids as kit_ids
 from cqc.kit.pagination import PageTokens
 from cqc.markets.v1 import instrument_pb2, market_data_pb2, market_pb2, order_book_pb2
 from cqc.testing._equality import same_request
 from cqc.testing._errors import already_exists, invalid_argument, not_found, validation_failed
+from cqc.testing.seed import examples as seed_examples
 from cqc.validation import violations
 from cqc.venues.v1 import account_pb2, order_pb2, venue_asset_pb2, venue_pb2
 
@@ -28,6 +37,7 @@ __all__ = ["DEFAULT_PAGE_SIZE", "Kind", "Store", "Table", "examples_dir", "new_u
 M = TypeVar("M", bound=Message)
 
 DEFAULT_PAGE_SIZE = 100
+TIMESTAMP = "google.protobuf.Timestamp"
 
 
 def new_ulid() -> str:
@@ -64,6 +74,9 @@ VENUE = Kind(venue_pb2.Venue, "venue_id", "NOT_FOUND_VENUE")
 VENUE_ASSET = Kind(venue_asset_pb2.VenueAsset, "venue_asset_id", "NOT_FOUND_VENUE_ASSET")
 ACCOUNT = Kind(account_pb2.VenueAccount, "account_id", "NOT_FOUND_ACCOUNT")
 ORDER = Kind(order_pb2.Order, "order_id", "NOT_FOUND_ORDER")
+RELATIONSHIP = Kind(relationship_pb2.AssetRelationship, "relationship_id", "NOT_FOUND_RESOURCE")
+QUALITY_FLAG = Kind(quality_flag_pb2.AssetQualityFlag, "flag_id", "NOT_FOUND_RESOURCE")
+GROUP = Kind(group_pb2.AssetGroup, "group_id", "NOT_FOUND_RESOURCE")
 
 
 _TOKENS = PageTokens()  # cqc.kit page tokens: signed under a key of this process
@@ -151,18 +164,21 @@ class Table(Generic[M]):
         return page(items, self.kind, page_size, page_token, request=request)
 
     def create(self, message: M) -> M:
-        """Stores ``message``; the same message again returns the stored one, another one ALREADY_EXISTS."""
+        """Stores ``message`` with create_time and update_time set to now (output only: ignored on input); the
+        same message again returns the stored one, another one ALREADY_EXISTS."""
         resource_id = self.kind.id_of(message)
         with self._lock:
             existing = self._items.get(resource_id)
-            if existing is not None and not same_request(existing, message):
+            if existing is not None and not same_request(_without_times(existing), _without_times(message)):
                 raise already_exists(
                     "ALREADY_EXISTS",
                     f"{self.kind.cls.DESCRIPTOR.name} {resource_id!r} exists with different content",
                     **{self.kind.id_field: resource_id},
                 )
             if existing is None:
-                self._items[resource_id] = _copy(message)
+                stored = _without_times(message)
+                _set_times(stored, "create_time", "update_time")
+                self._items[resource_id] = stored
             return _copy(self._items[resource_id])
 
     def update(self, message: M, mask: field_mask_pb2.FieldMask) -> M:
@@ -174,6 +190,13 @@ class Table(Generic[M]):
                 "INVALID_UPDATE_MASK",
                 f"update_mask paths must be top-level fields of {self.kind.name}: {', '.join(unknown) or '(none)'}",
                 paths=",".join(unknown),
+            )
+        immutable = [path for path in mask.paths if path in (self.kind.id_field, *OUTPUT_ONLY)]
+        if immutable:
+            raise invalid_argument(
+                "INVALID_UPDATE_MASK",
+                f"update_mask paths name fields that cannot be updated: {', '.join(immutable)}",
+                paths=",".join(immutable),
             )
         resource_id = self.kind.id_of(message)
         with self._lock:
@@ -191,6 +214,7 @@ class Table(Generic[M]):
                             setattr(updated, path, getattr(message, path))
                 else:
                     setattr(updated, path, getattr(message, path))
+            _set_times(updated, "update_time")
             broken = violations(updated)
             if broken:
                 raise validation_failed(self.kind.name, broken)
@@ -202,6 +226,27 @@ def _copy(message: M) -> M:
     clone = type(message)()
     clone.CopyFrom(message)
     return clone
+
+
+OUTPUT_ONLY = ("create_time", "update_time", "etag")
+"""Fields a client never writes: set by the server, ignored on Create, refused in an update_mask."""
+
+
+def _without_times(message: M) -> M:
+    """A copy without the server-set create_time and update_time (what a Create request's resource means)."""
+    clone = _copy(message)
+    for name in ("create_time", "update_time"):
+        if name in clone.DESCRIPTOR.fields_by_name:
+            clone.ClearField(name)
+    return clone
+
+
+def _set_times(message: Message, *names: str) -> None:
+    """Sets the named google.protobuf.Timestamp fields the message has to now."""
+    for name in names:
+        field = message.DESCRIPTOR.fields_by_name.get(name)
+        if field is not None and field.message_type is not None and field.message_type.full_name == TIMESTAMP:
+            getattr(message, name).GetCurrentTime()
 
 
 SEEDED = (
@@ -230,9 +275,16 @@ def examples_dir(testdata: str | os.PathLike[str]) -> Path:
     raise FileNotFoundError(f"no CQC examples under {root} (expected {root / 'examples'}/<message type>/*.json)")
 
 
-def load_examples(directory: Path, cls: type[M]) -> list[M]:
-    """Every example of ``cls`` in ``directory`` (``<full name>/<example>.json``), sorted by file name."""
+def load_examples(directory: Path | None, cls: type[M]) -> list[M]:
+    """Every example of ``cls`` in ``directory`` (``<full name>/<example>.json``), sorted by file name; with no
+    directory, the examples of the seed bundle shipped in the package (:mod:`cqc.testing.seed`)."""
     found: list[M] = []
+    if directory is None:
+        for example in seed_examples(cls.DESCRIPTOR.full_name).values():
+            message = cls()
+            json_format.ParseDict(example, message)
+            found.append(message)
+        return found
     for path in sorted((directory / cls.DESCRIPTOR.full_name).glob("*.json")):
         message = cls()
         json_format.Parse(path.read_text(encoding="utf-8"), message)
@@ -256,18 +308,22 @@ class Store:
         self.venue_assets = Table(VENUE_ASSET, self.lock)
         self.accounts = Table(ACCOUNT, self.lock)
         self.orders = Table(ORDER, self.lock)
+        self.relationships = Table(RELATIONSHIP, self.lock)
+        self.quality_flags = Table(QUALITY_FLAG, self.lock)
+        self.groups = Table(GROUP, self.lock)
         self.prices: list[market_data_pb2.Price] = []
         self.order_books: list[order_book_pb2.OrderBook] = []
         self.trades: list[market_data_pb2.Trade] = []
-        # The examples directory the store was seeded from (MarketData loads its other feeds from it).
+        # The examples directory the store was seeded from (MarketData loads its other feeds from it); None:
+        # the packaged seed bundle.
         self.examples_directory: Path | None = None
         # PlaceOrder / CancelOrder idempotency: request_id -> (request payload, order_id).
         self.placements: dict[str, tuple[Message, str]] = {}
         self.cancellations: dict[str, tuple[Message, str]] = {}
-        if testdata is not None:
-            self.seed(examples_dir(testdata))
+        self.seed(examples_dir(testdata) if testdata is not None else None)
 
-    def seed(self, directory: Path) -> None:
+    def seed(self, directory: Path | None) -> None:
+        """Loads the examples of ``directory``, or of the packaged seed bundle when it is None."""
         self.examples_directory = directory
         _fill(self.assets, directory)
         _fill(self.chains, directory)
@@ -279,11 +335,14 @@ class Store:
         _fill(self.venues, directory)
         _fill(self.venue_assets, directory)
         _fill(self.accounts, directory)
+        _fill(self.relationships, directory)
+        _fill(self.quality_flags, directory)
+        _fill(self.groups, directory)
         self.prices.extend(load_examples(directory, market_data_pb2.Price))
         self.order_books.extend(load_examples(directory, order_book_pb2.OrderBook))
         self.trades.extend(load_examples(directory, market_data_pb2.Trade))
 
 
-def _fill(table: Table[M], directory: Path) -> None:
+def _fill(table: Table[M], directory: Path | None) -> None:
     for message in load_examples(directory, table.kind.cls):
         table.put(message)

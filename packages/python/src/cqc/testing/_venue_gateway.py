@@ -8,6 +8,7 @@ from cqc.services.v1 import venue_gateway_pb2 as pb
 from cqc.services.v1 import venue_gateway_pb2_grpc
 from cqc.testing._store import Store
 from cqc.testing._venue_gateway_account import VenueAccountMixin
+from cqc.testing._venue_gateway_deposit import DepositAddressMixin
 from cqc.testing._venue_gateway_executions import ExecutionReportsMixin
 from cqc.testing._venue_gateway_orders import OrderEntryMixin
 
@@ -17,7 +18,11 @@ Ctx = grpc.ServicerContext
 
 
 class VenueGatewayServicer(
-    OrderEntryMixin, VenueAccountMixin, ExecutionReportsMixin, venue_gateway_pb2_grpc.VenueGatewayServicer
+    OrderEntryMixin,
+    VenueAccountMixin,
+    ExecutionReportsMixin,
+    DepositAddressMixin,
+    venue_gateway_pb2_grpc.VenueGatewayServicer,
 ):
     """The order RPCs (OrderEntryMixin: place, lists, batches, amend, cancel, cancel-all, dead-man switch,
     reads, StreamOrders), the venue-account RPCs and the execution reports (ExecutionReportsMixin); the other
