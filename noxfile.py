@@ -31,6 +31,7 @@ GENERATED_PATHS = [
     "packages/typescript/src/gen",
     "schemas/jsonschema",
     "docs/asyncapi",
+    "packages/go/cqctest/seed",
 ]
 
 nox.options.reuse_existing_virtualenvs = True
