@@ -15,9 +15,9 @@ import google.rpc.error_details_pb2 as error_details_pb2
 import google.rpc.status_pb2 as status_pb2
 import grpc
 import pytest
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, field_mask_pb2
 
-from cqc.kit import errors, idempotency, ids, pagination, server
+from cqc.kit import errors, idempotency, ids, pagination, resources, server
 from cqc.portfolio.v1 import portfolio_pb2 as ppb
 from cqc.services.v1 import errors_pb2, portfolio_pb2, portfolio_pb2_grpc
 from cqc.validation import ContractViolation
@@ -353,3 +353,56 @@ def test_interceptor_wraps_streams(stub: portfolio_pb2_grpc.PortfolioStub) -> No
     failed = _call_error(next, stream)
     assert errors.parse(failed).reason == "RESUME_TOKEN_EXPIRED"
     assert errors.parse(failed).code is grpc.StatusCode.FAILED_PRECONDITION
+
+
+# --- resources -----------------------------------------------------------------------------------------------
+
+
+def _portfolio(**fields: Any) -> ppb.Portfolio:
+    base = ppb.Portfolio(
+        portfolio_id=PID, name="Main", owner="desk:a", reporting_asset_id="ast_01JDFVSD000000000000000000"
+    )
+    base.as_of_time.FromSeconds(1_733_000_000)
+    base.total_equity = "0"
+    base.MergeFrom(ppb.Portfolio(**fields))
+    return base
+
+
+def test_apply_update_mask_writes_only_the_paths_and_clears_unset_ones() -> None:
+    stored = _portfolio(account_ids=["acc_01JDBNSP0TMA1N000000000000"], gross_leverage="2")
+    patch = ppb.Portfolio(portfolio_id=PID, name="Renamed", owner="desk:b")
+    mask = field_mask_pb2.FieldMask(paths=["name", "account_ids", "gross_leverage"])
+    updated = resources.apply_update_mask(stored, patch, mask, immutable=["portfolio_id"])
+    assert (updated.name, updated.owner, list(updated.account_ids)) == ("Renamed", "desk:a", [])
+    assert not updated.HasField("gross_leverage")
+    assert stored.name == "Main"  # the stored resource is not changed in place
+
+
+def test_apply_update_mask_refuses_bad_paths_and_invalid_results() -> None:
+    stored = _portfolio()
+    for paths, refused in (
+        (["nope", "name"], "nope"),
+        (["portfolio_id"], "portfolio_id"),
+        (["create_time"], "create_time"),
+        ([], ""),
+    ):
+        with pytest.raises(errors.ServiceError) as caught:
+            resources.apply_update_mask(
+                stored, stored, field_mask_pb2.FieldMask(paths=paths), immutable=["portfolio_id"]
+            )
+        assert (caught.value.reason, caught.value.metadata) == ("INVALID_UPDATE_MASK", {"paths": refused})
+    with pytest.raises(errors.ServiceError) as caught:
+        resources.apply_update_mask(
+            stored, ppb.Portfolio(), field_mask_pb2.FieldMask(paths=["owner"]), field_name="portfolio"
+        )
+    assert [(v.field, v.rule_id) for v in caught.value.violations] == [("portfolio.owner", "string.min_len")]
+
+
+def test_check_create_is_idempotent_by_id() -> None:
+    stored = _portfolio()
+    resources.stamp(stored, "create_time", "update_time")
+    assert resources.check_create(None, _portfolio(), "portfolio_id") is None
+    assert resources.check_create(stored, _portfolio(), "portfolio_id") == stored  # output-only fields ignored
+    with pytest.raises(errors.ServiceError) as caught:
+        resources.check_create(stored, _portfolio(name="Other"), "portfolio_id")
+    assert (caught.value.code, caught.value.metadata) == (grpc.StatusCode.ALREADY_EXISTS, {"portfolio_id": PID})

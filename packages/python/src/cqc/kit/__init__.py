@@ -9,9 +9,11 @@ service does. Import the submodules; this package imports nothing itself (so a c
 - :mod:`cqc.kit.pagination` — signed opaque page tokens bound to the RPC and its filters, page-size clamp;
 - :mod:`cqc.kit.ids` — ``<prefix>_<ULID>`` resource ids and UUIDv7 event ids (extra ``server``: python-ulid);
 - :mod:`cqc.kit.idempotency` — request-id idempotency (same request → first answer; different request →
-  ALREADY_EXISTS ``REQUEST_ID_REUSED``; unknown fields ignored).
+  ALREADY_EXISTS ``REQUEST_ID_REUSED``; unknown fields ignored);
+- :mod:`cqc.kit.resources` — stored resources: idempotent create by id, update masks (INVALID_UPDATE_MASK),
+  server-set timestamps.
 
 ``pip install "cqc-contracts[server]"`` installs everything the kit uses.
 """
 
-__all__ = ["errors", "idempotency", "ids", "pagination", "server"]
+__all__ = ["errors", "idempotency", "ids", "pagination", "resources", "server"]
