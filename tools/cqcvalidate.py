@@ -80,7 +80,20 @@ def _unescape(body: str) -> str:
             i += 1
             continue
         n = body[i + 1]
-        simple = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "v": "\v", "`": "`", "?": "?"}
+        simple = {
+            "n": "\n",
+            "t": "\t",
+            "r": "\r",
+            "\\": "\\",
+            "'": "'",
+            '"': '"',
+            "a": "\a",
+            "b": "\b",
+            "f": "\f",
+            "v": "\v",
+            "`": "`",
+            "?": "?",
+        }
         if n in simple:
             out.append(simple[n])
             i += 2
@@ -108,7 +121,7 @@ def tokenize(text: str) -> list[tuple[str, Any]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise CelError(f"cannot tokenize at {text[pos:pos + 20]!r}")
+            raise CelError(f"cannot tokenize at {text[pos : pos + 20]!r}")
         pos = m.end()
         if m.group("num") is not None:
             s = m.group("num")
@@ -217,7 +230,11 @@ class Parser:
             inner = self.unary()
             if inner[0] == "lit" and inner[2] in ("int", "double"):
                 value = inner[1]
-                return ("lit", ("-" + value if isinstance(value, str) else -value), inner[2])
+                return (
+                    "lit",
+                    ("-" + value if isinstance(value, str) else -value),
+                    inner[2],
+                )
             return ("neg", inner)
         return self.member()
 
@@ -348,7 +365,9 @@ class T:
     key: Any = None  # T of map keys
 
 
-STR, BYTES, INT, UINT, DOUBLE, BOOL, TS, DUR, NULL = (T(k) for k in ("str", "bytes", "int", "uint", "double", "bool", "ts", "dur", "null"))
+STR, BYTES, INT, UINT, DOUBLE, BOOL, TS, DUR, NULL = (
+    T(k) for k in ("str", "bytes", "int", "uint", "double", "bool", "ts", "dur", "null")
+)
 NUMERIC = ("int", "uint", "double")
 
 
@@ -379,7 +398,11 @@ def scalar_type(fd: Any) -> T:
 def field_type(fd: Any) -> T:
     if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
         entry = fd.message_type
-        return T("map", key=scalar_type(entry.fields_by_name["key"]), elem=scalar_type(entry.fields_by_name["value"]))
+        return T(
+            "map",
+            key=scalar_type(entry.fields_by_name["key"]),
+            elem=scalar_type(entry.fields_by_name["value"]),
+        )
     if fd.is_repeated:
         return T("list", elem=scalar_type(fd))
     return scalar_type(fd)
@@ -420,7 +443,9 @@ class Module:
 class Compiler:
     """CEL AST -> Python expression text, typed against the descriptors."""
 
-    def __init__(self, module: Module, rule_value: Any = None, rule_type: T | None = None) -> None:
+    def __init__(
+        self, module: Module, rule_value: Any = None, rule_type: T | None = None
+    ) -> None:
         self.module = module
         self.rule_value = rule_value
         self.rule_type = rule_type
@@ -458,7 +483,11 @@ class Compiler:
     def c_list(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         items = [self.compile(item, env) for item in node[1]]
         elem = items[0][1] if items else T("dyn")
-        return "[" + ", ".join(c for c, _, _ in items) + "]", T("list", elem=elem), _NOCONST
+        return (
+            "[" + ", ".join(c for c, _, _ in items) + "]",
+            T("list", elem=elem),
+            _NOCONST,
+        )
 
     def field_of(self, obj_type: T, name: str) -> Any:
         if obj_type.kind != "msg":
@@ -536,7 +565,13 @@ class Compiler:
         _, op, left, right = node
         a, ta, ca = self.compile(left, env)
         b, tb, cb = self.compile(right, env)
-        if op == "+" and ca is not _NOCONST and cb is not _NOCONST and isinstance(ca, str) and isinstance(cb, str):
+        if (
+            op == "+"
+            and ca is not _NOCONST
+            and cb is not _NOCONST
+            and isinstance(ca, str)
+            and isinstance(cb, str)
+        ):
             value = ca + cb
             return repr(value), STR, value
         if op == "in":
@@ -563,7 +598,13 @@ class Compiler:
             if ta.kind == "str" and op == "+":
                 return f"({a} + {b})", STR, _NOCONST
             if ta.kind in ("ts", "dur") or tb.kind in ("ts", "dur"):
-                result = TS if "ts" in (ta.kind, tb.kind) and op != "-" or (ta.kind == "ts" and tb.kind == "dur") else DUR
+                result = (
+                    TS
+                    if "ts" in (ta.kind, tb.kind)
+                    and op != "-"
+                    or (ta.kind == "ts" and tb.kind == "dur")
+                    else DUR
+                )
                 return f"({a} {op} {b})", result, _NOCONST
             if ta.kind in ("int", "uint") and tb.kind in ("int", "uint"):
                 return f"_int({a} {op} {b})", ta, _NOCONST
@@ -583,7 +624,11 @@ class Compiler:
             pcode, _, pconst = self.compile(pattern, env)
             if not isinstance(pconst, str):
                 raise CelError("matches() needs a constant pattern")
-            return f"({self.module.pattern(pconst)}.search({code}) is not None)", BOOL, _NOCONST
+            return (
+                f"({self.module.pattern(pconst)}.search({code}) is not None)",
+                BOOL,
+                _NOCONST,
+            )
         if name == "startsWith":
             (arg,) = args
             acode, _, _ = self.compile(arg, env)
@@ -646,7 +691,9 @@ class Compiler:
             return str(int(m.group(1)) * 1_000_000_000), DUR, _NOCONST
         raise CelError(f"function {name}() not supported")
 
-    def macro(self, name: str, target: tuple, args: list, env: dict) -> tuple[str, T, Any]:
+    def macro(
+        self, name: str, target: tuple, args: list, env: dict
+    ) -> tuple[str, T, Any]:
         var_node, body = args
         if var_node[0] != "id":
             raise CelError("macro variable must be a name")
@@ -677,11 +724,17 @@ class Compiler:
         if name == "map":
             return f"[{bcode} for {py} in {code}]", T("list", elem=bty), _NOCONST
         if name == "filter":
-            return f"[{py} for {py} in {code} if {bcode}]", T("list", elem=elem), _NOCONST
+            return (
+                f"[{py} for {py} in {code} if {bcode}]",
+                T("list", elem=elem),
+                _NOCONST,
+            )
         raise CelError(name)
 
     @staticmethod
-    def unique_pattern(target: tuple, var: str, body: tuple) -> tuple[str, tuple] | None:
+    def unique_pattern(
+        target: tuple, var: str, body: tuple
+    ) -> tuple[str, tuple] | None:
         inner = None
         if body[0] == "call" and body[1] == "exists_one" and body[2] == target:
             inner = body[3]
@@ -733,7 +786,13 @@ _NOCONST: Any = _NoConst()
 
 def _fmt_num(value: Any) -> str:
     if isinstance(value, float):
-        return repr(value) if not value.is_integer() else str(int(value)) if abs(value) < 1e16 else repr(value)
+        return (
+            repr(value)
+            if not value.is_integer()
+            else str(int(value))
+            if abs(value) < 1e16
+            else repr(value)
+        )
     return str(value)
 
 
@@ -772,7 +831,19 @@ class MessageEmitter:
             self.functions[desc.full_name] = []  # placeholder against recursion
             self.functions[desc.full_name] = self.emit_message(desc)
 
-    def cel_check(self, lines: list[str], indent: str, expr_src: str, rule_id: str, message: str, env: dict, path: str, rule_value: Any = None, rule_type: T | None = None, where: str = "") -> None:
+    def cel_check(
+        self,
+        lines: list[str],
+        indent: str,
+        expr_src: str,
+        rule_id: str,
+        message: str,
+        env: dict,
+        path: str,
+        rule_value: Any = None,
+        rule_type: T | None = None,
+        where: str = "",
+    ) -> None:
         try:
             node = Parser(expr_src).parse()
             compiler = Compiler(self.module, rule_value, rule_type)
@@ -781,7 +852,9 @@ class MessageEmitter:
             self.errors.append(f"{where} [{rule_id}]: {error}: {expr_src[:200]}")
             return
         if const is not _NOCONST:
-            if (ty.kind == "bool" and const is True) or (ty.kind == "str" and const == ""):
+            if (ty.kind == "bool" and const is True) or (
+                ty.kind == "str" and const == ""
+            ):
                 return
         if ty.kind == "bool":
             lines.append(f"{indent}if not {code}:")
@@ -793,7 +866,9 @@ class MessageEmitter:
         else:
             self.errors.append(f"{where} [{rule_id}]: result type {ty.kind}")
 
-    def scalar_checks(self, fd: Any, rules: Any, v: str, path: str, indent: str, lines: list[str]) -> None:
+    def scalar_checks(
+        self, fd: Any, rules: Any, v: str, path: str, indent: str, lines: list[str]
+    ) -> None:
         """Checks of one value (a singular field, or one repeated item / map value) against `rules` (FieldRules)."""
         V = self.V
         kind = rules.WhichOneof("type")
@@ -804,43 +879,86 @@ class MessageEmitter:
             s = rules.string
             if s.HasField("min_len"):
                 lines.append(f"{indent}if len({v}) < {s.min_len}:")
-                lines.append(f"{indent}    out.append(({path}, 'string.min_len', {f'must be at least {s.min_len} characters'!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'string.min_len', {f'must be at least {s.min_len} characters'!r}))"
+                )
             if s.HasField("max_len"):
                 lines.append(f"{indent}if len({v}) > {s.max_len}:")
-                lines.append(f"{indent}    out.append(({path}, 'string.max_len', {f'must be at most {s.max_len} characters'!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'string.max_len', {f'must be at most {s.max_len} characters'!r}))"
+                )
             if s.HasField("max_bytes"):
-                lines.append(f"{indent}if len({v}) > {s.max_bytes // 4} and len({v}.encode('utf-8')) > {s.max_bytes}:")
-                lines.append(f"{indent}    out.append(({path}, 'string.max_bytes', {f'must be at most {s.max_bytes} bytes'!r}))")
+                lines.append(
+                    f"{indent}if len({v}) > {s.max_bytes // 4} and len({v}.encode('utf-8')) > {s.max_bytes}:"
+                )
+                lines.append(
+                    f"{indent}    out.append(({path}, 'string.max_bytes', {f'must be at most {s.max_bytes} bytes'!r}))"
+                )
             if s.HasField("pattern"):
                 p = self.module.pattern(s.pattern)
                 lines.append(f"{indent}if {p}.search({v}) is None:")
-                lines.append(f"{indent}    out.append(({path}, 'string.pattern', {f'does not match regex pattern `{s.pattern}`'!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'string.pattern', {f'does not match regex pattern `{s.pattern}`'!r}))"
+                )
             if len(getattr(s, "in")):
                 values = tuple(getattr(s, "in"))
                 lines.append(f"{indent}if {v} not in {values!r}:")
                 listed = "[" + ", ".join(values) + "]"
-                lines.append(f"{indent}    out.append(({path}, 'string.in', {f'must be in list {listed}'!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'string.in', {f'must be in list {listed}'!r}))"
+                )
             if s.HasField("uri") and s.uri:
                 lines.append(f"{indent}if not {v}:")
-                lines.append(f"{indent}    out.append(({path}, 'string.uri_empty', 'value is empty, which is not a valid URI'))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'string.uri_empty', 'value is empty, which is not a valid URI'))"
+                )
                 lines.append(f"{indent}elif not _is_uri({v}):")
-                lines.append(f"{indent}    out.append(({path}, 'string.uri', 'must be a valid URI'))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'string.uri', 'must be a valid URI'))"
+                )
             if s.HasField("uuid") and s.uuid:
-                p = self.module.pattern("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+                p = self.module.pattern(
+                    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+                )
                 lines.append(f"{indent}if not {v}:")
-                lines.append(f"{indent}    out.append(({path}, 'string.uuid_empty', 'value is empty, which is not a valid UUID'))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'string.uuid_empty', 'value is empty, which is not a valid UUID'))"
+                )
                 lines.append(f"{indent}elif {p}.search({v}) is None:")
-                lines.append(f"{indent}    out.append(({path}, 'string.uuid', 'must be a valid UUID'))")
-            handled = {"min_len", "max_len", "max_bytes", "pattern", "in", "uri", "uuid"}
+                lines.append(
+                    f"{indent}    out.append(({path}, 'string.uuid', 'must be a valid UUID'))"
+                )
+            handled = {
+                "min_len",
+                "max_len",
+                "max_bytes",
+                "pattern",
+                "in",
+                "uri",
+                "uuid",
+            }
             for efd, evalue in s.ListFields():
                 if efd.is_extension:
                     options = efd.GetOptions()
                     if not options.HasExtension(V.predefined):
-                        self.errors.append(f"{where}: extension {efd.full_name} is not a predefined rule")
+                        self.errors.append(
+                            f"{where}: extension {efd.full_name} is not a predefined rule"
+                        )
                         continue
                     rule_type = {bool: BOOL, str: STR}.get(type(evalue), STR)
                     for cel in options.Extensions[V.predefined].cel:
-                        self.cel_check(lines, indent, cel.expression, cel.id, cel.message, {"this": (v, STR)}, path, evalue, rule_type, where)
+                        self.cel_check(
+                            lines,
+                            indent,
+                            cel.expression,
+                            cel.id,
+                            cel.message,
+                            {"this": (v, STR)},
+                            path,
+                            evalue,
+                            rule_type,
+                            where,
+                        )
                 elif efd.name not in handled:
                     self.errors.append(f"{where}: string rule {efd.name} not supported")
         elif kind == "bytes":
@@ -850,26 +968,44 @@ class MessageEmitter:
                     self.errors.append(f"{where}: bytes rule {efd.name} not supported")
             if b.HasField("max_len"):
                 lines.append(f"{indent}if len({v}) > {b.max_len}:")
-                lines.append(f"{indent}    out.append(({path}, 'bytes.max_len', {f'must be at most {b.max_len} bytes'!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'bytes.max_len', {f'must be at most {b.max_len} bytes'!r}))"
+                )
         elif kind == "enum":
             e = rules.enum
             if e.defined_only:
                 numbers = tuple(sorted({value.number for value in fd.enum_type.values}))
-                const = self.module.number("frozenset(%r)" % (numbers,)) if False else None
+                const = (
+                    self.module.number("frozenset(%r)" % (numbers,)) if False else None
+                )
                 lines.append(f"{indent}if {v} not in {set(numbers)!r}:")
-                lines.append(f"{indent}    out.append(({path}, 'enum.defined_only', 'value must be one of the defined enum values'))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'enum.defined_only', 'value must be one of the defined enum values'))"
+                )
             if len(getattr(e, "in")):
                 values = list(getattr(e, "in"))
                 lines.append(f"{indent}if {v} not in {set(values)!r}:")
-                lines.append(f"{indent}    out.append(({path}, 'enum.in', {f'must be in list {values}'!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'enum.in', {f'must be in list {values}'!r}))"
+                )
             if len(e.not_in):
                 values = list(e.not_in)
                 lines.append(f"{indent}if {v} in {set(values)!r}:")
-                lines.append(f"{indent}    out.append(({path}, 'enum.not_in', {f'must not be in list {values}'!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, 'enum.not_in', {f'must not be in list {values}'!r}))"
+                )
             for efd, _ in e.ListFields():
                 if efd.name not in ("defined_only", "in", "not_in"):
                     self.errors.append(f"{where}: enum rule {efd.name} not supported")
-        elif kind in ("int32", "sint32", "uint32", "uint64", "int64", "double", "duration"):
+        elif kind in (
+            "int32",
+            "sint32",
+            "uint32",
+            "uint64",
+            "int64",
+            "double",
+            "duration",
+        ):
             r = getattr(rules, kind)
             value = f"_tns({v})" if kind == "duration" else v
 
@@ -885,33 +1021,62 @@ class MessageEmitter:
                 self.errors.append(f"{where}: {kind} rules {unknown} not supported")
             nan = f"{value} != {value} or " if kind == "double" else ""
             if "const" in names:
-                c = getattr(r, "const")
+                c = r.const
                 lines.append(f"{indent}if {value} != {lit(c)!r}:")
-                lines.append(f"{indent}    out.append(({path}, '{kind}.const', {f'must equal {show(c)}'!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, '{kind}.const', {f'must equal {show(c)}'!r}))"
+                )
             low = "gt" if "gt" in names else "gte" if "gte" in names else None
             high = "lt" if "lt" in names else "lte" if "lte" in names else None
             if low and high:
                 lo, hi = getattr(r, low), getattr(r, high)
                 if lit(hi) < lit(lo):
                     self.errors.append(f"{where}: exclusive ranges not supported")
-                lo_bad = f"{value} <= {lit(lo)!r}" if low == "gt" else f"{value} < {lit(lo)!r}"
-                hi_bad = f"{value} >= {lit(hi)!r}" if high == "lt" else f"{value} > {lit(hi)!r}"
-                words = {"gt": "greater than", "gte": "greater than or equal to", "lt": "less than", "lte": "less than or equal to"}
+                lo_bad = (
+                    f"{value} <= {lit(lo)!r}"
+                    if low == "gt"
+                    else f"{value} < {lit(lo)!r}"
+                )
+                hi_bad = (
+                    f"{value} >= {lit(hi)!r}"
+                    if high == "lt"
+                    else f"{value} > {lit(hi)!r}"
+                )
+                words = {
+                    "gt": "greater than",
+                    "gte": "greater than or equal to",
+                    "lt": "less than",
+                    "lte": "less than or equal to",
+                }
                 msg = f"must be {words[low]} {show(lo)} and {words[high]} {show(hi)}"
                 lines.append(f"{indent}if {nan}{hi_bad} or {lo_bad}:")
-                lines.append(f"{indent}    out.append(({path}, '{kind}.{low}_{high}', {msg!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, '{kind}.{low}_{high}', {msg!r}))"
+                )
             elif low:
                 lo = getattr(r, low)
-                bad = f"{value} <= {lit(lo)!r}" if low == "gt" else f"{value} < {lit(lo)!r}"
+                bad = (
+                    f"{value} <= {lit(lo)!r}"
+                    if low == "gt"
+                    else f"{value} < {lit(lo)!r}"
+                )
                 word = "greater than" if low == "gt" else "greater than or equal to"
                 lines.append(f"{indent}if {nan}{bad}:")
-                lines.append(f"{indent}    out.append(({path}, '{kind}.{low}', {f'must be {word} {show(lo)}'!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, '{kind}.{low}', {f'must be {word} {show(lo)}'!r}))"
+                )
             elif high:
                 hi = getattr(r, high)
-                bad = f"{value} >= {lit(hi)!r}" if high == "lt" else f"{value} > {lit(hi)!r}"
+                bad = (
+                    f"{value} >= {lit(hi)!r}"
+                    if high == "lt"
+                    else f"{value} > {lit(hi)!r}"
+                )
                 word = "less than" if high == "lt" else "less than or equal to"
                 lines.append(f"{indent}if {nan}{bad}:")
-                lines.append(f"{indent}    out.append(({path}, '{kind}.{high}', {f'must be {word} {show(hi)}'!r}))")
+                lines.append(
+                    f"{indent}    out.append(({path}, '{kind}.{high}', {f'must be {word} {show(hi)}'!r}))"
+                )
         else:
             self.errors.append(f"{where}: rules of kind {kind} not supported")
 
@@ -921,14 +1086,18 @@ class MessageEmitter:
         body_start = len(lines)
         for fd in desc.fields:
             options = fd.GetOptions()
-            rules = options.Extensions[V.field] if options.HasExtension(V.field) else None
+            rules = (
+                options.Extensions[V.field] if options.HasExtension(V.field) else None
+            )
             if rules is not None and rules.ignore == V.IGNORE_ALWAYS:
                 continue
             ft = field_type(fd)
             value = attr("m", fd.name)
-            path = f'q + {fd.name!r}'
+            path = f"q + {fd.name!r}"
             block: list[str] = []
-            recurse_msg = ft.kind == "msg" or (ft.kind in ("list", "map") and ft.elem.kind == "msg")
+            recurse_msg = ft.kind == "msg" or (
+                ft.kind in ("list", "map") and ft.elem.kind == "msg"
+            )
             has_rules = rules is not None and (rules.ListFields() != [])
             if not has_rules and not recurse_msg:
                 continue
@@ -945,7 +1114,9 @@ class MessageEmitter:
                 if ft.kind in ("ts", "dur"):
                     cond = present
                 block.append(f"{ind}if not {cond}:")
-                block.append(f"{ind}    out.append(({path}, 'required', 'value is required'))")
+                block.append(
+                    f"{ind}    out.append(({path}, 'required', 'value is required'))"
+                )
                 block.append(f"{ind}else:")
                 ind += "    "
             elif present is not None and not fd.is_repeated:
@@ -962,53 +1133,111 @@ class MessageEmitter:
                     if rep is not None:
                         if rep.HasField("min_items"):
                             block.append(f"{ind}if len({value}) < {rep.min_items}:")
-                            block.append(f"{ind}    out.append(({path}, 'repeated.min_items', {f'must contain at least {rep.min_items} item(s)'!r}))")
+                            block.append(
+                                f"{ind}    out.append(({path}, 'repeated.min_items', {f'must contain at least {rep.min_items} item(s)'!r}))"
+                            )
                         if rep.HasField("max_items"):
                             block.append(f"{ind}if len({value}) > {rep.max_items}:")
-                            block.append(f"{ind}    out.append(({path}, 'repeated.max_items', {f'must contain no more than {rep.max_items} item(s)'!r}))")
+                            block.append(
+                                f"{ind}    out.append(({path}, 'repeated.max_items', {f'must contain no more than {rep.max_items} item(s)'!r}))"
+                            )
                         if rep.unique:
                             block.append(f"{ind}if not _unique({value}):")
-                            block.append(f"{ind}    out.append(({path}, 'repeated.unique', 'repeated value must contain unique items'))")
+                            block.append(
+                                f"{ind}    out.append(({path}, 'repeated.unique', 'repeated value must contain unique items'))"
+                            )
                         for efd, _ in rep.ListFields():
-                            if efd.name not in ("min_items", "max_items", "unique", "items"):
-                                self.errors.append(f"{fd.full_name}: repeated rule {efd.name} not supported")
+                            if efd.name not in (
+                                "min_items",
+                                "max_items",
+                                "unique",
+                                "items",
+                            ):
+                                self.errors.append(
+                                    f"{fd.full_name}: repeated rule {efd.name} not supported"
+                                )
                         if rep.HasField("items"):
                             items = rep.items
                             if items.cel:
-                                self.errors.append(f"{fd.full_name}: item CEL not supported")
+                                self.errors.append(
+                                    f"{fd.full_name}: item CEL not supported"
+                                )
                             item_lines: list[str] = []
-                            self.scalar_checks(fd, items, "x", f'f"{{q}}{fd.name}[{{i}}]"', ind + "    ", item_lines)
+                            self.scalar_checks(
+                                fd,
+                                items,
+                                "x",
+                                f'f"{{q}}{fd.name}[{{i}}]"',
+                                ind + "    ",
+                                item_lines,
+                            )
                             if item_lines:
                                 block.append(f"{ind}for i, x in enumerate({value}):")
                                 block.extend(item_lines)
                     elif kind is not None:
-                        self.errors.append(f"{fd.full_name}: {kind} rules on a repeated field")
+                        self.errors.append(
+                            f"{fd.full_name}: {kind} rules on a repeated field"
+                        )
                 elif ft.kind == "map":
                     mp = rules.map if kind == "map" else None
                     if mp is not None:
                         for efd, _ in mp.ListFields():
                             if efd.name != "max_pairs":
-                                self.errors.append(f"{fd.full_name}: map rule {efd.name} not supported")
+                                self.errors.append(
+                                    f"{fd.full_name}: map rule {efd.name} not supported"
+                                )
                         if mp.HasField("max_pairs"):
                             block.append(f"{ind}if len({value}) > {mp.max_pairs}:")
-                            block.append(f"{ind}    out.append(({path}, 'map.max_pairs', {f'map must be at most {mp.max_pairs} entries'!r}))")
+                            block.append(
+                                f"{ind}    out.append(({path}, 'map.max_pairs', {f'map must be at most {mp.max_pairs} entries'!r}))"
+                            )
                     elif kind is not None:
-                        self.errors.append(f"{fd.full_name}: {kind} rules on a map field")
+                        self.errors.append(
+                            f"{fd.full_name}: {kind} rules on a map field"
+                        )
                 else:
                     self.scalar_checks(fd, rules, value, path, ind, block)
                 for cel in rules.cel:
-                    self.cel_check(block, ind, cel.expression, cel.id, cel.message, {"this": ((f"_tns({value})" if ft.kind in ("ts", "dur") else value), ft)}, path, where=fd.full_name)
+                    self.cel_check(
+                        block,
+                        ind,
+                        cel.expression,
+                        cel.id,
+                        cel.message,
+                        {
+                            "this": (
+                                (
+                                    f"_tns({value})"
+                                    if ft.kind in ("ts", "dur")
+                                    else value
+                                ),
+                                ft,
+                            )
+                        },
+                        path,
+                        where=fd.full_name,
+                    )
             # recursion
-            if ft.kind == "msg" and not ft.desc.full_name.startswith("google.protobuf."):
+            if ft.kind == "msg" and not ft.desc.full_name.startswith(
+                "google.protobuf."
+            ):
                 fn = self.request(ft.desc)
                 if present is None:
                     raise SystemExit(f"{fd.full_name}: message field without presence")
                 block.append(f"{ind}{fn}({value}, {path}, out)")
-            elif ft.kind == "list" and ft.elem.kind == "msg" and not ft.elem.desc.full_name.startswith("google.protobuf."):
+            elif (
+                ft.kind == "list"
+                and ft.elem.kind == "msg"
+                and not ft.elem.desc.full_name.startswith("google.protobuf.")
+            ):
                 fn = self.request(ft.elem.desc)
                 block.append(f"{ind}for i, x in enumerate({value}):")
                 block.append(f'{ind}    {fn}(x, f"{{q}}{fd.name}[{{i}}]", out)')
-            elif ft.kind == "map" and ft.elem.kind == "msg" and not ft.elem.desc.full_name.startswith("google.protobuf."):
+            elif (
+                ft.kind == "map"
+                and ft.elem.kind == "msg"
+                and not ft.elem.desc.full_name.startswith("google.protobuf.")
+            ):
                 fn = self.request(ft.elem.desc)
                 block.append(f"{ind}for k, x in {value}.items():")
                 block.append(f"{ind}    {fn}(x, q + {fd.name!r} + _key(k), out)")
@@ -1022,16 +1251,29 @@ class MessageEmitter:
             options = oneof.GetOptions()
             if options.HasExtension(V.oneof) and options.Extensions[V.oneof].required:
                 lines.append(f"    if m.WhichOneof({oneof.name!r}) is None:")
-                lines.append(f"        out.append((q + {oneof.name!r}, 'required', 'exactly one field is required in oneof'))")
+                lines.append(
+                    f"        out.append((q + {oneof.name!r}, 'required', 'exactly one field is required in oneof'))"
+                )
         # message rules
         options = desc.GetOptions()
         if options.HasExtension(V.message):
             mrules = options.Extensions[V.message]
             for mfd, _ in mrules.ListFields():
                 if mfd.name != "cel":
-                    self.errors.append(f"{desc.full_name}: message rule {mfd.name} not supported")
+                    self.errors.append(
+                        f"{desc.full_name}: message rule {mfd.name} not supported"
+                    )
             for cel in mrules.cel:
-                self.cel_check(lines, "    ", cel.expression, cel.id, cel.message, {"this": ("m", T("msg", desc=desc))}, "p", where=desc.full_name)
+                self.cel_check(
+                    lines,
+                    "    ",
+                    cel.expression,
+                    cel.id,
+                    cel.message,
+                    {"this": ("m", T("msg", desc=desc))},
+                    "p",
+                    where=desc.full_name,
+                )
         if len(lines) == body_start:
             lines.append("    pass")
         return lines
@@ -1047,14 +1289,17 @@ def generate_python(out: Path) -> None:
     emitter = MessageEmitter(module, V)
     emitter.run(roots)
     if emitter.errors:
-        raise SystemExit("cqcvalidate: rules the generator cannot compile:\n  " + "\n  ".join(emitter.errors))
+        raise SystemExit(
+            "cqcvalidate: rules the generator cannot compile:\n  "
+            + "\n  ".join(emitter.errors)
+        )
     parts = [
         HEADER,
         '"""Validators of every CQC message, compiled from the rules in proto/ by tools/cqcvalidate.py.\n\n'
         "Use them through :func:`cqc.validation.validate` / :func:`cqc.validation.violations`.\n"
         '"""\n\n',
         "# ruff: noqa\n# mypy: ignore-errors\n",
-        "import re\n\n",
+        "import re\nfrom collections.abc import Callable\nfrom typing import Any\n\n",
         "from cqc._validate_runtime import D, DI, _add, _index, _int, _is_uri, _key, _mul, _number, _sub, _tns, _unique\n\n",
     ]
     for py, name in module.patterns.items():
@@ -1064,15 +1309,21 @@ def generate_python(out: Path) -> None:
     parts.append("\n")
     for full_name in sorted(emitter.functions):
         parts.append("\n" + "\n".join(emitter.functions[full_name]) + "\n\n")
-    parts.append("\nVALIDATORS = {\n")
+    parts.append("\n# message full name -> validator(message, field path of the message, out: [(field, rule id, message)])\n")
+    parts.append("VALIDATORS: dict[str, Callable[[Any, str, list[tuple[str, str, str]]], None]] = {\n")
     for full_name in sorted(emitter.functions):
-        parts.append(f"    {full_name!r}: {MessageEmitter.fname(type('d', (), {'full_name': full_name}))},\n")
+        parts.append(
+            f"    {full_name!r}: {MessageEmitter.fname(type('d', (), {'full_name': full_name}))},\n"
+        )
     parts.append("}\n")
     text = "".join(parts)
     compile(text, str(out), "exec")
     out.parent.mkdir(parents=True, exist_ok=True)
     init = out.parent / "__init__.py"
-    init_text = HEADER + '"""Generated validators (see tools/cqcvalidate.py); use cqc.validation."""\n'
+    init_text = (
+        HEADER
+        + '"""Generated validators (see tools/cqcvalidate.py); use cqc.validation."""\n'
+    )
     if not init.exists() or init.read_text() != init_text:
         init.write_text(init_text)
     if not out.exists() or out.read_text() != text:

@@ -41,14 +41,19 @@ def _float_validators() -> dict[str, Callable[..., None]]:
     rt = types.ModuleType("_cqc_validate_runtime_float")
     rt.__file__ = runtime.__file__
     sys.modules[rt.__name__] = rt
-    exec(compile(rt_source, runtime.__file__, "exec"), rt.__dict__)  # noqa: S102
-    source = Path(generated.__file__).read_text().replace("from cqc._validate_runtime import", f"from {rt.__name__} import")
+    exec(compile(rt_source, runtime.__file__, "exec"), rt.__dict__)
+    source = (
+        Path(generated.__file__).read_text().replace("from cqc._validate_runtime import", f"from {rt.__name__} import")
+    )
     namespace: dict[str, Any] = {"__name__": "_cqc_validate_messages_float"}
-    exec(compile(source, generated.__file__, "exec"), namespace)  # noqa: S102
-    return namespace["VALIDATORS"]
+    exec(compile(source, generated.__file__, "exec"), namespace)
+    validators: dict[str, Callable[..., None]] = namespace["VALIDATORS"]
+    return validators
 
 
 FLOAT = _float_validators()
+
+
 def _numeric_rules() -> frozenset[str]:
     """Rule ids whose compiled check uses numbers (D/DI/_N constants): where exact and float may differ."""
     text = Path(generated.__file__).read_text()
@@ -118,8 +123,15 @@ class Report:
                 self.exact_unexplained.append((name, fl, ex))
 
     def problems(self) -> list[str]:
-        out = [f"{n}: protovalidate {sorted(p) if p != 'error' else p} != generated {sorted(f) if f != 'error' else f}" for n, p, f in self.float_mismatches]
-        out += [f"{n}: exact {sorted(e) if e != 'error' else e} differs from float {sorted(f) if f != 'error' else f} on a non-numeric rule" for n, f, e in self.exact_unexplained]
+        out = [
+            f"{n}: protovalidate {sorted(p) if p != 'error' else p} != generated {sorted(f) if f != 'error' else f}"
+            for n, p, f in self.float_mismatches
+        ]
+        out += [
+            f"{n}: exact {sorted(e) if e != 'error' else e} differs from float "
+            f"{sorted(f) if f != 'error' else f} on a non-numeric rule"
+            for n, f, e in self.exact_unexplained
+        ]
         return out
 
 
@@ -164,8 +176,16 @@ def main(argv: list[str]) -> int:
     corpus = report.checked
     for name, message in mutated_messages(args.seed, args.mutations):
         report.compare(name, message)
-    print(json.dumps({"corpus_messages": corpus, "mutated_messages": report.checked - corpus,
-                      "exact_vs_float_differences": dict(report.exact_differences)}, indent=1))
+    print(
+        json.dumps(
+            {
+                "corpus_messages": corpus,
+                "mutated_messages": report.checked - corpus,
+                "exact_vs_float_differences": dict(report.exact_differences),
+            },
+            indent=1,
+        )
+    )
     for problem in report.problems()[:40]:
         print(problem)
     print(f"{len(report.problems())} problems")

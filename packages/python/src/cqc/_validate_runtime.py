@@ -28,7 +28,9 @@ _FLOAT = re.compile(r"[+-]?(?:(?:[0-9](?:_?[0-9])*)?\.?[0-9]*(?:[eE][+-]?[0-9]+)
 _PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
 
 # Exact arithmetic for the tolerance rules (sums and products of 100-character decimals need < 1,000 digits).
-_CTX = decimal.Context(prec=10_000, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[decimal.InvalidOperation, decimal.Inexact])
+_CTX = decimal.Context(
+    prec=10_000, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[decimal.InvalidOperation, decimal.Inexact]
+)
 
 
 def _cel_double(s: str) -> float:
@@ -42,7 +44,7 @@ def _cel_double(s: str) -> float:
 
 if EXACT:
 
-    def D(s: str) -> Any:  # noqa: N802
+    def D(s: str) -> Any:
         if _PLAIN.match(s):
             return decimal.Decimal(s)
         value = _cel_double(s)
@@ -50,7 +52,7 @@ if EXACT:
             raise EvaluationError(f"double({s!r}): not a finite number")
         return decimal.Decimal(s)
 
-    def DI(n: int) -> Any:  # noqa: N802
+    def DI(n: int) -> Any:
         return decimal.Decimal(n)
 
     def _number(text: str) -> Any:
@@ -67,10 +69,10 @@ if EXACT:
 
 else:
 
-    def D(s: str) -> Any:  # noqa: N802
+    def D(s: str) -> Any:
         return _cel_double(s)
 
-    def DI(n: int) -> Any:  # noqa: N802
+    def DI(n: int) -> Any:
         return float(n)
 
     def _number(text: str) -> Any:
@@ -104,7 +106,7 @@ def _index(container: Any, key: Any) -> Any:
 
 def _tns(value: Any) -> int:
     """A Timestamp or Duration as integer nanoseconds (comparisons and arithmetic are exact)."""
-    return value.seconds * 1_000_000_000 + value.nanos
+    return int(value.seconds) * 1_000_000_000 + int(value.nanos)
 
 
 def _unique(values: Iterable[Any]) -> bool:
@@ -139,7 +141,9 @@ _URI = re.compile(
 _USERINFO = re.compile(rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:]|{_PCT})*\Z")
 _REG_NAME = re.compile(rf"(?:[{_UNRESERVED}{_SUB_DELIMS}]|{_PCT})*\Z")
 _PORT = re.compile(r"[0-9]*\Z")
-_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\Z")
+_IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\Z"
+)
 _IPVFUTURE = re.compile(rf"[vV][0-9A-Fa-f]+\.[{_UNRESERVED}{_SUB_DELIMS}:]+\Z")
 
 
@@ -155,7 +159,7 @@ def _is_ipv6(text: str) -> bool:
     if parts and "." in parts[-1]:
         if not _IPV4.match(parts[-1]):
             return False
-        parts = parts[:-1] + ["0", "0"]
+        parts = [*parts[:-1], "0", "0"]
     if "::" in text:
         head, _, tail = ":".join(parts).partition("::")
         groups = [g for g in head.split(":") if g] + [g for g in tail.split(":") if g]
