@@ -1,6 +1,6 @@
 // Command cqc-reference-server serves the in-memory CQC reference implementations of AssetRegistry,
-// MarketData and VenueGateway (package cqctest), seeded with the examples of a testdata directory, plus
-// gRPC health and server reflection:
+// MarketData and VenueGateway (package cqctest), seeded with the examples of a testdata directory (without
+// --testdata: the seed data embedded in the package), plus gRPC health and server reflection:
 //
 //	cqc-reference-server --addr 127.0.0.1:50051 --testdata ../../testdata
 //	cqc-reference-server --addr 127.0.0.1:0 --port-file port.txt --testdata testdata
@@ -30,7 +30,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:50051", "address to listen on (port 0: any free port)")
 	portFile := flag.String("port-file", "", "write the bound port to this file once serving")
-	testdata := flag.String("testdata", "", "testdata directory whose examples/ seed the server")
+	testdata := flag.String("testdata", "", "testdata directory whose examples/ seed the server (default: the embedded seed data)")
 	restAddr := flag.String("rest-addr", "", "also serve REST (google.api.http mappings) on this address")
 	restPortFile := flag.String("rest-port-file", "", "write the bound REST port to this file once serving")
 	listUnimplemented := flag.Bool("list-unimplemented", false, "print the RPCs answered with UNIMPLEMENTED and exit")
@@ -50,7 +50,7 @@ func main() {
 
 func run(addr, portFile, testdata, restAddr, restPortFile string) error {
 	if testdata == "" {
-		log.Print("no --testdata: serving with no seed data")
+		log.Print("no --testdata: seeded from the data embedded in the package (cqctest.SeedExamples)")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -1,5 +1,6 @@
-"""``python -m cqc.testing --port 0 --port-file FILE --testdata DIR``: run a reference server until SIGTERM or
-SIGINT. Prints ``cqc.testing listening on HOST:PORT`` once serving and writes PORT to ``--port-file``."""
+"""``python -m cqc.testing --port 0 --port-file FILE [--testdata DIR]``: run a reference server until SIGTERM or
+SIGINT, seeded from DIR's examples, or without --testdata from the seed data shipped in the package. Prints
+``cqc.testing listening on HOST:PORT`` once serving and writes PORT to ``--port-file``."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=50051, help="port to listen on; 0 picks a free one")
     parser.add_argument("--port-file", type=Path, help="write the bound port to this file once serving")
-    parser.add_argument("--testdata", type=Path, default=Path("testdata"), help="testdata directory (examples/)")
+    parser.add_argument(
+        "--testdata", type=Path, default=None, help="testdata directory (examples/); default: the packaged seed data"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="cqc.testing: %(message)s")
 

@@ -53,7 +53,7 @@ class ReferenceServer:
 
     def __init__(
         self,
-        testdata: str | os.PathLike[str] | None,
+        testdata: str | os.PathLike[str] | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
