@@ -194,9 +194,12 @@ def generate_python(deps: Path) -> None:
             _replace_tree(generated_dir, PY_SRC / "cqc" / generated_dir.name)
 
 
+GO_GEN_TOOLS = ROOT / "tools" / "gogen"  # tools-only Go module pinning protoc-gen-go and protoc-gen-go-grpc
+
+
 def _go_tool(name: str) -> str:
     result = subprocess.run(
-        ["go", "tool", "-n", name], cwd=GO_PKG, check=True, capture_output=True, text=True
+        ["go", "tool", "-n", name], cwd=GO_GEN_TOOLS, check=True, capture_output=True, text=True
     )
     return result.stdout.strip()
 
@@ -492,9 +495,12 @@ SEED_TYPES = (
     "cqc.markets.v1.TickerStatistics",
     "cqc.markets.v1.Trade",
     "cqc.markets.v1.VWAP",
+    "cqc.portfolio.v1.Allocation",
     "cqc.portfolio.v1.Exposure",
     "cqc.portfolio.v1.Portfolio",
+    "cqc.portfolio.v1.Position",
     "cqc.portfolio.v1.RiskLimit",
+    "cqc.portfolio.v1.Transaction",
     "cqc.venues.v1.Venue",
     "cqc.venues.v1.VenueAccount",
     "cqc.venues.v1.VenueAsset",

@@ -1,0 +1,17 @@
+// Tools-only module: pins protoc-gen-go and protoc-gen-go-grpc, which write packages/go/gen in
+// `nox -s generate` (tools/cqcgen.py runs `go tool -n` here). A module of its own so that the code
+// generators never reach the module graph of packages/go's consumers. Keep google.golang.org/protobuf at
+// the version packages/go requires (packages/go/gomod_test.go checks it).
+module github.com/crypto-quant/cqc/tools/gogen
+
+go 1.26.0
+
+tool (
+	google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	google.golang.org/protobuf/cmd/protoc-gen-go
+)
+
+require (
+	google.golang.org/grpc/cmd/protoc-gen-go-grpc v1.6.2 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
