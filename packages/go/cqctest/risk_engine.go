@@ -854,8 +854,15 @@ func (r *riskEngine) UpdateRiskLimit(_ context.Context, req *servicesv1.UpdateRi
 		}
 	}
 	updated.UpdateTime = timestamppb.New(r.s.now())
-	if err := validate(updated); err != nil {
-		return nil, err
+	violations, err := cqc.Violations(updated)
+	if err != nil {
+		return nil, internalError(err)
+	}
+	if len(violations) > 0 {
+		for i := range violations {
+			violations[i].Field = strings.TrimSuffix("risk_limit."+violations[i].Field, ".")
+		}
+		return nil, validationStatus(req, violations)
 	}
 	r.limits[updated.GetLimitId()] = updated
 	return &servicesv1.UpdateRiskLimitResponse{RiskLimit: proto.Clone(updated).(*portfoliov1.RiskLimit)}, nil

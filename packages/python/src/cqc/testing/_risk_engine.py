@@ -719,9 +719,12 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
                     setattr(updated, path, getattr(source, path))
             assert isinstance(updated, risk_pb2.RiskLimit)
             updated.update_time.CopyFrom(_ts(_now()))
-            broken = violations(updated)
+            broken = [
+                ContractViolation(f"risk_limit.{v.field}" if v.field else "risk_limit", v.rule_id, v.message)
+                for v in violations(updated)
+            ]
             if broken:
-                raise validation_failed(risk_pb2.RiskLimit.DESCRIPTOR.full_name, broken)
+                raise validation_failed(request.DESCRIPTOR.full_name, broken)
             self.risk.limits[updated.limit_id] = updated
             return pb.UpdateRiskLimitResponse(risk_limit=updated)
 
