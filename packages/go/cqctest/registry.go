@@ -118,7 +118,7 @@ func (r *assetRegistry) GetAsset(_ context.Context, req *servicesv1.GetAssetRequ
 }
 
 func (r *assetRegistry) ListAssets(_ context.Context, req *servicesv1.ListAssetsRequest) (*servicesv1.ListAssetsResponse, error) {
-	items, next, err := regList(r.s, r.s.assets, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(a *assetsv1.Asset) bool {
+	items, next, err := regList(r.s, r.s.assets, req, req.GetReadMask(), func(a *assetsv1.Asset) bool {
 		return (req.GetType() == 0 || a.GetType() == req.GetType()) &&
 			(req.GetSymbol() == "" || a.GetSymbol() == req.GetSymbol()) &&
 			(req.GetStatus() == 0 || a.GetStatus() == req.GetStatus())
@@ -144,7 +144,7 @@ func (r *assetRegistry) GetChain(_ context.Context, req *servicesv1.GetChainRequ
 }
 
 func (r *assetRegistry) ListChains(_ context.Context, req *servicesv1.ListChainsRequest) (*servicesv1.ListChainsResponse, error) {
-	items, next, err := regList(r.s, r.s.chains, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(c *assetsv1.Chain) bool {
+	items, next, err := regList(r.s, r.s.chains, req, req.GetReadMask(), func(c *assetsv1.Chain) bool {
 		return (req.GetFamily() == 0 || c.GetFamily() == req.GetFamily()) && (req.GetIncludeTestnets() || !c.GetIsTestnet())
 	})
 	return &servicesv1.ListChainsResponse{Chains: items, NextPageToken: next}, err
@@ -168,7 +168,7 @@ func (r *assetRegistry) GetAssetDeployment(_ context.Context, req *servicesv1.Ge
 }
 
 func (r *assetRegistry) ListAssetDeployments(_ context.Context, req *servicesv1.ListAssetDeploymentsRequest) (*servicesv1.ListAssetDeploymentsResponse, error) {
-	items, next, err := regList(r.s, r.s.deployments, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(d *assetsv1.AssetDeployment) bool {
+	items, next, err := regList(r.s, r.s.deployments, req, req.GetReadMask(), func(d *assetsv1.AssetDeployment) bool {
 		addressOK := req.GetAddress() == "" || d.GetAddress() == req.GetAddress() ||
 			(strings.HasPrefix(req.GetAddress(), "0x") && strings.EqualFold(d.GetAddress(), req.GetAddress()))
 		return optionalEq(req.AssetId, d.GetAssetId()) && optionalEq(req.ChainId, d.GetChainId()) && addressOK
@@ -198,7 +198,7 @@ func (r *assetRegistry) ListInstruments(_ context.Context, req *servicesv1.ListI
 	if err != nil {
 		return nil, err
 	}
-	items, next, err := regList(r.s, r.s.instruments, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), keep)
+	items, next, err := regList(r.s, r.s.instruments, req, req.GetReadMask(), keep)
 	return &servicesv1.ListInstrumentsResponse{Instruments: items, NextPageToken: next}, err
 }
 
@@ -220,7 +220,7 @@ func (r *assetRegistry) GetMarket(_ context.Context, req *servicesv1.GetMarketRe
 }
 
 func (r *assetRegistry) ListMarkets(_ context.Context, req *servicesv1.ListMarketsRequest) (*servicesv1.ListMarketsResponse, error) {
-	items, next, err := regList(r.s, r.s.markets, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(m *marketsv1.Market) bool {
+	items, next, err := regList(r.s, r.s.markets, req, req.GetReadMask(), func(m *marketsv1.Market) bool {
 		return optionalEq(req.VenueId, m.GetVenueId()) && optionalEq(req.InstrumentId, m.GetInstrumentId()) &&
 			(req.GetMarketType() == 0 || m.GetMarketType() == req.GetMarketType()) &&
 			(req.GetStatus() == 0 || m.GetStatus() == req.GetStatus())
@@ -246,7 +246,7 @@ func (r *assetRegistry) GetIdentifier(_ context.Context, req *servicesv1.GetIden
 }
 
 func (r *assetRegistry) ListIdentifiers(_ context.Context, req *servicesv1.ListIdentifiersRequest) (*servicesv1.ListIdentifiersResponse, error) {
-	items, next, err := regList(r.s, r.s.identifiers, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(i *identifiersv1.Identifier) bool {
+	items, next, err := regList(r.s, r.s.identifiers, req, req.GetReadMask(), func(i *identifiersv1.Identifier) bool {
 		return optionalEq(req.AssetId, i.GetAssetId()) && optionalEq(req.InstrumentId, i.GetInstrumentId()) &&
 			optionalEq(req.MarketId, i.GetMarketId()) && (req.GetValue() == "" || i.GetValue() == req.GetValue())
 	})
@@ -271,7 +271,7 @@ func (r *assetRegistry) GetVenue(_ context.Context, req *servicesv1.GetVenueRequ
 }
 
 func (r *assetRegistry) ListVenues(_ context.Context, req *servicesv1.ListVenuesRequest) (*servicesv1.ListVenuesResponse, error) {
-	items, next, err := regList[*venuesv1.Venue](r.s, r.s.venues, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), nil)
+	items, next, err := regList[*venuesv1.Venue](r.s, r.s.venues, req, req.GetReadMask(), nil)
 	return &servicesv1.ListVenuesResponse{Venues: items, NextPageToken: next}, err
 }
 
@@ -293,7 +293,7 @@ func (r *assetRegistry) GetVenueAsset(_ context.Context, req *servicesv1.GetVenu
 }
 
 func (r *assetRegistry) ListVenueAssets(_ context.Context, req *servicesv1.ListVenueAssetsRequest) (*servicesv1.ListVenueAssetsResponse, error) {
-	items, next, err := regList(r.s, r.s.venueAssets, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(v *venuesv1.VenueAsset) bool {
+	items, next, err := regList(r.s, r.s.venueAssets, req, req.GetReadMask(), func(v *venuesv1.VenueAsset) bool {
 		return optionalEq(req.VenueId, v.GetVenueId()) && optionalEq(req.AssetId, v.GetAssetId())
 	})
 	return &servicesv1.ListVenueAssetsResponse{VenueAssets: items, NextPageToken: next}, err

@@ -135,7 +135,7 @@ func (r *assetRegistry) GetAssetIdentifier(_ context.Context, req *servicesv1.Ge
 }
 
 func (r *assetRegistry) ListAssetIdentifiers(_ context.Context, req *servicesv1.ListAssetIdentifiersRequest) (*servicesv1.ListAssetIdentifiersResponse, error) {
-	items, next, err := regList(r.s, r.s.assetIdentifiers, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(i *assetsv1.AssetIdentifier) bool {
+	items, next, err := regList(r.s, r.s.assetIdentifiers, req, req.GetReadMask(), func(i *assetsv1.AssetIdentifier) bool {
 		return optionalEq(req.AssetId, i.GetAssetId()) && (req.GetSource() == 0 || i.GetSource() == req.GetSource()) &&
 			optionalEq(req.DeploymentId, i.GetDeploymentId()) && (req.GetValue() == "" || i.GetValue() == req.GetValue())
 	})

@@ -20,7 +20,7 @@ func (r *assetRegistry) GetAssetRelationship(_ context.Context, req *servicesv1.
 
 // ListAssetRelationships filters on subject and object asset (AND).
 func (r *assetRegistry) ListAssetRelationships(_ context.Context, req *servicesv1.ListAssetRelationshipsRequest) (*servicesv1.ListAssetRelationshipsResponse, error) {
-	items, next, err := regList(r.s, r.s.relationships, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(x *assetsv1.AssetRelationship) bool {
+	items, next, err := regList(r.s, r.s.relationships, req, req.GetReadMask(), func(x *assetsv1.AssetRelationship) bool {
 		return optionalEq(req.SubjectAssetId, x.GetSubjectAssetId()) && optionalEq(req.ObjectAssetId, x.GetObjectAssetId())
 	})
 	return &servicesv1.ListAssetRelationshipsResponse{AssetRelationships: items, NextPageToken: next}, err
@@ -72,7 +72,7 @@ func (r *assetRegistry) ListAssetQualityFlags(_ context.Context, req *servicesv1
 		r.s.mu.RUnlock()
 	}
 	now := r.s.now()
-	items, next, err := regList(r.s, r.s.flags, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), func(f *assetsv1.AssetQualityFlag) bool {
+	items, next, err := regList(r.s, r.s.flags, req, req.GetReadMask(), func(f *assetsv1.AssetQualityFlag) bool {
 		if req.AssetId != nil && f.GetAssetId() != req.GetAssetId() &&
 			(f.DeploymentId == nil || !deploymentsOfAsset[f.GetDeploymentId()]) {
 			return false
@@ -100,7 +100,7 @@ func (r *assetRegistry) GetAssetGroup(_ context.Context, req *servicesv1.GetAsse
 }
 
 func (r *assetRegistry) ListAssetGroups(_ context.Context, req *servicesv1.ListAssetGroupsRequest) (*servicesv1.ListAssetGroupsResponse, error) {
-	items, next, err := regList[*assetsv1.AssetGroup](r.s, r.s.groups, req.GetPageSize(), req.GetPageToken(), req.GetReadMask(), nil)
+	items, next, err := regList[*assetsv1.AssetGroup](r.s, r.s.groups, req, req.GetReadMask(), nil)
 	return &servicesv1.ListAssetGroupsResponse{AssetGroups: items, NextPageToken: next}, err
 }
 

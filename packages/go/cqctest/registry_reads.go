@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/crypto-quant/cqc/packages/go/cqckit"
 )
 
 // registryMaxResponseBytes is the most a registry response carries: the 4 MiB gRPC default less room for
@@ -93,17 +95,18 @@ func copyPath(src, dst protoreflect.Message, parts []string) {
 	copyPath(src.Get(fd).Message(), dst.Mutable(fd).Message(), parts[1:])
 }
 
-// boundedPage ends a page before its size passes registryMaxResponseBytes; the token then continues right
-// after the last item kept (pages are ordered by id). One item is always kept.
-func boundedPage[T proto.Message](items []T, next string, c *collection) ([]T, string) {
+// boundedPage ends a page before its size passes registryMaxResponseBytes and then returns the id of the
+// last item kept, where the next page continues (pages are ordered by id); "" when the page fits. One item
+// is always kept.
+func boundedPage[T proto.Message](items []T, c *collection) ([]T, string) {
 	size := 0
 	for i, item := range items {
 		size += proto.Size(item) + 8 // the item plus its field tag and length prefix
 		if size > registryMaxResponseBytes && i > 0 {
-			return items[:i], encodeToken(c.idOf(items[i-1]))
+			return items[:i], c.idOf(items[i-1])
 		}
 	}
-	return items, next
+	return items, ""
 }
 
 // checkBatchSize fails RESOURCE_EXHAUSTED (RESPONSE_TOO_LARGE) when a batch cannot fit in one response.
@@ -133,12 +136,31 @@ func regGet[T proto.Message](s *state, c *collection, id string, mask *fieldmask
 	return readable(m, mask), nil
 }
 
-func regList[T proto.Message](s *state, c *collection, size int32, token string, mask *fieldmaskpb.FieldMask, keep func(T) bool) ([]T, string, error) {
+// listRequest is a registry List request: its page fields, and the rest as the filters its tokens are bound to.
+type listRequest interface {
+	proto.Message
+	GetPageSize() int32
+	GetPageToken() string
+}
+
+// regList is one page of a registry List RPC. Its page tokens are bound to the RPC and a digest of the
+// request's other fields (cqckit.FilterDigest): another RPC's token, or one issued for other filters, is
+// INVALID_PAGE_TOKEN like garbage and tampered tokens.
+func regList[T proto.Message](s *state, c *collection, req listRequest, mask *fieldmaskpb.FieldMask, keep func(T) bool) ([]T, string, error) {
 	var zero T
 	if err := checkReadMask(mask, zero.ProtoReflect().Descriptor()); err != nil {
 		return nil, "", err
 	}
-	items, next, err := list(s, c, size, token, keep)
+	rpc, filters := string(req.ProtoReflect().Descriptor().FullName()), cqckit.FilterDigest(req)
+	after, err := pageTokens.Decode(rpc, filters, req.GetPageToken())
+	if err != nil {
+		return nil, "", err
+	}
+	token := ""
+	if after != "" {
+		token = encodeToken(after) // the store's own (unbound) token for the same position
+	}
+	items, next, err := list(s, c, req.GetPageSize(), token, keep)
 	if err != nil {
 		return nil, "", err
 	}
@@ -146,8 +168,16 @@ func regList[T proto.Message](s *state, c *collection, size int32, token string,
 	for i, item := range items {
 		out[i] = readable(item, mask)
 	}
-	out, next = boundedPage(out, next, c)
-	return out, next, nil
+	out, last := boundedPage(out, c)
+	if last == "" && next != "" {
+		if last, err = decodeToken(next); err != nil {
+			return nil, "", err
+		}
+	}
+	if last == "" {
+		return out, "", nil
+	}
+	return out, pageTokens.Encode(rpc, filters, last), nil
 }
 
 // regBatch returns the resources in the order of ids: all or nothing (NOT_FOUND on the first unknown id).

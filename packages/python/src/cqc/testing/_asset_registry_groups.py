@@ -28,8 +28,8 @@ def _page(
 ) -> tuple[list[M], str]:
     mask = checked_mask(request, cls)
     size, token = getattr(request, "page_size"), getattr(request, "page_token")  # noqa: B009  # any List request
-    items, token = table.list(size, token, keep)
-    return bounded_page([readable(item, mask) for item in items], token, table)
+    items, token = table.list(size, token, keep, request)  # tokens bound to the RPC and its filters
+    return bounded_page([readable(item, mask) for item in items], token, table, request)
 
 
 def _get(table: Table[M], request: Message, cls: type[M], resource_id: str) -> M:

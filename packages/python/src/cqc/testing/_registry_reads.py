@@ -79,14 +79,15 @@ def readable(message: M, mask: field_mask_pb2.FieldMask | None) -> M:
     return kept
 
 
-def bounded_page(items: list[M], token: str, table: Table[M]) -> tuple[list[M], str]:
+def bounded_page(items: list[M], token: str, table: Table[M], request: Message | None = None) -> tuple[list[M], str]:
     """Ends a page early, before its serialized size would pass MAX_RESPONSE_BYTES; the token then continues
-    right after the last item kept (pages are ordered by id). One item is always kept."""
+    right after the last item kept (pages are ordered by id), bound to ``request``'s RPC and filters like the
+    page's own. One item is always kept."""
     size = 0
     for index, item in enumerate(items):
         size += item.ByteSize() + 8  # the item plus its field tag and length prefix
         if size > MAX_RESPONSE_BYTES and index > 0:
-            return items[:index], encode_page_token(table.kind.id_of(items[index - 1]))
+            return items[:index], encode_page_token(table.kind.id_of(items[index - 1]), request)
     return items, token
 
 
