@@ -18,6 +18,10 @@
 //   - Page tokens: PageTokens (opaque, base64url, HMAC-SHA256-signed, bound to the RPC and a FilterDigest of
 //     the request; garbage, tampering and another RPC's or filters' token give INVALID_ARGUMENT
 //     INVALID_PAGE_TOKEN) and ClampPageSize (0 → 100, above 1000 → 1000, negative → VALIDATION_FAILED).
+//   - Resources: CheckCreate (Create idempotent by id: a repeat returns the stored resource, other content is
+//     ALREADY_EXISTS), ApplyUpdateMask (top-level paths only; unknown, immutable and output-only paths are
+//     INVALID_UPDATE_MASK {paths}; the result is validated), Stamp / Without (server-set timestamps), and
+//     Page (one page of a sorted list with a signed token and a clamped size).
 //   - Ids: NewID("pfl") → "pfl_<ULID>" (github.com/oklog/ulid/v2), NewEventID → UUIDv7.
 //   - Idempotency: Idempotency / Idempotent remember the first answer (or error) per request_id; the same
 //     request_id with a different request (unknown fields ignored: SameRequest) gives ALREADY_EXISTS
