@@ -73,24 +73,12 @@ func CheckCreate[T proto.Message](existing, incoming T, idField string) (stored 
 func ApplyUpdateMask[T proto.Message](stored, patch T, mask *fieldmaskpb.FieldMask, field string, immutable ...string) (T, error) {
 	var zero T
 	desc := stored.ProtoReflect().Descriptor()
-	fixed := map[string]bool{}
-	for _, name := range append(append([]string(nil), immutable...), OutputOnly...) {
-		fixed[name] = true
+	if err := CheckUpdateMask(stored, mask, immutable...); err != nil {
+		return zero, err
 	}
-	var refused []string
 	var fields []protoreflect.FieldDescriptor
 	for _, path := range mask.GetPaths() {
-		fd := desc.Fields().ByName(protoreflect.Name(path))
-		if fd == nil || fixed[path] {
-			refused = append(refused, path)
-			continue
-		}
-		fields = append(fields, fd)
-	}
-	if len(refused) > 0 {
-		return zero, Errorf(servicesv1.ErrorReason_ERROR_REASON_INVALID_UPDATE_MASK,
-			map[string]string{"paths": strings.Join(refused, ",")},
-			"update_mask paths must be updatable top-level fields of %s: %s", desc.FullName(), strings.Join(refused, ", "))
+		fields = append(fields, desc.Fields().ByName(protoreflect.Name(path)))
 	}
 	updated := proto.Clone(stored).(T)
 	src, dst := patch.ProtoReflect(), updated.ProtoReflect()
@@ -117,6 +105,28 @@ func ApplyUpdateMask[T proto.Message](stored, patch T, mask *fieldmaskpb.FieldMa
 		return zero, MessageValidationError(updated, violations)
 	}
 	return updated, nil
+}
+
+// CheckUpdateMask is the path check of ApplyUpdateMask alone (nil when every path names an updatable
+// top-level field of resource's type), for a service that checks the mask before it looks the resource up.
+func CheckUpdateMask(resource proto.Message, mask *fieldmaskpb.FieldMask, immutable ...string) error {
+	desc := resource.ProtoReflect().Descriptor()
+	fixed := map[string]bool{}
+	for _, name := range append(append([]string(nil), immutable...), OutputOnly...) {
+		fixed[name] = true
+	}
+	var refused []string
+	for _, path := range mask.GetPaths() {
+		if desc.Fields().ByName(protoreflect.Name(path)) == nil || fixed[path] {
+			refused = append(refused, path)
+		}
+	}
+	if len(refused) > 0 {
+		return Errorf(servicesv1.ErrorReason_ERROR_REASON_INVALID_UPDATE_MASK,
+			map[string]string{"paths": strings.Join(refused, ",")},
+			"update_mask paths must be updatable top-level fields of %s: %s", desc.FullName(), strings.Join(refused, ", "))
+	}
+	return nil
 }
 
 // Page is one page of items (sorted ascending by key) for a List request: it clamps pageSize
