@@ -17,7 +17,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -95,36 +94,13 @@ func newRiskEngine(s *state, testdata string) (*riskEngine, error) {
 		tokens: cqckit.NewPageTokens(nil),
 	}
 	if testdata == "" {
-		return r, nil
+		return r, r.seed(bundleLoader) // the seed data embedded in the package (seed.go)
 	}
 	dir := filepath.Join(testdata, "examples")
 	if _, err := os.Stat(dir); err != nil {
 		dir = testdata
 	}
-	return r, r.seed(riskDirLoader(dir))
-}
-
-// riskDirLoader loads DIR/<type>/*.json in file-name order.
-func riskDirLoader(dir string) loader {
-	return func(typeName string, newMsg func() proto.Message, add func(proto.Message)) error {
-		files, err := filepath.Glob(filepath.Join(dir, typeName, "*.json"))
-		if err != nil {
-			return err
-		}
-		sort.Strings(files)
-		for _, file := range files {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				return err
-			}
-			msg := newMsg()
-			if err := protojson.Unmarshal(data, msg); err != nil {
-				return fmt.Errorf("cqctest: %s: %w", file, err)
-			}
-			add(msg)
-		}
-		return nil
-	}
+	return r, r.seed(dirLoader(dir))
 }
 
 func (r *riskEngine) seed(load loader) error {

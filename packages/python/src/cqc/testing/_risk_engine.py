@@ -193,10 +193,9 @@ class RiskState:
         self.reservations: dict[str, _Reservation] = {}
         self.trading: dict[str, _TradingState] = {}
         self.requests: dict[str, tuple[Message, Message | ServiceError]] = {}
-        if store.examples_directory is not None:
-            self.seed(store.examples_directory)
+        self.seed(store.examples_directory)  # None: the packaged seed bundle, as the store
 
-    def seed(self, directory: Path) -> None:
+    def seed(self, directory: Path | None) -> None:
         for limit in load_examples(directory, risk_pb2.RiskLimit):
             self.limits[limit.limit_id] = limit
         for alert in sorted(load_examples(directory, risk_events_pb2.RiskAlert), key=lambda a: a.alert_id):
