@@ -78,6 +78,20 @@ func (p *portfolioState) seed(load loader) error {
 	return nil
 }
 
+// recordPosition stores a new state of a position (after a fill, funding or a mark; quantity "0" once closed)
+// and appends it to the change log: open StreamPositions calls of its account send it, resume tokens replay
+// it. The reference servers' RPCs never change a position; this is the hook a simulated venue would call.
+func (s *state) recordPosition(x *portfoliov1.Position) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := &s.portfolio
+	p.init()
+	p.positions[x.GetPositionId()] = proto.Clone(x).(*portfoliov1.Position)
+	p.changes = append(p.changes, proto.Clone(x).(*portfoliov1.Position))
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
 // tokenSigner makes opaque tokens: base64url(payload) "." base64url(HMAC-SHA256(key, payload)[:16]), with a
 // key per process.
 type tokenSigner struct{ key []byte }

@@ -17,6 +17,7 @@ import cqc.testing
 from cqc.portfolio.v1 import allocation_pb2, pnl_pb2, portfolio_pb2
 from cqc.services.v1 import portfolio_pb2 as pb
 from cqc.services.v1 import portfolio_pb2_grpc
+from cqc.testing._portfolio import _state as _portfolio_state
 from cqc.testing._store import new_ulid
 from cqc.validation import violations
 
@@ -295,3 +296,40 @@ def test_stream_positions_snapshot_and_resume(stub: portfolio_pb2_grpc.Portfolio
         "NOT_FOUND_ACCOUNT",
         {"account_id": "acc_01JDZZZZZZZZZZZZZZZZZZZZZZ"},
     )
+
+
+def test_stream_positions_live_changes_and_replay() -> None:
+    """A position change (here: the inverse short closing) reaches the open stream of its account, not others,
+    and a resume token from before it replays it, closed position included."""
+    with cqc.testing.serve(TESTDATA) as server, grpc.insecure_channel(server.target) as channel:
+        stub = portfolio_pb2_grpc.PortfolioStub(channel)
+        state = _portfolio_state(server.store)
+        mine: Any = stub.StreamPositions(pb.StreamPositionsRequest(account_ids=[SWAP_ACCOUNT]), timeout=10)
+        other: Any = stub.StreamPositions(pb.StreamPositionsRequest(account_ids=[PERP_ACCOUNT]), timeout=1)
+        snapshot, marker = next(mine), next(mine)
+        assert snapshot.is_snapshot and marker.snapshot_complete
+        assert [m.snapshot_complete for m in (next(other), next(other))] == [False, True]
+        closed = stub.GetPosition(pb.GetPositionRequest(position_id=INVERSE_SHORT)).position
+        closed.quantity = "0"
+        state.record_position(closed)
+        change = next(mine)
+        mine.cancel()
+        assert change.position.quantity == "0" and not change.is_snapshot and not change.snapshot_complete
+        assert change.resume_token not in ("", marker.resume_token)
+        with pytest.raises(grpc.RpcError) as caught:
+            next(other)  # the other account's stream gets nothing
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        replay: Any = stub.StreamPositions(
+            pb.StreamPositionsRequest(account_ids=[SWAP_ACCOUNT], resume_token=marker.resume_token), timeout=10
+        )
+        replayed = next(replay)
+        replay.cancel()
+        assert replayed.position == change.position and replayed.resume_token == change.resume_token
+        caught_up: Any = stub.StreamPositions(
+            pb.StreamPositionsRequest(account_ids=[SWAP_ACCOUNT], resume_token=change.resume_token), timeout=0.5
+        )
+        with pytest.raises(grpc.RpcError) as nothing:
+            next(caught_up)
+        assert nothing.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        listed = stub.ListPositions(pb.ListPositionsRequest(account_id=SWAP_ACCOUNT, open_only=True))
+        assert not listed.positions

@@ -134,6 +134,15 @@ class PortfolioState:
             for message in load_examples(directory, cls):
                 table[getattr(message, id_field)] = message
 
+    def record_position(self, position: position_pb2.Position) -> None:
+        """Stores a new state of a position (after a fill, funding or a mark; quantity "0" once closed) and
+        appends it to the change log: open StreamPositions calls of its account send it, resume tokens replay it.
+        The reference servers' RPCs never change a position; this is the hook a simulated venue would call."""
+        with self.changed:
+            self.positions[position.position_id] = _copy(position)
+            self.changes.append(_copy(position))
+            self.changed.notify_all()
+
     # --- what is known ---------------------------------------------------------------------------------------
 
     def account_known(self, account_id: str) -> bool:
