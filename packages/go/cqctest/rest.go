@@ -73,6 +73,7 @@ func Unimplemented() []string {
 		servicesv1.MarketData_ServiceDesc.ServiceName:    &marketData{},
 		servicesv1.VenueGateway_ServiceDesc.ServiceName:  &venueGateway{},
 		servicesv1.Portfolio_ServiceDesc.ServiceName:     &portfolio{},
+		servicesv1.RiskEngine_ServiceDesc.ServiceName:    &riskEngine{},
 	}
 	var out []string
 	protoregistry.GlobalFiles.RangeFilesByPackage("cqc.services.v1", func(file protoreflect.FileDescriptor) bool {

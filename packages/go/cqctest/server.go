@@ -22,6 +22,7 @@ var Services = []string{
 	servicesv1.MarketData_ServiceDesc.ServiceName,
 	servicesv1.VenueGateway_ServiceDesc.ServiceName,
 	servicesv1.Portfolio_ServiceDesc.ServiceName,
+	servicesv1.RiskEngine_ServiceDesc.ServiceName,
 }
 
 // Options configure a reference server.
@@ -78,6 +79,11 @@ func build(opts Options) (*grpc.Server, *health.Server, *state, *streamLimiter, 
 	servicesv1.RegisterMarketDataServer(s, &marketData{s: st})
 	servicesv1.RegisterVenueGatewayServer(s, &venueGateway{s: st})
 	servicesv1.RegisterPortfolioServer(s, &portfolio{s: st})
+	risk, err := newRiskEngine(st, opts.Testdata)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	servicesv1.RegisterRiskEngineServer(s, risk)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range Services {

@@ -14,6 +14,7 @@ from cqc.services.v1 import (
     asset_registry_pb2_grpc,
     market_data_pb2_grpc,
     portfolio_pb2_grpc,
+    risk_engine_pb2_grpc,
     venue_gateway_pb2_grpc,
 )
 from cqc.testing._asset_registry import AssetRegistryServicer
@@ -28,6 +29,7 @@ from cqc.testing._limits import (
 )
 from cqc.testing._market_data import MarketDataServicer
 from cqc.testing._portfolio import PortfolioServicer
+from cqc.testing._risk_engine import RiskEngineServicer
 from cqc.testing._store import Store
 from cqc.testing._venue_gateway import VenueGatewayServicer
 
@@ -38,6 +40,7 @@ SERVICE_NAMES = (
     "cqc.services.v1.MarketData",
     "cqc.services.v1.VenueGateway",
     "cqc.services.v1.Portfolio",
+    "cqc.services.v1.RiskEngine",
 )
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
@@ -93,6 +96,7 @@ class ReferenceServer:
             PortfolioServicer(self.store),
             self._server,
         )
+        risk_engine_pb2_grpc.add_RiskEngineServicer_to_server(RiskEngineServicer(self.store), self._server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         for name in ("", *SERVICE_NAMES):
