@@ -326,9 +326,13 @@ def test_go(session: nox.Session) -> None:
         # The conformance corpus runs in the `conformance` session (all three languages, cross-checked).
         skip = ["-skip", "^TestConformance$|^TestGolden"]
         session.run("go", "test", "-count=1", *skip, "./...", *session.posargs, external=True, env=_go_env())
+    # examples/go/portfolio-server's test runs the Portfolio suite (cqc.conformance, from the shared Python
+    # environment on PATH) against the example; required here, so that it never skips silently.
+    _python_env(session)
     with session.chdir(ROOT / "examples" / "go"):
         session.run("go", "vet", "./...", external=True, env=_go_env())
-        session.run("go", "test", "-count=1", "./...", external=True, env=_go_env())
+        suite_required = {**_go_env(), "CQC_EXAMPLE_SUITE": "required"}
+        session.run("go", "test", "-count=1", "./...", external=True, env=suite_required)
 
 
 @nox.session(name="test-typescript", python=False)
