@@ -238,7 +238,7 @@ class Parser:
             return ("neg", inner)
         return self.member()
 
-    def args(self) -> list[tuple]:
+    def args(self) -> tuple:
         self.expect("(")
         out = []
         if not self.at(")"):
@@ -247,7 +247,7 @@ class Parser:
                 self.take()
                 out.append(self.expr())
         self.expect(")")
-        return out
+        return tuple(out)
 
     def member(self) -> tuple:
         node = self.primary()
@@ -295,7 +295,7 @@ class Parser:
                         break
                     items.append(self.expr())
             self.expect("]")
-            return ("list", items)
+            return ("list", tuple(items))
         raise CelError(f"unexpected token {(kind, value)}")
 
 
@@ -450,6 +450,11 @@ class Compiler:
         self.rule_value = rule_value
         self.rule_type = rule_type
         self.counter = 0
+        self.lists: set[str] | None = (
+            None  # set by the message-rule emitter: repeated fields read as lists
+        )
+        # loop-invariant sub-expressions of a macro body, evaluated once per macro: node -> (code, type, const)
+        self.hoisted: dict[tuple, tuple[str, T, Any]] = {}
 
     def fresh(self, name: str) -> str:
         self.counter += 1
@@ -457,6 +462,9 @@ class Compiler:
 
     # Returns (python code, type, constant value or _NOCONST)
     def compile(self, node: tuple, env: dict[str, tuple[str, T]]) -> tuple[str, T, Any]:
+        hoisted = self.hoisted.get(node)
+        if hoisted is not None:
+            return hoisted
         kind = node[0]
         method = getattr(self, "c_" + kind)
         return method(node, env)
@@ -507,6 +515,15 @@ class Compiler:
             return f"_tns({value})", ft, _NOCONST
         if ft.kind == "list" and ft.elem.kind in ("ts", "dur"):
             return f"[_tns(x) for x in {value}]", ft, _NOCONST
+        if (
+            code == "m"
+            and ft.kind == "list"
+            and ft.elem.kind == "msg"
+            and self.lists is not None
+        ):
+            # the message rules of `this` read its repeated message fields from one Python list, made once
+            self.lists.add(name)
+            return f"_L_{name}", ft, _NOCONST
         return value, ft, _NOCONST
 
     def c_idx(self, node: tuple, env: dict) -> tuple[str, T, Any]:
@@ -520,7 +537,7 @@ class Compiler:
         raise CelError(f"indexing {ty.kind}")
 
     def c_not(self, node: tuple, env: dict) -> tuple[str, T, Any]:
-        code, ty, const = self.compile(node[1], env)
+        code, _ty, const = self.compile(node[1], env)
         if const is not _NOCONST:
             return repr(not const), BOOL, not const
         return f"(not {code})", BOOL, _NOCONST
@@ -581,6 +598,9 @@ class Compiler:
                 return f"({a} in {b})", BOOL, _NOCONST
             raise CelError("'in' on a non-list")
         if op in ("==", "!="):
+            fast = self.decimal_comparison(op, left, right, env)
+            if fast is not None:
+                return fast, BOOL, _NOCONST
             if ca is not _NOCONST and cb is not _NOCONST:
                 value = (ca == cb) if op == "==" else (ca != cb)
                 return repr(value), BOOL, value
@@ -589,6 +609,10 @@ class Compiler:
             elif ta.kind == "msg" or tb.kind == "msg":
                 raise CelError("message equality is not supported")
             return f"({a} {op} {b})", BOOL, _NOCONST
+        if op in ("<", "<=", ">", ">=", "==", "!="):
+            fast = self.decimal_comparison(op, left, right, env)
+            if fast is not None:
+                return fast, BOOL, _NOCONST
         if op in ("<", "<=", ">", ">="):
             return f"({a} {op} {b})", BOOL, _NOCONST
         if op in ("+", "-", "*"):
@@ -611,6 +635,48 @@ class Compiler:
             raise CelError(f"arithmetic {op} on {ta.kind}, {tb.kind}")
         raise CelError(f"operator {op} not supported")
 
+    def decimal_comparison(
+        self, op: str, left: tuple, right: tuple, env: dict
+    ) -> str | None:
+        """`double(a) < double(b)` on strings -> `_dlt(a, b)` (floats when both are short enough to compare
+        exactly, else Decimals); `double(a) > 0.0` (an integral literal) -> `DF(a) > 0`."""
+
+        def string_arg(node: tuple) -> str | None:
+            if (
+                node[0] == "call"
+                and node[1] == "double"
+                and node[2] is None
+                and len(node[3]) == 1
+            ):
+                code, ty, _ = self.compile(node[3][0], env)
+                if ty.kind == "str":
+                    return code
+            return None
+
+        def integral(node: tuple) -> int | None:
+            if node[0] == "lit" and node[2] == "double":
+                value = float(node[1])
+                if value.is_integer() and abs(value) < 1e15:
+                    return int(value)
+            return None
+
+        a, b = string_arg(left), string_arg(right)
+        names = {
+            "<": "_dlt",
+            "<=": "_dle",
+            ">": "_dgt",
+            ">=": "_dge",
+            "==": "_deq",
+            "!=": "_dne",
+        }
+        if a is not None and b is not None:
+            return f"{names[op]}({a}, {b})"
+        if a is not None and integral(right) is not None:
+            return f"(DF({a}) {op} {integral(right)})"
+        if b is not None and integral(left) is not None:
+            return f"({integral(left)} {op} DF({b}))"
+        return None
+
     # calls and macros
     def c_call(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         _, name, target, args = node
@@ -618,10 +684,10 @@ class Compiler:
             return self.global_call(name, args, env)
         if name in ("all", "exists", "exists_one", "map", "filter"):
             return self.macro(name, target, args, env)
-        code, ty, const = self.compile(target, env)
+        code, _ty, _const = self.compile(target, env)
         if name == "matches":
             (pattern,) = args
-            pcode, _, pconst = self.compile(pattern, env)
+            _pcode, _, pconst = self.compile(pattern, env)
             if not isinstance(pconst, str):
                 raise CelError("matches() needs a constant pattern")
             return (
@@ -714,21 +780,41 @@ class Compiler:
                 kcode, _, _ = self.compile(key_expr, {**env, inner_var: (py, elem)})
                 return f"_unique([{kcode} for {py} in {code}])", BOOL, _NOCONST
         py = self.fresh("v")
-        bcode, bty, _ = self.compile(body, {**env, var: (py, elem)})
-        if name == "all":
-            return f"all({bcode} for {py} in {code})", BOOL, _NOCONST
-        if name == "exists":
-            return f"any({bcode} for {py} in {code})", BOOL, _NOCONST
-        if name == "exists_one":
-            return f"(sum(1 for {py} in {code} if {bcode}) == 1)", BOOL, _NOCONST
-        if name == "map":
-            return f"[{bcode} for {py} in {code}]", T("list", elem=bty), _NOCONST
-        if name == "filter":
-            return (
-                f"[{py} for {py} in {code} if {bcode}]",
-                T("list", elem=elem),
-                _NOCONST,
+        # Hoist loop-invariant selections through an index (`this.bids[0].price`) out of the loop: evaluated
+        # once (an error falls back to evaluating in place, so CEL's error semantics are kept).
+        hoists = []
+        for sub in _invariants(body, var, set(env)):
+            scode, sty, sconst = self.compile(sub, env)
+            hname = self.fresh("h")
+            hoists.append((hname, scode))
+            self.hoisted[sub] = (
+                f"({hname} if {hname} is not _ERR else {scode})",
+                sty,
+                sconst,
             )
+        bcode, bty, _ = self.compile(body, {**env, var: (py, elem)})
+        for sub in _invariants(body, var, set(env)):
+            self.hoisted.pop(sub, None)
+        if hoists:
+            inner = self.macro_code(name, py, code, bcode, elem, bty)
+            params = ", ".join(h for h, _ in hoists)
+            values = ", ".join(f"_try(lambda: {c})" for _, c in hoists)
+            return f"(lambda {params}: {inner[0]})({values})", inner[1], _NOCONST
+        return self.macro_code(name, py, code, bcode, elem, bty) + (_NOCONST,)
+
+    def macro_code(
+        self, name: str, py: str, code: str, bcode: str, elem: T, bty: T
+    ) -> tuple[str, T]:
+        if name == "all":
+            return f"all({bcode} for {py} in {code})", BOOL
+        if name == "exists":
+            return f"any({bcode} for {py} in {code})", BOOL
+        if name == "exists_one":
+            return f"(sum(1 for {py} in {code} if {bcode}) == 1)", BOOL
+        if name == "map":
+            return f"[{bcode} for {py} in {code}]", T("list", elem=bty)
+        if name == "filter":
+            return f"[{py} for {py} in {code} if {bcode}]", T("list", elem=elem)
         raise CelError(name)
 
     @staticmethod
@@ -761,6 +847,73 @@ class Compiler:
         if _rename(f_other, var, other) == f_var:
             return other, f_var
         return None
+
+
+def _children(node: tuple) -> list[tuple]:
+    out: list[tuple] = []
+    for child in node[1:]:
+        if isinstance(child, tuple) and child and isinstance(child[0], str):
+            out.append(child)
+        elif isinstance(child, (tuple, list)):
+            out.extend(
+                c for c in child if isinstance(c, tuple) and c and isinstance(c[0], str)
+            )
+    return out
+
+
+def _free_ids(node: Any) -> set[str]:
+    """Identifiers a CEL AST refers to, minus those bound by the macros inside it."""
+    if not isinstance(node, tuple) or not node:
+        return set()
+    if node[0] == "id":
+        return {node[1]}
+    if (
+        node[0] == "call"
+        and node[1] in ("all", "exists", "exists_one", "map", "filter")
+        and node[2] is not None
+    ):
+        var = node[3][0][1] if node[3] and node[3][0][0] == "id" else None
+        return _free_ids(node[2]) | (_free_ids(node[3][1]) - {var})
+    out: set[str] = set()
+    for child in _children(node):
+        out |= _free_ids(child)
+    return out
+
+
+def _has_index(node: Any) -> bool:
+    if not isinstance(node, tuple) or not node:
+        return False
+    if node[0] == "idx":
+        return True
+    return any(_has_index(c) for c in _children(node))
+
+
+def _invariants(body: tuple, var: str, outer: set[str]) -> list[tuple]:
+    """Maximal sub-expressions of a macro body that do not depend on the loop variable and select through an
+    index (e.g. `this.bids[0].price`): worth evaluating once instead of once per item."""
+    found: list[tuple] = []
+
+    def visit(node: Any) -> None:
+        if not isinstance(node, tuple) or not node or node[0] == "lit":
+            return
+        if node[0] in ("sel", "idx") and _has_index(node):
+            free = _free_ids(node)
+            if var not in free and free <= outer:
+                if node not in found:
+                    found.append(node)
+                return
+        if (
+            node[0] == "call"
+            and node[1] in ("all", "exists", "exists_one", "map", "filter")
+            and node[2] is not None
+        ):
+            visit(node[2])  # nested macro bodies hoist for themselves
+            return
+        for child in _children(node):
+            visit(child)
+
+    visit(body)
+    return found
 
 
 def _rename(node: Any, old: str, new: str) -> Any:
@@ -843,19 +996,21 @@ class MessageEmitter:
         rule_value: Any = None,
         rule_type: T | None = None,
         where: str = "",
+        lists: set[str] | None = None,
     ) -> None:
         try:
             node = Parser(expr_src).parse()
             compiler = Compiler(self.module, rule_value, rule_type)
+            if lists is not None:
+                compiler.lists = lists
             code, ty, const = compiler.compile(node, env)
         except (CelError, KeyError, ValueError, IndexError, re.error) as error:
             self.errors.append(f"{where} [{rule_id}]: {error}: {expr_src[:200]}")
             return
-        if const is not _NOCONST:
-            if (ty.kind == "bool" and const is True) or (
-                ty.kind == "str" and const == ""
-            ):
-                return
+        if const is not _NOCONST and (
+            (ty.kind == "bool" and const is True) or (ty.kind == "str" and const == "")
+        ):
+            return
         if ty.kind == "bool":
             lines.append(f"{indent}if not {code}:")
             lines.append(f"{indent}    out.append(({path}, {rule_id!r}, {message!r}))")
@@ -975,9 +1130,6 @@ class MessageEmitter:
             e = rules.enum
             if e.defined_only:
                 numbers = tuple(sorted({value.number for value in fd.enum_type.values}))
-                const = (
-                    self.module.number("frozenset(%r)" % (numbers,)) if False else None
-                )
                 lines.append(f"{indent}if {v} not in {set(numbers)!r}:")
                 lines.append(
                     f"{indent}    out.append(({path}, 'enum.defined_only', 'value must be one of the defined enum values'))"
@@ -1196,7 +1348,13 @@ class MessageEmitter:
                             f"{fd.full_name}: {kind} rules on a map field"
                         )
                 else:
-                    self.scalar_checks(fd, rules, value, path, ind, block)
+                    scalar_lines: list[str] = []
+                    self.scalar_checks(fd, rules, "v", path, ind, scalar_lines)
+                    if scalar_lines:
+                        block.append(
+                            f"{ind}v = {value}"
+                        )  # read once: each read of a upb field makes a new str
+                        block.extend(scalar_lines)
                 for cel in rules.cel:
                     self.cel_check(
                         block,
@@ -1263,9 +1421,11 @@ class MessageEmitter:
                     self.errors.append(
                         f"{desc.full_name}: message rule {mfd.name} not supported"
                     )
+            lists: set[str] = set()
+            rule_lines: list[str] = []
             for cel in mrules.cel:
                 self.cel_check(
-                    lines,
+                    rule_lines,
                     "    ",
                     cel.expression,
                     cel.id,
@@ -1273,7 +1433,11 @@ class MessageEmitter:
                     {"this": ("m", T("msg", desc=desc))},
                     "p",
                     where=desc.full_name,
+                    lists=lists,
                 )
+            for name in sorted(lists):
+                lines.append(f"    _L_{name} = list({attr('m', name)})")
+            lines.extend(rule_lines)
         if len(lines) == body_start:
             lines.append("    pass")
         return lines
@@ -1295,12 +1459,14 @@ def generate_python(out: Path) -> None:
         )
     parts = [
         HEADER,
-        '"""Validators of every CQC message, compiled from the rules in proto/ by tools/cqcvalidate.py.\n\n'
-        "Use them through :func:`cqc.validation.validate` / :func:`cqc.validation.violations`.\n"
-        '"""\n\n',
+        (
+            '"""Validators of every CQC message, compiled from the rules in proto/ by tools/cqcvalidate.py.\n\n'
+            "Use them through :func:`cqc.validation.validate` / :func:`cqc.validation.violations`.\n"
+            '"""\n\n'
+        ),
         "# ruff: noqa\n# mypy: ignore-errors\n",
         "import re\nfrom collections.abc import Callable\nfrom typing import Any\n\n",
-        "from cqc._validate_runtime import D, DI, _add, _index, _int, _is_uri, _key, _mul, _number, _sub, _tns, _unique\n\n",
+        "from cqc._validate_runtime import (\n    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sub, _tns, _try, _unique,\n)\n\n",
     ]
     for py, name in module.patterns.items():
         parts.append(f"{name} = re.compile({py!r})\n")
@@ -1309,8 +1475,12 @@ def generate_python(out: Path) -> None:
     parts.append("\n")
     for full_name in sorted(emitter.functions):
         parts.append("\n" + "\n".join(emitter.functions[full_name]) + "\n\n")
-    parts.append("\n# message full name -> validator(message, field path of the message, out: [(field, rule id, message)])\n")
-    parts.append("VALIDATORS: dict[str, Callable[[Any, str, list[tuple[str, str, str]]], None]] = {\n")
+    parts.append(
+        "\n# message full name -> validator(message, field path of the message, out: [(field, rule id, message)])\n"
+    )
+    parts.append(
+        "VALIDATORS: dict[str, Callable[[Any, str, list[tuple[str, str, str]]], None]] = {\n"
+    )
     for full_name in sorted(emitter.functions):
         parts.append(
             f"    {full_name!r}: {MessageEmitter.fname(type('d', (), {'full_name': full_name}))},\n"

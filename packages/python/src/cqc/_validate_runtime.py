@@ -88,6 +88,77 @@ else:
         return a * b
 
 
+_SHORT = 16  # a plain decimal of at most 16 characters has at most 15 significant digits: exact as a double
+
+
+if EXACT:
+
+    def DF(s: str) -> Any:  # noqa: N802
+        """double(s) for a comparison with an integral literal: a float when that compares exactly."""
+        if len(s) <= _SHORT and _PLAIN.match(s):
+            return float(s)
+        return D(s)
+
+    def _pair(a: str, b: str) -> tuple[Any, Any]:
+        # Correctly rounded conversion is monotonic and injective on decimals of <= 15 significant digits, so
+        # comparing their doubles is comparing the decimals; otherwise both become exact Decimals.
+        if len(a) <= _SHORT and len(b) <= _SHORT and _PLAIN.match(a) and _PLAIN.match(b):
+            return float(a), float(b)
+        return D(a), D(b)
+
+else:
+
+    def DF(s: str) -> Any:  # noqa: N802
+        return _cel_double(s)
+
+    def _pair(a: str, b: str) -> tuple[Any, Any]:
+        return _cel_double(a), _cel_double(b)
+
+
+def _dlt(a: str, b: str) -> bool:
+    x, y = _pair(a, b)
+    return bool(x < y)
+
+
+def _dle(a: str, b: str) -> bool:
+    x, y = _pair(a, b)
+    return bool(x <= y)
+
+
+def _dgt(a: str, b: str) -> bool:
+    x, y = _pair(a, b)
+    return bool(x > y)
+
+
+def _dge(a: str, b: str) -> bool:
+    x, y = _pair(a, b)
+    return bool(x >= y)
+
+
+def _deq(a: str, b: str) -> bool:
+    x, y = _pair(a, b)
+    return bool(x == y)
+
+
+def _dne(a: str, b: str) -> bool:
+    x, y = _pair(a, b)
+    return bool(x != y)
+
+
+class _Err:
+    """Marks a hoisted sub-expression whose evaluation failed (it is then evaluated in place, per item)."""
+
+
+_ERR = _Err()
+
+
+def _try(compute: Any) -> Any:
+    try:
+        return compute()
+    except Exception:
+        return _ERR
+
+
 def _int(n: int) -> int:
     if not -(2**63) <= n < 2**63:
         raise EvaluationError("integer overflow")
@@ -95,13 +166,14 @@ def _int(n: int) -> int:
 
 
 def _index(container: Any, key: Any) -> Any:
-    try:
-        if isinstance(key, int) and not isinstance(key, bool):
-            if key < 0 or key >= len(container):
-                raise EvaluationError(f"index {key} out of range")
+    if type(key) is int and 0 <= key < len(container):
         return container[key]
-    except (IndexError, KeyError):
-        raise EvaluationError(f"no such key {key!r}") from None
+    try:
+        if isinstance(key, int) and not isinstance(key, bool) and not isinstance(container, dict):
+            raise IndexError(key)
+        return container[key]
+    except (IndexError, KeyError, TypeError):
+        raise EvaluationError(f"no such key or index {key!r}") from None
 
 
 def _tns(value: Any) -> int:

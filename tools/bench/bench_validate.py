@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Python validation benchmark (issue 11): validate / binary decode, generated validators vs protovalidate.
+
+Run by `nox -s bench` (docs/BENCHMARKS.md), or directly: `python tools/bench/bench_validate.py [--json FILE]`.
+Messages: OrderBook 2x5, 2x50 and 2x500 levels (built from the Binance snapshot example), Order,
+ExecutionReport, and a Portfolio with 10,000 balances. For each: binary decode (ns), validate with the
+generated validators (`cqc.validation.violations`, ns) and with protovalidate (ns; skipped for the 10,000
+balance Portfolio unless --old-portfolio: seconds and over a gigabyte per call), and the ratios to decode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import protovalidate
+from google.protobuf import json_format
+
+from cqc.registry import message_class
+from cqc.validation import violations
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "testdata" / "examples"
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_pv = protovalidate.Validator()
+
+
+def example(key: str) -> Any:
+    type_name, name = key.split("/")
+    return json_format.Parse((EXAMPLES / type_name / f"{name}.json").read_text(), message_class(type_name)())
+
+
+def book(levels: int) -> Any:
+    message = example("cqc.markets.v1.OrderBook/binance-btcusdt-spot-l2-snapshot")
+    del message.bids[:]
+    del message.asks[:]
+    for i in range(levels):
+        bid, ask = message.bids.add(), message.asks.add()
+        bid.price, bid.size = f"{40000 - i * 0.01:.2f}", "1.50000000"
+        ask.price, ask.size = f"{40001 + i * 0.01:.2f}", "0.25000000"
+    return message
+
+
+def portfolio(balances: int) -> Any:
+    message = example("cqc.portfolio.v1.Portfolio/main-fund")
+    template = message.balances[0]
+    del message.balances[:]
+    for i in range(balances):
+        item = message.balances.add()
+        item.CopyFrom(template)
+        n, digits = i + 1, []
+        for _ in range(26):
+            digits.append(CROCKFORD[n % 32])
+            n //= 32
+        item.asset_id = "ast_" + "".join(reversed(digits))
+    return message
+
+
+CASES: list[tuple[str, Callable[[], Any]]] = [
+    ("OrderBook 2x5", lambda: book(5)),
+    ("OrderBook 2x50", lambda: book(50)),
+    ("OrderBook 2x500", lambda: book(500)),
+    ("Order", lambda: example("cqc.venues.v1.Order/binance-btcusdt-limit-gtc-buy")),
+    ("ExecutionReport", lambda: example("cqc.venues.v1.ExecutionReport/binance-spot-ethusdt-trade-filled")),
+    ("Portfolio 10,000 balances", lambda: portfolio(10_000)),
+]
+
+
+def measure(operation: Callable[[], object], target_seconds: float) -> float:
+    """ns per call: calibrated loop count (~target_seconds per run), best of three runs."""
+    timer = timeit.Timer(operation)
+    number = 1
+    while True:
+        elapsed = timer.timeit(number)
+        if elapsed >= target_seconds / 10:
+            break
+        number *= 10
+    number = max(1, round(number * target_seconds / elapsed))
+    return min(timer.repeat(repeat=3, number=number)) * 1e9 / number
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--target-seconds", type=float, default=0.1)
+    parser.add_argument("--old-portfolio", action="store_true", help="also time protovalidate on 10,000 balances")
+    args = parser.parse_args()
+    rows = []
+    print(f"{'python validate':<28} {'decode ns':>11} {'generated ns':>13} {'protovalidate ns':>17} {'new/dec':>8} {'old/dec':>8}")
+    for name, build in CASES:
+        message = build()
+        cls, wire = type(message), message.SerializeToString()
+        assert violations(message) == [], (name, violations(message)[:3])
+        decode = measure(lambda: cls.FromString(wire), args.target_seconds)
+        new = measure(lambda: violations(message), args.target_seconds)
+        old = None
+        if "10,000" not in name or args.old_portfolio:
+            assert not _pv.collect_violations(message), name
+            old = measure(lambda: _pv.collect_violations(message), args.target_seconds)
+        row = {"message": name, "decode_ns": decode, "generated_ns": new, "protovalidate_ns": old,
+               "generated_over_decode": new / decode, "protovalidate_over_decode": old / decode if old else None}  # fmt: skip
+        rows.append(row)
+        old_text = f"{old:>17,.0f}" if old else f"{'(not run)':>17}"
+        old_ratio = f"{old / decode:>7.1f}x" if old else f"{'-':>8}"
+        print(f"{name:<28} {decode:>11,.0f} {new:>13,.0f} {old_text} {new / decode:>7.1f}x {old_ratio}")
+        sys.stdout.flush()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"language": "python", "validate": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
