@@ -561,9 +561,11 @@ def bench(session: nox.Session) -> None:
         _npm_ci(session)
     out = BUILD / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("python.json", "go.txt", "typescript.json"):
+    for stale in ("python.json", "validate-python.json", "go.txt", "typescript.json"):
         (out / stale).unlink(missing_ok=True)
     session.run("python", "tools/bench/bench_python.py", "--json", str(out / "python.json"))
+    # Validation (issue 11): validate/decode per message size, generated validators vs protovalidate.
+    session.run("python", "tools/bench/bench_validate.py", "--json", str(out / "validate-python.json"))
     with session.chdir(GO_PKG):
         # Three runs of 100 ms per benchmark; report.py keeps the best, as the other two languages do.
         bench_go = ["go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "100ms", "-count", "3", "."]
