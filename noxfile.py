@@ -542,9 +542,10 @@ def conformance(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def interop(session: nox.Session) -> None:
-    """Cross-language gRPC: the Python and Go reference servers on 127.0.0.1, the Python, Go and TypeScript
-    scenario clients against each, every language's examples and `buf curl`; prints a matrix and fails on any
-    failure (testdata/interop/README.md). `nox -s interop -- --servers go --clients typescript` runs a part."""
+    """Cross-language gRPC: the Python and Go reference servers on 127.0.0.1, the service conformance suite
+    (cqc.conformance) through the Python, Go and TypeScript executors against each, every language's examples
+    and `buf curl`; prints a matrix and fails on any failure (testdata/interop/README.md).
+    `nox -s interop -- --servers go --executors typescript --case 'gateway/*'` runs a part."""
     _test_env(session)
     with session.chdir(TS_PKG):
         _npm_ci(session)

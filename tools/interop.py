@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
-"""Cross-language gRPC interop: every client against every reference server, the examples, and buf curl.
+"""Cross-language gRPC interop: the service conformance suite through every executor against every reference
+server, the examples, and buf curl.
 
-Run by `nox -s interop` (testdata/interop/README.md describes the servers and the scenarios). Steps:
+Run by `nox -s interop` (testdata/interop/README.md describes the servers; packages/python/src/cqc/conformance
+the suite). Steps:
 
-1. build: the Go reference server and Go scenario client (`go build` into .build/interop/bin), the Go
+1. build: the Go reference server and Go conformance executor (`go build` into .build/interop/bin), the Go
    examples, the TypeScript package's dist/ (when src/ is newer) and examples/typescript (`npm ci` when its
    lock changed, then `tsc --strict`);
 2. start the Python (`python -m cqc.testing`) and Go (`cqc-reference-server`) servers, each on 127.0.0.1
    with an ephemeral port it writes to a --port-file; they are stopped on exit, also on failure;
-3. run the Python, Go and TypeScript scenario clients against each server (two at a time), each writing
-   {"client", "server", "results": [{"name", "passed", "detail"}]};
+3. run every suite, seed cases included (`cqc-conformance --seed --json`), through the Python (built in), Go
+   (`cqc-conformance-exec`) and TypeScript (`test/conformance-exec.ts`) executors against each server (two
+   cells at a time);
 4. run every language's examples (examples/python/*.py, examples/go/<name>/, examples/typescript/*.ts)
    against one server, checking exit codes, and one `buf curl` call through server reflection per server;
-5. print the matrix (rows clients, columns servers) and the examples and buf curl results; exit 1 on any
-   failure.
+5. print the matrix (cases passed per service, per executor and server) and the examples and buf curl results;
+   exit 1 on any failure.
 
-`python tools/interop.py --servers go --clients typescript --no-examples` runs a part. Standard library only;
-the running interpreter must have cqc-contracts[testing] installed (the Python server and client), and `buf`
+`python tools/interop.py --servers go --executors typescript --no-examples` runs a part; `--case GLOB` and
+`--service NAME` narrow the suite. Standard library only; the running interpreter must have
+cqc-contracts[testing,conformance] installed (the Python server and the runner), and `buf`
 (tools/requirements.txt) on PATH or next to it.
 """
 
@@ -44,16 +48,15 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".build" / "interop"
 BIN = BUILD / "bin"
 TESTDATA = ROOT / "testdata"
-SCENARIOS = TESTDATA / "interop" / "scenarios.json"
 PY_PKG = ROOT / "packages" / "python"
 GO_PKG = ROOT / "packages" / "go"
 TS_PKG = ROOT / "packages" / "typescript"
 EXAMPLES = ROOT / "examples"
 
 SERVERS = ("python", "go")
-CLIENTS = ("python", "go", "typescript")
+EXECUTORS = ("python", "go", "typescript")
 START_TIMEOUT_S = 30.0
-CLIENT_TIMEOUT_S = 180.0
+CELL_TIMEOUT_S = 300.0
 EXAMPLE_TIMEOUT_S = 60.0
 
 # buf curl through server reflection: the request of the quickstarts, answered by the seeded market.
@@ -73,13 +76,14 @@ def tail(text: str, lines: int = 15) -> str:
 
 @dataclass
 class Outcome:
-    """One checked step (a client run, an example, a buf curl call)."""
+    """One checked step (a matrix cell, an example, a buf curl call)."""
 
     label: str
     ok: bool
     summary: str
     seconds: float
     problems: list[str] = field(default_factory=list)
+    services: dict[str, tuple[int, int]] = field(default_factory=dict)  # cells: service -> (passed, run)
 
 
 def run(command: Sequence[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> tuple[int, str, float]:
@@ -134,12 +138,12 @@ def go_examples() -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir() and (p / "main.go").exists())
 
 
-def build_go(servers: Sequence[str], clients: Sequence[str], examples: bool) -> None:
+def build_go(servers: Sequence[str], executors: Sequence[str], examples: bool) -> None:
     targets = []
     if "go" in servers:
         targets.append("./cmd/cqc-reference-server")
-    if "go" in clients:
-        targets.append("./internal/cmd/cqc-interop-client")
+    if "go" in executors:
+        targets.append("./internal/cmd/cqc-conformance-exec")
     BIN.mkdir(parents=True, exist_ok=True)
     if targets:
         must(["go", "build", "-o", str(BIN) + os.sep, *targets], GO_PKG, "go build " + " ".join(targets))
@@ -249,51 +253,47 @@ def started(name: str, work: Path) -> Iterator[Server]:
         stop(process)
 
 
-# --- clients, examples, buf curl -------------------------------------------------------------------------
+# --- conformance cells, examples, buf curl -------------------------------------------------------------
 
 
-def scenario_names() -> list[str]:
-    data = json.loads(SCENARIOS.read_text())
-    return [str(s["name"]) for s in data["scenarios"]]
+def executor_command(executor: str) -> str:
+    """The --executor argument of cqc-conformance (run from packages/typescript for the TypeScript one)."""
+    if executor == "python":
+        return "python"
+    if executor == "go":
+        return str(BIN / "cqc-conformance-exec")
+    if executor == "typescript":
+        return "node --import tsx test/conformance-exec.ts"
+    raise ValueError(executor)
 
 
-def client_command(client: str, server: Server, out: Path) -> tuple[list[str], Path]:
-    common = ["--target", server.target, "--server", server.name, "--testdata", str(TESTDATA), "--out", str(out)]
-    if client == "python":
-        return [sys.executable, "tests/interop_client.py", *common], PY_PKG
-    if client == "go":
-        return [str(BIN / "cqc-interop-client"), *common, "--scenarios", str(SCENARIOS)], GO_PKG
-    if client == "typescript":
-        return ["node", "--import", "tsx", "test/interop/client.ts", *common], TS_PKG
-    raise ValueError(client)
-
-
-def run_client(client: str, server: Server) -> Outcome:
-    label = f"{client} -> {server.name}"
-    out = BUILD / "results" / f"{client}-{server.name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.unlink(missing_ok=True)
-    command, cwd = client_command(client, server, out)
-    code, output, seconds = run(command, cwd, CLIENT_TIMEOUT_S)
-    (BUILD / "logs" / f"client-{client}-{server.name}.log").write_text(output)
-    expected = scenario_names()
+def run_cell(executor: str, server: Server, selection: Sequence[str]) -> Outcome:
+    """Every selected case, seed cases included, through `executor` against `server` (cqc-conformance --json)."""
+    label = f"{executor} -> {server.name}"
+    command = [sys.executable, "-m", "cqc.conformance", "--target", server.target, "--seed", "--server-name",
+               server.name, "--executor", executor_command(executor), "--executor-cwd", str(TS_PKG), "--json",
+               *selection]  # fmt: skip
+    code, output, seconds = run(command, ROOT, CELL_TIMEOUT_S)
+    (BUILD / "logs" / f"conformance-{executor}-{server.name}.log").write_text(output)
+    start = output.find("{")
     try:
-        report = json.loads(out.read_text())
-        results = [(str(r["name"]), bool(r["passed"]), str(r.get("detail", ""))) for r in report["results"]]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        return Outcome(
-            label, False, f"error (exit {code})", seconds, [f"no valid results file ({err}):\n{tail(output)}"]
-        )
-    problems = [f"{name}: {detail}" for name, passed, detail in results if not passed]
-    seen = {name for name, _, _ in results}
-    problems += [f"{name}: not run" for name in expected if name not in seen]
-    if report.get("client") != client or report.get("server") != server.name:
-        problems.append(f"results name client {report.get('client')!r} / server {report.get('server')!r}")
-    passed = sum(1 for name, ok, _ in results if ok and name in expected)
+        report = json.loads(output[start:]) if start >= 0 else None
+        results = report["results"] if report else None
+    except (ValueError, KeyError, TypeError):
+        results = None
+    if not results:
+        return Outcome(label, False, f"error (exit {code})", seconds, [f"no report:\n{tail(output)}"])
+    services: dict[str, tuple[int, int]] = {}
+    for result in results:
+        service = str(result["service"]).rsplit(".", 1)[-1]
+        passed, ran = services.get(service, (0, 0))
+        services[service] = (passed + (result["status"] == "passed"), ran + 1)
+    problems = [f"{r['name']}: " + "; ".join(r["problems"]) for r in results if r["status"] != "passed"]
+    passed = sum(r["status"] == "passed" for r in results)
     if not problems and code != 0:
-        problems.append(f"exit code {code} although every scenario passed:\n{tail(output)}")
-    summary = f"{passed}/{len(expected)} ok" if not problems else f"{passed}/{len(expected)} FAIL"
-    return Outcome(label, not problems, summary, seconds, problems)
+        problems.append(f"exit code {code} although every case passed:\n{tail(output)}")
+    summary = f"{passed}/{len(results)} ok" if not problems else f"{passed}/{len(results)} FAIL"
+    return Outcome(label, not problems, summary, seconds, problems, services)
 
 
 def example_commands(server: Server) -> list[tuple[str, list[str], Path]]:
@@ -353,18 +353,26 @@ def run_buf_curl(server: Server) -> Outcome:
 
 
 def print_report(
-    servers: Sequence[str], clients: Sequence[str], cells: dict[tuple[str, str], Outcome], others: list[Outcome]
+    servers: Sequence[str], executors: Sequence[str], cells: dict[tuple[str, str], Outcome], others: list[Outcome]
 ) -> bool:
-    width = max(12, *(len(f"{s} server") + 2 for s in servers))
+    columns = [(e, s) for e in executors for s in servers]
+    width = max(16, *(len(f"{e} -> {s}") + 2 for e, s in columns))
+    services = sorted({name for cell in cells.values() for name in cell.services})
     print()
-    print("Interop matrix (rows: clients, columns: servers)")
-    print("client".ljust(12) + "".join(f"{s} server".ljust(width) for s in servers))
-    for client in clients:
-        row = client.ljust(12)
-        for server in servers:
-            cell = cells.get((client, server))
-            row += (cell.summary if cell else "not run").ljust(width)
+    print("Conformance matrix (cases passed / run, per service; columns: executor -> server)")
+    print("service".ljust(16) + "".join(f"{e} -> {s}".ljust(width) for e, s in columns))
+    for service in services:
+        row = service.ljust(16)
+        for key in columns:
+            cell = cells.get(key)
+            counts = cell.services.get(service) if cell else None
+            row += (f"{counts[0]}/{counts[1]}" if counts else "-").ljust(width)
         print(row.rstrip())
+    row = "all".ljust(16)
+    for key in columns:
+        cell = cells.get(key)
+        row += (cell.summary if cell else "not run").ljust(width)
+    print(row.rstrip())
     if others:
         print()
         label_width = max(len(o.label) for o in others) + 2
@@ -383,23 +391,26 @@ def print_report(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: python,go")
-    parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated: python,go,typescript")
+    parser.add_argument("--executors", default=",".join(EXECUTORS), help="comma-separated: python,go,typescript")
+    parser.add_argument("--service", action="append", default=[], help="only this suite (cqc-conformance --service)")
+    parser.add_argument("--case", action="append", default=[], help="only cases matching this glob")
     parser.add_argument("--examples-server", default="go", help="the server the examples run against")
     parser.add_argument("--no-examples", action="store_true", help="skip the examples")
     parser.add_argument("--no-buf-curl", action="store_true", help="skip the buf curl calls")
     args = parser.parse_args(argv)
     servers = [s for s in args.servers.split(",") if s]
-    clients = [c for c in args.clients.split(",") if c]
+    executors = [e for e in args.executors.split(",") if e]
+    selection = [arg for s in args.service for arg in ("--service", s)] + [a for c in args.case for a in ("--case", c)]
     for name in servers:
         if name not in SERVERS:
             parser.error(f"unknown server {name!r}")
-    for name in clients:
-        if name not in CLIENTS:
-            parser.error(f"unknown client {name!r}")
+    for name in executors:
+        if name not in EXECUTORS:
+            parser.error(f"unknown executor {name!r}")
     examples = not args.no_examples and args.examples_server in servers
 
     begun = time.monotonic()
-    build_go(servers, clients, examples)
+    build_go(servers, executors, examples)
     if examples and (EXAMPLES / "typescript").is_dir():
         build_typescript_examples()
     log(f"built in {time.monotonic() - begun:.1f} s")
@@ -419,19 +430,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 running[name] = stack.enter_context(started(name, Path(tmp)))
                 log(f"{name} server listening on {running[name].target}")
             except (RuntimeError, OSError) as err:
-                for client in clients:
-                    cells[(client, name)] = Outcome(f"{client} -> {name}", False, "server down", 0.0, [str(err)])
+                for executor in executors:
+                    cells[(executor, name)] = Outcome(f"{executor} -> {name}", False, "server down", 0.0, [str(err)])
         log(f"servers started in {time.monotonic() - start:.1f} s")
 
         jobs: list[Callable[[], Outcome]] = [
-            partial(run_client, client, server) for client in clients for server in running.values()
+            partial(run_cell, executor, server, selection) for executor in executors for server in running.values()
         ]
-        # Two at a time (a 2-core machine); each client runs its scenarios in order, which the stateful ones
-        # (PlaceOrder then its request_id reuse) need; concurrent clients on one server do not interfere.
+        # Two at a time (a 2-core machine); every case run uses fresh ids (${ulid:...}, ${uuid:...}), so cells
+        # running at once against one server do not interfere.
         with ThreadPoolExecutor(max_workers=2) as pool:
             for outcome in pool.map(lambda job: job(), jobs):
-                client, name = outcome.label.split(" -> ")
-                cells[(client, name)] = outcome
+                executor, name = outcome.label.split(" -> ")
+                cells[(executor, name)] = outcome
                 log(f"{outcome.label}: {outcome.summary} ({outcome.seconds:.1f} s)")
 
         if examples:
@@ -451,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for server in running.values():
                 others.append(run_buf_curl(server))
 
-    ok = print_report(servers, clients, cells, others)
+    ok = print_report(servers, executors, cells, others)
     log(f"{'passed' if ok else 'FAILED'} in {time.monotonic() - begun:.1f} s (logs and results in "
         f"{BUILD.relative_to(ROOT)}/)")  # fmt: skip
     return 0 if ok else 1

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from conftest import TESTDATA
 from google.protobuf import duration_pb2, field_mask_pb2
-from interop_client import error_details
+from grpc_details import error_details
 from protovalidate import Validator
 
 import cqc.testing

@@ -18,8 +18,8 @@ import grpc
 import pytest
 from conftest import TESTDATA
 from google.protobuf import message_factory
+from grpc_details import error_details
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from interop_client import error_details
 
 import cqc
 import cqc.validation

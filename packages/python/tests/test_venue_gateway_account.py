@@ -12,7 +12,7 @@ import grpc
 import pytest
 from conftest import TESTDATA
 from google.protobuf import field_mask_pb2, timestamp_pb2
-from interop_client import error_details
+from grpc_details import error_details
 
 import cqc.testing
 from cqc.portfolio.v1 import transaction_pb2

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from cqc.conformance._cases import Case, CaseError, Step, Suite, load_suites, parse_suite, select
 from cqc.conformance._checks import check, contract_problems, error_reason_specs
-from cqc.conformance._executors import Executor, ProcessExecutor, PythonExecutor, make_executor
+from cqc.conformance._executors import Executor, ExecutorDied, ProcessExecutor, PythonExecutor, make_executor
 from cqc.conformance._runner import CaseResult, Report, format_report, run_case, run_cases
 from cqc.conformance._seed import example, examples_of
 from cqc.conformance._values import Variables, at_path, merge_patch
@@ -26,6 +26,7 @@ __all__ = [
     "CaseError",
     "CaseResult",
     "Executor",
+    "ExecutorDied",
     "ProcessExecutor",
     "PythonExecutor",
     "Report",

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from cqc.conformance._cases import CaseError, load_suites, select
-from cqc.conformance._executors import make_executor
+from cqc.conformance._executors import ExecutorDied, make_executor
 from cqc.conformance._runner import format_report, format_result, run_cases
 
 
@@ -59,11 +59,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.target:
         parser.error("--target is required")
-    executor = make_executor(args.executor, cwd=args.executor_cwd)
+    try:
+        executor = make_executor(args.executor, cwd=args.executor_cwd)
+    except OSError as error:
+        print(f"cqc-conformance: cannot start the executor {args.executor!r}: {error}", file=sys.stderr)
+        return 2
     try:
         on_result = None if args.json else (lambda r: print(format_result(r), flush=True)) if args.verbose else None
         report = run_cases(cases, executor, args.target, server=args.server_name, include_seed=args.seed,
                            on_result=on_result)  # fmt: skip
+    except ExecutorDied as error:
+        print(f"cqc-conformance: {error}", file=sys.stderr)
+        return 2
     finally:
         executor.close()
     if args.json:

@@ -93,18 +93,10 @@ class Suite:
 
 def _method_kind(service: str, method: str) -> str | None:
     """unary / server_stream from the descriptors, or None when the method is unknown here."""
-    from google.protobuf import descriptor_pool
+    from cqc.conformance._descriptors import find_service
 
-    import cqc.registry
-
-    cqc.registry.generated_modules()
-    if service.startswith("grpc.health."):
-        try:
-            import grpc_health.v1.health_pb2  # noqa: F401 (registers grpc.health.v1)
-        except ImportError:
-            return None
     try:
-        descriptor = descriptor_pool.Default().FindServiceByName(service)
+        descriptor = find_service(service)
     except KeyError:
         return None
     found = descriptor.methods_by_name.get(method)

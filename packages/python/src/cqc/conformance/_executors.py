@@ -20,6 +20,10 @@ Json = Any
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
+class ExecutorDied(RuntimeError):
+    """An executor process exited or stopped answering: no further call can run through it."""
+
+
 class Executor(Protocol):
     name: str
 
@@ -82,14 +86,11 @@ class PythonExecutor:
 
     @staticmethod
     def _classes(service: str, method: str) -> tuple[Any, Any]:
-        from google.protobuf import descriptor_pool, message_factory
+        from google.protobuf import message_factory
 
-        import cqc.registry
+        from cqc.conformance._descriptors import find_service
 
-        cqc.registry.generated_modules()
-        if service.startswith("grpc.health."):
-            import grpc_health.v1.health_pb2  # noqa: F401 (registers grpc.health.v1)
-        descriptor = descriptor_pool.Default().FindServiceByName(service).methods_by_name[method]
+        descriptor = find_service(service).methods_by_name[method]
         return (
             message_factory.GetMessageClass(descriptor.input_type),
             message_factory.GetMessageClass(descriptor.output_type),
@@ -103,7 +104,13 @@ class PythonExecutor:
                         "field_violations": [], "responses": [], "headers": {}, "trailers": {}}  # fmt: skip
         try:
             request_class, response_class = self._classes(call["service"], call["method"])
-            request = json_format.ParseDict(call.get("request") or {}, request_class())
+            try:
+                request = json_format.ParseDict(call.get("request") or {}, request_class())
+            except json_format.ParseError:  # perhaps a google.protobuf.Any of a type not imported yet
+                from cqc.conformance._descriptors import import_everything
+
+                import_everything()
+                request = json_format.ParseDict(call.get("request") or {}, request_class())
         except Exception as error:  # a request that does not parse is the case's problem, reported as data
             result.update(code="EXECUTOR_ERROR", message=f"{type(error).__name__}: {error}")
             return result
@@ -180,7 +187,10 @@ class ProcessExecutor:
             else:
                 problem = "no answer (the executor exited?)"
             if not line:
-                return {"id": call["id"], "code": "EXECUTOR_ERROR", "message": f"{self.name}: {problem}"}
+                code = self._process.poll()
+                raise ExecutorDied(
+                    f"executor {self.name}: {problem}" + (f" (exit code {code})" if code is not None else "")
+                )
             try:
                 result: Json = json.loads(line)
             except ValueError:

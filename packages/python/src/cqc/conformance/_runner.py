@@ -10,7 +10,7 @@ from typing import Any
 
 from cqc.conformance._cases import Case, Step
 from cqc.conformance._checks import check
-from cqc.conformance._executors import Executor
+from cqc.conformance._executors import Executor, ExecutorDied
 from cqc.conformance._seed import examples_of
 from cqc.conformance._values import MISSING, Variables, at_path, show
 
@@ -192,6 +192,8 @@ def run_case(case: Case, executor: Executor, target: str, server: str | None = N
                     raise _StepFailed(problems)
                 outcome = outcomes[0]
             _capture(step, outcome, variables)
+        except ExecutorDied:
+            raise
         except _StepFailed as failed:
             result.status = "failed"
             result.problems = [f"{label}: {p}" if label else p for p in failed.problems]

@@ -7,6 +7,8 @@ the ``testdata/examples`` directory of a CQC checkout (``$CQC_TESTDATA`` or foun
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
 import os
 from functools import cache
@@ -28,16 +30,18 @@ def _testdata_examples() -> Path | None:
     return None
 
 
-def _packaged() -> Any | None:
-    try:
-        from cqc.testing import seed
-    except ImportError:
-        return None
-    try:
-        seed.types()  # the bundle is generated (nox -s generate): absent in a bare checkout
-    except (OSError, ValueError):
-        return None
-    return seed
+@cache
+def _packaged() -> dict[str, dict[str, Json]] | None:
+    """The bundle of ``cqc.testing.seed`` (``examples.json``: {type: {name: example}}), read without importing
+    ``cqc.testing`` (which starts nothing but imports the whole server); None when not installed or generated."""
+    spec = importlib.util.find_spec("cqc.testing")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        bundle = Path(location) / "seed" / "examples.json"
+        if bundle.is_file():
+            loaded: dict[str, dict[str, Json]] = json.loads(bundle.read_text(encoding="utf-8"))
+            return loaded
+    return None
 
 
 def example(ref: str) -> Json:
@@ -45,11 +49,9 @@ def example(ref: str) -> Json:
     type_name, _, name = ref.partition("/")
     if not type_name or not name:
         raise KeyError(f"bad $example reference {ref!r}: want '<full message name>/<example name>'")
-    seed = _packaged()
-    if seed is not None:
-        found = seed.examples(type_name)
-        if name in found:
-            return found[name]
+    found = (_packaged() or {}).get(type_name, {})
+    if name in found:
+        return copy.deepcopy(found[name])
     base = _testdata_examples()
     path = base / type_name / f"{name}.json" if base is not None else None
     if path is None or not path.is_file():
@@ -59,11 +61,9 @@ def example(ref: str) -> Json:
 
 def examples_of(type_name: str) -> list[Json]:
     """Every example of ``type_name`` (canonical JSON), in name order."""
-    seed = _packaged()
-    if seed is not None:
-        found = seed.examples(type_name)
-        if found:
-            return list(found.values())
+    found = (_packaged() or {}).get(type_name, {})
+    if found:
+        return [copy.deepcopy(found[name]) for name in sorted(found)]
     base = _testdata_examples()
     folder = base / type_name if base is not None else None
     if folder is None or not folder.is_dir():
