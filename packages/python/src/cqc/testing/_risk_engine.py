@@ -6,14 +6,10 @@ The behaviour is specified in testdata/interop/README.md ("RiskEngine"); the Go 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 import hashlib
-import hmac
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -26,6 +22,8 @@ from google.protobuf.message import Message
 
 from cqc.assets.v1 import quality_flag_pb2
 from cqc.events.v1 import risk_events_pb2
+from cqc.kit.errors import error
+from cqc.kit.pagination import PageTokens
 from cqc.markets.v1 import market_data_pb2, market_pb2
 from cqc.portfolio.v1 import exposure_pb2, portfolio_pb2, risk_pb2
 from cqc.services.v1 import risk_engine_pb2 as pb
@@ -40,7 +38,7 @@ from cqc.testing._errors import (
     not_found,
     validation_failed,
 )
-from cqc.testing._store import DEFAULT_PAGE_SIZE, Store, load_examples, new_ulid
+from cqc.testing._store import Store, load_examples, new_ulid
 from cqc.validation import ContractViolation, violations
 from cqc.venues.v1 import account_pb2, trading_pb2
 
@@ -97,60 +95,11 @@ def _dec(text: str) -> Decimal:
         return Decimal(0)
 
 
-# --- page tokens: base64url("<rpc>|<filters digest>|<last id>|<hmac>"), signed with a per-process key --------
-
-_TOKEN_KEY = os.urandom(32)
+_TOKENS = PageTokens()  # page and resume tokens: HMAC-signed with a per-process key (cqc.kit)
 
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
-
-
-def _sign(payload: str) -> str:
-    return hmac.new(_TOKEN_KEY, payload.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def encode_token(rpc: str, filters: str, last_id: str) -> str:
-    payload = f"{rpc}|{filters}|{last_id}"
-    return base64.urlsafe_b64encode(f"{payload}|{_sign(payload)}".encode()).decode().rstrip("=")
-
-
-def decode_token(rpc: str, filters: str, token: str) -> str:
-    """The last id of the previous page ("" without a token), or INVALID_ARGUMENT INVALID_PAGE_TOKEN for a token
-    that this server did not issue for this RPC with these filters."""
-    if not token:
-        return ""
-    try:
-        text = base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode("ascii")).decode("ascii")
-        payload, signature = text.rsplit("|", 1)
-        token_rpc, token_filters, last_id = payload.split("|")
-    except (UnicodeError, binascii.Error, ValueError):
-        token_rpc = token_filters = last_id = signature = payload = ""
-    if (
-        not payload
-        or not hmac.compare_digest(signature, _sign(payload))
-        or token_rpc != rpc
-        or token_filters != filters
-    ):
-        raise invalid_argument(
-            "INVALID_PAGE_TOKEN", f"page_token was not issued by {rpc} with the same filters, or was altered"
-        )
-    return last_id
-
-
-def paged(
-    items: list[M], id_of: Callable[[M], str], size: int, token: str, rpc: str, filters: str
-) -> tuple[list[M], str]:
-    """One page of ``items`` (in listing order) after the token's item."""
-    last_id = decode_token(rpc, filters, token)
-    start = 0
-    if last_id:
-        ids = [id_of(item) for item in items]
-        start = ids.index(last_id) + 1 if last_id in ids else len(items)
-    size = size or DEFAULT_PAGE_SIZE
-    chosen = items[start : start + size]
-    more = start + size < len(items)
-    return chosen, encode_token(rpc, filters, id_of(chosen[-1])) if more and chosen else ""
 
 
 # --- state -------------------------------------------------------------------------------------------------
@@ -344,11 +293,10 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
         if price is None and needs_price:
             price = _reference_price(store, order.market_id)
             if price is None:
-                raise ServiceError(
-                    grpc.StatusCode.UNAVAILABLE,
+                raise error(
                     "RISK_DATA_UNAVAILABLE",
                     f"no price of market {order.market_id} to value the order",
-                    {"missing": f"mark_price:{order.market_id}"},
+                    missing=f"mark_price:{order.market_id}",
                 )
         sign = Decimal(-1) if order.side == trading_pb2.SIDE_SELL else Decimal(1)
         if order.HasField("quantity"):
@@ -647,12 +595,6 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
         return copy
 
     def ListRiskLimits(self, request: pb.ListRiskLimitsRequest, context: Ctx) -> pb.ListRiskLimitsResponse:
-        filters = _digest(
-            request.portfolio_id if request.HasField("portfolio_id") else "-",
-            request.account_id if request.HasField("account_id") else "-",
-            str(request.enabled_only),
-        )
-
         def keep(limit: risk_pb2.RiskLimit) -> bool:
             if request.HasField("portfolio_id") and limit.portfolio_id != request.portfolio_id:
                 return False
@@ -662,9 +604,7 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
 
         with self.risk.lock:
             items = [limit for _, limit in sorted(self.risk.limits.items()) if keep(limit)]
-            chosen, token = paged(
-                items, lambda m: m.limit_id, request.page_size, request.page_token, "ListRiskLimits", filters
-            )
+            chosen, token = _TOKENS.page(items, request, lambda m: m.limit_id, ascending=False)
         return pb.ListRiskLimitsResponse(risk_limits=chosen, next_page_token=token)
 
     def CreateRiskLimit(self, request: pb.CreateRiskLimitRequest, context: Ctx) -> pb.CreateRiskLimitResponse:
@@ -745,12 +685,6 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
         statuses = set(request.statuses)
         since = _dt(request.since_time) if request.HasField("since_time") else None
         scope = request.scope if request.HasField("scope") else None
-        filters = _digest(
-            ",".join(str(s) for s in sorted(statuses)),
-            str(request.min_severity),
-            _scope_key(scope) if scope is not None else "-",
-            since.isoformat() if since is not None else "-",
-        )
 
         def keep(alert: risk_events_pb2.RiskAlert) -> bool:
             if statuses and alert.status not in statuses:
@@ -765,9 +699,7 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
                 key=lambda a: (a.trigger_time.seconds, a.trigger_time.nanos, a.alert_id),
                 reverse=True,
             )
-            chosen, token = paged(
-                items, lambda m: m.alert_id, request.page_size, request.page_token, "ListRiskAlerts", filters
-            )
+            chosen, token = _TOKENS.page(items, request, lambda m: m.alert_id, ascending=False)
         return pb.ListRiskAlertsResponse(risk_alerts=chosen, next_page_token=token)
 
     def AcknowledgeRiskAlert(
@@ -850,13 +782,10 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
         return sorted(found, key=lambda e: (-(_dec(e.gross_long) + _dec(e.gross_short)), e.exposure_id))
 
     def ListExposures(self, request: pb.ListExposuresRequest, context: Ctx) -> pb.ListExposuresResponse:
-        filters = _digest(_scope_key(request.scope), str(request.dimension))
         with self.risk.lock:
             self.risk.check_scope(request.scope)
             items = self._exposures(request.scope, request.dimension)
-            chosen, token = paged(
-                items, lambda m: m.exposure_id, request.page_size, request.page_token, "ListExposures", filters
-            )
+            chosen, token = _TOKENS.page(items, request, lambda m: m.exposure_id, ascending=False)
         return pb.ListExposuresResponse(exposures=chosen, next_page_token=token)
 
     def StreamExposures(self, request: pb.StreamExposuresRequest, context: Ctx) -> Iterator[pb.StreamExposuresResponse]:
@@ -913,27 +842,17 @@ def _refused_paths(mask: field_mask_pb2.FieldMask, cls: type[Message]) -> list[s
 
 
 def _resume_token(stream: str, filters: str, position: int) -> str:
-    payload = f"{stream}|{filters}|{position}"
-    return base64.urlsafe_b64encode(f"{payload}|{_sign(payload)}".encode()).decode().rstrip("=")
+    return _TOKENS.encode(str(position), rpc=f"stream:{stream}", filters=filters)
 
 
 def _resume_position(token: str, stream: str, filters: str, end: int) -> int:
     """The change-log position a resume token names; FAILED_PRECONDITION RESUME_TOKEN_EXPIRED when this stream
     with these filters did not issue it (or it is beyond the log)."""
     try:
-        text = base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode("ascii")).decode("ascii")
-        payload, signature = text.rsplit("|", 1)
-        kind, token_filters, position = payload.split("|")
-        value = int(position)
-    except (UnicodeError, binascii.Error, ValueError):
-        kind, token_filters, value, payload, signature = "", "", -1, "", ""
-    if (
-        not payload
-        or not hmac.compare_digest(signature, _sign(payload))
-        or kind != stream
-        or token_filters != filters
-        or not 0 <= value <= end
-    ):
+        value = int(_TOKENS.decode(token, rpc=f"stream:{stream}", filters=filters))
+    except (ServiceError, ValueError):
+        value = -1
+    if not 0 <= value <= end:
         raise failed_precondition(
             "RESUME_TOKEN_EXPIRED", f"resume_token was not issued by this {stream} stream with the same filters"
         )
