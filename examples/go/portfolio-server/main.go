@@ -2,7 +2,7 @@
 // CreatePortfolio, GetPortfolio, ListPortfolios and UpdatePortfolio, in memory. Every other Portfolio RPC
 // answers UNIMPLEMENTED.
 //
-//	go run ./portfolio-server -addr 127.0.0.1:50062
+//	go run . -addr 127.0.0.1:50062
 //	cqc-conformance --target 127.0.0.1:50062 --service Portfolio \
 //	    --rpcs CreatePortfolio,GetPortfolio,ListPortfolios,UpdatePortfolio
 //
@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -127,10 +128,17 @@ func newServer() *grpc.Server {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:50062", "listen address (port 0: a free one)")
+	portFile := flag.String("port-file", "", "write the bound port to this file once listening")
 	flag.Parse()
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *portFile != "" {
+		port := strconv.Itoa(lis.Addr().(*net.TCPAddr).Port)
+		if err := os.WriteFile(*portFile, []byte(port), 0o644); err != nil {
+			log.Fatal(err)
+		}
 	}
 	srv := newServer()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

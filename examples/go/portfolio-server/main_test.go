@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"net"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -20,9 +17,6 @@ import (
 	servicesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1"
 )
 
-// rpcs are the Portfolio RPCs this server implements: the suite cases that only call them must pass.
-const rpcs = "CreatePortfolio,GetPortfolio,ListPortfolios,UpdatePortfolio"
-
 func start(t *testing.T) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -35,29 +29,8 @@ func start(t *testing.T) string {
 	return lis.Addr().String()
 }
 
-// The service conformance suite (cqc-conformance, from the Python package) against this server: every
-// case that calls only the four RPCs above. `nox -s test-go` sets CQC_EXAMPLE_SUITE=required so that a
-// missing runner fails instead of skipping.
-func TestConformanceSuite(t *testing.T) {
-	python, err := exec.LookPath("python")
-	if err == nil {
-		err = exec.Command(python, "-c", "import cqc.conformance").Run()
-	}
-	if err != nil {
-		if os.Getenv("CQC_EXAMPLE_SUITE") == "required" {
-			t.Fatalf("no python with cqc.conformance on PATH: %v", err)
-		}
-		t.Skipf("no python with cqc.conformance on PATH (run under nox -s test-go): %v", err)
-	}
-	cmd := exec.Command(python, "-m", "cqc.conformance", "--target", start(t), "--service", "Portfolio", "--rpcs", rpcs)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "passed") || strings.Contains(string(out), "failed") {
-		t.Fatalf("cqc-conformance: %v\n%s", err, out)
-	}
-	t.Logf("%s", strings.TrimSpace(string(out)))
-}
-
-// The same behaviour called directly (no Python needed).
+// The service's behaviour called directly (no Python needed). The Portfolio suite's cases for the four RPCs
+// run against this same main.go in TestGuideRunsLiterally (guide_test.go).
 func TestPortfolioService(t *testing.T) {
 	conn, err := grpc.NewClient(start(t), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
