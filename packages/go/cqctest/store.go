@@ -54,6 +54,8 @@ type state struct {
 	trades []*marketsv1.Trade
 	feeds  marketDataFeeds // funding, open interest, liquidations, tickers, greeks, asset market data
 
+	portfolio portfolioState // portfolio.go: portfolios, allocations, positions, ledger
+
 	orders    map[string]*orderEntry // by order_id
 	nextSeq   int
 	requests  map[string]requestEntry // by request_id
@@ -146,6 +148,9 @@ func (s *state) seed(testdata string) error {
 	}
 	if err := load("cqc.markets.v1.Trade", func() proto.Message { return &marketsv1.Trade{} },
 		func(m proto.Message) { s.trades = append(s.trades, m.(*marketsv1.Trade)) }); err != nil {
+		return err
+	}
+	if err := s.portfolio.seed(load); err != nil {
 		return err
 	}
 	return s.feeds.seed(load)
