@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	assetsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/assets/v1"
 	marketsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
@@ -163,4 +165,28 @@ func TestDepositAddress(t *testing.T) {
 func depositHex(account, deployment string) string {
 	sum := sha256.Sum256([]byte(account + "|" + deployment))
 	return hex.EncodeToString(sum[:20])
+}
+
+func TestCreateAssetSetsOutputOnlyTimes(t *testing.T) {
+	reg := servicesv1.NewAssetRegistryClient(seededConn(t))
+	ctx := context.Background()
+	got, err := reg.GetAsset(ctx, &servicesv1.GetAssetRequest{AssetId: regUSDC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asset := got.GetAsset()
+	asset.AssetId, asset.Etag = "ast_01JE0000000000000000000TST", ""
+	asset.CreateTime = timestamppb.New(time.Unix(978307200, 0)) // output only: ignored on input
+	created, err := reg.CreateAsset(ctx, &servicesv1.CreateAssetRequest{Asset: asset})
+	if err != nil || created.GetAsset().GetCreateTime().GetSeconds() <= 978307200 ||
+		!created.GetAsset().GetUpdateTime().AsTime().Equal(created.GetAsset().GetCreateTime().AsTime()) {
+		t.Fatalf("create: %v %v", err, created)
+	}
+	changed := created.GetAsset()
+	changed.Name = "renamed"
+	updated, err := reg.UpdateAsset(ctx, &servicesv1.UpdateAssetRequest{Asset: changed, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"name"}}, Etag: changed.GetEtag()})
+	if err != nil || updated.GetAsset().GetName() != "renamed" ||
+		!updated.GetAsset().GetCreateTime().AsTime().Equal(changed.GetCreateTime().AsTime()) {
+		t.Fatalf("update: %v %v", err, updated)
+	}
 }

@@ -164,3 +164,19 @@ def test_deposit_address(channel: grpc.Channel) -> None:
         "NOT_FOUND_RESOURCE",
         {"deployment_id": "dep_01JDWETHETH000000000000000"},
     )
+
+
+def test_create_asset_sets_output_only_times(channel: grpc.Channel) -> None:
+    stub = asset_registry_pb2_grpc.AssetRegistryStub(channel)
+    asset = stub.GetAsset(pb.GetAssetRequest(asset_id=USDC)).asset
+    asset.asset_id = "ast_01JE0000000000000000000TST"
+    asset.ClearField("etag")
+    asset.create_time.FromSeconds(978307200)  # output only: ignored on input
+    created = stub.CreateAsset(pb.CreateAssetRequest(asset=asset)).asset
+    assert created.create_time.seconds > 978307200 and created.update_time == created.create_time
+    created.name = "renamed"
+    updated = stub.UpdateAsset(
+        pb.UpdateAssetRequest(asset=created, update_mask=field_mask_pb2.FieldMask(paths=["name"]), etag=created.etag)
+    ).asset
+    assert updated.name == "renamed" and updated.create_time == created.create_time
+    assert updated.update_time.ToNanoseconds() >= created.update_time.ToNanoseconds()

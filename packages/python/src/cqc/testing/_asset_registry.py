@@ -50,7 +50,8 @@ def _page(
 
 
 def _get(table: Table[M], request: Message, cls: type[M], resource_id: str) -> M:
-    return readable(table.get(resource_id), checked_mask(request, cls))
+    mask = checked_mask(request, cls)  # INVALID_READ_MASK before NOT_FOUND, as the Go server does
+    return readable(table.get(resource_id), mask)
 
 
 def _update(lock: threading.RLock, table: Table[M], resource: M, mask: field_mask_pb2.FieldMask, etag: str = "") -> M:

@@ -33,7 +33,8 @@ def _page(
 
 
 def _get(table: Table[M], request: Message, cls: type[M], resource_id: str) -> M:
-    return readable(table.get(resource_id), checked_mask(request, cls))
+    mask = checked_mask(request, cls)  # INVALID_READ_MASK before NOT_FOUND, as the Go server does
+    return readable(table.get(resource_id), mask)
 
 
 def _create(table: Table[M], resource: M) -> M:

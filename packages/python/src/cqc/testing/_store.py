@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,11 +243,12 @@ def _without_times(message: M) -> M:
 
 
 def _set_times(message: Message, *names: str) -> None:
-    """Sets the named google.protobuf.Timestamp fields the message has to now."""
+    """Sets the named google.protobuf.Timestamp fields the message has to one and the same now."""
+    now = time.time_ns()
     for name in names:
         field = message.DESCRIPTOR.fields_by_name.get(name)
         if field is not None and field.message_type is not None and field.message_type.full_name == TIMESTAMP:
-            getattr(message, name).GetCurrentTime()
+            getattr(message, name).FromNanoseconds(now)
 
 
 SEEDED = (
