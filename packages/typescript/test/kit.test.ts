@@ -15,22 +15,29 @@ import {
   ErrorReason,
   ErrorReasonSchema,
   GetPortfolioRequestSchema,
+  ListAllocationsRequestSchema,
   Portfolio,
 } from "../src/gen/cqc/services/v1/index.js";
 import { BadRequestSchema, ErrorInfoSchema } from "../src/gen/google/rpc/index.js";
 import {
+  applyUpdateMask,
+  checkCreate,
+  checkUpdateMask,
   clampPageSize,
   createValidationInterceptor,
   ERROR_DOMAIN,
   IdempotencyStore,
   newEventId,
   newId,
+  page,
   PageTokens,
   parseError,
   REQUEST_ID_HEADER,
   reasonSpec,
   serviceError,
+  stamp,
   validationError,
+  without,
 } from "../src/kit/index.js";
 import { violations } from "../src/validation.js";
 
@@ -228,11 +235,94 @@ describe("kit idempotency", () => {
   });
 });
 
+describe("kit resources: create, update masks, pages", () => {
+  const valid = (id: string, name = "p") =>
+    create(PortfolioSchema, {
+      portfolioId: id,
+      name,
+      owner: "desk:a",
+      reportingAssetId: "ast_01JDFVSD000000000000000000",
+      totalEquity: "0",
+      asOfTime: { seconds: 1n },
+    });
+
+  it("checkCreate: nothing stored, the same again (output-only ignored), different → ALREADY_EXISTS {id}", () => {
+    const id = newId("pfl");
+    const first = valid(id);
+    assert.equal(checkCreate(PortfolioSchema, undefined, first, "portfolio_id"), undefined);
+    const storedOne = valid(id);
+    stamp(PortfolioSchema, storedOne, new Date(), "create_time", "update_time");
+    assert.ok(storedOne.createTime !== undefined && storedOne.updateTime !== undefined);
+    assert.equal(without(PortfolioSchema, storedOne).createTime, undefined);
+    assert.deepEqual(checkCreate(PortfolioSchema, storedOne, first, "portfolio_id")?.createTime, storedOne.createTime);
+    assert.throws(
+      () => checkCreate(PortfolioSchema, storedOne, valid(id, "other"), "portfolio_id"),
+      (err: unknown) => {
+        const e = parseError(err);
+        return e.code === Code.AlreadyExists && e.reason === "ALREADY_EXISTS" && e.metadata.portfolio_id === id;
+      },
+    );
+  });
+
+  it("update masks: only masked fields written; unknown, immutable and output-only paths refused; result validated", () => {
+    const current = valid(newId("pfl"));
+    const patch = valid(current.portfolioId, "renamed");
+    patch.owner = "desk:not-written";
+    const updated = applyUpdateMask(PortfolioSchema, current, patch, ["name"], "portfolio", ["portfolio_id"]);
+    assert.equal(updated.name, "renamed");
+    assert.equal(updated.owner, "desk:a");
+    assert.equal(current.name, "p"); // stored is not changed
+    assert.throws(
+      () => checkUpdateMask(PortfolioSchema, ["name", "no_such_field", "portfolio_id", "create_time"], ["portfolio_id"]),
+      (err: unknown) => {
+        const e = parseError(err);
+        return e.reason === "INVALID_UPDATE_MASK" && e.metadata.paths === "no_such_field,portfolio_id,create_time";
+      },
+    );
+    patch.name = "";
+    assert.throws(
+      () => applyUpdateMask(PortfolioSchema, current, patch, ["name"], "portfolio"),
+      (err: unknown) => {
+        const e = parseError(err);
+        return e.reason === "VALIDATION_FAILED" && e.violations[0]?.field === "portfolio.name";
+      },
+    );
+  });
+
+  it("page: sorted items page by page with signed, filter-bound tokens", () => {
+    const tokens = new PageTokens();
+    const items = ["a", "b", "c", "d", "e"];
+    const request = (pageSize: number, pageToken: string, portfolioId = "") =>
+      create(ListAllocationsRequestSchema, { pageSize, pageToken, portfolioId });
+    const seen: string[] = [];
+    let token = "";
+    do {
+      const p = page(tokens, "ListAllocations", ListAllocationsRequestSchema, request(2, token), items, (x) => x);
+      seen.push(...p.items);
+      token = p.nextPageToken;
+    } while (token !== "");
+    assert.deepEqual(seen, items);
+    const first = page(tokens, "ListAllocations", ListAllocationsRequestSchema, request(2, ""), items, (x) => x);
+    assert.equal(page(tokens, "ListAllocations", ListAllocationsRequestSchema, request(0, ""), items, (x) => x).items.length, 5);
+    rejects(
+      () => page(tokens, "ListAllocations", ListAllocationsRequestSchema, request(2, first.nextPageToken, newId("pfl")), items, (x) => x),
+      "INVALID_PAGE_TOKEN",
+      Code.InvalidArgument,
+    );
+    rejects(
+      () => page(tokens, "ListPortfolios", ListAllocationsRequestSchema, request(2, first.nextPageToken), items, (x) => x),
+      "INVALID_PAGE_TOKEN",
+      Code.InvalidArgument,
+    );
+  });
+});
+
 describe("kit validation interceptor (connect-node, gRPC over HTTP/2)", () => {
   let server: http2.Http2Server;
   let client: ReturnType<typeof createClient<typeof Portfolio>>;
   let handled = 0;
   const sessions = new Set<http2.ServerHttp2Session>();
+  const internal: string[] = [];
 
   before(async () => {
     const routes = (router: ConnectRouter) =>
@@ -246,12 +336,19 @@ describe("kit validation interceptor (connect-node, gRPC over HTTP/2)", () => {
           }
           return { portfolio: create(PortfolioSchema, { portfolioId: req.portfolioId, name: "p" }) };
         },
+        getAllocation() {
+          throw new Error("secret database detail");
+        },
         async *streamPositions() {
           handled++;
           yield { isSnapshot: true, snapshotComplete: true };
         },
       });
-    server = http2.createServer(connectNodeAdapter({ routes, interceptors: [createValidationInterceptor()] }));
+    const interceptor = createValidationInterceptor({
+      trailers: { "x-cqc-server": "kit-test" },
+      onInternalError: (_error, id) => internal.push(id),
+    });
+    server = http2.createServer(connectNodeAdapter({ routes, interceptors: [interceptor] }));
     server.on("session", (session) => sessions.add(session));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
@@ -294,18 +391,35 @@ describe("kit validation interceptor (connect-node, gRPC over HTTP/2)", () => {
   it("passes valid requests, echoes x-cqc-request-id, and carries handler errors as they are", async () => {
     const id = newId("pfl").replace(/.$/, "1");
     let echoed: string | null = null;
+    let server: string | null = null;
     const ok = await client.getPortfolio(
       { portfolioId: id },
-      { headers: { [REQUEST_ID_HEADER]: "req-42" }, onHeader: (h) => (echoed = h.get(REQUEST_ID_HEADER)) },
+      {
+        headers: { [REQUEST_ID_HEADER]: "req-42" },
+        onHeader: (h) => (echoed = h.get(REQUEST_ID_HEADER)),
+        onTrailer: (t) => (server = t.get("x-cqc-server")),
+      },
     );
     assert.equal(ok.portfolio?.portfolioId, id);
     assert.equal(echoed, "req-42");
+    assert.equal(server, "kit-test");
     const missing = id.replace(/.$/, "0");
     await assert.rejects(client.getPortfolio({ portfolioId: missing }), (err: unknown) => {
       const e = parseError(err);
       assert.equal(e.code, Code.NotFound);
       assert.equal(e.reason, "NOT_FOUND_RESOURCE");
       assert.deepEqual(e.metadata, { portfolio_id: missing });
+      return true;
+    });
+  });
+
+  it("answers an unexpected error with INTERNAL and a correlation id, not the error's text", async () => {
+    await assert.rejects(client.getAllocation({ allocationId: newId("alc") }), (err: unknown) => {
+      const e = parseError(err);
+      assert.equal(e.code, Code.Internal);
+      assert.doesNotMatch(e.message, /secret/);
+      assert.equal(e.message, `internal error (correlation_id=${internal[0]})`);
+      assert.match(internal[0] ?? "", /^[0-9a-f]{32}$/);
       return true;
     });
   });

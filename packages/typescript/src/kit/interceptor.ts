@@ -7,7 +7,7 @@
  * ```
  */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { violations } from "../validation.js";
 import { validationError } from "./errors.js";
 
@@ -20,16 +20,29 @@ export interface ValidationInterceptorOptions {
   readonly packages?: readonly string[];
   /** Echo `x-cqc-request-id` in the response headers (and the metadata of an error). Default true. */
   readonly echoRequestId?: boolean;
+  /** Trailers added to every response, OK or error (e.g. `{ "x-cqc-server": "my-service" }`). */
+  readonly trailers?: Readonly<Record<string, string>>;
+  /**
+   * Where an unexpected error (anything but a ConnectError) is reported; the client gets INTERNAL
+   * "internal error (correlation_id=<32 hex>)" without the error's text. Default: console.error.
+   */
+  readonly onInternalError?: (error: unknown, correlationId: string, procedure: string) => void;
 }
 
 /**
  * An interceptor that validates every request message (unary and streaming) before the handler sees it: a
  * broken rule answers INVALID_ARGUMENT VALIDATION_FAILED with ErrorInfo and a `google.rpc.BadRequest` (one
- * field violation per rule: field path, `reason` = rule id). It also echoes `x-cqc-request-id`.
+ * field violation per rule: field path, `reason` = rule id). It also echoes `x-cqc-request-id`, adds the
+ * configured trailers, and answers an unexpected (non-Connect) error with INTERNAL and a correlation id
+ * instead of the error's own text.
  */
 export function createValidationInterceptor(options: ValidationInterceptorOptions = {}): Interceptor {
   const packages = options.packages ?? ["cqc."];
   const echo = options.echoRequestId ?? true;
+  const trailers = Object.entries(options.trailers ?? {});
+  const onInternal =
+    options.onInternalError ??
+    ((error: unknown, id: string, procedure: string) => console.error(`${procedure} failed (correlation_id=${id})`, error));
   const check = <Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): void => {
     if (!packages.some((p) => schema.typeName.startsWith(p))) return;
     const broken = violations(schema, message);
@@ -39,6 +52,19 @@ export function createValidationInterceptor(options: ValidationInterceptorOption
   };
   return (next) => async (req) => {
     const requestId = echo ? req.header.get(REQUEST_ID_HEADER) : null;
+    const failure = (error: unknown): ConnectError => {
+      let answer: ConnectError;
+      if (error instanceof ConnectError) {
+        answer = error;
+      } else {
+        const id = crypto.randomUUID().replaceAll("-", "");
+        onInternal(error, id, `${req.service.typeName}/${req.method.name}`);
+        answer = new ConnectError(`internal error (correlation_id=${id})`, Code.Internal);
+      }
+      if (requestId !== null) answer.metadata.set(REQUEST_ID_HEADER, requestId);
+      for (const [key, value] of trailers) answer.metadata.set(key, value);
+      return answer;
+    };
     try {
       let res;
       if (req.stream) {
@@ -58,12 +84,21 @@ export function createValidationInterceptor(options: ValidationInterceptorOption
       if (requestId !== null) {
         res.header.set(REQUEST_ID_HEADER, requestId);
       }
+      for (const [key, value] of trailers) res.trailer.set(key, value);
+      if (res.stream) {
+        const output = res.message;
+        async function* mapped() {
+          try {
+            yield* output;
+          } catch (error) {
+            throw failure(error);
+          }
+        }
+        return { ...res, message: mapped() };
+      }
       return res;
     } catch (error) {
-      if (requestId !== null && error instanceof ConnectError) {
-        error.metadata.set(REQUEST_ID_HEADER, requestId);
-      }
-      throw error;
+      throw failure(error);
     }
   };
 }
