@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crypto-quant/cqc/packages/go/cqckit"
 	marketsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
 	servicesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1"
 	venuesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
@@ -736,7 +737,9 @@ func (g *venueGateway) ListOrders(_ context.Context, req *servicesv1.ListOrdersR
 	g.s.mu.RUnlock()
 	sort.Slice(found, func(i, j int) bool { return found[i].seq > found[j].seq }) // newest first
 	// The token is the last order_id returned; its position in the newest-first list is where the next page starts.
-	after, err := decodeToken(req.GetPageToken())
+	// It is bound to this RPC and its filters: another listing's token is INVALID_PAGE_TOKEN.
+	filters := cqckit.FilterDigest(req)
+	after, err := pageTokens.Decode("ListOrders", filters, req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -749,7 +752,7 @@ func (g *venueGateway) ListOrders(_ context.Context, req *servicesv1.ListOrdersR
 			}
 		}
 		if start < 0 {
-			return nil, newError(codes.InvalidArgument, "INVALID_PAGE_TOKEN", map[string]string{"page_token": req.GetPageToken()},
+			return nil, newError(codes.InvalidArgument, "INVALID_PAGE_TOKEN", nil,
 				"page_token %q does not name an order of this listing", req.GetPageToken())
 		}
 	}
@@ -770,7 +773,7 @@ func (g *venueGateway) ListOrders(_ context.Context, req *servicesv1.ListOrdersR
 		resp.Orders = append(resp.Orders, o)
 	}
 	if end < len(found) {
-		resp.NextPageToken = encodeToken(found[end-1].order.GetOrderId())
+		resp.NextPageToken = pageTokens.Encode("ListOrders", filters, found[end-1].order.GetOrderId())
 	}
 	return resp, nil
 }

@@ -20,7 +20,7 @@ Json = Any
 
 STEP_KEYS = {"call", "kind", "request", "headers", "deadline_ms", "repeat", "expect", "capture", "description"}
 CASE_KEYS = {"name", "seed", "description", "steps"}
-SUITE_KEYS = {"service", "description", "cases"}
+SUITE_KEYS = {"service", "description", "definitions", "cases"}  # definitions: YAML anchors, not read
 EXPECT_KEYS = {
     "code",
     "error_reason",

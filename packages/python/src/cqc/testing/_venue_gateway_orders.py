@@ -518,7 +518,8 @@ class OrderEntryMixin:
             )
 
         orders = sorted((o for o in self.store.orders.all() if keep(o)), key=_newest_first)
-        chosen, token = page(orders, ORDER, request.page_size, request.page_token, ascending_ids=False)
+        # Tokens are bound to this RPC and its filters: another listing's token is INVALID_PAGE_TOKEN.
+        chosen, token = page(orders, ORDER, request.page_size, request.page_token, ascending_ids=False, request=request)
         masked = [_masked(o, mask) for o in chosen]
         # A page never exceeds the 4 MiB default: end it early, the token continuing after the last order sent.
         size, cut = 0, len(masked)
@@ -529,7 +530,7 @@ class OrderEntryMixin:
                 break
         if cut < len(masked):
             masked = masked[:cut]
-            token = encode_page_token(chosen[cut - 1].order_id)
+            token = encode_page_token(chosen[cut - 1].order_id, request)
         return pb.ListOrdersResponse(orders=masked, next_page_token=token)
 
     def StreamOrders(self, request: pb.StreamOrdersRequest, context: Ctx) -> Iterator[pb.StreamOrdersResponse]:
