@@ -1,7 +1,7 @@
-"""A minimal Portfolio service built on cqc.kit: CreatePortfolio, GetPortfolio, ListPortfolios and
+r"""A minimal Portfolio service built on cqc.kit: CreatePortfolio, GetPortfolio, ListPortfolios and
 UpdatePortfolio, in memory. Every other Portfolio RPC answers UNIMPLEMENTED.
 
-    pip install "cqc-contracts[server]"
+    pip install "cqc-contracts[server,conformance]"
     python server.py --port 50061
     cqc-conformance --target 127.0.0.1:50061 --service Portfolio \
         --rpcs CreatePortfolio,GetPortfolio,ListPortfolios,UpdatePortfolio
@@ -80,7 +80,8 @@ class Portfolios(portfolio_pb2_grpc.PortfolioServicer):
 
 def serve(port: int) -> tuple[grpc.Server, int]:
     """Starts the server on 127.0.0.1:port (0: a free port); returns it and the port."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=[ValidationInterceptor()])
+    interceptor = ValidationInterceptor(server_name="python-example")  # x-cqc-server: python-example
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=[interceptor])
     portfolio_pb2_grpc.add_PortfolioServicer_to_server(Portfolios(), server)  # type: ignore[abstract]
     enable_health(server, [SERVICE])
     enable_reflection(server, [SERVICE])

@@ -36,6 +36,7 @@ from cqc.validation import size_violations, violations
 
 __all__ = [
     "REQUEST_ID_HEADER",
+    "SERVER_TRAILER",
     "Call",
     "ValidationInterceptor",
     "check_request",
@@ -45,6 +46,8 @@ __all__ = [
 
 REQUEST_ID_HEADER = "x-cqc-request-id"
 """The request header a client sets to correlate a call; servers echo it in the initial metadata."""
+SERVER_TRAILER = "x-cqc-server"
+"""The trailer naming the implementation that answered (``python`` and ``go`` for the reference servers)."""
 
 _log = logging.getLogger("cqc.kit")
 
@@ -97,12 +100,16 @@ class Call:
 
 
 class ValidationInterceptor(grpc.ServerInterceptor):
-    """The kit's server interceptor (module docstring). ``trailers`` go on every answer; ``validate=False``
-    keeps the error mapping and request-id echo without validation. Subclasses may override
-    :meth:`serve_stream` to wrap server-streaming handlers (limits, lifetimes)."""
+    """The kit's server interceptor (module docstring). ``server_name`` is sent in the ``x-cqc-server``
+    trailer of every answer (as the reference servers do; the conformance suite checks it is there) and
+    ``trailers`` are added too; ``validate=False`` keeps the error mapping and request-id echo without
+    validation. Subclasses may override :meth:`serve_stream` to wrap server-streaming handlers."""
 
-    def __init__(self, *, trailers: Sequence[tuple[str, str]] = (), validate: bool = True) -> None:
-        self.trailers = tuple(trailers)
+    def __init__(
+        self, *, server_name: str | None = None, trailers: Sequence[tuple[str, str]] = (), validate: bool = True
+    ) -> None:
+        named = ((SERVER_TRAILER, server_name),) if server_name else ()
+        self.trailers = (*named, *trailers)
         self.validate = validate
 
     def serve_stream(
