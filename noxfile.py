@@ -345,7 +345,11 @@ def test_typescript(session: nox.Session) -> None:
         # The conformance corpus runs in the `conformance` session (all three languages, cross-checked).
         unit_tests = sorted(str(p.relative_to(TS_PKG)) for p in (TS_PKG / "test").glob("*.test.ts"))
         unit_tests.remove("test/conformance.test.ts")
-        session.run("node", "--import", "tsx", "--test", *unit_tests, external=True)
+        # test/kit-guide.test.ts runs the Portfolio suite (cqc.conformance, from the shared Python environment on
+        # PATH) against the README's TypeScript example server; required here, so that it never skips silently.
+        _python_env(session)
+        env = {"CQC_EXAMPLE_SUITE": "required"}
+        session.run("node", "--import", "tsx", "--test", *unit_tests, external=True, env=env)
 
 
 # `test` runs its sessions in two lanes at once (the machine has two cores and most sessions use one). A lane

@@ -2,9 +2,10 @@
 // CreatePortfolio, GetPortfolio, ListPortfolios and UpdatePortfolio, in memory (every other Portfolio RPC
 // answers UNIMPLEMENTED). gRPC over HTTP/2 without TLS (connect-node also serves Connect and gRPC-Web there).
 //
-//   npx tsx server.ts --addr 127.0.0.1:50063
+//   node --import tsx server.ts --addr 127.0.0.1:50063     (--port-file FILE: writes the bound port to FILE)
 //   cqc-conformance --target 127.0.0.1:50063 --service Portfolio \
 //       --rpcs CreatePortfolio,GetPortfolio,ListPortfolios,UpdatePortfolio
+import { writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
@@ -73,13 +74,16 @@ function routes(router: ConnectRouter): void {
   });
 }
 
-const { values } = parseArgs({ options: { addr: { type: "string", default: "127.0.0.1:50063" } } });
+const { values } = parseArgs({
+  options: { addr: { type: "string", default: "127.0.0.1:50063" }, "port-file": { type: "string" } },
+});
 const [host, port] = [values.addr.slice(0, values.addr.lastIndexOf(":")), Number(values.addr.split(":").pop())];
 const interceptors = [createValidationInterceptor({ trailers: { "x-cqc-server": "typescript-example" } })];
 const server = http2.createServer(connectNodeAdapter({ routes, interceptors }));
 server.listen(port, host, () => {
   const { address, port: bound } = server.address() as AddressInfo;
   console.log(`Portfolio listening on ${address}:${bound}`);
+  if (values["port-file"] !== undefined) writeFileSync(values["port-file"], String(bound));
 });
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
