@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -15,6 +16,7 @@ import (
 
 	cqc "github.com/crypto-quant/cqc/packages/go"
 	"github.com/crypto-quant/cqc/packages/go/cqckit"
+	"github.com/crypto-quant/cqc/packages/go/cqctest"
 	portfoliov1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
 	servicesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1"
 	venuesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
@@ -289,4 +291,29 @@ func TestRiskAlertsAndExposures(t *testing.T) {
 	_, err = risk.ListExposures(ctx, &servicesv1.ListExposuresRequest{Scope: &servicesv1.RiskScope{Id: &servicesv1.RiskScope_AccountId{AccountId: cqckit.NewID("acc")}},
 		Dimension: portfoliov1.ExposureDimension_EXPOSURE_DIMENSION_ASSET})
 	errorInfo(t, err, codes.NotFound, "NOT_FOUND_ACCOUNT")
+}
+
+func TestRiskSeedFromEmbeddedBundle(t *testing.T) {
+	srv, err := cqctest.Start(context.Background(), cqctest.Options{}) // no testdata: the embedded seed data
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	risk, ctx := servicesv1.NewRiskEngineClient(conn), context.Background()
+	fund := &servicesv1.RiskScope{Id: &servicesv1.RiskScope_PortfolioId{PortfolioId: riskFund}}
+	listed, err := risk.ListExposures(ctx, &servicesv1.ListExposuresRequest{Scope: fund, Dimension: portfoliov1.ExposureDimension_EXPOSURE_DIMENSION_UNDERLYING})
+	if err != nil || len(listed.GetExposures()) != 1 {
+		t.Fatalf("exposures: %v %v", listed, err)
+	}
+	if _, err := risk.GetRiskLimit(ctx, &servicesv1.GetRiskLimitRequest{LimitId: "lim_01JDBNBTCPERPN0T10NA100000"}); err != nil {
+		t.Errorf("seeded limit: %v", err)
+	}
+	if _, err := risk.GetRiskAlert(ctx, &servicesv1.GetRiskAlertRequest{AlertId: "alr_01JDDEPEGVSDC0000000000000"}); err != nil {
+		t.Errorf("seeded alert: %v", err)
+	}
 }
