@@ -263,6 +263,8 @@ class _Portfolio(portfolio_pb2_grpc.PortfolioServicer):
             raise RuntimeError("secret detail")
         if request.portfolio_id.endswith("2"):
             raise NotImplementedError
+        if request.portfolio_id.endswith("3"):
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "the handler's own status")
         raise errors.error("NOT_FOUND_RESOURCE", "no portfolio", portfolio_id=request.portfolio_id)
 
     def StreamPositions(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
@@ -406,3 +408,69 @@ def test_check_create_is_idempotent_by_id() -> None:
     with pytest.raises(errors.ServiceError) as caught:
         resources.check_create(stored, _portfolio(name="Other"), "portfolio_id")
     assert (caught.value.code, caught.value.metadata) == (grpc.StatusCode.ALREADY_EXISTS, {"portfolio_id": PID})
+
+
+def test_interceptor_keeps_a_status_the_handler_aborted_with(stub: portfolio_pb2_grpc.PortfolioStub) -> None:
+    failed = _call_error(stub.GetPortfolio, portfolio_pb2.GetPortfolioRequest(portfolio_id=PID[:-1] + "3"), timeout=5)
+    parsed = errors.parse(failed)
+    assert (parsed.code, parsed.message) == (grpc.StatusCode.PERMISSION_DENIED, "the handler's own status")
+
+
+# --- the asyncio interceptor ---------------------------------------------------------------------------------
+
+
+class _AsyncPortfolio(portfolio_pb2_grpc.PortfolioServicer):
+    async def GetPortfolio(self, request: Any, context: Any) -> Any:
+        if request.portfolio_id.endswith("1"):
+            raise RuntimeError("secret")
+        if request.portfolio_id.endswith("3"):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "own")
+        raise errors.error("NOT_FOUND_RESOURCE", "no portfolio", portfolio_id=request.portfolio_id)
+
+    async def StreamPositions(self, request: Any, context: Any) -> Any:
+        yield portfolio_pb2.StreamPositionsResponse(snapshot_complete=True, resume_token="t1")
+        raise errors.error("RESUME_TOKEN_EXPIRED", "gone")
+
+
+def test_async_interceptor() -> None:
+    import asyncio
+
+    async def scenario() -> None:
+        aio_server = grpc.aio.server(interceptors=[server.AsyncValidationInterceptor(server_name="kit-aio")])
+        portfolio_pb2_grpc.add_PortfolioServicer_to_server(_AsyncPortfolio(), aio_server)  # type: ignore[abstract]
+        port = aio_server.add_insecure_port("127.0.0.1:0")
+        await aio_server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = portfolio_pb2_grpc.PortfolioStub(channel)
+                outcomes = []
+                for pid in ("nope", PID, PID[:-1] + "1", PID[:-1] + "3"):
+                    call = stub.GetPortfolio(
+                        portfolio_pb2.GetPortfolioRequest(portfolio_id=pid), metadata=[("x-cqc-request-id", "r1")]
+                    )
+                    with pytest.raises(grpc.RpcError) as caught:
+                        await call
+                    outcomes.append(errors.parse(caught.value))
+                    if pid == PID:
+                        assert ("x-cqc-request-id", "r1") in [tuple(m) for m in await call.initial_metadata()]
+                        assert ("x-cqc-server", "kit-aio") in [tuple(m) for m in await call.trailing_metadata()]
+                assert [(o.code, o.reason) for o in outcomes] == [
+                    (grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION_FAILED"),
+                    (grpc.StatusCode.NOT_FOUND, "NOT_FOUND_RESOURCE"),
+                    (grpc.StatusCode.INTERNAL, ""),
+                    (grpc.StatusCode.PERMISSION_DENIED, ""),
+                ]
+                assert outcomes[0].rule_ids == ("cqc.id",) and outcomes[1].metadata == {"portfolio_id": PID}
+                assert "correlation_id=" in outcomes[2].message and "secret" not in outcomes[2].message
+                stream = stub.StreamPositions(
+                    portfolio_pb2.StreamPositionsRequest(account_ids=["acc_01JDBNSP0TMA1N000000000000"])
+                )
+                first: Any = await stream.read()
+                assert first.snapshot_complete
+                with pytest.raises(grpc.RpcError) as caught:
+                    await stream.read()
+                assert errors.parse(caught.value).reason == "RESUME_TOKEN_EXPIRED"
+        finally:
+            await aio_server.stop(None)
+
+    asyncio.run(scenario())

@@ -23,12 +23,14 @@ Deadlines: gRPC propagates the client's deadline; a handler that waits on someth
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import grpc
+import grpc.aio
 from google.protobuf.message import Message
 
 from cqc.kit.errors import ServiceError, validation_error
@@ -37,6 +39,7 @@ from cqc.validation import size_violations, violations
 __all__ = [
     "REQUEST_ID_HEADER",
     "SERVER_TRAILER",
+    "AsyncValidationInterceptor",
     "Call",
     "ValidationInterceptor",
     "check_request",
@@ -85,18 +88,37 @@ class Call:
 
     def fail(self, error: BaseException) -> NoReturn:
         """Aborts the call: a ServiceError with its rich status, NotImplementedError as UNIMPLEMENTED,
-        anything else as INTERNAL with a correlation id (logged with the exception on ``cqc.kit``)."""
-        if not isinstance(error, ServiceError):
-            if self.trailers:
-                self.context.set_trailing_metadata(self.trailers)
-            if isinstance(error, NotImplementedError):
-                self.context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{self.method} is not implemented here")
-            correlation_id = uuid.uuid4().hex
-            _log.error("%s failed (correlation_id=%s)", self.method, correlation_id, exc_info=error)
-            self.context.abort(grpc.StatusCode.INTERNAL, f"internal error (correlation_id={correlation_id})")
+        anything else as INTERNAL with a correlation id (logged with the exception on ``cqc.kit``). A
+        handler that aborted the call itself (``context.abort``) keeps its status."""
+        if _handler_aborted(self.context, error):
+            raise error
+        code, details, trailers = _failure(self.method, error, self.trailers)
+        self.context.set_trailing_metadata(trailers)
+        self.context.abort(code, details)
+
+
+def _handler_aborted(context: Any, error: BaseException) -> bool:
+    code = getattr(context, "code", None)
+    chosen = code() if callable(code) else None
+    return (
+        isinstance(chosen, grpc.StatusCode)
+        and chosen is not grpc.StatusCode.OK
+        and not isinstance(error, (ServiceError, NotImplementedError))
+    )
+
+
+def _failure(
+    method: str, error: BaseException, trailers: tuple[tuple[str, str], ...]
+) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]:
+    """The status code, message and trailing metadata that answer a failed call."""
+    if isinstance(error, ServiceError):
         status = error.to_status()
-        self.context.set_trailing_metadata((*status.trailing_metadata, *self.trailers))
-        self.context.abort(status.code, status.details)
+        return status.code, status.details, (*status.trailing_metadata, *trailers)
+    if isinstance(error, NotImplementedError):
+        return grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented here", trailers
+    correlation_id = uuid.uuid4().hex
+    _log.error("%s failed (correlation_id=%s)", method, correlation_id, exc_info=error)
+    return grpc.StatusCode.INTERNAL, f"internal error (correlation_id={correlation_id})", trailers
 
 
 class ValidationInterceptor(grpc.ServerInterceptor):
@@ -159,6 +181,80 @@ class ValidationInterceptor(grpc.ServerInterceptor):
                     return unary(request, context)
                 except Exception as error:  # every failure becomes a status
                     call.fail(error)
+
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                serve_unary, handler.request_deserializer, handler.response_serializer
+            )
+        result: grpc.RpcMethodHandler[_Req, _Resp] = wrapped
+        return result
+
+
+class AsyncValidationInterceptor(grpc.aio.ServerInterceptor):
+    """:class:`ValidationInterceptor` for ``grpc.aio`` servers (handlers are coroutines or async
+    generators): the same request-id echo, validation and error mapping."""
+
+    def __init__(
+        self, *, server_name: str | None = None, trailers: Sequence[tuple[str, str]] = (), validate: bool = True
+    ) -> None:
+        named = ((SERVER_TRAILER, server_name),) if server_name else ()
+        self.trailers = (*named, *trailers)
+        self.validate = validate
+
+    async def _begin(self, context: grpc.aio.ServicerContext[Any, Any], request: object) -> None:
+        echo = tuple((k, v) for k, v in (context.invocation_metadata() or ()) if k == REQUEST_ID_HEADER)
+        if echo:
+            await context.send_initial_metadata(echo[:1])
+        if self.trailers:
+            context.set_trailing_metadata(self.trailers)
+        if self.validate:
+            check_request(request)
+
+    async def _fail(self, context: grpc.aio.ServicerContext[Any, Any], method: str, error: BaseException) -> NoReturn:
+        if isinstance(error, grpc.aio.AbortError) or _handler_aborted(context, error):
+            raise error
+        code, details, trailers = _failure(method, error, self.trailers)
+        context.set_trailing_metadata(trailers)
+        await context.abort(code, details)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Req, _Resp] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[_Req, _Resp] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_streaming:
+            return handler
+        method = handler_call_details.method
+        wrapped: Any
+        if handler.response_streaming:
+            stream: Any = handler.unary_stream
+
+            async def serve_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                try:
+                    await self._begin(context, request)
+                    produced = stream(request, context)
+                    if inspect.isasyncgen(produced) or hasattr(produced, "__aiter__"):
+                        async for item in produced:
+                            yield item
+                    else:
+                        for item in produced:
+                            yield item
+                except Exception as error:  # every failure becomes a status
+                    await self._fail(context, method, error)
+
+            wrapped = grpc.unary_stream_rpc_method_handler(
+                serve_stream, handler.request_deserializer, handler.response_serializer
+            )
+        else:
+            unary: Any = handler.unary_unary
+
+            async def serve_unary(request: Any, context: Any) -> Any:
+                try:
+                    await self._begin(context, request)
+                    answer = unary(request, context)
+                    return await answer if inspect.isawaitable(answer) else answer
+                except Exception as error:  # every failure becomes a status
+                    await self._fail(context, method, error)
 
             wrapped = grpc.unary_unary_rpc_method_handler(
                 serve_unary, handler.request_deserializer, handler.response_serializer
