@@ -1,7 +1,7 @@
-// grpc.health.v1.Health for the interop client. CQC generates no TypeScript for grpc/health/v1/health.proto
-// (it is not a CQC contract), so the service descriptor is built at runtime from a FileDescriptorProto that
-// mirrors https://github.com/grpc/grpc-proto/blob/master/grpc/health/v1/health.proto (same names, numbers
-// and types: that is all the wire format and the JSON mapping need).
+// grpc.health.v1.Health for the conformance executor (test/conformance-exec.ts). CQC generates no TypeScript
+// for grpc/health/v1/health.proto (it is not a CQC contract), so the service descriptor is built at runtime
+// from a FileDescriptorProto that mirrors https://github.com/grpc/grpc-proto/blob/master/grpc/health/v1/health.proto
+// (same names, numbers and types: that is all the wire format and the JSON mapping need).
 import { create, createFileRegistry, type DescService } from "@bufbuild/protobuf";
 import {
   FieldDescriptorProto_Label,
