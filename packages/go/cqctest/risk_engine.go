@@ -186,13 +186,21 @@ func metricLabel(m portfoliov1.RiskMetric) string {
 // know; the caller holds r.mu.
 func (r *riskEngine) checkScope(scope *servicesv1.RiskScope) error {
 	if id, ok := scope.GetId().(*servicesv1.RiskScope_PortfolioId); ok {
-		if !r.portfolios[id.PortfolioId] {
+		if !r.portfolios[id.PortfolioId] && !r.portfolioCreated(id.PortfolioId) {
 			return riskError(servicesv1.ErrorReason_ERROR_REASON_NOT_FOUND_RESOURCE, map[string]string{"portfolio_id": id.PortfolioId},
 				"no portfolio %q", id.PortfolioId)
 		}
 		return nil
 	}
 	return r.checkAccount(scope.GetAccountId())
+}
+
+// portfolioCreated reports whether the Portfolio service of this server stores the portfolio.
+func (r *riskEngine) portfolioCreated(id string) bool {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	_, ok := r.s.portfolio.portfolios[id]
+	return ok
 }
 
 func (r *riskEngine) checkAccount(accountID string) error {

@@ -317,3 +317,20 @@ func TestRiskSeedFromEmbeddedBundle(t *testing.T) {
 		t.Errorf("seeded alert: %v", err)
 	}
 }
+
+func TestRiskScopeOfCreatedPortfolio(t *testing.T) {
+	conn := start(t)
+	ctx := context.Background()
+	id := cqckit.NewID("pfl")
+	if _, err := servicesv1.NewPortfolioClient(conn).CreatePortfolio(ctx, &servicesv1.CreatePortfolioRequest{Portfolio: &portfoliov1.Portfolio{
+		PortfolioId: id, Name: "risk scope", Owner: "desk:risk", ReportingAssetId: usd, TotalEquity: "0", AsOfTime: timestamppb.Now(),
+	}}); err != nil {
+		t.Fatalf("CreatePortfolio: %v", err)
+	}
+	got, err := servicesv1.NewRiskEngineClient(conn).GetTradingState(ctx, &servicesv1.GetTradingStateRequest{
+		Scope: &servicesv1.RiskScope{Id: &servicesv1.RiskScope_PortfolioId{PortfolioId: id}},
+	})
+	if err != nil || got.GetState() != venuesv1.TradingState_TRADING_STATE_ACTIVE {
+		t.Fatalf("GetTradingState of a created portfolio: %v %v", got, err)
+	}
+}

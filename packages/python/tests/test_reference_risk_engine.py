@@ -15,8 +15,9 @@ from interop_client import error_details
 
 import cqc.testing
 from cqc.portfolio.v1 import exposure_pb2, risk_pb2
+from cqc.services.v1 import portfolio_pb2 as portfolio_service_pb2
+from cqc.services.v1 import portfolio_pb2_grpc, risk_engine_pb2_grpc, venue_gateway_pb2, venue_gateway_pb2_grpc
 from cqc.services.v1 import risk_engine_pb2 as pb
-from cqc.services.v1 import risk_engine_pb2_grpc, venue_gateway_pb2, venue_gateway_pb2_grpc
 from cqc.testing._store import new_ulid
 from cqc.validation import violations
 from cqc.venues.v1 import account_pb2, trading_pb2
@@ -339,3 +340,15 @@ def test_exposures(risk: risk_engine_pb2_grpc.RiskEngineStub) -> None:
             )
         )
     assert reason_of(unknown.value)[0] == "NOT_FOUND_ACCOUNT"
+
+
+def test_scope_of_created_portfolio(server: str, risk: risk_engine_pb2_grpc.RiskEngineStub) -> None:
+    with grpc.insecure_channel(server) as channel:
+        portfolios = portfolio_pb2_grpc.PortfolioStub(channel)
+        seeded = portfolios.GetPortfolio(portfolio_service_pb2.GetPortfolioRequest(portfolio_id=PORTFOLIO)).portfolio
+        seeded.portfolio_id = f"pfl_{new_ulid()}"
+        seeded.ClearField("create_time")
+        seeded.ClearField("update_time")
+        portfolios.CreatePortfolio(portfolio_service_pb2.CreatePortfolioRequest(portfolio=seeded))
+    got = risk.GetTradingState(pb.GetTradingStateRequest(scope=pb.RiskScope(portfolio_id=seeded.portfolio_id)))
+    assert got.state == account_pb2.TRADING_STATE_ACTIVE
