@@ -70,6 +70,15 @@ def test_filled_quantity_compared_exactly() -> None:
     assert ("", "order.filled_within_quantity") in rules(order)
 
 
+def test_position_increase_compared_exactly() -> None:
+    event = example("cqc.events.v1.PositionChanged/binance-btcusdt-perp-increased")
+    event.previous_quantity = "0.250"
+    event.quantity = "0.25000000000000000001"  # a real increase: as doubles the two are equal
+    assert ("", "position_changed.increased") not in rules(event)
+    event.quantity = "0.25000000000000000000"
+    assert ("", "position_changed.increased") in rules(event)
+
+
 def test_long_decimals_are_numbers_not_errors() -> None:
     order = example("cqc.venues.v1.Order/binance-btcusdt-limit-gtc-buy")
     order.quantity = "1" * 99
