@@ -6,11 +6,6 @@ package cqctest
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"math/big"
 	"slices"
@@ -25,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	cqc "github.com/crypto-quant/cqc/packages/go"
+	"github.com/crypto-quant/cqc/packages/go/cqckit"
 	portfoliov1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
 	servicesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1"
 	venuesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/venues/v1"
@@ -39,7 +35,7 @@ type portfolioState struct {
 	transactions map[string]*portfoliov1.Transaction
 	changes      []*portfoliov1.Position // every position change, in order (stream position = index + 1)
 	changed      chan struct{}           // closed and replaced on every change
-	signer       *tokenSigner
+	tokens       *cqckit.PageTokens      // page and resume tokens (signed, bound to the RPC and its filters)
 }
 
 func (p *portfolioState) init() {
@@ -49,7 +45,7 @@ func (p *portfolioState) init() {
 		p.positions = map[string]*portfoliov1.Position{}
 		p.transactions = map[string]*portfoliov1.Transaction{}
 		p.changed = make(chan struct{})
-		p.signer = newTokenSigner()
+		p.tokens = cqckit.NewPageTokens(nil)
 	}
 }
 
@@ -92,78 +88,26 @@ func (s *state) recordPosition(x *portfoliov1.Position) {
 	p.changed = make(chan struct{})
 }
 
-// tokenSigner makes opaque tokens: base64url(payload) "." base64url(HMAC-SHA256(key, payload)[:16]), with a
-// key per process.
-type tokenSigner struct{ key []byte }
-
-func newTokenSigner() *tokenSigner {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	return &tokenSigner{key: key}
-}
-
-func (g *tokenSigner) mac(raw []byte) []byte {
-	h := hmac.New(sha256.New, g.key)
-	h.Write(raw)
-	return h.Sum(nil)[:16]
-}
-
-func (g *tokenSigner) sign(payload string) string {
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString([]byte(payload)) + "." + enc.EncodeToString(g.mac([]byte(payload)))
-}
-
-// open returns the payload of a token this signer issued; ok is false for anything else.
-func (g *tokenSigner) open(token string) (string, bool) {
-	body, mac, found := strings.Cut(token, ".")
-	if !found {
-		return "", false
+// descendingPage is one page of items sorted by key descending (ListTransactions: newest first) after the
+// token's last key; the tokens are cqckit page tokens bound to the RPC and the request's filters.
+func descendingPage[T any](tokens *cqckit.PageTokens, rpc string, req proto.Message, items []T, key func(T) string, pageSize int32, pageToken string) ([]T, string, error) {
+	size, err := cqckit.ClampPageSize(pageSize)
+	if err != nil {
+		return nil, "", err
 	}
-	raw, err1 := base64.RawURLEncoding.DecodeString(body)
-	got, err2 := base64.RawURLEncoding.DecodeString(mac)
-	if err1 != nil || err2 != nil || !hmac.Equal(got, g.mac(raw)) {
-		return "", false
-	}
-	return string(raw), true
-}
-
-func digest(parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x1f")))
-	return hex.EncodeToString(sum[:])[:16]
-}
-
-func badPageToken() error {
-	return newError(codes.InvalidArgument, "INVALID_PAGE_TOKEN", nil,
-		"page_token was not issued by this RPC with the same filters")
-}
-
-// signedPage is one page of items (sorted by key, ascending or descending) after the token's last key.
-func signedPage[T any](g *tokenSigner, rpc, filters string, items []T, key func(T) string, size int32, token string, descending bool) ([]T, string, error) {
-	if size <= 0 {
-		size = defaultPageSize
+	filters := cqckit.FilterDigest(req)
+	last, err := tokens.Decode(rpc, filters, pageToken)
+	if err != nil {
+		return nil, "", err
 	}
 	start := 0
-	if token != "" {
-		payload, ok := g.open(token)
-		if !ok {
-			return nil, "", badPageToken()
-		}
-		parts := strings.SplitN(payload, "|", 3)
-		if len(parts) != 3 || parts[0] != rpc || parts[1] != filters || parts[2] == "" {
-			return nil, "", badPageToken()
-		}
-		last := parts[2]
-		start = sort.Search(len(items), func(i int) bool {
-			if descending {
-				return key(items[i]) < last
-			}
-			return key(items[i]) > last
-		})
+	if pageToken != "" {
+		start = sort.Search(len(items), func(i int) bool { return key(items[i]) < last })
 	}
 	end := min(start+int(size), len(items))
 	next := ""
-	if end < len(items) && end > start {
-		next = g.sign(rpc + "|" + filters + "|" + key(items[end-1]))
+	if end < len(items) {
+		next = tokens.Encode(rpc, filters, key(items[end-1]))
 	}
 	return items[start:end], next, nil
 }
@@ -183,59 +127,32 @@ func missingResource(kind, field, id string) error {
 	return newError(codes.NotFound, "NOT_FOUND_RESOURCE", map[string]string{field: id}, "no %s with %s %q", kind, field, id)
 }
 
-var portfolioOutputOnly = []protoreflect.Name{"create_time", "update_time"}
-
-func clearOutputOnly[T proto.Message](m T) T {
-	c := proto.Clone(m).(T)
-	r := c.ProtoReflect()
-	for _, name := range portfolioOutputOnly {
-		r.Clear(r.Descriptor().Fields().ByName(name))
-	}
-	return c
-}
-
 // createIn stores resource (output-only times set to now) unless its id exists: the same content returns the
-// stored one, other content is ALREADY_EXISTS.
+// stored one, other content is ALREADY_EXISTS (cqckit.CheckCreate).
 func createIn[T proto.Message](f *portfolio, table map[string]T, resource T, idField string) (T, error) {
 	id := resource.ProtoReflect().Get(resource.ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(idField))).String()
-	incoming := clearOutputOnly(resource)
 	f.s.mu.Lock()
 	defer f.s.mu.Unlock()
-	if existing, ok := table[id]; ok {
-		if sameRequest(clearOutputOnly(existing), incoming) {
-			return proto.Clone(existing).(T), nil
-		}
-		var zero T
-		return zero, newError(codes.AlreadyExists, "ALREADY_EXISTS", map[string]string{idField: id},
-			"%s %q exists with different content", idField, id)
+	existing, ok := table[id]
+	if ok {
+		stored, _, err := cqckit.CheckCreate(existing, resource, idField)
+		return stored, err
 	}
-	now := f.s.now()
-	setTime(incoming, "create_time", now)
-	setTime(incoming, "update_time", now)
+	incoming := cqckit.Without(resource)
+	cqckit.Stamp(incoming, f.s.now(), "create_time", "update_time")
 	table[id] = incoming
 	return proto.Clone(incoming).(T), nil
 }
 
-// updateIn copies the update_mask paths of body onto the stored resource; INVALID_UPDATE_MASK for paths that
-// are not updatable top-level fields, NOT_FOUND_RESOURCE for an unknown id, VALIDATION_FAILED for a result
-// that breaks a rule (field paths prefixed with fieldName).
+// updateIn copies the update_mask paths of body onto the stored resource (cqckit.ApplyUpdateMask):
+// INVALID_UPDATE_MASK for paths that are not updatable top-level fields (checked first), NOT_FOUND_RESOURCE
+// for an unknown id, VALIDATION_FAILED for a result that breaks a rule (field paths prefixed with fieldName).
 func updateIn[T proto.Message](f *portfolio, table map[string]T, body T, mask *fieldmaskpb.FieldMask, idField, fieldName string) (T, error) {
 	var zero T
+	if err := cqckit.CheckUpdateMask(body, mask, idField); err != nil {
+		return zero, err
+	}
 	desc := body.ProtoReflect().Descriptor()
-	var refused []string
-	var fields []protoreflect.FieldDescriptor
-	for _, path := range mask.GetPaths() {
-		fd := desc.Fields().ByName(protoreflect.Name(path))
-		if fd == nil || path != string(fd.Name()) || path == idField || path == "create_time" || path == "update_time" {
-			refused = append(refused, path)
-			continue
-		}
-		fields = append(fields, fd)
-	}
-	if len(refused) > 0 {
-		return zero, newError(codes.InvalidArgument, "INVALID_UPDATE_MASK", map[string]string{"paths": strings.Join(refused, ",")},
-			"update_mask paths must be updatable fields of %s: %s", desc.FullName(), strings.Join(refused, ", "))
-	}
 	id := body.ProtoReflect().Get(desc.Fields().ByName(protoreflect.Name(idField))).String()
 	f.s.mu.Lock()
 	defer f.s.mu.Unlock()
@@ -243,30 +160,11 @@ func updateIn[T proto.Message](f *portfolio, table map[string]T, body T, mask *f
 	if !ok {
 		return zero, missingResource(string(desc.Name()), idField, id)
 	}
-	updated := proto.Clone(stored).(T)
-	src, dst := body.ProtoReflect(), updated.ProtoReflect()
-	for _, fd := range fields {
-		if src.Has(fd) {
-			dst.Set(fd, src.Get(fd))
-		} else {
-			dst.Clear(fd)
-		}
-	}
-	violations, err := cqc.Violations(updated)
+	updated, err := cqckit.ApplyUpdateMask(stored, body, mask, fieldName, idField)
 	if err != nil {
-		return zero, internalError(err)
+		return zero, err
 	}
-	if len(violations) > 0 {
-		for i := range violations {
-			if violations[i].Field == "" {
-				violations[i].Field = fieldName
-			} else {
-				violations[i].Field = fieldName + "." + violations[i].Field
-			}
-		}
-		return zero, validationStatus(updated, violations)
-	}
-	setTime(updated, "update_time", f.s.now())
+	cqckit.Stamp(updated, f.s.now(), "update_time")
 	table[id] = updated
 	return proto.Clone(updated).(T), nil
 }
@@ -304,8 +202,8 @@ func (f *portfolio) ListPortfolios(_ context.Context, req *servicesv1.ListPortfo
 	f.s.mu.RLock()
 	items := sortedValues(p.portfolios, nil)
 	f.s.mu.RUnlock()
-	chosen, next, err := signedPage(p.signer, "ListPortfolios", digest(), items,
-		(*portfoliov1.Portfolio).GetPortfolioId, req.GetPageSize(), req.GetPageToken(), false)
+	chosen, next, err := cqckit.Page(p.tokens, "ListPortfolios", req, items,
+		(*portfoliov1.Portfolio).GetPortfolioId, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -352,20 +250,12 @@ func (f *portfolio) ListAllocations(_ context.Context, req *servicesv1.ListAlloc
 		return req.PortfolioId == nil || a.GetPortfolioId() == req.GetPortfolioId()
 	})
 	f.s.mu.RUnlock()
-	filters := digest(optionalString(req.PortfolioId))
-	chosen, next, err := signedPage(p.signer, "ListAllocations", filters, items,
-		(*portfoliov1.Allocation).GetAllocationId, req.GetPageSize(), req.GetPageToken(), false)
+	chosen, next, err := cqckit.Page(p.tokens, "ListAllocations", req, items,
+		(*portfoliov1.Allocation).GetAllocationId, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
 	return &servicesv1.ListAllocationsResponse{Allocations: chosen, NextPageToken: next}, nil
-}
-
-func optionalString(s *string) string {
-	if s == nil {
-		return "\x00unset"
-	}
-	return "=" + *s
 }
 
 func (f *portfolio) CreateAllocation(_ context.Context, req *servicesv1.CreateAllocationRequest) (*servicesv1.CreateAllocationResponse, error) {
@@ -475,27 +365,26 @@ func (f *portfolio) ListPositions(_ context.Context, req *servicesv1.ListPositio
 			(!req.GetOpenOnly() || !isZeroDecimal(x.GetQuantity()))
 	})
 	f.s.mu.RUnlock()
-	filters := digest(optionalString(req.AccountId), optionalString(req.PortfolioId), optionalString(req.MarketId),
-		strconv.FormatBool(req.GetOpenOnly()))
-	chosen, next, err := signedPage(p.signer, "ListPositions", filters, items,
-		(*portfoliov1.Position).GetPositionId, req.GetPageSize(), req.GetPageToken(), false)
+	chosen, next, err := cqckit.Page(p.tokens, "ListPositions", req, items,
+		(*portfoliov1.Position).GetPositionId, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
 	return &servicesv1.ListPositionsResponse{Positions: chosen, NextPageToken: next}, nil
 }
 
+// positionsScope is what a StreamPositions resume token is bound to: the account set, in any order.
 func positionsScope(accountIDs []string) string {
 	sorted := slices.Clone(accountIDs)
 	sort.Strings(sorted)
-	return digest(sorted...)
+	return strings.Join(sorted, ",")
 }
 
 func (f *portfolio) StreamPositions(req *servicesv1.StreamPositionsRequest, stream servicesv1.Portfolio_StreamPositionsServer) error {
 	p := f.data()
 	scope := positionsScope(req.GetAccountIds())
 	accounts := map[string]bool{}
-	token := func(at int) string { return p.signer.sign(fmt.Sprintf("positions|%s|%d", scope, at)) }
+	token := func(at int) string { return p.tokens.Encode("StreamPositions", scope, strconv.Itoa(at)) }
 	f.s.mu.RLock()
 	for _, id := range req.GetAccountIds() {
 		if !f.accountKnown(id) {
@@ -559,16 +448,12 @@ func (f *portfolio) StreamPositions(req *servicesv1.StreamPositionsRequest, stre
 }
 
 func (f *portfolio) resumePosition(token, scope string, end int) (int, bool) {
-	payload, ok := f.data().signer.open(token)
-	if !ok {
+	position, err := f.data().tokens.Decode("StreamPositions", scope, token)
+	if err != nil || token == "" {
 		return 0, false
 	}
-	parts := strings.Split(payload, "|")
-	if len(parts) != 3 || parts[0] != "positions" || parts[1] != scope {
-		return 0, false
-	}
-	at, err := strconv.Atoi(parts[2])
-	if err != nil || at < 0 || at > end || strconv.Itoa(at) != parts[2] {
+	at, err := strconv.Atoi(position)
+	if err != nil || at < 0 || at > end || strconv.Itoa(at) != position {
 		return 0, false
 	}
 	return at, true
@@ -583,18 +468,8 @@ func transactionKey(t *portfoliov1.Transaction) string {
 func (f *portfolio) ListTransactions(_ context.Context, req *servicesv1.ListTransactionsRequest) (*servicesv1.ListTransactionsResponse, error) {
 	p := f.data()
 	types := map[venuesv1.BalanceChangeReason]bool{}
-	typeNames := make([]string, 0, len(req.GetTypes()))
 	for _, t := range req.GetTypes() {
 		types[t] = true
-		typeNames = append(typeNames, strconv.Itoa(int(t)))
-	}
-	sort.Strings(typeNames)
-	since, until := "\x00unset", "\x00unset"
-	if req.GetSinceTime() != nil {
-		since = strconv.FormatInt(req.GetSinceTime().AsTime().UnixNano(), 10)
-	}
-	if req.GetUntilTime() != nil {
-		until = strconv.FormatInt(req.GetUntilTime().AsTime().UnixNano(), 10)
 	}
 	f.s.mu.RLock()
 	if !f.accountKnown(req.GetAccountId()) {
@@ -613,9 +488,8 @@ func (f *portfolio) ListTransactions(_ context.Context, req *servicesv1.ListTran
 	}
 	f.s.mu.RUnlock()
 	sort.Slice(items, func(i, j int) bool { return transactionKey(items[i]) > transactionKey(items[j]) })
-	filters := digest(req.GetAccountId(), strings.Join(typeNames, ","), since, until)
-	chosen, next, err := signedPage(p.signer, "ListTransactions", filters, items, transactionKey,
-		req.GetPageSize(), req.GetPageToken(), true)
+	chosen, next, err := descendingPage(p.tokens, "ListTransactions", req, items, transactionKey,
+		req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}

@@ -4,14 +4,8 @@ testdata/interop/README.md ("Portfolio"); the Go server (cqctest/portfolio.go) d
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
-import datetime
 import decimal
-import hashlib
-import hmac
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -22,79 +16,32 @@ from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 
 from cqc import decimal as cqc_decimal
+from cqc.kit.pagination import PageTokens, clamp_page_size
+from cqc.kit.resources import OUTPUT_ONLY, apply_update_mask, check_create, stamp, without
 from cqc.portfolio.v1 import allocation_pb2, pnl_pb2, portfolio_pb2, position_pb2, transaction_pb2
 from cqc.services.v1 import portfolio_pb2 as pb
 from cqc.services.v1 import portfolio_pb2_grpc
-from cqc.testing._equality import same_request
 from cqc.testing._errors import (
     ServiceError,
-    already_exists,
     failed_precondition,
     invalid_argument,
     not_found,
     validation_failed,
 )
-from cqc.testing._store import DEFAULT_PAGE_SIZE, Store, load_examples, new_ulid
-from cqc.validation import ContractViolation, violations
+from cqc.testing._store import Store, load_examples, new_ulid
+from cqc.validation import ContractViolation
 
 __all__ = ["PortfolioServicer", "PortfolioState"]
 
 Ctx = grpc.ServicerContext
 M = TypeVar("M", bound=Message)
 
-_OUTPUT_ONLY = ("create_time", "update_time")
 _SEEDED = (portfolio_pb2.Portfolio, allocation_pb2.Allocation, position_pb2.Position, transaction_pb2.Transaction)
-
-
-class _Signer:
-    """Opaque tokens: base64url(payload) "." base64url(HMAC-SHA256(key, payload)[:16]), key per process."""
-
-    def __init__(self) -> None:
-        self._key = os.urandom(32)
-
-    def sign(self, payload: str) -> str:
-        raw = payload.encode()
-        mac = hmac.new(self._key, raw, hashlib.sha256).digest()[:16]
-        return f"{_b64(raw)}.{_b64(mac)}"
-
-    def open(self, token: str) -> str | None:
-        """The payload of a token this signer issued, None for anything else."""
-        body, dot, mac = token.partition(".")
-        if not dot:
-            return None
-        try:
-            raw, got = _unb64(body), _unb64(mac)
-            payload = raw.decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeError):
-            return None
-        want = hmac.new(self._key, raw, hashlib.sha256).digest()[:16]
-        return payload if hmac.compare_digest(want, got) else None
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    if not text or not all(c.isalnum() or c in "-_" for c in text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]
 
 
 def _copy(message: M) -> M:
     clone = type(message)()
     clone.CopyFrom(message)
-    return clone
-
-
-def _without_output_only(message: M) -> M:
-    clone = _copy(message)
-    for name in _OUTPUT_ONLY:
-        clone.ClearField(name)
     return clone
 
 
@@ -118,7 +65,7 @@ class PortfolioState:
         self.transactions: dict[str, transaction_pb2.Transaction] = {}
         self.changes: list[position_pb2.Position] = []  # every position change, in order (position = index + 1)
         self.changed = threading.Condition(self.lock)
-        self.signer = _Signer()
+        self.tokens = PageTokens()  # page and resume tokens: signed, bound to the RPC and its filters
         self.seed(store.examples_directory)
 
     def seed(self, directory: Path | None) -> None:
@@ -176,47 +123,37 @@ def _missing(kind: str, id_field: str, resource_id: str) -> ServiceError:
     return not_found("NOT_FOUND_RESOURCE", f"no {kind} with {id_field} {resource_id!r}", **{id_field: resource_id})
 
 
-def _bad_token() -> ServiceError:
-    return invalid_argument("INVALID_PAGE_TOKEN", "page_token was not issued by this RPC with the same filters")
-
-
 def _page(
     state: PortfolioState,
     rpc: str,
-    filters: str,
+    request: Message,
     items: list[M],
     key: Callable[[M], str],
-    page_size: int,
-    page_token: str,
     *,
     descending: bool = False,
 ) -> tuple[list[M], str]:
-    """One page of ``items`` (sorted by ``key``, ascending or descending) after the token's last key."""
-    size = page_size or DEFAULT_PAGE_SIZE
+    """One page of ``items`` (sorted by ``key``, ascending or descending) after the token's last key; the tokens
+    are cqc.kit page tokens bound to ``rpc`` and the request's filters (everything but page_size and
+    page_token)."""
+    size = clamp_page_size(getattr(request, "page_size"))  # noqa: B009  # any List request
+    page_token = getattr(request, "page_token")  # noqa: B009
     keys = [key(item) for item in items]
     start = 0
     if page_token:
-        payload = state.signer.open(page_token)
-        if payload is None:
-            raise _bad_token()
-        token_rpc, _, rest = payload.partition("|")
-        token_filters, _, last = rest.partition("|")
-        if token_rpc != rpc or token_filters != filters or not last:
-            raise _bad_token()
+        last = state.tokens.decode(page_token, request, rpc=rpc)
         if descending:  # keys descending: the first key below last
             start = len(keys) - bisect.bisect_left(list(reversed(keys)), last)
         else:
             start = bisect.bisect_right(keys, last)
     chosen = items[start : start + size]
     more = start + size < len(items)
-    token = state.signer.sign(f"{rpc}|{filters}|{key(chosen[-1])}") if more and chosen else ""
-    return chosen, token
+    return chosen, state.tokens.encode(key(chosen[-1]), request, rpc=rpc) if more and chosen else ""
 
 
 def _checked_mask(resource: Message, mask: field_mask_pb2.FieldMask, id_field: str) -> list[str]:
     """The mask's paths, or INVALID_UPDATE_MASK naming those that are not updatable top-level fields."""
     fields = resource.DESCRIPTOR.fields_by_name
-    refused = [p for p in mask.paths if p not in fields or p in (id_field, *_OUTPUT_ONLY)]
+    refused = [p for p in mask.paths if p not in fields or p in (id_field, *OUTPUT_ONLY)]
     if refused:
         raise invalid_argument(
             "INVALID_UPDATE_MASK",
@@ -226,48 +163,16 @@ def _checked_mask(resource: Message, mask: field_mask_pb2.FieldMask, id_field: s
     return list(mask.paths)
 
 
-def _apply(stored: M, body: M, paths: Iterable[str], field_name: str) -> M:
-    updated = _copy(stored)
-    for path in paths:
-        field = updated.DESCRIPTOR.fields_by_name[path]
-        updated.ClearField(path)
-        if field.is_repeated:
-            getattr(updated, path).extend(getattr(body, path))
-        elif field.message_type is not None:
-            if body.HasField(path):
-                getattr(updated, path).CopyFrom(getattr(body, path))
-        elif not field.has_presence or body.HasField(path):
-            setattr(updated, path, getattr(body, path))
-    broken = violations(updated)
-    if broken:
-        prefixed = [
-            ContractViolation(f"{field_name}.{v.field}" if v.field else field_name, v.rule_id, v.message)
-            for v in broken
-        ]
-        raise validation_failed(updated.DESCRIPTOR.full_name, prefixed)
-    return updated
-
-
-def _now_stamp(message: Message, *names: str) -> None:
-    now = datetime.datetime.now(datetime.UTC)
-    for name in names:
-        getattr(message, name).FromDatetime(now)
-
-
 def _create(state: PortfolioState, table: dict[str, M], resource: M, id_field: str) -> M:
+    """Stores ``resource`` with create_time and update_time set to now; the same content again returns the stored
+    one, other content under the id is ALREADY_EXISTS (cqc.kit check_create)."""
     resource_id = getattr(resource, id_field)
-    incoming = _without_output_only(resource)
     with state.lock:
-        existing = table.get(resource_id)
-        if existing is not None:
-            if same_request(_without_output_only(existing), incoming):
-                return _copy(existing)
-            raise already_exists(
-                "ALREADY_EXISTS",
-                f"{resource.DESCRIPTOR.name} {resource_id!r} exists with different content",
-                **{id_field: resource_id},
-            )
-        _now_stamp(incoming, *_OUTPUT_ONLY)
+        repeated = check_create(table.get(resource_id), resource, id_field)
+        if repeated is not None:
+            return repeated
+        incoming = without(resource)
+        stamp(incoming, "create_time", "update_time")
         table[resource_id] = incoming
         return _copy(incoming)
 
@@ -275,14 +180,16 @@ def _create(state: PortfolioState, table: dict[str, M], resource: M, id_field: s
 def _update(
     state: PortfolioState, table: dict[str, M], body: M, mask: field_mask_pb2.FieldMask, id_field: str, field_name: str
 ) -> M:
-    paths = _checked_mask(body, mask, id_field)
+    """The mask checked first (INVALID_UPDATE_MASK), then the resource looked up (NOT_FOUND_RESOURCE), then the
+    masked fields copied and the result validated (cqc.kit apply_update_mask) and stamped."""
+    _checked_mask(body, mask, id_field)
     resource_id = getattr(body, id_field)
     with state.lock:
         stored = table.get(resource_id)
         if stored is None:
             raise _missing(body.DESCRIPTOR.name, id_field, resource_id)
-        updated = _apply(stored, body, paths, field_name)
-        _now_stamp(updated, "update_time")
+        updated = apply_update_mask(stored, body, mask, immutable=(id_field,), field_name=field_name)
+        stamp(updated, "update_time")
         table[resource_id] = updated
         return _copy(updated)
 
@@ -356,7 +263,7 @@ def _compute(request: pb.ComputePnLRequest, positions: list[position_pb2.Positio
         mark = positions[0].mark_price
         if not mark.startswith("-"):
             pnl.mark_price = mark
-    _now_stamp(pnl, "create_time")
+    stamp(pnl, "create_time")
     return pnl
 
 
@@ -365,7 +272,8 @@ def _tx_key(t: transaction_pb2.Transaction) -> str:
 
 
 def _stream_scope(account_ids: Iterable[str]) -> str:
-    return _digest(*sorted(account_ids))
+    """What a StreamPositions resume token is bound to: the account set, in any order."""
+    return ",".join(sorted(account_ids))
 
 
 class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
@@ -387,15 +295,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
     def ListPortfolios(self, request: pb.ListPortfoliosRequest, context: Ctx) -> pb.ListPortfoliosResponse:
         with self.state.lock:
             items = [_copy(self.state.portfolios[k]) for k in sorted(self.state.portfolios)]
-        chosen, token = _page(
-            self.state,
-            "ListPortfolios",
-            _digest(),
-            items,
-            lambda p: p.portfolio_id,
-            request.page_size,
-            request.page_token,
-        )
+        chosen, token = _page(self.state, "ListPortfolios", request, items, lambda p: p.portfolio_id)
         return pb.ListPortfoliosResponse(portfolios=chosen, next_page_token=token)
 
     def CreatePortfolio(self, request: pb.CreatePortfolioRequest, context: Ctx) -> pb.CreatePortfolioResponse:
@@ -427,15 +327,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
                 for k in sorted(self.state.allocations)
                 if portfolio_id is None or self.state.allocations[k].portfolio_id == portfolio_id
             ]
-        chosen, token = _page(
-            self.state,
-            "ListAllocations",
-            _digest(portfolio_id),
-            items,
-            lambda a: a.allocation_id,
-            request.page_size,
-            request.page_token,
-        )
+        chosen, token = _page(self.state, "ListAllocations", request, items, lambda a: a.allocation_id)
         return pb.ListAllocationsResponse(allocations=chosen, next_page_token=token)
 
     def CreateAllocation(self, request: pb.CreateAllocationRequest, context: Ctx) -> pb.CreateAllocationResponse:
@@ -484,10 +376,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
                 and (market_id is None or p.market_id == market_id)
                 and (not request.open_only or not _is_zero(p.quantity))
             ]
-        filters = _digest(account_id, portfolio_id, market_id, request.open_only)
-        chosen, token = _page(
-            self.state, "ListPositions", filters, items, lambda p: p.position_id, request.page_size, request.page_token
-        )
+        chosen, token = _page(self.state, "ListPositions", request, items, lambda p: p.position_id)
         return pb.ListPositionsResponse(positions=chosen, next_page_token=token)
 
     def StreamPositions(self, request: pb.StreamPositionsRequest, context: Ctx) -> Iterator[pb.StreamPositionsResponse]:
@@ -498,7 +387,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
         scope = _stream_scope(request.account_ids)
 
         def token(at: int) -> str:
-            return state.signer.sign(f"positions|{scope}|{at}")
+            return state.tokens.encode(str(at), rpc="StreamPositions", filters=scope)
 
         with state.lock:
             position = len(state.changes)
@@ -527,12 +416,12 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
                     yield pb.StreamPositionsResponse(position=p, resume_token=token(position))
 
     def _resume_position(self, resume_token: str, scope: str, end: int) -> int:
-        payload = self.state.signer.open(resume_token)
-        parts = payload.split("|") if payload is not None else []
-        if len(parts) == 3 and parts[0] == "positions" and parts[1] == scope and parts[2].isdigit():
-            at = int(parts[2])
-            if at <= end:
-                return at
+        try:
+            position = self.state.tokens.decode(resume_token, rpc="StreamPositions", filters=scope)
+        except ServiceError:
+            position = ""
+        if position.isdigit() and str(int(position)) == position and int(position) <= end:
+            return int(position)
         raise failed_precondition(
             "RESUME_TOKEN_EXPIRED", "resume_token was not issued by StreamPositions for the same accounts"
         )
@@ -554,17 +443,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
                 and (until is None or t.create_time.ToNanoseconds() < until)
             ]
         items.sort(key=_tx_key, reverse=True)
-        filters = _digest(request.account_id, sorted(types), since, until)
-        chosen, token = _page(
-            self.state,
-            "ListTransactions",
-            filters,
-            items,
-            _tx_key,
-            request.page_size,
-            request.page_token,
-            descending=True,
-        )
+        chosen, token = _page(self.state, "ListTransactions", request, items, _tx_key, descending=True)
         return pb.ListTransactionsResponse(transactions=chosen, next_page_token=token)
 
     def ComputePnL(self, request: pb.ComputePnLRequest, context: Ctx) -> pb.ComputePnLResponse:
