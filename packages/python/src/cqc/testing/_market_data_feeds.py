@@ -15,8 +15,8 @@ from google.protobuf.message import Message
 
 from cqc.markets.v1 import liquidity_pb2, market_data_pb2
 from cqc.services.v1 import market_data_pb2 as pb
-from cqc.testing._errors import ServiceError, failed_precondition, invalid_argument, not_found
-from cqc.testing._store import DEFAULT_PAGE_SIZE, Store, load_examples
+from cqc.testing._errors import ServiceError, failed_precondition, not_found
+from cqc.testing._store import DEFAULT_PAGE_SIZE, Store, decode_page_token, encode_page_token, load_examples
 
 __all__ = ["MarketDataFeedsMixin", "resume_position", "resume_token", "wait_until_cancelled"]
 
@@ -47,16 +47,8 @@ def resume_position(stream: str, token: str | None) -> int:
 
 
 def _page_start(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        kind, _, number = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii").partition(":")
-        start = int(number)
-    except (UnicodeError, binascii.Error, ValueError):
-        kind, start = "", -1
-    if kind != "page" or start < 0:
-        raise invalid_argument("INVALID_PAGE_TOKEN", f"page_token {token!r} is not a token this server issued")
-    return start
+    """The offset a page token carries (a cqc.kit signed token: garbage or tampering -> INVALID_PAGE_TOKEN)."""
+    return int(decode_page_token(token)) if token else 0
 
 
 def _page(items: Sequence[M], page_size: int, page_token: str, limit: int = DEFAULT_PAGE_SIZE) -> tuple[list[M], str]:
@@ -64,7 +56,7 @@ def _page(items: Sequence[M], page_size: int, page_token: str, limit: int = DEFA
     size = page_size or limit
     chosen = list(items[start : start + size])
     more = start + size < len(items)
-    return chosen, resume_token("page", start + size) if more else ""
+    return chosen, encode_page_token(str(start + size)) if more else ""
 
 
 def _micros(message: Message, field: str) -> int:

@@ -29,7 +29,7 @@ from cqc.services.v1 import venue_gateway_account_pb2 as apb
 from cqc.services.v1 import venue_gateway_pb2 as pb
 from cqc.testing._equality import same_request
 from cqc.testing._errors import ServiceError, already_exists, failed_precondition, invalid_argument, not_found
-from cqc.testing._store import DEFAULT_PAGE_SIZE, Store, new_ulid
+from cqc.testing._store import DEFAULT_PAGE_SIZE, Store, decode_page_token, encode_page_token, new_ulid
 from cqc.testing._venue_gateway_requests import AnsweredRequest, shared_request_ids
 from cqc.validation import violations
 from cqc.venues.v1 import account_pb2, balance_pb2, execution_pb2, order_pb2, trading_pb2
@@ -118,12 +118,7 @@ def _paged(items: list[M], key: Callable[[M], str], page_size: int, page_token: 
     page_size and by MAX_PAGE_BYTES."""
     start = 0
     if page_token:
-        try:
-            kind, last = base64.urlsafe_b64decode(page_token.encode("ascii")).decode("utf-8").split("|", 1)
-        except (UnicodeError, binascii.Error, ValueError):
-            kind, last = "", ""
-        if kind != "page":
-            raise invalid_argument("INVALID_PAGE_TOKEN", f"page_token {page_token!r} is not a token this server issued")
+        last = decode_page_token(page_token)  # cqc.kit signed token: garbage or tampering -> INVALID_PAGE_TOKEN
         keys = [key(item) for item in items]
         start = keys.index(last) + 1 if last in keys else len(items)
     size = page_size or DEFAULT_PAGE_SIZE
@@ -136,7 +131,7 @@ def _paged(items: list[M], key: Callable[[M], str], page_size: int, page_token: 
         chosen.append(item)
         used += item_size
     more = start + len(chosen) < len(items)
-    token = base64.urlsafe_b64encode(f"page|{key(chosen[-1])}".encode()).decode() if more and chosen else ""
+    token = encode_page_token(key(chosen[-1])) if more and chosen else ""
     return chosen, token
 
 
