@@ -3,7 +3,7 @@
 //
 // The server implements cqc.services.v1.AssetRegistry, MarketData and VenueGateway exactly as
 // testdata/interop/README.md specifies (the same behaviour as the Python reference server cqc.testing):
-// it is seeded with the examples of testdata/examples, validates every request with the contracts'
+// it is seeded with the examples of testdata/examples (embedded in the package: SeedExamples), validates every request with the contracts'
 // protovalidate rules (INVALID_ARGUMENT with google.rpc.ErrorInfo VALIDATION_FAILED and
 // google.rpc.BadRequest), answers typed errors with google.rpc.ErrorInfo reasons from
 // cqc.services.v1.ErrorReason, pages with opaque tokens, applies update masks, places orders idempotently
@@ -12,7 +12,7 @@
 //
 // Typical use in a test:
 //
-//	srv, err := cqctest.Start(ctx, cqctest.Options{Addr: "127.0.0.1:0", Testdata: "../../testdata"})
+//	srv, err := cqctest.Start(ctx, cqctest.Options{Addr: "127.0.0.1:0"}) // or Testdata: "../../testdata"
 //	if err != nil {
 //		t.Fatal(err)
 //	}

@@ -30,7 +30,8 @@ type Options struct {
 	// Addr is the TCP address to listen on; "" means "127.0.0.1:0" (an ephemeral port on loopback).
 	Addr string
 	// Testdata is the repository's testdata directory (its examples/ seed the server) or the examples
-	// directory itself. Empty: the server starts with no data.
+	// directory itself. Empty: the server is seeded from the bundle embedded in the package (SeedExamples),
+	// the same examples, so a consumer of the Go module needs no repository checkout.
 	Testdata string
 	// ServerOptions are added to the grpc.Server's options (after the CQC interceptors).
 	ServerOptions []grpc.ServerOption
