@@ -3,8 +3,9 @@
 //
 // The server implements cqc.services.v1.AssetRegistry, MarketData and VenueGateway exactly as
 // testdata/interop/README.md specifies (the same behaviour as the Python reference server cqc.testing):
-// it is seeded with the examples of testdata/examples (embedded in the package: SeedExamples), validates every request with the contracts'
-// protovalidate rules (INVALID_ARGUMENT with google.rpc.ErrorInfo VALIDATION_FAILED and
+// it is seeded with the examples of testdata/examples (embedded in the package: SeedExamples), validates
+// every request with the contracts' protovalidate rules (INVALID_ARGUMENT with google.rpc.ErrorInfo
+// VALIDATION_FAILED and
 // google.rpc.BadRequest), answers typed errors with google.rpc.ErrorInfo reasons from
 // cqc.services.v1.ErrorReason, pages with opaque tokens, applies update masks, places orders idempotently
 // by request_id, echoes the x-cqc-request-id header and sets the x-cqc-server trailer to "go". gRPC health
