@@ -7,8 +7,8 @@
 // every request with the contracts' protovalidate rules (INVALID_ARGUMENT with google.rpc.ErrorInfo
 // VALIDATION_FAILED and google.rpc.BadRequest), answers typed errors with google.rpc.ErrorInfo reasons
 // from cqc.services.v1.ErrorReason, pages with opaque tokens, applies update masks, places orders
-// idempotently by request_id, echoes the x-cqc-request-id header and sets the x-cqc-server trailer to "go". gRPC health
-// (grpc.health.v1) and server reflection (v1 and v1alpha) are registered too.
+// idempotently by request_id, echoes the x-cqc-request-id header and sets the x-cqc-server trailer to
+// "go". gRPC health (grpc.health.v1) and server reflection (v1 and v1alpha) are registered too.
 //
 // Typical use in a test:
 //
