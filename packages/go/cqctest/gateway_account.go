@@ -183,7 +183,7 @@ func acctPage[T proto.Message](items []T, key func(T) string, size int32, token 
 		raw, err := base64.URLEncoding.DecodeString(token)
 		last, ok := strings.CutPrefix(string(raw), "page|")
 		if err != nil || !ok {
-			return nil, "", newError(codes.InvalidArgument, "INVALID_PAGE_TOKEN", map[string]string{"page_token": token},
+			return nil, "", newError(codes.InvalidArgument, "INVALID_PAGE_TOKEN", nil, // errors.proto: no metadata
 				"page_token %q was not returned by this server", token)
 		}
 		start = len(items)
