@@ -377,22 +377,15 @@ func (r *riskEngine) evaluate(order *servicesv1.NewOrder, now time.Time) (*evalu
 		notional = ratOf(order.GetQuoteQuantity())
 		quantity = ratOf(new(big.Rat).Quo(notional, price).FloatString(8))
 	}
-	r.expire(now)
-	var counted []*reservation
-	for _, res := range r.reservations {
-		st := res.msg.GetState()
-		if st == portfoliov1.RiskReservationState_RISK_RESERVATION_STATE_HELD || st == portfoliov1.RiskReservationState_RISK_RESERVATION_STATE_COMMITTED {
-			counted = append(counted, res)
-		}
-	}
+	counted := r.counted(now)
 	result := &portfoliov1.RiskCheckResult{CheckTime: timestamppb.New(now)}
 	ev := &evaluation{result: result, quantity: new(big.Rat).Mul(sign, quantity), notional: new(big.Rat).Mul(sign, notional), venueID: venueID}
 	deny, warn := false, false
 	for _, l := range limits {
-		var mine []*reservation
-		for _, res := range counted {
-			if limitApplies(l, res.msg.GetAccountId(), res.msg.GetMarketId(), res.venueID, res.strategy) {
-				mine = append(mine, res)
+		var mine []contribution
+		for _, c := range counted {
+			if limitApplies(l, c.accountID, c.marketID, c.venueID, c.strategy) {
+				mine = append(mine, c)
 			}
 		}
 		observed, projected := new(big.Rat), new(big.Rat)
@@ -468,6 +461,66 @@ func (r *riskEngine) evaluate(order *servicesv1.NewOrder, now time.Time) (*evalu
 		result.Decision = portfoliov1.RiskDecision_RISK_DECISION_ALLOW
 	}
 	return ev, nil
+}
+
+// contribution is one thing a check counts besides the order: a reservation or a working order.
+type contribution struct {
+	accountID, marketID, venueID, strategy string
+	quantity, notional                     *big.Rat // signed: + buy, - sell
+}
+
+// counted is what a check counts besides the order: the HELD reservations, the working orders of
+// VenueGateway (open statuses, by their leaves quantity) and the COMMITTED reservations whose order
+// VenueGateway does not hold (they stand for an order placed elsewhere). The caller holds r.mu.
+func (r *riskEngine) counted(now time.Time) []contribution {
+	r.expire(now)
+	type working struct {
+		order   *venuesv1.Order
+		venueID string
+	}
+	r.s.mu.RLock()
+	held := map[string]bool{}
+	var orders []working
+	for id, e := range r.s.orders {
+		held[id] = true
+		if openStatuses[e.order.GetStatus()] {
+			venueID := ""
+			if m, ok := r.s.markets.items[e.order.GetMarketId()]; ok {
+				venueID = m.(*marketsv1.Market).GetVenueId()
+			}
+			orders = append(orders, working{proto.Clone(e.order).(*venuesv1.Order), venueID})
+		}
+	}
+	r.s.mu.RUnlock()
+	var out []contribution
+	for _, res := range r.reservations {
+		st := res.msg.GetState()
+		if st == portfoliov1.RiskReservationState_RISK_RESERVATION_STATE_HELD ||
+			(st == portfoliov1.RiskReservationState_RISK_RESERVATION_STATE_COMMITTED && !held[res.msg.GetOrderId()]) {
+			out = append(out, contribution{res.msg.GetAccountId(), res.msg.GetMarketId(), res.venueID, res.strategy, res.quantity, res.notional})
+		}
+	}
+	for _, w := range orders {
+		o := w.order
+		quantity := new(big.Rat)
+		switch {
+		case o.LeavesQuantity != nil:
+			quantity = ratOf(o.GetLeavesQuantity())
+		case o.Quantity != nil:
+			quantity = new(big.Rat).Sub(ratOf(o.GetQuantity()), ratOf(o.GetFilledQuantity()))
+		}
+		price := new(big.Rat)
+		if o.Price != nil {
+			price = ratOf(o.GetPrice())
+		} else if p := r.referencePrice(o.GetMarketId()); p != nil {
+			price = p
+		}
+		if o.GetSide() == venuesv1.Side_SIDE_SELL {
+			quantity.Neg(quantity)
+		}
+		out = append(out, contribution{o.GetAccountId(), o.GetMarketId(), w.venueID, o.GetStrategyId(), quantity, new(big.Rat).Mul(quantity, price)})
+	}
+	return out
 }
 
 func (r *riskEngine) CheckOrder(_ context.Context, req *servicesv1.CheckOrderRequest) (*servicesv1.CheckOrderResponse, error) {

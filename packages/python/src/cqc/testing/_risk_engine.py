@@ -115,6 +115,30 @@ class _Reservation:
 
 
 @dataclass
+class _Counted:
+    """One contribution a check counts: a reservation or a working order."""
+
+    account_id: str
+    market_id: str
+    venue_id: str
+    strategy_id: str
+    quantity: Decimal  # signed: + buy, - sell
+    notional: Decimal  # signed
+
+
+_WORKING = (
+    trading_pb2.ORDER_STATUS_INITIALIZED,
+    trading_pb2.ORDER_STATUS_SUBMITTED,
+    trading_pb2.ORDER_STATUS_NEW,
+    trading_pb2.ORDER_STATUS_PARTIALLY_FILLED,
+    trading_pb2.ORDER_STATUS_PENDING_NEW,
+    trading_pb2.ORDER_STATUS_PENDING_CANCEL,
+    trading_pb2.ORDER_STATUS_PENDING_REPLACE,
+    trading_pb2.ORDER_STATUS_TRIGGERED,
+)
+
+
+@dataclass
 class _TradingState:
     state: int
     reason: str
@@ -307,21 +331,12 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
             quantity = (notional / price).quantize(Decimal("0.00000001"), rounding=ROUND_HALF_UP)
         else:
             quantity = notional = Decimal(0)
-        risk.expire(now)
-        counted = [
-            r
-            for r in risk.reservations.values()
-            if r.message.state in (risk_pb2.RISK_RESERVATION_STATE_HELD, risk_pb2.RISK_RESERVATION_STATE_COMMITTED)
-        ]
+        counted = self._counted(now)
         result = risk_pb2.RiskCheckResult(check_time=_ts(now))
         breached: list[risk_pb2.RiskLimit] = []
         deny = warn = False
         for limit in limits:
-            mine = [
-                r
-                for r in counted
-                if _limit_applies(limit, r.message.account_id, r.message.market_id, r.venue_id, r.strategy_id)
-            ]
+            mine = [c for c in counted if _limit_applies(limit, c.account_id, c.market_id, c.venue_id, c.strategy_id)]
             metric = limit.metric
             if metric == risk_pb2.RISK_METRIC_ORDER_SIZE:
                 observed, projected = Decimal(0), abs(quantity)
@@ -389,6 +404,52 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
             else risk_pb2.RISK_DECISION_ALLOW
         )
         return result, breached, sign * quantity, sign * notional, venue_id
+
+    def _counted(self, now: datetime.datetime) -> list[_Counted]:
+        """What a check counts besides the order: the HELD reservations, the working orders of VenueGateway
+        (open statuses, by their leaves quantity) and the COMMITTED reservations whose order VenueGateway does
+        not hold (they stand for an order placed elsewhere). Caller holds the lock."""
+        self.risk.expire(now)
+        orders = {o.order_id: o for o in self.store.orders.all()}
+        counted: list[_Counted] = []
+        for entry in self.risk.reservations.values():
+            message = entry.message
+            if message.state == risk_pb2.RISK_RESERVATION_STATE_HELD or (
+                message.state == risk_pb2.RISK_RESERVATION_STATE_COMMITTED and message.order_id not in orders
+            ):
+                counted.append(
+                    _Counted(
+                        message.account_id,
+                        message.market_id,
+                        entry.venue_id,
+                        entry.strategy_id,
+                        entry.quantity,
+                        entry.notional,
+                    )
+                )
+        for order in orders.values():
+            if order.status not in _WORKING:
+                continue
+            if order.HasField("leaves_quantity"):
+                quantity = _dec(order.leaves_quantity)
+            elif order.HasField("quantity"):
+                quantity = _dec(order.quantity) - _dec(order.filled_quantity or "0")
+            else:
+                quantity = Decimal(0)
+            price = _dec(order.price) if order.HasField("price") else _reference_price(self.store, order.market_id)
+            sign = Decimal(-1) if order.side == trading_pb2.SIDE_SELL else Decimal(1)
+            market = self.store.markets.find(order.market_id)
+            counted.append(
+                _Counted(
+                    order.account_id,
+                    order.market_id,
+                    market.venue_id if market is not None else "",
+                    order.strategy_id,
+                    sign * quantity,
+                    sign * quantity * (price or Decimal(0)),
+                )
+            )
+        return counted
 
     def CheckOrder(self, request: pb.CheckOrderRequest, context: Ctx) -> pb.CheckOrderResponse:
         with self.risk.lock:
