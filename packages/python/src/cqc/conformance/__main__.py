@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        suites = load_suites(args.suites or ())
+        suites = load_suites(args.suites or (), _split(args.service))
     except (CaseError, OSError) as error:
         print(f"cqc-conformance: {error}", file=sys.stderr)
         return 2

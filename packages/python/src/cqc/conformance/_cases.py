@@ -9,9 +9,9 @@ key; an unknown key is an error (never silently ignored).
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -214,28 +214,40 @@ def _yaml_load(text: str, file: str) -> Json:
         raise CaseError(f"{file}: not valid YAML: {error}") from None
 
 
-@cache
-def _packaged_suites() -> tuple[Suite, ...]:
-    suites = []
-    folder = resources.files("cqc.conformance") / "suites"
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith((".yaml", ".yml")):
-            suites.append(parse_suite(_yaml_load(entry.read_text(encoding="utf-8"), entry.name), entry.name))
-    return tuple(suites)
+_SERVICE_LINE = re.compile(r"^service:\s*['\"]?([\w.]+)", re.MULTILINE)
 
 
-def load_suites(paths: Iterable[Path] = ()) -> list[Suite]:
-    """The packaged suites, or those of ``paths`` (files, or directories of ``*.yaml``) when given. Case names
-    are unique across all of them."""
-    paths = list(paths)
+def _wanted(file: str, text: str, services: Sequence[str]) -> bool:
+    """Whether a suite file belongs to one of ``services`` (all when empty), read from its ``service:`` line
+    and name without parsing it: another service's broken file does not stop this one."""
+    if not services:
+        return True
+    found = _SERVICE_LINE.search(text)
+    service = found.group(1) if found else ""
+    return any(_matches(file, service, wanted) for wanted in services)
+
+
+def _suite_files(paths: Sequence[Path]) -> list[tuple[str, str]]:
+    """(file name, text) of the packaged suites, or of ``paths`` (files, or directories of ``*.yaml``)."""
     if not paths:
-        suites = list(_packaged_suites())
-    else:
-        suites = []
-        for path in paths:
-            files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
-            for file in files:
-                suites.append(parse_suite(_yaml_load(file.read_text(encoding="utf-8"), file.name), file.name))
+        folder = resources.files("cqc.conformance") / "suites"
+        entries = sorted((e for e in folder.iterdir() if e.name.endswith((".yaml", ".yml"))), key=lambda e: e.name)
+        return [(e.name, e.read_text(encoding="utf-8")) for e in entries]
+    found = []
+    for path in paths:
+        for file in sorted(path.glob("*.y*ml")) if path.is_dir() else [path]:
+            found.append((file.name, file.read_text(encoding="utf-8")))
+    return found
+
+
+def load_suites(paths: Iterable[Path] = (), services: Sequence[str] = ()) -> list[Suite]:
+    """The packaged suites, or those of ``paths`` (files, or directories of ``*.yaml``) when given; with
+    ``services``, only those services' files are read. Case names are unique across the suites read."""
+    suites = [
+        parse_suite(_yaml_load(text, file), file)
+        for file, text in _suite_files(list(paths))
+        if _wanted(file, text, services)
+    ]
     seen: dict[str, str] = {}
     for suite in suites:
         for case in suite.cases:
@@ -245,10 +257,15 @@ def load_suites(paths: Iterable[Path] = ()) -> list[Suite]:
     return suites
 
 
+def _matches(file: str, service: str, wanted: str) -> bool:
+    stem = Path(file).stem
+    short = service.rsplit(".", 1)[-1]
+    return wanted in (service, short) or stem == wanted or stem.startswith(wanted + "_")
+
+
 def service_matches(suite: Suite, wanted: str) -> bool:
     """``--service`` matching: the full name, the short name (``Portfolio``), or the file stem (``common``)."""
-    stem = Path(suite.file).stem
-    return wanted in (suite.service, suite.short_name) or stem == wanted or stem.startswith(wanted + "_")
+    return _matches(suite.file, suite.service, wanted)
 
 
 def select(
