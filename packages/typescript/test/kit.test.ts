@@ -35,6 +35,7 @@ import {
   REQUEST_ID_HEADER,
   reasonSpec,
   serviceError,
+  sizeViolations,
   stamp,
   validationError,
   without,
@@ -317,6 +318,44 @@ describe("kit resources: create, update masks, pages", () => {
   });
 });
 
+describe("kit size rules", () => {
+  const portfolio = (extra: Record<string, unknown>) =>
+    create(CreatePortfolioRequestSchema, {
+      portfolio: {
+        portfolioId: newId("pfl"),
+        name: "p",
+        owner: "desk:a",
+        reportingAssetId: "ast_01JDFVSD000000000000000000",
+        totalEquity: "0",
+        asOfTime: { seconds: 1n },
+        ...extra,
+      },
+    });
+
+  it("finds what violations() finds for size rules, by length only", () => {
+    assert.deepEqual(sizeViolations(CreatePortfolioRequestSchema, portfolio({})), []);
+    const long = portfolio({ name: "é".repeat(201), valuationSnapshotId: "x".repeat(129) });
+    const sized = sizeViolations(CreatePortfolioRequestSchema, long);
+    assert.deepEqual(
+      sized.map((v) => [v.field, v.ruleId]),
+      [
+        ["portfolio.name", "string.max_len"],
+        ["portfolio.valuation_snapshot_id", "string.max_len"],
+      ],
+    );
+    const all = violations(CreatePortfolioRequestSchema, long).map((v) => [v.field, v.ruleId]);
+    for (const v of sized) assert.ok(all.some(([f, r]) => f === v.field && r === v.ruleId), `${v.field} ${v.ruleId}`);
+  });
+
+  it("does not look inside a list over its max_items (1000 account ids, every one malformed)", () => {
+    const ids = Array.from({ length: 1001 }, () => "bad");
+    const sized = sizeViolations(CreatePortfolioRequestSchema, portfolio({ accountIds: ids }));
+    assert.deepEqual(sized, [
+      { field: "portfolio.account_ids", ruleId: "repeated.max_items", message: "must contain no more than 1000 item(s)" },
+    ]);
+  });
+});
+
 describe("kit validation interceptor (connect-node, gRPC over HTTP/2)", () => {
   let server: http2.Http2Server;
   let client: ReturnType<typeof createClient<typeof Portfolio>>;
@@ -372,6 +411,25 @@ describe("kit validation interceptor (connect-node, gRPC over HTTP/2)", () => {
         ["portfolio_id"],
       );
       assert.ok(e.violations[0]?.ruleId !== "");
+      return true;
+    });
+    assert.equal(handled, 0);
+  });
+
+  it("answers an oversized request with its size violations only", async () => {
+    handled = 0;
+    const accountIds = Array.from({ length: 101 }, () => "bad");
+    const read = async () => {
+      for await (const _ of client.streamPositions({ accountIds })) {
+        /* drain */
+      }
+    };
+    await assert.rejects(read(), (err: unknown) => {
+      const e = parseError(err);
+      assert.deepEqual(
+        e.violations.map((v) => [v.field, v.ruleId]),
+        [["account_ids", "repeated.max_items"]],
+      );
       return true;
     });
     assert.equal(handled, 0);

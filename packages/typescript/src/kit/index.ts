@@ -18,6 +18,7 @@ export {
   validationError,
 } from "./errors.js";
 export { IdempotencyStore } from "./idempotency.js";
+export { sizeViolations } from "./sizes.js";
 export { newEventId, newId } from "./ids.js";
 export { createValidationInterceptor, REQUEST_ID_HEADER, type ValidationInterceptorOptions } from "./interceptor.js";
 export { clampPageSize, DEFAULT_PAGE_SIZE, filterDigest, MAX_PAGE_SIZE, PageTokens } from "./pagination.js";

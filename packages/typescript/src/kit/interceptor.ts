@@ -10,6 +10,7 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { violations } from "../validation.js";
 import { validationError } from "./errors.js";
+import { sizeViolations } from "./sizes.js";
 
 /** The request header a client sets to correlate a call; servers echo it in the response headers. */
 export const REQUEST_ID_HEADER = "x-cqc-request-id";
@@ -30,8 +31,9 @@ export interface ValidationInterceptorOptions {
 }
 
 /**
- * An interceptor that validates every request message (unary and streaming) before the handler sees it: a
- * broken rule answers INVALID_ARGUMENT VALIDATION_FAILED with ErrorInfo and a `google.rpc.BadRequest` (one
+ * An interceptor that validates every request message (unary and streaming) before the handler sees it, size
+ * rules first ({@link sizeViolations}: when one fails, only those are reported, without walking the items of an
+ * oversized list), then every rule: a broken rule answers INVALID_ARGUMENT VALIDATION_FAILED with ErrorInfo and a `google.rpc.BadRequest` (one
  * field violation per rule: field path, `reason` = rule id). It also echoes `x-cqc-request-id`, adds the
  * configured trailers, and answers an unexpected (non-Connect) error with INTERNAL and a correlation id
  * instead of the error's own text.
@@ -45,7 +47,8 @@ export function createValidationInterceptor(options: ValidationInterceptorOption
     ((error: unknown, id: string, procedure: string) => console.error(`${procedure} failed (correlation_id=${id})`, error));
   const check = <Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): void => {
     if (!packages.some((p) => schema.typeName.startsWith(p))) return;
-    const broken = violations(schema, message);
+    const sized = sizeViolations(schema, message); // lengths first: an oversized list is never walked
+    const broken = sized.length > 0 ? sized : violations(schema, message);
     if (broken.length > 0) {
       throw validationError(schema.typeName, broken);
     }
