@@ -1,8 +1,9 @@
-"""examples/python/portfolio_server: the minimal Portfolio service built on cqc.kit runs as a subprocess and
-passes the Portfolio conformance cases of the RPCs it implements, plus a few direct checks."""
+"""examples/python/portfolio_server: the minimal Portfolio service built on cqc.kit passes the Portfolio
+conformance cases of the RPCs it implements and a few direct checks (in process), and runs as a program."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -46,12 +47,27 @@ def start(script: Path, cwd: Path | None = None, python: str = sys.executable) -
 
 @pytest.fixture(scope="module")
 def target() -> Iterator[str]:
+    """The example server, in process (its module loaded from examples/; `start` runs it as a program)."""
+    spec = importlib.util.spec_from_file_location("cqc_example_portfolio_server", SERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    server, port = module.serve(0)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(None)
+
+
+def test_example_runs_as_a_program() -> None:
     proc, address = start(SERVER)
     try:
-        yield address
+        with grpc.insecure_channel(address) as channel:
+            health: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary("/grpc.health.v1.Health/Check")
+            assert health(b"", timeout=10) == b"\x08\x01"  # HealthCheckResponse{status: SERVING}
     finally:
         proc.terminate()
-        proc.wait(10)
+        assert proc.wait(10) is not None
 
 
 def test_example_passes_the_portfolio_suite(target: str) -> None:
