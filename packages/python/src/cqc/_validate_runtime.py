@@ -92,23 +92,34 @@ _SHORT = 16  # a plain decimal of at most 16 characters has at most 15 significa
 
 
 if EXACT:
+    # Short plain decimals -> their double (exact for comparisons, see _pair), cached: a book's prices are read
+    # by several rules. Bounded: cleared when full.
+    _SHORT_CACHE: dict[str, float] = {}
 
-    def DF(s: str) -> Any:  # noqa: N802
+    def _short(s: str) -> float | None:
+        value = _SHORT_CACHE.get(s)
+        if value is None and len(s) <= _SHORT and _PLAIN.match(s):
+            if len(_SHORT_CACHE) >= 65_536:
+                _SHORT_CACHE.clear()
+            value = _SHORT_CACHE[s] = float(s)
+        return value
+
+    def DF(s: str) -> Any:
         """double(s) for a comparison with an integral literal: a float when that compares exactly."""
-        if len(s) <= _SHORT and _PLAIN.match(s):
-            return float(s)
-        return D(s)
+        value = _short(s)
+        return D(s) if value is None else value
 
     def _pair(a: str, b: str) -> tuple[Any, Any]:
         # Correctly rounded conversion is monotonic and injective on decimals of <= 15 significant digits, so
         # comparing their doubles is comparing the decimals; otherwise both become exact Decimals.
-        if len(a) <= _SHORT and len(b) <= _SHORT and _PLAIN.match(a) and _PLAIN.match(b):
-            return float(a), float(b)
-        return D(a), D(b)
+        x, y = _short(a), _short(b)
+        if x is None or y is None:
+            return D(a), D(b)
+        return x, y
 
 else:
 
-    def DF(s: str) -> Any:  # noqa: N802
+    def DF(s: str) -> Any:
         return _cel_double(s)
 
     def _pair(a: str, b: str) -> tuple[Any, Any]:
