@@ -448,6 +448,8 @@ def check_wheel(wheel: Path, version: str | None) -> None:
             problems.append(f"{name} has no .pyi type stub")
     if "cqc/py.typed" not in names:
         problems.append("missing cqc/py.typed (PEP 561 marker)")
+    if "cqc/testing/seed/examples.json" not in names:
+        problems.append("missing cqc/testing/seed/examples.json (the reference servers' seed data)")
     with zipfile.ZipFile(wheel) as archive:
         metadata = archive.read(f"cqc_contracts-{version}.dist-info/METADATA").decode()
     if f"\nVersion: {version}\n" not in metadata or "\nName: cqc-contracts\n" not in metadata:
