@@ -54,8 +54,7 @@ def _uv() -> str | None:
 def test_guide_runs_literally() -> None:
     from cqc.conformance import load_suites, select
 
-    if not select(load_suites(), services=["Portfolio"], rpcs=RPCS):
-        pytest.skip("no Portfolio cases for the guide's RPCs in the packaged suites yet")
+    assert select(load_suites(), services=["Portfolio"], rpcs=RPCS), "no Portfolio case for the guide's RPCs"
     uv = _uv()
     if uv is None:
         pytest.skip("uv is not installed (the guide installs with uv)")
