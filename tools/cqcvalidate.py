@@ -443,16 +443,12 @@ class Module:
 class Compiler:
     """CEL AST -> Python expression text, typed against the descriptors."""
 
-    def __init__(
-        self, module: Module, rule_value: Any = None, rule_type: T | None = None
-    ) -> None:
+    def __init__(self, module: Module, rule_value: Any = None, rule_type: T | None = None) -> None:
         self.module = module
         self.rule_value = rule_value
         self.rule_type = rule_type
         self.counter = 0
-        self.lists: set[str] | None = (
-            None  # set by the message-rule emitter: repeated fields read as lists
-        )
+        self.lists: set[str] | None = None  # set by the message-rule emitter: repeated fields read as lists
         # loop-invariant sub-expressions of a macro body, evaluated once per macro: node -> (code, type, const)
         self.hoisted: dict[tuple, tuple[str, T, Any]] = {}
 
@@ -515,12 +511,7 @@ class Compiler:
             return f"_tns({value})", ft, _NOCONST
         if ft.kind == "list" and ft.elem.kind in ("ts", "dur"):
             return f"[_tns(x) for x in {value}]", ft, _NOCONST
-        if (
-            code == "m"
-            and ft.kind == "list"
-            and ft.elem.kind == "msg"
-            and self.lists is not None
-        ):
+        if code == "m" and ft.kind == "list" and ft.elem.kind == "msg" and self.lists is not None:
             # the message rules of `this` read its repeated message fields from one Python list, made once
             self.lists.add(name)
             return f"_L_{name}", ft, _NOCONST
@@ -582,13 +573,7 @@ class Compiler:
         _, op, left, right = node
         a, ta, ca = self.compile(left, env)
         b, tb, cb = self.compile(right, env)
-        if (
-            op == "+"
-            and ca is not _NOCONST
-            and cb is not _NOCONST
-            and isinstance(ca, str)
-            and isinstance(cb, str)
-        ):
+        if op == "+" and ca is not _NOCONST and cb is not _NOCONST and isinstance(ca, str) and isinstance(cb, str):
             value = ca + cb
             return repr(value), STR, value
         if op == "in":
@@ -623,31 +608,21 @@ class Compiler:
                 return f"({a} + {b})", STR, _NOCONST
             if ta.kind in ("ts", "dur") or tb.kind in ("ts", "dur"):
                 result = (
-                    TS
-                    if "ts" in (ta.kind, tb.kind)
-                    and op != "-"
-                    or (ta.kind == "ts" and tb.kind == "dur")
-                    else DUR
+                    TS if "ts" in (ta.kind, tb.kind) and op != "-" or (ta.kind == "ts" and tb.kind == "dur") else DUR
                 )
-                return f"({a} {op} {b})", result, _NOCONST
+                check = "_ts_range" if result == TS else "_dur_range"  # CEL errors outside the valid range
+                return f"{check}({a} {op} {b})", result, _NOCONST
             if ta.kind in ("int", "uint") and tb.kind in ("int", "uint"):
                 return f"_int({a} {op} {b})", ta, _NOCONST
             raise CelError(f"arithmetic {op} on {ta.kind}, {tb.kind}")
         raise CelError(f"operator {op} not supported")
 
-    def decimal_comparison(
-        self, op: str, left: tuple, right: tuple, env: dict
-    ) -> str | None:
+    def decimal_comparison(self, op: str, left: tuple, right: tuple, env: dict) -> str | None:
         """`double(a) < double(b)` on strings -> `_dlt(a, b)` (floats when both are short enough to compare
         exactly, else Decimals); `double(a) > 0.0` (an integral literal) -> `DF(a) > 0`."""
 
         def string_arg(node: tuple) -> str | None:
-            if (
-                node[0] == "call"
-                and node[1] == "double"
-                and node[2] is None
-                and len(node[3]) == 1
-            ):
+            if node[0] == "call" and node[1] == "double" and node[2] is None and len(node[3]) == 1:
                 code, ty, _ = self.compile(node[3][0], env)
                 if ty.kind == "str":
                     return code
@@ -757,9 +732,7 @@ class Compiler:
             return str(int(m.group(1)) * 1_000_000_000), DUR, _NOCONST
         raise CelError(f"function {name}() not supported")
 
-    def macro(
-        self, name: str, target: tuple, args: list, env: dict
-    ) -> tuple[str, T, Any]:
+    def macro(self, name: str, target: tuple, args: list, env: dict) -> tuple[str, T, Any]:
         var_node, body = args
         if var_node[0] != "id":
             raise CelError("macro variable must be a name")
@@ -802,9 +775,7 @@ class Compiler:
             return f"(lambda {params}: {inner[0]})({values})", inner[1], _NOCONST
         return self.macro_code(name, py, code, bcode, elem, bty) + (_NOCONST,)
 
-    def macro_code(
-        self, name: str, py: str, code: str, bcode: str, elem: T, bty: T
-    ) -> tuple[str, T]:
+    def macro_code(self, name: str, py: str, code: str, bcode: str, elem: T, bty: T) -> tuple[str, T]:
         if name == "all":
             return f"all({bcode} for {py} in {code})", BOOL
         if name == "exists":
@@ -818,9 +789,7 @@ class Compiler:
         raise CelError(name)
 
     @staticmethod
-    def unique_pattern(
-        target: tuple, var: str, body: tuple
-    ) -> tuple[str, tuple] | None:
+    def unique_pattern(target: tuple, var: str, body: tuple) -> tuple[str, tuple] | None:
         inner = None
         if body[0] == "call" and body[1] == "exists_one" and body[2] == target:
             inner = body[3]
@@ -855,9 +824,7 @@ def _children(node: tuple) -> list[tuple]:
         if isinstance(child, tuple) and child and isinstance(child[0], str):
             out.append(child)
         elif isinstance(child, (tuple, list)):
-            out.extend(
-                c for c in child if isinstance(c, tuple) and c and isinstance(c[0], str)
-            )
+            out.extend(c for c in child if isinstance(c, tuple) and c and isinstance(c[0], str))
     return out
 
 
@@ -867,11 +834,7 @@ def _free_ids(node: Any) -> set[str]:
         return set()
     if node[0] == "id":
         return {node[1]}
-    if (
-        node[0] == "call"
-        and node[1] in ("all", "exists", "exists_one", "map", "filter")
-        and node[2] is not None
-    ):
+    if node[0] == "call" and node[1] in ("all", "exists", "exists_one", "map", "filter") and node[2] is not None:
         var = node[3][0][1] if node[3] and node[3][0][0] == "id" else None
         return _free_ids(node[2]) | (_free_ids(node[3][1]) - {var})
     out: set[str] = set()
@@ -902,11 +865,7 @@ def _invariants(body: tuple, var: str, outer: set[str]) -> list[tuple]:
                 if node not in found:
                     found.append(node)
                 return
-        if (
-            node[0] == "call"
-            and node[1] in ("all", "exists", "exists_one", "map", "filter")
-            and node[2] is not None
-        ):
+        if node[0] == "call" and node[1] in ("all", "exists", "exists_one", "map", "filter") and node[2] is not None:
             visit(node[2])  # nested macro bodies hoist for themselves
             return
         for child in _children(node):
@@ -939,13 +898,7 @@ _NOCONST: Any = _NoConst()
 
 def _fmt_num(value: Any) -> str:
     if isinstance(value, float):
-        return (
-            repr(value)
-            if not value.is_integer()
-            else str(int(value))
-            if abs(value) < 1e16
-            else repr(value)
-        )
+        return repr(value) if not value.is_integer() else str(int(value)) if abs(value) < 1e16 else repr(value)
     return str(value)
 
 
@@ -1007,9 +960,7 @@ class MessageEmitter:
         except (CelError, KeyError, ValueError, IndexError, re.error) as error:
             self.errors.append(f"{where} [{rule_id}]: {error}: {expr_src[:200]}")
             return
-        if const is not _NOCONST and (
-            (ty.kind == "bool" and const is True) or (ty.kind == "str" and const == "")
-        ):
+        if const is not _NOCONST and ((ty.kind == "bool" and const is True) or (ty.kind == "str" and const == "")):
             return
         if ty.kind == "bool":
             lines.append(f"{indent}if not {code}:")
@@ -1021,9 +972,7 @@ class MessageEmitter:
         else:
             self.errors.append(f"{where} [{rule_id}]: result type {ty.kind}")
 
-    def scalar_checks(
-        self, fd: Any, rules: Any, v: str, path: str, indent: str, lines: list[str]
-    ) -> None:
+    def scalar_checks(self, fd: Any, rules: Any, v: str, path: str, indent: str, lines: list[str]) -> None:
         """Checks of one value (a singular field, or one repeated item / map value) against `rules` (FieldRules)."""
         V = self.V
         kind = rules.WhichOneof("type")
@@ -1043,9 +992,7 @@ class MessageEmitter:
                     f"{indent}    out.append(({path}, 'string.max_len', {f'must be at most {s.max_len} characters'!r}))"
                 )
             if s.HasField("max_bytes"):
-                lines.append(
-                    f"{indent}if len({v}) > {s.max_bytes // 4} and len({v}.encode('utf-8')) > {s.max_bytes}:"
-                )
+                lines.append(f"{indent}if len({v}) > {s.max_bytes // 4} and len({v}.encode('utf-8')) > {s.max_bytes}:")
                 lines.append(
                     f"{indent}    out.append(({path}, 'string.max_bytes', {f'must be at most {s.max_bytes} bytes'!r}))"
                 )
@@ -1059,30 +1006,22 @@ class MessageEmitter:
                 values = tuple(getattr(s, "in"))
                 lines.append(f"{indent}if {v} not in {values!r}:")
                 listed = "[" + ", ".join(values) + "]"
-                lines.append(
-                    f"{indent}    out.append(({path}, 'string.in', {f'must be in list {listed}'!r}))"
-                )
+                lines.append(f"{indent}    out.append(({path}, 'string.in', {f'must be in list {listed}'!r}))")
             if s.HasField("uri") and s.uri:
                 lines.append(f"{indent}if not {v}:")
                 lines.append(
                     f"{indent}    out.append(({path}, 'string.uri_empty', 'value is empty, which is not a valid URI'))"
                 )
                 lines.append(f"{indent}elif not _is_uri({v}):")
-                lines.append(
-                    f"{indent}    out.append(({path}, 'string.uri', 'must be a valid URI'))"
-                )
+                lines.append(f"{indent}    out.append(({path}, 'string.uri', 'must be a valid URI'))")
             if s.HasField("uuid") and s.uuid:
-                p = self.module.pattern(
-                    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-                )
+                p = self.module.pattern("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
                 lines.append(f"{indent}if not {v}:")
                 lines.append(
                     f"{indent}    out.append(({path}, 'string.uuid_empty', 'value is empty, which is not a valid UUID'))"
                 )
                 lines.append(f"{indent}elif {p}.search({v}) is None:")
-                lines.append(
-                    f"{indent}    out.append(({path}, 'string.uuid', 'must be a valid UUID'))"
-                )
+                lines.append(f"{indent}    out.append(({path}, 'string.uuid', 'must be a valid UUID'))")
             handled = {
                 "min_len",
                 "max_len",
@@ -1096,9 +1035,7 @@ class MessageEmitter:
                 if efd.is_extension:
                     options = efd.GetOptions()
                     if not options.HasExtension(V.predefined):
-                        self.errors.append(
-                            f"{where}: extension {efd.full_name} is not a predefined rule"
-                        )
+                        self.errors.append(f"{where}: extension {efd.full_name} is not a predefined rule")
                         continue
                     rule_type = {bool: BOOL, str: STR}.get(type(evalue), STR)
                     for cel in options.Extensions[V.predefined].cel:
@@ -1137,15 +1074,11 @@ class MessageEmitter:
             if len(getattr(e, "in")):
                 values = list(getattr(e, "in"))
                 lines.append(f"{indent}if {v} not in {set(values)!r}:")
-                lines.append(
-                    f"{indent}    out.append(({path}, 'enum.in', {f'must be in list {values}'!r}))"
-                )
+                lines.append(f"{indent}    out.append(({path}, 'enum.in', {f'must be in list {values}'!r}))")
             if len(e.not_in):
                 values = list(e.not_in)
                 lines.append(f"{indent}if {v} in {set(values)!r}:")
-                lines.append(
-                    f"{indent}    out.append(({path}, 'enum.not_in', {f'must not be in list {values}'!r}))"
-                )
+                lines.append(f"{indent}    out.append(({path}, 'enum.not_in', {f'must not be in list {values}'!r}))")
             for efd, _ in e.ListFields():
                 if efd.name not in ("defined_only", "in", "not_in"):
                     self.errors.append(f"{where}: enum rule {efd.name} not supported")
@@ -1175,25 +1108,15 @@ class MessageEmitter:
             if "const" in names:
                 c = r.const
                 lines.append(f"{indent}if {value} != {lit(c)!r}:")
-                lines.append(
-                    f"{indent}    out.append(({path}, '{kind}.const', {f'must equal {show(c)}'!r}))"
-                )
+                lines.append(f"{indent}    out.append(({path}, '{kind}.const', {f'must equal {show(c)}'!r}))")
             low = "gt" if "gt" in names else "gte" if "gte" in names else None
             high = "lt" if "lt" in names else "lte" if "lte" in names else None
             if low and high:
                 lo, hi = getattr(r, low), getattr(r, high)
                 if lit(hi) < lit(lo):
                     self.errors.append(f"{where}: exclusive ranges not supported")
-                lo_bad = (
-                    f"{value} <= {lit(lo)!r}"
-                    if low == "gt"
-                    else f"{value} < {lit(lo)!r}"
-                )
-                hi_bad = (
-                    f"{value} >= {lit(hi)!r}"
-                    if high == "lt"
-                    else f"{value} > {lit(hi)!r}"
-                )
+                lo_bad = f"{value} <= {lit(lo)!r}" if low == "gt" else f"{value} < {lit(lo)!r}"
+                hi_bad = f"{value} >= {lit(hi)!r}" if high == "lt" else f"{value} > {lit(hi)!r}"
                 words = {
                     "gt": "greater than",
                     "gte": "greater than or equal to",
@@ -1202,33 +1125,19 @@ class MessageEmitter:
                 }
                 msg = f"must be {words[low]} {show(lo)} and {words[high]} {show(hi)}"
                 lines.append(f"{indent}if {nan}{hi_bad} or {lo_bad}:")
-                lines.append(
-                    f"{indent}    out.append(({path}, '{kind}.{low}_{high}', {msg!r}))"
-                )
+                lines.append(f"{indent}    out.append(({path}, '{kind}.{low}_{high}', {msg!r}))")
             elif low:
                 lo = getattr(r, low)
-                bad = (
-                    f"{value} <= {lit(lo)!r}"
-                    if low == "gt"
-                    else f"{value} < {lit(lo)!r}"
-                )
+                bad = f"{value} <= {lit(lo)!r}" if low == "gt" else f"{value} < {lit(lo)!r}"
                 word = "greater than" if low == "gt" else "greater than or equal to"
                 lines.append(f"{indent}if {nan}{bad}:")
-                lines.append(
-                    f"{indent}    out.append(({path}, '{kind}.{low}', {f'must be {word} {show(lo)}'!r}))"
-                )
+                lines.append(f"{indent}    out.append(({path}, '{kind}.{low}', {f'must be {word} {show(lo)}'!r}))")
             elif high:
                 hi = getattr(r, high)
-                bad = (
-                    f"{value} >= {lit(hi)!r}"
-                    if high == "lt"
-                    else f"{value} > {lit(hi)!r}"
-                )
+                bad = f"{value} >= {lit(hi)!r}" if high == "lt" else f"{value} > {lit(hi)!r}"
                 word = "less than" if high == "lt" else "less than or equal to"
                 lines.append(f"{indent}if {nan}{bad}:")
-                lines.append(
-                    f"{indent}    out.append(({path}, '{kind}.{high}', {f'must be {word} {show(hi)}'!r}))"
-                )
+                lines.append(f"{indent}    out.append(({path}, '{kind}.{high}', {f'must be {word} {show(hi)}'!r}))")
         else:
             self.errors.append(f"{where}: rules of kind {kind} not supported")
 
@@ -1238,18 +1147,14 @@ class MessageEmitter:
         body_start = len(lines)
         for fd in desc.fields:
             options = fd.GetOptions()
-            rules = (
-                options.Extensions[V.field] if options.HasExtension(V.field) else None
-            )
+            rules = options.Extensions[V.field] if options.HasExtension(V.field) else None
             if rules is not None and rules.ignore == V.IGNORE_ALWAYS:
                 continue
             ft = field_type(fd)
             value = attr("m", fd.name)
             path = f"q + {fd.name!r}"
             block: list[str] = []
-            recurse_msg = ft.kind == "msg" or (
-                ft.kind in ("list", "map") and ft.elem.kind == "msg"
-            )
+            recurse_msg = ft.kind == "msg" or (ft.kind in ("list", "map") and ft.elem.kind == "msg")
             has_rules = rules is not None and (rules.ListFields() != [])
             if not has_rules and not recurse_msg:
                 continue
@@ -1266,9 +1171,7 @@ class MessageEmitter:
                 if ft.kind in ("ts", "dur"):
                     cond = present
                 block.append(f"{ind}if not {cond}:")
-                block.append(
-                    f"{ind}    out.append(({path}, 'required', 'value is required'))"
-                )
+                block.append(f"{ind}    out.append(({path}, 'required', 'value is required'))")
                 block.append(f"{ind}else:")
                 ind += "    "
             elif present is not None and not fd.is_repeated:
@@ -1305,15 +1208,11 @@ class MessageEmitter:
                                 "unique",
                                 "items",
                             ):
-                                self.errors.append(
-                                    f"{fd.full_name}: repeated rule {efd.name} not supported"
-                                )
+                                self.errors.append(f"{fd.full_name}: repeated rule {efd.name} not supported")
                         if rep.HasField("items"):
                             items = rep.items
                             if items.cel:
-                                self.errors.append(
-                                    f"{fd.full_name}: item CEL not supported"
-                                )
+                                self.errors.append(f"{fd.full_name}: item CEL not supported")
                             item_lines: list[str] = []
                             self.scalar_checks(
                                 fd,
@@ -1327,33 +1226,25 @@ class MessageEmitter:
                                 block.append(f"{ind}for i, x in enumerate({value}):")
                                 block.extend(item_lines)
                     elif kind is not None:
-                        self.errors.append(
-                            f"{fd.full_name}: {kind} rules on a repeated field"
-                        )
+                        self.errors.append(f"{fd.full_name}: {kind} rules on a repeated field")
                 elif ft.kind == "map":
                     mp = rules.map if kind == "map" else None
                     if mp is not None:
                         for efd, _ in mp.ListFields():
                             if efd.name != "max_pairs":
-                                self.errors.append(
-                                    f"{fd.full_name}: map rule {efd.name} not supported"
-                                )
+                                self.errors.append(f"{fd.full_name}: map rule {efd.name} not supported")
                         if mp.HasField("max_pairs"):
                             block.append(f"{ind}if len({value}) > {mp.max_pairs}:")
                             block.append(
                                 f"{ind}    out.append(({path}, 'map.max_pairs', {f'map must be at most {mp.max_pairs} entries'!r}))"
                             )
                     elif kind is not None:
-                        self.errors.append(
-                            f"{fd.full_name}: {kind} rules on a map field"
-                        )
+                        self.errors.append(f"{fd.full_name}: {kind} rules on a map field")
                 else:
                     scalar_lines: list[str] = []
                     self.scalar_checks(fd, rules, "v", path, ind, scalar_lines)
                     if scalar_lines:
-                        block.append(
-                            f"{ind}v = {value}"
-                        )  # read once: each read of a upb field makes a new str
+                        block.append(f"{ind}v = {value}")  # read once: each read of a upb field makes a new str
                         block.extend(scalar_lines)
                 for cel in rules.cel:
                     self.cel_check(
@@ -1364,11 +1255,7 @@ class MessageEmitter:
                         cel.message,
                         {
                             "this": (
-                                (
-                                    f"_tns({value})"
-                                    if ft.kind in ("ts", "dur")
-                                    else value
-                                ),
+                                (f"_tns({value})" if ft.kind in ("ts", "dur") else value),
                                 ft,
                             )
                         },
@@ -1376,9 +1263,7 @@ class MessageEmitter:
                         where=fd.full_name,
                     )
             # recursion
-            if ft.kind == "msg" and not ft.desc.full_name.startswith(
-                "google.protobuf."
-            ):
+            if ft.kind == "msg" and not ft.desc.full_name.startswith("google.protobuf."):
                 fn = self.request(ft.desc)
                 if present is None:
                     raise SystemExit(f"{fd.full_name}: message field without presence")
@@ -1392,9 +1277,7 @@ class MessageEmitter:
                 block.append(f"{ind}for i, x in enumerate({value}):")
                 block.append(f'{ind}    {fn}(x, f"{{q}}{fd.name}[{{i}}]", out)')
             elif (
-                ft.kind == "map"
-                and ft.elem.kind == "msg"
-                and not ft.elem.desc.full_name.startswith("google.protobuf.")
+                ft.kind == "map" and ft.elem.kind == "msg" and not ft.elem.desc.full_name.startswith("google.protobuf.")
             ):
                 fn = self.request(ft.elem.desc)
                 block.append(f"{ind}for k, x in {value}.items():")
@@ -1418,9 +1301,7 @@ class MessageEmitter:
             mrules = options.Extensions[V.message]
             for mfd, _ in mrules.ListFields():
                 if mfd.name != "cel":
-                    self.errors.append(
-                        f"{desc.full_name}: message rule {mfd.name} not supported"
-                    )
+                    self.errors.append(f"{desc.full_name}: message rule {mfd.name} not supported")
             lists: set[str] = set()
             rule_lines: list[str] = []
             for cel in mrules.cel:
@@ -1453,10 +1334,7 @@ def generate_python(out: Path) -> None:
     emitter = MessageEmitter(module, V)
     emitter.run(roots)
     if emitter.errors:
-        raise SystemExit(
-            "cqcvalidate: rules the generator cannot compile:\n  "
-            + "\n  ".join(emitter.errors)
-        )
+        raise SystemExit("cqcvalidate: rules the generator cannot compile:\n  " + "\n  ".join(emitter.errors))
     parts = [
         HEADER,
         (
@@ -1466,7 +1344,7 @@ def generate_python(out: Path) -> None:
         ),
         "# ruff: noqa\n# mypy: ignore-errors\n",
         "import re\nfrom collections.abc import Callable\nfrom typing import Any\n\n",
-        "from cqc._validate_runtime import (\n    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sub, _tns, _try, _unique,\n)\n\n",
+        "from cqc._validate_runtime import (\n    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sub, _tns, _try, _unique, _ts_range, _dur_range,\n)\n\n",
     ]
     for py, name in module.patterns.items():
         parts.append(f"{name} = re.compile({py!r})\n")
@@ -1478,22 +1356,15 @@ def generate_python(out: Path) -> None:
     parts.append(
         "\n# message full name -> validator(message, field path of the message, out: [(field, rule id, message)])\n"
     )
-    parts.append(
-        "VALIDATORS: dict[str, Callable[[Any, str, list[tuple[str, str, str]]], None]] = {\n"
-    )
+    parts.append("VALIDATORS: dict[str, Callable[[Any, str, list[tuple[str, str, str]]], None]] = {\n")
     for full_name in sorted(emitter.functions):
-        parts.append(
-            f"    {full_name!r}: {MessageEmitter.fname(type('d', (), {'full_name': full_name}))},\n"
-        )
+        parts.append(f"    {full_name!r}: {MessageEmitter.fname(type('d', (), {'full_name': full_name}))},\n")
     parts.append("}\n")
     text = "".join(parts)
     compile(text, str(out), "exec")
     out.parent.mkdir(parents=True, exist_ok=True)
     init = out.parent / "__init__.py"
-    init_text = (
-        HEADER
-        + '"""Generated validators (see tools/cqcvalidate.py); use cqc.validation."""\n'
-    )
+    init_text = HEADER + '"""Generated validators (see tools/cqcvalidate.py); use cqc.validation."""\n'
     if not init.exists() or init.read_text() != init_text:
         init.write_text(init_text)
     if not out.exists() or out.read_text() != text:

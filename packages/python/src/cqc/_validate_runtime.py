@@ -192,6 +192,25 @@ def _tns(value: Any) -> int:
     return int(value.seconds) * 1_000_000_000 + int(value.nanos)
 
 
+# CEL's timestamp range (0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z) and duration range (+-10,000
+# years), in nanoseconds: arithmetic that leaves them is an evaluation error, as in CEL.
+_TS_MIN = -62_135_596_800 * 1_000_000_000
+_TS_MAX = 253_402_300_799 * 1_000_000_000 + 999_999_999
+_DUR_MAX = 315_576_000_000 * 1_000_000_000 + 999_999_999
+
+
+def _ts_range(ns: int) -> int:
+    if not _TS_MIN <= ns <= _TS_MAX:
+        raise EvaluationError("timestamp out of range")
+    return ns
+
+
+def _dur_range(ns: int) -> int:
+    if not -_DUR_MAX <= ns <= _DUR_MAX:
+        raise EvaluationError("duration out of range")
+    return ns
+
+
 def _unique(values: Iterable[Any]) -> bool:
     seen: set[Any] = set()
     count = 0
