@@ -84,6 +84,7 @@ type riskEngine struct {
 	trading       map[string]*tradingState
 	requests      map[string]riskRequest
 	tokens        *cqckit.PageTokens
+	gateway       *venueGateway // the server's VenueGateway, which Flatten cancels through
 }
 
 func newRiskEngine(s *state, testdata string) (*riskEngine, error) {
@@ -737,7 +738,7 @@ func (r *riskEngine) SetTradingState(_ context.Context, req *servicesv1.SetTradi
 	return resp, nil
 }
 
-func (r *riskEngine) Flatten(_ context.Context, req *servicesv1.FlattenRequest) (*servicesv1.FlattenResponse, error) {
+func (r *riskEngine) Flatten(ctx context.Context, req *servicesv1.FlattenRequest) (*servicesv1.FlattenResponse, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if first, seen, err := r.replay(req.GetRequestId(), req); seen {
@@ -758,10 +759,99 @@ func (r *riskEngine) Flatten(_ context.Context, req *servicesv1.FlattenRequest) 
 		return nil, err
 	}
 	t := r.setState(req.GetScope(), req.GetTradingStateAfter(), req.GetReason(), nil, now)
-	// Not connected to a VenueGateway: no cancels or closing orders are sent (the lists stay empty).
-	resp := &servicesv1.FlattenResponse{TradingState: t.state, UpdateTime: timestamppb.New(t.update)}
+	canceled, unclosed, err := r.flattenOrders(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp := &servicesv1.FlattenResponse{TradingState: t.state, CanceledOrderIds: canceled, UnclosedPositionIds: unclosed,
+		UpdateTime: timestamppb.New(t.update)}
 	r.remember(req.GetRequestId(), req, proto.Clone(resp), nil)
 	return resp, nil
+}
+
+// nameUUID is a UUID derived from key (SHA-256, version and variant bits of a name-based UUID), so that a
+// retried Flatten sends the same CancelAllOrders request ids.
+func nameUUID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	sum[6] = sum[6]&0x0f | 0x50
+	sum[8] = sum[8]&0x3f | 0x80
+	h := hex.EncodeToString(sum[:16])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// scopeAccounts are the accounts of a scope: the account itself, or the portfolio's account_ids (Portfolio).
+func (r *riskEngine) scopeAccounts(scope *servicesv1.RiskScope) []string {
+	id, ok := scope.GetId().(*servicesv1.RiskScope_PortfolioId)
+	if !ok {
+		return []string{scope.GetAccountId()}
+	}
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	if p, found := r.s.portfolio.portfolios[id.PortfolioId]; found {
+		return slices.Clone(p.GetAccountIds())
+	}
+	return nil
+}
+
+// flattenOrders cancels the scope's working orders through the server's VenueGateway (CancelAllOrders per
+// account, and per market when market_ids narrows it) and lists the open positions of the scope (Portfolio)
+// as unclosed for CANCEL_AND_CLOSE: the reference RiskEngine places no closing orders. The caller holds r.mu.
+func (r *riskEngine) flattenOrders(ctx context.Context, req *servicesv1.FlattenRequest) (canceled, unclosed []string, err error) {
+	gateway := r.gateway
+	if gateway == nil {
+		gateway = &venueGateway{s: r.s}
+	}
+	accounts := r.scopeAccounts(req.GetScope())
+	markets := req.GetMarketIds()
+	if len(markets) == 0 {
+		markets = []string{""}
+	}
+	seen := map[string]bool{}
+	for _, account := range accounts {
+		r.s.mu.RLock()
+		_, known := r.s.accounts.items[account]
+		r.s.mu.RUnlock()
+		if !known {
+			continue // not a VenueGateway account: nothing to cancel there
+		}
+		for _, market := range markets {
+			key := "cqc-risk-flatten:" + req.GetRequestId() + ":" + account + ":" + market
+			cancel := &servicesv1.CancelAllOrdersRequest{RequestId: nameUUID(key), AccountId: account}
+			if market != "" {
+				cancel.MarketId = proto.String(market)
+			}
+			resp, err := gateway.CancelAllOrders(ctx, cancel)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, o := range resp.GetOrders() {
+				if !seen[o.GetOrderId()] {
+					seen[o.GetOrderId()] = true
+					canceled = append(canceled, o.GetOrderId())
+				}
+			}
+		}
+	}
+	if req.GetMode() == servicesv1.FlattenMode_FLATTEN_MODE_CANCEL_AND_CLOSE {
+		inScope := map[string]bool{}
+		for _, a := range accounts {
+			inScope[a] = true
+		}
+		narrowed := map[string]bool{}
+		for _, m := range req.GetMarketIds() {
+			narrowed[m] = true
+		}
+		r.s.mu.RLock()
+		for _, p := range r.s.portfolio.positions {
+			if inScope[p.GetAccountId()] && (len(narrowed) == 0 || narrowed[p.GetMarketId()]) && ratOf(p.GetQuantity()).Sign() != 0 {
+				unclosed = append(unclosed, p.GetPositionId())
+			}
+		}
+		r.s.mu.RUnlock()
+	}
+	sort.Strings(canceled)
+	sort.Strings(unclosed)
+	return canceled, unclosed, nil
 }
 
 // --- risk limits ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ package cqctest_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -332,5 +333,18 @@ func TestRiskScopeOfCreatedPortfolio(t *testing.T) {
 	})
 	if err != nil || got.GetState() != venuesv1.TradingState_TRADING_STATE_ACTIVE {
 		t.Fatalf("GetTradingState of a created portfolio: %v %v", got, err)
+	}
+}
+
+func TestRiskFlattenPortfolioListsUnclosedPositions(t *testing.T) {
+	risk := servicesv1.NewRiskEngineClient(start(t))
+	flat, err := risk.Flatten(context.Background(), &servicesv1.FlattenRequest{
+		RequestId: requestID(), Scope: &servicesv1.RiskScope{Id: &servicesv1.RiskScope_PortfolioId{PortfolioId: riskFund}},
+		Mode: servicesv1.FlattenMode_FLATTEN_MODE_CANCEL_AND_CLOSE, TradingStateAfter: venuesv1.TradingState_TRADING_STATE_HALTED,
+		Reason: "test", RequestedBy: "user:test",
+	})
+	want := []string{"pos_01JD0KXBTCVSDSWAPSH0RT0000", "pos_01JDAAVEV3VSDCSVPP1Y000000", "pos_01JDBNBTCVSDTPERP10NG00000", "pos_01JDVN1V3VSDCWETH500000000"}
+	if err != nil || !slices.Equal(flat.GetUnclosedPositionIds(), want) || cqc.Validate(flat) != nil {
+		t.Fatalf("flatten: %v %v", flat, err)
 	}
 }

@@ -78,12 +78,14 @@ func build(opts Options) (*grpc.Server, *health.Server, *state, *streamLimiter, 
 	s := grpc.NewServer(serverOptions...)
 	servicesv1.RegisterAssetRegistryServer(s, &assetRegistry{s: st})
 	servicesv1.RegisterMarketDataServer(s, &marketData{s: st})
-	servicesv1.RegisterVenueGatewayServer(s, &venueGateway{s: st})
+	gateway := &venueGateway{s: st}
+	servicesv1.RegisterVenueGatewayServer(s, gateway)
 	servicesv1.RegisterPortfolioServer(s, &portfolio{s: st})
 	risk, err := newRiskEngine(st, opts.Testdata)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	risk.gateway = gateway // Flatten cancels through this server's VenueGateway
 	servicesv1.RegisterRiskEngineServer(s, risk)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

@@ -352,3 +352,22 @@ def test_scope_of_created_portfolio(server: str, risk: risk_engine_pb2_grpc.Risk
         portfolios.CreatePortfolio(portfolio_service_pb2.CreatePortfolioRequest(portfolio=seeded))
     got = risk.GetTradingState(pb.GetTradingStateRequest(scope=pb.RiskScope(portfolio_id=seeded.portfolio_id)))
     assert got.state == account_pb2.TRADING_STATE_ACTIVE
+
+
+def test_flatten_portfolio_lists_unclosed_positions(risk: risk_engine_pb2_grpc.RiskEngineStub) -> None:
+    request = pb.FlattenRequest(
+        request_id=str(uuid.uuid4()),
+        scope=pb.RiskScope(portfolio_id=PORTFOLIO),
+        mode=pb.FLATTEN_MODE_CANCEL_AND_CLOSE,
+        trading_state_after=account_pb2.TRADING_STATE_HALTED,
+        reason="test",
+        requested_by="user:test",
+    )
+    flattened = risk.Flatten(request)
+    assert list(flattened.unclosed_position_ids) == [
+        "pos_01JD0KXBTCVSDSWAPSH0RT0000",
+        "pos_01JDAAVEV3VSDCSVPP1Y000000",
+        "pos_01JDBNBTCVSDTPERP10NG00000",
+        "pos_01JDVN1V3VSDCWETH500000000",
+    ]
+    assert not flattened.close_order_ids and violations(flattened) == []

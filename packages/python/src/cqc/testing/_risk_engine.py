@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -39,6 +40,7 @@ from cqc.testing._errors import (
     validation_failed,
 )
 from cqc.testing._store import Store, load_examples, new_ulid
+from cqc.testing._venue_gateway import VenueGatewayServicer
 from cqc.validation import ContractViolation, violations
 from cqc.venues.v1 import account_pb2, trading_pb2
 
@@ -636,10 +638,51 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
                 risk.requests[request.request_id] = (request, error)
                 raise
             current = self._set_state(request.scope, request.trading_state_after, request.reason, None, now)
-            # Not connected to a VenueGateway: no cancels or closing orders are sent (the lists stay empty).
-            response = pb.FlattenResponse(trading_state=current.state, update_time=_ts(current.update_time))  # type: ignore[arg-type]
+            canceled, unclosed = self._flatten_orders(request)
+            response = pb.FlattenResponse(
+                trading_state=current.state,  # type: ignore[arg-type]
+                canceled_order_ids=canceled,
+                unclosed_position_ids=unclosed,
+                update_time=_ts(current.update_time),
+            )
             risk.requests[request.request_id] = (request, response)
             return response
+
+    def _scope_accounts(self, scope: pb.RiskScope) -> list[str]:
+        """The accounts of a scope: the account itself, or the portfolio's account_ids (Portfolio service)."""
+        if scope.WhichOneof("id") == "account_id":
+            return [scope.account_id]
+        found = getattr(getattr(self.store, "_portfolio_state", None), "portfolios", {}).get(scope.portfolio_id)
+        return list(found.account_ids) if found is not None else []
+
+    def _flatten_orders(self, request: pb.FlattenRequest) -> tuple[list[str], list[str]]:
+        """Cancels the scope's working orders through the server's VenueGateway (CancelAllOrders per account,
+        and per market when market_ids narrows it) and lists the open positions of the scope (Portfolio) as
+        unclosed for CANCEL_AND_CLOSE: the reference RiskEngine places no closing orders. Caller holds the lock."""
+        gateway = VenueGatewayServicer(self.store)
+        accounts = self._scope_accounts(request.scope)
+        canceled: list[str] = []
+        for account_id in accounts:
+            if self.store.accounts.find(account_id) is None:
+                continue  # not a VenueGateway account: nothing to cancel there
+            for market_id in list(request.market_ids) or [""]:
+                key = f"cqc-risk-flatten:{request.request_id}:{account_id}:{market_id}"
+                cancel = vpb.CancelAllOrdersRequest(
+                    request_id=str(uuid.uuid5(uuid.NAMESPACE_URL, key)), account_id=account_id
+                )
+                if market_id:
+                    cancel.market_id = market_id
+                canceled.extend(o.order_id for o in gateway.CancelAllOrders(cancel, None).orders)  # type: ignore[arg-type]
+        unclosed: list[str] = []
+        if request.mode == pb.FLATTEN_MODE_CANCEL_AND_CLOSE:
+            positions = getattr(getattr(self.store, "_portfolio_state", None), "positions", {})
+            markets = set(request.market_ids)
+            unclosed = [
+                p.position_id
+                for p in positions.values()
+                if p.account_id in accounts and (not markets or p.market_id in markets) and _dec(p.quantity) != 0
+            ]
+        return sorted(set(canceled)), sorted(unclosed)
 
     # --- Risk limits -----------------------------------------------------------------------------------------
 
