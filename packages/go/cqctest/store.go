@@ -267,17 +267,25 @@ func update[T proto.Message](s *state, c *collection, msg T, mask *fieldmaskpb.F
 	var zero T
 	desc := msg.ProtoReflect().Descriptor()
 	var fields []protoreflect.FieldDescriptor
+	var unknown, immutable []string // refused paths, in request order (all of them, as the Python server)
 	for _, path := range mask.GetPaths() {
 		fd := desc.Fields().ByName(protoreflect.Name(path))
-		if fd == nil || strings.Contains(path, ".") {
-			return zero, newError(codes.InvalidArgument, "INVALID_UPDATE_MASK", map[string]string{"paths": path},
-				"update_mask path %q is not a field of %s", path, desc.FullName())
+		switch {
+		case fd == nil || strings.Contains(path, "."):
+			unknown = append(unknown, path)
+		case fd.Name() == c.idField || fd.Name() == "create_time" || fd.Name() == "update_time" || fd.Name() == "etag":
+			immutable = append(immutable, path)
+		default:
+			fields = append(fields, fd)
 		}
-		if fd.Name() == c.idField || fd.Name() == "create_time" || fd.Name() == "update_time" || fd.Name() == "etag" {
-			return zero, newError(codes.InvalidArgument, "INVALID_UPDATE_MASK", map[string]string{"paths": path},
-				"update_mask path %q names a field that cannot be updated", path)
-		}
-		fields = append(fields, fd)
+	}
+	if len(unknown) > 0 {
+		return zero, newError(codes.InvalidArgument, "INVALID_UPDATE_MASK", map[string]string{"paths": strings.Join(unknown, ",")},
+			"update_mask paths are not fields of %s: %s", desc.FullName(), strings.Join(unknown, ", "))
+	}
+	if len(immutable) > 0 {
+		return zero, newError(codes.InvalidArgument, "INVALID_UPDATE_MASK", map[string]string{"paths": strings.Join(immutable, ",")},
+			"update_mask paths name fields that cannot be updated: %s", strings.Join(immutable, ", "))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
