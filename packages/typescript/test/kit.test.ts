@@ -6,7 +6,7 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { create } from "@bufbuild/protobuf";
+import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, createClient } from "@connectrpc/connect";
 import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
 import { PortfolioSchema } from "../src/gen/cqc/portfolio/v1/index.js";
@@ -40,7 +40,9 @@ import {
   validationError,
   without,
 } from "../src/kit/index.js";
+import { registry } from "../src/registry.js";
 import { violations } from "../src/validation.js";
+import { cases } from "./corpus.js";
 
 function rejects(fn: () => unknown, reason: string, code: Code): void {
   assert.throws(fn, (err: unknown) => {
@@ -345,6 +347,28 @@ describe("kit size rules", () => {
     );
     const all = violations(CreatePortfolioRequestSchema, long).map((v) => [v.field, v.ruleId]);
     for (const v of sized) assert.ok(all.some(([f, r]) => f === v.field && r === v.ruleId), `${v.field} ${v.ruleId}`);
+  });
+
+  it("agrees with the conformance corpus: every size violation is expected, and a case with one finds one", () => {
+    const sizeRules = new Set(["repeated.max_items", "map.max_pairs", "string.max_len", "string.max_bytes", "bytes.max_len"]);
+    let checked = 0;
+    for (const c of cases()) {
+      if (c.value === undefined || c.parseError || c.problem !== undefined) continue;
+      const schema = registry.getMessage(c.type);
+      if (schema === undefined) continue;
+      let message;
+      try {
+        message = fromJson(schema, c.value as JsonValue, { registry });
+      } catch {
+        continue; // the corpus's own decode checks cover these
+      }
+      const sized = sizeViolations(schema, message).map((v) => `${v.field} ${v.ruleId}`);
+      for (const v of sized) assert.ok(c.violations.includes(v), `${c.name}: ${v} not expected (${c.violations.join("; ")})`);
+      const expectsSize = c.violations.some((v) => sizeRules.has(v.split(" ").at(-1) ?? ""));
+      assert.equal(sized.length > 0, expectsSize, `${c.name}: size violations ${JSON.stringify(sized)}`);
+      checked++;
+    }
+    assert.ok(checked > 500, `${checked} corpus cases checked`);
   });
 
   it("does not look inside a list over its max_items (1000 account ids, every one malformed)", () => {
