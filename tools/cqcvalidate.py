@@ -27,6 +27,10 @@ indexing, `! - * + - < <= > >= == != in && || ?:`, `has()`, `size()`, `double()`
 `duration('..s')`, `.matches(literal)`, `.startsWith()`, `.contains()`, `.unique()` and the macros `all`,
 `exists`, `exists_one`, `map`, `filter`. Anything else fails generation, naming the rule.
 
+Backends: Python only so far (packages/python/src/cqc/_validate/messages.py, behind cqc.validation). Go and
+TypeScript backends would walk the same typed AST (Compiler's types come from the descriptors, so a statically
+typed emitter has what it needs); until then those packages validate with protovalidate.
+
 Semantics decisions
 - Decimals: `double(s)` on a string is replaced by an exact number: `cqc._validate_runtime.D(s)` gives a
   `decimal.Decimal` for a plain decimal string (the contract's grammar, any length) and every double literal
