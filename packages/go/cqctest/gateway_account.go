@@ -589,7 +589,7 @@ func (g *venueGateway) StreamMarginSummaries(req *servicesv1.StreamMarginSummari
 		}
 		select {
 		case <-stream.Context().Done():
-			return nil
+			return stream.Context().Err() // DEADLINE_EXCEEDED or CANCELLED, as the client's side ended it
 		case <-g.s.closing:
 			return nil
 		case <-wait:
@@ -899,7 +899,7 @@ func (g *venueGateway) StreamBalances(req *servicesv1.StreamBalancesRequest, str
 		}
 		select {
 		case <-stream.Context().Done():
-			return nil
+			return stream.Context().Err() // DEADLINE_EXCEEDED or CANCELLED, as the client's side ended it
 		case <-g.s.closing:
 			return nil
 		case <-wait:
