@@ -46,17 +46,19 @@ def resume_position(stream: str, token: str | None) -> int:
     return position
 
 
-def _page_start(token: str) -> int:
-    """The offset a page token carries (a cqc.kit signed token: garbage or tampering -> INVALID_PAGE_TOKEN)."""
-    return int(decode_page_token(token)) if token else 0
-
-
-def _page(items: Sequence[M], page_size: int, page_token: str, limit: int = DEFAULT_PAGE_SIZE) -> tuple[list[M], str]:
-    start = _page_start(page_token)
+def _page(
+    items: Sequence[M],
+    page_size: int,
+    page_token: str,
+    limit: int = DEFAULT_PAGE_SIZE,
+    request: Message | None = None,
+) -> tuple[list[M], str]:
+    """A page by offset; with ``request`` the token is bound to its RPC and filters (cqc.kit page tokens)."""
+    start = int(decode_page_token(page_token, request)) if page_token else 0
     size = page_size or limit
     chosen = list(items[start : start + size])
     more = start + size < len(items)
-    return chosen, encode_page_token(str(start + size)) if more else ""
+    return chosen, encode_page_token(str(start + size), request) if more else ""
 
 
 def _micros(message: Message, field: str) -> int:
@@ -150,7 +152,7 @@ class MarketDataFeedsMixin:
             copy.CopyFrom(trade)
             found.append(_without_source(copy, request.include_source_records))
         found.sort(key=lambda t: (_micros(t, "event_time"), t.venue_trade_id))
-        chosen, token = _page(found, request.page_size, request.page_token)
+        chosen, token = _page(found, request.page_size, request.page_token, request=request)
         return pb.ListTradesResponse(trades=chosen, next_page_token=token)
 
     # --- funding --------------------------------------------------------------------------------------------
@@ -180,7 +182,7 @@ class MarketDataFeedsMixin:
                 request.HasField("until_time"),
             )
         ]
-        chosen, token = _page(rates, request.page_size, request.page_token)
+        chosen, token = _page(rates, request.page_size, request.page_token, request=request)
         return pb.ListFundingRatesResponse(funding_rates=chosen, next_page_token=token)
 
     def StreamFundingRates(
@@ -228,7 +230,7 @@ class MarketDataFeedsMixin:
             )
             and (not request.HasField("period") or o.period == request.period)
         ]
-        chosen, token = _page(found, request.page_size, request.page_token)
+        chosen, token = _page(found, request.page_size, request.page_token, request=request)
         return pb.ListOpenInterestResponse(open_interests=chosen, next_page_token=token)
 
     # --- liquidations ---------------------------------------------------------------------------------------
@@ -251,7 +253,7 @@ class MarketDataFeedsMixin:
                 request.HasField("until_time"),
             )
         ]
-        chosen, token = _page(found, request.page_size, request.page_token)
+        chosen, token = _page(found, request.page_size, request.page_token, request=request)
         return pb.ListLiquidationsResponse(liquidations=chosen, next_page_token=token)
 
     def StreamLiquidations(
@@ -368,5 +370,5 @@ class MarketDataFeedsMixin:
         ordered = [
             _without_source(a, request.include_source_records) for a in items if latest[(a.asset_id, a.source)] is a
         ]
-        chosen, token = _page(ordered, request.page_size, request.page_token)
+        chosen, token = _page(ordered, request.page_size, request.page_token, request=request)
         return pb.ListAssetMarketDataResponse(asset_market_data=chosen, next_page_token=token)

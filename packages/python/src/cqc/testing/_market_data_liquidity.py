@@ -106,5 +106,5 @@ class MarketDataLiquidityMixin:
         size = request.page_size or CANDLE_PAGE_SIZE
         if since is None and len(found) > size:
             found = found[-size:]
-        chosen, token = _page(found, size, request.page_token)
+        chosen, token = _page(found, size, request.page_token, request=request)
         return pb.ListCandlesResponse(candles=chosen, next_page_token=token)

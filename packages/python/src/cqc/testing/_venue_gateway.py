@@ -41,6 +41,7 @@ class VenueGatewayServicer(
             request.page_size,
             request.page_token,
             lambda a: not request.HasField("venue_id") or a.venue_id == request.venue_id,
+            request,
         )
         return pb.ListVenueAccountsResponse(venue_accounts=items, next_page_token=token)
 

@@ -113,12 +113,14 @@ def _masked(message: Message, mask: field_mask_pb2.FieldMask) -> None:
             message.ClearField(name)
 
 
-def _paged(items: list[M], key: Callable[[M], str], page_size: int, page_token: str) -> tuple[list[M], str]:
+def _paged(
+    items: list[M], key: Callable[[M], str], page_size: int, page_token: str, request: Message | None = None
+) -> tuple[list[M], str]:
     """A page of items (already in listing order, each with a unique key) after the token's key, bounded by
-    page_size and by MAX_PAGE_BYTES."""
+    page_size and by MAX_PAGE_BYTES; with ``request`` the tokens are bound to its RPC and filters."""
     start = 0
     if page_token:
-        last = decode_page_token(page_token)  # cqc.kit signed token: garbage or tampering -> INVALID_PAGE_TOKEN
+        last = decode_page_token(page_token, request)  # garbage, tampering, other filters -> INVALID_PAGE_TOKEN
         keys = [key(item) for item in items]
         start = keys.index(last) + 1 if last in keys else len(items)
     size = page_size or DEFAULT_PAGE_SIZE
@@ -131,7 +133,7 @@ def _paged(items: list[M], key: Callable[[M], str], page_size: int, page_token: 
         chosen.append(item)
         used += item_size
     more = start + len(chosen) < len(items)
-    token = encode_page_token(key(chosen[-1])) if more and chosen else ""
+    token = encode_page_token(key(chosen[-1]), request) if more and chosen else ""
     return chosen, token
 
 
@@ -253,7 +255,9 @@ class VenueAccountMixin:
                 for b in self._account_balances(request.account_id)
                 if request.include_zero or Decimal(b.wallet_balance) != 0 or Decimal(b.borrowed or "0") != 0
             ]
-        chosen, token = _paged(balances, lambda b: f"{b.asset_id}/{b.wallet}", request.page_size, request.page_token)
+        chosen, token = _paged(
+            balances, lambda b: f"{b.asset_id}/{b.wallet}", request.page_size, request.page_token, request
+        )
         return pb.ListBalancesResponse(balances=chosen, next_page_token=token)
 
     def StreamBalances(self, request: pb.StreamBalancesRequest, context: Ctx) -> Iterator[pb.StreamBalancesResponse]:
@@ -381,7 +385,9 @@ class VenueAccountMixin:
         reports.sort(key=lambda r: (r.last_update_time.ToNanoseconds(), r.venue_order_id))
         for report in reports:
             _masked(report, request.read_mask)
-        chosen, token = _paged(reports, lambda r: r.venue_order_id or r.order_id, request.page_size, request.page_token)
+        chosen, token = _paged(
+            reports, lambda r: r.venue_order_id or r.order_id, request.page_size, request.page_token, request
+        )
         return apb.ListOrderStatusReportsResponse(order_status_reports=chosen, next_page_token=token)
 
     def _fill_reports(self, orders: Iterable[order_pb2.Order]) -> list[execution_pb2.FillReport]:
@@ -432,6 +438,7 @@ class VenueAccountMixin:
             lambda r: f"{r.venue_order_id}/{r.venue_trade_id}",
             request.page_size,
             request.page_token,
+            request,
         )
         return apb.ListFillReportsResponse(fill_reports=chosen, next_page_token=token)
 
@@ -520,6 +527,7 @@ class VenueAccountMixin:
             lambda r: f"{r.market_id}/{r.position_side}",
             request.page_size,
             request.page_token,
+            request,
         )
         return apb.ListPositionStatusReportsResponse(position_status_reports=chosen, next_page_token=token)
 
@@ -858,7 +866,7 @@ class VenueAccountMixin:
                     rates.append(
                         apb.MarketFeeRates(market_id=market.market_id, rates=account.commission_rates, update_time=now)
                     )
-        chosen, token = _paged(rates, lambda r: r.market_id, request.page_size, request.page_token)
+        chosen, token = _paged(rates, lambda r: r.market_id, request.page_size, request.page_token, request)
         return apb.ListTradingFeeRatesResponse(market_fee_rates=chosen, next_page_token=token)
 
     # --- withdrawals and deposits -----------------------------------------------------------------------------
@@ -914,6 +922,7 @@ class VenueAccountMixin:
         mask: field_mask_pb2.FieldMask,
         page_size: int,
         page_token: str,
+        request: Message | None = None,
     ) -> tuple[list[transaction_pb2.Transaction], str]:
         wanted = set(statuses)
         with self.store.lock:
@@ -936,7 +945,7 @@ class VenueAccountMixin:
             _masked(copy, mask)
             copy.transaction_id = entry.transaction_id  # the page key
             copies.append(copy)
-        chosen, token = _paged(copies, lambda t: t.transaction_id, page_size, page_token)
+        chosen, token = _paged(copies, lambda t: t.transaction_id, page_size, page_token, request)
         return chosen, token
 
     def ListWithdrawals(self, request: pb.ListWithdrawalsRequest, context: Ctx) -> pb.ListWithdrawalsResponse:
@@ -950,6 +959,7 @@ class VenueAccountMixin:
             request.read_mask,
             request.page_size,
             request.page_token,
+            request,
         )
         return pb.ListWithdrawalsResponse(withdrawals=chosen, next_page_token=token)
 
@@ -964,6 +974,7 @@ class VenueAccountMixin:
             request.read_mask,
             request.page_size,
             request.page_token,
+            request,
         )
         return pb.ListDepositsResponse(deposits=chosen, next_page_token=token)
 

@@ -214,6 +214,7 @@ class ExecutionReportsMixin:
             lambda r: r.execution_id,
             request.page_size,
             request.page_token,
+            request,
         )
         out = []
         for report in chosen:
