@@ -158,7 +158,7 @@ func fmtRat(v *big.Rat) string {
 	if v.Sign() == 0 {
 		return "0"
 	}
-	text := v.FloatString(18)
+	text := v.FloatString(60) // every value here is a finite decimal well within 60 places
 	if strings.Contains(text, ".") {
 		text = strings.TrimRight(strings.TrimRight(text, "0"), ".")
 	}

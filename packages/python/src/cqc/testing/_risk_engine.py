@@ -11,10 +11,10 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from pathlib import Path
-from typing import TypeVar
 
 import google.rpc.status_pb2 as status_pb2
 import grpc
@@ -47,7 +47,6 @@ from cqc.venues.v1 import account_pb2, trading_pb2
 __all__ = ["RiskEngineServicer"]
 
 Ctx = grpc.ServicerContext
-M = TypeVar("M", bound=Message)
 
 DEFAULT_TTL = datetime.timedelta(seconds=30)
 _EVALUATED = (
@@ -88,6 +87,11 @@ def fmt(value: Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
+
+
+def _exact() -> AbstractContextManager[Context]:
+    """Decimal arithmetic without rounding for the values of a check (as Go's big.Rat)."""
+    return localcontext(prec=1000)
 
 
 def _dec(text: str) -> Decimal:
@@ -454,7 +458,7 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
         return counted
 
     def CheckOrder(self, request: pb.CheckOrderRequest, context: Ctx) -> pb.CheckOrderResponse:
-        with self.risk.lock:
+        with self.risk.lock, _exact():
             result, _, _, _, _ = self._evaluate(request.order, _now())
         return pb.CheckOrderResponse(result=result)
 
@@ -467,7 +471,8 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
                 return first
             now = _now()
             try:
-                result, breached, quantity, notional, venue_id = self._evaluate(request.order, now)
+                with _exact():
+                    result, breached, quantity, notional, venue_id = self._evaluate(request.order, now)
             except ServiceError as error:
                 risk.requests[request.request_id] = (request, error)
                 raise
