@@ -11,7 +11,7 @@ import grpc
 import pytest
 from conftest import TESTDATA
 from google.protobuf import field_mask_pb2, timestamp_pb2
-from interop_client import error_details
+from grpc_details import error_details
 
 import cqc.testing
 from cqc.portfolio.v1 import allocation_pb2, pnl_pb2, portfolio_pb2
