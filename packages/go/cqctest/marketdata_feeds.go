@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/crypto-quant/cqc/packages/go/cqckit"
 	marketsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
 	servicesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1"
 )
@@ -89,15 +90,20 @@ func mdResumePosition(stream string, token *string, length int) (int, error) {
 }
 
 // pageOf is one page of items after the page token's offset, and the next token ("" on the last page).
-func pageOf[T any](items []T, pageSize int32, token string) ([]T, string, error) {
+// Tokens are the kit's signed tokens (cqckit.PageTokens) of the offset, bound to the request's RPC and its
+// other fields: garbage, tampered tokens and tokens of another RPC or other filters are INVALID_PAGE_TOKEN.
+func pageOf[T any](req listRequest, items []T, pageSize int32) ([]T, string, error) {
+	rpc, filters := string(req.ProtoReflect().Descriptor().FullName()), cqckit.FilterDigest(req)
 	start := 0
-	if token != "" {
-		raw, err := base64.URLEncoding.DecodeString(token)
-		kind, number, _ := strings.Cut(string(raw), ":")
-		n, convErr := strconv.Atoi(number)
-		if err != nil || convErr != nil || kind != "page" || n < 0 {
+	if req.GetPageToken() != "" {
+		position, err := pageTokens.Decode(rpc, filters, req.GetPageToken())
+		if err != nil {
+			return nil, "", err
+		}
+		n, convErr := strconv.Atoi(position)
+		if convErr != nil || n < 0 {
 			return nil, "", newError(codes.InvalidArgument, "INVALID_PAGE_TOKEN", nil,
-				"page_token %q was not returned by this server", token)
+				"page_token %q was not returned by this server", req.GetPageToken())
 		}
 		start = n
 	}
@@ -111,7 +117,7 @@ func pageOf[T any](items []T, pageSize int32, token string) ([]T, string, error)
 	end := min(start+size, len(items))
 	next := ""
 	if end < len(items) {
-		next = mdResumeToken("page", end)
+		next = pageTokens.Encode(rpc, filters, strconv.Itoa(end))
 	}
 	return items[start:end], next, nil
 }
@@ -211,7 +217,7 @@ func (d *marketData) ListTrades(_ context.Context, req *servicesv1.ListTradesReq
 	for _, t := range found {
 		dropSource(t, req.GetIncludeSourceRecords())
 	}
-	page, next, err := pageOf(found, req.GetPageSize(), req.GetPageToken())
+	page, next, err := pageOf(req, found, req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +258,7 @@ func (d *marketData) ListFundingRates(_ context.Context, req *servicesv1.ListFun
 		}
 	}
 	sort.SliceStable(final, func(i, j int) bool { return micros(final[i].GetFundingTime()) < micros(final[j].GetFundingTime()) })
-	page, next, err := pageOf(final, req.GetPageSize(), req.GetPageToken())
+	page, next, err := pageOf(req, final, req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +323,7 @@ func (d *marketData) ListOpenInterest(_ context.Context, req *servicesv1.ListOpe
 		dropSource(o, req.GetIncludeSourceRecords())
 		kept = append(kept, o)
 	}
-	page, next, err := pageOf(kept, req.GetPageSize(), req.GetPageToken())
+	page, next, err := pageOf(req, kept, req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +350,7 @@ func (d *marketData) ListLiquidations(_ context.Context, req *servicesv1.ListLiq
 			kept = append(kept, x)
 		}
 	}
-	page, next, err := pageOf(kept, req.GetPageSize(), req.GetPageToken())
+	page, next, err := pageOf(req, kept, req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -507,7 +513,7 @@ func (d *marketData) ListAssetMarketData(_ context.Context, req *servicesv1.List
 		dropSource(a, req.GetIncludeSourceRecords())
 		latest = append(latest, a)
 	}
-	page, next, err := pageOf(latest, req.GetPageSize(), req.GetPageToken())
+	page, next, err := pageOf(req, latest, req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func (d *marketData) ListCandles(_ context.Context, req *servicesv1.ListCandlesR
 	for _, c := range found {
 		dropSource(c, req.GetIncludeSourceRecords())
 	}
-	page, next, err := pageOf(found, int32(size), req.GetPageToken())
+	page, next, err := pageOf(req, found, int32(size))
 	if err != nil {
 		return nil, err
 	}

@@ -190,3 +190,28 @@ func TestCreateAssetSetsOutputOnlyTimes(t *testing.T) {
 		t.Fatalf("update: %v %v", err, updated)
 	}
 }
+
+func TestMarketDataPageTokensBound(t *testing.T) {
+	items := []int{1, 2, 3}
+	first := &servicesv1.ListTradesRequest{MarketId: "mkt_01JDBNBTCVSDTSP0T000000000", PageSize: 1}
+	page, next, err := pageOf(first, items, first.GetPageSize())
+	if err != nil || len(page) != 1 || next == "" {
+		t.Fatalf("first page: %v %v %q", err, page, next)
+	}
+	second := &servicesv1.ListTradesRequest{MarketId: first.GetMarketId(), PageSize: 1, PageToken: next}
+	if page, _, err := pageOf(second, items, 1); err != nil || page[0] != 2 {
+		t.Fatalf("second page: %v %v", err, page)
+	}
+	for name, req := range map[string]listRequest{
+		"other filters": &servicesv1.ListTradesRequest{MarketId: "mkt_01JD0KXBTCVSDSWAP000000000", PageSize: 1, PageToken: next},
+		"other rpc":     &servicesv1.ListLiquidationsRequest{MarketId: first.GetMarketId(), PageSize: 1, PageToken: next},
+		"tampered":      &servicesv1.ListTradesRequest{MarketId: first.GetMarketId(), PageSize: 1, PageToken: "A" + next},
+		"garbage":       &servicesv1.ListTradesRequest{MarketId: first.GetMarketId(), PageSize: 1, PageToken: "page:1"},
+	} {
+		if _, _, err := pageOf(req, items, 1); err == nil {
+			t.Fatalf("%s: token accepted", name)
+		} else if md := wantError(t, errorStatus(err), codes.InvalidArgument, "INVALID_PAGE_TOKEN"); len(md) != 0 {
+			t.Fatalf("%s: metadata %v", name, md)
+		}
+	}
+}
