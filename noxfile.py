@@ -28,6 +28,7 @@ GENERATED_PATHS = [
     "docs/openapi",
     "packages/python/src/cqc",
     "packages/go/gen",
+    "packages/go/internal/validate",
     "packages/typescript/src/gen",
     "schemas/jsonschema",
     "docs/asyncapi",
