@@ -138,6 +138,12 @@ def go_examples() -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir() and (p / "main.go").exists())
 
 
+def is_server_example(path: Path) -> bool:
+    """Example servers (e.g. examples/go/portfolio-server) are built here but tested by their own tests (they
+    serve; the client examples take --target)."""
+    return path.name.endswith(("-server", "_server"))
+
+
 def build_go(servers: Sequence[str], executors: Sequence[str], examples: bool) -> None:
     targets = []
     if "go" in servers:
@@ -302,7 +308,7 @@ def example_commands(server: Server) -> list[tuple[str, list[str], Path]]:
     for script in sorted((EXAMPLES / "python").glob("*.py")) if (EXAMPLES / "python").is_dir() else []:
         if not script.name.startswith("_"):
             commands.append((f"python/{script.name}", [sys.executable, str(script), *target], EXAMPLES / "python"))
-    for example in go_examples():
+    for example in (e for e in go_examples() if not is_server_example(e)):
         binary = BIN / "examples" / example.name
         commands.append((f"go/{example.name}", [str(binary), *target], example))
     ts = EXAMPLES / "typescript"

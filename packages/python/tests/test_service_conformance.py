@@ -288,3 +288,33 @@ def test_cli_fails_on_a_failing_case(server_process: str, tmp_path: Path) -> Non
     assert "FAIL wrong/asset" in done.stdout and "code: want OK, got NOT_FOUND" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "AssetRegistry: 1 cases, 0 passed, 1 failed"
     assert _cli("--target", server_process, "--service", "NoSuchService").returncode == 2
+
+
+PROTOCOL_EXECUTOR = """
+import json, sys
+from cqc.conformance import PythonExecutor
+executor = PythonExecutor()
+for line in sys.stdin:
+    print(json.dumps(executor.execute(json.loads(line))), flush=True)
+    print("a log line goes to stderr", file=sys.stderr)
+"""
+
+
+def test_executor_protocol_over_a_process(server: Any) -> None:
+    """The JSON-lines protocol through a separate process (here the built-in executor behind it); an executor
+    that exits is reported, not waited for."""
+    from cqc.conformance import ExecutorDied, ProcessExecutor
+
+    cases = select(SUITES, ["common"], case_globs=["health/serving", "health/unknown-service"])
+    executor = ProcessExecutor([sys.executable, "-c", PROTOCOL_EXECUTOR], name="python-process")
+    try:
+        report = run_cases(cases, executor, server.target)
+    finally:
+        executor.close()
+    assert report.ok and len(report.results) == 2, report.failed
+    dead = ProcessExecutor([sys.executable, "-c", "import sys; print('broken', file=sys.stderr); sys.exit(3)"])
+    try:
+        with pytest.raises(ExecutorDied, match=r"exit code 3\)\n    broken"):
+            run_cases(cases, dead, server.target)
+    finally:
+        dead.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -167,11 +168,24 @@ class ProcessExecutor:
     def __init__(self, command: str | Sequence[str], name: str | None = None, cwd: str | None = None) -> None:
         self.command = shlex.split(command) if isinstance(command, str) else list(command)
         self.name = name or self.command[0]
+        # Its stderr goes through a pipe of its own, copied to ours: a child sharing our stdout/stderr file could
+        # make it non-blocking (Node does), and a large report printed afterwards would then be cut short.
         self._process = subprocess.Popen(
-            self.command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-        )
+            self.command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            bufsize=1,
+        )  # fmt: skip
+        self._stderr_tail: list[str] = []
+        self._stderr_copier = threading.Thread(target=self._copy_stderr, daemon=True)
+        self._stderr_copier.start()
         self._lock = threading.Lock()
         self._next = 0
+
+    def _copy_stderr(self) -> None:
+        assert self._process.stderr is not None
+        for line in self._process.stderr:
+            self._stderr_tail = [*self._stderr_tail[-19:], line.rstrip("\n")]
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
     def execute(self, call: Json) -> Json:
         with self._lock:
@@ -187,10 +201,14 @@ class ProcessExecutor:
             else:
                 problem = "no answer (the executor exited?)"
             if not line:
-                code = self._process.poll()
-                raise ExecutorDied(
-                    f"executor {self.name}: {problem}" + (f" (exit code {code})" if code is not None else "")
-                )
+                try:
+                    code: int | None = self._process.wait(2)
+                except subprocess.TimeoutExpired:
+                    code = None
+                self._stderr_copier.join(2)
+                tail = "".join(f"\n    {line}" for line in self._stderr_tail[-10:])
+                exited = f" (exit code {code})" if code is not None else ""
+                raise ExecutorDied(f"executor {self.name}: {problem}{exited}{tail}")
             try:
                 result: Json = json.loads(line)
             except ValueError:
@@ -201,7 +219,7 @@ class ProcessExecutor:
             return result
 
     def close(self) -> None:
-        if self._process.stdin is not None:
+        if self._process.stdin is not None and not self._process.stdin.closed:
             try:
                 self._process.stdin.close()
             except OSError:
@@ -211,6 +229,7 @@ class ProcessExecutor:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._stderr_copier.join(2)
 
 
 def make_executor(spec: str, cwd: str | None = None) -> Executor:
