@@ -95,7 +95,8 @@ func TestGuideRunsLiterally(t *testing.T) {
 	const module = "github.com/crypto-quant/cqc/packages/go"
 	setup = strings.Replace(setup, goGet, "go mod edit -require="+module+"@v0.0.0 -replace="+module+"="+pkg, 1)
 	run = strings.ReplaceAll(run, "50062", strconv.Itoa(freePort(t)))
-	script := "set -euo pipefail\n" + setup + "\ncat > main.go <<'CQC_GUIDE_EOF'\n" + server + "CQC_GUIDE_EOF\n" + run
+	// the harness ends the guide's background server whatever happens (the trap is not part of the guide)
+	script := "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + setup + "\ncat > main.go <<'CQC_GUIDE_EOF'\n" + server + "CQC_GUIDE_EOF\n" + run
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -104,6 +105,7 @@ func TestGuideRunsLiterally(t *testing.T) {
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second // a leftover child holding the output pipe does not block the test
 	out, err := cmd.CombinedOutput()
 	if cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the guide's server too, whatever happened
