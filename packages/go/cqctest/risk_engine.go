@@ -440,18 +440,15 @@ func (r *riskEngine) evaluate(order *servicesv1.NewOrder, now time.Time) (*evalu
 			ObservedValue: fmtRat(observed), ProjectedValue: fmtRat(projected), Outcome: outcome, Action: l.GetAction(),
 		})
 	}
-	result.TradingState = venuesv1.TradingState_TRADING_STATE_ACTIVE
-	if t := r.tradingStateOf("acc:"+order.GetAccountId(), now); t != nil {
-		result.TradingState = t.state
-	}
+	where, tradingState := r.orderState(order.GetAccountId(), now)
+	result.TradingState = tradingState
 	switch {
-	case result.TradingState == venuesv1.TradingState_TRADING_STATE_HALTED:
+	case tradingState == venuesv1.TradingState_TRADING_STATE_HALTED:
 		deny = true
-		result.Messages = append(result.Messages, fmt.Sprintf("account %s is TRADING_STATE_HALTED", order.GetAccountId()))
-	case result.TradingState == venuesv1.TradingState_TRADING_STATE_REDUCING && !order.GetReduceOnly():
+		result.Messages = append(result.Messages, where+" is TRADING_STATE_HALTED")
+	case tradingState == venuesv1.TradingState_TRADING_STATE_REDUCING && !order.GetReduceOnly():
 		deny = true
-		result.Messages = append(result.Messages,
-			fmt.Sprintf("account %s is TRADING_STATE_REDUCING and the order is not reduce_only", order.GetAccountId()))
+		result.Messages = append(result.Messages, where+" is TRADING_STATE_REDUCING and the order is not reduce_only")
 	}
 	switch {
 	case deny:
@@ -462,6 +459,35 @@ func (r *riskEngine) evaluate(order *servicesv1.NewOrder, now time.Time) (*evalu
 		result.Decision = portfoliov1.RiskDecision_RISK_DECISION_ALLOW
 	}
 	return ev, nil
+}
+
+// orderState is the trading state that applies to an order of the account: the most restrictive (HALTED,
+// then REDUCING) of the account's and those of the portfolios (Portfolio service) holding the account, the
+// account first, then the portfolios by id; ("account <id>", ACTIVE) when none is restricted. The caller
+// holds r.mu.
+func (r *riskEngine) orderState(accountID string, now time.Time) (string, venuesv1.TradingState) {
+	type scope struct{ where, key string }
+	scopes := []scope{{"account " + accountID, "acc:" + accountID}}
+	r.s.mu.RLock()
+	var ids []string
+	for id, p := range r.s.portfolio.portfolios {
+		if slices.Contains(p.GetAccountIds(), accountID) {
+			ids = append(ids, id)
+		}
+	}
+	r.s.mu.RUnlock()
+	sort.Strings(ids)
+	for _, id := range ids {
+		scopes = append(scopes, scope{"portfolio " + id, "pfl:" + id})
+	}
+	for _, rank := range []venuesv1.TradingState{venuesv1.TradingState_TRADING_STATE_HALTED, venuesv1.TradingState_TRADING_STATE_REDUCING} {
+		for _, sc := range scopes {
+			if t := r.tradingStateOf(sc.key, now); t != nil && t.state == rank {
+				return sc.where, rank
+			}
+		}
+	}
+	return scopes[0].where, venuesv1.TradingState_TRADING_STATE_ACTIVE
 }
 
 // contribution is one thing a check counts besides the order: a reservation or a working order.

@@ -392,16 +392,14 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
             if limit.HasField("warning_threshold"):
                 check.warning_threshold = limit.warning_threshold
             result.limit_checks.append(check)
-        state = risk.trading_state(f"acc:{order.account_id}", now)
-        result.trading_state = state.state if state is not None else account_pb2.TRADING_STATE_ACTIVE  # type: ignore[assignment]
-        if result.trading_state == account_pb2.TRADING_STATE_HALTED:
+        where, state = self._order_state(order.account_id, now)
+        result.trading_state = state  # type: ignore[assignment]
+        if state == account_pb2.TRADING_STATE_HALTED:
             deny = True
-            result.messages.append(f"account {order.account_id} is TRADING_STATE_HALTED")
-        elif result.trading_state == account_pb2.TRADING_STATE_REDUCING and not order.reduce_only:
+            result.messages.append(f"{where} is TRADING_STATE_HALTED")
+        elif state == account_pb2.TRADING_STATE_REDUCING and not order.reduce_only:
             deny = True
-            result.messages.append(
-                f"account {order.account_id} is TRADING_STATE_REDUCING and the order is not reduce_only"
-            )
+            result.messages.append(f"{where} is TRADING_STATE_REDUCING and the order is not reduce_only")
         result.decision = (
             risk_pb2.RISK_DECISION_DENY
             if deny
@@ -410,6 +408,25 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
             else risk_pb2.RISK_DECISION_ALLOW
         )
         return result, breached, sign * quantity, sign * notional, venue_id
+
+    def _order_state(self, account_id: str, now: datetime.datetime) -> tuple[str, int]:
+        """The trading state that applies to an order of the account: the most restrictive (HALTED, then
+        REDUCING) of the account's and those of the portfolios (Portfolio service) holding the account, the
+        account first, then the portfolios by id; ("account <id>", ACTIVE) when none is restricted."""
+        scopes = [(f"account {account_id}", f"acc:{account_id}")]
+        portfolios = getattr(getattr(self.store, "_portfolio_state", None), "portfolios", {})
+        scopes += [
+            (f"portfolio {pid}", f"pfl:{pid}")
+            for pid in sorted(portfolios)
+            if account_id in portfolios[pid].account_ids
+        ]
+        chosen = (scopes[0][0], int(account_pb2.TRADING_STATE_ACTIVE))
+        for rank in (account_pb2.TRADING_STATE_HALTED, account_pb2.TRADING_STATE_REDUCING):
+            for where, key in scopes:
+                current = self.risk.trading_state(key, now)
+                if current is not None and current.state == rank:
+                    return where, int(rank)
+        return chosen
 
     def _counted(self, now: datetime.datetime) -> list[_Counted]:
         """What a check counts besides the order: the HELD reservations, the working orders of VenueGateway
