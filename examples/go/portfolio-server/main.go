@@ -27,7 +27,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/crypto-quant/cqc/packages/go/cqckit"
 	portfoliov1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
@@ -119,10 +122,15 @@ func (s *portfolios) UpdatePortfolio(_ context.Context, req *servicesv1.UpdatePo
 	return &servicesv1.UpdatePortfolioResponse{Portfolio: updated}, nil
 }
 
-// newServer is a gRPC server with the kit's interceptors and the Portfolio service.
+// newServer is a gRPC server with the kit's interceptors, the Portfolio service, gRPC health (SERVING) and
+// server reflection (for grpcurl / buf curl).
 func newServer() *grpc.Server {
 	srv := grpc.NewServer(cqckit.ServerOptions(cqckit.Options{Trailer: metadata.Pairs("x-cqc-server", "go-example")})...)
 	servicesv1.RegisterPortfolioServer(srv, newPortfolios())
+	healthServer := health.NewServer()
+	healthServer.SetServingStatus(servicesv1.Portfolio_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, healthServer)
+	reflection.Register(srv)
 	return srv
 }
 

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -90,6 +91,10 @@ func TestPortfolioService(t *testing.T) {
 	}
 	if len(seen) != 3 || !(seen[0] < seen[1] && seen[1] < seen[2]) {
 		t.Fatalf("listed %v", seen)
+	}
+	health, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "cqc.services.v1.Portfolio"})
+	if err != nil || health.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v %v", health, err)
 	}
 	_, err = client.ListPortfolios(ctx, &servicesv1.ListPortfoliosRequest{PageToken: "not-a-token"})
 	if d := cqckit.Parse(err); d.Reason != "INVALID_PAGE_TOKEN" {
