@@ -44,6 +44,8 @@ func (e *apiError) GRPCStatus() *status.Status {
 		} else {
 			slog.Warn("cqctest: error outside its error_reason spec", "reason", e.reason, "code", e.code.String(), "spec_code", spec.Code.String())
 		}
+	} else if e.code == codes.Internal {
+		return status.Convert(cqckit.Internal(errors.New(e.message))) // correlation id; the text stays in the log
 	} else {
 		slog.Warn("cqctest: error with an unknown reason", "reason", e.reason)
 	}
