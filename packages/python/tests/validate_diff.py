@@ -15,6 +15,7 @@ budget); those are counted apart (``budget_exceeded``), as the generated code ha
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import re
@@ -178,13 +179,20 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mutations", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--go-inputs", type=Path, help="also write the mutated messages here (JSON lines) for Go")
     args = parser.parse_args(argv)
+    sink = args.go_inputs.open("w") if args.go_inputs else None
     report = Report()
     for name, message in corpus_messages():
         report.compare(name, message)
     corpus = report.checked
     for name, message in mutated_messages(args.seed, args.mutations):
         report.compare(name, message)
+        if sink is not None:
+            binary = base64.b64encode(message.SerializeToString()).decode()
+            sink.write(json.dumps({"name": name[:200], "type": message.DESCRIPTOR.full_name, "binary": binary}) + "\n")
+    if sink is not None:
+        sink.close()
     print(
         json.dumps(
             {

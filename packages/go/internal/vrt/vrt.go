@@ -454,3 +454,82 @@ func Run(validate func(*[]V), out *[]V) (err error) {
 	validate(out)
 	return nil
 }
+
+// --- hand-compiled matchers for the contract's hottest patterns (same language as the RE2 they replace) ---
+
+// Decimal matches `^-?(0|[1-9][0-9]*)(\.[0-9]+)?$` (Strict) or `^-?[0-9]+(\.[0-9]+)?$` (!Strict), the sign
+// only when Signed.
+type Decimal struct{ Signed, Strict bool }
+
+// MatchString reports whether s is such a decimal.
+func (d Decimal) MatchString(s string) bool {
+	i := 0
+	if d.Signed && i < len(s) && s[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == start || (d.Strict && s[start] == '0' && i-start > 1) {
+		return false
+	}
+	if i == len(s) {
+		return true
+	}
+	if s[i] != '.' {
+		return false
+	}
+	i++
+	frac := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i > frac && i == len(s)
+}
+
+// Zero matches `^0(\.0+)?$`, or `^-0(\.0+)?$` when Negative.
+type Zero struct{ Negative bool }
+
+// MatchString reports whether s is such a zero.
+func (z Zero) MatchString(s string) bool {
+	if z.Negative {
+		if len(s) == 0 || s[0] != '-' {
+			return false
+		}
+		s = s[1:]
+	}
+	if len(s) == 0 || s[0] != '0' {
+		return false
+	}
+	if len(s) == 1 {
+		return true
+	}
+	if s[1] != '.' || len(s) == 2 {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if s[i] != '0' {
+			return false
+		}
+	}
+	return true
+}
+
+// ID matches `^<Prefix>[0-9A-HJKMNP-TV-Z]{26}$` (Prefix includes the underscore).
+type ID struct{ Prefix string }
+
+// MatchString reports whether s is such an id.
+func (m ID) MatchString(s string) bool {
+	if len(s) != len(m.Prefix)+26 || !strings.HasPrefix(s, m.Prefix) {
+		return false
+	}
+	for i := len(m.Prefix); i < len(s); i++ {
+		c := s[i]
+		ok := (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
