@@ -261,8 +261,12 @@ func (r *riskEngine) record(a *eventsv1.RiskAlert) {
 	r.alertChanged = make(chan struct{})
 }
 
-func limitApplies(l *portfoliov1.RiskLimit, accountID, marketID, venueID, strategy string) bool {
+// limitApplies reports whether the limit's scope covers an order or a counted item of (account, market,
+// venue, strategy); holders maps an account to the portfolios holding it.
+func limitApplies(l *portfoliov1.RiskLimit, accountID, marketID, venueID, strategy string, holders map[string]map[string]bool) bool {
 	switch scope := l.GetScope().(type) {
+	case *portfoliov1.RiskLimit_PortfolioId:
+		return holders[accountID][scope.PortfolioId]
 	case *portfoliov1.RiskLimit_AccountId:
 		return scope.AccountId == accountID
 	case *portfoliov1.RiskLimit_MarketId:
@@ -272,7 +276,7 @@ func limitApplies(l *portfoliov1.RiskLimit, accountID, marketID, venueID, strate
 	case *portfoliov1.RiskLimit_StrategyId:
 		return strategy != "" && scope.StrategyId == strategy
 	}
-	return false // portfolio and asset limits are not evaluated by the reference server
+	return false // asset limits are not evaluated by the reference server
 }
 
 func limitEffective(l *portfoliov1.RiskLimit, now time.Time) bool {
@@ -334,6 +338,17 @@ func (r *riskEngine) evaluate(order *servicesv1.NewOrder, now time.Time) (*evalu
 		return nil, err
 	}
 	venueID, strategy := market.GetVenueId(), order.GetStrategyId()
+	holders := map[string]map[string]bool{}
+	r.s.mu.RLock()
+	for id, p := range r.s.portfolio.portfolios {
+		for _, held := range p.GetAccountIds() {
+			if holders[held] == nil {
+				holders[held] = map[string]bool{}
+			}
+			holders[held][id] = true
+		}
+	}
+	r.s.mu.RUnlock()
 	ids := make([]string, 0, len(r.limits))
 	for id := range r.limits {
 		ids = append(ids, id)
@@ -343,7 +358,7 @@ func (r *riskEngine) evaluate(order *servicesv1.NewOrder, now time.Time) (*evalu
 	needsPrice := false
 	for _, id := range ids {
 		l := r.limits[id]
-		if limitEffective(l, now) && limitApplies(l, order.GetAccountId(), order.GetMarketId(), venueID, strategy) {
+		if limitEffective(l, now) && limitApplies(l, order.GetAccountId(), order.GetMarketId(), venueID, strategy, holders) {
 			limits = append(limits, l)
 			m := l.GetMetric()
 			if m == portfoliov1.RiskMetric_RISK_METRIC_ORDER_NOTIONAL || m == portfoliov1.RiskMetric_RISK_METRIC_NOTIONAL {
@@ -385,7 +400,7 @@ func (r *riskEngine) evaluate(order *servicesv1.NewOrder, now time.Time) (*evalu
 	for _, l := range limits {
 		var mine []contribution
 		for _, c := range counted {
-			if limitApplies(l, c.accountID, c.marketID, c.venueID, c.strategy) {
+			if limitApplies(l, c.accountID, c.marketID, c.venueID, c.strategy, holders) {
 				mine = append(mine, c)
 			}
 		}

@@ -251,8 +251,19 @@ class RiskState:
             self.cond.notify_all()
 
 
-def _limit_applies(limit: risk_pb2.RiskLimit, account_id: str, market_id: str, venue_id: str, strategy: str) -> bool:
+def _limit_applies(
+    limit: risk_pb2.RiskLimit,
+    account_id: str,
+    market_id: str,
+    venue_id: str,
+    strategy: str,
+    holders: dict[str, set[str]],
+) -> bool:
+    """Whether the limit's scope covers an order or a counted item of (account, market, venue, strategy);
+    ``holders`` maps an account to the portfolios holding it."""
     which = limit.WhichOneof("scope")
+    if which == "portfolio_id":
+        return limit.portfolio_id in holders.get(account_id, set())
     if which == "account_id":
         return limit.account_id == account_id
     if which == "market_id":
@@ -261,7 +272,7 @@ def _limit_applies(limit: risk_pb2.RiskLimit, account_id: str, market_id: str, v
         return limit.venue_id == venue_id
     if which == "strategy_id":
         return bool(strategy) and limit.strategy_id == strategy
-    return False  # portfolio_id and asset_id limits are not evaluated by the reference server
+    return False  # asset_id limits are not evaluated by the reference server
 
 
 def _effective(limit: risk_pb2.RiskLimit, now: datetime.datetime) -> bool:
@@ -311,10 +322,15 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
         market: market_pb2.Market = store.markets.get(order.market_id)
         venue_id = market.venue_id
         strategy = order.strategy_id
+        holders: dict[str, set[str]] = {}
+        for portfolio_id, portfolio in getattr(getattr(store, "_portfolio_state", None), "portfolios", {}).items():
+            for held in portfolio.account_ids:
+                holders.setdefault(held, set()).add(portfolio_id)
         limits = [
             limit
             for _, limit in sorted(risk.limits.items())
-            if _effective(limit, now) and _limit_applies(limit, order.account_id, order.market_id, venue_id, strategy)
+            if _effective(limit, now)
+            and _limit_applies(limit, order.account_id, order.market_id, venue_id, strategy, holders)
         ]
         price: Decimal | None = _dec(order.price) if order.HasField("price") else None
         needs_price = any(limit.metric in _NEEDS_PRICE for limit in limits) or (
@@ -342,7 +358,11 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
         breached: list[risk_pb2.RiskLimit] = []
         deny = warn = False
         for limit in limits:
-            mine = [c for c in counted if _limit_applies(limit, c.account_id, c.market_id, c.venue_id, c.strategy_id)]
+            mine = [
+                c
+                for c in counted
+                if _limit_applies(limit, c.account_id, c.market_id, c.venue_id, c.strategy_id, holders)
+            ]
             metric = limit.metric
             if metric == risk_pb2.RISK_METRIC_ORDER_SIZE:
                 observed, projected = Decimal(0), abs(quantity)
