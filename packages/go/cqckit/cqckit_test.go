@@ -182,7 +182,7 @@ func TestClampPageSize(t *testing.T) {
 		}
 	}
 	_, err := cqckit.ClampPageSize(-1)
-	if d := cqckit.Parse(err); d.Reason != "VALIDATION_FAILED" || len(d.Violations) != 1 || d.Violations[0].Field != "page_size" {
+	if d := cqckit.Parse(err); d.Reason != "VALIDATION_FAILED" || len(d.Violations) != 1 || d.Violations[0].Field != "page_size" || d.Violations[0].RuleID != "int32.gte_lte" {
 		t.Fatalf("ClampPageSize(-1): %+v", d)
 	}
 }

@@ -31,12 +31,14 @@ const (
 
 // ClampPageSize is the number of items to return for a request's page_size: 0 → DefaultPageSize, above
 // MaxPageSize → MaxPageSize. A negative size is a validation failure (INVALID_ARGUMENT VALIDATION_FAILED on
-// field "page_size", rule "int32.gte"), which the validation interceptor normally answers first.
+// field "page_size", rule "int32.gte_lte", as the contract's rule reports it), which the validation
+// interceptor normally answers first.
 func ClampPageSize(size int32) (int32, error) {
 	switch {
 	case size < 0:
-		return 0, ValidationError(fmt.Sprintf("page_size must be greater than or equal to 0, got %d", size),
-			[]cqc.Violation{{Field: "page_size", RuleID: "int32.gte", Message: "value must be greater than or equal to 0"}})
+		return 0, ValidationError(fmt.Sprintf("invalid page_size %d: must be greater than or equal to 0", size),
+			[]cqc.Violation{{Field: "page_size", RuleID: "int32.gte_lte",
+				Message: fmt.Sprintf("must be greater than or equal to 0 and less than or equal to %d", MaxPageSize)}})
 	case size == 0:
 		return DefaultPageSize, nil
 	case size > MaxPageSize:
