@@ -8,6 +8,9 @@ import (
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/crypto-quant/cqc/packages/go/internal/validate"
+	"github.com/crypto-quant/cqc/packages/go/internal/vrt"
 )
 
 // Violation is one broken validation rule. Field is a path such as "asset_id" or "levels[2].price"
@@ -45,6 +48,9 @@ func (e *InvalidMessageError) Error() string {
 // Violations returns every rule msg breaks, sorted by field then rule id; empty means valid. The error
 // is non-nil only when the rules themselves cannot be compiled or evaluated.
 func Violations(msg proto.Message) ([]Violation, error) {
+	if generated, ok := validate.Validators[string(msg.ProtoReflect().Descriptor().FullName())]; ok {
+		return generatedViolations(generated, msg)
+	}
 	err := protovalidate.Validate(msg)
 	if err == nil {
 		return nil, nil
@@ -60,6 +66,30 @@ func Violations(msg proto.Message) ([]Violation, error) {
 			RuleID:  v.Proto.GetRuleId(),
 			Message: v.Proto.GetMessage(),
 		})
+	}
+	sort.Slice(found, func(i, j int) bool {
+		if found[i].Field != found[j].Field {
+			return found[i].Field < found[j].Field
+		}
+		return found[i].RuleID < found[j].RuleID
+	})
+	return found, nil
+}
+
+// generatedViolations runs the validator generated from the contract's rules (internal/validate, written by
+// tools/cqcvalidate_go.py): the same violations as protovalidate (a differential test holds them to it),
+// with exact decimal comparisons and in time linear in the message size.
+func generatedViolations(generated func(proto.Message, string, *[]vrt.V), msg proto.Message) ([]Violation, error) {
+	var raw []vrt.V
+	if err := vrt.Run(func(out *[]vrt.V) { generated(msg, "", out) }, &raw); err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	found := make([]Violation, len(raw))
+	for i, v := range raw {
+		found[i] = Violation{Field: v.Field, RuleID: v.Rule, Message: v.Message}
 	}
 	sort.Slice(found, func(i, j int) bool {
 		if found[i].Field != found[j].Field {
