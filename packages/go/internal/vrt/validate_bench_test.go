@@ -21,14 +21,16 @@ import (
 	portfoliov1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
 )
 
-func example(b *testing.B, key string, into proto.Message) proto.Message {
+func example(b *testing.B, key string, into proto.Message) proto.Message { return exampleFor(b, key, into) }
+
+func exampleFor(tb testing.TB, key string, into proto.Message) proto.Message {
 	examples, err := corpus.Examples()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	data, _ := json.Marshal(examples[key])
 	if err := protojson.Unmarshal(data, into); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return into
 }
