@@ -21,7 +21,9 @@ import (
 	portfoliov1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
 )
 
-func example(b *testing.B, key string, into proto.Message) proto.Message { return exampleFor(b, key, into) }
+func example(b *testing.B, key string, into proto.Message) proto.Message {
+	return exampleFor(b, key, into)
+}
 
 func exampleFor(tb testing.TB, key string, into proto.Message) proto.Message {
 	examples, err := corpus.Examples()
