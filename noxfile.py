@@ -577,6 +577,12 @@ def bench(session: nox.Session) -> None:
         bench_go = ["go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "100ms", "-count", "3", "."]
         output = session.run(*bench_go, external=True, env=_go_env(), silent=True)
     (out / "go.txt").write_text(str(output))
+    with session.chdir(GO_PKG):
+        # Validation (issue 11): generated validators vs protovalidate-go vs decode, by message size.
+        bench_validate = ["go", "test", "-run", "^$", "-bench", "Validate", "-benchtime", "100ms", "./internal/vrt/"]
+        validate_output = session.run(*bench_validate, external=True, env=_go_env(), silent=True)
+    (out / "validate-go.txt").write_text(str(validate_output))
+    print(validate_output, flush=True)
     print(output, flush=True)
     with session.chdir(TS_PKG):
         session.run("node", "--import", "tsx", "test/bench.ts", "--json", str(out / "typescript.json"), external=True)
