@@ -686,11 +686,15 @@ func checkMask(mask *fieldmaskpb.FieldMask) error {
 		return nil
 	}
 	fields := (&venuesv1.Order{}).ProtoReflect().Descriptor().Fields()
+	var unknown []string
 	for _, path := range mask.GetPaths() {
 		if fields.ByName(protoreflect.Name(path)) == nil {
-			return newError(codes.InvalidArgument, ReasonValidationFailed, map[string]string{"field": "read_mask"},
-				"read_mask path %q is not a field of Order", path)
+			unknown = append(unknown, path)
 		}
+	}
+	if len(unknown) > 0 { // as the Python server: INVALID_READ_MASK {paths}
+		return newError(codes.InvalidArgument, "INVALID_READ_MASK", map[string]string{"paths": strings.Join(unknown, ",")},
+			"read_mask %s names a field Order does not have", strings.Join(unknown, ","))
 	}
 	return nil
 }

@@ -246,7 +246,7 @@ func TestListOrdersFiltersAndReadMask(t *testing.T) {
 		t.Errorf("read mask: %v, %v", resp, err)
 	}
 	_, err = gateway.GetOrder(ctx, &servicesv1.GetOrderRequest{Order: byID(buy.GetOrderId()), ReadMask: &fieldmaskpb.FieldMask{Paths: []string{"no_such_field"}}})
-	errorInfo(t, err, codes.InvalidArgument, "VALIDATION_FAILED")
+	errorInfo(t, err, codes.InvalidArgument, "INVALID_READ_MASK")
 }
 
 func TestStreamOrdersSnapshotAndResume(t *testing.T) {
