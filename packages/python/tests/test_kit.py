@@ -113,7 +113,7 @@ def test_clamp_page_size() -> None:
     with pytest.raises(errors.ServiceError) as caught:
         pagination.clamp_page_size(-1)
     assert caught.value.reason == "VALIDATION_FAILED"
-    assert [(v.field, v.rule_id) for v in caught.value.violations] == [("page_size", "int32.gte")]
+    assert [(v.field, v.rule_id) for v in caught.value.violations] == [("page_size", "int32.gte_lte")]
 
 
 def _refused(tokens: pagination.PageTokens, token: str, request: Any) -> None:

@@ -45,12 +45,12 @@ T = TypeVar("T")
 
 def clamp_page_size(page_size: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
     """The number of items to return: ``default`` for 0, ``maximum`` above it, ``page_size`` otherwise. A
-    negative size is INVALID_ARGUMENT ``VALIDATION_FAILED`` (field ``page_size``, rule ``int32.gte``) — the
-    validation interceptor already refuses it for CQC requests; this guards handlers called directly."""
+    negative size is INVALID_ARGUMENT ``VALIDATION_FAILED`` (field ``page_size``, rule ``int32.gte_lte``, as the
+    contract's rule reports it) — the validation interceptor already refuses it for CQC requests; this guards
+    handlers called directly."""
     if page_size < 0:
-        raise validation_error(
-            "page_size", [ContractViolation("page_size", "int32.gte", "value must be greater than or equal to 0")]
-        )
+        message = f"must be greater than or equal to 0 and less than or equal to {maximum}"
+        raise validation_error("page_size", [ContractViolation("page_size", "int32.gte_lte", message)])
     if page_size == 0:
         return default
     return min(page_size, maximum)
