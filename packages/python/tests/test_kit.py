@@ -265,6 +265,8 @@ class _Portfolio(portfolio_pb2_grpc.PortfolioServicer):
             raise NotImplementedError
         if request.portfolio_id.endswith("3"):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "the handler's own status")
+        if request.portfolio_id.endswith("4"):
+            raise errors.ServiceError(grpc.StatusCode.INTERNAL, "INTERNAL", "built an invalid secret thing")
         raise errors.error("NOT_FOUND_RESOURCE", "no portfolio", portfolio_id=request.portfolio_id)
 
     def StreamPositions(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
@@ -341,6 +343,10 @@ def test_interceptor_hides_unexpected_errors(
     found = re.search(r"correlation_id=([0-9a-f]{32})", parsed.message)
     assert found and "secret" not in parsed.message
     assert found.group(1) in caplog.text and "secret detail" in caplog.text
+    pseudo = errors.parse(
+        _call_error(stub.GetPortfolio, portfolio_pb2.GetPortfolioRequest(portfolio_id=PID[:-1] + "4"))
+    )
+    assert (pseudo.code, pseudo.reason) == (grpc.StatusCode.INTERNAL, "") and "secret" not in pseudo.message
     unimplemented = _call_error(stub.GetPortfolio, portfolio_pb2.GetPortfolioRequest(portfolio_id=PID[:-1] + "2"))
     assert unimplemented.code() is grpc.StatusCode.UNIMPLEMENTED
     generated_default = _call_error(stub.ListPortfolios, portfolio_pb2.ListPortfoliosRequest(), timeout=5)

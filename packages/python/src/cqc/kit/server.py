@@ -33,7 +33,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
-from cqc.kit.errors import ServiceError, validation_error
+from cqc.kit.errors import ServiceError, reason_spec, validation_error
 from cqc.validation import size_violations, violations
 
 __all__ = [
@@ -97,6 +97,14 @@ class Call:
         self.context.abort(code, details)
 
 
+def _is_reason(reason: str) -> bool:
+    try:
+        reason_spec(reason)
+    except ValueError:
+        return False
+    return True
+
+
 def _handler_aborted(context: Any, error: BaseException) -> bool:
     code = getattr(context, "code", None)
     chosen = code() if callable(code) else None
@@ -110,8 +118,10 @@ def _handler_aborted(context: Any, error: BaseException) -> bool:
 def _failure(
     method: str, error: BaseException, trailers: tuple[tuple[str, str], ...]
 ) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]:
-    """The status code, message and trailing metadata that answer a failed call."""
-    if isinstance(error, ServiceError):
+    """The status code, message and trailing metadata that answer a failed call. A ServiceError whose reason
+    is no ErrorReason (a handler's own ``ServiceError(...)``) is answered as an unexpected error: clients only
+    ever see the contract's reasons."""
+    if isinstance(error, ServiceError) and _is_reason(error.reason):
         status = error.to_status()
         return status.code, status.details, (*status.trailing_metadata, *trailers)
     if isinstance(error, NotImplementedError):
