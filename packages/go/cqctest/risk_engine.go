@@ -1197,6 +1197,7 @@ func (r *riskEngine) StreamRiskAlerts(req *servicesv1.StreamRiskAlertsRequest, s
 		}
 	}
 	r.mu.Unlock()
+	deadline := endBeforeDeadline(stream.Context())
 	if req.ResumeToken == nil {
 		sort.Slice(snapshot, func(i, j int) bool { return alertOlder(snapshot[i], snapshot[j]) })
 		token := r.streamToken("alerts", filters, position)
@@ -1228,6 +1229,8 @@ func (r *riskEngine) StreamRiskAlerts(req *servicesv1.StreamRiskAlertsRequest, s
 		select {
 		case <-stream.Context().Done():
 			return stream.Context().Err()
+		case <-deadline:
+			return deadlineReached()
 		case <-r.s.closing:
 			return nil
 		case <-changed:
@@ -1311,7 +1314,24 @@ func (r *riskEngine) StreamExposures(req *servicesv1.StreamExposuresRequest, str
 	select {
 	case <-stream.Context().Done():
 		return stream.Context().Err()
+	case <-endBeforeDeadline(stream.Context()):
+		return deadlineReached()
 	case <-r.s.closing:
 		return nil
 	}
+}
+
+// endBeforeDeadline fires 50 ms before the call's deadline (nil channel without one). A live stream ends
+// itself then with DEADLINE_EXCEEDED: grpc-go's transport resets the stream (RST_STREAM CANCEL) at the
+// deadline, which a client whose own timer has not fired yet reports as CANCELLED.
+func endBeforeDeadline(ctx context.Context) <-chan time.Time {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	return time.After(time.Until(deadline) - 50*time.Millisecond)
+}
+
+func deadlineReached() error {
+	return status.Error(codes.DeadlineExceeded, "the call's deadline is reached")
 }
