@@ -20,6 +20,18 @@ def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
+def _reachable(target: str, seconds: float) -> bool:
+    """Whether a gRPC channel to ``target`` gets ready within ``seconds`` (a server that is still starting)."""
+    import grpc
+
+    with grpc.insecure_channel(target) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=seconds)
+        except grpc.FutureTimeoutError:
+            return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cqc-conformance", description=__doc__)
     parser.add_argument("--target", help="host:port of the server under test (plaintext gRPC)")
@@ -37,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-name", help='what "$server" in expected metadata stands for (default: any value)')
     parser.add_argument("--suites", action="append", type=Path, help="suite files or directories instead of the "
                         "packaged ones")  # fmt: skip
+    parser.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                        help="wait up to this long for the target to accept connections (0: no wait)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="print passing cases too")
@@ -59,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.target:
         parser.error("--target is required")
+    if args.wait > 0 and not _reachable(args.target, args.wait):
+        print(f"cqc-conformance: {args.target} accepted no connection within {args.wait:g} s", file=sys.stderr)
+        return 2
     try:
         executor = make_executor(args.executor, cwd=args.executor_cwd)
     except OSError as error:
