@@ -238,7 +238,12 @@ func (r *riskEngine) replay(requestID string, req proto.Message) (proto.Message,
 	return proto.Clone(seen.response), true, nil
 }
 
+// remember records the answer to a request id: a response or an error, except UNAVAILABLE (transient: a
+// retry with the same request id runs again).
 func (r *riskEngine) remember(requestID string, req, resp proto.Message, err error) {
+	if err != nil && status.Code(err) == codes.Unavailable {
+		return
+	}
 	r.requests[requestID] = riskRequest{request: proto.Clone(req), response: resp, err: err}
 }
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 
-import google.rpc.status_pb2 as status_pb2
 import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.protobuf.message import Message
@@ -230,6 +229,13 @@ class RiskState:
         if isinstance(answer, ServiceError):
             raise answer
         return answer
+
+    def remember(self, request_id: str, request: Message, answer: Message | ServiceError) -> None:
+        """Records the answer to a request id: a response or an error, except UNAVAILABLE (transient: a retry
+        with the same request id runs again)."""
+        if isinstance(answer, ServiceError) and answer.code == grpc.StatusCode.UNAVAILABLE:
+            return
+        self.requests[request_id] = (request, answer)
 
     # Reservations ------------------------------------------------------------------------------------------
 
@@ -511,7 +517,7 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
                 with _exact():
                     result, breached, quantity, notional, venue_id = self._evaluate(request.order, now)
             except ServiceError as error:
-                risk.requests[request.request_id] = (request, error)
+                risk.remember(request.request_id, request, error)
                 raise
             for limit in breached:
                 self._raise_alert(limit, request.order, result, now)
@@ -655,7 +661,7 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
                 elif request.HasField("duration"):
                     expire = now + request.duration.ToTimedelta()
             except ServiceError as error:
-                risk.requests[request.request_id] = (request, error)
+                risk.remember(request.request_id, request, error)
                 raise
             current = self._set_state(request.scope, request.state, request.reason, expire, now)
             response = pb.SetTradingStateResponse(state=current.state, update_time=_ts(current.update_time))  # type: ignore[arg-type]
@@ -677,7 +683,7 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
                 for market_id in request.market_ids:
                     self.store.markets.get(market_id)
             except ServiceError as error:
-                risk.requests[request.request_id] = (request, error)
+                risk.remember(request.request_id, request, error)
                 raise
             current = self._set_state(request.scope, request.trading_state_after, request.reason, None, now)
             canceled, unclosed = self._flatten_orders(request)
@@ -854,7 +860,8 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
         with self.risk.lock:
             alert = self._alert(request.alert_id)
             if alert.status == risk_events_pb2.RISK_ALERT_STATUS_RESOLVED:
-                raise _PlainError(grpc.StatusCode.FAILED_PRECONDITION, f"risk alert {alert.alert_id} is RESOLVED")
+                # errors.proto has no reason for an alert in a state that refuses the call: a plain status.
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"risk alert {alert.alert_id} is RESOLVED")
             if alert.status != risk_events_pb2.RISK_ALERT_STATUS_ACKNOWLEDGED:
                 alert.status = risk_events_pb2.RISK_ALERT_STATUS_ACKNOWLEDGED
                 alert.acknowledge_time.CopyFrom(_ts(_now()))
@@ -950,16 +957,6 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
         while context.is_active():
             with self.risk.cond:
                 self.risk.cond.wait(timeout=0.2)
-
-
-class _PlainError(ServiceError):
-    """An error without ErrorInfo: errors.proto has no reason for an alert in a state that refuses the call."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(code, "", message)
-
-    def to_rpc_status(self) -> status_pb2.Status:
-        return status_pb2.Status(code=self.code.value[0], message=self.message)
 
 
 def _alert_matches(alert: risk_events_pb2.RiskAlert, min_severity: int, scope: pb.RiskScope | None) -> bool:
