@@ -30,6 +30,7 @@ GENERATED_PATHS = [
     "packages/go/gen",
     "packages/go/internal/validate",
     "packages/typescript/src/gen",
+    "packages/typescript/src/validate",
     "schemas/jsonschema",
     "docs/asyncapi",
     "packages/go/cqctest/seed",

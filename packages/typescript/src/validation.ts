@@ -6,6 +6,8 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator } from "@bufbuild/protovalidate";
 import { registry } from "./registry.js";
+import { validators } from "./validate/validators.js";
+import type { V } from "./validate-runtime.js";
 
 /** One broken rule: `field` is a path such as "asset_id" or "levels[2].price" ("" for message rules). */
 export interface ContractViolation {
@@ -31,8 +33,21 @@ export class InvalidMessageError extends Error {
 // The registry carries CQC's predefined rules (cqc.types.v1 extensions), which the validator must know.
 const validator = createValidator({ registry });
 
-/** Every rule `message` breaks, sorted; an empty array means the message is valid. */
+/**
+ * Every rule `message` breaks, sorted; an empty array means the message is valid. CQC messages are checked by
+ * validators generated from the protos' rules (src/validate/, tools/cqcvalidate_ts.py): the same violations as
+ * protovalidate (a differential test holds them to it), exact decimal comparisons, linear in the message size.
+ * Other types go to @bufbuild/protovalidate.
+ */
 export function violations<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): ContractViolation[] {
+  const generated = validators[schema.typeName];
+  if (generated !== undefined) {
+    const out: V[] = [];
+    generated(message, "", out);
+    return out
+      .map((v) => ({ field: v.field, ruleId: v.rule, message: v.message }))
+      .sort((a, b) => (a.field === b.field ? cmp(a.ruleId, b.ruleId) : cmp(a.field, b.field)));
+  }
   const result = validator.validate(schema, message);
   if (result.kind === "error") {
     throw result.error;

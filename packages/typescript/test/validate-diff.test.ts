@@ -1,0 +1,85 @@
+// Differential test of the generated TypeScript validators (src/validate/validators.ts, tools/cqcvalidate_ts.py)
+// against @bufbuild/protovalidate: on every conformance case and example (and, with CQC_VALIDATE_INPUTS=<file of
+// {"type","binary"} JSON lines written by packages/python/tests/validate_diff.py --go-inputs, on seeded
+// mutations), the generated code with CEL's doubles (setExact(false)) gives protovalidate's verdict: the same
+// (field path, rule id) set, or an evaluation error where protovalidate reports one.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import type { Message } from "@bufbuild/protobuf";
+import { createValidator } from "@bufbuild/protovalidate";
+import { pathToString } from "@bufbuild/protobuf/reflect";
+import { decodeBinary } from "../src/decode.js";
+import { messageSchema, registry } from "../src/registry.js";
+import { validators } from "../src/validate/validators.js";
+import { setExact, type V } from "../src/validate-runtime.js";
+import { decode } from "./conformance-engine.js";
+import { cases } from "./corpus.js";
+
+const protovalidate = createValidator({ registry });
+
+function verdictPV(typeName: string, message: Message): string {
+  const schema = messageSchema(typeName);
+  let result;
+  try {
+    result = protovalidate.validate(schema, message);
+  } catch {
+    return "error";
+  }
+  if (result.kind === "error") return "error";
+  if (result.kind === "valid") return "[]";
+  return JSON.stringify(result.violations.map((v) => `${pathToString(v.field)} ${v.ruleId}`).sort());
+}
+
+function verdictGen(typeName: string, message: Message): string {
+  const fn = validators[typeName];
+  if (fn === undefined) return "missing";
+  const out: V[] = [];
+  try {
+    fn(message, "", out);
+  } catch {
+    return "error";
+  }
+  if (out.length === 0) return "[]";
+  return JSON.stringify(out.map((v) => `${v.field} ${v.rule}`).sort());
+}
+
+test("generated validators give protovalidate's verdicts", () => {
+  const inputs: { name: string; type: string; message: Message }[] = [];
+  for (const c of cases()) {
+    try {
+      inputs.push({ name: c.name, type: c.type, message: decode(c) });
+    } catch {
+      // parse_error cases have nothing to validate
+    }
+  }
+  const file = process.env["CQC_VALIDATE_INPUTS"];
+  if (file) {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (!line.trim()) continue;
+      const item = JSON.parse(line) as { name: string; type: string; binary: string };
+      try {
+        const message = decodeBinary(messageSchema(item.type), Buffer.from(item.binary, "base64"));
+        inputs.push({ name: item.name, type: item.type, message });
+      } catch {
+        // not decodable here
+      }
+    }
+  }
+  assert.ok(inputs.length > 3000, `only ${inputs.length} inputs`);
+  const problems: string[] = [];
+  for (const input of inputs) {
+    const want = verdictPV(input.type, input.message);
+    setExact(false);
+    const got = verdictGen(input.type, input.message);
+    setExact(true);
+    if (want !== got) problems.push(`${input.name}: protovalidate ${want} != generated ${got}`);
+    const exact = verdictGen(input.type, input.message);
+    if (exact !== got && (exact === "error" || got === "error")) {
+      problems.push(`${input.name}: exact ${exact} != float ${got}`);
+    }
+  }
+  const invalid = inputs.filter((i) => verdictPV(i.type, i.message) !== "[]").length;
+  assert.ok(invalid > 1000, `only ${invalid} invalid inputs`);
+  assert.deepEqual(problems.slice(0, 30), [], `${problems.length} disagreements of ${inputs.length}`);
+});
