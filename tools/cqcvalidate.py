@@ -27,9 +27,11 @@ indexing, `! - * + - < <= > >= == != in && || ?:`, `has()`, `size()`, `double()`
 `duration('..s')`, `.matches(literal)`, `.startsWith()`, `.contains()`, `.unique()` and the macros `all`,
 `exists`, `exists_one`, `map`, `filter`. Anything else fails generation, naming the rule.
 
-Backends: Python only so far (packages/python/src/cqc/_validate/messages.py, behind cqc.validation). Go and
-TypeScript backends would walk the same typed AST (Compiler's types come from the descriptors, so a statically
-typed emitter has what it needs); until then those packages validate with protovalidate.
+Backends: Python (this file: packages/python/src/cqc/_validate/messages.py), Go (tools/cqcvalidate_go.py:
+packages/go/internal/validate/, runtime internal/vrt) and TypeScript (tools/cqcvalidate_ts.py:
+packages/typescript/src/validate/, runtime src/validate-runtime.ts). They share the parser, the types and the
+rule walk; each emits its language over its protobuf runtime's messages. Each language's differential test holds
+its generated code (in CEL-double mode) to that language's protovalidate.
 
 Semantics decisions
 - Decimals: `double(s)` on a string is replaced by an exact number: `cqc._validate_runtime.D(s)` gives a
