@@ -27,6 +27,17 @@ func (d *marketData) marketKnown(id string) bool {
 	return ok
 }
 
+// unknownMarket is NOT_FOUND_MARKET for the first of ids that names no market (the service promises it for
+// unknown markets: a stream refuses before any message), nil when every market exists.
+func (d *marketData) unknownMarket(ids ...string) error {
+	for _, id := range ids {
+		if !d.marketKnown(id) {
+			return notFound("NOT_FOUND_MARKET", "market_id", id)
+		}
+	}
+	return nil
+}
+
 // missing is NOT_FOUND_MARKET for an unknown market, NOT_FOUND_RESOURCE for a known market without data.
 func (d *marketData) missing(marketID, what string, metadata map[string]string) error {
 	if !d.marketKnown(marketID) {
@@ -133,6 +144,9 @@ func (d *marketData) StreamOrderBook(req *servicesv1.StreamOrderBookRequest, str
 }
 
 func (d *marketData) StreamPrices(req *servicesv1.StreamPricesRequest, stream servicesv1.MarketData_StreamPricesServer) error {
+	if err := d.unknownMarket(req.GetMarketIds()...); err != nil {
+		return err
+	}
 	markets := set(req.GetMarketIds())
 	types := map[marketsv1.PriceType]bool{}
 	for _, t := range req.GetPriceTypes() {
@@ -174,6 +188,9 @@ func (d *marketData) StreamPrices(req *servicesv1.StreamPricesRequest, stream se
 }
 
 func (d *marketData) StreamTrades(req *servicesv1.StreamTradesRequest, stream servicesv1.MarketData_StreamTradesServer) error {
+	if err := d.unknownMarket(req.GetMarketIds()...); err != nil {
+		return err
+	}
 	markets := set(req.GetMarketIds())
 	var found []*marketsv1.Trade
 	d.s.mu.RLock()

@@ -248,6 +248,9 @@ func (d *marketData) GetFundingRate(_ context.Context, req *servicesv1.GetFundin
 }
 
 func (d *marketData) ListFundingRates(_ context.Context, req *servicesv1.ListFundingRatesRequest) (*servicesv1.ListFundingRatesResponse, error) {
+	if err := d.unknownMarket(req.GetMarketId()); err != nil {
+		return nil, err
+	}
 	var final []*marketsv1.FundingRate
 	for _, r := range d.fundingOf(set([]string{req.GetMarketId()})) {
 		status := r.GetStatus()
@@ -266,6 +269,9 @@ func (d *marketData) ListFundingRates(_ context.Context, req *servicesv1.ListFun
 }
 
 func (d *marketData) StreamFundingRates(req *servicesv1.StreamFundingRatesRequest, stream servicesv1.MarketData_StreamFundingRatesServer) error {
+	if err := d.unknownMarket(req.GetMarketIds()...); err != nil {
+		return err
+	}
 	found := d.fundingOf(set(req.GetMarketIds()))
 	start, err := mdResumePosition("funding", req.ResumeToken, len(found))
 	if err != nil {
@@ -358,6 +364,9 @@ func (d *marketData) ListLiquidations(_ context.Context, req *servicesv1.ListLiq
 }
 
 func (d *marketData) StreamLiquidations(req *servicesv1.StreamLiquidationsRequest, stream servicesv1.MarketData_StreamLiquidationsServer) error {
+	if err := d.unknownMarket(req.GetMarketIds()...); err != nil {
+		return err
+	}
 	found := d.liquidationsOf(set(req.GetMarketIds()))
 	start, err := mdResumePosition("liquidations", req.ResumeToken, len(found))
 	if err != nil {
@@ -429,6 +438,9 @@ func (d *marketData) GetOptionGreeks(_ context.Context, req *servicesv1.GetOptio
 }
 
 func (d *marketData) StreamOptionGreeks(req *servicesv1.StreamOptionGreeksRequest, stream servicesv1.MarketData_StreamOptionGreeksServer) error {
+	if err := d.unknownMarket(req.GetMarketIds()...); err != nil {
+		return err
+	}
 	found := d.greeksOf(set(req.GetMarketIds()), "")
 	start, err := mdResumePosition("greeks", req.ResumeToken, len(found))
 	if err != nil {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import grpc
 
@@ -37,6 +37,13 @@ class MarketDataServicer(MarketDataLiquidityMixin, MarketDataFeedsMixin, market_
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    def _require_markets(self, market_ids: Iterable[str]) -> None:
+        """NOT_FOUND_MARKET for the first id that names no market (the service promises it for unknown markets:
+        a stream refuses before any message)."""
+        for market_id in market_ids:
+            if self.store.markets.find(market_id) is None:
+                raise not_found("NOT_FOUND_MARKET", f"no market {market_id!r}", market_id=market_id)
 
     def _missing(self, market_id: str, what: str) -> ServiceError:
         if self.store.markets.find(market_id) is None:
@@ -88,6 +95,7 @@ class MarketDataServicer(MarketDataLiquidityMixin, MarketDataFeedsMixin, market_
             )
 
     def StreamPrices(self, request: pb.StreamPricesRequest, context: Ctx) -> Iterator[pb.StreamPricesResponse]:
+        self._require_markets(request.market_ids)
         markets, types = set(request.market_ids), set(request.price_types)
         matching = [p for p in self.store.prices if p.market_id in markets and p.price_type in types]
         matching.sort(key=lambda p: (p.market_id, p.price_type, p.receive_time.seconds, p.receive_time.nanos))
@@ -105,6 +113,7 @@ class MarketDataServicer(MarketDataLiquidityMixin, MarketDataFeedsMixin, market_
             )
 
     def StreamTrades(self, request: pb.StreamTradesRequest, context: Ctx) -> Iterator[pb.StreamTradesResponse]:
+        self._require_markets(request.market_ids)
         markets = set(request.market_ids)
         matching = [t for t in self.store.trades if t.market_id in markets]
         matching.sort(key=lambda t: (t.event_time.seconds, t.event_time.nanos, t.venue_trade_id))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import grpc
@@ -90,10 +90,12 @@ def wait_until_cancelled(context: Ctx) -> None:
 
 class MarketDataFeedsMixin:
     """The MarketData RPCs over the seeded funding rates, open interest, liquidations, ticker statistics, option
-    greeks and asset market data. Mixed into MarketDataServicer, which provides ``store`` and ``_missing``."""
+    greeks and asset market data. Mixed into MarketDataServicer, which provides ``store``, ``_missing`` and
+    ``_require_markets``."""
 
     store: Store
     _missing: Callable[[str, str], ServiceError]
+    _require_markets: Callable[[Iterable[str]], None]
     _feeds_lock = threading.Lock()
     _feeds_cache: dict[str, list[Message]] | None = None
 
@@ -169,6 +171,7 @@ class MarketDataFeedsMixin:
         return pb.GetFundingRateResponse(funding_rate=current)
 
     def ListFundingRates(self, request: pb.ListFundingRatesRequest, context: Ctx) -> pb.ListFundingRatesResponse:
+        self._require_markets([request.market_id])
         final = (market_data_pb2.FUNDING_RATE_STATUS_SETTLED, market_data_pb2.FUNDING_RATE_STATUS_FIXED)
         rates = [
             _without_source(r, request.include_source_records)
@@ -188,6 +191,7 @@ class MarketDataFeedsMixin:
     def StreamFundingRates(
         self, request: pb.StreamFundingRatesRequest, context: Ctx
     ) -> Iterator[pb.StreamFundingRatesResponse]:
+        self._require_markets(request.market_ids)
         markets = set(request.market_ids)
         rates = [r for r in self._feed(market_data_pb2.FundingRate) if r.market_id in markets]
         rates.sort(key=lambda r: (_micros(r, "receive_time"), r.market_id))
@@ -259,6 +263,7 @@ class MarketDataFeedsMixin:
     def StreamLiquidations(
         self, request: pb.StreamLiquidationsRequest, context: Ctx
     ) -> Iterator[pb.StreamLiquidationsResponse]:
+        self._require_markets(request.market_ids)
         found = self._liquidations(set(request.market_ids))
         start = resume_position("liquidations", request.resume_token if request.HasField("resume_token") else None)
         if start > len(found):
@@ -311,6 +316,7 @@ class MarketDataFeedsMixin:
     def StreamOptionGreeks(
         self, request: pb.StreamOptionGreeksRequest, context: Ctx
     ) -> Iterator[pb.StreamOptionGreeksResponse]:
+        self._require_markets(request.market_ids)
         found = self._greeks(set(request.market_ids), "")
         start = resume_position("greeks", request.resume_token if request.HasField("resume_token") else None)
         if start > len(found):
