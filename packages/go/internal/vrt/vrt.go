@@ -189,7 +189,7 @@ func TAdd(ts, d Time, sign int64) Time {
 // Num is a CEL double: an exact rational (Exact) or the exact value of an IEEE double (!Exact).
 type Num = *big.Rat
 
-var plain = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+var plain = Decimal{Signed: true, Strict: false} // `^-?[0-9]+(\.[0-9]+)?$`
 
 // Go's strconv.ParseFloat syntax, as CEL's double() accepts it.
 func celDouble(s string) float64 {
