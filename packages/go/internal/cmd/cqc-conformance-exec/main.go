@@ -146,6 +146,8 @@ func execute(c call) result {
 	if deadline <= 0 {
 		deadline = 10 * time.Second
 	}
+	started := time.Now()
+	cancelledByUs := false
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	for k, v := range c.Headers {
@@ -189,6 +191,7 @@ func execute(c call) result {
 				}
 				record(resp)
 				if c.CancelAfter != nil && len(r.Responses) >= *c.CancelAfter {
+					cancelledByUs = true
 					cancelStream()
 					callErr = status.Error(codes.Canceled, "cancelled by the client after "+fmt.Sprint(*c.CancelAfter)+" messages")
 				}
@@ -199,6 +202,11 @@ func execute(c call) result {
 	}
 	st := status.Convert(callErr)
 	r.Code = codeName(st.Code())
+	// A server ends a call whose deadline (sent as grpc-timeout) expired with RST_STREAM CANCEL, racing the
+	// client's own timer: a cancellation we did not ask for, at the deadline, is the deadline.
+	if st.Code() == codes.Canceled && !cancelledByUs && time.Since(started) >= deadline-5*time.Millisecond {
+		r.Code = "DEADLINE_EXCEEDED"
+	}
 	r.Message = st.Message()
 	r.Headers, r.Trailers = textMetadata(header), textMetadata(trailer)
 	for _, d := range st.Details() {

@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -125,6 +126,8 @@ class PythonExecutor:
             return json_format.MessageToDict(message)
 
         rpc: Any
+        cancelled_by_us = False
+        started = time.monotonic()
         if call.get("kind", "unary") == "server_stream":
             multi = channel.unary_stream(path, request_serializer=request_class.SerializeToString,
                                          response_deserializer=response_class.FromString)  # fmt: skip
@@ -133,6 +136,7 @@ class PythonExecutor:
                 for response in rpc:
                     result["responses"].append(to_json(response))
                     if cancel_after is not None and len(result["responses"]) >= cancel_after:
+                        cancelled_by_us = True
                         rpc.cancel()
                         break
             except grpc.RpcError:
@@ -147,6 +151,10 @@ class PythonExecutor:
                 rpc = error
         code = rpc.code()
         result["code"] = code.name if code is not None else "OK"
+        # A server ends a call whose deadline (sent as grpc-timeout) expired with RST_STREAM CANCEL, racing the
+        # client's own timer: a cancellation we did not ask for, at the deadline, is the deadline.
+        if result["code"] == "CANCELLED" and not cancelled_by_us and time.monotonic() - started >= timeout - 0.005:
+            result["code"] = "DEADLINE_EXCEEDED"
         result["message"] = rpc.details() or ""
         trailers = rpc.trailing_metadata()
         result["headers"] = _metadata(rpc.initial_metadata())
