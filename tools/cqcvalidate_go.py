@@ -766,11 +766,16 @@ def generate_go(out: Path) -> None:
     body: list[str] = []
     for full_name in sorted(emitter.functions):
         body.append("\n".join(emitter.functions[full_name]) + "\n\n")
-    table = ["// Validators maps a message's full name to its validator.\n"]
-    table.append("var Validators = map[string]func(proto.Message, string, *[]vrt.V){\n")
+    table = ["// Validators maps a message's full name to its validator; false when m is not the generated Go type (e.g.\n"]
+    table.append("// a dynamicpb message), which the caller then validates otherwise.\n")
+    table.append("var Validators = map[string]func(m proto.Message, p string, out *[]vrt.V) bool{\n")
     for full_name in sorted(emitter.functions):
         desc = message_class(full_name).DESCRIPTOR
-        table.append(f"\t{go_str(full_name)}: func(m proto.Message, p string, out *[]vrt.V) {{ {GoEmitter.fname(desc)}(m.(*{imports.message(desc)}), p, out) }},\n")
+        table.append(
+            f"\t{go_str(full_name)}: func(m proto.Message, p string, out *[]vrt.V) bool {{\n"
+            f"\t\tx, ok := m.(*{imports.message(desc)})\n\t\tif ok {{\n\t\t\t{GoEmitter.fname(desc)}(x, p, out)\n\t\t}}\n"
+            "\t\treturn ok\n\t},\n"
+        )
     table.append("}\n")
     consts = [f"var {name} = {matcher(p)}\n" for p, name in module.patterns.items()]
     consts += [f"var {name} = vrt.Lit({go_str(text)})\n" for text, name in module.numbers.items()]

@@ -49,7 +49,9 @@ func (e *InvalidMessageError) Error() string {
 // is non-nil only when the rules themselves cannot be compiled or evaluated.
 func Violations(msg proto.Message) ([]Violation, error) {
 	if generated, ok := validate.Validators[string(msg.ProtoReflect().Descriptor().FullName())]; ok {
-		return generatedViolations(generated, msg)
+		if found, handled, err := generatedViolations(generated, msg); handled {
+			return found, err
+		}
 	}
 	err := protovalidate.Validate(msg)
 	if err == nil {
@@ -79,13 +81,18 @@ func Violations(msg proto.Message) ([]Violation, error) {
 // generatedViolations runs the validator generated from the contract's rules (internal/validate, written by
 // tools/cqcvalidate_go.py): the same violations as protovalidate (a differential test holds them to it),
 // with exact decimal comparisons and in time linear in the message size.
-func generatedViolations(generated func(proto.Message, string, *[]vrt.V), msg proto.Message) ([]Violation, error) {
+// handled is false when msg is not the generated Go type (e.g. a dynamicpb message): protovalidate then runs.
+func generatedViolations(generated func(proto.Message, string, *[]vrt.V) bool, msg proto.Message) ([]Violation, bool, error) {
 	var raw []vrt.V
-	if err := vrt.Run(func(out *[]vrt.V) { generated(msg, "", out) }, &raw); err != nil {
-		return nil, err
+	handled := true
+	if err := vrt.Run(func(out *[]vrt.V) { handled = generated(msg, "", out) }, &raw); err != nil {
+		return nil, true, err
+	}
+	if !handled {
+		return nil, false, nil
 	}
 	if len(raw) == 0 {
-		return nil, nil
+		return nil, true, nil
 	}
 	found := make([]Violation, len(raw))
 	for i, v := range raw {
@@ -97,7 +104,7 @@ func generatedViolations(generated func(proto.Message, string, *[]vrt.V), msg pr
 		}
 		return found[i].RuleID < found[j].RuleID
 	})
-	return found, nil
+	return found, true, nil
 }
 
 // Validate returns nil when msg is valid, an *InvalidMessageError naming every broken rule otherwise.
