@@ -163,15 +163,16 @@ def test_size_precheck_stops_before_walking_items(monkeypatch: pytest.MonkeyPatc
     found = size_violations(request, max_visits=0)  # no item may be visited at all
     assert [(v.field, v.rule_id) for v in found] == [("asset_ids", "repeated.max_items")]
 
-    real = cqc.validation._validator
+    # The full validator (the generated one for CQC messages) must never see an oversized request.
+    full_name = request.DESCRIPTOR.full_name
+    real = cqc.validation._GENERATED[full_name]
 
-    class Refuse:
-        def collect_violations(self, message: Any) -> Any:
-            if message.ByteSize() > 1_000_000:
-                raise AssertionError("the full validator ran on an oversized request")
-            return real.collect_violations(message)
+    def refuse(message: Any, path: str, out: list[tuple[str, str, str]]) -> None:
+        if message.ByteSize() > 1_000_000:
+            raise AssertionError("the full validator ran on an oversized request")
+        real(message, path, out)
 
-    monkeypatch.setattr(cqc.validation, "_validator", Refuse())
+    monkeypatch.setitem(cqc.validation._GENERATED, full_name, refuse)
     results: list[Any] = []
     with ReferenceServer(TESTDATA) as server:
         channels = [grpc.insecure_channel(server.target) for _ in range(5)]
