@@ -360,6 +360,74 @@ def re2_to_python(pattern: str) -> str:
     return "".join(out)
 
 
+def prefilter_stems(pattern: str) -> list[str] | None:
+    """For a pattern that must match a group of alternatives each starting with an ASCII word written as
+    case pairs (`([Ss][Ii][Gg][Nn]...|[Aa][Pp][Ii]...)`, the credential rules), the lower-case words: a text
+    can match only if its lower-case form contains one of them. None when the pattern has no such group."""
+    depth, i, top_alternation = 0, 0, False
+    groups: list[tuple[int, int]] = []
+    start = -1
+    in_class = False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                groups.append((start, i))
+        elif c == "|" and depth == 0:
+            top_alternation = True
+        i += 1
+    if top_alternation:
+        return None
+    for begin, end in groups:
+        after = pattern[end + 1 : end + 2]
+        if after in ("?", "*") or pattern[end + 1 : end + 3] == "{0":
+            continue
+        body = pattern[begin + 1 : end]
+        alternatives, depth, current = [], 0, ""
+        for c in body:
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+            if c == "|" and depth == 0:
+                alternatives.append(current)
+                current = ""
+            else:
+                current += c
+        alternatives.append(current)
+        stems = []
+        for alternative in alternatives:
+            tokens = re.findall(r"\[[^\]]+\]", alternative)
+            if not tokens or "".join(tokens) != alternative:
+                break  # only plain sequences of classes: every token is mandatory
+            best, run = "", ""
+            for token in tokens + ["[]"]:
+                pair = re.fullmatch(r"\[([A-Za-z])([A-Za-z])\]", token)
+                if pair and pair.group(1) != pair.group(2) and pair.group(1).lower() == pair.group(2).lower():
+                    run += pair.group(1).lower()
+                else:
+                    best, run = max(best, run, key=len), ""
+            if len(best) < 3:
+                break
+            stems.append(best)
+        else:
+            unique = set(stems)  # a stem containing another is implied by it
+            return sorted(x for x in unique if not any(y != x and y in x for y in unique))
+    return None
+
+
 # --- types ------------------------------------------------------------------------------------------------------
 
 
@@ -671,6 +739,13 @@ class Compiler:
             _pcode, _, pconst = self.compile(pattern, env)
             if not isinstance(pconst, str):
                 raise CelError("matches() needs a constant pattern")
+            stems = prefilter_stems(pconst)
+            if stems:  # long alternations of case-insensitive words: a cheap necessary test first
+                return (
+                    f"(_any_stem({code}, {tuple(stems)!r}) and {self.module.pattern(pconst)}.search({code}) is not None)",
+                    BOOL,
+                    _NOCONST,
+                )
             return (
                 f"({self.module.pattern(pconst)}.search({code}) is not None)",
                 BOOL,
@@ -1350,7 +1425,7 @@ def generate_python(out: Path) -> None:
         ),
         "# ruff: noqa\n# mypy: ignore-errors\n",
         "import re\nfrom collections.abc import Callable\nfrom typing import Any\n\n",
-        "from cqc._validate_runtime import (\n    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sub, _tns, _try, _unique, _ts_range, _dur_range,\n)\n\n",
+        "from cqc._validate_runtime import (\n    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sub, _tns, _try, _unique, _ts_range, _dur_range, _any_stem,\n)\n\n",
     ]
     for py, name in module.patterns.items():
         parts.append(f"{name} = re.compile({py!r})\n")

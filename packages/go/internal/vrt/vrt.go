@@ -533,3 +533,15 @@ func (m ID) MatchString(s string) bool {
 	}
 	return true
 }
+
+// AnyStem reports whether the ASCII-lower-cased text contains one of the stems: a necessary test the generated
+// code runs before a costly pattern (the credential rules' alternations of case-insensitive words).
+func AnyStem(text string, stems ...string) bool {
+	lowered := strings.ToLower(text)
+	for _, stem := range stems {
+		if strings.Contains(lowered, stem) {
+			return true
+		}
+	}
+	return false
+}

@@ -211,6 +211,12 @@ def _dur_range(ns: int) -> int:
     return ns
 
 
+def _any_stem(text: str, stems: tuple[str, ...]) -> bool:
+    """Whether the lower-case text contains one of the stems (a necessary test before a costly pattern)."""
+    lowered = text.lower()
+    return any(stem in lowered for stem in stems)
+
+
 def _unique(values: Iterable[Any]) -> bool:
     seen: set[Any] = set()
     count = 0
