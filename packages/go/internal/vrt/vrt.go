@@ -279,15 +279,6 @@ func NCmp(a, b Num) int { return a.Cmp(b) }
 // NKey is a number as a map key (equal numbers, equal keys).
 func NKey(a Num) string { return a.RatString() }
 
-// short: a plain decimal of at most 16 characters (<= 15 significant digits) compares exactly as a double.
-func short(s string) (float64, bool) {
-	if len(s) > 16 || !plain.MatchString(s) {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	return f, err == nil
-}
-
 func fcmp(x, y float64) int {
 	switch {
 	case x < y:
@@ -305,10 +296,8 @@ func DCmp(a, b string) int {
 	if !Exact {
 		return fcmp(celDouble(a), celDouble(b))
 	}
-	if x, ok := short(a); ok {
-		if y, ok := short(b); ok {
-			return fcmp(x, y)
-		}
+	if plain.MatchString(a) && plain.MatchString(b) {
+		return CmpDecimalStrings(a, b)
 	}
 	return D(a).Cmp(D(b))
 }
@@ -318,10 +307,79 @@ func DCmpInt(a string, k int64) int {
 	if !Exact {
 		return fcmp(celDouble(a), float64(k))
 	}
-	if x, ok := short(a); ok {
-		return fcmp(x, float64(k))
+	if plain.MatchString(a) {
+		return CmpDecimalStrings(a, strconv.FormatInt(k, 10))
 	}
 	return D(a).Cmp(new(big.Rat).SetInt64(k))
+}
+
+// CmpDecimalStrings compares two plain decimals (`-?[0-9]+(\.[0-9]+)?`, any length) exactly, on their digits.
+func CmpDecimalStrings(a, b string) int {
+	negA, intA, fracA := splitDecimal(a)
+	negB, intB, fracB := splitDecimal(b)
+	zeroA, zeroB := intA == "" && fracA == "", intB == "" && fracB == ""
+	if zeroA && zeroB {
+		return 0
+	}
+	if zeroA {
+		negA = !negB
+	}
+	if zeroB {
+		negB = !negA
+	}
+	if negA != negB {
+		if negA {
+			return -1
+		}
+		return 1
+	}
+	c := cmpMagnitude(intA, fracA, intB, fracB)
+	if negA {
+		return -c
+	}
+	return c
+}
+
+// splitDecimal: sign, integer digits without leading zeros, fraction digits without trailing zeros.
+func splitDecimal(s string) (bool, string, string) {
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	integer, fraction, _ := strings.Cut(s, ".")
+	return neg, strings.TrimLeft(integer, "0"), strings.TrimRight(fraction, "0")
+}
+
+func cmpMagnitude(intA, fracA, intB, fracB string) int {
+	if len(intA) != len(intB) {
+		if len(intA) < len(intB) {
+			return -1
+		}
+		return 1
+	}
+	if c := strings.Compare(intA, intB); c != 0 {
+		return c
+	}
+	n := len(fracA)
+	if len(fracB) > n {
+		n = len(fracB)
+	}
+	for i := 0; i < n; i++ {
+		x, y := byte('0'), byte('0')
+		if i < len(fracA) {
+			x = fracA[i]
+		}
+		if i < len(fracB) {
+			y = fracB[i]
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
 }
 
 // --- string.uri ---

@@ -1,6 +1,7 @@
 package vrt
 
 import (
+	"math/big"
 	"math/rand"
 	"regexp"
 	"testing"
@@ -31,6 +32,31 @@ func TestMatchersAgreeWithTheirPatterns(t *testing.T) {
 			if c.m.MatchString(s) != re.MatchString(s) {
 				t.Fatalf("%s on %q: matcher %v, regexp %v", c.p, s, c.m.MatchString(s), re.MatchString(s))
 			}
+		}
+	}
+}
+
+// CmpDecimalStrings agrees with exact rational comparison.
+func TestCmpDecimalStrings(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	digits := []string{"0", "00", "1", "9", "10", "05", "123456789012345678901234567890"}
+	gen := func() string {
+		s := ""
+		if rng.Intn(2) == 0 {
+			s = "-"
+		}
+		s += digits[rng.Intn(len(digits))]
+		if rng.Intn(2) == 0 {
+			s += "." + digits[rng.Intn(len(digits))]
+		}
+		return s
+	}
+	for i := 0; i < 200000; i++ {
+		a, b := gen(), gen()
+		x, _ := new(big.Rat).SetString(a)
+		y, _ := new(big.Rat).SetString(b)
+		if got, want := CmpDecimalStrings(a, b), x.Cmp(y); got != want {
+			t.Fatalf("%s vs %s: %d, want %d", a, b, got, want)
 		}
 	}
 }
