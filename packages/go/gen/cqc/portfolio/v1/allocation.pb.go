@@ -37,7 +37,8 @@ const (
 type Allocation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// allocation_id is the id of the allocation: "alc_" followed by a 26-character ULID, e.g.
-	// "alc_01JDBTC60PCT00000000000000". Assigned by the Portfolio service; required.
+	// "alc_01JDBTC60PCT00000000000000". Chosen by the caller of CreateAllocation (a new ULID, which makes the
+	// call idempotent); required.
 	AllocationId string `protobuf:"bytes,1,opt,name=allocation_id,json=allocationId,proto3" json:"allocation_id,omitempty"`
 	// portfolio_id is the Portfolio whose capital is allocated ("pfl_" + ULID). Required.
 	PortfolioId string `protobuf:"bytes,2,opt,name=portfolio_id,json=portfolioId,proto3" json:"portfolio_id,omitempty"`

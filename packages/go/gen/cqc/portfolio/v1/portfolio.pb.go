@@ -28,14 +28,16 @@ const (
 // aggregate figures at as_of_time (NautilusTrader PortfolioSnapshot, Aave MarketUserState). Positions are
 // referenced by id, not embedded: Position is its own resource (List positions by portfolio for the
 // details); the portfolio carries the per-asset balance summary and the totals computed from them.
-// Owned by the Portfolio service, which assigns portfolio_id and recomputes the figures on every valuation.
+// Owned by the Portfolio service, which stores it under the portfolio_id its creator chose and recomputes the
+// figures on every valuation.
 //
 // "In reporting asset" below means a value in whole units of reporting_asset_id, converted at the prices
 // of the valuation named by valuation_snapshot_id.
 type Portfolio struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// portfolio_id is the id of the portfolio: "pfl_" followed by a 26-character ULID, e.g.
-	// "pfl_01JDMA1NFVND00000000000000". Assigned by the Portfolio service; required.
+	// "pfl_01JDMA1NFVND00000000000000". Chosen by the caller of CreatePortfolio (a new ULID, which makes the
+	// call idempotent); required.
 	PortfolioId string `protobuf:"bytes,1,opt,name=portfolio_id,json=portfolioId,proto3" json:"portfolio_id,omitempty"`
 	// name is the display name, e.g. "Main fund", "BTC basis book". 1 to 200 characters.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`

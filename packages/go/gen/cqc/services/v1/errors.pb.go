@@ -114,7 +114,8 @@ const (
 	// The venue's or CQC's rate limit was hit (RESOURCE_EXHAUSTED). Metadata: retry_after_ms when known;
 	// limit (the name of the limit, e.g. "streams_per_client") and limit_value when the limit is CQC's own.
 	ErrorReason_ERROR_REASON_RATE_LIMITED ErrorReason = 52
-	// The caller lacks permission for the account or resource (PERMISSION_DENIED).
+	// The caller lacks permission for the account or resource (PERMISSION_DENIED). Metadata: account_id when
+	// the refused operation concerns an account (e.g. a withdrawal from an account without withdraw rights).
 	ErrorReason_ERROR_REASON_PERMISSION_DENIED ErrorReason = 60
 	// Orders (100-139). The venue answered that a cancel or amend came too late: the order had already
 	// filled or expired there (FIX 102=0 Too late to cancel; Binance -2011 after a fill)
@@ -353,7 +354,7 @@ var File_cqc_services_v1_errors_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccqc/services/v1/errors.proto\x12\x0fcqc.services.v1\x1a#cqc/services/v1/error_options.proto*\xe6\x1f\n" +
+	"\x1ccqc/services/v1/errors.proto\x12\x0fcqc.services.v1\x1a#cqc/services/v1/error_options.proto*\xf2\x1f\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12:\n" +
 	"\x1eERROR_REASON_VALIDATION_FAILED\x10\x01\x1a\x16\xf2\x8e'\x12\n" +
@@ -411,9 +412,10 @@ const file_cqc_services_v1_errors_proto_rawDesc = "" +
 	"\x1eERROR_REASON_VENUE_UNAVAILABLE\x103\x1a\x11\xf2\x8e'\r\n" +
 	"\vUNAVAILABLE\x12[\n" +
 	"\x19ERROR_REASON_RATE_LIMITED\x104\x1a<\xf2\x8e'8\n" +
-	"\x12RESOURCE_EXHAUSTED\x12\x0eretry_after_ms\x12\x05limit\x12\vlimit_value\x12;\n" +
-	"\x1eERROR_REASON_PERMISSION_DENIED\x10<\x1a\x17\xf2\x8e'\x13\n" +
-	"\x11PERMISSION_DENIED\x12P\n" +
+	"\x12RESOURCE_EXHAUSTED\x12\x0eretry_after_ms\x12\x05limit\x12\vlimit_value\x12G\n" +
+	"\x1eERROR_REASON_PERMISSION_DENIED\x10<\x1a#\xf2\x8e'\x1f\n" +
+	"\x11PERMISSION_DENIED\x12\n" +
+	"account_id\x12P\n" +
 	"\x1fERROR_REASON_TOO_LATE_TO_CANCEL\x10d\x1a+\xf2\x8e''\n" +
 	"\x13FAILED_PRECONDITION\x12\border_id\x12\x06status\x12S\n" +
 	"\"ERROR_REASON_ORDER_ALREADY_PENDING\x10e\x1a+\xf2\x8e''\n" +

@@ -885,11 +885,13 @@ func (x *CreatePortfolioResponse) GetPortfolio() *v1.Portfolio {
 // UpdatePortfolioRequest carries the new values and which fields to overwrite.
 type UpdatePortfolioRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// portfolio holds the new values; its portfolio_id selects the portfolio to update. The result after applying the mask
-	// must pass validation. Required.
+	// portfolio holds the new values; its portfolio_id selects the portfolio to update. Like every request
+	// field it is validated whole, so send the complete portfolio with the masked fields changed; the result
+	// after applying the mask must pass validation too. Required.
 	Portfolio *v1.Portfolio `protobuf:"bytes,1,opt,name=portfolio,proto3" json:"portfolio,omitempty"`
-	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
-	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
+	// update_mask lists the top-level field paths to overwrite (proto names, e.g. "name", "owner",
+	// "account_ids"). Required and non-empty: a full replacement must list every field. The id and output-only
+	// fields (portfolio_id, create_time, update_time) cannot be updated: INVALID_UPDATE_MASK.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1293,11 +1295,14 @@ func (x *CreateAllocationResponse) GetAllocation() *v1.Allocation {
 // UpdateAllocationRequest carries the new values and which fields to overwrite.
 type UpdateAllocationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// allocation holds the new values; its allocation_id selects the allocation to update. The result after applying the mask
-	// must pass validation. Required.
+	// allocation holds the new values; its allocation_id selects the allocation to update. Like every request
+	// field it is validated whole, so send the complete allocation with the masked fields changed; the result
+	// after applying the mask must pass validation too (allocation.band_contains_target). Required.
 	Allocation *v1.Allocation `protobuf:"bytes,1,opt,name=allocation,proto3" json:"allocation,omitempty"`
-	// update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
-	// non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
+	// update_mask lists the top-level field paths to overwrite (proto names, e.g. "band_min",
+	// "target_weight", "effective_to_time"). Required and non-empty: a full replacement must list every field.
+	// The id and output-only fields (allocation_id, create_time, update_time) cannot be updated:
+	// INVALID_UPDATE_MASK.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -56,7 +56,8 @@ class Allocation(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     allocation_id: _builtins.str
     """allocation_id is the id of the allocation: "alc_" followed by a 26-character ULID, e.g.
-    "alc_01JDBTC60PCT00000000000000". Assigned by the Portfolio service; required.
+    "alc_01JDBTC60PCT00000000000000". Chosen by the caller of CreateAllocation (a new ULID, which makes the
+    call idempotent); required.
     """
     portfolio_id: _builtins.str
     """portfolio_id is the Portfolio whose capital is allocated ("pfl_" + ULID). Required."""

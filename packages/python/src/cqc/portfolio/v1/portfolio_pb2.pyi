@@ -26,7 +26,8 @@ class Portfolio(_message.Message):
     aggregate figures at as_of_time (NautilusTrader PortfolioSnapshot, Aave MarketUserState). Positions are
     referenced by id, not embedded: Position is its own resource (List positions by portfolio for the
     details); the portfolio carries the per-asset balance summary and the totals computed from them.
-    Owned by the Portfolio service, which assigns portfolio_id and recomputes the figures on every valuation.
+    Owned by the Portfolio service, which stores it under the portfolio_id its creator chose and recomputes the
+    figures on every valuation.
 
     "In reporting asset" below means a value in whole units of reporting_asset_id, converted at the prices
     of the valuation named by valuation_snapshot_id.
@@ -59,7 +60,8 @@ class Portfolio(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     portfolio_id: _builtins.str
     """portfolio_id is the id of the portfolio: "pfl_" followed by a 26-character ULID, e.g.
-    "pfl_01JDMA1NFVND00000000000000". Assigned by the Portfolio service; required.
+    "pfl_01JDMA1NFVND00000000000000". Chosen by the caller of CreatePortfolio (a new ULID, which makes the
+    call idempotent); required.
     """
     name: _builtins.str
     """name is the display name, e.g. "Main fund", "BTC basis book". 1 to 200 characters."""

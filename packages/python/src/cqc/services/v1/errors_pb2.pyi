@@ -110,7 +110,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     limit (the name of the limit, e.g. "streams_per_client") and limit_value when the limit is CQC's own.
     """
     ERROR_REASON_PERMISSION_DENIED: _ErrorReason.ValueType  # 60
-    """The caller lacks permission for the account or resource (PERMISSION_DENIED)."""
+    """The caller lacks permission for the account or resource (PERMISSION_DENIED). Metadata: account_id when
+    the refused operation concerns an account (e.g. a withdrawal from an account without withdraw rights).
+    """
     ERROR_REASON_TOO_LATE_TO_CANCEL: _ErrorReason.ValueType  # 100
     """Orders (100-139). The venue answered that a cancel or amend came too late: the order had already
     filled or expired there (FIX 102=0 Too late to cancel; Binance -2011 after a fill)
@@ -337,7 +339,9 @@ ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 52
 limit (the name of the limit, e.g. "streams_per_client") and limit_value when the limit is CQC's own.
 """
 ERROR_REASON_PERMISSION_DENIED: ErrorReason.ValueType  # 60
-"""The caller lacks permission for the account or resource (PERMISSION_DENIED)."""
+"""The caller lacks permission for the account or resource (PERMISSION_DENIED). Metadata: account_id when
+the refused operation concerns an account (e.g. a withdrawal from an account without withdraw rights).
+"""
 ERROR_REASON_TOO_LATE_TO_CANCEL: ErrorReason.ValueType  # 100
 """Orders (100-139). The venue answered that a cancel or amend came too late: the order had already
 filled or expired there (FIX 102=0 Too late to cancel; Binance -2011 after a fill)

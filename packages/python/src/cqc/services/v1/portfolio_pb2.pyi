@@ -497,14 +497,16 @@ class UpdatePortfolioRequest(_message.Message):
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def portfolio(self) -> _portfolio_pb2.Portfolio:
-        """portfolio holds the new values; its portfolio_id selects the portfolio to update. The result after applying the mask
-        must pass validation. Required.
+        """portfolio holds the new values; its portfolio_id selects the portfolio to update. Like every request
+        field it is validated whole, so send the complete portfolio with the masked fields changed; the result
+        after applying the mask must pass validation too. Required.
         """
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
-        non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
+        """update_mask lists the top-level field paths to overwrite (proto names, e.g. "name", "owner",
+        "account_ids"). Required and non-empty: a full replacement must list every field. The id and output-only
+        fields (portfolio_id, create_time, update_time) cannot be updated: INVALID_UPDATE_MASK.
         """
 
     def __init__(
@@ -713,14 +715,17 @@ class UpdateAllocationRequest(_message.Message):
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def allocation(self) -> _allocation_pb2.Allocation:
-        """allocation holds the new values; its allocation_id selects the allocation to update. The result after applying the mask
-        must pass validation. Required.
+        """allocation holds the new values; its allocation_id selects the allocation to update. Like every request
+        field it is validated whole, so send the complete allocation with the masked fields changed; the result
+        after applying the mask must pass validation too (allocation.band_contains_target). Required.
         """
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """update_mask lists the field paths to overwrite (proto names, e.g. "name", "status"). Required and
-        non-empty: a full replacement must list every field. The id and output-only fields cannot be updated.
+        """update_mask lists the top-level field paths to overwrite (proto names, e.g. "band_min",
+        "target_weight", "effective_to_time"). Required and non-empty: a full replacement must list every field.
+        The id and output-only fields (allocation_id, create_time, update_time) cannot be updated:
+        INVALID_UPDATE_MASK.
         """
 
     def __init__(
