@@ -1119,8 +1119,9 @@ func (r *riskEngine) AcknowledgeRiskAlert(_ context.Context, req *servicesv1.Ack
 	}
 	switch a.GetStatus() {
 	case eventsv1.RiskAlertStatus_RISK_ALERT_STATUS_RESOLVED:
-		// errors.proto has no reason for an alert in a state that refuses the call: a plain status.
-		return nil, status.Errorf(codes.FailedPrecondition, "risk alert %s is RESOLVED", a.GetAlertId())
+		return nil, riskError(servicesv1.ErrorReason_ERROR_REASON_RISK_ALERT_RESOLVED,
+			map[string]string{"alert_id": a.GetAlertId(), "status": a.GetStatus().String()},
+			"risk alert %s is RESOLVED", a.GetAlertId())
 	case eventsv1.RiskAlertStatus_RISK_ALERT_STATUS_ACKNOWLEDGED:
 	default:
 		a.Status = eventsv1.RiskAlertStatus_RISK_ALERT_STATUS_ACKNOWLEDGED

@@ -84,59 +84,60 @@ var p49 = vrt.ID{Prefix: "flg_"}
 var p50 = vrt.ID{Prefix: "aid_"}
 var p51 = vrt.ID{Prefix: "grp_"}
 var p52 = vrt.ID{Prefix: "alc_"}
-var p53 = vrt.ID{Prefix: "txn_"}
-var p54 = vrt.Decimal{Signed: true, Strict: false}
-var p55 = vrt.ID{Prefix: "pnl_"}
-var p56 = vrt.Decimal{Signed: true, Strict: true}
-var p57 = regexp.MustCompile("^[^\\s]*$")
-var p58 = regexp.MustCompile("^(0|[1-9][0-9]{0,38})$")
-var p59 = regexp.MustCompile("^(0|[1-9][0-9]{0,77})$")
-var p60 = vrt.ID{Prefix: "xpo_"}
-var p61 = regexp.MustCompile("^-?0(\\.(0[0-9]*|10*))?$")
-var p62 = regexp.MustCompile("^[a-z0-9][a-z0-9.-]{1,63}$")
-var p63 = regexp.MustCompile("^([a-z0-9_]{1,64})?$")
-var p64 = regexp.MustCompile("^\\S(.{0,510}\\S)?$")
-var p65 = regexp.MustCompile("^[^\\s]{1,256}$")
-var p66 = regexp.MustCompile("^[1-9][0-9]{0,19}$")
-var p67 = regexp.MustCompile("^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
-var p68 = regexp.MustCompile("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?$")
-var p69 = regexp.MustCompile("^[a-z0-9][a-z0-9._-]{0,127}$")
-var p70 = regexp.MustCompile("^([a-z0-9][a-z0-9._]{0,127})?$")
-var p71 = regexp.MustCompile("^[A-Z][A-Z0-9_]{0,63}$")
-var p72 = regexp.MustCompile("^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$")
-var p73 = regexp.MustCompile("^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$")
-var p74 = regexp.MustCompile("^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
-var p75 = regexp.MustCompile("^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$")
-var p76 = regexp.MustCompile("^//cqc/asset-registry(/|$)")
-var p77 = regexp.MustCompile("^//cqc/market-data(/|$)")
-var p78 = regexp.MustCompile("^//cqc/venue-gateway(/|$)")
-var p79 = regexp.MustCompile("^//cqc/portfolio(/|$)")
-var p80 = regexp.MustCompile("^//cqc/risk-engine(/|$)")
-var p81 = regexp.MustCompile("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$")
-var p82 = regexp.MustCompile("^[^\\x00\\n\\r]+$")
-var p83 = regexp.MustCompile("^[^\\x00\\n\\r]*$")
-var p84 = regexp.MustCompile("^https?://[^\\s/@]+(/[^\\s]*)?$")
-var p85 = regexp.MustCompile("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$")
-var p86 = regexp.MustCompile("^[a-z][a-z0-9+.-]*://[^\\s]+$")
-var p87 = regexp.MustCompile("^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@")
-var p88 = regexp.MustCompile("(?i)(password|passwd|pwd)=")
-var p89 = regexp.MustCompile("^(nats|tls|ws|wss)://[^\\s/@]+$")
-var p90 = regexp.MustCompile("^[A-Za-z0-9_-]{1,64}$")
-var p91 = regexp.MustCompile("^[A-Za-z0-9_-]{0,64}$")
-var p92 = regexp.MustCompile("^\\S(.{0,254}\\S)?$")
-var p93 = regexp.MustCompile("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$")
-var p94 = regexp.MustCompile("^[a-z][a-z0-9-]{1,63}$")
-var p95 = regexp.MustCompile("^[^\\s]{1,512}$")
-var p96 = regexp.MustCompile("^\\S(.{0,62}\\S)?$")
-var p97 = regexp.MustCompile("^[0-9A-Za-z:_-]{1,128}$")
-var p98 = regexp.MustCompile("^0x[0-9a-fA-F]{40}$")
-var p99 = regexp.MustCompile("^[1-9A-HJ-NP-Za-km-z]{32,44}$")
-var p100 = regexp.MustCompile("^(0|[1-9][0-9]{0,19})$")
-var p101 = regexp.MustCompile("^T[1-9A-HJ-NP-Za-km-z]{33}$")
-var p102 = regexp.MustCompile("^[^\\s]{1,32}$")
-var p103 = regexp.MustCompile("^[A-Z]{3}$")
-var p104 = regexp.MustCompile("^[a-z0-9][a-z0-9 ._/&+-]{0,63}$")
-var p105 = regexp.MustCompile("^[A-Z]{2}$")
+var p53 = regexp.MustCompile("^([a-z][a-z0-9_]*|\\*_id)$")
+var p54 = vrt.ID{Prefix: "txn_"}
+var p55 = vrt.Decimal{Signed: true, Strict: false}
+var p56 = vrt.ID{Prefix: "pnl_"}
+var p57 = vrt.Decimal{Signed: true, Strict: true}
+var p58 = regexp.MustCompile("^[^\\s]*$")
+var p59 = regexp.MustCompile("^(0|[1-9][0-9]{0,38})$")
+var p60 = regexp.MustCompile("^(0|[1-9][0-9]{0,77})$")
+var p61 = vrt.ID{Prefix: "xpo_"}
+var p62 = regexp.MustCompile("^-?0(\\.(0[0-9]*|10*))?$")
+var p63 = regexp.MustCompile("^[a-z0-9][a-z0-9.-]{1,63}$")
+var p64 = regexp.MustCompile("^([a-z0-9_]{1,64})?$")
+var p65 = regexp.MustCompile("^\\S(.{0,510}\\S)?$")
+var p66 = regexp.MustCompile("^[^\\s]{1,256}$")
+var p67 = regexp.MustCompile("^[1-9][0-9]{0,19}$")
+var p68 = regexp.MustCompile("^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
+var p69 = regexp.MustCompile("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?$")
+var p70 = regexp.MustCompile("^[a-z0-9][a-z0-9._-]{0,127}$")
+var p71 = regexp.MustCompile("^([a-z0-9][a-z0-9._]{0,127})?$")
+var p72 = regexp.MustCompile("^[A-Z][A-Z0-9_]{0,63}$")
+var p73 = regexp.MustCompile("^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$")
+var p74 = regexp.MustCompile("^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$")
+var p75 = regexp.MustCompile("^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
+var p76 = regexp.MustCompile("^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$")
+var p77 = regexp.MustCompile("^//cqc/asset-registry(/|$)")
+var p78 = regexp.MustCompile("^//cqc/market-data(/|$)")
+var p79 = regexp.MustCompile("^//cqc/venue-gateway(/|$)")
+var p80 = regexp.MustCompile("^//cqc/portfolio(/|$)")
+var p81 = regexp.MustCompile("^//cqc/risk-engine(/|$)")
+var p82 = regexp.MustCompile("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$")
+var p83 = regexp.MustCompile("^[^\\x00\\n\\r]+$")
+var p84 = regexp.MustCompile("^[^\\x00\\n\\r]*$")
+var p85 = regexp.MustCompile("^https?://[^\\s/@]+(/[^\\s]*)?$")
+var p86 = regexp.MustCompile("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$")
+var p87 = regexp.MustCompile("^[a-z][a-z0-9+.-]*://[^\\s]+$")
+var p88 = regexp.MustCompile("^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@")
+var p89 = regexp.MustCompile("(?i)(password|passwd|pwd)=")
+var p90 = regexp.MustCompile("^(nats|tls|ws|wss)://[^\\s/@]+$")
+var p91 = regexp.MustCompile("^[A-Za-z0-9_-]{1,64}$")
+var p92 = regexp.MustCompile("^[A-Za-z0-9_-]{0,64}$")
+var p93 = regexp.MustCompile("^\\S(.{0,254}\\S)?$")
+var p94 = regexp.MustCompile("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$")
+var p95 = regexp.MustCompile("^[a-z][a-z0-9-]{1,63}$")
+var p96 = regexp.MustCompile("^[^\\s]{1,512}$")
+var p97 = regexp.MustCompile("^\\S(.{0,62}\\S)?$")
+var p98 = regexp.MustCompile("^[0-9A-Za-z:_-]{1,128}$")
+var p99 = regexp.MustCompile("^0x[0-9a-fA-F]{40}$")
+var p100 = regexp.MustCompile("^[1-9A-HJ-NP-Za-km-z]{32,44}$")
+var p101 = regexp.MustCompile("^(0|[1-9][0-9]{0,19})$")
+var p102 = regexp.MustCompile("^T[1-9A-HJ-NP-Za-km-z]{33}$")
+var p103 = regexp.MustCompile("^[^\\s]{1,32}$")
+var p104 = regexp.MustCompile("^[A-Z]{3}$")
+var p105 = regexp.MustCompile("^[a-z0-9][a-z0-9 ._/&+-]{0,63}$")
+var p106 = regexp.MustCompile("^[A-Z]{2}$")
 var n0 = vrt.Lit("-0.01")
 var n1 = vrt.Lit("0.1")
 var n2 = vrt.Lit("1e-12")
@@ -161,7 +162,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 	{
 		v := m.GetSymbol()
 		_ = v
-		if !p102.MatchString(v) {
+		if !p103.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "symbol", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,32}$`"})
 		}
 	}
@@ -219,7 +220,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		{
 			v := m.GetIso4217Code()
 			_ = v
-			if !p103.MatchString(v) {
+			if !p104.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "iso4217_code", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Z]{3}$`"})
 			}
 		}
@@ -228,7 +229,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		{
 			v := m.GetPegCurrency()
 			_ = v
-			if !p103.MatchString(v) {
+			if !p104.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "peg_currency", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Z]{3}$`"})
 			}
 		}
@@ -237,7 +238,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		{
 			v := m.GetIsin()
 			_ = v
-			if !p67.MatchString(v) {
+			if !p68.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "isin", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Z]{2}[A-Z0-9]{9}[0-9]$`"})
 			}
 		}
@@ -306,7 +307,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 	}
 	for i, x := range m.GetCategories() {
 		_, _ = i, x
-		if !p104.MatchString(x) {
+		if !p105.MatchString(x) {
 			*out = append(*out, vrt.V{Field: q + "categories[" + strconv.Itoa(i) + "]", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9 ._/&+-]{0,63}$`"})
 		}
 	}
@@ -406,7 +407,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		{
 			v := m.GetCountryOrigin()
 			_ = v
-			if !p105.MatchString(v) {
+			if !p106.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "country_origin", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Z]{2}$`"})
 			}
 		}
@@ -485,7 +486,7 @@ func v_cqc_assets_v1_AssetDeployment(m *assetsv1.AssetDeployment, p string, out 
 		{
 			v := m.GetAddress()
 			_ = v
-			if !p65.MatchString(v) {
+			if !p66.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "address", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,256}$`"})
 			}
 		}
@@ -554,7 +555,7 @@ func v_cqc_assets_v1_AssetDeployment(m *assetsv1.AssetDeployment, p string, out 
 		{
 			v := m.GetDeployTransactionHash()
 			_ = v
-			if !p97.MatchString(v) {
+			if !p98.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "deploy_transaction_hash", Rule: "string.pattern", Message: "does not match regex pattern `^[0-9A-Za-z:_-]{1,128}$`"})
 			}
 		}
@@ -600,16 +601,16 @@ func v_cqc_assets_v1_AssetDeployment(m *assetsv1.AssetDeployment, p string, out 
 	if !((int64(m.GetTokenStandard()) == 1) == (m.GetAddress() == "")) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_deployment.native_has_no_address", Message: "a TOKEN_STANDARD_NATIVE deployment has no address; every other deployment needs one"})
 	}
-	if !(!(int64(m.GetTokenStandard()) == 2 || int64(m.GetTokenStandard()) == 4 || int64(m.GetTokenStandard()) == 5 || int64(m.GetTokenStandard()) == 6) || p98.MatchString(m.GetAddress())) {
+	if !(!(int64(m.GetTokenStandard()) == 2 || int64(m.GetTokenStandard()) == 4 || int64(m.GetTokenStandard()) == 5 || int64(m.GetTokenStandard()) == 6) || p99.MatchString(m.GetAddress())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_deployment.evm_address_format", Message: "ERC-20/4626/721/1155 deployments need an EVM address: 0x followed by 40 hex characters"})
 	}
-	if !((int64(m.GetTokenStandard()) != 3) || p99.MatchString(m.GetAddress())) {
+	if !((int64(m.GetTokenStandard()) != 3) || p100.MatchString(m.GetAddress())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_deployment.spl_mint_format", Message: "an SPL deployment needs a base58 mint address of 32 to 44 characters"})
 	}
-	if !(!(int64(m.GetTokenStandard()) == 7 || int64(m.GetTokenStandard()) == 12) || p100.MatchString(m.GetAddress())) {
+	if !(!(int64(m.GetTokenStandard()) == 7 || int64(m.GetTokenStandard()) == 12) || p101.MatchString(m.GetAddress())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_deployment.numeric_asset_id_format", Message: "Asset Hub and ASA deployments need a decimal asset id without leading zeros"})
 	}
-	if !((int64(m.GetTokenStandard()) != 10) || p101.MatchString(m.GetAddress())) {
+	if !((int64(m.GetTokenStandard()) != 10) || p102.MatchString(m.GetAddress())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_deployment.trc20_address_format", Message: "a TRC-20 deployment needs a TRON base58 address: T followed by 33 base58 characters"})
 	}
 	if !((int64(m.GetKind()) != 2) || ((m.GetBridgeName() != "") && (m.SourceDeploymentId != nil))) {
@@ -638,7 +639,7 @@ func v_cqc_assets_v1_AssetDeployment_VenueNetwork(m *assetsv1.AssetDeployment_Ve
 	{
 		v := m.GetNetworkCode()
 		_ = v
-		if !p96.MatchString(v) {
+		if !p97.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "network_code", Rule: "string.pattern", Message: "does not match regex pattern `^\\S(.{0,62}\\S)?$`"})
 		}
 	}
@@ -926,7 +927,7 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 	{
 		v := m.GetValue()
 		_ = v
-		if !p64.MatchString(v) {
+		if !p65.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "value", Rule: "string.pattern", Message: "does not match regex pattern `^\\S(.{0,510}\\S)?$`"})
 		}
 	}
@@ -934,7 +935,7 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 		{
 			v := m.GetSecondaryValue()
 			_ = v
-			if !p65.MatchString(v) {
+			if !p66.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "secondary_value", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,256}$`"})
 			}
 		}
@@ -1022,7 +1023,7 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 		{
 			v := m.GetRedirectTo()
 			_ = v
-			if !p95.MatchString(v) {
+			if !p96.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "redirect_to", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,512}$`"})
 			}
 		}
@@ -1057,13 +1058,13 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 	if !((!(m.GetValidFromTime() != nil) || !(m.GetValidToTime() != nil)) || (vrt.TCmp(vrt.T(m.GetValidToTime()), vrt.T(m.GetValidFromTime())) > 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_identifier.valid_to_after_valid_from", Message: "valid_to_time must be after valid_from_time"})
 	}
-	if !((int64(m.GetSource()) != 2) || p66.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 2) || p67.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_identifier.coinmarketcap_numeric", Message: "a CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\""})
 	}
-	if !((int64(m.GetSource()) != 7) || p67.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 7) || p68.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_identifier.isin_format", Message: "an ISIN value must be 2 letters, 9 alphanumerics and a check digit"})
 	}
-	if !((int64(m.GetSource()) != 6) || p68.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 6) || p69.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_identifier.caip19_format", Message: "a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]"})
 	}
 	if !(!(m.RedirectAssetId != nil) || (m.GetRedirectAssetId() != m.GetAssetId())) {
@@ -1352,7 +1353,7 @@ func v_cqc_assets_v1_AssetRelationship(m *assetsv1.AssetRelationship, p string, 
 		{
 			v := m.GetViaAddress()
 			_ = v
-			if !p65.MatchString(v) {
+			if !p66.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "via_address", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,256}$`"})
 			}
 		}
@@ -1440,7 +1441,7 @@ func v_cqc_assets_v1_Chain(m *assetsv1.Chain, p string, out *[]vrt.V) {
 	{
 		v := m.GetSlug()
 		_ = v
-		if !p94.MatchString(v) {
+		if !p95.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "slug", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z][a-z0-9-]{1,63}$`"})
 		}
 	}
@@ -1457,7 +1458,7 @@ func v_cqc_assets_v1_Chain(m *assetsv1.Chain, p string, out *[]vrt.V) {
 	{
 		v := m.GetCaip2()
 		_ = v
-		if !p93.MatchString(v) {
+		if !p94.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "caip2", Rule: "string.pattern", Message: "does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`"})
 		}
 	}
@@ -1587,7 +1588,7 @@ func v_cqc_assets_v1_ChainIdentifier(m *assetsv1.ChainIdentifier, p string, out 
 	{
 		v := m.GetValue()
 		_ = v
-		if !p92.MatchString(v) {
+		if !p93.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "value", Rule: "string.pattern", Message: "does not match regex pattern `^\\S(.{0,254}\\S)?$`"})
 		}
 	}
@@ -1615,10 +1616,10 @@ func v_cqc_assets_v1_ChainIdentifier(m *assetsv1.ChainIdentifier, p string, out 
 	if !((int64(m.GetSource()) != 8) || (m.VenueId != nil)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "chain_identifier.venue_required_for_venue_source", Message: "venue_id must be set when source is DATA_SOURCE_VENUE"})
 	}
-	if !((int64(m.GetSource()) != 2) || p66.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 2) || p67.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "chain_identifier.coinmarketcap_numeric", Message: "a CoinMarketCap platform id must be numeric without leading zeros, e.g. \"1027\""})
 	}
-	if !((int64(m.GetSource()) != 4) || p93.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 4) || p94.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "chain_identifier.caip2_format", Message: "a CAIP-2 value must be <namespace>:<reference>, e.g. \"eip155:1\""})
 	}
 }
@@ -1644,21 +1645,21 @@ func v_cqc_config_v1_BrokerConfig(m *configv1.BrokerConfig, p string, out *[]vrt
 	}
 	for i, x := range m.GetNatsUrls() {
 		_, _ = i, x
-		if !p89.MatchString(x) {
+		if !p90.MatchString(x) {
 			*out = append(*out, vrt.V{Field: q + "nats_urls[" + strconv.Itoa(i) + "]", Rule: "string.pattern", Message: "does not match regex pattern `^(nats|tls|ws|wss)://[^\\s/@]+$`"})
 		}
 	}
 	{
 		v := m.GetEventsStream()
 		_ = v
-		if !p90.MatchString(v) {
+		if !p91.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "events_stream", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9_-]{1,64}$`"})
 		}
 	}
 	{
 		v := m.GetDeadLetterStream()
 		_ = v
-		if !p91.MatchString(v) {
+		if !p92.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "dead_letter_stream", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9_-]{0,64}$`"})
 		}
 	}
@@ -1729,11 +1730,11 @@ func v_cqc_config_v1_DatabaseConfig(m *configv1.DatabaseConfig, p string, out *[
 		if utf8.RuneCountInString(v) > 2048 {
 			*out = append(*out, vrt.V{Field: q + "dsn", Rule: "string.max_len", Message: "must be at most 2048 characters"})
 		}
-		if !p86.MatchString(v) {
+		if !p87.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "dsn", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z][a-z0-9+.-]*://[^\\s]+$`"})
 		}
 	}
-	if !(!(p87.MatchString(m.GetDsn())) && !(p88.MatchString(m.GetDsn()))) {
+	if !(!(p88.MatchString(m.GetDsn())) && !(p89.MatchString(m.GetDsn()))) {
 		*out = append(*out, vrt.V{Field: q + "dsn", Rule: "database.dsn_no_password", Message: "dsn must not contain a password; use password_ref"})
 	}
 	if m.PasswordRef != nil {
@@ -1807,7 +1808,7 @@ func v_cqc_config_v1_MarketDataConfig(m *configv1.MarketDataConfig, p string, ou
 	{
 		v := m.GetAssetRegistryAddress()
 		_ = v
-		if !p81.MatchString(v) {
+		if !p82.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "asset_registry_address", Rule: "string.pattern", Message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`"})
 		}
 	}
@@ -1862,7 +1863,7 @@ func v_cqc_config_v1_RiskEngineConfig(m *configv1.RiskEngineConfig, p string, ou
 	{
 		v := m.GetPortfolioAddress()
 		_ = v
-		if !p81.MatchString(v) {
+		if !p82.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "portfolio_address", Rule: "string.pattern", Message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`"})
 		}
 	}
@@ -1883,7 +1884,7 @@ func v_cqc_config_v1_ServerConfig(m *configv1.ServerConfig, p string, out *[]vrt
 	{
 		v := m.GetListenAddress()
 		_ = v
-		if !p85.MatchString(v) {
+		if !p86.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "listen_address", Rule: "string.pattern", Message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$`"})
 		}
 	}
@@ -1910,7 +1911,7 @@ func v_cqc_config_v1_TelemetryConfig(m *configv1.TelemetryConfig, p string, out 
 		if utf8.RuneCountInString(v) > 2048 {
 			*out = append(*out, vrt.V{Field: q + "otlp_endpoint", Rule: "string.max_len", Message: "must be at most 2048 characters"})
 		}
-		if !p84.MatchString(v) {
+		if !p85.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "otlp_endpoint", Rule: "string.pattern", Message: "does not match regex pattern `^https?://[^\\s/@]+(/[^\\s]*)?$`"})
 		}
 	}
@@ -1934,7 +1935,7 @@ func v_cqc_config_v1_TlsConfig(m *configv1.TlsConfig, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 4096 {
 			*out = append(*out, vrt.V{Field: q + "cert_file", Rule: "string.max_len", Message: "must be at most 4096 characters"})
 		}
-		if !p82.MatchString(v) {
+		if !p83.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "cert_file", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\x00\\n\\r]+$`"})
 		}
 		if s := func() string {
@@ -1967,7 +1968,7 @@ func v_cqc_config_v1_TlsConfig(m *configv1.TlsConfig, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 4096 {
 			*out = append(*out, vrt.V{Field: q + "key_file", Rule: "string.max_len", Message: "must be at most 4096 characters"})
 		}
-		if !p82.MatchString(v) {
+		if !p83.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "key_file", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\x00\\n\\r]+$`"})
 		}
 		if s := func() string {
@@ -2000,7 +2001,7 @@ func v_cqc_config_v1_TlsConfig(m *configv1.TlsConfig, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 4096 {
 			*out = append(*out, vrt.V{Field: q + "client_ca_file", Rule: "string.max_len", Message: "must be at most 4096 characters"})
 		}
-		if !p83.MatchString(v) {
+		if !p84.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "client_ca_file", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\x00\\n\\r]*$`"})
 		}
 		if s := func() string {
@@ -2115,7 +2116,7 @@ func v_cqc_config_v1_VenueGatewayConfig(m *configv1.VenueGatewayConfig, p string
 	{
 		v := m.GetAssetRegistryAddress()
 		_ = v
-		if !p81.MatchString(v) {
+		if !p82.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "asset_registry_address", Rule: "string.pattern", Message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`"})
 		}
 	}
@@ -2254,7 +2255,7 @@ func v_cqc_events_v1_BalanceUpdated(m *eventsv1.BalanceUpdated, p string, out *[
 			v := m.GetTransactionId()
 			_ = v
 			if s := func() string {
-				if p53.MatchString(v) {
+				if p54.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form txn_<26-character upper-case ULID>"
@@ -2294,7 +2295,7 @@ func v_cqc_events_v1_Event(m *eventsv1.Event, p string, out *[]vrt.V) {
 	{
 		v := m.GetEventType()
 		_ = v
-		if !p72.MatchString(v) {
+		if !p73.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "event_type", Rule: "string.pattern", Message: "does not match regex pattern `^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$`"})
 		}
 	}
@@ -2304,14 +2305,14 @@ func v_cqc_events_v1_Event(m *eventsv1.Event, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 256 {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.max_len", Message: "must be at most 256 characters"})
 		}
-		if !p73.MatchString(v) {
+		if !p74.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$`"})
 		}
 	}
 	{
 		v := m.GetSourceVersion()
 		_ = v
-		if !p74.MatchString(v) {
+		if !p75.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source_version", Rule: "string.pattern", Message: "does not match regex pattern `^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`"})
 		}
 	}
@@ -2324,7 +2325,7 @@ func v_cqc_events_v1_Event(m *eventsv1.Event, p string, out *[]vrt.V) {
 	{
 		v := m.GetSubject()
 		_ = v
-		if !p75.MatchString(v) {
+		if !p76.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "subject", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$`"})
 		}
 	}
@@ -2480,7 +2481,7 @@ func v_cqc_events_v1_Event(m *eventsv1.Event, p string, out *[]vrt.V) {
 	}()))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "event.partition_key_matches_payload", Message: "partition_key must equal the payload's partition key field named by its (cqc.events.v1.event) option, e.g. order.account_id for order_placed"})
 	}
-	if !(((((!((((((((((((((m.GetAssetCreated() != nil) || (m.GetAssetUpdated() != nil)) || (m.GetAssetDeploymentCreated() != nil)) || (m.GetRelationshipEstablished() != nil)) || (m.GetAssetQualityFlagRaised() != nil)) || (m.GetAssetQualityFlagResolved() != nil)) || (m.GetChainCreated() != nil)) || (m.GetInstrumentCreated() != nil)) || (m.GetMarketCreated() != nil)) || (m.GetMarketUpdated() != nil)) || (m.GetMarketStatusChanged() != nil)) || (m.GetVenueAssetListed() != nil)) || (m.GetVenueMarketListed() != nil)) || (m.GetVenueMarketDelisted() != nil)) || p76.MatchString(m.GetSource())) && (!(((m.GetPriceUpdated() != nil) || (m.GetFundingRateUpdated() != nil)) || (m.GetOpenInterestUpdated() != nil)) || p77.MatchString(m.GetSource()))) && (!(((((((m.GetOrderPlaced() != nil) || (m.GetOrderUpdated() != nil)) || (m.GetOrderFilled() != nil)) || (m.GetOrderCanceled() != nil)) || (m.GetOrderRejected() != nil)) || (m.GetOrderRequestRejected() != nil)) || (m.GetBalanceUpdated() != nil)) || p78.MatchString(m.GetSource()))) && (!(((m.GetPositionChanged() != nil) || (m.GetPositionAdjusted() != nil)) || (m.GetPortfolioValued() != nil)) || p79.MatchString(m.GetSource()))) && (!(((m.GetRiskAlert() != nil) || (m.GetRiskAlertStatusChanged() != nil)) || (m.GetTradingStateChanged() != nil)) || p80.MatchString(m.GetSource()))) {
+	if !(((((!((((((((((((((m.GetAssetCreated() != nil) || (m.GetAssetUpdated() != nil)) || (m.GetAssetDeploymentCreated() != nil)) || (m.GetRelationshipEstablished() != nil)) || (m.GetAssetQualityFlagRaised() != nil)) || (m.GetAssetQualityFlagResolved() != nil)) || (m.GetChainCreated() != nil)) || (m.GetInstrumentCreated() != nil)) || (m.GetMarketCreated() != nil)) || (m.GetMarketUpdated() != nil)) || (m.GetMarketStatusChanged() != nil)) || (m.GetVenueAssetListed() != nil)) || (m.GetVenueMarketListed() != nil)) || (m.GetVenueMarketDelisted() != nil)) || p77.MatchString(m.GetSource())) && (!(((m.GetPriceUpdated() != nil) || (m.GetFundingRateUpdated() != nil)) || (m.GetOpenInterestUpdated() != nil)) || p78.MatchString(m.GetSource()))) && (!(((((((m.GetOrderPlaced() != nil) || (m.GetOrderUpdated() != nil)) || (m.GetOrderFilled() != nil)) || (m.GetOrderCanceled() != nil)) || (m.GetOrderRejected() != nil)) || (m.GetOrderRequestRejected() != nil)) || (m.GetBalanceUpdated() != nil)) || p79.MatchString(m.GetSource()))) && (!(((m.GetPositionChanged() != nil) || (m.GetPositionAdjusted() != nil)) || (m.GetPortfolioValued() != nil)) || p80.MatchString(m.GetSource()))) && (!(((m.GetRiskAlert() != nil) || (m.GetRiskAlertStatusChanged() != nil)) || (m.GetTradingStateChanged() != nil)) || p81.MatchString(m.GetSource()))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "event.source_matches_producer", Message: "source must be the producer named by the payload's (cqc.events.v1.event) option, e.g. //cqc/venue-gateway[/...] for order events"})
 	}
 	if !((!(m.GetRecordedAt() != nil) || !(m.GetOccurredAt() != nil)) || (vrt.TCmp(vrt.T(m.GetRecordedAt()), vrt.TAdd(vrt.T(m.GetOccurredAt()), vrt.Time{S: 60}, -1)) >= 0)) {
@@ -2839,7 +2840,7 @@ func v_cqc_events_v1_OrderRequestRejected(m *eventsv1.OrderRequestRejected, p st
 	{
 		v := m.GetErrorReason()
 		_ = v
-		if !p71.MatchString(v) {
+		if !p72.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "error_reason", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Z][A-Z0-9_]{0,63}$`"})
 		}
 	}
@@ -3041,7 +3042,7 @@ func v_cqc_events_v1_PositionAdjusted(m *eventsv1.PositionAdjusted, p string, ou
 			v := m.GetTransactionId()
 			_ = v
 			if s := func() string {
-				if p53.MatchString(v) {
+				if p54.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form txn_<26-character upper-case ULID>"
@@ -3248,7 +3249,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 	{
 		v := m.GetRuleId()
 		_ = v
-		if !p69.MatchString(v) {
+		if !p70.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "rule_id", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{0,127}$`"})
 		}
 	}
@@ -3438,7 +3439,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 	{
 		v := m.GetMetric()
 		_ = v
-		if !p70.MatchString(v) {
+		if !p71.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "metric", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9._]{0,127})?$`"})
 		}
 	}
@@ -3903,7 +3904,7 @@ func v_cqc_identifiers_v1_Identifier(m *identifiersv1.Identifier, p string, out 
 	{
 		v := m.GetValue()
 		_ = v
-		if !p64.MatchString(v) {
+		if !p65.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "value", Rule: "string.pattern", Message: "does not match regex pattern `^\\S(.{0,510}\\S)?$`"})
 		}
 	}
@@ -3911,7 +3912,7 @@ func v_cqc_identifiers_v1_Identifier(m *identifiersv1.Identifier, p string, out 
 		{
 			v := m.GetSecondaryValue()
 			_ = v
-			if !p65.MatchString(v) {
+			if !p66.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "secondary_value", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,256}$`"})
 			}
 		}
@@ -3980,13 +3981,13 @@ func v_cqc_identifiers_v1_Identifier(m *identifiersv1.Identifier, p string, out 
 	if !((!(m.GetValidFromTime() != nil) || !(m.GetValidToTime() != nil)) || (vrt.TCmp(vrt.T(m.GetValidToTime()), vrt.T(m.GetValidFromTime())) > 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "identifier.valid_to_after_valid_from", Message: "valid_to_time must be after valid_from_time"})
 	}
-	if !((int64(m.GetSource()) != 2) || p66.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 2) || p67.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "identifier.coinmarketcap_numeric", Message: "a CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\""})
 	}
-	if !((int64(m.GetSource()) != 7) || p67.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 7) || p68.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "identifier.isin_format", Message: "an ISIN value must be 2 letters, 9 alphanumerics and a check digit"})
 	}
-	if !((int64(m.GetSource()) != 6) || p68.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 6) || p69.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "identifier.caip19_format", Message: "a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]"})
 	}
 }
@@ -4146,7 +4147,7 @@ func v_cqc_markets_v1_AmmPoolSpecs(m *marketsv1.AmmPoolSpecs, p string, out *[]v
 			v := m.GetFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p61.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -4445,7 +4446,7 @@ func v_cqc_markets_v1_AmmPoolState(m *marketsv1.AmmPoolState, p string, out *[]v
 			v := m.GetSwapFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p61.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5143,7 +5144,7 @@ func v_cqc_markets_v1_ComboInstrument(m *marketsv1.ComboInstrument, p string, ou
 	{
 		v := m.GetStrategy()
 		_ = v
-		if !p63.MatchString(v) {
+		if !p64.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "strategy", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9_]{1,64})?$`"})
 		}
 	}
@@ -5404,7 +5405,7 @@ func v_cqc_markets_v1_FeeSchedule(m *marketsv1.FeeSchedule, p string, out *[]vrt
 			v := m.GetMakerFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p61.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5418,7 +5419,7 @@ func v_cqc_markets_v1_FeeSchedule(m *marketsv1.FeeSchedule, p string, out *[]vrt
 			v := m.GetTakerFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p61.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5460,7 +5461,7 @@ func v_cqc_markets_v1_FeeSchedule(m *marketsv1.FeeSchedule, p string, out *[]vrt
 			v := m.GetBlockTradeFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p61.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5488,7 +5489,7 @@ func v_cqc_markets_v1_FeeSchedule(m *marketsv1.FeeSchedule, p string, out *[]vrt
 			v := m.GetSettlementFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p61.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5598,7 +5599,7 @@ func v_cqc_markets_v1_FeeTier(m *marketsv1.FeeTier, p string, out *[]vrt.V) {
 		v := m.GetMakerFeeRate()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p61.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
 				return ""
 			}
 			return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5610,7 +5611,7 @@ func v_cqc_markets_v1_FeeTier(m *marketsv1.FeeTier, p string, out *[]vrt.V) {
 		v := m.GetTakerFeeRate()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p61.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
 				return ""
 			}
 			return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -6447,7 +6448,7 @@ func v_cqc_markets_v1_LendingReserve(m *marketsv1.LendingReserve, p string, out 
 	{
 		v := m.GetProtocol()
 		_ = v
-		if !p62.MatchString(v) {
+		if !p63.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "protocol", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9.-]{1,63}$`"})
 		}
 	}
@@ -7488,7 +7489,7 @@ func v_cqc_markets_v1_MarginTerms(m *marketsv1.MarginTerms, p string, out *[]vrt
 			v := m.GetLiquidationFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p61.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -11080,7 +11081,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 				return m.GetTargetQuantity()
 			}()
 		}()} {
-			if !(!(p54.MatchString(_v1)) || (((!(m.BandMin != nil) || !(p54.MatchString(m.GetBandMin()))) || (vrt.DCmp(m.GetBandMin(), _v1) <= 0)) && ((!(m.BandMax != nil) || !(p54.MatchString(m.GetBandMax()))) || (vrt.DCmp(_v1, m.GetBandMax()) <= 0)))) {
+			if !(!(p55.MatchString(_v1)) || (((!(m.BandMin != nil) || !(p55.MatchString(m.GetBandMin()))) || (vrt.DCmp(m.GetBandMin(), _v1) <= 0)) && ((!(m.BandMax != nil) || !(p55.MatchString(m.GetBandMax()))) || (vrt.DCmp(_v1, m.GetBandMax()) <= 0)))) {
 				return false
 			}
 		}
@@ -11103,7 +11104,7 @@ func v_cqc_portfolio_v1_Exposure(m *portfoliov1.Exposure, p string, out *[]vrt.V
 		v := m.GetExposureId()
 		_ = v
 		if s := func() string {
-			if p60.MatchString(v) {
+			if p61.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form xpo_<26-character upper-case ULID>"
@@ -11418,14 +11419,14 @@ func v_cqc_portfolio_v1_LendingPosition(m *portfoliov1.LendingPosition, p string
 	{
 		v := m.GetScaledATokenBalance()
 		_ = v
-		if !p59.MatchString(v) {
+		if !p60.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "scaled_a_token_balance", Rule: "string.pattern", Message: "does not match regex pattern `^(0|[1-9][0-9]{0,77})$`"})
 		}
 	}
 	{
 		v := m.GetScaledVariableDebt()
 		_ = v
-		if !p59.MatchString(v) {
+		if !p60.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "scaled_variable_debt", Rule: "string.pattern", Message: "does not match regex pattern `^(0|[1-9][0-9]{0,77})$`"})
 		}
 	}
@@ -11609,10 +11610,10 @@ func v_cqc_portfolio_v1_LimitCheck(m *portfoliov1.LimitCheck, p string, out *[]v
 	if !((int64(m.GetUnit()) == 1) == (m.UnitAssetId != nil)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "limit_check.amount_requires_asset", Message: "unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT"})
 	}
-	if !(((!(m.WarningThreshold != nil) || !(p56.MatchString(m.GetWarningThreshold()))) || !(p56.MatchString(m.GetThreshold()))) || (vrt.DCmp(m.GetWarningThreshold(), m.GetThreshold()) <= 0)) {
+	if !(((!(m.WarningThreshold != nil) || !(p57.MatchString(m.GetWarningThreshold()))) || !(p57.MatchString(m.GetThreshold()))) || (vrt.DCmp(m.GetWarningThreshold(), m.GetThreshold()) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "limit_check.warning_not_above_threshold", Message: "warning_threshold must be <= threshold"})
 	}
-	if !(((!(p56.MatchString(m.GetProjectedValue())) || !(p56.MatchString(m.GetThreshold()))) || ((m.WarningThreshold != nil) && !(p56.MatchString(m.GetWarningThreshold())))) || (int64(m.GetOutcome()) == func() int64 {
+	if !(((!(p57.MatchString(m.GetProjectedValue())) || !(p57.MatchString(m.GetThreshold()))) || ((m.WarningThreshold != nil) && !(p57.MatchString(m.GetWarningThreshold())))) || (int64(m.GetOutcome()) == func() int64 {
 		if vrt.DCmp(m.GetProjectedValue(), m.GetThreshold()) > 0 {
 			return 3
 		}
@@ -11647,7 +11648,7 @@ func v_cqc_portfolio_v1_LiquidityRange(m *portfoliov1.LiquidityRange, p string, 
 	{
 		v := m.GetLiquidity()
 		_ = v
-		if !p58.MatchString(v) {
+		if !p59.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "liquidity", Rule: "string.pattern", Message: "does not match regex pattern `^(0|[1-9][0-9]{0,38})$`"})
 		}
 	}
@@ -11668,7 +11669,7 @@ func v_cqc_portfolio_v1_LiquidityRange(m *portfoliov1.LiquidityRange, p string, 
 	}
 	if !(func() bool {
 		for _, _v1 := range m.GetTokensOwed() {
-			if !(!(p54.MatchString(_v1.GetAmount())) || (vrt.DCmpInt(_v1.GetAmount(), 0) >= 0)) {
+			if !(!(p55.MatchString(_v1.GetAmount())) || (vrt.DCmpInt(_v1.GetAmount(), 0) >= 0)) {
 				return false
 			}
 		}
@@ -11758,7 +11759,7 @@ func v_cqc_portfolio_v1_MarginLoan(m *portfoliov1.MarginLoan, p string, out *[]v
 			}
 		}
 	}
-	if !((((!(m.PendingCloseLiability != nil) || !(m.Liability != nil)) || !(p54.MatchString(m.GetPendingCloseLiability()))) || !(p54.MatchString(m.GetLiability()))) || (vrt.DCmp(m.GetPendingCloseLiability(), m.GetLiability()) <= 0)) {
+	if !((((!(m.PendingCloseLiability != nil) || !(m.Liability != nil)) || !(p55.MatchString(m.GetPendingCloseLiability()))) || !(p55.MatchString(m.GetLiability()))) || (vrt.DCmp(m.GetPendingCloseLiability(), m.GetLiability()) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "margin_loan.pending_close_within_liability", Message: "pending_close_liability must not exceed liability"})
 	}
 	if !(!(m.InterestRate != nil) || (m.GetInterestPeriod() != nil)) {
@@ -11790,7 +11791,7 @@ func v_cqc_portfolio_v1_OnChainDetails(m *portfoliov1.OnChainDetails, p string, 
 		if utf8.RuneCountInString(v) > 128 {
 			*out = append(*out, vrt.V{Field: q + "tx_hash", Rule: "string.max_len", Message: "must be at most 128 characters"})
 		}
-		if !p57.MatchString(v) {
+		if !p58.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "tx_hash", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]*$`"})
 		}
 	}
@@ -11800,7 +11801,7 @@ func v_cqc_portfolio_v1_OnChainDetails(m *portfoliov1.OnChainDetails, p string, 
 		if utf8.RuneCountInString(v) > 128 {
 			*out = append(*out, vrt.V{Field: q + "from_address", Rule: "string.max_len", Message: "must be at most 128 characters"})
 		}
-		if !p57.MatchString(v) {
+		if !p58.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "from_address", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]*$`"})
 		}
 	}
@@ -11810,7 +11811,7 @@ func v_cqc_portfolio_v1_OnChainDetails(m *portfoliov1.OnChainDetails, p string, 
 		if utf8.RuneCountInString(v) > 128 {
 			*out = append(*out, vrt.V{Field: q + "to_address", Rule: "string.max_len", Message: "must be at most 128 characters"})
 		}
-		if !p57.MatchString(v) {
+		if !p58.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "to_address", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]*$`"})
 		}
 	}
@@ -11853,7 +11854,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 		v := m.GetPnlId()
 		_ = v
 		if s := func() string {
-			if p55.MatchString(v) {
+			if p56.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form pnl_<26-character upper-case ULID>"
@@ -12079,7 +12080,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 	}()) {
 		*out = append(*out, vrt.V{Field: p, Rule: "pnl.scope_id_matches_scope", Message: "scope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes"})
 	}
-	if !(!((p56.MatchString(m.GetGrossPnl()) && p56.MatchString(m.GetRealizedPnl())) && p56.MatchString(m.GetUnrealizedPnl())) || func() bool {
+	if !(!((p57.MatchString(m.GetGrossPnl()) && p57.MatchString(m.GetRealizedPnl())) && p57.MatchString(m.GetUnrealizedPnl())) || func() bool {
 		for _, _v1 := range [][]vrt.Num{[]vrt.Num{vrt.Sub(vrt.Sub(vrt.D(m.GetGrossPnl()), vrt.D(m.GetRealizedPnl())), vrt.D(m.GetUnrealizedPnl())), vrt.D(m.GetGrossPnl()), vrt.D(m.GetRealizedPnl()), vrt.D(m.GetUnrealizedPnl())}} {
 			if !(vrt.NCmp(vrt.Mul(vrt.Index(_v1, 0), vrt.Index(_v1, 0)), vrt.Mul(n3.V(), vrt.Add(vrt.Add(vrt.Mul(vrt.Index(_v1, 1), vrt.Index(_v1, 1)), vrt.Mul(vrt.Index(_v1, 2), vrt.Index(_v1, 2))), vrt.Mul(vrt.Index(_v1, 3), vrt.Index(_v1, 3))))) <= 0) {
 				return false
@@ -12089,7 +12090,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 	}()) {
 		*out = append(*out, vrt.V{Field: p, Rule: "pnl.gross_identity", Message: "gross_pnl must equal realized_pnl + unrealized_pnl"})
 	}
-	if !(!((((p56.MatchString(m.GetNetPnl()) && p56.MatchString(m.GetGrossPnl())) && (!(m.Fees != nil) || p56.MatchString(m.GetFees()))) && (!(m.Funding != nil) || p56.MatchString(m.GetFunding()))) && (!(m.Interest != nil) || p56.MatchString(m.GetInterest()))) || func() bool {
+	if !(!((((p57.MatchString(m.GetNetPnl()) && p57.MatchString(m.GetGrossPnl())) && (!(m.Fees != nil) || p57.MatchString(m.GetFees()))) && (!(m.Funding != nil) || p57.MatchString(m.GetFunding()))) && (!(m.Interest != nil) || p57.MatchString(m.GetInterest()))) || func() bool {
 		for _, _v1 := range [][]vrt.Num{[]vrt.Num{vrt.Add(vrt.Add(vrt.Add(vrt.Sub(vrt.D(m.GetNetPnl()), vrt.D(m.GetGrossPnl())), func() vrt.Num {
 			if m.Fees != nil {
 				return vrt.D(m.GetFees())
@@ -12381,7 +12382,7 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 			}
 		}
 	}
-	if !((((!(m.GrossLeverage != nil) || !(m.NetLeverage != nil)) || !(p54.MatchString(m.GetGrossLeverage()))) || !(p54.MatchString(m.GetNetLeverage()))) || ((vrt.DCmp(m.GetNetLeverage(), m.GetGrossLeverage()) <= 0) && (vrt.NCmp(vrt.Neg(vrt.D(m.GetNetLeverage())), vrt.D(m.GetGrossLeverage())) <= 0))) {
+	if !((((!(m.GrossLeverage != nil) || !(m.NetLeverage != nil)) || !(p55.MatchString(m.GetGrossLeverage()))) || !(p55.MatchString(m.GetNetLeverage()))) || ((vrt.DCmp(m.GetNetLeverage(), m.GetGrossLeverage()) <= 0) && (vrt.NCmp(vrt.Neg(vrt.D(m.GetNetLeverage())), vrt.D(m.GetGrossLeverage())) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "portfolio.net_leverage_within_gross", Message: "the absolute value of net_leverage must not exceed gross_leverage"})
 	}
 	if !(vrt.Unique(func() []string {
@@ -13087,10 +13088,10 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			}
 		}
 	}
-	if !(((int64(m.GetSide()) != 2) || !(p54.MatchString(m.GetQuantity()))) || (vrt.DCmpInt(m.GetQuantity(), 0) >= 0)) {
+	if !(((int64(m.GetSide()) != 2) || !(p55.MatchString(m.GetQuantity()))) || (vrt.DCmpInt(m.GetQuantity(), 0) >= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.long_side_non_negative", Message: "quantity must be >= 0 when side is POSITION_SIDE_LONG"})
 	}
-	if !(((int64(m.GetSide()) != 3) || !(p54.MatchString(m.GetQuantity()))) || (vrt.DCmpInt(m.GetQuantity(), 0) <= 0)) {
+	if !(((int64(m.GetSide()) != 3) || !(p55.MatchString(m.GetQuantity()))) || (vrt.DCmpInt(m.GetQuantity(), 0) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.short_side_non_positive", Message: "quantity must be <= 0 when side is POSITION_SIDE_SHORT"})
 	}
 	if !((int64(m.GetQuantityUnit()) != 2) || (m.ContractSize != nil)) {
@@ -13105,10 +13106,10 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 	if !(!(m.GetSpotInUse() != nil) || !(strings.HasPrefix(m.GetSpotInUse().GetAmount(), "-"))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.spot_in_use_non_negative", Message: "spot_in_use.amount must not be negative"})
 	}
-	if !((!(m.GetLiquidationPenalty() != nil) || !(p54.MatchString(m.GetLiquidationPenalty().GetAmount()))) || (vrt.DCmpInt(m.GetLiquidationPenalty().GetAmount(), 0) >= 0)) {
+	if !((!(m.GetLiquidationPenalty() != nil) || !(p55.MatchString(m.GetLiquidationPenalty().GetAmount()))) || (vrt.DCmpInt(m.GetLiquidationPenalty().GetAmount(), 0) >= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.liquidation_penalty_non_negative", Message: "liquidation_penalty.amount must be >= 0 (an amount paid)"})
 	}
-	if !(((!(m.ClosableQuantity != nil) || !(p54.MatchString(m.GetClosableQuantity()))) || !(p54.MatchString(m.GetQuantity()))) || ((vrt.DCmp(m.GetClosableQuantity(), m.GetQuantity()) <= 0) || (vrt.NCmp(vrt.D(m.GetClosableQuantity()), vrt.Neg(vrt.D(m.GetQuantity()))) <= 0))) {
+	if !(((!(m.ClosableQuantity != nil) || !(p55.MatchString(m.GetClosableQuantity()))) || !(p55.MatchString(m.GetQuantity()))) || ((vrt.DCmp(m.GetClosableQuantity(), m.GetQuantity()) <= 0) || (vrt.NCmp(vrt.D(m.GetClosableQuantity()), vrt.Neg(vrt.D(m.GetQuantity()))) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.closable_within_quantity", Message: "closable_quantity must not exceed the absolute value of quantity"})
 	}
 	if !(vrt.Unique(func() []string {
@@ -13126,7 +13127,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 	if !((!(m.GetOpenTime() != nil) || !(m.GetCloseTime() != nil)) || (vrt.TCmp(vrt.T(m.GetCloseTime()), vrt.T(m.GetOpenTime())) >= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.close_after_open", Message: "close_time must not be before open_time"})
 	}
-	if !(((!(m.PeakQuantity != nil) || !(p54.MatchString(m.GetPeakQuantity()))) || !(p54.MatchString(m.GetQuantity()))) || ((vrt.DCmp(m.GetPeakQuantity(), m.GetQuantity()) >= 0) && (vrt.NCmp(vrt.D(m.GetPeakQuantity()), vrt.Neg(vrt.D(m.GetQuantity()))) >= 0))) {
+	if !(((!(m.PeakQuantity != nil) || !(p55.MatchString(m.GetPeakQuantity()))) || !(p55.MatchString(m.GetQuantity()))) || ((vrt.DCmp(m.GetPeakQuantity(), m.GetQuantity()) >= 0) && (vrt.NCmp(vrt.D(m.GetPeakQuantity()), vrt.Neg(vrt.D(m.GetQuantity()))) >= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.peak_covers_quantity", Message: "peak_quantity must be >= the absolute value of quantity"})
 	}
 }
@@ -13470,7 +13471,7 @@ func v_cqc_portfolio_v1_RiskLimit(m *portfoliov1.RiskLimit, p string, out *[]vrt
 	if m.GetScope() == nil {
 		*out = append(*out, vrt.V{Field: q + "scope", Rule: "required", Message: "exactly one field is required in oneof"})
 	}
-	if !(((!(m.WarningThreshold != nil) || !(p54.MatchString(m.GetWarningThreshold()))) || !(p54.MatchString(m.GetThreshold()))) || (vrt.DCmp(m.GetWarningThreshold(), m.GetThreshold()) <= 0)) {
+	if !(((!(m.WarningThreshold != nil) || !(p55.MatchString(m.GetWarningThreshold()))) || !(p55.MatchString(m.GetThreshold()))) || (vrt.DCmp(m.GetWarningThreshold(), m.GetThreshold()) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "risk_limit.warning_not_above_threshold", Message: "warning_threshold must be <= threshold"})
 	}
 	if !((int64(m.GetUnit()) == 1) == (m.UnitAssetId != nil)) {
@@ -13597,7 +13598,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 		v := m.GetTransactionId()
 		_ = v
 		if s := func() string {
-			if p53.MatchString(v) {
+			if p54.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form txn_<26-character upper-case ULID>"
@@ -13764,7 +13765,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			v := m.GetRelatedTransactionId()
 			_ = v
 			if s := func() string {
-				if p53.MatchString(v) {
+				if p54.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form txn_<26-character upper-case ULID>"
@@ -13870,7 +13871,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			}
 		}
 	}
-	if !((!(p54.MatchString(m.GetAmount())) || ((int64(m.GetDirection()) == 1) && (vrt.DCmpInt(m.GetAmount(), 0) >= 0))) || ((int64(m.GetDirection()) == 2) && (vrt.DCmpInt(m.GetAmount(), 0) <= 0))) {
+	if !((!(p55.MatchString(m.GetAmount())) || ((int64(m.GetDirection()) == 1) && (vrt.DCmpInt(m.GetAmount(), 0) >= 0))) || ((int64(m.GetDirection()) == 2) && (vrt.DCmpInt(m.GetAmount(), 0) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "transaction.direction_matches_amount_sign", Message: "amount must be >= 0 when direction is IN and <= 0 when direction is OUT"})
 	}
 	if !(!(m.GetSettleTime() != nil) || (int64(m.GetStatus()) == 2 || int64(m.GetStatus()) == 9 || int64(m.GetStatus()) == 10)) {
@@ -13882,7 +13883,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 	if !((!(m.CounterpartyAccountId != nil) || (m.GetCounterpartyAccountId() != m.GetAccountId())) || (m.GetWallet() != m.GetCounterpartyWallet())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "transaction.counterparty_differs", Message: "counterparty_account_id must differ from account_id unless the wallets differ"})
 	}
-	if !((!(m.GetFee() != nil) || !(p54.MatchString(m.GetFee().GetAmount()))) || (vrt.DCmpInt(m.GetFee().GetAmount(), 0) >= 0)) {
+	if !((!(m.GetFee() != nil) || !(p55.MatchString(m.GetFee().GetAmount()))) || (vrt.DCmpInt(m.GetFee().GetAmount(), 0) >= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "transaction.fee_non_negative", Message: "fee.amount must be >= 0 (a fee paid)"})
 	}
 }
@@ -14323,7 +14324,7 @@ func v_cqc_services_v1_BatchItemError(m *servicesv1.BatchItemError, p string, ou
 	{
 		v := m.GetReason()
 		_ = v
-		if int32(v) != 0 && int32(v) != 1 && int32(v) != 2 && int32(v) != 3 && int32(v) != 4 && int32(v) != 10 && int32(v) != 11 && int32(v) != 12 && int32(v) != 13 && int32(v) != 14 && int32(v) != 15 && int32(v) != 16 && int32(v) != 17 && int32(v) != 18 && int32(v) != 19 && int32(v) != 30 && int32(v) != 31 && int32(v) != 40 && int32(v) != 41 && int32(v) != 42 && int32(v) != 43 && int32(v) != 44 && int32(v) != 45 && int32(v) != 46 && int32(v) != 50 && int32(v) != 51 && int32(v) != 52 && int32(v) != 60 && int32(v) != 100 && int32(v) != 101 && int32(v) != 102 && int32(v) != 103 && int32(v) != 104 && int32(v) != 105 && int32(v) != 106 && int32(v) != 107 && int32(v) != 140 && int32(v) != 141 && int32(v) != 142 && int32(v) != 143 && int32(v) != 144 && int32(v) != 145 && int32(v) != 146 && int32(v) != 147 && int32(v) != 148 && int32(v) != 160 && int32(v) != 161 && int32(v) != 180 && int32(v) != 181 && int32(v) != 190 && int32(v) != 191 {
+		if int32(v) != 0 && int32(v) != 1 && int32(v) != 2 && int32(v) != 3 && int32(v) != 4 && int32(v) != 10 && int32(v) != 11 && int32(v) != 12 && int32(v) != 13 && int32(v) != 14 && int32(v) != 15 && int32(v) != 16 && int32(v) != 17 && int32(v) != 18 && int32(v) != 19 && int32(v) != 30 && int32(v) != 31 && int32(v) != 40 && int32(v) != 41 && int32(v) != 42 && int32(v) != 43 && int32(v) != 44 && int32(v) != 45 && int32(v) != 46 && int32(v) != 50 && int32(v) != 51 && int32(v) != 52 && int32(v) != 60 && int32(v) != 100 && int32(v) != 101 && int32(v) != 102 && int32(v) != 103 && int32(v) != 104 && int32(v) != 105 && int32(v) != 106 && int32(v) != 107 && int32(v) != 140 && int32(v) != 141 && int32(v) != 142 && int32(v) != 143 && int32(v) != 144 && int32(v) != 145 && int32(v) != 146 && int32(v) != 147 && int32(v) != 148 && int32(v) != 160 && int32(v) != 161 && int32(v) != 162 && int32(v) != 180 && int32(v) != 181 && int32(v) != 190 && int32(v) != 191 {
 			*out = append(*out, vrt.V{Field: q + "reason", Rule: "enum.defined_only", Message: "value must be one of the defined enum values"})
 		}
 		if int32(v) == 0 {
@@ -14630,7 +14631,7 @@ func v_cqc_services_v1_CancelWithdrawalRequest(m *servicesv1.CancelWithdrawalReq
 			v := m.GetTransactionId()
 			_ = v
 			if s := func() string {
-				if p53.MatchString(v) {
+				if p54.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form txn_<26-character upper-case ULID>"
@@ -15081,6 +15082,22 @@ func v_cqc_services_v1_CreateVenueResponse(m *servicesv1.CreateVenueResponse, p 
 func v_cqc_services_v1_ErrorReasonSpec(m *servicesv1.ErrorReasonSpec, p string, out *[]vrt.V) {
 	q := vrt.Prefix(p)
 	_ = q
+	{
+		v := m.GetCode()
+		_ = v
+		if v != "CANCELLED" && v != "UNKNOWN" && v != "INVALID_ARGUMENT" && v != "DEADLINE_EXCEEDED" && v != "NOT_FOUND" && v != "ALREADY_EXISTS" && v != "PERMISSION_DENIED" && v != "RESOURCE_EXHAUSTED" && v != "FAILED_PRECONDITION" && v != "ABORTED" && v != "OUT_OF_RANGE" && v != "UNIMPLEMENTED" && v != "INTERNAL" && v != "UNAVAILABLE" && v != "DATA_LOSS" && v != "UNAUTHENTICATED" {
+			*out = append(*out, vrt.V{Field: q + "code", Rule: "string.in", Message: "must be in list [CANCELLED, UNKNOWN, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED]"})
+		}
+	}
+	if !vrt.Unique(m.GetMetadataKeys()) {
+		*out = append(*out, vrt.V{Field: q + "metadata_keys", Rule: "repeated.unique", Message: "repeated value must contain unique items"})
+	}
+	for i, x := range m.GetMetadataKeys() {
+		_, _ = i, x
+		if !p53.MatchString(x) {
+			*out = append(*out, vrt.V{Field: q + "metadata_keys[" + strconv.Itoa(i) + "]", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z][a-z0-9_]*|\\*_id)$`"})
+		}
+	}
 }
 
 func v_cqc_services_v1_FlattenRequest(m *servicesv1.FlattenRequest, p string, out *[]vrt.V) {

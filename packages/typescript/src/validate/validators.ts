@@ -56,59 +56,60 @@ const p49 = new RegExp("^flg_[0-9A-HJKMNP-TV-Z]{26}$", "u");
 const p50 = new RegExp("^aid_[0-9A-HJKMNP-TV-Z]{26}$", "u");
 const p51 = new RegExp("^grp_[0-9A-HJKMNP-TV-Z]{26}$", "u");
 const p52 = new RegExp("^alc_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p53 = new RegExp("^txn_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p54 = new RegExp("^-?[0-9]+([.][0-9]+)?$", "u");
-const p55 = new RegExp("^pnl_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p56 = new RegExp("^-?(0|[1-9][0-9]*)([.][0-9]+)?$", "u");
-const p57 = new RegExp("^[^\\t\\n\\f\\r ]*$", "u");
-const p58 = new RegExp("^(0|[1-9][0-9]{0,38})$", "u");
-const p59 = new RegExp("^(0|[1-9][0-9]{0,77})$", "u");
-const p60 = new RegExp("^xpo_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p61 = new RegExp("^-?0(\\.(0[0-9]*|10*))?$", "u");
-const p62 = new RegExp("^[a-z0-9][a-z0-9.-]{1,63}$", "u");
-const p63 = new RegExp("^([a-z0-9_]{1,64})?$", "u");
-const p64 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,510}[^\\t\\n\\f\\r ])?$", "u");
-const p65 = new RegExp("^[^\\t\\n\\f\\r ]{1,256}$", "u");
-const p66 = new RegExp("^[1-9][0-9]{0,19}$", "u");
-const p67 = new RegExp("^[A-Z]{2}[A-Z0-9]{9}[0-9]$", "u");
-const p68 = new RegExp("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?$", "u");
-const p69 = new RegExp("^[a-z0-9][a-z0-9._-]{0,127}$", "u");
-const p70 = new RegExp("^([a-z0-9][a-z0-9._]{0,127})?$", "u");
-const p71 = new RegExp("^[A-Z][A-Z0-9_]{0,63}$", "u");
-const p72 = new RegExp("^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$", "u");
-const p73 = new RegExp("^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$", "u");
-const p74 = new RegExp("^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$", "u");
-const p75 = new RegExp("^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p76 = new RegExp("^//cqc/asset-registry(/|$)", "u");
-const p77 = new RegExp("^//cqc/market-data(/|$)", "u");
-const p78 = new RegExp("^//cqc/venue-gateway(/|$)", "u");
-const p79 = new RegExp("^//cqc/portfolio(/|$)", "u");
-const p80 = new RegExp("^//cqc/risk-engine(/|$)", "u");
-const p81 = new RegExp("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$", "u");
-const p82 = new RegExp("^[^\\x00\\n\\r]+$", "u");
-const p83 = new RegExp("^[^\\x00\\n\\r]*$", "u");
-const p84 = new RegExp("^https?://[^\\t\\n\\f\\r /@]+(/[^\\t\\n\\f\\r ]*)?$", "u");
-const p85 = new RegExp("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$", "u");
-const p86 = new RegExp("^[a-z][a-z0-9+.-]*://[^\\t\\n\\f\\r ]+$", "u");
-const p87 = new RegExp("^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", "u");
-const p88 = new RegExp("(password|passwd|pwd)=", "iu");
-const p89 = new RegExp("^(nats|tls|ws|wss)://[^\\t\\n\\f\\r /@]+$", "u");
-const p90 = new RegExp("^[A-Za-z0-9_-]{1,64}$", "u");
-const p91 = new RegExp("^[A-Za-z0-9_-]{0,64}$", "u");
-const p92 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,254}[^\\t\\n\\f\\r ])?$", "u");
-const p93 = new RegExp("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$", "u");
-const p94 = new RegExp("^[a-z][a-z0-9-]{1,63}$", "u");
-const p95 = new RegExp("^[^\\t\\n\\f\\r ]{1,512}$", "u");
-const p96 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,62}[^\\t\\n\\f\\r ])?$", "u");
-const p97 = new RegExp("^[0-9A-Za-z:_-]{1,128}$", "u");
-const p98 = new RegExp("^0x[0-9a-fA-F]{40}$", "u");
-const p99 = new RegExp("^[1-9A-HJ-NP-Za-km-z]{32,44}$", "u");
-const p100 = new RegExp("^(0|[1-9][0-9]{0,19})$", "u");
-const p101 = new RegExp("^T[1-9A-HJ-NP-Za-km-z]{33}$", "u");
-const p102 = new RegExp("^[^\\t\\n\\f\\r ]{1,32}$", "u");
-const p103 = new RegExp("^[A-Z]{3}$", "u");
-const p104 = new RegExp("^[a-z0-9][a-z0-9 ._/&+-]{0,63}$", "u");
-const p105 = new RegExp("^[A-Z]{2}$", "u");
+const p53 = new RegExp("^([a-z][a-z0-9_]*|\\*_id)$", "u");
+const p54 = new RegExp("^txn_[0-9A-HJKMNP-TV-Z]{26}$", "u");
+const p55 = new RegExp("^-?[0-9]+([.][0-9]+)?$", "u");
+const p56 = new RegExp("^pnl_[0-9A-HJKMNP-TV-Z]{26}$", "u");
+const p57 = new RegExp("^-?(0|[1-9][0-9]*)([.][0-9]+)?$", "u");
+const p58 = new RegExp("^[^\\t\\n\\f\\r ]*$", "u");
+const p59 = new RegExp("^(0|[1-9][0-9]{0,38})$", "u");
+const p60 = new RegExp("^(0|[1-9][0-9]{0,77})$", "u");
+const p61 = new RegExp("^xpo_[0-9A-HJKMNP-TV-Z]{26}$", "u");
+const p62 = new RegExp("^-?0(\\.(0[0-9]*|10*))?$", "u");
+const p63 = new RegExp("^[a-z0-9][a-z0-9.-]{1,63}$", "u");
+const p64 = new RegExp("^([a-z0-9_]{1,64})?$", "u");
+const p65 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,510}[^\\t\\n\\f\\r ])?$", "u");
+const p66 = new RegExp("^[^\\t\\n\\f\\r ]{1,256}$", "u");
+const p67 = new RegExp("^[1-9][0-9]{0,19}$", "u");
+const p68 = new RegExp("^[A-Z]{2}[A-Z0-9]{9}[0-9]$", "u");
+const p69 = new RegExp("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?$", "u");
+const p70 = new RegExp("^[a-z0-9][a-z0-9._-]{0,127}$", "u");
+const p71 = new RegExp("^([a-z0-9][a-z0-9._]{0,127})?$", "u");
+const p72 = new RegExp("^[A-Z][A-Z0-9_]{0,63}$", "u");
+const p73 = new RegExp("^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$", "u");
+const p74 = new RegExp("^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$", "u");
+const p75 = new RegExp("^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$", "u");
+const p76 = new RegExp("^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$", "u");
+const p77 = new RegExp("^//cqc/asset-registry(/|$)", "u");
+const p78 = new RegExp("^//cqc/market-data(/|$)", "u");
+const p79 = new RegExp("^//cqc/venue-gateway(/|$)", "u");
+const p80 = new RegExp("^//cqc/portfolio(/|$)", "u");
+const p81 = new RegExp("^//cqc/risk-engine(/|$)", "u");
+const p82 = new RegExp("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$", "u");
+const p83 = new RegExp("^[^\\x00\\n\\r]+$", "u");
+const p84 = new RegExp("^[^\\x00\\n\\r]*$", "u");
+const p85 = new RegExp("^https?://[^\\t\\n\\f\\r /@]+(/[^\\t\\n\\f\\r ]*)?$", "u");
+const p86 = new RegExp("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$", "u");
+const p87 = new RegExp("^[a-z][a-z0-9+.-]*://[^\\t\\n\\f\\r ]+$", "u");
+const p88 = new RegExp("^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", "u");
+const p89 = new RegExp("(password|passwd|pwd)=", "iu");
+const p90 = new RegExp("^(nats|tls|ws|wss)://[^\\t\\n\\f\\r /@]+$", "u");
+const p91 = new RegExp("^[A-Za-z0-9_-]{1,64}$", "u");
+const p92 = new RegExp("^[A-Za-z0-9_-]{0,64}$", "u");
+const p93 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,254}[^\\t\\n\\f\\r ])?$", "u");
+const p94 = new RegExp("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$", "u");
+const p95 = new RegExp("^[a-z][a-z0-9-]{1,63}$", "u");
+const p96 = new RegExp("^[^\\t\\n\\f\\r ]{1,512}$", "u");
+const p97 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,62}[^\\t\\n\\f\\r ])?$", "u");
+const p98 = new RegExp("^[0-9A-Za-z:_-]{1,128}$", "u");
+const p99 = new RegExp("^0x[0-9a-fA-F]{40}$", "u");
+const p100 = new RegExp("^[1-9A-HJ-NP-Za-km-z]{32,44}$", "u");
+const p101 = new RegExp("^(0|[1-9][0-9]{0,19})$", "u");
+const p102 = new RegExp("^T[1-9A-HJ-NP-Za-km-z]{33}$", "u");
+const p103 = new RegExp("^[^\\t\\n\\f\\r ]{1,32}$", "u");
+const p104 = new RegExp("^[A-Z]{3}$", "u");
+const p105 = new RegExp("^[a-z0-9][a-z0-9 ._/&+-]{0,63}$", "u");
+const p106 = new RegExp("^[A-Z]{2}$", "u");
 const n0 = R.lit("-0.01");
 const n1 = R.lit("0.1");
 const n2 = R.lit("1e-12");
@@ -128,7 +129,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.symbol ?? "");
-    if (!p102.test(v)) {
+    if (!p103.test(v)) {
       out.push({ field: q + "symbol", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,32}$`" });
     }
   }
@@ -178,7 +179,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   if ((m?.iso4217Code !== undefined)) {
     {
       const v = (m.iso4217Code ?? "");
-      if (!p103.test(v)) {
+      if (!p104.test(v)) {
         out.push({ field: q + "iso4217_code", rule: "string.pattern", message: "does not match regex pattern `^[A-Z]{3}$`" });
       }
     }
@@ -186,7 +187,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   if ((m?.pegCurrency !== undefined)) {
     {
       const v = (m.pegCurrency ?? "");
-      if (!p103.test(v)) {
+      if (!p104.test(v)) {
         out.push({ field: q + "peg_currency", rule: "string.pattern", message: "does not match regex pattern `^[A-Z]{3}$`" });
       }
     }
@@ -194,7 +195,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   if ((m?.isin !== undefined)) {
     {
       const v = (m.isin ?? "");
-      if (!p67.test(v)) {
+      if (!p68.test(v)) {
         out.push({ field: q + "isin", rule: "string.pattern", message: "does not match regex pattern `^[A-Z]{2}[A-Z0-9]{9}[0-9]$`" });
       }
     }
@@ -251,7 +252,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
     out.push({ field: q + "categories", rule: "repeated.unique", message: "repeated value must contain unique items" });
   }
   (m.categories ?? []).forEach((x: any, i: number) => {
-    if (!p104.test(x)) {
+    if (!p105.test(x)) {
       out.push({ field: q + "categories[" + i + "]", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9 ._/&+-]{0,63}$`" });
     }
   });
@@ -343,7 +344,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   if ((m?.countryOrigin !== undefined)) {
     {
       const v = (m.countryOrigin ?? "");
-      if (!p105.test(v)) {
+      if (!p106.test(v)) {
         out.push({ field: q + "country_origin", rule: "string.pattern", message: "does not match regex pattern `^[A-Z]{2}$`" });
       }
     }
@@ -409,7 +410,7 @@ function v_cqc_assets_v1_AssetDeployment(m: any, p: string, out: R.V[]): void {
   if ((m.address ?? "") != "") {
     {
       const v = (m.address ?? "");
-      if (!p65.test(v)) {
+      if (!p66.test(v)) {
         out.push({ field: q + "address", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,256}$`" });
       }
     }
@@ -468,7 +469,7 @@ function v_cqc_assets_v1_AssetDeployment(m: any, p: string, out: R.V[]): void {
   if ((m.deployTransactionHash ?? "") != "") {
     {
       const v = (m.deployTransactionHash ?? "");
-      if (!p97.test(v)) {
+      if (!p98.test(v)) {
         out.push({ field: q + "deploy_transaction_hash", rule: "string.pattern", message: "does not match regex pattern `^[0-9A-Za-z:_-]{1,128}$`" });
       }
     }
@@ -509,16 +510,16 @@ function v_cqc_assets_v1_AssetDeployment(m: any, p: string, out: R.V[]): void {
   if (!(((BigInt((m.tokenStandard ?? 0)) === 1n) === ((m.address ?? "") === "")))) {
     out.push({ field: p, rule: "asset_deployment.native_has_no_address", message: "a TOKEN_STANDARD_NATIVE deployment has no address; every other deployment needs one" });
   }
-  if (!((!(R.contains([2n, 4n, 5n, 6n], BigInt((m.tokenStandard ?? 0)))) || p98.test((m.address ?? ""))))) {
+  if (!((!(R.contains([2n, 4n, 5n, 6n], BigInt((m.tokenStandard ?? 0)))) || p99.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.evm_address_format", message: "ERC-20/4626/721/1155 deployments need an EVM address: 0x followed by 40 hex characters" });
   }
-  if (!(((BigInt((m.tokenStandard ?? 0)) !== 3n) || p99.test((m.address ?? ""))))) {
+  if (!(((BigInt((m.tokenStandard ?? 0)) !== 3n) || p100.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.spl_mint_format", message: "an SPL deployment needs a base58 mint address of 32 to 44 characters" });
   }
-  if (!((!(R.contains([7n, 12n], BigInt((m.tokenStandard ?? 0)))) || p100.test((m.address ?? ""))))) {
+  if (!((!(R.contains([7n, 12n], BigInt((m.tokenStandard ?? 0)))) || p101.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.numeric_asset_id_format", message: "Asset Hub and ASA deployments need a decimal asset id without leading zeros" });
   }
-  if (!(((BigInt((m.tokenStandard ?? 0)) !== 10n) || p101.test((m.address ?? ""))))) {
+  if (!(((BigInt((m.tokenStandard ?? 0)) !== 10n) || p102.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.trc20_address_format", message: "a TRC-20 deployment needs a TRON base58 address: T followed by 33 base58 characters" });
   }
   if (!(((BigInt((m.kind ?? 0)) !== 2n) || (((m.bridgeName ?? "") !== "") && (m?.sourceDeploymentId !== undefined))))) {
@@ -542,7 +543,7 @@ function v_cqc_assets_v1_AssetDeployment_VenueNetwork(m: any, p: string, out: R.
   }
   {
     const v = (m.networkCode ?? "");
-    if (!p96.test(v)) {
+    if (!p97.test(v)) {
       out.push({ field: q + "network_code", rule: "string.pattern", message: "does not match regex pattern `^\\S(.{0,62}\\S)?$`" });
     }
   }
@@ -779,14 +780,14 @@ function v_cqc_assets_v1_AssetIdentifier(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.value ?? "");
-    if (!p64.test(v)) {
+    if (!p65.test(v)) {
       out.push({ field: q + "value", rule: "string.pattern", message: "does not match regex pattern `^\\S(.{0,510}\\S)?$`" });
     }
   }
   if ((m.secondaryValue ?? "") != "") {
     {
       const v = (m.secondaryValue ?? "");
-      if (!p65.test(v)) {
+      if (!p66.test(v)) {
         out.push({ field: q + "secondary_value", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,256}$`" });
       }
     }
@@ -858,7 +859,7 @@ function v_cqc_assets_v1_AssetIdentifier(m: any, p: string, out: R.V[]): void {
   if ((m.redirectTo ?? "") != "") {
     {
       const v = (m.redirectTo ?? "");
-      if (!p95.test(v)) {
+      if (!p96.test(v)) {
         out.push({ field: q + "redirect_to", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,512}$`" });
       }
     }
@@ -889,13 +890,13 @@ function v_cqc_assets_v1_AssetIdentifier(m: any, p: string, out: R.V[]): void {
   if (!(((!((m?.validFromTime !== undefined)) || !((m?.validToTime !== undefined))) || (R.T(m.validToTime) > R.T(m.validFromTime))))) {
     out.push({ field: p, rule: "asset_identifier.valid_to_after_valid_from", message: "valid_to_time must be after valid_from_time" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 2n) || p66.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 2n) || p67.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "asset_identifier.coinmarketcap_numeric", message: "a CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\"" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 7n) || p67.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 7n) || p68.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "asset_identifier.isin_format", message: "an ISIN value must be 2 letters, 9 alphanumerics and a check digit" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 6n) || p68.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 6n) || p69.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "asset_identifier.caip19_format", message: "a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]" });
   }
   if (!((!((m?.redirectAssetId !== undefined)) || ((m.redirectAssetId ?? "") !== (m.assetId ?? ""))))) {
@@ -1135,7 +1136,7 @@ function v_cqc_assets_v1_AssetRelationship(m: any, p: string, out: R.V[]): void 
   if ((m.viaAddress ?? "") != "") {
     {
       const v = (m.viaAddress ?? "");
-      if (!p65.test(v)) {
+      if (!p66.test(v)) {
         out.push({ field: q + "via_address", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,256}$`" });
       }
     }
@@ -1209,7 +1210,7 @@ function v_cqc_assets_v1_Chain(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.slug ?? "");
-    if (!p94.test(v)) {
+    if (!p95.test(v)) {
       out.push({ field: q + "slug", rule: "string.pattern", message: "does not match regex pattern `^[a-z][a-z0-9-]{1,63}$`" });
     }
   }
@@ -1224,7 +1225,7 @@ function v_cqc_assets_v1_Chain(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.caip2 ?? "");
-    if (!p93.test(v)) {
+    if (!p94.test(v)) {
       out.push({ field: q + "caip2", rule: "string.pattern", message: "does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`" });
     }
   }
@@ -1335,7 +1336,7 @@ function v_cqc_assets_v1_ChainIdentifier(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.value ?? "");
-    if (!p92.test(v)) {
+    if (!p93.test(v)) {
       out.push({ field: q + "value", rule: "string.pattern", message: "does not match regex pattern `^\\S(.{0,254}\\S)?$`" });
     }
   }
@@ -1359,10 +1360,10 @@ function v_cqc_assets_v1_ChainIdentifier(m: any, p: string, out: R.V[]): void {
   if (!(((BigInt((m.source ?? 0)) !== 8n) || (m?.venueId !== undefined)))) {
     out.push({ field: p, rule: "chain_identifier.venue_required_for_venue_source", message: "venue_id must be set when source is DATA_SOURCE_VENUE" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 2n) || p66.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 2n) || p67.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "chain_identifier.coinmarketcap_numeric", message: "a CoinMarketCap platform id must be numeric without leading zeros, e.g. \"1027\"" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 4n) || p93.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 4n) || p94.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "chain_identifier.caip2_format", message: "a CAIP-2 value must be <namespace>:<reference>, e.g. \"eip155:1\"" });
   }
 }
@@ -1385,19 +1386,19 @@ function v_cqc_config_v1_BrokerConfig(m: any, p: string, out: R.V[]): void {
     out.push({ field: q + "nats_urls", rule: "repeated.max_items", message: "must contain no more than 16 item(s)" });
   }
   (m.natsUrls ?? []).forEach((x: any, i: number) => {
-    if (!p89.test(x)) {
+    if (!p90.test(x)) {
       out.push({ field: q + "nats_urls[" + i + "]", rule: "string.pattern", message: "does not match regex pattern `^(nats|tls|ws|wss)://[^\\s/@]+$`" });
     }
   });
   {
     const v = (m.eventsStream ?? "");
-    if (!p90.test(v)) {
+    if (!p91.test(v)) {
       out.push({ field: q + "events_stream", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9_-]{1,64}$`" });
     }
   }
   {
     const v = (m.deadLetterStream ?? "");
-    if (!p91.test(v)) {
+    if (!p92.test(v)) {
       out.push({ field: q + "dead_letter_stream", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9_-]{0,64}$`" });
     }
   }
@@ -1447,11 +1448,11 @@ function v_cqc_config_v1_DatabaseConfig(m: any, p: string, out: R.V[]): void {
     if (v.length > 2048 && R.codePoints(v) > 2048) {
       out.push({ field: q + "dsn", rule: "string.max_len", message: "must be at most 2048 characters" });
     }
-    if (!p86.test(v)) {
+    if (!p87.test(v)) {
       out.push({ field: q + "dsn", rule: "string.pattern", message: "does not match regex pattern `^[a-z][a-z0-9+.-]*://[^\\s]+$`" });
     }
   }
-  if (!((!(p87.test((m.dsn ?? ""))) && !(p88.test((m.dsn ?? "")))))) {
+  if (!((!(p88.test((m.dsn ?? ""))) && !(p89.test((m.dsn ?? "")))))) {
     out.push({ field: q + "dsn", rule: "database.dsn_no_password", message: "dsn must not contain a password; use password_ref" });
   }
   if ((m?.passwordRef !== undefined)) {
@@ -1501,7 +1502,7 @@ function v_cqc_config_v1_MarketDataConfig(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.assetRegistryAddress ?? "");
-    if (!p81.test(v)) {
+    if (!p82.test(v)) {
       out.push({ field: q + "asset_registry_address", rule: "string.pattern", message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`" });
     }
   }
@@ -1548,7 +1549,7 @@ function v_cqc_config_v1_RiskEngineConfig(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.portfolioAddress ?? "");
-    if (!p81.test(v)) {
+    if (!p82.test(v)) {
       out.push({ field: q + "portfolio_address", rule: "string.pattern", message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`" });
     }
   }
@@ -1566,7 +1567,7 @@ function v_cqc_config_v1_ServerConfig(m: any, p: string, out: R.V[]): void {
   const q = p === "" ? "" : p + ".";
   {
     const v = (m.listenAddress ?? "");
-    if (!p85.test(v)) {
+    if (!p86.test(v)) {
       out.push({ field: q + "listen_address", rule: "string.pattern", message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$`" });
     }
   }
@@ -1590,7 +1591,7 @@ function v_cqc_config_v1_TelemetryConfig(m: any, p: string, out: R.V[]): void {
     if (v.length > 2048 && R.codePoints(v) > 2048) {
       out.push({ field: q + "otlp_endpoint", rule: "string.max_len", message: "must be at most 2048 characters" });
     }
-    if (!p84.test(v)) {
+    if (!p85.test(v)) {
       out.push({ field: q + "otlp_endpoint", rule: "string.pattern", message: "does not match regex pattern `^https?://[^\\s/@]+(/[^\\s]*)?$`" });
     }
   }
@@ -1611,7 +1612,7 @@ function v_cqc_config_v1_TlsConfig(m: any, p: string, out: R.V[]): void {
     if (v.length > 4096 && R.codePoints(v) > 4096) {
       out.push({ field: q + "cert_file", rule: "string.max_len", message: "must be at most 4096 characters" });
     }
-    if (!p82.test(v)) {
+    if (!p83.test(v)) {
       out.push({ field: q + "cert_file", rule: "string.pattern", message: "does not match regex pattern `^[^\\x00\\n\\r]+$`" });
     }
     {
@@ -1626,7 +1627,7 @@ function v_cqc_config_v1_TlsConfig(m: any, p: string, out: R.V[]): void {
     if (v.length > 4096 && R.codePoints(v) > 4096) {
       out.push({ field: q + "key_file", rule: "string.max_len", message: "must be at most 4096 characters" });
     }
-    if (!p82.test(v)) {
+    if (!p83.test(v)) {
       out.push({ field: q + "key_file", rule: "string.pattern", message: "does not match regex pattern `^[^\\x00\\n\\r]+$`" });
     }
     {
@@ -1641,7 +1642,7 @@ function v_cqc_config_v1_TlsConfig(m: any, p: string, out: R.V[]): void {
     if (v.length > 4096 && R.codePoints(v) > 4096) {
       out.push({ field: q + "client_ca_file", rule: "string.max_len", message: "must be at most 4096 characters" });
     }
-    if (!p83.test(v)) {
+    if (!p84.test(v)) {
       out.push({ field: q + "client_ca_file", rule: "string.pattern", message: "does not match regex pattern `^[^\\x00\\n\\r]*$`" });
     }
     {
@@ -1709,7 +1710,7 @@ function v_cqc_config_v1_VenueGatewayConfig(m: any, p: string, out: R.V[]): void
   (m.venueCredentials ?? []).forEach((x: any, i: number) => v_cqc_config_v1_VenueCredential(x, q + "venue_credentials[" + i + "]", out));
   {
     const v = (m.assetRegistryAddress ?? "");
-    if (!p81.test(v)) {
+    if (!p82.test(v)) {
       out.push({ field: q + "asset_registry_address", rule: "string.pattern", message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`" });
     }
   }
@@ -1831,7 +1832,7 @@ function v_cqc_events_v1_BalanceUpdated(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.transactionId ?? "");
       {
-        const s = (p53.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
+        const s = (p54.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "transaction_id", rule: "cqc.id", message: s });
         }
@@ -1865,7 +1866,7 @@ function v_cqc_events_v1_Event(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.eventType ?? "");
-    if (!p72.test(v)) {
+    if (!p73.test(v)) {
       out.push({ field: q + "event_type", rule: "string.pattern", message: "does not match regex pattern `^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$`" });
     }
   }
@@ -1874,13 +1875,13 @@ function v_cqc_events_v1_Event(m: any, p: string, out: R.V[]): void {
     if (v.length > 256 && R.codePoints(v) > 256) {
       out.push({ field: q + "source", rule: "string.max_len", message: "must be at most 256 characters" });
     }
-    if (!p73.test(v)) {
+    if (!p74.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$`" });
     }
   }
   {
     const v = (m.sourceVersion ?? "");
-    if (!p74.test(v)) {
+    if (!p75.test(v)) {
       out.push({ field: q + "source_version", rule: "string.pattern", message: "does not match regex pattern `^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`" });
     }
   }
@@ -1892,7 +1893,7 @@ function v_cqc_events_v1_Event(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.subject ?? "");
-    if (!p75.test(v)) {
+    if (!p76.test(v)) {
       out.push({ field: q + "subject", rule: "string.pattern", message: "does not match regex pattern `^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$`" });
     }
   }
@@ -2033,7 +2034,7 @@ function v_cqc_events_v1_Event(m: any, p: string, out: R.V[]): void {
   if (!(((((((((((((((((((((((((((((((!((m?.payload?.case === "assetCreated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "assetCreated" ? m.payload.value : undefined)?.asset ?? undefined)?.assetId ?? ""))) && (!((m?.payload?.case === "assetUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "assetUpdated" ? m.payload.value : undefined)?.asset ?? undefined)?.assetId ?? "")))) && (!((m?.payload?.case === "assetDeploymentCreated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "assetDeploymentCreated" ? m.payload.value : undefined)?.deployment ?? undefined)?.assetId ?? "")))) && (!((m?.payload?.case === "relationshipEstablished")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "relationshipEstablished" ? m.payload.value : undefined)?.relationship ?? undefined)?.subjectAssetId ?? "")))) && (!((m?.payload?.case === "assetQualityFlagRaised")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "assetQualityFlagRaised" ? m.payload.value : undefined)?.flag ?? undefined)?.flagId ?? "")))) && (!((m?.payload?.case === "assetQualityFlagResolved")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "assetQualityFlagResolved" ? m.payload.value : undefined)?.flag ?? undefined)?.flagId ?? "")))) && (!((m?.payload?.case === "chainCreated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "chainCreated" ? m.payload.value : undefined)?.chain ?? undefined)?.chainId ?? "")))) && (!((m?.payload?.case === "instrumentCreated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "instrumentCreated" ? m.payload.value : undefined)?.instrument ?? undefined)?.instrumentId ?? "")))) && (!((m?.payload?.case === "marketCreated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "marketCreated" ? m.payload.value : undefined)?.market ?? undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "marketUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "marketUpdated" ? m.payload.value : undefined)?.market ?? undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "marketStatusChanged")) || ((m.partitionKey ?? "") === ((m?.payload?.case === "marketStatusChanged" ? m.payload.value : undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "venueAssetListed")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "venueAssetListed" ? m.payload.value : undefined)?.venueAsset ?? undefined)?.venueId ?? "")))) && (!((m?.payload?.case === "venueMarketListed")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "venueMarketListed" ? m.payload.value : undefined)?.market ?? undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "venueMarketDelisted")) || ((m.partitionKey ?? "") === ((m?.payload?.case === "venueMarketDelisted" ? m.payload.value : undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "priceUpdated")) || ((m.partitionKey ?? "") === ((((m?.payload?.case === "priceUpdated" ? m.payload.value : undefined)?.price ?? undefined)?.subject?.case === "marketId") ? (((m?.payload?.case === "priceUpdated" ? m.payload.value : undefined)?.price ?? undefined)?.subject?.case === "marketId" ? ((m?.payload?.case === "priceUpdated" ? m.payload.value : undefined)?.price ?? undefined).subject.value : "") : (((m?.payload?.case === "priceUpdated" ? m.payload.value : undefined)?.price ?? undefined)?.subject?.case === "assetId" ? ((m?.payload?.case === "priceUpdated" ? m.payload.value : undefined)?.price ?? undefined).subject.value : ""))))) && (!((m?.payload?.case === "fundingRateUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "fundingRateUpdated" ? m.payload.value : undefined)?.fundingRate ?? undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "openInterestUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "openInterestUpdated" ? m.payload.value : undefined)?.openInterest ?? undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "orderPlaced")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "orderPlaced" ? m.payload.value : undefined)?.order ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "orderUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "orderUpdated" ? m.payload.value : undefined)?.order ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "orderFilled")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "orderFilled" ? m.payload.value : undefined)?.order ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "orderCanceled")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "orderCanceled" ? m.payload.value : undefined)?.order ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "orderRejected")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "orderRejected" ? m.payload.value : undefined)?.order ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "orderRequestRejected")) || ((m.partitionKey ?? "") === ((m?.payload?.case === "orderRequestRejected" ? m.payload.value : undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "balanceUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "balanceUpdated" ? m.payload.value : undefined)?.balance ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "positionChanged")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "positionChanged" ? m.payload.value : undefined)?.position ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "positionAdjusted")) || ((m.partitionKey ?? "") === ((m?.payload?.case === "positionAdjusted" ? m.payload.value : undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "portfolioValued")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "portfolioValued" ? m.payload.value : undefined)?.portfolio ?? undefined)?.portfolioId ?? "")))) && (!((m?.payload?.case === "riskAlert")) || ((m.partitionKey ?? "") === ((m?.payload?.case === "riskAlert" ? m.payload.value : undefined)?.alertId ?? "")))) && (!((m?.payload?.case === "riskAlertStatusChanged")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "riskAlertStatusChanged" ? m.payload.value : undefined)?.alert ?? undefined)?.alertId ?? "")))) && (!((m?.payload?.case === "tradingStateChanged")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "tradingStateChanged" ? m.payload.value : undefined)?.accountId !== undefined) ? ((m?.payload?.case === "tradingStateChanged" ? m.payload.value : undefined)?.accountId ?? "") : ((m?.payload?.case === "tradingStateChanged" ? m.payload.value : undefined)?.portfolioId ?? ""))))))) {
     out.push({ field: p, rule: "event.partition_key_matches_payload", message: "partition_key must equal the payload's partition key field named by its (cqc.events.v1.event) option, e.g. order.account_id for order_placed" });
   }
-  if (!((((((!(((((((((((((((m?.payload?.case === "assetCreated") || (m?.payload?.case === "assetUpdated")) || (m?.payload?.case === "assetDeploymentCreated")) || (m?.payload?.case === "relationshipEstablished")) || (m?.payload?.case === "assetQualityFlagRaised")) || (m?.payload?.case === "assetQualityFlagResolved")) || (m?.payload?.case === "chainCreated")) || (m?.payload?.case === "instrumentCreated")) || (m?.payload?.case === "marketCreated")) || (m?.payload?.case === "marketUpdated")) || (m?.payload?.case === "marketStatusChanged")) || (m?.payload?.case === "venueAssetListed")) || (m?.payload?.case === "venueMarketListed")) || (m?.payload?.case === "venueMarketDelisted"))) || p76.test((m.source ?? ""))) && (!((((m?.payload?.case === "priceUpdated") || (m?.payload?.case === "fundingRateUpdated")) || (m?.payload?.case === "openInterestUpdated"))) || p77.test((m.source ?? "")))) && (!((((((((m?.payload?.case === "orderPlaced") || (m?.payload?.case === "orderUpdated")) || (m?.payload?.case === "orderFilled")) || (m?.payload?.case === "orderCanceled")) || (m?.payload?.case === "orderRejected")) || (m?.payload?.case === "orderRequestRejected")) || (m?.payload?.case === "balanceUpdated"))) || p78.test((m.source ?? "")))) && (!((((m?.payload?.case === "positionChanged") || (m?.payload?.case === "positionAdjusted")) || (m?.payload?.case === "portfolioValued"))) || p79.test((m.source ?? "")))) && (!((((m?.payload?.case === "riskAlert") || (m?.payload?.case === "riskAlertStatusChanged")) || (m?.payload?.case === "tradingStateChanged"))) || p80.test((m.source ?? "")))))) {
+  if (!((((((!(((((((((((((((m?.payload?.case === "assetCreated") || (m?.payload?.case === "assetUpdated")) || (m?.payload?.case === "assetDeploymentCreated")) || (m?.payload?.case === "relationshipEstablished")) || (m?.payload?.case === "assetQualityFlagRaised")) || (m?.payload?.case === "assetQualityFlagResolved")) || (m?.payload?.case === "chainCreated")) || (m?.payload?.case === "instrumentCreated")) || (m?.payload?.case === "marketCreated")) || (m?.payload?.case === "marketUpdated")) || (m?.payload?.case === "marketStatusChanged")) || (m?.payload?.case === "venueAssetListed")) || (m?.payload?.case === "venueMarketListed")) || (m?.payload?.case === "venueMarketDelisted"))) || p77.test((m.source ?? ""))) && (!((((m?.payload?.case === "priceUpdated") || (m?.payload?.case === "fundingRateUpdated")) || (m?.payload?.case === "openInterestUpdated"))) || p78.test((m.source ?? "")))) && (!((((((((m?.payload?.case === "orderPlaced") || (m?.payload?.case === "orderUpdated")) || (m?.payload?.case === "orderFilled")) || (m?.payload?.case === "orderCanceled")) || (m?.payload?.case === "orderRejected")) || (m?.payload?.case === "orderRequestRejected")) || (m?.payload?.case === "balanceUpdated"))) || p79.test((m.source ?? "")))) && (!((((m?.payload?.case === "positionChanged") || (m?.payload?.case === "positionAdjusted")) || (m?.payload?.case === "portfolioValued"))) || p80.test((m.source ?? "")))) && (!((((m?.payload?.case === "riskAlert") || (m?.payload?.case === "riskAlertStatusChanged")) || (m?.payload?.case === "tradingStateChanged"))) || p81.test((m.source ?? "")))))) {
     out.push({ field: p, rule: "event.source_matches_producer", message: "source must be the producer named by the payload's (cqc.events.v1.event) option, e.g. //cqc/venue-gateway[/...] for order events" });
   }
   if (!(((!((m?.recordedAt !== undefined)) || !((m?.occurredAt !== undefined))) || (R.T(m.recordedAt) >= R.tsRange(R.T(m.occurredAt) - 60000000000n))))) {
@@ -2350,7 +2351,7 @@ function v_cqc_events_v1_OrderRequestRejected(m: any, p: string, out: R.V[]): vo
   }
   {
     const v = (m.errorReason ?? "");
-    if (!p71.test(v)) {
+    if (!p72.test(v)) {
       out.push({ field: q + "error_reason", rule: "string.pattern", message: "does not match regex pattern `^[A-Z][A-Z0-9_]{0,63}$`" });
     }
   }
@@ -2519,7 +2520,7 @@ function v_cqc_events_v1_PositionAdjusted(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.transactionId ?? "");
       {
-        const s = (p53.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
+        const s = (p54.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "transaction_id", rule: "cqc.id", message: s });
         }
@@ -2694,7 +2695,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.ruleId ?? "");
-    if (!p69.test(v)) {
+    if (!p70.test(v)) {
       out.push({ field: q + "rule_id", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{0,127}$`" });
     }
   }
@@ -2850,7 +2851,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.metric ?? "");
-    if (!p70.test(v)) {
+    if (!p71.test(v)) {
       out.push({ field: q + "metric", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9._]{0,127})?$`" });
     }
   }
@@ -3250,14 +3251,14 @@ function v_cqc_identifiers_v1_Identifier(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.value ?? "");
-    if (!p64.test(v)) {
+    if (!p65.test(v)) {
       out.push({ field: q + "value", rule: "string.pattern", message: "does not match regex pattern `^\\S(.{0,510}\\S)?$`" });
     }
   }
   if ((m.secondaryValue ?? "") != "") {
     {
       const v = (m.secondaryValue ?? "");
-      if (!p65.test(v)) {
+      if (!p66.test(v)) {
         out.push({ field: q + "secondary_value", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,256}$`" });
       }
     }
@@ -3316,13 +3317,13 @@ function v_cqc_identifiers_v1_Identifier(m: any, p: string, out: R.V[]): void {
   if (!(((!((m?.validFromTime !== undefined)) || !((m?.validToTime !== undefined))) || (R.T(m.validToTime) > R.T(m.validFromTime))))) {
     out.push({ field: p, rule: "identifier.valid_to_after_valid_from", message: "valid_to_time must be after valid_from_time" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 2n) || p66.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 2n) || p67.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "identifier.coinmarketcap_numeric", message: "a CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\"" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 7n) || p67.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 7n) || p68.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "identifier.isin_format", message: "an ISIN value must be 2 letters, 9 alphanumerics and a check digit" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 6n) || p68.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 6n) || p69.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "identifier.caip19_format", message: "a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]" });
   }
 }
@@ -3454,7 +3455,7 @@ function v_cqc_markets_v1_AmmPoolSpecs(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.feeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p61.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -3670,7 +3671,7 @@ function v_cqc_markets_v1_AmmPoolState(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.swapFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p61.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "swap_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -4231,7 +4232,7 @@ function v_cqc_markets_v1_ComboInstrument(m: any, p: string, out: R.V[]): void {
   (m.legs ?? []).forEach((x: any, i: number) => v_cqc_markets_v1_ComboLeg(x, q + "legs[" + i + "]", out));
   {
     const v = (m.strategy ?? "");
-    if (!p63.test(v)) {
+    if (!p64.test(v)) {
       out.push({ field: q + "strategy", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9_]{1,64})?$`" });
     }
   }
@@ -4438,7 +4439,7 @@ function v_cqc_markets_v1_FeeSchedule(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.makerFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p61.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "maker_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -4449,7 +4450,7 @@ function v_cqc_markets_v1_FeeSchedule(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.takerFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p61.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "taker_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -4483,7 +4484,7 @@ function v_cqc_markets_v1_FeeSchedule(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.blockTradeFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p61.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "block_trade_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -4505,7 +4506,7 @@ function v_cqc_markets_v1_FeeSchedule(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.settlementFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p61.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "settlement_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -4593,7 +4594,7 @@ function v_cqc_markets_v1_FeeTier(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.makerFeeRate ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p61.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
       if (s !== "") {
         out.push({ field: q + "maker_fee_rate", rule: "cqc.fee_rate", message: s });
       }
@@ -4602,7 +4603,7 @@ function v_cqc_markets_v1_FeeTier(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.takerFeeRate ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p61.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
       if (s !== "") {
         out.push({ field: q + "taker_fee_rate", rule: "cqc.fee_rate", message: s });
       }
@@ -5257,7 +5258,7 @@ function v_cqc_markets_v1_LendingReserve(m: any, p: string, out: R.V[]): void {
   const q = p === "" ? "" : p + ".";
   {
     const v = (m.protocol ?? "");
-    if (!p62.test(v)) {
+    if (!p63.test(v)) {
       out.push({ field: q + "protocol", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9.-]{1,63}$`" });
     }
   }
@@ -6085,7 +6086,7 @@ function v_cqc_markets_v1_MarginTerms(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.liquidationFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p61.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "liquidation_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -8850,7 +8851,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
   if (m.targetAmount?.case === undefined) {
     out.push({ field: q + "target_amount", rule: "required", message: "exactly one field is required in oneof" });
   }
-  if (!((!((((m?.targetAmount?.case === "targetWeight") || (m?.targetAmount?.case === "targetNotional")) || (m?.targetAmount?.case === "targetQuantity"))) || [((m?.targetAmount?.case === "targetWeight") ? (m?.targetAmount?.case === "targetWeight" ? m.targetAmount.value : "") : ((m?.targetAmount?.case === "targetNotional") ? (m?.targetAmount?.case === "targetNotional" ? m.targetAmount.value : "") : (m?.targetAmount?.case === "targetQuantity" ? m.targetAmount.value : "")))].every((_v1) => (!(p54.test(_v1)) || (((!((m?.bandMin !== undefined)) || !(p54.test((m.bandMin ?? "")))) || (R.dcmp((m.bandMin ?? ""), _v1) <= 0)) && ((!((m?.bandMax !== undefined)) || !(p54.test((m.bandMax ?? "")))) || (R.dcmp(_v1, (m.bandMax ?? "")) <= 0)))))))) {
+  if (!((!((((m?.targetAmount?.case === "targetWeight") || (m?.targetAmount?.case === "targetNotional")) || (m?.targetAmount?.case === "targetQuantity"))) || [((m?.targetAmount?.case === "targetWeight") ? (m?.targetAmount?.case === "targetWeight" ? m.targetAmount.value : "") : ((m?.targetAmount?.case === "targetNotional") ? (m?.targetAmount?.case === "targetNotional" ? m.targetAmount.value : "") : (m?.targetAmount?.case === "targetQuantity" ? m.targetAmount.value : "")))].every((_v1) => (!(p55.test(_v1)) || (((!((m?.bandMin !== undefined)) || !(p55.test((m.bandMin ?? "")))) || (R.dcmp((m.bandMin ?? ""), _v1) <= 0)) && ((!((m?.bandMax !== undefined)) || !(p55.test((m.bandMax ?? "")))) || (R.dcmp(_v1, (m.bandMax ?? "")) <= 0)))))))) {
     out.push({ field: p, rule: "allocation.band_contains_target", message: "band_min <= target <= band_max must hold where the band bounds are set" });
   }
   if (!(((m?.targetAmount?.case === "targetNotional") === (m?.notionalAssetId !== undefined)))) {
@@ -8866,7 +8867,7 @@ function v_cqc_portfolio_v1_Exposure(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.exposureId ?? "");
     {
-      const s = (p60.test(v) ? "" : "must be an id of the form xpo_<26-character upper-case ULID>");
+      const s = (p61.test(v) ? "" : "must be an id of the form xpo_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "exposure_id", rule: "cqc.id", message: s });
       }
@@ -9093,13 +9094,13 @@ function v_cqc_portfolio_v1_LendingPosition(m: any, p: string, out: R.V[]): void
   }
   {
     const v = (m.scaledATokenBalance ?? "");
-    if (!p59.test(v)) {
+    if (!p60.test(v)) {
       out.push({ field: q + "scaled_a_token_balance", rule: "string.pattern", message: "does not match regex pattern `^(0|[1-9][0-9]{0,77})$`" });
     }
   }
   {
     const v = (m.scaledVariableDebt ?? "");
-    if (!p59.test(v)) {
+    if (!p60.test(v)) {
       out.push({ field: q + "scaled_variable_debt", rule: "string.pattern", message: "does not match regex pattern `^(0|[1-9][0-9]{0,77})$`" });
     }
   }
@@ -9248,10 +9249,10 @@ function v_cqc_portfolio_v1_LimitCheck(m: any, p: string, out: R.V[]): void {
   if (!(((BigInt((m.unit ?? 0)) === 1n) === (m?.unitAssetId !== undefined)))) {
     out.push({ field: p, rule: "limit_check.amount_requires_asset", message: "unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT" });
   }
-  if (!((((!((m?.warningThreshold !== undefined)) || !(p56.test((m.warningThreshold ?? "")))) || !(p56.test((m.threshold ?? "")))) || (R.dcmp((m.warningThreshold ?? ""), (m.threshold ?? "")) <= 0)))) {
+  if (!((((!((m?.warningThreshold !== undefined)) || !(p57.test((m.warningThreshold ?? "")))) || !(p57.test((m.threshold ?? "")))) || (R.dcmp((m.warningThreshold ?? ""), (m.threshold ?? "")) <= 0)))) {
     out.push({ field: p, rule: "limit_check.warning_not_above_threshold", message: "warning_threshold must be <= threshold" });
   }
-  if (!((((!(p56.test((m.projectedValue ?? ""))) || !(p56.test((m.threshold ?? "")))) || ((m?.warningThreshold !== undefined) && !(p56.test((m.warningThreshold ?? ""))))) || (BigInt((m.outcome ?? 0)) === ((R.dcmp((m.projectedValue ?? ""), (m.threshold ?? "")) > 0) ? 3n : (((m?.warningThreshold !== undefined) && (R.dcmp((m.projectedValue ?? ""), (m.warningThreshold ?? "")) > 0)) ? 2n : 1n)))))) {
+  if (!((((!(p57.test((m.projectedValue ?? ""))) || !(p57.test((m.threshold ?? "")))) || ((m?.warningThreshold !== undefined) && !(p57.test((m.warningThreshold ?? ""))))) || (BigInt((m.outcome ?? 0)) === ((R.dcmp((m.projectedValue ?? ""), (m.threshold ?? "")) > 0) ? 3n : (((m?.warningThreshold !== undefined) && (R.dcmp((m.projectedValue ?? ""), (m.warningThreshold ?? "")) > 0)) ? 2n : 1n)))))) {
     out.push({ field: p, rule: "limit_check.outcome_matches_values", message: "outcome must be BREACHED when projected_value > threshold, WARNING when warning_threshold < projected_value <= threshold, else WITHIN" });
   }
 }
@@ -9272,7 +9273,7 @@ function v_cqc_portfolio_v1_LiquidityRange(m: any, p: string, out: R.V[]): void 
   }
   {
     const v = (m.liquidity ?? "");
-    if (!p58.test(v)) {
+    if (!p59.test(v)) {
       out.push({ field: q + "liquidity", rule: "string.pattern", message: "does not match regex pattern `^(0|[1-9][0-9]{0,38})$`" });
     }
   }
@@ -9287,7 +9288,7 @@ function v_cqc_portfolio_v1_LiquidityRange(m: any, p: string, out: R.V[]): void 
   if (!((BigInt((m.tickLower ?? 0)) < BigInt((m.tickUpper ?? 0))))) {
     out.push({ field: p, rule: "liquidity_range.ticks_ordered", message: "tick_lower must be below tick_upper" });
   }
-  if (!((m.tokensOwed ?? []).every((_v1) => (!(p54.test((_v1?.amount ?? ""))) || (R.dcmpInt((_v1?.amount ?? ""), 0) >= 0))))) {
+  if (!((m.tokensOwed ?? []).every((_v1) => (!(p55.test((_v1?.amount ?? ""))) || (R.dcmpInt((_v1?.amount ?? ""), 0) >= 0))))) {
     out.push({ field: p, rule: "liquidity_range.tokens_owed_non_negative", message: "tokens_owed amounts must be >= 0" });
   }
 }
@@ -9355,7 +9356,7 @@ function v_cqc_portfolio_v1_MarginLoan(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!(((((!((m?.pendingCloseLiability !== undefined)) || !((m?.liability !== undefined))) || !(p54.test((m.pendingCloseLiability ?? "")))) || !(p54.test((m.liability ?? "")))) || (R.dcmp((m.pendingCloseLiability ?? ""), (m.liability ?? "")) <= 0)))) {
+  if (!(((((!((m?.pendingCloseLiability !== undefined)) || !((m?.liability !== undefined))) || !(p55.test((m.pendingCloseLiability ?? "")))) || !(p55.test((m.liability ?? "")))) || (R.dcmp((m.pendingCloseLiability ?? ""), (m.liability ?? "")) <= 0)))) {
     out.push({ field: p, rule: "margin_loan.pending_close_within_liability", message: "pending_close_liability must not exceed liability" });
   }
   if (!((!((m?.interestRate !== undefined)) || (m?.interestPeriod !== undefined)))) {
@@ -9382,7 +9383,7 @@ function v_cqc_portfolio_v1_OnChainDetails(m: any, p: string, out: R.V[]): void 
     if (v.length > 128 && R.codePoints(v) > 128) {
       out.push({ field: q + "tx_hash", rule: "string.max_len", message: "must be at most 128 characters" });
     }
-    if (!p57.test(v)) {
+    if (!p58.test(v)) {
       out.push({ field: q + "tx_hash", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]*$`" });
     }
   }
@@ -9391,7 +9392,7 @@ function v_cqc_portfolio_v1_OnChainDetails(m: any, p: string, out: R.V[]): void 
     if (v.length > 128 && R.codePoints(v) > 128) {
       out.push({ field: q + "from_address", rule: "string.max_len", message: "must be at most 128 characters" });
     }
-    if (!p57.test(v)) {
+    if (!p58.test(v)) {
       out.push({ field: q + "from_address", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]*$`" });
     }
   }
@@ -9400,7 +9401,7 @@ function v_cqc_portfolio_v1_OnChainDetails(m: any, p: string, out: R.V[]): void 
     if (v.length > 128 && R.codePoints(v) > 128) {
       out.push({ field: q + "to_address", rule: "string.max_len", message: "must be at most 128 characters" });
     }
-    if (!p57.test(v)) {
+    if (!p58.test(v)) {
       out.push({ field: q + "to_address", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]*$`" });
     }
   }
@@ -9437,7 +9438,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.pnlId ?? "");
     {
-      const s = (p55.test(v) ? "" : "must be an id of the form pnl_<26-character upper-case ULID>");
+      const s = (p56.test(v) ? "" : "must be an id of the form pnl_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "pnl_id", rule: "cqc.id", message: s });
       }
@@ -9605,10 +9606,10 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
   if (!(((BigInt((m.scope ?? 0)) === 1n) ? (m.scopeId ?? "").startsWith("pos_") : ((BigInt((m.scope ?? 0)) === 2n) ? (m.scopeId ?? "").startsWith("acc_") : ((BigInt((m.scope ?? 0)) === 4n) ? (m.scopeId ?? "").startsWith("pfl_") : true))))) {
     out.push({ field: p, rule: "pnl.scope_id_matches_scope", message: "scope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes" });
   }
-  if (!((!(((p56.test((m.grossPnl ?? "")) && p56.test((m.realizedPnl ?? ""))) && p56.test((m.unrealizedPnl ?? "")))) || [[R.sub(R.sub(R.D((m.grossPnl ?? "")), R.D((m.realizedPnl ?? ""))), R.D((m.unrealizedPnl ?? ""))), R.D((m.grossPnl ?? "")), R.D((m.realizedPnl ?? "")), R.D((m.unrealizedPnl ?? ""))]].every((_v1) => (R.ncmp(R.mul(R.index(_v1, 0n), R.index(_v1, 0n)), R.mul(n3.v(), R.add(R.add(R.mul(R.index(_v1, 1n), R.index(_v1, 1n)), R.mul(R.index(_v1, 2n), R.index(_v1, 2n))), R.mul(R.index(_v1, 3n), R.index(_v1, 3n))))) <= 0))))) {
+  if (!((!(((p57.test((m.grossPnl ?? "")) && p57.test((m.realizedPnl ?? ""))) && p57.test((m.unrealizedPnl ?? "")))) || [[R.sub(R.sub(R.D((m.grossPnl ?? "")), R.D((m.realizedPnl ?? ""))), R.D((m.unrealizedPnl ?? ""))), R.D((m.grossPnl ?? "")), R.D((m.realizedPnl ?? "")), R.D((m.unrealizedPnl ?? ""))]].every((_v1) => (R.ncmp(R.mul(R.index(_v1, 0n), R.index(_v1, 0n)), R.mul(n3.v(), R.add(R.add(R.mul(R.index(_v1, 1n), R.index(_v1, 1n)), R.mul(R.index(_v1, 2n), R.index(_v1, 2n))), R.mul(R.index(_v1, 3n), R.index(_v1, 3n))))) <= 0))))) {
     out.push({ field: p, rule: "pnl.gross_identity", message: "gross_pnl must equal realized_pnl + unrealized_pnl" });
   }
-  if (!((!(((((p56.test((m.netPnl ?? "")) && p56.test((m.grossPnl ?? ""))) && (!((m?.fees !== undefined)) || p56.test((m.fees ?? "")))) && (!((m?.funding !== undefined)) || p56.test((m.funding ?? "")))) && (!((m?.interest !== undefined)) || p56.test((m.interest ?? ""))))) || [[R.add(R.add(R.add(R.sub(R.D((m.netPnl ?? "")), R.D((m.grossPnl ?? ""))), ((m?.fees !== undefined) ? R.D((m.fees ?? "")) : n4.v())), ((m?.funding !== undefined) ? R.D((m.funding ?? "")) : n4.v())), ((m?.interest !== undefined) ? R.D((m.interest ?? "")) : n4.v())), R.D((m.netPnl ?? "")), R.D((m.grossPnl ?? "")), ((m?.fees !== undefined) ? R.D((m.fees ?? "")) : n4.v()), ((m?.funding !== undefined) ? R.D((m.funding ?? "")) : n4.v()), ((m?.interest !== undefined) ? R.D((m.interest ?? "")) : n4.v())]].every((_v1) => (R.ncmp(R.mul(R.index(_v1, 0n), R.index(_v1, 0n)), R.mul(n3.v(), R.add(R.add(R.add(R.add(R.mul(R.index(_v1, 1n), R.index(_v1, 1n)), R.mul(R.index(_v1, 2n), R.index(_v1, 2n))), R.mul(R.index(_v1, 3n), R.index(_v1, 3n))), R.mul(R.index(_v1, 4n), R.index(_v1, 4n))), R.mul(R.index(_v1, 5n), R.index(_v1, 5n))))) <= 0))))) {
+  if (!((!(((((p57.test((m.netPnl ?? "")) && p57.test((m.grossPnl ?? ""))) && (!((m?.fees !== undefined)) || p57.test((m.fees ?? "")))) && (!((m?.funding !== undefined)) || p57.test((m.funding ?? "")))) && (!((m?.interest !== undefined)) || p57.test((m.interest ?? ""))))) || [[R.add(R.add(R.add(R.sub(R.D((m.netPnl ?? "")), R.D((m.grossPnl ?? ""))), ((m?.fees !== undefined) ? R.D((m.fees ?? "")) : n4.v())), ((m?.funding !== undefined) ? R.D((m.funding ?? "")) : n4.v())), ((m?.interest !== undefined) ? R.D((m.interest ?? "")) : n4.v())), R.D((m.netPnl ?? "")), R.D((m.grossPnl ?? "")), ((m?.fees !== undefined) ? R.D((m.fees ?? "")) : n4.v()), ((m?.funding !== undefined) ? R.D((m.funding ?? "")) : n4.v()), ((m?.interest !== undefined) ? R.D((m.interest ?? "")) : n4.v())]].every((_v1) => (R.ncmp(R.mul(R.index(_v1, 0n), R.index(_v1, 0n)), R.mul(n3.v(), R.add(R.add(R.add(R.add(R.mul(R.index(_v1, 1n), R.index(_v1, 1n)), R.mul(R.index(_v1, 2n), R.index(_v1, 2n))), R.mul(R.index(_v1, 3n), R.index(_v1, 3n))), R.mul(R.index(_v1, 4n), R.index(_v1, 4n))), R.mul(R.index(_v1, 5n), R.index(_v1, 5n))))) <= 0))))) {
     out.push({ field: p, rule: "pnl.net_identity", message: "net_pnl must equal gross_pnl - fees - funding - interest (charges are positive when paid)" });
   }
   if (!((!((m?.reportingNetPnl !== undefined)) || (m?.reportingAssetId !== undefined)))) {
@@ -9812,7 +9813,7 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!(((((!((m?.grossLeverage !== undefined)) || !((m?.netLeverage !== undefined))) || !(p54.test((m.grossLeverage ?? "")))) || !(p54.test((m.netLeverage ?? "")))) || ((R.dcmp((m.netLeverage ?? ""), (m.grossLeverage ?? "")) <= 0) && (R.ncmp(R.neg(R.D((m.netLeverage ?? ""))), R.D((m.grossLeverage ?? ""))) <= 0))))) {
+  if (!(((((!((m?.grossLeverage !== undefined)) || !((m?.netLeverage !== undefined))) || !(p55.test((m.grossLeverage ?? "")))) || !(p55.test((m.netLeverage ?? "")))) || ((R.dcmp((m.netLeverage ?? ""), (m.grossLeverage ?? "")) <= 0) && (R.ncmp(R.neg(R.D((m.netLeverage ?? ""))), R.D((m.grossLeverage ?? ""))) <= 0))))) {
     out.push({ field: p, rule: "portfolio.net_leverage_within_gross", message: "the absolute value of net_leverage must not exceed gross_leverage" });
   }
   if (!(R.unique((m.balances ?? []).map((_v1) => (_v1?.assetId ?? ""))))) {
@@ -10373,10 +10374,10 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!((((BigInt((m.side ?? 0)) !== 2n) || !(p54.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) >= 0)))) {
+  if (!((((BigInt((m.side ?? 0)) !== 2n) || !(p55.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) >= 0)))) {
     out.push({ field: p, rule: "position.long_side_non_negative", message: "quantity must be >= 0 when side is POSITION_SIDE_LONG" });
   }
-  if (!((((BigInt((m.side ?? 0)) !== 3n) || !(p54.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) <= 0)))) {
+  if (!((((BigInt((m.side ?? 0)) !== 3n) || !(p55.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) <= 0)))) {
     out.push({ field: p, rule: "position.short_side_non_positive", message: "quantity must be <= 0 when side is POSITION_SIDE_SHORT" });
   }
   if (!(((BigInt((m.quantityUnit ?? 0)) !== 2n) || (m?.contractSize !== undefined)))) {
@@ -10391,10 +10392,10 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
   if (!((!((m?.spotInUse !== undefined)) || !((m.spotInUse?.amount ?? "").startsWith("-"))))) {
     out.push({ field: p, rule: "position.spot_in_use_non_negative", message: "spot_in_use.amount must not be negative" });
   }
-  if (!(((!((m?.liquidationPenalty !== undefined)) || !(p54.test((m.liquidationPenalty?.amount ?? "")))) || (R.dcmpInt((m.liquidationPenalty?.amount ?? ""), 0) >= 0)))) {
+  if (!(((!((m?.liquidationPenalty !== undefined)) || !(p55.test((m.liquidationPenalty?.amount ?? "")))) || (R.dcmpInt((m.liquidationPenalty?.amount ?? ""), 0) >= 0)))) {
     out.push({ field: p, rule: "position.liquidation_penalty_non_negative", message: "liquidation_penalty.amount must be >= 0 (an amount paid)" });
   }
-  if (!((((!((m?.closableQuantity !== undefined)) || !(p54.test((m.closableQuantity ?? "")))) || !(p54.test((m.quantity ?? "")))) || ((R.dcmp((m.closableQuantity ?? ""), (m.quantity ?? "")) <= 0) || (R.ncmp(R.D((m.closableQuantity ?? "")), R.neg(R.D((m.quantity ?? "")))) <= 0))))) {
+  if (!((((!((m?.closableQuantity !== undefined)) || !(p55.test((m.closableQuantity ?? "")))) || !(p55.test((m.quantity ?? "")))) || ((R.dcmp((m.closableQuantity ?? ""), (m.quantity ?? "")) <= 0) || (R.ncmp(R.D((m.closableQuantity ?? "")), R.neg(R.D((m.quantity ?? "")))) <= 0))))) {
     out.push({ field: p, rule: "position.closable_within_quantity", message: "closable_quantity must not exceed the absolute value of quantity" });
   }
   if (!(R.unique((m.commissions ?? []).map((_v1) => (_v1?.assetId ?? ""))))) {
@@ -10406,7 +10407,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
   if (!(((!((m?.openTime !== undefined)) || !((m?.closeTime !== undefined))) || (R.T(m.closeTime) >= R.T(m.openTime))))) {
     out.push({ field: p, rule: "position.close_after_open", message: "close_time must not be before open_time" });
   }
-  if (!((((!((m?.peakQuantity !== undefined)) || !(p54.test((m.peakQuantity ?? "")))) || !(p54.test((m.quantity ?? "")))) || ((R.dcmp((m.peakQuantity ?? ""), (m.quantity ?? "")) >= 0) && (R.ncmp(R.D((m.peakQuantity ?? "")), R.neg(R.D((m.quantity ?? "")))) >= 0))))) {
+  if (!((((!((m?.peakQuantity !== undefined)) || !(p55.test((m.peakQuantity ?? "")))) || !(p55.test((m.quantity ?? "")))) || ((R.dcmp((m.peakQuantity ?? ""), (m.quantity ?? "")) >= 0) && (R.ncmp(R.D((m.peakQuantity ?? "")), R.neg(R.D((m.quantity ?? "")))) >= 0))))) {
     out.push({ field: p, rule: "position.peak_covers_quantity", message: "peak_quantity must be >= the absolute value of quantity" });
   }
 }
@@ -10673,7 +10674,7 @@ function v_cqc_portfolio_v1_RiskLimit(m: any, p: string, out: R.V[]): void {
   if (m.scope?.case === undefined) {
     out.push({ field: q + "scope", rule: "required", message: "exactly one field is required in oneof" });
   }
-  if (!((((!((m?.warningThreshold !== undefined)) || !(p54.test((m.warningThreshold ?? "")))) || !(p54.test((m.threshold ?? "")))) || (R.dcmp((m.warningThreshold ?? ""), (m.threshold ?? "")) <= 0)))) {
+  if (!((((!((m?.warningThreshold !== undefined)) || !(p55.test((m.warningThreshold ?? "")))) || !(p55.test((m.threshold ?? "")))) || (R.dcmp((m.warningThreshold ?? ""), (m.threshold ?? "")) <= 0)))) {
     out.push({ field: p, rule: "risk_limit.warning_not_above_threshold", message: "warning_threshold must be <= threshold" });
   }
   if (!(((BigInt((m.unit ?? 0)) === 1n) === (m?.unitAssetId !== undefined)))) {
@@ -10780,7 +10781,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.transactionId ?? "");
     {
-      const s = (p53.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
+      const s = (p54.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "transaction_id", rule: "cqc.id", message: s });
       }
@@ -10916,7 +10917,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.relatedTransactionId ?? "");
       {
-        const s = (p53.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
+        const s = (p54.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "related_transaction_id", rule: "cqc.id", message: s });
         }
@@ -11005,7 +11006,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!(((!(p54.test((m.amount ?? ""))) || ((BigInt((m.direction ?? 0)) === 1n) && (R.dcmpInt((m.amount ?? ""), 0) >= 0))) || ((BigInt((m.direction ?? 0)) === 2n) && (R.dcmpInt((m.amount ?? ""), 0) <= 0))))) {
+  if (!(((!(p55.test((m.amount ?? ""))) || ((BigInt((m.direction ?? 0)) === 1n) && (R.dcmpInt((m.amount ?? ""), 0) >= 0))) || ((BigInt((m.direction ?? 0)) === 2n) && (R.dcmpInt((m.amount ?? ""), 0) <= 0))))) {
     out.push({ field: p, rule: "transaction.direction_matches_amount_sign", message: "amount must be >= 0 when direction is IN and <= 0 when direction is OUT" });
   }
   if (!((!((m?.settleTime !== undefined)) || R.contains([2n, 9n, 10n], BigInt((m.status ?? 0)))))) {
@@ -11017,7 +11018,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
   if (!(((!((m?.counterpartyAccountId !== undefined)) || ((m.counterpartyAccountId ?? "") !== (m.accountId ?? ""))) || ((m.wallet ?? "") !== (m.counterpartyWallet ?? ""))))) {
     out.push({ field: p, rule: "transaction.counterparty_differs", message: "counterparty_account_id must differ from account_id unless the wallets differ" });
   }
-  if (!(((!((m?.fee !== undefined)) || !(p54.test((m.fee?.amount ?? "")))) || (R.dcmpInt((m.fee?.amount ?? ""), 0) >= 0)))) {
+  if (!(((!((m?.fee !== undefined)) || !(p55.test((m.fee?.amount ?? "")))) || (R.dcmpInt((m.fee?.amount ?? ""), 0) >= 0)))) {
     out.push({ field: p, rule: "transaction.fee_non_negative", message: "fee.amount must be >= 0 (a fee paid)" });
   }
 }
@@ -11341,7 +11342,7 @@ function v_cqc_services_v1_BatchItemError(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.reason ?? 0);
-    if (v !== 0 && v !== 1 && v !== 2 && v !== 3 && v !== 4 && v !== 10 && v !== 11 && v !== 12 && v !== 13 && v !== 14 && v !== 15 && v !== 16 && v !== 17 && v !== 18 && v !== 19 && v !== 30 && v !== 31 && v !== 40 && v !== 41 && v !== 42 && v !== 43 && v !== 44 && v !== 45 && v !== 46 && v !== 50 && v !== 51 && v !== 52 && v !== 60 && v !== 100 && v !== 101 && v !== 102 && v !== 103 && v !== 104 && v !== 105 && v !== 106 && v !== 107 && v !== 140 && v !== 141 && v !== 142 && v !== 143 && v !== 144 && v !== 145 && v !== 146 && v !== 147 && v !== 148 && v !== 160 && v !== 161 && v !== 180 && v !== 181 && v !== 190 && v !== 191) {
+    if (v !== 0 && v !== 1 && v !== 2 && v !== 3 && v !== 4 && v !== 10 && v !== 11 && v !== 12 && v !== 13 && v !== 14 && v !== 15 && v !== 16 && v !== 17 && v !== 18 && v !== 19 && v !== 30 && v !== 31 && v !== 40 && v !== 41 && v !== 42 && v !== 43 && v !== 44 && v !== 45 && v !== 46 && v !== 50 && v !== 51 && v !== 52 && v !== 60 && v !== 100 && v !== 101 && v !== 102 && v !== 103 && v !== 104 && v !== 105 && v !== 106 && v !== 107 && v !== 140 && v !== 141 && v !== 142 && v !== 143 && v !== 144 && v !== 145 && v !== 146 && v !== 147 && v !== 148 && v !== 160 && v !== 161 && v !== 162 && v !== 180 && v !== 181 && v !== 190 && v !== 191) {
       out.push({ field: q + "reason", rule: "enum.defined_only", message: "value must be one of the defined enum values" });
     }
     if ((v === 0)) {
@@ -11575,7 +11576,7 @@ function v_cqc_services_v1_CancelWithdrawalRequest(m: any, p: string, out: R.V[]
     {
       const v = (m.transactionId ?? "");
       {
-        const s = (p53.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
+        const s = (p54.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "transaction_id", rule: "cqc.id", message: s });
         }
@@ -11957,6 +11958,20 @@ function v_cqc_services_v1_CreateVenueResponse(m: any, p: string, out: R.V[]): v
 
 function v_cqc_services_v1_ErrorReasonSpec(m: any, p: string, out: R.V[]): void {
   const q = p === "" ? "" : p + ".";
+  {
+    const v = (m.code ?? "");
+    if (v !== "CANCELLED" && v !== "UNKNOWN" && v !== "INVALID_ARGUMENT" && v !== "DEADLINE_EXCEEDED" && v !== "NOT_FOUND" && v !== "ALREADY_EXISTS" && v !== "PERMISSION_DENIED" && v !== "RESOURCE_EXHAUSTED" && v !== "FAILED_PRECONDITION" && v !== "ABORTED" && v !== "OUT_OF_RANGE" && v !== "UNIMPLEMENTED" && v !== "INTERNAL" && v !== "UNAVAILABLE" && v !== "DATA_LOSS" && v !== "UNAUTHENTICATED") {
+      out.push({ field: q + "code", rule: "string.in", message: "must be in list [CANCELLED, UNKNOWN, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED]" });
+    }
+  }
+  if (!R.unique((m.metadataKeys ?? []))) {
+    out.push({ field: q + "metadata_keys", rule: "repeated.unique", message: "repeated value must contain unique items" });
+  }
+  (m.metadataKeys ?? []).forEach((x: any, i: number) => {
+    if (!p53.test(x)) {
+      out.push({ field: q + "metadata_keys[" + i + "]", rule: "string.pattern", message: "does not match regex pattern `^([a-z][a-z0-9_]*|\\*_id)$`" });
+    }
+  });
 }
 
 function v_cqc_services_v1_FlattenRequest(m: any, p: string, out: R.V[]): void {

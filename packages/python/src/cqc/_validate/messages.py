@@ -67,59 +67,60 @@ _P49 = re.compile('^flg_[0-9A-HJKMNP-TV-Z]{26}\\Z')
 _P50 = re.compile('^aid_[0-9A-HJKMNP-TV-Z]{26}\\Z')
 _P51 = re.compile('^grp_[0-9A-HJKMNP-TV-Z]{26}\\Z')
 _P52 = re.compile('^alc_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P53 = re.compile('^txn_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P54 = re.compile('^-?[0-9]+([.][0-9]+)?\\Z')
-_P55 = re.compile('^pnl_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P56 = re.compile('^-?(0|[1-9][0-9]*)([.][0-9]+)?\\Z')
-_P57 = re.compile('^[^\\t\\n\\f\\r ]*\\Z')
-_P58 = re.compile('^(0|[1-9][0-9]{0,38})\\Z')
-_P59 = re.compile('^(0|[1-9][0-9]{0,77})\\Z')
-_P60 = re.compile('^xpo_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P61 = re.compile('^-?0(\\.(0[0-9]*|10*))?\\Z')
-_P62 = re.compile('^[a-z0-9][a-z0-9.-]{1,63}\\Z')
-_P63 = re.compile('^([a-z0-9_]{1,64})?\\Z')
-_P64 = re.compile('^[^\\t\\n\\f\\r ](.{0,510}[^\\t\\n\\f\\r ])?\\Z')
-_P65 = re.compile('^[^\\t\\n\\f\\r ]{1,256}\\Z')
-_P66 = re.compile('^[1-9][0-9]{0,19}\\Z')
-_P67 = re.compile('^[A-Z]{2}[A-Z0-9]{9}[0-9]\\Z')
-_P68 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?\\Z')
-_P69 = re.compile('^[a-z0-9][a-z0-9._-]{0,127}\\Z')
-_P70 = re.compile('^([a-z0-9][a-z0-9._]{0,127})?\\Z')
-_P71 = re.compile('^[A-Z][A-Z0-9_]{0,63}\\Z')
-_P72 = re.compile('^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}\\Z')
-_P73 = re.compile('^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}\\Z')
-_P74 = re.compile('^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}\\Z')
-_P75 = re.compile('^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P76 = re.compile('^//cqc/asset-registry(/|\\Z)')
-_P77 = re.compile('^//cqc/market-data(/|\\Z)')
-_P78 = re.compile('^//cqc/venue-gateway(/|\\Z)')
-_P79 = re.compile('^//cqc/portfolio(/|\\Z)')
-_P80 = re.compile('^//cqc/risk-engine(/|\\Z)')
-_P81 = re.compile('^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}\\Z')
-_P82 = re.compile('^[^\\x00\\n\\r]+\\Z')
-_P83 = re.compile('^[^\\x00\\n\\r]*\\Z')
-_P84 = re.compile('^https?://[^\\t\\n\\f\\r /@]+(/[^\\t\\n\\f\\r ]*)?\\Z')
-_P85 = re.compile('^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}\\Z')
-_P86 = re.compile('^[a-z][a-z0-9+.-]*://[^\\t\\n\\f\\r ]+\\Z')
-_P87 = re.compile('^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@')
-_P88 = re.compile('(?i)(password|passwd|pwd)=')
-_P89 = re.compile('^(nats|tls|ws|wss)://[^\\t\\n\\f\\r /@]+\\Z')
-_P90 = re.compile('^[A-Za-z0-9_-]{1,64}\\Z')
-_P91 = re.compile('^[A-Za-z0-9_-]{0,64}\\Z')
-_P92 = re.compile('^[^\\t\\n\\f\\r ](.{0,254}[^\\t\\n\\f\\r ])?\\Z')
-_P93 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}\\Z')
-_P94 = re.compile('^[a-z][a-z0-9-]{1,63}\\Z')
-_P95 = re.compile('^[^\\t\\n\\f\\r ]{1,512}\\Z')
-_P96 = re.compile('^[^\\t\\n\\f\\r ](.{0,62}[^\\t\\n\\f\\r ])?\\Z')
-_P97 = re.compile('^[0-9A-Za-z:_-]{1,128}\\Z')
-_P98 = re.compile('^0x[0-9a-fA-F]{40}\\Z')
-_P99 = re.compile('^[1-9A-HJ-NP-Za-km-z]{32,44}\\Z')
-_P100 = re.compile('^(0|[1-9][0-9]{0,19})\\Z')
-_P101 = re.compile('^T[1-9A-HJ-NP-Za-km-z]{33}\\Z')
-_P102 = re.compile('^[^\\t\\n\\f\\r ]{1,32}\\Z')
-_P103 = re.compile('^[A-Z]{3}\\Z')
-_P104 = re.compile('^[a-z0-9][a-z0-9 ._/&+-]{0,63}\\Z')
-_P105 = re.compile('^[A-Z]{2}\\Z')
+_P53 = re.compile('^([a-z][a-z0-9_]*|\\*_id)\\Z')
+_P54 = re.compile('^txn_[0-9A-HJKMNP-TV-Z]{26}\\Z')
+_P55 = re.compile('^-?[0-9]+([.][0-9]+)?\\Z')
+_P56 = re.compile('^pnl_[0-9A-HJKMNP-TV-Z]{26}\\Z')
+_P57 = re.compile('^-?(0|[1-9][0-9]*)([.][0-9]+)?\\Z')
+_P58 = re.compile('^[^\\t\\n\\f\\r ]*\\Z')
+_P59 = re.compile('^(0|[1-9][0-9]{0,38})\\Z')
+_P60 = re.compile('^(0|[1-9][0-9]{0,77})\\Z')
+_P61 = re.compile('^xpo_[0-9A-HJKMNP-TV-Z]{26}\\Z')
+_P62 = re.compile('^-?0(\\.(0[0-9]*|10*))?\\Z')
+_P63 = re.compile('^[a-z0-9][a-z0-9.-]{1,63}\\Z')
+_P64 = re.compile('^([a-z0-9_]{1,64})?\\Z')
+_P65 = re.compile('^[^\\t\\n\\f\\r ](.{0,510}[^\\t\\n\\f\\r ])?\\Z')
+_P66 = re.compile('^[^\\t\\n\\f\\r ]{1,256}\\Z')
+_P67 = re.compile('^[1-9][0-9]{0,19}\\Z')
+_P68 = re.compile('^[A-Z]{2}[A-Z0-9]{9}[0-9]\\Z')
+_P69 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?\\Z')
+_P70 = re.compile('^[a-z0-9][a-z0-9._-]{0,127}\\Z')
+_P71 = re.compile('^([a-z0-9][a-z0-9._]{0,127})?\\Z')
+_P72 = re.compile('^[A-Z][A-Z0-9_]{0,63}\\Z')
+_P73 = re.compile('^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}\\Z')
+_P74 = re.compile('^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}\\Z')
+_P75 = re.compile('^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}\\Z')
+_P76 = re.compile('^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}\\Z')
+_P77 = re.compile('^//cqc/asset-registry(/|\\Z)')
+_P78 = re.compile('^//cqc/market-data(/|\\Z)')
+_P79 = re.compile('^//cqc/venue-gateway(/|\\Z)')
+_P80 = re.compile('^//cqc/portfolio(/|\\Z)')
+_P81 = re.compile('^//cqc/risk-engine(/|\\Z)')
+_P82 = re.compile('^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}\\Z')
+_P83 = re.compile('^[^\\x00\\n\\r]+\\Z')
+_P84 = re.compile('^[^\\x00\\n\\r]*\\Z')
+_P85 = re.compile('^https?://[^\\t\\n\\f\\r /@]+(/[^\\t\\n\\f\\r ]*)?\\Z')
+_P86 = re.compile('^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}\\Z')
+_P87 = re.compile('^[a-z][a-z0-9+.-]*://[^\\t\\n\\f\\r ]+\\Z')
+_P88 = re.compile('^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@')
+_P89 = re.compile('(?i)(password|passwd|pwd)=')
+_P90 = re.compile('^(nats|tls|ws|wss)://[^\\t\\n\\f\\r /@]+\\Z')
+_P91 = re.compile('^[A-Za-z0-9_-]{1,64}\\Z')
+_P92 = re.compile('^[A-Za-z0-9_-]{0,64}\\Z')
+_P93 = re.compile('^[^\\t\\n\\f\\r ](.{0,254}[^\\t\\n\\f\\r ])?\\Z')
+_P94 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}\\Z')
+_P95 = re.compile('^[a-z][a-z0-9-]{1,63}\\Z')
+_P96 = re.compile('^[^\\t\\n\\f\\r ]{1,512}\\Z')
+_P97 = re.compile('^[^\\t\\n\\f\\r ](.{0,62}[^\\t\\n\\f\\r ])?\\Z')
+_P98 = re.compile('^[0-9A-Za-z:_-]{1,128}\\Z')
+_P99 = re.compile('^0x[0-9a-fA-F]{40}\\Z')
+_P100 = re.compile('^[1-9A-HJ-NP-Za-km-z]{32,44}\\Z')
+_P101 = re.compile('^(0|[1-9][0-9]{0,19})\\Z')
+_P102 = re.compile('^T[1-9A-HJ-NP-Za-km-z]{33}\\Z')
+_P103 = re.compile('^[^\\t\\n\\f\\r ]{1,32}\\Z')
+_P104 = re.compile('^[A-Z]{3}\\Z')
+_P105 = re.compile('^[a-z0-9][a-z0-9 ._/&+-]{0,63}\\Z')
+_P106 = re.compile('^[A-Z]{2}\\Z')
 _N0 = _number('1.0')
 _N1 = _number('-0.01')
 _N2 = _number('0.1')
@@ -135,7 +136,7 @@ def _m_cqc_assets_v1_Asset(m, p, out):
     if _s:
         out.append((q + 'asset_id', 'cqc.id', _s))
     v = m.symbol
-    if _P102.search(v) is None:
+    if _P103.search(v) is None:
         out.append((q + 'symbol', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,32}$`'))
     v = m.name
     if len(v) < 1:
@@ -161,15 +162,15 @@ def _m_cqc_assets_v1_Asset(m, p, out):
             out.append((q + 'native_chain_id', 'cqc.id', _s))
     if m.HasField('iso4217_code'):
         v = m.iso4217_code
-        if _P103.search(v) is None:
+        if _P104.search(v) is None:
             out.append((q + 'iso4217_code', 'string.pattern', 'does not match regex pattern `^[A-Z]{3}$`'))
     if m.HasField('peg_currency'):
         v = m.peg_currency
-        if _P103.search(v) is None:
+        if _P104.search(v) is None:
             out.append((q + 'peg_currency', 'string.pattern', 'does not match regex pattern `^[A-Z]{3}$`'))
     if m.HasField('isin'):
         v = m.isin
-        if _P67.search(v) is None:
+        if _P68.search(v) is None:
             out.append((q + 'isin', 'string.pattern', 'does not match regex pattern `^[A-Z]{2}[A-Z0-9]{9}[0-9]$`'))
     v = m.issuer
     if len(v) > 200:
@@ -197,7 +198,7 @@ def _m_cqc_assets_v1_Asset(m, p, out):
     if not _unique(m.categories):
         out.append((q + 'categories', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.categories):
-        if _P104.search(x) is None:
+        if _P105.search(x) is None:
             out.append((f"{q}categories[{i}]", 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9 ._/&+-]{0,63}$`'))
     if m.homepage_url:
         v = m.homepage_url
@@ -251,7 +252,7 @@ def _m_cqc_assets_v1_Asset(m, p, out):
         out.append((q + 'hashing_algorithm', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('country_origin'):
         v = m.country_origin
-        if _P105.search(v) is None:
+        if _P106.search(v) is None:
             out.append((q + 'country_origin', 'string.pattern', 'does not match regex pattern `^[A-Z]{2}$`'))
     v = m.etag
     if len(v) > 128:
@@ -287,7 +288,7 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
         out.append((q + 'token_standard', 'enum.not_in', 'must not be in list [0]'))
     if m.address:
         v = m.address
-        if _P65.search(v) is None:
+        if _P66.search(v) is None:
             out.append((q + 'address', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('decimals'):
         v = m.decimals
@@ -316,7 +317,7 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.deploy_transaction_hash:
         v = m.deploy_transaction_hash
-        if _P97.search(v) is None:
+        if _P98.search(v) is None:
             out.append((q + 'deploy_transaction_hash', 'string.pattern', 'does not match regex pattern `^[0-9A-Za-z:_-]{1,128}$`'))
     if len(m.venue_networks) > 100:
         out.append((q + 'venue_networks', 'repeated.max_items', 'must contain no more than 100 item(s)'))
@@ -340,13 +341,13 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
     if not ((m.token_standard == 1) == (m.address == '')):
         out.append((p, 'asset_deployment.native_has_no_address', 'a TOKEN_STANDARD_NATIVE deployment has no address; every other deployment needs one'))
-    if not ((not (m.token_standard in [2, 4, 5, 6])) or (_P98.search(m.address) is not None)):
+    if not ((not (m.token_standard in [2, 4, 5, 6])) or (_P99.search(m.address) is not None)):
         out.append((p, 'asset_deployment.evm_address_format', 'ERC-20/4626/721/1155 deployments need an EVM address: 0x followed by 40 hex characters'))
-    if not ((m.token_standard != 3) or (_P99.search(m.address) is not None)):
+    if not ((m.token_standard != 3) or (_P100.search(m.address) is not None)):
         out.append((p, 'asset_deployment.spl_mint_format', 'an SPL deployment needs a base58 mint address of 32 to 44 characters'))
-    if not ((not (m.token_standard in [7, 12])) or (_P100.search(m.address) is not None)):
+    if not ((not (m.token_standard in [7, 12])) or (_P101.search(m.address) is not None)):
         out.append((p, 'asset_deployment.numeric_asset_id_format', 'Asset Hub and ASA deployments need a decimal asset id without leading zeros'))
-    if not ((m.token_standard != 10) or (_P101.search(m.address) is not None)):
+    if not ((m.token_standard != 10) or (_P102.search(m.address) is not None)):
         out.append((p, 'asset_deployment.trc20_address_format', 'a TRC-20 deployment needs a TRON base58 address: T followed by 33 base58 characters'))
     if not ((m.kind != 2) or ((m.bridge_name != '') and m.HasField('source_deployment_id'))):
         out.append((p, 'asset_deployment.bridged_requires_source', 'a BRIDGED deployment needs bridge_name and source_deployment_id'))
@@ -361,7 +362,7 @@ def _m_cqc_assets_v1_AssetDeployment_VenueNetwork(m, p, out):
     if _s:
         out.append((q + 'venue_id', 'cqc.id', _s))
     v = m.network_code
-    if _P96.search(v) is None:
+    if _P97.search(v) is None:
         out.append((q + 'network_code', 'string.pattern', 'does not match regex pattern `^\\S(.{0,62}\\S)?$`'))
     v = m.contract_address
     if len(v) > 256:
@@ -486,11 +487,11 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
     if v in {0, 17, 18}:
         out.append((q + 'source', 'enum.not_in', 'must not be in list [0, 17, 18]'))
     v = m.value
-    if _P64.search(v) is None:
+    if _P65.search(v) is None:
         out.append((q + 'value', 'string.pattern', 'does not match regex pattern `^\\S(.{0,510}\\S)?$`'))
     if m.secondary_value:
         v = m.secondary_value
-        if _P65.search(v) is None:
+        if _P66.search(v) is None:
             out.append((q + 'secondary_value', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('venue_id'):
         v = m.venue_id
@@ -524,7 +525,7 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
             out.append((q + 'confidence', 'cqc.fraction', _s))
     if m.redirect_to:
         v = m.redirect_to
-        if _P95.search(v) is None:
+        if _P96.search(v) is None:
             out.append((q + 'redirect_to', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,512}$`'))
     if m.HasField('redirect_asset_id'):
         v = m.redirect_asset_id
@@ -540,11 +541,11 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
         out.append((p, 'asset_identifier.venue_required_for_venue_source', 'venue_id must be set when source is DATA_SOURCE_VENUE'))
     if not (((not m.HasField('valid_from_time')) or (not m.HasField('valid_to_time'))) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
         out.append((p, 'asset_identifier.valid_to_after_valid_from', 'valid_to_time must be after valid_from_time'))
-    if not ((m.source != 2) or (_P66.search(m.value) is not None)):
+    if not ((m.source != 2) or (_P67.search(m.value) is not None)):
         out.append((p, 'asset_identifier.coinmarketcap_numeric', 'a CoinMarketCap value must be a numeric id without leading zeros, e.g. "3408"'))
-    if not ((m.source != 7) or (_P67.search(m.value) is not None)):
+    if not ((m.source != 7) or (_P68.search(m.value) is not None)):
         out.append((p, 'asset_identifier.isin_format', 'an ISIN value must be 2 letters, 9 alphanumerics and a check digit'))
-    if not ((m.source != 6) or (_P68.search(m.value) is not None)):
+    if not ((m.source != 6) or (_P69.search(m.value) is not None)):
         out.append((p, 'asset_identifier.caip19_format', 'a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]'))
     if not ((not m.HasField('redirect_asset_id')) or (m.redirect_asset_id != m.asset_id)):
         out.append((p, 'asset_identifier.redirect_not_self', 'redirect_asset_id must differ from asset_id'))
@@ -674,7 +675,7 @@ def _m_cqc_assets_v1_AssetRelationship(m, p, out):
             out.append((q + 'via_protocol', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.via_address:
         v = m.via_address
-        if _P65.search(v) is None:
+        if _P66.search(v) is None:
             out.append((q + 'via_address', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('via_chain_id'):
         v = m.via_chain_id
@@ -713,7 +714,7 @@ def _m_cqc_assets_v1_Chain(m, p, out):
     if _s:
         out.append((q + 'chain_id', 'cqc.id', _s))
     v = m.slug
-    if _P94.search(v) is None:
+    if _P95.search(v) is None:
         out.append((q + 'slug', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9-]{1,63}$`'))
     v = m.name
     if len(v) < 1:
@@ -721,7 +722,7 @@ def _m_cqc_assets_v1_Chain(m, p, out):
     if len(v) > 100:
         out.append((q + 'name', 'string.max_len', 'must be at most 100 characters'))
     v = m.caip2
-    if _P93.search(v) is None:
+    if _P94.search(v) is None:
         out.append((q + 'caip2', 'string.pattern', 'does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`'))
     v = m.family
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100}:
@@ -783,7 +784,7 @@ def _m_cqc_assets_v1_ChainIdentifier(m, p, out):
     if v in {0, 17, 18}:
         out.append((q + 'source', 'enum.not_in', 'must not be in list [0, 17, 18]'))
     v = m.value
-    if _P92.search(v) is None:
+    if _P93.search(v) is None:
         out.append((q + 'value', 'string.pattern', 'does not match regex pattern `^\\S(.{0,254}\\S)?$`'))
     v = m.secondary_value
     if len(v) > 256:
@@ -795,9 +796,9 @@ def _m_cqc_assets_v1_ChainIdentifier(m, p, out):
             out.append((q + 'venue_id', 'cqc.id', _s))
     if not ((m.source != 8) or m.HasField('venue_id')):
         out.append((p, 'chain_identifier.venue_required_for_venue_source', 'venue_id must be set when source is DATA_SOURCE_VENUE'))
-    if not ((m.source != 2) or (_P66.search(m.value) is not None)):
+    if not ((m.source != 2) or (_P67.search(m.value) is not None)):
         out.append((p, 'chain_identifier.coinmarketcap_numeric', 'a CoinMarketCap platform id must be numeric without leading zeros, e.g. "1027"'))
-    if not ((m.source != 4) or (_P93.search(m.value) is not None)):
+    if not ((m.source != 4) or (_P94.search(m.value) is not None)):
         out.append((p, 'chain_identifier.caip2_format', 'a CAIP-2 value must be <namespace>:<reference>, e.g. "eip155:1"'))
 
 
@@ -816,13 +817,13 @@ def _m_cqc_config_v1_BrokerConfig(m, p, out):
     if len(m.nats_urls) > 16:
         out.append((q + 'nats_urls', 'repeated.max_items', 'must contain no more than 16 item(s)'))
     for i, x in enumerate(m.nats_urls):
-        if _P89.search(x) is None:
+        if _P90.search(x) is None:
             out.append((f"{q}nats_urls[{i}]", 'string.pattern', 'does not match regex pattern `^(nats|tls|ws|wss)://[^\\s/@]+$`'))
     v = m.events_stream
-    if _P90.search(v) is None:
+    if _P91.search(v) is None:
         out.append((q + 'events_stream', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9_-]{1,64}$`'))
     v = m.dead_letter_stream
-    if _P91.search(v) is None:
+    if _P92.search(v) is None:
         out.append((q + 'dead_letter_stream', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9_-]{0,64}$`'))
     if m.HasField('credentials_ref'):
         v = m.credentials_ref
@@ -856,9 +857,9 @@ def _m_cqc_config_v1_DatabaseConfig(m, p, out):
     v = m.dsn
     if len(v) > 2048:
         out.append((q + 'dsn', 'string.max_len', 'must be at most 2048 characters'))
-    if _P86.search(v) is None:
+    if _P87.search(v) is None:
         out.append((q + 'dsn', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9+.-]*://[^\\s]+$`'))
-    if not ((not (_P87.search(m.dsn) is not None)) and (not (_P88.search(m.dsn) is not None))):
+    if not ((not (_P88.search(m.dsn) is not None)) and (not (_P89.search(m.dsn) is not None))):
         out.append((q + 'dsn', 'database.dsn_no_password', 'dsn must not contain a password; use password_ref'))
     if m.HasField('password_ref'):
         v = m.password_ref
@@ -889,7 +890,7 @@ def _m_cqc_config_v1_MarketDataConfig(m, p, out):
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
     v = m.asset_registry_address
-    if _P81.search(v) is None:
+    if _P82.search(v) is None:
         out.append((q + 'asset_registry_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
     v = m.max_order_book_depth
     if v > 5000:
@@ -919,7 +920,7 @@ def _m_cqc_config_v1_RiskEngineConfig(m, p, out):
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
     v = m.portfolio_address
-    if _P81.search(v) is None:
+    if _P82.search(v) is None:
         out.append((q + 'portfolio_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
     if m.HasField('reservation_ttl'):
         v = m.reservation_ttl
@@ -930,7 +931,7 @@ def _m_cqc_config_v1_RiskEngineConfig(m, p, out):
 def _m_cqc_config_v1_ServerConfig(m, p, out):
     q = p + "." if p else ""
     v = m.listen_address
-    if _P85.search(v) is None:
+    if _P86.search(v) is None:
         out.append((q + 'listen_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$`'))
     if m.HasField('tls'):
         _m_cqc_config_v1_TlsConfig(m.tls, q + 'tls', out)
@@ -945,7 +946,7 @@ def _m_cqc_config_v1_TelemetryConfig(m, p, out):
     v = m.otlp_endpoint
     if len(v) > 2048:
         out.append((q + 'otlp_endpoint', 'string.max_len', 'must be at most 2048 characters'))
-    if _P84.search(v) is None:
+    if _P85.search(v) is None:
         out.append((q + 'otlp_endpoint', 'string.pattern', 'does not match regex pattern `^https?://[^\\s/@]+(/[^\\s]*)?$`'))
     if m.HasField('trace_sampling_ratio'):
         v = m.trace_sampling_ratio
@@ -958,7 +959,7 @@ def _m_cqc_config_v1_TlsConfig(m, p, out):
     v = m.cert_file
     if len(v) > 4096:
         out.append((q + 'cert_file', 'string.max_len', 'must be at most 4096 characters'))
-    if _P82.search(v) is None:
+    if _P83.search(v) is None:
         out.append((q + 'cert_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]+$`'))
     _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P21.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P22.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P23.search(v) is not None) else ''))))
     if _s:
@@ -966,7 +967,7 @@ def _m_cqc_config_v1_TlsConfig(m, p, out):
     v = m.key_file
     if len(v) > 4096:
         out.append((q + 'key_file', 'string.max_len', 'must be at most 4096 characters'))
-    if _P82.search(v) is None:
+    if _P83.search(v) is None:
         out.append((q + 'key_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]+$`'))
     _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P21.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P22.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P23.search(v) is not None) else ''))))
     if _s:
@@ -974,7 +975,7 @@ def _m_cqc_config_v1_TlsConfig(m, p, out):
     v = m.client_ca_file
     if len(v) > 4096:
         out.append((q + 'client_ca_file', 'string.max_len', 'must be at most 4096 characters'))
-    if _P83.search(v) is None:
+    if _P84.search(v) is None:
         out.append((q + 'client_ca_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]*$`'))
     _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P21.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P22.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P23.search(v) is not None) else ''))))
     if _s:
@@ -1015,7 +1016,7 @@ def _m_cqc_config_v1_VenueGatewayConfig(m, p, out):
     for i, x in enumerate(m.venue_credentials):
         _m_cqc_config_v1_VenueCredential(x, f"{q}venue_credentials[{i}]", out)
     v = m.asset_registry_address
-    if _P81.search(v) is None:
+    if _P82.search(v) is None:
         out.append((q + 'asset_registry_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
     if m.HasField('venue_request_timeout'):
         v = m.venue_request_timeout
@@ -1098,7 +1099,7 @@ def _m_cqc_events_v1_BalanceUpdated(m, p, out):
             out.append((q + 'order_id', 'cqc.id', _s))
     if m.HasField('transaction_id'):
         v = m.transaction_id
-        _s = ('' if (_P53.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
+        _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'transaction_id', 'cqc.id', _s))
     if not ((m.reason != 100) or (m.venue_reason != '')):
@@ -1121,22 +1122,22 @@ def _m_cqc_events_v1_Event(m, p, out):
     elif _P32.search(v) is None:
         out.append((q + 'event_id', 'string.uuid', 'must be a valid UUID'))
     v = m.event_type
-    if _P72.search(v) is None:
+    if _P73.search(v) is None:
         out.append((q + 'event_type', 'string.pattern', 'does not match regex pattern `^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$`'))
     v = m.source
     if len(v) > 256:
         out.append((q + 'source', 'string.max_len', 'must be at most 256 characters'))
-    if _P73.search(v) is None:
+    if _P74.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$`'))
     v = m.source_version
-    if _P74.search(v) is None:
+    if _P75.search(v) is None:
         out.append((q + 'source_version', 'string.pattern', 'does not match regex pattern `^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`'))
     if not m.HasField('occurred_at'):
         out.append((q + 'occurred_at', 'required', 'value is required'))
     if not m.HasField('recorded_at'):
         out.append((q + 'recorded_at', 'required', 'value is required'))
     v = m.subject
-    if _P75.search(v) is None:
+    if _P76.search(v) is None:
         out.append((q + 'subject', 'string.pattern', 'does not match regex pattern `^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$`'))
     v = m.partition_key
     if len(v) > 256:
@@ -1224,7 +1225,7 @@ def _m_cqc_events_v1_Event(m, p, out):
         out.append((p, 'event.type_matches_payload', 'event_type must be the full name of the populated payload message, e.g. cqc.events.v1.AssetCreated for asset_created'))
     if not (((((((((((((((((((((((((((((((not m.HasField('asset_created')) or (m.partition_key == m.asset_created.asset.asset_id)) and ((not m.HasField('asset_updated')) or (m.partition_key == m.asset_updated.asset.asset_id))) and ((not m.HasField('asset_deployment_created')) or (m.partition_key == m.asset_deployment_created.deployment.asset_id))) and ((not m.HasField('relationship_established')) or (m.partition_key == m.relationship_established.relationship.subject_asset_id))) and ((not m.HasField('asset_quality_flag_raised')) or (m.partition_key == m.asset_quality_flag_raised.flag.flag_id))) and ((not m.HasField('asset_quality_flag_resolved')) or (m.partition_key == m.asset_quality_flag_resolved.flag.flag_id))) and ((not m.HasField('chain_created')) or (m.partition_key == m.chain_created.chain.chain_id))) and ((not m.HasField('instrument_created')) or (m.partition_key == m.instrument_created.instrument.instrument_id))) and ((not m.HasField('market_created')) or (m.partition_key == m.market_created.market.market_id))) and ((not m.HasField('market_updated')) or (m.partition_key == m.market_updated.market.market_id))) and ((not m.HasField('market_status_changed')) or (m.partition_key == m.market_status_changed.market_id))) and ((not m.HasField('venue_asset_listed')) or (m.partition_key == m.venue_asset_listed.venue_asset.venue_id))) and ((not m.HasField('venue_market_listed')) or (m.partition_key == m.venue_market_listed.market.market_id))) and ((not m.HasField('venue_market_delisted')) or (m.partition_key == m.venue_market_delisted.market_id))) and ((not m.HasField('price_updated')) or (m.partition_key == (m.price_updated.price.market_id if m.price_updated.price.HasField('market_id') else m.price_updated.price.asset_id)))) and ((not m.HasField('funding_rate_updated')) or (m.partition_key == m.funding_rate_updated.funding_rate.market_id))) and ((not m.HasField('open_interest_updated')) or (m.partition_key == m.open_interest_updated.open_interest.market_id))) and ((not m.HasField('order_placed')) or (m.partition_key == m.order_placed.order.account_id))) and ((not m.HasField('order_updated')) or (m.partition_key == m.order_updated.order.account_id))) and ((not m.HasField('order_filled')) or (m.partition_key == m.order_filled.order.account_id))) and ((not m.HasField('order_canceled')) or (m.partition_key == m.order_canceled.order.account_id))) and ((not m.HasField('order_rejected')) or (m.partition_key == m.order_rejected.order.account_id))) and ((not m.HasField('order_request_rejected')) or (m.partition_key == m.order_request_rejected.account_id))) and ((not m.HasField('balance_updated')) or (m.partition_key == m.balance_updated.balance.account_id))) and ((not m.HasField('position_changed')) or (m.partition_key == m.position_changed.position.account_id))) and ((not m.HasField('position_adjusted')) or (m.partition_key == m.position_adjusted.account_id))) and ((not m.HasField('portfolio_valued')) or (m.partition_key == m.portfolio_valued.portfolio.portfolio_id))) and ((not m.HasField('risk_alert')) or (m.partition_key == m.risk_alert.alert_id))) and ((not m.HasField('risk_alert_status_changed')) or (m.partition_key == m.risk_alert_status_changed.alert.alert_id))) and ((not m.HasField('trading_state_changed')) or (m.partition_key == (m.trading_state_changed.account_id if m.trading_state_changed.HasField('account_id') else m.trading_state_changed.portfolio_id)))):
         out.append((p, 'event.partition_key_matches_payload', "partition_key must equal the payload's partition key field named by its (cqc.events.v1.event) option, e.g. order.account_id for order_placed"))
-    if not ((((((not (((((((((((((m.HasField('asset_created') or m.HasField('asset_updated')) or m.HasField('asset_deployment_created')) or m.HasField('relationship_established')) or m.HasField('asset_quality_flag_raised')) or m.HasField('asset_quality_flag_resolved')) or m.HasField('chain_created')) or m.HasField('instrument_created')) or m.HasField('market_created')) or m.HasField('market_updated')) or m.HasField('market_status_changed')) or m.HasField('venue_asset_listed')) or m.HasField('venue_market_listed')) or m.HasField('venue_market_delisted'))) or (_P76.search(m.source) is not None)) and ((not ((m.HasField('price_updated') or m.HasField('funding_rate_updated')) or m.HasField('open_interest_updated'))) or (_P77.search(m.source) is not None))) and ((not ((((((m.HasField('order_placed') or m.HasField('order_updated')) or m.HasField('order_filled')) or m.HasField('order_canceled')) or m.HasField('order_rejected')) or m.HasField('order_request_rejected')) or m.HasField('balance_updated'))) or (_P78.search(m.source) is not None))) and ((not ((m.HasField('position_changed') or m.HasField('position_adjusted')) or m.HasField('portfolio_valued'))) or (_P79.search(m.source) is not None))) and ((not ((m.HasField('risk_alert') or m.HasField('risk_alert_status_changed')) or m.HasField('trading_state_changed'))) or (_P80.search(m.source) is not None))):
+    if not ((((((not (((((((((((((m.HasField('asset_created') or m.HasField('asset_updated')) or m.HasField('asset_deployment_created')) or m.HasField('relationship_established')) or m.HasField('asset_quality_flag_raised')) or m.HasField('asset_quality_flag_resolved')) or m.HasField('chain_created')) or m.HasField('instrument_created')) or m.HasField('market_created')) or m.HasField('market_updated')) or m.HasField('market_status_changed')) or m.HasField('venue_asset_listed')) or m.HasField('venue_market_listed')) or m.HasField('venue_market_delisted'))) or (_P77.search(m.source) is not None)) and ((not ((m.HasField('price_updated') or m.HasField('funding_rate_updated')) or m.HasField('open_interest_updated'))) or (_P78.search(m.source) is not None))) and ((not ((((((m.HasField('order_placed') or m.HasField('order_updated')) or m.HasField('order_filled')) or m.HasField('order_canceled')) or m.HasField('order_rejected')) or m.HasField('order_request_rejected')) or m.HasField('balance_updated'))) or (_P79.search(m.source) is not None))) and ((not ((m.HasField('position_changed') or m.HasField('position_adjusted')) or m.HasField('portfolio_valued'))) or (_P80.search(m.source) is not None))) and ((not ((m.HasField('risk_alert') or m.HasField('risk_alert_status_changed')) or m.HasField('trading_state_changed'))) or (_P81.search(m.source) is not None))):
         out.append((p, 'event.source_matches_producer', "source must be the producer named by the payload's (cqc.events.v1.event) option, e.g. //cqc/venue-gateway[/...] for order events"))
     if not (((not m.HasField('recorded_at')) or (not m.HasField('occurred_at'))) or (_tns(m.recorded_at) >= _ts_range(_tns(m.occurred_at) - 60000000000))):
         out.append((p, 'event.recorded_not_before_occurred', 'recorded_at must not be more than 60s before occurred_at (clock skew allowance)'))
@@ -1432,7 +1433,7 @@ def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
     if len(v) > 128:
         out.append((q + 'client_order_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.error_reason
-    if _P71.search(v) is None:
+    if _P72.search(v) is None:
         out.append((q + 'error_reason', 'string.pattern', 'does not match regex pattern `^[A-Z][A-Z0-9_]{0,63}$`'))
     if len(m.risk_limit_ids) > 50:
         out.append((q + 'risk_limit_ids', 'repeated.max_items', 'must contain no more than 50 item(s)'))
@@ -1527,7 +1528,7 @@ def _m_cqc_events_v1_PositionAdjusted(m, p, out):
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
     if m.HasField('transaction_id'):
         v = m.transaction_id
-        _s = ('' if (_P53.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
+        _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'transaction_id', 'cqc.id', _s))
     if m.HasField('position'):
@@ -1631,7 +1632,7 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
     if _s:
         out.append((q + 'alert_id', 'cqc.id', _s))
     v = m.rule_id
-    if _P69.search(v) is None:
+    if _P70.search(v) is None:
         out.append((q + 'rule_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{0,127}$`'))
     v = m.rule_name
     if len(v) < 1:
@@ -1707,7 +1708,7 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
         if _s:
             out.append((q + 'flag_id', 'cqc.id', _s))
     v = m.metric
-    if _P70.search(v) is None:
+    if _P71.search(v) is None:
         out.append((q + 'metric', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9._]{0,127})?$`'))
     if m.HasField('observed_value'):
         v = m.observed_value
@@ -1935,11 +1936,11 @@ def _m_cqc_identifiers_v1_Identifier(m, p, out):
     if v in {0, 17, 18}:
         out.append((q + 'source', 'enum.not_in', 'must not be in list [0, 17, 18]'))
     v = m.value
-    if _P64.search(v) is None:
+    if _P65.search(v) is None:
         out.append((q + 'value', 'string.pattern', 'does not match regex pattern `^\\S(.{0,510}\\S)?$`'))
     if m.secondary_value:
         v = m.secondary_value
-        if _P65.search(v) is None:
+        if _P66.search(v) is None:
             out.append((q + 'secondary_value', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('chain_id'):
         v = m.chain_id
@@ -1969,11 +1970,11 @@ def _m_cqc_identifiers_v1_Identifier(m, p, out):
         out.append((p, 'identifier.venue_required_for_venue_source', 'venue_id must be set when source is DATA_SOURCE_VENUE'))
     if not (((not m.HasField('valid_from_time')) or (not m.HasField('valid_to_time'))) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
         out.append((p, 'identifier.valid_to_after_valid_from', 'valid_to_time must be after valid_from_time'))
-    if not ((m.source != 2) or (_P66.search(m.value) is not None)):
+    if not ((m.source != 2) or (_P67.search(m.value) is not None)):
         out.append((p, 'identifier.coinmarketcap_numeric', 'a CoinMarketCap value must be a numeric id without leading zeros, e.g. "3408"'))
-    if not ((m.source != 7) or (_P67.search(m.value) is not None)):
+    if not ((m.source != 7) or (_P68.search(m.value) is not None)):
         out.append((p, 'identifier.isin_format', 'an ISIN value must be 2 letters, 9 alphanumerics and a check digit'))
-    if not ((m.source != 6) or (_P68.search(m.value) is not None)):
+    if not ((m.source != 6) or (_P69.search(m.value) is not None)):
         out.append((p, 'identifier.caip19_format', 'a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]'))
 
 
@@ -2045,7 +2046,7 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
             out.append((q + 'fee_tier', 'uint32.lte', 'must be less than or equal to 1000000'))
     if m.HasField('fee_rate'):
         v = m.fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P61.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'fee_rate', 'cqc.fee_rate', _s))
     if m.HasField('protocol_fee_share'):
@@ -2157,7 +2158,7 @@ def _m_cqc_markets_v1_AmmPoolState(m, p, out):
             out.append((q + 'fee_growth_global1_x128', 'cqc.decimal.non_negative', _s))
     if m.HasField('swap_fee_rate'):
         v = m.swap_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P61.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'swap_fee_rate', 'cqc.fee_rate', _s))
     if len(m.underlying_tokens) > 50:
@@ -2447,7 +2448,7 @@ def _m_cqc_markets_v1_ComboInstrument(m, p, out):
     for i, x in enumerate(m.legs):
         _m_cqc_markets_v1_ComboLeg(x, f"{q}legs[{i}]", out)
     v = m.strategy
-    if _P63.search(v) is None:
+    if _P64.search(v) is None:
         out.append((q + 'strategy', 'string.pattern', 'does not match regex pattern `^([a-z0-9_]{1,64})?$`'))
     v = m.cycle
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 100}:
@@ -2559,12 +2560,12 @@ def _m_cqc_markets_v1_FeeSchedule(m, p, out):
     q = p + "." if p else ""
     if m.HasField('maker_fee_rate'):
         v = m.maker_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P61.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'maker_fee_rate', 'cqc.fee_rate', _s))
     if m.HasField('taker_fee_rate'):
         v = m.taker_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P61.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'taker_fee_rate', 'cqc.fee_rate', _s))
     v = m.fee_side
@@ -2580,7 +2581,7 @@ def _m_cqc_markets_v1_FeeSchedule(m, p, out):
         out.append((q + 'fee_group', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('block_trade_fee_rate'):
         v = m.block_trade_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P61.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'block_trade_fee_rate', 'cqc.fee_rate', _s))
     if m.HasField('option_fee_cap'):
@@ -2590,7 +2591,7 @@ def _m_cqc_markets_v1_FeeSchedule(m, p, out):
             out.append((q + 'option_fee_cap', 'cqc.fraction', _s))
     if m.HasField('settlement_fee_rate'):
         v = m.settlement_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P61.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'settlement_fee_rate', 'cqc.fee_rate', _s))
     v = m.tier_basis
@@ -2635,11 +2636,11 @@ def _m_cqc_markets_v1_FeeTier(m, p, out):
         if _s:
             out.append((q + 'holding_asset_id', 'cqc.id', _s))
     v = m.maker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P61.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+    _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
     if _s:
         out.append((q + 'maker_fee_rate', 'cqc.fee_rate', _s))
     v = m.taker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P61.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+    _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
     if _s:
         out.append((q + 'taker_fee_rate', 'cqc.fee_rate', _s))
     if not (m.HasField('volume_threshold') == m.HasField('volume_asset_id')):
@@ -3003,7 +3004,7 @@ def _m_cqc_markets_v1_LendingDeposit(m, p, out):
 def _m_cqc_markets_v1_LendingReserve(m, p, out):
     q = p + "." if p else ""
     v = m.protocol
-    if _P62.search(v) is None:
+    if _P63.search(v) is None:
         out.append((q + 'protocol', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9.-]{1,63}$`'))
     v = m.market_name
     if len(v) > 128:
@@ -3430,7 +3431,7 @@ def _m_cqc_markets_v1_MarginTerms(m, p, out):
             out.append((q + 'maintenance_margin_rate', 'cqc.fraction', _s))
     if m.HasField('liquidation_fee_rate'):
         v = m.liquidation_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P61.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'liquidation_fee_rate', 'cqc.fee_rate', _s))
     if len(m.margin_assets) > 200:
@@ -4906,7 +4907,7 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
         out.append((q + 'target', 'required', 'exactly one field is required in oneof'))
     if m.WhichOneof('target_amount') is None:
         out.append((q + 'target_amount', 'required', 'exactly one field is required in oneof'))
-    if not ((not ((m.HasField('target_weight') or m.HasField('target_notional')) or m.HasField('target_quantity'))) or all(((not (_P54.search(_v1) is not None)) or ((((not m.HasField('band_min')) or (not (_P54.search(m.band_min) is not None))) or _dle(m.band_min, _v1)) and (((not m.HasField('band_max')) or (not (_P54.search(m.band_max) is not None))) or _dle(_v1, m.band_max)))) for _v1 in [(m.target_weight if m.HasField('target_weight') else (m.target_notional if m.HasField('target_notional') else m.target_quantity))])):
+    if not ((not ((m.HasField('target_weight') or m.HasField('target_notional')) or m.HasField('target_quantity'))) or all(((not (_P55.search(_v1) is not None)) or ((((not m.HasField('band_min')) or (not (_P55.search(m.band_min) is not None))) or _dle(m.band_min, _v1)) and (((not m.HasField('band_max')) or (not (_P55.search(m.band_max) is not None))) or _dle(_v1, m.band_max)))) for _v1 in [(m.target_weight if m.HasField('target_weight') else (m.target_notional if m.HasField('target_notional') else m.target_quantity))])):
         out.append((p, 'allocation.band_contains_target', 'band_min <= target <= band_max must hold where the band bounds are set'))
     if not (m.HasField('target_notional') == m.HasField('notional_asset_id')):
         out.append((p, 'allocation.notional_requires_asset', 'notional_asset_id must be set when and only when target_notional is set'))
@@ -4917,7 +4918,7 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
 def _m_cqc_portfolio_v1_Exposure(m, p, out):
     q = p + "." if p else ""
     v = m.exposure_id
-    _s = ('' if (_P60.search(v) is not None) else 'must be an id of the form xpo_<26-character upper-case ULID>')
+    _s = ('' if (_P61.search(v) is not None) else 'must be an id of the form xpo_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'exposure_id', 'cqc.id', _s))
     if m.HasField('portfolio_id'):
@@ -5032,10 +5033,10 @@ def _m_cqc_portfolio_v1_LendingPosition(m, p, out):
     if _s:
         out.append((q + 'reserve_asset_id', 'cqc.id', _s))
     v = m.scaled_a_token_balance
-    if _P59.search(v) is None:
+    if _P60.search(v) is None:
         out.append((q + 'scaled_a_token_balance', 'string.pattern', 'does not match regex pattern `^(0|[1-9][0-9]{0,77})$`'))
     v = m.scaled_variable_debt
-    if _P59.search(v) is None:
+    if _P60.search(v) is None:
         out.append((q + 'scaled_variable_debt', 'string.pattern', 'does not match regex pattern `^(0|[1-9][0-9]{0,77})$`'))
     if m.HasField('supplied_balance'):
         v = m.supplied_balance
@@ -5109,9 +5110,9 @@ def _m_cqc_portfolio_v1_LimitCheck(m, p, out):
         out.append((q + 'action', 'enum.not_in', 'must not be in list [0]'))
     if not ((m.unit == 1) == m.HasField('unit_asset_id')):
         out.append((p, 'limit_check.amount_requires_asset', 'unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT'))
-    if not ((((not m.HasField('warning_threshold')) or (not (_P56.search(m.warning_threshold) is not None))) or (not (_P56.search(m.threshold) is not None))) or _dle(m.warning_threshold, m.threshold)):
+    if not ((((not m.HasField('warning_threshold')) or (not (_P57.search(m.warning_threshold) is not None))) or (not (_P57.search(m.threshold) is not None))) or _dle(m.warning_threshold, m.threshold)):
         out.append((p, 'limit_check.warning_not_above_threshold', 'warning_threshold must be <= threshold'))
-    if not ((((not (_P56.search(m.projected_value) is not None)) or (not (_P56.search(m.threshold) is not None))) or (m.HasField('warning_threshold') and (not (_P56.search(m.warning_threshold) is not None)))) or (m.outcome == (3 if _dgt(m.projected_value, m.threshold) else (2 if (m.HasField('warning_threshold') and _dgt(m.projected_value, m.warning_threshold)) else 1)))):
+    if not ((((not (_P57.search(m.projected_value) is not None)) or (not (_P57.search(m.threshold) is not None))) or (m.HasField('warning_threshold') and (not (_P57.search(m.warning_threshold) is not None)))) or (m.outcome == (3 if _dgt(m.projected_value, m.threshold) else (2 if (m.HasField('warning_threshold') and _dgt(m.projected_value, m.warning_threshold)) else 1)))):
         out.append((p, 'limit_check.outcome_matches_values', 'outcome must be BREACHED when projected_value > threshold, WARNING when warning_threshold < projected_value <= threshold, else WITHIN'))
 
 
@@ -5124,7 +5125,7 @@ def _m_cqc_portfolio_v1_LiquidityRange(m, p, out):
     if v > 887272 or v < -887272:
         out.append((q + 'tick_upper', 'sint32.gte_lte', 'must be greater than or equal to -887272 and less than or equal to 887272'))
     v = m.liquidity
-    if _P58.search(v) is None:
+    if _P59.search(v) is None:
         out.append((q + 'liquidity', 'string.pattern', 'does not match regex pattern `^(0|[1-9][0-9]{0,38})$`'))
     if len(m.amounts) > 2:
         out.append((q + 'amounts', 'repeated.max_items', 'must contain no more than 2 item(s)'))
@@ -5137,7 +5138,7 @@ def _m_cqc_portfolio_v1_LiquidityRange(m, p, out):
     _L_tokens_owed = list(m.tokens_owed)
     if not (m.tick_lower < m.tick_upper):
         out.append((p, 'liquidity_range.ticks_ordered', 'tick_lower must be below tick_upper'))
-    if not all(((not (_P54.search(_v1.amount) is not None)) or (DF(_v1.amount) >= 0)) for _v1 in _L_tokens_owed):
+    if not all(((not (_P55.search(_v1.amount) is not None)) or (DF(_v1.amount) >= 0)) for _v1 in _L_tokens_owed):
         out.append((p, 'liquidity_range.tokens_owed_non_negative', 'tokens_owed amounts must be >= 0'))
 
 
@@ -5171,7 +5172,7 @@ def _m_cqc_portfolio_v1_MarginLoan(m, p, out):
         v = m.interest_period
         if _tns(v) <= 0:
             out.append((q + 'interest_period', 'duration.gt', 'must be greater than 0s'))
-    if not (((((not m.HasField('pending_close_liability')) or (not m.HasField('liability'))) or (not (_P54.search(m.pending_close_liability) is not None))) or (not (_P54.search(m.liability) is not None))) or _dle(m.pending_close_liability, m.liability)):
+    if not (((((not m.HasField('pending_close_liability')) or (not m.HasField('liability'))) or (not (_P55.search(m.pending_close_liability) is not None))) or (not (_P55.search(m.liability) is not None))) or _dle(m.pending_close_liability, m.liability)):
         out.append((p, 'margin_loan.pending_close_within_liability', 'pending_close_liability must not exceed liability'))
     if not ((not m.HasField('interest_rate')) or m.HasField('interest_period')):
         out.append((p, 'margin_loan.interest_period_with_rate', 'interest_period must be set when interest_rate is set'))
@@ -5188,17 +5189,17 @@ def _m_cqc_portfolio_v1_OnChainDetails(m, p, out):
     v = m.tx_hash
     if len(v) > 128:
         out.append((q + 'tx_hash', 'string.max_len', 'must be at most 128 characters'))
-    if _P57.search(v) is None:
+    if _P58.search(v) is None:
         out.append((q + 'tx_hash', 'string.pattern', 'does not match regex pattern `^[^\\s]*$`'))
     v = m.from_address
     if len(v) > 128:
         out.append((q + 'from_address', 'string.max_len', 'must be at most 128 characters'))
-    if _P57.search(v) is None:
+    if _P58.search(v) is None:
         out.append((q + 'from_address', 'string.pattern', 'does not match regex pattern `^[^\\s]*$`'))
     v = m.to_address
     if len(v) > 128:
         out.append((q + 'to_address', 'string.max_len', 'must be at most 128 characters'))
-    if _P57.search(v) is None:
+    if _P58.search(v) is None:
         out.append((q + 'to_address', 'string.pattern', 'does not match regex pattern `^[^\\s]*$`'))
     if m.HasField('tag'):
         v = m.tag
@@ -5218,7 +5219,7 @@ def _m_cqc_portfolio_v1_OnChainDetails(m, p, out):
 def _m_cqc_portfolio_v1_PnL(m, p, out):
     q = p + "." if p else ""
     v = m.pnl_id
-    _s = ('' if (_P55.search(v) is not None) else 'must be an id of the form pnl_<26-character upper-case ULID>')
+    _s = ('' if (_P56.search(v) is not None) else 'must be an id of the form pnl_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'pnl_id', 'cqc.id', _s))
     v = m.scope
@@ -5301,9 +5302,9 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
         out.append((p, 'pnl.period_end_after_start', 'period_end_time must be after period_start_time'))
     if not (m.scope_id.startswith('pos_') if (m.scope == 1) else (m.scope_id.startswith('acc_') if (m.scope == 2) else (m.scope_id.startswith('pfl_') if (m.scope == 4) else True))):
         out.append((p, 'pnl.scope_id_matches_scope', 'scope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes'))
-    if not ((not (((_P56.search(m.gross_pnl) is not None) and (_P56.search(m.realized_pnl) is not None)) and (_P56.search(m.unrealized_pnl) is not None))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))))) for _v1 in [[_sub(_sub(D(m.gross_pnl), D(m.realized_pnl)), D(m.unrealized_pnl)), D(m.gross_pnl), D(m.realized_pnl), D(m.unrealized_pnl)]])):
+    if not ((not (((_P57.search(m.gross_pnl) is not None) and (_P57.search(m.realized_pnl) is not None)) and (_P57.search(m.unrealized_pnl) is not None))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))))) for _v1 in [[_sub(_sub(D(m.gross_pnl), D(m.realized_pnl)), D(m.unrealized_pnl)), D(m.gross_pnl), D(m.realized_pnl), D(m.unrealized_pnl)]])):
         out.append((p, 'pnl.gross_identity', 'gross_pnl must equal realized_pnl + unrealized_pnl'))
-    if not ((not (((((_P56.search(m.net_pnl) is not None) and (_P56.search(m.gross_pnl) is not None)) and ((not m.HasField('fees')) or (_P56.search(m.fees) is not None))) and ((not m.HasField('funding')) or (_P56.search(m.funding) is not None))) and ((not m.HasField('interest')) or (_P56.search(m.interest) is not None)))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))), _mul(_index(_v1, 4), _index(_v1, 4))), _mul(_index(_v1, 5), _index(_v1, 5))))) for _v1 in [[_add(_add(_add(_sub(D(m.net_pnl), D(m.gross_pnl)), (D(m.fees) if m.HasField('fees') else _N3)), (D(m.funding) if m.HasField('funding') else _N3)), (D(m.interest) if m.HasField('interest') else _N3)), D(m.net_pnl), D(m.gross_pnl), (D(m.fees) if m.HasField('fees') else _N3), (D(m.funding) if m.HasField('funding') else _N3), (D(m.interest) if m.HasField('interest') else _N3)]])):
+    if not ((not (((((_P57.search(m.net_pnl) is not None) and (_P57.search(m.gross_pnl) is not None)) and ((not m.HasField('fees')) or (_P57.search(m.fees) is not None))) and ((not m.HasField('funding')) or (_P57.search(m.funding) is not None))) and ((not m.HasField('interest')) or (_P57.search(m.interest) is not None)))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))), _mul(_index(_v1, 4), _index(_v1, 4))), _mul(_index(_v1, 5), _index(_v1, 5))))) for _v1 in [[_add(_add(_add(_sub(D(m.net_pnl), D(m.gross_pnl)), (D(m.fees) if m.HasField('fees') else _N3)), (D(m.funding) if m.HasField('funding') else _N3)), (D(m.interest) if m.HasField('interest') else _N3)), D(m.net_pnl), D(m.gross_pnl), (D(m.fees) if m.HasField('fees') else _N3), (D(m.funding) if m.HasField('funding') else _N3), (D(m.interest) if m.HasField('interest') else _N3)]])):
         out.append((p, 'pnl.net_identity', 'net_pnl must equal gross_pnl - fees - funding - interest (charges are positive when paid)'))
     if not ((not m.HasField('reporting_net_pnl')) or m.HasField('reporting_asset_id')):
         out.append((p, 'pnl.reporting_value_requires_asset', 'reporting_asset_id must be set when reporting_net_pnl is set'))
@@ -5417,7 +5418,7 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
             out.append((q + 'valuation_snapshot_id', 'string.max_len', 'must be at most 128 characters'))
     _L_balances = list(m.balances)
     _L_equity_by_asset = list(m.equity_by_asset)
-    if not (((((not m.HasField('gross_leverage')) or (not m.HasField('net_leverage'))) or (not (_P54.search(m.gross_leverage) is not None))) or (not (_P54.search(m.net_leverage) is not None))) or (_dle(m.net_leverage, m.gross_leverage) and ((-D(m.net_leverage)) <= D(m.gross_leverage)))):
+    if not (((((not m.HasField('gross_leverage')) or (not m.HasField('net_leverage'))) or (not (_P55.search(m.gross_leverage) is not None))) or (not (_P55.search(m.net_leverage) is not None))) or (_dle(m.net_leverage, m.gross_leverage) and ((-D(m.net_leverage)) <= D(m.gross_leverage)))):
         out.append((p, 'portfolio.net_leverage_within_gross', 'the absolute value of net_leverage must not exceed gross_leverage'))
     if not _unique([_v1.asset_id for _v1 in _L_balances]):
         out.append((p, 'portfolio.balances_unique_per_asset', 'balances must have at most one entry per asset_id'))
@@ -5694,9 +5695,9 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         if len(v) > 128:
             out.append((q + 'venue_opening_order_id', 'string.max_len', 'must be at most 128 characters'))
     _L_commissions = list(m.commissions)
-    if not (((m.side != 2) or (not (_P54.search(m.quantity) is not None))) or (DF(m.quantity) >= 0)):
+    if not (((m.side != 2) or (not (_P55.search(m.quantity) is not None))) or (DF(m.quantity) >= 0)):
         out.append((p, 'position.long_side_non_negative', 'quantity must be >= 0 when side is POSITION_SIDE_LONG'))
-    if not (((m.side != 3) or (not (_P54.search(m.quantity) is not None))) or (DF(m.quantity) <= 0)):
+    if not (((m.side != 3) or (not (_P55.search(m.quantity) is not None))) or (DF(m.quantity) <= 0)):
         out.append((p, 'position.short_side_non_positive', 'quantity must be <= 0 when side is POSITION_SIDE_SHORT'))
     if not ((m.quantity_unit != 2) or m.HasField('contract_size')):
         out.append((p, 'position.contracts_require_contract_size', 'contract_size must be set when quantity_unit is QUANTITY_UNIT_CONTRACTS'))
@@ -5706,9 +5707,9 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         out.append((p, 'position.isolated_margin_requires_isolated_mode', 'isolated_margin may only be set when margin_mode is MARGIN_MODE_ISOLATED'))
     if not ((not m.HasField('spot_in_use')) or (not m.spot_in_use.amount.startswith('-'))):
         out.append((p, 'position.spot_in_use_non_negative', 'spot_in_use.amount must not be negative'))
-    if not (((not m.HasField('liquidation_penalty')) or (not (_P54.search(m.liquidation_penalty.amount) is not None))) or (DF(m.liquidation_penalty.amount) >= 0)):
+    if not (((not m.HasField('liquidation_penalty')) or (not (_P55.search(m.liquidation_penalty.amount) is not None))) or (DF(m.liquidation_penalty.amount) >= 0)):
         out.append((p, 'position.liquidation_penalty_non_negative', 'liquidation_penalty.amount must be >= 0 (an amount paid)'))
-    if not ((((not m.HasField('closable_quantity')) or (not (_P54.search(m.closable_quantity) is not None))) or (not (_P54.search(m.quantity) is not None))) or (_dle(m.closable_quantity, m.quantity) or (D(m.closable_quantity) <= (-D(m.quantity))))):
+    if not ((((not m.HasField('closable_quantity')) or (not (_P55.search(m.closable_quantity) is not None))) or (not (_P55.search(m.quantity) is not None))) or (_dle(m.closable_quantity, m.quantity) or (D(m.closable_quantity) <= (-D(m.quantity))))):
         out.append((p, 'position.closable_within_quantity', 'closable_quantity must not exceed the absolute value of quantity'))
     if not _unique([_v1.asset_id for _v1 in _L_commissions]):
         out.append((p, 'position.commissions_unique_per_asset', 'commissions must have at most one entry per asset_id'))
@@ -5716,7 +5717,7 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         out.append((p, 'position.notional_requires_asset', 'notional_asset_id must be set when notional is set'))
     if not (((not m.HasField('open_time')) or (not m.HasField('close_time'))) or (_tns(m.close_time) >= _tns(m.open_time))):
         out.append((p, 'position.close_after_open', 'close_time must not be before open_time'))
-    if not ((((not m.HasField('peak_quantity')) or (not (_P54.search(m.peak_quantity) is not None))) or (not (_P54.search(m.quantity) is not None))) or (_dge(m.peak_quantity, m.quantity) and (D(m.peak_quantity) >= (-D(m.quantity))))):
+    if not ((((not m.HasField('peak_quantity')) or (not (_P55.search(m.peak_quantity) is not None))) or (not (_P55.search(m.quantity) is not None))) or (_dge(m.peak_quantity, m.quantity) and (D(m.peak_quantity) >= (-D(m.quantity))))):
         out.append((p, 'position.peak_covers_quantity', 'peak_quantity must be >= the absolute value of quantity'))
 
 
@@ -5861,7 +5862,7 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
         out.append((q + 'created_by', 'string.max_len', 'must be at most 200 characters'))
     if m.WhichOneof('scope') is None:
         out.append((q + 'scope', 'required', 'exactly one field is required in oneof'))
-    if not ((((not m.HasField('warning_threshold')) or (not (_P54.search(m.warning_threshold) is not None))) or (not (_P54.search(m.threshold) is not None))) or _dle(m.warning_threshold, m.threshold)):
+    if not ((((not m.HasField('warning_threshold')) or (not (_P55.search(m.warning_threshold) is not None))) or (not (_P55.search(m.threshold) is not None))) or _dle(m.warning_threshold, m.threshold)):
         out.append((p, 'risk_limit.warning_not_above_threshold', 'warning_threshold must be <= threshold'))
     if not ((m.unit == 1) == m.HasField('unit_asset_id')):
         out.append((p, 'risk_limit.amount_requires_asset', 'unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT'))
@@ -5922,7 +5923,7 @@ def _m_cqc_portfolio_v1_RiskReservation(m, p, out):
 def _m_cqc_portfolio_v1_Transaction(m, p, out):
     q = p + "." if p else ""
     v = m.transaction_id
-    _s = ('' if (_P53.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
+    _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'transaction_id', 'cqc.id', _s))
     if m.HasField('venue_transaction_id'):
@@ -5989,7 +5990,7 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
             out.append((q + 'position_id', 'cqc.id', _s))
     if m.HasField('related_transaction_id'):
         v = m.related_transaction_id
-        _s = ('' if (_P53.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
+        _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'related_transaction_id', 'cqc.id', _s))
     if m.HasField('venue_reference_id'):
@@ -6033,7 +6034,7 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
-    if not (((not (_P54.search(m.amount) is not None)) or ((m.direction == 1) and (DF(m.amount) >= 0))) or ((m.direction == 2) and (DF(m.amount) <= 0))):
+    if not (((not (_P55.search(m.amount) is not None)) or ((m.direction == 1) and (DF(m.amount) >= 0))) or ((m.direction == 2) and (DF(m.amount) <= 0))):
         out.append((p, 'transaction.direction_matches_amount_sign', 'amount must be >= 0 when direction is IN and <= 0 when direction is OUT'))
     if not ((not m.HasField('settle_time')) or (m.status in [2, 9, 10])):
         out.append((p, 'transaction.settle_time_requires_booked', 'settle_time may only be set when status is COMPLETED, CREDITED or REVERSED'))
@@ -6041,7 +6042,7 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         out.append((p, 'transaction.settle_after_create', 'settle_time must not be before create_time'))
     if not (((not m.HasField('counterparty_account_id')) or (m.counterparty_account_id != m.account_id)) or (m.wallet != m.counterparty_wallet)):
         out.append((p, 'transaction.counterparty_differs', 'counterparty_account_id must differ from account_id unless the wallets differ'))
-    if not (((not m.HasField('fee')) or (not (_P54.search(m.fee.amount) is not None))) or (DF(m.fee.amount) >= 0)):
+    if not (((not m.HasField('fee')) or (not (_P55.search(m.fee.amount) is not None))) or (DF(m.fee.amount) >= 0)):
         out.append((p, 'transaction.fee_non_negative', 'fee.amount must be >= 0 (a fee paid)'))
 
 
@@ -6263,7 +6264,7 @@ def _m_cqc_services_v1_BatchItemError(m, p, out):
     if v > 16 or v < 1:
         out.append((q + 'code', 'int32.gte_lte', 'must be greater than or equal to 1 and less than or equal to 16'))
     v = m.reason
-    if v not in {0, 1, 2, 3, 4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 140, 141, 142, 143, 144, 145, 146, 147, 148, 30, 31, 160, 161, 40, 41, 42, 43, 44, 45, 46, 50, 51, 52, 180, 181, 60, 190, 191, 100, 101, 102, 103, 104, 105, 106, 107}:
+    if v not in {0, 1, 2, 3, 4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 140, 141, 142, 143, 144, 145, 146, 147, 148, 30, 31, 160, 161, 162, 40, 41, 42, 43, 44, 45, 46, 50, 51, 52, 180, 181, 60, 190, 191, 100, 101, 102, 103, 104, 105, 106, 107}:
         out.append((q + 'reason', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'reason', 'enum.not_in', 'must not be in list [0]'))
@@ -6416,7 +6417,7 @@ def _m_cqc_services_v1_CancelWithdrawalRequest(m, p, out):
         out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('transaction_id'):
         v = m.transaction_id
-        _s = ('' if (_P53.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
+        _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'transaction_id', 'cqc.id', _s))
     if m.HasField('client_transaction_id'):
@@ -6724,7 +6725,14 @@ def _m_cqc_services_v1_CreateVenueResponse(m, p, out):
 
 def _m_cqc_services_v1_ErrorReasonSpec(m, p, out):
     q = p + "." if p else ""
-    pass
+    v = m.code
+    if v not in ('CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'):
+        out.append((q + 'code', 'string.in', 'must be in list [CANCELLED, UNKNOWN, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED]'))
+    if not _unique(m.metadata_keys):
+        out.append((q + 'metadata_keys', 'repeated.unique', 'repeated value must contain unique items'))
+    for i, x in enumerate(m.metadata_keys):
+        if _P53.search(x) is None:
+            out.append((f"{q}metadata_keys[{i}]", 'string.pattern', 'does not match regex pattern `^([a-z][a-z0-9_]*|\\*_id)$`'))
 
 
 def _m_cqc_services_v1_FlattenRequest(m, p, out):

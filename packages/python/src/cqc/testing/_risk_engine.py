@@ -860,8 +860,12 @@ class RiskEngineServicer(risk_engine_pb2_grpc.RiskEngineServicer):
         with self.risk.lock:
             alert = self._alert(request.alert_id)
             if alert.status == risk_events_pb2.RISK_ALERT_STATUS_RESOLVED:
-                # errors.proto has no reason for an alert in a state that refuses the call: a plain status.
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"risk alert {alert.alert_id} is RESOLVED")
+                raise failed_precondition(
+                    "RISK_ALERT_RESOLVED",
+                    f"risk alert {alert.alert_id} is RESOLVED",
+                    alert_id=alert.alert_id,
+                    status="RISK_ALERT_STATUS_RESOLVED",
+                )
             if alert.status != risk_events_pb2.RISK_ALERT_STATUS_ACKNOWLEDGED:
                 alert.status = risk_events_pb2.RISK_ALERT_STATUS_ACKNOWLEDGED
                 alert.acknowledge_time.CopyFrom(_ts(_now()))

@@ -7,6 +7,7 @@
 package servicesv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	descriptorpb "google.golang.org/protobuf/types/descriptorpb"
@@ -42,13 +43,13 @@ type ErrorReasonSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// code is the name of the gRPC status code sent with this reason, as in google.rpc.Code ("NOT_FOUND",
 	// "INVALID_ARGUMENT", "FAILED_PRECONDITION", "ALREADY_EXISTS", "ABORTED", "RESOURCE_EXHAUSTED",
-	// "UNAVAILABLE", "PERMISSION_DENIED"). Exactly one code per reason. Required.
+	// "UNAVAILABLE", "PERMISSION_DENIED"). Exactly one code per reason. Required; never "OK".
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// metadata_keys lists every ErrorInfo.metadata key this reason may carry, in snake_case, in the order
 	// the comment gives them. A builder refuses any other key; a key listed here is sent whenever the
 	// service knows its value (several reasons name alternatives, e.g. order_id or client_order_id). The
 	// single entry "*_id" means "the id field of the resource concerned" (any snake_case key ending in
-	// "_id", e.g. "portfolio_id", "limit_id"). Empty when the reason carries no metadata.
+	// "_id", e.g. "portfolio_id", "limit_id"). Empty when the reason carries no metadata. No key twice.
 	MetadataKeys  []string `protobuf:"bytes,2,rep,name=metadata_keys,json=metadataKeys,proto3" json:"metadata_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -121,10 +122,10 @@ var File_cqc_services_v1_error_options_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_error_options_proto_rawDesc = "" +
 	"\n" +
-	"#cqc/services/v1/error_options.proto\x12\x0fcqc.services.v1\x1a google/protobuf/descriptor.proto\"J\n" +
-	"\x0fErrorReasonSpec\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\tR\x04code\x12#\n" +
-	"\rmetadata_keys\x18\x02 \x03(\tR\fmetadataKeys:h\n" +
+	"#cqc/services/v1/error_options.proto\x12\x0fcqc.services.v1\x1a\x1bbuf/validate/validate.proto\x1a google/protobuf/descriptor.proto\"\xe7\x02\n" +
+	"\x0fErrorReasonSpec\x12\x85\x02\n" +
+	"\x04code\x18\x01 \x01(\tB\xf0\x01\xbaH\xec\x01r\xe9\x01R\tCANCELLEDR\aUNKNOWNR\x10INVALID_ARGUMENTR\x11DEADLINE_EXCEEDEDR\tNOT_FOUNDR\x0eALREADY_EXISTSR\x11PERMISSION_DENIEDR\x12RESOURCE_EXHAUSTEDR\x13FAILED_PRECONDITIONR\aABORTEDR\fOUT_OF_RANGER\rUNIMPLEMENTEDR\bINTERNALR\vUNAVAILABLER\tDATA_LOSSR\x0fUNAUTHENTICATEDR\x04code\x12L\n" +
+	"\rmetadata_keys\x18\x02 \x03(\tB'\xbaH$\x92\x01!\x18\x01\"\x1dr\x1b2\x19^([a-z][a-z0-9_]*|\\*_id)$R\fmetadataKeys:h\n" +
 	"\ferror_reason\x12!.google.protobuf.EnumValueOptions\x18\xee\xf1\x04 \x01(\v2 .cqc.services.v1.ErrorReasonSpecR\verrorReasonB~\n" +
 	"\x1fcom.cryptoquant.cqc.services.v1B\x11ErrorOptionsProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3"
 

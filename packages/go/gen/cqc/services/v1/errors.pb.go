@@ -193,6 +193,9 @@ const (
 	// check (UNAVAILABLE): CheckOrder, ReserveOrder. Callers MUST treat it as a denial and never place the
 	// order unchecked; retry later. Metadata: "missing" (what could not be read, e.g. "mark_price:mkt_...").
 	ErrorReason_ERROR_REASON_RISK_DATA_UNAVAILABLE ErrorReason = 161
+	// RiskEngine AcknowledgeRiskAlert on an alert that is already RESOLVED: a resolved alert is final
+	// (FAILED_PRECONDITION). Metadata: "alert_id", "status" (the RiskAlertStatus name).
+	ErrorReason_ERROR_REASON_RISK_ALERT_RESOLVED ErrorReason = 162
 	// A zero or negative price on a market whose Market.negative_prices_allowed is false (INVALID_ARGUMENT):
 	// an order or amendment price, trigger price or limit price, returned by VenueGateway order RPCs (and by
 	// AssetRegistry Create/UpdateMarket for other price rules of the market). Validation accepts every sign;
@@ -263,6 +266,7 @@ var (
 		148: "ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE",
 		160: "ERROR_REASON_RISK_RESERVATION_NOT_HELD",
 		161: "ERROR_REASON_RISK_DATA_UNAVAILABLE",
+		162: "ERROR_REASON_RISK_ALERT_RESOLVED",
 		180: "ERROR_REASON_PRICE_SIGN_NOT_ALLOWED",
 		181: "ERROR_REASON_MARKET_NOT_TRADABLE",
 		190: "ERROR_REASON_INVALID_READ_MASK",
@@ -316,6 +320,7 @@ var (
 		"ERROR_REASON_MARGIN_REMOVAL_EXCEEDS_FREE":   148,
 		"ERROR_REASON_RISK_RESERVATION_NOT_HELD":     160,
 		"ERROR_REASON_RISK_DATA_UNAVAILABLE":         161,
+		"ERROR_REASON_RISK_ALERT_RESOLVED":           162,
 		"ERROR_REASON_PRICE_SIGN_NOT_ALLOWED":        180,
 		"ERROR_REASON_MARKET_NOT_TRADABLE":           181,
 		"ERROR_REASON_INVALID_READ_MASK":             190,
@@ -354,7 +359,7 @@ var File_cqc_services_v1_errors_proto protoreflect.FileDescriptor
 
 const file_cqc_services_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccqc/services/v1/errors.proto\x12\x0fcqc.services.v1\x1a#cqc/services/v1/error_options.proto*\xf2\x1f\n" +
+	"\x1ccqc/services/v1/errors.proto\x12\x0fcqc.services.v1\x1a#cqc/services/v1/error_options.proto*\xc6 \n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12:\n" +
 	"\x1eERROR_REASON_VALIDATION_FAILED\x10\x01\x1a\x16\xf2\x8e'\x12\n" +
@@ -457,7 +462,9 @@ const file_cqc_services_v1_errors_proto_rawDesc = "" +
 	"&ERROR_REASON_RISK_RESERVATION_NOT_HELD\x10\xa0\x01\x1a:\xf2\x8e'6\n" +
 	"\x13FAILED_PRECONDITION\x12\x0ereservation_id\x12\x05state\x12\border_id\x12C\n" +
 	"\"ERROR_REASON_RISK_DATA_UNAVAILABLE\x10\xa1\x01\x1a\x1a\xf2\x8e'\x16\n" +
-	"\vUNAVAILABLE\x12\amissing\x12Y\n" +
+	"\vUNAVAILABLE\x12\amissing\x12R\n" +
+	" ERROR_REASON_RISK_ALERT_RESOLVED\x10\xa2\x01\x1a+\xf2\x8e''\n" +
+	"\x13FAILED_PRECONDITION\x12\balert_id\x12\x06status\x12Y\n" +
 	"#ERROR_REASON_PRICE_SIGN_NOT_ALLOWED\x10\xb4\x01\x1a/\xf2\x8e'+\n" +
 	"\x10INVALID_ARGUMENT\x12\tmarket_id\x12\x05field\x12\x05price\x12X\n" +
 	" ERROR_REASON_MARKET_NOT_TRADABLE\x10\xb5\x01\x1a1\xf2\x8e'-\n" +

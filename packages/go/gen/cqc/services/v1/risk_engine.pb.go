@@ -396,8 +396,8 @@ type ReleaseReservationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// reservation_id is the reservation to release ("rsv_" + ULID). Required.
 	ReservationId string `protobuf:"bytes,1,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
-	// reason says why, for the audit trail ("venue rejected: -2010 insufficient balance"). At most 2000
-	// characters; empty when none is given.
+	// reason says why, for the service's audit log ("venue rejected: -2010 insufficient balance"; not
+	// stored on the RiskReservation). At most 2000 characters; empty when none is given.
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1350,7 +1350,8 @@ type AcknowledgeRiskAlertRequest struct {
 	AlertId string `protobuf:"bytes,1,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
 	// acknowledged_by names who acknowledges (a person's login or a service name), 1 to 200 characters.
 	AcknowledgedBy string `protobuf:"bytes,2,opt,name=acknowledged_by,json=acknowledgedBy,proto3" json:"acknowledged_by,omitempty"`
-	// note is free text recorded with the acknowledgement, at most 2000 characters.
+	// note is free text for the service's audit log of the acknowledgement (RiskAlert has no field for it:
+	// it is not returned), at most 2000 characters; empty when none is given.
 	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1460,7 +1461,8 @@ type ResolveRiskAlertRequest struct {
 	AlertId string `protobuf:"bytes,1,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
 	// resolved_by names who resolves (a person's login or a service name), 1 to 200 characters.
 	ResolvedBy string `protobuf:"bytes,2,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
-	// note is free text recorded with the resolution, at most 2000 characters.
+	// note is free text for the service's audit log of the resolution (RiskAlert has no field for it: it
+	// is not returned), at most 2000 characters; empty when none is given.
 	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

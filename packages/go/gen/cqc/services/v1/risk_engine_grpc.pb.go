@@ -88,9 +88,8 @@ const (
 // Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
 // (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
 // NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
-// a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
-// an alert in a state that does not allow it or for a reservation that is no longer held
-// (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
+// a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging a resolved
+// alert (RISK_ALERT_RESOLVED) or for a reservation that is no longer held (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
 type RiskEngineClient interface {
 	// CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
 	// and returns the decision without placing or reserving anything (what-if). Unary, read-only: the same
@@ -157,10 +156,11 @@ type RiskEngineClient interface {
 	// change after the token, including alerts resolved meanwhile).
 	StreamRiskAlerts(ctx context.Context, in *StreamRiskAlertsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamRiskAlertsResponse], error)
 	// AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
-	// acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND; FAILED_PRECONDITION when
-	// the alert is RESOLVED.
+	// acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE
+	// {alert_id}); FAILED_PRECONDITION (RISK_ALERT_RESOLVED {alert_id, status}) when the alert is RESOLVED.
 	AcknowledgeRiskAlert(ctx context.Context, in *AcknowledgeRiskAlertRequest, opts ...grpc.CallOption) (*AcknowledgeRiskAlertResponse, error)
-	// ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND.
+	// ResolveRiskAlert marks an alert RESOLVED (from OPEN or ACKNOWLEDGED). Unary, idempotent: resolving a
+	// resolved alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE {alert_id}).
 	ResolveRiskAlert(ctx context.Context, in *ResolveRiskAlertRequest, opts ...grpc.CallOption) (*ResolveRiskAlertResponse, error)
 	// GetTradingState returns the trading state of an account or portfolio. Unary, read-only. Errors:
 	// INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
@@ -452,9 +452,8 @@ func (c *riskEngineClient) GetRiskAlert(ctx context.Context, in *GetRiskAlertReq
 // Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
 // (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
 // NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
-// a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
-// an alert in a state that does not allow it or for a reservation that is no longer held
-// (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
+// a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging a resolved
+// alert (RISK_ALERT_RESOLVED) or for a reservation that is no longer held (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
 type RiskEngineServer interface {
 	// CheckOrder evaluates one prospective order against every enabled limit in scope and the trading state,
 	// and returns the decision without placing or reserving anything (what-if). Unary, read-only: the same
@@ -521,10 +520,11 @@ type RiskEngineServer interface {
 	// change after the token, including alerts resolved meanwhile).
 	StreamRiskAlerts(*StreamRiskAlertsRequest, grpc.ServerStreamingServer[StreamRiskAlertsResponse]) error
 	// AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
-	// acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND; FAILED_PRECONDITION when
-	// the alert is RESOLVED.
+	// acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE
+	// {alert_id}); FAILED_PRECONDITION (RISK_ALERT_RESOLVED {alert_id, status}) when the alert is RESOLVED.
 	AcknowledgeRiskAlert(context.Context, *AcknowledgeRiskAlertRequest) (*AcknowledgeRiskAlertResponse, error)
-	// ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND.
+	// ResolveRiskAlert marks an alert RESOLVED (from OPEN or ACKNOWLEDGED). Unary, idempotent: resolving a
+	// resolved alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE {alert_id}).
 	ResolveRiskAlert(context.Context, *ResolveRiskAlertRequest) (*ResolveRiskAlertResponse, error)
 	// GetTradingState returns the trading state of an account or portfolio. Unary, read-only. Errors:
 	// INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from cqc._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#cqc/services/v1/error_options.proto\x12\x0f\x63qc.services.v1\x1a google/protobuf/descriptor.proto\"6\n\x0f\x45rrorReasonSpec\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x15\n\rmetadata_keys\x18\x02 \x03(\t:[\n\x0c\x65rror_reason\x12!.google.protobuf.EnumValueOptions\x18\xee\xf1\x04 \x01(\x0b\x32 .cqc.services.v1.ErrorReasonSpecB~\n\x1f\x63om.cryptoquant.cqc.services.v1B\x11\x45rrorOptionsProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#cqc/services/v1/error_options.proto\x12\x0f\x63qc.services.v1\x1a\x1b\x62uf/validate/validate.proto\x1a google/protobuf/descriptor.proto\"\xd3\x02\n\x0f\x45rrorReasonSpec\x12\xff\x01\n\x04\x63ode\x18\x01 \x01(\tB\xf0\x01\xbaH\xec\x01r\xe9\x01R\tCANCELLEDR\x07UNKNOWNR\x10INVALID_ARGUMENTR\x11\x44\x45\x41\x44LINE_EXCEEDEDR\tNOT_FOUNDR\x0e\x41LREADY_EXISTSR\x11PERMISSION_DENIEDR\x12RESOURCE_EXHAUSTEDR\x13\x46\x41ILED_PRECONDITIONR\x07\x41\x42ORTEDR\x0cOUT_OF_RANGER\rUNIMPLEMENTEDR\x08INTERNALR\x0bUNAVAILABLER\tDATA_LOSSR\x0fUNAUTHENTICATED\x12>\n\rmetadata_keys\x18\x02 \x03(\tB\'\xbaH$\x92\x01!\x18\x01\"\x1dr\x1b\x32\x19^([a-z][a-z0-9_]*|\\*_id)$:[\n\x0c\x65rror_reason\x12!.google.protobuf.EnumValueOptions\x18\xee\xf1\x04 \x01(\x0b\x32 .cqc.services.v1.ErrorReasonSpecB~\n\x1f\x63om.cryptoquant.cqc.services.v1B\x11\x45rrorOptionsProtoP\x01ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +34,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cqc.services.v1.error_optio
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\037com.cryptoquant.cqc.services.v1B\021ErrorOptionsProtoP\001ZFgithub.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1;servicesv1'
-  _globals['_ERRORREASONSPEC']._serialized_start=90
-  _globals['_ERRORREASONSPEC']._serialized_end=144
+  _globals['_ERRORREASONSPEC'].fields_by_name['code']._loaded_options = None
+  _globals['_ERRORREASONSPEC'].fields_by_name['code']._serialized_options = b'\272H\354\001r\351\001R\tCANCELLEDR\007UNKNOWNR\020INVALID_ARGUMENTR\021DEADLINE_EXCEEDEDR\tNOT_FOUNDR\016ALREADY_EXISTSR\021PERMISSION_DENIEDR\022RESOURCE_EXHAUSTEDR\023FAILED_PRECONDITIONR\007ABORTEDR\014OUT_OF_RANGER\rUNIMPLEMENTEDR\010INTERNALR\013UNAVAILABLER\tDATA_LOSSR\017UNAUTHENTICATED'
+  _globals['_ERRORREASONSPEC'].fields_by_name['metadata_keys']._loaded_options = None
+  _globals['_ERRORREASONSPEC'].fields_by_name['metadata_keys']._serialized_options = b'\272H$\222\001!\030\001\"\035r\0332\031^([a-z][a-z0-9_]*|\\*_id)$'
+  _globals['_ERRORREASONSPEC']._serialized_start=120
+  _globals['_ERRORREASONSPEC']._serialized_end=459
 # @@protoc_insertion_point(module_scope)

@@ -45,7 +45,7 @@ class ErrorReasonSpec(_message.Message):
     code: _builtins.str
     """code is the name of the gRPC status code sent with this reason, as in google.rpc.Code ("NOT_FOUND",
     "INVALID_ARGUMENT", "FAILED_PRECONDITION", "ALREADY_EXISTS", "ABORTED", "RESOURCE_EXHAUSTED",
-    "UNAVAILABLE", "PERMISSION_DENIED"). Exactly one code per reason. Required.
+    "UNAVAILABLE", "PERMISSION_DENIED"). Exactly one code per reason. Required; never "OK".
     """
     @_builtins.property
     def metadata_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -53,7 +53,7 @@ class ErrorReasonSpec(_message.Message):
         the comment gives them. A builder refuses any other key; a key listed here is sent whenever the
         service knows its value (several reasons name alternatives, e.g. order_id or client_order_id). The
         single entry "*_id" means "the id field of the resource concerned" (any snake_case key ending in
-        "_id", e.g. "portfolio_id", "limit_id"). Empty when the reason carries no metadata.
+        "_id", e.g. "portfolio_id", "limit_id"). Empty when the reason carries no metadata. No key twice.
         """
 
     def __init__(

@@ -208,6 +208,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     check (UNAVAILABLE): CheckOrder, ReserveOrder. Callers MUST treat it as a denial and never place the
     order unchecked; retry later. Metadata: "missing" (what could not be read, e.g. "mark_price:mkt_...").
     """
+    ERROR_REASON_RISK_ALERT_RESOLVED: _ErrorReason.ValueType  # 162
+    """RiskEngine AcknowledgeRiskAlert on an alert that is already RESOLVED: a resolved alert is final
+    (FAILED_PRECONDITION). Metadata: "alert_id", "status" (the RiskAlertStatus name).
+    """
     ERROR_REASON_PRICE_SIGN_NOT_ALLOWED: _ErrorReason.ValueType  # 180
     """A zero or negative price on a market whose Market.negative_prices_allowed is false (INVALID_ARGUMENT):
     an order or amendment price, trigger price or limit price, returned by VenueGateway order RPCs (and by
@@ -436,6 +440,10 @@ ERROR_REASON_RISK_DATA_UNAVAILABLE: ErrorReason.ValueType  # 161
 """The RiskEngine could not read the positions, orders, prices or limits a check needs, so it ran no
 check (UNAVAILABLE): CheckOrder, ReserveOrder. Callers MUST treat it as a denial and never place the
 order unchecked; retry later. Metadata: "missing" (what could not be read, e.g. "mark_price:mkt_...").
+"""
+ERROR_REASON_RISK_ALERT_RESOLVED: ErrorReason.ValueType  # 162
+"""RiskEngine AcknowledgeRiskAlert on an alert that is already RESOLVED: a resolved alert is final
+(FAILED_PRECONDITION). Metadata: "alert_id", "status" (the RiskAlertStatus name).
 """
 ERROR_REASON_PRICE_SIGN_NOT_ALLOWED: ErrorReason.ValueType  # 180
 """A zero or negative price on a market whose Market.negative_prices_allowed is false (INVALID_ARGUMENT):

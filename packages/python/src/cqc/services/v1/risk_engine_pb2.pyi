@@ -227,8 +227,8 @@ class ReleaseReservationRequest(_message.Message):
     reservation_id: _builtins.str
     """reservation_id is the reservation to release ("rsv_" + ULID). Required."""
     reason: _builtins.str
-    """reason says why, for the audit trail ("venue rejected: -2010 insufficient balance"). At most 2000
-    characters; empty when none is given.
+    """reason says why, for the service's audit log ("venue rejected: -2010 insufficient balance"; not
+    stored on the RiskReservation). At most 2000 characters; empty when none is given.
     """
     def __init__(
         self,
@@ -735,7 +735,9 @@ class AcknowledgeRiskAlertRequest(_message.Message):
     acknowledged_by: _builtins.str
     """acknowledged_by names who acknowledges (a person's login or a service name), 1 to 200 characters."""
     note: _builtins.str
-    """note is free text recorded with the acknowledgement, at most 2000 characters."""
+    """note is free text for the service's audit log of the acknowledgement (RiskAlert has no field for it:
+    it is not returned), at most 2000 characters; empty when none is given.
+    """
     def __init__(
         self,
         *,
@@ -789,7 +791,9 @@ class ResolveRiskAlertRequest(_message.Message):
     resolved_by: _builtins.str
     """resolved_by names who resolves (a person's login or a service name), 1 to 200 characters."""
     note: _builtins.str
-    """note is free text recorded with the resolution, at most 2000 characters."""
+    """note is free text for the service's audit log of the resolution (RiskAlert has no field for it: it
+    is not returned), at most 2000 characters; empty when none is given.
+    """
     def __init__(
         self,
         *,

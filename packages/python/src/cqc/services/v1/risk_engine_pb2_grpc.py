@@ -70,9 +70,8 @@ class RiskEngineStub:
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
     NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
-    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
-    an alert in a state that does not allow it or for a reservation that is no longer held
-    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging a resolved
+    alert (RISK_ALERT_RESOLVED) or for a reservation that is no longer held (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     def __init__(self, channel):
@@ -218,9 +217,8 @@ class RiskEngineServicer:
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
     NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
-    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
-    an alert in a state that does not allow it or for a reservation that is no longer held
-    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging a resolved
+    alert (RISK_ALERT_RESOLVED) or for a reservation that is no longer held (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     def CheckOrder(self, request, context):
@@ -334,15 +332,16 @@ class RiskEngineServicer:
 
     def AcknowledgeRiskAlert(self, request, context):
         """AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
-        acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND; FAILED_PRECONDITION when
-        the alert is RESOLVED.
+        acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE
+        {alert_id}); FAILED_PRECONDITION (RISK_ALERT_RESOLVED {alert_id, status}) when the alert is RESOLVED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResolveRiskAlert(self, request, context):
-        """ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND.
+        """ResolveRiskAlert marks an alert RESOLVED (from OPEN or ACKNOWLEDGED). Unary, idempotent: resolving a
+        resolved alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE {alert_id}).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -562,9 +561,8 @@ class RiskEngine:
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
     NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
-    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
-    an alert in a state that does not allow it or for a reservation that is no longer held
-    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging a resolved
+    alert (RISK_ALERT_RESOLVED) or for a reservation that is no longer held (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     @staticmethod

@@ -71,9 +71,8 @@ class RiskEngineStub:
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
     NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
-    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
-    an alert in a state that does not allow it or for a reservation that is no longer held
-    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging a resolved
+    alert (RISK_ALERT_RESOLVED) or for a reservation that is no longer held (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     @_typing.overload
@@ -155,11 +154,13 @@ class RiskEngineStub:
     """
     AcknowledgeRiskAlert: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.AcknowledgeRiskAlertRequest, _risk_engine_pb2.AcknowledgeRiskAlertResponse]
     """AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
-    acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND; FAILED_PRECONDITION when
-    the alert is RESOLVED.
+    acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE
+    {alert_id}); FAILED_PRECONDITION (RISK_ALERT_RESOLVED {alert_id, status}) when the alert is RESOLVED.
     """
     ResolveRiskAlert: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.ResolveRiskAlertRequest, _risk_engine_pb2.ResolveRiskAlertResponse]
-    """ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND."""
+    """ResolveRiskAlert marks an alert RESOLVED (from OPEN or ACKNOWLEDGED). Unary, idempotent: resolving a
+    resolved alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE {alert_id}).
+    """
     GetTradingState: _grpc.UnaryUnaryMultiCallable[_risk_engine_pb2.GetTradingStateRequest, _risk_engine_pb2.GetTradingStateResponse]
     """GetTradingState returns the trading state of an account or portfolio. Unary, read-only. Errors:
     INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
@@ -247,9 +248,8 @@ class RiskEngineAsyncStub(RiskEngineStub):
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
     NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
-    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
-    an alert in a state that does not allow it or for a reservation that is no longer held
-    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging a resolved
+    alert (RISK_ALERT_RESOLVED) or for a reservation that is no longer held (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -328,11 +328,13 @@ class RiskEngineAsyncStub(RiskEngineStub):
     """
     AcknowledgeRiskAlert: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.AcknowledgeRiskAlertRequest, _risk_engine_pb2.AcknowledgeRiskAlertResponse]  # type: ignore[assignment]
     """AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
-    acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND; FAILED_PRECONDITION when
-    the alert is RESOLVED.
+    acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE
+    {alert_id}); FAILED_PRECONDITION (RISK_ALERT_RESOLVED {alert_id, status}) when the alert is RESOLVED.
     """
     ResolveRiskAlert: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.ResolveRiskAlertRequest, _risk_engine_pb2.ResolveRiskAlertResponse]  # type: ignore[assignment]
-    """ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND."""
+    """ResolveRiskAlert marks an alert RESOLVED (from OPEN or ACKNOWLEDGED). Unary, idempotent: resolving a
+    resolved alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE {alert_id}).
+    """
     GetTradingState: _aio.UnaryUnaryMultiCallable[_risk_engine_pb2.GetTradingStateRequest, _risk_engine_pb2.GetTradingStateResponse]  # type: ignore[assignment]
     """GetTradingState returns the trading state of an account or portfolio. Unary, read-only. Errors:
     INVALID_ARGUMENT (VALIDATION_FAILED); NOT_FOUND (NOT_FOUND_RESOURCE, NOT_FOUND_ACCOUNT).
@@ -419,9 +421,8 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
     Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
     (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
     NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
-    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
-    an alert in a state that does not allow it or for a reservation that is no longer held
-    (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
+    a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging a resolved
+    alert (RISK_ALERT_RESOLVED) or for a reservation that is no longer held (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
     """
 
     @_abc_1.abstractmethod
@@ -558,8 +559,8 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_risk_engine_pb2.AcknowledgeRiskAlertResponse, _abc.Awaitable[_risk_engine_pb2.AcknowledgeRiskAlertResponse]]:
         """AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
-        acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND; FAILED_PRECONDITION when
-        the alert is RESOLVED.
+        acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE
+        {alert_id}); FAILED_PRECONDITION (RISK_ALERT_RESOLVED {alert_id, status}) when the alert is RESOLVED.
         """
 
     @_abc_1.abstractmethod
@@ -568,7 +569,9 @@ class RiskEngineServicer(metaclass=_abc_1.ABCMeta):
         request: _risk_engine_pb2.ResolveRiskAlertRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_risk_engine_pb2.ResolveRiskAlertResponse, _abc.Awaitable[_risk_engine_pb2.ResolveRiskAlertResponse]]:
-        """ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND."""
+        """ResolveRiskAlert marks an alert RESOLVED (from OPEN or ACKNOWLEDGED). Unary, idempotent: resolving a
+        resolved alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE {alert_id}).
+        """
 
     @_abc_1.abstractmethod
     def GetTradingState(

@@ -4,6 +4,7 @@
 
 import type { GenExtension, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { extDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { EnumValueOptions } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cqc/services/v1/error_options.proto.
  */
 export const file_cqc_services_v1_error_options: GenFile = /*@__PURE__*/
-  fileDesc("CiNjcWMvc2VydmljZXMvdjEvZXJyb3Jfb3B0aW9ucy5wcm90bxIPY3FjLnNlcnZpY2VzLnYxIjYKD0Vycm9yUmVhc29uU3BlYxIMCgRjb2RlGAEgASgJEhUKDW1ldGFkYXRhX2tleXMYAiADKAk6aAoMZXJyb3JfcmVhc29uEiEuZ29vZ2xlLnByb3RvYnVmLkVudW1WYWx1ZU9wdGlvbnMY7vEEIAEoCzIgLmNxYy5zZXJ2aWNlcy52MS5FcnJvclJlYXNvblNwZWNSC2Vycm9yUmVhc29uQn4KH2NvbS5jcnlwdG9xdWFudC5jcWMuc2VydmljZXMudjFCEUVycm9yT3B0aW9uc1Byb3RvUAFaRmdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3NlcnZpY2VzL3YxO3NlcnZpY2VzdjFiBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("CiNjcWMvc2VydmljZXMvdjEvZXJyb3Jfb3B0aW9ucy5wcm90bxIPY3FjLnNlcnZpY2VzLnYxItMCCg9FcnJvclJlYXNvblNwZWMS/wEKBGNvZGUYASABKAlC8AG6SOwBcukBUglDQU5DRUxMRURSB1VOS05PV05SEElOVkFMSURfQVJHVU1FTlRSEURFQURMSU5FX0VYQ0VFREVEUglOT1RfRk9VTkRSDkFMUkVBRFlfRVhJU1RTUhFQRVJNSVNTSU9OX0RFTklFRFISUkVTT1VSQ0VfRVhIQVVTVEVEUhNGQUlMRURfUFJFQ09ORElUSU9OUgdBQk9SVEVEUgxPVVRfT0ZfUkFOR0VSDVVOSU1QTEVNRU5URURSCElOVEVSTkFMUgtVTkFWQUlMQUJMRVIJREFUQV9MT1NTUg9VTkFVVEhFTlRJQ0FURUQSPgoNbWV0YWRhdGFfa2V5cxgCIAMoCUInukgkkgEhGAEiHXIbMhleKFthLXpdW2EtejAtOV9dKnxcKl9pZCkkOmgKDGVycm9yX3JlYXNvbhIhLmdvb2dsZS5wcm90b2J1Zi5FbnVtVmFsdWVPcHRpb25zGO7xBCABKAsyIC5jcWMuc2VydmljZXMudjEuRXJyb3JSZWFzb25TcGVjUgtlcnJvclJlYXNvbkJ+Ch9jb20uY3J5cHRvcXVhbnQuY3FjLnNlcnZpY2VzLnYxQhFFcnJvck9wdGlvbnNQcm90b1ABWkZnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy9zZXJ2aWNlcy92MTtzZXJ2aWNlc3YxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_descriptor]);
 
 /**
  * ErrorReasonSpec states, on every value of ErrorReason, the gRPC status code a service sends with that
@@ -36,7 +37,7 @@ export type ErrorReasonSpec = Message<"cqc.services.v1.ErrorReasonSpec"> & {
   /**
    * code is the name of the gRPC status code sent with this reason, as in google.rpc.Code ("NOT_FOUND",
    * "INVALID_ARGUMENT", "FAILED_PRECONDITION", "ALREADY_EXISTS", "ABORTED", "RESOURCE_EXHAUSTED",
-   * "UNAVAILABLE", "PERMISSION_DENIED"). Exactly one code per reason. Required.
+   * "UNAVAILABLE", "PERMISSION_DENIED"). Exactly one code per reason. Required; never "OK".
    *
    * @generated from field: string code = 1;
    */
@@ -47,7 +48,7 @@ export type ErrorReasonSpec = Message<"cqc.services.v1.ErrorReasonSpec"> & {
    * the comment gives them. A builder refuses any other key; a key listed here is sent whenever the
    * service knows its value (several reasons name alternatives, e.g. order_id or client_order_id). The
    * single entry "*_id" means "the id field of the resource concerned" (any snake_case key ending in
-   * "_id", e.g. "portfolio_id", "limit_id"). Empty when the reason carries no metadata.
+   * "_id", e.g. "portfolio_id", "limit_id"). Empty when the reason carries no metadata. No key twice.
    *
    * @generated from field: repeated string metadata_keys = 2;
    */

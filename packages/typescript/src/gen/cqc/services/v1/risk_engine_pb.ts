@@ -194,8 +194,8 @@ export type ReleaseReservationRequest = Message<"cqc.services.v1.ReleaseReservat
   reservationId: string;
 
   /**
-   * reason says why, for the audit trail ("venue rejected: -2010 insufficient balance"). At most 2000
-   * characters; empty when none is given.
+   * reason says why, for the service's audit log ("venue rejected: -2010 insufficient balance"; not
+   * stored on the RiskReservation). At most 2000 characters; empty when none is given.
    *
    * @generated from field: string reason = 2;
    */
@@ -739,7 +739,8 @@ export type AcknowledgeRiskAlertRequest = Message<"cqc.services.v1.AcknowledgeRi
   acknowledgedBy: string;
 
   /**
-   * note is free text recorded with the acknowledgement, at most 2000 characters.
+   * note is free text for the service's audit log of the acknowledgement (RiskAlert has no field for it:
+   * it is not returned), at most 2000 characters; empty when none is given.
    *
    * @generated from field: string note = 3;
    */
@@ -795,7 +796,8 @@ export type ResolveRiskAlertRequest = Message<"cqc.services.v1.ResolveRiskAlertR
   resolvedBy: string;
 
   /**
-   * note is free text recorded with the resolution, at most 2000 characters.
+   * note is free text for the service's audit log of the resolution (RiskAlert has no field for it: it
+   * is not returned), at most 2000 characters; empty when none is given.
    *
    * @generated from field: string note = 3;
    */
@@ -1333,9 +1335,8 @@ export const FlattenModeSchema: GenEnum<FlattenMode> = /*@__PURE__*/
  * Errors carry a google.rpc.ErrorInfo whose reason is a cqc.services.v1.ErrorReason name: INVALID_ARGUMENT
  * (VALIDATION_FAILED, INVALID_PAGE_TOKEN, INVALID_UPDATE_MASK), NOT_FOUND (NOT_FOUND_RESOURCE,
  * NOT_FOUND_ACCOUNT, NOT_FOUND_MARKET), ALREADY_EXISTS on Create with a taken id and REQUEST_ID_REUSED when
- * a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging or resolving
- * an alert in a state that does not allow it or for a reservation that is no longer held
- * (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
+ * a request_id is repeated with a different request, FAILED_PRECONDITION when acknowledging a resolved
+ * alert (RISK_ALERT_RESOLVED) or for a reservation that is no longer held (RISK_RESERVATION_NOT_HELD), UNAVAILABLE (RISK_DATA_UNAVAILABLE), PERMISSION_DENIED (PERMISSION_DENIED).
  *
  * @generated from service cqc.services.v1.RiskEngine
  */
@@ -1478,8 +1479,8 @@ export const RiskEngine: GenService<{
   },
   /**
    * AcknowledgeRiskAlert marks an OPEN alert ACKNOWLEDGED by a person or system. Unary, idempotent:
-   * acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND; FAILED_PRECONDITION when
-   * the alert is RESOLVED.
+   * acknowledging an acknowledged alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE
+   * {alert_id}); FAILED_PRECONDITION (RISK_ALERT_RESOLVED {alert_id, status}) when the alert is RESOLVED.
    *
    * @generated from rpc cqc.services.v1.RiskEngine.AcknowledgeRiskAlert
    */
@@ -1489,7 +1490,8 @@ export const RiskEngine: GenService<{
     output: typeof AcknowledgeRiskAlertResponseSchema;
   },
   /**
-   * ResolveRiskAlert marks an alert RESOLVED. Unary, idempotent. Errors: NOT_FOUND.
+   * ResolveRiskAlert marks an alert RESOLVED (from OPEN or ACKNOWLEDGED). Unary, idempotent: resolving a
+   * resolved alert returns it unchanged. Errors: NOT_FOUND (NOT_FOUND_RESOURCE {alert_id}).
    *
    * @generated from rpc cqc.services.v1.RiskEngine.ResolveRiskAlert
    */
