@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crypto-quant/cqc/packages/go/cqckit"
 	marketsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
 	portfoliov1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/portfolio/v1"
 	servicesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1"
@@ -177,14 +178,24 @@ func acctMask(m proto.Message, mask *fieldmaskpb.FieldMask) error {
 
 // acctPage returns the page of items (in listing order, unique keys) after the token's key, bounded by size
 // and by maxPageBytes.
-func acctPage[T proto.Message](items []T, key func(T) string, size int32, token string) ([]T, string, error) {
+// pagedRequest is a List request: its page_size and page_token, and the filters its token is bound to.
+type pagedRequest interface {
+	proto.Message
+	GetPageSize() int32
+	GetPageToken() string
+}
+
+// acctPage returns one page of items (ordered, keyed by key) for req, with the token of the next page. Tokens
+// are cqckit page tokens bound to the RPC and the request's filters: garbage, tampered tokens and tokens of
+// another RPC or other filters are INVALID_ARGUMENT INVALID_PAGE_TOKEN (as in the Python server).
+func acctPage[T proto.Message](req pagedRequest, items []T, key func(T) string) ([]T, string, error) {
+	rpc, filters := string(req.ProtoReflect().Descriptor().FullName()), cqckit.FilterDigest(req)
+	size := req.GetPageSize()
 	start := 0
-	if token != "" {
-		raw, err := base64.URLEncoding.DecodeString(token)
-		last, ok := strings.CutPrefix(string(raw), "page|")
-		if err != nil || !ok {
-			return nil, "", newError(codes.InvalidArgument, "INVALID_PAGE_TOKEN", nil, // errors.proto: no metadata
-				"page_token %q was not returned by this server", token)
+	if req.GetPageToken() != "" {
+		last, err := pageTokens.Decode(rpc, filters, req.GetPageToken())
+		if err != nil {
+			return nil, "", err
 		}
 		start = len(items)
 		for i, item := range items {
@@ -208,7 +219,7 @@ func acctPage[T proto.Message](items []T, key func(T) string, size int32, token 
 	}
 	next := ""
 	if start+len(chosen) < len(items) && len(chosen) > 0 {
-		next = base64.URLEncoding.EncodeToString([]byte("page|" + key(chosen[len(chosen)-1])))
+		next = pageTokens.Encode(rpc, filters, key(chosen[len(chosen)-1]))
 	}
 	return chosen, next, nil
 }
@@ -293,8 +304,7 @@ func (g *venueGateway) ListOrderStatusReports(_ context.Context, req *servicesv1
 			return nil, err
 		}
 	}
-	chosen, next, err := acctPage(reports, func(r *venuesv1.OrderStatusReport) string { return r.GetVenueOrderId() + r.GetOrderId() },
-		req.GetPageSize(), req.GetPageToken())
+	chosen, next, err := acctPage(req, reports, func(r *venuesv1.OrderStatusReport) string { return r.GetVenueOrderId() + r.GetOrderId() })
 	return &servicesv1.ListOrderStatusReportsResponse{OrderStatusReports: chosen, NextPageToken: next}, err
 }
 
@@ -348,7 +358,7 @@ func (g *venueGateway) ListFillReports(_ context.Context, req *servicesv1.ListFi
 			return nil, err
 		}
 	}
-	chosen, next, err := acctPage(reports, key, req.GetPageSize(), req.GetPageToken())
+	chosen, next, err := acctPage(req, reports, key)
 	return &servicesv1.ListFillReportsResponse{FillReports: chosen, NextPageToken: next}, err
 }
 
@@ -485,10 +495,9 @@ func (g *venueGateway) ListPositionStatusReports(_ context.Context, req *service
 			return nil, err
 		}
 	}
-	chosen, next, err := acctPage(reports, func(r *venuesv1.PositionStatusReport) string {
+	chosen, next, err := acctPage(req, reports, func(r *venuesv1.PositionStatusReport) string {
 		return r.GetMarketId() + "/" + r.GetPositionSide().String()
-	},
-		req.GetPageSize(), req.GetPageToken())
+	})
 	return &servicesv1.ListPositionStatusReportsResponse{PositionStatusReports: chosen, NextPageToken: next}, err
 }
 
@@ -855,7 +864,7 @@ func (g *venueGateway) ListBalances(_ context.Context, req *servicesv1.ListBalan
 	if err != nil {
 		return nil, err
 	}
-	chosen, next, err := acctPage(balances, func(b *venuesv1.Balance) string { return b.GetAssetId() + "/" + b.GetWallet() }, req.GetPageSize(), req.GetPageToken())
+	chosen, next, err := acctPage(req, balances, func(b *venuesv1.Balance) string { return b.GetAssetId() + "/" + b.GetWallet() })
 	return &servicesv1.ListBalancesResponse{Balances: chosen, NextPageToken: next}, err
 }
 
@@ -1176,7 +1185,7 @@ func (g *venueGateway) ListTradingFeeRates(_ context.Context, req *servicesv1.Li
 	if err != nil {
 		return nil, err
 	}
-	chosen, next, err := acctPage(rates, func(r *servicesv1.MarketFeeRates) string { return r.GetMarketId() }, req.GetPageSize(), req.GetPageToken())
+	chosen, next, err := acctPage(req, rates, func(r *servicesv1.MarketFeeRates) string { return r.GetMarketId() })
 	return &servicesv1.ListTradingFeeRatesResponse{MarketFeeRates: chosen, NextPageToken: next}, err
 }
 
@@ -1246,8 +1255,7 @@ type ledgerFilter struct {
 	since, until *timestamppb.Timestamp
 	statuses     []portfoliov1.TransactionStatus
 	mask         *fieldmaskpb.FieldMask
-	size         int32
-	token        string
+	req          pagedRequest // page size, page token and the filters the token is bound to
 }
 
 func (g *venueGateway) ledgerPage(f ledgerFilter) ([]*portfoliov1.Transaction, string, error) {
@@ -1278,18 +1286,18 @@ func (g *venueGateway) ledgerPage(f ledgerFilter) ([]*portfoliov1.Transaction, s
 		}
 		t.TransactionId = id
 	}
-	return acctPage(out, func(t *portfoliov1.Transaction) string { return t.GetTransactionId() }, f.size, f.token)
+	return acctPage(f.req, out, func(t *portfoliov1.Transaction) string { return t.GetTransactionId() })
 }
 
 func (g *venueGateway) ListWithdrawals(_ context.Context, req *servicesv1.ListWithdrawalsRequest) (*servicesv1.ListWithdrawalsResponse, error) {
 	items, next, err := g.ledgerPage(ledgerFilter{venuesv1.BalanceChangeReason_BALANCE_CHANGE_REASON_WITHDRAWAL, req.GetAccountId(), req.AssetId,
-		req.GetSinceTime(), req.GetUntilTime(), req.GetStatuses(), req.GetReadMask(), req.GetPageSize(), req.GetPageToken()})
+		req.GetSinceTime(), req.GetUntilTime(), req.GetStatuses(), req.GetReadMask(), req})
 	return &servicesv1.ListWithdrawalsResponse{Withdrawals: items, NextPageToken: next}, err
 }
 
 func (g *venueGateway) ListDeposits(_ context.Context, req *servicesv1.ListDepositsRequest) (*servicesv1.ListDepositsResponse, error) {
 	items, next, err := g.ledgerPage(ledgerFilter{venuesv1.BalanceChangeReason_BALANCE_CHANGE_REASON_DEPOSIT, req.GetAccountId(), req.AssetId,
-		req.GetSinceTime(), req.GetUntilTime(), req.GetStatuses(), req.GetReadMask(), req.GetPageSize(), req.GetPageToken()})
+		req.GetSinceTime(), req.GetUntilTime(), req.GetStatuses(), req.GetReadMask(), req})
 	return &servicesv1.ListDepositsResponse{Deposits: items, NextPageToken: next}, err
 }
 

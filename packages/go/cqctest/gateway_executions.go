@@ -270,8 +270,7 @@ func (g *venueGateway) ListExecutionReports(_ context.Context, req *servicesv1.L
 	for _, p := range kept {
 		reports = append(reports, p.r)
 	}
-	chosen, next, err := acctPage(reports, func(r *venuesv1.ExecutionReport) string { return r.GetExecutionId() },
-		req.GetPageSize(), req.GetPageToken())
+	chosen, next, err := acctPage(req, reports, func(r *venuesv1.ExecutionReport) string { return r.GetExecutionId() })
 	if err != nil {
 		return nil, err
 	}
