@@ -316,8 +316,8 @@ def test_python(session: nox.Session) -> None:
     with session.chdir(PY_PKG):
         session.run("ruff", "check", "src/cqc", "tests", "--exclude", "src/cqc/*/v1", "--exclude", "src/cqc/_gen")
         session.run("mypy", "--strict", "src/cqc", "tests")
-        # The conformance corpus runs in the `conformance` session (all three languages, cross-checked).
-        session.run("pytest", "-q", "--ignore", "tests/test_conformance.py", *session.posargs)
+        # The conformance corpus runs in the `conformance` session (tools/conformance.py, all three languages).
+        session.run("pytest", "-q", *session.posargs)
 
 
 @nox.session(name="test-go", python=False)
@@ -325,9 +325,8 @@ def test_go(session: nox.Session) -> None:
     """go vet and go test for packages/go, then for the Go examples (examples/go, their own module)."""
     with session.chdir(GO_PKG):
         session.run("go", "vet", "./...", external=True, env=_go_env())
-        # The conformance corpus runs in the `conformance` session (all three languages, cross-checked).
-        skip = ["-skip", "^TestConformance$|^TestGolden"]
-        session.run("go", "test", "-count=1", *skip, "./...", *session.posargs, external=True, env=_go_env())
+        # The conformance corpus runs in the `conformance` session (tools/conformance.py, all three languages).
+        session.run("go", "test", "-count=1", "./...", *session.posargs, external=True, env=_go_env())
     # examples/go/portfolio-server's test runs the Portfolio suite (cqc.conformance, from the shared Python
     # environment on PATH) against the example; required here, so that it never skips silently.
     _python_env(session)
@@ -344,9 +343,8 @@ def test_typescript(session: nox.Session) -> None:
         _npm_ci(session)
         session.run("npm", "run", "--silent", "typecheck", external=True)
         session.run("npm", "run", "--silent", "build", external=True)
-        # The conformance corpus runs in the `conformance` session (all three languages, cross-checked).
+        # The conformance corpus runs in the `conformance` session (tools/conformance.py, all three languages).
         unit_tests = sorted(str(p.relative_to(TS_PKG)) for p in (TS_PKG / "test").glob("*.test.ts"))
-        unit_tests.remove("test/conformance.test.ts")
         # test/kit-guide.test.ts runs the Portfolio suite (cqc.conformance, from the shared Python environment on
         # PATH) against the README's TypeScript example server; required here, so that it never skips silently.
         _python_env(session)
@@ -505,14 +503,16 @@ def publish(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def conformance(session: nox.Session) -> None:
-    """Cross-language conformance: every case of testdata/ in Python, Go and TypeScript, then each language
-    decodes the other two's encodings; prints a table and fails on any disagreement, or when a message of the
-    contract lacks a valid or a rejecting case (testdata/conformance/README.md, Coverage).
+    """Cross-language conformance (tools/conformance.py with the fuzzer's executors): every case of testdata/ in
+    Python, Go and TypeScript, then each language decodes the other two's encodings; prints a table and fails
+    on any disagreement, or when a message of the contract lacks a valid or a rejecting case
+    (testdata/conformance/README.md, Coverage).
     `nox -s conformance -- golden` first rewrites testdata/conformance/golden/ from the examples."""
     _test_env(session)
     with session.chdir(TS_PKG):
         _npm_ci(session)
-    # Every run writes to its own .build/conformance/<run>/ (concurrent runs on one tree never mix results).
+    # One runner (cases, expected verdicts, golden JSON, expected failures, cross-decoding, report) and the
+    # fuzzer's thin executors; every run writes to its own .build/conformance/<run>/.
     run = os.urandom(8).hex()
     env = {"CQC_CONFORMANCE_RUN": run, **_go_env()}
     import time
@@ -523,27 +523,7 @@ def conformance(session: nox.Session) -> None:
     if "golden" in session.posargs:
         with session.chdir(PY_PKG):
             session.run("python", "tests/conformance_golden.py", env=env)
-    node_test = ["node", "--import", "tsx", "--test", "--test-reporter=dot"]
-    phases = {
-        "phase 1: every case in each language": [
-            (PY_PKG, ["pytest", "-q", "--no-header", "-p", "no:cacheprovider", "tests/test_conformance.py"]),
-            (GO_PKG, ["go", "test", "-count=1", "-run", "^TestConformance$|^TestGolden", "."]),
-            (TS_PKG, [*node_test, "test/conformance.test.ts"]),
-        ],
-        "phase 2: each language decodes the other two's encodings": [
-            (PY_PKG, ["pytest", "-q", "--no-header", "-p", "no:cacheprovider", "tests/conformance_cross.py"]),
-            (GO_PKG, ["go", "test", "-count=1", "-tags", "conformance_cross", "-run", "^TestConformanceCross$", "."]),
-            (TS_PKG, [*node_test, "test/conformance-cross.ts"]),
-        ],
-    }
-    for title, runs in phases.items():
-        session.log(title)
-        for where, command in runs:
-            with session.chdir(where):
-                # A failing runner still writes its results; the report below decides and explains.
-                session.run(*command, env=env, external=True, success_codes=[0, 1, 2])
-    with session.chdir(PY_PKG):
-        session.run("python", "tests/conformance_report.py", env=env)
+    session.run("python", "tools/conformance.py", env=env)
 
 
 @nox.session(python=False)

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import cast
 
-from conformance_engine import decode
-from corpus import Case
+from corpus import Case, decode
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from conformance_engine import canonical_json, decode
-from corpus import GOLDEN, cases, golden_path
+from corpus import GOLDEN, canonical_json, cases, decode, golden_path
 
 from cqc.registry import message_class
 

@@ -1,7 +1,8 @@
 """Reads testdata/: the examples, the conformance cases, the golden JSON and the expected failures.
 
-The format is documented in testdata/conformance/README.md; the Go (internal/corpus) and TypeScript
-(test/corpus.ts) readers implement the same rules.
+The format is documented in testdata/conformance/README.md; tools/conformance.py runs the corpus with it. The
+Go (internal/corpus) and TypeScript (test/corpus.ts) readers, used by those packages' own tests, implement the
+same rules.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from conftest import TESTDATA
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from cqc.registry import message_class
+from cqc.wire import decode_binary, decode_json, decode_json_text
 
 Json = Any
 
@@ -170,3 +176,18 @@ def golden_path(example: str) -> Path:
     """testdata/conformance/golden/<Type>/<name>.json for the example "<Type>/<name>"."""
     type_name, name = example.split("/", 1)
     return GOLDEN / type_name / f"{name}.json"
+
+
+def decode(case: Case) -> Message:
+    """The case's input decoded as its type with CQC's decode helpers; raises on malformed input."""
+    cls = message_class(case.type)
+    if case.binary is not None:
+        return decode_binary(cls, case.binary)
+    if case.json_text is not None:
+        return decode_json_text(cls, case.json_text)
+    return decode_json(cls, case.value)
+
+
+def canonical_json(message: Message) -> Any:
+    """The message as a canonical proto3 JSON value (lowerCamelCase names, default values omitted)."""
+    return json_format.MessageToDict(message)

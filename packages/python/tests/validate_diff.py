@@ -147,8 +147,7 @@ class Report:
 
 def corpus_messages() -> Iterator[tuple[str, Message]]:
     sys.path.insert(0, str(Path(__file__).parent))
-    from conformance_engine import decode
-    from corpus import cases
+    from corpus import cases, decode
 
     for case in cases():
         try:

@@ -4,6 +4,9 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { JsonValue, Message } from "@bufbuild/protobuf";
+import { decodeBinary, decodeJson, decodeJsonString } from "../src/decode.js";
+import { messageSchema } from "../src/registry.js";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -193,4 +196,12 @@ export function expectedFailures(): Map<string, ExpectedFailure> {
 export function goldenPath(example: string): string {
   const slash = example.indexOf("/");
   return join(testdata, "conformance", "golden", example.slice(0, slash), `${example.slice(slash + 1)}.json`);
+}
+
+/** The case's input decoded as its type with CQC's decode helpers; throws on malformed input. */
+export function decode(c: Case): Message {
+  const schema = messageSchema(c.type);
+  if (c.binary !== undefined) return decodeBinary(schema, c.binary);
+  if (c.jsonText !== undefined) return decodeJsonString(schema, c.jsonText);
+  return decodeJson(schema, (c.value ?? null) as JsonValue);
 }

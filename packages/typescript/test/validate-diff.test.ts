@@ -13,8 +13,7 @@ import { decodeBinary } from "../src/decode.js";
 import { messageSchema, registry } from "../src/registry.js";
 import { validators } from "../src/validate/validators.js";
 import { setExact, type V } from "../src/validate-runtime.js";
-import { decode } from "./conformance-engine.js";
-import { cases } from "./corpus.js";
+import { cases, decode } from "./corpus.js";
 
 const protovalidate = createValidator({ registry });
 

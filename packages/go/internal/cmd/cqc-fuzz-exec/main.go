@@ -3,6 +3,9 @@
 // decodes the input as that type, validates it, re-encodes it and writes one JSON line per request with the
 // verdict ("parse_error", "valid", "invalid" or "runtime_error"), the violations ("<field path> <rule id>",
 // sorted), the binary re-encoding (base64) and the canonical JSON (null when the message has none).
+// The conformance runner (tools/conformance.py) uses it too: "json_value" (a JSON value, decoded like "json"),
+// "check": true (adds "checks": round trips, "golden" JSON text and the "compare" list of other languages'
+// encodings, each decoded and compared with the message as protobuf values).
 // It is deliberately thin: everything it does is what a Go service would do with the package.
 package main
 
@@ -23,9 +26,14 @@ import (
 )
 
 type request struct {
-	Type   string  `json:"type"`
-	Binary *string `json:"binary"`
-	JSON   *string `json:"json"`
+	Type      string  `json:"type"`
+	Binary    *string `json:"binary"`
+	JSON      *string `json:"json"`
+	JSONValue *string `json:"json_value"`
+	// Conformance extras (tools/conformance.py).
+	Check   bool      `json:"check"`
+	Golden  *string   `json:"golden"`
+	Compare []request `json:"compare"`
 }
 
 type response struct {
@@ -34,6 +42,13 @@ type response struct {
 	Error      string          `json:"error,omitempty"`
 	Binary     *string         `json:"binary"`
 	JSON       json.RawMessage `json:"json"`
+	JSONError  string          `json:"json_error,omitempty"`
+	Checks     *checks         `json:"checks,omitempty"`
+}
+
+type checks struct {
+	Problems []string  `json:"problems"`
+	Compared []*string `json:"compared"`
 }
 
 func run(req request) (resp response) {
@@ -59,8 +74,8 @@ func run(req request) (resp response) {
 			resp.Verdict, resp.Error = "parse_error", err.Error()
 			return resp
 		}
-	} else if req.JSON != nil {
-		if err := protojson.Unmarshal([]byte(*req.JSON), msg); err != nil {
+	} else if text := firstNonNil(req.JSON, req.JSONValue); text != nil {
+		if err := protojson.Unmarshal([]byte(*text), msg); err != nil {
 			resp.Verdict, resp.Error = "parse_error", err.Error()
 			return resp
 		}
@@ -85,8 +100,95 @@ func run(req request) (resp response) {
 	}
 	if text, err := protojson.Marshal(msg); err == nil {
 		resp.JSON = text
+	} else {
+		resp.JSONError = err.Error()
+	}
+	if req.Check {
+		resp.Checks = check(mt, msg, resp.JSON, req)
 	}
 	return resp
+}
+
+func firstNonNil(a, b *string) *string {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// check runs the conformance extras: the binary and canonical JSON round trips, the golden JSON and the other
+// languages' encodings, each decoded and compared with msg as protobuf values.
+func check(mt protoreflect.MessageType, msg proto.Message, asJSON json.RawMessage, req request) *checks {
+	c := &checks{Problems: []string{}, Compared: []*string{}}
+	if wire, err := proto.Marshal(msg); err == nil {
+		back := mt.New().Interface()
+		if err := proto.Unmarshal(wire, back); err != nil || !proto.Equal(back, msg) {
+			c.Problems = append(c.Problems, fmt.Sprintf("binary round trip changed the message (err=%v)", err))
+		}
+	}
+	if string(asJSON) != "null" {
+		back := mt.New().Interface()
+		if err := protojson.Unmarshal(asJSON, back); err != nil || !proto.Equal(back, withoutUnknown(msg)) {
+			c.Problems = append(c.Problems, fmt.Sprintf("canonical JSON round trip changed the message (err=%v)", err))
+		}
+	}
+	if req.Golden != nil {
+		back := mt.New().Interface()
+		if err := protojson.Unmarshal([]byte(*req.Golden), back); err != nil || !proto.Equal(back, msg) {
+			c.Problems = append(c.Problems, fmt.Sprintf("golden decodes to a different message (err=%v)", err))
+		}
+	}
+	for _, other := range req.Compare {
+		var problem *string
+		say := func(format string, args ...any) { s := fmt.Sprintf(format, args...); problem = &s }
+		back := mt.New().Interface()
+		if other.Binary != nil {
+			raw, err := base64.StdEncoding.DecodeString(*other.Binary)
+			if err == nil {
+				err = proto.Unmarshal(raw, back)
+			}
+			if err != nil {
+				say("their binary does not decode: %v", err)
+			} else if !proto.Equal(back, msg) {
+				say("their binary decodes to a different message")
+			}
+		} else if other.JSON != nil {
+			if err := protojson.Unmarshal([]byte(*other.JSON), back); err != nil {
+				say("their canonical JSON does not decode: %v", err)
+			} else if !proto.Equal(back, withoutUnknown(msg)) {
+				say("their canonical JSON decodes to a different message")
+			}
+		}
+		c.Compared = append(c.Compared, problem)
+	}
+	return c
+}
+
+// withoutUnknown returns a copy of msg without unknown fields at any depth (JSON cannot carry them).
+func withoutUnknown(msg proto.Message) proto.Message {
+	copied := proto.Clone(msg)
+	discardUnknown(copied.ProtoReflect())
+	return copied
+}
+
+func discardUnknown(m protoreflect.Message) {
+	m.SetUnknown(nil)
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			for i := 0; i < v.List().Len(); i++ {
+				discardUnknown(v.List().Get(i).Message())
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				discardUnknown(mv.Message())
+				return true
+			})
+		case fd.Message() != nil && !fd.IsMap():
+			discardUnknown(v.Message())
+		}
+		return true
+	})
 }
 
 func main() {
