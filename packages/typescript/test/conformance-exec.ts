@@ -193,3 +193,7 @@ for await (const line of lines) {
   }
   process.stdout.write(`${JSON.stringify(answer)}\n`);
 }
+// stdin closed: every answer is written. Open HTTP/2 sessions would keep the event loop (and the runner,
+// which waits for the executor to exit) alive until their idle timeout, so end the process now, once stdout
+// has drained.
+process.stdout.write("", () => process.exit(0));
