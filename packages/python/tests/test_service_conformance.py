@@ -1,6 +1,5 @@
-"""The service conformance suite (cqc.conformance): every packaged case against the Python reference server
-(seed cases included), the harness's own behaviour (a wrong expectation fails, the format is strict), and the
-``cqc-conformance`` CLI as a real process against a real server process."""
+"""The service conformance suite (cqc.conformance): the harness's own behaviour (a wrong expectation fails,
+the format is strict), and the ``cqc-conformance`` CLI as a real process against a real server process."""
 
 from __future__ import annotations
 
@@ -26,7 +25,6 @@ from cqc.conformance import (
     load_suites,
     merge_patch,
     parse_suite,
-    run_case,
     run_cases,
     select,
 )
@@ -49,15 +47,14 @@ def executor() -> Iterator[PythonExecutor]:
     found.close()
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_case_passes_against_the_python_reference_server(case: Any, server: Any, executor: PythonExecutor) -> None:
-    result = run_case(case, executor, server.target, server="python")
-    assert result.passed, "\n".join(result.problems)
+# Every case against both reference servers, through all three executors, is `nox -s interop` (the
+# python -> python cell is what a per-case test here would repeat); for one case while developing:
+#   cqc-conformance --target HOST:PORT --service Portfolio --seed --case 'portfolio/create-*'
 
 
 def test_suites_cover_the_services() -> None:
     services = {s.short_name for s in SUITES}
-    assert {"AssetRegistry", "MarketData", "VenueGateway", "Health"} <= services
+    assert {"AssetRegistry", "MarketData", "VenueGateway", "Portfolio", "RiskEngine", "Health"} <= services
     names = [c.name for c in CASES]
     assert len(names) == len(set(names))
 
