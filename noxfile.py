@@ -629,3 +629,26 @@ def rest(session: nox.Session) -> None:
     with session.chdir(GO_PKG):
         session.run("go", "build", "-o", str(server), "./cmd/cqc-reference-server", external=True, env=_go_env())
     session.run("python", "tools/rest.py", str(server), *session.posargs, env=_go_env())
+
+
+@nox.session(name="validate-diff", python=False)
+def validate_diff(session: nox.Session) -> None:
+    """The generated validators against protovalidate in all three languages, on the whole conformance corpus
+    and on seeded mutations (issue 11's differential bar: `nox -s validate-diff -- --mutations 20000 --seed 1`,
+    the default). Python judges every message (packages/python/tests/validate_diff.py) and writes the mutated
+    messages it decoded; Go (internal/vrt) and TypeScript (test/validate-diff.test.ts) then judge the same
+    bytes. Not part of `make test` (minutes of CPU); make test runs the corpus and a 500-mutation slice."""
+    _test_env(session)
+    with session.chdir(TS_PKG):
+        _npm_ci(session)
+    args = session.posargs or ["--mutations", "20000", "--seed", "1"]
+    inputs = BUILD / "validate-diff" / "mutations.jsonl"
+    inputs.parent.mkdir(parents=True, exist_ok=True)
+    with session.chdir(PY_PKG):
+        session.run("python", "tests/validate_diff.py", *args, "--go-inputs", str(inputs))
+    env = {"CQC_VALIDATE_INPUTS": str(inputs), **_go_env()}
+    with session.chdir(GO_PKG):
+        session.run("go", "test", "-count=1", "-run", "TestGeneratedAgreesWithProtovalidate", "./internal/vrt/",
+                    external=True, env=env)  # fmt: skip
+    with session.chdir(TS_PKG):
+        session.run("node", "--import", "tsx", "--test", "test/validate-diff.test.ts", external=True, env=env)
