@@ -8,7 +8,6 @@ same rules.
 from __future__ import annotations
 
 import base64
-import copy
 import dataclasses
 import json
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from conftest import TESTDATA
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from cqc.conformance import merge_patch  # RFC 7386, one implementation for the suite and the corpus
 from cqc.registry import message_class
 from cqc.wire import decode_binary, decode_json, decode_json_text
 
@@ -59,19 +59,6 @@ class Case:
     @property
     def expected_verdict(self) -> str:
         return "parse_error" if self.parse_error else "valid" if self.valid else "invalid"
-
-
-def merge_patch(target: Json, patch: Json) -> Json:
-    """RFC 7386 JSON merge patch: objects merge recursively, null deletes a key, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 def examples() -> dict[str, Json]:
