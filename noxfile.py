@@ -636,7 +636,7 @@ def validate_diff(session: nox.Session) -> None:
     """The generated validators against protovalidate in all three languages, on the whole conformance corpus
     and on seeded mutations (issue 11's differential bar: `nox -s validate-diff -- --mutations 20000 --seed 1`,
     the default). Python judges every message (packages/python/tests/validate_diff.py) and writes the mutated
-    messages it decoded; Go (internal/vrt) and TypeScript (test/validate-diff.test.ts) then judge the same
+    messages it decoded; Go (internal/vrt) and TypeScript (test/validate-diff.ts) then judge the same
     bytes. Not part of `make test` (minutes of CPU); make test runs the corpus and a 500-mutation slice."""
     _test_env(session)
     with session.chdir(TS_PKG):
@@ -651,4 +651,4 @@ def validate_diff(session: nox.Session) -> None:
         session.run("go", "test", "-count=1", "-run", "TestGeneratedAgreesWithProtovalidate", "./internal/vrt/",
                     external=True, env=env)  # fmt: skip
     with session.chdir(TS_PKG):
-        session.run("node", "--import", "tsx", "--test", "test/validate-diff.test.ts", external=True, env=env)
+        session.run("node", "--import", "tsx", "--test", "test/validate-diff.ts", external=True, env=env)
