@@ -44,6 +44,8 @@ from functools import partial
 from pathlib import Path
 from types import FrameType
 
+from release import typescript_dist_is_fresh
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".build" / "interop"
 BIN = BUILD / "bin"
@@ -120,17 +122,6 @@ def must(
 # --- building --------------------------------------------------------------------------------------------
 
 
-def newest_mtime(paths: Sequence[Path]) -> float:
-    newest = 0.0
-    for base in paths:
-        if base.is_file():
-            newest = max(newest, base.stat().st_mtime)
-        for path in base.rglob("*") if base.is_dir() else ():
-            if path.is_file():
-                newest = max(newest, path.stat().st_mtime)
-    return newest
-
-
 def go_examples() -> list[Path]:
     base = EXAMPLES / "go"
     if not base.is_dir():
@@ -176,11 +167,8 @@ def npm_ci_once(where: Path) -> None:
 
 def build_typescript_examples() -> None:
     """examples/typescript uses the local package (file:../../packages/typescript), i.e. its dist/."""
-    stamp = TS_PKG / "dist" / ".cqc-built"
-    sources = [TS_PKG / "src", TS_PKG / "package.json", TS_PKG / "tsconfig.json", TS_PKG / "tsconfig.build.json"]
-    if not stamp.exists() or stamp.stat().st_mtime < newest_mtime(sources):
+    if not typescript_dist_is_fresh(TS_PKG):  # test-typescript, earlier in the same lane, usually built it
         must(["npm", "run", "--silent", "build"], TS_PKG, "build packages/typescript dist/")
-        stamp.write_text("built by tools/interop.py\n")
     where = EXAMPLES / "typescript"
     npm_ci_once(where)
     must(["npm", "run", "--silent", "typecheck"], where, "tsc --strict examples/typescript")

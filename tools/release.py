@@ -510,9 +510,10 @@ def _npm_pack(pkg: Path, destination: Path) -> tuple[Path, list[str]]:
     return destination / packed["filename"], sorted(f["path"] for f in packed["files"])
 
 
-def _dist_is_fresh(pkg: Path) -> bool:
+def typescript_dist_is_fresh(pkg: Path) -> bool:
     """dist/ exists and is newer than every input of the build (src/, the tsconfigs, package.json and the
-    lock file), i.e. `npm run build` would write it again from the same sources."""
+    lock file), i.e. `npm run build` would write it again from the same sources. Also used by tools/interop.py,
+    so that one build of dist/ serves test-typescript, interop and release-check."""
     dist = pkg / "dist"
     outputs = [p.stat().st_mtime_ns for p in dist.rglob("*") if p.is_file()] if dist.is_dir() else []
     if not outputs:
@@ -527,7 +528,7 @@ def build_typescript(twice: bool = True) -> Path:
     everything the exports point at, and is byte-identical when built again."""
     pkg = ROOT / PACKAGES["typescript"].directory
     out = fresh(OUT / "typescript")
-    if _dist_is_fresh(pkg):  # `nox -s test` builds dist/ in test-typescript just before (same lane)
+    if typescript_dist_is_fresh(pkg):  # `nox -s test` builds dist/ in test-typescript just before (same lane)
         print("typescript: dist/ is newer than every build input: packed as built, then built again to compare")
     else:
         run("npm", "run", "--silent", "build", cwd=pkg, env=NPM_ENV)
