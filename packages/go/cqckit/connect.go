@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -45,11 +47,7 @@ func (c connectInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc 
 		if requestID != "" {
 			resp.Header().Set(RequestIDHeader, requestID)
 		}
-		for key, values := range c.opts.Trailer {
-			for _, value := range values {
-				resp.Trailer().Add(key, value)
-			}
-		}
+		addMetadata(resp.Trailer(), c.opts.Trailer)
 		return resp, nil
 	}
 }
@@ -64,11 +62,7 @@ func (c connectInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFu
 		if requestID != "" {
 			conn.ResponseHeader().Set(RequestIDHeader, requestID)
 		}
-		for key, values := range c.opts.Trailer {
-			for _, value := range values {
-				conn.ResponseTrailer().Add(key, value)
-			}
-		}
+		addMetadata(conn.ResponseTrailer(), c.opts.Trailer)
 		if c.opts.selected(conn.Spec().Procedure) {
 			conn = validatingConn{StreamingHandlerConn: conn, validate: c.opts.validate}
 		}
@@ -84,12 +78,17 @@ func (c connectInterceptor) decorate(err *connect.Error, requestID string) *conn
 	if requestID != "" {
 		err.Meta().Set(RequestIDHeader, requestID)
 	}
-	for key, values := range c.opts.Trailer {
+	addMetadata(err.Meta(), c.opts.Trailer)
+	return err
+}
+
+// addMetadata adds every value of md (gRPC metadata) to h (Connect headers, trailers or error metadata).
+func addMetadata(h http.Header, md metadata.MD) {
+	for key, values := range md {
 		for _, value := range values {
-			err.Meta().Add(key, value)
+			h.Add(key, value)
 		}
 	}
-	return err
 }
 
 type validatingConn struct {
