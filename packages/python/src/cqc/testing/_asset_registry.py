@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TypeVar
 
 import grpc
-from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 
 from cqc.assets.v1 import asset_identifier_pb2, asset_pb2, chain_pb2, deployment_pb2
@@ -19,12 +17,13 @@ from cqc.services.v1 import asset_registry_pb2_grpc
 from cqc.testing._asset_registry_groups import AssetGroupsMixin
 from cqc.testing._errors import failed_precondition, not_found
 from cqc.testing._registry_reads import (
-    bounded_page,
     check_batch_size,
     checked_mask,
-    for_create,
     readable,
-    require_etag,
+    registry_create,
+    registry_get,
+    registry_page,
+    registry_update,
 )
 from cqc.testing._store import Store, Table
 from cqc.venues.v1 import venue_asset_pb2, venue_pb2
@@ -37,31 +36,6 @@ M = TypeVar("M", bound=Message)
 
 def _has(request: Message, field: str) -> bool:
     return request.HasField(field)
-
-
-def _page(
-    table: Table[M], request: Message, cls: type[M], keep: Callable[[M], bool] = lambda _: True
-) -> tuple[list[M], str]:
-    """One page of a List RPC: filtered, masked, etag set, and ended early before 4 MiB."""
-    mask = checked_mask(request, cls)
-    size, token = getattr(request, "page_size"), getattr(request, "page_token")  # noqa: B009  # any List request
-    items, token = table.list(size, token, keep, request)  # tokens bound to the RPC and its filters
-    return bounded_page([readable(item, mask) for item in items], token, table, request)
-
-
-def _get(table: Table[M], request: Message, cls: type[M], resource_id: str) -> M:
-    mask = checked_mask(request, cls)  # INVALID_READ_MASK before NOT_FOUND, as the Go server does
-    return readable(table.get(resource_id), mask)
-
-
-def _update(lock: threading.RLock, table: Table[M], resource: M, mask: field_mask_pb2.FieldMask, etag: str = "") -> M:
-    with lock:  # the store's re-entrant lock: the etag check and the write it guards are atomic
-        require_etag(table, resource, etag, mask)
-        return readable(table.update(resource, mask), None)
-
-
-def _create(table: Table[M], resource: M) -> M:
-    return readable(table.create(for_create(resource)), None)
 
 
 def _batch(table: Table[M], request: Message, cls: type[M], ids: list[str]) -> list[M]:
@@ -208,10 +182,10 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
     # --- Assets ----------------------------------------------------------------------------------------------
 
     def GetAsset(self, request: pb.GetAssetRequest, context: Ctx) -> pb.GetAssetResponse:
-        return pb.GetAssetResponse(asset=_get(self.store.assets, request, asset_pb2.Asset, request.asset_id))
+        return pb.GetAssetResponse(asset=registry_get(self.store.assets, request, asset_pb2.Asset, request.asset_id))
 
     def ListAssets(self, request: pb.ListAssetsRequest, context: Ctx) -> pb.ListAssetsResponse:
-        items, token = _page(
+        items, token = registry_page(
             self.store.assets,
             request,
             asset_pb2.Asset,
@@ -224,19 +198,19 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
         return pb.ListAssetsResponse(assets=items, next_page_token=token)
 
     def CreateAsset(self, request: pb.CreateAssetRequest, context: Ctx) -> pb.CreateAssetResponse:
-        return pb.CreateAssetResponse(asset=_create(self.store.assets, request.asset))
+        return pb.CreateAssetResponse(asset=registry_create(self.store.assets, request.asset))
 
     def UpdateAsset(self, request: pb.UpdateAssetRequest, context: Ctx) -> pb.UpdateAssetResponse:
-        updated = _update(self.lock, self.store.assets, request.asset, request.update_mask, request.etag)
+        updated = registry_update(self.lock, self.store.assets, request.asset, request.update_mask, request.etag)
         return pb.UpdateAssetResponse(asset=updated)
 
     # --- Chains ----------------------------------------------------------------------------------------------
 
     def GetChain(self, request: pb.GetChainRequest, context: Ctx) -> pb.GetChainResponse:
-        return pb.GetChainResponse(chain=_get(self.store.chains, request, chain_pb2.Chain, request.chain_id))
+        return pb.GetChainResponse(chain=registry_get(self.store.chains, request, chain_pb2.Chain, request.chain_id))
 
     def ListChains(self, request: pb.ListChainsRequest, context: Ctx) -> pb.ListChainsResponse:
-        items, token = _page(
+        items, token = registry_page(
             self.store.chains,
             request,
             chain_pb2.Chain,
@@ -247,22 +221,22 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
         return pb.ListChainsResponse(chains=items, next_page_token=token)
 
     def CreateChain(self, request: pb.CreateChainRequest, context: Ctx) -> pb.CreateChainResponse:
-        return pb.CreateChainResponse(chain=_create(self.store.chains, request.chain))
+        return pb.CreateChainResponse(chain=registry_create(self.store.chains, request.chain))
 
     def UpdateChain(self, request: pb.UpdateChainRequest, context: Ctx) -> pb.UpdateChainResponse:
-        updated = _update(self.lock, self.store.chains, request.chain, request.update_mask, request.etag)
+        updated = registry_update(self.lock, self.store.chains, request.chain, request.update_mask, request.etag)
         return pb.UpdateChainResponse(chain=updated)
 
     # --- Asset deployments -----------------------------------------------------------------------------------
 
     def GetAssetDeployment(self, request: pb.GetAssetDeploymentRequest, context: Ctx) -> pb.GetAssetDeploymentResponse:
-        found = _get(self.store.deployments, request, deployment_pb2.AssetDeployment, request.deployment_id)
+        found = registry_get(self.store.deployments, request, deployment_pb2.AssetDeployment, request.deployment_id)
         return pb.GetAssetDeploymentResponse(asset_deployment=found)
 
     def ListAssetDeployments(
         self, request: pb.ListAssetDeploymentsRequest, context: Ctx
     ) -> pb.ListAssetDeploymentsResponse:
-        items, token = _page(
+        items, token = registry_page(
             self.store.deployments,
             request,
             deployment_pb2.AssetDeployment,
@@ -277,13 +251,13 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
     def CreateAssetDeployment(
         self, request: pb.CreateAssetDeploymentRequest, context: Ctx
     ) -> pb.CreateAssetDeploymentResponse:
-        created = _create(self.store.deployments, request.asset_deployment)
+        created = registry_create(self.store.deployments, request.asset_deployment)
         return pb.CreateAssetDeploymentResponse(asset_deployment=created)
 
     def UpdateAssetDeployment(
         self, request: pb.UpdateAssetDeploymentRequest, context: Ctx
     ) -> pb.UpdateAssetDeploymentResponse:
-        updated = _update(
+        updated = registry_update(
             self.store.lock, self.store.deployments, request.asset_deployment, request.update_mask, request.etag
         )
         return pb.UpdateAssetDeploymentResponse(asset_deployment=updated)
@@ -291,18 +265,20 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
     # --- Instruments -----------------------------------------------------------------------------------------
 
     def GetInstrument(self, request: pb.GetInstrumentRequest, context: Ctx) -> pb.GetInstrumentResponse:
-        found = _get(self.store.instruments, request, instrument_pb2.Instrument, request.instrument_id)
+        found = registry_get(self.store.instruments, request, instrument_pb2.Instrument, request.instrument_id)
         return pb.GetInstrumentResponse(instrument=found)
 
     def ListInstruments(self, request: pb.ListInstrumentsRequest, context: Ctx) -> pb.ListInstrumentsResponse:
-        items, token = _page(self.store.instruments, request, instrument_pb2.Instrument, _instrument_filter(request))
+        items, token = registry_page(
+            self.store.instruments, request, instrument_pb2.Instrument, _instrument_filter(request)
+        )
         return pb.ListInstrumentsResponse(instruments=items, next_page_token=token)
 
     def CreateInstrument(self, request: pb.CreateInstrumentRequest, context: Ctx) -> pb.CreateInstrumentResponse:
-        return pb.CreateInstrumentResponse(instrument=_create(self.store.instruments, request.instrument))
+        return pb.CreateInstrumentResponse(instrument=registry_create(self.store.instruments, request.instrument))
 
     def UpdateInstrument(self, request: pb.UpdateInstrumentRequest, context: Ctx) -> pb.UpdateInstrumentResponse:
-        updated = _update(
+        updated = registry_update(
             self.store.lock, self.store.instruments, request.instrument, request.update_mask, request.etag
         )
         return pb.UpdateInstrumentResponse(instrument=updated)
@@ -310,10 +286,12 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
     # --- Markets ---------------------------------------------------------------------------------------------
 
     def GetMarket(self, request: pb.GetMarketRequest, context: Ctx) -> pb.GetMarketResponse:
-        return pb.GetMarketResponse(market=_get(self.store.markets, request, market_pb2.Market, request.market_id))
+        return pb.GetMarketResponse(
+            market=registry_get(self.store.markets, request, market_pb2.Market, request.market_id)
+        )
 
     def ListMarkets(self, request: pb.ListMarketsRequest, context: Ctx) -> pb.ListMarketsResponse:
-        items, token = _page(
+        items, token = registry_page(
             self.store.markets,
             request,
             market_pb2.Market,
@@ -327,20 +305,20 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
         return pb.ListMarketsResponse(markets=items, next_page_token=token)
 
     def CreateMarket(self, request: pb.CreateMarketRequest, context: Ctx) -> pb.CreateMarketResponse:
-        return pb.CreateMarketResponse(market=_create(self.store.markets, request.market))
+        return pb.CreateMarketResponse(market=registry_create(self.store.markets, request.market))
 
     def UpdateMarket(self, request: pb.UpdateMarketRequest, context: Ctx) -> pb.UpdateMarketResponse:
-        updated = _update(self.lock, self.store.markets, request.market, request.update_mask, request.etag)
+        updated = registry_update(self.lock, self.store.markets, request.market, request.update_mask, request.etag)
         return pb.UpdateMarketResponse(market=updated)
 
     # --- Identifiers -----------------------------------------------------------------------------------------
 
     def GetIdentifier(self, request: pb.GetIdentifierRequest, context: Ctx) -> pb.GetIdentifierResponse:
-        found = _get(self.store.identifiers, request, identifier_pb2.Identifier, request.identifier_id)
+        found = registry_get(self.store.identifiers, request, identifier_pb2.Identifier, request.identifier_id)
         return pb.GetIdentifierResponse(identifier=found)
 
     def ListIdentifiers(self, request: pb.ListIdentifiersRequest, context: Ctx) -> pb.ListIdentifiersResponse:
-        items, token = _page(
+        items, token = registry_page(
             self.store.identifiers,
             request,
             identifier_pb2.Identifier,
@@ -354,10 +332,10 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
         return pb.ListIdentifiersResponse(identifiers=items, next_page_token=token)
 
     def CreateIdentifier(self, request: pb.CreateIdentifierRequest, context: Ctx) -> pb.CreateIdentifierResponse:
-        return pb.CreateIdentifierResponse(identifier=_create(self.store.identifiers, request.identifier))
+        return pb.CreateIdentifierResponse(identifier=registry_create(self.store.identifiers, request.identifier))
 
     def UpdateIdentifier(self, request: pb.UpdateIdentifierRequest, context: Ctx) -> pb.UpdateIdentifierResponse:
-        updated = _update(
+        updated = registry_update(
             self.store.lock, self.store.identifiers, request.identifier, request.update_mask, request.etag
         )
         return pb.UpdateIdentifierResponse(identifier=updated)
@@ -365,13 +343,15 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
     # --- Asset identifiers -----------------------------------------------------------------------------------
 
     def GetAssetIdentifier(self, request: pb.GetAssetIdentifierRequest, context: Ctx) -> pb.GetAssetIdentifierResponse:
-        found = _get(self.store.asset_identifiers, request, asset_identifier_pb2.AssetIdentifier, request.identifier_id)
+        found = registry_get(
+            self.store.asset_identifiers, request, asset_identifier_pb2.AssetIdentifier, request.identifier_id
+        )
         return pb.GetAssetIdentifierResponse(asset_identifier=found)
 
     def ListAssetIdentifiers(
         self, request: pb.ListAssetIdentifiersRequest, context: Ctx
     ) -> pb.ListAssetIdentifiersResponse:
-        items, token = _page(
+        items, token = registry_page(
             self.store.asset_identifiers,
             request,
             asset_identifier_pb2.AssetIdentifier,
@@ -387,13 +367,13 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
     def CreateAssetIdentifier(
         self, request: pb.CreateAssetIdentifierRequest, context: Ctx
     ) -> pb.CreateAssetIdentifierResponse:
-        created = _create(self.store.asset_identifiers, request.asset_identifier)
+        created = registry_create(self.store.asset_identifiers, request.asset_identifier)
         return pb.CreateAssetIdentifierResponse(asset_identifier=created)
 
     def UpdateAssetIdentifier(
         self, request: pb.UpdateAssetIdentifierRequest, context: Ctx
     ) -> pb.UpdateAssetIdentifierResponse:
-        updated = _update(
+        updated = registry_update(
             self.lock, self.store.asset_identifiers, request.asset_identifier, request.update_mask, request.etag
         )
         return pb.UpdateAssetIdentifierResponse(asset_identifier=updated)
@@ -401,27 +381,27 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
     # --- Venues ----------------------------------------------------------------------------------------------
 
     def GetVenue(self, request: pb.GetVenueRequest, context: Ctx) -> pb.GetVenueResponse:
-        return pb.GetVenueResponse(venue=_get(self.store.venues, request, venue_pb2.Venue, request.venue_id))
+        return pb.GetVenueResponse(venue=registry_get(self.store.venues, request, venue_pb2.Venue, request.venue_id))
 
     def ListVenues(self, request: pb.ListVenuesRequest, context: Ctx) -> pb.ListVenuesResponse:
-        items, token = _page(self.store.venues, request, venue_pb2.Venue)
+        items, token = registry_page(self.store.venues, request, venue_pb2.Venue)
         return pb.ListVenuesResponse(venues=items, next_page_token=token)
 
     def CreateVenue(self, request: pb.CreateVenueRequest, context: Ctx) -> pb.CreateVenueResponse:
-        return pb.CreateVenueResponse(venue=_create(self.store.venues, request.venue))
+        return pb.CreateVenueResponse(venue=registry_create(self.store.venues, request.venue))
 
     def UpdateVenue(self, request: pb.UpdateVenueRequest, context: Ctx) -> pb.UpdateVenueResponse:
-        updated = _update(self.lock, self.store.venues, request.venue, request.update_mask, request.etag)
+        updated = registry_update(self.lock, self.store.venues, request.venue, request.update_mask, request.etag)
         return pb.UpdateVenueResponse(venue=updated)
 
     # --- Venue assets ----------------------------------------------------------------------------------------
 
     def GetVenueAsset(self, request: pb.GetVenueAssetRequest, context: Ctx) -> pb.GetVenueAssetResponse:
-        found = _get(self.store.venue_assets, request, venue_asset_pb2.VenueAsset, request.venue_asset_id)
+        found = registry_get(self.store.venue_assets, request, venue_asset_pb2.VenueAsset, request.venue_asset_id)
         return pb.GetVenueAssetResponse(venue_asset=found)
 
     def ListVenueAssets(self, request: pb.ListVenueAssetsRequest, context: Ctx) -> pb.ListVenueAssetsResponse:
-        items, token = _page(
+        items, token = registry_page(
             self.store.venue_assets,
             request,
             venue_asset_pb2.VenueAsset,
@@ -433,8 +413,10 @@ class AssetRegistryServicer(AssetGroupsMixin, asset_registry_pb2_grpc.AssetRegis
         return pb.ListVenueAssetsResponse(venue_assets=items, next_page_token=token)
 
     def CreateVenueAsset(self, request: pb.CreateVenueAssetRequest, context: Ctx) -> pb.CreateVenueAssetResponse:
-        return pb.CreateVenueAssetResponse(venue_asset=_create(self.store.venue_assets, request.venue_asset))
+        return pb.CreateVenueAssetResponse(venue_asset=registry_create(self.store.venue_assets, request.venue_asset))
 
     def UpdateVenueAsset(self, request: pb.UpdateVenueAssetRequest, context: Ctx) -> pb.UpdateVenueAssetResponse:
-        updated = _update(self.lock, self.store.venue_assets, request.venue_asset, request.update_mask, request.etag)
+        updated = registry_update(
+            self.lock, self.store.venue_assets, request.venue_asset, request.update_mask, request.etag
+        )
         return pb.UpdateVenueAssetResponse(venue_asset=updated)

@@ -3,48 +3,21 @@ pages, idempotent creates and masked updates, like every other registry resource
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
-from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 
 from cqc.assets.v1 import group_pb2, quality_flag_pb2, relationship_pb2
 from cqc.services.v1 import asset_registry_pb2 as pb
-from cqc.testing._registry_reads import bounded_page, checked_mask, for_create, readable, require_etag
-from cqc.testing._store import Store, Table
+from cqc.testing._registry_reads import registry_create, registry_get, registry_page, registry_update
+from cqc.testing._store import Store
 
 __all__ = ["AssetGroupsMixin", "flag_in_force"]
 
 Ctx = grpc.ServicerContext
 M = TypeVar("M", bound=Message)
-
-
-def _page(
-    table: Table[M], request: Message, cls: type[M], keep: Callable[[M], bool] = lambda _: True
-) -> tuple[list[M], str]:
-    mask = checked_mask(request, cls)
-    size, token = getattr(request, "page_size"), getattr(request, "page_token")  # noqa: B009  # any List request
-    items, token = table.list(size, token, keep, request)  # tokens bound to the RPC and its filters
-    return bounded_page([readable(item, mask) for item in items], token, table, request)
-
-
-def _get(table: Table[M], request: Message, cls: type[M], resource_id: str) -> M:
-    mask = checked_mask(request, cls)  # INVALID_READ_MASK before NOT_FOUND, as the Go server does
-    return readable(table.get(resource_id), mask)
-
-
-def _create(table: Table[M], resource: M) -> M:
-    return readable(table.create(for_create(resource)), None)
-
-
-def _update(lock: threading.RLock, table: Table[M], resource: M, mask: field_mask_pb2.FieldMask, etag: str) -> M:
-    with lock:  # the etag check and the write it guards are atomic
-        require_etag(table, resource, etag, mask)
-        return readable(table.update(resource, mask), None)
 
 
 def _nanos(message: Message, field: str) -> int | None:
@@ -77,13 +50,15 @@ class AssetGroupsMixin:
     def GetAssetRelationship(
         self, request: pb.GetAssetRelationshipRequest, context: Ctx
     ) -> pb.GetAssetRelationshipResponse:
-        found = _get(self.store.relationships, request, relationship_pb2.AssetRelationship, request.relationship_id)
+        found = registry_get(
+            self.store.relationships, request, relationship_pb2.AssetRelationship, request.relationship_id
+        )
         return pb.GetAssetRelationshipResponse(asset_relationship=found)
 
     def ListAssetRelationships(
         self, request: pb.ListAssetRelationshipsRequest, context: Ctx
     ) -> pb.ListAssetRelationshipsResponse:
-        items, token = _page(
+        items, token = registry_page(
             self.store.relationships,
             request,
             relationship_pb2.AssetRelationship,
@@ -97,13 +72,13 @@ class AssetGroupsMixin:
     def CreateAssetRelationship(
         self, request: pb.CreateAssetRelationshipRequest, context: Ctx
     ) -> pb.CreateAssetRelationshipResponse:
-        created = _create(self.store.relationships, request.asset_relationship)
+        created = registry_create(self.store.relationships, request.asset_relationship)
         return pb.CreateAssetRelationshipResponse(asset_relationship=created)
 
     def UpdateAssetRelationship(
         self, request: pb.UpdateAssetRelationshipRequest, context: Ctx
     ) -> pb.UpdateAssetRelationshipResponse:
-        updated = _update(
+        updated = registry_update(
             self.store.lock, self.store.relationships, request.asset_relationship, request.update_mask, request.etag
         )
         return pb.UpdateAssetRelationshipResponse(asset_relationship=updated)
@@ -113,7 +88,7 @@ class AssetGroupsMixin:
     def GetAssetQualityFlag(
         self, request: pb.GetAssetQualityFlagRequest, context: Ctx
     ) -> pb.GetAssetQualityFlagResponse:
-        found = _get(self.store.quality_flags, request, quality_flag_pb2.AssetQualityFlag, request.flag_id)
+        found = registry_get(self.store.quality_flags, request, quality_flag_pb2.AssetQualityFlag, request.flag_id)
         return pb.GetAssetQualityFlagResponse(asset_quality_flag=found)
 
     def ListAssetQualityFlags(
@@ -131,19 +106,19 @@ class AssetGroupsMixin:
                     return False
             return not request.active_only or flag_in_force(flag, now)
 
-        items, token = _page(self.store.quality_flags, request, quality_flag_pb2.AssetQualityFlag, keep)
+        items, token = registry_page(self.store.quality_flags, request, quality_flag_pb2.AssetQualityFlag, keep)
         return pb.ListAssetQualityFlagsResponse(asset_quality_flags=items, next_page_token=token)
 
     def CreateAssetQualityFlag(
         self, request: pb.CreateAssetQualityFlagRequest, context: Ctx
     ) -> pb.CreateAssetQualityFlagResponse:
-        created = _create(self.store.quality_flags, request.asset_quality_flag)
+        created = registry_create(self.store.quality_flags, request.asset_quality_flag)
         return pb.CreateAssetQualityFlagResponse(asset_quality_flag=created)
 
     def UpdateAssetQualityFlag(
         self, request: pb.UpdateAssetQualityFlagRequest, context: Ctx
     ) -> pb.UpdateAssetQualityFlagResponse:
-        updated = _update(
+        updated = registry_update(
             self.store.lock, self.store.quality_flags, request.asset_quality_flag, request.update_mask, request.etag
         )
         return pb.UpdateAssetQualityFlagResponse(asset_quality_flag=updated)
@@ -151,16 +126,18 @@ class AssetGroupsMixin:
     # --- Asset groups ----------------------------------------------------------------------------------------
 
     def GetAssetGroup(self, request: pb.GetAssetGroupRequest, context: Ctx) -> pb.GetAssetGroupResponse:
-        found = _get(self.store.groups, request, group_pb2.AssetGroup, request.group_id)
+        found = registry_get(self.store.groups, request, group_pb2.AssetGroup, request.group_id)
         return pb.GetAssetGroupResponse(asset_group=found)
 
     def ListAssetGroups(self, request: pb.ListAssetGroupsRequest, context: Ctx) -> pb.ListAssetGroupsResponse:
-        items, token = _page(self.store.groups, request, group_pb2.AssetGroup)
+        items, token = registry_page(self.store.groups, request, group_pb2.AssetGroup)
         return pb.ListAssetGroupsResponse(asset_groups=items, next_page_token=token)
 
     def CreateAssetGroup(self, request: pb.CreateAssetGroupRequest, context: Ctx) -> pb.CreateAssetGroupResponse:
-        return pb.CreateAssetGroupResponse(asset_group=_create(self.store.groups, request.asset_group))
+        return pb.CreateAssetGroupResponse(asset_group=registry_create(self.store.groups, request.asset_group))
 
     def UpdateAssetGroup(self, request: pb.UpdateAssetGroupRequest, context: Ctx) -> pb.UpdateAssetGroupResponse:
-        updated = _update(self.store.lock, self.store.groups, request.asset_group, request.update_mask, request.etag)
+        updated = registry_update(
+            self.store.lock, self.store.groups, request.asset_group, request.update_mask, request.etag
+        )
         return pb.UpdateAssetGroupResponse(asset_group=updated)
