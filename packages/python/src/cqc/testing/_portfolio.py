@@ -123,31 +123,22 @@ def _missing(kind: str, id_field: str, resource_id: str) -> ServiceError:
     return not_found("NOT_FOUND_RESOURCE", f"no {kind} with {id_field} {resource_id!r}", **{id_field: resource_id})
 
 
-def _page(
-    state: PortfolioState,
-    rpc: str,
-    request: Message,
-    items: list[M],
-    key: Callable[[M], str],
-    *,
-    descending: bool = False,
+def _descending_page(
+    state: PortfolioState, request: Message, items: list[M], key: Callable[[M], str]
 ) -> tuple[list[M], str]:
-    """One page of ``items`` (sorted by ``key``, ascending or descending) after the token's last key; the tokens
-    are cqc.kit page tokens bound to ``rpc`` and the request's filters (everything but page_size and
-    page_token)."""
+    """One page of ``items`` sorted by ``key`` descending, starting at the first key below the token's (the
+    kit's PageTokens.page covers ascending keys and listing order; this is the newest-first order of
+    ListTransactions). Tokens are the kit's, bound to the RPC and the request's filters."""
     size = clamp_page_size(getattr(request, "page_size"))  # noqa: B009  # any List request
     page_token = getattr(request, "page_token")  # noqa: B009
     keys = [key(item) for item in items]
     start = 0
     if page_token:
-        last = state.tokens.decode(page_token, request, rpc=rpc)
-        if descending:  # keys descending: the first key below last
-            start = len(keys) - bisect.bisect_left(list(reversed(keys)), last)
-        else:
-            start = bisect.bisect_right(keys, last)
+        last = state.tokens.decode(page_token, request)
+        start = len(keys) - bisect.bisect_left(list(reversed(keys)), last)
     chosen = items[start : start + size]
     more = start + size < len(items)
-    return chosen, state.tokens.encode(key(chosen[-1]), request, rpc=rpc) if more and chosen else ""
+    return chosen, state.tokens.encode(key(chosen[-1]), request) if more and chosen else ""
 
 
 def _checked_mask(resource: Message, mask: field_mask_pb2.FieldMask, id_field: str) -> list[str]:
@@ -295,7 +286,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
     def ListPortfolios(self, request: pb.ListPortfoliosRequest, context: Ctx) -> pb.ListPortfoliosResponse:
         with self.state.lock:
             items = [_copy(self.state.portfolios[k]) for k in sorted(self.state.portfolios)]
-        chosen, token = _page(self.state, "ListPortfolios", request, items, lambda p: p.portfolio_id)
+        chosen, token = self.state.tokens.page(items, request, lambda p: p.portfolio_id)
         return pb.ListPortfoliosResponse(portfolios=chosen, next_page_token=token)
 
     def CreatePortfolio(self, request: pb.CreatePortfolioRequest, context: Ctx) -> pb.CreatePortfolioResponse:
@@ -327,7 +318,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
                 for k in sorted(self.state.allocations)
                 if portfolio_id is None or self.state.allocations[k].portfolio_id == portfolio_id
             ]
-        chosen, token = _page(self.state, "ListAllocations", request, items, lambda a: a.allocation_id)
+        chosen, token = self.state.tokens.page(items, request, lambda a: a.allocation_id)
         return pb.ListAllocationsResponse(allocations=chosen, next_page_token=token)
 
     def CreateAllocation(self, request: pb.CreateAllocationRequest, context: Ctx) -> pb.CreateAllocationResponse:
@@ -376,7 +367,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
                 and (market_id is None or p.market_id == market_id)
                 and (not request.open_only or not _is_zero(p.quantity))
             ]
-        chosen, token = _page(self.state, "ListPositions", request, items, lambda p: p.position_id)
+        chosen, token = self.state.tokens.page(items, request, lambda p: p.position_id)
         return pb.ListPositionsResponse(positions=chosen, next_page_token=token)
 
     def StreamPositions(self, request: pb.StreamPositionsRequest, context: Ctx) -> Iterator[pb.StreamPositionsResponse]:
@@ -443,7 +434,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServicer):
                 and (until is None or t.create_time.ToNanoseconds() < until)
             ]
         items.sort(key=_tx_key, reverse=True)
-        chosen, token = _page(self.state, "ListTransactions", request, items, _tx_key, descending=True)
+        chosen, token = _descending_page(self.state, request, items, _tx_key)
         return pb.ListTransactionsResponse(transactions=chosen, next_page_token=token)
 
     def ComputePnL(self, request: pb.ComputePnLRequest, context: Ctx) -> pb.ComputePnLResponse:
