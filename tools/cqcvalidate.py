@@ -601,11 +601,29 @@ class Compiler:
             return f"_index({code}, {kcode})", ty.elem, _NOCONST
         raise CelError(f"indexing {ty.kind}")
 
+    # The target language's spelling of a literal and of the boolean and conditional operators; the backends
+    # (tools/cqcvalidate_go.py, tools/cqcvalidate_ts.py) override these, and the constant folding of
+    # c_not / c_or / c_and / c_cond below serves all three languages.
+    def lit(self, value: Any, t: T) -> str:
+        return repr(value)
+
+    def op_not(self, code: str) -> str:
+        return f"(not {code})"
+
+    def op_or(self, a: str, b: str) -> str:
+        return f"({a} or {b})"
+
+    def op_and(self, a: str, b: str) -> str:
+        return f"({a} and {b})"
+
+    def op_cond(self, c: str, a: str, b: str, t: T) -> str:
+        return f"({a} if {c} else {b})"
+
     def c_not(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         code, _ty, const = self.compile(node[1], env)
         if const is not _NOCONST:
-            return repr(not const), BOOL, not const
-        return f"(not {code})", BOOL, _NOCONST
+            return self.lit(not const, BOOL), BOOL, not const
+        return self.op_not(code), BOOL, _NOCONST
 
     def c_neg(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         code, ty, _ = self.compile(node[1], env)
@@ -614,24 +632,24 @@ class Compiler:
     def c_or(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         a, _, ca = self.compile(node[1], env)
         if ca is True:
-            return "True", BOOL, True
+            return self.lit(True, BOOL), BOOL, True
         b, _, cb = self.compile(node[2], env)
         if ca is False:
             return b, BOOL, cb
         if cb is False:
             return a, BOOL, _NOCONST
-        return f"({a} or {b})", BOOL, _NOCONST
+        return self.op_or(a, b), BOOL, _NOCONST
 
     def c_and(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         a, _, ca = self.compile(node[1], env)
         if ca is False:
-            return "False", BOOL, False
+            return self.lit(False, BOOL), BOOL, False
         b, _, cb = self.compile(node[2], env)
         if ca is True:
             return b, BOOL, cb
         if cb is True:
             return a, BOOL, _NOCONST
-        return f"({a} and {b})", BOOL, _NOCONST
+        return self.op_and(a, b), BOOL, _NOCONST
 
     def c_cond(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         c, _, cc = self.compile(node[1], env)
@@ -641,7 +659,8 @@ class Compiler:
             return a, ta, ca
         if cc is False:
             return b, tb, cb
-        return f"({a} if {c} else {b})", ta if ta.kind != "null" else tb, _NOCONST
+        t = ta if ta.kind != "null" else tb
+        return self.op_cond(c, a, b, t), t, _NOCONST
 
     def c_bin(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         _, op, left, right = node

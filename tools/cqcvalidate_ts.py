@@ -147,6 +147,18 @@ class TsCompiler(Compiler):
             return "true" if value else "false"
         return f"{value}n"
 
+    def op_not(self, code: str) -> str:
+        return f"!({code})"
+
+    def op_or(self, a: str, b: str) -> str:
+        return f"({a} || {b})"
+
+    def op_and(self, a: str, b: str) -> str:
+        return f"({a} && {b})"
+
+    def op_cond(self, c: str, a: str, b: str, t: T) -> str:
+        return f"({c} ? {a} : {b})"
+
     def c_lit(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         _, value, t = node
         if t == "double":
@@ -191,49 +203,11 @@ class TsCompiler(Compiler):
             return f"R.index({code}, {kcode})", ty.elem, _NOCONST
         raise CelError(f"indexing {ty.kind}")
 
-    def c_not(self, node: tuple, env: dict) -> tuple[str, T, Any]:
-        code, _ty, const = self.compile(node[1], env)
-        if const is not _NOCONST:
-            return self.lit(not const, BOOL), BOOL, not const
-        return f"!({code})", BOOL, _NOCONST
-
     def c_neg(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         code, ty, _ = self.compile(node[1], env)
         if ty.kind == "double":
             return f"R.neg({code})", ty, _NOCONST
         return f"(-{code})", ty, _NOCONST
-
-    def c_or(self, node: tuple, env: dict) -> tuple[str, T, Any]:
-        a, _, ca = self.compile(node[1], env)
-        if ca is True:
-            return "true", BOOL, True
-        b, _, cb = self.compile(node[2], env)
-        if ca is False:
-            return b, BOOL, cb
-        if cb is False:
-            return a, BOOL, _NOCONST
-        return f"({a} || {b})", BOOL, _NOCONST
-
-    def c_and(self, node: tuple, env: dict) -> tuple[str, T, Any]:
-        a, _, ca = self.compile(node[1], env)
-        if ca is False:
-            return "false", BOOL, False
-        b, _, cb = self.compile(node[2], env)
-        if ca is True:
-            return b, BOOL, cb
-        if cb is True:
-            return a, BOOL, _NOCONST
-        return f"({a} && {b})", BOOL, _NOCONST
-
-    def c_cond(self, node: tuple, env: dict) -> tuple[str, T, Any]:
-        c, _, cc = self.compile(node[1], env)
-        a, ta, ca = self.compile(node[2], env)
-        b, tb, cb = self.compile(node[3], env)
-        if cc is True:
-            return a, ta, ca
-        if cc is False:
-            return b, tb, cb
-        return f"({c} ? {a} : {b})", ta if ta.kind != "null" else tb, _NOCONST
 
     def c_bin(self, node: tuple, env: dict) -> tuple[str, T, Any]:
         _, op, left, right = node
