@@ -128,7 +128,8 @@ def _npm_ci(session: nox.Session) -> None:
         if stamp.exists() and stamp.read_text() == digest:
             return
         env = {"npm_config_update_notifier": "false"}
-        session.run("npm", "ci", "--no-audit", "--no-fund", external=True, env=env)
+        with session.chdir(TS_PKG):
+            session.run("npm", "ci", "--no-audit", "--no-fund", external=True, env=env)
         stamp.write_text(digest)
 
 
@@ -171,8 +172,7 @@ def generate(session: nox.Session, force: bool = False) -> None:
             session.log("generated code is up to date (no input or output changed since the last generate)")
             return
     _tools(session)
-    with session.chdir(TS_PKG):
-        _npm_ci(session)
+    _npm_ci(session)
     session.run("python", "tools/cqcgen.py", "generate", *session.posargs, env=_go_env())
     if not session.posargs:
         BUILD.mkdir(exist_ok=True)
@@ -448,8 +448,7 @@ def build_python(session: nox.Session) -> None:
 @nox.session(name="build-typescript", python=False)
 def build_typescript(session: nox.Session) -> None:
     """npm pack into .build/release/typescript: only dist/ JS + .d.ts, reproducible."""
-    with session.chdir(TS_PKG):
-        _npm_ci(session)
+    _npm_ci(session)
     _release_py(session, "build-typescript")
 
 
@@ -509,8 +508,7 @@ def conformance(session: nox.Session) -> None:
     (testdata/conformance/README.md, Coverage).
     `nox -s conformance -- golden` first rewrites testdata/conformance/golden/ from the examples."""
     _test_env(session)
-    with session.chdir(TS_PKG):
-        _npm_ci(session)
+    _npm_ci(session)
     # One runner (cases, expected verdicts, golden JSON, expected failures, cross-decoding, report) and the
     # fuzzer's thin executors; every run writes to its own .build/conformance/<run>/.
     run = os.urandom(8).hex()
@@ -533,8 +531,7 @@ def interop(session: nox.Session) -> None:
     and `buf curl`; prints a matrix and fails on any failure (testdata/interop/README.md).
     `nox -s interop -- --servers go --executors typescript --case 'gateway/*'` runs a part."""
     _test_env(session)
-    with session.chdir(TS_PKG):
-        _npm_ci(session)
+    _npm_ci(session)
     session.run("python", "tools/interop.py", *session.posargs, env=_go_env())
 
 
@@ -544,8 +541,7 @@ def bench(session: nox.Session) -> None:
     validation of five examples in Python, Go and TypeScript; prints ns/op, ops/s and encoded sizes, and one
     table of all three (docs/BENCHMARKS.md). Results also go to .build/bench/."""
     _python_env(session)
-    with session.chdir(TS_PKG):
-        _npm_ci(session)
+    _npm_ci(session)
     out = BUILD / "bench"
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("python.json", "validate-python.json", "go.txt", "typescript.json"):
@@ -589,8 +585,7 @@ def events(session: nox.Session) -> None:
     restart, dead letters; prints the matrix and the counts and fails on any loss, duplicate or order
     violation (tools/events.py)."""
     _test_env(session)
-    with session.chdir(TS_PKG):
-        _npm_ci(session)
+    _npm_ci(session)
     session.run("python", "tools/events.py", *session.posargs, env=_go_env())
 
 
@@ -600,8 +595,7 @@ def fuzz(session: nox.Session) -> None:
     TypeScript executor each; fails on any disagreement not explained by an expected failure.
     `nox -s fuzz -- --count 100000 --seed 7` runs longer (default: 2000 inputs, seed 1)."""
     _test_env(session)
-    with session.chdir(TS_PKG):
-        _npm_ci(session)
+    _npm_ci(session)
     session.run("python", "tools/fuzz.py", *session.posargs, env=_go_env(), external=True)
 
 
@@ -623,8 +617,7 @@ def rest(session: nox.Session) -> None:
     and the plain-HTTP REST examples of Python, Go and TypeScript run against it."""
     rest_req = ROOT / "tools" / "requirements-rest.txt"
     _install_once(session, "-r", str(rest_req), files=(rest_req,))
-    with session.chdir(TS_PKG):
-        _npm_ci(session)
+    _npm_ci(session)
     server = BUILD / "cqc-reference-server"
     with session.chdir(GO_PKG):
         session.run("go", "build", "-o", str(server), "./cmd/cqc-reference-server", external=True, env=_go_env())
@@ -639,8 +632,7 @@ def validate_diff(session: nox.Session) -> None:
     messages it decoded; Go (internal/vrt) and TypeScript (test/validate-diff.ts) then judge the same
     bytes. Not part of `make test` (minutes of CPU); make test runs the corpus and a 500-mutation slice."""
     _test_env(session)
-    with session.chdir(TS_PKG):
-        _npm_ci(session)
+    _npm_ci(session)
     args = session.posargs or ["--mutations", "20000", "--seed", "1"]
     inputs = BUILD / "validate-diff" / "mutations.jsonl"
     inputs.parent.mkdir(parents=True, exist_ok=True)
