@@ -12,6 +12,7 @@ Meant for working on one domain while other domains are mid-edit; `make test` re
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,11 @@ def main(argv: list[str]) -> int:
             cases.append((raw["name"], raw["type"], value, raw["expect"]))
 
     validator = protovalidate.Validator()
+    # The contract's typed relations (cqc.types.v1.SortedRule) are evaluated by CQC's generated validators, not
+    # by protovalidate: their expected violations are left out here (`nox -s conformance` checks them).
+    relation_ids = set()
+    for path in cqcgen.PROTO.rglob("*.proto"):
+        relation_ids.update(re.findall(r'\(cqc\.types\.v1\.sorted\)\s*=\s*\{\s*id:\s*"([^"]+)"', path.read_text()))
     # Known Python-runtime leniencies (testdata/conformance/expected-failures.json) are reported, not failed.
     xfail_path = TESTDATA / "conformance" / "expected-failures.json"
     python_xfail = {
@@ -141,6 +147,7 @@ def main(argv: list[str]) -> int:
             found.add(("".join(parts), proto.rule_id, proto.message))
         got = sorted((f, r) for f, r, _ in found)
         want = [] if expect == "valid" else sorted((v["field"], v["rule"]) for v in expect["violations"])
+        want = [(f, r) for f, r in want if r not in relation_ids]
         if got != want:
             failures += 1
             details = "; ".join(f"{f} [{r}] {m}" for f, r, m in sorted(found))

@@ -299,11 +299,26 @@ class Markdown:
                     lines.append(f"JSON Schema: [`{Path(m['json_schema']).name}`](../../{m['json_schema']})\n\n")
                 if m["rules"]:
                     cel = re.findall(r'cel \{ id: "([^"]*)" message: "((?:[^"\\\\]|\\\\.)*)"', m["rules"])
+                    sorted_rules = re.findall(
+                        r'\[cqc\.types\.v1\.sorted\] \{ id: "([^"]*)" message: "((?:[^"\\\\]|\\\\.)*)" field: "([^"]*)"'
+                        r' key: "([^"]*)" order: SORT_ORDER_([A-Z]+)( strict: true)?(?: when: "((?:[^"\\\\]|\\\\.)*)")? \}',
+                        m["rules"],
+                    )
                     if cel:
                         lines.append("Message rules (CEL, see catalog.json for the expressions):\n\n")
                         lines += [f"- `{rule_id}`: {_cell(text)}\n" for rule_id, text in cel]
                         lines.append("\n")
-                    else:
+                    if sorted_rules:
+                        lines.append(
+                            "Sorted rules (typed relations, `cqc.types.v1.SortedRule`: evaluated by CQC's validators, "
+                            "compared exactly as decimals; plain protovalidate does not evaluate them):\n\n"
+                        )
+                        for rule_id, text, fld, key, order, strict, when in sorted_rules:
+                            how = f"`{fld}` by `{key}`, {order.lower()}" + (", strictly" if strict else "")
+                            cond = f", when `{_cell(when)}`" if when else ""
+                            lines.append(f"- `{rule_id}`: {_cell(text)} ({how}{cond})\n")
+                        lines.append("\n")
+                    if not cel and not sorted_rules:
                         lines.append(f"Message rules: `{_cell(m['rules'])}`\n\n")
                 for o in m["oneofs"]:
                     rules = f" Rules: `{o['rules']}`." if o["rules"] else ""

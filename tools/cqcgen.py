@@ -204,6 +204,10 @@ def _go_tool(name: str) -> str:
     return result.stdout.strip()
 
 
+# The proto packages whose Go code gets vtprotobuf methods (the fast codec's messages and what they embed).
+GO_VTPROTO_PACKAGES = ("cqc/markets/v1/", "cqc/services/v1/", "cqc/types/v1/", "cqc/venues/v1/")
+
+
 def generate_go(deps: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -218,6 +222,18 @@ def generate_go(deps: Path) -> None:
                 f"--go-grpc_out={out}",
                 f"--go-grpc_opt=module={GO_MODULE}",
                 *proto_files(),
+            ]
+        )
+        # The fast codec's methods (MarshalVT/UnmarshalVT/SizeVT, vtprotobuf hardened to reject what
+        # protobuf-go rejects; packages/go/cqccodec) for the packages of the messages exchanged at volume.
+        protoc(
+            [
+                f"--descriptor_set_in={deps}",
+                f"-I{PROTO}",
+                f"--plugin=protoc-gen-go-cqcvtproto={_go_tool('protoc-gen-go-cqcvtproto')}",
+                f"--go-cqcvtproto_out={out}",
+                f"--go-cqcvtproto_opt=module={GO_MODULE},features=marshal+unmarshal+size",
+                *(f for f in proto_files() if f.startswith(GO_VTPROTO_PACKAGES)),
             ]
         )
         # gen/all blank-imports every generated package, so one import registers every CQC type.
@@ -328,6 +344,8 @@ _CQC_STRING_RULES: dict[int, dict[str, object]] = {
     80003: {"pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", "maxLength": 100, "not": {"pattern": r"^0(\.0+)?$"}},
     80020: {"pattern": r"^(0(\.[0-9]+)?|1(\.0+)?)$", "maxLength": 100},
     80021: {"pattern": r"^-?0(\.(0[0-9]*|10*))?$", "maxLength": 100, "not": {"pattern": r"^-0(\.0+)?$"}},
+    # cqc.text: no control characters but tab and line breaks, no bidirectional embedding/override/isolate
+    80040: {"not": {"pattern": r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]"}},
 }
 
 
@@ -372,7 +390,7 @@ def _string_rule_keywords(field_rules: bytes) -> tuple[dict[str, object], str]:
             for ext, ext_value in _wire_fields(value):
                 if ext == _ID_PREFIX and isinstance(ext_value, bytes) and ext_value:
                     prefix = ext_value.decode()
-                    keywords = {"pattern": f"^{re.escape(prefix)}_[0-9A-HJKMNP-TV-Z]{{26}}$"}
+                    keywords = {"pattern": f"^{re.escape(prefix)}_[0-7][0-9A-HJKMNP-TV-Z]{{25}}$"}
                 elif ext in _CQC_STRING_RULES and ext_value:
                     keywords = dict(_CQC_STRING_RULES[ext])
             return keywords, ""

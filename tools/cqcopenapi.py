@@ -30,13 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_DIR = ROOT / "docs" / "openapi"
 
 HTTP_VERBS = ("get", "put", "post", "delete", "patch")
-ULID = "[0-9A-HJKMNP-TV-Z]{26}"
+ULID = "[0-7][0-9A-HJKMNP-TV-Z]{25}"
 CQC_STRING_PATTERNS = {
     "cqc.types.v1.decimal": r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$",
     "cqc.types.v1.non_negative_decimal": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$",
     "cqc.types.v1.positive_decimal": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$",
 }
 DECIMAL_MAX_LEN = 100
+# cqc.text: the characters free text must not contain (controls but tab and line breaks; bidirectional
+# embedding, override and isolate characters), as an ECMA-262 pattern with escapes.
+TEXT_FORBIDDEN = r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]"
 STATUS_DESCRIPTION = (
     "Error response of every CQC operation: the gRPC status as JSON. `code` is the google.rpc.Code number "
     "(3 INVALID_ARGUMENT, 5 NOT_FOUND, 6 ALREADY_EXISTS, 9 FAILED_PRECONDITION, 10 ABORTED, ...), `message` "
@@ -72,7 +75,7 @@ class Descriptors:
         message_factory.GetMessageClass(self.http_ext.message_type)
         self.string_exts = {
             name: self.pool.FindExtensionByName(name)
-            for name in (*CQC_STRING_PATTERNS, "cqc.types.v1.id_prefix")
+            for name in (*CQC_STRING_PATTERNS, "cqc.types.v1.id_prefix", "cqc.types.v1.text")
         }
 
     def rules(self, field: Any) -> Any | None:
@@ -207,6 +210,9 @@ def _string_rules(desc: Descriptors, schema: dict[str, Any], rules: Any) -> None
     prefix_ext = desc.string_exts["cqc.types.v1.id_prefix"]
     if s.HasExtension(prefix_ext) and s.Extensions[prefix_ext]:
         schema.setdefault("pattern", f"^{re.escape(s.Extensions[prefix_ext])}_{ULID}$")
+    text_ext = desc.string_exts["cqc.types.v1.text"]
+    if s.HasExtension(text_ext) and s.Extensions[text_ext]:
+        schema["not"] = {"pattern": TEXT_FORBIDDEN}
 
 
 def _enum_rules(schema: dict[str, Any], field: Any, rules: Any) -> None:

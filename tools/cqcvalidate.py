@@ -1037,6 +1037,65 @@ class MessageEmitter:
             self.functions[desc.full_name] = []  # placeholder against recursion
             self.functions[desc.full_name] = self.emit_message(desc)
 
+    def new_compiler(self) -> Compiler:
+        return Compiler(self.module)
+
+    def sorted_rules(self, desc: Any) -> list[tuple[Any, Any, Any, str | None]]:
+        """The message's typed sorted relations (cqc.types.v1.SortedRule), checked and with `when` compiled:
+        [(rule, repeated field, key field of the elements, condition code or None)]."""
+        from cqc.types.v1 import rules_pb2
+
+        found = []
+        for rule in desc.GetOptions().Extensions[rules_pb2.sorted]:
+            where = f"{desc.full_name} [{rule.id or '?'}]"
+            fd = desc.fields_by_name.get(rule.field)
+            if not rule.id or not rule.message:
+                self.errors.append(f"{where}: a sorted rule needs an id and a message")
+                continue
+            if fd is None or not fd.is_repeated or fd.message_type is None or fd.message_type.GetOptions().map_entry:
+                self.errors.append(f"{where}: field {rule.field!r} is not a repeated message field")
+                continue
+            kfd = fd.message_type.fields_by_name.get(rule.key)
+            if kfd is None or kfd.is_repeated or kfd.type != kfd.TYPE_STRING:
+                self.errors.append(f"{where}: key {rule.key!r} is not a string field of {fd.message_type.full_name}")
+                continue
+            if rule.order not in (rules_pb2.SORT_ORDER_ASCENDING, rules_pb2.SORT_ORDER_DESCENDING):
+                self.errors.append(f"{where}: order must be ASCENDING or DESCENDING")
+                continue
+            cond = None
+            if rule.when:
+                try:
+                    cond, ty, _const = self.new_compiler().compile(
+                        Parser(rule.when).parse(), {"this": (self.this_code(), T("msg", desc=desc))}
+                    )
+                except (CelError, KeyError, ValueError, IndexError, TypeError) as error:
+                    self.errors.append(f"{where}: when: {error}")
+                    continue
+                if ty.kind != "bool":
+                    self.errors.append(f"{where}: when must be a bool, not {ty.kind}")
+                    continue
+            found.append((rule, fd, kfd, cond))
+        return found
+
+    @staticmethod
+    def this_code() -> str:
+        return "m"
+
+    def emit_sorted(self, desc: Any, lines: list[str]) -> None:
+        from cqc.types.v1 import rules_pb2
+
+        for rule, fd, kfd, cond in self.sorted_rules(desc):
+            desc_order = rule.order == rules_pb2.SORT_ORDER_DESCENDING
+            ind = "    "
+            if cond is not None:
+                lines.append(f"    if {cond}:")
+                ind = "        "
+            lines.append(
+                f"{ind}_i = _sorted_at([x.{kfd.name} for x in {attr('m', fd.name)}], {desc_order}, {bool(rule.strict)})"
+            )
+            lines.append(f"{ind}if _i >= 0:")
+            lines.append(f'{ind}    out.append((f"{{q}}{fd.name}[{{_i}}].{kfd.name}", {rule.id!r}, {rule.message!r}))')
+
     def cel_check(
         self,
         lines: list[str],
@@ -1419,6 +1478,7 @@ class MessageEmitter:
             for name in sorted(lists):
                 lines.append(f"    _L_{name} = list({attr('m', name)})")
             lines.extend(rule_lines)
+        self.emit_sorted(desc, lines)
         if len(lines) == body_start:
             lines.append("    pass")
         return lines
@@ -1444,7 +1504,7 @@ def generate_python(out: Path) -> None:
         ),
         "# ruff: noqa\n# mypy: ignore-errors\n",
         "import re\nfrom collections.abc import Callable\nfrom typing import Any\n\n",
-        "from cqc._validate_runtime import (\n    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sub, _tns, _try, _unique, _ts_range, _dur_range, _any_stem,\n)\n\n",
+        "from cqc._validate_runtime import (\n    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sorted_at, _sub, _tns, _try, _unique, _ts_range, _dur_range, _any_stem,\n)\n\n",
     ]
     for py, name in module.patterns.items():
         parts.append(f"{name} = re.compile({py!r})\n")

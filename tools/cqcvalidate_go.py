@@ -71,7 +71,12 @@ def go_camel(s: str) -> str:
 
 
 def go_str(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    """A Go string literal; characters that are not printable (controls, bidirectional formatting) are escaped,
+    so the generated source shows what it contains."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return "".join(
+        c if c.isprintable() else (f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}") for c in quoted
+    )
 
 
 class Imports:
@@ -489,6 +494,29 @@ class GoEmitter(MessageEmitter):
         else:
             self.errors.append(f"{where} [{rule_id}]: result type {ty.kind}")
 
+    def new_compiler(self) -> GoCompiler:
+        return GoCompiler(self.module, self.imports)
+
+    def emit_sorted(self, desc: Any, lines: list[str]) -> None:
+        from cqc.types.v1 import rules_pb2
+
+        for rule, fd, kfd, cond in self.sorted_rules(desc):
+            descending = "true" if rule.order == rules_pb2.SORT_ORDER_DESCENDING else "false"
+            strict = "true" if rule.strict else "false"
+            elem = self.imports.message(fd.message_type)
+            ind = "\t"
+            if cond is not None:
+                lines.append(f"\tif {cond} {{")
+                ind = "\t\t"
+            lines.append(
+                f"{ind}if i := vrt.SortedAt(m.Get{go_camel(fd.name)}(), (*{elem}).Get{go_camel(kfd.name)}, {descending}, {strict}); i >= 0 {{"
+            )
+            path = f'q + {go_str(fd.name + "[")} + strconv.Itoa(i) + {go_str("]." + kfd.name)}'
+            self.add(lines, ind, path, rule.id, go_str(rule.message))
+            lines.append(f"{ind}}}")
+            if cond is not None:
+                lines.append("\t}")
+
     def check(self, lines: list[str], indent: str, cond: str, path: str, rule: str, message: str) -> None:
         lines.append(f"{indent}if {cond} {{")
         self.add(lines, indent, path, rule, go_str(message))
@@ -705,6 +733,7 @@ class GoEmitter(MessageEmitter):
         if options.HasExtension(V.message):
             for cel in options.Extensions[V.message].cel:
                 self.cel_check(lines, "\t", cel.expression, cel.id, cel.message, {"this": ("m", T("msg", desc=desc))}, "p", where=desc.full_name)
+        self.emit_sorted(desc, lines)
         lines.append("}")
         return lines
 
@@ -724,7 +753,7 @@ FAST_PATTERNS = {
 def matcher(pattern: str) -> str:
     if pattern in FAST_PATTERNS:
         return FAST_PATTERNS[pattern]
-    m = re.fullmatch(r"\^([a-z]{3}_)\[0-9A-HJKMNP-TV-Z\]\{26\}\$", pattern)
+    m = re.fullmatch(r"\^([a-z]{3}_)\[0-7\]\[0-9A-HJKMNP-TV-Z\]\{25\}\$", pattern)
     if m:
         return f"vrt.ID{{Prefix: {go_str(m.group(1))}}}"
     return f"regexp.MustCompile({go_str(pattern)})"

@@ -131,11 +131,29 @@ def read(obj: str, fd: Any) -> str:
     return base if (obj == "m" and d == "undefined") else f"({base} ?? {d})"
 
 
+_PROTO2: dict[str, bool] = {}
+
+
+def is_proto2(fd: Any) -> bool:
+    """Whether the field is declared in a proto2 file (protobuf-es keeps proto2 defaults on the prototype)."""
+    name = fd.file.name
+    if name not in _PROTO2:
+        from google.protobuf import descriptor_pb2
+
+        proto = descriptor_pb2.FileDescriptorProto()
+        fd.file.CopyToProto(proto)
+        _PROTO2[name] = proto.syntax in ("", "proto2")
+    return _PROTO2[name]
+
+
 def present(obj: str, fd: Any) -> str:
     local = camel(fd.name)
     oneof = fd.containing_oneof
     if oneof is not None and not oneof.name.startswith("_"):
         return f"({obj}?.{camel(oneof.name)}?.case === {js_str(local)})"
+    if is_proto2(fd) and fd.message_type is None:
+        # proto2: an unset field reads its default from the prototype; set fields are own properties
+        return f"({obj} !== undefined && Object.prototype.hasOwnProperty.call({obj}, {js_str(local)}) && {obj}.{local} !== undefined)"
     return f"({obj}?.{local} !== undefined)"
 
 
@@ -414,6 +432,31 @@ class TsEmitter(MessageEmitter):
     def add(self, lines: list[str], indent: str, path: str, rule: str, message: str) -> None:
         lines.append(f"{indent}  out.push({{ field: {path}, rule: {js_str(rule)}, message: {message} }});")
 
+    def new_compiler(self) -> TsCompiler:
+        return TsCompiler(self.module)
+
+    def emit_sorted(self, desc: Any, lines: list[str]) -> None:
+        from cqc.types.v1 import rules_pb2
+
+        for rule, fd, kfd, cond in self.sorted_rules(desc):
+            descending = "true" if rule.order == rules_pb2.SORT_ORDER_DESCENDING else "false"
+            strict = "true" if rule.strict else "false"
+            ind = "  "
+            if cond is not None:
+                lines.append(f"  if ({cond}) {{")
+                ind = "    "
+            lines.append(f"{ind}{{")
+            lines.append(
+                f"{ind}  const i = R.sortedAt({read('m', fd)}, (x: any) => {read('x', kfd)}, {descending}, {strict});"
+            )
+            path = f'q + {js_str(fd.name + "[")} + i + {js_str("]." + kfd.name)}'
+            lines.append(f"{ind}  if (i >= 0) {{")
+            self.add(lines, ind + "  ", path, rule.id, js_str(rule.message))
+            lines.append(f"{ind}  }}")
+            lines.append(f"{ind}}}")
+            if cond is not None:
+                lines.append("  }")
+
     def check(self, lines: list[str], indent: str, cond: str, path: str, rule: str, message: str) -> None:
         lines.append(f"{indent}if ({cond}) {{")
         self.add(lines, indent, path, rule, js_str(message))
@@ -634,6 +677,7 @@ class TsEmitter(MessageEmitter):
         if options.HasExtension(V.message):
             for cel in options.Extensions[V.message].cel:
                 self.cel_check(lines, "  ", cel.expression, cel.id, cel.message, {"this": ("m", T("msg", desc=desc))}, "p", where=desc.full_name)
+        self.emit_sorted(desc, lines)
         lines.append("}")
         return lines
 

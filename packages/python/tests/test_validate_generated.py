@@ -7,6 +7,8 @@
   here a smaller seeded slice keeps `make test` cheap.
 - exactness: the issue's examples where double() is wrong.
 - limits: messages at the contract's maximum sizes validate, in time linear in their size.
+- typed relations (cqc.types.v1.SortedRule, which protovalidate does not evaluate): the generated code gives
+  validate_diff.relations_reference's verdicts on the corpus, the mutations and random books.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from conftest import TESTDATA
 from google.protobuf import json_format
-from validate_diff import Report, corpus_messages, mutated_messages
+from validate_diff import RELATIONS, Report, corpus_messages, mutated_messages, relations_reference
 
 from cqc.registry import message_class
 from cqc.validation import violations
@@ -53,6 +55,43 @@ def test_generated_agrees_with_protovalidate_on_the_corpus_and_mutations() -> No
     for name, message in mutated_messages(seed=11, count=500):
         report.compare(name, message)
     assert not report.problems(), "\n".join(report.problems()[:20])
+    assert report.relation_violations >= 10  # the corpus's unsorted books: the relation comparison is not vacuous
+
+
+def test_sorted_relations_agree_with_the_reference_on_random_books() -> None:
+    """Random snapshots and deltas (L2 and L3, shuffled, duplicated, equal prices spelled differently, invalid
+    prices): the generated order-book relations give the naive reference's verdict, index and rule."""
+    import random
+
+    from cqc.markets.v1 import order_book_pb2
+
+    rng = random.Random(7)
+    rejected = 0
+    for _ in range(400):
+        book = example("cqc.markets.v1.OrderBook/binance-btcusdt-spot-l2-snapshot")
+        book.book_type = rng.choice([order_book_pb2.BOOK_TYPE_L2_MBP, order_book_pb2.BOOK_TYPE_L3_MBO])
+        book.is_snapshot = rng.random() < 0.8
+        for side, sign in ((book.bids, -1), (book.asks, 1)):
+            prices = [43050 + sign * rng.randint(0, 30) / 100 for _ in range(rng.randint(0, 12))]
+            prices.sort(reverse=sign < 0)
+            if rng.random() < 0.5 and len(prices) > 1:  # swap two levels
+                i, j = rng.sample(range(len(prices)), 2)
+                prices[i], prices[j] = prices[j], prices[i]
+            texts = [f"{p:.2f}" + "0" * rng.randint(0, 3) for p in prices]
+            if rng.random() < 0.1 and texts:
+                texts[rng.randrange(len(texts))] = "1e5"  # not a decimal: reported by its own rule
+            del side[:]
+            for n, text in enumerate(texts):
+                level = side.add(price=text, size="1")
+                if book.book_type == order_book_pb2.BOOK_TYPE_L3_MBO:
+                    level.order_id = f"o{n}"
+                if not book.is_snapshot:
+                    level.action = order_book_pb2.BOOK_ACTION_UPDATE
+        want = relations_reference(book)
+        got = frozenset((v.field, v.rule_id) for v in violations(book) if v.rule_id in RELATIONS)
+        assert got == want, (book, want, got)
+        rejected += bool(want)
+    assert 50 < rejected < 350  # both verdicts are exercised
 
 
 def test_supply_compared_exactly() -> None:

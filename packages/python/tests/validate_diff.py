@@ -10,6 +10,11 @@ Three engines judge every message:
 Expected disagreements: protovalidate stops with "Iteration budget exceeded" on large messages (its CEL
 budget); those are counted apart (``budget_exceeded``), as the generated code has no budget.
 
+The contract's typed relations (``cqc.types.v1.SortedRule``) are not protovalidate rules: their violations are
+left out of the comparison with protovalidate and judged instead by ``relations_reference`` below, a naive
+independent evaluation (every rule's keys sorted with ``decimal.Decimal`` and compared with the list as sent;
+the rule's ``when`` read by a small interpreter of the conjunctions of field comparisons the contract uses).
+
     python packages/python/tests/validate_diff.py [--mutations 20000] [--seed 1]   # standalone, prints a summary
 """
 
@@ -96,13 +101,118 @@ def verdict_pv(message: Message) -> Verdict:
     return frozenset((_path(v.proto.field) if v.proto.has_field("field") else "", v.proto.rule_id) for v in found)
 
 
-def verdict_generated(validators: dict[str, Callable[..., None]], message: Message) -> Verdict:
+def _relation_ids() -> frozenset[str]:
+    from cqc.registry import message_names
+    from cqc.types.v1 import rules_pb2
+
+    ids = set()
+    seen = set()
+
+    def visit(desc: Any) -> None:
+        if desc.full_name in seen:
+            return
+        seen.add(desc.full_name)
+        ids.update(rule.id for rule in desc.GetOptions().Extensions[rules_pb2.sorted])
+        for fd in desc.fields:
+            if fd.message_type is not None:
+                visit(fd.message_type)
+
+    for name in message_names():
+        visit(message_class(name).DESCRIPTOR)
+    return frozenset(ids)
+
+
+RELATIONS = _relation_ids()
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
+_WHEN_TERM = re.compile(r"this\.([a-z_0-9]+)(?:\s*(==|!=)\s*([0-9]+|true|false))?\Z")
+
+
+def _when(message: Message, condition: str) -> bool:
+    """The contract's `when` conditions: `&&` of `this.<field>` or `this.<field> ==/!= <int or bool>`."""
+    if not condition:
+        return True
+    for term in condition.split("&&"):
+        m = _WHEN_TERM.match(term.strip())
+        assert m, f"relations_reference cannot read the condition {condition!r}: extend _when"
+        value = getattr(message, m.group(1))
+        if m.group(2) is None:
+            if not value:
+                return False
+            continue
+        literal = {"true": True, "false": False}.get(m.group(3), None)
+        other = int(m.group(3)) if literal is None else literal
+        if (value == other) != (m.group(2) == "=="):
+            return False
+    return True
+
+
+def relations_reference(message: Message, path: str = "") -> frozenset[tuple[str, str]]:
+    """Violations of the typed relations, evaluated naively: the violation is the last element of the shortest
+    prefix of the keys (as Decimals) that differs from itself sorted in the rule's order (or, for a strict rule,
+    holds a key twice). Pairs with a non-decimal key are not compared (the runs between such keys are judged
+    separately)."""
+    from decimal import Decimal
+
+    from cqc._validate_runtime import _key
+    from cqc.types.v1 import rules_pb2
+
+    found = set()
+    prefix = path + "." if path else ""
+    for rule in message.DESCRIPTOR.GetOptions().Extensions[rules_pb2.sorted]:
+        if not _when(message, rule.when):
+            continue
+        keys = [getattr(x, rule.key) for x in getattr(message, rule.field)]
+        descending = rule.order == rules_pb2.SORT_ORDER_DESCENDING
+        first = None
+        start = 0
+        while start < len(keys) and first is None:
+            if not _DECIMAL.match(keys[start]):
+                start += 1
+                continue
+            end = start
+            while end < len(keys) and _DECIMAL.match(keys[end]):
+                end += 1
+            run = [Decimal(k) for k in keys[start:end]]
+
+            def in_order(n: int, run: list[Decimal] = run, descending: bool = descending, strict: bool = rule.strict) -> bool:
+                prefix = run[:n]
+                return prefix == sorted(prefix, reverse=descending) and (not strict or len(set(prefix)) == n)
+
+            if not in_order(len(run)):
+                lo, hi = 1, len(run)  # the shortest prefix out of order: in_order(lo) holds, in_order(hi) does not
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    lo, hi = (mid, hi) if in_order(mid) else (lo, mid)
+                first = start + hi - 1
+            start = end
+        if first is not None:
+            found.add((f"{prefix}{rule.field}[{first}].{rule.key}", rule.id))
+    for fd, value in message.ListFields():
+        if fd.message_type is None or fd.message_type.full_name.startswith("google.protobuf."):
+            continue
+        if fd.message_type.GetOptions().map_entry:
+            value_fd = fd.message_type.fields_by_name["value"]
+            if value_fd.message_type is not None:
+                for k, v in value.items():
+                    found |= relations_reference(v, prefix + fd.name + _key(k))
+        elif fd.is_repeated:
+            for i, v in enumerate(value):
+                found |= relations_reference(v, f"{prefix}{fd.name}[{i}]")
+        else:
+            found |= relations_reference(value, prefix + fd.name)
+    return frozenset(found)
+
+
+def verdict_generated(
+    validators: dict[str, Callable[..., None]], message: Message, relations: bool = False
+) -> Verdict:
+    """The generated verdict without (or, with ``relations``, only) the typed relations' violations."""
     out: list[tuple[str, str, str]] = []
     try:
         validators[message.DESCRIPTOR.full_name](message, "", out)
     except Exception:
         return "error"
-    return frozenset((f, r) for f, r, _ in out)
+    return frozenset((f, r) for f, r, _ in out if (r in RELATIONS) == relations)
 
 
 @dataclass
@@ -112,9 +222,16 @@ class Report:
     exact_differences: Counter[str] = field(default_factory=Counter)  # rule ids where exact != float
     exact_unexplained: list[tuple[str, Any, Any]] = field(default_factory=list)
     budget_exceeded: list[str] = field(default_factory=list)  # protovalidate gave up: expected disagreements
+    relation_mismatches: list[tuple[str, Any, Any]] = field(default_factory=list)  # (what, reference, generated)
+    relation_violations: int = 0  # messages the typed relations reject (so the comparison is not vacuous)
 
     def compare(self, name: str, message: Message) -> None:
         self.checked += 1
+        want = relations_reference(message)
+        got = verdict_generated(generated.VALIDATORS, message, relations=True)
+        self.relation_violations += bool(want)
+        if got != "error" and want != got:
+            self.relation_mismatches.append((name, want, got))
         pv = verdict_pv(message)
         fl = verdict_generated(FLOAT, message)
         ex = verdict_generated(generated.VALIDATORS, message)
@@ -141,6 +258,9 @@ class Report:
             f"{n}: exact {sorted(e) if e != 'error' else e} differs from float "
             f"{sorted(f) if f != 'error' else f} on a non-numeric rule"
             for n, f, e in self.exact_unexplained
+        ]
+        out += [
+            f"{n}: typed relations: reference {sorted(w)} != generated {sorted(g)}" for n, w, g in self.relation_mismatches
         ]
         return out
 

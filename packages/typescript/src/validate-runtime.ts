@@ -207,6 +207,31 @@ export function dcmp(a: string, b: string): number {
   return ncmp(D(a), D(b));
 }
 
+const DECIMAL_KEY = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
+
+/**
+ * Evaluates a cqc.types.v1.SortedRule: the index of the first element of list out of order by key, or -1. Each
+ * key is compared with the one before it as decimals (dcmp: exact, or CEL's doubles when not exact); a pair in
+ * which either key is not a decimal is not compared (the key's own field rule reports it). Equal neighbours
+ * are out of order when strict.
+ */
+export function sortedAt<E>(list: readonly E[], key: (e: E) => string, descending: boolean, strict: boolean): number {
+  let prev: string | undefined;
+  for (let i = 0; i < list.length; i++) {
+    const k = key(list[i]);
+    if (!DECIMAL_KEY.test(k)) {
+      prev = undefined;
+      continue;
+    }
+    if (prev !== undefined) {
+      const c = dcmp(prev, k);
+      if ((descending ? c < 0 : c > 0) || (strict && c === 0)) return i;
+    }
+    prev = k;
+  }
+  return -1;
+}
+
 /** Compares double(a) with the integral literal k. */
 export function dcmpInt(a: string, k: number): number {
   if (!exact) return fcmp(celDouble(a), k);

@@ -41,103 +41,106 @@ var p6 = vrt.Zero{Negative: false}
 var p7 = vrt.Decimal{Signed: true, Strict: false}
 var p8 = vrt.ID{Prefix: "vas_"}
 var p9 = vrt.ID{Prefix: "ven_"}
-var p10 = regexp.MustCompile("^[0-9]{1,20}$")
-var p11 = vrt.Decimal{Signed: true, Strict: true}
-var p12 = vrt.Zero{Negative: true}
-var p13 = vrt.ID{Prefix: "acc_"}
-var p14 = regexp.MustCompile("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$")
-var p15 = regexp.MustCompile("^eip155:[0-9]{1,32}:0x[0-9a-fA-F]{40}$")
-var p16 = regexp.MustCompile("^solana:[^:]+:[1-9A-HJ-NP-Za-km-z]{32,44}$")
-var p17 = regexp.MustCompile(":[0-9A-Za-z]{80,}$")
-var p18 = regexp.MustCompile(":(0x)?[0-9a-fA-F]{64}$")
-var p19 = regexp.MustCompile("^(aptos|sui|starknet):")
-var p20 = regexp.MustCompile("^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$")
-var p21 = regexp.MustCompile("[0-9a-fA-F]{32,}")
-var p22 = regexp.MustCompile("[A-Za-z0-9+=]{32,}")
-var p23 = regexp.MustCompile("[a-z]{3,8}( +[a-z]{3,8}){11,}")
-var p24 = regexp.MustCompile("^[a-z0-9][a-z0-9._-]{1,63}$")
-var p25 = regexp.MustCompile("^[a-z0-9][a-z0-9_.-]{0,63}$")
-var p26 = regexp.MustCompile("^[a-z0-9][a-z0-9_.-]{0,127}$")
-var p27 = regexp.MustCompile("^([a-z0-9][a-z0-9_-]{0,31})?$")
-var p28 = vrt.ID{Prefix: "mkt_"}
-var p29 = regexp.MustCompile("^([0-9A-Za-z]{1,4})?$")
-var p30 = vrt.ID{Prefix: "ord_"}
-var p31 = vrt.ID{Prefix: "exe_"}
-var p32 = regexp.MustCompile("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-var p33 = regexp.MustCompile("^(0(\\.[0-9]+)?|1(\\.0+)?)$")
-var p34 = regexp.MustCompile("^([a-z0-9][a-z0-9_.-]{0,63})?$")
-var p35 = regexp.MustCompile("(^|[^A-Za-z0-9])([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Ss][Ii][Gg][Nn]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Tt][Oo][Kk][Ee][Nn]|[Aa][Cc][Cc][Ee][Ss][Ss][-_][Tt][Oo][Kk][Ee][Nn]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])[\"']?[ ]*[=:]")
-var p36 = regexp.MustCompile("\"([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Aa][Pp][Ii][-_][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Ss][Ee][Cc][Rr][Ee][Tt][-_][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])\"[ ]*:[ ]*\"[^\"[]")
-var p37 = regexp.MustCompile("^[A-Za-z0-9._:-]{1,64}$")
-var p38 = vrt.ID{Prefix: "pfl_"}
-var p39 = vrt.ID{Prefix: "alr_"}
-var p40 = regexp.MustCompile("^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*$")
-var p41 = vrt.ID{Prefix: "rsv_"}
-var p42 = regexp.MustCompile("^[A-Za-z0-9._:-]{1,36}$")
-var p43 = vrt.ID{Prefix: "ins_"}
-var p44 = regexp.MustCompile("^([a-z0-9][a-z0-9._-]{1,63})?$")
-var p45 = vrt.ID{Prefix: "lim_"}
-var p46 = vrt.ID{Prefix: "pos_"}
-var p47 = vrt.ID{Prefix: "idf_"}
-var p48 = vrt.ID{Prefix: "rel_"}
-var p49 = vrt.ID{Prefix: "flg_"}
-var p50 = vrt.ID{Prefix: "aid_"}
-var p51 = vrt.ID{Prefix: "grp_"}
-var p52 = vrt.ID{Prefix: "alc_"}
-var p53 = regexp.MustCompile("^([a-z][a-z0-9_]*|\\*_id)$")
-var p54 = vrt.ID{Prefix: "txn_"}
-var p55 = vrt.Decimal{Signed: true, Strict: false}
-var p56 = vrt.ID{Prefix: "pnl_"}
-var p57 = vrt.Decimal{Signed: true, Strict: true}
-var p58 = regexp.MustCompile("^[^\\s]*$")
-var p59 = regexp.MustCompile("^(0|[1-9][0-9]{0,38})$")
-var p60 = regexp.MustCompile("^(0|[1-9][0-9]{0,77})$")
-var p61 = vrt.ID{Prefix: "xpo_"}
-var p62 = regexp.MustCompile("^-?0(\\.(0[0-9]*|10*))?$")
-var p63 = regexp.MustCompile("^[a-z0-9][a-z0-9.-]{1,63}$")
-var p64 = regexp.MustCompile("^([a-z0-9_]{1,64})?$")
-var p65 = regexp.MustCompile("^\\S(.{0,510}\\S)?$")
-var p66 = regexp.MustCompile("^[^\\s]{1,256}$")
-var p67 = regexp.MustCompile("^[1-9][0-9]{0,19}$")
-var p68 = regexp.MustCompile("^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
-var p69 = regexp.MustCompile("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?$")
-var p70 = regexp.MustCompile("^[a-z0-9][a-z0-9._-]{0,127}$")
-var p71 = regexp.MustCompile("^([a-z0-9][a-z0-9._]{0,127})?$")
-var p72 = regexp.MustCompile("^[A-Z][A-Z0-9_]{0,63}$")
-var p73 = regexp.MustCompile("^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$")
-var p74 = regexp.MustCompile("^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$")
-var p75 = regexp.MustCompile("^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
-var p76 = regexp.MustCompile("^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$")
-var p77 = regexp.MustCompile("^//cqc/asset-registry(/|$)")
-var p78 = regexp.MustCompile("^//cqc/market-data(/|$)")
-var p79 = regexp.MustCompile("^//cqc/venue-gateway(/|$)")
-var p80 = regexp.MustCompile("^//cqc/portfolio(/|$)")
-var p81 = regexp.MustCompile("^//cqc/risk-engine(/|$)")
-var p82 = regexp.MustCompile("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$")
-var p83 = regexp.MustCompile("^[^\\x00\\n\\r]+$")
-var p84 = regexp.MustCompile("^[^\\x00\\n\\r]*$")
-var p85 = regexp.MustCompile("^https?://[^\\s/@]+(/[^\\s]*)?$")
-var p86 = regexp.MustCompile("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$")
-var p87 = regexp.MustCompile("^[a-z][a-z0-9+.-]*://[^\\s]+$")
-var p88 = regexp.MustCompile("^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@")
-var p89 = regexp.MustCompile("(?i)(password|passwd|pwd)=")
-var p90 = regexp.MustCompile("^(nats|tls|ws|wss)://[^\\s/@]+$")
-var p91 = regexp.MustCompile("^[A-Za-z0-9_-]{1,64}$")
-var p92 = regexp.MustCompile("^[A-Za-z0-9_-]{0,64}$")
-var p93 = regexp.MustCompile("^\\S(.{0,254}\\S)?$")
-var p94 = regexp.MustCompile("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$")
-var p95 = regexp.MustCompile("^[a-z][a-z0-9-]{1,63}$")
-var p96 = regexp.MustCompile("^[^\\s]{1,512}$")
-var p97 = regexp.MustCompile("^\\S(.{0,62}\\S)?$")
-var p98 = regexp.MustCompile("^[0-9A-Za-z:_-]{1,128}$")
-var p99 = regexp.MustCompile("^0x[0-9a-fA-F]{40}$")
-var p100 = regexp.MustCompile("^[1-9A-HJ-NP-Za-km-z]{32,44}$")
-var p101 = regexp.MustCompile("^(0|[1-9][0-9]{0,19})$")
-var p102 = regexp.MustCompile("^T[1-9A-HJ-NP-Za-km-z]{33}$")
-var p103 = regexp.MustCompile("^[^\\s]{1,32}$")
-var p104 = regexp.MustCompile("^[A-Z]{3}$")
-var p105 = regexp.MustCompile("^[a-z0-9][a-z0-9 ._/&+-]{0,63}$")
-var p106 = regexp.MustCompile("^[A-Z]{2}$")
+var p10 = regexp.MustCompile("[\u0000-\b\u000b\f\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]")
+var p11 = regexp.MustCompile("^[0-9]{1,20}$")
+var p12 = vrt.Decimal{Signed: true, Strict: true}
+var p13 = vrt.Zero{Negative: true}
+var p14 = vrt.ID{Prefix: "acc_"}
+var p15 = regexp.MustCompile("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$")
+var p16 = regexp.MustCompile("^eip155:[0-9]{1,32}:0x[0-9a-fA-F]{40}$")
+var p17 = regexp.MustCompile("^solana:[^:]+:[1-9A-HJ-NP-Za-km-z]{32,44}$")
+var p18 = regexp.MustCompile(":[0-9A-Za-z]{80,}$")
+var p19 = regexp.MustCompile(":(0x)?[0-9a-fA-F]{64}$")
+var p20 = regexp.MustCompile("^(aptos|sui|starknet):")
+var p21 = regexp.MustCompile("^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$")
+var p22 = regexp.MustCompile("[0-9a-fA-F]{32,}")
+var p23 = regexp.MustCompile("[A-Za-z0-9+=]{32,}")
+var p24 = regexp.MustCompile("[a-z]{3,8}( +[a-z]{3,8}){11,}")
+var p25 = regexp.MustCompile("^[a-z0-9][a-z0-9._-]{1,63}$")
+var p26 = regexp.MustCompile("^[a-z0-9][a-z0-9_.-]{0,63}$")
+var p27 = regexp.MustCompile("^[a-z0-9][a-z0-9_.-]{0,127}$")
+var p28 = regexp.MustCompile("^([a-z0-9][a-z0-9_-]{0,31})?$")
+var p29 = vrt.ID{Prefix: "mkt_"}
+var p30 = regexp.MustCompile("^([0-9A-Za-z]{1,4})?$")
+var p31 = vrt.ID{Prefix: "ord_"}
+var p32 = vrt.ID{Prefix: "exe_"}
+var p33 = regexp.MustCompile("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+var p34 = regexp.MustCompile("^(0(\\.[0-9]+)?|1(\\.0+)?)$")
+var p35 = regexp.MustCompile("^([a-z0-9][a-z0-9_.-]{0,63})?$")
+var p36 = regexp.MustCompile("(^|[^A-Za-z0-9])([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Ss][Ii][Gg][Nn]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Tt][Oo][Kk][Ee][Nn]|[Aa][Cc][Cc][Ee][Ss][Ss][-_][Tt][Oo][Kk][Ee][Nn]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])[\"']?[ ]*[=:]")
+var p37 = regexp.MustCompile("\"([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Aa][Pp][Ii][-_][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Ss][Ee][Cc][Rr][Ee][Tt][-_][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])\"[ ]*:[ ]*\"[^\"[]")
+var p38 = regexp.MustCompile("^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$")
+var p39 = regexp.MustCompile("^[a-z][a-z0-9_]*$")
+var p40 = regexp.MustCompile("^[A-Za-z0-9._:-]{1,64}$")
+var p41 = vrt.ID{Prefix: "pfl_"}
+var p42 = vrt.ID{Prefix: "alr_"}
+var p43 = regexp.MustCompile("^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*$")
+var p44 = vrt.ID{Prefix: "rsv_"}
+var p45 = regexp.MustCompile("^[A-Za-z0-9._:-]{1,36}$")
+var p46 = vrt.ID{Prefix: "ins_"}
+var p47 = regexp.MustCompile("^([a-z0-9][a-z0-9._-]{1,63})?$")
+var p48 = vrt.ID{Prefix: "lim_"}
+var p49 = vrt.ID{Prefix: "pos_"}
+var p50 = vrt.ID{Prefix: "idf_"}
+var p51 = vrt.ID{Prefix: "rel_"}
+var p52 = vrt.ID{Prefix: "flg_"}
+var p53 = vrt.ID{Prefix: "aid_"}
+var p54 = vrt.ID{Prefix: "grp_"}
+var p55 = vrt.ID{Prefix: "alc_"}
+var p56 = regexp.MustCompile("^([a-z][a-z0-9_]*|\\*_id)$")
+var p57 = vrt.ID{Prefix: "txn_"}
+var p58 = vrt.Decimal{Signed: true, Strict: false}
+var p59 = vrt.ID{Prefix: "pnl_"}
+var p60 = vrt.Decimal{Signed: true, Strict: true}
+var p61 = regexp.MustCompile("^[^\\s]*$")
+var p62 = regexp.MustCompile("^(0|[1-9][0-9]{0,38})$")
+var p63 = regexp.MustCompile("^(0|[1-9][0-9]{0,77})$")
+var p64 = vrt.ID{Prefix: "xpo_"}
+var p65 = regexp.MustCompile("^-?0(\\.(0[0-9]*|10*))?$")
+var p66 = regexp.MustCompile("^[a-z0-9][a-z0-9.-]{1,63}$")
+var p67 = regexp.MustCompile("^([a-z0-9_]{1,64})?$")
+var p68 = regexp.MustCompile("^\\S(.{0,510}\\S)?$")
+var p69 = regexp.MustCompile("^[^\\s]{1,256}$")
+var p70 = regexp.MustCompile("^[1-9][0-9]{0,19}$")
+var p71 = regexp.MustCompile("^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
+var p72 = regexp.MustCompile("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?$")
+var p73 = regexp.MustCompile("^[a-z0-9][a-z0-9._-]{0,127}$")
+var p74 = regexp.MustCompile("^([a-z0-9][a-z0-9._]{0,127})?$")
+var p75 = regexp.MustCompile("^[A-Z][A-Z0-9_]{0,63}$")
+var p76 = regexp.MustCompile("^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$")
+var p77 = regexp.MustCompile("^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$")
+var p78 = regexp.MustCompile("^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
+var p79 = regexp.MustCompile("^[a-z]{3}_[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+var p80 = regexp.MustCompile("^//cqc/asset-registry(/|$)")
+var p81 = regexp.MustCompile("^//cqc/market-data(/|$)")
+var p82 = regexp.MustCompile("^//cqc/venue-gateway(/|$)")
+var p83 = regexp.MustCompile("^//cqc/portfolio(/|$)")
+var p84 = regexp.MustCompile("^//cqc/risk-engine(/|$)")
+var p85 = regexp.MustCompile("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$")
+var p86 = regexp.MustCompile("^[^\\x00\\n\\r]+$")
+var p87 = regexp.MustCompile("^[^\\x00\\n\\r]*$")
+var p88 = regexp.MustCompile("^https?://[^\\s/@]+(/[^\\s]*)?$")
+var p89 = regexp.MustCompile("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$")
+var p90 = regexp.MustCompile("^[a-z][a-z0-9+.-]*://[^\\s]+$")
+var p91 = regexp.MustCompile("^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@")
+var p92 = regexp.MustCompile("(?i)(password|passwd|pwd)=")
+var p93 = regexp.MustCompile("^(nats|tls|ws|wss)://[^\\s/@]+$")
+var p94 = regexp.MustCompile("^[A-Za-z0-9_-]{1,64}$")
+var p95 = regexp.MustCompile("^[A-Za-z0-9_-]{0,64}$")
+var p96 = regexp.MustCompile("^\\S(.{0,254}\\S)?$")
+var p97 = regexp.MustCompile("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$")
+var p98 = regexp.MustCompile("^[a-z][a-z0-9-]{1,63}$")
+var p99 = regexp.MustCompile("^[^\\s]{1,512}$")
+var p100 = regexp.MustCompile("^\\S(.{0,62}\\S)?$")
+var p101 = regexp.MustCompile("^[0-9A-Za-z:_-]{1,128}$")
+var p102 = regexp.MustCompile("^0x[0-9a-fA-F]{40}$")
+var p103 = regexp.MustCompile("^[1-9A-HJ-NP-Za-km-z]{32,44}$")
+var p104 = regexp.MustCompile("^(0|[1-9][0-9]{0,19})$")
+var p105 = regexp.MustCompile("^T[1-9A-HJ-NP-Za-km-z]{33}$")
+var p106 = regexp.MustCompile("^[^\\s]{1,32}$")
+var p107 = regexp.MustCompile("^[A-Z]{3}$")
+var p108 = regexp.MustCompile("^[a-z0-9][a-z0-9 ._/&+-]{0,63}$")
+var p109 = regexp.MustCompile("^[A-Z]{2}$")
 var n0 = vrt.Lit("-0.01")
 var n1 = vrt.Lit("0.1")
 var n2 = vrt.Lit("1e-12")
@@ -162,7 +165,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 	{
 		v := m.GetSymbol()
 		_ = v
-		if !p103.MatchString(v) {
+		if !p106.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "symbol", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,32}$`"})
 		}
 	}
@@ -174,6 +177,14 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		}
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "name", Rule: "string.max_len", Message: "must be at most 200 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "name", Rule: "cqc.text", Message: s})
 		}
 	}
 	{
@@ -220,7 +231,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		{
 			v := m.GetIso4217Code()
 			_ = v
-			if !p104.MatchString(v) {
+			if !p107.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "iso4217_code", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Z]{3}$`"})
 			}
 		}
@@ -229,7 +240,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		{
 			v := m.GetPegCurrency()
 			_ = v
-			if !p104.MatchString(v) {
+			if !p107.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "peg_currency", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Z]{3}$`"})
 			}
 		}
@@ -238,7 +249,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		{
 			v := m.GetIsin()
 			_ = v
-			if !p68.MatchString(v) {
+			if !p71.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "isin", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Z]{2}[A-Z0-9]{9}[0-9]$`"})
 			}
 		}
@@ -248,6 +259,14 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		_ = v
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "issuer", Rule: "string.max_len", Message: "must be at most 200 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "issuer", Rule: "cqc.text", Message: s})
 		}
 	}
 	if m.TotalSupply != nil {
@@ -307,7 +326,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 	}
 	for i, x := range m.GetCategories() {
 		_, _ = i, x
-		if !p105.MatchString(x) {
+		if !p108.MatchString(x) {
 			*out = append(*out, vrt.V{Field: q + "categories[" + strconv.Itoa(i) + "]", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9 ._/&+-]{0,63}$`"})
 		}
 	}
@@ -346,6 +365,14 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		_ = v
 		if utf8.RuneCountInString(v) > 10000 {
 			*out = append(*out, vrt.V{Field: q + "description", Rule: "string.max_len", Message: "must be at most 10000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "description", Rule: "cqc.text", Message: s})
 		}
 	}
 	if m.GetSourceRecord() != nil {
@@ -407,7 +434,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 		{
 			v := m.GetCountryOrigin()
 			_ = v
-			if !p106.MatchString(v) {
+			if !p109.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "country_origin", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Z]{2}$`"})
 			}
 		}
@@ -428,7 +455,7 @@ func v_cqc_assets_v1_Asset(m *assetsv1.Asset, p string, out *[]vrt.V) {
 	if !(!(((m.TotalSupply != nil) || (m.CirculatingSupply != nil)) || (m.MaxSupply != nil)) || (int64(m.GetSupplySource()) != 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset.supply_requires_source", Message: "supply_source must be set when total_supply, circulating_supply or max_supply is set"})
 	}
-	if !(!(p11.MatchString(m.GetCirculatingSupply()) && p11.MatchString(m.GetMaxSupply())) || ((!(m.CirculatingSupply != nil) || !(m.MaxSupply != nil)) || (vrt.DCmp(m.GetCirculatingSupply(), m.GetMaxSupply()) <= 0))) {
+	if !(!(p12.MatchString(m.GetCirculatingSupply()) && p12.MatchString(m.GetMaxSupply())) || ((!(m.CirculatingSupply != nil) || !(m.MaxSupply != nil)) || (vrt.DCmp(m.GetCirculatingSupply(), m.GetMaxSupply()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset.circulating_within_max", Message: "circulating_supply must not exceed max_supply"})
 	}
 }
@@ -486,7 +513,7 @@ func v_cqc_assets_v1_AssetDeployment(m *assetsv1.AssetDeployment, p string, out 
 		{
 			v := m.GetAddress()
 			_ = v
-			if !p66.MatchString(v) {
+			if !p69.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "address", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,256}$`"})
 			}
 		}
@@ -513,6 +540,14 @@ func v_cqc_assets_v1_AssetDeployment(m *assetsv1.AssetDeployment, p string, out 
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "name", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "name", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetKind()
@@ -525,7 +560,7 @@ func v_cqc_assets_v1_AssetDeployment(m *assetsv1.AssetDeployment, p string, out 
 		{
 			v := m.GetBridgeName()
 			_ = v
-			if !p24.MatchString(v) {
+			if !p25.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "bridge_name", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 			}
 		}
@@ -555,7 +590,7 @@ func v_cqc_assets_v1_AssetDeployment(m *assetsv1.AssetDeployment, p string, out 
 		{
 			v := m.GetDeployTransactionHash()
 			_ = v
-			if !p98.MatchString(v) {
+			if !p101.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "deploy_transaction_hash", Rule: "string.pattern", Message: "does not match regex pattern `^[0-9A-Za-z:_-]{1,128}$`"})
 			}
 		}
@@ -587,6 +622,14 @@ func v_cqc_assets_v1_AssetDeployment(m *assetsv1.AssetDeployment, p string, out 
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "description", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "description", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.GetSourceRecord() != nil {
 		v_cqc_types_v1_SourceRecord(m.GetSourceRecord(), q+"source_record", out)
@@ -601,16 +644,16 @@ func v_cqc_assets_v1_AssetDeployment(m *assetsv1.AssetDeployment, p string, out 
 	if !((int64(m.GetTokenStandard()) == 1) == (m.GetAddress() == "")) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_deployment.native_has_no_address", Message: "a TOKEN_STANDARD_NATIVE deployment has no address; every other deployment needs one"})
 	}
-	if !(!(int64(m.GetTokenStandard()) == 2 || int64(m.GetTokenStandard()) == 4 || int64(m.GetTokenStandard()) == 5 || int64(m.GetTokenStandard()) == 6) || p99.MatchString(m.GetAddress())) {
+	if !(!(int64(m.GetTokenStandard()) == 2 || int64(m.GetTokenStandard()) == 4 || int64(m.GetTokenStandard()) == 5 || int64(m.GetTokenStandard()) == 6) || p102.MatchString(m.GetAddress())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_deployment.evm_address_format", Message: "ERC-20/4626/721/1155 deployments need an EVM address: 0x followed by 40 hex characters"})
 	}
-	if !((int64(m.GetTokenStandard()) != 3) || p100.MatchString(m.GetAddress())) {
+	if !((int64(m.GetTokenStandard()) != 3) || p103.MatchString(m.GetAddress())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_deployment.spl_mint_format", Message: "an SPL deployment needs a base58 mint address of 32 to 44 characters"})
 	}
-	if !(!(int64(m.GetTokenStandard()) == 7 || int64(m.GetTokenStandard()) == 12) || p101.MatchString(m.GetAddress())) {
+	if !(!(int64(m.GetTokenStandard()) == 7 || int64(m.GetTokenStandard()) == 12) || p104.MatchString(m.GetAddress())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_deployment.numeric_asset_id_format", Message: "Asset Hub and ASA deployments need a decimal asset id without leading zeros"})
 	}
-	if !((int64(m.GetTokenStandard()) != 10) || p102.MatchString(m.GetAddress())) {
+	if !((int64(m.GetTokenStandard()) != 10) || p105.MatchString(m.GetAddress())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_deployment.trc20_address_format", Message: "a TRC-20 deployment needs a TRON base58 address: T followed by 33 base58 characters"})
 	}
 	if !((int64(m.GetKind()) != 2) || ((m.GetBridgeName() != "") && (m.SourceDeploymentId != nil))) {
@@ -639,7 +682,7 @@ func v_cqc_assets_v1_AssetDeployment_VenueNetwork(m *assetsv1.AssetDeployment_Ve
 	{
 		v := m.GetNetworkCode()
 		_ = v
-		if !p97.MatchString(v) {
+		if !p100.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "network_code", Rule: "string.pattern", Message: "does not match regex pattern `^\\S(.{0,62}\\S)?$`"})
 		}
 	}
@@ -659,7 +702,7 @@ func v_cqc_assets_v1_AssetGroup(m *assetsv1.AssetGroup, p string, out *[]vrt.V) 
 		v := m.GetGroupId()
 		_ = v
 		if s := func() string {
-			if p51.MatchString(v) {
+			if p54.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form grp_<26-character upper-case ULID>"
@@ -675,6 +718,14 @@ func v_cqc_assets_v1_AssetGroup(m *assetsv1.AssetGroup, p string, out *[]vrt.V) 
 		}
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "name", Rule: "string.max_len", Message: "must be at most 200 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "name", Rule: "cqc.text", Message: s})
 		}
 	}
 	{
@@ -693,12 +744,20 @@ func v_cqc_assets_v1_AssetGroup(m *assetsv1.AssetGroup, p string, out *[]vrt.V) 
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "description", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "description", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.GetSource() != "" {
 		{
 			v := m.GetSource()
 			_ = v
-			if !p24.MatchString(v) {
+			if !p25.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 			}
 		}
@@ -738,7 +797,7 @@ func v_cqc_assets_v1_AssetGroup_CorrelationParameters(m *assetsv1.AssetGroup_Cor
 	{
 		v := m.GetProtocol()
 		_ = v
-		if !p24.MatchString(v) {
+		if !p25.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "protocol", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -771,7 +830,7 @@ func v_cqc_assets_v1_AssetGroup_CorrelationParameters(m *assetsv1.AssetGroup_Cor
 			v := m.GetLtv()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -785,7 +844,7 @@ func v_cqc_assets_v1_AssetGroup_CorrelationParameters(m *assetsv1.AssetGroup_Cor
 			v := m.GetLiquidationThreshold()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -799,7 +858,7 @@ func v_cqc_assets_v1_AssetGroup_CorrelationParameters(m *assetsv1.AssetGroup_Cor
 			v := m.GetLiquidationBonus()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -808,7 +867,7 @@ func v_cqc_assets_v1_AssetGroup_CorrelationParameters(m *assetsv1.AssetGroup_Cor
 			}
 		}
 	}
-	if !(!(p11.MatchString(m.GetLiquidationThreshold()) && p11.MatchString(m.GetLtv())) || ((!(m.Ltv != nil) || !(m.LiquidationThreshold != nil)) || (vrt.DCmp(m.GetLtv(), m.GetLiquidationThreshold()) <= 0))) {
+	if !(!(p12.MatchString(m.GetLiquidationThreshold()) && p12.MatchString(m.GetLtv())) || ((!(m.Ltv != nil) || !(m.LiquidationThreshold != nil)) || (vrt.DCmp(m.GetLtv(), m.GetLiquidationThreshold()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_group.correlation_parameters.ltv_within_threshold", Message: "ltv must not exceed liquidation_threshold"})
 	}
 }
@@ -820,7 +879,7 @@ func v_cqc_assets_v1_AssetGroupMember(m *assetsv1.AssetGroupMember, p string, ou
 		v := m.GetGroupId()
 		_ = v
 		if s := func() string {
-			if p51.MatchString(v) {
+			if p54.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form grp_<26-character upper-case ULID>"
@@ -881,6 +940,14 @@ func v_cqc_assets_v1_AssetGroupMember(m *assetsv1.AssetGroupMember, p string, ou
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "note", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "note", Rule: "cqc.text", Message: s})
+		}
 	}
 	if !((!(m.GetRemoveTime() != nil) || !(m.GetAddTime() != nil)) || (vrt.TCmp(vrt.T(m.GetRemoveTime()), vrt.T(m.GetAddTime())) > 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_group_member.remove_after_add", Message: "remove_time must be after add_time"})
@@ -894,7 +961,7 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 		v := m.GetIdentifierId()
 		_ = v
 		if s := func() string {
-			if p50.MatchString(v) {
+			if p53.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form aid_<26-character upper-case ULID>"
@@ -927,7 +994,7 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 	{
 		v := m.GetValue()
 		_ = v
-		if !p65.MatchString(v) {
+		if !p68.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "value", Rule: "string.pattern", Message: "does not match regex pattern `^\\S(.{0,510}\\S)?$`"})
 		}
 	}
@@ -935,7 +1002,7 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 		{
 			v := m.GetSecondaryValue()
 			_ = v
-			if !p66.MatchString(v) {
+			if !p69.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "secondary_value", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,256}$`"})
 			}
 		}
@@ -995,6 +1062,14 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "source_name", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "source_name", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.SourceDecimals != nil {
 		{
@@ -1010,7 +1085,7 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 			v := m.GetConfidence()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -1023,7 +1098,7 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 		{
 			v := m.GetRedirectTo()
 			_ = v
-			if !p96.MatchString(v) {
+			if !p99.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "redirect_to", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,512}$`"})
 			}
 		}
@@ -1058,13 +1133,13 @@ func v_cqc_assets_v1_AssetIdentifier(m *assetsv1.AssetIdentifier, p string, out 
 	if !((!(m.GetValidFromTime() != nil) || !(m.GetValidToTime() != nil)) || (vrt.TCmp(vrt.T(m.GetValidToTime()), vrt.T(m.GetValidFromTime())) > 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_identifier.valid_to_after_valid_from", Message: "valid_to_time must be after valid_from_time"})
 	}
-	if !((int64(m.GetSource()) != 2) || p67.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 2) || p70.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_identifier.coinmarketcap_numeric", Message: "a CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\""})
 	}
-	if !((int64(m.GetSource()) != 7) || p68.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 7) || p71.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_identifier.isin_format", Message: "an ISIN value must be 2 letters, 9 alphanumerics and a check digit"})
 	}
-	if !((int64(m.GetSource()) != 6) || p69.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 6) || p72.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_identifier.caip19_format", Message: "a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]"})
 	}
 	if !(!(m.RedirectAssetId != nil) || (m.GetRedirectAssetId() != m.GetAssetId())) {
@@ -1079,7 +1154,7 @@ func v_cqc_assets_v1_AssetQualityFlag(m *assetsv1.AssetQualityFlag, p string, ou
 		v := m.GetFlagId()
 		_ = v
 		if s := func() string {
-			if p49.MatchString(v) {
+			if p52.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form flg_<26-character upper-case ULID>"
@@ -1150,7 +1225,7 @@ func v_cqc_assets_v1_AssetQualityFlag(m *assetsv1.AssetQualityFlag, p string, ou
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -1196,6 +1271,14 @@ func v_cqc_assets_v1_AssetQualityFlag(m *assetsv1.AssetQualityFlag, p string, ou
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason", Rule: "cqc.text", Message: s})
+		}
 	}
 	if len(m.GetEvidenceUrls()) > 20 {
 		*out = append(*out, vrt.V{Field: q + "evidence_urls", Rule: "repeated.max_items", Message: "must contain no more than 20 item(s)"})
@@ -1215,7 +1298,7 @@ func v_cqc_assets_v1_AssetQualityFlag(m *assetsv1.AssetQualityFlag, p string, ou
 	{
 		v := m.GetSource()
 		_ = v
-		if !p24.MatchString(v) {
+		if !p25.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -1224,6 +1307,14 @@ func v_cqc_assets_v1_AssetQualityFlag(m *assetsv1.AssetQualityFlag, p string, ou
 		_ = v
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "reporter", Rule: "string.max_len", Message: "must be at most 200 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reporter", Rule: "cqc.text", Message: s})
 		}
 	}
 	{
@@ -1284,7 +1375,7 @@ func v_cqc_assets_v1_AssetRelationship(m *assetsv1.AssetRelationship, p string, 
 		v := m.GetRelationshipId()
 		_ = v
 		if s := func() string {
-			if p48.MatchString(v) {
+			if p51.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form rel_<26-character upper-case ULID>"
@@ -1344,7 +1435,7 @@ func v_cqc_assets_v1_AssetRelationship(m *assetsv1.AssetRelationship, p string, 
 		{
 			v := m.GetViaProtocol()
 			_ = v
-			if !p24.MatchString(v) {
+			if !p25.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "via_protocol", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 			}
 		}
@@ -1353,7 +1444,7 @@ func v_cqc_assets_v1_AssetRelationship(m *assetsv1.AssetRelationship, p string, 
 		{
 			v := m.GetViaAddress()
 			_ = v
-			if !p66.MatchString(v) {
+			if !p69.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "via_address", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,256}$`"})
 			}
 		}
@@ -1376,7 +1467,7 @@ func v_cqc_assets_v1_AssetRelationship(m *assetsv1.AssetRelationship, p string, 
 		{
 			v := m.GetSource()
 			_ = v
-			if !p24.MatchString(v) {
+			if !p25.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 			}
 		}
@@ -1386,7 +1477,7 @@ func v_cqc_assets_v1_AssetRelationship(m *assetsv1.AssetRelationship, p string, 
 			v := m.GetConfidence()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -1400,6 +1491,14 @@ func v_cqc_assets_v1_AssetRelationship(m *assetsv1.AssetRelationship, p string, 
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "description", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "description", Rule: "cqc.text", Message: s})
 		}
 	}
 	if m.GetSourceRecord() != nil {
@@ -1441,7 +1540,7 @@ func v_cqc_assets_v1_Chain(m *assetsv1.Chain, p string, out *[]vrt.V) {
 	{
 		v := m.GetSlug()
 		_ = v
-		if !p95.MatchString(v) {
+		if !p98.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "slug", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z][a-z0-9-]{1,63}$`"})
 		}
 	}
@@ -1454,11 +1553,19 @@ func v_cqc_assets_v1_Chain(m *assetsv1.Chain, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 100 {
 			*out = append(*out, vrt.V{Field: q + "name", Rule: "string.max_len", Message: "must be at most 100 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "name", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetCaip2()
 		_ = v
-		if !p94.MatchString(v) {
+		if !p97.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "caip2", Rule: "string.pattern", Message: "does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`"})
 		}
 	}
@@ -1550,6 +1657,14 @@ func v_cqc_assets_v1_Chain(m *assetsv1.Chain, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "description", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "description", Rule: "cqc.text", Message: s})
+		}
 	}
 	if len(m.GetIdentifiers()) > 100 {
 		*out = append(*out, vrt.V{Field: q + "identifiers", Rule: "repeated.max_items", Message: "must contain no more than 100 item(s)"})
@@ -1588,7 +1703,7 @@ func v_cqc_assets_v1_ChainIdentifier(m *assetsv1.ChainIdentifier, p string, out 
 	{
 		v := m.GetValue()
 		_ = v
-		if !p93.MatchString(v) {
+		if !p96.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "value", Rule: "string.pattern", Message: "does not match regex pattern `^\\S(.{0,254}\\S)?$`"})
 		}
 	}
@@ -1616,10 +1731,10 @@ func v_cqc_assets_v1_ChainIdentifier(m *assetsv1.ChainIdentifier, p string, out 
 	if !((int64(m.GetSource()) != 8) || (m.VenueId != nil)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "chain_identifier.venue_required_for_venue_source", Message: "venue_id must be set when source is DATA_SOURCE_VENUE"})
 	}
-	if !((int64(m.GetSource()) != 2) || p67.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 2) || p70.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "chain_identifier.coinmarketcap_numeric", Message: "a CoinMarketCap platform id must be numeric without leading zeros, e.g. \"1027\""})
 	}
-	if !((int64(m.GetSource()) != 4) || p94.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 4) || p97.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "chain_identifier.caip2_format", Message: "a CAIP-2 value must be <namespace>:<reference>, e.g. \"eip155:1\""})
 	}
 }
@@ -1645,21 +1760,21 @@ func v_cqc_config_v1_BrokerConfig(m *configv1.BrokerConfig, p string, out *[]vrt
 	}
 	for i, x := range m.GetNatsUrls() {
 		_, _ = i, x
-		if !p90.MatchString(x) {
+		if !p93.MatchString(x) {
 			*out = append(*out, vrt.V{Field: q + "nats_urls[" + strconv.Itoa(i) + "]", Rule: "string.pattern", Message: "does not match regex pattern `^(nats|tls|ws|wss)://[^\\s/@]+$`"})
 		}
 	}
 	{
 		v := m.GetEventsStream()
 		_ = v
-		if !p91.MatchString(v) {
+		if !p94.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "events_stream", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9_-]{1,64}$`"})
 		}
 	}
 	{
 		v := m.GetDeadLetterStream()
 		_ = v
-		if !p92.MatchString(v) {
+		if !p95.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "dead_letter_stream", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9_-]{0,64}$`"})
 		}
 	}
@@ -1667,15 +1782,15 @@ func v_cqc_config_v1_BrokerConfig(m *configv1.BrokerConfig, p string, out *[]vrt
 		{
 			v := m.GetCredentialsRef()
 			_ = v
-			if !p20.MatchString(v) {
+			if !p21.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "credentials_ref", Rule: "string.pattern", Message: "does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`"})
 			}
 			if s := func() string {
-				if p21.MatchString(v) {
+				if p22.MatchString(v) {
 					return "must not contain a hex key or secret (32 or more hex digits)"
 				}
 				return func() string {
-					if p22.MatchString(v) {
+					if p23.MatchString(v) {
 						return "must not contain a token-like run of 32 or more characters"
 					}
 					return func() string {
@@ -1683,7 +1798,7 @@ func v_cqc_config_v1_BrokerConfig(m *configv1.BrokerConfig, p string, out *[]vrt
 							return "must not contain a PEM block"
 						}
 						return func() string {
-							if p23.MatchString(v) {
+							if p24.MatchString(v) {
 								return "must not contain a mnemonic phrase"
 							}
 							return ""
@@ -1730,26 +1845,26 @@ func v_cqc_config_v1_DatabaseConfig(m *configv1.DatabaseConfig, p string, out *[
 		if utf8.RuneCountInString(v) > 2048 {
 			*out = append(*out, vrt.V{Field: q + "dsn", Rule: "string.max_len", Message: "must be at most 2048 characters"})
 		}
-		if !p87.MatchString(v) {
+		if !p90.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "dsn", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z][a-z0-9+.-]*://[^\\s]+$`"})
 		}
 	}
-	if !(!(p88.MatchString(m.GetDsn())) && !(p89.MatchString(m.GetDsn()))) {
+	if !(!(p91.MatchString(m.GetDsn())) && !(p92.MatchString(m.GetDsn()))) {
 		*out = append(*out, vrt.V{Field: q + "dsn", Rule: "database.dsn_no_password", Message: "dsn must not contain a password; use password_ref"})
 	}
 	if m.PasswordRef != nil {
 		{
 			v := m.GetPasswordRef()
 			_ = v
-			if !p20.MatchString(v) {
+			if !p21.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "password_ref", Rule: "string.pattern", Message: "does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`"})
 			}
 			if s := func() string {
-				if p21.MatchString(v) {
+				if p22.MatchString(v) {
 					return "must not contain a hex key or secret (32 or more hex digits)"
 				}
 				return func() string {
-					if p22.MatchString(v) {
+					if p23.MatchString(v) {
 						return "must not contain a token-like run of 32 or more characters"
 					}
 					return func() string {
@@ -1757,7 +1872,7 @@ func v_cqc_config_v1_DatabaseConfig(m *configv1.DatabaseConfig, p string, out *[
 							return "must not contain a PEM block"
 						}
 						return func() string {
-							if p23.MatchString(v) {
+							if p24.MatchString(v) {
 								return "must not contain a mnemonic phrase"
 							}
 							return ""
@@ -1808,7 +1923,7 @@ func v_cqc_config_v1_MarketDataConfig(m *configv1.MarketDataConfig, p string, ou
 	{
 		v := m.GetAssetRegistryAddress()
 		_ = v
-		if !p82.MatchString(v) {
+		if !p85.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "asset_registry_address", Rule: "string.pattern", Message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`"})
 		}
 	}
@@ -1863,7 +1978,7 @@ func v_cqc_config_v1_RiskEngineConfig(m *configv1.RiskEngineConfig, p string, ou
 	{
 		v := m.GetPortfolioAddress()
 		_ = v
-		if !p82.MatchString(v) {
+		if !p85.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "portfolio_address", Rule: "string.pattern", Message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`"})
 		}
 	}
@@ -1884,7 +1999,7 @@ func v_cqc_config_v1_ServerConfig(m *configv1.ServerConfig, p string, out *[]vrt
 	{
 		v := m.GetListenAddress()
 		_ = v
-		if !p86.MatchString(v) {
+		if !p89.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "listen_address", Rule: "string.pattern", Message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$`"})
 		}
 	}
@@ -1911,7 +2026,7 @@ func v_cqc_config_v1_TelemetryConfig(m *configv1.TelemetryConfig, p string, out 
 		if utf8.RuneCountInString(v) > 2048 {
 			*out = append(*out, vrt.V{Field: q + "otlp_endpoint", Rule: "string.max_len", Message: "must be at most 2048 characters"})
 		}
-		if !p85.MatchString(v) {
+		if !p88.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "otlp_endpoint", Rule: "string.pattern", Message: "does not match regex pattern `^https?://[^\\s/@]+(/[^\\s]*)?$`"})
 		}
 	}
@@ -1935,15 +2050,15 @@ func v_cqc_config_v1_TlsConfig(m *configv1.TlsConfig, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 4096 {
 			*out = append(*out, vrt.V{Field: q + "cert_file", Rule: "string.max_len", Message: "must be at most 4096 characters"})
 		}
-		if !p83.MatchString(v) {
+		if !p86.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "cert_file", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\x00\\n\\r]+$`"})
 		}
 		if s := func() string {
-			if p21.MatchString(v) {
+			if p22.MatchString(v) {
 				return "must not contain a hex key or secret (32 or more hex digits)"
 			}
 			return func() string {
-				if p22.MatchString(v) {
+				if p23.MatchString(v) {
 					return "must not contain a token-like run of 32 or more characters"
 				}
 				return func() string {
@@ -1951,7 +2066,7 @@ func v_cqc_config_v1_TlsConfig(m *configv1.TlsConfig, p string, out *[]vrt.V) {
 						return "must not contain a PEM block"
 					}
 					return func() string {
-						if p23.MatchString(v) {
+						if p24.MatchString(v) {
 							return "must not contain a mnemonic phrase"
 						}
 						return ""
@@ -1968,15 +2083,15 @@ func v_cqc_config_v1_TlsConfig(m *configv1.TlsConfig, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 4096 {
 			*out = append(*out, vrt.V{Field: q + "key_file", Rule: "string.max_len", Message: "must be at most 4096 characters"})
 		}
-		if !p83.MatchString(v) {
+		if !p86.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "key_file", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\x00\\n\\r]+$`"})
 		}
 		if s := func() string {
-			if p21.MatchString(v) {
+			if p22.MatchString(v) {
 				return "must not contain a hex key or secret (32 or more hex digits)"
 			}
 			return func() string {
-				if p22.MatchString(v) {
+				if p23.MatchString(v) {
 					return "must not contain a token-like run of 32 or more characters"
 				}
 				return func() string {
@@ -1984,7 +2099,7 @@ func v_cqc_config_v1_TlsConfig(m *configv1.TlsConfig, p string, out *[]vrt.V) {
 						return "must not contain a PEM block"
 					}
 					return func() string {
-						if p23.MatchString(v) {
+						if p24.MatchString(v) {
 							return "must not contain a mnemonic phrase"
 						}
 						return ""
@@ -2001,15 +2116,15 @@ func v_cqc_config_v1_TlsConfig(m *configv1.TlsConfig, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 4096 {
 			*out = append(*out, vrt.V{Field: q + "client_ca_file", Rule: "string.max_len", Message: "must be at most 4096 characters"})
 		}
-		if !p84.MatchString(v) {
+		if !p87.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "client_ca_file", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\x00\\n\\r]*$`"})
 		}
 		if s := func() string {
-			if p21.MatchString(v) {
+			if p22.MatchString(v) {
 				return "must not contain a hex key or secret (32 or more hex digits)"
 			}
 			return func() string {
-				if p22.MatchString(v) {
+				if p23.MatchString(v) {
 					return "must not contain a token-like run of 32 or more characters"
 				}
 				return func() string {
@@ -2017,7 +2132,7 @@ func v_cqc_config_v1_TlsConfig(m *configv1.TlsConfig, p string, out *[]vrt.V) {
 						return "must not contain a PEM block"
 					}
 					return func() string {
-						if p23.MatchString(v) {
+						if p24.MatchString(v) {
 							return "must not contain a mnemonic phrase"
 						}
 						return ""
@@ -2056,7 +2171,7 @@ func v_cqc_config_v1_VenueCredential(m *configv1.VenueCredential, p string, out 
 		v := m.GetVenueAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -2067,15 +2182,15 @@ func v_cqc_config_v1_VenueCredential(m *configv1.VenueCredential, p string, out 
 	{
 		v := m.GetCredentialRef()
 		_ = v
-		if !p20.MatchString(v) {
+		if !p21.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "credential_ref", Rule: "string.pattern", Message: "does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`"})
 		}
 		if s := func() string {
-			if p21.MatchString(v) {
+			if p22.MatchString(v) {
 				return "must not contain a hex key or secret (32 or more hex digits)"
 			}
 			return func() string {
-				if p22.MatchString(v) {
+				if p23.MatchString(v) {
 					return "must not contain a token-like run of 32 or more characters"
 				}
 				return func() string {
@@ -2083,7 +2198,7 @@ func v_cqc_config_v1_VenueCredential(m *configv1.VenueCredential, p string, out 
 						return "must not contain a PEM block"
 					}
 					return func() string {
-						if p23.MatchString(v) {
+						if p24.MatchString(v) {
 							return "must not contain a mnemonic phrase"
 						}
 						return ""
@@ -2116,7 +2231,7 @@ func v_cqc_config_v1_VenueGatewayConfig(m *configv1.VenueGatewayConfig, p string
 	{
 		v := m.GetAssetRegistryAddress()
 		_ = v
-		if !p82.MatchString(v) {
+		if !p85.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "asset_registry_address", Rule: "string.pattern", Message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`"})
 		}
 	}
@@ -2175,6 +2290,14 @@ func v_cqc_events_v1_AssetQualityFlagResolved(m *eventsv1.AssetQualityFlagResolv
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "resolution_note", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "resolution_note", Rule: "cqc.text", Message: s})
+		}
 	}
 	if !(m.GetFlag().GetResolveTime() != nil) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_quality_flag_resolved.has_resolve_time", Message: "flag.resolve_time must be set on a resolved flag"})
@@ -2213,7 +2336,7 @@ func v_cqc_events_v1_BalanceUpdated(m *eventsv1.BalanceUpdated, p string, out *[
 			v := m.GetDelta()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -2235,13 +2358,21 @@ func v_cqc_events_v1_BalanceUpdated(m *eventsv1.BalanceUpdated, p string, out *[
 		if utf8.RuneCountInString(v) > 64 {
 			*out = append(*out, vrt.V{Field: q + "venue_reason", Rule: "string.max_len", Message: "must be at most 64 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "venue_reason", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.OrderId != nil {
 		{
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -2255,7 +2386,7 @@ func v_cqc_events_v1_BalanceUpdated(m *eventsv1.BalanceUpdated, p string, out *[
 			v := m.GetTransactionId()
 			_ = v
 			if s := func() string {
-				if p54.MatchString(v) {
+				if p57.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form txn_<26-character upper-case ULID>"
@@ -2288,14 +2419,14 @@ func v_cqc_events_v1_Event(m *eventsv1.Event, p string, out *[]vrt.V) {
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "event_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "event_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
 	{
 		v := m.GetEventType()
 		_ = v
-		if !p73.MatchString(v) {
+		if !p76.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "event_type", Rule: "string.pattern", Message: "does not match regex pattern `^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$`"})
 		}
 	}
@@ -2305,14 +2436,14 @@ func v_cqc_events_v1_Event(m *eventsv1.Event, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 256 {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.max_len", Message: "must be at most 256 characters"})
 		}
-		if !p74.MatchString(v) {
+		if !p77.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$`"})
 		}
 	}
 	{
 		v := m.GetSourceVersion()
 		_ = v
-		if !p75.MatchString(v) {
+		if !p78.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source_version", Rule: "string.pattern", Message: "does not match regex pattern `^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`"})
 		}
 	}
@@ -2325,8 +2456,8 @@ func v_cqc_events_v1_Event(m *eventsv1.Event, p string, out *[]vrt.V) {
 	{
 		v := m.GetSubject()
 		_ = v
-		if !p76.MatchString(v) {
-			*out = append(*out, vrt.V{Field: q + "subject", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$`"})
+		if !p79.MatchString(v) {
+			*out = append(*out, vrt.V{Field: q + "subject", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z]{3}_[0-7][0-9A-HJKMNP-TV-Z]{25}$`"})
 		}
 	}
 	{
@@ -2342,7 +2473,7 @@ func v_cqc_events_v1_Event(m *eventsv1.Event, p string, out *[]vrt.V) {
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "correlation_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "correlation_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -2353,7 +2484,7 @@ func v_cqc_events_v1_Event(m *eventsv1.Event, p string, out *[]vrt.V) {
 			if v == "" {
 				*out = append(*out, vrt.V{Field: q + "causation_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 			}
-			if v != "" && !p32.MatchString(v) {
+			if v != "" && !p33.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "causation_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 			}
 		}
@@ -2481,7 +2612,7 @@ func v_cqc_events_v1_Event(m *eventsv1.Event, p string, out *[]vrt.V) {
 	}()))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "event.partition_key_matches_payload", Message: "partition_key must equal the payload's partition key field named by its (cqc.events.v1.event) option, e.g. order.account_id for order_placed"})
 	}
-	if !(((((!((((((((((((((m.GetAssetCreated() != nil) || (m.GetAssetUpdated() != nil)) || (m.GetAssetDeploymentCreated() != nil)) || (m.GetRelationshipEstablished() != nil)) || (m.GetAssetQualityFlagRaised() != nil)) || (m.GetAssetQualityFlagResolved() != nil)) || (m.GetChainCreated() != nil)) || (m.GetInstrumentCreated() != nil)) || (m.GetMarketCreated() != nil)) || (m.GetMarketUpdated() != nil)) || (m.GetMarketStatusChanged() != nil)) || (m.GetVenueAssetListed() != nil)) || (m.GetVenueMarketListed() != nil)) || (m.GetVenueMarketDelisted() != nil)) || p77.MatchString(m.GetSource())) && (!(((m.GetPriceUpdated() != nil) || (m.GetFundingRateUpdated() != nil)) || (m.GetOpenInterestUpdated() != nil)) || p78.MatchString(m.GetSource()))) && (!(((((((m.GetOrderPlaced() != nil) || (m.GetOrderUpdated() != nil)) || (m.GetOrderFilled() != nil)) || (m.GetOrderCanceled() != nil)) || (m.GetOrderRejected() != nil)) || (m.GetOrderRequestRejected() != nil)) || (m.GetBalanceUpdated() != nil)) || p79.MatchString(m.GetSource()))) && (!(((m.GetPositionChanged() != nil) || (m.GetPositionAdjusted() != nil)) || (m.GetPortfolioValued() != nil)) || p80.MatchString(m.GetSource()))) && (!(((m.GetRiskAlert() != nil) || (m.GetRiskAlertStatusChanged() != nil)) || (m.GetTradingStateChanged() != nil)) || p81.MatchString(m.GetSource()))) {
+	if !(((((!((((((((((((((m.GetAssetCreated() != nil) || (m.GetAssetUpdated() != nil)) || (m.GetAssetDeploymentCreated() != nil)) || (m.GetRelationshipEstablished() != nil)) || (m.GetAssetQualityFlagRaised() != nil)) || (m.GetAssetQualityFlagResolved() != nil)) || (m.GetChainCreated() != nil)) || (m.GetInstrumentCreated() != nil)) || (m.GetMarketCreated() != nil)) || (m.GetMarketUpdated() != nil)) || (m.GetMarketStatusChanged() != nil)) || (m.GetVenueAssetListed() != nil)) || (m.GetVenueMarketListed() != nil)) || (m.GetVenueMarketDelisted() != nil)) || p80.MatchString(m.GetSource())) && (!(((m.GetPriceUpdated() != nil) || (m.GetFundingRateUpdated() != nil)) || (m.GetOpenInterestUpdated() != nil)) || p81.MatchString(m.GetSource()))) && (!(((((((m.GetOrderPlaced() != nil) || (m.GetOrderUpdated() != nil)) || (m.GetOrderFilled() != nil)) || (m.GetOrderCanceled() != nil)) || (m.GetOrderRejected() != nil)) || (m.GetOrderRequestRejected() != nil)) || (m.GetBalanceUpdated() != nil)) || p82.MatchString(m.GetSource()))) && (!(((m.GetPositionChanged() != nil) || (m.GetPositionAdjusted() != nil)) || (m.GetPortfolioValued() != nil)) || p83.MatchString(m.GetSource()))) && (!(((m.GetRiskAlert() != nil) || (m.GetRiskAlertStatusChanged() != nil)) || (m.GetTradingStateChanged() != nil)) || p84.MatchString(m.GetSource()))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "event.source_matches_producer", Message: "source must be the producer named by the payload's (cqc.events.v1.event) option, e.g. //cqc/venue-gateway[/...] for order events"})
 	}
 	if !((!(m.GetRecordedAt() != nil) || !(m.GetOccurredAt() != nil)) || (vrt.TCmp(vrt.T(m.GetRecordedAt()), vrt.TAdd(vrt.T(m.GetOccurredAt()), vrt.Time{S: 60}, -1)) >= 0)) {
@@ -2534,7 +2665,7 @@ func v_cqc_events_v1_MarketStatusChanged(m *eventsv1.MarketStatusChanged, p stri
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -2571,6 +2702,14 @@ func v_cqc_events_v1_MarketStatusChanged(m *eventsv1.MarketStatusChanged, p stri
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason", Rule: "cqc.text", Message: s})
 		}
 	}
 	if m.GetMarket() != nil {
@@ -2628,7 +2767,7 @@ func v_cqc_events_v1_OrderCanceled(m *eventsv1.OrderCanceled, p string, out *[]v
 			if v == "" {
 				*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 			}
-			if v != "" && !p32.MatchString(v) {
+			if v != "" && !p33.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 			}
 		}
@@ -2638,6 +2777,14 @@ func v_cqc_events_v1_OrderCanceled(m *eventsv1.OrderCanceled, p string, out *[]v
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "cancel_reason", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "cancel_reason", Rule: "cqc.text", Message: s})
 		}
 	}
 	if m.GetExecutionReport() != nil {
@@ -2663,7 +2810,7 @@ func v_cqc_events_v1_OrderFilled(m *eventsv1.OrderFilled, p string, out *[]vrt.V
 			v := m.GetPositionId()
 			_ = v
 			if s := func() string {
-				if p46.MatchString(v) {
+				if p49.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pos_<26-character upper-case ULID>"
@@ -2694,7 +2841,7 @@ func v_cqc_events_v1_OrderPlaced(m *eventsv1.OrderPlaced, p string, out *[]vrt.V
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -2731,6 +2878,14 @@ func v_cqc_events_v1_OrderRejected(m *eventsv1.OrderRejected, p string, out *[]v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason_text", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason_text", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.RequestId != nil {
 		{
@@ -2739,7 +2894,7 @@ func v_cqc_events_v1_OrderRejected(m *eventsv1.OrderRejected, p string, out *[]v
 			if v == "" {
 				*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 			}
-			if v != "" && !p32.MatchString(v) {
+			if v != "" && !p33.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 			}
 		}
@@ -2775,7 +2930,7 @@ func v_cqc_events_v1_OrderRequestRejected(m *eventsv1.OrderRequestRejected, p st
 			if v == "" {
 				*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 			}
-			if v != "" && !p32.MatchString(v) {
+			if v != "" && !p33.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 			}
 		}
@@ -2803,12 +2958,20 @@ func v_cqc_events_v1_OrderRequestRejected(m *eventsv1.OrderRequestRejected, p st
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason_text", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason_text", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -2821,7 +2984,7 @@ func v_cqc_events_v1_OrderRequestRejected(m *eventsv1.OrderRequestRejected, p st
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -2840,7 +3003,7 @@ func v_cqc_events_v1_OrderRequestRejected(m *eventsv1.OrderRequestRejected, p st
 	{
 		v := m.GetErrorReason()
 		_ = v
-		if !p72.MatchString(v) {
+		if !p75.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "error_reason", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Z][A-Z0-9_]{0,63}$`"})
 		}
 	}
@@ -2853,7 +3016,7 @@ func v_cqc_events_v1_OrderRequestRejected(m *eventsv1.OrderRequestRejected, p st
 	for i, x := range m.GetRiskLimitIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p45.MatchString(x) {
+			if p48.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form lim_<26-character upper-case ULID>"
@@ -2925,7 +3088,7 @@ func v_cqc_events_v1_PortfolioValued(m *eventsv1.PortfolioValued, p string, out 
 			v := m.GetTotalEquityChange()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -2943,7 +3106,7 @@ func v_cqc_events_v1_PositionAdjusted(m *eventsv1.PositionAdjusted, p string, ou
 		v := m.GetPositionId()
 		_ = v
 		if s := func() string {
-			if p46.MatchString(v) {
+			if p49.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form pos_<26-character upper-case ULID>"
@@ -2955,7 +3118,7 @@ func v_cqc_events_v1_PositionAdjusted(m *eventsv1.PositionAdjusted, p string, ou
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -2967,7 +3130,7 @@ func v_cqc_events_v1_PositionAdjusted(m *eventsv1.PositionAdjusted, p string, ou
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -2990,7 +3153,7 @@ func v_cqc_events_v1_PositionAdjusted(m *eventsv1.PositionAdjusted, p string, ou
 			v := m.GetQuantityChange()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -3007,7 +3170,7 @@ func v_cqc_events_v1_PositionAdjusted(m *eventsv1.PositionAdjusted, p string, ou
 			v := m.GetFundingRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -3036,13 +3199,21 @@ func v_cqc_events_v1_PositionAdjusted(m *eventsv1.PositionAdjusted, p string, ou
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.TransactionId != nil {
 		{
 			v := m.GetTransactionId()
 			_ = v
 			if s := func() string {
-				if p54.MatchString(v) {
+				if p57.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form txn_<26-character upper-case ULID>"
@@ -3087,7 +3258,7 @@ func v_cqc_events_v1_PositionChanged(m *eventsv1.PositionChanged, p string, out 
 		v := m.GetPreviousQuantity()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -3099,7 +3270,7 @@ func v_cqc_events_v1_PositionChanged(m *eventsv1.PositionChanged, p string, out 
 		v := m.GetQuantity()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -3126,7 +3297,7 @@ func v_cqc_events_v1_PositionChanged(m *eventsv1.PositionChanged, p string, out 
 			v := m.GetLastPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -3140,7 +3311,7 @@ func v_cqc_events_v1_PositionChanged(m *eventsv1.PositionChanged, p string, out 
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -3154,7 +3325,7 @@ func v_cqc_events_v1_PositionChanged(m *eventsv1.PositionChanged, p string, out 
 			v := m.GetExecutionId()
 			_ = v
 			if s := func() string {
-				if p31.MatchString(v) {
+				if p32.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form exe_<26-character upper-case ULID>"
@@ -3179,7 +3350,7 @@ func v_cqc_events_v1_PositionChanged(m *eventsv1.PositionChanged, p string, out 
 			v := m.GetRealizedReturn()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -3188,22 +3359,22 @@ func v_cqc_events_v1_PositionChanged(m *eventsv1.PositionChanged, p string, out 
 			}
 		}
 	}
-	if !(!(p11.MatchString(m.GetPosition().GetQuantity()) && p11.MatchString(m.GetQuantity())) || (vrt.DCmp(m.GetQuantity(), m.GetPosition().GetQuantity()) == 0)) {
+	if !(!(p12.MatchString(m.GetPosition().GetQuantity()) && p12.MatchString(m.GetQuantity())) || (vrt.DCmp(m.GetQuantity(), m.GetPosition().GetQuantity()) == 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position_changed.quantity_matches_position", Message: "quantity must equal position.quantity"})
 	}
-	if !(!(p11.MatchString(m.GetPreviousQuantity()) && p11.MatchString(m.GetQuantity())) || ((int64(m.GetChangeType()) != 1) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) == 0) && (vrt.DCmpInt(m.GetQuantity(), 0) != 0)))) {
+	if !(!(p12.MatchString(m.GetPreviousQuantity()) && p12.MatchString(m.GetQuantity())) || ((int64(m.GetChangeType()) != 1) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) == 0) && (vrt.DCmpInt(m.GetQuantity(), 0) != 0)))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position_changed.opened", Message: "OPENED requires previous_quantity 0 and quantity not 0"})
 	}
-	if !(!(p11.MatchString(m.GetPreviousQuantity()) && p11.MatchString(m.GetQuantity())) || (((int64(m.GetChangeType()) != 2) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) > 0) && (vrt.DCmp(m.GetQuantity(), m.GetPreviousQuantity()) > 0))) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) < 0) && (vrt.DCmp(m.GetQuantity(), m.GetPreviousQuantity()) < 0)))) {
+	if !(!(p12.MatchString(m.GetPreviousQuantity()) && p12.MatchString(m.GetQuantity())) || (((int64(m.GetChangeType()) != 2) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) > 0) && (vrt.DCmp(m.GetQuantity(), m.GetPreviousQuantity()) > 0))) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) < 0) && (vrt.DCmp(m.GetQuantity(), m.GetPreviousQuantity()) < 0)))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position_changed.increased", Message: "INCREASED requires quantity on the same side as previous_quantity and larger in absolute value"})
 	}
-	if !(!(p11.MatchString(m.GetPreviousQuantity()) && p11.MatchString(m.GetQuantity())) || (((int64(m.GetChangeType()) != 3) || (((vrt.DCmpInt(m.GetPreviousQuantity(), 0) > 0) && (vrt.DCmpInt(m.GetQuantity(), 0) > 0)) && (vrt.DCmp(m.GetQuantity(), m.GetPreviousQuantity()) < 0))) || (((vrt.DCmpInt(m.GetPreviousQuantity(), 0) < 0) && (vrt.DCmpInt(m.GetQuantity(), 0) < 0)) && (vrt.DCmp(m.GetQuantity(), m.GetPreviousQuantity()) > 0)))) {
+	if !(!(p12.MatchString(m.GetPreviousQuantity()) && p12.MatchString(m.GetQuantity())) || (((int64(m.GetChangeType()) != 3) || (((vrt.DCmpInt(m.GetPreviousQuantity(), 0) > 0) && (vrt.DCmpInt(m.GetQuantity(), 0) > 0)) && (vrt.DCmp(m.GetQuantity(), m.GetPreviousQuantity()) < 0))) || (((vrt.DCmpInt(m.GetPreviousQuantity(), 0) < 0) && (vrt.DCmpInt(m.GetQuantity(), 0) < 0)) && (vrt.DCmp(m.GetQuantity(), m.GetPreviousQuantity()) > 0)))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position_changed.reduced", Message: "REDUCED requires quantity on the same side as previous_quantity, smaller in absolute value and not 0"})
 	}
-	if !(!(p11.MatchString(m.GetPreviousQuantity()) && p11.MatchString(m.GetQuantity())) || ((int64(m.GetChangeType()) != 4) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) != 0) && (vrt.DCmpInt(m.GetQuantity(), 0) == 0)))) {
+	if !(!(p12.MatchString(m.GetPreviousQuantity()) && p12.MatchString(m.GetQuantity())) || ((int64(m.GetChangeType()) != 4) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) != 0) && (vrt.DCmpInt(m.GetQuantity(), 0) == 0)))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position_changed.closed", Message: "CLOSED requires previous_quantity not 0 and quantity 0"})
 	}
-	if !(!(p11.MatchString(m.GetPreviousQuantity()) && p11.MatchString(m.GetQuantity())) || (((int64(m.GetChangeType()) != 5) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) > 0) && (vrt.DCmpInt(m.GetQuantity(), 0) < 0))) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) < 0) && (vrt.DCmpInt(m.GetQuantity(), 0) > 0)))) {
+	if !(!(p12.MatchString(m.GetPreviousQuantity()) && p12.MatchString(m.GetQuantity())) || (((int64(m.GetChangeType()) != 5) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) > 0) && (vrt.DCmpInt(m.GetQuantity(), 0) < 0))) || ((vrt.DCmpInt(m.GetPreviousQuantity(), 0) < 0) && (vrt.DCmpInt(m.GetQuantity(), 0) > 0)))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position_changed.flipped", Message: "FLIPPED requires previous_quantity and quantity of opposite signs"})
 	}
 	if !((m.LastQuantity != nil) == (m.LastPrice != nil)) {
@@ -3238,7 +3409,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 		v := m.GetAlertId()
 		_ = v
 		if s := func() string {
-			if p39.MatchString(v) {
+			if p42.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form alr_<26-character upper-case ULID>"
@@ -3249,7 +3420,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 	{
 		v := m.GetRuleId()
 		_ = v
-		if !p70.MatchString(v) {
+		if !p73.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "rule_id", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{0,127}$`"})
 		}
 	}
@@ -3262,13 +3433,21 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "rule_name", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "rule_name", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.LimitId != nil {
 		{
 			v := m.GetLimitId()
 			_ = v
 			if s := func() string {
-				if p45.MatchString(v) {
+				if p48.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form lim_<26-character upper-case ULID>"
@@ -3316,6 +3495,14 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "title", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "title", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetDescription()
@@ -3323,13 +3510,21 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 10000 {
 			*out = append(*out, vrt.V{Field: q + "description", Rule: "string.max_len", Message: "must be at most 10000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "description", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.PortfolioId != nil {
 		{
 			v := m.GetPortfolioId()
 			_ = v
 			if s := func() string {
-				if p38.MatchString(v) {
+				if p41.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -3343,7 +3538,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 			v := m.GetAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -3357,7 +3552,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -3399,7 +3594,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 			v := m.GetPositionId()
 			_ = v
 			if s := func() string {
-				if p46.MatchString(v) {
+				if p49.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pos_<26-character upper-case ULID>"
@@ -3413,7 +3608,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 			v := m.GetInstrumentId()
 			_ = v
 			if s := func() string {
-				if p43.MatchString(v) {
+				if p46.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -3427,7 +3622,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 			v := m.GetFlagId()
 			_ = v
 			if s := func() string {
-				if p49.MatchString(v) {
+				if p52.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form flg_<26-character upper-case ULID>"
@@ -3439,7 +3634,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 	{
 		v := m.GetMetric()
 		_ = v
-		if !p71.MatchString(v) {
+		if !p74.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "metric", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9._]{0,127})?$`"})
 		}
 	}
@@ -3448,7 +3643,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 			v := m.GetObservedValue()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -3462,7 +3657,7 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 			v := m.GetThresholdValue()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -3508,6 +3703,14 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "acknowledged_by", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "acknowledged_by", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetResolvedBy()
@@ -3515,12 +3718,28 @@ func v_cqc_events_v1_RiskAlert(m *eventsv1.RiskAlert, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "resolved_by", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "resolved_by", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetRecommendedAction()
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "recommended_action", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "recommended_action", Rule: "cqc.text", Message: s})
 		}
 	}
 	if len(m.GetEvidenceUrls()) > 20 {
@@ -3620,12 +3839,28 @@ func v_cqc_events_v1_RiskAlertStatusChanged(m *eventsv1.RiskAlertStatusChanged, 
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "changed_by", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "changed_by", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetNote()
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "note", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "note", Rule: "cqc.text", Message: s})
 		}
 	}
 	if !(int64(m.GetStatus()) == int64(m.GetAlert().GetStatus())) {
@@ -3644,7 +3879,7 @@ func v_cqc_events_v1_TradingStateChanged(m *eventsv1.TradingStateChanged, p stri
 			v := m.GetAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -3658,7 +3893,7 @@ func v_cqc_events_v1_TradingStateChanged(m *eventsv1.TradingStateChanged, p stri
 			v := m.GetPortfolioId()
 			_ = v
 			if s := func() string {
-				if p38.MatchString(v) {
+				if p41.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -3693,13 +3928,21 @@ func v_cqc_events_v1_TradingStateChanged(m *eventsv1.TradingStateChanged, p stri
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.AlertId != nil {
 		{
 			v := m.GetAlertId()
 			_ = v
 			if s := func() string {
-				if p39.MatchString(v) {
+				if p42.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form alr_<26-character upper-case ULID>"
@@ -3716,6 +3959,14 @@ func v_cqc_events_v1_TradingStateChanged(m *eventsv1.TradingStateChanged, p stri
 		}
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "changed_by", Rule: "string.max_len", Message: "must be at most 200 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "changed_by", Rule: "cqc.text", Message: s})
 		}
 	}
 	if !((m.AccountId != nil) || (m.PortfolioId != nil)) {
@@ -3746,7 +3997,7 @@ func v_cqc_events_v1_VenueMarketDelisted(m *eventsv1.VenueMarketDelisted, p stri
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -3774,6 +4025,14 @@ func v_cqc_events_v1_VenueMarketDelisted(m *eventsv1.VenueMarketDelisted, p stri
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason", Rule: "cqc.text", Message: s})
 		}
 	}
 	if m.GetAnnouncementUrl() != "" {
@@ -3834,7 +4093,7 @@ func v_cqc_identifiers_v1_Identifier(m *identifiersv1.Identifier, p string, out 
 		v := m.GetIdentifierId()
 		_ = v
 		if s := func() string {
-			if p47.MatchString(v) {
+			if p50.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form idf_<26-character upper-case ULID>"
@@ -3868,7 +4127,7 @@ func v_cqc_identifiers_v1_Identifier(m *identifiersv1.Identifier, p string, out 
 			v := m.GetInstrumentId()
 			_ = v
 			if s := func() string {
-				if p43.MatchString(v) {
+				if p46.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -3882,7 +4141,7 @@ func v_cqc_identifiers_v1_Identifier(m *identifiersv1.Identifier, p string, out 
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -3904,7 +4163,7 @@ func v_cqc_identifiers_v1_Identifier(m *identifiersv1.Identifier, p string, out 
 	{
 		v := m.GetValue()
 		_ = v
-		if !p65.MatchString(v) {
+		if !p68.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "value", Rule: "string.pattern", Message: "does not match regex pattern `^\\S(.{0,510}\\S)?$`"})
 		}
 	}
@@ -3912,7 +4171,7 @@ func v_cqc_identifiers_v1_Identifier(m *identifiersv1.Identifier, p string, out 
 		{
 			v := m.GetSecondaryValue()
 			_ = v
-			if !p66.MatchString(v) {
+			if !p69.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "secondary_value", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]{1,256}$`"})
 			}
 		}
@@ -3950,7 +4209,7 @@ func v_cqc_identifiers_v1_Identifier(m *identifiersv1.Identifier, p string, out 
 			v := m.GetConfidence()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -3981,13 +4240,13 @@ func v_cqc_identifiers_v1_Identifier(m *identifiersv1.Identifier, p string, out 
 	if !((!(m.GetValidFromTime() != nil) || !(m.GetValidToTime() != nil)) || (vrt.TCmp(vrt.T(m.GetValidToTime()), vrt.T(m.GetValidFromTime())) > 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "identifier.valid_to_after_valid_from", Message: "valid_to_time must be after valid_from_time"})
 	}
-	if !((int64(m.GetSource()) != 2) || p67.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 2) || p70.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "identifier.coinmarketcap_numeric", Message: "a CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\""})
 	}
-	if !((int64(m.GetSource()) != 7) || p68.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 7) || p71.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "identifier.isin_format", Message: "an ISIN value must be 2 letters, 9 alphanumerics and a check digit"})
 	}
-	if !((int64(m.GetSource()) != 6) || p69.MatchString(m.GetValue())) {
+	if !((int64(m.GetSource()) != 6) || p72.MatchString(m.GetValue())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "identifier.caip19_format", Message: "a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]"})
 	}
 }
@@ -4065,7 +4324,7 @@ func v_cqc_markets_v1_AmmPoolSpecs(m *marketsv1.AmmPoolSpecs, p string, out *[]v
 	{
 		v := m.GetDexName()
 		_ = v
-		if !p24.MatchString(v) {
+		if !p25.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "dex_name", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -4147,7 +4406,7 @@ func v_cqc_markets_v1_AmmPoolSpecs(m *marketsv1.AmmPoolSpecs, p string, out *[]v
 			v := m.GetFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p65.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -4161,7 +4420,7 @@ func v_cqc_markets_v1_AmmPoolSpecs(m *marketsv1.AmmPoolSpecs, p string, out *[]v
 			v := m.GetProtocolFeeShare()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -4446,7 +4705,7 @@ func v_cqc_markets_v1_AmmPoolState(m *marketsv1.AmmPoolState, p string, out *[]v
 			v := m.GetSwapFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p65.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -4483,7 +4742,7 @@ func v_cqc_markets_v1_AmmPoolToken(m *marketsv1.AmmPoolToken, p string, out *[]v
 			v := m.GetWeight()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -4613,7 +4872,7 @@ func v_cqc_markets_v1_AssetMarketData(m *marketsv1.AssetMarketData, p string, ou
 	{
 		v := m.GetSource()
 		_ = v
-		if !p24.MatchString(v) {
+		if !p25.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -4648,7 +4907,7 @@ func v_cqc_markets_v1_AssetMarketData(m *marketsv1.AssetMarketData, p string, ou
 			v := m.GetPriceChange_24H()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -4662,7 +4921,7 @@ func v_cqc_markets_v1_AssetMarketData(m *marketsv1.AssetMarketData, p string, ou
 			v := m.GetPriceChangeRate_24H()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -4755,7 +5014,7 @@ func v_cqc_markets_v1_AssetMarketData(m *marketsv1.AssetMarketData, p string, ou
 			v := m.GetMarketCapDominance()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -4806,7 +5065,7 @@ func v_cqc_markets_v1_AssetMarketData(m *marketsv1.AssetMarketData, p string, ou
 			v := m.GetPriceChangeRate_1H()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -4820,7 +5079,7 @@ func v_cqc_markets_v1_AssetMarketData(m *marketsv1.AssetMarketData, p string, ou
 			v := m.GetPriceChangeRate_7D()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -4834,7 +5093,7 @@ func v_cqc_markets_v1_AssetMarketData(m *marketsv1.AssetMarketData, p string, ou
 			v := m.GetMarketCapChange_24H()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -4848,7 +5107,7 @@ func v_cqc_markets_v1_AssetMarketData(m *marketsv1.AssetMarketData, p string, ou
 			v := m.GetMarketCapChangeRate_24H()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -4857,7 +5116,7 @@ func v_cqc_markets_v1_AssetMarketData(m *marketsv1.AssetMarketData, p string, ou
 			}
 		}
 	}
-	if !((((!(m.Low_24H != nil) || !(m.High_24H != nil)) || !(p11.MatchString(m.GetLow_24H()))) || !(p11.MatchString(m.GetHigh_24H()))) || (vrt.DCmp(m.GetLow_24H(), m.GetHigh_24H()) <= 0)) {
+	if !((((!(m.Low_24H != nil) || !(m.High_24H != nil)) || !(p12.MatchString(m.GetLow_24H()))) || !(p12.MatchString(m.GetHigh_24H()))) || (vrt.DCmp(m.GetLow_24H(), m.GetHigh_24H()) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "asset_market_data.low_not_above_high", Message: "low_24h must not exceed high_24h"})
 	}
 }
@@ -4951,7 +5210,7 @@ func v_cqc_markets_v1_Candle(m *marketsv1.Candle, p string, out *[]vrt.V) {
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -4968,7 +5227,7 @@ func v_cqc_markets_v1_Candle(m *marketsv1.Candle, p string, out *[]vrt.V) {
 		v := m.GetOpen()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -4980,7 +5239,7 @@ func v_cqc_markets_v1_Candle(m *marketsv1.Candle, p string, out *[]vrt.V) {
 		v := m.GetHigh()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -4992,7 +5251,7 @@ func v_cqc_markets_v1_Candle(m *marketsv1.Candle, p string, out *[]vrt.V) {
 		v := m.GetLow()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5004,7 +5263,7 @@ func v_cqc_markets_v1_Candle(m *marketsv1.Candle, p string, out *[]vrt.V) {
 		v := m.GetClose()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5085,7 +5344,7 @@ func v_cqc_markets_v1_Candle(m *marketsv1.Candle, p string, out *[]vrt.V) {
 			v := m.GetVwap()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5109,22 +5368,22 @@ func v_cqc_markets_v1_Candle(m *marketsv1.Candle, p string, out *[]vrt.V) {
 	if !((vrt.TCmp(vrt.T(m.GetCloseTime()), vrt.T(m.GetOpenTime())) > 0) || ((vrt.TCmp(vrt.T(m.GetCloseTime()), vrt.T(m.GetOpenTime())) == 0) && ((int64(m.GetSpecification().GetAggregation()) < 10) || (int64(m.GetSpecification().GetAggregation()) > 17)))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "candle.close_after_open", Message: "close_time must be after open_time (equal allowed only for non-time bars)"})
 	}
-	if !(!(p11.MatchString(m.GetHigh()) && p11.MatchString(m.GetLow())) || (vrt.DCmp(m.GetLow(), m.GetHigh()) <= 0)) {
+	if !(!(p12.MatchString(m.GetHigh()) && p12.MatchString(m.GetLow())) || (vrt.DCmp(m.GetLow(), m.GetHigh()) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "candle.low_below_high", Message: "low must not exceed high"})
 	}
-	if !(!((p11.MatchString(m.GetHigh()) && p11.MatchString(m.GetLow())) && p11.MatchString(m.GetOpen())) || ((vrt.DCmp(m.GetLow(), m.GetOpen()) <= 0) && (vrt.DCmp(m.GetOpen(), m.GetHigh()) <= 0))) {
+	if !(!((p12.MatchString(m.GetHigh()) && p12.MatchString(m.GetLow())) && p12.MatchString(m.GetOpen())) || ((vrt.DCmp(m.GetLow(), m.GetOpen()) <= 0) && (vrt.DCmp(m.GetOpen(), m.GetHigh()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "candle.open_within_range", Message: "open must lie between low and high"})
 	}
-	if !(!((p11.MatchString(m.GetClose()) && p11.MatchString(m.GetHigh())) && p11.MatchString(m.GetLow())) || ((vrt.DCmp(m.GetLow(), m.GetClose()) <= 0) && (vrt.DCmp(m.GetClose(), m.GetHigh()) <= 0))) {
+	if !(!((p12.MatchString(m.GetClose()) && p12.MatchString(m.GetHigh())) && p12.MatchString(m.GetLow())) || ((vrt.DCmp(m.GetLow(), m.GetClose()) <= 0) && (vrt.DCmp(m.GetClose(), m.GetHigh()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "candle.close_within_range", Message: "close must lie between low and high"})
 	}
-	if !(!((p11.MatchString(m.GetVwap()) && p11.MatchString(m.GetHigh())) && p11.MatchString(m.GetLow())) || (!(m.Vwap != nil) || ((vrt.DCmp(m.GetLow(), m.GetVwap()) <= 0) && (vrt.DCmp(m.GetVwap(), m.GetHigh()) <= 0)))) {
+	if !(!((p12.MatchString(m.GetVwap()) && p12.MatchString(m.GetHigh())) && p12.MatchString(m.GetLow())) || (!(m.Vwap != nil) || ((vrt.DCmp(m.GetLow(), m.GetVwap()) <= 0) && (vrt.DCmp(m.GetVwap(), m.GetHigh()) <= 0)))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "candle.vwap_within_range", Message: "vwap must lie between low and high"})
 	}
-	if !(!(p11.MatchString(m.GetTakerBuyBaseVolume()) && p11.MatchString(m.GetVolume())) || (!(m.TakerBuyBaseVolume != nil) || (vrt.DCmp(m.GetTakerBuyBaseVolume(), m.GetVolume()) <= 0))) {
+	if !(!(p12.MatchString(m.GetTakerBuyBaseVolume()) && p12.MatchString(m.GetVolume())) || (!(m.TakerBuyBaseVolume != nil) || (vrt.DCmp(m.GetTakerBuyBaseVolume(), m.GetVolume()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "candle.taker_buy_within_volume", Message: "taker_buy_base_volume must not exceed volume"})
 	}
-	if !(!(p11.MatchString(m.GetQuoteVolume()) && p11.MatchString(m.GetTakerBuyQuoteVolume())) || ((!(m.TakerBuyQuoteVolume != nil) || !(m.QuoteVolume != nil)) || (vrt.DCmp(m.GetTakerBuyQuoteVolume(), m.GetQuoteVolume()) <= 0))) {
+	if !(!(p12.MatchString(m.GetQuoteVolume()) && p12.MatchString(m.GetTakerBuyQuoteVolume())) || ((!(m.TakerBuyQuoteVolume != nil) || !(m.QuoteVolume != nil)) || (vrt.DCmp(m.GetTakerBuyQuoteVolume(), m.GetQuoteVolume()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "candle.taker_buy_quote_within_quote_volume", Message: "taker_buy_quote_volume must not exceed quote_volume"})
 	}
 }
@@ -5144,7 +5403,7 @@ func v_cqc_markets_v1_ComboInstrument(m *marketsv1.ComboInstrument, p string, ou
 	{
 		v := m.GetStrategy()
 		_ = v
-		if !p64.MatchString(v) {
+		if !p67.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "strategy", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9_]{1,64})?$`"})
 		}
 	}
@@ -5173,7 +5432,7 @@ func v_cqc_markets_v1_ComboLeg(m *marketsv1.ComboLeg, p string, out *[]vrt.V) {
 		v := m.GetInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -5268,7 +5527,7 @@ func v_cqc_markets_v1_DepthBand(m *marketsv1.DepthBand, p string, out *[]vrt.V) 
 			*out = append(*out, vrt.V{Field: q + "ask_notional", Rule: "cqc.decimal.non_negative", Message: s})
 		}
 	}
-	if !(!(p11.MatchString(m.GetDistance())) || (vrt.DCmpInt(m.GetDistance(), 1) <= 0)) {
+	if !(!(p12.MatchString(m.GetDistance())) || (vrt.DCmpInt(m.GetDistance(), 1) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "depth_band.distance_at_most_one", Message: "distance must be at most 1 (100%)"})
 	}
 }
@@ -5315,7 +5574,7 @@ func v_cqc_markets_v1_DerivativeSpecs(m *marketsv1.DerivativeSpecs, p string, ou
 			v := m.GetIndexInstrumentId()
 			_ = v
 			if s := func() string {
-				if p43.MatchString(v) {
+				if p46.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -5349,13 +5608,21 @@ func v_cqc_markets_v1_EModeCategory(m *marketsv1.EModeCategory, p string, out *[
 		if utf8.RuneCountInString(v) > 64 {
 			*out = append(*out, vrt.V{Field: q + "label", Rule: "string.max_len", Message: "must be at most 64 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "label", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.Ltv != nil {
 		{
 			v := m.GetLtv()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -5369,7 +5636,7 @@ func v_cqc_markets_v1_EModeCategory(m *marketsv1.EModeCategory, p string, out *[
 			v := m.GetLiquidationThreshold()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -5383,7 +5650,7 @@ func v_cqc_markets_v1_EModeCategory(m *marketsv1.EModeCategory, p string, out *[
 			v := m.GetLiquidationBonus()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -5392,7 +5659,7 @@ func v_cqc_markets_v1_EModeCategory(m *marketsv1.EModeCategory, p string, out *[
 			}
 		}
 	}
-	if !(!(p11.MatchString(m.GetLiquidationThreshold()) && p11.MatchString(m.GetLtv())) || ((!(m.Ltv != nil) || !(m.LiquidationThreshold != nil)) || (vrt.DCmp(m.GetLtv(), m.GetLiquidationThreshold()) <= 0))) {
+	if !(!(p12.MatchString(m.GetLiquidationThreshold()) && p12.MatchString(m.GetLtv())) || ((!(m.Ltv != nil) || !(m.LiquidationThreshold != nil)) || (vrt.DCmp(m.GetLtv(), m.GetLiquidationThreshold()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "emode_category.ltv_within_threshold", Message: "ltv must not exceed liquidation_threshold"})
 	}
 }
@@ -5405,7 +5672,7 @@ func v_cqc_markets_v1_FeeSchedule(m *marketsv1.FeeSchedule, p string, out *[]vrt
 			v := m.GetMakerFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p65.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5419,7 +5686,7 @@ func v_cqc_markets_v1_FeeSchedule(m *marketsv1.FeeSchedule, p string, out *[]vrt
 			v := m.GetTakerFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p65.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5461,7 +5728,7 @@ func v_cqc_markets_v1_FeeSchedule(m *marketsv1.FeeSchedule, p string, out *[]vrt
 			v := m.GetBlockTradeFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p65.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5475,7 +5742,7 @@ func v_cqc_markets_v1_FeeSchedule(m *marketsv1.FeeSchedule, p string, out *[]vrt
 			v := m.GetOptionFeeCap()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -5489,7 +5756,7 @@ func v_cqc_markets_v1_FeeSchedule(m *marketsv1.FeeSchedule, p string, out *[]vrt
 			v := m.GetSettlementFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p65.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5599,7 +5866,7 @@ func v_cqc_markets_v1_FeeTier(m *marketsv1.FeeTier, p string, out *[]vrt.V) {
 		v := m.GetMakerFeeRate()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p65.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5611,7 +5878,7 @@ func v_cqc_markets_v1_FeeTier(m *marketsv1.FeeTier, p string, out *[]vrt.V) {
 		v := m.GetTakerFeeRate()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p65.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -5651,7 +5918,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -5663,7 +5930,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 		v := m.GetFundingRate()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5695,7 +5962,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 			v := m.GetNextFundingRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5709,7 +5976,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 			v := m.GetPreviousFundingRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5723,7 +5990,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 			v := m.GetRealizedRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5737,7 +6004,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 			v := m.GetPremium()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5751,7 +6018,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 			v := m.GetInterestRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5765,7 +6032,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 			v := m.GetMinFundingRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5779,7 +6046,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 			v := m.GetMaxFundingRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5793,7 +6060,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 			v := m.GetMarkPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5807,7 +6074,7 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 			v := m.GetIndexPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5834,10 +6101,10 @@ func v_cqc_markets_v1_FundingRate(m *marketsv1.FundingRate, p string, out *[]vrt
 	if !(!(m.RealizedRate != nil) || (int64(m.GetStatus()) == 2)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "funding_rate.realized_only_when_settled", Message: "realized_rate may be set only when status is FUNDING_RATE_STATUS_SETTLED"})
 	}
-	if !(!(p11.MatchString(m.GetMaxFundingRate()) && p11.MatchString(m.GetMinFundingRate())) || ((!(m.MinFundingRate != nil) || !(m.MaxFundingRate != nil)) || (vrt.DCmp(m.GetMinFundingRate(), m.GetMaxFundingRate()) <= 0))) {
+	if !(!(p12.MatchString(m.GetMaxFundingRate()) && p12.MatchString(m.GetMinFundingRate())) || ((!(m.MinFundingRate != nil) || !(m.MaxFundingRate != nil)) || (vrt.DCmp(m.GetMinFundingRate(), m.GetMaxFundingRate()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "funding_rate.min_below_max", Message: "min_funding_rate must not exceed max_funding_rate"})
 	}
-	if !(!(p11.MatchString(m.GetFundingRate())) || (((!(m.MinFundingRate != nil) || !(p11.MatchString(m.GetMinFundingRate()))) || (vrt.DCmp(m.GetFundingRate(), m.GetMinFundingRate()) >= 0)) && ((!(m.MaxFundingRate != nil) || !(p11.MatchString(m.GetMaxFundingRate()))) || (vrt.DCmp(m.GetFundingRate(), m.GetMaxFundingRate()) <= 0)))) {
+	if !(!(p12.MatchString(m.GetFundingRate())) || (((!(m.MinFundingRate != nil) || !(p12.MatchString(m.GetMinFundingRate()))) || (vrt.DCmp(m.GetFundingRate(), m.GetMinFundingRate()) >= 0)) && ((!(m.MaxFundingRate != nil) || !(p12.MatchString(m.GetMaxFundingRate()))) || (vrt.DCmp(m.GetFundingRate(), m.GetMaxFundingRate()) <= 0)))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "funding_rate.rate_within_bounds", Message: "funding_rate must lie between min_funding_rate and max_funding_rate when they are set"})
 	}
 }
@@ -5859,7 +6126,7 @@ func v_cqc_markets_v1_FundingSpecs(m *marketsv1.FundingSpecs, p string, out *[]v
 			v := m.GetFundingRateCap()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5873,7 +6140,7 @@ func v_cqc_markets_v1_FundingSpecs(m *marketsv1.FundingSpecs, p string, out *[]v
 			v := m.GetFundingRateFloor()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5887,7 +6154,7 @@ func v_cqc_markets_v1_FundingSpecs(m *marketsv1.FundingSpecs, p string, out *[]v
 			v := m.GetInterestRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5901,7 +6168,7 @@ func v_cqc_markets_v1_FundingSpecs(m *marketsv1.FundingSpecs, p string, out *[]v
 			v := m.GetDefaultFundingRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5915,7 +6182,7 @@ func v_cqc_markets_v1_FundingSpecs(m *marketsv1.FundingSpecs, p string, out *[]v
 			v := m.GetBaseInterestRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5929,7 +6196,7 @@ func v_cqc_markets_v1_FundingSpecs(m *marketsv1.FundingSpecs, p string, out *[]v
 			v := m.GetQuoteInterestRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -5959,7 +6226,7 @@ func v_cqc_markets_v1_FundingSpecs(m *marketsv1.FundingSpecs, p string, out *[]v
 			*out = append(*out, vrt.V{Field: q + "premium_index", Rule: "string.max_len", Message: "must be at most 64 characters"})
 		}
 	}
-	if !(!(p11.MatchString(m.GetFundingRateCap()) && p11.MatchString(m.GetFundingRateFloor())) || ((!(m.FundingRateFloor != nil) || !(m.FundingRateCap != nil)) || (vrt.DCmp(m.GetFundingRateFloor(), m.GetFundingRateCap()) <= 0))) {
+	if !(!(p12.MatchString(m.GetFundingRateCap()) && p12.MatchString(m.GetFundingRateFloor())) || ((!(m.FundingRateFloor != nil) || !(m.FundingRateCap != nil)) || (vrt.DCmp(m.GetFundingRateFloor(), m.GetFundingRateCap()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "funding_specs.floor_below_cap", Message: "funding_rate_floor must not exceed funding_rate_cap"})
 	}
 }
@@ -6009,7 +6276,7 @@ func v_cqc_markets_v1_ImpactPrice(m *marketsv1.ImpactPrice, p string, out *[]vrt
 			v := m.GetBidPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -6023,7 +6290,7 @@ func v_cqc_markets_v1_ImpactPrice(m *marketsv1.ImpactPrice, p string, out *[]vrt
 			v := m.GetAskPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -6042,7 +6309,7 @@ func v_cqc_markets_v1_IndexConstituent(m *marketsv1.IndexConstituent, p string, 
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -6060,13 +6327,21 @@ func v_cqc_markets_v1_IndexConstituent(m *marketsv1.IndexConstituent, p string, 
 		if utf8.RuneCountInString(v) > 64 {
 			*out = append(*out, vrt.V{Field: q + "source_name", Rule: "string.max_len", Message: "must be at most 64 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "source_name", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.Weight != nil {
 		{
 			v := m.GetWeight()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -6090,7 +6365,7 @@ func v_cqc_markets_v1_IndexInstrument(m *marketsv1.IndexInstrument, p string, ou
 	{
 		v := m.GetProvider()
 		_ = v
-		if !p24.MatchString(v) {
+		if !p25.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "provider", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -6143,7 +6418,7 @@ func v_cqc_markets_v1_Instrument(m *marketsv1.Instrument, p string, out *[]vrt.V
 		v := m.GetInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -6163,6 +6438,14 @@ func v_cqc_markets_v1_Instrument(m *marketsv1.Instrument, p string, out *[]vrt.V
 		_ = v
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "name", Rule: "string.max_len", Message: "must be at most 200 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "name", Rule: "cqc.text", Message: s})
 		}
 	}
 	{
@@ -6448,7 +6731,7 @@ func v_cqc_markets_v1_LendingReserve(m *marketsv1.LendingReserve, p string, out 
 	{
 		v := m.GetProtocol()
 		_ = v
-		if !p63.MatchString(v) {
+		if !p66.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "protocol", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9.-]{1,63}$`"})
 		}
 	}
@@ -6457,6 +6740,14 @@ func v_cqc_markets_v1_LendingReserve(m *marketsv1.LendingReserve, p string, out 
 		_ = v
 		if utf8.RuneCountInString(v) > 128 {
 			*out = append(*out, vrt.V{Field: q + "market_name", Rule: "string.max_len", Message: "must be at most 128 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "market_name", Rule: "cqc.text", Message: s})
 		}
 	}
 	{
@@ -6501,7 +6792,7 @@ func v_cqc_markets_v1_LendingReserve(m *marketsv1.LendingReserve, p string, out 
 			v := m.GetLtv()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -6515,7 +6806,7 @@ func v_cqc_markets_v1_LendingReserve(m *marketsv1.LendingReserve, p string, out 
 			v := m.GetLiquidationThreshold()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -6529,7 +6820,7 @@ func v_cqc_markets_v1_LendingReserve(m *marketsv1.LendingReserve, p string, out 
 			v := m.GetLiquidationBonus()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -6543,7 +6834,7 @@ func v_cqc_markets_v1_LendingReserve(m *marketsv1.LendingReserve, p string, out 
 			v := m.GetLiquidationPenalty()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -6557,7 +6848,7 @@ func v_cqc_markets_v1_LendingReserve(m *marketsv1.LendingReserve, p string, out 
 			v := m.GetCollateralSaleDiscountFactor()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -6571,7 +6862,7 @@ func v_cqc_markets_v1_LendingReserve(m *marketsv1.LendingReserve, p string, out 
 			v := m.GetReserveFactor()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -6672,7 +6963,7 @@ func v_cqc_markets_v1_LendingReserve(m *marketsv1.LendingReserve, p string, out 
 			*out = append(*out, vrt.V{Field: q + "decimals", Rule: "uint32.lte", Message: "must be less than or equal to 36"})
 		}
 	}
-	if !(!(p11.MatchString(m.GetLiquidationThreshold()) && p11.MatchString(m.GetLtv())) || ((!(m.Ltv != nil) || !(m.LiquidationThreshold != nil)) || (vrt.DCmp(m.GetLtv(), m.GetLiquidationThreshold()) <= 0))) {
+	if !(!(p12.MatchString(m.GetLiquidationThreshold()) && p12.MatchString(m.GetLtv())) || ((!(m.Ltv != nil) || !(m.LiquidationThreshold != nil)) || (vrt.DCmp(m.GetLtv(), m.GetLiquidationThreshold()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "lending_reserve.ltv_within_threshold", Message: "ltv must not exceed liquidation_threshold"})
 	}
 }
@@ -6689,7 +6980,7 @@ func v_cqc_markets_v1_LendingReserveSpecs(m *marketsv1.LendingReserveSpecs, p st
 		v := m.GetDepositInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -6702,7 +6993,7 @@ func v_cqc_markets_v1_LendingReserveSpecs(m *marketsv1.LendingReserveSpecs, p st
 			v := m.GetBorrowInstrumentId()
 			_ = v
 			if s := func() string {
-				if p43.MatchString(v) {
+				if p46.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -6780,7 +7071,7 @@ func v_cqc_markets_v1_LendingReserveState(m *marketsv1.LendingReserveState, p st
 			v := m.GetUtilization()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -6920,7 +7211,7 @@ func v_cqc_markets_v1_LendingReserveState(m *marketsv1.LendingReserveState, p st
 			v := m.GetReserves()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -7010,7 +7301,7 @@ func v_cqc_markets_v1_LeverageLimits(m *marketsv1.LeverageLimits, p string, out 
 			*out = append(*out, vrt.V{Field: q + "sell_leverages[" + strconv.Itoa(i) + "]", Rule: "cqc.decimal.positive", Message: s})
 		}
 	}
-	if !(!(p11.MatchString(m.GetMaxLeverage()) && p11.MatchString(m.GetMinLeverage())) || ((!(m.MinLeverage != nil) || !(m.MaxLeverage != nil)) || (vrt.DCmp(m.GetMinLeverage(), m.GetMaxLeverage()) <= 0))) {
+	if !(!(p12.MatchString(m.GetMaxLeverage()) && p12.MatchString(m.GetMinLeverage())) || ((!(m.MinLeverage != nil) || !(m.MaxLeverage != nil)) || (vrt.DCmp(m.GetMinLeverage(), m.GetMaxLeverage()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "leverage_limits.min_not_above_max", Message: "min_leverage must not exceed max_leverage"})
 	}
 }
@@ -7022,7 +7313,7 @@ func v_cqc_markets_v1_Liquidation(m *marketsv1.Liquidation, p string, out *[]vrt
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -7044,7 +7335,7 @@ func v_cqc_markets_v1_Liquidation(m *marketsv1.Liquidation, p string, out *[]vrt
 		v := m.GetPrice()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -7069,7 +7360,7 @@ func v_cqc_markets_v1_Liquidation(m *marketsv1.Liquidation, p string, out *[]vrt
 			v := m.GetAveragePrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -7160,7 +7451,7 @@ func v_cqc_markets_v1_LiquidityMetrics(m *marketsv1.LiquidityMetrics, p string, 
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -7174,7 +7465,7 @@ func v_cqc_markets_v1_LiquidityMetrics(m *marketsv1.LiquidityMetrics, p string, 
 	{
 		v := m.GetSource()
 		_ = v
-		if !p24.MatchString(v) {
+		if !p25.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -7183,7 +7474,7 @@ func v_cqc_markets_v1_LiquidityMetrics(m *marketsv1.LiquidityMetrics, p string, 
 			v := m.GetBestBid()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -7197,7 +7488,7 @@ func v_cqc_markets_v1_LiquidityMetrics(m *marketsv1.LiquidityMetrics, p string, 
 			v := m.GetBestAsk()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -7330,7 +7621,7 @@ func v_cqc_markets_v1_LiquidityMetrics(m *marketsv1.LiquidityMetrics, p string, 
 			v := m.GetUtilization()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -7358,12 +7649,12 @@ func v_cqc_markets_v1_LiquidityMetrics(m *marketsv1.LiquidityMetrics, p string, 
 	if m.GetSourceRecord() != nil {
 		v_cqc_types_v1_SourceRecord(m.GetSourceRecord(), q+"source_record", out)
 	}
-	if !(!(p11.MatchString(m.GetBestAsk()) && p11.MatchString(m.GetBestBid())) || ((!(m.BestBid != nil) || !(m.BestAsk != nil)) || (vrt.DCmp(m.GetBestBid(), m.GetBestAsk()) <= 0))) {
+	if !(!(p12.MatchString(m.GetBestAsk()) && p12.MatchString(m.GetBestBid())) || ((!(m.BestBid != nil) || !(m.BestAsk != nil)) || (vrt.DCmp(m.GetBestBid(), m.GetBestAsk()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "liquidity_metrics.bid_below_ask", Message: "best_bid must not exceed best_ask"})
 	}
 	if !(!(func() bool {
 		for _, _v1 := range m.GetDepthBands() {
-			if !(p11.MatchString(_v1.GetDistance())) {
+			if !(p12.MatchString(_v1.GetDistance())) {
 				return false
 			}
 		}
@@ -7380,7 +7671,7 @@ func v_cqc_markets_v1_LiquidityMetrics(m *marketsv1.LiquidityMetrics, p string, 
 	if !(!(m.GetOpenInterest() != nil) || (m.GetOpenInterest().GetMarketId() == m.GetMarketId())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "liquidity_metrics.open_interest_same_market", Message: "open_interest.market_id must equal market_id"})
 	}
-	if !(((!(m.GetVolume_24HConverted() != nil) || !(p11.MatchString(m.GetVolume_24HConverted().GetAmount()))) || (vrt.DCmpInt(m.GetVolume_24HConverted().GetAmount(), 0) >= 0)) && ((!(m.GetTotalValueLocked() != nil) || !(p11.MatchString(m.GetTotalValueLocked().GetAmount()))) || (vrt.DCmpInt(m.GetTotalValueLocked().GetAmount(), 0) >= 0))) {
+	if !(((!(m.GetVolume_24HConverted() != nil) || !(p12.MatchString(m.GetVolume_24HConverted().GetAmount()))) || (vrt.DCmpInt(m.GetVolume_24HConverted().GetAmount(), 0) >= 0)) && ((!(m.GetTotalValueLocked() != nil) || !(p12.MatchString(m.GetTotalValueLocked().GetAmount()))) || (vrt.DCmpInt(m.GetTotalValueLocked().GetAmount(), 0) >= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "liquidity_metrics.amounts_non_negative", Message: "volume_24h_converted.amount and total_value_locked.amount must not be negative"})
 	}
 	if !(((int64(len(m.GetDepthBands())) == 0) && (int64(len(m.GetImpactPrices())) == 0)) || (m.NotionalAssetId != nil)) {
@@ -7408,7 +7699,7 @@ func v_cqc_markets_v1_MarginAsset(m *marketsv1.MarginAsset, p string, out *[]vrt
 			v := m.GetCollateralRatio()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -7422,7 +7713,7 @@ func v_cqc_markets_v1_MarginAsset(m *marketsv1.MarginAsset, p string, out *[]vrt
 			v := m.GetAutoExchangeThreshold()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -7461,7 +7752,7 @@ func v_cqc_markets_v1_MarginTerms(m *marketsv1.MarginTerms, p string, out *[]vrt
 			v := m.GetInitialMarginRate()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -7475,7 +7766,7 @@ func v_cqc_markets_v1_MarginTerms(m *marketsv1.MarginTerms, p string, out *[]vrt
 			v := m.GetMaintenanceMarginRate()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -7489,7 +7780,7 @@ func v_cqc_markets_v1_MarginTerms(m *marketsv1.MarginTerms, p string, out *[]vrt
 			v := m.GetLiquidationFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p62.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p65.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)"
@@ -7616,7 +7907,7 @@ func v_cqc_markets_v1_MarginTier(m *marketsv1.MarginTier, p string, out *[]vrt.V
 			v := m.GetMaintenanceMarginRate()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -7630,7 +7921,7 @@ func v_cqc_markets_v1_MarginTier(m *marketsv1.MarginTier, p string, out *[]vrt.V
 			v := m.GetInitialMarginRate()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -7681,7 +7972,7 @@ func v_cqc_markets_v1_MarginTier(m *marketsv1.MarginTier, p string, out *[]vrt.V
 			}
 		}
 	}
-	if !(!(p11.MatchString(m.GetNotionalCap()) && p11.MatchString(m.GetNotionalFloor())) || (!(m.NotionalCap != nil) || (vrt.DCmp(m.GetNotionalFloor(), m.GetNotionalCap()) < 0))) {
+	if !(!(p12.MatchString(m.GetNotionalCap()) && p12.MatchString(m.GetNotionalFloor())) || (!(m.NotionalCap != nil) || (vrt.DCmp(m.GetNotionalFloor(), m.GetNotionalCap()) < 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "margin_tier.floor_below_cap", Message: "notional_floor must be below notional_cap"})
 	}
 }
@@ -7693,7 +7984,7 @@ func v_cqc_markets_v1_Market(m *marketsv1.Market, p string, out *[]vrt.V) {
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -7717,7 +8008,7 @@ func v_cqc_markets_v1_Market(m *marketsv1.Market, p string, out *[]vrt.V) {
 		v := m.GetInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -7754,6 +8045,14 @@ func v_cqc_markets_v1_Market(m *marketsv1.Market, p string, out *[]vrt.V) {
 		_ = v
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "display_name", Rule: "string.max_len", Message: "must be at most 200 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "display_name", Rule: "cqc.text", Message: s})
 		}
 	}
 	{
@@ -7938,6 +8237,14 @@ func v_cqc_markets_v1_Market(m *marketsv1.Market, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 1000 {
 			*out = append(*out, vrt.V{Field: q + "status_message", Rule: "string.max_len", Message: "must be at most 1000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "status_message", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.ContractSize != nil {
 		{
@@ -8033,7 +8340,7 @@ func v_cqc_markets_v1_Market(m *marketsv1.Market, p string, out *[]vrt.V) {
 	if !(m.GetNegativePricesAllowed() || ((!(m.GetPriceLimits() != nil && m.GetPriceLimits().MinPrice != nil) || !(strings.HasPrefix(m.GetPriceLimits().GetMinPrice(), "-"))) && (!(m.GetPriceLimits() != nil && m.GetPriceLimits().MaxPrice != nil) || !(strings.HasPrefix(m.GetPriceLimits().GetMaxPrice(), "-"))))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "market.price_limits_sign", Message: "price_limits must not be negative unless negative_prices_allowed is true"})
 	}
-	if !(!(p11.MatchString(m.GetTickRule().GetFixed().GetTickSize()) && p11.MatchString(m.GetTickSize())) || ((!(m.TickSize != nil) || !(m.GetTickRule().GetFixed() != nil)) || (vrt.DCmp(m.GetTickSize(), m.GetTickRule().GetFixed().GetTickSize()) == 0))) {
+	if !(!(p12.MatchString(m.GetTickRule().GetFixed().GetTickSize()) && p12.MatchString(m.GetTickSize())) || ((!(m.TickSize != nil) || !(m.GetTickRule().GetFixed() != nil)) || (vrt.DCmp(m.GetTickSize(), m.GetTickRule().GetFixed().GetTickSize()) == 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "market.tick_size_matches_fixed_rule", Message: "tick_size must equal tick_rule.fixed.tick_size when the tick rule is fixed"})
 	}
 	if !((!(m.GetDelistingTime() != nil) || !(m.GetListingTime() != nil)) || (vrt.TCmp(vrt.T(m.GetDelistingTime()), vrt.T(m.GetListingTime())) > 0)) {
@@ -8060,7 +8367,7 @@ func v_cqc_markets_v1_MarketDepth(m *marketsv1.MarketDepth, p string, out *[]vrt
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -8072,7 +8379,7 @@ func v_cqc_markets_v1_MarketDepth(m *marketsv1.MarketDepth, p string, out *[]vrt
 		v := m.GetReferencePrice()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -8135,7 +8442,7 @@ func v_cqc_markets_v1_MarketDepth(m *marketsv1.MarketDepth, p string, out *[]vrt
 	}
 	if !(!(func() bool {
 		for _, _v1 := range m.GetBands() {
-			if !(p11.MatchString(_v1.GetDistance())) {
+			if !(p12.MatchString(_v1.GetDistance())) {
 				return false
 			}
 		}
@@ -8151,7 +8458,7 @@ func v_cqc_markets_v1_MarketDepth(m *marketsv1.MarketDepth, p string, out *[]vrt
 	}
 	if !(!(func() bool {
 		for _, _v1 := range m.GetBands() {
-			if !((((p11.MatchString(_v1.GetDistance()) && p11.MatchString(_v1.GetBidSize())) && p11.MatchString(_v1.GetAskSize())) && p11.MatchString(_v1.GetBidNotional())) && p11.MatchString(_v1.GetAskNotional())) {
+			if !((((p12.MatchString(_v1.GetDistance()) && p12.MatchString(_v1.GetBidSize())) && p12.MatchString(_v1.GetAskSize())) && p12.MatchString(_v1.GetBidNotional())) && p12.MatchString(_v1.GetAskNotional())) {
 				return false
 			}
 		}
@@ -8173,39 +8480,11 @@ func v_cqc_markets_v1_MarketDepth(m *marketsv1.MarketDepth, p string, out *[]vrt
 	}()) {
 		*out = append(*out, vrt.V{Field: p, Rule: "market_depth.bands_cumulative", Message: "a wider band must not hold less size or notional than a narrower one"})
 	}
-	if !(((int64(len(m.GetTopBids())) == 0) || !(func() bool {
-		for _, _v1 := range m.GetTopBids() {
-			if !(p11.MatchString(_v1.GetPrice())) {
-				return false
-			}
-		}
-		return true
-	}())) || func() bool {
-		for _, _v2 := range m.GetTopBids() {
-			if !(vrt.DCmp(_v2.GetPrice(), vrt.Index(m.GetTopBids(), 0).GetPrice()) <= 0) {
-				return false
-			}
-		}
-		return true
-	}()) {
-		*out = append(*out, vrt.V{Field: p, Rule: "market_depth.top_bids_best_first", Message: "top_bids must be sorted by price descending: top_bids[0] must be the highest bid"})
+	if i := vrt.SortedAt(m.GetTopBids(), (*marketsv1.OrderBookLevel).GetPrice, true, true); i >= 0 {
+		*out = append(*out, vrt.V{Field: q + "top_bids[" + strconv.Itoa(i) + "].price", Rule: "market_depth.top_bids_sorted", Message: "top_bids must be sorted by price, highest first, one level per price"})
 	}
-	if !(((int64(len(m.GetTopAsks())) == 0) || !(func() bool {
-		for _, _v1 := range m.GetTopAsks() {
-			if !(p11.MatchString(_v1.GetPrice())) {
-				return false
-			}
-		}
-		return true
-	}())) || func() bool {
-		for _, _v2 := range m.GetTopAsks() {
-			if !(vrt.DCmp(_v2.GetPrice(), vrt.Index(m.GetTopAsks(), 0).GetPrice()) >= 0) {
-				return false
-			}
-		}
-		return true
-	}()) {
-		*out = append(*out, vrt.V{Field: p, Rule: "market_depth.top_asks_best_first", Message: "top_asks must be sorted by price ascending: top_asks[0] must be the lowest ask"})
+	if i := vrt.SortedAt(m.GetTopAsks(), (*marketsv1.OrderBookLevel).GetPrice, false, true); i >= 0 {
+		*out = append(*out, vrt.V{Field: q + "top_asks[" + strconv.Itoa(i) + "].price", Rule: "market_depth.top_asks_sorted", Message: "top_asks must be sorted by price, lowest first, one level per price"})
 	}
 }
 
@@ -8277,7 +8556,7 @@ func v_cqc_markets_v1_NotionalLimits(m *marketsv1.NotionalLimits, p string, out 
 			}
 		}
 	}
-	if !(!(p11.MatchString(m.GetMaxNotional()) && p11.MatchString(m.GetMinNotional())) || ((!(m.MinNotional != nil) || !(m.MaxNotional != nil)) || (vrt.DCmp(m.GetMinNotional(), m.GetMaxNotional()) <= 0))) {
+	if !(!(p12.MatchString(m.GetMaxNotional()) && p12.MatchString(m.GetMinNotional())) || ((!(m.MinNotional != nil) || !(m.MaxNotional != nil)) || (vrt.DCmp(m.GetMinNotional(), m.GetMaxNotional()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "notional_limits.min_not_above_max", Message: "min_notional must not exceed max_notional"})
 	}
 }
@@ -8331,7 +8610,7 @@ func v_cqc_markets_v1_OpenInterest(m *marketsv1.OpenInterest, p string, out *[]v
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -8393,7 +8672,7 @@ func v_cqc_markets_v1_OpenInterest(m *marketsv1.OpenInterest, p string, out *[]v
 			}
 		}
 	}
-	if !(!(p11.MatchString(m.GetValue().GetAmount())) || (!(m.GetValue() != nil) || (vrt.DCmpInt(m.GetValue().GetAmount(), 0) >= 0))) {
+	if !(!(p12.MatchString(m.GetValue().GetAmount())) || (!(m.GetValue() != nil) || (vrt.DCmpInt(m.GetValue().GetAmount(), 0) >= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "open_interest.value_non_negative", Message: "value.amount must not be negative"})
 	}
 	if !(!(m.BaseAmount != nil) || (int64(m.GetAmountUnit()) != 1)) {
@@ -8447,7 +8726,7 @@ func v_cqc_markets_v1_OpenInterestMarginScaling(m *marketsv1.OpenInterestMarginS
 			v := m.GetMaxInitialMarginRate()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -8482,7 +8761,7 @@ func v_cqc_markets_v1_OptionGreeks(m *marketsv1.OptionGreeks, p string, out *[]v
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -8493,7 +8772,7 @@ func v_cqc_markets_v1_OptionGreeks(m *marketsv1.OptionGreeks, p string, out *[]v
 	{
 		v := m.GetSource()
 		_ = v
-		if !p24.MatchString(v) {
+		if !p25.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -8544,7 +8823,7 @@ func v_cqc_markets_v1_OptionGreeks(m *marketsv1.OptionGreeks, p string, out *[]v
 			v := m.GetDelta()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -8558,7 +8837,7 @@ func v_cqc_markets_v1_OptionGreeks(m *marketsv1.OptionGreeks, p string, out *[]v
 			v := m.GetGamma()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -8572,7 +8851,7 @@ func v_cqc_markets_v1_OptionGreeks(m *marketsv1.OptionGreeks, p string, out *[]v
 			v := m.GetVega()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -8586,7 +8865,7 @@ func v_cqc_markets_v1_OptionGreeks(m *marketsv1.OptionGreeks, p string, out *[]v
 			v := m.GetTheta()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -8600,7 +8879,7 @@ func v_cqc_markets_v1_OptionGreeks(m *marketsv1.OptionGreeks, p string, out *[]v
 			v := m.GetRho()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -8614,7 +8893,7 @@ func v_cqc_markets_v1_OptionGreeks(m *marketsv1.OptionGreeks, p string, out *[]v
 			v := m.GetUnderlyingPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -8635,7 +8914,7 @@ func v_cqc_markets_v1_OptionGreeks(m *marketsv1.OptionGreeks, p string, out *[]v
 			v := m.GetMarkPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -8649,7 +8928,7 @@ func v_cqc_markets_v1_OptionGreeks(m *marketsv1.OptionGreeks, p string, out *[]v
 			v := m.GetInterestRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -8734,7 +9013,7 @@ func v_cqc_markets_v1_OptionSeries(m *marketsv1.OptionSeries, p string, out *[]v
 			v := m.GetUnderlyingInstrumentId()
 			_ = v
 			if s := func() string {
-				if p43.MatchString(v) {
+				if p46.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -8773,7 +9052,7 @@ func v_cqc_markets_v1_OrderBook(m *marketsv1.OrderBook, p string, out *[]vrt.V) 
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -8831,7 +9110,7 @@ func v_cqc_markets_v1_OrderBook(m *marketsv1.OrderBook, p string, out *[]vrt.V) 
 			v := m.GetIndicativePrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -8879,14 +9158,14 @@ func v_cqc_markets_v1_OrderBook(m *marketsv1.OrderBook, p string, out *[]vrt.V) 
 	}
 	if !(!(m.GetIsSnapshot()) || (func() bool {
 		for _, _v1 := range m.GetBids() {
-			if !(!(p11.MatchString(_v1.GetSize())) || (vrt.DCmpInt(_v1.GetSize(), 0) > 0)) {
+			if !(!(p12.MatchString(_v1.GetSize())) || (vrt.DCmpInt(_v1.GetSize(), 0) > 0)) {
 				return false
 			}
 		}
 		return true
 	}() && func() bool {
 		for _, _v2 := range m.GetAsks() {
-			if !(!(p11.MatchString(_v2.GetSize())) || (vrt.DCmpInt(_v2.GetSize(), 0) > 0)) {
+			if !(!(p12.MatchString(_v2.GetSize())) || (vrt.DCmpInt(_v2.GetSize(), 0) > 0)) {
 				return false
 			}
 		}
@@ -8894,39 +9173,8 @@ func v_cqc_markets_v1_OrderBook(m *marketsv1.OrderBook, p string, out *[]vrt.V) 
 	}())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "order_book.snapshot_sizes_positive", Message: "snapshot levels must have a size greater than zero"})
 	}
-	if !(((!(m.GetIsSnapshot()) || (int64(len(m.GetBids())) == 0)) || !(func() bool {
-		for _, _v1 := range m.GetBids() {
-			if !(p11.MatchString(_v1.GetPrice())) {
-				return false
-			}
-		}
-		return true
-	}())) || func() bool {
-		for _, _v2 := range m.GetBids() {
-			if !(vrt.DCmp(_v2.GetPrice(), vrt.Index(m.GetBids(), 0).GetPrice()) <= 0) {
-				return false
-			}
-		}
-		return true
-	}()) {
-		*out = append(*out, vrt.V{Field: p, Rule: "order_book.snapshot_bids_best_first", Message: "snapshot bids must be sorted by price descending: bids[0] must be the highest bid"})
-	}
-	if !(((!(m.GetIsSnapshot()) || (int64(len(m.GetAsks())) == 0)) || !(func() bool {
-		for _, _v1 := range m.GetAsks() {
-			if !(p11.MatchString(_v1.GetPrice())) {
-				return false
-			}
-		}
-		return true
-	}())) || func() bool {
-		for _, _v2 := range m.GetAsks() {
-			if !(vrt.DCmp(_v2.GetPrice(), vrt.Index(m.GetAsks(), 0).GetPrice()) >= 0) {
-				return false
-			}
-		}
-		return true
-	}()) {
-		*out = append(*out, vrt.V{Field: p, Rule: "order_book.snapshot_asks_best_first", Message: "snapshot asks must be sorted by price ascending: asks[0] must be the lowest ask"})
+	if !((((((!(m.GetIsSnapshot()) || (m.IndicativePrice != nil)) || (int64(len(m.GetBids())) == 0)) || (int64(len(m.GetAsks())) == 0)) || !(p12.MatchString(vrt.Index(m.GetBids(), 0).GetPrice()))) || !(p12.MatchString(vrt.Index(m.GetAsks(), 0).GetPrice()))) || (vrt.DCmp(vrt.Index(m.GetBids(), 0).GetPrice(), vrt.Index(m.GetAsks(), 0).GetPrice()) < 0)) {
+		*out = append(*out, vrt.V{Field: p, Rule: "order_book.snapshot_not_crossed", Message: "a snapshot's best bid must be below its best ask (a crossed or locked book only during an auction, with indicative_price set)"})
 	}
 	if !(m.GetIsSnapshot() || (func() bool {
 		for _, _v1 := range m.GetBids() {
@@ -8947,14 +9195,14 @@ func v_cqc_markets_v1_OrderBook(m *marketsv1.OrderBook, p string, out *[]vrt.V) 
 	}
 	if !(m.GetIsSnapshot() || (func() bool {
 		for _, _v1 := range m.GetBids() {
-			if !(!(p11.MatchString(_v1.GetSize())) || ((vrt.DCmpInt(_v1.GetSize(), 0) == 0) == ((int64(_v1.GetAction()) == 3) || (int64(_v1.GetAction()) == 4)))) {
+			if !(!(p12.MatchString(_v1.GetSize())) || ((vrt.DCmpInt(_v1.GetSize(), 0) == 0) == ((int64(_v1.GetAction()) == 3) || (int64(_v1.GetAction()) == 4)))) {
 				return false
 			}
 		}
 		return true
 	}() && func() bool {
 		for _, _v2 := range m.GetAsks() {
-			if !(!(p11.MatchString(_v2.GetSize())) || ((vrt.DCmpInt(_v2.GetSize(), 0) == 0) == ((int64(_v2.GetAction()) == 3) || (int64(_v2.GetAction()) == 4)))) {
+			if !(!(p12.MatchString(_v2.GetSize())) || ((vrt.DCmpInt(_v2.GetSize(), 0) == 0) == ((int64(_v2.GetAction()) == 3) || (int64(_v2.GetAction()) == 4)))) {
 				return false
 			}
 		}
@@ -9040,6 +9288,26 @@ func v_cqc_markets_v1_OrderBook(m *marketsv1.OrderBook, p string, out *[]vrt.V) 
 	if !(!(m.IndicativeSize != nil) || (m.IndicativePrice != nil)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "order_book.indicative_size_needs_price", Message: "indicative_size requires indicative_price"})
 	}
+	if m.GetIsSnapshot() && (int64(m.GetBookType()) != 3) {
+		if i := vrt.SortedAt(m.GetBids(), (*marketsv1.OrderBookLevel).GetPrice, true, true); i >= 0 {
+			*out = append(*out, vrt.V{Field: q + "bids[" + strconv.Itoa(i) + "].price", Rule: "order_book.snapshot_bids_sorted", Message: "snapshot bids must be sorted by price, highest first, one level per price"})
+		}
+	}
+	if m.GetIsSnapshot() && (int64(m.GetBookType()) == 3) {
+		if i := vrt.SortedAt(m.GetBids(), (*marketsv1.OrderBookLevel).GetPrice, true, false); i >= 0 {
+			*out = append(*out, vrt.V{Field: q + "bids[" + strconv.Itoa(i) + "].price", Rule: "order_book.snapshot_bids_sorted", Message: "snapshot bids must be sorted by price, highest first (orders at one price in queue priority)"})
+		}
+	}
+	if m.GetIsSnapshot() && (int64(m.GetBookType()) != 3) {
+		if i := vrt.SortedAt(m.GetAsks(), (*marketsv1.OrderBookLevel).GetPrice, false, true); i >= 0 {
+			*out = append(*out, vrt.V{Field: q + "asks[" + strconv.Itoa(i) + "].price", Rule: "order_book.snapshot_asks_sorted", Message: "snapshot asks must be sorted by price, lowest first, one level per price"})
+		}
+	}
+	if m.GetIsSnapshot() && (int64(m.GetBookType()) == 3) {
+		if i := vrt.SortedAt(m.GetAsks(), (*marketsv1.OrderBookLevel).GetPrice, false, false); i >= 0 {
+			*out = append(*out, vrt.V{Field: q + "asks[" + strconv.Itoa(i) + "].price", Rule: "order_book.snapshot_asks_sorted", Message: "snapshot asks must be sorted by price, lowest first (orders at one price in queue priority)"})
+		}
+	}
 }
 
 func v_cqc_markets_v1_OrderBookLevel(m *marketsv1.OrderBookLevel, p string, out *[]vrt.V) {
@@ -9049,7 +9317,7 @@ func v_cqc_markets_v1_OrderBookLevel(m *marketsv1.OrderBookLevel, p string, out 
 		v := m.GetPrice()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -9179,7 +9447,7 @@ func v_cqc_markets_v1_OrderLimits(m *marketsv1.OrderLimits, p string, out *[]vrt
 			v := m.GetMaxPositionShare()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -9347,7 +9615,7 @@ func v_cqc_markets_v1_OrderSizeLimits(m *marketsv1.OrderSizeLimits, p string, ou
 			}
 		}
 	}
-	if !(!(p11.MatchString(m.GetMaxQuantity()) && p11.MatchString(m.GetMinQuantity())) || ((!(m.MinQuantity != nil) || !(m.MaxQuantity != nil)) || (vrt.DCmp(m.GetMinQuantity(), m.GetMaxQuantity()) <= 0))) {
+	if !(!(p12.MatchString(m.GetMaxQuantity()) && p12.MatchString(m.GetMinQuantity())) || ((!(m.MinQuantity != nil) || !(m.MaxQuantity != nil)) || (vrt.DCmp(m.GetMinQuantity(), m.GetMaxQuantity()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "order_size_limits.min_not_above_max", Message: "min_quantity must not exceed max_quantity"})
 	}
 }
@@ -9467,7 +9735,7 @@ func v_cqc_markets_v1_Price(m *marketsv1.Price, p string, out *[]vrt.V) {
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -9504,7 +9772,7 @@ func v_cqc_markets_v1_Price(m *marketsv1.Price, p string, out *[]vrt.V) {
 		v := m.GetValue()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -9527,7 +9795,7 @@ func v_cqc_markets_v1_Price(m *marketsv1.Price, p string, out *[]vrt.V) {
 	{
 		v := m.GetSource()
 		_ = v
-		if !p24.MatchString(v) {
+		if !p25.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -9555,7 +9823,7 @@ func v_cqc_markets_v1_Price(m *marketsv1.Price, p string, out *[]vrt.V) {
 			v := m.GetConfidence()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -9728,7 +9996,7 @@ func v_cqc_markets_v1_PriceBands(m *marketsv1.PriceBands, p string, out *[]vrt.V
 			v := m.GetMarketTakeBound()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -9742,7 +10010,7 @@ func v_cqc_markets_v1_PriceBands(m *marketsv1.PriceBands, p string, out *[]vrt.V
 			v := m.GetTriggerProtect()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -9756,7 +10024,7 @@ func v_cqc_markets_v1_PriceBands(m *marketsv1.PriceBands, p string, out *[]vrt.V
 			v := m.GetPriceLimitRatioX()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -9770,7 +10038,7 @@ func v_cqc_markets_v1_PriceBands(m *marketsv1.PriceBands, p string, out *[]vrt.V
 			v := m.GetPriceLimitRatioY()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -9784,7 +10052,7 @@ func v_cqc_markets_v1_PriceBands(m *marketsv1.PriceBands, p string, out *[]vrt.V
 			v := m.GetMaxSlippage()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -9798,7 +10066,7 @@ func v_cqc_markets_v1_PriceBands(m *marketsv1.PriceBands, p string, out *[]vrt.V
 			v := m.GetHighBidLimit()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -9817,7 +10085,7 @@ func v_cqc_markets_v1_PriceLimits(m *marketsv1.PriceLimits, p string, out *[]vrt
 			v := m.GetMinPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -9831,7 +10099,7 @@ func v_cqc_markets_v1_PriceLimits(m *marketsv1.PriceLimits, p string, out *[]vrt
 			v := m.GetMaxPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -9845,7 +10113,7 @@ func v_cqc_markets_v1_PriceLimits(m *marketsv1.PriceLimits, p string, out *[]vrt
 			v := m.GetLimitUpPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -9859,7 +10127,7 @@ func v_cqc_markets_v1_PriceLimits(m *marketsv1.PriceLimits, p string, out *[]vrt
 			v := m.GetLimitDownPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -9868,7 +10136,7 @@ func v_cqc_markets_v1_PriceLimits(m *marketsv1.PriceLimits, p string, out *[]vrt
 			}
 		}
 	}
-	if !(!(p11.MatchString(m.GetMaxPrice()) && p11.MatchString(m.GetMinPrice())) || ((!(m.MinPrice != nil) || !(m.MaxPrice != nil)) || (vrt.DCmp(m.GetMinPrice(), m.GetMaxPrice()) <= 0))) {
+	if !(!(p12.MatchString(m.GetMaxPrice()) && p12.MatchString(m.GetMinPrice())) || ((!(m.MinPrice != nil) || !(m.MaxPrice != nil)) || (vrt.DCmp(m.GetMinPrice(), m.GetMaxPrice()) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "price_limits.min_not_above_max", Message: "min_price must not exceed max_price"})
 	}
 }
@@ -9895,7 +10163,7 @@ func v_cqc_markets_v1_RateCurve(m *marketsv1.RateCurve, p string, out *[]vrt.V) 
 			v := m.GetKink()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -10144,7 +10412,7 @@ func v_cqc_markets_v1_RiskLimitSteps(m *marketsv1.RiskLimitSteps, p string, out 
 			v := m.GetInitialMarginIncrement()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -10158,7 +10426,7 @@ func v_cqc_markets_v1_RiskLimitSteps(m *marketsv1.RiskLimitSteps, p string, out 
 			v := m.GetMaintenanceMarginIncrement()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -10214,7 +10482,7 @@ func v_cqc_markets_v1_SessionOpenPrice(m *marketsv1.SessionOpenPrice, p string, 
 		v := m.GetPrice()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10298,7 +10566,7 @@ func v_cqc_markets_v1_TickStep(m *marketsv1.TickStep, p string, out *[]vrt.V) {
 		v := m.GetAbovePrice()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10327,7 +10595,7 @@ func v_cqc_markets_v1_TickerStatistics(m *marketsv1.TickerStatistics, p string, 
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -10351,7 +10619,7 @@ func v_cqc_markets_v1_TickerStatistics(m *marketsv1.TickerStatistics, p string, 
 			v := m.GetOpenPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10365,7 +10633,7 @@ func v_cqc_markets_v1_TickerStatistics(m *marketsv1.TickerStatistics, p string, 
 			v := m.GetHighPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10379,7 +10647,7 @@ func v_cqc_markets_v1_TickerStatistics(m *marketsv1.TickerStatistics, p string, 
 			v := m.GetLowPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10393,7 +10661,7 @@ func v_cqc_markets_v1_TickerStatistics(m *marketsv1.TickerStatistics, p string, 
 			v := m.GetLastPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10449,7 +10717,7 @@ func v_cqc_markets_v1_TickerStatistics(m *marketsv1.TickerStatistics, p string, 
 			v := m.GetPriceChange()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10463,7 +10731,7 @@ func v_cqc_markets_v1_TickerStatistics(m *marketsv1.TickerStatistics, p string, 
 			v := m.GetPriceChangeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10477,7 +10745,7 @@ func v_cqc_markets_v1_TickerStatistics(m *marketsv1.TickerStatistics, p string, 
 			v := m.GetWeightedAveragePrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10497,7 +10765,7 @@ func v_cqc_markets_v1_TickerStatistics(m *marketsv1.TickerStatistics, p string, 
 			v := m.GetPreviousClosePrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10596,7 +10864,7 @@ func v_cqc_markets_v1_TickerStatistics(m *marketsv1.TickerStatistics, p string, 
 			}
 		}
 	}
-	if !((((!(m.LowPrice != nil) || !(m.HighPrice != nil)) || !(p11.MatchString(m.GetLowPrice()))) || !(p11.MatchString(m.GetHighPrice()))) || (vrt.DCmp(m.GetLowPrice(), m.GetHighPrice()) <= 0)) {
+	if !((((!(m.LowPrice != nil) || !(m.HighPrice != nil)) || !(p12.MatchString(m.GetLowPrice()))) || !(p12.MatchString(m.GetHighPrice()))) || (vrt.DCmp(m.GetLowPrice(), m.GetHighPrice()) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "ticker_statistics.low_not_above_high", Message: "low_price must not exceed high_price"})
 	}
 	if !((!(m.GetOpenTime() != nil) || !(m.GetCloseTime() != nil)) || (vrt.TCmp(vrt.T(m.GetCloseTime()), vrt.T(m.GetOpenTime())) > 0)) {
@@ -10611,7 +10879,7 @@ func v_cqc_markets_v1_Trade(m *marketsv1.Trade, p string, out *[]vrt.V) {
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -10633,7 +10901,7 @@ func v_cqc_markets_v1_Trade(m *marketsv1.Trade, p string, out *[]vrt.V) {
 		v := m.GetPrice()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10754,7 +11022,7 @@ func v_cqc_markets_v1_VWAP(m *marketsv1.VWAP, p string, out *[]vrt.V) {
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -10766,7 +11034,7 @@ func v_cqc_markets_v1_VWAP(m *marketsv1.VWAP, p string, out *[]vrt.V) {
 		v := m.GetVwap()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10846,7 +11114,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 		v := m.GetAllocationId()
 		_ = v
 		if s := func() string {
-			if p52.MatchString(v) {
+			if p55.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form alc_<26-character upper-case ULID>"
@@ -10858,7 +11126,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 		v := m.GetPortfolioId()
 		_ = v
 		if s := func() string {
-			if p38.MatchString(v) {
+			if p41.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -10885,7 +11153,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 			v := m.GetInstrumentId()
 			_ = v
 			if s := func() string {
-				if p43.MatchString(v) {
+				if p46.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -10899,7 +11167,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -10925,7 +11193,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 			v := m.GetAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -10953,7 +11221,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 			v := m.GetTargetWeight()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10967,7 +11235,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 			v := m.GetTargetNotional()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -10981,7 +11249,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 			v := m.GetTargetQuantity()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11009,7 +11277,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 			v := m.GetBandMin()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11023,7 +11291,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 			v := m.GetBandMax()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11055,12 +11323,28 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "approved_by", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "approved_by", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetReason()
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason", Rule: "cqc.text", Message: s})
 		}
 	}
 	if m.GetTarget() == nil {
@@ -11081,7 +11365,7 @@ func v_cqc_portfolio_v1_Allocation(m *portfoliov1.Allocation, p string, out *[]v
 				return m.GetTargetQuantity()
 			}()
 		}()} {
-			if !(!(p55.MatchString(_v1)) || (((!(m.BandMin != nil) || !(p55.MatchString(m.GetBandMin()))) || (vrt.DCmp(m.GetBandMin(), _v1) <= 0)) && ((!(m.BandMax != nil) || !(p55.MatchString(m.GetBandMax()))) || (vrt.DCmp(_v1, m.GetBandMax()) <= 0)))) {
+			if !(!(p58.MatchString(_v1)) || (((!(m.BandMin != nil) || !(p58.MatchString(m.GetBandMin()))) || (vrt.DCmp(m.GetBandMin(), _v1) <= 0)) && ((!(m.BandMax != nil) || !(p58.MatchString(m.GetBandMax()))) || (vrt.DCmp(_v1, m.GetBandMax()) <= 0)))) {
 				return false
 			}
 		}
@@ -11104,7 +11388,7 @@ func v_cqc_portfolio_v1_Exposure(m *portfoliov1.Exposure, p string, out *[]vrt.V
 		v := m.GetExposureId()
 		_ = v
 		if s := func() string {
-			if p61.MatchString(v) {
+			if p64.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form xpo_<26-character upper-case ULID>"
@@ -11117,7 +11401,7 @@ func v_cqc_portfolio_v1_Exposure(m *portfoliov1.Exposure, p string, out *[]vrt.V
 			v := m.GetPortfolioId()
 			_ = v
 			if s := func() string {
-				if p38.MatchString(v) {
+				if p41.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -11131,7 +11415,7 @@ func v_cqc_portfolio_v1_Exposure(m *portfoliov1.Exposure, p string, out *[]vrt.V
 			v := m.GetAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -11200,7 +11484,7 @@ func v_cqc_portfolio_v1_Exposure(m *portfoliov1.Exposure, p string, out *[]vrt.V
 		v := m.GetNet()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11213,7 +11497,7 @@ func v_cqc_portfolio_v1_Exposure(m *portfoliov1.Exposure, p string, out *[]vrt.V
 			v := m.GetNetQuantity()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11227,7 +11511,7 @@ func v_cqc_portfolio_v1_Exposure(m *portfoliov1.Exposure, p string, out *[]vrt.V
 			v := m.GetDeltaAdjustedNotional()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11334,7 +11618,7 @@ func v_cqc_portfolio_v1_Greeks(m *portfoliov1.Greeks, p string, out *[]vrt.V) {
 			v := m.GetDelta()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11348,7 +11632,7 @@ func v_cqc_portfolio_v1_Greeks(m *portfoliov1.Greeks, p string, out *[]vrt.V) {
 			v := m.GetGamma()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11362,7 +11646,7 @@ func v_cqc_portfolio_v1_Greeks(m *portfoliov1.Greeks, p string, out *[]vrt.V) {
 			v := m.GetVega()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11376,7 +11660,7 @@ func v_cqc_portfolio_v1_Greeks(m *portfoliov1.Greeks, p string, out *[]vrt.V) {
 			v := m.GetTheta()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11390,7 +11674,7 @@ func v_cqc_portfolio_v1_Greeks(m *portfoliov1.Greeks, p string, out *[]vrt.V) {
 			v := m.GetRho()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11419,14 +11703,14 @@ func v_cqc_portfolio_v1_LendingPosition(m *portfoliov1.LendingPosition, p string
 	{
 		v := m.GetScaledATokenBalance()
 		_ = v
-		if !p60.MatchString(v) {
+		if !p63.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "scaled_a_token_balance", Rule: "string.pattern", Message: "does not match regex pattern `^(0|[1-9][0-9]{0,77})$`"})
 		}
 	}
 	{
 		v := m.GetScaledVariableDebt()
 		_ = v
-		if !p60.MatchString(v) {
+		if !p63.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "scaled_variable_debt", Rule: "string.pattern", Message: "does not match regex pattern `^(0|[1-9][0-9]{0,77})$`"})
 		}
 	}
@@ -11463,7 +11747,7 @@ func v_cqc_portfolio_v1_LendingPosition(m *portfoliov1.LendingPosition, p string
 			v := m.GetSupplyApy()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11477,7 +11761,7 @@ func v_cqc_portfolio_v1_LendingPosition(m *portfoliov1.LendingPosition, p string
 			v := m.GetBorrowApy()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11495,7 +11779,7 @@ func v_cqc_portfolio_v1_LimitCheck(m *portfoliov1.LimitCheck, p string, out *[]v
 		v := m.GetLimitId()
 		_ = v
 		if s := func() string {
-			if p45.MatchString(v) {
+			if p48.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form lim_<26-character upper-case ULID>"
@@ -11567,7 +11851,7 @@ func v_cqc_portfolio_v1_LimitCheck(m *portfoliov1.LimitCheck, p string, out *[]v
 		v := m.GetObservedValue()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11579,7 +11863,7 @@ func v_cqc_portfolio_v1_LimitCheck(m *portfoliov1.LimitCheck, p string, out *[]v
 		v := m.GetProjectedValue()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11610,10 +11894,10 @@ func v_cqc_portfolio_v1_LimitCheck(m *portfoliov1.LimitCheck, p string, out *[]v
 	if !((int64(m.GetUnit()) == 1) == (m.UnitAssetId != nil)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "limit_check.amount_requires_asset", Message: "unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT"})
 	}
-	if !(((!(m.WarningThreshold != nil) || !(p57.MatchString(m.GetWarningThreshold()))) || !(p57.MatchString(m.GetThreshold()))) || (vrt.DCmp(m.GetWarningThreshold(), m.GetThreshold()) <= 0)) {
+	if !(((!(m.WarningThreshold != nil) || !(p60.MatchString(m.GetWarningThreshold()))) || !(p60.MatchString(m.GetThreshold()))) || (vrt.DCmp(m.GetWarningThreshold(), m.GetThreshold()) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "limit_check.warning_not_above_threshold", Message: "warning_threshold must be <= threshold"})
 	}
-	if !(((!(p57.MatchString(m.GetProjectedValue())) || !(p57.MatchString(m.GetThreshold()))) || ((m.WarningThreshold != nil) && !(p57.MatchString(m.GetWarningThreshold())))) || (int64(m.GetOutcome()) == func() int64 {
+	if !(((!(p60.MatchString(m.GetProjectedValue())) || !(p60.MatchString(m.GetThreshold()))) || ((m.WarningThreshold != nil) && !(p60.MatchString(m.GetWarningThreshold())))) || (int64(m.GetOutcome()) == func() int64 {
 		if vrt.DCmp(m.GetProjectedValue(), m.GetThreshold()) > 0 {
 			return 3
 		}
@@ -11648,7 +11932,7 @@ func v_cqc_portfolio_v1_LiquidityRange(m *portfoliov1.LiquidityRange, p string, 
 	{
 		v := m.GetLiquidity()
 		_ = v
-		if !p59.MatchString(v) {
+		if !p62.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "liquidity", Rule: "string.pattern", Message: "does not match regex pattern `^(0|[1-9][0-9]{0,38})$`"})
 		}
 	}
@@ -11669,7 +11953,7 @@ func v_cqc_portfolio_v1_LiquidityRange(m *portfoliov1.LiquidityRange, p string, 
 	}
 	if !(func() bool {
 		for _, _v1 := range m.GetTokensOwed() {
-			if !(!(p55.MatchString(_v1.GetAmount())) || (vrt.DCmpInt(_v1.GetAmount(), 0) >= 0)) {
+			if !(!(p58.MatchString(_v1.GetAmount())) || (vrt.DCmpInt(_v1.GetAmount(), 0) >= 0)) {
 				return false
 			}
 		}
@@ -11741,7 +12025,7 @@ func v_cqc_portfolio_v1_MarginLoan(m *portfoliov1.MarginLoan, p string, out *[]v
 			v := m.GetInterestRate()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -11759,7 +12043,7 @@ func v_cqc_portfolio_v1_MarginLoan(m *portfoliov1.MarginLoan, p string, out *[]v
 			}
 		}
 	}
-	if !((((!(m.PendingCloseLiability != nil) || !(m.Liability != nil)) || !(p55.MatchString(m.GetPendingCloseLiability()))) || !(p55.MatchString(m.GetLiability()))) || (vrt.DCmp(m.GetPendingCloseLiability(), m.GetLiability()) <= 0)) {
+	if !((((!(m.PendingCloseLiability != nil) || !(m.Liability != nil)) || !(p58.MatchString(m.GetPendingCloseLiability()))) || !(p58.MatchString(m.GetLiability()))) || (vrt.DCmp(m.GetPendingCloseLiability(), m.GetLiability()) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "margin_loan.pending_close_within_liability", Message: "pending_close_liability must not exceed liability"})
 	}
 	if !(!(m.InterestRate != nil) || (m.GetInterestPeriod() != nil)) {
@@ -11791,7 +12075,7 @@ func v_cqc_portfolio_v1_OnChainDetails(m *portfoliov1.OnChainDetails, p string, 
 		if utf8.RuneCountInString(v) > 128 {
 			*out = append(*out, vrt.V{Field: q + "tx_hash", Rule: "string.max_len", Message: "must be at most 128 characters"})
 		}
-		if !p58.MatchString(v) {
+		if !p61.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "tx_hash", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]*$`"})
 		}
 	}
@@ -11801,7 +12085,7 @@ func v_cqc_portfolio_v1_OnChainDetails(m *portfoliov1.OnChainDetails, p string, 
 		if utf8.RuneCountInString(v) > 128 {
 			*out = append(*out, vrt.V{Field: q + "from_address", Rule: "string.max_len", Message: "must be at most 128 characters"})
 		}
-		if !p58.MatchString(v) {
+		if !p61.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "from_address", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]*$`"})
 		}
 	}
@@ -11811,7 +12095,7 @@ func v_cqc_portfolio_v1_OnChainDetails(m *portfoliov1.OnChainDetails, p string, 
 		if utf8.RuneCountInString(v) > 128 {
 			*out = append(*out, vrt.V{Field: q + "to_address", Rule: "string.max_len", Message: "must be at most 128 characters"})
 		}
-		if !p58.MatchString(v) {
+		if !p61.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "to_address", Rule: "string.pattern", Message: "does not match regex pattern `^[^\\s]*$`"})
 		}
 	}
@@ -11854,7 +12138,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 		v := m.GetPnlId()
 		_ = v
 		if s := func() string {
-			if p56.MatchString(v) {
+			if p59.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form pnl_<26-character upper-case ULID>"
@@ -11904,7 +12188,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 		v := m.GetRealizedPnl()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11916,7 +12200,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 		v := m.GetUnrealizedPnl()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11929,7 +12213,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 			v := m.GetFees()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11943,7 +12227,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 			v := m.GetFunding()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11957,7 +12241,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 			v := m.GetInterest()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11970,7 +12254,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 		v := m.GetGrossPnl()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -11982,7 +12266,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 		v := m.GetNetPnl()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12009,7 +12293,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 			v := m.GetReportingNetPnl()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12029,7 +12313,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 			v := m.GetReturnFraction()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12080,7 +12364,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 	}()) {
 		*out = append(*out, vrt.V{Field: p, Rule: "pnl.scope_id_matches_scope", Message: "scope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes"})
 	}
-	if !(!((p57.MatchString(m.GetGrossPnl()) && p57.MatchString(m.GetRealizedPnl())) && p57.MatchString(m.GetUnrealizedPnl())) || func() bool {
+	if !(!((p60.MatchString(m.GetGrossPnl()) && p60.MatchString(m.GetRealizedPnl())) && p60.MatchString(m.GetUnrealizedPnl())) || func() bool {
 		for _, _v1 := range [][]vrt.Num{[]vrt.Num{vrt.Sub(vrt.Sub(vrt.D(m.GetGrossPnl()), vrt.D(m.GetRealizedPnl())), vrt.D(m.GetUnrealizedPnl())), vrt.D(m.GetGrossPnl()), vrt.D(m.GetRealizedPnl()), vrt.D(m.GetUnrealizedPnl())}} {
 			if !(vrt.NCmp(vrt.Mul(vrt.Index(_v1, 0), vrt.Index(_v1, 0)), vrt.Mul(n3.V(), vrt.Add(vrt.Add(vrt.Mul(vrt.Index(_v1, 1), vrt.Index(_v1, 1)), vrt.Mul(vrt.Index(_v1, 2), vrt.Index(_v1, 2))), vrt.Mul(vrt.Index(_v1, 3), vrt.Index(_v1, 3))))) <= 0) {
 				return false
@@ -12090,7 +12374,7 @@ func v_cqc_portfolio_v1_PnL(m *portfoliov1.PnL, p string, out *[]vrt.V) {
 	}()) {
 		*out = append(*out, vrt.V{Field: p, Rule: "pnl.gross_identity", Message: "gross_pnl must equal realized_pnl + unrealized_pnl"})
 	}
-	if !(!((((p57.MatchString(m.GetNetPnl()) && p57.MatchString(m.GetGrossPnl())) && (!(m.Fees != nil) || p57.MatchString(m.GetFees()))) && (!(m.Funding != nil) || p57.MatchString(m.GetFunding()))) && (!(m.Interest != nil) || p57.MatchString(m.GetInterest()))) || func() bool {
+	if !(!((((p60.MatchString(m.GetNetPnl()) && p60.MatchString(m.GetGrossPnl())) && (!(m.Fees != nil) || p60.MatchString(m.GetFees()))) && (!(m.Funding != nil) || p60.MatchString(m.GetFunding()))) && (!(m.Interest != nil) || p60.MatchString(m.GetInterest()))) || func() bool {
 		for _, _v1 := range [][]vrt.Num{[]vrt.Num{vrt.Add(vrt.Add(vrt.Add(vrt.Sub(vrt.D(m.GetNetPnl()), vrt.D(m.GetGrossPnl())), func() vrt.Num {
 			if m.Fees != nil {
 				return vrt.D(m.GetFees())
@@ -12145,7 +12429,7 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 		v := m.GetPortfolioId()
 		_ = v
 		if s := func() string {
-			if p38.MatchString(v) {
+			if p41.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -12162,6 +12446,14 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "name", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "name", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetOwner()
@@ -12171,6 +12463,14 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 		}
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "owner", Rule: "string.max_len", Message: "must be at most 200 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "owner", Rule: "cqc.text", Message: s})
 		}
 	}
 	{
@@ -12194,7 +12494,7 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 	for i, x := range m.GetAccountIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p13.MatchString(x) {
+			if p14.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -12211,7 +12511,7 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 	for i, x := range m.GetPositionIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p46.MatchString(x) {
+			if p49.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form pos_<26-character upper-case ULID>"
@@ -12229,7 +12529,7 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 		v := m.GetTotalEquity()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12276,7 +12576,7 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 			v := m.GetUnrealizedPnl()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12296,7 +12596,7 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 			v := m.GetRealizedPnl()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12330,7 +12630,7 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 			v := m.GetNetLeverage()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12358,7 +12658,7 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 			v := m.GetNetApy()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12382,7 +12682,7 @@ func v_cqc_portfolio_v1_Portfolio(m *portfoliov1.Portfolio, p string, out *[]vrt
 			}
 		}
 	}
-	if !((((!(m.GrossLeverage != nil) || !(m.NetLeverage != nil)) || !(p55.MatchString(m.GetGrossLeverage()))) || !(p55.MatchString(m.GetNetLeverage()))) || ((vrt.DCmp(m.GetNetLeverage(), m.GetGrossLeverage()) <= 0) && (vrt.NCmp(vrt.Neg(vrt.D(m.GetNetLeverage())), vrt.D(m.GetGrossLeverage())) <= 0))) {
+	if !((((!(m.GrossLeverage != nil) || !(m.NetLeverage != nil)) || !(p58.MatchString(m.GetGrossLeverage()))) || !(p58.MatchString(m.GetNetLeverage()))) || ((vrt.DCmp(m.GetNetLeverage(), m.GetGrossLeverage()) <= 0) && (vrt.NCmp(vrt.Neg(vrt.D(m.GetNetLeverage())), vrt.D(m.GetGrossLeverage())) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "portfolio.net_leverage_within_gross", Message: "the absolute value of net_leverage must not exceed gross_leverage"})
 	}
 	if !(vrt.Unique(func() []string {
@@ -12424,7 +12724,7 @@ func v_cqc_portfolio_v1_PortfolioBalance(m *portfoliov1.PortfolioBalance, p stri
 		v := m.GetTotal()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12465,7 +12765,7 @@ func v_cqc_portfolio_v1_PortfolioBalance(m *portfoliov1.PortfolioBalance, p stri
 			v := m.GetValue()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12493,7 +12793,7 @@ func v_cqc_portfolio_v1_PortfolioBalance(m *portfoliov1.PortfolioBalance, p stri
 			v := m.GetWeight()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12511,7 +12811,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 		v := m.GetPositionId()
 		_ = v
 		if s := func() string {
-			if p46.MatchString(v) {
+			if p49.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form pos_<26-character upper-case ULID>"
@@ -12535,7 +12835,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -12547,7 +12847,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -12560,7 +12860,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetInstrumentId()
 			_ = v
 			if s := func() string {
-				if p43.MatchString(v) {
+				if p46.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -12583,7 +12883,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 		v := m.GetQuantity()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12655,7 +12955,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetAvgEntryPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12669,7 +12969,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetAvgClosePrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12683,7 +12983,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetBreakEvenPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12697,7 +12997,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetMarkPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12711,7 +13011,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetLiquidationPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12875,7 +13175,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetUnrealizedPnlFraction()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12913,7 +13213,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetTakeProfitPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12927,7 +13227,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetStopLossPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -12941,7 +13241,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetOpeningOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -12955,7 +13255,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetClosingOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -13036,7 +13336,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetUnrealizedPnlLastPriceFraction()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -13050,7 +13350,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetIsolatedBaseBalance()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -13064,7 +13364,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			v := m.GetIsolatedQuoteBalance()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -13088,10 +13388,10 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 			}
 		}
 	}
-	if !(((int64(m.GetSide()) != 2) || !(p55.MatchString(m.GetQuantity()))) || (vrt.DCmpInt(m.GetQuantity(), 0) >= 0)) {
+	if !(((int64(m.GetSide()) != 2) || !(p58.MatchString(m.GetQuantity()))) || (vrt.DCmpInt(m.GetQuantity(), 0) >= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.long_side_non_negative", Message: "quantity must be >= 0 when side is POSITION_SIDE_LONG"})
 	}
-	if !(((int64(m.GetSide()) != 3) || !(p55.MatchString(m.GetQuantity()))) || (vrt.DCmpInt(m.GetQuantity(), 0) <= 0)) {
+	if !(((int64(m.GetSide()) != 3) || !(p58.MatchString(m.GetQuantity()))) || (vrt.DCmpInt(m.GetQuantity(), 0) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.short_side_non_positive", Message: "quantity must be <= 0 when side is POSITION_SIDE_SHORT"})
 	}
 	if !((int64(m.GetQuantityUnit()) != 2) || (m.ContractSize != nil)) {
@@ -13106,10 +13406,10 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 	if !(!(m.GetSpotInUse() != nil) || !(strings.HasPrefix(m.GetSpotInUse().GetAmount(), "-"))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.spot_in_use_non_negative", Message: "spot_in_use.amount must not be negative"})
 	}
-	if !((!(m.GetLiquidationPenalty() != nil) || !(p55.MatchString(m.GetLiquidationPenalty().GetAmount()))) || (vrt.DCmpInt(m.GetLiquidationPenalty().GetAmount(), 0) >= 0)) {
+	if !((!(m.GetLiquidationPenalty() != nil) || !(p58.MatchString(m.GetLiquidationPenalty().GetAmount()))) || (vrt.DCmpInt(m.GetLiquidationPenalty().GetAmount(), 0) >= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.liquidation_penalty_non_negative", Message: "liquidation_penalty.amount must be >= 0 (an amount paid)"})
 	}
-	if !(((!(m.ClosableQuantity != nil) || !(p55.MatchString(m.GetClosableQuantity()))) || !(p55.MatchString(m.GetQuantity()))) || ((vrt.DCmp(m.GetClosableQuantity(), m.GetQuantity()) <= 0) || (vrt.NCmp(vrt.D(m.GetClosableQuantity()), vrt.Neg(vrt.D(m.GetQuantity()))) <= 0))) {
+	if !(((!(m.ClosableQuantity != nil) || !(p58.MatchString(m.GetClosableQuantity()))) || !(p58.MatchString(m.GetQuantity()))) || ((vrt.DCmp(m.GetClosableQuantity(), m.GetQuantity()) <= 0) || (vrt.NCmp(vrt.D(m.GetClosableQuantity()), vrt.Neg(vrt.D(m.GetQuantity()))) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.closable_within_quantity", Message: "closable_quantity must not exceed the absolute value of quantity"})
 	}
 	if !(vrt.Unique(func() []string {
@@ -13127,7 +13427,7 @@ func v_cqc_portfolio_v1_Position(m *portfoliov1.Position, p string, out *[]vrt.V
 	if !((!(m.GetOpenTime() != nil) || !(m.GetCloseTime() != nil)) || (vrt.TCmp(vrt.T(m.GetCloseTime()), vrt.T(m.GetOpenTime())) >= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.close_after_open", Message: "close_time must not be before open_time"})
 	}
-	if !(((!(m.PeakQuantity != nil) || !(p55.MatchString(m.GetPeakQuantity()))) || !(p55.MatchString(m.GetQuantity()))) || ((vrt.DCmp(m.GetPeakQuantity(), m.GetQuantity()) >= 0) && (vrt.NCmp(vrt.D(m.GetPeakQuantity()), vrt.Neg(vrt.D(m.GetQuantity()))) >= 0))) {
+	if !(((!(m.PeakQuantity != nil) || !(p58.MatchString(m.GetPeakQuantity()))) || !(p58.MatchString(m.GetQuantity()))) || ((vrt.DCmp(m.GetPeakQuantity(), m.GetQuantity()) >= 0) && (vrt.NCmp(vrt.D(m.GetPeakQuantity()), vrt.Neg(vrt.D(m.GetQuantity()))) >= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "position.peak_covers_quantity", Message: "peak_quantity must be >= the absolute value of quantity"})
 	}
 }
@@ -13150,7 +13450,7 @@ func v_cqc_portfolio_v1_RiskCheckResult(m *portfoliov1.RiskCheckResult, p string
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -13176,6 +13476,14 @@ func v_cqc_portfolio_v1_RiskCheckResult(m *portfoliov1.RiskCheckResult, p string
 		if utf8.RuneCountInString(x) > 1000 {
 			*out = append(*out, vrt.V{Field: q + "messages[" + strconv.Itoa(i) + "]", Rule: "string.max_len", Message: "must be at most 1000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(x)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "messages[" + strconv.Itoa(i) + "]", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetTradingState()
@@ -13192,7 +13500,7 @@ func v_cqc_portfolio_v1_RiskCheckResult(m *portfoliov1.RiskCheckResult, p string
 			v := m.GetReservationId()
 			_ = v
 			if s := func() string {
-				if p41.MatchString(v) {
+				if p44.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form rsv_<26-character upper-case ULID>"
@@ -13255,7 +13563,7 @@ func v_cqc_portfolio_v1_RiskLimit(m *portfoliov1.RiskLimit, p string, out *[]vrt
 		v := m.GetLimitId()
 		_ = v
 		if s := func() string {
-			if p45.MatchString(v) {
+			if p48.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form lim_<26-character upper-case ULID>"
@@ -13272,6 +13580,14 @@ func v_cqc_portfolio_v1_RiskLimit(m *portfoliov1.RiskLimit, p string, out *[]vrt
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "name", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "name", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetDescription()
@@ -13279,13 +13595,21 @@ func v_cqc_portfolio_v1_RiskLimit(m *portfoliov1.RiskLimit, p string, out *[]vrt
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "description", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "description", Rule: "cqc.text", Message: s})
+		}
 	}
 	if vrt.Is[*portfoliov1.RiskLimit_PortfolioId](m.GetScope()) {
 		{
 			v := m.GetPortfolioId()
 			_ = v
 			if s := func() string {
-				if p38.MatchString(v) {
+				if p41.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -13299,7 +13623,7 @@ func v_cqc_portfolio_v1_RiskLimit(m *portfoliov1.RiskLimit, p string, out *[]vrt
 			v := m.GetAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -13313,7 +13637,7 @@ func v_cqc_portfolio_v1_RiskLimit(m *portfoliov1.RiskLimit, p string, out *[]vrt
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -13467,11 +13791,19 @@ func v_cqc_portfolio_v1_RiskLimit(m *portfoliov1.RiskLimit, p string, out *[]vrt
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "created_by", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "created_by", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.GetScope() == nil {
 		*out = append(*out, vrt.V{Field: q + "scope", Rule: "required", Message: "exactly one field is required in oneof"})
 	}
-	if !(((!(m.WarningThreshold != nil) || !(p55.MatchString(m.GetWarningThreshold()))) || !(p55.MatchString(m.GetThreshold()))) || (vrt.DCmp(m.GetWarningThreshold(), m.GetThreshold()) <= 0)) {
+	if !(((!(m.WarningThreshold != nil) || !(p58.MatchString(m.GetWarningThreshold()))) || !(p58.MatchString(m.GetThreshold()))) || (vrt.DCmp(m.GetWarningThreshold(), m.GetThreshold()) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "risk_limit.warning_not_above_threshold", Message: "warning_threshold must be <= threshold"})
 	}
 	if !((int64(m.GetUnit()) == 1) == (m.UnitAssetId != nil)) {
@@ -13498,7 +13830,7 @@ func v_cqc_portfolio_v1_RiskReservation(m *portfoliov1.RiskReservation, p string
 		v := m.GetReservationId()
 		_ = v
 		if s := func() string {
-			if p41.MatchString(v) {
+			if p44.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form rsv_<26-character upper-case ULID>"
@@ -13520,7 +13852,7 @@ func v_cqc_portfolio_v1_RiskReservation(m *portfoliov1.RiskReservation, p string
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -13532,7 +13864,7 @@ func v_cqc_portfolio_v1_RiskReservation(m *portfoliov1.RiskReservation, p string
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -13544,7 +13876,7 @@ func v_cqc_portfolio_v1_RiskReservation(m *portfoliov1.RiskReservation, p string
 		{
 			v := m.GetClientOrderId()
 			_ = v
-			if !p42.MatchString(v) {
+			if !p45.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "client_order_id", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`"})
 			}
 		}
@@ -13558,7 +13890,7 @@ func v_cqc_portfolio_v1_RiskReservation(m *portfoliov1.RiskReservation, p string
 	for i, x := range m.GetLimitIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p45.MatchString(x) {
+			if p48.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form lim_<26-character upper-case ULID>"
@@ -13571,7 +13903,7 @@ func v_cqc_portfolio_v1_RiskReservation(m *portfoliov1.RiskReservation, p string
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -13598,7 +13930,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 		v := m.GetTransactionId()
 		_ = v
 		if s := func() string {
-			if p54.MatchString(v) {
+			if p57.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form txn_<26-character upper-case ULID>"
@@ -13622,7 +13954,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -13656,7 +13988,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 		v := m.GetAmount()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -13689,7 +14021,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			v := m.GetBalanceBefore()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -13703,7 +14035,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			v := m.GetBalanceAfter()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -13723,7 +14055,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -13737,7 +14069,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			v := m.GetExecutionId()
 			_ = v
 			if s := func() string {
-				if p31.MatchString(v) {
+				if p32.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form exe_<26-character upper-case ULID>"
@@ -13751,7 +14083,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			v := m.GetPositionId()
 			_ = v
 			if s := func() string {
-				if p46.MatchString(v) {
+				if p49.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pos_<26-character upper-case ULID>"
@@ -13765,7 +14097,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			v := m.GetRelatedTransactionId()
 			_ = v
 			if s := func() string {
-				if p54.MatchString(v) {
+				if p57.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form txn_<26-character upper-case ULID>"
@@ -13791,7 +14123,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			v := m.GetCounterpartyAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -13805,6 +14137,14 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 		_ = v
 		if utf8.RuneCountInString(v) > 1000 {
 			*out = append(*out, vrt.V{Field: q + "description", Rule: "string.max_len", Message: "must be at most 1000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "description", Rule: "cqc.text", Message: s})
 		}
 	}
 	if !(m.GetCreateTime() != nil) {
@@ -13824,7 +14164,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 		{
 			v := m.GetClientTransactionId()
 			_ = v
-			if !p37.MatchString(v) {
+			if !p40.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "client_transaction_id", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`"})
 			}
 		}
@@ -13846,14 +14186,14 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 	{
 		v := m.GetWallet()
 		_ = v
-		if !p34.MatchString(v) {
+		if !p35.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "wallet", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`"})
 		}
 	}
 	{
 		v := m.GetCounterpartyWallet()
 		_ = v
-		if !p34.MatchString(v) {
+		if !p35.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "counterparty_wallet", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`"})
 		}
 	}
@@ -13862,7 +14202,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -13871,7 +14211,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 			}
 		}
 	}
-	if !((!(p55.MatchString(m.GetAmount())) || ((int64(m.GetDirection()) == 1) && (vrt.DCmpInt(m.GetAmount(), 0) >= 0))) || ((int64(m.GetDirection()) == 2) && (vrt.DCmpInt(m.GetAmount(), 0) <= 0))) {
+	if !((!(p58.MatchString(m.GetAmount())) || ((int64(m.GetDirection()) == 1) && (vrt.DCmpInt(m.GetAmount(), 0) >= 0))) || ((int64(m.GetDirection()) == 2) && (vrt.DCmpInt(m.GetAmount(), 0) <= 0))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "transaction.direction_matches_amount_sign", Message: "amount must be >= 0 when direction is IN and <= 0 when direction is OUT"})
 	}
 	if !(!(m.GetSettleTime() != nil) || (int64(m.GetStatus()) == 2 || int64(m.GetStatus()) == 9 || int64(m.GetStatus()) == 10)) {
@@ -13883,7 +14223,7 @@ func v_cqc_portfolio_v1_Transaction(m *portfoliov1.Transaction, p string, out *[
 	if !((!(m.CounterpartyAccountId != nil) || (m.GetCounterpartyAccountId() != m.GetAccountId())) || (m.GetWallet() != m.GetCounterpartyWallet())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "transaction.counterparty_differs", Message: "counterparty_account_id must differ from account_id unless the wallets differ"})
 	}
-	if !((!(m.GetFee() != nil) || !(p55.MatchString(m.GetFee().GetAmount()))) || (vrt.DCmpInt(m.GetFee().GetAmount(), 0) >= 0)) {
+	if !((!(m.GetFee() != nil) || !(p58.MatchString(m.GetFee().GetAmount()))) || (vrt.DCmpInt(m.GetFee().GetAmount(), 0) >= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "transaction.fee_non_negative", Message: "fee.amount must be >= 0 (a fee paid)"})
 	}
 }
@@ -13895,7 +14235,7 @@ func v_cqc_services_v1_AcknowledgeRiskAlertRequest(m *servicesv1.AcknowledgeRisk
 		v := m.GetAlertId()
 		_ = v
 		if s := func() string {
-			if p39.MatchString(v) {
+			if p42.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form alr_<26-character upper-case ULID>"
@@ -13912,12 +14252,28 @@ func v_cqc_services_v1_AcknowledgeRiskAlertRequest(m *servicesv1.AcknowledgeRisk
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "acknowledged_by", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "acknowledged_by", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetNote()
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "note", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "note", Rule: "cqc.text", Message: s})
 		}
 	}
 }
@@ -13939,7 +14295,7 @@ func v_cqc_services_v1_AdjustIsolatedMarginRequest(m *servicesv1.AdjustIsolatedM
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -13947,7 +14303,7 @@ func v_cqc_services_v1_AdjustIsolatedMarginRequest(m *servicesv1.AdjustIsolatedM
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -13959,7 +14315,7 @@ func v_cqc_services_v1_AdjustIsolatedMarginRequest(m *servicesv1.AdjustIsolatedM
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -14021,7 +14377,7 @@ func v_cqc_services_v1_AmendOrderRequest(m *servicesv1.AmendOrderRequest, p stri
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -14049,7 +14405,7 @@ func v_cqc_services_v1_AmendOrderRequest(m *servicesv1.AmendOrderRequest, p stri
 			v := m.GetPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -14063,7 +14419,7 @@ func v_cqc_services_v1_AmendOrderRequest(m *servicesv1.AmendOrderRequest, p stri
 			v := m.GetTriggerPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -14076,7 +14432,7 @@ func v_cqc_services_v1_AmendOrderRequest(m *servicesv1.AmendOrderRequest, p stri
 		{
 			v := m.GetNewClientOrderId()
 			_ = v
-			if !p42.MatchString(v) {
+			if !p45.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "new_client_order_id", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`"})
 			}
 		}
@@ -14202,7 +14558,7 @@ func v_cqc_services_v1_BatchGetAssetsRequest(m *servicesv1.BatchGetAssetsRequest
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -14236,7 +14592,7 @@ func v_cqc_services_v1_BatchGetInstrumentsRequest(m *servicesv1.BatchGetInstrume
 	for i, x := range m.GetInstrumentIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p43.MatchString(x) {
+			if p46.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -14247,7 +14603,7 @@ func v_cqc_services_v1_BatchGetInstrumentsRequest(m *servicesv1.BatchGetInstrume
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -14281,7 +14637,7 @@ func v_cqc_services_v1_BatchGetMarketsRequest(m *servicesv1.BatchGetMarketsReque
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -14292,7 +14648,7 @@ func v_cqc_services_v1_BatchGetMarketsRequest(m *servicesv1.BatchGetMarketsReque
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -14336,6 +14692,14 @@ func v_cqc_services_v1_BatchItemError(m *servicesv1.BatchItemError, p string, ou
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "message", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "message", Rule: "cqc.text", Message: s})
 		}
 	}
 	if len(m.GetMetadata()) > 20 {
@@ -14399,7 +14763,7 @@ func v_cqc_services_v1_BatchResolveMarketsRequest(m *servicesv1.BatchResolveMark
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -14427,7 +14791,7 @@ func v_cqc_services_v1_BorrowRequest(m *servicesv1.BorrowRequest, p string, out 
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -14435,7 +14799,7 @@ func v_cqc_services_v1_BorrowRequest(m *servicesv1.BorrowRequest, p string, out 
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -14472,7 +14836,7 @@ func v_cqc_services_v1_BorrowRequest(m *servicesv1.BorrowRequest, p string, out 
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -14514,7 +14878,7 @@ func v_cqc_services_v1_CancelAllOrdersRequest(m *servicesv1.CancelAllOrdersReque
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -14522,7 +14886,7 @@ func v_cqc_services_v1_CancelAllOrdersRequest(m *servicesv1.CancelAllOrdersReque
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -14535,7 +14899,7 @@ func v_cqc_services_v1_CancelAllOrdersRequest(m *servicesv1.CancelAllOrdersReque
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -14582,7 +14946,7 @@ func v_cqc_services_v1_CancelOrderRequest(m *servicesv1.CancelOrderRequest, p st
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -14610,7 +14974,7 @@ func v_cqc_services_v1_CancelWithdrawalRequest(m *servicesv1.CancelWithdrawalReq
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -14618,7 +14982,7 @@ func v_cqc_services_v1_CancelWithdrawalRequest(m *servicesv1.CancelWithdrawalReq
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -14631,7 +14995,7 @@ func v_cqc_services_v1_CancelWithdrawalRequest(m *servicesv1.CancelWithdrawalReq
 			v := m.GetTransactionId()
 			_ = v
 			if s := func() string {
-				if p54.MatchString(v) {
+				if p57.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form txn_<26-character upper-case ULID>"
@@ -14644,7 +15008,7 @@ func v_cqc_services_v1_CancelWithdrawalRequest(m *servicesv1.CancelWithdrawalReq
 		{
 			v := m.GetClientTransactionId()
 			_ = v
-			if !p37.MatchString(v) {
+			if !p40.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "client_transaction_id", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`"})
 			}
 		}
@@ -14687,7 +15051,7 @@ func v_cqc_services_v1_CommitReservationRequest(m *servicesv1.CommitReservationR
 		v := m.GetReservationId()
 		_ = v
 		if s := func() string {
-			if p41.MatchString(v) {
+			if p44.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form rsv_<26-character upper-case ULID>"
@@ -14699,7 +15063,7 @@ func v_cqc_services_v1_CommitReservationRequest(m *servicesv1.CommitReservationR
 		v := m.GetOrderId()
 		_ = v
 		if s := func() string {
-			if p30.MatchString(v) {
+			if p31.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -15094,7 +15458,7 @@ func v_cqc_services_v1_ErrorReasonSpec(m *servicesv1.ErrorReasonSpec, p string, 
 	}
 	for i, x := range m.GetMetadataKeys() {
 		_, _ = i, x
-		if !p53.MatchString(x) {
+		if !p56.MatchString(x) {
 			*out = append(*out, vrt.V{Field: q + "metadata_keys[" + strconv.Itoa(i) + "]", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z][a-z0-9_]*|\\*_id)$`"})
 		}
 	}
@@ -15109,7 +15473,7 @@ func v_cqc_services_v1_FlattenRequest(m *servicesv1.FlattenRequest, p string, ou
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -15127,7 +15491,7 @@ func v_cqc_services_v1_FlattenRequest(m *servicesv1.FlattenRequest, p string, ou
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -15164,6 +15528,14 @@ func v_cqc_services_v1_FlattenRequest(m *servicesv1.FlattenRequest, p string, ou
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetRequestedBy()
@@ -15173,6 +15545,14 @@ func v_cqc_services_v1_FlattenRequest(m *servicesv1.FlattenRequest, p string, ou
 		}
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "requested_by", Rule: "string.max_len", Message: "must be at most 200 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "requested_by", Rule: "cqc.text", Message: s})
 		}
 	}
 }
@@ -15199,7 +15579,7 @@ func v_cqc_services_v1_FlattenResponse(m *servicesv1.FlattenResponse, p string, 
 	for i, x := range m.GetCanceledOrderIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p30.MatchString(x) {
+			if p31.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -15216,7 +15596,7 @@ func v_cqc_services_v1_FlattenResponse(m *servicesv1.FlattenResponse, p string, 
 	for i, x := range m.GetCloseOrderIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p30.MatchString(x) {
+			if p31.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -15233,7 +15613,7 @@ func v_cqc_services_v1_FlattenResponse(m *servicesv1.FlattenResponse, p string, 
 	for i, x := range m.GetUnclosedPositionIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p46.MatchString(x) {
+			if p49.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form pos_<26-character upper-case ULID>"
@@ -15253,7 +15633,7 @@ func v_cqc_services_v1_GetAllocationRequest(m *servicesv1.GetAllocationRequest, 
 		v := m.GetAllocationId()
 		_ = v
 		if s := func() string {
-			if p52.MatchString(v) {
+			if p55.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form alc_<26-character upper-case ULID>"
@@ -15289,7 +15669,7 @@ func v_cqc_services_v1_GetAssetDeploymentRequest(m *servicesv1.GetAssetDeploymen
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -15315,7 +15695,7 @@ func v_cqc_services_v1_GetAssetGroupRequest(m *servicesv1.GetAssetGroupRequest, 
 		v := m.GetGroupId()
 		_ = v
 		if s := func() string {
-			if p51.MatchString(v) {
+			if p54.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form grp_<26-character upper-case ULID>"
@@ -15326,7 +15706,7 @@ func v_cqc_services_v1_GetAssetGroupRequest(m *servicesv1.GetAssetGroupRequest, 
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -15352,7 +15732,7 @@ func v_cqc_services_v1_GetAssetIdentifierRequest(m *servicesv1.GetAssetIdentifie
 		v := m.GetIdentifierId()
 		_ = v
 		if s := func() string {
-			if p50.MatchString(v) {
+			if p53.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form aid_<26-character upper-case ULID>"
@@ -15363,7 +15743,7 @@ func v_cqc_services_v1_GetAssetIdentifierRequest(m *servicesv1.GetAssetIdentifie
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -15400,7 +15780,7 @@ func v_cqc_services_v1_GetAssetMarketDataRequest(m *servicesv1.GetAssetMarketDat
 	{
 		v := m.GetSource()
 		_ = v
-		if !p44.MatchString(v) {
+		if !p47.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`"})
 		}
 	}
@@ -15421,7 +15801,7 @@ func v_cqc_services_v1_GetAssetQualityFlagRequest(m *servicesv1.GetAssetQualityF
 		v := m.GetFlagId()
 		_ = v
 		if s := func() string {
-			if p49.MatchString(v) {
+			if p52.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form flg_<26-character upper-case ULID>"
@@ -15432,7 +15812,7 @@ func v_cqc_services_v1_GetAssetQualityFlagRequest(m *servicesv1.GetAssetQualityF
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -15458,7 +15838,7 @@ func v_cqc_services_v1_GetAssetRelationshipRequest(m *servicesv1.GetAssetRelatio
 		v := m.GetRelationshipId()
 		_ = v
 		if s := func() string {
-			if p48.MatchString(v) {
+			if p51.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form rel_<26-character upper-case ULID>"
@@ -15469,7 +15849,7 @@ func v_cqc_services_v1_GetAssetRelationshipRequest(m *servicesv1.GetAssetRelatio
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -15506,7 +15886,7 @@ func v_cqc_services_v1_GetAssetRequest(m *servicesv1.GetAssetRequest, p string, 
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -15543,7 +15923,7 @@ func v_cqc_services_v1_GetChainRequest(m *servicesv1.GetChainRequest, p string, 
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -15569,7 +15949,7 @@ func v_cqc_services_v1_GetDepositAddressRequest(m *servicesv1.GetDepositAddressR
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -15644,7 +16024,7 @@ func v_cqc_services_v1_GetFundingRateRequest(m *servicesv1.GetFundingRateRequest
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -15669,7 +16049,7 @@ func v_cqc_services_v1_GetFutureContractRequest(m *servicesv1.GetFutureContractR
 		v := m.GetInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -15697,7 +16077,7 @@ func v_cqc_services_v1_GetIdentifierRequest(m *servicesv1.GetIdentifierRequest, 
 		v := m.GetIdentifierId()
 		_ = v
 		if s := func() string {
-			if p47.MatchString(v) {
+			if p50.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form idf_<26-character upper-case ULID>"
@@ -15708,7 +16088,7 @@ func v_cqc_services_v1_GetIdentifierRequest(m *servicesv1.GetIdentifierRequest, 
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -15734,7 +16114,7 @@ func v_cqc_services_v1_GetInstrumentRequest(m *servicesv1.GetInstrumentRequest, 
 		v := m.GetInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -15745,7 +16125,7 @@ func v_cqc_services_v1_GetInstrumentRequest(m *servicesv1.GetInstrumentRequest, 
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -15771,7 +16151,7 @@ func v_cqc_services_v1_GetLendingBorrowRequest(m *servicesv1.GetLendingBorrowReq
 		v := m.GetInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -15799,7 +16179,7 @@ func v_cqc_services_v1_GetLendingDepositRequest(m *servicesv1.GetLendingDepositR
 		v := m.GetInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -15827,7 +16207,7 @@ func v_cqc_services_v1_GetLiquidityMetricsRequest(m *servicesv1.GetLiquidityMetr
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -15852,7 +16232,7 @@ func v_cqc_services_v1_GetMarginSummaryRequest(m *servicesv1.GetMarginSummaryReq
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -15863,7 +16243,7 @@ func v_cqc_services_v1_GetMarginSummaryRequest(m *servicesv1.GetMarginSummaryReq
 	{
 		v := m.GetWallet()
 		_ = v
-		if !p34.MatchString(v) {
+		if !p35.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "wallet", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`"})
 		}
 	}
@@ -15884,7 +16264,7 @@ func v_cqc_services_v1_GetMarketDepthRequest(m *servicesv1.GetMarketDepthRequest
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -15926,7 +16306,7 @@ func v_cqc_services_v1_GetMarketRequest(m *servicesv1.GetMarketRequest, p string
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -15937,7 +16317,7 @@ func v_cqc_services_v1_GetMarketRequest(m *servicesv1.GetMarketRequest, p string
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -15963,7 +16343,7 @@ func v_cqc_services_v1_GetOpenInterestRequest(m *servicesv1.GetOpenInterestReque
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -15988,7 +16368,7 @@ func v_cqc_services_v1_GetOptionGreeksRequest(m *servicesv1.GetOptionGreeksReque
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -15999,7 +16379,7 @@ func v_cqc_services_v1_GetOptionGreeksRequest(m *servicesv1.GetOptionGreeksReque
 	{
 		v := m.GetSource()
 		_ = v
-		if !p44.MatchString(v) {
+		if !p47.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`"})
 		}
 	}
@@ -16020,7 +16400,7 @@ func v_cqc_services_v1_GetOptionSeriesRequest(m *servicesv1.GetOptionSeriesReque
 		v := m.GetInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -16048,7 +16428,7 @@ func v_cqc_services_v1_GetOrderBookRequest(m *servicesv1.GetOrderBookRequest, p 
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -16098,7 +16478,7 @@ func v_cqc_services_v1_GetPerpContractRequest(m *servicesv1.GetPerpContractReque
 		v := m.GetInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -16126,7 +16506,7 @@ func v_cqc_services_v1_GetPortfolioRequest(m *servicesv1.GetPortfolioRequest, p 
 		v := m.GetPortfolioId()
 		_ = v
 		if s := func() string {
-			if p38.MatchString(v) {
+			if p41.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -16151,7 +16531,7 @@ func v_cqc_services_v1_GetPositionRequest(m *servicesv1.GetPositionRequest, p st
 		v := m.GetPositionId()
 		_ = v
 		if s := func() string {
-			if p46.MatchString(v) {
+			if p49.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form pos_<26-character upper-case ULID>"
@@ -16176,7 +16556,7 @@ func v_cqc_services_v1_GetPriceRequest(m *servicesv1.GetPriceRequest, p string, 
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -16211,7 +16591,7 @@ func v_cqc_services_v1_GetRiskAlertRequest(m *servicesv1.GetRiskAlertRequest, p 
 		v := m.GetAlertId()
 		_ = v
 		if s := func() string {
-			if p39.MatchString(v) {
+			if p42.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form alr_<26-character upper-case ULID>"
@@ -16236,7 +16616,7 @@ func v_cqc_services_v1_GetRiskLimitRequest(m *servicesv1.GetRiskLimitRequest, p 
 		v := m.GetLimitId()
 		_ = v
 		if s := func() string {
-			if p45.MatchString(v) {
+			if p48.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form lim_<26-character upper-case ULID>"
@@ -16261,7 +16641,7 @@ func v_cqc_services_v1_GetSpotInstrumentRequest(m *servicesv1.GetSpotInstrumentR
 		v := m.GetInstrumentId()
 		_ = v
 		if s := func() string {
-			if p43.MatchString(v) {
+			if p46.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -16295,6 +16675,18 @@ func v_cqc_services_v1_GetTradingStateRequest(m *servicesv1.GetTradingStateReque
 func v_cqc_services_v1_GetTradingStateResponse(m *servicesv1.GetTradingStateResponse, p string, out *[]vrt.V) {
 	q := vrt.Prefix(p)
 	_ = q
+	{
+		v := m.GetReason()
+		_ = v
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason", Rule: "cqc.text", Message: s})
+		}
+	}
 }
 
 func v_cqc_services_v1_GetVWAPRequest(m *servicesv1.GetVWAPRequest, p string, out *[]vrt.V) {
@@ -16304,7 +16696,7 @@ func v_cqc_services_v1_GetVWAPRequest(m *servicesv1.GetVWAPRequest, p string, ou
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -16340,7 +16732,7 @@ func v_cqc_services_v1_GetVenueAccountRequest(m *servicesv1.GetVenueAccountReque
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -16376,7 +16768,7 @@ func v_cqc_services_v1_GetVenueAssetRequest(m *servicesv1.GetVenueAssetRequest, 
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -16413,7 +16805,7 @@ func v_cqc_services_v1_GetVenueRequest(m *servicesv1.GetVenueRequest, p string, 
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -16454,7 +16846,7 @@ func v_cqc_services_v1_ListAllocationsRequest(m *servicesv1.ListAllocationsReque
 			v := m.GetPortfolioId()
 			_ = v
 			if s := func() string {
-				if p38.MatchString(v) {
+				if p41.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -16528,7 +16920,7 @@ func v_cqc_services_v1_ListAssetDeploymentsRequest(m *servicesv1.ListAssetDeploy
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -16567,7 +16959,7 @@ func v_cqc_services_v1_ListAssetGroupsRequest(m *servicesv1.ListAssetGroupsReque
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -16648,7 +17040,7 @@ func v_cqc_services_v1_ListAssetIdentifiersRequest(m *servicesv1.ListAssetIdenti
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -16690,7 +17082,7 @@ func v_cqc_services_v1_ListAssetMarketDataRequest(m *servicesv1.ListAssetMarketD
 	{
 		v := m.GetSource()
 		_ = v
-		if !p44.MatchString(v) {
+		if !p47.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`"})
 		}
 	}
@@ -16752,7 +17144,7 @@ func v_cqc_services_v1_ListAssetQualityFlagsRequest(m *servicesv1.ListAssetQuali
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -16819,7 +17211,7 @@ func v_cqc_services_v1_ListAssetRelationshipsRequest(m *servicesv1.ListAssetRela
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -16879,7 +17271,7 @@ func v_cqc_services_v1_ListAssetsRequest(m *servicesv1.ListAssetsRequest, p stri
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -16905,7 +17297,7 @@ func v_cqc_services_v1_ListBalancesRequest(m *servicesv1.ListBalancesRequest, p 
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -16944,7 +17336,7 @@ func v_cqc_services_v1_ListCandlesRequest(m *servicesv1.ListCandlesRequest, p st
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17011,7 +17403,7 @@ func v_cqc_services_v1_ListChainsRequest(m *servicesv1.ListChainsRequest, p stri
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -17037,7 +17429,7 @@ func v_cqc_services_v1_ListDepositsRequest(m *servicesv1.ListDepositsRequest, p 
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -17108,7 +17500,7 @@ func v_cqc_services_v1_ListExecutionReportsRequest(m *servicesv1.ListExecutionRe
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -17135,7 +17527,7 @@ func v_cqc_services_v1_ListExecutionReportsRequest(m *servicesv1.ListExecutionRe
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -17153,7 +17545,7 @@ func v_cqc_services_v1_ListExecutionReportsRequest(m *servicesv1.ListExecutionRe
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17223,7 +17615,7 @@ func v_cqc_services_v1_ListFillReportsRequest(m *servicesv1.ListFillReportsReque
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -17240,7 +17632,7 @@ func v_cqc_services_v1_ListFillReportsRequest(m *servicesv1.ListFillReportsReque
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17285,7 +17677,7 @@ func v_cqc_services_v1_ListFundingRatesRequest(m *servicesv1.ListFundingRatesReq
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17356,7 +17748,7 @@ func v_cqc_services_v1_ListIdentifiersRequest(m *servicesv1.ListIdentifiersReque
 			v := m.GetInstrumentId()
 			_ = v
 			if s := func() string {
-				if p43.MatchString(v) {
+				if p46.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -17370,7 +17762,7 @@ func v_cqc_services_v1_ListIdentifiersRequest(m *servicesv1.ListIdentifiersReque
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17389,7 +17781,7 @@ func v_cqc_services_v1_ListIdentifiersRequest(m *servicesv1.ListIdentifiersReque
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -17449,7 +17841,7 @@ func v_cqc_services_v1_ListInstrumentsRequest(m *servicesv1.ListInstrumentsReque
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -17520,7 +17912,7 @@ func v_cqc_services_v1_ListLiquidationsRequest(m *servicesv1.ListLiquidationsReq
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17591,7 +17983,7 @@ func v_cqc_services_v1_ListMarketsRequest(m *servicesv1.ListMarketsRequest, p st
 			v := m.GetInstrumentId()
 			_ = v
 			if s := func() string {
-				if p43.MatchString(v) {
+				if p46.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ins_<26-character upper-case ULID>"
@@ -17603,7 +17995,7 @@ func v_cqc_services_v1_ListMarketsRequest(m *servicesv1.ListMarketsRequest, p st
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -17643,7 +18035,7 @@ func v_cqc_services_v1_ListOpenInterestRequest(m *servicesv1.ListOpenInterestReq
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17694,7 +18086,7 @@ func v_cqc_services_v1_ListOrderStatusReportsRequest(m *servicesv1.ListOrderStat
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -17711,7 +18103,7 @@ func v_cqc_services_v1_ListOrderStatusReportsRequest(m *servicesv1.ListOrderStat
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17750,7 +18142,7 @@ func v_cqc_services_v1_ListOrdersRequest(m *servicesv1.ListOrdersRequest, p stri
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -17777,7 +18169,7 @@ func v_cqc_services_v1_ListOrdersRequest(m *servicesv1.ListOrdersRequest, p stri
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17867,7 +18259,7 @@ func v_cqc_services_v1_ListPositionStatusReportsRequest(m *servicesv1.ListPositi
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -17884,7 +18276,7 @@ func v_cqc_services_v1_ListPositionStatusReportsRequest(m *servicesv1.ListPositi
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17938,7 +18330,7 @@ func v_cqc_services_v1_ListPositionsRequest(m *servicesv1.ListPositionsRequest, 
 			v := m.GetAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -17952,7 +18344,7 @@ func v_cqc_services_v1_ListPositionsRequest(m *servicesv1.ListPositionsRequest, 
 			v := m.GetPortfolioId()
 			_ = v
 			if s := func() string {
-				if p38.MatchString(v) {
+				if p41.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -17966,7 +18358,7 @@ func v_cqc_services_v1_ListPositionsRequest(m *servicesv1.ListPositionsRequest, 
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -17997,7 +18389,7 @@ func v_cqc_services_v1_ListPricesRequest(m *servicesv1.ListPricesRequest, p stri
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -18048,7 +18440,7 @@ func v_cqc_services_v1_ListPricesRequest(m *servicesv1.ListPricesRequest, p stri
 	}
 	for i, x := range m.GetSources() {
 		_, _ = i, x
-		if !p24.MatchString(x) {
+		if !p25.MatchString(x) {
 			*out = append(*out, vrt.V{Field: q + "sources[" + strconv.Itoa(i) + "]", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -18139,7 +18531,7 @@ func v_cqc_services_v1_ListRiskLimitsRequest(m *servicesv1.ListRiskLimitsRequest
 			v := m.GetPortfolioId()
 			_ = v
 			if s := func() string {
-				if p38.MatchString(v) {
+				if p41.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -18153,7 +18545,7 @@ func v_cqc_services_v1_ListRiskLimitsRequest(m *servicesv1.ListRiskLimitsRequest
 			v := m.GetAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -18187,7 +18579,7 @@ func v_cqc_services_v1_ListTickerStatisticsRequest(m *servicesv1.ListTickerStati
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -18221,7 +18613,7 @@ func v_cqc_services_v1_ListTradesRequest(m *servicesv1.ListTradesRequest, p stri
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -18263,7 +18655,7 @@ func v_cqc_services_v1_ListTradingFeeRatesRequest(m *servicesv1.ListTradingFeeRa
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -18280,7 +18672,7 @@ func v_cqc_services_v1_ListTradingFeeRatesRequest(m *servicesv1.ListTradingFeeRa
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -18319,7 +18711,7 @@ func v_cqc_services_v1_ListTransactionsRequest(m *servicesv1.ListTransactionsReq
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -18458,7 +18850,7 @@ func v_cqc_services_v1_ListVenueAssetsRequest(m *servicesv1.ListVenueAssetsReque
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -18497,7 +18889,7 @@ func v_cqc_services_v1_ListVenuesRequest(m *servicesv1.ListVenuesRequest, p stri
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -18523,7 +18915,7 @@ func v_cqc_services_v1_ListWithdrawalsRequest(m *servicesv1.ListWithdrawalsReque
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -18594,7 +18986,7 @@ func v_cqc_services_v1_MarketFeeRates(m *servicesv1.MarketFeeRates, p string, ou
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -18646,7 +19038,7 @@ func v_cqc_services_v1_NewOrder(m *servicesv1.NewOrder, p string, out *[]vrt.V) 
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -18658,7 +19050,7 @@ func v_cqc_services_v1_NewOrder(m *servicesv1.NewOrder, p string, out *[]vrt.V) 
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -18670,7 +19062,7 @@ func v_cqc_services_v1_NewOrder(m *servicesv1.NewOrder, p string, out *[]vrt.V) 
 		{
 			v := m.GetClientOrderId()
 			_ = v
-			if !p42.MatchString(v) {
+			if !p45.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "client_order_id", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`"})
 			}
 		}
@@ -18735,7 +19127,7 @@ func v_cqc_services_v1_NewOrder(m *servicesv1.NewOrder, p string, out *[]vrt.V) 
 			v := m.GetPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -18749,7 +19141,7 @@ func v_cqc_services_v1_NewOrder(m *servicesv1.NewOrder, p string, out *[]vrt.V) 
 			v := m.GetTriggerPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -18855,7 +19247,7 @@ func v_cqc_services_v1_NewOrder(m *servicesv1.NewOrder, p string, out *[]vrt.V) 
 			v := m.GetActivationPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -18897,7 +19289,7 @@ func v_cqc_services_v1_NewOrder(m *servicesv1.NewOrder, p string, out *[]vrt.V) 
 			v := m.GetMaxSlippage()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -18937,7 +19329,7 @@ func v_cqc_services_v1_NewOrder(m *servicesv1.NewOrder, p string, out *[]vrt.V) 
 	if !(!(m.GetClosePosition() && m.GetReduceOnly())) {
 		*out = append(*out, vrt.V{Field: p, Rule: "new_order.close_position_not_reduce_only", Message: "close_position and reduce_only cannot both be true (close_position already only reduces)"})
 	}
-	if !(!(m.MinQuantity != nil) || ((m.Quantity != nil) && ((!(p11.MatchString(m.GetMinQuantity())) || !(p11.MatchString(m.GetQuantity()))) || (vrt.DCmp(m.GetMinQuantity(), m.GetQuantity()) <= 0)))) {
+	if !(!(m.MinQuantity != nil) || ((m.Quantity != nil) && ((!(p12.MatchString(m.GetMinQuantity())) || !(p12.MatchString(m.GetQuantity()))) || (vrt.DCmp(m.GetMinQuantity(), m.GetQuantity()) <= 0)))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "new_order.min_quantity_within_quantity", Message: "min_quantity requires quantity and must not exceed it"})
 	}
 	if !(!(m.ActivationPrice != nil) || (int64(m.GetOrderType()) == 7 || int64(m.GetOrderType()) == 8)) {
@@ -18952,7 +19344,7 @@ func v_cqc_services_v1_NewOrder(m *servicesv1.NewOrder, p string, out *[]vrt.V) 
 	if !((!(m.GetTakeProfit() != nil) && !(m.GetStopLoss() != nil)) || (!(m.GetReduceOnly()) && !(m.GetClosePosition()))) {
 		*out = append(*out, vrt.V{Field: p, Rule: "new_order.attached_orders_open_positions", Message: "take_profit and stop_loss may not be attached to reduce_only or close_position orders"})
 	}
-	if !((((!(m.GetTakeProfit() != nil) || !(m.GetStopLoss() != nil)) || !(p11.MatchString(m.GetTakeProfit().GetTriggerPrice()))) || !(p11.MatchString(m.GetStopLoss().GetTriggerPrice()))) || func() bool {
+	if !((((!(m.GetTakeProfit() != nil) || !(m.GetStopLoss() != nil)) || !(p12.MatchString(m.GetTakeProfit().GetTriggerPrice()))) || !(p12.MatchString(m.GetStopLoss().GetTriggerPrice()))) || func() bool {
 		if int64(m.GetSide()) == 1 {
 			return (vrt.DCmp(m.GetTakeProfit().GetTriggerPrice(), m.GetStopLoss().GetTriggerPrice()) > 0)
 		}
@@ -18989,7 +19381,7 @@ func v_cqc_services_v1_NewOrder(m *servicesv1.NewOrder, p string, out *[]vrt.V) 
 	if !((int64(m.GetOrderType()) == 10) == (m.GetPeg() != nil)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "new_order.peg_iff_pegged", Message: "peg must be set for PEGGED orders, and only for them"})
 	}
-	if !((((!(m.DisplayQuantity != nil) || !(m.Quantity != nil)) || !(p11.MatchString(m.GetDisplayQuantity()))) || !(p11.MatchString(m.GetQuantity()))) || (vrt.DCmp(m.GetDisplayQuantity(), m.GetQuantity()) <= 0)) {
+	if !((((!(m.DisplayQuantity != nil) || !(m.Quantity != nil)) || !(p12.MatchString(m.GetDisplayQuantity()))) || !(p12.MatchString(m.GetQuantity()))) || (vrt.DCmp(m.GetDisplayQuantity(), m.GetQuantity()) <= 0)) {
 		*out = append(*out, vrt.V{Field: p, Rule: "new_order.display_within_quantity", Message: "display_quantity must not exceed quantity"})
 	}
 }
@@ -19001,7 +19393,7 @@ func v_cqc_services_v1_OrderRef(m *servicesv1.OrderRef, p string, out *[]vrt.V) 
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19014,7 +19406,7 @@ func v_cqc_services_v1_OrderRef(m *servicesv1.OrderRef, p string, out *[]vrt.V) 
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -19027,7 +19419,7 @@ func v_cqc_services_v1_OrderRef(m *servicesv1.OrderRef, p string, out *[]vrt.V) 
 		{
 			v := m.GetClientOrderId()
 			_ = v
-			if !p42.MatchString(v) {
+			if !p45.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "client_order_id", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`"})
 			}
 		}
@@ -19060,7 +19452,7 @@ func v_cqc_services_v1_PlaceOrderListRequest(m *servicesv1.PlaceOrderListRequest
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -19068,7 +19460,7 @@ func v_cqc_services_v1_PlaceOrderListRequest(m *servicesv1.PlaceOrderListRequest
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19080,7 +19472,7 @@ func v_cqc_services_v1_PlaceOrderListRequest(m *servicesv1.PlaceOrderListRequest
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -19102,7 +19494,7 @@ func v_cqc_services_v1_PlaceOrderListRequest(m *servicesv1.PlaceOrderListRequest
 		{
 			v := m.GetListClientOrderId()
 			_ = v
-			if !p42.MatchString(v) {
+			if !p45.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "list_client_order_id", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`"})
 			}
 		}
@@ -19169,7 +19561,7 @@ func v_cqc_services_v1_PlaceOrderRequest(m *servicesv1.PlaceOrderRequest, p stri
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -19195,7 +19587,7 @@ func v_cqc_services_v1_ReleaseReservationRequest(m *servicesv1.ReleaseReservatio
 		v := m.GetReservationId()
 		_ = v
 		if s := func() string {
-			if p41.MatchString(v) {
+			if p44.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form rsv_<26-character upper-case ULID>"
@@ -19208,6 +19600,14 @@ func v_cqc_services_v1_ReleaseReservationRequest(m *servicesv1.ReleaseReservatio
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason", Rule: "cqc.text", Message: s})
 		}
 	}
 }
@@ -19229,7 +19629,7 @@ func v_cqc_services_v1_RepayRequest(m *servicesv1.RepayRequest, p string, out *[
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -19237,7 +19637,7 @@ func v_cqc_services_v1_RepayRequest(m *servicesv1.RepayRequest, p string, out *[
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19276,7 +19676,7 @@ func v_cqc_services_v1_RepayRequest(m *servicesv1.RepayRequest, p string, out *[
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -19321,7 +19721,7 @@ func v_cqc_services_v1_RequestWithdrawalRequest(m *servicesv1.RequestWithdrawalR
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -19329,7 +19729,7 @@ func v_cqc_services_v1_RequestWithdrawalRequest(m *servicesv1.RequestWithdrawalR
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19394,7 +19794,7 @@ func v_cqc_services_v1_RequestWithdrawalRequest(m *servicesv1.RequestWithdrawalR
 		{
 			v := m.GetClientTransactionId()
 			_ = v
-			if !p37.MatchString(v) {
+			if !p40.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "client_transaction_id", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`"})
 			}
 		}
@@ -19418,7 +19818,7 @@ func v_cqc_services_v1_ReserveOrderRequest(m *servicesv1.ReserveOrderRequest, p 
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -19474,7 +19874,7 @@ func v_cqc_services_v1_ResolveMarketRequest(m *servicesv1.ResolveMarketRequest, 
 	if m.GetReadMask() != nil {
 		if !(func() bool {
 			for _, _v1 := range m.GetReadMask().GetPaths() {
-				if !(p40.MatchString(_v1)) {
+				if !(p43.MatchString(_v1)) {
 					return false
 				}
 			}
@@ -19500,7 +19900,7 @@ func v_cqc_services_v1_ResolveRiskAlertRequest(m *servicesv1.ResolveRiskAlertReq
 		v := m.GetAlertId()
 		_ = v
 		if s := func() string {
-			if p39.MatchString(v) {
+			if p42.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form alr_<26-character upper-case ULID>"
@@ -19517,12 +19917,28 @@ func v_cqc_services_v1_ResolveRiskAlertRequest(m *servicesv1.ResolveRiskAlertReq
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "resolved_by", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "resolved_by", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetNote()
 		_ = v
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "note", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "note", Rule: "cqc.text", Message: s})
 		}
 	}
 }
@@ -19554,7 +19970,7 @@ func v_cqc_services_v1_RiskScope(m *servicesv1.RiskScope, p string, out *[]vrt.V
 			v := m.GetPortfolioId()
 			_ = v
 			if s := func() string {
-				if p38.MatchString(v) {
+				if p41.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form pfl_<26-character upper-case ULID>"
@@ -19568,7 +19984,7 @@ func v_cqc_services_v1_RiskScope(m *servicesv1.RiskScope, p string, out *[]vrt.V
 			v := m.GetAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19589,7 +20005,7 @@ func v_cqc_services_v1_SetCancelAllAfterRequest(m *servicesv1.SetCancelAllAfterR
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19602,7 +20018,7 @@ func v_cqc_services_v1_SetCancelAllAfterRequest(m *servicesv1.SetCancelAllAfterR
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -19627,7 +20043,7 @@ func v_cqc_services_v1_SetCancelAllAfterResponse(m *servicesv1.SetCancelAllAfter
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19640,7 +20056,7 @@ func v_cqc_services_v1_SetCancelAllAfterResponse(m *servicesv1.SetCancelAllAfter
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -19660,7 +20076,7 @@ func v_cqc_services_v1_SetLeverageRequest(m *servicesv1.SetLeverageRequest, p st
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -19668,7 +20084,7 @@ func v_cqc_services_v1_SetLeverageRequest(m *servicesv1.SetLeverageRequest, p st
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19680,7 +20096,7 @@ func v_cqc_services_v1_SetLeverageRequest(m *servicesv1.SetLeverageRequest, p st
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -19740,7 +20156,7 @@ func v_cqc_services_v1_SetMarginModeRequest(m *servicesv1.SetMarginModeRequest, 
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -19748,7 +20164,7 @@ func v_cqc_services_v1_SetMarginModeRequest(m *servicesv1.SetMarginModeRequest, 
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19761,7 +20177,7 @@ func v_cqc_services_v1_SetMarginModeRequest(m *servicesv1.SetMarginModeRequest, 
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -19799,7 +20215,7 @@ func v_cqc_services_v1_SetPositionModeRequest(m *servicesv1.SetPositionModeReque
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -19807,7 +20223,7 @@ func v_cqc_services_v1_SetPositionModeRequest(m *servicesv1.SetPositionModeReque
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19844,7 +20260,7 @@ func v_cqc_services_v1_SetTradingStateRequest(m *servicesv1.SetTradingStateReque
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -19871,6 +20287,14 @@ func v_cqc_services_v1_SetTradingStateRequest(m *servicesv1.SetTradingStateReque
 		}
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason", Rule: "string.max_len", Message: "must be at most 2000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason", Rule: "cqc.text", Message: s})
 		}
 	}
 	if m.GetDuration() != nil {
@@ -19899,7 +20323,7 @@ func v_cqc_services_v1_StreamBalancesRequest(m *servicesv1.StreamBalancesRequest
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19959,7 +20383,7 @@ func v_cqc_services_v1_StreamExecutionReportsRequest(m *servicesv1.StreamExecuti
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -19976,7 +20400,7 @@ func v_cqc_services_v1_StreamExecutionReportsRequest(m *servicesv1.StreamExecuti
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -20099,7 +20523,7 @@ func v_cqc_services_v1_StreamFundingRatesRequest(m *servicesv1.StreamFundingRate
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -20151,7 +20575,7 @@ func v_cqc_services_v1_StreamLiquidationsRequest(m *servicesv1.StreamLiquidation
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -20195,7 +20619,7 @@ func v_cqc_services_v1_StreamMarginSummariesRequest(m *servicesv1.StreamMarginSu
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -20206,7 +20630,7 @@ func v_cqc_services_v1_StreamMarginSummariesRequest(m *servicesv1.StreamMarginSu
 	{
 		v := m.GetWallet()
 		_ = v
-		if !p34.MatchString(v) {
+		if !p35.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "wallet", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`"})
 		}
 	}
@@ -20260,7 +20684,7 @@ func v_cqc_services_v1_StreamOptionGreeksRequest(m *servicesv1.StreamOptionGreek
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -20313,7 +20737,7 @@ func v_cqc_services_v1_StreamOrderBookRequest(m *servicesv1.StreamOrderBookReque
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -20364,7 +20788,7 @@ func v_cqc_services_v1_StreamOrdersRequest(m *servicesv1.StreamOrdersRequest, p 
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -20381,7 +20805,7 @@ func v_cqc_services_v1_StreamOrdersRequest(m *servicesv1.StreamOrdersRequest, p 
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -20445,7 +20869,7 @@ func v_cqc_services_v1_StreamPositionsRequest(m *servicesv1.StreamPositionsReque
 	for i, x := range m.GetAccountIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p13.MatchString(x) {
+			if p14.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -20503,7 +20927,7 @@ func v_cqc_services_v1_StreamPricesRequest(m *servicesv1.StreamPricesRequest, p 
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -20630,7 +21054,7 @@ func v_cqc_services_v1_StreamTradesRequest(m *servicesv1.StreamTradesRequest, p 
 	for i, x := range m.GetMarketIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p28.MatchString(x) {
+			if p29.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -20676,7 +21100,7 @@ func v_cqc_services_v1_TransferInternalRequest(m *servicesv1.TransferInternalReq
 		if v == "" {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 		}
-		if v != "" && !p32.MatchString(v) {
+		if v != "" && !p33.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 		}
 	}
@@ -20684,7 +21108,7 @@ func v_cqc_services_v1_TransferInternalRequest(m *servicesv1.TransferInternalReq
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -20695,7 +21119,7 @@ func v_cqc_services_v1_TransferInternalRequest(m *servicesv1.TransferInternalReq
 	{
 		v := m.GetFromWallet()
 		_ = v
-		if !p34.MatchString(v) {
+		if !p35.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "from_wallet", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`"})
 		}
 	}
@@ -20704,7 +21128,7 @@ func v_cqc_services_v1_TransferInternalRequest(m *servicesv1.TransferInternalReq
 			v := m.GetToAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -20716,7 +21140,7 @@ func v_cqc_services_v1_TransferInternalRequest(m *servicesv1.TransferInternalReq
 	{
 		v := m.GetToWallet()
 		_ = v
-		if !p34.MatchString(v) {
+		if !p35.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "to_wallet", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`"})
 		}
 	}
@@ -20749,7 +21173,7 @@ func v_cqc_services_v1_TransferInternalRequest(m *servicesv1.TransferInternalReq
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -20762,7 +21186,7 @@ func v_cqc_services_v1_TransferInternalRequest(m *servicesv1.TransferInternalReq
 		{
 			v := m.GetClientTransactionId()
 			_ = v
-			if !p37.MatchString(v) {
+			if !p40.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "client_transaction_id", Rule: "string.pattern", Message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`"})
 			}
 		}
@@ -21271,7 +21695,7 @@ func v_cqc_types_v1_AssetAmount(m *typesv1.AssetAmount, p string, out *[]vrt.V) 
 		v := m.GetAmount()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21293,13 +21717,88 @@ func v_cqc_types_v1_AssetAmount(m *typesv1.AssetAmount, p string, out *[]vrt.V) 
 	}
 }
 
+func v_cqc_types_v1_SortedRule(m *typesv1.SortedRule, p string, out *[]vrt.V) {
+	q := vrt.Prefix(p)
+	_ = q
+	if !(m.Id != nil) {
+		*out = append(*out, vrt.V{Field: q + "id", Rule: "required", Message: "value is required"})
+	} else {
+		{
+			v := m.GetId()
+			_ = v
+			if !p38.MatchString(v) {
+				*out = append(*out, vrt.V{Field: q + "id", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$`"})
+			}
+		}
+	}
+	if !(m.Message != nil) {
+		*out = append(*out, vrt.V{Field: q + "message", Rule: "required", Message: "value is required"})
+	} else {
+		{
+			v := m.GetMessage()
+			_ = v
+			if utf8.RuneCountInString(v) < 1 {
+				*out = append(*out, vrt.V{Field: q + "message", Rule: "string.min_len", Message: "must be at least 1 characters"})
+			}
+			if utf8.RuneCountInString(v) > 300 {
+				*out = append(*out, vrt.V{Field: q + "message", Rule: "string.max_len", Message: "must be at most 300 characters"})
+			}
+		}
+	}
+	if !(m.Field != nil) {
+		*out = append(*out, vrt.V{Field: q + "field", Rule: "required", Message: "value is required"})
+	} else {
+		{
+			v := m.GetField()
+			_ = v
+			if !p39.MatchString(v) {
+				*out = append(*out, vrt.V{Field: q + "field", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z][a-z0-9_]*$`"})
+			}
+		}
+	}
+	if !(m.Key != nil) {
+		*out = append(*out, vrt.V{Field: q + "key", Rule: "required", Message: "value is required"})
+	} else {
+		{
+			v := m.GetKey()
+			_ = v
+			if !p39.MatchString(v) {
+				*out = append(*out, vrt.V{Field: q + "key", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z][a-z0-9_]*$`"})
+			}
+		}
+	}
+	if !(m.Order != nil) {
+		*out = append(*out, vrt.V{Field: q + "order", Rule: "required", Message: "value is required"})
+	} else {
+		{
+			v := m.GetOrder()
+			_ = v
+			if int32(v) < 0 || int32(v) > 2 {
+				*out = append(*out, vrt.V{Field: q + "order", Rule: "enum.defined_only", Message: "value must be one of the defined enum values"})
+			}
+			if int32(v) == 0 {
+				*out = append(*out, vrt.V{Field: q + "order", Rule: "enum.not_in", Message: "must not be in list [0]"})
+			}
+		}
+	}
+	if m.When != nil {
+		{
+			v := m.GetWhen()
+			_ = v
+			if utf8.RuneCountInString(v) > 1000 {
+				*out = append(*out, vrt.V{Field: q + "when", Rule: "string.max_len", Message: "must be at most 1000 characters"})
+			}
+		}
+	}
+}
+
 func v_cqc_types_v1_SourceRecord(m *typesv1.SourceRecord, p string, out *[]vrt.V) {
 	q := vrt.Prefix(p)
 	_ = q
 	{
 		v := m.GetSource()
 		_ = v
-		if !p24.MatchString(v) {
+		if !p25.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "source", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -21310,7 +21809,7 @@ func v_cqc_types_v1_SourceRecord(m *typesv1.SourceRecord, p string, out *[]vrt.V
 			*out = append(*out, vrt.V{Field: q + "endpoint", Rule: "string.max_len", Message: "must be at most 512 characters"})
 		}
 		if s := func() string {
-			if !(vrt.AnyStem(v, "access", "api", "listenkey", "passphrase", "password", "private", "secret", "sign", "token") && p35.MatchString(v)) {
+			if !(vrt.AnyStem(v, "access", "api", "listenkey", "passphrase", "password", "private", "secret", "sign", "token") && p36.MatchString(v)) {
 				return ""
 			}
 			return "must not carry a credential parameter (signature, api key, secret, passphrase, token); scrub it"
@@ -21325,7 +21824,7 @@ func v_cqc_types_v1_SourceRecord(m *typesv1.SourceRecord, p string, out *[]vrt.V
 			*out = append(*out, vrt.V{Field: q + "raw_json", Rule: "string.max_bytes", Message: "must be at most 1048576 bytes"})
 		}
 		if s := func() string {
-			if !(vrt.AnyStem(v, "access", "api", "listenkey", "passphrase", "password", "private", "secret", "signature") && p36.MatchString(v)) {
+			if !(vrt.AnyStem(v, "access", "api", "listenkey", "passphrase", "password", "private", "secret", "signature") && p37.MatchString(v)) {
 				return ""
 			}
 			return "must not carry a credential value (signature, api key, secret, passphrase); scrub it to '[REDACTED]'"
@@ -21479,7 +21978,7 @@ func v_cqc_venues_v1_AttachedOrder(m *venuesv1.AttachedOrder, p string, out *[]v
 		v := m.GetTriggerPrice()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21506,7 +22005,7 @@ func v_cqc_venues_v1_AttachedOrder(m *venuesv1.AttachedOrder, p string, out *[]v
 			v := m.GetPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21534,7 +22033,7 @@ func v_cqc_venues_v1_AttachedOrder(m *venuesv1.AttachedOrder, p string, out *[]v
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -21555,7 +22054,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -21578,7 +22077,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 	{
 		v := m.GetWallet()
 		_ = v
-		if !p34.MatchString(v) {
+		if !p35.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "wallet", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`"})
 		}
 	}
@@ -21587,7 +22086,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetMarketId()
 			_ = v
 			if s := func() string {
-				if p28.MatchString(v) {
+				if p29.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -21601,7 +22100,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetWalletBalance()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21615,7 +22114,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetAvailable()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21671,7 +22170,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetEquity()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21685,7 +22184,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetIsolatedEquity()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21699,7 +22198,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetUnrealizedPnl()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21713,7 +22212,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetValueUsd()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21727,7 +22226,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetCollateralValueUsd()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21792,7 +22291,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetCrossWalletBalance()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21806,7 +22305,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetCrossUnrealizedPnl()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21862,7 +22361,7 @@ func v_cqc_venues_v1_Balance(m *venuesv1.Balance, p string, out *[]vrt.V) {
 			v := m.GetCumulativeRealizedPnl()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21920,7 +22419,7 @@ func v_cqc_venues_v1_BalanceDelta(m *venuesv1.BalanceDelta, p string, out *[]vrt
 		v := m.GetAmount()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21933,6 +22432,14 @@ func v_cqc_venues_v1_BalanceDelta(m *venuesv1.BalanceDelta, p string, out *[]vrt
 		_ = v
 		if utf8.RuneCountInString(v) > 64 {
 			*out = append(*out, vrt.V{Field: q + "venue_reason", Rule: "string.max_len", Message: "must be at most 64 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "venue_reason", Rule: "cqc.text", Message: s})
 		}
 	}
 	{
@@ -21951,7 +22458,7 @@ func v_cqc_venues_v1_CommissionRates(m *venuesv1.CommissionRates, p string, out 
 		v := m.GetMakerFeeRate()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21963,7 +22470,7 @@ func v_cqc_venues_v1_CommissionRates(m *venuesv1.CommissionRates, p string, out 
 		v := m.GetTakerFeeRate()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21976,7 +22483,7 @@ func v_cqc_venues_v1_CommissionRates(m *venuesv1.CommissionRates, p string, out 
 			v := m.GetBuyerFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -21990,7 +22497,7 @@ func v_cqc_venues_v1_CommissionRates(m *venuesv1.CommissionRates, p string, out 
 			v := m.GetSellerFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22032,7 +22539,7 @@ func v_cqc_venues_v1_CommissionRates(m *venuesv1.CommissionRates, p string, out 
 			v := m.GetSettlementFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22046,7 +22553,7 @@ func v_cqc_venues_v1_CommissionRates(m *venuesv1.CommissionRates, p string, out 
 			v := m.GetExerciseFeeRate()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22085,7 +22592,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 		v := m.GetExecutionId()
 		_ = v
 		if s := func() string {
-			if p31.MatchString(v) {
+			if p32.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form exe_<26-character upper-case ULID>"
@@ -22139,7 +22646,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -22185,7 +22692,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -22209,7 +22716,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -22288,7 +22795,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 			v := m.GetOrderPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22302,7 +22809,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 			v := m.GetTriggerPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22337,7 +22844,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 			v := m.GetActivationPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22393,7 +22900,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 			v := m.GetLastPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22447,7 +22954,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 			v := m.GetAvgPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22526,6 +23033,14 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason_text", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason_text", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetSelfTradePreventionMode()
@@ -22549,7 +23064,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 			v := m.GetRefExecutionId()
 			_ = v
 			if s := func() string {
-				if p31.MatchString(v) {
+				if p32.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form exe_<26-character upper-case ULID>"
@@ -22586,7 +23101,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 		{
 			v := m.GetVenueStrategyId()
 			_ = v
-			if !p10.MatchString(v) {
+			if !p11.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "venue_strategy_id", Rule: "string.pattern", Message: "does not match regex pattern `^[0-9]{1,20}$`"})
 			}
 		}
@@ -22595,7 +23110,7 @@ func v_cqc_venues_v1_ExecutionReport(m *venuesv1.ExecutionReport, p string, out 
 		{
 			v := m.GetVenueStrategyType()
 			_ = v
-			if !p10.MatchString(v) {
+			if !p11.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "venue_strategy_type", Rule: "string.pattern", Message: "does not match regex pattern `^[0-9]{1,20}$`"})
 			}
 		}
@@ -22666,7 +23181,7 @@ func v_cqc_venues_v1_FillReport(m *venuesv1.FillReport, p string, out *[]vrt.V) 
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -22678,7 +23193,7 @@ func v_cqc_venues_v1_FillReport(m *venuesv1.FillReport, p string, out *[]vrt.V) 
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -22738,7 +23253,7 @@ func v_cqc_venues_v1_FillReport(m *venuesv1.FillReport, p string, out *[]vrt.V) 
 		v := m.GetLastPrice()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22798,7 +23313,7 @@ func v_cqc_venues_v1_FillReport(m *venuesv1.FillReport, p string, out *[]vrt.V) 
 			v := m.GetExecutionId()
 			_ = v
 			if s := func() string {
-				if p31.MatchString(v) {
+				if p32.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form exe_<26-character upper-case ULID>"
@@ -22812,7 +23327,7 @@ func v_cqc_venues_v1_FillReport(m *venuesv1.FillReport, p string, out *[]vrt.V) 
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -22884,7 +23399,7 @@ func v_cqc_venues_v1_MarginSummary(m *venuesv1.MarginSummary, p string, out *[]v
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -22895,7 +23410,7 @@ func v_cqc_venues_v1_MarginSummary(m *venuesv1.MarginSummary, p string, out *[]v
 	{
 		v := m.GetWallet()
 		_ = v
-		if !p34.MatchString(v) {
+		if !p35.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "wallet", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`"})
 		}
 	}
@@ -22923,7 +23438,7 @@ func v_cqc_venues_v1_MarginSummary(m *venuesv1.MarginSummary, p string, out *[]v
 			v := m.GetEquity()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22937,7 +23452,7 @@ func v_cqc_venues_v1_MarginSummary(m *venuesv1.MarginSummary, p string, out *[]v
 			v := m.GetAdjustedEquity()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22951,7 +23466,7 @@ func v_cqc_venues_v1_MarginSummary(m *venuesv1.MarginSummary, p string, out *[]v
 			v := m.GetWalletBalance()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -22965,7 +23480,7 @@ func v_cqc_venues_v1_MarginSummary(m *venuesv1.MarginSummary, p string, out *[]v
 			v := m.GetUnrealizedPnl()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -23056,7 +23571,7 @@ func v_cqc_venues_v1_MarginSummary(m *venuesv1.MarginSummary, p string, out *[]v
 			v := m.GetAvailableForTrading()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -23126,7 +23641,7 @@ func v_cqc_venues_v1_MarginSummary(m *venuesv1.MarginSummary, p string, out *[]v
 			v := m.GetCrossWalletBalance()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -23140,7 +23655,7 @@ func v_cqc_venues_v1_MarginSummary(m *venuesv1.MarginSummary, p string, out *[]v
 			v := m.GetCrossUnrealizedPnl()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -23192,7 +23707,7 @@ func v_cqc_venues_v1_MarketLeverage(m *venuesv1.MarketLeverage, p string, out *[
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -23262,7 +23777,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 		v := m.GetOrderId()
 		_ = v
 		if s := func() string {
-			if p30.MatchString(v) {
+			if p31.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -23315,7 +23830,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 			v := m.GetParentOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -23333,7 +23848,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 	for i, x := range m.GetLinkedOrderIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p30.MatchString(x) {
+			if p31.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -23384,7 +23899,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 		{
 			v := m.GetVenueStrategyId()
 			_ = v
-			if !p10.MatchString(v) {
+			if !p11.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "venue_strategy_id", Rule: "string.pattern", Message: "does not match regex pattern `^[0-9]{1,20}$`"})
 			}
 		}
@@ -23393,7 +23908,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 		{
 			v := m.GetVenueStrategyType()
 			_ = v
-			if !p10.MatchString(v) {
+			if !p11.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "venue_strategy_type", Rule: "string.pattern", Message: "does not match regex pattern `^[0-9]{1,20}$`"})
 			}
 		}
@@ -23402,7 +23917,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -23426,7 +23941,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -23511,7 +24026,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 			v := m.GetPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -23525,7 +24040,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 			v := m.GetTriggerPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -23553,7 +24068,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 			v := m.GetActivationPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -23711,7 +24226,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 			v := m.GetAvgFillPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -23779,6 +24294,14 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason_text", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason_text", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.RequestId != nil {
 		{
@@ -23787,7 +24310,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 			if v == "" {
 				*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid_empty", Message: "value is empty, which is not a valid UUID"})
 			}
-			if v != "" && !p32.MatchString(v) {
+			if v != "" && !p33.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "request_id", Rule: "string.uuid", Message: "must be a valid UUID"})
 			}
 		}
@@ -23814,7 +24337,7 @@ func v_cqc_venues_v1_Order(m *venuesv1.Order, p string, out *[]vrt.V) {
 			v := m.GetMaxSlippage()
 			_ = v
 			if s := func() string {
-				if (int64(utf8.RuneCountInString(v)) <= 100) && p33.MatchString(v) {
+				if (int64(utf8.RuneCountInString(v)) <= 100) && p34.MatchString(v) {
 					return ""
 				}
 				return "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)"
@@ -23887,7 +24410,7 @@ func v_cqc_venues_v1_OrderFill(m *venuesv1.OrderFill, p string, out *[]vrt.V) {
 			v := m.GetExecutionId()
 			_ = v
 			if s := func() string {
-				if p31.MatchString(v) {
+				if p32.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form exe_<26-character upper-case ULID>"
@@ -23922,7 +24445,7 @@ func v_cqc_venues_v1_OrderFill(m *venuesv1.OrderFill, p string, out *[]vrt.V) {
 		v := m.GetPrice()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -23966,7 +24489,7 @@ func v_cqc_venues_v1_OrderList(m *venuesv1.OrderList, p string, out *[]vrt.V) {
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -23978,7 +24501,7 @@ func v_cqc_venues_v1_OrderList(m *venuesv1.OrderList, p string, out *[]vrt.V) {
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -24028,7 +24551,7 @@ func v_cqc_venues_v1_OrderList(m *venuesv1.OrderList, p string, out *[]vrt.V) {
 	for i, x := range m.GetOrderIds() {
 		_, _ = i, x
 		if s := func() string {
-			if p30.MatchString(x) {
+			if p31.MatchString(x) {
 				return ""
 			}
 			return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -24058,7 +24581,7 @@ func v_cqc_venues_v1_OrderStatusReport(m *venuesv1.OrderStatusReport, p string, 
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -24070,7 +24593,7 @@ func v_cqc_venues_v1_OrderStatusReport(m *venuesv1.OrderStatusReport, p string, 
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -24182,7 +24705,7 @@ func v_cqc_venues_v1_OrderStatusReport(m *venuesv1.OrderStatusReport, p string, 
 			v := m.GetAvgPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24196,7 +24719,7 @@ func v_cqc_venues_v1_OrderStatusReport(m *venuesv1.OrderStatusReport, p string, 
 			v := m.GetPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24210,7 +24733,7 @@ func v_cqc_venues_v1_OrderStatusReport(m *venuesv1.OrderStatusReport, p string, 
 			v := m.GetTriggerPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24284,6 +24807,14 @@ func v_cqc_venues_v1_OrderStatusReport(m *venuesv1.OrderStatusReport, p string, 
 		if utf8.RuneCountInString(v) > 2000 {
 			*out = append(*out, vrt.V{Field: q + "reason_text", Rule: "string.max_len", Message: "must be at most 2000 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "reason_text", Rule: "cqc.text", Message: s})
+		}
 	}
 	if !(m.GetReceiveTime() != nil) {
 		*out = append(*out, vrt.V{Field: q + "receive_time", Rule: "required", Message: "value is required"})
@@ -24296,7 +24827,7 @@ func v_cqc_venues_v1_OrderStatusReport(m *venuesv1.OrderStatusReport, p string, 
 			v := m.GetOrderId()
 			_ = v
 			if s := func() string {
-				if p30.MatchString(v) {
+				if p31.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form ord_<26-character upper-case ULID>"
@@ -24364,7 +24895,7 @@ func v_cqc_venues_v1_Party(m *venuesv1.Party, p string, out *[]vrt.V) {
 	{
 		v := m.GetPartyIdSource()
 		_ = v
-		if !p29.MatchString(v) {
+		if !p30.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "party_id_source", Rule: "string.pattern", Message: "does not match regex pattern `^([0-9A-Za-z]{1,4})?$`"})
 		}
 	}
@@ -24411,7 +24942,7 @@ func v_cqc_venues_v1_PegInstructions(m *venuesv1.PegInstructions, p string, out 
 			v := m.GetOffsetValue()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24425,7 +24956,7 @@ func v_cqc_venues_v1_PegInstructions(m *venuesv1.PegInstructions, p string, out 
 			v := m.GetPeggedPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24443,7 +24974,7 @@ func v_cqc_venues_v1_PositionStatusReport(m *venuesv1.PositionStatusReport, p st
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -24455,7 +24986,7 @@ func v_cqc_venues_v1_PositionStatusReport(m *venuesv1.PositionStatusReport, p st
 		v := m.GetMarketId()
 		_ = v
 		if s := func() string {
-			if p28.MatchString(v) {
+			if p29.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form mkt_<26-character upper-case ULID>"
@@ -24477,7 +25008,7 @@ func v_cqc_venues_v1_PositionStatusReport(m *venuesv1.PositionStatusReport, p st
 		v := m.GetSignedQuantity()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24490,7 +25021,7 @@ func v_cqc_venues_v1_PositionStatusReport(m *venuesv1.PositionStatusReport, p st
 			v := m.GetAvgOpenPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24548,7 +25079,7 @@ func v_cqc_venues_v1_PositionStatusReport(m *venuesv1.PositionStatusReport, p st
 			v := m.GetMarkPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24562,7 +25093,7 @@ func v_cqc_venues_v1_PositionStatusReport(m *venuesv1.PositionStatusReport, p st
 			v := m.GetLiquidationPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24582,7 +25113,7 @@ func v_cqc_venues_v1_PositionStatusReport(m *venuesv1.PositionStatusReport, p st
 			v := m.GetNotional()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24640,7 +25171,7 @@ func v_cqc_venues_v1_RateLimit(m *venuesv1.RateLimit, p string, out *[]vrt.V) {
 	{
 		v := m.GetApi()
 		_ = v
-		if !p27.MatchString(v) {
+		if !p28.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "api", Rule: "string.pattern", Message: "does not match regex pattern `^([a-z0-9][a-z0-9_-]{0,31})?$`"})
 		}
 	}
@@ -24665,7 +25196,7 @@ func v_cqc_venues_v1_SettlementAssetFeeRates(m *venuesv1.SettlementAssetFeeRates
 		v := m.GetMakerFeeRate()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24677,7 +25208,7 @@ func v_cqc_venues_v1_SettlementAssetFeeRates(m *venuesv1.SettlementAssetFeeRates
 		v := m.GetTakerFeeRate()
 		_ = v
 		if s := func() string {
-			if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+			if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 				return ""
 			}
 			return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24778,7 +25309,7 @@ func v_cqc_venues_v1_TradePrevention(m *venuesv1.TradePrevention, p string, out 
 			v := m.GetPreventedExecutionPrice()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -24827,11 +25358,19 @@ func v_cqc_venues_v1_Venue(m *venuesv1.Venue, p string, out *[]vrt.V) {
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "name", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "name", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetSlug()
 		_ = v
-		if !p24.MatchString(v) {
+		if !p25.MatchString(v) {
 			*out = append(*out, vrt.V{Field: q + "slug", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`"})
 		}
 	}
@@ -24867,6 +25406,14 @@ func v_cqc_venues_v1_Venue(m *venuesv1.Venue, p string, out *[]vrt.V) {
 		_ = v
 		if utf8.RuneCountInString(v) > 1000 {
 			*out = append(*out, vrt.V{Field: q + "status_reason", Rule: "string.max_len", Message: "must be at most 1000 characters"})
+		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "status_reason", Rule: "cqc.text", Message: s})
 		}
 	}
 	if m.ParentVenueId != nil {
@@ -24969,7 +25516,7 @@ func v_cqc_venues_v1_Venue(m *venuesv1.Venue, p string, out *[]vrt.V) {
 		{
 			v := m.GetCcxtId()
 			_ = v
-			if !p25.MatchString(v) {
+			if !p26.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "ccxt_id", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,63}$`"})
 			}
 		}
@@ -24978,7 +25525,7 @@ func v_cqc_venues_v1_Venue(m *venuesv1.Venue, p string, out *[]vrt.V) {
 		{
 			v := m.GetCoingeckoId()
 			_ = v
-			if !p26.MatchString(v) {
+			if !p27.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "coingecko_id", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,127}$`"})
 			}
 		}
@@ -24987,7 +25534,7 @@ func v_cqc_venues_v1_Venue(m *venuesv1.Venue, p string, out *[]vrt.V) {
 		{
 			v := m.GetTardisId()
 			_ = v
-			if !p25.MatchString(v) {
+			if !p26.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "tardis_id", Rule: "string.pattern", Message: "does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,63}$`"})
 			}
 		}
@@ -25072,7 +25619,7 @@ func v_cqc_venues_v1_VenueAccount(m *venuesv1.VenueAccount, p string, out *[]vrt
 		v := m.GetAccountId()
 		_ = v
 		if s := func() string {
-			if p13.MatchString(v) {
+			if p14.MatchString(v) {
 				return ""
 			}
 			return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -25101,6 +25648,14 @@ func v_cqc_venues_v1_VenueAccount(m *venuesv1.VenueAccount, p string, out *[]vrt
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "name", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "name", Rule: "cqc.text", Message: s})
+		}
 	}
 	{
 		v := m.GetExternalAccountId()
@@ -25113,23 +25668,23 @@ func v_cqc_venues_v1_VenueAccount(m *venuesv1.VenueAccount, p string, out *[]vrt
 		{
 			v := m.GetWalletAddress()
 			_ = v
-			if !p14.MatchString(v) {
+			if !p15.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "wallet_address", Rule: "string.pattern", Message: "does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$`"})
 			}
 			if s := func() string {
-				if strings.HasPrefix(v, "eip155:") && !(p15.MatchString(v)) {
+				if strings.HasPrefix(v, "eip155:") && !(p16.MatchString(v)) {
 					return "an eip155 address must be 0x and 40 hex digits"
 				}
 				return func() string {
-					if strings.HasPrefix(v, "solana:") && !(p16.MatchString(v)) {
+					if strings.HasPrefix(v, "solana:") && !(p17.MatchString(v)) {
 						return "a solana address must be 32 to 44 base58 characters"
 					}
 					return func() string {
-						if p17.MatchString(v) {
+						if p18.MatchString(v) {
 							return "the address must not be 80 or more characters (looks like a key pair)"
 						}
 						return func() string {
-							if p18.MatchString(v) && !(p19.MatchString(v)) {
+							if p19.MatchString(v) && !(p20.MatchString(v)) {
 								return "a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)"
 							}
 							return ""
@@ -25145,23 +25700,23 @@ func v_cqc_venues_v1_VenueAccount(m *venuesv1.VenueAccount, p string, out *[]vrt
 		{
 			v := m.GetVaultAddress()
 			_ = v
-			if !p14.MatchString(v) {
+			if !p15.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "vault_address", Rule: "string.pattern", Message: "does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$`"})
 			}
 			if s := func() string {
-				if strings.HasPrefix(v, "eip155:") && !(p15.MatchString(v)) {
+				if strings.HasPrefix(v, "eip155:") && !(p16.MatchString(v)) {
 					return "an eip155 address must be 0x and 40 hex digits"
 				}
 				return func() string {
-					if strings.HasPrefix(v, "solana:") && !(p16.MatchString(v)) {
+					if strings.HasPrefix(v, "solana:") && !(p17.MatchString(v)) {
 						return "a solana address must be 32 to 44 base58 characters"
 					}
 					return func() string {
-						if p17.MatchString(v) {
+						if p18.MatchString(v) {
 							return "the address must not be 80 or more characters (looks like a key pair)"
 						}
 						return func() string {
-							if p18.MatchString(v) && !(p19.MatchString(v)) {
+							if p19.MatchString(v) && !(p20.MatchString(v)) {
 								return "a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)"
 							}
 							return ""
@@ -25178,7 +25733,7 @@ func v_cqc_venues_v1_VenueAccount(m *venuesv1.VenueAccount, p string, out *[]vrt
 			v := m.GetParentAccountId()
 			_ = v
 			if s := func() string {
-				if p13.MatchString(v) {
+				if p14.MatchString(v) {
 					return ""
 				}
 				return "must be an id of the form acc_<26-character upper-case ULID>"
@@ -25277,15 +25832,15 @@ func v_cqc_venues_v1_VenueAccount(m *venuesv1.VenueAccount, p string, out *[]vrt
 		{
 			v := m.GetCredentialRef()
 			_ = v
-			if !p20.MatchString(v) {
+			if !p21.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "credential_ref", Rule: "string.pattern", Message: "does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`"})
 			}
 			if s := func() string {
-				if p21.MatchString(v) {
+				if p22.MatchString(v) {
 					return "must not contain a hex key or secret (32 or more hex digits)"
 				}
 				return func() string {
-					if p22.MatchString(v) {
+					if p23.MatchString(v) {
 						return "must not contain a token-like run of 32 or more characters"
 					}
 					return func() string {
@@ -25293,7 +25848,7 @@ func v_cqc_venues_v1_VenueAccount(m *venuesv1.VenueAccount, p string, out *[]vrt
 							return "must not contain a PEM block"
 						}
 						return func() string {
-							if p23.MatchString(v) {
+							if p24.MatchString(v) {
 								return "must not contain a mnemonic phrase"
 							}
 							return ""
@@ -25378,12 +25933,20 @@ func v_cqc_venues_v1_VenueAsset(m *venuesv1.VenueAsset, p string, out *[]vrt.V) 
 		if utf8.RuneCountInString(v) > 200 {
 			*out = append(*out, vrt.V{Field: q + "venue_name", Rule: "string.max_len", Message: "must be at most 200 characters"})
 		}
+		if s := func() string {
+			if !(p10.MatchString(v)) {
+				return ""
+			}
+			return "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters"
+		}(); s != "" {
+			*out = append(*out, vrt.V{Field: q + "venue_name", Rule: "cqc.text", Message: s})
+		}
 	}
 	if m.VenueNumericId != nil {
 		{
 			v := m.GetVenueNumericId()
 			_ = v
-			if !p10.MatchString(v) {
+			if !p11.MatchString(v) {
 				*out = append(*out, vrt.V{Field: q + "venue_numeric_id", Rule: "string.pattern", Message: "does not match regex pattern `^[0-9]{1,20}$`"})
 			}
 		}
@@ -25457,7 +26020,7 @@ func v_cqc_venues_v1_VenueAsset(m *venuesv1.VenueAsset, p string, out *[]vrt.V) 
 			v := m.GetAutoExchangeThreshold()
 			_ = v
 			if s := func() string {
-				if ((int64(utf8.RuneCountInString(v)) <= 100) && p11.MatchString(v)) && !(p12.MatchString(v)) {
+				if ((int64(utf8.RuneCountInString(v)) <= 100) && p12.MatchString(v)) && !(p13.MatchString(v)) {
 					return ""
 				}
 				return "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero"
@@ -28871,6 +29434,13 @@ var Validators = map[string]func(m proto.Message, p string, out *[]vrt.V) bool{
 		x, ok := m.(*typesv1.AssetAmount)
 		if ok {
 			v_cqc_types_v1_AssetAmount(x, p, out)
+		}
+		return ok
+	},
+	"cqc.types.v1.SortedRule": func(m proto.Message, p string, out *[]vrt.V) bool {
+		x, ok := m.(*typesv1.SortedRule)
+		if ok {
+			v_cqc_types_v1_SortedRule(x, p, out)
 		}
 		return ok
 	},

@@ -574,12 +574,13 @@ func (z Zero) MatchString(s string) bool {
 	return true
 }
 
-// ID matches `^<Prefix>[0-9A-HJKMNP-TV-Z]{26}$` (Prefix includes the underscore).
+// ID matches `^<Prefix>[0-7][0-9A-HJKMNP-TV-Z]{25}$` (Prefix includes the underscore): a ULID, whose first
+// character is at most 7 since it spells a 128-bit number.
 type ID struct{ Prefix string }
 
 // MatchString reports whether s is such an id.
 func (m ID) MatchString(s string) bool {
-	if len(s) != len(m.Prefix)+26 || !strings.HasPrefix(s, m.Prefix) {
+	if len(s) != len(m.Prefix)+26 || !strings.HasPrefix(s, m.Prefix) || s[len(m.Prefix)] > '7' {
 		return false
 	}
 	for i := len(m.Prefix); i < len(s); i++ {
@@ -591,6 +592,31 @@ func (m ID) MatchString(s string) bool {
 	}
 	return true
 }
+
+// SortedAt evaluates a cqc.types.v1.SortedRule: the index of the first element of list out of order by
+// key, or -1. Each key is compared with the one before it as decimals (DCmp: exact, or CEL's doubles when
+// Exact is false); a pair in which either key is not a decimal is not compared (the key's own field rule
+// reports it). Equal neighbours are out of order when strict.
+func SortedAt[E any](list []E, key func(E) string, descending, strict bool) int {
+	prev, have := "", false
+	for i, e := range list {
+		k := key(e)
+		if !strictDecimal.MatchString(k) {
+			have = false
+			continue
+		}
+		if have {
+			c := DCmp(prev, k)
+			if (descending && c < 0) || (!descending && c > 0) || (strict && c == 0) {
+				return i
+			}
+		}
+		prev, have = k, true
+	}
+	return -1
+}
+
+var strictDecimal = Decimal{Signed: true, Strict: true}
 
 // AnyStem reports whether the ASCII-lower-cased text contains one of the stems: a necessary test the generated
 // code runs before a costly pattern (the credential rules' alternations of case-insensitive words).

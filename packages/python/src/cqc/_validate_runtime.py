@@ -156,6 +156,29 @@ def _dne(a: str, b: str) -> bool:
     return bool(x != y)
 
 
+_DECIMAL_KEY = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\Z")
+
+
+def _sorted_at(keys: list[str], descending: bool, strict: bool) -> int:
+    """cqc.types.v1.SortedRule: the index of the first element out of order, or -1.
+
+    Each key is compared with the one before it, exactly as decimals; a pair in which either key is not a
+    decimal is not compared (the key's own field rule reports it). Equal neighbours are out of order when
+    ``strict``.
+    """
+    prev = None
+    for i, key in enumerate(keys):
+        if _DECIMAL_KEY.match(key) is None:
+            prev = None
+            continue
+        if prev is not None:
+            x, y = _pair(prev, key)
+            if (x < y if descending else x > y) or (strict and x == y):
+                return i
+        prev = key
+    return -1
+
+
 class _Err:
     """Marks a hoisted sub-expression whose evaluation failed (it is then evaluated in place, per item)."""
 

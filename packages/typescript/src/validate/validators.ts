@@ -4,112 +4,115 @@
 import * as R from "../validate-runtime.js";
 
 const p0 = new RegExp("^[a-z][a-z0-9_]{0,63}$", "u");
-const p1 = new RegExp("^chn_[0-9A-HJKMNP-TV-Z]{26}$", "u");
+const p1 = new RegExp("^chn_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
 const p2 = new RegExp("^[^\\t\\n\\f\\r ]{1,64}$", "u");
-const p3 = new RegExp("^dep_[0-9A-HJKMNP-TV-Z]{26}$", "u");
+const p3 = new RegExp("^dep_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
 const p4 = new RegExp("^(0|[1-9][0-9]*)(\\.[0-9]+)?$", "u");
-const p5 = new RegExp("^ast_[0-9A-HJKMNP-TV-Z]{26}$", "u");
+const p5 = new RegExp("^ast_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
 const p6 = new RegExp("^0(\\.0+)?$", "u");
 const p7 = new RegExp("^-?[0-9]+(\\.[0-9]+)?$", "u");
-const p8 = new RegExp("^vas_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p9 = new RegExp("^ven_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p10 = new RegExp("^[0-9]{1,20}$", "u");
-const p11 = new RegExp("^-?(0|[1-9][0-9]*)(\\.[0-9]+)?$", "u");
-const p12 = new RegExp("^-0(\\.0+)?$", "u");
-const p13 = new RegExp("^acc_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p14 = new RegExp("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$", "u");
-const p15 = new RegExp("^eip155:[0-9]{1,32}:0x[0-9a-fA-F]{40}$", "u");
-const p16 = new RegExp("^solana:[^:]+:[1-9A-HJ-NP-Za-km-z]{32,44}$", "u");
-const p17 = new RegExp(":[0-9A-Za-z]{80,}$", "u");
-const p18 = new RegExp(":(0x)?[0-9a-fA-F]{64}$", "u");
-const p19 = new RegExp("^(aptos|sui|starknet):", "u");
-const p20 = new RegExp("^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$", "u");
-const p21 = new RegExp("[0-9a-fA-F]{32,}", "u");
-const p22 = new RegExp("[A-Za-z0-9+=]{32,}", "u");
-const p23 = new RegExp("[a-z]{3,8}( +[a-z]{3,8}){11,}", "u");
-const p24 = new RegExp("^[a-z0-9][a-z0-9._-]{1,63}$", "u");
-const p25 = new RegExp("^[a-z0-9][a-z0-9_.-]{0,63}$", "u");
-const p26 = new RegExp("^[a-z0-9][a-z0-9_.-]{0,127}$", "u");
-const p27 = new RegExp("^([a-z0-9][a-z0-9_-]{0,31})?$", "u");
-const p28 = new RegExp("^mkt_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p29 = new RegExp("^([0-9A-Za-z]{1,4})?$", "u");
-const p30 = new RegExp("^ord_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p31 = new RegExp("^exe_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p32 = new RegExp("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "u");
-const p33 = new RegExp("^(0(\\.[0-9]+)?|1(\\.0+)?)$", "u");
-const p34 = new RegExp("^([a-z0-9][a-z0-9_.-]{0,63})?$", "u");
-const p35 = new RegExp("(^|[^A-Za-z0-9])([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Ss][Ii][Gg][Nn]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Tt][Oo][Kk][Ee][Nn]|[Aa][Cc][Cc][Ee][Ss][Ss][-_][Tt][Oo][Kk][Ee][Nn]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])[\"']?[ ]*[=:]", "u");
-const p36 = new RegExp("\"([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Aa][Pp][Ii][-_][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Ss][Ee][Cc][Rr][Ee][Tt][-_][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])\"[ ]*:[ ]*\"[^\"[]", "u");
-const p37 = new RegExp("^[A-Za-z0-9._:-]{1,64}$", "u");
-const p38 = new RegExp("^pfl_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p39 = new RegExp("^alr_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p40 = new RegExp("^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*$", "u");
-const p41 = new RegExp("^rsv_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p42 = new RegExp("^[A-Za-z0-9._:-]{1,36}$", "u");
-const p43 = new RegExp("^ins_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p44 = new RegExp("^([a-z0-9][a-z0-9._-]{1,63})?$", "u");
-const p45 = new RegExp("^lim_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p46 = new RegExp("^pos_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p47 = new RegExp("^idf_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p48 = new RegExp("^rel_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p49 = new RegExp("^flg_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p50 = new RegExp("^aid_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p51 = new RegExp("^grp_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p52 = new RegExp("^alc_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p53 = new RegExp("^([a-z][a-z0-9_]*|\\*_id)$", "u");
-const p54 = new RegExp("^txn_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p55 = new RegExp("^-?[0-9]+([.][0-9]+)?$", "u");
-const p56 = new RegExp("^pnl_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p57 = new RegExp("^-?(0|[1-9][0-9]*)([.][0-9]+)?$", "u");
-const p58 = new RegExp("^[^\\t\\n\\f\\r ]*$", "u");
-const p59 = new RegExp("^(0|[1-9][0-9]{0,38})$", "u");
-const p60 = new RegExp("^(0|[1-9][0-9]{0,77})$", "u");
-const p61 = new RegExp("^xpo_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p62 = new RegExp("^-?0(\\.(0[0-9]*|10*))?$", "u");
-const p63 = new RegExp("^[a-z0-9][a-z0-9.-]{1,63}$", "u");
-const p64 = new RegExp("^([a-z0-9_]{1,64})?$", "u");
-const p65 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,510}[^\\t\\n\\f\\r ])?$", "u");
-const p66 = new RegExp("^[^\\t\\n\\f\\r ]{1,256}$", "u");
-const p67 = new RegExp("^[1-9][0-9]{0,19}$", "u");
-const p68 = new RegExp("^[A-Z]{2}[A-Z0-9]{9}[0-9]$", "u");
-const p69 = new RegExp("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?$", "u");
-const p70 = new RegExp("^[a-z0-9][a-z0-9._-]{0,127}$", "u");
-const p71 = new RegExp("^([a-z0-9][a-z0-9._]{0,127})?$", "u");
-const p72 = new RegExp("^[A-Z][A-Z0-9_]{0,63}$", "u");
-const p73 = new RegExp("^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$", "u");
-const p74 = new RegExp("^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$", "u");
-const p75 = new RegExp("^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$", "u");
-const p76 = new RegExp("^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$", "u");
-const p77 = new RegExp("^//cqc/asset-registry(/|$)", "u");
-const p78 = new RegExp("^//cqc/market-data(/|$)", "u");
-const p79 = new RegExp("^//cqc/venue-gateway(/|$)", "u");
-const p80 = new RegExp("^//cqc/portfolio(/|$)", "u");
-const p81 = new RegExp("^//cqc/risk-engine(/|$)", "u");
-const p82 = new RegExp("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$", "u");
-const p83 = new RegExp("^[^\\x00\\n\\r]+$", "u");
-const p84 = new RegExp("^[^\\x00\\n\\r]*$", "u");
-const p85 = new RegExp("^https?://[^\\t\\n\\f\\r /@]+(/[^\\t\\n\\f\\r ]*)?$", "u");
-const p86 = new RegExp("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$", "u");
-const p87 = new RegExp("^[a-z][a-z0-9+.-]*://[^\\t\\n\\f\\r ]+$", "u");
-const p88 = new RegExp("^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", "u");
-const p89 = new RegExp("(password|passwd|pwd)=", "iu");
-const p90 = new RegExp("^(nats|tls|ws|wss)://[^\\t\\n\\f\\r /@]+$", "u");
-const p91 = new RegExp("^[A-Za-z0-9_-]{1,64}$", "u");
-const p92 = new RegExp("^[A-Za-z0-9_-]{0,64}$", "u");
-const p93 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,254}[^\\t\\n\\f\\r ])?$", "u");
-const p94 = new RegExp("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$", "u");
-const p95 = new RegExp("^[a-z][a-z0-9-]{1,63}$", "u");
-const p96 = new RegExp("^[^\\t\\n\\f\\r ]{1,512}$", "u");
-const p97 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,62}[^\\t\\n\\f\\r ])?$", "u");
-const p98 = new RegExp("^[0-9A-Za-z:_-]{1,128}$", "u");
-const p99 = new RegExp("^0x[0-9a-fA-F]{40}$", "u");
-const p100 = new RegExp("^[1-9A-HJ-NP-Za-km-z]{32,44}$", "u");
-const p101 = new RegExp("^(0|[1-9][0-9]{0,19})$", "u");
-const p102 = new RegExp("^T[1-9A-HJ-NP-Za-km-z]{33}$", "u");
-const p103 = new RegExp("^[^\\t\\n\\f\\r ]{1,32}$", "u");
-const p104 = new RegExp("^[A-Z]{3}$", "u");
-const p105 = new RegExp("^[a-z0-9][a-z0-9 ._/&+-]{0,63}$", "u");
-const p106 = new RegExp("^[A-Z]{2}$", "u");
+const p8 = new RegExp("^vas_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p9 = new RegExp("^ven_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p10 = new RegExp("[\u0000-\b\u000b\f\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]", "u");
+const p11 = new RegExp("^[0-9]{1,20}$", "u");
+const p12 = new RegExp("^-?(0|[1-9][0-9]*)(\\.[0-9]+)?$", "u");
+const p13 = new RegExp("^-0(\\.0+)?$", "u");
+const p14 = new RegExp("^acc_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p15 = new RegExp("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$", "u");
+const p16 = new RegExp("^eip155:[0-9]{1,32}:0x[0-9a-fA-F]{40}$", "u");
+const p17 = new RegExp("^solana:[^:]+:[1-9A-HJ-NP-Za-km-z]{32,44}$", "u");
+const p18 = new RegExp(":[0-9A-Za-z]{80,}$", "u");
+const p19 = new RegExp(":(0x)?[0-9a-fA-F]{64}$", "u");
+const p20 = new RegExp("^(aptos|sui|starknet):", "u");
+const p21 = new RegExp("^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$", "u");
+const p22 = new RegExp("[0-9a-fA-F]{32,}", "u");
+const p23 = new RegExp("[A-Za-z0-9+=]{32,}", "u");
+const p24 = new RegExp("[a-z]{3,8}( +[a-z]{3,8}){11,}", "u");
+const p25 = new RegExp("^[a-z0-9][a-z0-9._-]{1,63}$", "u");
+const p26 = new RegExp("^[a-z0-9][a-z0-9_.-]{0,63}$", "u");
+const p27 = new RegExp("^[a-z0-9][a-z0-9_.-]{0,127}$", "u");
+const p28 = new RegExp("^([a-z0-9][a-z0-9_-]{0,31})?$", "u");
+const p29 = new RegExp("^mkt_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p30 = new RegExp("^([0-9A-Za-z]{1,4})?$", "u");
+const p31 = new RegExp("^ord_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p32 = new RegExp("^exe_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p33 = new RegExp("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "u");
+const p34 = new RegExp("^(0(\\.[0-9]+)?|1(\\.0+)?)$", "u");
+const p35 = new RegExp("^([a-z0-9][a-z0-9_.-]{0,63})?$", "u");
+const p36 = new RegExp("(^|[^A-Za-z0-9])([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Ss][Ii][Gg][Nn]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Tt][Oo][Kk][Ee][Nn]|[Aa][Cc][Cc][Ee][Ss][Ss][-_][Tt][Oo][Kk][Ee][Nn]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])[\"']?[ ]*[=:]", "u");
+const p37 = new RegExp("\"([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Aa][Pp][Ii][-_][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Ss][Ee][Cc][Rr][Ee][Tt][-_][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])\"[ ]*:[ ]*\"[^\"[]", "u");
+const p38 = new RegExp("^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$", "u");
+const p39 = new RegExp("^[a-z][a-z0-9_]*$", "u");
+const p40 = new RegExp("^[A-Za-z0-9._:-]{1,64}$", "u");
+const p41 = new RegExp("^pfl_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p42 = new RegExp("^alr_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p43 = new RegExp("^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*$", "u");
+const p44 = new RegExp("^rsv_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p45 = new RegExp("^[A-Za-z0-9._:-]{1,36}$", "u");
+const p46 = new RegExp("^ins_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p47 = new RegExp("^([a-z0-9][a-z0-9._-]{1,63})?$", "u");
+const p48 = new RegExp("^lim_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p49 = new RegExp("^pos_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p50 = new RegExp("^idf_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p51 = new RegExp("^rel_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p52 = new RegExp("^flg_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p53 = new RegExp("^aid_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p54 = new RegExp("^grp_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p55 = new RegExp("^alc_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p56 = new RegExp("^([a-z][a-z0-9_]*|\\*_id)$", "u");
+const p57 = new RegExp("^txn_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p58 = new RegExp("^-?[0-9]+([.][0-9]+)?$", "u");
+const p59 = new RegExp("^pnl_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p60 = new RegExp("^-?(0|[1-9][0-9]*)([.][0-9]+)?$", "u");
+const p61 = new RegExp("^[^\\t\\n\\f\\r ]*$", "u");
+const p62 = new RegExp("^(0|[1-9][0-9]{0,38})$", "u");
+const p63 = new RegExp("^(0|[1-9][0-9]{0,77})$", "u");
+const p64 = new RegExp("^xpo_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p65 = new RegExp("^-?0(\\.(0[0-9]*|10*))?$", "u");
+const p66 = new RegExp("^[a-z0-9][a-z0-9.-]{1,63}$", "u");
+const p67 = new RegExp("^([a-z0-9_]{1,64})?$", "u");
+const p68 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,510}[^\\t\\n\\f\\r ])?$", "u");
+const p69 = new RegExp("^[^\\t\\n\\f\\r ]{1,256}$", "u");
+const p70 = new RegExp("^[1-9][0-9]{0,19}$", "u");
+const p71 = new RegExp("^[A-Z]{2}[A-Z0-9]{9}[0-9]$", "u");
+const p72 = new RegExp("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?$", "u");
+const p73 = new RegExp("^[a-z0-9][a-z0-9._-]{0,127}$", "u");
+const p74 = new RegExp("^([a-z0-9][a-z0-9._]{0,127})?$", "u");
+const p75 = new RegExp("^[A-Z][A-Z0-9_]{0,63}$", "u");
+const p76 = new RegExp("^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$", "u");
+const p77 = new RegExp("^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$", "u");
+const p78 = new RegExp("^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$", "u");
+const p79 = new RegExp("^[a-z]{3}_[0-7][0-9A-HJKMNP-TV-Z]{25}$", "u");
+const p80 = new RegExp("^//cqc/asset-registry(/|$)", "u");
+const p81 = new RegExp("^//cqc/market-data(/|$)", "u");
+const p82 = new RegExp("^//cqc/venue-gateway(/|$)", "u");
+const p83 = new RegExp("^//cqc/portfolio(/|$)", "u");
+const p84 = new RegExp("^//cqc/risk-engine(/|$)", "u");
+const p85 = new RegExp("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$", "u");
+const p86 = new RegExp("^[^\\x00\\n\\r]+$", "u");
+const p87 = new RegExp("^[^\\x00\\n\\r]*$", "u");
+const p88 = new RegExp("^https?://[^\\t\\n\\f\\r /@]+(/[^\\t\\n\\f\\r ]*)?$", "u");
+const p89 = new RegExp("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$", "u");
+const p90 = new RegExp("^[a-z][a-z0-9+.-]*://[^\\t\\n\\f\\r ]+$", "u");
+const p91 = new RegExp("^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", "u");
+const p92 = new RegExp("(password|passwd|pwd)=", "iu");
+const p93 = new RegExp("^(nats|tls|ws|wss)://[^\\t\\n\\f\\r /@]+$", "u");
+const p94 = new RegExp("^[A-Za-z0-9_-]{1,64}$", "u");
+const p95 = new RegExp("^[A-Za-z0-9_-]{0,64}$", "u");
+const p96 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,254}[^\\t\\n\\f\\r ])?$", "u");
+const p97 = new RegExp("^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$", "u");
+const p98 = new RegExp("^[a-z][a-z0-9-]{1,63}$", "u");
+const p99 = new RegExp("^[^\\t\\n\\f\\r ]{1,512}$", "u");
+const p100 = new RegExp("^[^\\t\\n\\f\\r ]([^\\n]{0,62}[^\\t\\n\\f\\r ])?$", "u");
+const p101 = new RegExp("^[0-9A-Za-z:_-]{1,128}$", "u");
+const p102 = new RegExp("^0x[0-9a-fA-F]{40}$", "u");
+const p103 = new RegExp("^[1-9A-HJ-NP-Za-km-z]{32,44}$", "u");
+const p104 = new RegExp("^(0|[1-9][0-9]{0,19})$", "u");
+const p105 = new RegExp("^T[1-9A-HJ-NP-Za-km-z]{33}$", "u");
+const p106 = new RegExp("^[^\\t\\n\\f\\r ]{1,32}$", "u");
+const p107 = new RegExp("^[A-Z]{3}$", "u");
+const p108 = new RegExp("^[a-z0-9][a-z0-9 ._/&+-]{0,63}$", "u");
+const p109 = new RegExp("^[A-Z]{2}$", "u");
 const n0 = R.lit("-0.01");
 const n1 = R.lit("0.1");
 const n2 = R.lit("1e-12");
@@ -129,7 +132,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.symbol ?? "");
-    if (!p103.test(v)) {
+    if (!p106.test(v)) {
       out.push({ field: q + "symbol", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,32}$`" });
     }
   }
@@ -140,6 +143,12 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
     }
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "name", rule: "string.max_len", message: "must be at most 200 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "name", rule: "cqc.text", message: s });
+      }
     }
   }
   {
@@ -179,7 +188,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   if ((m?.iso4217Code !== undefined)) {
     {
       const v = (m.iso4217Code ?? "");
-      if (!p104.test(v)) {
+      if (!p107.test(v)) {
         out.push({ field: q + "iso4217_code", rule: "string.pattern", message: "does not match regex pattern `^[A-Z]{3}$`" });
       }
     }
@@ -187,7 +196,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   if ((m?.pegCurrency !== undefined)) {
     {
       const v = (m.pegCurrency ?? "");
-      if (!p104.test(v)) {
+      if (!p107.test(v)) {
         out.push({ field: q + "peg_currency", rule: "string.pattern", message: "does not match regex pattern `^[A-Z]{3}$`" });
       }
     }
@@ -195,7 +204,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   if ((m?.isin !== undefined)) {
     {
       const v = (m.isin ?? "");
-      if (!p68.test(v)) {
+      if (!p71.test(v)) {
         out.push({ field: q + "isin", rule: "string.pattern", message: "does not match regex pattern `^[A-Z]{2}[A-Z0-9]{9}[0-9]$`" });
       }
     }
@@ -204,6 +213,12 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
     const v = (m.issuer ?? "");
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "issuer", rule: "string.max_len", message: "must be at most 200 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "issuer", rule: "cqc.text", message: s });
+      }
     }
   }
   if ((m?.totalSupply !== undefined)) {
@@ -252,7 +267,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
     out.push({ field: q + "categories", rule: "repeated.unique", message: "repeated value must contain unique items" });
   }
   (m.categories ?? []).forEach((x: any, i: number) => {
-    if (!p105.test(x)) {
+    if (!p108.test(x)) {
       out.push({ field: q + "categories[" + i + "]", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9 ._/&+-]{0,63}$`" });
     }
   });
@@ -288,6 +303,12 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
     const v = (m.description ?? "");
     if (v.length > 10000 && R.codePoints(v) > 10000) {
       out.push({ field: q + "description", rule: "string.max_len", message: "must be at most 10000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "description", rule: "cqc.text", message: s });
+      }
     }
   }
   if ((m?.sourceRecord !== undefined)) {
@@ -344,7 +365,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   if ((m?.countryOrigin !== undefined)) {
     {
       const v = (m.countryOrigin ?? "");
-      if (!p106.test(v)) {
+      if (!p109.test(v)) {
         out.push({ field: q + "country_origin", rule: "string.pattern", message: "does not match regex pattern `^[A-Z]{2}$`" });
       }
     }
@@ -364,7 +385,7 @@ function v_cqc_assets_v1_Asset(m: any, p: string, out: R.V[]): void {
   if (!((!((((m?.totalSupply !== undefined) || (m?.circulatingSupply !== undefined)) || (m?.maxSupply !== undefined))) || (BigInt((m.supplySource ?? 0)) !== 0n)))) {
     out.push({ field: p, rule: "asset.supply_requires_source", message: "supply_source must be set when total_supply, circulating_supply or max_supply is set" });
   }
-  if (!((!((p11.test((m.circulatingSupply ?? "")) && p11.test((m.maxSupply ?? "")))) || ((!((m?.circulatingSupply !== undefined)) || !((m?.maxSupply !== undefined))) || (R.dcmp((m.circulatingSupply ?? ""), (m.maxSupply ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.circulatingSupply ?? "")) && p12.test((m.maxSupply ?? "")))) || ((!((m?.circulatingSupply !== undefined)) || !((m?.maxSupply !== undefined))) || (R.dcmp((m.circulatingSupply ?? ""), (m.maxSupply ?? "")) <= 0))))) {
     out.push({ field: p, rule: "asset.circulating_within_max", message: "circulating_supply must not exceed max_supply" });
   }
 }
@@ -410,7 +431,7 @@ function v_cqc_assets_v1_AssetDeployment(m: any, p: string, out: R.V[]): void {
   if ((m.address ?? "") != "") {
     {
       const v = (m.address ?? "");
-      if (!p66.test(v)) {
+      if (!p69.test(v)) {
         out.push({ field: q + "address", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,256}$`" });
       }
     }
@@ -434,6 +455,12 @@ function v_cqc_assets_v1_AssetDeployment(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "name", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "name", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.kind ?? 0);
@@ -444,7 +471,7 @@ function v_cqc_assets_v1_AssetDeployment(m: any, p: string, out: R.V[]): void {
   if ((m.bridgeName ?? "") != "") {
     {
       const v = (m.bridgeName ?? "");
-      if (!p24.test(v)) {
+      if (!p25.test(v)) {
         out.push({ field: q + "bridge_name", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
       }
     }
@@ -469,7 +496,7 @@ function v_cqc_assets_v1_AssetDeployment(m: any, p: string, out: R.V[]): void {
   if ((m.deployTransactionHash ?? "") != "") {
     {
       const v = (m.deployTransactionHash ?? "");
-      if (!p98.test(v)) {
+      if (!p101.test(v)) {
         out.push({ field: q + "deploy_transaction_hash", rule: "string.pattern", message: "does not match regex pattern `^[0-9A-Za-z:_-]{1,128}$`" });
       }
     }
@@ -497,6 +524,12 @@ function v_cqc_assets_v1_AssetDeployment(m: any, p: string, out: R.V[]): void {
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "description", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "description", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.sourceRecord !== undefined)) {
     v_cqc_types_v1_SourceRecord(m.sourceRecord, q + "source_record", out);
@@ -510,16 +543,16 @@ function v_cqc_assets_v1_AssetDeployment(m: any, p: string, out: R.V[]): void {
   if (!(((BigInt((m.tokenStandard ?? 0)) === 1n) === ((m.address ?? "") === "")))) {
     out.push({ field: p, rule: "asset_deployment.native_has_no_address", message: "a TOKEN_STANDARD_NATIVE deployment has no address; every other deployment needs one" });
   }
-  if (!((!(R.contains([2n, 4n, 5n, 6n], BigInt((m.tokenStandard ?? 0)))) || p99.test((m.address ?? ""))))) {
+  if (!((!(R.contains([2n, 4n, 5n, 6n], BigInt((m.tokenStandard ?? 0)))) || p102.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.evm_address_format", message: "ERC-20/4626/721/1155 deployments need an EVM address: 0x followed by 40 hex characters" });
   }
-  if (!(((BigInt((m.tokenStandard ?? 0)) !== 3n) || p100.test((m.address ?? ""))))) {
+  if (!(((BigInt((m.tokenStandard ?? 0)) !== 3n) || p103.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.spl_mint_format", message: "an SPL deployment needs a base58 mint address of 32 to 44 characters" });
   }
-  if (!((!(R.contains([7n, 12n], BigInt((m.tokenStandard ?? 0)))) || p101.test((m.address ?? ""))))) {
+  if (!((!(R.contains([7n, 12n], BigInt((m.tokenStandard ?? 0)))) || p104.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.numeric_asset_id_format", message: "Asset Hub and ASA deployments need a decimal asset id without leading zeros" });
   }
-  if (!(((BigInt((m.tokenStandard ?? 0)) !== 10n) || p102.test((m.address ?? ""))))) {
+  if (!(((BigInt((m.tokenStandard ?? 0)) !== 10n) || p105.test((m.address ?? ""))))) {
     out.push({ field: p, rule: "asset_deployment.trc20_address_format", message: "a TRC-20 deployment needs a TRON base58 address: T followed by 33 base58 characters" });
   }
   if (!(((BigInt((m.kind ?? 0)) !== 2n) || (((m.bridgeName ?? "") !== "") && (m?.sourceDeploymentId !== undefined))))) {
@@ -543,7 +576,7 @@ function v_cqc_assets_v1_AssetDeployment_VenueNetwork(m: any, p: string, out: R.
   }
   {
     const v = (m.networkCode ?? "");
-    if (!p97.test(v)) {
+    if (!p100.test(v)) {
       out.push({ field: q + "network_code", rule: "string.pattern", message: "does not match regex pattern `^\\S(.{0,62}\\S)?$`" });
     }
   }
@@ -560,7 +593,7 @@ function v_cqc_assets_v1_AssetGroup(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.groupId ?? "");
     {
-      const s = (p51.test(v) ? "" : "must be an id of the form grp_<26-character upper-case ULID>");
+      const s = (p54.test(v) ? "" : "must be an id of the form grp_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "group_id", rule: "cqc.id", message: s });
       }
@@ -573,6 +606,12 @@ function v_cqc_assets_v1_AssetGroup(m: any, p: string, out: R.V[]): void {
     }
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "name", rule: "string.max_len", message: "must be at most 200 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "name", rule: "cqc.text", message: s });
+      }
     }
   }
   {
@@ -589,11 +628,17 @@ function v_cqc_assets_v1_AssetGroup(m: any, p: string, out: R.V[]): void {
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "description", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "description", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m.source ?? "") != "") {
     {
       const v = (m.source ?? "");
-      if (!p24.test(v)) {
+      if (!p25.test(v)) {
         out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
       }
     }
@@ -628,7 +673,7 @@ function v_cqc_assets_v1_AssetGroup_CorrelationParameters(m: any, p: string, out
   const q = p === "" ? "" : p + ".";
   {
     const v = (m.protocol ?? "");
-    if (!p24.test(v)) {
+    if (!p25.test(v)) {
       out.push({ field: q + "protocol", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   }
@@ -656,7 +701,7 @@ function v_cqc_assets_v1_AssetGroup_CorrelationParameters(m: any, p: string, out
     {
       const v = (m.ltv ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "ltv", rule: "cqc.fraction", message: s });
         }
@@ -667,7 +712,7 @@ function v_cqc_assets_v1_AssetGroup_CorrelationParameters(m: any, p: string, out
     {
       const v = (m.liquidationThreshold ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "liquidation_threshold", rule: "cqc.fraction", message: s });
         }
@@ -678,14 +723,14 @@ function v_cqc_assets_v1_AssetGroup_CorrelationParameters(m: any, p: string, out
     {
       const v = (m.liquidationBonus ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "liquidation_bonus", rule: "cqc.fraction", message: s });
         }
       }
     }
   }
-  if (!((!((p11.test((m.liquidationThreshold ?? "")) && p11.test((m.ltv ?? "")))) || ((!((m?.ltv !== undefined)) || !((m?.liquidationThreshold !== undefined))) || (R.dcmp((m.ltv ?? ""), (m.liquidationThreshold ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.liquidationThreshold ?? "")) && p12.test((m.ltv ?? "")))) || ((!((m?.ltv !== undefined)) || !((m?.liquidationThreshold !== undefined))) || (R.dcmp((m.ltv ?? ""), (m.liquidationThreshold ?? "")) <= 0))))) {
     out.push({ field: p, rule: "asset_group.correlation_parameters.ltv_within_threshold", message: "ltv must not exceed liquidation_threshold" });
   }
 }
@@ -695,7 +740,7 @@ function v_cqc_assets_v1_AssetGroupMember(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.groupId ?? "");
     {
-      const s = (p51.test(v) ? "" : "must be an id of the form grp_<26-character upper-case ULID>");
+      const s = (p54.test(v) ? "" : "must be an id of the form grp_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "group_id", rule: "cqc.id", message: s });
       }
@@ -743,6 +788,12 @@ function v_cqc_assets_v1_AssetGroupMember(m: any, p: string, out: R.V[]): void {
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "note", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "note", rule: "cqc.text", message: s });
+      }
+    }
   }
   if (!(((!((m?.removeTime !== undefined)) || !((m?.addTime !== undefined))) || (R.T(m.removeTime) > R.T(m.addTime))))) {
     out.push({ field: p, rule: "asset_group_member.remove_after_add", message: "remove_time must be after add_time" });
@@ -754,7 +805,7 @@ function v_cqc_assets_v1_AssetIdentifier(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.identifierId ?? "");
     {
-      const s = (p50.test(v) ? "" : "must be an id of the form aid_<26-character upper-case ULID>");
+      const s = (p53.test(v) ? "" : "must be an id of the form aid_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "identifier_id", rule: "cqc.id", message: s });
       }
@@ -780,14 +831,14 @@ function v_cqc_assets_v1_AssetIdentifier(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.value ?? "");
-    if (!p65.test(v)) {
+    if (!p68.test(v)) {
       out.push({ field: q + "value", rule: "string.pattern", message: "does not match regex pattern `^\\S(.{0,510}\\S)?$`" });
     }
   }
   if ((m.secondaryValue ?? "") != "") {
     {
       const v = (m.secondaryValue ?? "");
-      if (!p66.test(v)) {
+      if (!p69.test(v)) {
         out.push({ field: q + "secondary_value", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,256}$`" });
       }
     }
@@ -836,6 +887,12 @@ function v_cqc_assets_v1_AssetIdentifier(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "source_name", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "source_name", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.sourceDecimals !== undefined)) {
     {
@@ -849,7 +906,7 @@ function v_cqc_assets_v1_AssetIdentifier(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.confidence ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "confidence", rule: "cqc.fraction", message: s });
         }
@@ -859,7 +916,7 @@ function v_cqc_assets_v1_AssetIdentifier(m: any, p: string, out: R.V[]): void {
   if ((m.redirectTo ?? "") != "") {
     {
       const v = (m.redirectTo ?? "");
-      if (!p96.test(v)) {
+      if (!p99.test(v)) {
         out.push({ field: q + "redirect_to", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,512}$`" });
       }
     }
@@ -890,13 +947,13 @@ function v_cqc_assets_v1_AssetIdentifier(m: any, p: string, out: R.V[]): void {
   if (!(((!((m?.validFromTime !== undefined)) || !((m?.validToTime !== undefined))) || (R.T(m.validToTime) > R.T(m.validFromTime))))) {
     out.push({ field: p, rule: "asset_identifier.valid_to_after_valid_from", message: "valid_to_time must be after valid_from_time" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 2n) || p67.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 2n) || p70.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "asset_identifier.coinmarketcap_numeric", message: "a CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\"" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 7n) || p68.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 7n) || p71.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "asset_identifier.isin_format", message: "an ISIN value must be 2 letters, 9 alphanumerics and a check digit" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 6n) || p69.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 6n) || p72.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "asset_identifier.caip19_format", message: "a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]" });
   }
   if (!((!((m?.redirectAssetId !== undefined)) || ((m.redirectAssetId ?? "") !== (m.assetId ?? ""))))) {
@@ -909,7 +966,7 @@ function v_cqc_assets_v1_AssetQualityFlag(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.flagId ?? "");
     {
-      const s = (p49.test(v) ? "" : "must be an id of the form flg_<26-character upper-case ULID>");
+      const s = (p52.test(v) ? "" : "must be an id of the form flg_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "flag_id", rule: "cqc.id", message: s });
       }
@@ -968,7 +1025,7 @@ function v_cqc_assets_v1_AssetQualityFlag(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -1005,6 +1062,12 @@ function v_cqc_assets_v1_AssetQualityFlag(m: any, p: string, out: R.V[]): void {
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m.evidenceUrls ?? []).length > 20) {
     out.push({ field: q + "evidence_urls", rule: "repeated.max_items", message: "must contain no more than 20 item(s)" });
@@ -1022,7 +1085,7 @@ function v_cqc_assets_v1_AssetQualityFlag(m: any, p: string, out: R.V[]): void {
   });
   {
     const v = (m.source ?? "");
-    if (!p24.test(v)) {
+    if (!p25.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   }
@@ -1030,6 +1093,12 @@ function v_cqc_assets_v1_AssetQualityFlag(m: any, p: string, out: R.V[]): void {
     const v = (m.reporter ?? "");
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "reporter", rule: "string.max_len", message: "must be at most 200 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reporter", rule: "cqc.text", message: s });
+      }
     }
   }
   {
@@ -1081,7 +1150,7 @@ function v_cqc_assets_v1_AssetRelationship(m: any, p: string, out: R.V[]): void 
   {
     const v = (m.relationshipId ?? "");
     {
-      const s = (p48.test(v) ? "" : "must be an id of the form rel_<26-character upper-case ULID>");
+      const s = (p51.test(v) ? "" : "must be an id of the form rel_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "relationship_id", rule: "cqc.id", message: s });
       }
@@ -1128,7 +1197,7 @@ function v_cqc_assets_v1_AssetRelationship(m: any, p: string, out: R.V[]): void 
   if ((m.viaProtocol ?? "") != "") {
     {
       const v = (m.viaProtocol ?? "");
-      if (!p24.test(v)) {
+      if (!p25.test(v)) {
         out.push({ field: q + "via_protocol", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
       }
     }
@@ -1136,7 +1205,7 @@ function v_cqc_assets_v1_AssetRelationship(m: any, p: string, out: R.V[]): void 
   if ((m.viaAddress ?? "") != "") {
     {
       const v = (m.viaAddress ?? "");
-      if (!p66.test(v)) {
+      if (!p69.test(v)) {
         out.push({ field: q + "via_address", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,256}$`" });
       }
     }
@@ -1155,7 +1224,7 @@ function v_cqc_assets_v1_AssetRelationship(m: any, p: string, out: R.V[]): void 
   if ((m.source ?? "") != "") {
     {
       const v = (m.source ?? "");
-      if (!p24.test(v)) {
+      if (!p25.test(v)) {
         out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
       }
     }
@@ -1164,7 +1233,7 @@ function v_cqc_assets_v1_AssetRelationship(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.confidence ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "confidence", rule: "cqc.fraction", message: s });
         }
@@ -1175,6 +1244,12 @@ function v_cqc_assets_v1_AssetRelationship(m: any, p: string, out: R.V[]): void 
     const v = (m.description ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "description", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "description", rule: "cqc.text", message: s });
+      }
     }
   }
   if ((m?.sourceRecord !== undefined)) {
@@ -1210,7 +1285,7 @@ function v_cqc_assets_v1_Chain(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.slug ?? "");
-    if (!p95.test(v)) {
+    if (!p98.test(v)) {
       out.push({ field: q + "slug", rule: "string.pattern", message: "does not match regex pattern `^[a-z][a-z0-9-]{1,63}$`" });
     }
   }
@@ -1222,10 +1297,16 @@ function v_cqc_assets_v1_Chain(m: any, p: string, out: R.V[]): void {
     if (v.length > 100 && R.codePoints(v) > 100) {
       out.push({ field: q + "name", rule: "string.max_len", message: "must be at most 100 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "name", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.caip2 ?? "");
-    if (!p94.test(v)) {
+    if (!p97.test(v)) {
       out.push({ field: q + "caip2", rule: "string.pattern", message: "does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`" });
     }
   }
@@ -1304,6 +1385,12 @@ function v_cqc_assets_v1_Chain(m: any, p: string, out: R.V[]): void {
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "description", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "description", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m.identifiers ?? []).length > 100) {
     out.push({ field: q + "identifiers", rule: "repeated.max_items", message: "must contain no more than 100 item(s)" });
@@ -1336,7 +1423,7 @@ function v_cqc_assets_v1_ChainIdentifier(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.value ?? "");
-    if (!p93.test(v)) {
+    if (!p96.test(v)) {
       out.push({ field: q + "value", rule: "string.pattern", message: "does not match regex pattern `^\\S(.{0,254}\\S)?$`" });
     }
   }
@@ -1360,10 +1447,10 @@ function v_cqc_assets_v1_ChainIdentifier(m: any, p: string, out: R.V[]): void {
   if (!(((BigInt((m.source ?? 0)) !== 8n) || (m?.venueId !== undefined)))) {
     out.push({ field: p, rule: "chain_identifier.venue_required_for_venue_source", message: "venue_id must be set when source is DATA_SOURCE_VENUE" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 2n) || p67.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 2n) || p70.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "chain_identifier.coinmarketcap_numeric", message: "a CoinMarketCap platform id must be numeric without leading zeros, e.g. \"1027\"" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 4n) || p94.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 4n) || p97.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "chain_identifier.caip2_format", message: "a CAIP-2 value must be <namespace>:<reference>, e.g. \"eip155:1\"" });
   }
 }
@@ -1386,30 +1473,30 @@ function v_cqc_config_v1_BrokerConfig(m: any, p: string, out: R.V[]): void {
     out.push({ field: q + "nats_urls", rule: "repeated.max_items", message: "must contain no more than 16 item(s)" });
   }
   (m.natsUrls ?? []).forEach((x: any, i: number) => {
-    if (!p90.test(x)) {
+    if (!p93.test(x)) {
       out.push({ field: q + "nats_urls[" + i + "]", rule: "string.pattern", message: "does not match regex pattern `^(nats|tls|ws|wss)://[^\\s/@]+$`" });
     }
   });
   {
     const v = (m.eventsStream ?? "");
-    if (!p91.test(v)) {
+    if (!p94.test(v)) {
       out.push({ field: q + "events_stream", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9_-]{1,64}$`" });
     }
   }
   {
     const v = (m.deadLetterStream ?? "");
-    if (!p92.test(v)) {
+    if (!p95.test(v)) {
       out.push({ field: q + "dead_letter_stream", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9_-]{0,64}$`" });
     }
   }
   if ((m?.credentialsRef !== undefined)) {
     {
       const v = (m.credentialsRef ?? "");
-      if (!p20.test(v)) {
+      if (!p21.test(v)) {
         out.push({ field: q + "credentials_ref", rule: "string.pattern", message: "does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`" });
       }
       {
-        const s = (p21.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p22.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p23.test(v) ? "must not contain a mnemonic phrase" : ""))));
+        const s = (p22.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p23.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p24.test(v) ? "must not contain a mnemonic phrase" : ""))));
         if (s !== "") {
           out.push({ field: q + "credentials_ref", rule: "cqc.no_secret_material", message: s });
         }
@@ -1448,21 +1535,21 @@ function v_cqc_config_v1_DatabaseConfig(m: any, p: string, out: R.V[]): void {
     if (v.length > 2048 && R.codePoints(v) > 2048) {
       out.push({ field: q + "dsn", rule: "string.max_len", message: "must be at most 2048 characters" });
     }
-    if (!p87.test(v)) {
+    if (!p90.test(v)) {
       out.push({ field: q + "dsn", rule: "string.pattern", message: "does not match regex pattern `^[a-z][a-z0-9+.-]*://[^\\s]+$`" });
     }
   }
-  if (!((!(p88.test((m.dsn ?? ""))) && !(p89.test((m.dsn ?? "")))))) {
+  if (!((!(p91.test((m.dsn ?? ""))) && !(p92.test((m.dsn ?? "")))))) {
     out.push({ field: q + "dsn", rule: "database.dsn_no_password", message: "dsn must not contain a password; use password_ref" });
   }
   if ((m?.passwordRef !== undefined)) {
     {
       const v = (m.passwordRef ?? "");
-      if (!p20.test(v)) {
+      if (!p21.test(v)) {
         out.push({ field: q + "password_ref", rule: "string.pattern", message: "does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`" });
       }
       {
-        const s = (p21.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p22.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p23.test(v) ? "must not contain a mnemonic phrase" : ""))));
+        const s = (p22.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p23.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p24.test(v) ? "must not contain a mnemonic phrase" : ""))));
         if (s !== "") {
           out.push({ field: q + "password_ref", rule: "cqc.no_secret_material", message: s });
         }
@@ -1502,7 +1589,7 @@ function v_cqc_config_v1_MarketDataConfig(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.assetRegistryAddress ?? "");
-    if (!p82.test(v)) {
+    if (!p85.test(v)) {
       out.push({ field: q + "asset_registry_address", rule: "string.pattern", message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`" });
     }
   }
@@ -1549,7 +1636,7 @@ function v_cqc_config_v1_RiskEngineConfig(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.portfolioAddress ?? "");
-    if (!p82.test(v)) {
+    if (!p85.test(v)) {
       out.push({ field: q + "portfolio_address", rule: "string.pattern", message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`" });
     }
   }
@@ -1567,7 +1654,7 @@ function v_cqc_config_v1_ServerConfig(m: any, p: string, out: R.V[]): void {
   const q = p === "" ? "" : p + ".";
   {
     const v = (m.listenAddress ?? "");
-    if (!p86.test(v)) {
+    if (!p89.test(v)) {
       out.push({ field: q + "listen_address", rule: "string.pattern", message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$`" });
     }
   }
@@ -1591,7 +1678,7 @@ function v_cqc_config_v1_TelemetryConfig(m: any, p: string, out: R.V[]): void {
     if (v.length > 2048 && R.codePoints(v) > 2048) {
       out.push({ field: q + "otlp_endpoint", rule: "string.max_len", message: "must be at most 2048 characters" });
     }
-    if (!p85.test(v)) {
+    if (!p88.test(v)) {
       out.push({ field: q + "otlp_endpoint", rule: "string.pattern", message: "does not match regex pattern `^https?://[^\\s/@]+(/[^\\s]*)?$`" });
     }
   }
@@ -1612,11 +1699,11 @@ function v_cqc_config_v1_TlsConfig(m: any, p: string, out: R.V[]): void {
     if (v.length > 4096 && R.codePoints(v) > 4096) {
       out.push({ field: q + "cert_file", rule: "string.max_len", message: "must be at most 4096 characters" });
     }
-    if (!p83.test(v)) {
+    if (!p86.test(v)) {
       out.push({ field: q + "cert_file", rule: "string.pattern", message: "does not match regex pattern `^[^\\x00\\n\\r]+$`" });
     }
     {
-      const s = (p21.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p22.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p23.test(v) ? "must not contain a mnemonic phrase" : ""))));
+      const s = (p22.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p23.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p24.test(v) ? "must not contain a mnemonic phrase" : ""))));
       if (s !== "") {
         out.push({ field: q + "cert_file", rule: "cqc.no_secret_material", message: s });
       }
@@ -1627,11 +1714,11 @@ function v_cqc_config_v1_TlsConfig(m: any, p: string, out: R.V[]): void {
     if (v.length > 4096 && R.codePoints(v) > 4096) {
       out.push({ field: q + "key_file", rule: "string.max_len", message: "must be at most 4096 characters" });
     }
-    if (!p83.test(v)) {
+    if (!p86.test(v)) {
       out.push({ field: q + "key_file", rule: "string.pattern", message: "does not match regex pattern `^[^\\x00\\n\\r]+$`" });
     }
     {
-      const s = (p21.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p22.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p23.test(v) ? "must not contain a mnemonic phrase" : ""))));
+      const s = (p22.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p23.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p24.test(v) ? "must not contain a mnemonic phrase" : ""))));
       if (s !== "") {
         out.push({ field: q + "key_file", rule: "cqc.no_secret_material", message: s });
       }
@@ -1642,11 +1729,11 @@ function v_cqc_config_v1_TlsConfig(m: any, p: string, out: R.V[]): void {
     if (v.length > 4096 && R.codePoints(v) > 4096) {
       out.push({ field: q + "client_ca_file", rule: "string.max_len", message: "must be at most 4096 characters" });
     }
-    if (!p84.test(v)) {
+    if (!p87.test(v)) {
       out.push({ field: q + "client_ca_file", rule: "string.pattern", message: "does not match regex pattern `^[^\\x00\\n\\r]*$`" });
     }
     {
-      const s = (p21.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p22.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p23.test(v) ? "must not contain a mnemonic phrase" : ""))));
+      const s = (p22.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p23.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p24.test(v) ? "must not contain a mnemonic phrase" : ""))));
       if (s !== "") {
         out.push({ field: q + "client_ca_file", rule: "cqc.no_secret_material", message: s });
       }
@@ -1674,7 +1761,7 @@ function v_cqc_config_v1_VenueCredential(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.venueAccountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "venue_account_id", rule: "cqc.id", message: s });
       }
@@ -1682,11 +1769,11 @@ function v_cqc_config_v1_VenueCredential(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.credentialRef ?? "");
-    if (!p20.test(v)) {
+    if (!p21.test(v)) {
       out.push({ field: q + "credential_ref", rule: "string.pattern", message: "does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`" });
     }
     {
-      const s = (p21.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p22.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p23.test(v) ? "must not contain a mnemonic phrase" : ""))));
+      const s = (p22.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p23.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p24.test(v) ? "must not contain a mnemonic phrase" : ""))));
       if (s !== "") {
         out.push({ field: q + "credential_ref", rule: "cqc.no_secret_material", message: s });
       }
@@ -1710,7 +1797,7 @@ function v_cqc_config_v1_VenueGatewayConfig(m: any, p: string, out: R.V[]): void
   (m.venueCredentials ?? []).forEach((x: any, i: number) => v_cqc_config_v1_VenueCredential(x, q + "venue_credentials[" + i + "]", out));
   {
     const v = (m.assetRegistryAddress ?? "");
-    if (!p82.test(v)) {
+    if (!p85.test(v)) {
       out.push({ field: q + "asset_registry_address", rule: "string.pattern", message: "does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`" });
     }
   }
@@ -1763,6 +1850,12 @@ function v_cqc_events_v1_AssetQualityFlagResolved(m: any, p: string, out: R.V[])
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "resolution_note", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "resolution_note", rule: "cqc.text", message: s });
+      }
+    }
   }
   if (!((m.flag?.resolveTime !== undefined))) {
     out.push({ field: p, rule: "asset_quality_flag_resolved.has_resolve_time", message: "flag.resolve_time must be set on a resolved flag" });
@@ -1798,7 +1891,7 @@ function v_cqc_events_v1_BalanceUpdated(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.delta ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "delta", rule: "cqc.decimal", message: s });
         }
@@ -1816,12 +1909,18 @@ function v_cqc_events_v1_BalanceUpdated(m: any, p: string, out: R.V[]): void {
     if (v.length > 64 && R.codePoints(v) > 64) {
       out.push({ field: q + "venue_reason", rule: "string.max_len", message: "must be at most 64 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "venue_reason", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.orderId !== undefined)) {
     {
       const v = (m.orderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -1832,7 +1931,7 @@ function v_cqc_events_v1_BalanceUpdated(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.transactionId ?? "");
       {
-        const s = (p54.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
+        const s = (p57.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "transaction_id", rule: "cqc.id", message: s });
         }
@@ -1860,13 +1959,13 @@ function v_cqc_events_v1_Event(m: any, p: string, out: R.V[]): void {
     if (v === "") {
       out.push({ field: q + "event_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "event_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.eventType ?? "");
-    if (!p73.test(v)) {
+    if (!p76.test(v)) {
       out.push({ field: q + "event_type", rule: "string.pattern", message: "does not match regex pattern `^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$`" });
     }
   }
@@ -1875,13 +1974,13 @@ function v_cqc_events_v1_Event(m: any, p: string, out: R.V[]): void {
     if (v.length > 256 && R.codePoints(v) > 256) {
       out.push({ field: q + "source", rule: "string.max_len", message: "must be at most 256 characters" });
     }
-    if (!p74.test(v)) {
+    if (!p77.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$`" });
     }
   }
   {
     const v = (m.sourceVersion ?? "");
-    if (!p75.test(v)) {
+    if (!p78.test(v)) {
       out.push({ field: q + "source_version", rule: "string.pattern", message: "does not match regex pattern `^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`" });
     }
   }
@@ -1893,8 +1992,8 @@ function v_cqc_events_v1_Event(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.subject ?? "");
-    if (!p76.test(v)) {
-      out.push({ field: q + "subject", rule: "string.pattern", message: "does not match regex pattern `^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$`" });
+    if (!p79.test(v)) {
+      out.push({ field: q + "subject", rule: "string.pattern", message: "does not match regex pattern `^[a-z]{3}_[0-7][0-9A-HJKMNP-TV-Z]{25}$`" });
     }
   }
   {
@@ -1908,7 +2007,7 @@ function v_cqc_events_v1_Event(m: any, p: string, out: R.V[]): void {
     if (v === "") {
       out.push({ field: q + "correlation_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "correlation_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
@@ -1918,7 +2017,7 @@ function v_cqc_events_v1_Event(m: any, p: string, out: R.V[]): void {
       if (v === "") {
         out.push({ field: q + "causation_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
       }
-      if (v !== "" && !p32.test(v)) {
+      if (v !== "" && !p33.test(v)) {
         out.push({ field: q + "causation_id", rule: "string.uuid", message: "must be a valid UUID" });
       }
     }
@@ -2034,7 +2133,7 @@ function v_cqc_events_v1_Event(m: any, p: string, out: R.V[]): void {
   if (!(((((((((((((((((((((((((((((((!((m?.payload?.case === "assetCreated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "assetCreated" ? m.payload.value : undefined)?.asset ?? undefined)?.assetId ?? ""))) && (!((m?.payload?.case === "assetUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "assetUpdated" ? m.payload.value : undefined)?.asset ?? undefined)?.assetId ?? "")))) && (!((m?.payload?.case === "assetDeploymentCreated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "assetDeploymentCreated" ? m.payload.value : undefined)?.deployment ?? undefined)?.assetId ?? "")))) && (!((m?.payload?.case === "relationshipEstablished")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "relationshipEstablished" ? m.payload.value : undefined)?.relationship ?? undefined)?.subjectAssetId ?? "")))) && (!((m?.payload?.case === "assetQualityFlagRaised")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "assetQualityFlagRaised" ? m.payload.value : undefined)?.flag ?? undefined)?.flagId ?? "")))) && (!((m?.payload?.case === "assetQualityFlagResolved")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "assetQualityFlagResolved" ? m.payload.value : undefined)?.flag ?? undefined)?.flagId ?? "")))) && (!((m?.payload?.case === "chainCreated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "chainCreated" ? m.payload.value : undefined)?.chain ?? undefined)?.chainId ?? "")))) && (!((m?.payload?.case === "instrumentCreated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "instrumentCreated" ? m.payload.value : undefined)?.instrument ?? undefined)?.instrumentId ?? "")))) && (!((m?.payload?.case === "marketCreated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "marketCreated" ? m.payload.value : undefined)?.market ?? undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "marketUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "marketUpdated" ? m.payload.value : undefined)?.market ?? undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "marketStatusChanged")) || ((m.partitionKey ?? "") === ((m?.payload?.case === "marketStatusChanged" ? m.payload.value : undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "venueAssetListed")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "venueAssetListed" ? m.payload.value : undefined)?.venueAsset ?? undefined)?.venueId ?? "")))) && (!((m?.payload?.case === "venueMarketListed")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "venueMarketListed" ? m.payload.value : undefined)?.market ?? undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "venueMarketDelisted")) || ((m.partitionKey ?? "") === ((m?.payload?.case === "venueMarketDelisted" ? m.payload.value : undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "priceUpdated")) || ((m.partitionKey ?? "") === ((((m?.payload?.case === "priceUpdated" ? m.payload.value : undefined)?.price ?? undefined)?.subject?.case === "marketId") ? (((m?.payload?.case === "priceUpdated" ? m.payload.value : undefined)?.price ?? undefined)?.subject?.case === "marketId" ? ((m?.payload?.case === "priceUpdated" ? m.payload.value : undefined)?.price ?? undefined).subject.value : "") : (((m?.payload?.case === "priceUpdated" ? m.payload.value : undefined)?.price ?? undefined)?.subject?.case === "assetId" ? ((m?.payload?.case === "priceUpdated" ? m.payload.value : undefined)?.price ?? undefined).subject.value : ""))))) && (!((m?.payload?.case === "fundingRateUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "fundingRateUpdated" ? m.payload.value : undefined)?.fundingRate ?? undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "openInterestUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "openInterestUpdated" ? m.payload.value : undefined)?.openInterest ?? undefined)?.marketId ?? "")))) && (!((m?.payload?.case === "orderPlaced")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "orderPlaced" ? m.payload.value : undefined)?.order ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "orderUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "orderUpdated" ? m.payload.value : undefined)?.order ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "orderFilled")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "orderFilled" ? m.payload.value : undefined)?.order ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "orderCanceled")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "orderCanceled" ? m.payload.value : undefined)?.order ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "orderRejected")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "orderRejected" ? m.payload.value : undefined)?.order ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "orderRequestRejected")) || ((m.partitionKey ?? "") === ((m?.payload?.case === "orderRequestRejected" ? m.payload.value : undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "balanceUpdated")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "balanceUpdated" ? m.payload.value : undefined)?.balance ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "positionChanged")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "positionChanged" ? m.payload.value : undefined)?.position ?? undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "positionAdjusted")) || ((m.partitionKey ?? "") === ((m?.payload?.case === "positionAdjusted" ? m.payload.value : undefined)?.accountId ?? "")))) && (!((m?.payload?.case === "portfolioValued")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "portfolioValued" ? m.payload.value : undefined)?.portfolio ?? undefined)?.portfolioId ?? "")))) && (!((m?.payload?.case === "riskAlert")) || ((m.partitionKey ?? "") === ((m?.payload?.case === "riskAlert" ? m.payload.value : undefined)?.alertId ?? "")))) && (!((m?.payload?.case === "riskAlertStatusChanged")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "riskAlertStatusChanged" ? m.payload.value : undefined)?.alert ?? undefined)?.alertId ?? "")))) && (!((m?.payload?.case === "tradingStateChanged")) || ((m.partitionKey ?? "") === (((m?.payload?.case === "tradingStateChanged" ? m.payload.value : undefined)?.accountId !== undefined) ? ((m?.payload?.case === "tradingStateChanged" ? m.payload.value : undefined)?.accountId ?? "") : ((m?.payload?.case === "tradingStateChanged" ? m.payload.value : undefined)?.portfolioId ?? ""))))))) {
     out.push({ field: p, rule: "event.partition_key_matches_payload", message: "partition_key must equal the payload's partition key field named by its (cqc.events.v1.event) option, e.g. order.account_id for order_placed" });
   }
-  if (!((((((!(((((((((((((((m?.payload?.case === "assetCreated") || (m?.payload?.case === "assetUpdated")) || (m?.payload?.case === "assetDeploymentCreated")) || (m?.payload?.case === "relationshipEstablished")) || (m?.payload?.case === "assetQualityFlagRaised")) || (m?.payload?.case === "assetQualityFlagResolved")) || (m?.payload?.case === "chainCreated")) || (m?.payload?.case === "instrumentCreated")) || (m?.payload?.case === "marketCreated")) || (m?.payload?.case === "marketUpdated")) || (m?.payload?.case === "marketStatusChanged")) || (m?.payload?.case === "venueAssetListed")) || (m?.payload?.case === "venueMarketListed")) || (m?.payload?.case === "venueMarketDelisted"))) || p77.test((m.source ?? ""))) && (!((((m?.payload?.case === "priceUpdated") || (m?.payload?.case === "fundingRateUpdated")) || (m?.payload?.case === "openInterestUpdated"))) || p78.test((m.source ?? "")))) && (!((((((((m?.payload?.case === "orderPlaced") || (m?.payload?.case === "orderUpdated")) || (m?.payload?.case === "orderFilled")) || (m?.payload?.case === "orderCanceled")) || (m?.payload?.case === "orderRejected")) || (m?.payload?.case === "orderRequestRejected")) || (m?.payload?.case === "balanceUpdated"))) || p79.test((m.source ?? "")))) && (!((((m?.payload?.case === "positionChanged") || (m?.payload?.case === "positionAdjusted")) || (m?.payload?.case === "portfolioValued"))) || p80.test((m.source ?? "")))) && (!((((m?.payload?.case === "riskAlert") || (m?.payload?.case === "riskAlertStatusChanged")) || (m?.payload?.case === "tradingStateChanged"))) || p81.test((m.source ?? "")))))) {
+  if (!((((((!(((((((((((((((m?.payload?.case === "assetCreated") || (m?.payload?.case === "assetUpdated")) || (m?.payload?.case === "assetDeploymentCreated")) || (m?.payload?.case === "relationshipEstablished")) || (m?.payload?.case === "assetQualityFlagRaised")) || (m?.payload?.case === "assetQualityFlagResolved")) || (m?.payload?.case === "chainCreated")) || (m?.payload?.case === "instrumentCreated")) || (m?.payload?.case === "marketCreated")) || (m?.payload?.case === "marketUpdated")) || (m?.payload?.case === "marketStatusChanged")) || (m?.payload?.case === "venueAssetListed")) || (m?.payload?.case === "venueMarketListed")) || (m?.payload?.case === "venueMarketDelisted"))) || p80.test((m.source ?? ""))) && (!((((m?.payload?.case === "priceUpdated") || (m?.payload?.case === "fundingRateUpdated")) || (m?.payload?.case === "openInterestUpdated"))) || p81.test((m.source ?? "")))) && (!((((((((m?.payload?.case === "orderPlaced") || (m?.payload?.case === "orderUpdated")) || (m?.payload?.case === "orderFilled")) || (m?.payload?.case === "orderCanceled")) || (m?.payload?.case === "orderRejected")) || (m?.payload?.case === "orderRequestRejected")) || (m?.payload?.case === "balanceUpdated"))) || p82.test((m.source ?? "")))) && (!((((m?.payload?.case === "positionChanged") || (m?.payload?.case === "positionAdjusted")) || (m?.payload?.case === "portfolioValued"))) || p83.test((m.source ?? "")))) && (!((((m?.payload?.case === "riskAlert") || (m?.payload?.case === "riskAlertStatusChanged")) || (m?.payload?.case === "tradingStateChanged"))) || p84.test((m.source ?? "")))))) {
     out.push({ field: p, rule: "event.source_matches_producer", message: "source must be the producer named by the payload's (cqc.events.v1.event) option, e.g. //cqc/venue-gateway[/...] for order events" });
   }
   if (!(((!((m?.recordedAt !== undefined)) || !((m?.occurredAt !== undefined))) || (R.T(m.recordedAt) >= R.tsRange(R.T(m.occurredAt) - 60000000000n))))) {
@@ -2081,7 +2180,7 @@ function v_cqc_events_v1_MarketStatusChanged(m: any, p: string, out: R.V[]): voi
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -2112,6 +2211,12 @@ function v_cqc_events_v1_MarketStatusChanged(m: any, p: string, out: R.V[]): voi
     const v = (m.reason ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason", rule: "cqc.text", message: s });
+      }
     }
   }
   if ((m?.market !== undefined)) {
@@ -2165,7 +2270,7 @@ function v_cqc_events_v1_OrderCanceled(m: any, p: string, out: R.V[]): void {
       if (v === "") {
         out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
       }
-      if (v !== "" && !p32.test(v)) {
+      if (v !== "" && !p33.test(v)) {
         out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
       }
     }
@@ -2174,6 +2279,12 @@ function v_cqc_events_v1_OrderCanceled(m: any, p: string, out: R.V[]): void {
     const v = (m.cancelReason ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "cancel_reason", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "cancel_reason", rule: "cqc.text", message: s });
+      }
     }
   }
   if ((m?.executionReport !== undefined)) {
@@ -2197,7 +2308,7 @@ function v_cqc_events_v1_OrderFilled(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.positionId ?? "");
       {
-        const s = (p46.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
+        const s = (p49.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "position_id", rule: "cqc.id", message: s });
         }
@@ -2224,7 +2335,7 @@ function v_cqc_events_v1_OrderPlaced(m: any, p: string, out: R.V[]): void {
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
@@ -2257,6 +2368,12 @@ function v_cqc_events_v1_OrderRejected(m: any, p: string, out: R.V[]): void {
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason_text", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason_text", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.requestId !== undefined)) {
     {
@@ -2264,7 +2381,7 @@ function v_cqc_events_v1_OrderRejected(m: any, p: string, out: R.V[]): void {
       if (v === "") {
         out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
       }
-      if (v !== "" && !p32.test(v)) {
+      if (v !== "" && !p33.test(v)) {
         out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
       }
     }
@@ -2297,7 +2414,7 @@ function v_cqc_events_v1_OrderRequestRejected(m: any, p: string, out: R.V[]): vo
       if (v === "") {
         out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
       }
-      if (v !== "" && !p32.test(v)) {
+      if (v !== "" && !p33.test(v)) {
         out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
       }
     }
@@ -2322,11 +2439,17 @@ function v_cqc_events_v1_OrderRequestRejected(m: any, p: string, out: R.V[]): vo
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason_text", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason_text", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -2336,7 +2459,7 @@ function v_cqc_events_v1_OrderRequestRejected(m: any, p: string, out: R.V[]): vo
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -2351,7 +2474,7 @@ function v_cqc_events_v1_OrderRequestRejected(m: any, p: string, out: R.V[]): vo
   }
   {
     const v = (m.errorReason ?? "");
-    if (!p72.test(v)) {
+    if (!p75.test(v)) {
       out.push({ field: q + "error_reason", rule: "string.pattern", message: "does not match regex pattern `^[A-Z][A-Z0-9_]{0,63}$`" });
     }
   }
@@ -2363,7 +2486,7 @@ function v_cqc_events_v1_OrderRequestRejected(m: any, p: string, out: R.V[]): vo
   }
   (m.riskLimitIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p45.test(x) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
+      const s = (p48.test(x) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "risk_limit_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -2427,7 +2550,7 @@ function v_cqc_events_v1_PortfolioValued(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.totalEquityChange ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "total_equity_change", rule: "cqc.decimal", message: s });
         }
@@ -2441,7 +2564,7 @@ function v_cqc_events_v1_PositionAdjusted(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.positionId ?? "");
     {
-      const s = (p46.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
+      const s = (p49.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "position_id", rule: "cqc.id", message: s });
       }
@@ -2450,7 +2573,7 @@ function v_cqc_events_v1_PositionAdjusted(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -2459,7 +2582,7 @@ function v_cqc_events_v1_PositionAdjusted(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -2478,7 +2601,7 @@ function v_cqc_events_v1_PositionAdjusted(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.quantityChange ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "quantity_change", rule: "cqc.decimal", message: s });
         }
@@ -2492,7 +2615,7 @@ function v_cqc_events_v1_PositionAdjusted(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.fundingRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "funding_rate", rule: "cqc.decimal", message: s });
         }
@@ -2515,12 +2638,18 @@ function v_cqc_events_v1_PositionAdjusted(m: any, p: string, out: R.V[]): void {
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.transactionId !== undefined)) {
     {
       const v = (m.transactionId ?? "");
       {
-        const s = (p54.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
+        const s = (p57.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "transaction_id", rule: "cqc.id", message: s });
         }
@@ -2560,7 +2689,7 @@ function v_cqc_events_v1_PositionChanged(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.previousQuantity ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "previous_quantity", rule: "cqc.decimal", message: s });
       }
@@ -2569,7 +2698,7 @@ function v_cqc_events_v1_PositionChanged(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.quantity ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "quantity", rule: "cqc.decimal", message: s });
       }
@@ -2590,7 +2719,7 @@ function v_cqc_events_v1_PositionChanged(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.lastPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "last_price", rule: "cqc.decimal", message: s });
         }
@@ -2601,7 +2730,7 @@ function v_cqc_events_v1_PositionChanged(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.orderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -2612,7 +2741,7 @@ function v_cqc_events_v1_PositionChanged(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.executionId ?? "");
       {
-        const s = (p31.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
+        const s = (p32.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "execution_id", rule: "cqc.id", message: s });
         }
@@ -2634,29 +2763,29 @@ function v_cqc_events_v1_PositionChanged(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.realizedReturn ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "realized_return", rule: "cqc.decimal", message: s });
         }
       }
     }
   }
-  if (!((!((p11.test((m.position?.quantity ?? "")) && p11.test((m.quantity ?? "")))) || (R.dcmp((m.quantity ?? ""), (m.position?.quantity ?? "")) === 0)))) {
+  if (!((!((p12.test((m.position?.quantity ?? "")) && p12.test((m.quantity ?? "")))) || (R.dcmp((m.quantity ?? ""), (m.position?.quantity ?? "")) === 0)))) {
     out.push({ field: p, rule: "position_changed.quantity_matches_position", message: "quantity must equal position.quantity" });
   }
-  if (!((!((p11.test((m.previousQuantity ?? "")) && p11.test((m.quantity ?? "")))) || ((BigInt((m.changeType ?? 0)) !== 1n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) === 0) && (R.dcmpInt((m.quantity ?? ""), 0) !== 0)))))) {
+  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || ((BigInt((m.changeType ?? 0)) !== 1n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) === 0) && (R.dcmpInt((m.quantity ?? ""), 0) !== 0)))))) {
     out.push({ field: p, rule: "position_changed.opened", message: "OPENED requires previous_quantity 0 and quantity not 0" });
   }
-  if (!((!((p11.test((m.previousQuantity ?? "")) && p11.test((m.quantity ?? "")))) || (((BigInt((m.changeType ?? 0)) !== 2n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) > 0))) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) < 0)))))) {
+  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || (((BigInt((m.changeType ?? 0)) !== 2n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) > 0))) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) < 0)))))) {
     out.push({ field: p, rule: "position_changed.increased", message: "INCREASED requires quantity on the same side as previous_quantity and larger in absolute value" });
   }
-  if (!((!((p11.test((m.previousQuantity ?? "")) && p11.test((m.quantity ?? "")))) || (((BigInt((m.changeType ?? 0)) !== 3n) || (((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmpInt((m.quantity ?? ""), 0) > 0)) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) < 0))) || (((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmpInt((m.quantity ?? ""), 0) < 0)) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) > 0)))))) {
+  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || (((BigInt((m.changeType ?? 0)) !== 3n) || (((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmpInt((m.quantity ?? ""), 0) > 0)) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) < 0))) || (((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmpInt((m.quantity ?? ""), 0) < 0)) && (R.dcmp((m.quantity ?? ""), (m.previousQuantity ?? "")) > 0)))))) {
     out.push({ field: p, rule: "position_changed.reduced", message: "REDUCED requires quantity on the same side as previous_quantity, smaller in absolute value and not 0" });
   }
-  if (!((!((p11.test((m.previousQuantity ?? "")) && p11.test((m.quantity ?? "")))) || ((BigInt((m.changeType ?? 0)) !== 4n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) !== 0) && (R.dcmpInt((m.quantity ?? ""), 0) === 0)))))) {
+  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || ((BigInt((m.changeType ?? 0)) !== 4n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) !== 0) && (R.dcmpInt((m.quantity ?? ""), 0) === 0)))))) {
     out.push({ field: p, rule: "position_changed.closed", message: "CLOSED requires previous_quantity not 0 and quantity 0" });
   }
-  if (!((!((p11.test((m.previousQuantity ?? "")) && p11.test((m.quantity ?? "")))) || (((BigInt((m.changeType ?? 0)) !== 5n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmpInt((m.quantity ?? ""), 0) < 0))) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmpInt((m.quantity ?? ""), 0) > 0)))))) {
+  if (!((!((p12.test((m.previousQuantity ?? "")) && p12.test((m.quantity ?? "")))) || (((BigInt((m.changeType ?? 0)) !== 5n) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) > 0) && (R.dcmpInt((m.quantity ?? ""), 0) < 0))) || ((R.dcmpInt((m.previousQuantity ?? ""), 0) < 0) && (R.dcmpInt((m.quantity ?? ""), 0) > 0)))))) {
     out.push({ field: p, rule: "position_changed.flipped", message: "FLIPPED requires previous_quantity and quantity of opposite signs" });
   }
   if (!(((m?.lastQuantity !== undefined) === (m?.lastPrice !== undefined)))) {
@@ -2687,7 +2816,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.alertId ?? "");
     {
-      const s = (p39.test(v) ? "" : "must be an id of the form alr_<26-character upper-case ULID>");
+      const s = (p42.test(v) ? "" : "must be an id of the form alr_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "alert_id", rule: "cqc.id", message: s });
       }
@@ -2695,7 +2824,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.ruleId ?? "");
-    if (!p70.test(v)) {
+    if (!p73.test(v)) {
       out.push({ field: q + "rule_id", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{0,127}$`" });
     }
   }
@@ -2707,12 +2836,18 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "rule_name", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "rule_name", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.limitId !== undefined)) {
     {
       const v = (m.limitId ?? "");
       {
-        const s = (p45.test(v) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
+        const s = (p48.test(v) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "limit_id", rule: "cqc.id", message: s });
         }
@@ -2754,18 +2889,30 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "title", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "title", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.description ?? "");
     if (v.length > 10000 && R.codePoints(v) > 10000) {
       out.push({ field: q + "description", rule: "string.max_len", message: "must be at most 10000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "description", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.portfolioId !== undefined)) {
     {
       const v = (m.portfolioId ?? "");
       {
-        const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+        const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
         }
@@ -2776,7 +2923,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.accountId ?? "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "account_id", rule: "cqc.id", message: s });
         }
@@ -2787,7 +2934,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -2820,7 +2967,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.positionId ?? "");
       {
-        const s = (p46.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
+        const s = (p49.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "position_id", rule: "cqc.id", message: s });
         }
@@ -2831,7 +2978,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.instrumentId ?? "");
       {
-        const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+        const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
         }
@@ -2842,7 +2989,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.flagId ?? "");
       {
-        const s = (p49.test(v) ? "" : "must be an id of the form flg_<26-character upper-case ULID>");
+        const s = (p52.test(v) ? "" : "must be an id of the form flg_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "flag_id", rule: "cqc.id", message: s });
         }
@@ -2851,7 +2998,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.metric ?? "");
-    if (!p71.test(v)) {
+    if (!p74.test(v)) {
       out.push({ field: q + "metric", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9._]{0,127})?$`" });
     }
   }
@@ -2859,7 +3006,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.observedValue ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "observed_value", rule: "cqc.decimal", message: s });
         }
@@ -2870,7 +3017,7 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.thresholdValue ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "threshold_value", rule: "cqc.decimal", message: s });
         }
@@ -2908,17 +3055,35 @@ function v_cqc_events_v1_RiskAlert(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "acknowledged_by", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "acknowledged_by", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.resolvedBy ?? "");
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "resolved_by", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "resolved_by", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.recommendedAction ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "recommended_action", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "recommended_action", rule: "cqc.text", message: s });
+      }
     }
   }
   if ((m.evidenceUrls ?? []).length > 20) {
@@ -3012,11 +3177,23 @@ function v_cqc_events_v1_RiskAlertStatusChanged(m: any, p: string, out: R.V[]): 
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "changed_by", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "changed_by", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.note ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "note", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "note", rule: "cqc.text", message: s });
+      }
     }
   }
   if (!((BigInt((m.status ?? 0)) === BigInt((m.alert?.status ?? 0))))) {
@@ -3033,7 +3210,7 @@ function v_cqc_events_v1_TradingStateChanged(m: any, p: string, out: R.V[]): voi
     {
       const v = (m.accountId ?? "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "account_id", rule: "cqc.id", message: s });
         }
@@ -3044,7 +3221,7 @@ function v_cqc_events_v1_TradingStateChanged(m: any, p: string, out: R.V[]): voi
     {
       const v = (m.portfolioId ?? "");
       {
-        const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+        const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
         }
@@ -3074,12 +3251,18 @@ function v_cqc_events_v1_TradingStateChanged(m: any, p: string, out: R.V[]): voi
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.alertId !== undefined)) {
     {
       const v = (m.alertId ?? "");
       {
-        const s = (p39.test(v) ? "" : "must be an id of the form alr_<26-character upper-case ULID>");
+        const s = (p42.test(v) ? "" : "must be an id of the form alr_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "alert_id", rule: "cqc.id", message: s });
         }
@@ -3093,6 +3276,12 @@ function v_cqc_events_v1_TradingStateChanged(m: any, p: string, out: R.V[]): voi
     }
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "changed_by", rule: "string.max_len", message: "must be at most 200 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "changed_by", rule: "cqc.text", message: s });
+      }
     }
   }
   if (!(((m?.accountId !== undefined) || (m?.portfolioId !== undefined)))) {
@@ -3120,7 +3309,7 @@ function v_cqc_events_v1_VenueMarketDelisted(m: any, p: string, out: R.V[]): voi
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -3142,6 +3331,12 @@ function v_cqc_events_v1_VenueMarketDelisted(m: any, p: string, out: R.V[]): voi
     const v = (m.reason ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason", rule: "cqc.text", message: s });
+      }
     }
   }
   if ((m.announcementUrl ?? "") != "") {
@@ -3195,7 +3390,7 @@ function v_cqc_identifiers_v1_Identifier(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.identifierId ?? "");
     {
-      const s = (p47.test(v) ? "" : "must be an id of the form idf_<26-character upper-case ULID>");
+      const s = (p50.test(v) ? "" : "must be an id of the form idf_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "identifier_id", rule: "cqc.id", message: s });
       }
@@ -3222,7 +3417,7 @@ function v_cqc_identifiers_v1_Identifier(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.entity?.case === "instrumentId" ? m.entity.value : "");
       {
-        const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+        const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
         }
@@ -3233,7 +3428,7 @@ function v_cqc_identifiers_v1_Identifier(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.entity?.case === "marketId" ? m.entity.value : "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -3251,14 +3446,14 @@ function v_cqc_identifiers_v1_Identifier(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.value ?? "");
-    if (!p65.test(v)) {
+    if (!p68.test(v)) {
       out.push({ field: q + "value", rule: "string.pattern", message: "does not match regex pattern `^\\S(.{0,510}\\S)?$`" });
     }
   }
   if ((m.secondaryValue ?? "") != "") {
     {
       const v = (m.secondaryValue ?? "");
-      if (!p66.test(v)) {
+      if (!p69.test(v)) {
         out.push({ field: q + "secondary_value", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]{1,256}$`" });
       }
     }
@@ -3289,7 +3484,7 @@ function v_cqc_identifiers_v1_Identifier(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.confidence ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "confidence", rule: "cqc.fraction", message: s });
         }
@@ -3317,13 +3512,13 @@ function v_cqc_identifiers_v1_Identifier(m: any, p: string, out: R.V[]): void {
   if (!(((!((m?.validFromTime !== undefined)) || !((m?.validToTime !== undefined))) || (R.T(m.validToTime) > R.T(m.validFromTime))))) {
     out.push({ field: p, rule: "identifier.valid_to_after_valid_from", message: "valid_to_time must be after valid_from_time" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 2n) || p67.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 2n) || p70.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "identifier.coinmarketcap_numeric", message: "a CoinMarketCap value must be a numeric id without leading zeros, e.g. \"3408\"" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 7n) || p68.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 7n) || p71.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "identifier.isin_format", message: "an ISIN value must be 2 letters, 9 alphanumerics and a check digit" });
   }
-  if (!(((BigInt((m.source ?? 0)) !== 6n) || p69.test((m.value ?? ""))))) {
+  if (!(((BigInt((m.source ?? 0)) !== 6n) || p72.test((m.value ?? ""))))) {
     out.push({ field: p, rule: "identifier.caip19_format", message: "a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]" });
   }
 }
@@ -3385,7 +3580,7 @@ function v_cqc_markets_v1_AmmPoolSpecs(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.dexName ?? "");
-    if (!p24.test(v)) {
+    if (!p25.test(v)) {
       out.push({ field: q + "dex_name", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   }
@@ -3455,7 +3650,7 @@ function v_cqc_markets_v1_AmmPoolSpecs(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.feeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p65.test(v)) && !(p13.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -3466,7 +3661,7 @@ function v_cqc_markets_v1_AmmPoolSpecs(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.protocolFeeShare ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "protocol_fee_share", rule: "cqc.fraction", message: s });
         }
@@ -3671,7 +3866,7 @@ function v_cqc_markets_v1_AmmPoolState(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.swapFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p65.test(v)) && !(p13.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "swap_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -3699,7 +3894,7 @@ function v_cqc_markets_v1_AmmPoolToken(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.weight ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "weight", rule: "cqc.fraction", message: s });
         }
@@ -3801,7 +3996,7 @@ function v_cqc_markets_v1_AssetMarketData(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.source ?? "");
-    if (!p24.test(v)) {
+    if (!p25.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   }
@@ -3829,7 +4024,7 @@ function v_cqc_markets_v1_AssetMarketData(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.priceChange24h ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price_change_24h", rule: "cqc.decimal", message: s });
         }
@@ -3840,7 +4035,7 @@ function v_cqc_markets_v1_AssetMarketData(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.priceChangeRate24h ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price_change_rate_24h", rule: "cqc.decimal", message: s });
         }
@@ -3914,7 +4109,7 @@ function v_cqc_markets_v1_AssetMarketData(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.marketCapDominance ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "market_cap_dominance", rule: "cqc.fraction", message: s });
         }
@@ -3956,7 +4151,7 @@ function v_cqc_markets_v1_AssetMarketData(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.priceChangeRate1h ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price_change_rate_1h", rule: "cqc.decimal", message: s });
         }
@@ -3967,7 +4162,7 @@ function v_cqc_markets_v1_AssetMarketData(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.priceChangeRate7d ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price_change_rate_7d", rule: "cqc.decimal", message: s });
         }
@@ -3978,7 +4173,7 @@ function v_cqc_markets_v1_AssetMarketData(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.marketCapChange24h ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "market_cap_change_24h", rule: "cqc.decimal", message: s });
         }
@@ -3989,14 +4184,14 @@ function v_cqc_markets_v1_AssetMarketData(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.marketCapChangeRate24h ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "market_cap_change_rate_24h", rule: "cqc.decimal", message: s });
         }
       }
     }
   }
-  if (!(((((!((m?.low24h !== undefined)) || !((m?.high24h !== undefined))) || !(p11.test((m.low24h ?? "")))) || !(p11.test((m.high24h ?? "")))) || (R.dcmp((m.low24h ?? ""), (m.high24h ?? "")) <= 0)))) {
+  if (!(((((!((m?.low24h !== undefined)) || !((m?.high24h !== undefined))) || !(p12.test((m.low24h ?? "")))) || !(p12.test((m.high24h ?? "")))) || (R.dcmp((m.low24h ?? ""), (m.high24h ?? "")) <= 0)))) {
     out.push({ field: p, rule: "asset_market_data.low_not_above_high", message: "low_24h must not exceed high_24h" });
   }
 }
@@ -4075,7 +4270,7 @@ function v_cqc_markets_v1_Candle(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -4089,7 +4284,7 @@ function v_cqc_markets_v1_Candle(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.open ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "open", rule: "cqc.decimal", message: s });
       }
@@ -4098,7 +4293,7 @@ function v_cqc_markets_v1_Candle(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.high ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "high", rule: "cqc.decimal", message: s });
       }
@@ -4107,7 +4302,7 @@ function v_cqc_markets_v1_Candle(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.low ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "low", rule: "cqc.decimal", message: s });
       }
@@ -4116,7 +4311,7 @@ function v_cqc_markets_v1_Candle(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.close ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "close", rule: "cqc.decimal", message: s });
       }
@@ -4179,7 +4374,7 @@ function v_cqc_markets_v1_Candle(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.vwap ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "vwap", rule: "cqc.decimal", message: s });
         }
@@ -4201,22 +4396,22 @@ function v_cqc_markets_v1_Candle(m: any, p: string, out: R.V[]): void {
   if (!(((R.T(m.closeTime) > R.T(m.openTime)) || ((R.T(m.closeTime) === R.T(m.openTime)) && ((BigInt((m.specification?.aggregation ?? 0)) < 10n) || (BigInt((m.specification?.aggregation ?? 0)) > 17n)))))) {
     out.push({ field: p, rule: "candle.close_after_open", message: "close_time must be after open_time (equal allowed only for non-time bars)" });
   }
-  if (!((!((p11.test((m.high ?? "")) && p11.test((m.low ?? "")))) || (R.dcmp((m.low ?? ""), (m.high ?? "")) <= 0)))) {
+  if (!((!((p12.test((m.high ?? "")) && p12.test((m.low ?? "")))) || (R.dcmp((m.low ?? ""), (m.high ?? "")) <= 0)))) {
     out.push({ field: p, rule: "candle.low_below_high", message: "low must not exceed high" });
   }
-  if (!((!(((p11.test((m.high ?? "")) && p11.test((m.low ?? ""))) && p11.test((m.open ?? "")))) || ((R.dcmp((m.low ?? ""), (m.open ?? "")) <= 0) && (R.dcmp((m.open ?? ""), (m.high ?? "")) <= 0))))) {
+  if (!((!(((p12.test((m.high ?? "")) && p12.test((m.low ?? ""))) && p12.test((m.open ?? "")))) || ((R.dcmp((m.low ?? ""), (m.open ?? "")) <= 0) && (R.dcmp((m.open ?? ""), (m.high ?? "")) <= 0))))) {
     out.push({ field: p, rule: "candle.open_within_range", message: "open must lie between low and high" });
   }
-  if (!((!(((p11.test((m.close ?? "")) && p11.test((m.high ?? ""))) && p11.test((m.low ?? "")))) || ((R.dcmp((m.low ?? ""), (m.close ?? "")) <= 0) && (R.dcmp((m.close ?? ""), (m.high ?? "")) <= 0))))) {
+  if (!((!(((p12.test((m.close ?? "")) && p12.test((m.high ?? ""))) && p12.test((m.low ?? "")))) || ((R.dcmp((m.low ?? ""), (m.close ?? "")) <= 0) && (R.dcmp((m.close ?? ""), (m.high ?? "")) <= 0))))) {
     out.push({ field: p, rule: "candle.close_within_range", message: "close must lie between low and high" });
   }
-  if (!((!(((p11.test((m.vwap ?? "")) && p11.test((m.high ?? ""))) && p11.test((m.low ?? "")))) || (!((m?.vwap !== undefined)) || ((R.dcmp((m.low ?? ""), (m.vwap ?? "")) <= 0) && (R.dcmp((m.vwap ?? ""), (m.high ?? "")) <= 0)))))) {
+  if (!((!(((p12.test((m.vwap ?? "")) && p12.test((m.high ?? ""))) && p12.test((m.low ?? "")))) || (!((m?.vwap !== undefined)) || ((R.dcmp((m.low ?? ""), (m.vwap ?? "")) <= 0) && (R.dcmp((m.vwap ?? ""), (m.high ?? "")) <= 0)))))) {
     out.push({ field: p, rule: "candle.vwap_within_range", message: "vwap must lie between low and high" });
   }
-  if (!((!((p11.test((m.takerBuyBaseVolume ?? "")) && p11.test((m.volume ?? "")))) || (!((m?.takerBuyBaseVolume !== undefined)) || (R.dcmp((m.takerBuyBaseVolume ?? ""), (m.volume ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.takerBuyBaseVolume ?? "")) && p12.test((m.volume ?? "")))) || (!((m?.takerBuyBaseVolume !== undefined)) || (R.dcmp((m.takerBuyBaseVolume ?? ""), (m.volume ?? "")) <= 0))))) {
     out.push({ field: p, rule: "candle.taker_buy_within_volume", message: "taker_buy_base_volume must not exceed volume" });
   }
-  if (!((!((p11.test((m.quoteVolume ?? "")) && p11.test((m.takerBuyQuoteVolume ?? "")))) || ((!((m?.takerBuyQuoteVolume !== undefined)) || !((m?.quoteVolume !== undefined))) || (R.dcmp((m.takerBuyQuoteVolume ?? ""), (m.quoteVolume ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.quoteVolume ?? "")) && p12.test((m.takerBuyQuoteVolume ?? "")))) || ((!((m?.takerBuyQuoteVolume !== undefined)) || !((m?.quoteVolume !== undefined))) || (R.dcmp((m.takerBuyQuoteVolume ?? ""), (m.quoteVolume ?? "")) <= 0))))) {
     out.push({ field: p, rule: "candle.taker_buy_quote_within_quote_volume", message: "taker_buy_quote_volume must not exceed quote_volume" });
   }
 }
@@ -4232,7 +4427,7 @@ function v_cqc_markets_v1_ComboInstrument(m: any, p: string, out: R.V[]): void {
   (m.legs ?? []).forEach((x: any, i: number) => v_cqc_markets_v1_ComboLeg(x, q + "legs[" + i + "]", out));
   {
     const v = (m.strategy ?? "");
-    if (!p64.test(v)) {
+    if (!p67.test(v)) {
       out.push({ field: q + "strategy", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9_]{1,64})?$`" });
     }
   }
@@ -4252,7 +4447,7 @@ function v_cqc_markets_v1_ComboLeg(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.instrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
       }
@@ -4325,7 +4520,7 @@ function v_cqc_markets_v1_DepthBand(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!((!(p11.test((m.distance ?? ""))) || (R.dcmpInt((m.distance ?? ""), 1) <= 0)))) {
+  if (!((!(p12.test((m.distance ?? ""))) || (R.dcmpInt((m.distance ?? ""), 1) <= 0)))) {
     out.push({ field: p, rule: "depth_band.distance_at_most_one", message: "distance must be at most 1 (100%)" });
   }
 }
@@ -4366,7 +4561,7 @@ function v_cqc_markets_v1_DerivativeSpecs(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.indexInstrumentId ?? "");
       {
-        const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+        const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "index_instrument_id", rule: "cqc.id", message: s });
         }
@@ -4394,12 +4589,18 @@ function v_cqc_markets_v1_EModeCategory(m: any, p: string, out: R.V[]): void {
     if (v.length > 64 && R.codePoints(v) > 64) {
       out.push({ field: q + "label", rule: "string.max_len", message: "must be at most 64 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "label", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.ltv !== undefined)) {
     {
       const v = (m.ltv ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "ltv", rule: "cqc.fraction", message: s });
         }
@@ -4410,7 +4611,7 @@ function v_cqc_markets_v1_EModeCategory(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.liquidationThreshold ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "liquidation_threshold", rule: "cqc.fraction", message: s });
         }
@@ -4421,14 +4622,14 @@ function v_cqc_markets_v1_EModeCategory(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.liquidationBonus ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "liquidation_bonus", rule: "cqc.fraction", message: s });
         }
       }
     }
   }
-  if (!((!((p11.test((m.liquidationThreshold ?? "")) && p11.test((m.ltv ?? "")))) || ((!((m?.ltv !== undefined)) || !((m?.liquidationThreshold !== undefined))) || (R.dcmp((m.ltv ?? ""), (m.liquidationThreshold ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.liquidationThreshold ?? "")) && p12.test((m.ltv ?? "")))) || ((!((m?.ltv !== undefined)) || !((m?.liquidationThreshold !== undefined))) || (R.dcmp((m.ltv ?? ""), (m.liquidationThreshold ?? "")) <= 0))))) {
     out.push({ field: p, rule: "emode_category.ltv_within_threshold", message: "ltv must not exceed liquidation_threshold" });
   }
 }
@@ -4439,7 +4640,7 @@ function v_cqc_markets_v1_FeeSchedule(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.makerFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p65.test(v)) && !(p13.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "maker_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -4450,7 +4651,7 @@ function v_cqc_markets_v1_FeeSchedule(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.takerFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p65.test(v)) && !(p13.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "taker_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -4484,7 +4685,7 @@ function v_cqc_markets_v1_FeeSchedule(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.blockTradeFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p65.test(v)) && !(p13.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "block_trade_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -4495,7 +4696,7 @@ function v_cqc_markets_v1_FeeSchedule(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.optionFeeCap ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "option_fee_cap", rule: "cqc.fraction", message: s });
         }
@@ -4506,7 +4707,7 @@ function v_cqc_markets_v1_FeeSchedule(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.settlementFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p65.test(v)) && !(p13.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "settlement_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -4594,7 +4795,7 @@ function v_cqc_markets_v1_FeeTier(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.makerFeeRate ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p65.test(v)) && !(p13.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
       if (s !== "") {
         out.push({ field: q + "maker_fee_rate", rule: "cqc.fee_rate", message: s });
       }
@@ -4603,7 +4804,7 @@ function v_cqc_markets_v1_FeeTier(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.takerFeeRate ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p65.test(v)) && !(p13.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
       if (s !== "") {
         out.push({ field: q + "taker_fee_rate", rule: "cqc.fee_rate", message: s });
       }
@@ -4635,7 +4836,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -4644,7 +4845,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.fundingRate ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "funding_rate", rule: "cqc.decimal", message: s });
       }
@@ -4671,7 +4872,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.nextFundingRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "next_funding_rate", rule: "cqc.decimal", message: s });
         }
@@ -4682,7 +4883,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.previousFundingRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "previous_funding_rate", rule: "cqc.decimal", message: s });
         }
@@ -4693,7 +4894,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.realizedRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "realized_rate", rule: "cqc.decimal", message: s });
         }
@@ -4704,7 +4905,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.premium ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "premium", rule: "cqc.decimal", message: s });
         }
@@ -4715,7 +4916,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.interestRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "interest_rate", rule: "cqc.decimal", message: s });
         }
@@ -4726,7 +4927,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.minFundingRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "min_funding_rate", rule: "cqc.decimal", message: s });
         }
@@ -4737,7 +4938,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.maxFundingRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "max_funding_rate", rule: "cqc.decimal", message: s });
         }
@@ -4748,7 +4949,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.markPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "mark_price", rule: "cqc.decimal", message: s });
         }
@@ -4759,7 +4960,7 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.indexPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "index_price", rule: "cqc.decimal", message: s });
         }
@@ -4784,10 +4985,10 @@ function v_cqc_markets_v1_FundingRate(m: any, p: string, out: R.V[]): void {
   if (!((!((m?.realizedRate !== undefined)) || (BigInt((m.status ?? 0)) === 2n)))) {
     out.push({ field: p, rule: "funding_rate.realized_only_when_settled", message: "realized_rate may be set only when status is FUNDING_RATE_STATUS_SETTLED" });
   }
-  if (!((!((p11.test((m.maxFundingRate ?? "")) && p11.test((m.minFundingRate ?? "")))) || ((!((m?.minFundingRate !== undefined)) || !((m?.maxFundingRate !== undefined))) || (R.dcmp((m.minFundingRate ?? ""), (m.maxFundingRate ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.maxFundingRate ?? "")) && p12.test((m.minFundingRate ?? "")))) || ((!((m?.minFundingRate !== undefined)) || !((m?.maxFundingRate !== undefined))) || (R.dcmp((m.minFundingRate ?? ""), (m.maxFundingRate ?? "")) <= 0))))) {
     out.push({ field: p, rule: "funding_rate.min_below_max", message: "min_funding_rate must not exceed max_funding_rate" });
   }
-  if (!((!(p11.test((m.fundingRate ?? ""))) || (((!((m?.minFundingRate !== undefined)) || !(p11.test((m.minFundingRate ?? "")))) || (R.dcmp((m.fundingRate ?? ""), (m.minFundingRate ?? "")) >= 0)) && ((!((m?.maxFundingRate !== undefined)) || !(p11.test((m.maxFundingRate ?? "")))) || (R.dcmp((m.fundingRate ?? ""), (m.maxFundingRate ?? "")) <= 0)))))) {
+  if (!((!(p12.test((m.fundingRate ?? ""))) || (((!((m?.minFundingRate !== undefined)) || !(p12.test((m.minFundingRate ?? "")))) || (R.dcmp((m.fundingRate ?? ""), (m.minFundingRate ?? "")) >= 0)) && ((!((m?.maxFundingRate !== undefined)) || !(p12.test((m.maxFundingRate ?? "")))) || (R.dcmp((m.fundingRate ?? ""), (m.maxFundingRate ?? "")) <= 0)))))) {
     out.push({ field: p, rule: "funding_rate.rate_within_bounds", message: "funding_rate must lie between min_funding_rate and max_funding_rate when they are set" });
   }
 }
@@ -4806,7 +5007,7 @@ function v_cqc_markets_v1_FundingSpecs(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.fundingRateCap ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "funding_rate_cap", rule: "cqc.decimal", message: s });
         }
@@ -4817,7 +5018,7 @@ function v_cqc_markets_v1_FundingSpecs(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.fundingRateFloor ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "funding_rate_floor", rule: "cqc.decimal", message: s });
         }
@@ -4828,7 +5029,7 @@ function v_cqc_markets_v1_FundingSpecs(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.interestRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "interest_rate", rule: "cqc.decimal", message: s });
         }
@@ -4839,7 +5040,7 @@ function v_cqc_markets_v1_FundingSpecs(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.defaultFundingRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "default_funding_rate", rule: "cqc.decimal", message: s });
         }
@@ -4850,7 +5051,7 @@ function v_cqc_markets_v1_FundingSpecs(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.baseInterestRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "base_interest_rate", rule: "cqc.decimal", message: s });
         }
@@ -4861,7 +5062,7 @@ function v_cqc_markets_v1_FundingSpecs(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.quoteInterestRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "quote_interest_rate", rule: "cqc.decimal", message: s });
         }
@@ -4886,7 +5087,7 @@ function v_cqc_markets_v1_FundingSpecs(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "premium_index", rule: "string.max_len", message: "must be at most 64 characters" });
     }
   }
-  if (!((!((p11.test((m.fundingRateCap ?? "")) && p11.test((m.fundingRateFloor ?? "")))) || ((!((m?.fundingRateFloor !== undefined)) || !((m?.fundingRateCap !== undefined))) || (R.dcmp((m.fundingRateFloor ?? ""), (m.fundingRateCap ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.fundingRateCap ?? "")) && p12.test((m.fundingRateFloor ?? "")))) || ((!((m?.fundingRateFloor !== undefined)) || !((m?.fundingRateCap !== undefined))) || (R.dcmp((m.fundingRateFloor ?? ""), (m.fundingRateCap ?? "")) <= 0))))) {
     out.push({ field: p, rule: "funding_specs.floor_below_cap", message: "funding_rate_floor must not exceed funding_rate_cap" });
   }
 }
@@ -4928,7 +5129,7 @@ function v_cqc_markets_v1_ImpactPrice(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.bidPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "bid_price", rule: "cqc.decimal", message: s });
         }
@@ -4939,7 +5140,7 @@ function v_cqc_markets_v1_ImpactPrice(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.askPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "ask_price", rule: "cqc.decimal", message: s });
         }
@@ -4954,7 +5155,7 @@ function v_cqc_markets_v1_IndexConstituent(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -4969,12 +5170,18 @@ function v_cqc_markets_v1_IndexConstituent(m: any, p: string, out: R.V[]): void 
     if (v.length > 64 && R.codePoints(v) > 64) {
       out.push({ field: q + "source_name", rule: "string.max_len", message: "must be at most 64 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "source_name", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.weight !== undefined)) {
     {
       const v = (m.weight ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "weight", rule: "cqc.fraction", message: s });
         }
@@ -4993,7 +5200,7 @@ function v_cqc_markets_v1_IndexInstrument(m: any, p: string, out: R.V[]): void {
   const q = p === "" ? "" : p + ".";
   {
     const v = (m.provider ?? "");
-    if (!p24.test(v)) {
+    if (!p25.test(v)) {
       out.push({ field: q + "provider", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   }
@@ -5039,7 +5246,7 @@ function v_cqc_markets_v1_Instrument(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.instrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
       }
@@ -5055,6 +5262,12 @@ function v_cqc_markets_v1_Instrument(m: any, p: string, out: R.V[]): void {
     const v = (m.name ?? "");
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "name", rule: "string.max_len", message: "must be at most 200 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "name", rule: "cqc.text", message: s });
+      }
     }
   }
   {
@@ -5258,7 +5471,7 @@ function v_cqc_markets_v1_LendingReserve(m: any, p: string, out: R.V[]): void {
   const q = p === "" ? "" : p + ".";
   {
     const v = (m.protocol ?? "");
-    if (!p63.test(v)) {
+    if (!p66.test(v)) {
       out.push({ field: q + "protocol", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9.-]{1,63}$`" });
     }
   }
@@ -5266,6 +5479,12 @@ function v_cqc_markets_v1_LendingReserve(m: any, p: string, out: R.V[]): void {
     const v = (m.marketName ?? "");
     if (v.length > 128 && R.codePoints(v) > 128) {
       out.push({ field: q + "market_name", rule: "string.max_len", message: "must be at most 128 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "market_name", rule: "cqc.text", message: s });
+      }
     }
   }
   {
@@ -5302,7 +5521,7 @@ function v_cqc_markets_v1_LendingReserve(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.ltv ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "ltv", rule: "cqc.fraction", message: s });
         }
@@ -5313,7 +5532,7 @@ function v_cqc_markets_v1_LendingReserve(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.liquidationThreshold ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "liquidation_threshold", rule: "cqc.fraction", message: s });
         }
@@ -5324,7 +5543,7 @@ function v_cqc_markets_v1_LendingReserve(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.liquidationBonus ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "liquidation_bonus", rule: "cqc.fraction", message: s });
         }
@@ -5335,7 +5554,7 @@ function v_cqc_markets_v1_LendingReserve(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.liquidationPenalty ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "liquidation_penalty", rule: "cqc.fraction", message: s });
         }
@@ -5346,7 +5565,7 @@ function v_cqc_markets_v1_LendingReserve(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.collateralSaleDiscountFactor ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "collateral_sale_discount_factor", rule: "cqc.fraction", message: s });
         }
@@ -5357,7 +5576,7 @@ function v_cqc_markets_v1_LendingReserve(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.reserveFactor ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "reserve_factor", rule: "cqc.fraction", message: s });
         }
@@ -5439,7 +5658,7 @@ function v_cqc_markets_v1_LendingReserve(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "decimals", rule: "uint32.lte", message: "must be less than or equal to 36" });
     }
   }
-  if (!((!((p11.test((m.liquidationThreshold ?? "")) && p11.test((m.ltv ?? "")))) || ((!((m?.ltv !== undefined)) || !((m?.liquidationThreshold !== undefined))) || (R.dcmp((m.ltv ?? ""), (m.liquidationThreshold ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.liquidationThreshold ?? "")) && p12.test((m.ltv ?? "")))) || ((!((m?.ltv !== undefined)) || !((m?.liquidationThreshold !== undefined))) || (R.dcmp((m.ltv ?? ""), (m.liquidationThreshold ?? "")) <= 0))))) {
     out.push({ field: p, rule: "lending_reserve.ltv_within_threshold", message: "ltv must not exceed liquidation_threshold" });
   }
 }
@@ -5453,7 +5672,7 @@ function v_cqc_markets_v1_LendingReserveSpecs(m: any, p: string, out: R.V[]): vo
   {
     const v = (m.depositInstrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "deposit_instrument_id", rule: "cqc.id", message: s });
       }
@@ -5463,7 +5682,7 @@ function v_cqc_markets_v1_LendingReserveSpecs(m: any, p: string, out: R.V[]): vo
     {
       const v = (m.borrowInstrumentId ?? "");
       {
-        const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+        const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "borrow_instrument_id", rule: "cqc.id", message: s });
         }
@@ -5525,7 +5744,7 @@ function v_cqc_markets_v1_LendingReserveState(m: any, p: string, out: R.V[]): vo
     {
       const v = (m.utilization ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "utilization", rule: "cqc.fraction", message: s });
         }
@@ -5635,7 +5854,7 @@ function v_cqc_markets_v1_LendingReserveState(m: any, p: string, out: R.V[]): vo
     {
       const v = (m.reserves ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "reserves", rule: "cqc.decimal", message: s });
         }
@@ -5707,7 +5926,7 @@ function v_cqc_markets_v1_LeverageLimits(m: any, p: string, out: R.V[]): void {
       }
     }
   });
-  if (!((!((p11.test((m.maxLeverage ?? "")) && p11.test((m.minLeverage ?? "")))) || ((!((m?.minLeverage !== undefined)) || !((m?.maxLeverage !== undefined))) || (R.dcmp((m.minLeverage ?? ""), (m.maxLeverage ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.maxLeverage ?? "")) && p12.test((m.minLeverage ?? "")))) || ((!((m?.minLeverage !== undefined)) || !((m?.maxLeverage !== undefined))) || (R.dcmp((m.minLeverage ?? ""), (m.maxLeverage ?? "")) <= 0))))) {
     out.push({ field: p, rule: "leverage_limits.min_not_above_max", message: "min_leverage must not exceed max_leverage" });
   }
 }
@@ -5717,7 +5936,7 @@ function v_cqc_markets_v1_Liquidation(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -5735,7 +5954,7 @@ function v_cqc_markets_v1_Liquidation(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.price ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "price", rule: "cqc.decimal", message: s });
       }
@@ -5754,7 +5973,7 @@ function v_cqc_markets_v1_Liquidation(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.averagePrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "average_price", rule: "cqc.decimal", message: s });
         }
@@ -5831,7 +6050,7 @@ function v_cqc_markets_v1_LiquidityMetrics(m: any, p: string, out: R.V[]): void 
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -5842,7 +6061,7 @@ function v_cqc_markets_v1_LiquidityMetrics(m: any, p: string, out: R.V[]): void 
   }
   {
     const v = (m.source ?? "");
-    if (!p24.test(v)) {
+    if (!p25.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   }
@@ -5850,7 +6069,7 @@ function v_cqc_markets_v1_LiquidityMetrics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.bestBid ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "best_bid", rule: "cqc.decimal", message: s });
         }
@@ -5861,7 +6080,7 @@ function v_cqc_markets_v1_LiquidityMetrics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.bestAsk ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "best_ask", rule: "cqc.decimal", message: s });
         }
@@ -5966,7 +6185,7 @@ function v_cqc_markets_v1_LiquidityMetrics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.utilization ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "utilization", rule: "cqc.fraction", message: s });
         }
@@ -5991,16 +6210,16 @@ function v_cqc_markets_v1_LiquidityMetrics(m: any, p: string, out: R.V[]): void 
   if ((m?.sourceRecord !== undefined)) {
     v_cqc_types_v1_SourceRecord(m.sourceRecord, q + "source_record", out);
   }
-  if (!((!((p11.test((m.bestAsk ?? "")) && p11.test((m.bestBid ?? "")))) || ((!((m?.bestBid !== undefined)) || !((m?.bestAsk !== undefined))) || (R.dcmp((m.bestBid ?? ""), (m.bestAsk ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.bestAsk ?? "")) && p12.test((m.bestBid ?? "")))) || ((!((m?.bestBid !== undefined)) || !((m?.bestAsk !== undefined))) || (R.dcmp((m.bestBid ?? ""), (m.bestAsk ?? "")) <= 0))))) {
     out.push({ field: p, rule: "liquidity_metrics.bid_below_ask", message: "best_bid must not exceed best_ask" });
   }
-  if (!((!((m.depthBands ?? []).every((_v1) => p11.test((_v1?.distance ?? "")))) || R.unique((m.depthBands ?? []).map((_v2) => R.nkey(R.D((_v2?.distance ?? "")))))))) {
+  if (!((!((m.depthBands ?? []).every((_v1) => p12.test((_v1?.distance ?? "")))) || R.unique((m.depthBands ?? []).map((_v2) => R.nkey(R.D((_v2?.distance ?? "")))))))) {
     out.push({ field: p, rule: "liquidity_metrics.depth_band_distances_unique", message: "each depth band distance must appear once" });
   }
   if (!((!((m?.openInterest !== undefined)) || ((m.openInterest?.marketId ?? "") === (m.marketId ?? ""))))) {
     out.push({ field: p, rule: "liquidity_metrics.open_interest_same_market", message: "open_interest.market_id must equal market_id" });
   }
-  if (!((((!((m?.volume24hConverted !== undefined)) || !(p11.test((m.volume24hConverted?.amount ?? "")))) || (R.dcmpInt((m.volume24hConverted?.amount ?? ""), 0) >= 0)) && ((!((m?.totalValueLocked !== undefined)) || !(p11.test((m.totalValueLocked?.amount ?? "")))) || (R.dcmpInt((m.totalValueLocked?.amount ?? ""), 0) >= 0))))) {
+  if (!((((!((m?.volume24hConverted !== undefined)) || !(p12.test((m.volume24hConverted?.amount ?? "")))) || (R.dcmpInt((m.volume24hConverted?.amount ?? ""), 0) >= 0)) && ((!((m?.totalValueLocked !== undefined)) || !(p12.test((m.totalValueLocked?.amount ?? "")))) || (R.dcmpInt((m.totalValueLocked?.amount ?? ""), 0) >= 0))))) {
     out.push({ field: p, rule: "liquidity_metrics.amounts_non_negative", message: "volume_24h_converted.amount and total_value_locked.amount must not be negative" });
   }
   if (!((((BigInt((m.depthBands ?? []).length) === 0n) && (BigInt((m.impactPrices ?? []).length) === 0n)) || (m?.notionalAssetId !== undefined)))) {
@@ -6023,7 +6242,7 @@ function v_cqc_markets_v1_MarginAsset(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.collateralRatio ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "collateral_ratio", rule: "cqc.fraction", message: s });
         }
@@ -6034,7 +6253,7 @@ function v_cqc_markets_v1_MarginAsset(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.autoExchangeThreshold ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "auto_exchange_threshold", rule: "cqc.decimal", message: s });
         }
@@ -6064,7 +6283,7 @@ function v_cqc_markets_v1_MarginTerms(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.initialMarginRate ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "initial_margin_rate", rule: "cqc.fraction", message: s });
         }
@@ -6075,7 +6294,7 @@ function v_cqc_markets_v1_MarginTerms(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.maintenanceMarginRate ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "maintenance_margin_rate", rule: "cqc.fraction", message: s });
         }
@@ -6086,7 +6305,7 @@ function v_cqc_markets_v1_MarginTerms(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.liquidationFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p62.test(v)) && !(p12.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p65.test(v)) && !(p13.test(v))) ? "" : "must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "liquidation_fee_rate", rule: "cqc.fee_rate", message: s });
         }
@@ -6187,7 +6406,7 @@ function v_cqc_markets_v1_MarginTier(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.maintenanceMarginRate ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "maintenance_margin_rate", rule: "cqc.fraction", message: s });
         }
@@ -6198,7 +6417,7 @@ function v_cqc_markets_v1_MarginTier(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.initialMarginRate ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "initial_margin_rate", rule: "cqc.fraction", message: s });
         }
@@ -6238,7 +6457,7 @@ function v_cqc_markets_v1_MarginTier(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!((!((p11.test((m.notionalCap ?? "")) && p11.test((m.notionalFloor ?? "")))) || (!((m?.notionalCap !== undefined)) || (R.dcmp((m.notionalFloor ?? ""), (m.notionalCap ?? "")) < 0))))) {
+  if (!((!((p12.test((m.notionalCap ?? "")) && p12.test((m.notionalFloor ?? "")))) || (!((m?.notionalCap !== undefined)) || (R.dcmp((m.notionalFloor ?? ""), (m.notionalCap ?? "")) < 0))))) {
     out.push({ field: p, rule: "margin_tier.floor_below_cap", message: "notional_floor must be below notional_cap" });
   }
 }
@@ -6248,7 +6467,7 @@ function v_cqc_markets_v1_Market(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -6266,7 +6485,7 @@ function v_cqc_markets_v1_Market(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.instrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
       }
@@ -6297,6 +6516,12 @@ function v_cqc_markets_v1_Market(m: any, p: string, out: R.V[]): void {
     const v = (m.displayName ?? "");
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "display_name", rule: "string.max_len", message: "must be at most 200 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "display_name", rule: "cqc.text", message: s });
+      }
     }
   }
   {
@@ -6462,6 +6687,12 @@ function v_cqc_markets_v1_Market(m: any, p: string, out: R.V[]): void {
     if (v.length > 1000 && R.codePoints(v) > 1000) {
       out.push({ field: q + "status_message", rule: "string.max_len", message: "must be at most 1000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "status_message", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.contractSize !== undefined)) {
     {
@@ -6546,7 +6777,7 @@ function v_cqc_markets_v1_Market(m: any, p: string, out: R.V[]): void {
   if (!(((m.negativePricesAllowed ?? false) || ((!((m.priceLimits?.minPrice !== undefined)) || !((m.priceLimits?.minPrice ?? "").startsWith("-"))) && (!((m.priceLimits?.maxPrice !== undefined)) || !((m.priceLimits?.maxPrice ?? "").startsWith("-"))))))) {
     out.push({ field: p, rule: "market.price_limits_sign", message: "price_limits must not be negative unless negative_prices_allowed is true" });
   }
-  if (!((!((p11.test(((m.tickRule?.rule?.case === "fixed" ? m.tickRule.rule.value : undefined)?.tickSize ?? "")) && p11.test((m.tickSize ?? "")))) || ((!((m?.tickSize !== undefined)) || !((m.tickRule?.rule?.case === "fixed"))) || (R.dcmp((m.tickSize ?? ""), ((m.tickRule?.rule?.case === "fixed" ? m.tickRule.rule.value : undefined)?.tickSize ?? "")) === 0))))) {
+  if (!((!((p12.test(((m.tickRule?.rule?.case === "fixed" ? m.tickRule.rule.value : undefined)?.tickSize ?? "")) && p12.test((m.tickSize ?? "")))) || ((!((m?.tickSize !== undefined)) || !((m.tickRule?.rule?.case === "fixed"))) || (R.dcmp((m.tickSize ?? ""), ((m.tickRule?.rule?.case === "fixed" ? m.tickRule.rule.value : undefined)?.tickSize ?? "")) === 0))))) {
     out.push({ field: p, rule: "market.tick_size_matches_fixed_rule", message: "tick_size must equal tick_rule.fixed.tick_size when the tick rule is fixed" });
   }
   if (!(((!((m?.delistingTime !== undefined)) || !((m?.listingTime !== undefined))) || (R.T(m.delistingTime) > R.T(m.listingTime))))) {
@@ -6569,7 +6800,7 @@ function v_cqc_markets_v1_MarketDepth(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -6578,7 +6809,7 @@ function v_cqc_markets_v1_MarketDepth(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.referencePrice ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "reference_price", rule: "cqc.decimal", message: s });
       }
@@ -6626,17 +6857,23 @@ function v_cqc_markets_v1_MarketDepth(m: any, p: string, out: R.V[]): void {
   if (!((m?.receiveTime !== undefined))) {
     out.push({ field: q + "receive_time", rule: "required", message: "value is required" });
   }
-  if (!((!((m.bands ?? []).every((_v1) => p11.test((_v1?.distance ?? "")))) || R.unique((m.bands ?? []).map((_v2) => R.nkey(R.D((_v2?.distance ?? "")))))))) {
+  if (!((!((m.bands ?? []).every((_v1) => p12.test((_v1?.distance ?? "")))) || R.unique((m.bands ?? []).map((_v2) => R.nkey(R.D((_v2?.distance ?? "")))))))) {
     out.push({ field: p, rule: "market_depth.band_distances_unique", message: "each band distance must appear once" });
   }
-  if (!((!((m.bands ?? []).every((_v1) => ((((p11.test((_v1?.distance ?? "")) && p11.test((_v1?.bidSize ?? ""))) && p11.test((_v1?.askSize ?? ""))) && p11.test((_v1?.bidNotional ?? ""))) && p11.test((_v1?.askNotional ?? ""))))) || (m.bands ?? []).every((_v2) => (m.bands ?? []).every((_v3) => ((R.dcmp((_v2?.distance ?? ""), (_v3?.distance ?? "")) >= 0) || ((((R.dcmp((_v2?.bidSize ?? ""), (_v3?.bidSize ?? "")) <= 0) && (R.dcmp((_v2?.askSize ?? ""), (_v3?.askSize ?? "")) <= 0)) && (R.dcmp((_v2?.bidNotional ?? ""), (_v3?.bidNotional ?? "")) <= 0)) && (R.dcmp((_v2?.askNotional ?? ""), (_v3?.askNotional ?? "")) <= 0)))))))) {
+  if (!((!((m.bands ?? []).every((_v1) => ((((p12.test((_v1?.distance ?? "")) && p12.test((_v1?.bidSize ?? ""))) && p12.test((_v1?.askSize ?? ""))) && p12.test((_v1?.bidNotional ?? ""))) && p12.test((_v1?.askNotional ?? ""))))) || (m.bands ?? []).every((_v2) => (m.bands ?? []).every((_v3) => ((R.dcmp((_v2?.distance ?? ""), (_v3?.distance ?? "")) >= 0) || ((((R.dcmp((_v2?.bidSize ?? ""), (_v3?.bidSize ?? "")) <= 0) && (R.dcmp((_v2?.askSize ?? ""), (_v3?.askSize ?? "")) <= 0)) && (R.dcmp((_v2?.bidNotional ?? ""), (_v3?.bidNotional ?? "")) <= 0)) && (R.dcmp((_v2?.askNotional ?? ""), (_v3?.askNotional ?? "")) <= 0)))))))) {
     out.push({ field: p, rule: "market_depth.bands_cumulative", message: "a wider band must not hold less size or notional than a narrower one" });
   }
-  if (!((((BigInt((m.topBids ?? []).length) === 0n) || !((m.topBids ?? []).every((_v1) => p11.test((_v1?.price ?? ""))))) || (m.topBids ?? []).every((_v2) => (R.dcmp((_v2?.price ?? ""), (R.index((m.topBids ?? []), 0n)?.price ?? "")) <= 0))))) {
-    out.push({ field: p, rule: "market_depth.top_bids_best_first", message: "top_bids must be sorted by price descending: top_bids[0] must be the highest bid" });
+  {
+    const i = R.sortedAt((m.topBids ?? []), (x: any) => (x?.price ?? ""), true, true);
+    if (i >= 0) {
+      out.push({ field: q + "top_bids[" + i + "].price", rule: "market_depth.top_bids_sorted", message: "top_bids must be sorted by price, highest first, one level per price" });
+    }
   }
-  if (!((((BigInt((m.topAsks ?? []).length) === 0n) || !((m.topAsks ?? []).every((_v1) => p11.test((_v1?.price ?? ""))))) || (m.topAsks ?? []).every((_v2) => (R.dcmp((_v2?.price ?? ""), (R.index((m.topAsks ?? []), 0n)?.price ?? "")) >= 0))))) {
-    out.push({ field: p, rule: "market_depth.top_asks_best_first", message: "top_asks must be sorted by price ascending: top_asks[0] must be the lowest ask" });
+  {
+    const i = R.sortedAt((m.topAsks ?? []), (x: any) => (x?.price ?? ""), false, true);
+    if (i >= 0) {
+      out.push({ field: q + "top_asks[" + i + "].price", rule: "market_depth.top_asks_sorted", message: "top_asks must be sorted by price, lowest first, one level per price" });
+    }
   }
 }
 
@@ -6694,7 +6931,7 @@ function v_cqc_markets_v1_NotionalLimits(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!((!((p11.test((m.maxNotional ?? "")) && p11.test((m.minNotional ?? "")))) || ((!((m?.minNotional !== undefined)) || !((m?.maxNotional !== undefined))) || (R.dcmp((m.minNotional ?? ""), (m.maxNotional ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.maxNotional ?? "")) && p12.test((m.minNotional ?? "")))) || ((!((m?.minNotional !== undefined)) || !((m?.maxNotional !== undefined))) || (R.dcmp((m.minNotional ?? ""), (m.maxNotional ?? "")) <= 0))))) {
     out.push({ field: p, rule: "notional_limits.min_not_above_max", message: "min_notional must not exceed max_notional" });
   }
 }
@@ -6740,7 +6977,7 @@ function v_cqc_markets_v1_OpenInterest(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -6792,7 +7029,7 @@ function v_cqc_markets_v1_OpenInterest(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!((!(p11.test((m.value?.amount ?? ""))) || (!((m?.value !== undefined)) || (R.dcmpInt((m.value?.amount ?? ""), 0) >= 0))))) {
+  if (!((!(p12.test((m.value?.amount ?? ""))) || (!((m?.value !== undefined)) || (R.dcmpInt((m.value?.amount ?? ""), 0) >= 0))))) {
     out.push({ field: p, rule: "open_interest.value_non_negative", message: "value.amount must not be negative" });
   }
   if (!((!((m?.baseAmount !== undefined)) || (BigInt((m.amountUnit ?? 0)) !== 1n)))) {
@@ -6835,7 +7072,7 @@ function v_cqc_markets_v1_OpenInterestMarginScaling(m: any, p: string, out: R.V[
     {
       const v = (m.maxInitialMarginRate ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "max_initial_margin_rate", rule: "cqc.fraction", message: s });
         }
@@ -6863,7 +7100,7 @@ function v_cqc_markets_v1_OptionGreeks(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -6871,7 +7108,7 @@ function v_cqc_markets_v1_OptionGreeks(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.source ?? "");
-    if (!p24.test(v)) {
+    if (!p25.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   }
@@ -6912,7 +7149,7 @@ function v_cqc_markets_v1_OptionGreeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.delta ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "delta", rule: "cqc.decimal", message: s });
         }
@@ -6923,7 +7160,7 @@ function v_cqc_markets_v1_OptionGreeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.gamma ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "gamma", rule: "cqc.decimal", message: s });
         }
@@ -6934,7 +7171,7 @@ function v_cqc_markets_v1_OptionGreeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.vega ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "vega", rule: "cqc.decimal", message: s });
         }
@@ -6945,7 +7182,7 @@ function v_cqc_markets_v1_OptionGreeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.theta ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "theta", rule: "cqc.decimal", message: s });
         }
@@ -6956,7 +7193,7 @@ function v_cqc_markets_v1_OptionGreeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.rho ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "rho", rule: "cqc.decimal", message: s });
         }
@@ -6967,7 +7204,7 @@ function v_cqc_markets_v1_OptionGreeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.underlyingPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "underlying_price", rule: "cqc.decimal", message: s });
         }
@@ -6984,7 +7221,7 @@ function v_cqc_markets_v1_OptionGreeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.markPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "mark_price", rule: "cqc.decimal", message: s });
         }
@@ -6995,7 +7232,7 @@ function v_cqc_markets_v1_OptionGreeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.interestRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "interest_rate", rule: "cqc.decimal", message: s });
         }
@@ -7064,7 +7301,7 @@ function v_cqc_markets_v1_OptionSeries(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.underlyingInstrumentId ?? "");
       {
-        const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+        const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "underlying_instrument_id", rule: "cqc.id", message: s });
         }
@@ -7096,7 +7333,7 @@ function v_cqc_markets_v1_OrderBook(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -7142,7 +7379,7 @@ function v_cqc_markets_v1_OrderBook(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.indicativePrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "indicative_price", rule: "cqc.decimal", message: s });
         }
@@ -7169,19 +7406,16 @@ function v_cqc_markets_v1_OrderBook(m: any, p: string, out: R.V[]): void {
   if (!((!((m.isSnapshot ?? false)) || ((m.bids ?? []).every((_v1) => ((BigInt((_v1?.action ?? 0)) === 0n) || (BigInt((_v1?.action ?? 0)) === 1n))) && (m.asks ?? []).every((_v2) => ((BigInt((_v2?.action ?? 0)) === 0n) || (BigInt((_v2?.action ?? 0)) === 1n))))))) {
     out.push({ field: p, rule: "order_book.snapshot_actions", message: "snapshot levels must have action UNSPECIFIED or ADD" });
   }
-  if (!((!((m.isSnapshot ?? false)) || ((m.bids ?? []).every((_v1) => (!(p11.test((_v1?.size ?? ""))) || (R.dcmpInt((_v1?.size ?? ""), 0) > 0))) && (m.asks ?? []).every((_v2) => (!(p11.test((_v2?.size ?? ""))) || (R.dcmpInt((_v2?.size ?? ""), 0) > 0))))))) {
+  if (!((!((m.isSnapshot ?? false)) || ((m.bids ?? []).every((_v1) => (!(p12.test((_v1?.size ?? ""))) || (R.dcmpInt((_v1?.size ?? ""), 0) > 0))) && (m.asks ?? []).every((_v2) => (!(p12.test((_v2?.size ?? ""))) || (R.dcmpInt((_v2?.size ?? ""), 0) > 0))))))) {
     out.push({ field: p, rule: "order_book.snapshot_sizes_positive", message: "snapshot levels must have a size greater than zero" });
   }
-  if (!((((!((m.isSnapshot ?? false)) || (BigInt((m.bids ?? []).length) === 0n)) || !((m.bids ?? []).every((_v1) => p11.test((_v1?.price ?? ""))))) || (m.bids ?? []).every((_v2) => (R.dcmp((_v2?.price ?? ""), (R.index((m.bids ?? []), 0n)?.price ?? "")) <= 0))))) {
-    out.push({ field: p, rule: "order_book.snapshot_bids_best_first", message: "snapshot bids must be sorted by price descending: bids[0] must be the highest bid" });
-  }
-  if (!((((!((m.isSnapshot ?? false)) || (BigInt((m.asks ?? []).length) === 0n)) || !((m.asks ?? []).every((_v1) => p11.test((_v1?.price ?? ""))))) || (m.asks ?? []).every((_v2) => (R.dcmp((_v2?.price ?? ""), (R.index((m.asks ?? []), 0n)?.price ?? "")) >= 0))))) {
-    out.push({ field: p, rule: "order_book.snapshot_asks_best_first", message: "snapshot asks must be sorted by price ascending: asks[0] must be the lowest ask" });
+  if (!(((((((!((m.isSnapshot ?? false)) || (m?.indicativePrice !== undefined)) || (BigInt((m.bids ?? []).length) === 0n)) || (BigInt((m.asks ?? []).length) === 0n)) || !(p12.test((R.index((m.bids ?? []), 0n)?.price ?? "")))) || !(p12.test((R.index((m.asks ?? []), 0n)?.price ?? "")))) || (R.dcmp((R.index((m.bids ?? []), 0n)?.price ?? ""), (R.index((m.asks ?? []), 0n)?.price ?? "")) < 0)))) {
+    out.push({ field: p, rule: "order_book.snapshot_not_crossed", message: "a snapshot's best bid must be below its best ask (a crossed or locked book only during an auction, with indicative_price set)" });
   }
   if (!(((m.isSnapshot ?? false) || ((m.bids ?? []).every((_v1) => (BigInt((_v1?.action ?? 0)) !== 0n)) && (m.asks ?? []).every((_v2) => (BigInt((_v2?.action ?? 0)) !== 0n)))))) {
     out.push({ field: p, rule: "order_book.delta_action_required", message: "every level of a delta must have an action" });
   }
-  if (!(((m.isSnapshot ?? false) || ((m.bids ?? []).every((_v1) => (!(p11.test((_v1?.size ?? ""))) || ((R.dcmpInt((_v1?.size ?? ""), 0) === 0) === ((BigInt((_v1?.action ?? 0)) === 3n) || (BigInt((_v1?.action ?? 0)) === 4n))))) && (m.asks ?? []).every((_v2) => (!(p11.test((_v2?.size ?? ""))) || ((R.dcmpInt((_v2?.size ?? ""), 0) === 0) === ((BigInt((_v2?.action ?? 0)) === 3n) || (BigInt((_v2?.action ?? 0)) === 4n))))))))) {
+  if (!(((m.isSnapshot ?? false) || ((m.bids ?? []).every((_v1) => (!(p12.test((_v1?.size ?? ""))) || ((R.dcmpInt((_v1?.size ?? ""), 0) === 0) === ((BigInt((_v1?.action ?? 0)) === 3n) || (BigInt((_v1?.action ?? 0)) === 4n))))) && (m.asks ?? []).every((_v2) => (!(p12.test((_v2?.size ?? ""))) || ((R.dcmpInt((_v2?.size ?? ""), 0) === 0) === ((BigInt((_v2?.action ?? 0)) === 3n) || (BigInt((_v2?.action ?? 0)) === 4n))))))))) {
     out.push({ field: p, rule: "order_book.delta_zero_size_iff_delete", message: "in a delta, size must be 0 exactly when action is DELETE or CLEAR" });
   }
   if (!(((!((m.bids ?? []).some((_v1) => (BigInt((_v1?.action ?? 0)) === 4n))) || ((BigInt((R.index((m.bids ?? []), 0n)?.action ?? 0)) === 4n) && ((m.bids ?? []).filter((_v2) => (BigInt((_v2?.action ?? 0)) === 4n)).length === 1))) && (!((m.asks ?? []).some((_v3) => (BigInt((_v3?.action ?? 0)) === 4n))) || ((BigInt((R.index((m.asks ?? []), 0n)?.action ?? 0)) === 4n) && ((m.asks ?? []).filter((_v4) => (BigInt((_v4?.action ?? 0)) === 4n)).length === 1)))))) {
@@ -7199,6 +7433,38 @@ function v_cqc_markets_v1_OrderBook(m: any, p: string, out: R.V[]): void {
   if (!((!((m?.indicativeSize !== undefined)) || (m?.indicativePrice !== undefined)))) {
     out.push({ field: p, rule: "order_book.indicative_size_needs_price", message: "indicative_size requires indicative_price" });
   }
+  if (((m.isSnapshot ?? false) && (BigInt((m.bookType ?? 0)) !== 3n))) {
+    {
+      const i = R.sortedAt((m.bids ?? []), (x: any) => (x?.price ?? ""), true, true);
+      if (i >= 0) {
+        out.push({ field: q + "bids[" + i + "].price", rule: "order_book.snapshot_bids_sorted", message: "snapshot bids must be sorted by price, highest first, one level per price" });
+      }
+    }
+  }
+  if (((m.isSnapshot ?? false) && (BigInt((m.bookType ?? 0)) === 3n))) {
+    {
+      const i = R.sortedAt((m.bids ?? []), (x: any) => (x?.price ?? ""), true, false);
+      if (i >= 0) {
+        out.push({ field: q + "bids[" + i + "].price", rule: "order_book.snapshot_bids_sorted", message: "snapshot bids must be sorted by price, highest first (orders at one price in queue priority)" });
+      }
+    }
+  }
+  if (((m.isSnapshot ?? false) && (BigInt((m.bookType ?? 0)) !== 3n))) {
+    {
+      const i = R.sortedAt((m.asks ?? []), (x: any) => (x?.price ?? ""), false, true);
+      if (i >= 0) {
+        out.push({ field: q + "asks[" + i + "].price", rule: "order_book.snapshot_asks_sorted", message: "snapshot asks must be sorted by price, lowest first, one level per price" });
+      }
+    }
+  }
+  if (((m.isSnapshot ?? false) && (BigInt((m.bookType ?? 0)) === 3n))) {
+    {
+      const i = R.sortedAt((m.asks ?? []), (x: any) => (x?.price ?? ""), false, false);
+      if (i >= 0) {
+        out.push({ field: q + "asks[" + i + "].price", rule: "order_book.snapshot_asks_sorted", message: "snapshot asks must be sorted by price, lowest first (orders at one price in queue priority)" });
+      }
+    }
+  }
 }
 
 function v_cqc_markets_v1_OrderBookLevel(m: any, p: string, out: R.V[]): void {
@@ -7206,7 +7472,7 @@ function v_cqc_markets_v1_OrderBookLevel(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.price ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "price", rule: "cqc.decimal", message: s });
       }
@@ -7316,7 +7582,7 @@ function v_cqc_markets_v1_OrderLimits(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.maxPositionShare ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "max_position_share", rule: "cqc.fraction", message: s });
         }
@@ -7448,7 +7714,7 @@ function v_cqc_markets_v1_OrderSizeLimits(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!((!((p11.test((m.maxQuantity ?? "")) && p11.test((m.minQuantity ?? "")))) || ((!((m?.minQuantity !== undefined)) || !((m?.maxQuantity !== undefined))) || (R.dcmp((m.minQuantity ?? ""), (m.maxQuantity ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.maxQuantity ?? "")) && p12.test((m.minQuantity ?? "")))) || ((!((m?.minQuantity !== undefined)) || !((m?.maxQuantity !== undefined))) || (R.dcmp((m.minQuantity ?? ""), (m.maxQuantity ?? "")) <= 0))))) {
     out.push({ field: p, rule: "order_size_limits.min_not_above_max", message: "min_quantity must not exceed max_quantity" });
   }
 }
@@ -7552,7 +7818,7 @@ function v_cqc_markets_v1_Price(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.subject?.case === "marketId" ? m.subject.value : "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -7582,7 +7848,7 @@ function v_cqc_markets_v1_Price(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.value ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "value", rule: "cqc.decimal", message: s });
       }
@@ -7599,7 +7865,7 @@ function v_cqc_markets_v1_Price(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.source ?? "");
-    if (!p24.test(v)) {
+    if (!p25.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   }
@@ -7624,7 +7890,7 @@ function v_cqc_markets_v1_Price(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.confidence ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "confidence", rule: "cqc.fraction", message: s });
         }
@@ -7766,7 +8032,7 @@ function v_cqc_markets_v1_PriceBands(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.marketTakeBound ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "market_take_bound", rule: "cqc.fraction", message: s });
         }
@@ -7777,7 +8043,7 @@ function v_cqc_markets_v1_PriceBands(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.triggerProtect ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "trigger_protect", rule: "cqc.fraction", message: s });
         }
@@ -7788,7 +8054,7 @@ function v_cqc_markets_v1_PriceBands(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.priceLimitRatioX ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "price_limit_ratio_x", rule: "cqc.fraction", message: s });
         }
@@ -7799,7 +8065,7 @@ function v_cqc_markets_v1_PriceBands(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.priceLimitRatioY ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "price_limit_ratio_y", rule: "cqc.fraction", message: s });
         }
@@ -7810,7 +8076,7 @@ function v_cqc_markets_v1_PriceBands(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.maxSlippage ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "max_slippage", rule: "cqc.fraction", message: s });
         }
@@ -7821,7 +8087,7 @@ function v_cqc_markets_v1_PriceBands(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.highBidLimit ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "high_bid_limit", rule: "cqc.fraction", message: s });
         }
@@ -7836,7 +8102,7 @@ function v_cqc_markets_v1_PriceLimits(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.minPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "min_price", rule: "cqc.decimal", message: s });
         }
@@ -7847,7 +8113,7 @@ function v_cqc_markets_v1_PriceLimits(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.maxPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "max_price", rule: "cqc.decimal", message: s });
         }
@@ -7858,7 +8124,7 @@ function v_cqc_markets_v1_PriceLimits(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.limitUpPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "limit_up_price", rule: "cqc.decimal", message: s });
         }
@@ -7869,14 +8135,14 @@ function v_cqc_markets_v1_PriceLimits(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.limitDownPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "limit_down_price", rule: "cqc.decimal", message: s });
         }
       }
     }
   }
-  if (!((!((p11.test((m.maxPrice ?? "")) && p11.test((m.minPrice ?? "")))) || ((!((m?.minPrice !== undefined)) || !((m?.maxPrice !== undefined))) || (R.dcmp((m.minPrice ?? ""), (m.maxPrice ?? "")) <= 0))))) {
+  if (!((!((p12.test((m.maxPrice ?? "")) && p12.test((m.minPrice ?? "")))) || ((!((m?.minPrice !== undefined)) || !((m?.maxPrice !== undefined))) || (R.dcmp((m.minPrice ?? ""), (m.maxPrice ?? "")) <= 0))))) {
     out.push({ field: p, rule: "price_limits.min_not_above_max", message: "min_price must not exceed max_price" });
   }
 }
@@ -7898,7 +8164,7 @@ function v_cqc_markets_v1_RateCurve(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.kink ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "kink", rule: "cqc.fraction", message: s });
         }
@@ -8098,7 +8364,7 @@ function v_cqc_markets_v1_RiskLimitSteps(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.initialMarginIncrement ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "initial_margin_increment", rule: "cqc.fraction", message: s });
         }
@@ -8109,7 +8375,7 @@ function v_cqc_markets_v1_RiskLimitSteps(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.maintenanceMarginIncrement ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "maintenance_margin_increment", rule: "cqc.fraction", message: s });
         }
@@ -8157,7 +8423,7 @@ function v_cqc_markets_v1_SessionOpenPrice(m: any, p: string, out: R.V[]): void 
   {
     const v = (m.price ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "price", rule: "cqc.decimal", message: s });
       }
@@ -8226,7 +8492,7 @@ function v_cqc_markets_v1_TickStep(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.abovePrice ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "above_price", rule: "cqc.decimal", message: s });
       }
@@ -8248,7 +8514,7 @@ function v_cqc_markets_v1_TickerStatistics(m: any, p: string, out: R.V[]): void 
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -8268,7 +8534,7 @@ function v_cqc_markets_v1_TickerStatistics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.openPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "open_price", rule: "cqc.decimal", message: s });
         }
@@ -8279,7 +8545,7 @@ function v_cqc_markets_v1_TickerStatistics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.highPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "high_price", rule: "cqc.decimal", message: s });
         }
@@ -8290,7 +8556,7 @@ function v_cqc_markets_v1_TickerStatistics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.lowPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "low_price", rule: "cqc.decimal", message: s });
         }
@@ -8301,7 +8567,7 @@ function v_cqc_markets_v1_TickerStatistics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.lastPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "last_price", rule: "cqc.decimal", message: s });
         }
@@ -8345,7 +8611,7 @@ function v_cqc_markets_v1_TickerStatistics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.priceChange ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price_change", rule: "cqc.decimal", message: s });
         }
@@ -8356,7 +8622,7 @@ function v_cqc_markets_v1_TickerStatistics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.priceChangeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price_change_rate", rule: "cqc.decimal", message: s });
         }
@@ -8367,7 +8633,7 @@ function v_cqc_markets_v1_TickerStatistics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.weightedAveragePrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "weighted_average_price", rule: "cqc.decimal", message: s });
         }
@@ -8384,7 +8650,7 @@ function v_cqc_markets_v1_TickerStatistics(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.previousClosePrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "previous_close_price", rule: "cqc.decimal", message: s });
         }
@@ -8461,7 +8727,7 @@ function v_cqc_markets_v1_TickerStatistics(m: any, p: string, out: R.V[]): void 
       }
     }
   }
-  if (!(((((!((m?.lowPrice !== undefined)) || !((m?.highPrice !== undefined))) || !(p11.test((m.lowPrice ?? "")))) || !(p11.test((m.highPrice ?? "")))) || (R.dcmp((m.lowPrice ?? ""), (m.highPrice ?? "")) <= 0)))) {
+  if (!(((((!((m?.lowPrice !== undefined)) || !((m?.highPrice !== undefined))) || !(p12.test((m.lowPrice ?? "")))) || !(p12.test((m.highPrice ?? "")))) || (R.dcmp((m.lowPrice ?? ""), (m.highPrice ?? "")) <= 0)))) {
     out.push({ field: p, rule: "ticker_statistics.low_not_above_high", message: "low_price must not exceed high_price" });
   }
   if (!(((!((m?.openTime !== undefined)) || !((m?.closeTime !== undefined))) || (R.T(m.closeTime) > R.T(m.openTime))))) {
@@ -8474,7 +8740,7 @@ function v_cqc_markets_v1_Trade(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -8492,7 +8758,7 @@ function v_cqc_markets_v1_Trade(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.price ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "price", rule: "cqc.decimal", message: s });
       }
@@ -8595,7 +8861,7 @@ function v_cqc_markets_v1_VWAP(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -8604,7 +8870,7 @@ function v_cqc_markets_v1_VWAP(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.vwap ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "vwap", rule: "cqc.decimal", message: s });
       }
@@ -8672,7 +8938,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.allocationId ?? "");
     {
-      const s = (p52.test(v) ? "" : "must be an id of the form alc_<26-character upper-case ULID>");
+      const s = (p55.test(v) ? "" : "must be an id of the form alc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "allocation_id", rule: "cqc.id", message: s });
       }
@@ -8681,7 +8947,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.portfolioId ?? "");
     {
-      const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+      const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
       }
@@ -8702,7 +8968,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.target?.case === "instrumentId" ? m.target.value : "");
       {
-        const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+        const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
         }
@@ -8713,7 +8979,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.target?.case === "marketId" ? m.target.value : "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -8735,7 +9001,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.target?.case === "accountId" ? m.target.value : "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "account_id", rule: "cqc.id", message: s });
         }
@@ -8757,7 +9023,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.targetAmount?.case === "targetWeight" ? m.targetAmount.value : "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "target_weight", rule: "cqc.decimal", message: s });
         }
@@ -8768,7 +9034,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.targetAmount?.case === "targetNotional" ? m.targetAmount.value : "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "target_notional", rule: "cqc.decimal", message: s });
         }
@@ -8779,7 +9045,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.targetAmount?.case === "targetQuantity" ? m.targetAmount.value : "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "target_quantity", rule: "cqc.decimal", message: s });
         }
@@ -8801,7 +9067,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.bandMin ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "band_min", rule: "cqc.decimal", message: s });
         }
@@ -8812,7 +9078,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.bandMax ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "band_max", rule: "cqc.decimal", message: s });
         }
@@ -8838,11 +9104,23 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "approved_by", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "approved_by", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.reason ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason", rule: "cqc.text", message: s });
+      }
     }
   }
   if (m.target?.case === undefined) {
@@ -8851,7 +9129,7 @@ function v_cqc_portfolio_v1_Allocation(m: any, p: string, out: R.V[]): void {
   if (m.targetAmount?.case === undefined) {
     out.push({ field: q + "target_amount", rule: "required", message: "exactly one field is required in oneof" });
   }
-  if (!((!((((m?.targetAmount?.case === "targetWeight") || (m?.targetAmount?.case === "targetNotional")) || (m?.targetAmount?.case === "targetQuantity"))) || [((m?.targetAmount?.case === "targetWeight") ? (m?.targetAmount?.case === "targetWeight" ? m.targetAmount.value : "") : ((m?.targetAmount?.case === "targetNotional") ? (m?.targetAmount?.case === "targetNotional" ? m.targetAmount.value : "") : (m?.targetAmount?.case === "targetQuantity" ? m.targetAmount.value : "")))].every((_v1) => (!(p55.test(_v1)) || (((!((m?.bandMin !== undefined)) || !(p55.test((m.bandMin ?? "")))) || (R.dcmp((m.bandMin ?? ""), _v1) <= 0)) && ((!((m?.bandMax !== undefined)) || !(p55.test((m.bandMax ?? "")))) || (R.dcmp(_v1, (m.bandMax ?? "")) <= 0)))))))) {
+  if (!((!((((m?.targetAmount?.case === "targetWeight") || (m?.targetAmount?.case === "targetNotional")) || (m?.targetAmount?.case === "targetQuantity"))) || [((m?.targetAmount?.case === "targetWeight") ? (m?.targetAmount?.case === "targetWeight" ? m.targetAmount.value : "") : ((m?.targetAmount?.case === "targetNotional") ? (m?.targetAmount?.case === "targetNotional" ? m.targetAmount.value : "") : (m?.targetAmount?.case === "targetQuantity" ? m.targetAmount.value : "")))].every((_v1) => (!(p58.test(_v1)) || (((!((m?.bandMin !== undefined)) || !(p58.test((m.bandMin ?? "")))) || (R.dcmp((m.bandMin ?? ""), _v1) <= 0)) && ((!((m?.bandMax !== undefined)) || !(p58.test((m.bandMax ?? "")))) || (R.dcmp(_v1, (m.bandMax ?? "")) <= 0)))))))) {
     out.push({ field: p, rule: "allocation.band_contains_target", message: "band_min <= target <= band_max must hold where the band bounds are set" });
   }
   if (!(((m?.targetAmount?.case === "targetNotional") === (m?.notionalAssetId !== undefined)))) {
@@ -8867,7 +9145,7 @@ function v_cqc_portfolio_v1_Exposure(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.exposureId ?? "");
     {
-      const s = (p61.test(v) ? "" : "must be an id of the form xpo_<26-character upper-case ULID>");
+      const s = (p64.test(v) ? "" : "must be an id of the form xpo_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "exposure_id", rule: "cqc.id", message: s });
       }
@@ -8877,7 +9155,7 @@ function v_cqc_portfolio_v1_Exposure(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.scope?.case === "portfolioId" ? m.scope.value : "");
       {
-        const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+        const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
         }
@@ -8888,7 +9166,7 @@ function v_cqc_portfolio_v1_Exposure(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.scope?.case === "accountId" ? m.scope.value : "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "account_id", rule: "cqc.id", message: s });
         }
@@ -8943,7 +9221,7 @@ function v_cqc_portfolio_v1_Exposure(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.net ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "net", rule: "cqc.decimal", message: s });
       }
@@ -8953,7 +9231,7 @@ function v_cqc_portfolio_v1_Exposure(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.netQuantity ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "net_quantity", rule: "cqc.decimal", message: s });
         }
@@ -8964,7 +9242,7 @@ function v_cqc_portfolio_v1_Exposure(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.deltaAdjustedNotional ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "delta_adjusted_notional", rule: "cqc.decimal", message: s });
         }
@@ -9028,7 +9306,7 @@ function v_cqc_portfolio_v1_Greeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.delta ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "delta", rule: "cqc.decimal", message: s });
         }
@@ -9039,7 +9317,7 @@ function v_cqc_portfolio_v1_Greeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.gamma ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "gamma", rule: "cqc.decimal", message: s });
         }
@@ -9050,7 +9328,7 @@ function v_cqc_portfolio_v1_Greeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.vega ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "vega", rule: "cqc.decimal", message: s });
         }
@@ -9061,7 +9339,7 @@ function v_cqc_portfolio_v1_Greeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.theta ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "theta", rule: "cqc.decimal", message: s });
         }
@@ -9072,7 +9350,7 @@ function v_cqc_portfolio_v1_Greeks(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.rho ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "rho", rule: "cqc.decimal", message: s });
         }
@@ -9094,13 +9372,13 @@ function v_cqc_portfolio_v1_LendingPosition(m: any, p: string, out: R.V[]): void
   }
   {
     const v = (m.scaledATokenBalance ?? "");
-    if (!p60.test(v)) {
+    if (!p63.test(v)) {
       out.push({ field: q + "scaled_a_token_balance", rule: "string.pattern", message: "does not match regex pattern `^(0|[1-9][0-9]{0,77})$`" });
     }
   }
   {
     const v = (m.scaledVariableDebt ?? "");
-    if (!p60.test(v)) {
+    if (!p63.test(v)) {
       out.push({ field: q + "scaled_variable_debt", rule: "string.pattern", message: "does not match regex pattern `^(0|[1-9][0-9]{0,77})$`" });
     }
   }
@@ -9130,7 +9408,7 @@ function v_cqc_portfolio_v1_LendingPosition(m: any, p: string, out: R.V[]): void
     {
       const v = (m.supplyApy ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "supply_apy", rule: "cqc.decimal", message: s });
         }
@@ -9141,7 +9419,7 @@ function v_cqc_portfolio_v1_LendingPosition(m: any, p: string, out: R.V[]): void
     {
       const v = (m.borrowApy ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "borrow_apy", rule: "cqc.decimal", message: s });
         }
@@ -9155,7 +9433,7 @@ function v_cqc_portfolio_v1_LimitCheck(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.limitId ?? "");
     {
-      const s = (p45.test(v) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
+      const s = (p48.test(v) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "limit_id", rule: "cqc.id", message: s });
       }
@@ -9213,7 +9491,7 @@ function v_cqc_portfolio_v1_LimitCheck(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.observedValue ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "observed_value", rule: "cqc.decimal", message: s });
       }
@@ -9222,7 +9500,7 @@ function v_cqc_portfolio_v1_LimitCheck(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.projectedValue ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "projected_value", rule: "cqc.decimal", message: s });
       }
@@ -9249,10 +9527,10 @@ function v_cqc_portfolio_v1_LimitCheck(m: any, p: string, out: R.V[]): void {
   if (!(((BigInt((m.unit ?? 0)) === 1n) === (m?.unitAssetId !== undefined)))) {
     out.push({ field: p, rule: "limit_check.amount_requires_asset", message: "unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT" });
   }
-  if (!((((!((m?.warningThreshold !== undefined)) || !(p57.test((m.warningThreshold ?? "")))) || !(p57.test((m.threshold ?? "")))) || (R.dcmp((m.warningThreshold ?? ""), (m.threshold ?? "")) <= 0)))) {
+  if (!((((!((m?.warningThreshold !== undefined)) || !(p60.test((m.warningThreshold ?? "")))) || !(p60.test((m.threshold ?? "")))) || (R.dcmp((m.warningThreshold ?? ""), (m.threshold ?? "")) <= 0)))) {
     out.push({ field: p, rule: "limit_check.warning_not_above_threshold", message: "warning_threshold must be <= threshold" });
   }
-  if (!((((!(p57.test((m.projectedValue ?? ""))) || !(p57.test((m.threshold ?? "")))) || ((m?.warningThreshold !== undefined) && !(p57.test((m.warningThreshold ?? ""))))) || (BigInt((m.outcome ?? 0)) === ((R.dcmp((m.projectedValue ?? ""), (m.threshold ?? "")) > 0) ? 3n : (((m?.warningThreshold !== undefined) && (R.dcmp((m.projectedValue ?? ""), (m.warningThreshold ?? "")) > 0)) ? 2n : 1n)))))) {
+  if (!((((!(p60.test((m.projectedValue ?? ""))) || !(p60.test((m.threshold ?? "")))) || ((m?.warningThreshold !== undefined) && !(p60.test((m.warningThreshold ?? ""))))) || (BigInt((m.outcome ?? 0)) === ((R.dcmp((m.projectedValue ?? ""), (m.threshold ?? "")) > 0) ? 3n : (((m?.warningThreshold !== undefined) && (R.dcmp((m.projectedValue ?? ""), (m.warningThreshold ?? "")) > 0)) ? 2n : 1n)))))) {
     out.push({ field: p, rule: "limit_check.outcome_matches_values", message: "outcome must be BREACHED when projected_value > threshold, WARNING when warning_threshold < projected_value <= threshold, else WITHIN" });
   }
 }
@@ -9273,7 +9551,7 @@ function v_cqc_portfolio_v1_LiquidityRange(m: any, p: string, out: R.V[]): void 
   }
   {
     const v = (m.liquidity ?? "");
-    if (!p59.test(v)) {
+    if (!p62.test(v)) {
       out.push({ field: q + "liquidity", rule: "string.pattern", message: "does not match regex pattern `^(0|[1-9][0-9]{0,38})$`" });
     }
   }
@@ -9288,7 +9566,7 @@ function v_cqc_portfolio_v1_LiquidityRange(m: any, p: string, out: R.V[]): void 
   if (!((BigInt((m.tickLower ?? 0)) < BigInt((m.tickUpper ?? 0))))) {
     out.push({ field: p, rule: "liquidity_range.ticks_ordered", message: "tick_lower must be below tick_upper" });
   }
-  if (!((m.tokensOwed ?? []).every((_v1) => (!(p55.test((_v1?.amount ?? ""))) || (R.dcmpInt((_v1?.amount ?? ""), 0) >= 0))))) {
+  if (!((m.tokensOwed ?? []).every((_v1) => (!(p58.test((_v1?.amount ?? ""))) || (R.dcmpInt((_v1?.amount ?? ""), 0) >= 0))))) {
     out.push({ field: p, rule: "liquidity_range.tokens_owed_non_negative", message: "tokens_owed amounts must be >= 0" });
   }
 }
@@ -9341,7 +9619,7 @@ function v_cqc_portfolio_v1_MarginLoan(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.interestRate ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "interest_rate", rule: "cqc.fraction", message: s });
         }
@@ -9356,7 +9634,7 @@ function v_cqc_portfolio_v1_MarginLoan(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!(((((!((m?.pendingCloseLiability !== undefined)) || !((m?.liability !== undefined))) || !(p55.test((m.pendingCloseLiability ?? "")))) || !(p55.test((m.liability ?? "")))) || (R.dcmp((m.pendingCloseLiability ?? ""), (m.liability ?? "")) <= 0)))) {
+  if (!(((((!((m?.pendingCloseLiability !== undefined)) || !((m?.liability !== undefined))) || !(p58.test((m.pendingCloseLiability ?? "")))) || !(p58.test((m.liability ?? "")))) || (R.dcmp((m.pendingCloseLiability ?? ""), (m.liability ?? "")) <= 0)))) {
     out.push({ field: p, rule: "margin_loan.pending_close_within_liability", message: "pending_close_liability must not exceed liability" });
   }
   if (!((!((m?.interestRate !== undefined)) || (m?.interestPeriod !== undefined)))) {
@@ -9383,7 +9661,7 @@ function v_cqc_portfolio_v1_OnChainDetails(m: any, p: string, out: R.V[]): void 
     if (v.length > 128 && R.codePoints(v) > 128) {
       out.push({ field: q + "tx_hash", rule: "string.max_len", message: "must be at most 128 characters" });
     }
-    if (!p58.test(v)) {
+    if (!p61.test(v)) {
       out.push({ field: q + "tx_hash", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]*$`" });
     }
   }
@@ -9392,7 +9670,7 @@ function v_cqc_portfolio_v1_OnChainDetails(m: any, p: string, out: R.V[]): void 
     if (v.length > 128 && R.codePoints(v) > 128) {
       out.push({ field: q + "from_address", rule: "string.max_len", message: "must be at most 128 characters" });
     }
-    if (!p58.test(v)) {
+    if (!p61.test(v)) {
       out.push({ field: q + "from_address", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]*$`" });
     }
   }
@@ -9401,7 +9679,7 @@ function v_cqc_portfolio_v1_OnChainDetails(m: any, p: string, out: R.V[]): void 
     if (v.length > 128 && R.codePoints(v) > 128) {
       out.push({ field: q + "to_address", rule: "string.max_len", message: "must be at most 128 characters" });
     }
-    if (!p58.test(v)) {
+    if (!p61.test(v)) {
       out.push({ field: q + "to_address", rule: "string.pattern", message: "does not match regex pattern `^[^\\s]*$`" });
     }
   }
@@ -9438,7 +9716,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.pnlId ?? "");
     {
-      const s = (p56.test(v) ? "" : "must be an id of the form pnl_<26-character upper-case ULID>");
+      const s = (p59.test(v) ? "" : "must be an id of the form pnl_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "pnl_id", rule: "cqc.id", message: s });
       }
@@ -9480,7 +9758,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.realizedPnl ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "realized_pnl", rule: "cqc.decimal", message: s });
       }
@@ -9489,7 +9767,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.unrealizedPnl ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "unrealized_pnl", rule: "cqc.decimal", message: s });
       }
@@ -9499,7 +9777,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.fees ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "fees", rule: "cqc.decimal", message: s });
         }
@@ -9510,7 +9788,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.funding ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "funding", rule: "cqc.decimal", message: s });
         }
@@ -9521,7 +9799,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.interest ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "interest", rule: "cqc.decimal", message: s });
         }
@@ -9531,7 +9809,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.grossPnl ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "gross_pnl", rule: "cqc.decimal", message: s });
       }
@@ -9540,7 +9818,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.netPnl ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "net_pnl", rule: "cqc.decimal", message: s });
       }
@@ -9561,7 +9839,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.reportingNetPnl ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "reporting_net_pnl", rule: "cqc.decimal", message: s });
         }
@@ -9576,7 +9854,7 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.returnFraction ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "return_fraction", rule: "cqc.decimal", message: s });
         }
@@ -9606,10 +9884,10 @@ function v_cqc_portfolio_v1_PnL(m: any, p: string, out: R.V[]): void {
   if (!(((BigInt((m.scope ?? 0)) === 1n) ? (m.scopeId ?? "").startsWith("pos_") : ((BigInt((m.scope ?? 0)) === 2n) ? (m.scopeId ?? "").startsWith("acc_") : ((BigInt((m.scope ?? 0)) === 4n) ? (m.scopeId ?? "").startsWith("pfl_") : true))))) {
     out.push({ field: p, rule: "pnl.scope_id_matches_scope", message: "scope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes" });
   }
-  if (!((!(((p57.test((m.grossPnl ?? "")) && p57.test((m.realizedPnl ?? ""))) && p57.test((m.unrealizedPnl ?? "")))) || [[R.sub(R.sub(R.D((m.grossPnl ?? "")), R.D((m.realizedPnl ?? ""))), R.D((m.unrealizedPnl ?? ""))), R.D((m.grossPnl ?? "")), R.D((m.realizedPnl ?? "")), R.D((m.unrealizedPnl ?? ""))]].every((_v1) => (R.ncmp(R.mul(R.index(_v1, 0n), R.index(_v1, 0n)), R.mul(n3.v(), R.add(R.add(R.mul(R.index(_v1, 1n), R.index(_v1, 1n)), R.mul(R.index(_v1, 2n), R.index(_v1, 2n))), R.mul(R.index(_v1, 3n), R.index(_v1, 3n))))) <= 0))))) {
+  if (!((!(((p60.test((m.grossPnl ?? "")) && p60.test((m.realizedPnl ?? ""))) && p60.test((m.unrealizedPnl ?? "")))) || [[R.sub(R.sub(R.D((m.grossPnl ?? "")), R.D((m.realizedPnl ?? ""))), R.D((m.unrealizedPnl ?? ""))), R.D((m.grossPnl ?? "")), R.D((m.realizedPnl ?? "")), R.D((m.unrealizedPnl ?? ""))]].every((_v1) => (R.ncmp(R.mul(R.index(_v1, 0n), R.index(_v1, 0n)), R.mul(n3.v(), R.add(R.add(R.mul(R.index(_v1, 1n), R.index(_v1, 1n)), R.mul(R.index(_v1, 2n), R.index(_v1, 2n))), R.mul(R.index(_v1, 3n), R.index(_v1, 3n))))) <= 0))))) {
     out.push({ field: p, rule: "pnl.gross_identity", message: "gross_pnl must equal realized_pnl + unrealized_pnl" });
   }
-  if (!((!(((((p57.test((m.netPnl ?? "")) && p57.test((m.grossPnl ?? ""))) && (!((m?.fees !== undefined)) || p57.test((m.fees ?? "")))) && (!((m?.funding !== undefined)) || p57.test((m.funding ?? "")))) && (!((m?.interest !== undefined)) || p57.test((m.interest ?? ""))))) || [[R.add(R.add(R.add(R.sub(R.D((m.netPnl ?? "")), R.D((m.grossPnl ?? ""))), ((m?.fees !== undefined) ? R.D((m.fees ?? "")) : n4.v())), ((m?.funding !== undefined) ? R.D((m.funding ?? "")) : n4.v())), ((m?.interest !== undefined) ? R.D((m.interest ?? "")) : n4.v())), R.D((m.netPnl ?? "")), R.D((m.grossPnl ?? "")), ((m?.fees !== undefined) ? R.D((m.fees ?? "")) : n4.v()), ((m?.funding !== undefined) ? R.D((m.funding ?? "")) : n4.v()), ((m?.interest !== undefined) ? R.D((m.interest ?? "")) : n4.v())]].every((_v1) => (R.ncmp(R.mul(R.index(_v1, 0n), R.index(_v1, 0n)), R.mul(n3.v(), R.add(R.add(R.add(R.add(R.mul(R.index(_v1, 1n), R.index(_v1, 1n)), R.mul(R.index(_v1, 2n), R.index(_v1, 2n))), R.mul(R.index(_v1, 3n), R.index(_v1, 3n))), R.mul(R.index(_v1, 4n), R.index(_v1, 4n))), R.mul(R.index(_v1, 5n), R.index(_v1, 5n))))) <= 0))))) {
+  if (!((!(((((p60.test((m.netPnl ?? "")) && p60.test((m.grossPnl ?? ""))) && (!((m?.fees !== undefined)) || p60.test((m.fees ?? "")))) && (!((m?.funding !== undefined)) || p60.test((m.funding ?? "")))) && (!((m?.interest !== undefined)) || p60.test((m.interest ?? ""))))) || [[R.add(R.add(R.add(R.sub(R.D((m.netPnl ?? "")), R.D((m.grossPnl ?? ""))), ((m?.fees !== undefined) ? R.D((m.fees ?? "")) : n4.v())), ((m?.funding !== undefined) ? R.D((m.funding ?? "")) : n4.v())), ((m?.interest !== undefined) ? R.D((m.interest ?? "")) : n4.v())), R.D((m.netPnl ?? "")), R.D((m.grossPnl ?? "")), ((m?.fees !== undefined) ? R.D((m.fees ?? "")) : n4.v()), ((m?.funding !== undefined) ? R.D((m.funding ?? "")) : n4.v()), ((m?.interest !== undefined) ? R.D((m.interest ?? "")) : n4.v())]].every((_v1) => (R.ncmp(R.mul(R.index(_v1, 0n), R.index(_v1, 0n)), R.mul(n3.v(), R.add(R.add(R.add(R.add(R.mul(R.index(_v1, 1n), R.index(_v1, 1n)), R.mul(R.index(_v1, 2n), R.index(_v1, 2n))), R.mul(R.index(_v1, 3n), R.index(_v1, 3n))), R.mul(R.index(_v1, 4n), R.index(_v1, 4n))), R.mul(R.index(_v1, 5n), R.index(_v1, 5n))))) <= 0))))) {
     out.push({ field: p, rule: "pnl.net_identity", message: "net_pnl must equal gross_pnl - fees - funding - interest (charges are positive when paid)" });
   }
   if (!((!((m?.reportingNetPnl !== undefined)) || (m?.reportingAssetId !== undefined)))) {
@@ -9625,7 +9903,7 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.portfolioId ?? "");
     {
-      const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+      const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
       }
@@ -9639,6 +9917,12 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "name", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "name", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.owner ?? "");
@@ -9647,6 +9931,12 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
     }
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "owner", rule: "string.max_len", message: "must be at most 200 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "owner", rule: "cqc.text", message: s });
+      }
     }
   }
   {
@@ -9666,7 +9956,7 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
   }
   (m.accountIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p13.test(x) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(x) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -9680,7 +9970,7 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
   }
   (m.positionIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p46.test(x) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
+      const s = (p49.test(x) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "position_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -9693,7 +9983,7 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.totalEquity ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "total_equity", rule: "cqc.decimal", message: s });
       }
@@ -9729,7 +10019,7 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.unrealizedPnl ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "unrealized_pnl", rule: "cqc.decimal", message: s });
         }
@@ -9744,7 +10034,7 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.realizedPnl ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "realized_pnl", rule: "cqc.decimal", message: s });
         }
@@ -9770,7 +10060,7 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.netLeverage ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "net_leverage", rule: "cqc.decimal", message: s });
         }
@@ -9792,7 +10082,7 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.netApy ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "net_apy", rule: "cqc.decimal", message: s });
         }
@@ -9813,7 +10103,7 @@ function v_cqc_portfolio_v1_Portfolio(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!(((((!((m?.grossLeverage !== undefined)) || !((m?.netLeverage !== undefined))) || !(p55.test((m.grossLeverage ?? "")))) || !(p55.test((m.netLeverage ?? "")))) || ((R.dcmp((m.netLeverage ?? ""), (m.grossLeverage ?? "")) <= 0) && (R.ncmp(R.neg(R.D((m.netLeverage ?? ""))), R.D((m.grossLeverage ?? ""))) <= 0))))) {
+  if (!(((((!((m?.grossLeverage !== undefined)) || !((m?.netLeverage !== undefined))) || !(p58.test((m.grossLeverage ?? "")))) || !(p58.test((m.netLeverage ?? "")))) || ((R.dcmp((m.netLeverage ?? ""), (m.grossLeverage ?? "")) <= 0) && (R.ncmp(R.neg(R.D((m.netLeverage ?? ""))), R.D((m.grossLeverage ?? ""))) <= 0))))) {
     out.push({ field: p, rule: "portfolio.net_leverage_within_gross", message: "the absolute value of net_leverage must not exceed gross_leverage" });
   }
   if (!(R.unique((m.balances ?? []).map((_v1) => (_v1?.assetId ?? ""))))) {
@@ -9838,7 +10128,7 @@ function v_cqc_portfolio_v1_PortfolioBalance(m: any, p: string, out: R.V[]): voi
   {
     const v = (m.total ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "total", rule: "cqc.decimal", message: s });
       }
@@ -9870,7 +10160,7 @@ function v_cqc_portfolio_v1_PortfolioBalance(m: any, p: string, out: R.V[]): voi
     {
       const v = (m.value ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "value", rule: "cqc.decimal", message: s });
         }
@@ -9892,7 +10182,7 @@ function v_cqc_portfolio_v1_PortfolioBalance(m: any, p: string, out: R.V[]): voi
     {
       const v = (m.weight ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "weight", rule: "cqc.decimal", message: s });
         }
@@ -9906,7 +10196,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.positionId ?? "");
     {
-      const s = (p46.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
+      const s = (p49.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "position_id", rule: "cqc.id", message: s });
       }
@@ -9926,7 +10216,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -9935,7 +10225,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -9945,7 +10235,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.instrumentId ?? "");
       {
-        const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+        const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
         }
@@ -9964,7 +10254,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.quantity ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "quantity", rule: "cqc.decimal", message: s });
       }
@@ -10022,7 +10312,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.avgEntryPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "avg_entry_price", rule: "cqc.decimal", message: s });
         }
@@ -10033,7 +10323,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.avgClosePrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "avg_close_price", rule: "cqc.decimal", message: s });
         }
@@ -10044,7 +10334,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.breakEvenPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "break_even_price", rule: "cqc.decimal", message: s });
         }
@@ -10055,7 +10345,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.markPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "mark_price", rule: "cqc.decimal", message: s });
         }
@@ -10066,7 +10356,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.liquidationPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "liquidation_price", rule: "cqc.decimal", message: s });
         }
@@ -10196,7 +10486,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.unrealizedPnlFraction ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "unrealized_pnl_fraction", rule: "cqc.decimal", message: s });
         }
@@ -10228,7 +10518,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.takeProfitPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "take_profit_price", rule: "cqc.decimal", message: s });
         }
@@ -10239,7 +10529,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.stopLossPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "stop_loss_price", rule: "cqc.decimal", message: s });
         }
@@ -10250,7 +10540,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.openingOrderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "opening_order_id", rule: "cqc.id", message: s });
         }
@@ -10261,7 +10551,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.closingOrderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "closing_order_id", rule: "cqc.id", message: s });
         }
@@ -10331,7 +10621,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.unrealizedPnlLastPriceFraction ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "unrealized_pnl_last_price_fraction", rule: "cqc.decimal", message: s });
         }
@@ -10342,7 +10632,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.isolatedBaseBalance ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "isolated_base_balance", rule: "cqc.decimal", message: s });
         }
@@ -10353,7 +10643,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.isolatedQuoteBalance ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "isolated_quote_balance", rule: "cqc.decimal", message: s });
         }
@@ -10374,10 +10664,10 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
       }
     }
   }
-  if (!((((BigInt((m.side ?? 0)) !== 2n) || !(p55.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) >= 0)))) {
+  if (!((((BigInt((m.side ?? 0)) !== 2n) || !(p58.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) >= 0)))) {
     out.push({ field: p, rule: "position.long_side_non_negative", message: "quantity must be >= 0 when side is POSITION_SIDE_LONG" });
   }
-  if (!((((BigInt((m.side ?? 0)) !== 3n) || !(p55.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) <= 0)))) {
+  if (!((((BigInt((m.side ?? 0)) !== 3n) || !(p58.test((m.quantity ?? "")))) || (R.dcmpInt((m.quantity ?? ""), 0) <= 0)))) {
     out.push({ field: p, rule: "position.short_side_non_positive", message: "quantity must be <= 0 when side is POSITION_SIDE_SHORT" });
   }
   if (!(((BigInt((m.quantityUnit ?? 0)) !== 2n) || (m?.contractSize !== undefined)))) {
@@ -10392,10 +10682,10 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
   if (!((!((m?.spotInUse !== undefined)) || !((m.spotInUse?.amount ?? "").startsWith("-"))))) {
     out.push({ field: p, rule: "position.spot_in_use_non_negative", message: "spot_in_use.amount must not be negative" });
   }
-  if (!(((!((m?.liquidationPenalty !== undefined)) || !(p55.test((m.liquidationPenalty?.amount ?? "")))) || (R.dcmpInt((m.liquidationPenalty?.amount ?? ""), 0) >= 0)))) {
+  if (!(((!((m?.liquidationPenalty !== undefined)) || !(p58.test((m.liquidationPenalty?.amount ?? "")))) || (R.dcmpInt((m.liquidationPenalty?.amount ?? ""), 0) >= 0)))) {
     out.push({ field: p, rule: "position.liquidation_penalty_non_negative", message: "liquidation_penalty.amount must be >= 0 (an amount paid)" });
   }
-  if (!((((!((m?.closableQuantity !== undefined)) || !(p55.test((m.closableQuantity ?? "")))) || !(p55.test((m.quantity ?? "")))) || ((R.dcmp((m.closableQuantity ?? ""), (m.quantity ?? "")) <= 0) || (R.ncmp(R.D((m.closableQuantity ?? "")), R.neg(R.D((m.quantity ?? "")))) <= 0))))) {
+  if (!((((!((m?.closableQuantity !== undefined)) || !(p58.test((m.closableQuantity ?? "")))) || !(p58.test((m.quantity ?? "")))) || ((R.dcmp((m.closableQuantity ?? ""), (m.quantity ?? "")) <= 0) || (R.ncmp(R.D((m.closableQuantity ?? "")), R.neg(R.D((m.quantity ?? "")))) <= 0))))) {
     out.push({ field: p, rule: "position.closable_within_quantity", message: "closable_quantity must not exceed the absolute value of quantity" });
   }
   if (!(R.unique((m.commissions ?? []).map((_v1) => (_v1?.assetId ?? ""))))) {
@@ -10407,7 +10697,7 @@ function v_cqc_portfolio_v1_Position(m: any, p: string, out: R.V[]): void {
   if (!(((!((m?.openTime !== undefined)) || !((m?.closeTime !== undefined))) || (R.T(m.closeTime) >= R.T(m.openTime))))) {
     out.push({ field: p, rule: "position.close_after_open", message: "close_time must not be before open_time" });
   }
-  if (!((((!((m?.peakQuantity !== undefined)) || !(p55.test((m.peakQuantity ?? "")))) || !(p55.test((m.quantity ?? "")))) || ((R.dcmp((m.peakQuantity ?? ""), (m.quantity ?? "")) >= 0) && (R.ncmp(R.D((m.peakQuantity ?? "")), R.neg(R.D((m.quantity ?? "")))) >= 0))))) {
+  if (!((((!((m?.peakQuantity !== undefined)) || !(p58.test((m.peakQuantity ?? "")))) || !(p58.test((m.quantity ?? "")))) || ((R.dcmp((m.peakQuantity ?? ""), (m.quantity ?? "")) >= 0) && (R.ncmp(R.D((m.peakQuantity ?? "")), R.neg(R.D((m.quantity ?? "")))) >= 0))))) {
     out.push({ field: p, rule: "position.peak_covers_quantity", message: "peak_quantity must be >= the absolute value of quantity" });
   }
 }
@@ -10427,7 +10717,7 @@ function v_cqc_portfolio_v1_RiskCheckResult(m: any, p: string, out: R.V[]): void
     {
       const v = (m.orderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -10448,6 +10738,12 @@ function v_cqc_portfolio_v1_RiskCheckResult(m: any, p: string, out: R.V[]): void
     if (x.length > 1000 && R.codePoints(x) > 1000) {
       out.push({ field: q + "messages[" + i + "]", rule: "string.max_len", message: "must be at most 1000 characters" });
     }
+    {
+      const s = (!(p10.test(x)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "messages[" + i + "]", rule: "cqc.text", message: s });
+      }
+    }
   });
   {
     const v = (m.tradingState ?? 0);
@@ -10462,7 +10758,7 @@ function v_cqc_portfolio_v1_RiskCheckResult(m: any, p: string, out: R.V[]): void
     {
       const v = (m.reservationId ?? "");
       {
-        const s = (p41.test(v) ? "" : "must be an id of the form rsv_<26-character upper-case ULID>");
+        const s = (p44.test(v) ? "" : "must be an id of the form rsv_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "reservation_id", rule: "cqc.id", message: s });
         }
@@ -10494,7 +10790,7 @@ function v_cqc_portfolio_v1_RiskLimit(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.limitId ?? "");
     {
-      const s = (p45.test(v) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
+      const s = (p48.test(v) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "limit_id", rule: "cqc.id", message: s });
       }
@@ -10508,18 +10804,30 @@ function v_cqc_portfolio_v1_RiskLimit(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "name", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "name", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.description ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "description", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "description", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.scope?.case === "portfolioId")) {
     {
       const v = (m?.scope?.case === "portfolioId" ? m.scope.value : "");
       {
-        const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+        const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
         }
@@ -10530,7 +10838,7 @@ function v_cqc_portfolio_v1_RiskLimit(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.scope?.case === "accountId" ? m.scope.value : "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "account_id", rule: "cqc.id", message: s });
         }
@@ -10541,7 +10849,7 @@ function v_cqc_portfolio_v1_RiskLimit(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.scope?.case === "marketId" ? m.scope.value : "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -10670,11 +10978,17 @@ function v_cqc_portfolio_v1_RiskLimit(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "created_by", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "created_by", rule: "cqc.text", message: s });
+      }
+    }
   }
   if (m.scope?.case === undefined) {
     out.push({ field: q + "scope", rule: "required", message: "exactly one field is required in oneof" });
   }
-  if (!((((!((m?.warningThreshold !== undefined)) || !(p55.test((m.warningThreshold ?? "")))) || !(p55.test((m.threshold ?? "")))) || (R.dcmp((m.warningThreshold ?? ""), (m.threshold ?? "")) <= 0)))) {
+  if (!((((!((m?.warningThreshold !== undefined)) || !(p58.test((m.warningThreshold ?? "")))) || !(p58.test((m.threshold ?? "")))) || (R.dcmp((m.warningThreshold ?? ""), (m.threshold ?? "")) <= 0)))) {
     out.push({ field: p, rule: "risk_limit.warning_not_above_threshold", message: "warning_threshold must be <= threshold" });
   }
   if (!(((BigInt((m.unit ?? 0)) === 1n) === (m?.unitAssetId !== undefined)))) {
@@ -10699,7 +11013,7 @@ function v_cqc_portfolio_v1_RiskReservation(m: any, p: string, out: R.V[]): void
   {
     const v = (m.reservationId ?? "");
     {
-      const s = (p41.test(v) ? "" : "must be an id of the form rsv_<26-character upper-case ULID>");
+      const s = (p44.test(v) ? "" : "must be an id of the form rsv_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "reservation_id", rule: "cqc.id", message: s });
       }
@@ -10717,7 +11031,7 @@ function v_cqc_portfolio_v1_RiskReservation(m: any, p: string, out: R.V[]): void
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -10726,7 +11040,7 @@ function v_cqc_portfolio_v1_RiskReservation(m: any, p: string, out: R.V[]): void
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -10735,7 +11049,7 @@ function v_cqc_portfolio_v1_RiskReservation(m: any, p: string, out: R.V[]): void
   if ((m?.clientOrderId !== undefined)) {
     {
       const v = (m.clientOrderId ?? "");
-      if (!p42.test(v)) {
+      if (!p45.test(v)) {
         out.push({ field: q + "client_order_id", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`" });
       }
     }
@@ -10748,7 +11062,7 @@ function v_cqc_portfolio_v1_RiskReservation(m: any, p: string, out: R.V[]): void
   }
   (m.limitIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p45.test(x) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
+      const s = (p48.test(x) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "limit_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -10758,7 +11072,7 @@ function v_cqc_portfolio_v1_RiskReservation(m: any, p: string, out: R.V[]): void
     {
       const v = (m.orderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -10781,7 +11095,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.transactionId ?? "");
     {
-      const s = (p54.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
+      const s = (p57.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "transaction_id", rule: "cqc.id", message: s });
       }
@@ -10801,7 +11115,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -10828,7 +11142,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.amount ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "amount", rule: "cqc.decimal", message: s });
       }
@@ -10856,7 +11170,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.balanceBefore ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "balance_before", rule: "cqc.decimal", message: s });
         }
@@ -10867,7 +11181,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.balanceAfter ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "balance_after", rule: "cqc.decimal", message: s });
         }
@@ -10884,7 +11198,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.orderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -10895,7 +11209,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.executionId ?? "");
       {
-        const s = (p31.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
+        const s = (p32.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "execution_id", rule: "cqc.id", message: s });
         }
@@ -10906,7 +11220,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.positionId ?? "");
       {
-        const s = (p46.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
+        const s = (p49.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "position_id", rule: "cqc.id", message: s });
         }
@@ -10917,7 +11231,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.relatedTransactionId ?? "");
       {
-        const s = (p54.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
+        const s = (p57.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "related_transaction_id", rule: "cqc.id", message: s });
         }
@@ -10939,7 +11253,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.counterpartyAccountId ?? "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "counterparty_account_id", rule: "cqc.id", message: s });
         }
@@ -10950,6 +11264,12 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
     const v = (m.description ?? "");
     if (v.length > 1000 && R.codePoints(v) > 1000) {
       out.push({ field: q + "description", rule: "string.max_len", message: "must be at most 1000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "description", rule: "cqc.text", message: s });
+      }
     }
   }
   if (!((m?.createTime !== undefined))) {
@@ -10967,7 +11287,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
   if ((m?.clientTransactionId !== undefined)) {
     {
       const v = (m.clientTransactionId ?? "");
-      if (!p37.test(v)) {
+      if (!p40.test(v)) {
         out.push({ field: q + "client_transaction_id", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`" });
       }
     }
@@ -10985,13 +11305,13 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.wallet ?? "");
-    if (!p34.test(v)) {
+    if (!p35.test(v)) {
       out.push({ field: q + "wallet", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`" });
     }
   }
   {
     const v = (m.counterpartyWallet ?? "");
-    if (!p34.test(v)) {
+    if (!p35.test(v)) {
       out.push({ field: q + "counterparty_wallet", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`" });
     }
   }
@@ -10999,14 +11319,14 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
       }
     }
   }
-  if (!(((!(p55.test((m.amount ?? ""))) || ((BigInt((m.direction ?? 0)) === 1n) && (R.dcmpInt((m.amount ?? ""), 0) >= 0))) || ((BigInt((m.direction ?? 0)) === 2n) && (R.dcmpInt((m.amount ?? ""), 0) <= 0))))) {
+  if (!(((!(p58.test((m.amount ?? ""))) || ((BigInt((m.direction ?? 0)) === 1n) && (R.dcmpInt((m.amount ?? ""), 0) >= 0))) || ((BigInt((m.direction ?? 0)) === 2n) && (R.dcmpInt((m.amount ?? ""), 0) <= 0))))) {
     out.push({ field: p, rule: "transaction.direction_matches_amount_sign", message: "amount must be >= 0 when direction is IN and <= 0 when direction is OUT" });
   }
   if (!((!((m?.settleTime !== undefined)) || R.contains([2n, 9n, 10n], BigInt((m.status ?? 0)))))) {
@@ -11018,7 +11338,7 @@ function v_cqc_portfolio_v1_Transaction(m: any, p: string, out: R.V[]): void {
   if (!(((!((m?.counterpartyAccountId !== undefined)) || ((m.counterpartyAccountId ?? "") !== (m.accountId ?? ""))) || ((m.wallet ?? "") !== (m.counterpartyWallet ?? ""))))) {
     out.push({ field: p, rule: "transaction.counterparty_differs", message: "counterparty_account_id must differ from account_id unless the wallets differ" });
   }
-  if (!(((!((m?.fee !== undefined)) || !(p55.test((m.fee?.amount ?? "")))) || (R.dcmpInt((m.fee?.amount ?? ""), 0) >= 0)))) {
+  if (!(((!((m?.fee !== undefined)) || !(p58.test((m.fee?.amount ?? "")))) || (R.dcmpInt((m.fee?.amount ?? ""), 0) >= 0)))) {
     out.push({ field: p, rule: "transaction.fee_non_negative", message: "fee.amount must be >= 0 (a fee paid)" });
   }
 }
@@ -11028,7 +11348,7 @@ function v_cqc_services_v1_AcknowledgeRiskAlertRequest(m: any, p: string, out: R
   {
     const v = (m.alertId ?? "");
     {
-      const s = (p39.test(v) ? "" : "must be an id of the form alr_<26-character upper-case ULID>");
+      const s = (p42.test(v) ? "" : "must be an id of the form alr_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "alert_id", rule: "cqc.id", message: s });
       }
@@ -11042,11 +11362,23 @@ function v_cqc_services_v1_AcknowledgeRiskAlertRequest(m: any, p: string, out: R
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "acknowledged_by", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "acknowledged_by", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.note ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "note", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "note", rule: "cqc.text", message: s });
+      }
     }
   }
 }
@@ -11065,14 +11397,14 @@ function v_cqc_services_v1_AdjustIsolatedMarginRequest(m: any, p: string, out: R
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -11081,7 +11413,7 @@ function v_cqc_services_v1_AdjustIsolatedMarginRequest(m: any, p: string, out: R
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -11133,7 +11465,7 @@ function v_cqc_services_v1_AmendOrderRequest(m: any, p: string, out: R.V[]): voi
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
@@ -11157,7 +11489,7 @@ function v_cqc_services_v1_AmendOrderRequest(m: any, p: string, out: R.V[]): voi
     {
       const v = (m.price ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price", rule: "cqc.decimal", message: s });
         }
@@ -11168,7 +11500,7 @@ function v_cqc_services_v1_AmendOrderRequest(m: any, p: string, out: R.V[]): voi
     {
       const v = (m.triggerPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "trigger_price", rule: "cqc.decimal", message: s });
         }
@@ -11178,7 +11510,7 @@ function v_cqc_services_v1_AmendOrderRequest(m: any, p: string, out: R.V[]): voi
   if ((m?.newClientOrderId !== undefined)) {
     {
       const v = (m.newClientOrderId ?? "");
-      if (!p42.test(v)) {
+      if (!p45.test(v)) {
         out.push({ field: q + "new_client_order_id", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`" });
       }
     }
@@ -11259,7 +11591,7 @@ function v_cqc_services_v1_BatchGetAssetsRequest(m: any, p: string, out: R.V[]):
     }
   });
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -11283,14 +11615,14 @@ function v_cqc_services_v1_BatchGetInstrumentsRequest(m: any, p: string, out: R.
   }
   (m.instrumentIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p43.test(x) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(x) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_ids[" + i + "]", rule: "cqc.id", message: s });
       }
     }
   });
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -11314,14 +11646,14 @@ function v_cqc_services_v1_BatchGetMarketsRequest(m: any, p: string, out: R.V[])
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
     }
   });
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -11353,6 +11685,12 @@ function v_cqc_services_v1_BatchItemError(m: any, p: string, out: R.V[]): void {
     const v = (m.message ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "message", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "message", rule: "cqc.text", message: s });
+      }
     }
   }
   if (Object.keys((m.metadata ?? {})).length > 20) {
@@ -11392,7 +11730,7 @@ function v_cqc_services_v1_BatchResolveMarketsRequest(m: any, p: string, out: R.
   }
   (m.symbols ?? []).forEach((x: any, i: number) => v_cqc_services_v1_MarketSymbol(x, q + "symbols[" + i + "]", out));
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -11410,14 +11748,14 @@ function v_cqc_services_v1_BorrowRequest(m: any, p: string, out: R.V[]): void {
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -11445,7 +11783,7 @@ function v_cqc_services_v1_BorrowRequest(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -11479,14 +11817,14 @@ function v_cqc_services_v1_CancelAllOrdersRequest(m: any, p: string, out: R.V[])
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -11496,7 +11834,7 @@ function v_cqc_services_v1_CancelAllOrdersRequest(m: any, p: string, out: R.V[])
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -11534,7 +11872,7 @@ function v_cqc_services_v1_CancelOrderRequest(m: any, p: string, out: R.V[]): vo
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
@@ -11559,14 +11897,14 @@ function v_cqc_services_v1_CancelWithdrawalRequest(m: any, p: string, out: R.V[]
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -11576,7 +11914,7 @@ function v_cqc_services_v1_CancelWithdrawalRequest(m: any, p: string, out: R.V[]
     {
       const v = (m.transactionId ?? "");
       {
-        const s = (p54.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
+        const s = (p57.test(v) ? "" : "must be an id of the form txn_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "transaction_id", rule: "cqc.id", message: s });
         }
@@ -11586,7 +11924,7 @@ function v_cqc_services_v1_CancelWithdrawalRequest(m: any, p: string, out: R.V[]
   if ((m?.clientTransactionId !== undefined)) {
     {
       const v = (m.clientTransactionId ?? "");
-      if (!p37.test(v)) {
+      if (!p40.test(v)) {
         out.push({ field: q + "client_transaction_id", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`" });
       }
     }
@@ -11624,7 +11962,7 @@ function v_cqc_services_v1_CommitReservationRequest(m: any, p: string, out: R.V[
   {
     const v = (m.reservationId ?? "");
     {
-      const s = (p41.test(v) ? "" : "must be an id of the form rsv_<26-character upper-case ULID>");
+      const s = (p44.test(v) ? "" : "must be an id of the form rsv_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "reservation_id", rule: "cqc.id", message: s });
       }
@@ -11633,7 +11971,7 @@ function v_cqc_services_v1_CommitReservationRequest(m: any, p: string, out: R.V[
   {
     const v = (m.orderId ?? "");
     {
-      const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+      const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "order_id", rule: "cqc.id", message: s });
       }
@@ -11968,7 +12306,7 @@ function v_cqc_services_v1_ErrorReasonSpec(m: any, p: string, out: R.V[]): void 
     out.push({ field: q + "metadata_keys", rule: "repeated.unique", message: "repeated value must contain unique items" });
   }
   (m.metadataKeys ?? []).forEach((x: any, i: number) => {
-    if (!p53.test(x)) {
+    if (!p56.test(x)) {
       out.push({ field: q + "metadata_keys[" + i + "]", rule: "string.pattern", message: "does not match regex pattern `^([a-z][a-z0-9_]*|\\*_id)$`" });
     }
   });
@@ -11981,7 +12319,7 @@ function v_cqc_services_v1_FlattenRequest(m: any, p: string, out: R.V[]): void {
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
@@ -11998,7 +12336,7 @@ function v_cqc_services_v1_FlattenRequest(m: any, p: string, out: R.V[]): void {
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -12030,6 +12368,12 @@ function v_cqc_services_v1_FlattenRequest(m: any, p: string, out: R.V[]): void {
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.requestedBy ?? "");
@@ -12038,6 +12382,12 @@ function v_cqc_services_v1_FlattenRequest(m: any, p: string, out: R.V[]): void {
     }
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "requested_by", rule: "string.max_len", message: "must be at most 200 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "requested_by", rule: "cqc.text", message: s });
+      }
     }
   }
 }
@@ -12061,7 +12411,7 @@ function v_cqc_services_v1_FlattenResponse(m: any, p: string, out: R.V[]): void 
   }
   (m.canceledOrderIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p30.test(x) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+      const s = (p31.test(x) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "canceled_order_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -12075,7 +12425,7 @@ function v_cqc_services_v1_FlattenResponse(m: any, p: string, out: R.V[]): void 
   }
   (m.closeOrderIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p30.test(x) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+      const s = (p31.test(x) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "close_order_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -12089,7 +12439,7 @@ function v_cqc_services_v1_FlattenResponse(m: any, p: string, out: R.V[]): void 
   }
   (m.unclosedPositionIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p46.test(x) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
+      const s = (p49.test(x) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "unclosed_position_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -12105,7 +12455,7 @@ function v_cqc_services_v1_GetAllocationRequest(m: any, p: string, out: R.V[]): 
   {
     const v = (m.allocationId ?? "");
     {
-      const s = (p52.test(v) ? "" : "must be an id of the form alc_<26-character upper-case ULID>");
+      const s = (p55.test(v) ? "" : "must be an id of the form alc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "allocation_id", rule: "cqc.id", message: s });
       }
@@ -12132,7 +12482,7 @@ function v_cqc_services_v1_GetAssetDeploymentRequest(m: any, p: string, out: R.V
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12150,14 +12500,14 @@ function v_cqc_services_v1_GetAssetGroupRequest(m: any, p: string, out: R.V[]): 
   {
     const v = (m.groupId ?? "");
     {
-      const s = (p51.test(v) ? "" : "must be an id of the form grp_<26-character upper-case ULID>");
+      const s = (p54.test(v) ? "" : "must be an id of the form grp_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "group_id", rule: "cqc.id", message: s });
       }
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12175,14 +12525,14 @@ function v_cqc_services_v1_GetAssetIdentifierRequest(m: any, p: string, out: R.V
   {
     const v = (m.identifierId ?? "");
     {
-      const s = (p50.test(v) ? "" : "must be an id of the form aid_<26-character upper-case ULID>");
+      const s = (p53.test(v) ? "" : "must be an id of the form aid_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "identifier_id", rule: "cqc.id", message: s });
       }
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12208,7 +12558,7 @@ function v_cqc_services_v1_GetAssetMarketDataRequest(m: any, p: string, out: R.V
   }
   {
     const v = (m.source ?? "");
-    if (!p44.test(v)) {
+    if (!p47.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`" });
     }
   }
@@ -12226,14 +12576,14 @@ function v_cqc_services_v1_GetAssetQualityFlagRequest(m: any, p: string, out: R.
   {
     const v = (m.flagId ?? "");
     {
-      const s = (p49.test(v) ? "" : "must be an id of the form flg_<26-character upper-case ULID>");
+      const s = (p52.test(v) ? "" : "must be an id of the form flg_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "flag_id", rule: "cqc.id", message: s });
       }
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12251,14 +12601,14 @@ function v_cqc_services_v1_GetAssetRelationshipRequest(m: any, p: string, out: R
   {
     const v = (m.relationshipId ?? "");
     {
-      const s = (p48.test(v) ? "" : "must be an id of the form rel_<26-character upper-case ULID>");
+      const s = (p51.test(v) ? "" : "must be an id of the form rel_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "relationship_id", rule: "cqc.id", message: s });
       }
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12283,7 +12633,7 @@ function v_cqc_services_v1_GetAssetRequest(m: any, p: string, out: R.V[]): void 
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12308,7 +12658,7 @@ function v_cqc_services_v1_GetChainRequest(m: any, p: string, out: R.V[]): void 
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12326,7 +12676,7 @@ function v_cqc_services_v1_GetDepositAddressRequest(m: any, p: string, out: R.V[
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -12385,7 +12735,7 @@ function v_cqc_services_v1_GetFundingRateRequest(m: any, p: string, out: R.V[]):
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -12405,7 +12755,7 @@ function v_cqc_services_v1_GetFutureContractRequest(m: any, p: string, out: R.V[
   {
     const v = (m.instrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
       }
@@ -12428,14 +12778,14 @@ function v_cqc_services_v1_GetIdentifierRequest(m: any, p: string, out: R.V[]): 
   {
     const v = (m.identifierId ?? "");
     {
-      const s = (p47.test(v) ? "" : "must be an id of the form idf_<26-character upper-case ULID>");
+      const s = (p50.test(v) ? "" : "must be an id of the form idf_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "identifier_id", rule: "cqc.id", message: s });
       }
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12453,14 +12803,14 @@ function v_cqc_services_v1_GetInstrumentRequest(m: any, p: string, out: R.V[]): 
   {
     const v = (m.instrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
       }
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12478,7 +12828,7 @@ function v_cqc_services_v1_GetLendingBorrowRequest(m: any, p: string, out: R.V[]
   {
     const v = (m.instrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
       }
@@ -12501,7 +12851,7 @@ function v_cqc_services_v1_GetLendingDepositRequest(m: any, p: string, out: R.V[
   {
     const v = (m.instrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
       }
@@ -12524,7 +12874,7 @@ function v_cqc_services_v1_GetLiquidityMetricsRequest(m: any, p: string, out: R.
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -12544,7 +12894,7 @@ function v_cqc_services_v1_GetMarginSummaryRequest(m: any, p: string, out: R.V[]
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -12552,7 +12902,7 @@ function v_cqc_services_v1_GetMarginSummaryRequest(m: any, p: string, out: R.V[]
   }
   {
     const v = (m.wallet ?? "");
-    if (!p34.test(v)) {
+    if (!p35.test(v)) {
       out.push({ field: q + "wallet", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`" });
     }
   }
@@ -12570,7 +12920,7 @@ function v_cqc_services_v1_GetMarketDepthRequest(m: any, p: string, out: R.V[]):
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -12604,14 +12954,14 @@ function v_cqc_services_v1_GetMarketRequest(m: any, p: string, out: R.V[]): void
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12629,7 +12979,7 @@ function v_cqc_services_v1_GetOpenInterestRequest(m: any, p: string, out: R.V[])
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -12649,7 +12999,7 @@ function v_cqc_services_v1_GetOptionGreeksRequest(m: any, p: string, out: R.V[])
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -12657,7 +13007,7 @@ function v_cqc_services_v1_GetOptionGreeksRequest(m: any, p: string, out: R.V[])
   }
   {
     const v = (m.source ?? "");
-    if (!p44.test(v)) {
+    if (!p47.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`" });
     }
   }
@@ -12675,7 +13025,7 @@ function v_cqc_services_v1_GetOptionSeriesRequest(m: any, p: string, out: R.V[])
   {
     const v = (m.instrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
       }
@@ -12698,7 +13048,7 @@ function v_cqc_services_v1_GetOrderBookRequest(m: any, p: string, out: R.V[]): v
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -12740,7 +13090,7 @@ function v_cqc_services_v1_GetPerpContractRequest(m: any, p: string, out: R.V[])
   {
     const v = (m.instrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
       }
@@ -12763,7 +13113,7 @@ function v_cqc_services_v1_GetPortfolioRequest(m: any, p: string, out: R.V[]): v
   {
     const v = (m.portfolioId ?? "");
     {
-      const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+      const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
       }
@@ -12783,7 +13133,7 @@ function v_cqc_services_v1_GetPositionRequest(m: any, p: string, out: R.V[]): vo
   {
     const v = (m.positionId ?? "");
     {
-      const s = (p46.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
+      const s = (p49.test(v) ? "" : "must be an id of the form pos_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "position_id", rule: "cqc.id", message: s });
       }
@@ -12803,7 +13153,7 @@ function v_cqc_services_v1_GetPriceRequest(m: any, p: string, out: R.V[]): void 
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -12832,7 +13182,7 @@ function v_cqc_services_v1_GetRiskAlertRequest(m: any, p: string, out: R.V[]): v
   {
     const v = (m.alertId ?? "");
     {
-      const s = (p39.test(v) ? "" : "must be an id of the form alr_<26-character upper-case ULID>");
+      const s = (p42.test(v) ? "" : "must be an id of the form alr_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "alert_id", rule: "cqc.id", message: s });
       }
@@ -12852,7 +13202,7 @@ function v_cqc_services_v1_GetRiskLimitRequest(m: any, p: string, out: R.V[]): v
   {
     const v = (m.limitId ?? "");
     {
-      const s = (p45.test(v) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
+      const s = (p48.test(v) ? "" : "must be an id of the form lim_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "limit_id", rule: "cqc.id", message: s });
       }
@@ -12872,7 +13222,7 @@ function v_cqc_services_v1_GetSpotInstrumentRequest(m: any, p: string, out: R.V[
   {
     const v = (m.instrumentId ?? "");
     {
-      const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+      const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
       }
@@ -12901,6 +13251,15 @@ function v_cqc_services_v1_GetTradingStateRequest(m: any, p: string, out: R.V[])
 
 function v_cqc_services_v1_GetTradingStateResponse(m: any, p: string, out: R.V[]): void {
   const q = p === "" ? "" : p + ".";
+  {
+    const v = (m.reason ?? "");
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason", rule: "cqc.text", message: s });
+      }
+    }
+  }
 }
 
 function v_cqc_services_v1_GetVWAPRequest(m: any, p: string, out: R.V[]): void {
@@ -12908,7 +13267,7 @@ function v_cqc_services_v1_GetVWAPRequest(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -12938,7 +13297,7 @@ function v_cqc_services_v1_GetVenueAccountRequest(m: any, p: string, out: R.V[])
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -12965,7 +13324,7 @@ function v_cqc_services_v1_GetVenueAssetRequest(m: any, p: string, out: R.V[]): 
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -12990,7 +13349,7 @@ function v_cqc_services_v1_GetVenueRequest(m: any, p: string, out: R.V[]): void 
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13021,7 +13380,7 @@ function v_cqc_services_v1_ListAllocationsRequest(m: any, p: string, out: R.V[])
     {
       const v = (m.portfolioId ?? "");
       {
-        const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+        const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
         }
@@ -13078,7 +13437,7 @@ function v_cqc_services_v1_ListAssetDeploymentsRequest(m: any, p: string, out: R
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13104,7 +13463,7 @@ function v_cqc_services_v1_ListAssetGroupsRequest(m: any, p: string, out: R.V[])
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13164,7 +13523,7 @@ function v_cqc_services_v1_ListAssetIdentifiersRequest(m: any, p: string, out: R
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13193,7 +13552,7 @@ function v_cqc_services_v1_ListAssetMarketDataRequest(m: any, p: string, out: R.
   });
   {
     const v = (m.source ?? "");
-    if (!p44.test(v)) {
+    if (!p47.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`" });
     }
   }
@@ -13242,7 +13601,7 @@ function v_cqc_services_v1_ListAssetQualityFlagsRequest(m: any, p: string, out: 
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13290,7 +13649,7 @@ function v_cqc_services_v1_ListAssetRelationshipsRequest(m: any, p: string, out:
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13334,7 +13693,7 @@ function v_cqc_services_v1_ListAssetsRequest(m: any, p: string, out: R.V[]): voi
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13350,7 +13709,7 @@ function v_cqc_services_v1_ListBalancesRequest(m: any, p: string, out: R.V[]): v
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -13380,7 +13739,7 @@ function v_cqc_services_v1_ListCandlesRequest(m: any, p: string, out: R.V[]): vo
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -13434,7 +13793,7 @@ function v_cqc_services_v1_ListChainsRequest(m: any, p: string, out: R.V[]): voi
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13450,7 +13809,7 @@ function v_cqc_services_v1_ListDepositsRequest(m: any, p: string, out: R.V[]): v
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -13508,7 +13867,7 @@ function v_cqc_services_v1_ListExecutionReportsRequest(m: any, p: string, out: R
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -13530,7 +13889,7 @@ function v_cqc_services_v1_ListExecutionReportsRequest(m: any, p: string, out: R
     {
       const v = (m.orderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -13545,7 +13904,7 @@ function v_cqc_services_v1_ListExecutionReportsRequest(m: any, p: string, out: R
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -13601,7 +13960,7 @@ function v_cqc_services_v1_ListFillReportsRequest(m: any, p: string, out: R.V[])
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -13615,7 +13974,7 @@ function v_cqc_services_v1_ListFillReportsRequest(m: any, p: string, out: R.V[])
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -13651,7 +14010,7 @@ function v_cqc_services_v1_ListFundingRatesRequest(m: any, p: string, out: R.V[]
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -13708,7 +14067,7 @@ function v_cqc_services_v1_ListIdentifiersRequest(m: any, p: string, out: R.V[])
     {
       const v = (m.instrumentId ?? "");
       {
-        const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+        const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
         }
@@ -13719,7 +14078,7 @@ function v_cqc_services_v1_ListIdentifiersRequest(m: any, p: string, out: R.V[])
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -13733,7 +14092,7 @@ function v_cqc_services_v1_ListIdentifiersRequest(m: any, p: string, out: R.V[])
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13776,7 +14135,7 @@ function v_cqc_services_v1_ListInstrumentsRequest(m: any, p: string, out: R.V[])
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13829,7 +14188,7 @@ function v_cqc_services_v1_ListLiquidationsRequest(m: any, p: string, out: R.V[]
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -13886,7 +14245,7 @@ function v_cqc_services_v1_ListMarketsRequest(m: any, p: string, out: R.V[]): vo
     {
       const v = (m.instrumentId ?? "");
       {
-        const s = (p43.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
+        const s = (p46.test(v) ? "" : "must be an id of the form ins_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "instrument_id", rule: "cqc.id", message: s });
         }
@@ -13894,7 +14253,7 @@ function v_cqc_services_v1_ListMarketsRequest(m: any, p: string, out: R.V[]): vo
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -13922,7 +14281,7 @@ function v_cqc_services_v1_ListOpenInterestRequest(m: any, p: string, out: R.V[]
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -13963,7 +14322,7 @@ function v_cqc_services_v1_ListOrderStatusReportsRequest(m: any, p: string, out:
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -13977,7 +14336,7 @@ function v_cqc_services_v1_ListOrderStatusReportsRequest(m: any, p: string, out:
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -14007,7 +14366,7 @@ function v_cqc_services_v1_ListOrdersRequest(m: any, p: string, out: R.V[]): voi
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -14029,7 +14388,7 @@ function v_cqc_services_v1_ListOrdersRequest(m: any, p: string, out: R.V[]): voi
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -14103,7 +14462,7 @@ function v_cqc_services_v1_ListPositionStatusReportsRequest(m: any, p: string, o
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -14117,7 +14476,7 @@ function v_cqc_services_v1_ListPositionStatusReportsRequest(m: any, p: string, o
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -14160,7 +14519,7 @@ function v_cqc_services_v1_ListPositionsRequest(m: any, p: string, out: R.V[]): 
     {
       const v = (m.accountId ?? "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "account_id", rule: "cqc.id", message: s });
         }
@@ -14171,7 +14530,7 @@ function v_cqc_services_v1_ListPositionsRequest(m: any, p: string, out: R.V[]): 
     {
       const v = (m.portfolioId ?? "");
       {
-        const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+        const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
         }
@@ -14182,7 +14541,7 @@ function v_cqc_services_v1_ListPositionsRequest(m: any, p: string, out: R.V[]): 
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -14206,7 +14565,7 @@ function v_cqc_services_v1_ListPricesRequest(m: any, p: string, out: R.V[]): voi
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -14250,7 +14609,7 @@ function v_cqc_services_v1_ListPricesRequest(m: any, p: string, out: R.V[]): voi
     out.push({ field: q + "sources", rule: "repeated.unique", message: "repeated value must contain unique items" });
   }
   (m.sources ?? []).forEach((x: any, i: number) => {
-    if (!p24.test(x)) {
+    if (!p25.test(x)) {
       out.push({ field: q + "sources[" + i + "]", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   });
@@ -14326,7 +14685,7 @@ function v_cqc_services_v1_ListRiskLimitsRequest(m: any, p: string, out: R.V[]):
     {
       const v = (m.portfolioId ?? "");
       {
-        const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+        const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
         }
@@ -14337,7 +14696,7 @@ function v_cqc_services_v1_ListRiskLimitsRequest(m: any, p: string, out: R.V[]):
     {
       const v = (m.accountId ?? "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "account_id", rule: "cqc.id", message: s });
         }
@@ -14364,7 +14723,7 @@ function v_cqc_services_v1_ListTickerStatisticsRequest(m: any, p: string, out: R
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -14390,7 +14749,7 @@ function v_cqc_services_v1_ListTradesRequest(m: any, p: string, out: R.V[]): voi
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -14423,7 +14782,7 @@ function v_cqc_services_v1_ListTradingFeeRatesRequest(m: any, p: string, out: R.
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -14437,7 +14796,7 @@ function v_cqc_services_v1_ListTradingFeeRatesRequest(m: any, p: string, out: R.
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -14467,7 +14826,7 @@ function v_cqc_services_v1_ListTransactionsRequest(m: any, p: string, out: R.V[]
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -14578,7 +14937,7 @@ function v_cqc_services_v1_ListVenueAssetsRequest(m: any, p: string, out: R.V[])
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -14604,7 +14963,7 @@ function v_cqc_services_v1_ListVenuesRequest(m: any, p: string, out: R.V[]): voi
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -14620,7 +14979,7 @@ function v_cqc_services_v1_ListWithdrawalsRequest(m: any, p: string, out: R.V[])
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -14678,7 +15037,7 @@ function v_cqc_services_v1_MarketFeeRates(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -14721,7 +15080,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -14730,7 +15089,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -14739,7 +15098,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
   if ((m?.clientOrderId !== undefined)) {
     {
       const v = (m.clientOrderId ?? "");
-      if (!p42.test(v)) {
+      if (!p45.test(v)) {
         out.push({ field: q + "client_order_id", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`" });
       }
     }
@@ -14794,7 +15153,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.price ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price", rule: "cqc.decimal", message: s });
         }
@@ -14805,7 +15164,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.triggerPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "trigger_price", rule: "cqc.decimal", message: s });
         }
@@ -14894,7 +15253,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.activationPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "activation_price", rule: "cqc.decimal", message: s });
         }
@@ -14927,7 +15286,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.maxSlippage ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "max_slippage", rule: "cqc.fraction", message: s });
         }
@@ -14957,7 +15316,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
   if (!(!(((m.closePosition ?? false) && (m.reduceOnly ?? false))))) {
     out.push({ field: p, rule: "new_order.close_position_not_reduce_only", message: "close_position and reduce_only cannot both be true (close_position already only reduces)" });
   }
-  if (!((!((m?.minQuantity !== undefined)) || ((m?.quantity !== undefined) && ((!(p11.test((m.minQuantity ?? ""))) || !(p11.test((m.quantity ?? "")))) || (R.dcmp((m.minQuantity ?? ""), (m.quantity ?? "")) <= 0)))))) {
+  if (!((!((m?.minQuantity !== undefined)) || ((m?.quantity !== undefined) && ((!(p12.test((m.minQuantity ?? ""))) || !(p12.test((m.quantity ?? "")))) || (R.dcmp((m.minQuantity ?? ""), (m.quantity ?? "")) <= 0)))))) {
     out.push({ field: p, rule: "new_order.min_quantity_within_quantity", message: "min_quantity requires quantity and must not exceed it" });
   }
   if (!((!((m?.activationPrice !== undefined)) || R.contains([7n, 8n], BigInt((m.orderType ?? 0)))))) {
@@ -14972,7 +15331,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
   if (!(((!((m?.takeProfit !== undefined)) && !((m?.stopLoss !== undefined))) || (!((m.reduceOnly ?? false)) && !((m.closePosition ?? false)))))) {
     out.push({ field: p, rule: "new_order.attached_orders_open_positions", message: "take_profit and stop_loss may not be attached to reduce_only or close_position orders" });
   }
-  if (!(((((!((m?.takeProfit !== undefined)) || !((m?.stopLoss !== undefined))) || !(p11.test((m.takeProfit?.triggerPrice ?? "")))) || !(p11.test((m.stopLoss?.triggerPrice ?? "")))) || ((BigInt((m.side ?? 0)) === 1n) ? (R.dcmp((m.takeProfit?.triggerPrice ?? ""), (m.stopLoss?.triggerPrice ?? "")) > 0) : (R.dcmp((m.takeProfit?.triggerPrice ?? ""), (m.stopLoss?.triggerPrice ?? "")) < 0))))) {
+  if (!(((((!((m?.takeProfit !== undefined)) || !((m?.stopLoss !== undefined))) || !(p12.test((m.takeProfit?.triggerPrice ?? "")))) || !(p12.test((m.stopLoss?.triggerPrice ?? "")))) || ((BigInt((m.side ?? 0)) === 1n) ? (R.dcmp((m.takeProfit?.triggerPrice ?? ""), (m.stopLoss?.triggerPrice ?? "")) > 0) : (R.dcmp((m.takeProfit?.triggerPrice ?? ""), (m.stopLoss?.triggerPrice ?? "")) < 0))))) {
     out.push({ field: p, rule: "new_order.take_profit_beyond_stop_loss", message: "with both attached, take_profit.trigger_price must be above stop_loss.trigger_price for a BUY and below it for a SELL" });
   }
   if (!((R.contains([2n, 4n, 6n], BigInt((m.orderType ?? 0))) ? (m?.price !== undefined) : (!(R.contains([1n, 3n, 5n, 7n], BigInt((m.orderType ?? 0)))) || !((m?.price !== undefined)))))) {
@@ -14999,7 +15358,7 @@ function v_cqc_services_v1_NewOrder(m: any, p: string, out: R.V[]): void {
   if (!(((BigInt((m.orderType ?? 0)) === 10n) === (m?.peg !== undefined)))) {
     out.push({ field: p, rule: "new_order.peg_iff_pegged", message: "peg must be set for PEGGED orders, and only for them" });
   }
-  if (!(((((!((m?.displayQuantity !== undefined)) || !((m?.quantity !== undefined))) || !(p11.test((m.displayQuantity ?? "")))) || !(p11.test((m.quantity ?? "")))) || (R.dcmp((m.displayQuantity ?? ""), (m.quantity ?? "")) <= 0)))) {
+  if (!(((((!((m?.displayQuantity !== undefined)) || !((m?.quantity !== undefined))) || !(p12.test((m.displayQuantity ?? "")))) || !(p12.test((m.quantity ?? "")))) || (R.dcmp((m.displayQuantity ?? ""), (m.quantity ?? "")) <= 0)))) {
     out.push({ field: p, rule: "new_order.display_within_quantity", message: "display_quantity must not exceed quantity" });
   }
 }
@@ -15009,7 +15368,7 @@ function v_cqc_services_v1_OrderRef(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15019,7 +15378,7 @@ function v_cqc_services_v1_OrderRef(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.id?.case === "orderId" ? m.id.value : "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -15029,7 +15388,7 @@ function v_cqc_services_v1_OrderRef(m: any, p: string, out: R.V[]): void {
   if ((m?.id?.case === "clientOrderId")) {
     {
       const v = (m?.id?.case === "clientOrderId" ? m.id.value : "");
-      if (!p42.test(v)) {
+      if (!p45.test(v)) {
         out.push({ field: q + "client_order_id", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`" });
       }
     }
@@ -15059,14 +15418,14 @@ function v_cqc_services_v1_PlaceOrderListRequest(m: any, p: string, out: R.V[]):
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15075,7 +15434,7 @@ function v_cqc_services_v1_PlaceOrderListRequest(m: any, p: string, out: R.V[]):
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -15093,7 +15452,7 @@ function v_cqc_services_v1_PlaceOrderListRequest(m: any, p: string, out: R.V[]):
   if ((m?.listClientOrderId !== undefined)) {
     {
       const v = (m.listClientOrderId ?? "");
-      if (!p42.test(v)) {
+      if (!p45.test(v)) {
         out.push({ field: q + "list_client_order_id", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`" });
       }
     }
@@ -15134,7 +15493,7 @@ function v_cqc_services_v1_PlaceOrderRequest(m: any, p: string, out: R.V[]): voi
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
@@ -15157,7 +15516,7 @@ function v_cqc_services_v1_ReleaseReservationRequest(m: any, p: string, out: R.V
   {
     const v = (m.reservationId ?? "");
     {
-      const s = (p41.test(v) ? "" : "must be an id of the form rsv_<26-character upper-case ULID>");
+      const s = (p44.test(v) ? "" : "must be an id of the form rsv_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "reservation_id", rule: "cqc.id", message: s });
       }
@@ -15167,6 +15526,12 @@ function v_cqc_services_v1_ReleaseReservationRequest(m: any, p: string, out: R.V
     const v = (m.reason ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason", rule: "cqc.text", message: s });
+      }
     }
   }
 }
@@ -15185,14 +15550,14 @@ function v_cqc_services_v1_RepayRequest(m: any, p: string, out: R.V[]): void {
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15222,7 +15587,7 @@ function v_cqc_services_v1_RepayRequest(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -15259,14 +15624,14 @@ function v_cqc_services_v1_RequestWithdrawalRequest(m: any, p: string, out: R.V[
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15317,7 +15682,7 @@ function v_cqc_services_v1_RequestWithdrawalRequest(m: any, p: string, out: R.V[
   if ((m?.clientTransactionId !== undefined)) {
     {
       const v = (m.clientTransactionId ?? "");
-      if (!p37.test(v)) {
+      if (!p40.test(v)) {
         out.push({ field: q + "client_transaction_id", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`" });
       }
     }
@@ -15338,7 +15703,7 @@ function v_cqc_services_v1_ReserveOrderRequest(m: any, p: string, out: R.V[]): v
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
@@ -15385,7 +15750,7 @@ function v_cqc_services_v1_ResolveMarketRequest(m: any, p: string, out: R.V[]): 
     }
   }
   if ((m?.readMask !== undefined)) {
-    if (!((m.readMask?.paths ?? []).every((_v1) => p40.test(_v1)))) {
+    if (!((m.readMask?.paths ?? []).every((_v1) => p43.test(_v1)))) {
       out.push({ field: q + "read_mask", rule: "read_mask.paths_format", message: "read_mask paths must be proto field names, dotted for nested fields (e.g. \"source_record\", \"tick_rule.fixed\")" });
     }
   }
@@ -15403,7 +15768,7 @@ function v_cqc_services_v1_ResolveRiskAlertRequest(m: any, p: string, out: R.V[]
   {
     const v = (m.alertId ?? "");
     {
-      const s = (p39.test(v) ? "" : "must be an id of the form alr_<26-character upper-case ULID>");
+      const s = (p42.test(v) ? "" : "must be an id of the form alr_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "alert_id", rule: "cqc.id", message: s });
       }
@@ -15417,11 +15782,23 @@ function v_cqc_services_v1_ResolveRiskAlertRequest(m: any, p: string, out: R.V[]
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "resolved_by", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "resolved_by", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.note ?? "");
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "note", rule: "string.max_len", message: "must be at most 2000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "note", rule: "cqc.text", message: s });
+      }
     }
   }
 }
@@ -15449,7 +15826,7 @@ function v_cqc_services_v1_RiskScope(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.id?.case === "portfolioId" ? m.id.value : "");
       {
-        const s = (p38.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
+        const s = (p41.test(v) ? "" : "must be an id of the form pfl_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "portfolio_id", rule: "cqc.id", message: s });
         }
@@ -15460,7 +15837,7 @@ function v_cqc_services_v1_RiskScope(m: any, p: string, out: R.V[]): void {
     {
       const v = (m?.id?.case === "accountId" ? m.id.value : "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "account_id", rule: "cqc.id", message: s });
         }
@@ -15477,7 +15854,7 @@ function v_cqc_services_v1_SetCancelAllAfterRequest(m: any, p: string, out: R.V[
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15487,7 +15864,7 @@ function v_cqc_services_v1_SetCancelAllAfterRequest(m: any, p: string, out: R.V[
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -15508,7 +15885,7 @@ function v_cqc_services_v1_SetCancelAllAfterResponse(m: any, p: string, out: R.V
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15518,7 +15895,7 @@ function v_cqc_services_v1_SetCancelAllAfterResponse(m: any, p: string, out: R.V
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -15534,14 +15911,14 @@ function v_cqc_services_v1_SetLeverageRequest(m: any, p: string, out: R.V[]): vo
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15550,7 +15927,7 @@ function v_cqc_services_v1_SetLeverageRequest(m: any, p: string, out: R.V[]): vo
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -15598,14 +15975,14 @@ function v_cqc_services_v1_SetMarginModeRequest(m: any, p: string, out: R.V[]): 
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15615,7 +15992,7 @@ function v_cqc_services_v1_SetMarginModeRequest(m: any, p: string, out: R.V[]): 
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -15647,14 +16024,14 @@ function v_cqc_services_v1_SetPositionModeRequest(m: any, p: string, out: R.V[])
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15685,7 +16062,7 @@ function v_cqc_services_v1_SetTradingStateRequest(m: any, p: string, out: R.V[])
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
@@ -15711,6 +16088,12 @@ function v_cqc_services_v1_SetTradingStateRequest(m: any, p: string, out: R.V[])
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.expiry?.case === "duration")) {
     {
@@ -15734,7 +16117,7 @@ function v_cqc_services_v1_StreamBalancesRequest(m: any, p: string, out: R.V[]):
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15786,7 +16169,7 @@ function v_cqc_services_v1_StreamExecutionReportsRequest(m: any, p: string, out:
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -15800,7 +16183,7 @@ function v_cqc_services_v1_StreamExecutionReportsRequest(m: any, p: string, out:
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -15910,7 +16293,7 @@ function v_cqc_services_v1_StreamFundingRatesRequest(m: any, p: string, out: R.V
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -15955,7 +16338,7 @@ function v_cqc_services_v1_StreamLiquidationsRequest(m: any, p: string, out: R.V
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -15992,7 +16375,7 @@ function v_cqc_services_v1_StreamMarginSummariesRequest(m: any, p: string, out: 
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -16000,7 +16383,7 @@ function v_cqc_services_v1_StreamMarginSummariesRequest(m: any, p: string, out: 
   }
   {
     const v = (m.wallet ?? "");
-    if (!p34.test(v)) {
+    if (!p35.test(v)) {
       out.push({ field: q + "wallet", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`" });
     }
   }
@@ -16049,7 +16432,7 @@ function v_cqc_services_v1_StreamOptionGreeksRequest(m: any, p: string, out: R.V
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -16094,7 +16477,7 @@ function v_cqc_services_v1_StreamOrderBookRequest(m: any, p: string, out: R.V[])
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -16137,7 +16520,7 @@ function v_cqc_services_v1_StreamOrdersRequest(m: any, p: string, out: R.V[]): v
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -16151,7 +16534,7 @@ function v_cqc_services_v1_StreamOrdersRequest(m: any, p: string, out: R.V[]): v
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -16208,7 +16591,7 @@ function v_cqc_services_v1_StreamPositionsRequest(m: any, p: string, out: R.V[])
   }
   (m.accountIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p13.test(x) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(x) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -16259,7 +16642,7 @@ function v_cqc_services_v1_StreamPricesRequest(m: any, p: string, out: R.V[]): v
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -16372,7 +16755,7 @@ function v_cqc_services_v1_StreamTradesRequest(m: any, p: string, out: R.V[]): v
   }
   (m.marketIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p28.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(x) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -16411,14 +16794,14 @@ function v_cqc_services_v1_TransferInternalRequest(m: any, p: string, out: R.V[]
     if (v === "") {
       out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
     }
-    if (v !== "" && !p32.test(v)) {
+    if (v !== "" && !p33.test(v)) {
       out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
     }
   }
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -16426,7 +16809,7 @@ function v_cqc_services_v1_TransferInternalRequest(m: any, p: string, out: R.V[]
   }
   {
     const v = (m.fromWallet ?? "");
-    if (!p34.test(v)) {
+    if (!p35.test(v)) {
       out.push({ field: q + "from_wallet", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`" });
     }
   }
@@ -16434,7 +16817,7 @@ function v_cqc_services_v1_TransferInternalRequest(m: any, p: string, out: R.V[]
     {
       const v = (m.toAccountId ?? "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "to_account_id", rule: "cqc.id", message: s });
         }
@@ -16443,7 +16826,7 @@ function v_cqc_services_v1_TransferInternalRequest(m: any, p: string, out: R.V[]
   }
   {
     const v = (m.toWallet ?? "");
-    if (!p34.test(v)) {
+    if (!p35.test(v)) {
       out.push({ field: q + "to_wallet", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`" });
     }
   }
@@ -16469,7 +16852,7 @@ function v_cqc_services_v1_TransferInternalRequest(m: any, p: string, out: R.V[]
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -16479,7 +16862,7 @@ function v_cqc_services_v1_TransferInternalRequest(m: any, p: string, out: R.V[]
   if ((m?.clientTransactionId !== undefined)) {
     {
       const v = (m.clientTransactionId ?? "");
-      if (!p37.test(v)) {
+      if (!p40.test(v)) {
         out.push({ field: q + "client_transaction_id", rule: "string.pattern", message: "does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`" });
       }
     }
@@ -16941,7 +17324,7 @@ function v_cqc_types_v1_AssetAmount(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.amount ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "amount", rule: "cqc.decimal", message: s });
       }
@@ -16958,11 +17341,79 @@ function v_cqc_types_v1_AssetAmount(m: any, p: string, out: R.V[]): void {
   }
 }
 
+function v_cqc_types_v1_SortedRule(m: any, p: string, out: R.V[]): void {
+  const q = p === "" ? "" : p + ".";
+  if (!((m !== undefined && Object.prototype.hasOwnProperty.call(m, "id") && m.id !== undefined))) {
+    out.push({ field: q + "id", rule: "required", message: "value is required" });
+  } else {
+    {
+      const v = (m.id ?? "");
+      if (!p38.test(v)) {
+        out.push({ field: q + "id", rule: "string.pattern", message: "does not match regex pattern `^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$`" });
+      }
+    }
+  }
+  if (!((m !== undefined && Object.prototype.hasOwnProperty.call(m, "message") && m.message !== undefined))) {
+    out.push({ field: q + "message", rule: "required", message: "value is required" });
+  } else {
+    {
+      const v = (m.message ?? "");
+      if (R.codePoints(v) < 1) {
+        out.push({ field: q + "message", rule: "string.min_len", message: "must be at least 1 characters" });
+      }
+      if (v.length > 300 && R.codePoints(v) > 300) {
+        out.push({ field: q + "message", rule: "string.max_len", message: "must be at most 300 characters" });
+      }
+    }
+  }
+  if (!((m !== undefined && Object.prototype.hasOwnProperty.call(m, "field") && m.field !== undefined))) {
+    out.push({ field: q + "field", rule: "required", message: "value is required" });
+  } else {
+    {
+      const v = (m.field ?? "");
+      if (!p39.test(v)) {
+        out.push({ field: q + "field", rule: "string.pattern", message: "does not match regex pattern `^[a-z][a-z0-9_]*$`" });
+      }
+    }
+  }
+  if (!((m !== undefined && Object.prototype.hasOwnProperty.call(m, "key") && m.key !== undefined))) {
+    out.push({ field: q + "key", rule: "required", message: "value is required" });
+  } else {
+    {
+      const v = (m.key ?? "");
+      if (!p39.test(v)) {
+        out.push({ field: q + "key", rule: "string.pattern", message: "does not match regex pattern `^[a-z][a-z0-9_]*$`" });
+      }
+    }
+  }
+  if (!((m !== undefined && Object.prototype.hasOwnProperty.call(m, "order") && m.order !== undefined))) {
+    out.push({ field: q + "order", rule: "required", message: "value is required" });
+  } else {
+    {
+      const v = (m.order ?? 0);
+      if (v < 0 || v > 2) {
+        out.push({ field: q + "order", rule: "enum.defined_only", message: "value must be one of the defined enum values" });
+      }
+      if ((v === 0)) {
+        out.push({ field: q + "order", rule: "enum.not_in", message: "must not be in list [0]" });
+      }
+    }
+  }
+  if ((m !== undefined && Object.prototype.hasOwnProperty.call(m, "when") && m.when !== undefined)) {
+    {
+      const v = (m.when ?? "");
+      if (v.length > 1000 && R.codePoints(v) > 1000) {
+        out.push({ field: q + "when", rule: "string.max_len", message: "must be at most 1000 characters" });
+      }
+    }
+  }
+}
+
 function v_cqc_types_v1_SourceRecord(m: any, p: string, out: R.V[]): void {
   const q = p === "" ? "" : p + ".";
   {
     const v = (m.source ?? "");
-    if (!p24.test(v)) {
+    if (!p25.test(v)) {
       out.push({ field: q + "source", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   }
@@ -16972,7 +17423,7 @@ function v_cqc_types_v1_SourceRecord(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "endpoint", rule: "string.max_len", message: "must be at most 512 characters" });
     }
     {
-      const s = (!(p35.test(v)) ? "" : "must not carry a credential parameter (signature, api key, secret, passphrase, token); scrub it");
+      const s = (!(p36.test(v)) ? "" : "must not carry a credential parameter (signature, api key, secret, passphrase, token); scrub it");
       if (s !== "") {
         out.push({ field: q + "endpoint", rule: "cqc.no_credential_params", message: s });
       }
@@ -16984,7 +17435,7 @@ function v_cqc_types_v1_SourceRecord(m: any, p: string, out: R.V[]): void {
       out.push({ field: q + "raw_json", rule: "string.max_bytes", message: "must be at most 1048576 bytes" });
     }
     {
-      const s = (!(p36.test(v)) ? "" : "must not carry a credential value (signature, api key, secret, passphrase); scrub it to '[REDACTED]'");
+      const s = (!(p37.test(v)) ? "" : "must not carry a credential value (signature, api key, secret, passphrase); scrub it to '[REDACTED]'");
       if (s !== "") {
         out.push({ field: q + "raw_json", rule: "cqc.no_credential_json_values", message: s });
       }
@@ -17097,7 +17548,7 @@ function v_cqc_venues_v1_AttachedOrder(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.triggerPrice ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "trigger_price", rule: "cqc.decimal", message: s });
       }
@@ -17119,7 +17570,7 @@ function v_cqc_venues_v1_AttachedOrder(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.price ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price", rule: "cqc.decimal", message: s });
         }
@@ -17141,7 +17592,7 @@ function v_cqc_venues_v1_AttachedOrder(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.orderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -17158,7 +17609,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -17175,7 +17626,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.wallet ?? "");
-    if (!p34.test(v)) {
+    if (!p35.test(v)) {
       out.push({ field: q + "wallet", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`" });
     }
   }
@@ -17183,7 +17634,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.marketId ?? "");
       {
-        const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+        const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "market_id", rule: "cqc.id", message: s });
         }
@@ -17194,7 +17645,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.walletBalance ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "wallet_balance", rule: "cqc.decimal", message: s });
         }
@@ -17205,7 +17656,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.available ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "available", rule: "cqc.decimal", message: s });
         }
@@ -17249,7 +17700,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.equity ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "equity", rule: "cqc.decimal", message: s });
         }
@@ -17260,7 +17711,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.isolatedEquity ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "isolated_equity", rule: "cqc.decimal", message: s });
         }
@@ -17271,7 +17722,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.unrealizedPnl ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "unrealized_pnl", rule: "cqc.decimal", message: s });
         }
@@ -17282,7 +17733,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.valueUsd ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "value_usd", rule: "cqc.decimal", message: s });
         }
@@ -17293,7 +17744,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.collateralValueUsd ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "collateral_value_usd", rule: "cqc.decimal", message: s });
         }
@@ -17346,7 +17797,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.crossWalletBalance ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "cross_wallet_balance", rule: "cqc.decimal", message: s });
         }
@@ -17357,7 +17808,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.crossUnrealizedPnl ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "cross_unrealized_pnl", rule: "cqc.decimal", message: s });
         }
@@ -17401,7 +17852,7 @@ function v_cqc_venues_v1_Balance(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.cumulativeRealizedPnl ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "cumulative_realized_pnl", rule: "cqc.decimal", message: s });
         }
@@ -17432,7 +17883,7 @@ function v_cqc_venues_v1_BalanceDelta(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.amount ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "amount", rule: "cqc.decimal", message: s });
       }
@@ -17442,6 +17893,12 @@ function v_cqc_venues_v1_BalanceDelta(m: any, p: string, out: R.V[]): void {
     const v = (m.venueReason ?? "");
     if (v.length > 64 && R.codePoints(v) > 64) {
       out.push({ field: q + "venue_reason", rule: "string.max_len", message: "must be at most 64 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "venue_reason", rule: "cqc.text", message: s });
+      }
     }
   }
   {
@@ -17457,7 +17914,7 @@ function v_cqc_venues_v1_CommissionRates(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.makerFeeRate ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "maker_fee_rate", rule: "cqc.decimal", message: s });
       }
@@ -17466,7 +17923,7 @@ function v_cqc_venues_v1_CommissionRates(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.takerFeeRate ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "taker_fee_rate", rule: "cqc.decimal", message: s });
       }
@@ -17476,7 +17933,7 @@ function v_cqc_venues_v1_CommissionRates(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.buyerFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "buyer_fee_rate", rule: "cqc.decimal", message: s });
         }
@@ -17487,7 +17944,7 @@ function v_cqc_venues_v1_CommissionRates(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.sellerFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "seller_fee_rate", rule: "cqc.decimal", message: s });
         }
@@ -17520,7 +17977,7 @@ function v_cqc_venues_v1_CommissionRates(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.settlementFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "settlement_fee_rate", rule: "cqc.decimal", message: s });
         }
@@ -17531,7 +17988,7 @@ function v_cqc_venues_v1_CommissionRates(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.exerciseFeeRate ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "exercise_fee_rate", rule: "cqc.decimal", message: s });
         }
@@ -17556,7 +18013,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.executionId ?? "");
     {
-      const s = (p31.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
+      const s = (p32.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "execution_id", rule: "cqc.id", message: s });
       }
@@ -17602,7 +18059,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.orderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -17641,7 +18098,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -17659,7 +18116,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -17724,7 +18181,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.orderPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "order_price", rule: "cqc.decimal", message: s });
         }
@@ -17735,7 +18192,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.triggerPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "trigger_price", rule: "cqc.decimal", message: s });
         }
@@ -17763,7 +18220,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.activationPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "activation_price", rule: "cqc.decimal", message: s });
         }
@@ -17808,7 +18265,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.lastPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "last_price", rule: "cqc.decimal", message: s });
         }
@@ -17850,7 +18307,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.avgPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "avg_price", rule: "cqc.decimal", message: s });
         }
@@ -17916,6 +18373,12 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason_text", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason_text", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.selfTradePreventionMode ?? 0);
@@ -17936,7 +18399,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.refExecutionId ?? "");
       {
-        const s = (p31.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
+        const s = (p32.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "ref_execution_id", rule: "cqc.id", message: s });
         }
@@ -17967,7 +18430,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
   if ((m?.venueStrategyId !== undefined)) {
     {
       const v = (m.venueStrategyId ?? "");
-      if (!p10.test(v)) {
+      if (!p11.test(v)) {
         out.push({ field: q + "venue_strategy_id", rule: "string.pattern", message: "does not match regex pattern `^[0-9]{1,20}$`" });
       }
     }
@@ -17975,7 +18438,7 @@ function v_cqc_venues_v1_ExecutionReport(m: any, p: string, out: R.V[]): void {
   if ((m?.venueStrategyType !== undefined)) {
     {
       const v = (m.venueStrategyType ?? "");
-      if (!p10.test(v)) {
+      if (!p11.test(v)) {
         out.push({ field: q + "venue_strategy_type", rule: "string.pattern", message: "does not match regex pattern `^[0-9]{1,20}$`" });
       }
     }
@@ -18039,7 +18502,7 @@ function v_cqc_venues_v1_FillReport(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -18048,7 +18511,7 @@ function v_cqc_venues_v1_FillReport(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -18098,7 +18561,7 @@ function v_cqc_venues_v1_FillReport(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.lastPrice ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "last_price", rule: "cqc.decimal", message: s });
       }
@@ -18149,7 +18612,7 @@ function v_cqc_venues_v1_FillReport(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.executionId ?? "");
       {
-        const s = (p31.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
+        const s = (p32.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "execution_id", rule: "cqc.id", message: s });
         }
@@ -18160,7 +18623,7 @@ function v_cqc_venues_v1_FillReport(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.orderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -18222,7 +18685,7 @@ function v_cqc_venues_v1_MarginSummary(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -18230,7 +18693,7 @@ function v_cqc_venues_v1_MarginSummary(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.wallet ?? "");
-    if (!p34.test(v)) {
+    if (!p35.test(v)) {
       out.push({ field: q + "wallet", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`" });
     }
   }
@@ -18253,7 +18716,7 @@ function v_cqc_venues_v1_MarginSummary(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.equity ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "equity", rule: "cqc.decimal", message: s });
         }
@@ -18264,7 +18727,7 @@ function v_cqc_venues_v1_MarginSummary(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.adjustedEquity ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "adjusted_equity", rule: "cqc.decimal", message: s });
         }
@@ -18275,7 +18738,7 @@ function v_cqc_venues_v1_MarginSummary(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.walletBalance ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "wallet_balance", rule: "cqc.decimal", message: s });
         }
@@ -18286,7 +18749,7 @@ function v_cqc_venues_v1_MarginSummary(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.unrealizedPnl ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "unrealized_pnl", rule: "cqc.decimal", message: s });
         }
@@ -18358,7 +18821,7 @@ function v_cqc_venues_v1_MarginSummary(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.availableForTrading ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "available_for_trading", rule: "cqc.decimal", message: s });
         }
@@ -18413,7 +18876,7 @@ function v_cqc_venues_v1_MarginSummary(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.crossWalletBalance ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "cross_wallet_balance", rule: "cqc.decimal", message: s });
         }
@@ -18424,7 +18887,7 @@ function v_cqc_venues_v1_MarginSummary(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.crossUnrealizedPnl ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "cross_unrealized_pnl", rule: "cqc.decimal", message: s });
         }
@@ -18466,7 +18929,7 @@ function v_cqc_venues_v1_MarketLeverage(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -18523,7 +18986,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.orderId ?? "");
     {
-      const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+      const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "order_id", rule: "cqc.id", message: s });
       }
@@ -18568,7 +19031,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.parentOrderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "parent_order_id", rule: "cqc.id", message: s });
         }
@@ -18583,7 +19046,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
   }
   (m.linkedOrderIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p30.test(x) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+      const s = (p31.test(x) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "linked_order_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -18627,7 +19090,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
   if ((m?.venueStrategyId !== undefined)) {
     {
       const v = (m.venueStrategyId ?? "");
-      if (!p10.test(v)) {
+      if (!p11.test(v)) {
         out.push({ field: q + "venue_strategy_id", rule: "string.pattern", message: "does not match regex pattern `^[0-9]{1,20}$`" });
       }
     }
@@ -18635,7 +19098,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
   if ((m?.venueStrategyType !== undefined)) {
     {
       const v = (m.venueStrategyType ?? "");
-      if (!p10.test(v)) {
+      if (!p11.test(v)) {
         out.push({ field: q + "venue_strategy_type", rule: "string.pattern", message: "does not match regex pattern `^[0-9]{1,20}$`" });
       }
     }
@@ -18643,7 +19106,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -18661,7 +19124,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -18732,7 +19195,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.price ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price", rule: "cqc.decimal", message: s });
         }
@@ -18743,7 +19206,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.triggerPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "trigger_price", rule: "cqc.decimal", message: s });
         }
@@ -18766,7 +19229,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.activationPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "activation_price", rule: "cqc.decimal", message: s });
         }
@@ -18894,7 +19357,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.avgFillPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "avg_fill_price", rule: "cqc.decimal", message: s });
         }
@@ -18949,6 +19412,12 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason_text", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason_text", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.requestId !== undefined)) {
     {
@@ -18956,7 +19425,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
       if (v === "") {
         out.push({ field: q + "request_id", rule: "string.uuid_empty", message: "value is empty, which is not a valid UUID" });
       }
-      if (v !== "" && !p32.test(v)) {
+      if (v !== "" && !p33.test(v)) {
         out.push({ field: q + "request_id", rule: "string.uuid", message: "must be a valid UUID" });
       }
     }
@@ -18979,7 +19448,7 @@ function v_cqc_venues_v1_Order(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.maxSlippage ?? "");
       {
-        const s = (((BigInt(R.codePoints(v)) <= 100n) && p33.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
+        const s = (((BigInt(R.codePoints(v)) <= 100n) && p34.test(v)) ? "" : "must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)");
         if (s !== "") {
           out.push({ field: q + "max_slippage", rule: "cqc.fraction", message: s });
         }
@@ -19048,7 +19517,7 @@ function v_cqc_venues_v1_OrderFill(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.executionId ?? "");
       {
-        const s = (p31.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
+        const s = (p32.test(v) ? "" : "must be an id of the form exe_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "execution_id", rule: "cqc.id", message: s });
         }
@@ -19076,7 +19545,7 @@ function v_cqc_venues_v1_OrderFill(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.price ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "price", rule: "cqc.decimal", message: s });
       }
@@ -19113,7 +19582,7 @@ function v_cqc_venues_v1_OrderList(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -19122,7 +19591,7 @@ function v_cqc_venues_v1_OrderList(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -19166,7 +19635,7 @@ function v_cqc_venues_v1_OrderList(m: any, p: string, out: R.V[]): void {
   }
   (m.orderIds ?? []).forEach((x: any, i: number) => {
     {
-      const s = (p30.test(x) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+      const s = (p31.test(x) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "order_ids[" + i + "]", rule: "cqc.id", message: s });
       }
@@ -19191,7 +19660,7 @@ function v_cqc_venues_v1_OrderStatusReport(m: any, p: string, out: R.V[]): void 
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -19200,7 +19669,7 @@ function v_cqc_venues_v1_OrderStatusReport(m: any, p: string, out: R.V[]): void 
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -19295,7 +19764,7 @@ function v_cqc_venues_v1_OrderStatusReport(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.avgPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "avg_price", rule: "cqc.decimal", message: s });
         }
@@ -19306,7 +19775,7 @@ function v_cqc_venues_v1_OrderStatusReport(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.price ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "price", rule: "cqc.decimal", message: s });
         }
@@ -19317,7 +19786,7 @@ function v_cqc_venues_v1_OrderStatusReport(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.triggerPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "trigger_price", rule: "cqc.decimal", message: s });
         }
@@ -19377,6 +19846,12 @@ function v_cqc_venues_v1_OrderStatusReport(m: any, p: string, out: R.V[]): void 
     if (v.length > 2000 && R.codePoints(v) > 2000) {
       out.push({ field: q + "reason_text", rule: "string.max_len", message: "must be at most 2000 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "reason_text", rule: "cqc.text", message: s });
+      }
+    }
   }
   if (!((m?.receiveTime !== undefined))) {
     out.push({ field: q + "receive_time", rule: "required", message: "value is required" });
@@ -19388,7 +19863,7 @@ function v_cqc_venues_v1_OrderStatusReport(m: any, p: string, out: R.V[]): void 
     {
       const v = (m.orderId ?? "");
       {
-        const s = (p30.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
+        const s = (p31.test(v) ? "" : "must be an id of the form ord_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "order_id", rule: "cqc.id", message: s });
         }
@@ -19445,7 +19920,7 @@ function v_cqc_venues_v1_Party(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.partyIdSource ?? "");
-    if (!p29.test(v)) {
+    if (!p30.test(v)) {
       out.push({ field: q + "party_id_source", rule: "string.pattern", message: "does not match regex pattern `^([0-9A-Za-z]{1,4})?$`" });
     }
   }
@@ -19486,7 +19961,7 @@ function v_cqc_venues_v1_PegInstructions(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.offsetValue ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "offset_value", rule: "cqc.decimal", message: s });
         }
@@ -19497,7 +19972,7 @@ function v_cqc_venues_v1_PegInstructions(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.peggedPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "pegged_price", rule: "cqc.decimal", message: s });
         }
@@ -19511,7 +19986,7 @@ function v_cqc_venues_v1_PositionStatusReport(m: any, p: string, out: R.V[]): vo
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -19520,7 +19995,7 @@ function v_cqc_venues_v1_PositionStatusReport(m: any, p: string, out: R.V[]): vo
   {
     const v = (m.marketId ?? "");
     {
-      const s = (p28.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
+      const s = (p29.test(v) ? "" : "must be an id of the form mkt_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "market_id", rule: "cqc.id", message: s });
       }
@@ -19538,7 +20013,7 @@ function v_cqc_venues_v1_PositionStatusReport(m: any, p: string, out: R.V[]): vo
   {
     const v = (m.signedQuantity ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "signed_quantity", rule: "cqc.decimal", message: s });
       }
@@ -19548,7 +20023,7 @@ function v_cqc_venues_v1_PositionStatusReport(m: any, p: string, out: R.V[]): vo
     {
       const v = (m.avgOpenPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "avg_open_price", rule: "cqc.decimal", message: s });
         }
@@ -19597,7 +20072,7 @@ function v_cqc_venues_v1_PositionStatusReport(m: any, p: string, out: R.V[]): vo
     {
       const v = (m.markPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "mark_price", rule: "cqc.decimal", message: s });
         }
@@ -19608,7 +20083,7 @@ function v_cqc_venues_v1_PositionStatusReport(m: any, p: string, out: R.V[]): vo
     {
       const v = (m.liquidationPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "liquidation_price", rule: "cqc.decimal", message: s });
         }
@@ -19625,7 +20100,7 @@ function v_cqc_venues_v1_PositionStatusReport(m: any, p: string, out: R.V[]): vo
     {
       const v = (m.notional ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "notional", rule: "cqc.decimal", message: s });
         }
@@ -19674,7 +20149,7 @@ function v_cqc_venues_v1_RateLimit(m: any, p: string, out: R.V[]): void {
   }
   {
     const v = (m.api ?? "");
-    if (!p27.test(v)) {
+    if (!p28.test(v)) {
       out.push({ field: q + "api", rule: "string.pattern", message: "does not match regex pattern `^([a-z0-9][a-z0-9_-]{0,31})?$`" });
     }
   }
@@ -19694,7 +20169,7 @@ function v_cqc_venues_v1_SettlementAssetFeeRates(m: any, p: string, out: R.V[]):
   {
     const v = (m.makerFeeRate ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "maker_fee_rate", rule: "cqc.decimal", message: s });
       }
@@ -19703,7 +20178,7 @@ function v_cqc_venues_v1_SettlementAssetFeeRates(m: any, p: string, out: R.V[]):
   {
     const v = (m.takerFeeRate ?? "");
     {
-      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+      const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
       if (s !== "") {
         out.push({ field: q + "taker_fee_rate", rule: "cqc.decimal", message: s });
       }
@@ -19780,7 +20255,7 @@ function v_cqc_venues_v1_TradePrevention(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.preventedExecutionPrice ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "prevented_execution_price", rule: "cqc.decimal", message: s });
         }
@@ -19819,10 +20294,16 @@ function v_cqc_venues_v1_Venue(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "name", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "name", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.slug ?? "");
-    if (!p24.test(v)) {
+    if (!p25.test(v)) {
       out.push({ field: q + "slug", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`" });
     }
   }
@@ -19854,6 +20335,12 @@ function v_cqc_venues_v1_Venue(m: any, p: string, out: R.V[]): void {
     const v = (m.statusReason ?? "");
     if (v.length > 1000 && R.codePoints(v) > 1000) {
       out.push({ field: q + "status_reason", rule: "string.max_len", message: "must be at most 1000 characters" });
+    }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "status_reason", rule: "cqc.text", message: s });
+      }
     }
   }
   if ((m?.parentVenueId !== undefined)) {
@@ -19939,7 +20426,7 @@ function v_cqc_venues_v1_Venue(m: any, p: string, out: R.V[]): void {
   if ((m?.ccxtId !== undefined)) {
     {
       const v = (m.ccxtId ?? "");
-      if (!p25.test(v)) {
+      if (!p26.test(v)) {
         out.push({ field: q + "ccxt_id", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,63}$`" });
       }
     }
@@ -19947,7 +20434,7 @@ function v_cqc_venues_v1_Venue(m: any, p: string, out: R.V[]): void {
   if ((m?.coingeckoId !== undefined)) {
     {
       const v = (m.coingeckoId ?? "");
-      if (!p26.test(v)) {
+      if (!p27.test(v)) {
         out.push({ field: q + "coingecko_id", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,127}$`" });
       }
     }
@@ -19955,7 +20442,7 @@ function v_cqc_venues_v1_Venue(m: any, p: string, out: R.V[]): void {
   if ((m?.tardisId !== undefined)) {
     {
       const v = (m.tardisId ?? "");
-      if (!p25.test(v)) {
+      if (!p26.test(v)) {
         out.push({ field: q + "tardis_id", rule: "string.pattern", message: "does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,63}$`" });
       }
     }
@@ -20033,7 +20520,7 @@ function v_cqc_venues_v1_VenueAccount(m: any, p: string, out: R.V[]): void {
   {
     const v = (m.accountId ?? "");
     {
-      const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+      const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
       if (s !== "") {
         out.push({ field: q + "account_id", rule: "cqc.id", message: s });
       }
@@ -20056,6 +20543,12 @@ function v_cqc_venues_v1_VenueAccount(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "name", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "name", rule: "cqc.text", message: s });
+      }
+    }
   }
   {
     const v = (m.externalAccountId ?? "");
@@ -20066,11 +20559,11 @@ function v_cqc_venues_v1_VenueAccount(m: any, p: string, out: R.V[]): void {
   if ((m?.walletAddress !== undefined)) {
     {
       const v = (m.walletAddress ?? "");
-      if (!p14.test(v)) {
+      if (!p15.test(v)) {
         out.push({ field: q + "wallet_address", rule: "string.pattern", message: "does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$`" });
       }
       {
-        const s = ((v.startsWith("eip155:") && !(p15.test(v))) ? "an eip155 address must be 0x and 40 hex digits" : ((v.startsWith("solana:") && !(p16.test(v))) ? "a solana address must be 32 to 44 base58 characters" : (p17.test(v) ? "the address must not be 80 or more characters (looks like a key pair)" : ((p18.test(v) && !(p19.test(v))) ? "a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)" : ""))));
+        const s = ((v.startsWith("eip155:") && !(p16.test(v))) ? "an eip155 address must be 0x and 40 hex digits" : ((v.startsWith("solana:") && !(p17.test(v))) ? "a solana address must be 32 to 44 base58 characters" : (p18.test(v) ? "the address must not be 80 or more characters (looks like a key pair)" : ((p19.test(v) && !(p20.test(v))) ? "a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)" : ""))));
         if (s !== "") {
           out.push({ field: q + "wallet_address", rule: "cqc.caip10_account", message: s });
         }
@@ -20080,11 +20573,11 @@ function v_cqc_venues_v1_VenueAccount(m: any, p: string, out: R.V[]): void {
   if ((m?.vaultAddress !== undefined)) {
     {
       const v = (m.vaultAddress ?? "");
-      if (!p14.test(v)) {
+      if (!p15.test(v)) {
         out.push({ field: q + "vault_address", rule: "string.pattern", message: "does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$`" });
       }
       {
-        const s = ((v.startsWith("eip155:") && !(p15.test(v))) ? "an eip155 address must be 0x and 40 hex digits" : ((v.startsWith("solana:") && !(p16.test(v))) ? "a solana address must be 32 to 44 base58 characters" : (p17.test(v) ? "the address must not be 80 or more characters (looks like a key pair)" : ((p18.test(v) && !(p19.test(v))) ? "a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)" : ""))));
+        const s = ((v.startsWith("eip155:") && !(p16.test(v))) ? "an eip155 address must be 0x and 40 hex digits" : ((v.startsWith("solana:") && !(p17.test(v))) ? "a solana address must be 32 to 44 base58 characters" : (p18.test(v) ? "the address must not be 80 or more characters (looks like a key pair)" : ((p19.test(v) && !(p20.test(v))) ? "a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)" : ""))));
         if (s !== "") {
           out.push({ field: q + "vault_address", rule: "cqc.caip10_account", message: s });
         }
@@ -20095,7 +20588,7 @@ function v_cqc_venues_v1_VenueAccount(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.parentAccountId ?? "");
       {
-        const s = (p13.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
+        const s = (p14.test(v) ? "" : "must be an id of the form acc_<26-character upper-case ULID>");
         if (s !== "") {
           out.push({ field: q + "parent_account_id", rule: "cqc.id", message: s });
         }
@@ -20179,11 +20672,11 @@ function v_cqc_venues_v1_VenueAccount(m: any, p: string, out: R.V[]): void {
   if ((m?.credentialRef !== undefined)) {
     {
       const v = (m.credentialRef ?? "");
-      if (!p20.test(v)) {
+      if (!p21.test(v)) {
         out.push({ field: q + "credential_ref", rule: "string.pattern", message: "does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`" });
       }
       {
-        const s = (p21.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p22.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p23.test(v) ? "must not contain a mnemonic phrase" : ""))));
+        const s = (p22.test(v) ? "must not contain a hex key or secret (32 or more hex digits)" : (p23.test(v) ? "must not contain a token-like run of 32 or more characters" : (v.includes("-----BEGIN") ? "must not contain a PEM block" : (p24.test(v) ? "must not contain a mnemonic phrase" : ""))));
         if (s !== "") {
           out.push({ field: q + "credential_ref", rule: "cqc.no_secret_material", message: s });
         }
@@ -20250,11 +20743,17 @@ function v_cqc_venues_v1_VenueAsset(m: any, p: string, out: R.V[]): void {
     if (v.length > 200 && R.codePoints(v) > 200) {
       out.push({ field: q + "venue_name", rule: "string.max_len", message: "must be at most 200 characters" });
     }
+    {
+      const s = (!(p10.test(v)) ? "" : "must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters");
+      if (s !== "") {
+        out.push({ field: q + "venue_name", rule: "cqc.text", message: s });
+      }
+    }
   }
   if ((m?.venueNumericId !== undefined)) {
     {
       const v = (m.venueNumericId ?? "");
-      if (!p10.test(v)) {
+      if (!p11.test(v)) {
         out.push({ field: q + "venue_numeric_id", rule: "string.pattern", message: "does not match regex pattern `^[0-9]{1,20}$`" });
       }
     }
@@ -20316,7 +20815,7 @@ function v_cqc_venues_v1_VenueAsset(m: any, p: string, out: R.V[]): void {
     {
       const v = (m.autoExchangeThreshold ?? "");
       {
-        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p11.test(v)) && !(p12.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
+        const s = ((((BigInt(R.codePoints(v)) <= 100n) && p12.test(v)) && !(p13.test(v))) ? "" : "must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero");
         if (s !== "") {
           out.push({ field: q + "auto_exchange_threshold", rule: "cqc.decimal", message: s });
         }
@@ -20951,6 +21450,7 @@ export const validators: Record<string, (m: any, p: string, out: R.V[]) => void>
   "cqc.services.v1.UpdateVenueRequest": v_cqc_services_v1_UpdateVenueRequest,
   "cqc.services.v1.UpdateVenueResponse": v_cqc_services_v1_UpdateVenueResponse,
   "cqc.types.v1.AssetAmount": v_cqc_types_v1_AssetAmount,
+  "cqc.types.v1.SortedRule": v_cqc_types_v1_SortedRule,
   "cqc.types.v1.SourceRecord": v_cqc_types_v1_SourceRecord,
   "cqc.venues.v1.AccountLimits": v_cqc_venues_v1_AccountLimits,
   "cqc.venues.v1.AttachedOrder": v_cqc_venues_v1_AttachedOrder,

@@ -11,116 +11,119 @@ from collections.abc import Callable
 from typing import Any
 
 from cqc._validate_runtime import (
-    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sub, _tns, _try, _unique, _ts_range, _dur_range, _any_stem,
+    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sorted_at, _sub, _tns, _try, _unique, _ts_range, _dur_range, _any_stem,
 )
 
 _P0 = re.compile('^[a-z][a-z0-9_]{0,63}\\Z')
-_P1 = re.compile('^chn_[0-9A-HJKMNP-TV-Z]{26}\\Z')
+_P1 = re.compile('^chn_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P2 = re.compile('^[^\\t\\n\\f\\r ]{1,64}\\Z')
-_P3 = re.compile('^dep_[0-9A-HJKMNP-TV-Z]{26}\\Z')
+_P3 = re.compile('^dep_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P4 = re.compile('^(0|[1-9][0-9]*)(\\.[0-9]+)?\\Z')
-_P5 = re.compile('^ast_[0-9A-HJKMNP-TV-Z]{26}\\Z')
+_P5 = re.compile('^ast_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P6 = re.compile('^0(\\.0+)?\\Z')
 _P7 = re.compile('^-?[0-9]+(\\.[0-9]+)?\\Z')
-_P8 = re.compile('^vas_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P9 = re.compile('^ven_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P10 = re.compile('^[0-9]{1,20}\\Z')
-_P11 = re.compile('^-?(0|[1-9][0-9]*)(\\.[0-9]+)?\\Z')
-_P12 = re.compile('^-0(\\.0+)?\\Z')
-_P13 = re.compile('^acc_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P14 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}\\Z')
-_P15 = re.compile('^eip155:[0-9]{1,32}:0x[0-9a-fA-F]{40}\\Z')
-_P16 = re.compile('^solana:[^:]+:[1-9A-HJ-NP-Za-km-z]{32,44}\\Z')
-_P17 = re.compile(':[0-9A-Za-z]{80,}\\Z')
-_P18 = re.compile(':(0x)?[0-9a-fA-F]{64}\\Z')
-_P19 = re.compile('^(aptos|sui|starknet):')
-_P20 = re.compile('^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})\\Z')
-_P21 = re.compile('[0-9a-fA-F]{32,}')
-_P22 = re.compile('[A-Za-z0-9+=]{32,}')
-_P23 = re.compile('[a-z]{3,8}( +[a-z]{3,8}){11,}')
-_P24 = re.compile('^[a-z0-9][a-z0-9._-]{1,63}\\Z')
-_P25 = re.compile('^[a-z0-9][a-z0-9_.-]{0,63}\\Z')
-_P26 = re.compile('^[a-z0-9][a-z0-9_.-]{0,127}\\Z')
-_P27 = re.compile('^([a-z0-9][a-z0-9_-]{0,31})?\\Z')
-_P28 = re.compile('^mkt_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P29 = re.compile('^([0-9A-Za-z]{1,4})?\\Z')
-_P30 = re.compile('^ord_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P31 = re.compile('^exe_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P32 = re.compile('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\Z')
-_P33 = re.compile('^(0(\\.[0-9]+)?|1(\\.0+)?)\\Z')
-_P34 = re.compile('^([a-z0-9][a-z0-9_.-]{0,63})?\\Z')
-_P35 = re.compile('(^|[^A-Za-z0-9])([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Ss][Ii][Gg][Nn]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Tt][Oo][Kk][Ee][Nn]|[Aa][Cc][Cc][Ee][Ss][Ss][-_][Tt][Oo][Kk][Ee][Nn]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])["\']?[ ]*[=:]')
-_P36 = re.compile('"([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Aa][Pp][Ii][-_][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Ss][Ee][Cc][Rr][Ee][Tt][-_][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])"[ ]*:[ ]*"[^"\\[]')
-_P37 = re.compile('^[A-Za-z0-9._:-]{1,64}\\Z')
-_P38 = re.compile('^pfl_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P39 = re.compile('^alr_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P40 = re.compile('^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*\\Z')
-_P41 = re.compile('^rsv_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P42 = re.compile('^[A-Za-z0-9._:-]{1,36}\\Z')
-_P43 = re.compile('^ins_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P44 = re.compile('^([a-z0-9][a-z0-9._-]{1,63})?\\Z')
-_P45 = re.compile('^lim_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P46 = re.compile('^pos_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P47 = re.compile('^idf_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P48 = re.compile('^rel_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P49 = re.compile('^flg_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P50 = re.compile('^aid_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P51 = re.compile('^grp_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P52 = re.compile('^alc_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P53 = re.compile('^([a-z][a-z0-9_]*|\\*_id)\\Z')
-_P54 = re.compile('^txn_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P55 = re.compile('^-?[0-9]+([.][0-9]+)?\\Z')
-_P56 = re.compile('^pnl_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P57 = re.compile('^-?(0|[1-9][0-9]*)([.][0-9]+)?\\Z')
-_P58 = re.compile('^[^\\t\\n\\f\\r ]*\\Z')
-_P59 = re.compile('^(0|[1-9][0-9]{0,38})\\Z')
-_P60 = re.compile('^(0|[1-9][0-9]{0,77})\\Z')
-_P61 = re.compile('^xpo_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P62 = re.compile('^-?0(\\.(0[0-9]*|10*))?\\Z')
-_P63 = re.compile('^[a-z0-9][a-z0-9.-]{1,63}\\Z')
-_P64 = re.compile('^([a-z0-9_]{1,64})?\\Z')
-_P65 = re.compile('^[^\\t\\n\\f\\r ](.{0,510}[^\\t\\n\\f\\r ])?\\Z')
-_P66 = re.compile('^[^\\t\\n\\f\\r ]{1,256}\\Z')
-_P67 = re.compile('^[1-9][0-9]{0,19}\\Z')
-_P68 = re.compile('^[A-Z]{2}[A-Z0-9]{9}[0-9]\\Z')
-_P69 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?\\Z')
-_P70 = re.compile('^[a-z0-9][a-z0-9._-]{0,127}\\Z')
-_P71 = re.compile('^([a-z0-9][a-z0-9._]{0,127})?\\Z')
-_P72 = re.compile('^[A-Z][A-Z0-9_]{0,63}\\Z')
-_P73 = re.compile('^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}\\Z')
-_P74 = re.compile('^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}\\Z')
-_P75 = re.compile('^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}\\Z')
-_P76 = re.compile('^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}\\Z')
-_P77 = re.compile('^//cqc/asset-registry(/|\\Z)')
-_P78 = re.compile('^//cqc/market-data(/|\\Z)')
-_P79 = re.compile('^//cqc/venue-gateway(/|\\Z)')
-_P80 = re.compile('^//cqc/portfolio(/|\\Z)')
-_P81 = re.compile('^//cqc/risk-engine(/|\\Z)')
-_P82 = re.compile('^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}\\Z')
-_P83 = re.compile('^[^\\x00\\n\\r]+\\Z')
-_P84 = re.compile('^[^\\x00\\n\\r]*\\Z')
-_P85 = re.compile('^https?://[^\\t\\n\\f\\r /@]+(/[^\\t\\n\\f\\r ]*)?\\Z')
-_P86 = re.compile('^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}\\Z')
-_P87 = re.compile('^[a-z][a-z0-9+.-]*://[^\\t\\n\\f\\r ]+\\Z')
-_P88 = re.compile('^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@')
-_P89 = re.compile('(?i)(password|passwd|pwd)=')
-_P90 = re.compile('^(nats|tls|ws|wss)://[^\\t\\n\\f\\r /@]+\\Z')
-_P91 = re.compile('^[A-Za-z0-9_-]{1,64}\\Z')
-_P92 = re.compile('^[A-Za-z0-9_-]{0,64}\\Z')
-_P93 = re.compile('^[^\\t\\n\\f\\r ](.{0,254}[^\\t\\n\\f\\r ])?\\Z')
-_P94 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}\\Z')
-_P95 = re.compile('^[a-z][a-z0-9-]{1,63}\\Z')
-_P96 = re.compile('^[^\\t\\n\\f\\r ]{1,512}\\Z')
-_P97 = re.compile('^[^\\t\\n\\f\\r ](.{0,62}[^\\t\\n\\f\\r ])?\\Z')
-_P98 = re.compile('^[0-9A-Za-z:_-]{1,128}\\Z')
-_P99 = re.compile('^0x[0-9a-fA-F]{40}\\Z')
-_P100 = re.compile('^[1-9A-HJ-NP-Za-km-z]{32,44}\\Z')
-_P101 = re.compile('^(0|[1-9][0-9]{0,19})\\Z')
-_P102 = re.compile('^T[1-9A-HJ-NP-Za-km-z]{33}\\Z')
-_P103 = re.compile('^[^\\t\\n\\f\\r ]{1,32}\\Z')
-_P104 = re.compile('^[A-Z]{3}\\Z')
-_P105 = re.compile('^[a-z0-9][a-z0-9 ._/&+-]{0,63}\\Z')
-_P106 = re.compile('^[A-Z]{2}\\Z')
+_P8 = re.compile('^vas_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P9 = re.compile('^ven_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P10 = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]')
+_P11 = re.compile('^[0-9]{1,20}\\Z')
+_P12 = re.compile('^-?(0|[1-9][0-9]*)(\\.[0-9]+)?\\Z')
+_P13 = re.compile('^-0(\\.0+)?\\Z')
+_P14 = re.compile('^acc_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P15 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}\\Z')
+_P16 = re.compile('^eip155:[0-9]{1,32}:0x[0-9a-fA-F]{40}\\Z')
+_P17 = re.compile('^solana:[^:]+:[1-9A-HJ-NP-Za-km-z]{32,44}\\Z')
+_P18 = re.compile(':[0-9A-Za-z]{80,}\\Z')
+_P19 = re.compile(':(0x)?[0-9a-fA-F]{64}\\Z')
+_P20 = re.compile('^(aptos|sui|starknet):')
+_P21 = re.compile('^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})\\Z')
+_P22 = re.compile('[0-9a-fA-F]{32,}')
+_P23 = re.compile('[A-Za-z0-9+=]{32,}')
+_P24 = re.compile('[a-z]{3,8}( +[a-z]{3,8}){11,}')
+_P25 = re.compile('^[a-z0-9][a-z0-9._-]{1,63}\\Z')
+_P26 = re.compile('^[a-z0-9][a-z0-9_.-]{0,63}\\Z')
+_P27 = re.compile('^[a-z0-9][a-z0-9_.-]{0,127}\\Z')
+_P28 = re.compile('^([a-z0-9][a-z0-9_-]{0,31})?\\Z')
+_P29 = re.compile('^mkt_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P30 = re.compile('^([0-9A-Za-z]{1,4})?\\Z')
+_P31 = re.compile('^ord_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P32 = re.compile('^exe_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P33 = re.compile('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\Z')
+_P34 = re.compile('^(0(\\.[0-9]+)?|1(\\.0+)?)\\Z')
+_P35 = re.compile('^([a-z0-9][a-z0-9_.-]{0,63})?\\Z')
+_P36 = re.compile('(^|[^A-Za-z0-9])([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Ss][Ii][Gg][Nn]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Tt][Oo][Kk][Ee][Nn]|[Aa][Cc][Cc][Ee][Ss][Ss][-_][Tt][Oo][Kk][Ee][Nn]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])["\']?[ ]*[=:]')
+_P37 = re.compile('"([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Aa][Pp][Ii][-_][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Ss][Ee][Cc][Rr][Ee][Tt][-_][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])"[ ]*:[ ]*"[^"\\[]')
+_P38 = re.compile('^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+\\Z')
+_P39 = re.compile('^[a-z][a-z0-9_]*\\Z')
+_P40 = re.compile('^[A-Za-z0-9._:-]{1,64}\\Z')
+_P41 = re.compile('^pfl_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P42 = re.compile('^alr_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P43 = re.compile('^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*\\Z')
+_P44 = re.compile('^rsv_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P45 = re.compile('^[A-Za-z0-9._:-]{1,36}\\Z')
+_P46 = re.compile('^ins_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P47 = re.compile('^([a-z0-9][a-z0-9._-]{1,63})?\\Z')
+_P48 = re.compile('^lim_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P49 = re.compile('^pos_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P50 = re.compile('^idf_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P51 = re.compile('^rel_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P52 = re.compile('^flg_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P53 = re.compile('^aid_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P54 = re.compile('^grp_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P55 = re.compile('^alc_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P56 = re.compile('^([a-z][a-z0-9_]*|\\*_id)\\Z')
+_P57 = re.compile('^txn_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P58 = re.compile('^-?[0-9]+([.][0-9]+)?\\Z')
+_P59 = re.compile('^pnl_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P60 = re.compile('^-?(0|[1-9][0-9]*)([.][0-9]+)?\\Z')
+_P61 = re.compile('^[^\\t\\n\\f\\r ]*\\Z')
+_P62 = re.compile('^(0|[1-9][0-9]{0,38})\\Z')
+_P63 = re.compile('^(0|[1-9][0-9]{0,77})\\Z')
+_P64 = re.compile('^xpo_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P65 = re.compile('^-?0(\\.(0[0-9]*|10*))?\\Z')
+_P66 = re.compile('^[a-z0-9][a-z0-9.-]{1,63}\\Z')
+_P67 = re.compile('^([a-z0-9_]{1,64})?\\Z')
+_P68 = re.compile('^[^\\t\\n\\f\\r ](.{0,510}[^\\t\\n\\f\\r ])?\\Z')
+_P69 = re.compile('^[^\\t\\n\\f\\r ]{1,256}\\Z')
+_P70 = re.compile('^[1-9][0-9]{0,19}\\Z')
+_P71 = re.compile('^[A-Z]{2}[A-Z0-9]{9}[0-9]\\Z')
+_P72 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?\\Z')
+_P73 = re.compile('^[a-z0-9][a-z0-9._-]{0,127}\\Z')
+_P74 = re.compile('^([a-z0-9][a-z0-9._]{0,127})?\\Z')
+_P75 = re.compile('^[A-Z][A-Z0-9_]{0,63}\\Z')
+_P76 = re.compile('^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}\\Z')
+_P77 = re.compile('^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}\\Z')
+_P78 = re.compile('^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}\\Z')
+_P79 = re.compile('^[a-z]{3}_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P80 = re.compile('^//cqc/asset-registry(/|\\Z)')
+_P81 = re.compile('^//cqc/market-data(/|\\Z)')
+_P82 = re.compile('^//cqc/venue-gateway(/|\\Z)')
+_P83 = re.compile('^//cqc/portfolio(/|\\Z)')
+_P84 = re.compile('^//cqc/risk-engine(/|\\Z)')
+_P85 = re.compile('^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}\\Z')
+_P86 = re.compile('^[^\\x00\\n\\r]+\\Z')
+_P87 = re.compile('^[^\\x00\\n\\r]*\\Z')
+_P88 = re.compile('^https?://[^\\t\\n\\f\\r /@]+(/[^\\t\\n\\f\\r ]*)?\\Z')
+_P89 = re.compile('^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}\\Z')
+_P90 = re.compile('^[a-z][a-z0-9+.-]*://[^\\t\\n\\f\\r ]+\\Z')
+_P91 = re.compile('^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@')
+_P92 = re.compile('(?i)(password|passwd|pwd)=')
+_P93 = re.compile('^(nats|tls|ws|wss)://[^\\t\\n\\f\\r /@]+\\Z')
+_P94 = re.compile('^[A-Za-z0-9_-]{1,64}\\Z')
+_P95 = re.compile('^[A-Za-z0-9_-]{0,64}\\Z')
+_P96 = re.compile('^[^\\t\\n\\f\\r ](.{0,254}[^\\t\\n\\f\\r ])?\\Z')
+_P97 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}\\Z')
+_P98 = re.compile('^[a-z][a-z0-9-]{1,63}\\Z')
+_P99 = re.compile('^[^\\t\\n\\f\\r ]{1,512}\\Z')
+_P100 = re.compile('^[^\\t\\n\\f\\r ](.{0,62}[^\\t\\n\\f\\r ])?\\Z')
+_P101 = re.compile('^[0-9A-Za-z:_-]{1,128}\\Z')
+_P102 = re.compile('^0x[0-9a-fA-F]{40}\\Z')
+_P103 = re.compile('^[1-9A-HJ-NP-Za-km-z]{32,44}\\Z')
+_P104 = re.compile('^(0|[1-9][0-9]{0,19})\\Z')
+_P105 = re.compile('^T[1-9A-HJ-NP-Za-km-z]{33}\\Z')
+_P106 = re.compile('^[^\\t\\n\\f\\r ]{1,32}\\Z')
+_P107 = re.compile('^[A-Z]{3}\\Z')
+_P108 = re.compile('^[a-z0-9][a-z0-9 ._/&+-]{0,63}\\Z')
+_P109 = re.compile('^[A-Z]{2}\\Z')
 _N0 = _number('1.0')
 _N1 = _number('-0.01')
 _N2 = _number('0.1')
@@ -136,13 +139,16 @@ def _m_cqc_assets_v1_Asset(m, p, out):
     if _s:
         out.append((q + 'asset_id', 'cqc.id', _s))
     v = m.symbol
-    if _P103.search(v) is None:
+    if _P106.search(v) is None:
         out.append((q + 'symbol', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,32}$`'))
     v = m.name
     if len(v) < 1:
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'name', 'cqc.text', _s))
     v = m.type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}:
         out.append((q + 'type', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -162,19 +168,22 @@ def _m_cqc_assets_v1_Asset(m, p, out):
             out.append((q + 'native_chain_id', 'cqc.id', _s))
     if m.HasField('iso4217_code'):
         v = m.iso4217_code
-        if _P104.search(v) is None:
+        if _P107.search(v) is None:
             out.append((q + 'iso4217_code', 'string.pattern', 'does not match regex pattern `^[A-Z]{3}$`'))
     if m.HasField('peg_currency'):
         v = m.peg_currency
-        if _P104.search(v) is None:
+        if _P107.search(v) is None:
             out.append((q + 'peg_currency', 'string.pattern', 'does not match regex pattern `^[A-Z]{3}$`'))
     if m.HasField('isin'):
         v = m.isin
-        if _P68.search(v) is None:
+        if _P71.search(v) is None:
             out.append((q + 'isin', 'string.pattern', 'does not match regex pattern `^[A-Z]{2}[A-Z0-9]{9}[0-9]$`'))
     v = m.issuer
     if len(v) > 200:
         out.append((q + 'issuer', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'issuer', 'cqc.text', _s))
     if m.HasField('total_supply'):
         v = m.total_supply
         _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
@@ -198,7 +207,7 @@ def _m_cqc_assets_v1_Asset(m, p, out):
     if not _unique(m.categories):
         out.append((q + 'categories', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.categories):
-        if _P105.search(x) is None:
+        if _P108.search(x) is None:
             out.append((f"{q}categories[{i}]", 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9 ._/&+-]{0,63}$`'))
     if m.homepage_url:
         v = m.homepage_url
@@ -219,6 +228,9 @@ def _m_cqc_assets_v1_Asset(m, p, out):
     v = m.description
     if len(v) > 10000:
         out.append((q + 'description', 'string.max_len', 'must be at most 10000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'description', 'cqc.text', _s))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.whitepaper_url:
@@ -252,7 +264,7 @@ def _m_cqc_assets_v1_Asset(m, p, out):
         out.append((q + 'hashing_algorithm', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('country_origin'):
         v = m.country_origin
-        if _P106.search(v) is None:
+        if _P109.search(v) is None:
             out.append((q + 'country_origin', 'string.pattern', 'does not match regex pattern `^[A-Z]{2}$`'))
     v = m.etag
     if len(v) > 128:
@@ -263,7 +275,7 @@ def _m_cqc_assets_v1_Asset(m, p, out):
         out.append((p, 'asset.fiat_requires_iso4217', 'iso4217_code must be set when type is ASSET_TYPE_FIAT'))
     if not ((not ((m.HasField('total_supply') or m.HasField('circulating_supply')) or m.HasField('max_supply'))) or (m.supply_source != 0)):
         out.append((p, 'asset.supply_requires_source', 'supply_source must be set when total_supply, circulating_supply or max_supply is set'))
-    if not ((not ((_P11.search(m.circulating_supply) is not None) and (_P11.search(m.max_supply) is not None))) or (((not m.HasField('circulating_supply')) or (not m.HasField('max_supply'))) or _dle(m.circulating_supply, m.max_supply))):
+    if not ((not ((_P12.search(m.circulating_supply) is not None) and (_P12.search(m.max_supply) is not None))) or (((not m.HasField('circulating_supply')) or (not m.HasField('max_supply'))) or _dle(m.circulating_supply, m.max_supply))):
         out.append((p, 'asset.circulating_within_max', 'circulating_supply must not exceed max_supply'))
 
 
@@ -288,7 +300,7 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
         out.append((q + 'token_standard', 'enum.not_in', 'must not be in list [0]'))
     if m.address:
         v = m.address
-        if _P66.search(v) is None:
+        if _P69.search(v) is None:
             out.append((q + 'address', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('decimals'):
         v = m.decimals
@@ -300,12 +312,15 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
     v = m.name
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'name', 'cqc.text', _s))
     v = m.kind
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'kind', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.bridge_name:
         v = m.bridge_name
-        if _P24.search(v) is None:
+        if _P25.search(v) is None:
             out.append((q + 'bridge_name', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.HasField('source_deployment_id'):
         v = m.source_deployment_id
@@ -317,7 +332,7 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.deploy_transaction_hash:
         v = m.deploy_transaction_hash
-        if _P98.search(v) is None:
+        if _P101.search(v) is None:
             out.append((q + 'deploy_transaction_hash', 'string.pattern', 'does not match regex pattern `^[0-9A-Za-z:_-]{1,128}$`'))
     if len(m.venue_networks) > 100:
         out.append((q + 'venue_networks', 'repeated.max_items', 'must contain no more than 100 item(s)'))
@@ -334,6 +349,9 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
     v = m.description
     if len(v) > 2000:
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'description', 'cqc.text', _s))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
@@ -341,13 +359,13 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
     if not ((m.token_standard == 1) == (m.address == '')):
         out.append((p, 'asset_deployment.native_has_no_address', 'a TOKEN_STANDARD_NATIVE deployment has no address; every other deployment needs one'))
-    if not ((not (m.token_standard in [2, 4, 5, 6])) or (_P99.search(m.address) is not None)):
+    if not ((not (m.token_standard in [2, 4, 5, 6])) or (_P102.search(m.address) is not None)):
         out.append((p, 'asset_deployment.evm_address_format', 'ERC-20/4626/721/1155 deployments need an EVM address: 0x followed by 40 hex characters'))
-    if not ((m.token_standard != 3) or (_P100.search(m.address) is not None)):
+    if not ((m.token_standard != 3) or (_P103.search(m.address) is not None)):
         out.append((p, 'asset_deployment.spl_mint_format', 'an SPL deployment needs a base58 mint address of 32 to 44 characters'))
-    if not ((not (m.token_standard in [7, 12])) or (_P101.search(m.address) is not None)):
+    if not ((not (m.token_standard in [7, 12])) or (_P104.search(m.address) is not None)):
         out.append((p, 'asset_deployment.numeric_asset_id_format', 'Asset Hub and ASA deployments need a decimal asset id without leading zeros'))
-    if not ((m.token_standard != 10) or (_P102.search(m.address) is not None)):
+    if not ((m.token_standard != 10) or (_P105.search(m.address) is not None)):
         out.append((p, 'asset_deployment.trc20_address_format', 'a TRC-20 deployment needs a TRON base58 address: T followed by 33 base58 characters'))
     if not ((m.kind != 2) or ((m.bridge_name != '') and m.HasField('source_deployment_id'))):
         out.append((p, 'asset_deployment.bridged_requires_source', 'a BRIDGED deployment needs bridge_name and source_deployment_id'))
@@ -362,7 +380,7 @@ def _m_cqc_assets_v1_AssetDeployment_VenueNetwork(m, p, out):
     if _s:
         out.append((q + 'venue_id', 'cqc.id', _s))
     v = m.network_code
-    if _P97.search(v) is None:
+    if _P100.search(v) is None:
         out.append((q + 'network_code', 'string.pattern', 'does not match regex pattern `^\\S(.{0,62}\\S)?$`'))
     v = m.contract_address
     if len(v) > 256:
@@ -372,7 +390,7 @@ def _m_cqc_assets_v1_AssetDeployment_VenueNetwork(m, p, out):
 def _m_cqc_assets_v1_AssetGroup(m, p, out):
     q = p + "." if p else ""
     v = m.group_id
-    _s = ('' if (_P51.search(v) is not None) else 'must be an id of the form grp_<26-character upper-case ULID>')
+    _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form grp_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'group_id', 'cqc.id', _s))
     v = m.name
@@ -380,6 +398,9 @@ def _m_cqc_assets_v1_AssetGroup(m, p, out):
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'name', 'cqc.text', _s))
     v = m.kind
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'kind', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -388,9 +409,12 @@ def _m_cqc_assets_v1_AssetGroup(m, p, out):
     v = m.description
     if len(v) > 2000:
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'description', 'cqc.text', _s))
     if m.source:
         v = m.source
-        if _P24.search(v) is None:
+        if _P25.search(v) is None:
             out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.source_group_id
     if len(v) > 128:
@@ -410,7 +434,7 @@ def _m_cqc_assets_v1_AssetGroup(m, p, out):
 def _m_cqc_assets_v1_AssetGroup_CorrelationParameters(m, p, out):
     q = p + "." if p else ""
     v = m.protocol
-    if _P24.search(v) is None:
+    if _P25.search(v) is None:
         out.append((q + 'protocol', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.HasField('chain_id'):
         v = m.chain_id
@@ -424,27 +448,27 @@ def _m_cqc_assets_v1_AssetGroup_CorrelationParameters(m, p, out):
         out.append((q + 'category_id', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('ltv'):
         v = m.ltv
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'ltv', 'cqc.fraction', _s))
     if m.HasField('liquidation_threshold'):
         v = m.liquidation_threshold
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'liquidation_threshold', 'cqc.fraction', _s))
     if m.HasField('liquidation_bonus'):
         v = m.liquidation_bonus
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'liquidation_bonus', 'cqc.fraction', _s))
-    if not ((not ((_P11.search(m.liquidation_threshold) is not None) and (_P11.search(m.ltv) is not None))) or (((not m.HasField('ltv')) or (not m.HasField('liquidation_threshold'))) or _dle(m.ltv, m.liquidation_threshold))):
+    if not ((not ((_P12.search(m.liquidation_threshold) is not None) and (_P12.search(m.ltv) is not None))) or (((not m.HasField('ltv')) or (not m.HasField('liquidation_threshold'))) or _dle(m.ltv, m.liquidation_threshold))):
         out.append((p, 'asset_group.correlation_parameters.ltv_within_threshold', 'ltv must not exceed liquidation_threshold'))
 
 
 def _m_cqc_assets_v1_AssetGroupMember(m, p, out):
     q = p + "." if p else ""
     v = m.group_id
-    _s = ('' if (_P51.search(v) is not None) else 'must be an id of the form grp_<26-character upper-case ULID>')
+    _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form grp_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'group_id', 'cqc.id', _s))
     v = m.asset_id
@@ -467,6 +491,9 @@ def _m_cqc_assets_v1_AssetGroupMember(m, p, out):
     v = m.note
     if len(v) > 2000:
         out.append((q + 'note', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'note', 'cqc.text', _s))
     if not (((not m.HasField('remove_time')) or (not m.HasField('add_time'))) or (_tns(m.remove_time) > _tns(m.add_time))):
         out.append((p, 'asset_group_member.remove_after_add', 'remove_time must be after add_time'))
 
@@ -474,7 +501,7 @@ def _m_cqc_assets_v1_AssetGroupMember(m, p, out):
 def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
     q = p + "." if p else ""
     v = m.identifier_id
-    _s = ('' if (_P50.search(v) is not None) else 'must be an id of the form aid_<26-character upper-case ULID>')
+    _s = ('' if (_P53.search(v) is not None) else 'must be an id of the form aid_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'identifier_id', 'cqc.id', _s))
     v = m.asset_id
@@ -487,11 +514,11 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
     if v in {0, 17, 18}:
         out.append((q + 'source', 'enum.not_in', 'must not be in list [0, 17, 18]'))
     v = m.value
-    if _P65.search(v) is None:
+    if _P68.search(v) is None:
         out.append((q + 'value', 'string.pattern', 'does not match regex pattern `^\\S(.{0,510}\\S)?$`'))
     if m.secondary_value:
         v = m.secondary_value
-        if _P66.search(v) is None:
+        if _P69.search(v) is None:
             out.append((q + 'secondary_value', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('venue_id'):
         v = m.venue_id
@@ -514,18 +541,21 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
     v = m.source_name
     if len(v) > 200:
         out.append((q + 'source_name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'source_name', 'cqc.text', _s))
     if m.HasField('source_decimals'):
         v = m.source_decimals
         if v > 36:
             out.append((q + 'source_decimals', 'uint32.lte', 'must be less than or equal to 36'))
     if m.HasField('confidence'):
         v = m.confidence
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'confidence', 'cqc.fraction', _s))
     if m.redirect_to:
         v = m.redirect_to
-        if _P96.search(v) is None:
+        if _P99.search(v) is None:
             out.append((q + 'redirect_to', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,512}$`'))
     if m.HasField('redirect_asset_id'):
         v = m.redirect_asset_id
@@ -541,11 +571,11 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
         out.append((p, 'asset_identifier.venue_required_for_venue_source', 'venue_id must be set when source is DATA_SOURCE_VENUE'))
     if not (((not m.HasField('valid_from_time')) or (not m.HasField('valid_to_time'))) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
         out.append((p, 'asset_identifier.valid_to_after_valid_from', 'valid_to_time must be after valid_from_time'))
-    if not ((m.source != 2) or (_P67.search(m.value) is not None)):
+    if not ((m.source != 2) or (_P70.search(m.value) is not None)):
         out.append((p, 'asset_identifier.coinmarketcap_numeric', 'a CoinMarketCap value must be a numeric id without leading zeros, e.g. "3408"'))
-    if not ((m.source != 7) or (_P68.search(m.value) is not None)):
+    if not ((m.source != 7) or (_P71.search(m.value) is not None)):
         out.append((p, 'asset_identifier.isin_format', 'an ISIN value must be 2 letters, 9 alphanumerics and a check digit'))
-    if not ((m.source != 6) or (_P69.search(m.value) is not None)):
+    if not ((m.source != 6) or (_P72.search(m.value) is not None)):
         out.append((p, 'asset_identifier.caip19_format', 'a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]'))
     if not ((not m.HasField('redirect_asset_id')) or (m.redirect_asset_id != m.asset_id)):
         out.append((p, 'asset_identifier.redirect_not_self', 'redirect_asset_id must differ from asset_id'))
@@ -554,7 +584,7 @@ def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
 def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
     q = p + "." if p else ""
     v = m.flag_id
-    _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form flg_<26-character upper-case ULID>')
+    _s = ('' if (_P52.search(v) is not None) else 'must be an id of the form flg_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'flag_id', 'cqc.id', _s))
     v = m.type
@@ -584,7 +614,7 @@ def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
             out.append((q + 'deployment_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('venue_id'):
@@ -602,6 +632,9 @@ def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
         out.append((q + 'reason', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason', 'cqc.text', _s))
     if len(m.evidence_urls) > 20:
         out.append((q + 'evidence_urls', 'repeated.max_items', 'must contain no more than 20 item(s)'))
     for i, x in enumerate(m.evidence_urls):
@@ -612,11 +645,14 @@ def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
         elif not _is_uri(x):
             out.append((f"{q}evidence_urls[{i}]", 'string.uri', 'must be a valid URI'))
     v = m.source
-    if _P24.search(v) is None:
+    if _P25.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.reporter
     if len(v) > 200:
         out.append((q + 'reporter', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reporter', 'cqc.text', _s))
     v = m.source_code
     if len(v) > 64:
         out.append((q + 'source_code', 'string.max_len', 'must be at most 64 characters'))
@@ -648,7 +684,7 @@ def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
 def _m_cqc_assets_v1_AssetRelationship(m, p, out):
     q = p + "." if p else ""
     v = m.relationship_id
-    _s = ('' if (_P48.search(v) is not None) else 'must be an id of the form rel_<26-character upper-case ULID>')
+    _s = ('' if (_P51.search(v) is not None) else 'must be an id of the form rel_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'relationship_id', 'cqc.id', _s))
     v = m.subject_asset_id
@@ -671,11 +707,11 @@ def _m_cqc_assets_v1_AssetRelationship(m, p, out):
             out.append((q + 'ratio', 'cqc.decimal.positive', _s))
     if m.via_protocol:
         v = m.via_protocol
-        if _P24.search(v) is None:
+        if _P25.search(v) is None:
             out.append((q + 'via_protocol', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.via_address:
         v = m.via_address
-        if _P66.search(v) is None:
+        if _P69.search(v) is None:
             out.append((q + 'via_address', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('via_chain_id'):
         v = m.via_chain_id
@@ -684,16 +720,19 @@ def _m_cqc_assets_v1_AssetRelationship(m, p, out):
             out.append((q + 'via_chain_id', 'cqc.id', _s))
     if m.source:
         v = m.source
-        if _P24.search(v) is None:
+        if _P25.search(v) is None:
             out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.HasField('confidence'):
         v = m.confidence
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'confidence', 'cqc.fraction', _s))
     v = m.description
     if len(v) > 2000:
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'description', 'cqc.text', _s))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
@@ -714,15 +753,18 @@ def _m_cqc_assets_v1_Chain(m, p, out):
     if _s:
         out.append((q + 'chain_id', 'cqc.id', _s))
     v = m.slug
-    if _P95.search(v) is None:
+    if _P98.search(v) is None:
         out.append((q + 'slug', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9-]{1,63}$`'))
     v = m.name
     if len(v) < 1:
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 100:
         out.append((q + 'name', 'string.max_len', 'must be at most 100 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'name', 'cqc.text', _s))
     v = m.caip2
-    if _P94.search(v) is None:
+    if _P97.search(v) is None:
         out.append((q + 'caip2', 'string.pattern', 'does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`'))
     v = m.family
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100}:
@@ -763,6 +805,9 @@ def _m_cqc_assets_v1_Chain(m, p, out):
     v = m.description
     if len(v) > 2000:
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'description', 'cqc.text', _s))
     if len(m.identifiers) > 100:
         out.append((q + 'identifiers', 'repeated.max_items', 'must contain no more than 100 item(s)'))
     for i, x in enumerate(m.identifiers):
@@ -784,7 +829,7 @@ def _m_cqc_assets_v1_ChainIdentifier(m, p, out):
     if v in {0, 17, 18}:
         out.append((q + 'source', 'enum.not_in', 'must not be in list [0, 17, 18]'))
     v = m.value
-    if _P93.search(v) is None:
+    if _P96.search(v) is None:
         out.append((q + 'value', 'string.pattern', 'does not match regex pattern `^\\S(.{0,254}\\S)?$`'))
     v = m.secondary_value
     if len(v) > 256:
@@ -796,9 +841,9 @@ def _m_cqc_assets_v1_ChainIdentifier(m, p, out):
             out.append((q + 'venue_id', 'cqc.id', _s))
     if not ((m.source != 8) or m.HasField('venue_id')):
         out.append((p, 'chain_identifier.venue_required_for_venue_source', 'venue_id must be set when source is DATA_SOURCE_VENUE'))
-    if not ((m.source != 2) or (_P67.search(m.value) is not None)):
+    if not ((m.source != 2) or (_P70.search(m.value) is not None)):
         out.append((p, 'chain_identifier.coinmarketcap_numeric', 'a CoinMarketCap platform id must be numeric without leading zeros, e.g. "1027"'))
-    if not ((m.source != 4) or (_P94.search(m.value) is not None)):
+    if not ((m.source != 4) or (_P97.search(m.value) is not None)):
         out.append((p, 'chain_identifier.caip2_format', 'a CAIP-2 value must be <namespace>:<reference>, e.g. "eip155:1"'))
 
 
@@ -817,19 +862,19 @@ def _m_cqc_config_v1_BrokerConfig(m, p, out):
     if len(m.nats_urls) > 16:
         out.append((q + 'nats_urls', 'repeated.max_items', 'must contain no more than 16 item(s)'))
     for i, x in enumerate(m.nats_urls):
-        if _P90.search(x) is None:
+        if _P93.search(x) is None:
             out.append((f"{q}nats_urls[{i}]", 'string.pattern', 'does not match regex pattern `^(nats|tls|ws|wss)://[^\\s/@]+$`'))
     v = m.events_stream
-    if _P91.search(v) is None:
+    if _P94.search(v) is None:
         out.append((q + 'events_stream', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9_-]{1,64}$`'))
     v = m.dead_letter_stream
-    if _P92.search(v) is None:
+    if _P95.search(v) is None:
         out.append((q + 'dead_letter_stream', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9_-]{0,64}$`'))
     if m.HasField('credentials_ref'):
         v = m.credentials_ref
-        if _P20.search(v) is None:
+        if _P21.search(v) is None:
             out.append((q + 'credentials_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-        _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P21.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P22.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P23.search(v) is not None) else ''))))
+        _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
         if _s:
             out.append((q + 'credentials_ref', 'cqc.no_secret_material', _s))
 
@@ -857,15 +902,15 @@ def _m_cqc_config_v1_DatabaseConfig(m, p, out):
     v = m.dsn
     if len(v) > 2048:
         out.append((q + 'dsn', 'string.max_len', 'must be at most 2048 characters'))
-    if _P87.search(v) is None:
+    if _P90.search(v) is None:
         out.append((q + 'dsn', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9+.-]*://[^\\s]+$`'))
-    if not ((not (_P88.search(m.dsn) is not None)) and (not (_P89.search(m.dsn) is not None))):
+    if not ((not (_P91.search(m.dsn) is not None)) and (not (_P92.search(m.dsn) is not None))):
         out.append((q + 'dsn', 'database.dsn_no_password', 'dsn must not contain a password; use password_ref'))
     if m.HasField('password_ref'):
         v = m.password_ref
-        if _P20.search(v) is None:
+        if _P21.search(v) is None:
             out.append((q + 'password_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-        _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P21.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P22.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P23.search(v) is not None) else ''))))
+        _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
         if _s:
             out.append((q + 'password_ref', 'cqc.no_secret_material', _s))
     v = m.max_connections
@@ -890,7 +935,7 @@ def _m_cqc_config_v1_MarketDataConfig(m, p, out):
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
     v = m.asset_registry_address
-    if _P82.search(v) is None:
+    if _P85.search(v) is None:
         out.append((q + 'asset_registry_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
     v = m.max_order_book_depth
     if v > 5000:
@@ -920,7 +965,7 @@ def _m_cqc_config_v1_RiskEngineConfig(m, p, out):
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
     v = m.portfolio_address
-    if _P82.search(v) is None:
+    if _P85.search(v) is None:
         out.append((q + 'portfolio_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
     if m.HasField('reservation_ttl'):
         v = m.reservation_ttl
@@ -931,7 +976,7 @@ def _m_cqc_config_v1_RiskEngineConfig(m, p, out):
 def _m_cqc_config_v1_ServerConfig(m, p, out):
     q = p + "." if p else ""
     v = m.listen_address
-    if _P86.search(v) is None:
+    if _P89.search(v) is None:
         out.append((q + 'listen_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$`'))
     if m.HasField('tls'):
         _m_cqc_config_v1_TlsConfig(m.tls, q + 'tls', out)
@@ -946,7 +991,7 @@ def _m_cqc_config_v1_TelemetryConfig(m, p, out):
     v = m.otlp_endpoint
     if len(v) > 2048:
         out.append((q + 'otlp_endpoint', 'string.max_len', 'must be at most 2048 characters'))
-    if _P85.search(v) is None:
+    if _P88.search(v) is None:
         out.append((q + 'otlp_endpoint', 'string.pattern', 'does not match regex pattern `^https?://[^\\s/@]+(/[^\\s]*)?$`'))
     if m.HasField('trace_sampling_ratio'):
         v = m.trace_sampling_ratio
@@ -959,25 +1004,25 @@ def _m_cqc_config_v1_TlsConfig(m, p, out):
     v = m.cert_file
     if len(v) > 4096:
         out.append((q + 'cert_file', 'string.max_len', 'must be at most 4096 characters'))
-    if _P83.search(v) is None:
+    if _P86.search(v) is None:
         out.append((q + 'cert_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]+$`'))
-    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P21.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P22.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P23.search(v) is not None) else ''))))
+    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
     if _s:
         out.append((q + 'cert_file', 'cqc.no_secret_material', _s))
     v = m.key_file
     if len(v) > 4096:
         out.append((q + 'key_file', 'string.max_len', 'must be at most 4096 characters'))
-    if _P83.search(v) is None:
+    if _P86.search(v) is None:
         out.append((q + 'key_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]+$`'))
-    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P21.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P22.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P23.search(v) is not None) else ''))))
+    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
     if _s:
         out.append((q + 'key_file', 'cqc.no_secret_material', _s))
     v = m.client_ca_file
     if len(v) > 4096:
         out.append((q + 'client_ca_file', 'string.max_len', 'must be at most 4096 characters'))
-    if _P84.search(v) is None:
+    if _P87.search(v) is None:
         out.append((q + 'client_ca_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]*$`'))
-    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P21.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P22.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P23.search(v) is not None) else ''))))
+    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
     if _s:
         out.append((q + 'client_ca_file', 'cqc.no_secret_material', _s))
     v = m.min_version
@@ -992,13 +1037,13 @@ def _m_cqc_config_v1_VenueCredential(m, p, out):
     if _s:
         out.append((q + 'venue_id', 'cqc.id', _s))
     v = m.venue_account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'venue_account_id', 'cqc.id', _s))
     v = m.credential_ref
-    if _P20.search(v) is None:
+    if _P21.search(v) is None:
         out.append((q + 'credential_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P21.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P22.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P23.search(v) is not None) else ''))))
+    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
     if _s:
         out.append((q + 'credential_ref', 'cqc.no_secret_material', _s))
 
@@ -1016,7 +1061,7 @@ def _m_cqc_config_v1_VenueGatewayConfig(m, p, out):
     for i, x in enumerate(m.venue_credentials):
         _m_cqc_config_v1_VenueCredential(x, f"{q}venue_credentials[{i}]", out)
     v = m.asset_registry_address
-    if _P82.search(v) is None:
+    if _P85.search(v) is None:
         out.append((q + 'asset_registry_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
     if m.HasField('venue_request_timeout'):
         v = m.venue_request_timeout
@@ -1057,6 +1102,9 @@ def _m_cqc_events_v1_AssetQualityFlagResolved(m, p, out):
     v = m.resolution_note
     if len(v) > 2000:
         out.append((q + 'resolution_note', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'resolution_note', 'cqc.text', _s))
     if not m.flag.HasField('resolve_time'):
         out.append((p, 'asset_quality_flag_resolved.has_resolve_time', 'flag.resolve_time must be set on a resolved flag'))
 
@@ -1083,7 +1131,7 @@ def _m_cqc_events_v1_BalanceUpdated(m, p, out):
         _m_cqc_venues_v1_Balance(m.balance, q + 'balance', out)
     if m.HasField('delta'):
         v = m.delta
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'delta', 'cqc.decimal', _s))
     v = m.reason
@@ -1092,14 +1140,17 @@ def _m_cqc_events_v1_BalanceUpdated(m, p, out):
     v = m.venue_reason
     if len(v) > 64:
         out.append((q + 'venue_reason', 'string.max_len', 'must be at most 64 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'venue_reason', 'cqc.text', _s))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     if m.HasField('transaction_id'):
         v = m.transaction_id
-        _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
+        _s = ('' if (_P57.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'transaction_id', 'cqc.id', _s))
     if not ((m.reason != 100) or (m.venue_reason != '')):
@@ -1119,39 +1170,39 @@ def _m_cqc_events_v1_Event(m, p, out):
     v = m.event_id
     if not v:
         out.append((q + 'event_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'event_id', 'string.uuid', 'must be a valid UUID'))
     v = m.event_type
-    if _P73.search(v) is None:
+    if _P76.search(v) is None:
         out.append((q + 'event_type', 'string.pattern', 'does not match regex pattern `^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$`'))
     v = m.source
     if len(v) > 256:
         out.append((q + 'source', 'string.max_len', 'must be at most 256 characters'))
-    if _P74.search(v) is None:
+    if _P77.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$`'))
     v = m.source_version
-    if _P75.search(v) is None:
+    if _P78.search(v) is None:
         out.append((q + 'source_version', 'string.pattern', 'does not match regex pattern `^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`'))
     if not m.HasField('occurred_at'):
         out.append((q + 'occurred_at', 'required', 'value is required'))
     if not m.HasField('recorded_at'):
         out.append((q + 'recorded_at', 'required', 'value is required'))
     v = m.subject
-    if _P76.search(v) is None:
-        out.append((q + 'subject', 'string.pattern', 'does not match regex pattern `^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$`'))
+    if _P79.search(v) is None:
+        out.append((q + 'subject', 'string.pattern', 'does not match regex pattern `^[a-z]{3}_[0-7][0-9A-HJKMNP-TV-Z]{25}$`'))
     v = m.partition_key
     if len(v) > 256:
         out.append((q + 'partition_key', 'string.max_len', 'must be at most 256 characters'))
     v = m.correlation_id
     if not v:
         out.append((q + 'correlation_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'correlation_id', 'string.uuid', 'must be a valid UUID'))
     if m.causation_id:
         v = m.causation_id
         if not v:
             out.append((q + 'causation_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-        elif _P32.search(v) is None:
+        elif _P33.search(v) is None:
             out.append((q + 'causation_id', 'string.uuid', 'must be a valid UUID'))
     v = m.schema_version
     if v != 1:
@@ -1225,7 +1276,7 @@ def _m_cqc_events_v1_Event(m, p, out):
         out.append((p, 'event.type_matches_payload', 'event_type must be the full name of the populated payload message, e.g. cqc.events.v1.AssetCreated for asset_created'))
     if not (((((((((((((((((((((((((((((((not m.HasField('asset_created')) or (m.partition_key == m.asset_created.asset.asset_id)) and ((not m.HasField('asset_updated')) or (m.partition_key == m.asset_updated.asset.asset_id))) and ((not m.HasField('asset_deployment_created')) or (m.partition_key == m.asset_deployment_created.deployment.asset_id))) and ((not m.HasField('relationship_established')) or (m.partition_key == m.relationship_established.relationship.subject_asset_id))) and ((not m.HasField('asset_quality_flag_raised')) or (m.partition_key == m.asset_quality_flag_raised.flag.flag_id))) and ((not m.HasField('asset_quality_flag_resolved')) or (m.partition_key == m.asset_quality_flag_resolved.flag.flag_id))) and ((not m.HasField('chain_created')) or (m.partition_key == m.chain_created.chain.chain_id))) and ((not m.HasField('instrument_created')) or (m.partition_key == m.instrument_created.instrument.instrument_id))) and ((not m.HasField('market_created')) or (m.partition_key == m.market_created.market.market_id))) and ((not m.HasField('market_updated')) or (m.partition_key == m.market_updated.market.market_id))) and ((not m.HasField('market_status_changed')) or (m.partition_key == m.market_status_changed.market_id))) and ((not m.HasField('venue_asset_listed')) or (m.partition_key == m.venue_asset_listed.venue_asset.venue_id))) and ((not m.HasField('venue_market_listed')) or (m.partition_key == m.venue_market_listed.market.market_id))) and ((not m.HasField('venue_market_delisted')) or (m.partition_key == m.venue_market_delisted.market_id))) and ((not m.HasField('price_updated')) or (m.partition_key == (m.price_updated.price.market_id if m.price_updated.price.HasField('market_id') else m.price_updated.price.asset_id)))) and ((not m.HasField('funding_rate_updated')) or (m.partition_key == m.funding_rate_updated.funding_rate.market_id))) and ((not m.HasField('open_interest_updated')) or (m.partition_key == m.open_interest_updated.open_interest.market_id))) and ((not m.HasField('order_placed')) or (m.partition_key == m.order_placed.order.account_id))) and ((not m.HasField('order_updated')) or (m.partition_key == m.order_updated.order.account_id))) and ((not m.HasField('order_filled')) or (m.partition_key == m.order_filled.order.account_id))) and ((not m.HasField('order_canceled')) or (m.partition_key == m.order_canceled.order.account_id))) and ((not m.HasField('order_rejected')) or (m.partition_key == m.order_rejected.order.account_id))) and ((not m.HasField('order_request_rejected')) or (m.partition_key == m.order_request_rejected.account_id))) and ((not m.HasField('balance_updated')) or (m.partition_key == m.balance_updated.balance.account_id))) and ((not m.HasField('position_changed')) or (m.partition_key == m.position_changed.position.account_id))) and ((not m.HasField('position_adjusted')) or (m.partition_key == m.position_adjusted.account_id))) and ((not m.HasField('portfolio_valued')) or (m.partition_key == m.portfolio_valued.portfolio.portfolio_id))) and ((not m.HasField('risk_alert')) or (m.partition_key == m.risk_alert.alert_id))) and ((not m.HasField('risk_alert_status_changed')) or (m.partition_key == m.risk_alert_status_changed.alert.alert_id))) and ((not m.HasField('trading_state_changed')) or (m.partition_key == (m.trading_state_changed.account_id if m.trading_state_changed.HasField('account_id') else m.trading_state_changed.portfolio_id)))):
         out.append((p, 'event.partition_key_matches_payload', "partition_key must equal the payload's partition key field named by its (cqc.events.v1.event) option, e.g. order.account_id for order_placed"))
-    if not ((((((not (((((((((((((m.HasField('asset_created') or m.HasField('asset_updated')) or m.HasField('asset_deployment_created')) or m.HasField('relationship_established')) or m.HasField('asset_quality_flag_raised')) or m.HasField('asset_quality_flag_resolved')) or m.HasField('chain_created')) or m.HasField('instrument_created')) or m.HasField('market_created')) or m.HasField('market_updated')) or m.HasField('market_status_changed')) or m.HasField('venue_asset_listed')) or m.HasField('venue_market_listed')) or m.HasField('venue_market_delisted'))) or (_P77.search(m.source) is not None)) and ((not ((m.HasField('price_updated') or m.HasField('funding_rate_updated')) or m.HasField('open_interest_updated'))) or (_P78.search(m.source) is not None))) and ((not ((((((m.HasField('order_placed') or m.HasField('order_updated')) or m.HasField('order_filled')) or m.HasField('order_canceled')) or m.HasField('order_rejected')) or m.HasField('order_request_rejected')) or m.HasField('balance_updated'))) or (_P79.search(m.source) is not None))) and ((not ((m.HasField('position_changed') or m.HasField('position_adjusted')) or m.HasField('portfolio_valued'))) or (_P80.search(m.source) is not None))) and ((not ((m.HasField('risk_alert') or m.HasField('risk_alert_status_changed')) or m.HasField('trading_state_changed'))) or (_P81.search(m.source) is not None))):
+    if not ((((((not (((((((((((((m.HasField('asset_created') or m.HasField('asset_updated')) or m.HasField('asset_deployment_created')) or m.HasField('relationship_established')) or m.HasField('asset_quality_flag_raised')) or m.HasField('asset_quality_flag_resolved')) or m.HasField('chain_created')) or m.HasField('instrument_created')) or m.HasField('market_created')) or m.HasField('market_updated')) or m.HasField('market_status_changed')) or m.HasField('venue_asset_listed')) or m.HasField('venue_market_listed')) or m.HasField('venue_market_delisted'))) or (_P80.search(m.source) is not None)) and ((not ((m.HasField('price_updated') or m.HasField('funding_rate_updated')) or m.HasField('open_interest_updated'))) or (_P81.search(m.source) is not None))) and ((not ((((((m.HasField('order_placed') or m.HasField('order_updated')) or m.HasField('order_filled')) or m.HasField('order_canceled')) or m.HasField('order_rejected')) or m.HasField('order_request_rejected')) or m.HasField('balance_updated'))) or (_P82.search(m.source) is not None))) and ((not ((m.HasField('position_changed') or m.HasField('position_adjusted')) or m.HasField('portfolio_valued'))) or (_P83.search(m.source) is not None))) and ((not ((m.HasField('risk_alert') or m.HasField('risk_alert_status_changed')) or m.HasField('trading_state_changed'))) or (_P84.search(m.source) is not None))):
         out.append((p, 'event.source_matches_producer', "source must be the producer named by the payload's (cqc.events.v1.event) option, e.g. //cqc/venue-gateway[/...] for order events"))
     if not (((not m.HasField('recorded_at')) or (not m.HasField('occurred_at'))) or (_tns(m.recorded_at) >= _ts_range(_tns(m.occurred_at) - 60000000000))):
         out.append((p, 'event.recorded_not_before_occurred', 'recorded_at must not be more than 60s before occurred_at (clock skew allowance)'))
@@ -1265,7 +1316,7 @@ def _m_cqc_events_v1_MarketCreated(m, p, out):
 def _m_cqc_events_v1_MarketStatusChanged(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.previous_status
@@ -1282,6 +1333,9 @@ def _m_cqc_events_v1_MarketStatusChanged(m, p, out):
     v = m.reason
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason', 'cqc.text', _s))
     if m.HasField('market'):
         _m_cqc_markets_v1_Market(m.market, q + 'market', out)
     if not (m.status != m.previous_status):
@@ -1322,11 +1376,14 @@ def _m_cqc_events_v1_OrderCanceled(m, p, out):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-        elif _P32.search(v) is None:
+        elif _P33.search(v) is None:
             out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.cancel_reason
     if len(v) > 2000:
         out.append((q + 'cancel_reason', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'cancel_reason', 'cqc.text', _s))
     if m.HasField('execution_report'):
         _m_cqc_venues_v1_ExecutionReport(m.execution_report, q + 'execution_report', out)
 
@@ -1343,7 +1400,7 @@ def _m_cqc_events_v1_OrderFilled(m, p, out):
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
     if m.HasField('position_id'):
         v = m.position_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
+        _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'position_id', 'cqc.id', _s))
     if not (m.execution_report.exec_type in [2, 18, 19, 20]):
@@ -1361,7 +1418,7 @@ def _m_cqc_events_v1_OrderPlaced(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
 
 
@@ -1382,11 +1439,14 @@ def _m_cqc_events_v1_OrderRejected(m, p, out):
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason_text', 'cqc.text', _s))
     if m.HasField('request_id'):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-        elif _P32.search(v) is None:
+        elif _P33.search(v) is None:
             out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not ((not m.due_post_only) or (m.reason == 3)):
         out.append((p, 'order_rejected.post_only_reason', 'due_post_only requires reason ORDER_REJECT_REASON_WOULD_MATCH_IMMEDIATELY'))
@@ -1407,7 +1467,7 @@ def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-        elif _P32.search(v) is None:
+        elif _P33.search(v) is None:
             out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 100}:
@@ -1420,27 +1480,30 @@ def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason_text', 'cqc.text', _s))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     v = m.client_order_id
     if len(v) > 128:
         out.append((q + 'client_order_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.error_reason
-    if _P72.search(v) is None:
+    if _P75.search(v) is None:
         out.append((q + 'error_reason', 'string.pattern', 'does not match regex pattern `^[A-Z][A-Z0-9_]{0,63}$`'))
     if len(m.risk_limit_ids) > 50:
         out.append((q + 'risk_limit_ids', 'repeated.max_items', 'must contain no more than 50 item(s)'))
     if not _unique(m.risk_limit_ids):
         out.append((q + 'risk_limit_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.risk_limit_ids):
-        _s = ('' if (_P45.search(x) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
+        _s = ('' if (_P48.search(x) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}risk_limit_ids[{i}]", 'cqc.id', _s))
     if not ((m.request_type == 0) or (m.HasField('order') == ((m.request_type == 1) or (m.request_type == 2)))):
@@ -1482,7 +1545,7 @@ def _m_cqc_events_v1_PortfolioValued(m, p, out):
         out.append((q + 'trigger', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('total_equity_change'):
         v = m.total_equity_change
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'total_equity_change', 'cqc.decimal', _s))
 
@@ -1490,15 +1553,15 @@ def _m_cqc_events_v1_PortfolioValued(m, p, out):
 def _m_cqc_events_v1_PositionAdjusted(m, p, out):
     q = p + "." if p else ""
     v = m.position_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
+    _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'position_id', 'cqc.id', _s))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.adjustment_type
@@ -1508,14 +1571,14 @@ def _m_cqc_events_v1_PositionAdjusted(m, p, out):
         out.append((q + 'adjustment_type', 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('quantity_change'):
         v = m.quantity_change
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'quantity_change', 'cqc.decimal', _s))
     if m.HasField('pnl_change'):
         _m_cqc_types_v1_AssetAmount(m.pnl_change, q + 'pnl_change', out)
     if m.HasField('funding_rate'):
         v = m.funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'funding_rate', 'cqc.decimal', _s))
     if m.HasField('mark_price'):
@@ -1526,9 +1589,12 @@ def _m_cqc_events_v1_PositionAdjusted(m, p, out):
     v = m.reason
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason', 'cqc.text', _s))
     if m.HasField('transaction_id'):
         v = m.transaction_id
-        _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
+        _s = ('' if (_P57.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'transaction_id', 'cqc.id', _s))
     if m.HasField('position'):
@@ -1553,11 +1619,11 @@ def _m_cqc_events_v1_PositionChanged(m, p, out):
     if v in {0}:
         out.append((q + 'change_type', 'enum.not_in', 'must not be in list [0]'))
     v = m.previous_quantity
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'previous_quantity', 'cqc.decimal', _s))
     v = m.quantity
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'quantity', 'cqc.decimal', _s))
     if m.HasField('last_quantity'):
@@ -1567,17 +1633,17 @@ def _m_cqc_events_v1_PositionChanged(m, p, out):
             out.append((q + 'last_quantity', 'cqc.decimal.positive', _s))
     if m.HasField('last_price'):
         v = m.last_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'last_price', 'cqc.decimal', _s))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     if m.HasField('execution_id'):
         v = m.execution_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
+        _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'execution_id', 'cqc.id', _s))
     if not m.HasField('realized_pnl'):
@@ -1590,20 +1656,20 @@ def _m_cqc_events_v1_PositionChanged(m, p, out):
         _m_cqc_types_v1_AssetAmount(m.commission, q + 'commission', out)
     if m.HasField('realized_return'):
         v = m.realized_return
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'realized_return', 'cqc.decimal', _s))
-    if not ((not ((_P11.search(m.position.quantity) is not None) and (_P11.search(m.quantity) is not None))) or _deq(m.quantity, m.position.quantity)):
+    if not ((not ((_P12.search(m.position.quantity) is not None) and (_P12.search(m.quantity) is not None))) or _deq(m.quantity, m.position.quantity)):
         out.append((p, 'position_changed.quantity_matches_position', 'quantity must equal position.quantity'))
-    if not ((not ((_P11.search(m.previous_quantity) is not None) and (_P11.search(m.quantity) is not None))) or ((m.change_type != 1) or ((DF(m.previous_quantity) == 0) and (DF(m.quantity) != 0)))):
+    if not ((not ((_P12.search(m.previous_quantity) is not None) and (_P12.search(m.quantity) is not None))) or ((m.change_type != 1) or ((DF(m.previous_quantity) == 0) and (DF(m.quantity) != 0)))):
         out.append((p, 'position_changed.opened', 'OPENED requires previous_quantity 0 and quantity not 0'))
-    if not ((not ((_P11.search(m.previous_quantity) is not None) and (_P11.search(m.quantity) is not None))) or (((m.change_type != 2) or ((DF(m.previous_quantity) > 0) and _dgt(m.quantity, m.previous_quantity))) or ((DF(m.previous_quantity) < 0) and _dlt(m.quantity, m.previous_quantity)))):
+    if not ((not ((_P12.search(m.previous_quantity) is not None) and (_P12.search(m.quantity) is not None))) or (((m.change_type != 2) or ((DF(m.previous_quantity) > 0) and _dgt(m.quantity, m.previous_quantity))) or ((DF(m.previous_quantity) < 0) and _dlt(m.quantity, m.previous_quantity)))):
         out.append((p, 'position_changed.increased', 'INCREASED requires quantity on the same side as previous_quantity and larger in absolute value'))
-    if not ((not ((_P11.search(m.previous_quantity) is not None) and (_P11.search(m.quantity) is not None))) or (((m.change_type != 3) or (((DF(m.previous_quantity) > 0) and (DF(m.quantity) > 0)) and _dlt(m.quantity, m.previous_quantity))) or (((DF(m.previous_quantity) < 0) and (DF(m.quantity) < 0)) and _dgt(m.quantity, m.previous_quantity)))):
+    if not ((not ((_P12.search(m.previous_quantity) is not None) and (_P12.search(m.quantity) is not None))) or (((m.change_type != 3) or (((DF(m.previous_quantity) > 0) and (DF(m.quantity) > 0)) and _dlt(m.quantity, m.previous_quantity))) or (((DF(m.previous_quantity) < 0) and (DF(m.quantity) < 0)) and _dgt(m.quantity, m.previous_quantity)))):
         out.append((p, 'position_changed.reduced', 'REDUCED requires quantity on the same side as previous_quantity, smaller in absolute value and not 0'))
-    if not ((not ((_P11.search(m.previous_quantity) is not None) and (_P11.search(m.quantity) is not None))) or ((m.change_type != 4) or ((DF(m.previous_quantity) != 0) and (DF(m.quantity) == 0)))):
+    if not ((not ((_P12.search(m.previous_quantity) is not None) and (_P12.search(m.quantity) is not None))) or ((m.change_type != 4) or ((DF(m.previous_quantity) != 0) and (DF(m.quantity) == 0)))):
         out.append((p, 'position_changed.closed', 'CLOSED requires previous_quantity not 0 and quantity 0'))
-    if not ((not ((_P11.search(m.previous_quantity) is not None) and (_P11.search(m.quantity) is not None))) or (((m.change_type != 5) or ((DF(m.previous_quantity) > 0) and (DF(m.quantity) < 0))) or ((DF(m.previous_quantity) < 0) and (DF(m.quantity) > 0)))):
+    if not ((not ((_P12.search(m.previous_quantity) is not None) and (_P12.search(m.quantity) is not None))) or (((m.change_type != 5) or ((DF(m.previous_quantity) > 0) and (DF(m.quantity) < 0))) or ((DF(m.previous_quantity) < 0) and (DF(m.quantity) > 0)))):
         out.append((p, 'position_changed.flipped', 'FLIPPED requires previous_quantity and quantity of opposite signs'))
     if not (m.HasField('last_quantity') == m.HasField('last_price')):
         out.append((p, 'position_changed.last_fill_complete', 'last_quantity and last_price must be set together'))
@@ -1628,20 +1694,23 @@ def _m_cqc_events_v1_RelationshipEstablished(m, p, out):
 def _m_cqc_events_v1_RiskAlert(m, p, out):
     q = p + "." if p else ""
     v = m.alert_id
-    _s = ('' if (_P39.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
+    _s = ('' if (_P42.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'alert_id', 'cqc.id', _s))
     v = m.rule_id
-    if _P70.search(v) is None:
+    if _P73.search(v) is None:
         out.append((q + 'rule_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{0,127}$`'))
     v = m.rule_name
     if len(v) < 1:
         out.append((q + 'rule_name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'rule_name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'rule_name', 'cqc.text', _s))
     if m.HasField('limit_id'):
         v = m.limit_id
-        _s = ('' if (_P45.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
+        _s = ('' if (_P48.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'limit_id', 'cqc.id', _s))
     v = m.category
@@ -1664,22 +1733,28 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
         out.append((q + 'title', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'title', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'title', 'cqc.text', _s))
     v = m.description
     if len(v) > 10000:
         out.append((q + 'description', 'string.max_len', 'must be at most 10000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'description', 'cqc.text', _s))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'portfolio_id', 'cqc.id', _s))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('asset_id'):
@@ -1694,30 +1769,30 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
             out.append((q + 'venue_id', 'cqc.id', _s))
     if m.HasField('position_id'):
         v = m.position_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
+        _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'position_id', 'cqc.id', _s))
     if m.HasField('instrument_id'):
         v = m.instrument_id
-        _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'instrument_id', 'cqc.id', _s))
     if m.HasField('flag_id'):
         v = m.flag_id
-        _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form flg_<26-character upper-case ULID>')
+        _s = ('' if (_P52.search(v) is not None) else 'must be an id of the form flg_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'flag_id', 'cqc.id', _s))
     v = m.metric
-    if _P71.search(v) is None:
+    if _P74.search(v) is None:
         out.append((q + 'metric', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9._]{0,127})?$`'))
     if m.HasField('observed_value'):
         v = m.observed_value
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'observed_value', 'cqc.decimal', _s))
     if m.HasField('threshold_value'):
         v = m.threshold_value
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'threshold_value', 'cqc.decimal', _s))
     v = m.threshold_operator
@@ -1736,12 +1811,21 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
     v = m.acknowledged_by
     if len(v) > 200:
         out.append((q + 'acknowledged_by', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'acknowledged_by', 'cqc.text', _s))
     v = m.resolved_by
     if len(v) > 200:
         out.append((q + 'resolved_by', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'resolved_by', 'cqc.text', _s))
     v = m.recommended_action
     if len(v) > 2000:
         out.append((q + 'recommended_action', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'recommended_action', 'cqc.text', _s))
     if len(m.evidence_urls) > 20:
         out.append((q + 'evidence_urls', 'repeated.max_items', 'must contain no more than 20 item(s)'))
     if not _unique(m.evidence_urls):
@@ -1801,9 +1885,15 @@ def _m_cqc_events_v1_RiskAlertStatusChanged(m, p, out):
         out.append((q + 'changed_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'changed_by', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'changed_by', 'cqc.text', _s))
     v = m.note
     if len(v) > 2000:
         out.append((q + 'note', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'note', 'cqc.text', _s))
     if not (m.status == m.alert.status):
         out.append((p, 'risk_alert_status_changed.status_matches_alert', 'status must equal alert.status'))
     if not (m.status != m.previous_status):
@@ -1814,12 +1904,12 @@ def _m_cqc_events_v1_TradingStateChanged(m, p, out):
     q = p + "." if p else ""
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'portfolio_id', 'cqc.id', _s))
     v = m.previous_state
@@ -1835,9 +1925,12 @@ def _m_cqc_events_v1_TradingStateChanged(m, p, out):
         out.append((q + 'reason', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason', 'cqc.text', _s))
     if m.HasField('alert_id'):
         v = m.alert_id
-        _s = ('' if (_P39.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
+        _s = ('' if (_P42.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'alert_id', 'cqc.id', _s))
     v = m.changed_by
@@ -1845,6 +1938,9 @@ def _m_cqc_events_v1_TradingStateChanged(m, p, out):
         out.append((q + 'changed_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'changed_by', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'changed_by', 'cqc.text', _s))
     if not (m.HasField('account_id') or m.HasField('portfolio_id')):
         out.append((p, 'trading_state_changed.has_scope', 'account_id or portfolio_id must be set'))
     if not (m.state != m.previous_state):
@@ -1864,7 +1960,7 @@ def _m_cqc_events_v1_VenueAssetListed(m, p, out):
 def _m_cqc_events_v1_VenueMarketDelisted(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.venue_id
@@ -1876,6 +1972,9 @@ def _m_cqc_events_v1_VenueMarketDelisted(m, p, out):
     v = m.reason
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason', 'cqc.text', _s))
     if m.announcement_url:
         v = m.announcement_url
         if len(v) > 2048:
@@ -1909,7 +2008,7 @@ def _m_cqc_events_v1_VenueMarketListed(m, p, out):
 def _m_cqc_identifiers_v1_Identifier(m, p, out):
     q = p + "." if p else ""
     v = m.identifier_id
-    _s = ('' if (_P47.search(v) is not None) else 'must be an id of the form idf_<26-character upper-case ULID>')
+    _s = ('' if (_P50.search(v) is not None) else 'must be an id of the form idf_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'identifier_id', 'cqc.id', _s))
     v = m.entity_type
@@ -1922,12 +2021,12 @@ def _m_cqc_identifiers_v1_Identifier(m, p, out):
             out.append((q + 'asset_id', 'cqc.id', _s))
     if m.HasField('instrument_id'):
         v = m.instrument_id
-        _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'instrument_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     v = m.source
@@ -1936,11 +2035,11 @@ def _m_cqc_identifiers_v1_Identifier(m, p, out):
     if v in {0, 17, 18}:
         out.append((q + 'source', 'enum.not_in', 'must not be in list [0, 17, 18]'))
     v = m.value
-    if _P65.search(v) is None:
+    if _P68.search(v) is None:
         out.append((q + 'value', 'string.pattern', 'does not match regex pattern `^\\S(.{0,510}\\S)?$`'))
     if m.secondary_value:
         v = m.secondary_value
-        if _P66.search(v) is None:
+        if _P69.search(v) is None:
             out.append((q + 'secondary_value', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('chain_id'):
         v = m.chain_id
@@ -1954,7 +2053,7 @@ def _m_cqc_identifiers_v1_Identifier(m, p, out):
             out.append((q + 'venue_id', 'cqc.id', _s))
     if m.HasField('confidence'):
         v = m.confidence
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'confidence', 'cqc.fraction', _s))
     if m.HasField('source_record'):
@@ -1970,11 +2069,11 @@ def _m_cqc_identifiers_v1_Identifier(m, p, out):
         out.append((p, 'identifier.venue_required_for_venue_source', 'venue_id must be set when source is DATA_SOURCE_VENUE'))
     if not (((not m.HasField('valid_from_time')) or (not m.HasField('valid_to_time'))) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
         out.append((p, 'identifier.valid_to_after_valid_from', 'valid_to_time must be after valid_from_time'))
-    if not ((m.source != 2) or (_P67.search(m.value) is not None)):
+    if not ((m.source != 2) or (_P70.search(m.value) is not None)):
         out.append((p, 'identifier.coinmarketcap_numeric', 'a CoinMarketCap value must be a numeric id without leading zeros, e.g. "3408"'))
-    if not ((m.source != 7) or (_P68.search(m.value) is not None)):
+    if not ((m.source != 7) or (_P71.search(m.value) is not None)):
         out.append((p, 'identifier.isin_format', 'an ISIN value must be 2 letters, 9 alphanumerics and a check digit'))
-    if not ((m.source != 6) or (_P69.search(m.value) is not None)):
+    if not ((m.source != 6) or (_P72.search(m.value) is not None)):
         out.append((p, 'identifier.caip19_format', 'a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]'))
 
 
@@ -2008,7 +2107,7 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
     if _s:
         out.append((q + 'chain_id', 'cqc.id', _s))
     v = m.dex_name
-    if _P24.search(v) is None:
+    if _P25.search(v) is None:
         out.append((q + 'dex_name', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.factory_address
     if len(v) > 128:
@@ -2046,12 +2145,12 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
             out.append((q + 'fee_tier', 'uint32.lte', 'must be less than or equal to 1000000'))
     if m.HasField('fee_rate'):
         v = m.fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'fee_rate', 'cqc.fee_rate', _s))
     if m.HasField('protocol_fee_share'):
         v = m.protocol_fee_share
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'protocol_fee_share', 'cqc.fraction', _s))
     if m.HasField('tick_spacing'):
@@ -2158,7 +2257,7 @@ def _m_cqc_markets_v1_AmmPoolState(m, p, out):
             out.append((q + 'fee_growth_global1_x128', 'cqc.decimal.non_negative', _s))
     if m.HasField('swap_fee_rate'):
         v = m.swap_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'swap_fee_rate', 'cqc.fee_rate', _s))
     if len(m.underlying_tokens) > 50:
@@ -2175,7 +2274,7 @@ def _m_cqc_markets_v1_AmmPoolToken(m, p, out):
         out.append((q + 'deployment_id', 'cqc.id', _s))
     if m.HasField('weight'):
         v = m.weight
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'weight', 'cqc.fraction', _s))
     v = m.rate_provider_address
@@ -2226,7 +2325,7 @@ def _m_cqc_markets_v1_AssetMarketData(m, p, out):
     if _s:
         out.append((q + 'asset_id', 'cqc.id', _s))
     v = m.source
-    if _P24.search(v) is None:
+    if _P25.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.quote_asset_id
     _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
@@ -2239,12 +2338,12 @@ def _m_cqc_markets_v1_AssetMarketData(m, p, out):
             out.append((q + 'price', 'cqc.decimal.non_negative', _s))
     if m.HasField('price_change_24h'):
         v = m.price_change_24h
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price_change_24h', 'cqc.decimal', _s))
     if m.HasField('price_change_rate_24h'):
         v = m.price_change_rate_24h
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price_change_rate_24h', 'cqc.decimal', _s))
     if m.HasField('high_24h'):
@@ -2278,7 +2377,7 @@ def _m_cqc_markets_v1_AssetMarketData(m, p, out):
             out.append((q + 'market_cap_rank', 'uint32.gte', 'must be greater than or equal to 1'))
     if m.HasField('market_cap_dominance'):
         v = m.market_cap_dominance
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'market_cap_dominance', 'cqc.fraction', _s))
     if m.HasField('total_value_locked'):
@@ -2299,25 +2398,25 @@ def _m_cqc_markets_v1_AssetMarketData(m, p, out):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.HasField('price_change_rate_1h'):
         v = m.price_change_rate_1h
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price_change_rate_1h', 'cqc.decimal', _s))
     if m.HasField('price_change_rate_7d'):
         v = m.price_change_rate_7d
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price_change_rate_7d', 'cqc.decimal', _s))
     if m.HasField('market_cap_change_24h'):
         v = m.market_cap_change_24h
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'market_cap_change_24h', 'cqc.decimal', _s))
     if m.HasField('market_cap_change_rate_24h'):
         v = m.market_cap_change_rate_24h
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'market_cap_change_rate_24h', 'cqc.decimal', _s))
-    if not (((((not m.HasField('low_24h')) or (not m.HasField('high_24h'))) or (not (_P11.search(m.low_24h) is not None))) or (not (_P11.search(m.high_24h) is not None))) or _dle(m.low_24h, m.high_24h)):
+    if not (((((not m.HasField('low_24h')) or (not m.HasField('high_24h'))) or (not (_P12.search(m.low_24h) is not None))) or (not (_P12.search(m.high_24h) is not None))) or _dle(m.low_24h, m.high_24h)):
         out.append((p, 'asset_market_data.low_not_above_high', 'low_24h must not exceed high_24h'))
 
 
@@ -2363,7 +2462,7 @@ def _m_cqc_markets_v1_BlockTradeRules(m, p, out):
 def _m_cqc_markets_v1_Candle(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if not m.HasField('specification'):
@@ -2371,19 +2470,19 @@ def _m_cqc_markets_v1_Candle(m, p, out):
     else:
         _m_cqc_markets_v1_BarSpecification(m.specification, q + 'specification', out)
     v = m.open
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'open', 'cqc.decimal', _s))
     v = m.high
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'high', 'cqc.decimal', _s))
     v = m.low
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'low', 'cqc.decimal', _s))
     v = m.close
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'close', 'cqc.decimal', _s))
     v = m.volume
@@ -2412,7 +2511,7 @@ def _m_cqc_markets_v1_Candle(m, p, out):
             out.append((q + 'taker_buy_quote_volume', 'cqc.decimal.non_negative', _s))
     if m.HasField('vwap'):
         v = m.vwap
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'vwap', 'cqc.decimal', _s))
     if not m.HasField('open_time'):
@@ -2425,17 +2524,17 @@ def _m_cqc_markets_v1_Candle(m, p, out):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if not ((_tns(m.close_time) > _tns(m.open_time)) or ((_tns(m.close_time) == _tns(m.open_time)) and ((m.specification.aggregation < 10) or (m.specification.aggregation > 17)))):
         out.append((p, 'candle.close_after_open', 'close_time must be after open_time (equal allowed only for non-time bars)'))
-    if not ((not ((_P11.search(m.high) is not None) and (_P11.search(m.low) is not None))) or _dle(m.low, m.high)):
+    if not ((not ((_P12.search(m.high) is not None) and (_P12.search(m.low) is not None))) or _dle(m.low, m.high)):
         out.append((p, 'candle.low_below_high', 'low must not exceed high'))
-    if not ((not (((_P11.search(m.high) is not None) and (_P11.search(m.low) is not None)) and (_P11.search(m.open) is not None))) or (_dle(m.low, m.open) and _dle(m.open, m.high))):
+    if not ((not (((_P12.search(m.high) is not None) and (_P12.search(m.low) is not None)) and (_P12.search(m.open) is not None))) or (_dle(m.low, m.open) and _dle(m.open, m.high))):
         out.append((p, 'candle.open_within_range', 'open must lie between low and high'))
-    if not ((not (((_P11.search(m.close) is not None) and (_P11.search(m.high) is not None)) and (_P11.search(m.low) is not None))) or (_dle(m.low, m.close) and _dle(m.close, m.high))):
+    if not ((not (((_P12.search(m.close) is not None) and (_P12.search(m.high) is not None)) and (_P12.search(m.low) is not None))) or (_dle(m.low, m.close) and _dle(m.close, m.high))):
         out.append((p, 'candle.close_within_range', 'close must lie between low and high'))
-    if not ((not (((_P11.search(m.vwap) is not None) and (_P11.search(m.high) is not None)) and (_P11.search(m.low) is not None))) or ((not m.HasField('vwap')) or (_dle(m.low, m.vwap) and _dle(m.vwap, m.high)))):
+    if not ((not (((_P12.search(m.vwap) is not None) and (_P12.search(m.high) is not None)) and (_P12.search(m.low) is not None))) or ((not m.HasField('vwap')) or (_dle(m.low, m.vwap) and _dle(m.vwap, m.high)))):
         out.append((p, 'candle.vwap_within_range', 'vwap must lie between low and high'))
-    if not ((not ((_P11.search(m.taker_buy_base_volume) is not None) and (_P11.search(m.volume) is not None))) or ((not m.HasField('taker_buy_base_volume')) or _dle(m.taker_buy_base_volume, m.volume))):
+    if not ((not ((_P12.search(m.taker_buy_base_volume) is not None) and (_P12.search(m.volume) is not None))) or ((not m.HasField('taker_buy_base_volume')) or _dle(m.taker_buy_base_volume, m.volume))):
         out.append((p, 'candle.taker_buy_within_volume', 'taker_buy_base_volume must not exceed volume'))
-    if not ((not ((_P11.search(m.quote_volume) is not None) and (_P11.search(m.taker_buy_quote_volume) is not None))) or (((not m.HasField('taker_buy_quote_volume')) or (not m.HasField('quote_volume'))) or _dle(m.taker_buy_quote_volume, m.quote_volume))):
+    if not ((not ((_P12.search(m.quote_volume) is not None) and (_P12.search(m.taker_buy_quote_volume) is not None))) or (((not m.HasField('taker_buy_quote_volume')) or (not m.HasField('quote_volume'))) or _dle(m.taker_buy_quote_volume, m.quote_volume))):
         out.append((p, 'candle.taker_buy_quote_within_quote_volume', 'taker_buy_quote_volume must not exceed quote_volume'))
 
 
@@ -2448,7 +2547,7 @@ def _m_cqc_markets_v1_ComboInstrument(m, p, out):
     for i, x in enumerate(m.legs):
         _m_cqc_markets_v1_ComboLeg(x, f"{q}legs[{i}]", out)
     v = m.strategy
-    if _P64.search(v) is None:
+    if _P67.search(v) is None:
         out.append((q + 'strategy', 'string.pattern', 'does not match regex pattern `^([a-z0-9_]{1,64})?$`'))
     v = m.cycle
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 100}:
@@ -2461,7 +2560,7 @@ def _m_cqc_markets_v1_ComboInstrument(m, p, out):
 def _m_cqc_markets_v1_ComboLeg(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'instrument_id', 'cqc.id', _s))
     v = m.ratio
@@ -2497,7 +2596,7 @@ def _m_cqc_markets_v1_DepthBand(m, p, out):
     _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
     if _s:
         out.append((q + 'ask_notional', 'cqc.decimal.non_negative', _s))
-    if not ((not (_P11.search(m.distance) is not None)) or (DF(m.distance) <= 1)):
+    if not ((not (_P12.search(m.distance) is not None)) or (DF(m.distance) <= 1)):
         out.append((p, 'depth_band.distance_at_most_one', 'distance must be at most 1 (100%)'))
 
 
@@ -2521,7 +2620,7 @@ def _m_cqc_markets_v1_DerivativeSpecs(m, p, out):
         out.append((q + 'margin_table_id', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('index_instrument_id'):
         v = m.index_instrument_id
-        _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'index_instrument_id', 'cqc.id', _s))
     v = m.fair_price_method
@@ -2537,22 +2636,25 @@ def _m_cqc_markets_v1_EModeCategory(m, p, out):
     v = m.label
     if len(v) > 64:
         out.append((q + 'label', 'string.max_len', 'must be at most 64 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'label', 'cqc.text', _s))
     if m.HasField('ltv'):
         v = m.ltv
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'ltv', 'cqc.fraction', _s))
     if m.HasField('liquidation_threshold'):
         v = m.liquidation_threshold
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'liquidation_threshold', 'cqc.fraction', _s))
     if m.HasField('liquidation_bonus'):
         v = m.liquidation_bonus
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'liquidation_bonus', 'cqc.fraction', _s))
-    if not ((not ((_P11.search(m.liquidation_threshold) is not None) and (_P11.search(m.ltv) is not None))) or (((not m.HasField('ltv')) or (not m.HasField('liquidation_threshold'))) or _dle(m.ltv, m.liquidation_threshold))):
+    if not ((not ((_P12.search(m.liquidation_threshold) is not None) and (_P12.search(m.ltv) is not None))) or (((not m.HasField('ltv')) or (not m.HasField('liquidation_threshold'))) or _dle(m.ltv, m.liquidation_threshold))):
         out.append((p, 'emode_category.ltv_within_threshold', 'ltv must not exceed liquidation_threshold'))
 
 
@@ -2560,12 +2662,12 @@ def _m_cqc_markets_v1_FeeSchedule(m, p, out):
     q = p + "." if p else ""
     if m.HasField('maker_fee_rate'):
         v = m.maker_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'maker_fee_rate', 'cqc.fee_rate', _s))
     if m.HasField('taker_fee_rate'):
         v = m.taker_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'taker_fee_rate', 'cqc.fee_rate', _s))
     v = m.fee_side
@@ -2581,17 +2683,17 @@ def _m_cqc_markets_v1_FeeSchedule(m, p, out):
         out.append((q + 'fee_group', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('block_trade_fee_rate'):
         v = m.block_trade_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'block_trade_fee_rate', 'cqc.fee_rate', _s))
     if m.HasField('option_fee_cap'):
         v = m.option_fee_cap
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'option_fee_cap', 'cqc.fraction', _s))
     if m.HasField('settlement_fee_rate'):
         v = m.settlement_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'settlement_fee_rate', 'cqc.fee_rate', _s))
     v = m.tier_basis
@@ -2636,11 +2738,11 @@ def _m_cqc_markets_v1_FeeTier(m, p, out):
         if _s:
             out.append((q + 'holding_asset_id', 'cqc.id', _s))
     v = m.maker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+    _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
     if _s:
         out.append((q + 'maker_fee_rate', 'cqc.fee_rate', _s))
     v = m.taker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+    _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
     if _s:
         out.append((q + 'taker_fee_rate', 'cqc.fee_rate', _s))
     if not (m.HasField('volume_threshold') == m.HasField('volume_asset_id')):
@@ -2660,11 +2762,11 @@ def _m_cqc_markets_v1_FixedTick(m, p, out):
 def _m_cqc_markets_v1_FundingRate(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.funding_rate
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'funding_rate', 'cqc.decimal', _s))
     v = m.status
@@ -2678,47 +2780,47 @@ def _m_cqc_markets_v1_FundingRate(m, p, out):
             out.append((q + 'interval', 'duration.gt', 'must be greater than 0s'))
     if m.HasField('next_funding_rate'):
         v = m.next_funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'next_funding_rate', 'cqc.decimal', _s))
     if m.HasField('previous_funding_rate'):
         v = m.previous_funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'previous_funding_rate', 'cqc.decimal', _s))
     if m.HasField('realized_rate'):
         v = m.realized_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'realized_rate', 'cqc.decimal', _s))
     if m.HasField('premium'):
         v = m.premium
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'premium', 'cqc.decimal', _s))
     if m.HasField('interest_rate'):
         v = m.interest_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'interest_rate', 'cqc.decimal', _s))
     if m.HasField('min_funding_rate'):
         v = m.min_funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'min_funding_rate', 'cqc.decimal', _s))
     if m.HasField('max_funding_rate'):
         v = m.max_funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'max_funding_rate', 'cqc.decimal', _s))
     if m.HasField('mark_price'):
         v = m.mark_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'mark_price', 'cqc.decimal', _s))
     if m.HasField('index_price'):
         v = m.index_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'index_price', 'cqc.decimal', _s))
     if not m.HasField('receive_time'):
@@ -2733,9 +2835,9 @@ def _m_cqc_markets_v1_FundingRate(m, p, out):
         out.append((p, 'funding_rate.funding_time_when_final', 'funding_time is required when status is FUNDING_RATE_STATUS_SETTLED or FUNDING_RATE_STATUS_FIXED'))
     if not ((not m.HasField('realized_rate')) or (m.status == 2)):
         out.append((p, 'funding_rate.realized_only_when_settled', 'realized_rate may be set only when status is FUNDING_RATE_STATUS_SETTLED'))
-    if not ((not ((_P11.search(m.max_funding_rate) is not None) and (_P11.search(m.min_funding_rate) is not None))) or (((not m.HasField('min_funding_rate')) or (not m.HasField('max_funding_rate'))) or _dle(m.min_funding_rate, m.max_funding_rate))):
+    if not ((not ((_P12.search(m.max_funding_rate) is not None) and (_P12.search(m.min_funding_rate) is not None))) or (((not m.HasField('min_funding_rate')) or (not m.HasField('max_funding_rate'))) or _dle(m.min_funding_rate, m.max_funding_rate))):
         out.append((p, 'funding_rate.min_below_max', 'min_funding_rate must not exceed max_funding_rate'))
-    if not ((not (_P11.search(m.funding_rate) is not None)) or ((((not m.HasField('min_funding_rate')) or (not (_P11.search(m.min_funding_rate) is not None))) or _dge(m.funding_rate, m.min_funding_rate)) and (((not m.HasField('max_funding_rate')) or (not (_P11.search(m.max_funding_rate) is not None))) or _dle(m.funding_rate, m.max_funding_rate)))):
+    if not ((not (_P12.search(m.funding_rate) is not None)) or ((((not m.HasField('min_funding_rate')) or (not (_P12.search(m.min_funding_rate) is not None))) or _dge(m.funding_rate, m.min_funding_rate)) and (((not m.HasField('max_funding_rate')) or (not (_P12.search(m.max_funding_rate) is not None))) or _dle(m.funding_rate, m.max_funding_rate)))):
         out.append((p, 'funding_rate.rate_within_bounds', 'funding_rate must lie between min_funding_rate and max_funding_rate when they are set'))
 
 
@@ -2747,32 +2849,32 @@ def _m_cqc_markets_v1_FundingSpecs(m, p, out):
             out.append((q + 'funding_interval', 'duration.gt', 'must be greater than 0s'))
     if m.HasField('funding_rate_cap'):
         v = m.funding_rate_cap
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'funding_rate_cap', 'cqc.decimal', _s))
     if m.HasField('funding_rate_floor'):
         v = m.funding_rate_floor
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'funding_rate_floor', 'cqc.decimal', _s))
     if m.HasField('interest_rate'):
         v = m.interest_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'interest_rate', 'cqc.decimal', _s))
     if m.HasField('default_funding_rate'):
         v = m.default_funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'default_funding_rate', 'cqc.decimal', _s))
     if m.HasField('base_interest_rate'):
         v = m.base_interest_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'base_interest_rate', 'cqc.decimal', _s))
     if m.HasField('quote_interest_rate'):
         v = m.quote_interest_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'quote_interest_rate', 'cqc.decimal', _s))
     v = m.base_interest_index
@@ -2784,7 +2886,7 @@ def _m_cqc_markets_v1_FundingSpecs(m, p, out):
     v = m.premium_index
     if len(v) > 64:
         out.append((q + 'premium_index', 'string.max_len', 'must be at most 64 characters'))
-    if not ((not ((_P11.search(m.funding_rate_cap) is not None) and (_P11.search(m.funding_rate_floor) is not None))) or (((not m.HasField('funding_rate_floor')) or (not m.HasField('funding_rate_cap'))) or _dle(m.funding_rate_floor, m.funding_rate_cap))):
+    if not ((not ((_P12.search(m.funding_rate_cap) is not None) and (_P12.search(m.funding_rate_floor) is not None))) or (((not m.HasField('funding_rate_floor')) or (not m.HasField('funding_rate_cap'))) or _dle(m.funding_rate_floor, m.funding_rate_cap))):
         out.append((p, 'funding_specs.floor_below_cap', 'funding_rate_floor must not exceed funding_rate_cap'))
 
 
@@ -2810,12 +2912,12 @@ def _m_cqc_markets_v1_ImpactPrice(m, p, out):
         out.append((q + 'notional', 'cqc.decimal.positive', _s))
     if m.HasField('bid_price'):
         v = m.bid_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'bid_price', 'cqc.decimal', _s))
     if m.HasField('ask_price'):
         v = m.ask_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'ask_price', 'cqc.decimal', _s))
 
@@ -2824,7 +2926,7 @@ def _m_cqc_markets_v1_IndexConstituent(m, p, out):
     q = p + "." if p else ""
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     v = m.source_name
@@ -2832,9 +2934,12 @@ def _m_cqc_markets_v1_IndexConstituent(m, p, out):
         out.append((q + 'source_name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 64:
         out.append((q + 'source_name', 'string.max_len', 'must be at most 64 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'source_name', 'cqc.text', _s))
     if m.HasField('weight'):
         v = m.weight
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'weight', 'cqc.fraction', _s))
     v = m.venue_symbol
@@ -2845,7 +2950,7 @@ def _m_cqc_markets_v1_IndexConstituent(m, p, out):
 def _m_cqc_markets_v1_IndexInstrument(m, p, out):
     q = p + "." if p else ""
     v = m.provider
-    if _P24.search(v) is None:
+    if _P25.search(v) is None:
         out.append((q + 'provider', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.venue_index_name
     if len(v) < 1:
@@ -2873,7 +2978,7 @@ def _m_cqc_markets_v1_IndexInstrument(m, p, out):
 def _m_cqc_markets_v1_Instrument(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'instrument_id', 'cqc.id', _s))
     v = m.instrument_type
@@ -2882,6 +2987,9 @@ def _m_cqc_markets_v1_Instrument(m, p, out):
     v = m.name
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'name', 'cqc.text', _s))
     v = m.status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -3004,11 +3112,14 @@ def _m_cqc_markets_v1_LendingDeposit(m, p, out):
 def _m_cqc_markets_v1_LendingReserve(m, p, out):
     q = p + "." if p else ""
     v = m.protocol
-    if _P63.search(v) is None:
+    if _P66.search(v) is None:
         out.append((q + 'protocol', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9.-]{1,63}$`'))
     v = m.market_name
     if len(v) > 128:
         out.append((q + 'market_name', 'string.max_len', 'must be at most 128 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'market_name', 'cqc.text', _s))
     v = m.chain_id
     _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
     if _s:
@@ -3026,32 +3137,32 @@ def _m_cqc_markets_v1_LendingReserve(m, p, out):
         _m_cqc_markets_v1_InterestRateStrategy(m.rate_strategy, q + 'rate_strategy', out)
     if m.HasField('ltv'):
         v = m.ltv
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'ltv', 'cqc.fraction', _s))
     if m.HasField('liquidation_threshold'):
         v = m.liquidation_threshold
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'liquidation_threshold', 'cqc.fraction', _s))
     if m.HasField('liquidation_bonus'):
         v = m.liquidation_bonus
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'liquidation_bonus', 'cqc.fraction', _s))
     if m.HasField('liquidation_penalty'):
         v = m.liquidation_penalty
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'liquidation_penalty', 'cqc.fraction', _s))
     if m.HasField('collateral_sale_discount_factor'):
         v = m.collateral_sale_discount_factor
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'collateral_sale_discount_factor', 'cqc.fraction', _s))
     if m.HasField('reserve_factor'):
         v = m.reserve_factor
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'reserve_factor', 'cqc.fraction', _s))
     if m.HasField('target_reserves'):
@@ -3091,7 +3202,7 @@ def _m_cqc_markets_v1_LendingReserve(m, p, out):
     v = m.decimals
     if v > 36:
         out.append((q + 'decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if not ((not ((_P11.search(m.liquidation_threshold) is not None) and (_P11.search(m.ltv) is not None))) or (((not m.HasField('ltv')) or (not m.HasField('liquidation_threshold'))) or _dle(m.ltv, m.liquidation_threshold))):
+    if not ((not ((_P12.search(m.liquidation_threshold) is not None) and (_P12.search(m.ltv) is not None))) or (((not m.HasField('ltv')) or (not m.HasField('liquidation_threshold'))) or _dle(m.ltv, m.liquidation_threshold))):
         out.append((p, 'lending_reserve.ltv_within_threshold', 'ltv must not exceed liquidation_threshold'))
 
 
@@ -3103,12 +3214,12 @@ def _m_cqc_markets_v1_LendingReserveFlags(m, p, out):
 def _m_cqc_markets_v1_LendingReserveSpecs(m, p, out):
     q = p + "." if p else ""
     v = m.deposit_instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'deposit_instrument_id', 'cqc.id', _s))
     if m.HasField('borrow_instrument_id'):
         v = m.borrow_instrument_id
-        _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'borrow_instrument_id', 'cqc.id', _s))
     if m.HasField('state'):
@@ -3139,7 +3250,7 @@ def _m_cqc_markets_v1_LendingReserveState(m, p, out):
             out.append((q + 'available_liquidity', 'cqc.decimal.non_negative', _s))
     if m.HasField('utilization'):
         v = m.utilization
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'utilization', 'cqc.fraction', _s))
     if m.HasField('supply_rate'):
@@ -3189,7 +3300,7 @@ def _m_cqc_markets_v1_LendingReserveState(m, p, out):
             out.append((q + 'isolation_mode_total_debt', 'cqc.decimal.non_negative', _s))
     if m.HasField('reserves'):
         v = m.reserves
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'reserves', 'cqc.decimal', _s))
 
@@ -3227,14 +3338,14 @@ def _m_cqc_markets_v1_LeverageLimits(m, p, out):
         _s = ('' if (((len(x) <= 100) and (_P4.search(x) is not None)) and (not (_P6.search(x) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
         if _s:
             out.append((f"{q}sell_leverages[{i}]", 'cqc.decimal.positive', _s))
-    if not ((not ((_P11.search(m.max_leverage) is not None) and (_P11.search(m.min_leverage) is not None))) or (((not m.HasField('min_leverage')) or (not m.HasField('max_leverage'))) or _dle(m.min_leverage, m.max_leverage))):
+    if not ((not ((_P12.search(m.max_leverage) is not None) and (_P12.search(m.min_leverage) is not None))) or (((not m.HasField('min_leverage')) or (not m.HasField('max_leverage'))) or _dle(m.min_leverage, m.max_leverage))):
         out.append((p, 'leverage_limits.min_not_above_max', 'min_leverage must not exceed max_leverage'))
 
 
 def _m_cqc_markets_v1_Liquidation(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.side
@@ -3243,7 +3354,7 @@ def _m_cqc_markets_v1_Liquidation(m, p, out):
     if v in {0}:
         out.append((q + 'side', 'enum.not_in', 'must not be in list [0]'))
     v = m.price
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'price', 'cqc.decimal', _s))
     v = m.size
@@ -3252,7 +3363,7 @@ def _m_cqc_markets_v1_Liquidation(m, p, out):
         out.append((q + 'size', 'cqc.decimal.positive', _s))
     if m.HasField('average_price'):
         v = m.average_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'average_price', 'cqc.decimal', _s))
     if m.HasField('filled_size'):
@@ -3293,22 +3404,22 @@ def _m_cqc_markets_v1_Liquidation(m, p, out):
 def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if not m.HasField('as_of_time'):
         out.append((q + 'as_of_time', 'required', 'value is required'))
     v = m.source
-    if _P24.search(v) is None:
+    if _P25.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.HasField('best_bid'):
         v = m.best_bid
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'best_bid', 'cqc.decimal', _s))
     if m.HasField('best_ask'):
         v = m.best_ask
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'best_ask', 'cqc.decimal', _s))
     if m.HasField('spread'):
@@ -3362,7 +3473,7 @@ def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
         _m_cqc_types_v1_AssetAmount(m.total_value_locked, q + 'total_value_locked', out)
     if m.HasField('utilization'):
         v = m.utilization
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'utilization', 'cqc.fraction', _s))
     if m.HasField('quality'):
@@ -3378,13 +3489,13 @@ def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     _L_depth_bands = list(m.depth_bands)
     _L_impact_prices = list(m.impact_prices)
-    if not ((not ((_P11.search(m.best_ask) is not None) and (_P11.search(m.best_bid) is not None))) or (((not m.HasField('best_bid')) or (not m.HasField('best_ask'))) or _dle(m.best_bid, m.best_ask))):
+    if not ((not ((_P12.search(m.best_ask) is not None) and (_P12.search(m.best_bid) is not None))) or (((not m.HasField('best_bid')) or (not m.HasField('best_ask'))) or _dle(m.best_bid, m.best_ask))):
         out.append((p, 'liquidity_metrics.bid_below_ask', 'best_bid must not exceed best_ask'))
-    if not ((not all((_P11.search(_v1.distance) is not None) for _v1 in _L_depth_bands)) or _unique([D(_v2.distance) for _v2 in _L_depth_bands])):
+    if not ((not all((_P12.search(_v1.distance) is not None) for _v1 in _L_depth_bands)) or _unique([D(_v2.distance) for _v2 in _L_depth_bands])):
         out.append((p, 'liquidity_metrics.depth_band_distances_unique', 'each depth band distance must appear once'))
     if not ((not m.HasField('open_interest')) or (m.open_interest.market_id == m.market_id)):
         out.append((p, 'liquidity_metrics.open_interest_same_market', 'open_interest.market_id must equal market_id'))
-    if not ((((not m.HasField('volume_24h_converted')) or (not (_P11.search(m.volume_24h_converted.amount) is not None))) or (DF(m.volume_24h_converted.amount) >= 0)) and (((not m.HasField('total_value_locked')) or (not (_P11.search(m.total_value_locked.amount) is not None))) or (DF(m.total_value_locked.amount) >= 0))):
+    if not ((((not m.HasField('volume_24h_converted')) or (not (_P12.search(m.volume_24h_converted.amount) is not None))) or (DF(m.volume_24h_converted.amount) >= 0)) and (((not m.HasField('total_value_locked')) or (not (_P12.search(m.total_value_locked.amount) is not None))) or (DF(m.total_value_locked.amount) >= 0))):
         out.append((p, 'liquidity_metrics.amounts_non_negative', 'volume_24h_converted.amount and total_value_locked.amount must not be negative'))
     if not (((len(_L_depth_bands) == 0) and (len(_L_impact_prices) == 0)) or m.HasField('notional_asset_id')):
         out.append((p, 'liquidity_metrics.notional_asset_required', 'notional_asset_id is required when depth_bands or impact_prices are set'))
@@ -3398,12 +3509,12 @@ def _m_cqc_markets_v1_MarginAsset(m, p, out):
         out.append((q + 'asset_id', 'cqc.id', _s))
     if m.HasField('collateral_ratio'):
         v = m.collateral_ratio
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'collateral_ratio', 'cqc.fraction', _s))
     if m.HasField('auto_exchange_threshold'):
         v = m.auto_exchange_threshold
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'auto_exchange_threshold', 'cqc.decimal', _s))
 
@@ -3421,17 +3532,17 @@ def _m_cqc_markets_v1_MarginTerms(m, p, out):
         _m_cqc_markets_v1_MarginTier(x, f"{q}margin_tiers[{i}]", out)
     if m.HasField('initial_margin_rate'):
         v = m.initial_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'initial_margin_rate', 'cqc.fraction', _s))
     if m.HasField('maintenance_margin_rate'):
         v = m.maintenance_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'maintenance_margin_rate', 'cqc.fraction', _s))
     if m.HasField('liquidation_fee_rate'):
         v = m.liquidation_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P62.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
+        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'liquidation_fee_rate', 'cqc.fee_rate', _s))
     if len(m.margin_assets) > 200:
@@ -3483,12 +3594,12 @@ def _m_cqc_markets_v1_MarginTier(m, p, out):
             out.append((q + 'max_leverage', 'cqc.decimal.positive', _s))
     if m.HasField('maintenance_margin_rate'):
         v = m.maintenance_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'maintenance_margin_rate', 'cqc.fraction', _s))
     if m.HasField('initial_margin_rate'):
         v = m.initial_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'initial_margin_rate', 'cqc.fraction', _s))
     if m.HasField('maintenance_amount'):
@@ -3506,14 +3617,14 @@ def _m_cqc_markets_v1_MarginTier(m, p, out):
         _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
         if _s:
             out.append((q + 'max_quote_loan', 'cqc.decimal.non_negative', _s))
-    if not ((not ((_P11.search(m.notional_cap) is not None) and (_P11.search(m.notional_floor) is not None))) or ((not m.HasField('notional_cap')) or _dlt(m.notional_floor, m.notional_cap))):
+    if not ((not ((_P12.search(m.notional_cap) is not None) and (_P12.search(m.notional_floor) is not None))) or ((not m.HasField('notional_cap')) or _dlt(m.notional_floor, m.notional_cap))):
         out.append((p, 'margin_tier.floor_below_cap', 'notional_floor must be below notional_cap'))
 
 
 def _m_cqc_markets_v1_Market(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.venue_id
@@ -3521,7 +3632,7 @@ def _m_cqc_markets_v1_Market(m, p, out):
     if _s:
         out.append((q + 'venue_id', 'cqc.id', _s))
     v = m.instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'instrument_id', 'cqc.id', _s))
     v = m.venue_symbol
@@ -3538,6 +3649,9 @@ def _m_cqc_markets_v1_Market(m, p, out):
     v = m.display_name
     if len(v) > 200:
         out.append((q + 'display_name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'display_name', 'cqc.text', _s))
     v = m.market_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
         out.append((q + 'market_type', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -3632,6 +3746,9 @@ def _m_cqc_markets_v1_Market(m, p, out):
     v = m.status_message
     if len(v) > 1000:
         out.append((q + 'status_message', 'string.max_len', 'must be at most 1000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'status_message', 'cqc.text', _s))
     if m.HasField('contract_size'):
         v = m.contract_size
         _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
@@ -3679,7 +3796,7 @@ def _m_cqc_markets_v1_Market(m, p, out):
         out.append((p, 'market.spot_margin_only_spot', 'spot_margin is only allowed on SPOT and MARGIN markets'))
     if not (m.negative_prices_allowed or (((not m.price_limits.HasField('min_price')) or (not m.price_limits.min_price.startswith('-'))) and ((not m.price_limits.HasField('max_price')) or (not m.price_limits.max_price.startswith('-'))))):
         out.append((p, 'market.price_limits_sign', 'price_limits must not be negative unless negative_prices_allowed is true'))
-    if not ((not ((_P11.search(m.tick_rule.fixed.tick_size) is not None) and (_P11.search(m.tick_size) is not None))) or (((not m.HasField('tick_size')) or (not m.tick_rule.HasField('fixed'))) or _deq(m.tick_size, m.tick_rule.fixed.tick_size))):
+    if not ((not ((_P12.search(m.tick_rule.fixed.tick_size) is not None) and (_P12.search(m.tick_size) is not None))) or (((not m.HasField('tick_size')) or (not m.tick_rule.HasField('fixed'))) or _deq(m.tick_size, m.tick_rule.fixed.tick_size))):
         out.append((p, 'market.tick_size_matches_fixed_rule', 'tick_size must equal tick_rule.fixed.tick_size when the tick rule is fixed'))
     if not (((not m.HasField('delisting_time')) or (not m.HasField('listing_time'))) or (_tns(m.delisting_time) > _tns(m.listing_time))):
         out.append((p, 'market.delisting_after_listing', 'delisting_time must be after listing_time'))
@@ -3695,11 +3812,11 @@ def _m_cqc_markets_v1_MarketDataQuality(m, p, out):
 def _m_cqc_markets_v1_MarketDepth(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.reference_price
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'reference_price', 'cqc.decimal', _s))
     v = m.reference_price_type
@@ -3731,16 +3848,16 @@ def _m_cqc_markets_v1_MarketDepth(m, p, out):
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
     _L_bands = list(m.bands)
-    _L_top_asks = list(m.top_asks)
-    _L_top_bids = list(m.top_bids)
-    if not ((not all((_P11.search(_v1.distance) is not None) for _v1 in _L_bands)) or _unique([D(_v2.distance) for _v2 in _L_bands])):
+    if not ((not all((_P12.search(_v1.distance) is not None) for _v1 in _L_bands)) or _unique([D(_v2.distance) for _v2 in _L_bands])):
         out.append((p, 'market_depth.band_distances_unique', 'each band distance must appear once'))
-    if not ((not all((((((_P11.search(_v1.distance) is not None) and (_P11.search(_v1.bid_size) is not None)) and (_P11.search(_v1.ask_size) is not None)) and (_P11.search(_v1.bid_notional) is not None)) and (_P11.search(_v1.ask_notional) is not None)) for _v1 in _L_bands)) or all(all((_dge(_v2.distance, _v3.distance) or (((_dle(_v2.bid_size, _v3.bid_size) and _dle(_v2.ask_size, _v3.ask_size)) and _dle(_v2.bid_notional, _v3.bid_notional)) and _dle(_v2.ask_notional, _v3.ask_notional))) for _v3 in _L_bands) for _v2 in _L_bands)):
+    if not ((not all((((((_P12.search(_v1.distance) is not None) and (_P12.search(_v1.bid_size) is not None)) and (_P12.search(_v1.ask_size) is not None)) and (_P12.search(_v1.bid_notional) is not None)) and (_P12.search(_v1.ask_notional) is not None)) for _v1 in _L_bands)) or all(all((_dge(_v2.distance, _v3.distance) or (((_dle(_v2.bid_size, _v3.bid_size) and _dle(_v2.ask_size, _v3.ask_size)) and _dle(_v2.bid_notional, _v3.bid_notional)) and _dle(_v2.ask_notional, _v3.ask_notional))) for _v3 in _L_bands) for _v2 in _L_bands)):
         out.append((p, 'market_depth.bands_cumulative', 'a wider band must not hold less size or notional than a narrower one'))
-    if not (((len(_L_top_bids) == 0) or (not all((_P11.search(_v1.price) is not None) for _v1 in _L_top_bids))) or (lambda _h3: all(_dle(_v2.price, (_h3 if _h3 is not _ERR else _index(_L_top_bids, 0).price)) for _v2 in _L_top_bids))(_try(lambda: _index(_L_top_bids, 0).price))):
-        out.append((p, 'market_depth.top_bids_best_first', 'top_bids must be sorted by price descending: top_bids[0] must be the highest bid'))
-    if not (((len(_L_top_asks) == 0) or (not all((_P11.search(_v1.price) is not None) for _v1 in _L_top_asks))) or (lambda _h3: all(_dge(_v2.price, (_h3 if _h3 is not _ERR else _index(_L_top_asks, 0).price)) for _v2 in _L_top_asks))(_try(lambda: _index(_L_top_asks, 0).price))):
-        out.append((p, 'market_depth.top_asks_best_first', 'top_asks must be sorted by price ascending: top_asks[0] must be the lowest ask'))
+    _i = _sorted_at([x.price for x in m.top_bids], True, True)
+    if _i >= 0:
+        out.append((f"{q}top_bids[{_i}].price", 'market_depth.top_bids_sorted', 'top_bids must be sorted by price, highest first, one level per price'))
+    _i = _sorted_at([x.price for x in m.top_asks], False, True)
+    if _i >= 0:
+        out.append((f"{q}top_asks[{_i}].price", 'market_depth.top_asks_sorted', 'top_asks must be sorted by price, lowest first, one level per price'))
 
 
 def _m_cqc_markets_v1_NotionalLimits(m, p, out):
@@ -3769,7 +3886,7 @@ def _m_cqc_markets_v1_NotionalLimits(m, p, out):
         _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'notional_asset_id', 'cqc.id', _s))
-    if not ((not ((_P11.search(m.max_notional) is not None) and (_P11.search(m.min_notional) is not None))) or (((not m.HasField('min_notional')) or (not m.HasField('max_notional'))) or _dle(m.min_notional, m.max_notional))):
+    if not ((not ((_P12.search(m.max_notional) is not None) and (_P12.search(m.min_notional) is not None))) or (((not m.HasField('min_notional')) or (not m.HasField('max_notional'))) or _dle(m.min_notional, m.max_notional))):
         out.append((p, 'notional_limits.min_not_above_max', 'min_notional must not exceed max_notional'))
 
 
@@ -3796,7 +3913,7 @@ def _m_cqc_markets_v1_OnChainQuantization(m, p, out):
 def _m_cqc_markets_v1_OpenInterest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.amount
@@ -3823,7 +3940,7 @@ def _m_cqc_markets_v1_OpenInterest(m, p, out):
         v = m.period
         if _tns(v) <= 0:
             out.append((q + 'period', 'duration.gt', 'must be greater than 0s'))
-    if not ((not (_P11.search(m.value.amount) is not None)) or ((not m.HasField('value')) or (DF(m.value.amount) >= 0))):
+    if not ((not (_P12.search(m.value.amount) is not None)) or ((not m.HasField('value')) or (DF(m.value.amount) >= 0))):
         out.append((p, 'open_interest.value_non_negative', 'value.amount must not be negative'))
     if not ((not m.HasField('base_amount')) or (m.amount_unit != 1)):
         out.append((p, 'open_interest.base_amount_not_duplicated', 'base_amount must not be set when amount_unit is QUANTITY_UNIT_BASE (amount already is)'))
@@ -3846,7 +3963,7 @@ def _m_cqc_markets_v1_OpenInterestMarginScaling(m, p, out):
             out.append((q + 'open_interest_asset_id', 'cqc.id', _s))
     if m.HasField('max_initial_margin_rate'):
         v = m.max_initial_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'max_initial_margin_rate', 'cqc.fraction', _s))
     if m.HasField('base_open_interest'):
@@ -3861,11 +3978,11 @@ def _m_cqc_markets_v1_OpenInterestMarginScaling(m, p, out):
 def _m_cqc_markets_v1_OptionGreeks(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.source
-    if _P24.search(v) is None:
+    if _P25.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.HasField('bid_iv'):
         v = m.bid_iv
@@ -3884,32 +4001,32 @@ def _m_cqc_markets_v1_OptionGreeks(m, p, out):
             out.append((q + 'mark_iv', 'cqc.decimal.non_negative', _s))
     if m.HasField('delta'):
         v = m.delta
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'delta', 'cqc.decimal', _s))
     if m.HasField('gamma'):
         v = m.gamma
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'gamma', 'cqc.decimal', _s))
     if m.HasField('vega'):
         v = m.vega
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'vega', 'cqc.decimal', _s))
     if m.HasField('theta'):
         v = m.theta
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'theta', 'cqc.decimal', _s))
     if m.HasField('rho'):
         v = m.rho
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'rho', 'cqc.decimal', _s))
     if m.HasField('underlying_price'):
         v = m.underlying_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'underlying_price', 'cqc.decimal', _s))
     v = m.underlying_name
@@ -3917,12 +4034,12 @@ def _m_cqc_markets_v1_OptionGreeks(m, p, out):
         out.append((q + 'underlying_name', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('mark_price'):
         v = m.mark_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'mark_price', 'cqc.decimal', _s))
     if m.HasField('interest_rate'):
         v = m.interest_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'interest_rate', 'cqc.decimal', _s))
     if not m.HasField('receive_time'):
@@ -3958,7 +4075,7 @@ def _m_cqc_markets_v1_OptionSeries(m, p, out):
         out.append((q + 'settlement_method', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('underlying_instrument_id'):
         v = m.underlying_instrument_id
-        _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'underlying_instrument_id', 'cqc.id', _s))
     v = m.family
@@ -3975,7 +4092,7 @@ def _m_cqc_markets_v1_OptionSeries(m, p, out):
 def _m_cqc_markets_v1_OrderBook(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.book_type
@@ -4002,7 +4119,7 @@ def _m_cqc_markets_v1_OrderBook(m, p, out):
             out.append((q + 'update_interval', 'duration.gt', 'must be greater than 0s'))
     if m.HasField('indicative_price'):
         v = m.indicative_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'indicative_price', 'cqc.decimal', _s))
     if m.HasField('indicative_size'):
@@ -4018,15 +4135,13 @@ def _m_cqc_markets_v1_OrderBook(m, p, out):
     _L_bids = list(m.bids)
     if not ((not m.is_snapshot) or (all(((_v1.action == 0) or (_v1.action == 1)) for _v1 in _L_bids) and all(((_v2.action == 0) or (_v2.action == 1)) for _v2 in _L_asks))):
         out.append((p, 'order_book.snapshot_actions', 'snapshot levels must have action UNSPECIFIED or ADD'))
-    if not ((not m.is_snapshot) or (all(((not (_P11.search(_v1.size) is not None)) or (DF(_v1.size) > 0)) for _v1 in _L_bids) and all(((not (_P11.search(_v2.size) is not None)) or (DF(_v2.size) > 0)) for _v2 in _L_asks))):
+    if not ((not m.is_snapshot) or (all(((not (_P12.search(_v1.size) is not None)) or (DF(_v1.size) > 0)) for _v1 in _L_bids) and all(((not (_P12.search(_v2.size) is not None)) or (DF(_v2.size) > 0)) for _v2 in _L_asks))):
         out.append((p, 'order_book.snapshot_sizes_positive', 'snapshot levels must have a size greater than zero'))
-    if not ((((not m.is_snapshot) or (len(_L_bids) == 0)) or (not all((_P11.search(_v1.price) is not None) for _v1 in _L_bids))) or (lambda _h3: all(_dle(_v2.price, (_h3 if _h3 is not _ERR else _index(_L_bids, 0).price)) for _v2 in _L_bids))(_try(lambda: _index(_L_bids, 0).price))):
-        out.append((p, 'order_book.snapshot_bids_best_first', 'snapshot bids must be sorted by price descending: bids[0] must be the highest bid'))
-    if not ((((not m.is_snapshot) or (len(_L_asks) == 0)) or (not all((_P11.search(_v1.price) is not None) for _v1 in _L_asks))) or (lambda _h3: all(_dge(_v2.price, (_h3 if _h3 is not _ERR else _index(_L_asks, 0).price)) for _v2 in _L_asks))(_try(lambda: _index(_L_asks, 0).price))):
-        out.append((p, 'order_book.snapshot_asks_best_first', 'snapshot asks must be sorted by price ascending: asks[0] must be the lowest ask'))
+    if not (((((((not m.is_snapshot) or m.HasField('indicative_price')) or (len(_L_bids) == 0)) or (len(_L_asks) == 0)) or (not (_P12.search(_index(_L_bids, 0).price) is not None))) or (not (_P12.search(_index(_L_asks, 0).price) is not None))) or _dlt(_index(_L_bids, 0).price, _index(_L_asks, 0).price)):
+        out.append((p, 'order_book.snapshot_not_crossed', "a snapshot's best bid must be below its best ask (a crossed or locked book only during an auction, with indicative_price set)"))
     if not (m.is_snapshot or (all((_v1.action != 0) for _v1 in _L_bids) and all((_v2.action != 0) for _v2 in _L_asks))):
         out.append((p, 'order_book.delta_action_required', 'every level of a delta must have an action'))
-    if not (m.is_snapshot or (all(((not (_P11.search(_v1.size) is not None)) or ((DF(_v1.size) == 0) == ((_v1.action == 3) or (_v1.action == 4)))) for _v1 in _L_bids) and all(((not (_P11.search(_v2.size) is not None)) or ((DF(_v2.size) == 0) == ((_v2.action == 3) or (_v2.action == 4)))) for _v2 in _L_asks))):
+    if not (m.is_snapshot or (all(((not (_P12.search(_v1.size) is not None)) or ((DF(_v1.size) == 0) == ((_v1.action == 3) or (_v1.action == 4)))) for _v1 in _L_bids) and all(((not (_P12.search(_v2.size) is not None)) or ((DF(_v2.size) == 0) == ((_v2.action == 3) or (_v2.action == 4)))) for _v2 in _L_asks))):
         out.append((p, 'order_book.delta_zero_size_iff_delete', 'in a delta, size must be 0 exactly when action is DELETE or CLEAR'))
     if not (((not any((_v1.action == 4) for _v1 in _L_bids)) or ((_index(_L_bids, 0).action == 4) and (sum(1 for _v2 in _L_bids if (_v2.action == 4)) == 1))) and ((not any((_v3.action == 4) for _v3 in _L_asks)) or ((_index(_L_asks, 0).action == 4) and (sum(1 for _v4 in _L_asks if (_v4.action == 4)) == 1)))):
         out.append((p, 'order_book.clear_first', 'a CLEAR level must be the only CLEAR of its side and come first'))
@@ -4038,12 +4153,28 @@ def _m_cqc_markets_v1_OrderBook(m, p, out):
         out.append((p, 'order_book.update_id_range', 'first_update_id must not exceed last_update_id'))
     if not ((not m.HasField('indicative_size')) or m.HasField('indicative_price')):
         out.append((p, 'order_book.indicative_size_needs_price', 'indicative_size requires indicative_price'))
+    if (m.is_snapshot and (m.book_type != 3)):
+        _i = _sorted_at([x.price for x in m.bids], True, True)
+        if _i >= 0:
+            out.append((f"{q}bids[{_i}].price", 'order_book.snapshot_bids_sorted', 'snapshot bids must be sorted by price, highest first, one level per price'))
+    if (m.is_snapshot and (m.book_type == 3)):
+        _i = _sorted_at([x.price for x in m.bids], True, False)
+        if _i >= 0:
+            out.append((f"{q}bids[{_i}].price", 'order_book.snapshot_bids_sorted', 'snapshot bids must be sorted by price, highest first (orders at one price in queue priority)'))
+    if (m.is_snapshot and (m.book_type != 3)):
+        _i = _sorted_at([x.price for x in m.asks], False, True)
+        if _i >= 0:
+            out.append((f"{q}asks[{_i}].price", 'order_book.snapshot_asks_sorted', 'snapshot asks must be sorted by price, lowest first, one level per price'))
+    if (m.is_snapshot and (m.book_type == 3)):
+        _i = _sorted_at([x.price for x in m.asks], False, False)
+        if _i >= 0:
+            out.append((f"{q}asks[{_i}].price", 'order_book.snapshot_asks_sorted', 'snapshot asks must be sorted by price, lowest first (orders at one price in queue priority)'))
 
 
 def _m_cqc_markets_v1_OrderBookLevel(m, p, out):
     q = p + "." if p else ""
     v = m.price
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'price', 'cqc.decimal', _s))
     v = m.size
@@ -4107,7 +4238,7 @@ def _m_cqc_markets_v1_OrderLimits(m, p, out):
             out.append((q + 'max_position_notional', 'cqc.decimal.non_negative', _s))
     if m.HasField('max_position_share'):
         v = m.max_position_share
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'max_position_share', 'cqc.fraction', _s))
     if m.HasField('max_platform_open_interest'):
@@ -4169,7 +4300,7 @@ def _m_cqc_markets_v1_OrderSizeLimits(m, p, out):
         _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
         if _s:
             out.append((q + 'step_size', 'cqc.decimal.positive', _s))
-    if not ((not ((_P11.search(m.max_quantity) is not None) and (_P11.search(m.min_quantity) is not None))) or (((not m.HasField('min_quantity')) or (not m.HasField('max_quantity'))) or _dle(m.min_quantity, m.max_quantity))):
+    if not ((not ((_P12.search(m.max_quantity) is not None) and (_P12.search(m.min_quantity) is not None))) or (((not m.HasField('min_quantity')) or (not m.HasField('max_quantity'))) or _dle(m.min_quantity, m.max_quantity))):
         out.append((p, 'order_size_limits.min_not_above_max', 'min_quantity must not exceed max_quantity'))
 
 
@@ -4232,7 +4363,7 @@ def _m_cqc_markets_v1_Price(m, p, out):
     q = p + "." if p else ""
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('asset_id'):
@@ -4246,7 +4377,7 @@ def _m_cqc_markets_v1_Price(m, p, out):
     if v in {0}:
         out.append((q + 'price_type', 'enum.not_in', 'must not be in list [0]'))
     v = m.value
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'value', 'cqc.decimal', _s))
     v = m.quote_asset_id
@@ -4254,7 +4385,7 @@ def _m_cqc_markets_v1_Price(m, p, out):
     if _s:
         out.append((q + 'quote_asset_id', 'cqc.id', _s))
     v = m.source
-    if _P24.search(v) is None:
+    if _P25.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.source_type
     if v not in {0, 1, 2, 3, 4}:
@@ -4267,7 +4398,7 @@ def _m_cqc_markets_v1_Price(m, p, out):
             out.append((q + 'source_ref', 'string.max_len', 'must be at most 256 characters'))
     if m.HasField('confidence'):
         v = m.confidence
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'confidence', 'cqc.fraction', _s))
     if m.HasField('confidence_interval'):
@@ -4338,32 +4469,32 @@ def _m_cqc_markets_v1_PriceBands(m, p, out):
             out.append((q + 'multiplier_decimals', 'uint32.lte', 'must be less than or equal to 36'))
     if m.HasField('market_take_bound'):
         v = m.market_take_bound
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'market_take_bound', 'cqc.fraction', _s))
     if m.HasField('trigger_protect'):
         v = m.trigger_protect
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'trigger_protect', 'cqc.fraction', _s))
     if m.HasField('price_limit_ratio_x'):
         v = m.price_limit_ratio_x
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'price_limit_ratio_x', 'cqc.fraction', _s))
     if m.HasField('price_limit_ratio_y'):
         v = m.price_limit_ratio_y
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'price_limit_ratio_y', 'cqc.fraction', _s))
     if m.HasField('max_slippage'):
         v = m.max_slippage
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'max_slippage', 'cqc.fraction', _s))
     if m.HasField('high_bid_limit'):
         v = m.high_bid_limit
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'high_bid_limit', 'cqc.fraction', _s))
 
@@ -4372,25 +4503,25 @@ def _m_cqc_markets_v1_PriceLimits(m, p, out):
     q = p + "." if p else ""
     if m.HasField('min_price'):
         v = m.min_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'min_price', 'cqc.decimal', _s))
     if m.HasField('max_price'):
         v = m.max_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'max_price', 'cqc.decimal', _s))
     if m.HasField('limit_up_price'):
         v = m.limit_up_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'limit_up_price', 'cqc.decimal', _s))
     if m.HasField('limit_down_price'):
         v = m.limit_down_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'limit_down_price', 'cqc.decimal', _s))
-    if not ((not ((_P11.search(m.max_price) is not None) and (_P11.search(m.min_price) is not None))) or (((not m.HasField('min_price')) or (not m.HasField('max_price'))) or _dle(m.min_price, m.max_price))):
+    if not ((not ((_P12.search(m.max_price) is not None) and (_P12.search(m.min_price) is not None))) or (((not m.HasField('min_price')) or (not m.HasField('max_price'))) or _dle(m.min_price, m.max_price))):
         out.append((p, 'price_limits.min_not_above_max', 'min_price must not exceed max_price'))
 
 
@@ -4403,7 +4534,7 @@ def _m_cqc_markets_v1_RateCurve(m, p, out):
             out.append((q + 'base_rate', 'cqc.decimal.non_negative', _s))
     if m.HasField('kink'):
         v = m.kink
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'kink', 'cqc.fraction', _s))
     if m.HasField('slope_below_kink'):
@@ -4502,12 +4633,12 @@ def _m_cqc_markets_v1_RiskLimitSteps(m, p, out):
             out.append((q + 'risk_limit_asset_id', 'cqc.id', _s))
     if m.HasField('initial_margin_increment'):
         v = m.initial_margin_increment
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'initial_margin_increment', 'cqc.fraction', _s))
     if m.HasField('maintenance_margin_increment'):
         v = m.maintenance_margin_increment
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'maintenance_margin_increment', 'cqc.fraction', _s))
     if not ((((not m.HasField('max_risk_limit')) or (not (_P4.search(m.max_risk_limit) is not None))) or (not (_P4.search(m.base_risk_limit) is not None))) or _dle(m.base_risk_limit, m.max_risk_limit)):
@@ -4537,7 +4668,7 @@ def _m_cqc_markets_v1_SessionOpenPrice(m, p, out):
         if _tns(v) > 50400000000000 or _tns(v) < -50400000000000:
             out.append((q + 'utc_offset', 'duration.gte_lte', 'must be greater than or equal to -50400s and less than or equal to 50400s'))
     v = m.price
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'price', 'cqc.decimal', _s))
 
@@ -4586,7 +4717,7 @@ def _m_cqc_markets_v1_TickRule(m, p, out):
 def _m_cqc_markets_v1_TickStep(m, p, out):
     q = p + "." if p else ""
     v = m.above_price
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'above_price', 'cqc.decimal', _s))
     v = m.tick_size
@@ -4598,7 +4729,7 @@ def _m_cqc_markets_v1_TickStep(m, p, out):
 def _m_cqc_markets_v1_TickerStatistics(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if not m.HasField('window'):
@@ -4609,22 +4740,22 @@ def _m_cqc_markets_v1_TickerStatistics(m, p, out):
             out.append((q + 'window', 'duration.gt', 'must be greater than 0s'))
     if m.HasField('open_price'):
         v = m.open_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'open_price', 'cqc.decimal', _s))
     if m.HasField('high_price'):
         v = m.high_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'high_price', 'cqc.decimal', _s))
     if m.HasField('low_price'):
         v = m.low_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'low_price', 'cqc.decimal', _s))
     if m.HasField('last_price'):
         v = m.last_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'last_price', 'cqc.decimal', _s))
     if m.HasField('volume'):
@@ -4644,17 +4775,17 @@ def _m_cqc_markets_v1_TickerStatistics(m, p, out):
             out.append((q + 'base_volume', 'cqc.decimal.non_negative', _s))
     if m.HasField('price_change'):
         v = m.price_change
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price_change', 'cqc.decimal', _s))
     if m.HasField('price_change_rate'):
         v = m.price_change_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price_change_rate', 'cqc.decimal', _s))
     if m.HasField('weighted_average_price'):
         v = m.weighted_average_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'weighted_average_price', 'cqc.decimal', _s))
     if not m.HasField('receive_time'):
@@ -4663,7 +4794,7 @@ def _m_cqc_markets_v1_TickerStatistics(m, p, out):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.HasField('previous_close_price'):
         v = m.previous_close_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'previous_close_price', 'cqc.decimal', _s))
     if len(m.session_open_prices) > 4:
@@ -4700,7 +4831,7 @@ def _m_cqc_markets_v1_TickerStatistics(m, p, out):
         _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
         if _s:
             out.append((q + 'session_settlement_volume', 'cqc.decimal.non_negative', _s))
-    if not (((((not m.HasField('low_price')) or (not m.HasField('high_price'))) or (not (_P11.search(m.low_price) is not None))) or (not (_P11.search(m.high_price) is not None))) or _dle(m.low_price, m.high_price)):
+    if not (((((not m.HasField('low_price')) or (not m.HasField('high_price'))) or (not (_P12.search(m.low_price) is not None))) or (not (_P12.search(m.high_price) is not None))) or _dle(m.low_price, m.high_price)):
         out.append((p, 'ticker_statistics.low_not_above_high', 'low_price must not exceed high_price'))
     if not (((not m.HasField('open_time')) or (not m.HasField('close_time'))) or (_tns(m.close_time) > _tns(m.open_time))):
         out.append((p, 'ticker_statistics.window_ordered', 'close_time must be after open_time'))
@@ -4709,7 +4840,7 @@ def _m_cqc_markets_v1_TickerStatistics(m, p, out):
 def _m_cqc_markets_v1_Trade(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.venue_trade_id
@@ -4718,7 +4849,7 @@ def _m_cqc_markets_v1_Trade(m, p, out):
     if len(v) > 128:
         out.append((q + 'venue_trade_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.price
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'price', 'cqc.decimal', _s))
     v = m.size
@@ -4780,11 +4911,11 @@ def _m_cqc_markets_v1_TradingPermissions(m, p, out):
 def _m_cqc_markets_v1_VWAP(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.vwap
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'vwap', 'cqc.decimal', _s))
     if not m.HasField('start_time'):
@@ -4822,11 +4953,11 @@ def _m_cqc_markets_v1_VWAP(m, p, out):
 def _m_cqc_portfolio_v1_Allocation(m, p, out):
     q = p + "." if p else ""
     v = m.allocation_id
-    _s = ('' if (_P52.search(v) is not None) else 'must be an id of the form alc_<26-character upper-case ULID>')
+    _s = ('' if (_P55.search(v) is not None) else 'must be an id of the form alc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'allocation_id', 'cqc.id', _s))
     v = m.portfolio_id
-    _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+    _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'portfolio_id', 'cqc.id', _s))
     if m.HasField('asset_id'):
@@ -4836,12 +4967,12 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
             out.append((q + 'asset_id', 'cqc.id', _s))
     if m.HasField('instrument_id'):
         v = m.instrument_id
-        _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'instrument_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('strategy_id'):
@@ -4852,7 +4983,7 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
             out.append((q + 'strategy_id', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('venue_id'):
@@ -4862,17 +4993,17 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
             out.append((q + 'venue_id', 'cqc.id', _s))
     if m.HasField('target_weight'):
         v = m.target_weight
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'target_weight', 'cqc.decimal', _s))
     if m.HasField('target_notional'):
         v = m.target_notional
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'target_notional', 'cqc.decimal', _s))
     if m.HasField('target_quantity'):
         v = m.target_quantity
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'target_quantity', 'cqc.decimal', _s))
     if m.HasField('notional_asset_id'):
@@ -4882,12 +5013,12 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
             out.append((q + 'notional_asset_id', 'cqc.id', _s))
     if m.HasField('band_min'):
         v = m.band_min
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'band_min', 'cqc.decimal', _s))
     if m.HasField('band_max'):
         v = m.band_max
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'band_max', 'cqc.decimal', _s))
     if m.HasField('rebalance_threshold'):
@@ -4900,14 +5031,20 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
     v = m.approved_by
     if len(v) > 200:
         out.append((q + 'approved_by', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'approved_by', 'cqc.text', _s))
     v = m.reason
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason', 'cqc.text', _s))
     if m.WhichOneof('target') is None:
         out.append((q + 'target', 'required', 'exactly one field is required in oneof'))
     if m.WhichOneof('target_amount') is None:
         out.append((q + 'target_amount', 'required', 'exactly one field is required in oneof'))
-    if not ((not ((m.HasField('target_weight') or m.HasField('target_notional')) or m.HasField('target_quantity'))) or all(((not (_P55.search(_v1) is not None)) or ((((not m.HasField('band_min')) or (not (_P55.search(m.band_min) is not None))) or _dle(m.band_min, _v1)) and (((not m.HasField('band_max')) or (not (_P55.search(m.band_max) is not None))) or _dle(_v1, m.band_max)))) for _v1 in [(m.target_weight if m.HasField('target_weight') else (m.target_notional if m.HasField('target_notional') else m.target_quantity))])):
+    if not ((not ((m.HasField('target_weight') or m.HasField('target_notional')) or m.HasField('target_quantity'))) or all(((not (_P58.search(_v1) is not None)) or ((((not m.HasField('band_min')) or (not (_P58.search(m.band_min) is not None))) or _dle(m.band_min, _v1)) and (((not m.HasField('band_max')) or (not (_P58.search(m.band_max) is not None))) or _dle(_v1, m.band_max)))) for _v1 in [(m.target_weight if m.HasField('target_weight') else (m.target_notional if m.HasField('target_notional') else m.target_quantity))])):
         out.append((p, 'allocation.band_contains_target', 'band_min <= target <= band_max must hold where the band bounds are set'))
     if not (m.HasField('target_notional') == m.HasField('notional_asset_id')):
         out.append((p, 'allocation.notional_requires_asset', 'notional_asset_id must be set when and only when target_notional is set'))
@@ -4918,17 +5055,17 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
 def _m_cqc_portfolio_v1_Exposure(m, p, out):
     q = p + "." if p else ""
     v = m.exposure_id
-    _s = ('' if (_P61.search(v) is not None) else 'must be an id of the form xpo_<26-character upper-case ULID>')
+    _s = ('' if (_P64.search(v) is not None) else 'must be an id of the form xpo_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'exposure_id', 'cqc.id', _s))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'portfolio_id', 'cqc.id', _s))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'account_id', 'cqc.id', _s))
     v = m.dimension
@@ -4954,17 +5091,17 @@ def _m_cqc_portfolio_v1_Exposure(m, p, out):
     if _s:
         out.append((q + 'gross_short', 'cqc.decimal.non_negative', _s))
     v = m.net
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'net', 'cqc.decimal', _s))
     if m.HasField('net_quantity'):
         v = m.net_quantity
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'net_quantity', 'cqc.decimal', _s))
     if m.HasField('delta_adjusted_notional'):
         v = m.delta_adjusted_notional
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'delta_adjusted_notional', 'cqc.decimal', _s))
     if m.HasField('greeks'):
@@ -5001,27 +5138,27 @@ def _m_cqc_portfolio_v1_Greeks(m, p, out):
     q = p + "." if p else ""
     if m.HasField('delta'):
         v = m.delta
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'delta', 'cqc.decimal', _s))
     if m.HasField('gamma'):
         v = m.gamma
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'gamma', 'cqc.decimal', _s))
     if m.HasField('vega'):
         v = m.vega
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'vega', 'cqc.decimal', _s))
     if m.HasField('theta'):
         v = m.theta
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'theta', 'cqc.decimal', _s))
     if m.HasField('rho'):
         v = m.rho
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'rho', 'cqc.decimal', _s))
 
@@ -5033,10 +5170,10 @@ def _m_cqc_portfolio_v1_LendingPosition(m, p, out):
     if _s:
         out.append((q + 'reserve_asset_id', 'cqc.id', _s))
     v = m.scaled_a_token_balance
-    if _P60.search(v) is None:
+    if _P63.search(v) is None:
         out.append((q + 'scaled_a_token_balance', 'string.pattern', 'does not match regex pattern `^(0|[1-9][0-9]{0,77})$`'))
     v = m.scaled_variable_debt
-    if _P60.search(v) is None:
+    if _P63.search(v) is None:
         out.append((q + 'scaled_variable_debt', 'string.pattern', 'does not match regex pattern `^(0|[1-9][0-9]{0,77})$`'))
     if m.HasField('supplied_balance'):
         v = m.supplied_balance
@@ -5050,12 +5187,12 @@ def _m_cqc_portfolio_v1_LendingPosition(m, p, out):
             out.append((q + 'borrowed_balance', 'cqc.decimal.non_negative', _s))
     if m.HasField('supply_apy'):
         v = m.supply_apy
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'supply_apy', 'cqc.decimal', _s))
     if m.HasField('borrow_apy'):
         v = m.borrow_apy
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'borrow_apy', 'cqc.decimal', _s))
 
@@ -5063,7 +5200,7 @@ def _m_cqc_portfolio_v1_LendingPosition(m, p, out):
 def _m_cqc_portfolio_v1_LimitCheck(m, p, out):
     q = p + "." if p else ""
     v = m.limit_id
-    _s = ('' if (_P45.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
+    _s = ('' if (_P48.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'limit_id', 'cqc.id', _s))
     v = m.metric
@@ -5091,11 +5228,11 @@ def _m_cqc_portfolio_v1_LimitCheck(m, p, out):
         if _s:
             out.append((q + 'warning_threshold', 'cqc.decimal.non_negative', _s))
     v = m.observed_value
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'observed_value', 'cqc.decimal', _s))
     v = m.projected_value
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'projected_value', 'cqc.decimal', _s))
     v = m.outcome
@@ -5110,9 +5247,9 @@ def _m_cqc_portfolio_v1_LimitCheck(m, p, out):
         out.append((q + 'action', 'enum.not_in', 'must not be in list [0]'))
     if not ((m.unit == 1) == m.HasField('unit_asset_id')):
         out.append((p, 'limit_check.amount_requires_asset', 'unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT'))
-    if not ((((not m.HasField('warning_threshold')) or (not (_P57.search(m.warning_threshold) is not None))) or (not (_P57.search(m.threshold) is not None))) or _dle(m.warning_threshold, m.threshold)):
+    if not ((((not m.HasField('warning_threshold')) or (not (_P60.search(m.warning_threshold) is not None))) or (not (_P60.search(m.threshold) is not None))) or _dle(m.warning_threshold, m.threshold)):
         out.append((p, 'limit_check.warning_not_above_threshold', 'warning_threshold must be <= threshold'))
-    if not ((((not (_P57.search(m.projected_value) is not None)) or (not (_P57.search(m.threshold) is not None))) or (m.HasField('warning_threshold') and (not (_P57.search(m.warning_threshold) is not None)))) or (m.outcome == (3 if _dgt(m.projected_value, m.threshold) else (2 if (m.HasField('warning_threshold') and _dgt(m.projected_value, m.warning_threshold)) else 1)))):
+    if not ((((not (_P60.search(m.projected_value) is not None)) or (not (_P60.search(m.threshold) is not None))) or (m.HasField('warning_threshold') and (not (_P60.search(m.warning_threshold) is not None)))) or (m.outcome == (3 if _dgt(m.projected_value, m.threshold) else (2 if (m.HasField('warning_threshold') and _dgt(m.projected_value, m.warning_threshold)) else 1)))):
         out.append((p, 'limit_check.outcome_matches_values', 'outcome must be BREACHED when projected_value > threshold, WARNING when warning_threshold < projected_value <= threshold, else WITHIN'))
 
 
@@ -5125,7 +5262,7 @@ def _m_cqc_portfolio_v1_LiquidityRange(m, p, out):
     if v > 887272 or v < -887272:
         out.append((q + 'tick_upper', 'sint32.gte_lte', 'must be greater than or equal to -887272 and less than or equal to 887272'))
     v = m.liquidity
-    if _P59.search(v) is None:
+    if _P62.search(v) is None:
         out.append((q + 'liquidity', 'string.pattern', 'does not match regex pattern `^(0|[1-9][0-9]{0,38})$`'))
     if len(m.amounts) > 2:
         out.append((q + 'amounts', 'repeated.max_items', 'must contain no more than 2 item(s)'))
@@ -5138,7 +5275,7 @@ def _m_cqc_portfolio_v1_LiquidityRange(m, p, out):
     _L_tokens_owed = list(m.tokens_owed)
     if not (m.tick_lower < m.tick_upper):
         out.append((p, 'liquidity_range.ticks_ordered', 'tick_lower must be below tick_upper'))
-    if not all(((not (_P55.search(_v1.amount) is not None)) or (DF(_v1.amount) >= 0)) for _v1 in _L_tokens_owed):
+    if not all(((not (_P58.search(_v1.amount) is not None)) or (DF(_v1.amount) >= 0)) for _v1 in _L_tokens_owed):
         out.append((p, 'liquidity_range.tokens_owed_non_negative', 'tokens_owed amounts must be >= 0'))
 
 
@@ -5165,14 +5302,14 @@ def _m_cqc_portfolio_v1_MarginLoan(m, p, out):
             out.append((q + 'pending_close_liability', 'cqc.decimal.non_negative', _s))
     if m.HasField('interest_rate'):
         v = m.interest_rate
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'interest_rate', 'cqc.fraction', _s))
     if m.HasField('interest_period'):
         v = m.interest_period
         if _tns(v) <= 0:
             out.append((q + 'interest_period', 'duration.gt', 'must be greater than 0s'))
-    if not (((((not m.HasField('pending_close_liability')) or (not m.HasField('liability'))) or (not (_P55.search(m.pending_close_liability) is not None))) or (not (_P55.search(m.liability) is not None))) or _dle(m.pending_close_liability, m.liability)):
+    if not (((((not m.HasField('pending_close_liability')) or (not m.HasField('liability'))) or (not (_P58.search(m.pending_close_liability) is not None))) or (not (_P58.search(m.liability) is not None))) or _dle(m.pending_close_liability, m.liability)):
         out.append((p, 'margin_loan.pending_close_within_liability', 'pending_close_liability must not exceed liability'))
     if not ((not m.HasField('interest_rate')) or m.HasField('interest_period')):
         out.append((p, 'margin_loan.interest_period_with_rate', 'interest_period must be set when interest_rate is set'))
@@ -5189,17 +5326,17 @@ def _m_cqc_portfolio_v1_OnChainDetails(m, p, out):
     v = m.tx_hash
     if len(v) > 128:
         out.append((q + 'tx_hash', 'string.max_len', 'must be at most 128 characters'))
-    if _P58.search(v) is None:
+    if _P61.search(v) is None:
         out.append((q + 'tx_hash', 'string.pattern', 'does not match regex pattern `^[^\\s]*$`'))
     v = m.from_address
     if len(v) > 128:
         out.append((q + 'from_address', 'string.max_len', 'must be at most 128 characters'))
-    if _P58.search(v) is None:
+    if _P61.search(v) is None:
         out.append((q + 'from_address', 'string.pattern', 'does not match regex pattern `^[^\\s]*$`'))
     v = m.to_address
     if len(v) > 128:
         out.append((q + 'to_address', 'string.max_len', 'must be at most 128 characters'))
-    if _P58.search(v) is None:
+    if _P61.search(v) is None:
         out.append((q + 'to_address', 'string.pattern', 'does not match regex pattern `^[^\\s]*$`'))
     if m.HasField('tag'):
         v = m.tag
@@ -5219,7 +5356,7 @@ def _m_cqc_portfolio_v1_OnChainDetails(m, p, out):
 def _m_cqc_portfolio_v1_PnL(m, p, out):
     q = p + "." if p else ""
     v = m.pnl_id
-    _s = ('' if (_P56.search(v) is not None) else 'must be an id of the form pnl_<26-character upper-case ULID>')
+    _s = ('' if (_P59.search(v) is not None) else 'must be an id of the form pnl_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'pnl_id', 'cqc.id', _s))
     v = m.scope
@@ -5241,34 +5378,34 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
     if _s:
         out.append((q + 'asset_id', 'cqc.id', _s))
     v = m.realized_pnl
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'realized_pnl', 'cqc.decimal', _s))
     v = m.unrealized_pnl
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'unrealized_pnl', 'cqc.decimal', _s))
     if m.HasField('fees'):
         v = m.fees
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'fees', 'cqc.decimal', _s))
     if m.HasField('funding'):
         v = m.funding
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'funding', 'cqc.decimal', _s))
     if m.HasField('interest'):
         v = m.interest
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'interest', 'cqc.decimal', _s))
     v = m.gross_pnl
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'gross_pnl', 'cqc.decimal', _s))
     v = m.net_pnl
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'net_pnl', 'cqc.decimal', _s))
     if m.HasField('reporting_asset_id'):
@@ -5278,7 +5415,7 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
             out.append((q + 'reporting_asset_id', 'cqc.id', _s))
     if m.HasField('reporting_net_pnl'):
         v = m.reporting_net_pnl
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'reporting_net_pnl', 'cqc.decimal', _s))
     if len(m.fx_rates) > 100:
@@ -5287,7 +5424,7 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
         _m_cqc_portfolio_v1_FxRate(x, f"{q}fx_rates[{i}]", out)
     if m.HasField('return_fraction'):
         v = m.return_fraction
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'return_fraction', 'cqc.decimal', _s))
     v = m.valuation_method
@@ -5302,9 +5439,9 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
         out.append((p, 'pnl.period_end_after_start', 'period_end_time must be after period_start_time'))
     if not (m.scope_id.startswith('pos_') if (m.scope == 1) else (m.scope_id.startswith('acc_') if (m.scope == 2) else (m.scope_id.startswith('pfl_') if (m.scope == 4) else True))):
         out.append((p, 'pnl.scope_id_matches_scope', 'scope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes'))
-    if not ((not (((_P57.search(m.gross_pnl) is not None) and (_P57.search(m.realized_pnl) is not None)) and (_P57.search(m.unrealized_pnl) is not None))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))))) for _v1 in [[_sub(_sub(D(m.gross_pnl), D(m.realized_pnl)), D(m.unrealized_pnl)), D(m.gross_pnl), D(m.realized_pnl), D(m.unrealized_pnl)]])):
+    if not ((not (((_P60.search(m.gross_pnl) is not None) and (_P60.search(m.realized_pnl) is not None)) and (_P60.search(m.unrealized_pnl) is not None))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))))) for _v1 in [[_sub(_sub(D(m.gross_pnl), D(m.realized_pnl)), D(m.unrealized_pnl)), D(m.gross_pnl), D(m.realized_pnl), D(m.unrealized_pnl)]])):
         out.append((p, 'pnl.gross_identity', 'gross_pnl must equal realized_pnl + unrealized_pnl'))
-    if not ((not (((((_P57.search(m.net_pnl) is not None) and (_P57.search(m.gross_pnl) is not None)) and ((not m.HasField('fees')) or (_P57.search(m.fees) is not None))) and ((not m.HasField('funding')) or (_P57.search(m.funding) is not None))) and ((not m.HasField('interest')) or (_P57.search(m.interest) is not None)))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))), _mul(_index(_v1, 4), _index(_v1, 4))), _mul(_index(_v1, 5), _index(_v1, 5))))) for _v1 in [[_add(_add(_add(_sub(D(m.net_pnl), D(m.gross_pnl)), (D(m.fees) if m.HasField('fees') else _N3)), (D(m.funding) if m.HasField('funding') else _N3)), (D(m.interest) if m.HasField('interest') else _N3)), D(m.net_pnl), D(m.gross_pnl), (D(m.fees) if m.HasField('fees') else _N3), (D(m.funding) if m.HasField('funding') else _N3), (D(m.interest) if m.HasField('interest') else _N3)]])):
+    if not ((not (((((_P60.search(m.net_pnl) is not None) and (_P60.search(m.gross_pnl) is not None)) and ((not m.HasField('fees')) or (_P60.search(m.fees) is not None))) and ((not m.HasField('funding')) or (_P60.search(m.funding) is not None))) and ((not m.HasField('interest')) or (_P60.search(m.interest) is not None)))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))), _mul(_index(_v1, 4), _index(_v1, 4))), _mul(_index(_v1, 5), _index(_v1, 5))))) for _v1 in [[_add(_add(_add(_sub(D(m.net_pnl), D(m.gross_pnl)), (D(m.fees) if m.HasField('fees') else _N3)), (D(m.funding) if m.HasField('funding') else _N3)), (D(m.interest) if m.HasField('interest') else _N3)), D(m.net_pnl), D(m.gross_pnl), (D(m.fees) if m.HasField('fees') else _N3), (D(m.funding) if m.HasField('funding') else _N3), (D(m.interest) if m.HasField('interest') else _N3)]])):
         out.append((p, 'pnl.net_identity', 'net_pnl must equal gross_pnl - fees - funding - interest (charges are positive when paid)'))
     if not ((not m.HasField('reporting_net_pnl')) or m.HasField('reporting_asset_id')):
         out.append((p, 'pnl.reporting_value_requires_asset', 'reporting_asset_id must be set when reporting_net_pnl is set'))
@@ -5315,7 +5452,7 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
 def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     q = p + "." if p else ""
     v = m.portfolio_id
-    _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+    _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'portfolio_id', 'cqc.id', _s))
     v = m.name
@@ -5323,11 +5460,17 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'name', 'cqc.text', _s))
     v = m.owner
     if len(v) < 1:
         out.append((q + 'owner', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'owner', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'owner', 'cqc.text', _s))
     v = m.reporting_asset_id
     _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
     if _s:
@@ -5337,7 +5480,7 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     if not _unique(m.account_ids):
         out.append((q + 'account_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.account_ids):
-        _s = ('' if (_P13.search(x) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(x) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}account_ids[{i}]", 'cqc.id', _s))
     if len(m.position_ids) > 10000:
@@ -5345,7 +5488,7 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     if not _unique(m.position_ids):
         out.append((q + 'position_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.position_ids):
-        _s = ('' if (_P46.search(x) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
+        _s = ('' if (_P49.search(x) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}position_ids[{i}]", 'cqc.id', _s))
     if len(m.balances) > 10000:
@@ -5353,7 +5496,7 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     for i, x in enumerate(m.balances):
         _m_cqc_portfolio_v1_PortfolioBalance(x, f"{q}balances[{i}]", out)
     v = m.total_equity
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'total_equity', 'cqc.decimal', _s))
     if len(m.equity_by_asset) > 10000:
@@ -5372,7 +5515,7 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
             out.append((q + 'total_debt', 'cqc.decimal.non_negative', _s))
     if m.HasField('unrealized_pnl'):
         v = m.unrealized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'unrealized_pnl', 'cqc.decimal', _s))
     if len(m.unrealized_pnls) > 10000:
@@ -5381,7 +5524,7 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
         _m_cqc_types_v1_AssetAmount(x, f"{q}unrealized_pnls[{i}]", out)
     if m.HasField('realized_pnl'):
         v = m.realized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'realized_pnl', 'cqc.decimal', _s))
     if len(m.realized_pnls) > 10000:
@@ -5395,7 +5538,7 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
             out.append((q + 'gross_leverage', 'cqc.decimal.non_negative', _s))
     if m.HasField('net_leverage'):
         v = m.net_leverage
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'net_leverage', 'cqc.decimal', _s))
     if m.HasField('health_factor'):
@@ -5405,7 +5548,7 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
             out.append((q + 'health_factor', 'cqc.decimal.non_negative', _s))
     if m.HasField('net_apy'):
         v = m.net_apy
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'net_apy', 'cqc.decimal', _s))
     if not m.HasField('as_of_time'):
@@ -5418,7 +5561,7 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
             out.append((q + 'valuation_snapshot_id', 'string.max_len', 'must be at most 128 characters'))
     _L_balances = list(m.balances)
     _L_equity_by_asset = list(m.equity_by_asset)
-    if not (((((not m.HasField('gross_leverage')) or (not m.HasField('net_leverage'))) or (not (_P55.search(m.gross_leverage) is not None))) or (not (_P55.search(m.net_leverage) is not None))) or (_dle(m.net_leverage, m.gross_leverage) and ((-D(m.net_leverage)) <= D(m.gross_leverage)))):
+    if not (((((not m.HasField('gross_leverage')) or (not m.HasField('net_leverage'))) or (not (_P58.search(m.gross_leverage) is not None))) or (not (_P58.search(m.net_leverage) is not None))) or (_dle(m.net_leverage, m.gross_leverage) and ((-D(m.net_leverage)) <= D(m.gross_leverage)))):
         out.append((p, 'portfolio.net_leverage_within_gross', 'the absolute value of net_leverage must not exceed gross_leverage'))
     if not _unique([_v1.asset_id for _v1 in _L_balances]):
         out.append((p, 'portfolio.balances_unique_per_asset', 'balances must have at most one entry per asset_id'))
@@ -5433,7 +5576,7 @@ def _m_cqc_portfolio_v1_PortfolioBalance(m, p, out):
     if _s:
         out.append((q + 'asset_id', 'cqc.id', _s))
     v = m.total
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'total', 'cqc.decimal', _s))
     if m.HasField('borrowed'):
@@ -5448,7 +5591,7 @@ def _m_cqc_portfolio_v1_PortfolioBalance(m, p, out):
             out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', _s))
     if m.HasField('value'):
         v = m.value
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'value', 'cqc.decimal', _s))
     if m.HasField('price'):
@@ -5458,7 +5601,7 @@ def _m_cqc_portfolio_v1_PortfolioBalance(m, p, out):
             out.append((q + 'price', 'cqc.decimal.non_negative', _s))
     if m.HasField('weight'):
         v = m.weight
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'weight', 'cqc.decimal', _s))
 
@@ -5466,7 +5609,7 @@ def _m_cqc_portfolio_v1_PortfolioBalance(m, p, out):
 def _m_cqc_portfolio_v1_Position(m, p, out):
     q = p + "." if p else ""
     v = m.position_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
+    _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'position_id', 'cqc.id', _s))
     if m.HasField('venue_position_id'):
@@ -5476,16 +5619,16 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         if len(v) > 128:
             out.append((q + 'venue_position_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('instrument_id'):
         v = m.instrument_id
-        _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'instrument_id', 'cqc.id', _s))
     v = m.side
@@ -5494,7 +5637,7 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
     if v in {0}:
         out.append((q + 'side', 'enum.not_in', 'must not be in list [0]'))
     v = m.quantity
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'quantity', 'cqc.decimal', _s))
     v = m.quantity_unit
@@ -5522,27 +5665,27 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
             out.append((q + 'settlement_asset_id', 'cqc.id', _s))
     if m.HasField('avg_entry_price'):
         v = m.avg_entry_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'avg_entry_price', 'cqc.decimal', _s))
     if m.HasField('avg_close_price'):
         v = m.avg_close_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'avg_close_price', 'cqc.decimal', _s))
     if m.HasField('break_even_price'):
         v = m.break_even_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'break_even_price', 'cqc.decimal', _s))
     if m.HasField('mark_price'):
         v = m.mark_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'mark_price', 'cqc.decimal', _s))
     if m.HasField('liquidation_price'):
         v = m.liquidation_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'liquidation_price', 'cqc.decimal', _s))
     if m.HasField('leverage'):
@@ -5602,7 +5745,7 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         _m_cqc_types_v1_AssetAmount(m.unrealized_pnl, q + 'unrealized_pnl', out)
     if m.HasField('unrealized_pnl_fraction'):
         v = m.unrealized_pnl_fraction
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'unrealized_pnl_fraction', 'cqc.decimal', _s))
     if m.HasField('realized_pnl'):
@@ -5621,22 +5764,22 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
             out.append((q + 'adl_indicator', 'uint32.lte', 'must be less than or equal to 10'))
     if m.HasField('take_profit_price'):
         v = m.take_profit_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'take_profit_price', 'cqc.decimal', _s))
     if m.HasField('stop_loss_price'):
         v = m.stop_loss_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'stop_loss_price', 'cqc.decimal', _s))
     if m.HasField('opening_order_id'):
         v = m.opening_order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'opening_order_id', 'cqc.id', _s))
     if m.HasField('closing_order_id'):
         v = m.closing_order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'closing_order_id', 'cqc.id', _s))
     if m.HasField('peak_quantity'):
@@ -5673,17 +5816,17 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         _m_cqc_types_v1_AssetAmount(m.unrealized_pnl_last_price, q + 'unrealized_pnl_last_price', out)
     if m.HasField('unrealized_pnl_last_price_fraction'):
         v = m.unrealized_pnl_last_price_fraction
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'unrealized_pnl_last_price_fraction', 'cqc.decimal', _s))
     if m.HasField('isolated_base_balance'):
         v = m.isolated_base_balance
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'isolated_base_balance', 'cqc.decimal', _s))
     if m.HasField('isolated_quote_balance'):
         v = m.isolated_quote_balance
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'isolated_quote_balance', 'cqc.decimal', _s))
     if m.HasField('spot_in_use'):
@@ -5695,9 +5838,9 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         if len(v) > 128:
             out.append((q + 'venue_opening_order_id', 'string.max_len', 'must be at most 128 characters'))
     _L_commissions = list(m.commissions)
-    if not (((m.side != 2) or (not (_P55.search(m.quantity) is not None))) or (DF(m.quantity) >= 0)):
+    if not (((m.side != 2) or (not (_P58.search(m.quantity) is not None))) or (DF(m.quantity) >= 0)):
         out.append((p, 'position.long_side_non_negative', 'quantity must be >= 0 when side is POSITION_SIDE_LONG'))
-    if not (((m.side != 3) or (not (_P55.search(m.quantity) is not None))) or (DF(m.quantity) <= 0)):
+    if not (((m.side != 3) or (not (_P58.search(m.quantity) is not None))) or (DF(m.quantity) <= 0)):
         out.append((p, 'position.short_side_non_positive', 'quantity must be <= 0 when side is POSITION_SIDE_SHORT'))
     if not ((m.quantity_unit != 2) or m.HasField('contract_size')):
         out.append((p, 'position.contracts_require_contract_size', 'contract_size must be set when quantity_unit is QUANTITY_UNIT_CONTRACTS'))
@@ -5707,9 +5850,9 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         out.append((p, 'position.isolated_margin_requires_isolated_mode', 'isolated_margin may only be set when margin_mode is MARGIN_MODE_ISOLATED'))
     if not ((not m.HasField('spot_in_use')) or (not m.spot_in_use.amount.startswith('-'))):
         out.append((p, 'position.spot_in_use_non_negative', 'spot_in_use.amount must not be negative'))
-    if not (((not m.HasField('liquidation_penalty')) or (not (_P55.search(m.liquidation_penalty.amount) is not None))) or (DF(m.liquidation_penalty.amount) >= 0)):
+    if not (((not m.HasField('liquidation_penalty')) or (not (_P58.search(m.liquidation_penalty.amount) is not None))) or (DF(m.liquidation_penalty.amount) >= 0)):
         out.append((p, 'position.liquidation_penalty_non_negative', 'liquidation_penalty.amount must be >= 0 (an amount paid)'))
-    if not ((((not m.HasField('closable_quantity')) or (not (_P55.search(m.closable_quantity) is not None))) or (not (_P55.search(m.quantity) is not None))) or (_dle(m.closable_quantity, m.quantity) or (D(m.closable_quantity) <= (-D(m.quantity))))):
+    if not ((((not m.HasField('closable_quantity')) or (not (_P58.search(m.closable_quantity) is not None))) or (not (_P58.search(m.quantity) is not None))) or (_dle(m.closable_quantity, m.quantity) or (D(m.closable_quantity) <= (-D(m.quantity))))):
         out.append((p, 'position.closable_within_quantity', 'closable_quantity must not exceed the absolute value of quantity'))
     if not _unique([_v1.asset_id for _v1 in _L_commissions]):
         out.append((p, 'position.commissions_unique_per_asset', 'commissions must have at most one entry per asset_id'))
@@ -5717,7 +5860,7 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         out.append((p, 'position.notional_requires_asset', 'notional_asset_id must be set when notional is set'))
     if not (((not m.HasField('open_time')) or (not m.HasField('close_time'))) or (_tns(m.close_time) >= _tns(m.open_time))):
         out.append((p, 'position.close_after_open', 'close_time must not be before open_time'))
-    if not ((((not m.HasField('peak_quantity')) or (not (_P55.search(m.peak_quantity) is not None))) or (not (_P55.search(m.quantity) is not None))) or (_dge(m.peak_quantity, m.quantity) and (D(m.peak_quantity) >= (-D(m.quantity))))):
+    if not ((((not m.HasField('peak_quantity')) or (not (_P58.search(m.peak_quantity) is not None))) or (not (_P58.search(m.quantity) is not None))) or (_dge(m.peak_quantity, m.quantity) and (D(m.peak_quantity) >= (-D(m.quantity))))):
         out.append((p, 'position.peak_covers_quantity', 'peak_quantity must be >= the absolute value of quantity'))
 
 
@@ -5730,7 +5873,7 @@ def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
         out.append((q + 'decision', 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     if len(m.limit_checks) > 1000:
@@ -5744,6 +5887,9 @@ def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
             out.append((f"{q}messages[{i}]", 'string.min_len', 'must be at least 1 characters'))
         if len(x) > 1000:
             out.append((f"{q}messages[{i}]", 'string.max_len', 'must be at most 1000 characters'))
+        _s = ('' if (not (_P10.search(x) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+        if _s:
+            out.append((f"{q}messages[{i}]", 'cqc.text', _s))
     v = m.trading_state
     if v not in {0, 1, 2, 3}:
         out.append((q + 'trading_state', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -5751,7 +5897,7 @@ def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
         out.append((q + 'check_time', 'required', 'value is required'))
     if m.HasField('reservation_id'):
         v = m.reservation_id
-        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
+        _s = ('' if (_P44.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'reservation_id', 'cqc.id', _s))
     _L_limit_checks = list(m.limit_checks)
@@ -5772,7 +5918,7 @@ def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
 def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
     q = p + "." if p else ""
     v = m.limit_id
-    _s = ('' if (_P45.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
+    _s = ('' if (_P48.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'limit_id', 'cqc.id', _s))
     v = m.name
@@ -5780,22 +5926,28 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'name', 'cqc.text', _s))
     v = m.description
     if len(v) > 2000:
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'description', 'cqc.text', _s))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'portfolio_id', 'cqc.id', _s))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('asset_id'):
@@ -5860,9 +6012,12 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
         out.append((q + 'created_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'created_by', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'created_by', 'cqc.text', _s))
     if m.WhichOneof('scope') is None:
         out.append((q + 'scope', 'required', 'exactly one field is required in oneof'))
-    if not ((((not m.HasField('warning_threshold')) or (not (_P55.search(m.warning_threshold) is not None))) or (not (_P55.search(m.threshold) is not None))) or _dle(m.warning_threshold, m.threshold)):
+    if not ((((not m.HasField('warning_threshold')) or (not (_P58.search(m.warning_threshold) is not None))) or (not (_P58.search(m.threshold) is not None))) or _dle(m.warning_threshold, m.threshold)):
         out.append((p, 'risk_limit.warning_not_above_threshold', 'warning_threshold must be <= threshold'))
     if not ((m.unit == 1) == m.HasField('unit_asset_id')):
         out.append((p, 'risk_limit.amount_requires_asset', 'unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT'))
@@ -5879,7 +6034,7 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
 def _m_cqc_portfolio_v1_RiskReservation(m, p, out):
     q = p + "." if p else ""
     v = m.reservation_id
-    _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
+    _s = ('' if (_P44.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'reservation_id', 'cqc.id', _s))
     v = m.state
@@ -5888,28 +6043,28 @@ def _m_cqc_portfolio_v1_RiskReservation(m, p, out):
     if v in {0}:
         out.append((q + 'state', 'enum.not_in', 'must not be in list [0]'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('client_order_id'):
         v = m.client_order_id
-        if _P42.search(v) is None:
+        if _P45.search(v) is None:
             out.append((q + 'client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
     if len(m.limit_ids) > 1000:
         out.append((q + 'limit_ids', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
     if not _unique(m.limit_ids):
         out.append((q + 'limit_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.limit_ids):
-        _s = ('' if (_P45.search(x) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
+        _s = ('' if (_P48.search(x) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}limit_ids[{i}]", 'cqc.id', _s))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     if not m.HasField('expire_time'):
@@ -5923,7 +6078,7 @@ def _m_cqc_portfolio_v1_RiskReservation(m, p, out):
 def _m_cqc_portfolio_v1_Transaction(m, p, out):
     q = p + "." if p else ""
     v = m.transaction_id
-    _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
+    _s = ('' if (_P57.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'transaction_id', 'cqc.id', _s))
     if m.HasField('venue_transaction_id'):
@@ -5933,7 +6088,7 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         if len(v) > 128:
             out.append((q + 'venue_transaction_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.asset_id
@@ -5946,7 +6101,7 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
     if v in {0, 24}:
         out.append((q + 'type', 'enum.not_in', 'must not be in list [0, 24]'))
     v = m.amount
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'amount', 'cqc.decimal', _s))
     v = m.direction
@@ -5961,12 +6116,12 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         out.append((q + 'status', 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('balance_before'):
         v = m.balance_before
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'balance_before', 'cqc.decimal', _s))
     if m.HasField('balance_after'):
         v = m.balance_after
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'balance_after', 'cqc.decimal', _s))
     if m.HasField('fee'):
@@ -5975,22 +6130,22 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         _m_cqc_portfolio_v1_OnChainDetails(m.on_chain, q + 'on_chain', out)
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     if m.HasField('execution_id'):
         v = m.execution_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
+        _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'execution_id', 'cqc.id', _s))
     if m.HasField('position_id'):
         v = m.position_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
+        _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'position_id', 'cqc.id', _s))
     if m.HasField('related_transaction_id'):
         v = m.related_transaction_id
-        _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
+        _s = ('' if (_P57.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'related_transaction_id', 'cqc.id', _s))
     if m.HasField('venue_reference_id'):
@@ -6001,12 +6156,15 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
             out.append((q + 'venue_reference_id', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('counterparty_account_id'):
         v = m.counterparty_account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'counterparty_account_id', 'cqc.id', _s))
     v = m.description
     if len(v) > 1000:
         out.append((q + 'description', 'string.max_len', 'must be at most 1000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'description', 'cqc.text', _s))
     if not m.HasField('create_time'):
         out.append((q + 'create_time', 'required', 'value is required'))
     if m.HasField('source_record'):
@@ -6016,7 +6174,7 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         out.append((q + 'venue_status', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('client_transaction_id'):
         v = m.client_transaction_id
-        if _P37.search(v) is None:
+        if _P40.search(v) is None:
             out.append((q + 'client_transaction_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`'))
     if m.HasField('deployment_id'):
         v = m.deployment_id
@@ -6024,17 +6182,17 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         if _s:
             out.append((q + 'deployment_id', 'cqc.id', _s))
     v = m.wallet
-    if _P34.search(v) is None:
+    if _P35.search(v) is None:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     v = m.counterparty_wallet
-    if _P34.search(v) is None:
+    if _P35.search(v) is None:
         out.append((q + 'counterparty_wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
-    if not (((not (_P55.search(m.amount) is not None)) or ((m.direction == 1) and (DF(m.amount) >= 0))) or ((m.direction == 2) and (DF(m.amount) <= 0))):
+    if not (((not (_P58.search(m.amount) is not None)) or ((m.direction == 1) and (DF(m.amount) >= 0))) or ((m.direction == 2) and (DF(m.amount) <= 0))):
         out.append((p, 'transaction.direction_matches_amount_sign', 'amount must be >= 0 when direction is IN and <= 0 when direction is OUT'))
     if not ((not m.HasField('settle_time')) or (m.status in [2, 9, 10])):
         out.append((p, 'transaction.settle_time_requires_booked', 'settle_time may only be set when status is COMPLETED, CREDITED or REVERSED'))
@@ -6042,14 +6200,14 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         out.append((p, 'transaction.settle_after_create', 'settle_time must not be before create_time'))
     if not (((not m.HasField('counterparty_account_id')) or (m.counterparty_account_id != m.account_id)) or (m.wallet != m.counterparty_wallet)):
         out.append((p, 'transaction.counterparty_differs', 'counterparty_account_id must differ from account_id unless the wallets differ'))
-    if not (((not m.HasField('fee')) or (not (_P55.search(m.fee.amount) is not None))) or (DF(m.fee.amount) >= 0)):
+    if not (((not m.HasField('fee')) or (not (_P58.search(m.fee.amount) is not None))) or (DF(m.fee.amount) >= 0)):
         out.append((p, 'transaction.fee_non_negative', 'fee.amount must be >= 0 (a fee paid)'))
 
 
 def _m_cqc_services_v1_AcknowledgeRiskAlertRequest(m, p, out):
     q = p + "." if p else ""
     v = m.alert_id
-    _s = ('' if (_P39.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
+    _s = ('' if (_P42.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'alert_id', 'cqc.id', _s))
     v = m.acknowledged_by
@@ -6057,9 +6215,15 @@ def _m_cqc_services_v1_AcknowledgeRiskAlertRequest(m, p, out):
         out.append((q + 'acknowledged_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'acknowledged_by', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'acknowledged_by', 'cqc.text', _s))
     v = m.note
     if len(v) > 2000:
         out.append((q + 'note', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'note', 'cqc.text', _s))
 
 
 def _m_cqc_services_v1_AcknowledgeRiskAlertResponse(m, p, out):
@@ -6073,14 +6237,14 @@ def _m_cqc_services_v1_AdjustIsolatedMarginRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.position_side
@@ -6112,7 +6276,7 @@ def _m_cqc_services_v1_AmendOrderRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('order'):
         out.append((q + 'order', 'required', 'value is required'))
@@ -6125,17 +6289,17 @@ def _m_cqc_services_v1_AmendOrderRequest(m, p, out):
             out.append((q + 'quantity', 'cqc.decimal.positive', _s))
     if m.HasField('price'):
         v = m.price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price', 'cqc.decimal', _s))
     if m.HasField('trigger_price'):
         v = m.trigger_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'trigger_price', 'cqc.decimal', _s))
     if m.HasField('new_client_order_id'):
         v = m.new_client_order_id
-        if _P42.search(v) is None:
+        if _P45.search(v) is None:
             out.append((q + 'new_client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
     if not ((m.HasField('quantity') or m.HasField('price')) or m.HasField('trigger_price')):
         out.append((p, 'amend_order.something_to_change', 'at least one of quantity, price and trigger_price must be set'))
@@ -6202,7 +6366,7 @@ def _m_cqc_services_v1_BatchGetAssetsRequest(m, p, out):
         if _s:
             out.append((f"{q}asset_ids[{i}]", 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6221,11 +6385,11 @@ def _m_cqc_services_v1_BatchGetInstrumentsRequest(m, p, out):
     if not _unique(m.instrument_ids):
         out.append((q + 'instrument_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.instrument_ids):
-        _s = ('' if (_P43.search(x) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+        _s = ('' if (_P46.search(x) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}instrument_ids[{i}]", 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6244,11 +6408,11 @@ def _m_cqc_services_v1_BatchGetMarketsRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6271,6 +6435,9 @@ def _m_cqc_services_v1_BatchItemError(m, p, out):
     v = m.message
     if len(v) > 2000:
         out.append((q + 'message', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'message', 'cqc.text', _s))
     if len(m.metadata) > 20:
         out.append((q + 'metadata', 'map.max_pairs', 'map must be at most 20 entries'))
 
@@ -6305,7 +6472,7 @@ def _m_cqc_services_v1_BatchResolveMarketsRequest(m, p, out):
     for i, x in enumerate(m.symbols):
         _m_cqc_services_v1_MarketSymbol(x, f"{q}symbols[{i}]", out)
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6320,10 +6487,10 @@ def _m_cqc_services_v1_BorrowRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.asset_id
@@ -6336,7 +6503,7 @@ def _m_cqc_services_v1_BorrowRequest(m, p, out):
         out.append((q + 'amount', 'cqc.decimal.positive', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
 
@@ -6357,15 +6524,15 @@ def _m_cqc_services_v1_CancelAllOrdersRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     v = m.side
@@ -6390,7 +6557,7 @@ def _m_cqc_services_v1_CancelOrderRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('order'):
         out.append((q + 'order', 'required', 'value is required'))
@@ -6409,20 +6576,20 @@ def _m_cqc_services_v1_CancelWithdrawalRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('transaction_id'):
         v = m.transaction_id
-        _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
+        _s = ('' if (_P57.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'transaction_id', 'cqc.id', _s))
     if m.HasField('client_transaction_id'):
         v = m.client_transaction_id
-        if _P37.search(v) is None:
+        if _P40.search(v) is None:
             out.append((q + 'client_transaction_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`'))
     if not (m.HasField('transaction_id') != m.HasField('client_transaction_id')):
         out.append((p, 'cancel_withdrawal.one_id', 'exactly one of transaction_id and client_transaction_id must be set'))
@@ -6451,11 +6618,11 @@ def _m_cqc_services_v1_CheckOrderResponse(m, p, out):
 def _m_cqc_services_v1_CommitReservationRequest(m, p, out):
     q = p + "." if p else ""
     v = m.reservation_id
-    _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
+    _s = ('' if (_P44.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'reservation_id', 'cqc.id', _s))
     v = m.order_id
-    _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+    _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'order_id', 'cqc.id', _s))
 
@@ -6731,7 +6898,7 @@ def _m_cqc_services_v1_ErrorReasonSpec(m, p, out):
     if not _unique(m.metadata_keys):
         out.append((q + 'metadata_keys', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.metadata_keys):
-        if _P53.search(x) is None:
+        if _P56.search(x) is None:
             out.append((f"{q}metadata_keys[{i}]", 'string.pattern', 'does not match regex pattern `^([a-z][a-z0-9_]*|\\*_id)$`'))
 
 
@@ -6740,7 +6907,7 @@ def _m_cqc_services_v1_FlattenRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('scope'):
         out.append((q + 'scope', 'required', 'value is required'))
@@ -6751,7 +6918,7 @@ def _m_cqc_services_v1_FlattenRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     v = m.mode
@@ -6769,11 +6936,17 @@ def _m_cqc_services_v1_FlattenRequest(m, p, out):
         out.append((q + 'reason', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason', 'cqc.text', _s))
     v = m.requested_by
     if len(v) < 1:
         out.append((q + 'requested_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'requested_by', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'requested_by', 'cqc.text', _s))
 
 
 def _m_cqc_services_v1_FlattenResponse(m, p, out):
@@ -6788,7 +6961,7 @@ def _m_cqc_services_v1_FlattenResponse(m, p, out):
     if not _unique(m.canceled_order_ids):
         out.append((q + 'canceled_order_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.canceled_order_ids):
-        _s = ('' if (_P30.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}canceled_order_ids[{i}]", 'cqc.id', _s))
     if len(m.close_order_ids) > 10000:
@@ -6796,7 +6969,7 @@ def _m_cqc_services_v1_FlattenResponse(m, p, out):
     if not _unique(m.close_order_ids):
         out.append((q + 'close_order_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.close_order_ids):
-        _s = ('' if (_P30.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}close_order_ids[{i}]", 'cqc.id', _s))
     if len(m.unclosed_position_ids) > 10000:
@@ -6804,7 +6977,7 @@ def _m_cqc_services_v1_FlattenResponse(m, p, out):
     if not _unique(m.unclosed_position_ids):
         out.append((q + 'unclosed_position_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.unclosed_position_ids):
-        _s = ('' if (_P46.search(x) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
+        _s = ('' if (_P49.search(x) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}unclosed_position_ids[{i}]", 'cqc.id', _s))
     if not m.HasField('update_time'):
@@ -6814,7 +6987,7 @@ def _m_cqc_services_v1_FlattenResponse(m, p, out):
 def _m_cqc_services_v1_GetAllocationRequest(m, p, out):
     q = p + "." if p else ""
     v = m.allocation_id
-    _s = ('' if (_P52.search(v) is not None) else 'must be an id of the form alc_<26-character upper-case ULID>')
+    _s = ('' if (_P55.search(v) is not None) else 'must be an id of the form alc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'allocation_id', 'cqc.id', _s))
 
@@ -6832,7 +7005,7 @@ def _m_cqc_services_v1_GetAssetDeploymentRequest(m, p, out):
     if _s:
         out.append((q + 'deployment_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6845,11 +7018,11 @@ def _m_cqc_services_v1_GetAssetDeploymentResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetGroupRequest(m, p, out):
     q = p + "." if p else ""
     v = m.group_id
-    _s = ('' if (_P51.search(v) is not None) else 'must be an id of the form grp_<26-character upper-case ULID>')
+    _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form grp_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'group_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6862,11 +7035,11 @@ def _m_cqc_services_v1_GetAssetGroupResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetIdentifierRequest(m, p, out):
     q = p + "." if p else ""
     v = m.identifier_id
-    _s = ('' if (_P50.search(v) is not None) else 'must be an id of the form aid_<26-character upper-case ULID>')
+    _s = ('' if (_P53.search(v) is not None) else 'must be an id of the form aid_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'identifier_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6883,7 +7056,7 @@ def _m_cqc_services_v1_GetAssetMarketDataRequest(m, p, out):
     if _s:
         out.append((q + 'asset_id', 'cqc.id', _s))
     v = m.source
-    if _P44.search(v) is None:
+    if _P47.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`'))
 
 
@@ -6896,11 +7069,11 @@ def _m_cqc_services_v1_GetAssetMarketDataResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetQualityFlagRequest(m, p, out):
     q = p + "." if p else ""
     v = m.flag_id
-    _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form flg_<26-character upper-case ULID>')
+    _s = ('' if (_P52.search(v) is not None) else 'must be an id of the form flg_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'flag_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6913,11 +7086,11 @@ def _m_cqc_services_v1_GetAssetQualityFlagResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetRelationshipRequest(m, p, out):
     q = p + "." if p else ""
     v = m.relationship_id
-    _s = ('' if (_P48.search(v) is not None) else 'must be an id of the form rel_<26-character upper-case ULID>')
+    _s = ('' if (_P51.search(v) is not None) else 'must be an id of the form rel_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'relationship_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6934,7 +7107,7 @@ def _m_cqc_services_v1_GetAssetRequest(m, p, out):
     if _s:
         out.append((q + 'asset_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6951,7 +7124,7 @@ def _m_cqc_services_v1_GetChainRequest(m, p, out):
     if _s:
         out.append((q + 'chain_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -6964,7 +7137,7 @@ def _m_cqc_services_v1_GetChainResponse(m, p, out):
 def _m_cqc_services_v1_GetDepositAddressRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.asset_id
@@ -6996,7 +7169,7 @@ def _m_cqc_services_v1_GetDepositAddressResponse(m, p, out):
 def _m_cqc_services_v1_GetFundingRateRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
 
@@ -7010,7 +7183,7 @@ def _m_cqc_services_v1_GetFundingRateResponse(m, p, out):
 def _m_cqc_services_v1_GetFutureContractRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'instrument_id', 'cqc.id', _s))
 
@@ -7026,11 +7199,11 @@ def _m_cqc_services_v1_GetFutureContractResponse(m, p, out):
 def _m_cqc_services_v1_GetIdentifierRequest(m, p, out):
     q = p + "." if p else ""
     v = m.identifier_id
-    _s = ('' if (_P47.search(v) is not None) else 'must be an id of the form idf_<26-character upper-case ULID>')
+    _s = ('' if (_P50.search(v) is not None) else 'must be an id of the form idf_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'identifier_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7043,11 +7216,11 @@ def _m_cqc_services_v1_GetIdentifierResponse(m, p, out):
 def _m_cqc_services_v1_GetInstrumentRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'instrument_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7060,7 +7233,7 @@ def _m_cqc_services_v1_GetInstrumentResponse(m, p, out):
 def _m_cqc_services_v1_GetLendingBorrowRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'instrument_id', 'cqc.id', _s))
 
@@ -7076,7 +7249,7 @@ def _m_cqc_services_v1_GetLendingBorrowResponse(m, p, out):
 def _m_cqc_services_v1_GetLendingDepositRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'instrument_id', 'cqc.id', _s))
 
@@ -7092,7 +7265,7 @@ def _m_cqc_services_v1_GetLendingDepositResponse(m, p, out):
 def _m_cqc_services_v1_GetLiquidityMetricsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
 
@@ -7106,11 +7279,11 @@ def _m_cqc_services_v1_GetLiquidityMetricsResponse(m, p, out):
 def _m_cqc_services_v1_GetMarginSummaryRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.wallet
-    if _P34.search(v) is None:
+    if _P35.search(v) is None:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
 
 
@@ -7123,7 +7296,7 @@ def _m_cqc_services_v1_GetMarginSummaryResponse(m, p, out):
 def _m_cqc_services_v1_GetMarketDepthRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if len(m.band_fractions) > 10:
@@ -7145,11 +7318,11 @@ def _m_cqc_services_v1_GetMarketDepthResponse(m, p, out):
 def _m_cqc_services_v1_GetMarketRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7162,7 +7335,7 @@ def _m_cqc_services_v1_GetMarketResponse(m, p, out):
 def _m_cqc_services_v1_GetOpenInterestRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
 
@@ -7176,11 +7349,11 @@ def _m_cqc_services_v1_GetOpenInterestResponse(m, p, out):
 def _m_cqc_services_v1_GetOptionGreeksRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.source
-    if _P44.search(v) is None:
+    if _P47.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`'))
 
 
@@ -7193,7 +7366,7 @@ def _m_cqc_services_v1_GetOptionGreeksResponse(m, p, out):
 def _m_cqc_services_v1_GetOptionSeriesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'instrument_id', 'cqc.id', _s))
 
@@ -7209,7 +7382,7 @@ def _m_cqc_services_v1_GetOptionSeriesResponse(m, p, out):
 def _m_cqc_services_v1_GetOrderBookRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.depth
@@ -7240,7 +7413,7 @@ def _m_cqc_services_v1_GetOrderResponse(m, p, out):
 def _m_cqc_services_v1_GetPerpContractRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'instrument_id', 'cqc.id', _s))
 
@@ -7256,7 +7429,7 @@ def _m_cqc_services_v1_GetPerpContractResponse(m, p, out):
 def _m_cqc_services_v1_GetPortfolioRequest(m, p, out):
     q = p + "." if p else ""
     v = m.portfolio_id
-    _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+    _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'portfolio_id', 'cqc.id', _s))
 
@@ -7270,7 +7443,7 @@ def _m_cqc_services_v1_GetPortfolioResponse(m, p, out):
 def _m_cqc_services_v1_GetPositionRequest(m, p, out):
     q = p + "." if p else ""
     v = m.position_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
+    _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'position_id', 'cqc.id', _s))
 
@@ -7284,7 +7457,7 @@ def _m_cqc_services_v1_GetPositionResponse(m, p, out):
 def _m_cqc_services_v1_GetPriceRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.price_type
@@ -7303,7 +7476,7 @@ def _m_cqc_services_v1_GetPriceResponse(m, p, out):
 def _m_cqc_services_v1_GetRiskAlertRequest(m, p, out):
     q = p + "." if p else ""
     v = m.alert_id
-    _s = ('' if (_P39.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
+    _s = ('' if (_P42.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'alert_id', 'cqc.id', _s))
 
@@ -7317,7 +7490,7 @@ def _m_cqc_services_v1_GetRiskAlertResponse(m, p, out):
 def _m_cqc_services_v1_GetRiskLimitRequest(m, p, out):
     q = p + "." if p else ""
     v = m.limit_id
-    _s = ('' if (_P45.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
+    _s = ('' if (_P48.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'limit_id', 'cqc.id', _s))
 
@@ -7331,7 +7504,7 @@ def _m_cqc_services_v1_GetRiskLimitResponse(m, p, out):
 def _m_cqc_services_v1_GetSpotInstrumentRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'instrument_id', 'cqc.id', _s))
 
@@ -7354,13 +7527,16 @@ def _m_cqc_services_v1_GetTradingStateRequest(m, p, out):
 
 def _m_cqc_services_v1_GetTradingStateResponse(m, p, out):
     q = p + "." if p else ""
-    pass
+    v = m.reason
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason', 'cqc.text', _s))
 
 
 def _m_cqc_services_v1_GetVWAPRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if not m.HasField('window'):
@@ -7380,7 +7556,7 @@ def _m_cqc_services_v1_GetVWAPResponse(m, p, out):
 def _m_cqc_services_v1_GetVenueAccountRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
 
@@ -7398,7 +7574,7 @@ def _m_cqc_services_v1_GetVenueAssetRequest(m, p, out):
     if _s:
         out.append((q + 'venue_asset_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7415,7 +7591,7 @@ def _m_cqc_services_v1_GetVenueRequest(m, p, out):
     if _s:
         out.append((q + 'venue_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7435,7 +7611,7 @@ def _m_cqc_services_v1_ListAllocationsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'portfolio_id', 'cqc.id', _s))
 
@@ -7468,7 +7644,7 @@ def _m_cqc_services_v1_ListAssetDeploymentsRequest(m, p, out):
     if len(v) > 256:
         out.append((q + 'address', 'string.max_len', 'must be at most 256 characters'))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7487,7 +7663,7 @@ def _m_cqc_services_v1_ListAssetGroupsRequest(m, p, out):
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7522,7 +7698,7 @@ def _m_cqc_services_v1_ListAssetIdentifiersRequest(m, p, out):
     if len(v) > 512:
         out.append((q + 'value', 'string.max_len', 'must be at most 512 characters'))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7543,7 +7719,7 @@ def _m_cqc_services_v1_ListAssetMarketDataRequest(m, p, out):
         if _s:
             out.append((f"{q}asset_ids[{i}]", 'cqc.id', _s))
     v = m.source
-    if _P44.search(v) is None:
+    if _P47.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`'))
     v = m.page_size
     if v > 500 or v < 0:
@@ -7573,7 +7749,7 @@ def _m_cqc_services_v1_ListAssetQualityFlagsRequest(m, p, out):
         if _s:
             out.append((q + 'asset_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7602,7 +7778,7 @@ def _m_cqc_services_v1_ListAssetRelationshipsRequest(m, p, out):
         if _s:
             out.append((q + 'object_asset_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7630,7 +7806,7 @@ def _m_cqc_services_v1_ListAssetsRequest(m, p, out):
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7643,7 +7819,7 @@ def _m_cqc_services_v1_ListAssetsResponse(m, p, out):
 def _m_cqc_services_v1_ListBalancesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.page_size
@@ -7663,7 +7839,7 @@ def _m_cqc_services_v1_ListBalancesResponse(m, p, out):
 def _m_cqc_services_v1_ListCandlesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if not m.HasField('bar'):
@@ -7698,7 +7874,7 @@ def _m_cqc_services_v1_ListChainsRequest(m, p, out):
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100}:
         out.append((q + 'family', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7711,7 +7887,7 @@ def _m_cqc_services_v1_ListChainsResponse(m, p, out):
 def _m_cqc_services_v1_ListDepositsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.page_size
@@ -7747,7 +7923,7 @@ def _m_cqc_services_v1_ListDepositsResponse(m, p, out):
 def _m_cqc_services_v1_ListExecutionReportsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.page_size
@@ -7758,7 +7934,7 @@ def _m_cqc_services_v1_ListExecutionReportsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     if len(m.market_ids) > 100:
@@ -7766,7 +7942,7 @@ def _m_cqc_services_v1_ListExecutionReportsRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
@@ -7807,7 +7983,7 @@ def _m_cqc_services_v1_ListExposuresResponse(m, p, out):
 def _m_cqc_services_v1_ListFillReportsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if len(m.market_ids) > 100:
@@ -7815,7 +7991,7 @@ def _m_cqc_services_v1_ListFillReportsRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if not m.HasField('since_time'):
@@ -7839,7 +8015,7 @@ def _m_cqc_services_v1_ListFillReportsResponse(m, p, out):
 def _m_cqc_services_v1_ListFundingRatesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.page_size
@@ -7873,19 +8049,19 @@ def _m_cqc_services_v1_ListIdentifiersRequest(m, p, out):
             out.append((q + 'asset_id', 'cqc.id', _s))
     if m.HasField('instrument_id'):
         v = m.instrument_id
-        _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'instrument_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     v = m.value
     if len(v) > 512:
         out.append((q + 'value', 'string.max_len', 'must be at most 512 characters'))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7912,7 +8088,7 @@ def _m_cqc_services_v1_ListInstrumentsRequest(m, p, out):
         if _s:
             out.append((q + 'base_asset_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
     v = m.status
     if v not in {0, 1, 2, 3, 4}:
@@ -7943,7 +8119,7 @@ def _m_cqc_services_v1_ListInstrumentsResponse(m, p, out):
 def _m_cqc_services_v1_ListLiquidationsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.page_size
@@ -7977,11 +8153,11 @@ def _m_cqc_services_v1_ListMarketsRequest(m, p, out):
             out.append((q + 'venue_id', 'cqc.id', _s))
     if m.HasField('instrument_id'):
         v = m.instrument_id
-        _s = ('' if (_P43.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
+        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'instrument_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
     v = m.market_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
@@ -8000,7 +8176,7 @@ def _m_cqc_services_v1_ListMarketsResponse(m, p, out):
 def _m_cqc_services_v1_ListOpenInterestRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.page_size
@@ -8026,7 +8202,7 @@ def _m_cqc_services_v1_ListOpenInterestResponse(m, p, out):
 def _m_cqc_services_v1_ListOrderStatusReportsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if len(m.market_ids) > 100:
@@ -8034,7 +8210,7 @@ def _m_cqc_services_v1_ListOrderStatusReportsRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     v = m.page_size
@@ -8054,7 +8230,7 @@ def _m_cqc_services_v1_ListOrderStatusReportsResponse(m, p, out):
 def _m_cqc_services_v1_ListOrdersRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.page_size
@@ -8065,7 +8241,7 @@ def _m_cqc_services_v1_ListOrdersRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     if len(m.statuses) > 20:
@@ -8115,7 +8291,7 @@ def _m_cqc_services_v1_ListPortfoliosResponse(m, p, out):
 def _m_cqc_services_v1_ListPositionStatusReportsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if len(m.market_ids) > 100:
@@ -8123,7 +8299,7 @@ def _m_cqc_services_v1_ListPositionStatusReportsRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     v = m.page_size
@@ -8150,17 +8326,17 @@ def _m_cqc_services_v1_ListPositionsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'portfolio_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
 
@@ -8178,7 +8354,7 @@ def _m_cqc_services_v1_ListPricesRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if len(m.price_types) < 1:
@@ -8205,7 +8381,7 @@ def _m_cqc_services_v1_ListPricesRequest(m, p, out):
     if not _unique(m.sources):
         out.append((q + 'sources', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.sources):
-        if _P24.search(x) is None:
+        if _P25.search(x) is None:
             out.append((f"{q}sources[{i}]", 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if not ((_int(len(m.market_ids) + len(m.asset_ids)) >= 1) and (_int(len(m.market_ids) + len(m.asset_ids)) <= 500)):
         out.append((p, 'list_prices.subjects_required', 'market_ids or asset_ids must name at least one subject, at most 500 in total'))
@@ -8257,12 +8433,12 @@ def _m_cqc_services_v1_ListRiskLimitsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'portfolio_id', 'cqc.id', _s))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'account_id', 'cqc.id', _s))
 
@@ -8282,7 +8458,7 @@ def _m_cqc_services_v1_ListTickerStatisticsRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if m.HasField('window'):
@@ -8300,7 +8476,7 @@ def _m_cqc_services_v1_ListTickerStatisticsResponse(m, p, out):
 def _m_cqc_services_v1_ListTradesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.page_size
@@ -8322,7 +8498,7 @@ def _m_cqc_services_v1_ListTradesResponse(m, p, out):
 def _m_cqc_services_v1_ListTradingFeeRatesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if len(m.market_ids) > 100:
@@ -8330,7 +8506,7 @@ def _m_cqc_services_v1_ListTradingFeeRatesRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     v = m.page_size
@@ -8350,7 +8526,7 @@ def _m_cqc_services_v1_ListTradingFeeRatesResponse(m, p, out):
 def _m_cqc_services_v1_ListTransactionsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.page_size
@@ -8418,7 +8594,7 @@ def _m_cqc_services_v1_ListVenueAssetsRequest(m, p, out):
         if _s:
             out.append((q + 'asset_id', 'cqc.id', _s))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -8437,7 +8613,7 @@ def _m_cqc_services_v1_ListVenuesRequest(m, p, out):
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -8450,7 +8626,7 @@ def _m_cqc_services_v1_ListVenuesResponse(m, p, out):
 def _m_cqc_services_v1_ListWithdrawalsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.page_size
@@ -8486,7 +8662,7 @@ def _m_cqc_services_v1_ListWithdrawalsResponse(m, p, out):
 def _m_cqc_services_v1_MarketFeeRates(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if not m.HasField('rates'):
@@ -8513,16 +8689,16 @@ def _m_cqc_services_v1_MarketSymbol(m, p, out):
 def _m_cqc_services_v1_NewOrder(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('client_order_id'):
         v = m.client_order_id
-        if _P42.search(v) is None:
+        if _P45.search(v) is None:
             out.append((q + 'client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
     v = m.side
     if v not in {0, 1, 2}:
@@ -8549,12 +8725,12 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
             out.append((q + 'quote_quantity', 'cqc.decimal.positive', _s))
     if m.HasField('price'):
         v = m.price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price', 'cqc.decimal', _s))
     if m.HasField('trigger_price'):
         v = m.trigger_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'trigger_price', 'cqc.decimal', _s))
     v = m.trigger_price_type
@@ -8599,7 +8775,7 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
         _m_cqc_venues_v1_PegInstructions(m.peg, q + 'peg', out)
     if m.HasField('activation_price'):
         v = m.activation_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'activation_price', 'cqc.decimal', _s))
     if m.HasField('limit_offset'):
@@ -8614,7 +8790,7 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
             out.append((q + 'min_quantity', 'cqc.decimal.positive', _s))
     if m.HasField('max_slippage'):
         v = m.max_slippage
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'max_slippage', 'cqc.fraction', _s))
     if m.HasField('leverage'):
@@ -8630,7 +8806,7 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
         out.append((p, 'new_order.quantity_or_quote_quantity', 'exactly one of quantity and quote_quantity must be set (neither on a close_position order); quote_quantity only for MARKET orders'))
     if not (not (m.close_position and m.reduce_only)):
         out.append((p, 'new_order.close_position_not_reduce_only', 'close_position and reduce_only cannot both be true (close_position already only reduces)'))
-    if not ((not m.HasField('min_quantity')) or (m.HasField('quantity') and (((not (_P11.search(m.min_quantity) is not None)) or (not (_P11.search(m.quantity) is not None))) or _dle(m.min_quantity, m.quantity)))):
+    if not ((not m.HasField('min_quantity')) or (m.HasField('quantity') and (((not (_P12.search(m.min_quantity) is not None)) or (not (_P12.search(m.quantity) is not None))) or _dle(m.min_quantity, m.quantity)))):
         out.append((p, 'new_order.min_quantity_within_quantity', 'min_quantity requires quantity and must not exceed it'))
     if not ((not m.HasField('activation_price')) or (m.order_type in [7, 8])):
         out.append((p, 'new_order.activation_price_only_for_trailing_types', 'activation_price may be set only for trailing stop orders'))
@@ -8640,7 +8816,7 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
         out.append((p, 'new_order.trailing_stop_limit_has_limit', 'a TRAILING_STOP_LIMIT order needs price or limit_offset'))
     if not (((not m.HasField('take_profit')) and (not m.HasField('stop_loss'))) or ((not m.reduce_only) and (not m.close_position))):
         out.append((p, 'new_order.attached_orders_open_positions', 'take_profit and stop_loss may not be attached to reduce_only or close_position orders'))
-    if not (((((not m.HasField('take_profit')) or (not m.HasField('stop_loss'))) or (not (_P11.search(m.take_profit.trigger_price) is not None))) or (not (_P11.search(m.stop_loss.trigger_price) is not None))) or (_dgt(m.take_profit.trigger_price, m.stop_loss.trigger_price) if (m.side == 1) else _dlt(m.take_profit.trigger_price, m.stop_loss.trigger_price))):
+    if not (((((not m.HasField('take_profit')) or (not m.HasField('stop_loss'))) or (not (_P12.search(m.take_profit.trigger_price) is not None))) or (not (_P12.search(m.stop_loss.trigger_price) is not None))) or (_dgt(m.take_profit.trigger_price, m.stop_loss.trigger_price) if (m.side == 1) else _dlt(m.take_profit.trigger_price, m.stop_loss.trigger_price))):
         out.append((p, 'new_order.take_profit_beyond_stop_loss', 'with both attached, take_profit.trigger_price must be above stop_loss.trigger_price for a BUY and below it for a SELL'))
     if not (m.HasField('price') if (m.order_type in [2, 4, 6]) else ((not (m.order_type in [1, 3, 5, 7])) or (not m.HasField('price')))):
         out.append((p, 'new_order.price_required_for_limit_types', 'price must be set for LIMIT, STOP_LIMIT and LIMIT_IF_TOUCHED orders and unset for MARKET, STOP_MARKET, MARKET_IF_TOUCHED and TRAILING_STOP_MARKET orders'))
@@ -8658,24 +8834,24 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
         out.append((p, 'new_order.trailing_offset_only_for_trailing_types', 'trailing_offset and trailing_offset_type may be set only for trailing stop orders'))
     if not ((m.order_type == 10) == m.HasField('peg')):
         out.append((p, 'new_order.peg_iff_pegged', 'peg must be set for PEGGED orders, and only for them'))
-    if not (((((not m.HasField('display_quantity')) or (not m.HasField('quantity'))) or (not (_P11.search(m.display_quantity) is not None))) or (not (_P11.search(m.quantity) is not None))) or _dle(m.display_quantity, m.quantity)):
+    if not (((((not m.HasField('display_quantity')) or (not m.HasField('quantity'))) or (not (_P12.search(m.display_quantity) is not None))) or (not (_P12.search(m.quantity) is not None))) or _dle(m.display_quantity, m.quantity)):
         out.append((p, 'new_order.display_within_quantity', 'display_quantity must not exceed quantity'))
 
 
 def _m_cqc_services_v1_OrderRef(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     if m.HasField('client_order_id'):
         v = m.client_order_id
-        if _P42.search(v) is None:
+        if _P45.search(v) is None:
             out.append((q + 'client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
     if m.WhichOneof('id') is None:
         out.append((q + 'id', 'required', 'exactly one field is required in oneof'))
@@ -8696,14 +8872,14 @@ def _m_cqc_services_v1_PlaceOrderListRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.contingency_type
@@ -8713,7 +8889,7 @@ def _m_cqc_services_v1_PlaceOrderListRequest(m, p, out):
         out.append((q + 'contingency_type', 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('list_client_order_id'):
         v = m.list_client_order_id
-        if _P42.search(v) is None:
+        if _P45.search(v) is None:
             out.append((q + 'list_client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
     if len(m.orders) < 2:
         out.append((q + 'orders', 'repeated.min_items', 'must contain at least 2 item(s)'))
@@ -8745,7 +8921,7 @@ def _m_cqc_services_v1_PlaceOrderRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('order'):
         out.append((q + 'order', 'required', 'value is required'))
@@ -8762,12 +8938,15 @@ def _m_cqc_services_v1_PlaceOrderResponse(m, p, out):
 def _m_cqc_services_v1_ReleaseReservationRequest(m, p, out):
     q = p + "." if p else ""
     v = m.reservation_id
-    _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
+    _s = ('' if (_P44.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'reservation_id', 'cqc.id', _s))
     v = m.reason
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason', 'cqc.text', _s))
 
 
 def _m_cqc_services_v1_ReleaseReservationResponse(m, p, out):
@@ -8781,10 +8960,10 @@ def _m_cqc_services_v1_RepayRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.asset_id
@@ -8798,7 +8977,7 @@ def _m_cqc_services_v1_RepayRequest(m, p, out):
             out.append((q + 'amount', 'cqc.decimal.positive', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     if not (m.HasField('amount') != m.repay_all):
@@ -8821,10 +9000,10 @@ def _m_cqc_services_v1_RequestWithdrawalRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.asset_id
@@ -8849,7 +9028,7 @@ def _m_cqc_services_v1_RequestWithdrawalRequest(m, p, out):
         out.append((q + 'amount', 'cqc.decimal.positive', _s))
     if m.HasField('client_transaction_id'):
         v = m.client_transaction_id
-        if _P37.search(v) is None:
+        if _P40.search(v) is None:
             out.append((q + 'client_transaction_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`'))
 
 
@@ -8864,7 +9043,7 @@ def _m_cqc_services_v1_ReserveOrderRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('order'):
         out.append((q + 'order', 'required', 'value is required'))
@@ -8894,7 +9073,7 @@ def _m_cqc_services_v1_ResolveMarketRequest(m, p, out):
     if len(v) > 256:
         out.append((q + 'venue_symbol', 'string.max_len', 'must be at most 256 characters'))
     if m.HasField('read_mask'):
-        if not all((_P40.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -8907,7 +9086,7 @@ def _m_cqc_services_v1_ResolveMarketResponse(m, p, out):
 def _m_cqc_services_v1_ResolveRiskAlertRequest(m, p, out):
     q = p + "." if p else ""
     v = m.alert_id
-    _s = ('' if (_P39.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
+    _s = ('' if (_P42.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'alert_id', 'cqc.id', _s))
     v = m.resolved_by
@@ -8915,9 +9094,15 @@ def _m_cqc_services_v1_ResolveRiskAlertRequest(m, p, out):
         out.append((q + 'resolved_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'resolved_by', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'resolved_by', 'cqc.text', _s))
     v = m.note
     if len(v) > 2000:
         out.append((q + 'note', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'note', 'cqc.text', _s))
 
 
 def _m_cqc_services_v1_ResolveRiskAlertResponse(m, p, out):
@@ -8938,12 +9123,12 @@ def _m_cqc_services_v1_RiskScope(m, p, out):
     q = p + "." if p else ""
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P38.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
+        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'portfolio_id', 'cqc.id', _s))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'account_id', 'cqc.id', _s))
     if m.WhichOneof('id') is None:
@@ -8953,12 +9138,12 @@ def _m_cqc_services_v1_RiskScope(m, p, out):
 def _m_cqc_services_v1_SetCancelAllAfterRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     if not m.HasField('timeout'):
@@ -8971,12 +9156,12 @@ def _m_cqc_services_v1_SetCancelAllAfterRequest(m, p, out):
 def _m_cqc_services_v1_SetCancelAllAfterResponse(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
 
@@ -8986,14 +9171,14 @@ def _m_cqc_services_v1_SetLeverageRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.leverage
@@ -9021,15 +9206,15 @@ def _m_cqc_services_v1_SetMarginModeRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     v = m.margin_mode
@@ -9050,10 +9235,10 @@ def _m_cqc_services_v1_SetPositionModeRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.position_mode
@@ -9074,7 +9259,7 @@ def _m_cqc_services_v1_SetTradingStateRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('scope'):
         out.append((q + 'scope', 'required', 'value is required'))
@@ -9090,6 +9275,9 @@ def _m_cqc_services_v1_SetTradingStateRequest(m, p, out):
         out.append((q + 'reason', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason', 'cqc.text', _s))
     if m.HasField('duration'):
         v = m.duration
         if _tns(v) > 2592000000000000 or _tns(v) < 1000000000:
@@ -9106,7 +9294,7 @@ def _m_cqc_services_v1_SetTradingStateResponse(m, p, out):
 def _m_cqc_services_v1_StreamBalancesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if m.HasField('resume_token'):
@@ -9138,7 +9326,7 @@ def _m_cqc_services_v1_StreamBalancesResponse(m, p, out):
 def _m_cqc_services_v1_StreamExecutionReportsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if len(m.market_ids) > 100:
@@ -9146,7 +9334,7 @@ def _m_cqc_services_v1_StreamExecutionReportsRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if m.HasField('resume_token'):
@@ -9217,7 +9405,7 @@ def _m_cqc_services_v1_StreamFundingRatesRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if m.HasField('resume_token'):
@@ -9246,7 +9434,7 @@ def _m_cqc_services_v1_StreamLiquidationsRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if m.HasField('resume_token'):
@@ -9269,11 +9457,11 @@ def _m_cqc_services_v1_StreamLiquidationsResponse(m, p, out):
 def _m_cqc_services_v1_StreamMarginSummariesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.wallet
-    if _P34.search(v) is None:
+    if _P35.search(v) is None:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     if m.HasField('resume_token'):
         v = m.resume_token
@@ -9305,7 +9493,7 @@ def _m_cqc_services_v1_StreamOptionGreeksRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if m.HasField('min_interval'):
@@ -9332,7 +9520,7 @@ def _m_cqc_services_v1_StreamOptionGreeksResponse(m, p, out):
 def _m_cqc_services_v1_StreamOrderBookRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.depth
@@ -9358,7 +9546,7 @@ def _m_cqc_services_v1_StreamOrderBookResponse(m, p, out):
 def _m_cqc_services_v1_StreamOrdersRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     if len(m.market_ids) > 100:
@@ -9366,7 +9554,7 @@ def _m_cqc_services_v1_StreamOrdersRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if m.HasField('resume_token'):
@@ -9403,7 +9591,7 @@ def _m_cqc_services_v1_StreamPositionsRequest(m, p, out):
     if not _unique(m.account_ids):
         out.append((q + 'account_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.account_ids):
-        _s = ('' if (_P13.search(x) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(x) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}account_ids[{i}]", 'cqc.id', _s))
     if m.HasField('resume_token'):
@@ -9436,7 +9624,7 @@ def _m_cqc_services_v1_StreamPricesRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if len(m.price_types) < 1:
@@ -9508,7 +9696,7 @@ def _m_cqc_services_v1_StreamTradesRequest(m, p, out):
     if not _unique(m.market_ids):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P28.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
     if m.HasField('resume_token'):
@@ -9533,22 +9721,22 @@ def _m_cqc_services_v1_TransferInternalRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P32.search(v) is None:
+    elif _P33.search(v) is None:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.from_wallet
-    if _P34.search(v) is None:
+    if _P35.search(v) is None:
         out.append((q + 'from_wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     if m.HasField('to_account_id'):
         v = m.to_account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'to_account_id', 'cqc.id', _s))
     v = m.to_wallet
-    if _P34.search(v) is None:
+    if _P35.search(v) is None:
         out.append((q + 'to_wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     v = m.asset_id
     _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
@@ -9560,12 +9748,12 @@ def _m_cqc_services_v1_TransferInternalRequest(m, p, out):
         out.append((q + 'amount', 'cqc.decimal.positive', _s))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('client_transaction_id'):
         v = m.client_transaction_id
-        if _P37.search(v) is None:
+        if _P40.search(v) is None:
             out.append((q + 'client_transaction_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`'))
     if not ((m.HasField('to_account_id') and (m.to_account_id != m.account_id)) or (m.to_wallet != m.from_wallet)):
         out.append((p, 'transfer_internal.moves_somewhere', 'the destination (to_account_id, to_wallet) must differ from the source (account_id, from_wallet)'))
@@ -9920,7 +10108,7 @@ def _m_cqc_services_v1_UpdateVenueResponse(m, p, out):
 def _m_cqc_types_v1_AssetAmount(m, p, out):
     q = p + "." if p else ""
     v = m.amount
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'amount', 'cqc.decimal', _s))
     v = m.asset_id
@@ -9929,21 +10117,63 @@ def _m_cqc_types_v1_AssetAmount(m, p, out):
         out.append((q + 'asset_id', 'cqc.id', _s))
 
 
+def _m_cqc_types_v1_SortedRule(m, p, out):
+    q = p + "." if p else ""
+    if not m.HasField('id'):
+        out.append((q + 'id', 'required', 'value is required'))
+    else:
+        v = m.id
+        if _P38.search(v) is None:
+            out.append((q + 'id', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$`'))
+    if not m.HasField('message'):
+        out.append((q + 'message', 'required', 'value is required'))
+    else:
+        v = m.message
+        if len(v) < 1:
+            out.append((q + 'message', 'string.min_len', 'must be at least 1 characters'))
+        if len(v) > 300:
+            out.append((q + 'message', 'string.max_len', 'must be at most 300 characters'))
+    if not m.HasField('field'):
+        out.append((q + 'field', 'required', 'value is required'))
+    else:
+        v = m.field
+        if _P39.search(v) is None:
+            out.append((q + 'field', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]*$`'))
+    if not m.HasField('key'):
+        out.append((q + 'key', 'required', 'value is required'))
+    else:
+        v = m.key
+        if _P39.search(v) is None:
+            out.append((q + 'key', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]*$`'))
+    if not m.HasField('order'):
+        out.append((q + 'order', 'required', 'value is required'))
+    else:
+        v = m.order
+        if v not in {0, 1, 2}:
+            out.append((q + 'order', 'enum.defined_only', 'value must be one of the defined enum values'))
+        if v in {0}:
+            out.append((q + 'order', 'enum.not_in', 'must not be in list [0]'))
+    if m.HasField('when'):
+        v = m.when
+        if len(v) > 1000:
+            out.append((q + 'when', 'string.max_len', 'must be at most 1000 characters'))
+
+
 def _m_cqc_types_v1_SourceRecord(m, p, out):
     q = p + "." if p else ""
     v = m.source
-    if _P24.search(v) is None:
+    if _P25.search(v) is None:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.endpoint
     if len(v) > 512:
         out.append((q + 'endpoint', 'string.max_len', 'must be at most 512 characters'))
-    _s = ('' if (not (_any_stem(v, ('access', 'api', 'listenkey', 'passphrase', 'password', 'private', 'secret', 'sign', 'token')) and _P35.search(v) is not None)) else 'must not carry a credential parameter (signature, api key, secret, passphrase, token); scrub it')
+    _s = ('' if (not (_any_stem(v, ('access', 'api', 'listenkey', 'passphrase', 'password', 'private', 'secret', 'sign', 'token')) and _P36.search(v) is not None)) else 'must not carry a credential parameter (signature, api key, secret, passphrase, token); scrub it')
     if _s:
         out.append((q + 'endpoint', 'cqc.no_credential_params', _s))
     v = m.raw_json
     if len(v) > 262144 and len(v.encode('utf-8')) > 1048576:
         out.append((q + 'raw_json', 'string.max_bytes', 'must be at most 1048576 bytes'))
-    _s = ('' if (not (_any_stem(v, ('access', 'api', 'listenkey', 'passphrase', 'password', 'private', 'secret', 'signature')) and _P36.search(v) is not None)) else "must not carry a credential value (signature, api key, secret, passphrase); scrub it to '[REDACTED]'")
+    _s = ('' if (not (_any_stem(v, ('access', 'api', 'listenkey', 'passphrase', 'password', 'private', 'secret', 'signature')) and _P37.search(v) is not None)) else "must not carry a credential value (signature, api key, secret, passphrase); scrub it to '[REDACTED]'")
     if _s:
         out.append((q + 'raw_json', 'cqc.no_credential_json_values', _s))
     v = m.format
@@ -10002,7 +10232,7 @@ def _m_cqc_venues_v1_AccountLimits(m, p, out):
 def _m_cqc_venues_v1_AttachedOrder(m, p, out):
     q = p + "." if p else ""
     v = m.trigger_price
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'trigger_price', 'cqc.decimal', _s))
     v = m.trigger_price_type
@@ -10013,7 +10243,7 @@ def _m_cqc_venues_v1_AttachedOrder(m, p, out):
         out.append((q + 'order_type', 'enum.in', 'must be in list [1, 2]'))
     if m.HasField('price'):
         v = m.price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price', 'cqc.decimal', _s))
     if m.HasField('quantity'):
@@ -10023,7 +10253,7 @@ def _m_cqc_venues_v1_AttachedOrder(m, p, out):
             out.append((q + 'quantity', 'cqc.decimal.positive', _s))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     if not ((m.order_type == 2) == m.HasField('price')):
@@ -10033,7 +10263,7 @@ def _m_cqc_venues_v1_AttachedOrder(m, p, out):
 def _m_cqc_venues_v1_Balance(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.asset_id
@@ -10041,21 +10271,21 @@ def _m_cqc_venues_v1_Balance(m, p, out):
     if _s:
         out.append((q + 'asset_id', 'cqc.id', _s))
     v = m.wallet
-    if _P34.search(v) is None:
+    if _P35.search(v) is None:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'market_id', 'cqc.id', _s))
     if m.HasField('wallet_balance'):
         v = m.wallet_balance
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'wallet_balance', 'cqc.decimal', _s))
     if m.HasField('available'):
         v = m.available
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'available', 'cqc.decimal', _s))
     if m.HasField('locked'):
@@ -10075,27 +10305,27 @@ def _m_cqc_venues_v1_Balance(m, p, out):
             out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', _s))
     if m.HasField('equity'):
         v = m.equity
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'equity', 'cqc.decimal', _s))
     if m.HasField('isolated_equity'):
         v = m.isolated_equity
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'isolated_equity', 'cqc.decimal', _s))
     if m.HasField('unrealized_pnl'):
         v = m.unrealized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'unrealized_pnl', 'cqc.decimal', _s))
     if m.HasField('value_usd'):
         v = m.value_usd
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'value_usd', 'cqc.decimal', _s))
     if m.HasField('collateral_value_usd'):
         v = m.collateral_value_usd
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'collateral_value_usd', 'cqc.decimal', _s))
     if m.HasField('initial_margin'):
@@ -10121,12 +10351,12 @@ def _m_cqc_venues_v1_Balance(m, p, out):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.HasField('cross_wallet_balance'):
         v = m.cross_wallet_balance
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'cross_wallet_balance', 'cqc.decimal', _s))
     if m.HasField('cross_unrealized_pnl'):
         v = m.cross_unrealized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'cross_unrealized_pnl', 'cqc.decimal', _s))
     if m.HasField('available_to_borrow'):
@@ -10146,7 +10376,7 @@ def _m_cqc_venues_v1_Balance(m, p, out):
             out.append((q + 'bonus', 'cqc.decimal.non_negative', _s))
     if m.HasField('cumulative_realized_pnl'):
         v = m.cumulative_realized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'cumulative_realized_pnl', 'cqc.decimal', _s))
     if m.HasField('spot_hedging_quantity'):
@@ -10163,12 +10393,15 @@ def _m_cqc_venues_v1_Balance(m, p, out):
 def _m_cqc_venues_v1_BalanceDelta(m, p, out):
     q = p + "." if p else ""
     v = m.amount
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'amount', 'cqc.decimal', _s))
     v = m.venue_reason
     if len(v) > 64:
         out.append((q + 'venue_reason', 'string.max_len', 'must be at most 64 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'venue_reason', 'cqc.text', _s))
     v = m.reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 100}:
         out.append((q + 'reason', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -10177,21 +10410,21 @@ def _m_cqc_venues_v1_BalanceDelta(m, p, out):
 def _m_cqc_venues_v1_CommissionRates(m, p, out):
     q = p + "." if p else ""
     v = m.maker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'maker_fee_rate', 'cqc.decimal', _s))
     v = m.taker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'taker_fee_rate', 'cqc.decimal', _s))
     if m.HasField('buyer_fee_rate'):
         v = m.buyer_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'buyer_fee_rate', 'cqc.decimal', _s))
     if m.HasField('seller_fee_rate'):
         v = m.seller_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'seller_fee_rate', 'cqc.decimal', _s))
     if m.HasField('discount_rate'):
@@ -10206,12 +10439,12 @@ def _m_cqc_venues_v1_CommissionRates(m, p, out):
             out.append((q + 'discount_asset_id', 'cqc.id', _s))
     if m.HasField('settlement_fee_rate'):
         v = m.settlement_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'settlement_fee_rate', 'cqc.decimal', _s))
     if m.HasField('exercise_fee_rate'):
         v = m.exercise_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'exercise_fee_rate', 'cqc.decimal', _s))
     if len(m.by_settlement_asset) > 10:
@@ -10230,7 +10463,7 @@ def _m_cqc_venues_v1_ExchangeFilters(m, p, out):
 def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     q = p + "." if p else ""
     v = m.execution_id
-    _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
+    _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'execution_id', 'cqc.id', _s))
     v = m.venue_execution_id
@@ -10254,7 +10487,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
         out.append((q + 'venue_order_status', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     v = m.client_order_id
@@ -10273,7 +10506,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
         if len(v) > 128:
             out.append((q + 'venue_order_list_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.venue_id
@@ -10281,7 +10514,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     if _s:
         out.append((q + 'venue_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.side
@@ -10313,12 +10546,12 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
             out.append((q + 'quote_order_quantity', 'cqc.decimal.positive', _s))
     if m.HasField('order_price'):
         v = m.order_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'order_price', 'cqc.decimal', _s))
     if m.HasField('trigger_price'):
         v = m.trigger_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'trigger_price', 'cqc.decimal', _s))
     v = m.trigger_price_type
@@ -10331,7 +10564,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
             out.append((q + 'display_quantity', 'cqc.decimal.non_negative', _s))
     if m.HasField('activation_price'):
         v = m.activation_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'activation_price', 'cqc.decimal', _s))
     if m.HasField('trailing_offset'):
@@ -10352,7 +10585,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
             out.append((q + 'last_quantity', 'cqc.decimal.non_negative', _s))
     if m.HasField('last_price'):
         v = m.last_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'last_price', 'cqc.decimal', _s))
     if m.HasField('last_quote_quantity'):
@@ -10371,7 +10604,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
             out.append((q + 'leaves_quantity', 'cqc.decimal.non_negative', _s))
     if m.HasField('avg_price'):
         v = m.avg_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'avg_price', 'cqc.decimal', _s))
     if m.HasField('cum_quote_quantity'):
@@ -10407,6 +10640,9 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason_text', 'cqc.text', _s))
     v = m.self_trade_prevention_mode
     if v not in {0, 1, 2, 3, 4, 5, 6}:
         out.append((q + 'self_trade_prevention_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -10417,7 +10653,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
         out.append((q + 'special_execution', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('ref_execution_id'):
         v = m.ref_execution_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
+        _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'ref_execution_id', 'cqc.id', _s))
     v = m.ref_venue_execution_id
@@ -10433,11 +10669,11 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
         _m_cqc_types_v1_AssetAmount(m.realized_pnl, q + 'realized_pnl', out)
     if m.HasField('venue_strategy_id'):
         v = m.venue_strategy_id
-        if _P10.search(v) is None:
+        if _P11.search(v) is None:
             out.append((q + 'venue_strategy_id', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
     if m.HasField('venue_strategy_type'):
         v = m.venue_strategy_type
-        if _P10.search(v) is None:
+        if _P11.search(v) is None:
             out.append((q + 'venue_strategy_type', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
@@ -10477,11 +10713,11 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
 def _m_cqc_venues_v1_FillReport(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.venue_order_id
@@ -10506,7 +10742,7 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
         if _s:
             out.append((q + 'last_quantity', 'cqc.decimal.positive', _s))
     v = m.last_price
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'last_price', 'cqc.decimal', _s))
     if m.HasField('last_quote_quantity'):
@@ -10533,12 +10769,12 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
         out.append((q + 'venue_execution_id', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('execution_id'):
         v = m.execution_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
+        _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'execution_id', 'cqc.id', _s))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     if m.HasField('realized_pnl'):
@@ -10572,11 +10808,11 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
 def _m_cqc_venues_v1_MarginSummary(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.wallet
-    if _P34.search(v) is None:
+    if _P35.search(v) is None:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     v = m.asset_id
     _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
@@ -10587,22 +10823,22 @@ def _m_cqc_venues_v1_MarginSummary(m, p, out):
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('equity'):
         v = m.equity
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'equity', 'cqc.decimal', _s))
     if m.HasField('adjusted_equity'):
         v = m.adjusted_equity
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'adjusted_equity', 'cqc.decimal', _s))
     if m.HasField('wallet_balance'):
         v = m.wallet_balance
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'wallet_balance', 'cqc.decimal', _s))
     if m.HasField('unrealized_pnl'):
         v = m.unrealized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'unrealized_pnl', 'cqc.decimal', _s))
     if m.HasField('initial_margin'):
@@ -10635,7 +10871,7 @@ def _m_cqc_venues_v1_MarginSummary(m, p, out):
         out.append((q + 'venue_margin_ratio', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('available_for_trading'):
         v = m.available_for_trading
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'available_for_trading', 'cqc.decimal', _s))
     if m.HasField('available_for_withdrawal'):
@@ -10660,12 +10896,12 @@ def _m_cqc_venues_v1_MarginSummary(m, p, out):
             out.append((q + 'collateral_value', 'cqc.decimal.non_negative', _s))
     if m.HasField('cross_wallet_balance'):
         v = m.cross_wallet_balance
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'cross_wallet_balance', 'cqc.decimal', _s))
     if m.HasField('cross_unrealized_pnl'):
         v = m.cross_unrealized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'cross_unrealized_pnl', 'cqc.decimal', _s))
     if m.HasField('initial_margin_ratio'):
@@ -10687,7 +10923,7 @@ def _m_cqc_venues_v1_MarginSummary(m, p, out):
 def _m_cqc_venues_v1_MarketLeverage(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.long_leverage
@@ -10720,7 +10956,7 @@ def _m_cqc_venues_v1_MiscFee(m, p, out):
 def _m_cqc_venues_v1_Order(m, p, out):
     q = p + "." if p else ""
     v = m.order_id
-    _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+    _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'order_id', 'cqc.id', _s))
     v = m.client_order_id
@@ -10743,7 +10979,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
         out.append((q + 'contingency_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('parent_order_id'):
         v = m.parent_order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'parent_order_id', 'cqc.id', _s))
     if len(m.linked_order_ids) > 100:
@@ -10751,7 +10987,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
     if not _unique(m.linked_order_ids):
         out.append((q + 'linked_order_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.linked_order_ids):
-        _s = ('' if (_P30.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}linked_order_ids[{i}]", 'cqc.id', _s))
     v = m.trader_id
@@ -10776,14 +11012,14 @@ def _m_cqc_venues_v1_Order(m, p, out):
             out.append((f"{q}tags[{i}]", 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('venue_strategy_id'):
         v = m.venue_strategy_id
-        if _P10.search(v) is None:
+        if _P11.search(v) is None:
             out.append((q + 'venue_strategy_id', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
     if m.HasField('venue_strategy_type'):
         v = m.venue_strategy_type
-        if _P10.search(v) is None:
+        if _P11.search(v) is None:
             out.append((q + 'venue_strategy_type', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.venue_id
@@ -10791,7 +11027,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
     if _s:
         out.append((q + 'venue_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.side
@@ -10827,12 +11063,12 @@ def _m_cqc_venues_v1_Order(m, p, out):
             out.append((q + 'quote_quantity', 'cqc.decimal.positive', _s))
     if m.HasField('price'):
         v = m.price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price', 'cqc.decimal', _s))
     if m.HasField('trigger_price'):
         v = m.trigger_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'trigger_price', 'cqc.decimal', _s))
     v = m.trigger_price_type
@@ -10843,7 +11079,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
         out.append((q + 'trigger_direction', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('activation_price'):
         v = m.activation_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'activation_price', 'cqc.decimal', _s))
     if m.HasField('trailing_offset'):
@@ -10904,7 +11140,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
             out.append((q + 'leaves_quantity', 'cqc.decimal.non_negative', _s))
     if m.HasField('avg_fill_price'):
         v = m.avg_fill_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'avg_fill_price', 'cqc.decimal', _s))
     if m.HasField('cum_quote_quantity'):
@@ -10936,11 +11172,14 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason_text', 'cqc.text', _s))
     if m.HasField('request_id'):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-        elif _P32.search(v) is None:
+        elif _P33.search(v) is None:
             out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
@@ -10951,7 +11190,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
             out.append((q + 'min_quantity', 'cqc.decimal.positive', _s))
     if m.HasField('max_slippage'):
         v = m.max_slippage
-        _s = ('' if ((len(v) <= 100) and (_P33.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
+        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
         if _s:
             out.append((q + 'max_slippage', 'cqc.fraction', _s))
     if m.HasField('take_profit'):
@@ -10996,7 +11235,7 @@ def _m_cqc_venues_v1_OrderFill(m, p, out):
     q = p + "." if p else ""
     if m.HasField('execution_id'):
         v = m.execution_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
+        _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'execution_id', 'cqc.id', _s))
     v = m.venue_trade_id
@@ -11009,7 +11248,7 @@ def _m_cqc_venues_v1_OrderFill(m, p, out):
     if _s:
         out.append((q + 'quantity', 'cqc.decimal.positive', _s))
     v = m.price
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'price', 'cqc.decimal', _s))
     if m.HasField('commission'):
@@ -11030,11 +11269,11 @@ def _m_cqc_venues_v1_OrderList(m, p, out):
     if len(v) > 128:
         out.append((q + 'list_client_order_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.contingency_type
@@ -11059,7 +11298,7 @@ def _m_cqc_venues_v1_OrderList(m, p, out):
     if not _unique(m.order_ids):
         out.append((q + 'order_ids', 'repeated.unique', 'repeated value must contain unique items'))
     for i, x in enumerate(m.order_ids):
-        _s = ('' if (_P30.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((f"{q}order_ids[{i}]", 'cqc.id', _s))
     v = m.reject_reason
@@ -11074,11 +11313,11 @@ def _m_cqc_venues_v1_OrderList(m, p, out):
 def _m_cqc_venues_v1_OrderStatusReport(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.client_order_id
@@ -11127,17 +11366,17 @@ def _m_cqc_venues_v1_OrderStatusReport(m, p, out):
         out.append((q + 'filled_quantity', 'cqc.decimal.non_negative', _s))
     if m.HasField('avg_price'):
         v = m.avg_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'avg_price', 'cqc.decimal', _s))
     if m.HasField('price'):
         v = m.price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'price', 'cqc.decimal', _s))
     if m.HasField('trigger_price'):
         v = m.trigger_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'trigger_price', 'cqc.decimal', _s))
     v = m.trigger_price_type
@@ -11166,13 +11405,16 @@ def _m_cqc_venues_v1_OrderStatusReport(m, p, out):
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'reason_text', 'cqc.text', _s))
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P30.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
+        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'order_id', 'cqc.id', _s))
     v = m.venue_order_status
@@ -11203,7 +11445,7 @@ def _m_cqc_venues_v1_Party(m, p, out):
     if len(v) > 128:
         out.append((q + 'party_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.party_id_source
-    if _P29.search(v) is None:
+    if _P30.search(v) is None:
         out.append((q + 'party_id_source', 'string.pattern', 'does not match regex pattern `^([0-9A-Za-z]{1,4})?$`'))
     v = m.party_role
     if v > 10000 or v < 1:
@@ -11226,12 +11468,12 @@ def _m_cqc_venues_v1_PegInstructions(m, p, out):
         out.append((q + 'offset_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('offset_value'):
         v = m.offset_value
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'offset_value', 'cqc.decimal', _s))
     if m.HasField('pegged_price'):
         v = m.pegged_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'pegged_price', 'cqc.decimal', _s))
 
@@ -11239,11 +11481,11 @@ def _m_cqc_venues_v1_PegInstructions(m, p, out):
 def _m_cqc_venues_v1_PositionStatusReport(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.market_id
-    _s = ('' if (_P28.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
+    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'market_id', 'cqc.id', _s))
     v = m.position_side
@@ -11252,12 +11494,12 @@ def _m_cqc_venues_v1_PositionStatusReport(m, p, out):
     if v in {0}:
         out.append((q + 'position_side', 'enum.not_in', 'must not be in list [0]'))
     v = m.signed_quantity
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'signed_quantity', 'cqc.decimal', _s))
     if m.HasField('avg_open_price'):
         v = m.avg_open_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'avg_open_price', 'cqc.decimal', _s))
     v = m.venue_position_id
@@ -11282,12 +11524,12 @@ def _m_cqc_venues_v1_PositionStatusReport(m, p, out):
             out.append((q + 'leverage', 'cqc.decimal.positive', _s))
     if m.HasField('mark_price'):
         v = m.mark_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'mark_price', 'cqc.decimal', _s))
     if m.HasField('liquidation_price'):
         v = m.liquidation_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'liquidation_price', 'cqc.decimal', _s))
     if m.HasField('unrealized_pnl'):
@@ -11296,7 +11538,7 @@ def _m_cqc_venues_v1_PositionStatusReport(m, p, out):
         _m_cqc_types_v1_AssetAmount(m.isolated_margin, q + 'isolated_margin', out)
     if m.HasField('notional'):
         v = m.notional
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'notional', 'cqc.decimal', _s))
 
@@ -11323,7 +11565,7 @@ def _m_cqc_venues_v1_RateLimit(m, p, out):
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'scope', 'enum.defined_only', 'value must be one of the defined enum values'))
     v = m.api
-    if _P27.search(v) is None:
+    if _P28.search(v) is None:
         out.append((q + 'api', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_-]{0,31})?$`'))
 
 
@@ -11334,11 +11576,11 @@ def _m_cqc_venues_v1_SettlementAssetFeeRates(m, p, out):
     if _s:
         out.append((q + 'settlement_asset_id', 'cqc.id', _s))
     v = m.maker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'maker_fee_rate', 'cqc.decimal', _s))
     v = m.taker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
     if _s:
         out.append((q + 'taker_fee_rate', 'cqc.decimal', _s))
     if not all(((not (_P7.search(_v1) is not None)) or ((D(_v1) >= _N1) and (D(_v1) <= _N2))) for _v1 in [m.maker_fee_rate, m.taker_fee_rate]):
@@ -11378,7 +11620,7 @@ def _m_cqc_venues_v1_TradePrevention(m, p, out):
             out.append((q + 'prevented_execution_quantity', 'cqc.decimal.non_negative', _s))
     if m.HasField('prevented_execution_price'):
         v = m.prevented_execution_price
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'prevented_execution_price', 'cqc.decimal', _s))
     if m.HasField('prevented_execution_quote_quantity'):
@@ -11399,8 +11641,11 @@ def _m_cqc_venues_v1_Venue(m, p, out):
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'name', 'cqc.text', _s))
     v = m.slug
-    if _P24.search(v) is None:
+    if _P25.search(v) is None:
         out.append((q + 'slug', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
@@ -11418,6 +11663,9 @@ def _m_cqc_venues_v1_Venue(m, p, out):
     v = m.status_reason
     if len(v) > 1000:
         out.append((q + 'status_reason', 'string.max_len', 'must be at most 1000 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'status_reason', 'cqc.text', _s))
     if m.HasField('parent_venue_id'):
         v = m.parent_venue_id
         _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
@@ -11469,15 +11717,15 @@ def _m_cqc_venues_v1_Venue(m, p, out):
             out.append((f"{q}supported_position_modes[{i}]", 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('ccxt_id'):
         v = m.ccxt_id
-        if _P25.search(v) is None:
+        if _P26.search(v) is None:
             out.append((q + 'ccxt_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,63}$`'))
     if m.HasField('coingecko_id'):
         v = m.coingecko_id
-        if _P26.search(v) is None:
+        if _P27.search(v) is None:
             out.append((q + 'coingecko_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,127}$`'))
     if m.HasField('tardis_id'):
         v = m.tardis_id
-        if _P25.search(v) is None:
+        if _P26.search(v) is None:
             out.append((q + 'tardis_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,63}$`'))
     if m.website_url:
         v = m.website_url
@@ -11523,7 +11771,7 @@ def _m_cqc_venues_v1_Venue(m, p, out):
 def _m_cqc_venues_v1_VenueAccount(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
     if _s:
         out.append((q + 'account_id', 'cqc.id', _s))
     v = m.venue_id
@@ -11535,26 +11783,29 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'name', 'cqc.text', _s))
     v = m.external_account_id
     if len(v) > 256:
         out.append((q + 'external_account_id', 'string.max_len', 'must be at most 256 characters'))
     if m.HasField('wallet_address'):
         v = m.wallet_address
-        if _P14.search(v) is None:
+        if _P15.search(v) is None:
             out.append((q + 'wallet_address', 'string.pattern', 'does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$`'))
-        _s = ('an eip155 address must be 0x and 40 hex digits' if (v.startswith('eip155:') and (not (_P15.search(v) is not None))) else ('a solana address must be 32 to 44 base58 characters' if (v.startswith('solana:') and (not (_P16.search(v) is not None))) else ('the address must not be 80 or more characters (looks like a key pair)' if (_P17.search(v) is not None) else ('a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' if ((_P18.search(v) is not None) and (not (_P19.search(v) is not None))) else ''))))
+        _s = ('an eip155 address must be 0x and 40 hex digits' if (v.startswith('eip155:') and (not (_P16.search(v) is not None))) else ('a solana address must be 32 to 44 base58 characters' if (v.startswith('solana:') and (not (_P17.search(v) is not None))) else ('the address must not be 80 or more characters (looks like a key pair)' if (_P18.search(v) is not None) else ('a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' if ((_P19.search(v) is not None) and (not (_P20.search(v) is not None))) else ''))))
         if _s:
             out.append((q + 'wallet_address', 'cqc.caip10_account', _s))
     if m.HasField('vault_address'):
         v = m.vault_address
-        if _P14.search(v) is None:
+        if _P15.search(v) is None:
             out.append((q + 'vault_address', 'string.pattern', 'does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$`'))
-        _s = ('an eip155 address must be 0x and 40 hex digits' if (v.startswith('eip155:') and (not (_P15.search(v) is not None))) else ('a solana address must be 32 to 44 base58 characters' if (v.startswith('solana:') and (not (_P16.search(v) is not None))) else ('the address must not be 80 or more characters (looks like a key pair)' if (_P17.search(v) is not None) else ('a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' if ((_P18.search(v) is not None) and (not (_P19.search(v) is not None))) else ''))))
+        _s = ('an eip155 address must be 0x and 40 hex digits' if (v.startswith('eip155:') and (not (_P16.search(v) is not None))) else ('a solana address must be 32 to 44 base58 characters' if (v.startswith('solana:') and (not (_P17.search(v) is not None))) else ('the address must not be 80 or more characters (looks like a key pair)' if (_P18.search(v) is not None) else ('a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' if ((_P19.search(v) is not None) and (not (_P20.search(v) is not None))) else ''))))
         if _s:
             out.append((q + 'vault_address', 'cqc.caip10_account', _s))
     if m.HasField('parent_account_id'):
         v = m.parent_account_id
-        _s = ('' if (_P13.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
+        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
         if _s:
             out.append((q + 'parent_account_id', 'cqc.id', _s))
     v = m.account_type
@@ -11601,9 +11852,9 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
         _m_cqc_venues_v1_MarketLeverage(x, f"{q}market_leverages[{i}]", out)
     if m.HasField('credential_ref'):
         v = m.credential_ref
-        if _P20.search(v) is None:
+        if _P21.search(v) is None:
             out.append((q + 'credential_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-        _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P21.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P22.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P23.search(v) is not None) else ''))))
+        _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
         if _s:
             out.append((q + 'credential_ref', 'cqc.no_secret_material', _s))
     v = m.api_key_id
@@ -11639,9 +11890,12 @@ def _m_cqc_venues_v1_VenueAsset(m, p, out):
     v = m.venue_name
     if len(v) > 200:
         out.append((q + 'venue_name', 'string.max_len', 'must be at most 200 characters'))
+    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
+    if _s:
+        out.append((q + 'venue_name', 'cqc.text', _s))
     if m.HasField('venue_numeric_id'):
         v = m.venue_numeric_id
-        if _P10.search(v) is None:
+        if _P11.search(v) is None:
             out.append((q + 'venue_numeric_id', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
     if m.HasField('venue_token_id'):
         v = m.venue_token_id
@@ -11673,7 +11927,7 @@ def _m_cqc_venues_v1_VenueAsset(m, p, out):
             out.append((q + 'collateral_ratio', 'cqc.decimal.non_negative', _s))
     if m.HasField('auto_exchange_threshold'):
         v = m.auto_exchange_threshold
-        _s = ('' if (((len(v) <= 100) and (_P11.search(v) is not None)) and (not (_P12.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
+        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
         if _s:
             out.append((q + 'auto_exchange_threshold', 'cqc.decimal', _s))
     v = m.status
@@ -12222,6 +12476,7 @@ VALIDATORS: dict[str, Callable[[Any, str, list[tuple[str, str, str]]], None]] = 
     'cqc.services.v1.UpdateVenueRequest': _m_cqc_services_v1_UpdateVenueRequest,
     'cqc.services.v1.UpdateVenueResponse': _m_cqc_services_v1_UpdateVenueResponse,
     'cqc.types.v1.AssetAmount': _m_cqc_types_v1_AssetAmount,
+    'cqc.types.v1.SortedRule': _m_cqc_types_v1_SortedRule,
     'cqc.types.v1.SourceRecord': _m_cqc_types_v1_SourceRecord,
     'cqc.venues.v1.AccountLimits': _m_cqc_venues_v1_AccountLimits,
     'cqc.venues.v1.AttachedOrder': _m_cqc_venues_v1_AttachedOrder,

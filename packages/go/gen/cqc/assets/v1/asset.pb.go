@@ -562,12 +562,11 @@ var File_cqc_assets_v1_asset_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_asset_proto_rawDesc = "" +
 	"\n" +
-	"\x19cqc/assets/v1/asset.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x15\n" +
+	"\x19cqc/assets/v1/asset.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x15\n" +
 	"\x05Asset\x12'\n" +
 	"\basset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12,\n" +
-	"\x06symbol\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f2\r^[^\\s]{1,32}$R\x06symbol\x12\x1e\n" +
-	"\x04name\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x128\n" +
+	"\x06symbol\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f2\r^[^\\s]{1,32}$R\x06symbol\x12\"\n" +
+	"\x04name\x18\x03 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\x04name\x128\n" +
 	"\x04type\x18\x04 \x01(\x0e2\x18.cqc.assets.v1.AssetTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04type\x12<\n" +
 	"\x06status\x18\x05 \x01(\x0e2\x1a.cqc.assets.v1.AssetStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12*\n" +
@@ -578,8 +577,8 @@ const file_cqc_assets_v1_asset_proto_rawDesc = "" +
 	"\fpeg_currency\x18\t \x01(\tB\x11\xbaH\x0er\f2\n" +
 	"^[A-Z]{3}$H\x03R\vpegCurrency\x88\x01\x01\x12:\n" +
 	"\x04isin\x18\n" +
-	" \x01(\tB!\xbaH\x1er\x1c2\x1a^[A-Z]{2}[A-Z0-9]{9}[0-9]$H\x04R\x04isin\x88\x01\x01\x12 \n" +
-	"\x06issuer\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06issuer\x121\n" +
+	" \x01(\tB!\xbaH\x1er\x1c2\x1a^[A-Z]{2}[A-Z0-9]{9}[0-9]$H\x04R\x04isin\x88\x01\x01\x12$\n" +
+	"\x06issuer\x18\v \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xc8\x01R\x06issuer\x121\n" +
 	"\ftotal_supply\x18\f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\vtotalSupply\x88\x01\x01\x12=\n" +
 	"\x12circulating_supply\x18\r \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x06R\x11circulatingSupply\x88\x01\x01\x12-\n" +
 	"\n" +
@@ -591,8 +590,8 @@ const file_cqc_assets_v1_asset_proto_rawDesc = "" +
 	"categories\x18\x10 \x03(\tB/\xbaH,\x92\x01)\x102\x18\x01\"#r!2\x1f^[a-z0-9][a-z0-9 ._/&+-]{0,63}$R\n" +
 	"categories\x121\n" +
 	"\fhomepage_url\x18\x11 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\vhomepageUrl\x12)\n" +
-	"\blogo_url\x18\x12 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\alogoUrl\x12*\n" +
-	"\vdescription\x18\x13 \x01(\tB\b\xbaH\x05r\x03\x18\x90NR\vdescription\x12;\n" +
+	"\blogo_url\x18\x12 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\alogoUrl\x12.\n" +
+	"\vdescription\x18\x13 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\x90NR\vdescription\x12;\n" +
 	"\vcreate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +

@@ -426,7 +426,7 @@ var File_cqc_assets_v1_asset_identifier_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_asset_identifier_proto_rawDesc = "" +
 	"\n" +
-	"$cqc/assets/v1/asset_identifier.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x12\n" +
+	"$cqc/assets/v1/asset_identifier.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x12\n" +
 	"\x0fAssetIdentifier\x121\n" +
 	"\ridentifier_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03aidR\fidentifierId\x12'\n" +
 	"\basset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12A\n" +
@@ -436,9 +436,9 @@ const file_cqc_assets_v1_asset_identifier_proto_rawDesc = "" +
 	"\bvenue_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venH\x00R\avenueId\x88\x01\x01\x12,\n" +
 	"\bchain_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnH\x01R\achainId\x88\x01\x01\x126\n" +
 	"\rdeployment_id\x18\b \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depH\x02R\fdeploymentId\x88\x01\x01\x12,\n" +
-	"\rsource_symbol\x18\t \x01(\tB\a\xbaH\x04r\x02\x18@R\fsourceSymbol\x12)\n" +
+	"\rsource_symbol\x18\t \x01(\tB\a\xbaH\x04r\x02\x18@R\fsourceSymbol\x12-\n" +
 	"\vsource_name\x18\n" +
-	" \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
+	" \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xc8\x01R\n" +
 	"sourceName\x125\n" +
 	"\x0fsource_decimals\x18\v \x01(\rB\a\xbaH\x04*\x02\x18$H\x03R\x0esourceDecimals\x88\x01\x01\x12.\n" +
 	"\n" +

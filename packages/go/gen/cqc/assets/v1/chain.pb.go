@@ -495,11 +495,12 @@ var File_cqc_assets_v1_chain_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_chain_proto_rawDesc = "" +
 	"\n" +
-	"\x19cqc/assets/v1/chain.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf5\v\n" +
+	"\x19cqc/assets/v1/chain.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a$cqc/assets/v1/asset_identifier.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\v\n" +
 	"\x05Chain\x12'\n" +
 	"\bchain_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnR\achainId\x121\n" +
-	"\x04slug\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[a-z][a-z0-9-]{1,63}$R\x04slug\x12\x1d\n" +
-	"\x04name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12A\n" +
+	"\x04slug\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[a-z][a-z0-9-]{1,63}$R\x04slug\x12!\n" +
+	"\x04name\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xc0\x8a'\x01\x10\x01\x18dR\x04name\x12A\n" +
 	"\x05caip2\x18\x04 \x01(\tB+\xbaH(r&2$^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$R\x05caip2\x12>\n" +
 	"\x06family\x18\x05 \x01(\x0e2\x1a.cqc.assets.v1.ChainFamilyB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06family\x12.\n" +
@@ -516,8 +517,8 @@ const file_cqc_assets_v1_chain_proto_rawDesc = "" +
 	"block_time\x18\f \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\tblockTime\x125\n" +
 	"\x16finality_confirmations\x18\r \x01(\rR\x15finalityConfirmations\x124\n" +
 	"\rexplorer_urls\x18\x0e \x03(\tB\x0f\xbaH\f\x92\x01\t\x10\n" +
-	"\"\x05r\x03\x88\x01\x01R\fexplorerUrls\x12*\n" +
-	"\vdescription\x18\x0f \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vdescription\x12;\n" +
+	"\"\x05r\x03\x88\x01\x01R\fexplorerUrls\x12.\n" +
+	"\vdescription\x18\x0f \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\vdescription\x12;\n" +
 	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +

@@ -606,7 +606,7 @@ var File_cqc_assets_v1_deployment_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_deployment_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecqc/assets/v1/deployment.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x16\n" +
+	"\x1ecqc/assets/v1/deployment.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x16\n" +
 	"\x0fAssetDeployment\x121\n" +
 	"\rdeployment_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depR\fdeploymentId\x12'\n" +
 	"\basset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x12'\n" +
@@ -615,8 +615,8 @@ const file_cqc_assets_v1_deployment_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\rtokenStandard\x122\n" +
 	"\aaddress\x18\x05 \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x102\x0e^[^\\s]{1,256}$R\aaddress\x12(\n" +
 	"\bdecimals\x18\x06 \x01(\rB\a\xbaH\x04*\x02\x18$H\x00R\bdecimals\x88\x01\x01\x12\x1f\n" +
-	"\x06symbol\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x06symbol\x12\x1c\n" +
-	"\x04name\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12;\n" +
+	"\x06symbol\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x06symbol\x12 \n" +
+	"\x04name\x18\b \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xc8\x01R\x04name\x12;\n" +
 	"\x04kind\x18\t \x01(\x0e2\x1d.cqc.assets.v1.DeploymentKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12F\n" +
 	"\vbridge_name\x18\n" +
 	" \x01(\tB%\xbaH\"\xd8\x01\x01r\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\n" +
@@ -628,8 +628,8 @@ const file_cqc_assets_v1_deployment_proto_rawDesc = "" +
 	"\vdeploy_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"deployTime\x12\\\n" +
 	"\x0evenue_networks\x18\x10 \x03(\v2+.cqc.assets.v1.AssetDeployment.VenueNetworkB\b\xbaH\x05\x92\x01\x02\x10dR\rvenueNetworks\x121\n" +
-	"\fexplorer_url\x18\x11 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\vexplorerUrl\x12*\n" +
-	"\vdescription\x18\x12 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vdescription\x12?\n" +
+	"\fexplorer_url\x18\x11 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\vexplorerUrl\x12.\n" +
+	"\vdescription\x18\x12 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\vdescription\x12?\n" +
 	"\rsource_record\x18\x13 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12;\n" +
 	"\vcreate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +

@@ -551,15 +551,14 @@ var File_cqc_assets_v1_group_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_group_proto_rawDesc = "" +
 	"\n" +
-	"\x19cqc/assets/v1/group.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\f\n" +
+	"\x19cqc/assets/v1/group.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\f\n" +
 	"\n" +
 	"AssetGroup\x12'\n" +
-	"\bgroup_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03grpR\agroupId\x12\x1e\n" +
-	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12=\n" +
+	"\bgroup_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03grpR\agroupId\x12\"\n" +
+	"\x04name\x18\x02 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\x04name\x12=\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1d.cqc.assets.v1.AssetGroupKindB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12*\n" +
-	"\vdescription\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vdescription\x12=\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12.\n" +
+	"\vdescription\x18\x04 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\vdescription\x12=\n" +
 	"\x06source\x18\x05 \x01(\tB%\xbaH\"\xd8\x01\x01r\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\x06source\x120\n" +
 	"\x0fsource_group_id\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rsourceGroupId\x121\n" +
 	"\x0fmembership_rule\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x0emembershipRule\x12f\n" +
@@ -583,7 +582,7 @@ const file_cqc_assets_v1_group_proto_rawDesc = "" +
 	"\x04_ltvB\x18\n" +
 	"\x16_liquidation_thresholdB\x14\n" +
 	"\x12_liquidation_bonus:\xd3\x01\xbaH\xcf\x01\x1a\xcc\x01\n" +
-	"=asset_group.correlation_parameters_only_for_correlation_class\x12Vcorrelation_parameters may only be set when kind is ASSET_GROUP_KIND_CORRELATION_CLASS\x1a3!has(this.correlation_parameters) || this.kind == 7\"\xd6\x05\n" +
+	"=asset_group.correlation_parameters_only_for_correlation_class\x12Vcorrelation_parameters may only be set when kind is ASSET_GROUP_KIND_CORRELATION_CLASS\x1a3!has(this.correlation_parameters) || this.kind == 7\"\xda\x05\n" +
 	"\x10AssetGroupMember\x12'\n" +
 	"\bgroup_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03grpR\agroupId\x12'\n" +
 	"\basset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x126\n" +
@@ -592,8 +591,8 @@ const file_cqc_assets_v1_group_proto_rawDesc = "" +
 	"\x04role\x18\x05 \x01(\x0e2#.cqc.assets.v1.AssetGroupMemberRoleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04role\x125\n" +
 	"\badd_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aaddTime\x12;\n" +
 	"\vremove_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"removeTime\x12\x1c\n" +
-	"\x04note\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\x12;\n" +
+	"removeTime\x12 \n" +
+	"\x04note\x18\b \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x04note\x12;\n" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\n" +

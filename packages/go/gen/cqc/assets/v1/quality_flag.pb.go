@@ -554,7 +554,7 @@ var File_cqc_assets_v1_quality_flag_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_quality_flag_proto_rawDesc = "" +
 	"\n" +
-	" cqc/assets/v1/quality_flag.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x14\n" +
+	" cqc/assets/v1/quality_flag.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x14\n" +
 	"\x10AssetQualityFlag\x12%\n" +
 	"\aflag_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03flgR\x06flagId\x127\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x17.cqc.assets.v1.FlagTypeB\n" +
@@ -567,13 +567,12 @@ const file_cqc_assets_v1_quality_flag_proto_rawDesc = "" +
 	"\rdeployment_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03depH\x01R\fdeploymentId\x88\x01\x01\x12.\n" +
 	"\tmarket_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x02R\bmarketId\x88\x01\x01\x12,\n" +
 	"\bvenue_id\x18\b \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venH\x03R\avenueId\x88\x01\x01\x12,\n" +
-	"\bchain_id\x18\t \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnH\x04R\achainId\x88\x01\x01\x12\"\n" +
+	"\bchain_id\x18\t \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnH\x04R\achainId\x88\x01\x01\x12&\n" +
 	"\x06reason\x18\n" +
-	" \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\x127\n" +
+	" \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xd0\x0fR\x06reason\x127\n" +
 	"\revidence_urls\x18\v \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x14\"\br\x06\x18\x80\x10\x88\x01\x01R\fevidenceUrls\x12:\n" +
-	"\x06source\x18\f \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\x06source\x12$\n" +
-	"\breporter\x18\r \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\breporter\x12(\n" +
+	"\x06source\x18\f \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9._-]{1,63}$R\x06source\x12(\n" +
+	"\breporter\x18\r \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xc8\x01R\breporter\x12(\n" +
 	"\vsource_code\x18\x0e \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
 	"sourceCode\x12A\n" +
 	"\n" +

@@ -371,7 +371,7 @@ var File_cqc_assets_v1_relationship_proto protoreflect.FileDescriptor
 
 const file_cqc_assets_v1_relationship_proto_rawDesc = "" +
 	"\n" +
-	" cqc/assets/v1/relationship.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\f\n" +
+	" cqc/assets/v1/relationship.proto\x12\rcqc.assets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\f\n" +
 	"\x11AssetRelationship\x125\n" +
 	"\x0frelationship_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03relR\x0erelationshipId\x126\n" +
 	"\x10subject_asset_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\x0esubjectAssetId\x12?\n" +
@@ -392,8 +392,8 @@ const file_cqc_assets_v1_relationship_proto_rawDesc = "" +
 	"confidence\x18\v \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x02R\n" +
 	"confidence\x88\x01\x01\x12B\n" +
 	"\x0fvalid_from_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rvalidFromTime\x12>\n" +
-	"\rvalid_to_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vvalidToTime\x12*\n" +
-	"\vdescription\x18\x0e \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vdescription\x12?\n" +
+	"\rvalid_to_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vvalidToTime\x12.\n" +
+	"\vdescription\x18\x0e \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\vdescription\x12?\n" +
 	"\rsource_record\x18\x0f \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12;\n" +
 	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +

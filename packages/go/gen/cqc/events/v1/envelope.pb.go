@@ -820,7 +820,7 @@ var File_cqc_events_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_cqc_events_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccqc/events/v1/envelope.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a!cqc/events/v1/market_events.proto\x1a$cqc/events/v1/portfolio_events.proto\x1a#cqc/events/v1/registry_events.proto\x1a\x1fcqc/events/v1/risk_events.proto\x1a\"cqc/events/v1/trading_events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2V\n" +
+	"\x1ccqc/events/v1/envelope.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a!cqc/events/v1/market_events.proto\x1a$cqc/events/v1/portfolio_events.proto\x1a#cqc/events/v1/registry_events.proto\x1a\x1fcqc/events/v1/risk_events.proto\x1a\"cqc/events/v1/trading_events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7V\n" +
 	"\x05Event\x12#\n" +
 	"\bevent_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aeventId\x12P\n" +
 	"\n" +
@@ -830,8 +830,8 @@ const file_cqc_events_v1_envelope_proto_rawDesc = "" +
 	"\voccurred_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"occurredAt\x12C\n" +
 	"\vrecorded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"recordedAt\x12B\n" +
-	"\asubject\x18\a \x01(\tB(\xbaH%r#2!^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$R\asubject\x12-\n" +
+	"recordedAt\x12G\n" +
+	"\asubject\x18\a \x01(\tB-\xbaH*r(2&^[a-z]{3}_[0-7][0-9A-HJKMNP-TV-Z]{25}$R\asubject\x12-\n" +
 	"\rpartition_key\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\fpartitionKey\x12/\n" +
 	"\x0ecorrelation_id\x18\t \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\rcorrelationId\x12.\n" +
 	"\fcausation_id\x18\n" +

@@ -645,7 +645,7 @@ const file_cqc_events_v1_portfolio_events_proto_rawDesc = "" +
 	"\v_last_priceB\v\n" +
 	"\t_order_idB\x0f\n" +
 	"\r_execution_idB\x12\n" +
-	"\x10_realized_return\"\xeb\t\n" +
+	"\x10_realized_return\"\xef\t\n" +
 	"\x10PositionAdjusted\x12-\n" +
 	"\vposition_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03posR\n" +
 	"positionId\x12+\n" +
@@ -659,8 +659,8 @@ const file_cqc_events_v1_portfolio_events_proto_rawDesc = "" +
 	"pnl_change\x18\x06 \x01(\v2\x19.cqc.types.v1.AssetAmountR\tpnlChange\x121\n" +
 	"\ffunding_rate\x18\a \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x01R\vfundingRate\x88\x01\x01\x12-\n" +
 	"\n" +
-	"mark_price\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\tmarkPrice\x88\x01\x01\x12 \n" +
-	"\x06reason\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\x128\n" +
+	"mark_price\x18\b \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x02R\tmarkPrice\x88\x01\x01\x12$\n" +
+	"\x06reason\x18\t \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x06reason\x128\n" +
 	"\x0etransaction_id\x18\n" +
 	" \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03txnH\x03R\rtransactionId\x88\x01\x01\x126\n" +
 	"\bposition\x18\v \x01(\v2\x1a.cqc.portfolio.v1.PositionR\bposition:\xc3\x04\xbaH\x9b\x04\x1a\x94\x01\n" +

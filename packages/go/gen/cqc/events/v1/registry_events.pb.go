@@ -914,10 +914,10 @@ const file_cqc_events_v1_registry_events_proto_rawDesc = "" +
 	"\rAssetRegistry\x12\x1drelationship.subject_asset_id\x1a\x05Asset\"\x8a\x01\n" +
 	"\x16AssetQualityFlagRaised\x12;\n" +
 	"\x04flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x04flag:3\xa2\x8e'/\n" +
-	"\rAssetRegistry\x12\fflag.flag_id\x1a\x10AssetQualityFlag\"\xc2\x02\n" +
+	"\rAssetRegistry\x12\fflag.flag_id\x1a\x10AssetQualityFlag\"\xc6\x02\n" +
 	"\x18AssetQualityFlagResolved\x12;\n" +
-	"\x04flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x04flag\x121\n" +
-	"\x0fresolution_note\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x0eresolutionNote:\xb5\x01\xbaH\x7f\x1a}\n" +
+	"\x04flag\x18\x01 \x01(\v2\x1f.cqc.assets.v1.AssetQualityFlagB\x06\xbaH\x03\xc8\x01\x01R\x04flag\x125\n" +
+	"\x0fresolution_note\x18\x02 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x0eresolutionNote:\xb5\x01\xbaH\x7f\x1a}\n" +
 	",asset_quality_flag_resolved.has_resolve_time\x120flag.resolve_time must be set on a resolved flag\x1a\x1bhas(this.flag.resolve_time)\xa2\x8e'/\n" +
 	"\rAssetRegistry\x12\fflag.flag_id\x1a\x10AssetQualityFlag\"n\n" +
 	"\fChainCreated\x122\n" +
@@ -938,14 +938,14 @@ const file_cqc_events_v1_registry_events_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"updateMask:\xde\x01\xbaH\xad\x01\x1a\xaa\x01\n" +
 	"\x1amarket_updated.same_market\x125previous_market.market_id must equal market.market_id\x1aU!has(this.previous_market) || this.previous_market.market_id == this.market.market_id\xa2\x8e')\n" +
-	"\rAssetRegistry\x12\x10market.market_id\x1a\x06Market\"\xc2\x05\n" +
+	"\rAssetRegistry\x12\x10market.market_id\x1a\x06Market\"\xc6\x05\n" +
 	"\x13MarketStatusChanged\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12O\n" +
 	"\x0fprevious_status\x18\x02 \x01(\x0e2\x1c.cqc.markets.v1.MarketStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0epreviousStatus\x12@\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x1c.cqc.markets.v1.MarketStatusB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12*\n" +
-	"\fvenue_status\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\vvenueStatus\x12 \n" +
-	"\x06reason\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\x12A\n" +
+	"\fvenue_status\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\vvenueStatus\x12$\n" +
+	"\x06reason\x18\x05 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x06reason\x12A\n" +
 	"\x0eeffective_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\x12.\n" +
 	"\x06market\x18\a \x01(\v2\x16.cqc.markets.v1.MarketR\x06market:\xab\x02\xbaH\x81\x02\x1at\n" +
 	"$market_status_changed.status_differs\x12'status must differ from previous_status\x1a#this.status != this.previous_status\x1a\x88\x01\n" +
@@ -962,13 +962,13 @@ const file_cqc_events_v1_registry_events_proto_rawDesc = "" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12?\n" +
 	"\tlist_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\blistTime:\xa8\x01\xbaHx\x1av\n" +
 	"(venue_market_listed.venue_matches_market\x12#venue_id must equal market.venue_id\x1a%this.venue_id == this.market.venue_id\xa2\x8e')\n" +
-	"\rAssetRegistry\x12\x10market.market_id\x1a\x06Market\"\xc6\x04\n" +
+	"\rAssetRegistry\x12\x10market.market_id\x1a\x06Market\"\xca\x04\n" +
 	"\x13VenueMarketDelisted\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12C\n" +
 	"\vdelist_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"delistTime\x12 \n" +
-	"\x06reason\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\x129\n" +
+	"delistTime\x12$\n" +
+	"\x06reason\x18\x04 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x06reason\x129\n" +
 	"\x10announcement_url\x18\x05 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\x0fannouncementUrl\x12.\n" +
 	"\x06market\x18\x06 \x01(\v2\x16.cqc.markets.v1.MarketR\x06market:\x88\x02\xbaH\xde\x01\x1a\xdb\x01\n" +
 	"!venue_market_delisted.same_market\x12Mmarket.market_id must equal market_id and market.venue_id must equal venue_id\x1ag!has(this.market) || (this.market.market_id == this.market_id && this.market.venue_id == this.venue_id)\xa2\x8e'\"\n" +

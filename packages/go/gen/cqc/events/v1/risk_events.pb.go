@@ -842,22 +842,20 @@ var File_cqc_events_v1_risk_events_proto protoreflect.FileDescriptor
 
 const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcqc/events/v1/risk_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/assets/v1/quality_flag.proto\x1a\x1bcqc/events/v1/options.proto\x1a\x1bcqc/portfolio/v1/risk.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x1f\n" +
+	"\x1fcqc/events/v1/risk_events.proto\x12\rcqc.events.v1\x1a\x1bbuf/validate/validate.proto\x1a cqc/assets/v1/quality_flag.proto\x1a\x1bcqc/events/v1/options.proto\x1a\x1bcqc/portfolio/v1/risk.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x1f\n" +
 	"\tRiskAlert\x12'\n" +
 	"\balert_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrR\aalertId\x12<\n" +
-	"\arule_id\x18\x02 \x01(\tB#\xbaH r\x1e2\x1c^[a-z0-9][a-z0-9._-]{0,127}$R\x06ruleId\x12'\n" +
-	"\trule_name\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\bruleName\x12,\n" +
+	"\arule_id\x18\x02 \x01(\tB#\xbaH r\x1e2\x1c^[a-z0-9][a-z0-9._-]{0,127}$R\x06ruleId\x12+\n" +
+	"\trule_name\x18\x03 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\bruleName\x12,\n" +
 	"\blimit_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03limH\x00R\alimitId\x88\x01\x01\x12H\n" +
 	"\bcategory\x18\x05 \x01(\x0e2 .cqc.events.v1.RiskAlertCategoryB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bcategory\x12C\n" +
 	"\bseverity\x18\x06 \x01(\x0e2\x1b.cqc.assets.v1.FlagSeverityB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bseverity\x12B\n" +
 	"\x06status\x18\a \x01(\x0e2\x1e.cqc.events.v1.RiskAlertStatusB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12 \n" +
-	"\x05title\x18\b \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12*\n" +
-	"\vdescription\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x90NR\vdescription\x124\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12$\n" +
+	"\x05title\x18\b \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\x05title\x12.\n" +
+	"\vdescription\x18\t \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\x90NR\vdescription\x124\n" +
 	"\fportfolio_id\x18\n" +
 	" \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03pflH\x01R\vportfolioId\x88\x01\x01\x120\n" +
 	"\n" +
@@ -878,13 +876,13 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\runit_asset_id\x18\x17 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\vR\vunitAssetId\x88\x01\x01\x12E\n" +
 	"\ftrigger_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vtriggerTime\x12=\n" +
 	"\fobserve_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\vobserveTime\x12E\n" +
-	"\x10acknowledge_time\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\x0facknowledgeTime\x121\n" +
-	"\x0facknowledged_by\x18\x1b \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x0eacknowledgedBy\x12=\n" +
-	"\fresolve_time\x18\x1c \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime\x12)\n" +
-	"\vresolved_by\x18\x1d \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
+	"\x10acknowledge_time\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\x0facknowledgeTime\x125\n" +
+	"\x0facknowledged_by\x18\x1b \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xc8\x01R\x0eacknowledgedBy\x12=\n" +
+	"\fresolve_time\x18\x1c \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime\x12-\n" +
+	"\vresolved_by\x18\x1d \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xc8\x01R\n" +
 	"resolvedBy\x12A\n" +
-	"\x0esuppress_until\x18\x1e \x01(\v2\x1a.google.protobuf.TimestampR\rsuppressUntil\x127\n" +
-	"\x12recommended_action\x18\x1f \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x11recommendedAction\x129\n" +
+	"\x0esuppress_until\x18\x1e \x01(\v2\x1a.google.protobuf.TimestampR\rsuppressUntil\x12;\n" +
+	"\x12recommended_action\x18\x1f \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x11recommendedAction\x129\n" +
 	"\revidence_urls\x18  \x03(\tB\x14\xbaH\x11\x92\x01\x0e\x10\x14\x18\x01\"\br\x06\x18\x80\x10\x88\x01\x01R\fevidenceUrls\x122\n" +
 	"\x10occurrence_count\x18! \x01(\rB\a\xbaH\x04*\x02(\x01R\x0foccurrenceCount:\xdb\x0f\xbaH\xb2\x0f\x1a\xb1\x02\n" +
 	"\x16risk_alert.has_subject\x12oat least one of portfolio_id, account_id, market_id, asset_id, venue_id, position_id, instrument_id must be set\x1a\xa5\x01has(this.portfolio_id) || has(this.account_id) || has(this.market_id) || has(this.asset_id) || has(this.venue_id) || has(this.position_id) || has(this.instrument_id)\x1a\xa2\x01\n" +
@@ -913,34 +911,31 @@ const file_cqc_events_v1_risk_events_proto_rawDesc = "" +
 	"\b_flag_idB\x11\n" +
 	"\x0f_observed_valueB\x12\n" +
 	"\x10_threshold_valueB\x10\n" +
-	"\x0e_unit_asset_id\"\xd2\x04\n" +
+	"\x0e_unit_asset_id\"\xda\x04\n" +
 	"\x16RiskAlertStatusChanged\x126\n" +
 	"\x05alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertB\x06\xbaH\x03\xc8\x01\x01R\x05alert\x12S\n" +
 	"\x0fprevious_status\x18\x02 \x01(\x0e2\x1e.cqc.events.v1.RiskAlertStatusB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x0epreviousStatus\x12B\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x1e.cqc.events.v1.RiskAlertStatusB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12)\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12-\n" +
 	"\n" +
-	"changed_by\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\tchangedBy\x12\x1c\n" +
-	"\x04note\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note:\x9d\x02\xbaH\xee\x01\x1ar\n" +
+	"changed_by\x18\x04 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\tchangedBy\x12 \n" +
+	"\x04note\x18\x05 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x04note:\x9d\x02\xbaH\xee\x01\x1ar\n" +
 	".risk_alert_status_changed.status_matches_alert\x12\x1estatus must equal alert.status\x1a this.status == this.alert.status\x1ax\n" +
 	"(risk_alert_status_changed.status_differs\x12'status must differ from previous_status\x1a#this.status != this.previous_status\xa2\x8e''\n" +
 	"\n" +
-	"RiskEngine\x12\x0ealert.alert_id\x1a\tRiskAlert\"\xd3\a\n" +
+	"RiskEngine\x12\x0ealert.alert_id\x1a\tRiskAlert\"\xdb\a\n" +
 	"\x13TradingStateChanged\x120\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accH\x00R\taccountId\x88\x01\x01\x124\n" +
 	"\fportfolio_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03pflH\x01R\vportfolioId\x88\x01\x01\x12L\n" +
 	"\x0eprevious_state\x18\x03 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\rpreviousState\x12=\n" +
 	"\x05state\x18\x04 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12\"\n" +
-	"\x06reason\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\x12,\n" +
-	"\balert_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrH\x02R\aalertId\x88\x01\x01\x12)\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12&\n" +
+	"\x06reason\x18\x05 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xd0\x0fR\x06reason\x12,\n" +
+	"\balert_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrH\x02R\aalertId\x88\x01\x01\x12-\n" +
 	"\n" +
-	"changed_by\x18\a \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\tchangedBy\x12;\n" +
+	"changed_by\x18\a \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\tchangedBy\x12;\n" +
 	"\vexpire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime:\xdf\x03\xbaH\xa3\x03\x1ay\n" +
 	"\x1ftrading_state_changed.has_scope\x12&account_id or portfolio_id must be set\x1a.has(this.account_id) || has(this.portfolio_id)\x1ao\n" +

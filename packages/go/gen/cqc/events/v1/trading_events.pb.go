@@ -811,31 +811,31 @@ const file_cqc_events_v1_trading_events_proto_rawDesc = "" +
 	"\x1eorder_filled.exec_type_is_fill\x12Texecution_report.exec_type must be TRADE, LIQUIDATION, AUTO_DELEVERAGE or SETTLEMENT\x1a2this.execution_report.exec_type in [2, 18, 19, 20]\x1a\x90\x01\n" +
 	"\x17order_filled.same_order\x12>execution_report.order_id must be set and equal order.order_id\x1a5this.execution_report.order_id == this.order.order_id\xa2\x8e')\n" +
 	"\fVenueGateway\x12\x10order.account_id\x1a\aAccountB\x0e\n" +
-	"\f_position_id\"\xfd\x02\n" +
+	"\f_position_id\"\x81\x03\n" +
 	"\rOrderCanceled\x122\n" +
 	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\x12,\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\trequestId\x88\x01\x01\x12*\n" +
-	"\x11canceled_by_venue\x18\x03 \x01(\bR\x0fcanceledByVenue\x12-\n" +
-	"\rcancel_reason\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\fcancelReason\x12I\n" +
+	"\x11canceled_by_venue\x18\x03 \x01(\bR\x0fcanceledByVenue\x121\n" +
+	"\rcancel_reason\x18\x04 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\fcancelReason\x12I\n" +
 	"\x10execution_report\x18\x05 \x01(\v2\x1e.cqc.venues.v1.ExecutionReportR\x0fexecutionReport\x12&\n" +
 	"\x0ereconciliation\x18\x06 \x01(\bR\x0ereconciliation:-\xa2\x8e')\n" +
 	"\fVenueGateway\x12\x10order.account_id\x1a\aAccountB\r\n" +
-	"\v_request_id\"\xfd\x04\n" +
+	"\v_request_id\"\x81\x05\n" +
 	"\rOrderRejected\x122\n" +
 	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\x12D\n" +
 	"\x06reason\x18\x02 \x01(\x0e2 .cqc.venues.v1.OrderRejectReasonB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06reason\x12\"\n" +
 	"\rdue_post_only\x18\x03 \x01(\bR\vduePostOnly\x123\n" +
-	"\x11venue_reason_code\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueReasonCode\x12)\n" +
-	"\vreason_text\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\n" +
+	"\x11venue_reason_code\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueReasonCode\x12-\n" +
+	"\vreason_text\x18\x05 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\n" +
 	"reasonText\x12,\n" +
 	"\n" +
 	"request_id\x18\x06 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\trequestId\x88\x01\x01:\xb0\x02\xbaH\xff\x01\x1a\x95\x01\n" +
 	"\x1forder_rejected.post_only_reason\x12Idue_post_only requires reason ORDER_REJECT_REASON_WOULD_MATCH_IMMEDIATELY\x1a'!this.due_post_only || this.reason == 3\x1ae\n" +
 	"\x1eorder_rejected.terminal_status\x12*order.status must be ORDER_STATUS_REJECTED\x1a\x17this.order.status == 11\xa2\x8e')\n" +
 	"\fVenueGateway\x12\x10order.account_id\x1a\aAccountB\r\n" +
-	"\v_request_id\"\xad\n" +
+	"\v_request_id\"\xb1\n" +
 	"\n" +
 	"\x14OrderRequestRejected\x12*\n" +
 	"\x05order\x18\x01 \x01(\v2\x14.cqc.venues.v1.OrderR\x05order\x12N\n" +
@@ -845,8 +845,8 @@ const file_cqc_events_v1_trading_events_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\trequestId\x88\x01\x01\x12D\n" +
 	"\x06reason\x18\x04 \x01(\x0e2 .cqc.venues.v1.OrderRejectReasonB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06reason\x123\n" +
-	"\x11venue_reason_code\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueReasonCode\x12)\n" +
-	"\vreason_text\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\n" +
+	"\x11venue_reason_code\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueReasonCode\x12-\n" +
+	"\vreason_text\x18\x06 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\n" +
 	"reasonText\x12+\n" +
 	"\n" +
 	"account_id\x18\a \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12.\n" +
@@ -863,12 +863,12 @@ const file_cqc_events_v1_trading_events_proto_rawDesc = "" +
 	"account_id\x1a\aAccountB\r\n" +
 	"\v_request_idB\f\n" +
 	"\n" +
-	"_market_id\"\xcb\x04\n" +
+	"_market_id\"\xcf\x04\n" +
 	"\x0eBalanceUpdated\x128\n" +
 	"\abalance\x18\x01 \x01(\v2\x16.cqc.venues.v1.BalanceB\x06\xbaH\x03\xc8\x01\x01R\abalance\x12$\n" +
 	"\x05delta\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x00R\x05delta\x88\x01\x01\x12D\n" +
-	"\x06reason\x18\x03 \x01(\x0e2\".cqc.venues.v1.BalanceChangeReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason\x12*\n" +
-	"\fvenue_reason\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\vvenueReason\x12,\n" +
+	"\x06reason\x18\x03 \x01(\x0e2\".cqc.venues.v1.BalanceChangeReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason\x12.\n" +
+	"\fvenue_reason\x18\x04 \x01(\tB\v\xbaH\br\x06\xc0\x8a'\x01\x18@R\vvenueReason\x12,\n" +
 	"\border_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x01R\aorderId\x88\x01\x01\x128\n" +
 	"\x0etransaction_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03txnH\x02R\rtransactionId\x88\x01\x01:\xd4\x01\xbaH\xa1\x01\x1a\x9e\x01\n" +
 	"(balance_updated.other_needs_venue_reason\x12Cvenue_reason must be set when reason is BALANCE_CHANGE_REASON_OTHER\x1a-this.reason != 100 || this.venue_reason != ''\xa2\x8e'+\n" +

@@ -2478,12 +2478,12 @@ var File_cqc_markets_v1_instrument_proto protoreflect.FileDescriptor
 
 const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcqc/markets/v1/instrument.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x19\n" +
+	"\x1fcqc/markets/v1/instrument.proto\x12\x0ecqc.markets.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xec\x19\n" +
 	"\n" +
 	"Instrument\x121\n" +
 	"\rinstrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\finstrumentId\x12~\n" +
-	"\x0finstrument_type\x18\x02 \x01(\tBU\xbaHRrPR\x04SPOTR\tPERPETUALR\x06FUTURER\x06OPTIONR\x0fLENDING_DEPOSITR\x0eLENDING_BORROWR\x05COMBOR\x05INDEXR\x0einstrumentType\x12\x1c\n" +
-	"\x04name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12B\n" +
+	"\x0finstrument_type\x18\x02 \x01(\tBU\xbaHRrPR\x04SPOTR\tPERPETUALR\x06FUTURER\x06OPTIONR\x0fLENDING_DEPOSITR\x0eLENDING_BORROWR\x05COMBOR\x05INDEXR\x0einstrumentType\x12 \n" +
+	"\x04name\x18\x03 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xc8\x01R\x04name\x12B\n" +
 	"\x06status\x18\x04 \x01(\x0e2 .cqc.markets.v1.InstrumentStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x120\n" +
 	"\rbase_asset_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\vbaseAssetId\x127\n" +
 	"\x0equote_asset_id\x18\x06 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x01R\fquoteAssetId\x88\x01\x01\x12A\n" +
@@ -2535,10 +2535,11 @@ const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"\vexpiry_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expiryTime\x12;\n" +
 	"\x05cycle\x18\x04 \x01(\x0e2\x1b.cqc.markets.v1.ExpiryCycleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05cycle:\xa0\x01\xbaH\x9c\x01\x1a\x99\x01\n" +
-	"\x1ecombo_instrument.legs_distinct\x12(each leg instrument may appear only once\x1aMthis.legs.all(a, this.legs.exists_one(b, b.instrument_id == a.instrument_id))\"\xdc\x01\n" +
+	"\x1ecombo_instrument.legs_distinct\x12(each leg instrument may appear only once\x1aMthis.legs.all(a, this.legs.exists_one(b, b.instrument_id == a.instrument_id))\"\xe0\x01\n" +
 	"\x10IndexConstituent\x12.\n" +
-	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x88\x01\x01\x12*\n" +
-	"\vsource_name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
+	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktH\x00R\bmarketId\x88\x01\x01\x12.\n" +
+	"\vsource_name\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\xc0\x8a'\x01\x10\x01\x18@R\n" +
 	"sourceName\x12&\n" +
 	"\x06weight\x18\x03 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x01R\x06weight\x88\x01\x01\x12+\n" +
 	"\fvenue_symbol\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vvenueSymbolB\f\n" +
@@ -2611,12 +2612,12 @@ const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"\x0fwithdraw_paused\x18\f \x01(\bR\x0ewithdrawPaused\x12'\n" +
 	"\x0ftransfer_paused\x18\r \x01(\bR\x0etransferPaused\x12-\n" +
 	"\x12liquidation_paused\x18\x0e \x01(\bR\x11liquidationPaused\x124\n" +
-	"\x16collateral_sale_paused\x18\x0f \x01(\bR\x14collateralSalePaused\"\x85\x05\n" +
+	"\x16collateral_sale_paused\x18\x0f \x01(\bR\x14collateralSalePaused\"\x89\x05\n" +
 	"\rEModeCategory\x12+\n" +
 	"\vcategory_id\x18\x01 \x01(\rB\n" +
 	"\xbaH\a*\x05\x18\xff\x01(\x01R\n" +
-	"categoryId\x12\x1d\n" +
-	"\x05label\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x05label\x12 \n" +
+	"categoryId\x12!\n" +
+	"\x05label\x18\x02 \x01(\tB\v\xbaH\br\x06\xc0\x8a'\x01\x18@R\x05label\x12 \n" +
 	"\x03ltv\x18\x03 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x00R\x03ltv\x88\x01\x01\x12C\n" +
 	"\x15liquidation_threshold\x18\x04 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x01R\x14liquidationThreshold\x88\x01\x01\x12;\n" +
 	"\x11liquidation_bonus\x18\x05 \x01(\tB\t\xbaH\x06r\x04\xa0\x89'\x01H\x02R\x10liquidationBonus\x88\x01\x01:\xcb\x02\xbaH\xc7\x02\x1a\xc4\x02\n" +
@@ -2648,10 +2649,10 @@ const file_cqc_markets_v1_instrument_proto_rawDesc = "" +
 	"\b_max_aprB\x10\n" +
 	"\x0e_projected_aprB\x14\n" +
 	"\x12_projected_max_aprB\x0e\n" +
-	"\f_min_balance\"\xd8\r\n" +
+	"\f_min_balance\"\xdc\r\n" +
 	"\x0eLendingReserve\x12=\n" +
-	"\bprotocol\x18\x01 \x01(\tB!\xbaH\x1er\x1c2\x1a^[a-z0-9][a-z0-9.-]{1,63}$R\bprotocol\x12)\n" +
-	"\vmarket_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\n" +
+	"\bprotocol\x18\x01 \x01(\tB!\xbaH\x1er\x1c2\x1a^[a-z0-9][a-z0-9.-]{1,63}$R\bprotocol\x12-\n" +
+	"\vmarket_name\x18\x02 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\x80\x01R\n" +
 	"marketName\x12'\n" +
 	"\bchain_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03chnR\achainId\x12-\n" +
 	"\fpool_address\x18\x04 \x01(\tB\n" +

@@ -209,10 +209,11 @@ type MarketDepth struct {
 	// bands are the depth bands, one per distance, narrowest first by convention. At most 32; distances
 	// unique; wider bands hold at least as much as narrower ones.
 	Bands []*DepthBand `protobuf:"bytes,5,rep,name=bands,proto3" json:"bands,omitempty"`
-	// top_bids are the best N bid levels, highest first (NautilusTrader OrderBookDepth10 bids). Levels
-	// carry price, size and order_count; action is unset. Empty when not provided. At most 1000.
+	// top_bids are the best N bid levels, highest first, one level per price (NautilusTrader OrderBookDepth10
+	// bids). Levels carry price, size and order_count; action is unset. Empty when not provided. At most 1000.
 	TopBids []*OrderBookLevel `protobuf:"bytes,6,rep,name=top_bids,json=topBids,proto3" json:"top_bids,omitempty"`
-	// top_asks are the best N ask levels, lowest first. Empty when not provided. At most 1000.
+	// top_asks are the best N ask levels, lowest first, one level per price. Empty when not provided. At most
+	// 1000.
 	TopAsks []*OrderBookLevel `protobuf:"bytes,7,rep,name=top_asks,json=topAsks,proto3" json:"top_asks,omitempty"`
 	// last_update_id is the book update id (OrderBook.last_update_id) of the book state measured, for
 	// traceability. Unset when not known.
@@ -1029,7 +1030,7 @@ const file_cqc_markets_v1_liquidity_proto_rawDesc = "" +
 	"\x0fask_level_count\x18\a \x01(\rH\x01R\raskLevelCount\x88\x01\x01:\xaa\x01\xbaH\xa6\x01\x1a\xa3\x01\n" +
 	"\x1fdepth_band.distance_at_most_one\x12!distance must be at most 1 (100%)\x1a]!(this.distance.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (double(this.distance) <= 1.0)B\x12\n" +
 	"\x10_bid_level_countB\x12\n" +
-	"\x10_ask_level_count\"\xe2\x11\n" +
+	"\x10_ask_level_count\"\x89\x0f\n" +
 	"\vMarketDepth\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x122\n" +
 	"\x0freference_price\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x0ereferencePrice\x12W\n" +
@@ -1045,11 +1046,11 @@ const file_cqc_markets_v1_liquidity_proto_rawDesc = "" +
 	"\n" +
 	"event_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12E\n" +
-	"\freceive_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime:\xfb\v\xbaH\xf7\v\x1a\xee\x01\n" +
+	"\freceive_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime:\xa2\t\xbaH\xa5\a\x1a\xee\x01\n" +
 	"\"market_depth.band_distances_unique\x12#each band distance must appear once\x1a\xa2\x01!this.bands.all(g, g.distance.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || this.bands.all(a, this.bands.exists_one(b, double(b.distance) == double(a.distance)))\x1a\xb1\x05\n" +
-	"\x1dmarket_depth.bands_cumulative\x12Da wider band must not hold less size or notional than a narrower one\x1a\xc9\x04!this.bands.all(g, g.distance.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && g.bid_size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && g.ask_size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && g.bid_notional.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && g.ask_notional.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || this.bands.all(a, this.bands.all(b, double(a.distance) >= double(b.distance) || (double(a.bid_size) <= double(b.bid_size) && double(a.ask_size) <= double(b.ask_size) && double(a.bid_notional) <= double(b.bid_notional) && double(a.ask_notional) <= double(b.ask_notional))))\x1a\xa7\x02\n" +
-	" market_depth.top_bids_best_first\x12Ptop_bids must be sorted by price descending: top_bids[0] must be the highest bid\x1a\xb0\x01size(this.top_bids) == 0 || !this.top_bids.all(g, g.price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || this.top_bids.all(l, double(l.price) <= double(this.top_bids[0].price))\x1a\xa5\x02\n" +
-	" market_depth.top_asks_best_first\x12Ntop_asks must be sorted by price ascending: top_asks[0] must be the lowest ask\x1a\xb0\x01size(this.top_asks) == 0 || !this.top_asks.all(g, g.price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || this.top_asks.all(l, double(l.price) >= double(this.top_asks[0].price))B\x11\n" +
+	"\x1dmarket_depth.bands_cumulative\x12Da wider band must not hold less size or notional than a narrower one\x1a\xc9\x04!this.bands.all(g, g.distance.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && g.bid_size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && g.ask_size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && g.bid_notional.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && g.ask_notional.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || this.bands.all(a, this.bands.all(b, double(a.distance) >= double(b.distance) || (double(a.bid_size) <= double(b.bid_size) && double(a.ask_size) <= double(b.ask_size) && double(a.bid_notional) <= double(b.bid_notional) && double(a.ask_notional) <= double(b.ask_notional))))\x92\x8b'y\n" +
+	"\x1cmarket_depth.top_bids_sorted\x12Dtop_bids must be sorted by price, highest first, one level per price\x1a\btop_bids\"\x05price(\x020\x01\x92\x8b'x\n" +
+	"\x1cmarket_depth.top_asks_sorted\x12Ctop_asks must be sorted by price, lowest first, one level per price\x1a\btop_asks\"\x05price(\x010\x01B\x11\n" +
 	"\x0f_last_update_id\"\xaa\x01\n" +
 	"\vImpactPrice\x12%\n" +
 	"\bnotional\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01R\bnotional\x12+\n" +

@@ -2515,7 +2515,7 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\x15deposit_instrument_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insR\x13depositInstrumentId\x12C\n" +
 	"\x14borrow_instrument_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03insH\x00R\x12borrowInstrumentId\x88\x01\x01\x129\n" +
 	"\x05state\x18\x03 \x01(\v2#.cqc.markets.v1.LendingReserveStateR\x05stateB\x17\n" +
-	"\x15_borrow_instrument_id\"\xf9+\n" +
+	"\x15_borrow_instrument_id\"\x81,\n" +
 	"\x06Market\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12'\n" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x121\n" +
@@ -2523,8 +2523,8 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\fvenue_symbol\x18\x04 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\vvenueSymbol\x121\n" +
 	"\x10venue_numeric_id\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0evenueNumericId\x12 \n" +
-	"\x06symbol\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06symbol\x12+\n" +
-	"\fdisplay_name\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12G\n" +
+	"\x06symbol\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06symbol\x12/\n" +
+	"\fdisplay_name\x18\a \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xc8\x01R\vdisplayName\x12G\n" +
 	"\vmarket_type\x18\b \x01(\x0e2\x1a.cqc.markets.v1.MarketTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\n" +
 	"marketType\x123\n" +
@@ -2574,8 +2574,8 @@ const file_cqc_markets_v1_market_proto_rawDesc = "" +
 	"\vupdate_time\x18> \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12.\n" +
 	"\x10daily_settlement\x18? \x01(\bH\x03R\x0fdailySettlement\x88\x01\x01\x12H\n" +
-	"\x15trade_quote_asset_ids\x18@ \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10\x14\x18\x01\"\tr\a\xa2\x88'\x03astR\x12tradeQuoteAssetIds\x12/\n" +
-	"\x0estatus_message\x18A \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\rstatusMessage\x123\n" +
+	"\x15trade_quote_asset_ids\x18@ \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10\x14\x18\x01\"\tr\a\xa2\x88'\x03astR\x12tradeQuoteAssetIds\x123\n" +
+	"\x0estatus_message\x18A \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xe8\aR\rstatusMessage\x123\n" +
 	"\rcontract_size\x18B \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x04R\fcontractSize\x88\x01\x01\x12F\n" +
 	"\x16contract_size_asset_id\x18C \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astH\x05R\x13contractSizeAssetId\x88\x01\x01\x12?\n" +
 	"\x13contract_multiplier\x18D \x01(\tB\t\xbaH\x06r\x04\x98\x88'\x01H\x06R\x12contractMultiplier\x88\x01\x01\x126\n" +

@@ -238,9 +238,10 @@ func (x *OrderBookLevel) GetAction() BookAction {
 // OrderBook is a snapshot of, or an incremental update (delta) to, one market's order book (NautilusTrader
 // OrderBookDeltas/OrderBookDepth10, TARDIS book_change/book_snapshot, CCXT OrderBook, Binance depth).
 //
-// Snapshots replace the whole book: bids are sorted by price descending and asks ascending (best first;
-// L3 entries at one price in queue priority order). Only "best first" is enforced by validation (CEL cannot
-// compare neighbours portably); full ordering is a documented MUST for writers. Deltas are applied in
+// Snapshots replace the whole book: bids are sorted by price descending and asks ascending, best first, one
+// level per price (L3: entries at one price in queue priority order), and the best bid is below the best ask
+// except during an auction (indicative_price set). CQC's validators check every level (the sorted rules are
+// typed relations, cqc.types.v1.SortedRule, which plain protovalidate does not evaluate). Deltas are applied in
 // order of last_update_id: every level is upserted (ADD/UPDATE) or removed (DELETE) by price (L2) or
 // order_id (L3). Gap detection: Binance spot diff stream is continuous when first_update_id equals the
 // previous message's last_update_id + 1; Binance USD-M when prev_update_id equals it; Coinbase and OKX
@@ -482,7 +483,7 @@ const file_cqc_markets_v1_order_book_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\x01R\aorderId\x88\x01\x01\x12<\n" +
 	"\x06action\x18\x05 \x01(\x0e2\x1a.cqc.markets.v1.BookActionB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06actionB\x0e\n" +
 	"\f_order_countB\v\n" +
-	"\t_order_id\"\xe8\x1f\n" +
+	"\t_order_id\"\x94$\n" +
 	"\tOrderBook\x12)\n" +
 	"\tmarket_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03mktR\bmarketId\x12A\n" +
 	"\tbook_type\x18\x02 \x01(\x0e2\x18.cqc.markets.v1.BookTypeB\n" +
@@ -506,18 +507,21 @@ const file_cqc_markets_v1_order_book_proto_rawDesc = "" +
 	"event_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12?\n" +
 	"\rtransact_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\ftransactTime\x12E\n" +
 	"\freceive_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
-	"\rsource_record\x18\x13 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\xd6\x16\xbaH\xd2\x16\x1a\xcf\x01\n" +
+	"\rsource_record\x18\x13 \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord:\x82\x1b\xbaH\xb2\x15\x1a\xcf\x01\n" +
 	"\x1border_book.snapshot_actions\x123snapshot levels must have action UNSPECIFIED or ADD\x1a{!this.is_snapshot || (this.bids.all(l, l.action == 0 || l.action == 1) && this.asks.all(l, l.action == 0 || l.action == 1))\x1a\xb6\x02\n" +
-	"\"order_book.snapshot_sizes_positive\x122snapshot levels must have a size greater than zero\x1a\xdb\x01!this.is_snapshot || (this.bids.all(l, !(l.size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (double(l.size) > 0.0)) && this.asks.all(l, !(l.size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (double(l.size) > 0.0)))\x1a\xb0\x02\n" +
-	"#order_book.snapshot_bids_best_first\x12Qsnapshot bids must be sorted by price descending: bids[0] must be the highest bid\x1a\xb5\x01!this.is_snapshot || size(this.bids) == 0 || !this.bids.all(g, g.price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || this.bids.all(l, double(l.price) <= double(this.bids[0].price))\x1a\xae\x02\n" +
-	"#order_book.snapshot_asks_best_first\x12Osnapshot asks must be sorted by price ascending: asks[0] must be the lowest ask\x1a\xb5\x01!this.is_snapshot || size(this.asks) == 0 || !this.asks.all(g, g.price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || this.asks.all(l, double(l.price) >= double(this.asks[0].price))\x1a\xa8\x01\n" +
+	"\"order_book.snapshot_sizes_positive\x122snapshot levels must have a size greater than zero\x1a\xdb\x01!this.is_snapshot || (this.bids.all(l, !(l.size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (double(l.size) > 0.0)) && this.asks.all(l, !(l.size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || (double(l.size) > 0.0)))\x1a\xc1\x03\n" +
+	"\x1forder_book.snapshot_not_crossed\x12}a snapshot's best bid must be below its best ask (a crossed or locked book only during an auction, with indicative_price set)\x1a\x9e\x02!this.is_snapshot || has(this.indicative_price) || size(this.bids) == 0 || size(this.asks) == 0 || !this.bids[0].price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || !this.asks[0].price.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') || double(this.bids[0].price) < double(this.asks[0].price)\x1a\xa8\x01\n" +
 	" order_book.delta_action_required\x12*every level of a delta must have an action\x1aXthis.is_snapshot || (this.bids.all(l, l.action != 0) && this.asks.all(l, l.action != 0))\x1a\x95\x03\n" +
 	"%order_book.delta_zero_size_iff_delete\x12Ain a delta, size must be 0 exactly when action is DELETE or CLEAR\x1a\xa8\x02this.is_snapshot || (this.bids.all(l, !(l.size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || ((double(l.size) == 0.0) == (l.action == 3 || l.action == 4))) && this.asks.all(l, !(l.size.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$')) || ((double(l.size) == 0.0) == (l.action == 3 || l.action == 4))))\x1a\xba\x02\n" +
 	"\x16order_book.clear_first\x12?a CLEAR level must be the only CLEAR of its side and come first\x1a\xde\x01(!this.bids.exists(l, l.action == 4) || (this.bids[0].action == 4 && this.bids.exists_one(l, l.action == 4))) && (!this.asks.exists(l, l.action == 4) || (this.asks[0].action == 4 && this.asks.exists_one(l, l.action == 4)))\x1a\x92\x01\n" +
 	"\x1aorder_book.l1_single_level\x12-an L1_MBP book has at most one level per side\x1aEthis.book_type != 1 || (size(this.bids) <= 1 && size(this.asks) <= 1)\x1a\x84\x03\n" +
 	"\x17order_book.l3_order_ids\x12gL3_MBO levels must have order_id (except CLEAR) and no order_count; L1/L2 levels must not have order_id\x1a\xff\x01this.book_type == 3 ? (this.bids.all(l, (has(l.order_id) || l.action == 4) && !has(l.order_count)) && this.asks.all(l, (has(l.order_id) || l.action == 4) && !has(l.order_count))) : (this.bids.all(l, !has(l.order_id)) && this.asks.all(l, !has(l.order_id)))\x1a\xb4\x01\n" +
 	"\x1aorder_book.update_id_range\x12.first_update_id must not exceed last_update_id\x1af!has(this.first_update_id) || !has(this.last_update_id) || this.first_update_id <= this.last_update_id\x1a\x8d\x01\n" +
-	"&order_book.indicative_size_needs_price\x12)indicative_size requires indicative_price\x1a8!has(this.indicative_size) || has(this.indicative_price)B\v\n" +
+	"&order_book.indicative_size_needs_price\x12)indicative_size requires indicative_price\x1a8!has(this.indicative_size) || has(this.indicative_price)\x92\x8b'\xa6\x01\n" +
+	"\x1forder_book.snapshot_bids_sorted\x12Isnapshot bids must be sorted by price, highest first, one level per price\x1a\x04bids\"\x05price(\x020\x01:'this.is_snapshot && this.book_type != 3\x92\x8b'\xb7\x01\n" +
+	"\x1forder_book.snapshot_bids_sorted\x12\\snapshot bids must be sorted by price, highest first (orders at one price in queue priority)\x1a\x04bids\"\x05price(\x02:'this.is_snapshot && this.book_type == 3\x92\x8b'\xa5\x01\n" +
+	"\x1forder_book.snapshot_asks_sorted\x12Hsnapshot asks must be sorted by price, lowest first, one level per price\x1a\x04asks\"\x05price(\x010\x01:'this.is_snapshot && this.book_type != 3\x92\x8b'\xb6\x01\n" +
+	"\x1forder_book.snapshot_asks_sorted\x12[snapshot asks must be sorted by price, lowest first (orders at one price in queue priority)\x1a\x04asks\"\x05price(\x01:'this.is_snapshot && this.book_type == 3B\v\n" +
 	"\t_sequenceB\x12\n" +
 	"\x10_first_update_idB\x11\n" +
 	"\x0f_last_update_idB\x11\n" +

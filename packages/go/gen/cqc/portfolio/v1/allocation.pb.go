@@ -382,7 +382,7 @@ var File_cqc_portfolio_v1_allocation_proto protoreflect.FileDescriptor
 
 const file_cqc_portfolio_v1_allocation_proto_rawDesc = "" +
 	"\n" +
-	"!cqc/portfolio/v1/allocation.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x11\n" +
+	"!cqc/portfolio/v1/allocation.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x11\n" +
 	"\n" +
 	"Allocation\x121\n" +
 	"\rallocation_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alcR\fallocationId\x12/\n" +
@@ -405,10 +405,10 @@ const file_cqc_portfolio_v1_allocation_proto_rawDesc = "" +
 	"\bband_max\x18\x0e \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01H\x04R\abandMax\x88\x01\x01\x12?\n" +
 	"\x13rebalance_threshold\x18\x0f \x01(\tB\t\xbaH\x06r\x04\x90\x88'\x01H\x05R\x12rebalanceThreshold\x88\x01\x01\x12R\n" +
 	"\x13effective_from_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x11effectiveFromTime\x12F\n" +
-	"\x11effective_to_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\x0feffectiveToTime\x12)\n" +
-	"\vapproved_by\x18\x12 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
-	"approvedBy\x12 \n" +
-	"\x06reason\x18\x13 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\x12;\n" +
+	"\x11effective_to_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\x0feffectiveToTime\x12-\n" +
+	"\vapproved_by\x18\x12 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xc8\x01R\n" +
+	"approvedBy\x12$\n" +
+	"\x06reason\x18\x13 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x06reason\x12;\n" +
 	"\vcreate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +

@@ -420,12 +420,11 @@ var File_cqc_portfolio_v1_portfolio_proto protoreflect.FileDescriptor
 
 const file_cqc_portfolio_v1_portfolio_proto_rawDesc = "" +
 	"\n" +
-	" cqc/portfolio/v1/portfolio.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x11\n" +
+	" cqc/portfolio/v1/portfolio.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x11\n" +
 	"\tPortfolio\x12/\n" +
-	"\fportfolio_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03pflR\vportfolioId\x12\x1e\n" +
-	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12#\n" +
-	"\x05owner\x18\x03 \x01(\tB\r\xbaH\ar\x05\x10\x01\x18\xc8\x01\x80\x01\x01R\x05owner\x12:\n" +
+	"\fportfolio_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03pflR\vportfolioId\x12\"\n" +
+	"\x04name\x18\x02 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\x04name\x12'\n" +
+	"\x05owner\x18\x03 \x01(\tB\x11\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01\x80\x01\x01R\x05owner\x12:\n" +
 	"\x12reporting_asset_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\x10reportingAssetId\x127\n" +
 	"\vaccount_ids\x18\x05 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\xe8\a\x18\x01\"\tr\a\xa2\x88'\x03accR\n" +
 	"accountIds\x129\n" +

@@ -1244,12 +1244,11 @@ var File_cqc_portfolio_v1_risk_proto protoreflect.FileDescriptor
 
 const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcqc/portfolio/v1/risk.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcqc/portfolio/v1/exposure.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x14\n" +
+	"\x1bcqc/portfolio/v1/risk.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcqc/portfolio/v1/exposure.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x1bcqc/venues/v1/account.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x14\n" +
 	"\tRiskLimit\x12'\n" +
-	"\blimit_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03limR\alimitId\x12\x1e\n" +
-	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12*\n" +
-	"\vdescription\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vdescription\x121\n" +
+	"\blimit_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03limR\alimitId\x12\"\n" +
+	"\x04name\x18\x02 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\x04name\x12.\n" +
+	"\vdescription\x18\x03 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\vdescription\x121\n" +
 	"\fportfolio_id\x18\x04 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03pflH\x00R\vportfolioId\x12-\n" +
 	"\n" +
 	"account_id\x18\x05 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accH\x00R\taccountId\x12+\n" +
@@ -1274,10 +1273,9 @@ const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"\x05state\x18\x11 \x01(\x0e2 .cqc.portfolio.v1.RiskLimitStateB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12J\n" +
 	"\x13effective_from_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\x11effectiveFromTime\x12F\n" +
-	"\x11effective_to_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x0feffectiveToTime\x12)\n" +
+	"\x11effective_to_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x0feffectiveToTime\x12-\n" +
 	"\n" +
-	"created_by\x18\x14 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\tcreatedBy\x12;\n" +
+	"created_by\x18\x14 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\tcreatedBy\x12;\n" +
 	"\vcreate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1290,13 +1288,13 @@ const file_cqc_portfolio_v1_risk_proto_rawDesc = "" +
 	"\"risk_limit.effective_to_after_from\x123effective_to_time must be after effective_from_time\x1as!has(this.effective_from_time) || !has(this.effective_to_time) || this.effective_to_time > this.effective_from_timeB\x0e\n" +
 	"\x05scope\x12\x05\xbaH\x02\b\x01B\x10\n" +
 	"\x0e_unit_asset_idB\x14\n" +
-	"\x12_warning_threshold\"\xf9\f\n" +
+	"\x12_warning_threshold\"\xfd\f\n" +
 	"\x0fRiskCheckResult\x12F\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x1e.cqc.portfolio.v1.RiskDecisionB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bdecision\x12,\n" +
 	"\border_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordH\x00R\aorderId\x88\x01\x01\x12J\n" +
-	"\flimit_checks\x18\x03 \x03(\v2\x1c.cqc.portfolio.v1.LimitCheckB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vlimitChecks\x12-\n" +
-	"\bmessages\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10d\"\ar\x05\x10\x01\x18\xe8\aR\bmessages\x12J\n" +
+	"\flimit_checks\x18\x03 \x03(\v2\x1c.cqc.portfolio.v1.LimitCheckB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vlimitChecks\x121\n" +
+	"\bmessages\x18\x04 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x10d\"\vr\t\xc0\x8a'\x01\x10\x01\x18\xe8\aR\bmessages\x12J\n" +
 	"\rtrading_state\x18\x05 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\ftradingState\x12A\n" +
 	"\n" +
 	"check_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tcheckTime\x128\n" +

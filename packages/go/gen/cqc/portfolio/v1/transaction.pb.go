@@ -697,7 +697,7 @@ var File_cqc_portfolio_v1_transaction_proto protoreflect.FileDescriptor
 
 const file_cqc_portfolio_v1_transaction_proto_rawDesc = "" +
 	"\n" +
-	"\"cqc/portfolio/v1/transaction.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/balance.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x17\n" +
+	"\"cqc/portfolio/v1/transaction.proto\x12\x10cqc.portfolio.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cqc/types/v1/amount.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/balance.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x17\n" +
 	"\vTransaction\x123\n" +
 	"\x0etransaction_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03txnR\rtransactionId\x12A\n" +
 	"\x14venue_transaction_id\x18\x02 \x01(\tB\n" +
@@ -723,8 +723,8 @@ const file_cqc_portfolio_v1_transaction_proto_rawDesc = "" +
 	"\x16related_transaction_id\x18\x10 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03txnH\x06R\x14relatedTransactionId\x88\x01\x01\x12=\n" +
 	"\x12venue_reference_id\x18\x11 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\aR\x10venueReferenceId\x88\x01\x01\x12I\n" +
-	"\x17counterparty_account_id\x18\x12 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accH\bR\x15counterpartyAccountId\x88\x01\x01\x12*\n" +
-	"\vdescription\x18\x13 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\vdescription\x12C\n" +
+	"\x17counterparty_account_id\x18\x12 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accH\bR\x15counterpartyAccountId\x88\x01\x01\x12.\n" +
+	"\vdescription\x18\x13 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xe8\aR\vdescription\x12C\n" +
 	"\vcreate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +

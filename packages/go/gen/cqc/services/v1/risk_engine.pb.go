@@ -2414,12 +2414,12 @@ const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"\x0ereservation_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03rsvR\rreservationId\x12'\n" +
 	"\border_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordR\aorderId\"`\n" +
 	"\x19CommitReservationResponse\x12C\n" +
-	"\vreservation\x18\x01 \x01(\v2!.cqc.portfolio.v1.RiskReservationR\vreservation\"r\n" +
+	"\vreservation\x18\x01 \x01(\v2!.cqc.portfolio.v1.RiskReservationR\vreservation\"v\n" +
 	"\x19ReleaseReservationRequest\x123\n" +
-	"\x0ereservation_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03rsvR\rreservationId\x12 \n" +
-	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\"a\n" +
+	"\x0ereservation_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03rsvR\rreservationId\x12$\n" +
+	"\x06reason\x18\x02 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x06reason\"a\n" +
 	"\x1aReleaseReservationResponse\x12C\n" +
-	"\vreservation\x18\x01 \x01(\v2!.cqc.portfolio.v1.RiskReservationR\vreservation\"\x96\x03\n" +
+	"\vreservation\x18\x01 \x01(\v2!.cqc.portfolio.v1.RiskReservationR\vreservation\"\x9e\x03\n" +
 	"\x0eFlattenRequest\x12'\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x128\n" +
@@ -2428,11 +2428,9 @@ const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"market_ids\x18\x03 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\xe8\a\x18\x01\"\tr\a\xa2\x88'\x03mktR\tmarketIds\x12<\n" +
 	"\x04mode\x18\x04 \x01(\x0e2\x1c.cqc.services.v1.FlattenModeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04mode\x12Y\n" +
-	"\x13trading_state_after\x18\x05 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\f\xbaH\t\x82\x01\x06\x10\x01\x18\x02\x18\x03R\x11tradingStateAfter\x12\"\n" +
-	"\x06reason\x18\x06 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\x12-\n" +
-	"\frequested_by\x18\a \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vrequestedBy\"\xf8\x02\n" +
+	"\x13trading_state_after\x18\x05 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\f\xbaH\t\x82\x01\x06\x10\x01\x18\x02\x18\x03R\x11tradingStateAfter\x12&\n" +
+	"\x06reason\x18\x06 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xd0\x0fR\x06reason\x121\n" +
+	"\frequested_by\x18\a \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\vrequestedBy\"\xf8\x02\n" +
 	"\x0fFlattenResponse\x12N\n" +
 	"\rtrading_state\x18\x01 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\f\xbaH\t\x82\x01\x06\x10\x01\x18\x02\x18\x03R\ftradingState\x12D\n" +
 	"\x12canceled_order_ids\x18\x02 \x03(\tB\x16\xbaH\x13\x92\x01\x10\x10\x90N\x18\x01\"\tr\a\xa2\x88'\x03ordR\x10canceledOrderIds\x12>\n" +
@@ -2501,41 +2499,38 @@ const file_cqc_services_v1_risk_engine_proto_rawDesc = "" +
 	"\x11snapshot_complete\x18\x03 \x01(\bR\x10snapshotComplete\x12-\n" +
 	"\fresume_token\x18\x04 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\vresumeToken:\xa8\x01\xbaH\xa4\x01\x1a\xa1\x01\n" +
-	"7stream_risk_alerts_response.alert_xor_snapshot_complete\x126exactly one of risk_alert and snapshot_complete is set\x1a.has(this.risk_alert) != this.snapshot_complete\"\x99\x01\n" +
+	"7stream_risk_alerts_response.alert_xor_snapshot_complete\x126exactly one of risk_alert and snapshot_complete is set\x1a.has(this.risk_alert) != this.snapshot_complete\"\xa1\x01\n" +
 	"\x1bAcknowledgeRiskAlertRequest\x12'\n" +
-	"\balert_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrR\aalertId\x123\n" +
-	"\x0facknowledged_by\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x0eacknowledgedBy\x12\x1c\n" +
-	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\"W\n" +
+	"\balert_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrR\aalertId\x127\n" +
+	"\x0facknowledged_by\x18\x02 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\x0eacknowledgedBy\x12 \n" +
+	"\x04note\x18\x03 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x04note\"W\n" +
 	"\x1cAcknowledgeRiskAlertResponse\x127\n" +
 	"\n" +
-	"risk_alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertR\triskAlert\"\x8d\x01\n" +
+	"risk_alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertR\triskAlert\"\x95\x01\n" +
 	"\x17ResolveRiskAlertRequest\x12'\n" +
-	"\balert_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrR\aalertId\x12+\n" +
-	"\vresolved_by\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\n" +
-	"resolvedBy\x12\x1c\n" +
-	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\"S\n" +
+	"\balert_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03alrR\aalertId\x12/\n" +
+	"\vresolved_by\x18\x02 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xc8\x01R\n" +
+	"resolvedBy\x12 \n" +
+	"\x04note\x18\x03 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\x04note\"S\n" +
 	"\x18ResolveRiskAlertResponse\x127\n" +
 	"\n" +
 	"risk_alert\x18\x01 \x01(\v2\x18.cqc.events.v1.RiskAlertR\triskAlert\"R\n" +
 	"\x16GetTradingStateRequest\x128\n" +
-	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\"\xde\x01\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\"\xe9\x01\n" +
 	"\x17GetTradingStateResponse\x121\n" +
-	"\x05state\x18\x01 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateR\x05state\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\x12;\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateR\x05state\x12!\n" +
+	"\x06reason\x18\x02 \x01(\tB\t\xbaH\x06r\x04\xc0\x8a'\x01R\x06reason\x12;\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12;\n" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xc6\x04\n" +
+	"expireTime\"\xca\x04\n" +
 	"\x16SetTradingStateRequest\x12'\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\trequestId\x128\n" +
 	"\x05scope\x18\x01 \x01(\v2\x1a.cqc.services.v1.RiskScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12=\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1b.cqc.venues.v1.TradingStateB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12\"\n" +
-	"\x06reason\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\x12=\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12&\n" +
+	"\x06reason\x18\x03 \x01(\tB\x0e\xbaH\vr\t\xc0\x8a'\x01\x10\x01\x18\xd0\x0fR\x06reason\x12=\n" +
 	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\n" +
 	"expireTime\x12J\n" +
 	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80\x9a\x9e\x012\x02\b\x01H\x00R\bduration:\xd0\x01\xbaH\xcc\x01\x1a\xc9\x01\n" +

@@ -3894,12 +3894,12 @@ const file_cqc_services_v1_venue_gateway_proto_rawDesc = "" +
 	"\x16PlaceOrderListResponse\x127\n" +
 	"\n" +
 	"order_list\x18\x01 \x01(\v2\x18.cqc.venues.v1.OrderListR\torderList\x12,\n" +
-	"\x06orders\x18\x02 \x03(\v2\x14.cqc.venues.v1.OrderR\x06orders\"\xa7\x02\n" +
+	"\x06orders\x18\x02 \x03(\v2\x14.cqc.venues.v1.OrderR\x06orders\"\xab\x02\n" +
 	"\x0eBatchItemError\x12\x1d\n" +
 	"\x04code\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x10(\x01R\x04code\x12@\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x1c.cqc.services.v1.ErrorReasonB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06reason\x12\"\n" +
-	"\amessage\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\amessage\x12S\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06reason\x12&\n" +
+	"\amessage\x18\x03 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\amessage\x12S\n" +
 	"\bmetadata\x18\x04 \x03(\v2-.cqc.services.v1.BatchItemError.MetadataEntryB\b\xbaH\x05\x9a\x01\x02\x10\x14R\bmetadata\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

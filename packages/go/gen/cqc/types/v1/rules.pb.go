@@ -10,7 +10,9 @@ import (
 	validate "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	descriptorpb "google.golang.org/protobuf/types/descriptorpb"
 	reflect "reflect"
+	sync "sync"
 	unsafe "unsafe"
 )
 
@@ -20,6 +22,183 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// SortOrder is the direction of a SortedRule.
+type SortOrder int32
+
+const (
+	// Not set. A SortedRule without an order is a contract bug: the validator generator refuses it.
+	SortOrder_SORT_ORDER_UNSPECIFIED SortOrder = 0
+	// Ascending: each element's key is greater than or equal to the previous element's (greater than, when
+	// the rule is strict). Asks of a book: lowest price first.
+	SortOrder_SORT_ORDER_ASCENDING SortOrder = 1
+	// Descending: each element's key is less than or equal to the previous element's (less than, when the
+	// rule is strict). Bids of a book: highest price first.
+	SortOrder_SORT_ORDER_DESCENDING SortOrder = 2
+)
+
+// Enum value maps for SortOrder.
+var (
+	SortOrder_name = map[int32]string{
+		0: "SORT_ORDER_UNSPECIFIED",
+		1: "SORT_ORDER_ASCENDING",
+		2: "SORT_ORDER_DESCENDING",
+	}
+	SortOrder_value = map[string]int32{
+		"SORT_ORDER_UNSPECIFIED": 0,
+		"SORT_ORDER_ASCENDING":   1,
+		"SORT_ORDER_DESCENDING":  2,
+	}
+)
+
+func (x SortOrder) Enum() *SortOrder {
+	p := new(SortOrder)
+	*p = x
+	return p
+}
+
+func (x SortOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SortOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_cqc_types_v1_rules_proto_enumTypes[0].Descriptor()
+}
+
+func (SortOrder) Type() protoreflect.EnumType {
+	return &file_cqc_types_v1_rules_proto_enumTypes[0]
+}
+
+func (x SortOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *SortOrder) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = SortOrder(num)
+	return nil
+}
+
+// Deprecated: Use SortOrder.Descriptor instead.
+func (SortOrder) EnumDescriptor() ([]byte, []int) {
+	return file_cqc_types_v1_rules_proto_rawDescGZIP(), []int{0}
+}
+
+// SortedRule declares that a repeated message field is sorted by a decimal field of its elements, compared
+// exactly as decimals (never as doubles): "43050.1" and "43050.10" are equal, "9" is below "10".
+//
+// It is a typed relation, not CEL: protovalidate's CEL has no portable way to compare neighbours of a list,
+// so a SortedRule is evaluated by the validators CQC generates from the contract (the packages' `validate()`
+// in Python, Go and TypeScript), not by a plain protovalidate runtime. Each element is compared with the one
+// before it; an element whose key is not a decimal (its own field rule reports that) is skipped. The first
+// element out of order is reported, once per rule, at its key's path (for example `bids[3].price`) with the
+// rule's id and message. A message may carry several SortedRules, for example one per side of a book.
+type SortedRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the rule id reported in violations (`FieldViolation.reason`), in the style of the contract's
+	// message rules: "<message in snake_case>.<what>", for example "order_book.snapshot_bids_sorted". Required.
+	Id *string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
+	// message is the human-readable violation message. Required.
+	Message *string `protobuf:"bytes,2,opt,name=message" json:"message,omitempty"`
+	// field is the name of the repeated message field of this message that must be sorted ("bids").
+	// Required.
+	Field *string `protobuf:"bytes,3,opt,name=field" json:"field,omitempty"`
+	// key is the name of the string field of the elements compared, a decimal string ("price"). Required.
+	Key *string `protobuf:"bytes,4,opt,name=key" json:"key,omitempty"`
+	// order is the direction: ascending or descending. Required.
+	Order *SortOrder `protobuf:"varint,5,opt,name=order,enum=cqc.types.v1.SortOrder" json:"order,omitempty"`
+	// strict, when true, also forbids two elements with equal keys (an L2 book has one level per price).
+	// Unset or false: equal keys may follow each other (L3 orders at one price, in queue priority).
+	Strict *bool `protobuf:"varint,6,opt,name=strict" json:"strict,omitempty"`
+	// when is a CEL condition over the message (`this`), in the subset the contract's rules use; the rule
+	// applies only when it is true, for example "this.is_snapshot". Unset or empty: the rule always applies.
+	When          *string `protobuf:"bytes,7,opt,name=when" json:"when,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SortedRule) Reset() {
+	*x = SortedRule{}
+	mi := &file_cqc_types_v1_rules_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SortedRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SortedRule) ProtoMessage() {}
+
+func (x *SortedRule) ProtoReflect() protoreflect.Message {
+	mi := &file_cqc_types_v1_rules_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SortedRule.ProtoReflect.Descriptor instead.
+func (*SortedRule) Descriptor() ([]byte, []int) {
+	return file_cqc_types_v1_rules_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SortedRule) GetId() string {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return ""
+}
+
+func (x *SortedRule) GetMessage() string {
+	if x != nil && x.Message != nil {
+		return *x.Message
+	}
+	return ""
+}
+
+func (x *SortedRule) GetField() string {
+	if x != nil && x.Field != nil {
+		return *x.Field
+	}
+	return ""
+}
+
+func (x *SortedRule) GetKey() string {
+	if x != nil && x.Key != nil {
+		return *x.Key
+	}
+	return ""
+}
+
+func (x *SortedRule) GetOrder() SortOrder {
+	if x != nil && x.Order != nil {
+		return *x.Order
+	}
+	return SortOrder_SORT_ORDER_UNSPECIFIED
+}
+
+func (x *SortedRule) GetStrict() bool {
+	if x != nil && x.Strict != nil {
+		return *x.Strict
+	}
+	return false
+}
+
+func (x *SortedRule) GetWhen() string {
+	if x != nil && x.When != nil {
+		return *x.When
+	}
+	return ""
+}
 
 var file_cqc_types_v1_rules_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
@@ -97,9 +276,25 @@ var file_cqc_types_v1_rules_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*validate.StringRules)(nil),
 		ExtensionType: (*bool)(nil),
+		Field:         80040,
+		Name:          "cqc.types.v1.text",
+		Tag:           "varint,80040,opt,name=text",
+		Filename:      "cqc/types/v1/rules.proto",
+	},
+	{
+		ExtendedType:  (*validate.StringRules)(nil),
+		ExtensionType: (*bool)(nil),
 		Field:         80033,
 		Name:          "cqc.types.v1.caip10_account",
 		Tag:           "varint,80033,opt,name=caip10_account",
+		Filename:      "cqc/types/v1/rules.proto",
+	},
+	{
+		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
+		ExtensionType: ([]*SortedRule)(nil),
+		Field:         80050,
+		Name:          "cqc.types.v1.sorted",
+		Tag:           "bytes,80050,rep,name=sorted",
 		Filename:      "cqc/types/v1/rules.proto",
 	},
 }
@@ -160,10 +355,12 @@ var (
 	// optional bool fee_rate = 80021;
 	E_FeeRate = &file_cqc_types_v1_rules_proto_extTypes[4]
 	// id_prefix, when set, requires a CQC entity id: the given prefix, an underscore, then a ULID
-	// (26 characters of Crockford base32, upper case: digits and letters except I, L, O and U).
+	// (26 characters of Crockford base32, upper case: digits and letters except I, L, O and U; the first
+	// character is 0 to 7, since a ULID is a 128-bit number and 26 base32 digits could spell up to 130 bits).
 	//
 	// Example: with `id_prefix = "ast"`, "ast_01JD7Y5Q4N8X2M3K6P9R0S1T2V" is valid; "ast_", "AST_01…",
-	// "btc" and "ast_01jd7y5q4n8x2m3k6p9r0s1t2v" (lower case) are not. Prefixes in use are listed in
+	// "btc", "ast_81JD7Y5Q4N8X2M3K6P9R0S1T2V" (above 2^128) and "ast_01jd7y5q4n8x2m3k6p9r0s1t2v" (lower
+	// case) are not. Prefixes in use are listed in
 	// proto/README.md ("ast" asset, "chn" chain, "mkt" market, ...). Ids are assigned by the service that
 	// owns the entity, never derived from a ticker, and never reused.
 	// Rule id: `cqc.id`.
@@ -207,6 +404,18 @@ var (
 	//
 	// optional bool no_credential_json_values = 80032;
 	E_NoCredentialJsonValues = &file_cqc_types_v1_rules_proto_extTypes[8]
+	// text, when true, requires human-readable text, the rule of every free-text field (names, titles,
+	// descriptions, notes, reasons, status messages, actor names). Rejected: control characters other than tab,
+	// line feed and carriage return (NUL, U+0001 to U+0008, U+000B, U+000C, U+000E to U+001F, DEL and the C1
+	// controls U+0080 to U+009F), and the bidirectional embedding, override and isolate characters (U+202A to
+	// U+202E, U+2066 to U+2069), which make a text display differently from what it contains. Accepted: any
+	// other Unicode text, including right-to-left scripts, emoji and line breaks ("Binance", "Kraken Pro",
+	// "BTC/USD 24h volume\nup 3%", names in Arabic or Hebrew script). Length bounds stay on the field (`max_len`). Writers must strip
+	// or replace these characters from venue-supplied text before sending it; the validator does not rewrite.
+	// Rule id: `cqc.text`.
+	//
+	// optional bool text = 80040;
+	E_Text = &file_cqc_types_v1_rules_proto_extTypes[9]
 	// caip10_account, when true, tightens a CAIP-10 account id (namespace:reference:address) so it cannot
 	// hold a private key: an "eip155" address must be "0x" and exactly 40 hex digits; a "solana" address
 	// must be 32 to 44 base58 characters; in any namespace the address must not be 80 or more base58/hex
@@ -216,14 +425,37 @@ var (
 	// pattern. Rule id: `cqc.caip10_account`.
 	//
 	// optional bool caip10_account = 80033;
-	E_Caip10Account = &file_cqc_types_v1_rules_proto_extTypes[9]
+	E_Caip10Account = &file_cqc_types_v1_rules_proto_extTypes[10]
+)
+
+// Extension fields to descriptorpb.MessageOptions.
+var (
+	// sorted lists the SortedRules of a message (see SortedRule).
+	//
+	// repeated cqc.types.v1.SortedRule sorted = 80050;
+	E_Sorted = &file_cqc_types_v1_rules_proto_extTypes[11]
 )
 
 var File_cqc_types_v1_rules_proto protoreflect.FileDescriptor
 
 const file_cqc_types_v1_rules_proto_rawDesc = "" +
 	"\n" +
-	"\x18cqc/types/v1/rules.proto\x12\fcqc.types.v1\x1a\x1bbuf/validate/validate.proto:\xb7\x02\n" +
+	"\x18cqc/types/v1/rules.proto\x12\fcqc.types.v1\x1a\x1bbuf/validate/validate.proto\x1a google/protobuf/descriptor.proto\"\xcc\x02\n" +
+	"\n" +
+	"SortedRule\x12?\n" +
+	"\x02id\x18\x01 \x01(\tB/\xbaH,\xc8\x01\x01r'2%^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$R\x02id\x12'\n" +
+	"\amessage\x18\x02 \x01(\tB\r\xbaH\n" +
+	"\xc8\x01\x01r\x05\x10\x01\x18\xac\x02R\amessage\x121\n" +
+	"\x05field\x18\x03 \x01(\tB\x1b\xbaH\x18\xc8\x01\x01r\x132\x11^[a-z][a-z0-9_]*$R\x05field\x12-\n" +
+	"\x03key\x18\x04 \x01(\tB\x1b\xbaH\x18\xc8\x01\x01r\x132\x11^[a-z][a-z0-9_]*$R\x03key\x12<\n" +
+	"\x05order\x18\x05 \x01(\x0e2\x17.cqc.types.v1.SortOrderB\r\xbaH\n" +
+	"\xc8\x01\x01\x82\x01\x04\x10\x01 \x00R\x05order\x12\x16\n" +
+	"\x06strict\x18\x06 \x01(\bR\x06strict\x12\x1c\n" +
+	"\x04when\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x04when*\\\n" +
+	"\tSortOrder\x12\x1a\n" +
+	"\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14SORT_ORDER_ASCENDING\x10\x01\x12\x19\n" +
+	"\x15SORT_ORDER_DESCENDING\x10\x02:\xb7\x02\n" +
 	"\adecimal\x12\x19.buf.validate.StringRules\x18\x81\xf1\x04 \x01(\bB\xff\x01\xc2H\xfb\x01\n" +
 	"\xf8\x01\n" +
 	"\vcqc.decimal\x1a\xe8\x01!rule || (size(this) <= 100 && this.matches('^-?(0|[1-9][0-9]*)(\\\\.[0-9]+)?$') && !this.matches('^-0(\\\\.0+)?$')) ? '' : 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'R\adecimal:\xaf\x02\n" +
@@ -238,10 +470,10 @@ const file_cqc_types_v1_rules_proto_rawDesc = "" +
 	"\fcqc.fraction\x1a\xa8\x01!rule || (size(this) <= 100 && this.matches('^(0(\\\\.[0-9]+)?|1(\\\\.0+)?)$')) ? '' : 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'R\bfraction:\xa8\x02\n" +
 	"\bfee_rate\x12\x19.buf.validate.StringRules\x18\x95\xf1\x04 \x01(\bB\xef\x01\xc2H\xeb\x01\n" +
 	"\xe8\x01\n" +
-	"\fcqc.fee_rate\x1a\xd7\x01!rule || (size(this) <= 100 && this.matches('^-?0(\\\\.(0[0-9]*|10*))?$') && !this.matches('^-0(\\\\.0+)?$')) ? '' : 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'R\afeeRate:\xdf\x01\n" +
-	"\tid_prefix\x12\x19.buf.validate.StringRules\x18\x84\xf1\x04 \x01(\tB\xa4\x01\xc2H\xa0\x01\n" +
-	"\x9d\x01\n" +
-	"\x06cqc.id\x1a\x92\x01rule == '' || this.matches('^' + rule + '_[0-9A-HJKMNP-TV-Z]{26}$') ? '' : 'must be an id of the form ' + rule + '_<26-character upper-case ULID>'R\bidPrefix:\xdb\x03\n" +
+	"\fcqc.fee_rate\x1a\xd7\x01!rule || (size(this) <= 100 && this.matches('^-?0(\\\\.(0[0-9]*|10*))?$') && !this.matches('^-0(\\\\.0+)?$')) ? '' : 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'R\afeeRate:\xe4\x01\n" +
+	"\tid_prefix\x12\x19.buf.validate.StringRules\x18\x84\xf1\x04 \x01(\tB\xa9\x01\xc2H\xa5\x01\n" +
+	"\xa2\x01\n" +
+	"\x06cqc.id\x1a\x97\x01rule == '' || this.matches('^' + rule + '_[0-7][0-9A-HJKMNP-TV-Z]{25}$') ? '' : 'must be an id of the form ' + rule + '_<26-character upper-case ULID>'R\bidPrefix:\xdb\x03\n" +
 	"\x12no_secret_material\x12\x19.buf.validate.StringRules\x18\x9e\xf1\x04 \x01(\bB\x8f\x03\xc2H\x8b\x03\n" +
 	"\x88\x03\n" +
 	"\x16cqc.no_secret_material\x1a\xed\x02!rule ? '' : this.matches('[0-9a-fA-F]{32,}') ? 'must not contain a hex key or secret (32 or more hex digits)' : this.matches('[A-Za-z0-9+=]{32,}') ? 'must not contain a token-like run of 32 or more characters' : this.contains('-----BEGIN') ? 'must not contain a PEM block' : this.matches('[a-z]{3,8}( +[a-z]{3,8}){11,}') ? 'must not contain a mnemonic phrase' : ''R\x10noSecretMaterial:\x9f\t\n" +
@@ -250,32 +482,57 @@ const file_cqc_types_v1_rules_proto_rawDesc = "" +
 	"\x18cqc.no_credential_params\x1a\xab\b!rule || !this.matches('(^|[^A-Za-z0-9])([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Ss][Ii][Gg][Nn]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Tt][Oo][Kk][Ee][Nn]|[Aa][Cc][Cc][Ee][Ss][Ss][-_][Tt][Oo][Kk][Ee][Nn]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])[\"\\']?[ ]*[=:]') ? '' : 'must not carry a credential parameter (signature, api key, secret, passphrase, token); scrub it'R\x12noCredentialParams:\xa2\t\n" +
 	"\x19no_credential_json_values\x12\x19.buf.validate.StringRules\x18\xa0\xf1\x04 \x01(\bB\xc9\b\xc2H\xc5\b\n" +
 	"\xc2\b\n" +
-	"\x1dcqc.no_credential_json_values\x1a\xa0\b!rule || !this.matches('\"([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Aa][Pp][Ii][-_][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Ss][Ee][Cc][Rr][Ee][Tt][-_][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])\"[ ]*:[ ]*\"[^\"[]') ? '' : 'must not carry a credential value (signature, api key, secret, passphrase); scrub it to \\'[REDACTED]\\''R\x16noCredentialJsonValues:\xb7\x05\n" +
+	"\x1dcqc.no_credential_json_values\x1a\xa0\b!rule || !this.matches('\"([Ss][Ii][Gg][Nn][Aa][Tt][Uu][Rr][Ee]|[Aa][Pp][Ii][Kk][Ee][Yy]|[Aa][Pp][Ii][-_][Kk][Ee][Yy]|[Aa][Pp][Ii][Ss][Ee][Cc][Rr][Ee][Tt]|[Aa][Pp][Ii][-_][Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Ss][Ee][Cc][Rr][Ee][Tt][Kk][Ee][Yy]|[Ss][Ee][Cc][Rr][Ee][Tt][-_][Kk][Ee][Yy]|[Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][Kk][Ee][Yy]|[Pp][Rr][Ii][Vv][Aa][Tt][Ee][-_][Kk][Ee][Yy]|[Ll][Ii][Ss][Tt][Ee][Nn][Kk][Ee][Yy]|[Xx][-_][Mm][Bb][Xx][-_][Aa][Pp][Ii][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Oo][Kk][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Kk][Ee][Yy]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Ss][Ii][Gg][Nn]|[Cc][Bb][-_][Aa][Cc][Cc][Ee][Ss][Ss][-_][Pp][Aa][Ss][Ss][Pp][Hh][Rr][Aa][Ss][Ee])\"[ ]*:[ ]*\"[^\"[]') ? '' : 'must not carry a credential value (signature, api key, secret, passphrase); scrub it to \\'[REDACTED]\\''R\x16noCredentialJsonValues:\xb7\x02\n" +
+	"\x04text\x12\x19.buf.validate.StringRules\x18\xa8\xf1\x04 \x01(\bB\x85\x02\xc2H\x81\x02\n" +
+	"\xfe\x01\n" +
+	"\bcqc.text\x1a\xf1\x01!rule || !this.matches('[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]') ? '' : 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'R\x04text:\xb7\x05\n" +
 	"\x0ecaip10_account\x12\x19.buf.validate.StringRules\x18\xa1\xf1\x04 \x01(\bB\xf2\x04\xc2H\xee\x04\n" +
 	"\xeb\x04\n" +
-	"\x12cqc.caip10_account\x1a\xd4\x04!rule ? '' : this.startsWith('eip155:') && !this.matches('^eip155:[0-9]{1,32}:0x[0-9a-fA-F]{40}$') ? 'an eip155 address must be 0x and 40 hex digits' : this.startsWith('solana:') && !this.matches('^solana:[^:]+:[1-9A-HJ-NP-Za-km-z]{32,44}$') ? 'a solana address must be 32 to 44 base58 characters' : this.matches(':[0-9A-Za-z]{80,}$') ? 'the address must not be 80 or more characters (looks like a key pair)' : this.matches(':(0x)?[0-9a-fA-F]{64}$') && !this.matches('^(aptos|sui|starknet):') ? 'a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' : ''R\rcaip10AccountBn\n" +
+	"\x12cqc.caip10_account\x1a\xd4\x04!rule ? '' : this.startsWith('eip155:') && !this.matches('^eip155:[0-9]{1,32}:0x[0-9a-fA-F]{40}$') ? 'an eip155 address must be 0x and 40 hex digits' : this.startsWith('solana:') && !this.matches('^solana:[^:]+:[1-9A-HJ-NP-Za-km-z]{32,44}$') ? 'a solana address must be 32 to 44 base58 characters' : this.matches(':[0-9A-Za-z]{80,}$') ? 'the address must not be 80 or more characters (looks like a key pair)' : this.matches(':(0x)?[0-9a-fA-F]{64}$') && !this.matches('^(aptos|sui|starknet):') ? 'a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' : ''R\rcaip10Account:S\n" +
+	"\x06sorted\x12\x1f.google.protobuf.MessageOptions\x18\xb2\xf1\x04 \x03(\v2\x18.cqc.types.v1.SortedRuleR\x06sortedBn\n" +
 	"\x1ccom.cryptoquant.cqc.types.v1B\n" +
 	"RulesProtoP\x01Z@github.com/crypto-quant/cqc/packages/go/gen/cqc/types/v1;typesv1"
 
+var (
+	file_cqc_types_v1_rules_proto_rawDescOnce sync.Once
+	file_cqc_types_v1_rules_proto_rawDescData []byte
+)
+
+func file_cqc_types_v1_rules_proto_rawDescGZIP() []byte {
+	file_cqc_types_v1_rules_proto_rawDescOnce.Do(func() {
+		file_cqc_types_v1_rules_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_cqc_types_v1_rules_proto_rawDesc), len(file_cqc_types_v1_rules_proto_rawDesc)))
+	})
+	return file_cqc_types_v1_rules_proto_rawDescData
+}
+
+var file_cqc_types_v1_rules_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_cqc_types_v1_rules_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_cqc_types_v1_rules_proto_goTypes = []any{
-	(*validate.StringRules)(nil), // 0: buf.validate.StringRules
+	(SortOrder)(0),                      // 0: cqc.types.v1.SortOrder
+	(*SortedRule)(nil),                  // 1: cqc.types.v1.SortedRule
+	(*validate.StringRules)(nil),        // 2: buf.validate.StringRules
+	(*descriptorpb.MessageOptions)(nil), // 3: google.protobuf.MessageOptions
 }
 var file_cqc_types_v1_rules_proto_depIdxs = []int32{
-	0,  // 0: cqc.types.v1.decimal:extendee -> buf.validate.StringRules
-	0,  // 1: cqc.types.v1.non_negative_decimal:extendee -> buf.validate.StringRules
-	0,  // 2: cqc.types.v1.positive_decimal:extendee -> buf.validate.StringRules
-	0,  // 3: cqc.types.v1.fraction:extendee -> buf.validate.StringRules
-	0,  // 4: cqc.types.v1.fee_rate:extendee -> buf.validate.StringRules
-	0,  // 5: cqc.types.v1.id_prefix:extendee -> buf.validate.StringRules
-	0,  // 6: cqc.types.v1.no_secret_material:extendee -> buf.validate.StringRules
-	0,  // 7: cqc.types.v1.no_credential_params:extendee -> buf.validate.StringRules
-	0,  // 8: cqc.types.v1.no_credential_json_values:extendee -> buf.validate.StringRules
-	0,  // 9: cqc.types.v1.caip10_account:extendee -> buf.validate.StringRules
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	0,  // [0:10] is the sub-list for extension extendee
-	0,  // [0:0] is the sub-list for field type_name
+	0,  // 0: cqc.types.v1.SortedRule.order:type_name -> cqc.types.v1.SortOrder
+	2,  // 1: cqc.types.v1.decimal:extendee -> buf.validate.StringRules
+	2,  // 2: cqc.types.v1.non_negative_decimal:extendee -> buf.validate.StringRules
+	2,  // 3: cqc.types.v1.positive_decimal:extendee -> buf.validate.StringRules
+	2,  // 4: cqc.types.v1.fraction:extendee -> buf.validate.StringRules
+	2,  // 5: cqc.types.v1.fee_rate:extendee -> buf.validate.StringRules
+	2,  // 6: cqc.types.v1.id_prefix:extendee -> buf.validate.StringRules
+	2,  // 7: cqc.types.v1.no_secret_material:extendee -> buf.validate.StringRules
+	2,  // 8: cqc.types.v1.no_credential_params:extendee -> buf.validate.StringRules
+	2,  // 9: cqc.types.v1.no_credential_json_values:extendee -> buf.validate.StringRules
+	2,  // 10: cqc.types.v1.text:extendee -> buf.validate.StringRules
+	2,  // 11: cqc.types.v1.caip10_account:extendee -> buf.validate.StringRules
+	3,  // 12: cqc.types.v1.sorted:extendee -> google.protobuf.MessageOptions
+	1,  // 13: cqc.types.v1.sorted:type_name -> cqc.types.v1.SortedRule
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	13, // [13:14] is the sub-list for extension type_name
+	1,  // [1:13] is the sub-list for extension extendee
+	0,  // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_cqc_types_v1_rules_proto_init() }
@@ -288,13 +545,15 @@ func file_cqc_types_v1_rules_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cqc_types_v1_rules_proto_rawDesc), len(file_cqc_types_v1_rules_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   0,
-			NumExtensions: 10,
+			NumEnums:      1,
+			NumMessages:   1,
+			NumExtensions: 12,
 			NumServices:   0,
 		},
 		GoTypes:           file_cqc_types_v1_rules_proto_goTypes,
 		DependencyIndexes: file_cqc_types_v1_rules_proto_depIdxs,
+		EnumInfos:         file_cqc_types_v1_rules_proto_enumTypes,
+		MessageInfos:      file_cqc_types_v1_rules_proto_msgTypes,
 		ExtensionInfos:    file_cqc_types_v1_rules_proto_extTypes,
 	}.Build()
 	File_cqc_types_v1_rules_proto = out.File

@@ -984,12 +984,12 @@ var File_cqc_venues_v1_balance_proto protoreflect.FileDescriptor
 
 const file_cqc_venues_v1_balance_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcqc/venues/v1/balance.proto\x12\rcqc.venues.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x01\n" +
+	"\x1bcqc/venues/v1/balance.proto\x12\rcqc.venues.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18cqc/types/v1/rules.proto\x1a\x19cqc/types/v1/source.proto\x1a\x1bcqc/venues/v1/trading.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x01\n" +
 	"\fBalanceDelta\x12!\n" +
 	"\x06amount\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x88\x88'\x01R\x06amount\x129\n" +
 	"\n" +
-	"clear_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tclearTime\x12*\n" +
-	"\fvenue_reason\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\vvenueReason\x12D\n" +
+	"clear_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tclearTime\x12.\n" +
+	"\fvenue_reason\x18\x03 \x01(\tB\v\xbaH\br\x06\xc0\x8a'\x01\x18@R\vvenueReason\x12D\n" +
 	"\x06reason\x18\x04 \x01(\x0e2\".cqc.venues.v1.BalanceChangeReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason\"\xa3\x1b\n" +
 	"\aBalance\x12+\n" +
 	"\n" +

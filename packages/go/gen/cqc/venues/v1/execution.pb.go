@@ -2118,7 +2118,7 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"party_role\x18\x03 \x01(\rB\n" +
 	"\xbaH\a*\x05\x18\x90N(\x01R\tpartyRole\x12?\n" +
 	"\x14party_role_qualifier\x18\x04 \x01(\rB\b\xbaH\x05*\x03\x18\x90NH\x00R\x12partyRoleQualifier\x88\x01\x01B\x17\n" +
-	"\x15_party_role_qualifier\"\xd77\n" +
+	"\x15_party_role_qualifier\"\xdb7\n" +
 	"\x0fExecutionReport\x12/\n" +
 	"\fexecution_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03exeR\vexecutionId\x126\n" +
 	"\x12venue_execution_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x10venueExecutionId\x12@\n" +
@@ -2186,8 +2186,8 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\freceive_time\x181 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12O\n" +
 	"\rreject_reason\x182 \x01(\x0e2 .cqc.venues.v1.OrderRejectReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\frejectReason\x12O\n" +
 	"\rexpiry_reason\x183 \x01(\x0e2 .cqc.venues.v1.OrderExpiryReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\fexpiryReason\x123\n" +
-	"\x11venue_reason_code\x184 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueReasonCode\x12)\n" +
-	"\vreason_text\x185 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\n" +
+	"\x11venue_reason_code\x184 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueReasonCode\x12-\n" +
+	"\vreason_text\x185 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\n" +
 	"reasonText\x12m\n" +
 	"\x1aself_trade_prevention_mode\x186 \x01(\x0e2&.cqc.venues.v1.SelfTradePreventionModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x17selfTradePreventionMode\x12I\n" +
 	"\x10trade_prevention\x187 \x01(\v2\x1e.cqc.venues.v1.TradePreventionR\x0ftradePrevention\x12V\n" +
@@ -2242,7 +2242,7 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\x12_venue_strategy_idB\x16\n" +
 	"\x14_venue_strategy_typeB\x18\n" +
 	"\x16_venue_sequence_numberB\x0f\n" +
-	"\r_is_aggressor\"\xb7\x13\n" +
+	"\r_is_aggressor\"\xbb\x13\n" +
 	"\x11OrderStatusReport\x12+\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03accR\taccountId\x12)\n" +
@@ -2280,8 +2280,8 @@ const file_cqc_venues_v1_execution_proto_rawDesc = "" +
 	"\vaccept_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"acceptTime\x12=\n" +
 	"\ftrigger_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\vtriggerTime\x12L\n" +
-	"\x10last_update_time\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x0elastUpdateTime\x12)\n" +
-	"\vreason_text\x18\x1b \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\n" +
+	"\x10last_update_time\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x0elastUpdateTime\x12-\n" +
+	"\vreason_text\x18\x1b \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\n" +
 	"reasonText\x12E\n" +
 	"\freceive_time\x18\x1c \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vreceiveTime\x12?\n" +
 	"\rsource_record\x18\x1d \x01(\v2\x1a.cqc.types.v1.SourceRecordR\fsourceRecord\x12,\n" +

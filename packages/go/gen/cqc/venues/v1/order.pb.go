@@ -1261,7 +1261,7 @@ const file_cqc_venues_v1_order_proto_rawDesc = "" +
 	"commission\x12M\n" +
 	"\x0eliquidity_side\x18\x06 \x01(\x0e2\x1c.cqc.venues.v1.LiquiditySideB\b\xbaH\x05\x82\x01\x02\x10\x01R\rliquiditySide\x12?\n" +
 	"\rtransact_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\ftransactTimeB\x0f\n" +
-	"\r_execution_id\"\xb7@\n" +
+	"\r_execution_id\"\xbb@\n" +
 	"\x05Order\x12'\n" +
 	"\border_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03ordR\aorderId\x120\n" +
 	"\x0fclient_order_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rclientOrderId\x12.\n" +
@@ -1344,8 +1344,8 @@ const file_cqc_venues_v1_order_proto_rawDesc = "" +
 	"close_time\x18> \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12O\n" +
 	"\rreject_reason\x18? \x01(\x0e2 .cqc.venues.v1.OrderRejectReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\frejectReason\x12O\n" +
 	"\rexpiry_reason\x18@ \x01(\x0e2 .cqc.venues.v1.OrderExpiryReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\fexpiryReason\x123\n" +
-	"\x11venue_reason_code\x18A \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueReasonCode\x12)\n" +
-	"\vreason_text\x18B \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\n" +
+	"\x11venue_reason_code\x18A \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fvenueReasonCode\x12-\n" +
+	"\vreason_text\x18B \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xd0\x0fR\n" +
 	"reasonText\x12,\n" +
 	"\n" +
 	"request_id\x18C \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x11R\trequestId\x88\x01\x01\x12?\n" +

@@ -629,16 +629,16 @@ const file_cqc_venues_v1_venue_asset_proto_rawDesc = "" +
 	"\x13_withdraw_incrementB\x15\n" +
 	"\x13_min_deposit_amountB\x14\n" +
 	"\x12_min_confirmationsB\x17\n" +
-	"\x15_unlock_confirmations\"\x86\r\n" +
+	"\x15_unlock_confirmations\"\x8a\r\n" +
 	"\n" +
 	"VenueAsset\x122\n" +
 	"\x0evenue_asset_id\x18\x01 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03vasR\fvenueAssetId\x12'\n" +
 	"\bvenue_id\x18\x02 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03venR\avenueId\x12'\n" +
 	"\basset_id\x18\x03 \x01(\tB\f\xbaH\tr\a\xa2\x88'\x03astR\aassetId\x123\n" +
 	"\n" +
-	"venue_code\x18\x04 \x01(\tB\x14\xbaH\x11r\x0f2\r^[^\\s]{1,64}$R\tvenueCode\x12'\n" +
+	"venue_code\x18\x04 \x01(\tB\x14\xbaH\x11r\x0f2\r^[^\\s]{1,64}$R\tvenueCode\x12+\n" +
 	"\n" +
-	"venue_name\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\tvenueName\x12C\n" +
+	"venue_name\x18\x05 \x01(\tB\f\xbaH\tr\a\xc0\x8a'\x01\x18\xc8\x01R\tvenueName\x12C\n" +
 	"\x10venue_numeric_id\x18\x06 \x01(\tB\x14\xbaH\x11r\x0f2\r^[0-9]{1,20}$H\x00R\x0evenueNumericId\x88\x01\x01\x125\n" +
 	"\x0evenue_token_id\x18\a \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\x01R\fvenueTokenId\x88\x01\x01\x127\n" +

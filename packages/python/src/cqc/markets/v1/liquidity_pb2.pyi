@@ -169,13 +169,15 @@ class MarketDepth(_message.Message):
 
     @_builtins.property
     def top_bids(self) -> _containers.RepeatedCompositeFieldContainer[_order_book_pb2.OrderBookLevel]:
-        """top_bids are the best N bid levels, highest first (NautilusTrader OrderBookDepth10 bids). Levels
-        carry price, size and order_count; action is unset. Empty when not provided. At most 1000.
+        """top_bids are the best N bid levels, highest first, one level per price (NautilusTrader OrderBookDepth10
+        bids). Levels carry price, size and order_count; action is unset. Empty when not provided. At most 1000.
         """
 
     @_builtins.property
     def top_asks(self) -> _containers.RepeatedCompositeFieldContainer[_order_book_pb2.OrderBookLevel]:
-        """top_asks are the best N ask levels, lowest first. Empty when not provided. At most 1000."""
+        """top_asks are the best N ask levels, lowest first, one level per price. Empty when not provided. At most
+        1000.
+        """
 
     @_builtins.property
     def event_time(self) -> _timestamp_pb2.Timestamp:

@@ -158,9 +158,10 @@ class OrderBook(_message.Message):
     """OrderBook is a snapshot of, or an incremental update (delta) to, one market's order book (NautilusTrader
     OrderBookDeltas/OrderBookDepth10, TARDIS book_change/book_snapshot, CCXT OrderBook, Binance depth).
 
-    Snapshots replace the whole book: bids are sorted by price descending and asks ascending (best first;
-    L3 entries at one price in queue priority order). Only "best first" is enforced by validation (CEL cannot
-    compare neighbours portably); full ordering is a documented MUST for writers. Deltas are applied in
+    Snapshots replace the whole book: bids are sorted by price descending and asks ascending, best first, one
+    level per price (L3: entries at one price in queue priority order), and the best bid is below the best ask
+    except during an auction (indicative_price set). CQC's validators check every level (the sorted rules are
+    typed relations, cqc.types.v1.SortedRule, which plain protovalidate does not evaluate). Deltas are applied in
     order of last_update_id: every level is upserted (ADD/UPDATE) or removed (DELETE) by price (L2) or
     order_id (L3). Gap detection: Binance spot diff stream is continuous when first_update_id equals the
     previous message's last_update_id + 1; Binance USD-M when prev_update_id equals it; Coinbase and OKX

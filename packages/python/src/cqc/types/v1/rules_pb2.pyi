@@ -5,10 +5,116 @@ isort:skip_file
 
 from cqc._gen.buf.validate import validate_pb2 as _validate_pb2
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
+from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf.internal import extension_dict as _extension_dict
 import builtins as _builtins
+import sys
+import typing as _typing
+
+if sys.version_info >= (3, 11):
+    from typing import TypeAlias as _TypeAlias, Never as _Never
+else:
+    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _SortOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SortOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SortOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SORT_ORDER_UNSPECIFIED: _SortOrder.ValueType  # 0
+    """Not set. A SortedRule without an order is a contract bug: the validator generator refuses it."""
+    SORT_ORDER_ASCENDING: _SortOrder.ValueType  # 1
+    """Ascending: each element's key is greater than or equal to the previous element's (greater than, when
+    the rule is strict). Asks of a book: lowest price first.
+    """
+    SORT_ORDER_DESCENDING: _SortOrder.ValueType  # 2
+    """Descending: each element's key is less than or equal to the previous element's (less than, when the
+    rule is strict). Bids of a book: highest price first.
+    """
+
+class SortOrder(_SortOrder, metaclass=_SortOrderEnumTypeWrapper):
+    """SortOrder is the direction of a SortedRule."""
+
+SORT_ORDER_UNSPECIFIED: SortOrder.ValueType  # 0
+"""Not set. A SortedRule without an order is a contract bug: the validator generator refuses it."""
+SORT_ORDER_ASCENDING: SortOrder.ValueType  # 1
+"""Ascending: each element's key is greater than or equal to the previous element's (greater than, when
+the rule is strict). Asks of a book: lowest price first.
+"""
+SORT_ORDER_DESCENDING: SortOrder.ValueType  # 2
+"""Descending: each element's key is less than or equal to the previous element's (less than, when the
+rule is strict). Bids of a book: highest price first.
+"""
+Global___SortOrder: _TypeAlias = SortOrder  # noqa: Y015
+
+@_typing.final
+class SortedRule(_message.Message):
+    """SortedRule declares that a repeated message field is sorted by a decimal field of its elements, compared
+    exactly as decimals (never as doubles): "43050.1" and "43050.10" are equal, "9" is below "10".
+
+    It is a typed relation, not CEL: protovalidate's CEL has no portable way to compare neighbours of a list,
+    so a SortedRule is evaluated by the validators CQC generates from the contract (the packages' `validate()`
+    in Python, Go and TypeScript), not by a plain protovalidate runtime. Each element is compared with the one
+    before it; an element whose key is not a decimal (its own field rule reports that) is skipped. The first
+    element out of order is reported, once per rule, at its key's path (for example `bids[3].price`) with the
+    rule's id and message. A message may carry several SortedRules, for example one per side of a book.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    STRICT_FIELD_NUMBER: _builtins.int
+    WHEN_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """id is the rule id reported in violations (`FieldViolation.reason`), in the style of the contract's
+    message rules: "<message in snake_case>.<what>", for example "order_book.snapshot_bids_sorted". Required.
+    """
+    message: _builtins.str
+    """message is the human-readable violation message. Required."""
+    field: _builtins.str
+    """field is the name of the repeated message field of this message that must be sorted ("bids").
+    Required.
+    """
+    key: _builtins.str
+    """key is the name of the string field of the elements compared, a decimal string ("price"). Required."""
+    order: Global___SortOrder.ValueType
+    """order is the direction: ascending or descending. Required."""
+    strict: _builtins.bool
+    """strict, when true, also forbids two elements with equal keys (an L2 book has one level per price).
+    Unset or false: equal keys may follow each other (L3 orders at one price, in queue priority).
+    """
+    when: _builtins.str
+    """when is a CEL condition over the message (`this`), in the subset the contract's rules use; the rule
+    applies only when it is true, for example "this.is_snapshot". Unset or empty: the rule always applies.
+    """
+    def __init__(
+        self,
+        *,
+        id: _builtins.str | None = ...,
+        message: _builtins.str | None = ...,
+        field: _builtins.str | None = ...,
+        key: _builtins.str | None = ...,
+        order: Global___SortOrder.ValueType | None = ...,
+        strict: _builtins.bool | None = ...,
+        when: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "id", b"id", "key", b"key", "message", b"message", "order", b"order", "strict", b"strict", "when", b"when"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "id", b"id", "key", b"key", "message", b"message", "order", b"order", "strict", b"strict", "when", b"when"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SortedRule: _TypeAlias = SortedRule  # noqa: Y015
 
 DECIMAL_FIELD_NUMBER: _builtins.int
 NON_NEGATIVE_DECIMAL_FIELD_NUMBER: _builtins.int
@@ -19,7 +125,9 @@ ID_PREFIX_FIELD_NUMBER: _builtins.int
 NO_SECRET_MATERIAL_FIELD_NUMBER: _builtins.int
 NO_CREDENTIAL_PARAMS_FIELD_NUMBER: _builtins.int
 NO_CREDENTIAL_JSON_VALUES_FIELD_NUMBER: _builtins.int
+TEXT_FIELD_NUMBER: _builtins.int
 CAIP10_ACCOUNT_FIELD_NUMBER: _builtins.int
+SORTED_FIELD_NUMBER: _builtins.int
 decimal: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.bool]
 """decimal, when true, requires the string to be a decimal number in CQC's one decimal grammar.
 
@@ -69,10 +177,12 @@ Rule id: `cqc.fee_rate`.
 """
 id_prefix: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.str]
 """id_prefix, when set, requires a CQC entity id: the given prefix, an underscore, then a ULID
-(26 characters of Crockford base32, upper case: digits and letters except I, L, O and U).
+(26 characters of Crockford base32, upper case: digits and letters except I, L, O and U; the first
+character is 0 to 7, since a ULID is a 128-bit number and 26 base32 digits could spell up to 130 bits).
 
 Example: with `id_prefix = "ast"`, "ast_01JD7Y5Q4N8X2M3K6P9R0S1T2V" is valid; "ast_", "AST_01…",
-"btc" and "ast_01jd7y5q4n8x2m3k6p9r0s1t2v" (lower case) are not. Prefixes in use are listed in
+"btc", "ast_81JD7Y5Q4N8X2M3K6P9R0S1T2V" (above 2^128) and "ast_01jd7y5q4n8x2m3k6p9r0s1t2v" (lower
+case) are not. Prefixes in use are listed in
 proto/README.md ("ast" asset, "chn" chain, "mkt" market, ...). Ids are assigned by the service that
 owns the entity, never derived from a ticker, and never reused.
 Rule id: `cqc.id`.
@@ -110,6 +220,17 @@ credential key has a non-empty string value: "signature", "apiKey"/"api_key", "a
 accepted, as are non-string values (Hyperliquid's signature object {r, s, v} is public data).
 Rule id: `cqc.no_credential_json_values`.
 """
+text: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.bool]
+"""text, when true, requires human-readable text, the rule of every free-text field (names, titles,
+descriptions, notes, reasons, status messages, actor names). Rejected: control characters other than tab,
+line feed and carriage return (NUL, U+0001 to U+0008, U+000B, U+000C, U+000E to U+001F, DEL and the C1
+controls U+0080 to U+009F), and the bidirectional embedding, override and isolate characters (U+202A to
+U+202E, U+2066 to U+2069), which make a text display differently from what it contains. Accepted: any
+other Unicode text, including right-to-left scripts, emoji and line breaks ("Binance", "Kraken Pro",
+"BTC/USD 24h volume\\nup 3%", names in Arabic or Hebrew script). Length bounds stay on the field (`max_len`). Writers must strip
+or replace these characters from venue-supplied text before sending it; the validator does not rewrite.
+Rule id: `cqc.text`.
+"""
 caip10_account: _extension_dict._ExtensionFieldDescriptor[_validate_pb2.StringRules, _builtins.bool]
 """caip10_account, when true, tightens a CAIP-10 account id (namespace:reference:address) so it cannot
 hold a private key: an "eip155" address must be "0x" and exactly 40 hex digits; a "solana" address
@@ -119,3 +240,5 @@ accepted only in the namespaces whose addresses are 32 bytes ("aptos", "sui", "s
 private key cannot be told apart by shape. The overall CAIP-10 shape is checked by the field's own
 pattern. Rule id: `cqc.caip10_account`.
 """
+sorted: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MessageOptions, _containers.RepeatedCompositeFieldContainer[Global___SortedRule]]
+"""sorted lists the SortedRules of a message (see SortedRule)."""

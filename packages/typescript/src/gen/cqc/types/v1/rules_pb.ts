@@ -2,16 +2,130 @@
 // @generated from file cqc/types/v1/rules.proto (package cqc.types.v1, syntax proto2)
 /* eslint-disable */
 
-import type { GenExtension, GenFile } from "@bufbuild/protobuf/codegenv2";
-import { extDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenExtension, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, extDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { StringRules } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import type { MessageOptions } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file cqc/types/v1/rules.proto.
  */
 export const file_cqc_types_v1_rules: GenFile = /*@__PURE__*/
-  fileDesc("ChhjcWMvdHlwZXMvdjEvcnVsZXMucHJvdG8SDGNxYy50eXBlcy52MTq3AgoHZGVjaW1hbBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiB8QQgASgIQv8Bwkj7AQr4AQoLY3FjLmRlY2ltYWwa6AEhcnVsZSB8fCAoc2l6ZSh0aGlzKSA8PSAxMDAgJiYgdGhpcy5tYXRjaGVzKCdeLT8oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgJiYgIXRoaXMubWF0Y2hlcygnXi0wKFxcLjArKT8kJykpID8gJycgOiAnbXVzdCBiZSBhIGRlY2ltYWwgc3RyaW5nIG1hdGNoaW5nIC0/KDB8WzEtOV1bMC05XSopKC5bMC05XSspPyB3aXRoIGF0IG1vc3QgMTAwIGNoYXJhY3RlcnMgYW5kIG5vIG5lZ2F0aXZlIHplcm8nUgdkZWNpbWFsOq8CChRub25fbmVnYXRpdmVfZGVjaW1hbBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiC8QQgASgIQt8BwkjbAQrYAQoYY3FjLmRlY2ltYWwubm9uX25lZ2F0aXZlGrsBIXJ1bGUgfHwgKHNpemUodGhpcykgPD0gMTAwICYmIHRoaXMubWF0Y2hlcygnXigwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSkgPyAnJyA6ICdtdXN0IGJlIGEgbm9uLW5lZ2F0aXZlIGRlY2ltYWwgc3RyaW5nIG1hdGNoaW5nICgwfFsxLTldWzAtOV0qKSguWzAtOV0rKT8gd2l0aCBhdCBtb3N0IDEwMCBjaGFyYWN0ZXJzJ1ISbm9uTmVnYXRpdmVEZWNpbWFsOtQCChBwb3NpdGl2ZV9kZWNpbWFsEhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGIPxBCABKAhCiwLCSIcCCoQCChRjcWMuZGVjaW1hbC5wb3NpdGl2ZRrrASFydWxlIHx8IChzaXplKHRoaXMpIDw9IDEwMCAmJiB0aGlzLm1hdGNoZXMoJ14oMHxbMS05XVswLTldKikoXFwuWzAtOV0rKT8kJykgJiYgIXRoaXMubWF0Y2hlcygnXjAoXFwuMCspPyQnKSkgPyAnJyA6ICdtdXN0IGJlIGEgcG9zaXRpdmUgZGVjaW1hbCBzdHJpbmcgbWF0Y2hpbmcgKDB8WzEtOV1bMC05XSopKC5bMC05XSspPywgZ3JlYXRlciB0aGFuIHplcm8sIHdpdGggYXQgbW9zdCAxMDAgY2hhcmFjdGVycydSD3Bvc2l0aXZlRGVjaW1hbDr6AQoIZnJhY3Rpb24SGS5idWYudmFsaWRhdGUuU3RyaW5nUnVsZXMYlPEEIAEoCELAAcJIvAEKuQEKDGNxYy5mcmFjdGlvbhqoASFydWxlIHx8IChzaXplKHRoaXMpIDw9IDEwMCAmJiB0aGlzLm1hdGNoZXMoJ14oMChcXC5bMC05XSspP3wxKFxcLjArKT8pJCcpKSA/ICcnIDogJ211c3QgYmUgYSBkZWNpbWFsIGZyYWN0aW9uIGZyb20gMCB0byAxIGluY2x1c2l2ZSAoYSBwZXJjZW50IG11c3QgYmUgZGl2aWRlZCBieSAxMDApJ1IIZnJhY3Rpb246qAIKCGZlZV9yYXRlEhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGJXxBCABKAhC7wHCSOsBCugBCgxjcWMuZmVlX3JhdGUa1wEhcnVsZSB8fCAoc2l6ZSh0aGlzKSA8PSAxMDAgJiYgdGhpcy5tYXRjaGVzKCdeLT8wKFxcLigwWzAtOV0qfDEwKikpPyQnKSAmJiAhdGhpcy5tYXRjaGVzKCdeLTAoXFwuMCspPyQnKSkgPyAnJyA6ICdtdXN0IGJlIGEgZmVlIHJhdGU6IGEgZGVjaW1hbCBmcmFjdGlvbiBmcm9tIC0wLjEgdG8gMC4xIGluY2x1c2l2ZSAoYSBwZXJjZW50IG11c3QgYmUgZGl2aWRlZCBieSAxMDApJ1IHZmVlUmF0ZTrfAQoJaWRfcHJlZml4EhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGITxBCABKAlCpAHCSKABCp0BCgZjcWMuaWQakgFydWxlID09ICcnIHx8IHRoaXMubWF0Y2hlcygnXicgKyBydWxlICsgJ19bMC05QS1ISktNTlAtVFYtWl17MjZ9JCcpID8gJycgOiAnbXVzdCBiZSBhbiBpZCBvZiB0aGUgZm9ybSAnICsgcnVsZSArICdfPDI2LWNoYXJhY3RlciB1cHBlci1jYXNlIFVMSUQ+J1IIaWRQcmVmaXg62wMKEm5vX3NlY3JldF9tYXRlcmlhbBIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxie8QQgASgIQo8DwkiLAwqIAwoWY3FjLm5vX3NlY3JldF9tYXRlcmlhbBrtAiFydWxlID8gJycgOiB0aGlzLm1hdGNoZXMoJ1swLTlhLWZBLUZdezMyLH0nKSA/ICdtdXN0IG5vdCBjb250YWluIGEgaGV4IGtleSBvciBzZWNyZXQgKDMyIG9yIG1vcmUgaGV4IGRpZ2l0cyknIDogdGhpcy5tYXRjaGVzKCdbQS1aYS16MC05Kz1dezMyLH0nKSA/ICdtdXN0IG5vdCBjb250YWluIGEgdG9rZW4tbGlrZSBydW4gb2YgMzIgb3IgbW9yZSBjaGFyYWN0ZXJzJyA6IHRoaXMuY29udGFpbnMoJy0tLS0tQkVHSU4nKSA/ICdtdXN0IG5vdCBjb250YWluIGEgUEVNIGJsb2NrJyA6IHRoaXMubWF0Y2hlcygnW2Etel17Myw4fSggK1thLXpdezMsOH0pezExLH0nKSA/ICdtdXN0IG5vdCBjb250YWluIGEgbW5lbW9uaWMgcGhyYXNlJyA6ICcnUhBub1NlY3JldE1hdGVyaWFsOp8JChRub19jcmVkZW50aWFsX3BhcmFtcxIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxif8QQgASgIQs8IwkjLCArICAoYY3FjLm5vX2NyZWRlbnRpYWxfcGFyYW1zGqsIIXJ1bGUgfHwgIXRoaXMubWF0Y2hlcygnKF58W15BLVphLXowLTldKShbU3NdW0lpXVtHZ11bTm5dW0FhXVtUdF1bVXVdW1JyXVtFZV18W1NzXVtJaV1bR2ddW05uXXxbQWFdW1BwXVtJaV1bS2tdW0VlXVtZeV18W0FhXVtQcF1bSWldWy1fXVtLa11bRWVdW1l5XXxbQWFdW1BwXVtJaV1bU3NdW0VlXVtDY11bUnJdW0VlXVtUdF18W1NzXVtFZV1bQ2NdW1JyXVtFZV1bVHRdfFtTc11bRWVdW0NjXVtScl1bRWVdW1R0XVtLa11bRWVdW1l5XXxbUHBdW0FhXVtTc11bU3NdW1BwXVtIaF1bUnJdW0FhXVtTc11bRWVdfFtQcF1bQWFdW1NzXVtTc11bV3ddW09vXVtScl1bRGRdfFtUdF1bT29dW0trXVtFZV1bTm5dfFtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bVHRdW09vXVtLa11bRWVdW05uXXxbTGxdW0lpXVtTc11bVHRdW0VlXVtObl1bS2tdW0VlXVtZeV18W1BwXVtScl1bSWldW1Z2XVtBYV1bVHRdW0VlXVtLa11bRWVdW1l5XXxbUHBdW1JyXVtJaV1bVnZdW0FhXVtUdF1bRWVdWy1fXVtLa11bRWVdW1l5XXxbWHhdWy1fXVtNbV1bQmJdW1h4XVstX11bQWFdW1BwXVtJaV1bS2tdW0VlXVtZeV18W09vXVtLa11bLV9dW0FhXVtDY11bQ2NdW0VlXVtTc11bU3NdWy1fXVtLa11bRWVdW1l5XXxbT29dW0trXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1NzXVtJaV1bR2ddW05uXXxbT29dW0trXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1BwXVtBYV1bU3NdW1NzXVtQcF1bSGhdW1JyXVtBYV1bU3NdW0VlXXxbQ2NdW0JiXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW0trXVtFZV1bWXldfFtDY11bQmJdWy1fXVtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bU3NdW0lpXVtHZ11bTm5dfFtDY11bQmJdWy1fXVtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bUHBdW0FhXVtTc11bU3NdW1BwXVtIaF1bUnJdW0FhXVtTc11bRWVdKVsiXCddP1sgXSpbPTpdJykgPyAnJyA6ICdtdXN0IG5vdCBjYXJyeSBhIGNyZWRlbnRpYWwgcGFyYW1ldGVyIChzaWduYXR1cmUsIGFwaSBrZXksIHNlY3JldCwgcGFzc3BocmFzZSwgdG9rZW4pOyBzY3J1YiBpdCdSEm5vQ3JlZGVudGlhbFBhcmFtczqiCQoZbm9fY3JlZGVudGlhbF9qc29uX3ZhbHVlcxIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxig8QQgASgIQskIwkjFCArCCAodY3FjLm5vX2NyZWRlbnRpYWxfanNvbl92YWx1ZXMaoAghcnVsZSB8fCAhdGhpcy5tYXRjaGVzKCciKFtTc11bSWldW0dnXVtObl1bQWFdW1R0XVtVdV1bUnJdW0VlXXxbQWFdW1BwXVtJaV1bS2tdW0VlXVtZeV18W0FhXVtQcF1bSWldWy1fXVtLa11bRWVdW1l5XXxbQWFdW1BwXVtJaV1bU3NdW0VlXVtDY11bUnJdW0VlXVtUdF18W0FhXVtQcF1bSWldWy1fXVtTc11bRWVdW0NjXVtScl1bRWVdW1R0XXxbU3NdW0VlXVtDY11bUnJdW0VlXVtUdF18W1NzXVtFZV1bQ2NdW1JyXVtFZV1bVHRdW0trXVtFZV1bWXldfFtTc11bRWVdW0NjXVtScl1bRWVdW1R0XVstX11bS2tdW0VlXVtZeV18W1BwXVtBYV1bU3NdW1NzXVtQcF1bSGhdW1JyXVtBYV1bU3NdW0VlXXxbUHBdW0FhXVtTc11bU3NdW1d3XVtPb11bUnJdW0RkXXxbUHBdW1JyXVtJaV1bVnZdW0FhXVtUdF1bRWVdW0trXVtFZV1bWXldfFtQcF1bUnJdW0lpXVtWdl1bQWFdW1R0XVtFZV1bLV9dW0trXVtFZV1bWXldfFtMbF1bSWldW1NzXVtUdF1bRWVdW05uXVtLa11bRWVdW1l5XXxbWHhdWy1fXVtNbV1bQmJdW1h4XVstX11bQWFdW1BwXVtJaV1bS2tdW0VlXVtZeV18W09vXVtLa11bLV9dW0FhXVtDY11bQ2NdW0VlXVtTc11bU3NdWy1fXVtLa11bRWVdW1l5XXxbT29dW0trXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1NzXVtJaV1bR2ddW05uXXxbT29dW0trXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1BwXVtBYV1bU3NdW1NzXVtQcF1bSGhdW1JyXVtBYV1bU3NdW0VlXXxbQ2NdW0JiXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW0trXVtFZV1bWXldfFtDY11bQmJdWy1fXVtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bU3NdW0lpXVtHZ11bTm5dfFtDY11bQmJdWy1fXVtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bUHBdW0FhXVtTc11bU3NdW1BwXVtIaF1bUnJdW0FhXVtTc11bRWVdKSJbIF0qOlsgXSoiW14iW10nKSA/ICcnIDogJ211c3Qgbm90IGNhcnJ5IGEgY3JlZGVudGlhbCB2YWx1ZSAoc2lnbmF0dXJlLCBhcGkga2V5LCBzZWNyZXQsIHBhc3NwaHJhc2UpOyBzY3J1YiBpdCB0byBcJ1tSRURBQ1RFRF1cJydSFm5vQ3JlZGVudGlhbEpzb25WYWx1ZXM6twUKDmNhaXAxMF9hY2NvdW50EhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGKHxBCABKAhC8gTCSO4ECusEChJjcWMuY2FpcDEwX2FjY291bnQa1AQhcnVsZSA/ICcnIDogdGhpcy5zdGFydHNXaXRoKCdlaXAxNTU6JykgJiYgIXRoaXMubWF0Y2hlcygnXmVpcDE1NTpbMC05XXsxLDMyfToweFswLTlhLWZBLUZdezQwfSQnKSA/ICdhbiBlaXAxNTUgYWRkcmVzcyBtdXN0IGJlIDB4IGFuZCA0MCBoZXggZGlnaXRzJyA6IHRoaXMuc3RhcnRzV2l0aCgnc29sYW5hOicpICYmICF0aGlzLm1hdGNoZXMoJ15zb2xhbmE6W146XSs6WzEtOUEtSEotTlAtWmEta20tel17MzIsNDR9JCcpID8gJ2Egc29sYW5hIGFkZHJlc3MgbXVzdCBiZSAzMiB0byA0NCBiYXNlNTggY2hhcmFjdGVycycgOiB0aGlzLm1hdGNoZXMoJzpbMC05QS1aYS16XXs4MCx9JCcpID8gJ3RoZSBhZGRyZXNzIG11c3Qgbm90IGJlIDgwIG9yIG1vcmUgY2hhcmFjdGVycyAobG9va3MgbGlrZSBhIGtleSBwYWlyKScgOiB0aGlzLm1hdGNoZXMoJzooMHgpP1swLTlhLWZBLUZdezY0fSQnKSAmJiAhdGhpcy5tYXRjaGVzKCdeKGFwdG9zfHN1aXxzdGFya25ldCk6JykgPyAnYSA2NC1oZXgtZGlnaXQgYWRkcmVzcyBpcyBhY2NlcHRlZCBvbmx5IGZvciBhcHRvcywgc3VpIGFuZCBzdGFya25ldCAobG9va3MgbGlrZSBhIHByaXZhdGUga2V5KScgOiAnJ1INY2FpcDEwQWNjb3VudEJuChxjb20uY3J5cHRvcXVhbnQuY3FjLnR5cGVzLnYxQgpSdWxlc1Byb3RvUAFaQGdpdGh1Yi5jb20vY3J5cHRvLXF1YW50L2NxYy9wYWNrYWdlcy9nby9nZW4vY3FjL3R5cGVzL3YxO3R5cGVzdjE", [file_buf_validate_validate]);
+  fileDesc("ChhjcWMvdHlwZXMvdjEvcnVsZXMucHJvdG8SDGNxYy50eXBlcy52MSKeAgoKU29ydGVkUnVsZRI7CgJpZBgBIAEoCUIvukgscicyJV5bYS16XVthLXowLTlfXSooXC5bYS16XVthLXowLTlfXSopKyTIAQESHgoHbWVzc2FnZRgCIAEoCUINukgKcgUQARisAsgBARIqCgVmaWVsZBgDIAEoCUIbukgYchMyEV5bYS16XVthLXowLTlfXSokyAEBEigKA2tleRgEIAEoCUIbukgYchMyEV5bYS16XVthLXowLTlfXSokyAEBEjUKBW9yZGVyGAUgASgOMhcuY3FjLnR5cGVzLnYxLlNvcnRPcmRlckINukgKggEEEAEgAMgBARIOCgZzdHJpY3QYBiABKAgSFgoEd2hlbhgHIAEoCUIIukgFcgMY6AcqXAoJU29ydE9yZGVyEhoKFlNPUlRfT1JERVJfVU5TUEVDSUZJRUQQABIYChRTT1JUX09SREVSX0FTQ0VORElORxABEhkKFVNPUlRfT1JERVJfREVTQ0VORElORxACOrcCCgdkZWNpbWFsEhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGIHxBCABKAhC/wHCSPsBCvgBCgtjcWMuZGVjaW1hbBroASFydWxlIHx8IChzaXplKHRoaXMpIDw9IDEwMCAmJiB0aGlzLm1hdGNoZXMoJ14tPygwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSAmJiAhdGhpcy5tYXRjaGVzKCdeLTAoXFwuMCspPyQnKSkgPyAnJyA6ICdtdXN0IGJlIGEgZGVjaW1hbCBzdHJpbmcgbWF0Y2hpbmcgLT8oMHxbMS05XVswLTldKikoLlswLTldKyk/IHdpdGggYXQgbW9zdCAxMDAgY2hhcmFjdGVycyBhbmQgbm8gbmVnYXRpdmUgemVybydSB2RlY2ltYWw6rwIKFG5vbl9uZWdhdGl2ZV9kZWNpbWFsEhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGILxBCABKAhC3wHCSNsBCtgBChhjcWMuZGVjaW1hbC5ub25fbmVnYXRpdmUauwEhcnVsZSB8fCAoc2l6ZSh0aGlzKSA8PSAxMDAgJiYgdGhpcy5tYXRjaGVzKCdeKDB8WzEtOV1bMC05XSopKFxcLlswLTldKyk/JCcpKSA/ICcnIDogJ211c3QgYmUgYSBub24tbmVnYXRpdmUgZGVjaW1hbCBzdHJpbmcgbWF0Y2hpbmcgKDB8WzEtOV1bMC05XSopKC5bMC05XSspPyB3aXRoIGF0IG1vc3QgMTAwIGNoYXJhY3RlcnMnUhJub25OZWdhdGl2ZURlY2ltYWw61AIKEHBvc2l0aXZlX2RlY2ltYWwSGS5idWYudmFsaWRhdGUuU3RyaW5nUnVsZXMYg/EEIAEoCEKLAsJIhwIKhAIKFGNxYy5kZWNpbWFsLnBvc2l0aXZlGusBIXJ1bGUgfHwgKHNpemUodGhpcykgPD0gMTAwICYmIHRoaXMubWF0Y2hlcygnXigwfFsxLTldWzAtOV0qKShcXC5bMC05XSspPyQnKSAmJiAhdGhpcy5tYXRjaGVzKCdeMChcXC4wKyk/JCcpKSA/ICcnIDogJ211c3QgYmUgYSBwb3NpdGl2ZSBkZWNpbWFsIHN0cmluZyBtYXRjaGluZyAoMHxbMS05XVswLTldKikoLlswLTldKyk/LCBncmVhdGVyIHRoYW4gemVybywgd2l0aCBhdCBtb3N0IDEwMCBjaGFyYWN0ZXJzJ1IPcG9zaXRpdmVEZWNpbWFsOvoBCghmcmFjdGlvbhIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxiU8QQgASgIQsABwki8AQq5AQoMY3FjLmZyYWN0aW9uGqgBIXJ1bGUgfHwgKHNpemUodGhpcykgPD0gMTAwICYmIHRoaXMubWF0Y2hlcygnXigwKFxcLlswLTldKyk/fDEoXFwuMCspPykkJykpID8gJycgOiAnbXVzdCBiZSBhIGRlY2ltYWwgZnJhY3Rpb24gZnJvbSAwIHRvIDEgaW5jbHVzaXZlIChhIHBlcmNlbnQgbXVzdCBiZSBkaXZpZGVkIGJ5IDEwMCknUghmcmFjdGlvbjqoAgoIZmVlX3JhdGUSGS5idWYudmFsaWRhdGUuU3RyaW5nUnVsZXMYlfEEIAEoCELvAcJI6wEK6AEKDGNxYy5mZWVfcmF0ZRrXASFydWxlIHx8IChzaXplKHRoaXMpIDw9IDEwMCAmJiB0aGlzLm1hdGNoZXMoJ14tPzAoXFwuKDBbMC05XSp8MTAqKSk/JCcpICYmICF0aGlzLm1hdGNoZXMoJ14tMChcXC4wKyk/JCcpKSA/ICcnIDogJ211c3QgYmUgYSBmZWUgcmF0ZTogYSBkZWNpbWFsIGZyYWN0aW9uIGZyb20gLTAuMSB0byAwLjEgaW5jbHVzaXZlIChhIHBlcmNlbnQgbXVzdCBiZSBkaXZpZGVkIGJ5IDEwMCknUgdmZWVSYXRlOuQBCglpZF9wcmVmaXgSGS5idWYudmFsaWRhdGUuU3RyaW5nUnVsZXMYhPEEIAEoCUKpAcJIpQEKogEKBmNxYy5pZBqXAXJ1bGUgPT0gJycgfHwgdGhpcy5tYXRjaGVzKCdeJyArIHJ1bGUgKyAnX1swLTddWzAtOUEtSEpLTU5QLVRWLVpdezI1fSQnKSA/ICcnIDogJ211c3QgYmUgYW4gaWQgb2YgdGhlIGZvcm0gJyArIHJ1bGUgKyAnXzwyNi1jaGFyYWN0ZXIgdXBwZXItY2FzZSBVTElEPidSCGlkUHJlZml4OtsDChJub19zZWNyZXRfbWF0ZXJpYWwSGS5idWYudmFsaWRhdGUuU3RyaW5nUnVsZXMYnvEEIAEoCEKPA8JIiwMKiAMKFmNxYy5ub19zZWNyZXRfbWF0ZXJpYWwa7QIhcnVsZSA/ICcnIDogdGhpcy5tYXRjaGVzKCdbMC05YS1mQS1GXXszMix9JykgPyAnbXVzdCBub3QgY29udGFpbiBhIGhleCBrZXkgb3Igc2VjcmV0ICgzMiBvciBtb3JlIGhleCBkaWdpdHMpJyA6IHRoaXMubWF0Y2hlcygnW0EtWmEtejAtOSs9XXszMix9JykgPyAnbXVzdCBub3QgY29udGFpbiBhIHRva2VuLWxpa2UgcnVuIG9mIDMyIG9yIG1vcmUgY2hhcmFjdGVycycgOiB0aGlzLmNvbnRhaW5zKCctLS0tLUJFR0lOJykgPyAnbXVzdCBub3QgY29udGFpbiBhIFBFTSBibG9jaycgOiB0aGlzLm1hdGNoZXMoJ1thLXpdezMsOH0oICtbYS16XXszLDh9KXsxMSx9JykgPyAnbXVzdCBub3QgY29udGFpbiBhIG1uZW1vbmljIHBocmFzZScgOiAnJ1IQbm9TZWNyZXRNYXRlcmlhbDqfCQoUbm9fY3JlZGVudGlhbF9wYXJhbXMSGS5idWYudmFsaWRhdGUuU3RyaW5nUnVsZXMYn/EEIAEoCELPCMJIywgKyAgKGGNxYy5ub19jcmVkZW50aWFsX3BhcmFtcxqrCCFydWxlIHx8ICF0aGlzLm1hdGNoZXMoJyhefFteQS1aYS16MC05XSkoW1NzXVtJaV1bR2ddW05uXVtBYV1bVHRdW1V1XVtScl1bRWVdfFtTc11bSWldW0dnXVtObl18W0FhXVtQcF1bSWldW0trXVtFZV1bWXldfFtBYV1bUHBdW0lpXVstX11bS2tdW0VlXVtZeV18W0FhXVtQcF1bSWldW1NzXVtFZV1bQ2NdW1JyXVtFZV1bVHRdfFtTc11bRWVdW0NjXVtScl1bRWVdW1R0XXxbU3NdW0VlXVtDY11bUnJdW0VlXVtUdF1bS2tdW0VlXVtZeV18W1BwXVtBYV1bU3NdW1NzXVtQcF1bSGhdW1JyXVtBYV1bU3NdW0VlXXxbUHBdW0FhXVtTc11bU3NdW1d3XVtPb11bUnJdW0RkXXxbVHRdW09vXVtLa11bRWVdW05uXXxbQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1R0XVtPb11bS2tdW0VlXVtObl18W0xsXVtJaV1bU3NdW1R0XVtFZV1bTm5dW0trXVtFZV1bWXldfFtQcF1bUnJdW0lpXVtWdl1bQWFdW1R0XVtFZV1bS2tdW0VlXVtZeV18W1BwXVtScl1bSWldW1Z2XVtBYV1bVHRdW0VlXVstX11bS2tdW0VlXVtZeV18W1h4XVstX11bTW1dW0JiXVtYeF1bLV9dW0FhXVtQcF1bSWldW0trXVtFZV1bWXldfFtPb11bS2tdWy1fXVtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bS2tdW0VlXVtZeV18W09vXVtLa11bLV9dW0FhXVtDY11bQ2NdW0VlXVtTc11bU3NdWy1fXVtTc11bSWldW0dnXVtObl18W09vXVtLa11bLV9dW0FhXVtDY11bQ2NdW0VlXVtTc11bU3NdWy1fXVtQcF1bQWFdW1NzXVtTc11bUHBdW0hoXVtScl1bQWFdW1NzXVtFZV18W0NjXVtCYl1bLV9dW0FhXVtDY11bQ2NdW0VlXVtTc11bU3NdWy1fXVtLa11bRWVdW1l5XXxbQ2NdW0JiXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1NzXVtJaV1bR2ddW05uXXxbQ2NdW0JiXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1BwXVtBYV1bU3NdW1NzXVtQcF1bSGhdW1JyXVtBYV1bU3NdW0VlXSlbIlwnXT9bIF0qWz06XScpID8gJycgOiAnbXVzdCBub3QgY2FycnkgYSBjcmVkZW50aWFsIHBhcmFtZXRlciAoc2lnbmF0dXJlLCBhcGkga2V5LCBzZWNyZXQsIHBhc3NwaHJhc2UsIHRva2VuKTsgc2NydWIgaXQnUhJub0NyZWRlbnRpYWxQYXJhbXM6ogkKGW5vX2NyZWRlbnRpYWxfanNvbl92YWx1ZXMSGS5idWYudmFsaWRhdGUuU3RyaW5nUnVsZXMYoPEEIAEoCELJCMJIxQgKwggKHWNxYy5ub19jcmVkZW50aWFsX2pzb25fdmFsdWVzGqAIIXJ1bGUgfHwgIXRoaXMubWF0Y2hlcygnIihbU3NdW0lpXVtHZ11bTm5dW0FhXVtUdF1bVXVdW1JyXVtFZV18W0FhXVtQcF1bSWldW0trXVtFZV1bWXldfFtBYV1bUHBdW0lpXVstX11bS2tdW0VlXVtZeV18W0FhXVtQcF1bSWldW1NzXVtFZV1bQ2NdW1JyXVtFZV1bVHRdfFtBYV1bUHBdW0lpXVstX11bU3NdW0VlXVtDY11bUnJdW0VlXVtUdF18W1NzXVtFZV1bQ2NdW1JyXVtFZV1bVHRdfFtTc11bRWVdW0NjXVtScl1bRWVdW1R0XVtLa11bRWVdW1l5XXxbU3NdW0VlXVtDY11bUnJdW0VlXVtUdF1bLV9dW0trXVtFZV1bWXldfFtQcF1bQWFdW1NzXVtTc11bUHBdW0hoXVtScl1bQWFdW1NzXVtFZV18W1BwXVtBYV1bU3NdW1NzXVtXd11bT29dW1JyXVtEZF18W1BwXVtScl1bSWldW1Z2XVtBYV1bVHRdW0VlXVtLa11bRWVdW1l5XXxbUHBdW1JyXVtJaV1bVnZdW0FhXVtUdF1bRWVdWy1fXVtLa11bRWVdW1l5XXxbTGxdW0lpXVtTc11bVHRdW0VlXVtObl1bS2tdW0VlXVtZeV18W1h4XVstX11bTW1dW0JiXVtYeF1bLV9dW0FhXVtQcF1bSWldW0trXVtFZV1bWXldfFtPb11bS2tdWy1fXVtBYV1bQ2NdW0NjXVtFZV1bU3NdW1NzXVstX11bS2tdW0VlXVtZeV18W09vXVtLa11bLV9dW0FhXVtDY11bQ2NdW0VlXVtTc11bU3NdWy1fXVtTc11bSWldW0dnXVtObl18W09vXVtLa11bLV9dW0FhXVtDY11bQ2NdW0VlXVtTc11bU3NdWy1fXVtQcF1bQWFdW1NzXVtTc11bUHBdW0hoXVtScl1bQWFdW1NzXVtFZV18W0NjXVtCYl1bLV9dW0FhXVtDY11bQ2NdW0VlXVtTc11bU3NdWy1fXVtLa11bRWVdW1l5XXxbQ2NdW0JiXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1NzXVtJaV1bR2ddW05uXXxbQ2NdW0JiXVstX11bQWFdW0NjXVtDY11bRWVdW1NzXVtTc11bLV9dW1BwXVtBYV1bU3NdW1NzXVtQcF1bSGhdW1JyXVtBYV1bU3NdW0VlXSkiWyBdKjpbIF0qIlteIltdJykgPyAnJyA6ICdtdXN0IG5vdCBjYXJyeSBhIGNyZWRlbnRpYWwgdmFsdWUgKHNpZ25hdHVyZSwgYXBpIGtleSwgc2VjcmV0LCBwYXNzcGhyYXNlKTsgc2NydWIgaXQgdG8gXCdbUkVEQUNURURdXCcnUhZub0NyZWRlbnRpYWxKc29uVmFsdWVzOrcCCgR0ZXh0EhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGKjxBCABKAhChQLCSIECCv4BCghjcWMudGV4dBrxASFydWxlIHx8ICF0aGlzLm1hdGNoZXMoJ1tceDAwLVx4MDhceDBiXHgwY1x4MGUtXHgxZlx4N2YtXHUwMDlmXHUyMDJhLVx1MjAyZVx1MjA2Ni1cdTIwNjldJykgPyAnJyA6ICdtdXN0IGJlIHByaW50YWJsZSB0ZXh0OiBubyBjb250cm9sIGNoYXJhY3RlcnMgb3RoZXIgdGhhbiB0YWIgYW5kIGxpbmUgYnJlYWtzLCBhbmQgbm8gYmlkaXJlY3Rpb25hbCBlbWJlZGRpbmcsIG92ZXJyaWRlIG9yIGlzb2xhdGUgY2hhcmFjdGVycydSBHRleHQ6twUKDmNhaXAxMF9hY2NvdW50EhkuYnVmLnZhbGlkYXRlLlN0cmluZ1J1bGVzGKHxBCABKAhC8gTCSO4ECusEChJjcWMuY2FpcDEwX2FjY291bnQa1AQhcnVsZSA/ICcnIDogdGhpcy5zdGFydHNXaXRoKCdlaXAxNTU6JykgJiYgIXRoaXMubWF0Y2hlcygnXmVpcDE1NTpbMC05XXsxLDMyfToweFswLTlhLWZBLUZdezQwfSQnKSA/ICdhbiBlaXAxNTUgYWRkcmVzcyBtdXN0IGJlIDB4IGFuZCA0MCBoZXggZGlnaXRzJyA6IHRoaXMuc3RhcnRzV2l0aCgnc29sYW5hOicpICYmICF0aGlzLm1hdGNoZXMoJ15zb2xhbmE6W146XSs6WzEtOUEtSEotTlAtWmEta20tel17MzIsNDR9JCcpID8gJ2Egc29sYW5hIGFkZHJlc3MgbXVzdCBiZSAzMiB0byA0NCBiYXNlNTggY2hhcmFjdGVycycgOiB0aGlzLm1hdGNoZXMoJzpbMC05QS1aYS16XXs4MCx9JCcpID8gJ3RoZSBhZGRyZXNzIG11c3Qgbm90IGJlIDgwIG9yIG1vcmUgY2hhcmFjdGVycyAobG9va3MgbGlrZSBhIGtleSBwYWlyKScgOiB0aGlzLm1hdGNoZXMoJzooMHgpP1swLTlhLWZBLUZdezY0fSQnKSAmJiAhdGhpcy5tYXRjaGVzKCdeKGFwdG9zfHN1aXxzdGFya25ldCk6JykgPyAnYSA2NC1oZXgtZGlnaXQgYWRkcmVzcyBpcyBhY2NlcHRlZCBvbmx5IGZvciBhcHRvcywgc3VpIGFuZCBzdGFya25ldCAobG9va3MgbGlrZSBhIHByaXZhdGUga2V5KScgOiAnJ1INY2FpcDEwQWNjb3VudDpTCgZzb3J0ZWQSHy5nb29nbGUucHJvdG9idWYuTWVzc2FnZU9wdGlvbnMYsvEEIAMoCzIYLmNxYy50eXBlcy52MS5Tb3J0ZWRSdWxlUgZzb3J0ZWRCbgocY29tLmNyeXB0b3F1YW50LmNxYy50eXBlcy52MUIKUnVsZXNQcm90b1ABWkBnaXRodWIuY29tL2NyeXB0by1xdWFudC9jcWMvcGFja2FnZXMvZ28vZ2VuL2NxYy90eXBlcy92MTt0eXBlc3Yx", [file_buf_validate_validate, file_google_protobuf_descriptor]);
+
+/**
+ * SortedRule declares that a repeated message field is sorted by a decimal field of its elements, compared
+ * exactly as decimals (never as doubles): "43050.1" and "43050.10" are equal, "9" is below "10".
+ *
+ * It is a typed relation, not CEL: protovalidate's CEL has no portable way to compare neighbours of a list,
+ * so a SortedRule is evaluated by the validators CQC generates from the contract (the packages' `validate()`
+ * in Python, Go and TypeScript), not by a plain protovalidate runtime. Each element is compared with the one
+ * before it; an element whose key is not a decimal (its own field rule reports that) is skipped. The first
+ * element out of order is reported, once per rule, at its key's path (for example `bids[3].price`) with the
+ * rule's id and message. A message may carry several SortedRules, for example one per side of a book.
+ *
+ * @generated from message cqc.types.v1.SortedRule
+ */
+export type SortedRule = Message<"cqc.types.v1.SortedRule"> & {
+  /**
+   * id is the rule id reported in violations (`FieldViolation.reason`), in the style of the contract's
+   * message rules: "<message in snake_case>.<what>", for example "order_book.snapshot_bids_sorted". Required.
+   *
+   * @generated from field: optional string id = 1;
+   */
+  id: string;
+
+  /**
+   * message is the human-readable violation message. Required.
+   *
+   * @generated from field: optional string message = 2;
+   */
+  message: string;
+
+  /**
+   * field is the name of the repeated message field of this message that must be sorted ("bids").
+   * Required.
+   *
+   * @generated from field: optional string field = 3;
+   */
+  field: string;
+
+  /**
+   * key is the name of the string field of the elements compared, a decimal string ("price"). Required.
+   *
+   * @generated from field: optional string key = 4;
+   */
+  key: string;
+
+  /**
+   * order is the direction: ascending or descending. Required.
+   *
+   * @generated from field: optional cqc.types.v1.SortOrder order = 5;
+   */
+  order: SortOrder;
+
+  /**
+   * strict, when true, also forbids two elements with equal keys (an L2 book has one level per price).
+   * Unset or false: equal keys may follow each other (L3 orders at one price, in queue priority).
+   *
+   * @generated from field: optional bool strict = 6;
+   */
+  strict: boolean;
+
+  /**
+   * when is a CEL condition over the message (`this`), in the subset the contract's rules use; the rule
+   * applies only when it is true, for example "this.is_snapshot". Unset or empty: the rule always applies.
+   *
+   * @generated from field: optional string when = 7;
+   */
+  when: string;
+};
+
+/**
+ * Describes the message cqc.types.v1.SortedRule.
+ * Use `create(SortedRuleSchema)` to create a new message.
+ */
+export const SortedRuleSchema: GenMessage<SortedRule> = /*@__PURE__*/
+  messageDesc(file_cqc_types_v1_rules, 0);
+
+/**
+ * SortOrder is the direction of a SortedRule.
+ *
+ * @generated from enum cqc.types.v1.SortOrder
+ */
+export enum SortOrder {
+  /**
+   * Not set. A SortedRule without an order is a contract bug: the validator generator refuses it.
+   *
+   * @generated from enum value: SORT_ORDER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Ascending: each element's key is greater than or equal to the previous element's (greater than, when
+   * the rule is strict). Asks of a book: lowest price first.
+   *
+   * @generated from enum value: SORT_ORDER_ASCENDING = 1;
+   */
+  ASCENDING = 1,
+
+  /**
+   * Descending: each element's key is less than or equal to the previous element's (less than, when the
+   * rule is strict). Bids of a book: highest price first.
+   *
+   * @generated from enum value: SORT_ORDER_DESCENDING = 2;
+   */
+  DESCENDING = 2,
+}
+
+/**
+ * Describes the enum cqc.types.v1.SortOrder.
+ */
+export const SortOrderSchema: GenEnum<SortOrder> = /*@__PURE__*/
+  enumDesc(file_cqc_types_v1_rules, 0);
 
 /**
  * decimal, when true, requires the string to be a decimal number in CQC's one decimal grammar.
@@ -87,10 +201,12 @@ export const fee_rate: GenExtension<StringRules, boolean> = /*@__PURE__*/
 
 /**
  * id_prefix, when set, requires a CQC entity id: the given prefix, an underscore, then a ULID
- * (26 characters of Crockford base32, upper case: digits and letters except I, L, O and U).
+ * (26 characters of Crockford base32, upper case: digits and letters except I, L, O and U; the first
+ * character is 0 to 7, since a ULID is a 128-bit number and 26 base32 digits could spell up to 130 bits).
  *
  * Example: with `id_prefix = "ast"`, "ast_01JD7Y5Q4N8X2M3K6P9R0S1T2V" is valid; "ast_", "AST_01…",
- * "btc" and "ast_01jd7y5q4n8x2m3k6p9r0s1t2v" (lower case) are not. Prefixes in use are listed in
+ * "btc", "ast_81JD7Y5Q4N8X2M3K6P9R0S1T2V" (above 2^128) and "ast_01jd7y5q4n8x2m3k6p9r0s1t2v" (lower
+ * case) are not. Prefixes in use are listed in
  * proto/README.md ("ast" asset, "chn" chain, "mkt" market, ...). Ids are assigned by the service that
  * owns the entity, never derived from a ticker, and never reused.
  * Rule id: `cqc.id`.
@@ -149,6 +265,22 @@ export const no_credential_json_values: GenExtension<StringRules, boolean> = /*@
   extDesc(file_cqc_types_v1_rules, 8);
 
 /**
+ * text, when true, requires human-readable text, the rule of every free-text field (names, titles,
+ * descriptions, notes, reasons, status messages, actor names). Rejected: control characters other than tab,
+ * line feed and carriage return (NUL, U+0001 to U+0008, U+000B, U+000C, U+000E to U+001F, DEL and the C1
+ * controls U+0080 to U+009F), and the bidirectional embedding, override and isolate characters (U+202A to
+ * U+202E, U+2066 to U+2069), which make a text display differently from what it contains. Accepted: any
+ * other Unicode text, including right-to-left scripts, emoji and line breaks ("Binance", "Kraken Pro",
+ * "BTC/USD 24h volume\nup 3%", names in Arabic or Hebrew script). Length bounds stay on the field (`max_len`). Writers must strip
+ * or replace these characters from venue-supplied text before sending it; the validator does not rewrite.
+ * Rule id: `cqc.text`.
+ *
+ * @generated from extension: optional bool text = 80040;
+ */
+export const text: GenExtension<StringRules, boolean> = /*@__PURE__*/
+  extDesc(file_cqc_types_v1_rules, 9);
+
+/**
  * caip10_account, when true, tightens a CAIP-10 account id (namespace:reference:address) so it cannot
  * hold a private key: an "eip155" address must be "0x" and exactly 40 hex digits; a "solana" address
  * must be 32 to 44 base58 characters; in any namespace the address must not be 80 or more base58/hex
@@ -160,5 +292,13 @@ export const no_credential_json_values: GenExtension<StringRules, boolean> = /*@
  * @generated from extension: optional bool caip10_account = 80033;
  */
 export const caip10_account: GenExtension<StringRules, boolean> = /*@__PURE__*/
-  extDesc(file_cqc_types_v1_rules, 9);
+  extDesc(file_cqc_types_v1_rules, 10);
+
+/**
+ * sorted lists the SortedRules of a message (see SortedRule).
+ *
+ * @generated from extension: repeated cqc.types.v1.SortedRule sorted = 80050;
+ */
+export const sorted: GenExtension<MessageOptions, SortedRule[]> = /*@__PURE__*/
+  extDesc(file_cqc_types_v1_rules, 11);
 
