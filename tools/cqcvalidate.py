@@ -466,7 +466,9 @@ def scalar_type(fd: Any) -> T:
         return DOUBLE
     if t in (F.TYPE_UINT32, F.TYPE_UINT64, F.TYPE_FIXED32, F.TYPE_FIXED64):
         return UINT
-    return INT  # int32/64, sint, sfixed, enum
+    if t == F.TYPE_ENUM:
+        return T("int", desc=fd.enum_type)  # an int in CEL; desc lets the compiler check compared numbers
+    return INT  # int32/64, sint, sfixed
 
 
 def field_type(fd: Any) -> T:
@@ -666,6 +668,8 @@ class Compiler:
         _, op, left, right = node
         a, ta, ca = self.compile(left, env)
         b, tb, cb = self.compile(right, env)
+        self.check_enum_numbers(ta, cb, tb, right)
+        self.check_enum_numbers(tb, ca, ta, left)
         if op == "+" and ca is not _NOCONST and cb is not _NOCONST and isinstance(ca, str) and isinstance(cb, str):
             value = ca + cb
             return repr(value), STR, value
@@ -709,6 +713,21 @@ class Compiler:
                 return f"_int({a} {op} {b})", ta, _NOCONST
             raise CelError(f"arithmetic {op} on {ta.kind}, {tb.kind}")
         raise CelError(f"operator {op} not supported")
+
+    @staticmethod
+    def check_enum_numbers(enum_side: T, const: Any, const_type: T, const_node: tuple) -> None:
+        """Rules compare enum fields with numbers (CEL has no enum names in protovalidate): every number compared
+        with an enum field, or listed in an `in` list, must be a value of that enum, or the rule is a bug."""
+        if enum_side.kind != "int" or enum_side.desc is None:
+            return
+        numbers: list[Any] = []
+        if isinstance(const, int) and not isinstance(const, bool):
+            numbers = [const]
+        elif const_type.kind == "list" and const_node[0] == "list":
+            numbers = [n[1] for n in const_node[1] if n[0] == "lit" and isinstance(n[1], int)]
+        for number in numbers:
+            if number not in enum_side.desc.values_by_number:
+                raise CelError(f"{number} is not a value of enum {enum_side.desc.full_name}")
 
     def decimal_comparison(self, op: str, left: tuple, right: tuple, env: dict) -> str | None:
         """`double(a) < double(b)` on strings -> `_dlt(a, b)` (floats when both are short enough to compare

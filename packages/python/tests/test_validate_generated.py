@@ -164,3 +164,30 @@ def test_portfolio_with_10000_balances_is_valid() -> None:
     assert time.perf_counter() - start < 2.0  # protovalidate-python: 3-6 s and 1.67 GB
     portfolio.balances[9999].asset_id = portfolio.balances[0].asset_id
     assert ("", "portfolio.balances_unique_per_asset") in rules(portfolio)
+
+
+def test_the_generator_refuses_a_number_that_is_not_a_value_of_the_compared_enum() -> None:
+    """Rules compare enum fields with numbers (`l.action == 4`): the generator checks each number against the
+    enum, so a rule citing a value the enum does not have fails `nox -s generate` instead of never matching."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("_cqcvalidate", TESTDATA.parent / "tools" / "cqcvalidate.py")
+    assert spec and spec.loader
+    gen = importlib.util.module_from_spec(spec)
+    sys.modules["_cqcvalidate"] = gen
+    spec.loader.exec_module(gen)
+    book = gen.T("msg", desc=message_class("cqc.markets.v1.OrderBook").DESCRIPTOR)
+
+    def compile_rule(expression: str) -> None:
+        gen.Compiler(gen.Module()).compile(gen.Parser(expression).parse(), {"this": ("m", book)})
+
+    compile_rule("this.bids.all(l, l.action == 4)")  # BOOK_ACTION_CLEAR
+    compile_rule("this.book_type in [1, 2]")
+    for bad in ("this.bids.all(l, l.action == 5)", "this.book_type != 9", "this.book_type in [1, 7]"):
+        try:
+            compile_rule(bad)
+        except gen.CelError as error:
+            assert "is not a value of enum" in str(error), error
+        else:
+            raise AssertionError(f"{bad!r} compiled")
