@@ -174,7 +174,9 @@ def relations_reference(message: Message, path: str = "") -> frozenset[tuple[str
                 end += 1
             run = [Decimal(k) for k in keys[start:end]]
 
-            def in_order(n: int, run: list[Decimal] = run, descending: bool = descending, strict: bool = rule.strict) -> bool:
+            def in_order(
+                n: int, run: list[Decimal] = run, descending: bool = descending, strict: bool = rule.strict
+            ) -> bool:
                 prefix = run[:n]
                 return prefix == sorted(prefix, reverse=descending) and (not strict or len(set(prefix)) == n)
 
@@ -203,9 +205,7 @@ def relations_reference(message: Message, path: str = "") -> frozenset[tuple[str
     return frozenset(found)
 
 
-def verdict_generated(
-    validators: dict[str, Callable[..., None]], message: Message, relations: bool = False
-) -> Verdict:
+def verdict_generated(validators: dict[str, Callable[..., None]], message: Message, relations: bool = False) -> Verdict:
     """The generated verdict without (or, with ``relations``, only) the typed relations' violations."""
     out: list[tuple[str, str, str]] = []
     try:
@@ -260,7 +260,8 @@ class Report:
             for n, f, e in self.exact_unexplained
         ]
         out += [
-            f"{n}: typed relations: reference {sorted(w)} != generated {sorted(g)}" for n, w, g in self.relation_mismatches
+            f"{n}: typed relations: reference {sorted(w)} != generated {sorted(g)}"
+            for n, w, g in self.relation_mismatches
         ]
         return out
 
