@@ -26,6 +26,7 @@ import {
   type MessageShape,
   ScalarType,
 } from "@bufbuild/protobuf";
+import { tryFastDecode } from "./fast-decode.js";
 import { registry } from "./registry.js";
 
 /** CQC's nesting limit for binary input: sub-messages and groups (unknown ones included), in every language. */
@@ -36,8 +37,15 @@ export class DecodeError extends Error {
   override readonly name = "DecodeError";
 }
 
-/** Decodes untrusted wire-format bytes as `schema`, after checking their structure; throws {@link DecodeError}. */
+/**
+ * Decodes untrusted wire-format bytes as `schema`, after checking their structure; throws {@link DecodeError}.
+ * Well-formed input whose fields are all known takes the generated fast path of `@crypto-quant/cqc/fast-decode`
+ * (same message as `fromBinary`, and input it accepts always passes {@link checkWire}); anything else is
+ * checked by {@link checkWire} and decoded by `fromBinary`.
+ */
 export function decodeBinary<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array): MessageShape<Desc> {
+  const fast = tryFastDecode(schema, bytes);
+  if (fast !== undefined) return fast;
   checkWire(schema, bytes);
   try {
     return fromBinary(schema, bytes);
