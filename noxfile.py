@@ -565,6 +565,8 @@ def bench(session: nox.Session) -> None:
         session.run("node", "--import", "tsx", "test/bench.ts", "--json", str(out / "typescript.json"), external=True)
         # Validation (issue 11): generated validators vs @bufbuild/protovalidate vs decode, by message size.
         session.run("node", "--import", "tsx", "test/bench-validate.ts", external=True)
+        # Decode (issue 11): fromBinary, CQC's fastFromBinary and decodeBinary vs protobufjs static code.
+        session.run("node", "--import", "tsx", "test/bench-decode.ts", "--json", str(out / "decode-typescript.json"), external=True)
     session.run("python", "tools/bench/report.py", str(out))
     # Events on a real nats-server: events/s published and consumed per language vs bytes of the same size.
     session.run("python", "tools/events.py", "--bench", "2000", "--json", str(out / "events.json"), env=_go_env())

@@ -14,7 +14,7 @@
  *   positions persisted by a {@link StateStore}; undecodable or invalid events go to the dead-letter subject
  *   with the reason, then are acked.
  */
-import { fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -34,6 +34,7 @@ import {
   DEFAULT_DEDUP_WINDOW,
   EventStreamTracker,
 } from "./events.js";
+import { fastFromBinary } from "./fast-decode.js";
 import { type Event, EventSchema } from "./gen/cqc/events/v1/envelope_pb.js";
 import { violations } from "./validation.js";
 
@@ -104,7 +105,7 @@ export function decodeEvent(data: Uint8Array, contentType: string | undefined): 
   if (contentType !== undefined && contentType !== "" && contentType !== CONTENT_TYPE_PROTOBUF) {
     throw new Error(`unsupported Content-Type "${contentType}"`);
   }
-  return fromBinary(EventSchema, data);
+  return fastFromBinary(EventSchema, data); // exactly fromBinary's result, faster (src/fast-decode.ts)
 }
 
 /** Creates or updates CQC_EVENTS and CQC_DEADLETTER (file storage, limits retention). */
