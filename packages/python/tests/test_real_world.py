@@ -9,7 +9,6 @@ them equal. A new key in a record of a known kind fails until the ledger and map
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from real_world.bybit import bybit_instrument
 from real_world.coinbase import coinbase_product
 from real_world.deribit import deribit_instrument
 from real_world.fix import fix_fields
-from real_world.issue10 import issue10_kinds
+from real_world.issue10 import issue10_kinds, stand_in
 from real_world.ledger import Account, Entry, account, is_decimal_field
 from real_world.ledgers import binance_execution_report_ledger, binance_spot_ledger, binance_usdm_ledger, okx_ledger
 from real_world.ledgers_defi import aave_reserve_ledger, uniswap_v3_pool_ledger
@@ -300,13 +299,9 @@ EXAMPLE_CASES += [
 
 # --- Records added later: recognised by kind from their "source", with registry-shaped stand-in ids ----------
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-
-def stand_in_id(prefix: str, key: str) -> str:
-    """A deterministic "<prefix>_<26 Crockford base32>" id for a venue code the tests have no registry id for."""
-    number = int.from_bytes(hashlib.sha256(f"{prefix}:{key}".encode()).digest()[:17], "big")
-    return f"{prefix}_" + "".join(_CROCKFORD[(number >> (5 * i)) & 31] for i in range(26))
+# A deterministic "<prefix>_<ULID>" id for a venue code the tests have no registry id for.
+stand_in_id = stand_in
 
 
 class StandInIds(Mapping[str, str]):

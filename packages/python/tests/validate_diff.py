@@ -105,8 +105,8 @@ def _relation_ids() -> frozenset[str]:
     from cqc.registry import message_names
     from cqc.types.v1 import rules_pb2
 
-    ids = set()
-    seen = set()
+    ids: set[str] = set()
+    seen: set[str] = set()
 
     def visit(desc: Any) -> None:
         if desc.full_name in seen:

@@ -127,9 +127,12 @@ def _capture(endpoint: str, mapped_endpoint: str, seconds: int) -> tuple[str, ..
 
 
 def stand_in(prefix: str, key: str) -> str:
-    """A deterministic "<prefix>_<26 Crockford base32>" id (the same scheme as test_real_world.stand_in_id)."""
+    """A deterministic "<prefix>_<ULID>" id from a hash of the key: 26 Crockford base32 digits, the first of them
+    0 to 7 (a ULID is 128 bits). test_real_world.stand_in_id is this function."""
     number = int.from_bytes(hashlib.sha256(f"{prefix}:{key}".encode()).digest()[:17], "big")
-    return f"{prefix}_" + "".join(_CROCKFORD[(number >> (5 * i)) & 31] for i in range(26))
+    digits = [_CROCKFORD[(number >> (5 * i)) & 31] for i in range(26)]
+    digits[0] = _CROCKFORD[(number & 31) & 7]
+    return f"{prefix}_" + "".join(digits)
 
 
 class _ByCode(dict[str, str]):
