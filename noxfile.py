@@ -533,6 +533,12 @@ def interop(session: nox.Session) -> None:
     _test_env(session)
     _npm_ci(session)
     session.run("python", "tools/interop.py", *session.posargs, env=_go_env())
+    if not session.posargs:
+        # The Go reference server with the fast codec (packages/go/cqccodec; CQC_CODEC=fast) against the Go
+        # executor (gRPC's default codec): the MarketData and VenueGateway suites (≈ 7 s, the build is cached).
+        fast = ["--servers", "go", "--executors", "go", "--service", "MarketData", "--service", "VenueGateway"]
+        session.run("python", "tools/interop.py", *fast, "--no-examples", "--no-buf-curl",
+                    env={**_go_env(), "CQC_CODEC": "fast"})  # fmt: skip
 
 
 @nox.session(python=False)
@@ -560,6 +566,13 @@ def bench(session: nox.Session) -> None:
         validate_output = session.run(*bench_validate, external=True, env=_go_env(), silent=True)
     (out / "validate-go.txt").write_text(str(validate_output))
     print(validate_output, flush=True)
+    with session.chdir(GO_PKG):
+        # The fast codec (issue 11): protobuf-go vs cqccodec by message, and an order-book stream over TCP vs
+        # a bytes-only stream of the same frames; its last lines are the two tables of ratios.
+        bench_fast = ["go", "test", "-run", "^$", "-bench", ".", "-benchtime", "200ms", "-count", "3", "./cqccodec/"]
+        fast_output = session.run(*bench_fast, external=True, env=_go_env(), silent=True)
+    (out / "gofast-go.txt").write_text(str(fast_output))
+    print(fast_output, flush=True)
     print(output, flush=True)
     with session.chdir(TS_PKG):
         session.run("node", "--import", "tsx", "test/bench.ts", "--json", str(out / "typescript.json"), external=True)

@@ -224,7 +224,7 @@ def generate_go(deps: Path) -> None:
                 *proto_files(),
             ]
         )
-        # The fast codec's methods (MarshalVT/UnmarshalVT/SizeVT, vtprotobuf hardened to reject what
+        # The fast codec's methods (MarshalVT/UnmarshalVT[Unsafe]/SizeVT, vtprotobuf hardened to reject what
         # protobuf-go rejects; packages/go/cqccodec) for the packages of the messages exchanged at volume.
         protoc(
             [
@@ -232,7 +232,7 @@ def generate_go(deps: Path) -> None:
                 f"-I{PROTO}",
                 f"--plugin=protoc-gen-go-cqcvtproto={_go_tool('protoc-gen-go-cqcvtproto')}",
                 f"--go-cqcvtproto_out={out}",
-                f"--go-cqcvtproto_opt=module={GO_MODULE},features=marshal+unmarshal+size",
+                f"--go-cqcvtproto_opt=module={GO_MODULE},features=marshal+unmarshal+unmarshal_unsafe+size",
                 *(f for f in proto_files() if f.startswith(GO_VTPROTO_PACKAGES)),
             ]
         )

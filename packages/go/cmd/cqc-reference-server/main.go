@@ -9,6 +9,10 @@
 // With --rest-addr it also serves REST (the google.api.http mappings of the unary RPCs, transcoded by
 // connectrpc.com/vanguard; errors as google.rpc.Status JSON) on a second port, written to --rest-port-file.
 //
+// With --codec fast (or CQC_CODEC=fast in the environment) the gRPC server encodes and decodes with the fast
+// codec (package cqccodec) instead of gRPC's default one; `nox -s interop` runs the MarketData and
+// VenueGateway suites against it.
+//
 // With --port-file the bound port is written (atomically) once the server accepts connections. SIGTERM
 // and SIGINT stop it gracefully.
 package main
@@ -24,6 +28,9 @@ import (
 	"strconv"
 	"syscall"
 
+	"google.golang.org/grpc"
+
+	"github.com/crypto-quant/cqc/packages/go/cqccodec"
 	"github.com/crypto-quant/cqc/packages/go/cqctest"
 )
 
@@ -33,6 +40,7 @@ func main() {
 	testdata := flag.String("testdata", "", "testdata directory whose examples/ seed the server (default: the embedded seed data)")
 	restAddr := flag.String("rest-addr", "", "also serve REST (google.api.http mappings) on this address")
 	restPortFile := flag.String("rest-port-file", "", "write the bound REST port to this file once serving")
+	codec := flag.String("codec", os.Getenv("CQC_CODEC"), `gRPC codec: "fast" (package cqccodec) or "" / "shipped" (gRPC's default); default $CQC_CODEC`)
 	listUnimplemented := flag.Bool("list-unimplemented", false, "print the RPCs answered with UNIMPLEMENTED and exit")
 	flag.Parse()
 	if *listUnimplemented {
@@ -43,18 +51,27 @@ func main() {
 	}
 	log.SetFlags(0)
 	log.SetPrefix("cqc-reference-server: ")
-	if err := run(*addr, *portFile, *testdata, *restAddr, *restPortFile); err != nil {
+	var serverOptions []grpc.ServerOption
+	switch *codec {
+	case "", "shipped":
+	case "fast":
+		serverOptions = append(serverOptions, cqccodec.ServerOption())
+		log.Print("gRPC codec: fast (cqccodec)")
+	default:
+		log.Fatalf("unknown --codec %q (want fast or shipped)", *codec)
+	}
+	if err := run(*addr, *portFile, *testdata, *restAddr, *restPortFile, serverOptions); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, portFile, testdata, restAddr, restPortFile string) error {
+func run(addr, portFile, testdata, restAddr, restPortFile string, serverOptions []grpc.ServerOption) error {
 	if testdata == "" {
 		log.Print("no --testdata: seeded from the data embedded in the package (cqctest.SeedExamples)")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	srv, err := cqctest.Start(ctx, cqctest.Options{Addr: addr, Testdata: testdata})
+	srv, err := cqctest.Start(ctx, cqctest.Options{Addr: addr, Testdata: testdata, ServerOptions: serverOptions})
 	if err != nil {
 		return err
 	}

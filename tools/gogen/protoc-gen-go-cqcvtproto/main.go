@@ -1,0 +1,275 @@
+// Command protoc-gen-go-cqcvtproto writes packages/go/gen/**/*_vtproto.pb.go for `nox -s generate`
+// (tools/cqcgen.py): the MarshalVT/UnmarshalVT/SizeVT methods of vtprotobuf's generator (pinned in this
+// module's go.mod), then edits to the generated code so that UnmarshalVT accepts no input that
+// google.golang.org/protobuf's proto.Unmarshal rejects, and keeps what it keeps:
+//
+//   - a proto3 string field that is not valid UTF-8 is rejected (protobuf-go rejects it; vtprotobuf does
+//     not check);
+//   - a varint whose tenth byte is above 1 (more than 64 bits) is rejected (vtprotobuf drops the bits);
+//   - a field number above 2^29-1 is rejected (vtprotobuf truncates it to int32: it can alias a field);
+//   - packed elements and map entry fields must end at their field's length (vtprotobuf reads on);
+//   - unknown fields are skipped by vtwire.Skip (protowire's strict parser), not vtprotobuf's Skip, and
+//     kept by vtwire.AppendUnknown with their tag in its shortest form, as protobuf-go keeps them;
+//   - a map entry's key or value sent with another wire type is skipped (as protobuf-go does), not decoded;
+//   - Timestamp, Duration and FieldMask go through vtwire's exact codecs, not vtprotobuf's copies (which
+//     drop their unknown fields and check no UTF-8); any other well-known type fails the generation.
+//
+// Inputs that vtprotobuf rejects and protobuf-go accepts (a known field sent with another wire type, which
+// protobuf-go keeps as an unknown field) are handled by packages/go/cqccodec, which retries them with
+// proto.Unmarshal. UnmarshalVTUnsafe (feature unmarshal_unsafe: strings and bytes alias the input, which
+// cqccodec's gRPC codec owns) gets the same edits, and its bytes fields are capped at their end so that
+// appending to one cannot overwrite the bytes of the fields after it.
+// Option: features=marshal+unmarshal+unmarshal_unsafe+size (vtprotobuf's feature names).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"go/format"
+	"io"
+	"os"
+	"regexp"
+	"runtime/debug"
+	"strings"
+
+	_ "github.com/planetscale/vtprotobuf/features/marshal"
+	_ "github.com/planetscale/vtprotobuf/features/size"
+	_ "github.com/planetscale/vtprotobuf/features/unmarshal" // unmarshal and unmarshal_unsafe
+	"github.com/planetscale/vtprotobuf/generator"
+	"google.golang.org/protobuf/compiler/protogen"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/pluginpb"
+)
+
+const vtwireImport = "github.com/crypto-quant/cqc/packages/go/cqccodec/vtwire"
+
+func main() {
+	if err := run(os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "protoc-gen-go-cqcvtproto:", err)
+		os.Exit(1)
+	}
+}
+
+func run(in io.Reader, out io.Writer) error {
+	raw, err := io.ReadAll(in)
+	if err != nil {
+		return err
+	}
+	req := &pluginpb.CodeGeneratorRequest{}
+	if err := proto.Unmarshal(raw, req); err != nil {
+		return err
+	}
+	var cfg generator.Config
+	var features string
+	var flags flag.FlagSet
+	cfg.Poolable = generator.NewObjectSet()
+	cfg.PoolableExclude = generator.NewObjectSet()
+	cfg.IgnoreUnknownFields = generator.NewObjectSet()
+	flags.StringVar(&features, "features", "marshal+unmarshal+size", "vtprotobuf features, separated by '+'")
+	plugin, err := protogen.Options{ParamFunc: flags.Set}.New(req)
+	if err != nil {
+		return err
+	}
+	gen, err := generator.NewGenerator(plugin, strings.Split(features, "+"), &cfg)
+	if err != nil {
+		return err
+	}
+	gen.Generate()
+	proto2 := map[string]bool{}
+	for _, file := range plugin.Files {
+		switch file.Desc.Syntax() {
+		case protoreflect.Proto2:
+			proto2[file.GeneratedFilenamePrefix+"_vtproto.pb.go"] = true
+		case protoreflect.Editions:
+			return fmt.Errorf("%s: editions files are not supported (UTF-8 validation is per field)", file.Desc.Path())
+		}
+	}
+	resp := plugin.Response()
+	if resp.Error == nil {
+		for _, file := range resp.File {
+			content, err := harden(file.GetContent(), !proto2[file.GetName()])
+			if err != nil {
+				return fmt.Errorf("%s: %w", file.GetName(), err)
+			}
+			file.Content = proto.String(content)
+		}
+	}
+	encoded, err := proto.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(encoded)
+	return err
+}
+
+var (
+	// A string field's value: string(dAtA[iNdEx:postIndex]) (fields) or string(dAtA[iNdEx:postStringIndexX]) (maps).
+	stringValue = regexp.MustCompile(`string\(dAtA\[iNdEx:(post\w*Index\w*)\]\)`)
+	varintByte  = "b := dAtA[iNdEx]"
+	varintLoop  = "for shift := uint(0); ; shift += 7 {"
+	fieldNumber = "fieldNum := int32(wire >> 3)"
+	elements    = "for iNdEx < postIndex {" // packed elements and map entry fields
+	skip        = "protohelpers.Skip(dAtA[iNdEx:])"
+	unknown     = "m.unknownFields = append(m.unknownFields, dAtA[iNdEx:iNdEx+skippy]...)"
+	// The key and value branches of a map entry's loop (vtprotobuf does not look at their wire type).
+	mapEntryField = regexp.MustCompile(`^(\s*(?:\} else )?if fieldNum == [12]) \{$`)
+	version       = regexp.MustCompile(`(?m)^// protoc-gen-go-vtproto version: .*$`)
+	// UnmarshalVTUnsafe's strings alias the input: unsafe.String(&dAtA[iNdEx], intStringLen[suffix]).
+	unsafeString = regexp.MustCompile(`unsafe\.String\(&dAtA\[iNdEx\], intStringLen(\w*)\)`)
+	// UnmarshalVTUnsafe's bytes alias the input: capped so that an append cannot overwrite what follows.
+	unsafeBytes = regexp.MustCompile(`^(\s*(?:v|mapvalue|mapkey|m\.\w+) = (?:append\(m\.\w+, )?)dAtA\[iNdEx:(post\w*)\](\)?)$`)
+	// vtprotobuf's copies of the well-known types, imported as `alias "github.com/planetscale/vtprotobuf/types/known/x"`.
+	knownImport = regexp.MustCompile(`(?m)^\t(\w+) "github\.com/planetscale/vtprotobuf/types/known/\w+"\n`)
+)
+
+// exactKnown are the well-known types vtwire encodes and decodes exactly (vtprotobuf's copies drop unknown
+// fields and check no UTF-8); another one in a generated file fails the generation.
+var exactKnown = map[string]bool{"Timestamp": true, "Duration": true, "FieldMask": true}
+
+// harden applies the edits of the package comment to one generated file and checks that each applied
+// everywhere it must (a vtprotobuf upgrade that changes the generated shapes fails here, not silently).
+// checkUTF8 is false for proto2 files, whose strings protobuf-go does not check either.
+func harden(src string, checkUTF8 bool) (string, error) {
+	for _, m := range knownImport.FindAllStringSubmatch(src, -1) {
+		alias := m[1]
+		src = strings.Replace(src, m[0], "", 1)
+		cast := regexp.MustCompile(`\(\*` + alias + `\.(\w+)\)\(`)
+		for _, c := range cast.FindAllStringSubmatch(src, -1) {
+			if !exactKnown[c[1]] {
+				return "", fmt.Errorf("no exact codec for the well-known type %s", c[1])
+			}
+		}
+		src = cast.ReplaceAllString(src, "(*vtwire.$1)(")
+		if strings.Contains(src, alias+".") {
+			return "", fmt.Errorf("%s is used other than in a cast", alias)
+		}
+	}
+	var outLines []string
+	loops, bytesRead := strings.Count(src, varintLoop), 0
+	closeElements := "" // the indented "}" that ends the current element loop
+	lines := strings.Split(src, "\n")
+	for i, line := range lines {
+		indent := line[:len(line)-len(strings.TrimLeft(line, "\t"))]
+		trimmed := strings.TrimSpace(line)
+		if strings.Contains(line, "unique.Make") {
+			return "", fmt.Errorf("unexpected unique string decoding: %s", trimmed)
+		}
+		if m := stringValue.FindStringSubmatch(line); m != nil && checkUTF8 {
+			outLines = append(outLines,
+				indent+"if !utf8.Valid(dAtA[iNdEx:"+m[1]+"]) {",
+				indent+"\treturn vtwire.ErrInvalidUTF8",
+				indent+"}")
+		}
+		if m := unsafeString.FindStringSubmatch(line); m != nil && checkUTF8 {
+			end := "postIndex"
+			if m[1] != "" {
+				end = "postStringIndex" + m[1]
+			}
+			outLines = append(outLines,
+				indent+"if !utf8.Valid(dAtA[iNdEx:"+end+"]) {",
+				indent+"\treturn vtwire.ErrInvalidUTF8",
+				indent+"}")
+		} else if m == nil && strings.Contains(line, "unsafe.String") {
+			return "", fmt.Errorf("unexpected unsafe string decoding: %s", trimmed)
+		}
+		if m := unsafeBytes.FindStringSubmatch(line); m != nil {
+			line = m[1] + "dAtA[iNdEx:" + m[2] + ":" + m[2] + "]" + m[3]
+		}
+		line = strings.Replace(line, skip, "vtwire.Skip(dAtA[iNdEx:])", 1)
+		line = strings.Replace(line, unknown, "m.unknownFields = vtwire.AppendUnknown(m.unknownFields, dAtA[iNdEx:iNdEx+skippy])", 1)
+		if m := mapEntryField.FindStringSubmatch(line); m != nil {
+			// protobuf-go skips a map entry's key or value sent with another wire type, as an unknown field.
+			wireType, err := mapWireType(lines[i+1:])
+			if err != nil {
+				return "", err
+			}
+			line = m[1] + " && wire&7 == " + wireType + " {"
+		}
+		outLines = append(outLines, line)
+		switch {
+		case trimmed == varintByte:
+			bytesRead++
+			outLines = append(outLines,
+				indent+"if shift == 63 && b > 1 {",
+				indent+"\treturn vtwire.ErrOverflow",
+				indent+"}")
+		case trimmed == fieldNumber:
+			outLines = append(outLines,
+				indent+"if wire>>3 > vtwire.MaxFieldNumber {",
+				indent+"\treturn vtwire.ErrFieldNumber",
+				indent+"}")
+		case trimmed == elements:
+			if closeElements != "" {
+				return "", fmt.Errorf("nested element loops")
+			}
+			closeElements = indent + "}"
+		case closeElements != "" && line == closeElements:
+			closeElements = ""
+			outLines = append(outLines,
+				indent+"if iNdEx != postIndex {",
+				indent+"\treturn vtwire.ErrPacked",
+				indent+"}")
+		}
+	}
+	if bytesRead != loops {
+		return "", fmt.Errorf("%d varint loops but %d byte reads edited", loops, bytesRead)
+	}
+	result := strings.Join(outLines, "\n")
+	if strings.Contains(result, "protohelpers.Skip(") {
+		return "", fmt.Errorf("a protohelpers.Skip call was not replaced")
+	}
+	if strings.Contains(result, "vtwire.") {
+		imports := "import (\n"
+		if !strings.Contains(result, imports) {
+			return "", fmt.Errorf("no import block")
+		}
+		added := "\tvtwire \"" + vtwireImport + "\"\n"
+		if strings.Contains(result, "utf8.Valid(") {
+			added += "\tutf8 \"unicode/utf8\"\n"
+		}
+		result = strings.Replace(result, imports, imports+added, 1)
+	}
+	result = version.ReplaceAllString(result, "// protoc-gen-go-vtproto version: "+vtprotoVersion()+
+		" (hardened by tools/gogen/protoc-gen-go-cqcvtproto)")
+	formatted, err := format.Source([]byte(result))
+	if err != nil {
+		return "", err
+	}
+	return string(formatted), nil
+}
+
+// mapWireType is the wire type a map entry's key or value branch decodes, from its first lines
+// (vtprotobuf's mapField): "2" for strings, bytes and messages, "0" for varints, "1"/"5" for fixed sizes.
+func mapWireType(next []string) (string, error) {
+	for i, line := range next {
+		if i == 2 {
+			break
+		}
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "var stringLen"), strings.HasPrefix(line, "var mapmsglen"),
+			strings.HasPrefix(line, "var mapbyteLen"):
+			return "2", nil
+		case strings.HasPrefix(line, "for shift := "):
+			return "0", nil
+		case strings.HasPrefix(line, "if (iNdEx + 8) > l"), strings.HasPrefix(line, "if (iNdEx+8) > l"):
+			return "1", nil
+		case strings.HasPrefix(line, "if (iNdEx + 4) > l"), strings.HasPrefix(line, "if (iNdEx+4) > l"):
+			return "5", nil
+		}
+	}
+	return "", fmt.Errorf("cannot tell the wire type of the map entry field decoded by %q", next[:2])
+}
+
+// vtprotoVersion is the pinned vtprotobuf module version this binary was built with.
+func vtprotoVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range bi.Deps {
+			if dep.Path == "github.com/planetscale/vtprotobuf" {
+				return dep.Version
+			}
+		}
+	}
+	return "unknown"
+}
