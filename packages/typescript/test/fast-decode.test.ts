@@ -15,7 +15,9 @@ import {
 } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { checkWire, DecodeError, decodeBinary, decodeJson } from "../src/decode.js";
-import { fastFromBinary, hasFastDecoder, tryFastDecode } from "../src/fast-decode.js";
+import { disableFastDecode, enableFastDecode, fastFromBinary, hasFastDecoder, tryFastDecode } from "../src/fast-decode.js";
+import { createValidationInterceptor } from "../src/kit/interceptor.js";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { messageSchema, registry } from "../src/registry.js";
 import { cases } from "./corpus.js";
 import type { JsonValue } from "@bufbuild/protobuf";
@@ -370,5 +372,46 @@ describe("fastFromBinary on every scalar type", () => {
   it("leaves types it cannot generate to fromBinary", () => {
     const struct = registry.getMessage("google.protobuf.Struct");
     if (struct !== undefined) assert.equal(hasFastDecoder(struct), false);
+  });
+});
+
+// Last: enableFastDecode patches @bufbuild/protobuf for the whole process (the tests above compare against the
+// unpatched fromBinary).
+describe("enableFastDecode (fromBinary and Connect)", () => {
+  const inputs = corpusInputs();
+  const random = prng(7);
+  const mutated = Array.from({ length: MUTATIONS / 2 }, () => {
+    const { schema, bytes } = inputs[Math.floor(random() * inputs.length)]!;
+    return { schema, bytes: mutate(bytes, random) };
+  });
+  const strings = [0, 1, 5, 31, 32, 33].flatMap((n) => [utf8("9".repeat(n)), [...utf8("9".repeat(n)), 0xe9], [0xc3, 0xa9, ...utf8("x".repeat(n))]]);
+  const level = messageSchema("cqc.markets.v1.OrderBookLevel");
+  const samples = [
+    ...inputs,
+    ...mutated,
+    ...strings.flatMap((body) => [true, false].map((cut) => ({ schema: level, bytes: new Uint8Array(ld(1, body).slice(0, cut ? -1 : undefined)) }))),
+  ];
+
+  it("leaves every result and error of fromBinary as it was", () => {
+    const before = samples.map(({ schema, bytes }) => outcome(() => fromBinary(schema, bytes)));
+    const original = BinaryReader.prototype.string;
+    assert.equal(enableFastDecode(), true);
+    assert.notEqual(BinaryReader.prototype.string, original, "patched");
+    try {
+      samples.forEach(({ schema, bytes }, i) => assertSameOutcome(outcome(() => fromBinary(schema, bytes)), before[i]!, `sample ${i}`));
+    } finally {
+      disableFastDecode();
+    }
+    assert.equal(BinaryReader.prototype.string, original, "restored");
+  });
+
+  it("is turned on by the kit's validation interceptor unless fastDecode is false", () => {
+    const original = BinaryReader.prototype.string;
+    createValidationInterceptor({ fastDecode: false });
+    assert.equal(BinaryReader.prototype.string, original);
+    createValidationInterceptor();
+    assert.notEqual(BinaryReader.prototype.string, original);
+    disableFastDecode();
+    assert.equal(BinaryReader.prototype.string, original);
   });
 });

@@ -8,6 +8,7 @@
  */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { enableFastDecode } from "../fast-decode.js";
 import { violations } from "../validation.js";
 import { validationError } from "./errors.js";
 import { sizeViolations } from "./sizes.js";
@@ -28,6 +29,12 @@ export interface ValidationInterceptorOptions {
    * "internal error (correlation_id=<32 hex>)" without the error's text. Default: console.error.
    */
   readonly onInternalError?: (error: unknown, correlationId: string, procedure: string) => void;
+  /**
+   * Speed up the request decoding Connect does with `enableFastDecode()` of `@crypto-quant/cqc/fast-decode`
+   * (a faster string reader patched into @bufbuild/protobuf's BinaryReader; same messages, same errors).
+   * Default true; false leaves @bufbuild/protobuf untouched.
+   */
+  readonly fastDecode?: boolean;
 }
 
 /**
@@ -36,9 +43,11 @@ export interface ValidationInterceptorOptions {
  * oversized list), then every rule: a broken rule answers INVALID_ARGUMENT VALIDATION_FAILED with ErrorInfo and a `google.rpc.BadRequest` (one
  * field violation per rule: field path, `reason` = rule id). It also echoes `x-cqc-request-id`, adds the
  * configured trailers, and answers an unexpected (non-Connect) error with INTERNAL and a correlation id
- * instead of the error's own text.
+ * instead of the error's own text. Creating it turns on `enableFastDecode()` (option `fastDecode`), so the
+ * server decodes requests faster.
  */
 export function createValidationInterceptor(options: ValidationInterceptorOptions = {}): Interceptor {
+  if (options.fastDecode ?? true) enableFastDecode();
   const packages = options.packages ?? ["cqc."];
   const echo = options.echoRequestId ?? true;
   const trailers = Object.entries(options.trailers ?? {});
