@@ -16,7 +16,8 @@
 //
 // Inputs that vtprotobuf rejects and protobuf-go accepts (a known field sent with another wire type, which
 // protobuf-go keeps as an unknown field) are handled by packages/go/cqccodec, which retries them with
-// proto.Unmarshal. UnmarshalVTUnsafe (feature unmarshal_unsafe: strings and bytes alias the input, which
+// proto.Unmarshal. The elements of repeated message fields are allocated in blocks (blockAllocate).
+// UnmarshalVTUnsafe (feature unmarshal_unsafe: strings and bytes alias the input, which
 // cqccodec's gRPC codec owns) gets the same edits, and its bytes fields are capped at their end so that
 // appending to one cannot overwrite the bytes of the fields after it.
 // Option: features=marshal+unmarshal+unmarshal_unsafe+size (vtprotobuf's feature names).
@@ -215,7 +216,7 @@ func harden(src string, checkUTF8 bool) (string, error) {
 	if bytesRead != loops {
 		return "", fmt.Errorf("%d varint loops but %d byte reads edited", loops, bytesRead)
 	}
-	result := strings.Join(outLines, "\n")
+	result := strings.Join(blockAllocate(outLines), "\n")
 	if strings.Contains(result, "protohelpers.Skip(") {
 		return "", fmt.Errorf("a protohelpers.Skip call was not replaced")
 	}
@@ -237,6 +238,46 @@ func harden(src string, checkUTF8 bool) (string, error) {
 		return "", err
 	}
 	return string(formatted), nil
+}
+
+var (
+	unmarshalFunc = regexp.MustCompile(`^func \(m \*\w+\) UnmarshalVT(?:Unsafe)?\(dAtA \[\]byte\) error \{$`)
+	appendNew     = regexp.MustCompile(`^(\s*)m\.(\w+) = append\(m\.(\w+), &([\w.]+)\{\}\)$`)
+)
+
+// blockAllocate makes UnmarshalVT[Unsafe] allocate the elements of a repeated message field in blocks (one
+// allocation for up to vtwire.MaxBlock elements, e.g. the levels of a book) instead of one by one: each
+// such field gets a function-local block, so no element is shared with anything but its own message.
+func blockAllocate(lines []string) []string {
+	var out []string
+	start := -1 // index in out of the current UnmarshalVT's first line
+	var decls []string
+	for _, line := range lines {
+		switch {
+		case unmarshalFunc.MatchString(line):
+			start, decls = len(out), nil
+		case start >= 0 && line == "}":
+			if len(decls) > 0 {
+				out = append(out[:start+1], append(decls, out[start+1:]...)...)
+			}
+			start = -1
+		case start >= 0:
+			if m := appendNew.FindStringSubmatch(line); m != nil && m[2] == m[3] {
+				indent, field, typ := m[1], m[2], m[4]
+				block := "block" + field
+				decls = append(decls, "\tvar "+block+" []"+typ)
+				out = append(out,
+					indent+"if len("+block+") == 0 {",
+					indent+"\t"+block+" = make([]"+typ+", vtwire.BlockSize(len(m."+field+")))",
+					indent+"}",
+					indent+"m."+field+" = append(m."+field+", &"+block+"[0])",
+					indent+block+" = "+block+"[1:]")
+				continue
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // mapWireType is the wire type a map entry's key or value branch decodes, from its first lines

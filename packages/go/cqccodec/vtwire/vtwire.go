@@ -53,6 +53,16 @@ func AppendUnknown(unknown, field []byte) []byte {
 	return append(protowire.AppendTag(unknown, num, typ), field[n:]...)
 }
 
+// MaxBlock is the most elements of a repeated message field that UnmarshalVT allocates at once.
+const MaxBlock = 256
+
+// BlockSize is how many elements UnmarshalVT allocates at once for a repeated message field that holds n:
+// as many again (at least 4, at most MaxBlock), so a field of n elements costs about log2(n) allocations.
+// An element keeps its block in memory while it is referenced.
+func BlockSize(n int) int {
+	return min(max(n, 4), MaxBlock)
+}
+
 // Timestamp is google.protobuf.Timestamp with exact vtprotobuf-style methods (unknown fields kept).
 type Timestamp timestamppb.Timestamp
 

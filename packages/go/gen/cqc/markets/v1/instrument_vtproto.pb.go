@@ -3774,6 +3774,7 @@ func (m *ComboLeg) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ComboInstrument) UnmarshalVT(dAtA []byte) error {
+	var blockLegs []ComboLeg
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3840,7 +3841,11 @@ func (m *ComboInstrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Legs = append(m.Legs, &ComboLeg{})
+			if len(blockLegs) == 0 {
+				blockLegs = make([]ComboLeg, vtwire.BlockSize(len(m.Legs)))
+			}
+			m.Legs = append(m.Legs, &blockLegs[0])
+			blockLegs = blockLegs[1:]
 			if err := m.Legs[len(m.Legs)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -4178,6 +4183,7 @@ func (m *IndexConstituent) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *IndexInstrument) UnmarshalVT(dAtA []byte) error {
+	var blockConstituents []IndexConstituent
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4320,7 +4326,11 @@ func (m *IndexInstrument) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Constituents = append(m.Constituents, &IndexConstituent{})
+			if len(blockConstituents) == 0 {
+				blockConstituents = make([]IndexConstituent, vtwire.BlockSize(len(m.Constituents)))
+			}
+			m.Constituents = append(m.Constituents, &blockConstituents[0])
+			blockConstituents = blockConstituents[1:]
 			if err := m.Constituents[len(m.Constituents)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7358,6 +7368,7 @@ func (m *LendingReserve) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *LendingDeposit) UnmarshalVT(dAtA []byte) error {
+	var blockRewards []RewardEmission
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7502,7 +7513,11 @@ func (m *LendingDeposit) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Rewards = append(m.Rewards, &RewardEmission{})
+			if len(blockRewards) == 0 {
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+			}
+			m.Rewards = append(m.Rewards, &blockRewards[0])
+			blockRewards = blockRewards[1:]
 			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7530,6 +7545,7 @@ func (m *LendingDeposit) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *LendingBorrow) UnmarshalVT(dAtA []byte) error {
+	var blockRewards []RewardEmission
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7696,7 +7712,11 @@ func (m *LendingBorrow) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Rewards = append(m.Rewards, &RewardEmission{})
+			if len(blockRewards) == 0 {
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+			}
+			m.Rewards = append(m.Rewards, &blockRewards[0])
+			blockRewards = blockRewards[1:]
 			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -9085,6 +9105,7 @@ func (m *ComboLeg) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ComboInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockLegs []ComboLeg
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9151,7 +9172,11 @@ func (m *ComboInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Legs = append(m.Legs, &ComboLeg{})
+			if len(blockLegs) == 0 {
+				blockLegs = make([]ComboLeg, vtwire.BlockSize(len(m.Legs)))
+			}
+			m.Legs = append(m.Legs, &blockLegs[0])
+			blockLegs = blockLegs[1:]
 			if err := m.Legs[len(m.Legs)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -9509,6 +9534,7 @@ func (m *IndexConstituent) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *IndexInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockConstituents []IndexConstituent
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9659,7 +9685,11 @@ func (m *IndexInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Constituents = append(m.Constituents, &IndexConstituent{})
+			if len(blockConstituents) == 0 {
+				blockConstituents = make([]IndexConstituent, vtwire.BlockSize(len(m.Constituents)))
+			}
+			m.Constituents = append(m.Constituents, &blockConstituents[0])
+			blockConstituents = blockConstituents[1:]
 			if err := m.Constituents[len(m.Constituents)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -12877,6 +12907,7 @@ func (m *LendingReserve) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *LendingDeposit) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockRewards []RewardEmission
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13025,7 +13056,11 @@ func (m *LendingDeposit) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Rewards = append(m.Rewards, &RewardEmission{})
+			if len(blockRewards) == 0 {
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+			}
+			m.Rewards = append(m.Rewards, &blockRewards[0])
+			blockRewards = blockRewards[1:]
 			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -13053,6 +13088,7 @@ func (m *LendingDeposit) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *LendingBorrow) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockRewards []RewardEmission
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13223,7 +13259,11 @@ func (m *LendingBorrow) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Rewards = append(m.Rewards, &RewardEmission{})
+			if len(blockRewards) == 0 {
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+			}
+			m.Rewards = append(m.Rewards, &blockRewards[0])
+			blockRewards = blockRewards[1:]
 			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

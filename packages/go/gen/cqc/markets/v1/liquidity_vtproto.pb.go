@@ -1440,6 +1440,9 @@ func (m *DepthBand) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
+	var blockBands []DepthBand
+	var blockTopBids []OrderBookLevel
+	var blockTopAsks []OrderBookLevel
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1642,7 +1645,11 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Bands = append(m.Bands, &DepthBand{})
+			if len(blockBands) == 0 {
+				blockBands = make([]DepthBand, vtwire.BlockSize(len(m.Bands)))
+			}
+			m.Bands = append(m.Bands, &blockBands[0])
+			blockBands = blockBands[1:]
 			if err := m.Bands[len(m.Bands)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -1679,7 +1686,11 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.TopBids = append(m.TopBids, &OrderBookLevel{})
+			if len(blockTopBids) == 0 {
+				blockTopBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopBids)))
+			}
+			m.TopBids = append(m.TopBids, &blockTopBids[0])
+			blockTopBids = blockTopBids[1:]
 			if err := m.TopBids[len(m.TopBids)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -1716,7 +1727,11 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.TopAsks = append(m.TopAsks, &OrderBookLevel{})
+			if len(blockTopAsks) == 0 {
+				blockTopAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopAsks)))
+			}
+			m.TopAsks = append(m.TopAsks, &blockTopAsks[0])
+			blockTopAsks = blockTopAsks[1:]
 			if err := m.TopAsks[len(m.TopAsks)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -2243,6 +2258,8 @@ func (m *MarketDataQuality) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
+	var blockDepthBands []DepthBand
+	var blockImpactPrices []ImpactPrice
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2619,7 +2636,11 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.DepthBands = append(m.DepthBands, &DepthBand{})
+			if len(blockDepthBands) == 0 {
+				blockDepthBands = make([]DepthBand, vtwire.BlockSize(len(m.DepthBands)))
+			}
+			m.DepthBands = append(m.DepthBands, &blockDepthBands[0])
+			blockDepthBands = blockDepthBands[1:]
 			if err := m.DepthBands[len(m.DepthBands)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -2656,7 +2677,11 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.ImpactPrices = append(m.ImpactPrices, &ImpactPrice{})
+			if len(blockImpactPrices) == 0 {
+				blockImpactPrices = make([]ImpactPrice, vtwire.BlockSize(len(m.ImpactPrices)))
+			}
+			m.ImpactPrices = append(m.ImpactPrices, &blockImpactPrices[0])
+			blockImpactPrices = blockImpactPrices[1:]
 			if err := m.ImpactPrices[len(m.ImpactPrices)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -4367,6 +4392,9 @@ func (m *DepthBand) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockBands []DepthBand
+	var blockTopBids []OrderBookLevel
+	var blockTopAsks []OrderBookLevel
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4581,7 +4609,11 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Bands = append(m.Bands, &DepthBand{})
+			if len(blockBands) == 0 {
+				blockBands = make([]DepthBand, vtwire.BlockSize(len(m.Bands)))
+			}
+			m.Bands = append(m.Bands, &blockBands[0])
+			blockBands = blockBands[1:]
 			if err := m.Bands[len(m.Bands)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -4618,7 +4650,11 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.TopBids = append(m.TopBids, &OrderBookLevel{})
+			if len(blockTopBids) == 0 {
+				blockTopBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopBids)))
+			}
+			m.TopBids = append(m.TopBids, &blockTopBids[0])
+			blockTopBids = blockTopBids[1:]
 			if err := m.TopBids[len(m.TopBids)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -4655,7 +4691,11 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.TopAsks = append(m.TopAsks, &OrderBookLevel{})
+			if len(blockTopAsks) == 0 {
+				blockTopAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopAsks)))
+			}
+			m.TopAsks = append(m.TopAsks, &blockTopAsks[0])
+			blockTopAsks = blockTopAsks[1:]
 			if err := m.TopAsks[len(m.TopAsks)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -5194,6 +5234,8 @@ func (m *MarketDataQuality) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockDepthBands []DepthBand
+	var blockImpactPrices []ImpactPrice
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5598,7 +5640,11 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.DepthBands = append(m.DepthBands, &DepthBand{})
+			if len(blockDepthBands) == 0 {
+				blockDepthBands = make([]DepthBand, vtwire.BlockSize(len(m.DepthBands)))
+			}
+			m.DepthBands = append(m.DepthBands, &blockDepthBands[0])
+			blockDepthBands = blockDepthBands[1:]
 			if err := m.DepthBands[len(m.DepthBands)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -5635,7 +5681,11 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.ImpactPrices = append(m.ImpactPrices, &ImpactPrice{})
+			if len(blockImpactPrices) == 0 {
+				blockImpactPrices = make([]ImpactPrice, vtwire.BlockSize(len(m.ImpactPrices)))
+			}
+			m.ImpactPrices = append(m.ImpactPrices, &blockImpactPrices[0])
+			blockImpactPrices = blockImpactPrices[1:]
 			if err := m.ImpactPrices[len(m.ImpactPrices)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

@@ -4778,6 +4778,7 @@ func (m *Liquidation) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
+	var blockSessionOpenPrices []SessionOpenPrice
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5529,7 +5530,11 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.SessionOpenPrices = append(m.SessionOpenPrices, &SessionOpenPrice{})
+			if len(blockSessionOpenPrices) == 0 {
+				blockSessionOpenPrices = make([]SessionOpenPrice, vtwire.BlockSize(len(m.SessionOpenPrices)))
+			}
+			m.SessionOpenPrices = append(m.SessionOpenPrices, &blockSessionOpenPrices[0])
+			blockSessionOpenPrices = blockSessionOpenPrices[1:]
 			if err := m.SessionOpenPrices[len(m.SessionOpenPrices)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -9740,6 +9745,7 @@ func (m *Liquidation) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockSessionOpenPrices []SessionOpenPrice
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10539,7 +10545,11 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.SessionOpenPrices = append(m.SessionOpenPrices, &SessionOpenPrice{})
+			if len(blockSessionOpenPrices) == 0 {
+				blockSessionOpenPrices = make([]SessionOpenPrice, vtwire.BlockSize(len(m.SessionOpenPrices)))
+			}
+			m.SessionOpenPrices = append(m.SessionOpenPrices, &blockSessionOpenPrices[0])
+			blockSessionOpenPrices = blockSessionOpenPrices[1:]
 			if err := m.SessionOpenPrices[len(m.SessionOpenPrices)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

@@ -3295,6 +3295,7 @@ func (m *TickStep) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *SteppedTick) UnmarshalVT(dAtA []byte) error {
+	var blockSteps []TickStep
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3399,7 +3400,11 @@ func (m *SteppedTick) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Steps = append(m.Steps, &TickStep{})
+			if len(blockSteps) == 0 {
+				blockSteps = make([]TickStep, vtwire.BlockSize(len(m.Steps)))
+			}
+			m.Steps = append(m.Steps, &blockSteps[0])
+			blockSteps = blockSteps[1:]
 			if err := m.Steps[len(m.Steps)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7051,6 +7056,7 @@ func (m *PermissionSet) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *TradingPermissions) UnmarshalVT(dAtA []byte) error {
+	var blockPermissionSets []PermissionSet
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7203,7 +7209,11 @@ func (m *TradingPermissions) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.PermissionSets = append(m.PermissionSets, &PermissionSet{})
+			if len(blockPermissionSets) == 0 {
+				blockPermissionSets = make([]PermissionSet, vtwire.BlockSize(len(m.PermissionSets)))
+			}
+			m.PermissionSets = append(m.PermissionSets, &blockPermissionSets[0])
+			blockPermissionSets = blockPermissionSets[1:]
 			if err := m.PermissionSets[len(m.PermissionSets)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7312,6 +7322,7 @@ func (m *TradingPermissions) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
+	var blockTiers []FeeTier
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7717,7 +7728,11 @@ func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Tiers = append(m.Tiers, &FeeTier{})
+			if len(blockTiers) == 0 {
+				blockTiers = make([]FeeTier, vtwire.BlockSize(len(m.Tiers)))
+			}
+			m.Tiers = append(m.Tiers, &blockTiers[0])
+			blockTiers = blockTiers[1:]
 			if err := m.Tiers[len(m.Tiers)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -9432,6 +9447,8 @@ func (m *OpenInterestMarginScaling) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
+	var blockMarginTiers []MarginTier
+	var blockMarginAssets []MarginAsset
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9537,7 +9554,11 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.MarginTiers = append(m.MarginTiers, &MarginTier{})
+			if len(blockMarginTiers) == 0 {
+				blockMarginTiers = make([]MarginTier, vtwire.BlockSize(len(m.MarginTiers)))
+			}
+			m.MarginTiers = append(m.MarginTiers, &blockMarginTiers[0])
+			blockMarginTiers = blockMarginTiers[1:]
 			if err := m.MarginTiers[len(m.MarginTiers)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -9691,7 +9712,11 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.MarginAssets = append(m.MarginAssets, &MarginAsset{})
+			if len(blockMarginAssets) == 0 {
+				blockMarginAssets = make([]MarginAsset, vtwire.BlockSize(len(m.MarginAssets)))
+			}
+			m.MarginAssets = append(m.MarginAssets, &blockMarginAssets[0])
+			blockMarginAssets = blockMarginAssets[1:]
 			if err := m.MarginAssets[len(m.MarginAssets)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10395,6 +10420,7 @@ func (m *TickStep) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *SteppedTick) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockSteps []TickStep
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10503,7 +10529,11 @@ func (m *SteppedTick) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Steps = append(m.Steps, &TickStep{})
+			if len(blockSteps) == 0 {
+				blockSteps = make([]TickStep, vtwire.BlockSize(len(m.Steps)))
+			}
+			m.Steps = append(m.Steps, &blockSteps[0])
+			blockSteps = blockSteps[1:]
 			if err := m.Steps[len(m.Steps)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -14327,6 +14357,7 @@ func (m *PermissionSet) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *TradingPermissions) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockPermissionSets []PermissionSet
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14483,7 +14514,11 @@ func (m *TradingPermissions) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.PermissionSets = append(m.PermissionSets, &PermissionSet{})
+			if len(blockPermissionSets) == 0 {
+				blockPermissionSets = make([]PermissionSet, vtwire.BlockSize(len(m.PermissionSets)))
+			}
+			m.PermissionSets = append(m.PermissionSets, &blockPermissionSets[0])
+			blockPermissionSets = blockPermissionSets[1:]
 			if err := m.PermissionSets[len(m.PermissionSets)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -14592,6 +14627,7 @@ func (m *TradingPermissions) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockTiers []FeeTier
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15025,7 +15061,11 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Tiers = append(m.Tiers, &FeeTier{})
+			if len(blockTiers) == 0 {
+				blockTiers = make([]FeeTier, vtwire.BlockSize(len(m.Tiers)))
+			}
+			m.Tiers = append(m.Tiers, &blockTiers[0])
+			blockTiers = blockTiers[1:]
 			if err := m.Tiers[len(m.Tiers)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -16868,6 +16908,8 @@ func (m *OpenInterestMarginScaling) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockMarginTiers []MarginTier
+	var blockMarginAssets []MarginAsset
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16977,7 +17019,11 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.MarginTiers = append(m.MarginTiers, &MarginTier{})
+			if len(blockMarginTiers) == 0 {
+				blockMarginTiers = make([]MarginTier, vtwire.BlockSize(len(m.MarginTiers)))
+			}
+			m.MarginTiers = append(m.MarginTiers, &blockMarginTiers[0])
+			blockMarginTiers = blockMarginTiers[1:]
 			if err := m.MarginTiers[len(m.MarginTiers)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -17143,7 +17189,11 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.MarginAssets = append(m.MarginAssets, &MarginAsset{})
+			if len(blockMarginAssets) == 0 {
+				blockMarginAssets = make([]MarginAsset, vtwire.BlockSize(len(m.MarginAssets)))
+			}
+			m.MarginAssets = append(m.MarginAssets, &blockMarginAssets[0])
+			blockMarginAssets = blockMarginAssets[1:]
 			if err := m.MarginAssets[len(m.MarginAssets)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

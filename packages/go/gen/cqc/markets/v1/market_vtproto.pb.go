@@ -3890,6 +3890,8 @@ func (m *AmmPoolTokenState) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
+	var blockTokens []AmmPoolTokenState
+	var blockUnderlyingTokens []AmmPoolTokenState
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4392,7 +4394,11 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Tokens = append(m.Tokens, &AmmPoolTokenState{})
+			if len(blockTokens) == 0 {
+				blockTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.Tokens)))
+			}
+			m.Tokens = append(m.Tokens, &blockTokens[0])
+			blockTokens = blockTokens[1:]
 			if err := m.Tokens[len(m.Tokens)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -4585,7 +4591,11 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.UnderlyingTokens = append(m.UnderlyingTokens, &AmmPoolTokenState{})
+			if len(blockUnderlyingTokens) == 0 {
+				blockUnderlyingTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.UnderlyingTokens)))
+			}
+			m.UnderlyingTokens = append(m.UnderlyingTokens, &blockUnderlyingTokens[0])
+			blockUnderlyingTokens = blockUnderlyingTokens[1:]
 			if err := m.UnderlyingTokens[len(m.UnderlyingTokens)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -4908,6 +4918,8 @@ func (m *AmmPoolToken) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
+	var blockTokens []AmmPoolToken
+	var blockRewards []RewardEmission
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5485,7 +5497,11 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Tokens = append(m.Tokens, &AmmPoolToken{})
+			if len(blockTokens) == 0 {
+				blockTokens = make([]AmmPoolToken, vtwire.BlockSize(len(m.Tokens)))
+			}
+			m.Tokens = append(m.Tokens, &blockTokens[0])
+			blockTokens = blockTokens[1:]
 			if err := m.Tokens[len(m.Tokens)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -5676,7 +5692,11 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Rewards = append(m.Rewards, &RewardEmission{})
+			if len(blockRewards) == 0 {
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+			}
+			m.Rewards = append(m.Rewards, &blockRewards[0])
+			blockRewards = blockRewards[1:]
 			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10199,6 +10219,8 @@ func (m *AmmPoolTokenState) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockTokens []AmmPoolTokenState
+	var blockUnderlyingTokens []AmmPoolTokenState
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10737,7 +10759,11 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Tokens = append(m.Tokens, &AmmPoolTokenState{})
+			if len(blockTokens) == 0 {
+				blockTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.Tokens)))
+			}
+			m.Tokens = append(m.Tokens, &blockTokens[0])
+			blockTokens = blockTokens[1:]
 			if err := m.Tokens[len(m.Tokens)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10942,7 +10968,11 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.UnderlyingTokens = append(m.UnderlyingTokens, &AmmPoolTokenState{})
+			if len(blockUnderlyingTokens) == 0 {
+				blockUnderlyingTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.UnderlyingTokens)))
+			}
+			m.UnderlyingTokens = append(m.UnderlyingTokens, &blockUnderlyingTokens[0])
+			blockUnderlyingTokens = blockUnderlyingTokens[1:]
 			if err := m.UnderlyingTokens[len(m.UnderlyingTokens)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -11285,6 +11315,8 @@ func (m *AmmPoolToken) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockTokens []AmmPoolToken
+	var blockRewards []RewardEmission
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11898,7 +11930,11 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Tokens = append(m.Tokens, &AmmPoolToken{})
+			if len(blockTokens) == 0 {
+				blockTokens = make([]AmmPoolToken, vtwire.BlockSize(len(m.Tokens)))
+			}
+			m.Tokens = append(m.Tokens, &blockTokens[0])
+			blockTokens = blockTokens[1:]
 			if err := m.Tokens[len(m.Tokens)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -12105,7 +12141,11 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Rewards = append(m.Rewards, &RewardEmission{})
+			if len(blockRewards) == 0 {
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+			}
+			m.Rewards = append(m.Rewards, &blockRewards[0])
+			blockRewards = blockRewards[1:]
 			if err := m.Rewards[len(m.Rewards)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

@@ -604,6 +604,8 @@ func (m *OrderBookLevel) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
+	var blockBids []OrderBookLevel
+	var blockAsks []OrderBookLevel
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -753,7 +755,11 @@ func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Bids = append(m.Bids, &OrderBookLevel{})
+			if len(blockBids) == 0 {
+				blockBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.Bids)))
+			}
+			m.Bids = append(m.Bids, &blockBids[0])
+			blockBids = blockBids[1:]
 			if err := m.Bids[len(m.Bids)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -790,7 +796,11 @@ func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Asks = append(m.Asks, &OrderBookLevel{})
+			if len(blockAsks) == 0 {
+				blockAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.Asks)))
+			}
+			m.Asks = append(m.Asks, &blockAsks[0])
+			blockAsks = blockAsks[1:]
 			if err := m.Asks[len(m.Asks)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -1497,6 +1507,8 @@ func (m *OrderBookLevel) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockBids []OrderBookLevel
+	var blockAsks []OrderBookLevel
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1650,7 +1662,11 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Bids = append(m.Bids, &OrderBookLevel{})
+			if len(blockBids) == 0 {
+				blockBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.Bids)))
+			}
+			m.Bids = append(m.Bids, &blockBids[0])
+			blockBids = blockBids[1:]
 			if err := m.Bids[len(m.Bids)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -1687,7 +1703,11 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Asks = append(m.Asks, &OrderBookLevel{})
+			if len(blockAsks) == 0 {
+				blockAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.Asks)))
+			}
+			m.Asks = append(m.Asks, &blockAsks[0])
+			blockAsks = blockAsks[1:]
 			if err := m.Asks[len(m.Asks)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

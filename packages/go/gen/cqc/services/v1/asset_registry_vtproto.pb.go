@@ -9544,6 +9544,7 @@ func (m *MarketSymbol) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchResolveMarketsRequest) UnmarshalVT(dAtA []byte) error {
+	var blockSymbols []MarketSymbol
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9610,7 +9611,11 @@ func (m *BatchResolveMarketsRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Symbols = append(m.Symbols, &MarketSymbol{})
+			if len(blockSymbols) == 0 {
+				blockSymbols = make([]MarketSymbol, vtwire.BlockSize(len(m.Symbols)))
+			}
+			m.Symbols = append(m.Symbols, &blockSymbols[0])
+			blockSymbols = blockSymbols[1:]
 			if err := m.Symbols[len(m.Symbols)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -9812,6 +9817,7 @@ func (m *ResolvedMarket) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchResolveMarketsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockResults []ResolvedMarket
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9878,7 +9884,11 @@ func (m *BatchResolveMarketsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Results = append(m.Results, &ResolvedMarket{})
+			if len(blockResults) == 0 {
+				blockResults = make([]ResolvedMarket, vtwire.BlockSize(len(m.Results)))
+			}
+			m.Results = append(m.Results, &blockResults[0])
+			blockResults = blockResults[1:]
 			if err := m.Results[len(m.Results)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10040,6 +10050,7 @@ func (m *BatchGetAssetsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchGetAssetsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockAssets []v11.Asset
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10106,7 +10117,11 @@ func (m *BatchGetAssetsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Assets = append(m.Assets, &v11.Asset{})
+			if len(blockAssets) == 0 {
+				blockAssets = make([]v11.Asset, vtwire.BlockSize(len(m.Assets)))
+			}
+			m.Assets = append(m.Assets, &blockAssets[0])
+			blockAssets = blockAssets[1:]
 			if unmarshal, ok := interface{}(m.Assets[len(m.Assets)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -10276,6 +10291,7 @@ func (m *BatchGetInstrumentsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchGetInstrumentsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockInstruments []v1.Instrument
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10342,7 +10358,11 @@ func (m *BatchGetInstrumentsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Instruments = append(m.Instruments, &v1.Instrument{})
+			if len(blockInstruments) == 0 {
+				blockInstruments = make([]v1.Instrument, vtwire.BlockSize(len(m.Instruments)))
+			}
+			m.Instruments = append(m.Instruments, &blockInstruments[0])
+			blockInstruments = blockInstruments[1:]
 			if err := m.Instruments[len(m.Instruments)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10504,6 +10524,7 @@ func (m *BatchGetMarketsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchGetMarketsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockMarkets []v1.Market
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10570,7 +10591,11 @@ func (m *BatchGetMarketsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Markets = append(m.Markets, &v1.Market{})
+			if len(blockMarkets) == 0 {
+				blockMarkets = make([]v1.Market, vtwire.BlockSize(len(m.Markets)))
+			}
+			m.Markets = append(m.Markets, &blockMarkets[0])
+			blockMarkets = blockMarkets[1:]
 			if err := m.Markets[len(m.Markets)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -12454,6 +12479,7 @@ func (m *ListAssetsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockAssets []v11.Asset
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12520,7 +12546,11 @@ func (m *ListAssetsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Assets = append(m.Assets, &v11.Asset{})
+			if len(blockAssets) == 0 {
+				blockAssets = make([]v11.Asset, vtwire.BlockSize(len(m.Assets)))
+			}
+			m.Assets = append(m.Assets, &blockAssets[0])
+			blockAssets = blockAssets[1:]
 			if unmarshal, ok := interface{}(m.Assets[len(m.Assets)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -13526,6 +13556,7 @@ func (m *ListChainsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListChainsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockChains []v11.Chain
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13592,7 +13623,11 @@ func (m *ListChainsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Chains = append(m.Chains, &v11.Chain{})
+			if len(blockChains) == 0 {
+				blockChains = make([]v11.Chain, vtwire.BlockSize(len(m.Chains)))
+			}
+			m.Chains = append(m.Chains, &blockChains[0])
+			blockChains = blockChains[1:]
 			if unmarshal, ok := interface{}(m.Chains[len(m.Chains)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -14669,6 +14704,7 @@ func (m *ListAssetDeploymentsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetDeploymentsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockAssetDeployments []v11.AssetDeployment
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14735,7 +14771,11 @@ func (m *ListAssetDeploymentsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetDeployments = append(m.AssetDeployments, &v11.AssetDeployment{})
+			if len(blockAssetDeployments) == 0 {
+				blockAssetDeployments = make([]v11.AssetDeployment, vtwire.BlockSize(len(m.AssetDeployments)))
+			}
+			m.AssetDeployments = append(m.AssetDeployments, &blockAssetDeployments[0])
+			blockAssetDeployments = blockAssetDeployments[1:]
 			if unmarshal, ok := interface{}(m.AssetDeployments[len(m.AssetDeployments)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -15774,6 +15814,7 @@ func (m *ListAssetRelationshipsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetRelationshipsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockAssetRelationships []v11.AssetRelationship
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15840,7 +15881,11 @@ func (m *ListAssetRelationshipsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetRelationships = append(m.AssetRelationships, &v11.AssetRelationship{})
+			if len(blockAssetRelationships) == 0 {
+				blockAssetRelationships = make([]v11.AssetRelationship, vtwire.BlockSize(len(m.AssetRelationships)))
+			}
+			m.AssetRelationships = append(m.AssetRelationships, &blockAssetRelationships[0])
+			blockAssetRelationships = blockAssetRelationships[1:]
 			if unmarshal, ok := interface{}(m.AssetRelationships[len(m.AssetRelationships)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -16863,6 +16908,7 @@ func (m *ListAssetQualityFlagsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetQualityFlagsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockAssetQualityFlags []v11.AssetQualityFlag
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16929,7 +16975,11 @@ func (m *ListAssetQualityFlagsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetQualityFlags = append(m.AssetQualityFlags, &v11.AssetQualityFlag{})
+			if len(blockAssetQualityFlags) == 0 {
+				blockAssetQualityFlags = make([]v11.AssetQualityFlag, vtwire.BlockSize(len(m.AssetQualityFlags)))
+			}
+			m.AssetQualityFlags = append(m.AssetQualityFlags, &blockAssetQualityFlags[0])
+			blockAssetQualityFlags = blockAssetQualityFlags[1:]
 			if unmarshal, ok := interface{}(m.AssetQualityFlags[len(m.AssetQualityFlags)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -17890,6 +17940,7 @@ func (m *ListAssetGroupsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetGroupsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockAssetGroups []v11.AssetGroup
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17956,7 +18007,11 @@ func (m *ListAssetGroupsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetGroups = append(m.AssetGroups, &v11.AssetGroup{})
+			if len(blockAssetGroups) == 0 {
+				blockAssetGroups = make([]v11.AssetGroup, vtwire.BlockSize(len(m.AssetGroups)))
+			}
+			m.AssetGroups = append(m.AssetGroups, &blockAssetGroups[0])
+			blockAssetGroups = blockAssetGroups[1:]
 			if unmarshal, ok := interface{}(m.AssetGroups[len(m.AssetGroups)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -19202,6 +19257,7 @@ func (m *ListInstrumentsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListInstrumentsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockInstruments []v1.Instrument
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -19268,7 +19324,11 @@ func (m *ListInstrumentsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Instruments = append(m.Instruments, &v1.Instrument{})
+			if len(blockInstruments) == 0 {
+				blockInstruments = make([]v1.Instrument, vtwire.BlockSize(len(m.Instruments)))
+			}
+			m.Instruments = append(m.Instruments, &blockInstruments[0])
+			blockInstruments = blockInstruments[1:]
 			if err := m.Instruments[len(m.Instruments)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -20303,6 +20363,7 @@ func (m *ListMarketsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListMarketsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockMarkets []v1.Market
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -20369,7 +20430,11 @@ func (m *ListMarketsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Markets = append(m.Markets, &v1.Market{})
+			if len(blockMarkets) == 0 {
+				blockMarkets = make([]v1.Market, vtwire.BlockSize(len(m.Markets)))
+			}
+			m.Markets = append(m.Markets, &blockMarkets[0])
+			blockMarkets = blockMarkets[1:]
 			if err := m.Markets[len(m.Markets)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -21445,6 +21510,7 @@ func (m *ListIdentifiersRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListIdentifiersResponse) UnmarshalVT(dAtA []byte) error {
+	var blockIdentifiers []v12.Identifier
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -21511,7 +21577,11 @@ func (m *ListIdentifiersResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Identifiers = append(m.Identifiers, &v12.Identifier{})
+			if len(blockIdentifiers) == 0 {
+				blockIdentifiers = make([]v12.Identifier, vtwire.BlockSize(len(m.Identifiers)))
+			}
+			m.Identifiers = append(m.Identifiers, &blockIdentifiers[0])
+			blockIdentifiers = blockIdentifiers[1:]
 			if unmarshal, ok := interface{}(m.Identifiers[len(m.Identifiers)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -22610,6 +22680,7 @@ func (m *ListAssetIdentifiersRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetIdentifiersResponse) UnmarshalVT(dAtA []byte) error {
+	var blockAssetIdentifiers []v11.AssetIdentifier
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -22676,7 +22747,11 @@ func (m *ListAssetIdentifiersResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetIdentifiers = append(m.AssetIdentifiers, &v11.AssetIdentifier{})
+			if len(blockAssetIdentifiers) == 0 {
+				blockAssetIdentifiers = make([]v11.AssetIdentifier, vtwire.BlockSize(len(m.AssetIdentifiers)))
+			}
+			m.AssetIdentifiers = append(m.AssetIdentifiers, &blockAssetIdentifiers[0])
+			blockAssetIdentifiers = blockAssetIdentifiers[1:]
 			if unmarshal, ok := interface{}(m.AssetIdentifiers[len(m.AssetIdentifiers)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -23629,6 +23704,7 @@ func (m *ListVenuesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListVenuesResponse) UnmarshalVT(dAtA []byte) error {
+	var blockVenues []v13.Venue
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -23695,7 +23771,11 @@ func (m *ListVenuesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Venues = append(m.Venues, &v13.Venue{})
+			if len(blockVenues) == 0 {
+				blockVenues = make([]v13.Venue, vtwire.BlockSize(len(m.Venues)))
+			}
+			m.Venues = append(m.Venues, &blockVenues[0])
+			blockVenues = blockVenues[1:]
 			if err := m.Venues[len(m.Venues)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -24686,6 +24766,7 @@ func (m *ListVenueAssetsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListVenueAssetsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockVenueAssets []v13.VenueAsset
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -24752,7 +24833,11 @@ func (m *ListVenueAssetsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.VenueAssets = append(m.VenueAssets, &v13.VenueAsset{})
+			if len(blockVenueAssets) == 0 {
+				blockVenueAssets = make([]v13.VenueAsset, vtwire.BlockSize(len(m.VenueAssets)))
+			}
+			m.VenueAssets = append(m.VenueAssets, &blockVenueAssets[0])
+			blockVenueAssets = blockVenueAssets[1:]
 			if err := m.VenueAssets[len(m.VenueAssets)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -25696,6 +25781,7 @@ func (m *MarketSymbol) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchResolveMarketsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockSymbols []MarketSymbol
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -25762,7 +25848,11 @@ func (m *BatchResolveMarketsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Symbols = append(m.Symbols, &MarketSymbol{})
+			if len(blockSymbols) == 0 {
+				blockSymbols = make([]MarketSymbol, vtwire.BlockSize(len(m.Symbols)))
+			}
+			m.Symbols = append(m.Symbols, &blockSymbols[0])
+			blockSymbols = blockSymbols[1:]
 			if err := m.Symbols[len(m.Symbols)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -25964,6 +26054,7 @@ func (m *ResolvedMarket) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchResolveMarketsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockResults []ResolvedMarket
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -26030,7 +26121,11 @@ func (m *BatchResolveMarketsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Results = append(m.Results, &ResolvedMarket{})
+			if len(blockResults) == 0 {
+				blockResults = make([]ResolvedMarket, vtwire.BlockSize(len(m.Results)))
+			}
+			m.Results = append(m.Results, &blockResults[0])
+			blockResults = blockResults[1:]
 			if err := m.Results[len(m.Results)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -26196,6 +26291,7 @@ func (m *BatchGetAssetsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchGetAssetsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockAssets []v11.Asset
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -26262,7 +26358,11 @@ func (m *BatchGetAssetsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Assets = append(m.Assets, &v11.Asset{})
+			if len(blockAssets) == 0 {
+				blockAssets = make([]v11.Asset, vtwire.BlockSize(len(m.Assets)))
+			}
+			m.Assets = append(m.Assets, &blockAssets[0])
+			blockAssets = blockAssets[1:]
 			if unmarshal, ok := interface{}(m.Assets[len(m.Assets)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -26436,6 +26536,7 @@ func (m *BatchGetInstrumentsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchGetInstrumentsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockInstruments []v1.Instrument
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -26502,7 +26603,11 @@ func (m *BatchGetInstrumentsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Instruments = append(m.Instruments, &v1.Instrument{})
+			if len(blockInstruments) == 0 {
+				blockInstruments = make([]v1.Instrument, vtwire.BlockSize(len(m.Instruments)))
+			}
+			m.Instruments = append(m.Instruments, &blockInstruments[0])
+			blockInstruments = blockInstruments[1:]
 			if err := m.Instruments[len(m.Instruments)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -26668,6 +26773,7 @@ func (m *BatchGetMarketsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchGetMarketsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockMarkets []v1.Market
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -26734,7 +26840,11 @@ func (m *BatchGetMarketsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Markets = append(m.Markets, &v1.Market{})
+			if len(blockMarkets) == 0 {
+				blockMarkets = make([]v1.Market, vtwire.BlockSize(len(m.Markets)))
+			}
+			m.Markets = append(m.Markets, &blockMarkets[0])
+			blockMarkets = blockMarkets[1:]
 			if err := m.Markets[len(m.Markets)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -28654,6 +28764,7 @@ func (m *ListAssetsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockAssets []v11.Asset
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -28720,7 +28831,11 @@ func (m *ListAssetsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Assets = append(m.Assets, &v11.Asset{})
+			if len(blockAssets) == 0 {
+				blockAssets = make([]v11.Asset, vtwire.BlockSize(len(m.Assets)))
+			}
+			m.Assets = append(m.Assets, &blockAssets[0])
+			blockAssets = blockAssets[1:]
 			if unmarshal, ok := interface{}(m.Assets[len(m.Assets)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -29742,6 +29857,7 @@ func (m *ListChainsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListChainsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockChains []v11.Chain
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -29808,7 +29924,11 @@ func (m *ListChainsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Chains = append(m.Chains, &v11.Chain{})
+			if len(blockChains) == 0 {
+				blockChains = make([]v11.Chain, vtwire.BlockSize(len(m.Chains)))
+			}
+			m.Chains = append(m.Chains, &blockChains[0])
+			blockChains = blockChains[1:]
 			if unmarshal, ok := interface{}(m.Chains[len(m.Chains)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -30913,6 +31033,7 @@ func (m *ListAssetDeploymentsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetDeploymentsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockAssetDeployments []v11.AssetDeployment
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -30979,7 +31100,11 @@ func (m *ListAssetDeploymentsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetDeployments = append(m.AssetDeployments, &v11.AssetDeployment{})
+			if len(blockAssetDeployments) == 0 {
+				blockAssetDeployments = make([]v11.AssetDeployment, vtwire.BlockSize(len(m.AssetDeployments)))
+			}
+			m.AssetDeployments = append(m.AssetDeployments, &blockAssetDeployments[0])
+			blockAssetDeployments = blockAssetDeployments[1:]
 			if unmarshal, ok := interface{}(m.AssetDeployments[len(m.AssetDeployments)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -32042,6 +32167,7 @@ func (m *ListAssetRelationshipsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetRelationshipsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockAssetRelationships []v11.AssetRelationship
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -32108,7 +32234,11 @@ func (m *ListAssetRelationshipsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetRelationships = append(m.AssetRelationships, &v11.AssetRelationship{})
+			if len(blockAssetRelationships) == 0 {
+				blockAssetRelationships = make([]v11.AssetRelationship, vtwire.BlockSize(len(m.AssetRelationships)))
+			}
+			m.AssetRelationships = append(m.AssetRelationships, &blockAssetRelationships[0])
+			blockAssetRelationships = blockAssetRelationships[1:]
 			if unmarshal, ok := interface{}(m.AssetRelationships[len(m.AssetRelationships)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -33151,6 +33281,7 @@ func (m *ListAssetQualityFlagsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetQualityFlagsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockAssetQualityFlags []v11.AssetQualityFlag
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -33217,7 +33348,11 @@ func (m *ListAssetQualityFlagsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetQualityFlags = append(m.AssetQualityFlags, &v11.AssetQualityFlag{})
+			if len(blockAssetQualityFlags) == 0 {
+				blockAssetQualityFlags = make([]v11.AssetQualityFlag, vtwire.BlockSize(len(m.AssetQualityFlags)))
+			}
+			m.AssetQualityFlags = append(m.AssetQualityFlags, &blockAssetQualityFlags[0])
+			blockAssetQualityFlags = blockAssetQualityFlags[1:]
 			if unmarshal, ok := interface{}(m.AssetQualityFlags[len(m.AssetQualityFlags)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -34194,6 +34329,7 @@ func (m *ListAssetGroupsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetGroupsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockAssetGroups []v11.AssetGroup
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -34260,7 +34396,11 @@ func (m *ListAssetGroupsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetGroups = append(m.AssetGroups, &v11.AssetGroup{})
+			if len(blockAssetGroups) == 0 {
+				blockAssetGroups = make([]v11.AssetGroup, vtwire.BlockSize(len(m.AssetGroups)))
+			}
+			m.AssetGroups = append(m.AssetGroups, &blockAssetGroups[0])
+			blockAssetGroups = blockAssetGroups[1:]
 			if unmarshal, ok := interface{}(m.AssetGroups[len(m.AssetGroups)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -35542,6 +35682,7 @@ func (m *ListInstrumentsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListInstrumentsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockInstruments []v1.Instrument
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -35608,7 +35749,11 @@ func (m *ListInstrumentsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Instruments = append(m.Instruments, &v1.Instrument{})
+			if len(blockInstruments) == 0 {
+				blockInstruments = make([]v1.Instrument, vtwire.BlockSize(len(m.Instruments)))
+			}
+			m.Instruments = append(m.Instruments, &blockInstruments[0])
+			blockInstruments = blockInstruments[1:]
 			if err := m.Instruments[len(m.Instruments)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -36667,6 +36812,7 @@ func (m *ListMarketsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListMarketsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockMarkets []v1.Market
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -36733,7 +36879,11 @@ func (m *ListMarketsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Markets = append(m.Markets, &v1.Market{})
+			if len(blockMarkets) == 0 {
+				blockMarkets = make([]v1.Market, vtwire.BlockSize(len(m.Markets)))
+			}
+			m.Markets = append(m.Markets, &blockMarkets[0])
+			blockMarkets = blockMarkets[1:]
 			if err := m.Markets[len(m.Markets)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -37841,6 +37991,7 @@ func (m *ListIdentifiersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListIdentifiersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockIdentifiers []v12.Identifier
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -37907,7 +38058,11 @@ func (m *ListIdentifiersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Identifiers = append(m.Identifiers, &v12.Identifier{})
+			if len(blockIdentifiers) == 0 {
+				blockIdentifiers = make([]v12.Identifier, vtwire.BlockSize(len(m.Identifiers)))
+			}
+			m.Identifiers = append(m.Identifiers, &blockIdentifiers[0])
+			blockIdentifiers = blockIdentifiers[1:]
 			if unmarshal, ok := interface{}(m.Identifiers[len(m.Identifiers)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -39034,6 +39189,7 @@ func (m *ListAssetIdentifiersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetIdentifiersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockAssetIdentifiers []v11.AssetIdentifier
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -39100,7 +39256,11 @@ func (m *ListAssetIdentifiersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetIdentifiers = append(m.AssetIdentifiers, &v11.AssetIdentifier{})
+			if len(blockAssetIdentifiers) == 0 {
+				blockAssetIdentifiers = make([]v11.AssetIdentifier, vtwire.BlockSize(len(m.AssetIdentifiers)))
+			}
+			m.AssetIdentifiers = append(m.AssetIdentifiers, &blockAssetIdentifiers[0])
+			blockAssetIdentifiers = blockAssetIdentifiers[1:]
 			if unmarshal, ok := interface{}(m.AssetIdentifiers[len(m.AssetIdentifiers)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -40069,6 +40229,7 @@ func (m *ListVenuesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListVenuesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockVenues []v13.Venue
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -40135,7 +40296,11 @@ func (m *ListVenuesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Venues = append(m.Venues, &v13.Venue{})
+			if len(blockVenues) == 0 {
+				blockVenues = make([]v13.Venue, vtwire.BlockSize(len(m.Venues)))
+			}
+			m.Venues = append(m.Venues, &blockVenues[0])
+			blockVenues = blockVenues[1:]
 			if err := m.Venues[len(m.Venues)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -41150,6 +41315,7 @@ func (m *ListVenueAssetsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListVenueAssetsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockVenueAssets []v13.VenueAsset
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -41216,7 +41382,11 @@ func (m *ListVenueAssetsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.VenueAssets = append(m.VenueAssets, &v13.VenueAsset{})
+			if len(blockVenueAssets) == 0 {
+				blockVenueAssets = make([]v13.VenueAsset, vtwire.BlockSize(len(m.VenueAssets)))
+			}
+			m.VenueAssets = append(m.VenueAssets, &blockVenueAssets[0])
+			blockVenueAssets = blockVenueAssets[1:]
 			if err := m.VenueAssets[len(m.VenueAssets)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

@@ -4032,6 +4032,7 @@ func (m *ListPricesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListPricesResponse) UnmarshalVT(dAtA []byte) error {
+	var blockPrices []v1.Price
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4098,7 +4099,11 @@ func (m *ListPricesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Prices = append(m.Prices, &v1.Price{})
+			if len(blockPrices) == 0 {
+				blockPrices = make([]v1.Price, vtwire.BlockSize(len(m.Prices)))
+			}
+			m.Prices = append(m.Prices, &blockPrices[0])
+			blockPrices = blockPrices[1:]
 			if err := m.Prices[len(m.Prices)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -5365,6 +5370,7 @@ func (m *ListTradesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListTradesResponse) UnmarshalVT(dAtA []byte) error {
+	var blockTrades []v1.Trade
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5431,7 +5437,11 @@ func (m *ListTradesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Trades = append(m.Trades, &v1.Trade{})
+			if len(blockTrades) == 0 {
+				blockTrades = make([]v1.Trade, vtwire.BlockSize(len(m.Trades)))
+			}
+			m.Trades = append(m.Trades, &blockTrades[0])
+			blockTrades = blockTrades[1:]
 			if err := m.Trades[len(m.Trades)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -6083,6 +6093,7 @@ func (m *ListCandlesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListCandlesResponse) UnmarshalVT(dAtA []byte) error {
+	var blockCandles []v1.Candle
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6149,7 +6160,11 @@ func (m *ListCandlesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Candles = append(m.Candles, &v1.Candle{})
+			if len(blockCandles) == 0 {
+				blockCandles = make([]v1.Candle, vtwire.BlockSize(len(m.Candles)))
+			}
+			m.Candles = append(m.Candles, &blockCandles[0])
+			blockCandles = blockCandles[1:]
 			if err := m.Candles[len(m.Candles)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -6662,6 +6677,7 @@ func (m *ListFundingRatesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListFundingRatesResponse) UnmarshalVT(dAtA []byte) error {
+	var blockFundingRates []v1.FundingRate
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6728,7 +6744,11 @@ func (m *ListFundingRatesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.FundingRates = append(m.FundingRates, &v1.FundingRate{})
+			if len(blockFundingRates) == 0 {
+				blockFundingRates = make([]v1.FundingRate, vtwire.BlockSize(len(m.FundingRates)))
+			}
+			m.FundingRates = append(m.FundingRates, &blockFundingRates[0])
+			blockFundingRates = blockFundingRates[1:]
 			if err := m.FundingRates[len(m.FundingRates)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -8221,6 +8241,7 @@ func (m *ListOpenInterestRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListOpenInterestResponse) UnmarshalVT(dAtA []byte) error {
+	var blockOpenInterests []v1.OpenInterest
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8287,7 +8308,11 @@ func (m *ListOpenInterestResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.OpenInterests = append(m.OpenInterests, &v1.OpenInterest{})
+			if len(blockOpenInterests) == 0 {
+				blockOpenInterests = make([]v1.OpenInterest, vtwire.BlockSize(len(m.OpenInterests)))
+			}
+			m.OpenInterests = append(m.OpenInterests, &blockOpenInterests[0])
+			blockOpenInterests = blockOpenInterests[1:]
 			if err := m.OpenInterests[len(m.OpenInterests)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -8609,6 +8634,7 @@ func (m *ListLiquidationsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListLiquidationsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockLiquidations []v1.Liquidation
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8675,7 +8701,11 @@ func (m *ListLiquidationsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Liquidations = append(m.Liquidations, &v1.Liquidation{})
+			if len(blockLiquidations) == 0 {
+				blockLiquidations = make([]v1.Liquidation, vtwire.BlockSize(len(m.Liquidations)))
+			}
+			m.Liquidations = append(m.Liquidations, &blockLiquidations[0])
+			blockLiquidations = blockLiquidations[1:]
 			if err := m.Liquidations[len(m.Liquidations)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -9189,6 +9219,7 @@ func (m *ListTickerStatisticsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListTickerStatisticsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockTickerStatistics []v1.TickerStatistics
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9255,7 +9286,11 @@ func (m *ListTickerStatisticsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.TickerStatistics = append(m.TickerStatistics, &v1.TickerStatistics{})
+			if len(blockTickerStatistics) == 0 {
+				blockTickerStatistics = make([]v1.TickerStatistics, vtwire.BlockSize(len(m.TickerStatistics)))
+			}
+			m.TickerStatistics = append(m.TickerStatistics, &blockTickerStatistics[0])
+			blockTickerStatistics = blockTickerStatistics[1:]
 			if err := m.TickerStatistics[len(m.TickerStatistics)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10287,6 +10322,7 @@ func (m *ListAssetMarketDataRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetMarketDataResponse) UnmarshalVT(dAtA []byte) error {
+	var blockAssetMarketData []v1.AssetMarketData
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10353,7 +10389,11 @@ func (m *ListAssetMarketDataResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetMarketData = append(m.AssetMarketData, &v1.AssetMarketData{})
+			if len(blockAssetMarketData) == 0 {
+				blockAssetMarketData = make([]v1.AssetMarketData, vtwire.BlockSize(len(m.AssetMarketData)))
+			}
+			m.AssetMarketData = append(m.AssetMarketData, &blockAssetMarketData[0])
+			blockAssetMarketData = blockAssetMarketData[1:]
 			if err := m.AssetMarketData[len(m.AssetMarketData)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10923,6 +10963,7 @@ func (m *ListPricesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockPrices []v1.Price
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10989,7 +11030,11 @@ func (m *ListPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Prices = append(m.Prices, &v1.Price{})
+			if len(blockPrices) == 0 {
+				blockPrices = make([]v1.Price, vtwire.BlockSize(len(m.Prices)))
+			}
+			m.Prices = append(m.Prices, &blockPrices[0])
+			blockPrices = blockPrices[1:]
 			if err := m.Prices[len(m.Prices)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -12292,6 +12337,7 @@ func (m *ListTradesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockTrades []v1.Trade
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12358,7 +12404,11 @@ func (m *ListTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Trades = append(m.Trades, &v1.Trade{})
+			if len(blockTrades) == 0 {
+				blockTrades = make([]v1.Trade, vtwire.BlockSize(len(m.Trades)))
+			}
+			m.Trades = append(m.Trades, &blockTrades[0])
+			blockTrades = blockTrades[1:]
 			if err := m.Trades[len(m.Trades)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -13034,6 +13084,7 @@ func (m *ListCandlesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListCandlesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockCandles []v1.Candle
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13100,7 +13151,11 @@ func (m *ListCandlesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Candles = append(m.Candles, &v1.Candle{})
+			if len(blockCandles) == 0 {
+				blockCandles = make([]v1.Candle, vtwire.BlockSize(len(m.Candles)))
+			}
+			m.Candles = append(m.Candles, &blockCandles[0])
+			blockCandles = blockCandles[1:]
 			if err := m.Candles[len(m.Candles)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -13629,6 +13684,7 @@ func (m *ListFundingRatesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockFundingRates []v1.FundingRate
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13695,7 +13751,11 @@ func (m *ListFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.FundingRates = append(m.FundingRates, &v1.FundingRate{})
+			if len(blockFundingRates) == 0 {
+				blockFundingRates = make([]v1.FundingRate, vtwire.BlockSize(len(m.FundingRates)))
+			}
+			m.FundingRates = append(m.FundingRates, &blockFundingRates[0])
+			blockFundingRates = blockFundingRates[1:]
 			if err := m.FundingRates[len(m.FundingRates)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -15232,6 +15292,7 @@ func (m *ListOpenInterestRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockOpenInterests []v1.OpenInterest
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15298,7 +15359,11 @@ func (m *ListOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.OpenInterests = append(m.OpenInterests, &v1.OpenInterest{})
+			if len(blockOpenInterests) == 0 {
+				blockOpenInterests = make([]v1.OpenInterest, vtwire.BlockSize(len(m.OpenInterests)))
+			}
+			m.OpenInterests = append(m.OpenInterests, &blockOpenInterests[0])
+			blockOpenInterests = blockOpenInterests[1:]
 			if err := m.OpenInterests[len(m.OpenInterests)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -15632,6 +15697,7 @@ func (m *ListLiquidationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockLiquidations []v1.Liquidation
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -15698,7 +15764,11 @@ func (m *ListLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Liquidations = append(m.Liquidations, &v1.Liquidation{})
+			if len(blockLiquidations) == 0 {
+				blockLiquidations = make([]v1.Liquidation, vtwire.BlockSize(len(m.Liquidations)))
+			}
+			m.Liquidations = append(m.Liquidations, &blockLiquidations[0])
+			blockLiquidations = blockLiquidations[1:]
 			if err := m.Liquidations[len(m.Liquidations)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -16232,6 +16302,7 @@ func (m *ListTickerStatisticsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListTickerStatisticsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockTickerStatistics []v1.TickerStatistics
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16298,7 +16369,11 @@ func (m *ListTickerStatisticsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.TickerStatistics = append(m.TickerStatistics, &v1.TickerStatistics{})
+			if len(blockTickerStatistics) == 0 {
+				blockTickerStatistics = make([]v1.TickerStatistics, vtwire.BlockSize(len(m.TickerStatistics)))
+			}
+			m.TickerStatistics = append(m.TickerStatistics, &blockTickerStatistics[0])
+			blockTickerStatistics = blockTickerStatistics[1:]
 			if err := m.TickerStatistics[len(m.TickerStatistics)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -17370,6 +17445,7 @@ func (m *ListAssetMarketDataRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockAssetMarketData []v1.AssetMarketData
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17436,7 +17512,11 @@ func (m *ListAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.AssetMarketData = append(m.AssetMarketData, &v1.AssetMarketData{})
+			if len(blockAssetMarketData) == 0 {
+				blockAssetMarketData = make([]v1.AssetMarketData, vtwire.BlockSize(len(m.AssetMarketData)))
+			}
+			m.AssetMarketData = append(m.AssetMarketData, &blockAssetMarketData[0])
+			blockAssetMarketData = blockAssetMarketData[1:]
 			if err := m.AssetMarketData[len(m.AssetMarketData)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

@@ -2388,6 +2388,7 @@ func (m *ListPositionsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListPositionsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockPositions []v1.Position
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2454,7 +2455,11 @@ func (m *ListPositionsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Positions = append(m.Positions, &v1.Position{})
+			if len(blockPositions) == 0 {
+				blockPositions = make([]v1.Position, vtwire.BlockSize(len(m.Positions)))
+			}
+			m.Positions = append(m.Positions, &blockPositions[0])
+			blockPositions = blockPositions[1:]
 			if unmarshal, ok := interface{}(m.Positions[len(m.Positions)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -3164,6 +3169,7 @@ func (m *ListTransactionsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListTransactionsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockTransactions []v1.Transaction
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3230,7 +3236,11 @@ func (m *ListTransactionsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Transactions = append(m.Transactions, &v1.Transaction{})
+			if len(blockTransactions) == 0 {
+				blockTransactions = make([]v1.Transaction, vtwire.BlockSize(len(m.Transactions)))
+			}
+			m.Transactions = append(m.Transactions, &blockTransactions[0])
+			blockTransactions = blockTransactions[1:]
 			if unmarshal, ok := interface{}(m.Transactions[len(m.Transactions)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -3958,6 +3968,7 @@ func (m *ListPortfoliosRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListPortfoliosResponse) UnmarshalVT(dAtA []byte) error {
+	var blockPortfolios []v1.Portfolio
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4024,7 +4035,11 @@ func (m *ListPortfoliosResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Portfolios = append(m.Portfolios, &v1.Portfolio{})
+			if len(blockPortfolios) == 0 {
+				blockPortfolios = make([]v1.Portfolio, vtwire.BlockSize(len(m.Portfolios)))
+			}
+			m.Portfolios = append(m.Portfolios, &blockPortfolios[0])
+			blockPortfolios = blockPortfolios[1:]
 			if unmarshal, ok := interface{}(m.Portfolios[len(m.Portfolios)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -4908,6 +4923,7 @@ func (m *ListAllocationsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListAllocationsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockAllocations []v1.Allocation
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4974,7 +4990,11 @@ func (m *ListAllocationsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Allocations = append(m.Allocations, &v1.Allocation{})
+			if len(blockAllocations) == 0 {
+				blockAllocations = make([]v1.Allocation, vtwire.BlockSize(len(m.Allocations)))
+			}
+			m.Allocations = append(m.Allocations, &blockAllocations[0])
+			blockAllocations = blockAllocations[1:]
 			if unmarshal, ok := interface{}(m.Allocations[len(m.Allocations)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -5975,6 +5995,7 @@ func (m *ListPositionsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListPositionsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockPositions []v1.Position
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6041,7 +6062,11 @@ func (m *ListPositionsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Positions = append(m.Positions, &v1.Position{})
+			if len(blockPositions) == 0 {
+				blockPositions = make([]v1.Position, vtwire.BlockSize(len(m.Positions)))
+			}
+			m.Positions = append(m.Positions, &blockPositions[0])
+			blockPositions = blockPositions[1:]
 			if unmarshal, ok := interface{}(m.Positions[len(m.Positions)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -6775,6 +6800,7 @@ func (m *ListTransactionsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListTransactionsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockTransactions []v1.Transaction
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6841,7 +6867,11 @@ func (m *ListTransactionsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Transactions = append(m.Transactions, &v1.Transaction{})
+			if len(blockTransactions) == 0 {
+				blockTransactions = make([]v1.Transaction, vtwire.BlockSize(len(m.Transactions)))
+			}
+			m.Transactions = append(m.Transactions, &blockTransactions[0])
+			blockTransactions = blockTransactions[1:]
 			if unmarshal, ok := interface{}(m.Transactions[len(m.Transactions)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -7589,6 +7619,7 @@ func (m *ListPortfoliosRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListPortfoliosResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockPortfolios []v1.Portfolio
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7655,7 +7686,11 @@ func (m *ListPortfoliosResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Portfolios = append(m.Portfolios, &v1.Portfolio{})
+			if len(blockPortfolios) == 0 {
+				blockPortfolios = make([]v1.Portfolio, vtwire.BlockSize(len(m.Portfolios)))
+			}
+			m.Portfolios = append(m.Portfolios, &blockPortfolios[0])
+			blockPortfolios = blockPortfolios[1:]
 			if unmarshal, ok := interface{}(m.Portfolios[len(m.Portfolios)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -8555,6 +8590,7 @@ func (m *ListAllocationsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListAllocationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockAllocations []v1.Allocation
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8621,7 +8657,11 @@ func (m *ListAllocationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Allocations = append(m.Allocations, &v1.Allocation{})
+			if len(blockAllocations) == 0 {
+				blockAllocations = make([]v1.Allocation, vtwire.BlockSize(len(m.Allocations)))
+			}
+			m.Allocations = append(m.Allocations, &blockAllocations[0])
+			blockAllocations = blockAllocations[1:]
 			if unmarshal, ok := interface{}(m.Allocations[len(m.Allocations)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {

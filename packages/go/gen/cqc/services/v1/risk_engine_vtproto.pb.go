@@ -4959,6 +4959,7 @@ func (m *ListExposuresRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListExposuresResponse) UnmarshalVT(dAtA []byte) error {
+	var blockExposures []v1.Exposure
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5025,7 +5026,11 @@ func (m *ListExposuresResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Exposures = append(m.Exposures, &v1.Exposure{})
+			if len(blockExposures) == 0 {
+				blockExposures = make([]v1.Exposure, vtwire.BlockSize(len(m.Exposures)))
+			}
+			m.Exposures = append(m.Exposures, &blockExposures[0])
+			blockExposures = blockExposures[1:]
 			if unmarshal, ok := interface{}(m.Exposures[len(m.Exposures)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -5781,6 +5786,7 @@ func (m *ListRiskAlertsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListRiskAlertsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockRiskAlerts []v12.RiskAlert
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -5847,7 +5853,11 @@ func (m *ListRiskAlertsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.RiskAlerts = append(m.RiskAlerts, &v12.RiskAlert{})
+			if len(blockRiskAlerts) == 0 {
+				blockRiskAlerts = make([]v12.RiskAlert, vtwire.BlockSize(len(m.RiskAlerts)))
+			}
+			m.RiskAlerts = append(m.RiskAlerts, &blockRiskAlerts[0])
+			blockRiskAlerts = blockRiskAlerts[1:]
 			if unmarshal, ok := interface{}(m.RiskAlerts[len(m.RiskAlerts)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -7963,6 +7973,7 @@ func (m *ListRiskLimitsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListRiskLimitsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockRiskLimits []v1.RiskLimit
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8029,7 +8040,11 @@ func (m *ListRiskLimitsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.RiskLimits = append(m.RiskLimits, &v1.RiskLimit{})
+			if len(blockRiskLimits) == 0 {
+				blockRiskLimits = make([]v1.RiskLimit, vtwire.BlockSize(len(m.RiskLimits)))
+			}
+			m.RiskLimits = append(m.RiskLimits, &blockRiskLimits[0])
+			blockRiskLimits = blockRiskLimits[1:]
 			if unmarshal, ok := interface{}(m.RiskLimits[len(m.RiskLimits)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -10603,6 +10618,7 @@ func (m *ListExposuresRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListExposuresResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockExposures []v1.Exposure
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10669,7 +10685,11 @@ func (m *ListExposuresResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Exposures = append(m.Exposures, &v1.Exposure{})
+			if len(blockExposures) == 0 {
+				blockExposures = make([]v1.Exposure, vtwire.BlockSize(len(m.Exposures)))
+			}
+			m.Exposures = append(m.Exposures, &blockExposures[0])
+			blockExposures = blockExposures[1:]
 			if unmarshal, ok := interface{}(m.Exposures[len(m.Exposures)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -11441,6 +11461,7 @@ func (m *ListRiskAlertsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListRiskAlertsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockRiskAlerts []v12.RiskAlert
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11507,7 +11528,11 @@ func (m *ListRiskAlertsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.RiskAlerts = append(m.RiskAlerts, &v12.RiskAlert{})
+			if len(blockRiskAlerts) == 0 {
+				blockRiskAlerts = make([]v12.RiskAlert, vtwire.BlockSize(len(m.RiskAlerts)))
+			}
+			m.RiskAlerts = append(m.RiskAlerts, &blockRiskAlerts[0])
+			blockRiskAlerts = blockRiskAlerts[1:]
 			if unmarshal, ok := interface{}(m.RiskAlerts[len(m.RiskAlerts)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -13687,6 +13712,7 @@ func (m *ListRiskLimitsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListRiskLimitsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockRiskLimits []v1.RiskLimit
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13753,7 +13779,11 @@ func (m *ListRiskLimitsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.RiskLimits = append(m.RiskLimits, &v1.RiskLimit{})
+			if len(blockRiskLimits) == 0 {
+				blockRiskLimits = make([]v1.RiskLimit, vtwire.BlockSize(len(m.RiskLimits)))
+			}
+			m.RiskLimits = append(m.RiskLimits, &blockRiskLimits[0])
+			blockRiskLimits = blockRiskLimits[1:]
 			if unmarshal, ok := interface{}(m.RiskLimits[len(m.RiskLimits)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {

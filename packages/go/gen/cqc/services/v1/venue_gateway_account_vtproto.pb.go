@@ -2834,6 +2834,7 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListOrderStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockOrderStatusReports []v1.OrderStatusReport
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2900,7 +2901,11 @@ func (m *ListOrderStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.OrderStatusReports = append(m.OrderStatusReports, &v1.OrderStatusReport{})
+			if len(blockOrderStatusReports) == 0 {
+				blockOrderStatusReports = make([]v1.OrderStatusReport, vtwire.BlockSize(len(m.OrderStatusReports)))
+			}
+			m.OrderStatusReports = append(m.OrderStatusReports, &blockOrderStatusReports[0])
+			blockOrderStatusReports = blockOrderStatusReports[1:]
 			if err := m.OrderStatusReports[len(m.OrderStatusReports)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -3299,6 +3304,7 @@ func (m *ListFillReportsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListFillReportsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockFillReports []v1.FillReport
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3365,7 +3371,11 @@ func (m *ListFillReportsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.FillReports = append(m.FillReports, &v1.FillReport{})
+			if len(blockFillReports) == 0 {
+				blockFillReports = make([]v1.FillReport, vtwire.BlockSize(len(m.FillReports)))
+			}
+			m.FillReports = append(m.FillReports, &blockFillReports[0])
+			blockFillReports = blockFillReports[1:]
 			if err := m.FillReports[len(m.FillReports)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -3709,6 +3719,7 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListPositionStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockPositionStatusReports []v1.PositionStatusReport
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3775,7 +3786,11 @@ func (m *ListPositionStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.PositionStatusReports = append(m.PositionStatusReports, &v1.PositionStatusReport{})
+			if len(blockPositionStatusReports) == 0 {
+				blockPositionStatusReports = make([]v1.PositionStatusReport, vtwire.BlockSize(len(m.PositionStatusReports)))
+			}
+			m.PositionStatusReports = append(m.PositionStatusReports, &blockPositionStatusReports[0])
+			blockPositionStatusReports = blockPositionStatusReports[1:]
 			if err := m.PositionStatusReports[len(m.PositionStatusReports)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7741,6 +7756,7 @@ func (m *MarketFeeRates) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListTradingFeeRatesResponse) UnmarshalVT(dAtA []byte) error {
+	var blockMarketFeeRates []MarketFeeRates
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7807,7 +7823,11 @@ func (m *ListTradingFeeRatesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.MarketFeeRates = append(m.MarketFeeRates, &MarketFeeRates{})
+			if len(blockMarketFeeRates) == 0 {
+				blockMarketFeeRates = make([]MarketFeeRates, vtwire.BlockSize(len(m.MarketFeeRates)))
+			}
+			m.MarketFeeRates = append(m.MarketFeeRates, &blockMarketFeeRates[0])
+			blockMarketFeeRates = blockMarketFeeRates[1:]
 			if err := m.MarketFeeRates[len(m.MarketFeeRates)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -8156,6 +8176,7 @@ func (m *ListOrderStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListOrderStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockOrderStatusReports []v1.OrderStatusReport
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8222,7 +8243,11 @@ func (m *ListOrderStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.OrderStatusReports = append(m.OrderStatusReports, &v1.OrderStatusReport{})
+			if len(blockOrderStatusReports) == 0 {
+				blockOrderStatusReports = make([]v1.OrderStatusReport, vtwire.BlockSize(len(m.OrderStatusReports)))
+			}
+			m.OrderStatusReports = append(m.OrderStatusReports, &blockOrderStatusReports[0])
+			blockOrderStatusReports = blockOrderStatusReports[1:]
 			if err := m.OrderStatusReports[len(m.OrderStatusReports)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -8637,6 +8662,7 @@ func (m *ListFillReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListFillReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockFillReports []v1.FillReport
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8703,7 +8729,11 @@ func (m *ListFillReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.FillReports = append(m.FillReports, &v1.FillReport{})
+			if len(blockFillReports) == 0 {
+				blockFillReports = make([]v1.FillReport, vtwire.BlockSize(len(m.FillReports)))
+			}
+			m.FillReports = append(m.FillReports, &blockFillReports[0])
+			blockFillReports = blockFillReports[1:]
 			if err := m.FillReports[len(m.FillReports)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -9063,6 +9093,7 @@ func (m *ListPositionStatusReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error 
 	return nil
 }
 func (m *ListPositionStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockPositionStatusReports []v1.PositionStatusReport
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9129,7 +9160,11 @@ func (m *ListPositionStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.PositionStatusReports = append(m.PositionStatusReports, &v1.PositionStatusReport{})
+			if len(blockPositionStatusReports) == 0 {
+				blockPositionStatusReports = make([]v1.PositionStatusReport, vtwire.BlockSize(len(m.PositionStatusReports)))
+			}
+			m.PositionStatusReports = append(m.PositionStatusReports, &blockPositionStatusReports[0])
+			blockPositionStatusReports = blockPositionStatusReports[1:]
 			if err := m.PositionStatusReports[len(m.PositionStatusReports)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -13295,6 +13330,7 @@ func (m *MarketFeeRates) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListTradingFeeRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockMarketFeeRates []MarketFeeRates
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13361,7 +13397,11 @@ func (m *ListTradingFeeRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.MarketFeeRates = append(m.MarketFeeRates, &MarketFeeRates{})
+			if len(blockMarketFeeRates) == 0 {
+				blockMarketFeeRates = make([]MarketFeeRates, vtwire.BlockSize(len(m.MarketFeeRates)))
+			}
+			m.MarketFeeRates = append(m.MarketFeeRates, &blockMarketFeeRates[0])
+			blockMarketFeeRates = blockMarketFeeRates[1:]
 			if err := m.MarketFeeRates[len(m.MarketFeeRates)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

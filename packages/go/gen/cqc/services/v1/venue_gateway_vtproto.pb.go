@@ -6104,6 +6104,7 @@ func (m *PlaceOrderResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *PlaceOrderListRequest) UnmarshalVT(dAtA []byte) error {
+	var blockOrders []NewOrder
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6345,7 +6346,11 @@ func (m *PlaceOrderListRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Orders = append(m.Orders, &NewOrder{})
+			if len(blockOrders) == 0 {
+				blockOrders = make([]NewOrder, vtwire.BlockSize(len(m.Orders)))
+			}
+			m.Orders = append(m.Orders, &blockOrders[0])
+			blockOrders = blockOrders[1:]
 			if err := m.Orders[len(m.Orders)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -6373,6 +6378,7 @@ func (m *PlaceOrderListRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *PlaceOrderListResponse) UnmarshalVT(dAtA []byte) error {
+	var blockOrders []v1.Order
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -6478,7 +6484,11 @@ func (m *PlaceOrderListResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Orders = append(m.Orders, &v1.Order{})
+			if len(blockOrders) == 0 {
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+			}
+			m.Orders = append(m.Orders, &blockOrders[0])
+			blockOrders = blockOrders[1:]
 			if err := m.Orders[len(m.Orders)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -6941,6 +6951,7 @@ func (m *OrderResult) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchPlaceOrdersRequest) UnmarshalVT(dAtA []byte) error {
+	var blockRequests []PlaceOrderRequest
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7007,7 +7018,11 @@ func (m *BatchPlaceOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Requests = append(m.Requests, &PlaceOrderRequest{})
+			if len(blockRequests) == 0 {
+				blockRequests = make([]PlaceOrderRequest, vtwire.BlockSize(len(m.Requests)))
+			}
+			m.Requests = append(m.Requests, &blockRequests[0])
+			blockRequests = blockRequests[1:]
 			if err := m.Requests[len(m.Requests)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7035,6 +7050,7 @@ func (m *BatchPlaceOrdersRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchPlaceOrdersResponse) UnmarshalVT(dAtA []byte) error {
+	var blockResults []OrderResult
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7101,7 +7117,11 @@ func (m *BatchPlaceOrdersResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Results = append(m.Results, &OrderResult{})
+			if len(blockResults) == 0 {
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+			}
+			m.Results = append(m.Results, &blockResults[0])
+			blockResults = blockResults[1:]
 			if err := m.Results[len(m.Results)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7129,6 +7149,7 @@ func (m *BatchPlaceOrdersResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchAmendOrdersRequest) UnmarshalVT(dAtA []byte) error {
+	var blockRequests []AmendOrderRequest
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7195,7 +7216,11 @@ func (m *BatchAmendOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Requests = append(m.Requests, &AmendOrderRequest{})
+			if len(blockRequests) == 0 {
+				blockRequests = make([]AmendOrderRequest, vtwire.BlockSize(len(m.Requests)))
+			}
+			m.Requests = append(m.Requests, &blockRequests[0])
+			blockRequests = blockRequests[1:]
 			if err := m.Requests[len(m.Requests)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7223,6 +7248,7 @@ func (m *BatchAmendOrdersRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchAmendOrdersResponse) UnmarshalVT(dAtA []byte) error {
+	var blockResults []OrderResult
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7289,7 +7315,11 @@ func (m *BatchAmendOrdersResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Results = append(m.Results, &OrderResult{})
+			if len(blockResults) == 0 {
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+			}
+			m.Results = append(m.Results, &blockResults[0])
+			blockResults = blockResults[1:]
 			if err := m.Results[len(m.Results)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7317,6 +7347,7 @@ func (m *BatchAmendOrdersResponse) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchCancelOrdersRequest) UnmarshalVT(dAtA []byte) error {
+	var blockRequests []CancelOrderRequest
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7383,7 +7414,11 @@ func (m *BatchCancelOrdersRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Requests = append(m.Requests, &CancelOrderRequest{})
+			if len(blockRequests) == 0 {
+				blockRequests = make([]CancelOrderRequest, vtwire.BlockSize(len(m.Requests)))
+			}
+			m.Requests = append(m.Requests, &blockRequests[0])
+			blockRequests = blockRequests[1:]
 			if err := m.Requests[len(m.Requests)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -7411,6 +7446,7 @@ func (m *BatchCancelOrdersRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *BatchCancelOrdersResponse) UnmarshalVT(dAtA []byte) error {
+	var blockResults []OrderResult
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -7477,7 +7513,11 @@ func (m *BatchCancelOrdersResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Results = append(m.Results, &OrderResult{})
+			if len(blockResults) == 0 {
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+			}
+			m.Results = append(m.Results, &blockResults[0])
+			blockResults = blockResults[1:]
 			if err := m.Results[len(m.Results)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -8871,6 +8911,7 @@ func (m *CancelAllOrdersRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *CancelAllOrdersResponse) UnmarshalVT(dAtA []byte) error {
+	var blockOrders []v1.Order
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8937,7 +8978,11 @@ func (m *CancelAllOrdersResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Orders = append(m.Orders, &v1.Order{})
+			if len(blockOrders) == 0 {
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+			}
+			m.Orders = append(m.Orders, &blockOrders[0])
+			blockOrders = blockOrders[1:]
 			if err := m.Orders[len(m.Orders)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -9672,6 +9717,7 @@ func (m *ListOrdersRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListOrdersResponse) UnmarshalVT(dAtA []byte) error {
+	var blockOrders []v1.Order
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -9738,7 +9784,11 @@ func (m *ListOrdersResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Orders = append(m.Orders, &v1.Order{})
+			if len(blockOrders) == 0 {
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+			}
+			m.Orders = append(m.Orders, &blockOrders[0])
+			blockOrders = blockOrders[1:]
 			if err := m.Orders[len(m.Orders)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10567,6 +10617,7 @@ func (m *ListExecutionReportsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListExecutionReportsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockExecutionReports []v1.ExecutionReport
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10633,7 +10684,11 @@ func (m *ListExecutionReportsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.ExecutionReports = append(m.ExecutionReports, &v1.ExecutionReport{})
+			if len(blockExecutionReports) == 0 {
+				blockExecutionReports = make([]v1.ExecutionReport, vtwire.BlockSize(len(m.ExecutionReports)))
+			}
+			m.ExecutionReports = append(m.ExecutionReports, &blockExecutionReports[0])
+			blockExecutionReports = blockExecutionReports[1:]
 			if err := m.ExecutionReports[len(m.ExecutionReports)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -11268,6 +11323,7 @@ func (m *ListBalancesRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListBalancesResponse) UnmarshalVT(dAtA []byte) error {
+	var blockBalances []v1.Balance
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -11334,7 +11390,11 @@ func (m *ListBalancesResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Balances = append(m.Balances, &v1.Balance{})
+			if len(blockBalances) == 0 {
+				blockBalances = make([]v1.Balance, vtwire.BlockSize(len(m.Balances)))
+			}
+			m.Balances = append(m.Balances, &blockBalances[0])
+			blockBalances = blockBalances[1:]
 			if err := m.Balances[len(m.Balances)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -12470,6 +12530,7 @@ func (m *ListDepositsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListDepositsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockDeposits []v11.Transaction
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -12536,7 +12597,11 @@ func (m *ListDepositsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Deposits = append(m.Deposits, &v11.Transaction{})
+			if len(blockDeposits) == 0 {
+				blockDeposits = make([]v11.Transaction, vtwire.BlockSize(len(m.Deposits)))
+			}
+			m.Deposits = append(m.Deposits, &blockDeposits[0])
+			blockDeposits = blockDeposits[1:]
 			if unmarshal, ok := interface{}(m.Deposits[len(m.Deposits)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -13468,6 +13533,7 @@ func (m *ListWithdrawalsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListWithdrawalsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockWithdrawals []v11.Transaction
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -13534,7 +13600,11 @@ func (m *ListWithdrawalsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Withdrawals = append(m.Withdrawals, &v11.Transaction{})
+			if len(blockWithdrawals) == 0 {
+				blockWithdrawals = make([]v11.Transaction, vtwire.BlockSize(len(m.Withdrawals)))
+			}
+			m.Withdrawals = append(m.Withdrawals, &blockWithdrawals[0])
+			blockWithdrawals = blockWithdrawals[1:]
 			if unmarshal, ok := interface{}(m.Withdrawals[len(m.Withdrawals)-1]).(interface {
 				UnmarshalVT([]byte) error
 			}); ok {
@@ -13955,6 +14025,7 @@ func (m *ListVenueAccountsRequest) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ListVenueAccountsResponse) UnmarshalVT(dAtA []byte) error {
+	var blockVenueAccounts []v1.VenueAccount
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -14021,7 +14092,11 @@ func (m *ListVenueAccountsResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.VenueAccounts = append(m.VenueAccounts, &v1.VenueAccount{})
+			if len(blockVenueAccounts) == 0 {
+				blockVenueAccounts = make([]v1.VenueAccount, vtwire.BlockSize(len(m.VenueAccounts)))
+			}
+			m.VenueAccounts = append(m.VenueAccounts, &blockVenueAccounts[0])
+			blockVenueAccounts = blockVenueAccounts[1:]
 			if err := m.VenueAccounts[len(m.VenueAccounts)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -15931,6 +16006,7 @@ func (m *PlaceOrderResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockOrders []NewOrder
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16188,7 +16264,11 @@ func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Orders = append(m.Orders, &NewOrder{})
+			if len(blockOrders) == 0 {
+				blockOrders = make([]NewOrder, vtwire.BlockSize(len(m.Orders)))
+			}
+			m.Orders = append(m.Orders, &blockOrders[0])
+			blockOrders = blockOrders[1:]
 			if err := m.Orders[len(m.Orders)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -16216,6 +16296,7 @@ func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *PlaceOrderListResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockOrders []v1.Order
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16321,7 +16402,11 @@ func (m *PlaceOrderListResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Orders = append(m.Orders, &v1.Order{})
+			if len(blockOrders) == 0 {
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+			}
+			m.Orders = append(m.Orders, &blockOrders[0])
+			blockOrders = blockOrders[1:]
 			if err := m.Orders[len(m.Orders)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -16796,6 +16881,7 @@ func (m *OrderResult) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchPlaceOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockRequests []PlaceOrderRequest
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16862,7 +16948,11 @@ func (m *BatchPlaceOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Requests = append(m.Requests, &PlaceOrderRequest{})
+			if len(blockRequests) == 0 {
+				blockRequests = make([]PlaceOrderRequest, vtwire.BlockSize(len(m.Requests)))
+			}
+			m.Requests = append(m.Requests, &blockRequests[0])
+			blockRequests = blockRequests[1:]
 			if err := m.Requests[len(m.Requests)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -16890,6 +16980,7 @@ func (m *BatchPlaceOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchPlaceOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockResults []OrderResult
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -16956,7 +17047,11 @@ func (m *BatchPlaceOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Results = append(m.Results, &OrderResult{})
+			if len(blockResults) == 0 {
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+			}
+			m.Results = append(m.Results, &blockResults[0])
+			blockResults = blockResults[1:]
 			if err := m.Results[len(m.Results)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -16984,6 +17079,7 @@ func (m *BatchPlaceOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchAmendOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockRequests []AmendOrderRequest
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17050,7 +17146,11 @@ func (m *BatchAmendOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Requests = append(m.Requests, &AmendOrderRequest{})
+			if len(blockRequests) == 0 {
+				blockRequests = make([]AmendOrderRequest, vtwire.BlockSize(len(m.Requests)))
+			}
+			m.Requests = append(m.Requests, &blockRequests[0])
+			blockRequests = blockRequests[1:]
 			if err := m.Requests[len(m.Requests)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -17078,6 +17178,7 @@ func (m *BatchAmendOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchAmendOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockResults []OrderResult
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17144,7 +17245,11 @@ func (m *BatchAmendOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Results = append(m.Results, &OrderResult{})
+			if len(blockResults) == 0 {
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+			}
+			m.Results = append(m.Results, &blockResults[0])
+			blockResults = blockResults[1:]
 			if err := m.Results[len(m.Results)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -17172,6 +17277,7 @@ func (m *BatchAmendOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchCancelOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockRequests []CancelOrderRequest
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17238,7 +17344,11 @@ func (m *BatchCancelOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Requests = append(m.Requests, &CancelOrderRequest{})
+			if len(blockRequests) == 0 {
+				blockRequests = make([]CancelOrderRequest, vtwire.BlockSize(len(m.Requests)))
+			}
+			m.Requests = append(m.Requests, &blockRequests[0])
+			blockRequests = blockRequests[1:]
 			if err := m.Requests[len(m.Requests)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -17266,6 +17376,7 @@ func (m *BatchCancelOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *BatchCancelOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockResults []OrderResult
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -17332,7 +17443,11 @@ func (m *BatchCancelOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Results = append(m.Results, &OrderResult{})
+			if len(blockResults) == 0 {
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+			}
+			m.Results = append(m.Results, &blockResults[0])
+			blockResults = blockResults[1:]
 			if err := m.Results[len(m.Results)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -18794,6 +18909,7 @@ func (m *CancelAllOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *CancelAllOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockOrders []v1.Order
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -18860,7 +18976,11 @@ func (m *CancelAllOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Orders = append(m.Orders, &v1.Order{})
+			if len(blockOrders) == 0 {
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+			}
+			m.Orders = append(m.Orders, &blockOrders[0])
+			blockOrders = blockOrders[1:]
 			if err := m.Orders[len(m.Orders)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -19611,6 +19731,7 @@ func (m *ListOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockOrders []v1.Order
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -19677,7 +19798,11 @@ func (m *ListOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Orders = append(m.Orders, &v1.Order{})
+			if len(blockOrders) == 0 {
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+			}
+			m.Orders = append(m.Orders, &blockOrders[0])
+			blockOrders = blockOrders[1:]
 			if err := m.Orders[len(m.Orders)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -20542,6 +20667,7 @@ func (m *ListExecutionReportsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockExecutionReports []v1.ExecutionReport
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -20608,7 +20734,11 @@ func (m *ListExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.ExecutionReports = append(m.ExecutionReports, &v1.ExecutionReport{})
+			if len(blockExecutionReports) == 0 {
+				blockExecutionReports = make([]v1.ExecutionReport, vtwire.BlockSize(len(m.ExecutionReports)))
+			}
+			m.ExecutionReports = append(m.ExecutionReports, &blockExecutionReports[0])
+			blockExecutionReports = blockExecutionReports[1:]
 			if err := m.ExecutionReports[len(m.ExecutionReports)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -21271,6 +21401,7 @@ func (m *ListBalancesRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockBalances []v1.Balance
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -21337,7 +21468,11 @@ func (m *ListBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Balances = append(m.Balances, &v1.Balance{})
+			if len(blockBalances) == 0 {
+				blockBalances = make([]v1.Balance, vtwire.BlockSize(len(m.Balances)))
+			}
+			m.Balances = append(m.Balances, &blockBalances[0])
+			blockBalances = blockBalances[1:]
 			if err := m.Balances[len(m.Balances)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -22525,6 +22660,7 @@ func (m *ListDepositsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListDepositsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockDeposits []v11.Transaction
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -22591,7 +22727,11 @@ func (m *ListDepositsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Deposits = append(m.Deposits, &v11.Transaction{})
+			if len(blockDeposits) == 0 {
+				blockDeposits = make([]v11.Transaction, vtwire.BlockSize(len(m.Deposits)))
+			}
+			m.Deposits = append(m.Deposits, &blockDeposits[0])
+			blockDeposits = blockDeposits[1:]
 			if unmarshal, ok := interface{}(m.Deposits[len(m.Deposits)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -23571,6 +23711,7 @@ func (m *ListWithdrawalsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListWithdrawalsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockWithdrawals []v11.Transaction
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -23637,7 +23778,11 @@ func (m *ListWithdrawalsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Withdrawals = append(m.Withdrawals, &v11.Transaction{})
+			if len(blockWithdrawals) == 0 {
+				blockWithdrawals = make([]v11.Transaction, vtwire.BlockSize(len(m.Withdrawals)))
+			}
+			m.Withdrawals = append(m.Withdrawals, &blockWithdrawals[0])
+			blockWithdrawals = blockWithdrawals[1:]
 			if unmarshal, ok := interface{}(m.Withdrawals[len(m.Withdrawals)-1]).(interface {
 				UnmarshalVTUnsafe([]byte) error
 			}); ok {
@@ -24074,6 +24219,7 @@ func (m *ListVenueAccountsRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ListVenueAccountsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockVenueAccounts []v1.VenueAccount
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -24140,7 +24286,11 @@ func (m *ListVenueAccountsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.VenueAccounts = append(m.VenueAccounts, &v1.VenueAccount{})
+			if len(blockVenueAccounts) == 0 {
+				blockVenueAccounts = make([]v1.VenueAccount, vtwire.BlockSize(len(m.VenueAccounts)))
+			}
+			m.VenueAccounts = append(m.VenueAccounts, &blockVenueAccounts[0])
+			blockVenueAccounts = blockVenueAccounts[1:]
 			if err := m.VenueAccounts[len(m.VenueAccounts)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

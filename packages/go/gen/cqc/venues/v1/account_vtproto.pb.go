@@ -862,6 +862,7 @@ func (m *VenueAccount) SizeVT() (n int) {
 }
 
 func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
+	var blockBySettlementAsset []SettlementAssetFeeRates
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1238,7 +1239,11 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.BySettlementAsset = append(m.BySettlementAsset, &SettlementAssetFeeRates{})
+			if len(blockBySettlementAsset) == 0 {
+				blockBySettlementAsset = make([]SettlementAssetFeeRates, vtwire.BlockSize(len(m.BySettlementAsset)))
+			}
+			m.BySettlementAsset = append(m.BySettlementAsset, &blockBySettlementAsset[0])
+			blockBySettlementAsset = blockBySettlementAsset[1:]
 			if err := m.BySettlementAsset[len(m.BySettlementAsset)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -1945,6 +1950,7 @@ func (m *MarketLeverage) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
+	var blockMarketLeverages []MarketLeverage
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -2626,7 +2632,11 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.MarketLeverages = append(m.MarketLeverages, &MarketLeverage{})
+			if len(blockMarketLeverages) == 0 {
+				blockMarketLeverages = make([]MarketLeverage, vtwire.BlockSize(len(m.MarketLeverages)))
+			}
+			m.MarketLeverages = append(m.MarketLeverages, &blockMarketLeverages[0])
+			blockMarketLeverages = blockMarketLeverages[1:]
 			if err := m.MarketLeverages[len(m.MarketLeverages)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -2982,6 +2992,7 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockBySettlementAsset []SettlementAssetFeeRates
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3390,7 +3401,11 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.BySettlementAsset = append(m.BySettlementAsset, &SettlementAssetFeeRates{})
+			if len(blockBySettlementAsset) == 0 {
+				blockBySettlementAsset = make([]SettlementAssetFeeRates, vtwire.BlockSize(len(m.BySettlementAsset)))
+			}
+			m.BySettlementAsset = append(m.BySettlementAsset, &blockBySettlementAsset[0])
+			blockBySettlementAsset = blockBySettlementAsset[1:]
 			if err := m.BySettlementAsset[len(m.BySettlementAsset)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -4145,6 +4160,7 @@ func (m *MarketLeverage) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockMarketLeverages []MarketLeverage
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4862,7 +4878,11 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.MarketLeverages = append(m.MarketLeverages, &MarketLeverage{})
+			if len(blockMarketLeverages) == 0 {
+				blockMarketLeverages = make([]MarketLeverage, vtwire.BlockSize(len(m.MarketLeverages)))
+			}
+			m.MarketLeverages = append(m.MarketLeverages, &blockMarketLeverages[0])
+			blockMarketLeverages = blockMarketLeverages[1:]
 			if err := m.MarketLeverages[len(m.MarketLeverages)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

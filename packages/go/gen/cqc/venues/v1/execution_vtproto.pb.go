@@ -3101,6 +3101,8 @@ func (m *Party) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
+	var blockMiscFees []MiscFee
+	var blockParties []Party
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4584,7 +4586,11 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.MiscFees = append(m.MiscFees, &MiscFee{})
+			if len(blockMiscFees) == 0 {
+				blockMiscFees = make([]MiscFee, vtwire.BlockSize(len(m.MiscFees)))
+			}
+			m.MiscFees = append(m.MiscFees, &blockMiscFees[0])
+			blockMiscFees = blockMiscFees[1:]
 			if err := m.MiscFees[len(m.MiscFees)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -5472,7 +5478,11 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Parties = append(m.Parties, &Party{})
+			if len(blockParties) == 0 {
+				blockParties = make([]Party, vtwire.BlockSize(len(m.Parties)))
+			}
+			m.Parties = append(m.Parties, &blockParties[0])
+			blockParties = blockParties[1:]
 			if err := m.Parties[len(m.Parties)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -9303,6 +9313,8 @@ func (m *Party) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockMiscFees []MiscFee
+	var blockParties []Party
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -10898,7 +10910,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.MiscFees = append(m.MiscFees, &MiscFee{})
+			if len(blockMiscFees) == 0 {
+				blockMiscFees = make([]MiscFee, vtwire.BlockSize(len(m.MiscFees)))
+			}
+			m.MiscFees = append(m.MiscFees, &blockMiscFees[0])
+			blockMiscFees = blockMiscFees[1:]
 			if err := m.MiscFees[len(m.MiscFees)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -11814,7 +11830,11 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Parties = append(m.Parties, &Party{})
+			if len(blockParties) == 0 {
+				blockParties = make([]Party, vtwire.BlockSize(len(m.Parties)))
+			}
+			m.Parties = append(m.Parties, &blockParties[0])
+			blockParties = blockParties[1:]
 			if err := m.Parties[len(m.Parties)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

@@ -2230,6 +2230,8 @@ func (m *OrderFill) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *Order) UnmarshalVT(dAtA []byte) error {
+	var blockCommissions []v1.AssetAmount
+	var blockFills []OrderFill
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -4137,7 +4139,11 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Commissions = append(m.Commissions, &v1.AssetAmount{})
+			if len(blockCommissions) == 0 {
+				blockCommissions = make([]v1.AssetAmount, vtwire.BlockSize(len(m.Commissions)))
+			}
+			m.Commissions = append(m.Commissions, &blockCommissions[0])
+			blockCommissions = blockCommissions[1:]
 			if err := m.Commissions[len(m.Commissions)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -4174,7 +4180,11 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Fills = append(m.Fills, &OrderFill{})
+			if len(blockFills) == 0 {
+				blockFills = make([]OrderFill, vtwire.BlockSize(len(m.Fills)))
+			}
+			m.Fills = append(m.Fills, &blockFills[0])
+			blockFills = blockFills[1:]
 			if err := m.Fills[len(m.Fills)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -6066,6 +6076,8 @@ func (m *OrderFill) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockCommissions []v1.AssetAmount
+	var blockFills []OrderFill
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -8105,7 +8117,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Commissions = append(m.Commissions, &v1.AssetAmount{})
+			if len(blockCommissions) == 0 {
+				blockCommissions = make([]v1.AssetAmount, vtwire.BlockSize(len(m.Commissions)))
+			}
+			m.Commissions = append(m.Commissions, &blockCommissions[0])
+			blockCommissions = blockCommissions[1:]
 			if err := m.Commissions[len(m.Commissions)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -8142,7 +8158,11 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Fills = append(m.Fills, &OrderFill{})
+			if len(blockFills) == 0 {
+				blockFills = make([]OrderFill, vtwire.BlockSize(len(m.Fills)))
+			}
+			m.Fills = append(m.Fills, &blockFills[0])
+			blockFills = blockFills[1:]
 			if err := m.Fills[len(m.Fills)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

@@ -1355,6 +1355,7 @@ func (m *VenueAssetNetwork) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
+	var blockNetworks []VenueAssetNetwork
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1774,7 +1775,11 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Networks = append(m.Networks, &VenueAssetNetwork{})
+			if len(blockNetworks) == 0 {
+				blockNetworks = make([]VenueAssetNetwork, vtwire.BlockSize(len(m.Networks)))
+			}
+			m.Networks = append(m.Networks, &blockNetworks[0])
+			blockNetworks = blockNetworks[1:]
 			if err := m.Networks[len(m.Networks)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -2945,6 +2950,7 @@ func (m *VenueAssetNetwork) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockNetworks []VenueAssetNetwork
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3396,7 +3402,11 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Networks = append(m.Networks, &VenueAssetNetwork{})
+			if len(blockNetworks) == 0 {
+				blockNetworks = make([]VenueAssetNetwork, vtwire.BlockSize(len(m.Networks)))
+			}
+			m.Networks = append(m.Networks, &blockNetworks[0])
+			blockNetworks = blockNetworks[1:]
 			if err := m.Networks[len(m.Networks)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

@@ -1266,6 +1266,8 @@ func (m *VenueContract) UnmarshalVT(dAtA []byte) error {
 	return nil
 }
 func (m *Venue) UnmarshalVT(dAtA []byte) error {
+	var blockContracts []VenueContract
+	var blockRateLimits []RateLimit
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -1666,7 +1668,11 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Contracts = append(m.Contracts, &VenueContract{})
+			if len(blockContracts) == 0 {
+				blockContracts = make([]VenueContract, vtwire.BlockSize(len(m.Contracts)))
+			}
+			m.Contracts = append(m.Contracts, &blockContracts[0])
+			blockContracts = blockContracts[1:]
 			if err := m.Contracts[len(m.Contracts)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -1703,7 +1709,11 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.RateLimits = append(m.RateLimits, &RateLimit{})
+			if len(blockRateLimits) == 0 {
+				blockRateLimits = make([]RateLimit, vtwire.BlockSize(len(m.RateLimits)))
+			}
+			m.RateLimits = append(m.RateLimits, &blockRateLimits[0])
+			blockRateLimits = blockRateLimits[1:]
 			if err := m.RateLimits[len(m.RateLimits)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -3002,6 +3012,8 @@ func (m *VenueContract) UnmarshalVTUnsafe(dAtA []byte) error {
 	return nil
 }
 func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
+	var blockContracts []VenueContract
+	var blockRateLimits []RateLimit
 	l := len(dAtA)
 	iNdEx := 0
 	for iNdEx < l {
@@ -3430,7 +3442,11 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Contracts = append(m.Contracts, &VenueContract{})
+			if len(blockContracts) == 0 {
+				blockContracts = make([]VenueContract, vtwire.BlockSize(len(m.Contracts)))
+			}
+			m.Contracts = append(m.Contracts, &blockContracts[0])
+			blockContracts = blockContracts[1:]
 			if err := m.Contracts[len(m.Contracts)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -3467,7 +3483,11 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.RateLimits = append(m.RateLimits, &RateLimit{})
+			if len(blockRateLimits) == 0 {
+				blockRateLimits = make([]RateLimit, vtwire.BlockSize(len(m.RateLimits)))
+			}
+			m.RateLimits = append(m.RateLimits, &blockRateLimits[0])
+			blockRateLimits = blockRateLimits[1:]
 			if err := m.RateLimits[len(m.RateLimits)-1].UnmarshalVTUnsafe(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
