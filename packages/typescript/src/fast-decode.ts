@@ -59,7 +59,7 @@ const R = { b: new Uint8Array(0) as Uint8Array, p: 0, dv: undefined as DataView 
 
 /**
  * Decodes wire-format `bytes` as `schema`, exactly as `fromBinary(schema, bytes, options)` does (same message,
- * same error), 2-7x faster on CQC's hot messages (order books, orders, execution reports, trades, prices; see
+ * same error), 4-8x faster on CQC's hot messages (order books, orders, execution reports, trades, prices; see
  * docs/BENCHMARKS.md). Use it wherever you call `fromBinary` on CQC messages; for untrusted bytes prefer
  * `decodeBinary` from `@crypto-quant/cqc/decode`, which checks the wire structure and uses this decoder.
  */
@@ -120,8 +120,8 @@ let originalString: ((this: BinaryReader, strict?: boolean) => string) | undefin
  * servers do (they call `fromBinary` and have no hook for another decoder): replaces
  * `BinaryReader.prototype.string` of the `@bufbuild/protobuf` copy this package uses (npm dedupes it with
  * Connect's) with a reader that builds ASCII strings of 1–32 bytes with one `String.fromCharCode` call instead
- * of an array per string; every other string (and every error) goes to the original method. Worth 5–20 % on
- * CQC messages, whose decimals and ids are short ASCII strings (docs/BENCHMARKS.md). It is a patch of a shared
+ * of an array per string; every other string (and every error) goes to the original method. Worth about 10 % on
+ * CQC messages (up to 20 % on books), whose decimals and ids are short ASCII strings (docs/BENCHMARKS.md). It is a patch of a shared
  * class, so it is opt-in: `createValidationInterceptor()` of `@crypto-quant/cqc/kit` calls it unless
  * `fastDecode: false`. It checks itself on sample input first and changes nothing (returns false) when the
  * installed `@bufbuild/protobuf` does not read strings the way it expects, or `new Function` is forbidden.
