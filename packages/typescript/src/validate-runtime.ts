@@ -218,7 +218,7 @@ const DECIMAL_KEY = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
 export function sortedAt<E>(list: readonly E[], key: (e: E) => string, descending: boolean, strict: boolean): number {
   let prev: string | undefined;
   for (let i = 0; i < list.length; i++) {
-    const k = key(list[i]);
+    const k = key(list[i]!);
     if (!DECIMAL_KEY.test(k)) {
       prev = undefined;
       continue;
