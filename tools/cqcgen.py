@@ -204,8 +204,11 @@ def _go_tool(name: str) -> str:
     return result.stdout.strip()
 
 
-# The proto packages whose Go code gets vtprotobuf methods (the fast codec's messages and what they embed).
-GO_VTPROTO_PACKAGES = ("cqc/markets/v1/", "cqc/services/v1/", "cqc/types/v1/", "cqc/venues/v1/")
+# The protos whose Go code gets vtprotobuf methods: the fast codec's messages and what they embed, and the
+# services that stream them (a closed set within cqc.services.v1: vtprotobuf calls the methods of every
+# message of a package it generates for directly).
+GO_VTPROTO_PACKAGES = ("cqc/markets/v1/", "cqc/types/v1/", "cqc/venues/v1/", "cqc/services/v1/market_data.proto",
+                       "cqc/services/v1/venue_gateway.proto", "cqc/services/v1/venue_gateway_account.proto")
 
 
 def generate_go(deps: Path) -> None:

@@ -1,7 +1,8 @@
 // Package cqccodec is the fast binary codec of CQC messages for gRPC (and connect-go): it encodes and
-// decodes with the vtprotobuf methods generated for the messages services exchange at volume (the
-// packages cqc/markets/v1, cqc/venues/v1, cqc/types/v1 and cqc/services/v1: order books, trades, prices,
-// orders, execution reports and their stream responses) and with protobuf-go for every other message.
+// decodes with the vtprotobuf methods generated for the messages services exchange at volume (every
+// message of cqc/markets/v1, cqc/venues/v1 and cqc/types/v1, and the requests and responses of MarketData and
+// VenueGateway: order books, trades, prices, orders, execution reports and their stream responses) and with
+// protobuf-go for every other message.
 //
 // A gRPC server opts in with one option, a client with one dial option:
 //

@@ -268,7 +268,8 @@ func blockAllocate(lines []string) []string {
 				decls = append(decls, "\tvar "+block+" []"+typ)
 				out = append(out,
 					indent+"if len("+block+") == 0 {",
-					indent+"\t"+block+" = make([]"+typ+", vtwire.BlockSize(len(m."+field+")))",
+					indent+"\t"+block+" = make([]"+typ+", vtwire.BlockSize(len(m."+field+"), postIndex-iNdEx, l-postIndex))",
+					indent+"\tm."+field+" = vtwire.Grow(m."+field+", len("+block+"))",
 					indent+"}",
 					indent+"m."+field+" = append(m."+field+", &"+block+"[0])",
 					indent+block+" = "+block+"[1:]")

@@ -56,11 +56,22 @@ func AppendUnknown(unknown, field []byte) []byte {
 // MaxBlock is the most elements of a repeated message field that UnmarshalVT allocates at once.
 const MaxBlock = 256
 
-// BlockSize is how many elements UnmarshalVT allocates at once for a repeated message field that holds n:
-// as many again (at least 4, at most MaxBlock), so a field of n elements costs about log2(n) allocations.
-// An element keeps its block in memory while it is referenced.
-func BlockSize(n int) int {
-	return min(max(n, 4), MaxBlock)
+// BlockSize is how many elements UnmarshalVT allocates at once for a repeated message field that holds n,
+// whose next element is size bytes long with rest bytes after it: as many as the rest could hold if the
+// elements that follow are of the same size (a book's levels are), but at least as many as it holds already
+// (so a field of n elements costs about log2(n) allocations), at least 1 and at most MaxBlock. An element
+// keeps its block in memory while it is referenced.
+func BlockSize(n, size, rest int) int {
+	return min(max(1+rest/(size+2), n, 1), MaxBlock)
+}
+
+// Grow returns s with room for n more elements (slices.Grow), so that the pointers to a new block's
+// elements are appended without reallocating s for each power of two.
+func Grow[E any](s []*E, n int) []*E {
+	if n -= cap(s) - len(s); n > 0 {
+		s = append(s[:cap(s)], make([]*E, n)...)[:len(s)]
+	}
+	return s
 }
 
 // Timestamp is google.protobuf.Timestamp with exact vtprotobuf-style methods (unknown fields kept).

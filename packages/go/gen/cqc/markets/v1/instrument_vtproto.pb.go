@@ -3842,7 +3842,8 @@ func (m *ComboInstrument) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockLegs) == 0 {
-				blockLegs = make([]ComboLeg, vtwire.BlockSize(len(m.Legs)))
+				blockLegs = make([]ComboLeg, vtwire.BlockSize(len(m.Legs), postIndex-iNdEx, l-postIndex))
+				m.Legs = vtwire.Grow(m.Legs, len(blockLegs))
 			}
 			m.Legs = append(m.Legs, &blockLegs[0])
 			blockLegs = blockLegs[1:]
@@ -4327,7 +4328,8 @@ func (m *IndexInstrument) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockConstituents) == 0 {
-				blockConstituents = make([]IndexConstituent, vtwire.BlockSize(len(m.Constituents)))
+				blockConstituents = make([]IndexConstituent, vtwire.BlockSize(len(m.Constituents), postIndex-iNdEx, l-postIndex))
+				m.Constituents = vtwire.Grow(m.Constituents, len(blockConstituents))
 			}
 			m.Constituents = append(m.Constituents, &blockConstituents[0])
 			blockConstituents = blockConstituents[1:]
@@ -7514,7 +7516,8 @@ func (m *LendingDeposit) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRewards) == 0 {
-				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
+				m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
 			}
 			m.Rewards = append(m.Rewards, &blockRewards[0])
 			blockRewards = blockRewards[1:]
@@ -7713,7 +7716,8 @@ func (m *LendingBorrow) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRewards) == 0 {
-				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
+				m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
 			}
 			m.Rewards = append(m.Rewards, &blockRewards[0])
 			blockRewards = blockRewards[1:]
@@ -9173,7 +9177,8 @@ func (m *ComboInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockLegs) == 0 {
-				blockLegs = make([]ComboLeg, vtwire.BlockSize(len(m.Legs)))
+				blockLegs = make([]ComboLeg, vtwire.BlockSize(len(m.Legs), postIndex-iNdEx, l-postIndex))
+				m.Legs = vtwire.Grow(m.Legs, len(blockLegs))
 			}
 			m.Legs = append(m.Legs, &blockLegs[0])
 			blockLegs = blockLegs[1:]
@@ -9686,7 +9691,8 @@ func (m *IndexInstrument) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockConstituents) == 0 {
-				blockConstituents = make([]IndexConstituent, vtwire.BlockSize(len(m.Constituents)))
+				blockConstituents = make([]IndexConstituent, vtwire.BlockSize(len(m.Constituents), postIndex-iNdEx, l-postIndex))
+				m.Constituents = vtwire.Grow(m.Constituents, len(blockConstituents))
 			}
 			m.Constituents = append(m.Constituents, &blockConstituents[0])
 			blockConstituents = blockConstituents[1:]
@@ -13057,7 +13063,8 @@ func (m *LendingDeposit) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRewards) == 0 {
-				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
+				m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
 			}
 			m.Rewards = append(m.Rewards, &blockRewards[0])
 			blockRewards = blockRewards[1:]
@@ -13260,7 +13267,8 @@ func (m *LendingBorrow) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRewards) == 0 {
-				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
+				m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
 			}
 			m.Rewards = append(m.Rewards, &blockRewards[0])
 			blockRewards = blockRewards[1:]

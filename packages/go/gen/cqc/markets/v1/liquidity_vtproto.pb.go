@@ -1646,7 +1646,8 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockBands) == 0 {
-				blockBands = make([]DepthBand, vtwire.BlockSize(len(m.Bands)))
+				blockBands = make([]DepthBand, vtwire.BlockSize(len(m.Bands), postIndex-iNdEx, l-postIndex))
+				m.Bands = vtwire.Grow(m.Bands, len(blockBands))
 			}
 			m.Bands = append(m.Bands, &blockBands[0])
 			blockBands = blockBands[1:]
@@ -1687,7 +1688,8 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTopBids) == 0 {
-				blockTopBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopBids)))
+				blockTopBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopBids), postIndex-iNdEx, l-postIndex))
+				m.TopBids = vtwire.Grow(m.TopBids, len(blockTopBids))
 			}
 			m.TopBids = append(m.TopBids, &blockTopBids[0])
 			blockTopBids = blockTopBids[1:]
@@ -1728,7 +1730,8 @@ func (m *MarketDepth) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTopAsks) == 0 {
-				blockTopAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopAsks)))
+				blockTopAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopAsks), postIndex-iNdEx, l-postIndex))
+				m.TopAsks = vtwire.Grow(m.TopAsks, len(blockTopAsks))
 			}
 			m.TopAsks = append(m.TopAsks, &blockTopAsks[0])
 			blockTopAsks = blockTopAsks[1:]
@@ -2637,7 +2640,8 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockDepthBands) == 0 {
-				blockDepthBands = make([]DepthBand, vtwire.BlockSize(len(m.DepthBands)))
+				blockDepthBands = make([]DepthBand, vtwire.BlockSize(len(m.DepthBands), postIndex-iNdEx, l-postIndex))
+				m.DepthBands = vtwire.Grow(m.DepthBands, len(blockDepthBands))
 			}
 			m.DepthBands = append(m.DepthBands, &blockDepthBands[0])
 			blockDepthBands = blockDepthBands[1:]
@@ -2678,7 +2682,8 @@ func (m *LiquidityMetrics) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockImpactPrices) == 0 {
-				blockImpactPrices = make([]ImpactPrice, vtwire.BlockSize(len(m.ImpactPrices)))
+				blockImpactPrices = make([]ImpactPrice, vtwire.BlockSize(len(m.ImpactPrices), postIndex-iNdEx, l-postIndex))
+				m.ImpactPrices = vtwire.Grow(m.ImpactPrices, len(blockImpactPrices))
 			}
 			m.ImpactPrices = append(m.ImpactPrices, &blockImpactPrices[0])
 			blockImpactPrices = blockImpactPrices[1:]
@@ -4610,7 +4615,8 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockBands) == 0 {
-				blockBands = make([]DepthBand, vtwire.BlockSize(len(m.Bands)))
+				blockBands = make([]DepthBand, vtwire.BlockSize(len(m.Bands), postIndex-iNdEx, l-postIndex))
+				m.Bands = vtwire.Grow(m.Bands, len(blockBands))
 			}
 			m.Bands = append(m.Bands, &blockBands[0])
 			blockBands = blockBands[1:]
@@ -4651,7 +4657,8 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTopBids) == 0 {
-				blockTopBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopBids)))
+				blockTopBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopBids), postIndex-iNdEx, l-postIndex))
+				m.TopBids = vtwire.Grow(m.TopBids, len(blockTopBids))
 			}
 			m.TopBids = append(m.TopBids, &blockTopBids[0])
 			blockTopBids = blockTopBids[1:]
@@ -4692,7 +4699,8 @@ func (m *MarketDepth) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTopAsks) == 0 {
-				blockTopAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopAsks)))
+				blockTopAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.TopAsks), postIndex-iNdEx, l-postIndex))
+				m.TopAsks = vtwire.Grow(m.TopAsks, len(blockTopAsks))
 			}
 			m.TopAsks = append(m.TopAsks, &blockTopAsks[0])
 			blockTopAsks = blockTopAsks[1:]
@@ -5641,7 +5649,8 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockDepthBands) == 0 {
-				blockDepthBands = make([]DepthBand, vtwire.BlockSize(len(m.DepthBands)))
+				blockDepthBands = make([]DepthBand, vtwire.BlockSize(len(m.DepthBands), postIndex-iNdEx, l-postIndex))
+				m.DepthBands = vtwire.Grow(m.DepthBands, len(blockDepthBands))
 			}
 			m.DepthBands = append(m.DepthBands, &blockDepthBands[0])
 			blockDepthBands = blockDepthBands[1:]
@@ -5682,7 +5691,8 @@ func (m *LiquidityMetrics) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockImpactPrices) == 0 {
-				blockImpactPrices = make([]ImpactPrice, vtwire.BlockSize(len(m.ImpactPrices)))
+				blockImpactPrices = make([]ImpactPrice, vtwire.BlockSize(len(m.ImpactPrices), postIndex-iNdEx, l-postIndex))
+				m.ImpactPrices = vtwire.Grow(m.ImpactPrices, len(blockImpactPrices))
 			}
 			m.ImpactPrices = append(m.ImpactPrices, &blockImpactPrices[0])
 			blockImpactPrices = blockImpactPrices[1:]

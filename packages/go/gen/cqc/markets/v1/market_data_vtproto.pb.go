@@ -5531,7 +5531,8 @@ func (m *TickerStatistics) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockSessionOpenPrices) == 0 {
-				blockSessionOpenPrices = make([]SessionOpenPrice, vtwire.BlockSize(len(m.SessionOpenPrices)))
+				blockSessionOpenPrices = make([]SessionOpenPrice, vtwire.BlockSize(len(m.SessionOpenPrices), postIndex-iNdEx, l-postIndex))
+				m.SessionOpenPrices = vtwire.Grow(m.SessionOpenPrices, len(blockSessionOpenPrices))
 			}
 			m.SessionOpenPrices = append(m.SessionOpenPrices, &blockSessionOpenPrices[0])
 			blockSessionOpenPrices = blockSessionOpenPrices[1:]
@@ -10546,7 +10547,8 @@ func (m *TickerStatistics) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockSessionOpenPrices) == 0 {
-				blockSessionOpenPrices = make([]SessionOpenPrice, vtwire.BlockSize(len(m.SessionOpenPrices)))
+				blockSessionOpenPrices = make([]SessionOpenPrice, vtwire.BlockSize(len(m.SessionOpenPrices), postIndex-iNdEx, l-postIndex))
+				m.SessionOpenPrices = vtwire.Grow(m.SessionOpenPrices, len(blockSessionOpenPrices))
 			}
 			m.SessionOpenPrices = append(m.SessionOpenPrices, &blockSessionOpenPrices[0])
 			blockSessionOpenPrices = blockSessionOpenPrices[1:]

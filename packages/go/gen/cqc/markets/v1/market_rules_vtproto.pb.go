@@ -3401,7 +3401,8 @@ func (m *SteppedTick) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockSteps) == 0 {
-				blockSteps = make([]TickStep, vtwire.BlockSize(len(m.Steps)))
+				blockSteps = make([]TickStep, vtwire.BlockSize(len(m.Steps), postIndex-iNdEx, l-postIndex))
+				m.Steps = vtwire.Grow(m.Steps, len(blockSteps))
 			}
 			m.Steps = append(m.Steps, &blockSteps[0])
 			blockSteps = blockSteps[1:]
@@ -7210,7 +7211,8 @@ func (m *TradingPermissions) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockPermissionSets) == 0 {
-				blockPermissionSets = make([]PermissionSet, vtwire.BlockSize(len(m.PermissionSets)))
+				blockPermissionSets = make([]PermissionSet, vtwire.BlockSize(len(m.PermissionSets), postIndex-iNdEx, l-postIndex))
+				m.PermissionSets = vtwire.Grow(m.PermissionSets, len(blockPermissionSets))
 			}
 			m.PermissionSets = append(m.PermissionSets, &blockPermissionSets[0])
 			blockPermissionSets = blockPermissionSets[1:]
@@ -7729,7 +7731,8 @@ func (m *FeeSchedule) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTiers) == 0 {
-				blockTiers = make([]FeeTier, vtwire.BlockSize(len(m.Tiers)))
+				blockTiers = make([]FeeTier, vtwire.BlockSize(len(m.Tiers), postIndex-iNdEx, l-postIndex))
+				m.Tiers = vtwire.Grow(m.Tiers, len(blockTiers))
 			}
 			m.Tiers = append(m.Tiers, &blockTiers[0])
 			blockTiers = blockTiers[1:]
@@ -9555,7 +9558,8 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockMarginTiers) == 0 {
-				blockMarginTiers = make([]MarginTier, vtwire.BlockSize(len(m.MarginTiers)))
+				blockMarginTiers = make([]MarginTier, vtwire.BlockSize(len(m.MarginTiers), postIndex-iNdEx, l-postIndex))
+				m.MarginTiers = vtwire.Grow(m.MarginTiers, len(blockMarginTiers))
 			}
 			m.MarginTiers = append(m.MarginTiers, &blockMarginTiers[0])
 			blockMarginTiers = blockMarginTiers[1:]
@@ -9713,7 +9717,8 @@ func (m *MarginTerms) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockMarginAssets) == 0 {
-				blockMarginAssets = make([]MarginAsset, vtwire.BlockSize(len(m.MarginAssets)))
+				blockMarginAssets = make([]MarginAsset, vtwire.BlockSize(len(m.MarginAssets), postIndex-iNdEx, l-postIndex))
+				m.MarginAssets = vtwire.Grow(m.MarginAssets, len(blockMarginAssets))
 			}
 			m.MarginAssets = append(m.MarginAssets, &blockMarginAssets[0])
 			blockMarginAssets = blockMarginAssets[1:]
@@ -10530,7 +10535,8 @@ func (m *SteppedTick) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockSteps) == 0 {
-				blockSteps = make([]TickStep, vtwire.BlockSize(len(m.Steps)))
+				blockSteps = make([]TickStep, vtwire.BlockSize(len(m.Steps), postIndex-iNdEx, l-postIndex))
+				m.Steps = vtwire.Grow(m.Steps, len(blockSteps))
 			}
 			m.Steps = append(m.Steps, &blockSteps[0])
 			blockSteps = blockSteps[1:]
@@ -14515,7 +14521,8 @@ func (m *TradingPermissions) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockPermissionSets) == 0 {
-				blockPermissionSets = make([]PermissionSet, vtwire.BlockSize(len(m.PermissionSets)))
+				blockPermissionSets = make([]PermissionSet, vtwire.BlockSize(len(m.PermissionSets), postIndex-iNdEx, l-postIndex))
+				m.PermissionSets = vtwire.Grow(m.PermissionSets, len(blockPermissionSets))
 			}
 			m.PermissionSets = append(m.PermissionSets, &blockPermissionSets[0])
 			blockPermissionSets = blockPermissionSets[1:]
@@ -15062,7 +15069,8 @@ func (m *FeeSchedule) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTiers) == 0 {
-				blockTiers = make([]FeeTier, vtwire.BlockSize(len(m.Tiers)))
+				blockTiers = make([]FeeTier, vtwire.BlockSize(len(m.Tiers), postIndex-iNdEx, l-postIndex))
+				m.Tiers = vtwire.Grow(m.Tiers, len(blockTiers))
 			}
 			m.Tiers = append(m.Tiers, &blockTiers[0])
 			blockTiers = blockTiers[1:]
@@ -17020,7 +17028,8 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockMarginTiers) == 0 {
-				blockMarginTiers = make([]MarginTier, vtwire.BlockSize(len(m.MarginTiers)))
+				blockMarginTiers = make([]MarginTier, vtwire.BlockSize(len(m.MarginTiers), postIndex-iNdEx, l-postIndex))
+				m.MarginTiers = vtwire.Grow(m.MarginTiers, len(blockMarginTiers))
 			}
 			m.MarginTiers = append(m.MarginTiers, &blockMarginTiers[0])
 			blockMarginTiers = blockMarginTiers[1:]
@@ -17190,7 +17199,8 @@ func (m *MarginTerms) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockMarginAssets) == 0 {
-				blockMarginAssets = make([]MarginAsset, vtwire.BlockSize(len(m.MarginAssets)))
+				blockMarginAssets = make([]MarginAsset, vtwire.BlockSize(len(m.MarginAssets), postIndex-iNdEx, l-postIndex))
+				m.MarginAssets = vtwire.Grow(m.MarginAssets, len(blockMarginAssets))
 			}
 			m.MarginAssets = append(m.MarginAssets, &blockMarginAssets[0])
 			blockMarginAssets = blockMarginAssets[1:]

@@ -4395,7 +4395,8 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTokens) == 0 {
-				blockTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.Tokens)))
+				blockTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.Tokens), postIndex-iNdEx, l-postIndex))
+				m.Tokens = vtwire.Grow(m.Tokens, len(blockTokens))
 			}
 			m.Tokens = append(m.Tokens, &blockTokens[0])
 			blockTokens = blockTokens[1:]
@@ -4592,7 +4593,8 @@ func (m *AmmPoolState) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockUnderlyingTokens) == 0 {
-				blockUnderlyingTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.UnderlyingTokens)))
+				blockUnderlyingTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.UnderlyingTokens), postIndex-iNdEx, l-postIndex))
+				m.UnderlyingTokens = vtwire.Grow(m.UnderlyingTokens, len(blockUnderlyingTokens))
 			}
 			m.UnderlyingTokens = append(m.UnderlyingTokens, &blockUnderlyingTokens[0])
 			blockUnderlyingTokens = blockUnderlyingTokens[1:]
@@ -5498,7 +5500,8 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTokens) == 0 {
-				blockTokens = make([]AmmPoolToken, vtwire.BlockSize(len(m.Tokens)))
+				blockTokens = make([]AmmPoolToken, vtwire.BlockSize(len(m.Tokens), postIndex-iNdEx, l-postIndex))
+				m.Tokens = vtwire.Grow(m.Tokens, len(blockTokens))
 			}
 			m.Tokens = append(m.Tokens, &blockTokens[0])
 			blockTokens = blockTokens[1:]
@@ -5693,7 +5696,8 @@ func (m *AmmPoolSpecs) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRewards) == 0 {
-				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
+				m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
 			}
 			m.Rewards = append(m.Rewards, &blockRewards[0])
 			blockRewards = blockRewards[1:]
@@ -10760,7 +10764,8 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTokens) == 0 {
-				blockTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.Tokens)))
+				blockTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.Tokens), postIndex-iNdEx, l-postIndex))
+				m.Tokens = vtwire.Grow(m.Tokens, len(blockTokens))
 			}
 			m.Tokens = append(m.Tokens, &blockTokens[0])
 			blockTokens = blockTokens[1:]
@@ -10969,7 +10974,8 @@ func (m *AmmPoolState) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockUnderlyingTokens) == 0 {
-				blockUnderlyingTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.UnderlyingTokens)))
+				blockUnderlyingTokens = make([]AmmPoolTokenState, vtwire.BlockSize(len(m.UnderlyingTokens), postIndex-iNdEx, l-postIndex))
+				m.UnderlyingTokens = vtwire.Grow(m.UnderlyingTokens, len(blockUnderlyingTokens))
 			}
 			m.UnderlyingTokens = append(m.UnderlyingTokens, &blockUnderlyingTokens[0])
 			blockUnderlyingTokens = blockUnderlyingTokens[1:]
@@ -11931,7 +11937,8 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTokens) == 0 {
-				blockTokens = make([]AmmPoolToken, vtwire.BlockSize(len(m.Tokens)))
+				blockTokens = make([]AmmPoolToken, vtwire.BlockSize(len(m.Tokens), postIndex-iNdEx, l-postIndex))
+				m.Tokens = vtwire.Grow(m.Tokens, len(blockTokens))
 			}
 			m.Tokens = append(m.Tokens, &blockTokens[0])
 			blockTokens = blockTokens[1:]
@@ -12142,7 +12149,8 @@ func (m *AmmPoolSpecs) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRewards) == 0 {
-				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards)))
+				blockRewards = make([]RewardEmission, vtwire.BlockSize(len(m.Rewards), postIndex-iNdEx, l-postIndex))
+				m.Rewards = vtwire.Grow(m.Rewards, len(blockRewards))
 			}
 			m.Rewards = append(m.Rewards, &blockRewards[0])
 			blockRewards = blockRewards[1:]

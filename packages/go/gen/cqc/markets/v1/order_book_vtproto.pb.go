@@ -756,7 +756,8 @@ func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockBids) == 0 {
-				blockBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.Bids)))
+				blockBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.Bids), postIndex-iNdEx, l-postIndex))
+				m.Bids = vtwire.Grow(m.Bids, len(blockBids))
 			}
 			m.Bids = append(m.Bids, &blockBids[0])
 			blockBids = blockBids[1:]
@@ -797,7 +798,8 @@ func (m *OrderBook) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockAsks) == 0 {
-				blockAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.Asks)))
+				blockAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.Asks), postIndex-iNdEx, l-postIndex))
+				m.Asks = vtwire.Grow(m.Asks, len(blockAsks))
 			}
 			m.Asks = append(m.Asks, &blockAsks[0])
 			blockAsks = blockAsks[1:]
@@ -1663,7 +1665,8 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockBids) == 0 {
-				blockBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.Bids)))
+				blockBids = make([]OrderBookLevel, vtwire.BlockSize(len(m.Bids), postIndex-iNdEx, l-postIndex))
+				m.Bids = vtwire.Grow(m.Bids, len(blockBids))
 			}
 			m.Bids = append(m.Bids, &blockBids[0])
 			blockBids = blockBids[1:]
@@ -1704,7 +1707,8 @@ func (m *OrderBook) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockAsks) == 0 {
-				blockAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.Asks)))
+				blockAsks = make([]OrderBookLevel, vtwire.BlockSize(len(m.Asks), postIndex-iNdEx, l-postIndex))
+				m.Asks = vtwire.Grow(m.Asks, len(blockAsks))
 			}
 			m.Asks = append(m.Asks, &blockAsks[0])
 			blockAsks = blockAsks[1:]

@@ -4100,7 +4100,8 @@ func (m *ListPricesResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockPrices) == 0 {
-				blockPrices = make([]v1.Price, vtwire.BlockSize(len(m.Prices)))
+				blockPrices = make([]v1.Price, vtwire.BlockSize(len(m.Prices), postIndex-iNdEx, l-postIndex))
+				m.Prices = vtwire.Grow(m.Prices, len(blockPrices))
 			}
 			m.Prices = append(m.Prices, &blockPrices[0])
 			blockPrices = blockPrices[1:]
@@ -5438,7 +5439,8 @@ func (m *ListTradesResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTrades) == 0 {
-				blockTrades = make([]v1.Trade, vtwire.BlockSize(len(m.Trades)))
+				blockTrades = make([]v1.Trade, vtwire.BlockSize(len(m.Trades), postIndex-iNdEx, l-postIndex))
+				m.Trades = vtwire.Grow(m.Trades, len(blockTrades))
 			}
 			m.Trades = append(m.Trades, &blockTrades[0])
 			blockTrades = blockTrades[1:]
@@ -6161,7 +6163,8 @@ func (m *ListCandlesResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockCandles) == 0 {
-				blockCandles = make([]v1.Candle, vtwire.BlockSize(len(m.Candles)))
+				blockCandles = make([]v1.Candle, vtwire.BlockSize(len(m.Candles), postIndex-iNdEx, l-postIndex))
+				m.Candles = vtwire.Grow(m.Candles, len(blockCandles))
 			}
 			m.Candles = append(m.Candles, &blockCandles[0])
 			blockCandles = blockCandles[1:]
@@ -6745,7 +6748,8 @@ func (m *ListFundingRatesResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockFundingRates) == 0 {
-				blockFundingRates = make([]v1.FundingRate, vtwire.BlockSize(len(m.FundingRates)))
+				blockFundingRates = make([]v1.FundingRate, vtwire.BlockSize(len(m.FundingRates), postIndex-iNdEx, l-postIndex))
+				m.FundingRates = vtwire.Grow(m.FundingRates, len(blockFundingRates))
 			}
 			m.FundingRates = append(m.FundingRates, &blockFundingRates[0])
 			blockFundingRates = blockFundingRates[1:]
@@ -8309,7 +8313,8 @@ func (m *ListOpenInterestResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOpenInterests) == 0 {
-				blockOpenInterests = make([]v1.OpenInterest, vtwire.BlockSize(len(m.OpenInterests)))
+				blockOpenInterests = make([]v1.OpenInterest, vtwire.BlockSize(len(m.OpenInterests), postIndex-iNdEx, l-postIndex))
+				m.OpenInterests = vtwire.Grow(m.OpenInterests, len(blockOpenInterests))
 			}
 			m.OpenInterests = append(m.OpenInterests, &blockOpenInterests[0])
 			blockOpenInterests = blockOpenInterests[1:]
@@ -8702,7 +8707,8 @@ func (m *ListLiquidationsResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockLiquidations) == 0 {
-				blockLiquidations = make([]v1.Liquidation, vtwire.BlockSize(len(m.Liquidations)))
+				blockLiquidations = make([]v1.Liquidation, vtwire.BlockSize(len(m.Liquidations), postIndex-iNdEx, l-postIndex))
+				m.Liquidations = vtwire.Grow(m.Liquidations, len(blockLiquidations))
 			}
 			m.Liquidations = append(m.Liquidations, &blockLiquidations[0])
 			blockLiquidations = blockLiquidations[1:]
@@ -9287,7 +9293,8 @@ func (m *ListTickerStatisticsResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTickerStatistics) == 0 {
-				blockTickerStatistics = make([]v1.TickerStatistics, vtwire.BlockSize(len(m.TickerStatistics)))
+				blockTickerStatistics = make([]v1.TickerStatistics, vtwire.BlockSize(len(m.TickerStatistics), postIndex-iNdEx, l-postIndex))
+				m.TickerStatistics = vtwire.Grow(m.TickerStatistics, len(blockTickerStatistics))
 			}
 			m.TickerStatistics = append(m.TickerStatistics, &blockTickerStatistics[0])
 			blockTickerStatistics = blockTickerStatistics[1:]
@@ -10390,7 +10397,8 @@ func (m *ListAssetMarketDataResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockAssetMarketData) == 0 {
-				blockAssetMarketData = make([]v1.AssetMarketData, vtwire.BlockSize(len(m.AssetMarketData)))
+				blockAssetMarketData = make([]v1.AssetMarketData, vtwire.BlockSize(len(m.AssetMarketData), postIndex-iNdEx, l-postIndex))
+				m.AssetMarketData = vtwire.Grow(m.AssetMarketData, len(blockAssetMarketData))
 			}
 			m.AssetMarketData = append(m.AssetMarketData, &blockAssetMarketData[0])
 			blockAssetMarketData = blockAssetMarketData[1:]
@@ -11031,7 +11039,8 @@ func (m *ListPricesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockPrices) == 0 {
-				blockPrices = make([]v1.Price, vtwire.BlockSize(len(m.Prices)))
+				blockPrices = make([]v1.Price, vtwire.BlockSize(len(m.Prices), postIndex-iNdEx, l-postIndex))
+				m.Prices = vtwire.Grow(m.Prices, len(blockPrices))
 			}
 			m.Prices = append(m.Prices, &blockPrices[0])
 			blockPrices = blockPrices[1:]
@@ -12405,7 +12414,8 @@ func (m *ListTradesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTrades) == 0 {
-				blockTrades = make([]v1.Trade, vtwire.BlockSize(len(m.Trades)))
+				blockTrades = make([]v1.Trade, vtwire.BlockSize(len(m.Trades), postIndex-iNdEx, l-postIndex))
+				m.Trades = vtwire.Grow(m.Trades, len(blockTrades))
 			}
 			m.Trades = append(m.Trades, &blockTrades[0])
 			blockTrades = blockTrades[1:]
@@ -13152,7 +13162,8 @@ func (m *ListCandlesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockCandles) == 0 {
-				blockCandles = make([]v1.Candle, vtwire.BlockSize(len(m.Candles)))
+				blockCandles = make([]v1.Candle, vtwire.BlockSize(len(m.Candles), postIndex-iNdEx, l-postIndex))
+				m.Candles = vtwire.Grow(m.Candles, len(blockCandles))
 			}
 			m.Candles = append(m.Candles, &blockCandles[0])
 			blockCandles = blockCandles[1:]
@@ -13752,7 +13763,8 @@ func (m *ListFundingRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockFundingRates) == 0 {
-				blockFundingRates = make([]v1.FundingRate, vtwire.BlockSize(len(m.FundingRates)))
+				blockFundingRates = make([]v1.FundingRate, vtwire.BlockSize(len(m.FundingRates), postIndex-iNdEx, l-postIndex))
+				m.FundingRates = vtwire.Grow(m.FundingRates, len(blockFundingRates))
 			}
 			m.FundingRates = append(m.FundingRates, &blockFundingRates[0])
 			blockFundingRates = blockFundingRates[1:]
@@ -15360,7 +15372,8 @@ func (m *ListOpenInterestResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOpenInterests) == 0 {
-				blockOpenInterests = make([]v1.OpenInterest, vtwire.BlockSize(len(m.OpenInterests)))
+				blockOpenInterests = make([]v1.OpenInterest, vtwire.BlockSize(len(m.OpenInterests), postIndex-iNdEx, l-postIndex))
+				m.OpenInterests = vtwire.Grow(m.OpenInterests, len(blockOpenInterests))
 			}
 			m.OpenInterests = append(m.OpenInterests, &blockOpenInterests[0])
 			blockOpenInterests = blockOpenInterests[1:]
@@ -15765,7 +15778,8 @@ func (m *ListLiquidationsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockLiquidations) == 0 {
-				blockLiquidations = make([]v1.Liquidation, vtwire.BlockSize(len(m.Liquidations)))
+				blockLiquidations = make([]v1.Liquidation, vtwire.BlockSize(len(m.Liquidations), postIndex-iNdEx, l-postIndex))
+				m.Liquidations = vtwire.Grow(m.Liquidations, len(blockLiquidations))
 			}
 			m.Liquidations = append(m.Liquidations, &blockLiquidations[0])
 			blockLiquidations = blockLiquidations[1:]
@@ -16370,7 +16384,8 @@ func (m *ListTickerStatisticsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockTickerStatistics) == 0 {
-				blockTickerStatistics = make([]v1.TickerStatistics, vtwire.BlockSize(len(m.TickerStatistics)))
+				blockTickerStatistics = make([]v1.TickerStatistics, vtwire.BlockSize(len(m.TickerStatistics), postIndex-iNdEx, l-postIndex))
+				m.TickerStatistics = vtwire.Grow(m.TickerStatistics, len(blockTickerStatistics))
 			}
 			m.TickerStatistics = append(m.TickerStatistics, &blockTickerStatistics[0])
 			blockTickerStatistics = blockTickerStatistics[1:]
@@ -17513,7 +17528,8 @@ func (m *ListAssetMarketDataResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockAssetMarketData) == 0 {
-				blockAssetMarketData = make([]v1.AssetMarketData, vtwire.BlockSize(len(m.AssetMarketData)))
+				blockAssetMarketData = make([]v1.AssetMarketData, vtwire.BlockSize(len(m.AssetMarketData), postIndex-iNdEx, l-postIndex))
+				m.AssetMarketData = vtwire.Grow(m.AssetMarketData, len(blockAssetMarketData))
 			}
 			m.AssetMarketData = append(m.AssetMarketData, &blockAssetMarketData[0])
 			blockAssetMarketData = blockAssetMarketData[1:]

@@ -2902,7 +2902,8 @@ func (m *ListOrderStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOrderStatusReports) == 0 {
-				blockOrderStatusReports = make([]v1.OrderStatusReport, vtwire.BlockSize(len(m.OrderStatusReports)))
+				blockOrderStatusReports = make([]v1.OrderStatusReport, vtwire.BlockSize(len(m.OrderStatusReports), postIndex-iNdEx, l-postIndex))
+				m.OrderStatusReports = vtwire.Grow(m.OrderStatusReports, len(blockOrderStatusReports))
 			}
 			m.OrderStatusReports = append(m.OrderStatusReports, &blockOrderStatusReports[0])
 			blockOrderStatusReports = blockOrderStatusReports[1:]
@@ -3372,7 +3373,8 @@ func (m *ListFillReportsResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockFillReports) == 0 {
-				blockFillReports = make([]v1.FillReport, vtwire.BlockSize(len(m.FillReports)))
+				blockFillReports = make([]v1.FillReport, vtwire.BlockSize(len(m.FillReports), postIndex-iNdEx, l-postIndex))
+				m.FillReports = vtwire.Grow(m.FillReports, len(blockFillReports))
 			}
 			m.FillReports = append(m.FillReports, &blockFillReports[0])
 			blockFillReports = blockFillReports[1:]
@@ -3787,7 +3789,8 @@ func (m *ListPositionStatusReportsResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockPositionStatusReports) == 0 {
-				blockPositionStatusReports = make([]v1.PositionStatusReport, vtwire.BlockSize(len(m.PositionStatusReports)))
+				blockPositionStatusReports = make([]v1.PositionStatusReport, vtwire.BlockSize(len(m.PositionStatusReports), postIndex-iNdEx, l-postIndex))
+				m.PositionStatusReports = vtwire.Grow(m.PositionStatusReports, len(blockPositionStatusReports))
 			}
 			m.PositionStatusReports = append(m.PositionStatusReports, &blockPositionStatusReports[0])
 			blockPositionStatusReports = blockPositionStatusReports[1:]
@@ -7824,7 +7827,8 @@ func (m *ListTradingFeeRatesResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockMarketFeeRates) == 0 {
-				blockMarketFeeRates = make([]MarketFeeRates, vtwire.BlockSize(len(m.MarketFeeRates)))
+				blockMarketFeeRates = make([]MarketFeeRates, vtwire.BlockSize(len(m.MarketFeeRates), postIndex-iNdEx, l-postIndex))
+				m.MarketFeeRates = vtwire.Grow(m.MarketFeeRates, len(blockMarketFeeRates))
 			}
 			m.MarketFeeRates = append(m.MarketFeeRates, &blockMarketFeeRates[0])
 			blockMarketFeeRates = blockMarketFeeRates[1:]
@@ -8244,7 +8248,8 @@ func (m *ListOrderStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOrderStatusReports) == 0 {
-				blockOrderStatusReports = make([]v1.OrderStatusReport, vtwire.BlockSize(len(m.OrderStatusReports)))
+				blockOrderStatusReports = make([]v1.OrderStatusReport, vtwire.BlockSize(len(m.OrderStatusReports), postIndex-iNdEx, l-postIndex))
+				m.OrderStatusReports = vtwire.Grow(m.OrderStatusReports, len(blockOrderStatusReports))
 			}
 			m.OrderStatusReports = append(m.OrderStatusReports, &blockOrderStatusReports[0])
 			blockOrderStatusReports = blockOrderStatusReports[1:]
@@ -8730,7 +8735,8 @@ func (m *ListFillReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockFillReports) == 0 {
-				blockFillReports = make([]v1.FillReport, vtwire.BlockSize(len(m.FillReports)))
+				blockFillReports = make([]v1.FillReport, vtwire.BlockSize(len(m.FillReports), postIndex-iNdEx, l-postIndex))
+				m.FillReports = vtwire.Grow(m.FillReports, len(blockFillReports))
 			}
 			m.FillReports = append(m.FillReports, &blockFillReports[0])
 			blockFillReports = blockFillReports[1:]
@@ -9161,7 +9167,8 @@ func (m *ListPositionStatusReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockPositionStatusReports) == 0 {
-				blockPositionStatusReports = make([]v1.PositionStatusReport, vtwire.BlockSize(len(m.PositionStatusReports)))
+				blockPositionStatusReports = make([]v1.PositionStatusReport, vtwire.BlockSize(len(m.PositionStatusReports), postIndex-iNdEx, l-postIndex))
+				m.PositionStatusReports = vtwire.Grow(m.PositionStatusReports, len(blockPositionStatusReports))
 			}
 			m.PositionStatusReports = append(m.PositionStatusReports, &blockPositionStatusReports[0])
 			blockPositionStatusReports = blockPositionStatusReports[1:]
@@ -13398,7 +13405,8 @@ func (m *ListTradingFeeRatesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockMarketFeeRates) == 0 {
-				blockMarketFeeRates = make([]MarketFeeRates, vtwire.BlockSize(len(m.MarketFeeRates)))
+				blockMarketFeeRates = make([]MarketFeeRates, vtwire.BlockSize(len(m.MarketFeeRates), postIndex-iNdEx, l-postIndex))
+				m.MarketFeeRates = vtwire.Grow(m.MarketFeeRates, len(blockMarketFeeRates))
 			}
 			m.MarketFeeRates = append(m.MarketFeeRates, &blockMarketFeeRates[0])
 			blockMarketFeeRates = blockMarketFeeRates[1:]

@@ -6347,7 +6347,8 @@ func (m *PlaceOrderListRequest) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOrders) == 0 {
-				blockOrders = make([]NewOrder, vtwire.BlockSize(len(m.Orders)))
+				blockOrders = make([]NewOrder, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
 			}
 			m.Orders = append(m.Orders, &blockOrders[0])
 			blockOrders = blockOrders[1:]
@@ -6485,7 +6486,8 @@ func (m *PlaceOrderListResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOrders) == 0 {
-				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
 			}
 			m.Orders = append(m.Orders, &blockOrders[0])
 			blockOrders = blockOrders[1:]
@@ -7019,7 +7021,8 @@ func (m *BatchPlaceOrdersRequest) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRequests) == 0 {
-				blockRequests = make([]PlaceOrderRequest, vtwire.BlockSize(len(m.Requests)))
+				blockRequests = make([]PlaceOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
+				m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
 			}
 			m.Requests = append(m.Requests, &blockRequests[0])
 			blockRequests = blockRequests[1:]
@@ -7118,7 +7121,8 @@ func (m *BatchPlaceOrdersResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockResults) == 0 {
-				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
+				m.Results = vtwire.Grow(m.Results, len(blockResults))
 			}
 			m.Results = append(m.Results, &blockResults[0])
 			blockResults = blockResults[1:]
@@ -7217,7 +7221,8 @@ func (m *BatchAmendOrdersRequest) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRequests) == 0 {
-				blockRequests = make([]AmendOrderRequest, vtwire.BlockSize(len(m.Requests)))
+				blockRequests = make([]AmendOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
+				m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
 			}
 			m.Requests = append(m.Requests, &blockRequests[0])
 			blockRequests = blockRequests[1:]
@@ -7316,7 +7321,8 @@ func (m *BatchAmendOrdersResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockResults) == 0 {
-				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
+				m.Results = vtwire.Grow(m.Results, len(blockResults))
 			}
 			m.Results = append(m.Results, &blockResults[0])
 			blockResults = blockResults[1:]
@@ -7415,7 +7421,8 @@ func (m *BatchCancelOrdersRequest) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRequests) == 0 {
-				blockRequests = make([]CancelOrderRequest, vtwire.BlockSize(len(m.Requests)))
+				blockRequests = make([]CancelOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
+				m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
 			}
 			m.Requests = append(m.Requests, &blockRequests[0])
 			blockRequests = blockRequests[1:]
@@ -7514,7 +7521,8 @@ func (m *BatchCancelOrdersResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockResults) == 0 {
-				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
+				m.Results = vtwire.Grow(m.Results, len(blockResults))
 			}
 			m.Results = append(m.Results, &blockResults[0])
 			blockResults = blockResults[1:]
@@ -8979,7 +8987,8 @@ func (m *CancelAllOrdersResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOrders) == 0 {
-				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
 			}
 			m.Orders = append(m.Orders, &blockOrders[0])
 			blockOrders = blockOrders[1:]
@@ -9785,7 +9794,8 @@ func (m *ListOrdersResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOrders) == 0 {
-				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
 			}
 			m.Orders = append(m.Orders, &blockOrders[0])
 			blockOrders = blockOrders[1:]
@@ -10685,7 +10695,8 @@ func (m *ListExecutionReportsResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockExecutionReports) == 0 {
-				blockExecutionReports = make([]v1.ExecutionReport, vtwire.BlockSize(len(m.ExecutionReports)))
+				blockExecutionReports = make([]v1.ExecutionReport, vtwire.BlockSize(len(m.ExecutionReports), postIndex-iNdEx, l-postIndex))
+				m.ExecutionReports = vtwire.Grow(m.ExecutionReports, len(blockExecutionReports))
 			}
 			m.ExecutionReports = append(m.ExecutionReports, &blockExecutionReports[0])
 			blockExecutionReports = blockExecutionReports[1:]
@@ -11391,7 +11402,8 @@ func (m *ListBalancesResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockBalances) == 0 {
-				blockBalances = make([]v1.Balance, vtwire.BlockSize(len(m.Balances)))
+				blockBalances = make([]v1.Balance, vtwire.BlockSize(len(m.Balances), postIndex-iNdEx, l-postIndex))
+				m.Balances = vtwire.Grow(m.Balances, len(blockBalances))
 			}
 			m.Balances = append(m.Balances, &blockBalances[0])
 			blockBalances = blockBalances[1:]
@@ -12598,7 +12610,8 @@ func (m *ListDepositsResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockDeposits) == 0 {
-				blockDeposits = make([]v11.Transaction, vtwire.BlockSize(len(m.Deposits)))
+				blockDeposits = make([]v11.Transaction, vtwire.BlockSize(len(m.Deposits), postIndex-iNdEx, l-postIndex))
+				m.Deposits = vtwire.Grow(m.Deposits, len(blockDeposits))
 			}
 			m.Deposits = append(m.Deposits, &blockDeposits[0])
 			blockDeposits = blockDeposits[1:]
@@ -13601,7 +13614,8 @@ func (m *ListWithdrawalsResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockWithdrawals) == 0 {
-				blockWithdrawals = make([]v11.Transaction, vtwire.BlockSize(len(m.Withdrawals)))
+				blockWithdrawals = make([]v11.Transaction, vtwire.BlockSize(len(m.Withdrawals), postIndex-iNdEx, l-postIndex))
+				m.Withdrawals = vtwire.Grow(m.Withdrawals, len(blockWithdrawals))
 			}
 			m.Withdrawals = append(m.Withdrawals, &blockWithdrawals[0])
 			blockWithdrawals = blockWithdrawals[1:]
@@ -14093,7 +14107,8 @@ func (m *ListVenueAccountsResponse) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockVenueAccounts) == 0 {
-				blockVenueAccounts = make([]v1.VenueAccount, vtwire.BlockSize(len(m.VenueAccounts)))
+				blockVenueAccounts = make([]v1.VenueAccount, vtwire.BlockSize(len(m.VenueAccounts), postIndex-iNdEx, l-postIndex))
+				m.VenueAccounts = vtwire.Grow(m.VenueAccounts, len(blockVenueAccounts))
 			}
 			m.VenueAccounts = append(m.VenueAccounts, &blockVenueAccounts[0])
 			blockVenueAccounts = blockVenueAccounts[1:]
@@ -16265,7 +16280,8 @@ func (m *PlaceOrderListRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOrders) == 0 {
-				blockOrders = make([]NewOrder, vtwire.BlockSize(len(m.Orders)))
+				blockOrders = make([]NewOrder, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
 			}
 			m.Orders = append(m.Orders, &blockOrders[0])
 			blockOrders = blockOrders[1:]
@@ -16403,7 +16419,8 @@ func (m *PlaceOrderListResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOrders) == 0 {
-				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
 			}
 			m.Orders = append(m.Orders, &blockOrders[0])
 			blockOrders = blockOrders[1:]
@@ -16949,7 +16966,8 @@ func (m *BatchPlaceOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRequests) == 0 {
-				blockRequests = make([]PlaceOrderRequest, vtwire.BlockSize(len(m.Requests)))
+				blockRequests = make([]PlaceOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
+				m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
 			}
 			m.Requests = append(m.Requests, &blockRequests[0])
 			blockRequests = blockRequests[1:]
@@ -17048,7 +17066,8 @@ func (m *BatchPlaceOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockResults) == 0 {
-				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
+				m.Results = vtwire.Grow(m.Results, len(blockResults))
 			}
 			m.Results = append(m.Results, &blockResults[0])
 			blockResults = blockResults[1:]
@@ -17147,7 +17166,8 @@ func (m *BatchAmendOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRequests) == 0 {
-				blockRequests = make([]AmendOrderRequest, vtwire.BlockSize(len(m.Requests)))
+				blockRequests = make([]AmendOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
+				m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
 			}
 			m.Requests = append(m.Requests, &blockRequests[0])
 			blockRequests = blockRequests[1:]
@@ -17246,7 +17266,8 @@ func (m *BatchAmendOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockResults) == 0 {
-				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
+				m.Results = vtwire.Grow(m.Results, len(blockResults))
 			}
 			m.Results = append(m.Results, &blockResults[0])
 			blockResults = blockResults[1:]
@@ -17345,7 +17366,8 @@ func (m *BatchCancelOrdersRequest) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRequests) == 0 {
-				blockRequests = make([]CancelOrderRequest, vtwire.BlockSize(len(m.Requests)))
+				blockRequests = make([]CancelOrderRequest, vtwire.BlockSize(len(m.Requests), postIndex-iNdEx, l-postIndex))
+				m.Requests = vtwire.Grow(m.Requests, len(blockRequests))
 			}
 			m.Requests = append(m.Requests, &blockRequests[0])
 			blockRequests = blockRequests[1:]
@@ -17444,7 +17466,8 @@ func (m *BatchCancelOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockResults) == 0 {
-				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results)))
+				blockResults = make([]OrderResult, vtwire.BlockSize(len(m.Results), postIndex-iNdEx, l-postIndex))
+				m.Results = vtwire.Grow(m.Results, len(blockResults))
 			}
 			m.Results = append(m.Results, &blockResults[0])
 			blockResults = blockResults[1:]
@@ -18977,7 +19000,8 @@ func (m *CancelAllOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOrders) == 0 {
-				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
 			}
 			m.Orders = append(m.Orders, &blockOrders[0])
 			blockOrders = blockOrders[1:]
@@ -19799,7 +19823,8 @@ func (m *ListOrdersResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockOrders) == 0 {
-				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders)))
+				blockOrders = make([]v1.Order, vtwire.BlockSize(len(m.Orders), postIndex-iNdEx, l-postIndex))
+				m.Orders = vtwire.Grow(m.Orders, len(blockOrders))
 			}
 			m.Orders = append(m.Orders, &blockOrders[0])
 			blockOrders = blockOrders[1:]
@@ -20735,7 +20760,8 @@ func (m *ListExecutionReportsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockExecutionReports) == 0 {
-				blockExecutionReports = make([]v1.ExecutionReport, vtwire.BlockSize(len(m.ExecutionReports)))
+				blockExecutionReports = make([]v1.ExecutionReport, vtwire.BlockSize(len(m.ExecutionReports), postIndex-iNdEx, l-postIndex))
+				m.ExecutionReports = vtwire.Grow(m.ExecutionReports, len(blockExecutionReports))
 			}
 			m.ExecutionReports = append(m.ExecutionReports, &blockExecutionReports[0])
 			blockExecutionReports = blockExecutionReports[1:]
@@ -21469,7 +21495,8 @@ func (m *ListBalancesResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockBalances) == 0 {
-				blockBalances = make([]v1.Balance, vtwire.BlockSize(len(m.Balances)))
+				blockBalances = make([]v1.Balance, vtwire.BlockSize(len(m.Balances), postIndex-iNdEx, l-postIndex))
+				m.Balances = vtwire.Grow(m.Balances, len(blockBalances))
 			}
 			m.Balances = append(m.Balances, &blockBalances[0])
 			blockBalances = blockBalances[1:]
@@ -22728,7 +22755,8 @@ func (m *ListDepositsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockDeposits) == 0 {
-				blockDeposits = make([]v11.Transaction, vtwire.BlockSize(len(m.Deposits)))
+				blockDeposits = make([]v11.Transaction, vtwire.BlockSize(len(m.Deposits), postIndex-iNdEx, l-postIndex))
+				m.Deposits = vtwire.Grow(m.Deposits, len(blockDeposits))
 			}
 			m.Deposits = append(m.Deposits, &blockDeposits[0])
 			blockDeposits = blockDeposits[1:]
@@ -23779,7 +23807,8 @@ func (m *ListWithdrawalsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockWithdrawals) == 0 {
-				blockWithdrawals = make([]v11.Transaction, vtwire.BlockSize(len(m.Withdrawals)))
+				blockWithdrawals = make([]v11.Transaction, vtwire.BlockSize(len(m.Withdrawals), postIndex-iNdEx, l-postIndex))
+				m.Withdrawals = vtwire.Grow(m.Withdrawals, len(blockWithdrawals))
 			}
 			m.Withdrawals = append(m.Withdrawals, &blockWithdrawals[0])
 			blockWithdrawals = blockWithdrawals[1:]
@@ -24287,7 +24316,8 @@ func (m *ListVenueAccountsResponse) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockVenueAccounts) == 0 {
-				blockVenueAccounts = make([]v1.VenueAccount, vtwire.BlockSize(len(m.VenueAccounts)))
+				blockVenueAccounts = make([]v1.VenueAccount, vtwire.BlockSize(len(m.VenueAccounts), postIndex-iNdEx, l-postIndex))
+				m.VenueAccounts = vtwire.Grow(m.VenueAccounts, len(blockVenueAccounts))
 			}
 			m.VenueAccounts = append(m.VenueAccounts, &blockVenueAccounts[0])
 			blockVenueAccounts = blockVenueAccounts[1:]

@@ -1240,7 +1240,8 @@ func (m *CommissionRates) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockBySettlementAsset) == 0 {
-				blockBySettlementAsset = make([]SettlementAssetFeeRates, vtwire.BlockSize(len(m.BySettlementAsset)))
+				blockBySettlementAsset = make([]SettlementAssetFeeRates, vtwire.BlockSize(len(m.BySettlementAsset), postIndex-iNdEx, l-postIndex))
+				m.BySettlementAsset = vtwire.Grow(m.BySettlementAsset, len(blockBySettlementAsset))
 			}
 			m.BySettlementAsset = append(m.BySettlementAsset, &blockBySettlementAsset[0])
 			blockBySettlementAsset = blockBySettlementAsset[1:]
@@ -2633,7 +2634,8 @@ func (m *VenueAccount) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockMarketLeverages) == 0 {
-				blockMarketLeverages = make([]MarketLeverage, vtwire.BlockSize(len(m.MarketLeverages)))
+				blockMarketLeverages = make([]MarketLeverage, vtwire.BlockSize(len(m.MarketLeverages), postIndex-iNdEx, l-postIndex))
+				m.MarketLeverages = vtwire.Grow(m.MarketLeverages, len(blockMarketLeverages))
 			}
 			m.MarketLeverages = append(m.MarketLeverages, &blockMarketLeverages[0])
 			blockMarketLeverages = blockMarketLeverages[1:]
@@ -3402,7 +3404,8 @@ func (m *CommissionRates) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockBySettlementAsset) == 0 {
-				blockBySettlementAsset = make([]SettlementAssetFeeRates, vtwire.BlockSize(len(m.BySettlementAsset)))
+				blockBySettlementAsset = make([]SettlementAssetFeeRates, vtwire.BlockSize(len(m.BySettlementAsset), postIndex-iNdEx, l-postIndex))
+				m.BySettlementAsset = vtwire.Grow(m.BySettlementAsset, len(blockBySettlementAsset))
 			}
 			m.BySettlementAsset = append(m.BySettlementAsset, &blockBySettlementAsset[0])
 			blockBySettlementAsset = blockBySettlementAsset[1:]
@@ -4879,7 +4882,8 @@ func (m *VenueAccount) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockMarketLeverages) == 0 {
-				blockMarketLeverages = make([]MarketLeverage, vtwire.BlockSize(len(m.MarketLeverages)))
+				blockMarketLeverages = make([]MarketLeverage, vtwire.BlockSize(len(m.MarketLeverages), postIndex-iNdEx, l-postIndex))
+				m.MarketLeverages = vtwire.Grow(m.MarketLeverages, len(blockMarketLeverages))
 			}
 			m.MarketLeverages = append(m.MarketLeverages, &blockMarketLeverages[0])
 			blockMarketLeverages = blockMarketLeverages[1:]

@@ -4587,7 +4587,8 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockMiscFees) == 0 {
-				blockMiscFees = make([]MiscFee, vtwire.BlockSize(len(m.MiscFees)))
+				blockMiscFees = make([]MiscFee, vtwire.BlockSize(len(m.MiscFees), postIndex-iNdEx, l-postIndex))
+				m.MiscFees = vtwire.Grow(m.MiscFees, len(blockMiscFees))
 			}
 			m.MiscFees = append(m.MiscFees, &blockMiscFees[0])
 			blockMiscFees = blockMiscFees[1:]
@@ -5479,7 +5480,8 @@ func (m *ExecutionReport) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockParties) == 0 {
-				blockParties = make([]Party, vtwire.BlockSize(len(m.Parties)))
+				blockParties = make([]Party, vtwire.BlockSize(len(m.Parties), postIndex-iNdEx, l-postIndex))
+				m.Parties = vtwire.Grow(m.Parties, len(blockParties))
 			}
 			m.Parties = append(m.Parties, &blockParties[0])
 			blockParties = blockParties[1:]
@@ -10911,7 +10913,8 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockMiscFees) == 0 {
-				blockMiscFees = make([]MiscFee, vtwire.BlockSize(len(m.MiscFees)))
+				blockMiscFees = make([]MiscFee, vtwire.BlockSize(len(m.MiscFees), postIndex-iNdEx, l-postIndex))
+				m.MiscFees = vtwire.Grow(m.MiscFees, len(blockMiscFees))
 			}
 			m.MiscFees = append(m.MiscFees, &blockMiscFees[0])
 			blockMiscFees = blockMiscFees[1:]
@@ -11831,7 +11834,8 @@ func (m *ExecutionReport) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockParties) == 0 {
-				blockParties = make([]Party, vtwire.BlockSize(len(m.Parties)))
+				blockParties = make([]Party, vtwire.BlockSize(len(m.Parties), postIndex-iNdEx, l-postIndex))
+				m.Parties = vtwire.Grow(m.Parties, len(blockParties))
 			}
 			m.Parties = append(m.Parties, &blockParties[0])
 			blockParties = blockParties[1:]

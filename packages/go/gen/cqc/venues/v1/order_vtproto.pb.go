@@ -4140,7 +4140,8 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockCommissions) == 0 {
-				blockCommissions = make([]v1.AssetAmount, vtwire.BlockSize(len(m.Commissions)))
+				blockCommissions = make([]v1.AssetAmount, vtwire.BlockSize(len(m.Commissions), postIndex-iNdEx, l-postIndex))
+				m.Commissions = vtwire.Grow(m.Commissions, len(blockCommissions))
 			}
 			m.Commissions = append(m.Commissions, &blockCommissions[0])
 			blockCommissions = blockCommissions[1:]
@@ -4181,7 +4182,8 @@ func (m *Order) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockFills) == 0 {
-				blockFills = make([]OrderFill, vtwire.BlockSize(len(m.Fills)))
+				blockFills = make([]OrderFill, vtwire.BlockSize(len(m.Fills), postIndex-iNdEx, l-postIndex))
+				m.Fills = vtwire.Grow(m.Fills, len(blockFills))
 			}
 			m.Fills = append(m.Fills, &blockFills[0])
 			blockFills = blockFills[1:]
@@ -8118,7 +8120,8 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockCommissions) == 0 {
-				blockCommissions = make([]v1.AssetAmount, vtwire.BlockSize(len(m.Commissions)))
+				blockCommissions = make([]v1.AssetAmount, vtwire.BlockSize(len(m.Commissions), postIndex-iNdEx, l-postIndex))
+				m.Commissions = vtwire.Grow(m.Commissions, len(blockCommissions))
 			}
 			m.Commissions = append(m.Commissions, &blockCommissions[0])
 			blockCommissions = blockCommissions[1:]
@@ -8159,7 +8162,8 @@ func (m *Order) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockFills) == 0 {
-				blockFills = make([]OrderFill, vtwire.BlockSize(len(m.Fills)))
+				blockFills = make([]OrderFill, vtwire.BlockSize(len(m.Fills), postIndex-iNdEx, l-postIndex))
+				m.Fills = vtwire.Grow(m.Fills, len(blockFills))
 			}
 			m.Fills = append(m.Fills, &blockFills[0])
 			blockFills = blockFills[1:]

@@ -1776,7 +1776,8 @@ func (m *VenueAsset) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockNetworks) == 0 {
-				blockNetworks = make([]VenueAssetNetwork, vtwire.BlockSize(len(m.Networks)))
+				blockNetworks = make([]VenueAssetNetwork, vtwire.BlockSize(len(m.Networks), postIndex-iNdEx, l-postIndex))
+				m.Networks = vtwire.Grow(m.Networks, len(blockNetworks))
 			}
 			m.Networks = append(m.Networks, &blockNetworks[0])
 			blockNetworks = blockNetworks[1:]
@@ -3403,7 +3404,8 @@ func (m *VenueAsset) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockNetworks) == 0 {
-				blockNetworks = make([]VenueAssetNetwork, vtwire.BlockSize(len(m.Networks)))
+				blockNetworks = make([]VenueAssetNetwork, vtwire.BlockSize(len(m.Networks), postIndex-iNdEx, l-postIndex))
+				m.Networks = vtwire.Grow(m.Networks, len(blockNetworks))
 			}
 			m.Networks = append(m.Networks, &blockNetworks[0])
 			blockNetworks = blockNetworks[1:]

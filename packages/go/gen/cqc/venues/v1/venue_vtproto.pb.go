@@ -1669,7 +1669,8 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockContracts) == 0 {
-				blockContracts = make([]VenueContract, vtwire.BlockSize(len(m.Contracts)))
+				blockContracts = make([]VenueContract, vtwire.BlockSize(len(m.Contracts), postIndex-iNdEx, l-postIndex))
+				m.Contracts = vtwire.Grow(m.Contracts, len(blockContracts))
 			}
 			m.Contracts = append(m.Contracts, &blockContracts[0])
 			blockContracts = blockContracts[1:]
@@ -1710,7 +1711,8 @@ func (m *Venue) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRateLimits) == 0 {
-				blockRateLimits = make([]RateLimit, vtwire.BlockSize(len(m.RateLimits)))
+				blockRateLimits = make([]RateLimit, vtwire.BlockSize(len(m.RateLimits), postIndex-iNdEx, l-postIndex))
+				m.RateLimits = vtwire.Grow(m.RateLimits, len(blockRateLimits))
 			}
 			m.RateLimits = append(m.RateLimits, &blockRateLimits[0])
 			blockRateLimits = blockRateLimits[1:]
@@ -3443,7 +3445,8 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockContracts) == 0 {
-				blockContracts = make([]VenueContract, vtwire.BlockSize(len(m.Contracts)))
+				blockContracts = make([]VenueContract, vtwire.BlockSize(len(m.Contracts), postIndex-iNdEx, l-postIndex))
+				m.Contracts = vtwire.Grow(m.Contracts, len(blockContracts))
 			}
 			m.Contracts = append(m.Contracts, &blockContracts[0])
 			blockContracts = blockContracts[1:]
@@ -3484,7 +3487,8 @@ func (m *Venue) UnmarshalVTUnsafe(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if len(blockRateLimits) == 0 {
-				blockRateLimits = make([]RateLimit, vtwire.BlockSize(len(m.RateLimits)))
+				blockRateLimits = make([]RateLimit, vtwire.BlockSize(len(m.RateLimits), postIndex-iNdEx, l-postIndex))
+				m.RateLimits = vtwire.Grow(m.RateLimits, len(blockRateLimits))
 			}
 			m.RateLimits = append(m.RateLimits, &blockRateLimits[0])
 			blockRateLimits = blockRateLimits[1:]
