@@ -9,9 +9,10 @@
  * varints, lengths and strings (short ASCII strings without `TextDecoder`).
  *
  * Exactness: the fast path only accepts input it can decode exactly as `fromBinary` would, and stricter: every
- * field known to the schema with its own wire type, every length inside its enclosing message, every
- * sub-message parsed exactly to its end, nesting at most 64 deep. On anything else — unknown fields, a wire type
- * that does not match the field, truncation, invalid UTF-8, anything `fromBinary` would reject — it gives up and
+ * known field with its own wire type, unknown fields only as varint, fixed or length-delimited values (kept in
+ * `$unknown` as `fromBinary` keeps them), every length inside its enclosing message, every sub-message parsed
+ * exactly to its end, nesting at most 64 deep. On anything else — groups, a wire type that does not match the
+ * field, truncation, invalid UTF-8, anything `fromBinary` would reject — it gives up and
  * returns `fromBinary(schema, bytes, options)`, so the result (or the error thrown) is `fromBinary`'s own. Message
  * types the generator does not handle (proto2 / editions files, groups, closed enums, wrapper and
  * `google.protobuf.Struct` fields) always go to `fromBinary`; so does every call when the runtime forbids
@@ -52,10 +53,11 @@ const BAIL: unique symbol = Symbol("cqc.fast-decode.bail");
 
 /**
  * The reader state shared by the generated decoders and the readers below: the input, the position, a
- * DataView of the input (made on first use), and the two words of the last 64-bit varint. Decoding never calls
+ * DataView of the input (made on first use), the two words of the last 64-bit varint, and whether unknown
+ * fields are kept (`readUnknownFields`). Decoding never calls
  * user code, so one state serves every call.
  */
-const R = { b: new Uint8Array(0) as Uint8Array, p: 0, dv: undefined as DataView | undefined, lo: 0, hi: 0 };
+const R = { b: new Uint8Array(0) as Uint8Array, p: 0, dv: undefined as DataView | undefined, lo: 0, hi: 0, keepUnknown: true };
 
 /**
  * Decodes wire-format `bytes` as `schema`, exactly as `fromBinary(schema, bytes, options)` does (same message,
@@ -68,22 +70,27 @@ export function fastFromBinary<Desc extends DescMessage>(
   bytes: Uint8Array,
   options?: Partial<BinaryReadOptions>,
 ): MessageShape<Desc> {
-  return tryFastDecode(schema, bytes) ?? fromBinary(schema, bytes, options);
+  return tryFastDecode(schema, bytes, options) ?? fromBinary(schema, bytes, options);
 }
 
 /**
- * The fast path alone: the message `fromBinary(schema, bytes)` would return, or `undefined` when `bytes` lies
+ * The fast path alone: the message `fromBinary(schema, bytes, options)` would return, or `undefined` when `bytes` lies
  * outside the strict subset the fast path decodes (see the module comment; then call `fromBinary`, or
  * `decodeBinary` for a precise error). Input it accepts is also well-formed for `checkWire` in
- * `@crypto-quant/cqc/decode` (no unknown fields or groups, every length inside its message, varints of at
- * most 10 bytes that fit 64 bits, nesting under 64), which is how `decodeBinary` skips that scan.
+ * `@crypto-quant/cqc/decode` (no groups, every length inside its message, varints of at most 10 bytes that
+ * fit 64 bits, nesting under 64), which is how `decodeBinary` skips that scan.
  */
-export function tryFastDecode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array): MessageShape<Desc> | undefined {
+export function tryFastDecode<Desc extends DescMessage>(
+  schema: Desc,
+  bytes: Uint8Array,
+  options?: Partial<BinaryReadOptions>,
+): MessageShape<Desc> | undefined {
   const decode = slotFor(schema).f;
   if (decode === null) return undefined;
   R.b = bytes;
   R.p = 0;
   R.dv = undefined;
+  R.keepUnknown = options?.readUnknownFields ?? true;
   try {
     return decode(bytes.length, 1, undefined) as MessageShape<Desc>;
   } catch {
@@ -377,7 +384,37 @@ function asciiSource(): string {
   return `switch (n) {\n${cases.join("\n")}\n  }\n  return undefined;`;
 }
 
-const READERS = { R, bail, u32, len, bool, i64, s64, zz32, fx32, f64, fx64, bytes, str };
+/**
+ * Skips the value of an unknown field (tag already read) and returns its `$unknown` entry, as fromBinary's
+ * `reader.skip` records it: the bytes after the tag (a length prefix included). Groups leave the fast path.
+ */
+function unknown(e: number, tag: number): { no: number; wireType: number; data: Uint8Array } {
+  const start = R.p;
+  const wireType = tag & 7;
+  switch (wireType) {
+    case 0:
+      v64(e);
+      break;
+    case 1:
+      if (e - R.p < 8) bail();
+      R.p += 8;
+      break;
+    case 2: {
+      const n = len(e); // before reading R.p: len moves it past the length prefix
+      R.p += n;
+      break;
+    }
+    case 5:
+      if (e - R.p < 4) bail();
+      R.p += 4;
+      break;
+    default:
+      bail();
+  }
+  return { no: tag >>> 3, wireType, data: R.b.subarray(start, R.p) };
+}
+
+const READERS = { R, bail, u32, len, bool, i64, s64, zz32, fx32, f64, fx64, bytes, str, unknown };
 
 function slotFor(desc: DescMessage): Slot {
   let slot = slots.get(desc);
@@ -500,12 +537,14 @@ function generate(desc: DescMessage): MessageDecoder {
   }
   const cases: string[] = [];
   for (const field of desc.fields) cases.push(...fieldCases(field, childOf));
+  const known = desc.fields.map((f) => f.number);
   const body = `"use strict";
-const { R, bail, u32, len, bool, i64, s64, zz32, fx32, f64, fx64, bytes, str } = H;
+const { R, bail, u32, len, bool, i64, s64, zz32, fx32, f64, fx64, bytes, str, unknown } = H;
 return function decode(e, d, t) {
   if (d > ${FAST_MAX_DEPTH}) bail();
   const b = R.b;
   const m = t !== undefined ? t : { ${props.join(", ")} };
+  let u;
   while (R.p < e) {
     let p = R.p;
     let tag = b[p++];
@@ -519,10 +558,17 @@ return function decode(e, d, t) {
     R.p = p;
     switch (tag) {
 ${cases.join("\n")}
-      default: bail();
+      default: {
+        // Not a known field: fromBinary reads a known field number with another wire type as that field.
+        ${known.length > 0 ? `switch (tag >>> 3) { ${known.map((no) => `case ${no}:`).join(" ")} bail(); }` : ""}
+        if (tag < 8) bail();
+        const entry = unknown(e, tag);
+        if (R.keepUnknown) (u === undefined ? (u = m.$unknown !== undefined ? m.$unknown : []) : u).push(entry);
+      }
     }
   }
   if (R.p !== e) bail();
+  if (u !== undefined) m.$unknown = u;
   return m;
 };`;
   const factory = new Function("H", "C", "I64", body) as (h: typeof READERS, c: Slot[], i64: typeof protoInt64) => MessageDecoder;

@@ -66,6 +66,8 @@ function referenceDecodeBinary(schema: DescMessage, bytes: Uint8Array): Message 
  */
 function compareAll(schema: DescMessage, bytes: Uint8Array, what: string): void {
   assertSameOutcome(outcome(() => fastFromBinary(schema, bytes)), outcome(() => fromBinary(schema, bytes)), `fastFromBinary ${what}`);
+  const drop = { readUnknownFields: false };
+  assertSameOutcome(outcome(() => fastFromBinary(schema, bytes, drop)), outcome(() => fromBinary(schema, bytes, drop)), `readUnknownFields: false, ${what}`);
   const actual = outcome(() => decodeBinary(schema, bytes));
   const expected = outcome(() => referenceDecodeBinary(schema, bytes));
   assert.deepStrictEqual(actual.ok ? "decoded" : actual.error, expected.ok ? "decoded" : expected.error, `decodeBinary ${what}`);
@@ -216,6 +218,12 @@ describe("fastFromBinary on targeted input", () => {
   it("keeps unknown fields, wire-type mismatches and truncation identical to fromBinary", () => {
     const unknown = check(level, [...ld(1, utf8("1.5")), ...tag(99, 0), 7, ...ld(98, [1, 2]), ...tag(97, 5), 1, 2, 3, 4], "unknown");
     assert.ok(unknown.ok && (unknown.value as { $unknown?: unknown[] }).$unknown?.length === 3);
+    const withUnknown = new Uint8Array([...ld(1, utf8("1.5")), ...tag(99, 0), 7, ...ld(98, [1, 2])]);
+    assert.notEqual(tryFastDecode(level, withUnknown), undefined, "unknown fields stay on the fast path");
+    const nested = new Uint8Array([...ld(4, [...ld(1, utf8("2")), ...tag(77, 1), 1, 2, 3, 4, 5, 6, 7, 8]), ...tag(66, 5), 1, 2, 3, 4]);
+    assert.notEqual(tryFastDecode(book, nested), undefined, "in sub-messages too");
+    compareAll(book, nested, "unknown fields in a sub-message");
+    check(level, [...tag(2, 0), 1, ...tag(99, 0), 1], "known field number with another wire type, then unknown");
     check(level, [...tag(1, 0), 5], "string field as varint");
     check(level, [...tag(3, 2), 1, 5], "uint32 field as bytes");
     check(level, [...tag(1, 2), 10, 0x31], "string past the end");
@@ -246,6 +254,8 @@ describe("fastFromBinary on targeted input", () => {
     check(event, [...body("a"), ...body("b")], "oneof member twice");
     const receive = book.fields.find((f) => f.localName === "receiveTime")!;
     check(book, [...ld(receive.number, [8, 5]), ...ld(receive.number, [16, 7])], "message field twice");
+    const twice = check(book, [...ld(receive.number, [8, 5, ...tag(9, 0), 1]), ...ld(receive.number, [...tag(10, 0), 2])], "unknown fields of a message field given twice");
+    assert.ok(twice.ok && (twice.value as { receiveTime: { $unknown: unknown[] } }).receiveTime.$unknown.length === 2);
     check(book, [...ld(receive.number, [8, ...varint(-5n)])], "negative int64 seconds");
     check(book, [...ld(receive.number, [8, ...varint(2n ** 62n)])], "large int64 seconds");
   });
