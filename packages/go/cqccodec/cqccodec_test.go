@@ -6,6 +6,7 @@ package cqccodec_test
 
 import (
 	"bytes"
+	"context"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -13,8 +14,13 @@ import (
 	"sort"
 	"strconv"
 	"testing"
+	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -22,6 +28,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/crypto-quant/cqc/packages/go/cqccodec"
+	"github.com/crypto-quant/cqc/packages/go/cqctest"
 	_ "github.com/crypto-quant/cqc/packages/go/gen/all"
 	marketsv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/markets/v1"
 	servicesv1 "github.com/crypto-quant/cqc/packages/go/gen/cqc/services/v1"
@@ -408,5 +415,55 @@ func TestVTProtoPinnedOnce(t *testing.T) {
 	runtime, generator := read(filepath.Join("..", "go.mod")), read(filepath.Join("..", "..", "..", "tools", "gogen", "go.mod"))
 	if runtime != generator {
 		t.Errorf("packages/go requires vtprotobuf %s, tools/gogen generates with %s: keep them equal", runtime, generator)
+	}
+}
+
+// TestReferenceServerOverFastCodec: the Go reference server with the fast codec answers a fast client and a
+// client with gRPC's default codec alike (unary, server stream, and an INVALID_ARGUMENT with its details).
+func TestReferenceServerOverFastCodec(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := cqctest.Start(ctx, cqctest.Options{ServerOptions: []grpc.ServerOption{cqccodec.ServerOption()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	dial := func(opts ...grpc.DialOption) servicesv1.MarketDataClient {
+		conn, err := grpc.NewClient(srv.Addr(), append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return servicesv1.NewMarketDataClient(conn)
+	}
+	fast, shipped := dial(cqccodec.DialOption()), dial()
+	const market = "mkt_01JDBNBTCVSDTSP0T000000000"
+	var books [2]*servicesv1.GetOrderBookResponse
+	var trades [2]*servicesv1.ListTradesResponse
+	for i, client := range []servicesv1.MarketDataClient{fast, shipped} {
+		if books[i], err = client.GetOrderBook(ctx, &servicesv1.GetOrderBookRequest{MarketId: market}); err != nil {
+			t.Fatalf("GetOrderBook: %v", err)
+		}
+		if trades[i], err = client.ListTrades(ctx, &servicesv1.ListTradesRequest{MarketId: market}); err != nil {
+			t.Fatalf("ListTrades: %v", err)
+		}
+		stream, err := client.StreamOrderBook(ctx, &servicesv1.StreamOrderBookRequest{MarketId: market})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := stream.Recv()
+		if err != nil || first.GetOrderBook().GetMarketId() != market {
+			t.Fatalf("StreamOrderBook: %v, first book of %q", err, first.GetOrderBook().GetMarketId())
+		}
+		_, err = client.GetOrderBook(ctx, &servicesv1.GetOrderBookRequest{MarketId: "not an id"})
+		if status.Code(err) != codes.InvalidArgument || len(status.Convert(err).Details()) == 0 {
+			t.Errorf("invalid market id: %v, want INVALID_ARGUMENT with details", err)
+		}
+	}
+	if len(books[0].GetOrderBook().GetBids()) == 0 || !proto.Equal(books[0], books[1]) {
+		t.Error("GetOrderBook: the fast and the shipped client got different (or empty) books")
+	}
+	if !proto.Equal(trades[0], trades[1]) {
+		t.Error("ListTrades: the fast and the shipped client got different answers")
 	}
 }
