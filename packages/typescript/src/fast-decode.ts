@@ -12,8 +12,8 @@
  * known field with its own wire type, unknown fields only as varint, fixed or length-delimited values (kept in
  * `$unknown` as `fromBinary` keeps them), every length inside its enclosing message, every sub-message parsed
  * exactly to its end, nesting at most 64 deep. On anything else — groups, a wire type that does not match the
- * field, truncation, invalid UTF-8, anything `fromBinary` would reject — it gives up and
- * returns `fromBinary(schema, bytes, options)`, so the result (or the error thrown) is `fromBinary`'s own. Message
+ * field, truncation, invalid UTF-8, anything `fromBinary` would reject — it gives up and returns
+ * `fromBinary(schema, bytes, options)`, so the result (or the error thrown) is `fromBinary`'s own. Message
  * types the generator does not handle (proto2 / editions files, groups, closed enums, wrapper and
  * `google.protobuf.Struct` fields) always go to `fromBinary`; so does every call when the runtime forbids
  * `new Function` (a Content-Security-Policy without `unsafe-eval`). Non-ASCII strings are decoded by the same
@@ -54,8 +54,7 @@ const BAIL: unique symbol = Symbol("cqc.fast-decode.bail");
 /**
  * The reader state shared by the generated decoders and the readers below: the input, the position, a
  * DataView of the input (made on first use), the two words of the last 64-bit varint, and whether unknown
- * fields are kept (`readUnknownFields`). Decoding never calls
- * user code, so one state serves every call.
+ * fields are kept (`readUnknownFields`). Decoding never calls user code, so one state serves every call.
  */
 const R = { b: new Uint8Array(0) as Uint8Array, p: 0, dv: undefined as DataView | undefined, lo: 0, hi: 0, keepUnknown: true };
 
@@ -532,6 +531,7 @@ function generate(desc: DescMessage): MessageDecoder {
   if (Object.getPrototypeOf(template) !== Object.prototype) throw new Unsupported(`${desc.typeName}: prototype`);
   const props: string[] = [];
   for (const key of Object.keys(template)) {
+    if (key === "__proto__") throw new Unsupported(`${desc.typeName}: a property named __proto__`); // literal would set the prototype
     if (key === "$typeName") props.push(`$typeName: ${JSON.stringify(desc.typeName)}`);
     else props.push(`${JSON.stringify(key)}: ${literal(template[key], desc.typeName, key)}`);
   }
