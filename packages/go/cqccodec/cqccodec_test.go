@@ -467,3 +467,26 @@ func TestReferenceServerOverFastCodec(t *testing.T) {
 		t.Error("ListTrades: the fast and the shipped client got different answers")
 	}
 }
+
+// TestNoRecursiveFastTypes: vtprotobuf's decoder has no recursion limit (protobuf-go stops at 10,000
+// levels), so the fast types must not nest themselves; a recursive message needs a depth check first.
+func TestNoRecursiveFastTypes(t *testing.T) {
+	var visit func(md protoreflect.MessageDescriptor, path []protoreflect.FullName)
+	visit = func(md protoreflect.MessageDescriptor, path []protoreflect.FullName) {
+		for _, name := range path {
+			if name == md.FullName() {
+				t.Fatalf("recursive fast message type: %v -> %s", path, md.FullName())
+			}
+		}
+		path = append(path, md.FullName())
+		fields := md.Fields()
+		for i := 0; i < fields.Len(); i++ {
+			if m := fields.Get(i).Message(); m != nil {
+				visit(m, path)
+			}
+		}
+	}
+	for _, mt := range fastTypes(t) {
+		visit(mt.Descriptor(), nil)
+	}
+}
