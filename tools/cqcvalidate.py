@@ -502,6 +502,22 @@ class Module:
     patterns: dict[str, str] = field(default_factory=dict)  # python pattern -> name
     numbers: dict[str, str] = field(default_factory=dict)  # literal text -> name
     strings: dict[str, str] = field(default_factory=dict)
+    # (pattern name, prefilter stems) -> name of its memo table (Python: `_M3[v]` is `_P3.search(v) is not None`)
+    memos: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
+    rule_memos: dict[str, str] = field(default_factory=dict)  # Python code of `s` -> name of its memo table
+
+    def rule_memo(self, code: str) -> str:
+        """The name of the memo table of `lambda s: CODE` (a pure function of the string s): `NAME[text]`."""
+        if code not in self.rule_memos:
+            self.rule_memos[code] = f"_C{len(self.rule_memos)}"
+        return self.rule_memos[code]
+
+    def memo(self, re2: str, stems: tuple[str, ...] = ()) -> str:
+        """The name of the memo table (cqc._validate_runtime._Memo) of "re2 matches the text": `NAME[text]`."""
+        key = (self.pattern(re2), stems)
+        if key not in self.memos:
+            self.memos[key] = f"_M{len(self.memos)}"
+        return self.memos[key]
 
     def pattern(self, re2: str) -> str:
         py = re2_to_python(re2)
@@ -525,6 +541,15 @@ class Compiler:
         self.rule_type = rule_type
         self.counter = 0
         self.lists: set[str] | None = None  # set by the message-rule emitter: repeated fields read as lists
+        # Python message rules: reads of `this`'s scalar fields and has() counted in `refs`; those in `cse` are
+        # read once into locals (`_f_<name>`, `_h_<name>`) before the rules
+        self.refs: dict[tuple[str, str], int] | None = None
+        self.cse: set[tuple[str, str]] = set()
+        self.plain_patterns = False  # Python: matches() as a regex search, not through a memo table
+        # Python message rules: all()/exists() whose body reads one scalar field of the item and nothing else
+        # memoize the body per value of that field (subst: AST node -> its code while compiling such a body)
+        self.memo_bodies = False
+        self.subst: dict[tuple, tuple[str, T, Any]] = {}
         # loop-invariant sub-expressions of a macro body, evaluated once per macro: node -> (code, type, const)
         self.hoisted: dict[tuple, tuple[str, T, Any]] = {}
 
@@ -534,7 +559,7 @@ class Compiler:
 
     # Returns (python code, type, constant value or _NOCONST)
     def compile(self, node: tuple, env: dict[str, tuple[str, T]]) -> tuple[str, T, Any]:
-        hoisted = self.hoisted.get(node)
+        hoisted = self.hoisted.get(node) or self.subst.get(node)
         if hoisted is not None:
             return hoisted
         kind = node[0]
@@ -587,6 +612,11 @@ class Compiler:
             return f"_tns({value})", ft, _NOCONST
         if ft.kind == "list" and ft.elem.kind in ("ts", "dur"):
             return f"[_tns(x) for x in {value}]", ft, _NOCONST
+        if code == "m" and self.refs is not None and ft.kind in ("str", "bytes", "int", "uint", "double", "bool"):
+            key = ("get", name)
+            self.refs[key] = self.refs.get(key, 0) + 1
+            if key in self.cse:
+                return f"_f_{name}", ft, _NOCONST
         if code == "m" and ft.kind == "list" and ft.elem.kind == "msg" and self.lists is not None:
             # the message rules of `this` read its repeated message fields from one Python list, made once
             self.lists.add(name)
@@ -759,9 +789,9 @@ class Compiler:
         if a is not None and b is not None:
             return f"{names[op]}({a}, {b})"
         if a is not None and integral(right) is not None:
-            return f"(DF({a}) {op} {integral(right)})"
+            return f"(_DF[{a}] {op} {integral(right)})"
         if b is not None and integral(left) is not None:
-            return f"({integral(left)} {op} DF({b}))"
+            return f"({integral(left)} {op} _DF[{b}])"
         return None
 
     # calls and macros
@@ -777,18 +807,13 @@ class Compiler:
             _pcode, _, pconst = self.compile(pattern, env)
             if not isinstance(pconst, str):
                 raise CelError("matches() needs a constant pattern")
-            stems = prefilter_stems(pconst)
-            if stems:  # long alternations of case-insensitive words: a cheap necessary test first
-                return (
-                    f"(_any_stem({code}, {tuple(stems)!r}) and {self.module.pattern(pconst)}.search({code}) is not None)",
-                    BOOL,
-                    _NOCONST,
-                )
-            return (
-                f"({self.module.pattern(pconst)}.search({code}) is not None)",
-                BOOL,
-                _NOCONST,
-            )
+            # long alternations of case-insensitive words: a cheap necessary test first (_stem_search); the
+            # verdict is memoized per string (ids, prices and venue names recur)
+            stems = tuple(prefilter_stems(pconst) or ())
+            if self.plain_patterns:  # inside a memoized rule (Module.rule_memo): no table per pattern
+                search = f"{self.module.pattern(pconst)}.search({code}) is not None"
+                return (f"(_any_stem({code}, {stems!r}) and {search})" if stems else f"({search})"), BOOL, _NOCONST
+            return f"{self.module.memo(pconst, stems)}[{code}]", BOOL, _NOCONST
         if name == "startsWith":
             (arg,) = args
             acode, _, _ = self.compile(arg, env)
@@ -818,6 +843,11 @@ class Compiler:
             if fd.is_repeated:
                 return f"(len({value}) > 0)", BOOL, _NOCONST
             if has_presence(fd):
+                if code == "m" and self.refs is not None:
+                    key = ("has", fd.name)
+                    self.refs[key] = self.refs.get(key, 0) + 1
+                    if key in self.cse:
+                        return f"_h_{fd.name}", BOOL, _NOCONST
                 return f"{code}.HasField({fd.name!r})", BOOL, _NOCONST
             return f"bool({value})", BOOL, _NOCONST
         if name == "size":
@@ -828,7 +858,7 @@ class Compiler:
             (arg,) = args
             code, ty, _ = self.compile(arg, env)
             if ty.kind == "str":
-                return f"D({code})", DOUBLE, _NOCONST
+                return f"_D[{code}]", DOUBLE, _NOCONST
             if ty.kind in ("int", "uint"):
                 return f"DI({code})", DOUBLE, _NOCONST
             if ty.kind == "double":
@@ -868,9 +898,35 @@ class Compiler:
             key = self.unique_pattern(target, var, body)
             if key is not None:
                 inner_var, key_expr = key
+                if (
+                    self.memo_bodies  # Python message rules: the key field read at C speed
+                    and key_expr[0] == "sel"
+                    and key_expr[1] == ("id", inner_var)
+                    and elem.kind == "msg"
+                    and elem.desc.fields_by_name.get(key_expr[2]) is not None
+                    and field_type(elem.desc.fields_by_name[key_expr[2]]).kind in ("str", "int", "uint", "bool")
+                ):
+                    return f"_unique(list(map(_attrgetter({key_expr[2]!r}), {code})))", BOOL, _NOCONST
                 py = self.fresh("v")
                 kcode, _, _ = self.compile(key_expr, {**env, inner_var: (py, elem)})
                 return f"_unique([{kcode} for {py} in {code}])", BOOL, _NOCONST
+        if (
+            self.memo_bodies  # Python message rules: `items.map(x, x.f)` read at C speed
+            and name == "map"
+            and ty.kind == "list"
+            and elem.kind == "msg"
+            and body[0] == "sel"
+            and body[1] == ("id", var)
+            and elem.desc.fields_by_name.get(body[2]) is not None
+        ):
+            fd = elem.desc.fields_by_name[body[2]]
+            ft = field_type(fd)
+            if ft.kind in ("str", "int", "uint", "bool", "msg") and not fd.is_repeated:
+                return f"list(map(_attrgetter({body[2]!r}), {code}))", T("list", elem=ft), _NOCONST
+        if self.memo_bodies and name in ("all", "exists") and ty.kind == "list" and elem.kind == "msg":
+            memoized = self.memo_body(name, code, elem, var, body, env)
+            if memoized is not None:
+                return memoized, BOOL, _NOCONST
         py = self.fresh("v")
         # Hoist loop-invariant selections through an index (`this.bids[0].price`) out of the loop: evaluated
         # once (an error falls back to evaluating in place, so CEL's error semantics are kept).
@@ -893,6 +949,62 @@ class Compiler:
             values = ", ".join(f"_try(lambda: {c})" for _, c in hoists)
             return f"(lambda {params}: {inner[0]})({values})", inner[1], _NOCONST
         return self.macro_code(name, py, code, bcode, elem, bty) + (_NOCONST,)
+
+    def memo_body(self, name: str, code: str, elem: T, var: str, body: tuple, env: dict) -> str | None:
+        """Python: `items.all(x, f(x.a))` / `exists` where the body reads only the scalar field `a` of the item:
+        `all(map(TABLE.__getitem__, map(attrgetter('a'), items)))`, TABLE the memo of f per value of `a` (C-level
+        iteration, one field read and one dict lookup per item). None when the body is not of that form."""
+        fields: set[tuple[str, str]] = set()
+        bare = [False]
+
+        def visit(node: Any) -> None:
+            if not isinstance(node, tuple) or not node:
+                return
+            if node[0] == "call" and node[1] == "has" and node[2] is None and len(node[3]) == 1:
+                arg = node[3][0]
+                if arg[0] == "sel" and arg[1] == ("id", var):
+                    fields.add(("has", arg[2]))
+                    return
+            if node[0] == "sel" and node[1] == ("id", var):
+                fields.add(("get", node[2]))
+                return
+            if node == ("id", var):
+                bare[0] = True
+                return
+            if node[0] == "call" and node[1] in ("all", "exists", "exists_one", "map", "filter"):
+                bare[0] = True  # nested macros: not memoized
+                return
+            for child in _children(node):
+                visit(child)
+
+        visit(body)
+        if bare[0] or len(fields) != 1 or _free_ids(body) != {var}:
+            return None
+        ((how, name_),) = fields
+        fd = elem.desc.fields_by_name.get(name_)
+        if fd is None or fd.is_repeated:
+            return None
+        ft = field_type(fd)
+        if how == "has":
+            if not has_presence(fd):
+                return None
+            node: tuple = ("call", "has", None, (("sel", ("id", var), name_),))
+            ft, values = BOOL, f"map(_methodcaller('HasField', {name_!r}), {code})"
+        else:
+            if ft.kind not in ("str", "int", "uint", "bool"):
+                return None
+            node, values = ("sel", ("id", var), name_), f"map(_attrgetter({name_!r}), {code})"
+        saved = (self.subst, self.plain_patterns)
+        self.subst, self.plain_patterns = {node: ("s", ft, _NOCONST)}, True
+        try:
+            bcode, bty, bconst = self.compile(body, {**env, var: ("_item_", elem)})
+        finally:
+            self.subst, self.plain_patterns = saved
+        if bconst is not _NOCONST or bty.kind != "bool" or "_item_" in bcode:
+            return None
+        table = self.module.rule_memo(bcode)
+        fn = "all" if name == "all" else "any"
+        return f"{fn}(map({table}.__getitem__, {values}))"
 
     def macro_code(self, name: str, py: str, code: str, bcode: str, elem: T, bty: T) -> tuple[str, T]:
         if name == "all":
@@ -1036,6 +1148,11 @@ class MessageEmitter:
         self.functions: dict[str, list[str]] = {}
         self.pending: list[Any] = []
         self.errors: list[str] = []
+        # Python message rules: field reads and has() of `this` (counted), and those read once into locals
+        self.rule_refs: dict[tuple[str, str], int] = {}
+        self.rule_cse: set[tuple[str, str]] = set()
+        # Python: batch checks of lists of items (batch_check): message full name -> (name, lines) or None
+        self.batches: dict[str, tuple[str, list[str]] | None] = {}
 
     @staticmethod
     def fname(desc: Any) -> str:
@@ -1109,9 +1226,8 @@ class MessageEmitter:
             if cond is not None:
                 lines.append(f"    if {cond}:")
                 ind = "        "
-            lines.append(
-                f"{ind}_i = _sorted_at([x.{kfd.name} for x in {attr('m', fd.name)}], {desc_order}, {bool(rule.strict)})"
-            )
+            keys = f"list(map(_attrgetter({kfd.name!r}), _L_{fd.name}))"
+            lines.append(f"{ind}_i = _sorted_at({keys}, {desc_order}, {bool(rule.strict)})")
             lines.append(f"{ind}if _i >= 0:")
             lines.append(f'{ind}    out.append((f"{{q}}{fd.name}[{{_i}}].{kfd.name}", {rule.id!r}, {rule.message!r}))')
 
@@ -1134,7 +1250,18 @@ class MessageEmitter:
             compiler = Compiler(self.module, rule_value, rule_type)
             if lists is not None:
                 compiler.lists = lists
+                compiler.refs = self.rule_refs
+                compiler.cse = self.rule_cse
+                compiler.memo_bodies = True
             code, ty, const = compiler.compile(node, env)
+            # `cond ? '' : 'message'` (the predefined rules' form): test cond, no message string in between
+            if node[0] == "cond" and node[2] == ("lit", "", "str") and const is _NOCONST:
+                cond, cty, cconst = compiler.compile(node[1], env)
+                _mcode, _mty, mconst = compiler.compile(node[3], env)
+                if cty.kind == "bool" and cconst is _NOCONST and isinstance(mconst, str) and mconst:
+                    lines.append(f"{indent}if not {cond}:")
+                    lines.append(f"{indent}    out.append(({path}, {rule_id!r}, {mconst!r}))")
+                    return
         except (CelError, KeyError, ValueError, IndexError, re.error) as error:
             self.errors.append(f"{where} [{rule_id}]: {error}: {expr_src[:200]}")
             return
@@ -1149,6 +1276,43 @@ class MessageEmitter:
             lines.append(f"{indent}    out.append(({path}, {rule_id!r}, _s))")
         else:
             self.errors.append(f"{where} [{rule_id}]: result type {ty.kind}")
+
+    def predefined_check(
+        self, lines: list[str], indent: str, cel: Any, v: str, path: str, rule_value: Any, rule_type: T, where: str
+    ) -> None:
+        """Python: a predefined string rule (CQC's decimal, id, text rules) on the string `v`. Its verdict depends
+        on the string alone, so it is compiled into one function of `s` whose results are memoized per string
+        (cqc._validate_runtime._Memo): a recurring id or price costs one dict lookup."""
+        try:
+            node = Parser(cel.expression).parse()
+            compiler = Compiler(self.module, rule_value, rule_type)
+            compiler.plain_patterns = True
+            env = {"this": ("s", STR)}
+            code, ty, const = compiler.compile(node, env)
+            if const is not _NOCONST:
+                if (ty.kind == "bool" and const is True) or (ty.kind == "str" and const == ""):
+                    return
+                raise CelError("a constant verdict")
+            message = None
+            if node[0] == "cond" and node[2] == ("lit", "", "str"):  # `cond ? '' : 'message'`: memoize cond
+                cond, cty, cconst = compiler.compile(node[1], env)
+                _mcode, _mty, mconst = compiler.compile(node[3], env)
+                if cty.kind == "bool" and cconst is _NOCONST and isinstance(mconst, str) and mconst:
+                    code, ty, message = cond, BOOL, mconst
+        except (CelError, KeyError, ValueError, IndexError, re.error) as error:
+            self.errors.append(f"{where} [{cel.id}]: {error}: {cel.expression[:200]}")
+            return
+        table = self.module.rule_memo(code)
+        if ty.kind == "bool":
+            lines.append(f"{indent}if not {table}[{v}]:")
+            text = message if message is not None else cel.message
+            lines.append(f"{indent}    out.append(({path}, {cel.id!r}, {text!r}))")
+        elif ty.kind == "str":
+            lines.append(f"{indent}_s = {table}[{v}]")
+            lines.append(f"{indent}if _s:")
+            lines.append(f"{indent}    out.append(({path}, {cel.id!r}, _s))")
+        else:
+            self.errors.append(f"{where} [{cel.id}]: result type {ty.kind}")
 
     def scalar_checks(self, fd: Any, rules: Any, v: str, path: str, indent: str, lines: list[str]) -> None:
         """Checks of one value (a singular field, or one repeated item / map value) against `rules` (FieldRules)."""
@@ -1175,8 +1339,8 @@ class MessageEmitter:
                     f"{indent}    out.append(({path}, 'string.max_bytes', {f'must be at most {s.max_bytes} bytes'!r}))"
                 )
             if s.HasField("pattern"):
-                p = self.module.pattern(s.pattern)
-                lines.append(f"{indent}if {p}.search({v}) is None:")
+                p = self.module.memo(s.pattern)
+                lines.append(f"{indent}if not {p}[{v}]:")
                 lines.append(
                     f"{indent}    out.append(({path}, 'string.pattern', {f'does not match regex pattern `{s.pattern}`'!r}))"
                 )
@@ -1193,12 +1357,12 @@ class MessageEmitter:
                 lines.append(f"{indent}elif not _is_uri({v}):")
                 lines.append(f"{indent}    out.append(({path}, 'string.uri', 'must be a valid URI'))")
             if s.HasField("uuid") and s.uuid:
-                p = self.module.pattern("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+                p = self.module.memo("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
                 lines.append(f"{indent}if not {v}:")
                 lines.append(
                     f"{indent}    out.append(({path}, 'string.uuid_empty', 'value is empty, which is not a valid UUID'))"
                 )
-                lines.append(f"{indent}elif {p}.search({v}) is None:")
+                lines.append(f"{indent}elif not {p}[{v}]:")
                 lines.append(f"{indent}    out.append(({path}, 'string.uuid', 'must be a valid UUID'))")
             handled = {
                 "min_len",
@@ -1217,18 +1381,7 @@ class MessageEmitter:
                         continue
                     rule_type = {bool: BOOL, str: STR}.get(type(evalue), STR)
                     for cel in options.Extensions[V.predefined].cel:
-                        self.cel_check(
-                            lines,
-                            indent,
-                            cel.expression,
-                            cel.id,
-                            cel.message,
-                            {"this": (v, STR)},
-                            path,
-                            evalue,
-                            rule_type,
-                            where,
-                        )
+                        self.predefined_check(lines, indent, cel, v, path, evalue, rule_type, where)
                 elif efd.name not in handled:
                     self.errors.append(f"{where}: string rule {efd.name} not supported")
         elif kind == "bytes":
@@ -1319,10 +1472,144 @@ class MessageEmitter:
         else:
             self.errors.append(f"{where}: rules of kind {kind} not supported")
 
+    def batch_check(self, desc: Any) -> str | None:
+        """Python: for a message type whose checks are only scalar field rules (no message rules, no message,
+        repeated, bytes or double fields with rules, no field CEL, no required or ignore), a function
+        `_b_<name>(items)` that is true only when no item of the list breaks any rule: each field's checks
+        compiled into one function of the value, memoized per value, over every item's value at C speed
+        (`all(map(TABLE.__getitem__, map(attrgetter(f), items)))`). When false, the items are validated one by
+        one as before, so the violations reported are the same. None when the type does not qualify."""
+        if desc.full_name in self.batches:
+            entry = self.batches[desc.full_name]
+            return entry[0] if entry else None
+        V = self.V
+        self.batches[desc.full_name] = None
+        options = desc.GetOptions()
+        if options.HasExtension(V.message) or self.sorted_rules(desc):
+            return None
+        for oneof in desc.oneofs:
+            if oneof.GetOptions().HasExtension(V.oneof):
+                return None
+        base = self.fname(desc)[3:]
+        tests: list[str] = []
+        functions: list[str] = []
+        for fd in desc.fields:
+            fopts = fd.GetOptions()
+            rules = fopts.Extensions[V.field] if fopts.HasExtension(V.field) else None
+            ft = field_type(fd)
+            if rules is None or rules.ListFields() == []:
+                if ft.kind == "msg" and not ft.desc.full_name.startswith("google.protobuf."):
+                    return None
+                if ft.kind in ("list", "map") and ft.elem.kind == "msg":
+                    return None
+                continue
+            if rules.ignore == V.IGNORE_ALWAYS:
+                continue
+            if (
+                fd.is_repeated
+                or ft.kind not in ("str", "int", "uint", "bool")
+                or rules.ignore != V.IGNORE_UNSPECIFIED
+                or rules.required
+                or rules.cel
+            ):
+                return None
+            check: list[str] = []
+            errors = len(self.errors)
+            self.scalar_checks(fd, rules, "v", "''", "    ", check)
+            if len(self.errors) != errors:
+                return None
+            if not check:
+                continue
+            fn = f"_k_{base}__{fd.name}"
+            functions.append(f"def {fn}(v):\n    out = []\n" + "\n".join(check) + "\n    return not out\n")
+            table = f"_K_{base}__{fd.name}"
+            functions.append(f"{table} = _Memo({fn})\n")
+            values = f"map(_attrgetter({fd.name!r}), items)"
+            if has_presence(fd):
+                # the rules run on the items where the field is set: a value other than the default is set, so
+                # with as many values other than the default as items with the field set, no default is set
+                default = {"str": "''", "int": "0", "uint": "0", "bool": "False"}[ft.kind]
+                tests.append(f"_set = sum(map(_methodcaller('HasField', {fd.name!r}), items))")
+                tests.append("if _set:")
+                tests.append(f"    _values = list(filter(None, {values}))")
+                tests.append(f"    if not all(map({table}.__getitem__, _values)):")
+                tests.append("        return False")
+                tests.append(f"    if len(_values) != _set and not {table}[{default}]:")
+                tests.append("        return False")
+            else:
+                tests.append(f"if not all(map({table}.__getitem__, {values})):")
+                tests.append("    return False")
+        if not tests:
+            return None
+        name = f"_b_{base}"
+        body = "".join(f"    {line}\n" for line in tests)
+        functions.append(f"def {name}(items):\n{body}    return True\n")
+        self.batches[desc.full_name] = (name, functions)
+        return name
+
+    def top_reads(self, desc: Any) -> set[tuple[str, str]]:
+        """Python: the reads of `desc`'s fields that its field checks may make at the top level of the function
+        (a scalar without presence read for its rules; a field with presence tested with HasField), which the
+        message rules then share instead of reading again."""
+        V = self.V
+        found: set[tuple[str, str]] = set()
+        for fd in desc.fields:
+            options = fd.GetOptions()
+            rules = options.Extensions[V.field] if options.HasExtension(V.field) else None
+            if fd.is_repeated or (rules is not None and (rules.ignore != V.IGNORE_UNSPECIFIED or rules.required)):
+                continue
+            if has_presence(fd):
+                found.add(("has", fd.name))
+            elif rules is not None and rules.WhichOneof("type") is not None:
+                found.add(("get", fd.name))
+        return found
+
     def emit_message(self, desc: Any) -> list[str]:
         V = self.V
         lines = [f"def {self.fname(desc)}(m, p, out):", '    q = p + "." if p else ""']
         body_start = len(lines)
+        # The message rules, compiled first: the repeated message fields they (and the sorted relations) walk
+        # are read once into a list `_L_<name>` that the item checks walk too (each read of a upb repeated
+        # field's items makes new Python objects).
+        lists: set[str] = set()
+        rule_lines: list[str] = []
+        options = desc.GetOptions()
+        if options.HasExtension(V.message):
+            mrules = options.Extensions[V.message]
+            for mfd, _ in mrules.ListFields():
+                if mfd.name != "cel":
+                    self.errors.append(f"{desc.full_name}: message rule {mfd.name} not supported")
+            # twice: first counting the reads of each scalar field and has() of `this`, then reading those used
+            # more than once into locals
+            self.rule_refs, self.rule_cse = {}, set()
+            for pass_cse in (False, True):
+                if pass_cse:
+                    self.rule_cse = {
+                        key for key, count in self.rule_refs.items() if count > 1 or key in self.top_reads(desc)
+                    }
+                    lists.clear()
+                    rule_lines.clear()
+                errors = len(self.errors)
+                for cel in mrules.cel:
+                    self.cel_check(
+                        rule_lines,
+                        "    ",
+                        cel.expression,
+                        cel.id,
+                        cel.message,
+                        {"this": ("m", T("msg", desc=desc))},
+                        "p",
+                        where=desc.full_name,
+                        lists=lists,
+                    )
+                if not pass_cse:
+                    del self.errors[errors:]  # reported by the second pass
+        rule_cse = self.rule_cse  # kept while the field checks are emitted (they set some of the locals)
+        sorted_lines: list[str] = []
+        self.emit_sorted(desc, sorted_lines)
+        walked_lists = lists | {fd.name for _rule, fd, _kfd, _cond in self.sorted_rules(desc)}
+        listed: set[str] = set()  # the lists made at the top level of the field checks
+        field_reads: set[tuple[str, str]] = set()  # the locals of the message rules set by the field checks
         for fd in desc.fields:
             options = fd.GetOptions()
             rules = options.Extensions[V.field] if options.HasExtension(V.field) else None
@@ -1330,8 +1617,12 @@ class MessageEmitter:
                 continue
             ft = field_type(fd)
             value = attr("m", fd.name)
+            read = value
+            if fd.is_repeated:
+                value = "_r"  # the repeated field (a container object) read once, at the top of its block
             path = f"q + {fd.name!r}"
             block: list[str] = []
+            block_reads: set[tuple[str, str]] = set()  # the locals _f_/_h_ of the message rules this block sets
             recurse_msg = ft.kind == "msg" or (ft.kind in ("list", "map") and ft.elem.kind == "msg")
             has_rules = rules is not None and (rules.ListFields() != [])
             if not has_rules and not recurse_msg:
@@ -1353,7 +1644,12 @@ class MessageEmitter:
                 block.append(f"{ind}else:")
                 ind += "    "
             elif present is not None and not fd.is_repeated:
-                block.append(f"{ind}if {present}:")
+                if ("has", fd.name) in self.rule_cse:  # the message rules test it too: once, in a local
+                    block.append(f"{ind}_h_{fd.name} = {present}")
+                    block.append(f"{ind}if _h_{fd.name}:")
+                    block_reads.add(("has", fd.name))
+                else:
+                    block.append(f"{ind}if {present}:")
                 ind += "    "
             elif rules is not None and rules.ignore == V.IGNORE_IF_ZERO_VALUE:
                 block.append(f"{ind}if {present if present is not None else value}:")
@@ -1375,7 +1671,7 @@ class MessageEmitter:
                                 f"{ind}    out.append(({path}, 'repeated.max_items', {f'must contain no more than {rep.max_items} item(s)'!r}))"
                             )
                         if rep.unique:
-                            block.append(f"{ind}if not _unique({value}):")
+                            block.append(f"{ind}if {value} and not _unique({value}):")
                             block.append(
                                 f"{ind}    out.append(({path}, 'repeated.unique', 'repeated value must contain unique items'))"
                             )
@@ -1401,8 +1697,9 @@ class MessageEmitter:
                                 item_lines,
                             )
                             if item_lines:
-                                block.append(f"{ind}for i, x in enumerate({value}):")
-                                block.extend(item_lines)
+                                block.append(f"{ind}if {value}:")
+                                block.append(f"{ind}    for i, x in enumerate({value}):")
+                                block.extend("    " + line for line in item_lines)
                     elif kind is not None:
                         self.errors.append(f"{fd.full_name}: {kind} rules on a repeated field")
                 elif ft.kind == "map":
@@ -1422,7 +1719,11 @@ class MessageEmitter:
                     scalar_lines: list[str] = []
                     self.scalar_checks(fd, rules, "v", path, ind, scalar_lines)
                     if scalar_lines:
-                        block.append(f"{ind}v = {value}")  # read once: each read of a upb field makes a new str
+                        if ind == "    " and ("get", fd.name) in self.rule_cse:  # the message rules read it too
+                            block.append(f"{ind}v = _f_{fd.name} = {value}")
+                            block_reads.add(("get", fd.name))
+                        else:
+                            block.append(f"{ind}v = {value}")  # read once: each read of a upb field makes a new str
                         block.extend(scalar_lines)
                 for cel in rules.cel:
                     self.cel_check(
@@ -1452,19 +1753,38 @@ class MessageEmitter:
                 and not ft.elem.desc.full_name.startswith("google.protobuf.")
             ):
                 fn = self.request(ft.elem.desc)
-                block.append(f"{ind}for i, x in enumerate({value}):")
-                block.append(f'{ind}    {fn}(x, f"{{q}}{fd.name}[{{i}}]", out)')
+                items = value
+                if fd.name in walked_lists and ind == "    ":
+                    block.append(f"{ind}_L_{fd.name} = list({value})")
+                    items = f"_L_{fd.name}"
+                    listed.add(fd.name)
+                # items are validated with an empty path; their path is built only when they report something.
+                # A batch check that proves every item valid skips that walk.
+                batch = self.batch_check(ft.elem.desc)
+                block.append(f"{ind}if {items}{f' and not {batch}({items})' if batch else ''}:")
+                block.append(f"{ind}    _n = len(out)")
+                block.append(f"{ind}    for i, x in enumerate({items}):")
+                block.append(f'{ind}        {fn}(x, "", out)')
+                block.append(f"{ind}        if len(out) != _n:")
+                block.append(f'{ind}            _n = _fix_paths(out, _n, f"{{q}}{fd.name}[{{i}}]")')
             elif (
                 ft.kind == "map" and ft.elem.kind == "msg" and not ft.elem.desc.full_name.startswith("google.protobuf.")
             ):
                 fn = self.request(ft.elem.desc)
-                block.append(f"{ind}for k, x in {value}.items():")
-                block.append(f"{ind}    {fn}(x, q + {fd.name!r} + _key(k), out)")
+                block.append(f"{ind}if {value}:")
+                block.append(f"{ind}    _n = len(out)")
+                block.append(f"{ind}    for k, x in {value}.items():")
+                block.append(f'{ind}        {fn}(x, "", out)')
+                block.append(f"{ind}        if len(out) != _n:")
+                block.append(f"{ind}            _n = _fix_paths(out, _n, q + {fd.name!r} + _key(k))")
             if len(block) == inner_len:
                 if not (rules is not None and rules.required):
                     continue  # nothing inside the presence guard
                 block.pop()  # the required check alone: drop its empty `else:`
+            if fd.is_repeated:
+                block.insert(0, f"    _r = {read}")
             lines.extend(block)
+            field_reads |= block_reads
         # oneof rules
         for oneof in desc.oneofs:
             options = oneof.GetOptions()
@@ -1473,31 +1793,18 @@ class MessageEmitter:
                 lines.append(
                     f"        out.append((q + {oneof.name!r}, 'required', 'exactly one field is required in oneof'))"
                 )
-        # message rules
-        options = desc.GetOptions()
-        if options.HasExtension(V.message):
-            mrules = options.Extensions[V.message]
-            for mfd, _ in mrules.ListFields():
-                if mfd.name != "cel":
-                    self.errors.append(f"{desc.full_name}: message rule {mfd.name} not supported")
-            lists: set[str] = set()
-            rule_lines: list[str] = []
-            for cel in mrules.cel:
-                self.cel_check(
-                    rule_lines,
-                    "    ",
-                    cel.expression,
-                    cel.id,
-                    cel.message,
-                    {"this": ("m", T("msg", desc=desc))},
-                    "p",
-                    where=desc.full_name,
-                    lists=lists,
-                )
-            for name in sorted(lists):
-                lines.append(f"    _L_{name} = list({attr('m', name)})")
-            lines.extend(rule_lines)
-        self.emit_sorted(desc, lines)
+        # message rules (compiled before the field checks: walked_lists); the locals they share that the field
+        # checks did not set
+        self.rule_refs, self.rule_cse = {}, set()
+        for kind, name in sorted(rule_cse - field_reads):
+            if kind == "get":
+                lines.append(f"    _f_{name} = {attr('m', name)}")
+            else:
+                lines.append(f"    _h_{name} = m.HasField({name!r})")
+        for name in sorted(walked_lists - listed):
+            lines.append(f"    _L_{name} = list({attr('m', name)})")
+        lines.extend(rule_lines)
+        lines.extend(sorted_lines)
         if len(lines) == body_start:
             lines.append("    pass")
         return lines
@@ -1523,13 +1830,24 @@ def generate_python(out: Path) -> None:
         ),
         "# ruff: noqa\n# mypy: ignore-errors\n",
         "import re\nfrom collections.abc import Callable\nfrom typing import Any\n\n",
-        "from cqc._validate_runtime import (\n    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sorted_at, _sub, _tns, _try, _unique, _ts_range, _dur_range, _any_stem,\n)\n\n",
+        "from cqc._validate_runtime import (\n    _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sorted_at, _sub, _tns, _try, _unique, _ts_range, _dur_range, _any_stem,\n"
+        "    _D, _DF, _Memo, _search, _stem_search, _fix_paths, _attrgetter, _methodcaller,\n)\n\n",
     ]
     for py, name in module.patterns.items():
         parts.append(f"{name} = re.compile({py!r})\n")
+    for (pattern, stems), name in module.memos.items():
+        test = f"_stem_search({pattern}, {stems!r})" if stems else f"_search({pattern})"
+        parts.append(f"{name} = {test}\n")
+    for code, name in module.rule_memos.items():
+        single = re.fullmatch(r"\((_P\d+)\.search\(s\) is not None\)", code)
+        parts.append(f"{name} = _search({single.group(1)})\n" if single else f"{name} = _Memo(lambda s: {code})\n")
     for text, name in module.numbers.items():
         parts.append(f"{name} = _number({text!r})\n")
     parts.append("\n")
+    for full_name in sorted(emitter.batches):
+        entry = emitter.batches[full_name]
+        if entry is not None:
+            parts.append("\n" + "\n".join(entry[1]) + "\n")
     for full_name in sorted(emitter.functions):
         parts.append("\n" + "\n".join(emitter.functions[full_name]) + "\n\n")
     parts.append(

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import decimal
 import math
+import operator
 import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["EvaluationError"]
+__all__ = ["EvaluationError", "clear_memos"]
+
+_attrgetter = operator.attrgetter
+_methodcaller = operator.methodcaller
 
 EXACT = True
 
@@ -159,6 +163,20 @@ def _dne(a: str, b: str) -> bool:
 _DECIMAL_KEY = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\Z")
 
 
+_OUT_OF_ORDER = {  # (descending, strict) -> the comparison of neighbours (a, b) that is out of order
+    (False, False): operator.gt,
+    (False, True): operator.ge,
+    (True, False): operator.lt,
+    (True, True): operator.le,
+}
+
+
+def _sort_key(key: str) -> float | None:
+    """A sort key as a double when that compares exactly as the decimal does (a decimal of at most 16
+    characters, so at most 15 significant digits: see _pair), else None."""
+    return float(key) if len(key) <= _SHORT and _DECIMAL_KEY.match(key) is not None else None
+
+
 def _sorted_at(keys: list[str], descending: bool, strict: bool) -> int:
     """cqc.types.v1.SortedRule: the index of the first element out of order, or -1.
 
@@ -166,6 +184,13 @@ def _sorted_at(keys: list[str], descending: bool, strict: bool) -> int:
     decimal is not compared (the key's own field rule reports it). Equal neighbours are out of order when
     ``strict``.
     """
+    if len(keys) < 2:
+        return -1
+    # Fast path: every key a short decimal (memoized doubles) and no neighbours out of order. Otherwise the
+    # loop below compares pair by pair and finds the first one.
+    values = list(map(_SORT_KEYS.__getitem__, keys))
+    if None not in values and not any(map(_OUT_OF_ORDER[descending, strict], values, values[1:])):
+        return -1
     prev = None
     for i, key in enumerate(keys):
         if _DECIMAL_KEY.match(key) is None:
@@ -177,6 +202,86 @@ def _sorted_at(keys: list[str], descending: bool, strict: bool) -> int:
                 return i
         prev = key
     return -1
+
+
+class _Memo(dict):  # type: ignore[type-arg]
+    """The results of one pure function of a string (or of an int or bool field value), by value: generated
+    code writes ``_M3[v]`` for ``_P3.search(v) is not None`` and ``_DF[v]`` for ``DF(v)``. Values that recur
+    (ids, prices, venue names) then cost a dict lookup instead of a regex run. Exceptions are raised and not
+    stored. Bounded: strings longer than 4,096 characters are not stored, and every table is emptied when the
+    strings they hold reach 4,000,000 characters in all (with 64 per entry for the table itself: at most tens
+    of megabytes)."""
+
+    __slots__ = ("test",)
+
+    def __init__(self, test: Any) -> None:
+        super().__init__()
+        self.test = test
+        _MEMOS.append(self)
+
+    def __missing__(self, text: Any) -> Any:
+        value = self.test(text)
+        size = len(text) if type(text) is str else 0  # or an int or bool (a field value)
+        if size <= 4096:
+            if _MEMO_STORED[0] >= 4_000_000:
+                clear_memos()
+            _MEMO_STORED[0] += size + 64
+            self[text] = value
+        return value
+
+
+_MEMOS: list[_Memo] = []
+_MEMO_STORED = [0]
+
+
+def clear_memos() -> None:
+    """Empties every memo table of the generated validators (benchmarks of a cold start; tests)."""
+    for memo in _MEMOS:
+        memo.clear()
+    _MEMO_STORED[0] = 0
+    if EXACT:
+        _SHORT_CACHE.clear()
+
+
+# double(s) of strings, memoized (pure: a number, or EvaluationError, which is not stored)
+_D = _Memo(D)
+_DF = _Memo(DF)
+_SORT_KEYS = _Memo(_sort_key)
+
+
+class _SearchMemo(_Memo):
+    """:class:`_Memo` of "the pattern matches somewhere in the text" (``test`` is the pattern's search)."""
+
+    __slots__ = ()
+
+    def __missing__(self, text: str) -> bool:
+        value = self.test(text) is not None
+        if len(text) <= 4096:
+            if _MEMO_STORED[0] >= 4_000_000:
+                clear_memos()
+            _MEMO_STORED[0] += len(text) + 64
+            self[text] = value
+        return value
+
+
+def _search(pattern: Any) -> _Memo:
+    """The memo table of "pattern matches somewhere in the text"."""
+    return _SearchMemo(pattern.search)
+
+
+def _stem_search(pattern: Any, stems: tuple[str, ...]) -> _Memo:
+    """:func:`_search` behind the necessary test :func:`_any_stem`."""
+    search = pattern.search
+    return _Memo(lambda text: _any_stem(text, stems) and search(text) is not None)
+
+
+def _fix_paths(out: list[tuple[str, str, str]], start: int, prefix: str) -> int:
+    """The violations out[start:] were reported by an item validated with an empty path: put the item's path
+    (``prefix``, e.g. ``levels[3]``) in front of their field paths. Returns len(out)."""
+    for j in range(start, len(out)):
+        path, rule, text = out[j]
+        out[j] = (prefix + "." + path if path else prefix, rule, text)
+    return len(out)
 
 
 class _Err:
@@ -241,12 +346,8 @@ def _any_stem(text: str, stems: tuple[str, ...]) -> bool:
 
 
 def _unique(values: Iterable[Any]) -> bool:
-    seen: set[Any] = set()
-    count = 0
-    for value in values:
-        seen.add(value)
-        count += 1
-    return len(seen) == count
+    items = values if type(values) is list else list(values)
+    return len(set(items)) == len(items)
 
 
 def _key(key: Any) -> str:

@@ -12,16 +12,17 @@ from typing import Any
 
 from cqc._validate_runtime import (
     _ERR, D, DF, DI, _add, _deq, _dge, _dgt, _dle, _dlt, _dne, _index, _int, _is_uri, _key, _mul, _number, _sorted_at, _sub, _tns, _try, _unique, _ts_range, _dur_range, _any_stem,
+    _D, _DF, _Memo, _search, _stem_search, _fix_paths, _attrgetter, _methodcaller,
 )
 
 _P0 = re.compile('^[a-z][a-z0-9_]{0,63}\\Z')
 _P1 = re.compile('^chn_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
-_P2 = re.compile('^[^\\t\\n\\f\\r ]{1,64}\\Z')
-_P3 = re.compile('^dep_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
-_P4 = re.compile('^(0|[1-9][0-9]*)(\\.[0-9]+)?\\Z')
-_P5 = re.compile('^ast_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
-_P6 = re.compile('^0(\\.0+)?\\Z')
-_P7 = re.compile('^-?[0-9]+(\\.[0-9]+)?\\Z')
+_P2 = re.compile('^-?[0-9]+(\\.[0-9]+)?\\Z')
+_P3 = re.compile('^[^\\t\\n\\f\\r ]{1,64}\\Z')
+_P4 = re.compile('^dep_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P5 = re.compile('^(0|[1-9][0-9]*)(\\.[0-9]+)?\\Z')
+_P6 = re.compile('^ast_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P7 = re.compile('^0(\\.0+)?\\Z')
 _P8 = re.compile('^vas_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P9 = re.compile('^ven_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P10 = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]')
@@ -35,15 +36,15 @@ _P17 = re.compile('^solana:[^:]+:[1-9A-HJ-NP-Za-km-z]{32,44}\\Z')
 _P18 = re.compile(':[0-9A-Za-z]{80,}\\Z')
 _P19 = re.compile(':(0x)?[0-9a-fA-F]{64}\\Z')
 _P20 = re.compile('^(aptos|sui|starknet):')
-_P21 = re.compile('^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})\\Z')
-_P22 = re.compile('[0-9a-fA-F]{32,}')
-_P23 = re.compile('[A-Za-z0-9+=]{32,}')
-_P24 = re.compile('[a-z]{3,8}( +[a-z]{3,8}){11,}')
-_P25 = re.compile('^[a-z0-9][a-z0-9._-]{1,63}\\Z')
-_P26 = re.compile('^[a-z0-9][a-z0-9_.-]{0,63}\\Z')
-_P27 = re.compile('^[a-z0-9][a-z0-9_.-]{0,127}\\Z')
-_P28 = re.compile('^([a-z0-9][a-z0-9_-]{0,31})?\\Z')
-_P29 = re.compile('^mkt_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P21 = re.compile('^mkt_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
+_P22 = re.compile('^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})\\Z')
+_P23 = re.compile('[0-9a-fA-F]{32,}')
+_P24 = re.compile('[A-Za-z0-9+=]{32,}')
+_P25 = re.compile('[a-z]{3,8}( +[a-z]{3,8}){11,}')
+_P26 = re.compile('^[a-z0-9][a-z0-9._-]{1,63}\\Z')
+_P27 = re.compile('^([a-z0-9][a-z0-9_-]{0,31})?\\Z')
+_P28 = re.compile('^[a-z0-9][a-z0-9_.-]{0,63}\\Z')
+_P29 = re.compile('^[a-z0-9][a-z0-9_.-]{0,127}\\Z')
 _P30 = re.compile('^([0-9A-Za-z]{1,4})?\\Z')
 _P31 = re.compile('^ord_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P32 = re.compile('^exe_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
@@ -73,8 +74,8 @@ _P55 = re.compile('^alc_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P56 = re.compile('^([a-z][a-z0-9_]*|\\*_id)\\Z')
 _P57 = re.compile('^txn_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P58 = re.compile('^-?[0-9]+([.][0-9]+)?\\Z')
-_P59 = re.compile('^pnl_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
-_P60 = re.compile('^-?(0|[1-9][0-9]*)([.][0-9]+)?\\Z')
+_P59 = re.compile('^-?(0|[1-9][0-9]*)([.][0-9]+)?\\Z')
+_P60 = re.compile('^pnl_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P61 = re.compile('^[^\\t\\n\\f\\r ]*\\Z')
 _P62 = re.compile('^(0|[1-9][0-9]{0,38})\\Z')
 _P63 = re.compile('^(0|[1-9][0-9]{0,77})\\Z')
@@ -82,23 +83,23 @@ _P64 = re.compile('^xpo_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P65 = re.compile('^-?0(\\.(0[0-9]*|10*))?\\Z')
 _P66 = re.compile('^[a-z0-9][a-z0-9.-]{1,63}\\Z')
 _P67 = re.compile('^([a-z0-9_]{1,64})?\\Z')
-_P68 = re.compile('^[^\\t\\n\\f\\r ](.{0,510}[^\\t\\n\\f\\r ])?\\Z')
-_P69 = re.compile('^[^\\t\\n\\f\\r ]{1,256}\\Z')
-_P70 = re.compile('^[1-9][0-9]{0,19}\\Z')
-_P71 = re.compile('^[A-Z]{2}[A-Z0-9]{9}[0-9]\\Z')
-_P72 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?\\Z')
+_P68 = re.compile('^[1-9][0-9]{0,19}\\Z')
+_P69 = re.compile('^[A-Z]{2}[A-Z0-9]{9}[0-9]\\Z')
+_P70 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}/[-a-z0-9]{3,8}:[-.%a-zA-Z0-9]{1,128}(/[-.%a-zA-Z0-9]{1,78})?\\Z')
+_P71 = re.compile('^[^\\t\\n\\f\\r ](.{0,510}[^\\t\\n\\f\\r ])?\\Z')
+_P72 = re.compile('^[^\\t\\n\\f\\r ]{1,256}\\Z')
 _P73 = re.compile('^[a-z0-9][a-z0-9._-]{0,127}\\Z')
 _P74 = re.compile('^([a-z0-9][a-z0-9._]{0,127})?\\Z')
 _P75 = re.compile('^[A-Z][A-Z0-9_]{0,63}\\Z')
-_P76 = re.compile('^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}\\Z')
-_P77 = re.compile('^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}\\Z')
-_P78 = re.compile('^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}\\Z')
-_P79 = re.compile('^[a-z]{3}_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
-_P80 = re.compile('^//cqc/asset-registry(/|\\Z)')
-_P81 = re.compile('^//cqc/market-data(/|\\Z)')
-_P82 = re.compile('^//cqc/venue-gateway(/|\\Z)')
-_P83 = re.compile('^//cqc/portfolio(/|\\Z)')
-_P84 = re.compile('^//cqc/risk-engine(/|\\Z)')
+_P76 = re.compile('^//cqc/asset-registry(/|\\Z)')
+_P77 = re.compile('^//cqc/market-data(/|\\Z)')
+_P78 = re.compile('^//cqc/venue-gateway(/|\\Z)')
+_P79 = re.compile('^//cqc/portfolio(/|\\Z)')
+_P80 = re.compile('^//cqc/risk-engine(/|\\Z)')
+_P81 = re.compile('^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}\\Z')
+_P82 = re.compile('^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}\\Z')
+_P83 = re.compile('^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}\\Z')
+_P84 = re.compile('^[a-z]{3}_[0-7][0-9A-HJKMNP-TV-Z]{25}\\Z')
 _P85 = re.compile('^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}\\Z')
 _P86 = re.compile('^[^\\x00\\n\\r]+\\Z')
 _P87 = re.compile('^[^\\x00\\n\\r]*\\Z')
@@ -110,20 +111,135 @@ _P92 = re.compile('(?i)(password|passwd|pwd)=')
 _P93 = re.compile('^(nats|tls|ws|wss)://[^\\t\\n\\f\\r /@]+\\Z')
 _P94 = re.compile('^[A-Za-z0-9_-]{1,64}\\Z')
 _P95 = re.compile('^[A-Za-z0-9_-]{0,64}\\Z')
-_P96 = re.compile('^[^\\t\\n\\f\\r ](.{0,254}[^\\t\\n\\f\\r ])?\\Z')
-_P97 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}\\Z')
+_P96 = re.compile('^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}\\Z')
+_P97 = re.compile('^[^\\t\\n\\f\\r ](.{0,254}[^\\t\\n\\f\\r ])?\\Z')
 _P98 = re.compile('^[a-z][a-z0-9-]{1,63}\\Z')
 _P99 = re.compile('^[^\\t\\n\\f\\r ]{1,512}\\Z')
 _P100 = re.compile('^[^\\t\\n\\f\\r ](.{0,62}[^\\t\\n\\f\\r ])?\\Z')
-_P101 = re.compile('^[0-9A-Za-z:_-]{1,128}\\Z')
-_P102 = re.compile('^0x[0-9a-fA-F]{40}\\Z')
-_P103 = re.compile('^[1-9A-HJ-NP-Za-km-z]{32,44}\\Z')
-_P104 = re.compile('^(0|[1-9][0-9]{0,19})\\Z')
-_P105 = re.compile('^T[1-9A-HJ-NP-Za-km-z]{33}\\Z')
+_P101 = re.compile('^0x[0-9a-fA-F]{40}\\Z')
+_P102 = re.compile('^[1-9A-HJ-NP-Za-km-z]{32,44}\\Z')
+_P103 = re.compile('^(0|[1-9][0-9]{0,19})\\Z')
+_P104 = re.compile('^T[1-9A-HJ-NP-Za-km-z]{33}\\Z')
+_P105 = re.compile('^[0-9A-Za-z:_-]{1,128}\\Z')
 _P106 = re.compile('^[^\\t\\n\\f\\r ]{1,32}\\Z')
 _P107 = re.compile('^[A-Z]{3}\\Z')
 _P108 = re.compile('^[a-z0-9][a-z0-9 ._/&+-]{0,63}\\Z')
 _P109 = re.compile('^[A-Z]{2}\\Z')
+_M0 = _search(_P0)
+_M1 = _search(_P2)
+_M2 = _search(_P3)
+_M3 = _search(_P11)
+_M4 = _search(_P15)
+_M5 = _search(_P22)
+_M6 = _search(_P26)
+_M7 = _search(_P27)
+_M8 = _search(_P28)
+_M9 = _search(_P29)
+_M10 = _search(_P30)
+_M11 = _search(_P33)
+_M12 = _search(_P35)
+_M13 = _search(_P38)
+_M14 = _search(_P39)
+_M15 = _search(_P40)
+_M16 = _search(_P43)
+_M17 = _search(_P45)
+_M18 = _search(_P12)
+_M19 = _search(_P47)
+_M20 = _search(_P56)
+_M21 = _search(_P58)
+_M22 = _search(_P59)
+_M23 = _search(_P61)
+_M24 = _search(_P62)
+_M25 = _search(_P63)
+_M26 = _search(_P5)
+_M27 = _search(_P66)
+_M28 = _search(_P67)
+_M29 = _search(_P68)
+_M30 = _search(_P69)
+_M31 = _search(_P70)
+_M32 = _search(_P71)
+_M33 = _search(_P72)
+_M34 = _search(_P73)
+_M35 = _search(_P74)
+_M36 = _search(_P75)
+_M37 = _search(_P76)
+_M38 = _search(_P77)
+_M39 = _search(_P78)
+_M40 = _search(_P79)
+_M41 = _search(_P80)
+_M42 = _search(_P81)
+_M43 = _search(_P82)
+_M44 = _search(_P83)
+_M45 = _search(_P84)
+_M46 = _search(_P85)
+_M47 = _search(_P86)
+_M48 = _search(_P87)
+_M49 = _search(_P88)
+_M50 = _search(_P89)
+_M51 = _search(_P90)
+_M52 = _search(_P91)
+_M53 = _search(_P92)
+_M54 = _search(_P93)
+_M55 = _search(_P94)
+_M56 = _search(_P95)
+_M57 = _search(_P96)
+_M58 = _search(_P97)
+_M59 = _search(_P98)
+_M60 = _search(_P99)
+_M61 = _search(_P100)
+_M62 = _search(_P101)
+_M63 = _search(_P102)
+_M64 = _search(_P103)
+_M65 = _search(_P104)
+_M66 = _search(_P105)
+_M67 = _search(_P106)
+_M68 = _search(_P107)
+_M69 = _search(_P108)
+_M70 = _search(_P109)
+_C0 = _search(_P1)
+_C1 = _search(_P4)
+_C2 = _Memo(lambda s: ((len(s) <= 100) and (_P5.search(s) is not None)))
+_C3 = _search(_P6)
+_C4 = _Memo(lambda s: (((len(s) <= 100) and (_P5.search(s) is not None)) and (not (_P7.search(s) is not None))))
+_C5 = _search(_P8)
+_C6 = _search(_P9)
+_C7 = _Memo(lambda s: (not (_P10.search(s) is not None)))
+_C8 = _Memo(lambda s: (((len(s) <= 100) and (_P12.search(s) is not None)) and (not (_P13.search(s) is not None))))
+_C9 = _search(_P14)
+_C10 = _Memo(lambda s: ('an eip155 address must be 0x and 40 hex digits' if (s.startswith('eip155:') and (not (_P16.search(s) is not None))) else ('a solana address must be 32 to 44 base58 characters' if (s.startswith('solana:') and (not (_P17.search(s) is not None))) else ('the address must not be 80 or more characters (looks like a key pair)' if (_P18.search(s) is not None) else ('a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' if ((_P19.search(s) is not None) and (not (_P20.search(s) is not None))) else '')))))
+_C11 = _search(_P21)
+_C12 = _Memo(lambda s: ('must not contain a hex key or secret (32 or more hex digits)' if (_P23.search(s) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P24.search(s) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in s) else ('must not contain a mnemonic phrase' if (_P25.search(s) is not None) else '')))))
+_C13 = _search(_P31)
+_C14 = _search(_P32)
+_C15 = _Memo(lambda s: ((len(s) <= 100) and (_P34.search(s) is not None)))
+_C16 = _Memo(lambda s: (not (_any_stem(s, ('access', 'api', 'listenkey', 'passphrase', 'password', 'private', 'secret', 'sign', 'token')) and _P36.search(s) is not None)))
+_C17 = _Memo(lambda s: (not (_any_stem(s, ('access', 'api', 'listenkey', 'passphrase', 'password', 'private', 'secret', 'signature')) and _P37.search(s) is not None)))
+_C18 = _search(_P41)
+_C19 = _search(_P42)
+_C20 = _search(_P44)
+_C21 = _search(_P46)
+_C22 = _search(_P48)
+_C23 = _search(_P49)
+_C24 = _search(_P50)
+_C25 = _search(_P51)
+_C26 = _search(_P52)
+_C27 = _search(_P53)
+_C28 = _search(_P54)
+_C29 = _search(_P55)
+_C30 = _search(_P57)
+_C31 = _Memo(lambda s: (s == 1))
+_C32 = _Memo(lambda s: (s == 3))
+_C33 = _Memo(lambda s: ((s == 2) or (s == 3)))
+_C34 = _search(_P60)
+_C35 = _Memo(lambda s: ((not (_P58.search(s) is not None)) or (_DF[s] >= 0)))
+_C36 = _search(_P64)
+_C37 = _Memo(lambda s: ((s == 0) or (s == 1)))
+_C38 = _Memo(lambda s: ((not (_P12.search(s) is not None)) or (_DF[s] > 0)))
+_C39 = _Memo(lambda s: (s != 0))
+_C40 = _Memo(lambda s: (s == 4))
+_C41 = _Memo(lambda s: (not s))
+_C42 = _search(_P12)
+_C43 = _Memo(lambda s: (((len(s) <= 100) and (_P65.search(s) is not None)) and (not (_P13.search(s) is not None))))
 _N0 = _number('1.0')
 _N1 = _number('-0.01')
 _N2 = _number('0.1')
@@ -132,24 +248,846 @@ _N4 = _number('1e-12')
 _N5 = _number('1e-18')
 
 
+def _k_cqc_assets_v1_AssetDeployment_VenueNetwork__venue_id(v):
+    out = []
+    if not _C6[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_assets_v1_AssetDeployment_VenueNetwork__venue_id = _Memo(_k_cqc_assets_v1_AssetDeployment_VenueNetwork__venue_id)
+
+def _k_cqc_assets_v1_AssetDeployment_VenueNetwork__network_code(v):
+    out = []
+    if not _M61[v]:
+        out.append(('', 'string.pattern', 'does not match regex pattern `^\\S(.{0,62}\\S)?$`'))
+    return not out
+
+_K_cqc_assets_v1_AssetDeployment_VenueNetwork__network_code = _Memo(_k_cqc_assets_v1_AssetDeployment_VenueNetwork__network_code)
+
+def _k_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address(v):
+    out = []
+    if len(v) > 256:
+        out.append(('', 'string.max_len', 'must be at most 256 characters'))
+    return not out
+
+_K_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address = _Memo(_k_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address)
+
+def _b_cqc_assets_v1_AssetDeployment_VenueNetwork(items):
+    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__venue_id.__getitem__, map(_attrgetter('venue_id'), items))):
+        return False
+    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__network_code.__getitem__, map(_attrgetter('network_code'), items))):
+        return False
+    if not all(map(_K_cqc_assets_v1_AssetDeployment_VenueNetwork__contract_address.__getitem__, map(_attrgetter('contract_address'), items))):
+        return False
+    return True
+
+
+def _k_cqc_config_v1_VenueCredential__venue_id(v):
+    out = []
+    if not _C6[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_config_v1_VenueCredential__venue_id = _Memo(_k_cqc_config_v1_VenueCredential__venue_id)
+
+def _k_cqc_config_v1_VenueCredential__venue_account_id(v):
+    out = []
+    if not _C9[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_config_v1_VenueCredential__venue_account_id = _Memo(_k_cqc_config_v1_VenueCredential__venue_account_id)
+
+def _k_cqc_config_v1_VenueCredential__credential_ref(v):
+    out = []
+    if not _M5[v]:
+        out.append(('', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
+    _s = _C12[v]
+    if _s:
+        out.append(('', 'cqc.no_secret_material', _s))
+    return not out
+
+_K_cqc_config_v1_VenueCredential__credential_ref = _Memo(_k_cqc_config_v1_VenueCredential__credential_ref)
+
+def _b_cqc_config_v1_VenueCredential(items):
+    if not all(map(_K_cqc_config_v1_VenueCredential__venue_id.__getitem__, map(_attrgetter('venue_id'), items))):
+        return False
+    if not all(map(_K_cqc_config_v1_VenueCredential__venue_account_id.__getitem__, map(_attrgetter('venue_account_id'), items))):
+        return False
+    if not all(map(_K_cqc_config_v1_VenueCredential__credential_ref.__getitem__, map(_attrgetter('credential_ref'), items))):
+        return False
+    return True
+
+
+def _k_cqc_markets_v1_AmmPoolToken__deployment_id(v):
+    out = []
+    if not _C1[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_markets_v1_AmmPoolToken__deployment_id = _Memo(_k_cqc_markets_v1_AmmPoolToken__deployment_id)
+
+def _k_cqc_markets_v1_AmmPoolToken__weight(v):
+    out = []
+    if not _C15[v]:
+        out.append(('', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
+    return not out
+
+_K_cqc_markets_v1_AmmPoolToken__weight = _Memo(_k_cqc_markets_v1_AmmPoolToken__weight)
+
+def _k_cqc_markets_v1_AmmPoolToken__rate_provider_address(v):
+    out = []
+    if len(v) > 128:
+        out.append(('', 'string.max_len', 'must be at most 128 characters'))
+    return not out
+
+_K_cqc_markets_v1_AmmPoolToken__rate_provider_address = _Memo(_k_cqc_markets_v1_AmmPoolToken__rate_provider_address)
+
+def _k_cqc_markets_v1_AmmPoolToken__scaling_factor(v):
+    out = []
+    if not _C4[v]:
+        out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    return not out
+
+_K_cqc_markets_v1_AmmPoolToken__scaling_factor = _Memo(_k_cqc_markets_v1_AmmPoolToken__scaling_factor)
+
+def _k_cqc_markets_v1_AmmPoolToken__asset_manager_address(v):
+    out = []
+    if len(v) > 128:
+        out.append(('', 'string.max_len', 'must be at most 128 characters'))
+    return not out
+
+_K_cqc_markets_v1_AmmPoolToken__asset_manager_address = _Memo(_k_cqc_markets_v1_AmmPoolToken__asset_manager_address)
+
+def _b_cqc_markets_v1_AmmPoolToken(items):
+    if not all(map(_K_cqc_markets_v1_AmmPoolToken__deployment_id.__getitem__, map(_attrgetter('deployment_id'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'weight'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('weight'), items)))
+        if not all(map(_K_cqc_markets_v1_AmmPoolToken__weight.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolToken__weight['']:
+            return False
+    if not all(map(_K_cqc_markets_v1_AmmPoolToken__rate_provider_address.__getitem__, map(_attrgetter('rate_provider_address'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'scaling_factor'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('scaling_factor'), items)))
+        if not all(map(_K_cqc_markets_v1_AmmPoolToken__scaling_factor.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolToken__scaling_factor['']:
+            return False
+    if not all(map(_K_cqc_markets_v1_AmmPoolToken__asset_manager_address.__getitem__, map(_attrgetter('asset_manager_address'), items))):
+        return False
+    return True
+
+
+def _k_cqc_markets_v1_AmmPoolTokenState__deployment_id(v):
+    out = []
+    if not _C1[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_markets_v1_AmmPoolTokenState__deployment_id = _Memo(_k_cqc_markets_v1_AmmPoolTokenState__deployment_id)
+
+def _k_cqc_markets_v1_AmmPoolTokenState__balance(v):
+    out = []
+    if not _C2[v]:
+        out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    return not out
+
+_K_cqc_markets_v1_AmmPoolTokenState__balance = _Memo(_k_cqc_markets_v1_AmmPoolTokenState__balance)
+
+def _k_cqc_markets_v1_AmmPoolTokenState__managed_balance(v):
+    out = []
+    if not _C2[v]:
+        out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    return not out
+
+_K_cqc_markets_v1_AmmPoolTokenState__managed_balance = _Memo(_k_cqc_markets_v1_AmmPoolTokenState__managed_balance)
+
+def _k_cqc_markets_v1_AmmPoolTokenState__rate(v):
+    out = []
+    if not _C4[v]:
+        out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    return not out
+
+_K_cqc_markets_v1_AmmPoolTokenState__rate = _Memo(_k_cqc_markets_v1_AmmPoolTokenState__rate)
+
+def _k_cqc_markets_v1_AmmPoolTokenState__oracle_price(v):
+    out = []
+    if not _C4[v]:
+        out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    return not out
+
+_K_cqc_markets_v1_AmmPoolTokenState__oracle_price = _Memo(_k_cqc_markets_v1_AmmPoolTokenState__oracle_price)
+
+def _b_cqc_markets_v1_AmmPoolTokenState(items):
+    if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__deployment_id.__getitem__, map(_attrgetter('deployment_id'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'balance'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('balance'), items)))
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__balance.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__balance['']:
+            return False
+    _set = sum(map(_methodcaller('HasField', 'managed_balance'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('managed_balance'), items)))
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__managed_balance.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__managed_balance['']:
+            return False
+    _set = sum(map(_methodcaller('HasField', 'rate'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('rate'), items)))
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__rate.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__rate['']:
+            return False
+    _set = sum(map(_methodcaller('HasField', 'oracle_price'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('oracle_price'), items)))
+        if not all(map(_K_cqc_markets_v1_AmmPoolTokenState__oracle_price.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_AmmPoolTokenState__oracle_price['']:
+            return False
+    return True
+
+
+def _k_cqc_markets_v1_ComboLeg__instrument_id(v):
+    out = []
+    if not _C21[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_markets_v1_ComboLeg__instrument_id = _Memo(_k_cqc_markets_v1_ComboLeg__instrument_id)
+
+def _k_cqc_markets_v1_ComboLeg__ratio(v):
+    out = []
+    if not _C4[v]:
+        out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    return not out
+
+_K_cqc_markets_v1_ComboLeg__ratio = _Memo(_k_cqc_markets_v1_ComboLeg__ratio)
+
+def _k_cqc_markets_v1_ComboLeg__side(v):
+    out = []
+    if v not in {0, 1, 2}:
+        out.append(('', 'enum.defined_only', 'value must be one of the defined enum values'))
+    if v in {0}:
+        out.append(('', 'enum.not_in', 'must not be in list [0]'))
+    return not out
+
+_K_cqc_markets_v1_ComboLeg__side = _Memo(_k_cqc_markets_v1_ComboLeg__side)
+
+def _b_cqc_markets_v1_ComboLeg(items):
+    if not all(map(_K_cqc_markets_v1_ComboLeg__instrument_id.__getitem__, map(_attrgetter('instrument_id'), items))):
+        return False
+    if not all(map(_K_cqc_markets_v1_ComboLeg__ratio.__getitem__, map(_attrgetter('ratio'), items))):
+        return False
+    if not all(map(_K_cqc_markets_v1_ComboLeg__side.__getitem__, map(_attrgetter('side'), items))):
+        return False
+    return True
+
+
+def _k_cqc_markets_v1_ImpactPrice__notional(v):
+    out = []
+    if not _C4[v]:
+        out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    return not out
+
+_K_cqc_markets_v1_ImpactPrice__notional = _Memo(_k_cqc_markets_v1_ImpactPrice__notional)
+
+def _k_cqc_markets_v1_ImpactPrice__bid_price(v):
+    out = []
+    if not _C8[v]:
+        out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    return not out
+
+_K_cqc_markets_v1_ImpactPrice__bid_price = _Memo(_k_cqc_markets_v1_ImpactPrice__bid_price)
+
+def _k_cqc_markets_v1_ImpactPrice__ask_price(v):
+    out = []
+    if not _C8[v]:
+        out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    return not out
+
+_K_cqc_markets_v1_ImpactPrice__ask_price = _Memo(_k_cqc_markets_v1_ImpactPrice__ask_price)
+
+def _b_cqc_markets_v1_ImpactPrice(items):
+    if not all(map(_K_cqc_markets_v1_ImpactPrice__notional.__getitem__, map(_attrgetter('notional'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'bid_price'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('bid_price'), items)))
+        if not all(map(_K_cqc_markets_v1_ImpactPrice__bid_price.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_ImpactPrice__bid_price['']:
+            return False
+    _set = sum(map(_methodcaller('HasField', 'ask_price'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('ask_price'), items)))
+        if not all(map(_K_cqc_markets_v1_ImpactPrice__ask_price.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_ImpactPrice__ask_price['']:
+            return False
+    return True
+
+
+def _k_cqc_markets_v1_IndexConstituent__market_id(v):
+    out = []
+    if not _C11[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_markets_v1_IndexConstituent__market_id = _Memo(_k_cqc_markets_v1_IndexConstituent__market_id)
+
+def _k_cqc_markets_v1_IndexConstituent__source_name(v):
+    out = []
+    if len(v) < 1:
+        out.append(('', 'string.min_len', 'must be at least 1 characters'))
+    if len(v) > 64:
+        out.append(('', 'string.max_len', 'must be at most 64 characters'))
+    if not _C7[v]:
+        out.append(('', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    return not out
+
+_K_cqc_markets_v1_IndexConstituent__source_name = _Memo(_k_cqc_markets_v1_IndexConstituent__source_name)
+
+def _k_cqc_markets_v1_IndexConstituent__weight(v):
+    out = []
+    if not _C15[v]:
+        out.append(('', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
+    return not out
+
+_K_cqc_markets_v1_IndexConstituent__weight = _Memo(_k_cqc_markets_v1_IndexConstituent__weight)
+
+def _k_cqc_markets_v1_IndexConstituent__venue_symbol(v):
+    out = []
+    if len(v) > 256:
+        out.append(('', 'string.max_len', 'must be at most 256 characters'))
+    return not out
+
+_K_cqc_markets_v1_IndexConstituent__venue_symbol = _Memo(_k_cqc_markets_v1_IndexConstituent__venue_symbol)
+
+def _b_cqc_markets_v1_IndexConstituent(items):
+    _set = sum(map(_methodcaller('HasField', 'market_id'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('market_id'), items)))
+        if not all(map(_K_cqc_markets_v1_IndexConstituent__market_id.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_IndexConstituent__market_id['']:
+            return False
+    if not all(map(_K_cqc_markets_v1_IndexConstituent__source_name.__getitem__, map(_attrgetter('source_name'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'weight'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('weight'), items)))
+        if not all(map(_K_cqc_markets_v1_IndexConstituent__weight.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_IndexConstituent__weight['']:
+            return False
+    if not all(map(_K_cqc_markets_v1_IndexConstituent__venue_symbol.__getitem__, map(_attrgetter('venue_symbol'), items))):
+        return False
+    return True
+
+
+def _k_cqc_markets_v1_MarginAsset__asset_id(v):
+    out = []
+    if not _C3[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_markets_v1_MarginAsset__asset_id = _Memo(_k_cqc_markets_v1_MarginAsset__asset_id)
+
+def _k_cqc_markets_v1_MarginAsset__collateral_ratio(v):
+    out = []
+    if not _C15[v]:
+        out.append(('', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
+    return not out
+
+_K_cqc_markets_v1_MarginAsset__collateral_ratio = _Memo(_k_cqc_markets_v1_MarginAsset__collateral_ratio)
+
+def _k_cqc_markets_v1_MarginAsset__auto_exchange_threshold(v):
+    out = []
+    if not _C8[v]:
+        out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    return not out
+
+_K_cqc_markets_v1_MarginAsset__auto_exchange_threshold = _Memo(_k_cqc_markets_v1_MarginAsset__auto_exchange_threshold)
+
+def _b_cqc_markets_v1_MarginAsset(items):
+    if not all(map(_K_cqc_markets_v1_MarginAsset__asset_id.__getitem__, map(_attrgetter('asset_id'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'collateral_ratio'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('collateral_ratio'), items)))
+        if not all(map(_K_cqc_markets_v1_MarginAsset__collateral_ratio.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_MarginAsset__collateral_ratio['']:
+            return False
+    _set = sum(map(_methodcaller('HasField', 'auto_exchange_threshold'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('auto_exchange_threshold'), items)))
+        if not all(map(_K_cqc_markets_v1_MarginAsset__auto_exchange_threshold.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_MarginAsset__auto_exchange_threshold['']:
+            return False
+    return True
+
+
+def _k_cqc_markets_v1_OrderBookLevel__price(v):
+    out = []
+    if not _C8[v]:
+        out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    return not out
+
+_K_cqc_markets_v1_OrderBookLevel__price = _Memo(_k_cqc_markets_v1_OrderBookLevel__price)
+
+def _k_cqc_markets_v1_OrderBookLevel__size(v):
+    out = []
+    if not _C2[v]:
+        out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    return not out
+
+_K_cqc_markets_v1_OrderBookLevel__size = _Memo(_k_cqc_markets_v1_OrderBookLevel__size)
+
+def _k_cqc_markets_v1_OrderBookLevel__order_id(v):
+    out = []
+    if len(v) < 1:
+        out.append(('', 'string.min_len', 'must be at least 1 characters'))
+    if len(v) > 128:
+        out.append(('', 'string.max_len', 'must be at most 128 characters'))
+    return not out
+
+_K_cqc_markets_v1_OrderBookLevel__order_id = _Memo(_k_cqc_markets_v1_OrderBookLevel__order_id)
+
+def _k_cqc_markets_v1_OrderBookLevel__action(v):
+    out = []
+    if v not in {0, 1, 2, 3, 4}:
+        out.append(('', 'enum.defined_only', 'value must be one of the defined enum values'))
+    return not out
+
+_K_cqc_markets_v1_OrderBookLevel__action = _Memo(_k_cqc_markets_v1_OrderBookLevel__action)
+
+def _b_cqc_markets_v1_OrderBookLevel(items):
+    if not all(map(_K_cqc_markets_v1_OrderBookLevel__price.__getitem__, map(_attrgetter('price'), items))):
+        return False
+    if not all(map(_K_cqc_markets_v1_OrderBookLevel__size.__getitem__, map(_attrgetter('size'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'order_id'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('order_id'), items)))
+        if not all(map(_K_cqc_markets_v1_OrderBookLevel__order_id.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_markets_v1_OrderBookLevel__order_id['']:
+            return False
+    if not all(map(_K_cqc_markets_v1_OrderBookLevel__action.__getitem__, map(_attrgetter('action'), items))):
+        return False
+    return True
+
+
+def _k_cqc_markets_v1_TickStep__above_price(v):
+    out = []
+    if not _C8[v]:
+        out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    return not out
+
+_K_cqc_markets_v1_TickStep__above_price = _Memo(_k_cqc_markets_v1_TickStep__above_price)
+
+def _k_cqc_markets_v1_TickStep__tick_size(v):
+    out = []
+    if not _C4[v]:
+        out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    return not out
+
+_K_cqc_markets_v1_TickStep__tick_size = _Memo(_k_cqc_markets_v1_TickStep__tick_size)
+
+def _b_cqc_markets_v1_TickStep(items):
+    if not all(map(_K_cqc_markets_v1_TickStep__above_price.__getitem__, map(_attrgetter('above_price'), items))):
+        return False
+    if not all(map(_K_cqc_markets_v1_TickStep__tick_size.__getitem__, map(_attrgetter('tick_size'), items))):
+        return False
+    return True
+
+
+def _k_cqc_portfolio_v1_PortfolioBalance__asset_id(v):
+    out = []
+    if not _C3[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_portfolio_v1_PortfolioBalance__asset_id = _Memo(_k_cqc_portfolio_v1_PortfolioBalance__asset_id)
+
+def _k_cqc_portfolio_v1_PortfolioBalance__total(v):
+    out = []
+    if not _C8[v]:
+        out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    return not out
+
+_K_cqc_portfolio_v1_PortfolioBalance__total = _Memo(_k_cqc_portfolio_v1_PortfolioBalance__total)
+
+def _k_cqc_portfolio_v1_PortfolioBalance__borrowed(v):
+    out = []
+    if not _C2[v]:
+        out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    return not out
+
+_K_cqc_portfolio_v1_PortfolioBalance__borrowed = _Memo(_k_cqc_portfolio_v1_PortfolioBalance__borrowed)
+
+def _k_cqc_portfolio_v1_PortfolioBalance__accrued_interest(v):
+    out = []
+    if not _C2[v]:
+        out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    return not out
+
+_K_cqc_portfolio_v1_PortfolioBalance__accrued_interest = _Memo(_k_cqc_portfolio_v1_PortfolioBalance__accrued_interest)
+
+def _k_cqc_portfolio_v1_PortfolioBalance__value(v):
+    out = []
+    if not _C8[v]:
+        out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    return not out
+
+_K_cqc_portfolio_v1_PortfolioBalance__value = _Memo(_k_cqc_portfolio_v1_PortfolioBalance__value)
+
+def _k_cqc_portfolio_v1_PortfolioBalance__price(v):
+    out = []
+    if not _C2[v]:
+        out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    return not out
+
+_K_cqc_portfolio_v1_PortfolioBalance__price = _Memo(_k_cqc_portfolio_v1_PortfolioBalance__price)
+
+def _k_cqc_portfolio_v1_PortfolioBalance__weight(v):
+    out = []
+    if not _C8[v]:
+        out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    return not out
+
+_K_cqc_portfolio_v1_PortfolioBalance__weight = _Memo(_k_cqc_portfolio_v1_PortfolioBalance__weight)
+
+def _b_cqc_portfolio_v1_PortfolioBalance(items):
+    if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__asset_id.__getitem__, map(_attrgetter('asset_id'), items))):
+        return False
+    if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__total.__getitem__, map(_attrgetter('total'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'borrowed'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('borrowed'), items)))
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__borrowed.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__borrowed['']:
+            return False
+    _set = sum(map(_methodcaller('HasField', 'accrued_interest'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('accrued_interest'), items)))
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__accrued_interest.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__accrued_interest['']:
+            return False
+    _set = sum(map(_methodcaller('HasField', 'value'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('value'), items)))
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__value.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__value['']:
+            return False
+    _set = sum(map(_methodcaller('HasField', 'price'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('price'), items)))
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__price.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__price['']:
+            return False
+    _set = sum(map(_methodcaller('HasField', 'weight'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('weight'), items)))
+        if not all(map(_K_cqc_portfolio_v1_PortfolioBalance__weight.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_portfolio_v1_PortfolioBalance__weight['']:
+            return False
+    return True
+
+
+def _k_cqc_services_v1_MarketSymbol__venue_id(v):
+    out = []
+    if not _C6[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_services_v1_MarketSymbol__venue_id = _Memo(_k_cqc_services_v1_MarketSymbol__venue_id)
+
+def _k_cqc_services_v1_MarketSymbol__venue_symbol(v):
+    out = []
+    if len(v) < 1:
+        out.append(('', 'string.min_len', 'must be at least 1 characters'))
+    if len(v) > 256:
+        out.append(('', 'string.max_len', 'must be at most 256 characters'))
+    return not out
+
+_K_cqc_services_v1_MarketSymbol__venue_symbol = _Memo(_k_cqc_services_v1_MarketSymbol__venue_symbol)
+
+def _b_cqc_services_v1_MarketSymbol(items):
+    if not all(map(_K_cqc_services_v1_MarketSymbol__venue_id.__getitem__, map(_attrgetter('venue_id'), items))):
+        return False
+    if not all(map(_K_cqc_services_v1_MarketSymbol__venue_symbol.__getitem__, map(_attrgetter('venue_symbol'), items))):
+        return False
+    return True
+
+
+def _k_cqc_types_v1_AssetAmount__amount(v):
+    out = []
+    if not _C8[v]:
+        out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    return not out
+
+_K_cqc_types_v1_AssetAmount__amount = _Memo(_k_cqc_types_v1_AssetAmount__amount)
+
+def _k_cqc_types_v1_AssetAmount__asset_id(v):
+    out = []
+    if not _C3[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_types_v1_AssetAmount__asset_id = _Memo(_k_cqc_types_v1_AssetAmount__asset_id)
+
+def _b_cqc_types_v1_AssetAmount(items):
+    if not all(map(_K_cqc_types_v1_AssetAmount__amount.__getitem__, map(_attrgetter('amount'), items))):
+        return False
+    if not all(map(_K_cqc_types_v1_AssetAmount__asset_id.__getitem__, map(_attrgetter('asset_id'), items))):
+        return False
+    return True
+
+
+def _k_cqc_venues_v1_MarketLeverage__market_id(v):
+    out = []
+    if not _C11[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_venues_v1_MarketLeverage__market_id = _Memo(_k_cqc_venues_v1_MarketLeverage__market_id)
+
+def _k_cqc_venues_v1_MarketLeverage__long_leverage(v):
+    out = []
+    if not _C4[v]:
+        out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    return not out
+
+_K_cqc_venues_v1_MarketLeverage__long_leverage = _Memo(_k_cqc_venues_v1_MarketLeverage__long_leverage)
+
+def _k_cqc_venues_v1_MarketLeverage__short_leverage(v):
+    out = []
+    if not _C4[v]:
+        out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    return not out
+
+_K_cqc_venues_v1_MarketLeverage__short_leverage = _Memo(_k_cqc_venues_v1_MarketLeverage__short_leverage)
+
+def _k_cqc_venues_v1_MarketLeverage__margin_mode(v):
+    out = []
+    if v not in {0, 1, 2, 3, 4}:
+        out.append(('', 'enum.defined_only', 'value must be one of the defined enum values'))
+    return not out
+
+_K_cqc_venues_v1_MarketLeverage__margin_mode = _Memo(_k_cqc_venues_v1_MarketLeverage__margin_mode)
+
+def _b_cqc_venues_v1_MarketLeverage(items):
+    if not all(map(_K_cqc_venues_v1_MarketLeverage__market_id.__getitem__, map(_attrgetter('market_id'), items))):
+        return False
+    if not all(map(_K_cqc_venues_v1_MarketLeverage__long_leverage.__getitem__, map(_attrgetter('long_leverage'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'short_leverage'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('short_leverage'), items)))
+        if not all(map(_K_cqc_venues_v1_MarketLeverage__short_leverage.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_venues_v1_MarketLeverage__short_leverage['']:
+            return False
+    if not all(map(_K_cqc_venues_v1_MarketLeverage__margin_mode.__getitem__, map(_attrgetter('margin_mode'), items))):
+        return False
+    return True
+
+
+def _k_cqc_venues_v1_Party__party_id(v):
+    out = []
+    if len(v) < 1:
+        out.append(('', 'string.min_len', 'must be at least 1 characters'))
+    if len(v) > 128:
+        out.append(('', 'string.max_len', 'must be at most 128 characters'))
+    return not out
+
+_K_cqc_venues_v1_Party__party_id = _Memo(_k_cqc_venues_v1_Party__party_id)
+
+def _k_cqc_venues_v1_Party__party_id_source(v):
+    out = []
+    if not _M10[v]:
+        out.append(('', 'string.pattern', 'does not match regex pattern `^([0-9A-Za-z]{1,4})?$`'))
+    return not out
+
+_K_cqc_venues_v1_Party__party_id_source = _Memo(_k_cqc_venues_v1_Party__party_id_source)
+
+def _k_cqc_venues_v1_Party__party_role(v):
+    out = []
+    if v > 10000 or v < 1:
+        out.append(('', 'uint32.gte_lte', 'must be greater than or equal to 1 and less than or equal to 10000'))
+    return not out
+
+_K_cqc_venues_v1_Party__party_role = _Memo(_k_cqc_venues_v1_Party__party_role)
+
+def _k_cqc_venues_v1_Party__party_role_qualifier(v):
+    out = []
+    if v > 10000:
+        out.append(('', 'uint32.lte', 'must be less than or equal to 10000'))
+    return not out
+
+_K_cqc_venues_v1_Party__party_role_qualifier = _Memo(_k_cqc_venues_v1_Party__party_role_qualifier)
+
+def _b_cqc_venues_v1_Party(items):
+    if not all(map(_K_cqc_venues_v1_Party__party_id.__getitem__, map(_attrgetter('party_id'), items))):
+        return False
+    if not all(map(_K_cqc_venues_v1_Party__party_id_source.__getitem__, map(_attrgetter('party_id_source'), items))):
+        return False
+    if not all(map(_K_cqc_venues_v1_Party__party_role.__getitem__, map(_attrgetter('party_role'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'party_role_qualifier'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('party_role_qualifier'), items)))
+        if not all(map(_K_cqc_venues_v1_Party__party_role_qualifier.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_venues_v1_Party__party_role_qualifier[0]:
+            return False
+    return True
+
+
+def _k_cqc_venues_v1_RateLimit__type(v):
+    out = []
+    if v not in {0, 1, 2, 3, 4}:
+        out.append(('', 'enum.defined_only', 'value must be one of the defined enum values'))
+    if v in {0}:
+        out.append(('', 'enum.not_in', 'must not be in list [0]'))
+    return not out
+
+_K_cqc_venues_v1_RateLimit__type = _Memo(_k_cqc_venues_v1_RateLimit__type)
+
+def _k_cqc_venues_v1_RateLimit__interval(v):
+    out = []
+    if v not in {0, 1, 2, 3, 4}:
+        out.append(('', 'enum.defined_only', 'value must be one of the defined enum values'))
+    if v in {0}:
+        out.append(('', 'enum.not_in', 'must not be in list [0]'))
+    return not out
+
+_K_cqc_venues_v1_RateLimit__interval = _Memo(_k_cqc_venues_v1_RateLimit__interval)
+
+def _k_cqc_venues_v1_RateLimit__interval_num(v):
+    out = []
+    if v < 1:
+        out.append(('', 'uint32.gte', 'must be greater than or equal to 1'))
+    return not out
+
+_K_cqc_venues_v1_RateLimit__interval_num = _Memo(_k_cqc_venues_v1_RateLimit__interval_num)
+
+def _k_cqc_venues_v1_RateLimit__limit(v):
+    out = []
+    if v < 1:
+        out.append(('', 'uint64.gte', 'must be greater than or equal to 1'))
+    return not out
+
+_K_cqc_venues_v1_RateLimit__limit = _Memo(_k_cqc_venues_v1_RateLimit__limit)
+
+def _k_cqc_venues_v1_RateLimit__scope(v):
+    out = []
+    if v not in {0, 1, 2, 3, 4}:
+        out.append(('', 'enum.defined_only', 'value must be one of the defined enum values'))
+    return not out
+
+_K_cqc_venues_v1_RateLimit__scope = _Memo(_k_cqc_venues_v1_RateLimit__scope)
+
+def _k_cqc_venues_v1_RateLimit__api(v):
+    out = []
+    if not _M7[v]:
+        out.append(('', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_-]{0,31})?$`'))
+    return not out
+
+_K_cqc_venues_v1_RateLimit__api = _Memo(_k_cqc_venues_v1_RateLimit__api)
+
+def _b_cqc_venues_v1_RateLimit(items):
+    if not all(map(_K_cqc_venues_v1_RateLimit__type.__getitem__, map(_attrgetter('type'), items))):
+        return False
+    if not all(map(_K_cqc_venues_v1_RateLimit__interval.__getitem__, map(_attrgetter('interval'), items))):
+        return False
+    if not all(map(_K_cqc_venues_v1_RateLimit__interval_num.__getitem__, map(_attrgetter('interval_num'), items))):
+        return False
+    if not all(map(_K_cqc_venues_v1_RateLimit__limit.__getitem__, map(_attrgetter('limit'), items))):
+        return False
+    if not all(map(_K_cqc_venues_v1_RateLimit__scope.__getitem__, map(_attrgetter('scope'), items))):
+        return False
+    if not all(map(_K_cqc_venues_v1_RateLimit__api.__getitem__, map(_attrgetter('api'), items))):
+        return False
+    return True
+
+
+def _k_cqc_venues_v1_VenueContract__role(v):
+    out = []
+    if not _M0[v]:
+        out.append(('', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]{0,63}$`'))
+    return not out
+
+_K_cqc_venues_v1_VenueContract__role = _Memo(_k_cqc_venues_v1_VenueContract__role)
+
+def _k_cqc_venues_v1_VenueContract__address(v):
+    out = []
+    if len(v) < 1:
+        out.append(('', 'string.min_len', 'must be at least 1 characters'))
+    if len(v) > 128:
+        out.append(('', 'string.max_len', 'must be at most 128 characters'))
+    return not out
+
+_K_cqc_venues_v1_VenueContract__address = _Memo(_k_cqc_venues_v1_VenueContract__address)
+
+def _k_cqc_venues_v1_VenueContract__chain_id(v):
+    out = []
+    if not _C0[v]:
+        out.append(('', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
+    return not out
+
+_K_cqc_venues_v1_VenueContract__chain_id = _Memo(_k_cqc_venues_v1_VenueContract__chain_id)
+
+def _b_cqc_venues_v1_VenueContract(items):
+    if not all(map(_K_cqc_venues_v1_VenueContract__role.__getitem__, map(_attrgetter('role'), items))):
+        return False
+    if not all(map(_K_cqc_venues_v1_VenueContract__address.__getitem__, map(_attrgetter('address'), items))):
+        return False
+    _set = sum(map(_methodcaller('HasField', 'chain_id'), items))
+    if _set:
+        _values = list(filter(None, map(_attrgetter('chain_id'), items)))
+        if not all(map(_K_cqc_venues_v1_VenueContract__chain_id.__getitem__, _values)):
+            return False
+        if len(_values) != _set and not _K_cqc_venues_v1_VenueContract__chain_id['']:
+            return False
+    return True
+
+
 def _m_cqc_assets_v1_Asset(m, p, out):
     q = p + "." if p else ""
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.symbol
-    if _P106.search(v) is None:
+    if not _M67[v]:
         out.append((q + 'symbol', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,32}$`'))
     v = m.name
     if len(v) < 1:
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'name', 'cqc.text', _s))
-    v = m.type
+    if not _C7[v]:
+        out.append((q + 'name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    v = _f_type = m.type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}:
         out.append((q + 'type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -161,54 +1099,56 @@ def _m_cqc_assets_v1_Asset(m, p, out):
         v = m.precision
         if v > 36:
             out.append((q + 'precision', 'uint32.lte', 'must be less than or equal to 36'))
-    if m.HasField('native_chain_id'):
+    _h_native_chain_id = m.HasField('native_chain_id')
+    if _h_native_chain_id:
         v = m.native_chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'native_chain_id', 'cqc.id', _s))
-    if m.HasField('iso4217_code'):
+        if not _C0[v]:
+            out.append((q + 'native_chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
+    _h_iso4217_code = m.HasField('iso4217_code')
+    if _h_iso4217_code:
         v = m.iso4217_code
-        if _P107.search(v) is None:
+        if not _M68[v]:
             out.append((q + 'iso4217_code', 'string.pattern', 'does not match regex pattern `^[A-Z]{3}$`'))
     if m.HasField('peg_currency'):
         v = m.peg_currency
-        if _P107.search(v) is None:
+        if not _M68[v]:
             out.append((q + 'peg_currency', 'string.pattern', 'does not match regex pattern `^[A-Z]{3}$`'))
     if m.HasField('isin'):
         v = m.isin
-        if _P71.search(v) is None:
+        if not _M30[v]:
             out.append((q + 'isin', 'string.pattern', 'does not match regex pattern `^[A-Z]{2}[A-Z0-9]{9}[0-9]$`'))
     v = m.issuer
     if len(v) > 200:
         out.append((q + 'issuer', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'issuer', 'cqc.text', _s))
-    if m.HasField('total_supply'):
+    if not _C7[v]:
+        out.append((q + 'issuer', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _h_total_supply = m.HasField('total_supply')
+    if _h_total_supply:
         v = m.total_supply
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'total_supply', 'cqc.decimal.non_negative', _s))
-    if m.HasField('circulating_supply'):
+        if not _C2[v]:
+            out.append((q + 'total_supply', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_circulating_supply = m.HasField('circulating_supply')
+    if _h_circulating_supply:
         v = m.circulating_supply
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'circulating_supply', 'cqc.decimal.non_negative', _s))
-    if m.HasField('max_supply'):
+        if not _C2[v]:
+            out.append((q + 'circulating_supply', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_max_supply = m.HasField('max_supply')
+    if _h_max_supply:
         v = m.max_supply
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_supply', 'cqc.decimal.non_negative', _s))
-    v = m.supply_source
+        if not _C2[v]:
+            out.append((q + 'max_supply', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    v = _f_supply_source = m.supply_source
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 100}:
         out.append((q + 'supply_source', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if len(m.categories) > 50:
+    _r = m.categories
+    if len(_r) > 50:
         out.append((q + 'categories', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    if not _unique(m.categories):
+    if _r and not _unique(_r):
         out.append((q + 'categories', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.categories):
-        if _P108.search(x) is None:
-            out.append((f"{q}categories[{i}]", 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9 ._/&+-]{0,63}$`'))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _M69[x]:
+                out.append((f"{q}categories[{i}]", 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9 ._/&+-]{0,63}$`'))
     if m.homepage_url:
         v = m.homepage_url
         if len(v) > 2048:
@@ -228,9 +1168,8 @@ def _m_cqc_assets_v1_Asset(m, p, out):
     v = m.description
     if len(v) > 10000:
         out.append((q + 'description', 'string.max_len', 'must be at most 10000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'description', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.whitepaper_url:
@@ -241,66 +1180,69 @@ def _m_cqc_assets_v1_Asset(m, p, out):
             out.append((q + 'whitepaper_url', 'string.uri_empty', 'value is empty, which is not a valid URI'))
         elif not _is_uri(v):
             out.append((q + 'whitepaper_url', 'string.uri', 'must be a valid URI'))
-    if len(m.explorer_urls) > 20:
+    _r = m.explorer_urls
+    if len(_r) > 20:
         out.append((q + 'explorer_urls', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.explorer_urls):
-        if len(x) > 2048:
-            out.append((f"{q}explorer_urls[{i}]", 'string.max_len', 'must be at most 2048 characters'))
-        if not x:
-            out.append((f"{q}explorer_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
-        elif not _is_uri(x):
-            out.append((f"{q}explorer_urls[{i}]", 'string.uri', 'must be a valid URI'))
-    if len(m.source_code_urls) > 20:
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) > 2048:
+                out.append((f"{q}explorer_urls[{i}]", 'string.max_len', 'must be at most 2048 characters'))
+            if not x:
+                out.append((f"{q}explorer_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
+            elif not _is_uri(x):
+                out.append((f"{q}explorer_urls[{i}]", 'string.uri', 'must be a valid URI'))
+    _r = m.source_code_urls
+    if len(_r) > 20:
         out.append((q + 'source_code_urls', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.source_code_urls):
-        if len(x) > 2048:
-            out.append((f"{q}source_code_urls[{i}]", 'string.max_len', 'must be at most 2048 characters'))
-        if not x:
-            out.append((f"{q}source_code_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
-        elif not _is_uri(x):
-            out.append((f"{q}source_code_urls[{i}]", 'string.uri', 'must be a valid URI'))
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) > 2048:
+                out.append((f"{q}source_code_urls[{i}]", 'string.max_len', 'must be at most 2048 characters'))
+            if not x:
+                out.append((f"{q}source_code_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
+            elif not _is_uri(x):
+                out.append((f"{q}source_code_urls[{i}]", 'string.uri', 'must be a valid URI'))
     v = m.hashing_algorithm
     if len(v) > 64:
         out.append((q + 'hashing_algorithm', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('country_origin'):
         v = m.country_origin
-        if _P109.search(v) is None:
+        if not _M70[v]:
             out.append((q + 'country_origin', 'string.pattern', 'does not match regex pattern `^[A-Z]{2}$`'))
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    if not ((m.type != 1) or m.HasField('native_chain_id')):
+    _f_circulating_supply = m.circulating_supply
+    _f_max_supply = m.max_supply
+    if not ((_f_type != 1) or _h_native_chain_id):
         out.append((p, 'asset.native_requires_chain', 'native_chain_id must be set when type is ASSET_TYPE_NATIVE'))
-    if not ((m.type != 12) or m.HasField('iso4217_code')):
+    if not ((_f_type != 12) or _h_iso4217_code):
         out.append((p, 'asset.fiat_requires_iso4217', 'iso4217_code must be set when type is ASSET_TYPE_FIAT'))
-    if not ((not ((m.HasField('total_supply') or m.HasField('circulating_supply')) or m.HasField('max_supply'))) or (m.supply_source != 0)):
+    if not ((not ((_h_total_supply or _h_circulating_supply) or _h_max_supply)) or (_f_supply_source != 0)):
         out.append((p, 'asset.supply_requires_source', 'supply_source must be set when total_supply, circulating_supply or max_supply is set'))
-    if not ((not ((_P12.search(m.circulating_supply) is not None) and (_P12.search(m.max_supply) is not None))) or (((not m.HasField('circulating_supply')) or (not m.HasField('max_supply'))) or _dle(m.circulating_supply, m.max_supply))):
+    if not ((not (_M18[_f_circulating_supply] and _M18[_f_max_supply])) or (((not _h_circulating_supply) or (not _h_max_supply)) or _dle(_f_circulating_supply, _f_max_supply))):
         out.append((p, 'asset.circulating_within_max', 'circulating_supply must not exceed max_supply'))
 
 
 def _m_cqc_assets_v1_AssetDeployment(m, p, out):
     q = p + "." if p else ""
-    v = m.deployment_id
-    _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'deployment_id', 'cqc.id', _s))
+    v = _f_deployment_id = m.deployment_id
+    if not _C1[v]:
+        out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.chain_id
-    _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'chain_id', 'cqc.id', _s))
-    v = m.token_standard
+    if not _C0[v]:
+        out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
+    v = _f_token_standard = m.token_standard
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 100}:
         out.append((q + 'token_standard', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'token_standard', 'enum.not_in', 'must not be in list [0]'))
     if m.address:
         v = m.address
-        if _P69.search(v) is None:
+        if not _M33[v]:
             out.append((q + 'address', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('decimals'):
         v = m.decimals
@@ -312,32 +1254,36 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
     v = m.name
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'name', 'cqc.text', _s))
-    v = m.kind
+    if not _C7[v]:
+        out.append((q + 'name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    v = _f_kind = m.kind
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'kind', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.bridge_name:
         v = m.bridge_name
-        if _P25.search(v) is None:
+        if not _M6[v]:
             out.append((q + 'bridge_name', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
-    if m.HasField('source_deployment_id'):
+    _h_source_deployment_id = m.HasField('source_deployment_id')
+    if _h_source_deployment_id:
         v = m.source_deployment_id
-        _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'source_deployment_id', 'cqc.id', _s))
+        if not _C1[v]:
+            out.append((q + 'source_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     v = m.status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.deploy_transaction_hash:
         v = m.deploy_transaction_hash
-        if _P101.search(v) is None:
+        if not _M66[v]:
             out.append((q + 'deploy_transaction_hash', 'string.pattern', 'does not match regex pattern `^[0-9A-Za-z:_-]{1,128}$`'))
-    if len(m.venue_networks) > 100:
+    _r = m.venue_networks
+    if len(_r) > 100:
         out.append((q + 'venue_networks', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.venue_networks):
-        _m_cqc_assets_v1_AssetDeployment_VenueNetwork(x, f"{q}venue_networks[{i}]", out)
+    if _r and not _b_cqc_assets_v1_AssetDeployment_VenueNetwork(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_assets_v1_AssetDeployment_VenueNetwork(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}venue_networks[{i}]")
     if m.explorer_url:
         v = m.explorer_url
         if len(v) > 2048:
@@ -349,38 +1295,37 @@ def _m_cqc_assets_v1_AssetDeployment(m, p, out):
     v = m.description
     if len(v) > 2000:
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'description', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    if not ((m.token_standard == 1) == (m.address == '')):
+    _f_address = m.address
+    if not ((_f_token_standard == 1) == (_f_address == '')):
         out.append((p, 'asset_deployment.native_has_no_address', 'a TOKEN_STANDARD_NATIVE deployment has no address; every other deployment needs one'))
-    if not ((not (m.token_standard in [2, 4, 5, 6])) or (_P102.search(m.address) is not None)):
+    if not ((not (_f_token_standard in [2, 4, 5, 6])) or _M62[_f_address]):
         out.append((p, 'asset_deployment.evm_address_format', 'ERC-20/4626/721/1155 deployments need an EVM address: 0x followed by 40 hex characters'))
-    if not ((m.token_standard != 3) or (_P103.search(m.address) is not None)):
+    if not ((_f_token_standard != 3) or _M63[_f_address]):
         out.append((p, 'asset_deployment.spl_mint_format', 'an SPL deployment needs a base58 mint address of 32 to 44 characters'))
-    if not ((not (m.token_standard in [7, 12])) or (_P104.search(m.address) is not None)):
+    if not ((not (_f_token_standard in [7, 12])) or _M64[_f_address]):
         out.append((p, 'asset_deployment.numeric_asset_id_format', 'Asset Hub and ASA deployments need a decimal asset id without leading zeros'))
-    if not ((m.token_standard != 10) or (_P105.search(m.address) is not None)):
+    if not ((_f_token_standard != 10) or _M65[_f_address]):
         out.append((p, 'asset_deployment.trc20_address_format', 'a TRC-20 deployment needs a TRON base58 address: T followed by 33 base58 characters'))
-    if not ((m.kind != 2) or ((m.bridge_name != '') and m.HasField('source_deployment_id'))):
+    if not ((_f_kind != 2) or ((m.bridge_name != '') and _h_source_deployment_id)):
         out.append((p, 'asset_deployment.bridged_requires_source', 'a BRIDGED deployment needs bridge_name and source_deployment_id'))
-    if not ((not m.HasField('source_deployment_id')) or (m.source_deployment_id != m.deployment_id)):
+    if not ((not _h_source_deployment_id) or (m.source_deployment_id != _f_deployment_id)):
         out.append((p, 'asset_deployment.source_not_self', 'source_deployment_id must differ from deployment_id'))
 
 
 def _m_cqc_assets_v1_AssetDeployment_VenueNetwork(m, p, out):
     q = p + "." if p else ""
     v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.network_code
-    if _P100.search(v) is None:
+    if not _M61[v]:
         out.append((q + 'network_code', 'string.pattern', 'does not match regex pattern `^\\S(.{0,62}\\S)?$`'))
     v = m.contract_address
     if len(v) > 256:
@@ -390,18 +1335,16 @@ def _m_cqc_assets_v1_AssetDeployment_VenueNetwork(m, p, out):
 def _m_cqc_assets_v1_AssetGroup(m, p, out):
     q = p + "." if p else ""
     v = m.group_id
-    _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form grp_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'group_id', 'cqc.id', _s))
+    if not _C28[v]:
+        out.append((q + 'group_id', 'cqc.id', 'must be an id of the form grp_<26-character upper-case ULID>'))
     v = m.name
     if len(v) < 1:
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'name', 'cqc.text', _s))
-    v = m.kind
+    if not _C7[v]:
+        out.append((q + 'name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    v = _f_kind = m.kind
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'kind', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -409,12 +1352,11 @@ def _m_cqc_assets_v1_AssetGroup(m, p, out):
     v = m.description
     if len(v) > 2000:
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'description', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.source:
         v = m.source
-        if _P25.search(v) is None:
+        if not _M6[v]:
             out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.source_group_id
     if len(v) > 128:
@@ -422,171 +1364,164 @@ def _m_cqc_assets_v1_AssetGroup(m, p, out):
     v = m.membership_rule
     if len(v) > 2000:
         out.append((q + 'membership_rule', 'string.max_len', 'must be at most 2000 characters'))
-    if m.HasField('correlation_parameters'):
+    _h_correlation_parameters = m.HasField('correlation_parameters')
+    if _h_correlation_parameters:
         _m_cqc_assets_v1_AssetGroup_CorrelationParameters(m.correlation_parameters, q + 'correlation_parameters', out)
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    if not ((not m.HasField('correlation_parameters')) or (m.kind == 7)):
+    if not ((not _h_correlation_parameters) or (_f_kind == 7)):
         out.append((p, 'asset_group.correlation_parameters_only_for_correlation_class', 'correlation_parameters may only be set when kind is ASSET_GROUP_KIND_CORRELATION_CLASS'))
 
 
 def _m_cqc_assets_v1_AssetGroup_CorrelationParameters(m, p, out):
     q = p + "." if p else ""
     v = m.protocol
-    if _P25.search(v) is None:
+    if not _M6[v]:
         out.append((q + 'protocol', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.HasField('chain_id'):
         v = m.chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'chain_id', 'cqc.id', _s))
+        if not _C0[v]:
+            out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     v = m.category_id
     if len(v) < 1:
         out.append((q + 'category_id', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 64:
         out.append((q + 'category_id', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('ltv'):
+    _h_ltv = m.HasField('ltv')
+    if _h_ltv:
         v = m.ltv
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'ltv', 'cqc.fraction', _s))
-    if m.HasField('liquidation_threshold'):
+        if not _C15[v]:
+            out.append((q + 'ltv', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
+    _h_liquidation_threshold = m.HasField('liquidation_threshold')
+    if _h_liquidation_threshold:
         v = m.liquidation_threshold
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'liquidation_threshold', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'liquidation_threshold', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('liquidation_bonus'):
         v = m.liquidation_bonus
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'liquidation_bonus', 'cqc.fraction', _s))
-    if not ((not ((_P12.search(m.liquidation_threshold) is not None) and (_P12.search(m.ltv) is not None))) or (((not m.HasField('ltv')) or (not m.HasField('liquidation_threshold'))) or _dle(m.ltv, m.liquidation_threshold))):
+        if not _C15[v]:
+            out.append((q + 'liquidation_bonus', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
+    _f_liquidation_threshold = m.liquidation_threshold
+    _f_ltv = m.ltv
+    if not ((not (_M18[_f_liquidation_threshold] and _M18[_f_ltv])) or (((not _h_ltv) or (not _h_liquidation_threshold)) or _dle(_f_ltv, _f_liquidation_threshold))):
         out.append((p, 'asset_group.correlation_parameters.ltv_within_threshold', 'ltv must not exceed liquidation_threshold'))
 
 
 def _m_cqc_assets_v1_AssetGroupMember(m, p, out):
     q = p + "." if p else ""
     v = m.group_id
-    _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form grp_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'group_id', 'cqc.id', _s))
+    if not _C28[v]:
+        out.append((q + 'group_id', 'cqc.id', 'must be an id of the form grp_<26-character upper-case ULID>'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('deployment_id'):
         v = m.deployment_id
-        _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'deployment_id', 'cqc.id', _s))
+        if not _C1[v]:
+            out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     if m.HasField('weight'):
         v = m.weight
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'weight', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'weight', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.role
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'role', 'enum.defined_only', 'value must be one of the defined enum values'))
     v = m.note
     if len(v) > 2000:
         out.append((q + 'note', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'note', 'cqc.text', _s))
-    if not (((not m.HasField('remove_time')) or (not m.HasField('add_time'))) or (_tns(m.remove_time) > _tns(m.add_time))):
+    if not _C7[v]:
+        out.append((q + 'note', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _h_add_time = m.HasField('add_time')
+    _h_remove_time = m.HasField('remove_time')
+    if not (((not _h_remove_time) or (not _h_add_time)) or (_tns(m.remove_time) > _tns(m.add_time))):
         out.append((p, 'asset_group_member.remove_after_add', 'remove_time must be after add_time'))
 
 
 def _m_cqc_assets_v1_AssetIdentifier(m, p, out):
     q = p + "." if p else ""
     v = m.identifier_id
-    _s = ('' if (_P53.search(v) is not None) else 'must be an id of the form aid_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'identifier_id', 'cqc.id', _s))
-    v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
-    v = m.source
+    if not _C27[v]:
+        out.append((q + 'identifier_id', 'cqc.id', 'must be an id of the form aid_<26-character upper-case ULID>'))
+    v = _f_asset_id = m.asset_id
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    v = _f_source = m.source
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 100}:
         out.append((q + 'source', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0, 17, 18}:
         out.append((q + 'source', 'enum.not_in', 'must not be in list [0, 17, 18]'))
-    v = m.value
-    if _P68.search(v) is None:
+    v = _f_value = m.value
+    if not _M32[v]:
         out.append((q + 'value', 'string.pattern', 'does not match regex pattern `^\\S(.{0,510}\\S)?$`'))
     if m.secondary_value:
         v = m.secondary_value
-        if _P69.search(v) is None:
+        if not _M33[v]:
             out.append((q + 'secondary_value', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
-    if m.HasField('venue_id'):
+    _h_venue_id = m.HasField('venue_id')
+    if _h_venue_id:
         v = m.venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'venue_id', 'cqc.id', _s))
+        if not _C6[v]:
+            out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     if m.HasField('chain_id'):
         v = m.chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'chain_id', 'cqc.id', _s))
+        if not _C0[v]:
+            out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     if m.HasField('deployment_id'):
         v = m.deployment_id
-        _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'deployment_id', 'cqc.id', _s))
+        if not _C1[v]:
+            out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     v = m.source_symbol
     if len(v) > 64:
         out.append((q + 'source_symbol', 'string.max_len', 'must be at most 64 characters'))
     v = m.source_name
     if len(v) > 200:
         out.append((q + 'source_name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'source_name', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'source_name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('source_decimals'):
         v = m.source_decimals
         if v > 36:
             out.append((q + 'source_decimals', 'uint32.lte', 'must be less than or equal to 36'))
     if m.HasField('confidence'):
         v = m.confidence
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'confidence', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'confidence', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.redirect_to:
         v = m.redirect_to
-        if _P99.search(v) is None:
+        if not _M60[v]:
             out.append((q + 'redirect_to', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,512}$`'))
-    if m.HasField('redirect_asset_id'):
+    _h_redirect_asset_id = m.HasField('redirect_asset_id')
+    if _h_redirect_asset_id:
         v = m.redirect_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'redirect_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'redirect_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    if not ((m.source != 8) or m.HasField('venue_id')):
+    _h_valid_from_time = m.HasField('valid_from_time')
+    _h_valid_to_time = m.HasField('valid_to_time')
+    if not ((_f_source != 8) or _h_venue_id):
         out.append((p, 'asset_identifier.venue_required_for_venue_source', 'venue_id must be set when source is DATA_SOURCE_VENUE'))
-    if not (((not m.HasField('valid_from_time')) or (not m.HasField('valid_to_time'))) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
+    if not (((not _h_valid_from_time) or (not _h_valid_to_time)) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
         out.append((p, 'asset_identifier.valid_to_after_valid_from', 'valid_to_time must be after valid_from_time'))
-    if not ((m.source != 2) or (_P70.search(m.value) is not None)):
+    if not ((_f_source != 2) or _M29[_f_value]):
         out.append((p, 'asset_identifier.coinmarketcap_numeric', 'a CoinMarketCap value must be a numeric id without leading zeros, e.g. "3408"'))
-    if not ((m.source != 7) or (_P71.search(m.value) is not None)):
+    if not ((_f_source != 7) or _M30[_f_value]):
         out.append((p, 'asset_identifier.isin_format', 'an ISIN value must be 2 letters, 9 alphanumerics and a check digit'))
-    if not ((m.source != 6) or (_P72.search(m.value) is not None)):
+    if not ((_f_source != 6) or _M31[_f_value]):
         out.append((p, 'asset_identifier.caip19_format', 'a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]'))
-    if not ((not m.HasField('redirect_asset_id')) or (m.redirect_asset_id != m.asset_id)):
+    if not ((not _h_redirect_asset_id) or (m.redirect_asset_id != _f_asset_id)):
         out.append((p, 'asset_identifier.redirect_not_self', 'redirect_asset_id must differ from asset_id'))
 
 
 def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
     q = p + "." if p else ""
     v = m.flag_id
-    _s = ('' if (_P52.search(v) is not None) else 'must be an id of the form flg_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'flag_id', 'cqc.id', _s))
+    if not _C26[v]:
+        out.append((q + 'flag_id', 'cqc.id', 'must be an id of the form flg_<26-character upper-case ULID>'))
     v = m.type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 100}:
         out.append((q + 'type', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -597,62 +1532,62 @@ def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
         out.append((q + 'severity', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'severity', 'enum.not_in', 'must not be in list [0]'))
-    v = m.scope
+    v = _f_scope = m.scope
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'scope', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'scope', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('asset_id'):
+    _h_asset_id = m.HasField('asset_id')
+    if _h_asset_id:
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
-    if m.HasField('deployment_id'):
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_deployment_id = m.HasField('deployment_id')
+    if _h_deployment_id:
         v = m.deployment_id
-        _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'deployment_id', 'cqc.id', _s))
-    if m.HasField('market_id'):
+        if not _C1[v]:
+            out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
+    _h_market_id = m.HasField('market_id')
+    if _h_market_id:
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
-    if m.HasField('venue_id'):
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _h_venue_id = m.HasField('venue_id')
+    if _h_venue_id:
         v = m.venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'venue_id', 'cqc.id', _s))
-    if m.HasField('chain_id'):
+        if not _C6[v]:
+            out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
+    _h_chain_id = m.HasField('chain_id')
+    if _h_chain_id:
         v = m.chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'chain_id', 'cqc.id', _s))
+        if not _C0[v]:
+            out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     v = m.reason
     if len(v) < 1:
         out.append((q + 'reason', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason', 'cqc.text', _s))
-    if len(m.evidence_urls) > 20:
+    if not _C7[v]:
+        out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _r = m.evidence_urls
+    if len(_r) > 20:
         out.append((q + 'evidence_urls', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.evidence_urls):
-        if len(x) > 2048:
-            out.append((f"{q}evidence_urls[{i}]", 'string.max_len', 'must be at most 2048 characters'))
-        if not x:
-            out.append((f"{q}evidence_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
-        elif not _is_uri(x):
-            out.append((f"{q}evidence_urls[{i}]", 'string.uri', 'must be a valid URI'))
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) > 2048:
+                out.append((f"{q}evidence_urls[{i}]", 'string.max_len', 'must be at most 2048 characters'))
+            if not x:
+                out.append((f"{q}evidence_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
+            elif not _is_uri(x):
+                out.append((f"{q}evidence_urls[{i}]", 'string.uri', 'must be a valid URI'))
     v = m.source
-    if _P25.search(v) is None:
+    if not _M6[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.reporter
     if len(v) > 200:
         out.append((q + 'reporter', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reporter', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reporter', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.source_code
     if len(v) > 64:
         out.append((q + 'source_code', 'string.max_len', 'must be at most 64 characters'))
@@ -663,187 +1598,190 @@ def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    if not ((m.scope != 1) or m.HasField('asset_id')):
+    _h_effective_time = m.HasField('effective_time')
+    _h_expire_time = m.HasField('expire_time')
+    _h_resolve_time = m.HasField('resolve_time')
+    if not ((_f_scope != 1) or _h_asset_id):
         out.append((p, 'asset_quality_flag.asset_scope_requires_asset_id', 'asset_id must be set when scope is FLAG_SCOPE_ASSET'))
-    if not ((m.scope != 2) or m.HasField('deployment_id')):
+    if not ((_f_scope != 2) or _h_deployment_id):
         out.append((p, 'asset_quality_flag.deployment_scope_requires_deployment_id', 'deployment_id must be set when scope is FLAG_SCOPE_DEPLOYMENT'))
-    if not ((m.scope != 3) or m.HasField('market_id')):
+    if not ((_f_scope != 3) or _h_market_id):
         out.append((p, 'asset_quality_flag.market_scope_requires_market_id', 'market_id must be set when scope is FLAG_SCOPE_MARKET'))
-    if not ((m.scope != 4) or m.HasField('venue_id')):
+    if not ((_f_scope != 4) or _h_venue_id):
         out.append((p, 'asset_quality_flag.venue_scope_requires_venue_id', 'venue_id must be set when scope is FLAG_SCOPE_VENUE'))
-    if not ((m.scope != 5) or m.HasField('chain_id')):
+    if not ((_f_scope != 5) or _h_chain_id):
         out.append((p, 'asset_quality_flag.chain_scope_requires_chain_id', 'chain_id must be set when scope is FLAG_SCOPE_CHAIN'))
-    if not ((not m.HasField('resolve_time')) or (not m.active)):
+    if not ((not _h_resolve_time) or (not m.active)):
         out.append((p, 'asset_quality_flag.resolved_not_active', 'a flag with resolve_time must not be active'))
-    if not ((not m.HasField('resolve_time')) or (_tns(m.resolve_time) >= _tns(m.raise_time))):
+    if not ((not _h_resolve_time) or (_tns(m.resolve_time) >= _tns(m.raise_time))):
         out.append((p, 'asset_quality_flag.resolve_after_raise', 'resolve_time must not be before raise_time'))
-    if not ((not m.HasField('expire_time')) or (_tns(m.expire_time) > (_tns(m.effective_time) if m.HasField('effective_time') else _tns(m.raise_time)))):
+    if not ((not _h_expire_time) or (_tns(m.expire_time) > (_tns(m.effective_time) if _h_effective_time else _tns(m.raise_time)))):
         out.append((p, 'asset_quality_flag.expire_after_effective', 'expire_time must be after effective_time (or raise_time when effective_time is unset)'))
 
 
 def _m_cqc_assets_v1_AssetRelationship(m, p, out):
     q = p + "." if p else ""
     v = m.relationship_id
-    _s = ('' if (_P51.search(v) is not None) else 'must be an id of the form rel_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'relationship_id', 'cqc.id', _s))
-    v = m.subject_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'subject_asset_id', 'cqc.id', _s))
-    v = m.type
+    if not _C25[v]:
+        out.append((q + 'relationship_id', 'cqc.id', 'must be an id of the form rel_<26-character upper-case ULID>'))
+    v = _f_subject_asset_id = m.subject_asset_id
+    if not _C3[v]:
+        out.append((q + 'subject_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    v = _f_type = m.type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}:
         out.append((q + 'type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'type', 'enum.not_in', 'must not be in list [0]'))
-    v = m.object_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'object_asset_id', 'cqc.id', _s))
-    if m.HasField('ratio'):
+    v = _f_object_asset_id = m.object_asset_id
+    if not _C3[v]:
+        out.append((q + 'object_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_ratio = m.HasField('ratio')
+    if _h_ratio:
         v = m.ratio
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'ratio', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'ratio', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.via_protocol:
         v = m.via_protocol
-        if _P25.search(v) is None:
+        if not _M6[v]:
             out.append((q + 'via_protocol', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.via_address:
         v = m.via_address
-        if _P69.search(v) is None:
+        if not _M33[v]:
             out.append((q + 'via_address', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('via_chain_id'):
         v = m.via_chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'via_chain_id', 'cqc.id', _s))
+        if not _C0[v]:
+            out.append((q + 'via_chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     if m.source:
         v = m.source
-        if _P25.search(v) is None:
+        if not _M6[v]:
             out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.HasField('confidence'):
         v = m.confidence
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'confidence', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'confidence', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     v = m.description
     if len(v) > 2000:
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'description', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    if not (m.subject_asset_id != m.object_asset_id):
+    _h_valid_from_time = m.HasField('valid_from_time')
+    _h_valid_to_time = m.HasField('valid_to_time')
+    if not (_f_subject_asset_id != _f_object_asset_id):
         out.append((p, 'asset_relationship.subject_not_object', 'subject_asset_id and object_asset_id must differ'))
-    if not (((not m.HasField('valid_from_time')) or (not m.HasField('valid_to_time'))) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
+    if not (((not _h_valid_from_time) or (not _h_valid_to_time)) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
         out.append((p, 'asset_relationship.valid_to_after_valid_from', 'valid_to_time must be after valid_from_time'))
-    if not ((m.type != 12) or m.HasField('ratio')):
+    if not ((_f_type != 12) or _h_ratio):
         out.append((p, 'asset_relationship.ratio_required', 'ratio must be set for DENOMINATION_MULTIPLE relationships'))
 
 
 def _m_cqc_assets_v1_Chain(m, p, out):
     q = p + "." if p else ""
-    v = m.chain_id
-    _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'chain_id', 'cqc.id', _s))
+    v = _f_chain_id = m.chain_id
+    if not _C0[v]:
+        out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     v = m.slug
-    if _P98.search(v) is None:
+    if not _M59[v]:
         out.append((q + 'slug', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9-]{1,63}$`'))
     v = m.name
     if len(v) < 1:
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 100:
         out.append((q + 'name', 'string.max_len', 'must be at most 100 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'name', 'cqc.text', _s))
-    v = m.caip2
-    if _P97.search(v) is None:
+    if not _C7[v]:
+        out.append((q + 'name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    v = _f_caip2 = m.caip2
+    if not _M57[v]:
         out.append((q + 'caip2', 'string.pattern', 'does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`'))
-    v = m.family
+    v = _f_family = m.family
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100}:
         out.append((q + 'family', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'family', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('evm_chain_id'):
+    _h_evm_chain_id = m.HasField('evm_chain_id')
+    if _h_evm_chain_id:
         v = m.evm_chain_id
         if v <= 0:
             out.append((q + 'evm_chain_id', 'uint64.gt', 'must be greater than 0'))
     if m.HasField('native_asset_id'):
         v = m.native_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'native_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'native_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.native_decimals
     if v > 36:
         out.append((q + 'native_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    v = m.layer
+    v = _f_layer = m.layer
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'layer', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('parent_chain_id'):
+    _h_parent_chain_id = m.HasField('parent_chain_id')
+    if _h_parent_chain_id:
         v = m.parent_chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'parent_chain_id', 'cqc.id', _s))
+        if not _C0[v]:
+            out.append((q + 'parent_chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     if m.HasField('block_time'):
         v = m.block_time
         if _tns(v) <= 0:
             out.append((q + 'block_time', 'duration.gt', 'must be greater than 0s'))
-    if len(m.explorer_urls) > 10:
+    _r = m.explorer_urls
+    if len(_r) > 10:
         out.append((q + 'explorer_urls', 'repeated.max_items', 'must contain no more than 10 item(s)'))
-    for i, x in enumerate(m.explorer_urls):
-        if not x:
-            out.append((f"{q}explorer_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
-        elif not _is_uri(x):
-            out.append((f"{q}explorer_urls[{i}]", 'string.uri', 'must be a valid URI'))
+    if _r:
+        for i, x in enumerate(_r):
+            if not x:
+                out.append((f"{q}explorer_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
+            elif not _is_uri(x):
+                out.append((f"{q}explorer_urls[{i}]", 'string.uri', 'must be a valid URI'))
     v = m.description
     if len(v) > 2000:
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'description', 'cqc.text', _s))
-    if len(m.identifiers) > 100:
+    if not _C7[v]:
+        out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _r = m.identifiers
+    if len(_r) > 100:
         out.append((q + 'identifiers', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.identifiers):
-        _m_cqc_assets_v1_ChainIdentifier(x, f"{q}identifiers[{i}]", out)
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_assets_v1_ChainIdentifier(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}identifiers[{i}]")
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    if not ((m.family != 1) or (m.HasField('evm_chain_id') and (m.caip2 == ('eip155:' + str(m.evm_chain_id))))):
+    if not ((_f_family != 1) or (_h_evm_chain_id and (_f_caip2 == ('eip155:' + str(m.evm_chain_id))))):
         out.append((p, 'chain.evm_chain_id_matches_caip2', 'evm_chain_id must be set for EVM chains and caip2 must be eip155:<evm_chain_id>'))
-    if not (((m.layer != 2) and (m.layer != 3)) or (m.HasField('parent_chain_id') and (m.parent_chain_id != m.chain_id))):
+    if not (((_f_layer != 2) and (_f_layer != 3)) or (_h_parent_chain_id and (m.parent_chain_id != _f_chain_id))):
         out.append((p, 'chain.parent_required_for_l2_l3', 'parent_chain_id must be set for L2 and L3 chains and must differ from chain_id'))
 
 
 def _m_cqc_assets_v1_ChainIdentifier(m, p, out):
     q = p + "." if p else ""
-    v = m.source
+    v = _f_source = m.source
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 100}:
         out.append((q + 'source', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0, 17, 18}:
         out.append((q + 'source', 'enum.not_in', 'must not be in list [0, 17, 18]'))
-    v = m.value
-    if _P96.search(v) is None:
+    v = _f_value = m.value
+    if not _M58[v]:
         out.append((q + 'value', 'string.pattern', 'does not match regex pattern `^\\S(.{0,254}\\S)?$`'))
     v = m.secondary_value
     if len(v) > 256:
         out.append((q + 'secondary_value', 'string.max_len', 'must be at most 256 characters'))
-    if m.HasField('venue_id'):
+    _h_venue_id = m.HasField('venue_id')
+    if _h_venue_id:
         v = m.venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'venue_id', 'cqc.id', _s))
-    if not ((m.source != 8) or m.HasField('venue_id')):
+        if not _C6[v]:
+            out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
+    if not ((_f_source != 8) or _h_venue_id):
         out.append((p, 'chain_identifier.venue_required_for_venue_source', 'venue_id must be set when source is DATA_SOURCE_VENUE'))
-    if not ((m.source != 2) or (_P70.search(m.value) is not None)):
+    if not ((_f_source != 2) or _M29[_f_value]):
         out.append((p, 'chain_identifier.coinmarketcap_numeric', 'a CoinMarketCap platform id must be numeric without leading zeros, e.g. "1027"'))
-    if not ((m.source != 4) or (_P97.search(m.value) is not None)):
+    if not ((_f_source != 4) or _M57[_f_value]):
         out.append((p, 'chain_identifier.caip2_format', 'a CAIP-2 value must be <namespace>:<reference>, e.g. "eip155:1"'))
 
 
@@ -857,24 +1795,26 @@ def _m_cqc_config_v1_AssetRegistryConfig(m, p, out):
 
 def _m_cqc_config_v1_BrokerConfig(m, p, out):
     q = p + "." if p else ""
-    if len(m.nats_urls) < 1:
+    _r = m.nats_urls
+    if len(_r) < 1:
         out.append((q + 'nats_urls', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.nats_urls) > 16:
+    if len(_r) > 16:
         out.append((q + 'nats_urls', 'repeated.max_items', 'must contain no more than 16 item(s)'))
-    for i, x in enumerate(m.nats_urls):
-        if _P93.search(x) is None:
-            out.append((f"{q}nats_urls[{i}]", 'string.pattern', 'does not match regex pattern `^(nats|tls|ws|wss)://[^\\s/@]+$`'))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _M54[x]:
+                out.append((f"{q}nats_urls[{i}]", 'string.pattern', 'does not match regex pattern `^(nats|tls|ws|wss)://[^\\s/@]+$`'))
     v = m.events_stream
-    if _P94.search(v) is None:
+    if not _M55[v]:
         out.append((q + 'events_stream', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9_-]{1,64}$`'))
     v = m.dead_letter_stream
-    if _P95.search(v) is None:
+    if not _M56[v]:
         out.append((q + 'dead_letter_stream', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9_-]{0,64}$`'))
     if m.HasField('credentials_ref'):
         v = m.credentials_ref
-        if _P21.search(v) is None:
+        if not _M5[v]:
             out.append((q + 'credentials_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-        _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
+        _s = _C12[v]
         if _s:
             out.append((q + 'credentials_ref', 'cqc.no_secret_material', _s))
 
@@ -902,15 +1842,15 @@ def _m_cqc_config_v1_DatabaseConfig(m, p, out):
     v = m.dsn
     if len(v) > 2048:
         out.append((q + 'dsn', 'string.max_len', 'must be at most 2048 characters'))
-    if _P90.search(v) is None:
+    if not _M51[v]:
         out.append((q + 'dsn', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9+.-]*://[^\\s]+$`'))
-    if not ((not (_P91.search(m.dsn) is not None)) and (not (_P92.search(m.dsn) is not None))):
+    if not ((not _M52[m.dsn]) and (not _M53[m.dsn])):
         out.append((q + 'dsn', 'database.dsn_no_password', 'dsn must not contain a password; use password_ref'))
     if m.HasField('password_ref'):
         v = m.password_ref
-        if _P21.search(v) is None:
+        if not _M5[v]:
             out.append((q + 'password_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-        _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
+        _s = _C12[v]
         if _s:
             out.append((q + 'password_ref', 'cqc.no_secret_material', _s))
     v = m.max_connections
@@ -935,7 +1875,7 @@ def _m_cqc_config_v1_MarketDataConfig(m, p, out):
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
     v = m.asset_registry_address
-    if _P85.search(v) is None:
+    if not _M46[v]:
         out.append((q + 'asset_registry_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
     v = m.max_order_book_depth
     if v > 5000:
@@ -949,9 +1889,8 @@ def _m_cqc_config_v1_PortfolioConfig(m, p, out):
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
     v = m.reporting_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'reporting_asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'reporting_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('valuation_interval'):
         v = m.valuation_interval
         if _tns(v) > 3600000000000 or _tns(v) < 1000000000:
@@ -965,7 +1904,7 @@ def _m_cqc_config_v1_RiskEngineConfig(m, p, out):
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
     v = m.portfolio_address
-    if _P85.search(v) is None:
+    if not _M46[v]:
         out.append((q + 'portfolio_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
     if m.HasField('reservation_ttl'):
         v = m.reservation_ttl
@@ -976,7 +1915,7 @@ def _m_cqc_config_v1_RiskEngineConfig(m, p, out):
 def _m_cqc_config_v1_ServerConfig(m, p, out):
     q = p + "." if p else ""
     v = m.listen_address
-    if _P89.search(v) is None:
+    if not _M50[v]:
         out.append((q + 'listen_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$`'))
     if m.HasField('tls'):
         _m_cqc_config_v1_TlsConfig(m.tls, q + 'tls', out)
@@ -991,7 +1930,7 @@ def _m_cqc_config_v1_TelemetryConfig(m, p, out):
     v = m.otlp_endpoint
     if len(v) > 2048:
         out.append((q + 'otlp_endpoint', 'string.max_len', 'must be at most 2048 characters'))
-    if _P88.search(v) is None:
+    if not _M49[v]:
         out.append((q + 'otlp_endpoint', 'string.pattern', 'does not match regex pattern `^https?://[^\\s/@]+(/[^\\s]*)?$`'))
     if m.HasField('trace_sampling_ratio'):
         v = m.trace_sampling_ratio
@@ -1004,25 +1943,25 @@ def _m_cqc_config_v1_TlsConfig(m, p, out):
     v = m.cert_file
     if len(v) > 4096:
         out.append((q + 'cert_file', 'string.max_len', 'must be at most 4096 characters'))
-    if _P86.search(v) is None:
+    if not _M47[v]:
         out.append((q + 'cert_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]+$`'))
-    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
+    _s = _C12[v]
     if _s:
         out.append((q + 'cert_file', 'cqc.no_secret_material', _s))
     v = m.key_file
     if len(v) > 4096:
         out.append((q + 'key_file', 'string.max_len', 'must be at most 4096 characters'))
-    if _P86.search(v) is None:
+    if not _M47[v]:
         out.append((q + 'key_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]+$`'))
-    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
+    _s = _C12[v]
     if _s:
         out.append((q + 'key_file', 'cqc.no_secret_material', _s))
     v = m.client_ca_file
     if len(v) > 4096:
         out.append((q + 'client_ca_file', 'string.max_len', 'must be at most 4096 characters'))
-    if _P87.search(v) is None:
+    if not _M48[v]:
         out.append((q + 'client_ca_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]*$`'))
-    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
+    _s = _C12[v]
     if _s:
         out.append((q + 'client_ca_file', 'cqc.no_secret_material', _s))
     v = m.min_version
@@ -1033,17 +1972,15 @@ def _m_cqc_config_v1_TlsConfig(m, p, out):
 def _m_cqc_config_v1_VenueCredential(m, p, out):
     q = p + "." if p else ""
     v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.venue_account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'venue_account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.credential_ref
-    if _P21.search(v) is None:
+    if not _M5[v]:
         out.append((q + 'credential_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
+    _s = _C12[v]
     if _s:
         out.append((q + 'credential_ref', 'cqc.no_secret_material', _s))
 
@@ -1054,14 +1991,19 @@ def _m_cqc_config_v1_VenueGatewayConfig(m, p, out):
         out.append((q + 'common', 'required', 'value is required'))
     else:
         _m_cqc_config_v1_CommonConfig(m.common, q + 'common', out)
-    if len(m.venue_credentials) < 1:
+    _r = m.venue_credentials
+    if len(_r) < 1:
         out.append((q + 'venue_credentials', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.venue_credentials) > 1000:
+    if len(_r) > 1000:
         out.append((q + 'venue_credentials', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
-    for i, x in enumerate(m.venue_credentials):
-        _m_cqc_config_v1_VenueCredential(x, f"{q}venue_credentials[{i}]", out)
+    if _r and not _b_cqc_config_v1_VenueCredential(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_config_v1_VenueCredential(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}venue_credentials[{i}]")
     v = m.asset_registry_address
-    if _P85.search(v) is None:
+    if not _M46[v]:
         out.append((q + 'asset_registry_address', 'string.pattern', 'does not match regex pattern `^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):[0-9]{1,5}$`'))
     if m.HasField('venue_request_timeout'):
         v = m.venue_request_timeout
@@ -1102,9 +2044,8 @@ def _m_cqc_events_v1_AssetQualityFlagResolved(m, p, out):
     v = m.resolution_note
     if len(v) > 2000:
         out.append((q + 'resolution_note', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'resolution_note', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'resolution_note', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if not m.flag.HasField('resolve_time'):
         out.append((p, 'asset_quality_flag_resolved.has_resolve_time', 'flag.resolve_time must be set on a resolved flag'))
 
@@ -1115,11 +2056,12 @@ def _m_cqc_events_v1_AssetUpdated(m, p, out):
         out.append((q + 'asset', 'required', 'value is required'))
     else:
         _m_cqc_assets_v1_Asset(m.asset, q + 'asset', out)
-    if m.HasField('previous_asset'):
+    _h_previous_asset = m.HasField('previous_asset')
+    if _h_previous_asset:
         _m_cqc_assets_v1_Asset(m.previous_asset, q + 'previous_asset', out)
     if not m.HasField('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
-    if not ((not m.HasField('previous_asset')) or (m.previous_asset.asset_id == m.asset.asset_id)):
+    if not ((not _h_previous_asset) or (m.previous_asset.asset_id == m.asset.asset_id)):
         out.append((p, 'asset_updated.same_asset', 'previous_asset.asset_id must equal asset.asset_id'))
 
 
@@ -1131,29 +2073,25 @@ def _m_cqc_events_v1_BalanceUpdated(m, p, out):
         _m_cqc_venues_v1_Balance(m.balance, q + 'balance', out)
     if m.HasField('delta'):
         v = m.delta
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'delta', 'cqc.decimal', _s))
-    v = m.reason
+        if not _C8[v]:
+            out.append((q + 'delta', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_reason = m.reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 100}:
         out.append((q + 'reason', 'enum.defined_only', 'value must be one of the defined enum values'))
-    v = m.venue_reason
+    v = _f_venue_reason = m.venue_reason
     if len(v) > 64:
         out.append((q + 'venue_reason', 'string.max_len', 'must be at most 64 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'venue_reason', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'venue_reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     if m.HasField('transaction_id'):
         v = m.transaction_id
-        _s = ('' if (_P57.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'transaction_id', 'cqc.id', _s))
-    if not ((m.reason != 100) or (m.venue_reason != '')):
+        if not _C30[v]:
+            out.append((q + 'transaction_id', 'cqc.id', 'must be an id of the form txn_<26-character upper-case ULID>'))
+    if not ((_f_reason != 100) or (_f_venue_reason != '')):
         out.append((p, 'balance_updated.other_needs_venue_reason', 'venue_reason must be set when reason is BALANCE_CHANGE_REASON_OTHER'))
 
 
@@ -1167,42 +2105,42 @@ def _m_cqc_events_v1_ChainCreated(m, p, out):
 
 def _m_cqc_events_v1_Event(m, p, out):
     q = p + "." if p else ""
-    v = m.event_id
+    v = _f_event_id = m.event_id
     if not v:
         out.append((q + 'event_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'event_id', 'string.uuid', 'must be a valid UUID'))
-    v = m.event_type
-    if _P76.search(v) is None:
+    v = _f_event_type = m.event_type
+    if not _M42[v]:
         out.append((q + 'event_type', 'string.pattern', 'does not match regex pattern `^cqc\\.events\\.v1\\.[A-Z][A-Za-z0-9]{0,127}$`'))
-    v = m.source
+    v = _f_source = m.source
     if len(v) > 256:
         out.append((q + 'source', 'string.max_len', 'must be at most 256 characters'))
-    if _P77.search(v) is None:
+    if not _M43[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^//cqc/[a-z][a-z0-9-]{0,62}(/[A-Za-z0-9._~-]{1,64}){0,4}$`'))
     v = m.source_version
-    if _P78.search(v) is None:
+    if not _M44[v]:
         out.append((q + 'source_version', 'string.pattern', 'does not match regex pattern `^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`'))
     if not m.HasField('occurred_at'):
         out.append((q + 'occurred_at', 'required', 'value is required'))
     if not m.HasField('recorded_at'):
         out.append((q + 'recorded_at', 'required', 'value is required'))
     v = m.subject
-    if _P79.search(v) is None:
+    if not _M45[v]:
         out.append((q + 'subject', 'string.pattern', 'does not match regex pattern `^[a-z]{3}_[0-7][0-9A-HJKMNP-TV-Z]{25}$`'))
-    v = m.partition_key
+    v = _f_partition_key = m.partition_key
     if len(v) > 256:
         out.append((q + 'partition_key', 'string.max_len', 'must be at most 256 characters'))
     v = m.correlation_id
     if not v:
         out.append((q + 'correlation_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'correlation_id', 'string.uuid', 'must be a valid UUID'))
     if m.causation_id:
         v = m.causation_id
         if not v:
             out.append((q + 'causation_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-        elif _P33.search(v) is None:
+        elif not _M11[v]:
             out.append((q + 'causation_id', 'string.uuid', 'must be a valid UUID'))
     v = m.schema_version
     if v != 1:
@@ -1210,77 +2148,108 @@ def _m_cqc_events_v1_Event(m, p, out):
     v = m.sequence
     if v < 1:
         out.append((q + 'sequence', 'uint64.gte', 'must be greater than or equal to 1'))
-    if m.HasField('asset_created'):
+    _h_asset_created = m.HasField('asset_created')
+    if _h_asset_created:
         _m_cqc_events_v1_AssetCreated(m.asset_created, q + 'asset_created', out)
-    if m.HasField('asset_updated'):
+    _h_asset_updated = m.HasField('asset_updated')
+    if _h_asset_updated:
         _m_cqc_events_v1_AssetUpdated(m.asset_updated, q + 'asset_updated', out)
-    if m.HasField('asset_deployment_created'):
+    _h_asset_deployment_created = m.HasField('asset_deployment_created')
+    if _h_asset_deployment_created:
         _m_cqc_events_v1_AssetDeploymentCreated(m.asset_deployment_created, q + 'asset_deployment_created', out)
-    if m.HasField('relationship_established'):
+    _h_relationship_established = m.HasField('relationship_established')
+    if _h_relationship_established:
         _m_cqc_events_v1_RelationshipEstablished(m.relationship_established, q + 'relationship_established', out)
-    if m.HasField('asset_quality_flag_raised'):
+    _h_asset_quality_flag_raised = m.HasField('asset_quality_flag_raised')
+    if _h_asset_quality_flag_raised:
         _m_cqc_events_v1_AssetQualityFlagRaised(m.asset_quality_flag_raised, q + 'asset_quality_flag_raised', out)
-    if m.HasField('asset_quality_flag_resolved'):
+    _h_asset_quality_flag_resolved = m.HasField('asset_quality_flag_resolved')
+    if _h_asset_quality_flag_resolved:
         _m_cqc_events_v1_AssetQualityFlagResolved(m.asset_quality_flag_resolved, q + 'asset_quality_flag_resolved', out)
-    if m.HasField('chain_created'):
+    _h_chain_created = m.HasField('chain_created')
+    if _h_chain_created:
         _m_cqc_events_v1_ChainCreated(m.chain_created, q + 'chain_created', out)
-    if m.HasField('instrument_created'):
+    _h_instrument_created = m.HasField('instrument_created')
+    if _h_instrument_created:
         _m_cqc_events_v1_InstrumentCreated(m.instrument_created, q + 'instrument_created', out)
-    if m.HasField('market_created'):
+    _h_market_created = m.HasField('market_created')
+    if _h_market_created:
         _m_cqc_events_v1_MarketCreated(m.market_created, q + 'market_created', out)
-    if m.HasField('market_updated'):
+    _h_market_updated = m.HasField('market_updated')
+    if _h_market_updated:
         _m_cqc_events_v1_MarketUpdated(m.market_updated, q + 'market_updated', out)
-    if m.HasField('market_status_changed'):
+    _h_market_status_changed = m.HasField('market_status_changed')
+    if _h_market_status_changed:
         _m_cqc_events_v1_MarketStatusChanged(m.market_status_changed, q + 'market_status_changed', out)
-    if m.HasField('venue_asset_listed'):
+    _h_venue_asset_listed = m.HasField('venue_asset_listed')
+    if _h_venue_asset_listed:
         _m_cqc_events_v1_VenueAssetListed(m.venue_asset_listed, q + 'venue_asset_listed', out)
-    if m.HasField('venue_market_listed'):
+    _h_venue_market_listed = m.HasField('venue_market_listed')
+    if _h_venue_market_listed:
         _m_cqc_events_v1_VenueMarketListed(m.venue_market_listed, q + 'venue_market_listed', out)
-    if m.HasField('venue_market_delisted'):
+    _h_venue_market_delisted = m.HasField('venue_market_delisted')
+    if _h_venue_market_delisted:
         _m_cqc_events_v1_VenueMarketDelisted(m.venue_market_delisted, q + 'venue_market_delisted', out)
-    if m.HasField('price_updated'):
+    _h_price_updated = m.HasField('price_updated')
+    if _h_price_updated:
         _m_cqc_events_v1_PriceUpdated(m.price_updated, q + 'price_updated', out)
-    if m.HasField('funding_rate_updated'):
+    _h_funding_rate_updated = m.HasField('funding_rate_updated')
+    if _h_funding_rate_updated:
         _m_cqc_events_v1_FundingRateUpdated(m.funding_rate_updated, q + 'funding_rate_updated', out)
-    if m.HasField('open_interest_updated'):
+    _h_open_interest_updated = m.HasField('open_interest_updated')
+    if _h_open_interest_updated:
         _m_cqc_events_v1_OpenInterestUpdated(m.open_interest_updated, q + 'open_interest_updated', out)
-    if m.HasField('order_placed'):
+    _h_order_placed = m.HasField('order_placed')
+    if _h_order_placed:
         _m_cqc_events_v1_OrderPlaced(m.order_placed, q + 'order_placed', out)
-    if m.HasField('order_updated'):
+    _h_order_updated = m.HasField('order_updated')
+    if _h_order_updated:
         _m_cqc_events_v1_OrderUpdated(m.order_updated, q + 'order_updated', out)
-    if m.HasField('order_filled'):
+    _h_order_filled = m.HasField('order_filled')
+    if _h_order_filled:
         _m_cqc_events_v1_OrderFilled(m.order_filled, q + 'order_filled', out)
-    if m.HasField('order_canceled'):
+    _h_order_canceled = m.HasField('order_canceled')
+    if _h_order_canceled:
         _m_cqc_events_v1_OrderCanceled(m.order_canceled, q + 'order_canceled', out)
-    if m.HasField('order_rejected'):
+    _h_order_rejected = m.HasField('order_rejected')
+    if _h_order_rejected:
         _m_cqc_events_v1_OrderRejected(m.order_rejected, q + 'order_rejected', out)
-    if m.HasField('order_request_rejected'):
+    _h_order_request_rejected = m.HasField('order_request_rejected')
+    if _h_order_request_rejected:
         _m_cqc_events_v1_OrderRequestRejected(m.order_request_rejected, q + 'order_request_rejected', out)
-    if m.HasField('balance_updated'):
+    _h_balance_updated = m.HasField('balance_updated')
+    if _h_balance_updated:
         _m_cqc_events_v1_BalanceUpdated(m.balance_updated, q + 'balance_updated', out)
-    if m.HasField('position_changed'):
+    _h_position_changed = m.HasField('position_changed')
+    if _h_position_changed:
         _m_cqc_events_v1_PositionChanged(m.position_changed, q + 'position_changed', out)
-    if m.HasField('position_adjusted'):
+    _h_position_adjusted = m.HasField('position_adjusted')
+    if _h_position_adjusted:
         _m_cqc_events_v1_PositionAdjusted(m.position_adjusted, q + 'position_adjusted', out)
-    if m.HasField('portfolio_valued'):
+    _h_portfolio_valued = m.HasField('portfolio_valued')
+    if _h_portfolio_valued:
         _m_cqc_events_v1_PortfolioValued(m.portfolio_valued, q + 'portfolio_valued', out)
-    if m.HasField('risk_alert'):
+    _h_risk_alert = m.HasField('risk_alert')
+    if _h_risk_alert:
         _m_cqc_events_v1_RiskAlert(m.risk_alert, q + 'risk_alert', out)
-    if m.HasField('risk_alert_status_changed'):
+    _h_risk_alert_status_changed = m.HasField('risk_alert_status_changed')
+    if _h_risk_alert_status_changed:
         _m_cqc_events_v1_RiskAlertStatusChanged(m.risk_alert_status_changed, q + 'risk_alert_status_changed', out)
-    if m.HasField('trading_state_changed'):
+    _h_trading_state_changed = m.HasField('trading_state_changed')
+    if _h_trading_state_changed:
         _m_cqc_events_v1_TradingStateChanged(m.trading_state_changed, q + 'trading_state_changed', out)
     if m.WhichOneof('payload') is None:
         out.append((q + 'payload', 'required', 'exactly one field is required in oneof'))
-    if not ((((((((((((((((((((((((((((((m.HasField('asset_created') and (m.event_type == 'cqc.events.v1.AssetCreated')) or (m.HasField('asset_updated') and (m.event_type == 'cqc.events.v1.AssetUpdated'))) or (m.HasField('asset_deployment_created') and (m.event_type == 'cqc.events.v1.AssetDeploymentCreated'))) or (m.HasField('relationship_established') and (m.event_type == 'cqc.events.v1.RelationshipEstablished'))) or (m.HasField('asset_quality_flag_raised') and (m.event_type == 'cqc.events.v1.AssetQualityFlagRaised'))) or (m.HasField('asset_quality_flag_resolved') and (m.event_type == 'cqc.events.v1.AssetQualityFlagResolved'))) or (m.HasField('chain_created') and (m.event_type == 'cqc.events.v1.ChainCreated'))) or (m.HasField('instrument_created') and (m.event_type == 'cqc.events.v1.InstrumentCreated'))) or (m.HasField('market_created') and (m.event_type == 'cqc.events.v1.MarketCreated'))) or (m.HasField('market_updated') and (m.event_type == 'cqc.events.v1.MarketUpdated'))) or (m.HasField('market_status_changed') and (m.event_type == 'cqc.events.v1.MarketStatusChanged'))) or (m.HasField('venue_asset_listed') and (m.event_type == 'cqc.events.v1.VenueAssetListed'))) or (m.HasField('venue_market_listed') and (m.event_type == 'cqc.events.v1.VenueMarketListed'))) or (m.HasField('venue_market_delisted') and (m.event_type == 'cqc.events.v1.VenueMarketDelisted'))) or (m.HasField('price_updated') and (m.event_type == 'cqc.events.v1.PriceUpdated'))) or (m.HasField('funding_rate_updated') and (m.event_type == 'cqc.events.v1.FundingRateUpdated'))) or (m.HasField('open_interest_updated') and (m.event_type == 'cqc.events.v1.OpenInterestUpdated'))) or (m.HasField('order_placed') and (m.event_type == 'cqc.events.v1.OrderPlaced'))) or (m.HasField('order_updated') and (m.event_type == 'cqc.events.v1.OrderUpdated'))) or (m.HasField('order_filled') and (m.event_type == 'cqc.events.v1.OrderFilled'))) or (m.HasField('order_canceled') and (m.event_type == 'cqc.events.v1.OrderCanceled'))) or (m.HasField('order_rejected') and (m.event_type == 'cqc.events.v1.OrderRejected'))) or (m.HasField('order_request_rejected') and (m.event_type == 'cqc.events.v1.OrderRequestRejected'))) or (m.HasField('balance_updated') and (m.event_type == 'cqc.events.v1.BalanceUpdated'))) or (m.HasField('position_changed') and (m.event_type == 'cqc.events.v1.PositionChanged'))) or (m.HasField('position_adjusted') and (m.event_type == 'cqc.events.v1.PositionAdjusted'))) or (m.HasField('portfolio_valued') and (m.event_type == 'cqc.events.v1.PortfolioValued'))) or (m.HasField('risk_alert') and (m.event_type == 'cqc.events.v1.RiskAlert'))) or (m.HasField('risk_alert_status_changed') and (m.event_type == 'cqc.events.v1.RiskAlertStatusChanged'))) or (m.HasField('trading_state_changed') and (m.event_type == 'cqc.events.v1.TradingStateChanged'))):
+    _f_causation_id = m.causation_id
+    if not ((((((((((((((((((((((((((((((_h_asset_created and (_f_event_type == 'cqc.events.v1.AssetCreated')) or (_h_asset_updated and (_f_event_type == 'cqc.events.v1.AssetUpdated'))) or (_h_asset_deployment_created and (_f_event_type == 'cqc.events.v1.AssetDeploymentCreated'))) or (_h_relationship_established and (_f_event_type == 'cqc.events.v1.RelationshipEstablished'))) or (_h_asset_quality_flag_raised and (_f_event_type == 'cqc.events.v1.AssetQualityFlagRaised'))) or (_h_asset_quality_flag_resolved and (_f_event_type == 'cqc.events.v1.AssetQualityFlagResolved'))) or (_h_chain_created and (_f_event_type == 'cqc.events.v1.ChainCreated'))) or (_h_instrument_created and (_f_event_type == 'cqc.events.v1.InstrumentCreated'))) or (_h_market_created and (_f_event_type == 'cqc.events.v1.MarketCreated'))) or (_h_market_updated and (_f_event_type == 'cqc.events.v1.MarketUpdated'))) or (_h_market_status_changed and (_f_event_type == 'cqc.events.v1.MarketStatusChanged'))) or (_h_venue_asset_listed and (_f_event_type == 'cqc.events.v1.VenueAssetListed'))) or (_h_venue_market_listed and (_f_event_type == 'cqc.events.v1.VenueMarketListed'))) or (_h_venue_market_delisted and (_f_event_type == 'cqc.events.v1.VenueMarketDelisted'))) or (_h_price_updated and (_f_event_type == 'cqc.events.v1.PriceUpdated'))) or (_h_funding_rate_updated and (_f_event_type == 'cqc.events.v1.FundingRateUpdated'))) or (_h_open_interest_updated and (_f_event_type == 'cqc.events.v1.OpenInterestUpdated'))) or (_h_order_placed and (_f_event_type == 'cqc.events.v1.OrderPlaced'))) or (_h_order_updated and (_f_event_type == 'cqc.events.v1.OrderUpdated'))) or (_h_order_filled and (_f_event_type == 'cqc.events.v1.OrderFilled'))) or (_h_order_canceled and (_f_event_type == 'cqc.events.v1.OrderCanceled'))) or (_h_order_rejected and (_f_event_type == 'cqc.events.v1.OrderRejected'))) or (_h_order_request_rejected and (_f_event_type == 'cqc.events.v1.OrderRequestRejected'))) or (_h_balance_updated and (_f_event_type == 'cqc.events.v1.BalanceUpdated'))) or (_h_position_changed and (_f_event_type == 'cqc.events.v1.PositionChanged'))) or (_h_position_adjusted and (_f_event_type == 'cqc.events.v1.PositionAdjusted'))) or (_h_portfolio_valued and (_f_event_type == 'cqc.events.v1.PortfolioValued'))) or (_h_risk_alert and (_f_event_type == 'cqc.events.v1.RiskAlert'))) or (_h_risk_alert_status_changed and (_f_event_type == 'cqc.events.v1.RiskAlertStatusChanged'))) or (_h_trading_state_changed and (_f_event_type == 'cqc.events.v1.TradingStateChanged'))):
         out.append((p, 'event.type_matches_payload', 'event_type must be the full name of the populated payload message, e.g. cqc.events.v1.AssetCreated for asset_created'))
-    if not (((((((((((((((((((((((((((((((not m.HasField('asset_created')) or (m.partition_key == m.asset_created.asset.asset_id)) and ((not m.HasField('asset_updated')) or (m.partition_key == m.asset_updated.asset.asset_id))) and ((not m.HasField('asset_deployment_created')) or (m.partition_key == m.asset_deployment_created.deployment.asset_id))) and ((not m.HasField('relationship_established')) or (m.partition_key == m.relationship_established.relationship.subject_asset_id))) and ((not m.HasField('asset_quality_flag_raised')) or (m.partition_key == m.asset_quality_flag_raised.flag.flag_id))) and ((not m.HasField('asset_quality_flag_resolved')) or (m.partition_key == m.asset_quality_flag_resolved.flag.flag_id))) and ((not m.HasField('chain_created')) or (m.partition_key == m.chain_created.chain.chain_id))) and ((not m.HasField('instrument_created')) or (m.partition_key == m.instrument_created.instrument.instrument_id))) and ((not m.HasField('market_created')) or (m.partition_key == m.market_created.market.market_id))) and ((not m.HasField('market_updated')) or (m.partition_key == m.market_updated.market.market_id))) and ((not m.HasField('market_status_changed')) or (m.partition_key == m.market_status_changed.market_id))) and ((not m.HasField('venue_asset_listed')) or (m.partition_key == m.venue_asset_listed.venue_asset.venue_id))) and ((not m.HasField('venue_market_listed')) or (m.partition_key == m.venue_market_listed.market.market_id))) and ((not m.HasField('venue_market_delisted')) or (m.partition_key == m.venue_market_delisted.market_id))) and ((not m.HasField('price_updated')) or (m.partition_key == (m.price_updated.price.market_id if m.price_updated.price.HasField('market_id') else m.price_updated.price.asset_id)))) and ((not m.HasField('funding_rate_updated')) or (m.partition_key == m.funding_rate_updated.funding_rate.market_id))) and ((not m.HasField('open_interest_updated')) or (m.partition_key == m.open_interest_updated.open_interest.market_id))) and ((not m.HasField('order_placed')) or (m.partition_key == m.order_placed.order.account_id))) and ((not m.HasField('order_updated')) or (m.partition_key == m.order_updated.order.account_id))) and ((not m.HasField('order_filled')) or (m.partition_key == m.order_filled.order.account_id))) and ((not m.HasField('order_canceled')) or (m.partition_key == m.order_canceled.order.account_id))) and ((not m.HasField('order_rejected')) or (m.partition_key == m.order_rejected.order.account_id))) and ((not m.HasField('order_request_rejected')) or (m.partition_key == m.order_request_rejected.account_id))) and ((not m.HasField('balance_updated')) or (m.partition_key == m.balance_updated.balance.account_id))) and ((not m.HasField('position_changed')) or (m.partition_key == m.position_changed.position.account_id))) and ((not m.HasField('position_adjusted')) or (m.partition_key == m.position_adjusted.account_id))) and ((not m.HasField('portfolio_valued')) or (m.partition_key == m.portfolio_valued.portfolio.portfolio_id))) and ((not m.HasField('risk_alert')) or (m.partition_key == m.risk_alert.alert_id))) and ((not m.HasField('risk_alert_status_changed')) or (m.partition_key == m.risk_alert_status_changed.alert.alert_id))) and ((not m.HasField('trading_state_changed')) or (m.partition_key == (m.trading_state_changed.account_id if m.trading_state_changed.HasField('account_id') else m.trading_state_changed.portfolio_id)))):
+    if not (((((((((((((((((((((((((((((((not _h_asset_created) or (_f_partition_key == m.asset_created.asset.asset_id)) and ((not _h_asset_updated) or (_f_partition_key == m.asset_updated.asset.asset_id))) and ((not _h_asset_deployment_created) or (_f_partition_key == m.asset_deployment_created.deployment.asset_id))) and ((not _h_relationship_established) or (_f_partition_key == m.relationship_established.relationship.subject_asset_id))) and ((not _h_asset_quality_flag_raised) or (_f_partition_key == m.asset_quality_flag_raised.flag.flag_id))) and ((not _h_asset_quality_flag_resolved) or (_f_partition_key == m.asset_quality_flag_resolved.flag.flag_id))) and ((not _h_chain_created) or (_f_partition_key == m.chain_created.chain.chain_id))) and ((not _h_instrument_created) or (_f_partition_key == m.instrument_created.instrument.instrument_id))) and ((not _h_market_created) or (_f_partition_key == m.market_created.market.market_id))) and ((not _h_market_updated) or (_f_partition_key == m.market_updated.market.market_id))) and ((not _h_market_status_changed) or (_f_partition_key == m.market_status_changed.market_id))) and ((not _h_venue_asset_listed) or (_f_partition_key == m.venue_asset_listed.venue_asset.venue_id))) and ((not _h_venue_market_listed) or (_f_partition_key == m.venue_market_listed.market.market_id))) and ((not _h_venue_market_delisted) or (_f_partition_key == m.venue_market_delisted.market_id))) and ((not _h_price_updated) or (_f_partition_key == (m.price_updated.price.market_id if m.price_updated.price.HasField('market_id') else m.price_updated.price.asset_id)))) and ((not _h_funding_rate_updated) or (_f_partition_key == m.funding_rate_updated.funding_rate.market_id))) and ((not _h_open_interest_updated) or (_f_partition_key == m.open_interest_updated.open_interest.market_id))) and ((not _h_order_placed) or (_f_partition_key == m.order_placed.order.account_id))) and ((not _h_order_updated) or (_f_partition_key == m.order_updated.order.account_id))) and ((not _h_order_filled) or (_f_partition_key == m.order_filled.order.account_id))) and ((not _h_order_canceled) or (_f_partition_key == m.order_canceled.order.account_id))) and ((not _h_order_rejected) or (_f_partition_key == m.order_rejected.order.account_id))) and ((not _h_order_request_rejected) or (_f_partition_key == m.order_request_rejected.account_id))) and ((not _h_balance_updated) or (_f_partition_key == m.balance_updated.balance.account_id))) and ((not _h_position_changed) or (_f_partition_key == m.position_changed.position.account_id))) and ((not _h_position_adjusted) or (_f_partition_key == m.position_adjusted.account_id))) and ((not _h_portfolio_valued) or (_f_partition_key == m.portfolio_valued.portfolio.portfolio_id))) and ((not _h_risk_alert) or (_f_partition_key == m.risk_alert.alert_id))) and ((not _h_risk_alert_status_changed) or (_f_partition_key == m.risk_alert_status_changed.alert.alert_id))) and ((not _h_trading_state_changed) or (_f_partition_key == (m.trading_state_changed.account_id if m.trading_state_changed.HasField('account_id') else m.trading_state_changed.portfolio_id)))):
         out.append((p, 'event.partition_key_matches_payload', "partition_key must equal the payload's partition key field named by its (cqc.events.v1.event) option, e.g. order.account_id for order_placed"))
-    if not ((((((not (((((((((((((m.HasField('asset_created') or m.HasField('asset_updated')) or m.HasField('asset_deployment_created')) or m.HasField('relationship_established')) or m.HasField('asset_quality_flag_raised')) or m.HasField('asset_quality_flag_resolved')) or m.HasField('chain_created')) or m.HasField('instrument_created')) or m.HasField('market_created')) or m.HasField('market_updated')) or m.HasField('market_status_changed')) or m.HasField('venue_asset_listed')) or m.HasField('venue_market_listed')) or m.HasField('venue_market_delisted'))) or (_P80.search(m.source) is not None)) and ((not ((m.HasField('price_updated') or m.HasField('funding_rate_updated')) or m.HasField('open_interest_updated'))) or (_P81.search(m.source) is not None))) and ((not ((((((m.HasField('order_placed') or m.HasField('order_updated')) or m.HasField('order_filled')) or m.HasField('order_canceled')) or m.HasField('order_rejected')) or m.HasField('order_request_rejected')) or m.HasField('balance_updated'))) or (_P82.search(m.source) is not None))) and ((not ((m.HasField('position_changed') or m.HasField('position_adjusted')) or m.HasField('portfolio_valued'))) or (_P83.search(m.source) is not None))) and ((not ((m.HasField('risk_alert') or m.HasField('risk_alert_status_changed')) or m.HasField('trading_state_changed'))) or (_P84.search(m.source) is not None))):
+    if not ((((((not (((((((((((((_h_asset_created or _h_asset_updated) or _h_asset_deployment_created) or _h_relationship_established) or _h_asset_quality_flag_raised) or _h_asset_quality_flag_resolved) or _h_chain_created) or _h_instrument_created) or _h_market_created) or _h_market_updated) or _h_market_status_changed) or _h_venue_asset_listed) or _h_venue_market_listed) or _h_venue_market_delisted)) or _M37[_f_source]) and ((not ((_h_price_updated or _h_funding_rate_updated) or _h_open_interest_updated)) or _M38[_f_source])) and ((not ((((((_h_order_placed or _h_order_updated) or _h_order_filled) or _h_order_canceled) or _h_order_rejected) or _h_order_request_rejected) or _h_balance_updated)) or _M39[_f_source])) and ((not ((_h_position_changed or _h_position_adjusted) or _h_portfolio_valued)) or _M40[_f_source])) and ((not ((_h_risk_alert or _h_risk_alert_status_changed) or _h_trading_state_changed)) or _M41[_f_source])):
         out.append((p, 'event.source_matches_producer', "source must be the producer named by the payload's (cqc.events.v1.event) option, e.g. //cqc/venue-gateway[/...] for order events"))
     if not (((not m.HasField('recorded_at')) or (not m.HasField('occurred_at'))) or (_tns(m.recorded_at) >= _ts_range(_tns(m.occurred_at) - 60000000000))):
         out.append((p, 'event.recorded_not_before_occurred', 'recorded_at must not be more than 60s before occurred_at (clock skew allowance)'))
-    if not ((m.causation_id == '') or (m.causation_id != m.event_id)):
+    if not ((_f_causation_id == '') or (_f_causation_id != _f_event_id)):
         out.append((p, 'event.not_caused_by_itself', 'causation_id must differ from event_id'))
 
 
@@ -1315,14 +2284,13 @@ def _m_cqc_events_v1_MarketCreated(m, p, out):
 
 def _m_cqc_events_v1_MarketStatusChanged(m, p, out):
     q = p + "." if p else ""
-    v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
-    v = m.previous_status
+    v = _f_market_id = m.market_id
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    v = _f_previous_status = m.previous_status
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}:
         out.append((q + 'previous_status', 'enum.defined_only', 'value must be one of the defined enum values'))
-    v = m.status
+    v = _f_status = m.status
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -1333,14 +2301,14 @@ def _m_cqc_events_v1_MarketStatusChanged(m, p, out):
     v = m.reason
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason', 'cqc.text', _s))
-    if m.HasField('market'):
+    if not _C7[v]:
+        out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _h_market = m.HasField('market')
+    if _h_market:
         _m_cqc_markets_v1_Market(m.market, q + 'market', out)
-    if not (m.status != m.previous_status):
+    if not (_f_status != _f_previous_status):
         out.append((p, 'market_status_changed.status_differs', 'status must differ from previous_status'))
-    if not ((not m.HasField('market')) or (m.market.market_id == m.market_id)):
+    if not ((not _h_market) or (m.market.market_id == _f_market_id)):
         out.append((p, 'market_status_changed.same_market', 'market.market_id must equal market_id'))
 
 
@@ -1350,11 +2318,12 @@ def _m_cqc_events_v1_MarketUpdated(m, p, out):
         out.append((q + 'market', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_Market(m.market, q + 'market', out)
-    if m.HasField('previous_market'):
+    _h_previous_market = m.HasField('previous_market')
+    if _h_previous_market:
         _m_cqc_markets_v1_Market(m.previous_market, q + 'previous_market', out)
     if not m.HasField('update_mask'):
         out.append((q + 'update_mask', 'required', 'value is required'))
-    if not ((not m.HasField('previous_market')) or (m.previous_market.market_id == m.market.market_id)):
+    if not ((not _h_previous_market) or (m.previous_market.market_id == m.market.market_id)):
         out.append((p, 'market_updated.same_market', 'previous_market.market_id must equal market.market_id'))
 
 
@@ -1376,14 +2345,13 @@ def _m_cqc_events_v1_OrderCanceled(m, p, out):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-        elif _P33.search(v) is None:
+        elif not _M11[v]:
             out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.cancel_reason
     if len(v) > 2000:
         out.append((q + 'cancel_reason', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'cancel_reason', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'cancel_reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('execution_report'):
         _m_cqc_venues_v1_ExecutionReport(m.execution_report, q + 'execution_report', out)
 
@@ -1400,9 +2368,8 @@ def _m_cqc_events_v1_OrderFilled(m, p, out):
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
     if m.HasField('position_id'):
         v = m.position_id
-        _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'position_id', 'cqc.id', _s))
+        if not _C23[v]:
+            out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
     if not (m.execution_report.exec_type in [2, 18, 19, 20]):
         out.append((p, 'order_filled.exec_type_is_fill', 'execution_report.exec_type must be TRADE, LIQUIDATION, AUTO_DELEVERAGE or SETTLEMENT'))
     if not (m.execution_report.order_id == m.order.order_id):
@@ -1418,7 +2385,7 @@ def _m_cqc_events_v1_OrderPlaced(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
 
 
@@ -1428,7 +2395,7 @@ def _m_cqc_events_v1_OrderRejected(m, p, out):
         out.append((q + 'order', 'required', 'value is required'))
     else:
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
-    v = m.reason
+    v = _f_reason = m.reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 100}:
         out.append((q + 'reason', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -1439,16 +2406,15 @@ def _m_cqc_events_v1_OrderRejected(m, p, out):
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason_text', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason_text', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('request_id'):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-        elif _P33.search(v) is None:
+        elif not _M11[v]:
             out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
-    if not ((not m.due_post_only) or (m.reason == 3)):
+    if not ((not m.due_post_only) or (_f_reason == 3)):
         out.append((p, 'order_rejected.post_only_reason', 'due_post_only requires reason ORDER_REJECT_REASON_WOULD_MATCH_IMMEDIATELY'))
     if not (m.order.status == 11):
         out.append((p, 'order_rejected.terminal_status', 'order.status must be ORDER_STATUS_REJECTED'))
@@ -1456,9 +2422,10 @@ def _m_cqc_events_v1_OrderRejected(m, p, out):
 
 def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('order'):
+    _h_order = m.HasField('order')
+    if _h_order:
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
-    v = m.request_type
+    v = _f_request_type = m.request_type
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'request_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -1467,7 +2434,7 @@ def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-        elif _P33.search(v) is None:
+        elif not _M11[v]:
             out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 100}:
@@ -1480,37 +2447,35 @@ def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason_text', 'cqc.text', _s))
-    v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C7[v]:
+        out.append((q + 'reason_text', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    v = _f_account_id = m.account_id
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.client_order_id
     if len(v) > 128:
         out.append((q + 'client_order_id', 'string.max_len', 'must be at most 128 characters'))
-    v = m.error_reason
-    if _P75.search(v) is None:
+    v = _f_error_reason = m.error_reason
+    if not _M36[v]:
         out.append((q + 'error_reason', 'string.pattern', 'does not match regex pattern `^[A-Z][A-Z0-9_]{0,63}$`'))
-    if len(m.risk_limit_ids) > 50:
+    _r = m.risk_limit_ids
+    if len(_r) > 50:
         out.append((q + 'risk_limit_ids', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    if not _unique(m.risk_limit_ids):
+    if _r and not _unique(_r):
         out.append((q + 'risk_limit_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.risk_limit_ids):
-        _s = ('' if (_P48.search(x) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}risk_limit_ids[{i}]", 'cqc.id', _s))
-    if not ((m.request_type == 0) or (m.HasField('order') == ((m.request_type == 1) or (m.request_type == 2)))):
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C22[x]:
+                out.append((f"{q}risk_limit_ids[{i}]", 'cqc.id', 'must be an id of the form lim_<26-character upper-case ULID>'))
+    if not ((_f_request_type == 0) or (_h_order == ((_f_request_type == 1) or (_f_request_type == 2)))):
         out.append((p, 'order_request_rejected.order_iff_existing_order_request', 'order must be set for CANCEL and AMEND requests and unset for PLACE and PLACE_LIST requests'))
-    if not ((not m.HasField('order')) or (m.order.account_id == m.account_id)):
+    if not ((not _h_order) or (m.order.account_id == _f_account_id)):
         out.append((p, 'order_request_rejected.same_account', 'order.account_id must equal account_id'))
-    if not ((len(m.risk_limit_ids) == 0) or (m.error_reason == 'RISK_DENIED')):
+    if not ((len(m.risk_limit_ids) == 0) or (_f_error_reason == 'RISK_DENIED')):
         out.append((p, 'order_request_rejected.risk_limits_only_for_risk', 'risk_limit_ids may be set only when error_reason is RISK_DENIED'))
 
 
@@ -1523,14 +2488,14 @@ def _m_cqc_events_v1_OrderUpdated(m, p, out):
     v = m.previous_status
     if v not in {0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}:
         out.append((q + 'previous_status', 'enum.defined_only', 'value must be one of the defined enum values'))
-    v = m.status
+    v = _f_status = m.status
     if v not in {0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'status', 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('execution_report'):
         _m_cqc_venues_v1_ExecutionReport(m.execution_report, q + 'execution_report', out)
-    if not (m.status == m.order.status):
+    if not (_f_status == m.order.status):
         out.append((p, 'order_updated.status_matches_order', 'status must equal order.status'))
 
 
@@ -1545,65 +2510,61 @@ def _m_cqc_events_v1_PortfolioValued(m, p, out):
         out.append((q + 'trigger', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('total_equity_change'):
         v = m.total_equity_change
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'total_equity_change', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'total_equity_change', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
 
 
 def _m_cqc_events_v1_PositionAdjusted(m, p, out):
     q = p + "." if p else ""
-    v = m.position_id
-    _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'position_id', 'cqc.id', _s))
+    v = _f_position_id = m.position_id
+    if not _C23[v]:
+        out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
-    v = m.adjustment_type
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    v = _f_adjustment_type = m.adjustment_type
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'adjustment_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'adjustment_type', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('quantity_change'):
+    _h_quantity_change = m.HasField('quantity_change')
+    if _h_quantity_change:
         v = m.quantity_change
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'quantity_change', 'cqc.decimal', _s))
-    if m.HasField('pnl_change'):
+        if not _C8[v]:
+            out.append((q + 'quantity_change', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_pnl_change = m.HasField('pnl_change')
+    if _h_pnl_change:
         _m_cqc_types_v1_AssetAmount(m.pnl_change, q + 'pnl_change', out)
-    if m.HasField('funding_rate'):
+    _h_funding_rate = m.HasField('funding_rate')
+    if _h_funding_rate:
         v = m.funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'funding_rate', 'cqc.decimal', _s))
-    if m.HasField('mark_price'):
+        if not _C8[v]:
+            out.append((q + 'funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_mark_price = m.HasField('mark_price')
+    if _h_mark_price:
         v = m.mark_price
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'mark_price', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'mark_price', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.reason
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('transaction_id'):
         v = m.transaction_id
-        _s = ('' if (_P57.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'transaction_id', 'cqc.id', _s))
-    if m.HasField('position'):
+        if not _C30[v]:
+            out.append((q + 'transaction_id', 'cqc.id', 'must be an id of the form txn_<26-character upper-case ULID>'))
+    _h_position = m.HasField('position')
+    if _h_position:
         _m_cqc_portfolio_v1_Position(m.position, q + 'position', out)
-    if not (m.HasField('quantity_change') or m.HasField('pnl_change')):
+    if not (_h_quantity_change or _h_pnl_change):
         out.append((p, 'position_adjusted.changes_something', 'at least one of quantity_change and pnl_change must be set'))
-    if not ((m.adjustment_type == 1) or ((not m.HasField('funding_rate')) and (not m.HasField('mark_price')))):
+    if not ((_f_adjustment_type == 1) or ((not _h_funding_rate) and (not _h_mark_price))):
         out.append((p, 'position_adjusted.funding_fields_only_for_funding', 'funding_rate and mark_price may be set only when adjustment_type is POSITION_ADJUSTMENT_TYPE_FUNDING'))
-    if not ((not m.HasField('position')) or (m.position.position_id == m.position_id)):
+    if not ((not _h_position) or (m.position.position_id == _f_position_id)):
         out.append((p, 'position_adjusted.same_position', 'position.position_id must equal position_id'))
 
 
@@ -1613,39 +2574,35 @@ def _m_cqc_events_v1_PositionChanged(m, p, out):
         out.append((q + 'position', 'required', 'value is required'))
     else:
         _m_cqc_portfolio_v1_Position(m.position, q + 'position', out)
-    v = m.change_type
+    v = _f_change_type = m.change_type
     if v not in {0, 1, 2, 3, 4, 5, 6}:
         out.append((q + 'change_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'change_type', 'enum.not_in', 'must not be in list [0]'))
-    v = m.previous_quantity
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'previous_quantity', 'cqc.decimal', _s))
-    v = m.quantity
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'quantity', 'cqc.decimal', _s))
-    if m.HasField('last_quantity'):
+    v = _f_previous_quantity = m.previous_quantity
+    if not _C8[v]:
+        out.append((q + 'previous_quantity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_quantity = m.quantity
+    if not _C8[v]:
+        out.append((q + 'quantity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_last_quantity = m.HasField('last_quantity')
+    if _h_last_quantity:
         v = m.last_quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'last_quantity', 'cqc.decimal.positive', _s))
-    if m.HasField('last_price'):
+        if not _C4[v]:
+            out.append((q + 'last_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_last_price = m.HasField('last_price')
+    if _h_last_price:
         v = m.last_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'last_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'last_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     if m.HasField('execution_id'):
         v = m.execution_id
-        _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'execution_id', 'cqc.id', _s))
+        if not _C14[v]:
+            out.append((q + 'execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
     if not m.HasField('realized_pnl'):
         out.append((q + 'realized_pnl', 'required', 'value is required'))
     else:
@@ -1656,22 +2613,21 @@ def _m_cqc_events_v1_PositionChanged(m, p, out):
         _m_cqc_types_v1_AssetAmount(m.commission, q + 'commission', out)
     if m.HasField('realized_return'):
         v = m.realized_return
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'realized_return', 'cqc.decimal', _s))
-    if not ((not ((_P12.search(m.position.quantity) is not None) and (_P12.search(m.quantity) is not None))) or _deq(m.quantity, m.position.quantity)):
+        if not _C8[v]:
+            out.append((q + 'realized_return', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    if not ((not (_M18[m.position.quantity] and _M18[_f_quantity])) or _deq(_f_quantity, m.position.quantity)):
         out.append((p, 'position_changed.quantity_matches_position', 'quantity must equal position.quantity'))
-    if not ((not ((_P12.search(m.previous_quantity) is not None) and (_P12.search(m.quantity) is not None))) or ((m.change_type != 1) or ((DF(m.previous_quantity) == 0) and (DF(m.quantity) != 0)))):
+    if not ((not (_M18[_f_previous_quantity] and _M18[_f_quantity])) or ((_f_change_type != 1) or ((_DF[_f_previous_quantity] == 0) and (_DF[_f_quantity] != 0)))):
         out.append((p, 'position_changed.opened', 'OPENED requires previous_quantity 0 and quantity not 0'))
-    if not ((not ((_P12.search(m.previous_quantity) is not None) and (_P12.search(m.quantity) is not None))) or (((m.change_type != 2) or ((DF(m.previous_quantity) > 0) and _dgt(m.quantity, m.previous_quantity))) or ((DF(m.previous_quantity) < 0) and _dlt(m.quantity, m.previous_quantity)))):
+    if not ((not (_M18[_f_previous_quantity] and _M18[_f_quantity])) or (((_f_change_type != 2) or ((_DF[_f_previous_quantity] > 0) and _dgt(_f_quantity, _f_previous_quantity))) or ((_DF[_f_previous_quantity] < 0) and _dlt(_f_quantity, _f_previous_quantity)))):
         out.append((p, 'position_changed.increased', 'INCREASED requires quantity on the same side as previous_quantity and larger in absolute value'))
-    if not ((not ((_P12.search(m.previous_quantity) is not None) and (_P12.search(m.quantity) is not None))) or (((m.change_type != 3) or (((DF(m.previous_quantity) > 0) and (DF(m.quantity) > 0)) and _dlt(m.quantity, m.previous_quantity))) or (((DF(m.previous_quantity) < 0) and (DF(m.quantity) < 0)) and _dgt(m.quantity, m.previous_quantity)))):
+    if not ((not (_M18[_f_previous_quantity] and _M18[_f_quantity])) or (((_f_change_type != 3) or (((_DF[_f_previous_quantity] > 0) and (_DF[_f_quantity] > 0)) and _dlt(_f_quantity, _f_previous_quantity))) or (((_DF[_f_previous_quantity] < 0) and (_DF[_f_quantity] < 0)) and _dgt(_f_quantity, _f_previous_quantity)))):
         out.append((p, 'position_changed.reduced', 'REDUCED requires quantity on the same side as previous_quantity, smaller in absolute value and not 0'))
-    if not ((not ((_P12.search(m.previous_quantity) is not None) and (_P12.search(m.quantity) is not None))) or ((m.change_type != 4) or ((DF(m.previous_quantity) != 0) and (DF(m.quantity) == 0)))):
+    if not ((not (_M18[_f_previous_quantity] and _M18[_f_quantity])) or ((_f_change_type != 4) or ((_DF[_f_previous_quantity] != 0) and (_DF[_f_quantity] == 0)))):
         out.append((p, 'position_changed.closed', 'CLOSED requires previous_quantity not 0 and quantity 0'))
-    if not ((not ((_P12.search(m.previous_quantity) is not None) and (_P12.search(m.quantity) is not None))) or (((m.change_type != 5) or ((DF(m.previous_quantity) > 0) and (DF(m.quantity) < 0))) or ((DF(m.previous_quantity) < 0) and (DF(m.quantity) > 0)))):
+    if not ((not (_M18[_f_previous_quantity] and _M18[_f_quantity])) or (((_f_change_type != 5) or ((_DF[_f_previous_quantity] > 0) and (_DF[_f_quantity] < 0))) or ((_DF[_f_previous_quantity] < 0) and (_DF[_f_quantity] > 0)))):
         out.append((p, 'position_changed.flipped', 'FLIPPED requires previous_quantity and quantity of opposite signs'))
-    if not (m.HasField('last_quantity') == m.HasField('last_price')):
+    if not (_h_last_quantity == _h_last_price):
         out.append((p, 'position_changed.last_fill_complete', 'last_quantity and last_price must be set together'))
 
 
@@ -1694,26 +2650,24 @@ def _m_cqc_events_v1_RelationshipEstablished(m, p, out):
 def _m_cqc_events_v1_RiskAlert(m, p, out):
     q = p + "." if p else ""
     v = m.alert_id
-    _s = ('' if (_P42.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'alert_id', 'cqc.id', _s))
+    if not _C19[v]:
+        out.append((q + 'alert_id', 'cqc.id', 'must be an id of the form alr_<26-character upper-case ULID>'))
     v = m.rule_id
-    if _P73.search(v) is None:
+    if not _M34[v]:
         out.append((q + 'rule_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{0,127}$`'))
     v = m.rule_name
     if len(v) < 1:
         out.append((q + 'rule_name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'rule_name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'rule_name', 'cqc.text', _s))
-    if m.HasField('limit_id'):
+    if not _C7[v]:
+        out.append((q + 'rule_name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _h_limit_id = m.HasField('limit_id')
+    if _h_limit_id:
         v = m.limit_id
-        _s = ('' if (_P48.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'limit_id', 'cqc.id', _s))
-    v = m.category
+        if not _C22[v]:
+            out.append((q + 'limit_id', 'cqc.id', 'must be an id of the form lim_<26-character upper-case ULID>'))
+    v = _f_category = m.category
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}:
         out.append((q + 'category', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -1723,7 +2677,7 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
         out.append((q + 'severity', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'severity', 'enum.not_in', 'must not be in list [0]'))
-    v = m.status
+    v = _f_status = m.status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -1733,134 +2687,133 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
         out.append((q + 'title', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'title', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'title', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'title', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.description
     if len(v) > 10000:
         out.append((q + 'description', 'string.max_len', 'must be at most 10000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'description', 'cqc.text', _s))
-    if m.HasField('portfolio_id'):
+    if not _C7[v]:
+        out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _h_portfolio_id = m.HasField('portfolio_id')
+    if _h_portfolio_id:
         v = m.portfolio_id
-        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'portfolio_id', 'cqc.id', _s))
-    if m.HasField('account_id'):
+        if not _C18[v]:
+            out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
+    _h_account_id = m.HasField('account_id')
+    if _h_account_id:
         v = m.account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'account_id', 'cqc.id', _s))
-    if m.HasField('market_id'):
+        if not _C9[v]:
+            out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _h_market_id = m.HasField('market_id')
+    if _h_market_id:
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
-    if m.HasField('asset_id'):
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _h_asset_id = m.HasField('asset_id')
+    if _h_asset_id:
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
-    if m.HasField('venue_id'):
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_venue_id = m.HasField('venue_id')
+    if _h_venue_id:
         v = m.venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'venue_id', 'cqc.id', _s))
-    if m.HasField('position_id'):
+        if not _C6[v]:
+            out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
+    _h_position_id = m.HasField('position_id')
+    if _h_position_id:
         v = m.position_id
-        _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'position_id', 'cqc.id', _s))
-    if m.HasField('instrument_id'):
+        if not _C23[v]:
+            out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
+    _h_instrument_id = m.HasField('instrument_id')
+    if _h_instrument_id:
         v = m.instrument_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'instrument_id', 'cqc.id', _s))
-    if m.HasField('flag_id'):
+        if not _C21[v]:
+            out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
+    _h_flag_id = m.HasField('flag_id')
+    if _h_flag_id:
         v = m.flag_id
-        _s = ('' if (_P52.search(v) is not None) else 'must be an id of the form flg_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'flag_id', 'cqc.id', _s))
+        if not _C26[v]:
+            out.append((q + 'flag_id', 'cqc.id', 'must be an id of the form flg_<26-character upper-case ULID>'))
     v = m.metric
-    if _P74.search(v) is None:
+    if not _M35[v]:
         out.append((q + 'metric', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9._]{0,127})?$`'))
     if m.HasField('observed_value'):
         v = m.observed_value
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'observed_value', 'cqc.decimal', _s))
-    if m.HasField('threshold_value'):
+        if not _C8[v]:
+            out.append((q + 'observed_value', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_threshold_value = m.HasField('threshold_value')
+    if _h_threshold_value:
         v = m.threshold_value
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'threshold_value', 'cqc.decimal', _s))
-    v = m.threshold_operator
+        if not _C8[v]:
+            out.append((q + 'threshold_value', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_threshold_operator = m.threshold_operator
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'threshold_operator', 'enum.defined_only', 'value must be one of the defined enum values'))
-    v = m.unit
+    v = _f_unit = m.unit
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'unit', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('unit_asset_id'):
+    _h_unit_asset_id = m.HasField('unit_asset_id')
+    if _h_unit_asset_id:
         v = m.unit_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'unit_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'unit_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if not m.HasField('trigger_time'):
         out.append((q + 'trigger_time', 'required', 'value is required'))
-    v = m.acknowledged_by
+    v = _f_acknowledged_by = m.acknowledged_by
     if len(v) > 200:
         out.append((q + 'acknowledged_by', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'acknowledged_by', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'acknowledged_by', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.resolved_by
     if len(v) > 200:
         out.append((q + 'resolved_by', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'resolved_by', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'resolved_by', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.recommended_action
     if len(v) > 2000:
         out.append((q + 'recommended_action', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'recommended_action', 'cqc.text', _s))
-    if len(m.evidence_urls) > 20:
+    if not _C7[v]:
+        out.append((q + 'recommended_action', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _r = m.evidence_urls
+    if len(_r) > 20:
         out.append((q + 'evidence_urls', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    if not _unique(m.evidence_urls):
+    if _r and not _unique(_r):
         out.append((q + 'evidence_urls', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.evidence_urls):
-        if len(x) > 2048:
-            out.append((f"{q}evidence_urls[{i}]", 'string.max_len', 'must be at most 2048 characters'))
-        if not x:
-            out.append((f"{q}evidence_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
-        elif not _is_uri(x):
-            out.append((f"{q}evidence_urls[{i}]", 'string.uri', 'must be a valid URI'))
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) > 2048:
+                out.append((f"{q}evidence_urls[{i}]", 'string.max_len', 'must be at most 2048 characters'))
+            if not x:
+                out.append((f"{q}evidence_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
+            elif not _is_uri(x):
+                out.append((f"{q}evidence_urls[{i}]", 'string.uri', 'must be a valid URI'))
     v = m.occurrence_count
     if v < 1:
         out.append((q + 'occurrence_count', 'uint32.gte', 'must be greater than or equal to 1'))
-    if not ((((((m.HasField('portfolio_id') or m.HasField('account_id')) or m.HasField('market_id')) or m.HasField('asset_id')) or m.HasField('venue_id')) or m.HasField('position_id')) or m.HasField('instrument_id')):
+    _h_acknowledge_time = m.HasField('acknowledge_time')
+    _h_resolve_time = m.HasField('resolve_time')
+    _h_suppress_until = m.HasField('suppress_until')
+    if not ((((((_h_portfolio_id or _h_account_id) or _h_market_id) or _h_asset_id) or _h_venue_id) or _h_position_id) or _h_instrument_id):
         out.append((p, 'risk_alert.has_subject', 'at least one of portfolio_id, account_id, market_id, asset_id, venue_id, position_id, instrument_id must be set'))
-    if not (m.HasField('resolve_time') == (m.status == 3)):
+    if not (_h_resolve_time == (_f_status == 3)):
         out.append((p, 'risk_alert.resolved_iff_resolve_time', 'resolve_time must be set if and only if status is RISK_ALERT_STATUS_RESOLVED'))
-    if not ((not m.HasField('resolve_time')) or (_tns(m.resolve_time) >= _tns(m.trigger_time))):
+    if not ((not _h_resolve_time) or (_tns(m.resolve_time) >= _tns(m.trigger_time))):
         out.append((p, 'risk_alert.resolve_after_trigger', 'resolve_time must not be before trigger_time'))
-    if not ((m.status != 2) or (m.HasField('acknowledge_time') and (m.acknowledged_by != ''))):
+    if not ((_f_status != 2) or (_h_acknowledge_time and (_f_acknowledged_by != ''))):
         out.append((p, 'risk_alert.acknowledged_has_time', 'acknowledge_time and acknowledged_by must be set when status is RISK_ALERT_STATUS_ACKNOWLEDGED'))
-    if not ((not m.HasField('acknowledge_time')) or (_tns(m.acknowledge_time) >= _tns(m.trigger_time))):
+    if not ((not _h_acknowledge_time) or (_tns(m.acknowledge_time) >= _tns(m.trigger_time))):
         out.append((p, 'risk_alert.acknowledge_after_trigger', 'acknowledge_time must not be before trigger_time'))
-    if not ((not m.HasField('suppress_until')) or (m.status == 4)):
+    if not ((not _h_suppress_until) or (_f_status == 4)):
         out.append((p, 'risk_alert.suppress_only_when_suppressed', 'suppress_until may be set only when status is RISK_ALERT_STATUS_SUPPRESSED'))
-    if not (m.HasField('unit_asset_id') == (m.unit == 1)):
+    if not (_h_unit_asset_id == (_f_unit == 1)):
         out.append((p, 'risk_alert.asset_amount_needs_asset', 'unit_asset_id must be set if and only if unit is METRIC_UNIT_ASSET_AMOUNT'))
-    if not ((m.unit != 7) or m.HasField('market_id')):
+    if not ((_f_unit != 7) or _h_market_id):
         out.append((p, 'risk_alert.quantity_needs_market', "market_id must be set when unit is METRIC_UNIT_QUANTITY (the quantity unit is the market's)"))
-    if not ((m.category != 1) or m.HasField('limit_id')):
+    if not ((_f_category != 1) or _h_limit_id):
         out.append((p, 'risk_alert.limit_breach_needs_limit', 'limit_id must be set when category is RISK_ALERT_CATEGORY_LIMIT_BREACH'))
-    if not ((m.category != 6) or m.HasField('flag_id')):
+    if not ((_f_category != 6) or _h_flag_id):
         out.append((p, 'risk_alert.quality_flag_needs_flag', 'flag_id must be set when category is RISK_ALERT_CATEGORY_ASSET_QUALITY_FLAG'))
-    if not ((not m.HasField('threshold_value')) or (m.threshold_operator != 0)):
+    if not ((not _h_threshold_value) or (_f_threshold_operator != 0)):
         out.append((p, 'risk_alert.threshold_needs_operator', 'threshold_operator must be set when threshold_value is set'))
 
 
@@ -1870,12 +2823,12 @@ def _m_cqc_events_v1_RiskAlertStatusChanged(m, p, out):
         out.append((q + 'alert', 'required', 'value is required'))
     else:
         _m_cqc_events_v1_RiskAlert(m.alert, q + 'alert', out)
-    v = m.previous_status
+    v = _f_previous_status = m.previous_status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'previous_status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'previous_status', 'enum.not_in', 'must not be in list [0]'))
-    v = m.status
+    v = _f_status = m.status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -1885,37 +2838,35 @@ def _m_cqc_events_v1_RiskAlertStatusChanged(m, p, out):
         out.append((q + 'changed_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'changed_by', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'changed_by', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'changed_by', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.note
     if len(v) > 2000:
         out.append((q + 'note', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'note', 'cqc.text', _s))
-    if not (m.status == m.alert.status):
+    if not _C7[v]:
+        out.append((q + 'note', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    if not (_f_status == m.alert.status):
         out.append((p, 'risk_alert_status_changed.status_matches_alert', 'status must equal alert.status'))
-    if not (m.status != m.previous_status):
+    if not (_f_status != _f_previous_status):
         out.append((p, 'risk_alert_status_changed.status_differs', 'status must differ from previous_status'))
 
 
 def _m_cqc_events_v1_TradingStateChanged(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('account_id'):
+    _h_account_id = m.HasField('account_id')
+    if _h_account_id:
         v = m.account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'account_id', 'cqc.id', _s))
-    if m.HasField('portfolio_id'):
+        if not _C9[v]:
+            out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _h_portfolio_id = m.HasField('portfolio_id')
+    if _h_portfolio_id:
         v = m.portfolio_id
-        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'portfolio_id', 'cqc.id', _s))
-    v = m.previous_state
+        if not _C18[v]:
+            out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
+    v = _f_previous_state = m.previous_state
     if v not in {0, 1, 2, 3}:
         out.append((q + 'previous_state', 'enum.defined_only', 'value must be one of the defined enum values'))
-    v = m.state
+    v = _f_state = m.state
     if v not in {0, 1, 2, 3}:
         out.append((q + 'state', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -1925,27 +2876,25 @@ def _m_cqc_events_v1_TradingStateChanged(m, p, out):
         out.append((q + 'reason', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('alert_id'):
         v = m.alert_id
-        _s = ('' if (_P42.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'alert_id', 'cqc.id', _s))
+        if not _C19[v]:
+            out.append((q + 'alert_id', 'cqc.id', 'must be an id of the form alr_<26-character upper-case ULID>'))
     v = m.changed_by
     if len(v) < 1:
         out.append((q + 'changed_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'changed_by', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'changed_by', 'cqc.text', _s))
-    if not (m.HasField('account_id') or m.HasField('portfolio_id')):
+    if not _C7[v]:
+        out.append((q + 'changed_by', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _h_expire_time = m.HasField('expire_time')
+    if not (_h_account_id or _h_portfolio_id):
         out.append((p, 'trading_state_changed.has_scope', 'account_id or portfolio_id must be set'))
-    if not (m.state != m.previous_state):
+    if not (_f_state != _f_previous_state):
         out.append((p, 'trading_state_changed.state_differs', 'state must differ from previous_state'))
-    if not ((m.state != 1) or (not m.HasField('expire_time'))):
+    if not ((_f_state != 1) or (not _h_expire_time)):
         out.append((p, 'trading_state_changed.no_expiry_on_active', 'expire_time returns the scope to ACTIVE and cannot be set when state is TRADING_STATE_ACTIVE'))
 
 
@@ -1959,22 +2908,19 @@ def _m_cqc_events_v1_VenueAssetListed(m, p, out):
 
 def _m_cqc_events_v1_VenueMarketDelisted(m, p, out):
     q = p + "." if p else ""
-    v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
-    v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    v = _f_market_id = m.market_id
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    v = _f_venue_id = m.venue_id
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     if not m.HasField('delist_time'):
         out.append((q + 'delist_time', 'required', 'value is required'))
     v = m.reason
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.announcement_url:
         v = m.announcement_url
         if len(v) > 2048:
@@ -1983,9 +2929,10 @@ def _m_cqc_events_v1_VenueMarketDelisted(m, p, out):
             out.append((q + 'announcement_url', 'string.uri_empty', 'value is empty, which is not a valid URI'))
         elif not _is_uri(v):
             out.append((q + 'announcement_url', 'string.uri', 'must be a valid URI'))
-    if m.HasField('market'):
+    _h_market = m.HasField('market')
+    if _h_market:
         _m_cqc_markets_v1_Market(m.market, q + 'market', out)
-    if not ((not m.HasField('market')) or ((m.market.market_id == m.market_id) and (m.market.venue_id == m.venue_id))):
+    if not ((not _h_market) or ((m.market.market_id == _f_market_id) and (m.market.venue_id == _f_venue_id))):
         out.append((p, 'venue_market_delisted.same_market', 'market.market_id must equal market_id and market.venue_id must equal venue_id'))
 
 
@@ -1995,67 +2942,63 @@ def _m_cqc_events_v1_VenueMarketListed(m, p, out):
         out.append((q + 'market', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_Market(m.market, q + 'market', out)
-    v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    v = _f_venue_id = m.venue_id
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     if not m.HasField('list_time'):
         out.append((q + 'list_time', 'required', 'value is required'))
-    if not (m.venue_id == m.market.venue_id):
+    if not (_f_venue_id == m.market.venue_id):
         out.append((p, 'venue_market_listed.venue_matches_market', 'venue_id must equal market.venue_id'))
 
 
 def _m_cqc_identifiers_v1_Identifier(m, p, out):
     q = p + "." if p else ""
     v = m.identifier_id
-    _s = ('' if (_P50.search(v) is not None) else 'must be an id of the form idf_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'identifier_id', 'cqc.id', _s))
-    v = m.entity_type
+    if not _C24[v]:
+        out.append((q + 'identifier_id', 'cqc.id', 'must be an id of the form idf_<26-character upper-case ULID>'))
+    v = _f_entity_type = m.entity_type
     if v not in ('ASSET', 'INSTRUMENT', 'MARKET'):
         out.append((q + 'entity_type', 'string.in', 'must be in list [ASSET, INSTRUMENT, MARKET]'))
-    if m.HasField('asset_id'):
+    _h_asset_id = m.HasField('asset_id')
+    if _h_asset_id:
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
-    if m.HasField('instrument_id'):
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_instrument_id = m.HasField('instrument_id')
+    if _h_instrument_id:
         v = m.instrument_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'instrument_id', 'cqc.id', _s))
-    if m.HasField('market_id'):
+        if not _C21[v]:
+            out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
+    _h_market_id = m.HasField('market_id')
+    if _h_market_id:
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
-    v = m.source
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    v = _f_source = m.source
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 100}:
         out.append((q + 'source', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0, 17, 18}:
         out.append((q + 'source', 'enum.not_in', 'must not be in list [0, 17, 18]'))
-    v = m.value
-    if _P68.search(v) is None:
+    v = _f_value = m.value
+    if not _M32[v]:
         out.append((q + 'value', 'string.pattern', 'does not match regex pattern `^\\S(.{0,510}\\S)?$`'))
     if m.secondary_value:
         v = m.secondary_value
-        if _P69.search(v) is None:
+        if not _M33[v]:
             out.append((q + 'secondary_value', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,256}$`'))
     if m.HasField('chain_id'):
         v = m.chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'chain_id', 'cqc.id', _s))
-    if m.HasField('venue_id'):
+        if not _C0[v]:
+            out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
+    _h_venue_id = m.HasField('venue_id')
+    if _h_venue_id:
         v = m.venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'venue_id', 'cqc.id', _s))
+        if not _C6[v]:
+            out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     if m.HasField('confidence'):
         v = m.confidence
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'confidence', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'confidence', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.etag
@@ -2063,56 +3006,56 @@ def _m_cqc_identifiers_v1_Identifier(m, p, out):
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
     if m.WhichOneof('entity') is None:
         out.append((q + 'entity', 'required', 'exactly one field is required in oneof'))
-    if not (((((((not m.HasField('asset_id')) and (not m.HasField('instrument_id'))) and (not m.HasField('market_id'))) or ((m.entity_type == 'ASSET') and m.HasField('asset_id'))) or ((m.entity_type == 'INSTRUMENT') and m.HasField('instrument_id'))) or ((m.entity_type == 'MARKET') and m.HasField('market_id'))) or (not (m.entity_type in ['ASSET', 'INSTRUMENT', 'MARKET']))):
+    _h_valid_from_time = m.HasField('valid_from_time')
+    _h_valid_to_time = m.HasField('valid_to_time')
+    if not (((((((not _h_asset_id) and (not _h_instrument_id)) and (not _h_market_id)) or ((_f_entity_type == 'ASSET') and _h_asset_id)) or ((_f_entity_type == 'INSTRUMENT') and _h_instrument_id)) or ((_f_entity_type == 'MARKET') and _h_market_id)) or (not (_f_entity_type in ['ASSET', 'INSTRUMENT', 'MARKET']))):
         out.append((p, 'identifier.entity_type_matches_id', 'entity_type must match the id that is set: ASSET with asset_id, INSTRUMENT with instrument_id, MARKET with market_id'))
-    if not ((m.source != 8) or m.HasField('venue_id')):
+    if not ((_f_source != 8) or _h_venue_id):
         out.append((p, 'identifier.venue_required_for_venue_source', 'venue_id must be set when source is DATA_SOURCE_VENUE'))
-    if not (((not m.HasField('valid_from_time')) or (not m.HasField('valid_to_time'))) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
+    if not (((not _h_valid_from_time) or (not _h_valid_to_time)) or (_tns(m.valid_to_time) > _tns(m.valid_from_time))):
         out.append((p, 'identifier.valid_to_after_valid_from', 'valid_to_time must be after valid_from_time'))
-    if not ((m.source != 2) or (_P70.search(m.value) is not None)):
+    if not ((_f_source != 2) or _M29[_f_value]):
         out.append((p, 'identifier.coinmarketcap_numeric', 'a CoinMarketCap value must be a numeric id without leading zeros, e.g. "3408"'))
-    if not ((m.source != 7) or (_P71.search(m.value) is not None)):
+    if not ((_f_source != 7) or _M30[_f_value]):
         out.append((p, 'identifier.isin_format', 'an ISIN value must be 2 letters, 9 alphanumerics and a check digit'))
-    if not ((m.source != 6) or (_P72.search(m.value) is not None)):
+    if not ((_f_source != 6) or _M31[_f_value]):
         out.append((p, 'identifier.caip19_format', 'a CAIP-19 value must be <chain namespace>:<reference>/<asset namespace>:<asset reference>[/<token id>]'))
 
 
 def _m_cqc_markets_v1_AmmAmplification(m, p, out):
     q = p + "." if p else ""
     v = m.value
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'value', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'value', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.precision
     if v <= 0:
         out.append((q + 'precision', 'uint32.gt', 'must be greater than 0'))
-    if m.HasField('target_value'):
+    _h_target_value = m.HasField('target_value')
+    if _h_target_value:
         v = m.target_value
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'target_value', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'target_value', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('gamma'):
         v = m.gamma
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'gamma', 'cqc.decimal.positive', _s))
-    if not (m.HasField('target_value') == m.HasField('ramp_end_time')):
+        if not _C4[v]:
+            out.append((q + 'gamma', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_ramp_end_time = m.HasField('ramp_end_time')
+    if not (_h_target_value == _h_ramp_end_time):
         out.append((p, 'amm_amplification.ramp_has_target', 'target_value and ramp_end_time are set together'))
 
 
 def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
     q = p + "." if p else ""
     v = m.chain_id
-    _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'chain_id', 'cqc.id', _s))
+    if not _C0[v]:
+        out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     v = m.dex_name
-    if _P25.search(v) is None:
+    if not _M6[v]:
         out.append((q + 'dex_name', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.factory_address
     if len(v) > 128:
         out.append((q + 'factory_address', 'string.max_len', 'must be at most 128 characters'))
-    v = m.amm_type
+    v = _f_amm_type = m.amm_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'amm_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -2128,31 +3071,34 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
     v = m.vault_address
     if len(v) > 128:
         out.append((q + 'vault_address', 'string.max_len', 'must be at most 128 characters'))
-    if len(m.tokens) < 2:
+    _r = m.tokens
+    if len(_r) < 2:
         out.append((q + 'tokens', 'repeated.min_items', 'must contain at least 2 item(s)'))
-    if len(m.tokens) > 50:
+    if len(_r) > 50:
         out.append((q + 'tokens', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    for i, x in enumerate(m.tokens):
-        _m_cqc_markets_v1_AmmPoolToken(x, f"{q}tokens[{i}]", out)
+    _L_tokens = list(_r)
+    if _L_tokens and not _b_cqc_markets_v1_AmmPoolToken(_L_tokens):
+        _n = len(out)
+        for i, x in enumerate(_L_tokens):
+            _m_cqc_markets_v1_AmmPoolToken(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}tokens[{i}]")
     if m.HasField('lp_token_deployment_id'):
         v = m.lp_token_deployment_id
-        _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'lp_token_deployment_id', 'cqc.id', _s))
+        if not _C1[v]:
+            out.append((q + 'lp_token_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     if m.HasField('fee_tier'):
         v = m.fee_tier
         if v > 1000000:
             out.append((q + 'fee_tier', 'uint32.lte', 'must be less than or equal to 1000000'))
     if m.HasField('fee_rate'):
         v = m.fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'fee_rate', 'cqc.fee_rate', _s))
+        if not _C43[v]:
+            out.append((q + 'fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
     if m.HasField('protocol_fee_share'):
         v = m.protocol_fee_share
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'protocol_fee_share', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'protocol_fee_share', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('tick_spacing'):
         v = m.tick_spacing
         if v <= 0:
@@ -2163,32 +3109,38 @@ def _m_cqc_markets_v1_AmmPoolSpecs(m, p, out):
     v = m.creation_transaction_hash
     if len(v) > 128:
         out.append((q + 'creation_transaction_hash', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('state'):
+    _h_state = m.HasField('state')
+    if _h_state:
         _m_cqc_markets_v1_AmmPoolState(m.state, q + 'state', out)
     v = m.base_pool_address
     if len(v) > 128:
         out.append((q + 'base_pool_address', 'string.max_len', 'must be at most 128 characters'))
-    if len(m.underlying_deployment_ids) > 50:
+    _r = m.underlying_deployment_ids
+    if len(_r) > 50:
         out.append((q + 'underlying_deployment_ids', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    for i, x in enumerate(m.underlying_deployment_ids):
-        _s = ('' if (_P3.search(x) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}underlying_deployment_ids[{i}]", 'cqc.id', _s))
-    if len(m.rewards) > 20:
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C1[x]:
+                out.append((f"{q}underlying_deployment_ids[{i}]", 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
+    _r = m.rewards
+    if len(_r) > 20:
         out.append((q + 'rewards', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.rewards):
-        _m_cqc_markets_v1_RewardEmission(x, f"{q}rewards[{i}]", out)
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_RewardEmission(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}rewards[{i}]")
     v = m.deposit_zap_address
     if len(v) > 128:
         out.append((q + 'deposit_zap_address', 'string.max_len', 'must be at most 128 characters'))
-    _L_tokens = list(m.tokens)
-    if not _unique([_v1.deployment_id for _v1 in _L_tokens]):
+    if not _unique(list(map(_attrgetter('deployment_id'), _L_tokens))):
         out.append((p, 'amm_pool_specs.distinct_tokens', 'tokens must name distinct deployments'))
-    if not all((_v1.HasField('weight') == (m.amm_type == 5)) for _v1 in _L_tokens):
+    if not all((_v1.HasField('weight') == (_f_amm_type == 5)) for _v1 in _L_tokens):
         out.append((p, 'amm_pool_specs.weighted_pool_weights', 'every token of a WEIGHTED_POOL has a weight, and only weighted pools have weights'))
-    if not (((not m.HasField('state')) or (len(m.state.tokens) == 0)) or (list([_v1.deployment_id for _v1 in m.state.tokens]) == list([_v2.deployment_id for _v2 in _L_tokens]))):
+    if not (((not _h_state) or (len(m.state.tokens) == 0)) or (list(list(map(_attrgetter('deployment_id'), m.state.tokens))) == list(list(map(_attrgetter('deployment_id'), _L_tokens))))):
         out.append((p, 'amm_pool_specs.state_tokens_match', "state.tokens must be empty or list exactly the pool's tokens, in the same order"))
-    if not (((not m.HasField('state')) or (len(m.state.underlying_tokens) == 0)) or (list([_v1.deployment_id for _v1 in m.state.underlying_tokens]) == list(m.underlying_deployment_ids))):
+    if not (((not _h_state) or (len(m.state.underlying_tokens) == 0)) or (list(list(map(_attrgetter('deployment_id'), m.state.underlying_tokens))) == list(m.underlying_deployment_ids))):
         out.append((p, 'amm_pool_specs.state_underlying_tokens_match', 'state.underlying_tokens must be empty or list exactly underlying_deployment_ids, in the same order'))
 
 
@@ -2196,95 +3148,90 @@ def _m_cqc_markets_v1_AmmPoolState(m, p, out):
     q = p + "." if p else ""
     if m.HasField('liquidity'):
         v = m.liquidity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'liquidity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'liquidity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('sqrt_price_x96'):
         v = m.sqrt_price_x96
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'sqrt_price_x96', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'sqrt_price_x96', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('token0_price'):
         v = m.token0_price
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'token0_price', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'token0_price', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('token1_price'):
         v = m.token1_price
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'token1_price', 'cqc.decimal.non_negative', _s))
-    if len(m.tokens) > 50:
+        if not _C2[v]:
+            out.append((q + 'token1_price', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _r = m.tokens
+    if len(_r) > 50:
         out.append((q + 'tokens', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    for i, x in enumerate(m.tokens):
-        _m_cqc_markets_v1_AmmPoolTokenState(x, f"{q}tokens[{i}]", out)
+    if _r and not _b_cqc_markets_v1_AmmPoolTokenState(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_AmmPoolTokenState(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}tokens[{i}]")
     if m.HasField('amplification'):
         _m_cqc_markets_v1_AmmAmplification(m.amplification, q + 'amplification', out)
     if m.HasField('lp_token_supply'):
         v = m.lp_token_supply
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'lp_token_supply', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'lp_token_supply', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('virtual_price'):
         v = m.virtual_price
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'virtual_price', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'virtual_price', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('tvl_usd'):
         v = m.tvl_usd
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'tvl_usd', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'tvl_usd', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('volume_usd'):
         v = m.volume_usd
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'volume_usd', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'volume_usd', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('fees_usd'):
         v = m.fees_usd
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'fees_usd', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'fees_usd', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('fee_growth_global0_x128'):
         v = m.fee_growth_global0_x128
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'fee_growth_global0_x128', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'fee_growth_global0_x128', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('fee_growth_global1_x128'):
         v = m.fee_growth_global1_x128
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'fee_growth_global1_x128', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'fee_growth_global1_x128', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('swap_fee_rate'):
         v = m.swap_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'swap_fee_rate', 'cqc.fee_rate', _s))
-    if len(m.underlying_tokens) > 50:
+        if not _C43[v]:
+            out.append((q + 'swap_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
+    _r = m.underlying_tokens
+    if len(_r) > 50:
         out.append((q + 'underlying_tokens', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    for i, x in enumerate(m.underlying_tokens):
-        _m_cqc_markets_v1_AmmPoolTokenState(x, f"{q}underlying_tokens[{i}]", out)
+    if _r and not _b_cqc_markets_v1_AmmPoolTokenState(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_AmmPoolTokenState(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}underlying_tokens[{i}]")
 
 
 def _m_cqc_markets_v1_AmmPoolToken(m, p, out):
     q = p + "." if p else ""
     v = m.deployment_id
-    _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'deployment_id', 'cqc.id', _s))
+    if not _C1[v]:
+        out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     if m.HasField('weight'):
         v = m.weight
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'weight', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'weight', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     v = m.rate_provider_address
     if len(v) > 128:
         out.append((q + 'rate_provider_address', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('scaling_factor'):
         v = m.scaling_factor
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'scaling_factor', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'scaling_factor', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.asset_manager_address
     if len(v) > 128:
         out.append((q + 'asset_manager_address', 'string.max_len', 'must be at most 128 characters'))
@@ -2293,103 +3240,87 @@ def _m_cqc_markets_v1_AmmPoolToken(m, p, out):
 def _m_cqc_markets_v1_AmmPoolTokenState(m, p, out):
     q = p + "." if p else ""
     v = m.deployment_id
-    _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'deployment_id', 'cqc.id', _s))
+    if not _C1[v]:
+        out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     if m.HasField('balance'):
         v = m.balance
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'balance', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'balance', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('managed_balance'):
         v = m.managed_balance
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'managed_balance', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'managed_balance', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('rate'):
         v = m.rate
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'rate', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'rate', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('oracle_price'):
         v = m.oracle_price
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'oracle_price', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'oracle_price', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
 
 
 def _m_cqc_markets_v1_AssetMarketData(m, p, out):
     q = p + "." if p else ""
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.source
-    if _P25.search(v) is None:
+    if not _M6[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.quote_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'quote_asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'quote_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('price'):
         v = m.price
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'price', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'price', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('price_change_24h'):
         v = m.price_change_24h
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price_change_24h', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'price_change_24h', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('price_change_rate_24h'):
         v = m.price_change_rate_24h
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price_change_rate_24h', 'cqc.decimal', _s))
-    if m.HasField('high_24h'):
+        if not _C8[v]:
+            out.append((q + 'price_change_rate_24h', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_high_24h = m.HasField('high_24h')
+    if _h_high_24h:
         v = m.high_24h
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'high_24h', 'cqc.decimal.non_negative', _s))
-    if m.HasField('low_24h'):
+        if not _C2[v]:
+            out.append((q + 'high_24h', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_low_24h = m.HasField('low_24h')
+    if _h_low_24h:
         v = m.low_24h
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'low_24h', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'low_24h', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('volume_24h'):
         v = m.volume_24h
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'volume_24h', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'volume_24h', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('market_cap'):
         v = m.market_cap
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'market_cap', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'market_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('fully_diluted_valuation'):
         v = m.fully_diluted_valuation
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'fully_diluted_valuation', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'fully_diluted_valuation', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('market_cap_rank'):
         v = m.market_cap_rank
         if v < 1:
             out.append((q + 'market_cap_rank', 'uint32.gte', 'must be greater than or equal to 1'))
     if m.HasField('market_cap_dominance'):
         v = m.market_cap_dominance
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'market_cap_dominance', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'market_cap_dominance', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('total_value_locked'):
         v = m.total_value_locked
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'total_value_locked', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'total_value_locked', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('circulating_supply'):
         v = m.circulating_supply
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'circulating_supply', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'circulating_supply', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if not m.HasField('as_of_time'):
         out.append((q + 'as_of_time', 'required', 'value is required'))
     if not m.HasField('receive_time'):
@@ -2398,25 +3329,23 @@ def _m_cqc_markets_v1_AssetMarketData(m, p, out):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.HasField('price_change_rate_1h'):
         v = m.price_change_rate_1h
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price_change_rate_1h', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'price_change_rate_1h', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('price_change_rate_7d'):
         v = m.price_change_rate_7d
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price_change_rate_7d', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'price_change_rate_7d', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('market_cap_change_24h'):
         v = m.market_cap_change_24h
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'market_cap_change_24h', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'market_cap_change_24h', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('market_cap_change_rate_24h'):
         v = m.market_cap_change_rate_24h
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'market_cap_change_rate_24h', 'cqc.decimal', _s))
-    if not (((((not m.HasField('low_24h')) or (not m.HasField('high_24h'))) or (not (_P12.search(m.low_24h) is not None))) or (not (_P12.search(m.high_24h) is not None))) or _dle(m.low_24h, m.high_24h)):
+        if not _C8[v]:
+            out.append((q + 'market_cap_change_rate_24h', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _f_high_24h = m.high_24h
+    _f_low_24h = m.low_24h
+    if not (((((not _h_low_24h) or (not _h_high_24h)) or (not _M18[_f_low_24h])) or (not _M18[_f_high_24h])) or _dle(_f_low_24h, _f_high_24h)):
         out.append((p, 'asset_market_data.low_not_above_high', 'low_24h must not exceed high_24h'))
 
 
@@ -2449,71 +3378,62 @@ def _m_cqc_markets_v1_BlockTradeRules(m, p, out):
     q = p + "." if p else ""
     if m.HasField('min_quantity'):
         v = m.min_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'min_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'min_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('tick_size'):
         v = m.tick_size
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'tick_size', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'tick_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
 
 
 def _m_cqc_markets_v1_Candle(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('specification'):
         out.append((q + 'specification', 'required', 'value is required'))
     else:
         _m_cqc_markets_v1_BarSpecification(m.specification, q + 'specification', out)
-    v = m.open
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'open', 'cqc.decimal', _s))
-    v = m.high
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'high', 'cqc.decimal', _s))
-    v = m.low
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'low', 'cqc.decimal', _s))
-    v = m.close
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'close', 'cqc.decimal', _s))
-    v = m.volume
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'volume', 'cqc.decimal.non_negative', _s))
-    if m.HasField('quote_volume'):
+    v = _f_open = m.open
+    if not _C8[v]:
+        out.append((q + 'open', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_high = m.high
+    if not _C8[v]:
+        out.append((q + 'high', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_low = m.low
+    if not _C8[v]:
+        out.append((q + 'low', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_close = m.close
+    if not _C8[v]:
+        out.append((q + 'close', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_volume = m.volume
+    if not _C2[v]:
+        out.append((q + 'volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_quote_volume = m.HasField('quote_volume')
+    if _h_quote_volume:
         v = m.quote_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'quote_volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'quote_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('contract_volume'):
         v = m.contract_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'contract_volume', 'cqc.decimal.non_negative', _s))
-    if m.HasField('taker_buy_base_volume'):
+        if not _C2[v]:
+            out.append((q + 'contract_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_taker_buy_base_volume = m.HasField('taker_buy_base_volume')
+    if _h_taker_buy_base_volume:
         v = m.taker_buy_base_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'taker_buy_base_volume', 'cqc.decimal.non_negative', _s))
-    if m.HasField('taker_buy_quote_volume'):
+        if not _C2[v]:
+            out.append((q + 'taker_buy_base_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_taker_buy_quote_volume = m.HasField('taker_buy_quote_volume')
+    if _h_taker_buy_quote_volume:
         v = m.taker_buy_quote_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'taker_buy_quote_volume', 'cqc.decimal.non_negative', _s))
-    if m.HasField('vwap'):
+        if not _C2[v]:
+            out.append((q + 'taker_buy_quote_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_vwap = m.HasField('vwap')
+    if _h_vwap:
         v = m.vwap
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'vwap', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'vwap', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if not m.HasField('open_time'):
         out.append((q + 'open_time', 'required', 'value is required'))
     if not m.HasField('close_time'):
@@ -2522,51 +3442,58 @@ def _m_cqc_markets_v1_Candle(m, p, out):
         out.append((q + 'receive_time', 'required', 'value is required'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
+    _f_quote_volume = m.quote_volume
+    _f_taker_buy_base_volume = m.taker_buy_base_volume
+    _f_taker_buy_quote_volume = m.taker_buy_quote_volume
+    _f_vwap = m.vwap
     if not ((_tns(m.close_time) > _tns(m.open_time)) or ((_tns(m.close_time) == _tns(m.open_time)) and ((m.specification.aggregation < 10) or (m.specification.aggregation > 17)))):
         out.append((p, 'candle.close_after_open', 'close_time must be after open_time (equal allowed only for non-time bars)'))
-    if not ((not ((_P12.search(m.high) is not None) and (_P12.search(m.low) is not None))) or _dle(m.low, m.high)):
+    if not ((not (_M18[_f_high] and _M18[_f_low])) or _dle(_f_low, _f_high)):
         out.append((p, 'candle.low_below_high', 'low must not exceed high'))
-    if not ((not (((_P12.search(m.high) is not None) and (_P12.search(m.low) is not None)) and (_P12.search(m.open) is not None))) or (_dle(m.low, m.open) and _dle(m.open, m.high))):
+    if not ((not ((_M18[_f_high] and _M18[_f_low]) and _M18[_f_open])) or (_dle(_f_low, _f_open) and _dle(_f_open, _f_high))):
         out.append((p, 'candle.open_within_range', 'open must lie between low and high'))
-    if not ((not (((_P12.search(m.close) is not None) and (_P12.search(m.high) is not None)) and (_P12.search(m.low) is not None))) or (_dle(m.low, m.close) and _dle(m.close, m.high))):
+    if not ((not ((_M18[_f_close] and _M18[_f_high]) and _M18[_f_low])) or (_dle(_f_low, _f_close) and _dle(_f_close, _f_high))):
         out.append((p, 'candle.close_within_range', 'close must lie between low and high'))
-    if not ((not (((_P12.search(m.vwap) is not None) and (_P12.search(m.high) is not None)) and (_P12.search(m.low) is not None))) or ((not m.HasField('vwap')) or (_dle(m.low, m.vwap) and _dle(m.vwap, m.high)))):
+    if not ((not ((_M18[_f_vwap] and _M18[_f_high]) and _M18[_f_low])) or ((not _h_vwap) or (_dle(_f_low, _f_vwap) and _dle(_f_vwap, _f_high)))):
         out.append((p, 'candle.vwap_within_range', 'vwap must lie between low and high'))
-    if not ((not ((_P12.search(m.taker_buy_base_volume) is not None) and (_P12.search(m.volume) is not None))) or ((not m.HasField('taker_buy_base_volume')) or _dle(m.taker_buy_base_volume, m.volume))):
+    if not ((not (_M18[_f_taker_buy_base_volume] and _M18[_f_volume])) or ((not _h_taker_buy_base_volume) or _dle(_f_taker_buy_base_volume, _f_volume))):
         out.append((p, 'candle.taker_buy_within_volume', 'taker_buy_base_volume must not exceed volume'))
-    if not ((not ((_P12.search(m.quote_volume) is not None) and (_P12.search(m.taker_buy_quote_volume) is not None))) or (((not m.HasField('taker_buy_quote_volume')) or (not m.HasField('quote_volume'))) or _dle(m.taker_buy_quote_volume, m.quote_volume))):
+    if not ((not (_M18[_f_quote_volume] and _M18[_f_taker_buy_quote_volume])) or (((not _h_taker_buy_quote_volume) or (not _h_quote_volume)) or _dle(_f_taker_buy_quote_volume, _f_quote_volume))):
         out.append((p, 'candle.taker_buy_quote_within_quote_volume', 'taker_buy_quote_volume must not exceed quote_volume'))
 
 
 def _m_cqc_markets_v1_ComboInstrument(m, p, out):
     q = p + "." if p else ""
-    if len(m.legs) < 2:
+    _r = m.legs
+    if len(_r) < 2:
         out.append((q + 'legs', 'repeated.min_items', 'must contain at least 2 item(s)'))
-    if len(m.legs) > 16:
+    if len(_r) > 16:
         out.append((q + 'legs', 'repeated.max_items', 'must contain no more than 16 item(s)'))
-    for i, x in enumerate(m.legs):
-        _m_cqc_markets_v1_ComboLeg(x, f"{q}legs[{i}]", out)
+    _L_legs = list(_r)
+    if _L_legs and not _b_cqc_markets_v1_ComboLeg(_L_legs):
+        _n = len(out)
+        for i, x in enumerate(_L_legs):
+            _m_cqc_markets_v1_ComboLeg(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}legs[{i}]")
     v = m.strategy
-    if _P67.search(v) is None:
+    if not _M28[v]:
         out.append((q + 'strategy', 'string.pattern', 'does not match regex pattern `^([a-z0-9_]{1,64})?$`'))
     v = m.cycle
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 100}:
         out.append((q + 'cycle', 'enum.defined_only', 'value must be one of the defined enum values'))
-    _L_legs = list(m.legs)
-    if not _unique([_v1.instrument_id for _v1 in _L_legs]):
+    if not _unique(list(map(_attrgetter('instrument_id'), _L_legs))):
         out.append((p, 'combo_instrument.legs_distinct', 'each leg instrument may appear only once'))
 
 
 def _m_cqc_markets_v1_ComboLeg(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'instrument_id', 'cqc.id', _s))
+    if not _C21[v]:
+        out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     v = m.ratio
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'ratio', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'ratio', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.side
     if v not in {0, 1, 2}:
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -2576,27 +3503,22 @@ def _m_cqc_markets_v1_ComboLeg(m, p, out):
 
 def _m_cqc_markets_v1_DepthBand(m, p, out):
     q = p + "." if p else ""
-    v = m.distance
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'distance', 'cqc.decimal.positive', _s))
+    v = _f_distance = m.distance
+    if not _C4[v]:
+        out.append((q + 'distance', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.bid_size
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'bid_size', 'cqc.decimal.non_negative', _s))
+    if not _C2[v]:
+        out.append((q + 'bid_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.ask_size
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'ask_size', 'cqc.decimal.non_negative', _s))
+    if not _C2[v]:
+        out.append((q + 'ask_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.bid_notional
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'bid_notional', 'cqc.decimal.non_negative', _s))
+    if not _C2[v]:
+        out.append((q + 'bid_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.ask_notional
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'ask_notional', 'cqc.decimal.non_negative', _s))
-    if not ((not (_P12.search(m.distance) is not None)) or (DF(m.distance) <= 1)):
+    if not _C2[v]:
+        out.append((q + 'ask_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    if not ((not _M18[_f_distance]) or (_DF[_f_distance] <= 1)):
         out.append((p, 'depth_band.distance_at_most_one', 'distance must be at most 1 (100%)'))
 
 
@@ -2620,9 +3542,8 @@ def _m_cqc_markets_v1_DerivativeSpecs(m, p, out):
         out.append((q + 'margin_table_id', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('index_instrument_id'):
         v = m.index_instrument_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'index_instrument_id', 'cqc.id', _s))
+        if not _C21[v]:
+            out.append((q + 'index_instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     v = m.fair_price_method
     if len(v) > 64:
         out.append((q + 'fair_price_method', 'string.max_len', 'must be at most 64 characters'))
@@ -2636,25 +3557,25 @@ def _m_cqc_markets_v1_EModeCategory(m, p, out):
     v = m.label
     if len(v) > 64:
         out.append((q + 'label', 'string.max_len', 'must be at most 64 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'label', 'cqc.text', _s))
-    if m.HasField('ltv'):
+    if not _C7[v]:
+        out.append((q + 'label', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _h_ltv = m.HasField('ltv')
+    if _h_ltv:
         v = m.ltv
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'ltv', 'cqc.fraction', _s))
-    if m.HasField('liquidation_threshold'):
+        if not _C15[v]:
+            out.append((q + 'ltv', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
+    _h_liquidation_threshold = m.HasField('liquidation_threshold')
+    if _h_liquidation_threshold:
         v = m.liquidation_threshold
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'liquidation_threshold', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'liquidation_threshold', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('liquidation_bonus'):
         v = m.liquidation_bonus
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'liquidation_bonus', 'cqc.fraction', _s))
-    if not ((not ((_P12.search(m.liquidation_threshold) is not None) and (_P12.search(m.ltv) is not None))) or (((not m.HasField('ltv')) or (not m.HasField('liquidation_threshold'))) or _dle(m.ltv, m.liquidation_threshold))):
+        if not _C15[v]:
+            out.append((q + 'liquidation_bonus', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
+    _f_liquidation_threshold = m.liquidation_threshold
+    _f_ltv = m.ltv
+    if not ((not (_M18[_f_liquidation_threshold] and _M18[_f_ltv])) or (((not _h_ltv) or (not _h_liquidation_threshold)) or _dle(_f_ltv, _f_liquidation_threshold))):
         out.append((p, 'emode_category.ltv_within_threshold', 'ltv must not exceed liquidation_threshold'))
 
 
@@ -2662,47 +3583,46 @@ def _m_cqc_markets_v1_FeeSchedule(m, p, out):
     q = p + "." if p else ""
     if m.HasField('maker_fee_rate'):
         v = m.maker_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'maker_fee_rate', 'cqc.fee_rate', _s))
+        if not _C43[v]:
+            out.append((q + 'maker_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
     if m.HasField('taker_fee_rate'):
         v = m.taker_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'taker_fee_rate', 'cqc.fee_rate', _s))
+        if not _C43[v]:
+            out.append((q + 'taker_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
     v = m.fee_side
     if v not in {0, 1, 2, 3, 4, 5, 6}:
         out.append((q + 'fee_side', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('fee_asset_id'):
         v = m.fee_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'fee_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'fee_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.fee_group
     if len(v) > 64:
         out.append((q + 'fee_group', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('block_trade_fee_rate'):
         v = m.block_trade_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'block_trade_fee_rate', 'cqc.fee_rate', _s))
+        if not _C43[v]:
+            out.append((q + 'block_trade_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
     if m.HasField('option_fee_cap'):
         v = m.option_fee_cap
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'option_fee_cap', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'option_fee_cap', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('settlement_fee_rate'):
         v = m.settlement_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'settlement_fee_rate', 'cqc.fee_rate', _s))
+        if not _C43[v]:
+            out.append((q + 'settlement_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
     v = m.tier_basis
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'tier_basis', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if len(m.tiers) > 50:
+    _r = m.tiers
+    if len(_r) > 50:
         out.append((q + 'tiers', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    for i, x in enumerate(m.tiers):
-        _m_cqc_markets_v1_FeeTier(x, f"{q}tiers[{i}]", out)
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_FeeTier(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}tiers[{i}]")
 
 
 def _m_cqc_markets_v1_FeeTier(m, p, out):
@@ -2713,63 +3633,58 @@ def _m_cqc_markets_v1_FeeTier(m, p, out):
     v = m.level
     if len(v) > 64:
         out.append((q + 'level', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('volume_threshold'):
+    _h_volume_threshold = m.HasField('volume_threshold')
+    if _h_volume_threshold:
         v = m.volume_threshold
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'volume_threshold', 'cqc.decimal.non_negative', _s))
-    if m.HasField('volume_asset_id'):
+        if not _C2[v]:
+            out.append((q + 'volume_threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_volume_asset_id = m.HasField('volume_asset_id')
+    if _h_volume_asset_id:
         v = m.volume_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'volume_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'volume_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('volume_window'):
         v = m.volume_window
         if _tns(v) <= 0:
             out.append((q + 'volume_window', 'duration.gt', 'must be greater than 0s'))
-    if m.HasField('holding_threshold'):
+    _h_holding_threshold = m.HasField('holding_threshold')
+    if _h_holding_threshold:
         v = m.holding_threshold
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'holding_threshold', 'cqc.decimal.non_negative', _s))
-    if m.HasField('holding_asset_id'):
+        if not _C2[v]:
+            out.append((q + 'holding_threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_holding_asset_id = m.HasField('holding_asset_id')
+    if _h_holding_asset_id:
         v = m.holding_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'holding_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'holding_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.maker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
-    if _s:
-        out.append((q + 'maker_fee_rate', 'cqc.fee_rate', _s))
+    if not _C43[v]:
+        out.append((q + 'maker_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
     v = m.taker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
-    if _s:
-        out.append((q + 'taker_fee_rate', 'cqc.fee_rate', _s))
-    if not (m.HasField('volume_threshold') == m.HasField('volume_asset_id')):
+    if not _C43[v]:
+        out.append((q + 'taker_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
+    if not (_h_volume_threshold == _h_volume_asset_id):
         out.append((p, 'fee_tier.volume_asset_with_threshold', 'volume_asset_id is set exactly when volume_threshold is'))
-    if not (m.HasField('holding_threshold') == m.HasField('holding_asset_id')):
+    if not (_h_holding_threshold == _h_holding_asset_id):
         out.append((p, 'fee_tier.holding_asset_with_threshold', 'holding_asset_id is set exactly when holding_threshold is'))
 
 
 def _m_cqc_markets_v1_FixedTick(m, p, out):
     q = p + "." if p else ""
     v = m.tick_size
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'tick_size', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'tick_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
 
 
 def _m_cqc_markets_v1_FundingRate(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
-    v = m.funding_rate
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'funding_rate', 'cqc.decimal', _s))
-    v = m.status
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    v = _f_funding_rate = m.funding_rate
+    if not _C8[v]:
+        out.append((q + 'funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_status = m.status
     if v not in {0, 1, 2, 3}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -2780,64 +3695,63 @@ def _m_cqc_markets_v1_FundingRate(m, p, out):
             out.append((q + 'interval', 'duration.gt', 'must be greater than 0s'))
     if m.HasField('next_funding_rate'):
         v = m.next_funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'next_funding_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'next_funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('previous_funding_rate'):
         v = m.previous_funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'previous_funding_rate', 'cqc.decimal', _s))
-    if m.HasField('realized_rate'):
+        if not _C8[v]:
+            out.append((q + 'previous_funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_realized_rate = m.HasField('realized_rate')
+    if _h_realized_rate:
         v = m.realized_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'realized_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'realized_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('premium'):
         v = m.premium
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'premium', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'premium', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('interest_rate'):
         v = m.interest_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'interest_rate', 'cqc.decimal', _s))
-    if m.HasField('min_funding_rate'):
+        if not _C8[v]:
+            out.append((q + 'interest_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_min_funding_rate = m.HasField('min_funding_rate')
+    if _h_min_funding_rate:
         v = m.min_funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'min_funding_rate', 'cqc.decimal', _s))
-    if m.HasField('max_funding_rate'):
+        if not _C8[v]:
+            out.append((q + 'min_funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_max_funding_rate = m.HasField('max_funding_rate')
+    if _h_max_funding_rate:
         v = m.max_funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'max_funding_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'max_funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('mark_price'):
         v = m.mark_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'mark_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'mark_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('index_price'):
         v = m.index_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'index_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'index_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if not (((not m.HasField('next_funding_time')) or (not m.HasField('funding_time'))) or (_tns(m.next_funding_time) > _tns(m.funding_time))):
+    _f_max_funding_rate = m.max_funding_rate
+    _f_min_funding_rate = m.min_funding_rate
+    _h_funding_time = m.HasField('funding_time')
+    _h_next_funding_time = m.HasField('next_funding_time')
+    _h_previous_funding_time = m.HasField('previous_funding_time')
+    if not (((not _h_next_funding_time) or (not _h_funding_time)) or (_tns(m.next_funding_time) > _tns(m.funding_time))):
         out.append((p, 'funding_rate.next_after_funding_time', 'next_funding_time must be after funding_time'))
-    if not (((not m.HasField('previous_funding_time')) or (not m.HasField('funding_time'))) or (_tns(m.previous_funding_time) < _tns(m.funding_time))):
+    if not (((not _h_previous_funding_time) or (not _h_funding_time)) or (_tns(m.previous_funding_time) < _tns(m.funding_time))):
         out.append((p, 'funding_rate.previous_before_funding_time', 'previous_funding_time must be before funding_time'))
-    if not (m.HasField('funding_time') or (not (m.status in [2, 3]))):
+    if not (_h_funding_time or (not (_f_status in [2, 3]))):
         out.append((p, 'funding_rate.funding_time_when_final', 'funding_time is required when status is FUNDING_RATE_STATUS_SETTLED or FUNDING_RATE_STATUS_FIXED'))
-    if not ((not m.HasField('realized_rate')) or (m.status == 2)):
+    if not ((not _h_realized_rate) or (_f_status == 2)):
         out.append((p, 'funding_rate.realized_only_when_settled', 'realized_rate may be set only when status is FUNDING_RATE_STATUS_SETTLED'))
-    if not ((not ((_P12.search(m.max_funding_rate) is not None) and (_P12.search(m.min_funding_rate) is not None))) or (((not m.HasField('min_funding_rate')) or (not m.HasField('max_funding_rate'))) or _dle(m.min_funding_rate, m.max_funding_rate))):
+    if not ((not (_M18[_f_max_funding_rate] and _M18[_f_min_funding_rate])) or (((not _h_min_funding_rate) or (not _h_max_funding_rate)) or _dle(_f_min_funding_rate, _f_max_funding_rate))):
         out.append((p, 'funding_rate.min_below_max', 'min_funding_rate must not exceed max_funding_rate'))
-    if not ((not (_P12.search(m.funding_rate) is not None)) or ((((not m.HasField('min_funding_rate')) or (not (_P12.search(m.min_funding_rate) is not None))) or _dge(m.funding_rate, m.min_funding_rate)) and (((not m.HasField('max_funding_rate')) or (not (_P12.search(m.max_funding_rate) is not None))) or _dle(m.funding_rate, m.max_funding_rate)))):
+    if not ((not _M18[_f_funding_rate]) or ((((not _h_min_funding_rate) or (not _M18[_f_min_funding_rate])) or _dge(_f_funding_rate, _f_min_funding_rate)) and (((not _h_max_funding_rate) or (not _M18[_f_max_funding_rate])) or _dle(_f_funding_rate, _f_max_funding_rate)))):
         out.append((p, 'funding_rate.rate_within_bounds', 'funding_rate must lie between min_funding_rate and max_funding_rate when they are set'))
 
 
@@ -2847,36 +3761,32 @@ def _m_cqc_markets_v1_FundingSpecs(m, p, out):
         v = m.funding_interval
         if _tns(v) <= 0:
             out.append((q + 'funding_interval', 'duration.gt', 'must be greater than 0s'))
-    if m.HasField('funding_rate_cap'):
+    _h_funding_rate_cap = m.HasField('funding_rate_cap')
+    if _h_funding_rate_cap:
         v = m.funding_rate_cap
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'funding_rate_cap', 'cqc.decimal', _s))
-    if m.HasField('funding_rate_floor'):
+        if not _C8[v]:
+            out.append((q + 'funding_rate_cap', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_funding_rate_floor = m.HasField('funding_rate_floor')
+    if _h_funding_rate_floor:
         v = m.funding_rate_floor
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'funding_rate_floor', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'funding_rate_floor', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('interest_rate'):
         v = m.interest_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'interest_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'interest_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('default_funding_rate'):
         v = m.default_funding_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'default_funding_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'default_funding_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('base_interest_rate'):
         v = m.base_interest_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'base_interest_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'base_interest_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('quote_interest_rate'):
         v = m.quote_interest_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'quote_interest_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'quote_interest_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.base_interest_index
     if len(v) > 64:
         out.append((q + 'base_interest_index', 'string.max_len', 'must be at most 64 characters'))
@@ -2886,7 +3796,9 @@ def _m_cqc_markets_v1_FundingSpecs(m, p, out):
     v = m.premium_index
     if len(v) > 64:
         out.append((q + 'premium_index', 'string.max_len', 'must be at most 64 characters'))
-    if not ((not ((_P12.search(m.funding_rate_cap) is not None) and (_P12.search(m.funding_rate_floor) is not None))) or (((not m.HasField('funding_rate_floor')) or (not m.HasField('funding_rate_cap'))) or _dle(m.funding_rate_floor, m.funding_rate_cap))):
+    _f_funding_rate_cap = m.funding_rate_cap
+    _f_funding_rate_floor = m.funding_rate_floor
+    if not ((not (_M18[_f_funding_rate_cap] and _M18[_f_funding_rate_floor])) or (((not _h_funding_rate_floor) or (not _h_funding_rate_cap)) or _dle(_f_funding_rate_floor, _f_funding_rate_cap))):
         out.append((p, 'funding_specs.floor_below_cap', 'funding_rate_floor must not exceed funding_rate_cap'))
 
 
@@ -2900,48 +3812,43 @@ def _m_cqc_markets_v1_FutureContract(m, p, out):
     v = m.settlement_method
     if v not in {0, 1, 2}:
         out.append((q + 'settlement_method', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if not ((not m.HasField('delivery_time')) or (_tns(m.delivery_time) >= _tns(m.expiry_time))):
+    _h_delivery_time = m.HasField('delivery_time')
+    if not ((not _h_delivery_time) or (_tns(m.delivery_time) >= _tns(m.expiry_time))):
         out.append((p, 'future_contract.delivery_not_before_expiry', 'delivery_time must not be before expiry_time'))
 
 
 def _m_cqc_markets_v1_ImpactPrice(m, p, out):
     q = p + "." if p else ""
     v = m.notional
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'notional', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'notional', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('bid_price'):
         v = m.bid_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'bid_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'bid_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('ask_price'):
         v = m.ask_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'ask_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'ask_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
 
 
 def _m_cqc_markets_v1_IndexConstituent(m, p, out):
     q = p + "." if p else ""
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.source_name
     if len(v) < 1:
         out.append((q + 'source_name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 64:
         out.append((q + 'source_name', 'string.max_len', 'must be at most 64 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'source_name', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'source_name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('weight'):
         v = m.weight
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'weight', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'weight', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     v = m.venue_symbol
     if len(v) > 256:
         out.append((q + 'venue_symbol', 'string.max_len', 'must be at most 256 characters'))
@@ -2950,17 +3857,22 @@ def _m_cqc_markets_v1_IndexConstituent(m, p, out):
 def _m_cqc_markets_v1_IndexInstrument(m, p, out):
     q = p + "." if p else ""
     v = m.provider
-    if _P25.search(v) is None:
+    if not _M6[v]:
         out.append((q + 'provider', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.venue_index_name
     if len(v) < 1:
         out.append((q + 'venue_index_name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 128:
         out.append((q + 'venue_index_name', 'string.max_len', 'must be at most 128 characters'))
-    if len(m.constituents) > 100:
+    _r = m.constituents
+    if len(_r) > 100:
         out.append((q + 'constituents', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.constituents):
-        _m_cqc_markets_v1_IndexConstituent(x, f"{q}constituents[{i}]", out)
+    if _r and not _b_cqc_markets_v1_IndexConstituent(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_IndexConstituent(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}constituents[{i}]")
     if m.HasField('methodology_url'):
         v = m.methodology_url
         if len(v) > 2048:
@@ -2977,54 +3889,59 @@ def _m_cqc_markets_v1_IndexInstrument(m, p, out):
 
 def _m_cqc_markets_v1_Instrument(m, p, out):
     q = p + "." if p else ""
-    v = m.instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'instrument_id', 'cqc.id', _s))
-    v = m.instrument_type
+    v = _f_instrument_id = m.instrument_id
+    if not _C21[v]:
+        out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
+    v = _f_instrument_type = m.instrument_type
     if v not in ('SPOT', 'PERPETUAL', 'FUTURE', 'OPTION', 'LENDING_DEPOSIT', 'LENDING_BORROW', 'COMBO', 'INDEX'):
         out.append((q + 'instrument_type', 'string.in', 'must be in list [SPOT, PERPETUAL, FUTURE, OPTION, LENDING_DEPOSIT, LENDING_BORROW, COMBO, INDEX]'))
     v = m.name
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'name', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     v = m.base_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'base_asset_id', 'cqc.id', _s))
-    if m.HasField('quote_asset_id'):
+    if not _C3[v]:
+        out.append((q + 'base_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_quote_asset_id = m.HasField('quote_asset_id')
+    if _h_quote_asset_id:
         v = m.quote_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'quote_asset_id', 'cqc.id', _s))
-    if m.HasField('settlement_asset_id'):
+        if not _C3[v]:
+            out.append((q + 'quote_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_settlement_asset_id = m.HasField('settlement_asset_id')
+    if _h_settlement_asset_id:
         v = m.settlement_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'settlement_asset_id', 'cqc.id', _s))
-    v = m.contract_type
+        if not _C3[v]:
+            out.append((q + 'settlement_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    v = _f_contract_type = m.contract_type
     if v not in {0, 1, 2, 3}:
         out.append((q + 'contract_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('spot'):
+    _h_spot = m.HasField('spot')
+    if _h_spot:
         _m_cqc_markets_v1_SpotInstrument(m.spot, q + 'spot', out)
-    if m.HasField('perpetual'):
+    _h_perpetual = m.HasField('perpetual')
+    if _h_perpetual:
         _m_cqc_markets_v1_PerpContract(m.perpetual, q + 'perpetual', out)
-    if m.HasField('future'):
+    _h_future = m.HasField('future')
+    if _h_future:
         _m_cqc_markets_v1_FutureContract(m.future, q + 'future', out)
-    if m.HasField('option'):
+    _h_option = m.HasField('option')
+    if _h_option:
         _m_cqc_markets_v1_OptionSeries(m.option, q + 'option', out)
-    if m.HasField('lending_deposit'):
+    _h_lending_deposit = m.HasField('lending_deposit')
+    if _h_lending_deposit:
         _m_cqc_markets_v1_LendingDeposit(m.lending_deposit, q + 'lending_deposit', out)
-    if m.HasField('lending_borrow'):
+    _h_lending_borrow = m.HasField('lending_borrow')
+    if _h_lending_borrow:
         _m_cqc_markets_v1_LendingBorrow(m.lending_borrow, q + 'lending_borrow', out)
-    if m.HasField('combo'):
+    _h_combo = m.HasField('combo')
+    if _h_combo:
         _m_cqc_markets_v1_ComboInstrument(m.combo, q + 'combo', out)
-    if m.HasField('index'):
+    _h_index = m.HasField('index')
+    if _h_index:
         _m_cqc_markets_v1_IndexInstrument(m.index, q + 'index', out)
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
@@ -3033,19 +3950,20 @@ def _m_cqc_markets_v1_Instrument(m, p, out):
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
     if m.WhichOneof('subtype') is None:
         out.append((q + 'subtype', 'required', 'exactly one field is required in oneof'))
-    if not (m.HasField('spot') if (m.instrument_type == 'SPOT') else (m.HasField('perpetual') if (m.instrument_type == 'PERPETUAL') else (m.HasField('future') if (m.instrument_type == 'FUTURE') else (m.HasField('option') if (m.instrument_type == 'OPTION') else (m.HasField('lending_deposit') if (m.instrument_type == 'LENDING_DEPOSIT') else (m.HasField('lending_borrow') if (m.instrument_type == 'LENDING_BORROW') else (m.HasField('combo') if (m.instrument_type == 'COMBO') else (m.HasField('index') if (m.instrument_type == 'INDEX') else True)))))))):
+    _h_listing_time = m.HasField('listing_time')
+    if not (_h_spot if (_f_instrument_type == 'SPOT') else (_h_perpetual if (_f_instrument_type == 'PERPETUAL') else (_h_future if (_f_instrument_type == 'FUTURE') else (_h_option if (_f_instrument_type == 'OPTION') else (_h_lending_deposit if (_f_instrument_type == 'LENDING_DEPOSIT') else (_h_lending_borrow if (_f_instrument_type == 'LENDING_BORROW') else (_h_combo if (_f_instrument_type == 'COMBO') else (_h_index if (_f_instrument_type == 'INDEX') else True)))))))):
         out.append((p, 'instrument.type_matches_subtype', 'instrument_type must match the populated subtype (SPOT/spot, PERPETUAL/perpetual, FUTURE/future, OPTION/option, LENDING_DEPOSIT/lending_deposit, LENDING_BORROW/lending_borrow, COMBO/combo, INDEX/index)'))
-    if not (m.instrument_type.startswith('LENDING_') or m.HasField('quote_asset_id')):
+    if not (_f_instrument_type.startswith('LENDING_') or _h_quote_asset_id):
         out.append((p, 'instrument.quote_required', 'quote_asset_id is required for SPOT, PERPETUAL, FUTURE, OPTION, COMBO and INDEX instruments'))
-    if not ((not (m.instrument_type in ['PERPETUAL', 'FUTURE', 'OPTION', 'COMBO'])) or m.HasField('settlement_asset_id')):
+    if not ((not (_f_instrument_type in ['PERPETUAL', 'FUTURE', 'OPTION', 'COMBO'])) or _h_settlement_asset_id):
         out.append((p, 'instrument.settlement_required', 'settlement_asset_id is required for PERPETUAL, FUTURE, OPTION and COMBO instruments'))
-    if not ((not (m.instrument_type in ['PERPETUAL', 'FUTURE'])) or (m.contract_type != 0)):
+    if not ((not (_f_instrument_type in ['PERPETUAL', 'FUTURE'])) or (_f_contract_type != 0)):
         out.append((p, 'instrument.contract_type_required', 'contract_type is required for PERPETUAL and FUTURE instruments'))
-    if not ((not m.HasField('combo')) or all((_v1.instrument_id != m.instrument_id) for _v1 in m.combo.legs)):
+    if not ((not _h_combo) or all((_v1.instrument_id != _f_instrument_id) for _v1 in m.combo.legs)):
         out.append((p, 'instrument.combo_leg_not_self', "a combo's legs must be other instruments than the combo itself"))
-    if not ((((not m.HasField('future')) or (not m.HasField('listing_time'))) or (not m.future.HasField('expiry_time'))) or (_tns(m.future.expiry_time) > _tns(m.listing_time))):
+    if not ((((not _h_future) or (not _h_listing_time)) or (not m.future.HasField('expiry_time'))) or (_tns(m.future.expiry_time) > _tns(m.listing_time))):
         out.append((p, 'instrument.future_expiry_after_listing', 'future.expiry_time must be after listing_time'))
-    if not ((((not m.HasField('option')) or (not m.HasField('listing_time'))) or (not m.option.HasField('expiry_time'))) or (_tns(m.option.expiry_time) > _tns(m.listing_time))):
+    if not ((((not _h_option) or (not _h_listing_time)) or (not m.option.HasField('expiry_time'))) or (_tns(m.option.expiry_time) > _tns(m.listing_time))):
         out.append((p, 'instrument.option_expiry_after_listing', 'option.expiry_time must be after listing_time'))
 
 
@@ -3060,14 +3978,12 @@ def _m_cqc_markets_v1_InterestRateStrategy(m, p, out):
         _m_cqc_markets_v1_RateCurve(m.supply_curve, q + 'supply_curve', out)
     if m.HasField('stable_rate_slope1'):
         v = m.stable_rate_slope1
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'stable_rate_slope1', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'stable_rate_slope1', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('stable_rate_slope2'):
         v = m.stable_rate_slope2
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'stable_rate_slope2', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'stable_rate_slope2', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
 
 
 def _m_cqc_markets_v1_LendingBorrow(m, p, out):
@@ -3083,13 +3999,17 @@ def _m_cqc_markets_v1_LendingBorrow(m, p, out):
         out.append((q + 'rate_mode', 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('debt_token_deployment_id'):
         v = m.debt_token_deployment_id
-        _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'debt_token_deployment_id', 'cqc.id', _s))
-    if len(m.rewards) > 20:
+        if not _C1[v]:
+            out.append((q + 'debt_token_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
+    _r = m.rewards
+    if len(_r) > 20:
         out.append((q + 'rewards', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.rewards):
-        _m_cqc_markets_v1_RewardEmission(x, f"{q}rewards[{i}]", out)
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_RewardEmission(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}rewards[{i}]")
 
 
 def _m_cqc_markets_v1_LendingDeposit(m, p, out):
@@ -3100,96 +4020,88 @@ def _m_cqc_markets_v1_LendingDeposit(m, p, out):
         _m_cqc_markets_v1_LendingReserve(m.reserve, q + 'reserve', out)
     if m.HasField('receipt_token_deployment_id'):
         v = m.receipt_token_deployment_id
-        _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'receipt_token_deployment_id', 'cqc.id', _s))
-    if len(m.rewards) > 20:
+        if not _C1[v]:
+            out.append((q + 'receipt_token_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
+    _r = m.rewards
+    if len(_r) > 20:
         out.append((q + 'rewards', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.rewards):
-        _m_cqc_markets_v1_RewardEmission(x, f"{q}rewards[{i}]", out)
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_RewardEmission(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}rewards[{i}]")
 
 
 def _m_cqc_markets_v1_LendingReserve(m, p, out):
     q = p + "." if p else ""
     v = m.protocol
-    if _P66.search(v) is None:
+    if not _M27[v]:
         out.append((q + 'protocol', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9.-]{1,63}$`'))
     v = m.market_name
     if len(v) > 128:
         out.append((q + 'market_name', 'string.max_len', 'must be at most 128 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'market_name', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'market_name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.chain_id
-    _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'chain_id', 'cqc.id', _s))
+    if not _C0[v]:
+        out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     v = m.pool_address
     if len(v) < 1:
         out.append((q + 'pool_address', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 128:
         out.append((q + 'pool_address', 'string.max_len', 'must be at most 128 characters'))
     v = m.underlying_deployment_id
-    _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'underlying_deployment_id', 'cqc.id', _s))
+    if not _C1[v]:
+        out.append((q + 'underlying_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     if m.HasField('rate_strategy'):
         _m_cqc_markets_v1_InterestRateStrategy(m.rate_strategy, q + 'rate_strategy', out)
-    if m.HasField('ltv'):
+    _h_ltv = m.HasField('ltv')
+    if _h_ltv:
         v = m.ltv
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'ltv', 'cqc.fraction', _s))
-    if m.HasField('liquidation_threshold'):
+        if not _C15[v]:
+            out.append((q + 'ltv', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
+    _h_liquidation_threshold = m.HasField('liquidation_threshold')
+    if _h_liquidation_threshold:
         v = m.liquidation_threshold
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'liquidation_threshold', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'liquidation_threshold', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('liquidation_bonus'):
         v = m.liquidation_bonus
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'liquidation_bonus', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'liquidation_bonus', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('liquidation_penalty'):
         v = m.liquidation_penalty
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'liquidation_penalty', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'liquidation_penalty', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('collateral_sale_discount_factor'):
         v = m.collateral_sale_discount_factor
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'collateral_sale_discount_factor', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'collateral_sale_discount_factor', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('reserve_factor'):
         v = m.reserve_factor
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'reserve_factor', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'reserve_factor', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('target_reserves'):
         v = m.target_reserves
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'target_reserves', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'target_reserves', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('min_borrow'):
         v = m.min_borrow
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'min_borrow', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'min_borrow', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('supply_cap'):
         v = m.supply_cap
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'supply_cap', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'supply_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('borrow_cap'):
         v = m.borrow_cap
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'borrow_cap', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'borrow_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('debt_ceiling'):
         v = m.debt_ceiling
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'debt_ceiling', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'debt_ceiling', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if not m.HasField('flags'):
         out.append((q + 'flags', 'required', 'value is required'))
     else:
@@ -3202,7 +4114,9 @@ def _m_cqc_markets_v1_LendingReserve(m, p, out):
     v = m.decimals
     if v > 36:
         out.append((q + 'decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if not ((not ((_P12.search(m.liquidation_threshold) is not None) and (_P12.search(m.ltv) is not None))) or (((not m.HasField('ltv')) or (not m.HasField('liquidation_threshold'))) or _dle(m.ltv, m.liquidation_threshold))):
+    _f_liquidation_threshold = m.liquidation_threshold
+    _f_ltv = m.ltv
+    if not ((not (_M18[_f_liquidation_threshold] and _M18[_f_ltv])) or (((not _h_ltv) or (not _h_liquidation_threshold)) or _dle(_f_ltv, _f_liquidation_threshold))):
         out.append((p, 'lending_reserve.ltv_within_threshold', 'ltv must not exceed liquidation_threshold'))
 
 
@@ -3214,14 +4128,12 @@ def _m_cqc_markets_v1_LendingReserveFlags(m, p, out):
 def _m_cqc_markets_v1_LendingReserveSpecs(m, p, out):
     q = p + "." if p else ""
     v = m.deposit_instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'deposit_instrument_id', 'cqc.id', _s))
+    if not _C21[v]:
+        out.append((q + 'deposit_instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     if m.HasField('borrow_instrument_id'):
         v = m.borrow_instrument_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'borrow_instrument_id', 'cqc.id', _s))
+        if not _C21[v]:
+            out.append((q + 'borrow_instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     if m.HasField('state'):
         _m_cqc_markets_v1_LendingReserveState(m.state, q + 'state', out)
 
@@ -3230,147 +4142,131 @@ def _m_cqc_markets_v1_LendingReserveState(m, p, out):
     q = p + "." if p else ""
     if m.HasField('total_supplied'):
         v = m.total_supplied
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'total_supplied', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'total_supplied', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('total_variable_debt'):
         v = m.total_variable_debt
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'total_variable_debt', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'total_variable_debt', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('total_stable_debt'):
         v = m.total_stable_debt
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'total_stable_debt', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'total_stable_debt', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('available_liquidity'):
         v = m.available_liquidity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'available_liquidity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'available_liquidity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('utilization'):
         v = m.utilization
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'utilization', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'utilization', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('supply_rate'):
         v = m.supply_rate
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'supply_rate', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'supply_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('variable_borrow_rate'):
         v = m.variable_borrow_rate
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'variable_borrow_rate', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'variable_borrow_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('supply_apy'):
         v = m.supply_apy
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'supply_apy', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'supply_apy', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('variable_borrow_apy'):
         v = m.variable_borrow_apy
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'variable_borrow_apy', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'variable_borrow_apy', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('liquidity_index'):
         v = m.liquidity_index
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'liquidity_index', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'liquidity_index', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('variable_borrow_index'):
         v = m.variable_borrow_index
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'variable_borrow_index', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'variable_borrow_index', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('accrued_to_treasury'):
         v = m.accrued_to_treasury
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'accrued_to_treasury', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'accrued_to_treasury', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('unbacked'):
         v = m.unbacked
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'unbacked', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'unbacked', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('isolation_mode_total_debt'):
         v = m.isolation_mode_total_debt
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'isolation_mode_total_debt', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'isolation_mode_total_debt', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('reserves'):
         v = m.reserves
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'reserves', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'reserves', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
 
 
 def _m_cqc_markets_v1_LeverageLimits(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('min_leverage'):
+    _h_min_leverage = m.HasField('min_leverage')
+    if _h_min_leverage:
         v = m.min_leverage
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'min_leverage', 'cqc.decimal.positive', _s))
-    if m.HasField('max_leverage'):
+        if not _C4[v]:
+            out.append((q + 'min_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_max_leverage = m.HasField('max_leverage')
+    if _h_max_leverage:
         v = m.max_leverage
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'max_leverage', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'max_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('leverage_step'):
         v = m.leverage_step
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'leverage_step', 'cqc.decimal.positive', _s))
-    if len(m.buy_leverages) > 50:
+        if not _C4[v]:
+            out.append((q + 'leverage_step', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _r = m.buy_leverages
+    if len(_r) > 50:
         out.append((q + 'buy_leverages', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    if not _unique(m.buy_leverages):
+    if _r and not _unique(_r):
         out.append((q + 'buy_leverages', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.buy_leverages):
-        _s = ('' if (((len(x) <= 100) and (_P4.search(x) is not None)) and (not (_P6.search(x) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((f"{q}buy_leverages[{i}]", 'cqc.decimal.positive', _s))
-    if len(m.sell_leverages) > 50:
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C4[x]:
+                out.append((f"{q}buy_leverages[{i}]", 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _r = m.sell_leverages
+    if len(_r) > 50:
         out.append((q + 'sell_leverages', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    if not _unique(m.sell_leverages):
+    if _r and not _unique(_r):
         out.append((q + 'sell_leverages', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.sell_leverages):
-        _s = ('' if (((len(x) <= 100) and (_P4.search(x) is not None)) and (not (_P6.search(x) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((f"{q}sell_leverages[{i}]", 'cqc.decimal.positive', _s))
-    if not ((not ((_P12.search(m.max_leverage) is not None) and (_P12.search(m.min_leverage) is not None))) or (((not m.HasField('min_leverage')) or (not m.HasField('max_leverage'))) or _dle(m.min_leverage, m.max_leverage))):
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C4[x]:
+                out.append((f"{q}sell_leverages[{i}]", 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _f_max_leverage = m.max_leverage
+    _f_min_leverage = m.min_leverage
+    if not ((not (_M18[_f_max_leverage] and _M18[_f_min_leverage])) or (((not _h_min_leverage) or (not _h_max_leverage)) or _dle(_f_min_leverage, _f_max_leverage))):
         out.append((p, 'leverage_limits.min_not_above_max', 'min_leverage must not exceed max_leverage'))
 
 
 def _m_cqc_markets_v1_Liquidation(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.side
     if v not in {0, 1, 2}:
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'side', 'enum.not_in', 'must not be in list [0]'))
     v = m.price
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'price', 'cqc.decimal', _s))
-    v = m.size
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'size', 'cqc.decimal.positive', _s))
+    if not _C8[v]:
+        out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_size = m.size
+    if not _C4[v]:
+        out.append((q + 'size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('average_price'):
         v = m.average_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'average_price', 'cqc.decimal', _s))
-    if m.HasField('filled_size'):
+        if not _C8[v]:
+            out.append((q + 'average_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_filled_size = m.HasField('filled_size')
+    if _h_filled_size:
         v = m.filled_size
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'filled_size', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'filled_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('venue_order_id'):
         v = m.venue_order_id
         if len(v) < 1:
@@ -3392,90 +4288,99 @@ def _m_cqc_markets_v1_Liquidation(m, p, out):
     v = m.venue_order_status
     if len(v) > 64:
         out.append((q + 'venue_order_status', 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('last_filled_size'):
+    _h_last_filled_size = m.HasField('last_filled_size')
+    if _h_last_filled_size:
         v = m.last_filled_size
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'last_filled_size', 'cqc.decimal.non_negative', _s))
-    if not ((not (_P4.search(m.size) is not None)) or ((((not m.HasField('filled_size')) or (not (_P4.search(m.filled_size) is not None))) or _dle(m.filled_size, m.size)) and (((not m.HasField('last_filled_size')) or (not (_P4.search(m.last_filled_size) is not None))) or _dle(m.last_filled_size, m.size)))):
+        if not _C2[v]:
+            out.append((q + 'last_filled_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _f_filled_size = m.filled_size
+    _f_last_filled_size = m.last_filled_size
+    if not ((not _M26[_f_size]) or ((((not _h_filled_size) or (not _M26[_f_filled_size])) or _dle(_f_filled_size, _f_size)) and (((not _h_last_filled_size) or (not _M26[_f_last_filled_size])) or _dle(_f_last_filled_size, _f_size)))):
         out.append((p, 'liquidation.filled_not_above_size', 'filled_size and last_filled_size must not exceed size'))
 
 
 def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
     q = p + "." if p else ""
-    v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    v = _f_market_id = m.market_id
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('as_of_time'):
         out.append((q + 'as_of_time', 'required', 'value is required'))
     v = m.source
-    if _P25.search(v) is None:
+    if not _M6[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
-    if m.HasField('best_bid'):
+    _h_best_bid = m.HasField('best_bid')
+    if _h_best_bid:
         v = m.best_bid
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'best_bid', 'cqc.decimal', _s))
-    if m.HasField('best_ask'):
+        if not _C8[v]:
+            out.append((q + 'best_bid', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_best_ask = m.HasField('best_ask')
+    if _h_best_ask:
         v = m.best_ask
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'best_ask', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'best_ask', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('spread'):
         v = m.spread
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'spread', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'spread', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('spread_bps'):
         v = m.spread_bps
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'spread_bps', 'cqc.decimal.non_negative', _s))
-    if m.HasField('notional_asset_id'):
+        if not _C2[v]:
+            out.append((q + 'spread_bps', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_notional_asset_id = m.HasField('notional_asset_id')
+    if _h_notional_asset_id:
         v = m.notional_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'notional_asset_id', 'cqc.id', _s))
-    if len(m.depth_bands) > 32:
+        if not _C3[v]:
+            out.append((q + 'notional_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _r = m.depth_bands
+    if len(_r) > 32:
         out.append((q + 'depth_bands', 'repeated.max_items', 'must contain no more than 32 item(s)'))
-    for i, x in enumerate(m.depth_bands):
-        _m_cqc_markets_v1_DepthBand(x, f"{q}depth_bands[{i}]", out)
-    if len(m.impact_prices) > 32:
+    _L_depth_bands = list(_r)
+    if _L_depth_bands:
+        _n = len(out)
+        for i, x in enumerate(_L_depth_bands):
+            _m_cqc_markets_v1_DepthBand(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}depth_bands[{i}]")
+    _r = m.impact_prices
+    if len(_r) > 32:
         out.append((q + 'impact_prices', 'repeated.max_items', 'must contain no more than 32 item(s)'))
-    for i, x in enumerate(m.impact_prices):
-        _m_cqc_markets_v1_ImpactPrice(x, f"{q}impact_prices[{i}]", out)
+    _L_impact_prices = list(_r)
+    if _L_impact_prices and not _b_cqc_markets_v1_ImpactPrice(_L_impact_prices):
+        _n = len(out)
+        for i, x in enumerate(_L_impact_prices):
+            _m_cqc_markets_v1_ImpactPrice(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}impact_prices[{i}]")
     if m.HasField('volume_24h_base'):
         v = m.volume_24h_base
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'volume_24h_base', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'volume_24h_base', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('volume_24h_quote'):
         v = m.volume_24h_quote
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'volume_24h_quote', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'volume_24h_quote', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('volume_30d_base'):
         v = m.volume_30d_base
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'volume_30d_base', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'volume_30d_base', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('volume_30d_quote'):
         v = m.volume_30d_quote
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'volume_30d_quote', 'cqc.decimal.non_negative', _s))
-    if m.HasField('volume_24h_converted'):
+        if not _C2[v]:
+            out.append((q + 'volume_30d_quote', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_volume_24h_converted = m.HasField('volume_24h_converted')
+    if _h_volume_24h_converted:
         _m_cqc_types_v1_AssetAmount(m.volume_24h_converted, q + 'volume_24h_converted', out)
-    if m.HasField('open_interest'):
+    _h_open_interest = m.HasField('open_interest')
+    if _h_open_interest:
         _m_cqc_markets_v1_OpenInterest(m.open_interest, q + 'open_interest', out)
-    if m.HasField('total_value_locked'):
+    _h_total_value_locked = m.HasField('total_value_locked')
+    if _h_total_value_locked:
         _m_cqc_types_v1_AssetAmount(m.total_value_locked, q + 'total_value_locked', out)
     if m.HasField('utilization'):
         v = m.utilization
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'utilization', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'utilization', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('quality'):
         _m_cqc_markets_v1_MarketDataQuality(m.quality, q + 'quality', out)
     v = m.aggregation_source
@@ -3487,82 +4392,83 @@ def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
         out.append((q + 'receive_time', 'required', 'value is required'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    _L_depth_bands = list(m.depth_bands)
-    _L_impact_prices = list(m.impact_prices)
-    if not ((not ((_P12.search(m.best_ask) is not None) and (_P12.search(m.best_bid) is not None))) or (((not m.HasField('best_bid')) or (not m.HasField('best_ask'))) or _dle(m.best_bid, m.best_ask))):
+    _f_best_ask = m.best_ask
+    _f_best_bid = m.best_bid
+    if not ((not (_M18[_f_best_ask] and _M18[_f_best_bid])) or (((not _h_best_bid) or (not _h_best_ask)) or _dle(_f_best_bid, _f_best_ask))):
         out.append((p, 'liquidity_metrics.bid_below_ask', 'best_bid must not exceed best_ask'))
-    if not ((not all((_P12.search(_v1.distance) is not None) for _v1 in _L_depth_bands)) or _unique([D(_v2.distance) for _v2 in _L_depth_bands])):
+    if not ((not all(map(_C42.__getitem__, map(_attrgetter('distance'), _L_depth_bands)))) or _unique([_D[_v1.distance] for _v1 in _L_depth_bands])):
         out.append((p, 'liquidity_metrics.depth_band_distances_unique', 'each depth band distance must appear once'))
-    if not ((not m.HasField('open_interest')) or (m.open_interest.market_id == m.market_id)):
+    if not ((not _h_open_interest) or (m.open_interest.market_id == _f_market_id)):
         out.append((p, 'liquidity_metrics.open_interest_same_market', 'open_interest.market_id must equal market_id'))
-    if not ((((not m.HasField('volume_24h_converted')) or (not (_P12.search(m.volume_24h_converted.amount) is not None))) or (DF(m.volume_24h_converted.amount) >= 0)) and (((not m.HasField('total_value_locked')) or (not (_P12.search(m.total_value_locked.amount) is not None))) or (DF(m.total_value_locked.amount) >= 0))):
+    if not ((((not _h_volume_24h_converted) or (not _M18[m.volume_24h_converted.amount])) or (_DF[m.volume_24h_converted.amount] >= 0)) and (((not _h_total_value_locked) or (not _M18[m.total_value_locked.amount])) or (_DF[m.total_value_locked.amount] >= 0))):
         out.append((p, 'liquidity_metrics.amounts_non_negative', 'volume_24h_converted.amount and total_value_locked.amount must not be negative'))
-    if not (((len(_L_depth_bands) == 0) and (len(_L_impact_prices) == 0)) or m.HasField('notional_asset_id')):
+    if not (((len(_L_depth_bands) == 0) and (len(_L_impact_prices) == 0)) or _h_notional_asset_id):
         out.append((p, 'liquidity_metrics.notional_asset_required', 'notional_asset_id is required when depth_bands or impact_prices are set'))
 
 
 def _m_cqc_markets_v1_MarginAsset(m, p, out):
     q = p + "." if p else ""
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('collateral_ratio'):
         v = m.collateral_ratio
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'collateral_ratio', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'collateral_ratio', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('auto_exchange_threshold'):
         v = m.auto_exchange_threshold
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'auto_exchange_threshold', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'auto_exchange_threshold', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
 
 
 def _m_cqc_markets_v1_MarginTerms(m, p, out):
     q = p + "." if p else ""
     if m.HasField('max_leverage'):
         v = m.max_leverage
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'max_leverage', 'cqc.decimal.positive', _s))
-    if len(m.margin_tiers) > 100:
+        if not _C4[v]:
+            out.append((q + 'max_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _r = m.margin_tiers
+    if len(_r) > 100:
         out.append((q + 'margin_tiers', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.margin_tiers):
-        _m_cqc_markets_v1_MarginTier(x, f"{q}margin_tiers[{i}]", out)
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_MarginTier(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}margin_tiers[{i}]")
     if m.HasField('initial_margin_rate'):
         v = m.initial_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'initial_margin_rate', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'initial_margin_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('maintenance_margin_rate'):
         v = m.maintenance_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'maintenance_margin_rate', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'maintenance_margin_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('liquidation_fee_rate'):
         v = m.liquidation_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P65.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'liquidation_fee_rate', 'cqc.fee_rate', _s))
-    if len(m.margin_assets) > 200:
+        if not _C43[v]:
+            out.append((q + 'liquidation_fee_rate', 'cqc.fee_rate', 'must be a fee rate: a decimal fraction from -0.1 to 0.1 inclusive (a percent must be divided by 100)'))
+    _r = m.margin_assets
+    if len(_r) > 200:
         out.append((q + 'margin_assets', 'repeated.max_items', 'must contain no more than 200 item(s)'))
-    for i, x in enumerate(m.margin_assets):
-        _m_cqc_markets_v1_MarginAsset(x, f"{q}margin_assets[{i}]", out)
+    if _r and not _b_cqc_markets_v1_MarginAsset(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_MarginAsset(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}margin_assets[{i}]")
     if m.HasField('risk_limit_steps'):
         _m_cqc_markets_v1_RiskLimitSteps(m.risk_limit_steps, q + 'risk_limit_steps', out)
     if m.HasField('open_interest_scaling'):
         _m_cqc_markets_v1_OpenInterestMarginScaling(m.open_interest_scaling, q + 'open_interest_scaling', out)
     if m.HasField('margin_call_level'):
         v = m.margin_call_level
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'margin_call_level', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'margin_call_level', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('stop_out_level'):
         v = m.stop_out_level
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'stop_out_level', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'stop_out_level', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.margin_level_basis
     if len(v) > 128:
         out.append((q + 'margin_level_basis', 'string.max_len', 'must be at most 128 characters'))
@@ -3573,68 +4479,58 @@ def _m_cqc_markets_v1_MarginTier(m, p, out):
     v = m.tier
     if v < 1:
         out.append((q + 'tier', 'uint32.gte', 'must be greater than or equal to 1'))
-    v = m.notional_floor
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'notional_floor', 'cqc.decimal.non_negative', _s))
-    if m.HasField('notional_cap'):
+    v = _f_notional_floor = m.notional_floor
+    if not _C2[v]:
+        out.append((q + 'notional_floor', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_notional_cap = m.HasField('notional_cap')
+    if _h_notional_cap:
         v = m.notional_cap
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'notional_cap', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'notional_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('notional_asset_id'):
         v = m.notional_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'notional_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'notional_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('max_leverage'):
         v = m.max_leverage
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'max_leverage', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'max_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('maintenance_margin_rate'):
         v = m.maintenance_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'maintenance_margin_rate', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'maintenance_margin_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('initial_margin_rate'):
         v = m.initial_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'initial_margin_rate', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'initial_margin_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('maintenance_amount'):
         v = m.maintenance_amount
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'maintenance_amount', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'maintenance_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_base_loan'):
         v = m.max_base_loan
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_base_loan', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_base_loan', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_quote_loan'):
         v = m.max_quote_loan
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_quote_loan', 'cqc.decimal.non_negative', _s))
-    if not ((not ((_P12.search(m.notional_cap) is not None) and (_P12.search(m.notional_floor) is not None))) or ((not m.HasField('notional_cap')) or _dlt(m.notional_floor, m.notional_cap))):
+        if not _C2[v]:
+            out.append((q + 'max_quote_loan', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _f_notional_cap = m.notional_cap
+    if not ((not (_M18[_f_notional_cap] and _M18[_f_notional_floor])) or ((not _h_notional_cap) or _dlt(_f_notional_floor, _f_notional_cap))):
         out.append((p, 'margin_tier.floor_below_cap', 'notional_floor must be below notional_cap'))
 
 
 def _m_cqc_markets_v1_Market(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'instrument_id', 'cqc.id', _s))
+    if not _C21[v]:
+        out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     v = m.venue_symbol
     if len(v) < 1:
         out.append((q + 'venue_symbol', 'string.min_len', 'must be at least 1 characters'))
@@ -3649,10 +4545,9 @@ def _m_cqc_markets_v1_Market(m, p, out):
     v = m.display_name
     if len(v) > 200:
         out.append((q + 'display_name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'display_name', 'cqc.text', _s))
-    v = m.market_type
+    if not _C7[v]:
+        out.append((q + 'display_name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    v = _f_market_type = m.market_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
         out.append((q + 'market_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -3660,13 +4555,15 @@ def _m_cqc_markets_v1_Market(m, p, out):
     v = m.venue_market_type
     if len(v) > 64:
         out.append((q + 'venue_market_type', 'string.max_len', 'must be at most 64 characters'))
-    if len(m.venue_tags) > 50:
+    _r = m.venue_tags
+    if len(_r) > 50:
         out.append((q + 'venue_tags', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    for i, x in enumerate(m.venue_tags):
-        if len(x) < 1:
-            out.append((f"{q}venue_tags[{i}]", 'string.min_len', 'must be at least 1 characters'))
-        if len(x) > 128:
-            out.append((f"{q}venue_tags[{i}]", 'string.max_len', 'must be at most 128 characters'))
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) < 1:
+                out.append((f"{q}venue_tags[{i}]", 'string.min_len', 'must be at least 1 characters'))
+            if len(x) > 128:
+                out.append((f"{q}venue_tags[{i}]", 'string.max_len', 'must be at most 128 characters'))
     v = m.venue_base_symbol
     if len(v) > 64:
         out.append((q + 'venue_base_symbol', 'string.max_len', 'must be at most 64 characters'))
@@ -3689,17 +4586,17 @@ def _m_cqc_markets_v1_Market(m, p, out):
         out.append((q + 'quantity_unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'quantity_unit', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('tick_size'):
+    _h_tick_size = m.HasField('tick_size')
+    if _h_tick_size:
         v = m.tick_size
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'tick_size', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'tick_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('lot_size'):
         v = m.lot_size
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'lot_size', 'cqc.decimal.positive', _s))
-    if m.HasField('tick_rule'):
+        if not _C4[v]:
+            out.append((q + 'lot_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_tick_rule = m.HasField('tick_rule')
+    if _h_tick_rule:
         _m_cqc_markets_v1_TickRule(m.tick_rule, q + 'tick_rule', out)
     if m.HasField('precisions'):
         _m_cqc_markets_v1_Precisions(m.precisions, q + 'precisions', out)
@@ -3727,78 +4624,86 @@ def _m_cqc_markets_v1_Market(m, p, out):
         _m_cqc_markets_v1_FeeSchedule(m.fees, q + 'fees', out)
     if m.HasField('block_trade'):
         _m_cqc_markets_v1_BlockTradeRules(m.block_trade, q + 'block_trade', out)
-    if m.HasField('derivative'):
+    _h_derivative = m.HasField('derivative')
+    if _h_derivative:
         _m_cqc_markets_v1_DerivativeSpecs(m.derivative, q + 'derivative', out)
-    if m.HasField('amm_pool'):
+    _h_amm_pool = m.HasField('amm_pool')
+    if _h_amm_pool:
         _m_cqc_markets_v1_AmmPoolSpecs(m.amm_pool, q + 'amm_pool', out)
-    if m.HasField('lending_reserve'):
+    _h_lending_reserve = m.HasField('lending_reserve')
+    if _h_lending_reserve:
         _m_cqc_markets_v1_LendingReserveSpecs(m.lending_reserve, q + 'lending_reserve', out)
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if len(m.trade_quote_asset_ids) > 20:
+    _r = m.trade_quote_asset_ids
+    if len(_r) > 20:
         out.append((q + 'trade_quote_asset_ids', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    if not _unique(m.trade_quote_asset_ids):
+    if _r and not _unique(_r):
         out.append((q + 'trade_quote_asset_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.trade_quote_asset_ids):
-        _s = ('' if (_P5.search(x) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}trade_quote_asset_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C3[x]:
+                out.append((f"{q}trade_quote_asset_ids[{i}]", 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.status_message
     if len(v) > 1000:
         out.append((q + 'status_message', 'string.max_len', 'must be at most 1000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'status_message', 'cqc.text', _s))
-    if m.HasField('contract_size'):
+    if not _C7[v]:
+        out.append((q + 'status_message', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _h_contract_size = m.HasField('contract_size')
+    if _h_contract_size:
         v = m.contract_size
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'contract_size', 'cqc.decimal.positive', _s))
-    if m.HasField('contract_size_asset_id'):
+        if not _C4[v]:
+            out.append((q + 'contract_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_contract_size_asset_id = m.HasField('contract_size_asset_id')
+    if _h_contract_size_asset_id:
         v = m.contract_size_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'contract_size_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'contract_size_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('contract_multiplier'):
         v = m.contract_multiplier
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'contract_multiplier', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'contract_multiplier', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('on_chain_quantization'):
         _m_cqc_markets_v1_OnChainQuantization(m.on_chain_quantization, q + 'on_chain_quantization', out)
-    if m.HasField('spot_margin'):
+    _h_spot_margin = m.HasField('spot_margin')
+    if _h_spot_margin:
         _m_cqc_markets_v1_MarginTerms(m.spot_margin, q + 'spot_margin', out)
-    if len(m.venue_alternate_symbols) > 10:
+    _r = m.venue_alternate_symbols
+    if len(_r) > 10:
         out.append((q + 'venue_alternate_symbols', 'repeated.max_items', 'must contain no more than 10 item(s)'))
-    for i, x in enumerate(m.venue_alternate_symbols):
-        if len(x) < 1:
-            out.append((f"{q}venue_alternate_symbols[{i}]", 'string.min_len', 'must be at least 1 characters'))
-        if len(x) > 256:
-            out.append((f"{q}venue_alternate_symbols[{i}]", 'string.max_len', 'must be at most 256 characters'))
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) < 1:
+                out.append((f"{q}venue_alternate_symbols[{i}]", 'string.min_len', 'must be at least 1 characters'))
+            if len(x) > 256:
+                out.append((f"{q}venue_alternate_symbols[{i}]", 'string.max_len', 'must be at most 256 characters'))
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    if not (m.HasField('amm_pool') == (m.market_type == 6)):
+    _f_tick_size = m.tick_size
+    _h_delisting_time = m.HasField('delisting_time')
+    _h_listing_time = m.HasField('listing_time')
+    if not (_h_amm_pool == (_f_market_type == 6)):
         out.append((p, 'market.amm_pool_matches_type', 'amm_pool is required for and only allowed on MARKET_TYPE_AMM_POOL markets'))
-    if not (m.HasField('lending_reserve') == (m.market_type == 7)):
+    if not (_h_lending_reserve == (_f_market_type == 7)):
         out.append((p, 'market.lending_reserve_matches_type', 'lending_reserve is required for and only allowed on MARKET_TYPE_LENDING_RESERVE markets'))
-    if not ((not m.HasField('derivative')) or (m.market_type in [3, 4, 5, 8])):
+    if not ((not _h_derivative) or (_f_market_type in [3, 4, 5, 8])):
         out.append((p, 'market.derivative_only_for_derivatives', 'derivative is only allowed on PERPETUAL, FUTURE, OPTION and COMBO markets'))
-    if not (((not m.HasField('derivative')) or (not m.derivative.HasField('funding'))) or (m.market_type == 3)):
+    if not (((not _h_derivative) or (not m.derivative.HasField('funding'))) or (_f_market_type == 3)):
         out.append((p, 'market.funding_only_perpetual', 'derivative.funding is only allowed on MARKET_TYPE_PERPETUAL markets'))
-    if not (m.HasField('tick_rule') or (m.market_type in [6, 7, 9])):
+    if not (_h_tick_rule or (_f_market_type in [6, 7, 9])):
         out.append((p, 'market.tick_rule_required', 'tick_rule is required except on AMM_POOL, LENDING_RESERVE and INDEX markets'))
-    if not ((not (m.market_type in [3, 4, 5])) or (m.HasField('contract_size') and m.HasField('contract_size_asset_id'))):
+    if not ((not (_f_market_type in [3, 4, 5])) or (_h_contract_size and _h_contract_size_asset_id)):
         out.append((p, 'market.contract_size_required', 'contract_size and contract_size_asset_id are required on PERPETUAL, FUTURE and OPTION markets'))
-    if not (m.HasField('contract_size') == m.HasField('contract_size_asset_id')):
+    if not (_h_contract_size == _h_contract_size_asset_id):
         out.append((p, 'market.contract_size_asset_with_size', 'contract_size_asset_id and contract_size are set together'))
-    if not ((not m.HasField('spot_margin')) or (m.market_type in [1, 2])):
+    if not ((not _h_spot_margin) or (_f_market_type in [1, 2])):
         out.append((p, 'market.spot_margin_only_spot', 'spot_margin is only allowed on SPOT and MARGIN markets'))
     if not (m.negative_prices_allowed or (((not m.price_limits.HasField('min_price')) or (not m.price_limits.min_price.startswith('-'))) and ((not m.price_limits.HasField('max_price')) or (not m.price_limits.max_price.startswith('-'))))):
         out.append((p, 'market.price_limits_sign', 'price_limits must not be negative unless negative_prices_allowed is true'))
-    if not ((not ((_P12.search(m.tick_rule.fixed.tick_size) is not None) and (_P12.search(m.tick_size) is not None))) or (((not m.HasField('tick_size')) or (not m.tick_rule.HasField('fixed'))) or _deq(m.tick_size, m.tick_rule.fixed.tick_size))):
+    if not ((not (_M18[m.tick_rule.fixed.tick_size] and _M18[_f_tick_size])) or (((not _h_tick_size) or (not m.tick_rule.HasField('fixed'))) or _deq(_f_tick_size, m.tick_rule.fixed.tick_size))):
         out.append((p, 'market.tick_size_matches_fixed_rule', 'tick_size must equal tick_rule.fixed.tick_size when the tick rule is fixed'))
-    if not (((not m.HasField('delisting_time')) or (not m.HasField('listing_time'))) or (_tns(m.delisting_time) > _tns(m.listing_time))):
+    if not (((not _h_delisting_time) or (not _h_listing_time)) or (_tns(m.delisting_time) > _tns(m.listing_time))):
         out.append((p, 'market.delisting_after_listing', 'delisting_time must be after listing_time'))
 
 
@@ -3812,34 +4717,49 @@ def _m_cqc_markets_v1_MarketDataQuality(m, p, out):
 def _m_cqc_markets_v1_MarketDepth(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.reference_price
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'reference_price', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'reference_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.reference_price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}:
         out.append((q + 'reference_price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'reference_price_type', 'enum.not_in', 'must not be in list [0]'))
     v = m.notional_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'notional_asset_id', 'cqc.id', _s))
-    if len(m.bands) > 32:
+    if not _C3[v]:
+        out.append((q + 'notional_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _r = m.bands
+    if len(_r) > 32:
         out.append((q + 'bands', 'repeated.max_items', 'must contain no more than 32 item(s)'))
-    for i, x in enumerate(m.bands):
-        _m_cqc_markets_v1_DepthBand(x, f"{q}bands[{i}]", out)
-    if len(m.top_bids) > 1000:
+    _L_bands = list(_r)
+    if _L_bands:
+        _n = len(out)
+        for i, x in enumerate(_L_bands):
+            _m_cqc_markets_v1_DepthBand(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}bands[{i}]")
+    _r = m.top_bids
+    if len(_r) > 1000:
         out.append((q + 'top_bids', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
-    for i, x in enumerate(m.top_bids):
-        _m_cqc_markets_v1_OrderBookLevel(x, f"{q}top_bids[{i}]", out)
-    if len(m.top_asks) > 1000:
+    _L_top_bids = list(_r)
+    if _L_top_bids and not _b_cqc_markets_v1_OrderBookLevel(_L_top_bids):
+        _n = len(out)
+        for i, x in enumerate(_L_top_bids):
+            _m_cqc_markets_v1_OrderBookLevel(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}top_bids[{i}]")
+    _r = m.top_asks
+    if len(_r) > 1000:
         out.append((q + 'top_asks', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
-    for i, x in enumerate(m.top_asks):
-        _m_cqc_markets_v1_OrderBookLevel(x, f"{q}top_asks[{i}]", out)
+    _L_top_asks = list(_r)
+    if _L_top_asks and not _b_cqc_markets_v1_OrderBookLevel(_L_top_asks):
+        _n = len(out)
+        for i, x in enumerate(_L_top_asks):
+            _m_cqc_markets_v1_OrderBookLevel(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}top_asks[{i}]")
     v = m.aggregation_source
     if v not in {0, 1, 2}:
         out.append((q + 'aggregation_source', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -3847,46 +4767,45 @@ def _m_cqc_markets_v1_MarketDepth(m, p, out):
         out.append((q + 'aggregation_source', 'enum.not_in', 'must not be in list [0]'))
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    _L_bands = list(m.bands)
-    if not ((not all((_P12.search(_v1.distance) is not None) for _v1 in _L_bands)) or _unique([D(_v2.distance) for _v2 in _L_bands])):
+    if not ((not all(map(_C42.__getitem__, map(_attrgetter('distance'), _L_bands)))) or _unique([_D[_v1.distance] for _v1 in _L_bands])):
         out.append((p, 'market_depth.band_distances_unique', 'each band distance must appear once'))
-    if not ((not all((((((_P12.search(_v1.distance) is not None) and (_P12.search(_v1.bid_size) is not None)) and (_P12.search(_v1.ask_size) is not None)) and (_P12.search(_v1.bid_notional) is not None)) and (_P12.search(_v1.ask_notional) is not None)) for _v1 in _L_bands)) or all(all((_dge(_v2.distance, _v3.distance) or (((_dle(_v2.bid_size, _v3.bid_size) and _dle(_v2.ask_size, _v3.ask_size)) and _dle(_v2.bid_notional, _v3.bid_notional)) and _dle(_v2.ask_notional, _v3.ask_notional))) for _v3 in _L_bands) for _v2 in _L_bands)):
+    if not ((not all(((((_M18[_v1.distance] and _M18[_v1.bid_size]) and _M18[_v1.ask_size]) and _M18[_v1.bid_notional]) and _M18[_v1.ask_notional]) for _v1 in _L_bands)) or all(all((_dge(_v2.distance, _v3.distance) or (((_dle(_v2.bid_size, _v3.bid_size) and _dle(_v2.ask_size, _v3.ask_size)) and _dle(_v2.bid_notional, _v3.bid_notional)) and _dle(_v2.ask_notional, _v3.ask_notional))) for _v3 in _L_bands) for _v2 in _L_bands)):
         out.append((p, 'market_depth.bands_cumulative', 'a wider band must not hold less size or notional than a narrower one'))
-    _i = _sorted_at([x.price for x in m.top_bids], True, True)
+    _i = _sorted_at(list(map(_attrgetter('price'), _L_top_bids)), True, True)
     if _i >= 0:
         out.append((f"{q}top_bids[{_i}].price", 'market_depth.top_bids_sorted', 'top_bids must be sorted by price, highest first, one level per price'))
-    _i = _sorted_at([x.price for x in m.top_asks], False, True)
+    _i = _sorted_at(list(map(_attrgetter('price'), _L_top_asks)), False, True)
     if _i >= 0:
         out.append((f"{q}top_asks[{_i}].price", 'market_depth.top_asks_sorted', 'top_asks must be sorted by price, lowest first, one level per price'))
 
 
 def _m_cqc_markets_v1_NotionalLimits(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('min_notional'):
+    _h_min_notional = m.HasField('min_notional')
+    if _h_min_notional:
         v = m.min_notional
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'min_notional', 'cqc.decimal.non_negative', _s))
-    if m.HasField('max_notional'):
+        if not _C2[v]:
+            out.append((q + 'min_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_max_notional = m.HasField('max_notional')
+    if _h_max_notional:
         v = m.max_notional
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_notional', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('average_price_window'):
         v = m.average_price_window
         if _tns(v) < 0:
             out.append((q + 'average_price_window', 'duration.gte', 'must be greater than or equal to 0s'))
     if m.HasField('max_market_order_notional'):
         v = m.max_market_order_notional
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_market_order_notional', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_market_order_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('notional_asset_id'):
         v = m.notional_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'notional_asset_id', 'cqc.id', _s))
-    if not ((not ((_P12.search(m.max_notional) is not None) and (_P12.search(m.min_notional) is not None))) or (((not m.HasField('min_notional')) or (not m.HasField('max_notional'))) or _dle(m.min_notional, m.max_notional))):
+        if not _C3[v]:
+            out.append((q + 'notional_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _f_max_notional = m.max_notional
+    _f_min_notional = m.min_notional
+    if not ((not (_M18[_f_max_notional] and _M18[_f_min_notional])) or (((not _h_min_notional) or (not _h_max_notional)) or _dle(_f_min_notional, _f_max_notional))):
         out.append((p, 'notional_limits.min_not_above_max', 'min_notional must not exceed max_notional'))
 
 
@@ -3913,24 +4832,23 @@ def _m_cqc_markets_v1_OnChainQuantization(m, p, out):
 def _m_cqc_markets_v1_OpenInterest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.amount
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'amount', 'cqc.decimal.non_negative', _s))
-    v = m.amount_unit
+    if not _C2[v]:
+        out.append((q + 'amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    v = _f_amount_unit = m.amount_unit
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'amount_unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'amount_unit', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('base_amount'):
+    _h_base_amount = m.HasField('base_amount')
+    if _h_base_amount:
         v = m.base_amount
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'base_amount', 'cqc.decimal.non_negative', _s))
-    if m.HasField('value'):
+        if not _C2[v]:
+            out.append((q + 'base_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_value = m.HasField('value')
+    if _h_value:
         _m_cqc_types_v1_AssetAmount(m.value, q + 'value', out)
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
@@ -3940,108 +4858,91 @@ def _m_cqc_markets_v1_OpenInterest(m, p, out):
         v = m.period
         if _tns(v) <= 0:
             out.append((q + 'period', 'duration.gt', 'must be greater than 0s'))
-    if not ((not (_P12.search(m.value.amount) is not None)) or ((not m.HasField('value')) or (DF(m.value.amount) >= 0))):
+    if not ((not _M18[m.value.amount]) or ((not _h_value) or (_DF[m.value.amount] >= 0))):
         out.append((p, 'open_interest.value_non_negative', 'value.amount must not be negative'))
-    if not ((not m.HasField('base_amount')) or (m.amount_unit != 1)):
+    if not ((not _h_base_amount) or (_f_amount_unit != 1)):
         out.append((p, 'open_interest.base_amount_not_duplicated', 'base_amount must not be set when amount_unit is QUANTITY_UNIT_BASE (amount already is)'))
 
 
 def _m_cqc_markets_v1_OpenInterestMarginScaling(m, p, out):
     q = p + "." if p else ""
-    v = m.open_interest_lower_cap
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'open_interest_lower_cap', 'cqc.decimal.non_negative', _s))
-    v = m.open_interest_upper_cap
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'open_interest_upper_cap', 'cqc.decimal.non_negative', _s))
+    v = _f_open_interest_lower_cap = m.open_interest_lower_cap
+    if not _C2[v]:
+        out.append((q + 'open_interest_lower_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    v = _f_open_interest_upper_cap = m.open_interest_upper_cap
+    if not _C2[v]:
+        out.append((q + 'open_interest_upper_cap', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('open_interest_asset_id'):
         v = m.open_interest_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'open_interest_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'open_interest_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('max_initial_margin_rate'):
         v = m.max_initial_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'max_initial_margin_rate', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'max_initial_margin_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('base_open_interest'):
         v = m.base_open_interest
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'base_open_interest', 'cqc.decimal.non_negative', _s))
-    if not (((not (_P4.search(m.open_interest_lower_cap) is not None)) or (not (_P4.search(m.open_interest_upper_cap) is not None))) or _dlt(m.open_interest_lower_cap, m.open_interest_upper_cap)):
+        if not _C2[v]:
+            out.append((q + 'base_open_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    if not (((not _M26[_f_open_interest_lower_cap]) or (not _M26[_f_open_interest_upper_cap])) or _dlt(_f_open_interest_lower_cap, _f_open_interest_upper_cap)):
         out.append((p, 'open_interest_margin_scaling.lower_below_upper', 'open_interest_lower_cap must be below open_interest_upper_cap'))
 
 
 def _m_cqc_markets_v1_OptionGreeks(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.source
-    if _P25.search(v) is None:
+    if not _M6[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if m.HasField('bid_iv'):
         v = m.bid_iv
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'bid_iv', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'bid_iv', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('ask_iv'):
         v = m.ask_iv
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'ask_iv', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'ask_iv', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('mark_iv'):
         v = m.mark_iv
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'mark_iv', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'mark_iv', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('delta'):
         v = m.delta
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'delta', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'delta', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('gamma'):
         v = m.gamma
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'gamma', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'gamma', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('vega'):
         v = m.vega
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'vega', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'vega', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('theta'):
         v = m.theta
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'theta', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'theta', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('rho'):
         v = m.rho
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'rho', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'rho', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('underlying_price'):
         v = m.underlying_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'underlying_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'underlying_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.underlying_name
     if len(v) > 128:
         out.append((q + 'underlying_name', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('mark_price'):
         v = m.mark_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'mark_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'mark_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('interest_rate'):
         v = m.interest_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'interest_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'interest_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
     if m.HasField('source_record'):
@@ -4057,17 +4958,14 @@ def _m_cqc_markets_v1_OptionSeries(m, p, out):
     if v not in ('european', 'american'):
         out.append((q + 'exercise_style', 'string.in', 'must be in list [european, american]'))
     v = m.strike
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'strike', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'strike', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.strike_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'strike_asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'strike_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.premium_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'premium_asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'premium_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if not m.HasField('expiry_time'):
         out.append((q + 'expiry_time', 'required', 'value is required'))
     v = m.settlement_method
@@ -4075,9 +4973,8 @@ def _m_cqc_markets_v1_OptionSeries(m, p, out):
         out.append((q + 'settlement_method', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('underlying_instrument_id'):
         v = m.underlying_instrument_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'underlying_instrument_id', 'cqc.id', _s))
+        if not _C21[v]:
+            out.append((q + 'underlying_instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     v = m.family
     if len(v) > 64:
         out.append((q + 'family', 'string.max_len', 'must be at most 64 characters'))
@@ -4092,81 +4989,92 @@ def _m_cqc_markets_v1_OptionSeries(m, p, out):
 def _m_cqc_markets_v1_OrderBook(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
-    v = m.book_type
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    v = _f_book_type = m.book_type
     if v not in {0, 1, 2, 3}:
         out.append((q + 'book_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'book_type', 'enum.not_in', 'must not be in list [0]'))
-    if len(m.bids) > 10000:
+    _r = m.bids
+    if len(_r) > 10000:
         out.append((q + 'bids', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    for i, x in enumerate(m.bids):
-        _m_cqc_markets_v1_OrderBookLevel(x, f"{q}bids[{i}]", out)
-    if len(m.asks) > 10000:
+    _L_bids = list(_r)
+    if _L_bids and not _b_cqc_markets_v1_OrderBookLevel(_L_bids):
+        _n = len(out)
+        for i, x in enumerate(_L_bids):
+            _m_cqc_markets_v1_OrderBookLevel(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}bids[{i}]")
+    _r = m.asks
+    if len(_r) > 10000:
         out.append((q + 'asks', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    for i, x in enumerate(m.asks):
-        _m_cqc_markets_v1_OrderBookLevel(x, f"{q}asks[{i}]", out)
+    _L_asks = list(_r)
+    if _L_asks and not _b_cqc_markets_v1_OrderBookLevel(_L_asks):
+        _n = len(out)
+        for i, x in enumerate(_L_asks):
+            _m_cqc_markets_v1_OrderBookLevel(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}asks[{i}]")
     if m.HasField('price_grouping'):
         v = m.price_grouping
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'price_grouping', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'price_grouping', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('update_interval'):
         v = m.update_interval
         if _tns(v) <= 0:
             out.append((q + 'update_interval', 'duration.gt', 'must be greater than 0s'))
-    if m.HasField('indicative_price'):
+    _h_indicative_price = m.HasField('indicative_price')
+    if _h_indicative_price:
         v = m.indicative_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'indicative_price', 'cqc.decimal', _s))
-    if m.HasField('indicative_size'):
+        if not _C8[v]:
+            out.append((q + 'indicative_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_indicative_size = m.HasField('indicative_size')
+    if _h_indicative_size:
         v = m.indicative_size
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'indicative_size', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'indicative_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    _L_asks = list(m.asks)
-    _L_bids = list(m.bids)
-    if not ((not m.is_snapshot) or (all(((_v1.action == 0) or (_v1.action == 1)) for _v1 in _L_bids) and all(((_v2.action == 0) or (_v2.action == 1)) for _v2 in _L_asks))):
+    _f_is_snapshot = m.is_snapshot
+    _h_first_update_id = m.HasField('first_update_id')
+    _h_last_update_id = m.HasField('last_update_id')
+    if not ((not _f_is_snapshot) or (all(map(_C37.__getitem__, map(_attrgetter('action'), _L_bids))) and all(map(_C37.__getitem__, map(_attrgetter('action'), _L_asks))))):
         out.append((p, 'order_book.snapshot_actions', 'snapshot levels must have action UNSPECIFIED or ADD'))
-    if not ((not m.is_snapshot) or (all(((not (_P12.search(_v1.size) is not None)) or (DF(_v1.size) > 0)) for _v1 in _L_bids) and all(((not (_P12.search(_v2.size) is not None)) or (DF(_v2.size) > 0)) for _v2 in _L_asks))):
+    if not ((not _f_is_snapshot) or (all(map(_C38.__getitem__, map(_attrgetter('size'), _L_bids))) and all(map(_C38.__getitem__, map(_attrgetter('size'), _L_asks))))):
         out.append((p, 'order_book.snapshot_sizes_positive', 'snapshot levels must have a size greater than zero'))
-    if not (((((((not m.is_snapshot) or m.HasField('indicative_price')) or (len(_L_bids) == 0)) or (len(_L_asks) == 0)) or (not (_P12.search(_index(_L_bids, 0).price) is not None))) or (not (_P12.search(_index(_L_asks, 0).price) is not None))) or _dlt(_index(_L_bids, 0).price, _index(_L_asks, 0).price)):
+    if not (((((((not _f_is_snapshot) or _h_indicative_price) or (len(_L_bids) == 0)) or (len(_L_asks) == 0)) or (not _M18[_index(_L_bids, 0).price])) or (not _M18[_index(_L_asks, 0).price])) or _dlt(_index(_L_bids, 0).price, _index(_L_asks, 0).price)):
         out.append((p, 'order_book.snapshot_not_crossed', "a snapshot's best bid must be below its best ask (a crossed or locked book only during an auction, with indicative_price set)"))
-    if not (m.is_snapshot or (all((_v1.action != 0) for _v1 in _L_bids) and all((_v2.action != 0) for _v2 in _L_asks))):
+    if not (_f_is_snapshot or (all(map(_C39.__getitem__, map(_attrgetter('action'), _L_bids))) and all(map(_C39.__getitem__, map(_attrgetter('action'), _L_asks))))):
         out.append((p, 'order_book.delta_action_required', 'every level of a delta must have an action'))
-    if not (m.is_snapshot or (all(((not (_P12.search(_v1.size) is not None)) or ((DF(_v1.size) == 0) == ((_v1.action == 3) or (_v1.action == 4)))) for _v1 in _L_bids) and all(((not (_P12.search(_v2.size) is not None)) or ((DF(_v2.size) == 0) == ((_v2.action == 3) or (_v2.action == 4)))) for _v2 in _L_asks))):
+    if not (_f_is_snapshot or (all(((not _M18[_v1.size]) or ((_DF[_v1.size] == 0) == ((_v1.action == 3) or (_v1.action == 4)))) for _v1 in _L_bids) and all(((not _M18[_v2.size]) or ((_DF[_v2.size] == 0) == ((_v2.action == 3) or (_v2.action == 4)))) for _v2 in _L_asks))):
         out.append((p, 'order_book.delta_zero_size_iff_delete', 'in a delta, size must be 0 exactly when action is DELETE or CLEAR'))
-    if not (((not any((_v1.action == 4) for _v1 in _L_bids)) or ((_index(_L_bids, 0).action == 4) and (sum(1 for _v2 in _L_bids if (_v2.action == 4)) == 1))) and ((not any((_v3.action == 4) for _v3 in _L_asks)) or ((_index(_L_asks, 0).action == 4) and (sum(1 for _v4 in _L_asks if (_v4.action == 4)) == 1)))):
+    if not (((not any(map(_C40.__getitem__, map(_attrgetter('action'), _L_bids)))) or ((_index(_L_bids, 0).action == 4) and (sum(1 for _v1 in _L_bids if (_v1.action == 4)) == 1))) and ((not any(map(_C40.__getitem__, map(_attrgetter('action'), _L_asks)))) or ((_index(_L_asks, 0).action == 4) and (sum(1 for _v2 in _L_asks if (_v2.action == 4)) == 1)))):
         out.append((p, 'order_book.clear_first', 'a CLEAR level must be the only CLEAR of its side and come first'))
-    if not ((m.book_type != 1) or ((len(_L_bids) <= 1) and (len(_L_asks) <= 1))):
+    if not ((_f_book_type != 1) or ((len(_L_bids) <= 1) and (len(_L_asks) <= 1))):
         out.append((p, 'order_book.l1_single_level', 'an L1_MBP book has at most one level per side'))
-    if not ((all(((_v1.HasField('order_id') or (_v1.action == 4)) and (not _v1.HasField('order_count'))) for _v1 in _L_bids) and all(((_v2.HasField('order_id') or (_v2.action == 4)) and (not _v2.HasField('order_count'))) for _v2 in _L_asks)) if (m.book_type == 3) else (all((not _v3.HasField('order_id')) for _v3 in _L_bids) and all((not _v4.HasField('order_id')) for _v4 in _L_asks))):
+    if not ((all(((_v1.HasField('order_id') or (_v1.action == 4)) and (not _v1.HasField('order_count'))) for _v1 in _L_bids) and all(((_v2.HasField('order_id') or (_v2.action == 4)) and (not _v2.HasField('order_count'))) for _v2 in _L_asks)) if (_f_book_type == 3) else (all(map(_C41.__getitem__, map(_methodcaller('HasField', 'order_id'), _L_bids))) and all(map(_C41.__getitem__, map(_methodcaller('HasField', 'order_id'), _L_asks))))):
         out.append((p, 'order_book.l3_order_ids', 'L3_MBO levels must have order_id (except CLEAR) and no order_count; L1/L2 levels must not have order_id'))
-    if not (((not m.HasField('first_update_id')) or (not m.HasField('last_update_id'))) or (m.first_update_id <= m.last_update_id)):
+    if not (((not _h_first_update_id) or (not _h_last_update_id)) or (m.first_update_id <= m.last_update_id)):
         out.append((p, 'order_book.update_id_range', 'first_update_id must not exceed last_update_id'))
-    if not ((not m.HasField('indicative_size')) or m.HasField('indicative_price')):
+    if not ((not _h_indicative_size) or _h_indicative_price):
         out.append((p, 'order_book.indicative_size_needs_price', 'indicative_size requires indicative_price'))
     if (m.is_snapshot and (m.book_type != 3)):
-        _i = _sorted_at([x.price for x in m.bids], True, True)
+        _i = _sorted_at(list(map(_attrgetter('price'), _L_bids)), True, True)
         if _i >= 0:
             out.append((f"{q}bids[{_i}].price", 'order_book.snapshot_bids_sorted', 'snapshot bids must be sorted by price, highest first, one level per price'))
     if (m.is_snapshot and (m.book_type == 3)):
-        _i = _sorted_at([x.price for x in m.bids], True, False)
+        _i = _sorted_at(list(map(_attrgetter('price'), _L_bids)), True, False)
         if _i >= 0:
             out.append((f"{q}bids[{_i}].price", 'order_book.snapshot_bids_sorted', 'snapshot bids must be sorted by price, highest first (orders at one price in queue priority)'))
     if (m.is_snapshot and (m.book_type != 3)):
-        _i = _sorted_at([x.price for x in m.asks], False, True)
+        _i = _sorted_at(list(map(_attrgetter('price'), _L_asks)), False, True)
         if _i >= 0:
             out.append((f"{q}asks[{_i}].price", 'order_book.snapshot_asks_sorted', 'snapshot asks must be sorted by price, lowest first, one level per price'))
     if (m.is_snapshot and (m.book_type == 3)):
-        _i = _sorted_at([x.price for x in m.asks], False, False)
+        _i = _sorted_at(list(map(_attrgetter('price'), _L_asks)), False, False)
         if _i >= 0:
             out.append((f"{q}asks[{_i}].price", 'order_book.snapshot_asks_sorted', 'snapshot asks must be sorted by price, lowest first (orders at one price in queue priority)'))
 
@@ -4174,13 +5082,11 @@ def _m_cqc_markets_v1_OrderBook(m, p, out):
 def _m_cqc_markets_v1_OrderBookLevel(m, p, out):
     q = p + "." if p else ""
     v = m.price
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'price', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.size
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'size', 'cqc.decimal.non_negative', _s))
+    if not _C2[v]:
+        out.append((q + 'size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('order_id'):
         v = m.order_id
         if len(v) < 1:
@@ -4194,127 +5100,127 @@ def _m_cqc_markets_v1_OrderBookLevel(m, p, out):
 
 def _m_cqc_markets_v1_OrderFeatures(m, p, out):
     q = p + "." if p else ""
-    if not _unique(m.order_types):
+    _r = m.order_types
+    if _r and not _unique(_r):
         out.append((q + 'order_types', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.order_types):
-        if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
-            out.append((f"{q}order_types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}order_types[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    if not _unique(m.time_in_forces):
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
+                out.append((f"{q}order_types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}order_types[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    _r = m.time_in_forces
+    if _r and not _unique(_r):
         out.append((q + 'time_in_forces', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.time_in_forces):
-        if x not in {0, 1, 2, 3, 4, 5, 6, 7}:
-            out.append((f"{q}time_in_forces[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}time_in_forces[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    if len(m.venue_order_types) > 50:
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4, 5, 6, 7}:
+                out.append((f"{q}time_in_forces[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}time_in_forces[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    _r = m.venue_order_types
+    if len(_r) > 50:
         out.append((q + 'venue_order_types', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    for i, x in enumerate(m.venue_order_types):
-        if len(x) < 1:
-            out.append((f"{q}venue_order_types[{i}]", 'string.min_len', 'must be at least 1 characters'))
-        if len(x) > 64:
-            out.append((f"{q}venue_order_types[{i}]", 'string.max_len', 'must be at most 64 characters'))
-    if len(m.venue_time_in_forces) > 20:
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) < 1:
+                out.append((f"{q}venue_order_types[{i}]", 'string.min_len', 'must be at least 1 characters'))
+            if len(x) > 64:
+                out.append((f"{q}venue_order_types[{i}]", 'string.max_len', 'must be at most 64 characters'))
+    _r = m.venue_time_in_forces
+    if len(_r) > 20:
         out.append((q + 'venue_time_in_forces', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.venue_time_in_forces):
-        if len(x) < 1:
-            out.append((f"{q}venue_time_in_forces[{i}]", 'string.min_len', 'must be at least 1 characters'))
-        if len(x) > 64:
-            out.append((f"{q}venue_time_in_forces[{i}]", 'string.max_len', 'must be at most 64 characters'))
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) < 1:
+                out.append((f"{q}venue_time_in_forces[{i}]", 'string.min_len', 'must be at least 1 characters'))
+            if len(x) > 64:
+                out.append((f"{q}venue_time_in_forces[{i}]", 'string.max_len', 'must be at most 64 characters'))
 
 
 def _m_cqc_markets_v1_OrderLimits(m, p, out):
     q = p + "." if p else ""
     if m.HasField('max_position_quantity'):
         v = m.max_position_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_position_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_position_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_position_notional'):
         v = m.max_position_notional
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_position_notional', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_position_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_position_share'):
         v = m.max_position_share
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'max_position_share', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'max_position_share', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('max_platform_open_interest'):
         v = m.max_platform_open_interest
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_platform_open_interest', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_platform_open_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_iceberg_order_size'):
         v = m.max_iceberg_order_size
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_iceberg_order_size', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_iceberg_order_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_trigger_order_size'):
         v = m.max_trigger_order_size
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_trigger_order_size', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_trigger_order_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_twap_order_size'):
         v = m.max_twap_order_size
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_twap_order_size', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_twap_order_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_stop_order_size'):
         v = m.max_stop_order_size
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_stop_order_size', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_stop_order_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_post_only_order_size'):
         v = m.max_post_only_order_size
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_post_only_order_size', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_post_only_order_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_long_position_quantity'):
         v = m.max_long_position_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_long_position_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_long_position_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_short_position_quantity'):
         v = m.max_short_position_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_short_position_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_short_position_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
 
 
 def _m_cqc_markets_v1_OrderSizeLimits(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('min_quantity'):
+    _h_min_quantity = m.HasField('min_quantity')
+    if _h_min_quantity:
         v = m.min_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'min_quantity', 'cqc.decimal.non_negative', _s))
-    if m.HasField('max_quantity'):
+        if not _C2[v]:
+            out.append((q + 'min_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_max_quantity = m.HasField('max_quantity')
+    if _h_max_quantity:
         v = m.max_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('step_size'):
         v = m.step_size
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'step_size', 'cqc.decimal.positive', _s))
-    if not ((not ((_P12.search(m.max_quantity) is not None) and (_P12.search(m.min_quantity) is not None))) or (((not m.HasField('min_quantity')) or (not m.HasField('max_quantity'))) or _dle(m.min_quantity, m.max_quantity))):
+        if not _C4[v]:
+            out.append((q + 'step_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _f_max_quantity = m.max_quantity
+    _f_min_quantity = m.min_quantity
+    if not ((not (_M18[_f_max_quantity] and _M18[_f_min_quantity])) or (((not _h_min_quantity) or (not _h_max_quantity)) or _dle(_f_min_quantity, _f_max_quantity))):
         out.append((p, 'order_size_limits.min_not_above_max', 'min_quantity must not exceed max_quantity'))
 
 
 def _m_cqc_markets_v1_PermissionSet(m, p, out):
     q = p + "." if p else ""
-    if len(m.permissions) < 1:
+    _r = m.permissions
+    if len(_r) < 1:
         out.append((q + 'permissions', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.permissions) > 100:
+    if len(_r) > 100:
         out.append((q + 'permissions', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.permissions):
-        if len(x) < 1:
-            out.append((f"{q}permissions[{i}]", 'string.min_len', 'must be at least 1 characters'))
-        if len(x) > 64:
-            out.append((f"{q}permissions[{i}]", 'string.max_len', 'must be at most 64 characters'))
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) < 1:
+                out.append((f"{q}permissions[{i}]", 'string.min_len', 'must be at least 1 characters'))
+            if len(x) > 64:
+                out.append((f"{q}permissions[{i}]", 'string.max_len', 'must be at most 64 characters'))
 
 
 def _m_cqc_markets_v1_PerpContract(m, p, out):
@@ -4354,38 +5260,33 @@ def _m_cqc_markets_v1_Precisions(m, p, out):
             out.append((q + 'notional_decimals', 'uint32.lte', 'must be less than or equal to 36'))
     if m.HasField('min_price_increment'):
         v = m.min_price_increment
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'min_price_increment', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'min_price_increment', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
 
 
 def _m_cqc_markets_v1_Price(m, p, out):
     q = p + "." if p else ""
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('asset_id'):
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
-    v = m.price_type
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    v = _f_price_type = m.price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}:
         out.append((q + 'price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'price_type', 'enum.not_in', 'must not be in list [0]'))
     v = m.value
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'value', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'value', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.quote_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'quote_asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'quote_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.source
-    if _P25.search(v) is None:
+    if not _M6[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.source_type
     if v not in {0, 1, 2, 3, 4}:
@@ -4398,20 +5299,19 @@ def _m_cqc_markets_v1_Price(m, p, out):
             out.append((q + 'source_ref', 'string.max_len', 'must be at most 256 characters'))
     if m.HasField('confidence'):
         v = m.confidence
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'confidence', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'confidence', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('confidence_interval'):
         v = m.confidence_interval
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'confidence_interval', 'cqc.decimal.non_negative', _s))
-    if m.HasField('impact_notional'):
+        if not _C2[v]:
+            out.append((q + 'confidence_interval', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_impact_notional = m.HasField('impact_notional')
+    if _h_impact_notional:
         v = m.impact_notional
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'impact_notional', 'cqc.decimal.positive', _s))
-    if m.HasField('averaging_window'):
+        if not _C4[v]:
+            out.append((q + 'impact_notional', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_averaging_window = m.HasField('averaging_window')
+    if _h_averaging_window:
         v = m.averaging_window
         if _tns(v) <= 0:
             out.append((q + 'averaging_window', 'duration.gt', 'must be greater than 0s'))
@@ -4421,9 +5321,9 @@ def _m_cqc_markets_v1_Price(m, p, out):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.WhichOneof('subject') is None:
         out.append((q + 'subject', 'required', 'exactly one field is required in oneof'))
-    if not ((((not m.HasField('impact_notional')) or (m.price_type == 11)) or (m.price_type == 12)) or (m.price_type == 15)):
+    if not ((((not _h_impact_notional) or (_f_price_type == 11)) or (_f_price_type == 12)) or (_f_price_type == 15)):
         out.append((p, 'price.impact_notional_only_for_impact', 'impact_notional may be set only for PRICE_TYPE_IMPACT_BID, PRICE_TYPE_IMPACT_ASK or PRICE_TYPE_IMPACT_MID'))
-    if not ((not m.HasField('averaging_window')) or (m.price_type == 13)):
+    if not ((not _h_averaging_window) or (_f_price_type == 13)):
         out.append((p, 'price.averaging_window_only_for_twap', 'averaging_window may be set only for PRICE_TYPE_TWAP'))
 
 
@@ -4431,34 +5331,28 @@ def _m_cqc_markets_v1_PriceBands(m, p, out):
     q = p + "." if p else ""
     if m.HasField('multiplier_up'):
         v = m.multiplier_up
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'multiplier_up', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'multiplier_up', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('multiplier_down'):
         v = m.multiplier_down
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'multiplier_down', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'multiplier_down', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('bid_multiplier_up'):
         v = m.bid_multiplier_up
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'bid_multiplier_up', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'bid_multiplier_up', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('bid_multiplier_down'):
         v = m.bid_multiplier_down
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'bid_multiplier_down', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'bid_multiplier_down', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('ask_multiplier_up'):
         v = m.ask_multiplier_up
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'ask_multiplier_up', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'ask_multiplier_up', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('ask_multiplier_down'):
         v = m.ask_multiplier_down
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'ask_multiplier_down', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'ask_multiplier_down', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('average_price_window'):
         v = m.average_price_window
         if _tns(v) < 0:
@@ -4469,59 +5363,53 @@ def _m_cqc_markets_v1_PriceBands(m, p, out):
             out.append((q + 'multiplier_decimals', 'uint32.lte', 'must be less than or equal to 36'))
     if m.HasField('market_take_bound'):
         v = m.market_take_bound
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'market_take_bound', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'market_take_bound', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('trigger_protect'):
         v = m.trigger_protect
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'trigger_protect', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'trigger_protect', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('price_limit_ratio_x'):
         v = m.price_limit_ratio_x
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'price_limit_ratio_x', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'price_limit_ratio_x', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('price_limit_ratio_y'):
         v = m.price_limit_ratio_y
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'price_limit_ratio_y', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'price_limit_ratio_y', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('max_slippage'):
         v = m.max_slippage
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'max_slippage', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'max_slippage', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('high_bid_limit'):
         v = m.high_bid_limit
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'high_bid_limit', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'high_bid_limit', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
 
 
 def _m_cqc_markets_v1_PriceLimits(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('min_price'):
+    _h_min_price = m.HasField('min_price')
+    if _h_min_price:
         v = m.min_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'min_price', 'cqc.decimal', _s))
-    if m.HasField('max_price'):
+        if not _C8[v]:
+            out.append((q + 'min_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_max_price = m.HasField('max_price')
+    if _h_max_price:
         v = m.max_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'max_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'max_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('limit_up_price'):
         v = m.limit_up_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'limit_up_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'limit_up_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('limit_down_price'):
         v = m.limit_down_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'limit_down_price', 'cqc.decimal', _s))
-    if not ((not ((_P12.search(m.max_price) is not None) and (_P12.search(m.min_price) is not None))) or (((not m.HasField('min_price')) or (not m.HasField('max_price'))) or _dle(m.min_price, m.max_price))):
+        if not _C8[v]:
+            out.append((q + 'limit_down_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _f_max_price = m.max_price
+    _f_min_price = m.min_price
+    if not ((not (_M18[_f_max_price] and _M18[_f_min_price])) or (((not _h_min_price) or (not _h_max_price)) or _dle(_f_min_price, _f_max_price))):
         out.append((p, 'price_limits.min_not_above_max', 'min_price must not exceed max_price'))
 
 
@@ -4529,24 +5417,20 @@ def _m_cqc_markets_v1_RateCurve(m, p, out):
     q = p + "." if p else ""
     if m.HasField('base_rate'):
         v = m.base_rate
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'base_rate', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'base_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('kink'):
         v = m.kink
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'kink', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'kink', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('slope_below_kink'):
         v = m.slope_below_kink
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'slope_below_kink', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'slope_below_kink', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('slope_above_kink'):
         v = m.slope_above_kink
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'slope_above_kink', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'slope_above_kink', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.slope_convention
     if v not in {0, 1, 2}:
         out.append((q + 'slope_convention', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -4566,82 +5450,74 @@ def _m_cqc_markets_v1_RateCurve(m, p, out):
 def _m_cqc_markets_v1_RewardEmission(m, p, out):
     q = p + "." if p else ""
     v = m.reward_deployment_id
-    _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'reward_deployment_id', 'cqc.id', _s))
-    if m.HasField('emission_rate'):
+    if not _C1[v]:
+        out.append((q + 'reward_deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
+    _h_emission_rate = m.HasField('emission_rate')
+    if _h_emission_rate:
         v = m.emission_rate
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'emission_rate', 'cqc.decimal.non_negative', _s))
-    v = m.rate_period
+        if not _C2[v]:
+            out.append((q + 'emission_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    v = _f_rate_period = m.rate_period
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'rate_period', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('apr'):
         v = m.apr
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'apr', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'apr', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_apr'):
         v = m.max_apr
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_apr', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_apr', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('projected_apr'):
         v = m.projected_apr
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'projected_apr', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'projected_apr', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('projected_max_apr'):
         v = m.projected_max_apr
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'projected_max_apr', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'projected_max_apr', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('min_balance'):
         v = m.min_balance
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'min_balance', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'min_balance', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.distributor_address
     if len(v) > 128:
         out.append((q + 'distributor_address', 'string.max_len', 'must be at most 128 characters'))
-    if not ((not m.HasField('emission_rate')) or (m.rate_period != 0)):
+    _h_end_time = m.HasField('end_time')
+    _h_start_time = m.HasField('start_time')
+    if not ((not _h_emission_rate) or (_f_rate_period != 0)):
         out.append((p, 'reward_emission.rate_has_period', 'rate_period is required when emission_rate is set'))
-    if not (((not m.HasField('start_time')) or (not m.HasField('end_time'))) or (_tns(m.end_time) > _tns(m.start_time))):
+    if not (((not _h_start_time) or (not _h_end_time)) or (_tns(m.end_time) > _tns(m.start_time))):
         out.append((p, 'reward_emission.end_after_start', 'end_time must be after start_time'))
 
 
 def _m_cqc_markets_v1_RiskLimitSteps(m, p, out):
     q = p + "." if p else ""
-    v = m.base_risk_limit
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'base_risk_limit', 'cqc.decimal.positive', _s))
+    v = _f_base_risk_limit = m.base_risk_limit
+    if not _C4[v]:
+        out.append((q + 'base_risk_limit', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.risk_step
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'risk_step', 'cqc.decimal.positive', _s))
-    if m.HasField('max_risk_limit'):
+    if not _C4[v]:
+        out.append((q + 'risk_step', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_max_risk_limit = m.HasField('max_risk_limit')
+    if _h_max_risk_limit:
         v = m.max_risk_limit
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'max_risk_limit', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'max_risk_limit', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('risk_limit_asset_id'):
         v = m.risk_limit_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'risk_limit_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'risk_limit_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('initial_margin_increment'):
         v = m.initial_margin_increment
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'initial_margin_increment', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'initial_margin_increment', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('maintenance_margin_increment'):
         v = m.maintenance_margin_increment
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'maintenance_margin_increment', 'cqc.fraction', _s))
-    if not ((((not m.HasField('max_risk_limit')) or (not (_P4.search(m.max_risk_limit) is not None))) or (not (_P4.search(m.base_risk_limit) is not None))) or _dle(m.base_risk_limit, m.max_risk_limit)):
+        if not _C15[v]:
+            out.append((q + 'maintenance_margin_increment', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
+    _f_max_risk_limit = m.max_risk_limit
+    if not ((((not _h_max_risk_limit) or (not _M26[_f_max_risk_limit])) or (not _M26[_f_base_risk_limit])) or _dle(_f_base_risk_limit, _f_max_risk_limit)):
         out.append((p, 'risk_limit_steps.base_not_above_max', 'base_risk_limit must not exceed max_risk_limit'))
 
 
@@ -4650,13 +5526,15 @@ def _m_cqc_markets_v1_SelfTradePrevention(m, p, out):
     v = m.default_mode
     if v not in {0, 1, 2, 3, 4, 5, 6}:
         out.append((q + 'default_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if not _unique(m.allowed_modes):
+    _r = m.allowed_modes
+    if _r and not _unique(_r):
         out.append((q + 'allowed_modes', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.allowed_modes):
-        if x not in {0, 1, 2, 3, 4, 5, 6}:
-            out.append((f"{q}allowed_modes[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}allowed_modes[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4, 5, 6}:
+                out.append((f"{q}allowed_modes[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}allowed_modes[{i}]", 'enum.not_in', 'must not be in list [0]'))
 
 
 def _m_cqc_markets_v1_SessionOpenPrice(m, p, out):
@@ -4668,9 +5546,8 @@ def _m_cqc_markets_v1_SessionOpenPrice(m, p, out):
         if _tns(v) > 50400000000000 or _tns(v) < -50400000000000:
             out.append((q + 'utc_offset', 'duration.gte_lte', 'must be greater than or equal to -50400s and less than or equal to 50400s'))
     v = m.price
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'price', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
 
 
 def _m_cqc_markets_v1_SignificantFiguresTick(m, p, out):
@@ -4691,15 +5568,19 @@ def _m_cqc_markets_v1_SpotInstrument(m, p, out):
 def _m_cqc_markets_v1_SteppedTick(m, p, out):
     q = p + "." if p else ""
     v = m.base_tick_size
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'base_tick_size', 'cqc.decimal.positive', _s))
-    if len(m.steps) < 1:
+    if not _C4[v]:
+        out.append((q + 'base_tick_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _r = m.steps
+    if len(_r) < 1:
         out.append((q + 'steps', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.steps) > 50:
+    if len(_r) > 50:
         out.append((q + 'steps', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    for i, x in enumerate(m.steps):
-        _m_cqc_markets_v1_TickStep(x, f"{q}steps[{i}]", out)
+    if _r and not _b_cqc_markets_v1_TickStep(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_TickStep(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}steps[{i}]")
 
 
 def _m_cqc_markets_v1_TickRule(m, p, out):
@@ -4717,21 +5598,18 @@ def _m_cqc_markets_v1_TickRule(m, p, out):
 def _m_cqc_markets_v1_TickStep(m, p, out):
     q = p + "." if p else ""
     v = m.above_price
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'above_price', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'above_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.tick_size
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'tick_size', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'tick_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
 
 
 def _m_cqc_markets_v1_TickerStatistics(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('window'):
         out.append((q + 'window', 'required', 'value is required'))
     else:
@@ -4740,137 +5618,129 @@ def _m_cqc_markets_v1_TickerStatistics(m, p, out):
             out.append((q + 'window', 'duration.gt', 'must be greater than 0s'))
     if m.HasField('open_price'):
         v = m.open_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'open_price', 'cqc.decimal', _s))
-    if m.HasField('high_price'):
+        if not _C8[v]:
+            out.append((q + 'open_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_high_price = m.HasField('high_price')
+    if _h_high_price:
         v = m.high_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'high_price', 'cqc.decimal', _s))
-    if m.HasField('low_price'):
+        if not _C8[v]:
+            out.append((q + 'high_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_low_price = m.HasField('low_price')
+    if _h_low_price:
         v = m.low_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'low_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'low_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('last_price'):
         v = m.last_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'last_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'last_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('volume'):
         v = m.volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('quote_volume'):
         v = m.quote_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'quote_volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'quote_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('base_volume'):
         v = m.base_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'base_volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'base_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('price_change'):
         v = m.price_change
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price_change', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'price_change', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('price_change_rate'):
         v = m.price_change_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price_change_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'price_change_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('weighted_average_price'):
         v = m.weighted_average_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'weighted_average_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'weighted_average_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.HasField('previous_close_price'):
         v = m.previous_close_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'previous_close_price', 'cqc.decimal', _s))
-    if len(m.session_open_prices) > 4:
+        if not _C8[v]:
+            out.append((q + 'previous_close_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _r = m.session_open_prices
+    if len(_r) > 4:
         out.append((q + 'session_open_prices', 'repeated.max_items', 'must contain no more than 4 item(s)'))
-    for i, x in enumerate(m.session_open_prices):
-        _m_cqc_markets_v1_SessionOpenPrice(x, f"{q}session_open_prices[{i}]", out)
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_SessionOpenPrice(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}session_open_prices[{i}]")
     if m.HasField('lifetime_volume'):
         v = m.lifetime_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'lifetime_volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'lifetime_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('lifetime_quote_volume'):
         v = m.lifetime_quote_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'lifetime_quote_volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'lifetime_quote_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('settlement_volume'):
         v = m.settlement_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'settlement_volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'settlement_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('lifetime_settlement_volume'):
         v = m.lifetime_settlement_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'lifetime_settlement_volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'lifetime_settlement_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('session_volume'):
         v = m.session_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'session_volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'session_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('session_settlement_volume'):
         v = m.session_settlement_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'session_settlement_volume', 'cqc.decimal.non_negative', _s))
-    if not (((((not m.HasField('low_price')) or (not m.HasField('high_price'))) or (not (_P12.search(m.low_price) is not None))) or (not (_P12.search(m.high_price) is not None))) or _dle(m.low_price, m.high_price)):
+        if not _C2[v]:
+            out.append((q + 'session_settlement_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _f_high_price = m.high_price
+    _f_low_price = m.low_price
+    _h_close_time = m.HasField('close_time')
+    _h_open_time = m.HasField('open_time')
+    if not (((((not _h_low_price) or (not _h_high_price)) or (not _M18[_f_low_price])) or (not _M18[_f_high_price])) or _dle(_f_low_price, _f_high_price)):
         out.append((p, 'ticker_statistics.low_not_above_high', 'low_price must not exceed high_price'))
-    if not (((not m.HasField('open_time')) or (not m.HasField('close_time'))) or (_tns(m.close_time) > _tns(m.open_time))):
+    if not (((not _h_open_time) or (not _h_close_time)) or (_tns(m.close_time) > _tns(m.open_time))):
         out.append((p, 'ticker_statistics.window_ordered', 'close_time must be after open_time'))
 
 
 def _m_cqc_markets_v1_Trade(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.venue_trade_id
     if len(v) < 1:
         out.append((q + 'venue_trade_id', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 128:
         out.append((q + 'venue_trade_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.price
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'price', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.size
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'size', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('quote_size'):
         v = m.quote_size
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'quote_size', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'quote_size', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.aggressor_side
     if v not in {0, 1, 2}:
         out.append((q + 'aggressor_side', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('maker_venue_order_id'):
+    _h_maker_venue_order_id = m.HasField('maker_venue_order_id')
+    if _h_maker_venue_order_id:
         v = m.maker_venue_order_id
         if len(v) < 1:
             out.append((q + 'maker_venue_order_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'maker_venue_order_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('taker_venue_order_id'):
+    _h_taker_venue_order_id = m.HasField('taker_venue_order_id')
+    if _h_taker_venue_order_id:
         v = m.taker_venue_order_id
         if len(v) < 1:
             out.append((q + 'taker_venue_order_id', 'string.min_len', 'must be at least 1 characters'))
@@ -4882,56 +5752,61 @@ def _m_cqc_markets_v1_Trade(m, p, out):
         out.append((q + 'receive_time', 'required', 'value is required'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if not (((not m.HasField('maker_venue_order_id')) or (not m.HasField('taker_venue_order_id'))) or (m.maker_venue_order_id != m.taker_venue_order_id)):
+    if not (((not _h_maker_venue_order_id) or (not _h_taker_venue_order_id)) or (m.maker_venue_order_id != m.taker_venue_order_id)):
         out.append((p, 'trade.maker_taker_orders_distinct', 'maker_venue_order_id and taker_venue_order_id must differ'))
 
 
 def _m_cqc_markets_v1_TradingPermissions(m, p, out):
     q = p + "." if p else ""
-    if len(m.permissions) > 100:
+    _r = m.permissions
+    if len(_r) > 100:
         out.append((q + 'permissions', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.permissions):
-        if len(x) < 1:
-            out.append((f"{q}permissions[{i}]", 'string.min_len', 'must be at least 1 characters'))
-        if len(x) > 64:
-            out.append((f"{q}permissions[{i}]", 'string.max_len', 'must be at most 64 characters'))
-    if len(m.permission_sets) > 50:
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) < 1:
+                out.append((f"{q}permissions[{i}]", 'string.min_len', 'must be at least 1 characters'))
+            if len(x) > 64:
+                out.append((f"{q}permissions[{i}]", 'string.max_len', 'must be at most 64 characters'))
+    _r = m.permission_sets
+    if len(_r) > 50:
         out.append((q + 'permission_sets', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    for i, x in enumerate(m.permission_sets):
-        _m_cqc_markets_v1_PermissionSet(x, f"{q}permission_sets[{i}]", out)
-    if not _unique(m.margin_modes):
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_PermissionSet(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}permission_sets[{i}]")
+    _r = m.margin_modes
+    if _r and not _unique(_r):
         out.append((q + 'margin_modes', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.margin_modes):
-        if x not in {0, 1, 2, 3, 4}:
-            out.append((f"{q}margin_modes[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}margin_modes[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4}:
+                out.append((f"{q}margin_modes[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}margin_modes[{i}]", 'enum.not_in', 'must not be in list [0]'))
 
 
 def _m_cqc_markets_v1_VWAP(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.vwap
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'vwap', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'vwap', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if not m.HasField('start_time'):
         out.append((q + 'start_time', 'required', 'value is required'))
     if not m.HasField('end_time'):
         out.append((q + 'end_time', 'required', 'value is required'))
     if m.HasField('volume'):
         v = m.volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('quote_volume'):
         v = m.quote_volume
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'quote_volume', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'quote_volume', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}:
         out.append((q + 'price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -4953,28 +5828,23 @@ def _m_cqc_markets_v1_VWAP(m, p, out):
 def _m_cqc_portfolio_v1_Allocation(m, p, out):
     q = p + "." if p else ""
     v = m.allocation_id
-    _s = ('' if (_P55.search(v) is not None) else 'must be an id of the form alc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'allocation_id', 'cqc.id', _s))
+    if not _C29[v]:
+        out.append((q + 'allocation_id', 'cqc.id', 'must be an id of the form alc_<26-character upper-case ULID>'))
     v = m.portfolio_id
-    _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'portfolio_id', 'cqc.id', _s))
+    if not _C18[v]:
+        out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
     if m.HasField('asset_id'):
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('instrument_id'):
         v = m.instrument_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'instrument_id', 'cqc.id', _s))
+        if not _C21[v]:
+            out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('strategy_id'):
         v = m.strategy_id
         if len(v) < 1:
@@ -4983,127 +5853,116 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
             out.append((q + 'strategy_id', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'account_id', 'cqc.id', _s))
+        if not _C9[v]:
+            out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('venue_id'):
         v = m.venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'venue_id', 'cqc.id', _s))
-    if m.HasField('target_weight'):
+        if not _C6[v]:
+            out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
+    _h_target_weight = m.HasField('target_weight')
+    if _h_target_weight:
         v = m.target_weight
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'target_weight', 'cqc.decimal', _s))
-    if m.HasField('target_notional'):
+        if not _C8[v]:
+            out.append((q + 'target_weight', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_target_notional = m.HasField('target_notional')
+    if _h_target_notional:
         v = m.target_notional
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'target_notional', 'cqc.decimal', _s))
-    if m.HasField('target_quantity'):
+        if not _C8[v]:
+            out.append((q + 'target_notional', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_target_quantity = m.HasField('target_quantity')
+    if _h_target_quantity:
         v = m.target_quantity
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'target_quantity', 'cqc.decimal', _s))
-    if m.HasField('notional_asset_id'):
+        if not _C8[v]:
+            out.append((q + 'target_quantity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_notional_asset_id = m.HasField('notional_asset_id')
+    if _h_notional_asset_id:
         v = m.notional_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'notional_asset_id', 'cqc.id', _s))
-    if m.HasField('band_min'):
+        if not _C3[v]:
+            out.append((q + 'notional_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_band_min = m.HasField('band_min')
+    if _h_band_min:
         v = m.band_min
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'band_min', 'cqc.decimal', _s))
-    if m.HasField('band_max'):
+        if not _C8[v]:
+            out.append((q + 'band_min', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_band_max = m.HasField('band_max')
+    if _h_band_max:
         v = m.band_max
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'band_max', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'band_max', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('rebalance_threshold'):
         v = m.rebalance_threshold
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'rebalance_threshold', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'rebalance_threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if not m.HasField('effective_from_time'):
         out.append((q + 'effective_from_time', 'required', 'value is required'))
     v = m.approved_by
     if len(v) > 200:
         out.append((q + 'approved_by', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'approved_by', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'approved_by', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.reason
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.WhichOneof('target') is None:
         out.append((q + 'target', 'required', 'exactly one field is required in oneof'))
     if m.WhichOneof('target_amount') is None:
         out.append((q + 'target_amount', 'required', 'exactly one field is required in oneof'))
-    if not ((not ((m.HasField('target_weight') or m.HasField('target_notional')) or m.HasField('target_quantity'))) or all(((not (_P58.search(_v1) is not None)) or ((((not m.HasField('band_min')) or (not (_P58.search(m.band_min) is not None))) or _dle(m.band_min, _v1)) and (((not m.HasField('band_max')) or (not (_P58.search(m.band_max) is not None))) or _dle(_v1, m.band_max)))) for _v1 in [(m.target_weight if m.HasField('target_weight') else (m.target_notional if m.HasField('target_notional') else m.target_quantity))])):
+    _f_band_max = m.band_max
+    _f_band_min = m.band_min
+    _h_effective_to_time = m.HasField('effective_to_time')
+    if not ((not ((_h_target_weight or _h_target_notional) or _h_target_quantity)) or all(((not _M21[_v1]) or ((((not _h_band_min) or (not _M21[_f_band_min])) or _dle(_f_band_min, _v1)) and (((not _h_band_max) or (not _M21[_f_band_max])) or _dle(_v1, _f_band_max)))) for _v1 in [(m.target_weight if _h_target_weight else (m.target_notional if _h_target_notional else m.target_quantity))])):
         out.append((p, 'allocation.band_contains_target', 'band_min <= target <= band_max must hold where the band bounds are set'))
-    if not (m.HasField('target_notional') == m.HasField('notional_asset_id')):
+    if not (_h_target_notional == _h_notional_asset_id):
         out.append((p, 'allocation.notional_requires_asset', 'notional_asset_id must be set when and only when target_notional is set'))
-    if not ((not m.HasField('effective_to_time')) or (_tns(m.effective_to_time) > _tns(m.effective_from_time))):
+    if not ((not _h_effective_to_time) or (_tns(m.effective_to_time) > _tns(m.effective_from_time))):
         out.append((p, 'allocation.effective_to_after_from', 'effective_to_time must be after effective_from_time'))
 
 
 def _m_cqc_portfolio_v1_Exposure(m, p, out):
     q = p + "." if p else ""
     v = m.exposure_id
-    _s = ('' if (_P64.search(v) is not None) else 'must be an id of the form xpo_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'exposure_id', 'cqc.id', _s))
+    if not _C36[v]:
+        out.append((q + 'exposure_id', 'cqc.id', 'must be an id of the form xpo_<26-character upper-case ULID>'))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'portfolio_id', 'cqc.id', _s))
+        if not _C18[v]:
+            out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'account_id', 'cqc.id', _s))
-    v = m.dimension
+        if not _C9[v]:
+            out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    v = _f_dimension = m.dimension
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
         out.append((q + 'dimension', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'dimension', 'enum.not_in', 'must not be in list [0]'))
-    v = m.dimension_key
+    v = _f_dimension_key = m.dimension_key
     if len(v) < 1:
         out.append((q + 'dimension_key', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'dimension_key', 'string.max_len', 'must be at most 200 characters'))
     v = m.reporting_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'reporting_asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'reporting_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.gross_long
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'gross_long', 'cqc.decimal.non_negative', _s))
+    if not _C2[v]:
+        out.append((q + 'gross_long', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.gross_short
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'gross_short', 'cqc.decimal.non_negative', _s))
+    if not _C2[v]:
+        out.append((q + 'gross_short', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.net
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'net', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'net', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('net_quantity'):
         v = m.net_quantity
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'net_quantity', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'net_quantity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('delta_adjusted_notional'):
         v = m.delta_adjusted_notional
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'delta_adjusted_notional', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'delta_adjusted_notional', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('greeks'):
         _m_cqc_portfolio_v1_Greeks(m.greeks, q + 'greeks', out)
     v = m.price_type
@@ -5116,20 +5975,18 @@ def _m_cqc_portfolio_v1_Exposure(m, p, out):
         out.append((q + 'as_of_time', 'required', 'value is required'))
     if m.WhichOneof('scope') is None:
         out.append((q + 'scope', 'required', 'exactly one field is required in oneof'))
-    if not (m.dimension_key.startswith('ast_') if ((m.dimension == 1) or (m.dimension == 2)) else (m.dimension_key.startswith('chn_') if (m.dimension == 3) else (m.dimension_key.startswith('ven_') if ((m.dimension == 4) or (m.dimension == 5)) else (m.dimension_key.startswith('grp_') if (m.dimension == 7) else (m.dimension_key.startswith('mkt_') if (m.dimension == 8) else (m.dimension_key.startswith('acc_') if (m.dimension == 9) else True)))))):
+    if not (_f_dimension_key.startswith('ast_') if ((_f_dimension == 1) or (_f_dimension == 2)) else (_f_dimension_key.startswith('chn_') if (_f_dimension == 3) else (_f_dimension_key.startswith('ven_') if ((_f_dimension == 4) or (_f_dimension == 5)) else (_f_dimension_key.startswith('grp_') if (_f_dimension == 7) else (_f_dimension_key.startswith('mkt_') if (_f_dimension == 8) else (_f_dimension_key.startswith('acc_') if (_f_dimension == 9) else True)))))):
         out.append((p, 'exposure.dimension_key_matches_dimension', 'dimension_key must be an id of the entity the dimension names (ast_ for ASSET/UNDERLYING, chn_ for CHAIN, ven_ for VENUE/PROTOCOL, grp_ for GROUP, mkt_ for MARKET, acc_ for ACCOUNT)'))
 
 
 def _m_cqc_portfolio_v1_FxRate(m, p, out):
     q = p + "." if p else ""
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.rate
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'rate', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'rate', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if not m.HasField('rate_time'):
         out.append((q + 'rate_time', 'required', 'value is required'))
 
@@ -5138,104 +5995,90 @@ def _m_cqc_portfolio_v1_Greeks(m, p, out):
     q = p + "." if p else ""
     if m.HasField('delta'):
         v = m.delta
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'delta', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'delta', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('gamma'):
         v = m.gamma
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'gamma', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'gamma', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('vega'):
         v = m.vega
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'vega', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'vega', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('theta'):
         v = m.theta
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'theta', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'theta', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('rho'):
         v = m.rho
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'rho', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'rho', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
 
 
 def _m_cqc_portfolio_v1_LendingPosition(m, p, out):
     q = p + "." if p else ""
     v = m.reserve_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'reserve_asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'reserve_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.scaled_a_token_balance
-    if _P63.search(v) is None:
+    if not _M25[v]:
         out.append((q + 'scaled_a_token_balance', 'string.pattern', 'does not match regex pattern `^(0|[1-9][0-9]{0,77})$`'))
     v = m.scaled_variable_debt
-    if _P63.search(v) is None:
+    if not _M25[v]:
         out.append((q + 'scaled_variable_debt', 'string.pattern', 'does not match regex pattern `^(0|[1-9][0-9]{0,77})$`'))
     if m.HasField('supplied_balance'):
         v = m.supplied_balance
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'supplied_balance', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'supplied_balance', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('borrowed_balance'):
         v = m.borrowed_balance
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'borrowed_balance', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'borrowed_balance', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('supply_apy'):
         v = m.supply_apy
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'supply_apy', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'supply_apy', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('borrow_apy'):
         v = m.borrow_apy
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'borrow_apy', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'borrow_apy', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
 
 
 def _m_cqc_portfolio_v1_LimitCheck(m, p, out):
     q = p + "." if p else ""
     v = m.limit_id
-    _s = ('' if (_P48.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'limit_id', 'cqc.id', _s))
+    if not _C22[v]:
+        out.append((q + 'limit_id', 'cqc.id', 'must be an id of the form lim_<26-character upper-case ULID>'))
     v = m.metric
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}:
         out.append((q + 'metric', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'metric', 'enum.not_in', 'must not be in list [0]'))
-    v = m.unit
+    v = _f_unit = m.unit
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'unit', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('unit_asset_id'):
+    _h_unit_asset_id = m.HasField('unit_asset_id')
+    if _h_unit_asset_id:
         v = m.unit_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'unit_asset_id', 'cqc.id', _s))
-    v = m.threshold
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'threshold', 'cqc.decimal.non_negative', _s))
-    if m.HasField('warning_threshold'):
+        if not _C3[v]:
+            out.append((q + 'unit_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    v = _f_threshold = m.threshold
+    if not _C2[v]:
+        out.append((q + 'threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_warning_threshold = m.HasField('warning_threshold')
+    if _h_warning_threshold:
         v = m.warning_threshold
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'warning_threshold', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'warning_threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.observed_value
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'observed_value', 'cqc.decimal', _s))
-    v = m.projected_value
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'projected_value', 'cqc.decimal', _s))
-    v = m.outcome
+    if not _C8[v]:
+        out.append((q + 'observed_value', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_projected_value = m.projected_value
+    if not _C8[v]:
+        out.append((q + 'projected_value', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_outcome = m.outcome
     if v not in {0, 1, 2, 3}:
         out.append((q + 'outcome', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -5245,98 +6088,109 @@ def _m_cqc_portfolio_v1_LimitCheck(m, p, out):
         out.append((q + 'action', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'action', 'enum.not_in', 'must not be in list [0]'))
-    if not ((m.unit == 1) == m.HasField('unit_asset_id')):
+    _f_warning_threshold = m.warning_threshold
+    if not ((_f_unit == 1) == _h_unit_asset_id):
         out.append((p, 'limit_check.amount_requires_asset', 'unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT'))
-    if not ((((not m.HasField('warning_threshold')) or (not (_P60.search(m.warning_threshold) is not None))) or (not (_P60.search(m.threshold) is not None))) or _dle(m.warning_threshold, m.threshold)):
+    if not ((((not _h_warning_threshold) or (not _M22[_f_warning_threshold])) or (not _M22[_f_threshold])) or _dle(_f_warning_threshold, _f_threshold)):
         out.append((p, 'limit_check.warning_not_above_threshold', 'warning_threshold must be <= threshold'))
-    if not ((((not (_P60.search(m.projected_value) is not None)) or (not (_P60.search(m.threshold) is not None))) or (m.HasField('warning_threshold') and (not (_P60.search(m.warning_threshold) is not None)))) or (m.outcome == (3 if _dgt(m.projected_value, m.threshold) else (2 if (m.HasField('warning_threshold') and _dgt(m.projected_value, m.warning_threshold)) else 1)))):
+    if not ((((not _M22[_f_projected_value]) or (not _M22[_f_threshold])) or (_h_warning_threshold and (not _M22[_f_warning_threshold]))) or (_f_outcome == (3 if _dgt(_f_projected_value, _f_threshold) else (2 if (_h_warning_threshold and _dgt(_f_projected_value, _f_warning_threshold)) else 1)))):
         out.append((p, 'limit_check.outcome_matches_values', 'outcome must be BREACHED when projected_value > threshold, WARNING when warning_threshold < projected_value <= threshold, else WITHIN'))
 
 
 def _m_cqc_portfolio_v1_LiquidityRange(m, p, out):
     q = p + "." if p else ""
-    v = m.tick_lower
+    v = _f_tick_lower = m.tick_lower
     if v > 887272 or v < -887272:
         out.append((q + 'tick_lower', 'sint32.gte_lte', 'must be greater than or equal to -887272 and less than or equal to 887272'))
-    v = m.tick_upper
+    v = _f_tick_upper = m.tick_upper
     if v > 887272 or v < -887272:
         out.append((q + 'tick_upper', 'sint32.gte_lte', 'must be greater than or equal to -887272 and less than or equal to 887272'))
     v = m.liquidity
-    if _P62.search(v) is None:
+    if not _M24[v]:
         out.append((q + 'liquidity', 'string.pattern', 'does not match regex pattern `^(0|[1-9][0-9]{0,38})$`'))
-    if len(m.amounts) > 2:
+    _r = m.amounts
+    if len(_r) > 2:
         out.append((q + 'amounts', 'repeated.max_items', 'must contain no more than 2 item(s)'))
-    for i, x in enumerate(m.amounts):
-        _m_cqc_types_v1_AssetAmount(x, f"{q}amounts[{i}]", out)
-    if len(m.tokens_owed) > 2:
+    if _r and not _b_cqc_types_v1_AssetAmount(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_types_v1_AssetAmount(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}amounts[{i}]")
+    _r = m.tokens_owed
+    if len(_r) > 2:
         out.append((q + 'tokens_owed', 'repeated.max_items', 'must contain no more than 2 item(s)'))
-    for i, x in enumerate(m.tokens_owed):
-        _m_cqc_types_v1_AssetAmount(x, f"{q}tokens_owed[{i}]", out)
-    _L_tokens_owed = list(m.tokens_owed)
-    if not (m.tick_lower < m.tick_upper):
+    _L_tokens_owed = list(_r)
+    if _L_tokens_owed and not _b_cqc_types_v1_AssetAmount(_L_tokens_owed):
+        _n = len(out)
+        for i, x in enumerate(_L_tokens_owed):
+            _m_cqc_types_v1_AssetAmount(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}tokens_owed[{i}]")
+    if not (_f_tick_lower < _f_tick_upper):
         out.append((p, 'liquidity_range.ticks_ordered', 'tick_lower must be below tick_upper'))
-    if not all(((not (_P58.search(_v1.amount) is not None)) or (DF(_v1.amount) >= 0)) for _v1 in _L_tokens_owed):
+    if not all(map(_C35.__getitem__, map(_attrgetter('amount'), _L_tokens_owed))):
         out.append((p, 'liquidity_range.tokens_owed_non_negative', 'tokens_owed amounts must be >= 0'))
 
 
 def _m_cqc_portfolio_v1_MarginLoan(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('liability'):
+    _h_liability = m.HasField('liability')
+    if _h_liability:
         v = m.liability
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'liability', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'liability', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.liability_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'liability_asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'liability_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('accrued_interest'):
         v = m.accrued_interest
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', _s))
-    if m.HasField('pending_close_liability'):
+        if not _C2[v]:
+            out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_pending_close_liability = m.HasField('pending_close_liability')
+    if _h_pending_close_liability:
         v = m.pending_close_liability
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'pending_close_liability', 'cqc.decimal.non_negative', _s))
-    if m.HasField('interest_rate'):
+        if not _C2[v]:
+            out.append((q + 'pending_close_liability', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_interest_rate = m.HasField('interest_rate')
+    if _h_interest_rate:
         v = m.interest_rate
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'interest_rate', 'cqc.fraction', _s))
-    if m.HasField('interest_period'):
+        if not _C15[v]:
+            out.append((q + 'interest_rate', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
+    _h_interest_period = m.HasField('interest_period')
+    if _h_interest_period:
         v = m.interest_period
         if _tns(v) <= 0:
             out.append((q + 'interest_period', 'duration.gt', 'must be greater than 0s'))
-    if not (((((not m.HasField('pending_close_liability')) or (not m.HasField('liability'))) or (not (_P58.search(m.pending_close_liability) is not None))) or (not (_P58.search(m.liability) is not None))) or _dle(m.pending_close_liability, m.liability)):
+    _f_liability = m.liability
+    _f_pending_close_liability = m.pending_close_liability
+    if not (((((not _h_pending_close_liability) or (not _h_liability)) or (not _M21[_f_pending_close_liability])) or (not _M21[_f_liability])) or _dle(_f_pending_close_liability, _f_liability)):
         out.append((p, 'margin_loan.pending_close_within_liability', 'pending_close_liability must not exceed liability'))
-    if not ((not m.HasField('interest_rate')) or m.HasField('interest_period')):
+    if not ((not _h_interest_rate) or _h_interest_period):
         out.append((p, 'margin_loan.interest_period_with_rate', 'interest_period must be set when interest_rate is set'))
-    if not (m.HasField('liability') or m.HasField('interest_rate')):
+    if not (_h_liability or _h_interest_rate):
         out.append((p, 'margin_loan.not_empty', 'a margin loan carries at least its liability or its interest terms'))
 
 
 def _m_cqc_portfolio_v1_OnChainDetails(m, p, out):
     q = p + "." if p else ""
     v = m.chain_id
-    _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'chain_id', 'cqc.id', _s))
+    if not _C0[v]:
+        out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     v = m.tx_hash
     if len(v) > 128:
         out.append((q + 'tx_hash', 'string.max_len', 'must be at most 128 characters'))
-    if _P61.search(v) is None:
+    if not _M23[v]:
         out.append((q + 'tx_hash', 'string.pattern', 'does not match regex pattern `^[^\\s]*$`'))
     v = m.from_address
     if len(v) > 128:
         out.append((q + 'from_address', 'string.max_len', 'must be at most 128 characters'))
-    if _P61.search(v) is None:
+    if not _M23[v]:
         out.append((q + 'from_address', 'string.pattern', 'does not match regex pattern `^[^\\s]*$`'))
     v = m.to_address
     if len(v) > 128:
         out.append((q + 'to_address', 'string.max_len', 'must be at most 128 characters'))
-    if _P61.search(v) is None:
+    if not _M23[v]:
         out.append((q + 'to_address', 'string.pattern', 'does not match regex pattern `^[^\\s]*$`'))
     if m.HasField('tag'):
         v = m.tag
@@ -5356,15 +6210,14 @@ def _m_cqc_portfolio_v1_OnChainDetails(m, p, out):
 def _m_cqc_portfolio_v1_PnL(m, p, out):
     q = p + "." if p else ""
     v = m.pnl_id
-    _s = ('' if (_P59.search(v) is not None) else 'must be an id of the form pnl_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'pnl_id', 'cqc.id', _s))
-    v = m.scope
+    if not _C34[v]:
+        out.append((q + 'pnl_id', 'cqc.id', 'must be an id of the form pnl_<26-character upper-case ULID>'))
+    v = _f_scope = m.scope
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'scope', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'scope', 'enum.not_in', 'must not be in list [0]'))
-    v = m.scope_id
+    v = _f_scope_id = m.scope_id
     if len(v) < 1:
         out.append((q + 'scope_id', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 128:
@@ -5374,183 +6227,198 @@ def _m_cqc_portfolio_v1_PnL(m, p, out):
     if not m.HasField('period_end_time'):
         out.append((q + 'period_end_time', 'required', 'value is required'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
-    v = m.realized_pnl
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'realized_pnl', 'cqc.decimal', _s))
-    v = m.unrealized_pnl
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'unrealized_pnl', 'cqc.decimal', _s))
-    if m.HasField('fees'):
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    v = _f_realized_pnl = m.realized_pnl
+    if not _C8[v]:
+        out.append((q + 'realized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_unrealized_pnl = m.unrealized_pnl
+    if not _C8[v]:
+        out.append((q + 'unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_fees = m.HasField('fees')
+    if _h_fees:
         v = m.fees
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'fees', 'cqc.decimal', _s))
-    if m.HasField('funding'):
+        if not _C8[v]:
+            out.append((q + 'fees', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_funding = m.HasField('funding')
+    if _h_funding:
         v = m.funding
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'funding', 'cqc.decimal', _s))
-    if m.HasField('interest'):
+        if not _C8[v]:
+            out.append((q + 'funding', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_interest = m.HasField('interest')
+    if _h_interest:
         v = m.interest
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'interest', 'cqc.decimal', _s))
-    v = m.gross_pnl
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'gross_pnl', 'cqc.decimal', _s))
-    v = m.net_pnl
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'net_pnl', 'cqc.decimal', _s))
-    if m.HasField('reporting_asset_id'):
+        if not _C8[v]:
+            out.append((q + 'interest', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_gross_pnl = m.gross_pnl
+    if not _C8[v]:
+        out.append((q + 'gross_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_net_pnl = m.net_pnl
+    if not _C8[v]:
+        out.append((q + 'net_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_reporting_asset_id = m.HasField('reporting_asset_id')
+    if _h_reporting_asset_id:
         v = m.reporting_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'reporting_asset_id', 'cqc.id', _s))
-    if m.HasField('reporting_net_pnl'):
+        if not _C3[v]:
+            out.append((q + 'reporting_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_reporting_net_pnl = m.HasField('reporting_net_pnl')
+    if _h_reporting_net_pnl:
         v = m.reporting_net_pnl
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'reporting_net_pnl', 'cqc.decimal', _s))
-    if len(m.fx_rates) > 100:
+        if not _C8[v]:
+            out.append((q + 'reporting_net_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _r = m.fx_rates
+    if len(_r) > 100:
         out.append((q + 'fx_rates', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.fx_rates):
-        _m_cqc_portfolio_v1_FxRate(x, f"{q}fx_rates[{i}]", out)
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_portfolio_v1_FxRate(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}fx_rates[{i}]")
     if m.HasField('return_fraction'):
         v = m.return_fraction
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'return_fraction', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'return_fraction', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.valuation_method
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'valuation_method', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('mark_price'):
+    _h_mark_price = m.HasField('mark_price')
+    if _h_mark_price:
         v = m.mark_price
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'mark_price', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'mark_price', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _f_fees = m.fees
+    _f_funding = m.funding
+    _f_interest = m.interest
     if not (_tns(m.period_end_time) > _tns(m.period_start_time)):
         out.append((p, 'pnl.period_end_after_start', 'period_end_time must be after period_start_time'))
-    if not (m.scope_id.startswith('pos_') if (m.scope == 1) else (m.scope_id.startswith('acc_') if (m.scope == 2) else (m.scope_id.startswith('pfl_') if (m.scope == 4) else True))):
+    if not (_f_scope_id.startswith('pos_') if (_f_scope == 1) else (_f_scope_id.startswith('acc_') if (_f_scope == 2) else (_f_scope_id.startswith('pfl_') if (_f_scope == 4) else True))):
         out.append((p, 'pnl.scope_id_matches_scope', 'scope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes'))
-    if not ((not (((_P60.search(m.gross_pnl) is not None) and (_P60.search(m.realized_pnl) is not None)) and (_P60.search(m.unrealized_pnl) is not None))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))))) for _v1 in [[_sub(_sub(D(m.gross_pnl), D(m.realized_pnl)), D(m.unrealized_pnl)), D(m.gross_pnl), D(m.realized_pnl), D(m.unrealized_pnl)]])):
+    if not ((not ((_M22[_f_gross_pnl] and _M22[_f_realized_pnl]) and _M22[_f_unrealized_pnl])) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))))) for _v1 in [[_sub(_sub(_D[_f_gross_pnl], _D[_f_realized_pnl]), _D[_f_unrealized_pnl]), _D[_f_gross_pnl], _D[_f_realized_pnl], _D[_f_unrealized_pnl]]])):
         out.append((p, 'pnl.gross_identity', 'gross_pnl must equal realized_pnl + unrealized_pnl'))
-    if not ((not (((((_P60.search(m.net_pnl) is not None) and (_P60.search(m.gross_pnl) is not None)) and ((not m.HasField('fees')) or (_P60.search(m.fees) is not None))) and ((not m.HasField('funding')) or (_P60.search(m.funding) is not None))) and ((not m.HasField('interest')) or (_P60.search(m.interest) is not None)))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))), _mul(_index(_v1, 4), _index(_v1, 4))), _mul(_index(_v1, 5), _index(_v1, 5))))) for _v1 in [[_add(_add(_add(_sub(D(m.net_pnl), D(m.gross_pnl)), (D(m.fees) if m.HasField('fees') else _N3)), (D(m.funding) if m.HasField('funding') else _N3)), (D(m.interest) if m.HasField('interest') else _N3)), D(m.net_pnl), D(m.gross_pnl), (D(m.fees) if m.HasField('fees') else _N3), (D(m.funding) if m.HasField('funding') else _N3), (D(m.interest) if m.HasField('interest') else _N3)]])):
+    if not ((not ((((_M22[_f_net_pnl] and _M22[_f_gross_pnl]) and ((not _h_fees) or _M22[_f_fees])) and ((not _h_funding) or _M22[_f_funding])) and ((not _h_interest) or _M22[_f_interest]))) or all((_mul(_index(_v1, 0), _index(_v1, 0)) <= _mul(_N5, _add(_add(_add(_add(_mul(_index(_v1, 1), _index(_v1, 1)), _mul(_index(_v1, 2), _index(_v1, 2))), _mul(_index(_v1, 3), _index(_v1, 3))), _mul(_index(_v1, 4), _index(_v1, 4))), _mul(_index(_v1, 5), _index(_v1, 5))))) for _v1 in [[_add(_add(_add(_sub(_D[_f_net_pnl], _D[_f_gross_pnl]), (_D[_f_fees] if _h_fees else _N3)), (_D[_f_funding] if _h_funding else _N3)), (_D[_f_interest] if _h_interest else _N3)), _D[_f_net_pnl], _D[_f_gross_pnl], (_D[_f_fees] if _h_fees else _N3), (_D[_f_funding] if _h_funding else _N3), (_D[_f_interest] if _h_interest else _N3)]])):
         out.append((p, 'pnl.net_identity', 'net_pnl must equal gross_pnl - fees - funding - interest (charges are positive when paid)'))
-    if not ((not m.HasField('reporting_net_pnl')) or m.HasField('reporting_asset_id')):
+    if not ((not _h_reporting_net_pnl) or _h_reporting_asset_id):
         out.append((p, 'pnl.reporting_value_requires_asset', 'reporting_asset_id must be set when reporting_net_pnl is set'))
-    if not ((not m.HasField('mark_price')) or (m.scope == 1)):
+    if not ((not _h_mark_price) or (_f_scope == 1)):
         out.append((p, 'pnl.mark_price_only_for_position', 'mark_price may only be set for POSITION scope'))
 
 
 def _m_cqc_portfolio_v1_Portfolio(m, p, out):
     q = p + "." if p else ""
     v = m.portfolio_id
-    _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'portfolio_id', 'cqc.id', _s))
+    if not _C18[v]:
+        out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
     v = m.name
     if len(v) < 1:
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'name', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.owner
     if len(v) < 1:
         out.append((q + 'owner', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'owner', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'owner', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'owner', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.reporting_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'reporting_asset_id', 'cqc.id', _s))
-    if len(m.account_ids) > 1000:
+    if not _C3[v]:
+        out.append((q + 'reporting_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _r = m.account_ids
+    if len(_r) > 1000:
         out.append((q + 'account_ids', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
-    if not _unique(m.account_ids):
+    if _r and not _unique(_r):
         out.append((q + 'account_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.account_ids):
-        _s = ('' if (_P14.search(x) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}account_ids[{i}]", 'cqc.id', _s))
-    if len(m.position_ids) > 10000:
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C9[x]:
+                out.append((f"{q}account_ids[{i}]", 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _r = m.position_ids
+    if len(_r) > 10000:
         out.append((q + 'position_ids', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    if not _unique(m.position_ids):
+    if _r and not _unique(_r):
         out.append((q + 'position_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.position_ids):
-        _s = ('' if (_P49.search(x) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}position_ids[{i}]", 'cqc.id', _s))
-    if len(m.balances) > 10000:
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C23[x]:
+                out.append((f"{q}position_ids[{i}]", 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
+    _r = m.balances
+    if len(_r) > 10000:
         out.append((q + 'balances', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    for i, x in enumerate(m.balances):
-        _m_cqc_portfolio_v1_PortfolioBalance(x, f"{q}balances[{i}]", out)
+    _L_balances = list(_r)
+    if _L_balances and not _b_cqc_portfolio_v1_PortfolioBalance(_L_balances):
+        _n = len(out)
+        for i, x in enumerate(_L_balances):
+            _m_cqc_portfolio_v1_PortfolioBalance(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}balances[{i}]")
     v = m.total_equity
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'total_equity', 'cqc.decimal', _s))
-    if len(m.equity_by_asset) > 10000:
+    if not _C8[v]:
+        out.append((q + 'total_equity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _r = m.equity_by_asset
+    if len(_r) > 10000:
         out.append((q + 'equity_by_asset', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    for i, x in enumerate(m.equity_by_asset):
-        _m_cqc_types_v1_AssetAmount(x, f"{q}equity_by_asset[{i}]", out)
+    _L_equity_by_asset = list(_r)
+    if _L_equity_by_asset and not _b_cqc_types_v1_AssetAmount(_L_equity_by_asset):
+        _n = len(out)
+        for i, x in enumerate(_L_equity_by_asset):
+            _m_cqc_types_v1_AssetAmount(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}equity_by_asset[{i}]")
     if m.HasField('total_collateral'):
         v = m.total_collateral
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'total_collateral', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'total_collateral', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('total_debt'):
         v = m.total_debt
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'total_debt', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'total_debt', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('unrealized_pnl'):
         v = m.unrealized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'unrealized_pnl', 'cqc.decimal', _s))
-    if len(m.unrealized_pnls) > 10000:
+        if not _C8[v]:
+            out.append((q + 'unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _r = m.unrealized_pnls
+    if len(_r) > 10000:
         out.append((q + 'unrealized_pnls', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    for i, x in enumerate(m.unrealized_pnls):
-        _m_cqc_types_v1_AssetAmount(x, f"{q}unrealized_pnls[{i}]", out)
+    if _r and not _b_cqc_types_v1_AssetAmount(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_types_v1_AssetAmount(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}unrealized_pnls[{i}]")
     if m.HasField('realized_pnl'):
         v = m.realized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'realized_pnl', 'cqc.decimal', _s))
-    if len(m.realized_pnls) > 10000:
+        if not _C8[v]:
+            out.append((q + 'realized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _r = m.realized_pnls
+    if len(_r) > 10000:
         out.append((q + 'realized_pnls', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    for i, x in enumerate(m.realized_pnls):
-        _m_cqc_types_v1_AssetAmount(x, f"{q}realized_pnls[{i}]", out)
-    if m.HasField('gross_leverage'):
+    if _r and not _b_cqc_types_v1_AssetAmount(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_types_v1_AssetAmount(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}realized_pnls[{i}]")
+    _h_gross_leverage = m.HasField('gross_leverage')
+    if _h_gross_leverage:
         v = m.gross_leverage
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'gross_leverage', 'cqc.decimal.non_negative', _s))
-    if m.HasField('net_leverage'):
+        if not _C2[v]:
+            out.append((q + 'gross_leverage', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_net_leverage = m.HasField('net_leverage')
+    if _h_net_leverage:
         v = m.net_leverage
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'net_leverage', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'net_leverage', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('health_factor'):
         v = m.health_factor
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'health_factor', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'health_factor', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('net_apy'):
         v = m.net_apy
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'net_apy', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'net_apy', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if not m.HasField('as_of_time'):
         out.append((q + 'as_of_time', 'required', 'value is required'))
     if m.HasField('valuation_snapshot_id'):
@@ -5559,59 +6427,51 @@ def _m_cqc_portfolio_v1_Portfolio(m, p, out):
             out.append((q + 'valuation_snapshot_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'valuation_snapshot_id', 'string.max_len', 'must be at most 128 characters'))
-    _L_balances = list(m.balances)
-    _L_equity_by_asset = list(m.equity_by_asset)
-    if not (((((not m.HasField('gross_leverage')) or (not m.HasField('net_leverage'))) or (not (_P58.search(m.gross_leverage) is not None))) or (not (_P58.search(m.net_leverage) is not None))) or (_dle(m.net_leverage, m.gross_leverage) and ((-D(m.net_leverage)) <= D(m.gross_leverage)))):
+    _f_gross_leverage = m.gross_leverage
+    _f_net_leverage = m.net_leverage
+    if not (((((not _h_gross_leverage) or (not _h_net_leverage)) or (not _M21[_f_gross_leverage])) or (not _M21[_f_net_leverage])) or (_dle(_f_net_leverage, _f_gross_leverage) and ((-_D[_f_net_leverage]) <= _D[_f_gross_leverage]))):
         out.append((p, 'portfolio.net_leverage_within_gross', 'the absolute value of net_leverage must not exceed gross_leverage'))
-    if not _unique([_v1.asset_id for _v1 in _L_balances]):
+    if not _unique(list(map(_attrgetter('asset_id'), _L_balances))):
         out.append((p, 'portfolio.balances_unique_per_asset', 'balances must have at most one entry per asset_id'))
-    if not _unique([_v1.asset_id for _v1 in _L_equity_by_asset]):
+    if not _unique(list(map(_attrgetter('asset_id'), _L_equity_by_asset))):
         out.append((p, 'portfolio.equity_unique_per_asset', 'equity_by_asset must have at most one entry per asset_id'))
 
 
 def _m_cqc_portfolio_v1_PortfolioBalance(m, p, out):
     q = p + "." if p else ""
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.total
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'total', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'total', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('borrowed'):
         v = m.borrowed
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'borrowed', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('accrued_interest'):
         v = m.accrued_interest
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('value'):
         v = m.value
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'value', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'value', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('price'):
         v = m.price
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'price', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'price', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('weight'):
         v = m.weight
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'weight', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'weight', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
 
 
 def _m_cqc_portfolio_v1_Position(m, p, out):
     q = p + "." if p else ""
     v = m.position_id
-    _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'position_id', 'cqc.id', _s))
+    if not _C23[v]:
+        out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
     if m.HasField('venue_position_id'):
         v = m.venue_position_id
         if len(v) < 1:
@@ -5619,144 +6479,132 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         if len(v) > 128:
             out.append((q + 'venue_position_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('instrument_id'):
         v = m.instrument_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'instrument_id', 'cqc.id', _s))
-    v = m.side
+        if not _C21[v]:
+            out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
+    v = _f_side = m.side
     if v not in {0, 1, 2, 3}:
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'side', 'enum.not_in', 'must not be in list [0]'))
-    v = m.quantity
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'quantity', 'cqc.decimal', _s))
-    v = m.quantity_unit
+    v = _f_quantity = m.quantity
+    if not _C8[v]:
+        out.append((q + 'quantity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_quantity_unit = m.quantity_unit
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'quantity_unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'quantity_unit', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('contract_size'):
+    _h_contract_size = m.HasField('contract_size')
+    if _h_contract_size:
         v = m.contract_size
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'contract_size', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'contract_size', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('contract_size_asset_id'):
         v = m.contract_size_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'contract_size_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'contract_size_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.contract_type
     if v not in {0, 1, 2, 3}:
         out.append((q + 'contract_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('settlement_asset_id'):
         v = m.settlement_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'settlement_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'settlement_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('avg_entry_price'):
         v = m.avg_entry_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'avg_entry_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'avg_entry_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('avg_close_price'):
         v = m.avg_close_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'avg_close_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'avg_close_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('break_even_price'):
         v = m.break_even_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'break_even_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'break_even_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('mark_price'):
         v = m.mark_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'mark_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'mark_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('liquidation_price'):
         v = m.liquidation_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'liquidation_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'liquidation_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('leverage'):
         v = m.leverage
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'leverage', 'cqc.decimal.positive', _s))
-    v = m.margin_mode
+        if not _C4[v]:
+            out.append((q + 'leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    v = _f_margin_mode = m.margin_mode
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('isolated_margin'):
+    _h_isolated_margin = m.HasField('isolated_margin')
+    if _h_isolated_margin:
         v = m.isolated_margin
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'isolated_margin', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'isolated_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('initial_margin'):
         v = m.initial_margin
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'initial_margin', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'initial_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('initial_margin_rate'):
         v = m.initial_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'initial_margin_rate', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'initial_margin_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('maintenance_margin'):
         v = m.maintenance_margin
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'maintenance_margin', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'maintenance_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('maintenance_margin_rate'):
         v = m.maintenance_margin_rate
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'maintenance_margin_rate', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'maintenance_margin_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('margin_ratio'):
         v = m.margin_ratio
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'margin_ratio', 'cqc.decimal.non_negative', _s))
-    if m.HasField('notional'):
+        if not _C2[v]:
+            out.append((q + 'margin_ratio', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_notional = m.HasField('notional')
+    if _h_notional:
         v = m.notional
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'notional', 'cqc.decimal.non_negative', _s))
-    if m.HasField('notional_asset_id'):
+        if not _C2[v]:
+            out.append((q + 'notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_notional_asset_id = m.HasField('notional_asset_id')
+    if _h_notional_asset_id:
         v = m.notional_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'notional_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'notional_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('notional_usd'):
         v = m.notional_usd
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'notional_usd', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'notional_usd', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('unrealized_pnl'):
         _m_cqc_types_v1_AssetAmount(m.unrealized_pnl, q + 'unrealized_pnl', out)
     if m.HasField('unrealized_pnl_fraction'):
         v = m.unrealized_pnl_fraction
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'unrealized_pnl_fraction', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'unrealized_pnl_fraction', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('realized_pnl'):
         _m_cqc_types_v1_AssetAmount(m.realized_pnl, q + 'realized_pnl', out)
     if m.HasField('funding'):
         _m_cqc_types_v1_AssetAmount(m.funding, q + 'funding', out)
-    if len(m.commissions) > 16:
+    _r = m.commissions
+    if len(_r) > 16:
         out.append((q + 'commissions', 'repeated.max_items', 'must contain no more than 16 item(s)'))
-    for i, x in enumerate(m.commissions):
-        _m_cqc_types_v1_AssetAmount(x, f"{q}commissions[{i}]", out)
-    if m.HasField('liquidation_penalty'):
+    _L_commissions = list(_r)
+    if _L_commissions and not _b_cqc_types_v1_AssetAmount(_L_commissions):
+        _n = len(out)
+        for i, x in enumerate(_L_commissions):
+            _m_cqc_types_v1_AssetAmount(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}commissions[{i}]")
+    _h_liquidation_penalty = m.HasField('liquidation_penalty')
+    if _h_liquidation_penalty:
         _m_cqc_types_v1_AssetAmount(m.liquidation_penalty, q + 'liquidation_penalty', out)
     if m.HasField('adl_indicator'):
         v = m.adl_indicator
@@ -5764,46 +6612,43 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
             out.append((q + 'adl_indicator', 'uint32.lte', 'must be less than or equal to 10'))
     if m.HasField('take_profit_price'):
         v = m.take_profit_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'take_profit_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'take_profit_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('stop_loss_price'):
         v = m.stop_loss_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'stop_loss_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'stop_loss_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('opening_order_id'):
         v = m.opening_order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'opening_order_id', 'cqc.id', _s))
+        if not _C13[v]:
+            out.append((q + 'opening_order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     if m.HasField('closing_order_id'):
         v = m.closing_order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'closing_order_id', 'cqc.id', _s))
-    if m.HasField('peak_quantity'):
+        if not _C13[v]:
+            out.append((q + 'closing_order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
+    _h_peak_quantity = m.HasField('peak_quantity')
+    if _h_peak_quantity:
         v = m.peak_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'peak_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'peak_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if not m.HasField('update_time'):
         out.append((q + 'update_time', 'required', 'value is required'))
     if m.HasField('duration'):
         v = m.duration
         if _tns(v) < 0:
             out.append((q + 'duration', 'duration.gte', 'must be greater than or equal to 0s'))
-    if m.HasField('liquidity_range'):
+    _h_liquidity_range = m.HasField('liquidity_range')
+    if _h_liquidity_range:
         _m_cqc_portfolio_v1_LiquidityRange(m.liquidity_range, q + 'liquidity_range', out)
     if m.HasField('lending'):
         _m_cqc_portfolio_v1_LendingPosition(m.lending, q + 'lending', out)
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if m.HasField('closable_quantity'):
+    _h_closable_quantity = m.HasField('closable_quantity')
+    if _h_closable_quantity:
         v = m.closable_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'closable_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'closable_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('last_venue_trade_id'):
         v = m.last_venue_trade_id
         if len(v) < 1:
@@ -5816,20 +6661,18 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
         _m_cqc_types_v1_AssetAmount(m.unrealized_pnl_last_price, q + 'unrealized_pnl_last_price', out)
     if m.HasField('unrealized_pnl_last_price_fraction'):
         v = m.unrealized_pnl_last_price_fraction
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'unrealized_pnl_last_price_fraction', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'unrealized_pnl_last_price_fraction', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('isolated_base_balance'):
         v = m.isolated_base_balance
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'isolated_base_balance', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'isolated_base_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('isolated_quote_balance'):
         v = m.isolated_quote_balance
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'isolated_quote_balance', 'cqc.decimal', _s))
-    if m.HasField('spot_in_use'):
+        if not _C8[v]:
+            out.append((q + 'isolated_quote_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_spot_in_use = m.HasField('spot_in_use')
+    if _h_spot_in_use:
         _m_cqc_types_v1_AssetAmount(m.spot_in_use, q + 'spot_in_use', out)
     if m.HasField('venue_opening_order_id'):
         v = m.venue_opening_order_id
@@ -5837,168 +6680,170 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
             out.append((q + 'venue_opening_order_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'venue_opening_order_id', 'string.max_len', 'must be at most 128 characters'))
-    _L_commissions = list(m.commissions)
-    if not (((m.side != 2) or (not (_P58.search(m.quantity) is not None))) or (DF(m.quantity) >= 0)):
+    _f_closable_quantity = m.closable_quantity
+    _f_peak_quantity = m.peak_quantity
+    _h_close_time = m.HasField('close_time')
+    _h_open_time = m.HasField('open_time')
+    if not (((_f_side != 2) or (not _M21[_f_quantity])) or (_DF[_f_quantity] >= 0)):
         out.append((p, 'position.long_side_non_negative', 'quantity must be >= 0 when side is POSITION_SIDE_LONG'))
-    if not (((m.side != 3) or (not (_P58.search(m.quantity) is not None))) or (DF(m.quantity) <= 0)):
+    if not (((_f_side != 3) or (not _M21[_f_quantity])) or (_DF[_f_quantity] <= 0)):
         out.append((p, 'position.short_side_non_positive', 'quantity must be <= 0 when side is POSITION_SIDE_SHORT'))
-    if not ((m.quantity_unit != 2) or m.HasField('contract_size')):
+    if not ((_f_quantity_unit != 2) or _h_contract_size):
         out.append((p, 'position.contracts_require_contract_size', 'contract_size must be set when quantity_unit is QUANTITY_UNIT_CONTRACTS'))
-    if not (((m.quantity_unit == 5) == m.HasField('liquidity_range')) and ((not m.HasField('liquidity_range')) or (m.quantity == m.liquidity_range.liquidity))):
+    if not (((_f_quantity_unit == 5) == _h_liquidity_range) and ((not _h_liquidity_range) or (_f_quantity == m.liquidity_range.liquidity))):
         out.append((p, 'position.liquidity_unit_requires_range', 'quantity_unit QUANTITY_UNIT_LIQUIDITY is only valid with liquidity_range set, and then quantity must equal liquidity_range.liquidity'))
-    if not ((not m.HasField('isolated_margin')) or (m.margin_mode == 3)):
+    if not ((not _h_isolated_margin) or (_f_margin_mode == 3)):
         out.append((p, 'position.isolated_margin_requires_isolated_mode', 'isolated_margin may only be set when margin_mode is MARGIN_MODE_ISOLATED'))
-    if not ((not m.HasField('spot_in_use')) or (not m.spot_in_use.amount.startswith('-'))):
+    if not ((not _h_spot_in_use) or (not m.spot_in_use.amount.startswith('-'))):
         out.append((p, 'position.spot_in_use_non_negative', 'spot_in_use.amount must not be negative'))
-    if not (((not m.HasField('liquidation_penalty')) or (not (_P58.search(m.liquidation_penalty.amount) is not None))) or (DF(m.liquidation_penalty.amount) >= 0)):
+    if not (((not _h_liquidation_penalty) or (not _M21[m.liquidation_penalty.amount])) or (_DF[m.liquidation_penalty.amount] >= 0)):
         out.append((p, 'position.liquidation_penalty_non_negative', 'liquidation_penalty.amount must be >= 0 (an amount paid)'))
-    if not ((((not m.HasField('closable_quantity')) or (not (_P58.search(m.closable_quantity) is not None))) or (not (_P58.search(m.quantity) is not None))) or (_dle(m.closable_quantity, m.quantity) or (D(m.closable_quantity) <= (-D(m.quantity))))):
+    if not ((((not _h_closable_quantity) or (not _M21[_f_closable_quantity])) or (not _M21[_f_quantity])) or (_dle(_f_closable_quantity, _f_quantity) or (_D[_f_closable_quantity] <= (-_D[_f_quantity])))):
         out.append((p, 'position.closable_within_quantity', 'closable_quantity must not exceed the absolute value of quantity'))
-    if not _unique([_v1.asset_id for _v1 in _L_commissions]):
+    if not _unique(list(map(_attrgetter('asset_id'), _L_commissions))):
         out.append((p, 'position.commissions_unique_per_asset', 'commissions must have at most one entry per asset_id'))
-    if not ((not m.HasField('notional')) or m.HasField('notional_asset_id')):
+    if not ((not _h_notional) or _h_notional_asset_id):
         out.append((p, 'position.notional_requires_asset', 'notional_asset_id must be set when notional is set'))
-    if not (((not m.HasField('open_time')) or (not m.HasField('close_time'))) or (_tns(m.close_time) >= _tns(m.open_time))):
+    if not (((not _h_open_time) or (not _h_close_time)) or (_tns(m.close_time) >= _tns(m.open_time))):
         out.append((p, 'position.close_after_open', 'close_time must not be before open_time'))
-    if not ((((not m.HasField('peak_quantity')) or (not (_P58.search(m.peak_quantity) is not None))) or (not (_P58.search(m.quantity) is not None))) or (_dge(m.peak_quantity, m.quantity) and (D(m.peak_quantity) >= (-D(m.quantity))))):
+    if not ((((not _h_peak_quantity) or (not _M21[_f_peak_quantity])) or (not _M21[_f_quantity])) or (_dge(_f_peak_quantity, _f_quantity) and (_D[_f_peak_quantity] >= (-_D[_f_quantity])))):
         out.append((p, 'position.peak_covers_quantity', 'peak_quantity must be >= the absolute value of quantity'))
 
 
 def _m_cqc_portfolio_v1_RiskCheckResult(m, p, out):
     q = p + "." if p else ""
-    v = m.decision
+    v = _f_decision = m.decision
     if v not in {0, 1, 2, 3}:
         out.append((q + 'decision', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'decision', 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
-    if len(m.limit_checks) > 1000:
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
+    _r = m.limit_checks
+    if len(_r) > 1000:
         out.append((q + 'limit_checks', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
-    for i, x in enumerate(m.limit_checks):
-        _m_cqc_portfolio_v1_LimitCheck(x, f"{q}limit_checks[{i}]", out)
-    if len(m.messages) > 100:
+    _L_limit_checks = list(_r)
+    if _L_limit_checks:
+        _n = len(out)
+        for i, x in enumerate(_L_limit_checks):
+            _m_cqc_portfolio_v1_LimitCheck(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}limit_checks[{i}]")
+    _r = m.messages
+    if len(_r) > 100:
         out.append((q + 'messages', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.messages):
-        if len(x) < 1:
-            out.append((f"{q}messages[{i}]", 'string.min_len', 'must be at least 1 characters'))
-        if len(x) > 1000:
-            out.append((f"{q}messages[{i}]", 'string.max_len', 'must be at most 1000 characters'))
-        _s = ('' if (not (_P10.search(x) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-        if _s:
-            out.append((f"{q}messages[{i}]", 'cqc.text', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) < 1:
+                out.append((f"{q}messages[{i}]", 'string.min_len', 'must be at least 1 characters'))
+            if len(x) > 1000:
+                out.append((f"{q}messages[{i}]", 'string.max_len', 'must be at most 1000 characters'))
+            if not _C7[x]:
+                out.append((f"{q}messages[{i}]", 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.trading_state
     if v not in {0, 1, 2, 3}:
         out.append((q + 'trading_state', 'enum.defined_only', 'value must be one of the defined enum values'))
     if not m.HasField('check_time'):
         out.append((q + 'check_time', 'required', 'value is required'))
-    if m.HasField('reservation_id'):
+    _h_reservation_id = m.HasField('reservation_id')
+    if _h_reservation_id:
         v = m.reservation_id
-        _s = ('' if (_P44.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'reservation_id', 'cqc.id', _s))
-    _L_limit_checks = list(m.limit_checks)
-    if not ((m.decision != 1) or all((_v1.outcome == 1) for _v1 in _L_limit_checks)):
+        if not _C20[v]:
+            out.append((q + 'reservation_id', 'cqc.id', 'must be an id of the form rsv_<26-character upper-case ULID>'))
+    _h_reservation_expire_time = m.HasField('reservation_expire_time')
+    if not ((_f_decision != 1) or all(map(_C31.__getitem__, map(_attrgetter('outcome'), _L_limit_checks)))):
         out.append((p, 'risk_check_result.allow_has_no_findings', 'an ALLOW decision must have every limit check WITHIN'))
-    if not (((m.decision != 2) or any((_v1.outcome == 3) for _v1 in _L_limit_checks)) or (len(m.messages) > 0)):
+    if not (((_f_decision != 2) or any(map(_C32.__getitem__, map(_attrgetter('outcome'), _L_limit_checks)))) or (len(m.messages) > 0)):
         out.append((p, 'risk_check_result.deny_has_reason', 'a DENY decision must have a BREACHED limit check or a message'))
-    if not (((m.decision != 3) or any(((_v1.outcome == 2) or (_v1.outcome == 3)) for _v1 in _L_limit_checks)) or (len(m.messages) > 0)):
+    if not (((_f_decision != 3) or any(map(_C33.__getitem__, map(_attrgetter('outcome'), _L_limit_checks)))) or (len(m.messages) > 0)):
         out.append((p, 'risk_check_result.warn_has_finding', 'a WARN decision must have a limit check WARNING or BREACHED (ALERT-only limit) or a message'))
-    if not _unique([_v1.limit_id for _v1 in _L_limit_checks]):
+    if not _unique(list(map(_attrgetter('limit_id'), _L_limit_checks))):
         out.append((p, 'risk_check_result.limit_checks_unique', 'limit_checks must have at most one entry per limit_id'))
-    if not (m.HasField('reservation_id') == m.HasField('reservation_expire_time')):
+    if not (_h_reservation_id == _h_reservation_expire_time):
         out.append((p, 'risk_check_result.reservation_complete', 'reservation_id and reservation_expire_time must be set together'))
-    if not ((m.decision != 2) or (not m.HasField('reservation_id'))):
+    if not ((_f_decision != 2) or (not _h_reservation_id)):
         out.append((p, 'risk_check_result.deny_has_no_reservation', 'a DENY decision reserves nothing: reservation_id must be unset'))
 
 
 def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
     q = p + "." if p else ""
     v = m.limit_id
-    _s = ('' if (_P48.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'limit_id', 'cqc.id', _s))
+    if not _C22[v]:
+        out.append((q + 'limit_id', 'cqc.id', 'must be an id of the form lim_<26-character upper-case ULID>'))
     v = m.name
     if len(v) < 1:
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'name', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.description
     if len(v) > 2000:
         out.append((q + 'description', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'description', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'portfolio_id', 'cqc.id', _s))
+        if not _C18[v]:
+            out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'account_id', 'cqc.id', _s))
-    if m.HasField('market_id'):
+        if not _C9[v]:
+            out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _h_market_id = m.HasField('market_id')
+    if _h_market_id:
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('asset_id'):
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('venue_id'):
         v = m.venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'venue_id', 'cqc.id', _s))
+        if not _C6[v]:
+            out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     if m.HasField('strategy_id'):
         v = m.strategy_id
         if len(v) < 1:
             out.append((q + 'strategy_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'strategy_id', 'string.max_len', 'must be at most 128 characters'))
-    v = m.metric
+    v = _f_metric = m.metric
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}:
         out.append((q + 'metric', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'metric', 'enum.not_in', 'must not be in list [0]'))
-    v = m.concentration_dimension
+    v = _f_concentration_dimension = m.concentration_dimension
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
         out.append((q + 'concentration_dimension', 'enum.defined_only', 'value must be one of the defined enum values'))
-    v = m.threshold
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'threshold', 'cqc.decimal.non_negative', _s))
-    v = m.unit
+    v = _f_threshold = m.threshold
+    if not _C2[v]:
+        out.append((q + 'threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    v = _f_unit = m.unit
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'unit', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('unit_asset_id'):
+    _h_unit_asset_id = m.HasField('unit_asset_id')
+    if _h_unit_asset_id:
         v = m.unit_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'unit_asset_id', 'cqc.id', _s))
-    if m.HasField('warning_threshold'):
+        if not _C3[v]:
+            out.append((q + 'unit_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_warning_threshold = m.HasField('warning_threshold')
+    if _h_warning_threshold:
         v = m.warning_threshold
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'warning_threshold', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'warning_threshold', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.action
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'action', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'action', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('window'):
+    _h_window = m.HasField('window')
+    if _h_window:
         v = m.window
         if _tns(v) <= 0:
             out.append((q + 'window', 'duration.gt', 'must be greater than 0s'))
@@ -6012,159 +6857,150 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
         out.append((q + 'created_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'created_by', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'created_by', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'created_by', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.WhichOneof('scope') is None:
         out.append((q + 'scope', 'required', 'exactly one field is required in oneof'))
-    if not ((((not m.HasField('warning_threshold')) or (not (_P58.search(m.warning_threshold) is not None))) or (not (_P58.search(m.threshold) is not None))) or _dle(m.warning_threshold, m.threshold)):
+    _f_warning_threshold = m.warning_threshold
+    _h_effective_from_time = m.HasField('effective_from_time')
+    _h_effective_to_time = m.HasField('effective_to_time')
+    if not ((((not _h_warning_threshold) or (not _M21[_f_warning_threshold])) or (not _M21[_f_threshold])) or _dle(_f_warning_threshold, _f_threshold)):
         out.append((p, 'risk_limit.warning_not_above_threshold', 'warning_threshold must be <= threshold'))
-    if not ((m.unit == 1) == m.HasField('unit_asset_id')):
+    if not ((_f_unit == 1) == _h_unit_asset_id):
         out.append((p, 'risk_limit.amount_requires_asset', 'unit_asset_id must be set when and only when unit is METRIC_UNIT_ASSET_AMOUNT'))
-    if not (((m.unit != 6) and (m.unit != 7)) or m.HasField('market_id')):
+    if not (((_f_unit != 6) and (_f_unit != 7)) or _h_market_id):
         out.append((p, 'risk_limit.market_unit_requires_market', 'a METRIC_UNIT_QUANTITY or METRIC_UNIT_PRICE limit must be scoped to one market (market_id), whose quantity unit and price it uses'))
-    if not ((m.metric == 6) == (m.concentration_dimension != 0)):
+    if not ((_f_metric == 6) == (_f_concentration_dimension != 0)):
         out.append((p, 'risk_limit.concentration_requires_dimension', 'concentration_dimension must be set when and only when metric is RISK_METRIC_CONCENTRATION'))
-    if not ((not (((m.metric == 4) or (m.metric == 5)) or (m.metric == 7))) or m.HasField('window')):
+    if not ((not (((_f_metric == 4) or (_f_metric == 5)) or (_f_metric == 7))) or _h_window):
         out.append((p, 'risk_limit.window_required', 'window must be set for LOSS, DRAWDOWN and ORDER_RATE metrics'))
-    if not (((not m.HasField('effective_from_time')) or (not m.HasField('effective_to_time'))) or (_tns(m.effective_to_time) > _tns(m.effective_from_time))):
+    if not (((not _h_effective_from_time) or (not _h_effective_to_time)) or (_tns(m.effective_to_time) > _tns(m.effective_from_time))):
         out.append((p, 'risk_limit.effective_to_after_from', 'effective_to_time must be after effective_from_time'))
 
 
 def _m_cqc_portfolio_v1_RiskReservation(m, p, out):
     q = p + "." if p else ""
     v = m.reservation_id
-    _s = ('' if (_P44.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'reservation_id', 'cqc.id', _s))
-    v = m.state
+    if not _C20[v]:
+        out.append((q + 'reservation_id', 'cqc.id', 'must be an id of the form rsv_<26-character upper-case ULID>'))
+    v = _f_state = m.state
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'state', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'state', 'enum.not_in', 'must not be in list [0]'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('client_order_id'):
         v = m.client_order_id
-        if _P45.search(v) is None:
+        if not _M17[v]:
             out.append((q + 'client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
-    if len(m.limit_ids) > 1000:
+    _r = m.limit_ids
+    if len(_r) > 1000:
         out.append((q + 'limit_ids', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
-    if not _unique(m.limit_ids):
+    if _r and not _unique(_r):
         out.append((q + 'limit_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.limit_ids):
-        _s = ('' if (_P48.search(x) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}limit_ids[{i}]", 'cqc.id', _s))
-    if m.HasField('order_id'):
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C22[x]:
+                out.append((f"{q}limit_ids[{i}]", 'cqc.id', 'must be an id of the form lim_<26-character upper-case ULID>'))
+    _h_order_id = m.HasField('order_id')
+    if _h_order_id:
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     if not m.HasField('expire_time'):
         out.append((q + 'expire_time', 'required', 'value is required'))
-    if not ((m.state == 2) == m.HasField('order_id')):
+    _h_create_time = m.HasField('create_time')
+    if not ((_f_state == 2) == _h_order_id):
         out.append((p, 'risk_reservation.committed_has_order', 'order_id must be set when and only when state is RISK_RESERVATION_STATE_COMMITTED'))
-    if not (((not m.HasField('create_time')) or (not m.HasField('expire_time'))) or (_tns(m.expire_time) > _tns(m.create_time))):
+    if not (((not _h_create_time) or (not m.HasField('expire_time'))) or (_tns(m.expire_time) > _tns(m.create_time))):
         out.append((p, 'risk_reservation.expire_after_create', 'expire_time must be after create_time'))
 
 
 def _m_cqc_portfolio_v1_Transaction(m, p, out):
     q = p + "." if p else ""
     v = m.transaction_id
-    _s = ('' if (_P57.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'transaction_id', 'cqc.id', _s))
+    if not _C30[v]:
+        out.append((q + 'transaction_id', 'cqc.id', 'must be an id of the form txn_<26-character upper-case ULID>'))
     if m.HasField('venue_transaction_id'):
         v = m.venue_transaction_id
         if len(v) < 1:
             out.append((q + 'venue_transaction_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'venue_transaction_id', 'string.max_len', 'must be at most 128 characters'))
-    v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    v = _f_account_id = m.account_id
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 100}:
         out.append((q + 'type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0, 24}:
         out.append((q + 'type', 'enum.not_in', 'must not be in list [0, 24]'))
-    v = m.amount
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'amount', 'cqc.decimal', _s))
-    v = m.direction
+    v = _f_amount = m.amount
+    if not _C8[v]:
+        out.append((q + 'amount', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_direction = m.direction
     if v not in {0, 1, 2}:
         out.append((q + 'direction', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'direction', 'enum.not_in', 'must not be in list [0]'))
-    v = m.status
+    v = _f_status = m.status
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'status', 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('balance_before'):
         v = m.balance_before
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'balance_before', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'balance_before', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('balance_after'):
         v = m.balance_after
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'balance_after', 'cqc.decimal', _s))
-    if m.HasField('fee'):
+        if not _C8[v]:
+            out.append((q + 'balance_after', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_fee = m.HasField('fee')
+    if _h_fee:
         _m_cqc_types_v1_AssetAmount(m.fee, q + 'fee', out)
     if m.HasField('on_chain'):
         _m_cqc_portfolio_v1_OnChainDetails(m.on_chain, q + 'on_chain', out)
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     if m.HasField('execution_id'):
         v = m.execution_id
-        _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'execution_id', 'cqc.id', _s))
+        if not _C14[v]:
+            out.append((q + 'execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
     if m.HasField('position_id'):
         v = m.position_id
-        _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'position_id', 'cqc.id', _s))
+        if not _C23[v]:
+            out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
     if m.HasField('related_transaction_id'):
         v = m.related_transaction_id
-        _s = ('' if (_P57.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'related_transaction_id', 'cqc.id', _s))
+        if not _C30[v]:
+            out.append((q + 'related_transaction_id', 'cqc.id', 'must be an id of the form txn_<26-character upper-case ULID>'))
     if m.HasField('venue_reference_id'):
         v = m.venue_reference_id
         if len(v) < 1:
             out.append((q + 'venue_reference_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'venue_reference_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('counterparty_account_id'):
+    _h_counterparty_account_id = m.HasField('counterparty_account_id')
+    if _h_counterparty_account_id:
         v = m.counterparty_account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'counterparty_account_id', 'cqc.id', _s))
+        if not _C9[v]:
+            out.append((q + 'counterparty_account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.description
     if len(v) > 1000:
         out.append((q + 'description', 'string.max_len', 'must be at most 1000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'description', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'description', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if not m.HasField('create_time'):
         out.append((q + 'create_time', 'required', 'value is required'))
     if m.HasField('source_record'):
@@ -6174,56 +7010,52 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         out.append((q + 'venue_status', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('client_transaction_id'):
         v = m.client_transaction_id
-        if _P40.search(v) is None:
+        if not _M15[v]:
             out.append((q + 'client_transaction_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`'))
     if m.HasField('deployment_id'):
         v = m.deployment_id
-        _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'deployment_id', 'cqc.id', _s))
-    v = m.wallet
-    if _P35.search(v) is None:
+        if not _C1[v]:
+            out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
+    v = _f_wallet = m.wallet
+    if not _M12[v]:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
-    v = m.counterparty_wallet
-    if _P35.search(v) is None:
+    v = _f_counterparty_wallet = m.counterparty_wallet
+    if not _M12[v]:
         out.append((q + 'counterparty_wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
-    if not (((not (_P58.search(m.amount) is not None)) or ((m.direction == 1) and (DF(m.amount) >= 0))) or ((m.direction == 2) and (DF(m.amount) <= 0))):
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _h_settle_time = m.HasField('settle_time')
+    if not (((not _M21[_f_amount]) or ((_f_direction == 1) and (_DF[_f_amount] >= 0))) or ((_f_direction == 2) and (_DF[_f_amount] <= 0))):
         out.append((p, 'transaction.direction_matches_amount_sign', 'amount must be >= 0 when direction is IN and <= 0 when direction is OUT'))
-    if not ((not m.HasField('settle_time')) or (m.status in [2, 9, 10])):
+    if not ((not _h_settle_time) or (_f_status in [2, 9, 10])):
         out.append((p, 'transaction.settle_time_requires_booked', 'settle_time may only be set when status is COMPLETED, CREDITED or REVERSED'))
-    if not ((not m.HasField('settle_time')) or (_tns(m.settle_time) >= _tns(m.create_time))):
+    if not ((not _h_settle_time) or (_tns(m.settle_time) >= _tns(m.create_time))):
         out.append((p, 'transaction.settle_after_create', 'settle_time must not be before create_time'))
-    if not (((not m.HasField('counterparty_account_id')) or (m.counterparty_account_id != m.account_id)) or (m.wallet != m.counterparty_wallet)):
+    if not (((not _h_counterparty_account_id) or (m.counterparty_account_id != _f_account_id)) or (_f_wallet != _f_counterparty_wallet)):
         out.append((p, 'transaction.counterparty_differs', 'counterparty_account_id must differ from account_id unless the wallets differ'))
-    if not (((not m.HasField('fee')) or (not (_P58.search(m.fee.amount) is not None))) or (DF(m.fee.amount) >= 0)):
+    if not (((not _h_fee) or (not _M21[m.fee.amount])) or (_DF[m.fee.amount] >= 0)):
         out.append((p, 'transaction.fee_non_negative', 'fee.amount must be >= 0 (a fee paid)'))
 
 
 def _m_cqc_services_v1_AcknowledgeRiskAlertRequest(m, p, out):
     q = p + "." if p else ""
     v = m.alert_id
-    _s = ('' if (_P42.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'alert_id', 'cqc.id', _s))
+    if not _C19[v]:
+        out.append((q + 'alert_id', 'cqc.id', 'must be an id of the form alr_<26-character upper-case ULID>'))
     v = m.acknowledged_by
     if len(v) < 1:
         out.append((q + 'acknowledged_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'acknowledged_by', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'acknowledged_by', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'acknowledged_by', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.note
     if len(v) > 2000:
         out.append((q + 'note', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'note', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'note', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
 
 
 def _m_cqc_services_v1_AcknowledgeRiskAlertResponse(m, p, out):
@@ -6237,16 +7069,14 @@ def _m_cqc_services_v1_AdjustIsolatedMarginRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.position_side
     if v not in {0, 1, 2, 3}:
         out.append((q + 'position_side', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -6258,9 +7088,8 @@ def _m_cqc_services_v1_AdjustIsolatedMarginRequest(m, p, out):
     if v in {0}:
         out.append((q + 'adjustment', 'enum.not_in', 'must not be in list [0]'))
     v = m.amount
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'amount', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'amount', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
 
 
 def _m_cqc_services_v1_AdjustIsolatedMarginResponse(m, p, out):
@@ -6276,32 +7105,32 @@ def _m_cqc_services_v1_AmendOrderRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('order'):
         out.append((q + 'order', 'required', 'value is required'))
     else:
         _m_cqc_services_v1_OrderRef(m.order, q + 'order', out)
-    if m.HasField('quantity'):
+    _h_quantity = m.HasField('quantity')
+    if _h_quantity:
         v = m.quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'quantity', 'cqc.decimal.positive', _s))
-    if m.HasField('price'):
+        if not _C4[v]:
+            out.append((q + 'quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_price = m.HasField('price')
+    if _h_price:
         v = m.price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price', 'cqc.decimal', _s))
-    if m.HasField('trigger_price'):
+        if not _C8[v]:
+            out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_trigger_price = m.HasField('trigger_price')
+    if _h_trigger_price:
         v = m.trigger_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'trigger_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'trigger_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('new_client_order_id'):
         v = m.new_client_order_id
-        if _P45.search(v) is None:
+        if not _M17[v]:
             out.append((q + 'new_client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
-    if not ((m.HasField('quantity') or m.HasField('price')) or m.HasField('trigger_price')):
+    if not ((_h_quantity or _h_price) or _h_trigger_price):
         out.append((p, 'amend_order.something_to_change', 'at least one of quantity, price and trigger_price must be set'))
 
 
@@ -6313,113 +7142,151 @@ def _m_cqc_services_v1_AmendOrderResponse(m, p, out):
 
 def _m_cqc_services_v1_BatchAmendOrdersRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.requests) < 1:
+    _r = m.requests
+    if len(_r) < 1:
         out.append((q + 'requests', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.requests) > 20:
+    if len(_r) > 20:
         out.append((q + 'requests', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.requests):
-        _m_cqc_services_v1_AmendOrderRequest(x, f"{q}requests[{i}]", out)
-    _L_requests = list(m.requests)
+    _L_requests = list(_r)
+    if _L_requests:
+        _n = len(out)
+        for i, x in enumerate(_L_requests):
+            _m_cqc_services_v1_AmendOrderRequest(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}requests[{i}]")
     if not (lambda _h2: all((_v1.order.account_id == (_h2 if _h2 is not _ERR else _index(_L_requests, 0).order.account_id)) for _v1 in _L_requests))(_try(lambda: _index(_L_requests, 0).order.account_id)):
         out.append((p, 'batch_amend_orders.one_account', 'every amendment of a batch must name an order of the same account_id'))
-    if not _unique([_v1.request_id for _v1 in _L_requests]):
+    if not _unique(list(map(_attrgetter('request_id'), _L_requests))):
         out.append((p, 'batch_amend_orders.unique_request_ids', 'request_ids must be unique within a batch'))
 
 
 def _m_cqc_services_v1_BatchAmendOrdersResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.results):
-        _m_cqc_services_v1_OrderResult(x, f"{q}results[{i}]", out)
+    _r = m.results
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_services_v1_OrderResult(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}results[{i}]")
 
 
 def _m_cqc_services_v1_BatchCancelOrdersRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.requests) < 1:
+    _r = m.requests
+    if len(_r) < 1:
         out.append((q + 'requests', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.requests) > 100:
+    if len(_r) > 100:
         out.append((q + 'requests', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.requests):
-        _m_cqc_services_v1_CancelOrderRequest(x, f"{q}requests[{i}]", out)
-    _L_requests = list(m.requests)
+    _L_requests = list(_r)
+    if _L_requests:
+        _n = len(out)
+        for i, x in enumerate(_L_requests):
+            _m_cqc_services_v1_CancelOrderRequest(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}requests[{i}]")
     if not (lambda _h2: all((_v1.order.account_id == (_h2 if _h2 is not _ERR else _index(_L_requests, 0).order.account_id)) for _v1 in _L_requests))(_try(lambda: _index(_L_requests, 0).order.account_id)):
         out.append((p, 'batch_cancel_orders.one_account', 'every cancellation of a batch must name an order of the same account_id'))
-    if not _unique([_v1.request_id for _v1 in _L_requests]):
+    if not _unique(list(map(_attrgetter('request_id'), _L_requests))):
         out.append((p, 'batch_cancel_orders.unique_request_ids', 'request_ids must be unique within a batch'))
 
 
 def _m_cqc_services_v1_BatchCancelOrdersResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.results):
-        _m_cqc_services_v1_OrderResult(x, f"{q}results[{i}]", out)
+    _r = m.results
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_services_v1_OrderResult(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}results[{i}]")
 
 
 def _m_cqc_services_v1_BatchGetAssetsRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.asset_ids) < 1:
+    _r = m.asset_ids
+    if len(_r) < 1:
         out.append((q + 'asset_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.asset_ids) > 100:
+    if len(_r) > 100:
         out.append((q + 'asset_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.asset_ids):
+    if _r and not _unique(_r):
         out.append((q + 'asset_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.asset_ids):
-        _s = ('' if (_P5.search(x) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}asset_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C3[x]:
+                out.append((f"{q}asset_ids[{i}]", 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_BatchGetAssetsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.assets):
-        _m_cqc_assets_v1_Asset(x, f"{q}assets[{i}]", out)
+    _r = m.assets
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_assets_v1_Asset(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}assets[{i}]")
 
 
 def _m_cqc_services_v1_BatchGetInstrumentsRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.instrument_ids) < 1:
+    _r = m.instrument_ids
+    if len(_r) < 1:
         out.append((q + 'instrument_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.instrument_ids) > 100:
+    if len(_r) > 100:
         out.append((q + 'instrument_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.instrument_ids):
+    if _r and not _unique(_r):
         out.append((q + 'instrument_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.instrument_ids):
-        _s = ('' if (_P46.search(x) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}instrument_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C21[x]:
+                out.append((f"{q}instrument_ids[{i}]", 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_BatchGetInstrumentsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.instruments):
-        _m_cqc_markets_v1_Instrument(x, f"{q}instruments[{i}]", out)
+    _r = m.instruments
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_Instrument(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}instruments[{i}]")
 
 
 def _m_cqc_services_v1_BatchGetMarketsRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.market_ids) < 1:
+    _r = m.market_ids
+    if len(_r) < 1:
         out.append((q + 'market_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.market_ids) > 100:
+    if len(_r) > 100:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_BatchGetMarketsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.markets):
-        _m_cqc_markets_v1_Market(x, f"{q}markets[{i}]", out)
+    _r = m.markets
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_Market(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}markets[{i}]")
 
 
 def _m_cqc_services_v1_BatchItemError(m, p, out):
@@ -6435,51 +7302,71 @@ def _m_cqc_services_v1_BatchItemError(m, p, out):
     v = m.message
     if len(v) > 2000:
         out.append((q + 'message', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'message', 'cqc.text', _s))
-    if len(m.metadata) > 20:
+    if not _C7[v]:
+        out.append((q + 'message', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _r = m.metadata
+    if len(_r) > 20:
         out.append((q + 'metadata', 'map.max_pairs', 'map must be at most 20 entries'))
 
 
 def _m_cqc_services_v1_BatchPlaceOrdersRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.requests) < 1:
+    _r = m.requests
+    if len(_r) < 1:
         out.append((q + 'requests', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.requests) > 20:
+    if len(_r) > 20:
         out.append((q + 'requests', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.requests):
-        _m_cqc_services_v1_PlaceOrderRequest(x, f"{q}requests[{i}]", out)
-    _L_requests = list(m.requests)
+    _L_requests = list(_r)
+    if _L_requests:
+        _n = len(out)
+        for i, x in enumerate(_L_requests):
+            _m_cqc_services_v1_PlaceOrderRequest(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}requests[{i}]")
     if not (lambda _h2: all((_v1.order.account_id == (_h2 if _h2 is not _ERR else _index(_L_requests, 0).order.account_id)) for _v1 in _L_requests))(_try(lambda: _index(_L_requests, 0).order.account_id)):
         out.append((p, 'batch_place_orders.one_account', 'every order of a batch must have the same account_id'))
-    if not _unique([_v1.request_id for _v1 in _L_requests]):
+    if not _unique(list(map(_attrgetter('request_id'), _L_requests))):
         out.append((p, 'batch_place_orders.unique_request_ids', 'request_ids must be unique within a batch'))
 
 
 def _m_cqc_services_v1_BatchPlaceOrdersResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.results):
-        _m_cqc_services_v1_OrderResult(x, f"{q}results[{i}]", out)
+    _r = m.results
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_services_v1_OrderResult(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}results[{i}]")
 
 
 def _m_cqc_services_v1_BatchResolveMarketsRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.symbols) < 1:
+    _r = m.symbols
+    if len(_r) < 1:
         out.append((q + 'symbols', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.symbols) > 100:
+    if len(_r) > 100:
         out.append((q + 'symbols', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.symbols):
-        _m_cqc_services_v1_MarketSymbol(x, f"{q}symbols[{i}]", out)
+    if _r and not _b_cqc_services_v1_MarketSymbol(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_services_v1_MarketSymbol(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}symbols[{i}]")
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_BatchResolveMarketsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.results):
-        _m_cqc_services_v1_ResolvedMarket(x, f"{q}results[{i}]", out)
+    _r = m.results
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_services_v1_ResolvedMarket(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}results[{i}]")
 
 
 def _m_cqc_services_v1_BorrowRequest(m, p, out):
@@ -6487,25 +7374,21 @@ def _m_cqc_services_v1_BorrowRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.amount
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'amount', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'amount', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_BorrowResponse(m, p, out):
@@ -6514,9 +7397,8 @@ def _m_cqc_services_v1_BorrowResponse(m, p, out):
         _m_cqc_portfolio_v1_Transaction(m.transaction, q + 'transaction', out)
     if m.HasField('borrowed'):
         v = m.borrowed
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'borrowed', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
 
 
 def _m_cqc_services_v1_CancelAllOrdersRequest(m, p, out):
@@ -6524,17 +7406,15 @@ def _m_cqc_services_v1_CancelAllOrdersRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.side
     if v not in {0, 1, 2}:
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -6548,8 +7428,13 @@ def _m_cqc_services_v1_CancelAllOrdersRequest(m, p, out):
 
 def _m_cqc_services_v1_CancelAllOrdersResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.orders):
-        _m_cqc_venues_v1_Order(x, f"{q}orders[{i}]", out)
+    _r = m.orders
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_Order(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}orders[{i}]")
 
 
 def _m_cqc_services_v1_CancelOrderRequest(m, p, out):
@@ -6557,7 +7442,7 @@ def _m_cqc_services_v1_CancelOrderRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('order'):
         out.append((q + 'order', 'required', 'value is required'))
@@ -6576,22 +7461,22 @@ def _m_cqc_services_v1_CancelWithdrawalRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
-    if m.HasField('transaction_id'):
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _h_transaction_id = m.HasField('transaction_id')
+    if _h_transaction_id:
         v = m.transaction_id
-        _s = ('' if (_P57.search(v) is not None) else 'must be an id of the form txn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'transaction_id', 'cqc.id', _s))
-    if m.HasField('client_transaction_id'):
+        if not _C30[v]:
+            out.append((q + 'transaction_id', 'cqc.id', 'must be an id of the form txn_<26-character upper-case ULID>'))
+    _h_client_transaction_id = m.HasField('client_transaction_id')
+    if _h_client_transaction_id:
         v = m.client_transaction_id
-        if _P40.search(v) is None:
+        if not _M15[v]:
             out.append((q + 'client_transaction_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`'))
-    if not (m.HasField('transaction_id') != m.HasField('client_transaction_id')):
+    if not (_h_transaction_id != _h_client_transaction_id):
         out.append((p, 'cancel_withdrawal.one_id', 'exactly one of transaction_id and client_transaction_id must be set'))
 
 
@@ -6618,13 +7503,11 @@ def _m_cqc_services_v1_CheckOrderResponse(m, p, out):
 def _m_cqc_services_v1_CommitReservationRequest(m, p, out):
     q = p + "." if p else ""
     v = m.reservation_id
-    _s = ('' if (_P44.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'reservation_id', 'cqc.id', _s))
+    if not _C20[v]:
+        out.append((q + 'reservation_id', 'cqc.id', 'must be an id of the form rsv_<26-character upper-case ULID>'))
     v = m.order_id
-    _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'order_id', 'cqc.id', _s))
+    if not _C13[v]:
+        out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_CommitReservationResponse(m, p, out):
@@ -6635,12 +7518,12 @@ def _m_cqc_services_v1_CommitReservationResponse(m, p, out):
 
 def _m_cqc_services_v1_ComputePnLRequest(m, p, out):
     q = p + "." if p else ""
-    v = m.scope
+    v = _f_scope = m.scope
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'scope', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'scope', 'enum.not_in', 'must not be in list [0]'))
-    v = m.scope_id
+    v = _f_scope_id = m.scope_id
     if len(v) < 1:
         out.append((q + 'scope_id', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 128:
@@ -6651,10 +7534,9 @@ def _m_cqc_services_v1_ComputePnLRequest(m, p, out):
         out.append((q + 'period_end', 'required', 'value is required'))
     if m.HasField('reporting_asset_id'):
         v = m.reporting_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'reporting_asset_id', 'cqc.id', _s))
-    if not (m.scope_id.startswith('pos_') if (m.scope == 1) else (m.scope_id.startswith('acc_') if (m.scope == 2) else (m.scope_id.startswith('pfl_') if (m.scope == 4) else True))):
+        if not _C3[v]:
+            out.append((q + 'reporting_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    if not (_f_scope_id.startswith('pos_') if (_f_scope == 1) else (_f_scope_id.startswith('acc_') if (_f_scope == 2) else (_f_scope_id.startswith('pfl_') if (_f_scope == 4) else True))):
         out.append((p, 'compute_pnl.scope_id_matches_scope', 'scope_id must be a pos_ id for POSITION, acc_ for ACCOUNT and pfl_ for PORTFOLIO scopes'))
     if not (_tns(m.period_end) > _tns(m.period_start)):
         out.append((p, 'compute_pnl.period_ordered', 'period_end must be after period_start'))
@@ -6895,11 +7777,13 @@ def _m_cqc_services_v1_ErrorReasonSpec(m, p, out):
     v = m.code
     if v not in ('CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'):
         out.append((q + 'code', 'string.in', 'must be in list [CANCELLED, UNKNOWN, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED]'))
-    if not _unique(m.metadata_keys):
+    _r = m.metadata_keys
+    if _r and not _unique(_r):
         out.append((q + 'metadata_keys', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.metadata_keys):
-        if _P56.search(x) is None:
-            out.append((f"{q}metadata_keys[{i}]", 'string.pattern', 'does not match regex pattern `^([a-z][a-z0-9_]*|\\*_id)$`'))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _M20[x]:
+                out.append((f"{q}metadata_keys[{i}]", 'string.pattern', 'does not match regex pattern `^([a-z][a-z0-9_]*|\\*_id)$`'))
 
 
 def _m_cqc_services_v1_FlattenRequest(m, p, out):
@@ -6907,20 +7791,21 @@ def _m_cqc_services_v1_FlattenRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('scope'):
         out.append((q + 'scope', 'required', 'value is required'))
     else:
         _m_cqc_services_v1_RiskScope(m.scope, q + 'scope', out)
-    if len(m.market_ids) > 1000:
+    _r = m.market_ids
+    if len(_r) > 1000:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.mode
     if v not in {0, 1, 2}:
         out.append((q + 'mode', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -6936,17 +7821,15 @@ def _m_cqc_services_v1_FlattenRequest(m, p, out):
         out.append((q + 'reason', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.requested_by
     if len(v) < 1:
         out.append((q + 'requested_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'requested_by', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'requested_by', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'requested_by', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
 
 
 def _m_cqc_services_v1_FlattenResponse(m, p, out):
@@ -6956,30 +7839,33 @@ def _m_cqc_services_v1_FlattenResponse(m, p, out):
         out.append((q + 'trading_state', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v not in {2, 3}:
         out.append((q + 'trading_state', 'enum.in', 'must be in list [2, 3]'))
-    if len(m.canceled_order_ids) > 10000:
+    _r = m.canceled_order_ids
+    if len(_r) > 10000:
         out.append((q + 'canceled_order_ids', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    if not _unique(m.canceled_order_ids):
+    if _r and not _unique(_r):
         out.append((q + 'canceled_order_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.canceled_order_ids):
-        _s = ('' if (_P31.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}canceled_order_ids[{i}]", 'cqc.id', _s))
-    if len(m.close_order_ids) > 10000:
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C13[x]:
+                out.append((f"{q}canceled_order_ids[{i}]", 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
+    _r = m.close_order_ids
+    if len(_r) > 10000:
         out.append((q + 'close_order_ids', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    if not _unique(m.close_order_ids):
+    if _r and not _unique(_r):
         out.append((q + 'close_order_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.close_order_ids):
-        _s = ('' if (_P31.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}close_order_ids[{i}]", 'cqc.id', _s))
-    if len(m.unclosed_position_ids) > 10000:
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C13[x]:
+                out.append((f"{q}close_order_ids[{i}]", 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
+    _r = m.unclosed_position_ids
+    if len(_r) > 10000:
         out.append((q + 'unclosed_position_ids', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    if not _unique(m.unclosed_position_ids):
+    if _r and not _unique(_r):
         out.append((q + 'unclosed_position_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.unclosed_position_ids):
-        _s = ('' if (_P49.search(x) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}unclosed_position_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C23[x]:
+                out.append((f"{q}unclosed_position_ids[{i}]", 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
     if not m.HasField('update_time'):
         out.append((q + 'update_time', 'required', 'value is required'))
 
@@ -6987,9 +7873,8 @@ def _m_cqc_services_v1_FlattenResponse(m, p, out):
 def _m_cqc_services_v1_GetAllocationRequest(m, p, out):
     q = p + "." if p else ""
     v = m.allocation_id
-    _s = ('' if (_P55.search(v) is not None) else 'must be an id of the form alc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'allocation_id', 'cqc.id', _s))
+    if not _C29[v]:
+        out.append((q + 'allocation_id', 'cqc.id', 'must be an id of the form alc_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetAllocationResponse(m, p, out):
@@ -7001,11 +7886,10 @@ def _m_cqc_services_v1_GetAllocationResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetDeploymentRequest(m, p, out):
     q = p + "." if p else ""
     v = m.deployment_id
-    _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'deployment_id', 'cqc.id', _s))
+    if not _C1[v]:
+        out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7018,11 +7902,10 @@ def _m_cqc_services_v1_GetAssetDeploymentResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetGroupRequest(m, p, out):
     q = p + "." if p else ""
     v = m.group_id
-    _s = ('' if (_P54.search(v) is not None) else 'must be an id of the form grp_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'group_id', 'cqc.id', _s))
+    if not _C28[v]:
+        out.append((q + 'group_id', 'cqc.id', 'must be an id of the form grp_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7035,11 +7918,10 @@ def _m_cqc_services_v1_GetAssetGroupResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetIdentifierRequest(m, p, out):
     q = p + "." if p else ""
     v = m.identifier_id
-    _s = ('' if (_P53.search(v) is not None) else 'must be an id of the form aid_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'identifier_id', 'cqc.id', _s))
+    if not _C27[v]:
+        out.append((q + 'identifier_id', 'cqc.id', 'must be an id of the form aid_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7052,11 +7934,10 @@ def _m_cqc_services_v1_GetAssetIdentifierResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetMarketDataRequest(m, p, out):
     q = p + "." if p else ""
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.source
-    if _P47.search(v) is None:
+    if not _M19[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`'))
 
 
@@ -7069,11 +7950,10 @@ def _m_cqc_services_v1_GetAssetMarketDataResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetQualityFlagRequest(m, p, out):
     q = p + "." if p else ""
     v = m.flag_id
-    _s = ('' if (_P52.search(v) is not None) else 'must be an id of the form flg_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'flag_id', 'cqc.id', _s))
+    if not _C26[v]:
+        out.append((q + 'flag_id', 'cqc.id', 'must be an id of the form flg_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7086,11 +7966,10 @@ def _m_cqc_services_v1_GetAssetQualityFlagResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetRelationshipRequest(m, p, out):
     q = p + "." if p else ""
     v = m.relationship_id
-    _s = ('' if (_P51.search(v) is not None) else 'must be an id of the form rel_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'relationship_id', 'cqc.id', _s))
+    if not _C25[v]:
+        out.append((q + 'relationship_id', 'cqc.id', 'must be an id of the form rel_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7103,11 +7982,10 @@ def _m_cqc_services_v1_GetAssetRelationshipResponse(m, p, out):
 def _m_cqc_services_v1_GetAssetRequest(m, p, out):
     q = p + "." if p else ""
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7120,11 +7998,10 @@ def _m_cqc_services_v1_GetAssetResponse(m, p, out):
 def _m_cqc_services_v1_GetChainRequest(m, p, out):
     q = p + "." if p else ""
     v = m.chain_id
-    _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'chain_id', 'cqc.id', _s))
+    if not _C0[v]:
+        out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7137,17 +8014,14 @@ def _m_cqc_services_v1_GetChainResponse(m, p, out):
 def _m_cqc_services_v1_GetDepositAddressRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.deployment_id
-    _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'deployment_id', 'cqc.id', _s))
+    if not _C1[v]:
+        out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetDepositAddressResponse(m, p, out):
@@ -7161,17 +8035,15 @@ def _m_cqc_services_v1_GetDepositAddressResponse(m, p, out):
     if len(v) > 256:
         out.append((q + 'memo', 'string.max_len', 'must be at most 256 characters'))
     v = m.deployment_id
-    _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'deployment_id', 'cqc.id', _s))
+    if not _C1[v]:
+        out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetFundingRateRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetFundingRateResponse(m, p, out):
@@ -7183,9 +8055,8 @@ def _m_cqc_services_v1_GetFundingRateResponse(m, p, out):
 def _m_cqc_services_v1_GetFutureContractRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'instrument_id', 'cqc.id', _s))
+    if not _C21[v]:
+        out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetFutureContractResponse(m, p, out):
@@ -7199,11 +8070,10 @@ def _m_cqc_services_v1_GetFutureContractResponse(m, p, out):
 def _m_cqc_services_v1_GetIdentifierRequest(m, p, out):
     q = p + "." if p else ""
     v = m.identifier_id
-    _s = ('' if (_P50.search(v) is not None) else 'must be an id of the form idf_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'identifier_id', 'cqc.id', _s))
+    if not _C24[v]:
+        out.append((q + 'identifier_id', 'cqc.id', 'must be an id of the form idf_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7216,11 +8086,10 @@ def _m_cqc_services_v1_GetIdentifierResponse(m, p, out):
 def _m_cqc_services_v1_GetInstrumentRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'instrument_id', 'cqc.id', _s))
+    if not _C21[v]:
+        out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7233,9 +8102,8 @@ def _m_cqc_services_v1_GetInstrumentResponse(m, p, out):
 def _m_cqc_services_v1_GetLendingBorrowRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'instrument_id', 'cqc.id', _s))
+    if not _C21[v]:
+        out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetLendingBorrowResponse(m, p, out):
@@ -7249,9 +8117,8 @@ def _m_cqc_services_v1_GetLendingBorrowResponse(m, p, out):
 def _m_cqc_services_v1_GetLendingDepositRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'instrument_id', 'cqc.id', _s))
+    if not _C21[v]:
+        out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetLendingDepositResponse(m, p, out):
@@ -7265,9 +8132,8 @@ def _m_cqc_services_v1_GetLendingDepositResponse(m, p, out):
 def _m_cqc_services_v1_GetLiquidityMetricsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetLiquidityMetricsResponse(m, p, out):
@@ -7279,11 +8145,10 @@ def _m_cqc_services_v1_GetLiquidityMetricsResponse(m, p, out):
 def _m_cqc_services_v1_GetMarginSummaryRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.wallet
-    if _P35.search(v) is None:
+    if not _M12[v]:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
 
 
@@ -7296,17 +8161,17 @@ def _m_cqc_services_v1_GetMarginSummaryResponse(m, p, out):
 def _m_cqc_services_v1_GetMarketDepthRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
-    if len(m.band_fractions) > 10:
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _r = m.band_fractions
+    if len(_r) > 10:
         out.append((q + 'band_fractions', 'repeated.max_items', 'must contain no more than 10 item(s)'))
-    if not _unique(m.band_fractions):
+    if _r and not _unique(_r):
         out.append((q + 'band_fractions', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.band_fractions):
-        _s = ('' if (((len(x) <= 100) and (_P4.search(x) is not None)) and (not (_P6.search(x) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((f"{q}band_fractions[{i}]", 'cqc.decimal.positive', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C4[x]:
+                out.append((f"{q}band_fractions[{i}]", 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
 
 
 def _m_cqc_services_v1_GetMarketDepthResponse(m, p, out):
@@ -7318,11 +8183,10 @@ def _m_cqc_services_v1_GetMarketDepthResponse(m, p, out):
 def _m_cqc_services_v1_GetMarketRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7335,9 +8199,8 @@ def _m_cqc_services_v1_GetMarketResponse(m, p, out):
 def _m_cqc_services_v1_GetOpenInterestRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetOpenInterestResponse(m, p, out):
@@ -7349,11 +8212,10 @@ def _m_cqc_services_v1_GetOpenInterestResponse(m, p, out):
 def _m_cqc_services_v1_GetOptionGreeksRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.source
-    if _P47.search(v) is None:
+    if not _M19[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`'))
 
 
@@ -7366,9 +8228,8 @@ def _m_cqc_services_v1_GetOptionGreeksResponse(m, p, out):
 def _m_cqc_services_v1_GetOptionSeriesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'instrument_id', 'cqc.id', _s))
+    if not _C21[v]:
+        out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetOptionSeriesResponse(m, p, out):
@@ -7382,9 +8243,8 @@ def _m_cqc_services_v1_GetOptionSeriesResponse(m, p, out):
 def _m_cqc_services_v1_GetOrderBookRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.depth
     if v > 5000:
         out.append((q + 'depth', 'uint32.lte', 'must be less than or equal to 5000'))
@@ -7413,9 +8273,8 @@ def _m_cqc_services_v1_GetOrderResponse(m, p, out):
 def _m_cqc_services_v1_GetPerpContractRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'instrument_id', 'cqc.id', _s))
+    if not _C21[v]:
+        out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetPerpContractResponse(m, p, out):
@@ -7429,9 +8288,8 @@ def _m_cqc_services_v1_GetPerpContractResponse(m, p, out):
 def _m_cqc_services_v1_GetPortfolioRequest(m, p, out):
     q = p + "." if p else ""
     v = m.portfolio_id
-    _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'portfolio_id', 'cqc.id', _s))
+    if not _C18[v]:
+        out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetPortfolioResponse(m, p, out):
@@ -7443,9 +8301,8 @@ def _m_cqc_services_v1_GetPortfolioResponse(m, p, out):
 def _m_cqc_services_v1_GetPositionRequest(m, p, out):
     q = p + "." if p else ""
     v = m.position_id
-    _s = ('' if (_P49.search(v) is not None) else 'must be an id of the form pos_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'position_id', 'cqc.id', _s))
+    if not _C23[v]:
+        out.append((q + 'position_id', 'cqc.id', 'must be an id of the form pos_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetPositionResponse(m, p, out):
@@ -7457,9 +8314,8 @@ def _m_cqc_services_v1_GetPositionResponse(m, p, out):
 def _m_cqc_services_v1_GetPriceRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}:
         out.append((q + 'price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -7476,9 +8332,8 @@ def _m_cqc_services_v1_GetPriceResponse(m, p, out):
 def _m_cqc_services_v1_GetRiskAlertRequest(m, p, out):
     q = p + "." if p else ""
     v = m.alert_id
-    _s = ('' if (_P42.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'alert_id', 'cqc.id', _s))
+    if not _C19[v]:
+        out.append((q + 'alert_id', 'cqc.id', 'must be an id of the form alr_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetRiskAlertResponse(m, p, out):
@@ -7490,9 +8345,8 @@ def _m_cqc_services_v1_GetRiskAlertResponse(m, p, out):
 def _m_cqc_services_v1_GetRiskLimitRequest(m, p, out):
     q = p + "." if p else ""
     v = m.limit_id
-    _s = ('' if (_P48.search(v) is not None) else 'must be an id of the form lim_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'limit_id', 'cqc.id', _s))
+    if not _C22[v]:
+        out.append((q + 'limit_id', 'cqc.id', 'must be an id of the form lim_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetRiskLimitResponse(m, p, out):
@@ -7504,9 +8358,8 @@ def _m_cqc_services_v1_GetRiskLimitResponse(m, p, out):
 def _m_cqc_services_v1_GetSpotInstrumentRequest(m, p, out):
     q = p + "." if p else ""
     v = m.instrument_id
-    _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'instrument_id', 'cqc.id', _s))
+    if not _C21[v]:
+        out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetSpotInstrumentResponse(m, p, out):
@@ -7528,17 +8381,15 @@ def _m_cqc_services_v1_GetTradingStateRequest(m, p, out):
 def _m_cqc_services_v1_GetTradingStateResponse(m, p, out):
     q = p + "." if p else ""
     v = m.reason
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
 
 
 def _m_cqc_services_v1_GetVWAPRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('window'):
         out.append((q + 'window', 'required', 'value is required'))
     else:
@@ -7556,9 +8407,8 @@ def _m_cqc_services_v1_GetVWAPResponse(m, p, out):
 def _m_cqc_services_v1_GetVenueAccountRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_GetVenueAccountResponse(m, p, out):
@@ -7570,11 +8420,10 @@ def _m_cqc_services_v1_GetVenueAccountResponse(m, p, out):
 def _m_cqc_services_v1_GetVenueAssetRequest(m, p, out):
     q = p + "." if p else ""
     v = m.venue_asset_id
-    _s = ('' if (_P8.search(v) is not None) else 'must be an id of the form vas_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_asset_id', 'cqc.id', _s))
+    if not _C5[v]:
+        out.append((q + 'venue_asset_id', 'cqc.id', 'must be an id of the form vas_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7587,11 +8436,10 @@ def _m_cqc_services_v1_GetVenueAssetResponse(m, p, out):
 def _m_cqc_services_v1_GetVenueRequest(m, p, out):
     q = p + "." if p else ""
     v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -7611,15 +8459,19 @@ def _m_cqc_services_v1_ListAllocationsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'portfolio_id', 'cqc.id', _s))
+        if not _C18[v]:
+            out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_ListAllocationsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.allocations):
-        _m_cqc_portfolio_v1_Allocation(x, f"{q}allocations[{i}]", out)
+    _r = m.allocations
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_portfolio_v1_Allocation(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}allocations[{i}]")
 
 
 def _m_cqc_services_v1_ListAssetDeploymentsRequest(m, p, out):
@@ -7632,26 +8484,29 @@ def _m_cqc_services_v1_ListAssetDeploymentsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('asset_id'):
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('chain_id'):
         v = m.chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'chain_id', 'cqc.id', _s))
+        if not _C0[v]:
+            out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     v = m.address
     if len(v) > 256:
         out.append((q + 'address', 'string.max_len', 'must be at most 256 characters'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_ListAssetDeploymentsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.asset_deployments):
-        _m_cqc_assets_v1_AssetDeployment(x, f"{q}asset_deployments[{i}]", out)
+    _r = m.asset_deployments
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_assets_v1_AssetDeployment(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}asset_deployments[{i}]")
 
 
 def _m_cqc_services_v1_ListAssetGroupsRequest(m, p, out):
@@ -7663,14 +8518,19 @@ def _m_cqc_services_v1_ListAssetGroupsRequest(m, p, out):
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_ListAssetGroupsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.asset_groups):
-        _m_cqc_assets_v1_AssetGroup(x, f"{q}asset_groups[{i}]", out)
+    _r = m.asset_groups
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_assets_v1_AssetGroup(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}asset_groups[{i}]")
 
 
 def _m_cqc_services_v1_ListAssetIdentifiersRequest(m, p, out):
@@ -7683,43 +8543,47 @@ def _m_cqc_services_v1_ListAssetIdentifiersRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('asset_id'):
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.source
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 100}:
         out.append((q + 'source', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('deployment_id'):
         v = m.deployment_id
-        _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'deployment_id', 'cqc.id', _s))
+        if not _C1[v]:
+            out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     v = m.value
     if len(v) > 512:
         out.append((q + 'value', 'string.max_len', 'must be at most 512 characters'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_ListAssetIdentifiersResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.asset_identifiers):
-        _m_cqc_assets_v1_AssetIdentifier(x, f"{q}asset_identifiers[{i}]", out)
+    _r = m.asset_identifiers
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_assets_v1_AssetIdentifier(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}asset_identifiers[{i}]")
 
 
 def _m_cqc_services_v1_ListAssetMarketDataRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.asset_ids) > 500:
+    _r = m.asset_ids
+    if len(_r) > 500:
         out.append((q + 'asset_ids', 'repeated.max_items', 'must contain no more than 500 item(s)'))
-    if not _unique(m.asset_ids):
+    if _r and not _unique(_r):
         out.append((q + 'asset_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.asset_ids):
-        _s = ('' if (_P5.search(x) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}asset_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C3[x]:
+                out.append((f"{q}asset_ids[{i}]", 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.source
-    if _P47.search(v) is None:
+    if not _M19[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9._-]{1,63})?$`'))
     v = m.page_size
     if v > 500 or v < 0:
@@ -7731,8 +8595,13 @@ def _m_cqc_services_v1_ListAssetMarketDataRequest(m, p, out):
 
 def _m_cqc_services_v1_ListAssetMarketDataResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.asset_market_data):
-        _m_cqc_markets_v1_AssetMarketData(x, f"{q}asset_market_data[{i}]", out)
+    _r = m.asset_market_data
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_AssetMarketData(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}asset_market_data[{i}]")
 
 
 def _m_cqc_services_v1_ListAssetQualityFlagsRequest(m, p, out):
@@ -7745,18 +8614,22 @@ def _m_cqc_services_v1_ListAssetQualityFlagsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('asset_id'):
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_ListAssetQualityFlagsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.asset_quality_flags):
-        _m_cqc_assets_v1_AssetQualityFlag(x, f"{q}asset_quality_flags[{i}]", out)
+    _r = m.asset_quality_flags
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_assets_v1_AssetQualityFlag(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}asset_quality_flags[{i}]")
 
 
 def _m_cqc_services_v1_ListAssetRelationshipsRequest(m, p, out):
@@ -7769,23 +8642,26 @@ def _m_cqc_services_v1_ListAssetRelationshipsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('subject_asset_id'):
         v = m.subject_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'subject_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'subject_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('object_asset_id'):
         v = m.object_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'object_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'object_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_ListAssetRelationshipsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.asset_relationships):
-        _m_cqc_assets_v1_AssetRelationship(x, f"{q}asset_relationships[{i}]", out)
+    _r = m.asset_relationships
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_assets_v1_AssetRelationship(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}asset_relationships[{i}]")
 
 
 def _m_cqc_services_v1_ListAssetsRequest(m, p, out):
@@ -7806,22 +8682,26 @@ def _m_cqc_services_v1_ListAssetsRequest(m, p, out):
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_ListAssetsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.assets):
-        _m_cqc_assets_v1_Asset(x, f"{q}assets[{i}]", out)
+    _r = m.assets
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_assets_v1_Asset(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}assets[{i}]")
 
 
 def _m_cqc_services_v1_ListBalancesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
@@ -7832,16 +8712,20 @@ def _m_cqc_services_v1_ListBalancesRequest(m, p, out):
 
 def _m_cqc_services_v1_ListBalancesResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.balances):
-        _m_cqc_venues_v1_Balance(x, f"{q}balances[{i}]", out)
+    _r = m.balances
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_Balance(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}balances[{i}]")
 
 
 def _m_cqc_services_v1_ListCandlesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('bar'):
         out.append((q + 'bar', 'required', 'value is required'))
     else:
@@ -7852,14 +8736,21 @@ def _m_cqc_services_v1_ListCandlesRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
+    _h_since_time = m.HasField('since_time')
+    _h_until_time = m.HasField('until_time')
+    if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_candles.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListCandlesResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.candles):
-        _m_cqc_markets_v1_Candle(x, f"{q}candles[{i}]", out)
+    _r = m.candles
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_Candle(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}candles[{i}]")
 
 
 def _m_cqc_services_v1_ListChainsRequest(m, p, out):
@@ -7874,22 +8765,26 @@ def _m_cqc_services_v1_ListChainsRequest(m, p, out):
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100}:
         out.append((q + 'family', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_ListChainsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.chains):
-        _m_cqc_assets_v1_Chain(x, f"{q}chains[{i}]", out)
+    _r = m.chains
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_assets_v1_Chain(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}chains[{i}]")
 
 
 def _m_cqc_services_v1_ListDepositsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
@@ -7898,34 +8793,41 @@ def _m_cqc_services_v1_ListDepositsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('asset_id'):
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
-    if len(m.statuses) > 10:
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _r = m.statuses
+    if len(_r) > 10:
         out.append((q + 'statuses', 'repeated.max_items', 'must contain no more than 10 item(s)'))
-    if not _unique(m.statuses):
+    if _r and not _unique(_r):
         out.append((q + 'statuses', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.statuses):
-        if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
-            out.append((f"{q}statuses[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}statuses[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
+                out.append((f"{q}statuses[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}statuses[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    _h_since_time = m.HasField('since_time')
+    _h_until_time = m.HasField('until_time')
+    if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_deposits.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListDepositsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.deposits):
-        _m_cqc_portfolio_v1_Transaction(x, f"{q}deposits[{i}]", out)
+    _r = m.deposits
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_portfolio_v1_Transaction(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}deposits[{i}]")
 
 
 def _m_cqc_services_v1_ListExecutionReportsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
@@ -7934,25 +8836,32 @@ def _m_cqc_services_v1_ListExecutionReportsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
-    if len(m.market_ids) > 100:
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
+    _r = m.market_ids
+    if len(_r) > 100:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
-    if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _h_since_time = m.HasField('since_time')
+    _h_until_time = m.HasField('until_time')
+    if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_execution_reports.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListExecutionReportsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.execution_reports):
-        _m_cqc_venues_v1_ExecutionReport(x, f"{q}execution_reports[{i}]", out)
+    _r = m.execution_reports
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_ExecutionReport(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}execution_reports[{i}]")
 
 
 def _m_cqc_services_v1_ListExposuresRequest(m, p, out):
@@ -7976,24 +8885,29 @@ def _m_cqc_services_v1_ListExposuresRequest(m, p, out):
 
 def _m_cqc_services_v1_ListExposuresResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.exposures):
-        _m_cqc_portfolio_v1_Exposure(x, f"{q}exposures[{i}]", out)
+    _r = m.exposures
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_portfolio_v1_Exposure(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}exposures[{i}]")
 
 
 def _m_cqc_services_v1_ListFillReportsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
-    if len(m.market_ids) > 100:
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _r = m.market_ids
+    if len(_r) > 100:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('since_time'):
         out.append((q + 'since_time', 'required', 'value is required'))
     v = m.page_size
@@ -8002,36 +8916,48 @@ def _m_cqc_services_v1_ListFillReportsRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if not ((not m.HasField('until_time')) or (_tns(m.until_time) > _tns(m.since_time))):
+    _h_until_time = m.HasField('until_time')
+    if not ((not _h_until_time) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_fill_reports.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListFillReportsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.fill_reports):
-        _m_cqc_venues_v1_FillReport(x, f"{q}fill_reports[{i}]", out)
+    _r = m.fill_reports
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_FillReport(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}fill_reports[{i}]")
 
 
 def _m_cqc_services_v1_ListFundingRatesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
+    _h_since_time = m.HasField('since_time')
+    _h_until_time = m.HasField('until_time')
+    if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_funding_rates.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListFundingRatesResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.funding_rates):
-        _m_cqc_markets_v1_FundingRate(x, f"{q}funding_rates[{i}]", out)
+    _r = m.funding_rates
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_FundingRate(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}funding_rates[{i}]")
 
 
 def _m_cqc_services_v1_ListIdentifiersRequest(m, p, out):
@@ -8044,31 +8970,33 @@ def _m_cqc_services_v1_ListIdentifiersRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('asset_id'):
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('instrument_id'):
         v = m.instrument_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'instrument_id', 'cqc.id', _s))
+        if not _C21[v]:
+            out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.value
     if len(v) > 512:
         out.append((q + 'value', 'string.max_len', 'must be at most 512 characters'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_ListIdentifiersResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.identifiers):
-        _m_cqc_identifiers_v1_Identifier(x, f"{q}identifiers[{i}]", out)
+    _r = m.identifiers
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_identifiers_v1_Identifier(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}identifiers[{i}]")
 
 
 def _m_cqc_services_v1_ListInstrumentsRequest(m, p, out):
@@ -8084,58 +9012,68 @@ def _m_cqc_services_v1_ListInstrumentsRequest(m, p, out):
         out.append((q + 'instrument_type', 'string.in', 'must be in list [, SPOT, PERPETUAL, FUTURE, OPTION, LENDING_DEPOSIT, LENDING_BORROW, COMBO, INDEX]'))
     if m.HasField('base_asset_id'):
         v = m.base_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'base_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'base_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
     v = m.status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('min_strike'):
         v = m.min_strike
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'min_strike', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'min_strike', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_strike'):
         v = m.max_strike
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_strike', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_strike', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.option_type
     if v not in ('', 'CALL', 'PUT'):
         out.append((q + 'option_type', 'string.in', 'must be in list [, CALL, PUT]'))
-    if not (((not m.HasField('min_expiry_time')) or (not m.HasField('max_expiry_time'))) or (_tns(m.min_expiry_time) <= _tns(m.max_expiry_time))):
+    _h_max_expiry_time = m.HasField('max_expiry_time')
+    _h_min_expiry_time = m.HasField('min_expiry_time')
+    if not (((not _h_min_expiry_time) or (not _h_max_expiry_time)) or (_tns(m.min_expiry_time) <= _tns(m.max_expiry_time))):
         out.append((p, 'list_instruments_request.expiry_range_ordered', 'min_expiry_time must not be after max_expiry_time'))
 
 
 def _m_cqc_services_v1_ListInstrumentsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.instruments):
-        _m_cqc_markets_v1_Instrument(x, f"{q}instruments[{i}]", out)
+    _r = m.instruments
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_Instrument(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}instruments[{i}]")
 
 
 def _m_cqc_services_v1_ListLiquidationsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
+    _h_since_time = m.HasField('since_time')
+    _h_until_time = m.HasField('until_time')
+    if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_liquidations.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListLiquidationsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.liquidations):
-        _m_cqc_markets_v1_Liquidation(x, f"{q}liquidations[{i}]", out)
+    _r = m.liquidations
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_Liquidation(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}liquidations[{i}]")
 
 
 def _m_cqc_services_v1_ListMarketsRequest(m, p, out):
@@ -8148,16 +9086,14 @@ def _m_cqc_services_v1_ListMarketsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('venue_id'):
         v = m.venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'venue_id', 'cqc.id', _s))
+        if not _C6[v]:
+            out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     if m.HasField('instrument_id'):
         v = m.instrument_id
-        _s = ('' if (_P46.search(v) is not None) else 'must be an id of the form ins_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'instrument_id', 'cqc.id', _s))
+        if not _C21[v]:
+            out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
     v = m.market_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
@@ -8169,16 +9105,20 @@ def _m_cqc_services_v1_ListMarketsRequest(m, p, out):
 
 def _m_cqc_services_v1_ListMarketsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.markets):
-        _m_cqc_markets_v1_Market(x, f"{q}markets[{i}]", out)
+    _r = m.markets
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_Market(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}markets[{i}]")
 
 
 def _m_cqc_services_v1_ListOpenInterestRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
@@ -8189,30 +9129,37 @@ def _m_cqc_services_v1_ListOpenInterestRequest(m, p, out):
         v = m.period
         if _tns(v) > 86400000000000 or _tns(v) <= 0:
             out.append((q + 'period', 'duration.gt_lte', 'must be greater than 0s and less than or equal to 86400s'))
-    if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
+    _h_since_time = m.HasField('since_time')
+    _h_until_time = m.HasField('until_time')
+    if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_open_interest.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListOpenInterestResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.open_interests):
-        _m_cqc_markets_v1_OpenInterest(x, f"{q}open_interests[{i}]", out)
+    _r = m.open_interests
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_OpenInterest(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}open_interests[{i}]")
 
 
 def _m_cqc_services_v1_ListOrderStatusReportsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
-    if len(m.market_ids) > 100:
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _r = m.market_ids
+    if len(_r) > 100:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
@@ -8223,16 +9170,20 @@ def _m_cqc_services_v1_ListOrderStatusReportsRequest(m, p, out):
 
 def _m_cqc_services_v1_ListOrderStatusReportsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.order_status_reports):
-        _m_cqc_venues_v1_OrderStatusReport(x, f"{q}order_status_reports[{i}]", out)
+    _r = m.order_status_reports
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_OrderStatusReport(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}order_status_reports[{i}]")
 
 
 def _m_cqc_services_v1_ListOrdersRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
@@ -8241,18 +9192,19 @@ def _m_cqc_services_v1_ListOrdersRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
-    if len(m.statuses) > 20:
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _r = m.statuses
+    if len(_r) > 20:
         out.append((q + 'statuses', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    if not _unique(m.statuses):
+    if _r and not _unique(_r):
         out.append((q + 'statuses', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.statuses):
-        if x not in {0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}:
-            out.append((f"{q}statuses[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}statuses[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}:
+                out.append((f"{q}statuses[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}statuses[{i}]", 'enum.not_in', 'must not be in list [0]'))
     v = m.side
     if v not in {0, 1, 2}:
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -8262,14 +9214,21 @@ def _m_cqc_services_v1_ListOrdersRequest(m, p, out):
             out.append((q + 'client_order_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'client_order_id', 'string.max_len', 'must be at most 128 characters'))
-    if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
+    _h_since_time = m.HasField('since_time')
+    _h_until_time = m.HasField('until_time')
+    if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_orders.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListOrdersResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.orders):
-        _m_cqc_venues_v1_Order(x, f"{q}orders[{i}]", out)
+    _r = m.orders
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_Order(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}orders[{i}]")
 
 
 def _m_cqc_services_v1_ListPortfoliosRequest(m, p, out):
@@ -8284,24 +9243,29 @@ def _m_cqc_services_v1_ListPortfoliosRequest(m, p, out):
 
 def _m_cqc_services_v1_ListPortfoliosResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.portfolios):
-        _m_cqc_portfolio_v1_Portfolio(x, f"{q}portfolios[{i}]", out)
+    _r = m.portfolios
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_portfolio_v1_Portfolio(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}portfolios[{i}]")
 
 
 def _m_cqc_services_v1_ListPositionStatusReportsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
-    if len(m.market_ids) > 100:
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _r = m.market_ids
+    if len(_r) > 100:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
@@ -8312,8 +9276,13 @@ def _m_cqc_services_v1_ListPositionStatusReportsRequest(m, p, out):
 
 def _m_cqc_services_v1_ListPositionStatusReportsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.position_status_reports):
-        _m_cqc_venues_v1_PositionStatusReport(x, f"{q}position_status_reports[{i}]", out)
+    _r = m.position_status_reports
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_PositionStatusReport(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}position_status_reports[{i}]")
 
 
 def _m_cqc_services_v1_ListPositionsRequest(m, p, out):
@@ -8326,71 +9295,84 @@ def _m_cqc_services_v1_ListPositionsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'account_id', 'cqc.id', _s))
+        if not _C9[v]:
+            out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'portfolio_id', 'cqc.id', _s))
+        if not _C18[v]:
+            out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_ListPositionsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.positions):
-        _m_cqc_portfolio_v1_Position(x, f"{q}positions[{i}]", out)
+    _r = m.positions
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_portfolio_v1_Position(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}positions[{i}]")
 
 
 def _m_cqc_services_v1_ListPricesRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.market_ids) > 500:
+    _r = m.market_ids
+    if len(_r) > 500:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 500 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
-    if len(m.price_types) < 1:
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _r = m.price_types
+    if len(_r) < 1:
         out.append((q + 'price_types', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.price_types) > 16:
+    if len(_r) > 16:
         out.append((q + 'price_types', 'repeated.max_items', 'must contain no more than 16 item(s)'))
-    if not _unique(m.price_types):
+    if _r and not _unique(_r):
         out.append((q + 'price_types', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.price_types):
-        if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}:
-            out.append((f"{q}price_types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}price_types[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    if len(m.asset_ids) > 500:
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}:
+                out.append((f"{q}price_types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}price_types[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    _r = m.asset_ids
+    if len(_r) > 500:
         out.append((q + 'asset_ids', 'repeated.max_items', 'must contain no more than 500 item(s)'))
-    if not _unique(m.asset_ids):
+    if _r and not _unique(_r):
         out.append((q + 'asset_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.asset_ids):
-        _s = ('' if (_P5.search(x) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}asset_ids[{i}]", 'cqc.id', _s))
-    if len(m.sources) > 20:
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C3[x]:
+                out.append((f"{q}asset_ids[{i}]", 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _r = m.sources
+    if len(_r) > 20:
         out.append((q + 'sources', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    if not _unique(m.sources):
+    if _r and not _unique(_r):
         out.append((q + 'sources', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.sources):
-        if _P25.search(x) is None:
-            out.append((f"{q}sources[{i}]", 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _M6[x]:
+                out.append((f"{q}sources[{i}]", 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     if not ((_int(len(m.market_ids) + len(m.asset_ids)) >= 1) and (_int(len(m.market_ids) + len(m.asset_ids)) <= 500)):
         out.append((p, 'list_prices.subjects_required', 'market_ids or asset_ids must name at least one subject, at most 500 in total'))
 
 
 def _m_cqc_services_v1_ListPricesResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.prices):
-        _m_cqc_markets_v1_Price(x, f"{q}prices[{i}]", out)
+    _r = m.prices
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_Price(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}prices[{i}]")
 
 
 def _m_cqc_services_v1_ListRiskAlertsRequest(m, p, out):
@@ -8401,15 +9383,17 @@ def _m_cqc_services_v1_ListRiskAlertsRequest(m, p, out):
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if len(m.statuses) > 10:
+    _r = m.statuses
+    if len(_r) > 10:
         out.append((q + 'statuses', 'repeated.max_items', 'must contain no more than 10 item(s)'))
-    if not _unique(m.statuses):
+    if _r and not _unique(_r):
         out.append((q + 'statuses', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.statuses):
-        if x not in {0, 1, 2, 3, 4}:
-            out.append((f"{q}statuses[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}statuses[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4}:
+                out.append((f"{q}statuses[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}statuses[{i}]", 'enum.not_in', 'must not be in list [0]'))
     v = m.min_severity
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'min_severity', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -8419,8 +9403,13 @@ def _m_cqc_services_v1_ListRiskAlertsRequest(m, p, out):
 
 def _m_cqc_services_v1_ListRiskAlertsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.risk_alerts):
-        _m_cqc_events_v1_RiskAlert(x, f"{q}risk_alerts[{i}]", out)
+    _r = m.risk_alerts
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_events_v1_RiskAlert(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}risk_alerts[{i}]")
 
 
 def _m_cqc_services_v1_ListRiskLimitsRequest(m, p, out):
@@ -8433,34 +9422,38 @@ def _m_cqc_services_v1_ListRiskLimitsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'portfolio_id', 'cqc.id', _s))
+        if not _C18[v]:
+            out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'account_id', 'cqc.id', _s))
+        if not _C9[v]:
+            out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_ListRiskLimitsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.risk_limits):
-        _m_cqc_portfolio_v1_RiskLimit(x, f"{q}risk_limits[{i}]", out)
+    _r = m.risk_limits
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_portfolio_v1_RiskLimit(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}risk_limits[{i}]")
 
 
 def _m_cqc_services_v1_ListTickerStatisticsRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.market_ids) < 1:
+    _r = m.market_ids
+    if len(_r) < 1:
         out.append((q + 'market_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.market_ids) > 500:
+    if len(_r) > 500:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 500 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('window'):
         v = m.window
         if _tns(v) > 2592000000000000 or _tns(v) <= 0:
@@ -8469,46 +9462,57 @@ def _m_cqc_services_v1_ListTickerStatisticsRequest(m, p, out):
 
 def _m_cqc_services_v1_ListTickerStatisticsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.ticker_statistics):
-        _m_cqc_markets_v1_TickerStatistics(x, f"{q}ticker_statistics[{i}]", out)
+    _r = m.ticker_statistics
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_TickerStatistics(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}ticker_statistics[{i}]")
 
 
 def _m_cqc_services_v1_ListTradesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
+    _h_since_time = m.HasField('since_time')
+    _h_until_time = m.HasField('until_time')
+    if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_trades.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListTradesResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.trades):
-        _m_cqc_markets_v1_Trade(x, f"{q}trades[{i}]", out)
+    _r = m.trades
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_markets_v1_Trade(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}trades[{i}]")
 
 
 def _m_cqc_services_v1_ListTradingFeeRatesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
-    if len(m.market_ids) > 100:
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _r = m.market_ids
+    if len(_r) > 100:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
@@ -8519,39 +9523,52 @@ def _m_cqc_services_v1_ListTradingFeeRatesRequest(m, p, out):
 
 def _m_cqc_services_v1_ListTradingFeeRatesResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.market_fee_rates):
-        _m_cqc_services_v1_MarketFeeRates(x, f"{q}market_fee_rates[{i}]", out)
+    _r = m.market_fee_rates
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_services_v1_MarketFeeRates(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}market_fee_rates[{i}]")
 
 
 def _m_cqc_services_v1_ListTransactionsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
     v = m.page_token
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
-    if len(m.types) > 30:
+    _r = m.types
+    if len(_r) > 30:
         out.append((q + 'types', 'repeated.max_items', 'must contain no more than 30 item(s)'))
-    if not _unique(m.types):
+    if _r and not _unique(_r):
         out.append((q + 'types', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.types):
-        if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 100}:
-            out.append((f"{q}types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}types[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 100}:
+                out.append((f"{q}types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}types[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    _h_since_time = m.HasField('since_time')
+    _h_until_time = m.HasField('until_time')
+    if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_transactions.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListTransactionsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.transactions):
-        _m_cqc_portfolio_v1_Transaction(x, f"{q}transactions[{i}]", out)
+    _r = m.transactions
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_portfolio_v1_Transaction(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}transactions[{i}]")
 
 
 def _m_cqc_services_v1_ListVenueAccountsRequest(m, p, out):
@@ -8564,15 +9581,19 @@ def _m_cqc_services_v1_ListVenueAccountsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('venue_id'):
         v = m.venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'venue_id', 'cqc.id', _s))
+        if not _C6[v]:
+            out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_ListVenueAccountsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.venue_accounts):
-        _m_cqc_venues_v1_VenueAccount(x, f"{q}venue_accounts[{i}]", out)
+    _r = m.venue_accounts
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_VenueAccount(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}venue_accounts[{i}]")
 
 
 def _m_cqc_services_v1_ListVenueAssetsRequest(m, p, out):
@@ -8585,23 +9606,26 @@ def _m_cqc_services_v1_ListVenueAssetsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('venue_id'):
         v = m.venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'venue_id', 'cqc.id', _s))
+        if not _C6[v]:
+            out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     if m.HasField('asset_id'):
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_ListVenueAssetsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.venue_assets):
-        _m_cqc_venues_v1_VenueAsset(x, f"{q}venue_assets[{i}]", out)
+    _r = m.venue_assets
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_VenueAsset(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}venue_assets[{i}]")
 
 
 def _m_cqc_services_v1_ListVenuesRequest(m, p, out):
@@ -8613,22 +9637,26 @@ def _m_cqc_services_v1_ListVenuesRequest(m, p, out):
     if len(v) > 1024:
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
 def _m_cqc_services_v1_ListVenuesResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.venues):
-        _m_cqc_venues_v1_Venue(x, f"{q}venues[{i}]", out)
+    _r = m.venues
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_Venue(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}venues[{i}]")
 
 
 def _m_cqc_services_v1_ListWithdrawalsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
         out.append((q + 'page_size', 'int32.gte_lte', 'must be greater than or equal to 0 and less than or equal to 1000'))
@@ -8637,34 +9665,41 @@ def _m_cqc_services_v1_ListWithdrawalsRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('asset_id'):
         v = m.asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'asset_id', 'cqc.id', _s))
-    if len(m.statuses) > 10:
+        if not _C3[v]:
+            out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _r = m.statuses
+    if len(_r) > 10:
         out.append((q + 'statuses', 'repeated.max_items', 'must contain no more than 10 item(s)'))
-    if not _unique(m.statuses):
+    if _r and not _unique(_r):
         out.append((q + 'statuses', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.statuses):
-        if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
-            out.append((f"{q}statuses[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}statuses[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    if not (((not m.HasField('since_time')) or (not m.HasField('until_time'))) or (_tns(m.until_time) > _tns(m.since_time))):
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
+                out.append((f"{q}statuses[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}statuses[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    _h_since_time = m.HasField('since_time')
+    _h_until_time = m.HasField('until_time')
+    if not (((not _h_since_time) or (not _h_until_time)) or (_tns(m.until_time) > _tns(m.since_time))):
         out.append((p, 'list_withdrawals.time_range_ordered', 'until_time must be after since_time'))
 
 
 def _m_cqc_services_v1_ListWithdrawalsResponse(m, p, out):
     q = p + "." if p else ""
-    for i, x in enumerate(m.withdrawals):
-        _m_cqc_portfolio_v1_Transaction(x, f"{q}withdrawals[{i}]", out)
+    _r = m.withdrawals
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_portfolio_v1_Transaction(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}withdrawals[{i}]")
 
 
 def _m_cqc_services_v1_MarketFeeRates(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('rates'):
         out.append((q + 'rates', 'required', 'value is required'))
     else:
@@ -8676,9 +9711,8 @@ def _m_cqc_services_v1_MarketFeeRates(m, p, out):
 def _m_cqc_services_v1_MarketSymbol(m, p, out):
     q = p + "." if p else ""
     v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.venue_symbol
     if len(v) < 1:
         out.append((q + 'venue_symbol', 'string.min_len', 'must be at least 1 characters'))
@@ -8689,69 +9723,67 @@ def _m_cqc_services_v1_MarketSymbol(m, p, out):
 def _m_cqc_services_v1_NewOrder(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('client_order_id'):
         v = m.client_order_id
-        if _P45.search(v) is None:
+        if not _M17[v]:
             out.append((q + 'client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
-    v = m.side
+    v = _f_side = m.side
     if v not in {0, 1, 2}:
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'side', 'enum.not_in', 'must not be in list [0]'))
-    v = m.order_type
+    v = _f_order_type = m.order_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
         out.append((q + 'order_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'order_type', 'enum.not_in', 'must not be in list [0]'))
-    v = m.time_in_force
+    v = _f_time_in_force = m.time_in_force
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'time_in_force', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('quantity'):
+    _h_quantity = m.HasField('quantity')
+    if _h_quantity:
         v = m.quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'quantity', 'cqc.decimal.positive', _s))
-    if m.HasField('quote_quantity'):
+        if not _C4[v]:
+            out.append((q + 'quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_quote_quantity = m.HasField('quote_quantity')
+    if _h_quote_quantity:
         v = m.quote_quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'quote_quantity', 'cqc.decimal.positive', _s))
-    if m.HasField('price'):
+        if not _C4[v]:
+            out.append((q + 'quote_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_price = m.HasField('price')
+    if _h_price:
         v = m.price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price', 'cqc.decimal', _s))
-    if m.HasField('trigger_price'):
+        if not _C8[v]:
+            out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_trigger_price = m.HasField('trigger_price')
+    if _h_trigger_price:
         v = m.trigger_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'trigger_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'trigger_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.trigger_price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8}:
         out.append((q + 'trigger_price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     v = m.trigger_direction
     if v not in {0, 1, 2}:
         out.append((q + 'trigger_direction', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('trailing_offset'):
+    _h_trailing_offset = m.HasField('trailing_offset')
+    if _h_trailing_offset:
         v = m.trailing_offset
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'trailing_offset', 'cqc.decimal.positive', _s))
-    v = m.trailing_offset_type
+        if not _C4[v]:
+            out.append((q + 'trailing_offset', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    v = _f_trailing_offset_type = m.trailing_offset_type
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'trailing_offset_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('display_quantity'):
+    _h_display_quantity = m.HasField('display_quantity')
+    if _h_display_quantity:
         v = m.display_quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'display_quantity', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'display_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.self_trade_prevention_mode
     if v not in {0, 1, 2, 3, 4, 5, 6}:
         out.append((q + 'self_trade_prevention_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -8764,94 +9796,101 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
     v = m.strategy_id
     if len(v) > 64:
         out.append((q + 'strategy_id', 'string.max_len', 'must be at most 64 characters'))
-    if len(m.tags) > 10:
+    _r = m.tags
+    if len(_r) > 10:
         out.append((q + 'tags', 'repeated.max_items', 'must contain no more than 10 item(s)'))
-    for i, x in enumerate(m.tags):
-        if len(x) < 1:
-            out.append((f"{q}tags[{i}]", 'string.min_len', 'must be at least 1 characters'))
-        if len(x) > 64:
-            out.append((f"{q}tags[{i}]", 'string.max_len', 'must be at most 64 characters'))
-    if m.HasField('peg'):
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) < 1:
+                out.append((f"{q}tags[{i}]", 'string.min_len', 'must be at least 1 characters'))
+            if len(x) > 64:
+                out.append((f"{q}tags[{i}]", 'string.max_len', 'must be at most 64 characters'))
+    _h_peg = m.HasField('peg')
+    if _h_peg:
         _m_cqc_venues_v1_PegInstructions(m.peg, q + 'peg', out)
-    if m.HasField('activation_price'):
+    _h_activation_price = m.HasField('activation_price')
+    if _h_activation_price:
         v = m.activation_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'activation_price', 'cqc.decimal', _s))
-    if m.HasField('limit_offset'):
+        if not _C8[v]:
+            out.append((q + 'activation_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_limit_offset = m.HasField('limit_offset')
+    if _h_limit_offset:
         v = m.limit_offset
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'limit_offset', 'cqc.decimal.positive', _s))
-    if m.HasField('min_quantity'):
+        if not _C4[v]:
+            out.append((q + 'limit_offset', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_min_quantity = m.HasField('min_quantity')
+    if _h_min_quantity:
         v = m.min_quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'min_quantity', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'min_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('max_slippage'):
         v = m.max_slippage
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'max_slippage', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'max_slippage', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('leverage'):
         v = m.leverage
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'leverage', 'cqc.decimal.positive', _s))
-    if m.HasField('take_profit'):
+        if not _C4[v]:
+            out.append((q + 'leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_take_profit = m.HasField('take_profit')
+    if _h_take_profit:
         _m_cqc_venues_v1_AttachedOrder(m.take_profit, q + 'take_profit', out)
-    if m.HasField('stop_loss'):
+    _h_stop_loss = m.HasField('stop_loss')
+    if _h_stop_loss:
         _m_cqc_venues_v1_AttachedOrder(m.stop_loss, q + 'stop_loss', out)
-    if not ((((not m.HasField('quantity')) and (not m.HasField('quote_quantity'))) if m.close_position else (m.HasField('quantity') != m.HasField('quote_quantity'))) and ((not m.HasField('quote_quantity')) or (m.order_type == 1))):
+    _f_close_position = m.close_position
+    _f_display_quantity = m.display_quantity
+    _f_min_quantity = m.min_quantity
+    _f_quantity = m.quantity
+    _f_reduce_only = m.reduce_only
+    _h_expire_time = m.HasField('expire_time')
+    if not ((((not _h_quantity) and (not _h_quote_quantity)) if _f_close_position else (_h_quantity != _h_quote_quantity)) and ((not _h_quote_quantity) or (_f_order_type == 1))):
         out.append((p, 'new_order.quantity_or_quote_quantity', 'exactly one of quantity and quote_quantity must be set (neither on a close_position order); quote_quantity only for MARKET orders'))
-    if not (not (m.close_position and m.reduce_only)):
+    if not (not (_f_close_position and _f_reduce_only)):
         out.append((p, 'new_order.close_position_not_reduce_only', 'close_position and reduce_only cannot both be true (close_position already only reduces)'))
-    if not ((not m.HasField('min_quantity')) or (m.HasField('quantity') and (((not (_P12.search(m.min_quantity) is not None)) or (not (_P12.search(m.quantity) is not None))) or _dle(m.min_quantity, m.quantity)))):
+    if not ((not _h_min_quantity) or (_h_quantity and (((not _M18[_f_min_quantity]) or (not _M18[_f_quantity])) or _dle(_f_min_quantity, _f_quantity)))):
         out.append((p, 'new_order.min_quantity_within_quantity', 'min_quantity requires quantity and must not exceed it'))
-    if not ((not m.HasField('activation_price')) or (m.order_type in [7, 8])):
+    if not ((not _h_activation_price) or (_f_order_type in [7, 8])):
         out.append((p, 'new_order.activation_price_only_for_trailing_types', 'activation_price may be set only for trailing stop orders'))
-    if not ((not m.HasField('limit_offset')) or (m.order_type == 8)):
+    if not ((not _h_limit_offset) or (_f_order_type == 8)):
         out.append((p, 'new_order.limit_offset_only_for_trailing_stop_limit', 'limit_offset may be set only for TRAILING_STOP_LIMIT orders'))
-    if not (((m.order_type != 8) or m.HasField('price')) or m.HasField('limit_offset')):
+    if not (((_f_order_type != 8) or _h_price) or _h_limit_offset):
         out.append((p, 'new_order.trailing_stop_limit_has_limit', 'a TRAILING_STOP_LIMIT order needs price or limit_offset'))
-    if not (((not m.HasField('take_profit')) and (not m.HasField('stop_loss'))) or ((not m.reduce_only) and (not m.close_position))):
+    if not (((not _h_take_profit) and (not _h_stop_loss)) or ((not _f_reduce_only) and (not _f_close_position))):
         out.append((p, 'new_order.attached_orders_open_positions', 'take_profit and stop_loss may not be attached to reduce_only or close_position orders'))
-    if not (((((not m.HasField('take_profit')) or (not m.HasField('stop_loss'))) or (not (_P12.search(m.take_profit.trigger_price) is not None))) or (not (_P12.search(m.stop_loss.trigger_price) is not None))) or (_dgt(m.take_profit.trigger_price, m.stop_loss.trigger_price) if (m.side == 1) else _dlt(m.take_profit.trigger_price, m.stop_loss.trigger_price))):
+    if not (((((not _h_take_profit) or (not _h_stop_loss)) or (not _M18[m.take_profit.trigger_price])) or (not _M18[m.stop_loss.trigger_price])) or (_dgt(m.take_profit.trigger_price, m.stop_loss.trigger_price) if (_f_side == 1) else _dlt(m.take_profit.trigger_price, m.stop_loss.trigger_price))):
         out.append((p, 'new_order.take_profit_beyond_stop_loss', 'with both attached, take_profit.trigger_price must be above stop_loss.trigger_price for a BUY and below it for a SELL'))
-    if not (m.HasField('price') if (m.order_type in [2, 4, 6]) else ((not (m.order_type in [1, 3, 5, 7])) or (not m.HasField('price')))):
+    if not (_h_price if (_f_order_type in [2, 4, 6]) else ((not (_f_order_type in [1, 3, 5, 7])) or (not _h_price))):
         out.append((p, 'new_order.price_required_for_limit_types', 'price must be set for LIMIT, STOP_LIMIT and LIMIT_IF_TOUCHED orders and unset for MARKET, STOP_MARKET, MARKET_IF_TOUCHED and TRAILING_STOP_MARKET orders'))
-    if not ((not (m.order_type in [3, 4, 5, 6])) or m.HasField('trigger_price')):
+    if not ((not (_f_order_type in [3, 4, 5, 6])) or _h_trigger_price):
         out.append((p, 'new_order.trigger_price_required_for_triggered_types', 'trigger_price must be set for STOP_MARKET, STOP_LIMIT, MARKET_IF_TOUCHED and LIMIT_IF_TOUCHED orders'))
-    if not ((not (m.order_type in [7, 8])) or (m.HasField('trailing_offset') and (m.trailing_offset_type != 0))):
+    if not ((not (_f_order_type in [7, 8])) or (_h_trailing_offset and (_f_trailing_offset_type != 0))):
         out.append((p, 'new_order.trailing_offset_required_for_trailing_types', 'trailing_offset and trailing_offset_type must be set for trailing stop orders'))
-    if not ((m.time_in_force == 4) == m.HasField('expire_time')):
+    if not ((_f_time_in_force == 4) == _h_expire_time):
         out.append((p, 'new_order.expire_time_iff_gtd', 'expire_time must be set when time_in_force is GTD, and only then'))
-    if not ((not m.post_only) or (((m.order_type == 2) and (m.time_in_force != 2)) and (m.time_in_force != 3))):
+    if not ((not m.post_only) or (((_f_order_type == 2) and (_f_time_in_force != 2)) and (_f_time_in_force != 3))):
         out.append((p, 'new_order.post_only_excludes_immediate', 'post_only orders must be LIMIT orders and cannot be IOC or FOK'))
-    if not ((not m.HasField('trigger_price')) or (m.order_type in [3, 4, 5, 6, 7, 8])):
+    if not ((not _h_trigger_price) or (_f_order_type in [3, 4, 5, 6, 7, 8])):
         out.append((p, 'new_order.trigger_price_only_for_triggered_types', 'trigger_price may be set only for stop, if-touched and trailing orders'))
-    if not (((not m.HasField('trailing_offset')) and (m.trailing_offset_type == 0)) or (m.order_type in [7, 8])):
+    if not (((not _h_trailing_offset) and (_f_trailing_offset_type == 0)) or (_f_order_type in [7, 8])):
         out.append((p, 'new_order.trailing_offset_only_for_trailing_types', 'trailing_offset and trailing_offset_type may be set only for trailing stop orders'))
-    if not ((m.order_type == 10) == m.HasField('peg')):
+    if not ((_f_order_type == 10) == _h_peg):
         out.append((p, 'new_order.peg_iff_pegged', 'peg must be set for PEGGED orders, and only for them'))
-    if not (((((not m.HasField('display_quantity')) or (not m.HasField('quantity'))) or (not (_P12.search(m.display_quantity) is not None))) or (not (_P12.search(m.quantity) is not None))) or _dle(m.display_quantity, m.quantity)):
+    if not (((((not _h_display_quantity) or (not _h_quantity)) or (not _M18[_f_display_quantity])) or (not _M18[_f_quantity])) or _dle(_f_display_quantity, _f_quantity)):
         out.append((p, 'new_order.display_within_quantity', 'display_quantity must not exceed quantity'))
 
 
 def _m_cqc_services_v1_OrderRef(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     if m.HasField('client_order_id'):
         v = m.client_order_id
-        if _P45.search(v) is None:
+        if not _M17[v]:
             out.append((q + 'client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
     if m.WhichOneof('id') is None:
         out.append((q + 'id', 'required', 'exactly one field is required in oneof'))
@@ -8872,37 +9911,40 @@ def _m_cqc_services_v1_PlaceOrderListRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
-    v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
-    v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
-    v = m.contingency_type
+    v = _f_account_id = m.account_id
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    v = _f_market_id = m.market_id
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    v = _f_contingency_type = m.contingency_type
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'contingency_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'contingency_type', 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('list_client_order_id'):
         v = m.list_client_order_id
-        if _P45.search(v) is None:
+        if not _M17[v]:
             out.append((q + 'list_client_order_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,36}$`'))
-    if len(m.orders) < 2:
+    _r = m.orders
+    if len(_r) < 2:
         out.append((q + 'orders', 'repeated.min_items', 'must contain at least 2 item(s)'))
-    if len(m.orders) > 3:
+    if len(_r) > 3:
         out.append((q + 'orders', 'repeated.max_items', 'must contain no more than 3 item(s)'))
-    for i, x in enumerate(m.orders):
-        _m_cqc_services_v1_NewOrder(x, f"{q}orders[{i}]", out)
-    _L_orders = list(m.orders)
-    if not ((len(_L_orders) == 3) if (m.contingency_type == 4) else (len(_L_orders) == 2)):
+    _L_orders = list(_r)
+    if _L_orders:
+        _n = len(out)
+        for i, x in enumerate(_L_orders):
+            _m_cqc_services_v1_NewOrder(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}orders[{i}]")
+    if not ((len(_L_orders) == 3) if (_f_contingency_type == 4) else (len(_L_orders) == 2)):
         out.append((p, 'place_order_list.leg_count', 'OTOCO lists have 3 orders; OCO, OTO, OUO and OPO lists have 2'))
-    if not all(((_v1.account_id == m.account_id) and (_v1.market_id == m.market_id)) for _v1 in _L_orders):
+    if not all(((_v1.account_id == _f_account_id) and (_v1.market_id == _f_market_id)) for _v1 in _L_orders):
         out.append((p, 'place_order_list.legs_share_account_and_market', "every order of the list must have the list's account_id and market_id"))
-    if not ((len(_L_orders) < 2) or (((m.contingency_type != 1) or (_index(_L_orders, 0).side == _index(_L_orders, 1).side)) and (((m.contingency_type != 4) or (len(_L_orders) != 3)) or ((_index(_L_orders, 1).side == _index(_L_orders, 2).side) and (_index(_L_orders, 0).side != _index(_L_orders, 1).side))))):
+    if not ((len(_L_orders) < 2) or (((_f_contingency_type != 1) or (_index(_L_orders, 0).side == _index(_L_orders, 1).side)) and (((_f_contingency_type != 4) or (len(_L_orders) != 3)) or ((_index(_L_orders, 1).side == _index(_L_orders, 2).side) and (_index(_L_orders, 0).side != _index(_L_orders, 1).side))))):
         out.append((p, 'place_order_list.oco_pair_same_side', 'the two orders of an OCO pair (OCO legs 1-2, OTOCO legs 2-3) must have the same side'))
     if not all(((not _v1.HasField('take_profit')) and (not _v1.HasField('stop_loss'))) for _v1 in _L_orders):
         out.append((p, 'place_order_list.no_attached_orders', 'orders of a list cannot carry take_profit or stop_loss: make them legs of the list'))
@@ -8912,8 +9954,13 @@ def _m_cqc_services_v1_PlaceOrderListResponse(m, p, out):
     q = p + "." if p else ""
     if m.HasField('order_list'):
         _m_cqc_venues_v1_OrderList(m.order_list, q + 'order_list', out)
-    for i, x in enumerate(m.orders):
-        _m_cqc_venues_v1_Order(x, f"{q}orders[{i}]", out)
+    _r = m.orders
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_Order(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}orders[{i}]")
 
 
 def _m_cqc_services_v1_PlaceOrderRequest(m, p, out):
@@ -8921,7 +9968,7 @@ def _m_cqc_services_v1_PlaceOrderRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('order'):
         out.append((q + 'order', 'required', 'value is required'))
@@ -8938,15 +9985,13 @@ def _m_cqc_services_v1_PlaceOrderResponse(m, p, out):
 def _m_cqc_services_v1_ReleaseReservationRequest(m, p, out):
     q = p + "." if p else ""
     v = m.reservation_id
-    _s = ('' if (_P44.search(v) is not None) else 'must be an id of the form rsv_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'reservation_id', 'cqc.id', _s))
+    if not _C20[v]:
+        out.append((q + 'reservation_id', 'cqc.id', 'must be an id of the form rsv_<26-character upper-case ULID>'))
     v = m.reason
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
 
 
 def _m_cqc_services_v1_ReleaseReservationResponse(m, p, out):
@@ -8960,27 +10005,24 @@ def _m_cqc_services_v1_RepayRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
-    if m.HasField('amount'):
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_amount = m.HasField('amount')
+    if _h_amount:
         v = m.amount
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'amount', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'amount', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
-    if not (m.HasField('amount') != m.repay_all):
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    if not (_h_amount != m.repay_all):
         out.append((p, 'repay.amount_xor_all', 'exactly one of amount and repay_all must be set'))
 
 
@@ -8990,9 +10032,8 @@ def _m_cqc_services_v1_RepayResponse(m, p, out):
         _m_cqc_portfolio_v1_Transaction(m.transaction, q + 'transaction', out)
     if m.HasField('borrowed'):
         v = m.borrowed
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'borrowed', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
 
 
 def _m_cqc_services_v1_RequestWithdrawalRequest(m, p, out):
@@ -9000,20 +10041,17 @@ def _m_cqc_services_v1_RequestWithdrawalRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.deployment_id
-    _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'deployment_id', 'cqc.id', _s))
+    if not _C1[v]:
+        out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     v = m.address
     if len(v) < 1:
         out.append((q + 'address', 'string.min_len', 'must be at least 1 characters'))
@@ -9023,12 +10061,11 @@ def _m_cqc_services_v1_RequestWithdrawalRequest(m, p, out):
     if len(v) > 256:
         out.append((q + 'memo', 'string.max_len', 'must be at most 256 characters'))
     v = m.amount
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'amount', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'amount', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('client_transaction_id'):
         v = m.client_transaction_id
-        if _P40.search(v) is None:
+        if not _M15[v]:
             out.append((q + 'client_transaction_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`'))
 
 
@@ -9043,7 +10080,7 @@ def _m_cqc_services_v1_ReserveOrderRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('order'):
         out.append((q + 'order', 'required', 'value is required'))
@@ -9064,16 +10101,15 @@ def _m_cqc_services_v1_ReserveOrderResponse(m, p, out):
 def _m_cqc_services_v1_ResolveMarketRequest(m, p, out):
     q = p + "." if p else ""
     v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.venue_symbol
     if len(v) < 1:
         out.append((q + 'venue_symbol', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 256:
         out.append((q + 'venue_symbol', 'string.max_len', 'must be at most 256 characters'))
     if m.HasField('read_mask'):
-        if not all((_P43.search(_v1) is not None) for _v1 in m.read_mask.paths):
+        if not all(_M16[_v1] for _v1 in m.read_mask.paths):
             out.append((q + 'read_mask', 'read_mask.paths_format', 'read_mask paths must be proto field names, dotted for nested fields (e.g. "source_record", "tick_rule.fixed")'))
 
 
@@ -9086,23 +10122,20 @@ def _m_cqc_services_v1_ResolveMarketResponse(m, p, out):
 def _m_cqc_services_v1_ResolveRiskAlertRequest(m, p, out):
     q = p + "." if p else ""
     v = m.alert_id
-    _s = ('' if (_P42.search(v) is not None) else 'must be an id of the form alr_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'alert_id', 'cqc.id', _s))
+    if not _C19[v]:
+        out.append((q + 'alert_id', 'cqc.id', 'must be an id of the form alr_<26-character upper-case ULID>'))
     v = m.resolved_by
     if len(v) < 1:
         out.append((q + 'resolved_by', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'resolved_by', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'resolved_by', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'resolved_by', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.note
     if len(v) > 2000:
         out.append((q + 'note', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'note', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'note', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
 
 
 def _m_cqc_services_v1_ResolveRiskAlertResponse(m, p, out):
@@ -9123,14 +10156,12 @@ def _m_cqc_services_v1_RiskScope(m, p, out):
     q = p + "." if p else ""
     if m.HasField('portfolio_id'):
         v = m.portfolio_id
-        _s = ('' if (_P41.search(v) is not None) else 'must be an id of the form pfl_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'portfolio_id', 'cqc.id', _s))
+        if not _C18[v]:
+            out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
     if m.HasField('account_id'):
         v = m.account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'account_id', 'cqc.id', _s))
+        if not _C9[v]:
+            out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.WhichOneof('id') is None:
         out.append((q + 'id', 'required', 'exactly one field is required in oneof'))
 
@@ -9138,14 +10169,12 @@ def _m_cqc_services_v1_RiskScope(m, p, out):
 def _m_cqc_services_v1_SetCancelAllAfterRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('timeout'):
         out.append((q + 'timeout', 'required', 'value is required'))
     else:
@@ -9156,14 +10185,12 @@ def _m_cqc_services_v1_SetCancelAllAfterRequest(m, p, out):
 def _m_cqc_services_v1_SetCancelAllAfterResponse(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
 def _m_cqc_services_v1_SetLeverageRequest(m, p, out):
@@ -9171,20 +10198,17 @@ def _m_cqc_services_v1_SetLeverageRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.leverage
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'leverage', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.position_side
     if v not in {0, 1, 2, 3}:
         out.append((q + 'position_side', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -9196,9 +10220,8 @@ def _m_cqc_services_v1_SetLeverageResponse(m, p, out):
         _m_cqc_venues_v1_MarketLeverage(m.market_leverage, q + 'market_leverage', out)
     if m.HasField('max_notional'):
         v = m.max_notional
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_notional', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
 
 
 def _m_cqc_services_v1_SetMarginModeRequest(m, p, out):
@@ -9206,17 +10229,15 @@ def _m_cqc_services_v1_SetMarginModeRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.margin_mode
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -9235,12 +10256,11 @@ def _m_cqc_services_v1_SetPositionModeRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.position_mode
     if v not in {0, 1, 2}:
         out.append((q + 'position_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -9259,13 +10279,13 @@ def _m_cqc_services_v1_SetTradingStateRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if not m.HasField('scope'):
         out.append((q + 'scope', 'required', 'value is required'))
     else:
         _m_cqc_services_v1_RiskScope(m.scope, q + 'scope', out)
-    v = m.state
+    v = _f_state = m.state
     if v not in {0, 1, 2, 3}:
         out.append((q + 'state', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -9275,14 +10295,15 @@ def _m_cqc_services_v1_SetTradingStateRequest(m, p, out):
         out.append((q + 'reason', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 2000:
         out.append((q + 'reason', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason', 'cqc.text', _s))
-    if m.HasField('duration'):
+    if not _C7[v]:
+        out.append((q + 'reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _h_duration = m.HasField('duration')
+    if _h_duration:
         v = m.duration
         if _tns(v) > 2592000000000000 or _tns(v) < 1000000000:
             out.append((q + 'duration', 'duration.gte_lte', 'must be greater than or equal to 1s and less than or equal to 2592000s'))
-    if not ((m.state != 1) or ((not m.HasField('expire_time')) and (not m.HasField('duration')))):
+    _h_expire_time = m.HasField('expire_time')
+    if not ((_f_state != 1) or ((not _h_expire_time) and (not _h_duration))):
         out.append((p, 'set_trading_state.expiry_not_on_active', 'an expiry (expire_time or duration) returns the scope to ACTIVE and cannot be set on ACTIVE'))
 
 
@@ -9294,9 +10315,8 @@ def _m_cqc_services_v1_SetTradingStateResponse(m, p, out):
 def _m_cqc_services_v1_StreamBalancesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('resume_token'):
         v = m.resume_token
         if len(v) < 1:
@@ -9307,7 +10327,8 @@ def _m_cqc_services_v1_StreamBalancesRequest(m, p, out):
 
 def _m_cqc_services_v1_StreamBalancesResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('balance'):
+    _h_balance = m.HasField('balance')
+    if _h_balance:
         _m_cqc_venues_v1_Balance(m.balance, q + 'balance', out)
     v = m.resume_token
     if len(v) < 1:
@@ -9317,46 +10338,49 @@ def _m_cqc_services_v1_StreamBalancesResponse(m, p, out):
     v = m.reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 100}:
         out.append((q + 'reason', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if not (m.HasField('balance') != m.snapshot_complete):
+    if not (_h_balance != m.snapshot_complete):
         out.append((p, 'stream_balances_response.balance_xor_snapshot_complete', 'exactly one of balance and snapshot_complete is set'))
-    if not ((not m.is_snapshot) or m.HasField('balance')):
+    if not ((not m.is_snapshot) or _h_balance):
         out.append((p, 'stream_balances_response.snapshot_has_balance', 'is_snapshot messages carry a balance'))
 
 
 def _m_cqc_services_v1_StreamExecutionReportsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
-    if len(m.market_ids) > 100:
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _r = m.market_ids
+    if len(_r) > 100:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
-    if m.HasField('resume_token'):
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _h_resume_token = m.HasField('resume_token')
+    if _h_resume_token:
         v = m.resume_token
         if len(v) < 1:
             out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 512:
             out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
-    if not ((not m.HasField('resume_token')) or (not m.HasField('since_time'))):
+    _h_since_time = m.HasField('since_time')
+    if not ((not _h_resume_token) or (not _h_since_time)):
         out.append((p, 'stream_execution_reports.resume_or_since', 'since_time only shapes the replay of a new stream and cannot be combined with resume_token'))
 
 
 def _m_cqc_services_v1_StreamExecutionReportsResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('execution_report'):
+    _h_execution_report = m.HasField('execution_report')
+    if _h_execution_report:
         _m_cqc_venues_v1_ExecutionReport(m.execution_report, q + 'execution_report', out)
     v = m.resume_token
     if len(v) < 1:
         out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 512:
         out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
-    if not (m.HasField('execution_report') != m.snapshot_complete):
+    if not (_h_execution_report != m.snapshot_complete):
         out.append((p, 'stream_execution_reports_response.report_xor_snapshot_complete', 'exactly one of execution_report and snapshot_complete is set'))
 
 
@@ -9385,29 +10409,31 @@ def _m_cqc_services_v1_StreamExposuresRequest(m, p, out):
 
 def _m_cqc_services_v1_StreamExposuresResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('exposure'):
+    _h_exposure = m.HasField('exposure')
+    if _h_exposure:
         _m_cqc_portfolio_v1_Exposure(m.exposure, q + 'exposure', out)
     v = m.resume_token
     if len(v) < 1:
         out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 512:
         out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
-    if not (m.HasField('exposure') != m.snapshot_complete):
+    if not (_h_exposure != m.snapshot_complete):
         out.append((p, 'stream_exposures_response.exposure_xor_snapshot_complete', 'exactly one of exposure and snapshot_complete is set'))
 
 
 def _m_cqc_services_v1_StreamFundingRatesRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.market_ids) < 1:
+    _r = m.market_ids
+    if len(_r) < 1:
         out.append((q + 'market_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.market_ids) > 500:
+    if len(_r) > 500:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 500 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('resume_token'):
         v = m.resume_token
         if len(v) > 512:
@@ -9427,16 +10453,17 @@ def _m_cqc_services_v1_StreamFundingRatesResponse(m, p, out):
 
 def _m_cqc_services_v1_StreamLiquidationsRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.market_ids) < 1:
+    _r = m.market_ids
+    if len(_r) < 1:
         out.append((q + 'market_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.market_ids) > 500:
+    if len(_r) > 500:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 500 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('resume_token'):
         v = m.resume_token
         if len(v) > 512:
@@ -9457,11 +10484,10 @@ def _m_cqc_services_v1_StreamLiquidationsResponse(m, p, out):
 def _m_cqc_services_v1_StreamMarginSummariesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.wallet
-    if _P35.search(v) is None:
+    if not _M12[v]:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     if m.HasField('resume_token'):
         v = m.resume_token
@@ -9473,29 +10499,31 @@ def _m_cqc_services_v1_StreamMarginSummariesRequest(m, p, out):
 
 def _m_cqc_services_v1_StreamMarginSummariesResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('margin_summary'):
+    _h_margin_summary = m.HasField('margin_summary')
+    if _h_margin_summary:
         _m_cqc_venues_v1_MarginSummary(m.margin_summary, q + 'margin_summary', out)
     v = m.resume_token
     if len(v) < 1:
         out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 512:
         out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
-    if not (m.HasField('margin_summary') != m.snapshot_complete):
+    if not (_h_margin_summary != m.snapshot_complete):
         out.append((p, 'stream_margin_summaries_response.summary_xor_snapshot_complete', 'exactly one of margin_summary and snapshot_complete is set'))
 
 
 def _m_cqc_services_v1_StreamOptionGreeksRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.market_ids) < 1:
+    _r = m.market_ids
+    if len(_r) < 1:
         out.append((q + 'market_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.market_ids) > 2000:
+    if len(_r) > 2000:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 2000 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('min_interval'):
         v = m.min_interval
         if _tns(v) > 3600000000000 or _tns(v) < 0:
@@ -9520,9 +10548,8 @@ def _m_cqc_services_v1_StreamOptionGreeksResponse(m, p, out):
 def _m_cqc_services_v1_StreamOrderBookRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.depth
     if v > 5000:
         out.append((q + 'depth', 'uint32.lte', 'must be less than or equal to 5000'))
@@ -9546,54 +10573,58 @@ def _m_cqc_services_v1_StreamOrderBookResponse(m, p, out):
 def _m_cqc_services_v1_StreamOrdersRequest(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
-    if len(m.market_ids) > 100:
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    _r = m.market_ids
+    if len(_r) > 100:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
-    if m.HasField('resume_token'):
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _h_resume_token = m.HasField('resume_token')
+    if _h_resume_token:
         v = m.resume_token
         if len(v) < 1:
             out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 512:
             out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
-    if not ((not m.HasField('resume_token')) or (not m.HasField('terminal_since'))):
+    _h_terminal_since = m.HasField('terminal_since')
+    if not ((not _h_resume_token) or (not _h_terminal_since)):
         out.append((p, 'stream_orders.resume_or_terminal_since', 'terminal_since only shapes the snapshot and cannot be combined with resume_token'))
 
 
 def _m_cqc_services_v1_StreamOrdersResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('order'):
+    _h_order = m.HasField('order')
+    if _h_order:
         _m_cqc_venues_v1_Order(m.order, q + 'order', out)
     v = m.resume_token
     if len(v) < 1:
         out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 512:
         out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
-    if not (m.HasField('order') != m.snapshot_complete):
+    if not (_h_order != m.snapshot_complete):
         out.append((p, 'stream_orders_response.order_xor_snapshot_complete', 'exactly one of order and snapshot_complete is set'))
-    if not ((not m.is_snapshot) or m.HasField('order')):
+    if not ((not m.is_snapshot) or _h_order):
         out.append((p, 'stream_orders_response.snapshot_has_order', 'is_snapshot messages carry an order'))
 
 
 def _m_cqc_services_v1_StreamPositionsRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.account_ids) < 1:
+    _r = m.account_ids
+    if len(_r) < 1:
         out.append((q + 'account_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.account_ids) > 100:
+    if len(_r) > 100:
         out.append((q + 'account_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.account_ids):
+    if _r and not _unique(_r):
         out.append((q + 'account_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.account_ids):
-        _s = ('' if (_P14.search(x) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}account_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C9[x]:
+                out.append((f"{q}account_ids[{i}]", 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('resume_token'):
         v = m.resume_token
         if len(v) < 1:
@@ -9604,40 +10635,44 @@ def _m_cqc_services_v1_StreamPositionsRequest(m, p, out):
 
 def _m_cqc_services_v1_StreamPositionsResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('position'):
+    _h_position = m.HasField('position')
+    if _h_position:
         _m_cqc_portfolio_v1_Position(m.position, q + 'position', out)
     v = m.resume_token
     if len(v) < 1:
         out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 512:
         out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
-    if not (m.HasField('position') != m.snapshot_complete):
+    if not (_h_position != m.snapshot_complete):
         out.append((p, 'stream_positions_response.position_xor_snapshot_complete', 'exactly one of position and snapshot_complete is set'))
 
 
 def _m_cqc_services_v1_StreamPricesRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.market_ids) < 1:
+    _r = m.market_ids
+    if len(_r) < 1:
         out.append((q + 'market_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.market_ids) > 500:
+    if len(_r) > 500:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 500 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
-    if len(m.price_types) < 1:
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _r = m.price_types
+    if len(_r) < 1:
         out.append((q + 'price_types', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.price_types) > 16:
+    if len(_r) > 16:
         out.append((q + 'price_types', 'repeated.max_items', 'must contain no more than 16 item(s)'))
-    if not _unique(m.price_types):
+    if _r and not _unique(_r):
         out.append((q + 'price_types', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.price_types):
-        if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}:
-            out.append((f"{q}price_types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}price_types[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}:
+                out.append((f"{q}price_types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}price_types[{i}]", 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('min_interval'):
         v = m.min_interval
         if _tns(v) > 3600000000000 or _tns(v) < 0:
@@ -9676,29 +10711,31 @@ def _m_cqc_services_v1_StreamRiskAlertsRequest(m, p, out):
 
 def _m_cqc_services_v1_StreamRiskAlertsResponse(m, p, out):
     q = p + "." if p else ""
-    if m.HasField('risk_alert'):
+    _h_risk_alert = m.HasField('risk_alert')
+    if _h_risk_alert:
         _m_cqc_events_v1_RiskAlert(m.risk_alert, q + 'risk_alert', out)
     v = m.resume_token
     if len(v) < 1:
         out.append((q + 'resume_token', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 512:
         out.append((q + 'resume_token', 'string.max_len', 'must be at most 512 characters'))
-    if not (m.HasField('risk_alert') != m.snapshot_complete):
+    if not (_h_risk_alert != m.snapshot_complete):
         out.append((p, 'stream_risk_alerts_response.alert_xor_snapshot_complete', 'exactly one of risk_alert and snapshot_complete is set'))
 
 
 def _m_cqc_services_v1_StreamTradesRequest(m, p, out):
     q = p + "." if p else ""
-    if len(m.market_ids) < 1:
+    _r = m.market_ids
+    if len(_r) < 1:
         out.append((q + 'market_ids', 'repeated.min_items', 'must contain at least 1 item(s)'))
-    if len(m.market_ids) > 500:
+    if len(_r) > 500:
         out.append((q + 'market_ids', 'repeated.max_items', 'must contain no more than 500 item(s)'))
-    if not _unique(m.market_ids):
+    if _r and not _unique(_r):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.market_ids):
-        _s = ('' if (_P29.search(x) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}market_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C11[x]:
+                out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('resume_token'):
         v = m.resume_token
         if len(v) > 512:
@@ -9721,41 +10758,37 @@ def _m_cqc_services_v1_TransferInternalRequest(m, p, out):
     v = m.request_id
     if not v:
         out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-    elif _P33.search(v) is None:
+    elif not _M11[v]:
         out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
-    v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
-    v = m.from_wallet
-    if _P35.search(v) is None:
+    v = _f_account_id = m.account_id
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    v = _f_from_wallet = m.from_wallet
+    if not _M12[v]:
         out.append((q + 'from_wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
-    if m.HasField('to_account_id'):
+    _h_to_account_id = m.HasField('to_account_id')
+    if _h_to_account_id:
         v = m.to_account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'to_account_id', 'cqc.id', _s))
-    v = m.to_wallet
-    if _P35.search(v) is None:
+        if not _C9[v]:
+            out.append((q + 'to_account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    v = _f_to_wallet = m.to_wallet
+    if not _M12[v]:
         out.append((q + 'to_wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.amount
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'amount', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'amount', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('client_transaction_id'):
         v = m.client_transaction_id
-        if _P40.search(v) is None:
+        if not _M15[v]:
             out.append((q + 'client_transaction_id', 'string.pattern', 'does not match regex pattern `^[A-Za-z0-9._:-]{1,64}$`'))
-    if not ((m.HasField('to_account_id') and (m.to_account_id != m.account_id)) or (m.to_wallet != m.from_wallet)):
+    if not ((_h_to_account_id and (m.to_account_id != _f_account_id)) or (_f_to_wallet != _f_from_wallet)):
         out.append((p, 'transfer_internal.moves_somewhere', 'the destination (to_account_id, to_wallet) must differ from the source (account_id, from_wallet)'))
 
 
@@ -10108,13 +11141,11 @@ def _m_cqc_services_v1_UpdateVenueResponse(m, p, out):
 def _m_cqc_types_v1_AssetAmount(m, p, out):
     q = p + "." if p else ""
     v = m.amount
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'amount', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'amount', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
 
 
 def _m_cqc_types_v1_SortedRule(m, p, out):
@@ -10123,7 +11154,7 @@ def _m_cqc_types_v1_SortedRule(m, p, out):
         out.append((q + 'id', 'required', 'value is required'))
     else:
         v = m.id
-        if _P38.search(v) is None:
+        if not _M13[v]:
             out.append((q + 'id', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$`'))
     if not m.HasField('message'):
         out.append((q + 'message', 'required', 'value is required'))
@@ -10137,13 +11168,13 @@ def _m_cqc_types_v1_SortedRule(m, p, out):
         out.append((q + 'field', 'required', 'value is required'))
     else:
         v = m.field
-        if _P39.search(v) is None:
+        if not _M14[v]:
             out.append((q + 'field', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]*$`'))
     if not m.HasField('key'):
         out.append((q + 'key', 'required', 'value is required'))
     else:
         v = m.key
-        if _P39.search(v) is None:
+        if not _M14[v]:
             out.append((q + 'key', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]*$`'))
     if not m.HasField('order'):
         out.append((q + 'order', 'required', 'value is required'))
@@ -10162,34 +11193,32 @@ def _m_cqc_types_v1_SortedRule(m, p, out):
 def _m_cqc_types_v1_SourceRecord(m, p, out):
     q = p + "." if p else ""
     v = m.source
-    if _P25.search(v) is None:
+    if not _M6[v]:
         out.append((q + 'source', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
     v = m.endpoint
     if len(v) > 512:
         out.append((q + 'endpoint', 'string.max_len', 'must be at most 512 characters'))
-    _s = ('' if (not (_any_stem(v, ('access', 'api', 'listenkey', 'passphrase', 'password', 'private', 'secret', 'sign', 'token')) and _P36.search(v) is not None)) else 'must not carry a credential parameter (signature, api key, secret, passphrase, token); scrub it')
-    if _s:
-        out.append((q + 'endpoint', 'cqc.no_credential_params', _s))
-    v = m.raw_json
+    if not _C16[v]:
+        out.append((q + 'endpoint', 'cqc.no_credential_params', 'must not carry a credential parameter (signature, api key, secret, passphrase, token); scrub it'))
+    v = _f_raw_json = m.raw_json
     if len(v) > 262144 and len(v.encode('utf-8')) > 1048576:
         out.append((q + 'raw_json', 'string.max_bytes', 'must be at most 1048576 bytes'))
-    _s = ('' if (not (_any_stem(v, ('access', 'api', 'listenkey', 'passphrase', 'password', 'private', 'secret', 'signature')) and _P37.search(v) is not None)) else "must not carry a credential value (signature, api key, secret, passphrase); scrub it to '[REDACTED]'")
-    if _s:
-        out.append((q + 'raw_json', 'cqc.no_credential_json_values', _s))
-    v = m.format
+    if not _C17[v]:
+        out.append((q + 'raw_json', 'cqc.no_credential_json_values', "must not carry a credential value (signature, api key, secret, passphrase); scrub it to '[REDACTED]'"))
+    v = _f_format = m.format
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8}:
         out.append((q + 'format', 'enum.defined_only', 'value must be one of the defined enum values'))
-    v = m.raw_text
+    v = _f_raw_text = m.raw_text
     if len(v) > 262144 and len(v.encode('utf-8')) > 1048576:
         out.append((q + 'raw_text', 'string.max_bytes', 'must be at most 1048576 bytes'))
-    v = m.raw_bytes
+    v = _f_raw_bytes = m.raw_bytes
     if len(v) > 1048576:
         out.append((q + 'raw_bytes', 'bytes.max_len', 'must be at most 1048576 bytes'))
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
-    if not (_int(_int((1 if (m.raw_json != '') else 0) + (1 if (m.raw_text != '') else 0)) + (1 if (len(m.raw_bytes) > 0) else 0)) <= 1):
+    if not (_int(_int((1 if (_f_raw_json != '') else 0) + (1 if (_f_raw_text != '') else 0)) + (1 if (len(_f_raw_bytes) > 0) else 0)) <= 1):
         out.append((p, 'source_record.one_raw_form', 'at most one of raw_json, raw_text and raw_bytes may be set'))
-    if not ((((m.raw_json == '') or (m.format in [0, 1])) and ((m.raw_text == '') or (m.format in [2, 3, 6, 7]))) and ((len(m.raw_bytes) == 0) or (m.format in [4, 5, 8]))):
+    if not ((((_f_raw_json == '') or (_f_format in [0, 1])) and ((_f_raw_text == '') or (_f_format in [2, 3, 6, 7]))) and ((len(_f_raw_bytes) == 0) or (_f_format in [4, 5, 8]))):
         out.append((p, 'source_record.format_matches_raw', 'format must match the raw field set: JSON or UNSPECIFIED for raw_json; FIX, CSV, XML or OTHER_TEXT for raw_text; SBE, PROTOBUF or OTHER_BINARY for raw_bytes'))
 
 
@@ -10197,211 +11226,193 @@ def _m_cqc_venues_v1_AccountLimits(m, p, out):
     q = p + "." if p else ""
     if m.HasField('max_leverage'):
         v = m.max_leverage
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'max_leverage', 'cqc.decimal.positive', _s))
-    if m.HasField('max_order_notional'):
+        if not _C4[v]:
+            out.append((q + 'max_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_max_order_notional = m.HasField('max_order_notional')
+    if _h_max_order_notional:
         v = m.max_order_notional
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_order_notional', 'cqc.decimal.non_negative', _s))
-    if m.HasField('max_position_notional'):
+        if not _C2[v]:
+            out.append((q + 'max_order_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_max_position_notional = m.HasField('max_position_notional')
+    if _h_max_position_notional:
         v = m.max_position_notional
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_position_notional', 'cqc.decimal.non_negative', _s))
-    if m.HasField('daily_withdrawal_limit'):
+        if not _C2[v]:
+            out.append((q + 'max_position_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_daily_withdrawal_limit = m.HasField('daily_withdrawal_limit')
+    if _h_daily_withdrawal_limit:
         v = m.daily_withdrawal_limit
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'daily_withdrawal_limit', 'cqc.decimal.non_negative', _s))
-    if m.HasField('limit_asset_id'):
+        if not _C2[v]:
+            out.append((q + 'daily_withdrawal_limit', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_limit_asset_id = m.HasField('limit_asset_id')
+    if _h_limit_asset_id:
         v = m.limit_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'limit_asset_id', 'cqc.id', _s))
-    if m.HasField('max_borrow_notional'):
+        if not _C3[v]:
+            out.append((q + 'limit_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_max_borrow_notional = m.HasField('max_borrow_notional')
+    if _h_max_borrow_notional:
         v = m.max_borrow_notional
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_borrow_notional', 'cqc.decimal.non_negative', _s))
-    if not (m.HasField('limit_asset_id') or (not (((m.HasField('max_order_notional') or m.HasField('max_position_notional')) or m.HasField('daily_withdrawal_limit')) or m.HasField('max_borrow_notional')))):
+        if not _C2[v]:
+            out.append((q + 'max_borrow_notional', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    if not (_h_limit_asset_id or (not (((_h_max_order_notional or _h_max_position_notional) or _h_daily_withdrawal_limit) or _h_max_borrow_notional))):
         out.append((p, 'account_limits.asset_required', 'limit_asset_id must be set when a notional, borrow or withdrawal limit is set'))
 
 
 def _m_cqc_venues_v1_AttachedOrder(m, p, out):
     q = p + "." if p else ""
     v = m.trigger_price
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'trigger_price', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'trigger_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.trigger_price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8}:
         out.append((q + 'trigger_price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    v = m.order_type
+    v = _f_order_type = m.order_type
     if v not in {1, 2}:
         out.append((q + 'order_type', 'enum.in', 'must be in list [1, 2]'))
-    if m.HasField('price'):
+    _h_price = m.HasField('price')
+    if _h_price:
         v = m.price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('quantity'):
         v = m.quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'quantity', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
-    if not ((m.order_type == 2) == m.HasField('price')):
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
+    if not ((_f_order_type == 2) == _h_price):
         out.append((p, 'attached_order.price_iff_limit', 'price must be set when order_type is ORDER_TYPE_LIMIT, and only then'))
 
 
 def _m_cqc_venues_v1_Balance(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.wallet
-    if _P35.search(v) is None:
+    if not _M12[v]:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     if m.HasField('market_id'):
         v = m.market_id
-        _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'market_id', 'cqc.id', _s))
-    if m.HasField('wallet_balance'):
+        if not _C11[v]:
+            out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
+    _h_wallet_balance = m.HasField('wallet_balance')
+    if _h_wallet_balance:
         v = m.wallet_balance
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'wallet_balance', 'cqc.decimal', _s))
-    if m.HasField('available'):
+        if not _C8[v]:
+            out.append((q + 'wallet_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_available = m.HasField('available')
+    if _h_available:
         v = m.available
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'available', 'cqc.decimal', _s))
-    if m.HasField('locked'):
+        if not _C8[v]:
+            out.append((q + 'available', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_locked = m.HasField('locked')
+    if _h_locked:
         v = m.locked
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'locked', 'cqc.decimal.non_negative', _s))
-    if m.HasField('borrowed'):
+        if not _C2[v]:
+            out.append((q + 'locked', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_borrowed = m.HasField('borrowed')
+    if _h_borrowed:
         v = m.borrowed
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'borrowed', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('accrued_interest'):
         v = m.accrued_interest
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', _s))
-    if m.HasField('equity'):
+        if not _C2[v]:
+            out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_equity = m.HasField('equity')
+    if _h_equity:
         v = m.equity
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'equity', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'equity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('isolated_equity'):
         v = m.isolated_equity
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'isolated_equity', 'cqc.decimal', _s))
-    if m.HasField('unrealized_pnl'):
+        if not _C8[v]:
+            out.append((q + 'isolated_equity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_unrealized_pnl = m.HasField('unrealized_pnl')
+    if _h_unrealized_pnl:
         v = m.unrealized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'unrealized_pnl', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('value_usd'):
         v = m.value_usd
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'value_usd', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'value_usd', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('collateral_value_usd'):
         v = m.collateral_value_usd
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'collateral_value_usd', 'cqc.decimal', _s))
-    if m.HasField('initial_margin'):
+        if not _C8[v]:
+            out.append((q + 'collateral_value_usd', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_initial_margin = m.HasField('initial_margin')
+    if _h_initial_margin:
         v = m.initial_margin
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'initial_margin', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'initial_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('maintenance_margin'):
         v = m.maintenance_margin
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'maintenance_margin', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'maintenance_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('max_withdraw_amount'):
         v = m.max_withdraw_amount
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_withdraw_amount', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_withdraw_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if not m.HasField('update_time'):
         out.append((q + 'update_time', 'required', 'value is required'))
     if m.HasField('last_delta'):
         _m_cqc_venues_v1_BalanceDelta(m.last_delta, q + 'last_delta', out)
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if m.HasField('cross_wallet_balance'):
+    _h_cross_wallet_balance = m.HasField('cross_wallet_balance')
+    if _h_cross_wallet_balance:
         v = m.cross_wallet_balance
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'cross_wallet_balance', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'cross_wallet_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('cross_unrealized_pnl'):
         v = m.cross_unrealized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'cross_unrealized_pnl', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'cross_unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('available_to_borrow'):
         v = m.available_to_borrow
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'available_to_borrow', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'available_to_borrow', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('spot_borrowed'):
         v = m.spot_borrowed
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'spot_borrowed', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'spot_borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('bonus'):
         v = m.bonus
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'bonus', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'bonus', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('cumulative_realized_pnl'):
         v = m.cumulative_realized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'cumulative_realized_pnl', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'cumulative_realized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('spot_hedging_quantity'):
         v = m.spot_hedging_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'spot_hedging_quantity', 'cqc.decimal.non_negative', _s))
-    if not (((not ((((m.HasField('wallet_balance') and m.HasField('available')) and m.HasField('locked')) and (not m.HasField('unrealized_pnl'))) and (not m.HasField('initial_margin')))) or (not (((_P7.search(m.wallet_balance) is not None) and (_P7.search(m.available) is not None)) and (_P7.search(m.locked) is not None)))) or ((_sub(_sub(D(m.wallet_balance), D(m.available)), D(m.locked)) <= _mul(_N4, _add(_add(((-D(m.wallet_balance)) if (DF(m.wallet_balance) < 0) else D(m.wallet_balance)), ((-D(m.available)) if (DF(m.available) < 0) else D(m.available))), D(m.locked)))) and (_sub(_add(D(m.available), D(m.locked)), D(m.wallet_balance)) <= _mul(_N4, _add(_add(((-D(m.wallet_balance)) if (DF(m.wallet_balance) < 0) else D(m.wallet_balance)), ((-D(m.available)) if (DF(m.available) < 0) else D(m.available))), D(m.locked)))))):
+        if not _C2[v]:
+            out.append((q + 'spot_hedging_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _f_available = m.available
+    _f_locked = m.locked
+    _f_wallet_balance = m.wallet_balance
+    if not (((not ((((_h_wallet_balance and _h_available) and _h_locked) and (not _h_unrealized_pnl)) and (not _h_initial_margin))) or (not ((_M1[_f_wallet_balance] and _M1[_f_available]) and _M1[_f_locked]))) or ((_sub(_sub(_D[_f_wallet_balance], _D[_f_available]), _D[_f_locked]) <= _mul(_N4, _add(_add(((-_D[_f_wallet_balance]) if (_DF[_f_wallet_balance] < 0) else _D[_f_wallet_balance]), ((-_D[_f_available]) if (_DF[_f_available] < 0) else _D[_f_available])), _D[_f_locked]))) and (_sub(_add(_D[_f_available], _D[_f_locked]), _D[_f_wallet_balance]) <= _mul(_N4, _add(_add(((-_D[_f_wallet_balance]) if (_DF[_f_wallet_balance] < 0) else _D[_f_wallet_balance]), ((-_D[_f_available]) if (_DF[_f_available] < 0) else _D[_f_available])), _D[_f_locked]))))):
         out.append((p, 'balance.wallet_is_available_plus_locked', 'on a cash ledger with wallet_balance, available and locked all set, wallet_balance must equal available + locked'))
-    if not (((((m.HasField('wallet_balance') or m.HasField('available')) or m.HasField('locked')) or m.HasField('cross_wallet_balance')) or m.HasField('borrowed')) or m.HasField('equity')):
+    if not (((((_h_wallet_balance or _h_available) or _h_locked) or _h_cross_wallet_balance) or _h_borrowed) or _h_equity):
         out.append((p, 'balance.some_figure', 'at least one of wallet_balance, available, locked, cross_wallet_balance, borrowed and equity must be set'))
 
 
 def _m_cqc_venues_v1_BalanceDelta(m, p, out):
     q = p + "." if p else ""
     v = m.amount
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'amount', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'amount', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.venue_reason
     if len(v) > 64:
         out.append((q + 'venue_reason', 'string.max_len', 'must be at most 64 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'venue_reason', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'venue_reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 100}:
         out.append((q + 'reason', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -10409,49 +11420,46 @@ def _m_cqc_venues_v1_BalanceDelta(m, p, out):
 
 def _m_cqc_venues_v1_CommissionRates(m, p, out):
     q = p + "." if p else ""
-    v = m.maker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'maker_fee_rate', 'cqc.decimal', _s))
-    v = m.taker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'taker_fee_rate', 'cqc.decimal', _s))
+    v = _f_maker_fee_rate = m.maker_fee_rate
+    if not _C8[v]:
+        out.append((q + 'maker_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_taker_fee_rate = m.taker_fee_rate
+    if not _C8[v]:
+        out.append((q + 'taker_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('buyer_fee_rate'):
         v = m.buyer_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'buyer_fee_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'buyer_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('seller_fee_rate'):
         v = m.seller_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'seller_fee_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'seller_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('discount_rate'):
         v = m.discount_rate
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'discount_rate', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'discount_rate', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('discount_asset_id'):
         v = m.discount_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'discount_asset_id', 'cqc.id', _s))
+        if not _C3[v]:
+            out.append((q + 'discount_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     if m.HasField('settlement_fee_rate'):
         v = m.settlement_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'settlement_fee_rate', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'settlement_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('exercise_fee_rate'):
         v = m.exercise_fee_rate
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'exercise_fee_rate', 'cqc.decimal', _s))
-    if len(m.by_settlement_asset) > 10:
+        if not _C8[v]:
+            out.append((q + 'exercise_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _r = m.by_settlement_asset
+    if len(_r) > 10:
         out.append((q + 'by_settlement_asset', 'repeated.max_items', 'must contain no more than 10 item(s)'))
-    for i, x in enumerate(m.by_settlement_asset):
-        _m_cqc_venues_v1_SettlementAssetFeeRates(x, f"{q}by_settlement_asset[{i}]", out)
-    if not all(((not (_P7.search(_v1) is not None)) or ((D(_v1) >= _N1) and (D(_v1) <= _N2))) for _v1 in [m.maker_fee_rate, m.taker_fee_rate, m.buyer_fee_rate, m.seller_fee_rate, m.settlement_fee_rate, m.exercise_fee_rate]):
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_SettlementAssetFeeRates(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}by_settlement_asset[{i}]")
+    if not all(((not _M1[_v1]) or ((_D[_v1] >= _N1) and (_D[_v1] <= _N2))) for _v1 in [_f_maker_fee_rate, _f_taker_fee_rate, m.buyer_fee_rate, m.seller_fee_rate, m.settlement_fee_rate, m.exercise_fee_rate]):
         out.append((p, 'commission_rates.fraction_bounds', 'fee rates must lie in [-0.01, 0.1] (fractions, not percent)'))
 
 
@@ -10463,13 +11471,12 @@ def _m_cqc_venues_v1_ExchangeFilters(m, p, out):
 def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     q = p + "." if p else ""
     v = m.execution_id
-    _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'execution_id', 'cqc.id', _s))
-    v = m.venue_execution_id
+    if not _C14[v]:
+        out.append((q + 'execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
+    v = _f_venue_execution_id = m.venue_execution_id
     if len(v) > 128:
         out.append((q + 'venue_execution_id', 'string.max_len', 'must be at most 128 characters'))
-    v = m.exec_type
+    v = _f_exec_type = m.exec_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21}:
         out.append((q + 'exec_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -10477,7 +11484,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = m.venue_exec_type
     if len(v) > 64:
         out.append((q + 'venue_exec_type', 'string.max_len', 'must be at most 64 characters'))
-    v = m.order_status
+    v = _f_order_status = m.order_status
     if v not in {0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}:
         out.append((q + 'order_status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -10487,9 +11494,8 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
         out.append((q + 'venue_order_status', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     v = m.client_order_id
     if len(v) > 128:
         out.append((q + 'client_order_id', 'string.max_len', 'must be at most 128 characters'))
@@ -10506,17 +11512,14 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
         if len(v) > 128:
             out.append((q + 'venue_order_list_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.side
     if v not in {0, 1, 2}:
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -10534,93 +11537,89 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = m.time_in_force
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'time_in_force', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('order_quantity'):
+    _h_order_quantity = m.HasField('order_quantity')
+    if _h_order_quantity:
         v = m.order_quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'order_quantity', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'order_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('quote_order_quantity'):
         v = m.quote_order_quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'quote_order_quantity', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'quote_order_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('order_price'):
         v = m.order_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'order_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'order_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('trigger_price'):
         v = m.trigger_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'trigger_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'trigger_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.trigger_price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8}:
         out.append((q + 'trigger_price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('display_quantity'):
         v = m.display_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'display_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'display_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('activation_price'):
         v = m.activation_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'activation_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'activation_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('trailing_offset'):
         v = m.trailing_offset
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'trailing_offset', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'trailing_offset', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.trailing_offset_type
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'trailing_offset_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    v = m.venue_trade_id
+    v = _f_venue_trade_id = m.venue_trade_id
     if len(v) > 128:
         out.append((q + 'venue_trade_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('last_quantity'):
+    _h_last_quantity = m.HasField('last_quantity')
+    if _h_last_quantity:
         v = m.last_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'last_quantity', 'cqc.decimal.non_negative', _s))
-    if m.HasField('last_price'):
+        if not _C2[v]:
+            out.append((q + 'last_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_last_price = m.HasField('last_price')
+    if _h_last_price:
         v = m.last_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'last_price', 'cqc.decimal', _s))
-    if m.HasField('last_quote_quantity'):
+        if not _C8[v]:
+            out.append((q + 'last_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_last_quote_quantity = m.HasField('last_quote_quantity')
+    if _h_last_quote_quantity:
         v = m.last_quote_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'last_quote_quantity', 'cqc.decimal.non_negative', _s))
-    v = m.cum_quantity
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'cum_quantity', 'cqc.decimal.non_negative', _s))
-    if m.HasField('leaves_quantity'):
+        if not _C2[v]:
+            out.append((q + 'last_quote_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    v = _f_cum_quantity = m.cum_quantity
+    if not _C2[v]:
+        out.append((q + 'cum_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_leaves_quantity = m.HasField('leaves_quantity')
+    if _h_leaves_quantity:
         v = m.leaves_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'leaves_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'leaves_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('avg_price'):
         v = m.avg_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'avg_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'avg_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('cum_quote_quantity'):
         v = m.cum_quote_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'cum_quote_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'cum_quote_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('commission'):
         _m_cqc_types_v1_AssetAmount(m.commission, q + 'commission', out)
     v = m.commission_type
     if v not in {0, 1, 2, 3}:
         out.append((q + 'commission_type', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if len(m.misc_fees) > 20:
+    _r = m.misc_fees
+    if len(_r) > 20:
         out.append((q + 'misc_fees', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.misc_fees):
-        _m_cqc_venues_v1_MiscFee(x, f"{q}misc_fees[{i}]", out)
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_MiscFee(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}misc_fees[{i}]")
     v = m.liquidity_side
     if v not in {0, 1, 2}:
         out.append((q + 'liquidity_side', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -10640,23 +11639,23 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason_text', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason_text', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.self_trade_prevention_mode
     if v not in {0, 1, 2, 3, 4, 5, 6}:
         out.append((q + 'self_trade_prevention_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('trade_prevention'):
+    _h_trade_prevention = m.HasField('trade_prevention')
+    if _h_trade_prevention:
         _m_cqc_venues_v1_TradePrevention(m.trade_prevention, q + 'trade_prevention', out)
     v = m.special_execution
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'special_execution', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('ref_execution_id'):
+    _h_ref_execution_id = m.HasField('ref_execution_id')
+    if _h_ref_execution_id:
         v = m.ref_execution_id
-        _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'ref_execution_id', 'cqc.id', _s))
-    v = m.ref_venue_execution_id
+        if not _C14[v]:
+            out.append((q + 'ref_execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
+    v = _f_ref_venue_execution_id = m.ref_venue_execution_id
     if len(v) > 128:
         out.append((q + 'ref_venue_execution_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.venue_position_id
@@ -10669,57 +11668,65 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
         _m_cqc_types_v1_AssetAmount(m.realized_pnl, q + 'realized_pnl', out)
     if m.HasField('venue_strategy_id'):
         v = m.venue_strategy_id
-        if _P11.search(v) is None:
+        if not _M3[v]:
             out.append((q + 'venue_strategy_id', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
     if m.HasField('venue_strategy_type'):
         v = m.venue_strategy_type
-        if _P11.search(v) is None:
+        if not _M3[v]:
             out.append((q + 'venue_strategy_type', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
-    if m.HasField('source_record'):
+    _h_source_record = m.HasField('source_record')
+    if _h_source_record:
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     v = m.quantity_unit
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'quantity_unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {5}:
         out.append((q + 'quantity_unit', 'enum.not_in', 'must not be in list [5]'))
-    if len(m.parties) > 50:
+    _r = m.parties
+    if len(_r) > 50:
         out.append((q + 'parties', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    for i, x in enumerate(m.parties):
-        _m_cqc_venues_v1_Party(x, f"{q}parties[{i}]", out)
+    if _r and not _b_cqc_venues_v1_Party(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_Party(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}parties[{i}]")
     v = m.venue_ledger_entry_id
     if len(v) > 128:
         out.append((q + 'venue_ledger_entry_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.venue_portfolio_id
     if len(v) > 128:
         out.append((q + 'venue_portfolio_id', 'string.max_len', 'must be at most 128 characters'))
-    if not ((not (m.exec_type in [2, 13])) or (m.HasField('last_price') and ((m.HasField('last_quantity') and ((not (_P7.search(m.last_quantity) is not None)) or (DF(m.last_quantity) > 0))) or (m.HasField('last_quote_quantity') and ((not (_P7.search(m.last_quote_quantity) is not None)) or (DF(m.last_quote_quantity) > 0)))))):
+    _f_last_quantity = m.last_quantity
+    _f_last_quote_quantity = m.last_quote_quantity
+    _f_leaves_quantity = m.leaves_quantity
+    _f_order_quantity = m.order_quantity
+    if not ((not (_f_exec_type in [2, 13])) or (_h_last_price and ((_h_last_quantity and ((not _M1[_f_last_quantity]) or (_DF[_f_last_quantity] > 0))) or (_h_last_quote_quantity and ((not _M1[_f_last_quote_quantity]) or (_DF[_f_last_quote_quantity] > 0)))))):
         out.append((p, 'execution_report.trade_fields', 'TRADE and TRADE_CORRECT reports need last_price and a positive last_quantity or last_quote_quantity'))
-    if not (((not (m.exec_type in [2, 13, 14, 18, 19, 20])) or (m.venue_execution_id != '')) or (m.venue_trade_id != '')):
+    if not (((not (_f_exec_type in [2, 13, 14, 18, 19, 20])) or (_f_venue_execution_id != '')) or (_f_venue_trade_id != '')):
         out.append((p, 'execution_report.fill_identity', 'fill reports (TRADE, TRADE_CORRECT, TRADE_CANCEL, LIQUIDATION, AUTO_DELEVERAGE, SETTLEMENT) need venue_execution_id or venue_trade_id'))
-    if not ((not ((_P7.search(m.cum_quantity) is not None) and (_P7.search(m.last_quantity) is not None))) or ((not m.HasField('last_quantity')) or _dge(m.cum_quantity, m.last_quantity))):
+    if not ((not (_M1[_f_cum_quantity] and _M1[_f_last_quantity])) or ((not _h_last_quantity) or _dge(_f_cum_quantity, _f_last_quantity))):
         out.append((p, 'execution_report.cum_covers_last', 'cum_quantity must be at least last_quantity'))
-    if not ((not ((_P7.search(m.cum_quantity) is not None) and (_P7.search(m.order_quantity) is not None))) or ((not m.HasField('order_quantity')) or _dle(m.cum_quantity, m.order_quantity))):
+    if not ((not (_M1[_f_cum_quantity] and _M1[_f_order_quantity])) or ((not _h_order_quantity) or _dle(_f_cum_quantity, _f_order_quantity))):
         out.append((p, 'execution_report.cum_within_order_quantity', 'cum_quantity must not exceed order_quantity'))
-    if not ((not (_P7.search(m.leaves_quantity) is not None)) or (((m.order_status != 7) or (not m.HasField('leaves_quantity'))) or (DF(m.leaves_quantity) == 0))):
+    if not ((not _M1[_f_leaves_quantity]) or (((_f_order_status != 7) or (not _h_leaves_quantity)) or (_DF[_f_leaves_quantity] == 0))):
         out.append((p, 'execution_report.filled_has_no_leaves', 'when order_status is FILLED, leaves_quantity must be 0 if set'))
-    if not ((((m.exec_type != 13) and (m.exec_type != 14)) or m.HasField('ref_execution_id')) or (m.ref_venue_execution_id != '')):
+    if not ((((_f_exec_type != 13) and (_f_exec_type != 14)) or _h_ref_execution_id) or (_f_ref_venue_execution_id != '')):
         out.append((p, 'execution_report.correction_requires_ref', 'TRADE_CORRECT and TRADE_CANCEL reports need ref_execution_id or ref_venue_execution_id'))
-    if not (m.reconciliation or m.HasField('source_record')):
+    if not (m.reconciliation or _h_source_record):
         out.append((p, 'execution_report.source_record_required', 'source_record must be set unless reconciliation is true (reports from a venue keep the venue message)'))
-    if not ((m.exec_type != 7) or m.HasField('trade_prevention')):
+    if not ((_f_exec_type != 7) or _h_trade_prevention):
         out.append((p, 'execution_report.prevention_requires_data', 'TRADE_PREVENTION reports need trade_prevention'))
 
 
 def _m_cqc_venues_v1_FillReport(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.venue_order_id
     if len(v) < 1:
         out.append((q + 'venue_order_id', 'string.min_len', 'must be at least 1 characters'))
@@ -10728,7 +11735,7 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
     v = m.client_order_id
     if len(v) > 128:
         out.append((q + 'client_order_id', 'string.max_len', 'must be at most 128 characters'))
-    v = m.venue_trade_id
+    v = _f_venue_trade_id = m.venue_trade_id
     if len(v) > 128:
         out.append((q + 'venue_trade_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.side
@@ -10736,20 +11743,19 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'side', 'enum.not_in', 'must not be in list [0]'))
-    if m.HasField('last_quantity'):
+    _h_last_quantity = m.HasField('last_quantity')
+    if _h_last_quantity:
         v = m.last_quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'last_quantity', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'last_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.last_price
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'last_price', 'cqc.decimal', _s))
-    if m.HasField('last_quote_quantity'):
+    if not _C8[v]:
+        out.append((q + 'last_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_last_quote_quantity = m.HasField('last_quote_quantity')
+    if _h_last_quote_quantity:
         v = m.last_quote_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'last_quote_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'last_quote_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('commission'):
         _m_cqc_types_v1_AssetAmount(m.commission, q + 'commission', out)
     v = m.liquidity_side
@@ -10764,19 +11770,17 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
         out.append((q + 'receive_time', 'required', 'value is required'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    v = m.venue_execution_id
+    v = _f_venue_execution_id = m.venue_execution_id
     if len(v) > 128:
         out.append((q + 'venue_execution_id', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('execution_id'):
         v = m.execution_id
-        _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'execution_id', 'cqc.id', _s))
+        if not _C14[v]:
+            out.append((q + 'execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     if m.HasField('realized_pnl'):
         _m_cqc_types_v1_AssetAmount(m.realized_pnl, q + 'realized_pnl', out)
     v = m.position_side
@@ -10799,121 +11803,101 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
     v = m.venue_portfolio_id
     if len(v) > 128:
         out.append((q + 'venue_portfolio_id', 'string.max_len', 'must be at most 128 characters'))
-    if not ((m.venue_execution_id != '') or (m.venue_trade_id != '')):
+    if not ((_f_venue_execution_id != '') or (_f_venue_trade_id != '')):
         out.append((p, 'fill_report.identity', 'venue_execution_id or venue_trade_id must be set'))
-    if not (m.HasField('last_quantity') or m.HasField('last_quote_quantity')):
+    if not (_h_last_quantity or _h_last_quote_quantity):
         out.append((p, 'fill_report.size', 'last_quantity or last_quote_quantity must be set'))
 
 
 def _m_cqc_venues_v1_MarginSummary(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.wallet
-    if _P35.search(v) is None:
+    if not _M12[v]:
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.margin_mode
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('equity'):
         v = m.equity
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'equity', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'equity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('adjusted_equity'):
         v = m.adjusted_equity
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'adjusted_equity', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'adjusted_equity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('wallet_balance'):
         v = m.wallet_balance
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'wallet_balance', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'wallet_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('unrealized_pnl'):
         v = m.unrealized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'unrealized_pnl', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('initial_margin'):
         v = m.initial_margin
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'initial_margin', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'initial_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('position_initial_margin'):
         v = m.position_initial_margin
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'position_initial_margin', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'position_initial_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('open_order_initial_margin'):
         v = m.open_order_initial_margin
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'open_order_initial_margin', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'open_order_initial_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('maintenance_margin'):
         v = m.maintenance_margin
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'maintenance_margin', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'maintenance_margin', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('margin_ratio'):
         v = m.margin_ratio
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'margin_ratio', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'margin_ratio', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.venue_margin_ratio
     if len(v) > 64:
         out.append((q + 'venue_margin_ratio', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('available_for_trading'):
         v = m.available_for_trading
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'available_for_trading', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'available_for_trading', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('available_for_withdrawal'):
         v = m.available_for_withdrawal
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'available_for_withdrawal', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'available_for_withdrawal', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('borrowed'):
         v = m.borrowed
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'borrowed', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'borrowed', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('accrued_interest'):
         v = m.accrued_interest
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'accrued_interest', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('collateral_value'):
         v = m.collateral_value
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'collateral_value', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'collateral_value', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('cross_wallet_balance'):
         v = m.cross_wallet_balance
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'cross_wallet_balance', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'cross_wallet_balance', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('cross_unrealized_pnl'):
         v = m.cross_unrealized_pnl
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'cross_unrealized_pnl', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'cross_unrealized_pnl', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('initial_margin_ratio'):
         v = m.initial_margin_ratio
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'initial_margin_ratio', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'initial_margin_ratio', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('ltv'):
         v = m.ltv
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'ltv', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'ltv', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if not m.HasField('update_time'):
         out.append((q + 'update_time', 'required', 'value is required'))
     if m.HasField('source_record'):
@@ -10923,18 +11907,15 @@ def _m_cqc_venues_v1_MarginSummary(m, p, out):
 def _m_cqc_venues_v1_MarketLeverage(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.long_leverage
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'long_leverage', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'long_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('short_leverage'):
         v = m.short_leverage
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'short_leverage', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'short_leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.margin_mode
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -10956,9 +11937,8 @@ def _m_cqc_venues_v1_MiscFee(m, p, out):
 def _m_cqc_venues_v1_Order(m, p, out):
     q = p + "." if p else ""
     v = m.order_id
-    _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'order_id', 'cqc.id', _s))
+    if not _C13[v]:
+        out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     v = m.client_order_id
     if len(v) > 128:
         out.append((q + 'client_order_id', 'string.max_len', 'must be at most 128 characters'))
@@ -10968,28 +11948,29 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = m.orig_client_order_id
     if len(v) > 128:
         out.append((q + 'orig_client_order_id', 'string.max_len', 'must be at most 128 characters'))
-    if m.HasField('venue_order_list_id'):
+    _h_venue_order_list_id = m.HasField('venue_order_list_id')
+    if _h_venue_order_list_id:
         v = m.venue_order_list_id
         if len(v) < 1:
             out.append((q + 'venue_order_list_id', 'string.min_len', 'must be at least 1 characters'))
         if len(v) > 128:
             out.append((q + 'venue_order_list_id', 'string.max_len', 'must be at most 128 characters'))
-    v = m.contingency_type
+    v = _f_contingency_type = m.contingency_type
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'contingency_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('parent_order_id'):
         v = m.parent_order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'parent_order_id', 'cqc.id', _s))
-    if len(m.linked_order_ids) > 100:
+        if not _C13[v]:
+            out.append((q + 'parent_order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
+    _r = m.linked_order_ids
+    if len(_r) > 100:
         out.append((q + 'linked_order_ids', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    if not _unique(m.linked_order_ids):
+    if _r and not _unique(_r):
         out.append((q + 'linked_order_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.linked_order_ids):
-        _s = ('' if (_P31.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}linked_order_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C13[x]:
+                out.append((f"{q}linked_order_ids[{i}]", 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     v = m.trader_id
     if len(v) > 128:
         out.append((q + 'trader_id', 'string.max_len', 'must be at most 128 characters'))
@@ -10999,43 +11980,43 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = m.exec_algorithm_id
     if len(v) > 128:
         out.append((q + 'exec_algorithm_id', 'string.max_len', 'must be at most 128 characters'))
-    if len(m.exec_algorithm_params) > 50:
+    _r = m.exec_algorithm_params
+    if len(_r) > 50:
         out.append((q + 'exec_algorithm_params', 'map.max_pairs', 'map must be at most 50 entries'))
-    if len(m.tags) > 50:
+    _r = m.tags
+    if len(_r) > 50:
         out.append((q + 'tags', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    if not _unique(m.tags):
+    if _r and not _unique(_r):
         out.append((q + 'tags', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.tags):
-        if len(x) < 1:
-            out.append((f"{q}tags[{i}]", 'string.min_len', 'must be at least 1 characters'))
-        if len(x) > 128:
-            out.append((f"{q}tags[{i}]", 'string.max_len', 'must be at most 128 characters'))
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) < 1:
+                out.append((f"{q}tags[{i}]", 'string.min_len', 'must be at least 1 characters'))
+            if len(x) > 128:
+                out.append((f"{q}tags[{i}]", 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('venue_strategy_id'):
         v = m.venue_strategy_id
-        if _P11.search(v) is None:
+        if not _M3[v]:
             out.append((q + 'venue_strategy_id', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
     if m.HasField('venue_strategy_type'):
         v = m.venue_strategy_type
-        if _P11.search(v) is None:
+        if not _M3[v]:
             out.append((q + 'venue_strategy_type', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.side
     if v not in {0, 1, 2}:
         out.append((q + 'side', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'side', 'enum.not_in', 'must not be in list [0]'))
-    v = m.order_type
+    v = _f_order_type = m.order_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}:
         out.append((q + 'order_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -11043,34 +12024,34 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = m.venue_order_type
     if len(v) > 64:
         out.append((q + 'venue_order_type', 'string.max_len', 'must be at most 64 characters'))
-    v = m.time_in_force
+    v = _f_time_in_force = m.time_in_force
     if v not in {0, 1, 2, 3, 4, 5, 6, 7}:
         out.append((q + 'time_in_force', 'enum.defined_only', 'value must be one of the defined enum values'))
-    if m.HasField('quantity'):
+    _h_quantity = m.HasField('quantity')
+    if _h_quantity:
         v = m.quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'quantity', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.quantity_unit
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'quantity_unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {5}:
         out.append((q + 'quantity_unit', 'enum.not_in', 'must not be in list [5]'))
-    if m.HasField('quote_quantity'):
+    _h_quote_quantity = m.HasField('quote_quantity')
+    if _h_quote_quantity:
         v = m.quote_quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'quote_quantity', 'cqc.decimal.positive', _s))
-    if m.HasField('price'):
+        if not _C4[v]:
+            out.append((q + 'quote_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    _h_price = m.HasField('price')
+    if _h_price:
         v = m.price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price', 'cqc.decimal', _s))
-    if m.HasField('trigger_price'):
+        if not _C8[v]:
+            out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_trigger_price = m.HasField('trigger_price')
+    if _h_trigger_price:
         v = m.trigger_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'trigger_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'trigger_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.trigger_price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8}:
         out.append((q + 'trigger_price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -11079,37 +12060,35 @@ def _m_cqc_venues_v1_Order(m, p, out):
         out.append((q + 'trigger_direction', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('activation_price'):
         v = m.activation_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'activation_price', 'cqc.decimal', _s))
-    if m.HasField('trailing_offset'):
+        if not _C8[v]:
+            out.append((q + 'activation_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    _h_trailing_offset = m.HasField('trailing_offset')
+    if _h_trailing_offset:
         v = m.trailing_offset
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'trailing_offset', 'cqc.decimal.non_negative', _s))
-    v = m.trailing_offset_type
+        if not _C2[v]:
+            out.append((q + 'trailing_offset', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    v = _f_trailing_offset_type = m.trailing_offset_type
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'trailing_offset_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('limit_offset'):
         v = m.limit_offset
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'limit_offset', 'cqc.decimal.non_negative', _s))
-    if m.HasField('display_quantity'):
+        if not _C2[v]:
+            out.append((q + 'limit_offset', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_display_quantity = m.HasField('display_quantity')
+    if _h_display_quantity:
         v = m.display_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'display_quantity', 'cqc.decimal.non_negative', _s))
-    if m.HasField('peg'):
+        if not _C2[v]:
+            out.append((q + 'display_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_peg = m.HasField('peg')
+    if _h_peg:
         _m_cqc_venues_v1_PegInstructions(m.peg, q + 'peg', out)
     v = m.self_trade_prevention_mode
     if v not in {0, 1, 2, 3, 4, 5, 6}:
         out.append((q + 'self_trade_prevention_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('prevented_quantity'):
         v = m.prevented_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'prevented_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'prevented_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.position_side
     if v not in {0, 1, 2, 3}:
         out.append((q + 'position_side', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -11118,10 +12097,9 @@ def _m_cqc_venues_v1_Order(m, p, out):
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('leverage'):
         v = m.leverage
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'leverage', 'cqc.decimal.positive', _s))
-    v = m.status
+        if not _C4[v]:
+            out.append((q + 'leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    v = _f_status = m.status
     if v not in {0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -11129,33 +12107,40 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = m.previous_status
     if v not in {0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}:
         out.append((q + 'previous_status', 'enum.defined_only', 'value must be one of the defined enum values'))
-    v = m.filled_quantity
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'filled_quantity', 'cqc.decimal.non_negative', _s))
-    if m.HasField('leaves_quantity'):
+    v = _f_filled_quantity = m.filled_quantity
+    if not _C2[v]:
+        out.append((q + 'filled_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_leaves_quantity = m.HasField('leaves_quantity')
+    if _h_leaves_quantity:
         v = m.leaves_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'leaves_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'leaves_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('avg_fill_price'):
         v = m.avg_fill_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'avg_fill_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'avg_fill_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('cum_quote_quantity'):
         v = m.cum_quote_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'cum_quote_quantity', 'cqc.decimal.non_negative', _s))
-    if len(m.commissions) > 20:
+        if not _C2[v]:
+            out.append((q + 'cum_quote_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _r = m.commissions
+    if len(_r) > 20:
         out.append((q + 'commissions', 'repeated.max_items', 'must contain no more than 20 item(s)'))
-    for i, x in enumerate(m.commissions):
-        _m_cqc_types_v1_AssetAmount(x, f"{q}commissions[{i}]", out)
-    if len(m.fills) > 1000:
+    if _r and not _b_cqc_types_v1_AssetAmount(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_types_v1_AssetAmount(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}commissions[{i}]")
+    _r = m.fills
+    if len(_r) > 1000:
         out.append((q + 'fills', 'repeated.max_items', 'must contain no more than 1000 item(s)'))
-    for i, x in enumerate(m.fills):
-        _m_cqc_venues_v1_OrderFill(x, f"{q}fills[{i}]", out)
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_OrderFill(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}fills[{i}]")
     if not m.HasField('create_time'):
         out.append((q + 'create_time', 'required', 'value is required'))
     if not m.HasField('update_time'):
@@ -11172,62 +12157,66 @@ def _m_cqc_venues_v1_Order(m, p, out):
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason_text', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason_text', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('request_id'):
         v = m.request_id
         if not v:
             out.append((q + 'request_id', 'string.uuid_empty', 'value is empty, which is not a valid UUID'))
-        elif _P33.search(v) is None:
+        elif not _M11[v]:
             out.append((q + 'request_id', 'string.uuid', 'must be a valid UUID'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if m.HasField('min_quantity'):
+    _h_min_quantity = m.HasField('min_quantity')
+    if _h_min_quantity:
         v = m.min_quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'min_quantity', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'min_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('max_slippage'):
         v = m.max_slippage
-        _s = ('' if ((len(v) <= 100) and (_P34.search(v) is not None)) else 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)')
-        if _s:
-            out.append((q + 'max_slippage', 'cqc.fraction', _s))
+        if not _C15[v]:
+            out.append((q + 'max_slippage', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     if m.HasField('take_profit'):
         _m_cqc_venues_v1_AttachedOrder(m.take_profit, q + 'take_profit', out)
     if m.HasField('stop_loss'):
         _m_cqc_venues_v1_AttachedOrder(m.stop_loss, q + 'stop_loss', out)
-    if not ((not (m.HasField('quantity') and m.HasField('quote_quantity'))) and ((m.HasField('quantity') or m.HasField('quote_quantity')) or m.close_position)):
+    _f_close_position = m.close_position
+    _f_display_quantity = m.display_quantity
+    _f_leaves_quantity = m.leaves_quantity
+    _f_min_quantity = m.min_quantity
+    _f_quantity = m.quantity
+    _h_expire_time = m.HasField('expire_time')
+    if not ((not (_h_quantity and _h_quote_quantity)) and ((_h_quantity or _h_quote_quantity) or _f_close_position)):
         out.append((p, 'order.quantity_xor_quote_quantity', 'at most one of quantity and quote_quantity may be set, and one must be unless close_position is true'))
-    if not (not (m.close_position and m.reduce_only)):
+    if not (not (_f_close_position and m.reduce_only)):
         out.append((p, 'order.close_position_not_reduce_only', 'close_position and reduce_only cannot both be true (close_position already only reduces)'))
-    if not (((((not m.HasField('min_quantity')) or (not m.HasField('quantity'))) or (not (_P7.search(m.min_quantity) is not None))) or (not (_P7.search(m.quantity) is not None))) or _dle(m.min_quantity, m.quantity)):
+    if not (((((not _h_min_quantity) or (not _h_quantity)) or (not _M1[_f_min_quantity])) or (not _M1[_f_quantity])) or _dle(_f_min_quantity, _f_quantity)):
         out.append((p, 'order.min_quantity_within_quantity', 'min_quantity must not exceed quantity'))
-    if not ((not m.HasField('quote_quantity')) or (m.order_type == 1)):
+    if not ((not _h_quote_quantity) or (_f_order_type == 1)):
         out.append((p, 'order.quote_quantity_market_only', 'quote_quantity is only allowed on MARKET orders'))
-    if not ((((m.order_type != 2) and (m.order_type != 4)) and (m.order_type != 6)) or m.HasField('price')):
+    if not ((((_f_order_type != 2) and (_f_order_type != 4)) and (_f_order_type != 6)) or _h_price):
         out.append((p, 'order.price_required_for_limit_types', 'price must be set for LIMIT, STOP_LIMIT and LIMIT_IF_TOUCHED orders'))
-    if not (((m.order_type != 1) and (m.order_type != 3)) or (not m.HasField('price'))):
+    if not (((_f_order_type != 1) and (_f_order_type != 3)) or (not _h_price)):
         out.append((p, 'order.market_has_no_price', 'price must not be set for MARKET and STOP_MARKET orders'))
-    if not (((m.order_type < 3) or (m.order_type > 6)) or m.HasField('trigger_price')):
+    if not (((_f_order_type < 3) or (_f_order_type > 6)) or _h_trigger_price):
         out.append((p, 'order.trigger_required_for_stop_types', 'trigger_price must be set for STOP_MARKET, STOP_LIMIT, MARKET_IF_TOUCHED and LIMIT_IF_TOUCHED orders'))
-    if not (((m.order_type != 7) and (m.order_type != 8)) or (m.HasField('trailing_offset') and (m.trailing_offset_type != 0))):
+    if not (((_f_order_type != 7) and (_f_order_type != 8)) or (_h_trailing_offset and (_f_trailing_offset_type != 0))):
         out.append((p, 'order.trailing_offset_required', 'trailing_offset and trailing_offset_type must be set for trailing stop orders'))
-    if not ((m.order_type != 10) or m.HasField('peg')):
+    if not ((_f_order_type != 10) or _h_peg):
         out.append((p, 'order.peg_required_for_pegged', 'peg must be set for PEGGED orders'))
-    if not ((m.time_in_force == 4) == m.HasField('expire_time')):
+    if not ((_f_time_in_force == 4) == _h_expire_time):
         out.append((p, 'order.expire_time_iff_gtd', 'expire_time must be set if and only if time_in_force is GTD'))
-    if not ((not ((_P7.search(m.filled_quantity) is not None) and (_P7.search(m.quantity) is not None))) or ((not m.HasField('quantity')) or _dle(m.filled_quantity, m.quantity))):
+    if not ((not (_M1[_f_filled_quantity] and _M1[_f_quantity])) or ((not _h_quantity) or _dle(_f_filled_quantity, _f_quantity))):
         out.append((p, 'order.filled_within_quantity', 'filled_quantity must not exceed quantity'))
-    if not ((not ((_P7.search(m.leaves_quantity) is not None) and (_P7.search(m.quantity) is not None))) or (((not m.HasField('quantity')) or (not m.HasField('leaves_quantity'))) or _dle(m.leaves_quantity, m.quantity))):
+    if not ((not (_M1[_f_leaves_quantity] and _M1[_f_quantity])) or (((not _h_quantity) or (not _h_leaves_quantity)) or _dle(_f_leaves_quantity, _f_quantity))):
         out.append((p, 'order.leaves_within_quantity', 'leaves_quantity must not exceed quantity'))
-    if not ((not ((_P7.search(m.display_quantity) is not None) and (_P7.search(m.quantity) is not None))) or (((not m.HasField('quantity')) or (not m.HasField('display_quantity'))) or _dle(m.display_quantity, m.quantity))):
+    if not ((not (_M1[_f_display_quantity] and _M1[_f_quantity])) or (((not _h_quantity) or (not _h_display_quantity)) or _dle(_f_display_quantity, _f_quantity))):
         out.append((p, 'order.display_within_quantity', 'display_quantity must not exceed quantity'))
-    if not ((not (_P7.search(m.filled_quantity) is not None)) or (((m.status != 6) and (m.status != 7)) or (DF(m.filled_quantity) > 0))):
+    if not ((not _M1[_f_filled_quantity]) or (((_f_status != 6) and (_f_status != 7)) or (_DF[_f_filled_quantity] > 0))):
         out.append((p, 'order.filled_status_has_fills', 'a FILLED or PARTIALLY_FILLED order must have filled_quantity > 0'))
-    if not ((not (_P7.search(m.leaves_quantity) is not None)) or (((m.status != 7) or (not m.HasField('leaves_quantity'))) or (DF(m.leaves_quantity) == 0))):
+    if not ((not _M1[_f_leaves_quantity]) or (((_f_status != 7) or (not _h_leaves_quantity)) or (_DF[_f_leaves_quantity] == 0))):
         out.append((p, 'order.filled_status_no_leaves', 'a FILLED order must have leaves_quantity 0 when leaves_quantity is set'))
-    if not ((not m.HasField('venue_order_list_id')) or (m.contingency_type != 0)):
+    if not ((not _h_venue_order_list_id) or (_f_contingency_type != 0)):
         out.append((p, 'order.list_requires_contingency', 'contingency_type must be set when venue_order_list_id is set'))
 
 
@@ -11235,22 +12224,19 @@ def _m_cqc_venues_v1_OrderFill(m, p, out):
     q = p + "." if p else ""
     if m.HasField('execution_id'):
         v = m.execution_id
-        _s = ('' if (_P32.search(v) is not None) else 'must be an id of the form exe_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'execution_id', 'cqc.id', _s))
+        if not _C14[v]:
+            out.append((q + 'execution_id', 'cqc.id', 'must be an id of the form exe_<26-character upper-case ULID>'))
     v = m.venue_trade_id
     if len(v) < 1:
         out.append((q + 'venue_trade_id', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 128:
         out.append((q + 'venue_trade_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.quantity
-    _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-    if _s:
-        out.append((q + 'quantity', 'cqc.decimal.positive', _s))
+    if not _C4[v]:
+        out.append((q + 'quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.price
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'price', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('commission'):
         _m_cqc_types_v1_AssetAmount(m.commission, q + 'commission', out)
     v = m.liquidity_side
@@ -11269,13 +12255,11 @@ def _m_cqc_venues_v1_OrderList(m, p, out):
     if len(v) > 128:
         out.append((q + 'list_client_order_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.contingency_type
     if v not in {0, 1, 2, 3, 4, 5}:
         out.append((q + 'contingency_type', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -11291,16 +12275,17 @@ def _m_cqc_venues_v1_OrderList(m, p, out):
         out.append((q + 'list_order_status', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'list_order_status', 'enum.not_in', 'must not be in list [0]'))
-    if len(m.order_ids) < 2:
+    _r = m.order_ids
+    if len(_r) < 2:
         out.append((q + 'order_ids', 'repeated.min_items', 'must contain at least 2 item(s)'))
-    if len(m.order_ids) > 10:
+    if len(_r) > 10:
         out.append((q + 'order_ids', 'repeated.max_items', 'must contain no more than 10 item(s)'))
-    if not _unique(m.order_ids):
+    if _r and not _unique(_r):
         out.append((q + 'order_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.order_ids):
-        _s = ('' if (_P31.search(x) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}order_ids[{i}]", 'cqc.id', _s))
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C13[x]:
+                out.append((f"{q}order_ids[{i}]", 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     v = m.reject_reason
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 100}:
         out.append((q + 'reject_reason', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -11313,13 +12298,11 @@ def _m_cqc_venues_v1_OrderList(m, p, out):
 def _m_cqc_venues_v1_OrderStatusReport(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.client_order_id
     if len(v) > 128:
         out.append((q + 'client_order_id', 'string.max_len', 'must be at most 128 characters'))
@@ -11357,74 +12340,63 @@ def _m_cqc_venues_v1_OrderStatusReport(m, p, out):
         out.append((q + 'status', 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('quantity'):
         v = m.quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'quantity', 'cqc.decimal.positive', _s))
-    v = m.filled_quantity
-    _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-    if _s:
-        out.append((q + 'filled_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C4[v]:
+            out.append((q + 'quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
+    v = _f_filled_quantity = m.filled_quantity
+    if not _C2[v]:
+        out.append((q + 'filled_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('avg_price'):
         v = m.avg_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'avg_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'avg_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('price'):
         v = m.price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('trigger_price'):
         v = m.trigger_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'trigger_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'trigger_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.trigger_price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8}:
         out.append((q + 'trigger_price_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('trailing_offset'):
         v = m.trailing_offset
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'trailing_offset', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'trailing_offset', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('limit_offset'):
         v = m.limit_offset
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'limit_offset', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'limit_offset', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.trailing_offset_type
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'trailing_offset_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('display_quantity'):
         v = m.display_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'display_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'display_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if not m.HasField('last_update_time'):
         out.append((q + 'last_update_time', 'required', 'value is required'))
     v = m.reason_text
     if len(v) > 2000:
         out.append((q + 'reason_text', 'string.max_len', 'must be at most 2000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'reason_text', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'reason_text', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if not m.HasField('receive_time'):
         out.append((q + 'receive_time', 'required', 'value is required'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
     if m.HasField('order_id'):
         v = m.order_id
-        _s = ('' if (_P31.search(v) is not None) else 'must be an id of the form ord_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'order_id', 'cqc.id', _s))
+        if not _C13[v]:
+            out.append((q + 'order_id', 'cqc.id', 'must be an id of the form ord_<26-character upper-case ULID>'))
     v = m.venue_order_status
     if len(v) > 64:
         out.append((q + 'venue_order_status', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('quote_quantity'):
         v = m.quote_quantity
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'quote_quantity', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'quote_quantity', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     v = m.position_side
     if v not in {0, 1, 2, 3}:
         out.append((q + 'position_side', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -11433,7 +12405,8 @@ def _m_cqc_venues_v1_OrderStatusReport(m, p, out):
         out.append((q + 'quantity_unit', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {5}:
         out.append((q + 'quantity_unit', 'enum.not_in', 'must not be in list [5]'))
-    if not ((not ((_P7.search(m.filled_quantity) is not None) and (_P7.search(m.quantity) is not None))) or _dle(m.filled_quantity, m.quantity)):
+    _f_quantity = m.quantity
+    if not ((not (_M1[_f_filled_quantity] and _M1[_f_quantity])) or _dle(_f_filled_quantity, _f_quantity)):
         out.append((p, 'order_status_report.filled_within_quantity', 'filled_quantity must not exceed quantity'))
 
 
@@ -11445,7 +12418,7 @@ def _m_cqc_venues_v1_Party(m, p, out):
     if len(v) > 128:
         out.append((q + 'party_id', 'string.max_len', 'must be at most 128 characters'))
     v = m.party_id_source
-    if _P30.search(v) is None:
+    if not _M10[v]:
         out.append((q + 'party_id_source', 'string.pattern', 'does not match regex pattern `^([0-9A-Za-z]{1,4})?$`'))
     v = m.party_role
     if v > 10000 or v < 1:
@@ -11468,40 +12441,34 @@ def _m_cqc_venues_v1_PegInstructions(m, p, out):
         out.append((q + 'offset_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('offset_value'):
         v = m.offset_value
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'offset_value', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'offset_value', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('pegged_price'):
         v = m.pegged_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'pegged_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'pegged_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
 
 
 def _m_cqc_venues_v1_PositionStatusReport(m, p, out):
     q = p + "." if p else ""
     v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    _s = ('' if (_P29.search(v) is not None) else 'must be an id of the form mkt_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'market_id', 'cqc.id', _s))
+    if not _C11[v]:
+        out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.position_side
     if v not in {0, 1, 2, 3}:
         out.append((q + 'position_side', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
         out.append((q + 'position_side', 'enum.not_in', 'must not be in list [0]'))
     v = m.signed_quantity
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'signed_quantity', 'cqc.decimal', _s))
+    if not _C8[v]:
+        out.append((q + 'signed_quantity', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('avg_open_price'):
         v = m.avg_open_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'avg_open_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'avg_open_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.venue_position_id
     if len(v) > 128:
         out.append((q + 'venue_position_id', 'string.max_len', 'must be at most 128 characters'))
@@ -11519,28 +12486,24 @@ def _m_cqc_venues_v1_PositionStatusReport(m, p, out):
         out.append((q + 'margin_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('leverage'):
         v = m.leverage
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'leverage', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'leverage', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('mark_price'):
         v = m.mark_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'mark_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'mark_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('liquidation_price'):
         v = m.liquidation_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'liquidation_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'liquidation_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('unrealized_pnl'):
         _m_cqc_types_v1_AssetAmount(m.unrealized_pnl, q + 'unrealized_pnl', out)
     if m.HasField('isolated_margin'):
         _m_cqc_types_v1_AssetAmount(m.isolated_margin, q + 'isolated_margin', out)
     if m.HasField('notional'):
         v = m.notional
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'notional', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'notional', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
 
 
 def _m_cqc_venues_v1_RateLimit(m, p, out):
@@ -11565,25 +12528,22 @@ def _m_cqc_venues_v1_RateLimit(m, p, out):
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'scope', 'enum.defined_only', 'value must be one of the defined enum values'))
     v = m.api
-    if _P28.search(v) is None:
+    if not _M7[v]:
         out.append((q + 'api', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_-]{0,31})?$`'))
 
 
 def _m_cqc_venues_v1_SettlementAssetFeeRates(m, p, out):
     q = p + "." if p else ""
     v = m.settlement_asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'settlement_asset_id', 'cqc.id', _s))
-    v = m.maker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'maker_fee_rate', 'cqc.decimal', _s))
-    v = m.taker_fee_rate
-    _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-    if _s:
-        out.append((q + 'taker_fee_rate', 'cqc.decimal', _s))
-    if not all(((not (_P7.search(_v1) is not None)) or ((D(_v1) >= _N1) and (D(_v1) <= _N2))) for _v1 in [m.maker_fee_rate, m.taker_fee_rate]):
+    if not _C3[v]:
+        out.append((q + 'settlement_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    v = _f_maker_fee_rate = m.maker_fee_rate
+    if not _C8[v]:
+        out.append((q + 'maker_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    v = _f_taker_fee_rate = m.taker_fee_rate
+    if not _C8[v]:
+        out.append((q + 'taker_fee_rate', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
+    if not all(((not _M1[_v1]) or ((_D[_v1] >= _N1) and (_D[_v1] <= _N2))) for _v1 in [_f_maker_fee_rate, _f_taker_fee_rate]):
         out.append((p, 'settlement_asset_fee_rates.fraction_bounds', 'fee rates must lie in [-0.01, 0.1] (fractions, not percent)'))
 
 
@@ -11596,14 +12556,12 @@ def _m_cqc_venues_v1_TradePrevention(m, p, out):
         out.append((q + 'venue_prevention_id', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('prevented_quantity'):
         v = m.prevented_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'prevented_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'prevented_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('last_prevented_quantity'):
         v = m.last_prevented_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'last_prevented_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'last_prevented_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.trade_group_id
     if len(v) > 128:
         out.append((q + 'trade_group_id', 'string.max_len', 'must be at most 128 characters'))
@@ -11615,39 +12573,34 @@ def _m_cqc_venues_v1_TradePrevention(m, p, out):
         out.append((q + 'counter_venue_symbol', 'string.max_len', 'must be at most 64 characters'))
     if m.HasField('prevented_execution_quantity'):
         v = m.prevented_execution_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'prevented_execution_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'prevented_execution_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('prevented_execution_price'):
         v = m.prevented_execution_price
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'prevented_execution_price', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'prevented_execution_price', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     if m.HasField('prevented_execution_quote_quantity'):
         v = m.prevented_execution_quote_quantity
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'prevented_execution_quote_quantity', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'prevented_execution_quote_quantity', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
 
 
 def _m_cqc_venues_v1_Venue(m, p, out):
     q = p + "." if p else ""
-    v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    v = _f_venue_id = m.venue_id
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.name
     if len(v) < 1:
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'name', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     v = m.slug
-    if _P25.search(v) is None:
+    if not _M6[v]:
         out.append((q + 'slug', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9._-]{1,63}$`'))
-    v = m.type
+    v = _f_type = m.type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
         out.append((q + 'type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -11663,69 +12616,85 @@ def _m_cqc_venues_v1_Venue(m, p, out):
     v = m.status_reason
     if len(v) > 1000:
         out.append((q + 'status_reason', 'string.max_len', 'must be at most 1000 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'status_reason', 'cqc.text', _s))
-    if m.HasField('parent_venue_id'):
+    if not _C7[v]:
+        out.append((q + 'status_reason', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    _h_parent_venue_id = m.HasField('parent_venue_id')
+    if _h_parent_venue_id:
         v = m.parent_venue_id
-        _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'parent_venue_id', 'cqc.id', _s))
-    if m.HasField('chain_id'):
+        if not _C6[v]:
+            out.append((q + 'parent_venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
+    _h_chain_id = m.HasField('chain_id')
+    if _h_chain_id:
         v = m.chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'chain_id', 'cqc.id', _s))
-    if len(m.supported_chain_ids) > 500:
+        if not _C0[v]:
+            out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
+    _r = m.supported_chain_ids
+    if len(_r) > 500:
         out.append((q + 'supported_chain_ids', 'repeated.max_items', 'must contain no more than 500 item(s)'))
-    if not _unique(m.supported_chain_ids):
+    if _r and not _unique(_r):
         out.append((q + 'supported_chain_ids', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.supported_chain_ids):
-        _s = ('' if (_P1.search(x) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((f"{q}supported_chain_ids[{i}]", 'cqc.id', _s))
-    if len(m.contracts) > 100:
+    if _r:
+        for i, x in enumerate(_r):
+            if not _C0[x]:
+                out.append((f"{q}supported_chain_ids[{i}]", 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
+    _r = m.contracts
+    if len(_r) > 100:
         out.append((q + 'contracts', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.contracts):
-        _m_cqc_venues_v1_VenueContract(x, f"{q}contracts[{i}]", out)
-    if len(m.rate_limits) > 100:
+    if _r and not _b_cqc_venues_v1_VenueContract(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_VenueContract(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}contracts[{i}]")
+    _r = m.rate_limits
+    if len(_r) > 100:
         out.append((q + 'rate_limits', 'repeated.max_items', 'must contain no more than 100 item(s)'))
-    for i, x in enumerate(m.rate_limits):
-        _m_cqc_venues_v1_RateLimit(x, f"{q}rate_limits[{i}]", out)
+    if _r and not _b_cqc_venues_v1_RateLimit(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_RateLimit(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}rate_limits[{i}]")
     if m.HasField('exchange_filters'):
         _m_cqc_venues_v1_ExchangeFilters(m.exchange_filters, q + 'exchange_filters', out)
-    if not _unique(m.supported_account_types):
+    _r = m.supported_account_types
+    if _r and not _unique(_r):
         out.append((q + 'supported_account_types', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.supported_account_types):
-        if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
-            out.append((f"{q}supported_account_types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}supported_account_types[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    if not _unique(m.supported_margin_modes):
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
+                out.append((f"{q}supported_account_types[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}supported_account_types[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    _r = m.supported_margin_modes
+    if _r and not _unique(_r):
         out.append((q + 'supported_margin_modes', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.supported_margin_modes):
-        if x not in {0, 1, 2, 3, 4}:
-            out.append((f"{q}supported_margin_modes[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}supported_margin_modes[{i}]", 'enum.not_in', 'must not be in list [0]'))
-    if not _unique(m.supported_position_modes):
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4}:
+                out.append((f"{q}supported_margin_modes[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}supported_margin_modes[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    _r = m.supported_position_modes
+    if _r and not _unique(_r):
         out.append((q + 'supported_position_modes', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.supported_position_modes):
-        if x not in {0, 1, 2}:
-            out.append((f"{q}supported_position_modes[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}supported_position_modes[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2}:
+                out.append((f"{q}supported_position_modes[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}supported_position_modes[{i}]", 'enum.not_in', 'must not be in list [0]'))
     if m.HasField('ccxt_id'):
         v = m.ccxt_id
-        if _P26.search(v) is None:
+        if not _M8[v]:
             out.append((q + 'ccxt_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,63}$`'))
     if m.HasField('coingecko_id'):
         v = m.coingecko_id
-        if _P27.search(v) is None:
+        if not _M9[v]:
             out.append((q + 'coingecko_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,127}$`'))
     if m.HasField('tardis_id'):
         v = m.tardis_id
-        if _P26.search(v) is None:
+        if not _M8[v]:
             out.append((q + 'tardis_id', 'string.pattern', 'does not match regex pattern `^[a-z0-9][a-z0-9_.-]{0,63}$`'))
     if m.website_url:
         v = m.website_url
@@ -11743,17 +12712,19 @@ def _m_cqc_venues_v1_Venue(m, p, out):
             out.append((q + 'docs_url', 'string.uri_empty', 'value is empty, which is not a valid URI'))
         elif not _is_uri(v):
             out.append((q + 'docs_url', 'string.uri', 'must be a valid URI'))
-    if len(m.api_urls) > 50:
+    _r = m.api_urls
+    if len(_r) > 50:
         out.append((q + 'api_urls', 'repeated.max_items', 'must contain no more than 50 item(s)'))
-    if not _unique(m.api_urls):
+    if _r and not _unique(_r):
         out.append((q + 'api_urls', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.api_urls):
-        if len(x) > 2048:
-            out.append((f"{q}api_urls[{i}]", 'string.max_len', 'must be at most 2048 characters'))
-        if not x:
-            out.append((f"{q}api_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
-        elif not _is_uri(x):
-            out.append((f"{q}api_urls[{i}]", 'string.uri', 'must be a valid URI'))
+    if _r:
+        for i, x in enumerate(_r):
+            if len(x) > 2048:
+                out.append((f"{q}api_urls[{i}]", 'string.max_len', 'must be at most 2048 characters'))
+            if not x:
+                out.append((f"{q}api_urls[{i}]", 'string.uri_empty', 'value is empty, which is not a valid URI'))
+            elif not _is_uri(x):
+                out.append((f"{q}api_urls[{i}]", 'string.uri', 'must be a valid URI'))
     v = m.timezone
     if len(v) > 64:
         out.append((q + 'timezone', 'string.max_len', 'must be at most 64 characters'))
@@ -11762,53 +12733,51 @@ def _m_cqc_venues_v1_Venue(m, p, out):
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    if not ((((m.type != 2) and (m.type != 5)) and (m.type != 6)) or m.HasField('chain_id')):
+    if not ((((_f_type != 2) and (_f_type != 5)) and (_f_type != 6)) or _h_chain_id):
         out.append((p, 'venue.onchain_requires_chain', 'chain_id must be set for DEX, LENDING and DERIVATIVES_DEX venues'))
-    if not ((not m.HasField('parent_venue_id')) or (m.parent_venue_id != m.venue_id)):
+    if not ((not _h_parent_venue_id) or (m.parent_venue_id != _f_venue_id)):
         out.append((p, 'venue.parent_differs', 'parent_venue_id must differ from venue_id'))
 
 
 def _m_cqc_venues_v1_VenueAccount(m, p, out):
     q = p + "." if p else ""
-    v = m.account_id
-    _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'account_id', 'cqc.id', _s))
+    v = _f_account_id = m.account_id
+    if not _C9[v]:
+        out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.name
     if len(v) < 1:
         out.append((q + 'name', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 200:
         out.append((q + 'name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'name', 'cqc.text', _s))
-    v = m.external_account_id
+    if not _C7[v]:
+        out.append((q + 'name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
+    v = _f_external_account_id = m.external_account_id
     if len(v) > 256:
         out.append((q + 'external_account_id', 'string.max_len', 'must be at most 256 characters'))
-    if m.HasField('wallet_address'):
+    _h_wallet_address = m.HasField('wallet_address')
+    if _h_wallet_address:
         v = m.wallet_address
-        if _P15.search(v) is None:
+        if not _M4[v]:
             out.append((q + 'wallet_address', 'string.pattern', 'does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$`'))
-        _s = ('an eip155 address must be 0x and 40 hex digits' if (v.startswith('eip155:') and (not (_P16.search(v) is not None))) else ('a solana address must be 32 to 44 base58 characters' if (v.startswith('solana:') and (not (_P17.search(v) is not None))) else ('the address must not be 80 or more characters (looks like a key pair)' if (_P18.search(v) is not None) else ('a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' if ((_P19.search(v) is not None) and (not (_P20.search(v) is not None))) else ''))))
+        _s = _C10[v]
         if _s:
             out.append((q + 'wallet_address', 'cqc.caip10_account', _s))
     if m.HasField('vault_address'):
         v = m.vault_address
-        if _P15.search(v) is None:
+        if not _M4[v]:
             out.append((q + 'vault_address', 'string.pattern', 'does not match regex pattern `^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}$`'))
-        _s = ('an eip155 address must be 0x and 40 hex digits' if (v.startswith('eip155:') and (not (_P16.search(v) is not None))) else ('a solana address must be 32 to 44 base58 characters' if (v.startswith('solana:') and (not (_P17.search(v) is not None))) else ('the address must not be 80 or more characters (looks like a key pair)' if (_P18.search(v) is not None) else ('a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' if ((_P19.search(v) is not None) and (not (_P20.search(v) is not None))) else ''))))
+        _s = _C10[v]
         if _s:
             out.append((q + 'vault_address', 'cqc.caip10_account', _s))
-    if m.HasField('parent_account_id'):
+    _h_parent_account_id = m.HasField('parent_account_id')
+    if _h_parent_account_id:
         v = m.parent_account_id
-        _s = ('' if (_P14.search(v) is not None) else 'must be an id of the form acc_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'parent_account_id', 'cqc.id', _s))
-    v = m.account_type
+        if not _C9[v]:
+            out.append((q + 'parent_account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
+    v = _f_account_type = m.account_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
         out.append((q + 'account_type', 'enum.defined_only', 'value must be one of the defined enum values'))
     if v in {0}:
@@ -11829,16 +12798,17 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
         out.append((q + 'position_mode', 'enum.defined_only', 'value must be one of the defined enum values'))
     if m.HasField('base_asset_id'):
         v = m.base_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'base_asset_id', 'cqc.id', _s))
-    if not _unique(m.permissions):
+        if not _C3[v]:
+            out.append((q + 'base_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _r = m.permissions
+    if _r and not _unique(_r):
         out.append((q + 'permissions', 'repeated.unique', 'repeated value must contain unique items'))
-    for i, x in enumerate(m.permissions):
-        if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
-            out.append((f"{q}permissions[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
-        if x in {0}:
-            out.append((f"{q}permissions[{i}]", 'enum.not_in', 'must not be in list [0]'))
+    if _r:
+        for i, x in enumerate(_r):
+            if x not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}:
+                out.append((f"{q}permissions[{i}]", 'enum.defined_only', 'value must be one of the defined enum values'))
+            if x in {0}:
+                out.append((f"{q}permissions[{i}]", 'enum.not_in', 'must not be in list [0]'))
     v = m.fee_tier
     if len(v) > 64:
         out.append((q + 'fee_tier', 'string.max_len', 'must be at most 64 characters'))
@@ -11846,15 +12816,20 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
         _m_cqc_venues_v1_CommissionRates(m.commission_rates, q + 'commission_rates', out)
     if m.HasField('limits'):
         _m_cqc_venues_v1_AccountLimits(m.limits, q + 'limits', out)
-    if len(m.market_leverages) > 10000:
+    _r = m.market_leverages
+    if len(_r) > 10000:
         out.append((q + 'market_leverages', 'repeated.max_items', 'must contain no more than 10000 item(s)'))
-    for i, x in enumerate(m.market_leverages):
-        _m_cqc_venues_v1_MarketLeverage(x, f"{q}market_leverages[{i}]", out)
+    if _r and not _b_cqc_venues_v1_MarketLeverage(_r):
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_MarketLeverage(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}market_leverages[{i}]")
     if m.HasField('credential_ref'):
         v = m.credential_ref
-        if _P21.search(v) is None:
+        if not _M5[v]:
             out.append((q + 'credential_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-        _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P22.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P23.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P24.search(v) is not None) else ''))))
+        _s = _C12[v]
         if _s:
             out.append((q + 'credential_ref', 'cqc.no_secret_material', _s))
     v = m.api_key_id
@@ -11862,40 +12837,36 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
         out.append((q + 'api_key_id', 'string.max_len', 'must be at most 256 characters'))
     if m.HasField('source_record'):
         _m_cqc_types_v1_SourceRecord(m.source_record, q + 'source_record', out)
-    if not ((m.external_account_id != '') or m.HasField('wallet_address')):
+    if not ((_f_external_account_id != '') or _h_wallet_address):
         out.append((p, 'venue_account.external_identity_required', 'at least one of external_account_id and wallet_address must be set'))
-    if not ((m.account_type != 5) or m.HasField('wallet_address')):
+    if not ((_f_account_type != 5) or _h_wallet_address):
         out.append((p, 'venue_account.wallet_requires_address', 'wallet_address must be set when account_type is ACCOUNT_TYPE_WALLET'))
-    if not ((not m.HasField('parent_account_id')) or (m.parent_account_id != m.account_id)):
+    if not ((not _h_parent_account_id) or (m.parent_account_id != _f_account_id)):
         out.append((p, 'venue_account.parent_differs', 'parent_account_id must differ from account_id'))
 
 
 def _m_cqc_venues_v1_VenueAsset(m, p, out):
     q = p + "." if p else ""
     v = m.venue_asset_id
-    _s = ('' if (_P8.search(v) is not None) else 'must be an id of the form vas_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_asset_id', 'cqc.id', _s))
+    if not _C5[v]:
+        out.append((q + 'venue_asset_id', 'cqc.id', 'must be an id of the form vas_<26-character upper-case ULID>'))
     v = m.venue_id
-    _s = ('' if (_P9.search(v) is not None) else 'must be an id of the form ven_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'venue_id', 'cqc.id', _s))
+    if not _C6[v]:
+        out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.asset_id
-    _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-    if _s:
-        out.append((q + 'asset_id', 'cqc.id', _s))
+    if not _C3[v]:
+        out.append((q + 'asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     v = m.venue_code
-    if _P2.search(v) is None:
+    if not _M2[v]:
         out.append((q + 'venue_code', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,64}$`'))
     v = m.venue_name
     if len(v) > 200:
         out.append((q + 'venue_name', 'string.max_len', 'must be at most 200 characters'))
-    _s = ('' if (not (_P10.search(v) is not None)) else 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters')
-    if _s:
-        out.append((q + 'venue_name', 'cqc.text', _s))
+    if not _C7[v]:
+        out.append((q + 'venue_name', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     if m.HasField('venue_numeric_id'):
         v = m.venue_numeric_id
-        if _P11.search(v) is None:
+        if not _M3[v]:
             out.append((q + 'venue_numeric_id', 'string.pattern', 'does not match regex pattern `^[0-9]{1,20}$`'))
     if m.HasField('venue_token_id'):
         v = m.venue_token_id
@@ -11905,9 +12876,8 @@ def _m_cqc_venues_v1_VenueAsset(m, p, out):
             out.append((q + 'venue_token_id', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('unit_multiplier'):
         v = m.unit_multiplier
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'unit_multiplier', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'unit_multiplier', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('precision'):
         v = m.precision
         if v > 36:
@@ -11916,20 +12886,24 @@ def _m_cqc_venues_v1_VenueAsset(m, p, out):
         v = m.ledger_decimals
         if v > 36:
             out.append((q + 'ledger_decimals', 'uint32.lte', 'must be less than or equal to 36'))
-    if len(m.networks) > 200:
+    _r = m.networks
+    if len(_r) > 200:
         out.append((q + 'networks', 'repeated.max_items', 'must contain no more than 200 item(s)'))
-    for i, x in enumerate(m.networks):
-        _m_cqc_venues_v1_VenueAssetNetwork(x, f"{q}networks[{i}]", out)
-    if m.HasField('collateral_ratio'):
+    if _r:
+        _n = len(out)
+        for i, x in enumerate(_r):
+            _m_cqc_venues_v1_VenueAssetNetwork(x, "", out)
+            if len(out) != _n:
+                _n = _fix_paths(out, _n, f"{q}networks[{i}]")
+    _h_collateral_ratio = m.HasField('collateral_ratio')
+    if _h_collateral_ratio:
         v = m.collateral_ratio
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'collateral_ratio', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'collateral_ratio', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('auto_exchange_threshold'):
         v = m.auto_exchange_threshold
-        _s = ('' if (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))) else 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero')
-        if _s:
-            out.append((q + 'auto_exchange_threshold', 'cqc.decimal', _s))
+        if not _C8[v]:
+            out.append((q + 'auto_exchange_threshold', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     v = m.status
     if v not in {0, 1, 2, 3, 4}:
         out.append((q + 'status', 'enum.defined_only', 'value must be one of the defined enum values'))
@@ -11938,72 +12912,69 @@ def _m_cqc_venues_v1_VenueAsset(m, p, out):
     v = m.etag
     if len(v) > 128:
         out.append((q + 'etag', 'string.max_len', 'must be at most 128 characters'))
-    if not ((not (_P7.search(m.collateral_ratio) is not None)) or ((not m.HasField('collateral_ratio')) or (DF(m.collateral_ratio) <= 1))):
+    _f_collateral_ratio = m.collateral_ratio
+    if not ((not _M1[_f_collateral_ratio]) or ((not _h_collateral_ratio) or (_DF[_f_collateral_ratio] <= 1))):
         out.append((p, 'venue_asset.collateral_ratio_at_most_one', 'collateral_ratio must be at most 1'))
 
 
 def _m_cqc_venues_v1_VenueAssetNetwork(m, p, out):
     q = p + "." if p else ""
     v = m.network_code
-    if _P2.search(v) is None:
+    if not _M2[v]:
         out.append((q + 'network_code', 'string.pattern', 'does not match regex pattern `^[^\\s]{1,64}$`'))
     if m.HasField('chain_id'):
         v = m.chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'chain_id', 'cqc.id', _s))
+        if not _C0[v]:
+            out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     if m.HasField('deployment_id'):
         v = m.deployment_id
-        _s = ('' if (_P3.search(v) is not None) else 'must be an id of the form dep_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'deployment_id', 'cqc.id', _s))
+        if not _C1[v]:
+            out.append((q + 'deployment_id', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     v = m.contract_address
     if len(v) > 128:
         out.append((q + 'contract_address', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('withdraw_fee'):
         v = m.withdraw_fee
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'withdraw_fee', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'withdraw_fee', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('fee_asset_id'):
         v = m.fee_asset_id
-        _s = ('' if (_P5.search(v) is not None) else 'must be an id of the form ast_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'fee_asset_id', 'cqc.id', _s))
-    if m.HasField('min_withdraw_amount'):
+        if not _C3[v]:
+            out.append((q + 'fee_asset_id', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
+    _h_min_withdraw_amount = m.HasField('min_withdraw_amount')
+    if _h_min_withdraw_amount:
         v = m.min_withdraw_amount
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'min_withdraw_amount', 'cqc.decimal.non_negative', _s))
-    if m.HasField('max_withdraw_amount'):
+        if not _C2[v]:
+            out.append((q + 'min_withdraw_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
+    _h_max_withdraw_amount = m.HasField('max_withdraw_amount')
+    if _h_max_withdraw_amount:
         v = m.max_withdraw_amount
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'max_withdraw_amount', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'max_withdraw_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     if m.HasField('withdraw_increment'):
         v = m.withdraw_increment
-        _s = ('' if (((len(v) <= 100) and (_P4.search(v) is not None)) and (not (_P6.search(v) is not None))) else 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters')
-        if _s:
-            out.append((q + 'withdraw_increment', 'cqc.decimal.positive', _s))
+        if not _C4[v]:
+            out.append((q + 'withdraw_increment', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('min_deposit_amount'):
         v = m.min_deposit_amount
-        _s = ('' if ((len(v) <= 100) and (_P4.search(v) is not None)) else 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters')
-        if _s:
-            out.append((q + 'min_deposit_amount', 'cqc.decimal.non_negative', _s))
+        if not _C2[v]:
+            out.append((q + 'min_deposit_amount', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     v = m.address_regex
     if len(v) > 1024:
         out.append((q + 'address_regex', 'string.max_len', 'must be at most 1024 characters'))
     v = m.memo_regex
     if len(v) > 1024:
         out.append((q + 'memo_regex', 'string.max_len', 'must be at most 1024 characters'))
-    if not ((not ((_P7.search(m.min_withdraw_amount) is not None) and (_P7.search(m.max_withdraw_amount) is not None))) or (((not m.HasField('min_withdraw_amount')) or (not m.HasField('max_withdraw_amount'))) or _dle(m.min_withdraw_amount, m.max_withdraw_amount))):
+    _f_max_withdraw_amount = m.max_withdraw_amount
+    _f_min_withdraw_amount = m.min_withdraw_amount
+    if not ((not (_M1[_f_min_withdraw_amount] and _M1[_f_max_withdraw_amount])) or (((not _h_min_withdraw_amount) or (not _h_max_withdraw_amount)) or _dle(_f_min_withdraw_amount, _f_max_withdraw_amount))):
         out.append((p, 'venue_asset_network.min_below_max_withdraw', 'min_withdraw_amount must not exceed max_withdraw_amount'))
 
 
 def _m_cqc_venues_v1_VenueContract(m, p, out):
     q = p + "." if p else ""
     v = m.role
-    if _P0.search(v) is None:
+    if not _M0[v]:
         out.append((q + 'role', 'string.pattern', 'does not match regex pattern `^[a-z][a-z0-9_]{0,63}$`'))
     v = m.address
     if len(v) < 1:
@@ -12012,9 +12983,8 @@ def _m_cqc_venues_v1_VenueContract(m, p, out):
         out.append((q + 'address', 'string.max_len', 'must be at most 128 characters'))
     if m.HasField('chain_id'):
         v = m.chain_id
-        _s = ('' if (_P1.search(v) is not None) else 'must be an id of the form chn_<26-character upper-case ULID>')
-        if _s:
-            out.append((q + 'chain_id', 'cqc.id', _s))
+        if not _C0[v]:
+            out.append((q + 'chain_id', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
 
 
 # message full name -> validator(message, field path of the message, out: [(field, rule id, message)])
