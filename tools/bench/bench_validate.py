@@ -9,15 +9,20 @@ balance Portfolio unless --old-portfolio: seconds and over a gigabyte per call),
 The generated validators memoize pure string tests (pattern matches, double()) by value; validating the same
 message again hits those tables, so "cold ns" also times each call after emptying them
 (cqc._validate_runtime.clear_memos, its own cost subtracted): the worst case, every string new.
+`--baseline REV` also times the generated validators of git revision REV (its cqc/_validate/messages.py and
+cqc/_validate_runtime.py, loaded beside the current ones) in the same process, interleaved with the current ones
+(best of --rounds), to compare two versions under the same machine load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 import timeit
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,12 +94,72 @@ def measure(operation: Callable[[], object], target_seconds: float) -> float:
     return min(timer.repeat(repeat=3, number=number)) * 1e9 / number
 
 
+def baseline_violations(rev: str) -> Callable[[Any], list[tuple[str, str, str]]]:
+    """violations() as the generated validators of git revision `rev` compute it (raw tuples, sorted)."""
+
+    def show(path: str) -> str:
+        command = ["git", "show", f"{rev}:{path}"]
+        return subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+
+    runtime = types.ModuleType("_cqc_validate_runtime_baseline")
+    sys.modules[runtime.__name__] = runtime
+    exec(compile(show("packages/python/src/cqc/_validate_runtime.py"), f"{rev}:runtime", "exec"), runtime.__dict__)
+    source = show("packages/python/src/cqc/_validate/messages.py").replace(
+        "from cqc._validate_runtime import", f"from {runtime.__name__} import"
+    )
+    namespace: dict[str, Any] = {"__name__": "_cqc_validate_baseline"}
+    exec(compile(source, f"{rev}:messages", "exec"), namespace)
+    validators = namespace["VALIDATORS"]
+
+    def run(message: Any) -> list[tuple[str, str, str]]:
+        raw: list[tuple[str, str, str]] = []
+        validators[message.DESCRIPTOR.full_name](message, "", raw)
+        return sorted(raw)
+
+    return run
+
+
+def compare(rev: str, rounds: int, target_seconds: float) -> None:
+    """Decode, the validators of `rev` and the current ones (warm and cold), interleaved, best of `rounds`."""
+    old_violations = baseline_violations(rev)
+    print(
+        f"{'python validate vs ' + rev[:12]:<28} {'decode ns':>11} {'baseline ns':>13} {'current ns':>13}"
+        f" {'cold ns':>13} {'base/dec':>8} {'cur/dec':>8} {'cold/dec':>8} {'speedup':>8}"
+    )
+    for name, build in CASES:
+        message = build()
+        cls, wire = type(message), message.SerializeToString()
+        assert violations(message) == [] and old_violations(message) == [], name
+        clear_cost = measure(clear_memos, target_seconds)
+        operations: list[Callable[[], object]] = [
+            lambda cls=cls, wire=wire: cls.FromString(wire),
+            lambda message=message: old_violations(message),
+            lambda message=message: violations(message),
+            lambda message=message: (clear_memos(), violations(message)),
+        ]
+        best = [float("inf")] * 4
+        for _ in range(rounds):
+            for k, operation in enumerate(operations):
+                best[k] = min(best[k], measure(operation, target_seconds) - (clear_cost if k == 3 else 0))
+        decode, old, new, cold = best
+        print(
+            f"{name:<28} {decode:>11,.0f} {old:>13,.0f} {new:>13,.0f} {cold:>13,.0f} {old / decode:>7.1f}x"
+            f" {new / decode:>7.1f}x {cold / decode:>7.1f}x {old / new:>7.2f}x"
+        )
+        sys.stdout.flush()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
     parser.add_argument("--target-seconds", type=float, default=0.1)
     parser.add_argument("--old-portfolio", action="store_true", help="also time protovalidate on 10,000 balances")
+    parser.add_argument("--baseline", metavar="REV", help="compare with the generated validators of a git revision")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of --baseline (best of)")
     args = parser.parse_args()
+    if args.baseline:
+        compare(args.baseline, args.rounds, args.target_seconds)
+        return 0
     rows = []
     print(
         f"{'python validate':<28} {'decode ns':>11} {'generated ns':>13} {'cold ns':>13} {'protovalidate ns':>17}"
