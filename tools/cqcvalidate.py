@@ -789,9 +789,10 @@ class Compiler:
         if a is not None and b is not None:
             return f"{names[op]}({a}, {b})"
         if a is not None and integral(right) is not None:
-            return f"(_DF[{a}] {op} {integral(right)})"
+            # inside a memoized function (plain_patterns): DF itself, no second table
+            return f"(DF({a}) {op} {integral(right)})" if self.plain_patterns else f"(_DF[{a}] {op} {integral(right)})"
         if b is not None and integral(left) is not None:
-            return f"({integral(left)} {op} _DF[{b}])"
+            return f"({integral(left)} {op} DF({b}))" if self.plain_patterns else f"({integral(left)} {op} _DF[{b}])"
         return None
 
     # calls and macros
@@ -858,7 +859,7 @@ class Compiler:
             (arg,) = args
             code, ty, _ = self.compile(arg, env)
             if ty.kind == "str":
-                return f"_D[{code}]", DOUBLE, _NOCONST
+                return (f"D({code})" if self.plain_patterns else f"_D[{code}]"), DOUBLE, _NOCONST
             if ty.kind in ("int", "uint"):
                 return f"DI({code})", DOUBLE, _NOCONST
             if ty.kind == "double":
@@ -1153,6 +1154,7 @@ class MessageEmitter:
         self.rule_cse: set[tuple[str, str]] = set()
         # Python: batch checks of lists of items (batch_check): message full name -> (name, lines) or None
         self.batches: dict[str, tuple[str, list[str]] | None] = {}
+        self.inline_predefined = False  # predefined rules as plain code, not through a memo table
 
     @staticmethod
     def fname(desc: Any) -> str:
@@ -1287,7 +1289,7 @@ class MessageEmitter:
             node = Parser(cel.expression).parse()
             compiler = Compiler(self.module, rule_value, rule_type)
             compiler.plain_patterns = True
-            env = {"this": ("s", STR)}
+            env = {"this": (v if self.inline_predefined else "s", STR)}
             code, ty, const = compiler.compile(node, env)
             if const is not _NOCONST:
                 if (ty.kind == "bool" and const is True) or (ty.kind == "str" and const == ""):
@@ -1302,13 +1304,14 @@ class MessageEmitter:
         except (CelError, KeyError, ValueError, IndexError, re.error) as error:
             self.errors.append(f"{where} [{cel.id}]: {error}: {cel.expression[:200]}")
             return
-        table = self.module.rule_memo(code)
+        # inside a memoized function: the rule's code on v itself
+        call = code if self.inline_predefined else f"{self.module.rule_memo(code)}[{v}]"
         if ty.kind == "bool":
-            lines.append(f"{indent}if not {table}[{v}]:")
+            lines.append(f"{indent}if not {call}:")
             text = message if message is not None else cel.message
             lines.append(f"{indent}    out.append(({path}, {cel.id!r}, {text!r}))")
         elif ty.kind == "str":
-            lines.append(f"{indent}_s = {table}[{v}]")
+            lines.append(f"{indent}_s = {call}")
             lines.append(f"{indent}if _s:")
             lines.append(f"{indent}    out.append(({path}, {cel.id!r}, _s))")
         else:
@@ -1515,7 +1518,11 @@ class MessageEmitter:
                 return None
             check: list[str] = []
             errors = len(self.errors)
-            self.scalar_checks(fd, rules, "v", "''", "    ", check)
+            self.inline_predefined = True  # this function is memoized itself
+            try:
+                self.scalar_checks(fd, rules, "v", "''", "    ", check)
+            finally:
+                self.inline_predefined = False
             if len(self.errors) != errors:
                 return None
             if not check:

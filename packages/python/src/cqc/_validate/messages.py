@@ -207,8 +207,8 @@ _C7 = _Memo(lambda s: (not (_P10.search(s) is not None)))
 _C8 = _Memo(lambda s: (((len(s) <= 100) and (_P12.search(s) is not None)) and (not (_P13.search(s) is not None))))
 _C9 = _search(_P14)
 _C10 = _Memo(lambda s: ('an eip155 address must be 0x and 40 hex digits' if (s.startswith('eip155:') and (not (_P16.search(s) is not None))) else ('a solana address must be 32 to 44 base58 characters' if (s.startswith('solana:') and (not (_P17.search(s) is not None))) else ('the address must not be 80 or more characters (looks like a key pair)' if (_P18.search(s) is not None) else ('a 64-hex-digit address is accepted only for aptos, sui and starknet (looks like a private key)' if ((_P19.search(s) is not None) and (not (_P20.search(s) is not None))) else '')))))
-_C11 = _search(_P21)
-_C12 = _Memo(lambda s: ('must not contain a hex key or secret (32 or more hex digits)' if (_P23.search(s) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P24.search(s) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in s) else ('must not contain a mnemonic phrase' if (_P25.search(s) is not None) else '')))))
+_C11 = _Memo(lambda s: ('must not contain a hex key or secret (32 or more hex digits)' if (_P23.search(s) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P24.search(s) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in s) else ('must not contain a mnemonic phrase' if (_P25.search(s) is not None) else '')))))
+_C12 = _search(_P21)
 _C13 = _search(_P31)
 _C14 = _search(_P32)
 _C15 = _Memo(lambda s: ((len(s) <= 100) and (_P34.search(s) is not None)))
@@ -231,10 +231,10 @@ _C31 = _Memo(lambda s: (s == 1))
 _C32 = _Memo(lambda s: (s == 3))
 _C33 = _Memo(lambda s: ((s == 2) or (s == 3)))
 _C34 = _search(_P60)
-_C35 = _Memo(lambda s: ((not (_P58.search(s) is not None)) or (_DF[s] >= 0)))
+_C35 = _Memo(lambda s: ((not (_P58.search(s) is not None)) or (DF(s) >= 0)))
 _C36 = _search(_P64)
 _C37 = _Memo(lambda s: ((s == 0) or (s == 1)))
-_C38 = _Memo(lambda s: ((not (_P12.search(s) is not None)) or (_DF[s] > 0)))
+_C38 = _Memo(lambda s: ((not (_P12.search(s) is not None)) or (DF(s) > 0)))
 _C39 = _Memo(lambda s: (s != 0))
 _C40 = _Memo(lambda s: (s == 4))
 _C41 = _Memo(lambda s: (not s))
@@ -250,7 +250,7 @@ _N5 = _number('1e-18')
 
 def _k_cqc_assets_v1_AssetDeployment_VenueNetwork__venue_id(v):
     out = []
-    if not _C6[v]:
+    if not (_P9.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     return not out
 
@@ -284,7 +284,7 @@ def _b_cqc_assets_v1_AssetDeployment_VenueNetwork(items):
 
 def _k_cqc_config_v1_VenueCredential__venue_id(v):
     out = []
-    if not _C6[v]:
+    if not (_P9.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     return not out
 
@@ -292,7 +292,7 @@ _K_cqc_config_v1_VenueCredential__venue_id = _Memo(_k_cqc_config_v1_VenueCredent
 
 def _k_cqc_config_v1_VenueCredential__venue_account_id(v):
     out = []
-    if not _C9[v]:
+    if not (_P14.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     return not out
 
@@ -302,7 +302,7 @@ def _k_cqc_config_v1_VenueCredential__credential_ref(v):
     out = []
     if not _M5[v]:
         out.append(('', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-    _s = _C12[v]
+    _s = ('must not contain a hex key or secret (32 or more hex digits)' if (_P23.search(v) is not None) else ('must not contain a token-like run of 32 or more characters' if (_P24.search(v) is not None) else ('must not contain a PEM block' if ('-----BEGIN' in v) else ('must not contain a mnemonic phrase' if (_P25.search(v) is not None) else ''))))
     if _s:
         out.append(('', 'cqc.no_secret_material', _s))
     return not out
@@ -321,7 +321,7 @@ def _b_cqc_config_v1_VenueCredential(items):
 
 def _k_cqc_markets_v1_AmmPoolToken__deployment_id(v):
     out = []
-    if not _C1[v]:
+    if not (_P4.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     return not out
 
@@ -329,7 +329,7 @@ _K_cqc_markets_v1_AmmPoolToken__deployment_id = _Memo(_k_cqc_markets_v1_AmmPoolT
 
 def _k_cqc_markets_v1_AmmPoolToken__weight(v):
     out = []
-    if not _C15[v]:
+    if not ((len(v) <= 100) and (_P34.search(v) is not None)):
         out.append(('', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     return not out
 
@@ -345,7 +345,7 @@ _K_cqc_markets_v1_AmmPoolToken__rate_provider_address = _Memo(_k_cqc_markets_v1_
 
 def _k_cqc_markets_v1_AmmPoolToken__scaling_factor(v):
     out = []
-    if not _C4[v]:
+    if not (((len(v) <= 100) and (_P5.search(v) is not None)) and (not (_P7.search(v) is not None))):
         out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     return not out
 
@@ -385,7 +385,7 @@ def _b_cqc_markets_v1_AmmPoolToken(items):
 
 def _k_cqc_markets_v1_AmmPoolTokenState__deployment_id(v):
     out = []
-    if not _C1[v]:
+    if not (_P4.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form dep_<26-character upper-case ULID>'))
     return not out
 
@@ -393,7 +393,7 @@ _K_cqc_markets_v1_AmmPoolTokenState__deployment_id = _Memo(_k_cqc_markets_v1_Amm
 
 def _k_cqc_markets_v1_AmmPoolTokenState__balance(v):
     out = []
-    if not _C2[v]:
+    if not ((len(v) <= 100) and (_P5.search(v) is not None)):
         out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     return not out
 
@@ -401,7 +401,7 @@ _K_cqc_markets_v1_AmmPoolTokenState__balance = _Memo(_k_cqc_markets_v1_AmmPoolTo
 
 def _k_cqc_markets_v1_AmmPoolTokenState__managed_balance(v):
     out = []
-    if not _C2[v]:
+    if not ((len(v) <= 100) and (_P5.search(v) is not None)):
         out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     return not out
 
@@ -409,7 +409,7 @@ _K_cqc_markets_v1_AmmPoolTokenState__managed_balance = _Memo(_k_cqc_markets_v1_A
 
 def _k_cqc_markets_v1_AmmPoolTokenState__rate(v):
     out = []
-    if not _C4[v]:
+    if not (((len(v) <= 100) and (_P5.search(v) is not None)) and (not (_P7.search(v) is not None))):
         out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     return not out
 
@@ -417,7 +417,7 @@ _K_cqc_markets_v1_AmmPoolTokenState__rate = _Memo(_k_cqc_markets_v1_AmmPoolToken
 
 def _k_cqc_markets_v1_AmmPoolTokenState__oracle_price(v):
     out = []
-    if not _C4[v]:
+    if not (((len(v) <= 100) and (_P5.search(v) is not None)) and (not (_P7.search(v) is not None))):
         out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     return not out
 
@@ -459,7 +459,7 @@ def _b_cqc_markets_v1_AmmPoolTokenState(items):
 
 def _k_cqc_markets_v1_ComboLeg__instrument_id(v):
     out = []
-    if not _C21[v]:
+    if not (_P46.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     return not out
 
@@ -467,7 +467,7 @@ _K_cqc_markets_v1_ComboLeg__instrument_id = _Memo(_k_cqc_markets_v1_ComboLeg__in
 
 def _k_cqc_markets_v1_ComboLeg__ratio(v):
     out = []
-    if not _C4[v]:
+    if not (((len(v) <= 100) and (_P5.search(v) is not None)) and (not (_P7.search(v) is not None))):
         out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     return not out
 
@@ -495,7 +495,7 @@ def _b_cqc_markets_v1_ComboLeg(items):
 
 def _k_cqc_markets_v1_ImpactPrice__notional(v):
     out = []
-    if not _C4[v]:
+    if not (((len(v) <= 100) and (_P5.search(v) is not None)) and (not (_P7.search(v) is not None))):
         out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     return not out
 
@@ -503,7 +503,7 @@ _K_cqc_markets_v1_ImpactPrice__notional = _Memo(_k_cqc_markets_v1_ImpactPrice__n
 
 def _k_cqc_markets_v1_ImpactPrice__bid_price(v):
     out = []
-    if not _C8[v]:
+    if not (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))):
         out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     return not out
 
@@ -511,7 +511,7 @@ _K_cqc_markets_v1_ImpactPrice__bid_price = _Memo(_k_cqc_markets_v1_ImpactPrice__
 
 def _k_cqc_markets_v1_ImpactPrice__ask_price(v):
     out = []
-    if not _C8[v]:
+    if not (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))):
         out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     return not out
 
@@ -539,7 +539,7 @@ def _b_cqc_markets_v1_ImpactPrice(items):
 
 def _k_cqc_markets_v1_IndexConstituent__market_id(v):
     out = []
-    if not _C11[v]:
+    if not (_P21.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     return not out
 
@@ -551,7 +551,7 @@ def _k_cqc_markets_v1_IndexConstituent__source_name(v):
         out.append(('', 'string.min_len', 'must be at least 1 characters'))
     if len(v) > 64:
         out.append(('', 'string.max_len', 'must be at most 64 characters'))
-    if not _C7[v]:
+    if not (not (_P10.search(v) is not None)):
         out.append(('', 'cqc.text', 'must be printable text: no control characters other than tab and line breaks, and no bidirectional embedding, override or isolate characters'))
     return not out
 
@@ -559,7 +559,7 @@ _K_cqc_markets_v1_IndexConstituent__source_name = _Memo(_k_cqc_markets_v1_IndexC
 
 def _k_cqc_markets_v1_IndexConstituent__weight(v):
     out = []
-    if not _C15[v]:
+    if not ((len(v) <= 100) and (_P34.search(v) is not None)):
         out.append(('', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     return not out
 
@@ -597,7 +597,7 @@ def _b_cqc_markets_v1_IndexConstituent(items):
 
 def _k_cqc_markets_v1_MarginAsset__asset_id(v):
     out = []
-    if not _C3[v]:
+    if not (_P6.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     return not out
 
@@ -605,7 +605,7 @@ _K_cqc_markets_v1_MarginAsset__asset_id = _Memo(_k_cqc_markets_v1_MarginAsset__a
 
 def _k_cqc_markets_v1_MarginAsset__collateral_ratio(v):
     out = []
-    if not _C15[v]:
+    if not ((len(v) <= 100) and (_P34.search(v) is not None)):
         out.append(('', 'cqc.fraction', 'must be a decimal fraction from 0 to 1 inclusive (a percent must be divided by 100)'))
     return not out
 
@@ -613,7 +613,7 @@ _K_cqc_markets_v1_MarginAsset__collateral_ratio = _Memo(_k_cqc_markets_v1_Margin
 
 def _k_cqc_markets_v1_MarginAsset__auto_exchange_threshold(v):
     out = []
-    if not _C8[v]:
+    if not (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))):
         out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     return not out
 
@@ -641,7 +641,7 @@ def _b_cqc_markets_v1_MarginAsset(items):
 
 def _k_cqc_markets_v1_OrderBookLevel__price(v):
     out = []
-    if not _C8[v]:
+    if not (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))):
         out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     return not out
 
@@ -649,7 +649,7 @@ _K_cqc_markets_v1_OrderBookLevel__price = _Memo(_k_cqc_markets_v1_OrderBookLevel
 
 def _k_cqc_markets_v1_OrderBookLevel__size(v):
     out = []
-    if not _C2[v]:
+    if not ((len(v) <= 100) and (_P5.search(v) is not None)):
         out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     return not out
 
@@ -692,7 +692,7 @@ def _b_cqc_markets_v1_OrderBookLevel(items):
 
 def _k_cqc_markets_v1_TickStep__above_price(v):
     out = []
-    if not _C8[v]:
+    if not (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))):
         out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     return not out
 
@@ -700,7 +700,7 @@ _K_cqc_markets_v1_TickStep__above_price = _Memo(_k_cqc_markets_v1_TickStep__abov
 
 def _k_cqc_markets_v1_TickStep__tick_size(v):
     out = []
-    if not _C4[v]:
+    if not (((len(v) <= 100) and (_P5.search(v) is not None)) and (not (_P7.search(v) is not None))):
         out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     return not out
 
@@ -716,7 +716,7 @@ def _b_cqc_markets_v1_TickStep(items):
 
 def _k_cqc_portfolio_v1_PortfolioBalance__asset_id(v):
     out = []
-    if not _C3[v]:
+    if not (_P6.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     return not out
 
@@ -724,7 +724,7 @@ _K_cqc_portfolio_v1_PortfolioBalance__asset_id = _Memo(_k_cqc_portfolio_v1_Portf
 
 def _k_cqc_portfolio_v1_PortfolioBalance__total(v):
     out = []
-    if not _C8[v]:
+    if not (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))):
         out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     return not out
 
@@ -732,7 +732,7 @@ _K_cqc_portfolio_v1_PortfolioBalance__total = _Memo(_k_cqc_portfolio_v1_Portfoli
 
 def _k_cqc_portfolio_v1_PortfolioBalance__borrowed(v):
     out = []
-    if not _C2[v]:
+    if not ((len(v) <= 100) and (_P5.search(v) is not None)):
         out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     return not out
 
@@ -740,7 +740,7 @@ _K_cqc_portfolio_v1_PortfolioBalance__borrowed = _Memo(_k_cqc_portfolio_v1_Portf
 
 def _k_cqc_portfolio_v1_PortfolioBalance__accrued_interest(v):
     out = []
-    if not _C2[v]:
+    if not ((len(v) <= 100) and (_P5.search(v) is not None)):
         out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     return not out
 
@@ -748,7 +748,7 @@ _K_cqc_portfolio_v1_PortfolioBalance__accrued_interest = _Memo(_k_cqc_portfolio_
 
 def _k_cqc_portfolio_v1_PortfolioBalance__value(v):
     out = []
-    if not _C8[v]:
+    if not (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))):
         out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     return not out
 
@@ -756,7 +756,7 @@ _K_cqc_portfolio_v1_PortfolioBalance__value = _Memo(_k_cqc_portfolio_v1_Portfoli
 
 def _k_cqc_portfolio_v1_PortfolioBalance__price(v):
     out = []
-    if not _C2[v]:
+    if not ((len(v) <= 100) and (_P5.search(v) is not None)):
         out.append(('', 'cqc.decimal.non_negative', 'must be a non-negative decimal string matching (0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters'))
     return not out
 
@@ -764,7 +764,7 @@ _K_cqc_portfolio_v1_PortfolioBalance__price = _Memo(_k_cqc_portfolio_v1_Portfoli
 
 def _k_cqc_portfolio_v1_PortfolioBalance__weight(v):
     out = []
-    if not _C8[v]:
+    if not (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))):
         out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     return not out
 
@@ -815,7 +815,7 @@ def _b_cqc_portfolio_v1_PortfolioBalance(items):
 
 def _k_cqc_services_v1_MarketSymbol__venue_id(v):
     out = []
-    if not _C6[v]:
+    if not (_P9.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     return not out
 
@@ -841,7 +841,7 @@ def _b_cqc_services_v1_MarketSymbol(items):
 
 def _k_cqc_types_v1_AssetAmount__amount(v):
     out = []
-    if not _C8[v]:
+    if not (((len(v) <= 100) and (_P12.search(v) is not None)) and (not (_P13.search(v) is not None))):
         out.append(('', 'cqc.decimal', 'must be a decimal string matching -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 100 characters and no negative zero'))
     return not out
 
@@ -849,7 +849,7 @@ _K_cqc_types_v1_AssetAmount__amount = _Memo(_k_cqc_types_v1_AssetAmount__amount)
 
 def _k_cqc_types_v1_AssetAmount__asset_id(v):
     out = []
-    if not _C3[v]:
+    if not (_P6.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form ast_<26-character upper-case ULID>'))
     return not out
 
@@ -865,7 +865,7 @@ def _b_cqc_types_v1_AssetAmount(items):
 
 def _k_cqc_venues_v1_MarketLeverage__market_id(v):
     out = []
-    if not _C11[v]:
+    if not (_P21.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     return not out
 
@@ -873,7 +873,7 @@ _K_cqc_venues_v1_MarketLeverage__market_id = _Memo(_k_cqc_venues_v1_MarketLevera
 
 def _k_cqc_venues_v1_MarketLeverage__long_leverage(v):
     out = []
-    if not _C4[v]:
+    if not (((len(v) <= 100) and (_P5.search(v) is not None)) and (not (_P7.search(v) is not None))):
         out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     return not out
 
@@ -881,7 +881,7 @@ _K_cqc_venues_v1_MarketLeverage__long_leverage = _Memo(_k_cqc_venues_v1_MarketLe
 
 def _k_cqc_venues_v1_MarketLeverage__short_leverage(v):
     out = []
-    if not _C4[v]:
+    if not (((len(v) <= 100) and (_P5.search(v) is not None)) and (not (_P7.search(v) is not None))):
         out.append(('', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     return not out
 
@@ -1051,7 +1051,7 @@ _K_cqc_venues_v1_VenueContract__address = _Memo(_k_cqc_venues_v1_VenueContract__
 
 def _k_cqc_venues_v1_VenueContract__chain_id(v):
     out = []
-    if not _C0[v]:
+    if not (_P1.search(v) is not None):
         out.append(('', 'cqc.id', 'must be an id of the form chn_<26-character upper-case ULID>'))
     return not out
 
@@ -1550,7 +1550,7 @@ def _m_cqc_assets_v1_AssetQualityFlag(m, p, out):
     _h_market_id = m.HasField('market_id')
     if _h_market_id:
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _h_venue_id = m.HasField('venue_id')
     if _h_venue_id:
@@ -1814,7 +1814,7 @@ def _m_cqc_config_v1_BrokerConfig(m, p, out):
         v = m.credentials_ref
         if not _M5[v]:
             out.append((q + 'credentials_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-        _s = _C12[v]
+        _s = _C11[v]
         if _s:
             out.append((q + 'credentials_ref', 'cqc.no_secret_material', _s))
 
@@ -1850,7 +1850,7 @@ def _m_cqc_config_v1_DatabaseConfig(m, p, out):
         v = m.password_ref
         if not _M5[v]:
             out.append((q + 'password_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-        _s = _C12[v]
+        _s = _C11[v]
         if _s:
             out.append((q + 'password_ref', 'cqc.no_secret_material', _s))
     v = m.max_connections
@@ -1945,7 +1945,7 @@ def _m_cqc_config_v1_TlsConfig(m, p, out):
         out.append((q + 'cert_file', 'string.max_len', 'must be at most 4096 characters'))
     if not _M47[v]:
         out.append((q + 'cert_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]+$`'))
-    _s = _C12[v]
+    _s = _C11[v]
     if _s:
         out.append((q + 'cert_file', 'cqc.no_secret_material', _s))
     v = m.key_file
@@ -1953,7 +1953,7 @@ def _m_cqc_config_v1_TlsConfig(m, p, out):
         out.append((q + 'key_file', 'string.max_len', 'must be at most 4096 characters'))
     if not _M47[v]:
         out.append((q + 'key_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]+$`'))
-    _s = _C12[v]
+    _s = _C11[v]
     if _s:
         out.append((q + 'key_file', 'cqc.no_secret_material', _s))
     v = m.client_ca_file
@@ -1961,7 +1961,7 @@ def _m_cqc_config_v1_TlsConfig(m, p, out):
         out.append((q + 'client_ca_file', 'string.max_len', 'must be at most 4096 characters'))
     if not _M48[v]:
         out.append((q + 'client_ca_file', 'string.pattern', 'does not match regex pattern `^[^\\x00\\n\\r]*$`'))
-    _s = _C12[v]
+    _s = _C11[v]
     if _s:
         out.append((q + 'client_ca_file', 'cqc.no_secret_material', _s))
     v = m.min_version
@@ -1980,7 +1980,7 @@ def _m_cqc_config_v1_VenueCredential(m, p, out):
     v = m.credential_ref
     if not _M5[v]:
         out.append((q + 'credential_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-    _s = _C12[v]
+    _s = _C11[v]
     if _s:
         out.append((q + 'credential_ref', 'cqc.no_secret_material', _s))
 
@@ -2285,7 +2285,7 @@ def _m_cqc_events_v1_MarketCreated(m, p, out):
 def _m_cqc_events_v1_MarketStatusChanged(m, p, out):
     q = p + "." if p else ""
     v = _f_market_id = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = _f_previous_status = m.previous_status
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}:
@@ -2454,7 +2454,7 @@ def _m_cqc_events_v1_OrderRequestRejected(m, p, out):
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.client_order_id
     if len(v) > 128:
@@ -2523,7 +2523,7 @@ def _m_cqc_events_v1_PositionAdjusted(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = _f_adjustment_type = m.adjustment_type
     if v not in {0, 1, 2, 3, 4, 5}:
@@ -2707,7 +2707,7 @@ def _m_cqc_events_v1_RiskAlert(m, p, out):
     _h_market_id = m.HasField('market_id')
     if _h_market_id:
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _h_asset_id = m.HasField('asset_id')
     if _h_asset_id:
@@ -2909,7 +2909,7 @@ def _m_cqc_events_v1_VenueAssetListed(m, p, out):
 def _m_cqc_events_v1_VenueMarketDelisted(m, p, out):
     q = p + "." if p else ""
     v = _f_market_id = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = _f_venue_id = m.venue_id
     if not _C6[v]:
@@ -2972,7 +2972,7 @@ def _m_cqc_identifiers_v1_Identifier(m, p, out):
     _h_market_id = m.HasField('market_id')
     if _h_market_id:
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = _f_source = m.source
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 100}:
@@ -3389,7 +3389,7 @@ def _m_cqc_markets_v1_BlockTradeRules(m, p, out):
 def _m_cqc_markets_v1_Candle(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('specification'):
         out.append((q + 'specification', 'required', 'value is required'))
@@ -3679,7 +3679,7 @@ def _m_cqc_markets_v1_FixedTick(m, p, out):
 def _m_cqc_markets_v1_FundingRate(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = _f_funding_rate = m.funding_rate
     if not _C8[v]:
@@ -3836,7 +3836,7 @@ def _m_cqc_markets_v1_IndexConstituent(m, p, out):
     q = p + "." if p else ""
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.source_name
     if len(v) < 1:
@@ -4245,7 +4245,7 @@ def _m_cqc_markets_v1_LeverageLimits(m, p, out):
 def _m_cqc_markets_v1_Liquidation(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.side
     if v not in {0, 1, 2}:
@@ -4302,7 +4302,7 @@ def _m_cqc_markets_v1_Liquidation(m, p, out):
 def _m_cqc_markets_v1_LiquidityMetrics(m, p, out):
     q = p + "." if p else ""
     v = _f_market_id = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('as_of_time'):
         out.append((q + 'as_of_time', 'required', 'value is required'))
@@ -4523,7 +4523,7 @@ def _m_cqc_markets_v1_MarginTier(m, p, out):
 def _m_cqc_markets_v1_Market(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.venue_id
     if not _C6[v]:
@@ -4717,7 +4717,7 @@ def _m_cqc_markets_v1_MarketDataQuality(m, p, out):
 def _m_cqc_markets_v1_MarketDepth(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.reference_price
     if not _C8[v]:
@@ -4832,7 +4832,7 @@ def _m_cqc_markets_v1_OnChainQuantization(m, p, out):
 def _m_cqc_markets_v1_OpenInterest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.amount
     if not _C2[v]:
@@ -4891,7 +4891,7 @@ def _m_cqc_markets_v1_OpenInterestMarginScaling(m, p, out):
 def _m_cqc_markets_v1_OptionGreeks(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.source
     if not _M6[v]:
@@ -4989,7 +4989,7 @@ def _m_cqc_markets_v1_OptionSeries(m, p, out):
 def _m_cqc_markets_v1_OrderBook(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = _f_book_type = m.book_type
     if v not in {0, 1, 2, 3}:
@@ -5268,7 +5268,7 @@ def _m_cqc_markets_v1_Price(m, p, out):
     q = p + "." if p else ""
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('asset_id'):
         v = m.asset_id
@@ -5608,7 +5608,7 @@ def _m_cqc_markets_v1_TickStep(m, p, out):
 def _m_cqc_markets_v1_TickerStatistics(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('window'):
         out.append((q + 'window', 'required', 'value is required'))
@@ -5712,7 +5712,7 @@ def _m_cqc_markets_v1_TickerStatistics(m, p, out):
 def _m_cqc_markets_v1_Trade(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.venue_trade_id
     if len(v) < 1:
@@ -5790,7 +5790,7 @@ def _m_cqc_markets_v1_TradingPermissions(m, p, out):
 def _m_cqc_markets_v1_VWAP(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.vwap
     if not _C8[v]:
@@ -5843,7 +5843,7 @@ def _m_cqc_portfolio_v1_Allocation(m, p, out):
             out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('strategy_id'):
         v = m.strategy_id
@@ -6482,7 +6482,7 @@ def _m_cqc_portfolio_v1_Position(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('instrument_id'):
         v = m.instrument_id
@@ -6795,7 +6795,7 @@ def _m_cqc_portfolio_v1_RiskLimit(m, p, out):
     _h_market_id = m.HasField('market_id')
     if _h_market_id:
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('asset_id'):
         v = m.asset_id
@@ -6892,7 +6892,7 @@ def _m_cqc_portfolio_v1_RiskReservation(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('client_order_id'):
         v = m.client_order_id
@@ -7024,7 +7024,7 @@ def _m_cqc_portfolio_v1_Transaction(m, p, out):
         out.append((q + 'counterparty_wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _h_settle_time = m.HasField('settle_time')
     if not (((not _M21[_f_amount]) or ((_f_direction == 1) and (_DF[_f_amount] >= 0))) or ((_f_direction == 2) and (_DF[_f_amount] <= 0))):
@@ -7075,7 +7075,7 @@ def _m_cqc_services_v1_AdjustIsolatedMarginRequest(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.position_side
     if v not in {0, 1, 2, 3}:
@@ -7271,7 +7271,7 @@ def _m_cqc_services_v1_BatchGetMarketsRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
         if not all(_M16[_v1] for _v1 in m.read_mask.paths):
@@ -7387,7 +7387,7 @@ def _m_cqc_services_v1_BorrowRequest(m, p, out):
         out.append((q + 'amount', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
@@ -7413,7 +7413,7 @@ def _m_cqc_services_v1_CancelAllOrdersRequest(m, p, out):
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.side
     if v not in {0, 1, 2}:
@@ -7804,7 +7804,7 @@ def _m_cqc_services_v1_FlattenRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.mode
     if v not in {0, 1, 2}:
@@ -8042,7 +8042,7 @@ def _m_cqc_services_v1_GetDepositAddressResponse(m, p, out):
 def _m_cqc_services_v1_GetFundingRateRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
@@ -8132,7 +8132,7 @@ def _m_cqc_services_v1_GetLendingDepositResponse(m, p, out):
 def _m_cqc_services_v1_GetLiquidityMetricsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
@@ -8161,7 +8161,7 @@ def _m_cqc_services_v1_GetMarginSummaryResponse(m, p, out):
 def _m_cqc_services_v1_GetMarketDepthRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _r = m.band_fractions
     if len(_r) > 10:
@@ -8183,7 +8183,7 @@ def _m_cqc_services_v1_GetMarketDepthResponse(m, p, out):
 def _m_cqc_services_v1_GetMarketRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('read_mask'):
         if not all(_M16[_v1] for _v1 in m.read_mask.paths):
@@ -8199,7 +8199,7 @@ def _m_cqc_services_v1_GetMarketResponse(m, p, out):
 def _m_cqc_services_v1_GetOpenInterestRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
@@ -8212,7 +8212,7 @@ def _m_cqc_services_v1_GetOpenInterestResponse(m, p, out):
 def _m_cqc_services_v1_GetOptionGreeksRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.source
     if not _M19[v]:
@@ -8243,7 +8243,7 @@ def _m_cqc_services_v1_GetOptionSeriesResponse(m, p, out):
 def _m_cqc_services_v1_GetOrderBookRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.depth
     if v > 5000:
@@ -8314,7 +8314,7 @@ def _m_cqc_services_v1_GetPositionResponse(m, p, out):
 def _m_cqc_services_v1_GetPriceRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.price_type
     if v not in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}:
@@ -8388,7 +8388,7 @@ def _m_cqc_services_v1_GetTradingStateResponse(m, p, out):
 def _m_cqc_services_v1_GetVWAPRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('window'):
         out.append((q + 'window', 'required', 'value is required'))
@@ -8724,7 +8724,7 @@ def _m_cqc_services_v1_ListBalancesResponse(m, p, out):
 def _m_cqc_services_v1_ListCandlesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('bar'):
         out.append((q + 'bar', 'required', 'value is required'))
@@ -8845,7 +8845,7 @@ def _m_cqc_services_v1_ListExecutionReportsRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _h_since_time = m.HasField('since_time')
     _h_until_time = m.HasField('until_time')
@@ -8906,7 +8906,7 @@ def _m_cqc_services_v1_ListFillReportsRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('since_time'):
         out.append((q + 'since_time', 'required', 'value is required'))
@@ -8935,7 +8935,7 @@ def _m_cqc_services_v1_ListFillReportsResponse(m, p, out):
 def _m_cqc_services_v1_ListFundingRatesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
@@ -8978,7 +8978,7 @@ def _m_cqc_services_v1_ListIdentifiersRequest(m, p, out):
             out.append((q + 'instrument_id', 'cqc.id', 'must be an id of the form ins_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.value
     if len(v) > 512:
@@ -9051,7 +9051,7 @@ def _m_cqc_services_v1_ListInstrumentsResponse(m, p, out):
 def _m_cqc_services_v1_ListLiquidationsRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
@@ -9117,7 +9117,7 @@ def _m_cqc_services_v1_ListMarketsResponse(m, p, out):
 def _m_cqc_services_v1_ListOpenInterestRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
@@ -9158,7 +9158,7 @@ def _m_cqc_services_v1_ListOrderStatusReportsRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
@@ -9192,7 +9192,7 @@ def _m_cqc_services_v1_ListOrdersRequest(m, p, out):
         out.append((q + 'page_token', 'string.max_len', 'must be at most 1024 characters'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _r = m.statuses
     if len(_r) > 20:
@@ -9264,7 +9264,7 @@ def _m_cqc_services_v1_ListPositionStatusReportsRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
@@ -9303,7 +9303,7 @@ def _m_cqc_services_v1_ListPositionsRequest(m, p, out):
             out.append((q + 'portfolio_id', 'cqc.id', 'must be an id of the form pfl_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
@@ -9327,7 +9327,7 @@ def _m_cqc_services_v1_ListPricesRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _r = m.price_types
     if len(_r) < 1:
@@ -9452,7 +9452,7 @@ def _m_cqc_services_v1_ListTickerStatisticsRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('window'):
         v = m.window
@@ -9474,7 +9474,7 @@ def _m_cqc_services_v1_ListTickerStatisticsResponse(m, p, out):
 def _m_cqc_services_v1_ListTradesRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
@@ -9511,7 +9511,7 @@ def _m_cqc_services_v1_ListTradingFeeRatesRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.page_size
     if v > 1000 or v < 0:
@@ -9698,7 +9698,7 @@ def _m_cqc_services_v1_ListWithdrawalsResponse(m, p, out):
 def _m_cqc_services_v1_MarketFeeRates(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('rates'):
         out.append((q + 'rates', 'required', 'value is required'))
@@ -9726,7 +9726,7 @@ def _m_cqc_services_v1_NewOrder(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('client_order_id'):
         v = m.client_order_id
@@ -9917,7 +9917,7 @@ def _m_cqc_services_v1_PlaceOrderListRequest(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = _f_market_id = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = _f_contingency_type = m.contingency_type
     if v not in {0, 1, 2, 3, 4, 5}:
@@ -10020,7 +10020,7 @@ def _m_cqc_services_v1_RepayRequest(m, p, out):
             out.append((q + 'amount', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not (_h_amount != m.repay_all):
         out.append((p, 'repay.amount_xor_all', 'exactly one of amount and repay_all must be set'))
@@ -10173,7 +10173,7 @@ def _m_cqc_services_v1_SetCancelAllAfterRequest(m, p, out):
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if not m.HasField('timeout'):
         out.append((q + 'timeout', 'required', 'value is required'))
@@ -10189,7 +10189,7 @@ def _m_cqc_services_v1_SetCancelAllAfterResponse(m, p, out):
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
 
 
@@ -10204,7 +10204,7 @@ def _m_cqc_services_v1_SetLeverageRequest(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.leverage
     if not _C4[v]:
@@ -10236,7 +10236,7 @@ def _m_cqc_services_v1_SetMarginModeRequest(m, p, out):
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.margin_mode
     if v not in {0, 1, 2, 3, 4}:
@@ -10356,7 +10356,7 @@ def _m_cqc_services_v1_StreamExecutionReportsRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _h_resume_token = m.HasField('resume_token')
     if _h_resume_token:
@@ -10432,7 +10432,7 @@ def _m_cqc_services_v1_StreamFundingRatesRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('resume_token'):
         v = m.resume_token
@@ -10462,7 +10462,7 @@ def _m_cqc_services_v1_StreamLiquidationsRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('resume_token'):
         v = m.resume_token
@@ -10522,7 +10522,7 @@ def _m_cqc_services_v1_StreamOptionGreeksRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('min_interval'):
         v = m.min_interval
@@ -10548,7 +10548,7 @@ def _m_cqc_services_v1_StreamOptionGreeksResponse(m, p, out):
 def _m_cqc_services_v1_StreamOrderBookRequest(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.depth
     if v > 5000:
@@ -10582,7 +10582,7 @@ def _m_cqc_services_v1_StreamOrdersRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _h_resume_token = m.HasField('resume_token')
     if _h_resume_token:
@@ -10658,7 +10658,7 @@ def _m_cqc_services_v1_StreamPricesRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _r = m.price_types
     if len(_r) < 1:
@@ -10734,7 +10734,7 @@ def _m_cqc_services_v1_StreamTradesRequest(m, p, out):
         out.append((q + 'market_ids', 'repeated.unique', 'repeated value must contain unique items'))
     if _r:
         for i, x in enumerate(_r):
-            if not _C11[x]:
+            if not _C12[x]:
                 out.append((f"{q}market_ids[{i}]", 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('resume_token'):
         v = m.resume_token
@@ -10782,7 +10782,7 @@ def _m_cqc_services_v1_TransferInternalRequest(m, p, out):
         out.append((q + 'amount', 'cqc.decimal.positive', 'must be a positive decimal string matching (0|[1-9][0-9]*)(.[0-9]+)?, greater than zero, with at most 100 characters'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     if m.HasField('client_transaction_id'):
         v = m.client_transaction_id
@@ -11298,7 +11298,7 @@ def _m_cqc_venues_v1_Balance(m, p, out):
         out.append((q + 'wallet', 'string.pattern', 'does not match regex pattern `^([a-z0-9][a-z0-9_.-]{0,63})?$`'))
     if m.HasField('market_id'):
         v = m.market_id
-        if not _C11[v]:
+        if not _C12[v]:
             out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     _h_wallet_balance = m.HasField('wallet_balance')
     if _h_wallet_balance:
@@ -11518,7 +11518,7 @@ def _m_cqc_venues_v1_ExecutionReport(m, p, out):
     if not _C6[v]:
         out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.side
     if v not in {0, 1, 2}:
@@ -11725,7 +11725,7 @@ def _m_cqc_venues_v1_FillReport(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.venue_order_id
     if len(v) < 1:
@@ -11907,7 +11907,7 @@ def _m_cqc_venues_v1_MarginSummary(m, p, out):
 def _m_cqc_venues_v1_MarketLeverage(m, p, out):
     q = p + "." if p else ""
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.long_leverage
     if not _C4[v]:
@@ -12009,7 +12009,7 @@ def _m_cqc_venues_v1_Order(m, p, out):
     if not _C6[v]:
         out.append((q + 'venue_id', 'cqc.id', 'must be an id of the form ven_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.side
     if v not in {0, 1, 2}:
@@ -12258,7 +12258,7 @@ def _m_cqc_venues_v1_OrderList(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.contingency_type
     if v not in {0, 1, 2, 3, 4, 5}:
@@ -12301,7 +12301,7 @@ def _m_cqc_venues_v1_OrderStatusReport(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.client_order_id
     if len(v) > 128:
@@ -12455,7 +12455,7 @@ def _m_cqc_venues_v1_PositionStatusReport(m, p, out):
     if not _C9[v]:
         out.append((q + 'account_id', 'cqc.id', 'must be an id of the form acc_<26-character upper-case ULID>'))
     v = m.market_id
-    if not _C11[v]:
+    if not _C12[v]:
         out.append((q + 'market_id', 'cqc.id', 'must be an id of the form mkt_<26-character upper-case ULID>'))
     v = m.position_side
     if v not in {0, 1, 2, 3}:
@@ -12829,7 +12829,7 @@ def _m_cqc_venues_v1_VenueAccount(m, p, out):
         v = m.credential_ref
         if not _M5[v]:
             out.append((q + 'credential_ref', 'string.pattern', 'does not match regex pattern `^((vault|awssm|gcpsm|azkv|k8s|kms)://[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,15}(#[A-Za-z0-9][A-Za-z0-9._-]{0,63})?|env://[A-Z_][A-Z0-9_]{0,127})$`'))
-        _s = _C12[v]
+        _s = _C11[v]
         if _s:
             out.append((q + 'credential_ref', 'cqc.no_secret_material', _s))
     v = m.api_key_id
